@@ -1,0 +1,1 @@
+"""Sub-commands of the ``srmsim`` CLI; each module defines ``register(subparsers)``."""

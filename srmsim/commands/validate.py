@@ -1,0 +1,28 @@
+"""``srmsim validate FILE``: check a scenario or experiment file without running it."""
+
+from __future__ import annotations
+
+import argparse
+
+from srmsim.scenario import load_scenario, read_yaml
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check a scenario (or experiment) file without running it")
+    p.add_argument("file", help="scenario or experiment YAML")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = read_yaml(args.file)
+    if isinstance(data, dict) and "variants" in data:
+        from srmsim.experiment.spec import load_experiment
+
+        exp = load_experiment(args.file)
+        print(f"{args.file}: valid experiment '{exp.name}' ({len(exp.variants)} variants x "
+              f"{exp.replications} replications)")
+        return 0
+    scenario = load_scenario(args.file)
+    print(f"{args.file}: valid scenario '{scenario.name}' ({scenario.trust.n_schools} schools, "
+          f"{scenario.years} year(s), policy: {'yes' if scenario.policy else 'no'})")
+    return 0

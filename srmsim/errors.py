@@ -1,0 +1,43 @@
+"""One exception family so the CLI can turn every user mistake into a clear message and exit 2."""
+
+from __future__ import annotations
+
+
+class SrmsimError(Exception):
+    """Base class: a problem with the user's input, reported without a traceback."""
+
+    exit_code = 2
+
+
+class ScenarioError(SrmsimError):
+    """A scenario or experiment file is missing, malformed or invalid.
+
+    The message always names the file, the key path (``population.fsm_rate``) and what is wrong.
+    """
+
+    def __init__(self, source: str, problems: list[tuple[str, str]] | str):
+        if isinstance(problems, str):
+            problems = [("", problems)]
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: invalid" if len(problems) > 1 else f"{source}:"]
+        for path, what in problems:
+            lines.append(f"  {path}: {what}" if path else f"  {what}")
+        if len(problems) == 1:
+            path, what = problems[0]
+            msg = f"{source}: {path}: {what}" if path else f"{source}: {what}"
+        else:
+            msg = "\n".join(lines)
+        super().__init__(msg)
+
+
+class RuleError(SrmsimError):
+    """A risk rule that cannot be parsed or uses something that is not allowed."""
+
+
+class DataError(SrmsimError):
+    """Input data (a school's export, a results file) that srmsim cannot use."""
+
+
+class EstimationError(SrmsimError):
+    """A statistical fit that failed or is unsound: raised instead of returning a wrong number."""

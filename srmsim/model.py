@@ -1,0 +1,337 @@
+"""The trust as a Mesa model: school agents, a central pool agent, students as numpy columns.
+
+Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it):
+
+1. ``latents``      engagement and wellbeing move (persistence + shock + action effects)
+2. ``observe``      sessions attended, incidents, LMS logins, assignments; attainment and reading
+                    grow; withdrawal hazard for the configured year groups
+3. ``record``       run/year/term totals and the rolling windows the risk rules read
+4. ``tests``        reading test at week 0 and each term's end; assessments and pulse at term end
+5. ``policy``       risk rules on their cadence, workflow reviews and escalation, capacity
+                    allocation (each school agent, then the pool agent, as the mode says), action
+                    effects for next week (only when the scenario has a ``policy``)
+6. ``report``       per-school weekly figures and the per-student history sample
+7. ``year_end``     after week 39: exams and leavers, year groups move up, the new intake arrives
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from srmsim import calendar, dynamics
+from srmsim.errors import SrmsimError
+from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
+from srmsim.rng import CRN
+from srmsim.scenario import Scenario
+from srmsim.students import ENROLLED, StudentTable
+
+HISTORY_AUTO_LIMIT = 20_000
+HISTORY_AUTO_SAMPLE = 1_000
+
+_HISTORY_FIELDS = (
+    "school", "year_group", "status", "attended", "possible", "incidents", "logins",
+    "assignments_set", "assignments_on_time", "engagement", "wellbeing", "attainment",
+    "reading_age", "reading_gap", "assessment", "satisfaction", "eff_absence",
+)
+
+
+class SchoolAgent(mesa.Agent):
+    """A school: its random effects, its slice of the student table and its own staff."""
+
+    def __init__(self, model: TrustModel, index: int):
+        super().__init__(model)
+        self.index = index
+        self.start = 0
+        self.stop = 0
+
+    @property
+    def students(self) -> slice:
+        return slice(self.start, self.stop)
+
+    def step(self) -> None:
+        if self.model.policy is not None:
+            self.model.policy.allocate_school(self.index)
+
+
+class PoolAgent(mesa.Agent):
+    """The trust's central pool: pseudonymised records from member schools and shared staff."""
+
+    def step(self) -> None:
+        if self.model.policy is not None:
+            self.model.policy.allocate_pool()
+
+
+class TrustModel(mesa.Model):
+    """A multi-school trust over one or more school years.
+
+    >>> from srmsim.scenario import Scenario
+    >>> m = TrustModel(Scenario(trust={"n_schools": 2, "students_per_year_group": 20}), seed=1)
+    >>> m.run()
+    >>> len(m.results().students) > 0
+    True
+    """
+
+    PLAN: tuple[str, ...] = ("latents", "observe", "record", "tests", "policy", "report",
+                             "year_end")
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False):
+        self.seed = int(scenario.seed if seed is None else seed)
+        super().__init__(rng=self.seed)
+        self.scenario = scenario
+        self.crn = CRN(self.seed)
+        self.progress = progress
+        self.week_index = 0  # run week (0-based), the ``step`` of every CRN draw
+        self.n_weeks = scenario.years * calendar.WEEKS_PER_YEAR
+        self.school_profiles: SchoolProfiles = generate_schools(scenario, self.crn)
+        self.schools = [SchoolAgent(self, i) for i in range(scenario.trust.n_schools)]
+        self.pool = PoolAgent(self)
+        school, year = cohort_layout(self.school_profiles, scenario.trust.year_groups)
+        uid = np.arange(len(school), dtype=np.int64)
+        self.next_uid = len(school)
+        self.students = generate_students(scenario, self.crn, self.school_profiles, uid, school,
+                                          year).sorted_by_school()
+        self._finished: list[StudentTable] = []
+        self._weekly: list[dict[str, np.ndarray]] = []
+        self._history: list[dict[str, np.ndarray]] = []
+        self._history_fraction = self._history_share(len(self.students))
+        self._withdrawal_hazard = dynamics.weekly_withdrawal_hazard(
+            scenario.dynamics.withdrawal_annual)
+        self._runtime = 0.0
+        self.policy = None
+        if scenario.policy is not None:
+            from srmsim.policy.engine import PolicyEngine
+
+            self.policy = PolicyEngine(self, scenario.policy)
+        self._layout_changed()
+
+    # ----------------------------------------------------------------- calendar
+    @property
+    def year(self) -> int:
+        return self.week_index // calendar.WEEKS_PER_YEAR
+
+    @property
+    def week(self) -> int:
+        return self.week_index % calendar.WEEKS_PER_YEAR
+
+    @property
+    def done(self) -> bool:
+        return self.week_index >= self.n_weeks
+
+    # ----------------------------------------------------------------- layout
+    def _history_share(self, n: int) -> float:
+        h = self.scenario.outputs.history
+        if h == "all":
+            return 1.0
+        if h == "none":
+            return 0.0
+        target = HISTORY_AUTO_SAMPLE if h == "auto" else int(h)
+        if h == "auto" and n <= HISTORY_AUTO_LIMIT:
+            return 1.0
+        return min(1.0, target / max(n, 1))
+
+    def _layout_changed(self) -> None:
+        """Recompute school slices and the tracked-history rows after the table changed."""
+        t = self.students
+        bounds = np.searchsorted(t.school, np.arange(len(self.schools) + 1))
+        for agent in self.schools:
+            agent.start, agent.stop = int(bounds[agent.index]), int(bounds[agent.index + 1])
+        self._school_starts = bounds[:-1]
+        self._school_sizes = np.diff(bounds)
+        if self._history_fraction >= 1.0:
+            self._tracked = np.arange(len(t))
+        elif self._history_fraction <= 0.0:
+            self._tracked = np.zeros(0, dtype=np.int64)
+        else:
+            u = self.crn.uniform("outputs.history", 0, t.uid)
+            self._tracked = np.flatnonzero(u < self._history_fraction)
+        if self.policy is not None:
+            self.policy.layout_changed()
+
+    # ----------------------------------------------------------------- the week
+    def step(self) -> None:
+        if self.done:
+            raise SrmsimError("the run is finished: every configured school week has been run")
+        t0 = time.perf_counter()
+        t, d, crn = self.students, self.scenario.dynamics, self.crn
+        step, week = self.week_index, self.week
+        if week in calendar.TERM_STARTS:
+            dynamics.reset_term(t)
+        if week == 0:
+            t.year_possible[:] = 0
+            t.year_attended[:] = 0
+        dynamics.advance_latents(t, d, crn, step)
+        obs = dynamics.observe_week(t, d, crn, step, week, self._withdrawal_hazard)
+        dynamics.record_week(t, obs, step)
+        if week in calendar.READING_TEST_WEEKS:
+            dynamics.reading_test(t, d, crn, step)
+        if week in calendar.TERM_ENDS:
+            dynamics.term_assessments(t, d, crn, step)
+        if self.policy is not None:
+            self.policy.step(obs)
+            for agent in self.schools if self.policy.mode != "pool_first" else ():
+                agent.step()
+            self.pool.step()
+            if self.policy.mode == "pool_first":
+                for agent in self.schools:
+                    agent.step()
+            self.policy.apply()
+        self._report(obs)
+        if week == calendar.WEEKS_PER_YEAR - 1:
+            self._year_end()
+        self.week_index += 1
+        self._runtime += time.perf_counter() - t0
+
+    def _report(self, obs: dynamics.WeekObservation) -> None:
+        t = self.students
+        starts = self._school_starts
+        rows = np.stack([
+            (t.status == ENROLLED), obs.possible, obs.attended, obs.incidents, obs.logins,
+            obs.set, obs.on_time, obs.withdrew,
+        ]).astype(np.int64)
+        sums = np.add.reduceat(rows, starts, axis=1) if len(t) else np.zeros((8, len(starts)))
+        sums[:, self._school_sizes == 0] = 0
+        rec = {
+            "step": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
+            "week": np.full(len(starts), self.week), "school": np.arange(len(starts)),
+            "enrolled": sums[0], "sessions_possible": sums[1], "sessions_attended": sums[2],
+            "incidents": sums[3], "lms_logins": sums[4], "assignments_set": sums[5],
+            "assignments_on_time": sums[6], "withdrawals": sums[7],
+        }
+        if self.policy is not None:
+            rec.update(self.policy.weekly_report())
+        self._weekly.append(rec)
+        if len(self._tracked):
+            i = self._tracked
+            age = t.age_months[i]
+            self._history.append({
+                "step": np.full(len(i), self.week_index), "year": np.full(len(i), self.year),
+                "week": np.full(len(i), self.week), "uid": t.uid[i], "school": t.school[i],
+                "year_group": t.year_group[i], "status": t.status[i],
+                "attended": obs.attended[i], "possible": obs.possible[i],
+                "incidents": obs.incidents[i], "logins": obs.logins[i],
+                "assignments_set": obs.set[i], "assignments_on_time": obs.on_time[i],
+                "engagement": t.engagement()[i], "wellbeing": t.wellbeing()[i],
+                "attainment": t.attainment[i], "reading_age": t.reading_age[i],
+                "reading_gap": t.reading_obs[i] - t.reading_obs_age[i],
+                "assessment": t.assessment[i], "satisfaction": t.satisfaction[i],
+                "age_months": age, "eff_absence": t.eff_absence[i],
+            })
+
+    def _year_end(self) -> None:
+        t, sc = self.students, self.scenario
+        dynamics.sit_exams(t, sc.dynamics, self.crn, self.week_index, sc.trust.year_groups[-1])
+        if self.policy is not None:
+            self.policy.close_leavers()
+        if self.year == sc.years - 1:
+            return  # the run ends here; nobody moves up
+        gone = t.status != ENROLLED
+        if gone.any():
+            self._finished.append(t.take(gone))
+            t = t.take(~gone)
+        t.year_group += 1
+        n = self.school_profiles.cohort_size
+        school = np.repeat(np.arange(len(n), dtype=np.int32), n)
+        uid = np.arange(self.next_uid, self.next_uid + len(school), dtype=np.int64)
+        self.next_uid += len(school)
+        year = np.full(len(school), sc.trust.year_groups[0], dtype=np.int8)
+        intake = generate_students(sc, self.crn, self.school_profiles, uid, school, year,
+                                   step=self.week_index + 1)
+        old_len = len(t)
+        self.students = t.concat(intake).sorted_by_school()
+        if self.policy is not None:
+            self.policy.rows_moved(np.flatnonzero(~gone), old_len, self.students)
+        self._layout_changed()
+
+    # ----------------------------------------------------------------- running
+    def run(self, progress: bool | None = None) -> None:
+        """Run every remaining week, with a progress bar for runs longer than a few seconds."""
+        show = self.progress if progress is None else progress
+        if show:
+            from tqdm.auto import tqdm
+
+            with tqdm(total=self.n_weeks - self.week_index, unit="week", delay=2.0,
+                      desc=self.scenario.name) as bar:
+                while not self.done:
+                    self.step()
+                    bar.update(1)
+        else:
+            while not self.done:
+                self.step()
+
+    def all_students(self) -> StudentTable:
+        """Every student seen in the run: those still here and those who left or withdrew."""
+        table = self.students
+        for old in self._finished:
+            table = old.concat(table)
+        return table
+
+    def student(self, uid: int) -> pd.DataFrame:
+        """One student's weekly history (a DataFrame, one row per week), when it was recorded."""
+        hist = self.history()
+        if hist.empty:
+            raise SrmsimError("no weekly history was recorded (outputs.history is 'none')")
+        rows = hist[hist["uid"] == uid]
+        if rows.empty:
+            known = self.all_students().uid
+            if uid in known:
+                raise SrmsimError(
+                    f"student {uid} exists but was not in the history sample; set "
+                    "outputs.history: all to record every student")
+            raise SrmsimError(f"no student with uid {uid} in this run")
+        return rows.reset_index(drop=True)
+
+    def history(self) -> pd.DataFrame:
+        if not self._history:
+            return pd.DataFrame(columns=["step", "year", "week", "uid", *_HISTORY_FIELDS])
+        keys = self._history[0].keys()
+        return pd.DataFrame({k: np.concatenate([h[k] for h in self._history]) for k in keys})
+
+    def weekly(self) -> pd.DataFrame:
+        if not self._weekly:
+            return pd.DataFrame()
+        keys = self._weekly[0].keys()
+        df = pd.DataFrame({k: np.concatenate([r[k] for r in self._weekly]) for k in keys})
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df.insert(7, "attendance_rate", df["sessions_attended"] / df["sessions_possible"])
+        return df
+
+    def results(self):
+        from srmsim.results import RunResult
+
+        return RunResult.from_model(self)
+
+    def release(self) -> None:
+        """Drop this model's agents so a long-lived worker does not keep it alive (Mesa 3.3.1)."""
+        self.remove_all_agents()
+        ids = getattr(mesa.Agent, "_ids", None)
+        if isinstance(ids, dict):
+            ids.pop(self, None)
+
+
+def run(
+    scenario: Scenario | str | None = None,
+    seed: int | None = None,
+    out: str | None = None,
+    progress: bool = False,
+    on_model: Callable[[TrustModel], None] | None = None,
+):
+    """Run a scenario (object, YAML path, or None for the built-in default) and return results."""
+    from srmsim.scenario import default_scenario, load_scenario
+
+    if scenario is None:
+        scenario = default_scenario()
+    elif not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    model = TrustModel(scenario, seed=seed, progress=progress)
+    model.run()
+    if on_model is not None:
+        on_model(model)
+    result = model.results()
+    if out is not None:
+        result.write(out)
+    return result

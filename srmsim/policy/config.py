@@ -1,0 +1,130 @@
+"""The ``policy`` section of a scenario: rules, actions, workflows and staff.
+
+Shape (a teacher should be able to read it)::
+
+    policy:
+      parameters: {reading_threshold: -24}          # numbers that rules use; variants change them
+      rules:
+        low_reading: "reading_gap < reading_threshold"         # short form: weekly, everyone
+        low_attendance:
+          when: "attendance(4) < 0.9"
+          cadence: half_termly                                  # weekly | half_termly | termly
+          years: [7, 8, 9]                                      # optional scope
+      actions:                                      # change or add to the built-in catalogue
+        reading_club: {take_up: 0.8}
+      workflows:
+        reading_support:
+          trigger: low_reading
+          priority: "-reading_gap"                  # higher first; ties: stable per-student draw
+          cooldown_weeks: 6
+          steps:
+            - {action: reading_club, weeks: 8, goal: "reading_gap >= -18"}
+            - {action: parent_reading_at_home, weeks: 6, goal: "reading_gap >= -18"}
+      staff:
+        school: {teaching_assistant: 600}           # minutes per week, each school
+        pool: {attendance_officer: 0}               # minutes per week, trust-wide pool
+        mode: school_first                          # school_first | pool_first | pool_only
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Cadence = Literal["weekly", "half_termly", "termly"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuleConfig(_Strict):
+    when: str = Field(description="a boolean expression over profile fields")
+    cadence: Cadence = "weekly"
+    years: list[int] | None = Field(None, description="year groups the rule looks at (all if unset)")
+    schools: list[int] | None = Field(None, description="school indices (all if unset)")
+
+
+class EffectConfig(_Strict):
+    """What an action does while a student receives it (and, fading, afterwards)."""
+
+    absence: float = Field(0.0, description="shift of the weekly absence logit (negative helps)")
+    engagement: float = Field(0.0, description="engagement shift, SD")
+    wellbeing: float = Field(0.0, description="wellbeing shift, SD")
+    incidents: float = Field(0.0, description="log-rate shift of behaviour incidents")
+    attainment: float = Field(0.0, description="attainment gained over a full course, SD")
+    reading: float = Field(0.0, description="reading age gained over a full course, months")
+    onset_weeks: Annotated[int, Field(ge=0, le=39)] = 1
+    half_life_weeks: Annotated[float, Field(gt=0)] = 6.0
+
+
+class ActionConfig(_Strict):
+    description: str = ""
+    effect: EffectConfig = Field(default_factory=EffectConfig)
+    take_up: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    cost_per_week: Annotated[float, Field(ge=0.0)] = 0.0
+    staff_minutes: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    automated: bool = False
+    weeks: Annotated[int, Field(ge=1, le=78)] = 6
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _automated(self) -> ActionConfig:
+        if self.automated and any(v > 0 for v in self.staff_minutes.values()):
+            raise ValueError("an automated action uses no staff minutes")
+        return self
+
+
+class ActionOverride(_Strict):
+    """Partial action for the scenario: unspecified fields keep the catalogue's values."""
+
+    description: str | None = None
+    effect: dict[str, float] | None = None
+    take_up: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    cost_per_week: Annotated[float, Field(ge=0.0)] | None = None
+    staff_minutes: dict[str, Annotated[float, Field(ge=0.0)]] | None = None
+    automated: bool | None = None
+    weeks: Annotated[int, Field(ge=1, le=78)] | None = None
+    source: str | None = None
+
+
+class StepConfig(_Strict):
+    action: str
+    weeks: Annotated[int, Field(ge=1, le=78)] | None = Field(
+        None, description="duration before the review (default: the action's)"
+    )
+    goal: str | None = Field(None, description="boolean expression checked at the review")
+
+
+class WorkflowConfig(_Strict):
+    trigger: str = Field(description="name of the rule that refers a student")
+    steps: list[StepConfig] = Field(min_length=1)
+    priority: str | None = Field(None, description="numeric expression, higher is served first")
+    cooldown_weeks: Annotated[int, Field(ge=0, le=200)] = 6
+    enabled: bool = True
+
+
+class StaffConfig(_Strict):
+    school: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    pool: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    mode: Literal["school_first", "pool_first", "pool_only"] = "school_first"
+    per_school: dict[int, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
+        default_factory=dict, description="overrides of school minutes for given school indices"
+    )
+
+
+class PolicyConfig(_Strict):
+    parameters: dict[str, float | bool] = Field(default_factory=dict)
+    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+    actions: dict[str, ActionOverride] = Field(default_factory=dict)
+    workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)
+    staff: StaffConfig = Field(default_factory=StaffConfig)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _short_rules(cls, v: object) -> object:
+        """A rule may be just its expression: ``low_reading: "reading_gap < -24"``."""
+        if isinstance(v, dict):
+            return {k: {"when": r} if isinstance(r, str) else r for k, r in v.items()}
+        return v

@@ -1,0 +1,142 @@
+"""Synthetic schools and students, calibrated by default to England (DESIGN.md s4).
+
+Every draw goes through :class:`srmsim.rng.CRN`, keyed by school index or student uid, so a
+student's traits do not depend on who else is in the trust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from srmsim.rng import CRN
+from srmsim.scenario import Scenario
+from srmsim.students import WINDOW, StudentTable
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return float(np.log(p / (1 - p)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class SchoolProfiles:
+    """School-level random effects, one element per school."""
+
+    cohort_size: np.ndarray
+    fsm_logit: np.ndarray
+    eal_logit: np.ndarray
+    attainment_effect: np.ndarray
+    engagement_effect: np.ndarray
+    absence_effect: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.cohort_size)
+
+
+def generate_schools(scenario: Scenario, crn: CRN) -> SchoolProfiles:
+    trust, pop, dyn = scenario.trust, scenario.population, scenario.dynamics
+    idx = np.arange(trust.n_schools)
+    z_size = crn.normal("school.size", 0, idx)
+    cv = trust.size_cv
+    sigma = np.sqrt(np.log1p(cv**2))
+    size = trust.students_per_year_group * np.exp(sigma * z_size - sigma**2 / 2)
+    za, zb = crn.normal("school.fsm", 0, idx), crn.normal("school.eal", 0, idx)
+    zc, zd = crn.normal("school.attainment", 0, idx), crn.normal("school.engagement", 0, idx)
+    ze = crn.normal("school.absence", 0, idx)
+    return SchoolProfiles(
+        cohort_size=np.maximum(1, np.round(size)).astype(np.int64),
+        fsm_logit=_logit(pop.fsm_rate) + pop.fsm_school_sd * za,
+        eal_logit=_logit(pop.eal_rate) + 1.0 * zb,
+        attainment_effect=np.sqrt(pop.attainment_icc) * zc,
+        engagement_effect=pop.engagement_school_sd * zd,
+        absence_effect=dyn.absence_school_sd * ze,
+    )
+
+
+def cohort_layout(schools: SchoolProfiles, year_groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """School index and year group of every student of a full school roll."""
+    school_idx, years = [], []
+    for s, n in enumerate(schools.cohort_size):
+        for y in year_groups:
+            school_idx.append(np.full(n, s, dtype=np.int32))
+            years.append(np.full(n, y, dtype=np.int8))
+    return np.concatenate(school_idx), np.concatenate(years)
+
+
+def generate_students(
+    scenario: Scenario,
+    crn: CRN,
+    schools: SchoolProfiles,
+    uid: np.ndarray,
+    school: np.ndarray,
+    year_group: np.ndarray,
+    step: int = 0,
+) -> StudentTable:
+    """New students with profiles and latents; draws keyed by uid, so each is independent."""
+    pop, dyn = scenario.population, scenario.dynamics
+    n = len(uid)
+    uid = uid.astype(np.int64)
+    u_sex, u_fsm = crn.uniform("pop.sex", 0, uid), crn.uniform("pop.fsm", 0, uid)
+    u_sen, u_eal = crn.uniform("pop.sen", 0, uid), crn.uniform("pop.eal", 0, uid)
+    u_age = crn.uniform("pop.age", 0, uid)
+    z = np.stack([crn.normal(f"pop.latent{i}", 0, uid) for i in range(7)])
+
+    sex = (u_sex < pop.male_share).astype(np.int8)
+    fsm = u_fsm < _sigmoid(schools.fsm_logit[school])
+    # SEN is more common among FSM pupils (about 1.5x); rescaled so the overall rate holds.
+    sen_p = pop.sen_rate * np.where(fsm, 1.5, 1.0) / (1 + 0.5 * pop.fsm_rate)
+    sen = u_sen < np.clip(sen_p, 0, 1)
+    eal = u_eal < _sigmoid(schools.eal_logit[school])
+
+    r = pop.latent_correlation
+    corr = np.full((3, 3), r) + np.eye(3) * (1 - r)
+    a, e, w = np.linalg.cholesky(corr) @ z[:3]
+
+    icc = pop.attainment_icc
+    attainment = (
+        schools.attainment_effect[school]
+        + pop.fsm_attainment_gap * fsm
+        + pop.sen_attainment_gap * sen
+        + pop.eal_attainment_gap * eal
+        + np.sqrt(1 - icc) * a
+    )
+    # Centre so the national average stays 0 whatever the FSM/SEN/EAL rates.
+    attainment -= (pop.fsm_attainment_gap * pop.fsm_rate + pop.sen_attainment_gap * pop.sen_rate
+                   + pop.eal_attainment_gap * pop.eal_rate)
+    engagement_base = (
+        schools.engagement_effect[school]
+        + pop.fsm_engagement_gap * fsm
+        + pop.sen_engagement_gap * sen
+        + 0.85 * e
+    )
+    wellbeing_base = 0.85 * w - 0.15 * sen
+    age = (year_group.astype(np.float32) + 4) * 12 + 12 * u_age
+    reading_age = (
+        age + pop.reading_gap_mean + pop.reading_gap_per_sd * attainment + pop.reading_gap_sd * z[3]
+    )
+    t = StudentTable(n)
+    t.uid[:] = uid
+    t.school[:] = school
+    t.year_group[:] = year_group
+    t.age_months[:] = age
+    t.sex[:] = sex
+    t.fsm[:] = fsm
+    t.sen[:] = sen
+    t.eal[:] = eal
+    t.entry_step[:] = step
+    t.attainment[:] = attainment
+    t.prior_attainment[:] = attainment + 0.3 * z[4]
+    t.engagement_base[:] = engagement_base
+    t.engagement_ar[:] = dyn.engagement_shock_sd * z[5]
+    t.wellbeing_base[:] = wellbeing_base
+    t.wellbeing_ar[:] = dyn.wellbeing_shock_sd * z[6]
+    t.absence_static[:] = dyn.absence_logit + schools.absence_effect[school]
+    t.reading_age[:] = reading_age
+    assert t.w_possible.shape[0] == WINDOW
+    return t

@@ -1,0 +1,189 @@
+"""What a run produces, as DataFrames and as files.
+
+Files written by :meth:`RunResult.write` (the README explains every column):
+``students.parquet`` (one row per student), ``weekly.parquet`` (one row per school per week),
+``events.parquet`` (workflow events, with a policy), ``history.parquet`` (per-student weeks for the
+history sample), ``summary.json`` and ``scenario.yaml`` (the fully resolved scenario).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from srmsim import __version__
+from srmsim.scenario import Scenario
+from srmsim.students import STATUS_NAMES, WITHDRAWN, StudentTable
+
+if TYPE_CHECKING:
+    from srmsim.model import TrustModel
+
+PERSISTENT_ABSENCE = 0.10
+SEVERE_ABSENCE = 0.50
+
+
+def student_frame(t: StudentTable) -> pd.DataFrame:
+    """One row per student, the columns documented in the README."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = t.attended / t.possible
+        on_time = t.on_time_total / t.set_total
+    absence = 1.0 - rate
+    df = pd.DataFrame({
+        "uid": t.uid,
+        "school": t.school,
+        "year_group": t.year_group.astype(np.int16),
+        "age_months": np.round(t.age_months, 1),
+        "sex": np.where(t.sex == 1, "M", "F"),
+        "fsm": t.fsm,
+        "sen": t.sen,
+        "eal": t.eal,
+        "status": pd.Categorical.from_codes(t.status, [STATUS_NAMES[i] for i in range(3)]),
+        "entry_week": t.entry_step,
+        "exit_week": t.exit_step,
+        "prior_attainment": t.prior_attainment,
+        "sessions_possible": t.possible,
+        "sessions_attended": t.attended,
+        "attendance_rate": rate,
+        "persistent_absent": absence >= PERSISTENT_ABSENCE,
+        "severe_absent": absence >= SEVERE_ABSENCE,
+        "incidents": t.incidents,
+        "lms_logins": t.logins,
+        "assignments_set": t.set_total,
+        "assignments_on_time": t.on_time_total,
+        "on_time_rate": on_time,
+        "reading_gap_start": t.reading_gap_start,
+        "reading_gap_end": t.reading_obs - t.reading_obs_age,
+        "attainment": t.attainment,
+        "assessment": t.assessment,
+        "satisfaction": t.satisfaction,
+        "exam_score": t.exam_score,
+        "withdrawn": t.status == WITHDRAWN,
+        "interventions": t.interventions,
+        "weeks_waited": t.weeks_waited,
+        "staff_minutes": t.staff_minutes,
+        "cost": t.cost,
+    })
+    no_sessions = t.possible == 0
+    df.loc[no_sessions, ["persistent_absent", "severe_absent"]] = False
+    return df.sort_values("uid", kind="stable").reset_index(drop=True)
+
+
+def headline(students: pd.DataFrame) -> dict[str, float]:
+    """The figures `srmsim run` prints and summary.json keeps."""
+    s = students[students["sessions_possible"] > 0]
+    fsm, non = s[s["fsm"]], s[~s["fsm"]]
+
+    def rate(x: pd.Series) -> float:
+        return float(x.mean()) if len(x) else float("nan")
+
+    return {
+        "students": int(len(students)),
+        "attendance": float(s["sessions_attended"].sum() / max(s["sessions_possible"].sum(), 1)),
+        "persistent_absence": rate(s["persistent_absent"]),
+        "persistent_absence_fsm": rate(fsm["persistent_absent"]),
+        "persistent_absence_non_fsm": rate(non["persistent_absent"]),
+        "severe_absence": rate(s["severe_absent"]),
+        "reading_gap_start": float(np.nanmean(students["reading_gap_start"])),
+        "reading_gap_end": float(np.nanmean(students["reading_gap_end"])),
+        "mean_attainment": float(students["attainment"].mean()),
+        "withdrawals": int(students["withdrawn"].sum()),
+        "interventions": int(students["interventions"].sum()),
+        "staff_hours": float(students["staff_minutes"].sum() / 60.0),
+        "cost": float(students["cost"].sum()),
+    }
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write via a temporary file and rename, so a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    write_atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def write_text(text: str, path: Path) -> None:
+    def _write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    write_atomic(Path(path), _write)
+
+
+@dataclass
+class RunResult:
+    """Outputs of one run; ``write(dir)`` saves them as the README describes."""
+
+    scenario: Scenario
+    seed: int
+    students: pd.DataFrame
+    weekly: pd.DataFrame
+    history: pd.DataFrame
+    events: pd.DataFrame | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, model: TrustModel) -> RunResult:
+        students = student_frame(model.all_students())
+        events = model.policy.events() if model.policy is not None else None
+        student_weeks = int(students["sessions_possible"].sum() // 10)
+        summary = {
+            "scenario": model.scenario.name,
+            "scenario_hash": model.scenario.digest(),
+            "seed": model.seed,
+            "srmsim_version": __version__,
+            "schools": model.scenario.trust.n_schools,
+            "years": model.scenario.years,
+            "weeks": model.week_index,
+            **headline(students),
+            "runtime_seconds": round(model._runtime, 3),
+            "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
+        }
+        return cls(model.scenario, model.seed, students, model.weekly(), model.history(),
+                   events, summary)
+
+    def write(self, out: str | Path) -> Path:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_parquet(self.students, out / "students.parquet")
+        write_parquet(self.weekly, out / "weekly.parquet")
+        if len(self.history):
+            write_parquet(self.history, out / "history.parquet")
+        if self.events is not None:
+            write_parquet(self.events, out / "events.parquet")
+        write_text(self.scenario.to_yaml(), out / "scenario.yaml")
+        write_text(json.dumps(self.summary, indent=2) + "\n", out / "summary.json")
+        return out
+
+    def summary_table(self) -> pd.DataFrame:
+        s = self.summary
+        rows = [
+            ("students", f"{s['students']:,}"),
+            ("attendance", f"{s['attendance']:.1%}"),
+            ("persistent absence (all)", f"{s['persistent_absence']:.1%}"),
+            ("persistent absence (FSM)", f"{s['persistent_absence_fsm']:.1%}"),
+            ("persistent absence (non-FSM)", f"{s['persistent_absence_non_fsm']:.1%}"),
+            ("severe absence", f"{s['severe_absence']:.1%}"),
+            ("mean reading gap, start -> end (months)",
+             f"{s['reading_gap_start']:.1f} -> {s['reading_gap_end']:.1f}"),
+            ("withdrawals", f"{s['withdrawals']:,}"),
+        ]
+        if self.events is not None:
+            rows += [("interventions started", f"{s['interventions']:,}"),
+                     ("staff hours", f"{s['staff_hours']:,.0f}"), ("cost", f"{s['cost']:,.0f}")]
+        return pd.DataFrame(rows, columns=["measure", "value"])

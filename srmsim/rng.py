@@ -1,0 +1,150 @@
+"""Common random numbers: every draw is a pure function of (seed, decision, week, student uid).
+
+Why a hash and not a stateful generator: with a stream per run, changing one student's treatment
+shifts every later draw for everyone, so two policy variants compared with the same seed would
+differ by noise as well as by policy. Here the uniform for ``(seed, "attendance", week 12, uid 481)``
+is the same in every variant, whatever else happened, so paired comparisons cancel the noise and
+removing a student leaves everyone else's trajectory untouched.
+
+The generator is counter based: a decision key ``k = mix(seed_key ^ name_hash ^ mix(week))`` and
+the SplitMix64 output function applied to ``k + uid * GAMMA``. SplitMix64 passes BigCrush as a
+sequential generator, and a counter-based use of its finaliser is what the design is tested for.
+One 64-bit hash gives two 24-bit float32 uniforms, so a call that asks for two streams pays for one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from scipy import special
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_S40, _S8 = np.uint64(40), np.uint64(8)
+_TWO24 = np.float32(1.0 / 16777216.0)
+_MASK24 = np.uint64(0xFFFFFF)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, vectorised; uint64 arithmetic wraps modulo 2**64 as intended."""
+    x = x ^ (x >> _S30)
+    x = x * _M1
+    x = x ^ (x >> _S27)
+    x = x * _M2
+    return x ^ (x >> _S31)
+
+
+def _mix_scalar(x: int) -> int:
+    return int(_mix(np.array([x & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0])
+
+
+def name_hash(name: str) -> int:
+    """Stable 64-bit hash of a decision name (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+class CRN:
+    """Draws keyed by (seed, decision, week, uid).
+
+    >>> crn = CRN(seed=1)
+    >>> u = crn.uniform("attendance", week=3, uid=np.arange(5))
+    >>> bool(np.all((u > 0) & (u < 1)))
+    True
+    """
+
+    def __init__(self, seed: int):
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        self.seed = int(seed)
+        self._seed_key = _mix_scalar(self.seed * 0x2545F4914F6CDD1D + 0x632BE59BD9B4E019)
+        self._keys: dict[tuple[str, int], np.uint64] = {}
+
+    def key(self, decision: str, week: int) -> np.uint64:
+        k = self._keys.get((decision, week))
+        if k is None:
+            k = np.uint64(_mix_scalar(self._seed_key ^ name_hash(decision) ^ _mix_scalar(week + 1)))
+            self._keys[(decision, week)] = k
+        return k
+
+    def bits(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
+        """64 random bits per uid."""
+        uid = np.asarray(uid).astype(np.uint64, copy=False)
+        return _mix(uid * _GAMMA + self.key(decision, week))
+
+    def uniform(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
+        """Uniform(0, 1) per uid, strictly inside the interval (53-bit resolution)."""
+        b = self.bits(decision, week, uid)
+        return ((b >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+    def uniform2(self, decision: str, week: int, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two independent float32 Uniform(0, 1) per uid from one hash (24-bit resolution each).
+
+        The weekly dynamics use these: float32 halves memory traffic and 24 bits are plenty for
+        a Bernoulli or binomial draw.
+        """
+        b = self.bits(decision, week, uid)
+        hi = ((b >> _S40).astype(np.float32) + np.float32(0.5)) * _TWO24
+        lo = (((b >> _S8) & _MASK24).astype(np.float32) + np.float32(0.5)) * _TWO24
+        return hi, lo
+
+    def normal(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
+        """Standard normal per uid by inversion (float64), used where precision matters."""
+        return special.ndtri(self.uniform(decision, week, uid))
+
+    def normal2(self, decision: str, week: int, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two independent float32 standard normals per uid (Box-Muller on one hash).
+
+        Box-Muller in float32 is about six times faster than ``ndtri`` here; tails reach 5.9 SD.
+        """
+        u1, u2 = self.uniform2(decision, week, uid)
+        r = np.sqrt(np.float32(-2.0) * np.log(u1))
+        theta = np.float32(2.0 * np.pi) * u2
+        return r * np.cos(theta), r * np.sin(theta)
+
+
+def binomial_inv(u: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
+    """Binomial(n, p) by inverting the CDF at ``u``: monotone in ``u``, so CRN carries through."""
+    p = np.asarray(p)
+    eps = 1e-6 if p.dtype == np.float32 else 1e-12
+    p = np.clip(p, eps, 1 - eps)
+    q = 1 - p
+    ratio = p / q
+    pmf = q**n
+    cdf = pmf.copy()
+    k = np.zeros(u.shape, dtype=np.int8)
+    for i in range(n):
+        k += u > cdf
+        pmf = pmf * ((n - i) / (i + 1)) * ratio
+        cdf = cdf + pmf
+    return k
+
+
+def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int = 30) -> np.ndarray:
+    """Poisson(lam) by CDF inversion at ``u``, stopping once every draw is placed."""
+    lam = np.asarray(lam)
+    if lam.dtype != np.float32:
+        lam = lam.astype(np.float64)
+    lam = np.broadcast_to(lam, u.shape)
+    pmf = np.exp(-lam)
+    cdf = pmf.copy()
+    k = np.zeros(u.shape, dtype=np.int16)
+    for i in range(kmax):
+        above = u > cdf
+        if not above.any():
+            break
+        k += above
+        pmf = pmf * lam / (i + 1)
+        cdf = cdf + pmf
+    return k
+
+
+def replication_seeds(root: int, n: int) -> list[int]:
+    """Seeds for replications 0..n-1 from ``np.random.SeedSequence(root).spawn(n)``.
+
+    Replication i gets the same seed in every variant (common random numbers across variants),
+    and adding replications later leaves the first ones unchanged.
+    """
+    return [int(s.generate_state(1, dtype=np.uint32)[0]) for s in np.random.SeedSequence(root).spawn(n)]

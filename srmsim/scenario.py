@@ -1,0 +1,257 @@
+"""Scenario files: YAML in, a validated :class:`Scenario` out.
+
+Every key has a default, so a scenario states only what differs from the built-in English
+secondary trust. Validation is strict (unknown keys are errors, since a misspelt key silently
+ignored would run the wrong experiment) and every problem is reported with the file and the key
+path, e.g. ``scenarios/x.yaml: population.fsm_rate: must be <= 1 (got 1.4)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from srmsim.errors import ScenarioError
+from srmsim.policy.config import PolicyConfig
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TrustConfig(_Strict):
+    """The schools of the trust and their size."""
+
+    name: str = "Synthetic trust"
+    n_schools: int = Field(10, ge=1, le=100_000)
+    students_per_year_group: int = Field(180, ge=1, le=5_000, description="mean cohort size")
+    size_cv: float = Field(0.3, ge=0.0, le=2.0, description="coefficient of variation of sizes")
+    year_groups: list[int] = Field(default_factory=lambda: [7, 8, 9, 10, 11])
+
+    @field_validator("year_groups")
+    @classmethod
+    def _years(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("needs at least one year group")
+        if any(y < 1 or y > 14 for y in v):
+            raise ValueError("year groups must be between 1 and 14")
+        if sorted(set(v)) != v or v != list(range(v[0], v[-1] + 1)):
+            raise ValueError("year groups must be consecutive and ascending, e.g. [7, 8, 9, 10, 11]")
+        return v
+
+
+class PopulationConfig(_Strict):
+    """Who the students are. Defaults follow England's secondary schools (DESIGN.md s4)."""
+
+    fsm_rate: Fraction = 0.24
+    fsm_school_sd: NonNeg = Field(0.6, description="between-school SD of FSM rate, logit scale")
+    sen_rate: Fraction = 0.14
+    eal_rate: Fraction = 0.17
+    male_share: Fraction = 0.51
+    attainment_icc: Fraction = Field(0.18, description="school share of attainment variance")
+    fsm_attainment_gap: float = -0.45
+    sen_attainment_gap: float = -0.7
+    eal_attainment_gap: float = -0.05
+    fsm_engagement_gap: float = -0.45
+    sen_engagement_gap: float = -0.3
+    engagement_school_sd: NonNeg = 0.15
+    latent_correlation: Annotated[float, Field(ge=-0.95, le=0.95)] = Field(
+        0.4, description="correlation of engagement, attainment and wellbeing within a student"
+    )
+    reading_gap_mean: float = Field(-3.0, description="mean reading age minus age, months")
+    reading_gap_per_sd: NonNeg = Field(14.0, description="months of reading gap per SD attainment")
+    reading_gap_sd: NonNeg = Field(13.0, description="residual SD of the reading gap, months")
+
+
+class DynamicsConfig(_Strict):
+    """How the weekly profile evolves. Calibrated to DESIGN.md s4 (tests check the moments)."""
+
+    absence_logit: float = Field(-4.1, description="weekly absence logit of an average student")
+    absence_engagement: NonNeg = Field(1.7, description="logit change per SD of engagement")
+    absence_wellbeing: NonNeg = Field(0.25, description="logit change per SD of wellbeing")
+    absence_school_sd: NonNeg = Field(0.15, description="between-school SD of absence, logit")
+    absence_week_sd: NonNeg = Field(0.4, description="week-to-week noise of absence, logit")
+    seasonality: NonNeg = Field(1.0, description="scale of the autumn/winter absence peak")
+    engagement_persistence: Fraction = Field(0.97, description="weekly AR(1) coefficient")
+    engagement_shock_sd: NonNeg = Field(0.45, description="SD of the transient engagement part")
+    wellbeing_persistence: Fraction = 0.95
+    wellbeing_shock_sd: NonNeg = 0.5
+    attainment_attendance: NonNeg = Field(
+        0.035, description="SD of attainment gained per week per unit attendance above 0.93"
+    )
+    attainment_engagement: NonNeg = Field(0.004, description="weekly attainment drift per SD")
+    attainment_noise_sd: NonNeg = 0.01
+    reading_growth_per_sd: NonNeg = Field(0.12, description="extra reading months/month per SD")
+    reading_test_sd: NonNeg = Field(6.0, description="measurement error of a reading test, months")
+    assessment_sd: NonNeg = Field(0.35, description="measurement error of an assessment, SD")
+    exam_sd: NonNeg = Field(0.3, description="measurement error of the final exam, SD")
+    incident_rate: NonNeg = Field(0.05, description="behaviour incidents per week, average")
+    incident_engagement: NonNeg = 0.8
+    male_incident_ratio: NonNeg = 1.8
+    login_logit: float = Field(0.2, description="daily LMS login logit of an average student")
+    login_engagement: NonNeg = 1.0
+    assignments_per_week: int = Field(3, ge=0, le=20)
+    on_time_logit: float = 1.6
+    on_time_engagement: NonNeg = 1.0
+    withdrawal_years: list[int] = Field(
+        default_factory=lambda: [12, 13], description="year groups with a withdrawal hazard"
+    )
+    withdrawal_annual: Fraction = Field(0.08, description="annual withdrawal of an average student")
+    withdrawal_engagement: NonNeg = 0.9
+
+
+class OutputConfig(_Strict):
+    """What a run records.
+
+    ``history``: per-student weekly history kept for ``model.student(uid)``: ``all``, ``none``,
+    a number of students sampled at random (stable by uid), or ``auto`` (all up to 20,000
+    students, else a sample of 1,000), so memory stays bounded at scale.
+    """
+
+    history: Literal["auto", "all", "none"] | Annotated[int, Field(ge=0)] = "auto"
+
+
+class Scenario(_Strict):
+    """A complete, validated scenario."""
+
+    name: str = "default"
+    description: str = ""
+    seed: int = Field(20240901, ge=0, le=2**63 - 1)
+    years: int = Field(1, ge=1, le=50)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
+    outputs: OutputConfig = Field(default_factory=OutputConfig)
+    policy: PolicyConfig | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        if self.policy is None:
+            data.pop("policy")
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def digest(self) -> str:
+        """Hash of the fully resolved scenario: two runs with equal digests are the same run."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: dict[str, Any], source: str = "overrides") -> Scenario:
+        return scenario_from_dict(deep_merge(self.to_dict(), expand_dotted(overrides)), source)
+
+
+def expand_dotted(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ScenarioError("overrides", [(key, "conflicts with another override")])
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]] = deep_merge(node[parts[-1]], expand_dotted(value))
+        else:
+            node[parts[-1]] = expand_dotted(value) if isinstance(value, dict) else value
+    return out
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``; ``None`` removes a key (e.g. ``policy: null``)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            out[key] = None
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after", "function-before", "function-wrap", "int", "str",
+                      "literal['auto','all','none']", "constrained-int", "dict[str,any]"):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    problems: dict[str, str] = {}
+    for e in err.errors(include_url=False):
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x and "]" in x))
+        path = _format_loc(loc)
+        path = f"{prefix}.{path}" if prefix and path else (prefix or path)
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README for the keys)"
+        elif "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {e['input']!r})"
+        problems.setdefault(path, msg)
+    return list(problems.items())
+
+
+def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "a scenario must be a mapping of keys to values")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(source, _problems(err)) from None
+    except ScenarioError as err:
+        raise ScenarioError(source, err.problems) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file, turning every I/O or syntax problem into a ScenarioError."""
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(str(path), "file not found")
+    if path.is_dir():
+        raise ScenarioError(str(path), "is a directory, not a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(str(path), f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ScenarioError(str(path), f"malformed YAML: {where}{problem}") from None
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load and validate a scenario file, applying optional dotted-key overrides."""
+    data = read_yaml(path)
+    if overrides:
+        if data is not None and not isinstance(data, dict):
+            raise ScenarioError(str(path), "a scenario must be a mapping of keys to values")
+        data = deep_merge(data or {}, expand_dotted(overrides))
+    return scenario_from_dict(data, str(path))
+
+
+def default_scenario() -> Scenario:
+    """The built-in default: an English secondary trust of 10 schools, Years 7-11, one year."""
+    return Scenario(name="default")
