@@ -8,8 +8,9 @@ Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it
 3. ``record``       run/year/term totals and the rolling windows the risk rules read
 4. ``tests``        reading test at week 0 and each term's end; assessments and pulse at term end
 5. ``policy``       risk rules on their cadence, workflow reviews and escalation, capacity
-                    allocation (each school agent, then the pool agent, as the mode says), action
-                    effects for next week (only when the scenario has a ``policy``)
+                    allocation (school agents' staff, then the pool agent's, or the other way
+                    round, as the staff mode says), action effects for next week (only when the
+                    scenario has a ``policy``)
 6. ``report``       per-school weekly figures and the per-student history sample
 7. ``year_end``     after week 39: exams and leavers, year groups move up, the new intake arrives
 """
@@ -41,7 +42,12 @@ _HISTORY_FIELDS = (
 
 
 class SchoolAgent(mesa.Agent):
-    """A school: its random effects, its slice of the student table and its own staff."""
+    """A school: its slice of the trust's student table, its random effects and its staff.
+
+    Its staff allocation runs for all schools in one vectorised pass
+    (:meth:`~srmsim.policy.engine.PolicyEngine.allocate_schools`): a Python call per school per
+    week cost more than the whole week's dynamics at 100 schools.
+    """
 
     def __init__(self, model: TrustModel, index: int):
         super().__init__(model)
@@ -53,9 +59,20 @@ class SchoolAgent(mesa.Agent):
     def students(self) -> slice:
         return slice(self.start, self.stop)
 
-    def step(self) -> None:
-        if self.model.policy is not None:
-            self.model.policy.allocate_school(self.index)
+    @property
+    def staff_minutes(self) -> dict[str, float]:
+        """Minutes per week by role this school's own staff can give."""
+        policy = self.model.policy
+        if policy is None:
+            return {}
+        return dict(zip(policy.policy.roles, policy.school_capacity[self.index].tolist(),
+                        strict=True))
+
+    def profile(self) -> pd.DataFrame:
+        """This school's students now, one row each (the columns of students.parquet)."""
+        from srmsim.results import student_frame
+
+        return student_frame(self.model.students.take(np.arange(self.start, self.stop)))
 
 
 class PoolAgent(mesa.Agent):
@@ -173,16 +190,18 @@ class TrustModel(mesa.Model):
             dynamics.term_assessments(t, d, crn, step)
         if self.policy is not None:
             self.policy.step(obs)
-            for agent in self.schools if self.policy.mode != "pool_first" else ():
-                agent.step()
-            self.pool.step()
             if self.policy.mode == "pool_first":
-                for agent in self.schools:
-                    agent.step()
+                self.pool.step()
+                self.policy.allocate_schools()
+            else:
+                self.policy.allocate_schools()
+                self.pool.step()
             self.policy.apply()
         self._report(obs)
         if week == calendar.WEEKS_PER_YEAR - 1:
             self._year_end()
+        if self.week_index + 1 == self.n_weeks and self.policy is not None:
+            self.policy.finish()
         self.week_index += 1
         self._runtime += time.perf_counter() - t0
 
@@ -241,10 +260,7 @@ class TrustModel(mesa.Model):
         year = np.full(len(school), sc.trust.year_groups[0], dtype=np.int8)
         intake = generate_students(sc, self.crn, self.school_profiles, uid, school, year,
                                    step=self.week_index + 1)
-        old_len = len(t)
         self.students = t.concat(intake).sorted_by_school()
-        if self.policy is not None:
-            self.policy.rows_moved(np.flatnonzero(~gone), old_len, self.students)
         self._layout_changed()
 
     # ----------------------------------------------------------------- running

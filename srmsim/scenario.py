@@ -215,11 +215,14 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(source, "a scenario must be a mapping of keys to values")
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(source, _problems(err)) from None
-    except ScenarioError as err:
-        raise ScenarioError(source, err.problems) from None
+    if scenario.policy is not None:
+        from srmsim.policy.compiled import compile_policy
+
+        compile_policy(scenario.policy, source)  # rules, actions and workflows, with key paths
+    return scenario
 
 
 def read_yaml(path: str | Path) -> Any:

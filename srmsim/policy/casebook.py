@@ -1,0 +1,53 @@
+"""Growable struct-of-arrays tables for workflow cases and fading action effects."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Table:
+    """Columns that grow by appending and shrink by keeping a mask; ``t.col`` is a live view."""
+
+    def __init__(self, spec: dict[str, str | type]):
+        self._spec = {k: np.dtype(v) for k, v in spec.items()}
+        self._cap = 256
+        self._n = 0
+        self._data = {k: np.empty(self._cap, dtype=d) for k, d in self._spec.items()}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        data = self.__dict__.get("_data")
+        if data is not None and name in data:
+            return data[name][: self._n]
+        raise AttributeError(name)
+
+    def append(self, **cols: np.ndarray | float | int) -> np.ndarray:
+        """Add rows; returns their positions. Every column must be given."""
+        lengths = {len(v) for v in cols.values() if np.ndim(v) == 1}
+        if len(lengths) != 1:
+            raise ValueError("append needs at least one column array, all of one length")
+        k = lengths.pop()
+        if set(cols) != set(self._spec):
+            raise ValueError(f"columns {sorted(set(self._spec) ^ set(cols))} missing or unknown")
+        need = self._n + k
+        if need > self._cap:
+            while self._cap < need:
+                self._cap *= 2
+            for name, arr in self._data.items():
+                new = np.empty(self._cap, dtype=arr.dtype)
+                new[: self._n] = arr[: self._n]
+                self._data[name] = new
+        for name, value in cols.items():
+            self._data[name][self._n : need] = value
+        pos = np.arange(self._n, need)
+        self._n = need
+        return pos
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where ``mask`` is False, keeping order."""
+        k = int(mask.sum())
+        for arr in self._data.values():
+            arr[:k] = arr[: self._n][mask]
+        self._n = k

@@ -1,0 +1,129 @@
+"""A policy section checked and compiled once: rules parsed, actions resolved, workflows linked.
+
+Compiling at scenario load (``srmsim validate`` included) means a misspelt action or an unsafe
+rule is reported before anything runs, with the key path that holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from srmsim.errors import RuleError, ScenarioError
+from srmsim.policy import profile
+from srmsim.policy.actions import resolve_actions
+from srmsim.policy.config import ActionConfig, PolicyConfig, RuleConfig
+from srmsim.policy.rules import Rule, parse_rule, parse_rules, parse_score
+
+#: extra numeric fields a policy can read, filled by the central pool's risk model
+POOL_FIELDS = {"pooled_risk": "the central pool's predicted risk (0-1; NaN until first fitted)"}
+
+
+@dataclass
+class CompiledStep:
+    action: str
+    action_id: int
+    weeks: int
+    goal: Rule | None
+
+
+@dataclass
+class CompiledWorkflow:
+    name: str
+    trigger: str
+    steps: list[CompiledStep]
+    priority: Rule | None
+    cooldown_weeks: int
+
+
+@dataclass
+class CompiledPolicy:
+    config: PolicyConfig
+    rules: dict[str, Rule]
+    rule_configs: dict[str, RuleConfig]
+    actions: dict[str, ActionConfig]
+    action_names: list[str]
+    workflows: list[CompiledWorkflow]
+    roles: list[str]
+
+    @property
+    def max_window(self) -> int:
+        rules = list(self.rules.values())
+        for wf in self.workflows:
+            rules += [s.goal for s in wf.steps if s.goal] + ([wf.priority] if wf.priority else [])
+        return max((r.max_window for r in rules), default=0)
+
+    def action_matrix(self) -> np.ndarray:
+        """Staff minutes per week, shape (actions, roles)."""
+        m = np.zeros((len(self.action_names), len(self.roles)))
+        for a, name in enumerate(self.action_names):
+            for role, minutes in self.actions[name].staff_minutes.items():
+                m[a, self.roles.index(role)] = minutes
+        return m
+
+
+def _rule_error(err: RuleError, path: str) -> list[tuple[str, str]]:
+    problems = getattr(err, "problems", None)
+    if problems:
+        return [(f"{path}.{name}", msg) for name, msg in problems]
+    return [(path, str(err))]
+
+
+def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPolicy:
+    """Check every cross-reference and parse every expression; raise one ScenarioError."""
+    problems: list[tuple[str, str]] = []
+    vocab = profile.vocabulary(config.parameters, extra_fields=POOL_FIELDS)
+    rules: dict[str, Rule] = {}
+    try:
+        rules = parse_rules({n: r.when for n, r in config.rules.items()}, vocab)
+    except RuleError as err:
+        problems += _rule_error(err, "policy.rules")
+    for name, rc in config.rules.items():
+        if rc.years and any(y < 1 or y > 14 for y in rc.years):
+            problems.append((f"policy.rules.{name}.years", "year groups must be 1-14"))
+    try:
+        actions = resolve_actions(config.actions)
+    except ScenarioError as err:
+        raise ScenarioError(source, err.problems) from None
+    action_names = sorted(actions)
+    workflows: list[CompiledWorkflow] = []
+    for wname, wf in config.workflows.items():
+        path = f"policy.workflows.{wname}"
+        if not wf.enabled:
+            continue
+        if wf.trigger not in config.rules:
+            problems.append((f"{path}.trigger", f"no rule named {wf.trigger!r} (rules: "
+                             f"{', '.join(config.rules) or 'none'})"))
+        steps = []
+        for i, st in enumerate(wf.steps):
+            spath = f"{path}.steps[{i}]"
+            if st.action not in actions:
+                problems.append((f"{spath}.action", f"unknown action {st.action!r} (known: "
+                                 f"{', '.join(action_names)})"))
+                continue
+            goal = None
+            if st.goal is not None:
+                try:
+                    goal = parse_rule(f"{wname}_step{i + 1}_goal", st.goal, vocab, rules=rules)
+                except RuleError as err:
+                    problems.append((f"{spath}.goal", str(err)))
+            steps.append(CompiledStep(st.action, action_names.index(st.action),
+                                      st.weeks or actions[st.action].weeks, goal))
+        priority = None
+        if wf.priority is not None:
+            try:
+                priority = parse_score(f"{wname}_priority", wf.priority, vocab, rules=rules)
+            except RuleError as err:
+                problems.append((f"{path}.priority", str(err)))
+        workflows.append(CompiledWorkflow(wname, wf.trigger, steps, priority, wf.cooldown_weeks))
+    staff = config.staff
+    roles = set(staff.school) | set(staff.pool)
+    for school_roles in staff.per_school.values():
+        roles |= set(school_roles)
+    for action in actions.values():
+        roles |= set(action.staff_minutes)
+    if problems:
+        raise ScenarioError(source, problems)
+    return CompiledPolicy(config, rules, dict(config.rules), actions, action_names, workflows,
+                          sorted(roles))

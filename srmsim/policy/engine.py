@@ -1,0 +1,559 @@
+"""Risk rules, intervention workflows and staff capacity inside the weekly step.
+
+State machine of a case (one student in one workflow)::
+
+    rule fires -> flagged, queued --(capacity; take-up draw)--> started | declined
+    started --(step's weeks pass)--> reviewed -> goal_met -> closed
+                                              -> escalated -> queued (next step)
+                                              -> closed (past the last step: unresolved)
+    declined -> escalated -> queued (next step), or closed past the last step
+    student withdraws or leaves -> closed (outcome "left")
+    the run ends -> open_at_end (outcome "open"), with the minutes of the current step
+
+A closed case starts a cooldown before the same workflow may refer the student again; a student
+may be in several workflows at once. Queued cases are served in order of priority (the
+workflow's ``priority`` expression, higher first) and then of a stable per-student draw, so that
+with common random numbers more capacity changes only who is served at the margin. Cases already
+running keep their staff until they end; staff minutes used never exceed those available.
+
+Everything is vectorised over cases; per-school allocation runs in each
+:class:`~srmsim.model.SchoolAgent` and pool allocation in the
+:class:`~srmsim.model.PoolAgent`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from srmsim import calendar
+from srmsim.policy.casebook import Table
+from srmsim.policy.compiled import CompiledPolicy, compile_policy
+from srmsim.policy.config import PolicyConfig
+from srmsim.policy.profile import ProfileContext
+from srmsim.policy.rules import evaluate_rules
+from srmsim.students import ENROLLED
+
+if TYPE_CHECKING:
+    from srmsim.dynamics import WeekObservation
+    from srmsim.model import TrustModel
+
+QUEUED, ACTIVE, CLOSED = 0, 1, 2
+EVENTS = ("flagged", "queued", "started", "declined", "reviewed", "escalated", "goal_met",
+          "closed", "open_at_end")
+OUTCOMES = ("", "goal_met", "unresolved", "left", "open")
+SCHOOL, POOL = 0, 1
+LEVEL_TARGETS = ("absence", "engagement", "wellbeing", "incidents")
+FADE_FLOOR = 0.01  # a fading effect below 1% of its size is dropped
+
+
+class PolicyEngine:
+    """The policy of one run: compiled rules and workflows, cases, staff and events."""
+
+    def __init__(self, model: TrustModel, config: PolicyConfig | CompiledPolicy):
+        self.model = model
+        self.policy = config if isinstance(config, CompiledPolicy) else compile_policy(config)
+        p = self.policy
+        self.mode = p.config.staff.mode
+        self.parameters = dict(p.config.parameters)
+        self.pool_scores = np.full(len(model.students), np.nan)
+        self.ctx = ProfileContext(model, self.parameters,
+                                  extra={"pooled_risk": lambda: self.pool_scores})
+        n_schools = len(model.schools)
+        roles = p.roles
+        self.school_capacity = np.zeros((n_schools, len(roles)))
+        for r, role in enumerate(roles):
+            self.school_capacity[:, r] = p.config.staff.school.get(role, 0.0)
+        for s, minutes in p.config.staff.per_school.items():
+            if 0 <= s < n_schools:
+                for role, m in minutes.items():
+                    self.school_capacity[s, roles.index(role)] = m
+        self.pool_capacity = np.array([p.config.staff.pool.get(r, 0.0) for r in roles])
+        if self.mode == "pool_only":
+            self.school_capacity[:] = 0.0
+        # per action: staff minutes (actions x roles), cost, take-up, automation, effects
+        self.minutes = p.action_matrix()
+        acts = [p.actions[a] for a in p.action_names]
+        self.cost = np.array([a.cost_per_week for a in acts])
+        self.take_up = np.array([a.take_up for a in acts])
+        self.automated = np.array([a.automated or not self.minutes[i].any()
+                                   for i, a in enumerate(acts)])
+        self.onset = np.array([a.effect.onset_weeks for a in acts])
+        self.half_life = np.array([a.effect.half_life_weeks for a in acts])
+        self.level = {k: np.array([getattr(a.effect, k) for a in acts]) for k in LEVEL_TARGETS}
+        self.attainment_gain = np.array([a.effect.attainment for a in acts])
+        self.reading_gain = np.array([a.effect.reading for a in acts])
+        self.primary_role = np.array([int(np.argmax(row)) if row.any() else -1
+                                      for row in self.minutes])
+        wfs = p.workflows
+        self.n_steps = np.array([len(w.steps) for w in wfs])
+        width = max((len(w.steps) for w in wfs), default=1)
+        self.step_action = np.full((len(wfs), width), -1)
+        self.step_weeks = np.ones((len(wfs), width), dtype=np.int64)
+        for w, wf in enumerate(wfs):
+            for i, st in enumerate(wf.steps):
+                self.step_action[w, i] = st.action_id
+                self.step_weeks[w, i] = st.weeks
+        self.cases = Table({"uid": np.int64, "row": np.int64, "school": np.int32,
+                            "wf": np.int16, "step": np.int16, "status": np.int8,
+                            "queued_at": np.int32, "priority": np.float64, "tie": np.float64,
+                            "action": np.int16, "source": np.int8, "start": np.int32,
+                            "end": np.int32, "spent_minutes": np.float64,
+                            "spent_cost": np.float64})
+        self.fading = Table({"uid": np.int64, "row": np.int64, "action": np.int16,
+                             "ended": np.int32})
+        self._events: list[dict[str, np.ndarray]] = []
+        self._row_uid = model.students.uid.copy()
+        self.cooldown_until = np.full((len(wfs), len(model.students)), -1, dtype=np.int32)
+        self._flags = np.zeros(n_schools, dtype=np.int64)
+        self._referrals = np.zeros(n_schools, dtype=np.int64)
+        self._used_school = np.zeros_like(self.school_capacity)
+        self._used_pool = np.zeros_like(self.pool_capacity)
+        self._week_report: dict[str, np.ndarray] = {}
+        key = hashlib.sha256(f"srmsim-run-{model.seed}".encode()).digest()
+        self._pseudonym_key = key  # simulated students only; real data uses srmsim.privacy keys
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _event(self, event: str, idx: np.ndarray, minutes=0.0, cost=0.0, outcome: str = "",
+               step_offset: int = 0) -> None:
+        if len(idx) == 0:
+            return
+        c = self.cases
+        action = c.action[idx]
+        role = np.where(self.automated[action], -1, self.primary_role[action])
+        self._events.append({
+            "step": np.full(len(idx), self.model.week_index, dtype=np.int32),
+            "school": c.school[idx].copy(), "uid": c.uid[idx].copy(),
+            "wf": c.wf[idx].copy(), "wstep": (c.step[idx] + step_offset).astype(np.int16),
+            "event": np.full(len(idx), EVENTS.index(event), dtype=np.int8),
+            "action": action.copy(), "role": role.astype(np.int16),
+            "minutes": np.broadcast_to(np.asarray(minutes, dtype=np.float64), idx.shape).copy(),
+            "cost": np.broadcast_to(np.asarray(cost, dtype=np.float64), idx.shape).copy(),
+            "outcome": np.full(len(idx), OUTCOMES.index(outcome), dtype=np.int8),
+        })
+
+    def layout_changed(self) -> None:
+        """The student table was rebuilt (year end): move per-row state by uid."""
+        new_uid = self.model.students.uid
+        if len(new_uid) == len(self._row_uid) and np.array_equal(new_uid, self._row_uid):
+            return
+        order = np.argsort(new_uid, kind="stable")
+        sorted_uid = new_uid[order]
+
+        def rows_of(uids: np.ndarray) -> np.ndarray:
+            pos = np.searchsorted(sorted_uid, uids)
+            pos = np.minimum(pos, len(sorted_uid) - 1)
+            found = sorted_uid[pos] == uids
+            return np.where(found, order[pos], -1)
+
+        old_rows = rows_of(self._row_uid)
+        cooldown = np.full((self.cooldown_until.shape[0], len(new_uid)), -1, dtype=np.int32)
+        ok = old_rows >= 0
+        cooldown[:, old_rows[ok]] = self.cooldown_until[:, ok]
+        self.cooldown_until = cooldown
+        scores = np.full(len(new_uid), np.nan)
+        scores[old_rows[ok]] = self.pool_scores[ok]
+        self.pool_scores = scores
+        if len(self.cases):
+            self.cases.row[:] = rows_of(self.cases.uid)
+            self.cases.keep(self.cases.row >= 0)
+        if len(self.fading):
+            self.fading.row[:] = rows_of(self.fading.uid)
+            self.fading.keep(self.fading.row >= 0)
+        self._row_uid = new_uid.copy()
+
+    # ------------------------------------------------------------------ the week
+    def step(self, obs: WeekObservation) -> None:
+        """Close cases of leavers, review due cases, refer newly flagged students, start
+        automated actions. Staff allocation follows in the school and pool agents."""
+        now = self.model.week_index
+        self._flags[:] = 0
+        self._referrals[:] = 0
+        if np.any(obs.withdrew):
+            self._close_gone()
+        self._review(now)
+        self._trigger(now)
+        self._prioritise()
+        self._start_automated(now)
+        self._measure_use()
+        self._prepare_queue(now)
+
+    def _open(self) -> np.ndarray:
+        return np.flatnonzero(self.cases.status != CLOSED)
+
+    def _close(self, idx: np.ndarray, now: int, outcome: str) -> None:
+        """Close cases; a case closed mid-course (the student left) reports its minutes here."""
+        c = self.cases
+        minutes = np.where(c.status[idx] == ACTIVE, c.spent_minutes[idx], 0.0)
+        cost = np.where(c.status[idx] == ACTIVE, c.spent_cost[idx], 0.0)
+        active = idx[c.status[idx] == ACTIVE]
+        if len(active):
+            self._end_course(active, now)
+        c.status[idx] = CLOSED
+        self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
+        wf = c.wf[idx]
+        self.cooldown_until[wf, c.row[idx]] = now + np.array(
+            [self.policy.workflows[w].cooldown_weeks for w in range(len(self.policy.workflows))]
+        )[wf]
+
+    def _end_course(self, idx: np.ndarray, now: int) -> None:
+        """The action stops: its level effects start to fade; minutes and cost reset."""
+        c = self.cases
+        has_level = np.zeros(len(idx), dtype=bool)
+        for k in LEVEL_TARGETS:
+            has_level |= self.level[k][c.action[idx]] != 0
+        keep = idx[has_level]
+        if len(keep):
+            self.fading.append(uid=c.uid[keep], row=c.row[keep], action=c.action[keep],
+                               ended=np.full(len(keep), now, dtype=np.int32))
+        c.spent_minutes[idx] = 0.0
+        c.spent_cost[idx] = 0.0
+
+    def _close_gone(self) -> None:
+        open_ = self._open()
+        if len(open_):
+            gone = open_[self.model.students.status[self.cases.row[open_]] != ENROLLED]
+            if len(gone):
+                self._close(gone, self.model.week_index, "left")
+
+    def close_leavers(self) -> None:
+        self._close_gone()
+
+    def _review(self, now: int) -> None:
+        c = self.cases
+        due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))
+        if len(due) == 0:
+            return
+        self._event("reviewed", due, minutes=c.spent_minutes[due], cost=c.spent_cost[due])
+        self._end_course(due, now)
+        met = np.zeros(len(due), dtype=bool)
+        for w, wf in enumerate(self.policy.workflows):
+            for s, st in enumerate(wf.steps):
+                if st.goal is None:
+                    continue
+                sel = (c.wf[due] == w) & (c.step[due] == s)
+                if sel.any():
+                    goal = evaluate_rules({"g": st.goal}, self.ctx, len(self.model.students))["g"]
+                    met[sel] = goal[c.row[due[sel]]]
+        done = due[met]
+        if len(done):
+            self._event("goal_met", done)
+            self._close(done, now, "goal_met")
+        self._advance(due[~met], now)
+
+    def _advance(self, idx: np.ndarray, now: int) -> None:
+        """Escalate to the next step, or close as unresolved past the last step."""
+        if len(idx) == 0:
+            return
+        c = self.cases
+        last = c.step[idx] + 1 >= self.n_steps[c.wf[idx]]
+        self._close(idx[last], now, "unresolved")
+        nxt = idx[~last]
+        if len(nxt):
+            self._event("escalated", nxt, step_offset=1)
+            c.step[nxt] += 1
+            c.status[nxt] = QUEUED
+            c.queued_at[nxt] = now
+            c.action[nxt] = self.step_action[c.wf[nxt], c.step[nxt]]
+            self._event("queued", nxt)
+
+    def _due_rules(self, week: int) -> list[str]:
+        due = []
+        for name, rc in self.policy.rule_configs.items():
+            if (rc.cadence == "weekly"
+                    or (rc.cadence == "half_termly" and calendar.is_half_term_end(week))
+                    or (rc.cadence == "termly" and calendar.is_term_end(week))):
+                due.append(name)
+        return due
+
+    def _trigger(self, now: int) -> None:
+        wfs = self.policy.workflows
+        due = set(self._due_rules(self.model.week)) & {wf.trigger for wf in wfs}
+        if not due:
+            return
+        t = self.model.students
+        flags = evaluate_rules({n: self.policy.rules[n] for n in sorted(due)}, self.ctx, len(t))
+        enrolled = t.status == ENROLLED
+        any_flag = np.zeros(len(t), dtype=bool)
+        for name in due:
+            rc = self.policy.rule_configs[name]
+            f = flags[name] & enrolled
+            if rc.years:
+                f &= np.isin(t.year_group, rc.years)
+            if rc.schools:
+                f &= np.isin(t.school, rc.schools)
+            flags[name] = f
+            any_flag |= f
+        self._flags += np.bincount(t.school[any_flag], minlength=len(self._flags))
+        open_ = self._open()
+        for w, wf in enumerate(wfs):
+            if wf.trigger not in due:
+                continue
+            busy = np.zeros(len(t), dtype=bool)
+            busy[self.cases.row[open_[self.cases.wf[open_] == w]]] = True
+            new_rows = np.flatnonzero(flags[wf.trigger] & ~busy & (self.cooldown_until[w] <= now))
+            if len(new_rows) == 0:
+                continue
+            uid = t.uid[new_rows]
+            tie = self.model.crn.uniform(f"policy.tie.{wf.name}", 0, uid)
+            idx = self.cases.append(
+                uid=uid, row=new_rows, school=t.school[new_rows], wf=np.full(len(uid), w),
+                step=np.zeros(len(uid)), status=np.full(len(uid), QUEUED),
+                queued_at=np.full(len(uid), now), priority=np.zeros(len(uid)), tie=tie,
+                action=np.full(len(uid), self.step_action[w, 0]),
+                source=np.zeros(len(uid)), start=np.full(len(uid), -1),
+                end=np.full(len(uid), -1), spent_minutes=np.zeros(len(uid)),
+                spent_cost=np.zeros(len(uid)))
+            self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
+            self._event("flagged", idx)
+            self._event("queued", idx)
+
+    def _prioritise(self) -> None:
+        c = self.cases
+        queued = np.flatnonzero(c.status == QUEUED)
+        if len(queued) == 0:
+            return
+        n = len(self.model.students)
+        for w, wf in enumerate(self.policy.workflows):
+            if wf.priority is None:
+                continue
+            sel = queued[c.wf[queued] == w]
+            if len(sel):
+                score = evaluate_rules({"p": wf.priority}, self.ctx, n)["p"]
+                value = np.asarray(score, dtype=np.float64)[c.row[sel]]
+                c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
+
+    def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
+        """Take-up draws for cases that may be offered a place this week: True = accepts.
+
+        Keyed by (workflow, step, week, uid), so the answer does not depend on who else queues.
+        """
+        c = self.cases
+        u = np.empty(len(idx))
+        key = c.wf[idx].astype(np.int64) * 1000 + c.step[idx]
+        for k in np.unique(key):
+            sel = key == k
+            name = self.policy.workflows[k // 1000].name
+            u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{k % 1000}", now,
+                                            c.uid[idx[sel]])
+        return u < self.take_up[c.action[idx]]
+
+    def _start(self, idx: np.ndarray, now: int, source: int) -> None:
+        if len(idx) == 0:
+            return
+        c = self.cases
+        c.status[idx] = ACTIVE
+        c.start[idx] = now
+        c.end[idx] = now + self.step_weeks[c.wf[idx], c.step[idx]]
+        c.source[idx] = source
+        np.add.at(self.model.students.interventions, c.row[idx], 1)
+        self._event("started", idx)
+
+    def _decline(self, idx: np.ndarray, now: int) -> None:
+        if len(idx):
+            self._event("declined", idx)
+            self._advance(idx, now)
+
+    def _start_automated(self, now: int) -> None:
+        c = self.cases
+        queued = np.flatnonzero((c.status == QUEUED) & self.automated[c.action])
+        if len(queued):
+            accept = self._offer(queued, now)
+            self._start(queued[accept], now, SCHOOL)
+            self._decline(queued[~accept], now)
+
+    def _prepare_queue(self, now: int) -> None:
+        """This week's staff queue: cases waiting for staff, by school, then priority, then draw,
+        with their take-up answers drawn once."""
+        c = self.cases
+        q = np.flatnonzero((c.status == QUEUED) & ~self.automated[c.action])
+        q = q[np.lexsort((c.tie[q], -c.priority[q], c.school[q]))]
+        self._queue = q
+        self._queue_accept = self._offer(q, now) if len(q) else np.zeros(0, dtype=bool)
+        self._queue_declined: list[np.ndarray] = []
+        self._offered = np.zeros(len(c), dtype=bool)  # declined an offer this week
+
+    def _measure_use(self) -> None:
+        """Staff minutes already committed this week to running cases, by source."""
+        c = self.cases
+        self._used_school[:] = 0.0
+        self._used_pool[:] = 0.0
+        active = np.flatnonzero(c.status == ACTIVE)
+        if len(active) == 0:
+            return
+        mins = self.minutes[c.action[active]]
+        school_side = c.source[active] == SCHOOL
+        np.add.at(self._used_school, c.school[active[school_side]], mins[school_side])
+        self._used_pool += mins[~school_side].sum(axis=0)
+
+    def _allocate(self, candidates: np.ndarray, accepted: np.ndarray, available: np.ndarray,
+                  group: np.ndarray, source: int) -> np.ndarray:
+        """Serve queued cases in the given order (by group, then priority) while every role
+        they need has minutes left in their group; returns minutes used, per group and role.
+
+        ``available`` has one row per group (a school, or the single pool). A case that does
+        not fit keeps its place: no one behind it for the same role jumps ahead. A student who
+        is offered a place (it would fit) and declines it frees the place for the next.
+        """
+        used = np.zeros_like(available)
+        if len(candidates) == 0:
+            return used
+        c = self.cases
+        full = self.minutes[c.action[candidates]]
+        need = full * accepted[:, None]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        sizes = np.diff(np.r_[starts, len(candidates)])
+        fits = np.ones(len(candidates), dtype=bool)
+        for r in np.flatnonzero(full.any(axis=0)):
+            cs = np.cumsum(need[:, r])
+            before = cs - need[:, r]  # minutes taken by those ahead (in the whole order)
+            ahead = before - np.repeat(before[starts], sizes)  # ... within the group
+            fits &= (full[:, r] <= 0) | (ahead + full[:, r] <= available[group, r] + 1e-9)
+        # a case is offered a place when it would fit; it takes it up or declines
+        served = fits & accepted
+        declined = fits & ~accepted
+        self._start(candidates[served], self.model.week_index, source)
+        self._queue_declined.append(candidates[declined])
+        self._offered[candidates[declined]] = True
+        np.add.at(used, group[served], need[served])
+        return used
+
+    def allocate_schools(self) -> None:
+        """Every school agent serves its own queue from its own staff (one vectorised pass)."""
+        if self.mode == "pool_only" or len(self._queue) == 0:
+            return
+        c = self.cases
+        q, acc = self._queue, self._queue_accept
+        open_ = (c.status[q] == QUEUED) & ~self._offered[q]
+        q, acc = q[open_], acc[open_]
+        avail = self.school_capacity - self._used_school
+        self._used_school += self._allocate(q, acc, avail, c.school[q].astype(np.int64), SCHOOL)
+
+    def allocate_pool(self) -> None:
+        """The pool serves one trust-wide queue, in priority order, from its shared staff."""
+        if not self.pool_capacity.any() or len(self._queue) == 0:
+            return
+        c = self.cases
+        q, acc = self._queue, self._queue_accept
+        open_ = (c.status[q] == QUEUED) & ~self._offered[q]
+        q, acc = q[open_], acc[open_]
+        order = np.lexsort((c.tie[q], -c.priority[q]))
+        avail = (self.pool_capacity - self._used_pool)[None, :]
+        used = self._allocate(q[order], acc[order], avail, np.zeros(len(q), dtype=np.int64), POOL)
+        self._used_pool += used[0]
+
+    # ------------------------------------------------------------------ effects
+    def apply(self) -> None:
+        """Charge this week's staff time and cost, record waiting, set next week's effects."""
+        now = self.model.week_index
+        t, c = self.model.students, self.cases
+        n = len(t)
+        if self._queue_declined:
+            self._decline(np.concatenate(self._queue_declined), now)
+            self._queue_declined = []
+        queued = np.flatnonzero(c.status == QUEUED)
+        np.add.at(t.weeks_waited, c.row[queued], 1)
+        active = np.flatnonzero(c.status == ACTIVE)
+        n_schools = len(self.model.schools)
+        used_school = np.zeros((n_schools, len(self.policy.roles)))
+        used_pool_by_school = np.zeros(n_schools)
+        for k in LEVEL_TARGETS:
+            getattr(t, f"eff_{k}")[:] = 0.0
+        if len(active):
+            rows, act = c.row[active], c.action[active]
+            mins = self.minutes[act]
+            total = mins.sum(axis=1)
+            c.spent_minutes[active] += total
+            c.spent_cost[active] += self.cost[act]
+            np.add.at(t.staff_minutes, rows, total.astype(np.float32))
+            np.add.at(t.cost, rows, self.cost[act].astype(np.float32))
+            school_side = c.source[active] == SCHOOL
+            np.add.at(used_school, c.school[active[school_side]], mins[school_side])
+            np.add.at(used_pool_by_school, c.school[active[~school_side]], total[~school_side])
+            on = now - c.start[active] >= self.onset[act]
+            if on.any():
+                r_on, a_on = rows[on], act[on]
+                weeks = self.step_weeks[c.wf[active[on]], c.step[active[on]]]
+                for k in LEVEL_TARGETS:
+                    size = self.level[k][a_on]
+                    if size.any():
+                        np.add.at(getattr(t, f"eff_{k}"), r_on, size.astype(np.float32))
+                gain = self.attainment_gain[a_on] / weeks
+                if gain.any():
+                    np.add.at(t.attainment, r_on, gain.astype(np.float32))
+                gain = self.reading_gain[a_on] / weeks
+                if gain.any():
+                    np.add.at(t.reading_age, r_on, gain.astype(np.float32))
+        if len(self.fading):
+            f = self.fading
+            factor = 0.5 ** ((now - f.ended) / self.half_life[f.action])
+            alive = factor >= FADE_FLOOR
+            for k in LEVEL_TARGETS:
+                size = self.level[k][f.action] * factor
+                if size.any():
+                    getattr(t, f"eff_{k}")[:] += np.bincount(f.row, weights=size, minlength=n
+                                                             ).astype(np.float32)
+            if not alive.all():
+                f.keep(alive)
+        open_ = c.status != CLOSED
+        school = c.school
+        self._week_report = {
+            "flags": self._flags.copy(),
+            "referrals": self._referrals.copy(),
+            "active_cases": np.bincount(school[c.status == ACTIVE], minlength=n_schools),
+            "queue_length": np.bincount(school[c.status == QUEUED], minlength=n_schools),
+            "staff_minutes_used": used_school.sum(axis=1),
+            "staff_minutes_available": self.school_capacity.sum(axis=1),
+            "pool_minutes_used": used_pool_by_school,
+        }
+        for r, role in enumerate(self.policy.roles):
+            self._week_report[f"minutes_used_{role}"] = used_school[:, r]
+        if now % 13 == 12 and not open_.all():
+            c.keep(open_)  # drop closed cases now and then; events keep their history
+
+    def finish(self) -> None:
+        """The run ends: cases still open report the minutes and cost of their current step."""
+        c = self.cases
+        open_ = self._open()
+        active = c.status[open_] == ACTIVE
+        self._event("open_at_end", open_, minutes=np.where(active, c.spent_minutes[open_], 0.0),
+                    cost=np.where(active, c.spent_cost[open_], 0.0), outcome="open")
+
+    def weekly_report(self) -> dict[str, np.ndarray]:
+        return self._week_report
+
+    # ------------------------------------------------------------------ outputs
+    def pseudonyms(self, uid: np.ndarray) -> np.ndarray:
+        """Keyed pseudonyms (HMAC-SHA256) for student ids: no raw uid leaves a school."""
+        from srmsim.privacy import pseudonymise
+
+        return np.asarray(pseudonymise(uid, self._pseudonym_key, "student"))
+
+    def events(self) -> pd.DataFrame:
+        cols = ["week", "year", "school", "student", "workflow", "step", "event", "action",
+                "role", "minutes", "cost", "outcome"]
+        if not self._events:
+            return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
+        e = {k: np.concatenate([b[k] for b in self._events]) for k in self._events[0]}
+        uniq, inv = np.unique(e["uid"], return_inverse=True)
+        pids = self.pseudonyms(uniq)[inv]
+        roles = np.array([*self.policy.roles, ""], dtype=object)
+        wf_names = [w.name for w in self.policy.workflows]
+        return pd.DataFrame({
+            "week": e["step"] % calendar.WEEKS_PER_YEAR,
+            "year": e["step"] // calendar.WEEKS_PER_YEAR,
+            "run_week": e["step"],
+            "school": e["school"],
+            "student": pids,
+            "workflow": pd.Categorical.from_codes(e["wf"], wf_names),
+            "step": e["wstep"] + 1,
+            "event": pd.Categorical.from_codes(e["event"], list(EVENTS)),
+            "action": pd.Categorical.from_codes(e["action"], self.policy.action_names),
+            "role": roles[e["role"]],
+            "minutes": e["minutes"],
+            "cost": e["cost"],
+            "outcome": pd.Categorical.from_codes(e["outcome"], list(OUTCOMES)),
+        })

@@ -1,0 +1,136 @@
+"""The student profile as risk rules see it: documented fields, windows and their values.
+
+Rules read what a school's MIS/LMS would hold (observed values), never the latent truth. Fields
+are computed lazily from the student table and cached for the week, so a scenario with ten rules
+pays once for ``attendance_rate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from srmsim.policy.rules import FieldSpec, Vocabulary
+from srmsim.students import ENROLLED, WINDOW, StudentTable
+
+if TYPE_CHECKING:
+    from srmsim.model import TrustModel
+
+NEVER = 99.0  # weeks since an event that never happened in the run
+
+
+def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+
+def _weeks_since(last: np.ndarray, step: int) -> np.ndarray:
+    return np.where(last >= 0, step - last, NEVER).astype(np.float32)
+
+
+#: name -> (kind, doc, getter(table, step))
+FIELDS: dict[str, tuple[str, str, Callable[[StudentTable, int], np.ndarray]]] = {
+    "enrolled": ("bool", "on roll this week", lambda t, s: t.status == ENROLLED),
+    "year_group": ("number", "National Curriculum year (7-13)", lambda t, s: t.year_group),
+    "age_months": ("number", "age in months", lambda t, s: t.age_months),
+    "male": ("bool", "recorded sex is male", lambda t, s: t.sex == 1),
+    "fsm": ("bool", "eligible for free school meals", lambda t, s: t.fsm),
+    "sen": ("bool", "has special educational needs", lambda t, s: t.sen),
+    "eal": ("bool", "English as an additional language", lambda t, s: t.eal),
+    "prior_attainment": ("number", "attainment on entry (SD units)", lambda t, s: t.prior_attainment),
+    "attendance_rate": ("number", "share of sessions attended this school year (0-1)",
+                        lambda t, s: _rate(t.year_attended, t.year_possible)),
+    "absence_rate": ("number", "share of sessions missed this school year (0-1)",
+                     lambda t, s: 1 - _rate(t.year_attended, t.year_possible)),
+    "attendance_term": ("number", "share of sessions attended this term (0-1)",
+                        lambda t, s: _rate(t.term_attended, t.term_possible)),
+    "sessions_missed": ("number", "sessions missed this school year",
+                        lambda t, s: (t.year_possible - t.year_attended).astype(np.float32)),
+    "incidents_term": ("number", "behaviour incidents this term", lambda t, s: t.term_incidents),
+    "incidents_total": ("number", "behaviour incidents since joining", lambda t, s: t.incidents),
+    "on_time_rate": ("number", "share of assignments handed in on time since joining (0-1)",
+                     lambda t, s: _rate(t.on_time_total, t.set_total)),
+    "weeks_since_login": ("number", f"weeks since the last LMS login ({NEVER:.0f} if none)",
+                          lambda t, s: _weeks_since(t.last_login_step, s)),
+    "weeks_since_incident": ("number", f"weeks since the last incident ({NEVER:.0f} if none)",
+                             lambda t, s: _weeks_since(t.last_incident_step, s)),
+    "reading_age": ("number", "last tested reading age, months (NaN before the first test)",
+                    lambda t, s: t.reading_obs),
+    "reading_gap": ("number", "last tested reading age minus age at the test, months "
+                    "(negative = behind)", lambda t, s: t.reading_obs - t.reading_obs_age),
+    "assessment": ("number", "last termly assessment score, SD units (NaN before the first)",
+                   lambda t, s: t.assessment),
+    "satisfaction": ("number", "last satisfaction pulse, 1-5 (NaN before the first)",
+                     lambda t, s: t.satisfaction),
+    "interventions": ("number", "actions started for this student so far",
+                      lambda t, s: t.interventions),
+}
+
+#: windowed functions: name -> (doc, numerator buffer, denominator buffer or None)
+WINDOWS: dict[str, tuple[str, str, str | None]] = {
+    "attendance": ("share of sessions attended over the last n weeks", "w_attended", "w_possible"),
+    "sessions_attended": ("sessions attended over the last n weeks", "w_attended", None),
+    "incidents": ("behaviour incidents over the last n weeks", "w_incidents", None),
+    "logins": ("days with an LMS login over the last n weeks", "w_logins", None),
+    "on_time_rate": ("share of assignments on time over the last n weeks", "w_on_time", "w_set"),
+}
+
+
+def vocabulary(parameters: Mapping[str, float | bool] | None = None,
+               extra_fields: Mapping[str, str] | None = None) -> Vocabulary:
+    """The rule vocabulary of the engine; ``extra_fields`` adds numeric fields (e.g. scores)."""
+    fields = {name: FieldSpec(kind, doc) for name, (kind, doc, _) in FIELDS.items()}
+    for name, doc in (extra_fields or {}).items():
+        fields[name] = FieldSpec("number", doc)
+    windows = {name: FieldSpec("number", doc) for name, (doc, _, _) in WINDOWS.items()}
+    return Vocabulary(fields=fields, windows=windows, parameters=dict(parameters or {}),
+                      max_window=WINDOW - 1)
+
+
+class ProfileContext:
+    """A :class:`~srmsim.policy.rules.RuleContext` over the live model, cached for one week."""
+
+    def __init__(self, model: TrustModel, parameters: Mapping[str, float | bool],
+                 extra: Mapping[str, Callable[[], np.ndarray]] | None = None):
+        self.model = model
+        self.parameters = dict(parameters)
+        self.extra = dict(extra or {})
+        self._cache: dict[object, np.ndarray] = {}
+        self._step = -1
+
+    def _fresh(self) -> None:
+        if self._step != self.model.week_index:
+            self._cache.clear()
+            self._step = self.model.week_index
+
+    def field(self, name: str) -> np.ndarray:
+        self._fresh()
+        value = self._cache.get(name)
+        if value is None:
+            if name in self.extra:
+                value = self.extra[name]()
+            else:
+                value = FIELDS[name][2](self.model.students, self.model.week_index)
+            self._cache[name] = value
+        return value
+
+    def window(self, name: str, n: int) -> np.ndarray:
+        self._fresh()
+        key = (name, n)
+        value = self._cache.get(key)
+        if value is None:
+            _, num, den = WINDOWS[name]
+            t, step = self.model.students, self.model.week_index
+            slots = [(step - k) % WINDOW for k in range(n)]
+            total = getattr(t, num)[slots].sum(axis=0, dtype=np.int32)
+            if den is None:
+                value = total
+            else:
+                value = _rate(total, getattr(t, den)[slots].sum(axis=0, dtype=np.int32))
+            self._cache[key] = value
+        return value
+
+    def parameter(self, name: str) -> float | bool:
+        return self.parameters[name]

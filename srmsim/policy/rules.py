@@ -1,0 +1,1248 @@
+"""Risk rules: named true/false expressions over student profile fields.
+
+A school writes rules such as ``count(attendance_rate < 0.9, incidents_term >= 3) >= min_factors``
+in a scenario file. The text is parsed ONCE into a small tree of numpy operations and the tree is
+evaluated every week over all students of the trust at once (one array element per student), so a
+weekly check of a million students costs a handful of vectorised passes, not a Python loop.
+
+Why a parser of our own and not ``eval``: rule text is user input. ``ast.parse(mode="eval")`` only
+*parses* (nothing is executed); the tree is then walked against a strict whitelist, and anything
+that is not on it -- attribute access, indexing, lambdas, strings, calls of anything but the
+documented functions, unknown or ``__dunder__`` names -- is a :class:`~srmsim.errors.RuleError`
+naming the rule and quoting the offending text with its column. Types (number vs true/false) are
+checked at parse time too, so a mistake surfaces when the scenario is loaded, not in week 27.
+
+The language (a subset of Python expression syntax)::
+
+    comparisons    <  <=  >  >=  ==  !=     chained: 0.8 <= attendance_rate < 0.9
+    logic          and  or  not             true, false (True, False also accepted)
+    arithmetic     +  -  *  /  unary -      (x / 0 gives inf or NaN, never an error)
+    functions      count(c1, c2, ...)       how many of the conditions are true
+                   min(a, b, ...), max(a, b, ...), abs(x)
+                   <window>(n)              a windowed measure over the last n weeks, e.g.
+                                            attendance(4); n is a whole-number literal or an
+                                            integer parameter, 1 <= n <= max_window
+    names          profile fields, scenario parameters, and (with :func:`parse_rules`) other
+                   rules of the same scenario
+
+Precedence is Python's: ``or`` < ``and`` < ``not`` < comparisons < ``+ -`` < ``* /`` < unary ``-``.
+
+Missing values: numeric fields may hold NaN (no reading test yet, no logins recorded). Following
+IEEE/numpy, every ordering comparison and ``==`` with NaN is *false* and ``!=`` with NaN is *true*;
+so a student with no reading test is NOT flagged by ``reading_gap < -24``, but IS flagged by
+``not (reading_gap >= -24)``. Arithmetic, ``abs``, ``min`` and ``max`` propagate NaN (unknown in,
+unknown out). Write the rule the way round that means "flag only when we know".
+
+The vocabulary (fields, windowed functions, parameters) is injected by the caller -- the engine
+owns the list of profile fields -- via :class:`Vocabulary`. Parameters (thresholds) are checked to
+exist when the rule is parsed but are read from the context at *evaluation* time, so an experiment
+variant can change a threshold without re-parsing. The one exception is a parameter used as a window
+length (``attendance(window_weeks)``): that is fixed when the rule is parsed, because the engine must
+know which rolling sums to keep (:attr:`Rule.windows`).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import keyword
+import math
+import numbers
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from srmsim.errors import DataError, RuleError
+
+__all__ = [
+    "BUILTIN_FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_RULE_LENGTH",
+    "ArrayContext",
+    "FieldSpec",
+    "Rule",
+    "RuleContext",
+    "Vocabulary",
+    "describe_vocabulary",
+    "evaluate_rules",
+    "parse_rule",
+    "parse_rules",
+]
+
+Kind = Literal["number", "bool"]
+
+#: Longest rule text accepted (characters); longer text is almost certainly a mistake.
+MAX_RULE_LENGTH = 2000
+#: Deepest expression nesting accepted; also keeps our own tree walks far from Python's stack limit.
+MAX_DEPTH = 50
+
+#: The functions every rule may call, with the one-line documentation shown to users.
+BUILTIN_FUNCTIONS: dict[str, str] = {
+    "count": "count(c1, c2, ...): how many of the true/false conditions are true (a number)",
+    "min": "min(a, b, ...): the smallest of two or more numbers (NaN if any is NaN)",
+    "max": "max(a, b, ...): the largest of two or more numbers (NaN if any is NaN)",
+    "abs": "abs(x): the absolute value of a number",
+}
+
+_BOOL_NAMES = {"true": True, "false": False}
+_RESERVED = set(BUILTIN_FUNCTIONS) | {"true", "false", "True", "False", "None"}
+# Integer literals beyond 2**53 are turned into floats: numpy would otherwise overflow int64.
+_EXACT_INT = 2**53
+_KIND_WORDS = {"number": "a number", "bool": "true/false"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a name means: its kind ("number" or "bool") and a line of documentation for users."""
+
+    kind: Kind
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("number", "bool"):
+            raise RuleError(f"field kind must be 'number' or 'bool', got {self.kind!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """The names a rule may use, injected by the engine so this module hard-codes no field list.
+
+    ``fields``: profile fields, one value per student (``attendance_rate``, ``enrolled``...).
+    ``windows``: windowed functions called as ``name(n)``, a value per student over the last n
+    weeks (``attendance(4)``, ``logins(2)``). A window may share its name with a field, the call
+    syntax tells them apart. ``parameters``: scenario parameters (thresholds), numbers or bools.
+    ``max_window``: the longest window in weeks (a term by default), bounding history buffers.
+    """
+
+    fields: Mapping[str, FieldSpec]
+    windows: Mapping[str, FieldSpec] = field(default_factory=dict)
+    parameters: Mapping[str, float | int | bool] = field(default_factory=dict)
+    max_window: int = 13
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        fields = dict(self.fields)
+        windows = dict(self.windows)
+        params: dict[str, float | int | bool] = {}
+        for group, names in (("field", fields), ("window", windows)):
+            for name, spec in names.items():
+                problems += _name_problems(group, name)
+                if not isinstance(spec, FieldSpec):
+                    problems.append(
+                        f"{group} {name!r}: expected a FieldSpec(kind, doc), got {spec!r}"
+                    )
+        for name, value in dict(self.parameters).items():
+            problems += _name_problems("parameter", name)
+            if name in fields or name in windows:
+                problems.append(f"parameter {name!r} has the same name as a field or window")
+            try:
+                params[name] = _parameter_value(value)
+            except ValueError as err:
+                problems.append(f"parameter {name!r}: {err}")
+        max_window = self.max_window
+        if isinstance(max_window, bool) or not isinstance(max_window, numbers.Integral):
+            problems.append(f"max_window must be a whole number of weeks, got {max_window!r}")
+        elif max_window < 1:
+            problems.append(f"max_window must be at least 1 week, got {max_window}")
+        if problems:
+            raise RuleError("invalid rule vocabulary: " + "; ".join(problems))
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "windows", windows)
+        object.__setattr__(self, "parameters", params)
+        object.__setattr__(self, "max_window", int(max_window))
+
+    def with_parameters(self, parameters: Mapping[str, float | int | bool]) -> Vocabulary:
+        """A copy with some parameters changed or added: how an experiment variant is declared."""
+        return replace(self, parameters={**self.parameters, **parameters})
+
+    def functions(self) -> list[str]:
+        """Every callable name: the built-ins, then the windowed functions."""
+        return [*BUILTIN_FUNCTIONS, *sorted(self.windows)]
+
+
+def _name_problems(group: str, name: object) -> list[str]:
+    if not isinstance(name, str) or not name.isidentifier():
+        return [f"{group} name {name!r} is not a valid name (letters, digits and _ only)"]
+    if keyword.iskeyword(name) or name in _RESERVED:
+        return [f"{group} name {name!r} is reserved"]
+    if name.startswith("__"):
+        return [f"{group} name {name!r} must not start with '__'"]
+    return []
+
+
+def _parameter_value(value: object) -> float | int | bool:
+    """Normalise a parameter to a plain Python bool, int or float, or explain why it cannot be."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+        return value if abs(value) <= _EXACT_INT else float(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError("must not be NaN")
+        return value
+    raise ValueError(f"must be a number or true/false, got {type(value).__name__} {value!r}")
+
+
+def _kind_of_parameter(value: float | int | bool) -> Kind:
+    return "bool" if isinstance(value, bool) else "number"
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation context
+
+
+class RuleContext(Protocol):
+    """What a rule reads when it is evaluated: the engine's student table, or any stand-in."""
+
+    def field(self, name: str) -> np.ndarray:
+        """One value per student (bool dtype for "bool" fields, int or float for numbers)."""
+        ...
+
+    def window(self, name: str, n: int) -> np.ndarray:
+        """The windowed measure over the last ``n`` weeks, one value per student."""
+        ...
+
+    def parameter(self, name: str) -> float | bool:
+        """The current value of a scenario parameter."""
+        ...
+
+
+class ArrayContext:
+    """A :class:`RuleContext` over plain arrays: for notebooks, tests and a school's own export.
+
+    ``fields`` maps a field name to an array (a dict of DataFrame columns works); ``windows`` maps
+    ``(name, n)`` to an array; ``parameters`` maps names to values.
+    """
+
+    def __init__(
+        self,
+        fields: Mapping[str, Any],
+        windows: Mapping[tuple[str, int], Any] | None = None,
+        parameters: Mapping[str, float | int | bool] | None = None,
+    ) -> None:
+        self._fields = dict(fields)
+        self._windows = dict(windows or {})
+        self._parameters = dict(parameters or {})
+
+    def field(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self._fields[name])
+        except KeyError:
+            raise DataError(
+                f"no data for field {name!r} (fields given: {', '.join(self._fields) or 'none'})"
+            ) from None
+
+    def window(self, name: str, n: int) -> np.ndarray:
+        try:
+            return np.asarray(self._windows[(name, n)])
+        except KeyError:
+            given = ", ".join(f"{w}({k})" for w, k in self._windows) or "none"
+            raise DataError(f"no data for window {name}({n}) (windows given: {given})") from None
+
+    def parameter(self, name: str) -> float | bool:
+        try:
+            return self._parameters[name]
+        except KeyError:
+            given = ", ".join(self._parameters) or "none"
+            raise DataError(
+                f"no value for parameter {name!r} (parameters given: {given})"
+            ) from None
+
+
+class _Evaluation:
+    """State of one evaluation pass: columns fetched once and checked, results of rules so far."""
+
+    def __init__(self, ctx: RuleContext | None, size: int | None):
+        self.ctx = ctx
+        self.size = size
+        self.size_from = "size=" if size is not None else ""
+        self.rule = ""
+        self.columns: dict[tuple[str, str, int], np.ndarray] = {}
+        self.params: dict[str, float | int | bool] = {}
+        self.results: dict[int, tuple[Any, bool]] = {}
+
+    def column(self, what: str, name: str, n: int, kind: Kind) -> np.ndarray:
+        key = (what, name, n)
+        cached = self.columns.get(key)
+        if cached is not None:
+            return cached
+        label = f"field {name!r}" if what == "field" else f"window {name}({n})"
+        raw = self.ctx.field(name) if what == "field" else self.ctx.window(name, n)
+        values = self._check_column(np.asarray(raw), label, kind)
+        self.columns[key] = values
+        return values
+
+    def _check_column(self, values: np.ndarray, label: str, kind: Kind) -> np.ndarray:
+        where = f"rule {self.rule!r}: {label}"
+        if values.ndim != 1:
+            raise DataError(f"{where} must be one value per student, got shape {values.shape}")
+        if self.size is None:
+            self.size, self.size_from = len(values), label
+        elif len(values) != self.size:
+            raise DataError(
+                f"{where} has {len(values)} values but {self.size_from} has {self.size}"
+            )
+        dtype = values.dtype
+        if kind == "bool":
+            if dtype.kind != "b":
+                raise DataError(f"{where} must be true/false (bool dtype), got {dtype}")
+            return values
+        # Numbers: int64/float64 are used as they are (no copy); narrower or unsigned integers are
+        # widened once so arithmetic cannot wrap around (uint8 0 - 1 == 255).
+        if dtype.kind == "f":
+            return values if dtype.itemsize == 8 else values.astype(np.float64)
+        if dtype.kind == "i":
+            return values if dtype.itemsize == 8 else values.astype(np.int64)
+        if dtype.kind in "ub":
+            wide = np.float64 if dtype.itemsize == 8 and dtype.kind == "u" else np.int64
+            return values.astype(wide)
+        raise DataError(f"{where} must be numeric, got dtype {dtype}")
+
+    def parameter(self, name: str, kind: Kind) -> float | int | bool:
+        if name in self.params:
+            return self.params[name]
+        raw = self.ctx.parameter(name)
+        try:
+            value = _parameter_value(raw)
+        except ValueError as err:
+            raise RuleError(f"rule {self.rule!r}: parameter {name!r} {err}") from None
+        if _kind_of_parameter(value) != kind:
+            raise RuleError(
+                f"rule {self.rule!r}: parameter {name!r} is {value!r} at evaluation but was "
+                f"{_KIND_WORDS[kind]} when the rule was parsed"
+            )
+        self.params[name] = value
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled tree. Each node's run() returns (value, owned): value is a numpy array or a
+# scalar; owned means the array was made by this evaluation and nobody else holds it, so the
+# parent may write its result into it (out=) instead of allocating another n-element array.
+
+
+def _ufunc2(ufunc: np.ufunc, a: Any, a_owned: bool, b: Any, b_owned: bool, dtype: Any) -> Any:
+    """Apply a binary ufunc, reusing an owned operand of the result's dtype as the output."""
+    out = None
+    if a_owned and isinstance(a, np.ndarray) and a.dtype == dtype:
+        out = a
+    elif b_owned and isinstance(b, np.ndarray) and b.dtype == dtype:
+        out = b
+    return ufunc(a, b, out=out)
+
+
+def _owned(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+class _Node:
+    __slots__ = ("kind",)
+    children: tuple[_Node, ...] = ()
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def render(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _Const(_Node):
+    __slots__ = ("value",)
+
+    def __init__(self, value: float | int | bool):
+        self.kind: Kind = "bool" if isinstance(value, bool) else "number"
+        self.value = value
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        return self.value, False
+
+    def render(self) -> str:
+        v = self.value
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float) and not math.isfinite(v):
+            return "(0 / 0)" if math.isnan(v) else ("(1 / 0)" if v > 0 else "(-1 / 0)")
+        text = repr(v)
+        return f"({text})" if text.startswith("-") else text
+
+
+class _Field(_Node):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, kind: Kind):
+        self.name, self.kind = name, kind
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        return ev.column("field", self.name, 0, self.kind), False
+
+    def render(self) -> str:
+        return self.name
+
+
+class _Window(_Node):
+    __slots__ = ("name", "n", "param")
+
+    def __init__(self, name: str, n: int, kind: Kind, param: str | None):
+        self.name, self.n, self.kind, self.param = name, n, kind, param
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        return ev.column("window", self.name, self.n, self.kind), False
+
+    def render(self) -> str:
+        return f"{self.name}({self.param or self.n})"
+
+
+class _Param(_Node):
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, kind: Kind):
+        self.name, self.kind = name, kind
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        return ev.parameter(self.name, self.kind), False
+
+    def render(self) -> str:
+        return self.name
+
+
+class _RuleRef(_Node):
+    __slots__ = ("name", "target")
+
+    def __init__(self, name: str):
+        self.name, self.kind = name, "bool"
+        self.target: Rule | None = None  # linked by parse_rules once every rule is compiled
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        # The target was evaluated earlier in topological order; its array is shared, not owned.
+        value, _ = ev.results[id(self.target)]
+        return value, False
+
+    def render(self) -> str:
+        return self.name
+
+
+class _Not(_Node):
+    __slots__ = ("children",)
+
+    def __init__(self, operand: _Node):
+        self.kind, self.children = "bool", (operand,)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        value, owned = self.children[0].run(ev)
+        out = value if owned and isinstance(value, np.ndarray) else None
+        result = np.logical_not(value, out=out)
+        return result, _owned(result)
+
+    def render(self) -> str:
+        return f"(not {self.children[0].render()})"
+
+
+class _Unary(_Node):
+    __slots__ = ("op", "children")
+    _UFUNCS = {"-": np.negative, "abs": np.absolute}
+
+    def __init__(self, op: str, operand: _Node):
+        self.op, self.kind, self.children = op, "number", (operand,)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        value, owned = self.children[0].run(ev)
+        out = value if owned and isinstance(value, np.ndarray) else None
+        result = self._UFUNCS[self.op](value, out=out)
+        return result, _owned(result)
+
+    def render(self) -> str:
+        inner = self.children[0].render()
+        return f"(-{inner})" if self.op == "-" else f"abs({inner})"
+
+
+class _Logic(_Node):
+    __slots__ = ("op", "children")
+
+    def __init__(self, op: str, operands: list[_Node]):
+        self.op, self.kind, self.children = op, "bool", tuple(operands)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        ufunc = np.logical_and if self.op == "and" else np.logical_or
+        acc, acc_owned = self.children[0].run(ev)
+        for child in self.children[1:]:
+            value, owned = child.run(ev)
+            acc = _ufunc2(ufunc, acc, acc_owned, value, owned, np.bool_)
+            acc_owned = _owned(acc)
+        return acc, acc_owned
+
+    def render(self) -> str:
+        return "(" + f" {self.op} ".join(c.render() for c in self.children) + ")"
+
+
+class _Arith(_Node):
+    __slots__ = ("op", "children")
+    _UFUNCS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide}
+
+    def __init__(self, op: str, left: _Node, right: _Node):
+        self.op, self.kind, self.children = op, "number", (left, right)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        a, a_owned = self.children[0].run(ev)
+        b, b_owned = self.children[1].run(ev)
+        dtype = np.float64 if self.op == "/" else np.result_type(a, b)
+        result = _ufunc2(self._UFUNCS[self.op], a, a_owned, b, b_owned, dtype)
+        return result, _owned(result)
+
+    def render(self) -> str:
+        left, right = (c.render() for c in self.children)
+        return f"({left} {self.op} {right})"
+
+
+class _Compare(_Node):
+    __slots__ = ("ops", "children")
+    _UFUNCS = {
+        "<": np.less,
+        "<=": np.less_equal,
+        ">": np.greater,
+        ">=": np.greater_equal,
+        "==": np.equal,
+        "!=": np.not_equal,
+    }
+
+    def __init__(self, ops: list[str], operands: list[_Node]):
+        self.ops, self.kind, self.children = tuple(ops), "bool", tuple(operands)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        # Each operand is evaluated once, as in Python: a < b < c is (a < b) and (b < c).
+        left, _ = self.children[0].run(ev)
+        acc: Any = None
+        for op, child in zip(self.ops, self.children[1:], strict=True):
+            right, _ = child.run(ev)
+            step = self._UFUNCS[op](left, right)
+            acc = (
+                step
+                if acc is None
+                else _ufunc2(np.logical_and, acc, _owned(acc), step, _owned(step), np.bool_)
+            )
+            left = right
+        return acc, _owned(acc)
+
+    def render(self) -> str:
+        parts = [self.children[0].render()]
+        for op, child in zip(self.ops, self.children[1:], strict=True):
+            parts += [op, child.render()]
+        return "(" + " ".join(parts) + ")"
+
+
+class _Count(_Node):
+    __slots__ = ("children",)
+
+    def __init__(self, operands: list[_Node]):
+        self.kind, self.children = "number", tuple(operands)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        acc: Any = 0
+        acc_owned = False
+        for child in self.children:
+            value, _ = child.run(ev)
+            if acc_owned:
+                np.add(acc, value, out=acc)
+            else:
+                acc = np.add(acc, value, dtype=np.int64)
+                acc_owned = _owned(acc)
+        return acc, acc_owned
+
+    def render(self) -> str:
+        return "count(" + ", ".join(c.render() for c in self.children) + ")"
+
+
+class _MinMax(_Node):
+    __slots__ = ("op", "children")
+
+    def __init__(self, op: str, operands: list[_Node]):
+        self.op, self.kind, self.children = op, "number", tuple(operands)
+
+    def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        ufunc = np.minimum if self.op == "min" else np.maximum  # both propagate NaN
+        acc, acc_owned = self.children[0].run(ev)
+        for child in self.children[1:]:
+            value, owned = child.run(ev)
+            acc = _ufunc2(ufunc, acc, acc_owned, value, owned, np.result_type(acc, value))
+            acc_owned = _owned(acc)
+        return acc, acc_owned
+
+    def render(self) -> str:
+        return f"{self.op}(" + ", ".join(c.render() for c in self.children) + ")"
+
+
+def _python_scalar(value: Any) -> float | int | bool:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+def _fold(node: _Node) -> _Node:
+    """Replace a subtree whose inputs are all literals by its value, computed once at parse time."""
+    if node.children and all(isinstance(c, _Const) for c in node.children):
+        with np.errstate(all="ignore"):
+            value, _ = node.run(_Evaluation(None, None))
+        return _Const(_python_scalar(value))
+    return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Problem(Exception):
+    """One thing wrong with one rule; turned into a RuleError naming the rule."""
+
+
+_NOT_ALLOWED = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "indexing",
+    ast.Slice: "slicing",
+    ast.Lambda: "lambda",
+    ast.IfExp: "if-else expression",
+    ast.NamedExpr: "assignment (:=)",
+    ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.JoinedStr: "f-strings",
+    ast.FormattedValue: "f-strings",
+    ast.Tuple: "tuples",
+    ast.List: "lists",
+    ast.Set: "sets",
+    ast.Dict: "dicts",
+    ast.Starred: "'*' unpacking",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_ARITH_HINT = "arithmetic allowed: + - * /"
+_BAD_BINOPS = {
+    ast.Mod: ("%", _ARITH_HINT),
+    ast.Pow: ("**", _ARITH_HINT),
+    ast.FloorDiv: ("//", _ARITH_HINT),
+    ast.MatMult: ("@", _ARITH_HINT),
+    ast.BitAnd: ("&", "use 'and'"),
+    ast.BitOr: ("|", "use 'or'"),
+    ast.BitXor: ("^", _ARITH_HINT),
+    ast.LShift: ("<<", _ARITH_HINT),
+    ast.RShift: (">>", _ARITH_HINT),
+}
+_CMPOPS = {
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+}
+_BAD_CMPOPS = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+_ALLOWED_SUMMARY = (
+    "allowed: comparisons, and/or/not, + - * /, numbers, true/false, fields, parameters and "
+    "the functions "
+)
+
+
+class _Compiler:
+    """Turns one rule's syntax tree into a typed, folded _Node tree, recording what it uses."""
+
+    def __init__(self, text: str, vocab: Vocabulary, name: str, rule_names: Iterable[str]):
+        self.text = text
+        self.vocab = vocab
+        self.name = name
+        self.rule_names = set(rule_names)
+        self.fields: set[str] = set()
+        self.windows: set[tuple[str, int]] = set()
+        self.parameters: set[str] = set()
+        self.references: set[str] = set()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def token(self, node: ast.AST) -> str:
+        """The offending source text, quoted, with its column, e.g. ``'x[0]' (column 5)``."""
+        segment = ast.get_source_segment(self.text, node) or type(node).__name__
+        if len(segment) > 60:
+            segment = segment[:57] + "..."
+        column = getattr(node, "col_offset", None)
+        where = f" (column {self._column(column)})" if column is not None else ""
+        return f"'{segment}'{where}"
+
+    def _column(self, byte_offset: int) -> int:
+        # ast offsets count UTF-8 bytes; users count characters.
+        return len(self.text.encode("utf-8")[:byte_offset].decode("utf-8", "replace")) + 1
+
+    def allowed(self) -> str:
+        return _ALLOWED_SUMMARY + ", ".join(self.vocab.functions())
+
+    def expect(self, node: ast.AST, compiled: _Node, kind: Kind, role: str) -> _Node:
+        if compiled.kind != kind:
+            raise _Problem(
+                f"{role} needs {_KIND_WORDS[kind]}, but {self.token(node)} is "
+                f"{_KIND_WORDS[compiled.kind]}"
+                + (" (did you mean a comparison such as '... > 0'?)" if kind == "bool" else "")
+            )
+        return compiled
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    def compile(self, node: ast.AST) -> _Node:
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            what = _NOT_ALLOWED.get(type(node), f"'{type(node).__name__}' syntax")
+            raise _Problem(f"{what} {self.token(node)} is not allowed ({self.allowed()})")
+        return _fold(method(node))
+
+    def _BoolOp(self, node: ast.BoolOp) -> _Node:
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        operands = [self.expect(v, self.compile(v), "bool", f"'{op}'") for v in node.values]
+        return _Logic(op, operands)
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> _Node:
+        operand = self.compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return _Not(self.expect(node.operand, operand, "bool", "'not'"))
+        if isinstance(node.op, ast.Invert):
+            raise _Problem(f"operator '~' in {self.token(node)} is not allowed (use 'not')")
+        sign = "-" if isinstance(node.op, ast.USub) else "+"
+        self.expect(node.operand, operand, "number", f"unary '{sign}'")
+        return _Unary("-", operand) if sign == "-" else operand
+
+    def _BinOp(self, node: ast.BinOp) -> _Node:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            symbol, hint = _BAD_BINOPS.get(type(node.op), (type(node.op).__name__, _ARITH_HINT))
+            raise _Problem(f"operator '{symbol}' in {self.token(node)} is not allowed ({hint})")
+        left = self.expect(node.left, self.compile(node.left), "number", f"'{op}'")
+        right = self.expect(node.right, self.compile(node.right), "number", f"'{op}'")
+        return _Arith(op, left, right)
+
+    def _Compare(self, node: ast.Compare) -> _Node:
+        operands_ast = [node.left, *node.comparators]
+        operands = [self.compile(o) for o in operands_ast]
+        ops: list[str] = []
+        for i, cmp in enumerate(node.ops):
+            op = _CMPOPS.get(type(cmp))
+            if op is None:
+                bad = _BAD_CMPOPS.get(type(cmp), type(cmp).__name__)
+                raise _Problem(
+                    f"'{bad}' in {self.token(node)} is not allowed "
+                    "(comparisons allowed: < <= > >= == !=)"
+                )
+            left, right = operands[i], operands[i + 1]
+            if op in ("==", "!="):
+                if left.kind != right.kind:
+                    raise _Problem(
+                        f"cannot compare {self.token(operands_ast[i])} "
+                        f"({_KIND_WORDS[left.kind]}) with {self.token(operands_ast[i + 1])} "
+                        f"({_KIND_WORDS[right.kind]}) using '{op}'"
+                    )
+            else:
+                self.expect(operands_ast[i], left, "number", f"'{op}'")
+                self.expect(operands_ast[i + 1], right, "number", f"'{op}'")
+            ops.append(op)
+        return _Compare(ops, operands)
+
+    def _Call(self, node: ast.Call) -> _Node:
+        if not isinstance(node.func, ast.Name):
+            raise _Problem(
+                f"{self.token(node.func)} cannot be called: only the functions "
+                f"{', '.join(self.vocab.functions())} can"
+            )
+        fname = node.func.id
+        vocab = self.vocab
+        if fname not in BUILTIN_FUNCTIONS and fname not in vocab.windows:
+            if fname in vocab.fields:
+                raise _Problem(f"{self.token(node.func)} is a field, not a function")
+            if fname in vocab.parameters:
+                raise _Problem(f"{self.token(node.func)} is a parameter, not a function")
+            raise _Problem(
+                f"{self.token(node.func)} is not a known function "
+                f"(known functions: {', '.join(vocab.functions())})"
+                + self._suggest(fname, vocab.functions())
+            )
+        if node.keywords:
+            kw = node.keywords[0]
+            raise _Problem(
+                f"keyword argument {self.token(kw)} is not allowed in {fname}(): "
+                "pass arguments by position"
+            )
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise _Problem(f"'*' unpacking {self.token(arg)} is not allowed in {fname}()")
+        args = node.args
+        if fname in BUILTIN_FUNCTIONS:
+            return self._builtin(node, fname, args)
+        return self._window(node, fname, args)
+
+    def _builtin(self, node: ast.Call, fname: str, args: list[ast.expr]) -> _Node:
+        if fname == "count":
+            if not args:
+                raise _Problem(f"{self.token(node)}: count() needs at least one condition")
+            return _Count([self.expect(a, self.compile(a), "bool", "count()") for a in args])
+        if fname == "abs":
+            if len(args) != 1:
+                raise _Problem(
+                    f"{self.token(node)}: abs() takes exactly one number, got {len(args)}"
+                )
+            return _Unary("abs", self.expect(args[0], self.compile(args[0]), "number", "abs()"))
+        if len(args) < 2:
+            raise _Problem(
+                f"{self.token(node)}: {fname}() needs at least two numbers, got {len(args)}"
+            )
+        return _MinMax(
+            fname, [self.expect(a, self.compile(a), "number", f"{fname}()") for a in args]
+        )
+
+    def _window(self, node: ast.Call, fname: str, args: list[ast.expr]) -> _Node:
+        spec = self.vocab.windows[fname]
+        limit = self.vocab.max_window
+        usage = f"{fname}() takes one argument: a whole number of weeks from 1 to {limit}"
+        if len(args) != 1:
+            raise _Problem(f"{self.token(node)}: {usage}, got {len(args)} arguments")
+        arg = args[0]
+        param: str | None = None
+        if (
+            isinstance(arg, ast.Constant)
+            and isinstance(arg.value, int)
+            and not isinstance(arg.value, bool)
+        ):
+            n = arg.value
+        elif isinstance(arg, ast.Name) and arg.id in self.vocab.parameters:
+            value = self.vocab.parameters[arg.id]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _Problem(
+                    f"{self.token(arg)} is {value!r}, but {usage} (an integer parameter)"
+                )
+            n, param = value, arg.id
+            self.parameters.add(arg.id)
+        else:
+            raise _Problem(
+                f"{self.token(arg)} is not allowed as a window length: {usage} "
+                "(a literal such as 4, or an integer parameter)"
+            )
+        if not 1 <= n <= limit:
+            raise _Problem(f"{self.token(arg)} is {n} weeks, but {usage}")
+        self.windows.add((fname, n))
+        return _Window(fname, n, spec.kind, param)
+
+    def _Name(self, node: ast.Name) -> _Node:
+        name = node.id
+        vocab = self.vocab
+        if name.startswith("__"):
+            raise _Problem(
+                f"{self.token(node)} is not allowed: names starting with '__' are reserved"
+            )
+        if name in _BOOL_NAMES:
+            return _Const(_BOOL_NAMES[name])
+        if name in vocab.fields:
+            self.fields.add(name)
+            return _Field(name, vocab.fields[name].kind)
+        if name in vocab.parameters:
+            self.parameters.add(name)
+            return _Param(name, _kind_of_parameter(vocab.parameters[name]))
+        if name == self.name:
+            raise _Problem(f"{self.token(node)} refers to the rule itself")
+        if name in self.rule_names:
+            self.references.add(name)
+            return _RuleRef(name)
+        if name in vocab.windows:
+            raise _Problem(
+                f"{self.token(node)} is a windowed function: call it with a number of weeks, "
+                f"e.g. {name}(4)"
+            )
+        if name in BUILTIN_FUNCTIONS:
+            raise _Problem(f"{self.token(node)} is a function: call it, e.g. {name}(...)")
+        known = [*vocab.fields, *vocab.parameters, *self.rule_names, *vocab.windows]
+        raise _Problem(
+            f"{self.token(node)} is not a known field, parameter or function "
+            f"(known functions: {', '.join(vocab.functions())})" + self._suggest(name, known)
+        )
+
+    def _Constant(self, node: ast.Constant) -> _Node:
+        value = node.value
+        if isinstance(value, bool):
+            return _Const(value)
+        if isinstance(value, int):
+            return _Const(value if abs(value) <= _EXACT_INT else float(value))
+        if isinstance(value, float):
+            return _Const(value)
+        what = {
+            str: "text strings",
+            bytes: "byte strings",
+            complex: "complex numbers",
+            type(None): "None",
+            type(...): "'...'",
+        }.get(type(value), type(value).__name__)
+        raise _Problem(f"{what} {self.token(node)} are not allowed ({self.allowed()})")
+
+    @staticmethod
+    def _suggest(name: str, candidates: Iterable[str]) -> str:
+        close = difflib.get_close_matches(name, list(candidates), n=1)
+        return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _syntax_tree(text: str) -> ast.Expression:
+    """Parse (never execute) the text, turning every way the parser can fail into _Problem."""
+    if len(text) > MAX_RULE_LENGTH:
+        raise _Problem(f"is {len(text)} characters long; at most {MAX_RULE_LENGTH} are allowed")
+    if not text.strip():
+        raise _Problem("is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings about `1 is 1` etc.: we reject anyway
+            tree = ast.parse(text, mode="eval")
+    except SyntaxError as err:
+        if err.offset and err.offset <= len(text):
+            near = text[err.offset - 1 : err.offset + 19].strip()
+            where = f"at column {err.offset} (near '{near}')"
+        else:
+            where = f"at the end of the rule (column {len(text) + 1})"
+        raise _Problem(f"syntax error {where}: {err.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as err:
+        raise _Problem(f"cannot be parsed ({type(err).__name__}: {err}); simplify it") from None
+    # Measure nesting without recursion, so the compiler's recursion stays shallow.
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            segment = ast.get_source_segment(text, node) or ""
+            raise _Problem(
+                f"nests more than {MAX_DEPTH} levels deep (at '{segment[:40]}', column "
+                f"{getattr(node, 'col_offset', 0) + 1}); split it into several named rules"
+            )
+        stack.extend(
+            (child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node)
+        )
+    return tree
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    name: str
+    text: str
+    root: _Node
+    fields: frozenset[str]
+    windows: frozenset[tuple[str, int]]
+    parameters: frozenset[str]
+    references: frozenset[str]
+
+
+def _compile(name: str, text: object, vocab: Vocabulary, rule_names: Iterable[str]) -> _Parsed:
+    if not isinstance(text, str):
+        raise _Problem(
+            f"expected the rule as text, got {type(text).__name__} {text!r} "
+            "(in YAML, put the rule in quotes)"
+        )
+    problems = _name_problems("rule", name)
+    if problems:
+        raise _Problem(problems[0])
+    if name in vocab.fields or name in vocab.parameters or name in vocab.windows:
+        raise _Problem("has the same name as a field, window or parameter; rename the rule")
+    # YAML block scalars may span lines; a newline inside an expression means a space.
+    flat = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    tree = _syntax_tree(flat)
+    compiler = _Compiler(flat, vocab, name, rule_names)
+    root = compiler.compile(tree.body)
+    if root.kind != "bool":
+        raise _Problem(
+            f"{compiler.token(tree.body)} is a number, but a rule must be true/false "
+            "(add a comparison, e.g. '... > 0')"
+        )
+    return _Parsed(
+        name,
+        text,
+        root,
+        frozenset(compiler.fields),
+        frozenset(compiler.windows),
+        frozenset(compiler.parameters),
+        frozenset(compiler.references),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+
+
+class Rule:
+    """A parsed risk rule: evaluate it as often as you like, over all students at once.
+
+    ``fields``, ``windows`` ((name, n) pairs) and ``parameters`` list everything the rule needs,
+    including through the rules it refers to, so the engine knows which rolling sums to keep and
+    how long its history buffers must be (:attr:`max_window`). ``references`` are the rules named
+    directly in the text.
+    """
+
+    def __init__(self, parsed: _Parsed, references: Mapping[str, Rule]):
+        self.name = parsed.name
+        self.text = parsed.text
+        self.references = parsed.references
+        self._root = parsed.root
+        self._dependencies = tuple(references[r] for r in sorted(parsed.references))
+        for node in _walk(parsed.root):
+            if isinstance(node, _RuleRef):
+                node.target = references[node.name]
+        fields, windows, parameters = (
+            set(parsed.fields),
+            set(parsed.windows),
+            set(parsed.parameters),
+        )
+        for dep in self._dependencies:
+            fields |= dep.fields
+            windows |= dep.windows
+            parameters |= dep.parameters
+        self.fields: frozenset[str] = frozenset(fields)
+        self.windows: frozenset[tuple[str, int]] = frozenset(windows)
+        self.parameters: frozenset[str] = frozenset(parameters)
+
+    @property
+    def max_window(self) -> int:
+        """Longest window (weeks) the rule reads; 0 if none: how much history the engine keeps."""
+        return max((n for _, n in self.windows), default=0)
+
+    @property
+    def constant(self) -> bool:
+        """True when the rule reads no field or window, so it flags everyone or no-one."""
+        return not self.fields and not self.windows
+
+    @property
+    def canonical(self) -> str:
+        """The rule as srmsim understood it: fully parenthesised, constants folded."""
+        return self._root.render()
+
+    def evaluate(self, ctx: RuleContext, size: int | None = None) -> np.ndarray:
+        """One bool per student: True where the rule flags the student.
+
+        ``size`` (number of students) is only needed when the rule reads no field or window
+        (``false``, a bool parameter); passing it always is harmless and checks the columns.
+        The returned array is new: changing it never changes the context's data.
+        """
+        return evaluate_rules({self.name: self}, ctx, size)[self.name]
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name!r}, {self.text!r})"
+
+
+def _walk(root: _Node) -> Iterable[_Node]:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.children)
+
+
+def _topological(rules: Iterable[Rule]) -> list[Rule]:
+    """Rules in an order where each comes after the rules it refers to (iterative DFS)."""
+    order: list[Rule] = []
+    done: set[int] = set()
+    for top in rules:
+        stack: list[tuple[Rule, int]] = [(top, 0)]
+        while stack:
+            rule, i = stack.pop()
+            if id(rule) in done:
+                continue
+            if i < len(rule._dependencies):
+                stack.append((rule, i + 1))
+                stack.append((rule._dependencies[i], 0))
+            else:
+                done.add(id(rule))
+                order.append(rule)
+    return order
+
+
+def evaluate_rules(
+    rules: Mapping[str, Rule], ctx: RuleContext, size: int | None = None
+) -> dict[str, np.ndarray]:
+    """Evaluate several rules in one pass: each column is fetched once and each rule that others
+    refer to is computed once. Returns one new bool array per rule, keyed like ``rules``."""
+    ev = _Evaluation(ctx, size)
+    with np.errstate(all="ignore"):  # x / 0 -> inf or NaN, by design, without warnings
+        for rule in _topological(rules.values()):
+            ev.rule = rule.name
+            ev.results[id(rule)] = rule._root.run(ev)
+    out: dict[str, np.ndarray] = {}
+    for key, rule in rules.items():
+        value, owned = ev.results[id(rule)]
+        if not isinstance(value, np.ndarray):
+            if ev.size is None:
+                raise RuleError(
+                    f"rule {rule.name!r} reads no field or window, so evaluate() needs size= "
+                    "(the number of students)"
+                )
+            value = np.full(ev.size, bool(value))
+        elif not owned:
+            value = value.copy()  # a bare field or another rule's result: never hand out aliases
+        if len(value) != ev.size:  # pragma: no cover - columns are checked on fetch
+            raise DataError(f"rule {rule.name!r}: {len(value)} results for {ev.size} students")
+        out[key] = value
+    return out
+
+
+def parse_rule(
+    name: str,
+    text: str,
+    vocab: Vocabulary,
+    *,
+    rules: Mapping[str, Rule] | None = None,
+) -> Rule:
+    """Parse one rule. ``rules`` are already-parsed rules this one may refer to by name."""
+    known = dict(rules or {})
+    try:
+        parsed = _compile(name, text, vocab, known)
+    except _Problem as problem:
+        raise RuleError(f"rule {name!r}: {problem}") from None
+    return Rule(parsed, known)
+
+
+def parse_rules(rules: Mapping[str, str], vocab: Vocabulary) -> dict[str, Rule]:
+    """Parse a scenario's rules, which may refer to each other by name.
+
+    Every problem is collected and reported together in one RuleError (one line per rule), and
+    the error's ``problems`` attribute lists ``(rule name, message)`` pairs for callers that map
+    them to scenario key paths. Reference cycles (a -> b -> a) are errors.
+    """
+    problems: dict[str, str] = {}
+    parsed: dict[str, _Parsed] = {}
+    for name, text in rules.items():
+        try:
+            parsed[name] = _compile(name, text, vocab, rules.keys())
+        except _Problem as problem:
+            problems[name] = f"rule {name!r}: {problem}"
+
+    # Cycles: iterative three-colour DFS over the references that parsed.
+    state: dict[str, int] = {}
+    for start in parsed:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Iterable[str]]] = [(start, iter(sorted(parsed[start].references)))]
+        state[start] = 1
+        path.append(start)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+            elif child in parsed and state.get(child) == 1:
+                cycle = path[path.index(child) :] + [child]
+                problems.setdefault(
+                    child, f"rule {child!r}: refers to itself through {' -> '.join(cycle)}"
+                )
+            elif child in parsed and not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(sorted(parsed[child].references))))
+
+    # Rules referring to a broken rule cannot be built either; say so rather than drop them.
+    built: dict[str, Rule] = {}
+    pending = [n for n in rules if n in parsed and n not in problems]
+    while pending:
+        progressed = False
+        for name in list(pending):
+            refs = parsed[name].references
+            broken = sorted(r for r in refs if r in problems)
+            if broken:
+                problems[name] = f"rule {name!r}: refers to rule {broken[0]!r}, which is invalid"
+            elif all(r in built for r in refs):
+                built[name] = Rule(parsed[name], built)
+            else:
+                continue
+            pending.remove(name)
+            progressed = True
+        if not progressed:  # pragma: no cover - cycles were reported above
+            break
+
+    if problems:
+        ordered = [(n, problems[n]) for n in rules if n in problems]
+        if len(ordered) == 1:
+            message = ordered[0][1]
+        else:
+            message = f"{len(ordered)} invalid rules:\n" + "\n".join(f"  {m}" for _, m in ordered)
+        error = RuleError(message)
+        error.problems = ordered  # type: ignore[attr-defined]
+        raise error
+    return {name: built[name] for name in rules}
+
+
+# ---------------------------------------------------------------------------------------------
+# Documentation
+
+
+def describe_vocabulary(vocab: Vocabulary) -> str:
+    """Plain-text reference of everything a rule may use, for ``--help`` and notebooks."""
+
+    def table(rows: list[tuple[str, str, str]]) -> list[str]:
+        width = max((len(r[0]) for r in rows), default=0)
+        kwidth = max((len(r[1]) for r in rows), default=0)
+        return [f"  {a.ljust(width)}  {b.ljust(kwidth)}  {c}".rstrip() for a, b, c in rows]
+
+    kinds = {"number": "number", "bool": "true/false"}
+    lines = [
+        "Risk rules are true/false expressions, e.g.",
+        "  count(attendance_rate < 0.9, incidents_term >= 3) >= 2",
+        "",
+        "Fields (one value per student):",
+    ]
+    lines += table([(n, kinds[s.kind], s.doc) for n, s in sorted(vocab.fields.items())]) or [
+        "  (none)"
+    ]
+    lines += ["", f"Windowed functions (n = whole number of weeks, 1 to {vocab.max_window}):"]
+    lines += table(
+        [(f"{n}(n)", kinds[s.kind], s.doc) for n, s in sorted(vocab.windows.items())]
+    ) or ["  (none)"]
+    lines += ["", "Parameters (scenario thresholds; experiment variants may change them):"]
+    lines += table(
+        [(n, kinds[_kind_of_parameter(v)], f"= {v!r}") for n, v in sorted(vocab.parameters.items())]
+    ) or ["  (none)"]
+    lines += ["", "Functions:"]
+    lines += [f"  {doc}" for doc in BUILTIN_FUNCTIONS.values()]
+    lines += [
+        "",
+        "Operators: or, and, not (lowest to highest), then < <= > >= == != (chainable,",
+        "  e.g. 0.8 <= attendance_rate < 0.9), then + -, then * /, then unary -; parentheses.",
+        "Constants: numbers, true, false. Other rules of the scenario may be used by name.",
+        "Missing values (NaN): comparisons with NaN are false (!= is true), arithmetic gives NaN;",
+        "  so 'reading_gap < -24' does not flag a student with no reading test yet.",
+        "Division by zero gives inf or NaN, never an error.",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores (numeric expressions): workflow priorities
+
+
+def parse_score(
+    name: str,
+    text: str,
+    vocab: Vocabulary,
+    *,
+    rules: Mapping[str, Rule] | None = None,
+) -> Rule:
+    """Parse a numeric expression (e.g. a workflow's priority ``-reading_gap``) with the rule
+    language; ``evaluate`` then returns numbers (float64), not true/false."""
+    known = dict(rules or {})
+    if not isinstance(text, str):
+        raise RuleError(f"score {name!r}: expected an expression as text, got {text!r}")
+    flat = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    try:
+        tree = _syntax_tree(flat)
+        compiler = _Compiler(flat, vocab, name, known)
+        root = compiler.compile(tree.body)
+        if root.kind != "number":
+            raise _Problem(f"{compiler.token(tree.body)} is true/false, but a score is a number")
+    except _Problem as problem:
+        raise RuleError(f"score {name!r}: {problem}") from None
+    parsed = _Parsed(name, text, root, frozenset(compiler.fields), frozenset(compiler.windows),
+                     frozenset(compiler.parameters), frozenset(compiler.references))
+    return Rule(parsed, known)

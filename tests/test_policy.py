@@ -1,0 +1,212 @@
+"""The policy engine: the workflow state machine, capacity, effects and outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.errors import ScenarioError
+from srmsim.model import TrustModel, run
+from srmsim.scenario import load_scenario, scenario_from_dict
+
+SMALL = {"trust": {"n_schools": 2, "students_per_year_group": 30, "size_cv": 0.0},
+         "outputs": {"history": "none"}}
+
+
+def scenario(policy: dict, **extra) -> object:
+    return scenario_from_dict({**SMALL, **extra, "policy": policy}, "test")
+
+
+def one_step_policy(goal: str = "false", take_up: float = 1.0, minutes: float = 60,
+                    capacity: float = 300, weeks: int = 4, cooldown: int = 5,
+                    steps: int = 2, rule: str = "year_group == 7", cadence: str = "weekly",
+                    mode: str = "school_first", pool: float = 0.0) -> dict:
+    return {
+        "rules": {"r": {"when": rule, "cadence": cadence}},
+        "actions": {"act": {"take_up": take_up, "staff_minutes": {"tutor": minutes},
+                            "weeks": weeks, "cost_per_week": 2.0,
+                            "effect": {"attainment": 0.1}}},
+        "workflows": {"w": {"trigger": "r", "priority": "prior_attainment",
+                            "cooldown_weeks": cooldown,
+                            "steps": [{"action": "act", "goal": goal}] * steps}},
+        "staff": {"school": {"tutor": capacity}, "pool": {"tutor": pool}, "mode": mode},
+    }
+
+
+def events_of(result) -> pd.DataFrame:
+    return result.events.assign(event=lambda d: d["event"].astype(str))
+
+
+def test_capacity_serves_highest_priority_first_and_queues_the_rest():
+    sc = scenario(one_step_policy(capacity=300, minutes=60))  # 5 places per school
+    m = TrustModel(sc, seed=3)
+    m.step()
+    ev = events_of(m.results())
+    week0 = ev[ev["run_week"] == 0]
+    assert (week0["event"] == "flagged").sum() == 60  # 30 Year 7 students x 2 schools
+    started = week0[week0["event"] == "started"]
+    assert started.groupby("school").size().tolist() == [5, 5]
+    # the five with the highest prior attainment in each school started
+    students = m.results().students
+    pid = m.policy.pseudonyms(students["uid"].to_numpy())
+    students = students.assign(student=pid)
+    for school, grp in students[students["year_group"] == 7].groupby("school"):
+        top = set(grp.nlargest(5, "prior_attainment")["student"])
+        assert set(started[started["school"] == school]["student"]) == top
+    report = m.weekly()
+    assert report["queue_length"].tolist() == [25, 25]
+    assert report["active_cases"].tolist() == [5, 5]
+    assert (report["staff_minutes_used"] <= report["staff_minutes_available"]).all()
+    assert report["staff_minutes_used"].tolist() == [300, 300]
+
+
+def test_review_escalation_close_and_cooldown_follow_the_state_machine():
+    sc = scenario(one_step_policy(capacity=60 * 30, weeks=4, cooldown=5, steps=2, goal="false"))
+    m = TrustModel(sc, seed=1)
+    for _ in range(16):
+        m.step()
+    ev = events_of(m.results())
+    one = ev[ev["student"] == ev["student"].iloc[0]]
+    seq = list(zip(one["run_week"], one["event"], one["step"], strict=True))
+    assert seq[:9] == [
+        (0, "flagged", 1), (0, "queued", 1), (0, "started", 1),
+        (4, "reviewed", 1), (4, "escalated", 2), (4, "queued", 2), (4, "started", 2),
+        (8, "reviewed", 2), (8, "closed", 2),
+    ]
+    assert one[one["event"] == "closed"]["outcome"].astype(str).iloc[0] == "unresolved"
+    # cooldown of 5 weeks: flagged again at week 13, not before
+    assert one[one["event"] == "flagged"]["run_week"].tolist() == [0, 13]
+
+
+def test_goal_met_closes_after_the_first_review():
+    sc = scenario(one_step_policy(capacity=60 * 30, goal="true"))
+    m = TrustModel(sc, seed=1)
+    for _ in range(5):
+        m.step()
+    ev = events_of(m.results())
+    at4 = ev[ev["run_week"] == 4]
+    assert set(at4["event"]) == {"reviewed", "goal_met", "closed"}
+    assert (at4[at4["event"] == "closed"]["outcome"].astype(str) == "goal_met").all()
+
+
+def test_decline_escalates_at_once_and_uses_no_staff():
+    sc = scenario(one_step_policy(take_up=0.0, steps=2))
+    m = TrustModel(sc, seed=1)
+    m.step()
+    m.step()
+    ev = events_of(m.results())
+    assert (ev["event"] == "started").sum() == 0
+    assert (ev["event"] == "declined").sum() > 0
+    assert m.weekly()["staff_minutes_used"].sum() == 0
+    closed = ev[ev["event"] == "closed"]
+    assert (closed["outcome"].astype(str) == "unresolved").all() and len(closed) > 0
+
+
+def test_staff_minutes_never_exceed_capacity_and_events_add_up():
+    sc = load_scenario("scenarios/reading_age.yaml")
+    result = run(sc, seed=5)
+    w = result.weekly
+    assert (w["staff_minutes_used"] <= w["staff_minutes_available"] + 1e-6).all()
+    for role in ("teacher", "teaching_assistant"):
+        assert (w[f"minutes_used_{role}"] <= {"teacher": 600, "teaching_assistant": 900}[role]).all()
+    ev = result.events
+    assert np.isclose(ev["minutes"].sum(), result.students["staff_minutes"].sum(), rtol=1e-4)
+    assert np.isclose(ev["cost"].sum(), result.students["cost"].sum(), rtol=1e-4)
+    starts = (ev["event"] == "started").sum()
+    assert starts == result.students["interventions"].sum()
+    # weeks waited per student = weeks their cases spent in the queue
+    assert result.students["weeks_waited"].sum() == w["queue_length"].sum()
+
+
+def test_pool_modes():
+    base = one_step_policy(capacity=120, minutes=60, pool=240)
+    school_first = run(scenario(base), seed=2)
+    pool_only = run(scenario({**base, "staff": {**base["staff"], "mode": "pool_only"}}), seed=2)
+    w1, w2 = school_first.weekly, pool_only.weekly
+    assert w2["staff_minutes_used"].sum() == 0 and w2["pool_minutes_used"].sum() > 0
+    per_week = w1.groupby("run_week" if "run_week" in w1 else "step")
+    assert (per_week["pool_minutes_used"].sum() <= 240 + 1e-9).all()
+    assert (w1["staff_minutes_used"] <= 120 + 1e-9).all()
+    # school first: the pool only serves when the school's own staff are full
+    busy = w1[w1["pool_minutes_used"] > 0]
+    assert (busy["staff_minutes_used"] == 120).all()
+
+
+def test_policy_that_flags_no_one_changes_nothing():
+    none = run(scenario_from_dict(SMALL, "t"), seed=9)
+    silent = run(scenario(one_step_policy(rule="reading_gap < -10000")), seed=9)
+    assert len(silent.events) == 0
+    cols = [c for c in none.students.columns]
+    pd.testing.assert_frame_equal(none.students[cols], silent.students[cols])
+
+
+@pytest.mark.parametrize("name", ["reading_age", "attendance_escalation"])
+def test_positive_action_improves_its_target_outcome(name):
+    sc = load_scenario(f"scenarios/{name}.yaml")
+    treated = run(sc, seed=11).students
+    control = run(sc.with_overrides({"policy": None}), seed=11).students
+    served = treated["interventions"] > 0
+    assert served.sum() > 100
+    if name == "reading_age":
+        gain = treated["reading_gap_end"] - control["reading_gap_end"]
+    else:
+        gain = treated["attendance_rate"] - control["attendance_rate"]
+    assert gain[served].mean() > 0
+    # common random numbers: students never served are unaffected... up to nothing at all
+    assert np.allclose(gain[~served & (treated["weeks_waited"] == 0)], 0)
+
+
+@pytest.mark.parametrize("path", ["reading_age", "attendance_escalation", "dropout_prevention",
+                                  "trust_attendance_service"])
+def test_each_scenario_runs_and_without_policy_is_valid(path):
+    sc = load_scenario(f"scenarios/{path}.yaml")
+    assert sc.policy is not None
+    bare = sc.with_overrides({"policy": None})
+    assert bare.policy is None
+    small = sc.with_overrides({"trust": {"n_schools": 2}})
+    result = run(small, seed=1)
+    assert {"flagged", "queued", "started"} <= set(result.events["event"].astype(str))
+    for col in ["flags", "active_cases", "queue_length", "staff_minutes_used",
+                "staff_minutes_available"]:
+        assert col in result.weekly
+
+
+@pytest.mark.parametrize("rule,token", [
+    ("__import__('os').system('x')", "__import__"),
+    ("attendance_rate.__class__", "__class__"),
+    ("open('x') > 0", "open"),
+    ("bogus_field < 1", "bogus_field"),
+])
+def test_malicious_or_unknown_rules_are_rejected_with_exit_2(tmp_path, rule, token):
+    f = tmp_path / "bad.yaml"
+    f.write_text(f'policy:\n  rules:\n    evil: "{rule}"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(f)
+    assert "policy.rules.evil" in str(err.value) and token in str(err.value)
+    proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "validate", str(f)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "evil" in proc.stderr
+
+
+def test_workflow_errors_name_the_key_path():
+    bad = one_step_policy()
+    bad["workflows"]["w"]["trigger"] = "nope"
+    bad["workflows"]["w"]["steps"] = [{"action": "no_such_action"}]
+    with pytest.raises(ScenarioError) as err:
+        scenario(bad)
+    msg = str(err.value)
+    assert "policy.workflows.w.trigger" in msg and "policy.workflows.w.steps[0].action" in msg
+
+
+def test_multi_year_policy_run_keeps_cases_consistent():
+    sc = load_scenario("scenarios/attendance_escalation.yaml").with_overrides(
+        {"years": 2, "trust": {"n_schools": 2}})
+    result = run(sc, seed=4)
+    ev = result.events
+    assert ev["year"].max() == 1
+    assert np.isclose(ev["minutes"].sum(), result.students["staff_minutes"].sum(), rtol=1e-4)
