@@ -1,0 +1,7 @@
+"""Experiments: policy variants x replications with common random numbers, and their effects."""
+
+from srmsim.experiment.compare import compare, load_runs
+from srmsim.experiment.runner import run_experiment
+from srmsim.experiment.spec import Experiment, load_experiment
+
+__all__ = ["Experiment", "load_experiment", "run_experiment", "compare", "load_runs"]

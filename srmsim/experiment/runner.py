@@ -1,0 +1,231 @@
+"""Running an experiment's variant x replication runs on an executor.
+
+Executors (one interface, results identical whatever is chosen, because each run depends only on
+its scenario and seed):
+
+- ``workers=1``: in this process;
+- ``workers=N``: a local process pool (spawn, as Mesa requires);
+- ``scheduler="tcp://host:8786"`` (or a ``distributed.Client``): a Dask cluster (``dask`` extra).
+
+Runs are sent in batches so that each task is worth sending (DESIGN.md s6: a Dask task costs
+about 1.7 ms, a process-pool round trip more), and each finished run is stored at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from srmsim.errors import SrmsimError
+from srmsim.experiment.spec import Experiment
+from srmsim.experiment.store import ResultsStore
+
+TARGET_TASK_SECONDS = 1.0
+STUDENT_WEEKS_PER_SECOND = 3e6  # conservative engine speed, for batch sizing only
+
+
+@dataclass(frozen=True)
+class RunTask:
+    variant: str
+    replication: int
+    seed: int
+    scenario_yaml: str  # the resolved scenario: workers need nothing but this
+    outcomes: tuple[str, ...]
+
+
+def run_one(task: RunTask) -> dict[str, Any]:
+    """Run one replication of one variant; never raises (errors are returned as data)."""
+    import yaml
+
+    from srmsim.experiment.outcomes import measure
+    from srmsim.model import TrustModel
+    from srmsim.scenario import scenario_from_dict
+
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"variant": task.variant, "replication": task.replication,
+                           "seed": task.seed}
+    try:
+        scenario = scenario_from_dict(yaml.safe_load(task.scenario_yaml),
+                                      f"variant {task.variant}")
+        model = TrustModel(scenario, seed=task.seed)
+        model.run()
+        result = model.results()
+        model.release()
+        row.update(measure(result, list(task.outcomes)))
+        row["error"] = ""
+    except Exception as err:  # a failed run is recorded, not fatal
+        row["error"] = f"{type(err).__name__}: {err}"
+        row["traceback"] = traceback.format_exc(limit=5)
+    row["runtime_seconds"] = time.perf_counter() - t0
+    return row
+
+
+def run_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:
+    return [run_one(t) for t in tasks]
+
+
+def plan(experiment: Experiment, replications: range, store: ResultsStore | None
+         ) -> list[RunTask]:
+    seeds = experiment.seeds()
+    tasks = []
+    for variant in experiment.variants:
+        for rep in replications:
+            if store is not None and store.has(variant, rep):
+                continue
+            sc = experiment.scenario_for(variant, rep)
+            tasks.append(RunTask(variant, rep, seeds[rep], sc.to_yaml(), tuple(experiment.outcomes)))
+    return tasks
+
+
+def batch_size(experiment: Experiment, n_tasks: int, workers: int) -> int:
+    sc = experiment.base
+    students = sc.trust.n_schools * sc.trust.students_per_year_group * len(sc.trust.year_groups)
+    seconds = max(students * 39 * sc.years / STUDENT_WEEKS_PER_SECOND + 0.05, 1e-3)
+    by_time = math.ceil(TARGET_TASK_SECONDS / seconds)
+    by_balance = max(1, n_tasks // (4 * max(workers, 1)))  # keep every worker busy to the end
+    return max(1, min(by_time, by_balance))
+
+
+def _batches(tasks: list[RunTask], size: int) -> Iterator[list[RunTask]]:
+    for i in range(0, len(tasks), size):
+        yield tasks[i:i + size]
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool):
+        self.failures = 0
+        self.bar = None
+        if enabled and total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="run", desc="runs", smoothing=0.1)
+
+    def update(self, rows: list[dict[str, Any]]) -> None:
+        self.failures += sum(1 for r in rows if r.get("error"))
+        if self.bar is not None:
+            self.bar.update(len(rows))
+            self.bar.set_postfix(failures=self.failures)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _execute(batches: list[list[RunTask]], workers: int, scheduler: Any, on_rows) -> None:
+    if scheduler is not None:
+        _execute_dask(batches, scheduler, on_rows)
+    elif workers <= 1:
+        for batch in batches:
+            on_rows(run_batch(batch))
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            pending = {pool.submit(run_batch, b) for b in batches}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        on_rows(fut.result())
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+
+def _execute_dask(batches: list[list[RunTask]], scheduler: Any, on_rows) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as err:  # pragma: no cover - the dask extra is missing
+        raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
+    own = not isinstance(scheduler, Client)
+    try:
+        client = Client(scheduler, timeout="10s") if own else scheduler
+    except OSError as err:
+        raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    try:
+        futures = client.map(run_batch, batches, pure=False)
+        for fut in as_completed(futures):
+            on_rows(fut.result())
+    finally:
+        if own:
+            client.close()
+
+
+def run_experiment(
+    experiment: Experiment,
+    out: str | os.PathLike,
+    workers: int | None = None,
+    scheduler: Any = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every missing variant x replication into the store at ``out``.
+
+    With ``sequential:`` in the experiment, replications are added in batches until every CI
+    half-width named there is below its target, or ``max_replications`` is reached.
+    Returns a summary: runs done, failures, replications, stopping reason.
+    """
+    from srmsim.experiment.compare import compare_frame
+
+    store = ResultsStore(out)
+    manifest = store.start(experiment, resume)
+    workers = workers or os.cpu_count() or 1
+    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "workers": workers,
+               "executor": "dask" if scheduler is not None else
+               ("local-processes" if workers > 1 else "in-process")}
+    t0 = time.perf_counter()
+    done = failed = 0
+    seq = experiment.config.sequential
+    n_reps = experiment.replications
+    reason = "replications"
+    progress_bar = _Progress(0, False)
+    try:
+        while True:
+            tasks = plan(experiment, range(n_reps), store)
+            progress_bar = _Progress(len(tasks), progress)
+
+            def on_rows(rows: list[dict[str, Any]], bar: _Progress = progress_bar) -> None:
+                nonlocal done, failed
+                for row in rows:
+                    if row.get("error"):
+                        failed += 1
+                        store.save_failure(row)
+                    else:
+                        row.pop("traceback", None)
+                        done += 1
+                        store.save_run(row)
+                bar.update(rows)
+
+            size = batch_size(experiment, len(tasks), workers if scheduler is None else 8)
+            _execute(list(_batches(tasks, size)), workers, scheduler, on_rows)
+            progress_bar.close()
+            if seq is None:
+                break
+            effects = compare_frame(store.load(), experiment.baseline, experiment.outcomes)
+            wide = effects[effects["outcome"].isin(list(seq.half_width))]
+            too_wide = wide[wide["half_width"] > wide["outcome"].map(seq.half_width)]
+            if too_wide.empty:
+                reason = "half-width target met"
+                break
+            if n_reps >= seq.max_replications:
+                reason = "max_replications reached"
+                break
+            n_reps = min(n_reps + seq.batch, seq.max_replications)
+    finally:
+        progress_bar.close()
+        session.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                       seconds=round(time.perf_counter() - t0, 3), runs=done, failures=failed,
+                       replications=n_reps)
+        manifest.setdefault("sessions", []).append(session)
+        manifest["replications"] = n_reps
+        store.write_manifest(manifest)
+    return {"runs": done, "failures": store.failures(), "replications": n_reps,
+            "stopped": reason, "seconds": session["seconds"]}

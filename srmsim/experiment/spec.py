@@ -1,0 +1,181 @@
+"""Experiment files: a base scenario, named variants, replications, outcomes, uncertainty.
+
+Example (``experiments/quickstart.yaml``)::
+
+    name: quickstart
+    scenario: ../scenarios/reading_and_attendance.yaml   # relative to this file
+    baseline: no_policy
+    replications: 30
+    seed: 2024                      # root of np.random.SeedSequence (default: scenario seed)
+    outcomes: [attendance, persistent_absence, reading_gap_end, staff_hours]
+    variants:
+      no_policy: {policy: null}
+      reading_support: {policy.workflows.attendance.enabled: false}
+      both: {}
+    uncertain:                      # Latin hypercube over replications, same in every variant
+      policy.actions.reading_club.effect.reading: [3, 9]
+    sequential:                     # optional: add replications until CIs are tight enough
+      half_width: {attendance: 0.001}
+      max_replications: 200
+      batch: 10
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy.stats import qmc
+
+from srmsim.errors import ScenarioError
+from srmsim.experiment.outcomes import OUTCOMES
+from srmsim.rng import replication_seeds
+from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
+
+DEFAULT_OUTCOMES = ["attendance", "persistent_absence", "reading_gap_end", "attainment",
+                    "staff_hours", "cost"]
+
+
+class SequentialConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    half_width: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        description="stop when every variant's CI half-width for these outcomes is below")
+    max_replications: Annotated[int, Field(ge=2, le=100_000)] = 200
+    batch: Annotated[int, Field(ge=1, le=10_000)] = 10
+
+
+class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "experiment"
+    description: str = ""
+    scenario: str
+    variants: dict[str, dict[str, Any] | None] = Field(min_length=1)
+    baseline: str
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 30
+    seed: Annotated[int, Field(ge=0)] | None = None
+    outcomes: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
+    uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    sequential: SequentialConfig | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        if self.baseline not in self.variants:
+            raise ValueError(f"baseline {self.baseline!r} is not among the variants "
+                             f"({', '.join(self.variants)})")
+        unknown = [o for o in self.outcomes if o not in OUTCOMES]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; known: {', '.join(OUTCOMES)}")
+        for key, (low, high) in self.uncertain.items():
+            if not low < high:
+                raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
+        if self.sequential:
+            bad = [o for o in self.sequential.half_width if o not in self.outcomes]
+            if bad:
+                raise ValueError(f"sequential.half_width names outcomes not in outcomes: {bad}")
+        return self
+
+
+class Experiment:
+    """A validated experiment: base scenario, variant scenarios, seeds and parameter draws."""
+
+    def __init__(self, config: ExperimentConfig, base: Scenario, source: str):
+        self.config = config
+        self.base = base
+        self.source = source
+        self.name = config.name
+        self.variants: dict[str, Scenario] = {}
+        for name, overrides in config.variants.items():
+            try:
+                self.variants[name] = base.with_overrides(overrides or {}, source)
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"variants.{name}.{p}" if p else f"variants.{name}",
+                                              m) for p, m in err.problems]) from None
+        # every uncertain key must be a numeric scenario key in every variant
+        for key, (low, high) in config.uncertain.items():
+            for name, sc in self.variants.items():
+                try:
+                    sc.with_overrides({key: (low + high) / 2}, source)
+                except ScenarioError as err:
+                    raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: "
+                                                  + "; ".join(m for _, m in err.problems))]) from None
+
+    @property
+    def replications(self) -> int:
+        return self.config.replications
+
+    @property
+    def baseline(self) -> str:
+        return self.config.baseline
+
+    @property
+    def outcomes(self) -> list[str]:
+        return self.config.outcomes
+
+    @property
+    def max_replications(self) -> int:
+        seq = self.config.sequential
+        return max(self.replications, seq.max_replications if seq else 0)
+
+    @property
+    def root_seed(self) -> int:
+        return self.config.seed if self.config.seed is not None else self.base.seed
+
+    def seeds(self, n: int | None = None) -> list[int]:
+        """Replication i's seed, shared by every variant (common random numbers)."""
+        return replication_seeds(self.root_seed, n or self.max_replications)
+
+    def parameter_draws(self) -> list[dict[str, float]]:
+        """Latin-hypercube draws of the uncertain parameters, one per replication (a prefix of
+        the same design whatever the number run, so added replications extend it)."""
+        keys = sorted(self.config.uncertain)
+        n = self.max_replications
+        if not keys:
+            return [{} for _ in range(n)]
+        sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(self.root_seed))
+        unit = sampler.random(n)
+        lows = np.array([self.config.uncertain[k][0] for k in keys])
+        highs = np.array([self.config.uncertain[k][1] for k in keys])
+        values = qmc.scale(unit, lows, highs)
+        return [dict(zip(keys, map(float, row), strict=True)) for row in values]
+
+    def digest(self) -> str:
+        """Identity of the experiment: its settings and every variant's resolved scenario."""
+        data = {"config": self.config.model_dump(mode="json"),
+                "variants": {k: v.digest() for k, v in self.variants.items()}}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def scenario_for(self, variant: str, replication: int) -> Scenario:
+        draws = self.parameter_draws()[replication]
+        sc = self.variants[variant]
+        return sc.with_overrides(draws, self.source) if draws else sc
+
+
+def experiment_from_dict(data: Any, source: str, base_dir: Path) -> Experiment:
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "an experiment must be a mapping of keys to values")
+    if isinstance(data.get("variants"), dict):
+        data = {**data, "variants": {k: (expand_dotted(v) if isinstance(v, dict) else v)
+                                     for k, v in data["variants"].items()}}
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        problems = []
+        for path, msg in _problems(err):
+            problems.append((path, msg.removeprefix("Value error, ")))
+        raise ScenarioError(source, problems) from None
+    for name, overrides in config.variants.items():
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ScenarioError(source, [(f"variants.{name}", "must be a mapping of overrides")])
+    path = (base_dir / config.scenario).resolve()
+    base = load_scenario(path)
+    return Experiment(config, base, source)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load and validate an experiment file; the scenario path is relative to it."""
+    path = Path(path)
+    return experiment_from_dict(read_yaml(path), str(path), path.parent)
