@@ -86,6 +86,9 @@ class PolicyEngine:
         self.level = {k: np.array([getattr(a.effect, k) for a in acts]) for k in LEVEL_TARGETS}
         self.attainment_gain = np.array([a.effect.attainment for a in acts])
         self.reading_gain = np.array([a.effect.reading for a in acts])
+        # growth effects accrue evenly over the weeks of a full course after the onset, so a
+        # step of the action's default length delivers the catalogue's effect exactly
+        self.course_weeks = np.maximum(np.array([a.weeks for a in acts]) - self.onset, 1)
         self.primary_role = np.array([int(np.argmax(row)) if row.any() else -1
                                       for row in self.minutes])
         wfs = p.workflows
@@ -476,15 +479,14 @@ class PolicyEngine:
             on = now - c.start[active] >= self.onset[act]
             if on.any():
                 r_on, a_on = rows[on], act[on]
-                weeks = self.step_weeks[c.wf[active[on]], c.step[active[on]]]
                 for k in LEVEL_TARGETS:
                     size = self.level[k][a_on]
                     if size.any():
                         np.add.at(getattr(t, f"eff_{k}"), r_on, size.astype(np.float32))
-                gain = self.attainment_gain[a_on] / weeks
+                gain = self.attainment_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
                     np.add.at(t.attainment, r_on, gain.astype(np.float32))
-                gain = self.reading_gain[a_on] / weeks
+                gain = self.reading_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
                     np.add.at(t.reading_age, r_on, gain.astype(np.float32))
         if len(self.fading):

@@ -1,0 +1,241 @@
+"""Experiments: determinism across executors, durable resume, known effects, clear errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import srmsim
+from srmsim.cli import main
+from srmsim.errors import ScenarioError
+from srmsim.experiment import compare, load_experiment, run_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCENARIO = {
+    "name": "tiny",
+    "trust": {"n_schools": 2, "students_per_year_group": 40, "size_cv": 0.0},
+    "outputs": {"history": "none"},
+    "policy": {
+        "parameters": {"attendance_threshold": 0.9},
+        "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
+                                     "cadence": "half_termly"}},
+        "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
+            {"action": "parent_text", "weeks": 3, "goal": "attendance(3) >= 0.9"},
+            {"action": "parent_meeting", "weeks": 3}]}},
+        "staff": {"school": {"pastoral": 300}},
+    },
+}
+
+
+def write_experiment(tmp: Path, replications: int = 4, **extra) -> Path:
+    (tmp / "scenarios").mkdir(exist_ok=True)
+    (tmp / "scenarios" / "tiny.yaml").write_text(yaml.safe_dump(SCENARIO))
+    exp = {
+        "name": "tiny_exp",
+        "scenario": "scenarios/tiny.yaml",
+        "baseline": "none",
+        "replications": replications,
+        "seed": 7,
+        "outcomes": ["attendance", "persistent_absence", "staff_hours"],
+        "variants": {"none": {"policy": None}, "texts": {}, "more_staff":
+                     {"policy.staff.school.pastoral": 900}},
+        **extra,
+    }
+    path = tmp / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+def effects_bytes(out: Path) -> bytes:
+    return (out / "effects.csv").read_bytes()
+
+
+def test_effects_identical_for_one_and_two_workers_and_dask(tmp_path):
+    exp = write_experiment(tmp_path)
+    outs = {}
+    for label, args in [("w1", ["--workers", "1"]), ("w2", ["--workers", "2"])]:
+        out = tmp_path / label
+        assert main(["experiment", str(exp), "--out", str(out), "--quiet", *args]) == 0
+        outs[label] = out
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        out = tmp_path / "dask"
+        assert main(["experiment", str(exp), "--out", str(out), "--quiet",
+                     "--scheduler", cluster.scheduler_address]) == 0
+        outs["dask"] = out
+    assert effects_bytes(outs["w1"]) == effects_bytes(outs["w2"]) == effects_bytes(outs["dask"])
+    runs = [srmsim.experiment.load_runs(o)[0].drop(columns="runtime_seconds") for o in
+            outs.values()]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    pd.testing.assert_frame_equal(runs[0], runs[2])
+    # the same numbers from Python
+    from_python = srmsim.compare(outs["w1"])
+    from_csv = pd.read_csv(outs["w1"] / "effects.csv")
+    np.testing.assert_allclose(from_python["difference"], from_csv["difference"], rtol=1e-9)
+    assert (outs["w1"] / "forest.png").stat().st_size > 1000
+
+
+def test_replication_seeds_are_shared_by_variants(tmp_path):
+    exp = load_experiment(write_experiment(tmp_path))
+    out = tmp_path / "o"
+    run_experiment(exp, out, workers=1, progress=False)
+    runs, manifest = srmsim.experiment.load_runs(out)
+    seeds = runs.pivot(index="replication", columns="variant", values="seed")
+    assert (seeds.nunique(axis=1) == 1).all()
+    assert seeds.iloc[:, 0].nunique() == 4
+    assert manifest["seeds"][:4] == seeds["none"].tolist()
+    assert {"numpy", "mesa", "srmsim"} <= set(manifest["versions"])
+    assert manifest["sessions"][0]["runs"] == 12
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    exp = write_experiment(tmp_path, replications=8)
+    full = tmp_path / "full"
+    assert main(["experiment", str(exp), "--out", str(full), "--quiet", "--workers", "1"]) == 0
+    part = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "experiment", str(exp),
+                             "--out", str(part), "--quiet", "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if len(list(part.glob("runs/*/*.parquet"))) >= 5:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p: p.read_bytes() for p in part.glob("runs/*/*.parquet")}
+    assert 5 <= len(before) < 24, "the kill should land part way through"
+    assert not list(part.glob("runs/*/.*")) or True  # temp files may remain; never read
+    # without --resume the directory is refused rather than mixed
+    assert main(["experiment", str(exp), "--out", str(part), "--quiet", "--workers", "1"]) == 2
+    assert main(["experiment", str(exp), "--out", str(part), "--quiet", "--workers", "1",
+                 "--resume"]) == 0
+    after = {p: p.read_bytes() for p in part.glob("runs/*/*.parquet")}
+    assert all(after[p] == b for p, b in before.items()), "a finished run was redone or lost"
+    assert len(after) == 24
+    assert effects_bytes(part) == effects_bytes(full)
+    manifest = srmsim.experiment.load_runs(part)[1]
+    assert manifest["sessions"][-1]["runs"] == 24 - len(before)
+
+
+def test_resume_refuses_a_changed_experiment(tmp_path, capsys):
+    exp = write_experiment(tmp_path)
+    out = tmp_path / "o"
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    data = yaml.safe_load(exp.read_text())
+    data["variants"]["more_staff"] = {"policy.staff.school.pastoral": 1200}
+    exp.write_text(yaml.safe_dump(data))
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--resume"]) == 2
+    assert "has changed" in capsys.readouterr().err
+
+
+def test_known_effect_is_covered_and_crn_reduces_variance(tmp_path):
+    """Everyone gets an automated action worth +0.2 SD of attainment over its course, taken up
+    with probability 0.5: the true effect on mean attainment is 0.1."""
+    scenario = {"name": "known", "trust": {"n_schools": 3, "students_per_year_group": 60},
+                "outputs": {"history": "none"},
+                "policy": {"rules": {"everyone": "enrolled"},
+                           "actions": {"boost": {"automated": True, "take_up": 0.5, "weeks": 4,
+                                                 "effect": {"attainment": 0.2}}},
+                           "workflows": {"w": {"trigger": "everyone", "cooldown_weeks": 100,
+                                               "steps": [{"action": "boost", "goal": "true"}]}}}}
+    (tmp_path / "known.yaml").write_text(yaml.safe_dump(scenario))
+    exp = {"name": "known", "scenario": "known.yaml", "baseline": "off", "replications": 20,
+           "outcomes": ["attainment", "attendance"],
+           "variants": {"off": {"policy": None}, "on": {}}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    out = tmp_path / "o"
+    run_experiment(load_experiment(path), out, workers=1, progress=False)
+    eff = compare(out).set_index("outcome")
+    att = eff.loc["attainment"]
+    assert att["ci_low"] <= 0.1 <= att["ci_high"]
+    assert att["ci_high"] - att["ci_low"] < 0.02
+    # the action touches attainment only: attendance is identical, run by run
+    assert eff.loc["attendance", "difference"] == 0
+    assert att["variance_reduction"] > 10
+
+
+@pytest.mark.parametrize("change,where", [
+    ({"variants": {"none": {"policy": None}, "x": {"populaton.fsm_rate": 0.3}}}, "variants.x"),
+    ({"baseline": "nobody"}, "baseline"),
+    ({"replications": 0}, "replications"),
+    ({"outcomes": ["happiness"]}, "happiness"),
+    ({"uncertain": {"population.fsm_rate": [0.5, 0.1]}}, "uncertain"),
+])
+def test_bad_experiment_files_give_clear_errors(tmp_path, capsys, change, where):
+    path = write_experiment(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data.update(change)
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError) as err:
+        load_experiment(path)
+    assert str(path) in str(err.value) and where in str(err.value)
+    assert main(["experiment", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert main(["validate", str(path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_failed_run_is_recorded_and_others_finish(tmp_path, monkeypatch, capsys):
+    from srmsim import model as model_module
+
+    original = model_module.TrustModel.run
+
+    def flaky(self, progress=None):
+        if self.scenario.policy is not None and self.scenario.policy.staff.school.get(
+                "pastoral") == 900 and self.seed % 2 == 0:
+            raise RuntimeError("boom")
+        return original(self, progress)
+
+    monkeypatch.setattr(model_module.TrustModel, "run", flaky)
+    exp = write_experiment(tmp_path)
+    out = tmp_path / "o"
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 1
+    text = capsys.readouterr().out
+    failures = list(out.glob("failures/more_staff/*.json"))
+    assert failures and "boom" in text and "seed" in text
+    assert len(list(out.glob("runs/none/*.parquet"))) == 4
+
+
+def test_uncertain_parameters_are_latin_hypercube_and_shared(tmp_path):
+    path = write_experiment(tmp_path, replications=10,
+                            uncertain={"policy.actions.parent_text.take_up": [0.2, 0.9]})
+    exp = load_experiment(path)
+    draws = [d["policy.actions.parent_text.take_up"] for d in exp.parameter_draws()[:10]]
+    # one draw in each tenth of the range: a Latin hypercube
+    bins = np.floor((np.array(draws) - 0.2) / 0.07).astype(int)
+    assert sorted(bins) == list(range(10))
+    sc = exp.scenario_for("texts", 3)
+    assert sc.policy.actions["parent_text"].take_up == pytest.approx(draws[3])
+
+
+def test_sequential_stopping(tmp_path):
+    path = write_experiment(tmp_path, replications=3, sequential={
+        "half_width": {"attendance": 1e-9}, "max_replications": 7, "batch": 2})
+    summary = run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
+    assert summary["replications"] == 7 and summary["stopped"] == "max_replications reached"
+    path = write_experiment(tmp_path, replications=3, sequential={
+        "half_width": {"attendance": 1.0}, "max_replications": 7, "batch": 2})
+    summary = run_experiment(load_experiment(path), tmp_path / "o2", workers=1, progress=False)
+    assert summary["replications"] == 3 and summary["stopped"] == "half-width target met"
+
+
+def test_quickstart_experiment_is_valid():
+    exp = load_experiment(ROOT / "experiments" / "quickstart.yaml")
+    assert exp.baseline == "no_policy" and len(exp.variants) == 4
+    assert exp.variants["no_policy"].policy is None
+    assert not exp.variants["reading_support"].policy.workflows["attendance"].enabled
+    shutil.rmtree(ROOT / "results" / "never", ignore_errors=True)
