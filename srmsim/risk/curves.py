@@ -1,0 +1,348 @@
+"""ROC and precision-recall curves, AUC, and bands from a bootstrap over schools.
+
+Why resample schools: students in one school share staff, intake and recording habits, so a
+rule's accuracy varies from school to school. Resampling students as if independent pretends a
+trust has thousands of independent schools and gives bands that are too narrow. Resampling whole
+schools with replacement keeps that variation in the band. A bootstrap replicate here is a vector
+of integer weights, one per school (how many times it was drawn), applied to all of its rows, so
+every replicate is exactly a union of whole schools (see :func:`cluster_bootstrap_weights`).
+
+Curve points are the distinct cut points of the score, with the same strict semantics as the
+threshold table: for ``direction="below"`` the point with ``threshold=t`` flags ``score < t``
+(the last point, ``t=inf``, flags everyone). Tied scores move together, so the trapezoid ROC AUC
+equals the Mann-Whitney probability ``P(risk_pos > risk_neg) + 0.5 P(tie)``. The PR summary is
+average precision, ``sum_k (R_k - R_{k-1}) P_k`` over the cut points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+from srmsim.risk._columns import check_direction, cluster_codes, outcome_values, score_values
+
+
+@dataclass
+class _Sorted:
+    """Rows ordered from most to least at risk, with the ends of tie groups."""
+
+    order: np.ndarray
+    y: np.ndarray
+    ends: np.ndarray
+    thresholds: np.ndarray
+
+
+def _prepare(score: np.ndarray, y: np.ndarray, direction: str) -> _Sorted:
+    check_direction(direction)
+    if direction == "below":
+        order = np.argsort(score, kind="stable")
+    else:
+        order = np.argsort(-score, kind="stable")
+    s = score[order]
+    if s.size == 0:
+        raise DataError("no rows with both a score and an outcome")
+    change = np.flatnonzero(s[1:] != s[:-1])
+    ends = np.append(change, s.size - 1)
+    distinct = s[ends]
+    last = np.inf if direction == "below" else -np.inf
+    thresholds = np.append(distinct, last)
+    return _Sorted(order=order, y=y[order], ends=ends, thresholds=thresholds)
+
+
+def _points(prep: _Sorted, weights: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Cumulative (tp, fp) at every cut point, starting with 'nobody flagged'."""
+    y = prep.y
+    w = np.ones_like(y) if weights is None else weights
+    tp = np.concatenate(([0.0], np.cumsum(w * y)[prep.ends]))
+    fp = np.concatenate(([0.0], np.cumsum(w * (1.0 - y))[prep.ends]))
+    return tp, fp
+
+
+def _auc_ap(tp: np.ndarray, fp: np.ndarray) -> tuple[float, float]:
+    p, n = tp[-1], fp[-1]
+    if p <= 0 or n <= 0:
+        return np.nan, np.nan
+    tpr, fpr = tp / p, fp / n
+    auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    flagged = tp + fp
+    prec = np.divide(tp, flagged, out=np.zeros_like(tp), where=flagged > 0)
+    ap = float(np.sum(np.diff(tpr) * prec[1:]))
+    return auc, ap
+
+
+def _complete(df: pd.DataFrame, score: str, outcome: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    s = score_values(df, score)
+    y = outcome_values(df, outcome)
+    used = ~np.isnan(s) & ~np.isnan(y)
+    info = {
+        "n_used": int(used.sum()),
+        "n_missing_score": int(np.isnan(s).sum()),
+        "n_missing_outcome": int(np.isnan(y).sum()),
+    }
+    return s[used], y[used], info | {"mask": used}
+
+
+def _attach(frame: pd.DataFrame, info: dict) -> pd.DataFrame:
+    frame.attrs.update({k: v for k, v in info.items() if k != "mask"})
+    return frame
+
+
+def roc_curve(df: pd.DataFrame, score: str, outcome: str, direction: str = "below") -> pd.DataFrame:
+    """ROC points ``threshold, flagged, tp, fp, fpr, tpr`` from (0, 0) to (1, 1).
+
+    ``.attrs`` carries ``auc`` and the used / missing row counts.
+    """
+    s, y, info = _complete(df, score, outcome)
+    prep = _prepare(s, y, direction)
+    tp, fp = _points(prep)
+    p, n = tp[-1], fp[-1]
+    if p == 0 or n == 0:
+        raise DataError(
+            f"column '{outcome}': ROC needs both outcomes; found {int(p)} positive(s) and "
+            f"{int(n)} negative(s)"
+        )
+    frame = pd.DataFrame(
+        {
+            "threshold": prep.thresholds,
+            "flagged": (tp + fp).astype(np.int64),
+            "tp": tp.astype(np.int64),
+            "fp": fp.astype(np.int64),
+            "fpr": fp / n,
+            "tpr": tp / p,
+        }
+    )
+    info["auc"] = _auc_ap(tp, fp)[0]
+    return _attach(frame, info)
+
+
+def pr_curve(df: pd.DataFrame, score: str, outcome: str, direction: str = "below") -> pd.DataFrame:
+    """Precision-recall points ``threshold, flagged, tp, fp, recall, precision``.
+
+    Precision is NaN at the first point (nobody flagged). ``.attrs`` carries
+    ``average_precision`` and ``prevalence`` (the precision of flagging everyone at random).
+    """
+    s, y, info = _complete(df, score, outcome)
+    prep = _prepare(s, y, direction)
+    tp, fp = _points(prep)
+    p = tp[-1]
+    if p == 0:
+        raise DataError(f"column '{outcome}': a PR curve needs at least one positive outcome")
+    flagged = tp + fp
+    precision = np.full(flagged.shape, np.nan)
+    np.divide(tp, flagged, out=precision, where=flagged > 0)
+    frame = pd.DataFrame(
+        {
+            "threshold": prep.thresholds,
+            "flagged": flagged.astype(np.int64),
+            "tp": tp.astype(np.int64),
+            "fp": fp.astype(np.int64),
+            "recall": tp / p,
+            "precision": precision,
+        }
+    )
+    info["average_precision"] = _auc_ap(tp, fp)[1] if fp[-1] > 0 else 1.0
+    info["prevalence"] = float(p / flagged[-1])
+    return _attach(frame, info)
+
+
+def auc(df: pd.DataFrame, score: str, outcome: str, direction: str = "below") -> float:
+    """Trapezoid ROC AUC (the Mann-Whitney probability that a positive ranks riskier)."""
+    return float(roc_curve(df, score, outcome, direction).attrs["auc"])
+
+
+def average_precision(
+    df: pd.DataFrame, score: str, outcome: str, direction: str = "below"
+) -> float:
+    """Average precision: the area under the step PR curve."""
+    return float(pr_curve(df, score, outcome, direction).attrs["average_precision"])
+
+
+def auc_arrays(risk: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC for arrays where a higher ``risk`` means more at risk (NaN if one class is absent)."""
+    risk = np.asarray(risk, dtype=float)
+    y = np.asarray(y, dtype=float)
+    prep = _prepare(risk, y, "above")
+    return _auc_ap(*_points(prep))[0]
+
+
+def cluster_bootstrap_weights(
+    codes: np.ndarray, n_clusters: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Row weights for one replicate: each cluster drawn with replacement, all its rows together.
+
+    ``codes`` are cluster indices 0..n_clusters-1 per row; the weight of a row is the number of
+    times its cluster was drawn (0 if not drawn), so the replicate is a union of whole clusters.
+    """
+    drawn = rng.integers(0, n_clusters, size=n_clusters)
+    counts = np.bincount(drawn, minlength=n_clusters).astype(float)
+    return counts[codes]
+
+
+def bootstrap_weights(
+    codes: np.ndarray | None, n_rows: int, n_boot: int, seed: int | np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Yield ``n_boot`` weight vectors: over clusters if ``codes`` is given, else over rows."""
+    rng = np.random.default_rng(seed)
+    if codes is None:
+        codes = np.arange(n_rows)
+    n_clusters = int(codes.max()) + 1 if codes.size else 0
+    for _ in range(n_boot):
+        yield cluster_bootstrap_weights(codes, n_clusters, rng)
+
+
+def _interp_right(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Linear interpolation on a non-decreasing ``xp`` that may repeat (vertical ROC steps).
+
+    At a repeated ``xp`` the last (highest) value wins, which is the ROC convention.
+    """
+    j = np.searchsorted(xp, x, side="right") - 1
+    j = np.clip(j, 0, xp.size - 1)
+    nxt = np.minimum(j + 1, xp.size - 1)
+    dx = xp[nxt] - xp[j]
+    frac = np.divide(x - xp[j], dx, out=np.zeros_like(x, dtype=float), where=dx > 0)
+    return fp[j] + frac * (fp[nxt] - fp[j])
+
+
+def _roc_on_grid(tp: np.ndarray, fp: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    return _interp_right(grid, fp / fp[-1], tp / tp[-1])
+
+
+def _pr_on_grid(tp: np.ndarray, fp: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Interpolated precision: the best precision at any recall >= r (monotone, well defined)."""
+    recall = tp / tp[-1]
+    flagged = tp + fp
+    prec = np.divide(tp, flagged, out=np.zeros_like(tp), where=flagged > 0)
+    best = np.maximum.accumulate(prec[::-1])[::-1]
+    j = np.searchsorted(recall, grid, side="left")
+    j = np.clip(j, 0, recall.size - 1)
+    return best[j]
+
+
+@dataclass
+class CurveBands:
+    """Point estimates and percentile bands for ROC, PR, AUC and average precision.
+
+    ``roc`` has ``fpr, tpr, tpr_low, tpr_high`` on a grid of false-positive rates; ``pr`` has
+    ``recall, precision, precision_low, precision_high`` (interpolated precision). Replicates in
+    which the resampled schools hold no positive or no negative outcome cannot define a curve;
+    they are counted in ``n_undefined`` and left out of the percentiles.
+    """
+
+    roc: pd.DataFrame
+    pr: pd.DataFrame
+    auc: float
+    auc_low: float
+    auc_high: float
+    average_precision: float
+    ap_low: float
+    ap_high: float
+    n_boot: int
+    n_undefined: int
+    n_clusters: int
+    cluster: str | None
+    level: float
+    n_used: int
+    n_missing_score: int
+    n_missing_outcome: int
+    auc_samples: np.ndarray = field(repr=False)
+    ap_samples: np.ndarray = field(repr=False)
+
+    def summary(self) -> str:
+        unit = f"{self.n_clusters} {self.cluster} clusters" if self.cluster else "rows (iid)"
+        pct = round(self.level * 100)
+        return (
+            f"AUC {self.auc:.3f} ({pct}% CI {self.auc_low:.3f}-{self.auc_high:.3f}); "
+            f"average precision {self.average_precision:.3f} "
+            f"({self.ap_low:.3f}-{self.ap_high:.3f}); bootstrap over {unit}, "
+            f"{self.n_boot} replicates, {self.n_undefined} undefined"
+        )
+
+
+def bootstrap_curves(
+    df: pd.DataFrame,
+    score: str,
+    outcome: str,
+    direction: str = "below",
+    cluster: str | None = "school",
+    n_boot: int = 500,
+    seed: int | np.random.Generator = 0,
+    level: float = 0.95,
+    grid_points: int = 101,
+) -> CurveBands:
+    """ROC and PR curves with percentile bands from a bootstrap that resamples ``cluster``.
+
+    ``cluster=None`` resamples rows (students) instead; use it only when rows are independent.
+    Same seed, same bands.
+    """
+    if n_boot < 1:
+        raise DataError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise DataError(f"level must be between 0 and 1, got {level}")
+    s, y, info = _complete(df, score, outcome)
+    mask = info["mask"]
+    if cluster is not None:
+        codes_all, labels = cluster_codes(df, cluster)
+        codes = pd.factorize(codes_all[mask], sort=True)[0].astype(np.int64)
+        n_clusters = int(codes.max()) + 1 if codes.size else 0
+    else:
+        codes = None
+        n_clusters = int(s.size)
+    prep = _prepare(s, y, direction)
+    tp, fp = _points(prep)
+    if tp[-1] == 0 or fp[-1] == 0:
+        raise DataError(
+            f"column '{outcome}': curves need both outcomes; found {int(tp[-1])} positive(s) "
+            f"and {int(fp[-1])} negative(s)"
+        )
+    grid = np.linspace(0.0, 1.0, grid_points)
+    auc0, ap0 = _auc_ap(tp, fp)
+    roc0 = _roc_on_grid(tp, fp, grid)
+    pr0 = _pr_on_grid(tp, fp, grid)
+    sorted_codes = None if codes is None else codes[prep.order]
+    aucs, aps, rocs, prs = [], [], [], []
+    n_undefined = 0
+    for w in bootstrap_weights(sorted_codes, s.size, n_boot, seed):
+        btp, bfp = _points(prep, w)
+        if btp[-1] <= 0 or bfp[-1] <= 0:
+            n_undefined += 1
+            continue
+        a, p = _auc_ap(btp, bfp)
+        aucs.append(a)
+        aps.append(p)
+        rocs.append(_roc_on_grid(btp, bfp, grid))
+        prs.append(_pr_on_grid(btp, bfp, grid))
+    lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    if aucs:
+        roc_lo, roc_hi = np.percentile(np.array(rocs), [lo_q, hi_q], axis=0)
+        pr_lo, pr_hi = np.percentile(np.array(prs), [lo_q, hi_q], axis=0)
+        auc_lo, auc_hi = np.percentile(aucs, [lo_q, hi_q])
+        ap_lo, ap_hi = np.percentile(aps, [lo_q, hi_q])
+    else:
+        roc_lo = roc_hi = pr_lo = pr_hi = np.full(grid.size, np.nan)
+        auc_lo = auc_hi = ap_lo = ap_hi = np.nan
+    return CurveBands(
+        roc=pd.DataFrame({"fpr": grid, "tpr": roc0, "tpr_low": roc_lo, "tpr_high": roc_hi}),
+        pr=pd.DataFrame(
+            {"recall": grid, "precision": pr0, "precision_low": pr_lo, "precision_high": pr_hi}
+        ),
+        auc=auc0,
+        auc_low=float(auc_lo),
+        auc_high=float(auc_hi),
+        average_precision=ap0,
+        ap_low=float(ap_lo),
+        ap_high=float(ap_hi),
+        n_boot=n_boot,
+        n_undefined=n_undefined,
+        n_clusters=n_clusters,
+        cluster=cluster,
+        level=level,
+        n_used=info["n_used"],
+        n_missing_score=info["n_missing_score"],
+        n_missing_outcome=info["n_missing_outcome"],
+        auc_samples=np.asarray(aucs),
+        ap_samples=np.asarray(aps),
+    )

@@ -1,0 +1,109 @@
+"""Design matrices with explicit coding, so a fitted risk model applies to new schools' records.
+
+Why explicit: a model fitted on one term's records must code the next term's records exactly the
+same way. Categorical fields (``sex`` as "F"/"M", R factors read as strings) get one dummy per
+level except a reference level, which is set explicitly (``reference_levels={"sex": "F"}``) or,
+if not given, is the first level in sorted order and recorded in ``reference_levels_``.
+Numeric fields are centred and scaled by the training mean and SD so a ridge penalty treats them
+alike. A category never seen in training is an error naming the column and value, not a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+from srmsim.risk._columns import require_columns
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(s.dtype) or (
+        pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
+    )
+
+
+class FeatureDesign:
+    """Learns a coding from training rows; ``transform`` returns ``[1, numeric..., dummies...]``."""
+
+    def __init__(
+        self, features: Sequence[str], reference_levels: Mapping[str, object] | None = None
+    ):
+        if isinstance(features, str):
+            features = [features]
+        self.features = list(features)
+        self.reference_levels = dict(reference_levels or {})
+        unknown = set(self.reference_levels) - set(self.features)
+        if unknown:
+            raise DataError(f"reference_levels given for non-features: {sorted(unknown)}")
+
+    def fit(self, df: pd.DataFrame) -> FeatureDesign:
+        require_columns(df, self.features, "feature")
+        self.numeric_: dict[str, tuple[float, float]] = {}
+        self.levels_: dict[str, list[str]] = {}
+        self.reference_levels_: dict[str, str] = {}
+        names = ["intercept"]
+        for f in self.features:
+            s = df[f]
+            if _is_numeric(s):
+                v = s.to_numpy(dtype=float, na_value=np.nan)
+                mean = float(np.nanmean(v)) if np.isfinite(v).any() else 0.0
+                sd = float(np.nanstd(v)) if np.isfinite(v).sum() > 1 else 0.0
+                self.numeric_[f] = (mean, sd if sd > 0 else 1.0)
+                names.append(f)
+            else:
+                levels = sorted({str(x) for x in s.dropna().tolist()})
+                if not levels:
+                    raise DataError(f"column '{f}': no non-missing values to learn categories from")
+                ref = self.reference_levels.get(f)
+                ref = levels[0] if ref is None else str(ref)
+                if ref not in levels:
+                    raise DataError(
+                        f"column '{f}': reference level {ref!r} not in the data; levels: {levels}"
+                    )
+                self.levels_[f] = [lv for lv in levels if lv != ref]
+                self.reference_levels_[f] = ref
+                names.extend(f"{f}[{lv}]" for lv in self.levels_[f])
+        self.column_names_ = names
+        return self
+
+    def missing_mask(self, df: pd.DataFrame) -> np.ndarray:
+        """Rows with any feature missing."""
+        require_columns(df, self.features, "feature")
+        mask = np.zeros(len(df), dtype=bool)
+        for f in self.features:
+            mask |= df[f].isna().to_numpy()
+        return mask
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Design matrix; rows with a missing feature are all-NaN (the caller decides)."""
+        require_columns(df, self.features, "feature")
+        n = len(df)
+        cols = [np.ones(n)]
+        for f in self.features:
+            s = df[f]
+            if f in self.numeric_:
+                if not _is_numeric(s):
+                    raise DataError(f"column '{f}': numeric in training, now {s.dtype}")
+                mean, sd = self.numeric_[f]
+                cols.append((s.to_numpy(dtype=float, na_value=np.nan) - mean) / sd)
+            else:
+                isna = s.isna().to_numpy()
+                text = s.astype(str).to_numpy(dtype=object)
+                known = set(self.levels_[f]) | {self.reference_levels_[f]}
+                bad = ~isna & ~np.isin(text, list(known))
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise DataError(
+                        f"column '{f}': category {text[i]!r} (row {s.index[i]!r}) was not in the "
+                        f"training data; known: {sorted(known)}"
+                    )
+                for lv in self.levels_[f]:
+                    d = (text == lv).astype(float)
+                    d[isna] = np.nan
+                    cols.append(d)
+        X = np.column_stack(cols)
+        X[self.missing_mask(df)] = np.nan
+        return X

@@ -1,0 +1,725 @@
+"""Risk models a trust would compare: a rule, a logistic score, per-school, pooled, partially pooled.
+
+Every model has the same two calls so the simulation's central pool (and any analyst) can swap
+them: ``fit(df, outcome, features, school="school")`` on a DataFrame of pseudonymised student
+profiles, then ``predict_proba(df)`` (alias ``predict``) returning one probability per row, NaN
+where a feature is missing. Fitting with missing features or outcome is an error unless the model
+was built with ``drop_missing=True``; then the rows dropped are counted in ``n_dropped_``.
+
+Fitting choices, and why:
+
+* Logistic fits use statsmodels ``GLM(Binomial)`` (IRLS). If the maximum-likelihood fit shows
+  (quasi-)perfect separation, fails to converge, has a rank-deficient design or a coefficient
+  beyond ``|10|`` per SD, the fit falls back to a ridge fit (statsmodels
+  ``fit_regularized(L1_wt=0)``, intercept unpenalised, penalty equal to a normal prior with SD
+  ``ridge_sd`` on standardised coefficients). The fallback is recorded in ``fit_method_`` and
+  ``notes_`` and announced with a :class:`RiskModelWarning`. An outcome with no events (or no
+  non-events) cannot be fitted and raises :class:`~srmsim.errors.EstimationError`.
+* ``PerSchoolRisk`` fits one logistic per school; a school with fewer than ``min_events`` events
+  or non-events uses the pooled model instead (listed in ``fallback_schools_``), as do schools
+  never seen in training.
+* ``PartiallyPooledRisk`` is a logistic model with a school random intercept (a GLMM), fitted
+  by maximising the marginal likelihood over the coefficients and the between-school SD
+  ``tau_`` jointly (adaptive Gauss-Hermite quadrature per school, analytic gradient, L-BFGS).
+  Each school's intercept is then its empirical-Bayes posterior mean: shrunk toward the pooled
+  model the more, the smaller and noisier the school. Unseen schools get intercept 0. The fit is
+  accepted only at a checked stationary point (gradient below 1e-4 per row), never on an
+  optimiser's word alone; otherwise it raises EstimationError.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize, special
+from statsmodels.tools.sm_exceptions import (
+    ConvergenceWarning,
+    PerfectSeparationError,
+    PerfectSeparationWarning,
+)
+
+from srmsim.errors import DataError, EstimationError
+from srmsim.risk._columns import outcome_values, require_columns
+from srmsim.risk.design import FeatureDesign
+from srmsim.risk.rules import Condition, count_score
+
+MAX_ABS_COEF = 10.0
+"""A coefficient beyond this (per SD of a feature) signals quasi-separation: use the ridge fit."""
+
+
+class RiskModelWarning(UserWarning):
+    """A risk model used a fallback (ridge fit, pooled model for a small school)."""
+
+
+# --------------------------------------------------------------------------- logistic core
+
+
+@dataclass
+class LogisticFit:
+    """Coefficients of one logistic fit; ``bse`` (standard errors) is NaN for a ridge fit."""
+
+    params: np.ndarray
+    bse: np.ndarray
+    method: str
+    notes: list[str]
+
+
+def fit_logistic(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray | None = None,
+    ridge_sd: float = 2.5,
+    what: str = "logistic model",
+) -> LogisticFit:
+    """Fit ``y ~ X`` (first column the intercept) by ML, or by ridge if ML is unsound.
+
+    ``method`` is "mle" or "ridge"; the ridge fallback is announced with a RiskModelWarning.
+    """
+    n, p = X.shape
+    n_pos = float(y.sum())
+    if n == 0:
+        raise EstimationError(f"{what}: no rows to fit")
+    if n_pos == 0 or n_pos == n:
+        kind = "no events" if n_pos == 0 else "only events"
+        raise EstimationError(f"{what}: outcome has {kind} in {n} training rows; cannot fit")
+    notes: list[str] = []
+    problem = None
+    if np.linalg.matrix_rank(X) < p:
+        problem = "rank-deficient design (a feature is constant or collinear)"
+    else:
+        model = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = model.fit(maxiter=100)
+                params = np.asarray(res.params, dtype=float)
+                bse = np.asarray(res.bse, dtype=float)
+                converged = bool(res.converged)
+            except (PerfectSeparationError, np.linalg.LinAlgError, ValueError) as err:
+                params, bse, converged = np.full(p, np.nan), np.full(p, np.nan), False
+                problem = f"maximum likelihood failed ({type(err).__name__})"
+        cats = {w.category for w in caught}
+        if problem is None:
+            if PerfectSeparationWarning in cats:
+                problem = "perfect separation"
+            elif not converged or ConvergenceWarning in cats:
+                problem = "maximum likelihood did not converge"
+            elif not np.all(np.isfinite(params)):
+                problem = "non-finite coefficients"
+            elif p > 1 and np.max(np.abs(params[1:])) > MAX_ABS_COEF:
+                problem = "quasi-separation (a coefficient beyond 10 per SD)"
+        if problem is None:
+            return LogisticFit(params, bse, "mle", notes)
+    alpha = np.full(p, 1.0 / (n * ridge_sd**2))
+    alpha[0] = 0.0
+    model = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset)
+    base = np.log(n_pos / (n - n_pos))
+    start = np.zeros(p)
+    start[0] = base - (0.0 if offset is None else float(np.mean(offset)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit_regularized(alpha=alpha, L1_wt=0.0, start_params=start)
+    params = np.asarray(res.params, dtype=float)
+    if not np.all(np.isfinite(params)) or any(
+        issubclass(w.category, ConvergenceWarning) for w in caught
+    ):
+        raise EstimationError(f"{what}: {problem}, and the ridge fallback failed too")
+    note = f"{what}: {problem}; used ridge fit (normal prior SD {ridge_sd} per SD of feature)"
+    notes.append(note)
+    warnings.warn(note, RiskModelWarning, stacklevel=3)
+    return LogisticFit(params, np.full(p, np.nan), "ridge", notes)
+
+
+def _expit_dot(X: np.ndarray, params: np.ndarray, offset: np.ndarray | float = 0.0) -> np.ndarray:
+    return special.expit(X @ params + offset)
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class RiskModel:
+    """Common interface: ``fit(df, outcome, features, school)`` then ``predict_proba(df)``."""
+
+    name = "risk model"
+
+    def __init__(
+        self,
+        reference_levels: Mapping[str, object] | None = None,
+        drop_missing: bool = False,
+        ridge_sd: float = 2.5,
+    ):
+        self.reference_levels = dict(reference_levels or {})
+        self.drop_missing = drop_missing
+        self.ridge_sd = ridge_sd
+        self.notes_: list[str] = []
+
+    # -- shared preparation
+    def _training_rows(
+        self, df: pd.DataFrame, outcome: str, features: Sequence[str], school: str | None
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        cols = list(features) + ([school] if school else [])
+        require_columns(df, [outcome, *cols])
+        y = outcome_values(df, outcome)
+        missing = np.isnan(y) | df[cols].isna().any(axis=1).to_numpy()
+        if missing.any():
+            if not self.drop_missing:
+                counts = {c: int(df[c].isna().sum()) for c in [outcome, *cols] if df[c].isna().any()}
+                raise DataError(
+                    f"{self.name}: {int(missing.sum())} training row(s) have missing values "
+                    f"(missing per column: {counts}); fill them or use drop_missing=True"
+                )
+            self.notes_.append(f"dropped {int(missing.sum())} training rows with missing values")
+        self.n_dropped_ = int(missing.sum())
+        keep = ~missing
+        return df.loc[keep], y[keep]
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        outcome: str,
+        features: Sequence[str] | None = None,
+        school: str = "school",
+    ) -> RiskModel:
+        raise NotImplementedError
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        """Alias of :meth:`predict_proba` (the simulation engine calls ``predict``)."""
+        return self.predict_proba(df)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "outcome_"):
+            raise EstimationError(f"{self.name}: call fit() before predict_proba()")
+
+    def __repr__(self) -> str:
+        state = "fitted" if hasattr(self, "outcome_") else "unfitted"
+        return f"<{type(self).__name__} {state}>"
+
+
+# --------------------------------------------------------------------------- rule score
+
+
+class RuleScore(RiskModel):
+    """A count of risk factors, calibrated to the event rate seen at each count in training.
+
+    ``conditions`` are as in :func:`srmsim.risk.count_score`. ``score(df)`` is the raw count;
+    ``predict_proba`` maps a count to ``(events + rate) / (students + 1)`` at that count in the
+    training data (one pseudo-student at the overall rate keeps empty cells finite); a count
+    never seen in training is linearly interpolated between the nearest seen counts (and held
+    flat beyond them). ``features`` passed to ``fit`` are ignored: the conditions name them.
+    """
+
+    name = "rule score"
+
+    def __init__(self, conditions: Mapping[str, Condition], missing: str = "nan", **kwargs):
+        super().__init__(**kwargs)
+        self.conditions = dict(conditions)
+        self.missing = missing
+
+    def score(self, df: pd.DataFrame) -> np.ndarray:
+        return count_score(df, self.conditions, missing=self.missing).to_numpy(dtype=float)
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        outcome: str,
+        features: Sequence[str] | None = None,
+        school: str = "school",
+    ) -> RuleScore:
+        y = outcome_values(df, outcome)
+        s = self.score(df)
+        missing = np.isnan(y) | np.isnan(s)
+        if missing.any() and not self.drop_missing:
+            raise DataError(
+                f"{self.name}: {int(missing.sum())} training row(s) have a missing outcome or "
+                "rule input; fill them or use drop_missing=True"
+            )
+        self.n_dropped_ = int(missing.sum())
+        s, y = s[~missing], y[~missing]
+        if s.size == 0:
+            raise EstimationError(f"{self.name}: no training rows")
+        rate = float(y.mean())
+        levels = np.unique(s)
+        events = np.array([y[s == k].sum() for k in levels])
+        counts = np.array([(s == k).sum() for k in levels])
+        self.levels_ = levels
+        self.rates_ = (events + rate) / (counts + 1.0)
+        self.outcome_ = outcome
+        return self
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        s = self.score(df)
+        out = np.full(s.size, np.nan)
+        ok = ~np.isnan(s)
+        out[ok] = np.interp(s[ok], self.levels_, self.rates_)
+        return out
+
+    def rate_table(self) -> pd.DataFrame:
+        self._check_fitted()
+        return pd.DataFrame({"count": self.levels_, "event_rate": self.rates_})
+
+
+# --------------------------------------------------------------------------- logistic / pooled
+
+
+class LogisticRisk(RiskModel):
+    """One logistic regression on all training rows; the school column is not used.
+
+    ``fit_method_`` is "mle" or "ridge" (see the module notes); ``coef_`` is a Series by design
+    column (numeric features standardised, dummies against ``reference_levels_``).
+    """
+
+    name = "logistic risk"
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        outcome: str,
+        features: Sequence[str] | None = None,
+        school: str = "school",
+    ) -> LogisticRisk:
+        if not features:
+            raise DataError(f"{self.name}: give at least one feature")
+        features = [features] if isinstance(features, str) else list(features)
+        rows, y = self._training_rows(df, outcome, features, None)
+        self.design_ = FeatureDesign(features, self.reference_levels).fit(rows)
+        X = self.design_.transform(rows)
+        fit = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name)
+        self.params_ = fit.params
+        self.bse_ = fit.bse
+        self.fit_method_ = fit.method
+        self.notes_ += fit.notes
+        self.features_ = features
+        self.n_train_ = int(y.size)
+        self.n_events_ = int(y.sum())
+        self.outcome_ = outcome
+        return self
+
+    @property
+    def coef_(self) -> pd.Series:
+        self._check_fitted()
+        return pd.Series(self.params_, index=self.design_.column_names_)
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals per design column (NaN after a ridge fit, which has no valid SE)."""
+        from scipy import stats
+
+        z = stats.norm.ppf(0.5 + level / 2)
+        coef = self.coef_
+        se = pd.Series(self.bse_, index=coef.index)
+        return pd.DataFrame({"coef": coef, "se": se, "low": coef - z * se, "high": coef + z * se})
+
+    @property
+    def reference_levels_(self) -> dict[str, str]:
+        self._check_fitted()
+        return dict(self.design_.reference_levels_)
+
+    def linear_predictor(self, df: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        return self.design_.transform(df) @ self.params_
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        return special.expit(self.linear_predictor(df))
+
+
+class PooledRisk(LogisticRisk):
+    """The trust's pooled model: one logistic fitted on every contributing school's records."""
+
+    name = "pooled risk"
+
+
+class PerSchoolRisk(RiskModel):
+    """One logistic per school; small schools and unseen schools use the pooled model.
+
+    ``min_events``: a school needs at least this many events and non-events for its own model.
+    """
+
+    name = "per-school risk"
+
+    def __init__(self, min_events: int = 10, **kwargs):
+        super().__init__(**kwargs)
+        self.min_events = min_events
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        outcome: str,
+        features: Sequence[str] | None = None,
+        school: str = "school",
+    ) -> PerSchoolRisk:
+        if not features:
+            raise DataError(f"{self.name}: give at least one feature")
+        features = [features] if isinstance(features, str) else list(features)
+        rows, y = self._training_rows(df, outcome, features, school)
+        self.pooled_ = PooledRisk(
+            reference_levels=self.reference_levels, ridge_sd=self.ridge_sd
+        ).fit(rows.assign(**{outcome: y}), outcome, features, school)
+        self.notes_ += self.pooled_.notes_
+        design = self.pooled_.design_
+        X = design.transform(rows)
+        schools = rows[school].to_numpy()
+        self.school_params_: dict[object, np.ndarray] = {}
+        self.fallback_schools_: list[object] = []
+        for sch in pd.unique(schools):
+            m = schools == sch
+            ev = int(y[m].sum())
+            if ev < self.min_events or int(m.sum()) - ev < self.min_events:
+                self.fallback_schools_.append(sch)
+                continue
+            fit = fit_logistic(
+                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {sch!r}"
+            )
+            self.school_params_[sch] = fit.params
+            self.notes_ += fit.notes
+        if self.fallback_schools_:
+            note = (
+                f"{len(self.fallback_schools_)} school(s) with fewer than {self.min_events} "
+                f"events or non-events use the pooled model: {self.fallback_schools_[:10]}"
+            )
+            self.notes_.append(note)
+            warnings.warn(note, RiskModelWarning, stacklevel=2)
+        self.school_ = school
+        self.outcome_ = outcome
+        return self
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        require_columns(df, [self.school_], "school")
+        X = self.pooled_.design_.transform(df)
+        out = special.expit(X @ self.pooled_.params_)
+        schools = df[self.school_].to_numpy()
+        for sch, params in self.school_params_.items():
+            m = schools == sch
+            if m.any():
+                out[m] = special.expit(X[m] @ params)
+        return out
+
+
+# --------------------------------------------------------------------------- partial pooling
+
+
+@dataclass
+class _AGQ:
+    loglik: float
+    mean: np.ndarray
+    sd: np.ndarray
+    mode: np.ndarray
+    grad_beta: np.ndarray
+    grad_log_tau: float
+
+
+def _school_integrals(
+    X: np.ndarray,
+    beta: np.ndarray,
+    y: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    tau: float,
+    u0: np.ndarray | None = None,
+    n_nodes: int = 12,
+) -> _AGQ:
+    """Marginal log-likelihood of a random-intercept logistic model and its gradient.
+
+    Each school's intercept u ~ N(0, tau^2) is integrated out by adaptive Gauss-Hermite
+    quadrature: nodes centred at the posterior mode with the Laplace scale, so big schools with
+    sharp likelihoods are integrated as accurately as small ones. The gradient is the posterior
+    expectation of the complete-data score, computed from the same nodes.
+    """
+    eta = X @ beta
+    u = np.zeros(n_groups) if u0 is None else u0.copy()
+    inv_t2 = 1.0 / tau**2
+    for _ in range(100):
+        p = special.expit(eta + u[codes])
+        g = np.bincount(codes, y - p, n_groups) - u * inv_t2
+        h = np.bincount(codes, p * (1 - p), n_groups) + inv_t2
+        step = g / h
+        u += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    p = special.expit(eta + u[codes])
+    scale = 1.0 / np.sqrt(np.bincount(codes, p * (1 - p), n_groups) + inv_t2)
+    x, w = np.polynomial.hermite.hermgauss(n_nodes)
+    nodes = u[:, None] + np.sqrt(2.0) * scale[:, None] * x[None, :]  # schools x nodes
+    z = eta[:, None] + nodes[codes]  # rows x nodes
+    ll_rows = y[:, None] * z - np.logaddexp(0.0, z)
+    ll = np.column_stack([np.bincount(codes, ll_rows[:, q], n_groups) for q in range(n_nodes)])
+    log_prior = -0.5 * nodes**2 * inv_t2 - 0.5 * np.log(2 * np.pi * tau**2)
+    log_terms = ll + log_prior + x[None, :] ** 2 + np.log(w)[None, :]
+    norm = special.logsumexp(log_terms, axis=1, keepdims=True)
+    log_int = norm[:, 0] + np.log(np.sqrt(2.0) * scale)
+    post = np.exp(log_terms - norm)  # posterior weight of each node, per school
+    mean = np.sum(post * nodes, axis=1)
+    second = np.sum(post * nodes**2, axis=1)
+    resid = np.sum(post[codes] * (y[:, None] - special.expit(z)), axis=1)
+    return _AGQ(
+        loglik=float(np.sum(log_int)),
+        mean=mean,
+        sd=np.sqrt(np.maximum(second - mean**2, 0.0)),
+        mode=u,
+        grad_beta=X.T @ resid,
+        grad_log_tau=float(np.sum(second * inv_t2 - 1.0)),
+    )
+
+
+class PartiallyPooledRisk(RiskModel):
+    """Pooled logistic plus school random intercepts, shrunk toward the pooled model.
+
+    Fitted by maximum marginal likelihood (adaptive Gauss-Hermite quadrature, as ``glmer`` with
+    ``nAGQ > 1`` but for one random intercept), the school intercepts then being empirical-Bayes
+    posterior means. After fitting: ``tau_`` (between-school SD on the log-odds scale),
+    ``coef_`` (the fixed part, for a school with intercept 0), ``school_effects_`` (per school:
+    n, events, intercept posterior mean and SD). Unseen schools get intercept 0 (the pooled
+    model). If the optimiser does not reach a stationary point the fit raises
+    :class:`~srmsim.errors.EstimationError` rather than return a number.
+    """
+
+    name = "partially pooled risk"
+
+    def __init__(self, tau_bounds: tuple[float, float] = (1e-3, 5.0), n_nodes: int = 12, **kw):
+        super().__init__(**kw)
+        self.tau_bounds = tau_bounds
+        self.n_nodes = n_nodes
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        outcome: str,
+        features: Sequence[str] | None = None,
+        school: str = "school",
+    ) -> PartiallyPooledRisk:
+        if not features:
+            raise DataError(f"{self.name}: give at least one feature")
+        features = [features] if isinstance(features, str) else list(features)
+        rows, y = self._training_rows(df, outcome, features, school)
+        self.design_ = FeatureDesign(features, self.reference_levels).fit(rows)
+        X = self.design_.transform(rows)
+        codes, labels = pd.factorize(rows[school], sort=True)
+        n_groups = len(labels)
+        start = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name)
+        self.notes_ += start.notes
+        p = X.shape[1]
+        n = float(y.size)
+        penalty = np.zeros(p)
+        if start.method == "ridge":  # keep the separated fit finite in the mixed model too
+            penalty[1:] = 1.0 / self.ridge_sd**2
+        state = {"u": np.zeros(n_groups)}
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            beta, tau = theta[:p], float(np.exp(theta[p]))
+            r = _school_integrals(X, beta, y, codes, n_groups, tau, state["u"], self.n_nodes)
+            state["u"] = r.mode
+            f = -r.loglik + 0.5 * np.sum(penalty * beta**2)
+            g = np.append(-r.grad_beta + penalty * beta, -r.grad_log_tau)
+            return f / n, g / n
+
+        lo, hi = np.log(self.tau_bounds[0]), np.log(self.tau_bounds[1])
+        theta0 = np.append(start.params, np.log(0.5))
+        bounds = [(None, None)] * p + [(lo, hi)]
+        res = optimize.minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7})
+        _, grad = objective(res.x)
+        free = np.ones(p + 1, dtype=bool)
+        free[p] = lo + 1e-6 < res.x[p] < hi - 1e-6
+        if not np.all(np.isfinite(res.x)) or np.max(np.abs(grad[free])) > 1e-4:
+            raise EstimationError(
+                f"{self.name}: marginal likelihood optimisation did not converge "
+                f"({res.message}); max gradient {np.max(np.abs(grad[free])):.2g}"
+            )
+        params, tau = res.x[:p], float(np.exp(res.x[p]))
+        if tau <= self.tau_bounds[0] * 1.01:
+            self.notes_.append("between-school SD at its lower bound: effectively the pooled model")
+        if tau >= self.tau_bounds[1] * 0.99:
+            raise EstimationError(
+                f"{self.name}: between-school SD hit its upper bound {self.tau_bounds[1]}; "
+                "schools differ too much (or a school has no events) for a shared model"
+            )
+        final = _school_integrals(X, params, y, codes, n_groups, tau, state["u"], self.n_nodes)
+        self.params_ = params
+        self.fit_method_ = start.method
+        self.tau_ = tau
+        self.loglik_ = final.loglik
+        self.school_ = school
+        self.features_ = features
+        self._effects = dict(zip(labels.tolist(), final.mean.tolist(), strict=True))
+        self.school_effects_ = pd.DataFrame(
+            {
+                "school": labels,
+                "n": np.bincount(codes, minlength=n_groups),
+                "events": np.bincount(codes, y, n_groups).astype(int),
+                "intercept": final.mean,
+                "intercept_sd": final.sd,
+            }
+        )
+        self.outcome_ = outcome
+        return self
+
+    @property
+    def coef_(self) -> pd.Series:
+        """Fixed part (conditional on a school intercept of 0) by design column."""
+        self._check_fitted()
+        return pd.Series(self.params_, index=self.design_.column_names_)
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
+        require_columns(df, [self.school_], "school")
+        X = self.design_.transform(df)
+        u = df[self.school_].map(self._effects).to_numpy(dtype=float, na_value=np.nan)
+        u = np.where(np.isnan(u), 0.0, u)  # unseen school: pooled intercept
+        return special.expit(X @ self.params_ + u)
+
+
+# --------------------------------------------------------------------------- splits, evaluation
+
+
+def train_test_by(
+    df: pd.DataFrame,
+    column: str,
+    train_values: Sequence[object],
+    test_values: Sequence[object],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split by cohort, term or school: train on ``train_values`` of ``column``, test on others.
+
+    A value absent from the data, or in both lists, is a DataError (a typo would otherwise give
+    an empty or leaky split).
+    """
+    require_columns(df, [column], "split")
+    train_values, test_values = list(train_values), list(test_values)
+    both = set(train_values) & set(test_values)
+    if both:
+        raise DataError(f"column '{column}': values in both train and test: {sorted(both)}")
+    present = set(df[column].dropna().tolist())
+    for v in train_values + test_values:
+        if v not in present:
+            raise DataError(f"column '{column}': value {v!r} not found in the data")
+    train = df[df[column].isin(train_values)]
+    test = df[df[column].isin(test_values)]
+    return train, test
+
+
+def split_schools(
+    df: pd.DataFrame,
+    school: str = "school",
+    n_test: int = 1,
+    seed: int | np.random.Generator = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out ``n_test`` randomly chosen whole schools as a test set."""
+    require_columns(df, [school], "school")
+    schools = np.array(sorted(pd.unique(df[school].dropna())))
+    if not 1 <= n_test < schools.size:
+        raise DataError(f"n_test must be between 1 and {schools.size - 1}, got {n_test}")
+    rng = np.random.default_rng(seed)
+    test = rng.choice(schools, size=n_test, replace=False).tolist()
+    train = [s for s in schools.tolist() if s not in test]
+    return train_test_by(df, school, train, test)
+
+
+def flag_top_share(risk: np.ndarray, share: float, groups: np.ndarray | None = None) -> np.ndarray:
+    """Flag the riskiest ``floor(share * n)`` rows (per group if given), never more on ties.
+
+    Ties at the boundary are left out whole, as in :func:`threshold_at_capacity`.
+    """
+    from srmsim.risk.capacity import flag, threshold_for_top
+
+    risk = np.asarray(risk, dtype=float)
+    flags = np.zeros(risk.size, dtype=bool)
+    if groups is None:
+        groups = np.zeros(risk.size, dtype=np.int64)
+    for g in pd.unique(groups):
+        m = groups == g
+        k = int(np.floor(share * m.sum() + 1e-9))
+        t = threshold_for_top(risk[m], k, "above")
+        flags[m] = flag(risk[m], t, "above")
+    return flags
+
+
+def evaluate_risk(
+    risk: np.ndarray,
+    y: np.ndarray,
+    capacity_rate: float = 0.1,
+    groups: np.ndarray | None = None,
+) -> dict[str, float]:
+    """AUC, average precision, Brier score and precision / recall at capacity for predictions.
+
+    Capacity is ``capacity_rate`` of the students, applied within each group (school) if given:
+    each school can serve its own share.
+    """
+    from srmsim.risk.curves import _auc_ap, _points, _prepare
+
+    risk = np.asarray(risk, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = ~np.isnan(risk) & ~np.isnan(y)
+    if not ok.all():
+        raise DataError(f"{int((~ok).sum())} prediction(s) or outcome(s) missing in evaluation")
+    auc, ap = _auc_ap(*_points(_prepare(risk, y, "above")))
+    flags = flag_top_share(risk, capacity_rate, groups)
+    tp = float((flags & (y == 1)).sum())
+    n_flag = float(flags.sum())
+    n_pos = float(y.sum())
+    clipped = np.clip(risk, 1e-12, 1 - 1e-12)
+    return {
+        "n": float(y.size),
+        "events": n_pos,
+        "auc": auc,
+        "average_precision": ap,
+        "brier": float(np.mean((risk - y) ** 2)),
+        "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
+        "flagged_at_capacity": n_flag,
+        "precision_at_capacity": tp / n_flag if n_flag else np.nan,
+        "recall_at_capacity": tp / n_pos if n_pos else np.nan,
+    }
+
+
+def evaluate_model(
+    model: RiskModel,
+    df: pd.DataFrame,
+    outcome: str,
+    capacity_rate: float = 0.1,
+    school: str | None = "school",
+) -> dict[str, float]:
+    """Evaluate a fitted model on later cohorts or other schools (see :func:`evaluate_risk`)."""
+    y = outcome_values(df, outcome)
+    groups = None
+    if school is not None:
+        require_columns(df, [school], "school")
+        groups = df[school].to_numpy()
+    return evaluate_risk(model.predict_proba(df), y, capacity_rate, groups)
+
+
+def evaluate_held_out_schools(
+    make_model: Callable[[], RiskModel],
+    df: pd.DataFrame,
+    outcome: str,
+    features: Sequence[str],
+    school: str = "school",
+    n_folds: int = 5,
+    capacity_rate: float = 0.1,
+    seed: int | np.random.Generator = 0,
+) -> pd.DataFrame:
+    """Leave-schools-out cross-validation: each fold's schools are predicted by a model that
+    never saw them, as when a trust applies its pooled model to a school that joins later.
+
+    ``make_model`` returns a fresh unfitted model (e.g. ``PooledRisk`` or
+    ``lambda: PerSchoolRisk(min_events=5)``). One row per fold with the test schools and metrics.
+    """
+    require_columns(df, [school], "school")
+    schools = np.array(sorted(pd.unique(df[school].dropna())))
+    if not 2 <= n_folds <= schools.size:
+        raise DataError(f"n_folds must be between 2 and the number of schools ({schools.size})")
+    rng = np.random.default_rng(seed)
+    folds = np.array_split(rng.permutation(schools), n_folds)
+    rows = []
+    for i, test_schools in enumerate(folds):
+        train = df[~df[school].isin(test_schools)]
+        test = df[df[school].isin(test_schools)]
+        model = make_model().fit(train, outcome, features, school)
+        metrics = evaluate_model(model, test, outcome, capacity_rate, school)
+        rows.append({"fold": i, "test_schools": list(test_schools.tolist())} | metrics)
+    return pd.DataFrame(rows)

@@ -1,0 +1,99 @@
+"""PNG plots for threshold analysis and the value of pooling.
+
+Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend switch), so it is
+safe in scripts, workers and notebooks alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from srmsim.risk.curves import CurveBands
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> Path:
+    """ROC with its bootstrap band and the chance diagonal."""
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    r = bands.roc
+    ax.fill_between(r["fpr"], r["tpr_low"], r["tpr_high"], alpha=0.25, label="bootstrap band")
+    ax.plot(r["fpr"], r["tpr"], lw=2, label=f"AUC {bands.auc:.3f} "
+            f"({bands.auc_low:.3f}-{bands.auc_high:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
+           xlim=(0, 1), ylim=(0, 1.01), title=title)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None,
+            title: str = "Precision-recall curve") -> Path:
+    """Interpolated precision against recall, with its band and the base rate."""
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    p = bands.pr
+    ax.fill_between(p["recall"], p["precision_low"], p["precision_high"], alpha=0.25,
+                    label="bootstrap band")
+    ax.plot(p["recall"], p["precision"], lw=2,
+            label=f"AP {bands.average_precision:.3f} ({bands.ap_low:.3f}-{bands.ap_high:.3f})")
+    if prevalence is not None:
+        ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"base rate {prevalence:.3f}")
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
+           title=title)
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
+    """Flag rate and sensitivity against threshold, one line per group, one row per ``by``."""
+    by_cols = list(dict.fromkeys(table["by"].tolist()))
+    fig = Figure(figsize=(10, 3.2 * len(by_cols)))
+    axes = fig.subplots(len(by_cols), 2, squeeze=False)
+    for i, col in enumerate(by_cols):
+        sub = table[table["by"] == col]
+        for g, gsub in sub.groupby("group", sort=True):
+            n = int(gsub["n"].iloc[0])
+            for j, metric in enumerate(("flag_rate", "sensitivity")):
+                axes[i, j].plot(gsub["threshold"], gsub[metric], label=f"{col}={g} (n={n})")
+        for j, metric in enumerate(("flag_rate", "sensitivity")):
+            gap = sub.groupby("threshold")[f"{metric}_gap"].first()
+            worst = float(np.nanmax(gap.to_numpy())) if gap.notna().any() else float("nan")
+            axes[i, j].set(xlabel=f"threshold ({table.attrs.get('score', 'score')})",
+                           ylabel=metric.replace("_", " "),
+                           title=f"{metric.replace('_', ' ')} by {col} (largest gap {worst:.3f})")
+            axes[i, j].legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
+    """AUC and precision at capacity against the number of contributing schools, with bands."""
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for coarsened, sub in result.groupby("coarsened", sort=True):
+        label = "coarsened for privacy" if coarsened else "exact records"
+        for ax, name in zip(axes, ("auc", "precision_at_capacity"), strict=True):
+            ax.fill_between(sub["k"], sub[f"{name}_low"], sub[f"{name}_high"], alpha=0.2)
+            ax.plot(sub["k"], sub[f"{name}_mean"], marker="o", label=label)
+    held = result.attrs.get("holdout_schools", [])
+    axes[0].set(xlabel="contributing schools k", ylabel="out-of-sample AUC",
+                title=f"AUC on {len(held)} held-out school(s)")
+    axes[1].set(xlabel="contributing schools k", ylabel="precision at capacity",
+                title=f"precision, capacity {result.attrs.get('capacity_rate', '?')} per school")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)

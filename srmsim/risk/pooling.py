@@ -1,0 +1,174 @@
+"""Value of pooling: how much better a trust targets as more schools contribute their records.
+
+For k = 1 .. N contributing schools, a pooled model is trained on the first k schools of a random
+order of joining and judged on held-out schools that contributed nothing (as a school joining the
+trust later would use it): out-of-sample AUC across the held-out students, and precision at
+capacity when each held-out school flags its riskiest ``capacity_rate`` share. Repeating over
+``n_orders`` random orders gives the mean and a percentile band at each k, so the curve shows how
+much of the gain depends on which schools happened to join first.
+
+With ``coarsen`` the whole study is repeated on records coarsened for privacy before pooling
+(same orders, so the two curves are paired); the gap between them is what privacy costs. A
+coarsening spec is fitted on the k pooled schools and applied to the held-out schools' own
+records, because a school must code its students the way the pooled model was trained.
+
+Fits that fail are counted per k in ``n_failed`` and left out of the band, with the first few
+messages in ``.attrs["failure_examples"]``: a fit fails when the k pooled schools have no events,
+or a prediction fails when a held-out school has a category (e.g. a rare ethnicity) that the k
+pooled schools never showed. Fits that needed the ridge fallback are counted in ``n_ridge``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError, EstimationError
+from srmsim.risk._columns import outcome_values, require_columns
+from srmsim.risk.coarsen import Coarsener, CoarsenSpec
+from srmsim.risk.models import PooledRisk, RiskModel, RiskModelWarning, evaluate_risk
+
+CoarsenArg = None | Callable[[pd.DataFrame], pd.DataFrame] | CoarsenSpec | Mapping[str, object]
+
+
+def _coarsen_pair(
+    coarsen: CoarsenArg, train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if callable(coarsen):
+        return coarsen(train), coarsen(test)
+    c = Coarsener(coarsen).fit(train)  # type: ignore[arg-type]
+    return c.transform(train), c.transform(test)
+
+
+def _choose_holdout(
+    schools: np.ndarray, holdout: int | Sequence[object] | None, rng: np.random.Generator
+) -> list[object]:
+    if holdout is None:
+        holdout = max(1, int(round(schools.size / 4)))
+    if isinstance(holdout, int | np.integer):
+        if not 1 <= holdout < schools.size:
+            raise DataError(
+                f"holdout_schools must be between 1 and {schools.size - 1}, got {holdout}"
+            )
+        return rng.choice(schools, size=int(holdout), replace=False).tolist()
+    chosen = list(holdout)
+    missing = [s for s in chosen if s not in set(schools.tolist())]
+    if missing:
+        raise DataError(f"holdout_schools not found in the data: {missing}")
+    if len(chosen) >= schools.size:
+        raise DataError("holdout_schools leaves no contributing school")
+    return chosen
+
+
+def value_of_pooling(
+    df: pd.DataFrame,
+    outcome: str,
+    features: Sequence[str],
+    school: str = "school",
+    n_orders: int = 20,
+    holdout_schools: int | Sequence[object] | None = None,
+    capacity_rate: float = 0.1,
+    coarsen: CoarsenArg = None,
+    model: Callable[[], RiskModel] = PooledRisk,
+    level: float = 0.95,
+    seed: int | np.random.Generator = 0,
+) -> pd.DataFrame:
+    """Out-of-sample AUC and precision at capacity on held-out schools as schools join the pool.
+
+    Returns one row per (coarsened, k): ``coarsened, k, n_fits, n_failed, n_ridge, train_rows,
+    auc_mean, auc_low, auc_high, precision_at_capacity_mean, precision_at_capacity_low,
+    precision_at_capacity_high``. ``coarsened`` is always False without ``coarsen``. ``.attrs``
+    holds ``holdout_schools``, ``contributing_schools``, ``capacity_rate``, ``level``.
+    ``model`` is a factory for a fresh model (default :class:`PooledRisk`).
+    """
+    features = [features] if isinstance(features, str) else list(features)
+    require_columns(df, [outcome, school, *features])
+    y_all = outcome_values(df, outcome)
+    missing = np.isnan(y_all) | df[[school, *features]].isna().any(axis=1).to_numpy()
+    if missing.any():
+        counts = {c: int(df[c].isna().sum()) for c in [outcome, school, *features]
+                  if df[c].isna().any()}
+        raise DataError(
+            f"value_of_pooling: {int(missing.sum())} row(s) with missing values {counts}; "
+            "fill or remove them first"
+        )
+    if n_orders < 1:
+        raise DataError(f"n_orders must be at least 1, got {n_orders}")
+    if not 0 < capacity_rate <= 1:
+        raise DataError(f"capacity_rate must be in (0, 1], got {capacity_rate}")
+    rng = np.random.default_rng(seed)
+    schools = np.array(sorted(pd.unique(df[school])))
+    held = _choose_holdout(schools, holdout_schools, rng)
+    contributing = np.array([s for s in schools.tolist() if s not in held])
+    test = df[df[school].isin(held)]
+    y_test = outcome_values(test, outcome)
+    if y_test.sum() == 0 or y_test.sum() == y_test.size:
+        raise DataError("held-out schools need both outcomes to compute AUC")
+    groups = test[school].to_numpy()
+    variants = [False] + ([True] if coarsen is not None else [])
+    n_k = contributing.size
+    results = {
+        (v, k): {"auc": [], "prec": [], "failed": 0, "ridge": 0, "rows": []}
+        for v in variants
+        for k in range(1, n_k + 1)
+    }
+    failures: list[str] = []
+    by_school = {s: df[df[school] == s] for s in contributing.tolist()}
+    for _ in range(n_orders):
+        order = rng.permutation(contributing).tolist()
+        for k in range(1, n_k + 1):
+            train = pd.concat([by_school[s] for s in order[:k]], ignore_index=True)
+            for v in variants:
+                cell = results[(v, k)]
+                tr, te = _coarsen_pair(coarsen, train, test) if v else (train, test)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RiskModelWarning)
+                        m = model().fit(tr, outcome, features, school)
+                    risk = m.predict_proba(te)
+                except (EstimationError, DataError) as err:
+                    cell["failed"] += 1
+                    if len(failures) < 5 and str(err) not in failures:
+                        failures.append(str(err))
+                    continue
+                if getattr(m, "fit_method_", "mle") == "ridge":
+                    cell["ridge"] += 1
+                ev = evaluate_risk(risk, y_test, capacity_rate, groups)
+                cell["auc"].append(ev["auc"])
+                cell["prec"].append(ev["precision_at_capacity"])
+                cell["rows"].append(len(tr))
+    lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    rows = []
+    for (v, k), cell in results.items():
+        row: dict[str, object] = {
+            "coarsened": v,
+            "k": k,
+            "n_fits": len(cell["auc"]),
+            "n_failed": cell["failed"],
+            "n_ridge": cell["ridge"],
+            "train_rows": float(np.mean(cell["rows"])) if cell["rows"] else np.nan,
+        }
+        for name, key in (("auc", "auc"), ("precision_at_capacity", "prec")):
+            vals = np.asarray(cell[key], dtype=float)
+            vals = vals[~np.isnan(vals)]
+            if vals.size:
+                row[f"{name}_mean"] = float(vals.mean())
+                row[f"{name}_low"], row[f"{name}_high"] = np.percentile(vals, [lo_q, hi_q])
+            else:
+                row[f"{name}_mean"] = row[f"{name}_low"] = row[f"{name}_high"] = np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs.update(
+        {
+            "holdout_schools": held,
+            "contributing_schools": contributing.tolist(),
+            "capacity_rate": capacity_rate,
+            "level": level,
+            "n_orders": n_orders,
+            "failure_examples": failures,
+        }
+    )
+    return out

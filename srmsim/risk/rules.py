@@ -1,0 +1,87 @@
+"""Combined rules as a score: "at least k of these risk factors" without ``eval``.
+
+A trust's early-warning rule is often a count of flags (attendance below 90%, a behaviour
+incident, reading two years behind). :func:`count_score` turns named conditions into that count,
+so the same threshold, curve and capacity tools work on it: "count >= k" is the flag
+``count > k - 0.5`` with ``direction="above"`` (the default threshold grid uses the distinct
+counts, so the row at threshold ``k`` means "count >= k + 1").
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import RuleError
+from srmsim.risk._columns import require_columns
+
+OPERATORS: dict[str, Callable[[object, object], object]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+Condition = tuple[str, str, object]
+
+
+def condition_flags(
+    df: pd.DataFrame, conditions: Mapping[str, Condition], missing: str = "nan"
+) -> pd.DataFrame:
+    """One column per named condition: 1.0 if met, 0.0 if not, NaN where its column is missing.
+
+    ``conditions`` maps a name to ``(column, operator, value)`` with an operator among
+    ``< <= > >= == !=``. ``missing="false"`` counts a missing value as "condition not met"
+    instead (only when you decide that, e.g. "no incident recorded" means none).
+    """
+    if missing not in ("nan", "false"):
+        raise RuleError(f"missing must be 'nan' or 'false', got {missing!r}")
+    if not conditions:
+        raise RuleError("count_score needs at least one condition")
+    out = {}
+    for name, cond in conditions.items():
+        if not (isinstance(cond, tuple | list) and len(cond) == 3):
+            raise RuleError(
+                f"condition '{name}': expected (column, operator, value), got {cond!r}"
+            )
+        column, op, value = cond
+        if op not in OPERATORS:
+            raise RuleError(
+                f"condition '{name}': unknown operator {op!r}; use one of {', '.join(OPERATORS)}"
+            )
+        require_columns(df, [column], f"condition '{name}'")
+        s = df[column]
+        isna = s.isna().to_numpy()
+        try:
+            met = np.asarray(OPERATORS[op](s, value), dtype=bool)
+        except TypeError as err:
+            raise RuleError(
+                f"condition '{name}': cannot compare column '{column}' ({s.dtype}) {op} {value!r}"
+            ) from err
+        vals = met.astype(float)
+        vals[isna] = np.nan if missing == "nan" else 0.0
+        out[name] = vals
+    return pd.DataFrame(out, index=df.index)
+
+
+def count_score(
+    df: pd.DataFrame, conditions: Mapping[str, Condition], missing: str = "nan"
+) -> pd.Series:
+    """Number of conditions met per row: a risk-factor count to use with ``direction="above"``.
+
+    A row with any condition's column missing gets NaN (so threshold tools count it as a missing
+    score) unless ``missing="false"``.
+
+    >>> df = pd.DataFrame({"att": [0.85, 0.97], "incidents": [2, 0]})
+    >>> count_score(df, {"low_att": ("att", "<", 0.9), "behaviour": ("incidents", ">=", 1)}).tolist()
+    [2.0, 0.0]
+    """
+    flags = condition_flags(df, conditions, missing=missing)
+    total = flags.sum(axis=1, skipna=False)
+    total.name = "risk_count"
+    return total

@@ -1,0 +1,241 @@
+"""Threshold tables: what a flag "score below t" would catch, miss and cost, per threshold and group.
+
+An analyst choosing "attendance below what?" needs, for each candidate threshold, how many
+students are flagged and how many of the students who go on to the outcome are among them, and
+whether that differs by group (FSM, SEN, sex, school). The table is plain counts and ratios so it
+can be checked by hand; undefined ratios (0/0) are NaN, never 0.
+
+Semantics are strict: ``direction="below"`` flags ``score < threshold`` and ``"above"`` flags
+``score > threshold``. A count rule "at least k risk factors" is ``count > k - 0.5`` with
+``direction="above"`` (see :func:`srmsim.risk.count_score`).
+
+The result is a DataFrame; ``.attrs`` carries ``n_used``, ``n_missing_score``,
+``n_missing_outcome`` (rows missing either are counted there and left out of every count), plus
+``score``, ``outcome``, ``direction`` and ``by``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+from srmsim.risk._columns import (
+    check_direction,
+    group_labels,
+    outcome_values,
+    require_columns,
+    score_values,
+)
+
+MAX_DISTINCT_GRID = 101
+"""Scores with at most this many distinct values get every value as a threshold; else quantiles."""
+
+TABLE_COLUMNS = [
+    "threshold", "n", "n_pos", "flagged", "flag_rate", "tp", "fp", "fn", "tn",
+    "sensitivity", "specificity", "precision", "npv", "f1",
+]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den with NaN where den == 0: an undefined rate is not a zero rate."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def default_thresholds(score: np.ndarray) -> np.ndarray:
+    """Every distinct score value if there are at most 101, else the 0, 1, ..., 100th percentiles.
+
+    Distinct values make a count or a rounded rate exact; percentiles keep a continuous score's
+    table readable (about 101 rows) while still spanning the whole range.
+    """
+    score = np.asarray(score, dtype=float)
+    score = score[~np.isnan(score)]
+    if score.size == 0:
+        return np.array([], dtype=float)
+    uniq = np.unique(score)
+    if uniq.size <= MAX_DISTINCT_GRID:
+        return uniq
+    return np.unique(np.quantile(score, np.linspace(0.0, 1.0, MAX_DISTINCT_GRID)))
+
+
+def confusion_at(
+    score: np.ndarray, y: np.ndarray, thresholds: np.ndarray, direction: str
+) -> pd.DataFrame:
+    """Counts and ratios at each threshold for complete (score, 0/1 outcome) arrays.
+
+    Vectorised with sorted arrays and ``searchsorted`` so a 100-row table over a million students
+    costs two sorts.
+    """
+    check_direction(direction)
+    score = np.asarray(score, dtype=float)
+    y = np.asarray(y, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    n = score.size
+    all_sorted = np.sort(score)
+    pos_sorted = np.sort(score[y == 1])
+    n_pos = pos_sorted.size
+    if direction == "below":
+        flagged = np.searchsorted(all_sorted, t, side="left")
+        tp = np.searchsorted(pos_sorted, t, side="left")
+    else:
+        flagged = n - np.searchsorted(all_sorted, t, side="right")
+        tp = n_pos - np.searchsorted(pos_sorted, t, side="right")
+    fp = flagged - tp
+    fn = n_pos - tp
+    tn = (n - n_pos) - fp
+    return pd.DataFrame(
+        {
+            "threshold": t,
+            "n": np.full(t.size, n, dtype=np.int64),
+            "n_pos": np.full(t.size, n_pos, dtype=np.int64),
+            "flagged": flagged.astype(np.int64),
+            "flag_rate": _ratio(flagged, np.full(t.size, n)),
+            "tp": tp.astype(np.int64),
+            "fp": fp.astype(np.int64),
+            "fn": fn.astype(np.int64),
+            "tn": tn.astype(np.int64),
+            "sensitivity": _ratio(tp, tp + fn),
+            "specificity": _ratio(tn, tn + fp),
+            "precision": _ratio(tp, tp + fp),
+            "npv": _ratio(tn, tn + fn),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        }
+    )
+
+
+def _thresholds_arg(thresholds: Sequence[float] | np.ndarray | None, score: np.ndarray) -> np.ndarray:
+    if thresholds is None:
+        return default_thresholds(score)
+    t = np.asarray(thresholds, dtype=float).ravel()
+    if np.isnan(t).any():
+        raise DataError("thresholds must be numbers, found NaN")
+    return np.unique(t)
+
+
+def threshold_table(
+    df: pd.DataFrame,
+    score: str,
+    outcome: str,
+    direction: str = "below",
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    by: str | Sequence[str] | None = None,
+    reference: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """One row per threshold (and per group with ``by``): flags, confusion counts and rates.
+
+    Without ``by``: columns ``threshold, n, n_pos, flagged, flag_rate, tp, fp, fn, tn,
+    sensitivity, specificity, precision, npv, f1``.
+
+    With ``by`` (one column name or several, each analysed on its own, not crossed): a long table
+    with ``by`` (the grouping column) and ``group`` (its value as text; missing values form a
+    ``"(missing)"`` group), ``n_missing`` (rows of the group left out for a missing score or
+    outcome), the columns above computed within the group, and the fairness columns
+    ``flag_rate_diff`` / ``sensitivity_diff`` (group minus reference: the whole population, or
+    ``reference[by]`` if given) and ``flag_rate_gap`` / ``sensitivity_gap`` (max minus min
+    across groups at that threshold, NaN groups ignored). :func:`group_gaps` condenses them.
+    Group labels are text (``True``/``False`` become ``"True"``/``"False"``), so a reference is
+    given as text too: ``reference={"fsm": "False"}``.
+
+    >>> df = pd.DataFrame({"att": [0.8, 0.95, 0.7], "left": [True, False, False]})
+    >>> threshold_table(df, "att", "left", thresholds=[0.9])[["flagged", "tp", "fp"]].iloc[0].tolist()
+    [2, 1, 1]
+    """
+    check_direction(direction)
+    s = score_values(df, score)
+    y = outcome_values(df, outcome)
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    require_columns(df, by_cols, "by")
+    miss_s = np.isnan(s)
+    miss_y = np.isnan(y)
+    used = ~miss_s & ~miss_y
+    t = _thresholds_arg(thresholds, s[used])
+    overall = confusion_at(s[used], y[used], t, direction)
+    if not by_cols:
+        table = overall
+    else:
+        parts = []
+        for col in by_cols:
+            labels = group_labels(df, col)
+            ref_label = None if reference is None else reference.get(col)
+            if ref_label is not None and ref_label not in set(labels):
+                raise DataError(
+                    f"reference group {ref_label!r} for column '{col}' not found; groups: "
+                    f"{sorted(set(labels))}"
+                )
+            groups = []
+            for g in sorted(set(labels)):
+                in_g = labels == g
+                part = confusion_at(s[used & in_g], y[used & in_g], t, direction)
+                part.insert(0, "n_missing", int((in_g & ~used).sum()))
+                part.insert(0, "group", g)
+                part.insert(0, "by", col)
+                groups.append(part)
+            long = pd.concat(groups, ignore_index=True)
+            if ref_label is None:
+                ref = overall.set_index("threshold")
+            else:
+                ref = long[long["group"] == ref_label].set_index("threshold")
+            for metric in ("flag_rate", "sensitivity"):
+                long[f"{metric}_diff"] = long[metric].to_numpy() - ref[metric].reindex(
+                    long["threshold"]
+                ).to_numpy()
+                agg = long.groupby("threshold")[metric].agg(["max", "min", "count"])
+                gap = (agg["max"] - agg["min"]).where(agg["count"] >= 2)
+                long[f"{metric}_gap"] = gap.reindex(long["threshold"]).to_numpy()
+            parts.append(long)
+        table = pd.concat(parts, ignore_index=True)
+    table.attrs.update(
+        {
+            "score": score,
+            "outcome": outcome,
+            "direction": direction,
+            "by": by_cols,
+            "n_used": int(used.sum()),
+            "n_missing_score": int(miss_s.sum()),
+            "n_missing_outcome": int(miss_y.sum()),
+            "n_missing_both": int((miss_s & miss_y).sum()),
+        }
+    )
+    return table
+
+
+def group_gaps(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (by, threshold): the flag-rate and sensitivity gaps and which groups span them.
+
+    A threshold with a large ``flag_rate_gap`` flags one group far more often; a large
+    ``sensitivity_gap`` means it misses more of one group's at-risk students.
+    """
+    require_columns(table, ["by", "group", "threshold", "flag_rate", "sensitivity"], "by-table")
+    rows = []
+    for (col, thr), sub in table.groupby(["by", "threshold"], sort=True):
+        row: dict[str, object] = {"by": col, "threshold": thr}
+        for metric in ("flag_rate", "sensitivity"):
+            vals = sub[metric].to_numpy(dtype=float)
+            ok = ~np.isnan(vals)
+            if ok.sum() >= 2:
+                hi = int(np.nanargmax(vals))
+                lo = int(np.nanargmin(vals))
+                row[f"{metric}_gap"] = vals[hi] - vals[lo]
+                row[f"{metric}_max_group"] = sub["group"].iloc[hi]
+                row[f"{metric}_min_group"] = sub["group"].iloc[lo]
+            else:
+                row[f"{metric}_gap"] = np.nan
+                row[f"{metric}_max_group"] = None
+                row[f"{metric}_min_group"] = None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_row(table: pd.DataFrame, metric: str = "f1") -> pd.Series:
+    """The row with the highest ``metric`` (first on ties); a KeyError-free helper for reports."""
+    require_columns(table, [metric], "metric")
+    vals = table[metric].to_numpy(dtype=float)
+    if np.isnan(vals).all():
+        raise DataError(f"'{metric}' is undefined (NaN) at every threshold")
+    return table.iloc[int(np.nanargmax(vals))]

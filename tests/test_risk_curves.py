@@ -1,0 +1,143 @@
+"""ROC / PR curves, AUC against Mann-Whitney, and the bootstrap over schools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from srmsim import risk
+from srmsim.errors import DataError
+
+
+def test_auc_known_cases():
+    df = pd.DataFrame({"s": [1, 2, 3, 4], "y": [1, 1, 0, 0]})
+    assert risk.auc(df, "s", "y", "below") == 1.0
+    assert risk.auc(df, "s", "y", "above") == 0.0
+    tied = pd.DataFrame({"s": [5, 5, 5, 5], "y": [1, 0, 1, 0]})
+    assert risk.auc(tied, "s", "y") == 0.5
+    # positives at 1 and 3, negatives at 2 and 4: pairs (1<2,1<4,3<4) ranked right, (3>2) wrong
+    df2 = pd.DataFrame({"s": [1, 2, 3, 4], "y": [1, 0, 1, 0]})
+    assert risk.auc(df2, "s", "y", "below") == pytest.approx(3 / 4)
+
+
+def test_auc_equals_mann_whitney_with_ties():
+    rng = np.random.default_rng(3)
+    y = rng.random(400) < 0.3
+    s = np.round(rng.normal(size=400) - 0.8 * y, 1)  # rounded: many ties
+    df = pd.DataFrame({"s": s, "y": y})
+    u = stats.mannwhitneyu(-s[y], -s[~y]).statistic  # risk = -score for "below"
+    assert risk.auc(df, "s", "y", "below") == pytest.approx(u / (y.sum() * (~y).sum()))
+    assert risk.auc_arrays(-s, y) == pytest.approx(u / (y.sum() * (~y).sum()))
+
+
+def test_roc_points_match_threshold_table():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"s": np.round(rng.random(200), 2), "y": rng.random(200) < 0.25})
+    for direction in ("below", "above"):
+        roc = risk.roc_curve(df, "s", "y", direction)
+        assert (roc["fpr"].iloc[0], roc["tpr"].iloc[0]) == (0, 0)
+        assert (roc["fpr"].iloc[-1], roc["tpr"].iloc[-1]) == (1, 1)
+        finite = roc[np.isfinite(roc["threshold"])]
+        tab = risk.threshold_table(df, "s", "y", direction, thresholds=finite["threshold"])
+        tab = tab.set_index("threshold").loc[finite["threshold"]]
+        assert (tab["flagged"].to_numpy() == finite["flagged"].to_numpy()).all()
+        assert (tab["tp"].to_numpy() == finite["tp"].to_numpy()).all()
+
+
+def test_average_precision_hand_computed():
+    # ranked by risk (below): 1 (pos), 2 (neg), 3 (pos), 4 (neg)
+    df = pd.DataFrame({"s": [1, 2, 3, 4], "y": [1, 0, 1, 0]})
+    # AP = 0.5 * 1 + 0.5 * 2/3
+    assert risk.average_precision(df, "s", "y") == pytest.approx(0.5 + 1 / 3)
+    pr = risk.pr_curve(df, "s", "y")
+    assert np.isnan(pr["precision"].iloc[0])
+    assert pr.attrs["prevalence"] == 0.5
+    with pytest.raises(DataError, match="both outcomes"):
+        risk.roc_curve(df.assign(y=0), "s", "y")
+
+
+def test_cluster_bootstrap_resamples_whole_schools():
+    codes = np.repeat(np.arange(6), [3, 5, 2, 7, 4, 1])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        w = risk.cluster_bootstrap_weights(codes, 6, rng)
+        for c in range(6):  # every row of a school carries the same weight
+            assert np.unique(w[codes == c]).size == 1
+        per_school = np.array([w[codes == c][0] for c in range(6)])
+        assert per_school.sum() == 6  # six schools drawn with replacement
+        assert np.all(per_school == np.round(per_school))
+
+
+def _schools(n_schools: int, n: int, seed: int, informative_share: float = 1.0) -> pd.DataFrame:
+    """Schools where the score is informative in some schools and pure noise in the others."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for j in range(n_schools):
+        y = rng.random(n) < 0.3
+        signal = 2.0 if j < informative_share * n_schools else 0.0
+        s = rng.normal(size=n) - signal * y
+        parts.append(pd.DataFrame({"school": f"S{j}", "s": s, "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_cluster_band_wider_than_student_band_when_schools_differ():
+    df = _schools(10, 200, seed=2, informative_share=0.5)
+    by_school = risk.bootstrap_curves(df, "s", "y", cluster="school", n_boot=300, seed=1)
+    by_row = risk.bootstrap_curves(df, "s", "y", cluster=None, n_boot=300, seed=1)
+    assert by_school.auc == by_row.auc
+    assert by_school.n_clusters == 10 and by_row.n_clusters == len(df)
+    w_school = by_school.auc_high - by_school.auc_low
+    w_row = by_row.auc_high - by_row.auc_low
+    assert w_school > 2 * w_row
+    assert by_school.auc_low < by_school.auc < by_school.auc_high
+
+
+def test_one_school_with_all_positives_gives_counted_undefined_replicates():
+    rng = np.random.default_rng(4)
+    parts = [pd.DataFrame({"school": j, "s": rng.normal(size=50), "y": False}) for j in range(7)]
+    parts.append(pd.DataFrame({"school": 7, "s": rng.normal(size=50) - 1, "y": rng.random(50) < 0.5}))
+    df = pd.concat(parts, ignore_index=True)
+    b = risk.bootstrap_curves(df, "s", "y", cluster="school", n_boot=400, seed=0)
+    # P(school 7 never drawn in 8 draws) = (7/8)^8 = 0.34
+    assert 0.25 < b.n_undefined / b.n_boot < 0.43
+    assert b.auc_samples.size == b.n_boot - b.n_undefined
+    rows = risk.bootstrap_curves(df, "s", "y", cluster=None, n_boot=400, seed=0)
+    assert rows.n_undefined == 0  # resampling students never loses every positive
+
+
+def test_bootstrap_is_deterministic_and_bands_cover_point():
+    df = _schools(8, 150, seed=9)
+    a = risk.bootstrap_curves(df, "s", "y", n_boot=100, seed=42)
+    b = risk.bootstrap_curves(df, "s", "y", n_boot=100, seed=42)
+    c = risk.bootstrap_curves(df, "s", "y", n_boot=100, seed=43)
+    assert np.array_equal(a.auc_samples, b.auc_samples)
+    assert not np.array_equal(a.auc_samples, c.auc_samples)
+    assert (a.roc["tpr_low"] <= a.roc["tpr_high"] + 1e-12).all()
+    assert (a.pr["precision_low"] <= a.pr["precision_high"] + 1e-12).all()
+    assert a.roc["tpr"].iloc[-1] == 1.0
+    assert "AUC" in a.summary()
+
+
+def test_auc_interval_covers_truth_in_repeated_trust_samples():
+    """Known truth: normal scores with a 1.0 SD shift have AUC = Phi(1/sqrt(2)) = 0.760."""
+    truth = stats.norm.cdf(1 / np.sqrt(2))
+    covered = 0
+    for rep in range(20):
+        rng = np.random.default_rng(100 + rep)
+        parts = []
+        for j in range(12):
+            y = rng.random(80) < 0.3
+            parts.append(pd.DataFrame({"school": j, "s": rng.normal(size=80) - 1.0 * y, "y": y}))
+        df = pd.concat(parts, ignore_index=True)
+        b = risk.bootstrap_curves(df, "s", "y", n_boot=200, seed=rep)
+        covered += b.auc_low <= truth <= b.auc_high
+    assert covered >= 16  # nominal 95%: 19 of 20 expected; allow Monte Carlo slack
+
+
+def test_missing_cluster_is_an_error():
+    df = _schools(3, 20, seed=0)
+    df.loc[5, "school"] = None
+    with pytest.raises(DataError, match="column 'school'.*missing"):
+        risk.bootstrap_curves(df, "s", "y", n_boot=10)

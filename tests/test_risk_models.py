@@ -1,0 +1,198 @@
+"""Risk models: recover known coefficients, fallbacks, partial pooling, splits and evaluation."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+from srmsim import risk
+from srmsim.errors import DataError, EstimationError
+
+
+def simulate(
+    n_schools: int = 10,
+    n: int = 300,
+    tau: float = 0.0,
+    seed: int = 0,
+    beta_att: float = -12.0,
+    beta_male: float = 0.5,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Students with a known logistic risk structure and school intercepts u ~ N(0, tau^2)."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0.0, tau, n_schools)
+    school = np.repeat(np.arange(n_schools), n)
+    att = rng.beta(18, 2, n_schools * n)
+    sex = rng.choice(["F", "M"], n_schools * n)
+    fsm = rng.random(n_schools * n) < 0.3
+    lp = -2.0 + u[school] + beta_att * (att - 0.9) + beta_male * (sex == "M") + 0.4 * fsm
+    y = rng.random(lp.size) < special.expit(lp)
+    df = pd.DataFrame({"school": [f"S{j:02d}" for j in school], "attendance_rate": att,
+                       "sex": sex, "fsm": fsm, "withdrawn": y})
+    return df, u
+
+
+FEATURES = ["attendance_rate", "sex", "fsm"]
+
+
+def test_logistic_recovers_known_coefficients_with_covering_intervals():
+    df, _ = simulate(n_schools=20, n=1000, seed=1)
+    m = risk.LogisticRisk(reference_levels={"sex": "F"}).fit(df, "withdrawn", FEATURES)
+    assert m.fit_method_ == "mle"
+    ci = m.conf_int()
+    sd = df["attendance_rate"].std(ddof=0)
+    truth = {"attendance_rate": -12.0 * sd, "sex[M]": 0.5, "fsm": 0.4 * df["fsm"].std(ddof=0)}
+    for name, value in truth.items():
+        assert ci.loc[name, "low"] <= value <= ci.loc[name, "high"], (name, ci.loc[name])
+    assert m.reference_levels_ == {"sex": "F"}
+    # an explicit other reference flips the dummy
+    m2 = risk.LogisticRisk(reference_levels={"sex": "M"}).fit(df, "withdrawn", FEATURES)
+    assert m2.coef_["sex[F]"] == pytest.approx(-m.coef_["sex[M]"], rel=1e-6)
+    assert np.allclose(m.predict_proba(df), m2.predict_proba(df))
+    assert np.array_equal(m.predict(df), m.predict_proba(df))
+
+
+def test_unseen_category_and_missing_values():
+    df, _ = simulate(n_schools=2, n=200, seed=2)
+    m = risk.LogisticRisk().fit(df, "withdrawn", FEATURES)
+    with pytest.raises(DataError, match=r"column 'sex'.*'X'"):
+        m.predict_proba(df.assign(sex="X"))
+    gap = df.copy()
+    gap.loc[3, "attendance_rate"] = np.nan
+    p = m.predict_proba(gap)
+    assert np.isnan(p[3]) and np.isfinite(np.delete(p, 3)).all()
+    with pytest.raises(DataError, match="missing"):
+        risk.LogisticRisk().fit(gap, "withdrawn", FEATURES)
+    m3 = risk.LogisticRisk(drop_missing=True).fit(gap, "withdrawn", FEATURES)
+    assert m3.n_dropped_ == 1
+    with pytest.raises(DataError, match="column 'nope'"):
+        risk.LogisticRisk().fit(df, "withdrawn", ["nope"])
+    with pytest.raises(DataError, match="reference level"):
+        risk.LogisticRisk(reference_levels={"sex": "Z"}).fit(df, "withdrawn", FEATURES)
+
+
+def test_perfect_separation_falls_back_to_ridge_and_says_so():
+    df = pd.DataFrame({"x": np.arange(40.0), "school": "A", "y": np.arange(40) >= 20})
+    with pytest.warns(risk.RiskModelWarning, match="ridge"):
+        m = risk.LogisticRisk().fit(df, "y", ["x"])
+    assert m.fit_method_ == "ridge"
+    assert any("separation" in note for note in m.notes_)
+    p = m.predict_proba(df)
+    assert np.all(np.isfinite(p)) and np.all(np.diff(p) > 0)
+    assert p[:20].max() < 0.5 < p[20:].min()
+    assert m.conf_int()["se"].isna().all()
+
+
+def test_no_events_is_an_estimation_error():
+    df, _ = simulate(n_schools=1, n=50)
+    with pytest.raises(EstimationError, match="no events"):
+        risk.PooledRisk().fit(df.assign(withdrawn=False), "withdrawn", FEATURES)
+
+
+def test_per_school_falls_back_to_pooled_for_small_schools():
+    df, _ = simulate(n_schools=4, n=400, tau=0.5, seed=3)
+    small = df[df["school"] == "S03"].head(30)
+    df = pd.concat([df[df["school"] != "S03"], small], ignore_index=True)
+    with pytest.warns(risk.RiskModelWarning, match="pooled"):
+        m = risk.PerSchoolRisk(min_events=10).fit(df, "withdrawn", FEATURES)
+    assert m.fallback_schools_ == ["S03"]
+    assert set(m.school_params_) == {"S00", "S01", "S02"}
+    in_small = (df["school"] == "S03").to_numpy()
+    assert np.allclose(m.predict_proba(df)[in_small], m.pooled_.predict_proba(df)[in_small])
+    assert not np.allclose(m.predict_proba(df)[~in_small], m.pooled_.predict_proba(df)[~in_small])
+    new = df.head(5).assign(school="NEW")
+    assert np.allclose(m.predict_proba(new), m.pooled_.predict_proba(new))
+
+
+def test_partially_pooled_recovers_school_sd_and_shrinks():
+    df, u = simulate(n_schools=40, n=150, tau=0.8, seed=4)
+    m = risk.PartiallyPooledRisk().fit(df, "withdrawn", FEATURES)
+    assert 0.5 < m.tau_ < 1.15
+    eff = m.school_effects_.set_index("school")
+    assert np.corrcoef(eff["intercept"].to_numpy(), u)[0, 1] > 0.8
+    # shrinkage: posterior intercepts vary less than the truth does in the same schools
+    assert eff["intercept"].std() < np.std(u)
+    # the fixed part is conditional on the school: it should match the simulated slope
+    sd = df["attendance_rate"].std(ddof=0)
+    assert m.coef_["attendance_rate"] == pytest.approx(-12.0 * sd, abs=0.15)
+    # an unseen school gets intercept 0
+    new = df.head(3).assign(school="NEW")
+    expected = special.expit(m.design_.transform(new) @ m.params_)
+    assert np.allclose(m.predict_proba(new), expected)
+    seen = df.head(3)
+    shift = eff.loc[seen["school"].iloc[0], "intercept"]
+    assert np.allclose(m.predict_proba(seen), special.expit(m.design_.transform(seen) @ m.params_
+                                                            + shift))
+
+
+def test_partially_pooled_finds_no_school_variation_when_there_is_none():
+    df, _ = simulate(n_schools=15, n=200, tau=0.0, seed=5)
+    m = risk.PartiallyPooledRisk().fit(df, "withdrawn", FEATURES)
+    assert m.tau_ < 0.3
+    pooled = risk.PooledRisk().fit(df, "withdrawn", FEATURES)
+    assert np.corrcoef(m.predict_proba(df), pooled.predict_proba(df))[0, 1] > 0.99
+
+
+def test_partial_pooling_beats_pooled_on_later_cohort_when_schools_differ():
+    df, _ = simulate(n_schools=12, n=600, tau=1.0, seed=6)
+    df["cohort"] = np.tile(np.repeat([2022, 2023], 300), 12)
+    train, test = risk.train_test_by(df, "cohort", [2022], [2023])
+    assert set(train["cohort"]) == {2022} and set(test["cohort"]) == {2023}
+    pooled = risk.PooledRisk().fit(train, "withdrawn", FEATURES)
+    partial = risk.PartiallyPooledRisk().fit(train, "withdrawn", FEATURES)
+    ev_p = risk.evaluate_model(pooled, test, "withdrawn", school=None)
+    ev_pp = risk.evaluate_model(partial, test, "withdrawn", school=None)
+    assert ev_pp["log_loss"] < ev_p["log_loss"]
+    assert ev_pp["auc"] > ev_p["auc"]
+
+
+def test_rule_score_is_calibrated_per_count():
+    df = pd.DataFrame({"att": [0.8, 0.8, 0.95, 0.95, 0.95, 0.85],
+                       "inc": [2, 0, 0, 0, 1, 3],
+                       "y": [1, 0, 0, 0, 1, 1]})
+    rule = risk.RuleScore({"low": ("att", "<", 0.9), "beh": ("inc", ">=", 1)}).fit(df, "y")
+    # counts: 2, 1, 0, 0, 1, 2; overall rate 1/2; smoothed (events + 0.5) / (n + 1)
+    table = rule.rate_table().set_index("count")["event_rate"]
+    assert table[0.0] == pytest.approx((0 + 0.5) / 3)
+    assert table[1.0] == pytest.approx((1 + 0.5) / 3)
+    assert table[2.0] == pytest.approx((2 + 0.5) / 3)
+    assert rule.predict_proba(df)[0] == pytest.approx(2.5 / 3)
+    assert rule.score(df).tolist() == [2, 1, 0, 0, 1, 2]
+
+
+def test_splits_and_held_out_school_evaluation():
+    df, _ = simulate(n_schools=6, n=200, seed=7)
+    with pytest.raises(DataError, match="both train and test"):
+        risk.train_test_by(df, "school", ["S00"], ["S00"])
+    with pytest.raises(DataError, match="'S99' not found"):
+        risk.train_test_by(df, "school", ["S00"], ["S99"])
+    train, test = risk.split_schools(df, n_test=2, seed=1)
+    assert set(train["school"]).isdisjoint(set(test["school"]))
+    assert test["school"].nunique() == 2 and len(train) + len(test) == len(df)
+    res = risk.evaluate_held_out_schools(risk.PooledRisk, df, "withdrawn", FEATURES, n_folds=3)
+    assert len(res) == 3
+    tested = [s for schools in res["test_schools"] for s in schools]
+    assert sorted(tested) == sorted(df["school"].unique())
+    assert (res["auc"] > 0.6).all()
+    assert (res["flagged_at_capacity"] == 0.1 * 400).all()  # 10% of each 200-student school x 2
+
+
+def test_flag_top_share_per_school_never_exceeds():
+    risk_scores = np.array([0.9, 0.8, 0.8, 0.1, 0.5, 0.4, 0.3, 0.2])
+    groups = np.array(["A"] * 4 + ["B"] * 4)
+    flags = risk.flag_top_share(risk_scores, 0.5, groups)
+    # A: top 2 would split the 0.8 tie -> only 0.9 flagged; B: 0.5 and 0.4
+    assert flags.tolist() == [True, False, False, False, True, True, False, False]
+
+
+def test_models_are_deterministic():
+    df, _ = simulate(n_schools=5, n=200, tau=0.5, seed=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", risk.RiskModelWarning)
+        for make in (risk.PooledRisk, risk.PerSchoolRisk, risk.PartiallyPooledRisk):
+            a = make().fit(df, "withdrawn", FEATURES).predict_proba(df)
+            b = make().fit(df, "withdrawn", FEATURES).predict_proba(df)
+            assert np.array_equal(a, b)
