@@ -210,3 +210,32 @@ def test_multi_year_policy_run_keeps_cases_consistent():
     ev = result.events
     assert ev["year"].max() == 1
     assert np.isclose(ev["minutes"].sum(), result.students["staff_minutes"].sum(), rtol=1e-4)
+
+
+def test_central_pool_refits_on_pseudonymised_records_and_scores_students():
+    sc = load_scenario("scenarios/pooling.yaml").with_overrides(
+        {"years": 1, "trust": {"n_schools": 3, "students_per_year_group": 60}})
+    m = TrustModel(sc, seed=2)
+    m.run()
+    pm = m.policy.pool_model
+    # term ends at weeks 13, 25, 38: records each time, a fit from the second on
+    assert [f["week"] for f in pm.fits] == [25, 38]
+    assert all(f["training_rows"] > 0 and f["events"] > 0 for f in pm.fits)
+    records = pm.periods[-1]
+    assert "uid" not in records.columns
+    uids = set(m.students.uid.tolist())
+    assert not any(str(u) == p for u in uids for p in records["pid"].head(20))
+    assert records["pid"].str.fullmatch(r"[0-9a-f]{16,64}").all()
+    scores = m.policy.pool_scores[m.students.status == 0]
+    assert np.isfinite(scores).mean() > 0.95 and ((scores >= 0) & (scores <= 1)).all()
+    ev = m.results().events
+    flagged_weeks = ev.loc[ev["event"] == "flagged", "run_week"]
+    assert len(flagged_weeks) and flagged_weeks.min() >= 25  # no score, no flag before the fit
+
+
+def test_pool_model_config_is_validated():
+    sc = load_scenario("scenarios/pooling.yaml")
+    bad = sc.to_dict()
+    bad["policy"]["pool_model"]["features"] = ["attendance_term", "shoe_size"]
+    with pytest.raises(ScenarioError, match=r"policy.pool_model.features\[1\]"):
+        scenario_from_dict(bad, "x.yaml")

@@ -49,6 +49,9 @@ OUTCOMES: dict[str, tuple[str, Callable[[RunResult], float]]] = {
     "exam_score": ("mean exam score of leavers, SD units", _mean("exam_score")),
     "withdrawal": ("share of students who withdrew", lambda r: float(r.students["withdrawn"].mean())),
     "incidents": ("behaviour incidents per student", _mean("incidents")),
+    "referrals": ("students referred to a workflow (flagged) per 100 students",
+                  lambda r: 100 * float((r.events["event"] == "flagged").sum())
+                  / max(len(r.students), 1) if r.events is not None else 0.0),
     "interventions": ("actions started per 100 students",
                       lambda r: 100 * float(r.students["interventions"].mean())),
     "students_served": ("share of students who received any action",

@@ -46,6 +46,7 @@ class CompiledPolicy:
     action_names: list[str]
     workflows: list[CompiledWorkflow]
     roles: list[str]
+    pool_outcome: Rule | None = None
 
     @property
     def max_window(self) -> int:
@@ -123,7 +124,23 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
         roles |= set(school_roles)
     for action in actions.values():
         roles |= set(action.staff_minutes)
+    pool_outcome = None
+    pm = config.pool_model
+    if pm is not None:
+        for i, name in enumerate(pm.features):
+            if name not in profile.FIELDS:
+                problems.append((f"policy.pool_model.features[{i}]",
+                                 f"unknown profile field {name!r} (fields: "
+                                 f"{', '.join(profile.FIELDS)})"))
+        try:
+            pool_outcome = parse_rule("pool_outcome", pm.outcome, vocab, rules=rules)
+        except RuleError as err:
+            problems.append(("policy.pool_model.outcome", str(err)))
+        uses_score = [n for n, r in rules.items() if "pooled_risk" in r.fields]
+        if pool_outcome is not None and "pooled_risk" in pool_outcome.fields:
+            problems.append(("policy.pool_model.outcome", "cannot use pooled_risk itself"))
+        del uses_score
     if problems:
         raise ScenarioError(source, problems)
     return CompiledPolicy(config, rules, dict(config.rules), actions, action_names, workflows,
-                          sorted(roles))
+                          sorted(roles), pool_outcome)

@@ -114,8 +114,27 @@ class StaffConfig(_Strict):
     )
 
 
+class PoolModelConfig(_Strict):
+    """A risk model the central pool refits on pseudonymised records from member schools.
+
+    At each refit point the schools send each enrolled student's ``features`` and the value of
+    ``outcome`` (a rule) to the pool, keyed by a keyed-hash pseudonym. The model is trained on
+    features from one refit point paired with the outcome at the next, then scores every student
+    from their current features; rules read the score as ``pooled_risk``. ``per_school``: each
+    school fits on its own records only (the pool only hosts the models), for comparison.
+    """
+
+    model: Literal["pooled", "per_school", "partially_pooled"] = "pooled"
+    outcome: str = Field(description="rule giving the event to predict, observed one period on")
+    features: list[str] = Field(min_length=1)
+    refit: Literal["termly", "half_termly"] = "termly"
+    min_events: Annotated[int, Field(ge=1)] = 20
+    history_periods: Annotated[int, Field(ge=1, le=100)] = 6
+
+
 class PolicyConfig(_Strict):
     parameters: dict[str, float | bool] = Field(default_factory=dict)
+    pool_model: PoolModelConfig | None = None
     rules: dict[str, RuleConfig] = Field(default_factory=dict)
     actions: dict[str, ActionOverride] = Field(default_factory=dict)
     workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)

@@ -118,6 +118,11 @@ class PolicyEngine:
         self._week_report: dict[str, np.ndarray] = {}
         key = hashlib.sha256(f"srmsim-run-{model.seed}".encode()).digest()
         self._pseudonym_key = key  # simulated students only; real data uses srmsim.privacy keys
+        self.pool_model = None
+        if p.config.pool_model is not None:
+            from srmsim.policy.pool_model import PoolRiskModel
+
+            self.pool_model = PoolRiskModel(self, p.config.pool_model, p.pool_outcome)
 
     # ------------------------------------------------------------------ bookkeeping
     def _event(self, event: str, idx: np.ndarray, minutes=0.0, cost=0.0, outcome: str = "",
@@ -178,6 +183,8 @@ class PolicyEngine:
         if np.any(obs.withdrew):
             self._close_gone()
         self._review(now)
+        if self.pool_model is not None and self.pool_model.due(self.model.week):
+            self.pool_model.update()
         self._trigger(now)
         self._prioritise()
         self._start_automated(now)
