@@ -147,8 +147,13 @@ def reading_test(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int) -> Non
 
 
 def term_assessments(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int) -> None:
-    """End of term: assessment score and satisfaction pulse (1-5)."""
+    """End of term: assessment score, satisfaction pulse (1-5) and the term's attendance."""
     enrolled = t.status == ENROLLED
+    term = calendar.TERM_NAMES[calendar.term_of(step % calendar.WEEKS_PER_YEAR)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = (t.term_attended / t.term_possible).astype(F32)
+    column = getattr(t, f"attendance_{term}")
+    column[t.term_possible > 0] = rate[t.term_possible > 0]
     z_a, z_s = crn.normal2("test.term", step, t.uid)
     t.assessment = np.where(enrolled, t.attainment + F32(d.assessment_sd) * z_a, t.assessment)
     pulse = F32(3.0) + F32(0.9) * t.wellbeing() + F32(0.3) * t.engagement() + F32(0.6) * z_s

@@ -104,14 +104,20 @@ class TrustModel(mesa.Model):
         self.progress = progress
         self.week_index = 0  # run week (0-based), the ``step`` of every CRN draw
         self.n_weeks = scenario.years * calendar.WEEKS_PER_YEAR
-        self.school_profiles: SchoolProfiles = generate_schools(scenario, self.crn)
-        self.schools = [SchoolAgent(self, i) for i in range(scenario.trust.n_schools)]
+        self.records = None
+        if scenario.population.records:
+            from srmsim.records import RecordPopulation
+
+            self.records = RecordPopulation.from_path(scenario.population.records)
+            self.school_profiles: SchoolProfiles = self.records.schools(scenario, self.crn)
+        else:
+            self.school_profiles = generate_schools(scenario, self.crn)
+        self.schools = [SchoolAgent(self, i) for i in range(len(self.school_profiles))]
         self.pool = PoolAgent(self)
         school, year = cohort_layout(self.school_profiles, scenario.trust.year_groups)
         uid = np.arange(len(school), dtype=np.int64)
         self.next_uid = len(school)
-        self.students = generate_students(scenario, self.crn, self.school_profiles, uid, school,
-                                          year).sorted_by_school()
+        self.students = self._new_students(uid, school, year, 0).sorted_by_school()
         self._finished: list[StudentTable] = []
         self._weekly: list[dict[str, np.ndarray]] = []
         self._history: list[dict[str, np.ndarray]] = []
@@ -125,6 +131,12 @@ class TrustModel(mesa.Model):
 
             self.policy = PolicyEngine(self, scenario.policy)
         self._layout_changed()
+
+    def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int
+                      ) -> StudentTable:
+        traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
+        return generate_students(self.scenario, self.crn, self.school_profiles, uid, school, year,
+                                 step=step, traits=traits)
 
     # ----------------------------------------------------------------- calendar
     @property
@@ -258,8 +270,7 @@ class TrustModel(mesa.Model):
         uid = np.arange(self.next_uid, self.next_uid + len(school), dtype=np.int64)
         self.next_uid += len(school)
         year = np.full(len(school), sc.trust.year_groups[0], dtype=np.int8)
-        intake = generate_students(sc, self.crn, self.school_profiles, uid, school, year,
-                                   step=self.week_index + 1)
+        intake = self._new_students(uid, school, year, self.week_index + 1)
         self.students = t.concat(intake).sorted_by_school()
         self._layout_changed()
 

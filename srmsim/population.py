@@ -77,8 +77,14 @@ def generate_students(
     school: np.ndarray,
     year_group: np.ndarray,
     step: int = 0,
+    traits: dict[str, np.ndarray] | None = None,
 ) -> StudentTable:
-    """New students with profiles and latents; draws keyed by uid, so each is independent."""
+    """New students with profiles and latents; draws keyed by uid, so each is independent.
+
+    ``traits`` (from real records, see :mod:`srmsim.records`) fixes any of ``sex`` (0/1 or -1
+    unknown), ``fsm``, ``sen``, ``eal`` (0/1 or -1 unknown) and ``prior_z`` (standardised prior
+    attainment, NaN unknown); unknown values are drawn as for a synthetic student.
+    """
     pop, dyn = scenario.population, scenario.dynamics
     n = len(uid)
     uid = uid.astype(np.int64)
@@ -93,6 +99,17 @@ def generate_students(
     sen_p = pop.sen_rate * np.where(fsm, 1.5, 1.0) / (1 + 0.5 * pop.fsm_rate)
     sen = u_sen < np.clip(sen_p, 0, 1)
     eal = u_eal < _sigmoid(schools.eal_logit[school])
+    prior_z = None
+    if traits is not None:
+        def known(name: str, drawn: np.ndarray) -> np.ndarray:
+            given = traits.get(name)
+            return drawn if given is None else np.where(given >= 0, given, drawn).astype(drawn.dtype)
+
+        sex = known("sex", sex)
+        fsm = known("fsm", fsm.astype(np.int8)).astype(bool)
+        sen = known("sen", sen.astype(np.int8)).astype(bool)
+        eal = known("eal", eal.astype(np.int8)).astype(bool)
+        prior_z = traits.get("prior_z")
 
     r = pop.latent_correlation
     corr = np.full((3, 3), r) + np.eye(3) * (1 - r)
@@ -109,6 +126,8 @@ def generate_students(
     # Centre so the national average stays 0 whatever the FSM/SEN/EAL rates.
     attainment -= (pop.fsm_attainment_gap * pop.fsm_rate + pop.sen_attainment_gap * pop.sen_rate
                    + pop.eal_attainment_gap * pop.eal_rate)
+    if prior_z is not None:  # a recorded prior attainment is the best start we have
+        attainment = np.where(np.isnan(prior_z), attainment, prior_z)
     engagement_base = (
         schools.engagement_effect[school]
         + pop.fsm_engagement_gap * fsm

@@ -50,8 +50,15 @@ class TrustConfig(_Strict):
 
 
 class PopulationConfig(_Strict):
-    """Who the students are. Defaults follow England's secondary schools (DESIGN.md s4)."""
+    """Who the students are. Defaults follow England's secondary schools (DESIGN.md s4).
 
+    ``records``: an imported dataset (``srmsim data import``) or a students table in the record
+    schema. Then the schools, their sizes and each student's sex, FSM, SEN, EAL and prior
+    attainment are resampled from it within schools, and ``trust.n_schools`` and
+    ``trust.students_per_year_group`` are taken from the data.
+    """
+
+    records: str | None = None
     fsm_rate: Fraction = 0.24
     fsm_school_sd: NonNeg = Field(0.6, description="between-school SD of FSM rate, logit scale")
     sen_rate: Fraction = 0.14
@@ -245,9 +252,19 @@ def read_yaml(path: str | Path) -> Any:
         raise ScenarioError(str(path), f"malformed YAML: {where}{problem}") from None
 
 
+def _resolve_records(data: Any, base: Path) -> Any:
+    """A relative ``population.records`` path is relative to the scenario file."""
+    if isinstance(data, dict) and isinstance(data.get("population"), dict):
+        rec = data["population"].get("records")
+        if isinstance(rec, str) and not Path(rec).is_absolute():
+            data = copy.deepcopy(data)
+            data["population"]["records"] = str((base / rec).resolve())
+    return data
+
+
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     """Load and validate a scenario file, applying optional dotted-key overrides."""
-    data = read_yaml(path)
+    data = _resolve_records(read_yaml(path), Path(path).parent)
     if overrides:
         if data is not None and not isinstance(data, dict):
             raise ScenarioError(str(path), "a scenario must be a mapping of keys to values")

@@ -24,6 +24,7 @@ Everything is vectorised over cases; per-school allocation runs in each
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -118,6 +119,8 @@ class PolicyEngine:
         self._week_report: dict[str, np.ndarray] = {}
         key = hashlib.sha256(f"srmsim-run-{model.seed}".encode()).digest()
         self._pseudonym_key = key  # simulated students only; real data uses srmsim.privacy keys
+        self.eligibility: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+        self.eligible_from = np.zeros(len(model.students), dtype=np.int64)
         self.pool_model = None
         if p.config.pool_model is not None:
             from srmsim.policy.pool_model import PoolRiskModel
@@ -143,8 +146,26 @@ class PolicyEngine:
             "outcome": np.full(len(idx), OUTCOMES.index(outcome), dtype=np.int8),
         })
 
+    def set_eligibility(self, rule: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> None:
+        """Restrict who the policy may refer, for trials: ``rule(uid, school)`` gives, per
+        student, the first run week from which they may be referred (a large number: never).
+
+        It is applied to the students on roll now and to every later intake, so a school-level
+        or stepped-wedge assignment covers new students too.
+        """
+        self.eligibility = rule
+        self._apply_eligibility()
+
+    def _apply_eligibility(self) -> None:
+        t = self.model.students
+        if self.eligibility is None:
+            self.eligible_from = np.zeros(len(t), dtype=np.int64)
+        else:
+            self.eligible_from = np.asarray(self.eligibility(t.uid, t.school), dtype=np.int64)
+
     def layout_changed(self) -> None:
         """The student table was rebuilt (year end): move per-row state by uid."""
+        self._apply_eligibility()
         new_uid = self.model.students.uid
         if len(new_uid) == len(self._row_uid) and np.array_equal(new_uid, self._row_uid):
             return
@@ -304,7 +325,8 @@ class PolicyEngine:
                 continue
             busy = np.zeros(len(t), dtype=bool)
             busy[self.cases.row[open_[self.cases.wf[open_] == w]]] = True
-            new_rows = np.flatnonzero(flags[wf.trigger] & ~busy & (self.cooldown_until[w] <= now))
+            new_rows = np.flatnonzero(flags[wf.trigger] & ~busy & (self.cooldown_until[w] <= now)
+                                      & (self.eligible_from <= now))
             if len(new_rows) == 0:
                 continue
             uid = t.uid[new_rows]

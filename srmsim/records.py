@@ -1,0 +1,111 @@
+"""A trust built from real (imported, ideally anonymised) records: resampling within schools.
+
+Why resample rather than copy: a simulation needs students it can move through years and new
+intakes each September; drawing with replacement from each school's own records keeps each
+school's mix (FSM, SEN, EAL, sex, prior attainment) while the dynamics stay the simulator's, to be
+calibrated to the same data with ``srmsim calibrate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+from srmsim.population import SchoolProfiles, _logit
+from srmsim.rng import CRN
+from srmsim.scenario import Scenario
+
+
+def read_student_records(path: str | Path) -> pd.DataFrame:
+    """The students table of an imported dataset directory, or a Parquet/CSV file of it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "students.parquet"
+    if not path.exists():
+        raise DataError(f"{path}: no student records here (expected an imported dataset "
+                        "directory with students.parquet, or a students Parquet/CSV file)")
+    df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    missing = [c for c in ("school", "year_group") if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: student records need the column(s) {missing}")
+    if df.empty:
+        raise DataError(f"{path}: no student records")
+    return df
+
+
+def _flag(values: pd.Series | None, n: int) -> np.ndarray:
+    """1/0 for true/false, -1 where the record does not say."""
+    if values is None:
+        return np.full(n, -1, dtype=np.int8)
+    missing = values.isna().to_numpy()
+    text = values.astype("object").where(~missing, "").astype(str).str.strip().str.lower()
+    truthy = text.isin(["true", "1", "1.0", "yes", "y", "t"]).to_numpy()
+    return np.where(missing, -1, truthy.astype(np.int8)).astype(np.int8)
+
+
+class RecordPopulation:
+    """Schools and student traits drawn from a table of student records."""
+
+    def __init__(self, records: pd.DataFrame, source: str = "records"):
+        self.source = source
+        df = records.copy()
+        df["school"] = df["school"].astype(str)
+        self.school_ids = sorted(df["school"].unique())
+        index = {s: i for i, s in enumerate(self.school_ids)}
+        df["_school"] = df["school"].map(index).astype(np.int32)
+        self.df = df.reset_index(drop=True)
+        n = len(df)
+        sex = df["sex"].astype("object") if "sex" in df else None
+        self.sex = (np.full(n, -1, dtype=np.int8) if sex is None else
+                    np.select([sex == "M", sex == "F"], [1, 0], -1).astype(np.int8))
+        self.fsm = _flag(df.get("fsm"), n)
+        self.sen = _flag(df.get("sen"), n)
+        self.eal = _flag(df.get("eal"), n)
+        prior = (pd.to_numeric(df["prior_attainment"], errors="coerce").to_numpy(float)
+                 if "prior_attainment" in df else np.full(n, np.nan))
+        if np.isfinite(prior).sum() > 1:
+            prior = (prior - np.nanmean(prior)) / np.nanstd(prior)
+        self.prior_z = prior
+        self.rows_by_school = [np.flatnonzero(df["_school"].to_numpy() == s)
+                               for s in range(len(self.school_ids))]
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> RecordPopulation:
+        return cls(read_student_records(path), str(path))
+
+    def schools(self, scenario: Scenario, crn: CRN) -> SchoolProfiles:
+        """School sizes and compositions from the records; unobserved effects drawn."""
+        from srmsim.population import generate_schools
+
+        j = len(self.school_ids)
+        pop = scenario.population
+        scen = scenario.with_overrides({"trust": {"n_schools": j}})
+        drawn = generate_schools(scen, crn)
+        years = self.df.groupby("_school")["year_group"].nunique().reindex(range(j)).fillna(1)
+        per_year = np.maximum(1, np.round(np.bincount(self.df["_school"], minlength=j) / years))
+        fsm_share = np.array([np.mean(self.fsm[r] == 1) if np.any(self.fsm[r] >= 0)
+                              else pop.fsm_rate for r in self.rows_by_school])
+        eal_share = np.array([np.mean(self.eal[r] == 1) if np.any(self.eal[r] >= 0)
+                              else pop.eal_rate for r in self.rows_by_school])
+        return SchoolProfiles(
+            cohort_size=per_year.to_numpy().astype(np.int64),
+            fsm_logit=np.array([_logit(p) for p in fsm_share]),
+            eal_logit=np.array([_logit(p) for p in eal_share]),
+            attainment_effect=drawn.attainment_effect,
+            engagement_effect=drawn.engagement_effect,
+            absence_effect=drawn.absence_effect,
+        )
+
+    def traits(self, crn: CRN, uid: np.ndarray, school: np.ndarray) -> dict[str, np.ndarray]:
+        """Each new student copies the traits of a record drawn (by uid) from their school."""
+        u = crn.uniform("records.resample", 0, uid)
+        pick = np.empty(len(uid), dtype=np.int64)
+        for s in np.unique(school):
+            sel = school == s
+            rows = self.rows_by_school[s]
+            pick[sel] = rows[np.minimum((u[sel] * len(rows)).astype(np.int64), len(rows) - 1)]
+        return {"sex": self.sex[pick], "fsm": self.fsm[pick], "sen": self.sen[pick],
+                "eal": self.eal[pick], "prior_z": self.prior_z[pick]}
