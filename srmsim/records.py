@@ -28,9 +28,8 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: no student records here (expected an imported dataset "
                         "directory with students.parquet, or a students Parquet/CSV file)")
     df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    missing = [c for c in ("school", "year_group") if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: student records need the column(s) {missing}")
+    if "school" not in df.columns:
+        raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:
         raise DataError(f"{path}: no student records")
     return df
@@ -84,14 +83,18 @@ class RecordPopulation:
         pop = scenario.population
         scen = scenario.with_overrides({"trust": {"n_schools": j}})
         drawn = generate_schools(scen, crn)
-        years = self.df.groupby("_school")["year_group"].nunique().reindex(range(j)).fillna(1)
+        if "year_group" in self.df:
+            years = self.df.groupby("_school")["year_group"].nunique().reindex(range(j))
+            years = years.fillna(1).to_numpy()
+        else:  # year group generalised away by anonymisation: spread over the scenario's years
+            years = np.full(j, len(scenario.trust.year_groups))
         per_year = np.maximum(1, np.round(np.bincount(self.df["_school"], minlength=j) / years))
         fsm_share = np.array([np.mean(self.fsm[r] == 1) if np.any(self.fsm[r] >= 0)
                               else pop.fsm_rate for r in self.rows_by_school])
         eal_share = np.array([np.mean(self.eal[r] == 1) if np.any(self.eal[r] >= 0)
                               else pop.eal_rate for r in self.rows_by_school])
         return SchoolProfiles(
-            cohort_size=per_year.to_numpy().astype(np.int64),
+            cohort_size=per_year.astype(np.int64),
             fsm_logit=np.array([_logit(p) for p in fsm_share]),
             eal_logit=np.array([_logit(p) for p in eal_share]),
             attainment_effect=drawn.attainment_effect,

@@ -206,6 +206,7 @@ class PolicyEngine:
         self._review(now)
         if self.pool_model is not None and self.pool_model.due(self.model.week):
             self.pool_model.update()
+            self.ctx.forget("pooled_risk")
         self._trigger(now)
         self._prioritise()
         self._start_automated(now)

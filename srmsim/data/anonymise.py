@@ -1,0 +1,256 @@
+"""Make an imported dataset safe to pool: pseudonyms, no identifiers, k-anonymity, a report.
+
+Steps, in order (each one is listed in the report with counts):
+
+1. drop direct identifiers (name, UPN, address, postcode) and free text (notes), and any column
+   that is not a schema field (it could hold anything);
+2. date of birth -> ``age_months`` at the reference date (the import's, unless overridden), then
+   drop the date of birth;
+3. replace ``student_id`` and ``school`` in both tables by keyed pseudonyms
+   (:func:`srmsim.privacy.pseudonymise`, labels ``student`` and ``school``);
+4. recode rare categories (fewer than k students, e.g. a sex recorded for 2 pupils) to the field's
+   catch-all value;
+5. k-anonymity / l-diversity over the quasi-identifiers (:mod:`srmsim.data.kanon`): generalise,
+   then suppress students in classes still too small, and drop their observations;
+6. write rows in pseudonym order, because the export's row order (often alphabetical by name)
+   would otherwise link the anonymised rows back to a class list.
+
+The key is never written; ``dataset.json`` stores only its fingerprint
+(:func:`srmsim.privacy.key_id`) so that datasets pseudonymised with the same key can be linked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from srmsim.data.dataset import Dataset, base_meta, read_dataset, write_dataset
+from srmsim.data.kanon import generalise_rare, hierarchy, k_anonymise
+from srmsim.data.schema import OBSERVATIONS, STUDENTS, TABLES
+from srmsim.data.validate import age_in_months
+from srmsim.errors import DataError
+from srmsim.privacy import key_id, pseudonymise
+
+DEFAULT_QUASI = ("school", "year_group", "age_months", "sex", "fsm", "sen", "eal")
+REPORT_FILE = "anonymisation_report.json"
+
+
+@dataclass
+class AnonymisationReport:
+    """What anonymise changed, with counts; printed and written as JSON."""
+
+    columns_dropped: dict[str, list[str]] = field(default_factory=dict)
+    pseudonymised: list[str] = field(default_factory=list)
+    dob_converted: int = 0
+    reference_date: str | None = None
+    rare_categories: dict[str, dict[str, int]] = field(default_factory=dict)
+    quasi_identifiers: list[str] = field(default_factory=list)
+    sensitive: list[str] = field(default_factory=list)
+    k_target: int = 5
+    l_target: int = 1
+    generalised: dict[str, str] = field(default_factory=dict)
+    students_in: int = 0
+    students_suppressed: int = 0
+    observations_in: int = 0
+    observations_suppressed: int = 0
+    achieved_k: int | None = None
+    achieved_l: int | None = None
+    max_suppressed: float = 0.05
+    max_suppressed_exceeded: bool = False
+    key_id: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def format(self) -> str:
+        lines = ["anonymisation report"]
+        for t, cols in self.columns_dropped.items():
+            if cols:
+                lines.append(f"  {t}: columns dropped: {', '.join(cols)}")
+        lines.append(f"  pseudonymised (HMAC-SHA256, key id {self.key_id}): "
+                     f"{', '.join(self.pseudonymised)}")
+        if self.dob_converted:
+            lines.append(f"  date_of_birth -> age_months at {self.reference_date} for "
+                         f"{self.dob_converted} students")
+        for f, vals in self.rare_categories.items():
+            items = ", ".join(f"{v} ({n})" for v, n in vals.items())
+            lines.append(f"  rare {f} values recoded: {items}")
+        lines.append(f"  quasi-identifiers: {', '.join(self.quasi_identifiers) or '(none)'}; "
+                     f"k >= {self.k_target}" + (f", l >= {self.l_target} over "
+                                                f"{', '.join(self.sensitive)}"
+                                                if self.sensitive else ""))
+        for f, how in self.generalised.items():
+            lines.append(f"  generalised {f} -> {how}")
+        lines.append(f"  students suppressed: {self.students_suppressed} of {self.students_in}; "
+                     f"their observations removed: {self.observations_suppressed} of "
+                     f"{self.observations_in}")
+        lines.append(f"  achieved k = {self.achieved_k}"
+                     + (f", l = {self.achieved_l}" if self.sensitive else ""))
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        return "\n".join(lines)
+
+
+def check_key_location(key_file: str | Path | None, out: str | Path) -> None:
+    """Refuse a key file inside the output directory: the key must never sit with the data."""
+    if key_file is None:
+        return
+    key = Path(key_file).resolve()
+    out_dir = Path(out).resolve()
+    if key == out_dir or key.is_relative_to(out_dir):
+        raise DataError(f"key file {key_file} is inside the output directory {out}; keep the key "
+                        "away from the pseudonymised data")
+
+
+def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFAULT_QUASI,
+              k: int = 5, l_diversity: int = 1, sensitive: list[str] | tuple[str, ...] = (),
+              max_suppressed: float = 0.05, reference_date: dt.date | None = None
+              ) -> tuple[Dataset, AnonymisationReport]:
+    """An anonymised copy of ``ds`` and the report of what was changed."""
+    quasi, sensitive = list(quasi), list(sensitive)
+    _check_args(ds, quasi, k, l_diversity, sensitive, max_suppressed)
+    rep = AnonymisationReport(quasi_identifiers=quasi, sensitive=sensitive, k_target=k,
+                              l_target=l_diversity, max_suppressed=max_suppressed, key_id=key_id(key))
+    st, ob = ds.students.copy(), ds.observations.copy()
+    rep.students_in, rep.observations_in = len(st), len(ob)
+
+    # 2. date of birth -> age in months (before dropping columns)
+    if "date_of_birth" in st.columns and st["date_of_birth"].notna().any():
+        ref = reference_date or _meta_date(ds.meta.get("reference_date"))
+        if ref is None:
+            raise DataError("the dataset has dates of birth but no reference date to compute "
+                            "ages at; pass --reference-date YYYY-MM-DD")
+        age = age_in_months(st["date_of_birth"], ref)
+        if "age_months" not in st.columns:
+            st["age_months"] = pd.Series(pd.NA, index=st.index, dtype="Int64")
+        fill = st["age_months"].isna() & age.notna()
+        st.loc[fill, "age_months"] = age[fill]
+        rep.dob_converted = int(st["date_of_birth"].notna().sum())
+        rep.reference_date = ref.isoformat()
+
+    # 1. drop identifiers, free text, dates of birth and non-schema columns
+    for name, frame in (("students", st), ("observations", ob)):
+        tbl = TABLES[name]
+        drop = [c for c in frame.columns
+                if c not in tbl or tbl[c].kind in ("direct", "free_text", "dob")]
+        rep.columns_dropped[name] = [str(c) for c in drop]
+    st = st.drop(columns=rep.columns_dropped["students"])
+    ob = ob.drop(columns=rep.columns_dropped["observations"])
+
+    # 3. pseudonyms, consistently in both tables
+    st["student_id"] = pseudonymise(st["student_id"], key, "student")
+    ob["student_id"] = pseudonymise(ob["student_id"], key, "student")
+    st["school"] = pseudonymise(st["school"], key, "school")
+    ob["school"] = pseudonymise(ob["school"], key, "school")
+    rep.pseudonymised = ["student_id", "school"]
+    if st["student_id"].duplicated().any():
+        raise DataError("two different student ids got the same pseudonym (a 64-bit collision); "
+                        "this is astronomically unlikely -- check the input for duplicate ids")
+
+    # 4. rare categories
+    st, rep.rare_categories = generalise_rare(st, k)
+
+    # 5. k-anonymity and l-diversity
+    res = k_anonymise(st, quasi, k=k, l_diversity=l_diversity, sensitive=sensitive, max_suppressed=max_suppressed)
+    gone = set(st.loc[res.suppressed, "student_id"])
+    st = res.frame.reset_index(drop=True)
+    drop_obs = ob["student_id"].isin(gone)
+    ob = ob.loc[~drop_obs].reset_index(drop=True)
+    # row order can betray the raw order (exports are often sorted by name or admission
+    # number), so rows are written in pseudonym order: key-dependent, unrelated to the raw ids
+    st = st.sort_values("student_id", kind="stable").reset_index(drop=True)
+    ob = ob.sort_values(["student_id", "period_type", "period"], kind="stable").reset_index(
+        drop=True)
+    rep.students_suppressed = int(res.suppressed.sum())
+    rep.observations_suppressed = int(drop_obs.sum())
+    rep.generalised = res.descriptions
+    rep.achieved_k = res.achieved["k"]
+    rep.achieved_l = res.achieved["l"] if sensitive else None
+    rep.max_suppressed_exceeded = res.max_suppressed_exceeded
+    if res.max_suppressed_exceeded:
+        rep.warnings.append(
+            f"every generalisation was used and {rep.students_suppressed} students "
+            f"({rep.students_suppressed / max(rep.students_in, 1):.0%}) still had to be "
+            f"suppressed, more than --max-suppressed {max_suppressed:.0%}")
+    if rep.students_in and rep.students_suppressed == rep.students_in:
+        rep.warnings.append("every student was suppressed: the data are too small for this k")
+    for q in quasi:
+        if hierarchy(q).kind == "none" and q != "school":
+            rep.warnings.append(f"{q} has no generalisation hierarchy; only suppression "
+                                "protects it")
+
+    meta = base_meta(
+        anonymised=True, reference_date=rep.reference_date or ds.meta.get("reference_date"),
+        period_origin=ds.meta.get("period_origin", {}), key_id=rep.key_id,
+        quasi_identifiers=quasi, sensitive=sensitive, k=k, l=l_diversity,
+        generalisation={q: {"level": res.levels[q], "description": d,
+                            "columns": [f"{q}_min", f"{q}_max"] if f"{q}_min" in st.columns
+                            else [q]} for q, d in res.descriptions.items()},
+        achieved={"k": rep.achieved_k, "l": rep.achieved_l},
+        real_data=ds.meta.get("real_data", True),
+        notes=["student_id and school are keyed pseudonyms (HMAC-SHA256, 16 hex characters)"],
+    )
+    return Dataset(students=st, observations=ob, meta=meta), rep
+
+
+def _meta_date(value: Any) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise DataError(f"dataset.json: reference_date {value!r} is not YYYY-MM-DD") from None
+
+
+def _check_args(ds: Dataset, quasi: list[str], k: int, l_diversity: int, sensitive: list[str],
+                max_suppressed: float) -> None:
+    if k < 1:
+        raise DataError(f"--k must be at least 1 (got {k})")
+    if l_diversity < 1:
+        raise DataError(f"--l must be at least 1 (got {l_diversity})")
+    if l_diversity > 1 and not sensitive:
+        raise DataError("--l above 1 needs --sensitive fields to measure diversity over")
+    if not 0 <= max_suppressed < 1:
+        raise DataError(f"--max-suppressed must be a fraction in [0, 1) (got {max_suppressed})")
+    for name in (*quasi, *sensitive):
+        if name not in STUDENTS:
+            raise DataError(f"{name!r} is not a students field; choose from {STUDENTS.names}")
+        if STUDENTS[name].kind in ("direct", "free_text", "dob"):
+            raise DataError(f"{name!r} is dropped by anonymise and cannot be a quasi-identifier "
+                            "or sensitive field")
+        if name == "student_id":
+            raise DataError("student_id is pseudonymised and unique; it cannot be a "
+                            "quasi-identifier or sensitive field")
+    both = set(quasi) & set(sensitive)
+    if both:
+        raise DataError(f"{sorted(both)} cannot be both quasi-identifier and sensitive")
+    missing = [q for q in (*quasi, *sensitive) if q not in ds.students.columns
+               and not (q == "age_months" and "date_of_birth" in ds.students.columns)]
+    if missing:
+        raise DataError(f"the dataset has no column(s) {missing}; drop them from --quasi / "
+                        "--sensitive")
+    if ds.anonymised:
+        raise DataError("this dataset is already anonymised")
+    if not set(OBSERVATIONS.names) >= {"student_id", "school"}:  # pragma: no cover - schema guard
+        raise AssertionError
+
+
+def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
+                  key_file: str | Path | None = None, overwrite: bool = False,
+                  **kwargs: Any) -> AnonymisationReport:
+    """Read a dataset directory, anonymise it, write the result and the report into ``out``."""
+    check_key_location(key_file, out)
+    if Path(in_dir).resolve() == Path(out).resolve():
+        raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
+    ds = read_dataset(in_dir)
+    anon, rep = anonymise(ds, key, **kwargs)
+    write_dataset(anon, out, overwrite=overwrite)
+    (Path(out) / REPORT_FILE).write_text(json.dumps(rep.to_dict(), indent=2) + "\n",
+                                         encoding="utf-8")
+    return rep

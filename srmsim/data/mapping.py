@@ -1,0 +1,322 @@
+"""The column-mapping file: how a school's own export maps onto the srmsim schema.
+
+Why a mapping and not renaming: a school exports the same report every term, with its own column
+names and codes ("Y"/"N", "Girl"/"Boy"). The mapping is written once and the export is imported
+as it is. It is YAML::
+
+    encoding: utf-8               # of CSV files (default utf-8); per table too
+    reference_date: 2024-09-01    # ages are computed at this date (needed with date_of_birth)
+    missing_values: ["", "NA", "N/A", "NULL", "-"]   # cells that mean "no value"
+    schools: [NORTH, SOUTH]       # optional: the only school ids allowed
+    students:
+      files: ["*pupil*"]          # glob(s) on the file name that mark a students file
+      columns: {"Pupil Ref": student_id, "D.O.B.": date_of_birth, "Gender": sex}
+      constants: {school: NORTH}  # a field with one value for every row of the file
+      values: {sex: {Girl: F, Boy: M}, fsm: {"Y": true, "N": false}}
+      date_formats: {date_of_birth: "%d/%m/%Y"}
+      ignore: [Form, House]       # source columns deliberately not imported
+    observations:
+      files: ["*attendance*"]
+      columns: {...}
+
+Source column names match after trimming spaces and ignoring case, so ``" Pupil ref"`` matches
+``"Pupil Ref"``. Every mistake in the file is a :class:`MappingError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srmsim.data.schema import TABLES, Table
+from srmsim.errors import ScenarioError
+
+DEFAULT_MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A")
+
+_TOP_KEYS = {"encoding", "reference_date", "missing_values", "schools", "version", *TABLES}
+_TABLE_KEYS = {"files", "columns", "constants", "values", "date_formats", "ignore", "encoding"}
+
+
+class MappingError(ScenarioError):
+    """The mapping file is malformed: names the file, the key path and what is wrong."""
+
+
+def normalise_column(name: str) -> str:
+    """How source column names are compared: trimmed, case-folded, inner spaces collapsed."""
+    return " ".join(str(name).split()).casefold()
+
+
+@dataclass
+class TableMapping:
+    """How one schema table is found in the export."""
+
+    table: Table
+    files: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # source column -> schema field
+    constants: dict[str, str] = field(default_factory=dict)  # field -> raw value
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {raw: value}
+    date_formats: dict[str, str] = field(default_factory=dict)
+    ignore: list[str] = field(default_factory=list)
+    encoding: str | None = None
+
+    def source_for(self, field_name: str) -> str | None:
+        for src, dst in self.columns.items():
+            if dst == field_name:
+                return src
+        return None
+
+
+@dataclass
+class Mapping:
+    """A parsed, checked mapping file."""
+
+    source: str = "<mapping>"
+    encoding: str = "utf-8"
+    reference_date: dt.date | None = None
+    missing_values: tuple[str, ...] = DEFAULT_MISSING
+    schools: list[str] | None = None
+    tables: dict[str, TableMapping] = field(default_factory=dict)
+
+    def for_table(self, name: str) -> TableMapping:
+        """The mapping of table ``name``; an identity mapping if the file does not mention it."""
+        tm = self.tables.get(name)
+        if tm is None:
+            tm = TableMapping(table=TABLES[name])
+            self.tables[name] = tm
+        return tm
+
+    def encoding_for(self, name: str) -> str:
+        tm = self.tables.get(name)
+        return (tm.encoding if tm and tm.encoding else None) or self.encoding
+
+    def classify(self, path: str | Path) -> str:
+        """Which table a file holds, from the ``files`` patterns (matched on the file name)."""
+        base = Path(path).name
+        hits = [name for name, tm in self.tables.items()
+                if any(fnmatch.fnmatch(base.casefold(), p.casefold()) for p in tm.files)]
+        if len(hits) == 1:
+            return hits[0]
+        from srmsim.errors import DataError
+
+        if not hits:
+            raise DataError(
+                f"{path}: cannot tell which table this file holds: its name matches no 'files' "
+                f"pattern in {self.source} (or pass it with --students / --observations)")
+        raise DataError(f"{path}: file name matches the 'files' patterns of both {hits[0]} and "
+                        f"{hits[1]} in {self.source}; make the patterns distinct")
+
+
+def identity_mapping() -> Mapping:
+    """A mapping for files already in the schema (column names are the field names)."""
+    m = Mapping(source="<schema names>")
+    for name, tbl in TABLES.items():
+        m.tables[name] = TableMapping(table=tbl, files=[f"{name}*"])
+    return m
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a mapping YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MappingError(str(path), "file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise MappingError(str(path), f"cannot read: {err}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise MappingError(str(path), f"not valid YAML: {err}") from None
+    return parse_mapping(raw if raw is not None else {}, source=str(path))
+
+
+def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:
+    """Check a mapping given as a dict (the parsed YAML); collect every problem, then raise."""
+    problems: list[tuple[str, str]] = []
+    m = Mapping(source=source)
+    if not isinstance(raw, dict):
+        raise MappingError(source, "expected a mapping (key: value) at the top level")
+    for key in raw:
+        if key not in _TOP_KEYS:
+            problems.append((str(key), f"unknown key; expected one of {sorted(_TOP_KEYS)}"))
+    if "encoding" in raw:
+        m.encoding = _check_encoding(raw["encoding"], "encoding", problems) or m.encoding
+    if raw.get("reference_date") is not None:
+        m.reference_date = _check_date(raw["reference_date"], "reference_date", problems)
+    if "missing_values" in raw:
+        mv = raw["missing_values"]
+        if not isinstance(mv, list) or not all(isinstance(v, str | int | float) for v in mv):
+            problems.append(("missing_values", "must be a list of strings"))
+        else:
+            m.missing_values = tuple(str(v).strip() for v in mv)
+    if raw.get("schools") is not None:
+        sc = raw["schools"]
+        if not isinstance(sc, list) or not sc:
+            problems.append(("schools", "must be a non-empty list of school ids"))
+        else:
+            m.schools = [str(s).strip() for s in sc]
+    for name, tbl in TABLES.items():
+        if name in raw:
+            m.tables[name] = _parse_table(raw[name], tbl, problems)
+    if problems:
+        raise MappingError(source, problems)
+    return m
+
+
+def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> TableMapping:
+    tm = TableMapping(table=tbl)
+    p = tbl.name
+    if raw is None:
+        return tm
+    if not isinstance(raw, dict):
+        problems.append((p, "must be a mapping with keys such as 'columns' and 'files'"))
+        return tm
+    for key in raw:
+        if key not in _TABLE_KEYS:
+            problems.append((f"{p}.{key}", f"unknown key; expected one of {sorted(_TABLE_KEYS)}"))
+    files = raw.get("files", [])
+    if isinstance(files, str):
+        files = [files]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        problems.append((f"{p}.files", "must be a list of file-name patterns such as '*pupil*'"))
+    else:
+        tm.files = files
+    if "encoding" in raw:
+        tm.encoding = _check_encoding(raw["encoding"], f"{p}.encoding", problems)
+
+    cols = raw.get("columns") or {}
+    if not isinstance(cols, dict):
+        problems.append((f"{p}.columns", "must map source column names to schema fields"))
+        cols = {}
+    seen_src: dict[str, str] = {}
+    for src, dst in cols.items():
+        kp = f'{p}.columns."{src}"'
+        if not isinstance(src, str):
+            problems.append((kp, f"source column name {src!r} must be quoted text"))
+            continue
+        if not isinstance(dst, str) or dst not in tbl:
+            problems.append((kp, f"unknown {p} field {dst!r}; expected one of {tbl.names}"))
+            continue
+        norm = normalise_column(src)
+        if norm in seen_src:
+            problems.append((kp, f"same column as {seen_src[norm]!r} once case and spaces are "
+                                 "ignored"))
+            continue
+        seen_src[norm] = src
+        if dst in tm.columns.values():
+            problems.append((kp, f"field {dst!r} is already mapped from "
+                                 f"{tm.source_for(dst)!r}"))
+            continue
+        tm.columns[src] = dst
+
+    consts = raw.get("constants") or {}
+    if not isinstance(consts, dict):
+        problems.append((f"{p}.constants", "must map schema fields to one value each"))
+        consts = {}
+    for fname, value in consts.items():
+        kp = f"{p}.constants.{fname}"
+        if fname not in tbl:
+            problems.append((kp, f"unknown {p} field {fname!r}; expected one of {tbl.names}"))
+        elif fname in tm.columns.values():
+            problems.append((kp, f"field {fname!r} is also mapped from column "
+                                 f"{tm.source_for(fname)!r}; use one or the other"))
+        elif isinstance(value, dict | list) or value is None:
+            problems.append((kp, "must be a single value"))
+        else:
+            tm.constants[fname] = _raw_text(value)
+
+    vals = raw.get("values") or {}
+    if not isinstance(vals, dict):
+        problems.append((f"{p}.values", "must map schema fields to {source value: value}"))
+        vals = {}
+    for fname, vmap in vals.items():
+        kp = f"{p}.values.{fname}"
+        if fname not in tbl:
+            problems.append((kp, f"unknown {p} field {fname!r}; expected one of {tbl.names}"))
+            continue
+        if not isinstance(vmap, dict):
+            problems.append((kp, "must map source values to schema values"))
+            continue
+        fld = tbl[fname]
+        if fld.type == "date":
+            problems.append((kp, "dates cannot be recoded; give the format under 'date_formats'"))
+            continue
+        clean: dict[str, Any] = {}
+        for src, dst in vmap.items():
+            vkp = f"{kp}.{src}"
+            if isinstance(src, bool) or src is None:
+                problems.append((vkp, f"the key was read as {src!r} by YAML; quote it "
+                                      "(for example \"Yes\": true)"))
+                continue
+            if fld.categories and (not isinstance(dst, str) or
+                                   dst.casefold() not in {c.casefold() for c in fld.categories}):
+                problems.append((vkp, f"{dst!r} is not one of {list(fld.categories)}"))
+                continue
+            if fld.type == "bool" and not isinstance(dst, bool):
+                problems.append((vkp, f"{dst!r} must be true or false"))
+                continue
+            if fld.type in ("int", "float") and (isinstance(dst, bool) or
+                                                 not isinstance(dst, int | float)):
+                problems.append((vkp, f"{dst!r} must be a number"))
+                continue
+            clean[_raw_text(src)] = dst
+        tm.values[fname] = clean
+
+    dfmt = raw.get("date_formats") or {}
+    if not isinstance(dfmt, dict):
+        problems.append((f"{p}.date_formats", "must map date fields to formats like '%d/%m/%Y'"))
+        dfmt = {}
+    for fname, fmt in dfmt.items():
+        kp = f"{p}.date_formats.{fname}"
+        if fname not in tbl or tbl[fname].type != "date":
+            dates = [f.name for f in tbl.fields if f.type == "date"]
+            problems.append((kp, f"{fname!r} is not a date field of {p}; date fields: {dates}"))
+        elif not isinstance(fmt, str) or "%" not in fmt:
+            problems.append((kp, "must be a strftime format such as '%d/%m/%Y'"))
+        else:
+            tm.date_formats[fname] = fmt
+
+    ign = raw.get("ignore") or []
+    if not isinstance(ign, list) or not all(isinstance(c, str) for c in ign):
+        problems.append((f"{p}.ignore", "must be a list of source column names"))
+    else:
+        tm.ignore = ign
+    return tm
+
+
+def _raw_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _check_encoding(value: Any, key: str, problems: list[tuple[str, str]]) -> str | None:
+    if not isinstance(value, str):
+        problems.append((key, "must be an encoding name such as utf-8 or cp1252"))
+        return None
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        problems.append((key, f"unknown encoding {value!r}"))
+        return None
+    return value
+
+
+def _check_date(value: Any, key: str, problems: list[tuple[str, str]]) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        problems.append((key, f"{value!r} is not a date in the form YYYY-MM-DD"))
+        return None

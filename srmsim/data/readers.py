@@ -1,0 +1,256 @@
+"""Read a school's export (CSV, Excel or Parquet) into strings, keeping row numbers and every fault.
+
+Why everything is read as text: type problems ("7a" in a year-group column) must become reported
+rejects with the value the user typed, not a crash or a silent NaN; validation parses each field.
+
+Row numbers follow the spreadsheet convention: the header is row 1, so the first data row is
+row 2. For CSV files a record spread over several lines (a quoted newline) still counts as one row;
+for Parquet files rows are numbered the same way, as if exported to CSV with a header. Completely
+blank rows are skipped and counted (``blank_rows``), never silently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import csv
+import datetime as dt
+import io
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+
+_local = threading.local()
+
+
+def _record_error(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Codec error handler: remember the bad byte offsets, substitute lone surrogates."""
+    bad = err.object[err.start:err.end]
+    _local.offsets.extend(range(err.start, err.end))
+    return "".join(chr(0xDC00 + b) for b in bad), err.end
+
+
+codecs.register_error("srmsim_record", _record_error)
+
+_SURROGATES = {chr(c) for c in range(0xDC80, 0xDD00)}
+
+
+def _escape(text: str) -> str:
+    """Show undecodable bytes as ``\\xNN`` so a report can print them."""
+    return "".join(f"\\x{ord(ch) - 0xDC00:02x}" if ch in _SURROGATES else ch for ch in text)
+
+
+@dataclass
+class RawFile:
+    """One file read as text. ``frame`` has integer columns 0..m-1 in the order of ``header``."""
+
+    path: str
+    header: list[str]
+    frame: pd.DataFrame
+    rows: np.ndarray
+    problems: list[dict] = field(default_factory=list)  # row-level faults found while reading
+    structural: np.ndarray | None = None  # rows whose cells could not be aligned with the header
+    blank_rows: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+
+def read_raw(path: str | Path, encoding: str = "utf-8",
+             missing_values: tuple[str, ...] = ("",)) -> RawFile:
+    """Read a CSV, Excel (.xlsx) or Parquet file as text cells; missing tokens become NA."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        raw = _read_parquet(path)
+    elif suffix in (".xlsx", ".xlsm"):
+        raw = _read_excel(path)
+    elif suffix in (".xls",):
+        raise DataError(f"{path}: old .xls files are not supported; save as .xlsx or CSV")
+    else:
+        raw = _read_csv(path, encoding)
+    _finish(raw, missing_values)
+    return raw
+
+
+def _read_csv(path: Path, encoding: str) -> RawFile:
+    data = path.read_bytes()
+    start = 0
+    if codecs.lookup(encoding).name == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        start = len(codecs.BOM_UTF8)
+    _local.offsets = []
+    try:
+        text = data[start:].decode(encoding, errors="srmsim_record")
+    except UnicodeError as err:  # e.g. an odd number of bytes in UTF-16
+        raise DataError(f"{path}: cannot be read as {encoding}: {err}") from None
+    bad_offsets = [start + o for o in _local.offsets]
+    _local.offsets = []
+    first_line = text.split("\n", 1)[0]
+    if "\x00" in first_line:
+        raise DataError(f"{path}: the header contains NUL characters: the file is probably "
+                        f"UTF-16, not {encoding}; set 'encoding: utf-16' in the mapping")
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[list[str]] = []
+    starts: list[int] = []  # first physical line of each record (needed to place bad bytes)
+    line = 0
+    try:
+        if bad_offsets:
+            for rec in reader:
+                starts.append(line + 1)
+                line = reader.line_num
+                records.append(rec)
+        else:
+            records = list(reader)
+    except csv.Error as err:
+        raise DataError(f"{path}: line {reader.line_num + 1}: not a readable CSV file ({err})"
+                        ) from None
+    if not records:
+        raise DataError(f"{path}: the file is empty (no header row)")
+    header = [h.strip() for h in records[0]]
+    ncol = len(header)
+    body, body_starts = records[1:], starts[1:]
+    problems: list[dict] = []
+
+    # Rows whose number of cells differs from the header cannot be aligned: reject them whole.
+    structural = []
+    cells = body
+    ragged = [i for i, rec in enumerate(body) if len(rec) != ncol]
+    if ragged:
+        cells = list(body)
+        for i in ragged:
+            rec = body[i]
+            cells[i] = [""] * ncol  # a blank row is dropped (and counted) by _finish
+            if rec and any(c.strip() for c in rec):
+                structural.append(i)
+                problems.append({"row": i + 2, "col": None, "value": _escape(",".join(rec)),
+                                 "rule": "wrong_field_count",
+                                 "message": f"{len(rec)} cells but the header has {ncol}"})
+    keep_rows = np.arange(2, len(body) + 2, dtype=np.int64)
+
+    if bad_offsets:
+        line_of = _line_numbers(data, bad_offsets)
+        header_lines = starts[1] - 1 if len(starts) > 1 else reader.line_num
+        per_record: dict[int, list[tuple[int, int]]] = {}
+        header_bad: list[tuple[int, int]] = []
+        for off, ln in zip(bad_offsets, line_of, strict=True):
+            if ln <= header_lines:
+                header_bad.append((off, ln))
+            else:
+                i = bisect.bisect_right(body_starts, ln) - 1
+                per_record.setdefault(i, []).append((off, ln))
+        if header_bad:
+            off, ln = header_bad[0]
+            problems.append({"row": None, "col": None, "value": "", "rule": "bad_encoding",
+                             "message": f"header is not valid {encoding} at byte offset {off} "
+                                        f"(line {ln})"})
+        for i, offs in sorted(per_record.items()):
+            rec = body[i]
+            k = 0  # each undecodable byte became one marker character, in file order
+            for j, cell in enumerate(rec):
+                n_bad = sum(ch in _SURROGATES for ch in cell)
+                if not n_bad:
+                    continue
+                off, ln = offs[min(k, len(offs) - 1)]
+                k += n_bad
+                if len(rec) != ncol:
+                    continue  # reported as wrong_field_count; its cells are not used
+                problems.append({"row": i + 2, "col": j, "value": _escape(cell),
+                                 "rule": "bad_encoding",
+                                 "message": f"byte 0x{data[off]:02x} at byte offset {off} "
+                                            f"(line {ln}) is not valid {encoding}"})
+            if len(rec) == ncol:  # Arrow strings cannot hold the marker characters
+                rec[:] = [_escape(c) for c in rec]
+    frame = pd.DataFrame(cells, columns=range(ncol), dtype="str") if cells else \
+        pd.DataFrame({i: pd.Series([], dtype="str") for i in range(ncol)})
+    raw = RawFile(path=str(path), header=[_escape(h) for h in header], frame=frame,
+                  rows=keep_rows, problems=problems)
+    raw.structural = np.asarray(structural, dtype=np.int64)
+    return raw
+
+
+def _line_numbers(data: bytes, offsets: list[int]) -> list[int]:
+    """1-based physical line of each byte offset."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+    return [int(np.searchsorted(newlines, o, side="left")) + 1 for o in offsets]
+
+
+def _cell_text(v: object) -> str:
+    """Text of a typed cell (Excel / Parquet) the way a CSV export would show it."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, pd.Timestamp | dt.datetime):
+        return v.date().isoformat() if (v.hour, v.minute, v.second) == (0, 0, 0) else \
+            v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _typed_to_raw(path: Path, df: pd.DataFrame) -> RawFile:
+    header = [str(c).strip() for c in df.columns]
+    cols = {}
+    for i, c in enumerate(df.columns):
+        cols[i] = pd.Series([_cell_text(v) for v in df[c].tolist()], dtype="str")
+    frame = pd.DataFrame(cols) if cols else pd.DataFrame(index=range(len(df)))
+    frame.index = range(len(df))
+    raw = RawFile(path=str(path), header=header, frame=frame,
+                  rows=np.arange(2, len(df) + 2, dtype=np.int64))
+    raw.structural = np.asarray([], dtype=np.int64)
+    return raw
+
+
+def _read_parquet(path: Path) -> RawFile:
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a broken file
+        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
+    return _typed_to_raw(path, df)
+
+
+def _read_excel(path: Path) -> RawFile:
+    try:
+        df = pd.read_excel(path, dtype=object, sheet_name=0)
+    except ImportError:
+        raise DataError(f"{path}: reading Excel needs openpyxl (pip install 'srmsim[data]')"
+                        ) from None
+    except Exception as err:
+        raise DataError(f"{path}: not a readable Excel file ({err})") from None
+    return _typed_to_raw(path, df)
+
+
+def _finish(raw: RawFile, missing_values: tuple[str, ...]) -> None:
+    """Trim cells, turn missing tokens into NA and drop (but count) blank rows."""
+    frame = raw.frame
+    for c in frame.columns:
+        s = frame[c].str.strip()
+        frame[c] = s.where(~s.isin(list(missing_values)) & (s != ""))
+    if len(frame.columns):
+        blank = np.array(frame.isna().all(axis=1).to_numpy(), dtype=bool)
+    else:
+        blank = np.ones(len(frame), dtype=bool)
+    structural_rows = set(raw.structural.tolist()) if raw.structural is not None else set()
+    if structural_rows:
+        blank[list(structural_rows)] = False
+    if blank.any():
+        keep = ~blank
+        old_to_new = np.cumsum(keep) - 1
+        raw.blank_rows = int(blank.sum())
+        raw.frame = frame.loc[keep].reset_index(drop=True)
+        raw.rows = raw.rows[keep]
+        raw.structural = np.asarray([old_to_new[i] for i in sorted(structural_rows)],
+                                    dtype=np.int64)
+    else:
+        raw.frame = frame

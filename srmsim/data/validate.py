@@ -1,0 +1,783 @@
+"""Row-level validation of a school's export against the schema, vectorised with pandas.
+
+Why reject and not repair: a guessed fix (a swapped date, a capped attendance) would enter the
+simulation as if the school had recorded it. Every row with any violation is rejected whole and
+reported with file, row, source column, schema field, value and rule; accepted + rejected always
+equals the rows read. Row numbers: header = row 1, first data row = row 2 (see ``readers``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from srmsim.data.mapping import Mapping, MappingError, TableMapping, normalise_column
+from srmsim.data.readers import RawFile, read_raw
+from srmsim.data.schema import (
+    MAX_AGE_MONTHS,
+    MAX_WEEKLY_SESSIONS,
+    MIN_AGE_MONTHS,
+    OBSERVATIONS,
+    STUDENTS,
+    TABLES,
+    Field,
+    Table,
+    pandas_dtype,
+)
+from srmsim.errors import DataError
+
+#: Every rule a row can break, with what it means (also in data/README.md).
+RULES: dict[str, str] = {
+    "missing_required_column": "a required column is not in the file: every row of the file "
+                               "is rejected",
+    "duplicate_column": "two columns of the file map to the same field: every row is rejected",
+    "wrong_field_count": "the row has more or fewer cells than the header",
+    "bad_encoding": "bytes that are not valid in the declared encoding",
+    "missing_value": "a required field is empty",
+    "wrong_type": "not a number / whole number / date as the field needs",
+    "out_of_range": "a number outside the field's allowed range",
+    "unknown_category": "a value that is not one of the field's categories (add it to the "
+                        "mapping's 'values')",
+    "impossible_age": "age (or date of birth) gives an age under 3 or over 25 years, or a "
+                      "birth after the reference date",
+    "duplicate_student_id": "the student id appears on more than one students row (every "
+                            "copy is rejected)",
+    "duplicate_observation": "more than one observation row for the same student and period",
+    "attended_exceeds_possible": "sessions_attended > sessions_possible",
+    "on_time_exceeds_set": "assignments_on_time > assignments_set",
+    "unknown_school": "school not in the mapping's 'schools' list, or not the student's school "
+                      "in the students table",
+    "unknown_student": "observation for a student id with no accepted students row",
+}
+
+FILE_LEVEL_RULES = ("missing_required_column", "duplicate_column")
+
+_BOOL_TOKENS = {"true": True, "false": False, "t": True, "f": False, "yes": True, "no": False,
+                "y": True, "n": False, "1": True, "0": False}
+
+REJECT_COLUMNS = ["file", "table", "row", "column", "field", "value", "rule", "message"]
+
+
+@dataclass
+class Source:
+    """One input file and how its columns map onto a schema table."""
+
+    raw: RawFile
+    table: str
+    colpos: dict[str, int] = field(default_factory=dict)  # field -> column position
+    colname: dict[str, str] = field(default_factory=dict)  # field -> source column name
+    constants: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    missing_optional: list[str] = field(default_factory=list)
+    file_problems: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ValidationResult:
+    """Accepted rows per table (schema dtypes), one reject record per violation, and a summary."""
+
+    tables: dict[str, pd.DataFrame]
+    rejects: pd.DataFrame
+    summary: dict[str, Any]
+
+    @property
+    def students(self) -> pd.DataFrame:
+        return self.tables["students"]
+
+    @property
+    def observations(self) -> pd.DataFrame:
+        return self.tables["observations"]
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.summary["rows_read"])
+
+    @property
+    def accepted(self) -> int:
+        return int(self.summary["accepted"])
+
+    @property
+    def rejected(self) -> int:
+        return int(self.summary["rejected"])
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return self.rejected == 0 and not len(self.rejects)
+
+
+def assign_tables(files: list[str | Path], mapping: Mapping,
+                  students: list[str | Path] | None = None,
+                  observations: list[str | Path] | None = None) -> dict[str, list[Path]]:
+    """Which table each file holds: explicit lists first, then the mapping's file patterns."""
+    out: dict[str, list[Path]] = {name: [] for name in TABLES}
+    for p in students or []:
+        out["students"].append(Path(p))
+    for p in observations or []:
+        out["observations"].append(Path(p))
+    for p in files:
+        out[mapping.classify(p)].append(Path(p))
+    seen: set[Path] = set()
+    for paths in out.values():
+        for p in paths:
+            if p.resolve() in seen:
+                raise DataError(f"{p}: given twice")
+            seen.add(p.resolve())
+    return out
+
+
+def validate_files(files: dict[str, list[str | Path]], mapping: Mapping) -> ValidationResult:
+    """Read and validate files per table (``{"students": [...], "observations": [...]}``)."""
+    unknown = set(files) - set(TABLES)
+    if unknown:
+        raise DataError(f"unknown table(s) {sorted(unknown)}; expected {sorted(TABLES)}")
+    if not any(files.values()):
+        raise DataError("no input files given")
+    sources: dict[str, list[Source]] = {name: [] for name in TABLES}
+    for name, paths in files.items():
+        tm = mapping.for_table(name)
+        for p in paths:
+            raw = read_raw(p, mapping.encoding_for(name), mapping.missing_values)
+            sources[name].append(_map_source(raw, tm))
+    return _validate(sources, mapping)
+
+
+def validate_frames(students: pd.DataFrame, observations: pd.DataFrame | None = None,
+                    reference_date: dt.date | None = None, name: str = "<frame>"
+                    ) -> ValidationResult:
+    """Validate frames already in the schema (e.g. from a loader) with the same rules."""
+    from srmsim.data.mapping import identity_mapping
+
+    mapping = identity_mapping()
+    mapping.reference_date = reference_date
+    sources: dict[str, list[Source]] = {name_: [] for name_ in TABLES}
+    for tname, frame in (("students", students), ("observations", observations)):
+        if frame is None:
+            continue
+        raw = _frame_to_raw(frame, f"{name}:{tname}")
+        sources[tname].append(_map_source(raw, mapping.for_table(tname)))
+    return _validate(sources, mapping)
+
+
+def _frame_to_raw(frame: pd.DataFrame, path: str) -> RawFile:
+    """Typed columns back to text (vectorised), so frames go through the same parsers as files."""
+    cols = {}
+    for i, c in enumerate(frame.columns):
+        s = frame[c]
+        if pd.api.types.is_bool_dtype(s):
+            text = s.map({True: "true", False: "false"})
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            text = s.dt.strftime("%Y-%m-%d")
+        else:
+            text = s.astype("str")
+        cols[i] = text.astype("str").where(s.notna().to_numpy())
+    body = pd.DataFrame(cols, index=range(len(frame))) if cols else pd.DataFrame(
+        index=range(len(frame)))
+    raw = RawFile(path=path, header=[str(c) for c in frame.columns], frame=body,
+                  rows=np.arange(2, len(frame) + 2, dtype=np.int64))
+    raw.structural = np.asarray([], dtype=np.int64)
+    return raw
+
+
+def _isna(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _map_source(raw: RawFile, tm: TableMapping) -> Source:
+    """Find each schema field's column in the file's header."""
+    tbl = tm.table
+    src = Source(raw=raw, table=tbl.name, constants=dict(tm.constants))
+    by_norm: dict[str, list[int]] = {}
+    for i, h in enumerate(raw.header):
+        by_norm.setdefault(normalise_column(h), []).append(i)
+    wanted: dict[str, str] = {}  # field -> normalised source name
+    for s, f in tm.columns.items():
+        wanted[f] = normalise_column(s)
+    for f in tbl.names:  # a column already named like the field maps itself
+        if f not in wanted and f not in tm.constants and normalise_column(f) in by_norm:
+            wanted[f] = normalise_column(f)
+    used: set[int] = set()
+    for f, norm in wanted.items():
+        pos = by_norm.get(norm)
+        if not pos:
+            continue
+        if len(pos) > 1:
+            names = ", ".join(repr(raw.header[i]) for i in pos)
+            src.file_problems.append((raw.header[pos[0]], f, "duplicate_column",
+                                      f"columns {names} all map to field {f}"))
+            used.update(pos)
+            continue
+        src.colpos[f] = pos[0]
+        src.colname[f] = raw.header[pos[0]]
+        used.add(pos[0])
+    for f in tm.constants:
+        src.colname[f] = "(constant in mapping)"
+    ignore = {normalise_column(c) for c in tm.ignore}
+    for i, h in enumerate(raw.header):
+        if i in used:
+            continue
+        (src.ignored if normalise_column(h) in ignore else src.unmapped).append(h)
+    for f in tbl.fields:
+        if f.name in src.colpos or f.name in src.constants:
+            continue
+        if any(p[1] == f.name for p in src.file_problems):
+            continue
+        expected = tm.source_for(f.name) or f.name
+        src.colname.setdefault(f.name, expected)
+        if f.required:
+            src.file_problems.append((expected, f.name, "missing_required_column",
+                                      f"required column {expected!r} (field {f.name}) not found"))
+        elif f.name in tm.columns.values():
+            src.missing_optional.append(expected)
+    for group in tbl.one_of:
+        if not any(g in src.colpos or g in src.constants for g in group):
+            names = " or ".join(repr(tm.source_for(g) or g) for g in group)
+            src.file_problems.append((names, "/".join(group), "missing_required_column",
+                                      f"needs a column for {' or '.join(group)} ({names}); "
+                                      "none found"))
+    return src
+
+
+class _Collector:
+    """Collects violations for one table's combined frame, vectorised."""
+
+    def __init__(self, frame: pd.DataFrame, sources: list[Source], table: str):
+        self.frame = frame
+        self.sources = sources
+        self.table = table
+        self.src = frame["_src"].to_numpy()
+        self.rows = frame["_row"].to_numpy()
+        self.files = np.array([s.raw.path for s in sources] + [""], dtype=object)
+        self.bad = np.zeros(len(frame), dtype=bool)
+        self.parts: list[pd.DataFrame] = []
+        self.file_level: list[dict] = []
+
+    def column_names(self, fname: str) -> np.ndarray:
+        return np.array([s.colname.get(fname, fname) for s in self.sources] + [""], dtype=object)
+
+    def add(self, mask: np.ndarray | pd.Series, fname: str, rule: str, message: Any,
+            value: Any = None) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            return
+        self.bad[idx] = True
+        src = self.src[idx]
+        if value is None:
+            value = (self.frame[fname].to_numpy(dtype=object, na_value="")[idx]
+                     if fname in self.frame.columns else "")
+        elif isinstance(value, pd.Series | np.ndarray):
+            value = np.asarray(value, dtype=object)[idx]
+        if callable(message):  # built only for the offending rows
+            message = np.asarray(message(idx), dtype=object)
+        elif isinstance(message, pd.Series | np.ndarray):
+            message = np.asarray(message, dtype=object)[idx]
+        self.parts.append(pd.DataFrame({
+            "file": self.files[src], "table": self.table, "row": self.rows[idx],
+            "column": self.column_names(fname)[src], "field": fname, "value": value,
+            "rule": rule, "message": message, "_pos": idx,
+        }))
+
+    def add_file_level(self, s_index: int, column: str, fname: str, rule: str,
+                       message: str) -> None:
+        mask = self.src == s_index
+        self.bad[mask] = True
+        n = int(mask.sum())
+        self.file_level.append({
+            "file": self.files[s_index], "table": self.table, "row": pd.NA, "column": column,
+            "field": fname, "value": "", "rule": rule,
+            "message": f"{message}; all {n} rows of the file rejected", "_pos": -1,
+            "_src": s_index, "_n": n})
+
+    def records(self) -> pd.DataFrame:
+        parts = [p for p in self.parts if len(p)]
+        if self.file_level:
+            parts.insert(0, pd.DataFrame(self.file_level).drop(columns=["_src", "_n"]))
+        if not parts:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECT_COLUMNS + ["_pos"]})
+        return pd.concat(parts, ignore_index=True)
+
+
+def _combine(sources: list[Source], tbl: Table) -> pd.DataFrame:
+    """One frame of raw text per schema field over all files of a table, plus _src and _row."""
+    frames = []
+    for i, s in enumerate(sources):
+        n = s.raw.n_rows
+        cols: dict[str, Any] = {}
+        for f in tbl.names:
+            if f in s.colpos:
+                cols[f] = s.raw.frame[s.colpos[f]].reset_index(drop=True)
+            elif f in s.constants:
+                cols[f] = pd.Series([s.constants[f]] * n, dtype="str")
+            else:
+                cols[f] = pd.Series([pd.NA] * n, dtype="str")
+        cols["_src"] = pd.Series(np.full(n, i, dtype=np.int64))
+        cols["_row"] = pd.Series(s.raw.rows.astype(np.int64))
+        frames.append(pd.DataFrame(cols))
+    if not frames:
+        empty = {f: pd.Series([], dtype="str") for f in tbl.names}
+        empty["_src"] = pd.Series([], dtype=np.int64)
+        empty["_row"] = pd.Series([], dtype=np.int64)
+        return pd.DataFrame(empty)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _value_map(tm: TableMapping, fname: str) -> dict[str, Any]:
+    return {str(k).casefold(): v for k, v in tm.values.get(fname, {}).items()}
+
+
+def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
+                 ) -> pd.Series:
+    """Parse one field's text into its type; unparseable values become violations."""
+    present = raw.notna().to_numpy()
+    vmap = _value_map(tm, f.name)
+    folded = raw.str.casefold() if (vmap or f.type in ("category", "bool")) else raw
+    if f.type in ("category", "bool"):
+        lookup: dict[str, Any] = {}
+        if f.type == "bool":
+            lookup.update(_BOOL_TOKENS)
+        else:
+            lookup.update({c.casefold(): c for c in f.categories})
+        lookup.update({k: (_canonical(f, v) if f.categories else v) for k, v in vmap.items()})
+        parsed = folded.map(lookup)
+        bad = present & parsed.isna().to_numpy()
+        allowed = f.allowed + (" (or a value listed under 'values' in the mapping)")
+        col.add(bad, f.name, "unknown_category", f"{f.name} must be one of {allowed}")
+        return parsed.astype(pandas_dtype(f))
+    hit = folded.isin(list(vmap)).to_numpy() if vmap else np.zeros(len(raw), dtype=bool)
+    if f.type == "str":
+        if hit.any():
+            mapped = folded.map({k: str(v) for k, v in vmap.items()})
+            return raw.where(~hit, mapped).astype("str")
+        return raw.astype("str")
+    rest = raw.where(~hit)
+    if f.type in ("int", "float"):
+        num = pd.Series(_to_float(rest), index=raw.index, dtype="float64")
+        if hit.any():
+            num[hit] = folded[hit].map(vmap).astype("float64")
+        arr = num.to_numpy()
+        bad = present & ~np.isfinite(arr)
+        what = "a whole number" if f.type == "int" else "a number"
+        if f.type == "int":
+            with np.errstate(invalid="ignore"):
+                frac = np.isfinite(arr) & (arr != np.floor(arr))
+            bad |= frac
+        col.add(bad, f.name, "wrong_type", f"{f.name} must be {what}")
+        num = num.where(~bad)
+        ok = num.notna().to_numpy()
+        out = np.zeros(len(raw), dtype=bool)
+        if f.min is not None:
+            out |= ok & (arr < f.min)
+        if f.max is not None:
+            out |= ok & (arr > f.max)
+        if f.name == "age_months":
+            col.add(out, f.name, "impossible_age",
+                    f"age_months must be {MIN_AGE_MONTHS} to {MAX_AGE_MONTHS} (3 to 25 years)")
+        else:
+            col.add(out, f.name, "out_of_range", f"{f.name} must be {f.allowed}")
+        num = num.where(~out)
+        return num.round().astype("Int64") if f.type == "int" else num
+    if f.type == "date":
+        fmt = tm.date_formats.get(f.name)
+        parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
+        todo = rest.notna()
+        for form in ([fmt] if fmt else []) + ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]:
+            if not todo.any():
+                break
+            got = pd.to_datetime(rest.where(todo), format=form, errors="coerce")
+            got = got.dt.floor("D").astype("datetime64[s]")
+            parsed = parsed.where(got.isna(), got)
+            todo &= got.isna()
+        bad = todo.to_numpy()
+        shown = fmt or "YYYY-MM-DD"
+        col.add(bad, f.name, "wrong_type", f"{f.name} must be a date in the format {shown}")
+        return parsed
+    raise AssertionError(f"unhandled type {f.type}")
+
+
+def _text(s: pd.Series) -> np.ndarray:
+    """Values as text for messages (missing -> empty), as an object array that + can join."""
+    return s.astype("str").fillna("").to_numpy(dtype=object)
+
+
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _to_float(text: pd.Series) -> np.ndarray:
+    """Parse decimal numbers in Arrow (fast); anything else -- '7a', 'inf', '1,5' -- is NaN."""
+    arr = pa.array(text.astype("str"), type=pa.large_string(), from_pandas=True)
+    valid = pc.match_substring_regex(arr, _NUMBER)
+    nums = pc.cast(pc.if_else(valid, arr, pa.scalar(None, pa.large_string())), pa.float64())
+    return nums.to_numpy(zero_copy_only=False)
+
+
+def _canonical(f: Field, v: Any) -> str:
+    for c in f.categories:
+        if str(v).casefold() == c.casefold():
+            return c
+    return str(v)
+
+
+def age_in_months(dob: pd.Series, ref: dt.date) -> pd.Series:
+    """Completed months of age at ``ref`` (a month is completed on the day-of-month of birth)."""
+    year = dob.dt.year.astype("float64")
+    month = dob.dt.month.astype("float64")
+    day = dob.dt.day.astype("float64")
+    months = (ref.year - year) * 12 + (ref.month - month) - (day > ref.day).astype("float64")
+    return months.where(dob.notna()).astype("Int64")
+
+
+def _validate_table(tbl: Table, sources: list[Source], mapping: Mapping
+                    ) -> tuple[pd.DataFrame, _Collector]:
+    tm = mapping.for_table(tbl.name)
+    frame = _combine(sources, tbl)
+    col = _Collector(frame, sources, tbl.name)
+    for i, s in enumerate(sources):
+        for column, fname, rule, message in s.file_problems:
+            col.add_file_level(i, column, fname, rule, message)
+        _add_read_problems(col, i, s)
+    parsed = pd.DataFrame(index=frame.index)
+    for f in tbl.fields:
+        parsed[f.name] = _parse_field(frame[f.name], f, tm, col)
+    present_cols = np.array([[f in s.colpos or f in s.constants for s in sources] + [False]
+                             for f in tbl.names], dtype=bool)
+    has_col = {f: present_cols[j][col.src] for j, f in enumerate(tbl.names)}
+
+    for f in tbl.fields:
+        if f.required:
+            miss = frame[f.name].isna().to_numpy() & has_col[f.name]
+            col.add(miss, f.name, "missing_value", f"required field {f.name} is empty")
+    for group in tbl.one_of:
+        any_col = np.zeros(len(frame), dtype=bool)
+        all_na = np.ones(len(frame), dtype=bool)
+        for g in group:
+            any_col |= has_col[g]
+            all_na &= frame[g].isna().to_numpy()
+        col.add(any_col & all_na, group[0], "missing_value",
+                f"needs a value for {' or '.join(group)}; all are empty")
+
+    if mapping.schools is not None:
+        allowed = set(mapping.schools)
+        sch = parsed["school"]
+        unknown = sch.notna().to_numpy() & ~sch.isin(list(allowed)).to_numpy()
+        col.add(unknown, "school", "unknown_school",
+                f"school is not in the mapping's schools list {sorted(allowed)}")
+
+    if tbl is STUDENTS:
+        _check_students(frame, parsed, mapping, col)
+    else:
+        _check_observations(frame, parsed, col)
+    return parsed, col
+
+
+def _add_read_problems(col: _Collector, s_index: int, s: Source) -> None:
+    """Faults found while reading the file (encoding, ragged rows) become violations."""
+    if not s.raw.problems:
+        return
+    base = np.flatnonzero(col.src == s_index)
+    pos_to_field = {p: f for f, p in s.colpos.items()}
+    for prob in s.raw.problems:
+        if prob["row"] is None:
+            col.file_level.append({
+                "file": s.raw.path, "table": col.table, "row": pd.NA, "column": "",
+                "field": "", "value": "", "rule": prob["rule"],
+                "message": prob["message"] + " (column names may not match the mapping)",
+                "_pos": -1, "_src": s_index, "_n": 0})
+            continue
+        k = int(np.searchsorted(s.raw.rows, prob["row"]))
+        idx = base[k]
+        mask = np.zeros(len(col.frame), dtype=bool)
+        mask[idx] = True
+        fld = pos_to_field.get(prob["col"], "") if prob["col"] is not None else ""
+        column = s.raw.header[prob["col"]] if prob["col"] is not None else ""
+        col.bad[idx] = True
+        col.parts.append(pd.DataFrame({
+            "file": [s.raw.path], "table": [col.table], "row": [prob["row"]],
+            "column": [column], "field": [fld], "value": [prob["value"]], "rule": [prob["rule"]],
+            "message": [prob["message"]], "_pos": [idx]}))
+
+
+def _check_students(frame: pd.DataFrame, parsed: pd.DataFrame, mapping: Mapping,
+                    col: _Collector) -> None:
+    dob = parsed["date_of_birth"]
+    if dob.notna().any():
+        ref = mapping.reference_date
+        if ref is None:
+            raise MappingError(mapping.source, [(
+                "reference_date", "needed because date_of_birth is given: ages are computed at "
+                "this date (e.g. reference_date: 2024-09-01)")])
+        age = age_in_months(dob, ref)
+        arr = age.to_numpy(dtype="float64", na_value=np.nan)
+        bad = np.isfinite(arr) & ((arr < MIN_AGE_MONTHS) | (arr > MAX_AGE_MONTHS))
+        col.add(bad, "date_of_birth", "impossible_age",
+                "age " + _text(age) + f" months at "
+                f"{ref.isoformat()}; a pupil must be {MIN_AGE_MONTHS} to {MAX_AGE_MONTHS} "
+                "months (3 to 25 years) old")
+        fill = parsed["age_months"].isna() & age.notna()
+        parsed.loc[fill, "age_months"] = age[fill]
+    ids = parsed["student_id"]
+    dup = ids.notna().to_numpy() & ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        counts = ids[dup].map(ids[dup].value_counts())
+        where = _where_listing(frame, col, dup, ids)
+        msg = pd.Series("", index=frame.index, dtype=object)
+        msg[dup] = ("student_id appears " + counts.astype(str) + " times (" + where[dup] + ")")
+        col.add(dup, "student_id", "duplicate_student_id", msg.to_numpy())
+
+
+def _where_listing(frame: pd.DataFrame, col: _Collector, mask: np.ndarray,
+                   key: pd.Series) -> pd.Series:
+    """For duplicated keys, 'rows 3, 9 of a.csv' so the user can find every copy."""
+    sub = pd.DataFrame({"key": key[mask], "file": col.files[col.src[mask]],
+                        "row": col.rows[mask]})
+    listing = sub.groupby(["key", "file"], sort=False)["row"].agg(
+        lambda r: ", ".join(str(x) for x in r[:10]) + (" ..." if len(r) > 10 else ""))
+    listing = listing.reset_index()
+    listing["text"] = "rows " + listing["row"] + " of " + listing["file"].map(
+        lambda p: Path(p).name)
+    per_key = listing.groupby("key", sort=False)["text"].agg("; ".join)
+    out = pd.Series("", index=frame.index, dtype=object)
+    out[mask] = key[mask].map(per_key).to_numpy(dtype=object)
+    return out
+
+
+def _check_observations(frame: pd.DataFrame, parsed: pd.DataFrame, col: _Collector) -> None:
+    pos = parsed["sessions_possible"].astype("float64").to_numpy()
+    att = parsed["sessions_attended"].astype("float64").to_numpy()
+    def pair(a: str, b: str) -> Any:
+        return lambda idx: (f"{a} " + _text(frame[a].iloc[idx]) + f" > {b} "
+                            + _text(frame[b].iloc[idx]))
+
+    with np.errstate(invalid="ignore"):
+        col.add(att > pos, "sessions_attended", "attended_exceeds_possible",
+                pair("sessions_attended", "sessions_possible"))
+        weekly = (parsed["period_type"] == "week").fillna(False).to_numpy()
+        col.add(weekly & (pos > MAX_WEEKLY_SESSIONS), "sessions_possible", "out_of_range",
+                f"more than {MAX_WEEKLY_SESSIONS} sessions possible in one week")
+        st = parsed["assignments_set"].astype("float64").to_numpy()
+        ot = parsed["assignments_on_time"].astype("float64").to_numpy()
+        col.add(ot > st, "assignments_on_time", "on_time_exceeds_set",
+                pair("assignments_on_time", "assignments_set"))
+    # duplicate (student, period type, period) -- the period as given, number or start date
+    keys = pd.DataFrame({"s": parsed["student_id"], "t": parsed["period_type"],
+                         "p": parsed["period"], "d": parsed["period_start"]})
+    keys.loc[keys["p"].notna(), "d"] = pd.NaT  # the period as given: number, else start date
+    complete = (parsed["student_id"].notna() & parsed["period_type"].notna()
+                & (parsed["period"].notna() | parsed["period_start"].notna())).to_numpy()
+    dup = complete & keys.duplicated(keep=False).to_numpy()
+    if dup.any():
+        per = pd.Series(np.where(parsed["period"].notna().to_numpy(), _text(parsed["period"]),
+                                 "starting " + _text(parsed["period_start"].dt.strftime(
+                                     "%Y-%m-%d"))), index=parsed.index, dtype=object)
+        key = pd.Series(_text(parsed["student_id"]) + "|" + _text(parsed["period_type"]) + "|"
+                        + per, index=parsed.index)
+        where = _where_listing(frame, col, dup, key)
+        col.add(dup, "student_id", "duplicate_observation",
+                ("more than one row for this student and " + _text(parsed["period_type"])
+                 + " " + per.to_numpy(dtype=object) + " (" + where.to_numpy(dtype=object)
+                 + ")"))
+
+
+def _link_observations(obs: pd.DataFrame, col: _Collector, students: pd.DataFrame,
+                       all_student_ids: pd.Series) -> None:
+    """Observations must belong to an accepted student, at that student's school."""
+    school_of = students.set_index("student_id")["school"]
+    sid = obs["student_id"]
+    their_school = sid.map(school_of)
+    known = their_school.notna().to_numpy()
+    present = sid.notna().to_numpy()
+    listed = pd.Index(all_student_ids.unique()).get_indexer(sid) >= 0
+    in_rejected = listed & ~known
+    col.add(present & ~known & ~in_rejected, "student_id", "unknown_student",
+            "student_id is not in the students table")
+    col.add(present & in_rejected, "student_id", "unknown_student",
+            "this student's row in the students table was rejected")
+    mismatch = (present & known & obs["school"].notna().to_numpy()
+                & (their_school.astype("str") != obs["school"]).fillna(False).to_numpy())
+    col.add(mismatch, "school", "unknown_school",
+            "student is at school " + _text(their_school)
+            + " in the students table")
+
+
+def _derive_periods(obs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Fill ``period`` from ``period_start`` where only the date is given.
+
+    Weeks: week 1 is the week of the earliest week start in the import, and a later week is
+    numbered by elapsed calendar weeks (so holidays leave gaps). Terms: the distinct term start
+    dates in order are terms 1, 2, 3, ...
+    """
+    origin: dict[str, str] = {}
+    need = obs["period"].isna() & obs["period_start"].notna()
+    if not need.any():
+        return obs, origin
+    obs = obs.copy()
+    for ptype in ("week", "term"):
+        rows = need & (obs["period_type"] == ptype).fillna(False)
+        if not rows.any():
+            continue
+        dates = obs.loc[(obs["period_type"] == ptype).fillna(False), "period_start"].dropna()
+        first = dates.min()
+        origin[ptype] = first.date().isoformat()
+        if ptype == "week":
+            days = (obs.loc[rows, "period_start"] - first).dt.days
+            obs.loc[rows, "period"] = (days // 7 + 1).astype("Int64")
+        else:
+            ranks = {d: i + 1 for i, d in enumerate(sorted(dates.unique()))}
+            obs.loc[rows, "period"] = obs.loc[rows, "period_start"].map(ranks).astype("Int64")
+    return obs, origin
+
+
+def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationResult:
+    parsed: dict[str, pd.DataFrame] = {}
+    cols: dict[str, _Collector] = {}
+    for name, tbl in TABLES.items():
+        parsed[name], cols[name] = _validate_table(tbl, sources[name], mapping)
+    notes: list[str] = []
+    st_ok = ~cols["students"].bad
+    students = parsed["students"].loc[st_ok].reset_index(drop=True)
+    if sources["observations"]:
+        if sources["students"]:
+            all_ids = parsed["students"]["student_id"].dropna()
+            _link_observations(parsed["observations"], cols["observations"], students, all_ids)
+        else:
+            notes.append("no students file: observations were not checked against students")
+    for name in TABLES:
+        structural = np.zeros(len(cols[name].frame), dtype=bool)
+        for i, s in enumerate(sources[name]):
+            if s.raw.structural is not None and len(s.raw.structural):
+                base = np.flatnonzero(cols[name].src == i)
+                structural[base[s.raw.structural]] = True
+        cols[name].structural = structural  # type: ignore[attr-defined]
+    obs_ok = ~cols["observations"].bad
+    observations = parsed["observations"].loc[obs_ok].reset_index(drop=True)
+    observations, origin = _derive_periods(observations)
+    if origin:
+        notes.append(f"period derived from period_start; week/term 1 starts {origin}")
+
+    rejects = []
+    for name in TABLES:
+        rec = cols[name].records()
+        if len(rec) and cols[name].structural.any():  # type: ignore[attr-defined]
+            # a ragged row is reported once, not once per empty cell it produced
+            pos = rec["_pos"].to_numpy()
+            ragged = np.zeros(len(rec), dtype=bool)
+            ok_pos = pos >= 0
+            ragged[ok_pos] = cols[name].structural[pos[ok_pos]]  # type: ignore[attr-defined]
+            rec = rec.loc[~ragged | (rec["rule"] == "wrong_field_count").to_numpy()]
+        rejects.append(rec)
+    rej = pd.concat(rejects, ignore_index=True)
+    rej["row"] = rej["row"].astype("Int64")
+    rej["_order"] = rej["row"].fillna(-1)
+    rej["_table"] = rej["table"].map({name: i for i, name in enumerate(TABLES)})
+    rej = rej.sort_values(["_table", "file", "_order"], kind="stable").drop(
+        columns=["_order", "_pos", "_table"]).reset_index(drop=True)
+    rej = rej[REJECT_COLUMNS]
+    rej["row"] = rej["row"].astype("Int64")
+    for c in ("file", "table", "column", "field", "value", "rule", "message"):
+        rej[c] = rej[c].astype("str")
+
+    summary = _summary(sources, cols, rej, notes, mapping)
+    tables = {"students": students, "observations": observations}
+    result = ValidationResult(tables=tables, rejects=rej, summary=summary)
+    result.summary["period_origin"] = origin
+    return result
+
+
+def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej: pd.DataFrame,
+             notes: list[str], mapping: Mapping) -> dict[str, Any]:
+    files = []
+    by_rule_total: dict[str, int] = {}
+    tables: dict[str, dict[str, int]] = {}
+    for name in TABLES:
+        c = cols[name]
+        t_read = t_rej = 0
+        for i, s in enumerate(sources[name]):
+            mask = c.src == i
+            n = int(mask.sum())
+            nrej = int(c.bad[mask].sum())
+            sub = rej[(rej["table"] == name) & (rej["file"] == s.raw.path)]
+            by_rule: dict[str, int] = {}
+            row_level = sub[sub["row"].notna()]
+            for rule, grp in row_level.groupby("rule", sort=True):
+                by_rule[str(rule)] = int(grp["row"].nunique())
+            for fl in c.file_level:
+                if fl["_src"] == i and fl["_n"]:  # a file-level fault rejects every row
+                    by_rule[fl["rule"]] = max(by_rule.get(fl["rule"], 0), fl["_n"])
+            for rule, v in by_rule.items():
+                by_rule_total[rule] = by_rule_total.get(rule, 0) + v
+            files.append({
+                "file": s.raw.path, "table": name, "rows_read": n, "accepted": n - nrej,
+                "rejected": nrej, "blank_rows_skipped": s.raw.blank_rows, "by_rule": by_rule,
+                "columns": {f: s.colname[f] for f in c.frame.columns
+                            if f in s.colpos or f in s.constants},
+                "ignored_columns": s.ignored, "unmapped_columns": s.unmapped,
+                "mapped_columns_not_found": s.missing_optional,
+            })
+            for h in s.unmapped:
+                notes.append(f"{s.raw.path}: column {h!r} is not in the mapping and was not "
+                             "imported (list it under 'ignore' to silence this)")
+            for h in s.missing_optional:
+                notes.append(f"{s.raw.path}: mapped column {h!r} is not in the file")
+            t_read += n
+            t_rej += nrej
+        tables[name] = {"rows_read": t_read, "accepted": t_read - t_rej, "rejected": t_rej}
+    total_read = sum(t["rows_read"] for t in tables.values())
+    total_rej = sum(t["rejected"] for t in tables.values())
+    return {
+        "mapping": mapping.source,
+        "reference_date": mapping.reference_date.isoformat() if mapping.reference_date else None,
+        "rows_read": total_read, "accepted": total_read - total_rej, "rejected": total_rej,
+        "violations": int(len(rej)), "tables": tables, "by_rule": dict(sorted(
+            by_rule_total.items())), "files": files, "notes": notes,
+        "row_numbers": "header = row 1, first data row = row 2",
+    }
+
+
+def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
+    """A plain-text report: per-file counts, counts per rule, then the first rejects.
+
+    Counts here are exact (not small-count suppressed): the report is for the data owner fixing
+    their own export, not a statistical output.
+    """
+    s = result.summary
+    lines = []
+    for f in s["files"]:
+        lines.append(f"{f['file']} ({f['table']}): {f['rows_read']} rows read, "
+                     f"{f['accepted']} accepted, {f['rejected']} rejected"
+                     + (f", {f['blank_rows_skipped']} blank rows skipped"
+                        if f["blank_rows_skipped"] else ""))
+        for rule, n in f["by_rule"].items():
+            lines.append(f"    {rule}: {n} rows")
+    lines.append(f"total: {s['rows_read']} rows read, {s['accepted']} accepted, "
+                 f"{s['rejected']} rejected")
+    for note in s["notes"]:
+        lines.append(f"note: {note}")
+    rej = result.rejects
+    if len(rej) and max_rejects <= 0:
+        lines.append(f"{len(rej)} violations (all in rejects.csv; --show N prints the first N)")
+    elif len(rej):
+        lines.append("")
+        lines.append("rejects (file:row column [field] value -- rule: message):")
+        for r in rej.head(max_rejects).itertuples(index=False):
+            row = "" if pd.isna(r.row) else str(r.row)
+            fld = f" [{r.field}]" if r.field and r.field != r.column else ""
+            val = f" '{r.value}'" if r.value else ""
+            lines.append(f"  {r.file}:{row} {r.column}{fld}{val} -- {r.rule}: {r.message}")
+        if len(rej) > max_rejects:
+            lines.append(f"  ... and {len(rej) - max_rejects} more (see rejects.csv)")
+    return "\n".join(lines)
+
+
+__all__ = ["RULES", "ValidationResult", "assign_tables", "validate_files", "validate_frames",
+           "format_report", "OBSERVATIONS", "STUDENTS"]

@@ -1,0 +1,328 @@
+"""Privacy helpers for real pupil data: keyed pseudonyms and small-count suppression.
+
+**Pseudonyms.** ``pseudonymise(values, key, label)`` is ``HMAC-SHA256(key, label + "\\x1f" +
+value)`` as lowercase hex, truncated to 16 characters (64 bits). The same key and label always
+give the same pseudonym, so records of one student link across tables and across imports made
+with the same key; without the key a pseudonym cannot be reversed or recomputed from a guessed
+id (a plain hash could be). The label separates kinds of id, so a school and a student with the
+same raw id get different pseudonyms. The key is read from a file or an environment variable
+(:func:`load_key`), must be at least 16 bytes, and is never written with the data; only
+:func:`key_id`, a one-way fingerprint, is stored so that two datasets can be checked to share a key.
+
+**Small counts.** Every table srmsim prints or writes from real data goes through
+:func:`suppress_small_counts`. The symbols follow UK official statistics practice (GSS guidance,
+as used on DfE Explore Education Statistics):
+
+- ``c`` -- confidential: a count below the threshold (default 10), or a count suppressed to stop
+  it being worked out from a row or column total (secondary suppression);
+- ``low`` -- a rate, percentage or mean computed from a small (primary-suppressed) count;
+- ``x`` -- not available / withheld: a value that is missing, or a rate whose base count was
+  secondarily suppressed (showing it would give the count back).
+
+(On Explore Education Statistics ``low`` means "rounds to 0 but is not 0"; srmsim uses it for
+rates based on small numbers, which is the case it protects against.) Thresholds and symbols are
+configurable.
+
+>>> import pandas as pd
+>>> t = pd.DataFrame({"school": ["A", "B", "C"], "students": [120, 7, 45], "pa": [20, 3, 0]})
+>>> suppress_small_counts(t, threshold=10)["students"].tolist()
+['120', 'c', '45']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+
+DEFAULT_THRESHOLD = 10
+PSEUDONYM_HEX = 16
+MIN_KEY_BYTES = 16
+_TOTAL_NAMES = {"total", "all", "overall"}
+
+
+@dataclass(frozen=True)
+class Symbols:
+    """The symbols written in place of withheld values (UK official statistics convention)."""
+
+    confidential: str = "c"
+    low: str = "low"
+    withheld: str = "x"
+
+
+DEFAULT_SYMBOLS = Symbols()
+
+
+# --------------------------------------------------------------------------------------------
+# keys and pseudonyms
+
+
+def load_key(file: str | Path | None = None, env: str | None = None) -> bytes:
+    """The pseudonymisation key from a file or an environment variable (exactly one).
+
+    A trailing newline in the file is not part of the key. Keys shorter than 16 bytes are refused:
+    a short key can be found by trying every possibility.
+    """
+    if (file is None) == (env is None):
+        raise DataError("give the pseudonymisation key as a file or an environment variable "
+                        "(exactly one of --key-file / --key-env)")
+    if file is not None:
+        path = Path(file)
+        try:
+            key = path.read_bytes().rstrip(b"\r\n")
+        except FileNotFoundError:
+            raise DataError(f"key file {path}: not found") from None
+        except OSError as err:
+            raise DataError(f"key file {path}: cannot read ({err})") from None
+        where = f"key file {path}"
+    else:
+        value = os.environ.get(str(env))
+        if value is None:
+            raise DataError(f"environment variable {env} is not set (it should hold the key)")
+        key = value.encode("utf-8")
+        where = f"environment variable {env}"
+    if len(key) < MIN_KEY_BYTES:
+        raise DataError(f"{where}: the key is {len(key)} bytes; at least {MIN_KEY_BYTES} are "
+                        "needed (e.g. python -c \"import secrets; print(secrets.token_hex(32))\")")
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """A one-way fingerprint of the key, safe to store next to the data (12 hex characters)."""
+    return hmac.new(key, b"srmsim key id", hashlib.sha256).hexdigest()[:12]
+
+
+def _id_text(v: Any) -> str:
+    """Canonical text of an id, so 1001, 1001.0 and '1001 ' give the same pseudonym."""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def pseudonymise(values: Iterable[Any] | pd.Series, key: bytes, label: str,
+                 length: int = PSEUDONYM_HEX) -> np.ndarray | pd.Series:
+    """Keyed pseudonyms: HMAC-SHA256(key, label + '\\x1f' + value), hex, first ``length`` chars.
+
+    A pandas Series gives a Series (same index, missing stays missing); anything else gives a
+    numpy array of str and must not contain missing values.
+    """
+    if not isinstance(key, bytes | bytearray) or len(key) < MIN_KEY_BYTES:
+        raise DataError(f"pseudonymisation key must be at least {MIN_KEY_BYTES} bytes")
+    if not label:
+        raise DataError("pseudonymise needs a non-empty label (e.g. 'student' or 'school')")
+    if not 8 <= length <= 64:
+        raise DataError("pseudonym length must be 8 to 64 hex characters")
+    prefix = label.encode("utf-8") + b"\x1f"
+
+    def one(v: Any) -> str:
+        mac = hmac.new(key, prefix + _id_text(v).encode("utf-8"), hashlib.sha256)
+        return mac.hexdigest()[:length]
+
+    if isinstance(values, pd.Series):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        hashed = np.array([one(u) for u in uniques] + [""], dtype=object)
+        out = pd.Series(hashed[codes], index=values.index, dtype="str", name=values.name)
+        return out.where(codes >= 0)
+    arr = list(values)
+    missing = [i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and
+                                                             np.isnan(v)) or v is pd.NA]
+    if missing:
+        raise DataError(f"cannot pseudonymise a missing value (position {missing[0]})")
+    uniq = {v: one(v) for v in dict.fromkeys(arr)}
+    return np.array([uniq[v] for v in arr], dtype=str)
+
+
+# --------------------------------------------------------------------------------------------
+# small-count suppression
+
+
+def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> list[str]:
+    if count_columns is not None:
+        missing = [c for c in count_columns if c not in table.columns]
+        if missing:
+            raise DataError(f"suppress_small_counts: count column(s) {missing} not in the table "
+                            f"(columns: {list(table.columns)})")
+        return list(count_columns)
+    return [c for c in table.columns
+            if pd.api.types.is_integer_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+
+
+def _find_total_row(table: pd.DataFrame, counts: list[str], total_row: Any) -> int | None:
+    """Position of the totals row: a label 'Total'/'All' in the index or in a label column."""
+    if total_row is None or total_row is False:
+        return None
+    if total_row != "auto":
+        if total_row not in table.index:
+            raise DataError(f"suppress_small_counts: total_row {total_row!r} is not in the index")
+        return int(table.index.get_loc(total_row))
+    def is_total(v: Any) -> bool:
+        return isinstance(v, str) and v.strip().casefold() in _TOTAL_NAMES
+    for i, label in enumerate(table.index):
+        if is_total(label) or (isinstance(label, tuple) and any(is_total(x) for x in label)):
+            return i
+    for c in table.columns:
+        if c in counts or pd.api.types.is_numeric_dtype(table[c]):
+            continue
+        hits = [i for i, v in enumerate(table[c].tolist()) if is_total(v)]
+        if hits:
+            return hits[0]
+    return None
+
+
+def _find_total_column(counts: list[str], total_column: Any) -> str | None:
+    if total_column is None or total_column is False:
+        return None
+    if total_column != "auto":
+        if total_column not in counts:
+            raise DataError(f"suppress_small_counts: total_column {total_column!r} must be one "
+                            f"of the count columns {counts}")
+        return str(total_column)
+    for c in counts:
+        if str(c).strip().casefold() in _TOTAL_NAMES:
+            return c
+    return None
+
+
+def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None = None,
+                      threshold: int = DEFAULT_THRESHOLD, total_row: Any = "auto",
+                      total_column: Any = "auto", suppress_zeros: bool = True
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
+
+    Primary: counts below ``threshold`` (zero included unless ``suppress_zeros=False``).
+    Secondary: where a totals row or column is present, any row or column (with its total) that
+    has exactly one hidden cell gets its smallest other non-zero cell hidden too, repeated until
+    no line has a single hidden cell -- otherwise the hidden cell is the total minus the rest.
+    """
+    counts = _count_columns(table, count_columns)
+    values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
+                                                                          na_value=np.nan)
+    missing = np.isnan(values)
+    primary = ~missing & (values < threshold)
+    if not suppress_zeros:
+        primary &= values != 0
+    secondary = np.zeros_like(primary)
+    t_row = _find_total_row(table, counts, total_row)
+    t_col = _find_total_column(counts, total_column)
+    lines: list[tuple[list[tuple[int, int]], tuple[int, int]]] = []
+    nrow, ncol = values.shape
+    if t_col is not None:
+        tc = counts.index(t_col)
+        for r in range(nrow):
+            lines.append(([(r, c) for c in range(ncol) if c != tc], (r, tc)))
+    if t_row is not None:
+        for c in range(ncol):
+            lines.append(([(r, c) for r in range(nrow) if r != t_row], (t_row, c)))
+    changed = bool(lines)
+    while changed:
+        changed = False
+        for cells, total in lines:
+            entries = cells + [total]
+            hidden = [e for e in entries if primary[e] or secondary[e] or missing[e]]
+            if len(hidden) != 1:
+                continue
+            shown = [e for e in cells if not (primary[e] or secondary[e] or missing[e])]
+            shown.sort(key=lambda e: (values[e] == 0, values[e], e))
+            pick = shown[0] if shown else total
+            if primary[pick] or secondary[pick] or missing[pick]:
+                continue
+            secondary[pick] = True
+            changed = True
+    idx = table.index
+    return (pd.DataFrame(primary, index=idx, columns=counts),
+            pd.DataFrame(secondary, index=idx, columns=counts))
+
+
+def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | None = None,
+                          threshold: int = DEFAULT_THRESHOLD,
+                          symbols: Symbols | Mapping[str, str] | None = None,
+                          rate_columns: Mapping[str, str | Sequence[str]] | Sequence[str] |
+                          None = None, total_row: Any = "auto", total_column: Any = "auto",
+                          suppress_zeros: bool = True, decimals: int = 1) -> pd.DataFrame:
+    """A copy of ``table`` safe to print or write: small counts and what they reveal withheld.
+
+    ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
+    or mean column to the count column(s) it was computed from; by default every float column is
+    a rate based on all the row's counts (the cautious choice). A rate becomes ``low`` if a base
+    count is primary-suppressed and ``x`` if one was secondarily suppressed. Totals are found by
+    the label ``Total``/``All`` in the index or a text column (``total_row``) and a count column
+    named ``total``/``all`` (``total_column``); pass ``None`` to say there are none. Count and
+    rate columns come back as text (``str`` dtype); other columns are unchanged.
+    """
+    sym = _symbols(symbols)
+    counts = _count_columns(table, count_columns)
+    primary, secondary = suppression_masks(table, counts, threshold, total_row, total_column,
+                                           suppress_zeros)
+    if rate_columns is None:
+        rates = {c: counts for c in table.columns
+                 if c not in counts and pd.api.types.is_float_dtype(table[c])}
+    elif isinstance(rate_columns, Mapping):
+        rates = {r: ([b] if isinstance(b, str) else list(b)) for r, b in rate_columns.items()}
+    else:
+        rates = {r: counts for r in rate_columns}
+    for r, bases in rates.items():
+        bad = [c for c in [r, *bases] if c not in table.columns]
+        if bad:
+            raise DataError(f"suppress_small_counts: rate column {r!r}: column(s) {bad} not in "
+                            "the table")
+        if any(b not in counts for b in bases):
+            raise DataError(f"suppress_small_counts: rate column {r!r}: base(s) "
+                            f"{[b for b in bases if b not in counts]} are not count columns")
+    out = table.copy()
+    for c in counts:
+        vals = pd.to_numeric(table[c], errors="coerce")
+        text = [sym.withheld if pd.isna(v) else str(int(v)) for v in vals.tolist()]
+        hide = (primary[c] | secondary[c]).to_numpy()
+        out[c] = pd.Series(np.where(hide, sym.confidential, np.array(text, dtype=object)),
+                           index=table.index, dtype="str")
+    for r, bases in rates.items():
+        low = primary[bases].any(axis=1).to_numpy()
+        sec = secondary[bases].any(axis=1).to_numpy()
+        vals = pd.to_numeric(table[r], errors="coerce")
+        text = np.array([sym.withheld if pd.isna(v) else f"{v:.{decimals}f}"
+                         for v in vals.tolist()], dtype=object)
+        text = np.where(low, sym.low, np.where(sec, sym.withheld, text))
+        out[r] = pd.Series(text, index=table.index, dtype="str")
+    out.attrs["suppression"] = {
+        "threshold": threshold, "primary": int(primary.to_numpy().sum()),
+        "secondary": int(secondary.to_numpy().sum()),
+        "symbols": {"confidential": sym.confidential, "low": sym.low, "withheld": sym.withheld},
+    }
+    return out
+
+
+def _symbols(symbols: Symbols | Mapping[str, str] | None) -> Symbols:
+    if symbols is None:
+        return DEFAULT_SYMBOLS
+    if isinstance(symbols, Symbols):
+        return symbols
+    unknown = set(symbols) - {"confidential", "low", "withheld"}
+    if unknown:
+        raise DataError(f"unknown suppression symbol name(s) {sorted(unknown)}; use "
+                        "confidential, low, withheld")
+    return Symbols(**dict(symbols))
+
+
+def parse_symbols(text: str) -> Symbols:
+    """Symbols from the CLI form ``c,low,x`` (confidential, low, withheld)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(parts):
+        raise DataError(f"--symbols {text!r}: give three symbols, e.g. c,low,x")
+    return Symbols(*parts)
+
+
+__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_SYMBOLS", "Symbols", "key_id", "load_key",
+           "parse_symbols", "pseudonymise", "suppress_small_counts", "suppression_masks"]

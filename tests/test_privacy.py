@@ -1,0 +1,177 @@
+"""Keyed pseudonyms and small-count suppression (srmsim.privacy)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from srmsim.errors import DataError
+from srmsim.privacy import (
+    Symbols,
+    key_id,
+    load_key,
+    parse_symbols,
+    pseudonymise,
+    suppress_small_counts,
+    suppression_masks,
+)
+
+KEY = b"0123456789abcdef-trust-key"
+OTHER = b"fedcba9876543210-other-key"
+
+
+def test_pseudonym_is_documented_hmac() -> None:
+    expected = hmac.new(KEY, b"student\x1fP1001", hashlib.sha256).hexdigest()[:16]
+    assert pseudonymise(["P1001"], KEY, "student")[0] == expected
+
+
+def test_pseudonyms_stable_under_one_key_differ_under_another() -> None:
+    ids = [f"P{i}" for i in range(500)]
+    a = pseudonymise(ids, KEY, "student")
+    assert np.array_equal(a, pseudonymise(ids, KEY, "student"))
+    b = pseudonymise(ids, OTHER, "student")
+    assert not set(a) & set(b)
+    assert len(set(a)) == 500 and all(len(p) == 16 for p in a)
+    assert all(int(p, 16) >= 0 for p in a)  # hex
+    # the label separates kinds of id
+    assert not set(a) & set(pseudonymise(ids, KEY, "school"))
+
+
+def test_series_keeps_index_and_missing_and_canonicalises_ids() -> None:
+    s = pd.Series(["1001", None, " 1001 ", "7"], index=[10, 11, 12, 13], dtype="str")
+    out = pseudonymise(s, KEY, "student")
+    assert list(out.index) == [10, 11, 12, 13] and out.isna().tolist() == [False, True, False,
+                                                                          False]
+    assert out[10] == out[12] == pseudonymise([1001], KEY, "student")[0]
+    assert pseudonymise([1001.0], KEY, "student")[0] == out[10]
+    with pytest.raises(DataError, match="missing value"):
+        pseudonymise(["a", None], KEY, "student")
+
+
+def test_keys_must_be_long_enough() -> None:
+    with pytest.raises(DataError, match="at least 16 bytes"):
+        pseudonymise(["a"], b"short", "student")
+    with pytest.raises(DataError, match="label"):
+        pseudonymise(["a"], KEY, "")
+
+
+def test_load_key_from_file_and_env(tmp_path: Path, monkeypatch) -> None:
+    f = tmp_path / "k"
+    f.write_bytes(KEY + b"\n")
+    assert load_key(file=f) == KEY
+    monkeypatch.setenv("SRMSIM_TEST_KEY", KEY.decode())
+    assert load_key(env="SRMSIM_TEST_KEY") == KEY
+    with pytest.raises(DataError, match="exactly one"):
+        load_key(file=f, env="SRMSIM_TEST_KEY")
+    with pytest.raises(DataError, match="exactly one"):
+        load_key()
+    with pytest.raises(DataError, match="SRMSIM_NOT_SET is not set"):
+        load_key(env="SRMSIM_NOT_SET")
+    with pytest.raises(DataError, match="not found"):
+        load_key(file=tmp_path / "missing")
+    f.write_bytes(b"tooshort\n")
+    with pytest.raises(DataError, match=r"key file .*: the key is 8 bytes; at least 16"):
+        load_key(file=f)
+    f.write_bytes(b"")
+    with pytest.raises(DataError, match="0 bytes"):
+        load_key(file=f)
+
+
+def test_key_id_is_a_fingerprint_not_the_key() -> None:
+    assert key_id(KEY) == key_id(KEY) != key_id(OTHER)
+    assert KEY.hex()[:12] != key_id(KEY) and len(key_id(KEY)) == 12
+
+
+# ---------------------------------------------------------------------------------------------
+# suppression
+
+
+def test_primary_suppression_and_formatting() -> None:
+    t = pd.DataFrame({"school": ["A", "B", "C"], "students": [120, 7, 45], "pa": [20, 3, 0],
+                      "pa_pct": [16.667, 42.857, 0.0]})
+    out = suppress_small_counts(t)
+    assert out["students"].tolist() == ["120", "c", "45"]
+    assert out["pa"].tolist() == ["20", "c", "c"]  # zero is suppressed too by default
+    assert out["pa_pct"].tolist() == ["16.7", "low", "low"]
+    assert out["school"].tolist() == ["A", "B", "C"]
+    assert out.attrs["suppression"]["primary"] == 3
+    keep0 = suppress_small_counts(t, suppress_zeros=False)
+    assert keep0["pa"].tolist() == ["20", "c", "0"]
+
+
+def test_secondary_suppression_with_total_row() -> None:
+    t = pd.DataFrame({"school": ["A", "B", "C", "Total"], "pa": [25, 4, 40, 69],
+                      "pupils": [200, 80, 300, 580]})
+    t["pa_pct"] = 100 * t["pa"] / t["pupils"]
+    out = suppress_small_counts(t, rate_columns={"pa_pct": ["pa", "pupils"]})
+    # B is small; the smallest other cell (A) goes too, so 69 - 40 gives only A + B
+    assert out["pa"].tolist() == ["c", "c", "40", "69"]
+    assert out["pa_pct"].tolist() == ["x", "low", "13.3", "11.9"]
+    assert out["pupils"].tolist() == ["200", "80", "300", "580"]
+    assert out.attrs["suppression"]["secondary"] == 1
+
+
+def test_secondary_suppression_with_total_column_and_index_total() -> None:
+    t = pd.DataFrame({"fsm": [3, 40, 43], "not_fsm": [50, 60, 110], "total": [53, 100, 153]},
+                     index=["Year 7", "Year 8", "All"])
+    prim, sec = suppression_masks(t)
+    assert prim.to_numpy().sum() == 1 and prim.loc["Year 7", "fsm"]
+    out = suppress_small_counts(t)
+    # row Year 7: 3 hidden -> 50 hidden; column fsm: 3 hidden -> 40 hidden; column not_fsm:
+    # 50 hidden -> 60 hidden; row Year 8: 40 and 60 hidden -> fine
+    assert out.loc["Year 7"].tolist() == ["c", "c", "53"]
+    assert out.loc["Year 8"].tolist() == ["c", "c", "100"]
+    assert out.loc["All"].tolist() == ["43", "110", "153"]
+
+
+def test_no_totals_no_secondary() -> None:
+    t = pd.DataFrame({"g": ["a", "b"], "n": [3, 30]})
+    _, sec = suppression_masks(t)
+    assert not sec.to_numpy().any()
+
+
+def test_missing_counts_and_custom_symbols() -> None:
+    t = pd.DataFrame({"n": pd.array([30, None, 2], dtype="Int64"), "rate": [0.5, np.nan, 0.1]})
+    out = suppress_small_counts(t, symbols=Symbols("*", "~", "-"), threshold=5)
+    assert out["n"].tolist() == ["30", "-", "*"]
+    assert out["rate"].tolist() == ["0.5", "-", "~"]
+    assert parse_symbols("c,low,x") == Symbols()
+    out2 = suppress_small_counts(t, symbols={"confidential": "[c]"}, threshold=5)
+    assert out2["n"].tolist() == ["30", "x", "[c]"]
+    with pytest.raises(DataError):
+        parse_symbols("c,low")
+
+
+def test_bad_arguments_name_the_column() -> None:
+    t = pd.DataFrame({"n": [1, 2]})
+    with pytest.raises(DataError, match=r"count column\(s\) \['m'\]"):
+        suppress_small_counts(t, count_columns=["m"])
+    with pytest.raises(DataError, match="rate column 'r'"):
+        suppress_small_counts(t, rate_columns={"r": "n"})
+    with pytest.raises(DataError, match="total_row 'Total'"):
+        suppress_small_counts(t, total_row="Total")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=2, max_size=6),
+       st.integers(2, 15))
+def test_no_single_hidden_cell_in_any_line_with_totals(rows: list[list[int]],
+                                                       threshold: int) -> None:
+    """With a total row and column, no row or column has exactly one hidden entry."""
+    body = np.array(rows)
+    table = np.vstack([body, body.sum(axis=0)])
+    table = np.hstack([table, table.sum(axis=1, keepdims=True)])
+    frame = pd.DataFrame(table, columns=["a", "b", "c", "total"],
+                         index=[f"r{i}" for i in range(len(rows))] + ["Total"])
+    prim, sec = suppression_masks(frame, threshold=threshold)
+    hidden = (prim | sec).to_numpy()
+    assert (prim.to_numpy() == (table < threshold)).all()
+    for line in [*hidden, *hidden.T]:
+        assert line.sum() != 1
