@@ -53,7 +53,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cost-needless", type=float, default=None,
                    help="cost of a needless intervention")
     p.add_argument("--out", default=None, help="output directory (default: <input>/thresholds)")
+    p.add_argument("--suppress-below", type=int, default=10, metavar="N",
+                   help="real (non-simulated) data: counts below N are shown as 'c' and rates "
+                        "on them as 'low' in every table printed or written (default 10)")
     p.set_defaults(func=run)
+
+
+COUNT_COLUMNS = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn", "n_missing")
+RATE_BASES = {"flag_rate": ["flagged"], "sensitivity": ["tp", "fn"], "specificity": ["tn", "fp"],
+              "precision": ["tp", "fp"], "npv": ["tn", "fn"], "f1": ["tp", "fp", "fn"]}
+
+
+class _Disclosure:
+    """Small-count protection for tables from real data; a no-op for simulation output."""
+
+    def __init__(self, real: bool, threshold: int):
+        self.real = real
+        self.threshold = threshold
+
+    def table(self, df: pd.DataFrame) -> pd.DataFrame:
+        if not self.real:
+            return df
+        from srmsim.privacy import suppress_small_counts
+
+        counts = [c for c in COUNT_COLUMNS if c in df.columns]
+        rates = {r: b for r, b in RATE_BASES.items() if r in df.columns}
+        rates.update({f"{r}_diff": b for r, b in RATE_BASES.items() if f"{r}_diff" in df.columns})
+        return suppress_small_counts(df, count_columns=counts, rate_columns=rates,
+                                     threshold=self.threshold, total_row=None, total_column=None)
+
+    def count(self, n: float) -> str:
+        return "c" if self.real and 0 < n < self.threshold else f"{int(n)}"
+
+    def rate(self, x: float, *bases: float, pct: bool = False) -> str:
+        if self.real and any(0 < b < self.threshold for b in bases):
+            return "low"
+        return _fmt(x, pct)
+
+
+def is_simulation_output(base: Path) -> bool:
+    """A run directory written by srmsim (summary.json with a scenario hash): simulated."""
+    summary = base / "summary.json"
+    if not summary.exists():
+        return False
+    try:
+        import json
+
+        return "scenario_hash" in json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
@@ -91,12 +139,14 @@ def _fmt(x: float, pct: bool = False) -> str:
     return f"{x:.1%}" if pct else f"{x:.3f}"
 
 
-def _describe_row(row: pd.Series) -> str:
+def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
+    dc = dc or _Disclosure(False, 0)
+    tp, fp, fn = row["tp"], row["fp"], row["fn"]
     return (
-        f"threshold {row['threshold']:.4g}: flags {int(row['flagged'])} "
-        f"({_fmt(row['flag_rate'], True)}), tp {int(row['tp'])}, fp {int(row['fp'])}, "
-        f"precision {_fmt(row['precision'])}, recall {_fmt(row['sensitivity'])}, "
-        f"F1 {_fmt(row['f1'])}"
+        f"threshold {row['threshold']:.4g}: flags {dc.count(row['flagged'])} "
+        f"({dc.rate(row['flag_rate'], row['flagged'], pct=True)}), tp {dc.count(tp)}, "
+        f"fp {dc.count(fp)}, precision {dc.rate(row['precision'], tp, fp)}, "
+        f"recall {dc.rate(row['sensitivity'], tp, fn)}, F1 {dc.rate(row['f1'], tp, fp, fn)}"
     )
 
 
@@ -106,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
 
     df, base = load_frame(args.path)
     label = f"{args.path}"
+    real = not (Path(args.path).is_dir() and is_simulation_output(base))
+    dc = _Disclosure(real, args.suppress_below)
+    if real:
+        print(f"{label}: treated as real data: counts below {args.suppress_below} are shown as "
+              "'c' and rates based on them as 'low'")
     cap_given = args.capacity is not None or args.staff_minutes is not None or (
         args.minutes_per_case is not None
     )
@@ -133,11 +188,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else base / "thresholds"
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "thresholds.csv"]
-    table.to_csv(written[0], index=False)
+    dc.table(table).to_csv(written[0], index=False)
 
     n_pos = int(table["n_pos"].iloc[0])
     prevalence = n_pos / a["n_used"]
-    print(f"outcome rate {_fmt(prevalence, True)} ({n_pos} of {a['n_used']})")
+    print(f"outcome rate {dc.rate(prevalence, n_pos, pct=True)} ({dc.count(n_pos)} of "
+          f"{dc.count(a['n_used'])})")
     if 0 < n_pos < a["n_used"]:
         bands = risk.bootstrap_curves(df, args.score, args.outcome, args.direction,
                                       cluster=cluster, n_boot=args.n_boot, seed=args.seed)
@@ -148,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("only one outcome value present: no ROC / PR curves")
     if table["f1"].notna().any():
-        print("best F1: " + _describe_row(risk.best_row(table, "f1")))
+        print("best F1: " + _describe_row(risk.best_row(table, "f1"), dc))
 
     if cap_given:
         cap = risk.threshold_at_capacity(
@@ -156,8 +212,8 @@ def run(args: argparse.Namespace) -> int:
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case)
         line = (f"at capacity {cap.capacity_cases}: threshold {cap.threshold:.4g} flags "
-                f"{cap.flagged}, precision {_fmt(cap.precision)}, recall {_fmt(cap.recall)}, "
-                f"cost {cap.cost:.2f}")
+                f"{dc.count(cap.flagged)}, precision {dc.rate(cap.precision, cap.tp, cap.fp)}, "
+                f"recall {dc.rate(cap.recall, cap.tp)}, cost {cap.cost:.2f}")
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:.0f}"
         if cap.spare_capacity:
@@ -168,8 +224,9 @@ def run(args: argparse.Namespace) -> int:
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
         print(f"cost-minimising (missed {args.cost_missed:g}, needless {args.cost_needless:g}): "
-              f"threshold {cm.threshold:.4g} flags {cm.flagged}, cost {cm.cost:.2f}, "
-              f"precision {_fmt(cm.precision)}, recall {_fmt(cm.recall)}")
+              f"threshold {cm.threshold:.4g} flags {dc.count(cm.flagged)}, cost {cm.cost:.2f}, "
+              f"precision {dc.rate(cm.precision, cm.flagged)}, "
+              f"recall {dc.rate(cm.recall, cm.flagged)}")
 
     if args.by:
         by_table = risk.threshold_table(df, args.score, args.outcome, args.direction,
@@ -177,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         gaps = risk.group_gaps(by_table)
         p1 = out / "thresholds_by_group.csv"
         p2 = out / "fairness_gaps.csv"
-        by_table.to_csv(p1, index=False)
+        dc.table(by_table).to_csv(p1, index=False)
         gaps.to_csv(p2, index=False)
         written += [p1, p2, plots.plot_fairness(by_table, out / "fairness.png")]
         ref_t = (risk.best_row(table, "f1")["threshold"] if table["f1"].notna().any()
@@ -185,9 +242,11 @@ def run(args: argparse.Namespace) -> int:
         for col in args.by:
             sub = by_table[(by_table["by"] == col) & (by_table["threshold"] == ref_t)]
             parts = ", ".join(
-                f"{g}: flag {_fmt(fr, True)} recall {_fmt(se)} (n {int(n)}, missing {int(m)})"
-                for g, fr, se, n, m in sub[["group", "flag_rate", "sensitivity", "n",
-                                            "n_missing"]].itertuples(index=False)
+                f"{g}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
+                f"(n {dc.count(n)}, missing {dc.count(m)})"
+                for g, fr, se, n, m, fl, tp, fn in sub[[
+                    "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
+                ]].itertuples(index=False)
             )
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan

@@ -1,0 +1,77 @@
+"""Statistics an education researcher would trust, on any tidy table (simulated or real).
+
+Why one package: an in-silico trial and a real trial must be analysed by the same code, so every
+estimator takes a pandas DataFrame with caller-named columns and returns a result object with a
+table, ``summary()`` and the statsmodels fit underneath.
+
+- Effects: :func:`estimate_effect` (OLS classical/HC1/cluster-robust, GEE exchangeable, mixed
+  model), :func:`random_intercept` (MixedLM with optimiser checks), :func:`did_twfe`,
+  :func:`did_group_time` (Callaway-Sant'Anna), :func:`rdd` (local linear, IK bandwidth).
+- Effect sizes: :func:`hedges_g` (WWC), :func:`eef_months`, :func:`risk_difference`,
+  :func:`risk_ratio`, :func:`nnt`, :func:`binary_effects`, :func:`cost_per_outcome`.
+- Design: :func:`mdes`, :func:`power` (PowerUp! designs), :func:`design_effect`,
+  :func:`simulated_power`.
+
+Bad input raises :class:`srmsim.errors.DataError` naming the column or arm; an unsound fit raises
+:class:`srmsim.errors.EstimationError`.
+"""
+
+from __future__ import annotations
+
+from .designs import DesignResult, design_effect, mdes, power
+from .did import DidEstimate, GroupTimeResult, did_group_time, did_twfe
+from .discontinuity import RddResult, ik_bandwidth, rdd, rdd_plot
+from .effect_sizes import (
+    NNT,
+    BinaryEffect,
+    CostPerOutcome,
+    HedgesG,
+    binary_effects,
+    cost_per_outcome,
+    eef_months,
+    hedges_g,
+    hedges_g_data,
+    hedges_g_from_d,
+    nnt,
+    risk_difference,
+    risk_ratio,
+)
+from .estimators import EffectEstimate, estimate_effect
+from .mixed import DEFAULT_OPTIMIZERS, RandomInterceptFit, fit_mixedlm, random_intercept
+from .simpower import SimulatedPower, simulated_power
+
+__all__ = [
+    "DEFAULT_OPTIMIZERS",
+    "NNT",
+    "BinaryEffect",
+    "CostPerOutcome",
+    "DesignResult",
+    "DidEstimate",
+    "EffectEstimate",
+    "GroupTimeResult",
+    "HedgesG",
+    "RandomInterceptFit",
+    "RddResult",
+    "SimulatedPower",
+    "binary_effects",
+    "cost_per_outcome",
+    "design_effect",
+    "did_group_time",
+    "did_twfe",
+    "eef_months",
+    "estimate_effect",
+    "fit_mixedlm",
+    "hedges_g",
+    "hedges_g_data",
+    "hedges_g_from_d",
+    "ik_bandwidth",
+    "mdes",
+    "nnt",
+    "power",
+    "random_intercept",
+    "rdd",
+    "rdd_plot",
+    "risk_difference",
+    "risk_ratio",
+    "simulated_power",
+]

@@ -1,0 +1,276 @@
+"""Input checks shared by every estimator, so a bad table fails the same way everywhere.
+
+Why one place: the same trial table goes through OLS, GEE, mixed models, DiD and RDD. A missing
+column, an arm with no rows or a column of blanks must give the same clear message (naming the
+column or arm, and what is there instead) whichever estimator met it first. Rows with missing
+values are never dropped quietly: :func:`drop_incomplete` counts them per column so every result
+can report what it left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError, SrmsimError
+
+_MAX_LISTED = 20
+
+
+def _listing(values: Iterable[object]) -> str:
+    values = [str(v) for v in values]
+    shown = ", ".join(repr(v) for v in values[:_MAX_LISTED])
+    if len(values) > _MAX_LISTED:
+        shown += f", ... ({len(values)} in all)"
+    return shown or "(none)"
+
+
+def require_frame(df: object, what: str = "data") -> pd.DataFrame:
+    """The estimators take a pandas DataFrame, one row per student (or per unit-period)."""
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{what} must be a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError(f"{what} has no rows")
+    return df
+
+
+def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | None]) -> None:
+    """Every named column exists; the error names the missing column, its role and what exists.
+
+    ``roles`` maps a role ("outcome", "treatment", "covariate", ...) to a column name or a list of
+    names; ``None`` means the role is not used.
+    """
+    missing: list[str] = []
+    for role, names in roles.items():
+        if names is None:
+            continue
+        for name in [names] if isinstance(names, str) else list(names):
+            if not isinstance(name, str):
+                raise DataError(f"{role} column name must be a string, got {name!r}")
+            if name not in df.columns:
+                missing.append(f"column {name!r} ({role})")
+    if missing:
+        raise DataError(
+            f"{'; '.join(missing)} not found in the data; columns present: {_listing(df.columns)}"
+        )
+
+
+def as_list(names: str | Sequence[str] | None) -> list[str]:
+    """Callers may pass one column name or several; internally it is always a list."""
+    if names is None:
+        return []
+    if isinstance(names, str):
+        return [names]
+    return list(names)
+
+
+def numeric_column(df: pd.DataFrame, column: str, role: str) -> pd.Series:
+    """A column as float64 (booleans become 0/1); a text column is an error naming it."""
+    s = df[column]
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("float64")
+    if s.dtype == object and s.notna().any():
+        kinds = s.dropna().map(lambda v: isinstance(v, bool | int | float | np.number | np.bool_))
+        if kinds.all():  # numbers/booleans with None mixed in land in object columns
+            return s.astype("float64")
+    if not pd.api.types.is_numeric_dtype(s):
+        sample = _listing(s.dropna().unique()[:5])
+        raise DataError(
+            f"{role} column {column!r} must be numeric (or true/false), but it holds "
+            f"{s.dtype} values such as {sample}"
+        )
+    return s.astype("float64")
+
+
+def require_some_values(df: pd.DataFrame, column: str, role: str) -> None:
+    """All-missing is its own error: 'no rows after dropping' would hide the real cause."""
+    if df[column].isna().all():
+        raise DataError(f"{role} column {column!r} has no values: all {len(df)} rows are missing")
+
+
+@dataclass
+class MissingReport:
+    """Rows left out because a needed value was missing, counted per column."""
+
+    n_input: int
+    n_used: int
+    by_column: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_dropped(self) -> int:
+        return self.n_input - self.n_used
+
+    def describe(self) -> str:
+        if self.n_dropped == 0:
+            return f"{self.n_used} rows used, none dropped"
+        detail = ", ".join(f"{col!r}: {k}" for col, k in self.by_column.items() if k)
+        return (
+            f"{self.n_used} of {self.n_input} rows used; {self.n_dropped} dropped for missing "
+            f"values (missing per column: {detail})"
+        )
+
+
+def drop_incomplete(
+    df: pd.DataFrame, columns: Sequence[str], carry: Sequence[str] = ()
+) -> tuple[pd.DataFrame, MissingReport]:
+    """Keep complete rows of ``columns`` and count, per column, how many rows were missing it.
+
+    ``carry`` columns come along unchecked (e.g. a first-treated period where missing means never).
+    """
+    columns = list(dict.fromkeys(columns))
+    na = df[columns].isna()
+    by_column = {c: int(na[c].sum()) for c in columns}
+    keep = ~na.any(axis=1).to_numpy()
+    report = MissingReport(n_input=len(df), n_used=int(keep.sum()), by_column=by_column)
+    if report.n_used == 0:
+        worst = max(by_column, key=by_column.get)
+        raise DataError(
+            f"no complete rows: every one of the {len(df)} rows misses at least one of "
+            f"{_listing(columns)} (column {worst!r} is missing in {by_column[worst]} rows)"
+        )
+    kept = list(dict.fromkeys([*columns, *carry]))
+    return df.loc[keep, kept].reset_index(drop=True), report
+
+
+def label(value: object) -> str:
+    """A stable text label for an arm or group: 1.0 and 1 are the same arm, True is 'True'."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value)
+
+
+def labels(series: pd.Series) -> pd.Series:
+    """Arm labels as Python strings, missing kept missing (R factors arrive as strings anyway)."""
+    codes, uniques = pd.factorize(series)  # label each distinct value once, not every row
+    table = np.array([label(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(table[codes], index=series.index, dtype=object)
+
+
+def natural_order(series: pd.Series) -> list[str]:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return [label(c) for c in series.cat.categories]
+    values = pd.unique(series.dropna())
+    try:
+        values = sorted(values)
+    except TypeError:
+        values = sorted(values, key=str)
+    return list(dict.fromkeys(label(v) for v in values))
+
+
+def arm_order(
+    series: pd.Series, reference: object, column: str, notes: list[str] | None = None
+) -> list[str]:
+    """Arms present, reference first; errors name the arm and list the arms that are present.
+
+    Order of the other arms: category order for a categorical column, otherwise sorted.
+    Categories with no rows are reported in ``notes`` rather than silently skipped.
+    """
+    present = set(labels(series).dropna())
+    ordered = [a for a in natural_order(series) if a in present]
+    if isinstance(series.dtype, pd.CategoricalDtype) and notes is not None:
+        empty = [label(c) for c in series.cat.categories if label(c) not in present]
+        if empty:
+            notes.append(f"arm(s) {_listing(empty)} of {column!r} have no rows and are not estimated")
+    ref = label(reference)
+    if not ordered:
+        raise DataError(f"treatment column {column!r} has no values: all rows are missing")
+    if ref not in present:
+        raise DataError(
+            f"reference arm {ref!r} not found in treatment column {column!r}; "
+            f"arms present: {_listing(ordered)}"
+        )
+    if len(ordered) < 2:
+        raise DataError(
+            f"treatment column {column!r} has only one arm ({ordered[0]!r}); "
+            "an effect needs at least two arms"
+        )
+    return [ref] + [a for a in ordered if a != ref]
+
+
+def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
+    """Option strings are user input too: a typo must be named, with the accepted values."""
+    if value not in allowed:
+        raise SrmsimError(f"{name}={value!r} is not one of {_listing(allowed)}")
+    return value
+
+
+def check_alpha(alpha: float) -> float:
+    if not 0.0 < float(alpha) < 1.0:
+        raise SrmsimError(f"alpha={alpha!r} must lie strictly between 0 and 1")
+    return float(alpha)
+
+
+def dummies(values: pd.Series, prefix: str, levels: Sequence[str]) -> pd.DataFrame:
+    """0/1 columns ``prefix[level]`` for the given levels (the omitted level is the baseline)."""
+    lab = labels(values)
+    data = {f"{prefix}[{lev}]": (lab == lev).to_numpy(dtype=float) for lev in levels}
+    return pd.DataFrame(data, index=values.index)
+
+
+def covariate_block(
+    df: pd.DataFrame, columns: Sequence[str], notes: list[str], role: str = "covariate"
+) -> pd.DataFrame:
+    """Numeric covariates as they are; text/categorical ones as dummies against their first level.
+
+    Dummy coding is noted, so a user who meant a number stored as text sees what happened.
+    """
+    blocks = []
+    for col in columns:
+        s = df[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            blocks.append(pd.DataFrame({col: s.astype(float)}, index=df.index))
+            continue
+        levels = natural_order(s)
+        levels = [lev for lev in levels if lev in set(labels(s))]
+        if len(levels) < 2:
+            raise DataError(
+                f"{role} column {col!r} is not numeric and has a single level {levels[0]!r}; "
+                "it carries no information, remove it"
+            )
+        notes.append(
+            f"{role} {col!r} is categorical: coded as {len(levels) - 1} dummies against "
+            f"level {levels[0]!r}"
+        )
+        blocks.append(dummies(s, col, levels[1:]))
+    if not blocks:
+        return pd.DataFrame(index=df.index)
+    return pd.concat(blocks, axis=1)
+
+
+def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> None:
+    """Refuse collinear designs instead of letting a pseudo-inverse return an arbitrary number.
+
+    Column j is flagged when it adds (numerically) nothing to the span of the columns before it.
+    The ``protected`` terms (the arms) go last, so when a treatment is confounded with, say,
+    school fixed effects, the message names the treatment term rather than a school dummy.
+    """
+    order = [c for c in X.columns if c not in protected] + [c for c in X.columns if c in protected]
+    X = X[order]  # protected terms last: they are the ones reported when they are not identified
+    A = X.to_numpy(dtype=float)
+    if A.shape[0] < A.shape[1]:
+        raise DataError(
+            f"{context}: {A.shape[0]} rows but {A.shape[1]} model terms; too few rows to estimate"
+        )
+    scale = np.sqrt((A**2).sum(axis=0))
+    scale[scale == 0] = 1.0
+    _, r = np.linalg.qr(A / scale, mode="reduced")
+    diag = np.abs(np.diag(r))
+    tol = max(A.shape) * np.finfo(float).eps * 1e3 * (diag.max() if diag.size else 1.0)
+    bad = [X.columns[j] for j in range(A.shape[1]) if diag[j] <= tol]
+    if bad:
+        which = [b for b in bad if b in protected] or bad
+        raise DataError(
+            f"{context}: term(s) {_listing(which)} are collinear with other terms (for example "
+            "a school-level treatment together with school fixed effects, a covariate that is "
+            "constant, or an arm that coincides with a cluster); the effect is not identified"
+        )
+
+
+def group_codes(values: pd.Series) -> np.ndarray:
+    """Integer codes for cluster/group labels (labels compared as text, as with arms)."""
+    return pd.factorize(labels(values))[0]

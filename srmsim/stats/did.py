@@ -1,0 +1,512 @@
+"""Difference-in-differences for staggered roll-out across schools.
+
+Two estimators, because they answer differently when effects vary:
+
+* :func:`did_twfe` - the classic two-way fixed effects regression y ~ D + unit FE + time FE with
+  cluster-robust SEs. With staggered adoption and effects that grow or differ by cohort it is
+  biased (already-treated schools act as controls; Goodman-Bacon 2021), sometimes of the wrong
+  sign. It is here because readers expect it, and to show that bias.
+* :func:`did_group_time` - Callaway & Sant'Anna (2021) group-time effects without covariates:
+  ATT(g, t) is a 2x2 DiD of cohort g (units first treated in period g) against never-treated or
+  not-yet-treated units, between period t and the base period. They are aggregated to event time
+  (an event-study table and plot) and to one overall ATT, weighting cohorts by their size.
+  Written directly on numpy (no external DiD package); inference is a cluster bootstrap over units
+  (or a coarser cluster column), seeded, which also gives simultaneous (sup-t) bands.
+
+Data: one row per unit and period, or one row per student with ``unit`` a school (outcomes are
+then averaged to unit-period cells first, so each school counts once per period). ``time`` is
+numeric; ``first_treated``/``treated_from`` holds the first treated period of the unit, and a
+missing or infinite value means never treated. Event time counts observed periods, so gaps in the
+period labels (e.g. years) do not distort it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError, EstimationError, SrmsimError
+
+from . import _checks as ck
+from ._inference import wald
+from ._plotting import new_figure, save
+
+
+def _prepare(
+    df: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    cluster: str | None,
+    role_first: str,
+) -> tuple[pd.DataFrame, ck.MissingReport, list[str]]:
+    ck.require_frame(df)
+    ck.require_columns(
+        df,
+        {"outcome": outcome, "unit": unit, "time": time, role_first: first_treated,
+         "cluster": cluster},
+    )
+    ck.numeric_column(df, outcome, "outcome")
+    ck.require_some_values(df, outcome, "outcome")
+    ck.numeric_column(df, time, "time")
+    ck.numeric_column(df, first_treated, role_first)
+    cols = [outcome, unit, time, *([cluster] if cluster and cluster != unit else [])]
+    data, missing = ck.drop_incomplete(df, cols, carry=[first_treated])
+    notes: list[str] = []
+    data = data.assign(
+        _y=ck.numeric_column(data, outcome, "outcome"),
+        _t=ck.numeric_column(data, time, "time"),
+        _g=ck.numeric_column(data, first_treated, role_first).fillna(np.inf),
+        _u=ck.labels(data[unit]),
+    )
+    spread = data.groupby("_u", sort=False)["_g"].nunique()
+    if (spread > 1).any():
+        bad = list(spread[spread > 1].index[:5])
+        raise DataError(
+            f"{role_first} column {first_treated!r} must be constant within each unit of "
+            f"{unit!r}; it varies within unit(s) {', '.join(map(repr, bad))}"
+        )
+    if cluster and cluster != unit:
+        data = data.assign(_c=ck.labels(data[cluster]))
+        cspread = data.groupby("_u", sort=False)["_c"].nunique()
+        if (cspread > 1).any():
+            bad = list(cspread[cspread > 1].index[:5])
+            raise DataError(
+                f"cluster column {cluster!r} must be constant within each unit of {unit!r} "
+                f"(units are resampled whole); it varies within unit(s) {', '.join(map(repr, bad))}"
+            )
+    else:
+        data = data.assign(_c=data["_u"])
+    return data, missing, notes
+
+
+# --------------------------------------------------------------------------------------------
+# Two-way fixed effects
+
+
+def _absorb(M: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float = 1e-11) -> np.ndarray:
+    """Remove unit and time means by alternating projections (exact for unbalanced panels too)."""
+    M = np.array(M, dtype=float, copy=True)
+    ca, cb = np.bincount(a).astype(float), np.bincount(b).astype(float)
+    scale = max(1.0, float(np.abs(M).max()))
+    for _ in range(10_000):
+        for codes, counts in ((a, ca), (b, cb)):
+            means = np.stack(
+                [np.bincount(codes, weights=M[:, j], minlength=counts.size) for j in range(M.shape[1])],
+                axis=1,
+            ) / counts[:, None]
+            M -= means[codes]
+        resid_a = np.stack(
+            [np.bincount(a, weights=M[:, j], minlength=ca.size) for j in range(M.shape[1])], axis=1
+        ) / ca[:, None]
+        if np.abs(resid_a).max() < tol * scale:
+            return M
+    raise EstimationError("two-way fixed effects did not converge (alternating projections)")
+
+
+@dataclass(frozen=True)
+class DidEstimate:
+    """A single DiD coefficient with its cluster-robust inference."""
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    df: float
+    n: int
+    n_units: int
+    n_clusters: int
+    n_treated_units: int
+    alpha: float
+    missing: ck.MissingReport
+    notes: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        lines = [
+            "Two-way fixed effects DiD (unit and period fixed effects, CR1 cluster-robust SE, "
+            f"t with {self.df:g} df)",
+            f"  estimate {self.estimate:.4f} (SE {self.se:.4f}), {100 * (1 - self.alpha):.0f}% CI "
+            f"{self.ci_low:.4f} to {self.ci_high:.4f}, p = {self.p_value:.4g}",
+            f"  {self.n_units} units ({self.n_treated_units} ever treated), {self.n_clusters} "
+            f"clusters; rows: {self.missing.describe()}",
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def did_twfe(
+    df: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    treated_from: str,
+    *,
+    cluster: str | None = None,
+    alpha: float = 0.05,
+) -> DidEstimate:
+    """Static TWFE: y_it = a_i + b_t + beta D_it + e, D_it = 1 once t >= treated_from.
+
+    Clustered by ``cluster`` (default: the unit), CR1 with the unit effects not counted in k
+    (they are nested in clusters); t with G - 1 df. Biased under staggered, heterogeneous
+    effects: compare with :func:`did_group_time`.
+    """
+    alpha = ck.check_alpha(alpha)
+    data, missing, notes = _prepare(df, outcome, unit, time, treated_from, cluster, "treated_from")
+    u = pd.factorize(data["_u"])[0]
+    t = pd.factorize(data["_t"])[0]
+    c = pd.factorize(data["_c"])[0]
+    D = (data["_t"].to_numpy() >= data["_g"].to_numpy()).astype(float)
+    if D.min() == D.max():
+        raise DataError(
+            f"treated_from column {treated_from!r}: every row is {'treated' if D[0] else 'untreated'}"
+            "; DiD needs treated and untreated unit-periods"
+        )
+    M = _absorb(np.column_stack([data["_y"].to_numpy(), D]), u, t)
+    yt, dt = M[:, 0], M[:, 1]
+    sxx = float(dt @ dt)
+    if sxx < 1e-10 * len(dt):
+        raise EstimationError(
+            "treatment does not vary once unit and period effects are removed (e.g. every unit "
+            "starts in the same period and none is never treated); DiD is not identified"
+        )
+    beta = float(dt @ yt) / sxx
+    e = yt - beta * dt
+    G, N, T = int(c.max()) + 1, len(e), int(t.max()) + 1
+    if G < 2:
+        raise EstimationError("cluster-robust SEs need at least 2 clusters; found 1")
+    nested = data.groupby("_u")["_c"].nunique().max() == 1
+    k = 1 + (T - 1) + (0 if nested else int(u.max()))
+    scores = np.bincount(c, weights=dt * e, minlength=G)
+    var = float(scores @ scores) / sxx**2 * (G / (G - 1)) * ((N - 1) / max(N - k, 1))
+    se = math.sqrt(var)
+    lo, hi, p = (float(v) for v in wald(beta, se, G - 1, alpha))
+    ever = data.groupby("_u")["_g"].first()
+    return DidEstimate(
+        estimate=beta,
+        se=se,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=p,
+        df=float(G - 1),
+        n=N,
+        n_units=int(u.max()) + 1,
+        n_clusters=G,
+        n_treated_units=int(np.isfinite(ever).sum()),
+        alpha=alpha,
+        missing=missing,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Callaway-Sant'Anna group-time effects
+
+
+@dataclass
+class _Cells:
+    """ATT(g,t) cell definitions over a unit x period matrix of cell means."""
+
+    cohort: list[float]
+    period: list[float]
+    event: list[int]
+    delta: np.ndarray  # cells x units, outcome change (0 where undefined)
+    treated: np.ndarray  # cells x units, 0/1
+    control: np.ndarray  # cells x units, 0/1
+
+
+def _att(cells: _Cells, W: np.ndarray) -> np.ndarray:
+    """ATT for each cell under unit weights W (draws x units); NaN when an arm is empty."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_sum = W @ (cells.treated * cells.delta).T
+        t_n = W @ cells.treated.T
+        c_sum = W @ (cells.control * cells.delta).T
+        c_n = W @ cells.control.T
+        return t_sum / t_n - c_sum / c_n
+
+
+def _aggregate(att: np.ndarray, cell_w: np.ndarray, select: np.ndarray) -> np.ndarray:
+    """Weighted mean over selected cells, skipping undefined ones (weight renormalised)."""
+    w = cell_w * select[None, :]
+    ok = np.isfinite(att) & (w > 0)
+    w = np.where(ok, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(ok, att, 0.0) * w).sum(axis=1) / w.sum(axis=1)
+
+
+@dataclass
+class GroupTimeResult:
+    """Callaway-Sant'Anna group-time effects, their event-study aggregation and overall ATT."""
+
+    att_gt: pd.DataFrame
+    event_study: pd.DataFrame
+    overall: pd.Series
+    aggregates: pd.DataFrame
+    control: str
+    base_period: str
+    n_boot: int
+    seed: int
+    alpha: float
+    n_units: int
+    n_clusters: int
+    missing: ck.MissingReport
+    outcome: str
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        o = self.overall
+        lines = [
+            f"Group-time DiD (Callaway-Sant'Anna) for {self.outcome!r}: control = "
+            f"{self.control} units, base period = {self.base_period}",
+            f"  {self.n_units} units, {self.n_clusters} clusters; cluster bootstrap "
+            f"{self.n_boot} draws (seed {self.seed}); rows: {self.missing.describe()}",
+            f"  overall ATT {o['estimate']:.4f} (SE {o['se']:.4f}), "
+            f"{100 * (1 - self.alpha):.0f}% CI {o['ci_low']:.4f} to {o['ci_high']:.4f}, "
+            f"p = {o['p_value']:.4g}",
+            "  event study:",
+            self.event_study.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path | None = None, *, title: str | None = None):
+        """Event-study figure: estimates with pointwise CIs and the simultaneous band."""
+        es = self.event_study
+        fig, ax = new_figure()
+        pre = es["event_time"] < 0
+        for mask, colour, label in ((pre, "tab:grey", "before"), (~pre, "tab:blue", "after")):
+            part = es[mask]
+            if part.empty:
+                continue
+            ax.fill_between(
+                part["event_time"], part["band_low"], part["band_high"], color=colour, alpha=0.15,
+                linewidth=0,
+            )
+            ax.errorbar(
+                part["event_time"],
+                part["estimate"],
+                yerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label=f"{label} treatment",
+            )
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.axvline(-0.5, color="black", linewidth=0.8, linestyle="--")
+        ax.set_xlabel("periods since first treated (event time)")
+        ax.set_ylabel(f"ATT on {self.outcome}")
+        level = f"{100 * (1 - self.alpha):.0f}%"
+        ax.set_title(title or f"Event study ({self.control} controls): {level} CI and band")
+        ax.legend(loc="best")
+        save(fig, path)
+        return fig
+
+
+def did_group_time(
+    df: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    first_treated: str,
+    control: str = "never",
+    cluster: str | None = None,
+    *,
+    base_period: str = "varying",
+    n_boot: int = 999,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> GroupTimeResult:
+    """Callaway-Sant'Anna ATT(g, t), event-study table and overall ATT (cohort-size weights).
+
+    ``control="never"`` compares with never-treated units; ``"notyet"`` with units not treated
+    by period t (nor by the base period), never-treated included. ``base_period="varying"``
+    compares pre-periods with the period before (as R's ``did``); ``"universal"`` uses the period
+    before treatment for every ATT(g, t). Units treated in the first observed period have no
+    pre-period and are left out (noted); units first treated after the last period count as
+    never treated (noted).
+
+    Event-study columns: event_time, estimate, se, ci_low, ci_high, p_value, band_low,
+    band_high (simultaneous sup-t band over event times), n_cohorts.
+    """
+    ck.check_choice(control, ("never", "notyet"), "control")
+    ck.check_choice(base_period, ("varying", "universal"), "base_period")
+    alpha = ck.check_alpha(alpha)
+    if not (isinstance(n_boot, int | np.integer) and n_boot >= 50):
+        raise SrmsimError(f"n_boot must be a whole number >= 50, got {n_boot!r}")
+    data, missing, notes = _prepare(df, outcome, unit, time, first_treated, cluster, "first_treated")
+    cells_mean = data.groupby(["_u", "_t"], sort=True)["_y"].mean()
+    if len(cells_mean) < len(data):
+        notes.append(
+            f"{len(data)} rows averaged to {len(cells_mean)} unit-period cells (each unit "
+            "counts once per period)"
+        )
+    units = list(dict.fromkeys(data["_u"]))
+    periods = np.sort(data["_t"].unique())
+    wide = cells_mean.unstack("_t").reindex(index=units, columns=periods)
+    Y = wide.to_numpy(dtype=float)  # units x periods, NaN where unobserved
+    g_unit = data.groupby("_u", sort=False)["_g"].first().reindex(units).to_numpy()
+    c_unit = data.groupby("_u", sort=False)["_c"].first().reindex(units)
+    c_codes = pd.factorize(c_unit)[0]
+    n_clusters = int(c_codes.max()) + 1
+    g_idx = np.where(np.isfinite(g_unit), np.searchsorted(periods, g_unit, side="left"), np.inf)
+
+    early = np.isfinite(g_unit) & (g_idx == 0)
+    if early.any():
+        notes.append(
+            f"{int(early.sum())} unit(s) treated from the first observed period have no "
+            "pre-period and are left out"
+        )
+    late = np.isfinite(g_unit) & (g_idx >= len(periods))
+    if late.any():
+        notes.append(f"{int(late.sum())} unit(s) first treated after the last period count as never")
+        g_idx = np.where(late, np.inf, g_idx)
+    usable = ~early
+    never = np.isinf(g_idx) & usable
+    if control == "never" and not never.any():
+        raise DataError(
+            f"control='never' but no unit in {unit!r} is never treated; use control='notyet'"
+        )
+    cohorts = sorted({int(k) for k in g_idx[usable & np.isfinite(g_idx)]})
+    if not cohorts:
+        raise DataError(f"first_treated column {first_treated!r}: no unit is ever treated in the data")
+
+    cohort_key, period_key, event_key, deltas, treat_rows, ctrl_rows = [], [], [], [], [], []
+    cell_cohort_list: list[int] = []
+    skipped = 0
+    for k_g in cohorts:
+        in_g = usable & (g_idx == k_g)
+        for k_t in range(len(periods)):
+            if k_t >= k_g or base_period == "universal":
+                k_b = k_g - 1
+            else:
+                k_b = k_t - 1
+            if k_b < 0 or k_t == k_b:
+                continue
+            diff = Y[:, k_t] - Y[:, k_b]
+            ok = np.isfinite(diff)
+            if control == "never":
+                ctrl = never & ok
+            else:
+                ctrl = usable & ok & (g_idx > max(k_t, k_b)) & (g_idx != k_g)
+            trt = in_g & ok
+            if not trt.any() or not ctrl.any():
+                skipped += 1
+                continue
+            cell_cohort_list.append(cohorts.index(k_g))
+            cohort_key.append(float(periods[k_g]))
+            period_key.append(float(periods[k_t]))
+            event_key.append(k_t - k_g)
+            deltas.append(np.where(ok, diff, 0.0))
+            treat_rows.append(trt.astype(float))
+            ctrl_rows.append(ctrl.astype(float))
+    if skipped:
+        notes.append(f"{skipped} group-time cell(s) had no treated or no control units and are skipped")
+    if not cohort_key:
+        raise EstimationError("no group-time effect is estimable: no cohort has usable controls")
+    cells = _Cells(
+        cohort_key, period_key, event_key, np.array(deltas), np.array(treat_rows), np.array(ctrl_rows)
+    )
+    cohort_member = np.array([usable & (g_idx == k) for k in cohorts], dtype=float)  # cohorts x U
+    cell_cohort = np.array(cell_cohort_list)
+
+    rng = np.random.default_rng(seed)
+    W_boot = rng.multinomial(n_clusters, np.full(n_clusters, 1 / n_clusters), size=n_boot)
+    W = np.vstack([np.ones((1, n_clusters)), W_boot])[:, c_codes].astype(float)  # row 0 = sample
+    att = _att(cells, W)
+    cohort_size = W @ cohort_member.T  # draws x cohorts
+    cell_w = cohort_size[:, cell_cohort]
+    ev = np.array(event_key)
+    event_times = np.unique(ev)
+    es_draws = np.column_stack([_aggregate(att, cell_w, ev == e) for e in event_times])
+    post = ev >= 0
+    simple = _aggregate(att, cell_w, post) if post.any() else np.full(att.shape[0], np.nan)
+    post_e = event_times >= 0
+    dynamic = (
+        np.nanmean(es_draws[:, post_e], axis=1) if post_e.any() else np.full(att.shape[0], np.nan)
+    )
+
+    def _se(draws: np.ndarray) -> np.ndarray:
+        boot = draws[1:]
+        finite = np.isfinite(boot)
+        out = np.full(boot.shape[1:], np.nan)
+        for j in np.ndindex(boot.shape[1:]):
+            col = boot[(slice(None), *j)]
+            col = col[np.isfinite(col)]
+            if col.size >= 20:
+                out[j] = col.std(ddof=1)
+        if (finite.mean(axis=0) < 0.9).any():
+            notes.append(
+                "some bootstrap draws left a cohort without treated or control units; those "
+                "draws are excluded from the affected standard errors"
+            )
+        return out
+
+    att_se = _se(att)
+    att_lo, att_hi, att_p = wald(att[0], att_se, None, alpha)
+    att_gt = pd.DataFrame(
+        {
+            "group": cohort_key,
+            "time": period_key,
+            "event_time": event_key,
+            "att": att[0],
+            "se": att_se,
+            "ci_low": att_lo,
+            "ci_high": att_hi,
+            "p_value": att_p,
+            "n_treated": cells.treated.sum(axis=1).astype(int),
+            "n_control": cells.control.sum(axis=1).astype(int),
+        }
+    )
+    es_se = _se(es_draws)
+    es_lo, es_hi, es_p = wald(es_draws[0], es_se, None, alpha)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tmax = np.nanmax(np.abs(es_draws[1:] - es_draws[0]) / es_se, axis=1)
+    tmax = tmax[np.isfinite(tmax)]
+    band_crit = float(np.quantile(tmax, 1 - alpha)) if tmax.size else math.nan
+    event_study = pd.DataFrame(
+        {
+            "event_time": event_times.astype(int),
+            "estimate": es_draws[0],
+            "se": es_se,
+            "ci_low": es_lo,
+            "ci_high": es_hi,
+            "p_value": es_p,
+            "band_low": es_draws[0] - band_crit * es_se,
+            "band_high": es_draws[0] + band_crit * es_se,
+            "n_cohorts": [len({cohort_key[i] for i in np.flatnonzero(ev == e)}) for e in event_times],
+        }
+    )
+    rows = []
+    for name, draws in (("simple", simple), ("dynamic", dynamic)):
+        se_ = _se(draws[:, None])[0]
+        lo, hi, p = (float(v) for v in wald(draws[0], se_, None, alpha))
+        rows.append({"aggregate": name, "estimate": float(draws[0]), "se": float(se_),
+                     "ci_low": lo, "ci_high": hi, "p_value": p})
+    aggregates = pd.DataFrame(rows).set_index("aggregate")
+    overall = aggregates.loc["simple"].copy()
+    overall.name = "overall ATT"
+    notes = list(dict.fromkeys(notes))
+    if n_clusters < 20:
+        notes.append(f"only {n_clusters} clusters: bootstrap SEs are imprecise")
+    return GroupTimeResult(
+        att_gt=att_gt,
+        event_study=event_study,
+        overall=overall,
+        aggregates=aggregates,
+        control=control,
+        base_period=base_period,
+        n_boot=int(n_boot),
+        seed=int(seed),
+        alpha=alpha,
+        n_units=int(usable.sum()),
+        n_clusters=n_clusters,
+        missing=missing,
+        outcome=outcome,
+        notes=notes,
+    )
+

@@ -1,0 +1,546 @@
+"""Effect sizes people in education compare: Hedges' g (WWC), EEF months, risks, NNT, cost.
+
+Why these: the What Works Clearinghouse and the Education Endowment Foundation report effects as
+Hedges' g and "months of progress"; attendance and withdrawal are binary, so schools ask for the
+change in risk, the number of students to treat for one fewer case, and the cost of each case
+avoided.
+
+Hedges' g. ``g = omega * gamma * (mean_T - mean_C) / S_pooled`` where
+
+* ``gamma = sqrt(1 - 2 (n - 1) rho / (N - 2))`` is Hedges' (2007) correction of the student-level
+  d for clustering (n = average cluster size, rho = ICC, N = total students); gamma = 1 without
+  clustering;
+* ``omega`` is the small-sample correction. ``small_sample="N"`` (default) uses
+  ``omega = 1 - 3 / (4N - 9)``, the WWC Procedures Handbook (v4.1, Appendix E) factor, which
+  reproduces the DESIGN.md vectors (0.8 and 0.298329). ``small_sample="h"`` uses
+  ``omega = 1 - 3 / (4h - 1)`` with Hedges' (2007) cluster degrees of freedom
+  ``h = ((N-2) - 2(n-1)rho)^2 / ((N-2)(1-rho)^2 + n(N-2n)rho^2 + 2(N-2n)rho(1-rho))``, the
+  variant of the WWC v4.1 supplement / Handbook v5.0 (eq. E.21); for the clustered vector it gives
+  0.298120 instead of 0.298329. Without clustering both are identical (h = N - 2).
+
+The standard error is Hedges' (2007) large-sample variance of the cluster-adjusted d, times omega.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from srmsim.errors import DataError, SrmsimError
+
+from . import _checks as ck
+from ._inference import wilson
+
+# EEF Teaching and Learning Toolkit: lower bound of each months-of-progress band (DESIGN.md s.4).
+EEF_BANDS: tuple[tuple[float, int], ...] = (
+    (0.02, 1),
+    (0.10, 2),
+    (0.19, 3),
+    (0.27, 4),
+    (0.36, 5),
+    (0.45, 6),
+    (0.53, 7),
+    (0.62, 8),
+    (0.70, 9),
+    (0.79, 10),
+    (0.88, 11),
+    (0.96, 12),
+)
+
+
+@dataclass(frozen=True)
+class HedgesG:
+    """Hedges' g with its parts, so a reader can check every factor."""
+
+    g: float
+    d: float
+    omega: float
+    gamma: float
+    se: float
+    ci_low: float
+    ci_high: float
+    n_t: int
+    n_c: int
+    cluster_size: float | None
+    icc: float | None
+    small_sample: str
+    rows_dropped: int = 0
+
+    def __float__(self) -> float:
+        return self.g
+
+    @property
+    def months(self) -> int:
+        """EEF months of progress for this g."""
+        return eef_months(self.g)
+
+
+def _positive(value: float, name: str) -> float:
+    if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
+        raise SrmsimError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _hedges_df(N: float, n: float, rho: float) -> float:
+    num = ((N - 2) - 2 * (n - 1) * rho) ** 2
+    den = (N - 2) * (1 - rho) ** 2 + n * (N - 2 * n) * rho**2 + 2 * (N - 2 * n) * rho * (1 - rho)
+    return num / den
+
+
+def hedges_g_from_d(
+    d: float,
+    n_t: int,
+    n_c: int,
+    *,
+    cluster_size: float | None = None,
+    icc: float | None = None,
+    small_sample: str = "N",
+    alpha: float = 0.05,
+) -> HedgesG:
+    """Hedges' g from a standardised difference d (mean difference / pooled student SD).
+
+    >>> round(hedges_g_from_d(0.3, 500, 500, cluster_size=25, icc=0.2).g, 6)
+    0.298329
+    """
+    ck.check_choice(small_sample, ("N", "h"), "small_sample")
+    alpha = ck.check_alpha(alpha)
+    n_t, n_c = int(_positive(n_t, "n_t")), int(_positive(n_c, "n_c"))
+    N = n_t + n_c
+    if N < 3:
+        raise SrmsimError(f"Hedges' g needs at least 3 students in all, got {N}")
+    if (cluster_size is None) != (icc is None):
+        raise SrmsimError("give both cluster_size and icc for the cluster adjustment, or neither")
+    n, rho = 1.0, 0.0
+    if cluster_size is not None:
+        n = _positive(cluster_size, "cluster_size")
+        rho = float(icc)
+        if not 0.0 <= rho < 1.0:
+            raise SrmsimError(f"icc must be in [0, 1), got {icc!r}")
+        if n > N / 2:
+            raise SrmsimError(f"cluster_size {n} exceeds half the sample ({N} students)")
+    inner = 1 - 2 * (n - 1) * rho / (N - 2)
+    if inner <= 0:
+        raise SrmsimError(
+            f"cluster adjustment undefined: 1 - 2(n-1)rho/(N-2) = {inner:.4f} <= 0 "
+            f"(cluster_size {n}, icc {rho}, N {N})"
+        )
+    gamma = math.sqrt(inner)
+    h = _hedges_df(N, n, rho) if small_sample == "h" else N - 2
+    omega = 1 - 3 / (4 * h - 1)  # with h = N - 2 this is 1 - 3/(4N - 9)
+    delta = gamma * d
+    var = (N / (n_t * n_c)) * (1 + (n - 1) * rho) + delta**2 * (
+        (N - 2) * (1 - rho) ** 2 + n * (N - 2 * n) * rho**2 + 2 * (N - 2 * n) * rho * (1 - rho)
+    ) / (2 * (N - 2) * ((N - 2) - 2 * (n - 1) * rho))
+    g = omega * delta
+    se = omega * math.sqrt(var)
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    return HedgesG(
+        g=g,
+        d=float(d),
+        omega=omega,
+        gamma=gamma,
+        se=se,
+        ci_low=g - z * se,
+        ci_high=g + z * se,
+        n_t=n_t,
+        n_c=n_c,
+        cluster_size=None if cluster_size is None else n,
+        icc=None if icc is None else rho,
+        small_sample=small_sample,
+    )
+
+
+def hedges_g(
+    mean_t: float,
+    mean_c: float,
+    sd_t: float,
+    sd_c: float,
+    n_t: int,
+    n_c: int,
+    *,
+    cluster_size: float | None = None,
+    icc: float | None = None,
+    small_sample: str = "N",
+    alpha: float = 0.05,
+) -> HedgesG:
+    """Hedges' g from summary statistics (pooled within-arm SD), WWC corrections applied.
+
+    >>> hedges_g(6, 5, 1, 1, 3, 3).g
+    0.8
+    """
+    sd_t, sd_c = _positive(sd_t, "sd_t"), _positive(sd_c, "sd_c")
+    n_t, n_c = int(_positive(n_t, "n_t")), int(_positive(n_c, "n_c"))
+    if n_t + n_c < 3:
+        raise SrmsimError(f"Hedges' g needs at least 3 students in all, got {n_t + n_c}")
+    pooled = math.sqrt(((n_t - 1) * sd_t**2 + (n_c - 1) * sd_c**2) / (n_t + n_c - 2))
+    return hedges_g_from_d(
+        (float(mean_t) - float(mean_c)) / pooled,
+        n_t,
+        n_c,
+        cluster_size=cluster_size,
+        icc=icc,
+        small_sample=small_sample,
+        alpha=alpha,
+    )
+
+
+def hedges_g_data(
+    df: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    reference: object,
+    arm: object | None = None,
+    *,
+    cluster: str | None = None,
+    icc: float | None = None,
+    small_sample: str = "N",
+    alpha: float = 0.05,
+) -> HedgesG:
+    """Hedges' g of one arm against the reference arm, computed from a student table.
+
+    With ``cluster=``, the cluster adjustment uses the average cluster size of the two arms and
+    ``icc`` if given, otherwise the ICC of a random-intercept model with an arm term.
+    """
+    ck.require_frame(df)
+    ck.require_columns(df, {"outcome": outcome, "treatment": treatment, "cluster": cluster})
+    ck.numeric_column(df, outcome, "outcome")
+    ck.require_some_values(df, outcome, "outcome")
+    arms = ck.arm_order(df[treatment], reference, treatment)
+    if arm is None:
+        if len(arms) != 2:
+            raise SrmsimError(f"several arms ({', '.join(arms[1:])}): name the arm with arm=")
+        arm = arms[1]
+    arm = ck.label(arm)
+    if arm not in arms[1:]:
+        raise DataError(
+            f"arm {arm!r} not found in treatment column {treatment!r}; arms present: "
+            f"{', '.join(arms)}"
+        )
+    data, missing = ck.drop_incomplete(df, [outcome, treatment, *([cluster] if cluster else [])])
+    lab = ck.labels(data[treatment])
+    data = data[lab.isin([arms[0], arm]).to_numpy()].reset_index(drop=True)
+    lab = ck.labels(data[treatment])
+    y = ck.numeric_column(data, outcome, "outcome")
+    yt, yc = y[(lab == arm).to_numpy()], y[(lab == arms[0]).to_numpy()]
+    if len(yt) < 2 or len(yc) < 2:
+        raise DataError(f"arms {arm!r} and {arms[0]!r} need 2+ students each with an outcome")
+    size = rho = None
+    if cluster:
+        size = len(data) / data[cluster].nunique()
+        if icc is None:
+            from .mixed import random_intercept
+
+            data = data.assign(_arm=(lab == arm).to_numpy(dtype=float))
+            rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+        else:
+            rho = icc
+    g = hedges_g(
+        yt.mean(),
+        yc.mean(),
+        yt.std(ddof=1),
+        yc.std(ddof=1),
+        len(yt),
+        len(yc),
+        cluster_size=size,
+        icc=rho,
+        small_sample=small_sample,
+        alpha=alpha,
+    )
+    return dataclasses.replace(g, rows_dropped=missing.n_dropped)
+
+
+def _months_one(es: float) -> int:
+    if not math.isfinite(es):
+        raise SrmsimError(f"effect size must be finite, got {es!r}")
+    rounded = math.floor(abs(es) * 100 + 0.5 + 1e-9) / 100  # EEF reports ES to 2 decimals
+    months = 0
+    for lower, m in EEF_BANDS:
+        if rounded >= lower - 1e-12:
+            months = m
+    return -months if es < 0 else months
+
+
+def eef_months(effect_size: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
+    """EEF months of progress for an effect size (DESIGN.md s.4 table).
+
+    The effect size is rounded to two decimals (as the EEF reports it) and looked up; below 0.02
+    is 0 months; negative effects are symmetric (-0.30 is -4 months); 0.96 and above is 12.
+
+    >>> eef_months(0.3), eef_months(-0.3), eef_months(0.01)
+    (4, -4, 0)
+    """
+    if np.ndim(effect_size) == 0:
+        return _months_one(float(effect_size))
+    return np.array([_months_one(float(v)) for v in np.ravel(effect_size)]).reshape(
+        np.shape(effect_size)
+    )
+
+
+@dataclass(frozen=True)
+class BinaryEffect:
+    """A risk difference or risk ratio between an arm (t) and the reference arm (c)."""
+
+    measure: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    risk_t: float
+    risk_c: float
+    events_t: float
+    n_t: int
+    events_c: float
+    n_c: int
+    alpha: float
+    method: str
+
+
+def _counts(events: float, n: int, arm: str) -> tuple[float, int]:
+    if not (isinstance(n, int | np.integer) and n > 0):
+        raise SrmsimError(f"n_{arm} must be a positive whole number, got {n!r}")
+    if not 0 <= events <= n:
+        raise SrmsimError(f"events_{arm}={events!r} must lie between 0 and n_{arm}={n}")
+    return float(events), int(n)
+
+
+def risk_difference(
+    events_t: float,
+    n_t: int,
+    events_c: float,
+    n_c: int,
+    *,
+    alpha: float = 0.05,
+    method: str = "newcombe",
+) -> BinaryEffect:
+    """Risk in arm minus risk in reference arm, with a Newcombe (hybrid Wilson) or Wald CI.
+
+    Newcombe's interval is the default because trial arms often have few events (withdrawal),
+    where the Wald interval collapses to zero width.
+    """
+    ck.check_choice(method, ("newcombe", "wald"), "method")
+    alpha = ck.check_alpha(alpha)
+    a, n1 = _counts(events_t, n_t, "t")
+    c, n0 = _counts(events_c, n_c, "c")
+    p1, p0 = a / n1, c / n0
+    rd = p1 - p0
+    if method == "wald":
+        z = float(sps.norm.ppf(1 - alpha / 2))
+        se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+        lo, hi = rd - z * se, rd + z * se
+    else:
+        l1, u1 = wilson(a, n1, alpha)
+        l0, u0 = wilson(c, n0, alpha)
+        lo = rd - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+        hi = rd + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+    return BinaryEffect("risk difference", rd, lo, hi, p1, p0, a, n1, c, n0, alpha, method)
+
+
+def risk_ratio(
+    events_t: float,
+    n_t: int,
+    events_c: float,
+    n_c: int,
+    *,
+    alpha: float = 0.05,
+    continuity: float = 0.0,
+) -> BinaryEffect:
+    """Risk ratio with the log-method CI: se(log RR) = sqrt(1/a - 1/n1 + 1/c - 1/n0).
+
+    An arm with zero events makes the log ratio infinite: that is an error naming the arm unless
+    ``continuity`` (e.g. 0.5, added to the events and twice to n) is asked for explicitly.
+    """
+    alpha = ck.check_alpha(alpha)
+    a, n1 = _counts(events_t, n_t, "t")
+    c, n0 = _counts(events_c, n_c, "c")
+    if continuity < 0:
+        raise SrmsimError(f"continuity must be >= 0, got {continuity}")
+    if continuity == 0:
+        for events, name in ((a, "treatment arm (events_t)"), (c, "reference arm (events_c)")):
+            if events == 0:
+                raise DataError(
+                    f"risk ratio undefined: the {name} has zero events; pass continuity=0.5 "
+                    "to apply the Haldane correction, or report the risk difference"
+                )
+        method = "log"
+    else:
+        a, c = a + continuity, c + continuity
+        n1, n0 = n1 + 2 * continuity, n0 + 2 * continuity
+        method = f"log, continuity {continuity}"
+    rr = (a / n1) / (c / n0)
+    se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    return BinaryEffect(
+        "risk ratio",
+        rr,
+        rr * math.exp(-z * se),
+        rr * math.exp(z * se),
+        float(events_t) / n_t,
+        float(events_c) / n_c,
+        float(events_t),
+        int(n_t),
+        float(events_c),
+        int(n_c),
+        alpha,
+        method,
+    )
+
+
+@dataclass(frozen=True)
+class NNT:
+    """Number needed to treat: students who get the intervention per one case changed.
+
+    ``direction`` is "fewer" when the arm lowers the risk (RD < 0) and "more" when it raises it.
+    When the risk-difference CI includes 0 the NNT interval passes through infinity (Altman 1998):
+    then ``ci_low`` is the smallest NNT in the interval and ``ci_high`` is infinite.
+    """
+
+    value: float
+    ci_low: float
+    ci_high: float
+    direction: str
+    crosses_zero: bool
+
+    def describe(self) -> str:
+        if math.isinf(self.value):
+            return "no difference in risk: NNT is infinite"
+        text = f"treat {self.value:.1f} students for one {self.direction} case"
+        if self.crosses_zero:
+            return text + " (CI includes no effect: the NNT interval runs through infinity)"
+        return text + f" (CI {self.ci_low:.1f} to {self.ci_high:.1f})"
+
+
+def nnt(
+    risk_diff: float | BinaryEffect, ci_low: float | None = None, ci_high: float | None = None
+) -> NNT:
+    """NNT = 1 / |risk difference|, with the CI from the risk difference's CI when given."""
+    if isinstance(risk_diff, BinaryEffect):
+        if risk_diff.measure != "risk difference":
+            raise SrmsimError("nnt() needs a risk difference, not a " + risk_diff.measure)
+        rd, ci_low, ci_high = risk_diff.estimate, risk_diff.ci_low, risk_diff.ci_high
+    else:
+        rd = float(risk_diff)
+    value = math.inf if rd == 0 else 1 / abs(rd)
+    direction = "fewer" if rd < 0 else "more"
+    if ci_low is None or ci_high is None:
+        return NNT(value, math.nan, math.nan, direction, False)
+    if ci_low > 0 or ci_high < 0:
+        bounds = sorted((1 / abs(ci_low), 1 / abs(ci_high)))
+        return NNT(value, bounds[0], bounds[1], direction, False)
+    far = max(abs(ci_low), abs(ci_high))
+    return NNT(value, math.inf if far == 0 else 1 / far, math.inf, direction, True)
+
+
+def binary_effects(
+    df: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    reference: object,
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Risks, risk difference, risk ratio and NNT of each arm against the reference arm.
+
+    ``outcome`` must be 0/1 or true/false (e.g. withdrawn, persistently absent). Unadjusted:
+    for adjusted or clustered inference use :func:`estimate_effect` (a linear probability model).
+    """
+    ck.require_frame(df)
+    ck.require_columns(df, {"outcome": outcome, "treatment": treatment})
+    ck.require_some_values(df, outcome, "outcome")
+    arms = ck.arm_order(df[treatment], reference, treatment)
+    data, missing = ck.drop_incomplete(df, [outcome, treatment])
+    y = ck.numeric_column(data, outcome, "outcome")
+    bad = ~y.isin([0.0, 1.0])
+    if bad.any():
+        raise DataError(
+            f"outcome column {outcome!r} must be 0/1 or true/false for risks; found values such "
+            f"as {sorted(set(y[bad]))[:5]}"
+        )
+    lab = ck.labels(data[treatment]).to_numpy()
+    ref_mask = lab == arms[0]
+    c, n0 = float(y[ref_mask].sum()), int(ref_mask.sum())
+    rows = []
+    for arm in arms[1:]:
+        mask = lab == arm
+        a, n1 = float(y[mask].sum()), int(mask.sum())
+        rd = risk_difference(a, n1, c, n0, alpha=alpha)
+        note = ""
+        try:
+            rr = risk_ratio(a, n1, c, n0, alpha=alpha)
+            rr_vals = (rr.estimate, rr.ci_low, rr.ci_high)
+        except DataError:
+            rr_vals = (math.nan, math.nan, math.nan)
+            note = "zero events in an arm: risk ratio undefined (see risk_ratio(continuity=0.5))"
+        k = nnt(rd)
+        rows.append(
+            {
+                "arm": arm,
+                "events": a,
+                "n": n1,
+                "risk": a / n1,
+                "events_reference": c,
+                "n_reference": n0,
+                "risk_reference": c / n0,
+                "risk_difference": rd.estimate,
+                "rd_ci_low": rd.ci_low,
+                "rd_ci_high": rd.ci_high,
+                "risk_ratio": rr_vals[0],
+                "rr_ci_low": rr_vals[1],
+                "rr_ci_high": rr_vals[2],
+                "nnt": k.value,
+                "nnt_direction": k.direction,
+                "rows_dropped": missing.n_dropped,
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class CostPerOutcome:
+    """Incremental cost per incremental outcome (e.g. per persistent absence avoided)."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    cost: float
+    gain: float
+    dominated: bool
+    note: str
+
+
+def cost_per_outcome(
+    cost: float, gain: float, *, gain_ci: tuple[float, float] | None = None
+) -> CostPerOutcome:
+    """Cost of one extra outcome gained: ``cost / gain`` in the units the caller uses.
+
+    ``cost`` is the incremental cost (per student or in total) and ``gain`` the incremental
+    outcomes on the same basis (e.g. the reduction in persistent-absence risk per student, or
+    cases avoided in total). When the policy gains nothing (gain <= 0) there is no finite cost per
+    outcome: the value is infinite and ``dominated`` is True (with a note), never a negative ratio.
+    A gain interval that excludes 0 gives a cost interval; one that includes 0 gives an upper
+    bound of infinity.
+    """
+    cost, gain = float(cost), float(gain)
+    if not (math.isfinite(cost) and math.isfinite(gain)):
+        raise SrmsimError(f"cost and gain must be finite, got cost={cost!r}, gain={gain!r}")
+    if gain <= 0:
+        note = "no outcome gained (gain <= 0): cost per outcome is infinite, policy is dominated"
+        return CostPerOutcome(math.inf, math.inf, math.inf, cost, gain, True, note)
+    value = cost / gain
+    lo = hi = math.nan
+    note = ""
+    if gain_ci is not None:
+        g_lo, g_hi = sorted(float(v) for v in gain_ci)
+        if cost < 0:
+            note = "policy saves money while gaining outcomes (dominant)"
+        hi = math.inf if g_lo <= 0 else cost / g_lo
+        lo = cost / g_hi
+        if g_lo <= 0:
+            note = (note + "; " if note else "") + "gain CI includes 0: no finite upper bound"
+        lo, hi = min(lo, hi), max(lo, hi)
+    return CostPerOutcome(value, lo, hi, cost, gain, False, note)

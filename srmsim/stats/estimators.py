@@ -1,0 +1,332 @@
+"""Treatment effects on any tidy table: OLS (classical, HC1, cluster-robust), GEE, mixed models.
+
+Why one entry point: a real trial's export and a simulated trial's student table are analysed by
+the same call, so an in-silico trial is judged exactly as the real one would be. The table has
+one row per student; the caller names the columns. The treatment may have two or more arms
+(text, numbers or a categorical), and the reference arm is named explicitly because R-style
+factors arrive as plain strings.
+
+Degrees of freedom: classical and HC1 intervals use t with N - k df. Cluster-robust OLS (CR1) and
+GEE (robust sandwich) intervals use t with G - 1 df, G the number of clusters: with a dozen
+schools the normal approximation is far too optimistic. Mixed models use between-within df
+(G - p_between for school-level terms). Rows missing the outcome, treatment, cluster, covariates
+or fixed effects are counted per column and reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from srmsim.errors import DataError, EstimationError, SrmsimError
+
+from . import _checks as ck
+from ._inference import critical_value, wald
+from .mixed import attempts_frame, fit_mixedlm, fixed_effects_table
+
+METHODS = ("ols", "gee", "mixed")
+SE_TYPES = ("classical", "hc1", "cluster")
+
+TABLE_COLUMNS = [
+    "arm",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n",
+    "n_clusters",
+    "n_reference",
+    "mean_arm",
+    "mean_reference",
+    "df",
+]
+
+
+@dataclass
+class EffectEstimate:
+    """Effects of each non-reference arm against the reference arm, with the fit behind them.
+
+    ``table`` has one row per non-reference arm: arm, estimate, se, ci_low, ci_high, p_value,
+    n (students in the arm), n_clusters (clusters with students in the arm; missing without a
+    cluster column), n_reference, mean_arm, mean_reference (raw means) and df (of the t interval).
+    """
+
+    table: pd.DataFrame
+    outcome: str
+    treatment: str
+    reference: str
+    arms: list[str]
+    method: str
+    se_type: str
+    alpha: float
+    missing: ck.MissingReport
+    n_clusters: int | None
+    result: object = field(repr=False)
+    terms: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    attempts: pd.DataFrame | None = None
+
+    @property
+    def rows_used(self) -> int:
+        return self.missing.n_used
+
+    @property
+    def rows_dropped(self) -> int:
+        return self.missing.n_dropped
+
+    @property
+    def dropped_by_column(self) -> dict[str, int]:
+        return dict(self.missing.by_column)
+
+    def effect(self, arm: str | None = None) -> pd.Series:
+        """The row of one arm (the only non-reference arm when there is just one)."""
+        if arm is None:
+            if len(self.table) != 1:
+                raise SrmsimError(
+                    f"several arms estimated ({', '.join(self.table['arm'])}); name the arm"
+                )
+            return self.table.iloc[0]
+        hit = self.table[self.table["arm"] == ck.label(arm)]
+        if hit.empty:
+            raise SrmsimError(
+                f"arm {arm!r} is not an estimated arm; arms: {', '.join(self.table['arm'])}"
+            )
+        return hit.iloc[0]
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """Intervals indexed by arm at another level, with the same df as the table."""
+        a = self.alpha if alpha is None else ck.check_alpha(alpha)
+        rows = []
+        for _, r in self.table.iterrows():
+            crit = critical_value(a, r["df"])
+            rows.append((r["arm"], r["estimate"] - crit * r["se"], r["estimate"] + crit * r["se"]))
+        return pd.DataFrame(rows, columns=["arm", "ci_low", "ci_high"]).set_index("arm")
+
+    def summary(self) -> str:
+        """Readable report: design, rows used and dropped, the effect table and every note."""
+        cluster = f", {self.n_clusters} clusters" if self.n_clusters else ""
+        lines = [
+            f"Effect of {self.treatment!r} on {self.outcome!r} (reference arm {self.reference!r})",
+            f"  method: {self.method}; standard errors: {self.se_type}{cluster}",
+            f"  rows: {self.missing.describe()}",
+            f"  {100 * (1 - self.alpha):.0f}% confidence intervals:",
+            self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> str:
+    """Turn (method, se, cluster) into the variance actually used, saying so when it differs."""
+    ck.check_choice(method, METHODS, "method")
+    ck.check_choice(se, SE_TYPES, "se")
+    if method == "ols":
+        if se == "cluster" and cluster is None:
+            raise SrmsimError("se='cluster' needs cluster= (the column naming each student's school)")
+        if se == "hc1" and cluster is not None:
+            notes.append(
+                f"cluster={cluster!r} given but se='hc1': standard errors are heteroskedasticity-"
+                "robust, NOT cluster-robust; pass se='cluster' to account for clustering"
+            )
+            warnings.warn(notes[-1], UserWarning, stacklevel=3)
+        return {"classical": "classical", "hc1": "HC1", "cluster": "cluster-robust (CR1)"}[se]
+    if cluster is None:
+        raise SrmsimError(f"method={method!r} needs cluster= (the grouping column, e.g. school)")
+    if method == "gee":
+        if se == "classical":
+            return "GEE model-based (naive)"
+        if se == "hc1":
+            notes.append("method='gee': se='hc1' read as the GEE robust (cluster sandwich) variance")
+        return "GEE robust sandwich"
+    if se == "cluster":
+        raise SrmsimError(
+            "method='mixed' gives model-based standard errors (the random intercept models the "
+            "clustering); cluster-robust SEs are not available for MixedLM: use method='gee' or "
+            "method='ols' with se='cluster'"
+        )
+    if se == "hc1":
+        notes.append("method='mixed': standard errors are model-based (se='hc1' does not apply)")
+    return "mixed model-based"
+
+
+def _ols(y, X, codes, se):
+    model = sm.OLS(y, X)
+    if se == "cluster":
+        G = int(codes.max()) + 1
+        if G < 2:
+            raise EstimationError("cluster-robust SEs need at least 2 clusters; found 1")
+        res = model.fit(
+            cov_type="cluster",
+            cov_kwds={"groups": codes, "use_correction": True, "df_correction": True},
+            use_t=True,
+        )
+        df = float(G - 1)
+    else:
+        res = model.fit(cov_type="HC1" if se == "hc1" else "nonrobust", use_t=True)
+        df = float(res.df_resid)
+    params = np.asarray(res.params, dtype=float)
+    bse = np.asarray(res.bse, dtype=float)
+    return res, params, bse, np.full(params.size, df)
+
+
+def _gee(y, X, codes, se, notes):
+    G = int(codes.max()) + 1
+    if G < 2:
+        raise EstimationError("GEE needs at least 2 clusters; found 1")
+    model = sm.GEE(
+        y, X, groups=codes, cov_struct=sm.cov_struct.Exchangeable(), family=sm.families.Gaussian()
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit(maxiter=200, cov_type="naive" if se == "classical" else "robust")
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    trouble = [m for m in messages if "converge" in m.lower()]
+    notes.extend(f"GEE warning: {m}" for m in messages if m not in trouble)
+    params = np.asarray(res.params, dtype=float)
+    bse = np.asarray(res.bse, dtype=float)
+    if trouble or not (np.all(np.isfinite(params)) and np.all(np.isfinite(bse))):
+        raise EstimationError(
+            "GEE fit is unsound: " + ("; ".join(trouble) or "non-finite estimates or SEs")
+        )
+    return res, params, bse, np.full(params.size, float(G - 1))
+
+
+def estimate_effect(
+    df: pd.DataFrame,
+    outcome: str,
+    treatment: str,
+    reference: object,
+    cluster: str | None = None,
+    covariates: Sequence[str] = (),
+    fixed_effects: str | Sequence[str] | None = None,
+    method: str = "ols",
+    se: str = "hc1",
+    *,
+    alpha: float = 0.05,
+    reml: bool = True,
+) -> EffectEstimate:
+    """Estimate each arm's effect on ``outcome`` against ``reference``.
+
+    Parameters: ``cluster`` names the clustering column (school); required for se="cluster",
+    method="gee" and method="mixed". ``covariates`` are adjusted for (text/categorical ones are
+    dummy coded, which is noted). ``fixed_effects`` adds dummies for a column such as a block or
+    school (omitted from the table). With method="ols", cluster= given and se="hc1", the SEs are
+    HC1 (not clustered): a warning and a note say so.
+
+    >>> est = estimate_effect(df, "score", "arm", "control", cluster="school",
+    ...                       se="cluster")                               # doctest: +SKIP
+    >>> est.table[["arm", "estimate", "ci_low", "ci_high"]]              # doctest: +SKIP
+    """
+    ck.require_frame(df)
+    alpha = ck.check_alpha(alpha)
+    covariates = ck.as_list(covariates)
+    fes = ck.as_list(fixed_effects)
+    notes: list[str] = []
+    se_type = _resolve_se(method, se, cluster, notes)
+    ck.require_columns(
+        df,
+        {
+            "outcome": outcome,
+            "treatment": treatment,
+            "cluster": cluster,
+            "covariate": covariates,
+            "fixed effect": fes,
+        },
+    )
+    ck.numeric_column(df, outcome, "outcome")
+    ck.require_some_values(df, outcome, "outcome")
+    ck.require_some_values(df, treatment, "treatment")
+    ck.arm_order(df[treatment], reference, treatment)  # arms before dropping: clearer errors
+    needed = [outcome, treatment, *([cluster] if cluster else []), *covariates, *fes]
+    data, missing = ck.drop_incomplete(df, needed)
+    try:
+        arms = ck.arm_order(data[treatment], reference, treatment, notes)
+    except DataError as err:
+        raise DataError(
+            f"after dropping rows with missing values ({missing.describe()}): {err}"
+        ) from None
+    ref, others = arms[0], arms[1:]
+    y = ck.numeric_column(data, outcome, "outcome").to_numpy()
+    arm_lab = ck.labels(data[treatment])
+    blocks = [
+        pd.DataFrame({"Intercept": np.ones(len(data))}),
+        ck.dummies(data[treatment], treatment, others),
+        ck.covariate_block(data, covariates, notes),
+    ]
+    for fe in fes:
+        levels = [lev for lev in ck.natural_order(data[fe]) if lev in set(ck.labels(data[fe]))]
+        blocks.append(ck.dummies(data[fe], f"FE:{fe}", levels[1:]))
+    X = pd.concat(blocks, axis=1)
+    arm_terms = [f"{treatment}[{a}]" for a in others]
+    ck.check_full_rank(X, protected=arm_terms, context=f"effect of {treatment!r}")
+    codes = ck.group_codes(data[cluster]) if cluster else None
+    attempts = None
+    if method == "ols":
+        res, params, bse, dfs = _ols(y, X, codes, se)
+    elif method == "gee":
+        res, params, bse, dfs = _gee(y, X, codes, se, notes)
+    else:
+        if int(codes.max()) + 1 < 2:
+            raise EstimationError("mixed model needs at least 2 clusters; found 1")
+        res, fit_log, chosen = fit_mixedlm(y, X, codes, reml=reml)
+        fixed, dfs = fixed_effects_table(res, X, codes, alpha)
+        params, bse = fixed["estimate"].to_numpy(), fixed["se"].to_numpy()
+        attempts = attempts_frame(fit_log)
+        notes.append(f"mixed model ({'REML' if reml else 'ML'}) fitted with optimiser {chosen}")
+        for _, a in attempts[attempts["status"] != "accepted"].iterrows():
+            notes.append(f"optimiser {a['optimizer']} {a['status']}: {a['reason']}")
+    idx = [list(X.columns).index(t) for t in arm_terms]
+    est, ses, df_arm = params[idx], bse[idx], dfs[idx]
+    if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
+        raise EstimationError(f"effect of {treatment!r} is not estimable (non-finite estimate or SE)")
+    rows = []
+    ref_mask = (arm_lab == ref).to_numpy()
+    for j, arm in enumerate(others):
+        mask = (arm_lab == arm).to_numpy()
+        lo, hi, p = wald(est[j], ses[j], df_arm[j], alpha)
+        rows.append(
+            {
+                "arm": arm,
+                "estimate": float(est[j]),
+                "se": float(ses[j]),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "p_value": float(p),
+                "n": int(mask.sum()),
+                "n_clusters": len(np.unique(codes[mask])) if cluster else pd.NA,
+                "n_reference": int(ref_mask.sum()),
+                "mean_arm": float(y[mask].mean()),
+                "mean_reference": float(y[ref_mask].mean()),
+                "df": float(df_arm[j]),
+            }
+        )
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table["n_clusters"] = table["n_clusters"].astype("Int64")
+    if cluster and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
+        notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
+    return EffectEstimate(
+        table=table,
+        outcome=outcome,
+        treatment=treatment,
+        reference=ref,
+        arms=arms,
+        method=method,
+        se_type=se_type,
+        alpha=alpha,
+        missing=missing,
+        n_clusters=int(codes.max()) + 1 if cluster else None,
+        result=res,
+        terms=list(X.columns),
+        notes=notes,
+        attempts=attempts,
+    )

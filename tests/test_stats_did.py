@@ -1,0 +1,182 @@
+"""Staggered DiD: TWFE is biased under dynamic effects, group-time effects recover the truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim import stats
+from srmsim.errors import DataError, SrmsimError
+
+COHORTS = (4, 6, 8, np.inf)  # first treated term; inf = never treated
+PERIODS = np.arange(1, 11)
+
+
+def effect(g: float, t: int) -> float:
+    """Dynamic, cohort-specific effects: early adopters gain more, and gains grow with time."""
+    if not np.isfinite(g) or t < g:
+        return 0.0
+    return (t - g + 1) * (0.5 if g == 4 else 0.2)
+
+
+def staggered(seed: int, per_cohort: int = 15, noise: float = 0.5, students: int = 0):
+    """Schools adopting at different terms; one row per school-term, or per student."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    school = 0
+    for g in COHORTS:
+        for _ in range(per_cohort):
+            level = rng.normal()
+            for t in PERIODS:
+                mean = level + 0.1 * t + effect(g, t)
+                if students:
+                    for y in mean + rng.normal(0, noise * np.sqrt(students), students):
+                        rows.append((f"S{school}", t, g, y))
+                else:
+                    rows.append((f"S{school}", t, g, mean + rng.normal(0, noise)))
+            school += 1
+    df = pd.DataFrame(rows, columns=["school", "term", "first_term", "y"])
+    df["first_term"] = df["first_term"].replace(np.inf, np.nan)  # never treated = missing
+    return df
+
+
+def true_event_effects(per_cohort: int = 15) -> dict[int, float]:
+    out = {}
+    for e in range(0, 7):
+        vals = [effect(g, g + e) for g in COHORTS[:-1] if g + e <= PERIODS[-1]]
+        out[e] = float(np.mean(vals))  # equal cohort sizes: cohort-size weights are equal
+    return out
+
+
+def true_overall() -> float:
+    cells = [effect(g, t) for g in COHORTS[:-1] for t in PERIODS if t >= g]
+    return float(np.mean(cells))
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return staggered(1)
+
+
+@pytest.fixture(scope="module")
+def cs(panel):
+    return stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=499, seed=7)
+
+
+def test_twfe_is_biased_under_staggered_dynamic_effects(panel):
+    twfe = stats.did_twfe(panel, "y", "school", "term", "first_term")
+    truth = true_overall()
+    assert twfe.ci_high < truth  # far below: already-treated schools serve as controls
+    assert twfe.estimate < 0.5 * truth
+    assert twfe.df == 59 and twfe.n_units == 60 and twfe.n_treated_units == 45
+
+
+def test_twfe_matches_dummy_regression_on_unbalanced_panel(panel):
+    import statsmodels.api as sm
+
+    df = panel.sample(frac=0.8, random_state=3).reset_index(drop=True)  # unbalanced
+    twfe = stats.did_twfe(df, "y", "school", "term", "first_term")
+    D = (df["term"] >= df["first_term"]).astype(float).rename("D")
+    X = pd.concat([D, pd.get_dummies(df["school"], drop_first=True, dtype=float),
+                   pd.get_dummies(df["term"], prefix="t", drop_first=True, dtype=float)], axis=1)
+    ref = sm.OLS(df["y"], sm.add_constant(X)).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(df["school"])[0]})
+    assert twfe.estimate == pytest.approx(ref.params["D"], rel=1e-8)
+    # same sandwich; statsmodels counts the nested school dummies in k, we do not (as Stata)
+    n, k_sm, k_ours = len(df), X.shape[1] + 1, 1 + 9
+    adjust = np.sqrt((n - k_sm) / (n - k_ours))
+    assert twfe.se == pytest.approx(ref.bse["D"] * adjust, rel=1e-6)
+
+
+def test_group_time_recovers_overall_and_event_study(cs):
+    truth = true_overall()
+    o = cs.overall
+    assert o["ci_low"] < truth < o["ci_high"]
+    es = cs.event_study.set_index("event_time")
+    for e, value in true_event_effects().items():
+        assert es.loc[e, "band_low"] < value < es.loc[e, "band_high"], e
+    pre = es[es.index < 0]
+    assert ((pre["band_low"] < 0) & (pre["band_high"] > 0)).all()  # no pre-trends
+    assert list(cs.event_study.columns[:5]) == ["event_time", "estimate", "se", "ci_low", "ci_high"]
+    assert (es["band_high"] - es["band_low"] >= es["ci_high"] - es["ci_low"]).all()
+
+
+def test_att_gt_cells_are_two_by_two_dids(panel, cs):
+    row = cs.att_gt[(cs.att_gt["group"] == 6) & (cs.att_gt["time"] == 8)].iloc[0]
+    wide = panel.pivot(index="school", columns="term", values="y")
+    g = panel.groupby("school")["first_term"].first()
+    diff = wide[8] - wide[5]
+    manual = diff[g == 6].mean() - diff[g.isna()].mean()
+    assert row["att"] == pytest.approx(manual, rel=1e-12)
+    assert row["event_time"] == 2 and row["n_treated"] == 15 and row["n_control"] == 15
+
+
+def test_not_yet_treated_controls_and_universal_base(panel):
+    res = stats.did_group_time(panel, "y", "school", "term", "first_term", control="notyet",
+                               base_period="universal", n_boot=299, seed=2)
+    assert res.overall["ci_low"] < true_overall() < res.overall["ci_high"]
+    assert -1 not in set(res.event_study["event_time"])  # the universal base period itself
+    cell = res.att_gt[(res.att_gt["group"] == 4) & (res.att_gt["time"] == 5)].iloc[0]
+    assert cell["n_control"] == 45  # cohorts 6, 8 and never are all untreated at term 5
+
+
+def test_bootstrap_is_seeded(panel):
+    a = stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=99, seed=3)
+    b = stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=99, seed=3)
+    c = stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=99, seed=4)
+    assert a.event_study.equals(b.event_study)
+    assert not np.allclose(a.event_study["se"], c.event_study["se"])
+
+
+def test_student_rows_are_averaged_to_school_terms():
+    df = staggered(5, per_cohort=10, noise=0.4, students=8)
+    res = stats.did_group_time(df, "y", "school", "term", "first_term", n_boot=199, seed=1)
+    assert res.n_units == 40
+    assert res.overall["ci_low"] < true_overall() < res.overall["ci_high"]
+    twfe = stats.did_twfe(df, "y", "school", "term", "first_term")
+    assert twfe.n == len(df) and twfe.n_clusters == 40
+
+
+def test_event_study_plot_is_written(cs, tmp_path):
+    path = tmp_path / "figs" / "event_study.png"
+    fig = cs.plot(path)
+    assert path.exists() and path.stat().st_size > 5000
+    assert fig.axes[0].get_xlabel().startswith("periods since")
+    assert "overall ATT" in cs.summary()
+
+
+def test_did_input_errors(panel):
+    bad = panel.copy()
+    bad.loc[0, "first_term"] = 3.0  # school S0 (cohort 4) now disagrees with itself
+    with pytest.raises(DataError, match=r"first_treated column 'first_term' must be constant.*'S0'"):
+        stats.did_group_time(bad, "y", "school", "term", "first_term")
+    with pytest.raises(DataError, match=r"'year' \(time\) not found"):
+        stats.did_twfe(panel, "y", "school", "year", "first_term")
+    treated_only = panel[panel["first_term"].notna()]
+    with pytest.raises(DataError, match="no unit in 'school' is never treated.*notyet"):
+        stats.did_group_time(treated_only, "y", "school", "term", "first_term")
+    with pytest.raises(SrmsimError, match="control='sometimes'"):
+        stats.did_group_time(panel, "y", "school", "term", "first_term", control="sometimes")
+    with pytest.raises(DataError, match="time column 'school' must be numeric"):
+        stats.did_twfe(panel, "y", "term", "school", "first_term")
+
+
+def test_early_and_late_adopters_are_reported():
+    df = staggered(6, per_cohort=5)
+    df.loc[df["school"] == "S0", "first_term"] = 1  # treated from the first term
+    df.loc[df["school"] == "S1", "first_term"] = 99  # after the panel ends
+    res = stats.did_group_time(df, "y", "school", "term", "first_term", n_boot=99)
+    text = " ".join(res.notes)
+    assert "no pre-period" in text and "after the last period" in text
+    assert res.n_units == 19
+
+
+@pytest.mark.slow
+def test_group_time_coverage_study():
+    truth, cover, n = true_overall(), 0, 100
+    for seed in range(n):
+        res = stats.did_group_time(staggered(100 + seed), "y", "school", "term", "first_term",
+                                   n_boot=199, seed=seed)
+        cover += res.overall["ci_low"] < truth < res.overall["ci_high"]
+    assert abs(cover / n - 0.95) < 3.5 * np.sqrt(0.95 * 0.05 / n)

@@ -1,0 +1,155 @@
+"""Effect sizes: WWC Hedges' g vectors, EEF months, risks, NNT and cost per outcome."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim import stats
+from srmsim.errors import DataError, SrmsimError
+
+
+def test_hedges_g_small_sample_vector():
+    """DESIGN.md s.5: means 6 vs 5, SD 1, 3 + 3 students -> g = 0.8 (omega = 1 - 3/15)."""
+    g = stats.hedges_g(6, 5, 1, 1, 3, 3)
+    assert round(g.g, 4) == 0.8000 and g.d == 1.0 and g.omega == pytest.approx(0.8)
+    assert g.gamma == 1.0
+
+
+def test_hedges_g_cluster_vector():
+    """d 0.3, 500 + 500, cluster size 25, ICC .2 -> 0.298329 (omega 1 - 3/(4N-9), gamma)."""
+    g = stats.hedges_g_from_d(0.3, 500, 500, cluster_size=25, icc=0.2)
+    assert round(g.g, 6) == 0.298329
+    assert g.gamma == pytest.approx(math.sqrt(1 - 2 * 24 * 0.2 / 998))
+    assert g.omega == pytest.approx(1 - 3 / (4 * 1000 - 9))
+    # the WWC v5.0 variant with Hedges' cluster df h in omega gives a slightly smaller value
+    h = stats.hedges_g_from_d(0.3, 500, 500, cluster_size=25, icc=0.2, small_sample="h")
+    assert round(h.g, 6) == 0.298120
+    # without clustering the two small-sample factors coincide
+    assert stats.hedges_g_from_d(0.3, 40, 40, small_sample="h").g == pytest.approx(
+        stats.hedges_g_from_d(0.3, 40, 40).g)
+
+
+def test_hedges_g_standard_error_and_clustering_widen_ci():
+    plain = stats.hedges_g_from_d(0.3, 500, 500)
+    assert plain.se == pytest.approx(plain.omega * math.sqrt(1000 / 250000 + 0.09 / 1996))
+    clustered = stats.hedges_g_from_d(0.3, 500, 500, cluster_size=25, icc=0.2)
+    assert clustered.se > 2 * plain.se  # design effect 1 + 24 * .2 = 5.8
+    assert clustered.ci_low < clustered.g < clustered.ci_high
+
+
+def test_hedges_g_from_data_matches_summary_statistics():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"arm": np.repeat(["control", "tutoring"], 50),
+                       "score": np.r_[rng.normal(100, 15, 50), rng.normal(106, 15, 50)]})
+    g = stats.hedges_g_data(df, "score", "arm", "control")
+    t, c = df[df.arm == "tutoring"].score, df[df.arm == "control"].score
+    ref = stats.hedges_g(t.mean(), c.mean(), t.std(), c.std(), 50, 50)
+    assert g.g == pytest.approx(ref.g)
+    assert g.months == stats.eef_months(g.g)
+
+
+def test_hedges_g_from_clustered_data_estimates_icc():
+    rng = np.random.default_rng(2)
+    school = np.repeat(np.arange(40), 25)
+    arm = np.where(school % 2 == 0, "control", "reading_club")
+    y = 0.3 * (arm == "reading_club") + rng.normal(0, math.sqrt(0.2), 40)[school]
+    y = y + rng.normal(0, math.sqrt(0.8), school.size)
+    df = pd.DataFrame({"y": y, "arm": arm, "school": school})
+    g = stats.hedges_g_data(df, "y", "arm", "control", cluster="school")
+    assert g.cluster_size == 25 and 0.05 < g.icc < 0.45
+    given = stats.hedges_g_data(df, "y", "arm", "control", cluster="school", icc=0.2)
+    assert given.icc == 0.2 and given.gamma == pytest.approx(math.sqrt(1 - 2 * 24 * 0.2 / 998))
+
+
+def test_hedges_g_input_errors():
+    with pytest.raises(SrmsimError, match="both cluster_size and icc"):
+        stats.hedges_g_from_d(0.3, 10, 10, cluster_size=5)
+    with pytest.raises(SrmsimError, match="sd_c must be a positive number"):
+        stats.hedges_g(1, 0, 1, 0, 10, 10)
+    with pytest.raises(SrmsimError, match="icc must be in"):
+        stats.hedges_g_from_d(0.3, 10, 10, cluster_size=5, icc=1.2)
+    df = pd.DataFrame({"arm": ["a", "b", "c"] * 4, "y": range(12)})
+    with pytest.raises(SrmsimError, match="name the arm"):
+        stats.hedges_g_data(df, "y", "arm", "a")
+    with pytest.raises(DataError, match="arm 'd' not found"):
+        stats.hedges_g_data(df, "y", "arm", "a", arm="d")
+
+
+@pytest.mark.parametrize(
+    "es,months",
+    [(0.0, 0), (0.01, 0), (0.02, 1), (0.09, 1), (0.10, 2), (0.18, 2), (0.19, 3), (0.26, 3),
+     (0.27, 4), (0.35, 4), (0.36, 5), (0.44, 5), (0.45, 6), (0.52, 6), (0.53, 7), (0.61, 7),
+     (0.62, 8), (0.69, 8), (0.70, 9), (0.78, 9), (0.79, 10), (0.87, 10), (0.88, 11),
+     (0.95, 11), (0.96, 12), (1.5, 12), (-0.30, -4), (-0.01, 0), (-0.96, -12)],
+)
+def test_eef_months_table(es, months):
+    assert stats.eef_months(es) == months
+
+
+def test_eef_months_rounds_to_two_decimals_and_vectorises():
+    assert stats.eef_months(0.094) == 1 and stats.eef_months(0.095) == 2
+    assert stats.eef_months([0.05, -0.5, 0.3]).tolist() == [1, -6, 4]
+
+
+def test_risk_difference_ratio_and_nnt():
+    # persistent absence: 30/200 with mentoring vs 50/200 without
+    rd = stats.risk_difference(30, 200, 50, 200)
+    assert rd.estimate == pytest.approx(-0.10)
+    assert rd.ci_low < -0.10 < rd.ci_high < 0
+    wald = stats.risk_difference(30, 200, 50, 200, method="wald")
+    se = math.sqrt(0.15 * 0.85 / 200 + 0.25 * 0.75 / 200)
+    assert (wald.ci_low, wald.ci_high) == pytest.approx((-0.1 - 1.959964 * se, -0.1 + 1.959964 * se))
+    rr = stats.risk_ratio(30, 200, 50, 200)
+    assert rr.estimate == pytest.approx(0.6)
+    se_log = math.sqrt(1 / 30 - 1 / 200 + 1 / 50 - 1 / 200)
+    assert rr.ci_low == pytest.approx(0.6 * math.exp(-1.959964 * se_log), rel=1e-6)
+    assert rr.ci_high == pytest.approx(0.6 * math.exp(1.959964 * se_log), rel=1e-6)
+    k = stats.nnt(rd)
+    assert k.value == pytest.approx(10.0) and k.direction == "fewer" and not k.crosses_zero
+    assert k.ci_low < 10 < k.ci_high
+    assert "10.0 students for one fewer case" in k.describe()
+
+
+def test_nnt_interval_through_infinity_when_ci_includes_zero():
+    rd = stats.risk_difference(45, 200, 50, 200)
+    k = stats.nnt(rd)
+    assert k.crosses_zero and math.isinf(k.ci_high) and k.ci_low > 0
+    assert "infinity" in k.describe()
+    assert math.isinf(stats.nnt(0.0).value)
+
+
+def test_risk_ratio_zero_events_names_arm_unless_corrected():
+    with pytest.raises(DataError, match="treatment arm .* zero events.*continuity=0.5"):
+        stats.risk_ratio(0, 100, 5, 100)
+    rr = stats.risk_ratio(0, 100, 5, 100, continuity=0.5)
+    assert rr.estimate == pytest.approx((0.5 / 101) / (5.5 / 101)) and "continuity" in rr.method
+
+
+def test_binary_effects_from_table():
+    df = pd.DataFrame({
+        "arm": ["control"] * 200 + ["texts"] * 200 + ["mentor"] * 200,
+        "withdrawn": [1] * 20 + [0] * 180 + [1] * 16 + [0] * 184 + [True] * 10 + [False] * 190,
+    })
+    df.loc[0, "withdrawn"] = None
+    out = stats.binary_effects(df, "withdrawn", "arm", "control").set_index("arm")
+    assert list(out.index) == ["mentor", "texts"]
+    assert out.loc["mentor", "risk_reference"] == pytest.approx(19 / 199)
+    assert out.loc["mentor", "risk_difference"] == pytest.approx(10 / 200 - 19 / 199)
+    assert out.loc["mentor", "rows_dropped"] == 1
+    with pytest.raises(DataError, match="must be 0/1"):
+        stats.binary_effects(df.assign(withdrawn=2.0), "withdrawn", "arm", "control")
+
+
+def test_cost_per_outcome():
+    # 200 per student, 0.10 fewer persistent absentees per student -> 2000 per case avoided
+    c = stats.cost_per_outcome(200, 0.10, gain_ci=(0.03, 0.17))
+    assert c.value == pytest.approx(2000) and not c.dominated
+    assert (c.ci_low, c.ci_high) == pytest.approx((200 / 0.17, 200 / 0.03))
+    wide = stats.cost_per_outcome(200, 0.10, gain_ci=(-0.01, 0.2))
+    assert math.isinf(wide.ci_high) and "includes 0" in wide.note
+    none = stats.cost_per_outcome(200, 0.0)
+    assert none.dominated and math.isinf(none.value) and "dominated" in none.note

@@ -1,0 +1,274 @@
+"""estimate_effect: input errors name the column/arm, and estimates recover a known truth."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats as sps
+
+from srmsim import stats
+from srmsim.errors import DataError, EstimationError, SrmsimError
+
+
+def trial(seed: int, effects=None, n: int = 120, icc: float = 0.0, schools: int = 0):
+    """Students randomised to arms (or schools randomised when ``schools``), known effects."""
+    effects = effects or {"control": 0.0, "mentor": 0.3}
+    rng = np.random.default_rng(seed)
+    arms = np.array(list(effects))
+    if schools:
+        school = np.repeat(np.arange(schools), n // schools)
+        per_school = rng.permutation(np.resize(arms, schools))
+        arm = per_school[school]
+        u = rng.normal(0, np.sqrt(icc), schools)[school]
+    else:
+        school = rng.integers(0, 10, n)
+        arm = rng.permutation(np.resize(arms, n))
+        u = 0.0
+    prior = rng.normal(size=arm.size)
+    y = np.array([effects[a] for a in arm]) + 0.5 * prior + u
+    y = y + rng.normal(0, np.sqrt(1 - icc), arm.size)
+    return pd.DataFrame({"score": y, "arm": arm, "school": school, "prior": prior})
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_missing_column_is_named():
+    df = trial(1)
+    with pytest.raises(DataError, match=r"'scor' \(outcome\) not found.*'score'"):
+        stats.estimate_effect(df, "scor", "arm", "control")
+    with pytest.raises(DataError, match=r"'ability' \(covariate\)"):
+        stats.estimate_effect(df, "score", "arm", "control", covariates=["ability"])
+    with pytest.raises(DataError, match=r"'campus' \(cluster\)"):
+        stats.estimate_effect(df, "score", "arm", "control", cluster="campus", se="cluster")
+
+
+def test_reference_arm_absent_lists_arms():
+    df = trial(1)
+    with pytest.raises(DataError, match=r"reference arm 'placebo'.*arms present: 'control', 'mentor'"):
+        stats.estimate_effect(df, "score", "arm", "placebo")
+
+
+def test_one_arm_only_names_it():
+    df = trial(1)
+    df = df[df["arm"] == "control"]
+    with pytest.raises(DataError, match=r"only one arm \('control'\)"):
+        stats.estimate_effect(df, "score", "arm", "control")
+
+
+def test_all_outcomes_missing_says_so():
+    df = trial(1).assign(score=np.nan)
+    with pytest.raises(DataError, match=r"outcome column 'score' has no values: all 120 rows"):
+        stats.estimate_effect(df, "score", "arm", "control")
+
+
+def test_text_outcome_rejected_with_column_name():
+    df = trial(1).assign(score="high")
+    with pytest.raises(DataError, match=r"outcome column 'score' must be numeric"):
+        stats.estimate_effect(df, "score", "arm", "control")
+
+
+def test_arm_emptied_by_missing_values_is_explained():
+    df = trial(1)
+    df.loc[df["arm"] == "mentor", "score"] = np.nan
+    with pytest.raises(DataError, match=r"after dropping rows .*only one arm"):
+        stats.estimate_effect(df, "score", "arm", "control")
+
+
+def test_bad_options_are_named():
+    df = trial(1)
+    with pytest.raises(SrmsimError, match=r"method='probit'"):
+        stats.estimate_effect(df, "score", "arm", "control", method="probit")
+    with pytest.raises(SrmsimError, match=r"se='cluster' needs cluster="):
+        stats.estimate_effect(df, "score", "arm", "control", se="cluster")
+    with pytest.raises(SrmsimError, match=r"method='gee' needs cluster="):
+        stats.estimate_effect(df, "score", "arm", "control", method="gee")
+    with pytest.raises(SrmsimError, match=r"cluster-robust SEs are not available for MixedLM"):
+        stats.estimate_effect(df, "score", "arm", "control", cluster="school", method="mixed",
+                              se="cluster")
+
+
+def test_collinear_treatment_with_fixed_effects_is_refused():
+    df = trial(2, n=200, schools=10, icc=0.1)  # treatment is constant within school
+    with pytest.raises(DataError, match=r"arm\[mentor\].*collinear"):
+        stats.estimate_effect(df, "score", "arm", "control", fixed_effects="school")
+
+
+# ----------------------------------------------------------------------------- behaviour
+
+
+def test_missing_rows_are_counted_not_silently_dropped():
+    df = trial(3)
+    df.loc[[0, 1, 2], "score"] = np.nan
+    df.loc[[2, 5], "prior"] = np.nan
+    df["arm"] = df["arm"].astype(object)
+    df.loc[7, "arm"] = None
+    est = stats.estimate_effect(df, "score", "arm", "control", covariates=["prior"])
+    assert est.rows_dropped == 5 and est.rows_used == 115
+    assert est.dropped_by_column == {"score": 3, "arm": 1, "prior": 2}
+    assert "5 dropped" in est.summary() and "'prior': 2" in est.summary()
+    assert est.table.loc[0, "n"] + est.table.loc[0, "n_reference"] == 115
+
+
+def test_matches_statsmodels_and_table_columns():
+    df = trial(4)
+    est = stats.estimate_effect(df, "score", "arm", "control", covariates=["prior"], se="classical")
+    X = sm.add_constant(pd.DataFrame({"m": (df["arm"] == "mentor").astype(float), "p": df["prior"]}))
+    ref = sm.OLS(df["score"], X).fit()
+    row = est.effect()
+    assert row["estimate"] == pytest.approx(ref.params["m"], rel=1e-10)
+    assert row["se"] == pytest.approx(ref.bse["m"], rel=1e-10)
+    assert row["p_value"] == pytest.approx(ref.pvalues["m"], rel=1e-8)
+    lo, hi = ref.conf_int().loc["m"]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), rel=1e-10)
+    assert list(est.table.columns[:8]) == [
+        "arm", "estimate", "se", "ci_low", "ci_high", "p_value", "n", "n_clusters"
+    ]
+    assert est.method == "ols" and est.se_type == "classical"
+    ci90 = est.conf_int(alpha=0.10).loc["mentor"]
+    assert ci90["ci_high"] - ci90["ci_low"] < row["ci_high"] - row["ci_low"]
+
+
+def test_hc1_and_cluster_standard_errors():
+    df = trial(5, n=400, schools=20, icc=0.2)
+    hc1 = stats.estimate_effect(df, "score", "arm", "control", se="hc1").effect()
+    ref = sm.OLS(df["score"], sm.add_constant((df["arm"] == "mentor").astype(float))).fit(
+        cov_type="HC1")
+    assert hc1["se"] == pytest.approx(ref.bse.iloc[1], rel=1e-10)
+    cl = stats.estimate_effect(df, "score", "arm", "control", cluster="school", se="cluster")
+    row = cl.effect()
+    assert row["df"] == 19 and row["n_clusters"] == 10 and cl.n_clusters == 20
+    t = sps.t.ppf(0.975, 19)
+    assert row["ci_high"] - row["estimate"] == pytest.approx(t * row["se"], rel=1e-12)
+    assert row["se"] > 1.5 * hc1["se"]  # clustering matters with ICC 0.2 and 20 per school
+
+
+def test_cluster_given_with_hc1_warns_and_notes():
+    df = trial(5, n=200, schools=10, icc=0.1)
+    with pytest.warns(UserWarning, match="NOT cluster-robust"):
+        est = stats.estimate_effect(df, "score", "arm", "control", cluster="school")
+    assert est.se_type == "HC1"
+    assert any("NOT cluster-robust" in n for n in est.notes)
+    assert "NOT cluster-robust" in est.summary()
+
+
+def test_three_arms_categorical_and_reference_order():
+    df = trial(6, effects={"control": 0.0, "texts": 0.2, "mentor": 0.5}, n=3000)
+    df["arm"] = pd.Categorical(df["arm"], categories=["mentor", "texts", "control", "unused"])
+    est = stats.estimate_effect(df, "score", "arm", "control")
+    assert list(est.table["arm"]) == ["mentor", "texts"]  # category order, reference removed
+    for arm, truth in (("mentor", 0.5), ("texts", 0.2)):
+        row = est.effect(arm)  # unadjusted: exactly the difference in arm means
+        assert row["estimate"] == pytest.approx(row["mean_arm"] - row["mean_reference"], rel=1e-9)
+        ci = est.conf_int(alpha=0.001).loc[arm]
+        assert ci["ci_low"] < truth < ci["ci_high"]
+    assert any("'unused'" in n for n in est.notes)
+    with pytest.raises(SrmsimError, match="several arms"):
+        est.effect()
+
+
+def test_numeric_arms_and_reference_match_across_types():
+    df = trial(7).assign(arm=lambda d: (d["arm"] == "mentor").astype(float))
+    est = stats.estimate_effect(df, "score", "arm", 0)
+    assert est.reference == "0" and list(est.table["arm"]) == ["1"]
+    bools = stats.estimate_effect(df.assign(arm=df["arm"] == 1), "score", "arm", False)
+    assert bools.effect()["estimate"] == pytest.approx(est.effect()["estimate"])
+
+
+def test_text_covariate_is_dummy_coded_with_note_and_fixed_effects_absorbed():
+    df = trial(8, n=600).assign(sex=lambda d: np.where(d["prior"] > 0, "F", "M"))
+    df["sex"] = df["sex"].astype("str")
+    est = stats.estimate_effect(df, "score", "arm", "control", covariates=["sex"],
+                                fixed_effects="school")
+    assert "sex[M]" in est.terms and any("FE:school" in t for t in est.terms)
+    assert any("categorical" in n for n in est.notes)
+
+
+def test_recovers_known_effect_individual_trial():
+    est = stats.estimate_effect(trial(9, n=4000), "score", "arm", "control", covariates=["prior"])
+    row = est.effect()
+    assert row["ci_low"] < 0.3 < row["ci_high"]
+    assert row["estimate"] == pytest.approx(0.3, abs=0.08)
+
+
+@pytest.mark.parametrize("method", ["gee", "mixed"])
+def test_cluster_methods_recover_effect(method):
+    df = trial(10, effects={"control": 0.0, "mentor": 0.4}, n=2000, schools=40, icc=0.15)
+    est = stats.estimate_effect(df, "score", "arm", "control", cluster="school", method=method,
+                                covariates=["prior"], se="classical" if method == "mixed" else "cluster")
+    row = est.effect()
+    ci = est.conf_int(alpha=0.001).loc["mentor"]  # one dataset: a wide interval, see coverage tests
+    assert ci["ci_low"] < 0.4 < ci["ci_high"]
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+    assert row["n_clusters"] == 20
+    if method == "mixed":
+        assert est.attempts is not None and (est.attempts["status"] == "accepted").any()
+        assert row["df"] == 38  # between-within: 40 schools - intercept - arm
+    else:
+        assert row["df"] == 39
+
+
+def test_gee_and_mixed_agree_with_ols_cluster_on_balanced_trial():
+    df = trial(11, n=1200, schools=30, icc=0.2)
+    ols = stats.estimate_effect(df, "score", "arm", "control", cluster="school", se="cluster")
+    gee = stats.estimate_effect(df, "score", "arm", "control", cluster="school", method="gee")
+    mix = stats.estimate_effect(df, "score", "arm", "control", cluster="school", method="mixed")
+    e = [x.effect()["estimate"] for x in (ols, gee, mix)]
+    assert e[1] == pytest.approx(e[0], abs=1e-6)  # balanced: cluster means are the same
+    assert e[2] == pytest.approx(e[0], abs=1e-6)
+
+
+def test_ols_coverage_200_replications_within_binomial_tolerance():
+    cover = 0
+    for seed in range(200):
+        row = stats.estimate_effect(trial(1000 + seed, n=60), "score", "arm", "control",
+                                    covariates=["prior"]).effect()
+        cover += row["ci_low"] <= 0.3 <= row["ci_high"]
+    sd = np.sqrt(0.95 * 0.05 / 200)
+    assert abs(cover / 200 - 0.95) < 3 * sd
+
+
+def test_zero_effect_cluster_trial_rejects_at_nominal_rate():
+    rejections = 0
+    for seed in range(200):
+        df = trial(5000 + seed, effects={"control": 0.0, "mentor": 0.0}, n=400, schools=20,
+                   icc=0.2)
+        row = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
+                                    se="cluster").effect()
+        rejections += row["p_value"] < 0.05
+    sd = np.sqrt(0.05 * 0.95 / 200)
+    assert abs(rejections / 200 - 0.05) < 3 * sd
+
+
+def test_non_finite_effect_is_an_error_not_a_number(monkeypatch):
+    df = trial(12)
+    from srmsim.stats import estimators
+
+    def broken(y, X, codes, se):
+        k = X.shape[1]
+        return None, np.full(k, np.nan), np.full(k, np.nan), np.full(k, 10.0)
+
+    monkeypatch.setattr(estimators, "_ols", broken)
+    with pytest.raises(EstimationError, match="not estimable"):
+        stats.estimate_effect(df, "score", "arm", "control")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,se", [("ols", "cluster"), ("gee", "cluster"), ("mixed", "classical")])
+def test_cluster_estimators_coverage_study(method, se):
+    """400 cluster-randomised trials (30 schools, ICC 0.2): coverage near 95%."""
+    cover, n_sims = 0, 400
+    for seed in range(n_sims):
+        df = trial(20_000 + seed, effects={"control": 0.0, "mentor": 0.25}, n=600, schools=30,
+                   icc=0.2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
+                                        method=method, se=se, covariates=["prior"]).effect()
+        cover += row["ci_low"] <= 0.25 <= row["ci_high"]
+    sd = np.sqrt(0.95 * 0.05 / n_sims)
+    assert abs(cover / n_sims - 0.95) < 3.5 * sd

@@ -1,0 +1,140 @@
+"""Power and design: PowerUp! vectors (DESIGN.md s.5), design effect, simulated power."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim import stats
+from srmsim.errors import SrmsimError
+from srmsim.rng import replication_seeds
+
+
+def test_cra2_no_covariates_vector():
+    r = stats.mdes("cluster2", alpha=0.05, power=0.8, rho=0.17, n=15, J=20)
+    assert r.df == 18
+    assert round(r.se, 6) == 0.212289
+    assert round(r.mdes, 6) == 0.629006
+    assert (round(r.ci_low, 6), round(r.ci_high, 6)) == (0.183004, 1.075009)
+
+
+def test_cra2_with_covariates_vector():
+    r = stats.mdes("cluster2", rho=0.15, r2_level1=0.40, r2_level2=0.53, g2=1, n=100, J=40)
+    assert r.df == 37
+    assert round(r.se, 6) == 0.086948
+    assert round(r.mdes, 6) == 0.250205
+
+
+def test_cra2_mdes_and_noncentral_power_vector():
+    assert round(stats.mdes("cra2_2", rho=0.20, n=20, J=40).mdes, 6) == 0.445482
+    p = stats.power("cluster2", 0.25, rho=0.20, n=20, J=40)
+    assert round(p.power, 6) == 0.349599
+    assert p.ncp == pytest.approx(0.25 / p.se)
+
+
+def test_bcra3f2_vector():
+    r = stats.mdes("blocked_cluster3_fixed", rho2=0.10, n=20, J=44, K=5)
+    assert r.df == 210
+    assert round(r.mdes, 6) == 0.144520
+    assert stats.mdes("bcra3f2", rho2=0.10, n=20, J=44, K=5).mdes == r.mdes
+
+
+def test_power_at_mdes_is_the_target_power():
+    for design, params in [
+        ("individual", {"n": 300, "r2": 0.3}),
+        ("cluster2", {"rho": 0.17, "n": 15, "J": 20}),
+        ("blocked_individual", {"n": 30, "J": 10, "r2_level1": 0.5}),
+        ("blocked_cluster3_fixed", {"rho2": 0.1, "n": 20, "J": 44, "K": 5}),
+    ]:
+        m = stats.mdes(design, power=0.8, **params)
+        # central-t MDES is PowerUp!'s approximation: noncentral power at it is close to 0.8
+        assert stats.power(design, m.mdes, **params).power == pytest.approx(0.8, abs=0.01)
+
+
+def test_individual_design_formula_and_one_tailed():
+    r = stats.mdes("individual", n=400, p=0.5)
+    assert r.se == pytest.approx(np.sqrt(1 / (0.25 * 400))) and r.df == 398
+    one = stats.mdes("ira", n=400, tails=1)
+    assert one.mdes < r.mdes
+
+
+def test_design_effect():
+    assert stats.design_effect(25, 0.2) == pytest.approx(5.8)
+    assert stats.design_effect(25, 0.2, cv=0.5) == pytest.approx(1 + 0.2 * (24 + 25 * 0.25))
+    with pytest.raises(SrmsimError, match="rho"):
+        stats.design_effect(25, 1.5)
+
+
+def test_design_errors_name_the_problem():
+    with pytest.raises(SrmsimError, match="unknown design 'cluster3'"):
+        stats.mdes("cluster3", rho=0.1, n=10, J=10)
+    with pytest.raises(SrmsimError, match="needs parameter 'J'"):
+        stats.mdes("cluster2", rho=0.1, n=10)
+    with pytest.raises(SrmsimError, match="no parameter.*K"):
+        stats.mdes("cluster2", rho=0.1, n=10, J=10, K=3)
+    with pytest.raises(SrmsimError, match="rho=1.2 must be in"):
+        stats.mdes("cluster2", rho=1.2, n=10, J=10)
+    with pytest.raises(SrmsimError, match="degrees of freedom"):
+        stats.mdes("cluster2", rho=0.1, n=10, J=2)
+
+
+def cluster_trial(seed: int, effect: float, J: int = 20, n: int = 15, rho: float = 0.17):
+    """A two-level cluster randomised trial as PowerUp!'s CRA2_2 model describes it."""
+    rng = np.random.default_rng(seed)
+    school = np.repeat(np.arange(J), n)
+    arm = rng.permutation(np.repeat(["control", "treated"], J // 2))[school]
+    y = effect * (arm == "treated") + rng.normal(0, np.sqrt(rho), J)[school]
+    y = y + rng.normal(0, np.sqrt(1 - rho), J * n)
+    return pd.DataFrame({"y": y, "arm": arm, "school": school})
+
+
+def _cluster_means_test(df):
+    """The analysis PowerUp! assumes: a t-test on school means (df = J - 2)."""
+    means = df.groupby("school").agg(y=("y", "mean"), arm=("arm", "first")).reset_index()
+    return stats.estimate_effect(means, "y", "arm", "control", se="classical")
+
+
+def test_simulated_power_agrees_with_powerup_at_the_mdes():
+    analytic = stats.mdes("cluster2", rho=0.17, n=15, J=20)
+    sim = stats.simulated_power(
+        lambda s: cluster_trial(s, analytic.mdes), _cluster_means_test, n_sims=300, seed=11
+    )
+    assert sim.n_sims == 300 and sim.n_failed == 0
+    assert sim.ci_low - 0.03 < 0.8 < sim.ci_high + 0.03
+    assert sim.mean_estimate == pytest.approx(analytic.mdes, abs=0.06)
+
+
+def test_simulated_power_under_null_is_alpha_and_reproducible():
+    def analyse(df):
+        row = stats.estimate_effect(df, "y", "arm", "control", cluster="school",
+                                    se="cluster").effect()
+        return {"estimate": row["estimate"], "p_value": row["p_value"]}
+
+    a = stats.simulated_power(lambda s: cluster_trial(s, 0.0), analyse, n_sims=200, seed=3)
+    b = stats.simulated_power(lambda s: cluster_trial(s, 0.0), analyse, n_sims=200, seed=3)
+    assert a.power == b.power and np.array_equal(a.p_values, b.p_values)
+    assert abs(a.power - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 200)
+
+
+def test_simulated_power_uses_replication_seeds_and_reports_failures():
+    seen = []
+
+    def simulate(seed):
+        seen.append(seed)
+        return cluster_trial(seed, 0.5)
+
+    def flaky(df):
+        if len(seen) % 4 == 0:
+            raise SrmsimError("unsound fit")
+        return 0.01
+
+    with pytest.raises(SrmsimError, match=r"replication 3 \(seed \d+\): unsound fit"):
+        stats.simulated_power(simulate, flaky, n_sims=8, seed=5)
+    seen.clear()
+    res = stats.simulated_power(simulate, flaky, n_sims=8, seed=5, on_error="count")
+    assert seen == replication_seeds(5, 8)
+    assert res.n_failed == 2 and res.n_rejected == 6 and res.power == 1.0
+    assert "2 replications failed" in res.summary()
+    with pytest.raises(SrmsimError, match="must return"):
+        stats.simulated_power(simulate, lambda df: "yes", n_sims=2)
