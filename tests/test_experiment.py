@@ -239,3 +239,16 @@ def test_quickstart_experiment_is_valid():
     assert exp.variants["no_policy"].policy is None
     assert not exp.variants["reading_support"].policy.workflows["attendance"].enabled
     shutil.rmtree(ROOT / "results" / "never", ignore_errors=True)
+
+
+def test_workers_drop_finished_models(tmp_path):
+    """Mesa 3.3.1 keeps every model alive through Agent._ids; run_one must release it."""
+    import mesa
+
+    from srmsim.experiment.runner import plan, run_one
+
+    exp = load_experiment(write_experiment(tmp_path))
+    before = len(mesa.Agent._ids)
+    for task in plan(exp, range(2), None)[:3]:
+        assert run_one(task)["error"] == ""
+    assert len(mesa.Agent._ids) == before
