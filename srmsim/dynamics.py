@@ -52,7 +52,8 @@ class WeekObservation:
 
 
 def observe_week(
-    t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int, withdrawal_hazard: float
+    t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
+    withdrawal_logit: float | None,
 ) -> WeekObservation:
     """Sessions attended, incidents, LMS logins and assignments; then attainment, reading, age."""
     enrolled = t.status == ENROLLED
@@ -87,23 +88,25 @@ def observe_week(
     # Attainment grows with attendance (DfE: 95-100% attenders are ~1.9x as likely to pass).
     rate = attended.astype(F32) * F32(1.0 / calendar.SESSIONS_PER_WEEK)
     gain = F32(d.attainment_attendance) * (rate - F32(0.93))
-    gain += F32(d.attainment_engagement) * engagement
+    # engagement above or below the student's own usual level (incl. action effects) moves
+    # attainment; the stable part is already in the student's attainment level
+    gain += F32(d.attainment_engagement) * (engagement - t.engagement_base)
     gain += F32(d.attainment_noise_sd) * z_att
+    # deviations from the entry level fade slowly (also the fade-out of action effects), so
+    # attainment stays a standardised score over multi-year runs
+    gain -= F32(d.attainment_reversion) * (t.attainment - t.attainment_anchor)
     t.attainment += gain * enrolled
     # Reading age grows a month a month for an average reader, faster for stronger students.
     t.reading_age += WEEK_MONTHS * (F32(1.0) + F32(d.reading_growth_per_sd) * t.attainment)
     t.age_months += WEEK_MONTHS
 
     withdrew = np.zeros(len(t), dtype=bool)
-    if withdrawal_hazard > 0:
+    if withdrawal_logit is not None:
         at_risk = enrolled & np.isin(t.year_group, d.withdrawal_years)
         if at_risk.any():
             idx = np.flatnonzero(at_risk)
             u = crn.uniform("week.withdrawal", step, t.uid[idx])
-            h = _sigmoid(
-                F32(np.log(withdrawal_hazard / (1 - withdrawal_hazard)))
-                - F32(d.withdrawal_engagement) * engagement[idx]
-            )
+            h = _sigmoid(F32(withdrawal_logit) - F32(d.withdrawal_engagement) * engagement[idx])
             out = idx[u < h]
             t.status[out] = WITHDRAWN
             t.exit_step[out] = step
@@ -177,5 +180,22 @@ def sit_exams(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, final_yea
         t.exit_step[idx] = step
 
 
-def weekly_withdrawal_hazard(annual: float) -> float:
-    return 1.0 - (1.0 - annual) ** (1.0 / calendar.WEEKS_PER_YEAR) if annual > 0 else 0.0
+def withdrawal_logit(annual: float, slope: float, engagement: np.ndarray) -> float | None:
+    """Weekly withdrawal logit intercept that makes the average student's chance of
+    withdrawing within a year equal ``annual`` over the given engagement distribution.
+
+    Solved once from the starting population (the same in every policy variant, so common
+    random numbers hold); with ``slope`` 0 it is the plain weekly hazard.
+    """
+    if annual <= 0 or len(engagement) == 0:
+        return None
+    from scipy.optimize import brentq
+
+    e = np.asarray(engagement, dtype=np.float64)
+    weeks = calendar.WEEKS_PER_YEAR
+
+    def excess(c: float) -> float:
+        h = 1.0 / (1.0 + np.exp(-(c - slope * e)))
+        return float(np.mean(1.0 - (1.0 - h) ** weeks)) - annual
+
+    return float(brentq(excess, -30.0, 30.0, xtol=1e-10))

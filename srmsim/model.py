@@ -122,8 +122,13 @@ class TrustModel(mesa.Model):
         self._weekly: list[dict[str, np.ndarray]] = []
         self._history: list[dict[str, np.ndarray]] = []
         self._history_fraction = self._history_share(len(self.students))
-        self._withdrawal_hazard = dynamics.weekly_withdrawal_hazard(
-            scenario.dynamics.withdrawal_annual)
+        d = scenario.dynamics
+        t = self.students
+        in_years = np.isin(t.year_group, d.withdrawal_years)
+        sample = t.engagement()[in_years]
+        sample = sample[:: max(1, len(sample) // 20_000)]  # plenty for one intercept
+        self._withdrawal_logit = dynamics.withdrawal_logit(
+            d.withdrawal_annual, d.withdrawal_engagement, sample)
         self._runtime = 0.0
         self.policy = None
         if scenario.policy is not None:
@@ -194,7 +199,7 @@ class TrustModel(mesa.Model):
             t.year_possible[:] = 0
             t.year_attended[:] = 0
         dynamics.advance_latents(t, d, crn, step)
-        obs = dynamics.observe_week(t, d, crn, step, week, self._withdrawal_hazard)
+        obs = dynamics.observe_week(t, d, crn, step, week, self._withdrawal_logit)
         dynamics.record_week(t, obs, step)
         if week in calendar.READING_TEST_WEEKS:
             dynamics.reading_test(t, d, crn, step)
@@ -243,9 +248,12 @@ class TrustModel(mesa.Model):
                 "step": np.full(len(i), self.week_index), "year": np.full(len(i), self.year),
                 "week": np.full(len(i), self.week), "uid": t.uid[i], "school": t.school[i],
                 "year_group": t.year_group[i], "status": t.status[i],
-                "attended": obs.attended[i], "possible": obs.possible[i],
-                "incidents": obs.incidents[i], "logins": obs.logins[i],
-                "assignments_set": obs.set[i], "assignments_on_time": obs.on_time[i],
+                "attended": obs.attended[i].astype(np.int16),
+                "possible": obs.possible[i].astype(np.int16),
+                "incidents": obs.incidents[i].astype(np.int16),
+                "logins": obs.logins[i].astype(np.int16),
+                "assignments_set": obs.set[i].astype(np.int16),
+                "assignments_on_time": obs.on_time[i].astype(np.int16),
                 "engagement": t.engagement()[i], "wellbeing": t.wellbeing()[i],
                 "attainment": t.attainment[i], "reading_age": t.reading_age[i],
                 "reading_gap": t.reading_obs[i] - t.reading_obs_age[i],

@@ -14,6 +14,9 @@ from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 from srmsim.students import WINDOW, StudentTable
 
+#: England's secondary rates that attainment is standardised against (DESIGN.md s4)
+NATIONAL_RATES = {"fsm": 0.24, "sen": 0.14, "eal": 0.17}
+
 
 def _logit(p: float) -> float:
     p = min(max(p, 1e-9), 1 - 1e-9)
@@ -123,9 +126,11 @@ def generate_students(
         + pop.eal_attainment_gap * eal
         + np.sqrt(1 - icc) * a
     )
-    # Centre so the national average stays 0 whatever the FSM/SEN/EAL rates.
-    attainment -= (pop.fsm_attainment_gap * pop.fsm_rate + pop.sen_attainment_gap * pop.sen_rate
-                   + pop.eal_attainment_gap * pop.eal_rate)
+    # Centre on England's rates, so 0 is the national average and a trust with more
+    # disadvantaged students sits below it.
+    attainment -= (pop.fsm_attainment_gap * NATIONAL_RATES["fsm"]
+                   + pop.sen_attainment_gap * NATIONAL_RATES["sen"]
+                   + pop.eal_attainment_gap * NATIONAL_RATES["eal"])
     if prior_z is not None:  # a recorded prior attainment is the best start we have
         attainment = np.where(np.isnan(prior_z), attainment, prior_z)
     engagement_base = (
@@ -150,6 +155,7 @@ def generate_students(
     t.eal[:] = eal
     t.entry_step[:] = step
     t.attainment[:] = attainment
+    t.attainment_anchor[:] = attainment
     t.prior_attainment[:] = attainment + 0.3 * z[4]
     t.engagement_base[:] = engagement_base
     t.engagement_ar[:] = dyn.engagement_shock_sd * z[5]

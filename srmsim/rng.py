@@ -9,7 +9,7 @@ removing a student leaves everyone else's trajectory untouched.
 The generator is counter based: a decision key ``k = mix(seed_key ^ name_hash ^ mix(week))`` and
 the SplitMix64 output function applied to ``k + uid * GAMMA``. SplitMix64 passes BigCrush as a
 sequential generator, and a counter-based use of its finaliser is what the design is tested for.
-One 64-bit hash gives two 24-bit float32 uniforms, so a call that asks for two streams pays for one.
+One 64-bit hash gives two 23-bit float32 uniforms, so a call that asks for two streams pays for one.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
-_S40, _S8 = np.uint64(40), np.uint64(8)
-_TWO24 = np.float32(1.0 / 16777216.0)
-_MASK24 = np.uint64(0xFFFFFF)
+_S41, _S8 = np.uint64(41), np.uint64(8)
+_TWO23 = np.float32(1.0 / 8388608.0)
+_MASK23 = np.uint64(0x7FFFFF)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -80,14 +80,16 @@ class CRN:
         return ((b >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
     def uniform2(self, decision: str, week: int, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Two independent float32 Uniform(0, 1) per uid from one hash (24-bit resolution each).
+        """Two independent float32 Uniform(0, 1) per uid from one hash (23-bit resolution each).
 
         The weekly dynamics use these: float32 halves memory traffic and 24 bits are plenty for
         a Bernoulli or binomial draw.
         """
         b = self.bits(decision, week, uid)
-        hi = ((b >> _S40).astype(np.float32) + np.float32(0.5)) * _TWO24
-        lo = (((b >> _S8) & _MASK24).astype(np.float32) + np.float32(0.5)) * _TWO24
+        # 23 bits each: (2**23 - 0.5) / 2**23 is the largest float32 below 1; 24 bits would
+        # round the top value up to exactly 1.0
+        hi = ((b >> _S41).astype(np.float32) + np.float32(0.5)) * _TWO23
+        lo = (((b >> _S8) & _MASK23).astype(np.float32) + np.float32(0.5)) * _TWO23
         return hi, lo
 
     def normal(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
@@ -114,9 +116,11 @@ def binomial_inv(u: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
     ratio = p / q
     pmf = q**n
     cdf = pmf.copy()
+    # a float32 CDF can stall just below 1; stop counting there, or a top uniform would give n
+    top = 1 - 4 * np.finfo(p.dtype).eps
     k = np.zeros(u.shape, dtype=np.int8)
     for i in range(n):
-        k += u > cdf
+        k += (u > cdf) & (cdf < top)
         pmf = pmf * ((n - i) / (i + 1)) * ratio
         cdf = cdf + pmf
     return k
@@ -130,9 +134,10 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int = 30) -> np.ndarray:
     lam = np.broadcast_to(lam, u.shape)
     pmf = np.exp(-lam)
     cdf = pmf.copy()
+    top = 1 - 4 * np.finfo(lam.dtype).eps  # see binomial_inv
     k = np.zeros(u.shape, dtype=np.int16)
     for i in range(kmax):
-        above = u > cdf
+        above = (u > cdf) & (cdf < top)
         if not above.any():
             break
         k += above

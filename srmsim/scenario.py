@@ -25,7 +25,8 @@ NonNeg = Annotated[float, Field(ge=0.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: `n_schools: true` or `fsm_rate: "0.3"` are mistakes to report, not to coerce
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class TrustConfig(_Strict):
@@ -95,7 +96,10 @@ class DynamicsConfig(_Strict):
     attainment_attendance: NonNeg = Field(
         0.035, description="SD of attainment gained per week per unit attendance above 0.93"
     )
-    attainment_engagement: NonNeg = Field(0.004, description="weekly attainment drift per SD")
+    attainment_engagement: NonNeg = Field(
+        0.004, description="weekly attainment drift per SD of engagement above the usual level")
+    attainment_reversion: Fraction = Field(
+        0.01, description="weekly fade of attainment gains and losses toward the entry level")
     attainment_noise_sd: NonNeg = 0.01
     reading_growth_per_sd: NonNeg = Field(0.12, description="extra reading months/month per SD")
     reading_test_sd: NonNeg = Field(6.0, description="measurement error of a reading test, months")
@@ -112,7 +116,8 @@ class DynamicsConfig(_Strict):
     withdrawal_years: list[int] = Field(
         default_factory=lambda: [12, 13], description="year groups with a withdrawal hazard"
     )
-    withdrawal_annual: Fraction = Field(0.08, description="annual withdrawal of an average student")
+    withdrawal_annual: Fraction = Field(
+        0.08, description="share of students in withdrawal years who withdraw within a year")
     withdrawal_engagement: NonNeg = 0.9
 
 
@@ -141,7 +146,7 @@ class Scenario(_Strict):
     policy: PolicyConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
+        data = self.model_dump()  # python mode: keeps int keys (staff.per_school) as ints
         if self.policy is None:
             data.pop("policy")
         return data
@@ -168,10 +173,13 @@ def expand_dotted(overrides: dict[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ScenarioError("overrides", [(key, "conflicts with another override")])
-        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
-            node[parts[-1]] = deep_merge(node[parts[-1]], expand_dotted(value))
+        last = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            node[last] = deep_merge(node[last], expand_dotted(value))
+        elif last in node and isinstance(node[last], dict):
+            raise ScenarioError("overrides", [(key, "conflicts with another override")])
         else:
-            node[parts[-1]] = expand_dotted(value) if isinstance(value, dict) else value
+            node[last] = expand_dotted(value) if isinstance(value, dict) else value
     return out
 
 

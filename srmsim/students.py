@@ -47,6 +47,7 @@ COLUMNS: tuple[Column, ...] = tuple(
         ("wellbeing_base", "float32", 0, "stable part of wellbeing (latent)"),
         ("wellbeing_ar", "float32", 0, "transient part of wellbeing (latent)"),
         ("attainment", "float32", 0, "latent attainment, SD units relative to the national cohort"),
+        ("attainment_anchor", "float32", 0, "attainment on entry: deviations fade toward it"),
         ("absence_static", "float32", 0, "absence logit from school and fixed traits"),
         ("reading_age", "float32", 0, "true reading age, months (latent)"),
         ("reading_obs", "float32", np.nan, "last tested reading age, months"),

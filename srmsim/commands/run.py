@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.model import run as run_scenario
-from srmsim.scenario import default_scenario, load_scenario
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one scenario and write its outputs",
@@ -22,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srmsim.model import run as run_scenario  # here, so `srmsim --help` stays quick
+    from srmsim.scenario import default_scenario, load_scenario
+
     scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
     if args.seed is not None and args.seed < 0:
         from srmsim.errors import SrmsimError

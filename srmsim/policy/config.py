@@ -36,7 +36,7 @@ Cadence = Literal["weekly", "half_termly", "termly"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RuleConfig(_Strict):

@@ -1,0 +1,281 @@
+"""Engine throughput and memory: student-weeks per second at 10k, 100k and 1M students.
+
+A benchmark, not a test: it prints figures to record in ``benchmarks/README.md``. Each
+measurement runs in a fresh child process pinned to one core with BLAS/OpenMP threads at 1, so the
+figures are single-core and one size's memory does not leak into the next one's peak.
+
+    python benchmarks/engine.py                          # 10k, 100k, 1M students, no policy
+    python benchmarks/engine.py --sizes 10000 100000     # a subset
+    python benchmarks/engine.py --scenarios scenarios/x.yaml scenarios/y.yaml
+                                                         # also with policies: ratio to without
+    python benchmarks/engine.py --profile 100000         # cProfile of one run, top functions
+
+Sizes are trusts of ``n_schools x 200 students x 5 year groups`` (Years 7-11, equal sizes), one
+school year, history ``none``. Reported: generation time, step-loop time (best of ``--repeat``),
+student-weeks/s over the step loop (wall clock, and per CPU second of this process, which is what
+to read on a shared machine) and including generation, engine state bytes per student
+(``model.students.nbytes() / len(model.students)``), peak RSS growth per student
+(``resource.getrusage``) and the tracemalloc peak per student over the first weeks.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy is imported anywhere: one thread, so the figure is single-core throughput.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+COHORT = 200  # students per year group per school
+YEAR_GROUPS = [7, 8, 9, 10, 11]
+TARGET = 5_000_000  # student-weeks/s required at 100k students (issue 2)
+
+
+# ----------------------------------------------------------------------------- one measurement
+def bench_scenario(size: int, path: str | None = None, policy: bool = True):
+    """The scenario measured at ``size`` students: the built-in default, or a scenario file.
+
+    A scenario file keeps everything (its policy too) except the trust's size, the history and
+    the number of years, so runs with and without a policy differ only by the policy.
+    """
+    from srmsim.scenario import Scenario, load_scenario
+
+    n_schools = max(1, round(size / (COHORT * len(YEAR_GROUPS))))
+    overrides: dict[str, Any] = {
+        "years": 1,
+        "trust.n_schools": n_schools,
+        "trust.students_per_year_group": COHORT,
+        "trust.size_cv": 0.0,
+        "trust.year_groups": YEAR_GROUPS,
+        "outputs.history": "none",
+    }
+    base = Scenario(name="bench") if path is None else load_scenario(path)
+    if not policy:
+        overrides["policy"] = None
+    return base.with_overrides(overrides, source=path or "benchmark")
+
+
+def _pin_to_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[-1]})
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports kB
+
+
+def measure(size: int, path: str | None, policy: bool, repeat: int, trace: bool) -> dict[str, Any]:
+    """Build and run one trust; time generation and the step loop; measure memory."""
+    import gc
+    import time
+    import tracemalloc
+
+    from srmsim.model import TrustModel
+
+    _pin_to_one_core()
+    scenario = bench_scenario(size, path, policy)
+    # Warm up imports and caches on a tiny trust so they do not count as the run's memory.
+    TrustModel(bench_scenario(1_000, path, policy), seed=0).step()
+    gc.collect()
+    rss0 = _peak_rss_bytes()
+
+    best_gen = best_steps = best_cpu = float("inf")
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        model = TrustModel(scenario, seed=1 + i)
+        t1, c1 = time.perf_counter(), time.process_time()
+        model.run()
+        t2, c2 = time.perf_counter(), time.process_time()
+        best_gen, best_steps = min(best_gen, t1 - t0), min(best_steps, t2 - t1)
+        best_cpu = min(best_cpu, c2 - c1)
+        if i == 0:
+            rss_peak = _peak_rss_bytes()
+            n = len(model.students)
+            student_weeks = int(model.weekly()["enrolled"].sum())
+            state = model.students.nbytes()
+        model.release()
+        del model
+        gc.collect()
+
+    out = {
+        "size": size, "scenario": path or "default (no policy)", "policy": policy,
+        "students": n, "student_weeks": student_weeks,
+        "generate_s": best_gen, "steps_s": best_steps,
+        "sw_per_s": student_weeks / best_steps,
+        "steps_cpu_s": best_cpu,
+        "sw_per_cpu_s": student_weeks / best_cpu,
+        "sw_per_s_with_generation": student_weeks / (best_steps + best_gen),
+        "state_bytes_per_student": state / n,
+        "rss_bytes_per_student": (rss_peak - rss0) / n,
+    }
+    if trace:
+        # Separate pass: tracemalloc slows allocation, so it never overlaps the timing.
+        tracemalloc.start()
+        model = TrustModel(scenario, seed=1)
+        for _ in range(3):
+            model.step()
+        out["traced_peak_bytes_per_student"] = tracemalloc.get_traced_memory()[1] / n
+        tracemalloc.stop()
+    return out
+
+
+def measure_in_child(size: int, path: str | None, policy: bool, repeat: int,
+                     trace: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", str(size), "--repeat", str(repeat)]
+    if path:
+        cmd += ["--child-scenario", path]
+    if not policy:
+        cmd += ["--child-no-policy"]
+    if not trace:
+        cmd += ["--no-trace"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed for size {size} ({path}):\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- with policies
+def policy_ratios(paths: list[str], sizes: list[int], repeat: int) -> list[dict[str, Any]]:
+    """Each scenario with its policy and with ``policy: null``, at each size: throughput ratio.
+
+    The policy scenarios (``scenarios/*.yaml`` with a ``policy:`` section) come from another
+    part of the project; pass them with ``--scenarios``. A scenario without a policy is
+    measured too (its ratio is about 1, a check on the noise of the measurement).
+    """
+    rows = []
+    for path in paths:
+        for size in sizes:
+            with_policy = measure_in_child(size, path, True, repeat, trace=False)
+            without = measure_in_child(size, path, False, repeat, trace=False)
+            rows.append({**with_policy, "sw_per_s_without_policy": without["sw_per_s"],
+                         "ratio": with_policy["sw_per_s"] / without["sw_per_s"],
+                         "cpu_ratio": with_policy["sw_per_cpu_s"] / without["sw_per_cpu_s"]})
+    return rows
+
+
+# ----------------------------------------------------------------------------- profile
+def profile(size: int, path: str | None, top: int) -> None:
+    """cProfile one run (step loop only) and print the functions that take the time."""
+    import cProfile
+    import pstats
+
+    from srmsim.model import TrustModel
+
+    _pin_to_one_core()
+    model = TrustModel(bench_scenario(size, path), seed=1)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    model.run()
+    profiler.disable()
+    print(f"cProfile: {len(model.students):,} students, one year, step loop only")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
+# ----------------------------------------------------------------------------- report
+def machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy as np
+
+    return (f"{cpu or 'unknown CPU'}, {os.cpu_count()} cores, Python {platform.python_version()},"
+            f" numpy {np.__version__}")
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = (f"{'students':>10} {'gen s':>7} {'steps s':>8} {'M sw/s':>8} {'M sw/cpu-s':>11} "
+              f"{'M sw/s+gen':>11} {'state B/st':>11} {'RSS B/st':>9} {'traced B/st':>12}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        traced = r.get("traced_peak_bytes_per_student")
+        print(f"{r['students']:>10,} {r['generate_s']:>7.2f} {r['steps_s']:>8.2f} "
+              f"{r['sw_per_s'] / 1e6:>8.2f} {r['sw_per_cpu_s'] / 1e6:>11.2f} "
+              f"{r['sw_per_s_with_generation'] / 1e6:>11.2f} "
+              f"{r['state_bytes_per_student']:>11.0f} {r['rss_bytes_per_student']:>9.0f} "
+              f"{traced if traced is None else round(traced):>12}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="best of N step loops (1M students: always 1)")
+    parser.add_argument("--scenarios", nargs="*", default=[],
+                        help="scenario files with a policy: section, measured with and without")
+    parser.add_argument("--policy-sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--profile", type=int, metavar="STUDENTS", default=None)
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-scenario", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-no-policy", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child is not None:
+        row = measure(args.child, args.child_scenario, not args.child_no_policy, args.repeat,
+                      trace=not args.no_trace)
+        print(json.dumps(row))
+        return 0
+    if args.profile is not None:
+        profile(args.profile, None, args.top)
+        return 0
+
+    print(f"srmsim engine benchmark on {machine()}; one core, one school year, history none")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} (other work on the machine "
+          "slows the wall-clock figures; M sw/cpu-s counts only this process's CPU time)")
+    rows = [measure_in_child(size, None, True, 1 if size >= 1_000_000 else args.repeat, True)
+            for size in args.sizes]
+    print_table(rows)
+    by_size = {r["size"]: r for r in rows}
+    sizes = sorted(by_size)
+    for small, big in zip(sizes, sizes[1:], strict=False):
+        ratio = by_size[big]["sw_per_s"] / by_size[small]["sw_per_s"]
+        cpu_ratio = by_size[big]["sw_per_cpu_s"] / by_size[small]["sw_per_cpu_s"]
+        print(f"throughput {big:,} vs {small:,} students: x{ratio:.2f} wall, "
+              f"x{cpu_ratio:.2f} CPU time")
+    if 100_000 in by_size:
+        for key, clock in (("sw_per_s", "wall clock"), ("sw_per_cpu_s", "CPU time")):
+            rate = by_size[100_000][key]
+            verdict = "meets" if rate >= TARGET else "MISSES"
+            print(f"at 100,000 students ({clock}): {rate / 1e6:.2f} M student-weeks/s {verdict} "
+                  f"the {TARGET / 1e6:.0f} M/s target (aim 10 M/s)")
+    worst_state = max(r["state_bytes_per_student"] for r in rows)
+    print(f"engine state: {worst_state:.0f} bytes per student "
+          f"({'under' if worst_state < 400 else 'OVER'} the 400-byte limit)")
+
+    policy_rows = policy_ratios(args.scenarios, args.policy_sizes, args.repeat)
+    if policy_rows:
+        print("\nwith policies (throughput with the policy / the same scenario without it):")
+        for r in policy_rows:
+            print(f"  {r['scenario']:<40} {r['students']:>10,} students: "
+                  f"{r['sw_per_s'] / 1e6:6.2f} vs {r['sw_per_s_without_policy'] / 1e6:6.2f} "
+                  f"M sw/s, ratio {r['ratio']:.2f} (CPU time: {r['cpu_ratio']:.2f})")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "rows": rows,
+                                         "policy_rows": policy_rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

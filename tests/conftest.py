@@ -1,0 +1,40 @@
+"""Shared fixtures: where the repository is, and small scenarios that run in well under a second."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from srmsim.scenario import Scenario, scenario_from_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def default_scenario_path() -> Path:
+    return REPO_ROOT / "scenarios" / "default.yaml"
+
+
+def small_scenario(overrides: dict[str, Any] | None = None) -> Scenario:
+    """A 3-school trust of about 150 students with full history; dotted keys override."""
+    base = {
+        "name": "small",
+        "trust": {"n_schools": 3, "students_per_year_group": 10},
+        "outputs": {"history": "all"},
+    }
+    scenario = scenario_from_dict(base, "small_scenario")
+    return scenario.with_overrides(overrides, "small_scenario") if overrides else scenario
+
+
+@pytest.fixture
+def make_small_scenario() -> Callable[..., Scenario]:
+    """Factory fixture: ``make_small_scenario({"trust.n_schools": 5, "years": 2})``."""
+    return small_scenario

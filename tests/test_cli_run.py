@@ -1,0 +1,173 @@
+"""``srmsim run`` and ``srmsim validate`` from the command line: files, columns, summary, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from srmsim import __version__
+from srmsim.cli import main
+from srmsim.scenario import load_scenario
+
+STUDENT_COLUMNS = {
+    "uid", "school", "year_group", "fsm", "sen", "sex", "attendance_rate", "persistent_absent",
+    "severe_absent", "reading_gap_start", "reading_gap_end", "attainment", "withdrawn",
+}
+WEEKLY_COLUMNS = {
+    "step", "year", "week", "school", "enrolled", "sessions_possible", "sessions_attended",
+    "attendance_rate", "incidents", "lms_logins", "assignments_set", "assignments_on_time",
+    "withdrawals",
+}
+SUMMARY_KEYS = {
+    "scenario", "scenario_hash", "seed", "srmsim_version", "schools", "years", "weeks", "students",
+    "attendance", "persistent_absence", "persistent_absence_fsm", "persistent_absence_non_fsm",
+    "severe_absence", "reading_gap_start", "reading_gap_end", "mean_attainment", "withdrawals",
+}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, default_scenario_path: Path) -> tuple[Path, str]:
+    """``srmsim run scenarios/default.yaml --out DIR`` once for the module; (DIR, stdout)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("default_run") / "out"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["run", str(default_scenario_path), "--out", str(out)])
+    assert status == 0
+    return out, buffer.getvalue()
+
+
+def test_run_writes_the_output_files(default_run) -> None:
+    out, _ = default_run
+    for name in ("students.parquet", "weekly.parquet", "summary.json", "scenario.yaml"):
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_students_parquet_has_one_row_per_student_and_the_required_columns(default_run) -> None:
+    out, _ = default_run
+    s = pd.read_parquet(out / "students.parquet")
+    assert STUDENT_COLUMNS <= set(s.columns)
+    assert s["uid"].is_unique
+    assert 7000 < len(s) < 13000  # 10 schools x 5 year groups x about 180
+    assert set(s["year_group"]) == {7, 8, 9, 10, 11}
+    assert s["fsm"].dtype == bool and s["persistent_absent"].dtype == bool
+    assert s["attendance_rate"].between(0, 1).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["students"] == len(s)
+
+
+def test_weekly_parquet_is_one_row_per_school_per_week(default_run) -> None:
+    out, _ = default_run
+    w = pd.read_parquet(out / "weekly.parquet")
+    assert WEEKLY_COLUMNS <= set(w.columns)
+    assert len(w) == 10 * 39
+    assert not w.duplicated(["step", "school"]).any()
+    assert (w["sessions_possible"] == 10 * w["enrolled"]).all()
+
+
+def test_summary_json_has_the_headline_and_provenance(default_run, default_scenario_path) -> None:
+    out, _ = default_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    scenario = load_scenario(default_scenario_path)
+    assert summary["seed"] == scenario.seed
+    assert summary["srmsim_version"] == __version__
+    assert summary["scenario_hash"] == scenario.digest()
+    assert (summary["schools"], summary["years"], summary["weeks"]) == (10, 1, 39)
+    assert 0.15 <= summary["persistent_absence"] <= 0.25
+    assert summary["persistent_absence_fsm"] > summary["persistent_absence_non_fsm"]
+
+
+def test_resolved_scenario_reloads_to_the_same_hash(default_run) -> None:
+    out, _ = default_run
+    summary = json.loads((out / "summary.json").read_text())
+    resolved = load_scenario(out / "scenario.yaml")
+    assert resolved.digest() == summary["scenario_hash"]
+    assert "fsm_rate" in (out / "scenario.yaml").read_text()  # fully resolved, not the input
+
+
+def test_run_prints_a_short_summary_table(default_run) -> None:
+    out, printed = default_run
+    for label in ("students", "attendance", "persistent absence (FSM)",
+                  "persistent absence (non-FSM)", "mean reading gap", "withdrawals"):
+        assert label in printed
+    assert f"wrote {out}/" in printed
+
+
+def test_seed_option_overrides_the_scenario_seed(tmp_path: Path, default_scenario_path: Path,
+                                                 default_run) -> None:
+    out = tmp_path / "seed5"
+    assert main(["run", str(default_scenario_path), "--seed", "5", "--out", str(out),
+                 "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 5
+    other = pd.read_parquet(default_run[0] / "students.parquet")
+    assert not pd.read_parquet(out / "students.parquet").equals(other)
+
+
+def test_same_seed_same_files_through_the_cli(tmp_path: Path) -> None:
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text("name: small\ntrust:\n  n_schools: 2\n  students_per_year_group: 15\n")
+    for d in ("a", "b"):
+        assert main(["run", str(scenario), "--seed", "3", "--out", str(tmp_path / d),
+                     "--quiet"]) == 0
+    for name in ("students.parquet", "weekly.parquet", "history.parquet"):
+        digests = {hashlib.sha256((tmp_path / d / name).read_bytes()).hexdigest() for d in "ab"}
+        assert len(digests) == 1, name
+
+
+def test_run_without_a_scenario_uses_the_default(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--quiet"]) == 0
+    assert (tmp_path / "out" / "default" / "students.parquet").is_file()
+    assert "wrote out/default/" in capsys.readouterr().out
+
+
+def test_negative_seed_is_a_user_error(tmp_path: Path, default_scenario_path, capsys) -> None:
+    assert main(["run", str(default_scenario_path), "--seed", "-1", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "--seed must be a non-negative integer" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_validate_checks_without_running(tmp_path: Path, default_scenario_path, capsys) -> None:
+    assert main(["validate", str(default_scenario_path)]) == 0
+    assert "valid scenario 'default'" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trust:\n  year_groups: [7, 9]\n")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: trust.year_groups:" in err and "consecutive" in err
+
+
+def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "srmsim.cli", "run", str(default_scenario_path), "--seed", "7",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "persistent absence (FSM)" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 7
+    assert STUDENT_COLUMNS <= set(pd.read_parquet(out / "students.parquet").columns)
+
+
+def test_version_and_help(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and __version__ in capsys.readouterr().out
+    assert main([]) == 2  # no command: help and status 2
+    usage = capsys.readouterr().out
+    assert "run" in usage and "validate" in usage
