@@ -116,23 +116,27 @@ def generate_students(
 
     r = pop.latent_correlation
     corr = np.full((3, 3), r) + np.eye(3) * (1 - r)
-    a, e, w = np.linalg.cholesky(corr) @ z[:3]
-
     icc = pop.attainment_icc
-    attainment = (
+    structure = (
         schools.attainment_effect[school]
         + pop.fsm_attainment_gap * fsm
         + pop.sen_attainment_gap * sen
         + pop.eal_attainment_gap * eal
-        + np.sqrt(1 - icc) * a
+        - (pop.fsm_attainment_gap * NATIONAL_RATES["fsm"]
+           + pop.sen_attainment_gap * NATIONAL_RATES["sen"]
+           + pop.eal_attainment_gap * NATIONAL_RATES["eal"])
     )
-    # Centre on England's rates, so 0 is the national average and a trust with more
-    # disadvantaged students sits below it.
-    attainment -= (pop.fsm_attainment_gap * NATIONAL_RATES["fsm"]
-                   + pop.sen_attainment_gap * NATIONAL_RATES["sen"]
-                   + pop.eal_attainment_gap * NATIONAL_RATES["eal"])
-    if prior_z is not None:  # a recorded prior attainment is the best start we have
-        attainment = np.where(np.isnan(prior_z), attainment, prior_z)
+    if prior_z is not None:
+        # A recorded prior attainment fixes the student's own attainment component, so that
+        # engagement and wellbeing are drawn conditionally on it (the Cholesky factor's first
+        # row is (1, 0, 0): a = z[0]).
+        known = ~np.isnan(prior_z)
+        z[0, known] = ((prior_z - structure) / np.sqrt(max(1 - icc, 1e-9)))[known]
+    a, e, w = np.linalg.cholesky(corr) @ z[:3]
+
+    # Centred on England's rates (in ``structure``), so 0 is the national average and a trust
+    # with more disadvantaged students sits below it; equals ``prior_z`` where it was recorded.
+    attainment = structure + np.sqrt(1 - icc) * a
     engagement_base = (
         schools.engagement_effect[school]
         + pop.fsm_engagement_gap * fsm
@@ -157,6 +161,8 @@ def generate_students(
     t.attainment[:] = attainment
     t.attainment_anchor[:] = attainment
     t.prior_attainment[:] = attainment + 0.3 * z[4]
+    if prior_z is not None:
+        t.prior_attainment[:] = np.where(np.isnan(prior_z), t.prior_attainment, prior_z)
     t.engagement_base[:] = engagement_base
     t.engagement_ar[:] = dyn.engagement_shock_sd * z[5]
     t.wellbeing_base[:] = wellbeing_base

@@ -45,6 +45,9 @@ def _flag(values: pd.Series | None, n: int) -> np.ndarray:
     return np.where(missing, -1, truthy.astype(np.int8)).astype(np.int8)
 
 
+_CACHE: dict[tuple[str, int], RecordPopulation] = {}
+
+
 class RecordPopulation:
     """Schools and student traits drawn from a table of student records."""
 
@@ -73,7 +76,16 @@ class RecordPopulation:
 
     @classmethod
     def from_path(cls, path: str | Path) -> RecordPopulation:
-        return cls(read_student_records(path), str(path))
+        """Cached by path and modification time: calibration builds many models from one file."""
+        path = Path(path)
+        target = path / "students.parquet" if path.is_dir() else path
+        key = (str(target.resolve()), target.stat().st_mtime_ns if target.exists() else 0)
+        cached = _CACHE.get(key)
+        if cached is None:
+            cached = cls(read_student_records(path), str(path))
+            _CACHE.clear()  # keep one: a worker calibrates one data set at a time
+            _CACHE[key] = cached
+        return cached
 
     def schools(self, scenario: Scenario, crn: CRN) -> SchoolProfiles:
         """School sizes and compositions from the records; unobserved effects drawn."""

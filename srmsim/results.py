@@ -25,8 +25,10 @@ from srmsim.students import STATUS_NAMES, WITHDRAWN, StudentTable
 if TYPE_CHECKING:
     from srmsim.model import TrustModel
 
-PERSISTENT_ABSENCE = 0.10
-SEVERE_ABSENCE = 0.50
+PERSISTENT_ABSENCE = 0.10  # DfE: missing 10% or more of possible sessions
+SEVERE_ABSENCE = 0.50  # DfE: missing 50% or more
+PERSISTENT_ABSENCE_DENOMINATOR = 10
+SEVERE_ABSENCE_DENOMINATOR = 2
 
 
 def student_frame(t: StudentTable) -> pd.DataFrame:
@@ -34,7 +36,8 @@ def student_frame(t: StudentTable) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = t.attended / t.possible
         on_time = t.on_time_total / t.set_total
-    absence = 1.0 - rate
+    missed = (t.possible - t.attended).astype(np.int64)
+    possible = t.possible.astype(np.int64)
     df = pd.DataFrame({
         "uid": t.uid,
         "school": t.school,
@@ -54,8 +57,9 @@ def student_frame(t: StudentTable) -> pd.DataFrame:
         "attendance_autumn": t.attendance_autumn,
         "attendance_spring": t.attendance_spring,
         "attendance_summer": t.attendance_summer,
-        "persistent_absent": absence >= PERSISTENT_ABSENCE,
-        "severe_absent": absence >= SEVERE_ABSENCE,
+        # whole-session arithmetic: 39 missed of 390 is exactly 10% (floats would say 9.99..%)
+        "persistent_absent": missed * PERSISTENT_ABSENCE_DENOMINATOR >= possible,
+        "severe_absent": missed * SEVERE_ABSENCE_DENOMINATOR >= possible,
         "incidents": t.incidents,
         "lms_logins": t.logins,
         "assignments_set": t.set_total,

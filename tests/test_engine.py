@@ -128,9 +128,10 @@ def test_students_output_has_required_columns_and_consistent_flags(
     assert set(REQUIRED_STUDENT_COLUMNS) <= set(s.columns)
     assert s["uid"].is_unique and s["uid"].is_monotonic_increasing
     assert s["attendance_rate"].between(0, 1).all()
-    absence = 1 - s["attendance_rate"]
-    assert (s["persistent_absent"] == (absence >= 0.10)).all()
-    assert (s["severe_absent"] == (absence >= 0.50)).all()
+    # whole sessions: exactly 10% missed (39 of 390) is persistent absence
+    missed = s["sessions_possible"] - s["sessions_attended"]
+    assert (s["persistent_absent"] == (10 * missed >= s["sessions_possible"])).all()
+    assert (s["severe_absent"] == (2 * missed >= s["sessions_possible"])).all()
     assert set(s["sex"]) == {"F", "M"}
     assert s["reading_gap_start"].notna().all() and s["reading_gap_end"].notna().all()
     assert s["year_group"].between(7, 11).all()

@@ -39,6 +39,9 @@ exist when the rule is parsed but are read from the context at *evaluation* time
 variant can change a threshold without re-parsing. The one exception is a parameter used as a window
 length (``attendance(window_weeks)``): that is fixed when the rule is parsed, because the engine must
 know which rolling sums to keep (:attr:`Rule.windows`).
+
+The same language parses *scores* (:func:`parse_score`): numeric expressions such as a workflow's
+priority ``-reading_gap``, evaluated to float64 instead of true/false.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ __all__ = [
     "evaluate_rules",
     "parse_rule",
     "parse_rules",
+    "parse_score",
 ]
 
 Kind = Literal["number", "bool"]
@@ -417,8 +421,8 @@ class _Param(_Node):
 class _RuleRef(_Node):
     __slots__ = ("name", "target")
 
-    def __init__(self, name: str):
-        self.name, self.kind = name, "bool"
+    def __init__(self, name: str, kind: Kind = "bool"):
+        self.name, self.kind = name, kind
         self.target: Rule | None = None  # linked by parse_rules once every rule is compiled
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
@@ -655,11 +659,21 @@ _ALLOWED_SUMMARY = (
 class _Compiler:
     """Turns one rule's syntax tree into a typed, folded _Node tree, recording what it uses."""
 
-    def __init__(self, text: str, vocab: Vocabulary, name: str, rule_names: Iterable[str]):
+    def __init__(
+        self,
+        text: str,
+        vocab: Vocabulary,
+        name: str,
+        rule_names: Mapping[str, Rule] | Iterable[str],
+    ):
         self.text = text
         self.vocab = vocab
         self.name = name
-        self.rule_names = set(rule_names)
+        # Rules are true/false; an already-parsed score (parse_score) passed in is a number.
+        self.rule_names = {
+            n: (rule_names[n].kind if isinstance(rule_names, Mapping) else "bool")
+            for n in rule_names
+        }
         self.fields: set[str] = set()
         self.windows: set[tuple[str, int]] = set()
         self.parameters: set[str] = set()
@@ -765,7 +779,7 @@ class _Compiler:
             if fname in vocab.parameters:
                 raise _Problem(f"{self.token(node.func)} is a parameter, not a function")
             raise _Problem(
-                f"{self.token(node.func)} is not a known function "
+                f"{self.token(node.func)} is not a known field, parameter or function "
                 f"(known functions: {', '.join(vocab.functions())})"
                 + self._suggest(fname, vocab.functions())
             )
@@ -853,7 +867,7 @@ class _Compiler:
             raise _Problem(f"{self.token(node)} refers to the rule itself")
         if name in self.rule_names:
             self.references.add(name)
-            return _RuleRef(name)
+            return _RuleRef(name, self.rule_names[name])
         if name in vocab.windows:
             raise _Problem(
                 f"{self.token(node)} is a windowed function: call it with a number of weeks, "
@@ -936,7 +950,9 @@ class _Parsed:
     references: frozenset[str]
 
 
-def _compile(name: str, text: object, vocab: Vocabulary, rule_names: Iterable[str]) -> _Parsed:
+def _compile(
+    name: str, text: object, vocab: Vocabulary, rule_names: Mapping[str, Rule] | Iterable[str]
+) -> _Parsed:
     if not isinstance(text, str):
         raise _Problem(
             f"expected the rule as text, got {type(text).__name__} {text!r} "
@@ -1009,6 +1025,11 @@ class Rule:
         return max((n for _, n in self.windows), default=0)
 
     @property
+    def kind(self) -> Kind:
+        """ "bool" for a rule, "number" for a score made by :func:`parse_score`."""
+        return self._root.kind
+
+    @property
     def constant(self) -> bool:
         """True when the rule reads no field or window, so it flags everyone or no-one."""
         return not self.fields and not self.windows
@@ -1019,7 +1040,7 @@ class Rule:
         return self._root.render()
 
     def evaluate(self, ctx: RuleContext, size: int | None = None) -> np.ndarray:
-        """One bool per student: True where the rule flags the student.
+        """One bool per student: True where the rule flags the student (a float64 for a score).
 
         ``size`` (number of students) is only needed when the rule reads no field or window
         (``false``, a bool parameter); passing it always is harmless and checks the columns.
@@ -1071,13 +1092,17 @@ def evaluate_rules(
     out: dict[str, np.ndarray] = {}
     for key, rule in rules.items():
         value, owned = ev.results[id(rule)]
+        # Rules give bools; scores (parse_score) give float64 whatever their inputs' dtypes.
+        dtype = np.bool_ if rule.kind == "bool" else np.float64
         if not isinstance(value, np.ndarray):
             if ev.size is None:
                 raise RuleError(
                     f"rule {rule.name!r} reads no field or window, so evaluate() needs size= "
                     "(the number of students)"
                 )
-            value = np.full(ev.size, bool(value))
+            value = np.full(ev.size, value, dtype=dtype)
+        elif value.dtype != dtype:
+            value = value.astype(dtype)
         elif not owned:
             value = value.copy()  # a bare field or another rule's result: never hand out aliases
         if len(value) != ev.size:  # pragma: no cover - columns are checked on fetch
@@ -1230,7 +1255,8 @@ def parse_score(
     rules: Mapping[str, Rule] | None = None,
 ) -> Rule:
     """Parse a numeric expression (e.g. a workflow's priority ``-reading_gap``) with the rule
-    language; ``evaluate`` then returns numbers (float64), not true/false."""
+    language; ``evaluate`` then returns float64 numbers (NaN where inputs are missing), not
+    true/false. A score may use rules (``rules=``) but rules cannot refer to a score."""
     known = dict(rules or {})
     if not isinstance(text, str):
         raise RuleError(f"score {name!r}: expected an expression as text, got {text!r}")
@@ -1243,6 +1269,13 @@ def parse_score(
             raise _Problem(f"{compiler.token(tree.body)} is true/false, but a score is a number")
     except _Problem as problem:
         raise RuleError(f"score {name!r}: {problem}") from None
-    parsed = _Parsed(name, text, root, frozenset(compiler.fields), frozenset(compiler.windows),
-                     frozenset(compiler.parameters), frozenset(compiler.references))
+    parsed = _Parsed(
+        name,
+        text,
+        root,
+        frozenset(compiler.fields),
+        frozenset(compiler.windows),
+        frozenset(compiler.parameters),
+        frozenset(compiler.references),
+    )
     return Rule(parsed, known)

@@ -1,0 +1,41 @@
+"""Calibrate the simulator to a trust's own records by the method of simulated moments.
+
+The pipeline, each step its own module:
+
+- :mod:`~srmsim.calibrate.export`: a simulated run -> records in the schema (so simulated and
+  real data are measured by the same code; it also makes the shipped sample in ``data/sample``);
+- :mod:`~srmsim.calibrate.moments`: target moments from records (attendance distribution,
+  persistent absence by FSM, between-school ICCs, attendance-attainment slope, reading gap);
+- :mod:`~srmsim.calibrate.msm`: fit dynamics/population parameters so simulated moments match;
+- :mod:`~srmsim.calibrate.report`: the fit report (tables, JSON, calibrated scenario YAML).
+
+Typical use (``srmsim calibrate DATA_DIR --out DIR`` does the same)::
+
+    from srmsim.calibrate import calibrate
+    fit = calibrate("out/trust", params=["dynamics.absence_logit", "population.reading_gap_mean"])
+    print(fit.format())
+    fit.write("out/calibration")     # fit_moments.csv, fit_parameters.csv, fit.json, calibrated.yaml
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "records_from_run": "export", "write_records": "export",
+    "MOMENTS": "moments", "MomentSpec": "moments", "bootstrap_se": "moments",
+    "bootstrap_moments": "moments",
+    "compute_moments": "moments", "moments_from_run": "moments", "student_measures": "moments",
+    "DEFAULT_PARAMETERS": "msm", "Parameter": "msm", "calibrate": "msm",
+    "parse_parameters": "msm", "CalibrationResult": "report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    # Lazy, so `python -m srmsim.calibrate.export` does not import its own module twice.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'srmsim.calibrate' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"srmsim.calibrate.{module}"), name)

@@ -1,0 +1,531 @@
+"""Fit simulator parameters to a trust's records by the method of simulated moments (MSM).
+
+The estimate minimises ``sum_k ((m_k(theta) - d_k) / se_k)^2`` over the chosen parameters, where
+``d_k`` are the data's moments (:mod:`srmsim.calibrate.moments`), ``m_k(theta)`` the same moments
+of simulated trusts, and ``se_k`` the data moments' bootstrap standard errors (a diagonal
+weighting: each moment counts in units of its own sampling noise; correlations between moments
+are ignored, which keeps the weights stable with a handful of schools).
+
+How the simulation is set up, and why:
+
+- **The population comes from the records** (``population.records``: students resampled within
+  their own schools), so school sizes and each school's FSM/SEN/EAL mix and prior attainment
+  are the data's, and only the dynamics are left to fit. A student's recorded prior attainment
+  becomes their starting attainment, so ``population.attainment_icc`` only matters (and is only
+  fitted) when the records lack prior attainment or ``ignore_prior_attainment`` is set.
+- **Common random numbers**: every evaluation simulates the same fixed seeds
+  (``SeedSequence(seed).spawn(replications)``), and srmsim's draws are keyed by (seed, decision,
+  week, student), so a small change of a parameter moves the simulated moments smoothly instead
+  of re-drawing every student. ``m_k(theta)`` is the mean over the seeds.
+- **Same measurement**: each run is exported to the schema (:func:`records_from_run`) and
+  measured by the same code and :class:`MomentSpec` as the data (same weeks, terms and tests).
+- **Optimiser**: parameters are scaled to [0, 1] by their bounds; ``least_squares`` (trust-region
+  reflective, forward differences of 2% of the range, bounded) is the default, ``nelder-mead``
+  (bounded) the derivative-free alternative. Every simulation counts towards ``max_evals``;
+  when the budget runs out the best point found is returned and the report says so.
+- **Standard errors** (approximate): the MSM sandwich ``(1 + 1/R) B J' C J B`` with
+  ``B = (J'J)^-1``, ``J`` the Jacobian of the standardised residuals at the estimate
+  (forward differences) and ``C`` the bootstrap covariance of the data moments in units of
+  their SEs (so correlated moments are not counted as independent evidence); ``1 + 1/R`` adds
+  the simulation noise of R replications; rescaled from [0, 1]. NaN when the moments do not
+  pin a parameter down. With fewer than 10 schools the bootstrap keeps the schools fixed, so
+  the uncertainty of school-level quantities is understated.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from srmsim import calendar
+from srmsim.calibrate.export import records_from_run
+from srmsim.calibrate.moments import (
+    MOMENT_NAMES,
+    MOMENTS,
+    MomentSpec,
+    bootstrap_moments,
+    floored_se,
+    moment_values,
+    moments_table,
+    student_measures,
+)
+from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
+from srmsim.scenario import DynamicsConfig, PopulationConfig, Scenario, default_scenario
+
+#: Parameters srmsim knows how to fit: default bounds and the moments that inform each.
+KNOWN: dict[str, tuple[float, float, tuple[str, ...]]] = {
+    "dynamics.absence_logit": (-6.0, -2.0, ("attendance", "persistent_absence")),
+    "dynamics.absence_engagement": (0.0, 4.0, ("attendance_p10", "attendance_p25",
+                                               "persistent_absence_fsm", "severe_absence")),
+    "dynamics.absence_school_sd": (0.0, 1.0, ("attendance_icc",)),
+    "population.attainment_icc": (0.01, 0.6, ("attainment_icc",)),
+    "population.reading_gap_mean": (-24.0, 12.0, ("reading_gap_mean",)),
+    "population.reading_gap_sd": (2.0, 30.0, ("reading_gap_sd",)),
+    "dynamics.attainment_attendance": (0.0, 0.15, ("attainment_attendance_slope",)),
+}
+DEFAULT_PARAMETERS: tuple[str, ...] = tuple(KNOWN)
+METHODS = ("least_squares", "nelder-mead")
+_SECTIONS = {"population": PopulationConfig, "dynamics": DynamicsConfig}
+_DIFF_STEP = 0.02
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter to fit: dotted scenario key and bounds (``informs``: moments that pin it)."""
+
+    name: str
+    lower: float
+    upper: float
+    informs: tuple[str, ...] = ()
+
+    def scale(self, value: float) -> float:
+        return (value - self.lower) / (self.upper - self.lower)
+
+    def unscale(self, x: float) -> float:
+        return self.lower + float(np.clip(x, 0.0, 1.0)) * (self.upper - self.lower)
+
+
+def _float_field(name: str) -> None:
+    section, _, key = name.partition(".")
+    config = _SECTIONS.get(section)
+    if config is None or not key or "." in key:
+        raise ScenarioError("--params", [(name, "expected population.<key> or dynamics.<key>, "
+                                                "e.g. dynamics.absence_logit")])
+    info = config.model_fields.get(key)
+    if info is None:
+        raise ScenarioError("--params", [(name, f"unknown {section} key; see the README")])
+    if info.annotation is not float:
+        raise ScenarioError("--params", [(name, "not a continuous (float) parameter; only "
+                                                "those can be fitted")])
+
+
+def parse_parameters(params: str | Iterable[str | Parameter] | None,
+                     base: Scenario | None = None) -> list[Parameter]:
+    """Parameters from ``"dynamics.absence_logit=-5:-3,population.reading_gap_mean"`` or a list.
+
+    Known parameters (:data:`KNOWN`) have default bounds; any other float key of ``population``
+    or ``dynamics`` needs ``=LOW:HIGH``. Both bounds must give a valid scenario.
+    """
+    base = base or default_scenario()
+    if params is None:
+        items: list[str | Parameter] = list(DEFAULT_PARAMETERS)
+    elif isinstance(params, str):
+        items = [p.strip() for p in params.split(",") if p.strip()]
+    else:
+        items = list(params)
+    out: list[Parameter] = []
+    for item in items:
+        if isinstance(item, Parameter):
+            p = item
+            _float_field(p.name)
+        else:
+            name, sep, rng = str(item).partition("=")
+            name = name.strip()
+            _float_field(name)
+            known = KNOWN.get(name)
+            if sep:
+                lo_text, colon, hi_text = rng.partition(":")
+                try:
+                    lo, hi = float(lo_text), float(hi_text)
+                except ValueError:
+                    lo = hi = float("nan")
+                if not colon or not (math.isfinite(lo) and math.isfinite(hi)):
+                    raise ScenarioError("--params", [(name, f"bounds {rng!r}: expected LOW:HIGH, "
+                                                            "e.g. -5:-3")])
+            elif known is not None:
+                lo, hi = known[0], known[1]
+            else:
+                raise ScenarioError("--params", [(name, "no default bounds for this key; give "
+                                                        f"them as {name}=LOW:HIGH")])
+            p = Parameter(name, lo, hi, known[2] if known else ())
+        if not p.lower < p.upper:
+            raise ScenarioError("--params", [(p.name, f"lower bound {p.lower} must be below the "
+                                                      f"upper bound {p.upper}")])
+        if any(q.name == p.name for q in out):
+            raise ScenarioError("--params", [(p.name, "given twice")])
+        for bound in (p.lower, p.upper):
+            try:
+                base.with_overrides({p.name: bound}, "--params")
+            except ScenarioError as err:
+                raise ScenarioError("--params", [(p.name, f"bound {bound} is not a valid value: "
+                                                          f"{err.problems[0][1]}")]) from None
+        out.append(p)
+    if not out:
+        raise ScenarioError("--params", "no parameters to fit")
+    return out
+
+
+def _current(base: Scenario, name: str) -> float:
+    section, _, key = name.partition(".")
+    return float(getattr(getattr(base, section), key))
+
+
+# --------------------------------------------------------------------------------------------
+# the simulator: theta -> simulated moments, with common random numbers
+
+
+class Simulator:
+    """Simulated moments at given parameter values, measured like the data.
+
+    >>> # sim = Simulator(base, spec, seeds=[1, 2]); sim.moments({"dynamics.absence_logit": -4})
+    """
+
+    def __init__(self, base: Scenario, spec: MomentSpec, seeds: Sequence[int]):
+        self.base = base
+        self.spec = spec
+        self.seeds = [int(s) for s in seeds]
+        self.evaluations = 0
+        self.seconds = 0.0
+
+    def scenario(self, values: dict[str, float]) -> Scenario:
+        return self.base.with_overrides(dict(values), "calibration")
+
+    def run_moments(self, scenario: Scenario, seed: int) -> np.ndarray:
+        """One run, exported and measured; the engine is released so Mesa does not keep it."""
+        from srmsim.model import TrustModel
+
+        model = TrustModel(scenario, seed=seed)
+        try:
+            model.run()
+            result = model.results()
+        finally:
+            model.release()
+        students, observations = records_from_run(result, tidy=False)
+        return moment_values(student_measures(students, observations, self.spec), self.spec)
+
+    def moments(self, values: dict[str, float]) -> np.ndarray:
+        """Mean simulated moments over the fixed seeds."""
+        t0 = time.perf_counter()
+        sc = self.scenario(values)
+        out = np.mean([self.run_moments(sc, s) for s in self.seeds], axis=0)
+        self.evaluations += len(self.seeds)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+class _Budget(Exception):
+    """The evaluation budget is spent."""
+
+
+def crn_seeds(seed: int, replications: int) -> list[int]:
+    """The fixed seed set every evaluation simulates (common random numbers)."""
+    if replications < 1:
+        raise SrmsimError(f"--replications must be at least 1 (got {replications})")
+    children = np.random.SeedSequence(int(seed)).spawn(replications)
+    return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+def _moment_correlation(reps: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Bootstrap covariance of the moments in units of their (floored) SEs: the sandwich's meat.
+
+    Moments such as attendance, persistent absence and the attendance quantiles move together;
+    treating them as independent would make the standard errors far too small.
+    """
+    ok = reps[~np.isnan(reps).any(axis=1)]
+    if len(ok) < 3:
+        return np.eye(len(se))
+    cov = np.atleast_2d(np.cov(ok, rowvar=False))
+    return cov / np.outer(se, se)
+
+
+# --------------------------------------------------------------------------------------------
+# preparing data and base scenario
+
+
+def _records_without_prior(students_path: Path, out: Path) -> Path:
+    df = pd.read_parquet(students_path)
+    df = df.drop(columns=[c for c in ("prior_attainment",) if c in df.columns])
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "population_records.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
+def _year_groups(students: pd.DataFrame, source: str) -> list[int]:
+    if "year_group" not in students.columns:
+        extra = (" (anonymise generalised it into year_group_min/max bands; anonymise again "
+                 "without year_group in --quasi)" if "year_group_min" in students.columns else "")
+        raise DataError(f"{source}: the students table has no year_group{extra}; the simulated "
+                        "trust needs each student's year group")
+    years = sorted(int(y) for y in students["year_group"].dropna().unique())
+    if not years:
+        raise DataError(f"{source}: no year_group values in the students table")
+    if years != list(range(years[0], years[-1] + 1)):
+        raise DataError(f"{source}: year groups {years} are not consecutive; the simulated trust "
+                        "needs consecutive year groups (e.g. 7-11)")
+    return years
+
+
+def _prior_share(students: pd.DataFrame) -> float:
+    if "prior_attainment" not in students.columns or not len(students):
+        return 0.0
+    return float(students["prior_attainment"].notna().mean())
+
+
+def calibrate(
+    data: str | Path,
+    scenario: Scenario | str | Path | None = None,
+    params: str | Iterable[str | Parameter] | None = None,
+    seed: int | None = None,
+    replications: int = 2,
+    max_evals: int = 80,
+    method: str = "least_squares",
+    moments: Sequence[str] | None = None,
+    n_boot: int = 200,
+    ignore_prior_attainment: bool = False,
+    out: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+):
+    """Fit parameters so simulated trusts match the moments of an imported dataset directory.
+
+    ``data``: a dataset directory (``srmsim data import`` / ``anonymise``). ``scenario``: the
+    base scenario (object or YAML; default built-in). ``params``: what to fit (default: the
+    identifiable ones of :data:`DEFAULT_PARAMETERS`). ``seed``/``replications``: the common
+    random numbers (default: the scenario's seed, 2 runs per evaluation). ``max_evals``: the most
+    simulations of a parameter set (each of ``replications`` runs). ``moments``: which moments to
+    match (default all the data give). ``out``: where to write the report (and, with
+    ``ignore_prior_attainment``, the records without prior attainment the population is drawn
+    from). Returns a :class:`~srmsim.calibrate.report.CalibrationResult`.
+    """
+    from srmsim.calibrate.report import CalibrationResult
+    from srmsim.data.dataset import read_dataset
+    from srmsim.scenario import load_scenario
+
+    say = progress or (lambda msg: None)
+    if method not in METHODS:
+        raise SrmsimError(f"--method {method!r}: expected one of {list(METHODS)}")
+    if max_evals < 1:
+        raise SrmsimError(f"--max-evals must be at least 1 (got {max_evals})")
+    unknown = [m for m in (moments or []) if m not in MOMENT_NAMES]
+    if unknown:
+        raise SrmsimError(f"--moments: unknown moment(s) {unknown}; expected some of "
+                          f"{list(MOMENT_NAMES)}")
+    data = Path(data)
+    ds = read_dataset(data)
+    base = (default_scenario() if scenario is None else
+            scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
+    chosen = parse_parameters(params, base)
+    year_groups = _year_groups(ds.students, str(data))
+    notes: list[str] = []
+
+    # --- what the data can say
+    spec = MomentSpec.from_data(ds.students, ds.observations)
+    measures = student_measures(ds.students, ds.observations, spec)
+    target_table = moments_table(measures, spec)
+    target = target_table["value"].to_numpy(float)
+    used = list(moments or spec.available)
+    unusable = [m for m in used if m in spec.skipped or np.isnan(target[MOMENT_NAMES.index(m)])]
+    if unusable:
+        raise DataError(f"{data}: moment(s) {unusable} cannot be computed from these data: "
+                        + "; ".join(f"{m}: {spec.skipped.get(m, 'no value')}" for m in unusable))
+    for m, why in spec.skipped.items():
+        notes.append(f"moment {m} skipped: {why}")
+
+    # --- the parameters
+    prior_share = _prior_share(ds.students)
+    prior_used = prior_share >= 0.5 and not ignore_prior_attainment
+    explicit = params is not None
+    fit_params: list[Parameter] = []
+    for p in chosen:
+        reason = ""
+        if p.name == "population.attainment_icc" and prior_used:
+            reason = (f"the records give prior attainment for {prior_share:.0%} of students, and "
+                      "the simulation starts each of them at it, so attainment_icc has no effect "
+                      "(use ignore_prior_attainment / --ignore-prior-attainment to fit it)")
+        elif p.informs and not set(p.informs) & set(used):
+            reason = ("none of the moments that inform it (" + ", ".join(p.informs) + ") is "
+                      "available: " + "; ".join(f"{m}: {spec.skipped.get(m, 'not selected')}"
+                                                for m in p.informs))
+        if reason and explicit:
+            raise DataError(f"{data}: cannot fit {p.name}: {reason}")
+        if reason:
+            notes.append(f"{p.name} not fitted: {reason}")
+        else:
+            fit_params.append(p)
+    if not fit_params:
+        raise DataError(f"{data}: none of the parameters can be fitted from these data")
+    if len(used) < len(fit_params):
+        raise DataError(f"{data}: {len(fit_params)} parameters but only {len(used)} moments; "
+                        "fit fewer parameters")
+
+    reps, boot_method = bootstrap_moments(measures, spec, n_boot=n_boot, seed=0)
+    se = floored_se(reps)
+
+    # --- the simulated trust: records population, the data's year groups and span
+    records_path = (data / "students.parquet").resolve()
+    if ignore_prior_attainment:
+        if out is None:
+            raise SrmsimError("ignore_prior_attainment needs out= (a directory for the "
+                              "population records without prior attainment)")
+        records_path = _records_without_prior(records_path, Path(out)).resolve()
+        notes.append("prior attainment ignored: the population is drawn from "
+                     f"{records_path.name} (the students table without prior_attainment)")
+    elif prior_used:
+        notes.append(f"each simulated student starts at their recorded prior attainment "
+                     f"({prior_share:.0%} of records have one), standardised within the trust; "
+                     "engagement and wellbeing are drawn conditionally on it, and "
+                     "population.attainment_icc has no effect on these students")
+    years = max(1, -(-spec.weeks_needed // calendar.WEEKS_PER_YEAR))
+    sim_base = base.with_overrides({
+        "population.records": str(records_path), "outputs.history": "all", "years": years,
+        "trust.year_groups": year_groups,
+        "trust.n_schools": int(ds.students["school"].nunique()),
+    }, "calibration")
+    if base.policy is not None:
+        notes.append(f"the base scenario's policy ({base.name}) runs in every simulation: the "
+                     "data are taken to have been collected under it")
+    seed = base.seed if seed is None else int(seed)
+    seeds = crn_seeds(seed, replications)
+    sim = Simulator(sim_base, spec, seeds)
+    idx = np.array([MOMENT_NAMES.index(m) for m in used])
+
+    start = {p.name: float(np.clip(_current(base, p.name), p.lower, p.upper)) for p in fit_params}
+    cache: dict[tuple[float, ...], np.ndarray] = {}
+    best: dict[str, Any] = {"x": None, "f": np.inf}
+    budget = {"limit": max_evals}  # the search's budget; the standard errors may add k more
+
+    def theta(x: np.ndarray) -> dict[str, float]:
+        return {p.name: p.unscale(v) for p, v in zip(fit_params, x, strict=True)}
+
+    def simulated(x: np.ndarray) -> np.ndarray:
+        x = np.clip(np.asarray(x, float), 0.0, 1.0)
+        key = tuple(np.round(x, 12))
+        if key not in cache:
+            if len(cache) >= budget["limit"]:
+                raise _Budget
+            m = sim.moments(theta(x))
+            bad = [MOMENT_NAMES[i] for i in idx if np.isnan(m[i])]
+            if bad:
+                raise EstimationError(f"simulated moment(s) {bad} could not be computed at "
+                                      f"{theta(x)}; narrow the bounds")
+            cache[key] = m
+            r = (m[idx] - target[idx]) / se[idx]
+            f = float(r @ r)
+            if f < best["f"]:
+                best.update(x=x.copy(), f=f)
+            say(f"evaluation {len(cache)}: objective {f:.3f} at "
+                + ", ".join(f"{k.split('.')[-1]}={v:.4g}" for k, v in theta(x).items()))
+        return cache[key]
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        return (simulated(x)[idx] - target[idx]) / se[idx]
+
+    x0 = np.array([p.scale(start[p.name]) for p in fit_params])
+    t0 = time.perf_counter()
+    start_objective = float(residuals(x0) @ residuals(x0))
+    jac = None
+    status = {"success": False, "message": "", "budget_exhausted": False}
+    try:
+        if method == "least_squares":
+            res = optimize.least_squares(residuals, x0, bounds=(0.0, 1.0), diff_step=_DIFF_STEP,
+                                         method="trf", x_scale=1.0, xtol=1e-4, ftol=1e-6,
+                                         max_nfev=10 * max_evals)
+            status.update(success=bool(res.success), message=str(res.message))
+            if best["x"] is not None and np.allclose(res.x, best["x"]):
+                jac = res.jac
+        else:
+            k = len(x0)
+            simplex = np.vstack([x0] + [x0 + np.where(np.eye(k)[i] > 0,
+                                                      np.where(x0[i] > 0.85, -0.15, 0.15), 0.0)
+                                        for i in range(k)])
+            res = optimize.minimize(lambda x: float(residuals(x) @ residuals(x)), x0,
+                                    method="Nelder-Mead", bounds=[(0.0, 1.0)] * k,
+                                    options={"initial_simplex": simplex, "xatol": 2e-3,
+                                             "fatol": 1e-3, "maxfev": 10 * max_evals})
+            status.update(success=bool(res.success), message=str(res.message))
+    except _Budget:
+        status.update(success=False, budget_exhausted=True,
+                      message=f"stopped after {max_evals} evaluations (--max-evals); the best "
+                              "point found is reported")
+    x_best = best["x"]
+    simulated_best = cache[tuple(np.round(x_best, 12))]
+    search_evaluations = len(cache)
+    objective = float(best["f"])
+
+    # --- approximate standard errors from the Jacobian at the estimate
+    se_params = np.full(len(fit_params), np.nan)
+    budget["limit"] = len(cache) + len(fit_params)
+    if jac is None:
+        try:
+            r0 = residuals(x_best)
+            cols = []
+            for j in range(len(x_best)):
+                h = _DIFF_STEP if x_best[j] + _DIFF_STEP <= 1.0 else -_DIFF_STEP
+                x1 = x_best.copy()
+                x1[j] += h
+                cols.append((residuals(x1) - r0) / h)
+            jac = np.column_stack(cols)
+        except _Budget:  # pragma: no cover - the limit above leaves room for k evaluations
+            notes.append("no standard errors: the Jacobian could not be simulated")
+    if jac is not None:
+        jtj = jac.T @ jac
+        if np.linalg.cond(jtj) < 1e12:
+            bread = np.linalg.inv(jtj)
+            corr = _moment_correlation(reps[:, idx], se[idx])
+            cov = (1.0 + 1.0 / len(seeds)) * bread @ jac.T @ corr @ jac @ bread
+            se_params = np.sqrt(np.clip(np.diag(cov), 0, None)) * np.array(
+                [p.upper - p.lower for p in fit_params])
+        else:
+            notes.append("no standard errors: the moments barely change with some parameter "
+                         "(singular Jacobian), so it is not identified by these moments")
+
+    estimates = pd.DataFrame({
+        "parameter": [p.name for p in fit_params],
+        "start": [start[p.name] for p in fit_params],
+        "estimate": [p.unscale(v) for p, v in zip(fit_params, x_best, strict=True)],
+        "se": se_params,
+        "lower": [p.lower for p in fit_params],
+        "upper": [p.upper for p in fit_params],
+        "at_bound": [bool(v < 1e-3 or v > 1 - 1e-3) for v in x_best],
+    })
+    for row in estimates.itertuples():
+        if row.at_bound:
+            notes.append(f"{row.parameter} ended at a bound ({row.estimate:.4g}); widen its "
+                         "bounds or check the moments that inform it")
+
+    fit = target_table.rename(columns={"value": "target"})
+    fit.insert(2, "simulated", simulated_best)
+    fit.insert(3, "difference", simulated_best - target)
+    fit.insert(4, "se", se)
+    tolerance = 2.0 * se * math.sqrt(1.0 + 1.0 / len(seeds))
+    fit.insert(5, "tolerance", tolerance)
+    fit.insert(6, "within", np.abs(simulated_best - target) <= tolerance)
+    fit.insert(7, "used", [m in used for m in MOMENT_NAMES])
+    fit = fit[~fit["skipped"].astype(bool)].drop(columns=["skipped"]).reset_index(drop=True)
+
+    calibrated = base.with_overrides({
+        **{r.parameter: float(r.estimate) for r in estimates.itertuples()},
+        "name": f"{base.name}_calibrated",
+        "population.records": str(records_path),
+        "trust.year_groups": sim_base.trust.year_groups,
+        "trust.n_schools": sim_base.trust.n_schools,
+    }, "calibration")
+    optimiser = {
+        "method": method, "success": status["success"], "message": status["message"],
+        "budget_exhausted": status["budget_exhausted"], "evaluations": search_evaluations,
+        "se_evaluations": len(cache) - search_evaluations,
+        "simulations": sim.evaluations, "max_evals": max_evals,
+        "objective": objective, "start_objective": start_objective,
+        "seed": seed, "seeds": seeds, "replications": len(seeds), "years_simulated": years,
+        "bootstrap": {"method": boot_method, "replications": n_boot},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    result = CalibrationResult(
+        data=str(data.resolve()), scenario=calibrated, base=base, estimates=estimates, fit=fit,
+        spec=spec, optimiser=optimiser, notes=notes, records_path=str(records_path),
+        real_data=bool(ds.meta.get("real_data", True)), moments_used=list(used))
+    if out is not None:
+        result.write(out)
+    return result
+
+
+__all__ = ["DEFAULT_PARAMETERS", "KNOWN", "METHODS", "MOMENTS", "Parameter", "Simulator",
+           "calibrate", "crn_seeds", "parse_parameters"]

@@ -1,0 +1,169 @@
+"""The calibration's report: moments (target vs simulated, with tolerance), estimates, files.
+
+Written by :meth:`CalibrationResult.write`:
+
+- ``fit_moments.csv``: one row per moment: ``moment, description, target, simulated,
+  difference, se, tolerance, within, used, n, events``. ``se`` is the data moment's bootstrap
+  standard error; ``tolerance`` is ``2 se sqrt(1 + 1/R)`` (data and simulation noise, R
+  replications); ``within`` says ``|difference| <= tolerance``; ``used`` whether the moment was
+  in the objective; ``n`` the students it is based on, ``events`` the students counted for a
+  share (e.g. persistently absent).
+- ``fit_parameters.csv``: ``parameter, start, estimate, se, lower, upper, at_bound``.
+- ``fit.json``: both tables, the optimiser's status, the moment spec, notes.
+- ``calibrated.yaml``: the base scenario with the fitted values and ``population.records``
+  (relative to the YAML file, so the two can move together).
+
+**Small counts.** When the dataset holds real pupils' records (``real_data`` in
+``dataset.json``; ``srmsim data import`` sets it), every printed or written moment table goes
+through :func:`srmsim.privacy.suppress_small_counts`: ``n`` and ``events`` below 10 become ``c``,
+and a target or difference computed from them ``low``. The in-memory ``fit`` frame keeps the
+numbers (the analyst's own session).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from srmsim.calibrate.moments import MomentSpec
+from srmsim.errors import DataError
+from srmsim.privacy import DEFAULT_THRESHOLD, suppress_small_counts
+from srmsim.scenario import Scenario
+
+_DECIMALS = 4
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`srmsim.calibrate.calibrate` found. ``scenario`` is ready to run."""
+
+    data: str
+    scenario: Scenario
+    base: Scenario
+    estimates: pd.DataFrame
+    fit: pd.DataFrame
+    spec: MomentSpec
+    optimiser: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    records_path: str = ""
+    real_data: bool = True
+    moments_used: list[str] = field(default_factory=list)
+
+    # ----------------------------------------------------------------- views
+    @property
+    def params(self) -> pd.Series:
+        """Fitted values by parameter name."""
+        return self.estimates.set_index("parameter")["estimate"]
+
+    @property
+    def all_within(self) -> bool:
+        """Every moment used in the fit lies within its tolerance."""
+        used = self.fit[self.fit["used"]]
+        return bool(used["within"].all())
+
+    def fit_table(self, suppress: bool | None = None,
+                  threshold: int = DEFAULT_THRESHOLD) -> pd.DataFrame:
+        """The moments table, with small counts suppressed if the data are real records."""
+        table = self.fit.copy()
+        table["n"] = table["n"].astype("Int64")
+        table["events"] = table["events"].astype("Int64")
+        if suppress is None:
+            suppress = self.real_data
+        if not suppress:
+            return table
+        return suppress_small_counts(
+            table, count_columns=["n", "events"], threshold=threshold,
+            rate_columns={"target": ["n", "events"], "difference": ["n", "events"]},
+            total_row=None, total_column=None, decimals=_DECIMALS)
+
+    # ----------------------------------------------------------------- text
+    def format(self) -> str:
+        """The printed report: moments, parameters, optimiser status, notes."""
+        o = self.optimiser
+        table = self.fit_table()
+        shown = table[["moment", "target", "simulated", "difference", "tolerance", "within",
+                       "used", "n"]].copy()
+        for c in ("target", "simulated", "difference", "tolerance"):
+            shown[c] = [v if isinstance(v, str) else f"{v:.{_DECIMALS}f}" for v in shown[c]]
+        lines = [f"calibration of {self.base.name} to {self.data}",
+                 f"{o['method']}: {'converged' if o['success'] else 'NOT converged'} "
+                 f"({o['message']}); {o['evaluations']} evaluations (+{o['se_evaluations']} for "
+                 f"standard errors) x {o['replications']} runs "
+                 f"(common random numbers, seed {o['seed']}), {o['seconds']} s; objective "
+                 f"{o['start_objective']:.2f} -> {o['objective']:.2f}",
+                 "", "moments (target = data, simulated = mean of the runs):",
+                 shown.to_string(index=False), ""]
+        if self.real_data:
+            lines.append("c = count below 10 (or hidden to protect one); low = value based on "
+                         "a suppressed count; x = not available")
+            lines.append("")
+        est = self.estimates.copy()
+        for c in ("start", "estimate", "se", "lower", "upper"):
+            est[c] = [("nan" if not math.isfinite(v) else f"{v:.4g}") for v in est[c]]
+        lines += ["parameters (se: approximate):", est.to_string(index=False)]
+        used = self.fit[self.fit["used"]]
+        lines.append("")
+        lines.append(f"{int(used['within'].sum())} of {len(used)} moments within tolerance")
+        if self.notes:
+            lines += ["", "notes:"] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def to_dict(self) -> dict[str, Any]:
+        table = self.fit_table()
+        return {
+            "data": self.data, "base_scenario": self.base.name, "real_data": self.real_data,
+            "suppressed": self.real_data,
+            "moments": json.loads(table.to_json(orient="records")),
+            "parameters": json.loads(self.estimates.to_json(orient="records")),
+            "optimiser": self.optimiser, "spec": self.spec.to_dict(),
+            "moments_used": self.moments_used, "notes": self.notes,
+            "records": self.records_path,
+        }
+
+    # ----------------------------------------------------------------- files
+    def calibrated_yaml(self, relative_to: str | Path | None = None) -> str:
+        """The calibrated scenario as YAML, with ``population.records`` relative if asked."""
+        data = self.scenario.to_dict()
+        if relative_to is not None:
+            data["population"]["records"] = os.path.relpath(self.records_path, Path(relative_to))
+        head = [f"# Calibrated by srmsim calibrate to {self.data}",
+                f"# {len(self.estimates)} parameters fitted by {self.optimiser['method']}; "
+                f"objective {self.optimiser['objective']:.3f}; see fit.json"]
+        for r in self.estimates.itertuples():
+            se = "" if not math.isfinite(r.se) else f" (se {r.se:.3g})"
+            head.append(f"#   {r.parameter}: {r.estimate:.6g}{se}")
+        return "\n".join(head) + "\n" + yaml.safe_dump(data, sort_keys=False)
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """Write the report files into ``out`` (created if needed); returns their paths."""
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise DataError(f"--out {out}: exists and is not a directory")
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"moments": out / "fit_moments.csv", "parameters": out / "fit_parameters.csv",
+                 "json": out / "fit.json", "scenario": out / "calibrated.yaml"}
+        self.fit_table().to_csv(paths["moments"], index=False)
+        self.estimates.to_csv(paths["parameters"], index=False)
+        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, default=_json_default)
+                                 + "\n", encoding="utf-8")
+        paths["scenario"].write_text(self.calibrated_yaml(relative_to=out), encoding="utf-8")
+        return paths
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.integer | np.bool_):
+        return v.item()
+    if isinstance(v, np.floating):
+        return None if not np.isfinite(v) else float(v)
+    return str(v)
