@@ -1,0 +1,291 @@
+"""Experiment throughput: runs per minute with 1 and 2 local workers, and the Dask overhead.
+
+A benchmark, not a test: it prints figures to record in ``benchmarks/README.md``. Every figure
+and ratio in its table is measured in the same invocation, on the same experiment, so the ratios
+are not mixed from different moments of a busy machine.
+
+    python benchmarks/experiments.py                        # quickstart, 8 replications (32 runs)
+    python benchmarks/experiments.py --replications 30      # the full quickstart (120 runs)
+    python benchmarks/experiments.py --no-dask              # local executors only
+    python benchmarks/experiments.py --json bench.json      # also keep the figures as JSON
+
+What is measured (``experiments/quickstart.yaml`` by default, with ``--replications`` replacing
+its replication count; any ``sequential:`` section is dropped so the number of runs is fixed):
+
+- ``in-process``: ``run_experiment(workers=1)``; srmsim and Mesa are imported beforehand, so this
+  is the runs alone;
+- ``local processes``: ``run_experiment(workers=2)``, a spawn process pool; the time includes
+  starting the pool and importing srmsim in each worker, because every experiment pays that;
+- ``dask``: a ``distributed.LocalCluster(n_workers=2, threads_per_worker=1)``; cluster and client
+  start-up is timed on its own, then ``run_experiment(scheduler=client)`` (which includes the
+  workers' first import of srmsim, as for the process pool).
+
+Scaling efficiency is ``rate(2 workers) / (2 * rate(1 worker))``: 1.0 is perfect. Two columns
+help read it: ``s per run`` is the mean time of one run inside its worker (it grows when workers
+compete for the cores), and ``not in runs s`` is the wall-clock time not spent running
+(``run s - sum of run times / workers``: pool start-up, imports in the workers, storing results,
+a worker idle at the end). ``CPU s`` is the CPU time of this process and its worker processes
+over the measurement (for Dask from cluster start to shutdown, because a worker's CPU time is
+only counted once it has exited): if it stays close to the in-process figure while the wall
+clock grows, the workers were waiting for a core, not doing extra work. The Dask
+overhead is its run time over the local process pool's, minus 1. Each executor writes its own
+results store in a temporary directory (removed at the end unless ``--keep``), and the script
+checks that all executors produced identical outcomes (each run depends only on its scenario and
+seed, whatever executes it).
+
+BLAS/OpenMP threads are set to 1 before numpy is imported, here and (by inheritance) in every
+worker, so that two workers on two cores do not also fight over BLAS threads.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy is imported anywhere (workers inherit the environment).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EXPERIMENT = ROOT / "experiments" / "quickstart.yaml"
+
+
+# ----------------------------------------------------------------------------- setup
+def prepare(source: Path, replications: int, workdir: Path):
+    """The experiment as run: ``source`` with its replications replaced, saved in ``workdir``.
+
+    The copy keeps every variant and outcome; the scenario path is made absolute so the copy can
+    live anywhere. A ``sequential:`` section is dropped: it would change the number of runs.
+    """
+    from srmsim.experiment import load_experiment
+    from srmsim.scenario import read_yaml
+
+    data = read_yaml(source)
+    if not isinstance(data, dict) or "scenario" not in data:
+        raise SystemExit(f"{source}: not an experiment file (no scenario: key)")
+    data["replications"] = replications
+    data["scenario"] = str((source.parent / data["scenario"]).resolve())
+    dropped = data.pop("sequential", None) is not None
+    path = workdir / "experiment.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    experiment = load_experiment(path)
+    if dropped:
+        print(f"note: dropped the sequential: section of {source} (fixed number of runs)")
+    return experiment
+
+
+def warm_up() -> None:
+    """Import srmsim's engine in this process so the in-process figure is the runs alone."""
+    from srmsim.model import TrustModel
+    from srmsim.scenario import Scenario
+
+    TrustModel(Scenario(trust={"n_schools": 1, "students_per_year_group": 10}), seed=0).step()
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished (waited-for) child processes."""
+    import resource
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_run(experiment, out: Path, **executor: Any) -> dict[str, Any]:
+    """Run the whole experiment into ``out``; wall-clock seconds, runs, per-run seconds."""
+    import pandas as pd
+
+    from srmsim.experiment import run_experiment
+    from srmsim.experiment.compare import load_runs
+
+    c0 = cpu_seconds()
+    t0 = time.perf_counter()
+    summary = run_experiment(experiment, out, progress=False, **executor)
+    seconds = time.perf_counter() - t0
+    cpu = cpu_seconds() - c0  # a process pool's workers have exited (and count) by now
+    if summary["failures"]:
+        first = summary["failures"][0]
+        raise SystemExit(f"{len(summary['failures'])} run(s) failed, e.g. {first['variant']} "
+                         f"replication {first['replication']}: {first['error']}")
+    runs, _ = load_runs(out)
+    run_seconds = pd.to_numeric(runs["runtime_seconds"])
+    return {"seconds": seconds, "cpu_seconds": cpu, "runs": int(summary["runs"]),
+            "mean_run_seconds": float(run_seconds.mean()),
+            "total_run_seconds": float(run_seconds.sum()), "table": runs}
+
+
+def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
+    """Start a LocalCluster (timed on its own), run the experiment on it, shut it down."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - the dask extra is missing
+        raise SystemExit("the Dask measurement needs the dask extra: pip install "
+                         "'srmsim[dask]' (or run with --no-dask)") from err
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    c0 = cpu_seconds()
+    t0 = time.perf_counter()
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    startup = time.perf_counter() - t0
+    try:
+        result = timed_run(experiment, out, scheduler=client)
+    finally:
+        t1 = time.perf_counter()
+        client.close()
+        cluster.close()
+        shutdown = time.perf_counter() - t1
+    # The workers' CPU time is only counted once they have exited: start-up to shutdown.
+    return result | {"startup_seconds": startup, "shutdown_seconds": shutdown,
+                     "cpu_seconds": cpu_seconds() - c0}
+
+
+# ----------------------------------------------------------------------------- checks, report
+def same_outcomes(a, b, outcomes: list[str]) -> bool:
+    """True if two runs tables hold the same outcome for every variant x replication."""
+    key = ["variant", "replication"]
+    left = a.sort_values(key).reset_index(drop=True)[key + ["seed"] + outcomes]
+    right = b.sort_values(key).reset_index(drop=True)[key + ["seed"] + outcomes]
+    return left.equals(right)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
+            "python": platform.python_version()}
+
+
+def print_table(rows: list[dict[str, Any]], base_rate: float) -> None:
+    header = (f"{'executor':<18} {'workers':>7} {'runs':>5} {'start-up s':>10} {'run s':>8} "
+              f"{'runs/min':>9} {'x 1 worker':>10} {'efficiency':>10} {'s per run':>9} "
+              f"{'not in runs s':>13} {'CPU s':>7}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        startup = f"{r['startup_seconds']:.2f}" if "startup_seconds" in r else "-"
+        speedup = r["runs_per_minute"] / base_rate
+        print(f"{r['executor']:<18} {r['workers']:>7} {r['runs']:>5} {startup:>10} "
+              f"{r['seconds']:>8.2f} {r['runs_per_minute']:>9.1f} {speedup:>10.2f} "
+              f"{speedup / r['workers']:>10.2f} {r['mean_run_seconds']:>9.2f} "
+              f"{r['seconds'] - r['total_run_seconds'] / r['workers']:>13.2f} "
+              f"{r['cpu_seconds']:>7.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiment", type=Path, default=DEFAULT_EXPERIMENT,
+                        help="experiment YAML (default: experiments/quickstart.yaml)")
+    parser.add_argument("--replications", type=int, default=8,
+                        help="replications per variant (default 8; the file says 30)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="workers of the local process pool and the Dask cluster (default 2)")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask measurement")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the results stores in this directory instead of a temp dir")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.replications < 2:
+        parser.error("--replications must be at least 2")
+    if args.workers < 2:
+        parser.error("--workers must be at least 2 (1 worker is always measured)")
+
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="srmsim-bench-experiments-"))
+    try:
+        experiment = prepare(args.experiment.resolve(), args.replications, workdir)
+        n_runs = len(experiment.variants) * experiment.replications
+        info = machine()
+        base = experiment.base
+        students = (base.trust.n_schools * base.trust.students_per_year_group
+                    * len(base.trust.year_groups))
+        print(f"srmsim experiment benchmark on {info['cpu']}, {info['cores']} cores "
+              f"({info['usable_cores']} usable), Python {info['python']}")
+        print(f"experiment {experiment.name}: {len(experiment.variants)} variants x "
+              f"{experiment.replications} replications = {n_runs} runs of ~{students:,} students "
+              f"x {base.years * 39} weeks")
+        load_before = os.getloadavg()
+        print(f"load average before: {load_before[0]:.2f} (1 min), {load_before[1]:.2f} (5 min)")
+
+        warm_up()
+        rows: list[dict[str, Any]] = []
+        tables = {}
+        measured = [("in-process", 1, lambda out: timed_run(experiment, out, workers=1)),
+                    ("local processes", args.workers,
+                     lambda out: timed_run(experiment, out, workers=args.workers))]
+        if not args.no_dask:
+            measured.append(("dask LocalCluster", args.workers,
+                             lambda out: dask_run(experiment, out, args.workers)))
+        for name, workers, run in measured:
+            out = workdir / name.replace(" ", "_")
+            result = run(out)
+            tables[name] = result.pop("table")
+            result.update(executor=name, workers=workers,
+                          runs_per_minute=result["runs"] / result["seconds"] * 60)
+            rows.append(result)
+            print(f"  {name}: {result['runs']} runs in {result['seconds']:.1f} s", flush=True)
+        load_after = os.getloadavg()
+
+        print()
+        base_rate = rows[0]["runs_per_minute"]
+        print_table(rows, base_rate)
+        by_name = {r["executor"]: r for r in rows}
+        local = by_name["local processes"]
+        efficiency = local["runs_per_minute"] / (args.workers * base_rate)
+        print(f"\nscaling efficiency, {args.workers} local workers: rate({args.workers}) / "
+              f"({args.workers} x rate(1)) = {efficiency:.2f}")
+        figures: dict[str, Any] = {"scaling_efficiency": efficiency}
+        if "dask LocalCluster" in by_name:
+            dask = by_name["dask LocalCluster"]
+            overhead = dask["seconds"] / local["seconds"] - 1
+            with_startup = (dask["seconds"] + dask["startup_seconds"]) / local["seconds"] - 1
+            print(f"Dask LocalCluster start-up (cluster + client): {dask['startup_seconds']:.2f} s;"
+                  f" shutdown {dask['shutdown_seconds']:.2f} s")
+            print(f"Dask run vs {args.workers} local processes: {dask['seconds']:.2f} s vs "
+                  f"{local['seconds']:.2f} s, overhead {overhead:+.1%} "
+                  f"({with_startup:+.1%} including start-up)")
+            figures |= {"dask_overhead": overhead, "dask_overhead_with_startup": with_startup}
+        outcomes = experiment.outcomes
+        reference = tables["in-process"]
+        identical = {name: same_outcomes(reference, t, outcomes) for name, t in tables.items()}
+        print("outcomes identical across executors: "
+              + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in identical.items()))
+        print(f"load average after: {load_after[0]:.2f} (1 min); a load above "
+              f"{info['usable_cores']} means other work competed for the cores during the run")
+        if args.json:
+            args.json.write_text(json.dumps({
+                "machine": info, "experiment": str(args.experiment), "runs": n_runs,
+                "replications": experiment.replications, "load_before": load_before,
+                "load_after": load_after, "rows": rows, "figures": figures,
+                "identical_outcomes": identical,
+            }, indent=2) + "\n")
+        return 0 if all(identical.values()) else 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

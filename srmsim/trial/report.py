@@ -1,0 +1,230 @@
+"""Operating characteristics of a trial over replications: bias, coverage, power, naive bias.
+
+Monte-Carlo uncertainty is reported with every figure, because 40 replications say much less
+than 4,000: bias with a t interval from its Monte-Carlo SE, coverage and rejection rates with
+Wilson intervals (they behave near 0 and 1, where rates of 0.95 and 0.05 live).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from srmsim.results import write_text
+from srmsim.stats._inference import wilson
+from srmsim.trial.spec import Trial
+
+SUMMARY_COLUMNS = ["measure", "value", "ci_low", "ci_high", "note"]
+
+
+def _mean_ci(x: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, t interval and Monte-Carlo SE of the finite values of ``x``."""
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return (math.nan,) * 4
+    m = float(x.mean())
+    if n < 2:
+        return m, math.nan, math.nan, math.nan
+    mcse = float(x.std(ddof=1) / math.sqrt(n))
+    half = float(sps.t.ppf(0.975, n - 1)) * mcse
+    return m, m - half, m + half, mcse
+
+
+def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per measure over the replications that finished (failures are counted).
+
+    The naive bias is the naive before/after minus the policy's true effect on ``post`` among the
+    same students: what regression to the mean (students picked for a low, noisy score score
+    higher next time anyway) and every other change over the year (seasons, low readers falling
+    further behind) add to the naive figure.
+    """
+    ok = runs[runs["error"].fillna("") == ""]
+    failed = len(runs) - len(ok)
+    n = len(ok)
+    rows: list[dict[str, Any]] = [{
+        "measure": "replications", "value": float(n), "ci_low": math.nan, "ci_high": math.nan,
+        "note": f"{failed} failed (see trial_runs.csv, column error)" if failed else "all finished",
+    }]
+
+    def add(measure: str, values: np.ndarray | float, note: str = "", ci: bool = True) -> None:
+        if isinstance(values, float):
+            rows.append({"measure": measure, "value": values, "ci_low": math.nan,
+                         "ci_high": math.nan, "note": note})
+            return
+        m, lo, hi, mcse = _mean_ci(values)
+        if ci and math.isfinite(mcse):
+            note = (note + "; " if note else "") + f"MCSE {mcse:.3g}"
+        rows.append({"measure": measure, "value": m, "ci_low": lo if ci else math.nan,
+                     "ci_high": hi if ci else math.nan, "note": note})
+
+    def rate(measure: str, hits: np.ndarray, note: str) -> None:
+        k, m = int(hits.sum()), len(hits)
+        lo, hi = wilson(k, m)
+        rows.append({"measure": measure, "value": k / m if m else math.nan, "ci_low": lo,
+                     "ci_high": hi, "note": f"{k} of {m}, Wilson CI; {note}"})
+
+    est = ok["estimate"].to_numpy(dtype=float)
+    truth = ok["true_effect"].to_numpy(dtype=float)
+    err = est - truth
+    add("mean estimate", est)
+    add("mean true effect (ITT)", truth, "treated arm: trial minus counterfactual")
+    add("mean true effect among served", ok["true_effect_served"].to_numpy(dtype=float))
+    add("bias (estimate - truth)", err)
+    finite = err[np.isfinite(err)]
+    add("RMSE", float(np.sqrt(np.mean(finite**2))) if len(finite) else math.nan)
+    add("SD of (estimate - truth)", float(np.std(finite, ddof=1)) if len(finite) > 1
+        else math.nan, "the reported SEs should match it")
+    add("mean reported SE", ok["se"].to_numpy(dtype=float), ci=False)
+    if n:
+        level = f"{100 * (1 - alpha):.0f}%"
+        rate(f"coverage of the {level} CI", ok["covered"].to_numpy(dtype=bool),
+             f"nominal {1 - alpha:.2f}")
+        null = bool(np.all(np.abs(truth) < 1e-12))
+        rate(f"rejection rate (p < {alpha:g})", ok["rejected"].to_numpy(dtype=bool),
+             f"true effect 0: type I error, nominal {alpha:g}" if null else "power")
+    naive = ok["naive"].to_numpy(dtype=float)
+    if np.isfinite(naive).any():
+        add("mean naive pre-post (served, treated arm)", naive)
+        add("mean true effect on post among them", ok["naive_truth"].to_numpy(dtype=float))
+        add("naive bias (naive - its truth)", naive - ok["naive_truth"].to_numpy(dtype=float),
+            "regression to the mean + other change")
+    changed = ok["baseline_changed"].to_numpy(dtype=float)
+    if np.nansum(changed) > 0:
+        add("students whose baseline the policy changed", float(np.nanmean(changed)),
+            "the baseline covariate is measured after treatment began: pick a pre-treatment one")
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The table `srmsim trial` prints."""
+    def num(v: float) -> str:
+        return "" if not math.isfinite(v) else f"{v:.4g}"
+
+    table = pd.DataFrame({
+        "measure": summary["measure"],
+        "value": [num(v) for v in summary["value"]],
+        "95% CI": [f"{num(lo)} to {num(hi)}" if math.isfinite(lo) else ""
+                   for lo, hi in zip(summary["ci_low"], summary["ci_high"], strict=True)],
+        "note": summary["note"],
+    })
+    return table.to_string(index=False, justify="left")
+
+
+def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
+    """Left: each replication's estimate and CI against its truth and the naive figure.
+    Right: distributions of estimate - truth and naive - its truth."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    ok = runs[runs["error"].fillna("") == ""].reset_index(drop=True)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2),
+                                  gridspec_kw={"width_ratios": [1.6, 1]})
+    if ok.empty:
+        ax.text(0.5, 0.5, "no replication finished", ha="center", va="center")
+        if path is not None:
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+        return fig
+    x = np.arange(len(ok))
+    cover = ok["covered"].to_numpy(dtype=bool)
+    for mask, colour, label in ((cover, "tab:blue", "estimate, CI covers truth"),
+                                (~cover, "tab:red", "estimate, CI misses truth")):
+        if mask.any():
+            e = ok[mask]
+            ax.errorbar(x[mask], e["estimate"], yerr=[e["estimate"] - e["ci_low"],
+                                                      e["ci_high"] - e["estimate"]],
+                        fmt="o", ms=3, lw=0.8, color=colour, label=label)
+    ax.plot(x, ok["true_effect"], "k_", ms=9, mew=2, label="true effect (ITT)")
+    if ok["naive"].notna().any():
+        ax.plot(x, ok["naive"], "^", ms=4, color="tab:orange", label="naive pre-post (served)")
+        ax.plot(x, ok["naive_truth"], "_", ms=8, mew=1.5, color="tab:orange",
+                label="true effect among them")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("replication")
+    ax.set_ylabel("effect")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title or "estimate vs truth per replication", fontsize=9, loc="left")
+    err = (ok["estimate"] - ok["true_effect"]).to_numpy(dtype=float)
+    parts = [(err, "tab:blue", "trial estimate - truth")]
+    if ok["naive"].notna().any():
+        parts.append(((ok["naive"] - ok["naive_truth"]).to_numpy(dtype=float), "tab:orange",
+                      "naive - its truth"))
+    values = np.concatenate([p[0][np.isfinite(p[0])] for p in parts])
+    bins = np.linspace(values.min(), values.max(), 25) if values.size and np.ptp(values) > 0 \
+        else 10
+    for v, colour, label in parts:
+        ax2.hist(v[np.isfinite(v)], bins=bins, color=colour, alpha=0.55, label=label)
+    ax2.axvline(0, color="black", lw=0.8)
+    ax2.set_xlabel("error")
+    ax2.set_ylabel("replications")
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax2.legend(fontsize=7)
+    ax2.set_title("errors over replications", fontsize=9, loc="left")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+@dataclass
+class TrialResult:
+    """Rows per replication, the summary over them, and how to save both."""
+
+    trial: Trial
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    seconds: float = 0.0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def measure(self, name: str) -> float:
+        """A summary value by the start of its measure name, e.g. ``measure("coverage")``."""
+        hit = self.summary[self.summary["measure"].str.startswith(name)]
+        if hit.empty:
+            raise KeyError(f"no summary measure starting {name!r}; measures: "
+                           f"{', '.join(self.summary['measure'])}")
+        return float(hit["value"].iloc[0])
+
+    def table(self) -> str:
+        return format_summary(self.summary)
+
+    def plot(self, path: str | Path | None = None):
+        return plot(self.runs, path, title=self.trial.name)
+
+    def write(self, out: str | Path) -> Path:
+        """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions)
+        and, when replications failed, trial_failures.json (their errors and tracebacks)."""
+        from srmsim.experiment.store import versions
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(self.runs.to_csv(index=False, float_format="%.10g"), out / "trial_runs.csv")
+        write_text(self.summary.to_csv(index=False, float_format="%.10g"),
+                   out / "trial_summary.csv")
+        self.plot(out / "trial.png")
+        meta = {"name": self.trial.name, "source": self.trial.source,
+                "trial_hash": self.trial.digest(), "design": self.trial.describe(),
+                "settings": self.trial.config.model_dump(mode="json"),
+                "root_seed": self.trial.root_seed,
+                "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions(),
+                "seconds": round(self.seconds, 3)}
+        write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
+        failures = out / "trial_failures.json"
+        if self.failures:
+            keep = ("replication", "seed", "error", "traceback")
+            write_text(json.dumps([{k: f.get(k) for k in keep} for f in self.failures],
+                                  indent=2) + "\n", failures)
+        elif failures.exists():
+            failures.unlink()  # from an earlier run into the same directory
+        return out

@@ -1,0 +1,284 @@
+"""Running a trial: per replication a trial run and its counterfactual, on any executor.
+
+Replication r (seed ``trial.seeds()[r]``):
+
+1. randomise (from the replication seed), then run the scenario with the policy, letting it refer
+   only students the assignment makes eligible (``PolicyEngine.set_eligibility``);
+2. run the same scenario with the same seed and no policy: by common random numbers every
+   student's outcome there is exactly their untreated outcome in (1). Control-arm students are
+   never referred, so their outcomes are identical in both runs (the tests check it), and staff
+   capacity, per school or pooled, only ever serves the treated arm;
+3. analyse (1) alone as the trust would, and compare with the truth from (1) - (2).
+
+The truth is the effect *in this trial*. Where staff capacity binds, treated students compete
+only with each other (half the queue of a full roll-out), so a student-randomised trial can show
+a larger effect per student than the policy would have trust-wide; compare with an experiment
+(``srmsim experiment``) of the policy for everyone when that matters.
+
+Executors as for experiments (``workers=1`` in process, ``workers=N`` local processes, a Dask
+``scheduler``): each replication depends only on the trial and its seed, so the rows are the same
+whichever runs them. Replications go out in batches worth about a second each.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import SrmsimError
+from srmsim.trial.spec import Trial
+
+#: columns of trial_runs.csv, in order
+RUN_COLUMNS = [
+    "replication", "seed", "estimate", "se", "ci_low", "ci_high", "p_value", "df",
+    "true_effect", "true_effect_served", "covered", "rejected", "naive", "naive_truth", "n",
+    "n_treated", "n_control", "n_clusters", "n_missing", "n_truth_missing", "n_served",
+    "n_naive", "baseline_changed", "error",
+]
+TARGET_TASK_SECONDS = 1.0
+STUDENT_WEEKS_PER_SECOND = 3e6  # conservative engine speed, for batch sizing only
+
+
+@dataclass
+class Replication:
+    """One replication in full: its row and the data behind it (for notebooks and tests)."""
+
+    replication: int
+    seed: int
+    row: dict[str, Any]
+    students: pd.DataFrame  # one row per student: arm, flagged, served, measures in both runs
+    analysed: pd.DataFrame  # the rows the analysis used (students, or student-periods)
+    result: Any  # the srmsim.stats result object
+    trial_students: pd.DataFrame  # students.parquet of the trial run
+    counterfactual_students: pd.DataFrame  # ... and of the counterfactual run
+    screening_week: int | None = None
+    panel: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def _drive(model: Any, hooks: dict[int, list[Callable[[Any, int], None]]]) -> None:
+    """Run every week, calling ``hook(model, week)`` right after the weeks that have one."""
+    while not model.done:
+        week = model.week_index
+        model.step()
+        for hook in hooks.get(week, ()):
+            hook(model, week)
+
+
+def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replication:
+    """Run and analyse one replication (``seed`` defaults to the trial's seed for it)."""
+    from srmsim.model import TrustModel
+    from srmsim.policy.compiled import compile_policy
+    from srmsim.results import student_frame
+    from srmsim.trial.analyse import (
+        PanelRecorder,
+        estimate,
+        panel_data,
+        screen_flags,
+        screening_week,
+        student_data,
+        truths,
+    )
+    from srmsim.trial.assign import make_assignment
+
+    if seed is None:
+        seed = trial.seeds(replication + 1)[replication]
+    c = trial.config
+    quiet = {"outputs.history": "none"}  # the trial reads no weekly history
+    scenario = trial.scenario.with_overrides(quiet, trial.source)
+    counterfactual = trial.counterfactual().with_overrides(quiet, trial.source)
+    policy = compile_policy(scenario.policy, trial.source)
+    sw = c.randomise.unit == "stepped_wedge"
+    periods = (c.randomise.steps + 1) if sw else 0
+
+    model = TrustModel(scenario, seed=seed)
+    assignment = make_assignment(trial, seed, len(model.schools))
+    model.policy.set_eligibility(assignment.eligible_from)
+    hooks: dict[int, list] = {}
+    rec_trial = PanelRecorder(c.outcome, c.randomise.step_weeks, periods) if sw else None
+    if rec_trial is not None:
+        for w in rec_trial.weeks():
+            hooks.setdefault(w, []).append(rec_trial)
+    _drive(model, hooks)
+    trial_students = student_frame(model.all_students())
+    uid = trial_students["uid"].to_numpy()
+    school = trial_students["school"].to_numpy()
+    if not assignment.known(uid).all():  # pragma: no cover - every student passes the policy
+        raise AssertionError("some students were never randomised")
+    treated = assignment.treated(uid, school)
+    model.release()
+
+    cf_model = TrustModel(counterfactual, seed=seed)
+    hooks = {}
+    flagged: list[np.ndarray] = []
+    week0 = None
+    if c.population == "flagged":
+        week0 = screening_week(policy, cf_model.n_weeks)
+        hooks.setdefault(week0, []).append(
+            lambda m, w: flagged.append(screen_flags(m, policy, w)))
+    rec_cf = PanelRecorder(c.outcome, c.randomise.step_weeks, periods) if sw else None
+    if rec_cf is not None:
+        for w in rec_cf.weeks():
+            hooks.setdefault(w, []).append(rec_cf)
+    _drive(cf_model, hooks)
+    cf_students = student_frame(cf_model.all_students())
+    cf_model.release()
+
+    students = student_data(trial, trial_students, cf_students, treated,
+                            flagged[0] if flagged else None)
+    panel = None
+    if sw:
+        panel = panel_data(trial, rec_trial.panel(), rec_cf.panel(), assignment.start_period,
+                           students)
+        analysis = estimate(trial, panel, seed)
+    else:
+        analysis = estimate(trial, students, seed)
+    row: dict[str, Any] = {"replication": replication, "seed": seed, **analysis.row}
+    row.update(truths(trial, analysis.data, students))
+    row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
+    row["rejected"] = bool(row["p_value"] < c.analysis.alpha)
+    row["error"] = ""
+    row = {k: row.get(k, _missing(k)) for k in RUN_COLUMNS}
+    return Replication(replication, seed, row, students, analysis.data, analysis.result,
+                       trial_students, cf_students, week0, panel)
+
+
+def _missing(column: str) -> Any:
+    return 0 if column.startswith("n_") or column == "baseline_changed" else math.nan
+
+
+def _failed_row(replication: int, seed: int, err: BaseException) -> dict[str, Any]:
+    row = {k: _missing(k) for k in RUN_COLUMNS}
+    row.update(replication=replication, seed=seed, covered=False, rejected=False,
+               error=f"{type(err).__name__}: {err}")
+    return row
+
+
+def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Worker entry point: rebuild the trial from plain data and run some replications.
+
+    A replication that raises (an estimator refusing an unsound fit, say) becomes a row with
+    ``error`` set, so one bad draw does not lose the others.
+    """
+    trial = Trial.from_payload(payload)
+    rows = []
+    for replication, seed in batch:
+        try:
+            rows.append(replicate(trial, replication, seed).row)
+        except Exception as err:  # recorded, reported, and counted as a failure
+            row = _failed_row(replication, seed, err)
+            row["traceback"] = traceback.format_exc(limit=6)
+            rows.append(row)
+    return rows
+
+
+def _batches(tasks: list[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
+    for i in range(0, len(tasks), size):
+        yield tasks[i:i + size]
+
+
+def batch_size(trial: Trial, n_tasks: int, workers: int) -> int:
+    sc = trial.scenario
+    students = sc.trust.n_schools * sc.trust.students_per_year_group * len(sc.trust.year_groups)
+    seconds = 2 * students * 39 * sc.years / STUDENT_WEEKS_PER_SECOND + 0.05
+    by_time = math.ceil(TARGET_TASK_SECONDS / seconds)
+    by_balance = max(1, n_tasks // (4 * max(workers, 1)))
+    return max(1, min(by_time, by_balance))
+
+
+def execute(payload: dict[str, Any], batches: list[list[tuple[int, int]]], workers: int,
+            scheduler: Any, on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
+    """Run batches in process, on local processes (spawn, as Mesa needs) or on Dask."""
+    if scheduler is not None:
+        _execute_dask(payload, batches, scheduler, on_rows)
+    elif workers <= 1:
+        for batch in batches:
+            on_rows(_run_batch(payload, batch))
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            pending = {pool.submit(_run_batch, payload, b) for b in batches}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        on_rows(fut.result())
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+
+def _execute_dask(payload: dict[str, Any], batches: list[list[tuple[int, int]]],
+                  scheduler: Any, on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as err:  # pragma: no cover - the dask extra is missing
+        raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
+    own = not isinstance(scheduler, Client)
+    try:
+        client = Client(scheduler, timeout="10s") if own else scheduler
+    except OSError as err:
+        raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    try:
+        futures = client.map(_run_batch, [payload] * len(batches), batches, pure=False)
+        for fut in as_completed(futures):
+            on_rows(fut.result())
+    finally:
+        if own:
+            client.close()
+
+
+def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
+              scheduler: Any = None, progress: bool = False):
+    """Run every replication and summarise them; returns a :class:`TrialResult`.
+
+    ``workers``: local processes (1 = in this process, None = all cores); ``scheduler``: a Dask
+    scheduler address or ``distributed.Client``. Same trial and seed, same rows, whatever runs
+    them.
+    """
+    from srmsim.trial.report import TrialResult, summarise
+
+    n = replications or trial.replications
+    if n < 1:
+        raise SrmsimError("replications must be at least 1")
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise SrmsimError("workers must be at least 1")
+    seeds = trial.seeds(n)
+    tasks = list(enumerate(seeds))
+    size = batch_size(trial, len(tasks), workers if scheduler is None else 8)
+    rows: list[dict[str, Any]] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, unit="replication", desc=trial.name, smoothing=0.1)
+
+    def on_rows(batch_rows: list[dict[str, Any]]) -> None:
+        rows.extend(batch_rows)
+        if bar is not None:
+            bar.update(len(batch_rows))
+
+    t0 = time.perf_counter()
+    try:
+        execute(trial.to_payload(), list(_batches(tasks, size)), workers, scheduler, on_rows)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    failures = [r for r in rows if r.get("error")]
+    runs = pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in rows], columns=RUN_COLUMNS)
+    runs = runs.sort_values("replication", kind="stable").reset_index(drop=True)
+    summary = summarise(runs, trial.config.analysis.alpha)
+    return TrialResult(trial, runs, summary, seconds=seconds, failures=failures)

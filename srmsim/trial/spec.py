@@ -1,0 +1,366 @@
+"""Trial files: which policy is tested, how it is randomised, what is measured and how analysed.
+
+A trial file (YAML, in ``experiments/``) is validated like a scenario: unknown keys are errors and
+every problem names the file and the key path, e.g.
+``experiments/t.yaml: randomise.steps: only used when randomise.unit is stepped_wedge``.
+
+Defaults follow what a trial statistician would pre-register for each design, so a file needs to
+state only the policy, the unit and the outcome:
+
+- ``students``: complete randomisation within schools (``block: school``), OLS with school fixed
+  effects and HC1 standard errors. Why not cluster-robust: treatment varies *within* schools, so
+  the design-based variance is the heteroskedasticity-robust one with block effects (Abadie et al.
+  2023); clustering on a dozen schools would throw away df and widen intervals for nothing.
+- ``schools``: OLS with CR1 cluster-robust SEs and t(G - 1) intervals (a mixed model or GEE on
+  request): students in one school share the school's treatment, so schools are the units.
+- ``stepped_wedge``: schools cross over in random order, one group every ``step_weeks``; the
+  analysis is on a student-by-period panel: Callaway-Sant'Anna group-time effects with
+  not-yet-treated schools as controls and a school-cluster bootstrap (``group_time``, the
+  default), or two-way fixed effects (``twfe``, ``did_twfe``), or a mixed model with period fixed
+  effects and a school random intercept (``mixed``, Hussey & Hughes). Why not TWFE by default:
+  a policy's effect builds up after a school starts (referrals wait for the next half-term
+  review, effects accrue), and TWFE then uses already-treated schools as controls; in
+  ``experiments/trial_stepped_wedge.yaml`` (30 replications) it recovers about 15% of the true
+  effect and its 95% CI covers the truth in 40% of replications, while ``group_time`` is
+  unbiased (bias 0.0001, Monte-Carlo SE 0.0004) with 97% coverage. The all-treated last period informs TWFE and the mixed model but not
+  ``group_time`` (no not-yet-treated school is left).
+
+``population: flagged`` analyses only the students the policy's trigger flags at its *first*
+evaluation (the screening week). Why only then: later flags of treated students depend on their
+treatment (a student helped in autumn is less often flagged in spring), so "ever flagged" is a
+post-treatment selection that biases the comparison; at the first evaluation nobody has been
+treated yet, so the flag is a baseline characteristic, as in a trial that screens, then randomises.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from srmsim.errors import ScenarioError
+from srmsim.rng import replication_seeds
+from srmsim.scenario import (
+    Scenario,
+    _problems,
+    deep_merge,
+    expand_dotted,
+    load_scenario,
+    read_yaml,
+    scenario_from_dict,
+)
+
+UNITS = ("students", "schools", "stepped_wedge")
+NEVER = 10**9  # eligibility week meaning "never referred"
+
+#: students.parquet columns that cannot be an outcome, baseline or naive column
+_NOT_MEASURES = {"uid", "school", "sex", "status"}
+
+#: outcomes of a stepped-wedge trial: one value per student and period (period = step_weeks)
+PANEL_OUTCOMES: dict[str, str] = {
+    "attendance_rate": "share of the period's possible sessions attended",
+    "persistent_absent": "missed 10% or more of the period's sessions (0/1)",
+    "reading_gap_end": "reading gap (months) at the last reading test up to the period's end",
+    "assessment": "last termly assessment score up to the period's end (SD units)",
+    "attainment": "attainment at the period's end (SD units)",
+}
+
+#: allowed analysis methods per randomisation unit, first = default
+METHODS: dict[str, tuple[str, ...]] = {
+    "students": ("ols", "gee", "mixed"),
+    "schools": ("ols", "gee", "mixed"),
+    "stepped_wedge": ("group_time", "twfe", "mixed"),
+}
+
+
+def student_measures() -> dict[str, str]:
+    """Numeric or yes/no columns of students.parquet, with their dtype, usable as measures."""
+    from srmsim.results import student_frame
+    from srmsim.students import StudentTable
+
+    frame = student_frame(StudentTable(0))
+    return {c: str(frame[c].dtype) for c in frame.columns if c not in _NOT_MEASURES}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RandomiseConfig(_Strict):
+    """Who is randomised and how. Unset keys get the unit's defaults (see the module doc)."""
+
+    unit: Literal["students", "schools", "stepped_wedge"]
+    share_treated: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    block: Literal["school", "none"] | None = None
+    steps: Annotated[int, Field(ge=1, le=100)] | None = None
+    step_weeks: Annotated[int, Field(ge=1, le=390)] | None = None
+
+
+class AnalysisConfig(_Strict):
+    method: Literal["ols", "gee", "mixed", "twfe", "group_time"] | None = None
+    se: Literal["classical", "hc1", "cluster"] | None = None
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    n_boot: Annotated[int, Field(ge=50, le=100_000)] = 199
+
+
+class NaiveConfig(_Strict):
+    """The before/after comparison a school runs on the students it served."""
+
+    pre: str
+    post: str
+
+
+class TrialConfig(_Strict):
+    name: str = "trial"
+    description: str = ""
+    scenario: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    randomise: RandomiseConfig
+    outcome: str
+    baseline: str | None = None
+    population: Literal["all", "flagged"] = "all"
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    naive: NaiveConfig | None = None
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 100
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+
+
+def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
+    """Fill unit-specific defaults into ``cfg`` in place; return every problem with its key."""
+    problems: list[tuple[str, str]] = []
+    r, a = cfg.randomise, cfg.analysis
+    unit = r.unit
+    if unit == "stepped_wedge":
+        if r.share_treated is not None:
+            problems.append(("randomise.share_treated", "not used by a stepped wedge: every "
+                             "school is treated in the end; set steps and step_weeks instead"))
+        if r.steps is None:
+            problems.append(("randomise.steps", "required for a stepped wedge (the number of "
+                             "groups of schools that cross over, one after another)"))
+        r.step_weeks = r.step_weeks or 13
+    else:
+        for key in ("steps", "step_weeks"):
+            if getattr(r, key) is not None:
+                problems.append((f"randomise.{key}", "only used when randomise.unit is "
+                                 "stepped_wedge"))
+        r.share_treated = 0.5 if r.share_treated is None else r.share_treated
+    if unit == "students":
+        r.block = r.block or "school"
+    elif r.block is not None:
+        problems.append(("randomise.block", f"only used when randomise.unit is students (with "
+                         f"unit {unit} the schools themselves are randomised)"))
+    allowed = METHODS[unit]
+    if a.method is None:
+        a.method = allowed[0]
+    elif a.method not in allowed:
+        problems.append(("analysis.method", f"{a.method!r} does not fit randomise.unit {unit}; "
+                         f"use one of: {', '.join(allowed)}"))
+    if unit == "stepped_wedge":
+        if a.se is not None:
+            problems.append(("analysis.se", "not used by stepped-wedge analyses (they cluster by "
+                             "school, or model schools as random effects)"))
+    elif a.method == "mixed":
+        if a.se in ("cluster", "hc1"):
+            problems.append(("analysis.se", "a mixed model has model-based standard errors; use "
+                             "se: classical, or method: gee / ols for robust ones"))
+        a.se = "classical"
+    elif a.method == "gee":
+        if a.se == "cluster":
+            a.se = "hc1"  # the GEE sandwich is already cluster-robust
+        a.se = a.se or "hc1"
+    elif a.se is None:
+        a.se = "cluster" if unit == "schools" else "hc1"
+
+    measures = student_measures()
+    known = ", ".join(sorted(measures))
+    if unit == "stepped_wedge":
+        if cfg.outcome not in PANEL_OUTCOMES:
+            problems.append(("outcome", f"{cfg.outcome!r} cannot be measured per period; a "
+                             f"stepped wedge can use: {', '.join(PANEL_OUTCOMES)}"))
+        if cfg.baseline is not None:
+            problems.append(("baseline", "not used by a stepped wedge: school and period effects "
+                             "(or the school random effect) adjust for baseline differences"))
+    elif cfg.outcome not in measures:
+        problems.append(("outcome", f"{cfg.outcome!r} is not a numeric column of "
+                         f"students.parquet; known: {known}"))
+    if cfg.baseline is not None and unit != "stepped_wedge" and cfg.baseline not in measures:
+        problems.append(("baseline", f"{cfg.baseline!r} is not a numeric column of "
+                         f"students.parquet; known: {known}"))
+    if cfg.naive is not None:
+        for key in ("pre", "post"):
+            col = getattr(cfg.naive, key)
+            if col not in measures:
+                problems.append((f"naive.{key}", f"{col!r} is not a numeric column of "
+                                 f"students.parquet; known: {known}"))
+
+    policy = scenario.policy
+    if policy is None:
+        problems.append(("scenario", f"{cfg.scenario} has no policy (after overrides): a trial "
+                         "needs a policy to test"))
+        return problems
+    enabled = [w for w, wf in policy.workflows.items() if wf.enabled]
+    if not enabled:
+        problems.append(("scenario", f"{cfg.scenario}: every workflow is disabled, so nobody "
+                         "could be treated"))
+    if cfg.population == "flagged":
+        from srmsim.policy.compiled import compile_policy
+
+        compiled = compile_policy(policy)
+        pooled = sorted({wf.trigger for wf in compiled.workflows
+                         if "pooled_risk" in compiled.rules[wf.trigger].fields})
+        if pooled:
+            problems.append(("population", f"flagged needs triggers that schools can evaluate "
+                             f"at baseline; {', '.join(pooled)} read(s) pooled_risk, which "
+                             "exists only after the pool's first refit"))
+    weeks = scenario.years * 39
+    if unit == "stepped_wedge" and r.steps is not None:
+        need = (r.steps + 1) * r.step_weeks
+        if need > weeks:
+            problems.append(("randomise.step_weeks", f"{r.steps} steps of {r.step_weeks} weeks "
+                             f"need {need} weeks (a control period, then one period per step) "
+                             f"but the scenario runs {weeks} weeks ({scenario.years} year(s)); "
+                             "shorten the steps or set overrides.years"))
+    if not scenario.population.records:
+        n_schools = scenario.trust.n_schools
+        problems += check_schools(cfg, n_schools)
+    return problems
+
+
+def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
+    """Problems with the number of schools for the design (also run once the trust is built)."""
+    r = cfg.randomise
+    if r.unit == "schools":
+        n_t = treated_count(n_schools, r.share_treated)
+        if min(n_t, n_schools - n_t) < 2:
+            return [("randomise.share_treated", f"with {n_schools} schools and share_treated "
+                     f"{r.share_treated}, {n_t} would be treated and {n_schools - n_t} not; a "
+                     "school-randomised trial needs at least 2 schools in each arm")]
+    if r.unit == "stepped_wedge" and r.steps is not None and n_schools < max(r.steps, 2):
+        return [("randomise.steps", f"{r.steps} steps need at least {max(r.steps, 2)} schools; "
+                 f"the trust has {n_schools}")]
+    if r.unit == "students" and r.block == "none" and n_schools < 1:  # pragma: no cover
+        return [("randomise.block", "the trust has no schools")]
+    return []
+
+
+def treated_count(n: int, share: float) -> int:
+    """Units treated out of ``n`` for a share: rounded half up, so 0.5 of 5 treats 3."""
+    return int(n * share + 0.5)
+
+
+@dataclass
+class Trial:
+    """A validated trial: its resolved settings and the scenario (with the policy) it runs."""
+
+    config: TrialConfig
+    scenario: Scenario
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def unit(self) -> str:
+        return self.config.randomise.unit
+
+    @property
+    def replications(self) -> int:
+        return self.config.replications
+
+    @property
+    def root_seed(self) -> int:
+        return self.config.seed if self.config.seed is not None else self.scenario.seed
+
+    def seeds(self, n: int | None = None) -> list[int]:
+        """Replication i's seed (``SeedSequence(root).spawn``): adding replications keeps the
+        first ones unchanged."""
+        return replication_seeds(self.root_seed, n or self.replications)
+
+    def counterfactual(self) -> Scenario:
+        """The same world without the policy: every student's untreated outcome."""
+        return self.scenario.with_overrides({"policy": None}, self.source)
+
+    def describe(self) -> str:
+        c, r, a = self.config, self.config.randomise, self.config.analysis
+        if r.unit == "students":
+            design = (f"students randomised ({r.share_treated:g} treated"
+                      f"{', within schools' if r.block == 'school' else ''})")
+        elif r.unit == "schools":
+            design = f"schools randomised ({r.share_treated:g} treated)"
+        else:
+            design = (f"stepped wedge: {r.steps} group(s) of schools cross over every "
+                      f"{r.step_weeks} weeks")
+        se = f", se {a.se}" if a.se and r.unit != "stepped_wedge" else ""
+        base = f", adjusted for {c.baseline}" if c.baseline else ""
+        return (f"{c.name}: {design}; outcome {c.outcome} ({c.population} students{base}); "
+                f"analysis {a.method}{se}")
+
+    def to_payload(self) -> dict[str, Any]:
+        """Everything a worker needs, as plain data (no file access)."""
+        return {"config": self.config.model_dump(mode="json"), "scenario": self.scenario.to_dict(),
+                "source": self.source}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Trial:
+        config = TrialConfig.model_validate(payload["config"])
+        scenario = scenario_from_dict(payload["scenario"], payload["source"])
+        return cls(config, scenario, payload["source"])
+
+    def digest(self) -> str:
+        data = json.dumps({"config": self.config.model_dump(mode="json"),
+                           "scenario": self.scenario.digest()}, sort_keys=True)
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = ".",
+                    overrides: dict[str, Any] | None = None,
+                    replications: int | None = None) -> Trial:
+    """Validate a trial mapping; ``scenario`` is relative to ``base_dir``.
+
+    ``overrides`` (dotted scenario keys) are merged over the file's own, and ``replications``
+    replaces the file's: handy in notebooks and tests (a smaller trust, fewer replications).
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "a trial must be a mapping of keys to values")
+    data = copy.deepcopy(data)
+    if overrides:
+        own = data.get("overrides") or {}
+        if not isinstance(own, dict):
+            raise ScenarioError(source, [("overrides", "must be a mapping of dotted scenario "
+                                          "keys to values")])
+        data["overrides"] = deep_merge(expand_dotted(own), expand_dotted(overrides))
+    if replications is not None:
+        data["replications"] = replications
+    try:
+        cfg = TrialConfig.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
+                                     for p, m in _problems(err)]) from None
+    path = (Path(base_dir) / cfg.scenario).resolve()
+    try:
+        base = load_scenario(path)
+    except ScenarioError as err:
+        raise ScenarioError(source, [("scenario", str(err))]) from None
+    try:
+        scenario = base.with_overrides(cfg.overrides, source) if cfg.overrides else base
+    except ScenarioError as err:
+        raise ScenarioError(source, [(f"overrides.{p}" if p else "overrides", m)
+                                     for p, m in err.problems]) from None
+    problems = _resolve(cfg, scenario)
+    if problems:
+        raise ScenarioError(source, problems)
+    return Trial(cfg, scenario, source)
+
+
+def load_trial(path: str | Path, overrides: dict[str, Any] | None = None,
+               replications: int | None = None) -> Trial:
+    """Load and validate a trial file (see :func:`trial_from_dict` for the keyword arguments)."""
+    path = Path(path)
+    return trial_from_dict(read_yaml(path), str(path), path.parent, overrides=overrides,
+                           replications=replications)
