@@ -90,14 +90,11 @@ def compare(results: str | Path | pd.DataFrame, baseline: str | None = None,
 
 def forest_plot(effects: pd.DataFrame, path: str | Path | None = None):
     """Paired differences with 95% CIs, one panel per outcome (each on its own scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from srmsim.figures import new_figure, save
 
     outcomes = list(dict.fromkeys(effects["outcome"]))
-    fig, axes = plt.subplots(len(outcomes), 1, figsize=(7, 1.1 + 0.45 * len(effects) +
-                                                         0.3 * len(outcomes)), squeeze=False)
+    fig, axes = new_figure(7, 1.1 + 0.45 * len(effects) + 0.3 * len(outcomes),
+                           nrows=len(outcomes), squeeze=False)
     for ax, outcome in zip(axes[:, 0], outcomes, strict=True):
         e = effects[effects["outcome"] == outcome].reset_index(drop=True)
         y = np.arange(len(e))[::-1]
@@ -109,9 +106,7 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None):
         ax.set_title(f"{outcome} (vs {e['baseline'].iloc[0]})", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+    save(fig, path)
     return fig
 
 

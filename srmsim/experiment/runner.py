@@ -13,16 +13,13 @@ about 1.7 ms, a process-pool round trip more), and each finished run is stored a
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import traceback
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from srmsim.errors import SrmsimError
+from srmsim import executors
 from srmsim.experiment.spec import Experiment
 from srmsim.experiment.store import ResultsStore
 
@@ -86,15 +83,8 @@ def plan(experiment: Experiment, replications: range, store: ResultsStore | None
 def batch_size(experiment: Experiment, n_tasks: int, workers: int) -> int:
     sc = experiment.base
     students = sc.trust.n_schools * sc.trust.students_per_year_group * len(sc.trust.year_groups)
-    seconds = max(students * 39 * sc.years / STUDENT_WEEKS_PER_SECOND + 0.05, 1e-3)
-    by_time = math.ceil(TARGET_TASK_SECONDS / seconds)
-    by_balance = max(1, n_tasks // (4 * max(workers, 1)))  # keep every worker busy to the end
-    return max(1, min(by_time, by_balance))
-
-
-def _batches(tasks: list[RunTask], size: int) -> Iterator[list[RunTask]]:
-    for i in range(0, len(tasks), size):
-        yield tasks[i:i + size]
+    seconds = students * 39 * sc.years / STUDENT_WEEKS_PER_SECOND + 0.05
+    return executors.batch_size(seconds, n_tasks, workers, TARGET_TASK_SECONDS)
 
 
 class _Progress:
@@ -115,48 +105,6 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _execute(batches: list[list[RunTask]], workers: int, scheduler: Any, on_rows) -> None:
-    if scheduler is not None:
-        _execute_dask(batches, scheduler, on_rows)
-    elif workers <= 1:
-        for batch in batches:
-            on_rows(run_batch(batch))
-    else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            pending = {pool.submit(run_batch, b) for b in batches}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        on_rows(fut.result())
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
-
-
-def _execute_dask(batches: list[list[RunTask]], scheduler: Any, on_rows) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError as err:  # pragma: no cover - the dask extra is missing
-        raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
-    own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout="10s") if own else scheduler
-    except OSError as err:
-        raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-    try:
-        futures = client.map(run_batch, batches, pure=False)
-        for fut in as_completed(futures):
-            on_rows(fut.result())
-    finally:
-        if own:
-            client.close()
 
 
 def run_experiment(
@@ -205,7 +153,8 @@ def run_experiment(
                 bar.update(rows)
 
             size = batch_size(experiment, len(tasks), workers if scheduler is None else 8)
-            _execute(list(_batches(tasks, size)), workers, scheduler, on_rows)
+            executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size)], workers,
+                              scheduler, on_rows)
             progress_bar.close()
             if seq is None:
                 break

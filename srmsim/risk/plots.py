@@ -10,24 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+from srmsim.figures import new_figure, save
 from srmsim.risk.curves import CurveBands
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    return path
 
 
 def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> Path:
     """ROC with its bootstrap band and the chance diagonal."""
-    fig = Figure(figsize=(5, 5))
-    ax = fig.add_subplot()
+    fig, ax = new_figure(5, 5)
     r = bands.roc
     ax.fill_between(r["fpr"], r["tpr_low"], r["tpr_high"], alpha=0.25, label="bootstrap band")
     ax.plot(r["fpr"], r["tpr"], lw=2, label=f"AUC {bands.auc:.3f} "
@@ -36,14 +26,13 @@ def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> P
     ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
            xlim=(0, 1), ylim=(0, 1.01), title=title)
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save(fig, path, dpi=110)
 
 
 def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None,
             title: str = "Precision-recall curve") -> Path:
     """Interpolated precision against recall, with its band and the base rate."""
-    fig = Figure(figsize=(5, 5))
-    ax = fig.add_subplot()
+    fig, ax = new_figure(5, 5)
     p = bands.pr
     ax.fill_between(p["recall"], p["precision_low"], p["precision_high"], alpha=0.25,
                     label="bootstrap band")
@@ -54,14 +43,13 @@ def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None
     ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
            title=title)
     ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save(fig, path, dpi=110)
 
 
 def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
     """Flag rate and sensitivity against threshold, one line per group, one row per ``by``."""
     by_cols = list(dict.fromkeys(table["by"].tolist()))
-    fig = Figure(figsize=(10, 3.2 * len(by_cols)))
-    axes = fig.subplots(len(by_cols), 2, squeeze=False)
+    fig, axes = new_figure(10, 3.2 * len(by_cols), nrows=len(by_cols), ncols=2, squeeze=False)
     for i, col in enumerate(by_cols):
         sub = table[table["by"] == col]
         for g, gsub in sub.groupby("group", sort=True):
@@ -76,13 +64,12 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
                            title=f"{metric.replace('_', ' ')} by {col} (largest gap {worst:.3f})")
             axes[i, j].legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, dpi=110)
 
 
 def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
     """AUC and precision at capacity against the number of contributing schools, with bands."""
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
+    fig, axes = new_figure(10, 4, ncols=2)
     for coarsened, sub in result.groupby("coarsened", sort=True):
         label = "coarsened for privacy" if coarsened else "exact records"
         for ax, name in zip(axes, ("auc", "precision_at_capacity"), strict=True):
@@ -96,4 +83,4 @@ def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
     for ax in axes:
         ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, dpi=110)

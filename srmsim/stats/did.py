@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.figures import new_figure, save
 
 from . import _checks as ck
 from ._inference import wald
-from ._plotting import new_figure, save
 
 
 def _prepare(

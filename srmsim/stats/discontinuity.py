@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.figures import new_figure, save
 
 from . import _checks as ck
 from ._inference import cluster_sandwich, wald
-from ._plotting import new_figure, save
 
 KERNEL_CONSTANTS = {"triangular": 3.4375, "uniform": 2.7016, "epanechnikov": 3.1999}
 _MIN_SIDE = 5

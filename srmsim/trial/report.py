@@ -121,20 +121,15 @@ def format_summary(summary: pd.DataFrame) -> str:
 def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
     """Left: each replication's estimate and CI against its truth and the naive figure.
     Right: distributions of estimate - truth and naive - its truth."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    from srmsim.figures import new_figure, save
+
     ok = runs[runs["error"].fillna("") == ""].reset_index(drop=True)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2),
-                                  gridspec_kw={"width_ratios": [1.6, 1]})
+    fig, (ax, ax2) = new_figure(11, 4.2, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
     if ok.empty:
         ax.text(0.5, 0.5, "no replication finished", ha="center", va="center")
-        if path is not None:
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+        save(fig, path, dpi=110)
         return fig
     x = np.arange(len(ok))
     cover = ok["covered"].to_numpy(dtype=bool)
@@ -172,9 +167,7 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
     ax2.legend(fontsize=7)
     ax2.set_title("errors over replications", fontsize=9, loc="left")
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+    save(fig, path, dpi=110)
     return fig
 
 

@@ -26,14 +26,14 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from srmsim import executors
 from srmsim.errors import SrmsimError
 from srmsim.trial.spec import Trial
 
@@ -180,63 +180,17 @@ def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[di
     return rows
 
 
-def _batches(tasks: list[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
-    for i in range(0, len(tasks), size):
-        yield tasks[i:i + size]
-
-
 def batch_size(trial: Trial, n_tasks: int, workers: int) -> int:
     sc = trial.scenario
     students = sc.trust.n_schools * sc.trust.students_per_year_group * len(sc.trust.year_groups)
-    seconds = 2 * students * 39 * sc.years / STUDENT_WEEKS_PER_SECOND + 0.05
-    by_time = math.ceil(TARGET_TASK_SECONDS / seconds)
-    by_balance = max(1, n_tasks // (4 * max(workers, 1)))
-    return max(1, min(by_time, by_balance))
+    seconds = 2 * students * 39 * sc.years / STUDENT_WEEKS_PER_SECOND + 0.05  # two runs each
+    return executors.batch_size(seconds, n_tasks, workers, TARGET_TASK_SECONDS)
 
 
 def execute(payload: dict[str, Any], batches: list[list[tuple[int, int]]], workers: int,
             scheduler: Any, on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
-    """Run batches in process, on local processes (spawn, as Mesa needs) or on Dask."""
-    if scheduler is not None:
-        _execute_dask(payload, batches, scheduler, on_rows)
-    elif workers <= 1:
-        for batch in batches:
-            on_rows(_run_batch(payload, batch))
-    else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            pending = {pool.submit(_run_batch, payload, b) for b in batches}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        on_rows(fut.result())
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
-
-
-def _execute_dask(payload: dict[str, Any], batches: list[list[tuple[int, int]]],
-                  scheduler: Any, on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError as err:  # pragma: no cover - the dask extra is missing
-        raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
-    own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout="10s") if own else scheduler
-    except OSError as err:
-        raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-    try:
-        futures = client.map(_run_batch, [payload] * len(batches), batches, pure=False)
-        for fut in as_completed(futures):
-            on_rows(fut.result())
-    finally:
-        if own:
-            client.close()
+    """Run batches of replications on the shared executors (:mod:`srmsim.executors`)."""
+    executors.execute(_run_batch, [(payload, b) for b in batches], workers, scheduler, on_rows)
 
 
 def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
@@ -272,7 +226,7 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
 
     t0 = time.perf_counter()
     try:
-        execute(trial.to_payload(), list(_batches(tasks, size)), workers, scheduler, on_rows)
+        execute(trial.to_payload(), list(executors.batches(tasks, size)), workers, scheduler, on_rows)
     finally:
         if bar is not None:
             bar.close()
