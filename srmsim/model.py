@@ -29,7 +29,7 @@ from srmsim.errors import SrmsimError
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
-from srmsim.students import ENROLLED, StudentTable
+from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable
 
 HISTORY_AUTO_LIMIT = 20_000
 HISTORY_AUTO_SAMPLE = 1_000
@@ -232,7 +232,7 @@ class TrustModel(mesa.Model):
         sums = np.add.reduceat(rows, starts, axis=1) if len(t) else np.zeros((8, len(starts)))
         sums[:, self._school_sizes == 0] = 0
         rec = {
-            "step": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
+            "run_week": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
             "week": np.full(len(starts), self.week), "school": np.arange(len(starts)),
             "enrolled": sums[0], "sessions_possible": sums[1], "sessions_attended": sums[2],
             "incidents": sums[3], "lms_logins": sums[4], "assignments_set": sums[5],
@@ -245,7 +245,7 @@ class TrustModel(mesa.Model):
             i = self._tracked
             age = t.age_months[i]
             self._history.append({
-                "step": np.full(len(i), self.week_index), "year": np.full(len(i), self.year),
+                "run_week": np.full(len(i), self.week_index), "year": np.full(len(i), self.year),
                 "week": np.full(len(i), self.week), "uid": t.uid[i], "school": t.school[i],
                 "year_group": t.year_group[i], "status": t.status[i],
                 "attended": obs.attended[i].astype(np.int16),
@@ -322,9 +322,12 @@ class TrustModel(mesa.Model):
 
     def history(self) -> pd.DataFrame:
         if not self._history:
-            return pd.DataFrame(columns=["step", "year", "week", "uid", *_HISTORY_FIELDS])
+            return pd.DataFrame(columns=["run_week", "year", "week", "uid", *_HISTORY_FIELDS, "age_months"])
         keys = self._history[0].keys()
-        return pd.DataFrame({k: np.concatenate([h[k] for h in self._history]) for k in keys})
+        df = pd.DataFrame({k: np.concatenate([h[k] for h in self._history]) for k in keys})
+        df["status"] = pd.Categorical.from_codes(df["status"].astype(np.int8),
+                                                 [STATUS_NAMES[i] for i in range(3)])
+        return df
 
     def weekly(self) -> pd.DataFrame:
         if not self._weekly:

@@ -147,7 +147,11 @@ class RunResult:
     @classmethod
     def from_model(cls, model: TrustModel) -> RunResult:
         students = student_frame(model.all_students())
-        events = model.policy.events() if model.policy is not None else None
+        events = None
+        if model.policy is not None:
+            events = model.policy.events()
+            # the pseudonym events.parquet names each student by, to join the two tables
+            students.insert(1, "student", model.policy.pseudonyms(students["uid"].to_numpy()))
         student_weeks = int(students["sessions_possible"].sum() // 10)
         summary = {
             "scenario": model.scenario.name,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import os
 
-import pytest
+# Small least-squares fits in many tests: one BLAS thread each is faster than two fighting over
+# two cores (notebook kernels inherit it). Set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from srmsim.scenario import Scenario, scenario_from_dict
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+from srmsim.scenario import Scenario, scenario_from_dict  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

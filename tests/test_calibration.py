@@ -175,7 +175,7 @@ def test_reading_test_noise_has_the_configured_sd(large) -> None:
     model, _, _ = large
     h = model.history()
     assert h["uid"].nunique() >= 800  # the auto history sample on a large run
-    tests = h[h["week"].isin(calendar.READING_TEST_WEEKS) & (h["status"] == 0)]
+    tests = h[h["week"].isin(calendar.READING_TEST_WEEKS) & (h["status"] == "enrolled")]
     # observed reading age - true reading age, both at the test
     error = tests["reading_gap"] + tests["age_months"] - tests["reading_age"]
     sd = LARGE.dynamics.reading_test_sd
@@ -240,7 +240,7 @@ def test_attendance_effect_fades_at_the_configured_reversion_rate(make_small_sce
         base.with_overrides({"dynamics.attainment_attendance": 0.0}), seed=8)
     on.run()
     off.run()
-    h = on.history().sort_values(["uid", "step"])
+    h = on.history().sort_values(["uid", "run_week"])
     term = (h["attended"] / 10 - 0.93) * slope
     enrolled = h["possible"] > 0
     expected = {}

@@ -20,7 +20,7 @@ STUDENT_COLUMNS = {
     "severe_absent", "reading_gap_start", "reading_gap_end", "attainment", "withdrawn",
 }
 WEEKLY_COLUMNS = {
-    "step", "year", "week", "school", "enrolled", "sessions_possible", "sessions_attended",
+    "run_week", "year", "week", "school", "enrolled", "sessions_possible", "sessions_attended",
     "attendance_rate", "incidents", "lms_logins", "assignments_set", "assignments_on_time",
     "withdrawals",
 }
@@ -70,7 +70,7 @@ def test_weekly_parquet_is_one_row_per_school_per_week(default_run) -> None:
     w = pd.read_parquet(out / "weekly.parquet")
     assert WEEKLY_COLUMNS <= set(w.columns)
     assert len(w) == 10 * 39
-    assert not w.duplicated(["step", "school"]).any()
+    assert not w.duplicated(["run_week", "school"]).any()
     assert (w["sessions_possible"] == 10 * w["enrolled"]).all()
 
 

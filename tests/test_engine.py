@@ -28,7 +28,7 @@ REQUIRED_STUDENT_COLUMNS = [
     "severe_absent", "reading_gap_start", "reading_gap_end", "attainment", "withdrawn",
 ]
 REQUIRED_WEEKLY_COLUMNS = [
-    "step", "year", "week", "school", "enrolled", "sessions_possible", "sessions_attended",
+    "run_week", "year", "week", "school", "enrolled", "sessions_possible", "sessions_attended",
     "attendance_rate", "incidents", "lms_logins", "assignments_set", "assignments_on_time",
     "withdrawals",
 ]
@@ -105,7 +105,7 @@ def test_terms_tests_and_assessments_follow_the_calendar(make_small_scenario: Fa
     h = model.history()
     assert h["week"].min() == 0 and h["week"].max() == 38
     # Reading tests at week 0 and each term's end: the recorded gap changes only then.
-    changed = h.sort_values(["uid", "step"]).groupby("uid")["reading_gap"].diff().fillna(0) != 0
+    changed = h.sort_values(["uid", "run_week"]).groupby("uid")["reading_gap"].diff().fillna(0) != 0
     assert set(h.loc[changed, "week"]) <= set(calendar.READING_TEST_WEEKS)
     assert h.loc[h["week"] == 0, "reading_gap"].notna().all()
     # Assessments and the satisfaction pulse start at the end of the autumn term.
@@ -329,7 +329,7 @@ def test_multi_year_run_moves_year_groups_up_and_renews_the_roll(
     result = model.results()
     s, w = result.students, result.weekly
 
-    assert len(w) == 3 * 39 * 4 and w["step"].max() == 3 * 39 - 1
+    assert len(w) == 3 * 39 * 4 and w["run_week"].max() == 3 * 39 - 1
     # The roll is stable: each September as many join Year 7 as left Year 11.
     roll = w[w["week"] == 0].groupby("year")["enrolled"].sum()
     assert roll.nunique() == 1 and roll.iloc[0] == initial
@@ -387,8 +387,8 @@ def test_withdrawal_only_in_withdrawal_years(make_small_scenario: Factory) -> No
     # After withdrawing, no more sessions are possible for the student.
     h = model.history()
     for uid, exit_week in gone[["uid", "exit_week"]].head(5).itertuples(index=False):
-        after = h[(h["uid"] == uid) & (h["step"] > exit_week)]
-        assert (after["possible"] == 0).all() and (after["status"] == 1).all()
+        after = h[(h["uid"] == uid) & (h["run_week"] > exit_week)]
+        assert (after["possible"] == 0).all() and (after["status"] == "withdrawn").all()
     assert model.weekly()["withdrawals"].sum() == len(gone)
 
 

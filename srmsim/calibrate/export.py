@@ -85,7 +85,9 @@ def records_from_run(result: RunResult, tidy: bool = True) -> tuple[pd.DataFrame
     ids = np.array([f"P{u:0{width}d}" for u in uids], dtype=object)
 
     h = {c: hist[c].to_numpy() for c in hist.columns}
-    step = h["step"].astype(np.int64)
+    if isinstance(hist["status"].dtype, pd.CategoricalDtype):  # names -> engine codes
+        h["status"] = hist["status"].cat.codes.to_numpy()
+    step = h["run_week"].astype(np.int64)
     row_uid = np.searchsorted(uids, h["uid"])
     age = h["age_months"].astype(float)
 

@@ -2,6 +2,7 @@
 
 from srmsim.experiment.compare import compare, load_runs
 from srmsim.experiment.runner import run_experiment
-from srmsim.experiment.spec import Experiment, load_experiment
+from srmsim.experiment.spec import Experiment, experiment_from_dict, load_experiment
 
-__all__ = ["Experiment", "load_experiment", "run_experiment", "compare", "load_runs"]
+__all__ = ["Experiment", "experiment_from_dict", "load_experiment", "run_experiment", "compare",
+           "load_runs"]

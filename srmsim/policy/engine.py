@@ -285,7 +285,7 @@ class PolicyEngine:
         self._close(idx[last], now, "unresolved")
         nxt = idx[~last]
         if len(nxt):
-            self._event("escalated", nxt, step_offset=1)
+            self._event("escalated", nxt)  # recorded at the step being left
             c.step[nxt] += 1
             c.status[nxt] = QUEUED
             c.queued_at[nxt] = now
@@ -543,6 +543,7 @@ class PolicyEngine:
         }
         for r, role in enumerate(self.policy.roles):
             self._week_report[f"minutes_used_{role}"] = used_school[:, r]
+            self._week_report[f"minutes_available_{role}"] = self.school_capacity[:, r]
         if now % 13 == 12 and not open_.all():
             c.keep(open_)  # drop closed cases now and then; events keep their history
 
