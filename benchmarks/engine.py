@@ -45,21 +45,24 @@ TARGET = 5_000_000  # student-weeks/s required at 100k students (issue 2)
 def bench_scenario(size: int, path: str | None = None, policy: bool = True):
     """The scenario measured at ``size`` students: the built-in default, or a scenario file.
 
-    A scenario file keeps everything (its policy too) except the trust's size, the history and
-    the number of years, so runs with and without a policy differ only by the policy.
+    A scenario file keeps everything (its policy, its schools' year groups and cohort size, so
+    its staff still fit its schools) except the number of schools, the history and the number of
+    years, so runs with and without a policy differ only by the policy.
     """
     from srmsim.scenario import Scenario, load_scenario
 
-    n_schools = max(1, round(size / (COHORT * len(YEAR_GROUPS))))
+    base = Scenario(name="bench") if path is None else load_scenario(path)
+    cohort = COHORT if path is None else base.trust.students_per_year_group
+    years = YEAR_GROUPS if path is None else base.trust.year_groups
+    n_schools = max(1, round(size / (cohort * len(years))))
     overrides: dict[str, Any] = {
         "years": 1,
         "trust.n_schools": n_schools,
-        "trust.students_per_year_group": COHORT,
+        "trust.students_per_year_group": cohort,
         "trust.size_cv": 0.0,
-        "trust.year_groups": YEAR_GROUPS,
+        "trust.year_groups": years,
         "outputs.history": "none",
     }
-    base = Scenario(name="bench") if path is None else load_scenario(path)
     if not policy:
         overrides["policy"] = None
     return base.with_overrides(overrides, source=path or "benchmark")

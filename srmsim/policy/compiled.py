@@ -35,6 +35,7 @@ class CompiledWorkflow:
     steps: list[CompiledStep]
     priority: Rule | None
     cooldown_weeks: int
+    leave_queue_when_clear: bool = True
 
 
 @dataclass
@@ -117,7 +118,8 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
                 priority = parse_score(f"{wname}_priority", wf.priority, vocab, rules=rules)
             except RuleError as err:
                 problems.append((f"{path}.priority", str(err)))
-        workflows.append(CompiledWorkflow(wname, wf.trigger, steps, priority, wf.cooldown_weeks))
+        workflows.append(CompiledWorkflow(wname, wf.trigger, steps, priority, wf.cooldown_weeks,
+                                          wf.leave_queue_when_clear))
     staff = config.staff
     roles = set(staff.school) | set(staff.pool)
     for school_roles in staff.per_school.values():

@@ -102,6 +102,9 @@ class WorkflowConfig(_Strict):
     steps: list[StepConfig] = Field(min_length=1)
     priority: str | None = Field(None, description="numeric expression, higher is served first")
     cooldown_weeks: Annotated[int, Field(ge=0, le=200)] = 6
+    leave_queue_when_clear: bool = Field(
+        True, description="a student still waiting for the first step leaves the queue when the "
+        "trigger no longer flags them (closed as 'cleared')")
     enabled: bool = True
 
 

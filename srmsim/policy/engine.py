@@ -8,6 +8,8 @@ State machine of a case (one student in one workflow)::
                                               -> closed (past the last step: unresolved)
     declined -> escalated -> queued (next step), or closed past the last step
     student withdraws or leaves -> closed (outcome "left")
+    still waiting for step 1 when the trigger no longer flags them -> closed ("cleared";
+        ``leave_queue_when_clear: false`` keeps them queued)
     the run ends -> open_at_end (outcome "open"), with the minutes of the current step
 
 A closed case starts a cooldown before the same workflow may refer the student again; a student
@@ -45,10 +47,20 @@ if TYPE_CHECKING:
 QUEUED, ACTIVE, CLOSED = 0, 1, 2
 EVENTS = ("flagged", "queued", "started", "declined", "reviewed", "escalated", "goal_met",
           "closed", "open_at_end")
-OUTCOMES = ("", "goal_met", "unresolved", "left", "open")
+OUTCOMES = ("", "goal_met", "unresolved", "left", "open", "cleared")
 SCHOOL, POOL = 0, 1
 LEVEL_TARGETS = ("absence", "engagement", "wellbeing", "incidents")
-FADE_FLOOR = 0.01  # a fading effect below 1% of its size is dropped
+
+
+def _scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray, wf: np.ndarray
+                 ) -> None:
+    """``target[rows] += values`` where a row may repeat only across workflows (a student has at
+    most one open case per workflow): one plain fancy-index add per workflow, which is much
+    cheaper than ``np.add.at`` or a full-length ``np.bincount`` each week."""
+    values = values.astype(target.dtype, copy=False)
+    for w in np.unique(wf):
+        sel = wf == w
+        target[rows[sel]] += values[sel]
 
 
 class PolicyEngine:
@@ -92,6 +104,8 @@ class PolicyEngine:
         self.course_weeks = np.maximum(np.array([a.weeks for a in acts]) - self.onset, 1)
         self.primary_role = np.array([int(np.argmax(row)) if row.any() else -1
                                       for row in self.minutes])
+        used_roles = np.where(self.minutes > 0, self.minutes, np.inf)
+        self._min_need = used_roles.min(axis=0) if len(used_roles) else np.zeros(0)
         wfs = p.workflows
         self.n_steps = np.array([len(w.steps) for w in wfs])
         width = max((len(w.steps) for w in wfs), default=1)
@@ -107,8 +121,16 @@ class PolicyEngine:
                             "action": np.int16, "source": np.int8, "start": np.int32,
                             "end": np.int32, "spent_minutes": np.float64,
                             "spent_cost": np.float64})
-        self.fading = Table({"uid": np.int64, "row": np.int64, "action": np.int16,
-                             "ended": np.int32})
+        # Effects that fade after an action ends: one residual per student, target and half-life
+        # in use, decayed each week, so the cost does not grow with the number of past actions.
+        has_level = np.zeros(len(acts), dtype=bool)
+        for k in LEVEL_TARGETS:
+            has_level |= self.level[k] != 0
+        self.fade_lives = np.unique(self.half_life[has_level])
+        self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
+        self.fade_decay = (0.5 ** (1.0 / self.fade_lives)).astype(np.float32)
+        self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
+                                 dtype=np.float32)
         self._events: list[dict[str, np.ndarray]] = []
         self._row_uid = model.students.uid.copy()
         self.cooldown_until = np.full((len(wfs), len(model.students)), -1, dtype=np.int32)
@@ -189,9 +211,9 @@ class PolicyEngine:
         if len(self.cases):
             self.cases.row[:] = rows_of(self.cases.uid)
             self.cases.keep(self.cases.row >= 0)
-        if len(self.fading):
-            self.fading.row[:] = rows_of(self.fading.uid)
-            self.fading.keep(self.fading.row >= 0)
+        residual = np.zeros((*self.residual.shape[:2], len(new_uid)), dtype=np.float32)
+        residual[:, :, old_rows[ok]] = self.residual[:, :, ok]
+        self.residual = residual
         self._row_uid = new_uid.copy()
 
     # ------------------------------------------------------------------ the week
@@ -203,12 +225,14 @@ class PolicyEngine:
         self._referrals[:] = 0
         if np.any(obs.withdrew):
             self._close_gone()
-        self._review(now)
         if self.pool_model is not None and self.pool_model.due(self.model.week):
             self.pool_model.update()
             self.ctx.forget("pooled_risk")
-        self._trigger(now)
-        self._prioritise()
+        self.residual *= self.fade_decay[:, None, None]  # last week's fading effects, one week on
+        values = self._evaluate(now)
+        self._review(now, values)
+        self._trigger(now, values)
+        self._prioritise(values)
         self._start_automated(now)
         self._measure_use()
         self._prepare_queue(now)
@@ -234,13 +258,12 @@ class PolicyEngine:
     def _end_course(self, idx: np.ndarray, now: int) -> None:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
-        has_level = np.zeros(len(idx), dtype=bool)
-        for k in LEVEL_TARGETS:
-            has_level |= self.level[k][c.action[idx]] != 0
-        keep = idx[has_level]
-        if len(keep):
-            self.fading.append(uid=c.uid[keep], row=c.row[keep], action=c.action[keep],
-                               ended=np.full(len(keep), now, dtype=np.int32))
+        act, rows = c.action[idx], c.row[idx]
+        for k, target in enumerate(LEVEL_TARGETS):
+            size = self.level[target][act]
+            if size.any():
+                np.add.at(self.residual[:, k], (self.fade_index[act], rows),
+                          size.astype(np.float32))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
@@ -254,7 +277,29 @@ class PolicyEngine:
     def close_leavers(self) -> None:
         self._close_gone()
 
-    def _review(self, now: int) -> None:
+    def _evaluate(self, now: int) -> dict[str, np.ndarray]:
+        """Every expression this week needs (due goals, due triggers, priorities), in one pass,
+        so rules they share (``at_risk`` in a trigger, a goal and a priority) run once."""
+        c = self.cases
+        needed = {}
+        due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))
+        for key in np.unique(c.wf[due].astype(np.int64) * 1000 + c.step[due]):
+            goal = self.policy.workflows[key // 1000].steps[key % 1000].goal
+            if goal is not None:
+                needed[f"goal:{key}"] = goal
+        triggers = set(self._due_rules(self.model.week))
+        # open cases may be queued this week (escalation, decline): their workflows need priorities
+        queued_wf = set(np.unique(c.wf[c.status != CLOSED]).tolist())
+        for w, wf in enumerate(self.policy.workflows):
+            if wf.trigger in triggers:
+                needed[f"rule:{wf.trigger}"] = self.policy.rules[wf.trigger]
+            if wf.priority is not None and (w in queued_wf or wf.trigger in triggers):
+                needed[f"priority:{w}"] = wf.priority
+        if not needed:
+            return {}
+        return evaluate_rules(needed, self.ctx, len(self.model.students))
+
+    def _review(self, now: int, values: dict[str, np.ndarray]) -> None:
         c = self.cases
         due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))
         if len(due) == 0:
@@ -262,14 +307,12 @@ class PolicyEngine:
         self._event("reviewed", due, minutes=c.spent_minutes[due], cost=c.spent_cost[due])
         self._end_course(due, now)
         met = np.zeros(len(due), dtype=bool)
-        for w, wf in enumerate(self.policy.workflows):
-            for s, st in enumerate(wf.steps):
-                if st.goal is None:
-                    continue
-                sel = (c.wf[due] == w) & (c.step[due] == s)
-                if sel.any():
-                    goal = evaluate_rules({"g": st.goal}, self.ctx, len(self.model.students))["g"]
-                    met[sel] = goal[c.row[due[sel]]]
+        key = c.wf[due].astype(np.int64) * 1000 + c.step[due]
+        for k in np.unique(key):
+            goal = values.get(f"goal:{k}")
+            if goal is not None:
+                sel = key == k
+                met[sel] = goal[c.row[due[sel]]]
         done = due[met]
         if len(done):
             self._event("goal_met", done)
@@ -301,13 +344,13 @@ class PolicyEngine:
                 due.append(name)
         return due
 
-    def _trigger(self, now: int) -> None:
+    def _trigger(self, now: int, values: dict[str, np.ndarray]) -> None:
         wfs = self.policy.workflows
         due = set(self._due_rules(self.model.week)) & {wf.trigger for wf in wfs}
         if not due:
             return
         t = self.model.students
-        flags = evaluate_rules({n: self.policy.rules[n] for n in sorted(due)}, self.ctx, len(t))
+        flags = {name: values[f"rule:{name}"] for name in due}
         enrolled = t.status == ENROLLED
         any_flag = np.zeros(len(t), dtype=bool)
         for name in due:
@@ -320,6 +363,14 @@ class PolicyEngine:
             flags[name] = f
             any_flag |= f
         self._flags += np.bincount(t.school[any_flag], minlength=len(self._flags))
+        c = self.cases
+        waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
+        for w, wf in enumerate(wfs):
+            if wf.trigger in due and wf.leave_queue_when_clear and len(waiting):
+                sel = waiting[c.wf[waiting] == w]
+                clear = sel[~flags[wf.trigger][c.row[sel]]]
+                if len(clear):
+                    self._close(clear, now, "cleared")
         open_ = self._open()
         for w, wf in enumerate(wfs):
             if wf.trigger not in due:
@@ -344,19 +395,17 @@ class PolicyEngine:
             self._event("flagged", idx)
             self._event("queued", idx)
 
-    def _prioritise(self) -> None:
+    def _prioritise(self, values: dict[str, np.ndarray]) -> None:
         c = self.cases
         queued = np.flatnonzero(c.status == QUEUED)
         if len(queued) == 0:
             return
-        n = len(self.model.students)
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
             sel = queued[c.wf[queued] == w]
             if len(sel):
-                score = evaluate_rules({"p": wf.priority}, self.ctx, n)["p"]
-                value = np.asarray(score, dtype=np.float64)[c.row[sel]]
+                value = np.asarray(values[f"priority:{w}"], dtype=np.float64)[c.row[sel]]
                 c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
 
     def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
@@ -399,15 +448,26 @@ class PolicyEngine:
             self._decline(queued[~accept], now)
 
     def _prepare_queue(self, now: int) -> None:
-        """This week's staff queue: cases waiting for staff, by school, then priority, then draw,
-        with their take-up answers drawn once."""
+        """This week's staff queue: the cases waiting for staff (ordered when allocated)."""
         c = self.cases
-        q = np.flatnonzero((c.status == QUEUED) & ~self.automated[c.action])
-        q = q[np.lexsort((c.tie[q], -c.priority[q], c.school[q]))]
-        self._queue = q
-        self._queue_accept = self._offer(q, now) if len(q) else np.zeros(0, dtype=bool)
+        self._waiting = np.flatnonzero((c.status == QUEUED) & ~self.automated[c.action])
         self._queue_declined: list[np.ndarray] = []
         self._offered = np.zeros(len(c), dtype=bool)  # declined an offer this week
+
+    def _candidates(self, available: np.ndarray, group: np.ndarray | None) -> np.ndarray:
+        """Waiting cases that could be served: none of the roles they need is full where they
+        would be served. (A case that cannot be served this week does not hold up the queue for
+        its other roles; with the one-role catalogue actions that changes nothing.)"""
+        c = self.cases
+        q = self._waiting
+        q = q[(c.status[q] == QUEUED) & ~self._offered[q]]
+        if len(q) == 0:
+            return q
+        closed = available < self._min_need  # (groups, roles): not even the smallest case fits
+        if not closed.any():
+            return q
+        rows = closed[0] if group is None else closed[group[q]]
+        return q[~((self.minutes[c.action[q]] > 0) & rows).any(axis=1)]
 
     def _measure_use(self) -> None:
         """Staff minutes already committed this week to running cases, by source."""
@@ -419,7 +479,10 @@ class PolicyEngine:
             return
         mins = self.minutes[c.action[active]]
         school_side = c.source[active] == SCHOOL
-        np.add.at(self._used_school, c.school[active[school_side]], mins[school_side])
+        schools = c.school[active[school_side]]
+        for r in range(mins.shape[1]):
+            self._used_school[:, r] = np.bincount(schools, weights=mins[school_side, r],
+                                                  minlength=len(self._used_school))
         self._used_pool += mins[~school_side].sum(axis=0)
 
     def _allocate(self, candidates: np.ndarray, accepted: np.ndarray, available: np.ndarray,
@@ -451,31 +514,35 @@ class PolicyEngine:
         self._start(candidates[served], self.model.week_index, source)
         self._queue_declined.append(candidates[declined])
         self._offered[candidates[declined]] = True
-        np.add.at(used, group[served], need[served])
+        for r in range(used.shape[1]):
+            used[:, r] = np.bincount(group[served], weights=need[served, r], minlength=len(used))
         return used
 
     def allocate_schools(self) -> None:
         """Every school agent serves its own queue from its own staff (one vectorised pass)."""
-        if self.mode == "pool_only" or len(self._queue) == 0:
+        if self.mode == "pool_only":
             return
         c = self.cases
-        q, acc = self._queue, self._queue_accept
-        open_ = (c.status[q] == QUEUED) & ~self._offered[q]
-        q, acc = q[open_], acc[open_]
         avail = self.school_capacity - self._used_school
+        q = self._candidates(avail, c.school)
+        if len(q) == 0:
+            return
+        q = q[np.lexsort((c.tie[q], -c.priority[q], c.school[q]))]
+        acc = self._offer(q, self.model.week_index)
         self._used_school += self._allocate(q, acc, avail, c.school[q].astype(np.int64), SCHOOL)
 
     def allocate_pool(self) -> None:
         """The pool serves one trust-wide queue, in priority order, from its shared staff."""
-        if not self.pool_capacity.any() or len(self._queue) == 0:
+        if not self.pool_capacity.any():
             return
         c = self.cases
-        q, acc = self._queue, self._queue_accept
-        open_ = (c.status[q] == QUEUED) & ~self._offered[q]
-        q, acc = q[open_], acc[open_]
-        order = np.lexsort((c.tie[q], -c.priority[q]))
         avail = (self.pool_capacity - self._used_pool)[None, :]
-        used = self._allocate(q[order], acc[order], avail, np.zeros(len(q), dtype=np.int64), POOL)
+        q = self._candidates(avail, None)
+        if len(q) == 0:
+            return
+        q = q[np.lexsort((c.tie[q], -c.priority[q]))]
+        acc = self._offer(q, self.model.week_index)
+        used = self._allocate(q, acc, avail, np.zeros(len(q), dtype=np.int64), POOL)
         self._used_pool += used[0]
 
     # ------------------------------------------------------------------ effects
@@ -488,7 +555,8 @@ class PolicyEngine:
             self._decline(np.concatenate(self._queue_declined), now)
             self._queue_declined = []
         queued = np.flatnonzero(c.status == QUEUED)
-        np.add.at(t.weeks_waited, c.row[queued], 1)
+        if len(queued):
+            t.weeks_waited += np.bincount(c.row[queued], minlength=n).astype(np.int16)
         active = np.flatnonzero(c.status == ACTIVE)
         n_schools = len(self.model.schools)
         used_school = np.zeros((n_schools, len(self.policy.roles)))
@@ -496,40 +564,35 @@ class PolicyEngine:
         for k in LEVEL_TARGETS:
             getattr(t, f"eff_{k}")[:] = 0.0
         if len(active):
-            rows, act = c.row[active], c.action[active]
+            rows, act, wf = c.row[active], c.action[active], c.wf[active]
             mins = self.minutes[act]
             total = mins.sum(axis=1)
             c.spent_minutes[active] += total
             c.spent_cost[active] += self.cost[act]
-            np.add.at(t.staff_minutes, rows, total.astype(np.float32))
-            np.add.at(t.cost, rows, self.cost[act].astype(np.float32))
+            _scatter_add(t.staff_minutes, rows, total, wf)
+            _scatter_add(t.cost, rows, self.cost[act], wf)
             school_side = c.source[active] == SCHOOL
-            np.add.at(used_school, c.school[active[school_side]], mins[school_side])
-            np.add.at(used_pool_by_school, c.school[active[~school_side]], total[~school_side])
+            for r in range(used_school.shape[1]):
+                used_school[:, r] = np.bincount(c.school[active[school_side]],
+                                                weights=mins[school_side, r], minlength=n_schools)
+            used_pool_by_school[:] = np.bincount(c.school[active[~school_side]],
+                                                 weights=total[~school_side], minlength=n_schools)
             on = now - c.start[active] >= self.onset[act]
             if on.any():
-                r_on, a_on = rows[on], act[on]
+                r_on, a_on, w_on = rows[on], act[on], wf[on]
                 for k in LEVEL_TARGETS:
                     size = self.level[k][a_on]
                     if size.any():
-                        np.add.at(getattr(t, f"eff_{k}"), r_on, size.astype(np.float32))
+                        _scatter_add(getattr(t, f"eff_{k}"), r_on, size, w_on)
                 gain = self.attainment_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
-                    np.add.at(t.attainment, r_on, gain.astype(np.float32))
+                    _scatter_add(t.attainment, r_on, gain, w_on)
                 gain = self.reading_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
-                    np.add.at(t.reading_age, r_on, gain.astype(np.float32))
-        if len(self.fading):
-            f = self.fading
-            factor = 0.5 ** ((now - f.ended) / self.half_life[f.action])
-            alive = factor >= FADE_FLOOR
-            for k in LEVEL_TARGETS:
-                size = self.level[k][f.action] * factor
-                if size.any():
-                    getattr(t, f"eff_{k}")[:] += np.bincount(f.row, weights=size, minlength=n
-                                                             ).astype(np.float32)
-            if not alive.all():
-                f.keep(alive)
+                    _scatter_add(t.reading_age, r_on, gain, w_on)
+        if len(self.fade_lives):
+            for k, target in enumerate(LEVEL_TARGETS):
+                getattr(t, f"eff_{target}")[:] += self.residual[:, k].sum(axis=0)
         open_ = c.status != CLOSED
         school = c.school
         self._week_report = {
