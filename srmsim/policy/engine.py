@@ -550,13 +550,13 @@ class PolicyEngine:
         """Charge this week's staff time and cost, record waiting, set next week's effects."""
         now = self.model.week_index
         t, c = self.model.students, self.cases
-        n = len(t)
         if self._queue_declined:
             self._decline(np.concatenate(self._queue_declined), now)
             self._queue_declined = []
         queued = np.flatnonzero(c.status == QUEUED)
         if len(queued):
-            t.weeks_waited += np.bincount(c.row[queued], minlength=n).astype(np.int16)
+            _scatter_add(t.weeks_waited, c.row[queued], np.ones(len(queued), np.int16),
+                         c.wf[queued])
         active = np.flatnonzero(c.status == ACTIVE)
         n_schools = len(self.model.schools)
         used_school = np.zeros((n_schools, len(self.policy.roles)))
@@ -590,9 +590,9 @@ class PolicyEngine:
                 gain = self.reading_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
                     _scatter_add(t.reading_age, r_on, gain, w_on)
-        if len(self.fade_lives):
+        for h in range(len(self.fade_lives)):
             for k, target in enumerate(LEVEL_TARGETS):
-                getattr(t, f"eff_{target}")[:] += self.residual[:, k].sum(axis=0)
+                getattr(t, f"eff_{target}")[:] += self.residual[h, k]
         open_ = c.status != CLOSED
         school = c.school
         self._week_report = {
@@ -607,8 +607,8 @@ class PolicyEngine:
         for r, role in enumerate(self.policy.roles):
             self._week_report[f"minutes_used_{role}"] = used_school[:, r]
             self._week_report[f"minutes_available_{role}"] = self.school_capacity[:, r]
-        if now % 13 == 12 and not open_.all():
-            c.keep(open_)  # drop closed cases now and then; events keep their history
+        if 4 * int((~open_).sum()) > len(c):
+            c.keep(open_)  # drop closed cases once they are a quarter; events keep the history
 
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""

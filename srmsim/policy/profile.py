@@ -26,6 +26,14 @@ def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
+def _window_sum(buffer: np.ndarray, slots: list[int]) -> np.ndarray:
+    """Sum of some weeks' rows of a rolling buffer, row by row (no 2-D copy)."""
+    total = buffer[slots[0]].astype(np.int16)
+    for slot in slots[1:]:
+        total += buffer[slot]
+    return total
+
+
 def _weeks_since(last: np.ndarray, step: int) -> np.ndarray:
     return np.where(last >= 0, step - last, NEVER).astype(np.float32)
 
@@ -128,11 +136,8 @@ class ProfileContext:
             _, num, den = WINDOWS[name]
             t, step = self.model.students, self.model.week_index
             slots = [(step - k) % WINDOW for k in range(n)]
-            total = getattr(t, num)[slots].sum(axis=0, dtype=np.int32)
-            if den is None:
-                value = total
-            else:
-                value = _rate(total, getattr(t, den)[slots].sum(axis=0, dtype=np.int32))
+            total = _window_sum(getattr(t, num), slots)
+            value = total if den is None else _rate(total, _window_sum(getattr(t, den), slots))
             self._cache[key] = value
         return value
 
