@@ -61,7 +61,8 @@ class CompiledPolicy:
         m = np.zeros((len(self.action_names), len(self.roles)))
         for a, name in enumerate(self.action_names):
             for role, minutes in self.actions[name].staff_minutes.items():
-                m[a, self.roles.index(role)] = minutes
+                if role in self.roles:  # else the action is in no workflow: it never runs
+                    m[a, self.roles.index(role)] = minutes
         return m
 
 
@@ -124,8 +125,9 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
     roles = set(staff.school) | set(staff.pool)
     for school_roles in staff.per_school.values():
         roles |= set(school_roles)
-    for action in actions.values():
-        roles |= set(action.staff_minutes)
+    for wf in workflows:  # roles of actions the workflows use; other actions never run
+        for st in wf.steps:
+            roles |= {r for r, m in actions[st.action].staff_minutes.items() if m > 0}
     pool_outcome = None
     pm = config.pool_model
     if pm is not None:

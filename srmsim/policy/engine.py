@@ -127,6 +127,9 @@ class PolicyEngine:
         for k in LEVEL_TARGETS:
             has_level |= self.level[k] != 0
         self.fade_lives = np.unique(self.half_life[has_level])
+        used = sorted({st.action_id for wf in p.workflows for st in wf.steps})
+        # effect targets some workflow's action moves: the others stay 0 and are never touched
+        self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
         self.fade_decay = (0.5 ** (1.0 / self.fade_lives)).astype(np.float32)
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
@@ -151,22 +154,17 @@ class PolicyEngine:
 
     # ------------------------------------------------------------------ bookkeeping
     def _event(self, event: str, idx: np.ndarray, minutes=0.0, cost=0.0, outcome: str = "",
-               step_offset: int = 0) -> None:
+               ) -> None:
+        """Record an event for cases ``idx``: a snapshot of the case columns that change later
+        (step, action); the rest is derived when the events table is built."""
         if len(idx) == 0:
             return
         c = self.cases
-        action = c.action[idx]
-        role = np.where(self.automated[action], -1, self.primary_role[action])
-        self._events.append({
-            "step": np.full(len(idx), self.model.week_index, dtype=np.int32),
-            "school": c.school[idx].copy(), "uid": c.uid[idx].copy(),
-            "wf": c.wf[idx].copy(), "wstep": (c.step[idx] + step_offset).astype(np.int16),
-            "event": np.full(len(idx), EVENTS.index(event), dtype=np.int8),
-            "action": action.copy(), "role": role.astype(np.int16),
-            "minutes": np.broadcast_to(np.asarray(minutes, dtype=np.float64), idx.shape).copy(),
-            "cost": np.broadcast_to(np.asarray(cost, dtype=np.float64), idx.shape).copy(),
-            "outcome": np.full(len(idx), OUTCOMES.index(outcome), dtype=np.int8),
-        })
+        self._events.append((
+            self.model.week_index, EVENTS.index(event), OUTCOMES.index(outcome),
+            np.stack([c.uid[idx], c.school[idx], c.wf[idx], c.step[idx], c.action[idx]]),
+            minutes, cost,
+        ))
 
     def set_eligibility(self, rule: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> None:
         """Restrict who the policy may refer, for trials: ``rule(uid, school)`` gives, per
@@ -258,12 +256,15 @@ class PolicyEngine:
     def _end_course(self, idx: np.ndarray, now: int) -> None:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
-        act, rows = c.action[idx], c.row[idx]
+        act, rows, wf = c.action[idx], c.row[idx], c.wf[idx]
+        h_of = self.fade_index[act]
         for k, target in enumerate(LEVEL_TARGETS):
+            if target not in self._targets_used:
+                continue
             size = self.level[target][act]
-            if size.any():
-                np.add.at(self.residual[:, k], (self.fade_index[act], rows),
-                          size.astype(np.float32))
+            for h in np.unique(h_of[size != 0]):
+                sel = (h_of == h) & (size != 0)
+                _scatter_add(self.residual[h, k], rows[sel], size[sel], wf[sel])
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
@@ -553,15 +554,16 @@ class PolicyEngine:
         if self._queue_declined:
             self._decline(np.concatenate(self._queue_declined), now)
             self._queue_declined = []
-        queued = np.flatnonzero(c.status == QUEUED)
+        status = c.status
+        queued = np.flatnonzero(status == QUEUED)
         if len(queued):
             _scatter_add(t.weeks_waited, c.row[queued], np.ones(len(queued), np.int16),
                          c.wf[queued])
-        active = np.flatnonzero(c.status == ACTIVE)
+        active = np.flatnonzero(status == ACTIVE)
         n_schools = len(self.model.schools)
         used_school = np.zeros((n_schools, len(self.policy.roles)))
         used_pool_by_school = np.zeros(n_schools)
-        for k in LEVEL_TARGETS:
+        for k in self._targets_used:
             getattr(t, f"eff_{k}")[:] = 0.0
         if len(active):
             rows, act, wf = c.row[active], c.action[active], c.wf[active]
@@ -580,7 +582,7 @@ class PolicyEngine:
             on = now - c.start[active] >= self.onset[act]
             if on.any():
                 r_on, a_on, w_on = rows[on], act[on], wf[on]
-                for k in LEVEL_TARGETS:
+                for k in self._targets_used:
                     size = self.level[k][a_on]
                     if size.any():
                         _scatter_add(getattr(t, f"eff_{k}"), r_on, size, w_on)
@@ -592,14 +594,16 @@ class PolicyEngine:
                     _scatter_add(t.reading_age, r_on, gain, w_on)
         for h in range(len(self.fade_lives)):
             for k, target in enumerate(LEVEL_TARGETS):
-                getattr(t, f"eff_{target}")[:] += self.residual[h, k]
-        open_ = c.status != CLOSED
+                if target in self._targets_used:
+                    getattr(t, f"eff_{target}")[:] += self.residual[h, k]
+        status = c.status  # after declines and escalations
+        open_ = status != CLOSED
         school = c.school
         self._week_report = {
             "flags": self._flags.copy(),
             "referrals": self._referrals.copy(),
-            "active_cases": np.bincount(school[c.status == ACTIVE], minlength=n_schools),
-            "queue_length": np.bincount(school[c.status == QUEUED], minlength=n_schools),
+            "active_cases": np.bincount(school[status == ACTIVE], minlength=n_schools),
+            "queue_length": np.bincount(school[status == QUEUED], minlength=n_schools),
             "staff_minutes_used": used_school.sum(axis=1),
             "staff_minutes_available": self.school_capacity.sum(axis=1),
             "pool_minutes_used": used_pool_by_school,
@@ -629,27 +633,37 @@ class PolicyEngine:
         return np.asarray(pseudonymise(uid, self._pseudonym_key, "student"))
 
     def events(self) -> pd.DataFrame:
-        cols = ["week", "year", "school", "student", "workflow", "step", "event", "action",
-                "role", "minutes", "cost", "outcome"]
+        cols = ["week", "year", "run_week", "school", "student", "workflow", "step", "event",
+                "action", "role", "minutes", "cost", "outcome"]
         if not self._events:
             return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
-        e = {k: np.concatenate([b[k] for b in self._events]) for k in self._events[0]}
-        uniq, inv = np.unique(e["uid"], return_inverse=True)
+        sizes = np.array([b[3].shape[1] for b in self._events])
+        week = np.repeat([b[0] for b in self._events], sizes)
+        code = np.repeat([b[1] for b in self._events], sizes)
+        outcome = np.repeat([b[2] for b in self._events], sizes)
+        uid, school, wf, step, action = np.concatenate([b[3] for b in self._events], axis=1)
+        minutes = np.concatenate([np.broadcast_to(np.asarray(b[4], dtype=np.float64), (k,))
+                                  for b, k in zip(self._events, sizes, strict=True)])
+        cost = np.concatenate([np.broadcast_to(np.asarray(b[5], dtype=np.float64), (k,))
+                               for b, k in zip(self._events, sizes, strict=True)])
+        uniq, inv = np.unique(uid, return_inverse=True)
         pids = self.pseudonyms(uniq)[inv]
+        action = action.astype(np.int64)
+        role = np.where(self.automated[action], -1, self.primary_role[action])
         roles = np.array([*self.policy.roles, ""], dtype=object)
         wf_names = [w.name for w in self.policy.workflows]
         return pd.DataFrame({
-            "week": e["step"] % calendar.WEEKS_PER_YEAR,
-            "year": e["step"] // calendar.WEEKS_PER_YEAR,
-            "run_week": e["step"],
-            "school": e["school"],
+            "week": week % calendar.WEEKS_PER_YEAR,
+            "year": week // calendar.WEEKS_PER_YEAR,
+            "run_week": week,
+            "school": school.astype(np.int32),
             "student": pids,
-            "workflow": pd.Categorical.from_codes(e["wf"], wf_names),
-            "step": e["wstep"] + 1,
-            "event": pd.Categorical.from_codes(e["event"], list(EVENTS)),
-            "action": pd.Categorical.from_codes(e["action"], self.policy.action_names),
-            "role": roles[e["role"]],
-            "minutes": e["minutes"],
-            "cost": e["cost"],
-            "outcome": pd.Categorical.from_codes(e["outcome"], list(OUTCOMES)),
+            "workflow": pd.Categorical.from_codes(wf.astype(np.int16), wf_names),
+            "step": step.astype(np.int16) + 1,
+            "event": pd.Categorical.from_codes(code.astype(np.int8), list(EVENTS)),
+            "action": pd.Categorical.from_codes(action, self.policy.action_names),
+            "role": roles[role],
+            "minutes": minutes,
+            "cost": cost,
+            "outcome": pd.Categorical.from_codes(outcome.astype(np.int8), list(OUTCOMES)),
         })
