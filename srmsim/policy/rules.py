@@ -951,8 +951,10 @@ class _Parsed:
 
 
 def _compile(
-    name: str, text: object, vocab: Vocabulary, rule_names: Mapping[str, Rule] | Iterable[str]
+    name: str, text: object, vocab: Vocabulary, rule_names: Mapping[str, Rule] | Iterable[str],
+    kind: Kind = "bool",
 ) -> _Parsed:
+    """Parse a rule (``kind="bool"``) or a score (``kind="number"``) into a typed tree."""
     if not isinstance(text, str):
         raise _Problem(
             f"expected the rule as text, got {type(text).__name__} {text!r} "
@@ -968,11 +970,13 @@ def _compile(
     tree = _syntax_tree(flat)
     compiler = _Compiler(flat, vocab, name, rule_names)
     root = compiler.compile(tree.body)
-    if root.kind != "bool":
+    if root.kind != kind and kind == "bool":
         raise _Problem(
             f"{compiler.token(tree.body)} is a number, but a rule must be true/false "
             "(add a comparison, e.g. '... > 0')"
         )
+    if root.kind != kind:
+        raise _Problem(f"{compiler.token(tree.body)} is true/false, but a score is a number")
     return _Parsed(
         name,
         text,
@@ -1258,24 +1262,8 @@ def parse_score(
     language; ``evaluate`` then returns float64 numbers (NaN where inputs are missing), not
     true/false. A score may use rules (``rules=``) but rules cannot refer to a score."""
     known = dict(rules or {})
-    if not isinstance(text, str):
-        raise RuleError(f"score {name!r}: expected an expression as text, got {text!r}")
-    flat = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     try:
-        tree = _syntax_tree(flat)
-        compiler = _Compiler(flat, vocab, name, known)
-        root = compiler.compile(tree.body)
-        if root.kind != "number":
-            raise _Problem(f"{compiler.token(tree.body)} is true/false, but a score is a number")
+        parsed = _compile(name, text, vocab, known, kind="number")
     except _Problem as problem:
         raise RuleError(f"score {name!r}: {problem}") from None
-    parsed = _Parsed(
-        name,
-        text,
-        root,
-        frozenset(compiler.fields),
-        frozenset(compiler.windows),
-        frozenset(compiler.parameters),
-        frozenset(compiler.references),
-    )
     return Rule(parsed, known)
