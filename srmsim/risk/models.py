@@ -159,6 +159,15 @@ class RiskModel:
         self.notes_: list[str] = []
 
     # -- shared preparation
+    def _features(self, features: Sequence[str] | str | None) -> list[str]:
+        if not features:
+            raise DataError(f"{self.name}: give at least one feature")
+        return [features] if isinstance(features, str) else list(features)
+
+    def _fit_design(self, features: list[str], rows: pd.DataFrame) -> np.ndarray:
+        self.design_ = FeatureDesign(features, self.reference_levels).fit(rows)
+        return self.design_.transform(rows)
+
     def _training_rows(
         self, df: pd.DataFrame, outcome: str, features: Sequence[str], school: str | None
     ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -286,12 +295,9 @@ class LogisticRisk(RiskModel):
         features: Sequence[str] | None = None,
         school: str = "school",
     ) -> LogisticRisk:
-        if not features:
-            raise DataError(f"{self.name}: give at least one feature")
-        features = [features] if isinstance(features, str) else list(features)
+        features = self._features(features)
         rows, y = self._training_rows(df, outcome, features, None)
-        self.design_ = FeatureDesign(features, self.reference_levels).fit(rows)
-        X = self.design_.transform(rows)
+        X = self._fit_design(features, rows)
         fit = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name)
         self.params_ = fit.params
         self.bse_ = fit.bse
@@ -355,9 +361,7 @@ class PerSchoolRisk(RiskModel):
         features: Sequence[str] | None = None,
         school: str = "school",
     ) -> PerSchoolRisk:
-        if not features:
-            raise DataError(f"{self.name}: give at least one feature")
-        features = [features] if isinstance(features, str) else list(features)
+        features = self._features(features)
         rows, y = self._training_rows(df, outcome, features, school)
         self.pooled_ = PooledRisk(
             reference_levels=self.reference_levels, ridge_sd=self.ridge_sd
@@ -495,12 +499,9 @@ class PartiallyPooledRisk(RiskModel):
         features: Sequence[str] | None = None,
         school: str = "school",
     ) -> PartiallyPooledRisk:
-        if not features:
-            raise DataError(f"{self.name}: give at least one feature")
-        features = [features] if isinstance(features, str) else list(features)
+        features = self._features(features)
         rows, y = self._training_rows(df, outcome, features, school)
-        self.design_ = FeatureDesign(features, self.reference_levels).fit(rows)
-        X = self.design_.transform(rows)
+        X = self._fit_design(features, rows)
         codes, labels = pd.factorize(rows[school], sort=True)
         n_groups = len(labels)
         start = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name)
