@@ -252,3 +252,14 @@ def test_workers_drop_finished_models(tmp_path):
     for task in plan(exp, range(2), None)[:3]:
         assert run_one(task)["error"] == ""
     assert len(mesa.Agent._ids) == before
+
+
+def test_running_a_finished_experiment_again_only_reports(tmp_path, capsys):
+    exp = write_experiment(tmp_path)
+    out = tmp_path / "o"
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    first = effects_bytes(out)
+    capsys.readouterr()
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    assert "0 runs" in capsys.readouterr().out
+    assert effects_bytes(out) == first

@@ -124,7 +124,7 @@ def run_experiment(
     from srmsim.experiment.compare import compare_frame
 
     store = ResultsStore(out)
-    manifest = store.start(experiment, resume)
+    manifest = store.start(experiment, resume or store.complete(experiment))
     workers = workers or os.cpu_count() or 1
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "workers": workers,
                "executor": "dask" if scheduler is not None else

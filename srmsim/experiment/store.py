@@ -69,20 +69,30 @@ class ResultsStore:
         path = self.root / "manifest.json"
         return json.loads(path.read_text()) if path.exists() else None
 
+    def complete(self, experiment) -> bool:
+        """True when this store already holds every run of this very experiment: running it
+        again only reports (so the README's main command can be repeated)."""
+        current = self.manifest()
+        if current is None or current.get("experiment_hash") != experiment.digest():
+            return False
+        n = int(current.get("replications", experiment.replications))
+        return all(self.has(v, r) for v in experiment.variants for r in range(n))
+
     def start(self, experiment, resume: bool) -> dict[str, Any]:
         """Check or create the manifest; refuse to mix results of different experiments."""
         current = self.manifest()
         digest = experiment.digest()
         if current is not None:
-            if not resume:
-                raise SrmsimError(
-                    f"{self.root} already holds results of experiment {current.get('name')!r}; "
-                    "use --resume to continue it or choose another --out")
             if current.get("experiment_hash") != digest:
                 raise SrmsimError(
-                    f"cannot resume: {experiment.source} has changed since the results in "
-                    f"{self.root} were made (experiment hash {current.get('experiment_hash')} "
-                    f"there, {digest} now); run it into a new --out directory")
+                    f"{self.root} holds results of another experiment, or {experiment.source} "
+                    f"has changed since they were made (experiment hash "
+                    f"{current.get('experiment_hash')} there, {digest} now); run it into a new "
+                    "--out directory")
+            if not resume:
+                raise SrmsimError(
+                    f"{self.root} already holds unfinished results of experiment "
+                    f"{current.get('name')!r}; use --resume to continue it or choose another --out")
             return current
         manifest = {
             "name": experiment.name,
