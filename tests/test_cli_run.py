@@ -171,3 +171,12 @@ def test_version_and_help(capsys) -> None:
     assert main([]) == 2  # no command: help and status 2
     usage = capsys.readouterr().out
     assert "run" in usage and "validate" in usage
+
+
+def test_validate_knows_experiments_and_trials(capsys, repo_root) -> None:
+    from srmsim.cli import main
+
+    assert main(["validate", str(repo_root / "experiments" / "quickstart.yaml")]) == 0
+    assert main(["validate", str(repo_root / "experiments" / "trial_reading.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "valid experiment 'quickstart'" in out and "valid trial 'trial_reading'" in out

@@ -8,13 +8,20 @@ from srmsim.scenario import load_scenario, read_yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check a scenario (or experiment) file without running it")
-    p.add_argument("file", help="scenario or experiment YAML")
+    p = sub.add_parser("validate",
+                       help="check a scenario, experiment or trial file without running it")
+    p.add_argument("file", help="scenario, experiment or trial YAML")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     data = read_yaml(args.file)
+    if isinstance(data, dict) and "randomise" in data:
+        from srmsim.trial import load_trial
+
+        trial = load_trial(args.file)
+        print(f"{args.file}: valid trial '{trial.name}'")
+        return 0
     if isinstance(data, dict) and "variants" in data:
         from srmsim.experiment.spec import load_experiment
 
