@@ -190,17 +190,10 @@ def profile(size: int, path: str | None, top: int) -> None:
 
 # ----------------------------------------------------------------------------- report
 def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import numpy as np
+    from machine import cpu_name
 
-    return (f"{cpu or 'unknown CPU'}, {os.cpu_count()} cores, Python {platform.python_version()},"
+    return (f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()},"
             f" numpy {np.__version__}")
 
 

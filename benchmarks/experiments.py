@@ -164,16 +164,9 @@ def same_outcomes(a, b, outcomes: list[str]) -> bool:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
+    from machine import cpu_name, usable_cores
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "usable_cores": usable_cores(),
             "python": platform.python_version()}
 
 

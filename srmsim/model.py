@@ -254,7 +254,7 @@ class TrustModel(mesa.Model):
                 "logins": obs.logins[i].astype(np.int16),
                 "assignments_set": obs.set[i].astype(np.int16),
                 "assignments_on_time": obs.on_time[i].astype(np.int16),
-                "engagement": t.engagement()[i], "wellbeing": t.wellbeing()[i],
+                "engagement": t.engagement(i), "wellbeing": t.wellbeing(i),
                 "attainment": t.attainment[i], "reading_age": t.reading_age[i],
                 "reading_gap": t.reading_obs[i] - t.reading_obs_age[i],
                 "assessment": t.assessment[i], "satisfaction": t.satisfaction[i],

@@ -137,11 +137,12 @@ class StudentTable:
             getattr(self, b).nbytes for b in BUFFERS
         )
 
-    def engagement(self) -> np.ndarray:
-        return self.engagement_base + self.engagement_ar + self.eff_engagement
+    def engagement(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Current engagement (stable + transient + action effects), of ``rows`` only if given."""
+        return self.engagement_base[rows] + self.engagement_ar[rows] + self.eff_engagement[rows]
 
-    def wellbeing(self) -> np.ndarray:
-        return self.wellbeing_base + self.wellbeing_ar + self.eff_wellbeing
+    def wellbeing(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return self.wellbeing_base[rows] + self.wellbeing_ar[rows] + self.eff_wellbeing[rows]
 
     def enrolled(self) -> np.ndarray:
         return self.status == ENROLLED

@@ -190,10 +190,8 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
     if "encoding" in raw:
         tm.encoding = _check_encoding(raw["encoding"], f"{p}.encoding", problems)
 
-    cols = raw.get("columns") or {}
-    if not isinstance(cols, dict):
-        problems.append((f"{p}.columns", "must map source column names to schema fields"))
-        cols = {}
+    cols = _mapping_section(raw, "columns", p, problems,
+                            "must map source column names to schema fields")
     seen_src: dict[str, str] = {}
     for src, dst in cols.items():
         kp = f'{p}.columns."{src}"'
@@ -215,10 +213,8 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
             continue
         tm.columns[src] = dst
 
-    consts = raw.get("constants") or {}
-    if not isinstance(consts, dict):
-        problems.append((f"{p}.constants", "must map schema fields to one value each"))
-        consts = {}
+    consts = _mapping_section(raw, "constants", p, problems,
+                              "must map schema fields to one value each")
     for fname, value in consts.items():
         kp = f"{p}.constants.{fname}"
         if fname not in tbl:
@@ -231,10 +227,8 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
         else:
             tm.constants[fname] = _raw_text(value)
 
-    vals = raw.get("values") or {}
-    if not isinstance(vals, dict):
-        problems.append((f"{p}.values", "must map schema fields to {source value: value}"))
-        vals = {}
+    vals = _mapping_section(raw, "values", p, problems,
+                            "must map schema fields to {source value: value}")
     for fname, vmap in vals.items():
         kp = f"{p}.values.{fname}"
         if fname not in tbl:
@@ -268,10 +262,8 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
             clean[_raw_text(src)] = dst
         tm.values[fname] = clean
 
-    dfmt = raw.get("date_formats") or {}
-    if not isinstance(dfmt, dict):
-        problems.append((f"{p}.date_formats", "must map date fields to formats like '%d/%m/%Y'"))
-        dfmt = {}
+    dfmt = _mapping_section(raw, "date_formats", p, problems,
+                            "must map date fields to formats like '%d/%m/%Y'")
     for fname, fmt in dfmt.items():
         kp = f"{p}.date_formats.{fname}"
         if fname not in tbl or tbl[fname].type != "date":
@@ -288,6 +280,16 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
     else:
         tm.ignore = ign
     return tm
+
+
+def _mapping_section(raw: dict, key: str, path: str, problems: list[tuple[str, str]],
+                     expected: str) -> dict:
+    """``raw[key]`` when it is a mapping; else a problem naming ``path.key`` and an empty one."""
+    section = raw.get(key) or {}
+    if not isinstance(section, dict):
+        problems.append((f"{path}.{key}", expected))
+        return {}
+    return section
 
 
 def _raw_text(value: Any) -> str:
