@@ -222,15 +222,26 @@ class TrustModel(mesa.Model):
         self.week_index += 1
         self._runtime += time.perf_counter() - t0
 
+    def per_school(self, values: np.ndarray) -> np.ndarray:
+        """Totals of per-student ``values`` (or of each row of a 2-D array) by school, as int64:
+        one ``reduceat`` over the school slices of the table."""
+        starts = self._school_starts
+        values = np.asarray(values)
+        sums = np.zeros((*values.shape[:-1], len(starts)), dtype=np.int64)
+        inside = int(np.searchsorted(starts, values.shape[-1]))  # schools emptied at the end
+        if inside:
+            sums[..., :inside] = np.add.reduceat(values.astype(np.int64, copy=False), starts[:inside],
+                                                 axis=-1)
+            sums[..., self._school_sizes == 0] = 0
+        return sums
+
     def _report(self, obs: dynamics.WeekObservation) -> None:
         t = self.students
         starts = self._school_starts
-        rows = np.stack([
+        sums = self.per_school(np.stack([
             (t.status == ENROLLED), obs.possible, obs.attended, obs.incidents, obs.logins,
             obs.set, obs.on_time, obs.withdrew,
-        ]).astype(np.int64)
-        sums = np.add.reduceat(rows, starts, axis=1) if len(t) else np.zeros((8, len(starts)))
-        sums[:, self._school_sizes == 0] = 0
+        ]))
         rec = {
             "run_week": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
             "week": np.full(len(starts), self.week), "school": np.arange(len(starts)),

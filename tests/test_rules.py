@@ -981,3 +981,15 @@ def test_a_rule_may_compare_an_already_parsed_score():
     assert rule.evaluate(ctx_of(x=[1.0, -2.0])).tolist() == [False, True]
     with pytest.raises(RuleError, match=r"'and' needs true/false, but 'need'"):
         parse_rule("bad", "need and flag", VOCAB, rules={"need": score})
+
+
+def test_count_is_narrow_but_arithmetic_on_it_does_not_wrap():
+    ctx = ctx_of(flag=[True, False, True, True], x=[0.1, 0.9, 0.2, 0.7])
+    assert run("count(flag, x < 0.5) * 100 == 200", ctx) == [True, False, True, False]
+    assert run("count(flag, x < 0.5) - 300 == -298", ctx) == [True, False, True, False]
+    assert run("count(flag) * 1000000000000 > 999999999999", ctx) == [True, False, True, True]
+    assert run("-count(flag, flag) == -2", ctx) == [True, False, True, True]
+    assert run("max(count(flag), 1000) == 1000", ctx) == [True] * 4
+    assert run("count(flag, x < 0.5) >= 100000", ctx) == [False] * 4
+    score = rules_module.parse_score("s", "count(flag, x < 0.5) * 64 + 100", VOCAB)
+    assert score.evaluate(ctx).tolist() == [228.0, 100.0, 228.0, 164.0]

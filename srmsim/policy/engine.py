@@ -52,15 +52,38 @@ SCHOOL, POOL = 0, 1
 LEVEL_TARGETS = ("absence", "engagement", "wellbeing", "incidents")
 
 
-def _scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray, wf: np.ndarray
-                 ) -> None:
-    """``target[rows] += values`` where a row may repeat only across workflows (a student has at
-    most one open case per workflow): one plain fancy-index add per workflow, which is much
-    cheaper than ``np.add.at`` or a full-length ``np.bincount`` each week."""
-    values = values.astype(target.dtype, copy=False)
-    for w in np.unique(wf):
-        sel = wf == w
-        target[rows[sel]] += values[sel]
+def _present(key: np.ndarray, n: int) -> np.ndarray:
+    """The distinct values of a small dense key (0 <= key < n), ascending: cheaper than
+    ``np.unique`` for the few workflow steps or half-lives a policy has."""
+    return np.flatnonzero(np.bincount(key, minlength=n)) if len(key) else key[:0]
+
+
+def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """The order staff serve a queue in: by group (school), then priority, higher first (NaN
+    last), then the case's tie draw (``uint32``), then the order cases were made.
+
+    Equal to ``np.lexsort((tie, -priority, group))``; when the priorities are whole numbers in a
+    modest range (counts of risk factors, bands) the three keys are packed into one ``uint64`` and
+    sorted once, several times faster than the three passes of a lexsort.
+    """
+    n = len(priority)
+    p = np.where(np.isnan(priority), -np.inf, priority)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    finite = np.isfinite(p)
+    lo = float(p[finite].min()) if finite.any() else 0.0
+    hi = float(p[finite].max()) if finite.any() else 0.0
+    n_groups = int(group.max()) + 1 if group is not None else 1
+    whole = hi - lo < 2**15 and np.array_equal(p[finite], np.floor(p[finite]))  # Python floats
+    if not whole or n_groups > 2**16 or (group is not None and group.min() < 0) or np.any(p == np.inf):
+        keys = (tie, -p) if group is None else (tie, -p, group)
+        return np.lexsort(keys)
+    # rank 0 = highest priority; -inf (no priority) after every finite one
+    rank = np.where(finite, hi - np.where(finite, p, hi), 2**15).astype(np.uint64)
+    key = (rank << np.uint64(32)) | tie.astype(np.uint64)
+    if group is not None:
+        key |= group.astype(np.uint64) << np.uint64(48)
+    return np.argsort(key, kind="stable")
 
 
 class PolicyEngine:
@@ -108,6 +131,9 @@ class PolicyEngine:
         self._min_need = used_roles.min(axis=0) if len(used_roles) else np.zeros(0)
         wfs = p.workflows
         self.n_steps = np.array([len(w.steps) for w in wfs])
+        # one dense key per (workflow, step): step_key[wf] + step
+        self.step_key = np.r_[0, np.cumsum(self.n_steps)[:-1]].astype(np.int64)
+        self.step_of_key = [(w, i) for w, wf in enumerate(wfs) for i in range(len(wf.steps))]
         width = max((len(w.steps) for w in wfs), default=1)
         self.step_action = np.full((len(wfs), width), -1)
         self.step_weeks = np.ones((len(wfs), width), dtype=np.int64)
@@ -117,21 +143,25 @@ class PolicyEngine:
                 self.step_weeks[w, i] = st.weeks
         self.cases = Table({"uid": np.int64, "row": np.int64, "school": np.int32,
                             "wf": np.int16, "step": np.int16, "status": np.int8,
-                            "queued_at": np.int32, "priority": np.float64, "tie": np.float64,
+                            "queued_at": np.int32, "priority": np.float64, "tie": np.uint32,
                             "action": np.int16, "source": np.int8, "start": np.int32,
                             "end": np.int32, "spent_minutes": np.float64,
                             "spent_cost": np.float64})
         # Effects that fade after an action ends: one residual per student, target and half-life
-        # in use, decayed each week, so the cost does not grow with the number of past actions.
+        # in use, so the cost does not grow with the number of past actions. The residual is
+        # stored at the scale of week ``fade_base`` (true value = stored x decay^(now - base)):
+        # fading costs nothing per week, and the store is rescaled only when the factor gets small.
+        used = sorted({st.action_id for wf in p.workflows for st in wf.steps})
         has_level = np.zeros(len(acts), dtype=bool)
         for k in LEVEL_TARGETS:
-            has_level |= self.level[k] != 0
-        self.fade_lives = np.unique(self.half_life[has_level])
-        used = sorted({st.action_id for wf in p.workflows for st in wf.steps})
+            has_level[used] |= self.level[k][used] != 0
+        self.fade_lives = np.unique(self.half_life[has_level])  # of the actions workflows use
         # effect targets some workflow's action moves: the others stay 0 and are never touched
         self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
-        self.fade_decay = (0.5 ** (1.0 / self.fade_lives)).astype(np.float32)
+        self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
+        self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
+        self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
                                  dtype=np.float32)
         self._events: list[dict[str, np.ndarray]] = []
@@ -226,7 +256,7 @@ class PolicyEngine:
         if self.pool_model is not None and self.pool_model.due(self.model.week):
             self.pool_model.update()
             self.ctx.forget("pooled_risk")
-        self.residual *= self.fade_decay[:, None, None]  # last week's fading effects, one week on
+        self._fade(now)
         values = self._evaluate(now)
         self._review(now, values)
         self._trigger(now, values)
@@ -234,6 +264,11 @@ class PolicyEngine:
         self._start_automated(now)
         self._measure_use()
         self._prepare_queue(now)
+
+    def _key(self, idx: np.ndarray) -> np.ndarray:
+        """The dense (workflow, step) key of cases ``idx``."""
+        c = self.cases
+        return self.step_key[c.wf[idx]] + c.step[idx]
 
     def _open(self) -> np.ndarray:
         return np.flatnonzero(self.cases.status != CLOSED)
@@ -253,18 +288,26 @@ class PolicyEngine:
             [self.policy.workflows[w].cooldown_weeks for w in range(len(self.policy.workflows))]
         )[wf]
 
+    def _fade(self, now: int) -> None:
+        """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
+        self.fade_scale = self.fade_decay ** (now - self.fade_base)
+        for h in np.flatnonzero(self.fade_scale < 1e-12):
+            self.residual[h] *= np.float32(self.fade_scale[h])
+            self.fade_base[h], self.fade_scale[h] = now, 1.0
+
     def _end_course(self, idx: np.ndarray, now: int) -> None:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
-        act, rows, wf = c.action[idx], c.row[idx], c.wf[idx]
+        act, rows = c.action[idx], c.row[idx]
         h_of = self.fade_index[act]
         for k, target in enumerate(LEVEL_TARGETS):
             if target not in self._targets_used:
                 continue
             size = self.level[target][act]
-            for h in np.unique(h_of[size != 0]):
+            for h in _present(h_of[size != 0], len(self.fade_lives)):
                 sel = (h_of == h) & (size != 0)
-                _scatter_add(self.residual[h, k], rows[sel], size[sel], wf[sel])
+                stored = (size[sel] / self.fade_scale[h]).astype(np.float32)
+                np.add.at(self.residual[h, k], rows[sel], stored)
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
@@ -284,13 +327,14 @@ class PolicyEngine:
         c = self.cases
         needed = {}
         due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))
-        for key in np.unique(c.wf[due].astype(np.int64) * 1000 + c.step[due]):
-            goal = self.policy.workflows[key // 1000].steps[key % 1000].goal
+        for key in _present(self._key(due), len(self.step_of_key)):
+            w, i = self.step_of_key[key]
+            goal = self.policy.workflows[w].steps[i].goal
             if goal is not None:
                 needed[f"goal:{key}"] = goal
         triggers = set(self._due_rules(self.model.week))
         # open cases may be queued this week (escalation, decline): their workflows need priorities
-        queued_wf = set(np.unique(c.wf[c.status != CLOSED]).tolist())
+        queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
         for w, wf in enumerate(self.policy.workflows):
             if wf.trigger in triggers:
                 needed[f"rule:{wf.trigger}"] = self.policy.rules[wf.trigger]
@@ -308,8 +352,8 @@ class PolicyEngine:
         self._event("reviewed", due, minutes=c.spent_minutes[due], cost=c.spent_cost[due])
         self._end_course(due, now)
         met = np.zeros(len(due), dtype=bool)
-        key = c.wf[due].astype(np.int64) * 1000 + c.step[due]
-        for k in np.unique(key):
+        key = self._key(due)
+        for k in _present(key, len(self.step_of_key)):
             goal = values.get(f"goal:{k}")
             if goal is not None:
                 sel = key == k
@@ -363,7 +407,7 @@ class PolicyEngine:
                 f &= np.isin(t.school, rc.schools)
             flags[name] = f
             any_flag |= f
-        self._flags += np.bincount(t.school[any_flag], minlength=len(self._flags))
+        self._flags += self.model.per_school(any_flag)
         c = self.cases
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
@@ -383,7 +427,7 @@ class PolicyEngine:
             if len(new_rows) == 0:
                 continue
             uid = t.uid[new_rows]
-            tie = self.model.crn.uniform(f"policy.tie.{wf.name}", 0, uid)
+            tie = self.model.crn.bits(f"policy.tie.{wf.name}", 0, uid) >> np.uint64(32)
             idx = self.cases.append(
                 uid=uid, row=new_rows, school=t.school[new_rows], wf=np.full(len(uid), w),
                 step=np.zeros(len(uid)), status=np.full(len(uid), QUEUED),
@@ -416,11 +460,12 @@ class PolicyEngine:
         """
         c = self.cases
         u = np.empty(len(idx))
-        key = c.wf[idx].astype(np.int64) * 1000 + c.step[idx]
-        for k in np.unique(key):
+        key = self._key(idx)
+        for k in _present(key, len(self.step_of_key)):
             sel = key == k
-            name = self.policy.workflows[k // 1000].name
-            u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{k % 1000}", now,
+            w, i = self.step_of_key[k]
+            name = self.policy.workflows[w].name
+            u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
                                             c.uid[idx[sel]])
         return u < self.take_up[c.action[idx]]
 
@@ -432,7 +477,7 @@ class PolicyEngine:
         c.start[idx] = now
         c.end[idx] = now + self.step_weeks[c.wf[idx], c.step[idx]]
         c.source[idx] = source
-        np.add.at(self.model.students.interventions, c.row[idx], 1)
+        np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
         self._event("started", idx)
 
     def _decline(self, idx: np.ndarray, now: int) -> None:
@@ -528,7 +573,7 @@ class PolicyEngine:
         q = self._candidates(avail, c.school)
         if len(q) == 0:
             return
-        q = q[np.lexsort((c.tie[q], -c.priority[q], c.school[q]))]
+        q = q[queue_order(c.school[q], c.priority[q], c.tie[q])]
         acc = self._offer(q, self.model.week_index)
         self._used_school += self._allocate(q, acc, avail, c.school[q].astype(np.int64), SCHOOL)
 
@@ -541,7 +586,7 @@ class PolicyEngine:
         q = self._candidates(avail, None)
         if len(q) == 0:
             return
-        q = q[np.lexsort((c.tie[q], -c.priority[q]))]
+        q = q[queue_order(None, c.priority[q], c.tie[q])]
         acc = self._offer(q, self.model.week_index)
         used = self._allocate(q, acc, avail, np.zeros(len(q), dtype=np.int64), POOL)
         self._used_pool += used[0]
@@ -557,22 +602,27 @@ class PolicyEngine:
         status = c.status
         queued = np.flatnonzero(status == QUEUED)
         if len(queued):
-            _scatter_add(t.weeks_waited, c.row[queued], np.ones(len(queued), np.int16),
-                         c.wf[queued])
+            np.add.at(t.weeks_waited, c.row[queued], np.int16(1))
         active = np.flatnonzero(status == ACTIVE)
         n_schools = len(self.model.schools)
         used_school = np.zeros((n_schools, len(self.policy.roles)))
         used_pool_by_school = np.zeros(n_schools)
-        for k in self._targets_used:
-            getattr(t, f"eff_{k}")[:] = 0.0
-        if len(active):
-            rows, act, wf = c.row[active], c.action[active], c.wf[active]
+        for k in self._targets_used:  # the fading effects of actions that have ended ...
+            eff, store = getattr(t, f"eff_{k}"), self.residual[:, LEVEL_TARGETS.index(k)]
+            if len(store) == 0:
+                eff[:] = 0.0
+            for h in range(len(store)):
+                scaled = np.multiply(store[h], np.float32(self.fade_scale[h]), out=eff if h == 0 else None)
+                if h:
+                    eff += scaled
+        if len(active):  # ... and the effects of those running
+            rows, act = c.row[active], c.action[active]
             mins = self.minutes[act]
             total = mins.sum(axis=1)
             c.spent_minutes[active] += total
             c.spent_cost[active] += self.cost[act]
-            _scatter_add(t.staff_minutes, rows, total, wf)
-            _scatter_add(t.cost, rows, self.cost[act], wf)
+            np.add.at(t.staff_minutes, rows, total.astype(t.staff_minutes.dtype))
+            np.add.at(t.cost, rows, self.cost[act].astype(t.cost.dtype))
             school_side = c.source[active] == SCHOOL
             for r in range(used_school.shape[1]):
                 used_school[:, r] = np.bincount(c.school[active[school_side]],
@@ -581,21 +631,18 @@ class PolicyEngine:
                                                  weights=total[~school_side], minlength=n_schools)
             on = now - c.start[active] >= self.onset[act]
             if on.any():
-                r_on, a_on, w_on = rows[on], act[on], wf[on]
+                r_on, a_on = rows[on], act[on]
                 for k in self._targets_used:
                     size = self.level[k][a_on]
                     if size.any():
-                        _scatter_add(getattr(t, f"eff_{k}"), r_on, size, w_on)
+                        eff = getattr(t, f"eff_{k}")
+                        np.add.at(eff, r_on, size.astype(eff.dtype))
                 gain = self.attainment_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
-                    _scatter_add(t.attainment, r_on, gain, w_on)
+                    np.add.at(t.attainment, r_on, gain.astype(t.attainment.dtype))
                 gain = self.reading_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
-                    _scatter_add(t.reading_age, r_on, gain, w_on)
-        for h in range(len(self.fade_lives)):
-            for k, target in enumerate(LEVEL_TARGETS):
-                if target in self._targets_used:
-                    getattr(t, f"eff_{target}")[:] += self.residual[h, k]
+                    np.add.at(t.reading_age, r_on, gain.astype(t.reading_age.dtype))
         status = c.status  # after declines and escalations
         open_ = status != CLOSED
         school = c.school

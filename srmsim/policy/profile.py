@@ -22,8 +22,12 @@ NEVER = 99.0  # weeks since an event that never happened in the run
 
 
 def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den as float64, NaN where den is 0 (nothing to count yet)."""
+    out = num.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+        out /= den
+    out[den <= 0] = np.nan
+    return out
 
 
 def _window_sum(buffer: np.ndarray, slots: list[int]) -> np.ndarray:
@@ -35,7 +39,7 @@ def _window_sum(buffer: np.ndarray, slots: list[int]) -> np.ndarray:
 
 
 def _weeks_since(last: np.ndarray, step: int) -> np.ndarray:
-    return np.where(last >= 0, step - last, NEVER).astype(np.float32)
+    return np.where(last >= 0, step - last, NEVER)
 
 
 #: name -> (kind, doc, getter(table, step))

@@ -341,7 +341,7 @@ def _ufunc2(ufunc: np.ufunc, a: Any, a_owned: bool, b: Any, b_owned: bool, dtype
         out = a
     elif b_owned and isinstance(b, np.ndarray) and b.dtype == dtype:
         out = b
-    return ufunc(a, b, out=out)
+    return ufunc(a, b, out=out, dtype=dtype)
 
 
 def _owned(value: Any) -> bool:
@@ -497,7 +497,8 @@ class _Arith(_Node):
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
         a, a_owned = self.children[0].run(ev)
         b, b_owned = self.children[1].run(ev)
-        dtype = np.float64 if self.op == "/" else np.result_type(a, b)
+        # int64 at least: count() gives a narrow integer that arithmetic must not wrap around
+        dtype = np.float64 if self.op == "/" else np.result_type(a, b, np.int64)
         result = _ufunc2(self._UFUNCS[self.op], a, a_owned, b, b_owned, dtype)
         return result, _owned(result)
 
@@ -549,6 +550,9 @@ class _Count(_Node):
         self.kind, self.children = "number", tuple(operands)
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        # the narrowest integer that holds the count: adding bools into it is several times
+        # cheaper than into int64 (arithmetic on the result widens, see _Arith)
+        dtype = np.int8 if len(self.children) < 128 else np.int64
         acc: Any = 0
         acc_owned = False
         for child in self.children:
@@ -556,8 +560,10 @@ class _Count(_Node):
             if acc_owned:
                 np.add(acc, value, out=acc)
             else:
-                acc = np.add(acc, value, dtype=np.int64)
+                acc = np.add(acc, value, dtype=dtype)
                 acc_owned = _owned(acc)
+        if not acc_owned:  # every operand a constant: a plain Python int, as before
+            acc = int(acc)
         return acc, acc_owned
 
     def render(self) -> str:
@@ -575,7 +581,7 @@ class _MinMax(_Node):
         acc, acc_owned = self.children[0].run(ev)
         for child in self.children[1:]:
             value, owned = child.run(ev)
-            acc = _ufunc2(ufunc, acc, acc_owned, value, owned, np.result_type(acc, value))
+            acc = _ufunc2(ufunc, acc, acc_owned, value, owned, np.result_type(acc, value, np.int64))
             acc_owned = _owned(acc)
         return acc, acc_owned
 
