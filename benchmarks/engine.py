@@ -152,21 +152,62 @@ def measure_in_child(size: int, path: str | None, policy: bool, repeat: int,
 
 
 # ----------------------------------------------------------------------------- with policies
+def measure_pair(size: int, path: str, repeat: int) -> dict[str, Any]:
+    """The scenario with and without its policy, run alternately in one process (with, without,
+    with, ...; the same seeds), so a machine that speeds up or slows down during the measurement
+    moves both sides alike. Best of ``repeat`` each, and the spread of the pairs' ratios."""
+    import time
+
+    from srmsim.model import TrustModel
+
+    _pin_to_one_core()
+    scenarios = {True: bench_scenario(size, path, True), False: bench_scenario(size, path, False)}
+    for policy in scenarios:  # warm up imports and caches
+        TrustModel(bench_scenario(1_000, path, policy), seed=0).step()
+    best = {True: float("inf"), False: float("inf")}
+    best_cpu = dict(best)
+    pair_ratios: list[float] = []
+    student_weeks: dict[bool, int] = {}
+    n = 0
+    for i in range(repeat):
+        steps = {}
+        for policy, scenario in scenarios.items():
+            model = TrustModel(scenario, seed=1 + i)
+            t1, c1 = time.perf_counter(), time.process_time()
+            model.run()
+            t2, c2 = time.perf_counter(), time.process_time()
+            steps[policy] = t2 - t1
+            best[policy] = min(best[policy], t2 - t1)
+            best_cpu[policy] = min(best_cpu[policy], c2 - c1)
+            if i == 0:
+                n = len(model.students)
+                student_weeks[policy] = int(model.weekly()["enrolled"].sum())
+            model.release()
+        pair_ratios.append(steps[False] / steps[True])
+    rate = {p: student_weeks[p] / best[p] for p in best}
+    cpu_rate = {p: student_weeks[p] / best_cpu[p] for p in best}
+    return {"size": size, "scenario": path, "students": n,
+            "sw_per_s": rate[True], "sw_per_s_without_policy": rate[False],
+            "ratio": rate[True] / rate[False], "cpu_ratio": cpu_rate[True] / cpu_rate[False],
+            "pair_ratio_min": min(pair_ratios), "pair_ratio_max": max(pair_ratios)}
+
+
 def policy_ratios(paths: list[str], sizes: list[int], repeat: int) -> list[dict[str, Any]]:
     """Each scenario with its policy and with ``policy: null``, at each size: throughput ratio.
 
-    The policy scenarios (``scenarios/*.yaml`` with a ``policy:`` section) come from another
-    part of the project; pass them with ``--scenarios``. A scenario without a policy is
-    measured too (its ratio is about 1, a check on the noise of the measurement).
+    The ratio is of student-weeks per second (best with the policy / best without). Pass the
+    scenarios with ``--scenarios``; one without a policy gives a ratio of about 1, a check on
+    the noise of the measurement.
     """
     rows = []
     for path in paths:
         for size in sizes:
-            with_policy = measure_in_child(size, path, True, repeat, trace=False)
-            without = measure_in_child(size, path, False, repeat, trace=False)
-            rows.append({**with_policy, "sw_per_s_without_policy": without["sw_per_s"],
-                         "ratio": with_policy["sw_per_s"] / without["sw_per_s"],
-                         "cpu_ratio": with_policy["sw_per_cpu_s"] / without["sw_per_cpu_s"]})
+            cmd = [sys.executable, __file__, "--child-pair", str(size), "--child-scenario", path,
+                   "--repeat", str(repeat)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"benchmark child failed for {path} at {size}:\n{proc.stderr}")
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return rows
 
 
@@ -225,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-scenario", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-no-policy", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-pair", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -232,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         row = measure(args.child, args.child_scenario, not args.child_no_policy, args.repeat,
                       trace=not args.no_trace)
         print(json.dumps(row))
+        return 0
+    if args.child_pair is not None:
+        print(json.dumps(measure_pair(args.child_pair, args.child_scenario, args.repeat)))
         return 0
     if args.profile is not None:
         profile(args.profile, None, args.top)
@@ -266,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in policy_rows:
             print(f"  {r['scenario']:<40} {r['students']:>10,} students: "
                   f"{r['sw_per_s'] / 1e6:6.2f} vs {r['sw_per_s_without_policy'] / 1e6:6.2f} "
-                  f"M sw/s, ratio {r['ratio']:.2f} (CPU time: {r['cpu_ratio']:.2f})")
+                  f"M sw/s, ratio {r['ratio']:.2f} (CPU time: {r['cpu_ratio']:.2f}; "
+                  f"pairs {r['pair_ratio_min']:.2f}-{r['pair_ratio_max']:.2f})")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "rows": rows,
                                          "policy_rows": policy_rows}, indent=2))

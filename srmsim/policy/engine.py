@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from srmsim.model import TrustModel
 
 QUEUED, ACTIVE, CLOSED = 0, 1, 2
+OPEN = np.iinfo(np.int32).max  # referable_from of a student with an open case
 EVENTS = ("flagged", "queued", "started", "declined", "reviewed", "escalated", "goal_met",
           "closed", "open_at_end")
 OUTCOMES = ("", "goal_met", "unresolved", "left", "open", "cleared")
@@ -112,6 +113,7 @@ class PolicyEngine:
             self.school_capacity[:] = 0.0
         # per action: staff minutes (actions x roles), cost, take-up, automation, effects
         self.minutes = p.action_matrix()
+        self.total_minutes = self.minutes.sum(axis=1)
         acts = [p.actions[a] for a in p.action_names]
         self.cost = np.array([a.cost_per_week for a in acts])
         self.take_up = np.array([a.take_up for a in acts])
@@ -131,6 +133,7 @@ class PolicyEngine:
         self._min_need = used_roles.min(axis=0) if len(used_roles) else np.zeros(0)
         wfs = p.workflows
         self.n_steps = np.array([len(w.steps) for w in wfs])
+        self.cooldown_weeks = np.array([w.cooldown_weeks for w in wfs], dtype=np.int32)
         # one dense key per (workflow, step): step_key[wf] + step
         self.step_key = np.r_[0, np.cumsum(self.n_steps)[:-1]].astype(np.int64)
         self.step_of_key = [(w, i) for w, wf in enumerate(wfs) for i in range(len(wf.steps))]
@@ -166,7 +169,9 @@ class PolicyEngine:
                                  dtype=np.float32)
         self._events: list[dict[str, np.ndarray]] = []
         self._row_uid = model.students.uid.copy()
-        self.cooldown_until = np.full((len(wfs), len(model.students)), -1, dtype=np.int32)
+        # per workflow and student: the first week the workflow may refer them again (OPEN
+        # while they have an open case in it; the end of the cooldown once it closes)
+        self.referable_from = np.full((len(wfs), len(model.students)), -1, dtype=np.int32)
         self._flags = np.zeros(n_schools, dtype=np.int64)
         self._referrals = np.zeros(n_schools, dtype=np.int64)
         self._used_school = np.zeros_like(self.school_capacity)
@@ -229,10 +234,10 @@ class PolicyEngine:
             return np.where(found, order[pos], -1)
 
         old_rows = rows_of(self._row_uid)
-        cooldown = np.full((self.cooldown_until.shape[0], len(new_uid)), -1, dtype=np.int32)
+        referable = np.full((self.referable_from.shape[0], len(new_uid)), -1, dtype=np.int32)
         ok = old_rows >= 0
-        cooldown[:, old_rows[ok]] = self.cooldown_until[:, ok]
-        self.cooldown_until = cooldown
+        referable[:, old_rows[ok]] = self.referable_from[:, ok]
+        self.referable_from = referable
         scores = np.full(len(new_uid), np.nan)
         scores[old_rows[ok]] = self.pool_scores[ok]
         self.pool_scores = scores
@@ -284,9 +289,7 @@ class PolicyEngine:
         c.status[idx] = CLOSED
         self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
         wf = c.wf[idx]
-        self.cooldown_until[wf, c.row[idx]] = now + np.array(
-            [self.policy.workflows[w].cooldown_weeks for w in range(len(self.policy.workflows))]
-        )[wf]
+        self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
@@ -298,16 +301,15 @@ class PolicyEngine:
     def _end_course(self, idx: np.ndarray, now: int) -> None:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
-        act, rows = c.action[idx], c.row[idx]
-        h_of = self.fade_index[act]
-        for k, target in enumerate(LEVEL_TARGETS):
-            if target not in self._targets_used:
+        act = c.action[idx]
+        for a in _present(act, len(self.minutes)):
+            fading = [(k, self.level[target][a]) for k, target in enumerate(LEVEL_TARGETS)
+                      if target in self._targets_used and self.level[target][a] != 0]
+            if not fading:
                 continue
-            size = self.level[target][act]
-            for h in _present(h_of[size != 0], len(self.fade_lives)):
-                sel = (h_of == h) & (size != 0)
-                stored = (size[sel] / self.fade_scale[h]).astype(np.float32)
-                np.add.at(self.residual[h, k], rows[sel], stored)
+            rows, h = c.row[idx[act == a]], self.fade_index[a]
+            for k, size in fading:
+                np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
@@ -416,16 +418,15 @@ class PolicyEngine:
                 clear = sel[~flags[wf.trigger][c.row[sel]]]
                 if len(clear):
                     self._close(clear, now, "cleared")
-        open_ = self._open()
         for w, wf in enumerate(wfs):
             if wf.trigger not in due:
                 continue
-            busy = np.zeros(len(t), dtype=bool)
-            busy[self.cases.row[open_[self.cases.wf[open_] == w]]] = True
-            new_rows = np.flatnonzero(flags[wf.trigger] & ~busy & (self.cooldown_until[w] <= now)
-                                      & (self.eligible_from <= now))
+            flagged = np.flatnonzero(flags[wf.trigger])
+            new_rows = flagged[(self.referable_from[w, flagged] <= now)
+                               & (self.eligible_from[flagged] <= now)]
             if len(new_rows) == 0:
                 continue
+            self.referable_from[w, new_rows] = OPEN
             uid = t.uid[new_rows]
             tie = self.model.crn.bits(f"policy.tie.{wf.name}", 0, uid) >> np.uint64(32)
             idx = self.cases.append(
@@ -512,24 +513,28 @@ class PolicyEngine:
         closed = available < self._min_need  # (groups, roles): not even the smallest case fits
         if not closed.any():
             return q
-        rows = closed[0] if group is None else closed[group[q]]
-        return q[~((self.minutes[c.action[q]] > 0) & rows).any(axis=1)]
+        # (groups, actions): every role the action needs still has room in the group
+        servable = ~((self.minutes > 0)[None, :, :] & closed[:, None, :]).any(axis=2)
+        if group is None:
+            return q[servable[0, c.action[q]]]
+        return q[servable[group[q], c.action[q]]]
+
+    def _running(self) -> tuple[np.ndarray, np.ndarray]:
+        """The running cases, and how many run in each school, by source and action (one
+        bincount; minutes by role are then a small matrix product with ``self.minutes``)."""
+        c = self.cases
+        active = np.flatnonzero(c.status == ACTIVE)
+        n_schools, n_actions = len(self.school_capacity), len(self.minutes)
+        key = (c.school[active].astype(np.int64) * 2 + c.source[active]) * n_actions
+        key += c.action[active]
+        counts = np.bincount(key, minlength=n_schools * 2 * n_actions)
+        return active, counts.reshape(n_schools, 2, n_actions)
 
     def _measure_use(self) -> None:
         """Staff minutes already committed this week to running cases, by source."""
-        c = self.cases
-        self._used_school[:] = 0.0
-        self._used_pool[:] = 0.0
-        active = np.flatnonzero(c.status == ACTIVE)
-        if len(active) == 0:
-            return
-        mins = self.minutes[c.action[active]]
-        school_side = c.source[active] == SCHOOL
-        schools = c.school[active[school_side]]
-        for r in range(mins.shape[1]):
-            self._used_school[:, r] = np.bincount(schools, weights=mins[school_side, r],
-                                                  minlength=len(self._used_school))
-        self._used_pool += mins[~school_side].sum(axis=0)
+        _, counts = self._running()
+        self._used_school[:] = counts[:, SCHOOL] @ self.minutes
+        self._used_pool[:] = counts[:, POOL].sum(axis=0) @ self.minutes
 
     def _allocate(self, candidates: np.ndarray, accepted: np.ndarray, available: np.ndarray,
                   group: np.ndarray, source: int) -> np.ndarray:
@@ -603,10 +608,9 @@ class PolicyEngine:
         queued = np.flatnonzero(status == QUEUED)
         if len(queued):
             np.add.at(t.weeks_waited, c.row[queued], np.int16(1))
-        active = np.flatnonzero(status == ACTIVE)
-        n_schools = len(self.model.schools)
-        used_school = np.zeros((n_schools, len(self.policy.roles)))
-        used_pool_by_school = np.zeros(n_schools)
+        active, counts = self._running()
+        used_school = counts[:, SCHOOL] @ self.minutes
+        used_pool_by_school = counts[:, POOL] @ self.total_minutes
         for k in self._targets_used:  # the fading effects of actions that have ended ...
             eff, store = getattr(t, f"eff_{k}"), self.residual[:, LEVEL_TARGETS.index(k)]
             if len(store) == 0:
@@ -617,18 +621,11 @@ class PolicyEngine:
                     eff += scaled
         if len(active):  # ... and the effects of those running
             rows, act = c.row[active], c.action[active]
-            mins = self.minutes[act]
-            total = mins.sum(axis=1)
+            total, cost = self.total_minutes[act], self.cost[act]
             c.spent_minutes[active] += total
-            c.spent_cost[active] += self.cost[act]
+            c.spent_cost[active] += cost
             np.add.at(t.staff_minutes, rows, total.astype(t.staff_minutes.dtype))
-            np.add.at(t.cost, rows, self.cost[act].astype(t.cost.dtype))
-            school_side = c.source[active] == SCHOOL
-            for r in range(used_school.shape[1]):
-                used_school[:, r] = np.bincount(c.school[active[school_side]],
-                                                weights=mins[school_side, r], minlength=n_schools)
-            used_pool_by_school[:] = np.bincount(c.school[active[~school_side]],
-                                                 weights=total[~school_side], minlength=n_schools)
+            np.add.at(t.cost, rows, cost.astype(t.cost.dtype))
             on = now - c.start[active] >= self.onset[act]
             if on.any():
                 r_on, a_on = rows[on], act[on]
@@ -643,14 +640,15 @@ class PolicyEngine:
                 gain = self.reading_gain[a_on] / self.course_weeks[a_on]
                 if gain.any():
                     np.add.at(t.reading_age, r_on, gain.astype(t.reading_age.dtype))
+        n_schools = len(self.school_capacity)
         status = c.status  # after declines and escalations
-        open_ = status != CLOSED
-        school = c.school
+        by_status = np.bincount(c.school.astype(np.int64) * 3 + status, minlength=3 * n_schools)
+        by_status = by_status.reshape(n_schools, 3)
         self._week_report = {
             "flags": self._flags.copy(),
             "referrals": self._referrals.copy(),
-            "active_cases": np.bincount(school[status == ACTIVE], minlength=n_schools),
-            "queue_length": np.bincount(school[status == QUEUED], minlength=n_schools),
+            "active_cases": by_status[:, ACTIVE],
+            "queue_length": by_status[:, QUEUED],
             "staff_minutes_used": used_school.sum(axis=1),
             "staff_minutes_available": self.school_capacity.sum(axis=1),
             "pool_minutes_used": used_pool_by_school,
@@ -658,8 +656,8 @@ class PolicyEngine:
         for r, role in enumerate(self.policy.roles):
             self._week_report[f"minutes_used_{role}"] = used_school[:, r]
             self._week_report[f"minutes_available_{role}"] = self.school_capacity[:, r]
-        if 4 * int((~open_).sum()) > len(c):
-            c.keep(open_)  # drop closed cases once they are a quarter; events keep the history
+        if 4 * int(by_status[:, CLOSED].sum()) > len(c):
+            c.keep(status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
 
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""

@@ -22,11 +22,11 @@ NEVER = 99.0  # weeks since an event that never happened in the run
 
 
 def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den as float64, NaN where den is 0 (nothing to count yet)."""
+    """num / den as float64 for counts with 0 <= num <= den (sessions attended of possible,
+    assignments on time of set), so nothing to count yet is 0 / 0 = NaN without a mask."""
     out = num.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):
         out /= den
-    out[den <= 0] = np.nan
     return out
 
 
