@@ -167,7 +167,9 @@ class PolicyEngine:
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
                                  dtype=np.float32)
-        self._events: list[dict[str, np.ndarray]] = []
+        # one block per _event call: (week, event, outcome, (uid, school, wf, step, action),
+        # minutes, cost), each column kept in its own dtype until the table is built
+        self._events: list[tuple] = []
         self._row_uid = model.students.uid.copy()
         # per workflow and student: the first week the workflow may refer them again (OPEN
         # while they have an open case in it; the end of the cooldown once it closes)
@@ -197,7 +199,7 @@ class PolicyEngine:
         c = self.cases
         self._events.append((
             self.model.week_index, EVENTS.index(event), OUTCOMES.index(outcome),
-            np.stack([c.uid[idx], c.school[idx], c.wf[idx], c.step[idx], c.action[idx]]),
+            (c.uid[idx], c.school[idx], c.wf[idx], c.step[idx], c.action[idx]),
             minutes, cost,
         ))
 
@@ -682,11 +684,12 @@ class PolicyEngine:
                 "action", "role", "minutes", "cost", "outcome"]
         if not self._events:
             return pd.DataFrame({k: pd.Series(dtype="object") for k in cols})
-        sizes = np.array([b[3].shape[1] for b in self._events])
+        sizes = np.array([len(b[3][0]) for b in self._events])
         week = np.repeat([b[0] for b in self._events], sizes)
         code = np.repeat([b[1] for b in self._events], sizes)
         outcome = np.repeat([b[2] for b in self._events], sizes)
-        uid, school, wf, step, action = np.concatenate([b[3] for b in self._events], axis=1)
+        uid, school, wf, step, action = (np.concatenate([b[3][j] for b in self._events])
+                                         for j in range(5))
         minutes = np.concatenate([np.broadcast_to(np.asarray(b[4], dtype=np.float64), (k,))
                                   for b, k in zip(self._events, sizes, strict=True)])
         cost = np.concatenate([np.broadcast_to(np.asarray(b[5], dtype=np.float64), (k,))
