@@ -44,3 +44,11 @@ def is_term_end(week: int) -> bool:
 
 def is_half_term_end(week: int) -> bool:
     return week + 1 in HALF_TERM_STARTS or week == WEEKS_PER_YEAR - 1
+
+
+def is_due(cadence: str, week: int) -> bool:
+    """Whether something done at this cadence (``weekly``, ``half_termly``, ``termly``: at the
+    end of each) happens in week ``week`` of the school year."""
+    return (cadence == "weekly"
+            or (cadence == "half_termly" and is_half_term_end(week))
+            or (cadence == "termly" and is_term_end(week)))

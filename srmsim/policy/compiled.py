@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from srmsim import calendar
 from srmsim.errors import RuleError, ScenarioError
 from srmsim.policy import profile
 from srmsim.policy.actions import resolve_actions
 from srmsim.policy.config import ActionConfig, PolicyConfig, RuleConfig
 from srmsim.policy.rules import Rule, parse_rule, parse_rules, parse_score
+from srmsim.students import ENROLLED, StudentTable
 
 #: extra numeric fields a policy can read, filled by the central pool's risk model
 POOL_FIELDS = {"pooled_risk": "the central pool's predicted risk (0-1; NaN until first fitted)"}
@@ -55,6 +57,27 @@ class CompiledPolicy:
         for wf in self.workflows:
             rules += [s.goal for s in wf.steps if s.goal] + ([wf.priority] if wf.priority else [])
         return max((r.max_window for r in rules), default=0)
+
+    def due_triggers(self, week: int) -> list[str]:
+        """The workflow triggers evaluated in week ``week`` of the school year (by cadence)."""
+        return sorted({wf.trigger for wf in self.workflows
+                       if calendar.is_due(self.rule_configs[wf.trigger].cadence, week)})
+
+    def trigger_flags(self, names: list[str], values: dict[str, np.ndarray],
+                      students: StudentTable) -> dict[str, np.ndarray]:
+        """Who each trigger in ``names`` flags: its rule's value (``values[name]``) for the
+        enrolled students in the rule's scope (year groups, schools)."""
+        enrolled = students.status == ENROLLED
+        flags = {}
+        for name in names:
+            rc = self.rule_configs[name]
+            f = values[name] & enrolled
+            if rc.years:
+                f &= np.isin(students.year_group, rc.years)
+            if rc.schools:
+                f &= np.isin(students.school, rc.schools)
+            flags[name] = f
+        return flags
 
     def action_matrix(self) -> np.ndarray:
         """Staff minutes per week, shape (actions, roles)."""
@@ -140,10 +163,8 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
             pool_outcome = parse_rule("pool_outcome", pm.outcome, vocab, rules=rules)
         except RuleError as err:
             problems.append(("policy.pool_model.outcome", str(err)))
-        uses_score = [n for n, r in rules.items() if "pooled_risk" in r.fields]
         if pool_outcome is not None and "pooled_risk" in pool_outcome.fields:
             problems.append(("policy.pool_model.outcome", "cannot use pooled_risk itself"))
-        del uses_score
     if problems:
         raise ScenarioError(source, problems)
     return CompiledPolicy(config, rules, dict(config.rules), actions, action_names, workflows,

@@ -67,10 +67,9 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
     modest range (counts of risk factors, bands) the three keys are packed into one ``uint64`` and
     sorted once, several times faster than the three passes of a lexsort.
     """
-    n = len(priority)
-    p = np.where(np.isnan(priority), -np.inf, priority)
-    if n == 0:
+    if len(priority) == 0:
         return np.zeros(0, dtype=np.int64)
+    p = np.where(np.isnan(priority), -np.inf, priority)
     finite = np.isfinite(p)
     lo = float(p[finite].min()) if finite.any() else 0.0
     hi = float(p[finite].max()) if finite.any() else 0.0
@@ -162,6 +161,10 @@ class PolicyEngine:
         # effect targets some workflow's action moves: the others stay 0 and are never touched
         self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
+        # per action: (target index, size) of the level effects that fade when it ends
+        self._fading = [[(k, float(self.level[target][a])) for k, target in enumerate(LEVEL_TARGETS)
+                         if target in self._targets_used and self.level[target][a] != 0]
+                        for a in range(len(acts))]
         self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
@@ -259,14 +262,17 @@ class PolicyEngine:
         self._flags[:] = 0
         self._referrals[:] = 0
         if np.any(obs.withdrew):
-            self._close_gone()
+            self.close_leavers()
         if self.pool_model is not None and self.pool_model.due(self.model.week):
             self.pool_model.update()
             self.ctx.forget("pooled_risk")
         self._fade(now)
-        values = self._evaluate(now)
-        self._review(now, values)
-        self._trigger(now, values)
+        c = self.cases
+        due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))  # steps ending this week
+        triggers = self.policy.due_triggers(self.model.week)
+        values = self._evaluate(due, triggers)
+        self._review(now, due, values)
+        self._trigger(now, triggers, values)
         self._prioritise(values)
         self._start_automated(now)
         self._measure_use()
@@ -305,38 +311,33 @@ class PolicyEngine:
         c = self.cases
         act = c.action[idx]
         for a in _present(act, len(self.minutes)):
-            fading = [(k, self.level[target][a]) for k, target in enumerate(LEVEL_TARGETS)
-                      if target in self._targets_used and self.level[target][a] != 0]
-            if not fading:
+            if not self._fading[a]:
                 continue
             rows, h = c.row[idx[act == a]], self.fade_index[a]
-            for k, size in fading:
+            for k, size in self._fading[a]:
                 np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
-    def _close_gone(self) -> None:
+    def close_leavers(self) -> None:
+        """Close the open cases of students who are no longer on roll (outcome "left")."""
         open_ = self._open()
         if len(open_):
             gone = open_[self.model.students.status[self.cases.row[open_]] != ENROLLED]
             if len(gone):
                 self._close(gone, self.model.week_index, "left")
 
-    def close_leavers(self) -> None:
-        self._close_gone()
-
-    def _evaluate(self, now: int) -> dict[str, np.ndarray]:
-        """Every expression this week needs (due goals, due triggers, priorities), in one pass,
-        so rules they share (``at_risk`` in a trigger, a goal and a priority) run once."""
+    def _evaluate(self, due: np.ndarray, triggers: list[str]) -> dict[str, np.ndarray]:
+        """Every expression this week needs (goals of the ``due`` cases, the due ``triggers``,
+        priorities) in one pass, so rules they share (``at_risk`` in a trigger, a goal and a
+        priority) run once."""
         c = self.cases
         needed = {}
-        due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))
         for key in _present(self._key(due), len(self.step_of_key)):
             w, i = self.step_of_key[key]
             goal = self.policy.workflows[w].steps[i].goal
             if goal is not None:
                 needed[f"goal:{key}"] = goal
-        triggers = set(self._due_rules(self.model.week))
         # open cases may be queued this week (escalation, decline): their workflows need priorities
         queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
         for w, wf in enumerate(self.policy.workflows):
@@ -348,9 +349,8 @@ class PolicyEngine:
             return {}
         return evaluate_rules(needed, self.ctx, len(self.model.students))
 
-    def _review(self, now: int, values: dict[str, np.ndarray]) -> None:
+    def _review(self, now: int, due: np.ndarray, values: dict[str, np.ndarray]) -> None:
         c = self.cases
-        due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))
         if len(due) == 0:
             return
         self._event("reviewed", due, minutes=c.spent_minutes[due], cost=c.spent_cost[due])
@@ -384,32 +384,15 @@ class PolicyEngine:
             c.action[nxt] = self.step_action[c.wf[nxt], c.step[nxt]]
             self._event("queued", nxt)
 
-    def _due_rules(self, week: int) -> list[str]:
-        due = []
-        for name, rc in self.policy.rule_configs.items():
-            if (rc.cadence == "weekly"
-                    or (rc.cadence == "half_termly" and calendar.is_half_term_end(week))
-                    or (rc.cadence == "termly" and calendar.is_term_end(week))):
-                due.append(name)
-        return due
-
-    def _trigger(self, now: int, values: dict[str, np.ndarray]) -> None:
-        wfs = self.policy.workflows
-        due = set(self._due_rules(self.model.week)) & {wf.trigger for wf in wfs}
+    def _trigger(self, now: int, due: list[str], values: dict[str, np.ndarray]) -> None:
+        """Refer the students the ``due`` triggers flag; close waiting cases they no longer flag."""
         if not due:
             return
+        wfs = self.policy.workflows
         t = self.model.students
-        flags = {name: values[f"rule:{name}"] for name in due}
-        enrolled = t.status == ENROLLED
+        flags = self.policy.trigger_flags(due, {n: values[f"rule:{n}"] for n in due}, t)
         any_flag = np.zeros(len(t), dtype=bool)
-        for name in due:
-            rc = self.policy.rule_configs[name]
-            f = flags[name] & enrolled
-            if rc.years:
-                f &= np.isin(t.year_group, rc.years)
-            if rc.schools:
-                f &= np.isin(t.school, rc.schools)
-            flags[name] = f
+        for f in flags.values():
             any_flag |= f
         self._flags += self.model.per_school(any_flag)
         c = self.cases
@@ -613,14 +596,15 @@ class PolicyEngine:
         active, counts = self._running()
         used_school = counts[:, SCHOOL] @ self.minutes
         used_pool_by_school = counts[:, POOL] @ self.total_minutes
+        scales = self.fade_scale.astype(np.float32)
         for k in self._targets_used:  # the fading effects of actions that have ended ...
             eff, store = getattr(t, f"eff_{k}"), self.residual[:, LEVEL_TARGETS.index(k)]
             if len(store) == 0:
                 eff[:] = 0.0
-            for h in range(len(store)):
-                scaled = np.multiply(store[h], np.float32(self.fade_scale[h]), out=eff if h == 0 else None)
-                if h:
-                    eff += scaled
+                continue
+            np.multiply(store[0], scales[0], out=eff)
+            for h in range(1, len(store)):
+                eff += store[h] * scales[h]
         if len(active):  # ... and the effects of those running
             rows, act = c.row[active], c.action[active]
             total, cost = self.total_minutes[act], self.cost[act]

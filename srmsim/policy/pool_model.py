@@ -41,9 +41,7 @@ class PoolRiskModel:
         self._pid_cache: dict[int, str] = {}
 
     def due(self, week: int) -> bool:
-        if self.config.refit == "termly":
-            return calendar.is_term_end(week)
-        return calendar.is_half_term_end(week)
+        return calendar.is_due(self.config.refit, week)
 
     def _pseudonyms(self, uid: np.ndarray) -> np.ndarray:
         missing = [u for u in uid.tolist() if u not in self._pid_cache]

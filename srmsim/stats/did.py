@@ -36,6 +36,17 @@ from . import _checks as ck
 from ._inference import wald
 
 
+def _constant_within_unit(data: pd.DataFrame, col: str, what: str, unit: str,
+                          why: str = "") -> None:
+    """A column that describes a unit (its first treated period, its cluster) must not vary
+    within the unit."""
+    spread = data.groupby("_u", sort=False)[col].nunique()
+    if (spread > 1).any():
+        bad = list(spread[spread > 1].index[:5])
+        raise DataError(f"{what} must be constant within each unit of {unit!r}{why}; it varies "
+                        f"within unit(s) {', '.join(map(repr, bad))}")
+
+
 def _prepare(
     df: pd.DataFrame,
     outcome: str,
@@ -64,22 +75,11 @@ def _prepare(
         _g=ck.numeric_column(data, first_treated, role_first).fillna(np.inf),
         _u=ck.labels(data[unit]),
     )
-    spread = data.groupby("_u", sort=False)["_g"].nunique()
-    if (spread > 1).any():
-        bad = list(spread[spread > 1].index[:5])
-        raise DataError(
-            f"{role_first} column {first_treated!r} must be constant within each unit of "
-            f"{unit!r}; it varies within unit(s) {', '.join(map(repr, bad))}"
-        )
+    _constant_within_unit(data, "_g", f"{role_first} column {first_treated!r}", unit)
     if cluster and cluster != unit:
         data = data.assign(_c=ck.labels(data[cluster]))
-        cspread = data.groupby("_u", sort=False)["_c"].nunique()
-        if (cspread > 1).any():
-            bad = list(cspread[cspread > 1].index[:5])
-            raise DataError(
-                f"cluster column {cluster!r} must be constant within each unit of {unit!r} "
-                f"(units are resampled whole); it varies within unit(s) {', '.join(map(repr, bad))}"
-            )
+        _constant_within_unit(data, "_c", f"cluster column {cluster!r}", unit,
+                              " (units are resampled whole)")
     else:
         data = data.assign(_c=data["_u"])
     return data, missing, notes

@@ -87,10 +87,14 @@ def _positive(value: float, name: str) -> float:
     return float(value)
 
 
+def _cluster_term(N: float, n: float, rho: float) -> float:
+    """(N-2)(1-rho)^2 + n(N-2n)rho^2 + 2(N-2n)rho(1-rho): shared by the WWC cluster-adjusted
+    degrees of freedom and the variance of g."""
+    return (N - 2) * (1 - rho) ** 2 + n * (N - 2 * n) * rho**2 + 2 * (N - 2 * n) * rho * (1 - rho)
+
+
 def _hedges_df(N: float, n: float, rho: float) -> float:
-    num = ((N - 2) - 2 * (n - 1) * rho) ** 2
-    den = (N - 2) * (1 - rho) ** 2 + n * (N - 2 * n) * rho**2 + 2 * (N - 2 * n) * rho * (1 - rho)
-    return num / den
+    return ((N - 2) - 2 * (n - 1) * rho) ** 2 / _cluster_term(N, n, rho)
 
 
 def hedges_g_from_d(
@@ -134,9 +138,8 @@ def hedges_g_from_d(
     h = _hedges_df(N, n, rho) if small_sample == "h" else N - 2
     omega = 1 - 3 / (4 * h - 1)  # with h = N - 2 this is 1 - 3/(4N - 9)
     delta = gamma * d
-    var = (N / (n_t * n_c)) * (1 + (n - 1) * rho) + delta**2 * (
-        (N - 2) * (1 - rho) ** 2 + n * (N - 2 * n) * rho**2 + 2 * (N - 2 * n) * rho * (1 - rho)
-    ) / (2 * (N - 2) * ((N - 2) - 2 * (n - 1) * rho))
+    var = (N / (n_t * n_c)) * (1 + (n - 1) * rho) + delta**2 * _cluster_term(N, n, rho) / (
+        2 * (N - 2) * ((N - 2) - 2 * (n - 1) * rho))
     g = omega * delta
     se = omega * math.sqrt(var)
     z = float(sps.norm.ppf(1 - alpha / 2))

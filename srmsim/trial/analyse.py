@@ -38,26 +38,16 @@ from srmsim.policy.compiled import CompiledPolicy
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
 from srmsim.results import PERSISTENT_ABSENCE
-from srmsim.students import ENROLLED
 from srmsim.trial.spec import Trial
 
 CF = "_counterfactual"
 
 
 # ------------------------------------------------------------------------------- screening
-def _due(cadence: str, week: int) -> bool:
-    """Whether a rule with this cadence is evaluated in week ``week`` of the school year."""
-    return (cadence == "weekly"
-            or (cadence == "half_termly" and calendar.is_half_term_end(week))
-            or (cadence == "termly" and calendar.is_term_end(week)))
-
-
 def screening_week(policy: CompiledPolicy, n_weeks: int) -> int:
     """The first run week in which any workflow's trigger is evaluated: nobody is treated yet."""
-    triggers = {wf.trigger for wf in policy.workflows}
     for step in range(n_weeks):
-        week = step % calendar.WEEKS_PER_YEAR
-        if any(_due(policy.rule_configs[name].cadence, week) for name in triggers):
+        if policy.due_triggers(step % calendar.WEEKS_PER_YEAR):
             return step
     raise ValueError("no trigger is ever evaluated")  # pragma: no cover - cadences cover a year
 
@@ -77,20 +67,11 @@ def screen_flags(model: Any, policy: CompiledPolicy, week: int) -> np.ndarray:
     after the weekly tests changes a profile field then), so the flags are pre-treatment.
     """
     t = model.students
-    year_week = week % calendar.WEEKS_PER_YEAR
-    due = sorted({wf.trigger for wf in policy.workflows
-                  if _due(policy.rule_configs[wf.trigger].cadence, year_week)})
+    due = policy.due_triggers(week % calendar.WEEKS_PER_YEAR)
     ctx = ProfileContext(_AsOfWeek(model, week), policy.config.parameters)
-    flags = evaluate_rules({n: policy.rules[n] for n in due}, ctx, len(t))
+    values = evaluate_rules({n: policy.rules[n] for n in due}, ctx, len(t))
     any_flag = np.zeros(len(t), dtype=bool)
-    enrolled = t.status == ENROLLED
-    for name in due:
-        rc = policy.rule_configs[name]
-        f = flags[name] & enrolled
-        if rc.years:
-            f &= np.isin(t.year_group, rc.years)
-        if rc.schools:
-            f &= np.isin(t.school, rc.schools)
+    for f in policy.trigger_flags(due, values, t).values():
         any_flag |= f
     return np.sort(t.uid[any_flag])
 

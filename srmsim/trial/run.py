@@ -73,13 +73,22 @@ def _drive(model: Any, hooks: dict[int, list[Callable[[Any, int], None]]]) -> No
             hook(model, week)
 
 
+def _panel_hooks(hooks: dict[int, list], config: Any, periods: int) -> Any:
+    """A stepped-wedge panel recorder, hooked onto the weeks it snapshots."""
+    from srmsim.trial.analyse import PanelRecorder
+
+    rec = PanelRecorder(config.outcome, config.randomise.step_weeks, periods)
+    for w in rec.weeks():
+        hooks.setdefault(w, []).append(rec)
+    return rec
+
+
 def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replication:
     """Run and analyse one replication (``seed`` defaults to the trial's seed for it)."""
     from srmsim.model import TrustModel
     from srmsim.policy.compiled import compile_policy
     from srmsim.results import student_frame
     from srmsim.trial.analyse import (
-        PanelRecorder,
         estimate,
         panel_data,
         screen_flags,
@@ -103,10 +112,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     assignment = make_assignment(trial, seed, len(model.schools))
     model.policy.set_eligibility(assignment.eligible_from)
     hooks: dict[int, list] = {}
-    rec_trial = PanelRecorder(c.outcome, c.randomise.step_weeks, periods) if sw else None
-    if rec_trial is not None:
-        for w in rec_trial.weeks():
-            hooks.setdefault(w, []).append(rec_trial)
+    rec_trial = _panel_hooks(hooks, c, periods) if sw else None
     _drive(model, hooks)
     trial_students = student_frame(model.all_students())
     uid = trial_students["uid"].to_numpy()
@@ -124,10 +130,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
         week0 = screening_week(policy, cf_model.n_weeks)
         hooks.setdefault(week0, []).append(
             lambda m, w: flagged.append(screen_flags(m, policy, w)))
-    rec_cf = PanelRecorder(c.outcome, c.randomise.step_weeks, periods) if sw else None
-    if rec_cf is not None:
-        for w in rec_cf.weeks():
-            hooks.setdefault(w, []).append(rec_cf)
+    rec_cf = _panel_hooks(hooks, c, periods) if sw else None
     _drive(cf_model, hooks)
     cf_students = student_frame(cf_model.all_students())
     cf_model.release()
