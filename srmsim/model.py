@@ -17,6 +17,7 @@ Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -32,6 +33,8 @@ from srmsim.scenario import Scenario
 from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable
 
 HISTORY_AUTO_LIMIT = 20_000
+_MESA_KEEPS_MODELS = tuple(int(re.match(r"\d*", p).group() or 0)
+                           for p in mesa.__version__.split(".")[:2]) < (3, 4)
 HISTORY_AUTO_SAMPLE = 1_000
 
 _HISTORY_FIELDS = (
@@ -99,7 +102,8 @@ class TrustModel(mesa.Model):
     def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False):
         self.seed = int(scenario.seed if seed is None else seed)
         super().__init__(rng=self.seed)
-        self.scenario = scenario
+        # Not ``self.config``: Mesa 3.5 made that a property of its own (its Scenario class).
+        self.config = scenario
         self.crn = CRN(self.seed)
         self.progress = progress
         self.week_index = 0  # run week (0-based), the ``step`` of every CRN draw
@@ -140,7 +144,7 @@ class TrustModel(mesa.Model):
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int
                       ) -> StudentTable:
         traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
-        return generate_students(self.scenario, self.crn, self.school_profiles, uid, school, year,
+        return generate_students(self.config, self.crn, self.school_profiles, uid, school, year,
                                  step=step, traits=traits)
 
     # ----------------------------------------------------------------- calendar
@@ -158,7 +162,7 @@ class TrustModel(mesa.Model):
 
     # ----------------------------------------------------------------- layout
     def _history_share(self, n: int) -> float:
-        h = self.scenario.outputs.history
+        h = self.config.outputs.history
         if h == "all":
             return 1.0
         if h == "none":
@@ -191,7 +195,7 @@ class TrustModel(mesa.Model):
         if self.done:
             raise SrmsimError("the run is finished: every configured school week has been run")
         t0 = time.perf_counter()
-        t, d, crn = self.students, self.scenario.dynamics, self.crn
+        t, d, crn = self.students, self.config.dynamics, self.crn
         step, week = self.week_index, self.week
         if week in calendar.TERM_STARTS:
             dynamics.reset_term(t)
@@ -273,7 +277,7 @@ class TrustModel(mesa.Model):
             })
 
     def _year_end(self) -> None:
-        t, sc = self.students, self.scenario
+        t, sc = self.students, self.config
         dynamics.sit_exams(t, sc.dynamics, self.crn, self.week_index, sc.trust.year_groups[-1])
         if self.policy is not None:
             self.policy.close_leavers()
@@ -301,7 +305,7 @@ class TrustModel(mesa.Model):
             from tqdm.auto import tqdm
 
             with tqdm(total=self.n_weeks - self.week_index, unit="week", delay=2.0,
-                      desc=self.scenario.name) as bar:
+                      desc=self.config.name) as bar:
                 while not self.done:
                     self.step()
                     bar.update(1)
@@ -355,11 +359,16 @@ class TrustModel(mesa.Model):
         return RunResult.from_model(self)
 
     def release(self) -> None:
-        """Drop this model's agents so a long-lived worker does not keep it alive (Mesa 3.3.1)."""
+        """Drop this model's agents so a long-lived worker does not keep it alive.
+
+        Mesa before 3.4 kept every model alive through a class-level registry of agent ids
+        (``mesa.Agent._ids``); on those versions only, this model's entry is removed too.
+        """
         self.remove_all_agents()
-        ids = getattr(mesa.Agent, "_ids", None)
-        if isinstance(ids, dict):
-            ids.pop(self, None)
+        if _MESA_KEEPS_MODELS:
+            ids = getattr(mesa.Agent, "_ids", None)
+            if isinstance(ids, dict):
+                ids.pop(self, None)
 
 
 def run(

@@ -154,19 +154,19 @@ class RunResult:
             students.insert(1, "student", model.policy.pseudonyms(students["uid"].to_numpy()))
         student_weeks = int(students["sessions_possible"].sum() // 10)
         summary = {
-            "scenario": model.scenario.name,
-            "scenario_hash": model.scenario.digest(),
+            "scenario": model.config.name,
+            "scenario_hash": model.config.digest(),
             "seed": model.seed,
             "srmsim_version": __version__,
             "schools": len(model.schools),
-            "years": model.scenario.years,
+            "years": model.config.years,
             "weeks": model.week_index,
             **({"school_ids": model.records.school_ids} if model.records is not None else {}),
             **headline(students),
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
         }
-        return cls(model.scenario, model.seed, students, model.weekly(), model.history(),
+        return cls(model.config, model.seed, students, model.weekly(), model.history(),
                    events, summary)
 
     def write(self, out: str | Path) -> Path:
