@@ -1,0 +1,22 @@
+"""``srmsim examples DIR``: copy the shipped scenarios, experiments, notebooks and data out."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("examples", help="copy the shipped scenarios, experiments, notebooks and "
+                       "sample data into a folder")
+    p.add_argument("dir", help="folder to copy them into (created; existing files are never "
+                   "overwritten)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srmsim.examples import FOLDERS, copy_examples
+
+    written = copy_examples(args.dir)
+    print(f"copied {len(written)} files into {args.dir}/ ({', '.join(FOLDERS)}); try:\n"
+          f"  cd {args.dir} && srmsim experiment experiments/quickstart.yaml")
+    return 0

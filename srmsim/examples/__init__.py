@@ -1,0 +1,55 @@
+"""The shipped scenarios, experiments, notebooks and sample data, available after any install.
+
+In the repository ``srmsim/examples/*`` are links to the top-level ``scenarios/``,
+``experiments/``, ``notebooks/`` and ``data/`` folders; a wheel carries copies. ``srmsim examples
+DIR`` copies them out with the same layout, so the experiments' relative paths still work.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from srmsim.errors import SrmsimError
+
+FOLDERS = ("scenarios", "experiments", "notebooks", "data")
+
+
+def example_files() -> dict[str, resources.abc.Traversable]:
+    """Relative path -> packaged file, for every shipped example."""
+    root = resources.files("srmsim") / "examples"
+    found: dict[str, resources.abc.Traversable] = {}
+
+    def walk(node: resources.abc.Traversable, prefix: str) -> None:
+        for child in node.iterdir():
+            name = f"{prefix}/{child.name}"
+            if child.is_dir():
+                if child.name not in ("__pycache__", ".ipynb_checkpoints"):
+                    walk(child, name)
+            elif not child.name.endswith((".pyc", ".pyo")):
+                found[name] = child
+
+    for folder in FOLDERS:
+        node = root / folder
+        if node.is_dir():
+            walk(node, folder)
+    return found
+
+
+def copy_examples(target: str | Path) -> list[Path]:
+    """Copy every shipped example into ``target`` (created if needed); never overwrite a file."""
+    target = Path(target)
+    files = example_files()
+    if not files:
+        raise SrmsimError("this installation ships no examples (a broken install?)")
+    clashes = [rel for rel in files if (target / rel).exists()]
+    if clashes:
+        raise SrmsimError(f"{target}: would overwrite {len(clashes)} existing file(s), e.g. "
+                          f"{clashes[0]}; choose an empty or new folder")
+    written = []
+    for rel, source in sorted(files.items()):
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(source.read_bytes())
+        written.append(dest)
+    return written
