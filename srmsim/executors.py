@@ -71,7 +71,7 @@ def batches(tasks: Sequence[Any], size: int) -> list[list[Any]]:
 
 def batch_size(run_seconds: float, n_tasks: int, workers: int,
                target_seconds: float = 1.0) -> int:
-    """Runs per task: enough that a task takes ``target_seconds`` (DESIGN.md s6: a Dask task
+    """Runs per task: enough that a task takes ``target_seconds`` (measured here: a Dask task
     costs ~1.7 ms, a process round trip more), but at least four tasks per worker so that no
     worker idles at the end."""
     import math

@@ -1,4 +1,4 @@
-"""Synthetic schools and students, calibrated by default to England (DESIGN.md s4).
+"""Synthetic schools and students, calibrated by default to England (docs/model.md).
 
 Every draw goes through :class:`srmsim.rng.CRN`, keyed by school index or student uid, so a
 student's traits do not depend on who else is in the trust.
@@ -14,7 +14,7 @@ from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 from srmsim.students import WINDOW, StudentTable
 
-#: England's secondary rates that attainment is standardised against (DESIGN.md s4)
+#: England's secondary rates that attainment is standardised against (DfE school census)
 NATIONAL_RATES = {"fsm": 0.24, "sen": 0.14, "eal": 0.17}
 
 

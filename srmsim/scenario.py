@@ -51,7 +51,7 @@ class TrustConfig(_Strict):
 
 
 class PopulationConfig(_Strict):
-    """Who the students are. Defaults follow England's secondary schools (DESIGN.md s4).
+    """Who the students are. Defaults follow England's secondary schools (docs/model.md).
 
     ``records``: an imported dataset (``srmsim data import``) or a students table in the record
     schema. Then the schools, their sizes and each student's sex, FSM, SEN, EAL and prior
@@ -81,7 +81,7 @@ class PopulationConfig(_Strict):
 
 
 class DynamicsConfig(_Strict):
-    """How the weekly profile evolves. Calibrated to DESIGN.md s4 (tests check the moments)."""
+    """How the weekly profile evolves. Calibrated to England (docs/model.md; tests check the moments)."""
 
     absence_logit: float = Field(-4.1, description="weekly absence logit of an average student")
     absence_engagement: NonNeg = Field(1.7, description="logit change per SD of engagement")

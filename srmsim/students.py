@@ -1,7 +1,7 @@
 """The trust's students as one struct-of-arrays table.
 
 Why columns and not one Mesa agent per student: weekly dynamics over numpy columns run about forty
-times faster (DESIGN.md s6) and use a few hundred bytes per student. The table is kept sorted by
+times faster (benchmarks/engine.py) and use a few hundred bytes per student. The table is kept sorted by
 school, so per-school totals are one ``np.add.reduceat`` and a school's students are a slice.
 """
 

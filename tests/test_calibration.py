@@ -1,4 +1,4 @@
-"""Calibration: a large generated trust reproduces the England figures in DESIGN.md section 4.
+"""Calibration: a large generated trust reproduces the England figures of docs/model.md section 7.
 
 One 60-school trust (about 50,000 students, under a second to run) is shared by most tests; the
 figures it must show are those the issue lists (persistent absence 15-25%, FSM at least 1.5x,
@@ -120,7 +120,7 @@ def test_mixedlm_agrees_with_anova_icc(large) -> None:
     sub["attainment"] = sub["attainment"].astype(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # Powell: DESIGN.md s5 warns that some statsmodels optimisers report a wrong fit.
+        # Powell: some statsmodels optimisers report a wrong fit as converged (stats/mixed.py).
         fit = smf.mixedlm("attainment ~ 1", sub, groups=sub["school"]).fit(reml=True,
                                                                            method="powell")
     tau2, sigma2 = float(fit.cov_re.iloc[0, 0]), float(fit.scale)

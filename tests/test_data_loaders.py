@@ -36,7 +36,7 @@ def test_math_achieve_mapping(hsb: Dataset) -> None:
 
 
 def test_math_achieve_school_icc_matches_published_figure(hsb: Dataset) -> None:
-    """High School and Beyond: ICC 0.180 (REML, DESIGN.md); one-way ANOVA gives about 0.17."""
+    """High School and Beyond: ICC 0.180 (REML; Raudenbush & Bryk 2002); one-way ANOVA gives about 0.17."""
     assert abs(school_icc(hsb) - 0.18) < 0.015
 
 

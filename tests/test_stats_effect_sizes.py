@@ -13,7 +13,7 @@ from srmsim.errors import DataError, SrmsimError
 
 
 def test_hedges_g_small_sample_vector():
-    """DESIGN.md s.5: means 6 vs 5, SD 1, 3 + 3 students -> g = 0.8 (omega = 1 - 3/15)."""
+    """WWC Procedures Handbook v4.1: means 6 vs 5, SD 1, 3 + 3 students -> g = 0.8 (omega = 1 - 3/15)."""
     g = stats.hedges_g(6, 5, 1, 1, 3, 3)
     assert round(g.g, 4) == 0.8000 and g.d == 1.0 and g.omega == pytest.approx(0.8)
     assert g.gamma == 1.0

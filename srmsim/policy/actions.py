@@ -1,7 +1,7 @@
 """The built-in catalogue of intervention actions, with where each default comes from.
 
 Effect sizes follow the EEF Teaching and Learning Toolkit (months of progress), converted to
-standardised effect sizes with the EEF table (DESIGN.md s4: 1 month = 0.02-0.09, 2 = 0.10-0.18,
+standardised effect sizes with the EEF table (1 month = 0.02-0.09, 2 = 0.10-0.18,
 3 = 0.19-0.26, 4 = 0.27-0.35, 5 = 0.36-0.44, 6 = 0.45-0.52 ...; we take each band's midpoint).
 An action's ``attainment`` (SD) and ``reading`` (months of reading age) are the gains of a
 full course (its default ``weeks``) for a student who takes it up; ``absence``, ``engagement``,

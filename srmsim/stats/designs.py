@@ -1,7 +1,7 @@
 """Minimum detectable effect sizes and power for trial designs, matching PowerUp! (Dong & Maynard).
 
 Why PowerUp!: it is what education trialists (EEF, IES) quote, so srmsim's numbers must agree with
-it to the fourth decimal (DESIGN.md section 5 vectors are the tests). Designs, as PowerUp! names
+it to the fourth decimal (PowerUp!'s published examples are the tests). Designs, as PowerUp! names
 them:
 
 ``"individual"`` (IRA): students randomised; parameters n (total), p, r2 (R^2 of covariates), g1.

@@ -12,7 +12,7 @@ Hedges' g. ``g = omega * gamma * (mean_T - mean_C) / S_pooled`` where
   clustering;
 * ``omega`` is the small-sample correction. ``small_sample="N"`` (default) uses
   ``omega = 1 - 3 / (4N - 9)``, the WWC Procedures Handbook (v4.1, Appendix E) factor, which
-  reproduces the DESIGN.md vectors (0.8 and 0.298329). ``small_sample="h"`` uses
+  reproduces the WWC handbook's examples (0.8 and 0.298329). ``small_sample="h"`` uses
   ``omega = 1 - 3 / (4h - 1)`` with Hedges' (2007) cluster degrees of freedom
   ``h = ((N-2) - 2(n-1)rho)^2 / ((N-2)(1-rho)^2 + n(N-2n)rho^2 + 2(N-2n)rho(1-rho))``, the
   variant of the WWC v4.1 supplement / Handbook v5.0 (eq. E.21); for the clustered vector it gives
@@ -37,7 +37,7 @@ from srmsim.errors import DataError, SrmsimError
 from . import _checks as ck
 from ._inference import wilson
 
-# EEF Teaching and Learning Toolkit: lower bound of each months-of-progress band (DESIGN.md s.4).
+# EEF Teaching and Learning Toolkit: lower bound of each months-of-progress band.
 EEF_BANDS: tuple[tuple[float, int], ...] = (
     (0.02, 1),
     (0.10, 2),
@@ -270,7 +270,7 @@ def _months_one(es: float) -> int:
 
 
 def eef_months(effect_size: float | Sequence[float] | np.ndarray) -> int | np.ndarray:
-    """EEF months of progress for an effect size (DESIGN.md s.4 table).
+    """EEF months of progress for an effect size (the EEF conversion table).
 
     The effect size is rounded to two decimals (as the EEF reports it) and looked up; below 0.02
     is 0 months; negative effects are symmetric (-0.30 is -4 months); 0.96 and above is 12.

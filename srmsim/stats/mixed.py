@@ -2,7 +2,7 @@
 
 Why the guard: statsmodels 0.15 ``MixedLM.fit`` with the default L-BFGS optimiser can return, on
 the High School and Beyond data, a "converged" fit with zero school variance, intercept 0.505 and
-an infinite log-likelihood (see DESIGN.md section 5). So every fit here is tried with several
+an infinite log-likelihood (seen with statsmodels 0.15 on High School and Beyond). So every fit here is tried with several
 optimisers; an attempt is rejected when it raised, did not converge, has a non-finite or
 inconsistent log-likelihood, non-finite estimates or standard errors, or a negative variance.
 Among sound attempts the highest log-likelihood wins (so a zero group variance that another
