@@ -91,6 +91,65 @@ BUFFERS: tuple[str, ...] = ("w_possible", "w_attended", "w_incidents", "w_logins
 class StudentTable:
     """All students of the trust; attribute ``t.fsm`` is the FSM column, and so on."""
 
+    # Every column and rolling buffer, declared for type checkers; they are created from
+    # COLUMNS and BUFFERS in __init__ (tests/test_engine.py checks the lists agree).
+    uid: np.ndarray
+    school: np.ndarray
+    year_group: np.ndarray
+    age_months: np.ndarray
+    sex: np.ndarray
+    fsm: np.ndarray
+    sen: np.ndarray
+    eal: np.ndarray
+    status: np.ndarray
+    entry_step: np.ndarray
+    exit_step: np.ndarray
+    prior_attainment: np.ndarray
+    engagement_base: np.ndarray
+    engagement_ar: np.ndarray
+    wellbeing_base: np.ndarray
+    wellbeing_ar: np.ndarray
+    attainment: np.ndarray
+    attainment_anchor: np.ndarray
+    absence_static: np.ndarray
+    reading_age: np.ndarray
+    reading_obs: np.ndarray
+    reading_obs_age: np.ndarray
+    reading_gap_start: np.ndarray
+    assessment: np.ndarray
+    satisfaction: np.ndarray
+    exam_score: np.ndarray
+    possible: np.ndarray
+    attended: np.ndarray
+    incidents: np.ndarray
+    logins: np.ndarray
+    set_total: np.ndarray
+    on_time_total: np.ndarray
+    year_possible: np.ndarray
+    year_attended: np.ndarray
+    term_possible: np.ndarray
+    term_attended: np.ndarray
+    term_incidents: np.ndarray
+    attendance_autumn: np.ndarray
+    attendance_spring: np.ndarray
+    attendance_summer: np.ndarray
+    last_login_step: np.ndarray
+    last_incident_step: np.ndarray
+    eff_absence: np.ndarray
+    eff_engagement: np.ndarray
+    eff_wellbeing: np.ndarray
+    eff_incidents: np.ndarray
+    interventions: np.ndarray
+    weeks_waited: np.ndarray
+    staff_minutes: np.ndarray
+    cost: np.ndarray
+    w_possible: np.ndarray
+    w_attended: np.ndarray
+    w_incidents: np.ndarray
+    w_logins: np.ndarray
+    w_set: np.ndarray
+    w_on_time: np.ndarray
+
     def __init__(self, n: int = 0):
         for c in COLUMNS:
             setattr(self, c.name, np.full(n, c.fill, dtype=c.dtype))

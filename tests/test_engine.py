@@ -402,3 +402,11 @@ def test_release_drops_the_agents(make_small_scenario: Factory) -> None:
     model = TrustModel(make_small_scenario(), seed=29)
     model.release()
     assert len(model.agents) == 0
+
+
+def test_student_table_declares_exactly_its_columns() -> None:
+    """The type declarations on StudentTable are the columns and buffers it creates."""
+    from srmsim.students import BUFFERS, COLUMNS, StudentTable
+
+    declared = set(StudentTable.__annotations__)
+    assert declared == {c.name for c in COLUMNS} | set(BUFFERS)
