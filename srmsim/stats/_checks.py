@@ -9,6 +9,7 @@ can report what it left out.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +19,22 @@ import pandas as pd
 from srmsim.errors import DataError, SrmsimError
 
 _MAX_LISTED = 20
+
+
+class StatsWarning(UserWarning):
+    """A result srmsim returns but does not fully trust: the message names the cause.
+
+    Raised as a warning (not an error) when the number is still the right answer to the question
+    asked but a reader must know its limits, e.g. a group variance estimated at zero or a DiD with
+    a single treated cluster.
+    """
+
+
+def warn(message: str, notes: list[str] | None = None, stacklevel: int = 3) -> None:
+    """Warn with :class:`StatsWarning` and keep the same text in the result's ``notes``."""
+    if notes is not None:
+        notes.append(message)
+    warnings.warn(message, StatsWarning, stacklevel=stacklevel)
 
 
 def _listing(values: Iterable[object]) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from srmsim.errors import DataError, SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 
 from . import _checks as ck
 from ._inference import wilson
@@ -240,7 +240,14 @@ def hedges_g_data(
             from .mixed import random_intercept
 
             data = data.assign(_arm=(lab == arm).to_numpy(dtype=float))
-            rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+            try:
+                rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+            except EstimationError as err:
+                raise EstimationError(
+                    f"Hedges' g cluster adjustment: the ICC of {outcome!r} within {cluster!r} "
+                    f"cannot be estimated from these data ({err}); pass icc= (e.g. from a "
+                    "published study or an earlier cohort)"
+                ) from None
         else:
             rho = icc
     g = hedges_g(

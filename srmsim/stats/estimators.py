@@ -28,7 +28,7 @@ from srmsim.errors import DataError, EstimationError, SrmsimError
 
 from . import _checks as ck
 from ._inference import critical_value, wald
-from .mixed import attempts_frame, fit_mixedlm, fixed_effects_table
+from .mixed import attempts_frame, boundary_warning, fit_mixedlm, fixed_effects_table
 
 METHODS = ("ols", "gee", "mixed")
 SE_TYPES = ("classical", "hc1", "cluster")
@@ -138,7 +138,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
                 f"cluster={cluster!r} given but se='hc1': standard errors are heteroskedasticity-"
                 "robust, NOT cluster-robust; pass se='cluster' to account for clustering"
             )
-            warnings.warn(notes[-1], UserWarning, stacklevel=3)
+            warnings.warn(notes[-1], ck.StatsWarning, stacklevel=4)
         return {"classical": "classical", "hc1": "HC1", "cluster": "cluster-robust (CR1)"}[se]
     if cluster is None:
         raise SrmsimError(f"method={method!r} needs cluster= (the grouping column, e.g. school)")
@@ -283,6 +283,7 @@ def estimate_effect(
         params, bse = fixed["estimate"].to_numpy(), fixed["se"].to_numpy()
         attempts = attempts_frame(fit_log)
         notes.append(f"mixed model ({'REML' if reml else 'ML'}) fitted with optimiser {chosen}")
+        boundary_warning(float(np.asarray(res.cov_re)[0, 0]), float(res.scale), notes)
         for _, a in attempts[attempts["status"] != "accepted"].iterrows():
             notes.append(f"optimiser {a['optimizer']} {a['status']}: {a['reason']}")
     idx = [list(X.columns).index(t) for t in arm_terms]
