@@ -75,6 +75,17 @@ def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | 
         )
 
 
+def one_cluster(cluster: object, where: str) -> str | None:
+    """Estimators that resample or weight whole clusters take one clustering column; a list
+    (two-way clustering) is refused by name instead of failing later with a TypeError."""
+    if cluster is None or isinstance(cluster, str):
+        return cluster
+    raise SrmsimError(
+        f"{where}: cluster={cluster!r} must be one column name; two-way clustering is supported "
+        "by estimate_effect(method='ols', se='cluster') and regress() only"
+    )
+
+
 def as_list(names: str | Sequence[str] | None) -> list[str]:
     """Callers may pass one column name or several; internally it is always a list."""
     if names is None:

@@ -57,6 +57,7 @@ def _prepare(
     cluster: str | None,
     role_first: str,
 ) -> tuple[pd.DataFrame, ck.MissingReport, list[str]]:
+    ck.one_cluster(cluster, "difference-in-differences")
     ck.require_frame(df)
     ck.require_columns(
         df,

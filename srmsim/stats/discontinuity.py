@@ -242,6 +242,7 @@ def rdd(
     """
     ck.check_choice(kernel, tuple(KERNEL_CONSTANTS), "kernel")
     ck.check_choice(treated_side, ("below", "above"), "treated_side")
+    ck.one_cluster(cluster, "regression discontinuity")
     alpha = ck.check_alpha(alpha)
     ck.require_frame(df)
     ck.require_columns(df, {"outcome": outcome, "running variable": running, "cluster": cluster})

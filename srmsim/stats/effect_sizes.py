@@ -210,6 +210,7 @@ def hedges_g_data(
     With ``cluster=``, the cluster adjustment uses the average cluster size of the two arms and
     ``icc`` if given, otherwise the ICC of a random-intercept model with an arm term.
     """
+    ck.one_cluster(cluster, "Hedges' g")
     ck.require_frame(df)
     ck.require_columns(df, {"outcome": outcome, "treatment": treatment, "cluster": cluster})
     ck.numeric_column(df, outcome, "outcome")
