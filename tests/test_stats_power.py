@@ -138,3 +138,25 @@ def test_simulated_power_uses_replication_seeds_and_reports_failures():
     assert "2 replications failed" in res.summary()
     with pytest.raises(SrmsimError, match="must return"):
         stats.simulated_power(simulate, lambda df: "yes", n_sims=2)
+
+
+@pytest.mark.parametrize(
+    ("alias", "design", "params"),
+    [
+        ("CRA2_2r", "cluster2", {"rho": 0.17, "n": 15, "J": 20}),
+        ("cra2r2", "cluster2", {"rho": 0.17, "n": 15, "J": 20}),
+        ("mdes.cra2r2", "cluster2", {"rho": 0.17, "n": 15, "J": 20}),
+        ("IRA", "individual", {"n": 200}),
+        ("ira1r1", "individual", {"n": 200}),
+        ("BIRA2_1f", "blocked_individual", {"n": 20, "J": 10}),
+        ("BCRA3_2f", "blocked_cluster3_fixed", {"rho2": 0.1, "n": 20, "J": 44, "K": 5}),
+        ("bcra3f2", "blocked_cluster3_fixed", {"rho2": 0.1, "n": 20, "J": 44, "K": 5}),
+    ],
+)
+def test_powerup_design_names_are_aliases(alias, design, params):
+    assert stats.mdes(alias, **params) == stats.mdes(design, **params)
+
+
+def test_unimplemented_powerup_designs_are_refused_by_name():
+    with pytest.raises(SrmsimError, match="PowerUp! design 'CRA3_3r' is not implemented"):
+        stats.mdes("CRA3_3r", rho=0.1, n=20, J=4)

@@ -5,7 +5,8 @@ estimator takes a pandas DataFrame with caller-named columns and returns a resul
 table, ``summary()`` and the statsmodels fit underneath.
 
 - Effects: :func:`estimate_effect` (OLS classical/HC1/cluster-robust, GEE exchangeable, mixed
-  model), :func:`random_intercept` (MixedLM with optimiser checks), :func:`did_twfe`,
+  model), :func:`regress` (any formula, classical/HC/one- or two-way cluster SEs),
+  :func:`random_intercept` (MixedLM with optimiser checks), :func:`did_twfe`,
   :func:`did_group_time` (Callaway-Sant'Anna), :func:`rdd` (local linear, IK bandwidth).
 - Effect sizes: :func:`hedges_g` (WWC), :func:`eef_months`, :func:`risk_difference`,
   :func:`risk_ratio`, :func:`nnt`, :func:`binary_effects`, :func:`cost_per_outcome`.
@@ -13,11 +14,14 @@ table, ``summary()`` and the statsmodels fit underneath.
   :func:`simulated_power`.
 
 Bad input raises :class:`srmsim.errors.DataError` naming the column or arm; an unsound fit raises
-:class:`srmsim.errors.EstimationError`.
+:class:`srmsim.errors.EstimationError`; a number returned with a caveat (a variance at the
+boundary, one treated cluster) comes with a :class:`StatsWarning` naming the cause and the same
+text in the result's notes.
 """
 
 from __future__ import annotations
 
+from ._checks import StatsWarning
 from .designs import DesignResult, design_effect, mdes, power
 from .did import DidEstimate, GroupTimeResult, did_group_time, did_twfe
 from .discontinuity import RddResult, ik_bandwidth, rdd, rdd_plot
@@ -38,6 +42,7 @@ from .effect_sizes import (
 )
 from .estimators import EffectEstimate, estimate_effect
 from .mixed import DEFAULT_OPTIMIZERS, RandomInterceptFit, fit_mixedlm, random_intercept
+from .regression import RegressionResult, regress
 from .simpower import SimulatedPower, simulated_power
 
 __all__ = [
@@ -52,7 +57,9 @@ __all__ = [
     "HedgesG",
     "RandomInterceptFit",
     "RddResult",
+    "RegressionResult",
     "SimulatedPower",
+    "StatsWarning",
     "binary_effects",
     "cost_per_outcome",
     "design_effect",
@@ -71,6 +78,7 @@ __all__ = [
     "random_intercept",
     "rdd",
     "rdd_plot",
+    "regress",
     "risk_difference",
     "risk_ratio",
     "simulated_power",

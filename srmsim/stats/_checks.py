@@ -9,6 +9,7 @@ can report what it left out.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +19,22 @@ import pandas as pd
 from srmsim.errors import DataError, SrmsimError
 
 _MAX_LISTED = 20
+
+
+class StatsWarning(UserWarning):
+    """A result srmsim returns but does not fully trust: the message names the cause.
+
+    Raised as a warning (not an error) when the number is still the right answer to the question
+    asked but a reader must know its limits, e.g. a group variance estimated at zero or a DiD with
+    a single treated cluster.
+    """
+
+
+def warn(message: str, notes: list[str] | None = None, stacklevel: int = 3) -> None:
+    """Warn with :class:`StatsWarning` and keep the same text in the result's ``notes``."""
+    if notes is not None:
+        notes.append(message)
+    warnings.warn(message, StatsWarning, stacklevel=stacklevel)
 
 
 def _listing(values: Iterable[object]) -> str:
@@ -56,6 +73,17 @@ def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | 
         raise DataError(
             f"{'; '.join(missing)} not found in the data; columns present: {_listing(df.columns)}"
         )
+
+
+def one_cluster(cluster: object, where: str) -> str | None:
+    """Estimators that resample or weight whole clusters take one clustering column; a list
+    (two-way clustering) is refused by name instead of failing later with a TypeError."""
+    if cluster is None or isinstance(cluster, str):
+        return cluster
+    raise SrmsimError(
+        f"{where}: cluster={cluster!r} must be one column name; two-way clustering is supported "
+        "by estimate_effect(method='ols', se='cluster') and regress() only"
+    )
 
 
 def as_list(names: str | Sequence[str] | None) -> list[str]:

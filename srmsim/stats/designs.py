@@ -4,9 +4,9 @@ Why PowerUp!: it is what education trialists (EEF, IES) quote, so srmsim's numbe
 it to the fourth decimal (PowerUp!'s published examples are the tests). Designs, as PowerUp! names
 them:
 
-``"individual"`` (IRA): students randomised; parameters n (total), p, r2 (R^2 of covariates), g1.
+``"individual"`` (IRA, IRA1r1): students randomised; parameters n (total), p, r2 (R^2 of covariates), g1.
     df = n - g1 - 2; SE = sqrt((1 - r2) / (p (1-p) n)).
-``"cluster2"`` (CRA2_2): schools randomised, students within; rho, n (per school), J (schools),
+``"cluster2"`` (CRA2_2r): schools randomised, students within; rho, n (per school), J (schools),
     p, r2_level1, r2_level2, g2. df = J - g2 - 2;
     SE = sqrt(rho (1 - r2_level2) / (p(1-p) J) + (1 - rho)(1 - r2_level1) / (p(1-p) J n)).
 ``"blocked_individual"`` (BIRA2_1f): students randomised within J blocks (e.g. schools) with block
@@ -37,10 +37,13 @@ _ALIASES = {
     "individual": "individual",
     "ira": "individual",
     "ira1r1": "individual",
+    "ira_1r": "individual",
+    "n_ira": "individual",
     "cluster2": "cluster2",
     "cra2": "cluster2",
     "cra2_2": "cluster2",
     "cra2r2": "cluster2",
+    "cra2_2r": "cluster2",
     "blocked_individual": "blocked_individual",
     "bira2": "blocked_individual",
     "bira2f1": "blocked_individual",
@@ -49,6 +52,15 @@ _ALIASES = {
     "bcra3f2": "blocked_cluster3_fixed",
     "bcra3_2f": "blocked_cluster3_fixed",
 }
+"""Every spelling of the supported designs: PowerUp!'s sheet names (IRA, BIRA2_1f, CRA2_2r,
+BCRA3_2f) and PowerUpR's function names (ira / ira1r1, bira2f1, cra2r2, bcra3f2), any case,
+with or without PowerUpR's ``mdes.`` / ``power.`` prefix. PowerUp!'s other designs (random-block
+BIRA2_1r, CRA3_3r, BCRA3_2r, ...) are not implemented and are refused by name."""
+
+_NOT_IMPLEMENTED = ("bira2_1c", "bira2_1r", "bira3_1r", "bira4_1r", "cra3_3r", "cra4_4r",
+                    "bcra3_2r", "bcra4_2r", "bcra4_3f", "bcra4_3r", "bira2c1", "bira2r1",
+                    "bira3r1", "bira4r1", "cra3r3", "cra4r4", "bcra3r2", "bcra4r2", "bcra4f3",
+                    "bcra4r3")
 
 # parameter name -> (default, kind); kind: "prob" in (0,1), "r2" in [0,1), "rho" in [0,1),
 # "count" positive, "covariates" non-negative integer; default None = required.
@@ -85,7 +97,14 @@ _PARAMS: dict[str, dict[str, tuple[float | None, str]]] = {
 
 def design_name(design: str) -> str:
     """Canonical design name; PowerUp! abbreviations (ira, cra2_2, bcra3f2, ...) are accepted."""
-    key = str(design).lower()
+    key = str(design).strip().lower()
+    for prefix in ("mdes.", "power."):
+        key = key.removeprefix(prefix)
+    if key in _NOT_IMPLEMENTED:
+        raise SrmsimError(
+            f"PowerUp! design {design!r} is not implemented in srmsim; supported: IRA, "
+            "BIRA2_1f, CRA2_2r, BCRA3_2f (or use simulated_power for any design)"
+        )
     if key not in _ALIASES:
         raise SrmsimError(
             f"unknown design {design!r}; known designs: {', '.join(sorted(_PARAMS))} "

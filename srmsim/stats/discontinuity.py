@@ -59,10 +59,36 @@ def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(X, y, rcond=None)[0]
 
 
+def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
+    """Name the real cause before any count-based check: NaN, a constant outcome, a bad cutoff."""
+    if x.shape != y.shape or x.ndim != 1:
+        raise DataError(
+            f"running variable and outcome must be 1-d and of equal length, got shapes "
+            f"{x.shape} and {y.shape}"
+        )
+    if not math.isfinite(cutoff):
+        raise SrmsimError(f"cutoff must be a finite number, got {cutoff!r}")
+    for values, role in ((x, "running variable"), (y, "outcome")):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = ", ".join(str(i) for i in np.flatnonzero(bad)[:5])
+            raise DataError(
+                f"{role} has {int(bad.sum())} missing or non-finite value(s) (positions {first}"
+                f"{', ...' if bad.sum() > 5 else ''}); drop those rows first, or call rdd(), "
+                "which drops and reports them"
+            )
+    if y.size and np.ptp(y) == 0:
+        raise DataError(
+            f"outcome is constant (every value is {y[0]:g}): there is no jump to estimate and the "
+            "bandwidth, which scales with the outcome's variance, is undefined"
+        )
+
+
 def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "triangular") -> float:
     """Imbens-Kalyanaraman (2012) MSE-optimal bandwidth for local linear RD (see module doc)."""
     ck.check_choice(kernel, tuple(KERNEL_CONSTANTS), "kernel")
     x, y = np.asarray(x, float), np.asarray(y, float)
+    _check_xy(x, y, float(cutoff))
     N = x.size
     left, right = x < cutoff, x >= cutoff
     n_l, n_r = int(left.sum()), int(right.sum())
@@ -77,6 +103,11 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
         raise EstimationError("too few observations near the cutoff to estimate the bandwidth")
     s2_l = y[in_l].var(ddof=1)
     s2_r = y[in_r].var(ddof=1)
+    if s2_l + s2_r == 0:
+        raise EstimationError(
+            f"the outcome does not vary within the pilot bandwidth {h1:.4g} of the cutoff (both "
+            "sides constant): the IK bandwidth is undefined; give bandwidth= explicitly"
+        )
     f_c = (in_l.sum() + in_r.sum()) / (2 * N * h1)
     med_l, med_r = np.median(x[left]), np.median(x[right])
     mid = (x >= med_l) & (x <= med_r)
@@ -211,6 +242,7 @@ def rdd(
     """
     ck.check_choice(kernel, tuple(KERNEL_CONSTANTS), "kernel")
     ck.check_choice(treated_side, ("below", "above"), "treated_side")
+    ck.one_cluster(cluster, "regression discontinuity")
     alpha = ck.check_alpha(alpha)
     ck.require_frame(df)
     ck.require_columns(df, {"outcome": outcome, "running variable": running, "cluster": cluster})
@@ -225,6 +257,10 @@ def rdd(
     data, missing = ck.drop_incomplete(df, [outcome, running, *([cluster] if cluster else [])])
     x = ck.numeric_column(data, running, "running variable").to_numpy()
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
+    try:
+        _check_xy(x, y, cutoff)
+    except DataError as err:
+        raise DataError(f"columns {running!r} / {outcome!r}: {err}") from None
     n_lo, n_hi = int((x < cutoff).sum()), int((x >= cutoff).sum())
     if n_lo == 0 or n_hi == 0:
         raise DataError(

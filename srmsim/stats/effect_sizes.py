@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from srmsim.errors import DataError, SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 
 from . import _checks as ck
 from ._inference import wilson
@@ -210,6 +210,7 @@ def hedges_g_data(
     With ``cluster=``, the cluster adjustment uses the average cluster size of the two arms and
     ``icc`` if given, otherwise the ICC of a random-intercept model with an arm term.
     """
+    ck.one_cluster(cluster, "Hedges' g")
     ck.require_frame(df)
     ck.require_columns(df, {"outcome": outcome, "treatment": treatment, "cluster": cluster})
     ck.numeric_column(df, outcome, "outcome")
@@ -240,7 +241,14 @@ def hedges_g_data(
             from .mixed import random_intercept
 
             data = data.assign(_arm=(lab == arm).to_numpy(dtype=float))
-            rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+            try:
+                rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+            except EstimationError as err:
+                raise EstimationError(
+                    f"Hedges' g cluster adjustment: the ICC of {outcome!r} within {cluster!r} "
+                    f"cannot be estimated from these data ({err}); pass icc= (e.g. from a "
+                    "published study or an earlier cohort)"
+                ) from None
         else:
             rho = icc
     g = hedges_g(

@@ -28,7 +28,8 @@ from srmsim.errors import DataError, EstimationError, SrmsimError
 
 from . import _checks as ck
 from ._inference import critical_value, wald
-from .mixed import attempts_frame, fit_mixedlm, fixed_effects_table
+from .mixed import attempts_frame, boundary_warning, fit_mixedlm, fixed_effects_table
+from .regression import check_cluster_arg, fit_clustered_ols
 
 METHODS = ("ols", "gee", "mixed")
 SE_TYPES = ("classical", "hc1", "cluster")
@@ -138,7 +139,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
                 f"cluster={cluster!r} given but se='hc1': standard errors are heteroskedasticity-"
                 "robust, NOT cluster-robust; pass se='cluster' to account for clustering"
             )
-            warnings.warn(notes[-1], UserWarning, stacklevel=3)
+            warnings.warn(notes[-1], ck.StatsWarning, stacklevel=4)
         return {"classical": "classical", "hc1": "HC1", "cluster": "cluster-robust (CR1)"}[se]
     if cluster is None:
         raise SrmsimError(f"method={method!r} needs cluster= (the grouping column, e.g. school)")
@@ -162,15 +163,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
 def _ols(y, X, codes, se):
     model = sm.OLS(y, X)
     if se == "cluster":
-        G = int(codes.max()) + 1
-        if G < 2:
-            raise EstimationError("cluster-robust SEs need at least 2 clusters; found 1")
-        res = model.fit(
-            cov_type="cluster",
-            cov_kwds={"groups": codes, "use_correction": True, "df_correction": True},
-            use_t=True,
-        )
-        df = float(G - 1)
+        res, df, _ = fit_clustered_ols(model, codes)
     else:
         res = model.fit(cov_type="HC1" if se == "hc1" else "nonrobust", use_t=True)
         df = float(res.df_resid)
@@ -206,7 +199,7 @@ def estimate_effect(
     outcome: str,
     treatment: str,
     reference: object,
-    cluster: str | None = None,
+    cluster: str | Sequence[str] | None = None,
     covariates: Sequence[str] = (),
     fixed_effects: str | Sequence[str] | None = None,
     method: str = "ols",
@@ -221,7 +214,9 @@ def estimate_effect(
     method="gee" and method="mixed". ``covariates`` are adjusted for (text/categorical ones are
     dummy coded, which is noted). ``fixed_effects`` adds dummies for a column such as a block or
     school (omitted from the table). With method="ols", cluster= given and se="hc1", the SEs are
-    HC1 (not clustered): a warning and a note say so.
+    HC1 (not clustered): a warning and a note say so. ``cluster=["school", "term"]`` (OLS with
+    se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011) with t df
+    G_min - 1; the table's n_clusters counts the first column's clusters.
 
     >>> est = estimate_effect(df, "score", "arm", "control", cluster="school",
     ...                       se="cluster")                               # doctest: +SKIP
@@ -232,13 +227,22 @@ def estimate_effect(
     covariates = ck.as_list(covariates)
     fes = ck.as_list(fixed_effects)
     notes: list[str] = []
+    clusters = check_cluster_arg(cluster)
+    if len(clusters) == 2 and (method != "ols" or se != "cluster"):
+        raise SrmsimError(
+            f"cluster={clusters!r}: two-way clustering is available for method='ols' with "
+            "se='cluster' only; GEE and mixed models take one grouping column"
+        )
+    cluster, second = (clusters + [None, None])[:2]
     se_type = _resolve_se(method, se, cluster, notes)
+    if second:
+        se_type = "two-way cluster-robust (CGM, CR1 each)"
     ck.require_columns(
         df,
         {
             "outcome": outcome,
             "treatment": treatment,
-            "cluster": cluster,
+            "cluster": clusters,
             "covariate": covariates,
             "fixed effect": fes,
         },
@@ -247,7 +251,7 @@ def estimate_effect(
     ck.require_some_values(df, outcome, "outcome")
     ck.require_some_values(df, treatment, "treatment")
     ck.arm_order(df[treatment], reference, treatment)  # arms before dropping: clearer errors
-    needed = [outcome, treatment, *([cluster] if cluster else []), *covariates, *fes]
+    needed = [outcome, treatment, *clusters, *covariates, *fes]
     data, missing = ck.drop_incomplete(df, needed)
     try:
         arms = ck.arm_order(data[treatment], reference, treatment, notes)
@@ -272,7 +276,11 @@ def estimate_effect(
     codes = ck.group_codes(data[cluster]) if cluster else None
     attempts = None
     if method == "ols":
-        res, params, bse, dfs = _ols(y, X, codes, se)
+        both = np.column_stack([codes, ck.group_codes(data[second])]) if second else codes
+        res, params, bse, dfs = _ols(y, X, both, se)
+        if second:
+            notes.append(f"two-way clustered by {cluster!r} and {second!r} "
+                         f"({int(both[:, 1].max()) + 1} clusters); t df = fewer clusters - 1")
     elif method == "gee":
         res, params, bse, dfs = _gee(y, X, codes, se, notes)
     else:
@@ -283,6 +291,7 @@ def estimate_effect(
         params, bse = fixed["estimate"].to_numpy(), fixed["se"].to_numpy()
         attempts = attempts_frame(fit_log)
         notes.append(f"mixed model ({'REML' if reml else 'ML'}) fitted with optimiser {chosen}")
+        boundary_warning(float(np.asarray(res.cov_re)[0, 0]), float(res.scale), notes)
         for _, a in attempts[attempts["status"] != "accepted"].iterrows():
             notes.append(f"optimiser {a['optimizer']} {a['status']}: {a['reason']}")
     idx = [list(X.columns).index(t) for t in arm_terms]

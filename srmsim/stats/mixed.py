@@ -103,6 +103,40 @@ def _try_fit(model, optimizer: str, reml: bool, **kwargs) -> tuple[object | None
     return result, attempt
 
 
+def check_identified(groups: np.ndarray) -> None:
+    """Refuse a random intercept whose variance components the data cannot separate.
+
+    With one member per group, each observation carries its own group effect and residual, so
+    the likelihood depends on tau^2 + sigma^2 only: it is flat along that line and any split an
+    optimiser returns (and any ICC from it) is arbitrary.
+    """
+    sizes = np.bincount(np.asarray(groups))
+    sizes = sizes[sizes > 0]
+    if sizes.max() < 2:
+        raise EstimationError(
+            f"every one of the {sizes.size} groups has a single member: the group and residual "
+            "variances are not identified (only their sum is; the likelihood is flat), so no "
+            "ICC can be estimated; a random intercept needs groups with 2+ members"
+        )
+
+
+def boundary_warning(group_variance: float, residual_variance: float, notes: list[str]) -> None:
+    """Warn (and note) when the best fit sits on the edge of the parameter space."""
+    if group_variance <= _BOUNDARY * residual_variance:
+        ck.warn(
+            "group variance is estimated at zero (boundary of the parameter space): the data "
+            "show no between-group variation beyond chance, the ICC is 0, and tests of the "
+            "group variance are non-standard (the usual chi-square p-value is too large)",
+            notes, stacklevel=4,
+        )
+    elif residual_variance <= _BOUNDARY * group_variance:
+        ck.warn(
+            "residual variance is estimated at zero (boundary): members of a group have "
+            "(almost) identical outcomes, the ICC is 1 and within-group inference is unreliable",
+            notes, stacklevel=4,
+        )
+
+
 def fit_mixedlm(
     y: np.ndarray,
     X: pd.DataFrame,
@@ -118,6 +152,7 @@ def fit_mixedlm(
     """
     if not optimizers:
         raise EstimationError("no optimisers given for the mixed model")
+    check_identified(groups)
     model = sm.MixedLM(np.asarray(y, dtype=float), X, groups=groups)
     best, best_name, attempts = None, "", []
     for name in optimizers:
@@ -293,6 +328,5 @@ def random_intercept(
         result=result,
         notes=notes,
     )
-    if fit.at_boundary:
-        fit.notes.append("group variance is estimated at zero (boundary); ICC is 0")
+    boundary_warning(fit.group_variance, fit.residual_variance, fit.notes)
     return fit

@@ -218,7 +218,7 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
             o = res.overall
             row.update(estimate=float(o["estimate"]), se=float(o["se"]),
                        ci_low=float(o["ci_low"]), ci_high=float(o["ci_high"]),
-                       p_value=float(o["p_value"]), df=math.inf)
+                       p_value=float(o["p_value"]), df=float(o["df"]))
         else:
             res = stats.estimate_effect(analysed, y, "arm", "control", cluster="school",
                                         fixed_effects="period", method="mixed", se="classical",

@@ -1,0 +1,240 @@
+"""A general linear regression entry point: any formula, classical / HC / one- or two-way CR SEs.
+
+Why: :func:`~srmsim.stats.estimate_effect` compares arms; a continuous treatment (minutes of
+tutoring, a dose of mentoring) or a published regression to reproduce needs plain OLS with any
+covariates and the standard errors the literature prints. Fitting and the sandwich are
+statsmodels'; this module validates the input, drops and reports incomplete rows, and chooses
+degrees of freedom.
+
+Formulas are a small, parsed language, never evaluated as Python: ``outcome ~ term + term``
+where a term is a column name, ``C(column)`` (categorical), an interaction ``a:b`` or ``a*b``,
+and ``0`` / ``1`` / ``-1`` for the intercept. Column names that are not Python identifiers are
+written in backticks, e.g. ``` `first.treat` ```.
+
+Standard errors (``se=``): ``"classical"``, ``"hc0"``-``"hc3"``, or ``"cluster"`` with
+``cluster=`` one column (CR1: G/(G-1) (N-1)/(N-k)) or two columns (Cameron, Gelbach & Miller
+2011: V_1 + V_2 - V_12, each term with its own G/(G-1) and all with (N-1)/(N-k), the convention of
+R's ``sandwich::vcovCL(type = "HC1")`` and of statsmodels). Clustered intervals use t with
+G - 1 df, G the smaller cluster count for two-way clustering.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from srmsim.errors import DataError, EstimationError, SrmsimError
+
+from . import _checks as ck
+from ._inference import critical_value, wald
+
+SE_CHOICES = ("classical", "hc0", "hc1", "hc2", "hc3", "cluster")
+
+_TOKEN = re.compile(r"\s*(?:(`[^`]+`)|([A-Za-z_][A-Za-z0-9_.]*)|(\d+)|(.))")
+
+
+def _parse_formula(formula: str, columns: pd.Index) -> tuple[str, list[str], str]:
+    """Check a formula token by token; return (statsmodels formula, columns used, outcome).
+
+    Only column names, C(column), + - : * ( ) ~ and 0/1 are accepted, so nothing in a user's
+    formula (a file, a command line) is ever run as code.
+    """
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise SrmsimError(f"formula must look like 'outcome ~ x + z', got {formula!r}")
+    out: list[str] = []
+    used: list[str] = []
+    pos, after_tilde, outcome = 0, False, ""
+    text = formula.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:  # only trailing blanks
+            break
+        pos = m.end()
+        quoted, name, number, other = m.groups()
+        if quoted or name:
+            col = quoted[1:-1] if quoted else name
+            if name == "C" and text[pos:pos + 1] == "(":
+                out.append("C")
+                continue
+            if col not in columns:
+                raise DataError(
+                    f"formula {formula!r}: {col!r} is not a column of the data; columns present: "
+                    f"{ck._listing(columns)}"
+                )
+            used.append(col)
+            if not after_tilde:
+                if outcome:
+                    raise SrmsimError(f"formula {formula!r}: one outcome column before '~'")
+                outcome = col
+            out.append(f'Q("{col}")' if not col.isidentifier() or quoted else col)
+        elif number:
+            if number not in ("0", "1"):
+                raise SrmsimError(
+                    f"formula {formula!r}: number {number} not allowed (only 0 or 1, for the "
+                    "intercept)"
+                )
+            out.append(number)
+        elif other in "+-:*()~":
+            after_tilde = after_tilde or other == "~"
+            out.append(other)
+        elif other.strip():
+            raise SrmsimError(
+                f"formula {formula!r}: {other!r} not allowed; a formula may use column names, "
+                "C(column), + - : * ( ), and 0/1 for the intercept"
+            )
+    if not outcome:
+        raise SrmsimError(f"formula {formula!r}: name the outcome column before '~'")
+    if not [u for u in used if u != outcome] and "1" not in out:
+        raise SrmsimError(f"formula {formula!r}: no terms after '~'")
+    return " ".join(out), list(dict.fromkeys(used)), outcome
+
+
+def cluster_codes(data: pd.DataFrame, clusters: Sequence[str]) -> np.ndarray:
+    """Integer codes per clustering column: shape (N,) for one column, (N, 2) for two."""
+    codes = [ck.group_codes(data[c]) for c in clusters]
+    return codes[0] if len(codes) == 1 else np.column_stack(codes)
+
+
+def check_cluster_arg(cluster: str | Sequence[str] | None) -> list[str]:
+    """One or two clustering columns; a third dimension is refused by name, not by a TypeError."""
+    clusters = ck.as_list(cluster)
+    if len(clusters) > 2:
+        raise SrmsimError(
+            f"cluster={clusters!r}: at most two clustering columns are supported (two-way "
+            "clustering, Cameron, Gelbach & Miller 2011)"
+        )
+    if len(set(clusters)) < len(clusters):
+        raise SrmsimError(f"cluster={clusters!r} names the same column twice")
+    return clusters
+
+
+def fit_clustered_ols(model: sm.OLS, codes: np.ndarray):
+    """OLS with CR1 one-way or CGM two-way cluster-robust covariance; returns (result, df, G).
+
+    df = G - 1 with G the number of clusters (the smaller count for two-way clustering).
+    """
+    counts = [int(c.max()) + 1 for c in (codes.T if codes.ndim == 2 else [codes])]
+    if min(counts) < 2:
+        raise EstimationError(f"cluster-robust SEs need at least 2 clusters per dimension; found {counts}")
+    res = model.fit(
+        cov_type="cluster",
+        cov_kwds={"groups": codes, "use_correction": True, "df_correction": True},
+        use_t=True,
+    )
+    return res, float(min(counts) - 1), counts
+
+
+@dataclass
+class RegressionResult:
+    """Coefficients with their standard errors, intervals and the statsmodels fit underneath."""
+
+    table: pd.DataFrame
+    formula: str
+    se_type: str
+    alpha: float
+    n: int
+    n_clusters: list[int]
+    cluster: list[str]
+    missing: ck.MissingReport
+    result: object = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    def coef(self, term: str) -> pd.Series:
+        if term not in self.table.index:
+            raise SrmsimError(f"no term {term!r}; terms: {', '.join(self.table.index)}")
+        return self.table.loc[term]
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        a = self.alpha if alpha is None else ck.check_alpha(alpha)
+        crit = np.array([critical_value(a, d) for d in self.table["df"]])
+        est, se = self.table["estimate"].to_numpy(), self.table["se"].to_numpy()
+        return pd.DataFrame({"ci_low": est - crit * se, "ci_high": est + crit * se},
+                            index=self.table.index)
+
+    def summary(self) -> str:
+        clusters = (" by " + " and ".join(f"{c!r} ({g} clusters)" for c, g in
+                                          zip(self.cluster, self.n_clusters, strict=True))
+                    if self.cluster else "")
+        lines = [
+            f"Linear regression {self.formula}",
+            f"  standard errors: {self.se_type}{clusters}",
+            f"  rows: {self.missing.describe()}",
+            f"  {100 * (1 - self.alpha):.0f}% confidence intervals:",
+            self.table.to_string(float_format=lambda v: f"{v:.6f}"),
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def regress(
+    df: pd.DataFrame,
+    formula: str,
+    se: str = "hc1",
+    cluster: str | Sequence[str] | None = None,
+    *,
+    alpha: float = 0.05,
+) -> RegressionResult:
+    """OLS of ``formula`` on ``df`` with the chosen standard errors.
+
+    >>> r = regress(petersen, "y ~ x", se="cluster", cluster=["firm", "year"])  # doctest: +SKIP
+    >>> r.coef("x")[["estimate", "se"]]                                         # doctest: +SKIP
+    """
+    ck.require_frame(df)
+    alpha = ck.check_alpha(alpha)
+    ck.check_choice(se, SE_CHOICES, "se")
+    clusters = check_cluster_arg(cluster)
+    ck.require_columns(df, {"cluster": clusters})
+    if se == "cluster" and not clusters:
+        raise SrmsimError("se='cluster' needs cluster= (one column, or two for two-way clustering)")
+    notes: list[str] = []
+    if clusters and se != "cluster":
+        ck.warn(f"cluster={clusters!r} given but se={se!r}: standard errors are NOT "
+                "cluster-robust; pass se='cluster' to account for clustering", notes)
+    parsed, used, outcome = _parse_formula(formula, df.columns)
+    ck.numeric_column(df, outcome, "outcome")
+    ck.require_some_values(df, outcome, "outcome")
+    data, missing = ck.drop_incomplete(df, [*used, *clusters])
+    for col in used:
+        if col != outcome and not (pd.api.types.is_numeric_dtype(data[col])
+                                   or pd.api.types.is_bool_dtype(data[col])):
+            notes.append(f"column {col!r} is not numeric: treated as categorical (dummies)")
+    import statsmodels.formula.api as smf
+
+    try:
+        model = smf.ols(parsed, data=data)
+    except Exception as err:  # noqa: BLE001 - patsy reports malformed formulas in many ways
+        raise SrmsimError(f"formula {formula!r} cannot be used: {err}") from None
+    X = pd.DataFrame(model.exog, columns=model.exog_names)
+    ck.check_full_rank(X, protected=[], context=f"regression {formula!r}")
+    n_clusters: list[int] = []
+    if se == "cluster":
+        res, dof, n_clusters = fit_clustered_ols(model, cluster_codes(data, clusters))
+        se_type = ("two-way cluster-robust (CGM, CR1 each)" if len(clusters) == 2
+                   else "cluster-robust (CR1)")
+        if min(n_clusters) < 10:
+            notes.append(f"only {min(n_clusters)} clusters: intervals use t({dof:g}) but the "
+                         "cluster-robust variance itself is imprecise")
+    else:
+        cov = "nonrobust" if se == "classical" else se.upper()
+        res = model.fit(cov_type=cov, use_t=True)
+        dof, se_type = float(res.df_resid), {"classical": "classical"}.get(se, se.upper())
+    est = np.asarray(res.params, dtype=float)
+    ses = np.asarray(res.bse, dtype=float)
+    if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
+        raise EstimationError(f"regression {formula!r}: non-finite estimates or standard errors")
+    lo, hi, p = wald(est, ses, dof, alpha)
+    table = pd.DataFrame(
+        {"estimate": est, "se": ses, "t": est / ses, "p_value": p, "ci_low": lo,
+         "ci_high": hi, "df": dof},
+        index=pd.Index(model.exog_names, name="term"),
+    )
+    return RegressionResult(table, formula, se_type, alpha, len(data), n_clusters, clusters,
+                            missing, res, notes)
