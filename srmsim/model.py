@@ -11,6 +11,8 @@ Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it
                     allocation (school agents' staff, then the pool agent's, or the other way
                     round, as the staff mode says), action effects for next week (only when the
                     scenario has a ``policy``)
+   ``requests``     request streams (``srmsim.admin``) advance a week in continuous time, with
+                    what the student cases left of the pool's staff (only with ``requests``)
 6. ``report``       per-school weekly figures and the per-student history sample
 7. ``year_end``     after week 39: exams and leavers, year groups move up, the new intake arrives
 """
@@ -96,8 +98,8 @@ class TrustModel(mesa.Model):
     True
     """
 
-    PLAN: tuple[str, ...] = ("latents", "observe", "record", "tests", "policy", "report",
-                             "year_end")
+    PLAN: tuple[str, ...] = ("latents", "observe", "record", "tests", "policy", "requests",
+                             "report", "year_end")
 
     def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False):
         self.seed = int(scenario.seed if seed is None else seed)
@@ -139,6 +141,11 @@ class TrustModel(mesa.Model):
             from srmsim.policy.engine import PolicyEngine
 
             self.policy = PolicyEngine(self, scenario.policy)
+        self.requests = None
+        if scenario.requests:
+            from srmsim.admin.desk import RequestDesk
+
+            self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks)
         self._layout_changed()
 
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int
@@ -218,6 +225,8 @@ class TrustModel(mesa.Model):
                 self.policy.allocate_schools()
                 self.pool.step()
             self.policy.apply()
+        if self.requests is not None:
+            self.requests.advance(step, self._pool_minutes_left())
         self._report(obs)
         if week == calendar.WEEKS_PER_YEAR - 1:
             self._year_end()
@@ -225,6 +234,14 @@ class TrustModel(mesa.Model):
             self.policy.finish()
         self.week_index += 1
         self._runtime += time.perf_counter() - t0
+
+    def _pool_minutes_left(self) -> dict[str, float]:
+        """Pool minutes of each role this week's student cases left for request streams."""
+        policy = self.config.policy
+        left = dict(policy.staff.pool) if policy is not None else {}
+        if self.policy is not None:
+            left.update(self.policy.pool_minutes_left())
+        return left
 
     def per_school(self, values: np.ndarray) -> np.ndarray:
         """Totals of per-student ``values`` (or of each row of a 2-D array) by school, as int64:

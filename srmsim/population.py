@@ -69,6 +69,8 @@ def cohort_layout(schools: SchoolProfiles, year_groups: list[int]) -> tuple[np.n
         for y in year_groups:
             school_idx.append(np.full(n, s, dtype=np.int32))
             years.append(np.full(n, y, dtype=np.int8))
+    if not school_idx:  # a trust with no schools: a scenario of request streams only
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int8)
     return np.concatenate(school_idx), np.concatenate(years)
 
 

@@ -107,6 +107,26 @@ def headline(students: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def request_rows(name: str, r: dict[str, Any]) -> list[tuple[str, str]]:
+    """Readable lines for one request stream's summary."""
+    def days(x: float | None) -> str:
+        return "-" if x is None else f"{x:,.1f} days"
+
+    rows = [(f"{name}: requests (backlog at start + arrivals)",
+             f"{r['backlog_start']:,} + {r['arrivals']:,}"),
+            (f"{name}: completed / dropped / open at end",
+             f"{r['completed']:,} / {r['dropped']:,} / {r['open_at_end']:,}"),
+            (f"{name}: waiting time median / 90th / 99th percentile",
+             f"{days(r['median_days'])} / {days(r['p90_days'])} / {days(r['p99_days'])}"),
+            (f"{name}: throughput", f"{r['throughput_per_week'] or 0:,.1f} a week")]
+    if r.get("within_deadline") is not None:
+        rows.append((f"{name}: completed within {r['deadline_days']:g} days",
+                     f"{r['within_deadline']:.1%}"))
+    rows += [(f"{name}: staff utilisation ({k.removeprefix('utilisation_')})", f"{v:.0%}")
+             for k, v in r.items() if k.startswith("utilisation_") and v is not None]
+    return rows
+
+
 def write_atomic(path: Path, write) -> None:
     """Write via a temporary file and rename, so a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +163,9 @@ class RunResult:
     history: pd.DataFrame
     events: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: one row per administrative request, and per stream and week (request streams only)
+    requests: pd.DataFrame | None = None
+    requests_weekly: pd.DataFrame | None = None
 
     @classmethod
     def from_model(cls, model: TrustModel) -> RunResult:
@@ -162,12 +185,21 @@ class RunResult:
             "years": model.config.years,
             "weeks": model.week_index,
             **({"school_ids": model.records.school_ids} if model.records is not None else {}),
-            **headline(students),
+            **(headline(students) if len(students) else {"students": 0}),
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
         }
+        requests = requests_weekly = None
+        if model.requests is not None:
+            from srmsim.admin.measures import stream_summary
+
+            requests, requests_weekly = model.requests.requests(), model.requests.weekly()
+            summary["requests"] = {
+                name: stream_summary(name, desk.config, requests, requests_weekly,
+                                     desk.time_average_in_system)
+                for name, desk in model.requests.streams.items()}
         return cls(model.config, model.seed, students, model.weekly(), model.history(),
-                   events, summary)
+                   events, summary, requests, requests_weekly)
 
     def write(self, out: str | Path) -> Path:
         out = Path(out)
@@ -178,13 +210,16 @@ class RunResult:
             write_parquet(self.history, out / "history.parquet")
         if self.events is not None:
             write_parquet(self.events, out / "events.parquet")
+        if self.requests is not None:
+            write_parquet(self.requests, out / "requests.parquet")
+            write_parquet(self.requests_weekly, out / "requests_weekly.parquet")
         write_text(self.scenario.to_yaml(), out / "scenario.yaml")
         write_text(json.dumps(self.summary, indent=2) + "\n", out / "summary.json")
         return out
 
     def summary_table(self) -> pd.DataFrame:
         s = self.summary
-        rows = [
+        rows = [] if not s.get("students") else [
             ("students", f"{s['students']:,}"),
             ("attendance", f"{s['attendance']:.1%}"),
             ("persistent absence (all)", f"{s['persistent_absence']:.1%}"),
@@ -195,6 +230,8 @@ class RunResult:
              f"{s['reading_gap_start']:.1f} -> {s['reading_gap_end']:.1f}"),
             ("withdrawals", f"{s['withdrawals']:,}"),
         ]
+        for name, r in s.get("requests", {}).items():
+            rows += request_rows(name, r)
         if self.events is not None:
             rows += [("interventions started", f"{s['interventions']:,}"),
                      ("staff hours", f"{s['staff_hours']:,.0f}"), ("cost", f"{s['cost']:,.0f}")]

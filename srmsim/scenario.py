@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from srmsim.admin.config import Name as StreamName
+from srmsim.admin.config import RequestStream
 from srmsim.errors import ScenarioError
 from srmsim.policy.config import PolicyConfig
 
@@ -33,7 +35,7 @@ class TrustConfig(_Strict):
     """The schools of the trust and their size."""
 
     name: str = "Synthetic trust"
-    n_schools: int = Field(10, ge=1, le=100_000)
+    n_schools: int = Field(10, ge=0, le=100_000)
     students_per_year_group: int = Field(180, ge=1, le=5_000, description="mean cohort size")
     size_cv: float = Field(0.3, ge=0.0, le=2.0, description="coefficient of variation of sizes")
     year_groups: list[int] = Field(default_factory=lambda: [7, 8, 9, 10, 11])
@@ -144,11 +146,27 @@ class Scenario(_Strict):
     dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)
     outputs: OutputConfig = Field(default_factory=OutputConfig)
     policy: PolicyConfig | None = None
+    requests: dict[StreamName, RequestStream] = Field(
+        default_factory=dict, description="administrative request streams (srmsim.admin)")
+
+    @model_validator(mode="after")
+    def _streams_fit(self) -> Scenario:
+        if self.trust.n_schools == 0 and not self.requests:
+            raise ValueError("a trust with no schools needs request streams (requests:)")
+        pool = self.policy.staff.pool if self.policy is not None else {}
+        for name, stream in self.requests.items():
+            for role, group in stream.staff.items():
+                if group.from_pool and pool.get(role, 0.0) <= 0:
+                    raise ValueError(f"requests.{name}.staff.{role}: from_pool needs minutes of "
+                                     f"{role!r} in policy.staff.pool")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump()  # python mode: keeps int keys (staff.per_school) as ints
         if self.policy is None:
             data.pop("policy")
+        if not self.requests:
+            data.pop("requests")  # so scenarios without streams keep their digests
         return data
 
     def to_yaml(self) -> str:
@@ -261,12 +279,21 @@ def read_yaml(path: str | Path) -> Any:
 
 
 def _resolve_records(data: Any, base: Path) -> Any:
-    """A relative ``population.records`` path is relative to the scenario file."""
-    if isinstance(data, dict) and isinstance(data.get("population"), dict):
+    """Relative input files (``population.records``, a request stream's ``arrivals.file``) are
+    relative to the scenario file."""
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    if isinstance(data.get("population"), dict):
         rec = data["population"].get("records")
         if isinstance(rec, str) and not Path(rec).is_absolute():
-            data = copy.deepcopy(data)
             data["population"]["records"] = str((base / rec).resolve())
+    if isinstance(data.get("requests"), dict):
+        for stream in data["requests"].values():
+            arrivals = stream.get("arrivals") if isinstance(stream, dict) else None
+            if isinstance(arrivals, dict) and isinstance(arrivals.get("file"), str) \
+                    and not Path(arrivals["file"]).is_absolute():
+                arrivals["file"] = str((base / arrivals["file"]).resolve())
     return data
 
 

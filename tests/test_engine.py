@@ -56,7 +56,8 @@ def test_trust_is_a_mesa_model_with_school_and_pool_agents(make_small_scenario: 
     # Students are columns, not agents: the model holds exactly the schools and the pool.
     assert len(model.agents) == 5
     assert all(isinstance(a, mesa.Agent) for a in model.agents)
-    assert model.PLAN == ("latents", "observe", "record", "tests", "policy", "report", "year_end")
+    assert model.PLAN == ("latents", "observe", "record", "tests", "policy", "requests", "report",
+                          "year_end")
 
 
 def test_each_school_agent_owns_a_slice_of_the_student_table(make_small_scenario: Factory) -> None:

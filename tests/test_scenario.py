@@ -102,7 +102,7 @@ def test_bad_values_name_file_key_path_and_problem(
 
 
 def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
-    path = write(tmp_path, "population:\n  fsm_rate: 3\ntrust:\n  n_schools: 0\nfoo: 1\n")
+    path = write(tmp_path, "population:\n  fsm_rate: 3\ntrust:\n  n_schools: -1\nfoo: 1\n")
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     paths = {p for p, _ in info.value.problems}

@@ -64,5 +64,14 @@ OUTCOMES: dict[str, tuple[str, Callable[[RunResult], float]]] = {
 }
 
 
+def _request_outcomes() -> None:
+    from srmsim.admin.measures import REQUEST_OUTCOMES
+
+    OUTCOMES.update(REQUEST_OUTCOMES)
+
+
+_request_outcomes()
+
+
 def measure(result: RunResult, names: list[str]) -> dict[str, float]:
     return {name: OUTCOMES[name][1](result) for name in names}

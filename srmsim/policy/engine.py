@@ -581,6 +581,12 @@ class PolicyEngine:
         used = self._allocate(q, acc, avail, np.zeros(len(q), dtype=np.int64), POOL)
         self._used_pool += used[0]
 
+    def pool_minutes_left(self) -> dict[str, float]:
+        """Minutes of each pool role not used by student cases this week (request streams may
+        use them)."""
+        left = self.pool_capacity - self._used_pool
+        return {role: float(m) for role, m in zip(self.policy.roles, left, strict=True)}
+
     # ------------------------------------------------------------------ effects
     def apply(self) -> None:
         """Charge this week's staff time and cost, record waiting, set next week's effects."""

@@ -1,0 +1,287 @@
+"""Request streams in continuous time: a SimPy discrete-event simulation, advanced week by week.
+
+Why continuous time: administrative waits of a few days matter (a certification that takes five
+days against one that takes five weeks), and a weekly step cannot resolve them. Why week by week:
+so that a stream can share staff with the student policies, whose allocation is weekly.
+
+Time is in calendar days (7 a week). Staff of a role are SimPy resources (one per person, first
+come first served). A person works ``hours_per_week`` of the week's 168 hours, modelled as working
+continuously at that fraction of full speed (a fluid approximation of working hours), so a task of
+``m`` staff minutes takes ``m / speed`` calendar minutes; an exponential task stays exponential,
+which is what makes the M/M/c checks exact. With ``from_pool``, the speed each week is what the
+trust pool's minutes of the role leave after the student cases.
+
+Every random draw comes from :class:`srmsim.rng.CRN`, keyed by the stream, the step, the attempt
+and the request's number (requests are numbered in order of arrival, and arrivals never depend on
+the policy), so paper and automated variants of the same seed see the same requests and the same
+relative task sizes: paired comparisons cancel the shared noise.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+from scipy import special, stats
+
+from srmsim.admin.config import DAYS_PER_WEEK, RequestStep, RequestStream
+from srmsim.errors import SrmsimError
+from srmsim.rng import CRN
+
+#: attempts of one step drawn in advance; a step reworked more often than this stops reworking
+MAX_ATTEMPTS = 12
+WEEKS_PER_CYCLE = 52  # seasonality is a calendar-year cycle
+MINUTES_PER_DAY = 24 * 60
+_MAX_ARRIVALS_FILE_BYTES = 100 * 2**20
+
+
+def read_arrival_days(path: Path) -> np.ndarray:
+    """Arrival days (since the run's start) from a CSV with a ``day`` column, validated."""
+    if not path.is_file():
+        raise SrmsimError(f"{path}: arrivals file not found")
+    if path.stat().st_size > _MAX_ARRIVALS_FILE_BYTES:
+        raise SrmsimError(f"{path}: arrivals file larger than 100 MB")
+    try:
+        frame = pd.read_csv(path, usecols=["day"], dtype={"day": "float64"})
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SrmsimError(f"{path}: needs a numeric 'day' column ({str(err)[:120]})") from None
+    days = frame["day"].to_numpy()
+    bad = np.flatnonzero(~np.isfinite(days) | (days < 0))
+    if len(bad):
+        raise SrmsimError(f"{path}: row {int(bad[0]) + 2}: day must be a finite number >= 0 "
+                          f"(got {days[bad[0]]})")
+    return np.sort(days)
+
+
+class StreamDesk:
+    """One request stream: arrivals, the steps, the staff, and what happened to each request."""
+
+    def __init__(self, name: str, config: RequestStream, crn: CRN, env: simpy.Environment,
+                 n_weeks: int, base_dir: Path | None = None):
+        self.name, self.config, self.crn, self.env, self.n_weeks = name, config, crn, env, n_weeks
+        self.steps: list[RequestStep] = list(config.steps)
+        self.automated = {s.name for s in config.automated_steps()}
+        self.roles = sorted(config.staff)
+        self.people = {r: simpy.Resource(env, capacity=g.staff) for r, g in config.staff.items()}
+        # staff minutes one person does per calendar day at the current speed
+        self.rate = {r: g.hours_per_week * 60 / DAYS_PER_WEEK for r, g in config.staff.items()}
+        self.file_days = None
+        if config.arrivals.file is not None:
+            path = Path(config.arrivals.file)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            self.file_days = read_arrival_days(path)
+        # one entry per request, in order of arrival
+        self.arrival: list[float] = []
+        self.finish: list[float] = []
+        self.status: list[int] = []  # 0 open, 1 completed, 2 dropped
+        self.queue_days: list[float] = []
+        self.minutes: list[float] = []
+        self.reworks: list[int] = []
+        self.in_system = 0
+        self._area = 0.0  # integral of the number in the system over time (Little's law)
+        self._last = 0.0
+        # staff minutes worked, by role and run week (a chunk of work never crosses a week)
+        self._used: dict[str, dict[int, float]] = {r: {} for r in self.roles}
+        self.weekly: list[dict[str, float]] = []
+        self._week_counts = {"arrivals": 0, "completed": 0, "dropped": 0}
+        self._next_id = 0
+        if config.backlog:
+            self._admit(np.zeros(config.backlog))
+
+    # ----------------------------------------------------------------- arrivals
+    def _weekly_rate(self, week: int) -> float:
+        a = self.config.arrivals
+        s = a.seasonality
+        return a.per_week * (1 + s.amplitude * math.cos(
+            2 * math.pi * (week - s.peak_week) / WEEKS_PER_CYCLE))
+
+    def _arrival_times(self, week: int) -> np.ndarray:
+        start = week * DAYS_PER_WEEK
+        if self.file_days is not None:
+            lo, hi = np.searchsorted(self.file_days, [start, start + DAYS_PER_WEEK])
+            return self.file_days[lo:hi]
+        lam = self._weekly_rate(week)
+        if lam <= 0:
+            return np.zeros(0)
+        u = self.crn.uniform(f"requests.{self.name}.count", week, np.zeros(1, dtype=np.int64))
+        k = int(stats.poisson.ppf(u[0], lam))
+        offsets = np.sort(self.crn.uniform(f"requests.{self.name}.time", week, np.arange(k)))
+        return start + DAYS_PER_WEEK * offsets
+
+    def _admit(self, times: np.ndarray) -> None:
+        """Create the requests arriving at ``times``, with all their random draws."""
+        k = len(times)
+        if k == 0:
+            return
+        ids = np.arange(self._next_id, self._next_id + k, dtype=np.int64)
+        self._next_id += k
+        n_steps = len(self.steps)
+        size = np.empty((k, n_steps, MAX_ATTEMPTS))
+        rework = np.empty((k, n_steps, MAX_ATTEMPTS))
+        drop = np.empty((k, n_steps))
+        for j, step in enumerate(self.steps):
+            drop[:, j] = self.crn.uniform(f"requests.{self.name}.{step.name}.dropout", 0, ids)
+            for a in range(MAX_ATTEMPTS):
+                u = self.crn.uniform(f"requests.{self.name}.{step.name}.service", a, ids)
+                size[:, j, a] = _relative_size(step, u)
+                rework[:, j, a] = self.crn.uniform(f"requests.{self.name}.{step.name}.rework",
+                                                   a, ids)
+        for i in range(k):
+            self.arrival.append(float(times[i]))
+            self.finish.append(math.nan)
+            self.status.append(0)
+            self.queue_days.append(0.0)
+            self.minutes.append(0.0)
+            self.reworks.append(0)
+            self.env.process(self._request(int(ids[i]), float(times[i]), size[i], rework[i],
+                                           drop[i]))
+
+    # ----------------------------------------------------------------- one request
+    def _count(self, delta: int) -> None:
+        now = self.env.now
+        self._area += self.in_system * (now - self._last)
+        self._last = now
+        self.in_system += delta
+
+    def _request(self, rid: int, arrive: float, size: np.ndarray, rework: np.ndarray,
+                 drop: np.ndarray):
+        env = self.env
+        if arrive > env.now:
+            yield env.timeout(arrive - env.now)
+        self._count(+1)
+        for j, step in enumerate(self.steps):
+            if drop[j] < step.dropout:
+                self.status[rid] = 2
+                self.finish[rid] = env.now
+                self._week_counts["dropped"] += 1
+                self._count(-1)
+                return
+            automated = step.name in self.automated
+            attempt = 0
+            while True:
+                a = min(attempt, MAX_ATTEMPTS - 1)
+                work = size[j, a] * (step.automated.minutes if automated else step.minutes)
+                if automated and step.automated.delay_days > 0:
+                    yield env.timeout(step.automated.delay_days)
+                if work > 0:
+                    queued = env.now
+                    with self.people[step.role].request() as req:
+                        yield req
+                        self.queue_days[rid] += env.now - queued
+                        self.minutes[rid] += work
+                        yield from self._work(step.role, work)
+                attempt += 1
+                if attempt < MAX_ATTEMPTS and rework[j, attempt - 1] < step.rework:
+                    self.reworks[rid] += 1
+                    continue
+                break
+        self.status[rid] = 1
+        self.finish[rid] = env.now
+        self._week_counts["completed"] += 1
+        self._count(-1)
+
+    def _work(self, role: str, work: float):
+        """Do ``work`` staff minutes at the role's speed, which may change at week boundaries."""
+        env = self.env
+        while work > 1e-9:
+            boundary = (math.floor(env.now / DAYS_PER_WEEK) + 1) * DAYS_PER_WEEK
+            rate = self.rate[role]
+            if rate <= 0:
+                yield env.timeout(boundary - env.now)
+                continue
+            dt = min(work / rate, boundary - env.now)
+            done = min(work, dt * rate)
+            # charged to the week the chunk is in before it runs: a chunk that ends exactly at
+            # the week's end resumes only when the next week's run starts
+            week = int(math.floor(env.now / DAYS_PER_WEEK))
+            used = self._used[role]
+            used[week] = used.get(week, 0.0) + done
+            yield env.timeout(dt)
+            work -= done
+
+    # ----------------------------------------------------------------- the week
+    def begin_week(self, week: int, pool_minutes_left: dict[str, float] | None) -> None:
+        """Set this week's staff speed and bring in this week's arrivals."""
+        for role, group in self.config.staff.items():
+            if group.from_pool:
+                left = max(0.0, (pool_minutes_left or {}).get(role, 0.0))
+                self.rate[role] = left / (group.staff * DAYS_PER_WEEK)
+        times = self._arrival_times(week)
+        self._week_counts["arrivals"] += len(times)
+        self._admit(times)
+
+    def close_week(self, week: int) -> None:
+        """Record the week's figures (after the clock has reached the week's end)."""
+        self._count(0)
+        row: dict[str, float | str] = {"stream": self.name, "run_week": week,
+                                       **self._week_counts, "in_system": self.in_system}
+        row["waiting_for_staff"] = sum(len(self.people[r].queue) for r in self.roles)
+        for role in self.roles:
+            available = self.rate[role] * DAYS_PER_WEEK * self.config.staff[role].staff
+            row[f"staff_minutes_used_{role}"] = self._used[role].pop(week, 0.0)
+            row[f"staff_minutes_available_{role}"] = available
+        self.weekly.append(row)
+        self._week_counts = {"arrivals": 0, "completed": 0, "dropped": 0}
+
+    @property
+    def time_average_in_system(self) -> float:
+        """Mean number of requests in the system over the run so far (time-weighted)."""
+        return self._area / self._last if self._last > 0 else math.nan
+
+    def requests(self) -> pd.DataFrame:
+        status = np.array(["open", "completed", "dropped"])[np.asarray(self.status, dtype=int)]
+        arrival = np.asarray(self.arrival)
+        finish = np.asarray(self.finish)
+        return pd.DataFrame({
+            "stream": self.name,
+            "request": np.arange(len(arrival), dtype=np.int64),
+            "arrival_day": arrival,
+            "finish_day": finish,
+            "status": pd.Categorical(status, ["open", "completed", "dropped"]),
+            "days_in_system": finish - arrival,
+            "queue_days": np.asarray(self.queue_days),
+            "staff_minutes": np.asarray(self.minutes),
+            "reworks": np.asarray(self.reworks, dtype=np.int16),
+        })
+
+
+def _relative_size(step: RequestStep, u: np.ndarray) -> np.ndarray:
+    """Task size relative to the step's mean, from a uniform (inversion keeps CRN pairing)."""
+    if step.service == "fixed":
+        return np.ones_like(u)
+    if step.service == "exponential":
+        return -np.log1p(-u)
+    sigma2 = math.log1p(step.cv ** 2)
+    return np.exp(math.sqrt(sigma2) * special.ndtri(u) - sigma2 / 2)
+
+
+class RequestDesk:
+    """Every request stream of a scenario, on one SimPy clock."""
+
+    def __init__(self, streams: dict[str, RequestStream], crn: CRN, n_weeks: int,
+                 base_dir: Path | None = None):
+        self.env = simpy.Environment()
+        self.streams = {name: StreamDesk(name, cfg, crn, self.env, n_weeks, base_dir)
+                        for name, cfg in streams.items()}
+        self.pool_roles = {role for s in streams.values() for role, g in s.staff.items()
+                           if g.from_pool}
+
+    def advance(self, week: int, pool_minutes_left: dict[str, float] | None = None) -> None:
+        """One week of every stream, on the one clock."""
+        for desk in self.streams.values():
+            desk.begin_week(week, pool_minutes_left)
+        self.env.run(until=(week + 1) * DAYS_PER_WEEK)
+        for desk in self.streams.values():
+            desk.close_week(week)
+
+    def requests(self) -> pd.DataFrame:
+        frames = [d.requests() for d in self.streams.values()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def weekly(self) -> pd.DataFrame:
+        return pd.DataFrame([row for d in self.streams.values() for row in d.weekly])
+
