@@ -185,14 +185,14 @@ def write_records(students: pd.DataFrame, observations: pd.DataFrame, out: str |
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
-    import yaml
+    from srmsim.yamlio import load_yaml_text
 
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise DataError(f"--set {item!r}: expected KEY=VALUE, e.g. dynamics.absence_logit=-3.8")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml_text(value, f"--set {key.strip()}")
     return out
 
 

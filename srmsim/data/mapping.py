@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from srmsim.data.schema import TABLES, Table
 from srmsim.errors import ScenarioError
 
@@ -122,17 +120,10 @@ def identity_mapping() -> Mapping:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping YAML file."""
+    from srmsim.yamlio import read_yaml_file
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise MappingError(str(path), f"cannot read: {err}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise MappingError(str(path), f"not valid YAML: {err}") from None
+    raw = read_yaml_file(path, error=MappingError)
     return parse_mapping(raw if raw is not None else {}, source=str(path))
 
 

@@ -38,17 +38,16 @@ class RunTask:
 
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one replication of one variant; never raises (errors are returned as data)."""
-    import yaml
-
     from srmsim.experiment.outcomes import measure
     from srmsim.model import TrustModel
     from srmsim.scenario import scenario_from_dict
+    from srmsim.yamlio import load_yaml_text
 
     t0 = time.perf_counter()
     row: dict[str, Any] = {"variant": task.variant, "replication": task.replication,
                            "seed": task.seed}
     try:
-        scenario = scenario_from_dict(yaml.safe_load(task.scenario_yaml),
+        scenario = scenario_from_dict(load_yaml_text(task.scenario_yaml),
                                       f"variant {task.variant}")
         model = TrustModel(scenario, seed=task.seed)
         model.run()
