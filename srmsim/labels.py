@@ -50,3 +50,4 @@ class StrictModel(BaseModel):
     """Base of srmsim's config models: unknown keys are errors, floats must be finite."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+

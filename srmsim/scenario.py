@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
 from srmsim.labels import Label, StrictModel, excerpt
 from srmsim.policy.config import PolicyConfig
@@ -142,7 +143,7 @@ class Scenario(_Strict):
 
     name: Label = "default"
     description: str = Field("", max_length=10_000)
-    seed: int = Field(20240901, ge=0, le=2**63 - 1)
+    seed: int = Field(20240901, ge=0, le=MAX_SEED)
     years: int = Field(1, ge=1, le=50)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
@@ -220,10 +221,11 @@ def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x and "]" in x))
         path = _format_loc(loc)
         path = f"{prefix}.{path}" if prefix and path else (prefix or path)
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README for the keys)"
-        elif "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
+        elif ("input" in e and e["type"] not in ("missing", "value_error")
+              and not isinstance(e["input"], dict)):
             msg = f"{msg} (got {excerpt(e['input'])})"
         problems.setdefault(path, msg)
     return list(problems.items())
@@ -242,7 +244,24 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         from srmsim.policy.compiled import compile_policy
 
         compile_policy(scenario.policy, source)  # rules, actions and workflows, with key paths
+        _check_school_indices(scenario, source)
     return scenario
+
+
+def _check_school_indices(scenario: Scenario, source: str) -> None:
+    """School indices in the policy must name schools of the trust (0 .. n_schools - 1)."""
+    policy = scenario.policy
+    n = None if scenario.population.records else scenario.trust.n_schools
+    problems = []
+    lists = [(f"policy.rules.{k}.schools", r.schools or []) for k, r in policy.rules.items()]
+    lists.append(("policy.staff.per_school", list(policy.staff.per_school)))
+    for path, schools in lists:
+        bad = [s for s in schools if s < 0 or (n is not None and s >= n)]
+        if bad:
+            problems.append((path, f"school indices {bad[:5]} are not schools of the trust "
+                             f"(0 to {n - 1 if n else 'n_schools - 1'})"))
+    if problems:
+        raise ScenarioError(source, problems)
 
 
 def read_yaml(path: str | Path) -> Any:

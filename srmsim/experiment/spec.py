@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy.stats import qmc
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.labels import Label, StrictModel
@@ -55,7 +56,7 @@ class ExperimentConfig(StrictModel):
     variants: dict[Label, dict[str, Any] | None] = Field(min_length=1)
     baseline: Label
     replications: Annotated[int, Field(ge=1, le=100_000)] = 30
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     outcomes: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
     uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None

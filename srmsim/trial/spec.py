@@ -43,6 +43,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
 from srmsim.labels import Label, StrictModel
 from srmsim.rng import replication_seeds
@@ -128,7 +129,7 @@ class TrialConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     naive: NaiveConfig | None = None
     replications: Annotated[int, Field(ge=1, le=100_000)] = 100
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
 def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
