@@ -151,7 +151,16 @@ def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:
         if not isinstance(sc, list) or not sc:
             problems.append(("schools", "must be a non-empty list of school ids"))
         else:
-            m.schools = [str(s).strip() for s in sc]
+            bad = [i for i, s in enumerate(sc) if isinstance(s, bool)
+                   or not isinstance(s, str | int) or not str(s).strip() or len(str(s)) > 64]
+            ids = [str(s).strip() for s in sc]
+            if bad:
+                problems.append((f"schools[{bad[0]}]", "each school id must be a short text or "
+                                 "whole number (not empty, a list, a mapping or true/false)"))
+            elif len(set(ids)) != len(ids):
+                problems.append(("schools", "lists a school id twice"))
+            else:
+                m.schools = ids
     for name, tbl in TABLES.items():
         if name in raw:
             m.tables[name] = _parse_table(raw[name], tbl, problems)
