@@ -11,11 +11,14 @@ from a user is hostile input:
 - depth: nesting deeper than :data:`MAX_DEPTH` is refused (instead of a RecursionError);
 - duplicate keys in one mapping are an error (YAML would silently keep the last);
 - mapping keys are always strings: a rule or variant named ``on``, ``no`` or ``1`` is the name
-  ``"on"``, ``"no"``, ``"1"``, not a boolean or a number (YAML 1.1 reads ``on`` as ``True``).
+  ``"on"``, ``"no"``, ``"1"``, not a boolean or a number;
+- only ``true``/``false`` are booleans (YAML 1.2): ``on``, ``off``, ``yes``, ``no`` are text
+  (YAML 1.1 would read ``trigger: on`` as ``trigger: true``).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +98,14 @@ class BoundedLoader(yaml.SafeLoader):
         for key_node, value_node in node.value:
             mapping[str(key_node.value)] = self.construct_object(value_node, deep=deep)
         return mapping
+
+
+# YAML 1.2 booleans only: `on`, `off`, `yes`, `no` are text (a rule or workflow may be named so)
+BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def _excerpt(text: str, limit: int = 60) -> str:
