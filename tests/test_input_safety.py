@@ -219,16 +219,20 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
 
 
 def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
+    # with this seed the cost half-width is 36 after 2 replications, 26 after 3, 17 after 4:
+    # a target of 30 stops the uninterrupted run at 4
     exp = tiny_experiment(tmp_path, replications=2,
-                          sequential={"half_width": {"attendance": 1e-9}, "max_replications": 6,
+                          sequential={"half_width": {"cost": 30.0}, "max_replications": 6,
                                       "batch": 2})
     full = tmp_path / "full"
     assert main(["experiment", str(exp), "--out", str(full), "--workers", "1", "--quiet"]) == 0
-    # "killed near the end": the store holds every run but the last of the baseline, and the
-    # manifest still says the session was at 2 replications
+    assert json.loads((full / "manifest.json").read_text())["replications"] == 4
+    # killed near the end of the second batch: all runs but the baseline's last are stored and
+    # the manifest still says 2. Deciding on every stored run (3 pairs: half-width 26) would
+    # stop at once, with one replication fewer and a different answer.
     part = tmp_path / "part"
     shutil.copytree(full, part)
-    (part / "runs/none/rep-00005.parquet").unlink()
+    (part / "runs/none/rep-00003.parquet").unlink()
     (part / "effects.csv").unlink()
     manifest = json.loads((part / "manifest.json").read_text())
     manifest["replications"] = 2
@@ -238,7 +242,8 @@ def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
     capsys.readouterr()
     a, b = (pd.read_csv(d / "effects.csv") for d in (full, part))
     pd.testing.assert_frame_equal(a, b)
-    assert a["replications"].max() == 6
+    assert a["replications"].max() == 4
+    assert json.loads((part / "manifest.json").read_text())["replications"] == 4
 
 
 # ---------------------------------------------------------------------------------------------
