@@ -311,3 +311,10 @@ def test_summary_by_flags_and_ids(tmp_path, capsys):
     assert main(["data", "summary", str(data), "--by", "fsm"]) == 0
     assert "fsm_group" in capsys.readouterr().out
     fails(capsys, "data", "summary", str(data), "--by", "student_id", contains="student_id")
+    meta_path = data / "dataset.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text("[]")
+    fails(capsys, "data", "summary", str(data), contains="wrong shape")
+    meta["tables"]["students"]["file"] = "../students.parquet"
+    meta_path.write_text(json.dumps(meta))
+    fails(capsys, "data", "summary", str(data), contains="must be a file name")
