@@ -9,6 +9,7 @@ no traceback, and writes nothing outside the output folder. Profiles (``HYPOTHES
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 from pathlib import Path
@@ -134,7 +135,10 @@ def test_scenario_names_never_leave_the_output_folder(name, tmp_path_factory, ca
     assert made <= {"s.yaml", "out"}
     if status == 0:
         (folder,) = (work / "out").iterdir()
-        assert folder.name == name and (folder / "summary.json").exists()
+        assert folder.name == name
+        summary = json.loads((folder / "summary.json").read_text())
+        numbers = [v for v in summary.values() if isinstance(v, float)]
+        assert numbers and all(math.isfinite(v) for v in numbers)
 
 
 CSV_HOSTILE = st.sampled_from(["9223372036854775808", "-9223372036854775809", "1e400", "nan",
