@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -38,13 +39,34 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return status
+    except BrokenPipeError:
+        # `srmsim rules | head`: the reader has gone; stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except SrmsimError as err:
-        print(f"srmsim: error: {err}", file=sys.stderr)
+        print(f"srmsim: error: {short_message(str(err))}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # writing outputs: a full disk, no permission, a vanished folder
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"srmsim: error: {where}{err.strerror or err} (nothing half-written is left)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("srmsim: interrupted", file=sys.stderr)
         return 130
+
+
+def short_message(text: str, max_lines: int = 12, max_line: int = 300) -> str:
+    """An error message cut to a readable size: never the whole of a hostile input."""
+    lines = text.splitlines() or [""]
+    out = [ln if len(ln) <= max_line else ln[:max_line] + "..." for ln in lines[:max_lines]]
+    if len(lines) > max_lines:
+        out.append(f"  ... and {len(lines) - max_lines} more problem(s)")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

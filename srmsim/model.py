@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar, dynamics
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import SrmsimError
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
@@ -102,6 +103,8 @@ class TrustModel(mesa.Model):
                              "report", "year_end")
 
     def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False):
+        if seed is not None and not 0 <= int(seed) <= MAX_SEED:
+            raise SrmsimError(f"seed must be an integer from 0 to 2**63 - 1 (got {seed})")
         self.seed = int(scenario.seed if seed is None else seed)
         super().__init__(rng=self.seed)
         # Not ``self.config``: Mesa 3.5 made that a property of its own (its Scenario class).
@@ -402,6 +405,9 @@ def run(
         scenario = default_scenario()
     elif not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if seed is not None and seed != scenario.seed:
+        # the saved scenario.yaml must reproduce this run: it carries the seed actually used
+        scenario = scenario.with_overrides({"seed": seed}, "the seed given")
     model = TrustModel(scenario, seed=seed, progress=progress)
     model.run()
     if on_model is not None:

@@ -15,29 +15,35 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from srmsim.admin.config import Name as StreamName
 from srmsim.admin.config import RequestStream
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
+from srmsim.labels import Label, StrictModel, excerpt
 from srmsim.policy.config import PolicyConfig
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNeg = Annotated[float, Field(ge=0.0)]
+NonNeg = Annotated[float, Field(ge=0.0, le=1e6)]
+#: an unbounded-looking shift (logit, SD or months): bounded so a typo (1e300) is reported
+Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
 
 
-class _Strict(BaseModel):
-    # strict: `n_schools: true` or `fsm_rate: "0.3"` are mistakes to report, not to coerce
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+class _Strict(StrictModel):
+    # strict: `n_schools: true` or `fsm_rate: "0.3"` are mistakes to report, not to coerce;
+    # StrictModel: unknown keys are errors and every float must be finite
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
+                              allow_inf_nan=False)
 
 
 class TrustConfig(_Strict):
     """The schools of the trust and their size."""
 
-    name: str = "Synthetic trust"
+    name: str = Field("Synthetic trust", max_length=200)
     n_schools: int = Field(10, ge=0, le=100_000)
     students_per_year_group: int = Field(180, ge=1, le=5_000, description="mean cohort size")
-    size_cv: float = Field(0.3, ge=0.0, le=2.0, description="coefficient of variation of sizes")
+    size_cv: Shift = Field(0.3, ge=0.0, le=2.0, description="coefficient of variation of sizes")
     year_groups: list[int] = Field(default_factory=lambda: [7, 8, 9, 10, 11])
 
     @field_validator("year_groups")
@@ -68,16 +74,16 @@ class PopulationConfig(_Strict):
     eal_rate: Fraction = 0.17
     male_share: Fraction = 0.51
     attainment_icc: Fraction = Field(0.18, description="school share of attainment variance")
-    fsm_attainment_gap: float = -0.45
-    sen_attainment_gap: float = -0.7
-    eal_attainment_gap: float = -0.05
-    fsm_engagement_gap: float = -0.45
-    sen_engagement_gap: float = -0.3
+    fsm_attainment_gap: Shift = -0.45
+    sen_attainment_gap: Shift = -0.7
+    eal_attainment_gap: Shift = -0.05
+    fsm_engagement_gap: Shift = -0.45
+    sen_engagement_gap: Shift = -0.3
     engagement_school_sd: NonNeg = 0.15
     latent_correlation: Annotated[float, Field(ge=-0.95, le=0.95)] = Field(
         0.4, description="correlation of engagement, attainment and wellbeing within a student"
     )
-    reading_gap_mean: float = Field(-3.0, description="mean reading age minus age, months")
+    reading_gap_mean: Shift = Field(-3.0, description="mean reading age minus age, months")
     reading_gap_per_sd: NonNeg = Field(14.0, description="months of reading gap per SD attainment")
     reading_gap_sd: NonNeg = Field(13.0, description="residual SD of the reading gap, months")
 
@@ -85,7 +91,7 @@ class PopulationConfig(_Strict):
 class DynamicsConfig(_Strict):
     """How the weekly profile evolves. Calibrated to England (docs/model.md; tests check the moments)."""
 
-    absence_logit: float = Field(-4.1, description="weekly absence logit of an average student")
+    absence_logit: Shift = Field(-4.1, description="weekly absence logit of an average student")
     absence_engagement: NonNeg = Field(1.7, description="logit change per SD of engagement")
     absence_wellbeing: NonNeg = Field(0.25, description="logit change per SD of wellbeing")
     absence_school_sd: NonNeg = Field(0.15, description="between-school SD of absence, logit")
@@ -110,10 +116,10 @@ class DynamicsConfig(_Strict):
     incident_rate: NonNeg = Field(0.05, description="behaviour incidents per week, average")
     incident_engagement: NonNeg = 0.8
     male_incident_ratio: NonNeg = 1.8
-    login_logit: float = Field(0.2, description="daily LMS login logit of an average student")
+    login_logit: Shift = Field(0.2, description="daily LMS login logit of an average student")
     login_engagement: NonNeg = 1.0
     assignments_per_week: int = Field(3, ge=0, le=20)
-    on_time_logit: float = 1.6
+    on_time_logit: Shift = 1.6
     on_time_engagement: NonNeg = 1.0
     withdrawal_years: list[int] = Field(
         default_factory=lambda: [12, 13], description="year groups with a withdrawal hazard"
@@ -137,9 +143,9 @@ class OutputConfig(_Strict):
 class Scenario(_Strict):
     """A complete, validated scenario."""
 
-    name: str = "default"
-    description: str = ""
-    seed: int = Field(20240901, ge=0, le=2**63 - 1)
+    name: Label = "default"
+    description: str = Field("", max_length=10_000)
+    seed: int = Field(20240901, ge=0, le=MAX_SEED)
     years: int = Field(1, ge=1, le=50)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
@@ -233,11 +239,12 @@ def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x and "]" in x))
         path = _format_loc(loc)
         path = f"{prefix}.{path}" if prefix and path else (prefix or path)
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README for the keys)"
-        elif "input" in e and e["type"] != "missing" and not isinstance(e["input"], dict):
-            msg = f"{msg} (got {e['input']!r})"
+        elif ("input" in e and e["type"] not in ("missing", "value_error")
+              and not isinstance(e["input"], dict)):
+            msg = f"{msg} (got {excerpt(e['input'])})"
         problems.setdefault(path, msg)
     return list(problems.items())
 
@@ -255,27 +262,31 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         from srmsim.policy.compiled import compile_policy
 
         compile_policy(scenario.policy, source)  # rules, actions and workflows, with key paths
+        _check_school_indices(scenario, source)
     return scenario
 
 
+def _check_school_indices(scenario: Scenario, source: str) -> None:
+    """School indices in the policy must name schools of the trust (0 .. n_schools - 1)."""
+    policy = scenario.policy
+    n = None if scenario.population.records else scenario.trust.n_schools
+    problems = []
+    lists = [(f"policy.rules.{k}.schools", r.schools or []) for k, r in policy.rules.items()]
+    lists.append(("policy.staff.per_school", list(policy.staff.per_school)))
+    for path, schools in lists:
+        bad = [s for s in schools if s < 0 or (n is not None and s >= n)]
+        if bad:
+            problems.append((path, f"school indices {bad[:5]} are not schools of the trust "
+                             f"(0 to {n - 1 if n else 'n_schools - 1'})"))
+    if problems:
+        raise ScenarioError(source, problems)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file, turning every I/O or syntax problem into a ScenarioError."""
-    path = Path(path)
-    if not path.exists():
-        raise ScenarioError(str(path), "file not found")
-    if path.is_dir():
-        raise ScenarioError(str(path), "is a directory, not a YAML file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ScenarioError(str(path), f"not UTF-8 text ({err.reason} at byte {err.start})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ScenarioError(str(path), f"malformed YAML: {where}{problem}") from None
+    """Read a YAML file with srmsim's bounded loader; every problem is a ScenarioError."""
+    from srmsim.yamlio import read_yaml_file
+
+    return read_yaml_file(path)
 
 
 def _resolve_records(data: Any, base: Path) -> Any:

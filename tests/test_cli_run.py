@@ -133,9 +133,12 @@ def test_run_without_a_scenario_uses_the_default(tmp_path: Path, monkeypatch, ca
 
 
 def test_negative_seed_is_a_user_error(tmp_path: Path, default_scenario_path, capsys) -> None:
-    assert main(["run", str(default_scenario_path), "--seed", "-1", "--out",
-                 str(tmp_path / "x")]) == 2
-    assert "--seed must be a non-negative integer" in capsys.readouterr().err
+    for seed in ("-1", str(2**63)):  # never wrapped into 64 bits
+        with pytest.raises(SystemExit) as info:  # argparse's usage error
+            main(["run", str(default_scenario_path), "--seed", seed, "--out",
+                  str(tmp_path / "x")])
+        assert info.value.code == 2
+        assert "--seed: must be from 0 to 2**63 - 1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

@@ -554,7 +554,7 @@ def test_vocabulary_validation():
         Vocabulary(fields={"x": FieldSpec("number")}, parameters={"x": 1})
     with pytest.raises(RuleError, match=r"parameter 'p': must be a number or true/false, got str"):
         Vocabulary(fields={}, parameters={"p": "0.9"})
-    with pytest.raises(RuleError, match=r"parameter 'p': must not be NaN"):
+    with pytest.raises(RuleError, match=r"parameter 'p': must be a finite number"):
         Vocabulary(fields={}, parameters={"p": float("nan")})
     with pytest.raises(RuleError, match=r"must not start with '__'"):
         Vocabulary(fields={"__x": FieldSpec("number")})

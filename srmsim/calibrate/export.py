@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
+from srmsim.argtypes import seed_argument
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform
 from srmsim.errors import DataError
 from srmsim.results import RunResult
@@ -185,14 +186,14 @@ def write_records(students: pd.DataFrame, observations: pd.DataFrame, out: str |
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
-    import yaml
+    from srmsim.yamlio import load_yaml_text
 
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise DataError(f"--set {item!r}: expected KEY=VALUE, e.g. dynamics.absence_logit=-3.8")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml_text(value, f"--set {key.strip()}")
     return out
 
 
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schools", type=int, default=4, help="number of schools (default 4)")
     p.add_argument("--per-year", type=int, default=20,
                    help="mean students per year group per school (default 20)")
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--seed", type=seed_argument, default=7, help="random seed (default 7)")
     p.add_argument("--scenario", default=None, help="base scenario YAML (default: built-in)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. --set dynamics.absence_logit=-3.8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from srmsim.argtypes import seed_argument
 from srmsim.errors import SrmsimError
 
 
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reading_gap_mean, reading_gap_sd, attainment_attendance)")
     p.add_argument("--moments", default=None, metavar="M1,M2",
                    help="moments to match (default: all the data give)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed_argument, default=None,
                    help="root seed of the common random numbers (default: the scenario's)")
     p.add_argument("--replications", type=int, default=2, metavar="R",
                    help="simulated trusts per evaluation (default 2)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srmsim.argtypes import seed_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one scenario and write its outputs",
@@ -12,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "parquet, weekly.parquet, summary.json and the resolved scenario.")
     p.add_argument("scenario", nargs="?", default=None,
                    help="scenario YAML (default: the built-in default trust)")
-    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    p.add_argument("--seed", type=seed_argument, default=None, help="override the scenario's seed")
     p.add_argument("--out", default=None, help="output directory (default: out/<scenario name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=run)
@@ -23,10 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from srmsim.scenario import default_scenario, load_scenario
 
     scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
-    if args.seed is not None and args.seed < 0:
-        from srmsim.errors import SrmsimError
-
-        raise SrmsimError("--seed must be a non-negative integer")
     out = Path(args.out) if args.out else Path("out") / scenario.name
     result = run_scenario(scenario, seed=args.seed, out=out, progress=not args.quiet)
     if not args.quiet:

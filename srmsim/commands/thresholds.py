@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from srmsim.argtypes import seed_argument
 from srmsim.errors import DataError, SrmsimError
 
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="column whose clusters the bootstrap resamples (default school; "
                    "'none' resamples rows)")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=seed_argument, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--capacity", type=int, default=None, metavar="N",
                    help="cases staff can take in total")
     p.add_argument("--staff-minutes", type=float, default=None, metavar="M",

@@ -100,11 +100,18 @@ def read_dataset(path: str | Path) -> Dataset:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as err:
         raise DataError(f"{meta_path}: not readable JSON ({err})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("tables", {}), dict) or not all(
+            isinstance(t, dict) for t in meta.get("tables", {}).values()):
+        raise DataError(f"{meta_path}: not a dataset description written by srmsim "
+                        "(wrong shape: hand-edited or corrupt)")
     if meta.get("format") != FORMAT:
         raise DataError(f"{meta_path}: 'format' is {meta.get('format')!r}, expected {FORMAT!r}")
     frames = {}
     for name, tbl in TABLES.items():
         fname = meta.get("tables", {}).get(name, {}).get("file", f"{name}.parquet")
+        if not isinstance(fname, str) or Path(fname).name != fname or fname in ("", ".", ".."):
+            raise DataError(f"{meta_path}: tables.{name}.file must be a file name inside "
+                            f"{path} (got {str(fname)[:60]!r})")
         p = path / fname
         if not p.exists():
             raise DataError(f"{path}: {fname} is missing")

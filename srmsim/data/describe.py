@@ -18,6 +18,8 @@ from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts
 PERSISTENT_ABSENCE = 0.90
 
 COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent"]
+#: the students columns a summary may be grouped by (categories, not identifiers or measures)
+GROUPABLE = ("school", "year_group", "sex", "fsm", "sen", "eal")
 RATES = {"fsm_pct": ["fsm", "students"], "sen_pct": ["sen", "students"],
          "eal_pct": ["eal", "students"], "attendance_pct": ["with_sessions"],
          "persistent_absence_pct": ["persistently_absent", "with_sessions"]}
@@ -30,9 +32,16 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     missing = [b for b in by if b not in st.columns]
     if missing:
         raise DataError(f"--by {missing}: not a column of the students table "
-                        f"(columns: {list(st.columns)})")
+                        f"(groupable: {', '.join(GROUPABLE)})")
+    wrong = [b for b in by if b not in GROUPABLE]
+    if wrong or len(set(by)) != len(by):
+        raise DataError(f"--by {wrong or by}: group by one or more distinct of "
+                        f"{', '.join(GROUPABLE)} (identifiers and measurements are not groups)")
     att = _attendance(ds)
-    frame = st[["student_id", *by]].copy()
+    keys = [f"_by_{b}" for b in by]  # own columns: grouping by fsm must not clash with the count
+    frame = st[["student_id"]].copy()
+    for b, k in zip(by, keys, strict=True):
+        frame[k] = st[b]
     for flag in ("fsm", "sen", "eal"):
         frame[flag] = (st[flag].astype("boolean") if flag in st.columns
                        else pd.Series(pd.NA, index=st.index, dtype="boolean"))
@@ -56,14 +65,16 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         return row
 
     rows = []
-    for key, g in frame.groupby(by, sort=True, dropna=False):
+    # a group column named like a count (fsm) is shown as fsm_group
+    names = [f"{b}_group" if b in COUNTS else b for b in by]
+    for key, g in frame.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         labels = ["(missing)" if pd.isna(k) else str(k) for k in key]
-        rows.append({**dict(zip(by, labels, strict=True)), **summarise(g)})
-    rows.append({**{b: ("Total" if i == 0 else "") for i, b in enumerate(by)},
+        rows.append({**dict(zip(names, labels, strict=True)), **summarise(g)})
+    rows.append({**{b: ("Total" if i == 0 else "") for i, b in enumerate(names)},
                  **summarise(frame)})
     table = pd.DataFrame(rows)
-    for b in by:
+    for b in names:
         table[b] = table[b].astype("str")
     for c in COUNTS:
         table[c] = table[c].astype("Int64")
@@ -75,7 +86,7 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     for flag in ("fsm", "sen", "eal"):
         table[f"{flag}_pct"] = pct(flag, "students")
     table["persistent_absence_pct"] = pct("persistently_absent", "with_sessions")
-    return table[[*by, *COUNTS, *RATES]]
+    return table[[*names, *COUNTS, *RATES]]
 
 
 def _attendance(ds: Dataset) -> pd.DataFrame:

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from srmsim.data.schema import TABLES, Table
 from srmsim.errors import ScenarioError
 
@@ -122,17 +120,10 @@ def identity_mapping() -> Mapping:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping YAML file."""
+    from srmsim.yamlio import read_yaml_file
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise MappingError(str(path), f"cannot read: {err}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise MappingError(str(path), f"not valid YAML: {err}") from None
+    raw = read_yaml_file(path, error=MappingError)
     return parse_mapping(raw if raw is not None else {}, source=str(path))
 
 
@@ -160,7 +151,16 @@ def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:
         if not isinstance(sc, list) or not sc:
             problems.append(("schools", "must be a non-empty list of school ids"))
         else:
-            m.schools = [str(s).strip() for s in sc]
+            bad = [i for i, s in enumerate(sc) if isinstance(s, bool)
+                   or not isinstance(s, str | int) or not str(s).strip() or len(str(s)) > 64]
+            ids = [str(s).strip() for s in sc]
+            if bad:
+                problems.append((f"schools[{bad[0]}]", "each school id must be a short text or "
+                                 "whole number (not empty, a list, a mapping or true/false)"))
+            elif len(set(ids)) != len(ids):
+                problems.append(("schools", "lists a school id twice"))
+            else:
+                m.schools = ids
     for name, tbl in TABLES.items():
         if name in raw:
             m.tables[name] = _parse_table(raw[name], tbl, problems)

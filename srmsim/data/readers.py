@@ -169,6 +169,13 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
                                             f"(line {ln}) is not valid {encoding}"})
             if len(rec) == ncol:  # Arrow strings cannot hold the marker characters
                 rec[:] = [_escape(c) for c in rec]
+        for i, rec in enumerate(body):  # never let a marker reach Arrow, whatever the lines
+            if len(rec) == ncol and any(ch in _SURROGATES for c in rec for ch in c):
+                rec[:] = [_escape(c) for c in rec]
+                if i not in per_record:
+                    problems.append({"row": i + 2, "col": None, "value": "",
+                                     "rule": "bad_encoding",
+                                     "message": f"holds bytes that are not valid {encoding}"})
     frame = pd.DataFrame(cells, columns=range(ncol), dtype="str") if cells else \
         pd.DataFrame({i: pd.Series([], dtype="str") for i in range(ncol)})
     raw = RawFile(path=str(path), header=[_escape(h) for h in header], frame=frame,
@@ -178,8 +185,13 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
 
 
 def _line_numbers(data: bytes, offsets: list[int]) -> list[int]:
-    """1-based physical line of each byte offset."""
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+    """1-based physical line of each byte offset, counting line ends as the CSV reader does
+    (``\n``, ``\r\n`` and a lone ``\r``: old Mac exports end lines with CR only)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    lf = arr == 0x0A
+    cr = arr == 0x0D
+    lone_cr = cr & ~np.append(lf[1:], False)  # a CR not followed by LF ends a line by itself
+    newlines = np.flatnonzero(lf | lone_cr)
     return [int(np.searchsorted(newlines, o, side="left")) + 1 for o in offsets]
 
 

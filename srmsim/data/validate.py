@@ -381,6 +381,10 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
             out |= ok & (arr < f.min)
         if f.max is not None:
             out |= ok & (arr > f.max)
+        if f.type == "int":  # beyond 2**53 a count is not exact (and beyond 2**63 not an int64)
+            huge = ok & (np.abs(np.where(ok, arr, 0.0)) >= 2.0**53)
+            col.add(huge & ~out, f.name, "out_of_range", f"{f.name} must be below 2**53")
+            num = num.where(~huge)
         if f.name == "age_months":
             col.add(out, f.name, "impossible_age",
                     f"age_months must be {MIN_AGE_MONTHS} to {MAX_AGE_MONTHS} (3 to 25 years)")

@@ -81,7 +81,7 @@ def compare(results: str | Path | pd.DataFrame, baseline: str | None = None,
         raise SrmsimError("name the baseline variant (baseline=...)")
     outcomes = outcomes or manifest.get("outcomes") or [
         c for c in runs.columns if c not in ("variant", "replication", "seed", "error",
-                                             "runtime_seconds")]
+                                             "runtime_seconds", "experiment_hash")]
     missing = [o for o in outcomes if o not in runs.columns]
     if missing:
         raise SrmsimError(f"outcome(s) {missing} are not in the runs table")

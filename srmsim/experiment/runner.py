@@ -38,17 +38,16 @@ class RunTask:
 
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one replication of one variant; never raises (errors are returned as data)."""
-    import yaml
-
     from srmsim.experiment.outcomes import measure
     from srmsim.model import TrustModel
     from srmsim.scenario import scenario_from_dict
+    from srmsim.yamlio import load_yaml_text
 
     t0 = time.perf_counter()
     row: dict[str, Any] = {"variant": task.variant, "replication": task.replication,
                            "seed": task.seed}
     try:
-        scenario = scenario_from_dict(yaml.safe_load(task.scenario_yaml),
+        scenario = scenario_from_dict(load_yaml_text(task.scenario_yaml),
                                       f"variant {task.variant}")
         model = TrustModel(scenario, seed=task.seed)
         model.run()
@@ -125,6 +124,7 @@ def run_experiment(
 
     store = ResultsStore(out)
     manifest = store.start(experiment, resume or store.complete(experiment))
+    digest = manifest["experiment_hash"]
     workers = workers or os.cpu_count() or 1
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "workers": workers,
                "executor": "dask" if scheduler is not None else
@@ -148,6 +148,7 @@ def run_experiment(
                         store.save_failure(row)
                     else:
                         row.pop("traceback", None)
+                        row["experiment_hash"] = digest
                         done += 1
                         store.save_run(row)
                 bar.update(rows)
@@ -158,7 +159,11 @@ def run_experiment(
             progress_bar.close()
             if seq is None:
                 break
-            effects = compare_frame(store.load(), experiment.baseline, experiment.outcomes)
+            # only the first n_reps replications decide: a resumed run may hold a few more
+            # (finished before the kill), and must stop exactly where an uninterrupted one would
+            runs = store.load(digest)
+            runs = runs[runs["replication"] < n_reps]
+            effects = compare_frame(runs, experiment.baseline, experiment.outcomes)
             wide = effects[effects["outcome"].isin(list(seq.half_width))]
             too_wide = wide[wide["half_width"] > wide["outcome"].map(seq.half_width)]
             if too_wide.empty:

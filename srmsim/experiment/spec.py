@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from scipy.stats import qmc
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
 from srmsim.experiment.outcomes import OUTCOMES
+from srmsim.labels import Label, StrictModel
 from srmsim.rng import replication_seeds
 from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
 
@@ -40,23 +42,21 @@ DEFAULT_OUTCOMES = ["attendance", "persistent_absence", "reading_gap_end", "atta
                     "staff_hours", "cost"]
 
 
-class SequentialConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SequentialConfig(StrictModel):
     half_width: dict[str, Annotated[float, Field(gt=0)]] = Field(
         description="stop when every variant's CI half-width for these outcomes is below")
     max_replications: Annotated[int, Field(ge=2, le=100_000)] = 200
     batch: Annotated[int, Field(ge=1, le=10_000)] = 10
 
 
-class ExperimentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = "experiment"
-    description: str = ""
+class ExperimentConfig(StrictModel):
+    name: Label = "experiment"
+    description: str = Field("", max_length=10_000)
     scenario: str
-    variants: dict[str, dict[str, Any] | None] = Field(min_length=1)
-    baseline: str
+    variants: dict[Label, dict[str, Any] | None] = Field(min_length=1)
+    baseline: Label
     replications: Annotated[int, Field(ge=1, le=100_000)] = 30
-    seed: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     outcomes: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
     uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None

@@ -63,11 +63,28 @@ class ResultsStore:
                    self.failure_path(row["variant"], row["replication"]))
 
     def failures(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted(self.root.glob("failures/*/*.json"))]
+        out = []
+        for p in sorted(self.root.glob("failures/*/*.json")):
+            row = _read_json(p)
+            if not isinstance(row, dict) or not {"variant", "replication", "error"} <= set(row):
+                raise SrmsimError(f"{p}: not a failure record of srmsim (hand-edited or corrupt); "
+                                  "delete it to re-run that replication with --resume")
+            out.append(row)
+        return out
 
     def manifest(self) -> dict[str, Any] | None:
         path = self.root / "manifest.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        manifest = _read_json(path)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("experiment_hash"), str) \
+                or not isinstance(manifest.get("seeds", []), list):
+            raise SrmsimError(f"{path}: not an srmsim experiment manifest (hand-edited or "
+                              "corrupt); run the experiment into a new --out directory")
+        return manifest
+
+    def run_files(self) -> list[Path]:
+        return sorted(self.root.glob("runs/*/*.parquet"))
 
     def complete(self, experiment) -> bool:
         """True when this store already holds every run of this very experiment: running it
@@ -82,6 +99,10 @@ class ResultsStore:
         """Check or create the manifest; refuse to mix results of different experiments."""
         current = self.manifest()
         digest = experiment.digest()
+        if current is None and (self.run_files() or any(self.root.glob("failures/*/*.json"))):
+            raise SrmsimError(
+                f"{self.root} holds runs but no manifest.json, so nothing says which experiment "
+                "made them; run the experiment into a new --out directory")
         if current is not None:
             if current.get("experiment_hash") != digest:
                 raise SrmsimError(
@@ -93,6 +114,7 @@ class ResultsStore:
                 raise SrmsimError(
                     f"{self.root} already holds unfinished results of experiment "
                     f"{current.get('name')!r}; use --resume to continue it or choose another --out")
+            self.load(digest, current.get("seeds"), allow_empty=True)  # every stored run intact
             return current
         manifest = {
             "name": experiment.name,
@@ -118,9 +140,54 @@ class ResultsStore:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json")
 
-    def load(self) -> pd.DataFrame:
-        files = sorted(self.root.glob("runs/*/*.parquet"))
+    def load(self, experiment_hash: str | None = None, seeds: list[int] | None = None,
+             allow_empty: bool = False) -> pd.DataFrame:
+        """Every stored run, each file checked: readable, one row, where its name says, made by
+        this experiment (``experiment_hash``, from the manifest if not given) with its seed."""
+        manifest = self.manifest() or {}
+        experiment_hash = experiment_hash or manifest.get("experiment_hash")
+        seeds = seeds if seeds is not None else manifest.get("seeds")
+        files = self.run_files()
         if not files:
+            if allow_empty:
+                return pd.DataFrame()
             raise SrmsimError(f"{self.root}: no finished runs (expected runs/*/*.parquet)")
-        df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        frames = [_read_run(f, experiment_hash, seeds) for f in files]
+        df = pd.concat(frames, ignore_index=True)
         return df.sort_values(["variant", "replication"], kind="stable").reset_index(drop=True)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}: {str(err)[:120]}); it is "
+                          "corrupt or truncated") from None
+
+
+def _read_run(path: Path, experiment_hash: str | None, seeds: list[int] | None) -> pd.DataFrame:
+    """One run file, or an error naming it: a store must never yield a wrong table silently."""
+    hint = "delete it to re-run that replication with --resume"
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for truncated/empty files
+        raise SrmsimError(f"{path}: unreadable run file ({type(err).__name__}); {hint}") from None
+    variant, stem = path.parent.name, path.stem
+    try:
+        replication = int(stem.removeprefix("rep-"))
+    except ValueError:
+        replication = -1
+    ok = (len(df) == 1 and {"variant", "replication", "seed"} <= set(df.columns)
+          and stem.startswith("rep-") and df["variant"].iloc[0] == variant
+          and int(df["replication"].iloc[0]) == replication)
+    if not ok:
+        raise SrmsimError(f"{path}: not the run its name says (copied, renamed or edited); {hint}")
+    stored_hash = df["experiment_hash"].iloc[0] if "experiment_hash" in df.columns else None
+    if experiment_hash and stored_hash is not None and stored_hash != experiment_hash:
+        raise SrmsimError(f"{path}: made by another experiment (hash {stored_hash}, this store's "
+                          f"is {experiment_hash}); run into a new --out directory")
+    if seeds is not None and (replication >= len(seeds)
+                              or int(df["seed"].iloc[0]) != int(seeds[replication])):
+        raise SrmsimError(f"{path}: its seed is not the one the manifest gives replication "
+                          f"{replication}; {hint}")
+    return df

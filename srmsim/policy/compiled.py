@@ -96,6 +96,21 @@ def _rule_error(err: RuleError, path: str) -> list[tuple[str, str]]:
     return [(path, str(err))]
 
 
+def _pool_field_users(rules: dict[str, Rule], workflows: list[CompiledWorkflow]
+                      ) -> list[tuple[str, str]]:
+    """``pooled_risk`` read when there is no pool model: it would always be NaN, silently."""
+    what = "reads pooled_risk, but there is no policy.pool_model to compute it"
+    out = [(f"policy.rules.{name}", what) for name, rule in rules.items()
+           if "pooled_risk" in rule.fields]
+    for wf in workflows:
+        for i, st in enumerate(wf.steps):
+            if st.goal is not None and "pooled_risk" in st.goal.fields:
+                out.append((f"policy.workflows.{wf.name}.steps[{i}].goal", what))
+        if wf.priority is not None and "pooled_risk" in wf.priority.fields:
+            out.append((f"policy.workflows.{wf.name}.priority", what))
+    return out
+
+
 def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPolicy:
     """Check every cross-reference and parse every expression; raise one ScenarioError."""
     problems: list[tuple[str, str]] = []
@@ -114,10 +129,10 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
         raise ScenarioError(source, err.problems) from None
     action_names = sorted(actions)
     workflows: list[CompiledWorkflow] = []
+    all_workflows: list[CompiledWorkflow] = []
     for wname, wf in config.workflows.items():
         path = f"policy.workflows.{wname}"
-        if not wf.enabled:
-            continue
+        # a disabled workflow is checked too (a variant may enable it), but not compiled in
         if wf.trigger not in config.rules:
             problems.append((f"{path}.trigger", f"no rule named {wf.trigger!r} (rules: "
                              f"{', '.join(config.rules) or 'none'})"))
@@ -142,9 +157,20 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
                 priority = parse_score(f"{wname}_priority", wf.priority, vocab, rules=rules)
             except RuleError as err:
                 problems.append((f"{path}.priority", str(err)))
-        workflows.append(CompiledWorkflow(wname, wf.trigger, steps, priority, wf.cooldown_weeks,
-                                          wf.leave_queue_when_clear))
+        compiled = CompiledWorkflow(wname, wf.trigger, steps, priority, wf.cooldown_weeks,
+                                    wf.leave_queue_when_clear)
+        all_workflows.append(compiled)
+        if wf.enabled:
+            workflows.append(compiled)
     staff = config.staff
+    known_roles = sorted({r for a in actions.values() for r in a.staff_minutes})
+    for where, minutes in [("school", staff.school), ("pool", staff.pool),
+                           *((f"per_school.{k}", v) for k, v in staff.per_school.items())]:
+        for role in minutes:
+            if role not in known_roles:
+                problems.append((f"policy.staff.{where}.{role}",
+                                 f"no action uses staff role {role!r} (check the spelling; "
+                                 f"roles: {', '.join(known_roles) or 'none'})"))
     roles = set(staff.school) | set(staff.pool)
     for school_roles in staff.per_school.values():
         roles |= set(school_roles)
@@ -165,6 +191,8 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
             problems.append(("policy.pool_model.outcome", str(err)))
         if pool_outcome is not None and "pooled_risk" in pool_outcome.fields:
             problems.append(("policy.pool_model.outcome", "cannot use pooled_risk itself"))
+    if pm is None:
+        problems += _pool_field_users(rules, all_workflows)
     if problems:
         raise ScenarioError(source, problems)
     return CompiledPolicy(config, rules, dict(config.rules), actions, action_names, workflows,

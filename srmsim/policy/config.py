@@ -30,13 +30,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from srmsim.labels import Label, StrictModel
+
+#: a shift of a logit, SD or months: bounded so a typo (1e300) is reported, not simulated
+Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
 Cadence = Literal["weekly", "half_termly", "termly"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Strict(StrictModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class RuleConfig(_Strict):
@@ -49,12 +53,12 @@ class RuleConfig(_Strict):
 class EffectConfig(_Strict):
     """What an action does while a student receives it (and, fading, afterwards)."""
 
-    absence: float = Field(0.0, description="shift of the weekly absence logit (negative helps)")
-    engagement: float = Field(0.0, description="engagement shift, SD")
-    wellbeing: float = Field(0.0, description="wellbeing shift, SD")
-    incidents: float = Field(0.0, description="log-rate shift of behaviour incidents")
-    attainment: float = Field(0.0, description="attainment gained over a full course, SD")
-    reading: float = Field(0.0, description="reading age gained over a full course, months")
+    absence: Shift = Field(0.0, description="shift of the weekly absence logit (negative helps)")
+    engagement: Shift = Field(0.0, description="engagement shift, SD")
+    wellbeing: Shift = Field(0.0, description="wellbeing shift, SD")
+    incidents: Shift = Field(0.0, description="log-rate shift of behaviour incidents")
+    attainment: Shift = Field(0.0, description="attainment gained over a full course, SD")
+    reading: Shift = Field(0.0, description="reading age gained over a full course, months")
     onset_weeks: Annotated[int, Field(ge=0, le=39)] = 1
     half_life_weeks: Annotated[float, Field(gt=0)] = 6.0
 
@@ -64,7 +68,7 @@ class ActionConfig(_Strict):
     effect: EffectConfig = Field(default_factory=EffectConfig)
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     cost_per_week: Annotated[float, Field(ge=0.0)] = 0.0
-    staff_minutes: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    staff_minutes: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     automated: bool = False
     weeks: Annotated[int, Field(ge=1, le=78)] = 6
     source: str = ""
@@ -83,14 +87,14 @@ class ActionOverride(_Strict):
     effect: dict[str, float] | None = None
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     cost_per_week: Annotated[float, Field(ge=0.0)] | None = None
-    staff_minutes: dict[str, Annotated[float, Field(ge=0.0)]] | None = None
+    staff_minutes: dict[Label, Annotated[float, Field(ge=0.0)]] | None = None
     automated: bool | None = None
     weeks: Annotated[int, Field(ge=1, le=78)] | None = None
     source: str | None = None
 
 
 class StepConfig(_Strict):
-    action: str
+    action: Label
     weeks: Annotated[int, Field(ge=1, le=78)] | None = Field(
         None, description="duration before the review (default: the action's)"
     )
@@ -98,7 +102,7 @@ class StepConfig(_Strict):
 
 
 class WorkflowConfig(_Strict):
-    trigger: str = Field(description="name of the rule that refers a student")
+    trigger: Label = Field(description="name of the rule that refers a student")
     steps: list[StepConfig] = Field(min_length=1)
     priority: str | None = Field(None, description="numeric expression, higher is served first")
     cooldown_weeks: Annotated[int, Field(ge=0, le=200)] = 6
@@ -109,10 +113,12 @@ class WorkflowConfig(_Strict):
 
 
 class StaffConfig(_Strict):
-    school: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
-    pool: dict[str, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    school: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    pool: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     mode: Literal["school_first", "pool_first", "pool_only"] = "school_first"
-    per_school: dict[int, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(
+    # keys are school indices; YAML keys are read as text, so "3" is accepted for 3
+    per_school: dict[Annotated[int, Field(strict=False, ge=0)],
+                     dict[Label, Annotated[float, Field(ge=0.0)]]] = Field(
         default_factory=dict, description="overrides of school minutes for given school indices"
     )
 
@@ -136,11 +142,11 @@ class PoolModelConfig(_Strict):
 
 
 class PolicyConfig(_Strict):
-    parameters: dict[str, float | bool] = Field(default_factory=dict)
+    parameters: dict[Label, float | bool] = Field(default_factory=dict)
     pool_model: PoolModelConfig | None = None
-    rules: dict[str, RuleConfig] = Field(default_factory=dict)
-    actions: dict[str, ActionOverride] = Field(default_factory=dict)
-    workflows: dict[str, WorkflowConfig] = Field(default_factory=dict)
+    rules: dict[Label, RuleConfig] = Field(default_factory=dict)
+    actions: dict[Label, ActionOverride] = Field(default_factory=dict)
+    workflows: dict[Label, WorkflowConfig] = Field(default_factory=dict)
     staff: StaffConfig = Field(default_factory=StaffConfig)
 
     @field_validator("rules", mode="before")

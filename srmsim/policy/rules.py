@@ -93,7 +93,7 @@ BUILTIN_FUNCTIONS: dict[str, str] = {
 
 _BOOL_NAMES = {"true": True, "false": False}
 _RESERVED = set(BUILTIN_FUNCTIONS) | {"true", "false", "True", "False", "None"}
-# Integer literals beyond 2**53 are turned into floats: numpy would otherwise overflow int64.
+# Integer literals beyond 2**53 are errors: as floats they would compare wrongly, as int64 overflow.
 _EXACT_INT = 2**53
 _KIND_WORDS = {"number": "a number", "bool": "true/false"}
 
@@ -187,11 +187,13 @@ def _parameter_value(value: object) -> float | int | bool:
         return bool(value)
     if isinstance(value, numbers.Integral):
         value = int(value)
-        return value if abs(value) <= _EXACT_INT else float(value)
+        if abs(value) > _EXACT_INT:
+            raise ValueError("is beyond 2**53, where whole numbers cannot be compared exactly")
+        return value
     if isinstance(value, numbers.Real):
         value = float(value)
-        if math.isnan(value):
-            raise ValueError("must not be NaN")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
         return value
     raise ValueError(f"must be a number or true/false, got {type(value).__name__} {value!r}")
 
@@ -598,9 +600,16 @@ def _python_scalar(value: Any) -> float | int | bool:
 def _fold(node: _Node) -> _Node:
     """Replace a subtree whose inputs are all literals by its value, computed once at parse time."""
     if node.children and all(isinstance(c, _Const) for c in node.children):
-        with np.errstate(all="ignore"):
-            value, _ = node.run(_Evaluation(None, None))
-        return _Const(_python_scalar(value))
+        try:
+            with np.errstate(all="ignore", over="raise"):
+                value, _ = node.run(_Evaluation(None, None))
+        except FloatingPointError:
+            raise _Problem("a constant part of the rule overflows (beyond 2**63)") from None
+        value = _python_scalar(value)
+        if not isinstance(value, bool) and isinstance(value, int) and abs(value) > _EXACT_INT:
+            raise _Problem("a constant part of the rule works out beyond 2**53, where whole "
+                           "numbers cannot be compared exactly")
+        return _Const(value)
     return node
 
 
@@ -892,8 +901,13 @@ class _Compiler:
         if isinstance(value, bool):
             return _Const(value)
         if isinstance(value, int):
-            return _Const(value if abs(value) <= _EXACT_INT else float(value))
+            if abs(value) > _EXACT_INT:
+                raise _Problem(f"the number {self.token(node)} is beyond 2**53, where "
+                               "whole numbers cannot be compared exactly; use a smaller number")
+            return _Const(value)
         if isinstance(value, float):
+            if not math.isfinite(value):
+                raise _Problem(f"the number {self.token(node)} is too large (not finite)")
             return _Const(value)
         what = {
             str: "text strings",

@@ -41,9 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
+from srmsim.labels import Label, StrictModel
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -87,8 +89,8 @@ def student_measures() -> dict[str, str]:
     return {c: str(frame[c].dtype) for c in frame.columns if c not in _NOT_MEASURES}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(StrictModel):
+    pass
 
 
 class RandomiseConfig(_Strict):
@@ -116,8 +118,8 @@ class NaiveConfig(_Strict):
 
 
 class TrialConfig(_Strict):
-    name: str = "trial"
-    description: str = ""
+    name: Label = "trial"
+    description: str = Field("", max_length=10_000)
     scenario: str
     overrides: dict[str, Any] = Field(default_factory=dict)
     randomise: RandomiseConfig
@@ -127,7 +129,7 @@ class TrialConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     naive: NaiveConfig | None = None
     replications: Annotated[int, Field(ge=1, le=100_000)] = 100
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
 def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:

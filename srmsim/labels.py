@@ -1,0 +1,53 @@
+"""Names and numbers every srmsim input file shares: one definition, used by every config model.
+
+Names (scenario, experiment, trial, variant, arm, rule, workflow, action, staff role, parameter)
+are labels, and some become folder or file names (``out/<scenario>``, ``runs/<variant>/``), so
+they are restricted to a safe character set: a letter or digit first, then letters, digits,
+``_``, ``.`` or ``-``, at most 64 characters. That excludes ``.``, ``..``, ``a/b``, absolute
+paths, drive letters, spaces and control characters: a name can never leave the output folder.
+
+Numbers: every config model derives from :class:`StrictModel`, which rejects NaN and +-inf in
+every float field (``allow_inf_nan=False``), so a non-finite value never reaches a run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_LABEL = re.compile(LABEL_PATTERN)
+LABEL_RULE = ("a name of 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
+              "(it may become a folder name)")
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
+def is_label(name: object) -> bool:
+    return isinstance(name, str) and _LABEL.fullmatch(name) is not None
+
+
+def check_label(name: object) -> str:
+    """Return ``name`` if it is a safe label, else raise ValueError saying what a label is."""
+    if not is_label(name):
+        raise ValueError(f"{excerpt(name)} is not a valid name: use {LABEL_RULE}")
+    return name  # type: ignore[return-value]
+
+
+Label = Annotated[str, AfterValidator(check_label)]
+"""A validated name (see the module docstring)."""
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class StrictModel(BaseModel):
+    """Base of srmsim's config models: unknown keys are errors, floats must be finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+

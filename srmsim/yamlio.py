@@ -1,0 +1,155 @@
+"""The one YAML reader of srmsim: bounded, strict about keys, with short errors.
+
+Every YAML file srmsim reads (scenarios, experiments, trials, mappings, calibration parameters,
+stored run scenarios) goes through :func:`load_yaml_text` / :func:`read_yaml_file`, because YAML
+from a user is hostile input:
+
+- size: files above :data:`MAX_BYTES` are refused before they are read;
+- aliases: at most :data:`MAX_ALIASES` aliases, and the document expanded through its aliases may
+  hold at most :data:`MAX_NODES` nodes, so an alias bomb ("billion laughs") fails in
+  milliseconds instead of exhausting memory;
+- depth: nesting deeper than :data:`MAX_DEPTH` is refused (instead of a RecursionError);
+- duplicate keys in one mapping are an error (YAML would silently keep the last);
+- mapping keys are always strings: a rule or variant named ``on``, ``no`` or ``1`` is the name
+  ``"on"``, ``"no"``, ``"1"``, not a boolean or a number;
+- only ``true``/``false`` are booleans (YAML 1.2): ``on``, ``off``, ``yes``, ``no`` are text
+  (YAML 1.1 would read ``trigger: on`` as ``trigger: true``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srmsim.errors import ScenarioError
+
+MAX_BYTES = 20_000_000
+MAX_ALIASES = 1_000
+MAX_NODES = 1_000_000
+MAX_DEPTH = 64
+
+
+class _Limit(yaml.YAMLError):
+    def __init__(self, problem: str, mark: Any = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader with alias, expansion and depth limits, duplicate-key checks, string keys."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+        self._nodes = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Limit(f"more than {MAX_ALIASES} aliases", event.start_mark)
+            node = super().compose_node(parent, index)
+            self._nodes += self._sizes.get(id(node), 1)
+            if self._nodes > MAX_NODES:
+                raise _Limit(f"the document expands (through aliases) to more than {MAX_NODES:,} "
+                             "values", event.start_mark)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Limit(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+        anchor = getattr(self.peek_event(), "anchor", None)
+        before = self._nodes
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _Limit(f"more than {MAX_NODES:,} values", node.start_mark)
+        if anchor is not None:
+            self._sizes[id(node)] = self._nodes - before
+        return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain name, not a list or mapping",
+                    key_node.start_mark)
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_excerpt(key_node.value)!r}",
+                    key_node.start_mark)
+            seen.add(key_node.value)
+        self.flatten_mapping(node)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            mapping[str(key_node.value)] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+# YAML 1.2 booleans only: `on`, `off`, `yes`, `no` are text (a rule or workflow may be named so)
+BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def load_yaml_text(text: str, source: str = "<yaml>") -> Any:
+    """Parse YAML text with the limits above; every problem is a ScenarioError naming ``source``."""
+    if len(text) > MAX_BYTES:
+        raise ScenarioError(source, f"larger than the {MAX_BYTES:,}-character limit for YAML")
+    try:
+        return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ScenarioError(source, f"malformed YAML: {where}{_excerpt(problem, 200)}") from None
+    except RecursionError:  # pragma: no cover - the depth limit comes first
+        raise ScenarioError(source, "malformed YAML: nested too deeply") from None
+
+
+def read_yaml_file(path: str | Path, error: type[ScenarioError] = ScenarioError) -> Any:
+    """Read and parse a YAML file; a missing, huge, binary or malformed file is ``error``."""
+    path = Path(path)
+    source = str(path)
+    try:
+        if path.is_dir():
+            raise error(source, "is a directory, not a YAML file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise error(source, f"{size:,} bytes: larger than the {MAX_BYTES:,}-byte limit for "
+                        "YAML files")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(source, "file not found") from None
+    except OSError as err:
+        raise error(source, f"cannot read: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise error(source, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+    try:
+        return load_yaml_text(text, source)
+    except ScenarioError as err:
+        if type(err) is error:
+            raise
+        raise error(source, err.problems) from None

@@ -1,0 +1,320 @@
+"""Hostile input: each attack class of the input-safety page gets a clean exit 2 (or a correct
+result), a short message naming the file and key, no traceback and nothing written elsewhere."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from srmsim.cli import main
+from srmsim.errors import ScenarioError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"trust": {"n_schools": 2, "students_per_year_group": 8}, "outputs": {"history": "none"}}
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def fails(capsys, *argv: str, contains: str = "") -> str:
+    """Run the CLI in-process; it must exit 2 with one short message and no traceback."""
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err
+    assert len(err) < 2000 and max(len(x) for x in err.splitlines()) < 500
+    assert contains in err, err
+    return err
+
+
+# ---------------------------------------------------------------------------------------------
+# bounded YAML
+
+
+def test_alias_bomb_depth_and_size_are_refused_quickly(tmp_path, capsys, monkeypatch):
+    lol = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+        for i in range(8))
+    t0 = time.perf_counter()
+    fails(capsys, "validate", str(write(tmp_path / "bomb.yaml", lol)), contains="expands")
+    assert time.perf_counter() - t0 < 10  # not 84 s and 5.7 GB
+    deep = "policy: " + "[" * 1000 + "]" * 1000 + "\n"
+    fails(capsys, "validate", str(write(tmp_path / "deep.yaml", deep)), contains="nested deeper")
+    import srmsim.yamlio
+
+    monkeypatch.setattr(srmsim.yamlio, "MAX_BYTES", 1000)
+    big = write(tmp_path / "big.yaml", "description: " + "x" * 5000 + "\n")
+    fails(capsys, "validate", str(big), contains="limit")
+
+
+def test_duplicate_keys_are_errors_and_keys_are_names(tmp_path, capsys):
+    fails(capsys, "validate", str(write(tmp_path / "d.yaml", "name: a\nyears: 1\nyears: 2\n")),
+          contains="duplicate key 'years'")
+    nested = "policy:\n  rules:\n    r: 'attendance(4) < 0.9'\n    r: 'attendance(4) < 0.8'\n"
+    fails(capsys, "validate", str(write(tmp_path / "n.yaml", nested)), contains="line 4")
+    # `on`, `no`, `yes` are names, not booleans (YAML 1.1 would read them as true/false)
+    on = ("policy:\n  rules:\n    on: 'attendance(4) < 0.9'\n  workflows:\n    no:\n"
+          "      trigger: on\n      steps: [{action: mentoring}]\n"
+          "  staff: {school: {mentor: 60}}\n")
+    assert main(["validate", str(write(tmp_path / "on.yaml", on))]) == 0
+
+
+def test_long_values_are_cut_in_messages(tmp_path, capsys):
+    err = fails(capsys, "validate", str(write(tmp_path / "l.yaml", {"years": "9" * 100_000})),
+                contains="years")
+    assert len(err) < 500
+
+
+# ---------------------------------------------------------------------------------------------
+# names never become paths
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../x", "/tmp/abs", "a/b", "a\\b", "", " x", "x" * 65,
+                                  "C:evil", "a\x00b"])
+def test_unsafe_names_are_rejected_everywhere(tmp_path, capsys, name):
+    fails(capsys, "validate", str(write(tmp_path / "s.yaml", {"name": name})), contains="name")
+    scenario = write(tmp_path / "ok.yaml", {"name": "ok", **TINY})
+    exp = {"name": "e", "scenario": str(scenario), "baseline": "a",
+           "variants": {"a": {}, name: {}}}
+    fails(capsys, "validate", str(write(tmp_path / "e.yaml", exp)), contains="variants")
+    fails(capsys, "validate", str(write(tmp_path / "e2.yaml", {**exp, "name": name,
+                                                                  "variants": {"a": {}}})))
+    trial = yaml.safe_load((REPO / "experiments/trial_reading.yaml").read_text())
+    trial.update(name=name, scenario=str(REPO / "scenarios/reading_age.yaml"))
+    fails(capsys, "validate", str(write(tmp_path / "t.yaml", trial)), contains="name")
+    policy = {"rules": {name: "attendance(4) < 0.9"}}
+    fails(capsys, "validate", str(write(tmp_path / "p.yaml", {"policy": policy})))
+
+
+def test_run_without_out_writes_only_under_out_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "s.yaml", {"name": "tiny", **TINY})
+    assert main(["run", "s.yaml", "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.yaml"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["tiny"]
+
+
+# ---------------------------------------------------------------------------------------------
+# no silent wrong results
+
+
+@pytest.mark.parametrize("key,value", [
+    ("dynamics.absence_logit", ".nan"), ("dynamics.absence_logit", "-.inf"),
+    ("dynamics.absence_logit", "1e300"),
+    ("population.reading_gap_mean", ".inf"), ("policy.parameters.t", ".nan"),
+    ("policy.actions.reading_club.effect.reading", ".nan"),
+    ("policy.actions.reading_club.take_up", ".nan"),
+])
+def test_non_finite_and_absurd_numbers_are_rejected(tmp_path, capsys, key, value):
+    section, *rest = key.split(".")
+    text = f"{section}:\n"
+    indent = "  "
+    for part in rest[:-1]:
+        text += f"{indent}{part}:\n"
+        indent += "  "
+    text += f"{indent}{rest[-1]}: {value}\n"
+    fails(capsys, "validate", str(write(tmp_path / "s.yaml", text)), contains=rest[-1])
+
+
+def test_non_finite_uncertain_ranges_are_rejected(tmp_path, capsys):
+    scenario = write(tmp_path / "s.yaml", {"name": "s", **TINY})
+    text = (f"scenario: {scenario}\nbaseline: a\nvariants: {{a: {{}}}}\n"
+            "uncertain:\n  dynamics.absence_logit: [-4, .inf]\n")
+    fails(capsys, "validate", str(write(tmp_path / "e.yaml", text)), contains="uncertain")
+
+
+def test_policy_cross_references_are_all_checked(tmp_path, capsys):
+    def policy(**extra):
+        base = {"rules": {"low": "attendance(4) < 0.9"},
+                "workflows": {"w": {"trigger": "low", "steps": [{"action": "mentoring"}]}},
+                "staff": {"school": {"mentor": 60}}}
+        for k, v in extra.items():
+            base[k] = {**base[k], **v}
+        return str(write(tmp_path / "p.yaml", {"policy": base}))
+
+    fails(capsys, "validate", policy(workflows={"off": {"trigger": "nope", "enabled": False,
+                                                        "steps": [{"action": "mentoring"}]}}),
+          contains="policy.workflows.off.trigger")
+    fails(capsys, "validate", policy(workflows={"x": {"trigger": "low", "enabled": False,
+                                                      "priority": "import os",
+                                                      "steps": [{"action": "mentoring"}]}}),
+          contains="policy.workflows.x.priority")
+    fails(capsys, "validate", policy(staff={"school": {"mentr": 60}}), contains="mentr")
+    fails(capsys, "validate", policy(rules={"p": "pooled_risk > 0.5"}),
+          contains="no policy.pool_model")
+    fails(capsys, "validate", policy(rules={"s": {"when": "attendance(4) < 0.9",
+                                                  "schools": [0, 99]}}), contains="[99]")
+    fails(capsys, "validate", policy(rules={"big": "reading_gap < 9007199254740993"}),
+          contains="2**53")
+    fails(capsys, "validate", policy(rules={"big": "reading_gap < " + "9" * 1900}),
+          contains="2**53")
+    assert main(["validate", policy()]) == 0
+
+
+def test_seed_given_on_the_command_line_is_saved(tmp_path, capsys):
+    scenario = write(tmp_path / "s.yaml", {"name": "s", "seed": 1, **TINY})
+    assert main(["run", str(scenario), "--seed", "7", "--out", str(tmp_path / "a"),
+                 "--quiet"]) == 0
+    saved = yaml.safe_load((tmp_path / "a/scenario.yaml").read_text())
+    assert saved["seed"] == 7
+    assert main(["run", str(tmp_path / "a/scenario.yaml"), "--out", str(tmp_path / "b"),
+                 "--quiet"]) == 0
+    a, b = (json.loads((tmp_path / d / "summary.json").read_text()) for d in "ab")
+    for d in (a, b):
+        d.pop("runtime_seconds"), d.pop("student_weeks_per_second", None)
+    assert a == b and a["seed"] == 7
+
+
+# ---------------------------------------------------------------------------------------------
+# the results store
+
+
+def tiny_experiment(tmp_path: Path, **extra) -> Path:
+    scenario = write(tmp_path / "s.yaml", {
+        "name": "s", "seed": 3, **TINY,
+        "policy": {"rules": {"low": "attendance(4) < 0.95"},
+                   "workflows": {"w": {"trigger": "low",
+                                       "steps": [{"action": "parent_text"}]}}}})
+    return write(tmp_path / "e.yaml", {
+        "name": "e", "scenario": str(scenario), "baseline": "none", "replications": 3,
+        "outcomes": ["attendance", "cost"], "variants": {"none": {"policy": None}, "w": {}},
+        **extra})
+
+
+def test_store_damage_is_reported_by_name(tmp_path, capsys):
+    exp = tiny_experiment(tmp_path)
+    out = tmp_path / "r"
+    assert main(["experiment", str(exp), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    good = out / "runs/w/rep-00001.parquet"
+    data = good.read_bytes()
+    for damage, contains in [(b"", "rep-00001"), (data[: len(data) // 2], "rep-00001")]:
+        good.write_bytes(damage)
+        fails(capsys, "compare", str(out), contains=contains)
+        fails(capsys, "experiment", str(exp), "--out", str(out), "--resume", "--workers", "1",
+              "--quiet", contains=contains)
+    good.write_bytes(data)
+    shutil.copy(good, out / "runs/w/rep-00002.parquet")  # a copied run under another name
+    fails(capsys, "compare", str(out), contains="rep-00002")
+    (out / "runs/w/rep-00002.parquet").unlink()
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text("{not json")
+    fails(capsys, "compare", str(out), contains="manifest.json")
+    (out / "manifest.json").write_text(json.dumps({**manifest, "experiment_hash": "0" * 16}))
+    fails(capsys, "compare", str(out), contains="another experiment")
+    (out / "manifest.json").unlink()  # runs without a manifest are never adopted
+    fails(capsys, "experiment", str(exp), "--out", str(out), "--workers", "1", "--quiet",
+          contains="no manifest.json")
+
+
+def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
+    # with this seed the cost half-width is 36 after 2 replications, 26 after 3, 17 after 4:
+    # a target of 30 stops the uninterrupted run at 4
+    exp = tiny_experiment(tmp_path, replications=2,
+                          sequential={"half_width": {"cost": 30.0}, "max_replications": 6,
+                                      "batch": 2})
+    full = tmp_path / "full"
+    assert main(["experiment", str(exp), "--out", str(full), "--workers", "1", "--quiet"]) == 0
+    assert json.loads((full / "manifest.json").read_text())["replications"] == 4
+    # killed near the end of the second batch: all runs but the baseline's last are stored and
+    # the manifest still says 2. Deciding on every stored run (3 pairs: half-width 26) would
+    # stop at once, with one replication fewer and a different answer.
+    part = tmp_path / "part"
+    shutil.copytree(full, part)
+    (part / "runs/none/rep-00003.parquet").unlink()
+    (part / "effects.csv").unlink()
+    manifest = json.loads((part / "manifest.json").read_text())
+    manifest["replications"] = 2
+    (part / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["experiment", str(exp), "--out", str(part), "--workers", "1", "--quiet",
+                 "--resume"]) == 0
+    capsys.readouterr()
+    a, b = (pd.read_csv(d / "effects.csv") for d in (full, part))
+    pd.testing.assert_frame_equal(a, b)
+    assert a["replications"].max() == 4
+    assert json.loads((part / "manifest.json").read_text())["replications"] == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs and pipes
+
+
+def test_full_disk_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    import srmsim.results
+
+    def no_space(path, write):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(srmsim.results, "write_atomic", no_space)
+    scenario = write(tmp_path / "s.yaml", {"name": "s", **TINY})
+    fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
+          contains="No space left on device")
+
+
+def test_broken_pipe_is_quiet(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(f"'{sys.executable}' -m srmsim.cli rules | head -n 1", shell=True,
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.stdout.strip() and "Traceback" not in proc.stderr
+    assert "BrokenPipe" not in proc.stderr
+
+
+def test_yaml_loader_api():
+    from srmsim.yamlio import load_yaml_text
+
+    assert load_yaml_text("a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n") == {"a": {"b": 1},
+                                                                      "c": {"b": 2}}
+    with pytest.raises(ScenarioError, match="plain name"):
+        load_yaml_text("? [a]\n: 1\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# data files
+
+
+def test_data_counts_beyond_int64_and_cr_only_lines(tmp_path, capsys):
+    students = (REPO / "data/sample/students.csv").read_text().splitlines()[:30]
+    obs = (REPO / "data/sample/observations.csv").read_text().splitlines()
+    head = obs[0].split(",")
+    row = obs[1].split(",")
+    row[head.index("incidents")] = "9223372036854775808"
+    (tmp_path / "students.csv").write_text("\n".join(students) + "\n")
+    (tmp_path / "observations.csv").write_text("\n".join([obs[0], ",".join(row)]) + "\n")
+    main(["data", "validate", "--students", str(tmp_path / "students.csv"), "--observations",
+          str(tmp_path / "observations.csv")])
+    out = capsys.readouterr().out
+    assert "incidents must be below 2**53" in out
+    cr = b"\r".join(s.encode() for s in students[:6]).replace(b"P00002", b"P\xff0002") + b"\r"
+    (tmp_path / "cr.csv").write_bytes(cr)
+    main(["data", "validate", "--students", str(tmp_path / "cr.csv")])
+    out = capsys.readouterr().out
+    assert "cr.csv:4" in out and "0xff" in out
+
+
+def test_summary_by_flags_and_ids(tmp_path, capsys):
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--observations", str(REPO / "data/sample/observations.csv"),
+                 "--out", str(data)]) == 0
+    capsys.readouterr()
+    assert main(["data", "summary", str(data), "--by", "fsm"]) == 0
+    assert "fsm_group" in capsys.readouterr().out
+    fails(capsys, "data", "summary", str(data), "--by", "student_id", contains="student_id")
+    meta_path = data / "dataset.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text("[]")
+    fails(capsys, "data", "summary", str(data), contains="wrong shape")
+    meta["tables"]["students"]["file"] = "../students.parquet"
+    meta_path.write_text(json.dumps(meta))
+    fails(capsys, "data", "summary", str(data), contains="must be a file name")
