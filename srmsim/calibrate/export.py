@@ -40,6 +40,7 @@ import pandas as pd
 from srmsim import calendar
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform
 from srmsim.errors import DataError
+from srmsim.outputs import write_csv
 from srmsim.results import RunResult
 from srmsim.students import ENROLLED, WITHDRAWN
 
@@ -176,7 +177,7 @@ def write_records(students: pd.DataFrame, observations: pd.DataFrame, out: str |
         for c in text.columns:
             if str(text[c].dtype) == "boolean":
                 text[c] = text[c].map({True: "true", False: "false"})
-        text.to_csv(path, index=False, lineterminator="\n")
+        write_csv(text, path)
     return paths
 
 

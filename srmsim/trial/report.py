@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
 from srmsim.trial.spec import Trial
@@ -202,9 +203,8 @@ class TrialResult:
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_text(self.runs.to_csv(index=False, float_format="%.10g"), out / "trial_runs.csv")
-        write_text(self.summary.to_csv(index=False, float_format="%.10g"),
-                   out / "trial_summary.csv")
+        write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
+        write_text(csv_text(self.summary, float_format="%.10g"), out / "trial_summary.csv")
         self.plot(out / "trial.png")
         meta = {"name": self.trial.name, "source": self.trial.source,
                 "trial_hash": self.trial.digest(), "design": self.trial.describe(),
