@@ -129,6 +129,9 @@ class RunResult:
     history: pd.DataFrame
     events: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: the records' school codes, in school-index order, for runs built from records (in memory
+    #: only: they may be real URNs)
+    school_ids: list[str] | None = None
 
     @classmethod
     def from_model(cls, model: TrustModel) -> RunResult:
@@ -147,13 +150,15 @@ class RunResult:
             "schools": len(model.schools),
             "years": model.config.years,
             "weeks": model.week_index,
-            **({"school_ids": model.records.school_ids} if model.records is not None else {}),
+            # the records' own school codes stay in memory (school_ids), never in summary.json
+            **({"from_records": True} if model.records is not None else {}),
             **headline(students),
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
         }
+        ids = list(model.records.school_ids) if model.records is not None else None
         return cls(model.config, model.seed, students, model.weekly(), model.history(),
-                   events, summary)
+                   events, summary, school_ids=ids)
 
     def write(self, out: str | Path) -> Path:
         """Write the run's files; an earlier run's folder is replaced whole (no stale files).

@@ -52,7 +52,7 @@ WEEK_MONTHS = 12.0 / calendar.WEEKS_PER_YEAR
 
 def school_labels(result: RunResult) -> list[str]:
     """School ids: the records' own ids when the trust came from records, else S01, S02, ..."""
-    ids = result.summary.get("school_ids")
+    ids = result.school_ids
     if ids:
         return [str(s) for s in ids]
     n = int(result.summary.get("schools", int(result.students["school"].max()) + 1))
