@@ -266,11 +266,13 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     """Secondary (complementary) suppression by audit: which further cells must be hidden.
 
     Audit-and-add, as in statistical offices' cell-suppression tools: compute each hidden
-    cell's feasible range (:func:`feasible_ranges`); while a hidden count below ``threshold``
-    has a range narrower than ``threshold``, hide one more shown cell that shares an identity
-    with a too-narrow hidden cell -- the lowest ``priority`` first (totals get 1), then the
-    smallest value that is at least the missing width, else the largest. If no candidate is
-    left, every cell is hidden. Returns the secondary mask (primary cells excluded).
+    cell's feasible range (:func:`feasible_ranges`); for every hidden count below ``threshold``
+    whose range is narrower than ``threshold``, hide one more shown cell that shares an
+    identity with it or with a hidden cell pinned next to it -- the lowest ``priority`` first
+    (totals get 1), then the smallest value at least the missing width, else the largest --
+    and audit again. If no candidate is left, every cell is hidden. Returns the secondary mask
+    (primary cells excluded). The final audit is exact, so the result is safe whatever the
+    heuristic picked; the heuristic only decides how much is hidden.
     """
     values = np.asarray(values, dtype=float)
     primary = np.asarray(primary, dtype=bool)
@@ -281,21 +283,36 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     if not sensitive.any():
         return np.zeros(len(values), dtype=bool)
     links = [set(map(int, eq)) for eq in [*equations, *inequalities]]
+    # hiding more cells only widens ranges, so a cell once safe stays safe: audit the rest
+    pending = sensitive.copy()
     for _ in range(max_rounds):
-        lo, hi = feasible_ranges(values, hidden, equations, inequalities, free=free_mask)
+        lo, hi = feasible_ranges(values, hidden, equations, inequalities,
+                                 cells=np.flatnonzero(pending), free=free_mask)
         width = hi - lo
-        narrow = hidden & ~free_mask & (width < threshold)
-        if not (narrow & sensitive).any():
+        bad = np.flatnonzero(pending & (width < threshold))
+        pending[:] = False
+        pending[bad] = True
+        if not bad.size:
             break
-        need = threshold - float(np.min(width[narrow & sensitive]))
-        near = {c for cs in links if any(narrow[i] for i in cs) for c in cs}
-        cands = [c for c in near if not hidden[c] and values[c] > 0]
-        if not cands:
+        # the hidden cells tied to a bad one, and which of them are pinned too narrowly
+        around = {c for cs in links if cs & set(bad.tolist()) for c in cs if hidden[c]}
+        lo2, hi2 = feasible_ranges(values, hidden, equations, inequalities,
+                                   cells=sorted(around), free=free_mask)
+        narrow = {c for c in around if not free_mask[c] and hi2[c] - lo2[c] < threshold}
+        added = False
+        for b_cell in bad.tolist():
+            need = threshold - float(width[b_cell])
+            near = {c for cs in links if b_cell in cs or cs & narrow for c in cs}
+            cands = [c for c in near if not hidden[c] and values[c] > 0]
+            if not cands:
+                continue
+            cands.sort(key=lambda c: (prio[c], values[c] < need,
+                                      values[c] if values[c] >= need else -values[c], c))
+            hidden[cands[0]] = True
+            added = True
+        if not added:
             hidden[:] = True
             break
-        cands.sort(key=lambda c: (prio[c], values[c] < need, values[c] if values[c] >= need
-                                  else -values[c], c))
-        hidden[cands[0]] = True
     else:
         hidden[:] = True
     return hidden & ~primary

@@ -43,7 +43,10 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         raise DataError(f"--by {missing}: not a column of the students table "
                         f"(columns: {list(st.columns)})")
     att = _attendance(ds)
+    # a breakdown that is also a count (fsm, sen, eal) gets its label column renamed
+    names = [f"{b}_group" if b in COUNTS else b for b in by]
     frame = st[["student_id", *by]].copy()
+    frame.columns = ["student_id", *names]
     for flag in ("fsm", "sen", "eal"):
         frame[flag] = (st[flag].astype("boolean") if flag in st.columns
                        else pd.Series(pd.NA, index=st.index, dtype="boolean"))
@@ -67,14 +70,14 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         return row
 
     rows = []
-    for key, g in frame.groupby(by, sort=True, dropna=False):
+    for key, g in frame.groupby(names, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         labels = ["(missing)" if pd.isna(k) else str(k) for k in key]
-        rows.append({**dict(zip(by, labels, strict=True)), **summarise(g)})
-    rows.append({**{b: ("Total" if i == 0 else "") for i, b in enumerate(by)},
+        rows.append({**dict(zip(names, labels, strict=True)), **summarise(g)})
+    rows.append({**{b: ("Total" if i == 0 else "") for i, b in enumerate(names)},
                  **summarise(frame)})
     table = pd.DataFrame(rows)
-    for b in by:
+    for b in names:
         table[b] = table[b].astype("str")
     for c in COUNTS:
         table[c] = table[c].astype("Int64")
@@ -86,7 +89,7 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     for flag in ("fsm", "sen", "eal"):
         table[f"{flag}_pct"] = pct(flag, "students")
     table["persistent_absence_pct"] = pct("persistently_absent", "with_sessions")
-    return table[[*by, *COUNTS, *RATES]]
+    return table[[*names, *COUNTS, *RATES]]
 
 
 def breakdown_fields() -> list[str]:
