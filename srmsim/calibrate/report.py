@@ -146,18 +146,19 @@ class CalibrationResult:
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write the report files into ``out`` (created if needed); returns their paths."""
-        from srmsim.outputs import holds_any, replace_dir, write_csv, write_file
+        from srmsim.outputs import make_dir, write_csv, write_file
 
-        out = Path(out)
-        names = {"moments": "fit_moments.csv", "parameters": "fit_parameters.csv",
-                 "json": "fit.json", "scenario": "calibrated.yaml"}
-        with replace_dir(out, replaceable=holds_any("fit.json", "calibrated.yaml")) as tmp:
-            write_csv(self.fit_table(), tmp / names["moments"])
-            write_csv(self.estimates, tmp / names["parameters"])
-            write_file(tmp / names["json"], json.dumps(self.to_dict(), indent=2,
-                                                       default=_json_default) + "\n")
-            write_file(tmp / names["scenario"], self.calibrated_yaml(relative_to=out))
-        return {k: out / v for k, v in names.items()}
+        # written in place, each file atomically: the folder also holds the records copy
+        # (population_records.parquet) that calibrated.yaml points at
+        out = make_dir(out)
+        paths = {"moments": out / "fit_moments.csv", "parameters": out / "fit_parameters.csv",
+                 "json": out / "fit.json", "scenario": out / "calibrated.yaml"}
+        write_csv(self.fit_table(), paths["moments"])
+        write_csv(self.estimates, paths["parameters"])
+        write_file(paths["json"], json.dumps(self.to_dict(), indent=2, default=_json_default)
+                   + "\n")
+        write_file(paths["scenario"], self.calibrated_yaml(relative_to=out))
+        return paths
 
 
 def _json_default(v: Any) -> Any:
