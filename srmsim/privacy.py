@@ -262,7 +262,7 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
 def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[Equation],
                   inequalities: Sequence[Equation] = (), threshold: int = DEFAULT_THRESHOLD,
                   priority: np.ndarray | None = None, free: np.ndarray | None = None,
-                  max_rounds: int = 500) -> np.ndarray:
+                  keep: np.ndarray | None = None, max_rounds: int = 500) -> np.ndarray:
     """Secondary (complementary) suppression by audit: which further cells must be hidden.
 
     Audit-and-add, as in statistical offices' cell-suppression tools: compute each hidden
@@ -272,7 +272,9 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     (totals get 1), then the smallest value at least the missing width, else the largest --
     and audit again. If no candidate is left, every cell is hidden. Returns the secondary mask
     (primary cells excluded). The final audit is exact, so the result is safe whatever the
-    heuristic picked; the heuristic only decides how much is hidden.
+    heuristic picked; the heuristic only decides how much is hidden. ``keep`` marks cells that
+    are published elsewhere anyway and so cannot be hidden; ``free`` marks unpublished helper
+    cells (they are unknowns, never audited).
     """
     values = np.asarray(values, dtype=float)
     primary = np.asarray(primary, dtype=bool)
@@ -282,6 +284,7 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     sensitive = hidden & (values < threshold) & ~free_mask
     if not sensitive.any():
         return np.zeros(len(values), dtype=bool)
+    kept = np.zeros(len(values), dtype=bool) if keep is None else np.asarray(keep, bool)
     links = [set(map(int, eq)) for eq in [*equations, *inequalities]]
     # hiding more cells only widens ranges, so a cell once safe stays safe: audit the rest
     pending = sensitive.copy()
@@ -303,7 +306,7 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
         for b_cell in bad.tolist():
             need = threshold - float(width[b_cell])
             near = {c for cs in links if b_cell in cs or cs & narrow for c in cs}
-            cands = [c for c in near if not hidden[c] and values[c] > 0]
+            cands = [c for c in near if not hidden[c] and values[c] > 0 and not kept[c]]
             if not cands:
                 continue
             cands.sort(key=lambda c: (prio[c], values[c] < need,
@@ -311,10 +314,10 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
             hidden[cands[0]] = True
             added = True
         if not added:
-            hidden[:] = True
+            hidden[~kept] = True
             break
     else:
-        hidden[:] = True
+        hidden[~kept] = True
     return hidden & ~primary
 
 

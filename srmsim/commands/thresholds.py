@@ -101,8 +101,11 @@ class _Disclosure:
             # rows = used + score + outcome - both, and "both" is at most either
             identity = [{0: 1, 1: -1, 2: -1, 3: -1, 4: 1}]
             within = [{4: 1, 2: -1}, {4: 1, 3: -1}]
+            # "used" is the tables' n and stays shown; "both" is never printed: an unknown
             hidden = primary | protect_cells(values, primary, identity, within,
-                                             threshold=self.threshold)
+                                             threshold=self.threshold,
+                                             free=np.array([0, 0, 0, 0, 1], dtype=bool),
+                                             keep=np.array([0, 1, 0, 0, 0], dtype=bool))
             shown = ["c" if h else t for h, t in zip(hidden, shown, strict=True)]
         return (f"rows: {shown[0]}; used {shown[1]}; missing score {shown[2]}; missing outcome "
                 f"{shown[3]} (missing rows are left out of every count)")
