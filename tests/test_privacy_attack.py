@@ -283,3 +283,25 @@ def test_no_safe_threshold_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
                  "withdrawn", "--n-boot", "5"]) == 2
     assert "too few students" in capsys.readouterr().err
+
+
+def test_protected_grid_api_for_flags_above_and_groups() -> None:
+    from srmsim.risk import band_counts, protected_grid
+
+    df = risk_students(n_schools=4, n=300, seed=7)
+    df["risk"] = 1 - df["attendance_rate"]
+    grid, withheld = protected_grid(df, "risk", "withdrawn", "above", by=["fsm"])
+    assert grid.size >= 2 and withheld == []
+    overall = threshold_table(df, "risk", "withdrawn", "above", grid)
+    groups = threshold_table(df, "risk", "withdrawn", "above", grid, by=["fsm"])
+    assert min(bands(overall)) >= T and min(bands(groups)) >= T
+    cells = band_counts(groups, "above")
+    assert cells[["positives", "negatives"]].to_numpy().min() >= T
+    assert sorted(bands(groups)) == sorted([*cells["positives"], *cells["negatives"]])
+    # the greedy grid is not needlessly coarse: adding any dropped candidate breaks the rule
+    full = threshold_table(df, "risk", "withdrawn", "above")["threshold"].to_numpy()
+    for t in [x for x in full if x not in set(grid)][::7]:
+        both = np.sort(np.r_[grid, t])
+        worse = min(bands(threshold_table(df, "risk", "withdrawn", "above", both, by=["fsm"])) +
+                    bands(threshold_table(df, "risk", "withdrawn", "above", both)))
+        assert worse < T
