@@ -9,12 +9,15 @@ same raw id get different pseudonyms. The key is read from a file or an environm
 (:func:`load_key`), must be at least 16 bytes, and is never written with the data; only
 :func:`key_id`, a one-way fingerprint, is stored so that two datasets can be checked to share a key.
 
-**Small counts.** Every table srmsim prints or writes from real data goes through
-:func:`suppress_small_counts`. The symbols follow UK official statistics practice (GSS guidance,
+**Small counts.** Every count table srmsim prints or writes from real data goes through
+:func:`suppress_small_counts`, whose secondary suppression is decided by an exact audit
+(:func:`protect_cells`, :func:`feasible_ranges`): no hidden count below the threshold may be
+pinned by the table's identities to a range narrower than the threshold. (Threshold tables are
+protected by their grid instead: :mod:`srmsim.risk.protected`.) The symbols follow UK official statistics practice (GSS guidance,
 as used on DfE Explore Education Statistics):
 
 - ``c`` -- confidential: a count below the threshold (default 10), or a count suppressed to stop
-  it being worked out from a row or column total (secondary suppression);
+  a small one being worked out from totals or other identities (secondary suppression);
 - ``low`` -- a rate, percentage or mean computed from a small (primary-suppressed) count;
 - ``x`` -- not available / withheld: a value that is missing, or a rate whose base count was
   secondarily suppressed (showing it would give the count back).
