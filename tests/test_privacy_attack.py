@@ -305,3 +305,14 @@ def test_protected_grid_api_for_flags_above_and_groups() -> None:
         worse = min(bands(threshold_table(df, "risk", "withdrawn", "above", both, by=["fsm"])) +
                     bands(threshold_table(df, "risk", "withdrawn", "above", both)))
         assert worse < T
+
+
+def test_threshold_table_protect_argument() -> None:
+    df = risk_students(n_schools=4, n=300, seed=7)
+    df["rare"] = np.where(np.arange(len(df)) < 15, "rare", "common")
+    table = threshold_table(df, "attendance_rate", "withdrawn", by=["fsm", "rare"], protect=T)
+    assert table.attrs["withheld_by"] == ["rare"] and set(table["by"]) == {"fsm"}
+    assert "n_missing" not in table and min(bands(table)) >= T
+    plain = threshold_table(df, "attendance_rate", "withdrawn", protect=T)
+    assert min(bands(plain)) >= T and len(plain) < len(threshold_table(df, "attendance_rate",
+                                                                         "withdrawn"))
