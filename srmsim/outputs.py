@@ -188,12 +188,13 @@ def replace_dir(out: str | Path, private: bool = False,
     the temporary folder is removed and ``out`` is left exactly as it was. ``private`` makes
     the new folder and its files owner-only.
     """
-    out = Path(out)
+    given = out
+    out = Path(os.path.abspath(out))  # so that "." has a real parent to build beside
     if out.exists():
         if not out.is_dir():
-            raise DataError(f"--out {out}: exists and is not a directory")
+            raise DataError(f"--out {given}: exists and is not a directory")
         if any(out.iterdir()) and not (replaceable is not None and replaceable(out)):
-            raise DataError(f"--out {out}: exists and holds files srmsim did not write there; "
+            raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
                             "choose an empty or new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
