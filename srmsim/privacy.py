@@ -9,12 +9,15 @@ same raw id get different pseudonyms. The key is read from a file or an environm
 (:func:`load_key`), must be at least 16 bytes, and is never written with the data; only
 :func:`key_id`, a one-way fingerprint, is stored so that two datasets can be checked to share a key.
 
-**Small counts.** Every table srmsim prints or writes from real data goes through
-:func:`suppress_small_counts`. The symbols follow UK official statistics practice (GSS guidance,
+**Small counts.** Every count table srmsim prints or writes from real data goes through
+:func:`suppress_small_counts`, whose secondary suppression is decided by an exact audit
+(:func:`protect_cells`, :func:`feasible_ranges`): no hidden count below the threshold may be
+pinned by the table's identities to a range narrower than the threshold. (Threshold tables are
+protected by their grid instead: :mod:`srmsim.risk.protected`.) The symbols follow UK official statistics practice (GSS guidance,
 as used on DfE Explore Education Statistics):
 
 - ``c`` -- confidential: a count below the threshold (default 10), or a count suppressed to stop
-  it being worked out from a row or column total (secondary suppression);
+  a small one being worked out from totals or other identities (secondary suppression);
 - ``low`` -- a rate, percentage or mean computed from a small (primary-suppressed) count;
 - ``x`` -- not available / withheld: a value that is missing, or a rate whose base count was
   secondarily suppressed (showing it would give the count back).
@@ -196,16 +199,144 @@ def _find_total_column(counts: list[str], total_column: Any) -> str | None:
     return None
 
 
+Equation = Mapping[int, float]
+
+
+def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[Equation],
+                    inequalities: Sequence[Equation] = (), cells: Iterable[int] | None = None,
+                    free: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What an attacker learns: the least and greatest value of each hidden cell.
+
+    Every shown cell is fixed at its value; hidden cells are non-negative integers; each
+    ``equations`` entry ``{cell: coefficient}`` sums to zero and each ``inequalities`` entry to
+    at most zero. Solved exactly as integer programmes (``scipy.optimize.milp``, HiGHS). Returns
+    (lo, hi) over all cells (shown cells: their value; ``inf`` where unbounded). ``free`` marks
+    cells whose value is unknown to everyone (missing), which are hidden but never audited.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    values = np.asarray(values, dtype=float)
+    hidden = np.asarray(hidden, dtype=bool)
+    lo, hi = values.copy(), values.copy()
+    var = np.flatnonzero(hidden)
+    if not var.size:
+        return lo, hi
+    pos = {int(c): i for i, c in enumerate(var)}
+    rows, lbs, ubs = [], [], []
+    for eqs, is_eq in ((equations, True), (inequalities, False)):
+        for eq in eqs:
+            coef = np.zeros(var.size)
+            rhs = 0.0
+            for c, a in eq.items():
+                if int(c) in pos:
+                    coef[pos[int(c)]] += a
+                else:
+                    rhs -= a * values[int(c)]
+            if not coef.any():
+                continue
+            rows.append(coef)
+            lbs.append(rhs if is_eq else -np.inf)
+            ubs.append(rhs)
+    big = 1e9
+    constraints = [LinearConstraint(np.array(rows), lbs, ubs)] if rows else []
+    bounds = Bounds(np.zeros(var.size), np.full(var.size, big))
+    integrality = np.ones(var.size)
+    audit = var if cells is None else [c for c in cells if hidden[c]]
+    skip = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    for c in audit:
+        if skip[c]:
+            lo[c], hi[c] = 0.0, np.inf
+            continue
+        obj = np.zeros(var.size)
+        obj[pos[int(c)]] = 1.0
+        ends = []
+        for sign in (1.0, -1.0):
+            res = milp(sign * obj, constraints=constraints, bounds=bounds,
+                       integrality=integrality)
+            if res.status != 0 or res.x is None:
+                ends.append(np.nan)
+            else:
+                ends.append(float(res.x[pos[int(c)]]))
+        lo[c] = 0.0 if np.isnan(ends[0]) else ends[0]
+        hi[c] = np.inf if np.isnan(ends[1]) or ends[1] >= big / 2 else ends[1]
+    return lo, hi
+
+
+def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[Equation],
+                  inequalities: Sequence[Equation] = (), threshold: int = DEFAULT_THRESHOLD,
+                  priority: np.ndarray | None = None, free: np.ndarray | None = None,
+                  keep: np.ndarray | None = None, max_rounds: int = 500) -> np.ndarray:
+    """Secondary (complementary) suppression by audit: which further cells must be hidden.
+
+    Audit-and-add, as in statistical offices' cell-suppression tools: compute each hidden
+    cell's feasible range (:func:`feasible_ranges`); for every hidden count below ``threshold``
+    whose range is narrower than ``threshold``, hide one more shown cell that shares an
+    identity with it or with a hidden cell pinned next to it -- the lowest ``priority`` first
+    (totals get 1), then the smallest value at least the missing width, else the largest --
+    and audit again. If no candidate is left, every cell is hidden. Returns the secondary mask
+    (primary cells excluded). The final audit is exact, so the result is safe whatever the
+    heuristic picked; the heuristic only decides how much is hidden. ``keep`` marks cells that
+    are published elsewhere anyway and so cannot be hidden; ``free`` marks unpublished helper
+    cells (they are unknowns, never audited).
+    """
+    values = np.asarray(values, dtype=float)
+    primary = np.asarray(primary, dtype=bool)
+    hidden = primary.copy()
+    prio = np.zeros(len(values)) if priority is None else np.asarray(priority, dtype=float)
+    free_mask = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, bool)
+    sensitive = hidden & (values < threshold) & ~free_mask
+    if not sensitive.any():
+        return np.zeros(len(values), dtype=bool)
+    kept = np.zeros(len(values), dtype=bool) if keep is None else np.asarray(keep, bool)
+    links = [set(map(int, eq)) for eq in [*equations, *inequalities]]
+    # hiding more cells only widens ranges, so a cell once safe stays safe: audit the rest
+    pending = sensitive.copy()
+    for _ in range(max_rounds):
+        lo, hi = feasible_ranges(values, hidden, equations, inequalities,
+                                 cells=np.flatnonzero(pending), free=free_mask)
+        width = hi - lo
+        bad = np.flatnonzero(pending & (width < threshold))
+        pending[:] = False
+        pending[bad] = True
+        if not bad.size:
+            break
+        # the hidden cells tied to a bad one, and which of them are pinned too narrowly
+        around = {c for cs in links if cs & set(bad.tolist()) for c in cs if hidden[c]}
+        lo2, hi2 = feasible_ranges(values, hidden, equations, inequalities,
+                                   cells=sorted(around), free=free_mask)
+        narrow = {c for c in around if not free_mask[c] and hi2[c] - lo2[c] < threshold}
+        added = False
+        for b_cell in bad.tolist():
+            need = threshold - float(width[b_cell])
+            near = {c for cs in links if b_cell in cs or cs & narrow for c in cs}
+            cands = [c for c in near if not hidden[c] and values[c] > 0 and not kept[c]]
+            if not cands:
+                continue
+            cands.sort(key=lambda c: (prio[c], values[c] < need,
+                                      values[c] if values[c] >= need else -values[c], c))
+            hidden[cands[0]] = True
+            added = True
+        if not added:
+            hidden[~kept] = True
+            break
+    else:
+        hidden[~kept] = True
+    return hidden & ~primary
+
+
 def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None = None,
                       threshold: int = DEFAULT_THRESHOLD, total_row: Any = "auto",
-                      total_column: Any = "auto", suppress_zeros: bool = True
+                      total_column: Any = "auto", suppress_zeros: bool = True,
+                      subsets: Mapping[str, str] | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
     Primary: counts below ``threshold`` (zero included unless ``suppress_zeros=False``).
-    Secondary: where a totals row or column is present, any row or column (with its total) that
-    has exactly one hidden cell gets its smallest other non-zero cell hidden too, repeated until
-    no line has a single hidden cell -- otherwise the hidden cell is the total minus the rest.
+    Secondary: the table's identities (each row/column of cells adds up to its total, and with
+    ``subsets={"fsm": "students"}`` a count is at most another in its row) are handed to
+    :func:`protect_cells`, which hides further cells until no small count can be worked out
+    from the cells shown: for each hidden cell below the threshold the range of values
+    consistent with everything shown must be at least ``threshold`` wide.
     """
     counts = _count_columns(table, count_columns)
     values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
@@ -214,7 +345,6 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     primary = ~missing & (values < threshold)
     if not suppress_zeros:
         primary &= values != 0
-    secondary = np.zeros_like(primary)
     t_row = _find_total_row(table, counts, total_row)
     t_col = _find_total_column(counts, total_column)
     lines: list[tuple[list[tuple[int, int]], tuple[int, int]]] = []
@@ -226,21 +356,27 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     if t_row is not None:
         for c in range(ncol):
             lines.append(([(r, c) for r in range(nrow) if r != t_row], (t_row, c)))
-    changed = bool(lines)
-    while changed:
-        changed = False
-        for cells, total in lines:
-            entries = cells + [total]
-            hidden = [e for e in entries if primary[e] or secondary[e] or missing[e]]
-            if len(hidden) != 1:
-                continue
-            shown = [e for e in cells if not (primary[e] or secondary[e] or missing[e])]
-            shown.sort(key=lambda e: (values[e] == 0, values[e], e))
-            pick = shown[0] if shown else total
-            if primary[pick] or secondary[pick] or missing[pick]:
-                continue
-            secondary[pick] = True
-            changed = True
+    equations = []
+    for cells, total in lines:
+        row = {r * ncol + c: 1.0 for r, c in cells}
+        row[total[0] * ncol + total[1]] = -1.0
+        equations.append(row)
+    inequalities = []
+    for part, whole in (subsets or {}).items():
+        if part not in counts or whole not in counts:
+            raise DataError(f"suppress_small_counts: subset {part!r} <= {whole!r}: both must be "
+                            f"count columns ({counts})")
+        pc, wc = counts.index(part), counts.index(whole)
+        inequalities += [{r * ncol + pc: 1.0, r * ncol + wc: -1.0} for r in range(nrow)]
+    is_total = np.zeros((nrow, ncol), dtype=bool)
+    if t_col is not None:
+        is_total[:, counts.index(t_col)] = True
+    if t_row is not None:
+        is_total[t_row, :] = True
+    flat = np.where(missing, 0.0, values).ravel()
+    extra = protect_cells(flat, (primary | missing).ravel(), equations, inequalities, threshold,
+                          priority=is_total.ravel().astype(int), free=missing.ravel())
+    secondary = extra.reshape(nrow, ncol) & ~missing
     idx = table.index
     return (pd.DataFrame(primary, index=idx, columns=counts),
             pd.DataFrame(secondary, index=idx, columns=counts))
@@ -251,7 +387,8 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
                           symbols: Symbols | Mapping[str, str] | None = None,
                           rate_columns: Mapping[str, str | Sequence[str]] | Sequence[str] |
                           None = None, total_row: Any = "auto", total_column: Any = "auto",
-                          suppress_zeros: bool = True, decimals: int = 1) -> pd.DataFrame:
+                          suppress_zeros: bool = True, decimals: int = 1,
+                          subsets: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A copy of ``table`` safe to print or write: small counts and what they reveal withheld.
 
     ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
@@ -265,7 +402,7 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     sym = _symbols(symbols)
     counts = _count_columns(table, count_columns)
     primary, secondary = suppression_masks(table, counts, threshold, total_row, total_column,
-                                           suppress_zeros)
+                                           suppress_zeros, subsets)
     if rate_columns is None:
         rates = {c: counts for c in table.columns
                  if c not in counts and pd.api.types.is_float_dtype(table[c])}
@@ -325,4 +462,5 @@ def parse_symbols(text: str) -> Symbols:
 
 
 __all__ = ["DEFAULT_THRESHOLD", "DEFAULT_SYMBOLS", "Symbols", "key_id", "load_key",
-           "parse_symbols", "pseudonymise", "suppress_small_counts", "suppression_masks"]
+           "feasible_ranges", "parse_symbols", "protect_cells", "pseudonymise", "suppress_small_counts",
+           "suppression_masks"]

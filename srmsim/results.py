@@ -9,8 +9,6 @@ history sample), ``summary.json`` and ``scenario.yaml`` (the fully resolved scen
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import __version__
+from srmsim.outputs import holds_any, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario
 from srmsim.students import STATUS_NAMES, WITHDRAWN, StudentTable
 
@@ -127,29 +126,16 @@ def request_rows(name: str, r: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def write_atomic(path: Path, write) -> None:
-    """Write via a temporary file and rename, so a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def write_parquet(df: pd.DataFrame, path: Path, private: bool = False) -> None:
+    write_atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False), private=private)
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    write_atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+def write_text(text: str, path: Path, private: bool = False) -> None:
+    write_file(Path(path), text, private=private)
 
 
-def write_text(text: str, path: Path) -> None:
-    def _write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    write_atomic(Path(path), _write)
+#: Files that mark a folder as an earlier ``srmsim run`` result, which a new run may replace.
+RUN_MARKERS = ("summary.json", "scenario.yaml", "students.parquet")
 
 
 @dataclass
@@ -166,6 +152,9 @@ class RunResult:
     #: one row per administrative request, and per stream and week (request streams only)
     requests: pd.DataFrame | None = None
     requests_weekly: pd.DataFrame | None = None
+    #: the records' school codes, in school-index order, for runs built from records (in memory
+    #: only: they may be real URNs)
+    school_ids: list[str] | None = None
 
     @classmethod
     def from_model(cls, model: TrustModel) -> RunResult:
@@ -184,7 +173,8 @@ class RunResult:
             "schools": len(model.schools),
             "years": model.config.years,
             "weeks": model.week_index,
-            **({"school_ids": model.records.school_ids} if model.records is not None else {}),
+            # the records' own school codes stay in memory (school_ids), never in summary.json
+            **({"from_records": True} if model.records is not None else {}),
             **(headline(students) if len(students) else {"students": 0}),
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
@@ -198,23 +188,29 @@ class RunResult:
                 name: stream_summary(name, desk.config, requests, requests_weekly,
                                      desk.time_average_in_system)
                 for name, desk in model.requests.streams.items()}
+        ids = list(model.records.school_ids) if model.records is not None else None
         return cls(model.config, model.seed, students, model.weekly(), model.history(),
-                   events, summary, requests, requests_weekly)
+                   events, summary, requests, requests_weekly, school_ids=ids)
 
     def write(self, out: str | Path) -> Path:
+        """Write the run's files; an earlier run's folder is replaced whole (no stale files).
+
+        Simulated output gets the user's umask. An existing ``out`` that is neither empty nor
+        an earlier run's folder is refused rather than replaced.
+        """
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_parquet(self.students, out / "students.parquet")
-        write_parquet(self.weekly, out / "weekly.parquet")
-        if len(self.history):
-            write_parquet(self.history, out / "history.parquet")
-        if self.events is not None:
-            write_parquet(self.events, out / "events.parquet")
-        if self.requests is not None:
-            write_parquet(self.requests, out / "requests.parquet")
-            write_parquet(self.requests_weekly, out / "requests_weekly.parquet")
-        write_text(self.scenario.to_yaml(), out / "scenario.yaml")
-        write_text(json.dumps(self.summary, indent=2) + "\n", out / "summary.json")
+        with replace_dir(out, replaceable=holds_any(*RUN_MARKERS)) as tmp:
+            write_parquet(self.students, tmp / "students.parquet")
+            write_parquet(self.weekly, tmp / "weekly.parquet")
+            if len(self.history):
+                write_parquet(self.history, tmp / "history.parquet")
+            if self.events is not None:
+                write_parquet(self.events, tmp / "events.parquet")
+            if self.requests is not None:
+                write_parquet(self.requests, tmp / "requests.parquet")
+                write_parquet(self.requests_weekly, tmp / "requests_weekly.parquet")
+            write_text(self.scenario.to_yaml(), tmp / "scenario.yaml")
+            write_text(json.dumps(self.summary, indent=2) + "\n", tmp / "summary.json")
         return out
 
     def summary_table(self) -> pd.DataFrame:

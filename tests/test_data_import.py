@@ -68,7 +68,7 @@ def test_import_with_rejects_exits_2_and_writes_only_the_report(tmp_path: Path, 
 
 def test_example_export_rejects_exactly_the_planted_faults(tmp_path: Path) -> None:
     rc = main(["data", "validate", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
-               "--out", str(tmp_path)])
+               "--out", str(tmp_path), "--show-identifiers"])
     assert rc == 2
     rej = pd.read_csv(tmp_path / "rejects.csv", dtype=str, keep_default_na=False)
     students = rej[rej["table"] == "students"]

@@ -223,6 +223,7 @@ def test_central_pool_refits_on_pseudonymised_records_and_scores_students():
     assert all(f["training_rows"] > 0 and f["events"] > 0 for f in pm.fits)
     records = pm.periods[-1]
     assert "uid" not in records.columns
+    assert list(records.columns) == ["pid", "school", *pm.config.features, "outcome"]  # no row
     uids = set(m.students.uid.tolist())
     assert not any(str(u) == p for u in uids for p in records["pid"].head(20))
     assert records["pid"].str.fullmatch(r"[0-9a-f]{16,64}").all()

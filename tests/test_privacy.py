@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from srmsim.errors import DataError
 from srmsim.privacy import (
@@ -157,21 +155,3 @@ def test_bad_arguments_name_the_column() -> None:
         suppress_small_counts(t, rate_columns={"r": "n"})
     with pytest.raises(DataError, match="total_row 'Total'"):
         suppress_small_counts(t, total_row="Total")
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=2, max_size=6),
-       st.integers(2, 15))
-def test_no_single_hidden_cell_in_any_line_with_totals(rows: list[list[int]],
-                                                       threshold: int) -> None:
-    """With a total row and column, no row or column has exactly one hidden entry."""
-    body = np.array(rows)
-    table = np.vstack([body, body.sum(axis=0)])
-    table = np.hstack([table, table.sum(axis=1, keepdims=True)])
-    frame = pd.DataFrame(table, columns=["a", "b", "c", "total"],
-                         index=[f"r{i}" for i in range(len(rows))] + ["Total"])
-    prim, sec = suppression_masks(frame, threshold=threshold)
-    hidden = (prim | sec).to_numpy()
-    assert (prim.to_numpy() == (table < threshold)).all()
-    for line in [*hidden, *hidden.T]:
-        assert line.sum() != 1

@@ -41,6 +41,7 @@ from srmsim import calendar
 from srmsim.argtypes import seed_argument
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform
 from srmsim.errors import DataError
+from srmsim.outputs import write_csv
 from srmsim.results import RunResult
 from srmsim.students import ENROLLED, WITHDRAWN
 
@@ -52,7 +53,7 @@ WEEK_MONTHS = 12.0 / calendar.WEEKS_PER_YEAR
 
 def school_labels(result: RunResult) -> list[str]:
     """School ids: the records' own ids when the trust came from records, else S01, S02, ..."""
-    ids = result.summary.get("school_ids")
+    ids = result.school_ids
     if ids:
         return [str(s) for s in ids]
     n = int(result.summary.get("schools", int(result.students["school"].max()) + 1))
@@ -177,7 +178,7 @@ def write_records(students: pd.DataFrame, observations: pd.DataFrame, out: str |
         for c in text.columns:
             if str(text[c].dtype) == "boolean":
                 text[c] = text[c].map({True: "true", False: "false"})
-        text.to_csv(path, index=False, lineterminator="\n")
+        write_csv(text, path)
     return paths
 
 

@@ -243,9 +243,10 @@ def _moment_correlation(reps: np.ndarray, se: np.ndarray) -> np.ndarray:
 def _records_without_prior(students_path: Path, out: Path) -> Path:
     df = pd.read_parquet(students_path)
     df = df.drop(columns=[c for c in ("prior_attainment",) if c in df.columns])
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "population_records.parquet"
-    df.to_parquet(path, index=False)
+    from srmsim.outputs import write_atomic
+
+    path = out / "population_records.parquet"  # a copy of pupil records: owner-only
+    write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False), private=True)
     return path
 
 

@@ -34,7 +34,6 @@ import pandas as pd
 import yaml
 
 from srmsim.calibrate.moments import MomentSpec
-from srmsim.errors import DataError
 from srmsim.privacy import DEFAULT_THRESHOLD, suppress_small_counts
 from srmsim.scenario import Scenario
 
@@ -147,17 +146,18 @@ class CalibrationResult:
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write the report files into ``out`` (created if needed); returns their paths."""
-        out = Path(out)
-        if out.exists() and not out.is_dir():
-            raise DataError(f"--out {out}: exists and is not a directory")
-        out.mkdir(parents=True, exist_ok=True)
+        from srmsim.outputs import make_dir, write_csv, write_file
+
+        # written in place, each file atomically: the folder also holds the records copy
+        # (population_records.parquet) that calibrated.yaml points at
+        out = make_dir(out)
         paths = {"moments": out / "fit_moments.csv", "parameters": out / "fit_parameters.csv",
                  "json": out / "fit.json", "scenario": out / "calibrated.yaml"}
-        self.fit_table().to_csv(paths["moments"], index=False)
-        self.estimates.to_csv(paths["parameters"], index=False)
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, default=_json_default)
-                                 + "\n", encoding="utf-8")
-        paths["scenario"].write_text(self.calibrated_yaml(relative_to=out), encoding="utf-8")
+        write_csv(self.fit_table(), paths["moments"])
+        write_csv(self.estimates, paths["parameters"])
+        write_file(paths["json"], json.dumps(self.to_dict(), indent=2, default=_json_default)
+                   + "\n")
+        write_file(paths["scenario"], self.calibrated_yaml(relative_to=out))
         return paths
 
 

@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "rejected")
         sp.add_argument("--show", type=int, default=20, metavar="N",
                         help="print the first N rejects (default 20; all are in rejects.csv)")
+        sp.add_argument("--show-identifiers", action="store_true",
+                        help="show raw values of identifying fields (names, UPNs, dates of "
+                             "birth, ids, notes) in the printed and written reject report "
+                             "(default: '(withheld)')")
 
     v = sub.add_parser("validate", help="check exports against the schema; report every bad row")
     inputs(v)
@@ -128,14 +132,16 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from srmsim.data.importer import write_report
+    from srmsim.data.importer import mask_identifiers, write_report_dir
     from srmsim.data.validate import format_report, validate_files
 
     mapping = _mapping(args)
     result = validate_files(_files(args, mapping), mapping)
+    if not args.show_identifiers:
+        result = mask_identifiers(result)
     print(format_report(result, args.show))
     if args.out:
-        rej, summ = write_report(result, args.out)
+        rej, summ = write_report_dir(result, args.out)
         print(f"wrote {rej} and {summ}")
     if not result.ok and not args.allow_rejects:
         return EXIT_REJECTS
@@ -148,7 +154,8 @@ def run_import(args: argparse.Namespace) -> int:
 
     mapping = _mapping(args)
     result, written = import_files(_files(args, mapping), mapping, args.out,
-                                   allow_rejects=args.allow_rejects, overwrite=args.overwrite)
+                                   allow_rejects=args.allow_rejects, overwrite=args.overwrite,
+                                   show_identifiers=args.show_identifiers)
     print(format_report(result, args.show))
     out = Path(args.out)
     if written:
@@ -201,17 +208,24 @@ def run_summary(args: argparse.Namespace) -> int:
           f"{sym['low']} = rate based on a suppressed count; {sym['withheld']} = not available "
           "or withheld")
     if args.out:
-        table.to_csv(args.out, index=False)
+        from srmsim.outputs import write_csv
+
+        write_csv(table, args.out)
         print(f"wrote {args.out}")
     return 0
 
 
 def run_rdataset(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import write_dataset
+    from srmsim.data.dataset import META_FILE, write_dataset
     from srmsim.data.loaders import load_rdataset
+    from srmsim.outputs import holds_any, replace_dir
 
     ds = load_rdataset(args.package, args.item)
-    write_dataset(ds, args.out, overwrite=args.overwrite)
+    if (Path(args.out) / META_FILE).exists() and not args.overwrite:
+        raise DataError(f"--out {args.out}: already holds a dataset ({META_FILE}); choose "
+                        "another directory or pass --overwrite")
+    with replace_dir(args.out, replaceable=holds_any(META_FILE)) as tmp:
+        write_dataset(ds, tmp, overwrite=True)
     print(f"{args.package}/{args.item}: {len(ds.students)} students in "
           f"{ds.students['school'].nunique()} schools written to {args.out}/")
     for note in ds.meta.get("notes", []):

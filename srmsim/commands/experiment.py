@@ -35,7 +35,9 @@ def _report(out: Path, baseline: str | None = None) -> None:
     from srmsim.experiment.compare import compare, forest_plot, format_effects
 
     effects = compare(out, baseline=baseline)
-    effects.to_csv(out / "effects.csv", index=False, float_format="%.10g")
+    from srmsim.outputs import write_csv
+
+    write_csv(effects, out / "effects.csv", float_format="%.10g")
     forest_plot(effects, out / "forest.png")
     print(format_effects(effects))
     print(f"wrote {out / 'effects.csv'} and {out / 'forest.png'}")

@@ -55,8 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cost of a needless intervention")
     p.add_argument("--out", default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
-                   help="real (non-simulated) data: counts below N are shown as 'c' and rates "
-                        "on them as 'low' in every table printed or written (default 10)")
+                   help="real (non-simulated) data: publish only thresholds whose every band "
+                        "of scores holds at least N students with and N without the outcome "
+                        "(overall and in every --by group), and show other counts below N as "
+                        "'c' (default 10; see docs/privacy.md)")
     p.set_defaults(func=run)
 
 
@@ -81,7 +83,33 @@ class _Disclosure:
         rates = {r: b for r, b in RATE_BASES.items() if r in df.columns}
         rates.update({f"{r}_diff": b for r, b in RATE_BASES.items() if f"{r}_diff" in df.columns})
         return suppress_small_counts(df, count_columns=counts, rate_columns=rates,
-                                     threshold=self.threshold, total_row=None, total_column=None)
+                                     threshold=self.threshold, total_row=None, total_column=None,
+                                     decimals=4)
+
+    def missing_line(self, rows: int, a: dict) -> str:
+        """Rows used and missing; on real data small counts hidden, and enough others with
+        them that ``rows = used + missing score + missing outcome - missing both`` gives none
+        back (missing both is never printed)."""
+        cells = [rows, a["n_used"], a["n_missing_score"], a["n_missing_outcome"],
+                 a["n_missing_both"]]
+        shown = [f"{int(v)}" for v in cells]
+        if self.real:
+            from srmsim.privacy import protect_cells
+
+            values = np.array(cells, dtype=float)
+            primary = (values < self.threshold) & (values > 0)
+            primary[4] = True
+            # rows = used + score + outcome - both, and "both" is at most either
+            identity = [{0: 1, 1: -1, 2: -1, 3: -1, 4: 1}]
+            within = [{4: 1, 2: -1}, {4: 1, 3: -1}]
+            # "used" is the tables' n and stays shown; "both" is never printed: an unknown
+            hidden = primary | protect_cells(values, primary, identity, within,
+                                             threshold=self.threshold,
+                                             free=np.array([0, 0, 0, 0, 1], dtype=bool),
+                                             keep=np.array([0, 1, 0, 0, 0], dtype=bool))
+            shown = ["c" if h else t for h, t in zip(hidden, shown, strict=True)]
+        return (f"rows: {shown[0]}; used {shown[1]}; missing score {shown[2]}; missing outcome "
+                f"{shown[3]} (missing rows are left out of every count)")
 
     def count(self, n: float) -> str:
         return "c" if self.real and 0 < n < self.threshold else f"{int(n)}"
@@ -153,18 +181,15 @@ def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from srmsim import risk
-    from srmsim.risk import plots
 
     df, base = load_frame(args.path)
     label = f"{args.path}"
     real = not (Path(args.path).is_dir() and is_simulation_output(base))
     dc = _Disclosure(real, args.suppress_below)
     if real:
-        print(f"{label}: treated as real data: counts below {args.suppress_below} are shown as "
-              "'c' and rates based on them as 'low'")
-    cap_given = args.capacity is not None or args.staff_minutes is not None or (
-        args.minutes_per_case is not None
-    )
+        print(f"{label}: treated as real data: only thresholds whose every band of scores "
+              f"holds at least {args.suppress_below} students with and without the outcome are "
+              f"published; other counts below {args.suppress_below} are shown as 'c'")
     if (args.cost_missed is None) != (args.cost_needless is None):
         raise SrmsimError("give both --cost-missed and --cost-needless, or neither")
     if args.n_boot < 1:
@@ -177,19 +202,75 @@ def run(args: argparse.Namespace) -> int:
         cluster = None
         cluster_note = " (no 'school' column: bootstrap resamples students)"
 
+    if args.suppress_below < 1:
+        raise SrmsimError("--suppress-below must be at least 1")
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)
     a = table.attrs
     op = "<" if args.direction == "below" else ">"
     print(f"{label}: flag {args.score} {op} t, outcome {args.outcome}")
-    print(f"rows: {len(df)}; used {a['n_used']}; missing score {a['n_missing_score']}; "
-          f"missing outcome {a['n_missing_outcome']} (missing rows are left out of every count)")
+    print(dc.missing_line(len(df), a))
     if a["n_used"] == 0:
         raise DataError(f"{label}: no row has both '{args.score}' and '{args.outcome}'")
+    by_cols = list(dict.fromkeys(args.by))
+    grid = args.thresholds
+    if real:
+        grid, by_cols, table = _protect_grid(df, args, table, by_cols)
 
     out = Path(args.out) if args.out else base / "thresholds"
-    out.mkdir(parents=True, exist_ok=True)
+    from srmsim.outputs import replace_dir
+
+    with replace_dir(out, replaceable=_earlier_report) as tmp:
+        written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, tmp)
+    print("wrote " + ", ".join(str(out / p.name) for p in written))
+    return 0
+
+
+def _earlier_report(folder: Path) -> bool:
+    """A folder holding an earlier ``srmsim thresholds`` report (and nothing else we know of)."""
+    return (folder / "thresholds.csv").exists()
+
+
+def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
+                  by_cols: list[str]) -> tuple[np.ndarray, list[str], pd.DataFrame]:
+    """Real data: the published grid (every band >= N with and without the outcome, overall
+    and per group), the --by columns that can be shown, and the table on that grid."""
+    from srmsim import risk
+
+    n = args.suppress_below
+    grid, withheld = risk.protected_grid(df, args.score, args.outcome, args.direction,
+                                         args.thresholds, by_cols, min_count=n)
+    if not grid.size:
+        raise DataError(f"{args.path}: too few students with or without '{args.outcome}' to "
+                        f"publish any threshold from real data (each band of scores needs at "
+                        f"least {n} of each; see docs/privacy.md)")
+    candidates = table["threshold"].to_numpy(float)
+    if args.thresholds is not None and grid.size < candidates.size:
+        dropped = ", ".join(f"{t:g}" for t in sorted(set(candidates) - set(grid)))
+        print(f"thresholds {dropped} not published: a band of scores they cut would hold fewer "
+              f"than {n} students with or without the outcome")
+    elif grid.size < candidates.size:
+        print(f"{grid.size} of {candidates.size} candidate thresholds published: every band of "
+              f"scores they cut holds at least {n} students with and {n} without the outcome")
+    for col in withheld:
+        print(f"by {col}: withheld (a group has fewer than {2 * n} students with, or without, "
+              "the outcome)")
+    table = risk.threshold_table(df, args.score, args.outcome, args.direction, grid)
+    return grid, [c for c in by_cols if c not in withheld], table
+
+
+def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: pd.DataFrame,
+            grid, by_cols: list[str], cluster, cluster_note: str, op: str, out: Path
+            ) -> list[Path]:
+    from srmsim import risk
+    from srmsim.outputs import write_csv
+    from srmsim.risk import plots
+
+    a = table.attrs
+    cap_given = args.capacity is not None or args.staff_minutes is not None or (
+        args.minutes_per_case is not None
+    )
     written = [out / "thresholds.csv"]
-    dc.table(table).to_csv(written[0], index=False)
+    write_csv(dc.table(table), written[0])
 
     n_pos = int(table["n_pos"].iloc[0])
     prevalence = n_pos / a["n_used"]
@@ -207,7 +288,9 @@ def run(args: argparse.Namespace) -> int:
     if table["f1"].notna().any():
         print("best F1: " + _describe_row(risk.best_row(table, "f1"), dc))
 
-    if cap_given:
+    if cap_given and dc.real:
+        _print_on_grid_capacity(df, args, table, dc)
+    elif cap_given:
         cap = risk.threshold_at_capacity(
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
@@ -221,7 +304,15 @@ def run(args: argparse.Namespace) -> int:
             line += (f"; {cap.spare_capacity} place(s) unused because {cap.n_boundary_ties} "
                      "student(s) tie at the boundary")
         print(line)
-    if args.cost_missed is not None:
+    if args.cost_missed is not None and dc.real:
+        cost = table["fn"] * args.cost_missed + table["fp"] * args.cost_needless
+        best = table.loc[cost.sort_values(kind="stable").index]
+        best = best[cost.loc[best.index] == cost.min()].sort_values("flagged").iloc[0]
+        print(f"cost-minimising among published thresholds (missed {args.cost_missed:g}, "
+              f"needless {args.cost_needless:g}): threshold {best['threshold']:.4g} flags "
+              f"{dc.count(best['flagged'])}, cost {cost.min():.2f}, precision "
+              f"{_fmt(best['precision'])}, recall {_fmt(best['sensitivity'])}")
+    elif args.cost_missed is not None:
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
         print(f"cost-minimising (missed {args.cost_missed:g}, needless {args.cost_needless:g}): "
@@ -229,22 +320,26 @@ def run(args: argparse.Namespace) -> int:
               f"precision {dc.rate(cm.precision, cm.flagged)}, "
               f"recall {dc.rate(cm.recall, cm.flagged)}")
 
-    if args.by:
+    if by_cols:
         by_table = risk.threshold_table(df, args.score, args.outcome, args.direction,
-                                        args.thresholds, by=args.by)
+                                        grid, by=by_cols)
+        if dc.real:  # per-group missing rows would add up to the (partly hidden) missing total
+            by_table = by_table.drop(columns="n_missing")
         gaps = risk.group_gaps(by_table)
         p1 = out / "thresholds_by_group.csv"
         p2 = out / "fairness_gaps.csv"
-        dc.table(by_table).to_csv(p1, index=False)
-        gaps.to_csv(p2, index=False)
+        write_csv(dc.table(by_table), p1)
+        write_csv(gaps, p2)
         written += [p1, p2, plots.plot_fairness(by_table, out / "fairness.png")]
         ref_t = (risk.best_row(table, "f1")["threshold"] if table["f1"].notna().any()
                  else float(table["threshold"].median()))
-        for col in args.by:
+        for col in by_cols:
             sub = by_table[(by_table["by"] == col) & (by_table["threshold"] == ref_t)]
+            if "n_missing" not in sub.columns:
+                sub = sub.assign(n_missing=-1)
             parts = ", ".join(
                 f"{g}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
-                f"(n {dc.count(n)}, missing {dc.count(m)})"
+                f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
                 for g, fr, se, n, m, fl, tp, fn in sub[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
                 ]].itertuples(index=False)
@@ -253,5 +348,25 @@ def run(args: argparse.Namespace) -> int:
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
                   f"{_fmt(gap_fr)}, recall {_fmt(gap_se)}")
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return written
+
+
+def _print_on_grid_capacity(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
+                            dc: _Disclosure) -> None:
+    """Real data: the published threshold that flags the most students within capacity (an
+    off-grid threshold would be one more row to difference against the table)."""
+    from srmsim import risk
+
+    cases = risk.capacity_in_cases(args.capacity, args.staff_minutes, args.minutes_per_case)
+    fit = table[table["flagged"] <= cases]
+    if fit.empty:
+        print(f"at capacity {cases}: every published threshold flags more students")
+        return
+    row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
+    line = (f"at capacity {cases} (nearest published threshold): threshold "
+            f"{row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
+            f"{_fmt(row['precision'])}, recall {_fmt(row['sensitivity'])}, cost "
+            f"{row['flagged'] * args.cost_per_case:.2f}")
+    if args.minutes_per_case is not None:
+        line += f", staff minutes {row['flagged'] * args.minutes_per_case:.0f}"
+    print(line)

@@ -248,9 +248,17 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     check_key_location(key_file, out)
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
+    from srmsim.data.dataset import META_FILE
+    from srmsim.outputs import holds_any, replace_dir, write_file
+
+    out = Path(out)
+    if (out / META_FILE).exists() and not overwrite:
+        raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
+                        "directory or pass --overwrite")
     ds = read_dataset(in_dir)
     anon, rep = anonymise(ds, key, **kwargs)
-    write_dataset(anon, out, overwrite=overwrite)
-    (Path(out) / REPORT_FILE).write_text(json.dumps(rep.to_dict(), indent=2) + "\n",
-                                         encoding="utf-8")
+    # pseudonymised records are still personal data: owner-only, replaced whole
+    with replace_dir(out, private=True, replaceable=holds_any(META_FILE, REPORT_FILE)) as tmp:
+        write_dataset(anon, tmp, private=True)
+        write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)
     return rep

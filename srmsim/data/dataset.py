@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from srmsim import __version__
 from srmsim.data.schema import OBSERVATIONS, SCHEMA_VERSION, STUDENTS, TABLES, from_arrow, to_arrow
 from srmsim.errors import DataError
+from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
 FORMAT = "srmsim-dataset"
@@ -64,26 +65,32 @@ def fields_present(frame: pd.DataFrame, tbl_name: str) -> list[str]:
     return [f for f in frame.columns if f in tbl and frame[f].notna().any()]
 
 
-def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False) -> Path:
-    """Write the two Parquet files and ``dataset.json`` into ``out`` (created if needed)."""
+def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False,
+                  private: bool | None = None) -> Path:
+    """Write the two Parquet files and ``dataset.json`` into ``out`` (created if needed).
+
+    ``private`` (default: when the data are real) makes the folder 0700 and the files 0600.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out}: exists and is not a directory")
     if (out / META_FILE).exists() and not overwrite:
         raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
                         "directory or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    if private is None:
+        private = bool(ds.meta.get("real_data", True))
+    make_dir(out, private=private)
     meta = dict(ds.meta)
     meta["tables"] = {}
     for name, frame, tbl in (("students", ds.students, STUDENTS),
                              ("observations", ds.observations, OBSERVATIONS)):
         fname = f"{name}.parquet"
-        pq.write_table(to_arrow(frame.reset_index(drop=True), tbl), out / fname)
+        arrow = to_arrow(frame.reset_index(drop=True), tbl)
+        write_atomic(out / fname, lambda tmp, a=arrow: pq.write_table(a, tmp), private=private)
         meta["tables"][name] = {"file": fname, "rows": int(len(frame)),
                                 "columns": [str(c) for c in frame.columns],
                                 "fields_present": fields_present(frame, name)}
-    (out / META_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n",
-                                 encoding="utf-8")
+    write_file(out / META_FILE, json.dumps(meta, indent=2, default=str) + "\n", private=private)
     return out
 
 

@@ -2,7 +2,10 @@
 
 Why suppression is not optional here: this table is what people paste into reports, and it is
 built from real pupil records. Counts below the threshold become ``c``, rates built on them
-``low``, and the "Total" row triggers secondary suppression (see :mod:`srmsim.privacy`).
+``low``, and secondary suppression hides further cells until no small count can be worked out
+from the Total row or from one count being part of another (see :mod:`srmsim.privacy`). Rows
+may be labelled only by fields the schema declares as breakdowns (school, year group, sex, FSM,
+SEN, EAL): never by a name, UPN, date of birth or student id.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.data.dataset import Dataset
+from srmsim.data.schema import STUDENTS
 from srmsim.errors import DataError
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts
 
@@ -29,6 +33,13 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     """The unsuppressed table: one row per group and a Total row. Not for printing."""
     by = list(by or ["school"])
     st = ds.students
+    allowed = breakdown_fields()
+    refused = [b for b in by if b not in allowed]
+    if refused:
+        raise DataError(f"--by {refused}: only declared non-identifying categories may label "
+                        f"rows of a published table: {', '.join(allowed)}")
+    if len(set(by)) != len(by):
+        raise DataError(f"--by {by}: a column is repeated")
     missing = [b for b in by if b not in st.columns]
     if missing:
         raise DataError(f"--by {missing}: not a column of the students table "
@@ -38,10 +49,10 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         raise DataError(f"--by {wrong or by}: group by one or more distinct of "
                         f"{', '.join(GROUPABLE)} (identifiers and measurements are not groups)")
     att = _attendance(ds)
-    keys = [f"_by_{b}" for b in by]  # own columns: grouping by fsm must not clash with the count
-    frame = st[["student_id"]].copy()
-    for b, k in zip(by, keys, strict=True):
-        frame[k] = st[b]
+    # a breakdown that is also a count (fsm, sen, eal) gets its label column renamed
+    names = [f"{b}_group" if b in COUNTS else b for b in by]
+    frame = st[["student_id", *by]].copy()
+    frame.columns = ["student_id", *names]
     for flag in ("fsm", "sen", "eal"):
         frame[flag] = (st[flag].astype("boolean") if flag in st.columns
                        else pd.Series(pd.NA, index=st.index, dtype="boolean"))
@@ -65,9 +76,7 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         return row
 
     rows = []
-    # a group column named like a count (fsm) is shown as fsm_group
-    names = [f"{b}_group" if b in COUNTS else b for b in by]
-    for key, g in frame.groupby(keys, sort=True, dropna=False):
+    for key, g in frame.groupby(names, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         labels = ["(missing)" if pd.isna(k) else str(k) for k in key]
         rows.append({**dict(zip(names, labels, strict=True)), **summarise(g)})
@@ -87,6 +96,16 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         table[f"{flag}_pct"] = pct(flag, "students")
     table["persistent_absence_pct"] = pct("persistently_absent", "with_sessions")
     return table[[*names, *COUNTS, *RATES]]
+
+
+def breakdown_fields() -> list[str]:
+    """Students fields the schema declares fit to label published rows (``Field.breakdown``)."""
+    return [f.name for f in STUDENTS.fields if f.breakdown]
+
+
+#: Each count is part of another in its row: an attacker can use that, so the audit does too.
+SUBSETS = {"fsm": "students", "sen": "students", "eal": "students",
+           "with_sessions": "students", "persistently_absent": "with_sessions"}
 
 
 def _attendance(ds: Dataset) -> pd.DataFrame:
@@ -109,4 +128,5 @@ def describe(ds: Dataset, by: list[str] | None = None, threshold: int = DEFAULT_
     """The descriptive table with small counts suppressed: safe to print or write."""
     table = describe_counts(ds, by)
     return suppress_small_counts(table, count_columns=COUNTS, threshold=threshold,
-                                 symbols=symbols, rate_columns=RATES, total_column=None)
+                                 symbols=symbols, rate_columns=RATES, total_column=None,
+                                 subsets=SUBSETS)

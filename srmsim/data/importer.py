@@ -4,36 +4,93 @@ Why the dataset is not written when rows were rejected (unless ``allow_rejects``
 silently lacks a fifth of a school would calibrate a wrong simulation. The reject report
 (``rejects.csv``, ``summary.json``) is always written so the export can be fixed.
 
-``rejects.csv`` holds the raw values of rejected rows, which can be personal data: keep the
-import directory as private as the export itself.
+Privacy: the import folder holds raw personal data, so it and its files are owner-only (0700 /
+0600), whatever the umask. ``rejects.csv`` and the printed report show a rejected value of an
+identifying field (names, UPNs, addresses, dates of birth, notes, student ids) as
+``(withheld)`` unless ``show_identifiers`` is given; the file and row still say where to look.
+The whole folder is built beside ``--out`` and swapped in at the end: a failed import leaves the
+previous folder as it was, and a re-import never mixes an old dataset with new reports.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from srmsim.data.dataset import Dataset, base_meta, write_dataset
+import pandas as pd
+
+from srmsim.data.dataset import META_FILE, Dataset, base_meta, write_dataset
 from srmsim.data.mapping import Mapping
+from srmsim.data.schema import TABLES
 from srmsim.data.validate import ValidationResult, validate_files
 from srmsim.errors import DataError
+from srmsim.outputs import holds_any, replace_dir, write_csv, write_file
 
 REJECTS_FILE = "rejects.csv"
 SUMMARY_FILE = "summary.json"
+WITHHELD = "(withheld)"
+#: Field kinds whose raw values identify a person (schema ``Field.kind``).
+IDENTIFYING_KINDS = ("id", "direct", "dob", "free_text")
+
+
+def identifying(table: str, field: str) -> bool:
+    """Does a raw value of this field identify a student? (Breakdown fields such as the school
+    code do not.)"""
+    tbl = TABLES.get(str(table))
+    if tbl is None or field not in tbl:
+        return False
+    f = tbl[field]
+    return f.kind in IDENTIFYING_KINDS and not f.breakdown
+
+
+def mask_identifiers(result: ValidationResult) -> ValidationResult:
+    """The result with identifying fields' raw values withheld from the reject table."""
+    rej = result.rejects
+    if not len(rej):
+        return result
+    rej = rej.copy()
+    hide = [identifying(t, f) for t, f in zip(rej["table"], rej["field"], strict=True)]
+    values = rej["value"].astype(object).tolist()
+    messages = rej["message"].astype(object).tolist()
+    for i, h in enumerate(hide):
+        if not h:
+            continue
+        v = values[i]
+        if isinstance(v, str) and v and isinstance(messages[i], str):
+            messages[i] = messages[i].replace(v, WITHHELD)
+        values[i] = WITHHELD if (v is not None and not pd.isna(v) and str(v) != "") else v
+    rej["value"] = pd.Series(values, index=rej.index, dtype=object)
+    rej["message"] = pd.Series(messages, index=rej.index, dtype=object)
+    return replace(result, rejects=rej)
 
 
 def write_report(result: ValidationResult, out: str | Path) -> tuple[Path, Path]:
-    """Write ``rejects.csv`` (one row per violation) and ``summary.json`` into ``out``."""
+    """Write ``rejects.csv`` (one row per violation) and ``summary.json`` into the folder
+    ``out``, owner-only. Pass a result from :func:`mask_identifiers` unless identifiers are
+    to be shown."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
     rej_path, sum_path = out / REJECTS_FILE, out / SUMMARY_FILE
-    result.rejects.to_csv(rej_path, index=False, encoding="utf-8")
-    sum_path.write_text(json.dumps(result.summary, indent=2, default=str) + "\n",
-                        encoding="utf-8")
+    write_csv(result.rejects, rej_path, private=True)
+    write_file(sum_path, json.dumps(result.summary, indent=2, default=str) + "\n",
+               private=True)
     return rej_path, sum_path
+
+
+def report_only(folder: Path) -> bool:
+    """A folder of an earlier ``data validate --out`` (reports, no dataset): replaceable."""
+    return holds_any(REJECTS_FILE, SUMMARY_FILE)(folder) and not (folder / META_FILE).exists()
+
+
+def write_report_dir(result: ValidationResult, out: str | Path) -> tuple[Path, Path]:
+    """``data validate --out``: a private folder holding only the two reports, replaced whole."""
+    out = Path(out)
+    if (out / META_FILE).exists():
+        raise DataError(f"--out {out}: holds an imported dataset; write the report elsewhere")
+    with replace_dir(out, private=True, replaceable=report_only) as tmp:
+        write_report(result, tmp)
+    return out / REJECTS_FILE, out / SUMMARY_FILE
 
 
 def to_dataset(result: ValidationResult, mapping: Mapping, files: dict[str, list[Any]]
@@ -52,20 +109,28 @@ def to_dataset(result: ValidationResult, mapping: Mapping, files: dict[str, list
 
 
 def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
-                 allow_rejects: bool = False, overwrite: bool = False
-                 ) -> tuple[ValidationResult, bool]:
-    """Validate and import; returns the result and whether the dataset was written."""
+                 allow_rejects: bool = False, overwrite: bool = False,
+                 show_identifiers: bool = False) -> tuple[ValidationResult, bool]:
+    """Validate and import; returns the result and whether the dataset was written.
+
+    The new folder (reports, and the dataset when accepted) replaces ``out`` as a whole, so
+    with ``overwrite`` a rejected import leaves only its reports, never an old dataset beside
+    them; an error on the way leaves ``out`` untouched. The returned result has identifying
+    values withheld unless ``show_identifiers``.
+    """
     if not files.get("students"):
         raise DataError("import needs a students file (observations are linked to it); give one "
                         "that matches the mapping's students 'files' pattern or --students")
-    from srmsim.data.dataset import META_FILE
-
-    if (Path(out) / META_FILE).exists() and not overwrite:
+    out = Path(out)
+    if (out / META_FILE).exists() and not overwrite:
         raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
                         "directory or pass --overwrite")
     result = validate_files(files, mapping)
-    write_report(result, out)
-    if not result.ok and not allow_rejects:
-        return result, False
-    write_dataset(to_dataset(result, mapping, files), out, overwrite=overwrite)
-    return result, True
+    shown = result if show_identifiers else mask_identifiers(result)
+    written = result.ok or allow_rejects
+    with replace_dir(out, private=True,
+                     replaceable=holds_any(META_FILE, REJECTS_FILE, SUMMARY_FILE)) as tmp:
+        write_report(shown, tmp)
+        if written:
+            write_dataset(to_dataset(result, mapping, files), tmp, private=True)
+    return shown, written

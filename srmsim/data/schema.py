@@ -42,12 +42,18 @@ class Field:
     kind: str = "data"
     #: Value a rare category is recoded to when anonymising (``None``: no recoding).
     generalise_to: str | None = None
+    #: May label the rows of a published table (``data summary --by``): a declared,
+    #: non-identifying category with few values. Identifiers, names, dates and free text never.
+    breakdown: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
             raise ValueError(f"field {self.name}: unknown type {self.type!r}")
         if self.kind not in KINDS:
             raise ValueError(f"field {self.name}: unknown kind {self.kind!r}")
+        if self.breakdown and (self.kind not in ("data", "id") or self.name == "student_id"
+                               or self.type not in ("str", "int", "bool", "category")):
+            raise ValueError(f"field {self.name}: a {self.kind} field cannot be a breakdown")
 
     @property
     def allowed(self) -> str:
@@ -105,19 +111,22 @@ STUDENTS = Table(
               "whole import (prefix ids if two schools' MIS ids overlap).", required=True,
               kind="id"),
         Field("school", "str", "School identifier (e.g. URN, DfE number or a short code).",
-              required=True, kind="id"),
+              required=True, kind="id", breakdown=True),
         Field("year_group", "int", "National Curriculum year group (England: 7-13 in secondary, "
-              "1-6 in primary).", required=True, min=1, max=13),
+              "1-6 in primary).", required=True, min=1, max=13, breakdown=True),
         Field("date_of_birth", "date", "Date of birth. Either this or age_months is required; "
               "import derives age_months at the mapping's reference_date; anonymise drops it.",
               kind="dob"),
         Field("age_months", "int", "Age in whole months at the reference date (3 to 25 years).",
               min=MIN_AGE_MONTHS, max=MAX_AGE_MONTHS),
         Field("sex", "category", "Sex as recorded by the school.",
-              categories=("F", "M", "other", "unknown"), generalise_to="unknown"),
-        Field("fsm", "bool", "Eligible for free school meals (or the trust's disadvantage flag)."),
-        Field("sen", "bool", "Has special educational needs (SEN support or EHC plan)."),
-        Field("eal", "bool", "English as an additional language."),
+              categories=("F", "M", "other", "unknown"), generalise_to="unknown",
+              breakdown=True),
+        Field("fsm", "bool", "Eligible for free school meals (or the trust's disadvantage flag).",
+              breakdown=True),
+        Field("sen", "bool", "Has special educational needs (SEN support or EHC plan).",
+              breakdown=True),
+        Field("eal", "bool", "English as an additional language.", breakdown=True),
         Field("prior_attainment", "float", "Prior attainment score on the school's own scale "
               "(e.g. KS2 scaled score)."),
         Field("name", "str", "Student's name. Direct identifier: dropped by anonymise.",

@@ -26,6 +26,7 @@ Everything is vectorised over cases; per-school allocation runs in each
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,20 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
     if group is not None:
         key |= group.astype(np.uint64) << np.uint64(48)
     return np.argsort(key, kind="stable")
+
+
+def run_pseudonym_key(seed: int, from_records: bool) -> bytes:
+    """The key of a run's student pseudonyms (pool records, ``student`` in the outputs).
+
+    A purely simulated trust has no one to protect, so the key follows from the seed and the
+    pseudonyms are reproducible. A trust built from real records gets a random key that lives
+    only in memory: the seed is printed in ``summary.json``, and a key derived from it would let
+    anyone reverse the pseudonyms. Such runs' pseudonyms therefore differ between runs; every
+    number does not.
+    """
+    if from_records:
+        return secrets.token_bytes(32)
+    return hashlib.sha256(f"srmsim-run-{seed}".encode()).digest()
 
 
 class PolicyEngine:
@@ -182,8 +197,7 @@ class PolicyEngine:
         self._used_school = np.zeros_like(self.school_capacity)
         self._used_pool = np.zeros_like(self.pool_capacity)
         self._week_report: dict[str, np.ndarray] = {}
-        key = hashlib.sha256(f"srmsim-run-{model.seed}".encode()).digest()
-        self._pseudonym_key = key  # simulated students only; real data uses srmsim.privacy keys
+        self._pseudonym_key = run_pseudonym_key(model.seed, model.records is not None)
         self.eligibility: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
         self.eligible_from = np.zeros(len(model.students), dtype=np.int64)
         self.pool_model = None

@@ -1,8 +1,11 @@
 """The central pool's risk model inside the simulation: data recycled into targeting.
 
 At each refit point (term or half-term end) every school sends the pool a pseudonymised record
-per enrolled student: a keyed-hash pseudonym (no raw uid leaves a school), the school, the
-configured profile features and the outcome rule's value now. The pool pairs each student's
+per enrolled student: a keyed-hash pseudonym (no raw uid or table row leaves a school), the
+school, the configured profile features and the outcome rule's value now. Returned scores are
+routed back to students by the schools, which alone know which row each pseudonym is. For a
+trust built from real records the pseudonym key is random and kept only in memory (see
+:func:`srmsim.policy.engine.run_pseudonym_key`). The pool pairs each student's
 features at the previous refit point with their outcome at this one, fits the model on all pairs
 collected so far (the last ``history_periods`` periods), and scores every current record. Scores
 go back to the schools by pseudonym and rules read them as ``pooled_risk``.
@@ -50,8 +53,9 @@ class PoolRiskModel:
             self._pid_cache.update(zip(missing, pids.tolist(), strict=True))
         return np.array([self._pid_cache[u] for u in uid.tolist()], dtype=object)
 
-    def records(self) -> pd.DataFrame:
-        """What the schools send: pseudonym, school, features and the outcome now."""
+    def records(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """What the schools send (pseudonym, school, features, outcome now), and the table rows
+        they came from -- the rows stay with the schools, to route returned scores."""
         model, ctx = self.engine.model, self.engine.ctx
         t = model.students
         rows = np.flatnonzero(t.status == ENROLLED)
@@ -59,24 +63,23 @@ class PoolRiskModel:
         for name in self.config.features:
             data[name] = np.asarray(ctx.field(name))[rows].astype(np.float64)
         data["outcome"] = evaluate_rules({"o": self.outcome}, ctx, len(t))["o"][rows]
-        data["_row"] = rows  # stays with the school: how a returned score finds its student
-        return pd.DataFrame(data)
+        return pd.DataFrame(data), rows
 
     def update(self) -> None:
         """Receive this period's records, refit on past pairs, score current students."""
-        current = self.records()
+        current, rows = self.records()
         self.periods.append(current)
         self.periods = self.periods[-(self.config.history_periods + 1):]
         scores = np.full(len(self.engine.model.students), np.nan)
         if len(self.periods) >= 2:
             pairs = []
             for before, after in zip(self.periods[:-1], self.periods[1:], strict=True):
-                pair = before.drop(columns=["outcome", "_row"]).merge(
+                pair = before.drop(columns=["outcome"]).merge(
                     after[["pid", "outcome"]], on="pid", how="inner")
                 pairs.append(pair)
             train = pd.concat(pairs, ignore_index=True)
             predicted, info = self._fit_predict(train, current)
-            scores[current["_row"].to_numpy()] = predicted
+            scores[rows] = predicted
             self.fits.append({"week": self.engine.model.week_index, **info})
         self.engine.pool_scores = scores
 

@@ -126,8 +126,15 @@ def threshold_table(
     thresholds: Sequence[float] | np.ndarray | None = None,
     by: str | Sequence[str] | None = None,
     reference: Mapping[str, str] | None = None,
+    protect: int | None = None,
 ) -> pd.DataFrame:
     """One row per threshold (and per group with ``by``): flags, confusion counts and rates.
+
+    ``protect=10`` is for real pupils' data: only thresholds of
+    :func:`srmsim.risk.protected_grid` are kept (every band of scores holds at least 10 with and
+    10 without the outcome, overall and in every group), ``by`` columns with a too-small group
+    are left out (named in ``attrs["withheld_by"]``) and ``n_missing`` is dropped. Several tables
+    of one report must share one grid: compute it once with ``protected_grid`` instead.
 
     Without ``by``: columns ``threshold, n, n_pos, flagged, flag_rate, tp, fp, fn, tn,
     sensitivity, specificity, precision, npv, f1``.
@@ -147,6 +154,19 @@ def threshold_table(
     [2, 1, 1]
     """
     check_direction(direction)
+    if protect is not None:
+        from srmsim.risk.protected import protected_grid
+
+        grid, withheld = protected_grid(df, score, outcome, direction, thresholds, by,
+                                        min_count=protect)
+        keep = [c for c in ([by] if isinstance(by, str) else list(by or []))
+                if c not in withheld]
+        table = threshold_table(df, score, outcome, direction, grid, keep or None, reference)
+        if "n_missing" in table.columns:
+            table = table.drop(columns="n_missing")
+        table.attrs["withheld_by"] = withheld
+        table.attrs["protect"] = protect
+        return table
     s = score_values(df, score)
     y = outcome_values(df, outcome)
     by_cols = [by] if isinstance(by, str) else list(by or [])

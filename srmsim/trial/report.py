@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
 from srmsim.trial.spec import Trial
@@ -199,25 +200,23 @@ class TrialResult:
         """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions)
         and, when replications failed, trial_failures.json (their errors and tracebacks)."""
         from srmsim.experiment.store import versions
+        from srmsim.outputs import holds_any, replace_dir
 
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(self.runs.to_csv(index=False, float_format="%.10g"), out / "trial_runs.csv")
-        write_text(self.summary.to_csv(index=False, float_format="%.10g"),
-                   out / "trial_summary.csv")
-        self.plot(out / "trial.png")
-        meta = {"name": self.trial.name, "source": self.trial.source,
-                "trial_hash": self.trial.digest(), "design": self.trial.describe(),
-                "settings": self.trial.config.model_dump(mode="json"),
-                "root_seed": self.trial.root_seed,
-                "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions(),
-                "seconds": round(self.seconds, 3)}
-        write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
-        failures = out / "trial_failures.json"
-        if self.failures:
-            keep = ("replication", "seed", "error", "traceback")
-            write_text(json.dumps([{k: f.get(k) for k in keep} for f in self.failures],
-                                  indent=2) + "\n", failures)
-        elif failures.exists():
-            failures.unlink()  # from an earlier run into the same directory
-        return out
+        final = Path(out)
+        # an earlier report in the folder is replaced whole (no stale trial_failures.json)
+        with replace_dir(final, replaceable=holds_any("trial.json", "trial_runs.csv")) as out:
+            write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
+            write_text(csv_text(self.summary, float_format="%.10g"), out / "trial_summary.csv")
+            self.plot(out / "trial.png")
+            meta = {"name": self.trial.name, "source": self.trial.source,
+                    "trial_hash": self.trial.digest(), "design": self.trial.describe(),
+                    "settings": self.trial.config.model_dump(mode="json"),
+                    "root_seed": self.trial.root_seed,
+                    "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions(),
+                    "seconds": round(self.seconds, 3)}
+            write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
+            if self.failures:
+                keep = ("replication", "seed", "error", "traceback")
+                write_text(json.dumps([{k: f.get(k) for k in keep} for f in self.failures],
+                                      indent=2) + "\n", out / "trial_failures.json")
+        return final

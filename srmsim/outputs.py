@@ -1,0 +1,231 @@
+"""How srmsim writes files: CSV that cannot run formulas, modes that fit the data, whole results.
+
+Three rules every writer follows (see docs/privacy.md):
+
+- **CSV cells are data, never formulas.** A text cell starting with ``=``, ``+``, ``-``, ``@``, a
+  tab or a carriage return is run as a formula by spreadsheet programs (CSV injection). As
+  OWASP recommends, such a cell is written with a leading single quote and in double quotes;
+  numbers (numeric columns, and text that is just a plain number such as ``-5``) stay numbers.
+  :func:`write_csv` / :func:`csv_text` are the one way srmsim writes CSV.
+- **Raw data is private, simulated output is not.** Files holding raw records or raw values
+  (``data import`` datasets and reject reports, anonymised datasets) are written ``0600`` in
+  ``0700`` folders (``private=True``); everything else gets the user's umask, like any other
+  program's output.
+- **A result folder is replaced whole or not at all.** :func:`replace_dir` builds the new folder
+  beside the old one and swaps it in only when everything is written, so a failed or killed
+  run leaves the previous result untouched and no stale file from an older run survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+
+#: Characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+# --------------------------------------------------------------------------------------------
+# CSV
+
+
+def is_formula(text: str) -> bool:
+    """Would a spreadsheet run this text cell? (A plain number such as ``-5`` is not run.)"""
+    return text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text)
+
+
+def neutralise(value: Any) -> Any:
+    """A text value that starts like a formula gets a leading single quote; others unchanged."""
+    if isinstance(value, str) and is_formula(value):
+        return "'" + value
+    return value
+
+
+def _cell(v: Any, float_format: str | None) -> tuple[str, bool]:
+    """The text of one cell and whether it must be quoted."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float | np.floating) and
+                                                  np.isnan(v)):
+        return "", False
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v)), False
+    if isinstance(v, int | np.integer):
+        return str(int(v)), False
+    if isinstance(v, float | np.floating):
+        return (float_format % v if float_format else repr(float(v))), False
+    text = str(v)
+    if is_formula(text):
+        return "'" + text, True
+    return text, any(ch in text for ch in ',"\n\r') or text != text.strip(" ")
+
+
+def _quote(text: str, force: bool) -> str:
+    return '"' + text.replace('"', '""') + '"' if force else text
+
+
+def csv_text(df: pd.DataFrame, float_format: str | None = None, index: bool = False) -> str:
+    """The frame as CSV text, formula-like text cells neutralised (header included)."""
+    frame = df.reset_index() if index else df
+    lines = [",".join(_quote(*_cell(str(c), None)) for c in frame.columns)]
+    columns = [frame[c].astype(object).tolist() for c in frame.columns]
+    for row in zip(*columns, strict=True):
+        lines.append(",".join(_quote(*_cell(v, float_format)) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = None,
+              private: bool = False) -> Path:
+    """Write ``df`` as CSV via :func:`csv_text`, atomically, private (0600) if asked."""
+    path = Path(path)
+    write_file(path, csv_text(df, float_format=float_format), private=private)
+    return path
+
+
+def read_csv_cells(path: str | Path) -> list[list[str]]:
+    """The raw cells of a CSV file (for tests and checks), quotes removed."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+# --------------------------------------------------------------------------------------------
+# file modes
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux /proc)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(private: bool) -> int:
+    """0600 for private files, else what ``open()`` would give: 0666 less the umask."""
+    return PRIVATE_FILE if private else 0o666 & ~current_umask()
+
+
+def dir_mode(private: bool) -> int:
+    return PRIVATE_DIR if private else 0o777 & ~current_umask()
+
+
+def make_dir(path: str | Path, private: bool = False) -> Path:
+    """Create ``path`` (and parents); a private folder is set to 0700 even if it existed."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out {path}: exists and is not a directory")
+    path.mkdir(parents=True, exist_ok=True)
+    if private:
+        os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def write_atomic(path: str | Path, write: Callable[[str], None], private: bool = False) -> None:
+    """Write via a temporary file and rename, so a killed run never leaves half a file.
+
+    The file gets :func:`file_mode`: owner-only if ``private``, else the user's umask.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, file_mode(private))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_file(path: str | Path, text: str, private: bool = False) -> None:
+    """Write text atomically (UTF-8) with :func:`file_mode`."""
+    def _write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+    write_atomic(path, _write, private=private)
+
+
+def restrict_tree(root: str | Path) -> None:
+    """Make a folder and everything in it owner-only (0700 folders, 0600 files)."""
+    root = Path(root)
+    os.chmod(root, PRIVATE_DIR)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), PRIVATE_DIR)
+        for f in filenames:
+            os.chmod(os.path.join(dirpath, f), PRIVATE_FILE)
+
+
+# --------------------------------------------------------------------------------------------
+# whole-folder replacement
+
+
+@contextlib.contextmanager
+def replace_dir(out: str | Path, private: bool = False,
+                replaceable: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``out``; on success it becomes ``out``.
+
+    An existing ``out`` is replaced only if it is empty or ``replaceable(out)`` says it holds an
+    earlier result of the same kind (so ``--out ~`` cannot wipe a home folder). On any error
+    the temporary folder is removed and ``out`` is left exactly as it was. ``private`` makes
+    the new folder and its files owner-only.
+    """
+    given = out
+    out = Path(os.path.abspath(out))  # so that "." has a real parent to build beside
+    if out.exists():
+        if not out.is_dir():
+            raise DataError(f"--out {given}: exists and is not a directory")
+        if any(out.iterdir()) and not (replaceable is not None and replaceable(out)):
+            raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
+                            "choose an empty or new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        yield tmp
+        if private:
+            restrict_tree(tmp)
+        else:
+            os.chmod(tmp, dir_mode(False))
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "x")
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if old is not None:
+                os.replace(old / "x", out)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def holds_any(*names: str) -> Callable[[Path], bool]:
+    """A ``replaceable`` test: the folder holds one of these files (an earlier result)."""
+    return lambda folder: any((folder / n).exists() for n in names)
+
+
+__all__ = ["FORMULA_START", "csv_text", "current_umask", "file_mode", "holds_any", "is_formula",
+           "make_dir", "neutralise", "read_csv_cells", "replace_dir", "restrict_tree",
+           "write_atomic", "write_csv", "write_file"]

@@ -1,0 +1,117 @@
+"""Threshold tables from real pupils that no one can difference down to a small count.
+
+A threshold table is a running total: ``tp`` at one threshold minus ``tp`` at the next is the
+number of students with the outcome whose score lies between the two, and ``n_pos - tp`` is
+``fn``. If two thresholds are one pupil apart, that pupil's outcome is printed. Hiding single
+cells does not help, because every count is tied to others by these identities. So for real data
+the *grid* is protected instead: thresholds are kept only where every band of scores they cut
+-- below the first, between neighbours, above the last -- holds at least ``min_count`` students
+with the outcome and ``min_count`` without, overall and within every group of every ``--by``
+column. Then every count in the tables (``flagged``, ``tp``, ``fp``, ``fn``, ``tn``, ``n``,
+``n_pos``, and every difference between printed counts, down to the band-by-outcome cells they
+are built from) is at least ``min_count``, so nothing needs suppressing and nothing small can be
+recovered; rates computed from them reveal nothing more.
+
+A ``by`` column with a group too small for any band (fewer than ``2 * min_count`` students with,
+or without, the outcome) is withheld whole: dropping only that group would leave it as the total
+minus the others.
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(1)
+>>> df = pd.DataFrame({"att": rng.uniform(0.6, 1, 400), "left": rng.uniform(size=400) < .3})
+>>> grid, withheld = protected_grid(df, "att", "left", min_count=10)
+>>> t = threshold_table(df, "att", "left", thresholds=grid)
+>>> int(t[["tp", "fp", "fn", "tn"]].min().min()) >= 10
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import DataError
+from srmsim.privacy import DEFAULT_THRESHOLD
+from srmsim.risk.thresholds import threshold_table
+
+
+def _units(table: pd.DataFrame) -> list[pd.DataFrame]:
+    """The separate count series in a threshold table: overall, or one per (by, group)."""
+    if "by" not in table.columns:
+        return [table]
+    return [g for _, g in table.groupby(["by", "group"], sort=True)]
+
+
+def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, direction: str,
+          min_count: int) -> np.ndarray:
+    """Greedy: walk thresholds in the order flags grow; keep one when every unit gains at least
+    ``min_count`` positives and negatives since the last kept; then drop kept thresholds from
+    the end until every unit has ``min_count`` of each beyond the last."""
+    order = np.sort(thresholds) if direction == "below" else np.sort(thresholds)[::-1]
+    series = []
+    for u in units:
+        s = u.set_index("threshold").reindex(order)
+        n_pos = int(u["n_pos"].iloc[0])
+        n_neg = int(u["n"].iloc[0]) - n_pos
+        series.append((s["tp"].to_numpy(float), s["fp"].to_numpy(float), n_pos, n_neg))
+    kept: list[int] = []
+    last = [(0.0, 0.0) for _ in series]
+    for i in range(len(order)):
+        if all(tp[i] - lt >= min_count and fp[i] - lf >= min_count
+               for (tp, fp, _, _), (lt, lf) in zip(series, last, strict=True)):
+            kept.append(i)
+            last = [(tp[i], fp[i]) for tp, fp, _, _ in series]
+    while kept and not all(n_pos - tp[kept[-1]] >= min_count and n_neg - fp[kept[-1]] >= min_count
+                           for tp, fp, n_pos, n_neg in series):
+        kept.pop()
+    return np.sort(order[kept])
+
+
+def protected_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "below",
+                   thresholds: Sequence[float] | np.ndarray | None = None,
+                   by: str | Sequence[str] | None = None,
+                   min_count: int = DEFAULT_THRESHOLD) -> tuple[np.ndarray, list[str]]:
+    """The thresholds (a subset of ``thresholds`` or the default grid) safe to publish, and the
+    ``by`` columns that must be withheld.
+
+    Use the same grid for every table one report prints (overall and by group): two tables on
+    different grids can be differenced against each other.
+    """
+    if min_count < 1:
+        raise DataError(f"the suppression threshold must be at least 1 (got {min_count})")
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    overall = threshold_table(df, score, outcome, direction, thresholds)
+    units = _units(overall)
+    withheld: list[str] = []
+    if by_cols:
+        long = threshold_table(df, score, outcome, direction, thresholds, by=by_cols)
+        for col in by_cols:
+            groups = _units(long[long["by"] == col])
+            if all(min(int(g["n_pos"].iloc[0]), int(g["n"].iloc[0] - g["n_pos"].iloc[0]))
+                   >= 2 * min_count for g in groups):
+                units += groups
+            else:
+                withheld.append(col)
+    grid = _keep(units, overall["threshold"].to_numpy(float), direction, min_count)
+    return grid, withheld
+
+
+def band_counts(table: pd.DataFrame, direction: str = "below") -> pd.DataFrame:
+    """The cells a threshold table is the running total of: students with and without the
+    outcome in each band of scores (one row per band; ``by``/``group`` kept). What an attacker
+    differencing the table would obtain; a protected grid makes every one ``>= min_count``."""
+    rows = []
+    for u in _units(table):
+        u = u.sort_values("threshold", ascending=direction == "below")
+        tp = np.r_[0, u["tp"].to_numpy(), u["n_pos"].iloc[0]]
+        fp = np.r_[0, u["fp"].to_numpy(), u["n"].iloc[0] - u["n_pos"].iloc[0]]
+        label = {k: u[k].iloc[0] for k in ("by", "group") if k in u.columns}
+        for k in range(len(tp) - 1):
+            rows.append({**label, "band": k, "positives": int(tp[k + 1] - tp[k]),
+                         "negatives": int(fp[k + 1] - fp[k])})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["band_counts", "protected_grid"]

@@ -1,0 +1,318 @@
+"""Play the attacker: solve the identities of every table printed from real data for the hidden
+counts, and fail if any count under the threshold is pinned down.
+
+The attacker here is written independently of srmsim's own audit: it knows every published
+number, every identity the table's definitions imply (rows add up to the Total, a count is part
+of another, ``rows = used + missing score + missing outcome - missing both``, a threshold table
+is a running total of band-by-outcome cells), the rates printed beside counts (to their printed
+precision), and that counts are non-negative integers; for each hidden count it finds the least
+and greatest value consistent with all that (``scipy.optimize.milp``). A hidden count below 10 is
+"recovered" if that range is narrower than 10. Each attack is also run on an unprotected
+version (primary suppression only, or the unprotected grid) to show that it does recover counts
+there, so the tests can fail.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from srmsim.cli import main
+from srmsim.data.dataset import Dataset, base_meta
+from srmsim.data.describe import COUNTS, RATES, describe, describe_counts
+from srmsim.privacy import suppress_small_counts, suppression_masks
+from srmsim.risk import threshold_table
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_risk_cli import students as risk_students  # noqa: E402
+
+T = 10
+
+
+def ranges(n: int, eqs: list[tuple[dict[int, float], float]],
+           les: list[tuple[dict[int, float], float]], fixed: dict[int, float],
+           targets: list[int]) -> dict[int, tuple[float, float]]:
+    """Least and greatest integer value of each target given the constraints (inf: unbounded)."""
+    a_rows, lo_b, hi_b = [], [], []
+    for cons, is_eq in ((eqs, True), (les, False)):
+        for coef, rhs in cons:
+            row = np.zeros(n)
+            for i, c in coef.items():
+                row[i] += c
+            a_rows.append(row)
+            lo_b.append(rhs if is_eq else -np.inf)
+            hi_b.append(rhs)
+    big = 1e7
+    lb, ub = np.zeros(n), np.full(n, big)
+    for i, v in fixed.items():
+        lb[i] = ub[i] = v
+    constraints = [LinearConstraint(np.array(a_rows), lo_b, hi_b)] if a_rows else []
+    out = {}
+    for t in targets:
+        ends = []
+        for sign in (1, -1):
+            c = np.zeros(n)
+            c[t] = sign
+            res = milp(c, constraints=constraints, bounds=Bounds(lb, ub), integrality=np.ones(n))
+            assert res.status == 0, res.message  # the true table is always feasible
+            ends.append(res.x[t])
+        out[t] = (ends[0], np.inf if ends[1] > big / 2 else ends[1])
+    return out
+
+
+def recovered(truth: np.ndarray, hidden: np.ndarray, eqs, les, fixed) -> list[tuple[int, float]]:
+    """Hidden cells with a true value under T whose feasible range is narrower than T."""
+    targets = [i for i in np.flatnonzero(hidden) if truth[i] < T]
+    got = ranges(len(truth), eqs, les, fixed, targets)
+    for i in targets:
+        lo, hi = got[i]
+        assert lo - 1e-6 <= truth[i] <= hi + 1e-6  # the attacker's model is right
+    return [(i, got[i][1] - got[i][0]) for i in targets if got[i][1] - got[i][0] < T]
+
+
+# --------------------------------------------------------------------------------------------
+# data summary
+
+
+def small_schools_dataset(seed: int = 3) -> Dataset:
+    rng = np.random.default_rng(seed)
+    sizes = {"A": 140, "B": 23, "C": 60, "D": 9, "E": 35}
+    rows, obs = [], []
+    k = 0
+    for school, n in sizes.items():
+        for _ in range(n):
+            sid = f"S{k:04d}"
+            k += 1
+            rows.append({"student_id": sid, "school": school,
+                         "year_group": int(rng.integers(7, 10)),
+                         "fsm": bool(rng.random() < 0.2), "sen": bool(rng.random() < 0.12),
+                         "eal": bool(rng.random() < 0.3)})
+            p = rng.beta(18, 1.8)
+            for w in range(1, 4):
+                obs.append({"student_id": sid, "school": school, "period_type": "week",
+                            "period": w, "sessions_possible": 10,
+                            "sessions_attended": int(rng.binomial(10, p))})
+    return Dataset(pd.DataFrame(rows), pd.DataFrame(obs), base_meta())
+
+
+def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, float]]:
+    """Run the attacker on a printed summary table (text) against its true counts."""
+    nrow, ncol = truth.shape[0], len(COUNTS)
+    idx = {(r, c): r * ncol + j for r in range(nrow) for j, c in enumerate(COUNTS)}
+    total = nrow - 1  # describe puts the Total row last
+    eqs = [({**{idx[(r, c)]: 1.0 for r in range(total)}, idx[(total, c)]: -1.0}, 0.0)
+           for c in COUNTS]
+    les = []
+    for part, whole in (("fsm", "students"), ("sen", "students"), ("eal", "students"),
+                        ("with_sessions", "students"), ("persistently_absent", "with_sessions")):
+        les += [({idx[(r, part)]: 1.0, idx[(r, whole)]: -1.0}, 0.0) for r in range(nrow)]
+    fixed, hidden = {}, np.zeros(nrow * ncol, dtype=bool)
+    values = truth[COUNTS].to_numpy(dtype=float).ravel()
+    for r in range(nrow):
+        for c in COUNTS:
+            text = table[c].iloc[r]
+            if re.fullmatch(r"\d+", text):
+                fixed[idx[(r, c)]] = float(text)
+            else:
+                hidden[idx[(r, c)]] = True
+        for rate, bases in RATES.items():  # a printed rate is num / den to 1 decimal
+            text = table[rate].iloc[r]
+            if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
+                continue
+            num, den = idx[(r, bases[0])], idx[(r, bases[1])]
+            v = float(text)
+            les.append(({num: 100.0, den: -(v + 0.05)}, 0.0))
+            les.append(({num: -100.0, den: v - 0.05}, 0.0))
+    assert hidden.any()
+    return recovered(values, hidden, eqs, les, fixed)
+
+
+@pytest.mark.parametrize("by", [["school"], ["school", "year_group"], ["year_group", "fsm"]])
+def test_no_hidden_summary_count_can_be_recovered(by: list[str]) -> None:
+    ds = small_schools_dataset()
+    truth = describe_counts(ds, by)
+    table = describe(ds, by)
+    assert table.attrs["suppression"]["primary"] > 0
+    assert summary_attack(table, truth) == []
+
+
+def test_the_summary_attack_does_recover_counts_from_primary_suppression_alone() -> None:
+    """The attacker is strong enough to matter: without secondary suppression it wins."""
+    truth = describe_counts(small_schools_dataset(), ["school"])
+    primary_only = suppress_small_counts(truth, count_columns=COUNTS, rate_columns=RATES,
+                                         total_row=None, total_column=None)
+    assert primary_only.attrs["suppression"]["secondary"] == 0
+    assert summary_attack(primary_only, truth)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=2, max_size=5),
+       st.integers(2, 15))
+def test_two_way_tables_with_totals_resist_the_attack(rows: list[list[int]],
+                                                      threshold: int) -> None:
+    """Rows and a column adding to totals: no hidden small cell is pinned to within the
+    threshold (replaces the weaker 'no line with one hidden cell' rule)."""
+    body = np.array(rows)
+    table = np.vstack([body, body.sum(axis=0)])
+    table = np.hstack([table, table.sum(axis=1, keepdims=True)])
+    frame = pd.DataFrame(table, columns=["a", "b", "c", "total"],
+                         index=[f"r{i}" for i in range(len(rows))] + ["Total"])
+    prim, sec = suppression_masks(frame, threshold=threshold)
+    assert (prim.to_numpy() == (table < threshold)).all()
+    hidden = (prim | sec).to_numpy().ravel()
+    nr, nc = table.shape
+    eqs = [({**{r * nc + c: 1.0 for c in range(nc - 1)}, r * nc + nc - 1: -1.0}, 0.0)
+           for r in range(nr)]
+    eqs += [({**{r * nc + c: 1.0 for r in range(nr - 1)}, (nr - 1) * nc + c: -1.0}, 0.0)
+            for c in range(nc)]
+    values = table.ravel().astype(float)
+    fixed = {i: values[i] for i in range(values.size) if not hidden[i]}
+    targets = [i for i in np.flatnonzero(hidden) if values[i] < threshold]
+    got = ranges(values.size, eqs, [], fixed, targets)
+    assert all(got[i][1] - got[i][0] >= threshold for i in targets)
+
+
+# --------------------------------------------------------------------------------------------
+# thresholds
+
+
+def bands(frame: pd.DataFrame) -> list[int]:
+    """What differencing a published threshold table gives: positives and negatives in every
+    band of scores (below the first threshold, between neighbours, beyond the last)."""
+    out = []
+    units = [frame] if "by" not in frame else [g for _, g in frame.groupby(["by", "group"])]
+    for u in units:
+        u = u.sort_values("flagged")
+        n_pos, n = int(u["n_pos"].iloc[0]), int(u["n"].iloc[0])
+        tp = np.r_[0, u["tp"].astype(int), n_pos]
+        fp = np.r_[0, u["fp"].astype(int), n - n_pos]
+        out += np.diff(tp).tolist() + np.diff(fp).tolist()
+        # the table's own identities hold, so the attacker may use them freely
+        assert (u["fn"].astype(int) == n_pos - u["tp"].astype(int)).all()
+        assert (u["tn"].astype(int) == n - n_pos - u["fp"].astype(int)).all()
+    return out
+
+
+def test_threshold_tables_cannot_be_differenced_to_a_small_count(tmp_path: Path,
+                                                                 capsys) -> None:
+    df = risk_students(n_schools=4, n=150, seed=5)
+    df.loc[:6, "attendance_rate"] = np.nan
+    real = tmp_path / "export.csv"
+    df.to_csv(real, index=False)
+    assert main(["thresholds", str(real), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--by", "fsm", "sex", "--n-boot", "5", "--out",
+                 str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    overall = pd.read_csv(tmp_path / "r" / "thresholds.csv")
+    groups = pd.read_csv(tmp_path / "r" / "thresholds_by_group.csv")
+    assert len(overall) >= 2 and set(groups["by"]) == {"fsm", "sex"}
+    assert set(groups["threshold"]) == set(overall["threshold"])  # one grid for all tables
+    assert min(bands(overall)) >= T and min(bands(groups)) >= T
+    counts = ["n", "n_pos", "flagged", "tp", "fp", "fn", "tn"]
+    assert (overall[counts].to_numpy() >= T).all() and (groups[counts].to_numpy() >= T).all()
+    # the printed "rows / used / missing" line: 7 missing scores is a small count
+    line = next(x for x in printed.splitlines() if x.startswith("rows:"))
+    assert "missing score c" in line
+    assert_missing_line_safe(line, rows=len(df), used=len(df) - 7, ms=7, mo=0, mb=0)
+
+    # negative control: the unprotected default grid does give small bands away
+    assert min(bands(threshold_table(df, "attendance_rate", "withdrawn"))) < T
+
+
+def assert_missing_line_safe(line: str, rows: int, used: int, ms: int, mo: int, mb: int) -> None:
+    names = ["rows", "used", "missing score", "missing outcome"]
+    truth = np.array([rows, used, ms, mo, mb], dtype=float)
+    fixed = {}
+    for i, name in enumerate(names):
+        m = re.search(rf"{name}:? (\w+)", line)
+        assert m, (name, line)
+        if m.group(1) != "c":
+            assert float(m.group(1)) == truth[i]
+            fixed[i] = float(m.group(1))
+    # "missing both" is never printed: an unknown, but not itself a published cell to protect
+    hidden = np.array([i not in fixed for i in range(4)] + [False])
+    assert fixed.get(1) == used  # used is the tables' n: it is printed elsewhere anyway
+    eqs = [({0: 1, 1: -1, 2: -1, 3: -1, 4: 1}, 0.0)]
+    les = [({4: 1, 2: -1}, 0.0), ({4: 1, 3: -1}, 0.0)]
+    assert recovered(truth, hidden, eqs, les, fixed) == []
+    # and revealing only the small count's own cell would have been pinned by the identity
+    assert recovered(truth, np.array([False, False, True, False, False]), eqs, les,
+                     {0: rows, 1: used, 3: mo})
+
+
+def test_thresholds_one_pupil_apart_are_not_both_published(tmp_path: Path, capsys) -> None:
+    df = risk_students(n_schools=3, n=150, seed=2)
+    s = np.sort(df["attendance_rate"].to_numpy())
+    mid = float(s[len(s) // 2])
+    nxt = float(s[s > mid][0])  # one pupil (or one tie group) further
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--thresholds", str(mid), str(nxt), "--n-boot", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "not published" in printed
+    table = pd.read_csv(tmp_path / "thresholds" / "thresholds.csv")
+    assert len(table) == 1 and min(bands(table)) >= T
+
+
+def test_too_small_a_group_withholds_its_whole_breakdown(tmp_path: Path, capsys) -> None:
+    df = risk_students(n_schools=3, n=150, seed=4)
+    df["rare"] = "common"
+    df.loc[df.index[:15], "rare"] = "rare"  # 15 students: cannot hold 10 with and 10 without
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--by", "rare", "fsm", "--n-boot", "5"]) == 0
+    assert "by rare: withheld" in capsys.readouterr().out
+    groups = pd.read_csv(tmp_path / "thresholds" / "thresholds_by_group.csv")
+    assert set(groups["by"]) == {"fsm"} and "n_missing" not in groups
+
+
+def test_no_safe_threshold_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    df = risk_students(n_schools=1, n=40, seed=1)
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "5"]) == 2
+    assert "too few students" in capsys.readouterr().err
+
+
+def test_protected_grid_api_for_flags_above_and_groups() -> None:
+    from srmsim.risk import band_counts, protected_grid
+
+    df = risk_students(n_schools=4, n=300, seed=7)
+    df["risk"] = 1 - df["attendance_rate"]
+    grid, withheld = protected_grid(df, "risk", "withdrawn", "above", by=["fsm"])
+    assert grid.size >= 2 and withheld == []
+    overall = threshold_table(df, "risk", "withdrawn", "above", grid)
+    groups = threshold_table(df, "risk", "withdrawn", "above", grid, by=["fsm"])
+    assert min(bands(overall)) >= T and min(bands(groups)) >= T
+    cells = band_counts(groups, "above")
+    assert cells[["positives", "negatives"]].to_numpy().min() >= T
+    assert sorted(bands(groups)) == sorted([*cells["positives"], *cells["negatives"]])
+    # the greedy grid is not needlessly coarse: adding any dropped candidate breaks the rule
+    full = threshold_table(df, "risk", "withdrawn", "above")["threshold"].to_numpy()
+    for t in [x for x in full if x not in set(grid)][::7]:
+        both = np.sort(np.r_[grid, t])
+        worse = min(bands(threshold_table(df, "risk", "withdrawn", "above", both, by=["fsm"])) +
+                    bands(threshold_table(df, "risk", "withdrawn", "above", both)))
+        assert worse < T
+
+
+def test_threshold_table_protect_argument() -> None:
+    df = risk_students(n_schools=4, n=300, seed=7)
+    df["rare"] = np.where(np.arange(len(df)) < 15, "rare", "common")
+    table = threshold_table(df, "attendance_rate", "withdrawn", by=["fsm", "rare"], protect=T)
+    assert table.attrs["withheld_by"] == ["rare"] and set(table["by"]) == {"fsm"}
+    assert "n_missing" not in table and min(bands(table)) >= T
+    plain = threshold_table(df, "attendance_rate", "withdrawn", protect=T)
+    assert min(bands(plain)) >= T and len(plain) < len(threshold_table(df, "attendance_rate",
+                                                                         "withdrawn"))
