@@ -213,6 +213,7 @@ class TrialResult:
                 "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions(),
                 "seconds": round(self.seconds, 3)}
         write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
+        write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
         failures = out / "trial_failures.json"
         if self.failures:
             keep = ("replication", "seed", "error", "traceback")
