@@ -287,6 +287,14 @@ OUTCOMES: dict[str, Outcome] = dict([
            "cost of actions, trust-wide (£)"),
 ])
 
+#: scale of students.parquet columns (trial outcomes, panels); any other column: "number"
+COLUMN_SCALES = {"attendance_rate": "share", "attendance_autumn": "share",
+                 "attendance_spring": "share", "attendance_summer": "share",
+                 "persistent_absent": "share", "severe_absent": "share", "withdrawn": "share",
+                 "on_time_rate": "share", "reading_gap_end": "months",
+                 "reading_gap_start": "months", "attainment": "sd", "assessment": "sd",
+                 "exam_score": "sd", "incidents": "count", "weeks_waited": "weeks"}
+
 #: outcomes that are resources spent: the report sets every other outcome against them
 RESOURCES = ("cost", "staff_hours")
 

@@ -4,53 +4,13 @@ coverage and power, each with its Monte-Carlo interval."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from srmsim.experiment.outcomes import format_difference
+from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
 from srmsim.report.page import Page
-
-#: how a trial outcome column prints (students.parquet columns); anything else: plain number
-COLUMN_SCALES = {"attendance_rate": "share", "attendance_autumn": "share",
-                 "attendance_spring": "share", "attendance_summer": "share",
-                 "persistent_absent": "share", "severe_absent": "share", "withdrawn": "share",
-                 "on_time_rate": "share", "reading_gap_end": "months",
-                 "reading_gap_start": "months", "attainment": "sd", "assessment": "sd",
-                 "exam_score": "sd", "incidents": "count", "weeks_waited": "weeks"}
-#: summary measures that are effects (in the outcome's unit) rather than rates or counts
-EFFECT_MEASURES = ("mean estimate", "mean true effect", "bias", "RMSE", "SD of", "mean reported",
-                   "mean naive", "naive bias")
-
-
-def _format(measure: str, value: float, scale: str) -> str:
-    if not math.isfinite(value):
-        return "–"
-    if measure == "replications":
-        return f"{value:,.0f}"
-    if measure.startswith(("coverage", "rejection")):
-        return f"{100 * value:.1f}%"
-    if measure.startswith("students whose"):
-        return f"{value:,.1f}"
-    if measure.startswith(("RMSE", "SD of", "mean reported SE")):
-        return format_difference(value, scale).lstrip("+±")  # a size, not a direction
-    if measure.startswith(EFFECT_MEASURES):
-        return format_difference(value, scale)
-    return f"{value:,.4g}"
-
-
-def summary_display(summary: pd.DataFrame, scale: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "measure": summary["measure"],
-        "value": [_format(m, v, scale) for m, v in zip(summary["measure"], summary["value"],
-                                                       strict=True)],
-        "95% interval": [f"{_format(m, lo, scale)} to {_format(m, hi, scale)}"
-                         if math.isfinite(lo) else ""
-                         for m, lo, hi in zip(summary["measure"], summary["ci_low"],
-                                              summary["ci_high"], strict=True)],
-        "note": summary["note"].fillna(""),
-    })
+from srmsim.trial.report import summary_display
 
 
 def _value(summary: pd.DataFrame, start: str) -> tuple[float, float, float] | None:
@@ -96,8 +56,8 @@ def build(path: Path) -> Page:
 
     meta = json.loads((path / "trial.json").read_text(encoding="utf-8"))
     summary = pd.read_csv(path / "trial_summary.csv")
-    runs = pd.read_csv(path / "trial_runs.csv", keep_default_na=False,
-                       na_values=["", "nan", "NaN"])
+    runs = pd.read_csv(path / "trial_runs.csv")
+    runs["error"] = runs["error"].astype("object").where(runs["error"].notna(), "").astype(str)
     settings = meta.get("settings", {})
     outcome = settings.get("outcome", "")
     scale = COLUMN_SCALES.get(outcome, "number")
