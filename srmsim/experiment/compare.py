@@ -152,7 +152,10 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
         axis_units(ax, info)
     fig.suptitle(title or f"Effect of each policy against {baseline}, with 95% simulation "
                  "intervals", fontsize=10)
-    fig.tight_layout()
+    fig.text(0.5, 0.002, "green: clearly better; red: clearly worse; blue: no clear change, or "
+             "no better direction (cost, staff hours)", ha="center", va="bottom", fontsize=7,
+             color="dimgrey")
+    fig.tight_layout(rect=(0, 0.02, 1, 0.985))
     save(fig, path)
     return fig
 

@@ -150,6 +150,15 @@ def format_value(value: float, scale: str) -> str:
     return _plain(value, 3)
 
 
+def _decimals(a: float, base: int, most: int = 6) -> int:
+    """``base`` decimals, or more until a small non-zero number shows two significant digits
+    (0.0046 months, not 0.00 months)."""
+    d = base
+    while 0 < a < 10 ** (1 - d) and d < most:
+        d += 1
+    return d
+
+
 def format_difference(value: float, scale: str) -> str:
     """A difference on ``scale`` with an explicit sign and unit; shares in percentage points."""
     if value is None or not math.isfinite(value):
@@ -157,29 +166,23 @@ def format_difference(value: float, scale: str) -> str:
     sign = "+" if value > 0 else "-" if value < 0 else "±"
     a = abs(value)
     if scale == "share":
-        return f"{sign}{100 * a:,.2f} pp"
+        a = 100 * a
+        return f"{sign}{_plain(a, _decimals(a, 2))} pp"
+    base, unit = {"money": (0, ""), "hours": (0, " h"), "months": (2, " months"),
+                  "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
+                  "weeks": (2, " weeks")}.get(scale, (3, ""))
     if scale == "money":
         return f"{sign}£{_plain(a, 0)}"
-    if scale == "hours":
-        return f"{sign}{_plain(a, 0)} h"
-    if scale == "months":
-        return f"{sign}{_plain(a, 2)} months"
-    if scale == "sd":
-        return f"{sign}{_plain(a, 3)} SD"
-    if scale == "per100":
-        return f"{sign}{_plain(a, 2)} per 100"
-    if scale == "count":
-        return f"{sign}{_plain(a, 3)} per student"
-    if scale == "weeks":
-        return f"{sign}{_plain(a, 2)} weeks"
-    return f"{sign}{_plain(a, 3)}"
+    return f"{sign}{_plain(a, _decimals(a, base))}{unit}"
 
 
 def format_relative(value: float) -> str:
     """A relative change as a signed percentage, or a dash when it is not meaningful."""
     if value is None or not math.isfinite(value):
         return "–"
-    return f"{100 * value:+,.1f}%"
+    a = 100 * abs(value)
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    return f"{sign}{_plain(a, _decimals(a, 1))}%"
 
 
 # ---------------------------------------------------------------------------- measures

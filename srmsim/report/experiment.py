@@ -17,19 +17,25 @@ EFFECT_NUMBERS = {"mean_baseline", "mean_variant", "difference", "ci_low", "ci_h
                   "relative_change"}
 
 
-def _interval(o, lo: float, hi: float) -> str:
-    return f"{o.format_difference(lo)} to {o.format_difference(hi)}"
+def _interval(o, lo: float, hi: float, short: bool = False) -> str:
+    """``+0.51 pp to +0.55 pp``; ``short`` drops the unit (shown once beside the estimate)."""
+    a, b = o.format_difference(lo), o.format_difference(hi)
+    if short:
+        a, b = a.split(" ")[0], b.split(" ")[0]
+    return f"{a} to {b}"
 
 
-def headline_sentences(res: ExperimentResult) -> list[str]:
-    out = []
+def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
+    """Per variant, one plain sentence per outcome that has a better direction."""
+    out: dict[str, list[str]] = {}
     for r in res.effects.itertuples(index=False):
         o = res.outcome(r.outcome)
         if r.outcome in RESOURCES or not math.isfinite(r.difference):
             continue
-        out.append(f"{r.variant}: {o.label} {o.format_value(r.mean_baseline)} → "
-                   f"{o.format_value(r.mean_variant)} ({o.format_difference(r.difference)}; "
-                   f"95% simulation interval {_interval(o, r.ci_low, r.ci_high)}): {r.verdict}.")
+        out.setdefault(r.variant, []).append(
+            f"{o.label}: {o.format_value(r.mean_baseline)} → {o.format_value(r.mean_variant)}, "
+            f"{o.format_difference(r.difference)} (95% simulation interval "
+            f"{_interval(o, r.ci_low, r.ci_high, short=True)}): {r.verdict}.")
     return out
 
 
@@ -54,7 +60,7 @@ def cost_table(res: ExperimentResult) -> pd.DataFrame | None:
             improvement = float(e["difference"]) * (1 if o.better == "higher" else -1)
             units = improvement * (n or math.nan)
             clear = e["verdict"] == "better" and n
-            row = {"variant": variant, "per": o.gain,
+            row = {"variant": variant, "unit of improvement": o.gain,
                    "units gained per year": f"{units:,.0f}" if clear else "–"}
             if "cost" in extra:
                 row["cost per unit"] = format_value(extra["cost"] / units, "money") if clear \
@@ -91,10 +97,12 @@ def group_table(res: ExperimentResult, outcome: str, groups: list[str]) -> pd.Da
         g = sub[sub["group"] == group]
         if g.empty:
             continue
-        row = {"students": group, res.baseline: o.format_value(float(g["mean_baseline"].iloc[0]))}
+        row = {"students": group,
+               f"{res.baseline} (level)": o.format_value(float(g["mean_baseline"].iloc[0]))}
         for r in g.itertuples(index=False):
-            row[r.variant] = (f"{o.format_difference(r.difference)} "
-                              f"({_interval(o, r.ci_low, r.ci_high)})")
+            row[f"{r.variant} (difference, 95% interval)"] = (
+                f"{o.format_difference(r.difference)} "
+                f"({_interval(o, r.ci_low, r.ci_high, short=True)})")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -186,7 +194,9 @@ def build(res: ExperimentResult) -> Page:
 
     page.h2("Headline effects", "headline")
     page.note(INTERVAL_NOTE)
-    page.bullets(headline_sentences(res), "headline")
+    for variant, sentences in headline_sentences(res).items():
+        page.raw(f"<p><b>{esc(variant)}</b> against {esc(res.baseline)}:</p>")
+        page.bullets(sentences, "headline")
     eff = res.effects
     page.h3("All effects")
     page.table(effects_display(eff, res.registry), EFFECT_NUMBERS, "effects", "verdict",

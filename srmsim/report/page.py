@@ -18,17 +18,19 @@ import pandas as pd
 from srmsim import __version__
 
 STYLE = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1000px;
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1240px;
 margin:2em auto;padding:0 1em;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:2px solid #dde;
 padding-bottom:.2em}h3{margin-top:1.2em}
-table{border-collapse:collapse;margin:.6em 0 1em;font-size:.92em}
+table{border-collapse:collapse;margin:.6em 0 1em;font-size:.92em;display:block;overflow-x:auto;
+max-width:100%}
 th,td{border:1px solid #ccd;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f0f2f7}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .better{color:#1a7f37;font-weight:600}.worse{color:#b42318;font-weight:600}
 .note{background:#f6f8fa;border-left:4px solid #8aa;padding:.6em 1em;margin:1em 0}
 .meta{color:#555}figure{margin:1em 0}figure img{max-width:100%;height:auto}
 figcaption{color:#555;font-size:.9em}
+#effects{font-size:.85em}#effects td,#effects th{padding:.25em .45em}
 .headline{font-size:1.05em}.headline li{margin:.3em 0}
 footer{margin-top:3em;color:#777;font-size:.85em}
 """
