@@ -133,7 +133,7 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
     for ax, outcome in zip(axes[:, 0], outcomes, strict=True):
         info = get_outcome(outcome, registry)
         scale = 100.0 if info.scale == "share" else 1.0
-        unit = "percentage points" if info.scale == "share" else info.unit
+        unit = info.difference_unit
         e = effects[effects["outcome"] == outcome].reset_index(drop=True)
         y = np.arange(len(e))[::-1]
         d = e["difference"] * scale
@@ -222,6 +222,6 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     ci_high) and a verdict; the variance-reduction factor stays in effects.csv."""
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
-    return (text + "\nci_low..ci_high: 95% simulation interval (Monte-Carlo uncertainty under the "
-            "model's assumptions, not a forecast); pp = percentage points; relative_change only "
-            "for outcomes on a ratio scale.")
+    return (text + "\nci_low to ci_high: the 95% simulation interval (Monte-Carlo uncertainty "
+            "under the model's assumptions, not a forecast).\npp = percentage points; "
+            "relative_change only on ratio scales; more columns in effects.csv.")

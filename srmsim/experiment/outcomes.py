@@ -38,9 +38,12 @@ SCALES: tuple[str, ...] = ("share", "months", "sd", "hours", "money", "per100", 
                            "number")
 #: scales on which "relative change" (difference / baseline) means something: positive ratios
 RATIO_SCALES = frozenset({"share", "hours", "money", "per100", "count", "weeks"})
-UNIT_TEXT = {"share": "percentage points", "months": "months", "sd": "SD", "hours": "hours",
+#: the unit of an outcome's raw values (effects.csv); shares print as % and their differences
+#: in percentage points (see DIFFERENCE_UNIT)
+UNIT_TEXT = {"share": "share (0 to 1)", "months": "months", "sd": "SD", "hours": "hours",
              "money": "£", "per100": "per 100 students", "count": "per student",
              "weeks": "weeks", "number": ""}
+DIFFERENCE_UNIT = {**UNIT_TEXT, "share": "percentage points"}
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,19 @@ class Outcome:
         return UNIT_TEXT[self.scale]
 
     @property
+    def difference_unit(self) -> str:
+        """The unit differences print in: percentage points for shares."""
+        return DIFFERENCE_UNIT[self.scale]
+
+    @property
     def ratio(self) -> bool:
         """True when a relative change (difference / baseline) is meaningful."""
         return self.relative and self.scale in RATIO_SCALES
 
     def heading(self) -> str:
-        """``label (unit)`` for axes and table headers."""
-        return f"{self.label} ({self.unit})" if self.unit else self.label
+        """``label (unit of differences)`` for difference axes and tables."""
+        unit = self.difference_unit
+        return f"{self.label} ({unit})" if unit else self.label
 
     def __call__(self, cohort: Cohort) -> float:
         return float(self.measure(cohort))

@@ -6,6 +6,7 @@ The folder's kind is recognised by its files: a run (``summary.json`` and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
@@ -54,6 +55,9 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     html = build_html(path)
     target = Path(out) if out is not None else Path(path) / "report.html"
     write_text(html, target)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(target, 0o666 & ~umask)  # a report is for sharing: readable like any new file
     return target
 
 

@@ -139,7 +139,7 @@ def group_figure(res: ExperimentResult, outcome: str, groups: list[str]):
     ge = res.group_effects
     o = res.outcome(outcome)
     scale = 100.0 if o.scale == "share" else 1.0
-    unit = "percentage points" if o.scale == "share" else o.unit
+    unit = o.difference_unit
     variants = [v for v in res.variants if v != res.baseline]
     fig, ax = new_figure(8, 0.9 + 0.32 * len(groups) * len(variants))
     y = 0.0
