@@ -104,8 +104,12 @@ def _columns(cohort: Cohort) -> dict[str, np.ndarray]:
     for name, spec in vocabulary().fields.items():
         if name in s.columns:
             cols[name] = s[name].to_numpy(dtype=bool if spec.kind == "bool" else float)
-    cols["male"] = (s["sex"] == "M").to_numpy()
-    cols["served"] = (s["interventions"] > 0).to_numpy()
+    if "male" in s.columns:
+        cols["male"] = s["male"].to_numpy(dtype=bool)
+    elif "sex" in s.columns:
+        cols["male"] = (s["sex"] == "M").to_numpy()
+    if "interventions" in s.columns:
+        cols["served"] = (s["interventions"] > 0).to_numpy()
     first = np.full(len(s), np.nan)
     ev = cohort.events
     if ev is not None and "student" in s.columns and len(ev):
@@ -168,8 +172,18 @@ class CustomOutcome:
             text += f" where {c.where}"
         if c.minus_where:
             text += f", minus the same where {c.minus_where}"
+        fields = set(self.of.fields)
+        for rule in (self.where, self.minus):
+            if rule is not None:
+                fields |= set(rule.fields)
+        # derived names read these columns (and the run's events)
+        derived = {"male": {"sex"}, "served": {"interventions"}, "flagged": {"student"},
+                   "first_flag_week": {"student"}}
+        columns = {f for f in fields if f not in DERIVED}
+        for f in fields & set(derived):
+            columns |= derived[f]
         return Outcome(c.name, label, c.scale, c.better, self, c.description or text,
-                       relative=c.minus_where is None)
+                       relative=c.minus_where is None, columns=tuple(sorted(columns)))
 
 
 def _parse(key: str, parser: Any, text: str, vocab: Vocabulary) -> Rule:

@@ -27,10 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+__all__ = ["COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
+           "format_difference", "format_relative", "format_value", "get_outcome", "group_cohorts",
+           "measure", "measure_groups"]
 
 Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "number"]
 Better = Literal["higher", "lower"] | None
@@ -66,7 +71,7 @@ class Cohort:
             events = events[events["student"].isin(students["student"])]
         return Cohort(students, events)
 
-    @property
+    @cached_property
     def attending(self) -> pd.DataFrame:
         """Students with at least one possible session: the denominator of absence measures."""
         return self.students[self.students["sessions_possible"] > 0]
@@ -89,6 +94,9 @@ class Outcome:
     description: str = ""
     gain: str | None = None
     relative: bool = True  # False for a gap between groups, whose baseline can be near zero
+    #: the students columns the measure reads (None: it may read any); subgroups then carry
+    #: only these, which keeps measuring every group of every run cheap
+    columns: tuple[str, ...] | None = None
 
     @property
     def unit(self) -> str:
@@ -253,50 +261,69 @@ def _mean_of(expr: Callable[[pd.DataFrame], pd.Series]) -> Callable[[Cohort], fl
 
 
 def _entry(name: str, label: str, scale: Scale, better: Better, measure: Callable[[Cohort], float],
-           description: str, gain: str | None = None) -> tuple[str, Outcome]:
-    return name, Outcome(name, label, scale, better, measure, description, gain)
+           description: str, gain: str | None = None, *, columns: tuple[str, ...] = ()
+           ) -> tuple[str, Outcome]:
+    return name, Outcome(name, label, scale, better, measure, description, gain,
+                         columns=columns or None)
 
 
 #: name -> Outcome: the built-in outcomes an experiment can list
 OUTCOMES: dict[str, Outcome] = dict([
     _entry("attendance", "Attendance", "share", "higher", _attendance,
-           "share of possible sessions attended, trust-wide"),
+           "share of possible sessions attended, trust-wide",
+           columns=("sessions_possible", "sessions_attended")),
     _entry("persistent_absence", "Persistent absence", "share", "lower",
            _share("persistent_absent"), "share of students missing 10%+ of sessions",
-           "student lifted out of persistent absence"),
+           "student lifted out of persistent absence",
+           columns=("sessions_possible", "persistent_absent")),
     _entry("persistent_absence_fsm", "Persistent absence, FSM students", "share", "lower",
            _group_share("persistent_absent", "fsm"), "persistent absence among FSM students",
-           "FSM student lifted out of persistent absence"),
+           "FSM student lifted out of persistent absence",
+           columns=("sessions_possible", "persistent_absent", "fsm")),
     _entry("severe_absence", "Severe absence", "share", "lower", _share("severe_absent"),
-           "share of students missing 50%+ of sessions", "student lifted out of severe absence"),
+           "share of students missing 50%+ of sessions", "student lifted out of severe absence",
+           columns=("sessions_possible", "severe_absent")),
     _entry("reading_gap_end", "Reading gap", "months", "higher", _nanmean("reading_gap_end"),
            "mean reading age minus age at the last reading test (negative = behind)",
-           "month of reading age (one student, one month)"),
+           "month of reading age (one student, one month)",
+           columns=("reading_gap_end",)),
     _entry("reading_behind_2y", "Two or more years behind in reading", "share", "lower",
            _mean_of(lambda s: s["reading_gap_end"] < -24),
            "share of students whose last reading gap is below -24 months",
-           "student brought within two years of their reading age"),
+           "student brought within two years of their reading age",
+           columns=("reading_gap_end",)),
     _entry("attainment", "Attainment", "sd", "higher", _nanmean("attainment"),
-           "mean attainment, in SD units of the trust's attainment"),
+           "mean attainment, in SD units of the trust's attainment",
+           columns=("attainment",)),
     _entry("exam_score", "Exam score", "sd", "higher", _nanmean("exam_score"),
-           "mean exam score of leavers, SD units"),
+           "mean exam score of leavers, SD units",
+           columns=("exam_score",)),
     _entry("withdrawal", "Withdrawal", "share", "lower", _mean_of(lambda s: s["withdrawn"]),
-           "share of students who withdrew", "withdrawal prevented"),
+           "share of students who withdrew", "withdrawal prevented",
+           columns=("withdrawn",)),
     _entry("incidents", "Behaviour incidents", "count", "lower", _nanmean("incidents"),
-           "behaviour incidents per student", "behaviour incident prevented"),
+           "behaviour incidents per student", "behaviour incident prevented",
+           columns=("incidents",)),
     _entry("referrals", "Referrals", "per100", None, _referrals,
-           "students referred to a workflow (flagged) per 100 students"),
+           "students referred to a workflow (flagged) per 100 students",
+           columns=("student",)),
     _entry("interventions", "Actions started", "per100", None,
-           _mean_of(lambda s: 100 * s["interventions"]), "actions started per 100 students"),
-    _entry("students_served", "Students served", "share", None, _mean_of(lambda s: s["interventions"] > 0),
-           "share of students who received any action"),
+           _mean_of(lambda s: 100 * s["interventions"]), "actions started per 100 students",
+           columns=("interventions",)),
+    _entry("students_served", "Students served", "share", None,
+           _mean_of(lambda s: s["interventions"] > 0),
+           "share of students who received any action",
+           columns=("interventions",)),
     _entry("weeks_waited", "Weeks waited", "weeks", "lower", _weeks_waited,
-           "mean weeks queued per student served"),
+           "mean weeks queued per student served",
+           columns=("interventions", "weeks_waited")),
     _entry("staff_hours", "Staff hours", "hours", None,
            lambda c: float(c.students["staff_minutes"].sum()) / 60.0,
-           "staff hours spent on actions, trust-wide"),
+           "staff hours spent on actions, trust-wide",
+           columns=("staff_minutes",)),
     _entry("cost", "Cost", "money", None, lambda c: float(c.students["cost"].sum()),
-           "cost of actions, trust-wide (£)"),
+           "cost of actions, trust-wide (£)",
+           columns=("cost",)),
 ])
 
 #: scale of students.parquet columns (trial outcomes, panels); any other column: "number"
@@ -337,25 +364,58 @@ def measure(result: Any, outcomes: list[str | Outcome], cohort: Cohort | None = 
 GROUPS = (("fsm", "FSM", "not FSM"), ("sen", "SEN", "not SEN"), ("eal", "EAL", "not EAL"))
 
 
-def group_cohorts(result: Any) -> dict[str, Cohort]:
-    """The run's students split by FSM, SEN, EAL and school: label -> cohort."""
-    whole = Cohort.of(result)
-    s = whole.students
+def group_cohorts(result: Any, columns: set[str] | None = None) -> dict[str, Cohort]:
+    """The run's students split by FSM, SEN, EAL and school: label -> cohort.
+
+    ``columns``: the students columns the measures read (None: all). Students are renamed by
+    row number (in their events too) before splitting, so each split is a cheap integer
+    selection rather than a string match of pseudonyms.
+    """
+    s = result.students
+    if columns is not None:
+        keep = {"student", "school", "sex", *(g for g, _, _ in GROUPS), *columns}
+        s = s[[c for c in s.columns if c in keep]]
+    s = s.copy(deep=False)
+    events = result.events
+    pos = None
+    if events is not None and "student" in s.columns:
+        pos = pd.Index(s["student"]).get_indexer(events["student"])
+        keep = pos >= 0
+        pos = pos[keep]
+        events = pd.DataFrame({"run_week": events["run_week"].to_numpy()[keep],
+                               "event": events["event"].array[keep], "student": pos})
+        s["student"] = np.arange(len(s))
+    if "sex" in s.columns:  # the one text column a measure reads: as a flag, cheap to select
+        s["male"] = (s["sex"] == "M").to_numpy()
+        s = s.drop(columns=["sex"])
+
+    def part(mask: np.ndarray) -> Cohort:
+        ev = events if events is None or pos is None else events[mask[pos]]
+        return Cohort(s[mask], ev)
+
     out: dict[str, Cohort] = {}
     for col, yes, no in GROUPS:
         flag = s[col].to_numpy(dtype=bool)
-        out[yes] = whole.subset(flag)
-        out[no] = whole.subset(~flag)
-    for school in sorted(s["school"].unique()):
-        out[f"school {int(school)}"] = whole.subset(s["school"].to_numpy() == school)
+        out[yes] = part(flag)
+        out[no] = part(~flag)
+    school = s["school"].to_numpy()
+    for k in sorted(np.unique(school)):
+        out[f"school {int(k)}"] = part(school == k)
     return out
 
 
 def measure_groups(result: Any, outcomes: list[str | Outcome]) -> pd.DataFrame:
     """Long table ``group, outcome, value, students``: every outcome in every subgroup."""
+    entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
+    needed: set[str] | None = set()
+    for o in entries:
+        if o.columns is None:
+            needed = None
+            break
+        needed |= set(o.columns)
     rows = []
-    for group, cohort in group_cohorts(result).items():
-        values = measure(result, outcomes, cohort)
+    for group, cohort in group_cohorts(result, needed).items():
+        values = measure(result, entries, cohort)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
                          "students": len(cohort.students)})
