@@ -26,19 +26,22 @@ ARGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-
 
 
 def available() -> bool:
-    return Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
+    """Whether the browser is installed; with it, a missing driver or Selenium is an error."""
+    return Path(CHROMIUM).exists()
 
 
 requires_browser = pytest.mark.skipif(
-    not available(), reason="headless browser tests need Debian's chromium and chromium-driver "
-    "(apt-get install -y chromium chromium-driver)")
+    not available(), reason=f"headless browser tests need Debian's chromium ({CHROMIUM} is "
+    "absent; apt-get install -y chromium chromium-driver)")
 
 
 @contextlib.contextmanager
 def browser(width: int = 1200, height: int = 900) -> Iterator[Any]:
     """A headless Chromium WebDriver with a fresh profile; console messages are logged."""
-    os.environ["SE_OFFLINE"] = "true"
-    pytest.importorskip("selenium")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
+    if not Path(CHROMEDRIVER).exists():
+        raise RuntimeError(f"{CHROMIUM} is installed but {CHROMEDRIVER} is not: "
+                           "apt-get install -y chromium-driver")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

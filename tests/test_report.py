@@ -177,6 +177,34 @@ def test_user_defined_outcomes_recover_direct_computation(experiment_dir, tmp_pa
     assert math.isnan(eff.loc[("texts", "pa_fsm_gap"), "relative_change"])  # a gap: no ratio
 
 
+def test_declared_columns_give_the_same_group_values(tmp_path):
+    """Each registry entry names the columns it reads; measuring groups on only those columns
+    gives exactly what the full students table gives (a missing name would raise or differ)."""
+    import srmsim
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.outcomes import group_cohorts, measure
+
+    sc = srmsim.load_scenario(REPO / "scenarios" / "reading_and_attendance.yaml",
+                              {"trust.n_schools": 2, "trust.students_per_year_group": 25})
+    result = srmsim.run(sc, seed=3)
+    entries = list(OUTCOMES.values()) + list(build_outcomes(CUSTOM + [
+        {"name": "served_male", "statistic": "share", "of": "served", "where": "male"},
+        {"name": "early", "statistic": "mean", "of": "first_flag_week", "where": "flagged"},
+    ]).values())
+    full = group_cohorts(result)
+    for entry in entries:
+        assert entry.columns is not None, entry.name
+        slim = group_cohorts(result, set(entry.columns))
+        for group, cohort in full.items():
+            a = measure(result, [entry], cohort)[entry.name]
+            b = measure(result, [entry], slim[group])[entry.name]
+            assert a == pytest.approx(b, nan_ok=True), (entry.name, group)
+    # and the groups are the right students: FSM attendance by hand
+    fsm = result.students[result.students["fsm"]]
+    assert measure(result, ["attendance"], full["FSM"])["attendance"] == pytest.approx(
+        fsm["sessions_attended"].sum() / fsm["sessions_possible"].sum())
+
+
 @pytest.mark.parametrize("custom, where", [
     ({"name": "x", "statistic": "mean", "of": "__import__('os')"}, "outcomes[1] (x)"),
     ({"name": "x", "statistic": "mean", "of": "attendance_rate", "where": "nonsense > 1"},
