@@ -36,6 +36,7 @@ class ExperimentResult:
     manifest: dict[str, Any]
     level: float = 0.95
     registry: dict[str, Outcome] = field(default_factory=dict)
+    _scenarios: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: str | Path, level: float = 0.95) -> ExperimentResult:
@@ -67,11 +68,14 @@ class ExperimentResult:
         return int(self.runs.groupby("variant")["replication"].nunique().min())
 
     def scenario(self, variant: str):
-        """The resolved scenario a variant ran (saved in ``scenarios/<variant>.yaml``)."""
+        """The resolved scenario a variant ran (saved in ``scenarios/<variant>.yaml``), or None
+        for results of an older srmsim."""
         from srmsim.scenario import load_scenario
 
-        path = self.path / "scenarios" / f"{variant}.yaml"
-        return load_scenario(path) if path.exists() else None
+        if variant not in self._scenarios:
+            path = self.path / "scenarios" / f"{variant}.yaml"
+            self._scenarios[variant] = load_scenario(path) if path.exists() else None
+        return self._scenarios[variant]
 
     # ------------------------------------------------------------------ effects
     @cached_property

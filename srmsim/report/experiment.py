@@ -44,8 +44,8 @@ def cost_table(res: ExperimentResult) -> pd.DataFrame | None:
     that the variant clearly improved: extra cost / (improvement per student x students)."""
     eff = res.effects.set_index(["variant", "outcome"])
     has = [r for r in RESOURCES if r in res.outcomes]
-    if not has:
-        return None
+    if not has or res.students_per_run(res.baseline) is None:
+        return None  # no cost outcome, or results of an older srmsim (no student counts)
     rows = []
     for variant in res.variants:
         if variant == res.baseline:
@@ -59,7 +59,7 @@ def cost_table(res: ExperimentResult) -> pd.DataFrame | None:
             e = eff.loc[(variant, name)]
             improvement = float(e["difference"]) * (1 if o.better == "higher" else -1)
             units = improvement * (n or math.nan)
-            clear = e["verdict"] == "better" and n
+            clear = e["verdict"] == "better"
             row = {"variant": variant, "unit of improvement": o.gain,
                    "units gained per year": f"{units:,.0f}" if clear else "–"}
             if "cost" in extra:
