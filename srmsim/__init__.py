@@ -28,7 +28,7 @@ def __getattr__(name: str):
         from srmsim.experiment.compare import compare
 
         return compare
-    if name in ("stats", "risk", "data", "experiment", "trial", "calibrate", "privacy"):
+    if name in ("stats", "risk", "data", "experiment", "trial", "calibrate", "privacy", "report"):
         import importlib
 
         return importlib.import_module(f"srmsim.{name}")

@@ -138,9 +138,50 @@ def write_text(text: str, path: Path, private: bool = False) -> None:
 RUN_MARKERS = ("summary.json", "scenario.yaml", "students.parquet")
 
 
+class RunSummary(dict):
+    """The run's headline figures (summary.json) as a dict; calling it, ``result.summary()``,
+    gives them as a readable table, with units."""
+
+    def __call__(self) -> str:
+        return format_summary(self)
+
+
+def format_summary(s: dict[str, Any], policy: bool | None = None) -> str:
+    rows = summary_rows(s, s.get("interventions", 0) > 0 if policy is None else policy)
+    width = max((len(k) for k, _ in rows), default=0)
+    head = (f"run of {s.get('scenario', '?')}: {s.get('schools', '?')} schools, "
+            f"{s.get('weeks', '?')} weeks, seed {s.get('seed', '?')}")
+    return "\n".join([head] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
+
+
+def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [] if not s.get("students") else [
+        ("students", f"{s['students']:,}"),
+        ("attendance", f"{s['attendance']:.1%}"),
+        ("persistent absence (all)", f"{s['persistent_absence']:.1%}"),
+        ("persistent absence (FSM)", f"{s['persistent_absence_fsm']:.1%}"),
+        ("persistent absence (non-FSM)", f"{s['persistent_absence_non_fsm']:.1%}"),
+        ("severe absence", f"{s['severe_absence']:.1%}"),
+        ("mean reading gap, start -> end (months)",
+         f"{s['reading_gap_start']:.1f} -> {s['reading_gap_end']:.1f}"),
+        ("withdrawals", f"{s['withdrawals']:,}"),
+    ]
+    if policy and s.get("students"):
+        rows += [("interventions started", f"{s['interventions']:,}"),
+                 ("staff hours", f"{s['staff_hours']:,.0f} h"), ("cost", f"£{s['cost']:,.0f}")]
+    for name, r in s.get("requests", {}).items():
+        rows += request_rows(name, r)
+    return rows
+
+
 @dataclass
 class RunResult:
-    """Outputs of one run; ``write(dir)`` saves them as the README describes."""
+    """Outputs of one run; ``write(dir)`` saves them as the README describes.
+
+    ``result.summary`` is the dict of headline figures; ``result.summary()`` prints them as a
+    table; ``result.plot()`` draws the year (attendance by school, and with a policy the queue
+    and staff hours); ``result.report(dir)`` writes the files and an HTML report.
+    """
 
     scenario: Scenario
     seed: int
@@ -148,13 +189,60 @@ class RunResult:
     weekly: pd.DataFrame
     history: pd.DataFrame
     events: pd.DataFrame | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=RunSummary)
     #: one row per administrative request, and per stream and week (request streams only)
     requests: pd.DataFrame | None = None
     requests_weekly: pd.DataFrame | None = None
     #: the records' school codes, in school-index order, for runs built from records (in memory
     #: only: they may be real URNs)
     school_ids: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.summary, RunSummary):
+            self.summary = RunSummary(self.summary)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def plot(self, path: str | Path | None = None):
+        """The year in one figure: weekly attendance by school (and, with a policy, the
+        trust's queue and staff hours). Saved when ``path`` is given."""
+        from srmsim.figures import new_figure, save
+
+        policy = self.events is not None
+        fig, axes = new_figure(11 if policy else 7, 3.6, ncols=2 if policy else 1,
+                               squeeze=False)
+        ax = axes[0, 0]
+        for school, w in self.weekly.groupby("school"):
+            ax.plot(w["run_week"], 100 * w["attendance_rate"], lw=1, label=f"school {school}")
+        ax.set_xlabel("week of the run")
+        ax.set_ylabel("attendance (% of sessions)")
+        ax.set_title("Attendance each week, by school", fontsize=9, loc="left")
+        if self.weekly["school"].nunique() <= 12:
+            ax.legend(fontsize=6)
+        if policy:
+            w = self.weekly.groupby("run_week")[["queue_length", "staff_minutes_used"]].sum()
+            ax2 = axes[0, 1]
+            ax2.plot(w.index, w["queue_length"], label="students waiting")
+            ax2.set_xlabel("week of the run")
+            ax2.set_ylabel("students waiting for an action")
+            twin = ax2.twinx()
+            twin.plot(w.index, w["staff_minutes_used"] / 60, color="tab:orange",
+                      label="staff hours used")
+            twin.set_ylabel("staff hours per week")
+            ax2.set_title("Queue (blue) and staff hours used (orange), trust", fontsize=9,
+                          loc="left")
+        fig.suptitle(f"{self.scenario.name}, seed {self.seed}", fontsize=10)
+        fig.tight_layout()
+        save(fig, path)
+        return fig
+
+    def report(self, out: str | Path) -> Path:
+        """Write the run's files to ``out`` and its HTML report; returns the report's path."""
+        from srmsim.report import write_report
+
+        self.write(out)
+        return write_report(out)
 
     @classmethod
     def from_model(cls, model: TrustModel) -> RunResult:
@@ -165,7 +253,7 @@ class RunResult:
             # the pseudonym events.parquet names each student by, to join the two tables
             students.insert(1, "student", model.policy.pseudonyms(students["uid"].to_numpy()))
         student_weeks = int(students["sessions_possible"].sum() // 10)
-        summary = {
+        summary = RunSummary({
             "scenario": model.config.name,
             "scenario_hash": model.config.digest(),
             "seed": model.seed,
@@ -178,7 +266,7 @@ class RunResult:
             **(headline(students) if len(students) else {"students": 0}),
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
-        }
+        })
         requests = requests_weekly = None
         if model.requests is not None:
             from srmsim.admin.measures import stream_summary
@@ -214,21 +302,5 @@ class RunResult:
         return out
 
     def summary_table(self) -> pd.DataFrame:
-        s = self.summary
-        rows = [] if not s.get("students") else [
-            ("students", f"{s['students']:,}"),
-            ("attendance", f"{s['attendance']:.1%}"),
-            ("persistent absence (all)", f"{s['persistent_absence']:.1%}"),
-            ("persistent absence (FSM)", f"{s['persistent_absence_fsm']:.1%}"),
-            ("persistent absence (non-FSM)", f"{s['persistent_absence_non_fsm']:.1%}"),
-            ("severe absence", f"{s['severe_absence']:.1%}"),
-            ("mean reading gap, start -> end (months)",
-             f"{s['reading_gap_start']:.1f} -> {s['reading_gap_end']:.1f}"),
-            ("withdrawals", f"{s['withdrawals']:,}"),
-        ]
-        for name, r in s.get("requests", {}).items():
-            rows += request_rows(name, r)
-        if self.events is not None:
-            rows += [("interventions started", f"{s['interventions']:,}"),
-                     ("staff hours", f"{s['staff_hours']:,.0f}"), ("cost", f"{s['cost']:,.0f}")]
+        rows = summary_rows(self.summary, self.events is not None)
         return pd.DataFrame(rows, columns=["measure", "value"])

@@ -40,3 +40,34 @@ def test_notebook_runs(path: Path) -> None:
         client.execute()
     except CellExecutionError as err:
         pytest.fail(f"{path.name} failed:\n{err}")
+    noisy = warnings_in(nb)
+    assert not noisy, f"{path.name} shows warnings or stderr output:\n" + "\n".join(noisy)
+
+
+def warnings_in(nb) -> list[str]:
+    """Cells whose outputs a reader would see as warnings: stderr streams, or text naming a
+    Warning (a FutureWarning printed by a library counts too)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out.get("text", "")
+                if out.get("name") == "stderr" or "Warning:" in text:
+                    found.append(f"cell {i}: {text.strip()[:300]}")
+            for value in out.get("data", {}).values():
+                if isinstance(value, str) and "Warning:" in value:
+                    found.append(f"cell {i}: {value.strip()[:300]}")
+    return found
+
+
+def test_warning_check_sees_stderr_and_warnings() -> None:
+    """The check above is not vacuous: it catches both ways a warning reaches a reader."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="careful\n")]
+    assert warnings_in(nb)
+    nb.cells[0].outputs = [nbformat.v4.new_output(
+        "stream", name="stdout", text="a.py:3: FutureWarning: old\n")]
+    assert warnings_in(nb)
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="fine\n")]
+    assert not warnings_in(nb)

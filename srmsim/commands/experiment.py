@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
+from srmsim.settings import add_set_argument, parse_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="results directory (default: results/<name>)")
     p.add_argument("--resume", action="store_true", help="run only the runs not yet stored")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    add_set_argument(p)
     p.set_defaults(func=run_experiment_cmd)
 
     c = sub.add_parser("compare", help="paired effects of an experiment's results",
@@ -28,19 +31,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "effects.csv and forest.png in DIR.")
     c.add_argument("dir", help="results directory written by `srmsim experiment`")
     c.add_argument("--baseline", default=None, help="baseline variant (default: the file's)")
+    c.add_argument("--report", action="store_true", help="also write report.html")
     c.set_defaults(func=compare_cmd)
 
 
-def _report(out: Path, baseline: str | None = None) -> None:
-    from srmsim.experiment.compare import compare, forest_plot, format_effects
+def _report(out: Path, baseline: str | None = None, html: bool = True) -> None:
+    from srmsim.experiment.compare import compare, forest_plot, format_effects, registry_of
+    from srmsim.experiment.store import ResultsStore
 
     effects = compare(out, baseline=baseline)
     from srmsim.outputs import write_csv
 
+    registry = registry_of(ResultsStore(out).manifest() or {})
     write_csv(effects, out / "effects.csv", float_format="%.10g")
-    forest_plot(effects, out / "forest.png")
-    print(format_effects(effects))
-    print(f"wrote {out / 'effects.csv'} and {out / 'forest.png'}")
+    forest_plot(effects, out / "forest.png", registry)
+    print(format_effects(effects, registry))
+    written = [out / "effects.csv", out / "forest.png"]
+    if html and (baseline is None or baseline == (ResultsStore(out).manifest() or {}).get(
+            "baseline")):
+        from srmsim.report import write_report
+
+        written.append(write_report(out))
+    print("wrote " + ", ".join(str(p) for p in written))
 
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:
@@ -49,13 +61,13 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise SrmsimError("--workers must be at least 1")
-    exp = load_experiment(args.file)
+    exp = load_experiment(args.file, parse_settings(args.settings))
     out = Path(args.out) if args.out else Path("results") / exp.name
     summary = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet)
     print(f"{exp.name}: {len(exp.variants)} variants x {summary['replications']} replications, "
           f"{summary['runs']} runs in {summary['seconds']:.1f} s ({summary['stopped']})")
-    _report(out)
+    _report(out, html=not args.no_report)
     failures = summary["failures"]
     if failures:
         print(f"{len(failures)} run(s) failed (details in {out / 'failures'}):")
@@ -70,5 +82,5 @@ def compare_cmd(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     if not (out / "manifest.json").exists():
         raise SrmsimError(f"{out}: not an experiment results directory (no manifest.json)")
-    _report(out, args.baseline)
+    _report(out, args.baseline, html=args.report)
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from srmsim.argtypes import seed_argument
+from srmsim.settings import add_set_argument, parse_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_argument, default=None, help="override the scenario's seed")
     p.add_argument("--out", default=None, help="output directory (default: out/<scenario name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_set_argument(p)
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html (the run's year in pictures)")
     p.set_defaults(func=run)
 
 
@@ -25,6 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from srmsim.scenario import default_scenario, load_scenario
 
     scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
+    settings = parse_settings(args.settings)
+    if settings:
+        source = f"{args.scenario or 'default scenario'} (--set)"
+        scenario = scenario.with_overrides(settings, source)
+    if args.seed is not None and args.seed < 0:
+        from srmsim.errors import SrmsimError
+
+        raise SrmsimError("--seed must be a non-negative integer")
     out = Path(args.out) if args.out else Path("out") / scenario.name
     result = run_scenario(scenario, seed=args.seed, out=out, progress=not args.quiet)
     if not args.quiet:
@@ -32,5 +44,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{scenario.name}: {s['schools']} schools, {s['weeks']} weeks, seed {s['seed']}, "
               f"{s['runtime_seconds']:.2f} s")
         print(result.summary_table().to_string(index=False))
+    if args.report:
+        from srmsim.report import write_report
+
+        write_report(out)
     print(f"wrote {out}/")
     return 0

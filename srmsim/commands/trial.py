@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
+from srmsim.settings import add_set_argument, parse_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--out", default=None, help="output directory (default: results/<name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    add_set_argument(p)
     p.set_defaults(func=run)
 
 
@@ -35,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         raise SrmsimError("--workers must be at least 1")
     if args.replications is not None and args.replications < 1:
         raise SrmsimError("--replications must be at least 1")
-    trial = load_trial(args.file, replications=args.replications)
+    trial = load_trial(args.file, overrides=parse_settings(args.settings) or None,
+                       replications=args.replications)
     out = Path(args.out) if args.out else Path("results") / trial.name
     result = run_trial(trial, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.quiet)
@@ -43,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     print(trial.describe())
     print(f"{len(result.runs)} replications in {result.seconds:.1f} s")
     print(result.table())
-    print(f"wrote {out / 'trial_runs.csv'}, {out / 'trial_summary.csv'} and {out / 'trial.png'}")
+    written = [out / "trial_runs.csv", out / "trial_summary.csv", out / "trial.png"]
+    if not args.no_report:
+        from srmsim.report import write_report
+
+        written.append(write_report(out))
+    print("wrote " + ", ".join(str(p) for p in written))
     if result.failures:
         print(f"{len(result.failures)} replication(s) failed:")
         for f in result.failures:

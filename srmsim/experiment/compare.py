@@ -1,14 +1,16 @@
 """Paired effects of each variant against the baseline, across replications.
 
 Replication i of every variant shares its seed (common random numbers), so the difference
-``variant_i - baseline_i`` cancels most of the noise that both runs share. The 95% CI is a
-t interval of the mean paired difference over replications; the variance-reduction factor is
+``variant_i - baseline_i`` cancels most of the noise that both runs share. The 95% interval is a
+t interval of the mean paired difference over replications (a *simulation interval*: Monte-Carlo
+uncertainty under the model's assumptions, not a forecast of what a real trust will see); the variance-reduction factor is
 ``(var(variant) + var(baseline)) / var(variant - baseline)``: how many times more replications an
 unpaired comparison would need for the same precision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +18,11 @@ import pandas as pd
 from scipy import stats
 
 from srmsim.errors import SrmsimError
+from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 
-EFFECT_COLUMNS = ["variant", "baseline", "outcome", "replications", "mean_variant",
-                  "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
-                  "relative_change", "sd_paired", "variance_reduction"]
+EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
+                  "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
+                  "relative_change", "verdict", "better", "sd_paired", "variance_reduction"]
 
 
 def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -32,17 +35,39 @@ def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
     return store.load(), manifest
 
 
+def registry_of(manifest: dict) -> dict[str, Outcome]:
+    """The outcomes an experiment's results use: built-ins and its own definitions."""
+    from srmsim.experiment.custom import build_outcomes
+
+    return build_outcomes(manifest.get("outcome_definitions") or [])
+
+
+def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]:
+    """Variants in the order the experiment file lists them (else their first appearance)."""
+    present = list(dict.fromkeys(runs["variant"]))
+    listed = [v for v in (manifest or {}).get("variants", {}) if v in present]
+    return listed + [v for v in present if v not in listed]
+
+
 def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
-                  level: float = 0.95) -> pd.DataFrame:
-    """The effects table from a runs table (one row per variant x replication)."""
+                  level: float = 0.95, registry: Mapping[str, Outcome] | None = None,
+                  order: list[str] | None = None) -> pd.DataFrame:
+    """The effects table from a runs table (one row per variant x replication).
+
+    ``relative_change`` is ``difference / mean_baseline`` only for outcomes on a ratio scale with
+    a positive baseline (see :mod:`srmsim.experiment.outcomes`), else NaN; ``verdict`` says
+    whether the interval shows the variant better, worse, or no clear change.
+    """
     if baseline not in set(runs["variant"]):
         raise SrmsimError(f"baseline variant {baseline!r} has no finished runs")
     rows = []
     base = runs[runs["variant"] == baseline].set_index("replication")
-    for variant in sorted(set(runs["variant"]) - {baseline}):
+    order = order or variant_order(runs)
+    for variant in [v for v in order if v != baseline]:
         arm = runs[runs["variant"] == variant].set_index("replication")
         common = arm.index.intersection(base.index).sort_values()
         for outcome in outcomes:
+            info = get_outcome(outcome, registry)
             a = arm.loc[common, outcome].to_numpy(dtype=float)
             b = base.loc[common, outcome].to_numpy(dtype=float)
             ok = np.isfinite(a) & np.isfinite(b)
@@ -58,13 +83,15 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
             else:
                 sd, half, vr = np.nan, np.nan, np.nan
             mb = float(b.mean()) if n else np.nan
+            rel = mean_d / mb if n and info.ratio and mb > 0 else np.nan
             rows.append({
-                "variant": variant, "baseline": baseline, "outcome": outcome, "replications": n,
+                "variant": variant, "baseline": baseline, "outcome": outcome,
+                "label": info.label, "unit": info.unit, "replications": n,
                 "mean_variant": float(a.mean()) if n else np.nan, "mean_baseline": mb,
                 "difference": mean_d, "ci_low": mean_d - half, "ci_high": mean_d + half,
-                "half_width": half,
-                "relative_change": mean_d / mb if n and mb != 0 else np.nan,
-                "sd_paired": sd, "variance_reduction": vr,
+                "half_width": half, "relative_change": rel,
+                "verdict": info.verdict(mean_d - half, mean_d + half),
+                "better": info.better or "", "sd_paired": sd, "variance_reduction": vr,
             })
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
@@ -81,38 +108,120 @@ def compare(results: str | Path | pd.DataFrame, baseline: str | None = None,
         raise SrmsimError("name the baseline variant (baseline=...)")
     outcomes = outcomes or manifest.get("outcomes") or [
         c for c in runs.columns if c not in ("variant", "replication", "seed", "error",
-                                             "runtime_seconds", "experiment_hash")]
+                                             "runtime_seconds", "experiment_hash", "students")]
     missing = [o for o in outcomes if o not in runs.columns]
     if missing:
         raise SrmsimError(f"outcome(s) {missing} are not in the runs table")
-    return compare_frame(runs, baseline, outcomes, level)
+    return compare_frame(runs, baseline, outcomes, level, registry_of(manifest),
+                         variant_order(runs, manifest))
 
 
-def forest_plot(effects: pd.DataFrame, path: str | Path | None = None):
-    """Paired differences with 95% CIs, one panel per outcome (each on its own scale)."""
+def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
+                registry: Mapping[str, Outcome] | None = None, title: str | None = None):
+    """Paired differences with their 95% simulation intervals, one panel per outcome.
+
+    Each panel is on its outcome's own scale and unit (shares in percentage points), with a
+    zero line and an arrow showing which way is better.
+    """
     from srmsim.figures import new_figure, save
 
     outcomes = list(dict.fromkeys(effects["outcome"]))
-    fig, axes = new_figure(7, 1.1 + 0.45 * len(effects) + 0.3 * len(outcomes),
+    n_rows = len(effects)
+    fig, axes = new_figure(7.5, 1.3 + 0.42 * n_rows + 0.75 * len(outcomes),
                            nrows=len(outcomes), squeeze=False)
+    baseline = effects["baseline"].iloc[0] if n_rows else ""
     for ax, outcome in zip(axes[:, 0], outcomes, strict=True):
+        info = get_outcome(outcome, registry)
+        scale = 100.0 if info.scale == "share" else 1.0
+        unit = info.difference_unit
         e = effects[effects["outcome"] == outcome].reset_index(drop=True)
         y = np.arange(len(e))[::-1]
-        ax.errorbar(e["difference"], y, xerr=[e["difference"] - e["ci_low"],
-                                              e["ci_high"] - e["difference"]],
-                    fmt="o", color="tab:blue", capsize=3)
+        d = e["difference"] * scale
+        colours = ["tab:green" if v == "better" else "tab:red" if v == "worse" else "tab:blue"
+                   for v in e["verdict"]]
+        for yi, di, lo, hi, c in zip(y, d, e["ci_low"] * scale, e["ci_high"] * scale, colours,
+                                     strict=True):
+            ax.errorbar([di], [yi], xerr=[[di - lo], [hi - di]], fmt="o", color=c, capsize=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, e["variant"])
-        ax.set_title(f"{outcome} (vs {e['baseline'].iloc[0]})", fontsize=9, loc="left")
+        ax.set_ylim(-0.7, len(e) - 0.3)
+        ax.set_title(info.label, fontsize=9, loc="left", fontweight="bold", pad=12)
+        ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""), fontsize=8)
         ax.tick_params(labelsize=8)
-    fig.tight_layout()
+        mark_better(ax, info)
+        axis_units(ax, info)
+    fig.suptitle(title or f"Effect of each policy against {baseline}, with 95% simulation "
+                 "intervals", fontsize=10)
+    fig.text(0.5, 0.002, "green: clearly better; red: clearly worse; blue: no clear change, or "
+             "no better direction (cost, staff hours)", ha="center", va="bottom", fontsize=7,
+             color="dimgrey")
+    fig.tight_layout(rect=(0, 0.02, 1, 0.985))
     save(fig, path)
     return fig
 
 
-def format_effects(effects: pd.DataFrame) -> str:
-    table = effects[["variant", "outcome", "mean_baseline", "mean_variant", "difference",
-                     "ci_low", "ci_high", "relative_change", "variance_reduction"]].copy()
-    table.columns = ["variant", "outcome", "baseline", "variant_mean", "difference", "ci_low",
-                     "ci_high", "rel_change", "crn_gain"]
-    return table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+def text_table(table: pd.DataFrame, right: set[str] | frozenset[str] = frozenset()) -> str:
+    """A plain-text table: words left-aligned, the ``right`` (number) columns right-aligned."""
+    cols = list(table.columns)
+    cells = [[str(v) for v in table[c]] for c in cols]
+    widths = [max([len(c), *map(len, col)]) for c, col in zip(cols, cells, strict=True)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if c in right else v.ljust(w)
+                         for c, v, w in zip(cols, values, widths, strict=True)).rstrip()
+
+    rows = [line(cols)] + [line([col[i] for col in cells]) for i in range(len(table))]
+    return "\n".join(rows)
+
+
+def mark_better(ax, info: Outcome) -> None:
+    """Write which way is better above the top right of a difference axis."""
+    if info.better:
+        text = "better: higher →" if info.better == "higher" else "← better: lower"
+        ax.text(1.0, 1.02, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+                color="tab:green")
+
+
+def axis_units(ax, info: Outcome) -> None:
+    """Tick labels of a difference axis in plain notation: £ and thousands separators."""
+    from matplotlib.ticker import FuncFormatter
+
+    if info.scale == "money":
+        ax.xaxis.set_major_formatter(FuncFormatter(
+            lambda v, _: f"-£{-v:,.0f}" if v < 0 else f"£{v:,.0f}"))
+    elif info.scale == "hours":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+#: the columns `srmsim experiment` / `srmsim compare` print, named as in effects.csv
+TABLE_COLUMNS = ["variant", "outcome", "mean_baseline", "mean_variant", "difference", "ci_low",
+                 "ci_high", "relative_change", "verdict"]
+
+
+def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None
+                    ) -> pd.DataFrame:
+    """The effects table as text, each number in its outcome's unit (what the CLI prints)."""
+    rows = []
+    for r in effects.itertuples(index=False):
+        info = get_outcome(r.outcome, registry)
+        rows.append({
+            "variant": r.variant, "outcome": info.label,
+            "mean_baseline": info.format_value(r.mean_baseline),
+            "mean_variant": info.format_value(r.mean_variant),
+            "difference": info.format_difference(r.difference),
+            "ci_low": info.format_difference(r.ci_low),
+            "ci_high": info.format_difference(r.ci_high),
+            "relative_change": format_relative(r.relative_change),
+            "verdict": r.verdict,
+        })
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None) -> str:
+    """The printed table: plain numbers with units, the 95% simulation interval (ci_low to
+    ci_high) and a verdict; the variance-reduction factor stays in effects.csv."""
+    text = text_table(effects_display(effects, registry), right={
+        "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
+    return (text + "\nci_low to ci_high: the 95% simulation interval (Monte-Carlo uncertainty "
+            "under the model's assumptions, not a forecast).\npp = percentage points; "
+            "relative_change only on ratio scales; more columns in effects.csv.")

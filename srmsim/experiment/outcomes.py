@@ -1,77 +1,445 @@
-"""Per-run outcome measures that experiments compare: one number per run each."""
+"""The outcome registry: what each per-run outcome measures, in what unit, and which way is better.
+
+One registry serves everything that shows an outcome: the CLI effects table, ``effects.csv``,
+the Python API, the forest plot, the HTML report and the dashboard. Adding an outcome is one
+:class:`Outcome` entry in :data:`OUTCOMES`; its ``scale`` decides how its numbers print:
+
+=========  ===========================  =====================  ===========================
+scale      a level prints as            a difference prints    relative change shown
+=========  ===========================  =====================  ===========================
+share      ``93.1%``                    ``+0.52 pp``           yes (a positive ratio)
+months     ``-3.2 months``              ``+0.41 months``       no (a gap can be negative)
+sd         ``0.012 SD``                 ``+0.012 SD``          no (an interval scale)
+hours      ``4,790 h``                  ``+4,790 h``           yes
+money      ``£167,500``                 ``+£167,500``          yes
+per100     ``12.3 per 100 students``    ``+1.2 per 100``       yes
+count      ``2.31 per student``         ``+0.12 per student``  yes
+weeks      ``2.10 weeks``               ``+0.40 weeks``        yes
+number     ``2.31``                     ``+0.12``              no
+=========  ===========================  =====================  ===========================
+
+Every measure reads a :class:`Cohort` (the students of a run, or a subgroup of them, and their
+workflow events), so the same definition gives the effect for FSM students or one school.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from srmsim.results import RunResult
+__all__ = ["COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
+           "format_difference", "format_relative", "format_value", "get_outcome", "group_cohorts",
+           "measure", "measure_groups"]
+
+Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "number"]
+Better = Literal["higher", "lower"] | None
+SCALES: tuple[str, ...] = ("share", "months", "sd", "hours", "money", "per100", "count", "weeks",
+                           "number")
+#: scales on which "relative change" (difference / baseline) means something: positive ratios
+RATIO_SCALES = frozenset({"share", "hours", "money", "per100", "count", "weeks"})
+#: the unit of an outcome's raw values (effects.csv); shares print as % and their differences
+#: in percentage points (see DIFFERENCE_UNIT)
+UNIT_TEXT = {"share": "share (0 to 1)", "months": "months", "sd": "SD", "hours": "hours",
+             "money": "£", "per100": "per 100 students", "count": "per student",
+             "weeks": "weeks", "number": ""}
+DIFFERENCE_UNIT = {**UNIT_TEXT, "share": "percentage points"}
 
 
-def _mean(col: str) -> Callable[[RunResult], float]:
-    return lambda r: float(np.nanmean(r.students[col].to_numpy(dtype=float)))
+@dataclass(frozen=True)
+class Cohort:
+    """The students a measure reads (one row each) and the workflow events that name them."""
+
+    students: pd.DataFrame
+    events: pd.DataFrame | None = None
+    #: the whole run, for trust-level measures (request streams); None for subgroups
+    result: Any = None
+
+    @classmethod
+    def of(cls, result: Any) -> Cohort:
+        """A run's whole trust (``result`` is a :class:`srmsim.results.RunResult`)."""
+        return cls(result.students, result.events, result)
+
+    def subset(self, mask: np.ndarray | pd.Series) -> Cohort:
+        """The students where ``mask`` is true, and only their events."""
+        students = self.students[np.asarray(mask, dtype=bool)]
+        events = self.events
+        if events is not None and "student" in students.columns and "student" in events.columns:
+            events = events[events["student"].isin(students["student"])]
+        return Cohort(students, events)
+
+    @cached_property
+    def attending(self) -> pd.DataFrame:
+        """Students with at least one possible session: the denominator of absence measures."""
+        return self.students[self.students["sessions_possible"] > 0]
 
 
-def _share(col: str) -> Callable[[RunResult], float]:
-    def f(r: RunResult) -> float:
-        s = r.students[r.students["sessions_possible"] > 0]
-        return float(s[col].mean())
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome: how it is measured from a run, how it is named and printed.
+
+    ``better``: "higher", "lower" or None (neither: an input such as cost, or a count of
+    activity). ``gain``: what one unit of improvement is, per student, for cost-effectiveness
+    (e.g. "student lifted out of persistent absence"); None when no such unit makes sense.
+    """
+
+    name: str
+    label: str
+    scale: Scale
+    better: Better
+    measure: Callable[[Cohort], float] = field(repr=False)
+    description: str = ""
+    gain: str | None = None
+    relative: bool = True  # False for a gap between groups, whose baseline can be near zero
+    #: the students columns the measure reads (None: it may read any); subgroups then carry
+    #: only these, which keeps measuring every group of every run cheap
+    columns: tuple[str, ...] | None = None
+
+    @property
+    def unit(self) -> str:
+        return UNIT_TEXT[self.scale]
+
+    @property
+    def difference_unit(self) -> str:
+        """The unit differences print in: percentage points for shares."""
+        return DIFFERENCE_UNIT[self.scale]
+
+    @property
+    def ratio(self) -> bool:
+        """True when a relative change (difference / baseline) is meaningful."""
+        return self.relative and self.scale in RATIO_SCALES
+
+    def heading(self) -> str:
+        """``label (unit of differences)`` for difference axes and tables."""
+        unit = self.difference_unit
+        return f"{self.label} ({unit})" if unit else self.label
+
+    def __call__(self, cohort: Cohort) -> float:
+        return float(self.measure(cohort))
+
+    # ------------------------------------------------------------------------ formatting
+    def format_value(self, value: float) -> str:
+        """A level in plain notation with its unit: ``93.1%``, ``4,790 h``, ``£167,500``."""
+        return format_value(value, self.scale)
+
+    def format_difference(self, value: float) -> str:
+        """A difference with its sign and unit: ``+0.52 pp``, ``-£1,200``, ``+0.41 months``."""
+        return format_difference(value, self.scale)
+
+    def verdict(self, ci_low: float, ci_high: float) -> str:
+        """``better``, ``worse`` or ``no clear change`` (the interval straddles zero); for
+        outcomes with no better direction, ``higher``, ``lower`` or ``no clear change``."""
+        if not (math.isfinite(ci_low) and math.isfinite(ci_high)) or ci_low <= 0 <= ci_high:
+            return "no clear change"
+        up = ci_low > 0
+        if self.better is None:
+            return "higher" if up else "lower"
+        return "better" if up == (self.better == "higher") else "worse"
+
+
+def _plain(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}"
+
+
+def format_value(value: float, scale: str) -> str:
+    """A level of an outcome on ``scale`` in plain notation (never ``1.675e+05``)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if scale == "share":
+        return f"{100 * value:,.1f}%"
+    if scale == "money":
+        return f"-£{_plain(-value, 0)}" if value < 0 else f"£{_plain(value, 0)}"
+    if scale == "hours":
+        return f"{_plain(value, 0)} h"
+    if scale == "months":
+        return f"{_plain(value, 1)} months"
+    if scale == "sd":
+        return f"{_plain(value, 3)} SD"
+    if scale == "per100":
+        return f"{_plain(value, 1)} per 100"
+    if scale == "count":
+        return f"{_plain(value, 2)} per student"
+    if scale == "weeks":
+        return f"{_plain(value, 2)} weeks"
+    return _plain(value, 3)
+
+
+def _decimals(a: float, base: int, most: int = 6) -> int:
+    """``base`` decimals, or more until a small non-zero number shows two significant digits
+    (0.0046 months, not 0.00 months)."""
+    d = base
+    while 0 < a < 10 ** (1 - d) and d < most:
+        d += 1
+    return d
+
+
+def format_difference(value: float, scale: str) -> str:
+    """A difference on ``scale`` with an explicit sign and unit; shares in percentage points."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    a = abs(value)
+    if scale == "share":
+        a = 100 * a
+        return f"{sign}{_plain(a, _decimals(a, 2))} pp"
+    base, unit = {"money": (0, ""), "hours": (0, " h"), "months": (2, " months"),
+                  "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
+                  "weeks": (2, " weeks")}.get(scale, (3, ""))
+    if scale == "money":
+        return f"{sign}£{_plain(a, 0)}"
+    return f"{sign}{_plain(a, _decimals(a, base))}{unit}"
+
+
+def format_relative(value: float) -> str:
+    """A relative change as a signed percentage, or a dash when it is not meaningful."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    a = 100 * abs(value)
+    sign = "+" if value > 0 else "-" if value < 0 else "±"
+    return f"{sign}{_plain(a, _decimals(a, 1))}%"
+
+
+# ---------------------------------------------------------------------------- measures
+def _nanmean(col: str) -> Callable[[Cohort], float]:
+    def f(c: Cohort) -> float:
+        x = c.students[col].to_numpy(dtype=float)
+        return float(np.nanmean(x)) if np.isfinite(x).any() else math.nan
 
     return f
 
 
-def _group_share(col: str, group: str) -> Callable[[RunResult], float]:
-    def f(r: RunResult) -> float:
-        s = r.students[(r.students["sessions_possible"] > 0) & r.students[group]]
-        return float(s[col].mean()) if len(s) else float("nan")
+def _share(col: str) -> Callable[[Cohort], float]:
+    def f(c: Cohort) -> float:
+        s = c.attending
+        return float(s[col].mean()) if len(s) else math.nan
 
     return f
 
 
-def _served(r: RunResult) -> pd.Series:
-    return r.students["interventions"] > 0
+def _group_share(col: str, group: str) -> Callable[[Cohort], float]:
+    def f(c: Cohort) -> float:
+        s = c.attending
+        s = s[s[group].to_numpy(dtype=bool)]
+        return float(s[col].mean()) if len(s) else math.nan
+
+    return f
 
 
-#: name -> (description, function of a run's results)
-OUTCOMES: dict[str, tuple[str, Callable[[RunResult], float]]] = {
-    "attendance": ("share of possible sessions attended, trust-wide",
-                   lambda r: r.summary["attendance"]),
-    "persistent_absence": ("share of students missing 10%+ of sessions", _share("persistent_absent")),
-    "persistent_absence_fsm": ("persistent absence among FSM students",
-                               _group_share("persistent_absent", "fsm")),
-    "severe_absence": ("share of students missing 50%+ of sessions", _share("severe_absent")),
-    "reading_gap_end": ("mean reading gap at the last test, months", _mean("reading_gap_end")),
-    "reading_behind_2y": ("share of students whose last reading gap is below -24 months",
-                          lambda r: float((r.students["reading_gap_end"] < -24).mean())),
-    "attainment": ("mean attainment, SD units", _mean("attainment")),
-    "exam_score": ("mean exam score of leavers, SD units", _mean("exam_score")),
-    "withdrawal": ("share of students who withdrew", lambda r: float(r.students["withdrawn"].mean())),
-    "incidents": ("behaviour incidents per student", _mean("incidents")),
-    "referrals": ("students referred to a workflow (flagged) per 100 students",
-                  lambda r: 100 * float((r.events["event"] == "flagged").sum())
-                  / max(len(r.students), 1) if r.events is not None else 0.0),
-    "interventions": ("actions started per 100 students",
-                      lambda r: 100 * float(r.students["interventions"].mean())),
-    "students_served": ("share of students who received any action",
-                        lambda r: float(_served(r).mean())),
-    "weeks_waited": ("mean weeks queued per student served",
-                     lambda r: float(r.students.loc[_served(r), "weeks_waited"].mean())
-                     if _served(r).any() else 0.0),
-    "staff_hours": ("staff hours used, trust-wide", lambda r: r.summary["staff_hours"]),
-    "cost": ("cost of actions, trust-wide", lambda r: r.summary["cost"]),
-}
+def _attendance(c: Cohort) -> float:
+    s = c.students
+    possible = float(s["sessions_possible"].sum())
+    return float(s["sessions_attended"].sum()) / possible if possible > 0 else math.nan
 
 
-def _request_outcomes() -> None:
+def _per_student(values: float, c: Cohort) -> float:
+    return values / len(c.students) if len(c.students) else math.nan
+
+
+def _referrals(c: Cohort) -> float:
+    if c.events is None:
+        return 0.0
+    return 100 * _per_student(float((c.events["event"] == "flagged").sum()), c)
+
+
+def _served(c: Cohort) -> pd.Series:
+    return c.students["interventions"] > 0
+
+
+def _weeks_waited(c: Cohort) -> float:
+    served = _served(c)
+    return float(c.students.loc[served, "weeks_waited"].mean()) if served.any() else 0.0
+
+
+def _mean_of(expr: Callable[[pd.DataFrame], pd.Series]) -> Callable[[Cohort], float]:
+    def f(c: Cohort) -> float:
+        return float(expr(c.students).mean()) if len(c.students) else math.nan
+
+    return f
+
+
+def _entry(name: str, label: str, scale: Scale, better: Better, measure: Callable[[Cohort], float],
+           description: str, gain: str | None = None, *, columns: tuple[str, ...] = ()
+           ) -> tuple[str, Outcome]:
+    return name, Outcome(name, label, scale, better, measure, description, gain,
+                         columns=columns or None)
+
+
+#: name -> Outcome: the built-in outcomes an experiment can list
+OUTCOMES: dict[str, Outcome] = dict([
+    _entry("attendance", "Attendance", "share", "higher", _attendance,
+           "share of possible sessions attended, trust-wide",
+           columns=("sessions_possible", "sessions_attended")),
+    _entry("persistent_absence", "Persistent absence", "share", "lower",
+           _share("persistent_absent"), "share of students missing 10%+ of sessions",
+           "student lifted out of persistent absence",
+           columns=("sessions_possible", "persistent_absent")),
+    _entry("persistent_absence_fsm", "Persistent absence, FSM students", "share", "lower",
+           _group_share("persistent_absent", "fsm"), "persistent absence among FSM students",
+           "FSM student lifted out of persistent absence",
+           columns=("sessions_possible", "persistent_absent", "fsm")),
+    _entry("severe_absence", "Severe absence", "share", "lower", _share("severe_absent"),
+           "share of students missing 50%+ of sessions", "student lifted out of severe absence",
+           columns=("sessions_possible", "severe_absent")),
+    _entry("reading_gap_end", "Reading gap", "months", "higher", _nanmean("reading_gap_end"),
+           "mean reading age minus age at the last reading test (negative = behind)",
+           "month of reading age (one student, one month)",
+           columns=("reading_gap_end",)),
+    _entry("reading_behind_2y", "Two or more years behind in reading", "share", "lower",
+           _mean_of(lambda s: s["reading_gap_end"] < -24),
+           "share of students whose last reading gap is below -24 months",
+           "student brought within two years of their reading age",
+           columns=("reading_gap_end",)),
+    _entry("attainment", "Attainment", "sd", "higher", _nanmean("attainment"),
+           "mean attainment, in SD units of the trust's attainment",
+           columns=("attainment",)),
+    _entry("exam_score", "Exam score", "sd", "higher", _nanmean("exam_score"),
+           "mean exam score of leavers, SD units",
+           columns=("exam_score",)),
+    _entry("withdrawal", "Withdrawal", "share", "lower", _mean_of(lambda s: s["withdrawn"]),
+           "share of students who withdrew", "withdrawal prevented",
+           columns=("withdrawn",)),
+    _entry("incidents", "Behaviour incidents", "count", "lower", _nanmean("incidents"),
+           "behaviour incidents per student", "behaviour incident prevented",
+           columns=("incidents",)),
+    _entry("referrals", "Referrals", "per100", None, _referrals,
+           "students referred to a workflow (flagged) per 100 students",
+           columns=("student",)),
+    _entry("interventions", "Actions started", "per100", None,
+           _mean_of(lambda s: 100 * s["interventions"]), "actions started per 100 students",
+           columns=("interventions",)),
+    _entry("students_served", "Students served", "share", None,
+           _mean_of(lambda s: s["interventions"] > 0),
+           "share of students who received any action",
+           columns=("interventions",)),
+    _entry("weeks_waited", "Weeks waited", "weeks", "lower", _weeks_waited,
+           "mean weeks queued per student served",
+           columns=("interventions", "weeks_waited")),
+    _entry("staff_hours", "Staff hours", "hours", None,
+           lambda c: float(c.students["staff_minutes"].sum()) / 60.0,
+           "staff hours spent on actions, trust-wide",
+           columns=("staff_minutes",)),
+    _entry("cost", "Cost", "money", None, lambda c: float(c.students["cost"].sum()),
+           "cost of actions, trust-wide (£)",
+           columns=("cost",)),
+])
+
+def _request_outcomes() -> dict[str, Outcome]:
+    """Outcomes of request streams (srmsim.admin): trust-level, NaN for student subgroups."""
     from srmsim.admin.measures import REQUEST_OUTCOMES
 
-    OUTCOMES.update(REQUEST_OUTCOMES)
+    kinds: dict[str, tuple[Scale, Better]] = {
+        "request_within_deadline": ("share", "higher"), "request_throughput": ("number", "higher"),
+        "request_staff_hours": ("hours", None)}
+    out = {}
+    for name, (description, fn) in REQUEST_OUTCOMES.items():
+        scale, better = kinds.get(name, ("number", "lower"))
+
+        def measure(c: Cohort, fn: Callable[[Any], float] = fn) -> float:
+            return fn(c.result) if c.result is not None else math.nan
+
+        out[name] = Outcome(name, description[:1].upper() + description[1:], scale, better,
+                            measure, description, columns=("student",), relative=False)
+    return out
 
 
-_request_outcomes()
+OUTCOMES.update(_request_outcomes())
+
+#: scale of students.parquet columns (trial outcomes, panels); any other column: "number"
+COLUMN_SCALES = {"attendance_rate": "share", "attendance_autumn": "share",
+                 "attendance_spring": "share", "attendance_summer": "share",
+                 "persistent_absent": "share", "severe_absent": "share", "withdrawn": "share",
+                 "on_time_rate": "share", "reading_gap_end": "months",
+                 "reading_gap_start": "months", "attainment": "sd", "assessment": "sd",
+                 "exam_score": "sd", "incidents": "count", "weeks_waited": "weeks"}
+
+#: outcomes that are resources spent: the report sets every other outcome against them
+RESOURCES = ("cost", "staff_hours")
 
 
-def measure(result: RunResult, names: list[str]) -> dict[str, float]:
-    return {name: OUTCOMES[name][1](result) for name in names}
+def get_outcome(name: str, custom: Mapping[str, Outcome] | None = None) -> Outcome:
+    """The registry entry of ``name``; an unknown name (a column of an old results folder)
+    gets a plain entry so it still prints."""
+    if custom and name in custom:
+        return custom[name]
+    if name in OUTCOMES:
+        return OUTCOMES[name]
+    return Outcome(name, name.replace("_", " "), "number", None, lambda c: math.nan)
+
+
+def measure(result: Any, outcomes: list[str | Outcome], cohort: Cohort | None = None
+            ) -> dict[str, float]:
+    """Each outcome of one run (``result``: a RunResult), over ``cohort`` if given."""
+    cohort = cohort if cohort is not None else Cohort.of(result)
+    out = {}
+    for o in outcomes:
+        entry = OUTCOMES[o] if isinstance(o, str) else o
+        with np.errstate(all="ignore"):
+            out[entry.name] = entry(cohort)
+    return out
+
+
+#: subgroups every experiment run is also measured in: (column, label when true, when false)
+GROUPS = (("fsm", "FSM", "not FSM"), ("sen", "SEN", "not SEN"), ("eal", "EAL", "not EAL"))
+
+
+def group_cohorts(result: Any, columns: set[str] | None = None) -> dict[str, Cohort]:
+    """The run's students split by FSM, SEN, EAL and school: label -> cohort.
+
+    ``columns``: the students columns the measures read (None: all). Students are renamed by
+    row number (in their events too) before splitting, so each split is a cheap integer
+    selection rather than a string match of pseudonyms.
+    """
+    s = result.students
+    if columns is not None:
+        keep = {"student", "school", "sex", *(g for g, _, _ in GROUPS), *columns}
+        s = s[[c for c in s.columns if c in keep]]
+    s = s.copy(deep=False)
+    events = result.events
+    pos = None
+    if events is not None and "student" in s.columns:
+        pos = pd.Index(s["student"]).get_indexer(events["student"])
+        keep = pos >= 0
+        pos = pos[keep]
+        events = pd.DataFrame({"run_week": events["run_week"].to_numpy()[keep],
+                               "event": events["event"].array[keep], "student": pos})
+        s["student"] = np.arange(len(s))
+    if "sex" in s.columns:  # the one text column a measure reads: as a flag, cheap to select
+        s["male"] = (s["sex"] == "M").to_numpy()
+        s = s.drop(columns=["sex"])
+
+    def part(mask: np.ndarray) -> Cohort:
+        ev = events if events is None or pos is None else events[mask[pos]]
+        return Cohort(s[mask], ev)
+
+    out: dict[str, Cohort] = {}
+    for col, yes, no in GROUPS:
+        flag = s[col].to_numpy(dtype=bool)
+        out[yes] = part(flag)
+        out[no] = part(~flag)
+    school = s["school"].to_numpy()
+    for k in sorted(np.unique(school)):
+        out[f"school {int(k)}"] = part(school == k)
+    return out
+
+
+def measure_groups(result: Any, outcomes: list[str | Outcome]) -> pd.DataFrame:
+    """Long table ``group, outcome, value, students``: every outcome in every subgroup."""
+    entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
+    needed: set[str] | None = set()
+    for o in entries:
+        if o.columns is None:
+            needed = None
+            break
+        needed |= set(o.columns)
+    rows = []
+    for group, cohort in group_cohorts(result, needed).items():
+        values = measure(result, entries, cohort)
+        for name, value in values.items():
+            rows.append({"group": group, "outcome": name, "value": value,
+                         "students": len(cohort.students)})
+    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students"])

@@ -19,6 +19,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from srmsim import executors
 from srmsim.experiment.spec import Experiment
 from srmsim.experiment.store import ResultsStore
@@ -34,11 +36,14 @@ class RunTask:
     seed: int
     scenario_yaml: str  # the resolved scenario: workers need nothing but this
     outcomes: tuple[str, ...]
+    definitions: tuple[dict[str, Any], ...] = ()  # the experiment's user-defined outcomes
 
 
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one replication of one variant; never raises (errors are returned as data)."""
-    from srmsim.experiment.outcomes import measure
+
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.outcomes import OUTCOMES, measure, measure_groups
     from srmsim.model import TrustModel
     from srmsim.scenario import scenario_from_dict
     from srmsim.yamlio import load_yaml_text
@@ -53,13 +58,30 @@ def run_one(task: RunTask) -> dict[str, Any]:
         model.run()
         result = model.results()
         model.release()
-        row.update(measure(result, list(task.outcomes)))
+        custom = build_outcomes(list(task.definitions))
+        outcomes = [custom.get(o) or OUTCOMES[o] for o in task.outcomes]
+        row.update(measure(result, outcomes))
+        row["students"] = len(result.students)
         row["error"] = ""
+        row["_groups"] = measure_groups(result, outcomes)
+        row["_weekly"] = trust_weeks(result.weekly)
     except Exception as err:  # a failed run is recorded, not fatal
         row["error"] = f"{type(err).__name__}: {err}"
         row["traceback"] = traceback.format_exc(limit=5)
     row["runtime_seconds"] = time.perf_counter() - t0
     return row
+
+
+WEEKLY_TOTALS = ("enrolled", "sessions_possible", "sessions_attended", "flags", "referrals",
+                 "active_cases", "queue_length", "staff_minutes_used", "staff_minutes_available")
+
+
+def trust_weeks(weekly: pd.DataFrame) -> pd.DataFrame:
+    """The trust's totals per run week (queues, staff minutes, sessions): the report's year."""
+    cols = [c for c in WEEKLY_TOTALS if c in weekly.columns]
+    if weekly.empty:
+        return pd.DataFrame(columns=["run_week", *cols])
+    return weekly.groupby("run_week", sort=True)[cols].sum().reset_index()
 
 
 def run_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:
@@ -75,7 +97,8 @@ def plan(experiment: Experiment, replications: range, store: ResultsStore | None
             if store is not None and store.has(variant, rep):
                 continue
             sc = experiment.scenario_for(variant, rep)
-            tasks.append(RunTask(variant, rep, seeds[rep], sc.to_yaml(), tuple(experiment.outcomes)))
+            tasks.append(RunTask(variant, rep, seeds[rep], sc.to_yaml(), tuple(experiment.outcomes),
+                                 tuple(experiment.outcome_definitions)))
     return tasks
 
 
@@ -163,7 +186,9 @@ def run_experiment(
             # (finished before the kill), and must stop exactly where an uninterrupted one would
             runs = store.load(digest)
             runs = runs[runs["replication"] < n_reps]
-            effects = compare_frame(runs, experiment.baseline, experiment.outcomes)
+            effects = compare_frame(runs, experiment.baseline, experiment.outcomes,
+                                    registry=experiment.outcome_registry(),
+                                    order=list(experiment.variants))
             wide = effects[effects["outcome"].isin(list(seq.half_width))]
             too_wide = wide[wide["half_width"] > wide["outcome"].map(seq.half_width)]
             if too_wide.empty:

@@ -32,8 +32,9 @@ from pydantic import Field, ValidationError, model_validator
 from scipy.stats import qmc
 
 from srmsim.argtypes import MAX_SEED
-from srmsim.errors import ScenarioError
-from srmsim.experiment.outcomes import OUTCOMES
+from srmsim.errors import RuleError, ScenarioError
+from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
+from srmsim.experiment.outcomes import OUTCOMES, Outcome
 from srmsim.labels import Label, StrictModel
 from srmsim.rng import replication_seeds
 from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
@@ -57,7 +58,8 @@ class ExperimentConfig(StrictModel):
     baseline: Label
     replications: Annotated[int, Field(ge=1, le=100_000)] = 30
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
-    outcomes: list[str] = Field(default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
+    outcomes: list[str | CustomOutcomeConfig] = Field(
+        default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
     uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None
 
@@ -66,14 +68,19 @@ class ExperimentConfig(StrictModel):
         if self.baseline not in self.variants:
             raise ValueError(f"baseline {self.baseline!r} is not among the variants "
                              f"({', '.join(self.variants)})")
-        unknown = [o for o in self.outcomes if o not in OUTCOMES]
+        unknown = [o for o in self.outcomes if isinstance(o, str) and o not in OUTCOMES]
         if unknown:
-            raise ValueError(f"unknown outcome(s) {unknown}; known: {', '.join(OUTCOMES)}")
+            raise ValueError(f"unknown outcome(s) {unknown}; known: {', '.join(OUTCOMES)} "
+                             "(or define one: see docs/reports.md, user-defined outcomes)")
+        names = [o if isinstance(o, str) else o.name for o in self.outcomes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"outcome(s) listed more than once: {dup}")
         for key, (low, high) in self.uncertain.items():
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
         if self.sequential:
-            bad = [o for o in self.sequential.half_width if o not in self.outcomes]
+            bad = [o for o in self.sequential.half_width if o not in names]
             if bad:
                 raise ValueError(f"sequential.half_width names outcomes not in outcomes: {bad}")
         return self
@@ -82,10 +89,12 @@ class ExperimentConfig(StrictModel):
 class Experiment:
     """A validated experiment: base scenario, variant scenarios, seeds and parameter draws."""
 
-    def __init__(self, config: ExperimentConfig, base: Scenario, source: str):
+    def __init__(self, config: ExperimentConfig, base: Scenario, source: str,
+                 settings: dict[str, Any] | None = None):
         self.config = config
         self.base = base
         self.source = source
+        self.settings = dict(settings or {})  # --set overrides already applied to ``base``
         self.name = config.name
         self.variants: dict[str, Scenario] = {}
         for name, overrides in config.variants.items():
@@ -113,7 +122,19 @@ class Experiment:
 
     @property
     def outcomes(self) -> list[str]:
-        return self.config.outcomes
+        """Outcome names, in the file's order (built-in and user-defined)."""
+        return [o if isinstance(o, str) else o.name for o in self.config.outcomes]
+
+    @property
+    def outcome_definitions(self) -> list[dict[str, Any]]:
+        """The user-defined outcomes as plain data (for workers and the manifest)."""
+        return [o.model_dump(mode="json") for o in self.config.outcomes
+                if isinstance(o, CustomOutcomeConfig)]
+
+    def outcome_registry(self) -> dict[str, Outcome]:
+        """name -> Outcome for every outcome of this experiment."""
+        return {o: OUTCOMES[o] if isinstance(o, str) else CustomOutcome(o).outcome()
+                for o in self.config.outcomes}
 
     @property
     def max_replications(self) -> int:
@@ -154,7 +175,10 @@ class Experiment:
         return sc.with_overrides(draws, self.source) if draws else sc
 
 
-def experiment_from_dict(data: Any, source: str, base_dir: Path) -> Experiment:
+def experiment_from_dict(data: Any, source: str, base_dir: Path,
+                         settings: dict[str, Any] | None = None) -> Experiment:
+    """Validate an experiment mapping; ``settings`` (dotted scenario keys, e.g. from
+    ``--set``) change the base scenario before the variants are applied."""
     if not isinstance(data, dict):
         raise ScenarioError(source, "an experiment must be a mapping of keys to values")
     if isinstance(data.get("variants"), dict):
@@ -167,15 +191,30 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path) -> Experiment:
         for path, msg in _problems(err):
             problems.append((path, msg.removeprefix("Value error, ")))
         raise ScenarioError(source, problems) from None
-    for name, overrides in config.variants.items():
-        if overrides is not None and not isinstance(overrides, dict):
+    for name, variant in config.variants.items():
+        if variant is not None and not isinstance(variant, dict):
             raise ScenarioError(source, [(f"variants.{name}", "must be a mapping of overrides")])
+    problems = []
+    for i, o in enumerate(config.outcomes):
+        if isinstance(o, CustomOutcomeConfig):
+            try:
+                CustomOutcome(o)
+            except RuleError as err:
+                problems.append((f"outcomes[{i}] ({o.name})", str(err)))
+    if problems:
+        raise ScenarioError(source, problems)
     path = (base_dir / config.scenario).resolve()
     base = load_scenario(path)
-    return Experiment(config, base, source)
+    if settings:
+        try:
+            base = base.with_overrides(settings, f"{source} (--set)")
+        except ScenarioError as err:
+            raise ScenarioError(f"{source} (--set)", err.problems) from None
+    return Experiment(config, base, source, settings)
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Load and validate an experiment file; the scenario path is relative to it."""
+def load_experiment(path: str | Path, settings: dict[str, Any] | None = None) -> Experiment:
+    """Load and validate an experiment file; the scenario path is relative to it.
+    ``settings``: dotted scenario keys applied to the base scenario (``--set``)."""
     path = Path(path)
-    return experiment_from_dict(read_yaml(path), str(path), path.parent)
+    return experiment_from_dict(read_yaml(path), str(path), path.parent, settings)

@@ -49,6 +49,11 @@ class ResultsStore:
     def failure_path(self, variant: str, replication: int) -> Path:
         return self.root / "failures" / variant / f"rep-{replication:05d}.json"
 
+    def detail_path(self, variant: str, replication: int, kind: str) -> Path:
+        """Per-run detail for the report: ``groups`` (outcomes by FSM/SEN/EAL and school) and
+        ``weekly`` (the trust's queues and staff use per week)."""
+        return self.root / "detail" / variant / f"rep-{replication:05d}-{kind}.parquet"
+
     def has(self, variant: str, replication: int) -> bool:
         return self.run_path(variant, replication).exists()
 
@@ -56,6 +61,11 @@ class ResultsStore:
         fail = self.failure_path(row["variant"], row["replication"])
         if fail.exists():
             fail.unlink()
+        row = dict(row)
+        for kind in ("groups", "weekly"):
+            detail = row.pop(f"_{kind}", None)
+            if detail is not None:
+                write_parquet(detail, self.detail_path(row["variant"], row["replication"], kind))
         write_parquet(pd.DataFrame([row]), self.run_path(row["variant"], row["replication"]))
 
     def save_failure(self, row: dict[str, Any]) -> None:
@@ -123,6 +133,10 @@ class ResultsStore:
             "baseline": experiment.baseline,
             "variants": {k: v.digest() for k, v in experiment.variants.items()},
             "outcomes": experiment.outcomes,
+            "outcome_definitions": experiment.outcome_definitions,
+            "description": experiment.config.description,
+            "replications_planned": experiment.replications,
+            "settings": {k: v for k, v in experiment.settings.items()},
             "root_seed": experiment.root_seed,
             "seeds": experiment.seeds(),
             "versions": versions(),
@@ -130,6 +144,8 @@ class ResultsStore:
             "sessions": [],
         }
         self.write_manifest(manifest)
+        for variant, scenario in experiment.variants.items():  # resolved, --set included
+            write_text(scenario.to_yaml(), self.root / "scenarios" / f"{variant}.yaml")
         try:
             text = Path(experiment.source).read_text(encoding="utf-8")
             write_text(text, self.root / "experiment.yaml")
@@ -139,6 +155,17 @@ class ResultsStore:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json")
+
+    def load_detail(self, kind: str) -> pd.DataFrame | None:
+        """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
+        None when the runs kept none (results of an older srmsim)."""
+        frames = []
+        for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
+            df = pd.read_parquet(f)
+            df.insert(0, "replication", int(f.name.split("-")[1]))
+            df.insert(0, "variant", f.parent.name)
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True) if frames else None
 
     def load(self, experiment_hash: str | None = None, seeds: list[int] | None = None,
              allow_empty: bool = False) -> pd.DataFrame:

@@ -200,6 +200,26 @@ class DesignResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """A short readable account, like statsmodels' results: what, then the numbers."""
+        tails = "two-sided" if self.tails == 2 else "one-sided"
+        params = ", ".join(f"{k}={v:g}" for k, v in self.parameters.items()
+                           if isinstance(v, int | float))
+        if self.effect is None:
+            lines = [f"Minimum detectable effect size, design {self.design}",
+                     f"  MDES:        {self.mdes:.3f} SD (outcome standard deviations)",
+                     f"  interval:    {self.ci_low:.3f} to {self.ci_high:.3f} SD",
+                     f"  at power {self.power:.2f}, alpha {self.alpha:g} ({tails})"]
+        else:
+            lines = [f"Power, design {self.design}",
+                     f"  power:       {self.power:.3f} to detect {self.effect:g} SD",
+                     f"  alpha {self.alpha:g} ({tails}), noncentrality {self.ncp:.3f}"]
+        lines += [f"  SE:          {self.se:.4f} SD, df {self.df:g}", f"  design:      {params}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
 
 def _check_common(alpha: float, tails: int) -> None:
     ck.check_alpha(alpha)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
 from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
@@ -104,19 +105,47 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def format_summary(summary: pd.DataFrame) -> str:
-    """The table `srmsim trial` prints."""
-    def num(v: float) -> str:
-        return "" if not math.isfinite(v) else f"{v:.4g}"
+#: summary measures that are effects (in the outcome's unit) rather than rates or counts
+EFFECT_MEASURES = ("mean estimate", "mean true effect", "bias", "RMSE", "SD of", "mean reported",
+                   "mean naive", "naive bias")
 
-    table = pd.DataFrame({
+
+def _format(measure: str, value: float, scale: str) -> str:
+    if not math.isfinite(value):
+        return "–"
+    if measure == "replications":
+        return f"{value:,.0f}"
+    if measure.startswith(("coverage", "rejection")):
+        return f"{100 * value:.1f}%"
+    if measure.startswith("students whose"):
+        return f"{value:,.1f}"
+    if measure.startswith(("RMSE", "SD of", "mean reported SE")):
+        return format_difference(value, scale).lstrip("+±")  # a size, not a direction
+    if measure.startswith(EFFECT_MEASURES):
+        return format_difference(value, scale)
+    return f"{value:,.4g}"
+
+
+def summary_display(summary: pd.DataFrame, scale: str = "number") -> pd.DataFrame:
+    """The summary as text: effects in the outcome's unit (``scale``, see
+    :data:`srmsim.experiment.outcomes.COLUMN_SCALES`), rates as percentages."""
+    return pd.DataFrame({
         "measure": summary["measure"],
-        "value": [num(v) for v in summary["value"]],
-        "95% CI": [f"{num(lo)} to {num(hi)}" if math.isfinite(lo) else ""
-                   for lo, hi in zip(summary["ci_low"], summary["ci_high"], strict=True)],
-        "note": summary["note"],
+        "value": [_format(m, v, scale) for m, v in zip(summary["measure"], summary["value"],
+                                                       strict=True)],
+        "95% interval": [f"{_format(m, lo, scale)} to {_format(m, hi, scale)}"
+                         if math.isfinite(lo) else ""
+                         for m, lo, hi in zip(summary["measure"], summary["ci_low"],
+                                              summary["ci_high"], strict=True)],
+        "note": summary["note"].fillna(""),
     })
-    return table.to_string(index=False, justify="left")
+
+
+def format_summary(summary: pd.DataFrame, scale: str = "number") -> str:
+    """The table `srmsim trial` prints: plain numbers, effects in the outcome's unit."""
+    from srmsim.experiment.compare import text_table
+
+    return text_table(summary_display(summary, scale), right={"value"})
 
 
 def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
@@ -172,15 +201,46 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
     return fig
 
 
+class TrialSummary(pd.DataFrame):
+    """The summary table (one row per measure); calling it, ``result.summary()``, gives the
+    readable text `srmsim trial` prints. Operations on it return plain DataFrames."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __call__(self) -> str:
+        return format_summary(pd.DataFrame(self))
+
+
 @dataclass
 class TrialResult:
-    """Rows per replication, the summary over them, and how to save both."""
+    """Rows per replication, the summary over them, and how to save both.
+
+    ``result.summary`` is the summary table (a DataFrame); ``result.summary()`` the same as
+    text; ``result.plot()`` the estimate-against-truth figure; ``print(result)`` the design and
+    the table; ``result.report(dir)`` writes the files and the HTML report.
+    """
 
     trial: Trial
     runs: pd.DataFrame
     summary: pd.DataFrame
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.summary, TrialSummary):
+            self.summary = TrialSummary(self.summary)
+
+    def __str__(self) -> str:
+        return f"{self.trial.describe()}\n{len(self.runs)} replications\n{self.table()}"
+
+    def report(self, out: str | Path) -> Path:
+        """Write the trial's files to ``out`` and its HTML report; returns the report's path."""
+        from srmsim.report import write_report
+
+        self.write(out)
+        return write_report(out)
 
     def measure(self, name: str) -> float:
         """A summary value by the start of its measure name, e.g. ``measure("coverage")``."""
@@ -191,7 +251,8 @@ class TrialResult:
         return float(hit["value"].iloc[0])
 
     def table(self) -> str:
-        return format_summary(self.summary)
+        scale = COLUMN_SCALES.get(self.trial.config.outcome, "number")
+        return format_summary(self.summary, scale)
 
     def plot(self, path: str | Path | None = None):
         return plot(self.runs, path, title=self.trial.name)
@@ -215,6 +276,7 @@ class TrialResult:
                     "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions(),
                     "seconds": round(self.seconds, 3)}
             write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
+            write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
             if self.failures:
                 keep = ("replication", "seed", "error", "traceback")
                 write_text(json.dumps([{k: f.get(k) for k in keep} for f in self.failures],

@@ -1,0 +1,27 @@
+"""``srmsim report DIR``: one self-contained HTML report of a run, experiment or trial folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write report.html for a run, experiment or trial folder",
+        description="Write one self-contained HTML page (figures embedded, no network needed) "
+        "that explains a result: what was run, the effects in units with their simulation "
+        "intervals, cost and staff hours, effects by group and school, queues and staff use "
+        "over the year; for trials, the estimate against the truth.")
+    p.add_argument("dir", help="a folder written by `srmsim run`, `srmsim experiment` or "
+                   "`srmsim trial`")
+    p.add_argument("--out", default=None, help="file to write (default: DIR/report.html)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srmsim.report import write_report
+
+    path = write_report(Path(args.dir), args.out)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,207 @@
+"""Outcomes an experiment file defines: a statistic of a students column or expression, in a group.
+
+Written in the experiment's ``outcomes:`` list next to built-in names::
+
+    outcomes:
+      - attendance
+      - name: attendance_fsm
+        label: Attendance of FSM students
+        statistic: mean            # mean | share | percentile | count | sum
+        of: attendance_rate        # an expression over students.parquet columns
+        where: fsm                 # optional: which students (a true/false expression)
+        scale: share               # how it prints (see srmsim.experiment.outcomes)
+        better: higher             # higher | lower | (omit: neither)
+      - name: fsm_gap_pa
+        label: FSM gap in persistent absence
+        statistic: share
+        of: persistent_absent
+        where: fsm
+        minus_where: not fsm       # the value for `where` minus the value for these students
+        scale: share
+        better: lower
+      - name: reading_of_weak_readers
+        label: Reading gap of students 2+ years behind in September
+        statistic: mean
+        of: reading_gap_end
+        where: reading_gap_start < -24   # the September test's low readers
+        scale: months
+        better: higher
+
+Expressions use the rule language of :mod:`srmsim.policy.rules` (parsed, never evaluated as
+Python). Names: every numeric or true/false column of ``students.parquet``, plus ``male``,
+``flagged`` (referred to any workflow), ``first_flag_week`` (week of the first referral, NaN if
+never) and ``served`` (received any action).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from srmsim.errors import RuleError
+from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome
+from srmsim.policy.rules import ArrayContext, FieldSpec, Rule, Vocabulary, parse_rule, parse_score
+
+STATISTICS = ("mean", "share", "percentile", "count", "sum")
+#: fields derived from a run's events, added to the students columns
+DERIVED: dict[str, FieldSpec] = {
+    "male": FieldSpec("bool", "the student is male"),
+    "flagged": FieldSpec("bool", "referred (flagged) to any workflow during the run"),
+    "first_flag_week": FieldSpec("number", "run week of the first referral (NaN if never)"),
+    "served": FieldSpec("bool", "received at least one action"),
+}
+
+
+class CustomOutcomeConfig(BaseModel):
+    """One user-defined outcome in an experiment file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+    label: Annotated[str, Field(max_length=200)] = ""
+    statistic: Literal["mean", "share", "percentile", "count", "sum"]
+    of: Annotated[str, Field(min_length=1, max_length=2000)]
+    where: Annotated[str, Field(max_length=2000)] | None = None
+    minus_where: Annotated[str, Field(max_length=2000)] | None = None
+    q: Annotated[float, Field(ge=0, le=100)] | None = None
+    scale: Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks",
+                   "number"] = "number"
+    better: Literal["higher", "lower"] | None = None
+    description: Annotated[str, Field(max_length=1000)] = ""
+
+    @field_validator("name")
+    @classmethod
+    def _not_builtin(cls, v: str) -> str:
+        if v in OUTCOMES:
+            raise ValueError(f"{v!r} is a built-in outcome; list it by name or choose another name")
+        return v
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    """Names an outcome expression may use: students.parquet columns and the derived fields."""
+    from srmsim.results import student_frame
+    from srmsim.students import StudentTable
+
+    frame = student_frame(StudentTable(0))
+    fields: dict[str, FieldSpec] = {}
+    for col in frame.columns:
+        kind = frame[col].dtype.kind
+        if kind == "b":
+            fields[col] = FieldSpec("bool", "students.parquet column")
+        elif kind in "iuf":
+            fields[col] = FieldSpec("number", "students.parquet column")
+    fields.update(DERIVED)
+    return Vocabulary(fields)
+
+
+def _columns(cohort: Cohort) -> dict[str, np.ndarray]:
+    s = cohort.students
+    cols: dict[str, np.ndarray] = {}
+    for name, spec in vocabulary().fields.items():
+        if name in s.columns:
+            cols[name] = s[name].to_numpy(dtype=bool if spec.kind == "bool" else float)
+    if "male" in s.columns:
+        cols["male"] = s["male"].to_numpy(dtype=bool)
+    elif "sex" in s.columns:
+        cols["male"] = (s["sex"] == "M").to_numpy()
+    if "interventions" in s.columns:
+        cols["served"] = (s["interventions"] > 0).to_numpy()
+    first = np.full(len(s), np.nan)
+    ev = cohort.events
+    if ev is not None and "student" in s.columns and len(ev):
+        flags = ev[ev["event"] == "flagged"].groupby("student", observed=True)["run_week"].min()
+        first = s["student"].map(flags).to_numpy(dtype=float)
+    cols["first_flag_week"] = first
+    cols["flagged"] = np.isfinite(first)
+    return cols
+
+
+class CustomOutcome:
+    """A parsed user-defined outcome: evaluates its statistic over a cohort of students."""
+
+    def __init__(self, config: CustomOutcomeConfig):
+        c = self.config = config
+        vocab = vocabulary()
+        if c.statistic == "percentile" and c.q is None:
+            raise RuleError("statistic percentile needs q (0 to 100), e.g. q: 10")
+        if c.statistic != "percentile" and c.q is not None:
+            raise RuleError("q is only used with statistic: percentile")
+        if c.minus_where is not None and c.where is None:
+            raise RuleError("minus_where needs where (the group it is subtracted from)")
+        if c.statistic in ("share", "count"):
+            self.of: Rule = _parse("of", parse_rule, c.of, vocab)
+        else:
+            self.of = _parse("of", parse_score, c.of, vocab)
+        self.where = _parse("where", parse_rule, c.where, vocab) if c.where else None
+        self.minus = (_parse("minus_where", parse_rule, c.minus_where, vocab)
+                      if c.minus_where else None)
+
+    def _statistic(self, values: np.ndarray, mask: np.ndarray) -> float:
+        v = values[mask]
+        stat = self.config.statistic
+        if stat in ("share", "count"):
+            return float(v.sum()) if stat == "count" else (float(v.mean()) if len(v) else math.nan)
+        v = v[np.isfinite(v)]
+        if stat == "sum":
+            return float(v.sum())
+        if not len(v):
+            return math.nan
+        if stat == "mean":
+            return float(v.mean())
+        return float(np.percentile(v, self.config.q))
+
+    def __call__(self, cohort: Cohort) -> float:
+        n = len(cohort.students)
+        ctx = ArrayContext(_columns(cohort))
+        values = self.of.evaluate(ctx, n)
+        mask = self.where.evaluate(ctx, n) if self.where else np.ones(n, dtype=bool)
+        value = self._statistic(values, mask)
+        if self.minus is not None:
+            value -= self._statistic(values, self.minus.evaluate(ctx, n))
+        return value
+
+    def outcome(self) -> Outcome:
+        c = self.config
+        label = c.label or c.name.replace("_", " ")
+        text = f"{c.statistic}{f' (q={c.q:g})' if c.q is not None else ''} of {c.of}"
+        if c.where:
+            text += f" where {c.where}"
+        if c.minus_where:
+            text += f", minus the same where {c.minus_where}"
+        fields = set(self.of.fields)
+        for rule in (self.where, self.minus):
+            if rule is not None:
+                fields |= set(rule.fields)
+        # derived names read these columns (and the run's events)
+        derived = {"male": {"sex"}, "served": {"interventions"}, "flagged": {"student"},
+                   "first_flag_week": {"student"}}
+        columns = {f for f in fields if f not in DERIVED}
+        for f in fields & set(derived):
+            columns |= derived[f]
+        return Outcome(c.name, label, c.scale, c.better, self, c.description or text,
+                       relative=c.minus_where is None, columns=tuple(sorted(columns)))
+
+
+def _parse(key: str, parser: Any, text: str, vocab: Vocabulary) -> Rule:
+    try:
+        return parser(key, text, vocab)
+    except RuleError as err:
+        raise RuleError(str(err).replace(f"rule {key!r}: ", "").replace(f"score {key!r}: ", "")
+                        ) from None
+
+
+def build_outcomes(definitions: list[dict[str, Any]]) -> dict[str, Outcome]:
+    """name -> Outcome for validated custom definitions (as stored in a manifest)."""
+    out = {}
+    for d in definitions:
+        config = CustomOutcomeConfig.model_validate(d)
+        out[config.name] = CustomOutcome(config).outcome()
+    return out
+
+
+__all__ = ["DERIVED", "STATISTICS", "CustomOutcome", "CustomOutcomeConfig", "build_outcomes",
+           "vocabulary"]

@@ -1,0 +1,157 @@
+"""An experiment's results as one object: runs, effects, subgroup effects, the trust's weeks.
+
+>>> res = ExperimentResult.load("results/quickstart")      # doctest: +SKIP
+>>> print(res)                    # what was run and the effects table, in units
+>>> res.plot()                    # the forest plot
+>>> res.report()                  # results/quickstart/report.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from srmsim.experiment.compare import (
+    compare_frame,
+    effects_display,
+    forest_plot,
+    format_effects,
+    load_runs,
+    registry_of,
+    variant_order,
+)
+from srmsim.experiment.outcomes import OUTCOMES, Outcome, get_outcome
+
+
+@dataclass
+class ExperimentResult:
+    """Everything `srmsim experiment` stored in one results folder, read back."""
+
+    path: Path
+    runs: pd.DataFrame
+    manifest: dict[str, Any]
+    level: float = 0.95
+    registry: dict[str, Outcome] = field(default_factory=dict)
+    _scenarios: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path, level: float = 0.95) -> ExperimentResult:
+        runs, manifest = load_runs(path)
+        return cls(Path(path), runs, manifest, level, registry_of(manifest))
+
+    # ------------------------------------------------------------------ what was run
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.path.name))
+
+    @property
+    def baseline(self) -> str:
+        return str(self.manifest["baseline"])
+
+    @property
+    def variants(self) -> list[str]:
+        return variant_order(self.runs, self.manifest)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return list(self.manifest.get("outcomes") or [])
+
+    def outcome(self, name: str) -> Outcome:
+        return get_outcome(name, self.registry)
+
+    @property
+    def replications(self) -> int:
+        return int(self.runs.groupby("variant")["replication"].nunique().min())
+
+    def scenario(self, variant: str):
+        """The resolved scenario a variant ran (saved in ``scenarios/<variant>.yaml``), or None
+        for results of an older srmsim."""
+        from srmsim.scenario import load_scenario
+
+        if variant not in self._scenarios:
+            path = self.path / "scenarios" / f"{variant}.yaml"
+            self._scenarios[variant] = load_scenario(path) if path.exists() else None
+        return self._scenarios[variant]
+
+    # ------------------------------------------------------------------ effects
+    @cached_property
+    def effects(self) -> pd.DataFrame:
+        """Paired effects of each variant against the baseline (the rows of effects.csv)."""
+        return compare_frame(self.runs, self.baseline, self.outcomes, self.level, self.registry,
+                             self.variants)
+
+    def _detail(self, kind: str) -> pd.DataFrame | None:
+        from srmsim.experiment.store import ResultsStore
+
+        return ResultsStore(self.path).load_detail(kind)
+
+    @cached_property
+    def group_effects(self) -> pd.DataFrame | None:
+        """Effects within FSM/SEN/EAL groups and each school (column ``group``), paired over
+        replications like the trust-wide ones; None for results without per-run detail."""
+        detail = self._detail("groups")
+        if detail is None:
+            return None
+        frames = []
+        for group, g in detail.groupby("group", sort=False):
+            wide = g.pivot_table(index=["variant", "replication"], columns="outcome",
+                                 values="value", aggfunc="first").reset_index()
+            present = [o for o in self.outcomes if o in wide.columns]
+            if self.baseline not in set(wide["variant"]) or not present:
+                continue
+            eff = compare_frame(wide, self.baseline, present, self.level, self.registry,
+                                self.variants)
+            eff.insert(0, "group", group)
+            frames.append(eff)
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    @cached_property
+    def weeks(self) -> pd.DataFrame | None:
+        """The trust's weekly totals (queue, staff minutes, sessions), mean over replications
+        per variant and run week; None for results without per-run detail."""
+        detail = self._detail("weekly")
+        if detail is None:
+            return None
+        cols = [c for c in detail.columns if c not in ("variant", "replication", "run_week")]
+        return detail.groupby(["variant", "run_week"], sort=False)[cols].mean().reset_index()
+
+    def students_per_run(self, variant: str) -> float | None:
+        if "students" not in self.runs.columns:
+            return None
+        return float(self.runs.loc[self.runs["variant"] == variant, "students"].mean())
+
+    # ------------------------------------------------------------------ showing it
+    def summary(self) -> str:
+        """What was run and the effects table, every number in its unit."""
+        head = (f"experiment {self.name}: {len(self.variants)} variants x {self.replications} "
+                f"replications, baseline {self.baseline}, root seed "
+                f"{self.manifest.get('root_seed')}")
+        return head + "\n" + format_effects(self.effects, self.registry)
+
+    def table(self) -> pd.DataFrame:
+        """The effects table as formatted text (a DataFrame, for notebooks)."""
+        return effects_display(self.effects, self.registry)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"ExperimentResult({self.name!r}, variants={self.variants}, "
+                f"replications={self.replications})")
+
+    def plot(self, path: str | Path | None = None):
+        """The forest plot (a matplotlib Figure; saved when ``path`` is given)."""
+        return forest_plot(self.effects, path, self.registry)
+
+    def report(self, path: str | Path | None = None) -> Path:
+        """Write the HTML report (default ``report.html`` in the results folder)."""
+        from srmsim.report import write_report
+
+        return write_report(self.path, path)
+
+
+__all__ = ["ExperimentResult", "OUTCOMES"]

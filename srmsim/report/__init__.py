@@ -1,0 +1,64 @@
+"""One self-contained HTML report per result folder: ``srmsim report DIR``.
+
+The folder's kind is recognised by its files: a run (``summary.json`` and
+``students.parquet``), an experiment (``manifest.json``) or a trial (``trial.json``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from srmsim.errors import SrmsimError
+from srmsim.results import write_text
+
+KINDS = {"experiment": "manifest.json", "trial": "trial.json", "run": "summary.json"}
+
+
+def folder_kind(path: str | Path) -> str:
+    """``run``, ``experiment`` or ``trial``; a clear error for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise SrmsimError(f"{path}: no such folder")
+    if not path.is_dir():
+        raise SrmsimError(f"{path}: is a file; give the folder a run, experiment or trial wrote")
+    for kind, marker in KINDS.items():
+        if (path / marker).is_file():
+            return kind
+    raise SrmsimError(f"{path}: not a result folder (expected manifest.json from `srmsim "
+                      "experiment`, trial.json from `srmsim trial` or summary.json from "
+                      "`srmsim run`)")
+
+
+def build_html(path: str | Path) -> str:
+    """The report of a result folder, as one HTML document."""
+    path = Path(path)
+    kind = folder_kind(path)
+    if kind == "experiment":
+        from srmsim.experiment.result import ExperimentResult
+        from srmsim.report.experiment import build
+
+        page = build(ExperimentResult.load(path))
+    elif kind == "trial":
+        from srmsim.report.trial import build
+
+        page = build(path)
+    else:
+        from srmsim.report.run import build
+
+        page = build(path)
+    return page.render()
+
+
+def write_report(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
+    html = build_html(path)
+    target = Path(out) if out is not None else Path(path) / "report.html"
+    write_text(html, target)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(target, 0o666 & ~umask)  # a report is for sharing: readable like any new file
+    return target
+
+
+__all__ = ["build_html", "folder_kind", "write_report"]

@@ -1,0 +1,268 @@
+"""The report of an experiment folder: what was run, effects in units, cost per unit of each
+outcome, effects by FSM/SEN/EAL and school, queues and staff use over the year."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from srmsim.experiment.compare import effects_display, mark_better
+from srmsim.experiment.outcomes import RESOURCES, format_value
+from srmsim.experiment.result import ExperimentResult
+from srmsim.report.page import INTERVAL_NOTE, Page, esc
+from srmsim.report.words import describe_policy, describe_trust
+
+EFFECT_NUMBERS = {"mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
+                  "relative_change"}
+
+
+def _interval(o, lo: float, hi: float, short: bool = False) -> str:
+    """``+0.51 pp to +0.55 pp``; ``short`` drops the unit (shown once beside the estimate)."""
+    a, b = o.format_difference(lo), o.format_difference(hi)
+    if short:
+        a, b = a.split(" ")[0], b.split(" ")[0]
+    return f"{a} to {b}"
+
+
+def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
+    """Per variant, one plain sentence per outcome that has a better direction."""
+    out: dict[str, list[str]] = {}
+    for r in res.effects.itertuples(index=False):
+        o = res.outcome(r.outcome)
+        if r.outcome in RESOURCES or not math.isfinite(r.difference):
+            continue
+        out.setdefault(r.variant, []).append(
+            f"{o.label}: {o.format_value(r.mean_baseline)} → {o.format_value(r.mean_variant)}, "
+            f"{o.format_difference(r.difference)} (95% simulation interval "
+            f"{_interval(o, r.ci_low, r.ci_high, short=True)}): {r.verdict}.")
+    return out
+
+
+def cost_table(res: ExperimentResult) -> pd.DataFrame | None:
+    """Per variant: cost, staff hours, and the cost (and staff hours) per unit of each outcome
+    that the variant clearly improved: extra cost / (improvement per student x students)."""
+    eff = res.effects.set_index(["variant", "outcome"])
+    has = [r for r in RESOURCES if r in res.outcomes]
+    if not has or res.students_per_run(res.baseline) is None:
+        return None  # no cost outcome, or results of an older srmsim (no student counts)
+    rows = []
+    for variant in res.variants:
+        if variant == res.baseline:
+            continue
+        n = res.students_per_run(variant)
+        extra = {r: float(eff.loc[(variant, r), "difference"]) for r in has}
+        for name in res.outcomes:
+            o = res.outcome(name)
+            if name in RESOURCES or o.gain is None or o.better is None:
+                continue
+            e = eff.loc[(variant, name)]
+            improvement = float(e["difference"]) * (1 if o.better == "higher" else -1)
+            units = improvement * (n or math.nan)
+            clear = e["verdict"] == "better"
+            row = {"variant": variant, "unit of improvement": o.gain,
+                   "units gained per year": f"{units:,.0f}" if clear else "–"}
+            if "cost" in extra:
+                row["cost per unit"] = format_value(extra["cost"] / units, "money") if clear \
+                    else "no clear gain"
+            if "staff_hours" in extra:
+                row["staff hours per unit"] = (format_value(extra["staff_hours"] / units, "hours")
+                                               if clear else "no clear gain")
+            rows.append(row)
+    return pd.DataFrame(rows) if rows else None
+
+
+def resource_table(res: ExperimentResult) -> pd.DataFrame:
+    rows = []
+    means = res.runs.groupby("variant", sort=False)
+    for variant in res.variants:
+        g = means.get_group(variant)
+        row = {"variant": variant}
+        for r in RESOURCES:
+            if r in res.outcomes:
+                row[res.outcome(r).label] = res.outcome(r).format_value(float(g[r].mean()))
+        n = res.students_per_run(variant)
+        if n:
+            row["students"] = f"{n:,.0f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def group_table(res: ExperimentResult, outcome: str, groups: list[str]) -> pd.DataFrame:
+    ge = res.group_effects
+    o = res.outcome(outcome)
+    sub = ge[(ge["outcome"] == outcome) & ge["group"].isin(groups)]
+    rows = []
+    for group in groups:
+        g = sub[sub["group"] == group]
+        if g.empty:
+            continue
+        row = {"students": group,
+               f"{res.baseline} (level)": o.format_value(float(g["mean_baseline"].iloc[0]))}
+        for r in g.itertuples(index=False):
+            row[f"{r.variant} (difference, 95% interval)"] = (
+                f"{o.format_difference(r.difference)} "
+                f"({_interval(o, r.ci_low, r.ci_high, short=True)})")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def weeks_figure(res: ExperimentResult):
+    from srmsim.figures import new_figure
+
+    w = res.weeks
+    fig, (ax1, ax2) = new_figure(10, 3.6, ncols=2)
+    for variant in res.variants:
+        v = w[w["variant"] == variant]
+        ax1.plot(v["run_week"], v["queue_length"], label=variant)
+        ax2.plot(v["run_week"], v["staff_minutes_used"] / 60, label=variant)
+    avail = w[w["variant"] == res.variants[-1]]
+    if "staff_minutes_available" in w and avail["staff_minutes_available"].max() > 0:
+        ax2.plot(avail["run_week"], avail["staff_minutes_available"] / 60, "k--", lw=0.8,
+                 label="staff hours available")
+    ax1.set_title("Students waiting for an action (trust total)", fontsize=9, loc="left")
+    ax1.set_xlabel("week of the run")
+    ax1.set_ylabel("students in the queue")
+    ax2.set_title("Staff hours used per week (trust total)", fontsize=9, loc="left")
+    ax2.set_xlabel("week of the run")
+    ax2.set_ylabel("staff hours per week")
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7)
+    fig.suptitle("Queues and staff use over the year (mean over replications)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def group_figure(res: ExperimentResult, outcome: str, groups: list[str]):
+    from srmsim.figures import new_figure
+
+    ge = res.group_effects
+    o = res.outcome(outcome)
+    scale = 100.0 if o.scale == "share" else 1.0
+    unit = o.difference_unit
+    variants = [v for v in res.variants if v != res.baseline]
+    fig, ax = new_figure(8, 0.9 + 0.32 * len(groups) * len(variants))
+    y = 0.0
+    ticks, labels = [], []
+    colours = dict(zip(variants, ["tab:blue", "tab:orange", "tab:green", "tab:purple",
+                                  "tab:brown", "tab:pink", "tab:olive", "tab:cyan"] * 4,
+                       strict=False))
+    for group in reversed(groups):
+        for v in reversed(variants):
+            g = ge[(ge["group"] == group) & (ge["variant"] == v) & (ge["outcome"] == outcome)]
+            if g.empty:
+                continue
+            d, lo, hi = (float(g[c].iloc[0]) * scale for c in ("difference", "ci_low", "ci_high"))
+            ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", capsize=2,
+                        color=colours[v])
+            ticks.append(y)
+            labels.append(f"{group}: {v}")
+            y += 1
+        y += 0.5
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel(f"difference from {res.baseline}" + (f" ({unit})" if unit else ""))
+    mark_better(ax, o)
+    ax.set_title(f"{o.label} by group: effect with 95% simulation interval", fontsize=9,
+                 loc="left", pad=12)
+    fig.tight_layout()
+    return fig
+
+
+def build(res: ExperimentResult) -> Page:
+    m = res.manifest
+    page = Page(f"Experiment report: {res.name}", m.get("description", ""))
+    versions = m.get("versions", {})
+    page.h2("What was run", "what")
+    base = res.scenario(res.baseline)
+    if base is not None:
+        page.p(describe_trust(base))
+    rows = [("experiment", res.name), ("baseline (compared against)", res.baseline),
+            ("variants", ", ".join(res.variants)),
+            ("replications", f"{res.replications} per variant, with common random numbers "
+             "(replication i of every variant uses the same seed)"),
+            ("root seed", str(m.get("root_seed"))),
+            ("srmsim version", versions.get("srmsim", "?")),
+            ("created", str(m.get("created", "?")))]
+    if m.get("settings"):
+        rows.append(("command-line settings (--set)",
+                     ", ".join(f"{k}={v}" for k, v in m["settings"].items())))
+    page.definitions(rows)
+    page.h3("The variants")
+    page.table(pd.DataFrame([{"variant": v, "what it does": describe_policy(res.scenario(v))}
+                             for v in res.variants if res.scenario(v) is not None]))
+
+    page.h2("Headline effects", "headline")
+    page.note(INTERVAL_NOTE)
+    for variant, sentences in headline_sentences(res).items():
+        page.raw(f"<p><b>{esc(variant)}</b> against {esc(res.baseline)}:</p>")
+        page.bullets(sentences, "headline")
+    eff = res.effects
+    page.h3("All effects")
+    page.table(effects_display(eff, res.registry), EFFECT_NUMBERS, "effects", "verdict",
+               raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
+                        "relative_change"]])
+    page.p("Columns as in effects.csv: mean_baseline and mean_variant are the means over "
+           "replications; difference is variant minus baseline, paired by replication; ci_low "
+           "and ci_high bound its 95% simulation interval; pp = percentage points; "
+           "relative_change is shown only where a ratio means something. effects.csv also "
+           "keeps the variance-reduction factor of the paired comparison.", "meta")
+    page.figure(res.plot(), "Effect of each variant against the baseline with its 95% "
+                "simulation interval; green: better, red: worse, blue: no clear change.")
+
+    page.h2("Cost and staff hours", "cost")
+    page.table(resource_table(res), numeric={"Cost", "Staff hours", "students"})
+    ct = cost_table(res)
+    if ct is not None:
+        page.p("Cost per unit of each outcome: the variant's extra cost (or staff hours) over "
+               "the baseline, divided by the improvement it bought across the trust's students "
+               "in a year. Shown only where the improvement is clear (its interval excludes "
+               "zero).")
+        page.table(ct, {"units gained per year", "cost per unit", "staff hours per unit"},
+                   "cost_per_unit")
+
+    page.h2("Effects by group and by school", "groups")
+    if res.group_effects is None:
+        page.p("These results keep no per-group detail (made by an older srmsim).")
+    else:
+        groups = [g for g in ("FSM", "not FSM", "SEN", "not SEN", "EAL", "not EAL")
+                  if g in set(res.group_effects["group"])]
+        schools = sorted({g for g in res.group_effects["group"] if g.startswith("school ")},
+                         key=lambda s: int(s.split()[1]))
+        main = [o for o in res.outcomes if o not in RESOURCES]
+        for name in main:
+            o = res.outcome(name)
+            page.h3(o.heading())
+            page.table(group_table(res, name, groups + schools), numeric=set())
+        if main:
+            page.figure(group_figure(res, main[0], groups),
+                        f"{res.outcome(main[0]).label}: effect by FSM, SEN and EAL group.")
+
+    page.h2("Queues and staff use over the year", "weeks")
+    if res.weeks is None or res.weeks.empty:
+        page.p("These results keep no weekly detail (made by an older srmsim).")
+    else:
+        page.figure(weeks_figure(res), "Students waiting for an action and staff hours used, "
+                    "each week, summed over the trust's schools.")
+        w = res.weeks
+        rows = []
+        for v in res.variants:
+            x = w[w["variant"] == v]
+            rows.append({"variant": v,
+                         "mean queue": f"{x['queue_length'].mean():,.1f}",
+                         "longest queue": f"{x['queue_length'].max():,.0f}",
+                         "staff hours used": f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
+                         "share of staff time used": (
+                             f"{x['staff_minutes_used'].sum() / x['staff_minutes_available'].sum():.0%}"
+                             if x["staff_minutes_available"].sum() > 0 else "–")})
+        page.table(pd.DataFrame(rows), {"mean queue", "longest queue", "staff hours used",
+                                        "share of staff time used"})
+
+    page.h2("How to read this report", "method")
+    page.raw("<p>Every variant was run " + esc(res.replications) + " times. Replication i of "
+             "every variant shares its random numbers, so differences come from the policy, not "
+             "from luck; the interval of a difference is a t interval over the paired "
+             "replications. Files: <code>effects.csv</code> (every number above, unrounded), "
+             "<code>runs/</code> (one row per run), <code>scenarios/</code> (each variant's "
+             "resolved scenario), <code>manifest.json</code> (seeds and versions).</p>")
+    return page

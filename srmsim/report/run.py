@@ -1,0 +1,185 @@
+"""The report of one run's folder: the trust's year in pictures, by group and by school."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
+from srmsim.report.page import Page
+from srmsim.report.words import describe_policy, describe_trust
+
+#: outcomes a run report shows, in this order
+RUN_OUTCOMES = ["attendance", "persistent_absence", "severe_absence", "reading_gap_end",
+                "reading_behind_2y", "attainment", "incidents", "withdrawal"]
+POLICY_OUTCOMES = ["students_served", "interventions", "weeks_waited", "staff_hours", "cost"]
+
+
+class _Run:
+    """The files of a run folder (what :meth:`RunResult.write` saved)."""
+
+    def __init__(self, path: Path):
+        from srmsim.scenario import load_scenario
+
+        self.path = path
+        self.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        self.students = pd.read_parquet(path / "students.parquet")
+        self.weekly = pd.read_parquet(path / "weekly.parquet")
+        ev = path / "events.parquet"
+        self.events = pd.read_parquet(ev) if ev.exists() else None
+        sc = path / "scenario.yaml"
+        self.scenario = load_scenario(sc) if sc.exists() else None
+
+
+def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    values = measure(run, [OUTCOMES[n] for n in names], Cohort(run.students, run.events))
+    shown = pd.DataFrame({"outcome": [OUTCOMES[n].label for n in names],
+                          "value": [OUTCOMES[n].format_value(values[n]) for n in names],
+                          "what it is": [OUTCOMES[n].description for n in names]})
+    raw = pd.DataFrame({"value": [values[n] for n in names]})
+    return shown, raw
+
+
+def group_frame(run: _Run, names: list[str]) -> pd.DataFrame:
+    rows = []
+    for group, cohort in group_cohorts(run).items():
+        values = measure(run, [OUTCOMES[n] for n in names], cohort)
+        row = {"students": group, "number": f"{len(cohort.students):,}"}
+        row.update({OUTCOMES[n].label: OUTCOMES[n].format_value(values[n]) for n in names})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def attendance_figure(run: _Run):
+    from srmsim.figures import new_figure
+
+    fig, ax = new_figure(9, 3.6)
+    for school, w in run.weekly.groupby("school"):
+        ax.plot(w["run_week"], 100 * w["attendance_rate"], lw=1, label=f"school {school}")
+    trust = run.weekly.groupby("run_week")[["sessions_attended", "sessions_possible"]].sum()
+    ax.plot(trust.index, 100 * trust["sessions_attended"] / trust["sessions_possible"], "k",
+            lw=2.2, label="trust")
+    ax.set_xlabel("week of the run")
+    ax.set_ylabel("attendance (% of sessions)")
+    ax.set_title("Attendance each week, by school", fontsize=10, loc="left")
+    ax.legend(fontsize=6, ncol=2 if run.weekly["school"].nunique() > 6 else 1, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def reading_figure(run: _Run):
+    from srmsim.figures import new_figure
+
+    fig, ax = new_figure(7, 3.4)
+    s = run.students
+    start, end = s["reading_gap_start"].dropna(), s["reading_gap_end"].dropna()
+    both = pd.concat([start, end])
+    bins = np.linspace(both.quantile(0.005), both.quantile(0.995), 40) if len(both) else 10
+    ax.hist(start, bins=bins, alpha=0.5, label="September test")
+    ax.hist(end, bins=bins, alpha=0.5, label="last test of the year")
+    ax.axvline(-24, color="tab:red", lw=1, ls="--", label="two years behind")
+    ax.set_xlabel("reading age minus age (months; negative = behind)")
+    ax.set_ylabel("students")
+    ax.set_title("Reading gap at the start and end of the year", fontsize=10, loc="left")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def groups_figure(run: _Run):
+    from srmsim.figures import new_figure
+
+    fig, ax = new_figure(7, 3.2)
+    cohorts = {k: v for k, v in group_cohorts(run).items() if not k.startswith("school ")}
+    o = OUTCOMES["persistent_absence"]
+    values = [100 * o(c) for c in cohorts.values()]
+    ax.barh(list(cohorts)[::-1], values[::-1], color="tab:blue")
+    trust = 100 * o(Cohort(run.students, run.events))
+    ax.axvline(trust, color="black", lw=1, ls="--", label=f"trust: {trust:.1f}%")
+    ax.set_xlabel("persistent absence (% of students missing 10%+ of sessions)")
+    ax.set_title("Persistent absence by group", fontsize=10, loc="left")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def workload_figure(run: _Run):
+    from srmsim.figures import new_figure
+
+    w = run.weekly.groupby("run_week")[["queue_length", "active_cases", "staff_minutes_used",
+                                        "staff_minutes_available", "referrals"]].sum()
+    fig, (ax1, ax2) = new_figure(10, 3.5, ncols=2)
+    ax1.plot(w.index, w["queue_length"], label="waiting for an action")
+    ax1.plot(w.index, w["active_cases"], label="open cases")
+    ax1.bar(w.index, w["referrals"], color="tab:grey", alpha=0.4, label="new referrals")
+    ax1.set_xlabel("week of the run")
+    ax1.set_ylabel("students")
+    ax1.set_title("Referrals, open cases and queue (trust)", fontsize=9, loc="left")
+    ax1.legend(fontsize=7)
+    ax2.plot(w.index, w["staff_minutes_used"] / 60, label="used")
+    ax2.plot(w.index, w["staff_minutes_available"] / 60, "k--", lw=0.8, label="available")
+    ax2.set_xlabel("week of the run")
+    ax2.set_ylabel("staff hours per week")
+    ax2.set_title("Staff hours used and available (trust)", fontsize=9, loc="left")
+    ax2.legend(fontsize=7)
+    fig.suptitle("Queues and staff use over the year", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def build(path: Path) -> Page:
+    run = _Run(path)
+    s = run.summary
+    name = s.get("scenario", path.name)
+    desc = run.scenario.description if run.scenario is not None else ""
+    page = Page(f"Run report: {name}", desc)
+    page.h2("What was run", "what")
+    if run.scenario is not None:
+        page.p(describe_trust(run.scenario))
+        page.p(describe_policy(run.scenario))
+    made = time.strftime("%Y-%m-%d %H:%M", time.localtime((path / "summary.json").stat().st_mtime))
+    page.definitions([("scenario", str(name)), ("seed", str(s.get("seed"))),
+                      ("schools", str(s.get("schools"))), ("students", f"{len(run.students):,}"),
+                      ("weeks", str(s.get("weeks"))),
+                      ("srmsim version", str(s.get("srmsim_version", "?"))), ("made", made)])
+    page.note("One run is one possible year for the simulated trust. Compare policies with "
+              "<code>srmsim experiment</code>, which repeats runs and gives simulation intervals.")
+
+    page.h2("The year in numbers", "headline")
+    names = RUN_OUTCOMES + (POLICY_OUTCOMES if run.events is not None else [])
+    shown, raw = headline_rows(run, names)
+    page.table(shown, {"value"}, "headline", raw=raw)
+
+    if run.events is not None:
+        page.h2("Cost and staff hours", "cost")
+        served = int((run.students["interventions"] > 0).sum())
+        cost, hours = float(run.students["cost"].sum()), float(run.students["staff_minutes"].sum()) / 60
+        rows = [("cost of actions", OUTCOMES["cost"].format_value(cost)),
+                ("staff hours", OUTCOMES["staff_hours"].format_value(hours)),
+                ("students who received any action", f"{served:,}")]
+        if served:
+            rows += [("cost per student served", OUTCOMES["cost"].format_value(cost / served)),
+                     ("staff hours per student served", f"{hours / served:,.1f} h")]
+        page.definitions(rows)
+
+    page.h2("By group and by school", "groups")
+    page.table(group_frame(run, ["attendance", "persistent_absence", "reading_gap_end",
+                                 "attainment"]
+                           + (["students_served", "staff_hours"] if run.events is not None else [])),
+               set())
+    page.h2("The trust's year in pictures", "pictures")
+    page.figure(attendance_figure(run), "Weekly attendance of each school and the trust.")
+    page.figure(groups_figure(run), "Persistent absence among FSM, SEN and EAL students and "
+                "their peers.")
+    if run.students["reading_gap_start"].notna().any():
+        page.figure(reading_figure(run), "Distribution of the reading gap at the September test "
+                    "and at the last test of the year.")
+    if run.events is not None:
+        page.h2("Queues and staff use over the year", "weeks")
+        page.figure(workload_figure(run), "New referrals, open cases, students waiting and "
+                    "staff hours each week, summed over the schools.")
+    return page

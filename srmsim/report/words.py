@@ -1,0 +1,51 @@
+"""Scenarios and designs described in plain words for the first section of a report."""
+
+from __future__ import annotations
+
+from srmsim.scenario import Scenario
+
+
+def _years(groups: list[int]) -> str:
+    return f"Year {groups[0]}" if len(groups) == 1 else f"Years {groups[0]} to {groups[-1]}"
+
+
+def describe_trust(sc: Scenario) -> str:
+    t, p = sc.trust, sc.population
+    if p.records:
+        who = "students resampled from imported records"
+    else:
+        who = (f"about {t.students_per_year_group:,} students per year group; "
+               f"{p.fsm_rate:.0%} eligible for free school meals (FSM), {p.sen_rate:.0%} with "
+               f"special educational needs (SEN), {p.eal_rate:.0%} with English as an additional "
+               "language (EAL)")
+    years = "one school year" if sc.years == 1 else f"{sc.years} school years"
+    return (f"A trust of {t.n_schools} school{'s' if t.n_schools != 1 else ''} "
+            f"({_years(t.year_groups)}; {who}), simulated week by week for {years}.")
+
+
+def describe_policy(sc: Scenario) -> str:
+    pol = sc.policy
+    if pol is None:
+        return "No policy: no risk rules and no interventions (business as usual)."
+    parts = []
+    for name, wf in pol.workflows.items():
+        if not wf.enabled:
+            continue
+        rule = pol.rules.get(wf.trigger)
+        when = rule if isinstance(rule, str) else getattr(rule, "when", wf.trigger)
+        steps = " → ".join(s.action.replace("_", " ") for s in wf.steps)
+        parts.append(f"{name.replace('_', ' ')}: students with {when} are referred to "
+                     f"{steps}")
+    if not parts:
+        return "A policy whose workflows are all switched off (nobody is referred)."
+    staff = pol.staff.school
+    staffing = ""
+    if staff:
+        staffing = " Staff time per school per week: " + ", ".join(
+            f"{role.replace('_', ' ')} {minutes:,.0f} min" for role, minutes in staff.items()) + "."
+    params = ""
+    if pol.parameters:
+        params = " Thresholds: " + ", ".join(f"{k} = {v:g}" if not isinstance(v, bool)
+                                             else f"{k} = {v}" for k, v in
+                                             pol.parameters.items()) + "."
+    return "Policy. " + "; ".join(parts) + "." + params + staffing
