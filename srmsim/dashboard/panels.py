@@ -1,0 +1,268 @@
+"""The dashboard's panels: Solara components, one figure or table each, in plain words with units.
+
+Each panel is a function of the model, as Mesa's SolaraViz expects of its ``components``; Mesa
+wraps it so it redraws after every Step. Figures are matplotlib drawn to PNG on the server (no
+JavaScript charting library to fetch). Text uses ``solara.Text``/HTML, not ``solara.Markdown``
+(which loads KaTeX from a CDN).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import solara
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from srmsim.dashboard import model as dm
+from srmsim.dashboard.settings import label
+from srmsim.errors import SrmsimError
+
+POLICY_COLOUR, BASELINE_COLOUR = "#1f77b4", "#7f7f7f"
+WEEK_AXIS = "School week"
+
+
+def _figure(height: float = 2.6) -> tuple[Figure, object]:
+    fig = Figure(figsize=(6.0, height), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig, ax
+
+
+def _line(text: str) -> None:
+    """One line of text (``solara.Text`` alone runs on from the text before it)."""
+    solara.Text(text, style={"display": "block"})
+
+
+def _card(title: str):
+    """A panel: a card that fills its grid cell and scrolls when its content is taller."""
+    return solara.Card(title, style={"height": "100%", "overflow": "auto"})
+
+
+def _show(fig: Figure) -> None:
+    solara.FigureMatplotlib(fig, format="png")
+
+
+def _number(value: float, digits: int = 1, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "") -> None:
+    """A plain HTML table (escaped), readable without any charting library."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>"
+                   for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(str(v))}</td>" for v in r)
+        + "</tr>" for r in rows)
+    cap = f"<caption style='caption-side:bottom;font-size:85%'>{html.escape(caption)}</caption>" \
+        if caption else ""
+    solara.HTML(tag="div", unsafe_innerHTML=f"<table style='border-collapse:collapse;"
+                f"font-size:90%'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _waiting_for_first_week(m: dm.DashboardModel) -> bool:
+    if m.week_index == 0:
+        _line("Press Step to run a week, or ▶ to run the rest of the year week by week.")
+        return True
+    return False
+
+
+def _trust_and_schools(ax, m: dm.DashboardModel, column: str, trust: str, trust_np: str) -> None:
+    """Thin lines for each school (with the policy), thick for the trust with and without."""
+    schools = m.by_school()
+    fig = m.figures()
+    for _, one in schools.groupby("school"):
+        ax.plot(one["week"], one[column], color=POLICY_COLOUR, alpha=0.25, linewidth=0.8)
+    ax.plot(fig.index, fig[trust], color=POLICY_COLOUR, linewidth=2.2, label="Trust, with policy")
+    if m.baseline is not None:
+        ax.plot(fig.index, fig[trust_np], color=BASELINE_COLOUR, linewidth=2.2, linestyle="--",
+                label="Trust, no policy (same students, same seed)")
+    ax.plot([], [], color=POLICY_COLOUR, alpha=0.25, linewidth=0.8, label="Each school, with policy")
+    ax.set_xlabel(WEEK_AXIS)
+    ax.legend(loc="best", fontsize=8)
+
+
+def settings_in_use(m: dm.DashboardModel) -> list[str]:
+    """The scenario's adjustable numbers as this run uses them, in words."""
+    p = m.config.policy
+    out = [f"{len(m.schools)} schools, seed {m.seed}"]
+    if p is None:
+        return out
+    out += [f"{label(k)}: {v:g}" if not isinstance(v, bool) else f"{label(k)}: {v}"
+            for k, v in p.parameters.items()]
+    out += [f"{label(r)}: {v:,.0f} min/week per school" for r, v in p.staff.school.items()]
+    out += [f"{label(r)}: {v:,.0f} min/week, trust pool" for r, v in p.staff.pool.items()]
+    out += [f"Workflow {label(w)}: {'on' if wf.enabled else 'off'}"
+            for w, wf in p.workflows.items()]
+    return out
+
+
+def Overview(m: dm.DashboardModel) -> None:
+    with _card("Where the run is"):
+        sc = m.config
+        _line(f"Scenario: {sc.name}. {sc.description}")
+        _line(m.week_label())
+        _line(f"{int((m.students.status == 0).sum()):,} students on roll.")
+        if m.notice:
+            solara.Warning(m.notice)
+        if m.policy is None:
+            _line("This scenario has no policy: there is nothing to compare with.")
+        if m.week_index:
+            now = m.figures().iloc[-1]
+            _line(f"This week: attendance {_number(now[dm.ATTENDANCE], 1, '%')} with the "
+                  f"policy, {_number(now[dm.ATTENDANCE_NP], 1, '%')} without.")
+            if m.policy is not None:
+                _line(f"Students in a workflow now: {int(now[dm.WAITING] + now[dm.IN_SUPPORT]):,} "
+                      f"({int(now[dm.WAITING]):,} waiting for staff, "
+                      f"{int(now[dm.IN_SUPPORT]):,} receiving support); "
+                      f"flagged this week: {int(now[dm.FLAGGED]):,}.")
+        _line("Settings in use (change them on the left, then press Reset): "
+              + "; ".join(settings_in_use(m)) + ".")
+
+
+def Attendance(m: dm.DashboardModel) -> None:
+    with _card("Attendance by week (% of sessions attended)"):
+        if _waiting_for_first_week(m):
+            return
+        fig, ax = _figure()
+        _trust_and_schools(ax, m, "attendance", dm.ATTENDANCE, dm.ATTENDANCE_NP)
+        ax.set_ylabel("Attendance (%)")
+        _show(fig)
+
+
+def Reading(m: dm.DashboardModel) -> None:
+    with _card("Reading gap by week (months; reading age minus age)"):
+        if _waiting_for_first_week(m):
+            return
+        _line("Measured by the reading tests at the start of the year and each term's end; "
+                    "below zero = behind.")
+        fig, ax = _figure()
+        _trust_and_schools(ax, m, "reading", dm.READING, dm.READING_NP)
+        ax.axhline(0.0, color="black", linewidth=0.6)
+        ax.set_ylabel("Reading gap (months)")
+        _show(fig)
+
+
+def Casework(m: dm.DashboardModel) -> None:
+    with _card("Students flagged, waiting and receiving support (students)"):
+        if m.policy is None:
+            _line("No policy in this scenario: nobody is flagged.")
+            return
+        if _waiting_for_first_week(m):
+            return
+        figs = m.figures()
+        fig, ax = _figure(2.4)
+        for col, colour in ((dm.FLAGGED, "#d62728"), (dm.WAITING, "#ff7f0e"),
+                            (dm.IN_SUPPORT, "#2ca02c")):
+            ax.plot(figs.index, figs[col], color=colour, label=col)
+        ax.set_xlabel(WEEK_AXIS)
+        ax.set_ylabel("Students")
+        ax.legend(loc="best", fontsize=8)
+        _show(fig)
+        steps = m.workflow_steps()
+        _table(["Workflow", "Step", "Action", "Waiting for staff", "Receiving it"],
+               steps.itertuples(index=False, name=None),
+               "Open cases now, students, summed over schools.")
+
+
+def Staff(m: dm.DashboardModel) -> None:
+    with _card("Staff time used against available (minutes per week)"):
+        if m.policy is None:
+            _line("No policy in this scenario: no staff time is used.")
+            return
+        if _waiting_for_first_week(m):
+            return
+        figs = m.figures()
+        fig, ax = _figure(2.4)
+        ax.plot(figs.index, figs[dm.MINUTES_USED], color=POLICY_COLOUR, label="Used, school staff")
+        ax.plot(figs.index, figs[dm.MINUTES_AVAILABLE], color=POLICY_COLOUR, linestyle=":",
+                label="Available, school staff")
+        if figs[dm.POOL_AVAILABLE].max() > 0:
+            ax.plot(figs.index, figs[dm.POOL_USED], color="#9467bd", label="Used, trust pool")
+            ax.plot(figs.index, figs[dm.POOL_AVAILABLE], color="#9467bd", linestyle=":",
+                    label="Available, trust pool")
+        ax.set_xlabel(WEEK_AXIS)
+        ax.set_ylabel("Minutes per week")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="best", fontsize=8)
+        _show(fig)
+        roles = m.staff_by_role()
+        _table(["Role", "Used (min)", "Available (min)", "Used (%)"],
+               [(r.role.replace("_", " "), f"{r.used:,.0f}", f"{r.available:,.0f}",
+                 _number(100 * r.used / r.available if r.available else float("nan"), 0, "%"))
+                for r in roles.itertuples()],
+               "This week, school staff summed over schools.")
+
+
+def Gaps(m: dm.DashboardModel) -> None:
+    with _card("Gaps by FSM, SEN and EAL (group minus everyone else)"):
+        if _waiting_for_first_week(m):
+            return
+        g = m.gaps()
+        _table(["Group", "Students", "Attendance gap, policy (points)",
+                "no policy (points)", "Reading gap, policy (months)", "no policy (months)"],
+               [(r.group, f"{r.students:,}", _number(r.attendance_gap, 2),
+                 _number(r.attendance_gap_np, 2), _number(r.reading_gap, 1),
+                 _number(r.reading_gap_np, 1)) for r in g.itertuples()],
+               "Attendance: sessions attended so far this school year, percentage points. "
+               "Reading: mean gap at the latest test, months. Negative = the group is behind.")
+
+
+@solara.component
+def StudentProfile(m: dm.DashboardModel, week: int) -> None:
+    """One student's weeks, picked from those with an open case now."""
+    choice, set_choice = solara.use_state(None)
+    uids = m.flagged_students()
+    if not uids:
+        _line("Nobody is in a workflow yet." if m.policy is not None
+                    else "No policy in this scenario: nobody is flagged.")
+        return
+    options = [f"Student {u}" for u in uids]
+    picked = choice if choice in options else options[0]
+    solara.Select("Student (with an open case now)", values=options, value=picked,
+                  on_value=set_choice)
+    uid = int(picked.split()[-1])
+    try:
+        hist = m.student(uid)
+    except SrmsimError as err:
+        _line(str(err))
+        return
+    t = m.students
+    row = np.flatnonzero(t.uid == uid)
+    if len(row):
+        i = int(row[0])
+        traits = [name for name, flag in (("FSM", t.fsm[i]), ("SEN", t.sen[i]), ("EAL", t.eal[i]))
+                  if flag]
+        _line(f"School {int(t.school[i]) + 1}, Year {int(t.year_group[i])}; "
+                    f"{', '.join(traits) or 'not FSM, SEN or EAL'}; actions started: "
+                    f"{int(t.interventions[i])}, weeks waited: {int(t.weeks_waited[i])}, "
+                    f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
+    weeks = hist["run_week"].to_numpy() + 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        attendance = 100 * hist["attended"].to_numpy() / hist["possible"].to_numpy()
+    fig = Figure(figsize=(6.0, 3.0), dpi=80, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.step(weeks, attendance, where="mid", color=POLICY_COLOUR)
+    top.set_ylabel("Attendance (%)")
+    top.set_ylim(-5, 105)
+    bottom.plot(weeks, hist["reading_gap"], color="#8c564b", label="Reading gap (months)")
+    bottom.plot(weeks, hist["engagement"], color="#17becf", label="Engagement (SD)")
+    bottom.axhline(0.0, color="black", linewidth=0.6)
+    bottom.set_xlabel(WEEK_AXIS)
+    bottom.legend(loc="best", fontsize=8)
+    _show(fig)
+
+
+def Profile(m: dm.DashboardModel) -> None:
+    with _card("One student over time"):
+        StudentProfile(m, m.week_index)
+
+
+PANELS: tuple[Callable[[dm.DashboardModel], None], ...] = (
+    Overview, Attendance, Reading, Casework, Staff, Gaps, Profile)
+
