@@ -1,9 +1,11 @@
 """The dashboard's panels: Solara components, one figure or table each, in plain words with units.
 
 Each panel is a function of the model, as Mesa's SolaraViz expects of its ``components``; Mesa
-wraps it so it redraws after every Step. Figures are matplotlib drawn to PNG on the server (no
-JavaScript charting library to fetch). Text uses ``solara.Text``/HTML, not ``solara.Markdown``
-(which loads KaTeX from a CDN).
+wraps it so it redraws after every Step. Charts are Solara's ECharts figures: the server sends
+only the numbers and the browser draws them (matplotlib's PNGs cost 0.1-0.2 s each on the server
+per week, which made a step take seconds). ECharts comes with ``solara-assets``, so nothing is
+fetched from the internet. Text uses ``solara.Text``/HTML, not ``solara.Markdown`` (which loads
+KaTeX from a CDN).
 """
 
 from __future__ import annotations
@@ -11,25 +13,55 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import solara
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from srmsim.dashboard import model as dm
 from srmsim.dashboard.settings import label
 from srmsim.errors import SrmsimError
 
-POLICY_COLOUR, BASELINE_COLOUR = "#1f77b4", "#7f7f7f"
+POLICY_COLOUR, BASELINE_COLOUR, POOL_COLOUR = "#1f77b4", "#7f7f7f", "#9467bd"
+READING_COLOUR, ENGAGEMENT_COLOUR = "#8c564b", "#17becf"
 WEEK_AXIS = "School week"
 
 
-def _figure(height: float = 2.6) -> tuple[Figure, object]:
-    fig = Figure(figsize=(6.0, height), dpi=80, layout="constrained")
-    ax = fig.subplots()
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return fig, ax
+Series = dict[str, Any]
+
+
+def _series(name: str, x: Sequence[float], y: Sequence[float], colour: str, *, width: float = 2.0,
+            dashed: bool = False, opacity: float = 1.0, step: bool = False) -> Series:
+    """One line of an ECharts chart; missing values (NaN) leave a gap."""
+    data = [[float(a), None if b is None or math.isnan(b) else round(float(b), 4)]
+            for a, b in zip(x, y, strict=True)]
+    return {"type": "line", "name": name, "data": data, "showSymbol": len(data) == 1,
+            "color": colour, "step": "middle" if step else False,
+            "lineStyle": {"width": width, "opacity": opacity,
+                          "type": "dashed" if dashed else "solid"}}
+
+
+def _chart(series: list[Series], y_name: str, height: int = 230, y_min: float | None = None,
+           y_max: float | None = None) -> None:
+    """A line chart over school weeks, drawn in the browser."""
+    y_axis: dict[str, Any] = {"type": "value", "name": y_name, "nameLocation": "middle",
+                              "nameGap": 45, "scale": True}
+    if y_min is not None:
+        y_axis["min"] = y_min
+    if y_max is not None:
+        y_axis["max"] = y_max
+    option = {
+        "animation": False,
+        "grid": {"left": 60, "right": 20, "top": 40, "bottom": 40},
+        "legend": {"top": 0, "textStyle": {"fontSize": 11}},
+        "tooltip": {"trigger": "axis"},
+        "xAxis": {"type": "value", "name": WEEK_AXIS, "nameLocation": "middle", "nameGap": 25,
+                  "minInterval": 1, "scale": True},
+        "yAxis": y_axis,
+        "series": series,
+    }
+    solara.FigureEcharts(option=option, attributes={"style": f"height: {height}px;"},
+                         responsive=True)
 
 
 def _line(text: str) -> None:
@@ -40,10 +72,6 @@ def _line(text: str) -> None:
 def _card(title: str):
     """A panel: a card that fills its grid cell and scrolls when its content is taller."""
     return solara.Card(title, style={"height": "100%", "overflow": "auto"})
-
-
-def _show(fig: Figure) -> None:
-    solara.FigureMatplotlib(fig, format="png")
 
 
 def _number(value: float, digits: int = 1, unit: str = "") -> str:
@@ -72,19 +100,18 @@ def _waiting_for_first_week(m: dm.DashboardModel) -> bool:
     return False
 
 
-def _trust_and_schools(ax, m: dm.DashboardModel, column: str, trust: str, trust_np: str) -> None:
+def _trust_and_schools(m: dm.DashboardModel, column: str, trust: str, trust_np: str
+                       ) -> list[Series]:
     """Thin lines for each school (with the policy), thick for the trust with and without."""
     schools = m.by_school()
-    fig = m.figures()
-    for _, one in schools.groupby("school"):
-        ax.plot(one["week"], one[column], color=POLICY_COLOUR, alpha=0.25, linewidth=0.8)
-    ax.plot(fig.index, fig[trust], color=POLICY_COLOUR, linewidth=2.2, label="Trust, with policy")
+    figs = m.figures()
+    lines = [_series("Each school, with policy", one["week"], one[column], POLICY_COLOUR,
+                     width=1.0, opacity=0.35) for _, one in schools.groupby("school")]
+    lines.append(_series("Trust, with policy", figs.index, figs[trust], POLICY_COLOUR, width=3))
     if m.baseline is not None:
-        ax.plot(fig.index, fig[trust_np], color=BASELINE_COLOUR, linewidth=2.2, linestyle="--",
-                label="Trust, no policy (same students, same seed)")
-    ax.plot([], [], color=POLICY_COLOUR, alpha=0.25, linewidth=0.8, label="Each school, with policy")
-    ax.set_xlabel(WEEK_AXIS)
-    ax.legend(loc="best", fontsize=8)
+        lines.append(_series("Trust, no policy (same students, same seed)", figs.index,
+                             figs[trust_np], BASELINE_COLOUR, width=3, dashed=True))
+    return lines
 
 
 def settings_in_use(m: dm.DashboardModel) -> list[str]:
@@ -129,10 +156,8 @@ def Attendance(m: dm.DashboardModel) -> None:
     with _card("Attendance by week (% of sessions attended)"):
         if _waiting_for_first_week(m):
             return
-        fig, ax = _figure()
-        _trust_and_schools(ax, m, "attendance", dm.ATTENDANCE, dm.ATTENDANCE_NP)
-        ax.set_ylabel("Attendance (%)")
-        _show(fig)
+        _chart(_trust_and_schools(m, "attendance", dm.ATTENDANCE, dm.ATTENDANCE_NP),
+               "Attendance (%)")
 
 
 def Reading(m: dm.DashboardModel) -> None:
@@ -141,11 +166,8 @@ def Reading(m: dm.DashboardModel) -> None:
             return
         _line("Measured by the reading tests at the start of the year and each term's end; "
                     "below zero = behind.")
-        fig, ax = _figure()
-        _trust_and_schools(ax, m, "reading", dm.READING, dm.READING_NP)
-        ax.axhline(0.0, color="black", linewidth=0.6)
-        ax.set_ylabel("Reading gap (months)")
-        _show(fig)
+        _chart(_trust_and_schools(m, "reading", dm.READING, dm.READING_NP),
+               "Reading gap (months)")
 
 
 def Casework(m: dm.DashboardModel) -> None:
@@ -156,14 +178,9 @@ def Casework(m: dm.DashboardModel) -> None:
         if _waiting_for_first_week(m):
             return
         figs = m.figures()
-        fig, ax = _figure(2.4)
-        for col, colour in ((dm.FLAGGED, "#d62728"), (dm.WAITING, "#ff7f0e"),
-                            (dm.IN_SUPPORT, "#2ca02c")):
-            ax.plot(figs.index, figs[col], color=colour, label=col)
-        ax.set_xlabel(WEEK_AXIS)
-        ax.set_ylabel("Students")
-        ax.legend(loc="best", fontsize=8)
-        _show(fig)
+        _chart([_series(col.replace(" (students)", ""), figs.index, figs[col], colour)
+                for col, colour in ((dm.FLAGGED, "#d62728"), (dm.WAITING, "#ff7f0e"),
+                                    (dm.IN_SUPPORT, "#2ca02c"))], "Students", y_min=0)
         steps = m.workflow_steps()
         _table(["Workflow", "Step", "Action", "Waiting for staff", "Receiving it"],
                steps.itertuples(index=False, name=None),
@@ -178,19 +195,16 @@ def Staff(m: dm.DashboardModel) -> None:
         if _waiting_for_first_week(m):
             return
         figs = m.figures()
-        fig, ax = _figure(2.4)
-        ax.plot(figs.index, figs[dm.MINUTES_USED], color=POLICY_COLOUR, label="Used, school staff")
-        ax.plot(figs.index, figs[dm.MINUTES_AVAILABLE], color=POLICY_COLOUR, linestyle=":",
-                label="Available, school staff")
+        lines = [
+            _series("Used, school staff", figs.index, figs[dm.MINUTES_USED], POLICY_COLOUR),
+            _series("Available, school staff", figs.index, figs[dm.MINUTES_AVAILABLE],
+                    POLICY_COLOUR, dashed=True)]
         if figs[dm.POOL_AVAILABLE].max() > 0:
-            ax.plot(figs.index, figs[dm.POOL_USED], color="#9467bd", label="Used, trust pool")
-            ax.plot(figs.index, figs[dm.POOL_AVAILABLE], color="#9467bd", linestyle=":",
-                    label="Available, trust pool")
-        ax.set_xlabel(WEEK_AXIS)
-        ax.set_ylabel("Minutes per week")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="best", fontsize=8)
-        _show(fig)
+            lines += [
+                _series("Used, trust pool", figs.index, figs[dm.POOL_USED], POOL_COLOUR),
+                _series("Available, trust pool", figs.index, figs[dm.POOL_AVAILABLE],
+                        POOL_COLOUR, dashed=True)]
+        _chart(lines, "Minutes per week", y_min=0)
         roles = m.staff_by_role()
         _table(["Role", "Used (min)", "Available (min)", "Used (%)"],
                [(r.role.replace("_", " "), f"{r.used:,.0f}", f"{r.available:,.0f}",
@@ -245,17 +259,11 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
     weeks = hist["run_week"].to_numpy() + 1
     with np.errstate(invalid="ignore", divide="ignore"):
         attendance = 100 * hist["attended"].to_numpy() / hist["possible"].to_numpy()
-    fig = Figure(figsize=(6.0, 3.0), dpi=80, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    top.step(weeks, attendance, where="mid", color=POLICY_COLOUR)
-    top.set_ylabel("Attendance (%)")
-    top.set_ylim(-5, 105)
-    bottom.plot(weeks, hist["reading_gap"], color="#8c564b", label="Reading gap (months)")
-    bottom.plot(weeks, hist["engagement"], color="#17becf", label="Engagement (SD)")
-    bottom.axhline(0.0, color="black", linewidth=0.6)
-    bottom.set_xlabel(WEEK_AXIS)
-    bottom.legend(loc="best", fontsize=8)
-    _show(fig)
+    _chart([_series("Attendance this week (%)", weeks, attendance, POLICY_COLOUR, step=True)],
+           "Attendance (%)", height=170, y_min=0, y_max=100)
+    _chart([_series("Reading gap (months)", weeks, hist["reading_gap"], READING_COLOUR),
+            _series("Engagement (SD)", weeks, hist["engagement"], ENGAGEMENT_COLOUR)],
+           "Months / SD", height=190)
 
 
 def Profile(m: dm.DashboardModel) -> None:
