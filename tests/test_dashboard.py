@@ -95,7 +95,11 @@ def test_twin_is_the_same_run_without_the_policy(small_file):
     assert steps["waiting"].sum() == figs[WAITING].iloc[-1]
     assert steps["receiving"].sum() == figs[IN_SUPPORT].iloc[-1]
     assert m.flagged_students(), "after five weeks someone has an open case"
-    assert m.student(m.flagged_students()[0])["run_week"].tolist() == [0, 1, 2, 3, 4]
+    uid = m.flagged_students()[0]
+    profile, full = m.profile(uid), m.student(uid)
+    assert profile["week"].tolist() == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(profile["attended"], full["attended"])
+    np.testing.assert_allclose(profile["reading_gap"], full["reading_gap"])
 
 
 def test_year_end_stops_the_run():
@@ -210,7 +214,8 @@ def dashboard(small_file, tmp_path):
     """``srmsim dashboard`` on a free loopback port; always stopped, also when the test fails."""
     port = _free_port()
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in the finally below
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "dashboard", str(small_file),
                              "--port", str(port)], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -228,7 +233,9 @@ def dashboard(small_file, tmp_path):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("the dashboard did not serve within 90 s")
+                log.flush()
+                pytest.fail("the dashboard did not serve within 90 s: "
+                            + (tmp_path / "server.log").read_text()[-3000:])
             time.sleep(0.3)
         yield url
     finally:

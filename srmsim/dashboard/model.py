@@ -106,6 +106,7 @@ class DashboardModel(TrustModel):
         self._school_reading: list[np.ndarray] = []
         self._school_reading_np: list[np.ndarray] = []
         self._now: dict[str, float] = {}
+        self._by_school_cache: tuple[int, pd.DataFrame] | None = None  # (week_index, table)
         names = [ATTENDANCE, ATTENDANCE_NP, READING, READING_NP, FLAGGED, WAITING, IN_SUPPORT,
                  MINUTES_USED, MINUTES_AVAILABLE, POOL_USED, POOL_AVAILABLE]
         self.datacollector = DataCollector(
@@ -170,12 +171,16 @@ class DashboardModel(TrustModel):
 
     def by_school(self) -> pd.DataFrame:
         """Per school and week: attendance (%) and reading gap (months), with and without the
-        policy. Attendance comes from the model's own weekly reports."""
+        policy. Attendance comes from the model's own weekly reports. Built once a week: several
+        panels draw from it."""
+        cached = self._by_school_cache
+        if cached is not None and cached[0] == self.week_index:
+            return cached[1]
         if not self._weekly:
             return pd.DataFrame(columns=["week", "school", "attendance", "attendance_np",
                                          "reading", "reading_np"])
         w, w_np = self.weekly(), self.twin.weekly()
-        return pd.DataFrame({
+        table = pd.DataFrame({
             "week": w["run_week"].to_numpy() + 1,
             "school": w["school"].to_numpy(),
             "attendance": 100 * w["attendance_rate"].to_numpy(),
@@ -183,6 +188,8 @@ class DashboardModel(TrustModel):
             "reading": np.concatenate(self._school_reading),
             "reading_np": np.concatenate(self._school_reading_np),
         })
+        self._by_school_cache = (self.week_index, table)
+        return table
 
     def workflow_steps(self) -> pd.DataFrame:
         """Open cases now, by workflow step: students waiting for staff and receiving it."""
@@ -237,6 +244,21 @@ class DashboardModel(TrustModel):
         if len(uids) and len(self._history):
             uids = uids[np.isin(uids, self._history[-1]["uid"])]
         return [int(u) for u in uids[:limit]]
+
+    def profile(self, uid: int) -> pd.DataFrame:
+        """One student's recorded weeks: attendance, reading gap and engagement. Read from the
+        weekly history records directly (``student(uid)`` builds the whole history table first,
+        too slow to redo after every step)."""
+        rows = []
+        for rec in self._history:
+            at = np.flatnonzero(rec["uid"] == uid)
+            if len(at):
+                i = at[0]
+                rows.append((int(rec["run_week"][i]) + 1, int(rec["attended"][i]),
+                             int(rec["possible"][i]), float(rec["reading_gap"][i]),
+                             float(rec["engagement"][i])))
+        return pd.DataFrame(rows, columns=["week", "attended", "possible", "reading_gap",
+                                           "engagement"])
 
     def week_label(self) -> str:
         """Where the run is, in school terms."""

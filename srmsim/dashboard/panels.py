@@ -20,7 +20,6 @@ import solara
 
 from srmsim.dashboard import model as dm
 from srmsim.dashboard.settings import label
-from srmsim.errors import SrmsimError
 
 POLICY_COLOUR, BASELINE_COLOUR, POOL_COLOUR = "#1f77b4", "#7f7f7f", "#9467bd"
 READING_COLOUR, ENGAGEMENT_COLOUR = "#8c564b", "#17becf"
@@ -241,11 +240,7 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
     solara.Select("Student (with an open case now)", values=options, value=picked,
                   on_value=set_choice)
     uid = int(picked.split()[-1])
-    try:
-        hist = m.student(uid)
-    except SrmsimError as err:
-        _line(str(err))
-        return
+    hist = m.profile(uid)
     t = m.students
     row = np.flatnonzero(t.uid == uid)
     if len(row):
@@ -256,7 +251,7 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
                     f"{', '.join(traits) or 'not FSM, SEN or EAL'}; actions started: "
                     f"{int(t.interventions[i])}, weeks waited: {int(t.weeks_waited[i])}, "
                     f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
-    weeks = hist["run_week"].to_numpy() + 1
+    weeks = hist["week"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         attendance = 100 * hist["attended"].to_numpy() / hist["possible"].to_numpy()
     _chart([_series("Attendance this week (%)", weeks, attendance, POLICY_COLOUR, step=True)],
