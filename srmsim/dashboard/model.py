@@ -82,6 +82,25 @@ def group_gaps(model: TrustModel) -> list[GroupGap]:
     return out
 
 
+@dataclass(frozen=True)
+class View:
+    """Everything the panels show, made at the end of each week.
+
+    Mesa's ▶ steps the model in a worker thread while the page redraws in another, so panels
+    read this snapshot (replaced in one assignment) rather than the model mid-step.
+    """
+
+    week_index: int
+    week_label: str
+    on_roll: int
+    figures: pd.DataFrame
+    by_school: pd.DataFrame
+    workflow_steps: pd.DataFrame
+    staff_by_role: pd.DataFrame
+    gaps: pd.DataFrame
+    flagged: list[int]
+
+
 class DashboardModel(TrustModel):
     """A :class:`TrustModel` built from the dashboard's controls, with its "no policy" twin.
 
@@ -106,11 +125,11 @@ class DashboardModel(TrustModel):
         self._school_reading: list[np.ndarray] = []
         self._school_reading_np: list[np.ndarray] = []
         self._now: dict[str, float] = {}
-        self._by_school_cache: tuple[int, pd.DataFrame] | None = None  # (week_index, table)
         names = [ATTENDANCE, ATTENDANCE_NP, READING, READING_NP, FLAGGED, WAITING, IN_SUPPORT,
                  MINUTES_USED, MINUTES_AVAILABLE, POOL_USED, POOL_AVAILABLE]
         self.datacollector = DataCollector(
             model_reporters={n: (lambda m, n=n: m._now.get(n, np.nan)) for n in names})
+        self.view = self._make_view()
 
     # ----------------------------------------------------------------- stepping
     def step(self) -> None:
@@ -123,7 +142,15 @@ class DashboardModel(TrustModel):
             self.baseline.step()
         self._observe()
         self.datacollector.collect(self)
+        self.view = self._make_view()  # one assignment: readers see last week or this one
         self.running = not self.done
+
+    def _make_view(self) -> View:
+        return View(week_index=self.week_index, week_label=self.week_label(),
+                    on_roll=int((self.students.status == ENROLLED).sum()),
+                    figures=self.figures(), by_school=self.by_school(),
+                    workflow_steps=self.workflow_steps(), staff_by_role=self.staff_by_role(),
+                    gaps=self.gaps(), flagged=self.flagged_students())
 
     @property
     def twin(self) -> TrustModel:
@@ -171,11 +198,7 @@ class DashboardModel(TrustModel):
 
     def by_school(self) -> pd.DataFrame:
         """Per school and week: attendance (%) and reading gap (months), with and without the
-        policy. Attendance comes from the model's own weekly reports. Built once a week: several
-        panels draw from it."""
-        cached = self._by_school_cache
-        if cached is not None and cached[0] == self.week_index:
-            return cached[1]
+        policy. Attendance comes from the model's own weekly reports."""
         if not self._weekly:
             return pd.DataFrame(columns=["week", "school", "attendance", "attendance_np",
                                          "reading", "reading_np"])
@@ -188,7 +211,6 @@ class DashboardModel(TrustModel):
             "reading": np.concatenate(self._school_reading),
             "reading_np": np.concatenate(self._school_reading_np),
         })
-        self._by_school_cache = (self.week_index, table)
         return table
 
     def workflow_steps(self) -> pd.DataFrame:

@@ -93,7 +93,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], caption: str
 
 
 def _waiting_for_first_week(m: dm.DashboardModel) -> bool:
-    if m.week_index == 0:
+    if m.view.week_index == 0:
         _line("Press Step to run a week, or ▶ to run the rest of the year week by week.")
         return True
     return False
@@ -102,8 +102,8 @@ def _waiting_for_first_week(m: dm.DashboardModel) -> bool:
 def _trust_and_schools(m: dm.DashboardModel, column: str, trust: str, trust_np: str
                        ) -> list[Series]:
     """Thin lines for each school (with the policy), thick for the trust with and without."""
-    schools = m.by_school()
-    figs = m.figures()
+    schools = m.view.by_school
+    figs = m.view.figures
     lines = [_series("Each school, with policy", one["week"], one[column], POLICY_COLOUR,
                      width=1.0, opacity=0.35) for _, one in schools.groupby("school")]
     lines.append(_series("Trust, with policy", figs.index, figs[trust], POLICY_COLOUR, width=3))
@@ -132,14 +132,14 @@ def Overview(m: dm.DashboardModel) -> None:
     with _card("Where the run is"):
         sc = m.config
         _line(f"Scenario: {sc.name}. {sc.description}")
-        _line(m.week_label())
-        _line(f"{int((m.students.status == 0).sum()):,} students on roll.")
+        _line(m.view.week_label)
+        _line(f"{m.view.on_roll:,} students on roll.")
         if m.notice:
             solara.Warning(m.notice)
         if m.policy is None:
             _line("This scenario has no policy: there is nothing to compare with.")
-        if m.week_index:
-            now = m.figures().iloc[-1]
+        if m.view.week_index:
+            now = m.view.figures.iloc[-1]
             _line(f"This week: attendance {_number(now[dm.ATTENDANCE], 1, '%')} with the "
                   f"policy, {_number(now[dm.ATTENDANCE_NP], 1, '%')} without.")
             if m.policy is not None:
@@ -176,11 +176,11 @@ def Casework(m: dm.DashboardModel) -> None:
             return
         if _waiting_for_first_week(m):
             return
-        figs = m.figures()
+        figs = m.view.figures
         _chart([_series(col.replace(" (students)", ""), figs.index, figs[col], colour)
                 for col, colour in ((dm.FLAGGED, "#d62728"), (dm.WAITING, "#ff7f0e"),
                                     (dm.IN_SUPPORT, "#2ca02c"))], "Students", y_min=0)
-        steps = m.workflow_steps()
+        steps = m.view.workflow_steps
         _table(["Workflow", "Step", "Action", "Waiting for staff", "Receiving it"],
                steps.itertuples(index=False, name=None),
                "Open cases now, students, summed over schools.")
@@ -193,7 +193,7 @@ def Staff(m: dm.DashboardModel) -> None:
             return
         if _waiting_for_first_week(m):
             return
-        figs = m.figures()
+        figs = m.view.figures
         lines = [
             _series("Used, school staff", figs.index, figs[dm.MINUTES_USED], POLICY_COLOUR),
             _series("Available, school staff", figs.index, figs[dm.MINUTES_AVAILABLE],
@@ -204,7 +204,7 @@ def Staff(m: dm.DashboardModel) -> None:
                 _series("Available, trust pool", figs.index, figs[dm.POOL_AVAILABLE],
                         POOL_COLOUR, dashed=True)]
         _chart(lines, "Minutes per week", y_min=0)
-        roles = m.staff_by_role()
+        roles = m.view.staff_by_role
         _table(["Role", "Used (min)", "Available (min)", "Used (%)"],
                [(r.role.replace("_", " "), f"{r.used:,.0f}", f"{r.available:,.0f}",
                  _number(100 * r.used / r.available if r.available else float("nan"), 0, "%"))
@@ -216,7 +216,7 @@ def Gaps(m: dm.DashboardModel) -> None:
     with _card("Gaps by FSM, SEN and EAL (group minus everyone else)"):
         if _waiting_for_first_week(m):
             return
-        g = m.gaps()
+        g = m.view.gaps
         _table(["Group", "Students", "Attendance gap, policy (points)",
                 "no policy (points)", "Reading gap, policy (months)", "no policy (months)"],
                [(r.group, f"{r.students:,}", _number(r.attendance_gap, 2),
@@ -230,7 +230,7 @@ def Gaps(m: dm.DashboardModel) -> None:
 def StudentProfile(m: dm.DashboardModel, week: int) -> None:
     """One student's weeks, picked from those with an open case now."""
     choice, set_choice = solara.use_state(None)
-    uids = m.flagged_students()
+    uids = m.view.flagged
     if not uids:
         _line("Nobody is in a workflow yet." if m.policy is not None
                     else "No policy in this scenario: nobody is flagged.")
@@ -263,7 +263,7 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
 
 def Profile(m: dm.DashboardModel) -> None:
     with _card("One student over time"):
-        StudentProfile(m, m.week_index)
+        StudentProfile(m, m.view.week_index)
 
 
 PANELS: tuple[Callable[[dm.DashboardModel], None], ...] = (
