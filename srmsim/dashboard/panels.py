@@ -228,12 +228,13 @@ def Gaps(m: dm.DashboardModel) -> None:
 
 @solara.component
 def StudentProfile(m: dm.DashboardModel, week: int) -> None:
-    """One student's weeks, picked from those with an open case now."""
+    """One student's weeks, picked from those with an open case now. ``week`` is the week run:
+    a new week is a new prop, so the profile redraws while the picked student stays."""
     choice, set_choice = solara.use_state(None)
     uids = m.view.flagged
     if not uids:
         _line("Nobody is in a workflow yet." if m.policy is not None
-                    else "No policy in this scenario: nobody is flagged.")
+              else "No policy in this scenario: nobody is flagged.")
         return
     options = [f"Student {u}" for u in uids]
     picked = choice if choice in options else options[0]
@@ -248,9 +249,9 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
         traits = [name for name, flag in (("FSM", t.fsm[i]), ("SEN", t.sen[i]), ("EAL", t.eal[i]))
                   if flag]
         _line(f"School {int(t.school[i]) + 1}, Year {int(t.year_group[i])}; "
-                    f"{', '.join(traits) or 'not FSM, SEN or EAL'}; actions started: "
-                    f"{int(t.interventions[i])}, weeks waited: {int(t.weeks_waited[i])}, "
-                    f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
+              f"{', '.join(traits) or 'not FSM, SEN or EAL'}; actions started: "
+              f"{int(t.interventions[i])}, weeks waited: {int(t.weeks_waited[i])}, "
+              f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
     weeks = hist["week"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         attendance = 100 * hist["attended"].to_numpy() / hist["possible"].to_numpy()
