@@ -1,0 +1,91 @@
+"""``srmsim dashboard [SCENARIO] [--port N]``: the interactive dashboard in a browser.
+
+The scenario is validated here, before the server starts, so a bad file is a short error with
+exit status 2 rather than a broken page. The server listens on the loopback address only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from srmsim.errors import SrmsimError
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+APP = "srmsim.dashboard.app"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="explore a scenario week by week in a browser",
+                       description="Start the interactive dashboard on this computer and print "
+                       "its address. Pick a scenario, change thresholds, staff minutes and "
+                       "workflows, and watch the year run beside the same year with no policy.")
+    p.add_argument("scenario", nargs="?", default=None,
+                   help="scenario YAML to open first (default: the shipped scenarios)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port on {HOST} to serve on (default {DEFAULT_PORT})")
+    p.set_defaults(func=run)
+
+
+def _check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise SrmsimError(f"--port must be between 1 and 65535 (got {port})")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as the server will: a port left in TIME_WAIT by a stopped server is free to listen on
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            msg = f"port {port} on {HOST} is in use; choose another with --port"
+            raise SrmsimError(msg) from None
+
+
+def server_command(port: int) -> list[str]:
+    """The Solara server for the dashboard app, on the loopback address, never opening a
+    browser itself."""
+    return [sys.executable, "-m", "solara", "run", APP, "--host", HOST, "--port", str(port),
+            "--production", "--no-open"]
+
+
+def server_env(scenario: Path | None) -> dict[str, str]:
+    from srmsim.dashboard.settings import SCENARIO_ENV
+
+    env = dict(os.environ)
+    env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"  # nothing leaves the machine
+    env.pop(SCENARIO_ENV, None)
+    if scenario is not None:
+        env[SCENARIO_ENV] = str(scenario.resolve())
+    # the server imports this srmsim, wherever it was imported from
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    from srmsim.scenario import load_scenario
+
+    scenario = None
+    if args.scenario is not None:
+        scenario = Path(args.scenario)
+        load_scenario(scenario)  # a bad file stops here, exit 2
+    _check_port(args.port)
+    if importlib.util.find_spec("solara") is None:
+        raise SrmsimError('the dashboard needs Solara: pip install "srmsim[dashboard]"')
+    print(f"srmsim dashboard: open http://{HOST}:{args.port}/ in a browser "
+          "(Ctrl+C stops it)", flush=True)
+    proc = subprocess.Popen(server_command(args.port), env=server_env(scenario))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise

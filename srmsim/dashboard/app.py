@@ -1,0 +1,46 @@
+"""The Solara page ``srmsim dashboard`` serves: a scenario picker above Mesa's SolaraViz.
+
+SolaraViz's parameter controls are fixed when it is created, but which controls exist depends on
+the scenario (its policy's parameters, staff roles and workflows). So the scenario is picked
+here, outside SolaraViz, and SolaraViz is mounted afresh when it changes.
+Each browser session builds its own model inside ``Page``: a model made at import time would be
+shared by every visitor.
+
+Run it with ``srmsim dashboard`` (or ``solara run srmsim.dashboard.app``).
+"""
+
+from __future__ import annotations
+
+import solara
+from mesa.visualization import SolaraViz
+
+from srmsim.dashboard.model import DashboardModel
+from srmsim.dashboard.panels import PANELS
+from srmsim.dashboard.settings import available_scenarios, model_params
+from srmsim.scenario import Scenario
+
+
+@solara.component
+def ScenarioViz(name: str, scenario: Scenario) -> None:
+    """Mesa's SolaraViz on a model of this scenario, built once per mount (per browser session)."""
+    model = solara.use_memo(lambda: DashboardModel(base=scenario), [])
+    SolaraViz(model, components=list(PANELS), model_params=model_params(scenario),
+              name=f"srmsim dashboard: {name}", play_interval=50)
+
+
+@solara.component
+def Page() -> None:
+    choices = solara.use_memo(available_scenarios, [])
+    name, set_name = solara.use_state(next(iter(choices)))
+    # Switching takes two renders: the old scenario's SolaraViz (and the controls it placed in
+    # the sidebar) is removed first, then the new one is mounted with fresh controls.
+    shown, set_shown = solara.use_state(name)
+    solara.use_effect(lambda: set_shown(name) if shown != name else None, [name, shown])
+    with solara.Sidebar(), solara.Card("Scenario"):
+        solara.Select("Scenario", values=list(choices), value=name, on_value=set_name)
+        solara.Text("Settings below change this scenario; press Reset to start again with them. "
+                    "Step runs one school week; ▶ runs the rest of the year week by week.")
+    if shown == name:
+        ScenarioViz(name, choices[name])
+    else:
+        solara.Text(f"Opening {name} ...")

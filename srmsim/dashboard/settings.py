@@ -1,0 +1,155 @@
+"""The dashboard's controls: which scenarios it offers, the numbers a user may change, and how
+those choices become a validated scenario.
+
+Controls are Mesa SolaraViz ``model_params``: each key is a keyword of
+:class:`~srmsim.dashboard.model.DashboardModel`, so Mesa's Reset can rebuild the model from them.
+Which controls exist depends on the scenario (its policy's ``parameters``, staff roles and
+workflows), so the keys carry a prefix naming what they change.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from srmsim.errors import ScenarioError
+from srmsim.scenario import Scenario, default_scenario, load_scenario
+
+PARAMETER = "parameter__"  # a policy parameter (risk threshold, goal, count of factors)
+MINUTES = "minutes__"  # school staff minutes per week, by role
+POOL_MINUTES = "pool_minutes__"  # trust pool staff minutes per week, by role
+WORKFLOW = "workflow__"  # a workflow switched on or off
+SCENARIO_ENV = "SRMSIM_DASHBOARD_SCENARIO"  # the scenario named on the command line
+MAX_SCHOOLS = 100
+
+
+def shipped_scenario_dir() -> Path | None:
+    """The ``scenarios/`` folder of a source checkout, if there is one."""
+    here = Path(__file__).resolve().parents[2] / "scenarios"
+    return here if here.is_dir() else None
+
+
+def available_scenarios(extra: str | os.PathLike | None = None) -> dict[str, Scenario]:
+    """Scenarios the dashboard offers, by name: the one named on the command line first (or
+    in ``SRMSIM_DASHBOARD_SCENARIO``), then the shipped ones, else the built-in default.
+
+    A shipped file that fails to validate is left out; the command-line one must validate
+    (the CLI checked it before starting the server).
+    """
+    extra = extra if extra is not None else os.environ.get(SCENARIO_ENV) or None
+    found: dict[str, Scenario] = {}
+    if extra:
+        sc = load_scenario(extra)
+        found[sc.name] = sc
+    folder = shipped_scenario_dir()
+    for path in sorted(folder.glob("*.yaml")) if folder else []:
+        try:
+            sc = load_scenario(path)
+        except ScenarioError:
+            continue
+        found.setdefault(sc.name, sc)
+    if not found:
+        sc = default_scenario()
+        found[sc.name] = sc
+    return found
+
+
+def label(name: str) -> str:
+    """``attendance_threshold`` -> ``Attendance threshold``."""
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
+    text = label(name)
+    if isinstance(value, bool):
+        return {"type": "Checkbox", "value": value, "label": text}
+    v = float(value)
+    if 0.0 < v <= 1.0:  # a share: attendance rate, risk score
+        return {"type": "SliderFloat", "value": v, "min": 0.0, "max": 1.0, "step": 0.01,
+                "label": f"{text} (0-1)"}
+    lo, hi = min(0.0, 2.0 * v), max(0.0, 2.0 * v)
+    if v == int(v):  # whole numbers: months of reading age, counts of risk factors
+        return {"type": "SliderInt", "value": int(v), "min": int(lo), "max": max(int(hi), 5),
+                "step": 1, "label": text}
+    step = 10.0 ** math.floor(math.log10(abs(v))) / 10.0
+    return {"type": "SliderFloat", "value": v, "min": lo, "max": hi, "step": step, "label": text}
+
+
+def _minutes_control(role: str, minutes: float, where: str) -> dict[str, Any]:
+    top = max(1200, int(math.ceil(2.0 * minutes / 60.0)) * 60)
+    return {"type": "SliderInt", "value": int(round(minutes)), "min": 0, "max": top, "step": 30,
+            "label": f"{label(role)}, min/week {where}"}
+
+
+def model_params(scenario: Scenario) -> dict[str, Any]:
+    """SolaraViz ``model_params`` for a scenario: the scenario itself (fixed), the seed, the
+    number of schools, and for its policy every parameter, staff role and workflow."""
+    params: dict[str, Any] = {
+        "base": scenario,
+        "seed": {"type": "InputText", "value": str(scenario.seed),
+                 "label": "Seed (same seed, same students and events)"},
+    }
+    if not scenario.population.records:  # with real records the data fix the schools
+        params["n_schools"] = {"type": "SliderInt", "value": scenario.trust.n_schools, "min": 1,
+                               "max": max(MAX_SCHOOLS, scenario.trust.n_schools), "step": 1,
+                               "label": "Number of schools"}
+    policy = scenario.policy
+    if policy is None:
+        return params
+    for name, value in policy.parameters.items():
+        params[PARAMETER + name] = _parameter_control(name, value)
+    for role, minutes in policy.staff.school.items():
+        params[MINUTES + role] = _minutes_control(role, minutes, "per school")
+    for role, minutes in policy.staff.pool.items():
+        params[POOL_MINUTES + role] = _minutes_control(role, minutes, "in the pool")
+    for name, wf in policy.workflows.items():
+        params[WORKFLOW + name] = {"type": "Checkbox", "value": wf.enabled,
+                                   "label": f"Workflow {label(name)} on"}
+    return params
+
+
+def parse_seed(text: Any, fallback: int) -> tuple[int, str]:
+    """The seed typed in the dashboard, or ``fallback`` with a note saying why it was not used."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return fallback, ""
+    raw = str(text).strip()
+    if isinstance(text, bool) or not raw.isdigit() or len(raw) > 18:
+        return fallback, (f"Seed {raw[:20]!r} is not a whole number from 0 to 10^18; "
+                          f"using the scenario's seed {fallback}.")
+    return int(raw), ""
+
+
+def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, Any]
+                   ) -> Scenario:
+    """The scenario with the dashboard's choices applied (validated like a scenario file).
+
+    Unknown keys are errors: a control that changes nothing would mislead the user.
+    """
+    overrides: dict[str, Any] = {}
+    if n_schools is not None and not base.population.records:
+        overrides["trust.n_schools"] = int(n_schools)
+    policy = base.policy
+    for key, value in settings.items():
+        kind, _, name = key.partition("__")
+        kind += "__"
+        known = policy is not None and (
+            (kind == PARAMETER and name in policy.parameters)
+            or (kind == MINUTES and name in policy.staff.school)
+            or (kind == POOL_MINUTES and name in policy.staff.pool)
+            or (kind == WORKFLOW and name in policy.workflows))
+        if not known:
+            raise ScenarioError("dashboard", [(key, "not a setting of this scenario")])
+        if kind == PARAMETER:
+            old = policy.parameters[name]
+            overrides[f"policy.parameters.{name}"] = bool(value) if isinstance(old, bool) \
+                else float(value)
+        elif kind == MINUTES:
+            overrides[f"policy.staff.school.{name}"] = float(value)
+        elif kind == POOL_MINUTES:
+            overrides[f"policy.staff.pool.{name}"] = float(value)
+        else:
+            overrides[f"policy.workflows.{name}.enabled"] = bool(value)
+    return base.with_overrides(overrides, source="dashboard") if overrides else base

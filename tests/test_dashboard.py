@@ -1,0 +1,346 @@
+"""The dashboard: its model (the policy run and its exact no-policy twin), its controls, the
+command's input checks, and the page itself driven in a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srmsim.dashboard import settings as ds
+from srmsim.dashboard.model import (
+    ATTENDANCE,
+    ATTENDANCE_NP,
+    FLAGGED,
+    IN_SUPPORT,
+    MINUTES_USED,
+    READING_NP,
+    WAITING,
+    DashboardModel,
+)
+from srmsim.errors import ScenarioError
+from srmsim.model import TrustModel
+from srmsim.scenario import load_scenario, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """\
+name: dashboard_test
+description: Three small schools, a weekly attendance rule.
+trust: {n_schools: 3, students_per_year_group: 60}
+policy:
+  parameters: {attendance_threshold: 0.9}
+  rules:
+    low_attendance: "attendance(2) < attendance_threshold"
+  workflows:
+    attendance:
+      trigger: low_attendance
+      steps:
+        - {action: parent_text, weeks: 2}
+        - {action: parent_meeting, weeks: 3}
+  staff:
+    school: {pastoral: 300}
+"""
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> Path:
+    path = tmp_path / "dashboard_test.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+# ------------------------------------------------------------------ the model
+
+
+def test_twin_is_the_same_run_without_the_policy(small_file):
+    """The no-policy side equals a plain run of the scenario minus its policy on the same seed,
+    and the policy side equals a plain run with it: the dashboard adds no randomness."""
+    sc = load_scenario(small_file)
+    m = DashboardModel(base=sc, seed="7")
+    plain = TrustModel(sc, seed=7)
+    bare = TrustModel(sc.with_overrides({"policy": None}), seed=7)
+    for _ in range(5):
+        m.step()
+        plain.step()
+        bare.step()
+    assert m.weekly().equals(plain.weekly())
+    assert m.baseline.weekly().equals(bare.weekly())
+    figs = m.figures()
+    w, b = plain.weekly(), bare.weekly()
+    att = w.groupby("run_week")[["sessions_attended", "sessions_possible"]].sum()
+    att_np = b.groupby("run_week")[["sessions_attended", "sessions_possible"]].sum()
+    np.testing.assert_allclose(figs[ATTENDANCE], 100 * att.iloc[:, 0] / att.iloc[:, 1])
+    np.testing.assert_allclose(figs[ATTENDANCE_NP], 100 * att_np.iloc[:, 0] / att_np.iloc[:, 1])
+    np.testing.assert_array_equal(figs[FLAGGED], w.groupby("run_week")["flags"].sum())
+    np.testing.assert_array_equal(figs[WAITING], w.groupby("run_week")["queue_length"].sum())
+    np.testing.assert_array_equal(figs[IN_SUPPORT], w.groupby("run_week")["active_cases"].sum())
+    np.testing.assert_array_equal(figs[MINUTES_USED],
+                                  w.groupby("run_week")["staff_minutes_used"].sum())
+    gap = bare.students.reading_obs - bare.students.reading_obs_age
+    assert figs[READING_NP].iloc[-1] == pytest.approx(np.nanmean(gap[bare.students.status == 0]))
+    # the figures the panels show agree with the model's own tables
+    steps = m.workflow_steps()
+    assert steps["waiting"].sum() == figs[WAITING].iloc[-1]
+    assert steps["receiving"].sum() == figs[IN_SUPPORT].iloc[-1]
+    assert m.flagged_students(), "after five weeks someone has an open case"
+    uid = m.flagged_students()[0]
+    profile, full = m.profile(uid), m.student(uid)
+    assert profile["week"].tolist() == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(profile["attended"], full["attended"])
+    np.testing.assert_allclose(profile["reading_gap"], full["reading_gap"])
+
+
+def test_year_end_stops_the_run():
+    sc = scenario_from_dict({"trust": {"n_schools": 1, "students_per_year_group": 10}})
+    m = DashboardModel(base=sc)
+    assert m.baseline is None and m.twin is m
+    while m.running:
+        m.step()
+    assert m.week_index == 39 and m.done
+    m.step()  # Mesa's Step after the end changes nothing
+    assert m.week_index == 39 and len(m.figures()) == 39
+
+
+def test_gaps_by_group_match_the_student_table(small_file):
+    m = DashboardModel(base=load_scenario(small_file))
+    for _ in range(3):
+        m.step()
+    t = m.students
+    fsm = t.fsm & (t.status == 0)
+    rate = t.year_attended[fsm].sum() / t.year_possible[fsm].sum()
+    rest = t.year_attended[~fsm].sum() / t.year_possible[~fsm].sum()
+    row = m.gaps().iloc[0]
+    assert row["group"].startswith("FSM")
+    assert row["attendance_gap"] == pytest.approx(100 * (rate - rest))
+    assert row["students"] == int(fsm.sum())
+
+
+# ------------------------------------------------------------------ the controls
+
+
+def test_controls_follow_the_scenario_and_change_it(small_file):
+    sc = load_scenario(small_file)
+    params = ds.model_params(sc)
+    assert params["base"] is sc
+    assert set(params) == {"base", "seed", "n_schools", "parameter__attendance_threshold",
+                           "minutes__pastoral", "workflow__attendance"}
+    assert params["parameter__attendance_threshold"]["type"] == "SliderFloat"
+    changed = ds.apply_settings(sc, 2, {"parameter__attendance_threshold": 0.95,
+                                        "minutes__pastoral": 600, "workflow__attendance": False})
+    assert changed.trust.n_schools == 2
+    assert changed.policy.parameters["attendance_threshold"] == 0.95
+    assert changed.policy.staff.school["pastoral"] == 600.0
+    assert changed.policy.workflows["attendance"].enabled is False
+    assert sc.policy.parameters["attendance_threshold"] == 0.9  # the picked scenario is untouched
+    with pytest.raises(ScenarioError, match="minutes__teacher: not a setting"):
+        ds.apply_settings(sc, None, {"minutes__teacher": 60})
+    with pytest.raises(ScenarioError, match="n_schools"):
+        ds.apply_settings(sc, 0, {})
+
+
+@pytest.mark.parametrize("text, seed, warned", [
+    ("42", 42, False), (" 42 ", 42, False), ("", 5, False), ("-1", 5, True), ("4.5", 5, True),
+    ("1e9", 5, True), ("9" * 30, 5, True), ("../etc", 5, True)])
+def test_seed_box(text, seed, warned):
+    got, note = ds.parse_seed(text, 5)
+    assert got == seed and bool(note) == warned
+
+
+def test_shipped_scenarios_are_offered_with_the_named_one_first(small_file):
+    found = ds.available_scenarios(small_file)
+    names = list(found)
+    assert names[0] == "dashboard_test"
+    assert {"default", "attendance_escalation", "reading_and_attendance"} <= set(names)
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_bad_scenario_or_port_stops_before_serving(tmp_path, capsys):
+    from srmsim import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trust: {n_schools: -3}\n")
+    assert cli.main(["dashboard", str(bad), "--port", "1"]) == 2
+    assert "n_schools" in capsys.readouterr().err
+    assert cli.main(["dashboard", str(tmp_path / "missing.yaml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert cli.main(["dashboard", "--port", "70000"]) == 2
+    assert "--port must be between 1 and 65535" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert cli.main(["dashboard", "--port", str(busy.getsockname()[1])]) == 2
+    assert "in use" in capsys.readouterr().err
+
+
+def test_missing_solara_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from srmsim import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "solara" else real(name, *a))
+    assert cli.main(["dashboard", "--port", str(_free_port())]) == 2
+    assert 'pip install "srmsim[dashboard]"' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ in a real browser
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard(small_file, tmp_path):
+    """``srmsim dashboard`` on a free loopback port; always stopped, also when the test fails."""
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in the finally below
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "dashboard", str(small_file),
+                             "--port", str(port)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("the dashboard did not serve within 90 s: "
+                            + (tmp_path / "server.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium through Selenium; nothing is downloaded."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must never fetch a driver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="srmsim-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync", "--window-size=1600,1300",
+                f"--user-data-dir={profile}"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait_for(driver, pattern: str, timeout: float = 60.0) -> re.Match:
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.search(pattern, driver.find_element(By.TAG_NAME, "body").text)
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"page never showed {pattern!r}")
+        time.sleep(0.2)
+
+
+def _button(driver, text: str):
+    from selenium.webdriver.common.by import By
+
+    return next(b for b in driver.find_elements(By.TAG_NAME, "button")
+                if b.text.strip().lower() == text.lower())
+
+
+def _run_weeks(driver, weeks: int) -> int:
+    """Press Step ``weeks`` times, each time waiting for the page to show the week; returns the
+    number of students in a workflow the page then shows."""
+    for week in range(1, weeks + 1):
+        _button(driver, "Step").click()
+        _wait_for(driver, rf"Week {week} of 39 run")
+    return int(_wait_for(driver, r"Students in a workflow now: ([\d,]+)").group(1)
+               .replace(",", ""))
+
+
+def _expected(small_file: Path, weeks: int, **settings) -> int:
+    m = DashboardModel(base=load_scenario(small_file), **settings)
+    for _ in range(weeks):
+        m.step()
+    now = m.figures().iloc[-1]
+    return int(now[WAITING] + now[IN_SUPPORT])
+
+
+def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
+    """Change the attendance threshold, Reset, run three weeks: the page shows exactly what the
+    model computes for the new threshold, and the browser console has no errors."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(dashboard)
+    _wait_for(browser, "Not started: 39 school weeks to run")
+    time.sleep(1.5)  # Solara wires the buttons just after the first render
+    before = _run_weeks(browser, 3)
+    assert before == _expected(small_file, 3)
+    slider = browser.find_element(
+        By.XPATH, "//div[contains(@class,'v-input')][.//label[contains(., 'Attendance threshold')]]"
+        "//*[@role='slider']")
+    assert float(slider.get_attribute("aria-valuenow")) == pytest.approx(0.9)
+    for _ in range(5):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    assert float(slider.get_attribute("aria-valuenow")) == pytest.approx(0.95)
+    time.sleep(0.5)
+    _button(browser, "Reset").click()
+    _wait_for(browser, r"Attendance threshold: 0\.95")
+    _wait_for(browser, "Not started")
+    after = _run_weeks(browser, 3)
+    assert after == _expected(small_file, 3, parameter__attendance_threshold=0.95)
+    assert after > before  # a higher threshold flags more students
+    _wait_for(browser, "Open cases now")
+    browser.save_screenshot(str(tmp_path / "dashboard.png"))
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
