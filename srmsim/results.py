@@ -143,6 +143,8 @@ class RunResult:
     history: pd.DataFrame
     events: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: one row per choice at steps with candidate actions, with the oracle's (simulator truth)
+    decisions: pd.DataFrame | None = None
 
     @classmethod
     def from_model(cls, model: TrustModel) -> RunResult:
@@ -166,8 +168,13 @@ class RunResult:
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
         }
+        decisions = None
+        if model.policy is not None and model.policy.choosers is not None:
+            decisions = model.policy.choosers.decisions()
+            summary.update({f"{k}_delivered": round(v, 6)
+                            for k, v in model.policy.delivered.items()})
         return cls(model.config, model.seed, students, model.weekly(), model.history(),
-                   events, summary)
+                   events, summary, decisions)
 
     def write(self, out: str | Path) -> Path:
         out = Path(out)
@@ -178,6 +185,8 @@ class RunResult:
             write_parquet(self.history, out / "history.parquet")
         if self.events is not None:
             write_parquet(self.events, out / "events.parquet")
+        if self.decisions is not None:
+            write_parquet(self.decisions, out / "decisions.parquet")
         write_text(self.scenario.to_yaml(), out / "scenario.yaml")
         write_text(json.dumps(self.summary, indent=2) + "\n", out / "summary.json")
         return out
