@@ -39,6 +39,13 @@ def _report(out: Path, baseline: str | None = None) -> None:
     forest_plot(effects, out / "forest.png")
     print(format_effects(effects))
     print(f"wrote {out / 'effects.csv'} and {out / 'forest.png'}")
+    from srmsim.experiment.compare import load_runs
+    from srmsim.experiment.learning import report_learning
+
+    curve = report_learning(out, load_runs(out)[0])
+    if curve:
+        print()
+        print(curve)
 
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:

@@ -64,5 +64,15 @@ OUTCOMES: dict[str, tuple[str, Callable[[RunResult], float]]] = {
 }
 
 
+def _learning() -> None:
+    """The learning loop's outcomes (regret, oracle match, gains per staff hour, by term)."""
+    from srmsim.experiment.learning import learning_outcomes
+
+    OUTCOMES.update(learning_outcomes())
+
+
+_learning()
+
+
 def measure(result: RunResult, names: list[str]) -> dict[str, float]:
     return {name: OUTCOMES[name][1](result) for name in names}

@@ -207,7 +207,8 @@ class Choosers:
         gains = self.true_gains(rows, st, weeks)
         t = e.model.students
         self._decisions.append({
-            "run_week": np.full(len(idx), now), "uid": uid, "school": school,
+            "run_week": np.full(len(idx), now), "queued_at": c.queued_at[idx].copy(),
+            "uid": uid, "school": school,
             "wf": np.full(len(idx), w), "step": np.full(len(idx), i), "action": action,
             "how": how, "oracle_action": cand[oracle],
             "gain": np.take_along_axis(gains, pick[:, None], axis=1)[:, 0],
@@ -262,13 +263,27 @@ class Choosers:
             learner.receive(pd.DataFrame(record))
 
     def refit_due(self, week: int) -> None:
-        for learner in self.learners.values():
+        """Refit the learners due this week; cases still waiting for a learned step are then
+        chosen for again with the new model (their earlier decision is superseded)."""
+        e = self.engine
+        refitted = []
+        for (w, i), learner in self.learners.items():
             if calendar.is_due(learner.config.refit, week):
-                learner.refit(self.engine.model.week_index)
+                learner.refit(e.model.week_index)
+                refitted.append(e.step_key[w] + i)
+        if refitted:
+            from srmsim.policy.engine import QUEUED
+
+            c = e.cases
+            waiting = np.flatnonzero(c.status == QUEUED)
+            waiting = waiting[np.isin(e._key(waiting), refitted)]
+            if len(waiting):
+                e._assign(waiting, e.model.week_index)
 
     # ------------------------------------------------------------------ outputs
     def decisions(self) -> pd.DataFrame:
-        """One row per choice: what was chosen, how, and the oracle's choice (truth)."""
+        """One row per referral to a choice step: what was chosen (the last choice, when a
+        waiting case was chosen for again after a refit), how, and the oracle's (truth)."""
         e = self.engine
         cols = ["run_week", "year", "term", "school", "student", "workflow", "step", "action",
                 "how", "oracle_action", "gain", "oracle_gain", "regret", "gain_per_minute",
@@ -276,6 +291,11 @@ class Choosers:
         if not self._decisions:
             return pd.DataFrame({k: [] for k in cols})
         d = {k: np.concatenate([b[k] for b in self._decisions]) for k in self._decisions[0]}
+        # the last decision of each referral (uid, workflow, step, week queued)
+        key = np.rec.fromarrays([d["uid"], d["wf"], d["step"], d["queued_at"]])
+        _, last = np.unique(key[::-1], return_index=True)
+        keep = np.sort(len(key) - 1 - last)
+        d = {k: v[keep] for k, v in d.items()}
         week = d["run_week"]
         uniq, inv = np.unique(d["uid"], return_inverse=True)
         names = e.policy.action_names
