@@ -285,7 +285,7 @@ class Choosers:
         """One row per referral to a choice step: what was chosen (the last choice, when a
         waiting case was chosen for again after a refit), how, and the oracle's (truth)."""
         e = self.engine
-        cols = ["run_week", "year", "term", "school", "student", "workflow", "step", "action",
+        cols = ["run_week", "queued_week", "year", "term", "school", "student", "workflow", "step", "action",
                 "how", "oracle_action", "gain", "oracle_gain", "regret", "gain_per_minute",
                 "oracle_gain_per_minute", "predicted_gain", "fsm", "sen", "eal"]
         if not self._decisions:
@@ -296,13 +296,17 @@ class Choosers:
         _, last = np.unique(key[::-1], return_index=True)
         keep = np.sort(len(key) - 1 - last)
         d = {k: v[keep] for k, v in d.items()}
-        week = d["run_week"]
+        week, referred = d["run_week"], d["queued_at"]
         uniq, inv = np.unique(d["uid"], return_inverse=True)
         names = e.policy.action_names
         frame = pd.DataFrame({
-            "run_week": week, "year": week // calendar.WEEKS_PER_YEAR,
-            "term": (week // calendar.WEEKS_PER_YEAR) * 3
-            + np.searchsorted(calendar.TERM_STARTS, week % calendar.WEEKS_PER_YEAR, "right") - 1,
+            "run_week": week, "queued_week": referred,
+            "year": referred // calendar.WEEKS_PER_YEAR,
+            # the term of the referral (not of a later re-choice), so that every chooser's
+            # term k holds the same referrals and the learning curves compare like with like
+            "term": (referred // calendar.WEEKS_PER_YEAR) * 3
+            + np.searchsorted(calendar.TERM_STARTS, referred % calendar.WEEKS_PER_YEAR, "right")
+            - 1,
             "school": d["school"].astype(np.int32),
             "student": e.pseudonyms(uniq)[inv],
             "workflow": [e.policy.workflows[w].name for w in d["wf"]],
