@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
+from srmsim.errors import SrmsimError
 from srmsim.policy.compiled import CompiledStep
 
 if TYPE_CHECKING:
@@ -119,6 +120,12 @@ class Choosers:
         n_schools = len(engine.model.schools)
         self.learners = {k: StepLearner(st, n_schools) for k, st in self.steps.items()
                          if st.chooser.kind == "learned"}
+        if self.learners:
+            try:
+                import sklearn  # noqa: F401
+            except ImportError:
+                raise SrmsimError("a learned chooser needs scikit-learn: "
+                                  "pip install 'srmsim[learning]'") from None
         self.n_features = max((len(st.chooser.features) for st in self.steps.values()
                                if st.chooser.kind == "learned"), default=0)
         self._decisions: list[dict[str, np.ndarray]] = []
