@@ -84,9 +84,10 @@ class Modifiers:
 
 def course_gain(target: str, size: np.ndarray, weeks: np.ndarray, onset: np.ndarray,
                 course_weeks: np.ndarray, growth: bool) -> np.ndarray:
-    """Gain of a step of ``weeks`` weeks for a student who takes it up, before modifiers:
-    a growth effect (reading, attainment) accrues over the weeks after onset, capped at a full
-    course; a level shift counts shift x weeks it acts (sign turned so that positive helps)."""
+    """Gain of a step of ``weeks`` weeks for a student who takes it up, before modifiers, as the
+    engine delivers it: a growth effect (reading, attainment) accrues ``size / course_weeks`` a
+    week from the onset to the review; a level shift counts shift x weeks it acts (sign turned
+    so that positive helps; its fading afterwards is not counted)."""
     acting = np.maximum(weeks - onset, 0)
     if growth:
         return size * acting / course_weeks
