@@ -207,4 +207,13 @@ class RunResult:
         if self.events is not None:
             rows += [("interventions started", f"{s['interventions']:,}"),
                      ("staff hours", f"{s['staff_hours']:,.0f}"), ("cost", f"{s['cost']:,.0f}")]
+        if self.decisions is not None and len(self.decisions):
+            from srmsim.policy.chooser import oracle_matched
+
+            d = self.decisions
+            matched = oracle_matched(d)
+            rows += [("choices of action (referrals)", f"{len(d):,}"),
+                     ("regret vs the oracle, per referral (target units)",
+                      f"{d['regret'].mean():.2f}"),
+                     ("referrals given the oracle's action", f"{matched.mean():.1%}")]
         return pd.DataFrame(rows, columns=["measure", "value"])

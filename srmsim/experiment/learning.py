@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from srmsim.policy.chooser import oracle_matched
 from srmsim.results import RunResult
 
 MAX_TERMS = 15  # five school years of terms: regret_t1 ... regret_t15
@@ -46,9 +47,7 @@ def _match(mask: Callable[[pd.DataFrame], pd.Series] | None = None
         if d is None:
             return float("nan")
         d = d[mask(d)] if mask else d
-        # ties (equal true gains per minute) count as a match: the oracle had nothing better
-        hit = d["gain_per_minute"] >= d["oracle_gain_per_minute"] - 1e-12
-        return float(hit.mean()) if len(d) else float("nan")
+        return float(oracle_matched(d).mean()) if len(d) else float("nan")
 
     return f
 

@@ -38,6 +38,12 @@ HOW = ("fixed", "random", "rule", "learned", "explore", "oracle")
 TRAINING_COLUMNS = ("pid", "school", "week", "action", "gain")  # + the features
 
 
+def oracle_matched(decisions: pd.DataFrame) -> pd.Series:
+    """Per decision: the action chosen is as good per staff minute as the oracle's (ties with
+    the oracle's action count as matched: it had nothing better)."""
+    return decisions["gain_per_minute"] >= decisions["oracle_gain_per_minute"] - 1e-12
+
+
 class StepLearner:
     """The pool's model of one step: records received, fits, predictions."""
 
