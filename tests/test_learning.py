@@ -238,3 +238,20 @@ def test_srmsim_validate_rejects_a_bad_modifier_with_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "validate", str(f)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bogus" in proc.stderr
+
+
+def test_a_modifier_slope_can_be_uncertain_in_an_experiment(tmp_path):
+    from srmsim.experiment.spec import experiment_from_dict
+
+    path = tmp_path / "sc.yaml"
+    path.write_text(learning_scenario("random", STRONG, years=1, schools=2).to_yaml(),
+                    encoding="utf-8")
+    exp = experiment_from_dict({
+        "name": "u", "scenario": str(path), "baseline": "a", "replications": 4,
+        "variants": {"a": {}}, "outcomes": ["regret"],
+        "uncertain": {"policy.actions.reading_club.modifiers.eal": [0.0, 2.0]}}, "u", tmp_path)
+    slopes = [exp.scenario_for("a", i).policy.actions["reading_club"].modifiers["eal"].per_unit
+              for i in range(4)]
+    assert len(set(slopes)) == 4 and all(0 <= s <= 2 for s in slopes)
+    # the other modifiers of the action are kept
+    assert "fsm" in exp.scenario_for("a", 0).policy.actions["reading_club"].modifiers
