@@ -84,6 +84,11 @@ def test_learned_chooser_regret_falls_term_by_term_and_ends_well_below_random(st
     assert row["regret_t9"] < row["regret_t1"] and row["reading_per_100h"] > 0
     how = strong_runs["learned"][1].decisions["how"]
     assert set(how) == {"learned", "explore"}
+    events = strong_runs["learned"][1].events
+    queued = events[events["event"] == "queued"]
+    assert (queued["chosen_by"] != "").all() and (queued["oracle_action"] != "").all()
+    assert (events.loc[events["event"] != "queued", "oracle_action"] == "").all()
+    assert len(queued) == len(strong_runs["learned"][1].decisions)
 
 
 def test_learned_chooser_delivers_more_reading_per_staff_hour_than_random(strong_runs):

@@ -294,6 +294,26 @@ class Choosers:
                 e._assign(waiting, e.model.week_index)
 
     # ------------------------------------------------------------------ outputs
+    def mark_events(self, events: pd.DataFrame) -> None:
+        """Add ``chosen_by`` and ``oracle_action`` to the ``queued`` events of choice steps (the
+        referral's last decision; empty on other rows), so regret is measurable from events."""
+        d = self.decisions()
+        how = pd.Series("", index=events.index, dtype=object)
+        oracle = pd.Series("", index=events.index, dtype=object)
+        if len(d):
+            keys = pd.MultiIndex.from_arrays([d["student"], d["workflow"].astype(str),
+                                              d["step"].astype(np.int64), d["queued_week"]])
+            queued = events.index[events["event"] == "queued"]
+            q = events.loc[queued]
+            pos = keys.get_indexer(pd.MultiIndex.from_arrays([
+                q["student"], q["workflow"].astype(str), q["step"].astype(np.int64),
+                q["run_week"].astype(np.int64)]))
+            hit = pos >= 0
+            how.loc[queued[hit]] = d["how"].astype(str).to_numpy()[pos[hit]]
+            oracle.loc[queued[hit]] = d["oracle_action"].astype(str).to_numpy()[pos[hit]]
+        events["chosen_by"] = how
+        events["oracle_action"] = oracle
+
     def decisions(self) -> pd.DataFrame:
         """One row per referral to a choice step: what was chosen (the last choice, when a
         waiting case was chosen for again after a refit), how, and the oracle's (truth)."""

@@ -730,7 +730,7 @@ class PolicyEngine:
         role = np.where(self.automated[action], -1, self.primary_role[action])
         roles = np.array([*self.policy.roles, ""], dtype=object)
         wf_names = [w.name for w in self.policy.workflows]
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "week": week % calendar.WEEKS_PER_YEAR,
             "year": week // calendar.WEEKS_PER_YEAR,
             "run_week": week,
@@ -745,3 +745,6 @@ class PolicyEngine:
             "cost": cost,
             "outcome": pd.Categorical.from_codes(outcome.astype(np.int8), list(OUTCOMES)),
         })
+        if self.choosers is not None:
+            self.choosers.mark_events(frame)
+        return frame
