@@ -196,6 +196,8 @@ class RunResult:
     #: the records' school codes, in school-index order, for runs built from records (in memory
     #: only: they may be real URNs)
     school_ids: list[str] | None = None
+    #: one row per choice at steps with candidate actions, with the oracle's (simulator truth)
+    decisions: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.summary, RunSummary):
@@ -277,8 +279,14 @@ class RunResult:
                                      desk.time_average_in_system)
                 for name, desk in model.requests.streams.items()}
         ids = list(model.records.school_ids) if model.records is not None else None
+        decisions = None
+        if model.policy is not None and model.policy.choosers is not None:
+            decisions = model.policy.choosers.decisions()
+            summary.update({f"{k}_delivered": round(v, 6)
+                            for k, v in model.policy.delivered.items()})
         return cls(model.config, model.seed, students, model.weekly(), model.history(),
-                   events, summary, requests, requests_weekly, school_ids=ids)
+                   events, summary, requests, requests_weekly, school_ids=ids,
+                   decisions=decisions)
 
     def write(self, out: str | Path) -> Path:
         """Write the run's files; an earlier run's folder is replaced whole (no stale files).
@@ -294,6 +302,8 @@ class RunResult:
                 write_parquet(self.history, tmp / "history.parquet")
             if self.events is not None:
                 write_parquet(self.events, tmp / "events.parquet")
+            if self.decisions is not None:
+                write_parquet(self.decisions, tmp / "decisions.parquet")
             if self.requests is not None:
                 write_parquet(self.requests, tmp / "requests.parquet")
                 write_parquet(self.requests_weekly, tmp / "requests_weekly.parquet")
@@ -303,4 +313,12 @@ class RunResult:
 
     def summary_table(self) -> pd.DataFrame:
         rows = summary_rows(self.summary, self.events is not None)
+        if self.decisions is not None and len(self.decisions):
+            from srmsim.policy.chooser import oracle_matched
+
+            d = self.decisions
+            rows += [("choices of action (referrals)", f"{len(d):,}"),
+                     ("regret vs the oracle, per referral (target units)",
+                      f"{d['regret'].mean():.2f}"),
+                     ("referrals given the oracle's action", f"{oracle_matched(d).mean():.1%}")]
         return pd.DataFrame(rows, columns=["measure", "value"])

@@ -53,6 +53,13 @@ def _report(out: Path, baseline: str | None = None, html: bool = True) -> None:
 
         written.append(write_report(out))
     print("wrote " + ", ".join(str(p) for p in written))
+    from srmsim.experiment.compare import load_runs
+    from srmsim.experiment.learning import report_learning
+
+    curve = report_learning(out, load_runs(out)[0])
+    if curve:
+        print()
+        print(curve)
 
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:

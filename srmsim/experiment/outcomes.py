@@ -328,16 +328,14 @@ OUTCOMES: dict[str, Outcome] = dict([
            columns=("cost",)),
 ])
 
-def _request_outcomes() -> dict[str, Outcome]:
-    """Outcomes of request streams (srmsim.admin): trust-level, NaN for student subgroups."""
-    from srmsim.admin.measures import REQUEST_OUTCOMES
-
-    kinds: dict[str, tuple[Scale, Better]] = {
-        "request_within_deadline": ("share", "higher"), "request_throughput": ("number", "higher"),
-        "request_staff_hours": ("hours", None)}
+def _whole_run(entries: Mapping[str, tuple[str, Callable[[Any], float]]],
+               kinds: Mapping[str, tuple[Scale, Better]], default: tuple[Scale, Better]
+               ) -> dict[str, Outcome]:
+    """Outcomes measured on the whole run (request streams, the learning loop's regret): each
+    reads the run's result; for student subgroups they are NaN."""
     out = {}
-    for name, (description, fn) in REQUEST_OUTCOMES.items():
-        scale, better = kinds.get(name, ("number", "lower"))
+    for name, (description, fn) in entries.items():
+        scale, better = kinds.get(name, default)
 
         def measure(c: Cohort, fn: Callable[[Any], float] = fn) -> float:
             return fn(c.result) if c.result is not None else math.nan
@@ -347,7 +345,26 @@ def _request_outcomes() -> dict[str, Outcome]:
     return out
 
 
-OUTCOMES.update(_request_outcomes())
+def _register_whole_run_outcomes() -> None:
+    from srmsim.admin.measures import REQUEST_OUTCOMES
+    from srmsim.experiment.learning import learning_outcomes
+
+    OUTCOMES.update(_whole_run(REQUEST_OUTCOMES, {
+        "request_within_deadline": ("share", "higher"), "request_throughput": ("number", "higher"),
+        "request_staff_hours": ("hours", None)}, ("number", "lower")))
+    learning = learning_outcomes()
+    kinds: dict[str, tuple[Scale, Better]] = {}
+    for name in learning:
+        if name.startswith("oracle_match"):
+            kinds[name] = ("share", "higher")
+        elif name.endswith("_per_100h"):
+            kinds[name] = ("number", "higher")
+        elif name == "explore_share":
+            kinds[name] = ("share", None)
+    OUTCOMES.update(_whole_run(learning, kinds, ("number", "lower")))
+
+
+_register_whole_run_outcomes()
 
 #: scale of students.parquet columns (trial outcomes, panels); any other column: "number"
 COLUMN_SCALES = {"attendance_rate": "share", "attendance_autumn": "share",

@@ -14,7 +14,8 @@ from srmsim import calendar
 from srmsim.errors import RuleError, ScenarioError
 from srmsim.policy import profile
 from srmsim.policy.actions import resolve_actions
-from srmsim.policy.config import ActionConfig, PolicyConfig, RuleConfig
+from srmsim.policy.config import ActionConfig, ChooserConfig, PolicyConfig, RuleConfig
+from srmsim.policy.heterogeneity import check_modifiers
 from srmsim.policy.rules import Rule, parse_rule, parse_rules, parse_score
 from srmsim.students import ENROLLED, StudentTable
 
@@ -28,6 +29,10 @@ class CompiledStep:
     action_id: int
     weeks: int
     goal: Rule | None
+    candidates: list[int] | None = None  # action ids a chooser picks from
+    chooser: ChooserConfig | None = None
+    choice_rules: dict[int, Rule] | None = None  # rule chooser: action id -> expression
+    measure: Rule | None = None  # learned chooser: the score whose change is the gain
 
 
 @dataclass
@@ -50,6 +55,12 @@ class CompiledPolicy:
     workflows: list[CompiledWorkflow]
     roles: list[str]
     pool_outcome: Rule | None = None
+
+    @property
+    def choice_steps(self) -> list[tuple[int, int, CompiledStep]]:
+        """(workflow, step, step) of every step with candidate actions."""
+        return [(w, i, st) for w, wf in enumerate(self.workflows)
+                for i, st in enumerate(wf.steps) if st.candidates]
 
     @property
     def max_window(self) -> int:
@@ -87,6 +98,40 @@ class CompiledPolicy:
                 if role in self.roles:  # else the action is in no workflow: it never runs
                     m[a, self.roles.index(role)] = minutes
         return m
+
+
+def _compile_choice(step: CompiledStep, candidates: list[str], chooser: ChooserConfig | None,
+                    actions: dict[str, ActionConfig], action_names: list[str], vocab, rules,
+                    name: str, path: str) -> list[tuple[str, str]]:
+    """Link a step's candidate actions, chooser rules, measure and features; return problems."""
+    problems = []
+    chooser = chooser or ChooserConfig()
+    unknown = [a for a in candidates if a not in actions]
+    for a in unknown:
+        problems.append((f"{path}.candidates", f"unknown action {a!r} (known: "
+                         f"{', '.join(action_names)})"))
+    if unknown:
+        return problems
+    step.candidates = [action_names.index(a) for a in candidates]
+    step.chooser = chooser
+    step.choice_rules = {}
+    for action, text in chooser.rules.items():
+        try:
+            step.choice_rules[action_names.index(action)] = parse_rule(
+                f"{name}_choose_{action}", text, vocab, rules=rules)
+        except RuleError as err:
+            problems.append((f"{path}.chooser.rules.{action}", str(err)))
+    if chooser.measure is not None:
+        try:
+            step.measure = parse_score(f"{name}_measure", chooser.measure, vocab, rules=rules)
+        except RuleError as err:
+            problems.append((f"{path}.chooser.measure", str(err)))
+    for j, field in enumerate(chooser.features):
+        if field not in profile.FIELDS or profile.FIELDS[field][0] not in ("number", "bool"):
+            problems.append((f"{path}.chooser.features[{j}]", f"unknown profile field {field!r} "
+                             f"(a learned chooser reads observed profile fields only: "
+                             f"{', '.join(profile.FIELDS)})"))
+    return problems
 
 
 def _rule_error(err: RuleError, path: str) -> list[tuple[str, str]]:
@@ -149,8 +194,13 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
                     goal = parse_rule(f"{wname}_step{i + 1}_goal", st.goal, vocab, rules=rules)
                 except RuleError as err:
                     problems.append((f"{spath}.goal", str(err)))
-            steps.append(CompiledStep(st.action, action_names.index(st.action),
-                                      st.weeks or actions[st.action].weeks, goal))
+            step = CompiledStep(st.action, action_names.index(st.action),
+                                st.weeks or actions[st.action].weeks, goal)
+            if st.candidates:
+                problems += _compile_choice(step, st.candidates, st.chooser, actions,
+                                            action_names, vocab, rules, f"{wname}_step{i + 1}",
+                                            spath)
+            steps.append(step)
         priority = None
         if wf.priority is not None:
             try:
@@ -176,7 +226,9 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
         roles |= set(school_roles)
     for wf in workflows:  # roles of actions the workflows use; other actions never run
         for st in wf.steps:
-            roles |= {r for r, m in actions[st.action].staff_minutes.items() if m > 0}
+            for a in st.candidates or [st.action_id]:
+                roles |= {r for r, m in actions[action_names[a]].staff_minutes.items() if m > 0}
+    problems += check_modifiers(actions)
     pool_outcome = None
     pm = config.pool_model
     if pm is not None:

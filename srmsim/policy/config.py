@@ -63,15 +63,40 @@ class EffectConfig(_Strict):
     half_life_weeks: Annotated[float, Field(gt=0)] = 6.0
 
 
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ModifierConfig(_Strict):
+    """How an action's effect scales with one student field: the effect is multiplied by
+    ``max(0, 1 + per_unit * (value - center))`` (summed over the action's modifiers)."""
+
+    per_unit: Annotated[float, Field(allow_inf_nan=False, ge=-100, le=100)]
+    center: Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)] = 0.0
+
+
+def _short_modifiers(v: object) -> object:
+    """A modifier may be just its slope: ``modifiers: {eal: 0.5}`` (centre 0)."""
+    if isinstance(v, dict):
+        return {k: {"per_unit": m} if isinstance(m, int | float) and not isinstance(m, bool)
+                else m for k, m in v.items()}
+    return v
+
+
 class ActionConfig(_Strict):
     description: str = ""
     effect: EffectConfig = Field(default_factory=EffectConfig)
+    modifiers: dict[str, ModifierConfig] = Field(
+        default_factory=dict, max_length=16,
+        description="effect modifiers by student field (see srmsim.policy.heterogeneity)")
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     cost_per_week: Annotated[float, Field(ge=0.0)] = 0.0
     staff_minutes: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
     automated: bool = False
     weeks: Annotated[int, Field(ge=1, le=78)] = 6
     source: str = ""
+
+    _short = field_validator("modifiers", mode="before")(classmethod(
+        lambda cls, v: _short_modifiers(v)))
 
     @model_validator(mode="after")
     def _automated(self) -> ActionConfig:
@@ -85,6 +110,7 @@ class ActionOverride(_Strict):
 
     description: str | None = None
     effect: dict[str, float] | None = None
+    modifiers: dict[str, ModifierConfig] | None = Field(None, max_length=16)
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     cost_per_week: Annotated[float, Field(ge=0.0)] | None = None
     staff_minutes: dict[Label, Annotated[float, Field(ge=0.0)]] | None = None
@@ -92,13 +118,74 @@ class ActionOverride(_Strict):
     weeks: Annotated[int, Field(ge=1, le=78)] | None = None
     source: str | None = None
 
+    _short = field_validator("modifiers", mode="before")(classmethod(
+        lambda cls, v: _short_modifiers(v)))
+
+
+EFFECT_TARGETS = ("reading", "attainment", "absence", "engagement", "wellbeing", "incidents")
+
+
+class ChooserConfig(_Strict):
+    """How a step with ``candidates`` picks the action for each referral (see docs/learning.md).
+
+    ``fixed``: the step's ``action``; ``random``: uniform over the candidates; ``rule``: the
+    first candidate whose ``rules`` expression is true (else the step's ``action``); ``learned``:
+    the largest predicted gain in ``measure`` per staff minute, from past cases, with a share
+    ``exploration`` allocated at random; ``oracle``: the simulator's true best (a benchmark that no
+    real trust has; it reads the truth).
+    """
+
+    kind: Literal["fixed", "random", "rule", "learned", "oracle"] = "fixed"
+    target: Literal[EFFECT_TARGETS] = Field(
+        "reading", description="the effect whose true expected gain defines the oracle and regret")
+    rules: dict[str, str] = Field(default_factory=dict, max_length=32)
+    measure: str | None = Field(None, description="numeric expression whose change over the "
+                                "step is the gain the learned chooser learns")
+    features: list[str] = Field(default_factory=list, max_length=32)
+    data: Literal["own", "pooled"] = "pooled"
+    refit: Literal["termly", "half_termly"] = "termly"
+    exploration: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.1
+    min_cases: Annotated[int, Field(ge=2, le=100_000)] = 20
+    history_terms: Annotated[int, Field(ge=1, le=100)] = 9
+
+    @model_validator(mode="after")
+    def _learned(self) -> ChooserConfig:
+        if self.kind == "learned" and (self.measure is None or not self.features):
+            raise ValueError("a learned chooser needs a measure and features")
+        if self.kind == "rule" and not self.rules:
+            raise ValueError("a rule chooser needs rules: {action: expression}")
+        return self
+
 
 class StepConfig(_Strict):
-    action: Label
+    action: Label | None = Field(None, description="the action (with candidates: the fixed one)")
+    candidates: list[Label] | None = Field(None, min_length=2, max_length=16)
+    chooser: ChooserConfig | None = None
     weeks: Annotated[int, Field(ge=1, le=78)] | None = Field(
         None, description="duration before the review (default: the action's)"
     )
     goal: str | None = Field(None, description="boolean expression checked at the review")
+
+    @model_validator(mode="after")
+    def _choice(self) -> StepConfig:
+        if self.candidates is None:
+            if self.action is None:
+                raise ValueError("a step needs an action (or candidates)")
+            if self.chooser is not None:
+                raise ValueError("a chooser needs candidates")
+            return self
+        if len(set(self.candidates)) != len(self.candidates):
+            raise ValueError("candidates must be distinct")
+        if self.action is None:
+            self.action = self.candidates[0]
+        elif self.action not in self.candidates:
+            raise ValueError(f"action {self.action!r} is not among the candidates")
+        if self.chooser is None:
+            self.chooser = ChooserConfig()
+        unknown = [a for a in self.chooser.rules if a not in self.candidates]
+        if unknown:
+            raise ValueError(f"chooser.rules name actions that are not candidates: {unknown}")
+        return self
 
 
 class WorkflowConfig(_Strict):

@@ -35,8 +35,10 @@ import pandas as pd
 
 from srmsim import calendar
 from srmsim.policy.casebook import Table
+from srmsim.policy.chooser import Choosers
 from srmsim.policy.compiled import CompiledPolicy, compile_policy
 from srmsim.policy.config import PolicyConfig
+from srmsim.policy.heterogeneity import Modifiers
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
 from srmsim.students import ENROLLED
@@ -158,17 +160,30 @@ class PolicyEngine:
             for i, st in enumerate(wf.steps):
                 self.step_action[w, i] = st.action_id
                 self.step_weeks[w, i] = st.weeks
+        # effect modifiers and action choice (srmsim.policy.heterogeneity, .chooser): only
+        # policies that use them carry the extra case columns
+        self.modifiers = Modifiers(acts)
+        self.choosers = Choosers(self) if p.choice_steps else None
+        self.delivered = {"reading": 0.0, "attainment": 0.0}  # true gains added by actions
+        extra: dict[str, type] = {}
+        if self.modifiers.any:
+            extra["scale"] = np.float64
+        if self.choosers is not None:
+            extra.update({"how": np.int8, "measure0": np.float64,
+                          **{f"x{j}": np.float64 for j in range(self.choosers.n_features)}})
+        self._extra_columns = extra
         self.cases = Table({"uid": np.int64, "row": np.int64, "school": np.int32,
                             "wf": np.int16, "step": np.int16, "status": np.int8,
                             "queued_at": np.int32, "priority": np.float64, "tie": np.uint32,
                             "action": np.int16, "source": np.int8, "start": np.int32,
                             "end": np.int32, "spent_minutes": np.float64,
-                            "spent_cost": np.float64})
+                            "spent_cost": np.float64, **extra})
         # Effects that fade after an action ends: one residual per student, target and half-life
         # in use, so the cost does not grow with the number of past actions. The residual is
         # stored at the scale of week ``fade_base`` (true value = stored x decay^(now - base)):
         # fading costs nothing per week, and the store is rescaled only when the factor gets small.
-        used = sorted({st.action_id for wf in p.workflows for st in wf.steps})
+        used = sorted({a for wf in p.workflows for st in wf.steps
+                       for a in (st.candidates or [st.action_id])})
         has_level = np.zeros(len(acts), dtype=bool)
         for k in LEVEL_TARGETS:
             has_level[used] |= self.level[k][used] != 0
@@ -286,6 +301,8 @@ class PolicyEngine:
         triggers = self.policy.due_triggers(self.model.week)
         values = self._evaluate(due, triggers)
         self._review(now, due, values)
+        if self.choosers is not None:
+            self.choosers.refit_due(self.model.week)
         self._trigger(now, triggers, values)
         self._prioritise(values)
         self._start_automated(now)
@@ -296,6 +313,19 @@ class PolicyEngine:
         """The dense (workflow, step) key of cases ``idx``."""
         c = self.cases
         return self.step_key[c.wf[idx]] + c.step[idx]
+
+    def _assign(self, idx: np.ndarray, now: int) -> None:
+        """Cases ``idx`` were just queued for a step: choosers pick their action, and modifiers
+        fix how strongly it will work for each student."""
+        if self.choosers is not None and len(idx):
+            self.choosers.choose(idx, now)
+        if self.modifiers.any and len(idx):
+            c = self.cases
+            c.scale[idx] = self.modifiers.scale(self.ctx, c.row[idx], c.action[idx])
+
+    def evaluate_now(self, rules: dict) -> dict[str, np.ndarray]:
+        """Values of some expressions for every student this week."""
+        return evaluate_rules(rules, self.ctx, len(self.model.students))
 
     def _open(self) -> np.ndarray:
         return np.flatnonzero(self.cases.status != CLOSED)
@@ -327,9 +357,14 @@ class PolicyEngine:
         for a in _present(act, len(self.minutes)):
             if not self._fading[a]:
                 continue
-            rows, h = c.row[idx[act == a]], self.fade_index[a]
+            sel = idx[act == a]
+            rows, h = c.row[sel], self.fade_index[a]
             for k, size in self._fading[a]:
-                np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
+                if self.modifiers.any:  # each student's own size
+                    sized = (size * c.scale[sel] / self.fade_scale[h]).astype(np.float32)
+                    np.add.at(self.residual[h, k], rows, sized)
+                else:
+                    np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
@@ -368,6 +403,8 @@ class PolicyEngine:
         if len(due) == 0:
             return
         self._event("reviewed", due, minutes=c.spent_minutes[due], cost=c.spent_cost[due])
+        if self.choosers is not None:
+            self.choosers.reviewed(due)
         self._end_course(due, now)
         met = np.zeros(len(due), dtype=bool)
         key = self._key(due)
@@ -396,6 +433,7 @@ class PolicyEngine:
             c.status[nxt] = QUEUED
             c.queued_at[nxt] = now
             c.action[nxt] = self.step_action[c.wf[nxt], c.step[nxt]]
+            self._assign(nxt, now)
             self._event("queued", nxt)
 
     def _trigger(self, now: int, due: list[str], values: dict[str, np.ndarray]) -> None:
@@ -435,7 +473,9 @@ class PolicyEngine:
                 action=np.full(len(uid), self.step_action[w, 0]),
                 source=np.zeros(len(uid)), start=np.full(len(uid), -1),
                 end=np.full(len(uid), -1), spent_minutes=np.zeros(len(uid)),
-                spent_cost=np.zeros(len(uid)))
+                spent_cost=np.zeros(len(uid)),
+                **{k: np.zeros(len(uid)) for k in self._extra_columns})
+            self._assign(idx, now)
             self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
             self._event("flagged", idx)
             self._event("queued", idx)
@@ -478,6 +518,8 @@ class PolicyEngine:
         c.end[idx] = now + self.step_weeks[c.wf[idx], c.step[idx]]
         c.source[idx] = source
         np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
+        if self.choosers is not None:
+            self.choosers.started(idx)
         self._event("started", idx)
 
     def _decline(self, idx: np.ndarray, now: int) -> None:
@@ -635,17 +677,21 @@ class PolicyEngine:
             on = now - c.start[active] >= self.onset[act]
             if on.any():
                 r_on, a_on = rows[on], act[on]
+                scale = c.scale[active[on]] if self.modifiers.any else None
                 for k in self._targets_used:
                     size = self.level[k][a_on]
                     if size.any():
                         eff = getattr(t, f"eff_{k}")
+                        if scale is not None:
+                            size = size * scale
                         np.add.at(eff, r_on, size.astype(eff.dtype))
-                gain = self.attainment_gain[a_on] / self.course_weeks[a_on]
-                if gain.any():
-                    np.add.at(t.attainment, r_on, gain.astype(t.attainment.dtype))
-                gain = self.reading_gain[a_on] / self.course_weeks[a_on]
-                if gain.any():
-                    np.add.at(t.reading_age, r_on, gain.astype(t.reading_age.dtype))
+                for target, store in (("attainment", t.attainment), ("reading", t.reading_age)):
+                    per_week = getattr(self, f"{target}_gain")[a_on] / self.course_weeks[a_on]
+                    if per_week.any():
+                        if scale is not None:
+                            per_week = per_week * scale
+                        np.add.at(store, r_on, per_week.astype(store.dtype))
+                        self.delivered[target] += float(per_week.sum())
         n_schools = len(self.school_capacity)
         status = c.status  # after declines and escalations
         by_status = np.bincount(c.school.astype(np.int64) * 3 + status, minlength=3 * n_schools)
@@ -704,7 +750,7 @@ class PolicyEngine:
         role = np.where(self.automated[action], -1, self.primary_role[action])
         roles = np.array([*self.policy.roles, ""], dtype=object)
         wf_names = [w.name for w in self.policy.workflows]
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "week": week % calendar.WEEKS_PER_YEAR,
             "year": week // calendar.WEEKS_PER_YEAR,
             "run_week": week,
@@ -719,3 +765,6 @@ class PolicyEngine:
             "cost": cost,
             "outcome": pd.Categorical.from_codes(outcome.astype(np.int8), list(OUTCOMES)),
         })
+        if self.choosers is not None:
+            self.choosers.mark_events(frame)
+        return frame

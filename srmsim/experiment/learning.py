@@ -1,0 +1,171 @@
+"""Outcomes of the learning loop: regret against the oracle, oracle match, gains per staff hour,
+and the learning curve (each of them term by term).
+
+Every figure comes from a run's ``decisions`` table (one row per choice at a step with candidate
+actions), which carries the simulator's true expected gain of the chosen action and of the
+oracle's. ``regret`` is the oracle's expected gain minus the chosen action's, in the chooser
+target's units (months of reading age for ``target: reading``) per referral; 0 is perfect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from srmsim.policy.chooser import oracle_matched
+from srmsim.results import RunResult
+
+MAX_TERMS = 15  # five school years of terms: regret_t1 ... regret_t15
+GROUPS = ("fsm", "sen", "eal")
+
+
+def _decisions(r: RunResult) -> pd.DataFrame | None:
+    d = r.decisions
+    return d if d is not None and len(d) else None
+
+
+def _regret(mask: Callable[[pd.DataFrame], pd.Series] | None = None
+            ) -> Callable[[RunResult], float]:
+    def f(r: RunResult) -> float:
+        d = _decisions(r)
+        if d is None:
+            return float("nan")
+        d = d[mask(d)] if mask else d
+        return float(d["regret"].mean()) if len(d) else float("nan")
+
+    return f
+
+
+def _match(mask: Callable[[pd.DataFrame], pd.Series] | None = None
+           ) -> Callable[[RunResult], float]:
+    def f(r: RunResult) -> float:
+        d = _decisions(r)
+        if d is None:
+            return float("nan")
+        d = d[mask(d)] if mask else d
+        return float(oracle_matched(d).mean()) if len(d) else float("nan")
+
+    return f
+
+
+def _per_100h(key: str) -> Callable[[RunResult], float]:
+    def f(r: RunResult) -> float:
+        hours = r.summary.get("staff_hours", 0.0)
+        value = r.summary.get(f"{key}_delivered")
+        return float(100 * value / hours) if value is not None and hours > 0 else float("nan")
+
+    return f
+
+
+def _explore_share(r: RunResult) -> float:
+    d = _decisions(r)
+    return float((d["how"] == "explore").mean()) if d is not None else float("nan")
+
+
+def _term(k: int) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda d: d["term"] == k
+
+
+def _group(g: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda d: d[g].astype(bool)
+
+
+def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
+    """Entries for :data:`srmsim.experiment.outcomes.OUTCOMES`."""
+    out: dict[str, tuple[str, Callable[[RunResult], float]]] = {
+        "regret": ("mean regret per referral against the oracle (target units, e.g. reading "
+                   "months)", _regret()),
+        "oracle_match": ("share of referrals given the oracle's action", _match()),
+        "explore_share": ("share of referrals allocated at random to explore", _explore_share),
+        "reading_per_100h": ("months of reading age the actions added per 100 staff hours "
+                             "(simulator truth)", _per_100h("reading")),
+        "attainment_per_100h": ("attainment (SD) the actions added per 100 staff hours "
+                                "(simulator truth)", _per_100h("attainment")),
+    }
+    for g in GROUPS:
+        out[f"regret_{g}"] = (f"regret among {g.upper()} students", _regret(_group(g)))
+        out[f"oracle_match_{g}"] = (f"oracle match among {g.upper()} students", _match(_group(g)))
+    for k in range(MAX_TERMS):
+        out[f"regret_t{k + 1}"] = (f"regret of referrals in term {k + 1} of the run",
+                                   _regret(_term(k)))
+        out[f"oracle_match_t{k + 1}"] = (f"oracle match in term {k + 1} of the run",
+                                         _match(_term(k)))
+    return out
+
+
+def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per variant and term: mean regret and oracle match over replications, with t intervals.
+
+    ``runs`` is an experiment's runs table with ``regret_t<k>`` / ``oracle_match_t<k>`` columns.
+    """
+    rows = []
+    for measure in ("regret", "oracle_match"):
+        cols = sorted((c for c in runs.columns if c.startswith(f"{measure}_t")
+                       and c[len(measure) + 2:].isdigit()), key=lambda c: int(c.split("_t")[-1]))
+        for variant, arm in runs.groupby("variant", sort=True):
+            for col in cols:
+                x = arm[col].to_numpy(dtype=float)
+                x = x[np.isfinite(x)]
+                if len(x) == 0:
+                    continue
+                half = (float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1)
+                              / np.sqrt(len(x))) if len(x) >= 2 else np.nan)
+                rows.append({"variant": variant, "measure": measure,
+                             "term": int(col.split("_t")[-1]), "replications": len(x),
+                             "mean": float(x.mean()), "ci_low": float(x.mean()) - half,
+                             "ci_high": float(x.mean()) + half})
+    return pd.DataFrame(rows, columns=["variant", "measure", "term", "replications", "mean",
+                                       "ci_low", "ci_high"])
+
+
+def format_learning_curve(curve: pd.DataFrame) -> str:
+    """Term-by-term table: one row per variant, ``mean [low, high]`` per term."""
+    parts = []
+    for measure, unit in (("regret", "regret per referral"), ("oracle_match", "oracle match")):
+        c = curve[curve["measure"] == measure]
+        if c.empty:
+            continue
+        cell = c.assign(cell=[f"{m:.3g} [{lo:.3g}, {hi:.3g}]" for m, lo, hi in
+                              zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)])
+        wide = cell.pivot(index="variant", columns="term", values="cell").fillna("")
+        wide.columns = [f"term {t}" for t in wide.columns]
+        parts.append(f"learning curve: {unit} (mean [95% CI] over replications)\n"
+                     + wide.to_string())
+    return "\n\n".join(parts)
+
+
+def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
+    """Regret and oracle match by term, one line per variant, with 95% CIs."""
+    from srmsim.figures import new_figure, save
+
+    fig, axes = new_figure(9, 3.4, ncols=2, squeeze=False)
+    for ax, (measure, title) in zip(axes[0], (("regret", "regret per referral (lower is better)"),
+                                              ("oracle_match", "share matched to the oracle")),
+                                    strict=True):
+        c = curve[curve["measure"] == measure]
+        for variant, v in c.groupby("variant", sort=True):
+            ax.plot(v["term"], v["mean"], marker="o", label=variant)
+            ax.fill_between(v["term"], v["ci_low"], v["ci_high"], alpha=0.15)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_xlabel("term of the run")
+        ax.tick_params(labelsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return fig
+
+
+def report_learning(out: Path, runs: pd.DataFrame) -> str | None:
+    """For ``srmsim compare``: the learning curve table (also CSV and PNG in ``out``), or None
+    when the experiment measured no term-by-term outcomes."""
+    curve = learning_curve(runs)
+    if curve.empty:
+        return None
+    curve.to_csv(out / "learning_curve.csv", index=False, float_format="%.10g")
+    plot_learning_curve(curve, out / "learning_curve.png")
+    return (format_learning_curve(curve)
+            + f"\nwrote {out / 'learning_curve.csv'} and {out / 'learning_curve.png'}")

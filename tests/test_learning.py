@@ -1,0 +1,262 @@
+"""The learning loop: effect modifiers, choosers, the oracle, regret and what the learner may see."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.errors import ScenarioError
+from srmsim.experiment.learning import learning_curve
+from srmsim.experiment.outcomes import measure
+from srmsim.model import TrustModel
+from srmsim.policy.chooser import TRAINING_COLUMNS
+from srmsim.scenario import scenario_from_dict
+
+CANDIDATES = ["reading_club", "parent_reading_at_home", "small_group_tuition"]
+FEATURES = ["fsm", "sen", "eal", "prior_attainment", "reading_gap"]
+#: strong, known heterogeneity: each action is best for a different group of students
+STRONG = {"reading_club": {"eal": 1.5, "fsm": -0.5},
+          "parent_reading_at_home": {"fsm": -0.9, "eal": -0.9, "prior_attainment": 0.6},
+          "small_group_tuition": {"sen": 1.5, "prior_attainment": -0.6}}
+
+
+def learning_scenario(kind: str = "learned", modifiers: dict | None = None, years: int = 2,
+                      schools: int = 6, **chooser):
+    """A small trust: termly referral of weak readers to one of three reading actions, all with
+    the same teaching-assistant time, reviewed at the next term's reading test."""
+    actions = {}
+    for name, reading in zip(CANDIDATES, (5.0, 5.0, 4.0), strict=True):
+        actions[name] = {"effect": {"reading": reading}, "weeks": 13, "take_up": 0.9,
+                         "staff_minutes": {"teaching_assistant": 30},
+                         "modifiers": (modifiers or {}).get(name, {})}
+    step = {"candidates": CANDIDATES, "weeks": 13, "chooser": {"kind": kind, **chooser}}
+    if kind == "learned":
+        step["chooser"] = {"measure": "reading_gap", "features": FEATURES, "min_cases": 15,
+                           **step["chooser"]}
+    data = {
+        "name": "learning_test", "years": years, "seed": 5,
+        "trust": {"n_schools": schools, "students_per_year_group": 60},
+        "policy": {
+            "rules": {"behind": {"when": "reading_gap < -12", "cadence": "termly"}},
+            "actions": actions,
+            "workflows": {"reading": {"trigger": "behind", "priority": "-reading_gap",
+                                      "cooldown_weeks": 13, "steps": [step]}},
+            "staff": {"school": {"teaching_assistant": 600}},
+        },
+    }
+    return scenario_from_dict(data, "learning_test")
+
+
+def run(scenario, seed: int = 3):
+    model = TrustModel(scenario, seed=seed)
+    model.run()
+    return model, model.results()
+
+
+def by_term(result) -> pd.Series:
+    return result.decisions.groupby("term")["regret"].mean()
+
+
+@pytest.fixture(scope="module")
+def strong_runs():
+    out = {}
+    for kind in ("learned", "random", "oracle"):
+        out[kind] = run(learning_scenario(kind, STRONG, years=3))
+    return out
+
+
+def test_learned_chooser_regret_falls_term_by_term_and_ends_well_below_random(strong_runs):
+    learned = by_term(strong_runs["learned"][1])
+    random_ = by_term(strong_runs["random"][1])
+    oracle = strong_runs["oracle"][1].decisions
+    assert (oracle["regret"] == 0).all() and (oracle["action"] == oracle["oracle_action"]).all()
+    # before any model exists the learner explores at random; by the last year it is far better
+    early, late = learned.iloc[:2].mean(), learned.iloc[-3:].mean()
+    assert late < 0.5 * early
+    assert late < 0.4 * random_.iloc[-3:].mean()
+    assert np.polyfit(learned.index, learned.to_numpy(), 1)[0] < 0  # the curve slopes down
+    row = measure(strong_runs["learned"][1], ["oracle_match", "regret_t1", "regret_t9",
+                                               "reading_per_100h"])
+    assert row["regret_t9"] < row["regret_t1"] and row["reading_per_100h"] > 0
+    how = strong_runs["learned"][1].decisions["how"]
+    assert set(how) == {"learned", "explore"}
+    events = strong_runs["learned"][1].events
+    queued = events[events["event"] == "queued"]
+    assert (queued["chosen_by"] != "").all() and (queued["oracle_action"] != "").all()
+    assert (events.loc[events["event"] != "queued", "oracle_action"] == "").all()
+    assert len(queued) == len(strong_runs["learned"][1].decisions)
+
+
+def test_learned_chooser_delivers_more_reading_per_staff_hour_than_random(strong_runs):
+    got = {k: measure(r, ["reading_per_100h"])["reading_per_100h"]
+           for k, (_, r) in strong_runs.items()}
+    assert got["random"] < got["learned"] <= got["oracle"] * 1.02
+
+
+def test_no_training_frame_holds_a_raw_uid_latent_or_oracle_column(strong_runs):
+    model, result = strong_runs["learned"]
+    learner = next(iter(model.policy.choosers.learners.values()))
+    frame = learner.training_frame(model.week_index)
+    assert len(frame) > 100
+    assert list(frame.columns) == [*TRAINING_COLUMNS, *FEATURES]
+    assert not any(c in frame.columns for c in ("uid", "row", "regret", "oracle_action"))
+    assert not any(c.startswith(("latent", "oracle", "eff_")) for c in frame.columns)
+    uids = {str(u) for u in model.all_students().uid}
+    assert not set(frame["pid"]) & uids  # pseudonyms, not ids
+    assert set(frame["pid"]) <= set(result.students["student"])  # the run's keyed pseudonyms
+
+
+def test_with_no_heterogeneity_learning_does_no_worse_than_fixed_beyond_noise():
+    """No modifiers and reading_club best for everyone: fixed (reading_club) is the oracle's choice;
+    the learner pays only for exploring."""
+    fixed = run(learning_scenario("fixed"))[1]
+    learned = run(learning_scenario("learned"))[1]
+    f, lr = (measure(r, ["reading_per_100h", "regret"]) for r in (fixed, learned))
+    assert f["regret"] == 0
+    assert lr["reading_per_100h"] > 0.9 * f["reading_per_100h"]
+    late = learned.decisions[learned.decisions["term"] >= 4]
+    assert (late["regret"] == 0).mean() > 0.8
+
+
+def test_modifiers_scale_each_students_effect():
+    base = learning_scenario("fixed", years=1, schools=3)
+    none = run(base)[0]
+    neutral = run(base.with_overrides(
+        {"policy.actions.reading_club.modifiers": {"eal": 0.0}}))[0]
+    assert np.array_equal(none.students.reading_age, neutral.students.reading_age)
+    fsm_none = run(base.with_overrides(
+        {"policy.actions.reading_club.modifiers": {"fsm": -1.0}}))[0]
+    assert fsm_none.policy.delivered["reading"] < none.policy.delivered["reading"]
+    # the multiplier itself: max(0, 1 + per_unit * (value - center))
+    m = run(base.with_overrides({"policy.actions.reading_club.modifiers": {
+        "prior_attainment": {"per_unit": -2.0, "center": 0.1}, "eal": 0.5}}))[0]
+    a = m.policy.policy.action_names.index("reading_club")
+    rows = np.arange(len(m.students))
+    t = m.students
+    expect = np.maximum(1 - 2.0 * (t.prior_attainment.astype(float) - 0.1) + 0.5 * t.eal, 0)
+    got = m.policy.modifiers.of_action(m.policy.ctx, rows, a)
+    assert np.allclose(got, expect) and (got == 0).any()
+
+
+def test_random_and_rule_choosers_are_recorded_and_follow_their_rules():
+    r = run(learning_scenario("random", STRONG, years=1, schools=3))[1].decisions
+    assert set(r["how"]) == {"random"} and set(r["action"]) == set(CANDIDATES)
+    shares = r["action"].astype(str).value_counts(normalize=True)
+    assert shares.min() > 0.2
+    rule = learning_scenario("rule", STRONG, years=1, schools=3,
+                             rules={"small_group_tuition": "sen", "parent_reading_at_home": "eal"})
+    model, result = run(rule)
+    d = result.decisions.merge(result.students[["student", "sen", "eal"]], on="student",
+                               suffixes=("", "_s"))
+    # the first candidate (in the step's order) whose rule holds; else the step's action
+    assert (d.loc[d["eal"], "action"] == "parent_reading_at_home").all()
+    assert (d.loc[d["sen"] & ~d["eal"], "action"] == "small_group_tuition").all()
+    assert (d.loc[~d["sen"] & ~d["eal"], "action"] == "reading_club").all()
+
+
+def _tiny_experiment(tmp_path):
+    from srmsim.experiment.spec import experiment_from_dict
+
+    sc = learning_scenario("learned", STRONG, years=1, schools=3)
+    path = tmp_path / "sc.yaml"
+    path.write_text(sc.to_yaml(), encoding="utf-8")
+    exp = {"name": "l", "scenario": str(path), "baseline": "fixed", "replications": 1, "seed": 1,
+           "outcomes": ["regret", "oracle_match", "regret_t1", "regret_t3", "oracle_match_t3",
+                        "reading_per_100h"],
+           "variants": {"fixed": {"policy.workflows.reading.steps": [
+               {"candidates": CANDIDATES, "weeks": 13, "chooser": {"kind": "fixed"}}]},
+               "learned": {}}}
+    return experiment_from_dict(exp, "exp", tmp_path)
+
+
+def _runs(exp, out, workers):
+    from srmsim.experiment.compare import load_runs
+    from srmsim.experiment.runner import run_experiment
+
+    run_experiment(exp, out, workers=workers, progress=False)
+    runs = load_runs(out)[0].sort_values(["variant", "replication"])
+    return runs.drop(columns=["runtime_seconds"]).reset_index(drop=True)
+
+
+def test_same_seed_same_decisions_and_compare_prints_the_learning_curve(tmp_path):
+    sc = learning_scenario("learned", STRONG, years=1, schools=3)
+    a, b = (run(sc, seed=9)[1].decisions for _ in range(2))
+    pd.testing.assert_frame_equal(a, b)
+    runs = _runs(_tiny_experiment(tmp_path), tmp_path / "w1", 1)
+    curve = learning_curve(runs)
+    assert set(curve["measure"]) == {"regret", "oracle_match"} and (curve["term"] <= 3).all()
+    proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "compare", str(tmp_path / "w1")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "learning curve: regret per referral" in proc.stdout
+    assert (tmp_path / "w1" / "learning_curve.csv").exists()
+
+
+@pytest.mark.slow
+def test_decisions_are_reproducible_across_workers(tmp_path):
+    exp = _tiny_experiment(tmp_path)
+    pd.testing.assert_frame_equal(_runs(exp, tmp_path / "w1", 1), _runs(exp, tmp_path / "w2", 2))
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"candidates": ["reading_club", "no_such_action"]}, "candidates"),
+    ({"action": "mentoring"}, "not among the candidates"),
+    ({"chooser": {"kind": "learned"}}, "needs a measure and features"),
+    ({"chooser": {"kind": "learned", "measure": "reading_gap", "features": ["latent_engagement"]}},
+     "features[0]"),
+    ({"chooser": {"kind": "rule", "rules": {"mentoring": "fsm"}}}, "not candidates"),
+    ({"chooser": {"kind": "rule", "rules": {"reading_club": "__import__('os')"}}},
+     "chooser.rules.reading_club"),
+    ({"chooser": {"kind": "learned", "measure": "open('x')", "features": ["fsm"]}},
+     "chooser.measure"),
+    ({"chooser": {"exploration": 1.5}}, "exploration"),
+])
+def test_bad_choice_steps_are_rejected_with_the_key_path(change, where):
+    step = {"candidates": ["reading_club", "small_group_tuition"], "weeks": 13, **change}
+    data = {"policy": {"rules": {"r": "reading_gap < -12"},
+                       "workflows": {"w": {"trigger": "r", "steps": [step]}}}}
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(data, "bad.yaml")
+    assert where in str(err.value)
+
+
+@pytest.mark.parametrize("modifiers, where", [
+    ({"bogus": 1.0}, "unknown field 'bogus'"),
+    ({"fsm": float("nan")}, "finite"),
+    ({"fsm": {"per_unit": 1.0, "centre": 2}}, "centre"),
+    ({"fsm": "import os"}, "modifiers.fsm"),
+])
+def test_bad_modifiers_are_rejected(modifiers, where):
+    data = {"policy": {"actions": {"reading_club": {"modifiers": modifiers}}}}
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(data, "bad.yaml")
+    assert where in str(err.value)
+
+
+def test_srmsim_validate_rejects_a_bad_modifier_with_exit_2(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("policy:\n  actions:\n    reading_club:\n      modifiers: {bogus: 1}\n")
+    proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "validate", str(f)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bogus" in proc.stderr
+
+
+def test_a_modifier_slope_can_be_uncertain_in_an_experiment(tmp_path):
+    from srmsim.experiment.spec import experiment_from_dict
+
+    path = tmp_path / "sc.yaml"
+    path.write_text(learning_scenario("random", STRONG, years=1, schools=2).to_yaml(),
+                    encoding="utf-8")
+    exp = experiment_from_dict({
+        "name": "u", "scenario": str(path), "baseline": "a", "replications": 4,
+        "variants": {"a": {}}, "outcomes": ["regret"],
+        "uncertain": {"policy.actions.reading_club.modifiers.eal": [0.0, 2.0]}}, "u", tmp_path)
+    slopes = [exp.scenario_for("a", i).policy.actions["reading_club"].modifiers["eal"].per_unit
+              for i in range(4)]
+    assert len(set(slopes)) == 4 and all(0 <= s <= 2 for s in slopes)
+    # the other modifiers of the action are kept
+    assert "fsm" in exp.scenario_for("a", 0).policy.actions["reading_club"].modifiers
