@@ -388,16 +388,20 @@ def run(
     out: str | None = None,
     progress: bool = False,
     on_model: Callable[[TrustModel], None] | None = None,
+    threads: int = 1,
 ):
-    """Run a scenario (object, YAML path, or None for the built-in default) and return results."""
+    """Run a scenario (object, YAML path, or None for the built-in default) and return results.
+
+    ``threads`` only changes the speed (see :mod:`srmsim.blocks`)."""
     from srmsim.scenario import default_scenario, load_scenario
 
     if scenario is None:
         scenario = default_scenario()
     elif not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    model = TrustModel(scenario, seed=seed, progress=progress)
+    model = TrustModel(scenario, seed=seed, progress=progress, threads=threads)
     model.run()
+    model.blocks.close()
     if on_model is not None:
         on_model(model)
     result = model.results()
