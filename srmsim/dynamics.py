@@ -159,8 +159,8 @@ def record_week(t: StudentTable, obs: WeekObservation, step: int) -> None:
     t.term_possible += obs.possible
     t.term_attended += obs.attended
     t.term_incidents += obs.incidents
-    t.last_login_step[obs.logins > 0] = step
-    t.last_incident_step[obs.incidents > 0] = step
+    np.copyto(t.last_login_step, step, where=obs.logins > 0, casting="unsafe")
+    np.copyto(t.last_incident_step, step, where=obs.incidents > 0, casting="unsafe")
     slot = step % WINDOW
     t.w_possible[slot] = obs.possible
     t.w_attended[slot] = obs.attended
