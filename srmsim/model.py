@@ -17,6 +17,7 @@ Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from collections.abc import Callable
@@ -401,10 +402,12 @@ def run(
         scenario = load_scenario(scenario)
     model = TrustModel(scenario, seed=seed, progress=progress, threads=threads)
     model.run()
-    model.blocks.close()
     if on_model is not None:
         on_model(model)
     result = model.results()
+    model.release()
+    del model  # the student table goes before the files are written (less peak memory)
+    gc.collect()
     if out is not None:
         result.write(out)
     return result

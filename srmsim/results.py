@@ -79,7 +79,9 @@ def student_frame(t: StudentTable) -> pd.DataFrame:
     })
     no_sessions = t.possible == 0
     df.loc[no_sessions, ["persistent_absent", "severe_absent"]] = False
-    return df.sort_values("uid", kind="stable").reset_index(drop=True)
+    if len(t) > 1 and not np.all(t.uid[1:] > t.uid[:-1]):  # a one-year table is in uid order
+        df = df.sort_values("uid", kind="stable")
+    return df.reset_index(drop=True)
 
 
 def headline(students: pd.DataFrame) -> dict[str, float]:
