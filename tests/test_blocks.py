@@ -143,3 +143,19 @@ def test_cli_threads_option(tmp_path, capsys):
     two = pd.read_parquet(tmp_path / "x" / "students.parquet")
     one = TrustModel(load_scenario(REPO_ROOT / "scenarios" / "default.yaml"), seed=3)
     pd.testing.assert_frame_equal(two, _outputs(one)["students"], check_exact=True)
+
+
+def test_students_generated_in_blocks_equal_one_pass(monkeypatch):
+    from srmsim import population
+    from srmsim.students import BUFFERS, COLUMNS
+
+    sc = small_scenario({"trust.n_schools": 4, "trust.students_per_year_group": 30})
+    whole = TrustModel(sc, seed=4).students
+    monkeypatch.setattr(population, "GENERATION_BLOCK", 97)
+    blocked = TrustModel(sc, seed=4).students
+    assert len(whole) > 4 * 97
+    for c in COLUMNS:
+        np.testing.assert_array_equal(getattr(blocked, c.name), getattr(whole, c.name),
+                                      err_msg=c.name)
+    for b in BUFFERS:
+        np.testing.assert_array_equal(getattr(blocked, b), getattr(whole, b))
