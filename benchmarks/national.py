@@ -37,6 +37,7 @@ class Phases:
 
     def __init__(self) -> None:
         self.rows: list[tuple[str, float, float, float, int]] = []
+        self.peaks: list[float] = []
         self._last = self._now()
 
     @staticmethod
@@ -47,6 +48,7 @@ class Phases:
     def mark(self, name: str) -> None:
         now = self._now()
         self.rows.append((name, *(b - a for a, b in zip(self._last, now, strict=True))))
+        self.peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
         self._last = self._now()
 
 
@@ -80,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         ph.mark("write files")
     weeks = int(result.weekly["enrolled"].sum())
     print(f"{n:,} students, {weeks:,} student-weeks")
-    print(f"{'phase':<16} {'wall s':>8} {'user s':>8} {'sys s':>7} {'faults':>9}")
+    print(f"{'phase':<16} {'wall s':>8} {'user s':>8} {'sys s':>7} {'faults':>9} "
+          f"{'peak GiB':>9}")
     total = [0.0, 0.0, 0.0, 0]
-    for name, wall, user, sys_, faults in ph.rows:
-        print(f"{name:<16} {wall:>8.1f} {user:>8.1f} {sys_:>7.1f} {faults:>9,}")
+    for (name, wall, user, sys_, faults), peak in zip(ph.rows, ph.peaks, strict=True):
+        print(f"{name:<16} {wall:>8.1f} {user:>8.1f} {sys_:>7.1f} {faults:>9,} {peak:>9.2f}")
         total = [total[0] + wall, total[1] + user, total[2] + sys_, total[3] + faults]
     print(f"{'total':<16} {total[0]:>8.1f} {total[1]:>8.1f} {total[2]:>7.1f} {total[3]:>9,}")
     steps = ph.rows[1]
