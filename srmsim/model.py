@@ -105,9 +105,9 @@ class TrustModel(mesa.Model):
                  threads: int = 1, block_rows: int = DEFAULT_BLOCK_ROWS):
         """``threads`` and ``block_rows`` change how fast a week runs, never its results
         (see :mod:`srmsim.blocks`)."""
-        self.blocks = BlockRunner(threads, block_rows)
         self.seed = int(scenario.seed if seed is None else seed)
         super().__init__(rng=self.seed)
+        self.blocks = BlockRunner(threads, block_rows)
         # Not ``self.config``: Mesa 3.5 made that a property of its own (its Scenario class).
         self.config = scenario
         self.crn = CRN(self.seed)
