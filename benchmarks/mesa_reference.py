@@ -14,7 +14,8 @@ withdrawals, termly assessments and the satisfaction pulse.
 
 It runs both engines side by side in one process, alternately, pinned to one core, and prints
 the speed ratio and the headline statistics of both (attendance, persistent and severe absence,
-reading gap), which must agree within a few percent (the draws differ, the model does not).
+reading gap), which must agree within sampling error (the draws differ, the model does not):
+a proportion that differs by more than three standard errors is flagged.
 """
 
 from __future__ import annotations
@@ -185,10 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{size:>9,} {best['mesa'][0]:>8.2f} {best['srmsim'][0]:>9.3f} "
               f"{best['mesa'][0] / best['srmsim'][0]:>7.0f} "
               f"{best['mesa'][1] / best['srmsim'][1]:>7.0f}   {heads}")
-        for k in hs:
-            rel = abs(hs[k] - hm[k]) / max(abs(hs[k]), 1e-9)
-            if k != "reading_gap_end" and rel > 0.05:
-                print(f"  WARNING: {k} differs by {rel:.1%}")
+        for k in ("attendance", "persistent_absence", "severe_absence"):
+            # the engines share the model, not the draws: allow 3 standard errors of the
+            # difference of two proportions (of student-sessions for attendance)
+            units = size * (calendar.SESSIONS_PER_WEEK * calendar.WEEKS_PER_YEAR
+                            if k == "attendance" else 1)
+            p = hs[k]
+            se = math.sqrt(2 * p * (1 - p) / units)
+            if abs(hs[k] - hm[k]) > 3 * se:
+                print(f"  WARNING: {k} differs by {abs(hs[k] - hm[k]):.4f} (> 3 SE, {3 * se:.4f})")
     return 0
 
 
