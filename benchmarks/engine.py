@@ -35,6 +35,9 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+# Measure the srmsim of this checkout, whatever copy is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 COHORT = 200  # students per year group per school
 YEAR_GROUPS = [7, 8, 9, 10, 11]
@@ -68,10 +71,15 @@ def bench_scenario(size: int, path: str | None = None, policy: bool = True):
     return base.with_overrides(overrides, source=path or "benchmark")
 
 
-def _pin_to_one_core() -> None:
+def _pin_to_one_core(threads: int = 1) -> None:
+    """Pin to one core (to ``threads`` cores for a threaded run)."""
     if hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cores[-1]})
+        os.sched_setaffinity(0, set(cores[-threads:]))
+
+
+#: how each week is split (``--threads``, ``--block-rows``); never changes the results
+ENGINE: dict[str, int] = {}
 
 
 def _peak_rss_bytes() -> int:
@@ -79,6 +87,12 @@ def _peak_rss_bytes() -> int:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports kB
+
+
+def _page_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def measure(size: int, path: str | None, policy: bool, repeat: int, trace: bool) -> dict[str, Any]:
@@ -89,7 +103,7 @@ def measure(size: int, path: str | None, policy: bool, repeat: int, trace: bool)
 
     from srmsim.model import TrustModel
 
-    _pin_to_one_core()
+    _pin_to_one_core(ENGINE.get("threads", 1))
     scenario = bench_scenario(size, path, policy)
     # Warm up imports and caches on a tiny trust so they do not count as the run's memory.
     TrustModel(bench_scenario(1_000, path, policy), seed=0).step()
@@ -99,10 +113,13 @@ def measure(size: int, path: str | None, policy: bool, repeat: int, trace: bool)
     best_gen = best_steps = best_cpu = float("inf")
     for i in range(repeat):
         t0 = time.perf_counter()
-        model = TrustModel(scenario, seed=1 + i)
+        model = TrustModel(scenario, seed=1 + i, **ENGINE)
         t1, c1 = time.perf_counter(), time.process_time()
+        flt1 = _page_faults()
         model.run()
         t2, c2 = time.perf_counter(), time.process_time()
+        if i == 0:
+            faults = _page_faults() - flt1
         best_gen, best_steps = min(best_gen, t1 - t0), min(best_steps, t2 - t1)
         best_cpu = min(best_cpu, c2 - c1)
         if i == 0:
@@ -124,6 +141,8 @@ def measure(size: int, path: str | None, policy: bool, repeat: int, trace: bool)
         "sw_per_s_with_generation": student_weeks / (best_steps + best_gen),
         "state_bytes_per_student": state / n,
         "rss_bytes_per_student": (rss_peak - rss0) / n,
+        "page_faults_per_week": faults / max(model_weeks(scenario), 1),
+        **ENGINE,
     }
     if trace:
         # Separate pass: tracemalloc slows allocation, so it never overlaps the timing.
@@ -136,9 +155,20 @@ def measure(size: int, path: str | None, policy: bool, repeat: int, trace: bool)
     return out
 
 
+def model_weeks(scenario) -> int:
+    from srmsim import calendar
+
+    return scenario.years * calendar.WEEKS_PER_YEAR
+
+
+def _engine_args() -> list[str]:
+    return [a for k, v in ENGINE.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+
+
 def measure_in_child(size: int, path: str | None, policy: bool, repeat: int,
                      trace: bool) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", str(size), "--repeat", str(repeat)]
+    cmd = [sys.executable, __file__, "--child", str(size), "--repeat", str(repeat),
+           *_engine_args()]
     if path:
         cmd += ["--child-scenario", path]
     if not policy:
@@ -172,7 +202,7 @@ def measure_pair(size: int, path: str, repeat: int) -> dict[str, Any]:
     for i in range(repeat):
         steps = {}
         for policy, scenario in scenarios.items():
-            model = TrustModel(scenario, seed=1 + i)
+            model = TrustModel(scenario, seed=1 + i, **ENGINE)
             t1, c1 = time.perf_counter(), time.process_time()
             model.run()
             t2, c2 = time.perf_counter(), time.process_time()
@@ -203,7 +233,7 @@ def policy_ratios(paths: list[str], sizes: list[int], repeat: int) -> list[dict[
     for path in paths:
         for size in sizes:
             cmd = [sys.executable, __file__, "--child-pair", str(size), "--child-scenario", path,
-                   "--repeat", str(repeat)]
+                   "--repeat", str(repeat), *_engine_args()]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise SystemExit(f"benchmark child failed for {path} at {size}:\n{proc.stderr}")
@@ -240,7 +270,8 @@ def machine() -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = (f"{'students':>10} {'gen s':>7} {'steps s':>8} {'M sw/s':>8} {'M sw/cpu-s':>11} "
-              f"{'M sw/s+gen':>11} {'state B/st':>11} {'RSS B/st':>9} {'traced B/st':>12}")
+              f"{'M sw/s+gen':>11} {'state B/st':>11} {'RSS B/st':>9} {'traced B/st':>12} "
+              f"{'faults/wk':>10}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -249,7 +280,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{r['sw_per_s'] / 1e6:>8.2f} {r['sw_per_cpu_s'] / 1e6:>11.2f} "
               f"{r['sw_per_s_with_generation'] / 1e6:>11.2f} "
               f"{r['state_bytes_per_student']:>11.0f} {r['rss_bytes_per_student']:>9.0f} "
-              f"{traced if traced is None else round(traced):>12}")
+              f"{traced if traced is None else round(traced):>12} "
+              f"{r.get('page_faults_per_week', float('nan')):>10.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy-sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--profile", type=int, metavar="STUDENTS", default=None)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per run (srmsim run --threads); default 1, one core")
+    parser.add_argument("--block-rows", type=int, default=None,
+                        help="students per block of the week's passes (default: srmsim's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-scenario", default=None, help=argparse.SUPPRESS)
@@ -269,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-pair", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for key in ("threads", "block_rows"):
+        if getattr(args, key) is not None:
+            ENGINE[key] = getattr(args, key)
 
     if args.child is not None:
         row = measure(args.child, args.child_scenario, not args.child_no_policy, args.repeat,
@@ -282,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         profile(args.profile, None, args.top)
         return 0
 
-    print(f"srmsim engine benchmark on {machine()}; one core, one school year, history none")
+    cores = ENGINE.get("threads", 1)
+    print(f"srmsim engine benchmark on {machine()}; {cores} core(s), one school year, "
+          f"history none")
     print(f"load average before the run: {os.getloadavg()[0]:.2f} (other work on the machine "
           "slows the wall-clock figures; M sw/cpu-s counts only this process's CPU time)")
     rows = [measure_in_child(size, None, True, 1 if size >= 1_000_000 else args.repeat, True)

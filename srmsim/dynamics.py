@@ -50,6 +50,38 @@ class WeekObservation:
         self.on_time = on_time
         self.withdrew = withdrew
 
+    #: dtype of each field, as :func:`observe_week` makes them
+    DTYPES = {"possible": np.int8, "attended": np.int8, "incidents": np.int16,
+              "logins": np.int8, "set": np.int8, "on_time": np.int8, "withdrew": np.bool_}
+
+    @classmethod
+    def empty(cls, n: int) -> WeekObservation:
+        """A whole table's week, filled block by block with :meth:`put` (allocated once per
+        layout and reused every week)."""
+        return cls(*(np.zeros(n, dtype=dt) for dt in cls.DTYPES.values()))
+
+    def put(self, rows: slice, part: WeekObservation) -> None:
+        for name in self.__slots__:
+            getattr(self, name)[rows] = getattr(part, name)
+
+
+def week_rows(
+    t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
+    withdrawal_logit: float | None, obs: WeekObservation, rows: slice,
+) -> None:
+    """The per-student part of one week (latents, observation, records) for ``rows`` only.
+
+    ``t.take(rows)`` of a slice is a table of views, so the updates land in ``t``; the rows'
+    observations are copied into ``obs``. Every step is elementwise and every draw keyed by
+    uid, so running the table block by block (or blocks on threads) gives the same bits as one
+    pass over the whole table.
+    """
+    part = t.take(rows)
+    advance_latents(part, d, crn, step)
+    seen = observe_week(part, d, crn, step, week, withdrawal_logit)
+    record_week(part, seen, step)
+    obs.put(rows, seen)
+
 
 def observe_week(
     t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
@@ -127,8 +159,8 @@ def record_week(t: StudentTable, obs: WeekObservation, step: int) -> None:
     t.term_possible += obs.possible
     t.term_attended += obs.attended
     t.term_incidents += obs.incidents
-    t.last_login_step[obs.logins > 0] = step
-    t.last_incident_step[obs.incidents > 0] = step
+    np.copyto(t.last_login_step, step, where=obs.logins > 0, casting="unsafe")
+    np.copyto(t.last_incident_step, step, where=obs.incidents > 0, casting="unsafe")
     slot = step % WINDOW
     t.w_possible[slot] = obs.possible
     t.w_attended[slot] = obs.attended

@@ -19,6 +19,7 @@ Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ import pandas as pd
 
 from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
+from srmsim.blocks import DEFAULT_BLOCK_ROWS, BlockRunner
 from srmsim.errors import SrmsimError
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
@@ -102,11 +104,15 @@ class TrustModel(mesa.Model):
     PLAN: tuple[str, ...] = ("latents", "observe", "record", "tests", "policy", "requests",
                              "report", "year_end")
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False):
+    def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False,
+                 threads: int = 1, block_rows: int = DEFAULT_BLOCK_ROWS):
+        """``threads`` and ``block_rows`` change how fast a week runs, never its results
+        (see :mod:`srmsim.blocks`)."""
         if seed is not None and not 0 <= int(seed) <= MAX_SEED:
             raise SrmsimError(f"seed must be an integer from 0 to 2**63 - 1 (got {seed})")
         self.seed = int(scenario.seed if seed is None else seed)
         super().__init__(rng=self.seed)
+        self.blocks = BlockRunner(threads, block_rows)
         # Not ``self.config``: Mesa 3.5 made that a property of its own (its Scenario class).
         self.config = scenario
         self.crn = CRN(self.seed)
@@ -190,6 +196,7 @@ class TrustModel(mesa.Model):
             agent.start, agent.stop = int(bounds[agent.index]), int(bounds[agent.index + 1])
         self._school_starts = bounds[:-1]
         self._school_sizes = np.diff(bounds)
+        self._obs = dynamics.WeekObservation.empty(len(t))
         if self._history_fraction >= 1.0:
             self._tracked = np.arange(len(t))
         elif self._history_fraction <= 0.0:
@@ -212,9 +219,9 @@ class TrustModel(mesa.Model):
         if week == 0:
             t.year_possible[:] = 0
             t.year_attended[:] = 0
-        dynamics.advance_latents(t, d, crn, step)
-        obs = dynamics.observe_week(t, d, crn, step, week, self._withdrawal_logit)
-        dynamics.record_week(t, obs, step)
+        obs, wlogit = self._obs, self._withdrawal_logit
+        self.blocks.run(lambda rows: dynamics.week_rows(t, d, crn, step, week, wlogit, obs, rows),
+                        len(t))
         if week in calendar.READING_TEST_WEEKS:
             dynamics.reading_test(t, d, crn, step)
         if week in calendar.TERM_ENDS:
@@ -254,18 +261,22 @@ class TrustModel(mesa.Model):
         sums = np.zeros((*values.shape[:-1], len(starts)), dtype=np.int64)
         inside = int(np.searchsorted(starts, values.shape[-1]))  # schools emptied at the end
         if inside:
-            sums[..., :inside] = np.add.reduceat(values.astype(np.int64, copy=False), starts[:inside],
-                                                 axis=-1)
+            if values.dtype.kind in "biu":  # summed in int64 as it goes: no int64 copy
+                sums[..., :inside] = np.add.reduceat(values, starts[:inside], axis=-1,
+                                                     dtype=np.int64)
+            else:
+                sums[..., :inside] = np.add.reduceat(values.astype(np.int64, copy=False),
+                                                     starts[:inside], axis=-1)
             sums[..., self._school_sizes == 0] = 0
         return sums
 
     def _report(self, obs: dynamics.WeekObservation) -> None:
         t = self.students
         starts = self._school_starts
-        sums = self.per_school(np.stack([
+        # one field at a time: an (8, N) int64 stack would be 64 bytes per student each week
+        sums = [self.per_school(v) for v in (
             (t.status == ENROLLED), obs.possible, obs.attended, obs.incidents, obs.logins,
-            obs.set, obs.on_time, obs.withdrew,
-        ]))
+            obs.set, obs.on_time, obs.withdrew)]
         rec = {
             "run_week": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
             "week": np.full(len(starts), self.week), "school": np.arange(len(starts)),
@@ -385,6 +396,7 @@ class TrustModel(mesa.Model):
         (``mesa.Agent._ids``); on those versions only, this model's entry is removed too.
         """
         self.remove_all_agents()
+        self.blocks.close()
         if _MESA_KEEPS_MODELS:
             ids = getattr(mesa.Agent, "_ids", None)
             if isinstance(ids, dict):
@@ -397,8 +409,11 @@ def run(
     out: str | None = None,
     progress: bool = False,
     on_model: Callable[[TrustModel], None] | None = None,
+    threads: int = 1,
 ):
-    """Run a scenario (object, YAML path, or None for the built-in default) and return results."""
+    """Run a scenario (object, YAML path, or None for the built-in default) and return results.
+
+    ``threads`` only changes the speed (see :mod:`srmsim.blocks`)."""
     from srmsim.scenario import default_scenario, load_scenario
 
     if scenario is None:
@@ -408,11 +423,14 @@ def run(
     if seed is not None and seed != scenario.seed:
         # the saved scenario.yaml must reproduce this run: it carries the seed actually used
         scenario = scenario.with_overrides({"seed": seed}, "the seed given")
-    model = TrustModel(scenario, seed=seed, progress=progress)
+    model = TrustModel(scenario, seed=seed, progress=progress, threads=threads)
     model.run()
     if on_model is not None:
         on_model(model)
     result = model.results()
+    model.release()
+    del model  # the student table goes before the files are written (less peak memory)
+    gc.collect()
     if out is not None:
         result.write(out)
     return result

@@ -14,6 +14,10 @@ from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 from srmsim.students import WINDOW, StudentTable
 
+#: students generated at a time: each one's draws are keyed by its uid, so generating a large
+#: trust in blocks gives the same table while its float64 temporaries stay a few hundred MB
+GENERATION_BLOCK = 1 << 20
+
 #: England's secondary rates that attainment is standardised against (DfE school census)
 NATIONAL_RATES = {"fsm": 0.24, "sen": 0.14, "eal": 0.17}
 
@@ -90,8 +94,15 @@ def generate_students(
     unknown), ``fsm``, ``sen``, ``eal`` (0/1 or -1 unknown) and ``prior_z`` (standardised prior
     attainment, NaN unknown); unknown values are drawn as for a synthetic student.
     """
-    pop, dyn = scenario.population, scenario.dynamics
     n = len(uid)
+    if traits is None and n > GENERATION_BLOCK:
+        table = StudentTable(n)
+        for lo in range(0, n, GENERATION_BLOCK):
+            rows = slice(lo, min(lo + GENERATION_BLOCK, n))
+            table.put(rows, generate_students(scenario, crn, schools, uid[rows], school[rows],
+                                              year_group[rows], step=step))
+        return table
+    pop, dyn = scenario.population, scenario.dynamics
     uid = uid.astype(np.int64)
     u_sex, u_fsm = crn.uniform("pop.sex", 0, uid), crn.uniform("pop.fsm", 0, uid)
     u_sen, u_eal = crn.uniform("pop.sen", 0, uid), crn.uniform("pop.eal", 0, uid)

@@ -23,18 +23,42 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
-_S41, _S8 = np.uint64(41), np.uint64(8)
 _TWO23 = np.float32(1.0 / 8388608.0)
-_MASK23 = np.uint64(0x7FFFFF)
+_LITTLE_ENDIAN = np.little_endian
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser, vectorised; uint64 arithmetic wraps modulo 2**64 as intended."""
-    x = x ^ (x >> _S30)
-    x = x * _M1
-    x = x ^ (x >> _S27)
-    x = x * _M2
-    return x ^ (x >> _S31)
+    """SplitMix64 finaliser, vectorised; uint64 arithmetic wraps modulo 2**64 as intended.
+
+    Works in place on ``x`` (which must be a uint64 array the caller owns) with one temporary:
+    ten passes over the data and no fresh allocation per step.
+    """
+    tmp = np.right_shift(x, _S30)
+    x ^= tmp
+    x *= _M1
+    np.right_shift(x, _S27, out=tmp)
+    x ^= tmp
+    x *= _M2
+    np.right_shift(x, _S31, out=tmp)
+    x ^= tmp
+    return x
+
+
+def _as_uint64(uid: np.ndarray) -> np.ndarray:
+    """The uids' bits as uint64: a view of an int64 array (the same bits ``astype`` gives,
+    modulo 2**64), else a converted copy."""
+    uid = np.asarray(uid)
+    if uid.dtype == np.int64 and uid.flags.c_contiguous:
+        return uid.view(np.uint64)
+    return uid.astype(np.uint64)
+
+
+def _unit23(bits23: np.ndarray) -> np.ndarray:
+    """float32 ``(x + 0.5) / 2**23`` of 23-bit integers (exact: every step is representable)."""
+    out = bits23.view(np.int32).astype(np.float32)  # int32 -> float32 converts in SIMD
+    out += np.float32(0.5)
+    out *= _TWO23
+    return out
 
 
 def _mix_scalar(x: int) -> int:
@@ -71,8 +95,9 @@ class CRN:
 
     def bits(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
         """64 random bits per uid."""
-        uid = np.asarray(uid).astype(np.uint64, copy=False)
-        return _mix(uid * _GAMMA + self.key(decision, week))
+        x = np.multiply(_as_uint64(uid), _GAMMA)
+        x += self.key(decision, week)
+        return _mix(x)
 
     def uniform(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
         """Uniform(0, 1) per uid, strictly inside the interval (53-bit resolution)."""
@@ -85,12 +110,17 @@ class CRN:
         The weekly dynamics use these: float32 halves memory traffic and 24 bits are plenty for
         a Bernoulli or binomial draw.
         """
-        b = self.bits(decision, week, uid)
+        b = np.ascontiguousarray(self.bits(decision, week, uid))
         # 23 bits each: (2**23 - 0.5) / 2**23 is the largest float32 below 1; 24 bits would
-        # round the top value up to exactly 1.0
-        hi = ((b >> _S41).astype(np.float32) + np.float32(0.5)) * _TWO23
-        lo = (((b >> _S8) & _MASK23).astype(np.float32) + np.float32(0.5)) * _TWO23
-        return hi, lo
+        # round the top value up to exactly 1.0. ``hi`` is bits 41-63 (bits 9-31 of the high
+        # 32-bit word), ``lo`` bits 8-30 (of the low word): worked on 32-bit halves, half the
+        # memory traffic of shifting the 64-bit words, and the same integers.
+        words = b.view(np.uint32).reshape(-1, 2)
+        low, high = (0, 1) if _LITTLE_ENDIAN else (1, 0)
+        hi = np.right_shift(words[:, high], np.uint32(9))
+        lo = np.right_shift(words[:, low], np.uint32(8))
+        lo &= np.uint32(0x7FFFFF)
+        return _unit23(hi), _unit23(lo)
 
     def normal(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
         """Standard normal per uid by inversion (float64), used where precision matters."""
@@ -107,9 +137,22 @@ class CRN:
         return r * np.cos(theta), r * np.sin(theta)
 
 
+def _compact(live: np.ndarray, count: int) -> bool:
+    """Whether to drop the placed draws from the arrays an inversion still works on: once at
+    most half are still counting, gathering the rest costs less than passing over them all."""
+    return 2 * count <= len(live)
+
+
 def binomial_inv(u: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
-    """Binomial(n, p) by inverting the CDF at ``u``: monotone in ``u``, so CRN carries through."""
-    p = np.asarray(p)
+    """Binomial(n, p) by inverting the CDF at ``u``: monotone in ``u``, so CRN carries through.
+
+    The draw is the number of counts ``i < n`` with ``u > cdf(i)`` (and ``cdf(i)`` below the
+    top, see below). Both conditions can only turn false as ``i`` grows (the CDF never
+    decreases), so a draw is placed at its first false one: the loop then carries on with the
+    draws still counting only, and stops when none is left. Every arithmetic step on a draw is
+    the one the full loop would make, so the result is the same to the bit.
+    """
+    p = np.broadcast_to(np.asarray(p), np.shape(u))
     eps = 1e-6 if p.dtype == np.float32 else 1e-12
     p = np.clip(p, eps, 1 - eps)
     q = 1 - p
@@ -119,15 +162,29 @@ def binomial_inv(u: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
     # a float32 CDF can stall just below 1; stop counting there, or a top uniform would give n
     top = 1 - 4 * np.finfo(p.dtype).eps
     k = np.zeros(u.shape, dtype=np.int8)
+    rows = None  # positions in ``k`` of the draws still counting, once compacted
     for i in range(n):
-        k += (u > cdf) & (cdf < top)
+        live = np.greater(u, cdf)
+        live &= cdf < top
+        count = np.count_nonzero(live)
+        if rows is None:
+            k += live
+        else:
+            k[rows] += live
+        if count == 0 or i == n - 1:
+            break
+        if _compact(live, count):
+            keep = np.flatnonzero(live)
+            rows = keep if rows is None else rows[keep]
+            u, cdf, pmf, ratio = u[keep], cdf[keep], pmf[keep], ratio[keep]
         pmf = pmf * ((n - i) / (i + 1)) * ratio
         cdf = cdf + pmf
     return k
 
 
 def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int = 30) -> np.ndarray:
-    """Poisson(lam) by CDF inversion at ``u``, stopping once every draw is placed."""
+    """Poisson(lam) by CDF inversion at ``u``, stopping once every draw is placed (and carrying
+    on with the unplaced draws only, as :func:`binomial_inv` does)."""
     lam = np.asarray(lam)
     if lam.dtype != np.float32:
         lam = lam.astype(np.float64)
@@ -136,11 +193,21 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int = 30) -> np.ndarray:
     cdf = pmf.copy()
     top = 1 - 4 * np.finfo(lam.dtype).eps  # see binomial_inv
     k = np.zeros(u.shape, dtype=np.int16)
+    rows = None
     for i in range(kmax):
-        above = (u > cdf) & (cdf < top)
-        if not above.any():
+        above = np.greater(u, cdf)
+        above &= cdf < top
+        count = np.count_nonzero(above)
+        if count == 0:
             break
-        k += above
+        if rows is None:
+            k += above
+        else:
+            k[rows] += above
+        if _compact(above, count):
+            keep = np.flatnonzero(above)
+            rows = keep if rows is None else rows[keep]
+            u, cdf, pmf, lam = u[keep], cdf[keep], pmf[keep], lam[keep]
         pmf = pmf * lam / (i + 1)
         cdf = cdf + pmf
     return k
