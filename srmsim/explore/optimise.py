@@ -339,7 +339,6 @@ def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) 
             study.tell(t.number, state=TrialState.FAIL)
             continue
         means = arm[opt.outcomes].astype(float).mean()
-        # a trial left running by a killed session comes back frozen: reopen it to record
         trial = t if isinstance(t, Trial) else Trial(study, t._trial_id)
         for outcome, bound in opt.config.constraints.items():
             value = float(means[outcome])
@@ -352,7 +351,7 @@ def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) 
 def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, scheduler: Any = None,
            resume: bool = False, progress: bool = True, max_batches: int | None = None) -> Any:
     """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early."""
-    from optuna.trial import TrialState
+    from optuna.trial import Trial, TrialState
 
     out = Path(out)
     study = _study(opt, out, resume)
@@ -367,8 +366,13 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
     try:
         while max_batches is None or batches_run < max_batches:
             existing = study.get_trials(deepcopy=False)
-            pending = [t for t in existing if t.state == TrialState.RUNNING]
-            if not pending:
+            left = [t for t in existing if t.state == TrialState.RUNNING]
+            if left:  # a batch a killed session asked for: finish it (runs already stored stay)
+                study.sampler = _sampler(opt, left[0].number // opt.config.search.batch)
+                pending = [Trial(study, t._trial_id) for t in left]
+                for trial in pending:
+                    opt.suggest(trial)  # keeps the values it has; draws any it had not got yet
+            else:
                 if len(existing) >= total:
                     break
                 study.sampler = _sampler(opt, len(existing) // opt.config.search.batch)

@@ -57,8 +57,9 @@ class PrimResult:
                     others &= (self.x[:, k] >= lim.loc["low", other]) & (
                         self.x[:, k] <= lim.loc["high", other])
             p0 = float(self.y[others].mean())
+            # p0 == 1: the limit is redundant (the box is as dense without it)
             qp = float(stats.binomtest(cases, int(inside.sum()), p0, alternative="greater").pvalue
-                       ) if 0 < p0 < 1 else float("nan")
+                       ) if p0 < 1 else 1.0
             rows.append({"parameter": name, "low": low, "high": high,
                          "range_low": self.initial.loc["low", name],
                          "range_high": self.initial.loc["high", name], "quasi_p": qp})
