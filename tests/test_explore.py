@@ -329,7 +329,9 @@ def test_bad_optimisation_files_give_clear_errors(tmp_path, capsys, change, wher
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_shipped_optimisation_is_valid():
+def test_shipped_examples_are_valid():
     opt = load_optimisation(ROOT / "experiments" / "optimise_attendance.yaml")
     assert opt.sampler_name == "nsga2" and len(opt.config.objectives) == 2
     assert opt.base.trust.n_schools == 3
+    exp = load_experiment(ROOT / "experiments" / "uncertain_attendance.yaml")
+    assert exp.config.design.method == "sobol" and exp.replications == 16 * 6
