@@ -42,7 +42,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     print(front.drop(columns=["feasible", "pareto"]).to_string(
         index=False, float_format=lambda v: f"{v:.4g}"))
     eff = res["effects"]
-    print(f"re-evaluated against {opt.config.baseline and 'the baseline'} "
+    print("re-evaluated against the baseline "
           f"({opt.config.reevaluate.replications} fresh replications, 95% CI):")
     print(eff[["variant", "outcome", "mean_variant", "difference", "ci_low", "ci_high"]]
           .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
