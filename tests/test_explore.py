@@ -333,5 +333,6 @@ def test_shipped_examples_are_valid():
     opt = load_optimisation(ROOT / "experiments" / "optimise_attendance.yaml")
     assert opt.sampler_name == "nsga2" and len(opt.config.objectives) == 2
     assert opt.base.trust.n_schools == 3
+    assert main(["validate", str(ROOT / "experiments" / "optimise_attendance.yaml")]) == 0
     exp = load_experiment(ROOT / "experiments" / "uncertain_attendance.yaml")
     assert exp.config.design.method == "sobol" and exp.replications == 16 * 6
