@@ -9,8 +9,8 @@ from srmsim.scenario import load_scenario, read_yaml
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate",
-                       help="check a scenario, experiment or trial file without running it")
-    p.add_argument("file", help="scenario, experiment or trial YAML")
+                       help="check a scenario, experiment, trial or optimisation file without running it")
+    p.add_argument("file", help="scenario, experiment, trial or optimisation YAML")
     p.set_defaults(func=run)
 
 
@@ -21,6 +21,14 @@ def run(args: argparse.Namespace) -> int:
 
         trial = load_trial(args.file)
         print(f"{args.file}: valid trial '{trial.name}'")
+        return 0
+    if isinstance(data, dict) and "objectives" in data:
+        from srmsim.explore.optimise import load_optimisation
+
+        opt = load_optimisation(args.file)
+        print(f"{args.file}: valid optimisation '{opt.name}' ({len(opt.config.levers)} levers"
+              f"{' and a staff budget' if opt.config.budget else ''}, "
+              f"{len(opt.config.objectives)} objective(s), {opt.config.search.trials} candidates)")
         return 0
     if isinstance(data, dict) and "variants" in data:
         from srmsim.experiment.spec import load_experiment

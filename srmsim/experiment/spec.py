@@ -14,6 +14,7 @@ Example (``experiments/quickstart.yaml``)::
       both: {}
     uncertain:                      # Latin hypercube over replications, same in every variant
       policy.actions.reading_club.effect.reading: [3, 9]
+    design: {method: sobol, n: 64}  # optional: lhs (default) | sobol | morris (srmsim.explore)
     sequential:                     # optional: add replications until CIs are tight enough
       half_width: {attendance: 0.001}
       max_replications: 200
@@ -27,14 +28,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 from pydantic import Field, ValidationError, model_validator
-from scipy.stats import qmc
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import RuleError, ScenarioError
 from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import OUTCOMES, Outcome
+from srmsim.explore.design import DesignConfig
+from srmsim.explore.design import sample as design_sample
 from srmsim.labels import Label, StrictModel
 from srmsim.rng import replication_seeds
 from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
@@ -62,6 +63,7 @@ class ExperimentConfig(StrictModel):
         default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
     uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None
+    design: DesignConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
@@ -79,6 +81,12 @@ class ExperimentConfig(StrictModel):
         for key, (low, high) in self.uncertain.items():
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
+        if self.design is not None and self.design.fixed_size:
+            if not self.uncertain:
+                raise ValueError(f"design.method {self.design.method} needs uncertain parameters")
+            if self.sequential or "replications" in self.model_fields_set:
+                raise ValueError(f"with design.method {self.design.method} the design sets the "
+                                 "runs per variant: remove replications and sequential")
         if self.sequential:
             bad = [o for o in self.sequential.half_width if o not in names]
             if bad:
@@ -114,6 +122,9 @@ class Experiment:
 
     @property
     def replications(self) -> int:
+        design = self.config.design
+        if design is not None and design.fixed_size:
+            return design.size(len(self.config.uncertain))
         return self.config.replications
 
     @property
@@ -147,25 +158,31 @@ class Experiment:
 
     def seeds(self, n: int | None = None) -> list[int]:
         """Replication i's seed, shared by every variant (common random numbers)."""
-        return replication_seeds(self.root_seed, n or self.max_replications)
+        n = n or self.max_replications
+        if self.config.design is not None and self.config.design.common_seed:
+            return replication_seeds(self.root_seed, 1) * n
+        return replication_seeds(self.root_seed, n)
 
     def parameter_draws(self) -> list[dict[str, float]]:
-        """Latin-hypercube draws of the uncertain parameters, one per replication (a prefix of
-        the same design whatever the number run, so added replications extend it)."""
+        """Draws of the uncertain parameters, one per replication: by default a Latin hypercube
+        (a prefix of the same design whatever the number run, so added replications extend it),
+        else the points of ``design:`` (Sobol or Morris, :mod:`srmsim.explore.design`)."""
+        if getattr(self, "_draws", None) is not None:
+            return self._draws
         keys = sorted(self.config.uncertain)
         n = self.max_replications
         if not keys:
             return [{} for _ in range(n)]
-        sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(self.root_seed))
-        unit = sampler.random(n)
-        lows = np.array([self.config.uncertain[k][0] for k in keys])
-        highs = np.array([self.config.uncertain[k][1] for k in keys])
-        values = qmc.scale(unit, lows, highs)
-        return [dict(zip(keys, map(float, row), strict=True)) for row in values]
+        values = design_sample(self.config.design or DesignConfig(), self.config.uncertain,
+                               self.root_seed, n)
+        self._draws = [dict(zip(keys, map(float, row), strict=True)) for row in values]
+        return self._draws
 
     def digest(self) -> str:
         """Identity of the experiment: its settings and every variant's resolved scenario."""
-        data = {"config": self.config.model_dump(mode="json"),
+        # an experiment without design: hashes as it did before designs existed
+        exclude = {"design"} if self.config.design is None else None
+        data = {"config": self.config.model_dump(mode="json", exclude=exclude),
                 "variants": {k: v.digest() for k, v in self.variants.items()}}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -3,6 +3,7 @@
 Layout under the output directory::
 
     manifest.json            experiment hash, seeds, versions, timings, failures
+    parameters.csv           each replication's uncertain parameter values (if any)
     experiment.yaml          the experiment file as run
     runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime
     failures/<variant>/rep-00012.json  error and seed of a run that raised
@@ -143,6 +144,14 @@ class ResultsStore:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "sessions": [],
         }
+        if experiment.config.uncertain:  # what sensitivity and discovery analyse
+            design = experiment.config.design
+            manifest["uncertain"] = {k: list(v) for k, v in experiment.config.uncertain.items()}
+            manifest["design"] = design.model_dump() if design is not None else {"method": "lhs"}
+            draws = pd.DataFrame(experiment.parameter_draws())
+            draws.insert(0, "replication", range(len(draws)))
+            write_text(draws.to_csv(index=False, float_format="%.17g"),
+                       self.root / "parameters.csv")
         self.write_manifest(manifest)
         for variant, scenario in experiment.variants.items():  # resolved, --set included
             write_text(scenario.to_yaml(), self.root / "scenarios" / f"{variant}.yaml")

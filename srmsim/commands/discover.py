@@ -1,0 +1,44 @@
+"""``srmsim discover DIR --condition "..."``: where in the uncertain space a condition holds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("discover", help="scenario discovery: where does a condition hold",
+                       description="Find the ranges of the uncertain parameters where a condition "
+                       "on a variant's outcomes holds (PRIM, with a classification tree as a "
+                       "second view). In the condition, x is the variant's outcome, x_diff its "
+                       "paired difference from the baseline, x_baseline the baseline's. Writes "
+                       "prim_trajectory.csv/.png, prim_box.csv and cart_leaves.csv.")
+    p.add_argument("dir", help="results directory of `srmsim experiment` with uncertain: "
+                   "parameters")
+    p.add_argument("--condition", required=True,
+                   help='e.g. "attendance_diff < 0.002" (rule language, see `srmsim rules`)')
+    p.add_argument("--variant", default=None,
+                   help="variant whose outcomes the condition reads (default: the only one "
+                   "besides the baseline)")
+    p.add_argument("--box", type=int, default=None,
+                   help="box of the peeling trajectory to report (default: the last)")
+    p.add_argument("--min-density", type=float, default=None,
+                   help="report the box of highest coverage with at least this density")
+    p.add_argument("--peel-alpha", type=float, default=0.05)
+    p.add_argument("--mass-min", type=float, default=0.05)
+    p.add_argument("--out", default=None, help="output folder (default: DIR/discovery)")
+    p.set_defaults(func=discover_cmd)
+
+
+def discover_cmd(args: argparse.Namespace) -> int:
+    from srmsim.explore.discovery import discover, write_discovery
+
+    found = discover(args.dir, args.condition, variant=args.variant, peel_alpha=args.peel_alpha,
+                     mass_min=args.mass_min, box=args.box, min_density=args.min_density)
+    out = Path(args.out) if args.out else Path(args.dir) / "discovery"
+    paths = write_discovery(found, out)
+    print(found.summary())
+    print("classification tree leaves (densest first):")
+    print(found.cart.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,91 @@
+"""Sampling designs for an experiment's ``uncertain:`` parameters.
+
+``lhs`` (the default) is a Latin hypercube, one point per replication. ``sobol`` is Saltelli's
+design as extended by Sobol' sequences (SALib): ``n * (d + 2)`` points, or ``n * (2d + 2)`` with
+``second_order``, from which first-order and total Sobol indices are estimated. ``morris`` is
+Morris's elementary-effects design: ``n`` trajectories of ``d + 1`` points on a ``levels``-level
+grid. With ``sobol`` and ``morris`` the design fixes the number of runs per variant, so
+``replications:`` and ``sequential:`` do not apply.
+
+``seeds``: with ``common`` every design point runs with the same random numbers (the first
+replication seed), so an outcome is a function of the parameters alone and run-to-run noise does
+not inflate every total index; with ``distinct`` each point has its own seed (as ``lhs`` does).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_POINTS = 1_000_000
+
+
+class DesignConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["lhs", "sobol", "morris"] = "lhs"
+    n: Annotated[int, Field(ge=2, le=65_536)] | None = Field(
+        None, description="sobol: base sample size (a power of 2); morris: trajectories")
+    second_order: bool = False
+    levels: Annotated[int, Field(ge=2, le=100)] = 4
+    seeds: Literal["common", "distinct"] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DesignConfig:
+        if self.method == "lhs":
+            if self.n is not None or self.second_order or self.seeds == "common":
+                raise ValueError("lhs draws one point per replication: set replications, not n, "
+                                 "second_order or seeds: common")
+            return self
+        if self.n is None:
+            raise ValueError(f"{self.method} needs n (e.g. n: 64)")
+        if self.method == "sobol" and self.n & (self.n - 1):
+            raise ValueError(f"sobol needs n to be a power of 2 (got {self.n})")
+        if self.method == "morris" and self.levels % 2:
+            raise ValueError(f"morris needs an even number of levels (got {self.levels})")
+        return self
+
+    @property
+    def fixed_size(self) -> bool:
+        """True when the design, not ``replications``, sets the number of runs per variant."""
+        return self.method != "lhs"
+
+    @property
+    def common_seed(self) -> bool:
+        return self.fixed_size and (self.seeds or "common") == "common"
+
+    def size(self, d: int) -> int:
+        if self.method == "sobol":
+            return self.n * ((2 * d + 2) if self.second_order else (d + 2))
+        if self.method == "morris":
+            return self.n * (d + 1)
+        raise ValueError("an lhs design has as many points as replications")
+
+
+def problem(uncertain: dict[str, tuple[float, float]]) -> dict:
+    """SALib's problem description; parameters in sorted order, as every design uses."""
+    keys = sorted(uncertain)
+    return {"num_vars": len(keys), "names": keys,
+            "bounds": [[float(uncertain[k][0]), float(uncertain[k][1])] for k in keys]}
+
+
+def sample(design: DesignConfig, uncertain: dict[str, tuple[float, float]], seed: int,
+           n: int | None = None) -> np.ndarray:
+    """The design's points, one row per run, columns in sorted parameter order."""
+    from scipy.stats import qmc
+
+    keys = sorted(uncertain)
+    if design.method == "lhs":
+        sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(seed))
+        lows = np.array([uncertain[k][0] for k in keys])
+        highs = np.array([uncertain[k][1] for k in keys])
+        return qmc.scale(sampler.random(n), lows, highs)
+    from srmsim.explore import require
+
+    prob = problem(uncertain)
+    if design.method == "sobol":
+        sobol = require("SALib.sample.sobol")
+        return sobol.sample(prob, design.n, calc_second_order=design.second_order, seed=seed)
+    morris = require("SALib.sample.morris")
+    return morris.sample(prob, design.n, num_levels=design.levels, seed=seed)

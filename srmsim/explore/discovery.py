@@ -1,0 +1,183 @@
+"""Scenario discovery: in which states of the world does a condition on the outcomes hold?
+
+The condition is a rule over one variant's outcomes in each replication, written in srmsim's rule
+language (parsed, never eval'd): ``x`` is the variant's outcome, ``x_diff`` its paired difference
+from the baseline and ``x_baseline`` the baseline's, e.g. ``attendance_diff < 0.002`` ("the
+policy gains less than 0.2 points of attendance") or ``cost_diff / (-persistent_absence_diff) >
+5000``. PRIM (:mod:`srmsim.explore.prim`) then finds the box of uncertain parameters where the
+condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a second view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import SrmsimError
+from srmsim.explore import require
+from srmsim.explore.prim import PrimResult, prim
+from srmsim.explore.tables import Explored
+from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
+
+MAX_CONDITION_LENGTH = 500
+
+
+@dataclass
+class Discovery:
+    """What :func:`discover` found: the cases, PRIM's trajectory and box, and CART's leaves."""
+
+    condition: str
+    variant: str
+    parameters: pd.DataFrame  # one row per replication
+    cases: np.ndarray
+    prim: PrimResult
+    box_index: int
+    cart: pd.DataFrame
+
+    @property
+    def box(self) -> pd.DataFrame:
+        return self.prim.box(self.box_index)
+
+    @property
+    def stats(self) -> pd.Series:
+        return self.prim.trajectory.iloc[self.box_index]
+
+    def summary(self) -> str:
+        s = self.stats
+        lines = [f"condition {self.condition!r} ({self.variant}) holds in {int(self.cases.sum())} "
+                 f"of {len(self.cases)} runs ({self.cases.mean():.0%})",
+                 f"PRIM box {self.box_index}: coverage {s['coverage']:.2f}, density "
+                 f"{s['density']:.2f}, mass {s['mass']:.2f} ({int(s['runs'])} runs), "
+                 f"{int(s['res_dim'])} restricted parameter(s)"]
+        box = self.box
+        if box.empty:
+            lines.append("  no parameter restricted: the condition is not confined to a region")
+        for _, r in box.iterrows():
+            lines.append(f"  {r['parameter']}: {r['low']:.4g} .. {r['high']:.4g} "
+                         f"(of {r['range_low']:.4g} .. {r['range_high']:.4g}; "
+                         f"quasi-p {r['quasi_p']:.2g})")
+        return "\n".join(lines)
+
+
+def condition_cases(table: pd.DataFrame, condition: str) -> np.ndarray:
+    """True for each row (replication) where the condition holds; parsed, never eval'd."""
+    if not isinstance(condition, str) or not condition.strip():
+        raise SrmsimError("the condition is empty")
+    if len(condition) > MAX_CONDITION_LENGTH:
+        raise SrmsimError(f"the condition is longer than {MAX_CONDITION_LENGTH} characters")
+    vocab = Vocabulary(fields={c: FieldSpec("number", "outcome") for c in table.columns})
+    rule = parse_rule("condition", condition, vocab)
+    if rule.kind != "bool":  # pragma: no cover - parse_rule checks
+        raise SrmsimError("the condition must be true or false, e.g. attendance_diff < 0.002")
+    ctx = ArrayContext({c: table[c].to_numpy(dtype=float) for c in table.columns})
+    return rule.evaluate(ctx, size=len(table))
+
+
+def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, float]],
+                max_depth: int = 3, mass_min: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """The leaves of a classification tree: each leaf's box, coverage and density."""
+    tree_mod = require("sklearn.tree")
+    leaf = max(1, int(np.ceil(mass_min * len(y))))
+    tree = tree_mod.DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=leaf,
+                                           random_state=seed).fit(x.to_numpy(), y)
+    t = tree.tree_
+    rows = []
+
+    def walk(node: int, lim: dict[str, list[float]]) -> None:
+        if t.children_left[node] == -1:
+            members = tree.apply(x.to_numpy()) == node
+            cases = int(y[members].sum())
+            rule = " and ".join(
+                f"{lo:.4g} <= {k} <= {hi:.4g}" if lo > bounds[k][0] and hi < bounds[k][1]
+                else (f"{k} >= {lo:.4g}" if lo > bounds[k][0] else f"{k} <= {hi:.4g}")
+                for k, (lo, hi) in lim.items() if lo > bounds[k][0] or hi < bounds[k][1])
+            rows.append({"leaf": node, "box": rule or "(everywhere)", "runs": int(members.sum()),
+                         "cases": cases, "coverage": cases / max(int(y.sum()), 1),
+                         "density": cases / max(int(members.sum()), 1)})
+            return
+        name, cut = x.columns[t.feature[node]], float(t.threshold[node])
+        left = {k: list(v) for k, v in lim.items()}
+        left[name][1] = min(left[name][1], cut)
+        right = {k: list(v) for k, v in lim.items()}
+        right[name][0] = max(right[name][0], cut)
+        walk(int(t.children_left[node]), left)
+        walk(int(t.children_right[node]), right)
+
+    walk(0, {k: [float(bounds[k][0]), float(bounds[k][1])] for k in x.columns})
+    return pd.DataFrame(rows).sort_values("density", ascending=False, kind="stable"
+                                          ).reset_index(drop=True)
+
+
+def discover(results: str | Path, condition: str, variant: str | None = None,
+             peel_alpha: float = 0.05, paste_alpha: float = 0.05, mass_min: float = 0.05,
+             box: int | None = None, min_density: float | None = None) -> Discovery:
+    """Find where ``condition`` holds among the states of the world of an experiment.
+
+    ``box``: which box of the peeling trajectory to report (default: the last, the densest);
+    ``min_density``: instead, the box of highest coverage whose density reaches this.
+    """
+    ex = Explored(results)
+    variant = ex.variant(variant)
+    table = ex.outcome_table(variant)
+    table = table.loc[ex.complete_replications(variant)]
+    try:
+        cases = condition_cases(table, condition)
+    except SrmsimError as err:
+        names = ", ".join(table.columns)
+        raise SrmsimError(f"--condition: {err} (names you can use: {names})") from None
+    x = ex.parameters.loc[table.index, ex.names]
+    found = prim(x, cases, peel_alpha, paste_alpha, mass_min, bounds=ex.bounds)
+    traj = found.trajectory
+    if min_density is not None:
+        ok = traj[traj["density"] >= min_density]
+        if ok.empty:
+            raise SrmsimError(f"no box reaches density {min_density} (highest "
+                              f"{traj['density'].max():.2f})")
+        box = int(ok.sort_values(["coverage", "density"], ascending=False).iloc[0]["box"])
+    index = len(traj) - 1 if box is None else box
+    found.box(index)  # validates the index
+    cart = cart_leaves(x, cases, ex.bounds, mass_min=mass_min)
+    return Discovery(condition, variant, x, cases, found, index, cart)
+
+
+def trajectory_plot(found: Discovery, path: str | Path | None = None):
+    """Coverage against density along the peeling trajectory; colour = restricted parameters."""
+    from srmsim.figures import new_figure, save
+
+    traj = found.prim.trajectory
+    fig, ax = new_figure(5.6, 4.2)
+    points = ax.scatter(traj["coverage"], traj["density"], c=traj["res_dim"], cmap="viridis",
+                        s=18, zorder=3)
+    ax.plot(traj["coverage"], traj["density"], color="grey", lw=0.6, zorder=2)
+    s = found.stats
+    ax.scatter([s["coverage"]], [s["density"]], s=120, facecolors="none", edgecolors="red",
+               zorder=4, label=f"box {found.box_index}")
+    fig.colorbar(points, ax=ax, label="restricted parameters")
+    ax.set_xlabel("coverage (share of cases inside the box)")
+    ax.set_ylabel("density (share of the box's runs that are cases)")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(found.condition, fontsize=9, loc="left")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    save(fig, path)
+    return fig
+
+
+def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
+    from srmsim.results import write_text
+
+    out = Path(out)
+    files = {"prim_trajectory.csv": found.prim.trajectory, "prim_box.csv": found.box,
+             "cart_leaves.csv": found.cart}
+    paths = []
+    for name, frame in files.items():
+        write_text(frame.to_csv(index=False, float_format="%.6g"), out / name)
+        paths.append(out / name)
+    trajectory_plot(found, out / "prim_trajectory.png")
+    paths.append(out / "prim_trajectory.png")
+    write_text(found.summary() + "\n", out / "discovery.txt")
+    return paths

@@ -1,0 +1,563 @@
+"""Policy optimisation: which thresholds, cadences and staff split do most for the hours we have?
+
+An optimisation file names the decision levers (scenario keys and their ranges or choices, and a
+staff budget split between roles), the objectives (outcomes to maximise or minimise) and
+constraints (outcome bounds). Optuna's NSGA-II (Deb et al. 2002) or TPE (Bergstra et al. 2011)
+proposes candidates in batches; each candidate is run over the same replications (same seeds and,
+with ``uncertain:``, the same states of the world: common random numbers) on the experiment
+executors, and every run is stored. The Optuna study lives in ``study.db`` (SQLite) beside the runs,
+and each batch's sampler is seeded from the batch's index, so a killed search resumes where it
+stopped and gives the same candidates as one that was never interrupted.
+
+Then the Pareto front is re-evaluated on fresh replications with confidence intervals of its
+effects against the baseline, the chosen policy is written as a runnable scenario, and (with
+``uncertain:``) each front policy's regret in each state of the world is reported.
+
+Example (``experiments/optimise_attendance.yaml``)::
+
+    name: optimise_attendance
+    scenario: ../scenarios/attendance_escalation.yaml
+    overrides: {trust.n_schools: 4}    # fixed changes to the scenario, baseline included
+    replications: 4                    # per candidate during the search
+    seed: 11
+    levers:
+      policy.parameters.attendance_threshold: {low: 0.85, high: 0.95}
+      policy.workflows.attendance.cooldown_weeks: {low: 2, high: 12, integer: true}
+      policy.rules.low_attendance.cadence: {choices: [weekly, half_termly, termly]}
+    budget:                            # staff minutes per week per school, split between roles
+      total: 1080
+      roles: {pastoral: policy.staff.school.pastoral,
+              attendance_officer: policy.staff.school.attendance_officer}
+    objectives: {attendance: maximise, staff_hours: minimise}
+    constraints: {staff_hours: {max: 400}}
+    search: {sampler: nsga2, trials: 48, batch: 8}
+    reevaluate: {replications: 20, front_max: 6}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from srmsim import executors
+from srmsim.errors import ScenarioError, SrmsimError
+from srmsim.experiment.outcomes import OUTCOMES
+from srmsim.experiment.runner import batch_size, plan, run_batch
+from srmsim.experiment.spec import Experiment, ExperimentConfig
+from srmsim.experiment.store import ResultsStore
+from srmsim.explore import require
+from srmsim.results import write_text
+from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+BASELINE = "baseline"
+
+
+class Lever(BaseModel):
+    """A decision lever: a numeric range (``low``/``high``, optional ``integer``/``step``) or a
+    list of ``choices``."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: Finite | None = None
+    high: Finite | None = None
+    integer: bool = False
+    step: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    choices: list[bool | int | float | str] | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> Lever:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or self.integer or self.step:
+                raise ValueError("give either choices or low/high, not both")
+            if len({json.dumps(c) for c in self.choices}) != len(self.choices):
+                raise ValueError("choices must be distinct")
+        else:
+            if self.low is None or self.high is None or not self.low < self.high:
+                raise ValueError("needs low < high (or choices)")
+            if self.integer and (self.low != int(self.low) or self.high != int(self.high)):
+                raise ValueError("an integer lever needs whole-number low and high")
+        return self
+
+
+class Budget(BaseModel):
+    """Staff minutes a week (``total``) split between roles, each written to a scenario key."""
+
+    model_config = ConfigDict(extra="forbid")
+    total: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
+    roles: dict[str, str] = Field(min_length=2, max_length=20)
+
+
+class Bound(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: Finite | None = None
+    max: Finite | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class Search(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sampler: Literal["nsga2", "tpe"] | None = None
+    trials: Annotated[int, Field(ge=1, le=100_000)] = 48
+    batch: Annotated[int, Field(ge=2, le=1000)] = 8
+
+
+class Reevaluate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    replications: Annotated[int, Field(ge=2, le=100_000)] = 20
+    front_max: Annotated[int, Field(ge=1, le=100)] = 8
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+
+class OptimiseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = "optimise"
+    description: str = ""
+    scenario: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    replications: Annotated[int, Field(ge=1, le=10_000)] = 4
+    seed: Annotated[int, Field(ge=0)] | None = None
+    levers: dict[str, Lever] = Field(default_factory=dict, max_length=100)
+    budget: Budget | None = None
+    objectives: dict[str, Literal["maximise", "minimise"]] = Field(min_length=1, max_length=10)
+    constraints: dict[str, Bound] = Field(default_factory=dict)
+    choose: str | None = None
+    baseline: dict[str, Any] | None = Field(default_factory=lambda: {"policy": None})
+    uncertain: dict[str, tuple[Finite, Finite]] = Field(default_factory=dict)
+    search: Search = Field(default_factory=Search)
+    reevaluate: Reevaluate = Field(default_factory=Reevaluate)
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimiseConfig:
+        if not self.levers and self.budget is None:
+            raise ValueError("name at least one lever (levers:) or a budget to split")
+        for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
+            unknown = [o for o in names if o not in OUTCOMES]
+            if unknown:
+                raise ValueError(f"{what}: unknown outcome(s) {unknown}; known: "
+                                 f"{', '.join(OUTCOMES)}")
+        if self.choose is not None and self.choose not in self.objectives:
+            raise ValueError(f"choose: {self.choose!r} is not among the objectives")
+        if self.budget and set(self.budget.roles.values()) & set(self.levers):
+            raise ValueError("a budget role's key is also a lever")
+        for key, (low, high) in self.uncertain.items():
+            if not low < high:
+                raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
+        return self
+
+
+class Optimisation:
+    """A validated optimisation file with its base scenario."""
+
+    def __init__(self, config: OptimiseConfig, base: Scenario, scenario_path: Path, source: str):
+        self.config, self.base, self.scenario_path, self.source = config, base, scenario_path, source
+        self.name = config.name
+        try:  # every lever must be a valid change of the scenario
+            self.scenario(self.overrides(self._example_params()))
+        except ScenarioError as err:
+            raise ScenarioError(source, [(f"levers: {p}" if p else "levers", m)
+                                         for p, m in err.problems]) from None
+
+    @property
+    def outcomes(self) -> list[str]:
+        return list(dict.fromkeys([*self.config.objectives, *self.config.constraints]))
+
+    @property
+    def root_seed(self) -> int:
+        return self.config.seed if self.config.seed is not None else self.base.seed
+
+    @property
+    def sampler_name(self) -> str:
+        return self.config.search.sampler or ("nsga2" if len(self.config.objectives) > 1 else "tpe")
+
+    def digest(self) -> str:
+        data = {"config": self.config.model_dump(mode="json"), "base": self.base.digest()}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _example_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for key, lever in self.config.levers.items():
+            params[key] = lever.choices[0] if lever.choices is not None else (
+                int(lever.low) if lever.integer else lever.low)
+        if self.config.budget:
+            for role in list(self.config.budget.roles)[:-1]:
+                params[f"budget.{role}"] = 0.5
+        return params
+
+    def suggest(self, trial: Any) -> None:
+        """Ask Optuna for each lever's value (the trial keeps them as its params)."""
+        for key, lever in self.config.levers.items():
+            if lever.choices is not None:
+                trial.suggest_categorical(key, lever.choices)
+            elif lever.integer:
+                trial.suggest_int(key, int(lever.low), int(lever.high),
+                                  step=int(lever.step or 1))
+            else:
+                trial.suggest_float(key, lever.low, lever.high, step=lever.step)
+        if self.config.budget:  # stick-breaking: share of what is left, role by role
+            for role in list(self.config.budget.roles)[:-1]:
+                trial.suggest_float(f"budget.{role}", 0.0, 1.0)
+
+    def overrides(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Scenario overrides (dotted keys) from a candidate's lever values."""
+        out = {k: v for k, v in params.items() if not k.startswith("budget.")}
+        budget = self.config.budget
+        if budget:
+            left = budget.total
+            roles = list(budget.roles)
+            for role in roles[:-1]:
+                minutes = round(left * float(params[f"budget.{role}"]), 1)
+                out[budget.roles[role]] = minutes
+                left -= minutes
+            out[budget.roles[roles[-1]]] = round(max(left, 0.0), 1)
+        return out
+
+    def scenario(self, overrides: dict[str, Any]) -> Scenario:
+        return self.base.with_overrides(overrides, self.source)
+
+    def experiment(self, variants: dict[str, dict[str, Any] | None], replications: int,
+                   seed: int, scenario: str | None = None) -> Experiment:
+        """The experiment machinery's view: candidates as variants, shared seeds and draws."""
+        config = ExperimentConfig(
+            name=self.name, scenario=scenario or str(self.scenario_path), baseline=BASELINE,
+            variants={BASELINE: self.config.baseline or {}, **variants},
+            replications=replications, seed=seed, outcomes=self.outcomes,
+            uncertain=self.config.uncertain)
+        return Experiment(config, self.base, self.source)
+
+
+def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisation:
+    if not isinstance(data, dict):
+        raise ScenarioError(source, "an optimisation file must be a mapping of keys to values")
+    try:
+        config = OptimiseConfig.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
+                                     for p, m in _problems(err)]) from None
+    path = (base_dir / config.scenario).resolve()
+    try:
+        base = load_scenario(path, config.overrides)
+    except ScenarioError as err:
+        if err.source != str(path):
+            raise
+        raise ScenarioError(source, [(f"overrides: {p}" if p else "overrides", m)
+                                     for p, m in err.problems]) from None
+    return Optimisation(config, base, path, source)
+
+
+def load_optimisation(path: str | Path) -> Optimisation:
+    """Load and validate an optimisation file; the scenario path is relative to it."""
+    path = Path(path)
+    return optimisation_from_dict(read_yaml(path), str(path), path.parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# The search
+
+
+def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
+    optuna = require("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    marker = out / "optimise.json"
+    digest = opt.digest()
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old.get("hash") != digest:
+            raise SrmsimError(f"{out} holds another optimisation, or {opt.source} has changed "
+                              f"since (hash {old.get('hash')} there, {digest} now); choose "
+                              "another --out")
+        if not resume and not old.get("finished"):
+            raise SrmsimError(f"{out} already holds an unfinished search; use --resume to "
+                              "continue it or choose another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(json.dumps({"name": opt.name, "hash": digest, "source": opt.source,
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n",
+                   marker)
+    directions = ["maximize" if d == "maximise" else "minimize"
+                  for d in opt.config.objectives.values()]
+    return optuna.create_study(storage=f"sqlite:///{(out / 'study.db').resolve()}",
+                               study_name=opt.name, directions=directions, load_if_exists=True)
+
+
+def _sampler(opt: Optimisation, batch_index: int) -> Any:
+    """A sampler seeded by the batch index: resumed searches propose what fresh ones would."""
+    optuna = require("optuna")
+    seed = int(np.random.SeedSequence([opt.root_seed, batch_index]).generate_state(1)[0])
+    if opt.sampler_name == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=opt.config.search.batch, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=opt.config.search.batch)
+
+
+def _variant(number: int) -> str:
+    return f"trial-{number:05d}"
+
+
+def _evaluate(opt: Optimisation, store: ResultsStore, trials: list[Any], workers: int,
+              scheduler: Any) -> pd.DataFrame:
+    """Run each trial's candidate over the search replications; the runs table of the batch."""
+    variants = {_variant(t.number): opt.overrides(t.params) for t in trials}
+    exp = opt.experiment(variants, opt.config.replications, opt.root_seed)
+    tasks = plan(exp, range(exp.replications), store)
+
+    def on_rows(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if row.get("error"):
+                store.save_failure(row)
+            else:
+                row.pop("traceback", None)
+                store.save_run(row)
+
+    size = batch_size(exp, len(tasks), workers if scheduler is None else 8)
+    executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size)], workers,
+                      scheduler, on_rows)
+    return store.load()
+
+
+def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) -> None:
+    from optuna.trial import Trial, TrialState
+
+    reps = opt.config.replications
+    for t in sorted(trials, key=lambda t: t.number):
+        arm = runs[runs["variant"] == _variant(t.number)]
+        if len(arm) < reps:  # a run failed: the candidate cannot be scored
+            study.tell(t.number, state=TrialState.FAIL)
+            continue
+        means = arm[opt.outcomes].astype(float).mean()
+        trial = t if isinstance(t, Trial) else Trial(study, t._trial_id)
+        for outcome, bound in opt.config.constraints.items():
+            value = float(means[outcome])
+            violation = max((bound.min - value) if bound.min is not None else -np.inf,
+                            (value - bound.max) if bound.max is not None else -np.inf)
+            trial.set_constraint(outcome, violation)
+        study.tell(t.number, [float(means[o]) for o in opt.config.objectives])
+
+
+def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, scheduler: Any = None,
+           resume: bool = False, progress: bool = True, max_batches: int | None = None) -> Any:
+    """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early."""
+    from optuna.trial import Trial, TrialState
+
+    out = Path(out)
+    study = _study(opt, out, resume)
+    store = ResultsStore(out / "search")
+    total = opt.config.search.trials
+    batches_run = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="candidate", desc="search")
+    try:
+        while max_batches is None or batches_run < max_batches:
+            existing = study.get_trials(deepcopy=False)
+            left = [t for t in existing if t.state == TrialState.RUNNING]
+            if left:  # a batch a killed session asked for: finish it (runs already stored stay)
+                study.sampler = _sampler(opt, left[0].number // opt.config.search.batch)
+                pending = [Trial(study, t._trial_id) for t in left]
+                for trial in pending:
+                    opt.suggest(trial)  # keeps the values it has; draws any it had not got yet
+            else:
+                if len(existing) >= total:
+                    break
+                study.sampler = _sampler(opt, len(existing) // opt.config.search.batch)
+                pending = []
+                for _ in range(min(opt.config.search.batch, total - len(existing))):
+                    trial = study.ask()
+                    opt.suggest(trial)
+                    pending.append(trial)
+            runs = _evaluate(opt, store, pending, workers, scheduler)
+            _tell(opt, study, pending, runs)
+            batches_run += 1
+            if bar is not None:
+                bar.n = len(study.get_trials(deepcopy=False))
+                bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    return study
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def trials_table(opt: Optimisation, study: Any) -> pd.DataFrame:
+    """One row per finished candidate: lever values, objective means, feasibility, front."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        row: dict[str, Any] = {"trial": t.number}
+        row.update(opt.overrides(t.params))
+        row.update(dict(zip(opt.config.objectives, t.values, strict=True)))
+        cons = {k.removeprefix("constraints:"): v for k, v in t.system_attrs.items()
+                if k.startswith("constraints:")}
+        row["feasible"] = all(v <= 0 for v in cons.values())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise SrmsimError("no candidate has finished: run the search first")
+    levers = [c for c in table.columns if c not in ("trial", "feasible", *opt.config.objectives)]
+    # NSGA-II may propose a candidate again: the front lists each policy once
+    table["pareto"] = _pareto(opt, table) & ~table.duplicated(subset=levers)
+    return table
+
+
+def _pareto(opt: Optimisation, table: pd.DataFrame) -> np.ndarray:
+    """Feasible candidates that no other feasible candidate beats on every objective."""
+    signs = np.array([1.0 if d == "maximise" else -1.0 for d in opt.config.objectives.values()])
+    values = table[list(opt.config.objectives)].to_numpy(dtype=float) * signs
+    feasible = table["feasible"].to_numpy()
+    front = np.zeros(len(table), dtype=bool)
+    for i in np.flatnonzero(feasible):
+        others = values[feasible]
+        dominated = np.any(np.all(others >= values[i], axis=1) & np.any(others > values[i], axis=1))
+        front[i] = not dominated
+    return front
+
+
+def pareto_plot(opt: Optimisation, table: pd.DataFrame, path: str | Path | None = None):
+    """The first two objectives of every candidate, the Pareto front joined up (one objective:
+    its value by candidate)."""
+    from srmsim.figures import new_figure, save
+
+    names = list(opt.config.objectives)
+    fig, ax = new_figure(5.8, 4.2)
+    feas, front = table["feasible"], table["pareto"]
+    if len(names) >= 2:
+        x, y = names[0], names[1]
+        ax.scatter(table.loc[feas, x], table.loc[feas, y], s=14, color="grey", label="candidate")
+        ax.scatter(table.loc[~feas, x], table.loc[~feas, y], s=14, marker="x", color="lightgrey",
+                   label="breaks a constraint")
+        f = table[front].sort_values(x)
+        ax.plot(f[x], f[y], "o-", color="tab:red", label="Pareto front")
+        ax.set_xlabel(f"{x} ({opt.config.objectives[x]})")
+        ax.set_ylabel(f"{y} ({opt.config.objectives[y]})")
+    else:
+        x = names[0]
+        ax.scatter(table["trial"], table[x], s=14, c=np.where(feas, "grey", "lightgrey"))
+        best = table[front]
+        ax.scatter(best["trial"], best[x], s=60, color="tab:red", label="best")
+        ax.set_xlabel("candidate")
+        ax.set_ylabel(f"{x} ({opt.config.objectives[x]})")
+    ax.legend(fontsize=8)
+    ax.set_title(opt.name, fontsize=9, loc="left")
+    fig.tight_layout()
+    save(fig, path)
+    return fig
+
+
+def _spread(front: pd.DataFrame, opt: Optimisation, k: int) -> pd.DataFrame:
+    """At most k front policies, spread along the first objective."""
+    if len(front) <= k:
+        return front
+    f = front.sort_values(list(opt.config.objectives)[0]).reset_index(drop=True)
+    return f.iloc[np.unique(np.linspace(0, len(f) - 1, k).round().astype(int))]
+
+
+def regret(opt: Optimisation, runs: pd.DataFrame) -> pd.DataFrame:
+    """Each policy's regret in each state of the world (replication): how far it falls short of
+    the best re-evaluated policy in that state, per objective; mean, 90th percentile and max."""
+    rows = []
+    policies = runs[runs["variant"] != BASELINE]
+    for outcome, direction in opt.config.objectives.items():
+        wide = policies.pivot(index="replication", columns="variant", values=outcome).astype(float)
+        best = wide.max(axis=1) if direction == "maximise" else wide.min(axis=1)
+        gap = (best.to_numpy()[:, None] - wide) if direction == "maximise" else (
+            wide - best.to_numpy()[:, None])
+        for variant in wide.columns:
+            r = gap[variant]
+            rows.append({"policy": variant, "objective": outcome, "mean_regret": r.mean(),
+                         "p90_regret": r.quantile(0.9), "max_regret": r.max()})
+    return pd.DataFrame(rows)
+
+
+def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: int = 1,
+             scheduler: Any = None, resume: bool = False, progress: bool = True
+             ) -> dict[str, Any]:
+    """Search, then re-evaluate the front on fresh replications and write everything to ``out``:
+    trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml (and regret.csv)."""
+    from srmsim.experiment.compare import compare_frame
+    from srmsim.experiment.runner import run_experiment
+
+    if not isinstance(opt, Optimisation):
+        opt = load_optimisation(opt)
+    out = Path(out)
+    study = search(opt, out, workers, scheduler, resume, progress)
+    table = trials_table(opt, study)
+    write_text(table.to_csv(index=False, float_format="%.8g"), out / "trials.csv")
+    front = table[table["pareto"]]
+    if front.empty:
+        raise SrmsimError("no candidate meets the constraints: loosen them or widen the levers")
+    write_text(front.to_csv(index=False, float_format="%.8g"), out / "pareto.csv")
+    pareto_plot(opt, table, out / "pareto.png")
+
+    chosen = _spread(front, opt, opt.config.reevaluate.front_max)
+    variants = {_variant(int(r["trial"])): opt.overrides(study.trials[int(r["trial"])].params)
+                for _, r in chosen.iterrows()}
+    re = opt.config.reevaluate
+    seed = re.seed if re.seed is not None else opt.root_seed + 1  # fresh replications
+    # the front as an ordinary experiment file, runnable by `srmsim experiment` as it is
+    write_text(opt.base.to_yaml(), out / "base_scenario.yaml")
+    exp = opt.experiment(variants, re.replications, seed, scenario="base_scenario.yaml")
+    spec = {"name": f"{opt.name}_front", "scenario": "base_scenario.yaml",
+            "baseline": BASELINE, "replications": re.replications, "seed": seed,
+            "outcomes": opt.outcomes, "variants": exp.config.variants}
+    if opt.config.uncertain:
+        spec["uncertain"] = {k: list(v) for k, v in opt.config.uncertain.items()}
+    write_text(yaml.safe_dump(spec, sort_keys=False), out / "front_experiment.yaml")
+    exp.source = str(out / "front_experiment.yaml")
+    front_dir = out / "front"
+    run_experiment(exp, front_dir, workers=workers, scheduler=scheduler, resume=True,
+                   progress=progress)
+    runs = ResultsStore(front_dir).load()
+    effects = compare_frame(runs, BASELINE, opt.outcomes)
+    write_text(effects.to_csv(index=False, float_format="%.8g"), out / "front_effects.csv")
+
+    # the best policy: feasible on re-evaluation, best on the chosen objective
+    means = runs.groupby("variant")[opt.outcomes].mean().drop(index=BASELINE)
+    ok = pd.Series(True, index=means.index)
+    for outcome, bound in opt.config.constraints.items():
+        if bound.min is not None:
+            ok &= means[outcome] >= bound.min
+        if bound.max is not None:
+            ok &= means[outcome] <= bound.max
+    target = opt.config.choose or list(opt.config.objectives)[0]
+    pool = means[ok] if ok.any() else means
+    best = (pool[target].idxmax() if opt.config.objectives[target] == "maximise"
+            else pool[target].idxmin())
+    best_overrides = variants[best]
+    scenario = opt.scenario(best_overrides).model_copy(update={
+        "name": f"{opt.name}_best", "description": f"{best} of {opt.name}: best {target} "
+        f"among the re-evaluated Pareto front" + ("" if ok.any() else
+                                                  " (none met every constraint again)")})
+    header = "".join(f"# {k}: {v}\n" for k, v in best_overrides.items())
+    write_text(f"# Found by `srmsim optimise {opt.source}` ({best}). Levers:\n{header}"
+               + scenario.to_yaml(), out / "best_policy.yaml")
+    summary = {"trials": len(table), "front": front, "effects": effects, "best": best,
+               "best_overrides": best_overrides, "feasible_on_reevaluation": bool(ok.any()),
+               "study": study}
+    if opt.config.uncertain:
+        reg = regret(opt, runs)
+        write_text(reg.to_csv(index=False, float_format="%.8g"), out / "regret.csv")
+        summary["regret"] = reg
+    done = json.loads((out / "optimise.json").read_text())
+    done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")
+    return summary

@@ -1,0 +1,152 @@
+"""Global sensitivity: which uncertain assumptions drive each outcome and each policy effect.
+
+From an experiment run with ``design: {method: sobol, ...}`` this estimates, per outcome and per
+variant (or per paired difference from the baseline), first-order Sobol indices S1 (the share of
+the outcome's variance due to one parameter alone) and total indices ST (its share including every
+interaction), with bootstrap confidence intervals (Sobol 2001; Saltelli et al. 2010, as SALib
+implements them). With ``design: {method: morris, ...}`` it gives Morris's (1991) mu* (mean
+absolute elementary effect, in outcome units per the parameter's full range) and sigma (their
+spread: non-linearity or interaction), as refined by Campolongo et al. (2007).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import SrmsimError
+from srmsim.explore import require
+from srmsim.explore.design import problem
+from srmsim.explore.tables import Explored
+
+COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf", "ST",
+           "ST_conf", "mu_star", "mu_star_conf", "mu", "sigma"]
+
+
+def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[float, float]],
+            design: dict, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Sobol or Morris indices of one outcome ``y`` (one value per design point, in design order).
+
+    ``parameters`` holds the design's points (rows) with columns in sorted parameter order.
+    """
+    method = design.get("method", "lhs")
+    prob = problem(uncertain)
+    y = np.asarray(y, dtype=float)
+    rows = [{"parameter": name, "method": method} for name in prob["names"]]
+    if not np.isfinite(y).all():
+        raise SrmsimError(f"{int((~np.isfinite(y)).sum())} design point(s) have no finite value")
+    if np.var(y) == 0:  # a constant outcome: no variance to apportion
+        return pd.DataFrame(rows)
+    if method == "sobol":
+        sobol = require("SALib.analyze.sobol")
+        res = sobol.analyze(prob, y, calc_second_order=bool(design.get("second_order")),
+                            conf_level=level, seed=seed)
+        for i, row in enumerate(rows):
+            row.update(S1=res["S1"][i], S1_conf=res["S1_conf"][i], ST=res["ST"][i],
+                       ST_conf=res["ST_conf"][i])
+    elif method == "morris":
+        morris = require("SALib.analyze.morris")
+        res = morris.analyze(prob, np.asarray(parameters, dtype=float), y, conf_level=level,
+                             num_levels=int(design.get("levels", 4)), seed=seed)
+        for i, row in enumerate(rows):
+            row.update(mu_star=res["mu_star"][i], mu_star_conf=res["mu_star_conf"][i],
+                       mu=res["mu"][i], sigma=res["sigma"][i])
+    else:
+        raise SrmsimError("sensitivity indices need a sobol or morris design "
+                          "(design: {method: sobol, n: 64} in the experiment file)")
+    return pd.DataFrame(rows)
+
+
+def sensitivity(results: str | Path, outcomes: list[str] | None = None,
+                variants: list[str] | None = None, differences: bool = True,
+                level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Sobol or Morris indices of every outcome, per variant and per paired difference.
+
+    ``target`` is the variant's name for its own outcome, ``"<variant> - <baseline>"`` for its
+    paired effect (``differences=False`` leaves those out).
+    """
+    ex = Explored(results)
+    if ex.design.get("method") not in ("sobol", "morris"):
+        raise SrmsimError(f"{ex.path}: sensitivity indices need a sobol or morris design; this "
+                          f"experiment drew its parameters by {ex.design.get('method')} "
+                          "(set design: {method: sobol, n: 64} in the experiment file)")
+    outcomes = outcomes or ex.outcomes
+    unknown = [o for o in outcomes if o not in ex.outcomes]
+    if unknown:
+        raise SrmsimError(f"{ex.path}: outcome(s) {unknown} were not measured "
+                          f"(measured: {', '.join(ex.outcomes)})")
+    chosen = variants or ex.variants
+    frames = []
+    for variant in chosen:
+        ex.variant(variant)  # validates the name
+        table = ex.outcome_table(variant)
+        missing = sorted(set(ex.parameters.index) - set(ex.complete_replications(variant)))
+        if missing:
+            raise SrmsimError(f"{ex.path}: variant {variant} lacks {len(missing)} design point(s) "
+                              f"(replications {missing[:5]}...); finish them with --resume first")
+        x = ex.parameters.loc[table.index, ex.names].to_numpy()
+        kinds = [("", variant)]
+        if differences and variant != ex.baseline:
+            kinds.append(("_diff", f"{variant} - {ex.baseline}"))
+        for suffix, target in kinds:
+            for outcome in outcomes:
+                try:
+                    frame = indices(x, table[outcome + suffix].to_numpy(), ex.bounds, ex.design,
+                                    level, seed)
+                except SrmsimError as err:
+                    raise SrmsimError(f"{ex.path}: {target}, {outcome}: {err}") from None
+                frame.insert(0, "outcome", outcome)
+                frame.insert(0, "variant", variant)
+                frame.insert(0, "target", target)
+                frames.append(frame)
+    return pd.DataFrame(pd.concat(frames, ignore_index=True), columns=COLUMNS)
+
+
+def sensitivity_plot(table: pd.DataFrame, path: str | Path | None = None):
+    """Sobol: S1 and ST with intervals per parameter; Morris: mu* against sigma. One panel per
+    target (rows) and outcome (columns)."""
+    from srmsim.figures import new_figure, save
+
+    targets = list(dict.fromkeys(table["target"]))
+    outcomes = list(dict.fromkeys(table["outcome"]))
+    params = list(dict.fromkeys(table["parameter"]))
+    morris = (table["method"] == "morris").any()
+    fig, axes = new_figure(3.2 * len(outcomes) + 1.5, (2.6 if morris else 0.6 + 0.35 * len(params))
+                           * len(targets), nrows=len(targets), ncols=len(outcomes), squeeze=False)
+    for i, target in enumerate(targets):
+        for j, outcome in enumerate(outcomes):
+            ax = axes[i, j]
+            t = table[(table["target"] == target) & (table["outcome"] == outcome)]
+            t = t.set_index("parameter").reindex(params)
+            if morris:
+                ax.errorbar(t["mu_star"], t["sigma"], xerr=t["mu_star_conf"], fmt="o", capsize=2)
+                for name, r in t.iterrows():
+                    ax.annotate(name.split(".")[-1], (r["mu_star"], r["sigma"]), fontsize=7)
+                ax.set_xlabel("mu* (per full range)", fontsize=8)
+                ax.set_ylabel("sigma", fontsize=8)
+            else:
+                y = np.arange(len(params))[::-1]
+                ax.barh(y + 0.18, t["S1"], 0.36, xerr=t["S1_conf"], label="first-order S1",
+                        color="tab:blue", capsize=2)
+                ax.barh(y - 0.18, t["ST"], 0.36, xerr=t["ST_conf"], label="total ST",
+                        color="tab:orange", capsize=2)
+                ax.set_yticks(y, [p.split(".", 1)[-1] if j == 0 else "" for p in params])
+                ax.axvline(0, color="grey", lw=0.6)
+                ax.set_xlim(min(-0.05, float(np.nanmin(t[["S1", "ST"]].to_numpy(), initial=0))),
+                            1.05)
+                if i == 0 and j == len(outcomes) - 1:
+                    ax.legend(fontsize=7, loc="lower right")
+            ax.set_title(f"{outcome}\n{target}", fontsize=8, loc="left")
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return fig
+
+
+def format_sensitivity(table: pd.DataFrame) -> str:
+    morris = (table["method"] == "morris").any()
+    cols = ["mu_star", "mu_star_conf", "sigma"] if morris else ["S1", "S1_conf", "ST", "ST_conf"]
+    out = table[["target", "outcome", "parameter", *cols]].copy()
+    return out.to_string(index=False, float_format=lambda v: f"{v:.3g}")

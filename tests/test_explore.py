@@ -1,0 +1,338 @@
+"""Exploratory modelling: known Sobol and Morris indices, PRIM boxes, and an optimiser that finds a
+known optimum, is identical across workers and resumes a killed search without losing work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytest.importorskip("SALib")
+pytest.importorskip("optuna")
+pytest.importorskip("sklearn")
+
+from srmsim.cli import main  # noqa: E402
+from srmsim.errors import ScenarioError, SrmsimError  # noqa: E402
+from srmsim.experiment import load_experiment, run_experiment  # noqa: E402
+from srmsim.explore.design import DesignConfig, sample  # noqa: E402
+from srmsim.explore.discovery import condition_cases, discover  # noqa: E402
+from srmsim.explore.optimise import (  # noqa: E402
+    load_optimisation,
+    optimisation_from_dict,
+    search,
+    trials_table,
+)
+from srmsim.explore.prim import prim  # noqa: E402
+from srmsim.explore.sensitivity import indices, sensitivity  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PI = np.pi
+
+
+def test_sobol_indices_of_ishigami_are_recovered_within_their_intervals():
+    """Ishigami, a = 7, b = 0.1 on [-pi, pi]^3 (Ishigami and Homma 1990): analytic indices."""
+    uncertain = {"x1": (-PI, PI), "x2": (-PI, PI), "x3": (-PI, PI)}
+    design = DesignConfig(method="sobol", n=1024)
+    x = sample(design, uncertain, seed=3)
+    assert x.shape == (1024 * 5, 3)
+    y = np.sin(x[:, 0]) + 7 * np.sin(x[:, 1]) ** 2 + 0.1 * x[:, 2] ** 4 * np.sin(x[:, 0])
+    got = indices(x, y, uncertain, design.model_dump()).set_index("parameter")
+    truth = {"x1": (0.3139, 0.5576), "x2": (0.4424, 0.4424), "x3": (0.0, 0.2437)}
+    for name, (s1, st) in truth.items():
+        row = got.loc[name]
+        assert abs(row["S1"] - s1) <= row["S1_conf"], (name, row["S1"], row["S1_conf"])
+        assert abs(row["ST"] - st) <= row["ST_conf"], (name, row["ST"], row["ST_conf"])
+        assert row["S1_conf"] < 0.1 and row["ST_conf"] < 0.1
+
+
+def test_morris_mu_star_of_a_linear_outcome_is_slope_times_range():
+    uncertain = {"a": (0.0, 2.0), "b": (0.0, 1.0), "c": (0.0, 1.0)}
+    design = DesignConfig(method="morris", n=20)
+    x = sample(design, uncertain, seed=1)
+    assert x.shape == (20 * 4, 3)
+    got = indices(x, 3 * x[:, 0] - 2 * x[:, 1], uncertain, design.model_dump()
+                  ).set_index("parameter")
+    np.testing.assert_allclose(got["mu_star"], [6.0, 2.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(got["sigma"], [0.0, 0.0, 0.0], atol=1e-9)
+
+
+def test_prim_finds_a_planted_box():
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame(rng.uniform(size=(1000, 3)), columns=["a", "b", "c"])
+    y = ((x["a"] > 0.6) & (x["b"] < 0.3)).to_numpy()
+    found = prim(x, y, bounds={k: (0.0, 1.0) for k in "abc"})
+    last = found.trajectory.iloc[-1]
+    assert last["density"] == 1.0 and last["coverage"] > 0.9
+    box = found.box().set_index("parameter")
+    assert set(box.index) == {"a", "b"}  # c is left alone
+    assert 0.58 <= box.loc["a", "low"] <= 0.65 and box.loc["a", "high"] == 1.0
+    assert box.loc["b", "low"] == 0.0 and 0.25 <= box.loc["b", "high"] <= 0.31
+    assert (box["quasi_p"] < 1e-10).all()
+    # coverage falls and density rises along the trajectory
+    assert found.trajectory["coverage"].is_monotonic_decreasing
+    assert found.trajectory["density"].iloc[0] == pytest.approx(y.mean())
+
+
+def test_conditions_are_parsed_never_evaluated():
+    table = pd.DataFrame({"attendance_diff": [0.001, 0.003], "cost": [1.0, 2.0]})
+    assert condition_cases(table, "attendance_diff < 0.002").tolist() == [True, False]
+    assert condition_cases(table, "cost / 2 >= 1 and attendance_diff > 0").tolist() == [False,
+                                                                                         True]
+    for bad in ["__import__('os').system('echo hi')", "attendance_diff.real < 1", "cost + 1",
+                "happiness > 1", "x" * 600]:
+        with pytest.raises(SrmsimError):
+            condition_cases(table, bad)
+
+
+# --- through the simulator ------------------------------------------------------------------
+
+BOOST = {"name": "boost", "trust": {"n_schools": 2, "students_per_year_group": 20, "size_cv": 0.0},
+         "outputs": {"history": "none"}, "dynamics": {"attainment_reversion": 0.0},
+         "policy": {"rules": {"everyone": "enrolled"},
+                    "actions": {"boost": {"automated": True, "take_up": 0.5, "weeks": 4,
+                                          "effect": {"attainment": 0.2}}},
+                    "workflows": {"w": {"trigger": "everyone", "cooldown_weeks": 100,
+                                        "steps": [{"action": "boost", "goal": "true"}]}}}}
+
+
+def boost_experiment(tmp: Path, **design) -> Path:
+    (tmp / "boost.yaml").write_text(yaml.safe_dump(BOOST))
+    exp = {"name": "boost", "scenario": "boost.yaml", "baseline": "off", "seed": 3,
+           "outcomes": ["attainment", "reading_gap_end"],
+           "variants": {"off": {"policy": None}, "on": {}},
+           "uncertain": {"policy.actions.boost.effect.attainment": [0.0, 0.4],
+                         "policy.actions.boost.cost_per_week": [0.0, 10.0]},
+           "design": design}
+    path = tmp / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_path, capsys):
+    """The boost's effect on attainment is take-up x effect, so the paired difference in attainment
+    is linear in the effect parameter and does not depend on the action's cost at all."""
+    exp = load_experiment(boost_experiment(tmp_path, method="sobol", n=8))
+    assert exp.replications == 8 * 4 and len(set(exp.seeds())) == 1  # common seed by default
+    out = tmp_path / "o"
+    run_experiment(exp, out, workers=1, progress=False)
+    table = sensitivity(out).set_index(["target", "outcome", "parameter"])
+    effect = table.loc[("on - off", "attainment", "policy.actions.boost.effect.attainment")]
+    cost = table.loc[("on - off", "attainment", "policy.actions.boost.cost_per_week")]
+    assert abs(effect["S1"] - 1) <= max(effect["S1_conf"], 0.02)
+    assert abs(effect["ST"] - 1) <= max(effect["ST_conf"], 0.02)
+    assert abs(cost["S1"]) < 0.02 and abs(cost["ST"]) < 1e-9
+    # the CLI writes the table and the figure
+    assert main(["sensitivity", str(out)]) == 0
+    assert "S1" in capsys.readouterr().out
+    assert (out / "sensitivity.png").stat().st_size > 1000
+    assert len(pd.read_csv(out / "sensitivity.csv")) == len(table)
+    # scenario discovery: the gain is below 0.03 SD exactly when effect * take-up < 0.03
+    found = discover(out, "attainment_diff < 0.03")
+    box = found.box.set_index("parameter")
+    effect = box.loc["policy.actions.boost.effect.attainment"]
+    assert found.stats["density"] == 1.0 and found.stats["coverage"] >= 0.8
+    # the gain grows with the effect: the cases are the runs below some effect size, and the
+    # box's limit must fall between the largest case and the smallest non-case
+    x = found.parameters["policy.actions.boost.effect.attainment"].to_numpy()
+    assert x[found.cases].max() < x[~found.cases].min()
+    assert effect["low"] == 0.0
+    assert np.median(x[found.cases]) <= effect["high"] < x[~found.cases].min()
+    assert (box["quasi_p"] >= effect["quasi_p"]).all()  # the effect limit is the telling one
+    assert main(["discover", str(out), "--condition", "attainment_diff < 0.03"]) == 0
+    assert (out / "discovery" / "prim_trajectory.png").stat().st_size > 1000
+    assert not pd.read_csv(out / "discovery" / "cart_leaves.csv").empty
+    # clear errors, no tracebacks
+    assert main(["discover", str(out), "--condition", "open('x')"]) == 2
+    assert main(["discover", str(out), "--condition", "attainment_diff < 0.03",
+                 "--variant", "nope"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("design,where", [
+    ({"method": "sobol", "n": 10}, "power of 2"),
+    ({"method": "sobol"}, "needs n"),
+    ({"method": "morris", "n": 4, "levels": 3}, "even"),
+    ({"method": "halton", "n": 8}, "design.method"),
+])
+def test_bad_designs_give_clear_errors(tmp_path, design, where):
+    with pytest.raises(ScenarioError) as err:
+        load_experiment(boost_experiment(tmp_path, **design))
+    assert where in str(err.value)
+
+
+def test_default_design_is_unchanged(tmp_path):
+    """No design: the Latin hypercube draws and the experiment hash are what they always were."""
+    from srmsim.rng import replication_seeds
+
+    path = boost_experiment(tmp_path, method="lhs")
+    data = yaml.safe_load(path.read_text())
+    data.pop("design")
+    path.write_text(yaml.safe_dump(data))
+    exp = load_experiment(path)
+    assert "design" not in str(exp.config.model_dump(exclude={"design"}))
+    from scipy.stats import qmc
+
+    unit = qmc.LatinHypercube(d=2, seed=np.random.default_rng(3)).random(30)
+    values = qmc.scale(unit, [0.0, 0.0], [10.0, 0.4])
+    got = [[d["policy.actions.boost.cost_per_week"], d["policy.actions.boost.effect.attainment"]]
+           for d in exp.parameter_draws()]
+    np.testing.assert_array_equal(np.array(got), values)
+    assert exp.seeds() == replication_seeds(3, 30)
+
+
+# --- optimisation ---------------------------------------------------------------------------
+
+TINY = {"name": "tiny", "trust": {"n_schools": 2, "students_per_year_group": 30, "size_cv": 0.0},
+        "outputs": {"history": "none"},
+        "policy": {"parameters": {"attendance_threshold": 0.9},
+                   "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
+                                                "cadence": "half_termly"}},
+                   "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
+                       {"action": "parent_text", "weeks": 3, "goal": "attendance(3) >= 0.9"},
+                       {"action": "parent_meeting", "weeks": 3}]}},
+                   "staff": {"school": {"pastoral": 300}}}}
+
+THRESHOLD = "policy.parameters.attendance_threshold"
+
+
+def tiny_optimisation(tmp: Path, **extra) -> dict:
+    (tmp / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    return {"name": "tiny_opt", "scenario": "tiny.yaml", "replications": 3, "seed": 5,
+            "levers": {THRESHOLD: {"low": 0.8, "high": 0.98}},
+            "objectives": {"persistent_absence": "minimise"}, **extra}
+
+
+def test_optimiser_finds_the_threshold_a_grid_finds(tmp_path):
+    """Persistent absence against the referral threshold, over the same 3 replications: a grid
+    of 10 thresholds gives the best value; the search (TPE, 16 candidates) must match it."""
+    from srmsim.experiment.runner import plan, run_batch
+
+    opt = optimisation_from_dict(tiny_optimisation(
+        tmp_path, search={"sampler": "tpe", "trials": 16, "batch": 4}), "t", tmp_path)
+    grid = np.linspace(0.8, 0.98, 10)
+    exp = opt.experiment({f"g{i}": {THRESHOLD: float(v)} for i, v in enumerate(grid)}, 3, 5)
+    runs = pd.DataFrame(run_batch(plan(exp, range(3), None)))
+    by_grid = runs.groupby("variant")["persistent_absence"].mean().drop("baseline")
+    best_grid = float(by_grid.min())
+    best_threshold = grid[int(by_grid.idxmin()[1:])]
+    study = search(opt, tmp_path / "o", workers=1, progress=False)
+    table = trials_table(opt, study)
+    best = table.loc[table["persistent_absence"].idxmin()]
+    assert best["persistent_absence"] <= best_grid + 0.002
+    assert abs(best[THRESHOLD] - best_threshold) <= 0.03
+    assert len(table) == 16
+
+
+def small_front_file(tmp: Path, trials: int = 8) -> Path:
+    data = tiny_optimisation(
+        tmp, levers={THRESHOLD: {"low": 0.8, "high": 0.98},
+                     "policy.workflows.attendance.cooldown_weeks": {"low": 2, "high": 12,
+                                                                    "integer": True}},
+        budget={"total": 600, "roles": {"pastoral": "policy.staff.school.pastoral",
+                                        "attendance_officer":
+                                        "policy.staff.school.attendance_officer"}},
+        replications=2, objectives={"attendance": "maximise", "staff_hours": "minimise"},
+        constraints={"staff_hours": {"max": 150}},
+        uncertain={"population.fsm_rate": [0.1, 0.4]},
+        search={"trials": trials, "batch": 4}, reevaluate={"replications": 3, "front_max": 2})
+    path = tmp / "opt.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_same_seed_same_front_with_one_and_two_workers(tmp_path, capsys):
+    path = small_front_file(tmp_path)
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        assert main(["optimise", str(path), "--out", str(out), "--workers", workers,
+                     "--quiet"]) == 0
+        outs.append(out)
+    for name in ("trials.csv", "pareto.csv", "front_effects.csv", "regret.csv",
+                 "best_policy.yaml"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    trials = pd.read_csv(outs[0] / "trials.csv")
+    budget = trials["policy.staff.school.pastoral"] + trials[
+        "policy.staff.school.attendance_officer"]
+    np.testing.assert_allclose(budget, 600, atol=0.2)  # the split stays within the budget
+    assert not trials.loc[trials["pareto"] & ~trials["feasible"]].any().any()
+    assert (outs[0] / "pareto.png").stat().st_size > 1000
+    assert "best:" in capsys.readouterr().out
+    # the best policy is a scenario that runs as it is
+    assert main(["run", str(outs[0] / "best_policy.yaml"), "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    # and the front is an ordinary experiment file
+    assert main(["validate", str(outs[0] / "front_experiment.yaml")]) == 0
+
+
+def test_killed_search_resumes_without_losing_finished_evaluations(tmp_path):
+    import optuna
+
+    path = small_front_file(tmp_path, trials=12)
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "optimise", str(path), "--out",
+                             str(out), "--workers", "1", "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # one batch told, part of the next one run
+        if len(list(out.glob("search/runs/trial-*/*.parquet"))) >= 11:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    runs_before = {p: p.read_bytes() for p in out.glob("search/runs/*/*.parquet")}
+    study = optuna.load_study(study_name="tiny_opt", storage=f"sqlite:///{out / 'study.db'}")
+    done_before = {t.number: (t.params, t.values) for t in study.get_trials()
+                   if t.state.name == "COMPLETE"}
+    assert done_before and len(done_before) < 12, "the kill should land part way through"
+    assert main(["optimise", str(path), "--out", str(out), "--quiet", "--workers", "1"]) == 2
+    assert main(["optimise", str(path), "--out", str(out), "--quiet", "--workers", "1",
+                 "--resume"]) == 0
+    assert all(p.read_bytes() == b for p, b in runs_before.items()), "a finished run was redone"
+    study = optuna.load_study(study_name="tiny_opt", storage=f"sqlite:///{out / 'study.db'}")
+    after = {t.number: (t.params, t.values) for t in study.get_trials()}
+    assert all(after[n] == v for n, v in done_before.items())
+    assert len(after) == 12
+    # and the result is the one an uninterrupted search gives
+    whole = tmp_path / "whole"
+    assert main(["optimise", str(path), "--out", str(whole), "--quiet", "--workers", "1"]) == 0
+    assert (out / "trials.csv").read_bytes() == (whole / "trials.csv").read_bytes()
+
+
+@pytest.mark.parametrize("change,where", [
+    ({"objectives": {"happiness": "maximise"}}, "happiness"),
+    ({"levers": {THRESHOLD: {"low": 0.9, "high": 0.8}}}, "low < high"),
+    ({"levers": {"populaton.fsm_rate": {"low": 0.1, "high": 0.2}}}, "populaton"),
+    ({"levers": {"policy.workflows.attendance.cooldown_weeks": {"low": 1, "high": 5.5,
+                                                                "integer": True}}}, "whole"),
+    ({"constraints": {"staff_hours": {}}}, "min, max"),
+    ({"search": {"trials": 0}}, "search.trials"),
+    ({"levers": {THRESHOLD: {"low": float("nan"), "high": 0.9}}}, "levers"),
+])
+def test_bad_optimisation_files_give_clear_errors(tmp_path, capsys, change, where):
+    data = {**tiny_optimisation(tmp_path), **change}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError) as err:
+        load_optimisation(path)
+    assert str(path) in str(err.value) and where in str(err.value)
+    assert main(["optimise", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_shipped_examples_are_valid():
+    opt = load_optimisation(ROOT / "experiments" / "optimise_attendance.yaml")
+    assert opt.sampler_name == "nsga2" and len(opt.config.objectives) == 2
+    assert opt.base.trust.n_schools == 3
+    assert main(["validate", str(ROOT / "experiments" / "optimise_attendance.yaml")]) == 0
+    exp = load_experiment(ROOT / "experiments" / "uncertain_attendance.yaml")
+    assert exp.config.design.method == "sobol" and exp.replications == 16 * 6
