@@ -203,6 +203,7 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
     complete = pop[needed].notna().all(axis=1).to_numpy()
     analysed = pop[complete].reset_index(drop=True)
     row: dict[str, Any] = {"n_missing": int((~complete).sum())}
+    res: Any  # the fit of whichever estimator the design uses (Analysis.result)
     if c.randomise.unit == "stepped_wedge":
         if a.method == "twfe":
             res = stats.did_twfe(analysed, y, unit="school", time="period",
@@ -214,29 +215,29 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
                 # bootstrap draws that lose a cohort give empty means; did_group_time notes it
                 warnings.filterwarnings("ignore", r"(Mean of empty slice|All-NaN slice)",
                                         RuntimeWarning)
-                gt = stats.did_group_time(analysed, y, unit="school", time="period",
+                res = stats.did_group_time(analysed, y, unit="school", time="period",
                                           first_treated="start_period", control="notyet",
                                           n_boot=a.n_boot, seed=seed, alpha=a.alpha)
-            o = gt.overall
+            o = res.overall
             row.update(estimate=float(o["estimate"]), se=float(o["se"]),
                        ci_low=float(o["ci_low"]), ci_high=float(o["ci_high"]),
                        p_value=float(o["p_value"]), df=float(o["df"]))
         else:
-            mixed = stats.estimate_effect(analysed, y, "arm", "control", cluster="school",
+            res = stats.estimate_effect(analysed, y, "arm", "control", cluster="school",
                                           fixed_effects="period", method="mixed",
                                           se="classical", alpha=a.alpha)
-            row.update(_effect_row(mixed))
+            row.update(_effect_row(res))
     else:
         blocked = c.randomise.unit == "students" and c.randomise.block == "school"
         cluster = "school" if (a.method != "ols" or a.se == "cluster") else None
         fixed = "school" if blocked and a.method == "ols" else None
         if a.method is None or a.se is None:  # resolved from the design when the trial loads
             raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
-        effect = stats.estimate_effect(analysed, y, "arm", "control", cluster=cluster,
+        res = stats.estimate_effect(analysed, y, "arm", "control", cluster=cluster,
                                        covariates=[c.baseline] if c.baseline else [],
                                        fixed_effects=fixed, method=a.method, se=a.se,
                                        alpha=a.alpha)
-        row.update(_effect_row(effect))
+        row.update(_effect_row(res))
     treated = analysed["arm"] == "treated"
     row.update(n=int(len(analysed)), n_treated=int(treated.sum()),
                n_control=int((~treated).sum()), n_clusters=int(analysed["school"].nunique()))
