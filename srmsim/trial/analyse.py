@@ -216,16 +216,16 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
                 warnings.filterwarnings("ignore", r"(Mean of empty slice|All-NaN slice)",
                                         RuntimeWarning)
                 res = stats.did_group_time(analysed, y, unit="school", time="period",
-                                          first_treated="start_period", control="notyet",
-                                          n_boot=a.n_boot, seed=seed, alpha=a.alpha)
+                                           first_treated="start_period", control="notyet",
+                                           n_boot=a.n_boot, seed=seed, alpha=a.alpha)
             o = res.overall
             row.update(estimate=float(o["estimate"]), se=float(o["se"]),
                        ci_low=float(o["ci_low"]), ci_high=float(o["ci_high"]),
                        p_value=float(o["p_value"]), df=float(o["df"]))
         else:
             res = stats.estimate_effect(analysed, y, "arm", "control", cluster="school",
-                                          fixed_effects="period", method="mixed",
-                                          se="classical", alpha=a.alpha)
+                                        fixed_effects="period", method="mixed",
+                                        se="classical", alpha=a.alpha)
             row.update(_effect_row(res))
     else:
         blocked = c.randomise.unit == "students" and c.randomise.block == "school"
@@ -234,9 +234,9 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
         if a.method is None or a.se is None:  # resolved from the design when the trial loads
             raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
         res = stats.estimate_effect(analysed, y, "arm", "control", cluster=cluster,
-                                       covariates=[c.baseline] if c.baseline else [],
-                                       fixed_effects=fixed, method=a.method, se=a.se,
-                                       alpha=a.alpha)
+                                    covariates=[c.baseline] if c.baseline else [],
+                                    fixed_effects=fixed, method=a.method, se=a.se,
+                                    alpha=a.alpha)
         row.update(_effect_row(res))
     treated = analysed["arm"] == "treated"
     row.update(n=int(len(analysed)), n_treated=int(treated.sum()),
