@@ -143,8 +143,8 @@ def generate_students(
         # A recorded prior attainment fixes the student's own attainment component, so that
         # engagement and wellbeing are drawn conditionally on it (the Cholesky factor's first
         # row is (1, 0, 0): a = z[0]).
-        known = ~np.isnan(prior_z)
-        z[0, known] = ((prior_z - structure) / np.sqrt(max(1 - icc, 1e-9)))[known]
+        has_prior = ~np.isnan(prior_z)
+        z[0, has_prior] = ((prior_z - structure) / np.sqrt(max(1 - icc, 1e-9)))[has_prior]
     a, e, w = np.linalg.cholesky(corr) @ z[:3]
 
     # Centred on England's rates (in ``structure``), so 0 is the national average and a trust

@@ -86,7 +86,7 @@ class StreamDesk:
         self._last = 0.0
         # staff minutes worked, by role and run week (a chunk of work never crosses a week)
         self._used: dict[str, dict[int, float]] = {r: {} for r in self.roles}
-        self.weekly: list[dict[str, float]] = []
+        self.weekly: list[dict[str, float | str]] = []
         self._week_counts = {"arrivals": 0, "completed": 0, "dropped": 0}
         self._next_id = 0
         if config.backlog:
@@ -164,9 +164,10 @@ class StreamDesk:
             attempt = 0
             while True:
                 a = min(attempt, MAX_ATTEMPTS - 1)
-                work = size[j, a] * (step.automated.minutes if automated else step.minutes)
-                if automated and step.automated.delay_days > 0:
-                    yield env.timeout(step.automated.delay_days)
+                auto = step.automated if automated else None
+                work = size[j, a] * (auto.minutes if auto is not None else step.minutes)
+                if auto is not None and auto.delay_days > 0:
+                    yield env.timeout(auto.delay_days)
                 if work > 0:
                     queued = env.now
                     with self.people[step.role].request() as req:

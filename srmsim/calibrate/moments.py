@@ -218,7 +218,8 @@ class MomentSpec:
 
 def _ranges(periods: tuple[int, ...]) -> str:
     """``(1, 2, 3, 5)`` -> ``"1-3,5"``, for reports."""
-    out, run = [], []
+    out: list[str] = []
+    run: list[int] = []
     for p in periods:
         if run and p == run[-1] + 1:
             run.append(p)
@@ -289,8 +290,8 @@ def student_measures(students: pd.DataFrame, observations: pd.DataFrame,
     out["fsm"] = (students["fsm"].astype("float64").to_numpy() if "fsm" in students.columns
                   else np.nan)
 
-    possible = np.zeros(n)
-    attended = np.zeros(n)
+    possible: np.ndarray = np.zeros(n)
+    attended: np.ndarray = np.zeros(n)
     if spec.attendance_type is not None:
         rows = ((ptype == spec.attendance_type) & np.isin(period, spec.attendance_periods))
         p, a = _num(obs["sessions_possible"]), _num(obs["sessions_attended"])

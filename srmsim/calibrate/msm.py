@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 from scipy import optimize
 
 from srmsim import calendar
@@ -73,7 +74,7 @@ KNOWN: dict[str, tuple[float, float, tuple[str, ...]]] = {
 }
 DEFAULT_PARAMETERS: tuple[str, ...] = tuple(KNOWN)
 METHODS = ("least_squares", "nelder-mead")
-_SECTIONS = {"population": PopulationConfig, "dynamics": DynamicsConfig}
+_SECTIONS: dict[str, type[BaseModel]] = {"population": PopulationConfig, "dynamics": DynamicsConfig}
 _DIFF_STEP = 0.02
 
 

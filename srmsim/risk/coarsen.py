@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ class CoarsenSpec:
     other_label: str = "Other"
 
     @classmethod
-    def from_any(cls, spec: CoarsenSpec | Mapping[str, object]) -> CoarsenSpec:
+    def from_any(cls, spec: CoarsenSpec | Mapping[str, Any]) -> CoarsenSpec:
         if isinstance(spec, CoarsenSpec):
             return spec
         if not isinstance(spec, Mapping):
@@ -47,13 +48,14 @@ class CoarsenSpec:
         if unknown:
             raise DataError(f"coarsen spec: unknown key(s) {sorted(unknown)}")
         out = cls(
-            bands=dict(spec.get("bands", {})),  # type: ignore[arg-type]
-            categories=list(spec.get("categories", [])),  # type: ignore[arg-type]
-            min_count=int(spec.get("min_count", 10)),  # type: ignore[arg-type]
+            bands=dict(spec.get("bands", {})),
+            categories=list(spec.get("categories", [])),
+            min_count=int(spec.get("min_count", 10)),
             other_label=str(spec.get("other_label", "Other")),
         )
         for col, band in out.bands.items():
             if np.isscalar(band):
+                # np.isscalar's TypeGuard replaces the declared type with one including str/complex
                 if not float(band) > 0:  # type: ignore[arg-type]
                     raise DataError(f"coarsen spec: bands.{col}: width must be positive")
             else:
@@ -101,7 +103,7 @@ def generalise(values: pd.Series, band: float | Sequence[float], column: str = "
     """Replace each number by the midpoint of its band (width, or explicit edges)."""
     v = pd.to_numeric(values, errors="raise").to_numpy(dtype=float, na_value=np.nan)
     if np.isscalar(band):
-        w = float(band)  # type: ignore[arg-type]
+        w = float(band)  # type: ignore[arg-type]  # np.isscalar's TypeGuard loses float
         mid = np.floor(v / w) * w + w / 2.0
     else:
         edges = np.asarray(band, dtype=float)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -583,8 +584,8 @@ class PartiallyPooledRisk(RiskModel):
 def train_test_by(
     df: pd.DataFrame,
     column: str,
-    train_values: Sequence[object],
-    test_values: Sequence[object],
+    train_values: Sequence[Any],
+    test_values: Sequence[Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split by cohort, term or school: train on ``train_values`` of ``column``, test on others.
 

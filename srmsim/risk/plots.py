@@ -26,7 +26,8 @@ def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> P
     ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
            xlim=(0, 1), ylim=(0, 1.01), title=title)
     ax.legend(loc="lower right")
-    return save(fig, path, dpi=110)
+    save(fig, path, dpi=110)
+    return Path(path)
 
 
 def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None,
@@ -43,7 +44,8 @@ def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None
     ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
            title=title)
     ax.legend(loc="upper right")
-    return save(fig, path, dpi=110)
+    save(fig, path, dpi=110)
+    return Path(path)
 
 
 def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
@@ -64,7 +66,8 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
                            title=f"{metric.replace('_', ' ')} by {col} (largest gap {worst:.3f})")
             axes[i, j].legend(fontsize=8)
     fig.tight_layout()
-    return save(fig, path, dpi=110)
+    save(fig, path, dpi=110)
+    return Path(path)
 
 
 def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
@@ -83,4 +86,5 @@ def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
     for ax in axes:
         ax.legend()
     fig.tight_layout()
-    return save(fig, path, dpi=110)
+    save(fig, path, dpi=110)
+    return Path(path)

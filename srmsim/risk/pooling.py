@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,7 @@ def value_of_pooling(
     groups = test[school].to_numpy()
     variants = [False] + ([True] if coarsen is not None else [])
     n_k = contributing.size
-    results = {
+    results: dict[tuple[bool, int], dict[str, Any]] = {
         (v, k): {"auc": [], "prec": [], "failed": 0, "ridge": 0, "rows": []}
         for v in variants
         for k in range(1, n_k + 1)

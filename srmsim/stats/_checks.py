@@ -154,7 +154,7 @@ def drop_incomplete(
     keep = ~na.any(axis=1).to_numpy()
     report = MissingReport(n_input=len(df), n_used=int(keep.sum()), by_column=by_column)
     if report.n_used == 0:
-        worst = max(by_column, key=by_column.get)
+        worst = max(by_column, key=lambda c: by_column[c])
         raise DataError(
             f"no complete rows: every one of the {len(df)} rows misses at least one of "
             f"{_listing(columns)} (column {worst!r} is missing in {by_column[worst]} rows)"

@@ -35,7 +35,7 @@ def wald(
     return est - crit * se, est + crit * se, p
 
 
-def wilson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+def wilson(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for a proportion: behaves near 0 and 1, unlike the Wald interval."""
     if n <= 0:
         return (math.nan, math.nan)

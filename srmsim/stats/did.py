@@ -537,12 +537,12 @@ def did_group_time(
             "n_control": cells.control.sum(axis=1).astype(int),
         }
     )
-    es_rows, es_infl = [], []
+    es_rows, es_infl_rows = [], []
     for e in event_times:
         est, infl = _aggregate(att, psi, cell_cohort, ev == e, share, indicator)
         es_rows.append(infer(est, infl))
-        es_infl.append(infl)
-    es_infl = np.array(es_infl)  # event times x units
+        es_infl_rows.append(infl)
+    es_infl = np.array(es_infl_rows)  # event times x units
     event_study = pd.DataFrame(es_rows)
     event_study.insert(0, "event_time", event_times.astype(int))
 

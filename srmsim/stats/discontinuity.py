@@ -185,8 +185,8 @@ class RddResult:
     running: str
     missing: ck.MissingReport
     notes: list[str] = field(default_factory=list)
-    _x: np.ndarray = field(default=None, repr=False)
-    _y: np.ndarray = field(default=None, repr=False)
+    _x: np.ndarray | None = field(default=None, repr=False)
+    _y: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_treated(self) -> int:
@@ -216,6 +216,8 @@ class RddResult:
 
     def plot(self, path: str | Path | None = None, *, bins: int = 20, title: str | None = None):
         """Binned scatter with the local linear fits each side of the cutoff."""
+        if self._x is None or self._y is None:
+            raise SrmsimError("this RD result carries no data to plot; re-run the estimate")
         return _binned_plot(
             self._x, self._y, self.cutoff, self.bandwidth, self.kernel, bins,
             xlabel=self.running, ylabel=self.outcome, path=path,

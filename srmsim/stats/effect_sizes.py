@@ -78,7 +78,7 @@ class HedgesG:
     @property
     def months(self) -> int:
         """EEF months of progress for this g."""
-        return eef_months(self.g)
+        return int(eef_months(self.g))
 
 
 def _positive(value: float, name: str) -> float:
@@ -121,7 +121,7 @@ def hedges_g_from_d(
     if (cluster_size is None) != (icc is None):
         raise SrmsimError("give both cluster_size and icc for the cluster adjustment, or neither")
     n, rho = 1.0, 0.0
-    if cluster_size is not None:
+    if cluster_size is not None and icc is not None:  # both or neither, checked above
         n = _positive(cluster_size, "cluster_size")
         rho = float(icc)
         if not 0.0 <= rho < 1.0:
@@ -287,7 +287,7 @@ def eef_months(effect_size: float | Sequence[float] | np.ndarray) -> int | np.nd
     (4, -4, 0)
     """
     if np.ndim(effect_size) == 0:
-        return _months_one(float(effect_size))
+        return _months_one(float(np.asarray(effect_size)))
     return np.array([_months_one(float(v)) for v in np.ravel(effect_size)]).reshape(
         np.shape(effect_size)
     )
@@ -366,6 +366,8 @@ def risk_ratio(
     ``continuity`` (e.g. 0.5, added to the events and twice to n) is asked for explicitly.
     """
     alpha = ck.check_alpha(alpha)
+    n1: float  # becomes fractional with a continuity correction
+    n0: float
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
     if continuity < 0:

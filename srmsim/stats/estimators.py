@@ -276,14 +276,19 @@ def estimate_effect(
     codes = ck.group_codes(data[cluster]) if cluster else None
     attempts = None
     if method == "ols":
-        both = np.column_stack([codes, ck.group_codes(data[second])]) if second else codes
+        both = codes
+        if second and codes is not None:
+            second_codes = ck.group_codes(data[second])
+            both = np.column_stack([codes, second_codes])
         res, params, bse, dfs = _ols(y, X, both, se)
         if second:
             notes.append(f"two-way clustered by {cluster!r} and {second!r} "
-                         f"({int(both[:, 1].max()) + 1} clusters); t df = fewer clusters - 1")
+                         f"({int(second_codes.max()) + 1} clusters); t df = fewer clusters - 1")
     elif method == "gee":
         res, params, bse, dfs = _gee(y, X, codes, se, notes)
     else:
+        if codes is None:  # _resolve_se has already required cluster= for a mixed model
+            raise SrmsimError("method='mixed' needs cluster= (the grouping column, e.g. school)")
         if int(codes.max()) + 1 < 2:
             raise EstimationError("mixed model needs at least 2 clusters; found 1")
         res, fit_log, chosen = fit_mixedlm(y, X, codes, reml=reml)
@@ -312,7 +317,7 @@ def estimate_effect(
                 "ci_high": float(hi),
                 "p_value": float(p),
                 "n": int(mask.sum()),
-                "n_clusters": len(np.unique(codes[mask])) if cluster else pd.NA,
+                "n_clusters": len(np.unique(codes[mask])) if codes is not None else pd.NA,
                 "n_reference": int(ref_mask.sum()),
                 "mean_arm": float(y[mask].mean()),
                 "mean_reference": float(y[ref_mask].mean()),
@@ -321,7 +326,7 @@ def estimate_effect(
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table["n_clusters"] = table["n_clusters"].astype("Int64")
-    if cluster and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
+    if codes is not None and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
     return EffectEstimate(
         table=table,
@@ -333,7 +338,7 @@ def estimate_effect(
         se_type=se_type,
         alpha=alpha,
         missing=missing,
-        n_clusters=int(codes.max()) + 1 if cluster else None,
+        n_clusters=int(codes.max()) + 1 if codes is not None else None,
         result=res,
         terms=list(X.columns),
         notes=notes,

@@ -20,6 +20,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,7 @@ def _judge(model: sm.MixedLM, result) -> str:
     return ""
 
 
-def _try_fit(model, optimizer: str, reml: bool, **kwargs) -> tuple[object | None, FitAttempt]:
+def _try_fit(model, optimizer: str, reml: bool, **kwargs) -> tuple[Any | None, FitAttempt]:
     attempt = FitAttempt(optimizer=optimizer, status="failed")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -145,7 +146,7 @@ def fit_mixedlm(
     reml: bool = True,
     optimizers: Sequence[str] = DEFAULT_OPTIMIZERS,
     polish: bool = True,
-) -> tuple[object, list[FitAttempt], str]:
+) -> tuple[Any, list[FitAttempt], str]:
     """Fit a random-intercept MixedLM robustly; returns (result, attempts, chosen optimiser).
 
     Raises EstimationError listing every attempt when none is sound.

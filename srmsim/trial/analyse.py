@@ -28,12 +28,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from srmsim import calendar
+from srmsim.errors import SrmsimError
 from srmsim.policy.compiled import CompiledPolicy
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
@@ -68,7 +69,8 @@ def screen_flags(model: Any, policy: CompiledPolicy, week: int) -> np.ndarray:
     """
     t = model.students
     due = policy.due_triggers(week % calendar.WEEKS_PER_YEAR)
-    ctx = ProfileContext(_AsOfWeek(model, week), policy.config.parameters)
+    # _AsOfWeek is a read-only stand-in with the model's attributes that ProfileContext reads
+    ctx = ProfileContext(cast(Any, _AsOfWeek(model, week)), policy.config.parameters)
     values = evaluate_rules({n: policy.rules[n] for n in due}, ctx, len(t))
     any_flag = np.zeros(len(t), dtype=bool)
     for f in policy.trigger_flags(due, values, t).values():
@@ -201,6 +203,7 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
     complete = pop[needed].notna().all(axis=1).to_numpy()
     analysed = pop[complete].reset_index(drop=True)
     row: dict[str, Any] = {"n_missing": int((~complete).sum())}
+    res: Any  # the fit of whichever estimator the design uses (Analysis.result)
     if c.randomise.unit == "stepped_wedge":
         if a.method == "twfe":
             res = stats.did_twfe(analysed, y, unit="school", time="period",
@@ -221,16 +224,19 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
                        p_value=float(o["p_value"]), df=float(o["df"]))
         else:
             res = stats.estimate_effect(analysed, y, "arm", "control", cluster="school",
-                                        fixed_effects="period", method="mixed", se="classical",
-                                        alpha=a.alpha)
+                                        fixed_effects="period", method="mixed",
+                                        se="classical", alpha=a.alpha)
             row.update(_effect_row(res))
     else:
         blocked = c.randomise.unit == "students" and c.randomise.block == "school"
         cluster = "school" if (a.method != "ols" or a.se == "cluster") else None
         fixed = "school" if blocked and a.method == "ols" else None
+        if a.method is None or a.se is None:  # resolved from the design when the trial loads
+            raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
         res = stats.estimate_effect(analysed, y, "arm", "control", cluster=cluster,
                                     covariates=[c.baseline] if c.baseline else [],
-                                    fixed_effects=fixed, method=a.method, se=a.se, alpha=a.alpha)
+                                    fixed_effects=fixed, method=a.method, se=a.se,
+                                    alpha=a.alpha)
         row.update(_effect_row(res))
     treated = analysed["arm"] == "treated"
     row.update(n=int(len(analysed)), n_treated=int(treated.sum()),

@@ -122,8 +122,15 @@ def make_assignment(trial: Trial, seed: int, n_schools: int) -> Assignment:
     if problems:
         key, what = problems[0]
         raise SrmsimError(f"{trial.source}: {key}: {what}")
+    # Trial loading resolves the design's defaults; the checks narrow the optional fields
     if r.unit == "students":
+        if r.share_treated is None or r.block is None:
+            raise SrmsimError(f"{trial.source}: randomise.share_treated/block are unresolved")
         return StudentAssignment(seed, r.share_treated, r.block)
     if r.unit == "schools":
+        if r.share_treated is None:
+            raise SrmsimError(f"{trial.source}: randomise.share_treated is unresolved")
         return SchoolAssignment(seed, r.share_treated, n_schools)
+    if r.steps is None or r.step_weeks is None:
+        raise SrmsimError(f"{trial.source}: randomise.steps/step_weeks are unresolved")
     return SteppedWedgeAssignment(seed, r.steps, r.step_weeks, n_schools)

@@ -96,7 +96,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
         student_data,
         truths,
     )
-    from srmsim.trial.assign import make_assignment
+    from srmsim.trial.assign import SteppedWedgeAssignment, make_assignment
 
     if seed is None:
         seed = trial.seeds(replication + 1)[replication]
@@ -104,12 +104,19 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     quiet = {"outputs.history": "none"}  # the trial reads no weekly history
     scenario = trial.scenario.with_overrides(quiet, trial.source)
     counterfactual = trial.counterfactual().with_overrides(quiet, trial.source)
+    if scenario.policy is None:  # Trial validation requires one; checked for the type checker
+        raise SrmsimError(f"{trial.source}: the trial's scenario has no policy")
     policy = compile_policy(scenario.policy, trial.source)
     sw = c.randomise.unit == "stepped_wedge"
-    periods = (c.randomise.steps + 1) if sw else 0
+    steps = c.randomise.steps
+    if sw and steps is None:
+        raise SrmsimError(f"{trial.source}: randomise.steps is unresolved")
+    periods = (steps + 1) if sw and steps is not None else 0
 
     model = TrustModel(scenario, seed=seed)
     assignment = make_assignment(trial, seed, len(model.schools))
+    if model.policy is None:  # pragma: no cover - the scenario has a policy (checked above)
+        raise AssertionError("the trial model has no policy engine")
     model.policy.set_eligibility(assignment.eligible_from)
     hooks: dict[int, list] = {}
     rec_trial = _panel_hooks(hooks, c, periods) if sw else None
@@ -139,6 +146,9 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
                             flagged[0] if flagged else None)
     panel = None
     if sw:
+        if rec_trial is None or rec_cf is None or not isinstance(
+                assignment, SteppedWedgeAssignment):  # pragma: no cover - sw implies all three
+            raise AssertionError("stepped-wedge run without its panel recorders or assignment")
         panel = panel_data(trial, rec_trial.panel(), rec_cf.panel(), assignment.start_period,
                            students)
         analysis = estimate(trial, panel, seed)
