@@ -253,7 +253,7 @@ def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
 def test_full_disk_is_a_clean_error(tmp_path, capsys, monkeypatch):
     import srmsim.results
 
-    def no_space(path, write):
+    def no_space(path, write, private=False):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(srmsim.results, "write_atomic", no_space)

@@ -1,4 +1,4 @@
-"""The README's zero-effect reading trial claim is reproduced by the shipped experiment file."""
+"""The researchers' guide's zero-effect reading trial claim is reproduced by the shipped experiment file."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from srmsim.trial import load_trial, run_trial
 
 @pytest.mark.slow
 def test_readme_zero_effect_reading_claim_is_reproduced(repo_root):
-    text = " ".join((repo_root / "README.md").read_text(encoding="utf-8").split())
+    text = " ".join((repo_root / "docs" / "guides" / "researcher.md").read_text(encoding="utf-8").split())
     claim = re.search(r"zero-effect reading trial \(`(experiments/[\w.]+)`\) rejects (\d+) of "
                       r"(\d+) times while its naive estimate is \+([\d.]+) months", text)
-    assert claim, "README no longer states the zero-effect reading claim in the tested form"
+    assert claim, "docs/guides/researcher.md no longer states the zero-effect reading claim in the tested form"
     path, rejected, replications, naive = claim.groups()
     result = run_trial(load_trial(repo_root / path), workers=2)
     runs = result.runs
