@@ -158,7 +158,8 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _streams_fit(self) -> Scenario:
         if self.trust.n_schools == 0 and not self.requests:
-            raise ValueError("a trust with no schools needs request streams (requests:)")
+            raise ValueError("trust.n_schools is 0: a trust with no schools needs request streams "
+                             "(requests:)")
         pool = self.policy.staff.pool if self.policy is not None else {}
         for name, stream in self.requests.items():
             for role, group in stream.staff.items():
