@@ -10,13 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import browser as chromium
 
 from srmsim.dashboard import settings as ds
 from srmsim.dashboard.model import (
@@ -252,28 +252,12 @@ def dashboard(small_file, tmp_path):
 
 @pytest.fixture
 def browser():
-    """Headless Debian Chromium through Selenium; nothing is downloaded."""
-    webdriver = pytest.importorskip("selenium.webdriver")
+    """Headless Debian Chromium through Selenium (the shared helper); nothing is downloaded."""
+    pytest.importorskip("selenium.webdriver")
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must never fetch a driver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="srmsim-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--no-first-run", "--disable-sync", "--window-size=1600,1300",
-                f"--user-data-dir={profile}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
+    with chromium(1600, 1300) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait_for(driver, pattern: str, timeout: float = 60.0) -> re.Match:
