@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 
 def erlang_c(servers: int, offered_load: float) -> float:
     """Probability that an arrival waits in an M/M/c queue (Erlang's C formula).
@@ -36,8 +34,9 @@ def mmc_wait_quantile(arrival_rate: float, service_rate: float, servers: int, q:
     c = erlang_c(servers, arrival_rate / service_rate)
     if q <= 1 - c:
         return 0.0
-    return float(stats.expon.ppf((q - (1 - c)) / c, scale=1 / (servers * service_rate
-                                                                 - arrival_rate)))
+    # the exponential quantile, -log(1 - p) / rate (no scipy import for the CLI's start-up)
+    p = (q - (1 - c)) / c
+    return -math.log1p(-p) / (servers * service_rate - arrival_rate)
 
 
 def littles_law_gap(mean_in_system: float, arrival_rate: float, mean_time_in_system: float
