@@ -163,6 +163,22 @@ def test_shipped_scenarios_are_offered_with_the_named_one_first(small_file):
     names = list(found)
     assert names[0] == "dashboard_test"
     assert {"default", "attendance_escalation", "reading_and_attendance"} <= set(names)
+    # England (8 million students) is for `srmsim run`: a week of it would freeze the page
+    assert "england" not in names
+
+
+def test_a_trust_too_large_for_the_page_is_refused_by_name(tmp_path, capsys):
+    from srmsim import cli
+
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\ntrust: {n_schools: 400, students_per_year_group: 200}\n")
+    assert cli.main(["dashboard", str(big), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "400,000 students" in err and "srmsim run" in err and "Traceback" not in err
+    # at the limit it is offered
+    ok = load_scenario(big).model_copy(update={"trust": load_scenario(big).trust.model_copy(
+        update={"n_schools": ds.MAX_STUDENTS // 1000})})
+    ds.check_size(ok)
 
 
 # ------------------------------------------------------------------ the command
@@ -273,6 +289,19 @@ def _wait_for(driver, pattern: str, timeout: float = 60.0) -> re.Match:
         time.sleep(0.2)
 
 
+def _wait_for_element(driver, xpath: str, timeout: float = 30.0):
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in driver.find_elements(By.XPATH, xpath) if e.is_displayed()]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"page never showed an element {xpath!r}")
+        time.sleep(0.2)
+
+
 def _button(driver, text: str):
     from selenium.webdriver.common.by import By
 
@@ -326,5 +355,26 @@ def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
     _wait_for(browser, "Open cases now")
     browser.save_screenshot(str(tmp_path / "dashboard.png"))
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+    # Play runs on week by week by itself; Pause stops it where it is
+    _button(browser, "▶").click()
+    week = int(_wait_for(browser, r"Week ([6-9]|[1-3]\d) of 39 run").group(1))
+    _button(browser, "❚❚").click()
+    time.sleep(1.0)
+    paused = int(_wait_for(browser, r"Week (\d+) of 39 run").group(1))
+    assert paused >= week
+    time.sleep(1.5)
+    assert int(_wait_for(browser, r"Week (\d+) of 39 run").group(1)) == paused
+
+    # another scenario from the picker: its own controls, from week 0
+    browser.find_element(By.XPATH, "//div[contains(@class,'v-select')]"
+                         "[.//label[contains(., 'Scenario')]]//div[@role='button']").click()
+    option = _wait_for_element(browser, "//div[contains(@class,'v-list-item')]"
+                               "[normalize-space(.)='attendance_escalation_small']")
+    option.click()
+    _wait_for(browser, "srmsim dashboard: attendance_escalation_small")
+    _wait_for(browser, "Not started: 39 school weeks to run")
+    time.sleep(1.5)
+    _run_weeks(browser, 1)
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe

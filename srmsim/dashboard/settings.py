@@ -23,30 +23,56 @@ POOL_MINUTES = "pool_minutes__"  # trust pool staff minutes per week, by role
 WORKFLOW = "workflow__"  # a workflow switched on or off
 SCENARIO_ENV = "SRMSIM_DASHBOARD_SCENARIO"  # the scenario named on the command line
 MAX_SCHOOLS = 100
+# The dashboard runs the policy and its no-policy twin in the server, a week per click: beyond
+# this many students a week takes seconds and the pair of models gigabytes, so such scenarios
+# (e.g. scenarios/england.yaml) are for `srmsim run`, not the page.
+MAX_STUDENTS = 250_000
 
 
 def shipped_scenario_dir() -> Path | None:
-    """The ``scenarios/`` folder of a source checkout, if there is one."""
-    here = Path(__file__).resolve().parents[2] / "scenarios"
+    """The shipped ``scenarios/`` folder: packaged with srmsim (``srmsim examples``), so it is
+    there after a non-editable install too."""
+    import srmsim.examples
+
+    here = Path(srmsim.examples.__file__).resolve().parent / "scenarios"
     return here if here.is_dir() else None
+
+
+def expected_students(scenario: Scenario) -> int | None:
+    """Students a synthetic trust will hold (mean cohort sizes); None for recorded students."""
+    if scenario.population.records:
+        return None
+    trust = scenario.trust
+    return trust.n_schools * trust.students_per_year_group * len(trust.year_groups)
+
+
+def check_size(scenario: Scenario) -> None:
+    """Refuse a trust too large to step in the page, saying what to use instead."""
+    n = expected_students(scenario)
+    if n is not None and n > MAX_STUDENTS:
+        raise ScenarioError(f"scenario {scenario.name!r}", [(
+            "trust.n_schools", f"about {n:,} students, more than the dashboard's "
+            f"{MAX_STUDENTS:,}; run it with `srmsim run` instead, or lower trust.n_schools")])
 
 
 def available_scenarios(extra: str | os.PathLike | None = None) -> dict[str, Scenario]:
     """Scenarios the dashboard offers, by name: the one named on the command line first (or
     in ``SRMSIM_DASHBOARD_SCENARIO``), then the shipped ones, else the built-in default.
 
-    A shipped file that fails to validate is left out; the command-line one must validate
-    (the CLI checked it before starting the server).
+    A shipped file that fails to validate, or is too large to step in the page, is left out; the
+    command-line one must pass both (the CLI checked it before starting the server).
     """
     extra = extra if extra is not None else os.environ.get(SCENARIO_ENV) or None
     found: dict[str, Scenario] = {}
     if extra:
         sc = load_scenario(extra)
+        check_size(sc)
         found[sc.name] = sc
     folder = shipped_scenario_dir()
     for path in sorted(folder.glob("*.yaml")) if folder else []:
         try:
             sc = load_scenario(path)
+            check_size(sc)
         except ScenarioError:
             continue
         found.setdefault(sc.name, sc)
