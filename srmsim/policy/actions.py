@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from srmsim.errors import ScenarioError
-from srmsim.policy.config import ActionConfig, ActionOverride
+from srmsim.policy.config import ActionConfig, ActionOverride, EffectConfig
 
 #: EEF months of progress -> effect size, midpoint of each band of the EEF conversion table
 EEF_MONTHS_TO_EFFECT = {1: 0.055, 2: 0.14, 3: 0.225, 4: 0.31, 5: 0.40, 6: 0.485, 7: 0.57,
@@ -27,66 +27,66 @@ EEF_MONTHS_TO_EFFECT = {1: 0.055, 2: 0.14, 3: 0.225, 4: 0.31, 5: 0.40, 6: 0.485,
 CATALOGUE: dict[str, ActionConfig] = {
     "reading_club": ActionConfig(
         description="reading club / structured reading intervention in small groups",
-        effect={"reading": 6.0, "attainment": EEF_MONTHS_TO_EFFECT[6] / 4, "engagement": 0.05},
+        effect=EffectConfig(reading=6.0, attainment=EEF_MONTHS_TO_EFFECT[6] / 4, engagement=0.05),
         take_up=0.85, cost_per_week=8.0, staff_minutes={"teaching_assistant": 30}, weeks=10,
         source="EEF Toolkit, reading comprehension strategies: +6 months (reading age months); "
                "a quarter of it carries to overall attainment",
     ),
     "small_group_tuition": ActionConfig(
         description="small-group tuition (2-5 pupils) with a teacher or trained TA",
-        effect={"attainment": EEF_MONTHS_TO_EFFECT[4], "reading": 4.0},
+        effect=EffectConfig(attainment=EEF_MONTHS_TO_EFFECT[4], reading=4.0),
         take_up=0.9, cost_per_week=15.0, staff_minutes={"teacher": 20}, weeks=12,
         source="EEF Toolkit, small group tuition: +4 months",
     ),
     "one_to_one_tuition": ActionConfig(
         description="one-to-one tuition",
-        effect={"attainment": EEF_MONTHS_TO_EFFECT[5], "reading": 5.0},
+        effect=EffectConfig(attainment=EEF_MONTHS_TO_EFFECT[5], reading=5.0),
         take_up=0.9, cost_per_week=40.0, staff_minutes={"teacher": 60}, weeks=12,
         source="EEF Toolkit, one to one tuition: +5 months",
     ),
     "mentoring": ActionConfig(
         description="mentoring (Check & Connect style: meet at least twice a month)",
-        effect={"attainment": EEF_MONTHS_TO_EFFECT[2], "engagement": 0.2, "absence": -0.15,
-                "wellbeing": 0.1, "half_life_weeks": 8},
+        effect=EffectConfig(attainment=EEF_MONTHS_TO_EFFECT[2], engagement=0.2, absence=-0.15,
+                wellbeing=0.1, half_life_weeks=8),
         take_up=0.85, cost_per_week=16.0, staff_minutes={"mentor": 48}, weeks=12,
         source="EEF Toolkit, mentoring: +2 months; Check & Connect: caseload ~25 on 20 h/week "
                "(48 min per student per week)",
     ),
     "parent_text": ActionConfig(
         description="automated text or letter to parents about their child's absence",
-        effect={"absence": -0.1, "half_life_weeks": 4},
+        effect=EffectConfig(absence=-0.1, half_life_weeks=4),
         take_up=0.8, cost_per_week=0.1, automated=True, weeks=4,
         source="Rogers & Feller 2018 and Robinson et al. 2018: mailings cut absence ~8% "
                "(6.37 vs 6.90 days) and chronic absence 10-15%",
     ),
     "parent_reading_at_home": ActionConfig(
         description="persuade and equip parents to read with their child at home",
-        effect={"reading": 4.0, "attainment": EEF_MONTHS_TO_EFFECT[4] / 2},
+        effect=EffectConfig(reading=4.0, attainment=EEF_MONTHS_TO_EFFECT[4] / 2),
         take_up=0.6, cost_per_week=3.0, staff_minutes={"teacher": 10}, weeks=10,
         source="EEF Toolkit, parental engagement: +4 months (reading age months); half of it "
                "to overall attainment",
     ),
     "parent_meeting": ActionConfig(
         description="meeting with parents (head of year or pastoral lead)",
-        effect={"absence": -0.25, "engagement": 0.1, "half_life_weeks": 6},
+        effect=EffectConfig(absence=-0.25, engagement=0.1, half_life_weeks=6),
         take_up=0.75, cost_per_week=20.0, staff_minutes={"pastoral": 30}, weeks=3,
         source="illustrative: stronger than a text, weaker than a home visit",
     ),
     "attendance_officer_visit": ActionConfig(
         description="attendance-officer home visit and follow-up",
-        effect={"absence": -0.4, "engagement": 0.05, "half_life_weeks": 8},
+        effect=EffectConfig(absence=-0.4, engagement=0.05, half_life_weeks=8),
         take_up=0.9, cost_per_week=30.0, staff_minutes={"attendance_officer": 60}, weeks=4,
         source="illustrative: an education welfare home visit and attendance contract",
     ),
     "interview": ActionConfig(
         description="interview to find causes of dissatisfaction and realign the student's goals",
-        effect={"wellbeing": 0.25, "engagement": 0.15, "absence": -0.1, "half_life_weeks": 10},
+        effect=EffectConfig(wellbeing=0.25, engagement=0.15, absence=-0.1, half_life_weeks=10),
         take_up=0.9, cost_per_week=15.0, staff_minutes={"pastoral": 45}, weeks=2,
         source="illustrative; EEF social and emotional learning +4 months is the upper bound",
     ),
     "extra_teacher_support": ActionConfig(
         description="extra support from a specialist or class teacher",
-        effect={"attainment": EEF_MONTHS_TO_EFFECT[3], "reading": 3.0},
+        effect=EffectConfig(attainment=EEF_MONTHS_TO_EFFECT[3], reading=3.0),
         take_up=0.95, cost_per_week=20.0, staff_minutes={"teacher": 30}, weeks=8,
         source="EEF Toolkit, individualised instruction / feedback: about +3 months",
     ),

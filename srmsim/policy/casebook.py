@@ -25,7 +25,7 @@ class Table:
 
     def append(self, **cols: np.ndarray | float | int) -> np.ndarray:
         """Add rows; returns their positions. Every column must be given."""
-        lengths = {len(v) for v in cols.values() if np.ndim(v) == 1}
+        lengths = {np.shape(v)[0] for v in cols.values() if np.ndim(v) == 1}
         if len(lengths) != 1:
             raise ValueError("append needs at least one column array, all of one length")
         k = lengths.pop()

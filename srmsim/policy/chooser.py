@@ -28,7 +28,7 @@ import pandas as pd
 
 from srmsim import calendar
 from srmsim.errors import SrmsimError
-from srmsim.policy.compiled import CompiledStep
+from srmsim.policy.compiled import ChoiceStep
 
 if TYPE_CHECKING:
     from srmsim.policy.engine import PolicyEngine
@@ -47,7 +47,7 @@ def oracle_matched(decisions: pd.DataFrame) -> pd.Series:
 class StepLearner:
     """The pool's model of one step: records received, fits, predictions."""
 
-    def __init__(self, step: CompiledStep, n_schools: int):
+    def __init__(self, step: ChoiceStep, n_schools: int):
         self.step = step
         self.config = step.chooser
         self.features = list(self.config.features)
@@ -144,7 +144,7 @@ class Choosers:
         needs = e.minutes[candidates] > 0  # candidates x roles
         return ~(needs[None] & ~has).any(axis=2)
 
-    def true_gains(self, rows: np.ndarray, st: CompiledStep, weeks: int) -> np.ndarray:
+    def true_gains(self, rows: np.ndarray, st: ChoiceStep, weeks: int) -> np.ndarray:
         """The simulator's expected gain in the chooser's target (rows x candidates), for a
         student who takes the action up: the effect's course gain times the student's modifier."""
         from srmsim.policy.heterogeneity import course_gain
@@ -175,7 +175,7 @@ class Choosers:
             if len(sel):
                 self._choose_step(sel, w, i, st, now)
 
-    def _choose_step(self, idx: np.ndarray, w: int, i: int, st: CompiledStep, now: int) -> None:
+    def _choose_step(self, idx: np.ndarray, w: int, i: int, st: ChoiceStep, now: int) -> None:
         e, c = self.engine, self.engine.cases
         crn, name = e.model.crn, e.policy.workflows[w].name
         cand = np.asarray(st.candidates)

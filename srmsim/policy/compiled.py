@@ -7,6 +7,7 @@ rule is reported before anything runs, with the key path that holds it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -35,6 +36,17 @@ class CompiledStep:
     measure: Rule | None = None  # learned chooser: the score whose change is the gain
 
 
+class ChoiceStep(Protocol):
+    """A :class:`CompiledStep` with candidates: ``_compile_choice`` sets its chooser and choice
+    rules with them (``measure`` only for a learned chooser)."""
+
+    action_id: int
+    candidates: list[int]
+    chooser: ChooserConfig
+    choice_rules: dict[int, Rule]
+    measure: Rule | None
+
+
 @dataclass
 class CompiledWorkflow:
     name: str
@@ -57,9 +69,9 @@ class CompiledPolicy:
     pool_outcome: Rule | None = None
 
     @property
-    def choice_steps(self) -> list[tuple[int, int, CompiledStep]]:
+    def choice_steps(self) -> list[tuple[int, int, ChoiceStep]]:
         """(workflow, step, step) of every step with candidate actions."""
-        return [(w, i, st) for w, wf in enumerate(self.workflows)
+        return [(w, i, cast(ChoiceStep, st)) for w, wf in enumerate(self.workflows)
                 for i, st in enumerate(wf.steps) if st.candidates]
 
     @property
@@ -224,9 +236,9 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
     roles = set(staff.school) | set(staff.pool)
     for school_roles in staff.per_school.values():
         roles |= set(school_roles)
-    for wf in workflows:  # roles of actions the workflows use; other actions never run
-        for st in wf.steps:
-            for a in st.candidates or [st.action_id]:
+    for cw in workflows:  # roles of actions the workflows use; other actions never run
+        for cs in cw.steps:
+            for a in cs.candidates or [cs.action_id]:
                 roles |= {r for r, m in actions[action_names[a]].staff_minutes.items() if m > 0}
     problems += check_modifiers(actions)
     pool_outcome = None

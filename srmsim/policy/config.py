@@ -28,7 +28,7 @@ Shape (a teacher should be able to read it)::
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -122,7 +122,8 @@ class ActionOverride(_Strict):
         lambda cls, v: _short_modifiers(v)))
 
 
-EFFECT_TARGETS = ("reading", "attainment", "absence", "engagement", "wellbeing", "incidents")
+EffectTarget = Literal["reading", "attainment", "absence", "engagement", "wellbeing", "incidents"]
+EFFECT_TARGETS: tuple[str, ...] = get_args(EffectTarget)
 
 
 class ChooserConfig(_Strict):
@@ -136,7 +137,7 @@ class ChooserConfig(_Strict):
     """
 
     kind: Literal["fixed", "random", "rule", "learned", "oracle"] = "fixed"
-    target: Literal[EFFECT_TARGETS] = Field(
+    target: EffectTarget = Field(
         "reading", description="the effect whose true expected gain defines the oracle and regret")
     rules: dict[str, str] = Field(default_factory=dict, max_length=32)
     measure: str | None = Field(None, description="numeric expression whose change over the "

@@ -219,6 +219,8 @@ class PolicyEngine:
         if p.config.pool_model is not None:
             from srmsim.policy.pool_model import PoolRiskModel
 
+            if p.pool_outcome is None:  # compile_policy parses it whenever pool_model is set
+                raise RuntimeError("policy.pool_model.outcome was not compiled")
             self.pool_model = PoolRiskModel(self, p.config.pool_model, p.pool_outcome)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -555,7 +557,7 @@ class PolicyEngine:
         if not closed.any():
             return q
         # (groups, actions): every role the action needs still has room in the group
-        servable = ~((self.minutes > 0)[None, :, :] & closed[:, None, :]).any(axis=2)
+        servable = ~np.any((self.minutes > 0)[None, :, :] & closed[:, None, :], axis=2)
         if group is None:
             return q[servable[0, c.action[q]]]
         return q[servable[group[q], c.action[q]]]
@@ -606,8 +608,8 @@ class PolicyEngine:
         self._start(candidates[served], self.model.week_index, source)
         self._queue_declined.append(candidates[declined])
         self._offered[candidates[declined]] = True
-        for r in range(used.shape[1]):
-            used[:, r] = np.bincount(group[served], weights=need[served, r], minlength=len(used))
+        for j in range(used.shape[1]):
+            used[:, j] = np.bincount(group[served], weights=need[served, j], minlength=len(used))
         return used
 
     def allocate_schools(self) -> None:

@@ -19,7 +19,7 @@ fire until it has).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ class PoolRiskModel:
 
         features = list(self.config.features)
         train = train.dropna(subset=features)
-        info = {"training_rows": len(train), "events": int(train["outcome"].sum()),
+        info: dict[str, Any] = {"training_rows": len(train), "events": int(train["outcome"].sum()),
                 "model": self.config.model}
         out = np.full(len(current), np.nan)
         usable = current[features].notna().all(axis=1).to_numpy()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from srmsim.policy.rules import FieldSpec, Vocabulary
+from srmsim.policy.rules import FieldSpec, Kind, Vocabulary
 from srmsim.students import ENROLLED, WINDOW, StudentTable
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _weeks_since(last: np.ndarray, step: int) -> np.ndarray:
 
 
 #: name -> (kind, doc, getter(table, step))
-FIELDS: dict[str, tuple[str, str, Callable[[StudentTable, int], np.ndarray]]] = {
+FIELDS: dict[str, tuple[Kind, str, Callable[[StudentTable, int], np.ndarray]]] = {
     "enrolled": ("bool", "on roll this week", lambda t, s: t.status == ENROLLED),
     "year_group": ("number", "National Curriculum year (7-13)", lambda t, s: t.year_group),
     "age_months": ("number", "age in months", lambda t, s: t.age_months),

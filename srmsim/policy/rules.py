@@ -52,7 +52,7 @@ import keyword
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -282,6 +282,8 @@ class _Evaluation:
         if cached is not None:
             return cached
         label = f"field {name!r}" if what == "field" else f"window {name}({n})"
+        if self.ctx is None:  # only constant folding runs without a context, and it reads no data
+            raise RuntimeError(f"{label} read while folding constants")
         raw = self.ctx.field(name) if what == "field" else self.ctx.window(name, n)
         values = self._check_column(np.asarray(raw), label, kind)
         self.columns[key] = values
@@ -316,6 +318,8 @@ class _Evaluation:
     def parameter(self, name: str, kind: Kind) -> float | int | bool:
         if name in self.params:
             return self.params[name]
+        if self.ctx is None:  # only constant folding runs without a context, and it reads no data
+            raise RuntimeError(f"parameter {name!r} read while folding constants")
         raw = self.ctx.parameter(name)
         try:
             value = _parameter_value(raw)
@@ -352,6 +356,7 @@ def _owned(value: Any) -> bool:
 
 class _Node:
     __slots__ = ("kind",)
+    kind: Kind
     children: tuple[_Node, ...] = ()
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:  # pragma: no cover - abstract
@@ -1172,7 +1177,7 @@ def parse_rules(rules: Mapping[str, str], vocab: Vocabulary) -> dict[str, Rule]:
         if state.get(start):
             continue
         path: list[str] = []
-        stack: list[tuple[str, Iterable[str]]] = [(start, iter(sorted(parsed[start].references)))]
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(sorted(parsed[start].references)))]
         state[start] = 1
         path.append(start)
         while stack:
