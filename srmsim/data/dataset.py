@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False,
                              ("observations", ds.observations, OBSERVATIONS)):
         fname = f"{name}.parquet"
         arrow = to_arrow(frame.reset_index(drop=True), tbl)
-        write_atomic(out / fname, lambda tmp, a=arrow: pq.write_table(a, tmp), private=private)
+        write_atomic(out / fname, partial(pq.write_table, arrow), private=private)
         meta["tables"][name] = {"file": fname, "rows": int(len(frame)),
                                 "columns": [str(c) for c in frame.columns],
                                 "fields_present": fields_present(frame, name)}

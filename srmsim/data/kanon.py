@@ -129,7 +129,7 @@ def measure(frame: pd.DataFrame, quasi: list[str], sensitive: list[str] | None =
                            "k": int(sizes.min()) if len(sizes) else None}
     ls = {s: int(class_diversity(ids, frame[s]).min()) if len(ids) else None
           for s in sensitive or []}
-    out["l"] = min(ls.values()) if ls and len(ids) else None
+    out["l"] = min(v for v in ls.values() if v is not None) if ls and len(ids) else None
     out["l_by_field"] = ls
     return out
 

@@ -28,8 +28,10 @@ from srmsim.errors import DataError
 _local = threading.local()
 
 
-def _record_error(err: UnicodeDecodeError) -> tuple[str, int]:
+def _record_error(err: UnicodeError) -> tuple[str, int]:
     """Codec error handler: remember the bad byte offsets, substitute lone surrogates."""
+    if not isinstance(err, UnicodeDecodeError):  # registered for decoding only
+        raise err
     bad = err.object[err.start:err.end]
     _local.offsets.extend(range(err.start, err.end))
     return "".join(chr(0xDC00 + b) for b in bad), err.end

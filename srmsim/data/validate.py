@@ -228,17 +228,17 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
         if i in used:
             continue
         (src.ignored if normalise_column(h) in ignore else src.unmapped).append(h)
-    for f in tbl.fields:
-        if f.name in src.colpos or f.name in src.constants:
+    for fld in tbl.fields:
+        if fld.name in src.colpos or fld.name in src.constants:
             continue
-        if any(p[1] == f.name for p in src.file_problems):
+        if any(p[1] == fld.name for p in src.file_problems):
             continue
-        expected = tm.source_for(f.name) or f.name
-        src.colname.setdefault(f.name, expected)
-        if f.required:
-            src.file_problems.append((expected, f.name, "missing_required_column",
-                                      f"required column {expected!r} (field {f.name}) not found"))
-        elif f.name in tm.columns.values():
+        expected = tm.source_for(fld.name) or fld.name
+        src.colname.setdefault(fld.name, expected)
+        if fld.required:
+            src.file_problems.append((expected, fld.name, "missing_required_column",
+                                      f"required column {expected!r} (field {fld.name}) not found"))
+        elif fld.name in tm.columns.values():
             src.missing_optional.append(expected)
     for group in tbl.one_of:
         if not any(g in src.colpos or g in src.constants for g in group):
