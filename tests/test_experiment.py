@@ -233,6 +233,20 @@ def test_sequential_stopping(tmp_path):
     assert summary["replications"] == 3 and summary["stopped"] == "half-width target met"
 
 
+def test_sequential_stopping_on_a_user_defined_outcome(tmp_path):
+    """The stopping rule reads a user-defined outcome by its name (it once crashed: the
+    outcome registry was keyed by the definition, which is not hashable)."""
+    low = {"name": "low_attenders", "statistic": "count", "of": "attendance_rate < 0.85",
+           "scale": "number", "better": "lower"}
+    path = write_experiment(tmp_path, replications=2, outcomes=["attendance", low], sequential={
+        "half_width": {"low_attenders": 1e-9}, "max_replications": 4, "batch": 2})
+    exp = load_experiment(path)
+    assert set(exp.outcome_registry()) == {"attendance", "low_attenders"}
+    summary = run_experiment(exp, tmp_path / "o", workers=1, progress=False)
+    assert summary["replications"] == 4 and summary["stopped"] == "max_replications reached"
+    assert "low_attenders" in set(srmsim.compare(tmp_path / "o")["outcome"])
+
+
 def test_quickstart_experiment_is_valid():
     exp = load_experiment(ROOT / "experiments" / "quickstart.yaml")
     assert exp.baseline == "no_policy" and len(exp.variants) == 4

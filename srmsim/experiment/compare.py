@@ -99,6 +99,7 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
 def compare(results: str | Path | pd.DataFrame, baseline: str | None = None,
             outcomes: list[str] | None = None, level: float = 0.95) -> pd.DataFrame:
     """Effects of every variant against the baseline: a results directory or a runs table."""
+    manifest: dict
     if isinstance(results, pd.DataFrame):
         runs, manifest = results, {}
     else:

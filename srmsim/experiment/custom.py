@@ -152,6 +152,8 @@ class CustomOutcome:
             return math.nan
         if stat == "mean":
             return float(v.mean())
+        if self.config.q is None:  # __init__ checks that a percentile has q
+            raise RuleError("statistic percentile needs q (0 to 100), e.g. q: 10")
         return float(np.percentile(v, self.config.q))
 
     def __call__(self, cohort: Cohort) -> float:

@@ -25,7 +25,7 @@ workflow events), so the same definition gives the effect for FSM students or on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -388,7 +388,7 @@ def get_outcome(name: str, custom: Mapping[str, Outcome] | None = None) -> Outco
     return Outcome(name, name.replace("_", " "), "number", None, lambda c: math.nan)
 
 
-def measure(result: Any, outcomes: list[str | Outcome], cohort: Cohort | None = None
+def measure(result: Any, outcomes: Sequence[str | Outcome], cohort: Cohort | None = None
             ) -> dict[str, float]:
     """Each outcome of one run (``result``: a RunResult), over ``cohort`` if given."""
     cohort = cohort if cohort is not None else Cohort.of(result)
@@ -444,15 +444,11 @@ def group_cohorts(result: Any, columns: set[str] | None = None) -> dict[str, Coh
     return out
 
 
-def measure_groups(result: Any, outcomes: list[str | Outcome]) -> pd.DataFrame:
+def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFrame:
     """Long table ``group, outcome, value, students``: every outcome in every subgroup."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
-    needed: set[str] | None = set()
-    for o in entries:
-        if o.columns is None:
-            needed = None
-            break
-        needed |= set(o.columns)
+    needed = (None if any(o.columns is None for o in entries)
+              else {c for o in entries for c in o.columns or ()})
     rows = []
     for group, cohort in group_cohorts(result, needed).items():
         values = measure(result, entries, cohort)

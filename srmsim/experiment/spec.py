@@ -60,7 +60,7 @@ class ExperimentConfig(StrictModel):
     replications: Annotated[int, Field(ge=1, le=100_000)] = 30
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     outcomes: list[str | CustomOutcomeConfig] = Field(
-        default_factory=lambda: list(DEFAULT_OUTCOMES), min_length=1)
+        default_factory=lambda: list[str | CustomOutcomeConfig](DEFAULT_OUTCOMES), min_length=1)
     uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None
     design: DesignConfig | None = None
@@ -144,7 +144,8 @@ class Experiment:
 
     def outcome_registry(self) -> dict[str, Outcome]:
         """name -> Outcome for every outcome of this experiment."""
-        return {o: OUTCOMES[o] if isinstance(o, str) else CustomOutcome(o).outcome()
+        return {o if isinstance(o, str) else o.name:
+                OUTCOMES[o] if isinstance(o, str) else CustomOutcome(o).outcome()
                 for o in self.config.outcomes}
 
     @property
@@ -175,7 +176,7 @@ class Experiment:
             return [{} for _ in range(n)]
         values = design_sample(self.config.design or DesignConfig(), self.config.uncertain,
                                self.root_seed, n)
-        self._draws = [dict(zip(keys, map(float, row), strict=True)) for row in values]
+        self._draws: list[dict[str, float]] = [dict(zip(keys, map(float, row), strict=True)) for row in values]
         return self._draws
 
     def digest(self) -> str:
@@ -220,8 +221,7 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
                 problems.append((f"outcomes[{i}] ({o.name})", str(err)))
     if problems:
         raise ScenarioError(source, problems)
-    path = (base_dir / config.scenario).resolve()
-    base = load_scenario(path)
+    base = load_scenario((base_dir / config.scenario).resolve())
     if settings:
         try:
             base = base.with_overrides(settings, f"{source} (--set)")

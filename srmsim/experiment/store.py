@@ -15,6 +15,7 @@ any moment (Ctrl-C, kill -9) leaves only whole files; ``--resume`` runs exactly 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from importlib import metadata
@@ -41,7 +42,7 @@ def versions() -> dict[str, str]:
 
 
 class ResultsStore:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     def run_path(self, variant: str, replication: int) -> Path:
