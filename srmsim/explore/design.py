@@ -56,6 +56,8 @@ class DesignConfig(BaseModel):
         return self.fixed_size and (self.seeds or "common") == "common"
 
     def size(self, d: int) -> int:
+        if self.n is None:  # _check: only lhs has no n
+            raise ValueError("an lhs design has as many points as replications")
         if self.method == "sobol":
             return self.n * ((2 * d + 2) if self.second_order else (d + 2))
         if self.method == "morris":

@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -86,6 +87,13 @@ class Lever(BaseModel):
             if self.integer and (self.low != int(self.low) or self.high != int(self.high)):
                 raise ValueError("an integer lever needs whole-number low and high")
         return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a numeric lever (``_check`` sets both unless there are choices)."""
+        if self.low is None or self.high is None:
+            raise ValueError("a lever with choices has no low and high")
+        return self.low, self.high
 
 
 class Budget(BaseModel):
@@ -193,7 +201,7 @@ class Optimisation:
         params: dict[str, Any] = {}
         for key, lever in self.config.levers.items():
             params[key] = lever.choices[0] if lever.choices is not None else (
-                int(lever.low) if lever.integer else lever.low)
+                int(lever.bounds[0]) if lever.integer else lever.low)
         if self.config.budget:
             for role in list(self.config.budget.roles)[:-1]:
                 params[f"budget.{role}"] = 0.5
@@ -205,7 +213,7 @@ class Optimisation:
             if lever.choices is not None:
                 trial.suggest_categorical(key, lever.choices)
             elif lever.integer:
-                trial.suggest_int(key, int(lever.low), int(lever.high),
+                trial.suggest_int(key, int(lever.bounds[0]), int(lever.bounds[1]),
                                   step=int(lever.step or 1))
             else:
                 trial.suggest_float(key, lever.low, lever.high, step=lever.step)
@@ -230,7 +238,7 @@ class Optimisation:
     def scenario(self, overrides: dict[str, Any]) -> Scenario:
         return self.base.with_overrides(overrides, self.source)
 
-    def experiment(self, variants: dict[str, dict[str, Any] | None], replications: int,
+    def experiment(self, variants: Mapping[str, dict[str, Any] | None], replications: int,
                    seed: int, scenario: str | None = None) -> Experiment:
         """The experiment machinery's view: candidates as variants, shared seeds and draws."""
         config = ExperimentConfig(

@@ -39,6 +39,8 @@ class PrimResult:
     def box(self, step: int | None = None) -> pd.DataFrame:
         """Limits of a box on the trajectory (default: the last), restricted parameters only,
         with quasi-p values."""
+        if self.x is None or self.y is None:
+            raise SrmsimError("this PrimResult has no runs (x and y): make it with prim()")
         step = len(self.limits) - 1 if step is None else step
         if not 0 <= step < len(self.limits):
             raise SrmsimError(f"the peeling trajectory has boxes 0 to {len(self.limits) - 1}; "
@@ -140,7 +142,7 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
         inside = _in(xv, lim)
         record("peel")
     while True:  # pasting: widen a restricted limit where that raises the density
-        best = None
+        wider = None
         for j in range(len(names)):
             for side in (0, 1):
                 if lim[side, j] == init[side, j]:
@@ -159,11 +161,11 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
                 if new_in.sum() <= inside.sum():
                     continue
                 score = _objective(y[inside], y[new_in])
-                if score > 0 and (best is None or score > best[0]):
-                    best = (score, new, new_in)
-        if best is None:
+                if score > 0 and (wider is None or score > wider[0]):
+                    wider = (score, new, new_in)
+        if wider is None:
             break
-        lim, inside = best[1], best[2]
+        lim, inside = wider[1], wider[2]
         record("paste")
     result.trajectory = pd.DataFrame(rows)
     return result
