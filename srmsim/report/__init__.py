@@ -36,9 +36,9 @@ def build_html(path: str | Path) -> str:
     kind = folder_kind(path)
     if kind == "experiment":
         from srmsim.experiment.result import ExperimentResult
-        from srmsim.report.experiment import build
+        from srmsim.report.experiment import build as build_experiment
 
-        page = build(ExperimentResult.load(path))
+        page = build_experiment(ExperimentResult.load(path))
     elif kind == "trial":
         from srmsim.report.trial import build
 

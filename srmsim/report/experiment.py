@@ -90,6 +90,8 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
 
 def group_table(res: ExperimentResult, outcome: str, groups: list[str]) -> pd.DataFrame:
     ge = res.group_effects
+    if ge is None:  # build() checks first: results without per-group detail have no table
+        raise ValueError("these results keep no per-group detail")
     o = res.outcome(outcome)
     sub = ge[(ge["outcome"] == outcome) & ge["group"].isin(groups)]
     rows = []
@@ -111,6 +113,8 @@ def weeks_figure(res: ExperimentResult):
     from srmsim.figures import new_figure
 
     w = res.weeks
+    if w is None:  # build() checks first: results without weekly detail have no figure
+        raise ValueError("these results keep no weekly detail")
     fig, (ax1, ax2) = new_figure(10, 3.6, ncols=2)
     for variant in res.variants:
         v = w[w["variant"] == variant]
@@ -137,6 +141,8 @@ def group_figure(res: ExperimentResult, outcome: str, groups: list[str]):
     from srmsim.figures import new_figure
 
     ge = res.group_effects
+    if ge is None:  # build() checks first: results without per-group detail have no figure
+        raise ValueError("these results keep no per-group detail")
     o = res.outcome(outcome)
     scale = 100.0 if o.scale == "share" else 1.0
     unit = o.difference_unit
@@ -245,17 +251,17 @@ def build(res: ExperimentResult) -> Page:
         page.figure(weeks_figure(res), "Students waiting for an action and staff hours used, "
                     "each week, summed over the trust's schools.")
         w = res.weeks
-        rows = []
+        queue_rows = []
         for v in res.variants:
             x = w[w["variant"] == v]
-            rows.append({"variant": v,
+            queue_rows.append({"variant": v,
                          "mean queue": f"{x['queue_length'].mean():,.1f}",
                          "longest queue": f"{x['queue_length'].max():,.0f}",
                          "staff hours used": f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
                          "share of staff time used": (
                              f"{x['staff_minutes_used'].sum() / x['staff_minutes_available'].sum():.0%}"
                              if x["staff_minutes_available"].sum() > 0 else "–")})
-        page.table(pd.DataFrame(rows), {"mean queue", "longest queue", "staff hours used",
+        page.table(pd.DataFrame(queue_rows), {"mean queue", "longest queue", "staff hours used",
                                         "share of staff time used"})
 
     page.h2("How to read this report", "method")

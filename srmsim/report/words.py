@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from srmsim.scenario import Scenario
 
 
@@ -33,7 +35,8 @@ def describe_policy(sc: Scenario) -> str:
             continue
         rule = pol.rules.get(wf.trigger)
         when = rule if isinstance(rule, str) else getattr(rule, "when", wf.trigger)
-        steps = " → ".join(s.action.replace("_", " ") for s in wf.steps)
+        # StepConfig sets action (to the first candidate if not given)
+        steps = " → ".join(cast(str, s.action).replace("_", " ") for s in wf.steps)
         parts.append(f"{name.replace('_', ' ')}: students with {when} are referred to "
                      f"{steps}")
     if not parts:
