@@ -73,7 +73,8 @@ PANEL_OUTCOMES: dict[str, str] = {
 }
 
 #: allowed analysis methods per randomisation unit, first = default
-METHODS: dict[str, tuple[str, ...]] = {
+Method = Literal["ols", "gee", "mixed", "twfe", "group_time"]
+METHODS: dict[str, tuple[Method, ...]] = {
     "students": ("ols", "gee", "mixed"),
     "schools": ("ols", "gee", "mixed"),
     "stepped_wedge": ("group_time", "twfe", "mixed"),
@@ -104,7 +105,7 @@ class RandomiseConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    method: Literal["ols", "gee", "mixed", "twfe", "group_time"] | None = None
+    method: Method | None = None
     se: Literal["classical", "hc1", "cluster"] | None = None
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
     n_boot: Annotated[int, Field(ge=50, le=100_000)] = 199
@@ -220,7 +221,7 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
                              f"at baseline; {', '.join(pooled)} read(s) pooled_risk, which "
                              "exists only after the pool's first refit"))
     weeks = scenario.years * 39
-    if unit == "stepped_wedge" and r.steps is not None:
+    if unit == "stepped_wedge" and r.steps is not None and r.step_weeks is not None:
         need = (r.steps + 1) * r.step_weeks
         if need > weeks:
             problems.append(("randomise.step_weeks", f"{r.steps} steps of {r.step_weeks} weeks "
@@ -237,6 +238,8 @@ def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
     """Problems with the number of schools for the design (also run once the trust is built)."""
     r = cfg.randomise
     if r.unit == "schools":
+        if r.share_treated is None:  # _resolve sets it for every unit but stepped_wedge
+            raise ValueError("check_schools needs a resolved trial (share_treated set)")
         n_t = treated_count(n_schools, r.share_treated)
         if min(n_t, n_schools - n_t) < 2:
             return [("randomise.share_treated", f"with {n_schools} schools and share_treated "
