@@ -9,6 +9,7 @@ equals the rows read. Row numbers: header = row 1, first data row = row 2 (see `
 from __future__ import annotations
 
 import datetime as dt
+from collections import abc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,8 @@ def assign_tables(files: list[str | Path], mapping: Mapping,
     return out
 
 
-def validate_files(files: dict[str, list[str | Path]], mapping: Mapping) -> ValidationResult:
+def validate_files(files: abc.Mapping[str, abc.Sequence[str | Path]], mapping: Mapping
+                   ) -> ValidationResult:
     """Read and validate files per table (``{"students": [...], "observations": [...]}``)."""
     unknown = set(files) - set(TABLES)
     if unknown:
