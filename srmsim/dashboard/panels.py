@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import solara
@@ -230,14 +230,14 @@ def Gaps(m: dm.DashboardModel) -> None:
 def StudentProfile(m: dm.DashboardModel, week: int) -> None:
     """One student's weeks, picked from those with an open case now. ``week`` is the week run:
     a new week is a new prop, so the profile redraws while the picked student stays."""
-    choice, set_choice = solara.use_state(None)
+    choice, set_choice = solara.use_state(cast(str | None, None))
     uids = m.view.flagged
     if not uids:
         _line("Nobody is in a workflow yet." if m.policy is not None
               else "No policy in this scenario: nobody is flagged.")
         return
     options = [f"Student {u}" for u in uids]
-    picked = choice if choice in options else options[0]
+    picked = choice if choice is not None and choice in options else options[0]
     solara.Select("Student (with an open case now)", values=options, value=picked,
                   on_value=set_choice)
     uid = int(picked.split()[-1])

@@ -65,7 +65,7 @@ def available_scenarios(extra: str | os.PathLike | None = None) -> dict[str, Sce
     extra = extra if extra is not None else os.environ.get(SCENARIO_ENV) or None
     found: dict[str, Scenario] = {}
     if extra:
-        sc = load_scenario(extra)
+        sc = load_scenario(os.fspath(extra))
         check_size(sc)
         found[sc.name] = sc
     folder = shipped_scenario_dir()
@@ -166,7 +166,7 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
             or (kind == MINUTES and name in policy.staff.school)
             or (kind == POOL_MINUTES and name in policy.staff.pool)
             or (kind == WORKFLOW and name in policy.workflows))
-        if not known:
+        if not known or policy is None:
             raise ScenarioError("dashboard", [(key, "not a setting of this scenario")])
         if kind == PARAMETER:
             old = policy.parameters[name]
