@@ -50,7 +50,7 @@ class BlockRunner:
         self.threads = check_threads(threads)
         self.block_rows = check_block_rows(block_rows)
         self._pool: ThreadPoolExecutor | None = None
-        self._finalizer = None
+        self._finalizer: weakref.finalize | None = None
 
     def blocks(self, n: int) -> list[slice]:
         """Row slices of about equal size, none larger than ``block_rows``; at least one per

@@ -95,7 +95,7 @@ def observe_week(
     u_abs, u_inc = crn.uniform2("week.absence", step, t.uid)
     u_log, u_set = crn.uniform2("week.lms", step, t.uid)
 
-    logit = t.absence_static + F32(calendar.SEASON[week] * d.seasonality)
+    logit: np.ndarray = t.absence_static + F32(calendar.SEASON[week] * d.seasonality)
     logit = logit - F32(d.absence_engagement) * engagement
     logit -= F32(d.absence_wellbeing) * wellbeing
     logit += t.eff_absence

@@ -23,6 +23,8 @@ import gc
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import cast
 
 import mesa
 import numpy as np
@@ -38,7 +40,7 @@ from srmsim.scenario import Scenario
 from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable
 
 HISTORY_AUTO_LIMIT = 20_000
-_MESA_KEEPS_MODELS = tuple(int(re.match(r"\d*", p).group() or 0)
+_MESA_KEEPS_MODELS = tuple(int(cast(re.Match[str], re.match(r"\d*", p)).group() or 0)
                            for p in mesa.__version__.split(".")[:2]) < (3, 4)
 HISTORY_AUTO_SAMPLE = 1_000
 
@@ -406,7 +408,7 @@ class TrustModel(mesa.Model):
 def run(
     scenario: Scenario | str | None = None,
     seed: int | None = None,
-    out: str | None = None,
+    out: str | Path | None = None,
     progress: bool = False,
     on_model: Callable[[TrustModel], None] | None = None,
     threads: int = 1,

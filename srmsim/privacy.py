@@ -241,7 +241,7 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
     constraints = [LinearConstraint(np.array(rows), lbs, ubs)] if rows else []
     bounds = Bounds(np.zeros(var.size), np.full(var.size, big))
     integrality = np.ones(var.size)
-    audit = var if cells is None else [c for c in cells if hidden[c]]
+    audit = var.tolist() if cells is None else [c for c in cells if hidden[c]]
     skip = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, dtype=bool)
     for c in audit:
         if skip[c]:
@@ -429,10 +429,10 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
         low = primary[bases].any(axis=1).to_numpy()
         sec = secondary[bases].any(axis=1).to_numpy()
         vals = pd.to_numeric(table[r], errors="coerce")
-        text = np.array([sym.withheld if pd.isna(v) else f"{v:.{decimals}f}"
-                         for v in vals.tolist()], dtype=object)
-        text = np.where(low, sym.low, np.where(sec, sym.withheld, text))
-        out[r] = pd.Series(text, index=table.index, dtype="str")
+        rate_text = np.array([sym.withheld if pd.isna(v) else f"{v:.{decimals}f}"
+                              for v in vals.tolist()], dtype=object)
+        rate_text = np.where(low, sym.low, np.where(sec, sym.withheld, rate_text))
+        out[r] = pd.Series(rate_text, index=table.index, dtype="str")
     out.attrs["suppression"] = {
         "threshold": threshold, "primary": int(primary.to_numpy().sum()),
         "secondary": int(secondary.to_numpy().sum()),

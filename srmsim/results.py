@@ -212,7 +212,7 @@ class RunResult:
             self.summary = RunSummary(self.summary)
 
     def __str__(self) -> str:
-        return self.summary()
+        return format_summary(self.summary)
 
     def plot(self, path: str | Path | None = None):
         """The year in one figure: weekly attendance by school (and, with a policy, the

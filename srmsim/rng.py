@@ -137,7 +137,7 @@ class CRN:
         return r * np.cos(theta), r * np.sin(theta)
 
 
-def _compact(live: np.ndarray, count: int) -> bool:
+def _compact(live: np.ndarray, count: int | np.integer) -> bool:
     """Whether to drop the placed draws from the arrays an inversion still works on: once at
     most half are still counting, gathering the rest costs less than passing over them all."""
     return 2 * count <= len(live)

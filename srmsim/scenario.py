@@ -270,6 +270,8 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
 def _check_school_indices(scenario: Scenario, source: str) -> None:
     """School indices in the policy must name schools of the trust (0 .. n_schools - 1)."""
     policy = scenario.policy
+    if policy is None:  # no policy, no school indices
+        return
     n = None if scenario.population.records else scenario.trust.n_schools
     problems = []
     lists = [(f"policy.rules.{k}.schools", r.schools or []) for k, r in policy.rules.items()]

@@ -168,8 +168,9 @@ class StudentTable:
             col[:] = values
         return t
 
-    def take(self, index: np.ndarray) -> StudentTable:
-        """A new table with the rows at ``index`` (a boolean mask or integer positions)."""
+    def take(self, index: np.ndarray | slice) -> StudentTable:
+        """A new table with the rows at ``index`` (a boolean mask, integer positions, or a slice:
+        then the columns are views)."""
         t = StudentTable.__new__(StudentTable)
         for c in COLUMNS:
             setattr(t, c.name, getattr(self, c.name)[index])

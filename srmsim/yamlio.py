@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -67,7 +67,8 @@ class BoundedLoader(yaml.SafeLoader):
         anchor = getattr(self.peek_event(), "anchor", None)
         before = self._nodes
         try:
-            node = super().compose_node(parent, index)
+            # always a node (it raises otherwise); the PyYAML stub says Node | None
+            node = cast(yaml.Node, super().compose_node(parent, index))
         finally:
             self._depth -= 1
         self._nodes += 1
