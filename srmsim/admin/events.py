@@ -27,7 +27,7 @@ from srmsim.admin.config import RequestStep
 #: worked on an attempt still in progress)
 REQUEST_EVENTS = ("backlog", "arrived", "queued", "started", "finished", "reworked", "dropped",
                   "completed", "open_at_end")
-CODE = {name: np.int8(i) for i, name in enumerate(REQUEST_EVENTS)}
+CODE = {name: i for i, name in enumerate(REQUEST_EVENTS)}
 
 
 class EventLog:

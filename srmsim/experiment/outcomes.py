@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -368,8 +368,10 @@ def _register_whole_run_outcomes() -> None:
     from srmsim.experiment.learning import learning_outcomes
 
     # waits, backlogs and throughput are positive: a relative change means something
-    OUTCOMES.update({name: _run_outcome(name, *entry, relative=True)
-                     for name, entry in REQUEST_OUTCOMES.items()})
+    OUTCOMES.update({name: _run_outcome(name, label, cast(Scale, scale), cast(Better, better),
+                                        description, fn, relative=True)
+                     for name, (label, scale, better, description, fn)
+                     in REQUEST_OUTCOMES.items()})
     learning = learning_outcomes()
     kinds: dict[str, tuple[Scale, Better]] = {}
     for name in learning:
