@@ -135,8 +135,10 @@ def test_same_seed_same_requests_and_paired_variants_share_arrivals() -> None:
     pd.testing.assert_frame_equal(a1, a2)
     np.testing.assert_array_equal(a1["arrival_day"], b["arrival_day"])
     # the automated form: 100 minutes scaled by the same draw as the paper form's 1440
+    # (of requests both finished: one still in service at the end has worked part of its task)
+    done = (a1["status"] == "completed") & (b["status"] == "completed")
     ratio = b["staff_minutes"] / a1["staff_minutes"]
-    assert np.allclose(ratio[a1["staff_minutes"] > 0], 100 / 1440)
+    assert done.mean() > 0.9 and np.allclose(ratio[done], 100 / 1440)
     assert (b["days_in_system"].dropna() >= 0.5).all()  # the system delay
 
 
