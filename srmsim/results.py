@@ -1,9 +1,11 @@
 """What a run produces, as DataFrames and as files.
 
-Files written by :meth:`RunResult.write` (the README explains every column):
-``students.parquet`` (one row per student), ``weekly.parquet`` (one row per school per week),
-``events.parquet`` (workflow events, with a policy), ``history.parquet`` (per-student weeks for the
-history sample), ``summary.json`` and ``scenario.yaml`` (the fully resolved scenario).
+Files written by :meth:`RunResult.write` (docs/outputs.md explains every column):
+``students.parquet`` (one row per student), ``weekly.parquet`` (one row per school per week, and
+per request stream per week), ``events.parquet`` (workflow events, with a policy),
+``history.parquet`` (per-student weeks for the history sample), with request streams
+``requests.parquet``, ``requests_weekly.parquet`` and ``request_events.parquet``,
+``summary.json`` and ``scenario.yaml`` (the fully resolved scenario).
 """
 
 from __future__ import annotations
@@ -198,9 +200,11 @@ class RunResult:
     history: pd.DataFrame
     events: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=RunSummary)
-    #: one row per administrative request, and per stream and week (request streams only)
+    #: one row per administrative request, per stream and week (the same figures as the stream
+    #: rows of ``weekly``), and per request event (request streams only)
     requests: pd.DataFrame | None = None
     requests_weekly: pd.DataFrame | None = None
+    request_events: pd.DataFrame | None = None
     #: the records' school codes, in school-index order, for runs built from records (in memory
     #: only: they may be real URNs)
     school_ids: list[str] | None = None
@@ -277,23 +281,29 @@ class RunResult:
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),
         })
-        requests = requests_weekly = None
+        weekly = model.weekly()
+        requests = requests_weekly = request_events = None
         if model.requests is not None:
             from srmsim.admin.measures import stream_summary
+            from srmsim.admin.weekly import stream_weekly, with_stream_rows
 
-            requests, requests_weekly = model.requests.requests(), model.requests.weekly()
+            desks = model.requests.streams
+            requests, request_events = model.requests.requests(), model.requests.events()
+            requests_weekly = stream_weekly(model.requests.weekly(), requests,
+                                            {name: d.config for name, d in desks.items()})
+            weekly = with_stream_rows(weekly, requests_weekly)
             summary["requests"] = {
                 name: stream_summary(name, desk.config, requests, requests_weekly,
                                      desk.time_average_in_system)
-                for name, desk in model.requests.streams.items()}
+                for name, desk in desks.items()}
         ids = list(model.records.school_ids) if model.records is not None else None
         decisions = None
         if model.policy is not None and model.policy.choosers is not None:
             decisions = model.policy.choosers.decisions()
             summary.update({f"{k}_delivered": round(v, 6)
                             for k, v in model.policy.delivered.items()})
-        return cls(model.config, model.seed, students, model.weekly(), model.history(),
-                   events, summary, requests, requests_weekly, school_ids=ids,
+        return cls(model.config, model.seed, students, weekly, model.history(),
+                   events, summary, requests, requests_weekly, request_events, school_ids=ids,
                    decisions=decisions)
 
     def write(self, out: str | Path) -> Path:
@@ -315,6 +325,7 @@ class RunResult:
             if self.requests is not None:
                 write_parquet(self.requests, tmp / "requests.parquet")
                 write_parquet(self.requests_weekly, tmp / "requests_weekly.parquet")
+                write_parquet(self.request_events, tmp / "request_events.parquet")
             write_text(self.scenario.to_yaml(), tmp / "scenario.yaml")
             write_text(json.dumps(self.summary, indent=2) + "\n", tmp / "summary.json")
         return out

@@ -17,7 +17,9 @@ import yaml
 import srmsim
 from srmsim.admin.config import RequestStream
 from srmsim.admin.desk import RequestDesk
+from srmsim.admin.measures import deadline_cohort
 from srmsim.admin.theory import erlang_c, mmc_mean_wait, mmc_wait_quantile
+from srmsim.admin.weekly import PREFIX, stream_weekly
 from srmsim.cli import main
 from srmsim.rng import CRN
 from srmsim.scenario import load_scenario, scenario_from_dict
@@ -88,7 +90,8 @@ def test_erlang_c_study_over_utilisations(rho: float) -> None:
 
 
 def test_littles_law_holds_on_the_outputs() -> None:
-    df, desk = simulate(mmc_stream(2.4, 3), weeks=300, seed=11)
+    stream = mmc_stream(2.4, 3)
+    df, desk = simulate(stream, weeks=300, seed=11)
     horizon = 300 * 7
     L = desk.streams["s"].time_average_in_system  # integrated inside the simulation
     done = df[df["status"] == "completed"]
@@ -96,6 +99,14 @@ def test_littles_law_holds_on_the_outputs() -> None:
     W = done["days_in_system"].mean()
     assert (df["status"] == "open").sum() < 0.01 * len(df)
     assert L == pytest.approx(lam * W, rel=0.02)
+    # the same law from the weekly table alone: arrivals a day, and the mean wait of the weeks'
+    # completions weighted by completions, against the backlog at the weeks' ends
+    w = stream_weekly(desk.weekly(), df, {"s": stream})
+    lam_w = w["arrivals"].sum() / horizon
+    W_w = (w["wait_mean_days"] * w["completed"]).sum() / w["completed"].sum()
+    assert W_w == pytest.approx(W, rel=1e-9)
+    assert w["in_system"].mean() == pytest.approx(lam_w * W_w, rel=0.1)
+    assert L == pytest.approx(lam_w * W_w, rel=0.02)
 
 
 def test_overload_backlog_grows_at_arrivals_minus_capacity() -> None:
@@ -124,8 +135,10 @@ def test_same_seed_same_requests_and_paired_variants_share_arrivals() -> None:
     pd.testing.assert_frame_equal(a1, a2)
     np.testing.assert_array_equal(a1["arrival_day"], b["arrival_day"])
     # the automated form: 100 minutes scaled by the same draw as the paper form's 1440
+    # (of requests both finished: one still in service at the end has worked part of its task)
+    done = (a1["status"] == "completed") & (b["status"] == "completed")
     ratio = b["staff_minutes"] / a1["staff_minutes"]
-    assert np.allclose(ratio[a1["staff_minutes"] > 0], 100 / 1440)
+    assert done.mean() > 0.9 and np.allclose(ratio[done], 100 / 1440)
     assert (b["days_in_system"].dropna() >= 0.5).all()  # the system delay
 
 
@@ -197,6 +210,16 @@ def test_streams_share_the_pool_staff_with_student_cases() -> None:
     assert (weekly > 0).any() and (available < pool).any()
     used = streams["staff_minutes_used_attendance_officer"].to_numpy()
     assert (used <= available + 1e-6).all()
+    # the run's weekly table: the schools' rows as the model reported them, then the stream's
+    from srmsim.experiment.runner import trust_weeks
+
+    table = model.results().weekly
+    schools = table[table["stream"].isna()]
+    pd.testing.assert_frame_equal(schools[model.weekly().columns].astype(float),
+                                  model.weekly().astype(float), check_dtype=False)
+    assert table.groupby("school").ngroups == 4 and (table["stream"] == "casework").sum() == 39
+    np.testing.assert_allclose(trust_weeks(table)["staff_minutes_used"],
+                               model.weekly().groupby("run_week")["staff_minutes_used"].sum())
 
 
 def test_certification_scenario_builds_a_backlog_and_automation_clears_it(tmp_path) -> None:
@@ -214,7 +237,8 @@ def test_certification_scenario_builds_a_backlog_and_automation_clears_it(tmp_pa
     assert a["backlog_end"] < 0.05 * p["backlog_end"]
     assert a["within_deadline"] > 0.8 > p["within_deadline"]
     assert p["utilisation_evaluator"] > 0.99
-    for name in ("requests.parquet", "requests_weekly.parquet", "summary.json"):
+    for name in ("requests.parquet", "requests_weekly.parquet", "request_events.parquet",
+                 "weekly.parquet", "summary.json"):
         assert (tmp_path / "paper" / name).exists()
     from srmsim.admin.plots import backlog_and_waits
 
@@ -224,7 +248,7 @@ def test_certification_scenario_builds_a_backlog_and_automation_clears_it(tmp_pa
     assert "days" in right.get_xlabel() and "backlog" in left.get_ylabel()
 
 
-def test_automation_experiment_compares_paired_variants(tmp_path) -> None:
+def test_automation_experiment_compares_paired_variants(tmp_path, capsys) -> None:
     exp = yaml.safe_load((ROOT / "experiments/automation.yaml").read_text())
     exp["scenario"] = str(ROOT / "scenarios/certification_backlog.yaml")
     exp["replications"] = 2
@@ -242,3 +266,145 @@ def test_automation_experiment_compares_paired_variants(tmp_path) -> None:
     row = effects[(effects["variant"] == "fully_automated")
                   & (effects["outcome"] == "request_wait_median_days")].iloc[0]
     assert row["difference"] < 0 and row["ci_high"] < 0
+    assert row["unit"] == "days"
+    # `srmsim compare` prints every request outcome in its unit
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "o")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("fully_automated")]
+    units = {"Median wait": "days", "99th percentile wait": "days", "Oldest open": "days",
+             "Backlog at the end": "requests", "Throughput": "per week",
+             "within the deadline": "%", "Staff hours": " h"}
+    for label, unit in units.items():
+        line = next(x for x in lines if label in x)
+        assert line.count(unit) >= 5 or (unit == "%" and line.count("pp") == 3), line
+
+
+# ----------------------------------------------------------------------------- outputs
+SMALL = {"requests.certification.arrivals.per_week": 60, "requests.certification.backlog": 300,
+         "requests.certification.staff.clerk.staff": 1,
+         "requests.certification.staff.evaluator.staff": 2,
+         "requests.certification.staff.officer.staff": 1, "years": 1}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A small paper certification office (backlog, rework, drop-outs, a deadline), written."""
+    out = tmp_path_factory.mktemp("cert") / "run"
+    result = srmsim.run(load_scenario(ROOT / "scenarios/certification_backlog.yaml", SMALL),
+                        out=out)
+    return result, out
+
+
+def test_weekly_stream_figures_add_up_to_the_summary(small_run) -> None:
+    result, out = small_run
+    s = result.summary["requests"]["certification"]
+    w = pd.read_parquet(out / "requests_weekly.parquet")
+    assert len(w) == result.summary["weeks"] == 39
+    # throughput: weekly completions add up to the summary's, arrivals and drop-outs likewise
+    assert w["completed"].sum() == s["completed"]
+    assert w["completed"].sum() == pytest.approx(s["throughput_per_week"] * len(w))
+    assert w["arrivals"].sum() == s["arrivals"] and w["dropped"].sum() == s["dropped"]
+    # conservation: backlog(t) = backlog(t-1) + arrivals - completions - drop-outs
+    before = np.concatenate([[s["backlog_start"]], w["in_system"].to_numpy()[:-1]])
+    np.testing.assert_array_equal(w["in_system"],
+                                  before + w["arrivals"] - w["completed"] - w["dropped"])
+    assert w["in_system"].iloc[-1] == s["backlog_end"] == s["open_at_end"]
+    assert s["backlog_end"] > s["backlog_start"]  # overloaded: a growing backlog
+    # the mean wait of the weeks' completions, weighted, is the summary's mean wait
+    done = w["completed"] > 0
+    assert ((w["wait_mean_days"] * w["completed"])[done].sum() / s["completed"]
+            == pytest.approx(s["mean_days"], rel=1e-9))
+    assert w.loc[~done, ["wait_mean_days", "wait_p90_days"]].isna().all().all()
+    # deadlines: the weeks' due requests and those met add up to the summary's share
+    assert 0 < w["met_deadline"].sum() < w["due"].sum()
+    assert w["met_deadline"].sum() / w["due"].sum() == pytest.approx(s["within_deadline"])
+    # utilisation by role from the weekly minutes is the summary's
+    for role in ("clerk", "evaluator", "officer"):
+        used, available = (w[f"staff_minutes_{k}_{role}"].sum() for k in ("used", "available"))
+        assert used / available == pytest.approx(s[f"utilisation_{role}"])
+    assert s["utilisation_evaluator"] > 0.99
+    # staff time: the requests are charged the minutes as the weeks' staff work them
+    used = sum(w[f"staff_minutes_used_{role}"].sum() for role in ("clerk", "evaluator", "officer"))
+    assert used == pytest.approx(s["staff_hours"] * 60, rel=1e-9)
+
+
+def test_weekly_parquet_carries_the_same_stream_figures(small_run) -> None:
+    result, out = small_run
+    weekly = pd.read_parquet(out / "weekly.parquet")
+    streams = pd.read_parquet(out / "requests_weekly.parquet")
+    rows = weekly[weekly["stream"].notna()].reset_index(drop=True)
+    assert rows["school"].isna().all() and len(rows) == len(streams)
+    assert weekly.groupby("school").ngroups == 0  # no schools in this trust
+    for col in streams.columns.drop(["stream", "run_week"]):
+        np.testing.assert_array_equal(rows[PREFIX + col].to_numpy(dtype=float),
+                                      streams[col].to_numpy(dtype=float), err_msg=col)
+    np.testing.assert_array_equal(rows["run_week"], streams["run_week"])
+    assert (rows["year"] == rows["run_week"] // 39).all()
+
+
+def test_request_events_audit_each_request(small_run) -> None:
+    result, out = small_run
+    ev = pd.read_parquet(out / "request_events.parquet")
+    req = result.requests.set_index("request")
+    weekly = result.requests_weekly
+    assert ev["request"].dtype == np.int32 and ev["day"].dtype == np.float64
+    assert ev["event"].dtype == "category" and ev["step"].dtype == np.int8
+    # the events of a week are that week's figures
+    for event, col in (("arrived", "arrivals"), ("completed", "completed"),
+                       ("dropped", "dropped")):
+        counts = ev[ev["event"] == event].groupby("run_week").size()
+        np.testing.assert_array_equal(counts.reindex(weekly["run_week"], fill_value=0),
+                                      weekly[col], err_msg=event)
+    assert (ev["event"] == "backlog").sum() == 300
+    assert (ev["event"] == "open_at_end").sum() == (req["status"] == "open").sum()
+    # each request's first event is its arrival, its completion its finish
+    first = ev.groupby("request")["day"].first()
+    np.testing.assert_allclose(first.reindex(req.index), req["arrival_day"])
+    end = ev[ev["event"].isin(["completed", "dropped"])].set_index("request")["day"]
+    np.testing.assert_allclose(end, req.loc[end.index, "finish_day"])
+    # staff minutes and queueing, step by step, add up to the request's totals
+    minutes = ev.groupby("request")["minutes"].sum()
+    np.testing.assert_allclose(minutes.reindex(req.index), req["staff_minutes"])
+    queued = ev[ev["event"] == "queued"].set_index(["request", "step", "attempt"])["day"]
+    started = ev[ev["event"] == "started"].set_index(["request", "step", "attempt"])["day"]
+    waited = (started - queued.reindex(started.index)).groupby(level="request").sum()
+    np.testing.assert_allclose(waited, req.loc[waited.index, "queue_days"], atol=1e-9)
+    reworked = ev[ev["event"] == "reworked"].groupby("request").size()
+    np.testing.assert_array_equal(reworked, req.loc[reworked.index, "reworks"])
+    assert reworked.sum() == req["reworks"].sum() > 0
+    # one request, in order: arrival, then each step queued, started, finished
+    one = ev[ev["request"] == req.index[req["status"] == "completed"][0]]
+    assert one["day"].is_monotonic_increasing
+    steps = one[one["event"] == "finished"]
+    assert list(steps["step_name"].drop_duplicates()) == ["intake", "verification", "decision"]
+    assert set(steps["role"]) == {"clerk", "evaluator", "officer"}
+
+
+def test_deadline_counts_late_drop_outs_as_missed() -> None:
+    # deadline 10 days, run of 70 days
+    requests = pd.DataFrame({
+        "arrival_day": [0.0, 0.0, 0.0, 0.0, 0.0, 65.0],
+        "status": ["completed", "completed", "dropped", "dropped", "open", "open"],
+        "days_in_system": [9.0, 11.0, 5.0, 12.0, np.nan, np.nan]})
+    due, met = deadline_cohort(requests, 10.0, 70.0)
+    # in time; late; dropped before the deadline (not due); dropped after it (missed); still
+    # open past it (missed); deadline after the run's end (not due)
+    assert due.tolist() == [True, True, False, True, True, False]
+    assert met.tolist() == [True, False, False, False, False, False]
+
+
+def test_request_outcomes_print_in_their_units() -> None:
+    from srmsim.experiment.outcomes import OUTCOMES, format_difference, format_value
+
+    assert format_value(87.148, "days") == "87.1 days"
+    assert format_difference(-86.06, "days") == "-86.1 days"
+    assert format_value(2212.0, "requests") == "2,212 requests"
+    assert format_value(12.5, "requests") == "12.5 requests"
+    assert format_value(64.167, "per_week") == "64.2 per week"
+    units = {n: OUTCOMES[n].unit for n in OUTCOMES if n.startswith("request_")}
+    assert units == {"request_wait_median_days": "days", "request_wait_p90_days": "days",
+                     "request_wait_p99_days": "days", "request_backlog_end": "requests",
+                     "request_oldest_open_days": "days",
+                     "request_within_deadline": "share (0 to 1)",
+                     "request_throughput": "per week", "request_staff_hours": "hours"}

@@ -17,7 +17,7 @@ import yaml
 from browser import broken_images, browser, console_errors, requires_browser, screenshot
 
 from srmsim.cli import main
-from srmsim.experiment.outcomes import OUTCOMES, format_difference, format_value
+from srmsim.experiment.outcomes import OUTCOMES, SCALES, format_difference, format_value
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = {
@@ -122,8 +122,7 @@ def test_registry_prints_plain_numbers_with_units():
     # relative change only on ratio scales: not for a reading gap (months, can be negative)
     assert OUTCOMES["staff_hours"].ratio and not OUTCOMES["reading_gap_end"].ratio
     for o in OUTCOMES.values():  # every entry is complete
-        assert o.label and o.description and o.scale in {
-            "share", "months", "sd", "hours", "money", "per100", "count", "weeks", "number"}
+        assert o.label and o.description and o.scale in SCALES
 
 
 def test_experiment_table_reads_in_units_and_file_order(experiment_dir):

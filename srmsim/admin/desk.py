@@ -28,6 +28,7 @@ import simpy
 from scipy import special, stats
 
 from srmsim.admin.config import DAYS_PER_WEEK, RequestStep, RequestStream
+from srmsim.admin.events import EventLog
 from srmsim.errors import SrmsimError
 from srmsim.rng import CRN
 
@@ -88,9 +89,12 @@ class StreamDesk:
         self._used: dict[str, dict[int, float]] = {r: {} for r in self.roles}
         self.weekly: list[dict[str, float | str]] = []
         self._week_counts = {"arrivals": 0, "completed": 0, "dropped": 0}
+        self._week_waits: list[float] = []  # days in the system of the week's completions
+        self.week = 0  # the run week being simulated
+        self.log = EventLog()
         self._next_id = 0
         if config.backlog:
-            self._admit(np.zeros(config.backlog))
+            self._admit(np.zeros(config.backlog), backlog=True)
 
     # ----------------------------------------------------------------- arrivals
     def _weekly_rate(self, week: int) -> float:
@@ -112,7 +116,7 @@ class StreamDesk:
         offsets = np.sort(self.crn.uniform(f"requests.{self.name}.time", week, np.arange(k)))
         return start + DAYS_PER_WEEK * offsets
 
-    def _admit(self, times: np.ndarray) -> None:
+    def _admit(self, times: np.ndarray, backlog: bool = False) -> None:
         """Create the requests arriving at ``times``, with all their random draws."""
         k = len(times)
         if k == 0:
@@ -138,7 +142,7 @@ class StreamDesk:
             self.minutes.append(0.0)
             self.reworks.append(0)
             self.env.process(self._request(int(ids[i]), float(times[i]), size[i], rework[i],
-                                           drop[i]))
+                                           drop[i], "backlog" if backlog else "arrived"))
 
     # ----------------------------------------------------------------- one request
     def _count(self, delta: int) -> None:
@@ -148,17 +152,19 @@ class StreamDesk:
         self.in_system += delta
 
     def _request(self, rid: int, arrive: float, size: np.ndarray, rework: np.ndarray,
-                 drop: np.ndarray):
-        env = self.env
+                 drop: np.ndarray, how: str):
+        env, log = self.env, self.log
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
         self._count(+1)
+        log.add(rid, how, env.now)
         for j, step in enumerate(self.steps):
             if drop[j] < step.dropout:
                 self.status[rid] = 2
                 self.finish[rid] = env.now
                 self._week_counts["dropped"] += 1
                 self._count(-1)
+                log.add(rid, "dropped", env.now, j + 1)
                 return
             automated = step.name in self.automated
             attempt = 0
@@ -166,6 +172,7 @@ class StreamDesk:
                 a = min(attempt, MAX_ATTEMPTS - 1)
                 auto = step.automated if automated else None
                 work = size[j, a] * (auto.minutes if auto is not None else step.minutes)
+                log.add(rid, "queued", env.now, j + 1, attempt + 1)
                 if auto is not None and auto.delay_days > 0:
                     yield env.timeout(auto.delay_days)
                 if work > 0:
@@ -173,20 +180,25 @@ class StreamDesk:
                     with self.people[step.role].request() as req:
                         yield req
                         self.queue_days[rid] += env.now - queued
-                        self.minutes[rid] += work
-                        yield from self._work(step.role, work)
+                        log.add(rid, "started", env.now, j + 1, attempt + 1)
+                        yield from self._work(rid, step.role, work)
                 attempt += 1
+                log.add(rid, "finished", env.now, j + 1, attempt, work)
                 if attempt < MAX_ATTEMPTS and rework[j, attempt - 1] < step.rework:
                     self.reworks[rid] += 1
+                    log.add(rid, "reworked", env.now, j + 1, attempt)
                     continue
                 break
         self.status[rid] = 1
         self.finish[rid] = env.now
         self._week_counts["completed"] += 1
+        self._week_waits.append(env.now - arrive)
         self._count(-1)
+        log.add(rid, "completed", env.now)
 
-    def _work(self, role: str, work: float):
-        """Do ``work`` staff minutes at the role's speed, which may change at week boundaries."""
+    def _work(self, rid: int, role: str, work: float):
+        """Do ``work`` staff minutes at the role's speed, which may change at week boundaries;
+        the request and the week are charged the minutes as they are worked."""
         env = self.env
         while work > 1e-9:
             boundary = (math.floor(env.now / DAYS_PER_WEEK) + 1) * DAYS_PER_WEEK
@@ -201,12 +213,15 @@ class StreamDesk:
             week = int(math.floor(env.now / DAYS_PER_WEEK))
             used = self._used[role]
             used[week] = used.get(week, 0.0) + done
+            self.minutes[rid] += done
             yield env.timeout(dt)
             work -= done
 
     # ----------------------------------------------------------------- the week
     def begin_week(self, week: int, pool_minutes_left: dict[str, float] | None) -> None:
         """Set this week's staff speed and bring in this week's arrivals."""
+        self.week = week
+        self.log.begin_week(week)
         for role, group in self.config.staff.items():
             if group.from_pool:
                 left = max(0.0, (pool_minutes_left or {}).get(role, 0.0))
@@ -221,12 +236,16 @@ class StreamDesk:
         row: dict[str, float | str] = {"stream": self.name, "run_week": week,
                                        **self._week_counts, "in_system": self.in_system}
         row["waiting_for_staff"] = sum(len(self.people[r].queue) for r in self.roles)
+        waits = np.asarray(self._week_waits)
+        row["wait_mean_days"] = float(waits.mean()) if len(waits) else math.nan
+        row["wait_p90_days"] = float(np.quantile(waits, 0.9)) if len(waits) else math.nan
         for role in self.roles:
             available = self.rate[role] * DAYS_PER_WEEK * self.config.staff[role].staff
             row[f"staff_minutes_used_{role}"] = self._used[role].pop(week, 0.0)
             row[f"staff_minutes_available_{role}"] = available
         self.weekly.append(row)
         self._week_counts = {"arrivals": 0, "completed": 0, "dropped": 0}
+        self._week_waits = []
 
     @property
     def time_average_in_system(self) -> float:
@@ -248,6 +267,13 @@ class StreamDesk:
             "staff_minutes": np.asarray(self.minutes),
             "reworks": np.asarray(self.reworks, dtype=np.int16),
         })
+
+    def events(self) -> pd.DataFrame:
+        """The stream's event log (:mod:`srmsim.admin.events`), requests still open at the
+        end included."""
+        open_requests = np.flatnonzero(np.asarray(self.status, dtype=np.int8) == 0)
+        return self.log.frame(self.name, self.steps, open_requests,
+                              np.asarray(self.minutes)[open_requests], self.env.now, self.week)
 
 
 def _relative_size(step: RequestStep, u: np.ndarray) -> np.ndarray:
@@ -284,5 +310,16 @@ class RequestDesk:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def weekly(self) -> pd.DataFrame:
+        """What each stream did each week, as the simulation counted it (the deadline columns
+        are added by :func:`srmsim.admin.weekly.stream_weekly`)."""
         return pd.DataFrame([row for d in self.streams.values() for row in d.weekly])
+
+    def events(self) -> pd.DataFrame:
+        """Every stream's event log, one table (categories merged across streams)."""
+        frames = [d.events() for d in self.streams.values()]
+        for col in ("stream", "step_name", "role"):
+            union = list(dict.fromkeys(c for f in frames for c in f[col].cat.categories))
+            for f in frames:
+                f[col] = f[col].cat.set_categories(union)
+        return pd.concat(frames, ignore_index=True)
 

@@ -11,13 +11,31 @@ import pandas as pd
 from srmsim.admin.config import DAYS_PER_WEEK, RequestStream
 
 
+def deadline_cohort(requests: pd.DataFrame, deadline_days: float, horizon_days: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Which requests were due and which of those met the deadline: ``(due, met)`` masks.
+
+    A request is due when its deadline (arrival + ``deadline_days``) fell inside the run, unless
+    the requester dropped out before the deadline; it met the deadline when it was completed
+    within ``deadline_days`` of arriving. A request still open past its deadline, or dropped
+    after it, missed it. Once a request's deadline has passed, whether it is due and whether it
+    met it never change, so each week's figures are final at the week's end.
+    """
+    status = requests["status"].to_numpy()
+    days = requests["days_in_system"].to_numpy()
+    in_time = days <= deadline_days  # NaN (still open): False
+    due = ((requests["arrival_day"].to_numpy() + deadline_days <= horizon_days)
+           & ~((status == "dropped") & in_time))
+    return due, due & (status == "completed") & in_time
+
+
 def stream_summary(name: str, config: RequestStream, requests: pd.DataFrame,
                    weekly: pd.DataFrame, mean_in_system: float) -> dict[str, Any]:
     """Headline figures of one stream over the run (days unless said otherwise).
 
     Waiting time is the time from arrival to completion of completed requests; ``within_deadline``
-    is the share of requests whose deadline fell inside the run that were completed in time
-    (requests still open past their deadline count as late, dropped ones are left out).
+    is the share of requests due in the run that were completed in time (see
+    :func:`deadline_cohort`).
     """
     r = requests[requests["stream"] == name]
     w = weekly[weekly["stream"] == name]
@@ -49,11 +67,9 @@ def stream_summary(name: str, config: RequestStream, requests: pd.DataFrame,
         "staff_hours": float(r["staff_minutes"].sum() / 60.0),
     }
     if config.deadline_days is not None:
-        due = r[(r["status"] != "dropped")
-                & (r["arrival_day"] + config.deadline_days <= horizon)]
-        met = (due["status"] == "completed") & (due["days_in_system"] <= config.deadline_days)
+        due, met = deadline_cohort(r, config.deadline_days, horizon)
         out["deadline_days"] = float(config.deadline_days)
-        out["within_deadline"] = float(met.mean()) if len(due) else None
+        out["within_deadline"] = float(met.sum() / due.sum()) if due.any() else None
     for role in sorted(config.staff):
         used = float(w[f"staff_minutes_used_{role}"].sum())
         available = float(w[f"staff_minutes_available_{role}"].sum())
@@ -94,30 +110,45 @@ def _within_deadline(result: Any) -> float:
     for name, s in streams.items():
         if s.get("deadline_days") is None:
             continue
-        x = r[(r["stream"] == name) & (r["status"] != "dropped")
-              & (r["arrival_day"] + s["deadline_days"] <= horizon)]
-        due += len(x)
-        met += int(((x["status"] == "completed") & (x["days_in_system"] <= s["deadline_days"]))
-                   .sum())
+        d, m = deadline_cohort(r[r["stream"] == name], s["deadline_days"], horizon)
+        due += int(d.sum())
+        met += int(m.sum())
     return met / due if due else float("nan")
 
 
-#: outcomes of request streams, for experiments (name -> (description, function of a run))
+def _oldest_open(result: Any) -> float:
+    return max((s["oldest_open_days"] for s in result.summary.get("requests", {}).values()),
+               default=float("nan"))
+
+
+#: outcomes of request streams, for experiments: name -> (label, scale, better, description,
+#: function of a run); the scales are those of :mod:`srmsim.experiment.outcomes`
 REQUEST_OUTCOMES = {
-    "request_wait_median_days": ("median days from arrival to completion, completed requests",
-                                 _quantile(0.5)),
-    "request_wait_p90_days": ("90th percentile of days from arrival to completion",
-                              _quantile(0.9)),
-    "request_wait_p99_days": ("99th percentile of days from arrival to completion",
-                              _quantile(0.99)),
-    "request_backlog_end": ("requests in the system at the end of the run",
-                            _total("backlog_end")),
-    "request_oldest_open_days": ("age of the oldest open request at the end, days",
-                                 lambda r: max((s["oldest_open_days"] for s in
-                                                r.summary.get("requests", {}).values()),
-                                               default=float("nan"))),
-    "request_within_deadline": ("share of requests due in the run completed within the deadline",
-                                _within_deadline),
-    "request_throughput": ("requests completed per week", _total("throughput_per_week")),
-    "request_staff_hours": ("staff hours spent on requests", _total("staff_hours")),
+    "request_wait_median_days": (
+        "Median wait (requests)", "days", "lower",
+        "median days from arrival to completion, completed requests", _quantile(0.5)),
+    "request_wait_p90_days": (
+        "90th percentile wait (requests)", "days", "lower",
+        "90th percentile of days from arrival to completion, completed requests",
+        _quantile(0.9)),
+    "request_wait_p99_days": (
+        "99th percentile wait (requests)", "days", "lower",
+        "99th percentile of days from arrival to completion, completed requests",
+        _quantile(0.99)),
+    "request_backlog_end": (
+        "Backlog at the end", "requests", "lower",
+        "requests in the system (neither completed nor dropped) at the end of the run",
+        _total("backlog_end")),
+    "request_oldest_open_days": (
+        "Oldest open request", "days", "lower",
+        "age of the oldest request still open at the end of the run, days", _oldest_open),
+    "request_within_deadline": (
+        "Completed within the deadline", "share", "higher",
+        "share of requests due in the run completed within the deadline", _within_deadline),
+    "request_throughput": (
+        "Throughput (requests)", "per_week", "higher", "requests completed per week",
+        _total("throughput_per_week")),
+    "request_staff_hours": (
+        "Staff hours on requests", "hours", None, "staff hours spent on requests",
+        _total("staff_hours")),
 }

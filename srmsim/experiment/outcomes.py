@@ -15,8 +15,13 @@ money      ``£167,500``                 ``+£167,500``          yes
 per100     ``12.3 per 100 students``    ``+1.2 per 100``       yes
 count      ``2.31 per student``         ``+0.12 per student``  yes
 weeks      ``2.10 weeks``               ``+0.40 weeks``        yes
+days       ``87.1 days``                ``-86.1 days``         yes
+requests   ``2,212 requests``           ``-1,746 requests``    yes
+per_week   ``64.2 per week``            ``+43.0 per week``     yes
 number     ``2.31``                     ``+0.12``              no
 =========  ===========================  =====================  ===========================
+
+``days``, ``requests`` and ``per_week`` are the scales of the request-stream outcomes.
 
 Every measure reads a :class:`Cohort` (the students of a run, or a subgroup of them, and their
 workflow events), so the same definition gives the effect for FSM students or one school.
@@ -28,7 +33,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -37,17 +42,20 @@ __all__ = ["COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort
            "format_difference", "format_relative", "format_value", "get_outcome", "group_cohorts",
            "measure", "measure_groups"]
 
-Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "number"]
+Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "days",
+                "requests", "per_week", "number"]
 Better = Literal["higher", "lower"] | None
 SCALES: tuple[str, ...] = ("share", "months", "sd", "hours", "money", "per100", "count", "weeks",
-                           "number")
+                           "days", "requests", "per_week", "number")
 #: scales on which "relative change" (difference / baseline) means something: positive ratios
-RATIO_SCALES = frozenset({"share", "hours", "money", "per100", "count", "weeks"})
+RATIO_SCALES = frozenset({"share", "hours", "money", "per100", "count", "weeks", "days",
+                          "requests", "per_week"})
 #: the unit of an outcome's raw values (effects.csv); shares print as % and their differences
 #: in percentage points (see DIFFERENCE_UNIT)
 UNIT_TEXT = {"share": "share (0 to 1)", "months": "months", "sd": "SD", "hours": "hours",
              "money": "£", "per100": "per 100 students", "count": "per student",
-             "weeks": "weeks", "number": ""}
+             "weeks": "weeks", "days": "days", "requests": "requests",
+             "per_week": "per week", "number": ""}
 DIFFERENCE_UNIT = {**UNIT_TEXT, "share": "percentage points"}
 
 
@@ -166,6 +174,12 @@ def format_value(value: float, scale: str) -> str:
         return f"{_plain(value, 2)} per student"
     if scale == "weeks":
         return f"{_plain(value, 2)} weeks"
+    if scale == "days":
+        return f"{_plain(value, 1)} days"
+    if scale == "requests":  # a mean over replications: 12.5 requests, 2,212 requests
+        return f"{_plain(value, 0 if abs(value) >= 100 else 1)} requests"
+    if scale == "per_week":
+        return f"{_plain(value, 1)} per week"
     return _plain(value, 3)
 
 
@@ -189,7 +203,8 @@ def format_difference(value: float, scale: str) -> str:
         return f"{sign}{_plain(a, _decimals(a, 2))} pp"
     base, unit = {"money": (0, ""), "hours": (0, " h"), "months": (2, " months"),
                   "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
-                  "weeks": (2, " weeks")}.get(scale, (3, ""))
+                  "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week"),
+                  "requests": (0 if a >= 100 else 1, " requests")}.get(scale, (3, ""))
     if scale == "money":
         return f"{sign}£{_plain(a, 0)}"
     return f"{sign}{_plain(a, _decimals(a, base))}{unit}"
@@ -328,30 +343,35 @@ OUTCOMES: dict[str, Outcome] = dict([
            columns=("cost",)),
 ])
 
+def _run_outcome(name: str, label: str, scale: Scale, better: Better, description: str,
+                 fn: Callable[[Any], float], relative: bool) -> Outcome:
+    """An outcome measured on the whole run (request streams, the learning loop's regret): it
+    reads the run's result; for student subgroups it is NaN."""
+    def measure(c: Cohort) -> float:
+        return fn(c.result) if c.result is not None else math.nan
+
+    return Outcome(name, label, scale, better, measure, description, columns=("student",),
+                   relative=relative)
+
+
 def _whole_run(entries: Mapping[str, tuple[str, Callable[[Any], float]]],
                kinds: Mapping[str, tuple[Scale, Better]], default: tuple[Scale, Better]
                ) -> dict[str, Outcome]:
-    """Outcomes measured on the whole run (request streams, the learning loop's regret): each
-    reads the run's result; for student subgroups they are NaN."""
-    out = {}
-    for name, (description, fn) in entries.items():
-        scale, better = kinds.get(name, default)
-
-        def measure(c: Cohort, fn: Callable[[Any], float] = fn) -> float:
-            return fn(c.result) if c.result is not None else math.nan
-
-        out[name] = Outcome(name, description[:1].upper() + description[1:], scale, better,
-                            measure, description, columns=("student",), relative=False)
-    return out
+    """Whole-run outcomes labelled by their description."""
+    return {name: _run_outcome(name, description[:1].upper() + description[1:],
+                               *kinds.get(name, default), description, fn, relative=False)
+            for name, (description, fn) in entries.items()}
 
 
 def _register_whole_run_outcomes() -> None:
     from srmsim.admin.measures import REQUEST_OUTCOMES
     from srmsim.experiment.learning import learning_outcomes
 
-    OUTCOMES.update(_whole_run(REQUEST_OUTCOMES, {
-        "request_within_deadline": ("share", "higher"), "request_throughput": ("number", "higher"),
-        "request_staff_hours": ("hours", None)}, ("number", "lower")))
+    # waits, backlogs and throughput are positive: a relative change means something
+    OUTCOMES.update({name: _run_outcome(name, label, cast(Scale, scale), cast(Better, better),
+                                        description, fn, relative=True)
+                     for name, (label, scale, better, description, fn)
+                     in REQUEST_OUTCOMES.items()})
     learning = learning_outcomes()
     kinds: dict[str, tuple[Scale, Better]] = {}
     for name in learning:

@@ -77,7 +77,10 @@ WEEKLY_TOTALS = ("enrolled", "sessions_possible", "sessions_attended", "flags", 
 
 
 def trust_weeks(weekly: pd.DataFrame) -> pd.DataFrame:
-    """The trust's totals per run week (queues, staff minutes, sessions): the report's year."""
+    """The trust's totals per run week (queues, staff minutes, sessions): the report's year.
+    Only the schools' rows count (request streams have rows of their own)."""
+    if "stream" in weekly.columns:
+        weekly = weekly[weekly["stream"].isna()]
     cols = [c for c in WEEKLY_TOTALS if c in weekly.columns]
     if weekly.empty:
         return pd.DataFrame(columns=["run_week", *cols])
