@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import folder_bytes as all_bytes
 
 from srmsim.cli import main
 
@@ -38,8 +39,7 @@ def trial(path: Path, out: Path, *extra: str) -> int:
 
 def folder_bytes(out: Path) -> dict[str, bytes]:
     """Every file's bytes but the store manifest's (each session adds its timings there)."""
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name != "manifest.json"}
+    return all_bytes(out, skip=("manifest.json",))
 
 
 def fails(capsys, *argv: str, contains: str) -> str:
