@@ -61,6 +61,7 @@ def test_killed_trial_resumes_to_the_same_bytes_on_any_executor(tmp_path, capsys
     runs = part / "store" / "runs" / "trial"
     deadline = time.time() + 300
     while time.time() < deadline and len(list(runs.glob("*.parquet"))) < 2:
+        assert proc.poll() is None, "the trial ended before it could be killed"
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

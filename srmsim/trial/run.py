@@ -27,7 +27,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,8 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     n = replications or trial.replications
     if n < 1:
         raise SrmsimError("replications must be at least 1")
+    if n != trial.replications:  # the count run is part of the trial (its hash, trial.json)
+        trial = replace(trial, config=trial.config.model_copy(update={"replications": n}))
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise SrmsimError("workers must be at least 1")

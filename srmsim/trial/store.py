@@ -15,7 +15,9 @@ folder is replaced whole at the end with the store carried into it.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,10 @@ class TrialStore(RunStore):
         return manifest
 
     def discard(self) -> None:
-        shutil.rmtree(self.root)
+        """Remove the store; moved aside first, so a kill part way leaves no half store."""
+        aside = Path(tempfile.mkdtemp(prefix=".store.old-", dir=self.folder))
+        os.replace(self.root, aside / STORE_DIR)
+        shutil.rmtree(aside, ignore_errors=True)
 
     def save(self, row: dict[str, Any], digest: str) -> None:
         """One finished replication's row (a failed one's with its traceback)."""
