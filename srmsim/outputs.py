@@ -14,6 +14,8 @@ Three rules every writer follows (see docs/privacy.md):
 - **A result folder is replaced whole or not at all.** :func:`replace_dir` builds the new folder
   beside the old one and swaps it in only when everything is written, so a failed or killed
   run leaves the previous result untouched and no stale file from an older run survives.
+  Result files that share a folder with a resume store (an experiment's effects.csv and
+  forest.png) are staged likewise and swapped in as a set by :func:`replace_files`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,16 +180,10 @@ def restrict_tree(root: str | Path) -> None:
 # whole-folder replacement
 
 
-@contextlib.contextmanager
-def replace_dir(out: str | Path, private: bool = False,
-                replaceable: Callable[[Path], bool] | None = None) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``out``; on success it becomes ``out``.
-
-    An existing ``out`` is replaced only if it is empty or ``replaceable(out)`` says it holds an
-    earlier result of the same kind (so ``--out ~`` cannot wipe a home folder). On any error
-    the temporary folder is removed and ``out`` is left exactly as it was. ``private`` makes
-    the new folder and its files owner-only.
-    """
+def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None) -> Path:
+    """The absolute ``out``, if a result may be written there: new, empty, or holding an
+    earlier result of the same kind (``replaceable(out)``), so ``--out ~`` cannot wipe a home
+    folder. Called before long work too, so that a refusal does not come at its end."""
     given = out
     out = Path(os.path.abspath(out))  # so that "." has a real parent to build beside
     if out.exists():
@@ -196,10 +192,44 @@ def replace_dir(out: str | Path, private: bool = False,
         if any(out.iterdir()) and not (replaceable is not None and replaceable(out)):
             raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
                             "choose an empty or new folder")
+    return out
+
+
+def link_copy(src: Path, dst: Path) -> None:
+    """Copy a file or folder by hard links where the file system allows (nothing is duplicated
+    and the source stays whole), else by copying; hidden leftovers (``.*``) are not copied."""
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns(".*"))
+    else:
+        link(str(src), str(dst))
+
+
+@contextlib.contextmanager
+def replace_dir(out: str | Path, private: bool = False,
+                replaceable: Callable[[Path], bool] | None = None,
+                keep: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``out``; on success it becomes ``out``.
+
+    An existing ``out`` is replaced only if :func:`check_out` allows it. On any error the
+    temporary folder is removed and ``out`` is left exactly as it was. ``private`` makes the
+    new folder and its files owner-only. ``keep`` names entries of the old folder carried into
+    the new one unless it wrote its own (e.g. a trial's resume store), by :func:`link_copy`,
+    so the old folder stays whole until the swap.
+    """
+    out = check_out(out, replaceable)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         yield tmp
+        for name in keep:
+            if (out / name).exists() and not (tmp / name).exists():
+                link_copy(out / name, tmp / name)
         if private:
             restrict_tree(tmp)
         else:
@@ -221,11 +251,32 @@ def replace_dir(out: str | Path, private: bool = False,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def replace_files(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
+    """For result files kept beside a store in one folder (an experiment's effects.csv and
+    forest.png): yield a staging folder inside ``folder``; once the block succeeds, each of
+    ``names`` written there replaces its namesake and those not written are removed, so no
+    stale file of an earlier session survives. On any error ``folder`` is left as it was. The
+    set is swapped in by one rename a file, after everything is written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".new-", dir=folder))
+    try:
+        yield stage
+        for name in names:
+            if (stage / name).exists():
+                os.replace(stage / name, folder / name)
+            elif (folder / name).exists():
+                (folder / name).unlink()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
 def holds_any(*names: str) -> Callable[[Path], bool]:
     """A ``replaceable`` test: the folder holds one of these files (an earlier result)."""
     return lambda folder: any((folder / n).exists() for n in names)
 
 
-__all__ = ["FORMULA_START", "csv_text", "current_umask", "file_mode", "holds_any", "is_formula",
-           "make_dir", "neutralise", "read_csv_cells", "replace_dir", "restrict_tree",
-           "write_atomic", "write_csv", "write_file"]
+__all__ = ["FORMULA_START", "check_out", "csv_text", "current_umask", "file_mode", "holds_any",
+           "is_formula", "link_copy", "make_dir", "neutralise", "read_csv_cells", "replace_dir",
+           "replace_files", "restrict_tree", "write_atomic", "write_csv", "write_file"]

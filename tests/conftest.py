@@ -44,3 +44,10 @@ def small_scenario(overrides: dict[str, Any] | None = None) -> Scenario:
 def make_small_scenario() -> Callable[..., Scenario]:
     """Factory fixture: ``make_small_scenario({"trust.n_schools": 5, "years": 2})``."""
     return small_scenario
+
+
+def folder_bytes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file below ``folder`` by relative path, with its bytes (names in ``skip`` left
+    out): to show that a folder was replaced whole, or left exactly as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in skip}

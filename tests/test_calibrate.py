@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import folder_bytes
 
 from srmsim.calibrate import (
     MomentSpec,
@@ -344,6 +345,37 @@ def test_calibrated_scenario_runs_on_the_records(recovery) -> None:
     res = model.results()
     assert res.school_ids[0] == "S01" and "school_ids" not in res.summary
     model.release()
+
+
+def test_report_folder_is_replaced_whole_or_not_at_all(recovery, monkeypatch) -> None:
+    """Writing again drops a stale file and keeps the records copy calibrated.yaml points at;
+    a failure part way leaves the previous folder byte for byte; no staging folder is left."""
+    fit, root = recovery
+    out = root / "fit"
+    records = (out / "population_records.parquet").read_bytes()
+    assert (out / "population_records.parquet").stat().st_mode & 0o777 == 0o600
+    (out / "stale.csv").write_text("from an earlier calibration")
+    fit.write(out)
+    assert not (out / "stale.csv").exists()
+    assert (out / "population_records.parquet").read_bytes() == records
+    before = folder_bytes(out)
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(fit), "calibrated_yaml", broken)  # the last file written
+    with pytest.raises(OSError):
+        fit.write(out)
+    assert folder_bytes(out) == before
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_foreign_out_folder_is_refused_before_the_fit(sample_dataset, tmp_path) -> None:
+    (tmp_path / "mine.txt").write_text("not srmsim's")
+    status, _ = quiet_main(["calibrate", str(sample_dataset), "--out", str(tmp_path),
+                            "--ignore-prior-attainment", "--max-evals", "1000"])
+    assert status == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
 
 
 def test_prior_attainment_makes_attainment_icc_unidentified(sample_dataset) -> None:

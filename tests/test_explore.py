@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import folder_bytes
 
 pytest.importorskip("SALib")
 pytest.importorskip("optuna")
@@ -34,6 +35,10 @@ from srmsim.explore.prim import prim  # noqa: E402
 from srmsim.explore.sensitivity import indices, sensitivity  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device", "injected")
 PI = np.pi
 
 
@@ -116,7 +121,8 @@ def boost_experiment(tmp: Path, **design) -> Path:
     return path
 
 
-def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_path, capsys):
+def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_path, capsys,
+                                                                          monkeypatch):
     """The boost's effect on attainment is take-up x effect, so the paired difference in attainment
     is linear in the effect parameter and does not depend on the action's cost at all."""
     exp = load_experiment(boost_experiment(tmp_path, method="sobol", n=8))
@@ -149,6 +155,18 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert main(["discover", str(out), "--condition", "attainment_diff < 0.03"]) == 0
     assert (out / "discovery" / "prim_trajectory.png").stat().st_size > 1000
     assert not pd.read_csv(out / "discovery" / "cart_leaves.csv").empty
+    # outputs replaced whole or not at all: a failed figure leaves the earlier files byte for
+    # byte, and a new discovery leaves no stale file in its folder
+    (out / "discovery" / "stale.csv").write_text("from an earlier discovery")
+    before = folder_bytes(out)
+    with monkeypatch.context() as m:
+        m.setattr(sys.modules["srmsim.explore.discovery"], "trajectory_plot", disk_full)
+        m.setattr(sys.modules["srmsim.explore.sensitivity"], "sensitivity_plot", disk_full)
+        assert main(["sensitivity", str(out), "--outcome", "attainment"]) == 2
+        assert main(["discover", str(out), "--condition", "attainment_diff < 0.01"]) == 2
+    assert folder_bytes(out) == before
+    assert main(["discover", str(out), "--condition", "attainment_diff < 0.03"]) == 0
+    assert not (out / "discovery" / "stale.csv").exists()
     # clear errors, no tracebacks
     assert main(["discover", str(out), "--condition", "open('x')"]) == 2
     assert main(["discover", str(out), "--condition", "attainment_diff < 0.03",
@@ -248,13 +266,22 @@ def small_front_file(tmp: Path, trials: int = 8) -> Path:
     return path
 
 
-def test_same_seed_same_front_with_one_and_two_workers(tmp_path, capsys):
+def test_same_seed_same_front_with_one_and_two_workers(tmp_path, capsys, monkeypatch):
+    from srmsim.explore.optimise import RESULT_FILES
+
     path = small_front_file(tmp_path)
     outs = []
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
-        assert main(["optimise", str(path), "--out", str(out), "--workers", workers,
-                     "--quiet"]) == 0
+        argv = ["optimise", str(path), "--out", str(out), "--workers", workers, "--quiet"]
+        if workers == "2":  # the last result fails: none is written, --resume finishes
+            with monkeypatch.context() as m:
+                m.setattr(sys.modules["srmsim.explore.optimise"], "regret", disk_full)
+                assert main(argv) == 2
+            assert not [n for n in RESULT_FILES if (out / n).exists()]
+            assert main(argv) == 2  # an unfinished search: not without --resume
+            argv.append("--resume")
+        assert main(argv) == 0
         outs.append(out)
     for name in ("trials.csv", "pareto.csv", "front_effects.csv", "regret.csv",
                  "best_policy.yaml"):

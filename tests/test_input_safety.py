@@ -218,6 +218,40 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
           contains="no manifest.json")
 
 
+def disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device", "injected")
+
+
+def test_experiment_outputs_are_swapped_in_as_a_set(tmp_path, capsys, monkeypatch):
+    """effects.csv, forest.png and report.html: a failure while writing them leaves the earlier
+    ones byte for byte; runs added without a new report take the stale report.html away; a new
+    store is never scattered among files srmsim did not write."""
+    from conftest import folder_bytes
+
+    exp = tiny_experiment(tmp_path)
+    out = tmp_path / "r"
+    assert main(["experiment", str(exp), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert (out / "report.html").is_file()
+    (out / "effects.csv").write_text("an earlier session's effects\n")
+    before = folder_bytes(out)
+    with monkeypatch.context() as m:
+        m.setattr(sys.modules["srmsim.experiment.compare"], "forest_plot", disk_full)
+        fails(capsys, "compare", str(out), "--report", contains="No space left")
+    assert folder_bytes(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    (out / "runs/w/rep-00002.parquet").unlink()
+    assert main(["experiment", str(exp), "--out", str(out), "--workers", "1", "--quiet",
+                 "--resume", "--no-report"]) == 0
+    assert not (out / "report.html").exists()  # it described one run fewer
+    assert (out / "effects.csv").read_bytes() != before["effects.csv"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    fails(capsys, "experiment", str(exp), "--out", str(mine), "--workers", "1", "--quiet",
+          contains="did not write there")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
     # with this seed the cost half-width is 36 after 2 replications, 26 after 3, 17 after 4:
     # a target of 30 stops the uninterrupted run at 4

@@ -18,7 +18,14 @@ from test_data_fakes import fake_export, write_export  # noqa: E402
 
 from srmsim.cli import main  # noqa: E402
 from srmsim.errors import DataError  # noqa: E402
-from srmsim.outputs import csv_text, read_csv_cells, replace_dir, write_csv  # noqa: E402
+from srmsim.outputs import (  # noqa: E402
+    csv_text,
+    holds_any,
+    read_csv_cells,
+    replace_dir,
+    replace_files,
+    write_csv,
+)
 
 
 def mode(path: Path) -> int:
@@ -154,6 +161,39 @@ def test_replace_dir_is_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="did not write"), replace_dir(mine, replaceable=earlier):
         pass
     assert (mine / "thesis.docx").exists()
+
+
+def test_replace_dir_carries_kept_entries_over_by_link(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    (out / "store" / "runs").mkdir(parents=True)
+    (out / "store" / "runs" / "rep-00000.parquet").write_text("run 0")
+    (out / "store" / "runs" / ".rep-00001.parquet.tmp").write_text("a killed write")
+    (out / "trial.json").write_text("old")
+    with replace_dir(out, replaceable=holds_any("trial.json"), keep=("store", "absent")) as tmp:
+        (tmp / "trial.json").write_text("new")
+    kept = out / "store" / "runs" / "rep-00000.parquet"
+    assert kept.read_text() == "run 0" and (out / "trial.json").read_text() == "new"
+    assert not (out / "store" / "runs" / ".rep-00001.parquet.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
+def test_replace_files_swaps_a_set_and_drops_stale_members(tmp_path: Path) -> None:
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    for name, text in [("effects.csv", "old"), ("forest.png", "old"), ("report.html", "old"),
+                       ("manifest.json", "the store's")]:
+        (folder / name).write_text(text)
+    with pytest.raises(RuntimeError), replace_files(folder, ["effects.csv", "forest.png"]) as st:
+        (st / "effects.csv").write_text("new")
+        raise RuntimeError("the figure failed")
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {
+        "effects.csv": "old", "forest.png": "old", "report.html": "old",
+        "manifest.json": "the store's"}
+    with replace_files(folder, ["effects.csv", "forest.png", "report.html"]) as st:
+        (st / "effects.csv").write_text("new")
+        (st / "forest.png").write_text("new")
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {
+        "effects.csv": "new", "forest.png": "new", "manifest.json": "the store's"}
 
 
 def test_rerun_replaces_stale_files_with_umask_modes(tmp_path: Path, make_small_scenario,

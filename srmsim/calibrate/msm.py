@@ -35,6 +35,8 @@ How the simulation is set up, and why:
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -58,7 +60,9 @@ from srmsim.calibrate.moments import (
     moments_table,
     student_measures,
 )
+from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
+from srmsim.outputs import check_out
 from srmsim.scenario import DynamicsConfig, PopulationConfig, Scenario, default_scenario
 
 #: Parameters srmsim knows how to fit: default bounds and the moments that inform each.
@@ -246,7 +250,7 @@ def _records_without_prior(students_path: Path, out: Path) -> Path:
     df = df.drop(columns=[c for c in ("prior_attainment",) if c in df.columns])
     from srmsim.outputs import write_atomic
 
-    path = out / "population_records.parquet"  # a copy of pupil records: owner-only
+    path = out / RECORDS_FILE  # a copy of pupil records: owner-only
     write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False), private=True)
     return path
 
@@ -297,6 +301,35 @@ def calibrate(
     ``ignore_prior_attainment``, the records without prior attainment the population is drawn
     from). Returns a :class:`~srmsim.calibrate.report.CalibrationResult`.
     """
+    from srmsim.calibrate.report import REPLACEABLE
+
+    if ignore_prior_attainment and out is None:
+        raise SrmsimError("ignore_prior_attainment needs out= (a directory for the "
+                          "population records without prior attainment)")
+    # refused before the fit, not after it; the folder is replaced whole at the end
+    final = check_out(out, REPLACEABLE) if out is not None else None
+    stage = None
+    try:
+        if ignore_prior_attainment and final is not None:  # owner-only, beside the result
+            final.parent.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.records-", dir=final.parent))
+        result = _calibrate(data, scenario, params, seed, replications, max_evals, method,
+                            moments, n_boot, final, stage, progress)
+        if final is not None:
+            result.write(final, staged=stage)
+        return result
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
+               params: str | Iterable[str | Parameter] | None, seed: int | None,
+               replications: int, max_evals: int, method: str, moments: Sequence[str] | None,
+               n_boot: int, final: Path | None, stage: Path | None,
+               progress: Callable[[str], None] | None):
+    """:func:`calibrate` into the folder ``final``; with ``stage``, the records without prior
+    attainment are written there and the calibrated scenario points at their final place."""
     from srmsim.calibrate.report import CalibrationResult
     from srmsim.data.dataset import read_dataset
     from srmsim.scenario import load_scenario
@@ -333,6 +366,7 @@ def calibrate(
 
     # --- the parameters
     prior_share = _prior_share(ds.students)
+    ignore_prior_attainment = stage is not None
     prior_used = prior_share >= 0.5 and not ignore_prior_attainment
     explicit = params is not None
     fit_params: list[Parameter] = []
@@ -362,12 +396,10 @@ def calibrate(
     se = floored_se(reps)
 
     # --- the simulated trust: records population, the data's year groups and span
-    records_path = (data / "students.parquet").resolve()
-    if ignore_prior_attainment:
-        if out is None:
-            raise SrmsimError("ignore_prior_attainment needs out= (a directory for the "
-                              "population records without prior attainment)")
-        records_path = _records_without_prior(records_path, Path(out)).resolve()
+    records_path = sim_records = (data / "students.parquet").resolve()
+    if stage is not None and final is not None:
+        sim_records = _records_without_prior(records_path, stage)
+        records_path = final / sim_records.name  # where write() puts it
         notes.append("prior attainment ignored: the population is drawn from "
                      f"{records_path.name} (the students table without prior_attainment)")
     elif prior_used:
@@ -377,7 +409,7 @@ def calibrate(
                      "population.attainment_icc has no effect on these students")
     years = max(1, -(-spec.weeks_needed // calendar.WEEKS_PER_YEAR))
     sim_base = base.with_overrides({
-        "population.records": str(records_path), "outputs.history": "all", "years": years,
+        "population.records": str(sim_records), "outputs.history": "all", "years": years,
         "trust.year_groups": year_groups,
         "trust.n_schools": int(ds.students["school"].nunique()),
     }, "calibration")
@@ -524,8 +556,6 @@ def calibrate(
         data=str(data.resolve()), scenario=calibrated, base=base, estimates=estimates, fit=fit,
         spec=spec, optimiser=optimiser, notes=notes, records_path=str(records_path),
         real_data=bool(ds.meta.get("real_data", True)), moments_used=list(used))
-    if out is not None:
-        result.write(out)
     return result
 
 

@@ -34,10 +34,16 @@ import pandas as pd
 import yaml
 
 from srmsim.calibrate.moments import MomentSpec
+from srmsim.outputs import holds_any
 from srmsim.privacy import DEFAULT_THRESHOLD, suppress_small_counts
 from srmsim.scenario import Scenario
 
 _DECIMALS = 4
+REPORT_FILES = {"moments": "fit_moments.csv", "parameters": "fit_parameters.csv",
+                "json": "fit.json", "scenario": "calibrated.yaml"}
+RECORDS_FILE = "population_records.parquet"
+#: an earlier calibration's folder, which a new one replaces
+REPLACEABLE = holds_any("fit.json", "calibrated.yaml")
 
 
 @dataclass
@@ -144,21 +150,28 @@ class CalibrationResult:
             head.append(f"#   {r.parameter}: {r.estimate:.6g}{se}")
         return "\n".join(head) + "\n" + yaml.safe_dump(data, sort_keys=False)
 
-    def write(self, out: str | Path) -> dict[str, Path]:
-        """Write the report files into ``out`` (created if needed); returns their paths."""
-        from srmsim.outputs import make_dir, write_csv, write_file
+    def write(self, out: str | Path, staged: Path | None = None) -> dict[str, Path]:
+        """Write the report files into ``out``; returns their paths.
 
-        # written in place, each file atomically: the folder also holds the records copy
-        # (population_records.parquet) that calibrated.yaml points at
-        out = make_dir(out)
-        paths = {"moments": out / "fit_moments.csv", "parameters": out / "fit_parameters.csv",
-                 "json": out / "fit.json", "scenario": out / "calibrated.yaml"}
-        write_csv(self.fit_table(), paths["moments"])
-        write_csv(self.estimates, paths["parameters"])
-        write_file(paths["json"], json.dumps(self.to_dict(), indent=2, default=_json_default)
-                   + "\n")
-        write_file(paths["scenario"], self.calibrated_yaml(relative_to=out))
-        return paths
+        The folder is replaced whole (an earlier calibration's, or a new one): no stale file
+        survives and a failure leaves it as it was. The records copy that calibrated.yaml
+        points at (``population_records.parquet``, with ``ignore_prior_attainment``) comes from
+        ``staged``, or is carried over from the old folder.
+        """
+        from srmsim.outputs import replace_dir, write_csv, write_file
+
+        final = Path(os.path.abspath(out))
+        records = Path(self.records_path)
+        keep = (RECORDS_FILE,) if records == final / RECORDS_FILE else ()
+        with replace_dir(final, replaceable=REPLACEABLE, keep=keep) as tmp:
+            if staged is not None and (staged / RECORDS_FILE).exists():
+                os.replace(staged / RECORDS_FILE, tmp / RECORDS_FILE)
+            write_csv(self.fit_table(), tmp / "fit_moments.csv")
+            write_csv(self.estimates, tmp / "fit_parameters.csv")
+            write_file(tmp / "fit.json", json.dumps(self.to_dict(), indent=2,
+                                                    default=_json_default) + "\n")
+            write_file(tmp / "calibrated.yaml", self.calibrated_yaml(relative_to=final))
+        return {key: final / name for key, name in REPORT_FILES.items()}
 
 
 def _json_default(v: Any) -> Any:

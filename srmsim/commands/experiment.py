@@ -35,24 +35,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=compare_cmd)
 
 
-def _report(out: Path, baseline: str | None = None, html: bool = True) -> None:
+def _report(out: Path, baseline: str | None = None, html: bool = True,
+            runs_added: bool = False) -> None:
+    """effects.csv, forest.png and (for the file's baseline) report.html, swapped in as a set
+    once all are written; a report.html older than runs added in this session is removed."""
     from srmsim.experiment.compare import compare, forest_plot, format_effects, registry_of
     from srmsim.experiment.store import ResultsStore
+    from srmsim.outputs import replace_files, write_csv
 
     effects = compare(out, baseline=baseline)
-    from srmsim.outputs import write_csv
+    manifest = ResultsStore(out).manifest() or {}
+    registry = registry_of(manifest)
+    html = html and baseline in (None, manifest.get("baseline"))
+    names = ["effects.csv", "forest.png"] + (["report.html"] if html or runs_added else [])
+    with replace_files(out, names) as stage:
+        write_csv(effects, stage / "effects.csv", float_format="%.10g")
+        forest_plot(effects, stage / "forest.png", registry)
+        if html:
+            from srmsim.report import write_report
 
-    registry = registry_of(ResultsStore(out).manifest() or {})
-    write_csv(effects, out / "effects.csv", float_format="%.10g")
-    forest_plot(effects, out / "forest.png", registry)
+            write_report(out, stage / "report.html")
     print(format_effects(effects, registry))
-    written = [out / "effects.csv", out / "forest.png"]
-    if html and (baseline is None or baseline == (ResultsStore(out).manifest() or {}).get(
-            "baseline")):
-        from srmsim.report import write_report
-
-        written.append(write_report(out))
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(str(out / name) for name in names if (out / name).exists()))
     from srmsim.experiment.compare import load_runs
     from srmsim.experiment.learning import report_learning
 
@@ -74,7 +78,7 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
                              resume=args.resume, progress=not args.quiet)
     print(f"{exp.name}: {len(exp.variants)} variants x {summary['replications']} replications, "
           f"{summary['runs']} runs in {summary['seconds']:.1f} s ({summary['stopped']})")
-    _report(out, html=not args.no_report)
+    _report(out, html=not args.no_report, runs_added=summary["runs"] > 0)
     failures = summary["failures"]
     if failures:
         print(f"{len(failures)} run(s) failed (details in {out / 'failures'}):")

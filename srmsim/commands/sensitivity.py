@@ -24,14 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def sensitivity_cmd(args: argparse.Namespace) -> int:
     from srmsim.errors import SrmsimError
     from srmsim.explore.sensitivity import format_sensitivity, sensitivity, sensitivity_plot
+    from srmsim.outputs import replace_files
     from srmsim.results import write_text
 
     if not 0.5 <= args.level < 1:
         raise SrmsimError("--level must be between 0.5 and 1")
     out = Path(args.dir)
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
-    write_text(table.to_csv(index=False, float_format="%.6g"), out / "sensitivity.csv")
-    sensitivity_plot(table, out / "sensitivity.png")
+    with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
+        write_text(table.to_csv(index=False, float_format="%.6g"), stage / "sensitivity.csv")
+        sensitivity_plot(table, stage / "sensitivity.png")
     print(format_sensitivity(table))
     print(f"wrote {out / 'sensitivity.csv'} and {out / 'sensitivity.png'}")
     return 0

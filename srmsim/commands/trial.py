@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "wedge), analyse each replication as the trust would, and compare the estimate with the "
         "true effect from a counterfactual run with the same seed. Prints bias, CI coverage, "
         "power and the naive pre-post estimate; writes trial_runs.csv, trial_summary.csv, "
-        "trial.png and trial.json in --out.")
+        "trial.png and trial.json in --out, and keeps each finished replication in --out/store "
+        "so that --resume continues a trial that was stopped.")
     p.add_argument("file", help="trial YAML (see experiments/trial_*.yaml)")
     p.add_argument("--replications", type=int, default=None,
                    help="number of replications (default: the file's)")
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--out", default=None, help="output directory (default: results/<name>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped trial in --out: run only the replications not stored")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_set_argument(p)
@@ -42,16 +45,16 @@ def run(args: argparse.Namespace) -> int:
                        replications=args.replications)
     out = Path(args.out) if args.out else Path("results") / trial.name
     result = run_trial(trial, workers=args.workers, scheduler=args.scheduler,
-                       progress=not args.quiet)
-    result.write(out)
+                       progress=not args.quiet, out=out, resume=args.resume,
+                       report=not args.no_report)
     print(trial.describe())
-    print(f"{len(result.runs)} replications in {result.seconds:.1f} s")
+    earlier = f" ({result.stored} stored by an earlier session)" if result.stored else ""
+    ran = len(result.runs) - result.stored
+    print(f"{ran} replication{'' if ran == 1 else 's'} in {result.seconds:.1f} s{earlier}")
     print(result.table())
     written = [out / "trial_runs.csv", out / "trial_summary.csv", out / "trial.png"]
     if not args.no_report:
-        from srmsim.report import write_report
-
-        written.append(write_report(out))
+        written.append(out / "report.html")
     print("wrote " + ", ".join(str(p) for p in written))
     if result.failures:
         print(f"{len(result.failures)} replication(s) failed:")

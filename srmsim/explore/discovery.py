@@ -23,6 +23,9 @@ from srmsim.explore.tables import Explored
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
 
 MAX_CONDITION_LENGTH = 500
+#: what ``srmsim discover`` writes, in the order it lists them
+DISCOVERY_FILES = ("prim_trajectory.csv", "prim_box.csv", "cart_leaves.csv", "prim_trajectory.png",
+                   "discovery.txt")
 
 
 @dataclass
@@ -168,16 +171,17 @@ def trajectory_plot(found: Discovery, path: str | Path | None = None):
 
 
 def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
+    """The discovery's tables, figure and summary in ``out``, a folder replaced whole (an
+    earlier discovery's: no stale file, and a failure leaves it as it was)."""
+    from srmsim.outputs import holds_any, replace_dir
     from srmsim.results import write_text
 
     out = Path(out)
     files = {"prim_trajectory.csv": found.prim.trajectory, "prim_box.csv": found.box,
              "cart_leaves.csv": found.cart}
-    paths = []
-    for name, frame in files.items():
-        write_text(frame.to_csv(index=False, float_format="%.6g"), out / name)
-        paths.append(out / name)
-    trajectory_plot(found, out / "prim_trajectory.png")
-    paths.append(out / "prim_trajectory.png")
-    write_text(found.summary() + "\n", out / "discovery.txt")
-    return paths
+    with replace_dir(out, replaceable=holds_any(*DISCOVERY_FILES)) as tmp:
+        for name, frame in files.items():
+            write_text(frame.to_csv(index=False, float_format="%.6g"), tmp / name)
+        trajectory_plot(found, tmp / "prim_trajectory.png")
+        write_text(found.summary() + "\n", tmp / "discovery.txt")
+    return [out / name for name in DISCOVERY_FILES]

@@ -56,11 +56,15 @@ from srmsim.experiment.runner import batch_size, plan, run_batch
 from srmsim.experiment.spec import Experiment, ExperimentConfig
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
+from srmsim.outputs import replace_files
 from srmsim.results import write_text
 from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
+#: what a finished search writes in --out (beside study.db, search/ and front/)
+RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "best_policy.yaml",
+                "regret.csv")
 
 
 class Lever(BaseModel):
@@ -509,12 +513,9 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     out = Path(out)
     study = search(opt, out, workers, scheduler, resume, progress)
     table = trials_table(opt, study)
-    write_text(table.to_csv(index=False, float_format="%.8g"), out / "trials.csv")
     front = table[table["pareto"]]
     if front.empty:
         raise SrmsimError("no candidate meets the constraints: loosen them or widen the levers")
-    write_text(front.to_csv(index=False, float_format="%.8g"), out / "pareto.csv")
-    pareto_plot(opt, table, out / "pareto.png")
 
     chosen = _spread(front, opt, opt.config.reevaluate.front_max)
     variants = {_variant(int(r["trial"])): opt.overrides(study.trials[int(r["trial"])].params)
@@ -536,7 +537,6 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
                    progress=progress)
     runs = ResultsStore(front_dir).load()
     effects = compare_frame(runs, BASELINE, opt.outcomes)
-    write_text(effects.to_csv(index=False, float_format="%.8g"), out / "front_effects.csv")
 
     # the best policy: feasible on re-evaluation, best on the chosen objective
     means = runs.groupby("variant")[opt.outcomes].mean().drop(index=BASELINE)
@@ -556,15 +556,22 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
         f"among the re-evaluated Pareto front" + ("" if ok.any() else
                                                   " (none met every constraint again)")})
     header = "".join(f"# {k}: {v}\n" for k, v in best_overrides.items())
-    write_text(f"# Found by `srmsim optimise {opt.source}` ({best}). Levers:\n{header}"
-               + scenario.to_yaml(), out / "best_policy.yaml")
     summary = {"trials": len(table), "front": front, "effects": effects, "best": best,
                "best_overrides": best_overrides, "feasible_on_reevaluation": bool(ok.any()),
                "study": study}
     if opt.config.uncertain:
-        reg = regret(opt, runs)
-        write_text(reg.to_csv(index=False, float_format="%.8g"), out / "regret.csv")
-        summary["regret"] = reg
+        summary["regret"] = regret(opt, runs)
+    # the results, swapped in as a set once all are written (none of a failed session's)
+    with replace_files(out, RESULT_FILES) as stage:
+        write_text(table.to_csv(index=False, float_format="%.8g"), stage / "trials.csv")
+        write_text(front.to_csv(index=False, float_format="%.8g"), stage / "pareto.csv")
+        pareto_plot(opt, table, stage / "pareto.png")
+        write_text(effects.to_csv(index=False, float_format="%.8g"), stage / "front_effects.csv")
+        write_text(f"# Found by `srmsim optimise {opt.source}` ({best}). Levers:\n{header}"
+                   + scenario.to_yaml(), stage / "best_policy.yaml")
+        if "regret" in summary:
+            write_text(summary["regret"].to_csv(index=False, float_format="%.8g"),
+                       stage / "regret.csv")
     done = json.loads((out / "optimise.json").read_text())
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")

@@ -225,8 +225,9 @@ class TrialResult:
     trial: Trial
     runs: pd.DataFrame
     summary: pd.DataFrame
-    seconds: float = 0.0
+    seconds: float = 0.0  # this session's
     failures: list[dict[str, Any]] = field(default_factory=list)
+    stored: int = 0  # replications an earlier session had stored (``--resume``)
 
     def __post_init__(self) -> None:
         if not isinstance(self.summary, TrialSummary):
@@ -237,10 +238,7 @@ class TrialResult:
 
     def report(self, out: str | Path) -> Path:
         """Write the trial's files to ``out`` and its HTML report; returns the report's path."""
-        from srmsim.report import write_report
-
-        self.write(out)
-        return write_report(out)
+        return self.write(out, html=True) / "report.html"
 
     def measure(self, name: str) -> float:
         """A summary value by the start of its measure name, e.g. ``measure("coverage")``."""
@@ -257,15 +255,22 @@ class TrialResult:
     def plot(self, path: str | Path | None = None):
         return plot(self.runs, path, title=self.trial.name)
 
-    def write(self, out: str | Path) -> Path:
-        """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions)
-        and, when replications failed, trial_failures.json (their errors and tracebacks)."""
-        from srmsim.experiment.store import versions
+    def write(self, out: str | Path, html: bool = False) -> Path:
+        """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions),
+        scenario.yaml, when replications failed trial_failures.json (their errors and
+        tracebacks), and report.html if ``html``. An earlier trial's folder is replaced whole
+        (no stale file); the resume store of this very trial (``store/``) is carried over.
+
+        Nothing here depends on how or when the replications ran (timings are in the store's
+        manifest), so a resumed trial writes the same bytes as an uninterrupted one.
+        """
         from srmsim.outputs import holds_any, replace_dir
+        from srmsim.store import versions
+        from srmsim.trial.store import STORE_DIR, TRIAL_MARKERS, TrialStore
 
         final = Path(out)
-        # an earlier report in the folder is replaced whole (no stale trial_failures.json)
-        with replace_dir(final, replaceable=holds_any("trial.json", "trial_runs.csv")) as out:
+        keep = (STORE_DIR,) if TrialStore.of(final).belongs_to(self.trial) else ()
+        with replace_dir(final, replaceable=holds_any(*TRIAL_MARKERS), keep=keep) as out:
             write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
             write_text(csv_text(self.summary, float_format="%.10g"), out / "trial_summary.csv")
             self.plot(out / "trial.png")
@@ -273,12 +278,15 @@ class TrialResult:
                     "trial_hash": self.trial.digest(), "design": self.trial.describe(),
                     "settings": self.trial.config.model_dump(mode="json"),
                     "root_seed": self.trial.root_seed,
-                    "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions(),
-                    "seconds": round(self.seconds, 3)}
+                    "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions()}
             write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
             write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
             if self.failures:
-                keep = ("replication", "seed", "error", "traceback")
-                write_text(json.dumps([{k: f.get(k) for k in keep} for f in self.failures],
+                keep_keys = ("replication", "seed", "error", "traceback")
+                write_text(json.dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],
                                       indent=2) + "\n", out / "trial_failures.json")
+            if html:
+                from srmsim.report import write_report
+
+                write_report(out)
         return final

@@ -27,7 +27,8 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -207,45 +208,75 @@ def execute(payload: dict[str, Any], batches: list[list[tuple[int, int]]], worke
 
 
 def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
-              scheduler: Any = None, progress: bool = False):
+              scheduler: Any = None, progress: bool = False, out: str | Path | None = None,
+              resume: bool = False, report: bool = False):
     """Run every replication and summarise them; returns a :class:`TrialResult`.
 
     ``workers``: local processes (1 = in this process, None = all cores); ``scheduler``: a Dask
     scheduler address or ``distributed.Client``. Same trial and seed, same rows, whatever runs
     them.
+
+    ``out``: keep each finished replication in ``out/store`` as it finishes
+    (:mod:`srmsim.trial.store`), then write the trial's files there (and ``report.html`` if
+    ``report``), the folder replaced whole. ``resume`` continues an unfinished trial in ``out``
+    with the replications not stored yet; the files are the same bytes as an uninterrupted run's.
     """
     from srmsim.trial.report import TrialResult, summarise
+    from srmsim.trial.store import TrialStore
 
     n = replications or trial.replications
     if n < 1:
         raise SrmsimError("replications must be at least 1")
+    if n != trial.replications:  # the count run is part of the trial (its hash, trial.json)
+        trial = replace(trial, config=trial.config.model_copy(update={"replications": n}))
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise SrmsimError("workers must be at least 1")
+    store = TrialStore.of(out) if out is not None else None
+    manifest = store.start(trial, n, resume) if store is not None else None
     seeds = trial.seeds(n)
-    tasks = list(enumerate(seeds))
+    done = set(store.stored(n)) if store is not None else set()
+    tasks = [(r, s) for r, s in enumerate(seeds) if r not in done]
     size = batch_size(trial, len(tasks), workers if scheduler is None else 8)
     rows: list[dict[str, Any]] = []
     bar = None
-    if progress:
+    if progress and tasks:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n, unit="replication", desc=trial.name, smoothing=0.1)
+        bar = tqdm(total=len(tasks), unit="replication", desc=trial.name, smoothing=0.1)
 
     def on_rows(batch_rows: list[dict[str, Any]]) -> None:
+        if store is not None:
+            for row in batch_rows:
+                store.save(row, trial.digest())
         rows.extend(batch_rows)
         if bar is not None:
             bar.update(len(batch_rows))
 
     t0 = time.perf_counter()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
     try:
-        execute(trial.to_payload(), list(executors.batches(tasks, size)), workers, scheduler, on_rows)
+        execute(trial.to_payload(), list(executors.batches(tasks, size)), workers, scheduler,
+                on_rows)
     finally:
         if bar is not None:
             bar.close()
+        if store is not None and manifest is not None:
+            manifest["sessions"].append({
+                "started": started, "seconds": round(time.perf_counter() - t0, 3),
+                "replications_run": len(rows), "workers": workers,
+                "executor": "dask" if scheduler is not None else
+                ("local-processes" if workers > 1 else "in-process")})
+            store.write_manifest(manifest)
     seconds = time.perf_counter() - t0
+    if store is not None:  # uninterrupted or resumed, the same rows from the same files
+        rows = store.rows(trial, n)
     failures = [r for r in rows if r.get("error")]
     runs = pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in rows], columns=RUN_COLUMNS)
     runs = runs.sort_values("replication", kind="stable").reset_index(drop=True)
     summary = summarise(runs, trial.config.analysis.alpha)
-    return TrialResult(trial, runs, summary, seconds=seconds, failures=failures)
+    result = TrialResult(trial, runs, summary, seconds=seconds, failures=failures,
+                         stored=len(done))
+    if out is not None:
+        result.write(out, html=report)
+    return result

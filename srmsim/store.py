@@ -1,0 +1,205 @@
+"""A resumable store of replications: one file per finished run and a manifest, each written
+atomically. Experiments (:mod:`srmsim.experiment.store`) and trials (:mod:`srmsim.trial.store`)
+share it.
+
+Layout under the store's folder::
+
+    manifest.json                      what made the runs: its hash, the seeds, versions, sessions
+    runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, the hash, results
+    failures/<variant>/rep-00012.json  error and seed of a run that raised (experiments)
+
+Each run's file appears by an atomic rename once the run is finished, so a run killed at any
+moment (Ctrl-C, kill -9) leaves only whole files and ``--resume`` runs exactly the missing ones.
+Reading checks every file, so a damaged store is an error naming the file, never a wrong table.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from srmsim import __version__
+from srmsim.errors import SrmsimError
+from srmsim.results import write_parquet, write_text
+
+DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
+RERUN_HINT = "delete it to re-run that replication with --resume"
+
+
+def versions() -> dict[str, str]:
+    """srmsim's, Python's and the main dependencies' versions, for the record."""
+    out = {"srmsim": __version__, "python": platform.python_version()}
+    for dep in DEPENDENCIES:
+        try:
+            out[dep] = metadata.version(dep)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[dep] = "not installed"
+    return out
+
+
+class RunStore:
+    """Runs keyed by variant and replication, checked against the manifest when read.
+
+    Subclasses name what made the runs (``kind``, for messages) and the manifest key of its hash
+    (``hash_key``); every run file carries that hash too.
+    """
+
+    kind = "experiment"
+    hash_key = "experiment_hash"
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def folder(self) -> Path:
+        """The folder the user named (``--out``), for messages."""
+        return self.root
+
+    # ------------------------------------------------------------------ paths
+    def run_path(self, variant: str, replication: int) -> Path:
+        return self.root / "runs" / variant / f"rep-{replication:05d}.parquet"
+
+    def failure_path(self, variant: str, replication: int) -> Path:
+        return self.root / "failures" / variant / f"rep-{replication:05d}.json"
+
+    def has(self, variant: str, replication: int) -> bool:
+        return self.run_path(variant, replication).exists()
+
+    def run_files(self) -> list[Path]:
+        return sorted(self.root.glob("runs/*/*.parquet"))
+
+    def holds_runs(self) -> bool:
+        """Any finished or failed run, whether or not a manifest says what made it."""
+        return bool(self.run_files()) or any(self.root.glob("failures/*/*.json"))
+
+    # ------------------------------------------------------------------ writing
+    def save_run(self, row: dict[str, Any]) -> None:
+        fail = self.failure_path(row["variant"], row["replication"])
+        if fail.exists():
+            fail.unlink()
+        write_parquet(pd.DataFrame([row]), self.run_path(row["variant"], row["replication"]))
+
+    def save_failure(self, row: dict[str, Any]) -> None:
+        write_text(json.dumps(row, indent=2) + "\n",
+                   self.failure_path(row["variant"], row["replication"]))
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json")
+
+    # ------------------------------------------------------------------ reading
+    def failures(self) -> list[dict[str, Any]]:
+        out = []
+        for p in sorted(self.root.glob("failures/*/*.json")):
+            row = read_json(p)
+            if not isinstance(row, dict) or not {"variant", "replication", "error"} <= set(row):
+                raise SrmsimError(f"{p}: not a failure record of srmsim (hand-edited or corrupt); "
+                                  f"{RERUN_HINT}")
+            out.append(row)
+        return out
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The manifest, or None if there is none; an error if it is not one srmsim wrote."""
+        path = self.root / "manifest.json"
+        if not path.exists():
+            return None
+        manifest = read_json(path)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get(self.hash_key), str) \
+                or not isinstance(manifest.get("seeds", []), list):
+            raise SrmsimError(f"{path}: not an srmsim {self.kind} manifest (hand-edited or "
+                              f"corrupt); run the {self.kind} into a new --out directory")
+        return manifest
+
+    def reopen(self, digest: str, source: str, resume: bool, complete: bool = False,
+               seeds: list[int] | None = None) -> dict[str, Any] | None:
+        """The manifest of this very study, checked, or None when the store is new.
+
+        Refuses to mix results: runs without a manifest, another study's (or a changed file's)
+        results, an unfinished study without ``resume`` (unless ``complete``: then running it
+        again only reports), a manifest whose seeds are not the study's, a damaged run file.
+        """
+        current = self.manifest()
+        if current is None:
+            if self.holds_runs():
+                raise SrmsimError(
+                    f"{self.folder} holds runs but no manifest.json, so nothing says which "
+                    f"{self.kind} made them; run the {self.kind} into a new --out directory")
+            return None
+        if current.get(self.hash_key) != digest:
+            raise SrmsimError(
+                f"{self.folder} holds results of another {self.kind}, or {source} has changed "
+                f"since they were made ({self.kind} hash {current.get(self.hash_key)} there, "
+                f"{digest} now); run it into a new --out directory")
+        if not (resume or complete):
+            raise SrmsimError(
+                f"{self.folder} already holds unfinished results of {self.kind} "
+                f"{current.get('name')!r}; use --resume to continue it or choose another --out")
+        if seeds is not None and current.get("seeds") != seeds:
+            raise SrmsimError(f"{self.root / 'manifest.json'}: its seeds are not this "
+                              f"{self.kind}'s (hand-edited); run it into a new --out directory")
+        self.load(digest, current.get("seeds"), allow_empty=True)  # every stored run intact
+        return current
+
+    def load(self, digest: str | None = None, seeds: list[int] | None = None,
+             allow_empty: bool = False) -> pd.DataFrame:
+        """Every stored run, each file checked: readable, one row, where its name says, made by
+        this study (``digest``, from the manifest if not given) with its seed."""
+        manifest = self.manifest() or {}
+        digest = digest or manifest.get(self.hash_key)
+        seeds = seeds if seeds is not None else manifest.get("seeds")
+        files = self.run_files()
+        if not files:
+            if allow_empty:
+                return pd.DataFrame()
+            raise SrmsimError(f"{self.root}: no finished runs (expected runs/*/*.parquet)")
+        frames = [self._read_run(f, digest, seeds) for f in files]
+        df = pd.concat(frames, ignore_index=True)
+        return df.sort_values(["variant", "replication"], kind="stable").reset_index(drop=True)
+
+    def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
+                  ) -> pd.DataFrame:
+        """One run file, or an error naming it: a store must never yield a wrong table."""
+        try:
+            df = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several types for truncated/empty files
+            raise SrmsimError(f"{path}: unreadable run file ({type(err).__name__}); "
+                              f"{RERUN_HINT}") from None
+        variant = path.parent.name
+        try:
+            replication = int(path.stem.removeprefix("rep-"))
+        except ValueError:
+            replication = -1
+        ok = (len(df) == 1 and {"variant", "replication", "seed"} <= set(df.columns)
+              and replication >= 0 and path == self.run_path(variant, replication)
+              and df["variant"].iloc[0] == variant
+              and int(df["replication"].iloc[0]) == replication)
+        if not ok:
+            raise SrmsimError(f"{path}: not the run its name says (copied, renamed or edited); "
+                              f"{RERUN_HINT}")
+        stored = df[self.hash_key].iloc[0] if self.hash_key in df.columns else None
+        if digest and stored is not None and stored != digest:
+            raise SrmsimError(f"{path}: made by another {self.kind} (hash {stored}, this "
+                              f"store's is {digest}); run into a new --out directory")
+        if seeds is not None and (replication >= len(seeds)
+                                  or int(df["seed"].iloc[0]) != int(seeds[replication])):
+            raise SrmsimError(f"{path}: its seed is not the one the manifest gives replication "
+                              f"{replication}; {RERUN_HINT}")
+        return df
+
+
+def only_hidden(folder: Path) -> bool:
+    """True for a folder holding only hidden entries (a killed write's temporary files)."""
+    return all(p.name.startswith(".") for p in folder.iterdir())
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file srmsim wrote, or an error naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}: {str(err)[:120]}); it is "
+                          "corrupt or truncated") from None

@@ -1,0 +1,119 @@
+"""A trial's resume store: each finished replication's row, kept in ``store/`` of the output
+folder, so a killed ``srmsim trial`` continues with ``--resume`` where it stopped.
+
+Layout (the shared parts in :mod:`srmsim.store`)::
+
+    <out>/store/manifest.json                 trial hash, seeds, versions, sessions
+    <out>/store/runs/trial/rep-00012.parquet  replication 12's row of trial_runs.csv
+
+A replication that raised is stored like any other (its ``error`` is part of the trial's
+result and the same seed raises again); delete its file to run it again with ``--resume``.
+The final files (trial_runs.csv, ...) are built from the store whether or not the trial was
+interrupted, so a resumed trial writes the same bytes as an uninterrupted one; the output
+folder is replaced whole at the end with the store carried into it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from srmsim.errors import SrmsimError
+from srmsim.outputs import check_out, holds_any
+from srmsim.store import RunStore, versions
+from srmsim.trial.spec import Trial
+
+STORE_DIR = "store"
+#: files that mark a folder as an earlier trial's, which a new trial may replace
+TRIAL_MARKERS = ("trial.json", "trial_runs.csv", f"{STORE_DIR}/manifest.json")
+VARIANT = "trial"  # the store keys runs by variant; a trial has one
+
+
+class TrialStore(RunStore):
+    kind = "trial"
+    hash_key = "trial_hash"
+
+    @property
+    def folder(self) -> Path:
+        return self.root.parent
+
+    @classmethod
+    def of(cls, out: str | Path) -> TrialStore:
+        """The store inside the output folder ``out``."""
+        return cls(Path(out) / STORE_DIR)
+
+    def manifest(self) -> dict[str, Any] | None:
+        manifest = super().manifest()
+        n = manifest.get("replications") if manifest is not None else 1
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise SrmsimError(f"{self.root / 'manifest.json'}: not an srmsim trial manifest "
+                              "(hand-edited or corrupt); run the trial into a new --out directory")
+        return manifest
+
+    def stored(self, n: int) -> list[int]:
+        return [r for r in range(n) if self.has(VARIANT, r)]
+
+    def belongs_to(self, trial: Trial) -> bool:
+        """The store holds this very trial's replications (and a readable manifest)."""
+        try:
+            manifest = self.manifest()
+        except SrmsimError:
+            return False
+        return manifest is not None and manifest.get(self.hash_key) == trial.digest()
+
+    def start(self, trial: Trial, n: int, resume: bool) -> dict[str, Any]:
+        """Check the folder and the store, or create the manifest; returns the manifest.
+
+        A finished trial (of this trial file or another) may be run again into its folder:
+        the same trial only reports again, another replaces it whole at the end. An
+        unfinished one is continued with ``resume`` and otherwise refused, as is a foreign
+        folder, a changed trial file and a damaged store.
+        """
+        check_out(self.folder, holds_any(*TRIAL_MARKERS))
+        digest, seeds = trial.digest(), trial.seeds(n)
+        current = self.manifest()
+        if current is not None and current.get(self.hash_key) != digest and not resume:
+            other = current["replications"]
+            if len(self.stored(other)) < other:
+                raise SrmsimError(
+                    f"{self.folder} holds an unfinished run of trial "
+                    f"{current.get('name')!r} ({len(self.stored(other))} of {other} "
+                    "replications stored); continue it with --resume and its trial file, or "
+                    "choose another --out")
+            self.discard()  # a finished trial of another file: its outputs stay until the swap
+            current = None
+        complete = current is not None and len(self.stored(n)) == n
+        current = self.reopen(digest, trial.source, resume, complete=complete, seeds=seeds)
+        if current is not None:
+            return current
+        manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,
+                    "trial_file": trial.source, "replications": n, "root_seed": trial.root_seed,
+                    "seeds": seeds, "versions": versions(),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": []}
+        self.write_manifest(manifest)
+        return manifest
+
+    def discard(self) -> None:
+        """Remove the store; moved aside first, so a kill part way leaves no half store."""
+        aside = Path(tempfile.mkdtemp(prefix=".store.old-", dir=self.folder))
+        os.replace(self.root, aside / STORE_DIR)
+        shutil.rmtree(aside, ignore_errors=True)
+
+    def save(self, row: dict[str, Any], digest: str) -> None:
+        """One finished replication's row (a failed one's with its traceback)."""
+        self.save_run({**row, "variant": VARIANT, self.hash_key: digest})
+
+    def rows(self, trial: Trial, n: int) -> list[dict[str, Any]]:
+        """Replications 0 .. n-1 as rows, each file checked; an error if one is missing."""
+        missing = [r for r in range(n) if not self.has(VARIANT, r)]
+        if missing:
+            raise SrmsimError(f"{self.root}: replication(s) {missing[:5]} not stored; "
+                              "run the trial again with --resume")
+        runs = self.load(trial.digest(), trial.seeds(n)).drop(columns=["variant", self.hash_key])
+        # only failed rows carry a traceback: the others' is a gap the table filled in
+        return [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
+                for row in runs.to_dict("records")]

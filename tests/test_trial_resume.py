@@ -1,0 +1,187 @@
+"""Trial resume: a killed `srmsim trial` continues with --resume to the same bytes as an
+uninterrupted run, whatever the executor; a changed trial file, an unfinished trial without
+--resume, a foreign folder and a damaged store are refused by name (exit 2), nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import folder_bytes as all_bytes
+
+from srmsim.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUTS = ("trial_runs.csv", "trial_summary.csv", "trial.json")
+
+
+def write_trial(tmp: Path, replications: int, seed: int = 11) -> Path:
+    spec = {"name": "tiny_trial", "scenario": str(REPO / "scenarios" / "reading_age.yaml"),
+            "overrides": {"trust.n_schools": 2, "trust.students_per_year_group": 12},
+            "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+            "baseline": "reading_gap_start", "replications": replications, "seed": seed}
+    path = tmp / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def trial(path: Path, out: Path, *extra: str) -> int:
+    return main(["trial", str(path), "--out", str(out), "--quiet", "--no-report", *extra])
+
+
+def folder_bytes(out: Path) -> dict[str, bytes]:
+    """Every file's bytes but the store manifest's (each session adds its timings there)."""
+    return all_bytes(out, skip=("manifest.json",))
+
+
+def fails(capsys, *argv: str, contains: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert contains in err, err
+    return err
+
+
+def test_killed_trial_resumes_to_the_same_bytes_on_any_executor(tmp_path, capsys):
+    path = write_trial(tmp_path, replications=6)
+    full = tmp_path / "full"
+    assert trial(path, full, "--workers", "1") == 0
+    part = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "trial", str(path), "--out",
+                             str(part), "--quiet", "--no-report", "--workers", "1"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = part / "store" / "runs" / "trial"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(runs.glob("*.parquet"))) < 2:
+        assert proc.poll() is None, "the trial ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.read_bytes() for p in runs.glob("*.parquet")}
+    assert 2 <= len(before) < 6, "the kill should land part way through"
+    assert not (part / "trial_runs.csv").exists()
+    capsys.readouterr()
+    fails(capsys, "trial", str(path), "--out", str(part), "--quiet", "--workers", "1",
+          contains="use --resume")
+    dask_part = tmp_path / "dask_part"
+    shutil.copytree(part, dask_part)
+
+    assert trial(path, part, "--workers", "2", "--resume") == 0
+    assert f"({len(before)} stored by an earlier session)" in capsys.readouterr().out
+    after = {p.name: p.read_bytes() for p in runs.glob("*.parquet")}
+    assert len(after) == 6 and all(after[n] == b for n, b in before.items())
+    for name in OUTPUTS:
+        assert (part / name).read_bytes() == (full / name).read_bytes(), name
+    sessions = json.loads((part / "store" / "manifest.json").read_text())["sessions"]
+    assert sessions[-1]["replications_run"] == 6 - len(before)
+
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        assert trial(path, dask_part, "--resume", "--scheduler", cluster.scheduler_address) == 0
+    for name in OUTPUTS:
+        assert (dask_part / name).read_bytes() == (full / name).read_bytes(), name
+
+    # a finished trial run again only reports, from its store, to the same bytes
+    assert trial(path, full, "--workers", "1") == 0
+    assert "0 replications" in capsys.readouterr().out
+
+
+def test_a_changed_trial_file_refuses_to_resume_into_the_old_folder(tmp_path, capsys):
+    path = write_trial(tmp_path, replications=2)
+    out = tmp_path / "o"
+    assert trial(path, out, "--workers", "1") == 0
+    capsys.readouterr()
+    kept = folder_bytes(out)
+    write_trial(tmp_path, replications=2, seed=12)
+    fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--resume",
+          contains="has changed")
+    assert folder_bytes(out) == kept
+    # unfinished, the old trial is not replaced by the new one either
+    (out / "store/runs/trial/rep-00001.parquet").unlink()
+    fails(capsys, "trial", str(path), "--out", str(out), "--quiet", contains="unfinished run of")
+    # a finished trial's folder is replaced whole by another trial, as before
+    (out / "store/runs/trial/rep-00001.parquet").write_bytes(kept["store/runs/trial/rep-00001"
+                                                                  ".parquet"])
+    (out / "stale.txt").write_text("from an earlier trial")
+    assert trial(path, out, "--workers", "1") == 0
+    assert not (out / "stale.txt").exists()
+    assert json.loads((out / "trial.json").read_text())["root_seed"] == 12
+    assert json.loads((out / "store/manifest.json").read_text())["root_seed"] == 12
+
+
+def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsys):
+    path = write_trial(tmp_path, replications=3)
+    out = tmp_path / "o"
+    assert trial(path, out, "--workers", "1") == 0
+    capsys.readouterr()
+    store = out / "store"
+    good = store / "runs/trial/rep-00001.parquet"
+    data = good.read_bytes()
+    argv = ("trial", str(path), "--out", str(out), "--quiet", "--resume", "--workers", "1")
+
+    def damaged(contains: str) -> None:
+        kept = folder_bytes(out)
+        fails(capsys, *argv, contains=contains)
+        assert folder_bytes(out) == kept
+
+    for damage in (b"", data[: len(data) // 2]):  # empty, truncated
+        good.write_bytes(damage)
+        damaged("rep-00001.parquet: unreadable")
+    good.write_bytes(data)
+    shutil.copy(good, store / "runs/trial/rep-00002.parquet")  # a duplicate under another name
+    damaged("rep-00002.parquet: not the run its name says")
+    (store / "runs/trial/rep-00002.parquet").unlink()
+    shutil.copy(good, store / "runs/trial/rep-1.parquet")  # the same replication twice
+    damaged("rep-1.parquet: not the run its name says")
+    (store / "runs/trial/rep-1.parquet").unlink()
+
+    manifest = json.loads((store / "manifest.json").read_text())
+    (store / "manifest.json").write_text("{not json")
+    damaged("manifest.json: unreadable")
+    for edit, contains in [({"seeds": manifest["seeds"][::-1]}, "its seeds are not"),
+                           ({"replications": "3"}, "not an srmsim trial manifest"),
+                           ({"trial_hash": 7}, "not an srmsim trial manifest")]:
+        (store / "manifest.json").write_text(json.dumps({**manifest, **edit}))
+        damaged(contains)
+    (store / "manifest.json").unlink()
+    damaged("no manifest.json")
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    assert trial(path, out, "--resume", "--workers", "1") == 0  # repaired, it reports again
+
+
+def test_a_folder_of_other_files_is_refused_before_any_work(tmp_path, capsys):
+    path = write_trial(tmp_path, replications=2)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    fails(capsys, "trial", str(path), "--out", str(home), "--quiet",
+          contains="holds files srmsim did not write there")
+    assert [p.name for p in home.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels, on a 2-row fit
+def test_failed_replications_are_stored_and_reported_again(tmp_path, capsys):
+    """A replication that raised is part of the result: stored, not run again on a rerun."""
+    spec = yaml.safe_load(write_trial(tmp_path, replications=2).read_text())
+    spec["overrides"] = {"trust.n_schools": 1, "trust.students_per_year_group": 2}
+    spec["population"] = "flagged"
+    path = tmp_path / "fails.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "o"
+    assert trial(path, out, "--workers", "1") == 1
+    first = folder_bytes(out)
+    assert (out / "trial_failures.json").is_file()
+    capsys.readouterr()
+    assert trial(path, out, "--workers", "1") == 1
+    assert "0 replications" in capsys.readouterr().out
+    assert folder_bytes(out) == first
