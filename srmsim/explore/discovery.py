@@ -10,6 +10,7 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,4 +181,8 @@ def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
     trajectory_plot(found, out / "prim_trajectory.png")
     paths.append(out / "prim_trajectory.png")
     write_text(found.summary() + "\n", out / "discovery.txt")
+    # what was asked, for the experiment's report (srmsim report reads DIR/discovery/)
+    about = {"condition": found.condition, "variant": found.variant, "box": found.box_index,
+             "runs": len(found.cases), "cases": int(found.cases.sum())}
+    write_text(json.dumps(about, indent=2) + "\n", out / "discovery.json")
     return paths

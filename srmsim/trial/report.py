@@ -227,6 +227,9 @@ class TrialResult:
     summary: pd.DataFrame
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: per replication, the treated arm's outcomes in both runs by group
+    #: (:func:`srmsim.trial.groups.group_truths`); None for results that keep none
+    groups: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.summary, TrialSummary):
@@ -258,7 +261,8 @@ class TrialResult:
         return plot(self.runs, path, title=self.trial.name)
 
     def write(self, out: str | Path) -> Path:
-        """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions)
+        """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions),
+        trial_groups.csv (the treated arm's outcomes, cost and reach in both runs, by group)
         and, when replications failed, trial_failures.json (their errors and tracebacks)."""
         from srmsim.experiment.store import versions
         from srmsim.outputs import holds_any, replace_dir
@@ -277,6 +281,8 @@ class TrialResult:
                     "seconds": round(self.seconds, 3)}
             write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
             write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
+            if self.groups is not None:
+                write_text(csv_text(self.groups, float_format="%.10g"), out / "trial_groups.csv")
             if self.failures:
                 keep = ("replication", "seed", "error", "traceback")
                 write_text(json.dumps([{k: f.get(k) for k in keep} for f in self.failures],
