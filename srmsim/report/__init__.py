@@ -69,4 +69,11 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     return target
 
 
-__all__ = ["build_html", "folder_kind", "write_report"]
+def refresh_report(path: str | Path) -> None:
+    """Rewrite a folder's report.html if it has one (after ``srmsim sensitivity`` or ``srmsim
+    discover`` added results to it), saying so."""
+    if (Path(path) / "report.html").exists():
+        print(f"updated {write_report(path)}")
+
+
+__all__ = ["build_html", "folder_kind", "refresh_report", "write_report"]

@@ -14,7 +14,7 @@ from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.page import INTERVAL_NOTE, Page, esc
 from srmsim.report.requests import backlog_columns
 from srmsim.report.requests import experiment_section as requests_section
-from srmsim.report.words import describe_policy, describe_trust
+from srmsim.report.words import describe_trust, describe_variant
 
 EFFECT_NUMBERS = {"mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
                   "relative_change"}
@@ -196,6 +196,8 @@ def cost_section(page: Page, res: ExperimentResult) -> None:
 
 def groups_section(page: Page, res: ExperimentResult) -> None:
     ge = res.group_effects
+    if ge is None and res.students_per_run(res.baseline) == 0:
+        return  # no students: nothing to split by group
     if ge is None:
         page.h2("Effects by group and by school", "groups")
         page.p("These results keep no per-group detail (made by an older srmsim).")
@@ -222,6 +224,8 @@ def groups_section(page: Page, res: ExperimentResult) -> None:
 
 
 def weeks_section(page: Page, res: ExperimentResult) -> None:
+    if res.students_per_run(res.baseline) == 0:
+        return  # no students, no queues of students
     if res.weeks is None or res.weeks.empty:
         page.h2("Queues and staff use over the year", "weeks")
         page.p("These results keep no weekly detail (made by an older srmsim).")
@@ -244,6 +248,13 @@ def weeks_section(page: Page, res: ExperimentResult) -> None:
                                         "share of staff time used"})
 
 
+def _curve_cell(mean: float, low: float, high: float, share: bool) -> str:
+    def f(x: float) -> str:
+        return f"{100 * x:.1f}%" if share else f"{x:.3g}"
+
+    return f"{f(mean)} ({f(low)} to {f(high)})" if math.isfinite(low) else f(mean)
+
+
 def learning_section(page: Page, res: ExperimentResult) -> None:
     """The learning curve (regret and oracle match by term) of experiments that measure it."""
     from srmsim.experiment.learning import learning_curve, plot_learning_curve
@@ -259,18 +270,24 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
            "regret falling and oracle match rising term by term; a fixed or random one stays "
            "flat. Means over replications with 95% simulation intervals; the same numbers are "
            "in learning_curve.csv.")
-    shown = curve.assign(
-        measure=curve["measure"].map({"regret": "regret per referral",
-                                      "oracle_match": "oracle match"}),
-        mean=[f"{100 * m:.1f}%" if k == "oracle_match" else f"{m:.3g}"
-              for k, m in zip(curve["measure"], curve["mean"], strict=True)],
-        interval=[(f"{100 * lo:.1f}% to {100 * hi:.1f}%" if k == "oracle_match" else
-                   f"{lo:.3g} to {hi:.3g}") if math.isfinite(lo) else "–"
-                  for k, lo, hi in zip(curve["measure"], curve["ci_low"], curve["ci_high"],
-                                       strict=True)])
-    page.table(shown[["variant", "measure", "term", "replications", "mean", "interval"]],
-               {"term", "replications", "mean", "interval"}, "learning_curve",
-               raw=curve[["mean"]])
+    for measure, title in (("regret", "Regret per referral"),
+                           ("oracle_match", "Share of referrals given the oracle's action")):
+        c = curve[curve["measure"] == measure]
+        if c.empty:
+            continue
+        share = measure == "oracle_match"
+        c = c.assign(cell=[_curve_cell(m, lo, hi, share) for m, lo, hi in
+                           zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)],
+                     column=[f"term {t}" for t in c["term"]])
+        order = [v for v in res.variants if v in set(c["variant"])]
+        terms = list(dict.fromkeys(c.sort_values("term")["column"]))
+        shown = c.pivot(index="variant", columns="column", values="cell").reindex(
+            index=order, columns=terms).fillna("–")
+        raw = c.pivot(index="variant", columns="column", values="mean").reindex(
+            index=order, columns=terms)
+        page.h3(f"{title}, by term (mean and 95% interval)")
+        page.table(shown.reset_index(), set(terms), f"learning_{measure}",
+                   raw=raw.reset_index(drop=True))
     page.figure(plot_learning_curve(curve), "Regret per referral (left, lower is better) and the "
                 "share of referrals given the oracle's action (right), by term of the run, per "
                 "variant, with 95% intervals.")
@@ -296,7 +313,7 @@ def build(res: ExperimentResult) -> Page:
                      ", ".join(f"{k}={v}" for k, v in m["settings"].items())))
     page.definitions(rows)
     page.h3("The variants")
-    page.table(pd.DataFrame([{"variant": v, "what it does": describe_policy(res.scenario(v))}
+    page.table(pd.DataFrame([{"variant": v, "what it does": describe_variant(res.scenario(v))}
                              for v in res.variants if res.scenario(v) is not None]))
 
     page.h2("Headline effects", "headline")

@@ -134,10 +134,21 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
     for col in COLUMNS[5:]:
         table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
     page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
+    index_columns = ["mu_star", "sigma"] if (table["method"] == "morris").any() else ["S1", "ST"]
+    constant = table[index_columns].isna().all(axis=1)
+    flat = sorted({f"{t}: {get_outcome(o, registry).label}" for t, o in
+                   zip(table.loc[constant, "target"], table.loc[constant, "outcome"],
+                       strict=True)})
+    table = table[~constant].reset_index(drop=True)
     shown, raw, morris = sensitivity_table(table, registry)
     page.raw(MORRIS_WORDS if morris else SOBOL_WORDS)
     page.table(shown, set(raw.columns) | {"S1 95% interval", "ST 95% interval",
                                           "mu* 95% interval"}, "sensitivity", raw=raw)
+    if flat:
+        page.p("Not shown, because they did not vary with the uncertain parameters (nothing to "
+               "apportion): " + "; ".join(flat) + ".")
+    if table.empty:
+        return
     page.figure(sensitivity_plot(table),
                 "Morris mu* against sigma for each parameter." if morris else
                 "First-order (blue) and total (orange) Sobol indices of each parameter with "
@@ -207,11 +218,20 @@ def _objective_text(name: str, direction: str) -> str:
     return f"{get_outcome(name).label} ({direction})"
 
 
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Scenario keys by their last part, or as many parts as tell them apart."""
+    for parts in range(1, max((k.count(".") + 1 for k in keys), default=1) + 1):
+        names = {k: ".".join(k.split(".")[-parts:]) for k in keys}
+        if len(set(names.values())) == len(names):
+            return names
+    return {k: k for k in keys}
+
+
 def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str]
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown = pd.DataFrame({"candidate": [f"trial-{int(t):05d}" for t in front["trial"]]})
-    for lever in levers:
-        shown[lever] = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in front[lever]]
+    for lever, short in short_names(levers).items():
+        shown[short] = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in front[lever]]
     for name in objectives:
         o = get_outcome(name)
         shown[o.label] = [o.format_value(float(v)) for v in front[name]]
@@ -266,6 +286,8 @@ def build_optimise(path: Path) -> Page:
     page.raw(FRONT_WORDS)
     shown, raw = front_table(front, list(objectives), levers)
     page.table(shown, set(raw.columns), "pareto", raw=raw)
+    page.p("Levers: " + "; ".join(f"{v} = {k}" for k, v in short_names(levers).items()
+                                  if k != v) + ".", "meta")
     png = path / "pareto.png"
     if png.is_file():
         page.png(png.read_bytes(), "Every candidate's mean objectives (grey; crosses break a "

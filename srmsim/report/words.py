@@ -72,3 +72,9 @@ def describe_requests(sc: Scenario) -> list[str]:
         out.append(f"Request stream {name}: {arrivals}, {r.backlog:,} waiting at the start; "
                    f"steps {steps}; staff {staff}{deadline}.")
     return out
+
+
+def describe_variant(sc: Scenario) -> str:
+    """What a variant does: its policy (when it has students) and its request streams."""
+    parts = [] if sc.trust.n_schools == 0 else [describe_policy(sc)]
+    return " ".join(parts + describe_requests(sc))
