@@ -624,8 +624,9 @@ def _check_page(driver, path: Path) -> None:
 
 
 @requires_browser
-def test_reports_open_in_a_browser_and_match_the_csv_files(experiment_dir, run_dir, trial_dir,
-                                                           tmp_path):
+def test_reports_open_in_a_browser_and_match_the_csv_files(
+        experiment_dir, run_dir, trial_dir, requests_run_dir, requests_experiment_dir,
+        learning_dir, explored_dir, optimise_dir, tmp_path):
     exp_out, _ = experiment_dir
     with browser() as driver:
         # experiment: every headline number equals effects.csv, formatted with its unit
@@ -673,6 +674,17 @@ def test_reports_open_in_a_browser_and_match_the_csv_files(experiment_dir, run_d
         assert format_difference(bias, "months") in [t for t, _ in cells]
         body = driver.find_element("tag name", "body").text
         assert "Estimate against the truth" in body and "coverage" in body.lower()
+        assert "True effects by group and by school" in body
+
+        # the other sections' reports: every figure loads, the console stays clean (their
+        # numbers are checked against the files by the tests above)
+        for folder, heading in ((requests_run_dir, "Administrative requests"),
+                                (requests_experiment_dir, "Administrative requests over time"),
+                                (learning_dir, "The learning curve"),
+                                (explored_dir, "scenario discovery"),
+                                (optimise_dir, "The Pareto front")):
+            _check_page(driver, folder / "report.html")
+            assert heading in driver.find_element("tag name", "body").text, folder
     # the trial's resolved scenario keeps the --set values
     sc = yaml.safe_load((trial_dir / "scenario.yaml").read_text())
     assert sc["trust"]["n_schools"] == 2 and sc["trust"]["students_per_year_group"] == 50
