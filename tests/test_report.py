@@ -587,6 +587,7 @@ def test_group_truths_measure_the_treated_arm_in_both_runs():
 def test_broken_exploration_files_are_clear_errors(tmp_path):
     from srmsim.errors import SrmsimError
     from srmsim.report.explore import discovery_section, sensitivity_section
+    from srmsim.report.files import embed_png
     from srmsim.report.page import Page
 
     (tmp_path / "sensitivity.csv").write_text("target,variant\nx,y\n")
@@ -599,6 +600,9 @@ def test_broken_exploration_files_are_clear_errors(tmp_path):
     (tmp_path / "discovery" / "discovery.json").write_bytes(b"\xff{")
     with pytest.raises(SrmsimError, match="discovery.json: unreadable"):
         discovery_section(Page("x"), tmp_path)
+    (tmp_path / "fake.png").write_text("<svg onload=alert(1)>")
+    with pytest.raises(SrmsimError, match="fake.png: not a PNG image"):
+        embed_png(Page("x"), tmp_path / "fake.png", "a figure")
     (tmp_path / "optimise.json").write_text('{"name": "x"}')  # a search still running
     proc = cli("report", str(tmp_path))
     assert proc.returncode == 0, proc.stderr

@@ -8,15 +8,14 @@ met a Sobol index or a PRIM box.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.report.files import embed_png, need_columns, read_csv, read_json
 from srmsim.report.page import Page, esc
 
 SOBOL_WORDS = (
@@ -61,33 +60,6 @@ FRONT_WORDS = (
     "numbers, not the search's.</p>")
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV a command wrote, or an error naming the file."""
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); run the command that "
-                          "wrote it again") from None
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); run the command that "
-                          "wrote it again") from None
-    if not isinstance(data, dict):
-        raise SrmsimError(f"{path}: not what srmsim writes (a JSON object)")
-    return data
-
-
-def _need(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise SrmsimError(f"{path}: missing column(s) {missing}; run the command that wrote it "
-                          "again")
-
-
 def _size(o: Outcome, value: float) -> str:
     """A size (no direction) in the outcome's unit of differences."""
     return o.format_difference(value).lstrip("+±")
@@ -130,7 +102,7 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
 
     path = folder / "sensitivity.csv"
     table = read_csv(path)
-    _need(table, COLUMNS[:5], path)
+    need_columns(table, COLUMNS[:5], path)
     for col in COLUMNS[5:]:
         table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
     page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
@@ -163,11 +135,11 @@ def discovery_section(page: Page, folder: Path) -> None:
     about = read_json(d / "discovery.json")
     box, traj = read_csv(d / "prim_box.csv"), read_csv(d / "prim_trajectory.csv")
     cart = read_csv(d / "cart_leaves.csv")
-    _need(box, ["parameter", "low", "high", "range_low", "range_high", "quasi_p"],
+    need_columns(box, ["parameter", "low", "high", "range_low", "range_high", "quasi_p"],
           d / "prim_box.csv")
-    _need(traj, ["box", "coverage", "density", "mass", "res_dim", "runs", "cases"],
+    need_columns(traj, ["box", "coverage", "density", "mass", "res_dim", "runs", "cases"],
           d / "prim_trajectory.csv")
-    _need(cart, ["box", "runs", "cases", "coverage", "density"], d / "cart_leaves.csv")
+    need_columns(cart, ["box", "runs", "cases", "coverage", "density"], d / "cart_leaves.csv")
     index = about.get("box")
     chosen = traj[traj["box"] == index]
     if chosen.empty:
@@ -200,10 +172,8 @@ def discovery_section(page: Page, folder: Path) -> None:
         page.table(limits, {"box", "full range", "quasi-p"}, "prim_box",
                    raw=box[["low", "quasi_p"]].rename(columns={"low": "box",
                                                                "quasi_p": "quasi-p"}))
-    png = d / "prim_trajectory.png"
-    if png.is_file():
-        page.png(png.read_bytes(), "Coverage against density of every box on PRIM's peeling "
-                 "trajectory; the circled box is the one reported.")
+    embed_png(page, d / "prim_trajectory.png", "Coverage against density of every box on PRIM's "
+              "peeling trajectory; the circled box is the one reported.")
     page.h3("Classification tree leaves (densest first)")
     page.table(cart[["box", "runs", "cases", "coverage", "density"]].assign(
         coverage=[f"{v:.2f}" for v in cart["coverage"]],
@@ -252,7 +222,7 @@ def build_optimise(path: Path) -> Page:
         return page
     trials = read_csv(path / "trials.csv")
     front = read_csv(path / "pareto.csv")
-    _need(front, ["trial", "feasible", "pareto"], path / "pareto.csv")
+    need_columns(front, ["trial", "feasible", "pareto"], path / "pareto.csv")
     objectives: dict[str, str] = dict(meta.get("objectives") or {})
     if not objectives:  # made by an older srmsim: objectives are the registered outcome columns
         from srmsim.experiment.outcomes import OUTCOMES
@@ -288,10 +258,8 @@ def build_optimise(path: Path) -> Page:
     page.table(shown, set(raw.columns), "pareto", raw=raw)
     page.p("Levers: " + "; ".join(f"{v} = {k}" for k, v in short_names(levers).items()
                                   if k != v) + ".", "meta")
-    png = path / "pareto.png"
-    if png.is_file():
-        page.png(png.read_bytes(), "Every candidate's mean objectives (grey; crosses break a "
-                 "constraint) and the Pareto front (red).")
+    embed_png(page, path / "pareto.png", "Every candidate's mean objectives (grey; crosses break "
+              "a constraint) and the Pareto front (red).")
 
     effects_path = path / "front_effects.csv"
     if effects_path.is_file():

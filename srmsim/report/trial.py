@@ -10,8 +10,9 @@ import pandas as pd
 
 from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
+from srmsim.report.files import need_columns, read_csv
 from srmsim.report.page import Page
-from srmsim.trial.groups import ALL, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
+from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
 from srmsim.trial.report import summary_display
 
 #: the registry outcome that measures a students column a trial can analyse
@@ -99,7 +100,9 @@ def build(path: Path) -> Page:
                 "replications.")
     groups = path / "trial_groups.csv"
     if groups.exists():
-        truth_sections(page, truth_effects(pd.read_csv(groups)), outcome)
+        table = read_csv(groups)
+        need_columns(table, list(COLUMNS) + ["replication"], groups)
+        truth_sections(page, truth_effects(table), outcome)
     else:
         page.h2("Cost, staff hours and effects by group", "cost")
         page.p("This trial folder keeps no per-group detail (made by an older srmsim): run the "
