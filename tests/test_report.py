@@ -115,33 +115,33 @@ def requests_run_dir(tmp_path_factory) -> Path:
     return tmp / "out"
 
 
-@pytest.fixture(scope="module")
-def requests_experiment_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("requests_exp")
-    exp = yaml.safe_load((REPO / "experiments" / "automation.yaml").read_text())
-    exp.update(scenario=str(REPO / "scenarios" / "certification_backlog.yaml"), replications=2,
-               variants={k: exp["variants"][k] for k in ("paper", "fully_automated")})
+def shipped_experiment(tmp: Path, name: str, scenario: str, *settings: str, **changes) -> Path:
+    """Run experiments/<name>.yaml, made small by ``changes`` and ``--set`` ``settings``."""
+    exp = yaml.safe_load((REPO / "experiments" / f"{name}.yaml").read_text())
+    exp.update(scenario=str(REPO / "scenarios" / scenario), **changes)
     (tmp / "exp.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
     proc = cli("experiment", str(tmp / "exp.yaml"), "--workers", "1", "--quiet", "--out",
-               str(tmp / "out"), *REQUESTS_SMALL)
+               str(tmp / "out"), *settings)
     assert proc.returncode == 0, proc.stderr
     return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def requests_experiment_dir(tmp_path_factory) -> Path:
+    return shipped_experiment(tmp_path_factory.mktemp("requests_exp"), "automation",
+                              "certification_backlog.yaml", *REQUESTS_SMALL, replications=2,
+                              variants={"paper": {}, "fully_automated": {
+                                  "requests.certification.automate": "all"}})
 
 
 @pytest.fixture(scope="module")
 def learning_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("learning")
-    exp = yaml.safe_load((REPO / "experiments" / "learning.yaml").read_text())
-    terms = [f"{m}_t{k}" for m in ("regret", "oracle_match") for k in (1, 2, 3)]
-    exp.update(scenario=str(REPO / "scenarios" / "learning.yaml"), replications=2,
-               outcomes=terms,
-               variants={k: exp["variants"][k] for k in ("fixed", "learned_pooled")})
-    (tmp / "exp.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
-    proc = cli("experiment", str(tmp / "exp.yaml"), "--workers", "1", "--quiet", "--out",
-               str(tmp / "out"), "--set", "years=1", "--set", "trust.n_schools=2",
-               "--set", "trust.students_per_year_group=25")
-    assert proc.returncode == 0, proc.stderr
-    return tmp / "out"
+    variants = yaml.safe_load((REPO / "experiments" / "learning.yaml").read_text())["variants"]
+    return shipped_experiment(
+        tmp_path_factory.mktemp("learning"), "learning", "learning.yaml", "--set", "years=1",
+        "--set", "trust.n_schools=2", "--set", "trust.students_per_year_group=25",
+        replications=2, outcomes=[f"{m}_t{k}" for m in ("regret", "oracle_match") for k in (1, 2, 3)],
+        variants={k: variants[k] for k in ("fixed", "learned_pooled")})
 
 
 @pytest.fixture(scope="module")
@@ -150,17 +150,13 @@ def explored_dir(tmp_path_factory) -> Path:
     a scenario discovery of the runs where the policy gains least."""
     from srmsim.explore.tables import Explored
 
-    tmp = tmp_path_factory.mktemp("explored")
     exp = yaml.safe_load((REPO / "experiments" / "uncertain_attendance.yaml").read_text())
-    exp.update(scenario=str(REPO / "scenarios" / "attendance_escalation_small.yaml"),
-               design={"method": "sobol", "n": 4}, outcomes=["attendance", "staff_hours"],
-               uncertain=dict(list(exp["uncertain"].items())[:2]))
-    (tmp / "exp.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
-    out = tmp / "out"
-    proc = cli("experiment", str(tmp / "exp.yaml"), "--workers", "1", "--quiet", "--out",
-               str(out), "--set", "trust.n_schools=1", "--set", "trust.students_per_year_group=20",
-               "--no-report")
-    assert proc.returncode == 0, proc.stderr
+    out = shipped_experiment(
+        tmp_path_factory.mktemp("explored"), "uncertain_attendance",
+        "attendance_escalation_small.yaml", "--set", "trust.n_schools=1",
+        "--set", "trust.students_per_year_group=20", "--no-report",
+        design={"method": "sobol", "n": 4}, outcomes=["attendance", "staff_hours"],
+        uncertain=dict(list(exp["uncertain"].items())[:2]))
     proc = cli("sensitivity", str(out))
     assert proc.returncode == 0, proc.stderr
     diff = Explored(out).outcome_table("escalation")["attendance_diff"]
