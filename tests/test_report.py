@@ -4,9 +4,11 @@ real (headless) browser; the outcome registry's units; user-defined outcomes; ``
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import math
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +21,8 @@ from browser import broken_images, browser, console_errors, requires_browser, sc
 from srmsim.cli import main
 from srmsim.experiment.outcomes import OUTCOMES, SCALES, format_difference, format_value
 
+#: one worker runs this module: its result folders (module-scoped fixtures) are built once
+pytestmark = pytest.mark.xdist_group("report_folders")
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = {
     "name": "tiny",
@@ -46,6 +50,11 @@ CUSTOM = [
     {"name": "attendance_p10", "statistic": "percentile", "q": 10, "of": "attendance_rate",
      "scale": "share", "better": "higher"},
 ]
+
+
+#: the certification office of scenarios/certification_backlog.yaml at a tenth of its size
+REQUESTS_SMALL = ("--set", "years=1", "--set", "requests.certification.arrivals.per_week=40",
+                  "--set", "requests.certification.backlog=300")
 
 
 def cli(*args: str) -> SimpleNamespace:
@@ -92,6 +101,84 @@ def run_dir(tmp_path_factory) -> Path:
     (tmp / "tiny.yaml").write_text(yaml.safe_dump(SCENARIO))
     proc = cli("run", str(tmp / "tiny.yaml"), "--quiet", "--out", str(tmp / "out"),
                "--set", "trust.n_schools=2", "--set", "population.fsm_rate=0.4", "--report")
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def requests_run_dir(tmp_path_factory) -> Path:
+    """The certification office for one year, scaled down (no students: requests only)."""
+    tmp = tmp_path_factory.mktemp("requests_run")
+    proc = cli("run", str(REPO / "scenarios" / "certification_backlog.yaml"), "--quiet", "--out",
+               str(tmp / "out"), *REQUESTS_SMALL, "--report")
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "out"
+
+
+def shipped_experiment(tmp: Path, name: str, scenario: str, *settings: str, **changes) -> Path:
+    """Run experiments/<name>.yaml, made small by ``changes`` and ``--set`` ``settings``."""
+    exp = yaml.safe_load((REPO / "experiments" / f"{name}.yaml").read_text())
+    exp.update(scenario=str(REPO / "scenarios" / scenario), **changes)
+    (tmp / "exp.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
+    proc = cli("experiment", str(tmp / "exp.yaml"), "--workers", "1", "--quiet", "--out",
+               str(tmp / "out"), *settings)
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def requests_experiment_dir(tmp_path_factory) -> Path:
+    return shipped_experiment(tmp_path_factory.mktemp("requests_exp"), "automation",
+                              "certification_backlog.yaml", *REQUESTS_SMALL, replications=2,
+                              variants={"paper": {}, "fully_automated": {
+                                  "requests.certification.automate": "all"}})
+
+
+@pytest.fixture(scope="module")
+def learning_dir(tmp_path_factory) -> Path:
+    variants = yaml.safe_load((REPO / "experiments" / "learning.yaml").read_text())["variants"]
+    return shipped_experiment(
+        tmp_path_factory.mktemp("learning"), "learning", "learning.yaml", "--set", "years=1",
+        "--set", "trust.n_schools=2", "--set", "trust.students_per_year_group=25",
+        replications=2, outcomes=[f"{m}_t{k}" for m in ("regret", "oracle_match") for k in (1, 2, 3)],
+        variants={k: variants[k] for k in ("fixed", "learned_pooled")})
+
+
+@pytest.fixture(scope="module")
+def explored_dir(tmp_path_factory) -> Path:
+    """A Sobol design (n=4, two parameters: 16 states of the world), its sensitivity indices and
+    a scenario discovery of the runs where the policy gains least."""
+    from srmsim.explore.tables import Explored
+
+    exp = yaml.safe_load((REPO / "experiments" / "uncertain_attendance.yaml").read_text())
+    out = shipped_experiment(
+        tmp_path_factory.mktemp("explored"), "uncertain_attendance",
+        "attendance_escalation_small.yaml", "--set", "trust.n_schools=1",
+        "--set", "trust.students_per_year_group=20", "--no-report",
+        design={"method": "sobol", "n": 4}, outcomes=["attendance", "staff_hours"],
+        uncertain=dict(list(exp["uncertain"].items())[:2]))
+    proc = cli("sensitivity", str(out))
+    assert proc.returncode == 0, proc.stderr
+    diff = Explored(out).outcome_table("escalation")["attendance_diff"]
+    proc = cli("discover", str(out), "--condition", f"attendance_diff < {diff.median():.10g}")
+    assert proc.returncode == 0, proc.stderr
+    assert "updated" not in proc.stdout  # no report.html yet: nothing to refresh
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def optimise_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("optimise")
+    opt = yaml.safe_load((REPO / "experiments" / "optimise_attendance.yaml").read_text())
+    opt.update(scenario=str(REPO / "scenarios" / "attendance_escalation_small.yaml"),
+               overrides={"trust.n_schools": 1, "trust.students_per_year_group": 20},
+               replications=2, search={"sampler": "nsga2", "trials": 4, "batch": 2},
+               reevaluate={"replications": 2, "front_max": 2})
+    (tmp / "opt.yaml").write_text(yaml.safe_dump(opt, sort_keys=False))
+    proc = cli("optimise", str(tmp / "opt.yaml"), "--workers", "1", "--quiet", "--out",
+               str(tmp / "out"))
     assert proc.returncode == 0, proc.stderr
     return tmp / "out"
 
@@ -260,6 +347,267 @@ def test_result_objects_print_and_plot(experiment_dir):
     assert fig._suptitle.get_text().startswith("Effect of each policy")
 
 
+# ------------------------------------------------------------------------------ report sections
+class _Tables(HTMLParser):
+    """Every table of a report page with an id: its rows as {column: (text, data-value)}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[dict[str, tuple[str, float | None]]]] = {}
+        self._id: str | None = None
+        self._cell: dict[str, str] | None = None
+        self._row: dict[str, tuple[str, float | None]] = {}
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self._id = a.get("id")
+            if self._id:
+                self.tables[self._id] = []
+        elif tag == "td" and self._id and "data-col" in a:
+            self._cell, self._text = a, []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            value = self._cell.get("data-value")
+            self._row[self._cell["data-col"]] = ("".join(self._text),
+                                                 float(value) if value is not None else None)
+            self._cell = None
+        elif tag == "tr" and self._id and self._row:
+            self.tables[self._id].append(self._row)
+            self._row = {}
+        elif tag == "table":
+            self._id = None
+
+
+def report_tables(folder: Path) -> tuple[dict[str, list[dict]], str]:
+    """The tables of the report the commands wrote in a folder, and its text."""
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables, page
+
+
+def test_run_report_shows_request_streams_as_summary_json_says(requests_run_dir):
+    tables, page = report_tables(requests_run_dir)
+    summary = json.loads((requests_run_dir / "summary.json").read_text())
+    s = summary["requests"]["certification"]
+    rows = {r["measure"][0]: r["value"] for r in tables["requests_certification"]}
+    for measure, key in (("median wait", "median_days"), ("90th percentile wait", "p90_days"),
+                         ("99th percentile wait", "p99_days"), ("backlog at the end", "backlog_end"),
+                         ("throughput", "throughput_per_week"), ("completed", "completed"),
+                         ("completed within the deadline (28 days)", "within_deadline")):
+        assert rows[measure][1] == pytest.approx(s[key], rel=1e-9), measure
+    assert rows["median wait"][0] == f"{s['median_days']:,.1f} days"
+    assert rows["completed within the deadline (28 days)"][0] == format_value(
+        s["within_deadline"], "share")
+    # the waits are those of requests.parquet
+    done = pd.read_parquet(requests_run_dir / "requests.parquet").query("status == 'completed'")
+    assert rows["90th percentile wait"][1] == pytest.approx(
+        np.quantile(done["days_in_system"], 0.9), rel=1e-9)
+    util = {r["role"][0]: r["utilisation"][1] for r in tables["utilisation_certification"]}
+    assert util == pytest.approx({"clerk": s["utilisation_clerk"],
+                                  "evaluator": s["utilisation_evaluator"],
+                                  "officer": s["utilisation_officer"]}, rel=1e-9)
+    assert "Administrative requests" in page and "Backlog over time" not in page  # a picture
+    assert "The year in numbers" not in page  # no students, no student sections
+    assert "No schools or students" in page and page.count("<img") == 2
+
+
+def test_experiment_report_shows_request_outcomes_and_backlog(requests_experiment_dir):
+    out = requests_experiment_dir
+    tables, page = report_tables(out)
+    eff = pd.read_csv(out / "effects.csv")
+    shown = {(r["variant"][0], r["outcome"][0]): r for r in tables["effects"]}
+    for r in eff.itertuples(index=False):
+        o = OUTCOMES[r.outcome]
+        cell = shown[(r.variant, o.label)]
+        assert cell["difference"][1] == pytest.approx(r.difference, rel=1e-9, abs=1e-12)
+        assert cell["difference"][0] == o.format_difference(r.difference)  # in its unit
+    median = shown[("fully_automated", OUTCOMES["request_wait_median_days"].label)]
+    assert median["difference"][0].endswith(" days") and median["mean_variant"][0].endswith(
+        " days")  # request outcomes print in their units
+    assert shown[("fully_automated", OUTCOMES["request_backlog_end"].label)][
+        "mean_variant"][0].endswith(" requests")
+    # backlog over time: mean over replications of each week, then its mean, peak and end
+    detail = pd.concat([pd.read_parquet(f).assign(variant=f.parent.name)
+                        for f in sorted((out / "detail").glob("*/rep-*-weekly.parquet"))])
+    weeks = detail.groupby(["variant", "run_week"])["backlog:certification"].mean()
+    rows = {r["variant"][0]: r for r in tables["backlog_certification"]}
+    assert set(rows) == {"paper", "fully_automated"}
+    for variant, r in rows.items():
+        w = weeks.loc[variant].sort_index()
+        assert r["mean backlog"][1] == pytest.approx(w.mean(), rel=1e-9)
+        assert r["peak backlog"][1] == pytest.approx(w.max(), rel=1e-9)
+        assert r["backlog at the end"][1] == pytest.approx(w.iloc[-1], rel=1e-9)
+    # whole-run outcomes have no value by group, and there are no students to queue
+    assert "Effects by group and by school" not in page and "Queues and staff use" not in page
+
+
+def test_experiment_report_shows_the_learning_curve(learning_dir):
+    tables, page = report_tables(learning_dir)
+    runs = pd.concat([pd.read_parquet(f) for f in sorted((learning_dir / "runs").glob("*/*"))])
+    for measure in ("regret", "oracle_match"):
+        rows = {r["variant"][0]: r for r in tables[f"learning_{measure}"]}
+        assert set(rows) == {"fixed", "learned_pooled"}
+        for variant, r in rows.items():
+            arm = runs[runs["variant"] == variant]
+            for k in (1, 2, 3):
+                expected = arm[f"{measure}_t{k}"].mean()
+                assert r[f"term {k}"][1] == pytest.approx(expected, rel=1e-9), (measure, k)
+    curve = pd.read_csv(learning_dir / "learning_curve.csv")  # srmsim compare's file agrees
+    fixed = curve[(curve["variant"] == "fixed") & (curve["measure"] == "regret")]
+    assert fixed.sort_values("term")["mean"].tolist() == pytest.approx(
+        [runs.loc[runs["variant"] == "fixed", f"regret_t{k}"].mean() for k in (1, 2, 3)])
+    assert "The learning curve" in page
+
+
+def test_experiment_report_shows_sensitivity_and_discovery(explored_dir):
+    out = explored_dir
+    tables, page = report_tables(out)
+    sens = pd.read_csv(out / "sensitivity.csv").dropna(subset=["S1", "ST"], how="all")
+    rows = tables["sensitivity"]
+    assert len(rows) == len(sens) > 0
+    for r, (_, e) in zip(rows, sens.iterrows(), strict=True):
+        assert (r["policy (or effect)"][0], r["parameter"][0]) == (e["target"], e["parameter"])
+        assert r["first-order S1"][1] == pytest.approx(e["S1"], rel=1e-5)
+        assert r["total ST"][1] == pytest.approx(e["ST"], rel=1e-5)
+        assert r["S1 95% interval"][0] == f"{e['S1'] - e['S1_conf']:.2f} to " \
+            f"{e['S1'] + e['S1_conf']:.2f}"
+    assert "How to read a Sobol index" in page
+    # discovery: the condition, the box's limits, coverage and density as the files say
+    about = json.loads((out / "discovery" / "discovery.json").read_text())
+    box = pd.read_csv(out / "discovery" / "prim_box.csv")
+    traj = pd.read_csv(out / "discovery" / "prim_trajectory.csv").set_index("box")
+    assert html.escape(about["condition"]) in page and about["cases"] == 8  # half of 16
+    shown = tables["prim_box"]
+    assert [r["parameter"][0] for r in shown] == box["parameter"].tolist()
+    for r, (_, b) in zip(shown, box.iterrows(), strict=True):
+        assert r["box"][1] == pytest.approx(b["low"], rel=1e-5)
+        assert r["box"][0] == f"{b['low']:.4g} to {b['high']:.4g}"
+    chosen = traj.loc[about["box"]]
+    assert f"<th>coverage</th><td>{chosen['coverage']:.2f}</td>" in page
+    assert f"<th>density</th><td>{chosen['density']:.2f}</td>" in page
+    cart = pd.read_csv(out / "discovery" / "cart_leaves.csv")
+    assert [r["density"][1] for r in tables["cart_leaves"]] == pytest.approx(
+        cart["density"].tolist())
+    assert "How to read scenario discovery" in page
+
+
+def test_morris_indices_print_in_the_outcome_unit():
+    from srmsim.report.explore import sensitivity_table
+
+    table = pd.DataFrame({"target": ["a", "a"], "variant": "a", "outcome": "attendance",
+                          "parameter": ["p", "q"], "method": "morris", "mu_star": [0.012, 0.0],
+                          "mu_star_conf": [0.002, 0.0], "sigma": [0.004, 0.0]})
+    shown, raw, morris = sensitivity_table(table, {})
+    assert morris and shown["mu*"].tolist() == ["1.20 pp", "0.00 pp"]
+    assert shown["mu* 95% interval"].iloc[0] == "± 0.20 pp" and raw["mu*"].iloc[0] == 0.012
+
+
+def test_optimise_folder_report_shows_front_and_best_policy(optimise_dir):
+    out = optimise_dir
+    assert (out / "report.html").exists()  # srmsim optimise writes it
+    tables, page = report_tables(out)
+    meta = json.loads((out / "optimise.json").read_text())
+    assert meta["objectives"] == {"attendance": "maximise", "staff_hours": "minimise"}
+    front = pd.read_csv(out / "pareto.csv")
+    rows = tables["pareto"]
+    assert [r["candidate"][0] for r in rows] == [f"trial-{t:05d}" for t in front["trial"]]
+    assert [r["Attendance"][1] for r in rows] == pytest.approx(front["attendance"].tolist())
+    assert [r["Staff hours"][0] for r in rows] == [format_value(v, "hours")
+                                                   for v in front["staff_hours"]]
+    eff = pd.read_csv(out / "front_effects.csv")
+    assert [r["difference"][1] for r in tables["front_effects"]] == pytest.approx(
+        eff["difference"].tolist())
+    assert f"{meta['best']}: the best attendance" in page
+    for key, value in meta["best_overrides"].items():
+        assert f"<th>{key}</th><td>{value}</td>" in page
+    assert "How to read the front" in page and page.count("<img") == 1
+
+
+def test_trial_report_shows_cost_and_true_effects_by_group(trial_dir):
+    tables, page = report_tables(trial_dir)
+    g = pd.read_csv(trial_dir / "trial_groups.csv")
+    g["effect"] = g["trial"] - g["counterfactual"]
+    whole = g[g["group"] == "all treated-arm students"].set_index(["outcome", "replication"])
+    cost = {r["measure"][0]: r["value"][1] for r in tables["trial_cost"]}
+    assert cost["cost of actions"] == pytest.approx(whole.loc["cost", "effect"].mean())
+    assert cost["staff hours"] == pytest.approx(whole.loc["staff_hours", "effect"].mean())
+    assert cost["treated-arm students"] == pytest.approx(whole.loc["cost", "students"].mean())
+    served = whole.loc["students_served", "effect"].mean() * whole.loc["cost", "students"].mean()
+    assert cost["students who received any action"] == pytest.approx(served)
+    # every cost falls on the treated arm: the counterfactual spends nothing
+    assert (whole.loc["cost", "counterfactual"] == 0).all()
+    runs = pd.read_csv(trial_dir / "trial_runs.csv")
+    assert (whole.loc["cost", "students"].to_numpy() >= runs["n_treated"].to_numpy()).all()
+    for outcome in ("reading_gap_end", "attendance"):
+        o = OUTCOMES[outcome]
+        rows = {r["students"][0]: r for r in tables[f"groups_{outcome}"]}
+        assert {"FSM", "not FSM", "SEN", "EAL", "school 0", "school 1"} <= set(rows)
+        for group in ("FSM", "school 1", "all treated-arm students"):
+            x = g[(g["group"] == group) & (g["outcome"] == outcome)]
+            text = rows[group]["with the policy (difference, 95% interval)"][0]
+            assert text.startswith(o.format_difference(x["effect"].mean()) + " ("), text
+            assert rows[group]["without the policy (level)"][0] == o.format_value(
+                x["counterfactual"].mean())
+    assert "Cost per unit of each outcome" in page and "True effects by group" in page
+
+
+def test_group_truths_measure_the_treated_arm_in_both_runs():
+    """A replication's group truths are the registry's outcomes of the treated students in the
+    trial run and in the counterfactual, counted right."""
+    from srmsim.trial.run import replicate
+    from srmsim.trial.spec import load_trial
+
+    trial = load_trial(REPO / "experiments" / "trial_reading.yaml",
+                       {"trust.n_schools": 2, "trust.students_per_year_group": 30})
+    rep = replicate(trial, 0)
+    g = rep.groups.set_index(["group", "outcome"])
+    arm = rep.students.set_index("uid")["arm"]
+    ts = rep.trial_students
+    treated = ts[ts["uid"].map(arm).eq("treated").to_numpy()]
+    fsm = treated[treated["fsm"]]
+    assert g.loc[("all treated-arm students", "cost"), "trial"] == pytest.approx(ts["cost"].sum())
+    assert g.loc[("FSM", "reading_gap_end"), "trial"] == pytest.approx(
+        fsm["reading_gap_end"].mean())
+    cf = rep.counterfactual_students.set_index("uid").loc[fsm["uid"]]
+    assert g.loc[("FSM", "reading_gap_end"), "counterfactual"] == pytest.approx(
+        cf["reading_gap_end"].mean())
+    assert g.loc[("FSM", "reading_gap_end"), "students"] == len(fsm)
+    assert g.loc[("all treated-arm students", "students_served"), "counterfactual"] == 0
+
+
+def test_broken_exploration_files_are_clear_errors(tmp_path):
+    from srmsim.errors import SrmsimError
+    from srmsim.report.explore import discovery_section, sensitivity_section
+    from srmsim.report.files import embed_png
+    from srmsim.report.page import Page
+
+    (tmp_path / "sensitivity.csv").write_text("target,variant\nx,y\n")
+    with pytest.raises(SrmsimError, match=r"sensitivity\.csv: missing column\(s\)"):
+        sensitivity_section(Page("x"), tmp_path, {})
+    (tmp_path / "discovery").mkdir()
+    (tmp_path / "discovery" / "discovery.json").write_text("[1, 2]")
+    with pytest.raises(SrmsimError, match="discovery.json: not what srmsim writes"):
+        discovery_section(Page("x"), tmp_path)
+    (tmp_path / "discovery" / "discovery.json").write_bytes(b"\xff{")
+    with pytest.raises(SrmsimError, match="discovery.json: unreadable"):
+        discovery_section(Page("x"), tmp_path)
+    (tmp_path / "fake.png").write_text("<svg onload=alert(1)>")
+    with pytest.raises(SrmsimError, match="fake.png: not a PNG image"):
+        embed_png(Page("x"), tmp_path / "fake.png", "a figure")
+    (tmp_path / "optimise.json").write_text('{"name": "x"}')  # a search still running
+    proc = cli("report", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "has not finished" in (tmp_path / "report.html").read_text()
+
+
 # ------------------------------------------------------------------------------ the browser
 def _cells(driver, table_id: str, column: str) -> list[tuple[str, float]]:
     cells = driver.find_elements("css selector", f"#{table_id} td[data-col='{column}']")
@@ -279,8 +627,9 @@ def _check_page(driver, path: Path) -> None:
 
 
 @requires_browser
-def test_reports_open_in_a_browser_and_match_the_csv_files(experiment_dir, run_dir, trial_dir,
-                                                           tmp_path):
+def test_reports_open_in_a_browser_and_match_the_csv_files(
+        experiment_dir, run_dir, trial_dir, requests_run_dir, requests_experiment_dir,
+        learning_dir, explored_dir, optimise_dir, tmp_path):
     exp_out, _ = experiment_dir
     with browser() as driver:
         # experiment: every headline number equals effects.csv, formatted with its unit
@@ -328,6 +677,17 @@ def test_reports_open_in_a_browser_and_match_the_csv_files(experiment_dir, run_d
         assert format_difference(bias, "months") in [t for t, _ in cells]
         body = driver.find_element("tag name", "body").text
         assert "Estimate against the truth" in body and "coverage" in body.lower()
+        assert "True effects by group and by school" in body
+
+        # the other sections' reports: every figure loads, the console stays clean (their
+        # numbers are checked against the files by the tests above)
+        for folder, heading in ((requests_run_dir, "Administrative requests"),
+                                (requests_experiment_dir, "Administrative requests over time"),
+                                (learning_dir, "The learning curve"),
+                                (explored_dir, "scenario discovery"),
+                                (optimise_dir, "The Pareto front")):
+            _check_page(driver, folder / "report.html")
+            assert heading in driver.find_element("tag name", "body").text, folder
     # the trial's resolved scenario keeps the --set values
     sc = yaml.safe_load((trial_dir / "scenario.yaml").read_text())
     assert sc["trust"]["n_schools"] == 2 and sc["trust"]["students_per_year_group"] == 50

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "on a variant's outcomes holds (PRIM, with a classification tree as a "
                        "second view). In the condition, x is the variant's outcome, x_diff its "
                        "paired difference from the baseline, x_baseline the baseline's. Writes "
-                       "prim_trajectory.csv/.png, prim_box.csv and cart_leaves.csv.")
+                       "prim_trajectory.csv/.png, prim_box.csv, cart_leaves.csv and discovery.json; "
+                       "by default in DIR/discovery, and then updates DIR/report.html.")
     p.add_argument("dir", help="results directory of `srmsim experiment` with uncertain: "
                    "parameters")
     p.add_argument("--condition", required=True,
@@ -41,4 +42,8 @@ def discover_cmd(args: argparse.Namespace) -> int:
     print("classification tree leaves (densest first):")
     print(found.cart.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print("wrote " + ", ".join(str(p) for p in paths))
+    if out == Path(args.dir) / "discovery":  # where the experiment's report looks for them
+        from srmsim.report import refresh_report
+
+        refresh_report(Path(args.dir))
     return 0

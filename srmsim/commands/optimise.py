@@ -11,8 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Search the decision levers of an optimisation file (NSGA-II "
                        "or TPE, Optuna) with common random numbers, re-evaluate the Pareto front "
                        "with more replications, and write the best policy as a scenario. Writes "
-                       "trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml (and "
-                       "regret.csv with uncertain: parameters) in --out.")
+                       "trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml, report.html "
+                       "(and regret.csv with uncertain: parameters) in --out.")
     p.add_argument("file", help="optimisation YAML (see experiments/optimise_attendance.yaml)")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
@@ -52,6 +52,8 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \
         "again on re-evaluation)"
     print(f"best: {res['best']} {res['best_overrides']}{note}")
+    from srmsim.report import write_report
+
     print(f"wrote {out / 'pareto.csv'}, {out / 'pareto.png'}, {out / 'front_effects.csv'}, "
-          f"{out / 'best_policy.yaml'}")
+          f"{out / 'best_policy.yaml'}, {write_report(out)}")
     return 0

@@ -8,13 +8,15 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "report", help="write report.html for a run, experiment or trial folder",
+        "report", help="write report.html for a run, experiment, trial or optimisation folder",
         description="Write one self-contained HTML page (figures embedded, no network needed) "
         "that explains a result: what was run, the effects in units with their simulation "
         "intervals, cost and staff hours, effects by group and school, queues and staff use "
-        "over the year; for trials, the estimate against the truth.")
-    p.add_argument("dir", help="a folder written by `srmsim run`, `srmsim experiment` or "
-                   "`srmsim trial`")
+        "over the year; for trials, the estimate against the truth; sensitivity indices and "
+        "scenario discovery when `srmsim sensitivity`/`srmsim discover` wrote into an "
+        "experiment folder; for `srmsim optimise` folders, the Pareto front and best policy.")
+    p.add_argument("dir", help="a folder written by `srmsim run`, `srmsim experiment`, "
+                   "`srmsim trial` or `srmsim optimise`")
     p.add_argument("--out", default=None, help="file to write (default: DIR/report.html)")
     p.set_defaults(func=run)
 

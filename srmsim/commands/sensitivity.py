@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Sobol first-order and total indices (design: sobol) or Morris "
                        "mu* and sigma (design: morris) of every outcome, per variant and per paired "
                        "difference from the baseline, with confidence intervals. Writes "
-                       "sensitivity.csv and sensitivity.png in DIR.")
+                       "sensitivity.csv and sensitivity.png in DIR, and updates DIR/report.html.")
     p.add_argument("dir", help="results directory of `srmsim experiment` with a design")
     p.add_argument("--outcome", action="append", default=None,
                    help="an outcome to analyse (repeatable; default: all measured)")
@@ -36,4 +36,7 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
         sensitivity_plot(table, stage / "sensitivity.png")
     print(format_sensitivity(table))
     print(f"wrote {out / 'sensitivity.csv'} and {out / 'sensitivity.png'}")
+    from srmsim.report import refresh_report
+
+    refresh_report(out)
     return 0

@@ -64,7 +64,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row["students"] = len(result.students)
         row["error"] = ""
         row["_groups"] = measure_groups(result, outcomes)
-        row["_weekly"] = trust_weeks(result.weekly)
+        row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)
     except Exception as err:  # a failed run is recorded, not fatal
         row["error"] = f"{type(err).__name__}: {err}"
         row["traceback"] = traceback.format_exc(limit=5)
@@ -85,6 +85,25 @@ def trust_weeks(weekly: pd.DataFrame) -> pd.DataFrame:
     if weekly.empty:
         return pd.DataFrame(columns=["run_week", *cols])
     return weekly.groupby("run_week", sort=True)[cols].sum().reset_index()
+
+
+#: weekly detail column of a request stream's backlog: ``backlog:<stream>``
+BACKLOG_PREFIX = "backlog:"
+
+
+def with_backlog(weeks: pd.DataFrame, requests_weekly: pd.DataFrame | None) -> pd.DataFrame:
+    """``weeks`` with each request stream's backlog per run week (column ``backlog:<stream>``,
+    requests in the system), for the report's backlog over time; unchanged without streams."""
+    if requests_weekly is None or requests_weekly.empty:
+        return weeks
+    backlog = requests_weekly.pivot_table(index="run_week", columns="stream", values="in_system",
+                                          aggfunc="first", observed=True)
+    backlog.columns = [f"{BACKLOG_PREFIX}{c}" for c in backlog.columns]
+    backlog = backlog.reset_index()
+    if weeks.empty:  # no schools: an administrative process only
+        return backlog
+    return weeks.merge(backlog, on="run_week", how="outer").sort_values(
+        "run_week", kind="stable").reset_index(drop=True)
 
 
 def run_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:

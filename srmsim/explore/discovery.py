@@ -10,6 +10,7 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
 MAX_CONDITION_LENGTH = 500
 #: what ``srmsim discover`` writes, in the order it lists them
 DISCOVERY_FILES = ("prim_trajectory.csv", "prim_box.csv", "cart_leaves.csv", "prim_trajectory.png",
-                   "discovery.txt")
+                   "discovery.txt", "discovery.json")
 
 
 @dataclass
@@ -179,9 +180,13 @@ def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
     out = Path(out)
     files = {"prim_trajectory.csv": found.prim.trajectory, "prim_box.csv": found.box,
              "cart_leaves.csv": found.cart}
+    # what was asked, for the experiment's report (srmsim report reads DIR/discovery/)
+    about = {"condition": found.condition, "variant": found.variant, "box": found.box_index,
+             "runs": len(found.cases), "cases": int(found.cases.sum())}
     with replace_dir(out, replaceable=holds_any(*DISCOVERY_FILES)) as tmp:
         for name, frame in files.items():
             write_text(frame.to_csv(index=False, float_format="%.6g"), tmp / name)
         trajectory_plot(found, tmp / "prim_trajectory.png")
         write_text(found.summary() + "\n", tmp / "discovery.txt")
+        write_text(json.dumps(about, indent=2) + "\n", tmp / "discovery.json")
     return [out / name for name in DISCOVERY_FILES]

@@ -500,6 +500,19 @@ def regret(opt: Optimisation, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _described(opt: Optimisation, best: str, overrides: dict[str, Any], feasible: bool
+               ) -> dict[str, Any]:
+    """What the search was and what it chose, for the folder's report (``optimise.json``)."""
+    c = opt.config
+    return {"description": c.description, "objectives": dict(c.objectives),
+            "constraints": {k: b.model_dump(exclude_none=True) for k, b in c.constraints.items()},
+            "choose": c.choose or list(c.objectives)[0],
+            "levers": list(opt.overrides(opt._example_params())),
+            "replications": c.replications, "reevaluate_replications": c.reevaluate.replications,
+            "sampler": opt.sampler_name, "uncertain": {k: list(v) for k, v in c.uncertain.items()},
+            "best": best, "best_overrides": overrides, "feasible_on_reevaluation": feasible}
+
+
 def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: int = 1,
              scheduler: Any = None, resume: bool = False, progress: bool = True
              ) -> dict[str, Any]:
@@ -574,5 +587,6 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
                        stage / "regret.csv")
     done = json.loads((out / "optimise.json").read_text())
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    done.update(_described(opt, best, best_overrides, bool(ok.any())))
     write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")
     return summary

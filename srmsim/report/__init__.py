@@ -1,7 +1,9 @@
 """One self-contained HTML report per result folder: ``srmsim report DIR``.
 
 The folder's kind is recognised by its files: a run (``summary.json`` and
-``students.parquet``), an experiment (``manifest.json``) or a trial (``trial.json``).
+``students.parquet``), an experiment (``manifest.json``; with the results of ``srmsim
+sensitivity`` and ``srmsim discover`` when they wrote into it), a trial (``trial.json``) or an
+optimisation (``optimise.json``).
 """
 
 from __future__ import annotations
@@ -12,22 +14,24 @@ from pathlib import Path
 from srmsim.errors import SrmsimError
 from srmsim.results import write_text
 
-KINDS = {"experiment": "manifest.json", "trial": "trial.json", "run": "summary.json"}
+KINDS = {"experiment": "manifest.json", "trial": "trial.json", "run": "summary.json",
+         "optimise": "optimise.json"}
 
 
 def folder_kind(path: str | Path) -> str:
-    """``run``, ``experiment`` or ``trial``; a clear error for anything else."""
+    """``run``, ``experiment``, ``trial`` or ``optimise``; a clear error for anything else."""
     path = Path(path)
     if not path.exists():
         raise SrmsimError(f"{path}: no such folder")
     if not path.is_dir():
-        raise SrmsimError(f"{path}: is a file; give the folder a run, experiment or trial wrote")
+        raise SrmsimError(f"{path}: is a file; give the folder a run, experiment, trial or "
+                          "optimisation wrote")
     for kind, marker in KINDS.items():
         if (path / marker).is_file():
             return kind
     raise SrmsimError(f"{path}: not a result folder (expected manifest.json from `srmsim "
-                      "experiment`, trial.json from `srmsim trial` or summary.json from "
-                      "`srmsim run`)")
+                      "experiment`, trial.json from `srmsim trial`, summary.json from "
+                      "`srmsim run` or optimise.json from `srmsim optimise`)")
 
 
 def build_html(path: str | Path) -> str:
@@ -43,6 +47,10 @@ def build_html(path: str | Path) -> str:
         from srmsim.report.trial import build
 
         page = build(path)
+    elif kind == "optimise":
+        from srmsim.report.explore import build_optimise
+
+        page = build_optimise(path)
     else:
         from srmsim.report.run import build
 
@@ -61,4 +69,11 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     return target
 
 
-__all__ = ["build_html", "folder_kind", "write_report"]
+def refresh_report(path: str | Path) -> None:
+    """Rewrite a folder's report.html if it has one (after ``srmsim sensitivity`` or ``srmsim
+    discover`` added results to it), saying so."""
+    if (Path(path) / "report.html").exists():
+        print(f"updated {write_report(path)}")
+
+
+__all__ = ["build_html", "folder_kind", "refresh_report", "write_report"]

@@ -8,10 +8,13 @@ import math
 import pandas as pd
 
 from srmsim.experiment.compare import effects_display, mark_better
-from srmsim.experiment.outcomes import RESOURCES, format_value
+from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value
 from srmsim.experiment.result import ExperimentResult
+from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.page import INTERVAL_NOTE, Page, esc
-from srmsim.report.words import describe_policy, describe_trust
+from srmsim.report.requests import backlog_columns
+from srmsim.report.requests import experiment_section as requests_section
+from srmsim.report.words import describe_trust, describe_variant
 
 EFFECT_NUMBERS = {"mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
                   "relative_change"}
@@ -41,22 +44,30 @@ def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
 
 def cost_table(res: ExperimentResult) -> pd.DataFrame | None:
     """Per variant: cost, staff hours, and the cost (and staff hours) per unit of each outcome
-    that the variant clearly improved: extra cost / (improvement per student x students)."""
-    eff = res.effects.set_index(["variant", "outcome"])
-    has = [r for r in RESOURCES if r in res.outcomes]
-    if not has or res.students_per_run(res.baseline) is None:
-        return None  # no cost outcome, or results of an older srmsim (no student counts)
+    that the variant clearly improved."""
+    if res.students_per_run(res.baseline) is None:
+        return None  # results of an older srmsim (no student counts)
+    return cost_per_unit(res.effects, [res.outcome(o) for o in res.outcomes],
+                         {v: res.students_per_run(v) for v in res.variants if v != res.baseline})
+
+
+def cost_per_unit(effects: pd.DataFrame, outcomes: list[Outcome],
+                  students: dict[str, float | None]) -> pd.DataFrame | None:
+    """Rows of ``variant, unit of improvement, units gained per year, cost per unit, staff hours
+    per unit``: extra cost / (improvement per student x ``students[variant]``), for each outcome
+    with a unit of improvement; None without a cost outcome or such an outcome."""
+    eff = effects.set_index(["variant", "outcome"])
+    names = {o.name for o in outcomes}
+    has = [r for r in RESOURCES if r in names]
+    if not has:
+        return None
     rows = []
-    for variant in res.variants:
-        if variant == res.baseline:
-            continue
-        n = res.students_per_run(variant)
+    for variant, n in students.items():
         extra = {r: float(eff.loc[(variant, r), "difference"]) for r in has}
-        for name in res.outcomes:
-            o = res.outcome(name)
-            if name in RESOURCES or o.gain is None or o.better is None:
+        for o in outcomes:
+            if o.name in RESOURCES or o.gain is None or o.better is None:
                 continue
-            e = eff.loc[(variant, name)]
+            e = eff.loc[(variant, o.name)]
             improvement = float(e["difference"]) * (1 if o.better == "higher" else -1)
             units = improvement * (n or math.nan)
             clear = e["verdict"] == "better"
@@ -88,19 +99,18 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def group_table(res: ExperimentResult, outcome: str, groups: list[str]) -> pd.DataFrame:
-    ge = res.group_effects
-    if ge is None:  # build() checks first: results without per-group detail have no table
-        raise ValueError("these results keep no per-group detail")
-    o = res.outcome(outcome)
-    sub = ge[(ge["outcome"] == outcome) & ge["group"].isin(groups)]
+def group_table(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str
+                ) -> pd.DataFrame:
+    """One row per group: the baseline's level and each variant's difference with its interval
+    (``ge``: group effects, the columns of effects.csv and ``group``)."""
+    sub = ge[(ge["outcome"] == o.name) & ge["group"].isin(groups)]
     rows = []
     for group in groups:
         g = sub[sub["group"] == group]
         if g.empty:
             continue
         row = {"students": group,
-               f"{res.baseline} (level)": o.format_value(float(g["mean_baseline"].iloc[0]))}
+               f"{baseline} (level)": o.format_value(float(g["mean_baseline"].iloc[0]))}
         for r in g.itertuples(index=False):
             row[f"{r.variant} (difference, 95% interval)"] = (
                 f"{o.format_difference(r.difference)} "
@@ -137,16 +147,12 @@ def weeks_figure(res: ExperimentResult):
     return fig
 
 
-def group_figure(res: ExperimentResult, outcome: str, groups: list[str]):
+def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
+                 variants: list[str]):
     from srmsim.figures import new_figure
 
-    ge = res.group_effects
-    if ge is None:  # build() checks first: results without per-group detail have no figure
-        raise ValueError("these results keep no per-group detail")
-    o = res.outcome(outcome)
     scale = 100.0 if o.scale == "share" else 1.0
     unit = o.difference_unit
-    variants = [v for v in res.variants if v != res.baseline]
     fig, ax = new_figure(8, 0.9 + 0.32 * len(groups) * len(variants))
     y = 0.0
     ticks, labels = [], []
@@ -155,7 +161,7 @@ def group_figure(res: ExperimentResult, outcome: str, groups: list[str]):
                        strict=False))
     for group in reversed(groups):
         for v in reversed(variants):
-            g = ge[(ge["group"] == group) & (ge["variant"] == v) & (ge["outcome"] == outcome)]
+            g = ge[(ge["group"] == group) & (ge["variant"] == v) & (ge["outcome"] == o.name)]
             if g.empty:
                 continue
             d, lo, hi = (float(g[c].iloc[0]) * scale for c in ("difference", "ci_low", "ci_high"))
@@ -167,12 +173,124 @@ def group_figure(res: ExperimentResult, outcome: str, groups: list[str]):
         y += 0.5
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(ticks, labels, fontsize=7)
-    ax.set_xlabel(f"difference from {res.baseline}" + (f" ({unit})" if unit else ""))
+    ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""))
     mark_better(ax, o)
     ax.set_title(f"{o.label} by group: effect with 95% simulation interval", fontsize=9,
                  loc="left", pad=12)
     fig.tight_layout()
     return fig
+
+
+def cost_section(page: Page, res: ExperimentResult) -> None:
+    page.h2("Cost and staff hours", "cost")
+    page.table(resource_table(res), numeric={"Cost", "Staff hours", "students"})
+    ct = cost_table(res)
+    if ct is not None:
+        page.p("Cost per unit of each outcome: the variant's extra cost (or staff hours) over "
+               "the baseline, divided by the improvement it bought across the trust's students "
+               "in a year. Shown only where the improvement is clear (its interval excludes "
+               "zero).")
+        page.table(ct, {"units gained per year", "cost per unit", "staff hours per unit"},
+                   "cost_per_unit")
+
+
+def groups_section(page: Page, res: ExperimentResult) -> None:
+    ge = res.group_effects
+    if ge is None and res.students_per_run(res.baseline) == 0:
+        return  # no students: nothing to split by group
+    if ge is None:
+        page.h2("Effects by group and by school", "groups")
+        page.p("These results keep no per-group detail (made by an older srmsim).")
+    else:
+        # outcomes of the whole run (request streams, regret) have no value for a group
+        measured = set(ge.loc[ge["difference"].notna(), "outcome"])
+        main = [o for o in res.outcomes if o not in RESOURCES and o in measured]
+        if not main:
+            return
+        page.h2("Effects by group and by school", "groups")
+        groups = [g for g in ("FSM", "not FSM", "SEN", "not SEN", "EAL", "not EAL")
+                  if g in set(ge["group"])]
+        schools = sorted({g for g in ge["group"] if g.startswith("school ")},
+                         key=lambda s: int(s.split()[1]))
+        for name in main:
+            o = res.outcome(name)
+            page.h3(o.heading())
+            page.table(group_table(res.group_effects, o, groups + schools, res.baseline),
+                       numeric=set())
+        if main:
+            page.figure(group_figure(res.group_effects, res.outcome(main[0]), groups,
+                                     res.baseline, [v for v in res.variants if v != res.baseline]),
+                        f"{res.outcome(main[0]).label}: effect by FSM, SEN and EAL group.")
+
+
+def weeks_section(page: Page, res: ExperimentResult) -> None:
+    if res.students_per_run(res.baseline) == 0:
+        return  # no students, no queues of students
+    if res.weeks is None or res.weeks.empty:
+        page.h2("Queues and staff use over the year", "weeks")
+        page.p("These results keep no weekly detail (made by an older srmsim).")
+    elif "queue_length" in res.weeks and res.weeks["queue_length"].notna().any():
+        page.h2("Queues and staff use over the year", "weeks")
+        page.figure(weeks_figure(res), "Students waiting for an action and staff hours used, "
+                    "each week, summed over the trust's schools.")
+        w = res.weeks
+        rows = []
+        for v in res.variants:
+            x = w[w["variant"] == v]
+            rows.append({"variant": v,
+                         "mean queue": f"{x['queue_length'].mean():,.1f}",
+                         "longest queue": f"{x['queue_length'].max():,.0f}",
+                         "staff hours used": f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
+                         "share of staff time used": (
+                             f"{x['staff_minutes_used'].sum() / x['staff_minutes_available'].sum():.0%}"
+                             if x["staff_minutes_available"].sum() > 0 else "–")})
+        page.table(pd.DataFrame(rows), {"mean queue", "longest queue", "staff hours used",
+                                        "share of staff time used"})
+
+
+def _curve_cell(mean: float, low: float, high: float, share: bool) -> str:
+    def f(x: float) -> str:
+        return f"{100 * x:.1f}%" if share else f"{x:.3g}"
+
+    return f"{f(mean)} ({f(low)} to {f(high)})" if math.isfinite(low) else f(mean)
+
+
+def learning_section(page: Page, res: ExperimentResult) -> None:
+    """The learning curve (regret and oracle match by term) of experiments that measure it."""
+    from srmsim.experiment.learning import learning_curve, plot_learning_curve
+
+    curve = learning_curve(res.runs)
+    if curve.empty:
+        return
+    page.h2("Does the trust learn? The learning curve", "learning")
+    page.p("Each referral's choice of action is set against the oracle's (the action the "
+           "simulator knows works best for that student). Regret is the oracle's expected gain "
+           "minus the chosen action's, per referral, in the chooser's target unit (months of "
+           "reading age for reading): 0 is perfect. A chooser that learns from its cases has "
+           "regret falling and oracle match rising term by term; a fixed or random one stays "
+           "flat. Means over replications with 95% simulation intervals; the same numbers are "
+           "in learning_curve.csv.")
+    for measure, title in (("regret", "Regret per referral"),
+                           ("oracle_match", "Share of referrals given the oracle's action")):
+        c = curve[curve["measure"] == measure]
+        if c.empty:
+            continue
+        share = measure == "oracle_match"
+        c = c.assign(cell=[_curve_cell(m, lo, hi, share) for m, lo, hi in
+                           zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)],
+                     column=[f"term {t}" for t in c["term"]])
+        order = [v for v in res.variants if v in set(c["variant"])]
+        terms = list(dict.fromkeys(c.sort_values("term")["column"]))
+        shown = c.pivot(index="variant", columns="column", values="cell").reindex(
+            index=order, columns=terms).fillna("–")
+        raw = c.pivot(index="variant", columns="column", values="mean").reindex(
+            index=order, columns=terms)
+        page.h3(f"{title}, by term (mean and 95% interval)")
+        page.table(shown.reset_index(), set(terms), f"learning_{measure}",
+                   raw=raw.reset_index(drop=True))
+    page.figure(plot_learning_curve(curve), "Regret per referral (left, lower is better) and the "
+                "share of referrals given the oracle's action (right), by term of the run, per "
+                "variant, with 95% intervals.")
 
 
 def build(res: ExperimentResult) -> Page:
@@ -195,7 +313,7 @@ def build(res: ExperimentResult) -> Page:
                      ", ".join(f"{k}={v}" for k, v in m["settings"].items())))
     page.definitions(rows)
     page.h3("The variants")
-    page.table(pd.DataFrame([{"variant": v, "what it does": describe_policy(res.scenario(v))}
+    page.table(pd.DataFrame([{"variant": v, "what it does": describe_variant(res.scenario(v))}
                              for v in res.variants if res.scenario(v) is not None]))
 
     page.h2("Headline effects", "headline")
@@ -216,53 +334,17 @@ def build(res: ExperimentResult) -> Page:
     page.figure(res.plot(), "Effect of each variant against the baseline with its 95% "
                 "simulation interval; green: better, red: worse, blue: no clear change.")
 
-    page.h2("Cost and staff hours", "cost")
-    page.table(resource_table(res), numeric={"Cost", "Staff hours", "students"})
-    ct = cost_table(res)
-    if ct is not None:
-        page.p("Cost per unit of each outcome: the variant's extra cost (or staff hours) over "
-               "the baseline, divided by the improvement it bought across the trust's students "
-               "in a year. Shown only where the improvement is clear (its interval excludes "
-               "zero).")
-        page.table(ct, {"units gained per year", "cost per unit", "staff hours per unit"},
-                   "cost_per_unit")
-
-    page.h2("Effects by group and by school", "groups")
-    if res.group_effects is None:
-        page.p("These results keep no per-group detail (made by an older srmsim).")
-    else:
-        groups = [g for g in ("FSM", "not FSM", "SEN", "not SEN", "EAL", "not EAL")
-                  if g in set(res.group_effects["group"])]
-        schools = sorted({g for g in res.group_effects["group"] if g.startswith("school ")},
-                         key=lambda s: int(s.split()[1]))
-        main = [o for o in res.outcomes if o not in RESOURCES]
-        for name in main:
-            o = res.outcome(name)
-            page.h3(o.heading())
-            page.table(group_table(res, name, groups + schools), numeric=set())
-        if main:
-            page.figure(group_figure(res, main[0], groups),
-                        f"{res.outcome(main[0]).label}: effect by FSM, SEN and EAL group.")
-
-    page.h2("Queues and staff use over the year", "weeks")
-    if res.weeks is None or res.weeks.empty:
-        page.p("These results keep no weekly detail (made by an older srmsim).")
-    else:
-        page.figure(weeks_figure(res), "Students waiting for an action and staff hours used, "
-                    "each week, summed over the trust's schools.")
-        w = res.weeks
-        queue_rows = []
-        for v in res.variants:
-            x = w[w["variant"] == v]
-            queue_rows.append({"variant": v,
-                         "mean queue": f"{x['queue_length'].mean():,.1f}",
-                         "longest queue": f"{x['queue_length'].max():,.0f}",
-                         "staff hours used": f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
-                         "share of staff time used": (
-                             f"{x['staff_minutes_used'].sum() / x['staff_minutes_available'].sum():.0%}"
-                             if x["staff_minutes_available"].sum() > 0 else "–")})
-        page.table(pd.DataFrame(queue_rows), {"mean queue", "longest queue", "staff hours used",
-                                        "share of staff time used"})
+    if any(r in res.outcomes for r in RESOURCES):
+        cost_section(page, res)
+    groups_section(page, res)
+    weeks_section(page, res)
+    if backlog_columns(res.weeks):
+        requests_section(page, res.weeks, res.variants)
+    learning_section(page, res)
+    if (res.path / "sensitivity.csv").is_file():
+        sensitivity_section(page, res.path, res.registry)
+    if (res.path / "discovery" / "discovery.json").is_file():
+        discovery_section(page, res.path)
 
     page.h2("How to read this report", "method")
     page.raw("<p>Every variant was run " + esc(res.replications) + " times. Replication i of "

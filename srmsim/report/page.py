@@ -117,8 +117,15 @@ class Page:
                           + "".join(rows) + "</tbody></table>")
 
     def figure(self, fig: Any, caption: str, alt: str | None = None) -> None:
+        self._image(figure_png(fig), caption, alt)
+
+    def png(self, data: bytes, caption: str, alt: str | None = None) -> None:
+        """A PNG a command already wrote (its bytes), embedded like a figure."""
+        self._image("data:image/png;base64," + base64.b64encode(data).decode("ascii"), caption,
+                    alt)
+
+    def _image(self, uri: str, caption: str, alt: str | None) -> None:
         self._figures += 1
-        uri = figure_png(fig)
         self.parts.append(f"<figure><img src='{uri}' alt='{esc(alt or caption)}'>"
                           f"<figcaption>Figure {self._figures}. {esc(caption)}</figcaption>"
                           "</figure>")

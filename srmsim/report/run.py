@@ -11,7 +11,8 @@ import pandas as pd
 
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
 from srmsim.report.page import Page
-from srmsim.report.words import describe_policy, describe_trust
+from srmsim.report.requests import run_section as requests_section
+from srmsim.report.words import describe_policy, describe_requests, describe_trust
 
 #: outcomes a run report shows, in this order
 RUN_OUTCOMES = ["attendance", "persistent_absence", "severe_absence", "reading_gap_end",
@@ -28,9 +29,16 @@ class _Run:
         self.path = path
         self.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
         self.students = pd.read_parquet(path / "students.parquet")
-        self.weekly = pd.read_parquet(path / "weekly.parquet")
+        weekly = pd.read_parquet(path / "weekly.parquet")
+        if "stream" in weekly.columns:  # request streams' rows: the report reads their own file
+            weekly = weekly[weekly["stream"].isna()]
+        self.weekly = weekly
         ev = path / "events.parquet"
         self.events = pd.read_parquet(ev) if ev.exists() else None
+        self.requests = self.requests_weekly = None
+        if self.summary.get("requests") and (path / "requests_weekly.parquet").exists():
+            self.requests = pd.read_parquet(path / "requests.parquet")
+            self.requests_weekly = pd.read_parquet(path / "requests_weekly.parquet")
         sc = path / "scenario.yaml"
         self.scenario = load_scenario(sc) if sc.exists() else None
 
@@ -140,7 +148,10 @@ def build(path: Path) -> Page:
     page.h2("What was run", "what")
     if run.scenario is not None:
         page.p(describe_trust(run.scenario))
-        page.p(describe_policy(run.scenario))
+        if len(run.students):
+            page.p(describe_policy(run.scenario))
+        for sentence in describe_requests(run.scenario):
+            page.p(sentence)
     made = time.strftime("%Y-%m-%d %H:%M", time.localtime((path / "summary.json").stat().st_mtime))
     page.definitions([("scenario", str(name)), ("seed", str(s.get("seed"))),
                       ("schools", str(s.get("schools"))), ("students", f"{len(run.students):,}"),
@@ -149,6 +160,15 @@ def build(path: Path) -> Page:
     page.note("One run is one possible year for the simulated trust. Compare policies with "
               "<code>srmsim experiment</code>, which repeats runs and gives simulation intervals.")
 
+    if len(run.students):
+        students_sections(page, run)
+    if run.requests is not None:
+        requests_section(page, run.summary["requests"], run.requests, run.requests_weekly)
+    return page
+
+
+def students_sections(page: Page, run: _Run) -> None:
+    """The students' year: outcomes, cost, groups and schools, pictures, queues."""
     page.h2("The year in numbers", "headline")
     names = RUN_OUTCOMES + (POLICY_OUTCOMES if run.events is not None else [])
     shown, raw = headline_rows(run, names)
@@ -182,4 +202,3 @@ def build(path: Path) -> Page:
         page.h2("Queues and staff use over the year", "weeks")
         page.figure(workload_figure(run), "New referrals, open cases, students waiting and "
                     "staff hours each week, summed over the schools.")
-    return page

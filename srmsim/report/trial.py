@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
+from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
+from srmsim.report.experiment import cost_per_unit, group_figure, group_table
+from srmsim.report.files import need_columns, read_csv
 from srmsim.report.page import Page
+from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
 from srmsim.trial.report import summary_display
+
+#: the registry outcome that measures a students column a trial can analyse
+COLUMN_OUTCOMES = {"attendance_rate": "attendance", "persistent_absent": "persistent_absence",
+                   "reading_gap_end": "reading_gap_end", "attainment": "attainment"}
 
 
 def _value(summary: pd.DataFrame, start: str) -> tuple[float, float, float] | None:
@@ -91,4 +98,72 @@ def build(path: Path) -> Page:
                 "Left: each replication's estimate (blue when its CI covers the truth, red when "
                 "not) and the true effect (black). Right: estimate minus truth over "
                 "replications.")
+    groups = path / "trial_groups.csv"
+    if groups.exists():
+        table = read_csv(groups)
+        need_columns(table, list(COLUMNS) + ["replication"], groups)
+        truth_sections(page, truth_effects(table), outcome)
+    else:
+        page.h2("Cost, staff hours and effects by group", "cost")
+        page.p("This trial folder keeps no per-group detail (made by an older srmsim): run the "
+               "trial again for cost, staff hours and effects by group.")
     return page
+
+
+def resources_rows(all_arm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cost, staff hours and reach of the policy in the treated arm (trial run minus
+    counterfactual, mean over replications): shown rows and their unrounded values."""
+    eff = all_arm.set_index("outcome")
+    students = float(all_arm["students"].iloc[0])
+    served = float(eff.loc["students_served", "difference"]) * students
+    cost, hours = (float(eff.loc[r, "difference"]) for r in ("cost", "staff_hours"))
+    rows = [("treated-arm students", f"{students:,.0f}", students),
+            ("students who received any action", f"{served:,.0f}", served),
+            ("cost of actions", OUTCOMES["cost"].format_value(cost), cost),
+            ("staff hours", OUTCOMES["staff_hours"].format_value(hours), hours)]
+    if served > 0:
+        rows += [("cost per student served", OUTCOMES["cost"].format_value(cost / served),
+                  cost / served),
+                 ("staff hours per student served", f"{hours / served:,.1f} h", hours / served)]
+    shown = pd.DataFrame({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})
+    return shown, pd.DataFrame({"value": [r[2] for r in rows]})
+
+
+def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str) -> None:
+    """Cost and staff hours, cost per unit of each outcome, and the true effects by FSM/SEN/EAL
+    and school, from ``trial_groups.csv`` (the simulator's truth over replications)."""
+    all_arm = eff[eff["group"] == ALL]
+    page.h2("Cost and staff hours", "cost")
+    page.p("What the policy spent on the treated arm in a year, mean over replications (the "
+           "control arm is never referred, so this is all the trial's cost).")
+    shown, raw = resources_rows(all_arm)
+    page.table(shown, {"value"}, "trial_cost", raw=raw)
+    outcomes = [OUTCOMES[o] for o in TRUTH_OUTCOMES]
+    ct = cost_per_unit(all_arm, outcomes, {WITH: float(all_arm["students"].iloc[0])})
+    if ct is not None:
+        page.p("Cost per unit of each outcome: the policy's cost (or staff hours) divided by the "
+               "improvement it bought across the treated arm, by the simulator's truth (each "
+               "student's outcome with the policy minus without it). Shown only where the "
+               "improvement is clear (its interval excludes zero).")
+        page.table(ct.drop(columns="variant"), {"units gained per year", "cost per unit",
+                                                "staff hours per unit"}, "cost_per_unit")
+
+    page.h2("True effects by group and by school", "groups")
+    page.p("The policy's effect on each outcome among treated-arm students, by group: the same "
+           "students with and without the policy (the counterfactual run), paired over "
+           "replications, with 95% simulation intervals. Only a simulation knows these; a real "
+           "trial estimates subgroup effects far less precisely, and a cluster-randomised one "
+           "cannot estimate an effect for a single school.")
+    present = set(eff["group"])
+    groups = [ALL] + [g for _, yes, no in GROUPS for g in (yes, no) if g in present]
+    schools = sorted((g for g in present if g.startswith("school ")),
+                     key=lambda g: int(g.split()[1]))
+    main = [o for o in outcomes if o.name not in RESOURCES]
+    for o in main:
+        page.h3(o.heading())
+        page.table(group_table(eff, o, groups + schools, WITHOUT), numeric=set(),
+                   table_id=f"groups_{o.name}")
+    focus = OUTCOMES[COLUMN_OUTCOMES.get(outcome_column, main[0].name)]
+    page.figure(group_figure(eff, focus, groups, WITHOUT, [WITH]),
+                f"{focus.label}: true effect among treated-arm students, by FSM, SEN and EAL "
+                "group.")

@@ -13,6 +13,9 @@ def _years(groups: list[int]) -> str:
 
 def describe_trust(sc: Scenario) -> str:
     t, p = sc.trust, sc.population
+    years = "one school year" if sc.years == 1 else f"{sc.years} school years"
+    if t.n_schools == 0:
+        return f"No schools or students: administrative requests only, simulated for {years}."
     if p.records:
         who = "students resampled from imported records"
     else:
@@ -20,7 +23,6 @@ def describe_trust(sc: Scenario) -> str:
                f"{p.fsm_rate:.0%} eligible for free school meals (FSM), {p.sen_rate:.0%} with "
                f"special educational needs (SEN), {p.eal_rate:.0%} with English as an additional "
                "language (EAL)")
-    years = "one school year" if sc.years == 1 else f"{sc.years} school years"
     return (f"A trust of {t.n_schools} school{'s' if t.n_schools != 1 else ''} "
             f"({_years(t.year_groups)}; {who}), simulated week by week for {years}.")
 
@@ -52,3 +54,27 @@ def describe_policy(sc: Scenario) -> str:
                                              else f"{k} = {v}" for k, v in
                                              pol.parameters.items()) + "."
     return "Policy. " + "; ".join(parts) + "." + params + staffing
+
+
+def describe_requests(sc: Scenario) -> list[str]:
+    """One sentence per administrative request stream: arrivals, steps, staff, deadline."""
+    out = []
+    for name, r in (sc.requests or {}).items():
+        arrivals = (f"{r.arrivals.per_week:,.0f} requests a week" if r.arrivals.file is None
+                    else "requests on the dates of a file")
+        automated = {s.name for s in r.automated_steps()}
+        steps = " → ".join(s.name + (" (automated)" if s.name in automated else "")
+                           for s in r.steps)
+        staff = ", ".join(f"{g.staff} {role.replace('_', ' ')}" + (" (shared pool)"
+                                                                   if g.from_pool else "")
+                          for role, g in r.staff.items())
+        deadline = f"; deadline {r.deadline_days:g} days" if r.deadline_days else ""
+        out.append(f"Request stream {name}: {arrivals}, {r.backlog:,} waiting at the start; "
+                   f"steps {steps}; staff {staff}{deadline}.")
+    return out
+
+
+def describe_variant(sc: Scenario) -> str:
+    """What a variant does: its policy (when it has students) and its request streams."""
+    parts = [] if sc.trust.n_schools == 0 else [describe_policy(sc)]
+    return " ".join(parts + describe_requests(sc))

@@ -228,6 +228,9 @@ class TrialResult:
     seconds: float = 0.0  # this session's
     failures: list[dict[str, Any]] = field(default_factory=list)
     stored: int = 0  # replications an earlier session had stored (``--resume``)
+    #: per replication, the treated arm's outcomes in both runs by group
+    #: (:func:`srmsim.trial.groups.group_truths`); None for results that keep none
+    groups: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.summary, TrialSummary):
@@ -257,9 +260,10 @@ class TrialResult:
 
     def write(self, out: str | Path, html: bool = False) -> Path:
         """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions),
-        scenario.yaml, when replications failed trial_failures.json (their errors and
-        tracebacks), and report.html if ``html``. An earlier trial's folder is replaced whole
-        (no stale file); the resume store of this very trial (``store/``) is carried over.
+        scenario.yaml, trial_groups.csv (the treated arm's outcomes, cost and reach in both runs,
+        by group), when replications failed trial_failures.json (their errors and tracebacks),
+        and report.html if ``html``. An earlier trial's folder is replaced whole (no stale file);
+        the resume store of this very trial (``store/``) is carried over.
 
         Nothing here depends on how or when the replications ran (timings are in the store's
         manifest), so a resumed trial writes the same bytes as an uninterrupted one.
@@ -281,6 +285,8 @@ class TrialResult:
                     "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions()}
             write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
             write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
+            if self.groups is not None:
+                write_text(csv_text(self.groups, float_format="%.10g"), out / "trial_groups.csv")
             if self.failures:
                 keep_keys = ("replication", "seed", "error", "traceback")
                 write_text(json.dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],

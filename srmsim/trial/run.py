@@ -63,6 +63,8 @@ class Replication:
     counterfactual_students: pd.DataFrame  # ... and of the counterfactual run
     screening_week: int | None = None
     panel: pd.DataFrame | None = field(default=None, repr=False)
+    #: the treated arm's outcomes, cost and reach in both runs, by group (for the report)
+    groups: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _drive(model: Any, hooks: dict[int, list[Callable[[Any, int], None]]]) -> None:
@@ -98,6 +100,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
         truths,
     )
     from srmsim.trial.assign import SteppedWedgeAssignment, make_assignment
+    from srmsim.trial.groups import group_truths
 
     if seed is None:
         seed = trial.seeds(replication + 1)[replication]
@@ -162,7 +165,8 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     row["error"] = ""
     row = {k: row.get(k, _missing(k)) for k in RUN_COLUMNS}
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
-                       trial_students, cf_students, week0, panel)
+                       trial_students, cf_students, week0, panel,
+                       group_truths(trial_students, cf_students, treated))
 
 
 def _missing(column: str) -> Any:
@@ -186,7 +190,9 @@ def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[di
     rows = []
     for replication, seed in batch:
         try:
-            rows.append(replicate(trial, replication, seed).row)
+            rep = replicate(trial, replication, seed)
+            # the group detail travels beside the row (as an experiment run's detail does)
+            rows.append({**rep.row, "_groups": rep.groups})
         except Exception as err:  # recorded, reported, and counted as a failure
             row = _failed_row(replication, seed, err)
             row["traceback"] = traceback.format_exc(limit=6)
@@ -221,6 +227,7 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     ``report``), the folder replaced whole. ``resume`` continues an unfinished trial in ``out``
     with the replications not stored yet; the files are the same bytes as an uninterrupted run's.
     """
+    from srmsim.trial.groups import collect
     from srmsim.trial.report import TrialResult, summarise
     from srmsim.trial.store import TrialStore
 
@@ -276,7 +283,7 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     runs = runs.sort_values("replication", kind="stable").reset_index(drop=True)
     summary = summarise(runs, trial.config.analysis.alpha)
     result = TrialResult(trial, runs, summary, seconds=seconds, failures=failures,
-                         stored=len(done))
+                         stored=len(done), groups=collect(rows))
     if out is not None:
         result.write(out, html=report)
     return result

@@ -5,6 +5,7 @@ Layout (the shared parts in :mod:`srmsim.store`)::
 
     <out>/store/manifest.json                 trial hash, seeds, versions, sessions
     <out>/store/runs/trial/rep-00012.parquet  replication 12's row of trial_runs.csv
+    <out>/store/detail/rep-00012-groups.parquet  its outcomes by group (trial_groups.csv)
 
 A replication that raised is stored like any other (its ``error`` is part of the trial's
 result and the same seed raises again); delete its file to run it again with ``--resume``.
@@ -22,8 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from srmsim.errors import SrmsimError
 from srmsim.outputs import check_out, holds_any
+from srmsim.results import write_parquet
 from srmsim.store import RunStore, versions
 from srmsim.trial.spec import Trial
 
@@ -103,8 +107,16 @@ class TrialStore(RunStore):
         os.replace(self.root, aside / STORE_DIR)
         shutil.rmtree(aside, ignore_errors=True)
 
+    def groups_path(self, replication: int) -> Path:
+        return self.root / "detail" / f"rep-{replication:05d}-groups.parquet"
+
     def save(self, row: dict[str, Any], digest: str) -> None:
-        """One finished replication's row (a failed one's with its traceback)."""
+        """One finished replication's row (a failed one's with its traceback), its group
+        detail first, so a stored row always has its detail."""
+        row = dict(row)
+        groups = row.pop("_groups", None)
+        if groups is not None:
+            write_parquet(groups, self.groups_path(row["replication"]))
         self.save_run({**row, "variant": VARIANT, self.hash_key: digest})
 
     def rows(self, trial: Trial, n: int) -> list[dict[str, Any]]:
@@ -115,5 +127,10 @@ class TrialStore(RunStore):
                               "run the trial again with --resume")
         runs = self.load(trial.digest(), trial.seeds(n)).drop(columns=["variant", self.hash_key])
         # only failed rows carry a traceback: the others' is a gap the table filled in
-        return [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
+        rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
                 for row in runs.to_dict("records")]
+        for row in rows:
+            path = self.groups_path(int(row["replication"]))
+            if not row.get("error") and path.is_file():
+                row["_groups"] = pd.read_parquet(path)
+        return rows

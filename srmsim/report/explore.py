@@ -1,0 +1,305 @@
+"""Exploratory results in a report: sensitivity indices and scenario discovery (sections of an
+experiment's report, when ``srmsim sensitivity`` / ``srmsim discover`` wrote into its folder), and
+the report of an ``srmsim optimise`` folder (Pareto front, re-evaluated front, best policy).
+
+Each section says in plain words what its numbers mean: a report goes to readers who have never
+met a Sobol index or a PRIM box.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from srmsim.errors import SrmsimError
+from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.report.files import embed_png, need_columns, read_csv, read_json
+from srmsim.report.page import Page, esc
+
+SOBOL_WORDS = (
+    "<p><b>How to read a Sobol index.</b> Across the design's states of the world each outcome "
+    "varies; a Sobol index says how much of that variance comes from one uncertain parameter. "
+    "<b>First-order S1</b> is the share due to the parameter alone (averaged over the others); "
+    "<b>total ST</b> is its share including every interaction with the others, so ST minus S1 is "
+    "what it adds only together with them. A parameter with ST near 0 hardly matters within its "
+    "range: fixing it anywhere would change little. Indices go from 0 to 1; estimates from a "
+    "small design can stray outside that and carry wide 95% bootstrap intervals: an interval "
+    "that includes 0 does not tell the parameter apart from no influence. Rows named "
+    "<i>variant - baseline</i> apportion the variance of the policy's effect: which "
+    "assumptions decide how much the policy helps.</p>")
+MORRIS_WORDS = (
+    "<p><b>How to read Morris screening.</b> Each parameter is moved one at a time across its "
+    "range, from many starting points. <b>mu*</b> is the mean absolute change in the outcome "
+    "this causes (in the outcome's unit, per the parameter's full range): its overall "
+    "influence; rank parameters by it. <b>sigma</b> is the spread of those changes: a sigma as "
+    "large as mu* means the parameter's effect depends on the others (interactions) or is not "
+    "a straight line. A parameter with small mu* and small sigma can be fixed. Morris screens; "
+    "it does not apportion variance as Sobol indices do.</p>")
+DISCOVERY_WORDS = (
+    "<p><b>How to read scenario discovery.</b> PRIM looks for a <i>box</i>, a range for some of "
+    "the uncertain parameters, inside which the condition mostly holds. <b>Coverage</b> is the "
+    "share of all the runs where the condition holds that fall inside the box: how much of the "
+    "problem the box accounts for. <b>Density</b> is the share of the runs inside the box where "
+    "the condition holds: how reliable the box is as a warning sign. <b>Mass</b> is the share of "
+    "all runs inside the box. Peeling the box smaller raises density and loses coverage; the "
+    "trajectory shows every box on the way. A restricted parameter's range, set against its "
+    "full range, says where the condition lives; a quasi-p value (a binomial test) well below "
+    "0.05 says the restriction is unlikely to be chance. The classification tree is a second "
+    "view: each leaf is a box read the same way.</p>")
+FRONT_WORDS = (
+    "<p><b>How to read the front.</b> Each point is a candidate policy (a setting of the "
+    "levers), scored by the mean of each objective over the same replications (common random "
+    "numbers). A candidate is on the <b>Pareto front</b> when no other candidate is at least as "
+    "good on every objective and better on one; moving along the front trades one objective for "
+    "another, and every candidate off it is beaten by some policy on it. Candidates that break a "
+    "constraint cannot be on the front. The search's scores are noisy and the best of many "
+    "noisy scores looks better than it is, so the front's policies are run again on fresh "
+    "replications, against the baseline, with 95% simulation intervals (below): trust those "
+    "numbers, not the search's.</p>")
+
+
+def _size(o: Outcome, value: float) -> str:
+    """A size (no direction) in the outcome's unit of differences."""
+    return o.format_difference(value).lstrip("+±")
+
+
+def _ci(value: float, conf: float) -> str:
+    if not (math.isfinite(value) and math.isfinite(conf)):
+        return "–"
+    return f"{value - conf:.2f} to {value + conf:.2f}"
+
+
+def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome]
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """Shown rows, their raw numbers and whether the design was Morris's."""
+    morris = bool((table["method"] == "morris").any())
+    label = [get_outcome(o, registry).label for o in table["outcome"]]
+    shown = pd.DataFrame({"policy (or effect)": table["target"], "outcome": label,
+                          "parameter": table["parameter"]})
+    if morris:
+        outcomes = [get_outcome(o, registry) for o in table["outcome"]]
+        shown["mu*"] = [_size(o, v) for o, v in zip(outcomes, table["mu_star"], strict=True)]
+        shown["mu* 95% interval"] = [f"± {_size(o, c)}" for o, c in
+                                     zip(outcomes, table["mu_star_conf"], strict=True)]
+        shown["sigma"] = [_size(o, v) for o, v in zip(outcomes, table["sigma"], strict=True)]
+        raw = table[["mu_star", "sigma"]].rename(columns={"mu_star": "mu*"})
+    else:
+        shown["first-order S1"] = [f"{v:.2f}" if math.isfinite(v) else "–" for v in table["S1"]]
+        shown["S1 95% interval"] = [_ci(v, c) for v, c in zip(table["S1"], table["S1_conf"],
+                                                              strict=True)]
+        shown["total ST"] = [f"{v:.2f}" if math.isfinite(v) else "–" for v in table["ST"]]
+        shown["ST 95% interval"] = [_ci(v, c) for v, c in zip(table["ST"], table["ST_conf"],
+                                                              strict=True)]
+        raw = table[["S1", "ST"]].rename(columns={"S1": "first-order S1", "ST": "total ST"})
+    return shown, raw, morris
+
+
+def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) -> None:
+    """Sobol or Morris indices from ``sensitivity.csv`` (``srmsim sensitivity DIR``)."""
+    from srmsim.explore.sensitivity import COLUMNS, sensitivity_plot
+
+    path = folder / "sensitivity.csv"
+    table = read_csv(path)
+    need_columns(table, COLUMNS[:5], path)
+    for col in COLUMNS[5:]:
+        table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
+    page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
+    index_columns = ["mu_star", "sigma"] if (table["method"] == "morris").any() else ["S1", "ST"]
+    constant = table[index_columns].isna().all(axis=1)
+    flat = sorted({f"{t}: {get_outcome(o, registry).label}" for t, o in
+                   zip(table.loc[constant, "target"], table.loc[constant, "outcome"],
+                       strict=True)})
+    table = table[~constant].reset_index(drop=True)
+    shown, raw, morris = sensitivity_table(table, registry)
+    page.raw(MORRIS_WORDS if morris else SOBOL_WORDS)
+    page.table(shown, set(raw.columns) | {"S1 95% interval", "ST 95% interval",
+                                          "mu* 95% interval"}, "sensitivity", raw=raw)
+    if flat:
+        page.p("Not shown, because they did not vary with the uncertain parameters (nothing to "
+               "apportion): " + "; ".join(flat) + ".")
+    if table.empty:
+        return
+    page.figure(sensitivity_plot(table),
+                "Morris mu* against sigma for each parameter." if morris else
+                "First-order (blue) and total (orange) Sobol indices of each parameter with "
+                "their 95% intervals, per outcome (columns) and policy or effect (rows).")
+    page.p("From sensitivity.csv, written by `srmsim sensitivity`.", "meta")
+
+
+def discovery_section(page: Page, folder: Path) -> None:
+    """PRIM's box and trajectory and CART's leaves from ``discovery/``
+    (``srmsim discover DIR``)."""
+    d = folder / "discovery"
+    about = read_json(d / "discovery.json")
+    box, traj = read_csv(d / "prim_box.csv"), read_csv(d / "prim_trajectory.csv")
+    cart = read_csv(d / "cart_leaves.csv")
+    need_columns(box, ["parameter", "low", "high", "range_low", "range_high", "quasi_p"],
+          d / "prim_box.csv")
+    need_columns(traj, ["box", "coverage", "density", "mass", "res_dim", "runs", "cases"],
+          d / "prim_trajectory.csv")
+    need_columns(cart, ["box", "runs", "cases", "coverage", "density"], d / "cart_leaves.csv")
+    index = about.get("box")
+    chosen = traj[traj["box"] == index]
+    if chosen.empty:
+        raise SrmsimError(f"{d / 'discovery.json'}: box {index!r} is not in prim_trajectory.csv")
+    s = chosen.iloc[0]
+    runs, cases = int(about.get("runs", 0)), int(about.get("cases", 0))
+    page.h2("When does it happen (scenario discovery)", "discovery")
+    page.raw(f"<p>Condition <code>{esc(about.get('condition', '?'))}</code> on the outcomes of "
+             f"<b>{esc(about.get('variant', '?'))}</b> (<code>x_diff</code>: its paired "
+             f"difference from the baseline): it holds in {cases:,} of {runs:,} runs"
+             + (f" ({cases / runs:.0%})" if runs else "") + ".</p>")
+    page.raw(DISCOVERY_WORDS)
+    page.definitions([("box reported", f"box {index} of the peeling trajectory"),
+                      ("coverage", f"{s['coverage']:.2f}"), ("density", f"{s['density']:.2f}"),
+                      ("mass", f"{s['mass']:.2f} ({int(s['runs']):,} runs, {int(s['cases']):,} "
+                               "where the condition holds)"),
+                      ("restricted parameters", f"{int(s['res_dim'])}")])
+    page.h3("The box: where the condition holds")
+    if box.empty:
+        page.p("No parameter is restricted: the condition is not confined to one region of the "
+               "uncertain parameters.")
+    else:
+        limits = pd.DataFrame({"parameter": box["parameter"],
+                               "box": [f"{a:.4g} to {b:.4g}" for a, b in
+                                       zip(box["low"], box["high"], strict=True)],
+                               "full range": [f"{a:.4g} to {b:.4g}" for a, b in
+                                              zip(box["range_low"], box["range_high"],
+                                                  strict=True)],
+                               "quasi-p": [f"{p:.2g}" for p in box["quasi_p"]]})
+        page.table(limits, {"box", "full range", "quasi-p"}, "prim_box",
+                   raw=box[["low", "quasi_p"]].rename(columns={"low": "box",
+                                                               "quasi_p": "quasi-p"}))
+    embed_png(page, d / "prim_trajectory.png", "Coverage against density of every box on PRIM's "
+              "peeling trajectory; the circled box is the one reported.")
+    page.h3("Classification tree leaves (densest first)")
+    page.table(cart[["box", "runs", "cases", "coverage", "density"]].assign(
+        coverage=[f"{v:.2f}" for v in cart["coverage"]],
+        density=[f"{v:.2f}" for v in cart["density"]]),
+        {"runs", "cases", "coverage", "density"}, "cart_leaves",
+        raw=cart[["coverage", "density"]])
+    page.p("From discovery/, written by `srmsim discover`.", "meta")
+
+
+# --------------------------------------------------------------------------- optimise folder
+def _objective_text(name: str, direction: str) -> str:
+    return f"{get_outcome(name).label} ({direction})"
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Scenario keys by their last part, or as many parts as tell them apart."""
+    for parts in range(1, max((k.count(".") + 1 for k in keys), default=1) + 1):
+        names = {k: ".".join(k.split(".")[-parts:]) for k in keys}
+        if len(set(names.values())) == len(names):
+            return names
+    return {k: k for k in keys}
+
+
+def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str]
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    shown = pd.DataFrame({"candidate": [f"trial-{int(t):05d}" for t in front["trial"]]})
+    for lever, short in short_names(levers).items():
+        shown[short] = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in front[lever]]
+    for name in objectives:
+        o = get_outcome(name)
+        shown[o.label] = [o.format_value(float(v)) for v in front[name]]
+    raw = front[objectives].rename(columns={n: get_outcome(n).label for n in objectives})
+    return shown, raw
+
+
+def build_optimise(path: Path) -> Page:
+    """The report of an ``srmsim optimise`` folder."""
+    from srmsim.experiment.compare import effects_display
+
+    meta = read_json(path / "optimise.json")
+    name = str(meta.get("name", path.name))
+    page = Page(f"Optimisation report: {name}", str(meta.get("description", "")))
+    if not meta.get("finished") or not (path / "pareto.csv").is_file():
+        page.p("The search has not finished: run `srmsim optimise FILE --resume` to complete it, "
+               "then report again.")
+        return page
+    trials = read_csv(path / "trials.csv")
+    front = read_csv(path / "pareto.csv")
+    need_columns(front, ["trial", "feasible", "pareto"], path / "pareto.csv")
+    objectives: dict[str, str] = dict(meta.get("objectives") or {})
+    if not objectives:  # made by an older srmsim: objectives are the registered outcome columns
+        from srmsim.experiment.outcomes import OUTCOMES
+
+        objectives = {c: "direction not recorded" for c in front.columns if c in OUTCOMES}
+    levers = [c for c in meta.get("levers") or front.columns
+              if c in front.columns and c not in ("trial", "feasible", "pareto", *objectives)]
+    page.h2("What was searched", "what")
+    rows = [("optimisation", name), ("file", str(meta.get("source", "?"))),
+            ("objectives", ", ".join(_objective_text(k, v) for k, v in objectives.items())),
+            ("levers", ", ".join(levers)),
+            ("candidates run", f"{len(trials):,}" + (f", {meta['replications']} replications "
+                                                      "each (the same seeds for all)"
+                                                      if "replications" in meta else ""))]
+    if meta.get("sampler"):
+        rows.append(("search", {"nsga2": "NSGA-II (multi-objective genetic algorithm)",
+                                "tpe": "TPE (Bayesian optimisation)"}.get(meta["sampler"],
+                                                                          meta["sampler"])))
+    if meta.get("constraints"):
+        rows.append(("constraints", ", ".join(
+            f"{get_outcome(k).label} " + " and ".join(f"{'at least' if b == 'min' else 'at most'} "
+                                                      f"{get_outcome(k).format_value(v)}"
+                                                      for b, v in bound.items())
+            for k, bound in meta["constraints"].items())))
+    if meta.get("uncertain"):
+        rows.append(("uncertain parameters", ", ".join(meta["uncertain"])))
+    rows.append(("finished", str(meta.get("finished"))))
+    page.definitions(rows)
+
+    page.h2("The Pareto front", "front")
+    page.raw(FRONT_WORDS)
+    shown, raw = front_table(front, list(objectives), levers)
+    page.table(shown, set(raw.columns), "pareto", raw=raw)
+    page.p("Levers: " + "; ".join(f"{v} = {k}" for k, v in short_names(levers).items()
+                                  if k != v) + ".", "meta")
+    embed_png(page, path / "pareto.png", "Every candidate's mean objectives (grey; crosses break "
+              "a constraint) and the Pareto front (red).")
+
+    effects_path = path / "front_effects.csv"
+    if effects_path.is_file():
+        eff = read_csv(effects_path)
+        page.h2("The front re-evaluated", "reevaluated")
+        n = meta.get("reevaluate_replications")
+        page.p("Each front policy against the baseline on "
+               + (f"{n} fresh replications" if n else "fresh replications")
+               + ": differences paired by replication, with 95% simulation intervals (Monte-Carlo "
+               "uncertainty under the model's assumptions, not a forecast). The runs are in front/, "
+               "an experiment folder (`srmsim report DIR/front` gives its own report).")
+        page.table(effects_display(eff, {}), {"mean_baseline", "mean_variant", "difference",
+                                             "ci_low", "ci_high", "relative_change"},
+                   "front_effects", "verdict",
+                   raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high"]])
+    regret_path = path / "regret.csv"
+    if regret_path.is_file():
+        reg = read_csv(regret_path)
+        page.h3("Regret across the states of the world")
+        page.p("In each state of the world (replication) a policy's regret is how far it falls "
+               "short of the best re-evaluated policy there: a robust policy has small regret "
+               "everywhere, not just on average.")
+        page.table(pd.DataFrame({
+            "policy": reg["policy"], "objective": [get_outcome(o).label for o in reg["objective"]],
+            **{col: [_size(get_outcome(o), v) for o, v in zip(reg["objective"], reg[key],
+                                                                 strict=True)]
+               for col, key in (("mean regret", "mean_regret"), ("90th percentile", "p90_regret"),
+                                ("worst", "max_regret"))}}),
+            {"mean regret", "90th percentile", "worst"}, "regret")
+
+    page.h2("The best policy", "best")
+    best = meta.get("best")
+    if best:
+        target = meta.get("choose") or next(iter(objectives), "")
+        page.p(f"{best}: the best {get_outcome(target).label.lower()} among the re-evaluated "
+               "front policies" + (" that met every constraint again."
+                                  if meta.get("feasible_on_reevaluation", True) else
+                                  " (none met every constraint again on re-evaluation)."))
+        page.definitions([(k, str(v)) for k, v in (meta.get("best_overrides") or {}).items()])
+    page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
+           "best_policy.yaml`. Files: trials.csv (every candidate), pareto.csv (the front), "
+           "front_effects.csv (the re-evaluation), front/ (its runs).", "meta")
+    return page

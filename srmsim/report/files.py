@@ -1,0 +1,54 @@
+"""Reading the files other commands wrote into a result folder, for its report.
+
+A folder's files may have been edited, truncated or replaced by hand: each reader turns what it
+cannot use into a short error naming the file (exit status 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from srmsim.errors import SrmsimError
+from srmsim.report.page import Page
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+AGAIN = "run the command that wrote it again"
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV a command wrote, or an error naming the file."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object a command wrote, or an error naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+    if not isinstance(data, dict):
+        raise SrmsimError(f"{path}: not what srmsim writes (a JSON object); {AGAIN}")
+    return data
+
+
+def need_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SrmsimError(f"{path}: missing column(s) {missing}; {AGAIN}")
+
+
+def embed_png(page: Page, path: Path, caption: str) -> None:
+    """A PNG figure a command wrote, embedded in the page (nothing when it is absent)."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if not data.startswith(PNG_MAGIC):
+        raise SrmsimError(f"{path}: not a PNG image; {AGAIN}")
+    page.png(data, caption)

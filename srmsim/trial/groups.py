@@ -1,0 +1,86 @@
+"""What a trial's policy cost and whom it helped, from the simulator's truth.
+
+Each replication runs the trial (policy for the treated arm) and its counterfactual (same seed, no
+policy), so for every treated-arm student both outcomes are known. :func:`group_truths` measures
+the treated arm in both runs, by FSM/SEN/EAL and school, with the outcome registry; over
+replications :func:`truth_effects` turns that into paired effects with 95% simulation intervals,
+exactly as an experiment compares a variant with its baseline (:mod:`srmsim.experiment.compare`).
+
+The treated arm is every student the assignment allowed the policy to refer, whether or not the
+trial's analysis includes them (a screened population is a subset); the cost is what the trial
+run spent, all of it on that arm (control students are never referred), so cost per unit of an
+outcome sets the whole cost against the whole gain.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from srmsim.experiment.outcomes import Cohort, measure, measure_groups
+
+#: outcomes measured in both runs of every replication (the last three are resources and reach)
+TRUTH_OUTCOMES = ("attendance", "persistent_absence", "reading_gap_end", "reading_behind_2y",
+                  "attainment", "students_served", "staff_hours", "cost")
+#: the treated arm as a whole, the trial's "trust" row
+ALL = "all treated-arm students"
+#: names of the two runs, as variant and baseline of the effects table
+WITH, WITHOUT = "with the policy", "without the policy"
+COLUMNS = ["group", "outcome", "trial", "counterfactual", "students"]
+
+
+def group_truths(trial_students: pd.DataFrame, cf_students: pd.DataFrame,
+                 treated: np.ndarray) -> pd.DataFrame:
+    """One replication: each outcome of the treated arm in the trial run and the counterfactual,
+    for the whole arm and by FSM/SEN/EAL and school (rows ``group, outcome, trial,
+    counterfactual, students``). Both frames hold the same students in the same order."""
+    treated = np.asarray(treated, dtype=bool)
+    frames = []
+    for column, students in (("trial", trial_students), ("counterfactual", cf_students)):
+        run = SimpleNamespace(students=students[treated], events=None)
+        whole = measure(run, list(TRUTH_OUTCOMES), Cohort(run.students))
+        rows = pd.DataFrame({"group": ALL, "outcome": list(whole), "value": list(whole.values()),
+                             "students": len(run.students)})
+        groups = measure_groups(run, list(TRUTH_OUTCOMES))
+        frames.append(pd.concat([rows, groups], ignore_index=True)
+                      .rename(columns={"value": column}))
+    out = frames[0].copy()
+    out["counterfactual"] = frames[1]["counterfactual"].to_numpy()
+    return out[COLUMNS]
+
+
+def collect(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The ``_groups`` tables of finished replication rows, one long table with a
+    ``replication`` column; None when no row carries one."""
+    frames = [r["_groups"].assign(replication=r["replication"]) for r in rows
+              if isinstance(r.get("_groups"), pd.DataFrame)]
+    if not frames:
+        return None
+    out = pd.concat(frames, ignore_index=True)
+    return out[["replication", *COLUMNS]].sort_values(["replication"], kind="stable"
+                                                      ).reset_index(drop=True)
+
+
+def truth_effects(groups: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Paired effects (trial minus counterfactual) over replications, per group: the columns of
+    ``effects.csv`` with a leading ``group`` column; ``students`` is the group's mean size."""
+    from srmsim.experiment.compare import compare_frame
+
+    frames = []
+    for group, g in groups.groupby("group", sort=False):
+        wide = {}
+        for name, column in ((WITH, "trial"), (WITHOUT, "counterfactual")):
+            w = g.pivot_table(index="replication", columns="outcome", values=column,
+                              aggfunc="first", dropna=False).reset_index()
+            w.insert(0, "variant", name)
+            wide[name] = w
+        runs = pd.concat(wide.values(), ignore_index=True)
+        outcomes = [o for o in TRUTH_OUTCOMES if o in runs.columns]
+        eff = compare_frame(runs, WITHOUT, outcomes, level, order=[WITHOUT, WITH])
+        eff.insert(0, "group", group)
+        eff["students"] = float(g.groupby("replication")["students"].first().mean())
+        frames.append(eff)
+    return pd.concat(frames, ignore_index=True)
