@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from srmsim import calendar
 from srmsim.policy.chooser import oracle_matched
+from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
+from srmsim.policy.delivered import TARGETS as PER_100H
 from srmsim.results import RunResult
 
 MAX_TERMS = 15  # five school years of terms: regret_t1 ... regret_t15
-GROUPS = ("fsm", "sen", "eal")
 
 
 def _decisions(r: RunResult) -> pd.DataFrame | None:
@@ -52,11 +54,37 @@ def _match(mask: Callable[[pd.DataFrame], pd.Series] | None = None
     return f
 
 
-def _per_100h(key: str) -> Callable[[RunResult], float]:
+def _ratio_per_100h(value: float | None, minutes: float) -> float:
+    return (float(100 * 60 * value / minutes) if value is not None and minutes > 0
+            else float("nan"))
+
+
+def _per_100h(key: str, group: str | None = None) -> Callable[[RunResult], float]:
+    """What the actions delivered (simulator truth) per 100 staff hours spent on actions; for a
+    group, delivered to its students per 100 staff hours spent on them."""
     def f(r: RunResult) -> float:
-        hours = r.summary.get("staff_hours", 0.0)
-        value = r.summary.get(f"{key}_delivered")
-        return float(100 * value / hours) if value is not None and hours > 0 else float("nan")
+        if group is None:
+            return _ratio_per_100h(r.summary.get(f"{key}_delivered"),
+                                   60 * r.summary.get("staff_hours", 0.0))
+        s = r.students
+        minutes = float(s.loc[s[group].astype(bool), "staff_minutes"].sum())
+        return _ratio_per_100h(r.summary.get(f"{key}_delivered_{group}"), minutes)
+
+    return f
+
+
+def _per_100h_term(key: str, k: int) -> Callable[[RunResult], float]:
+    """Delivered in term ``k`` of the run per 100 staff hours used in that term (a flow: the
+    term's gains come partly from actions started in the term before)."""
+    def f(r: RunResult) -> float:
+        w = r.weekly
+        column = weekly_column(key)
+        if w is None or column not in w.columns:
+            return float("nan")
+        w = w[calendar.run_term(w["run_week"].to_numpy()) == k]
+        minutes = w["staff_minutes_used"].sum() + (w["pool_minutes_used"].sum()
+                                                   if "pool_minutes_used" in w.columns else 0.0)
+        return _ratio_per_100h(float(w[column].sum()) if len(w) else None, float(minutes))
 
     return f
 
@@ -85,15 +113,26 @@ def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
                              "(simulator truth)", _per_100h("reading")),
         "attainment_per_100h": ("attainment (SD) the actions added per 100 staff hours "
                                 "(simulator truth)", _per_100h("attainment")),
+        "attendance_per_100h": ("days of attendance the actions added per 100 staff hours "
+                                "(simulator truth, expected; two sessions a day)",
+                                _per_100h("attendance")),
     }
     for g in GROUPS:
         out[f"regret_{g}"] = (f"regret among {g.upper()} students", _regret(_group(g)))
         out[f"oracle_match_{g}"] = (f"oracle match among {g.upper()} students", _match(_group(g)))
+        for key in PER_100H:
+            out[f"{key}_per_100h_{g}"] = (
+                f"{UNITS[key]} added to {g.upper()} students per 100 staff hours spent on them",
+                _per_100h(key, g))
     for k in range(MAX_TERMS):
         out[f"regret_t{k + 1}"] = (f"regret of referrals in term {k + 1} of the run",
                                    _regret(_term(k)))
         out[f"oracle_match_t{k + 1}"] = (f"oracle match in term {k + 1} of the run",
                                          _match(_term(k)))
+        for key in PER_100H:
+            out[f"{key}_per_100h_t{k + 1}"] = (
+                f"{UNITS[key]} added in term {k + 1} of the run per 100 staff hours used in it",
+                _per_100h_term(key, k))
     return out
 
 

@@ -337,9 +337,7 @@ class Choosers:
             "year": referred // calendar.WEEKS_PER_YEAR,
             # the term of the referral (not of a later re-choice), so that every chooser's
             # term k holds the same referrals and the learning curves compare like with like
-            "term": (referred // calendar.WEEKS_PER_YEAR) * 3
-            + np.searchsorted(calendar.TERM_STARTS, referred % calendar.WEEKS_PER_YEAR, "right")
-            - 1,
+            "term": calendar.run_term(referred),
             "school": d["school"].astype(np.int32),
             "student": e.pseudonyms(uniq)[inv],
             "workflow": [e.policy.workflows[w].name for w in d["wf"]],
