@@ -309,6 +309,8 @@ class PolicyEngine:
             self.choosers.refit_due(self.model.week)
         self._trigger(now, triggers, values)
         self._prioritise(values)
+        if self.choosers is not None:
+            self.choosers.plan_week(now)
         self._start_automated(now)
         self._measure_use()
         self._prepare_queue(now)
