@@ -129,3 +129,38 @@ def test_close_to_the_optimum_on_random_two_role_weeks_and_the_pool_is_used():
     pick = greedy_allocation(np.array([[2.0], [1.0], [3.0]]), need, np.zeros(3, dtype=np.int64),
                              np.array([[30.0]]), pool=np.array([30.0]))
     assert pick.tolist() == [0, -1, 0]
+
+
+def plain_greedy(score, need, group, free, pool):
+    """The greedy as the module describes it, pair by pair with nothing skipped."""
+    order = sorted(((-score[i, a], i, a) for i in range(score.shape[0])
+                    for a in range(score.shape[1]) if np.isfinite(score[i, a])))
+    free, pool = free.astype(float).copy(), pool.astype(float).copy()
+    pick = np.full(score.shape[0], -1)
+    for _, i, a in order:
+        if pick[i] < 0:
+            for room in (free[group[i]], pool):
+                if np.all(need[a] <= room + 1e-9):
+                    room -= need[a]
+                    pick[i] = a
+                    break
+    return pick
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_long_queues_give_the_plain_greedys_allocation(seed):
+    """The fast path and the pruning of pairs that can never be taken change nothing."""
+    rng = np.random.default_rng(100 + seed)
+    n, k, schools = 300, 3, 4
+    value = rng.gamma(2.0, 2.0, (n, k))
+    value[rng.random((n, k)) < 0.1] = np.nan
+    need = rng.choice([0.0, 20.0, 30.0, 60.0], (k, 2))
+    need[need.sum(axis=1) == 0, 1] = 30.0
+    group = rng.integers(0, schools, n)
+    free = rng.choice([0.0, 30.0, 60.0, 120.0, 600.0 if seed % 3 == 0 else 90.0], (schools, 2))
+    pool = rng.choice([0.0, 60.0], 2)
+    pick = greedy_allocation(value, need, group, free, pool)
+    density = value / need.sum(axis=1)[None, :]
+    plain = [plain_greedy(s, need, group, free, pool) for s in (density, value)]
+    expect = plain[1] if total(value, plain[1]) > total(value, plain[0]) + 1e-12 else plain[0]
+    assert pick.tolist() == expect.tolist()

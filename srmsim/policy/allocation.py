@@ -81,6 +81,7 @@ def _greedy(score: np.ndarray, need: np.ndarray, group: np.ndarray, free: np.nda
         pick = np.full(n, -1, dtype=np.int64)
         pick[best_r] = best_a
         return pick
+    rows, cols = _can_be_taken(rows, cols, need, group, school_free, pool_free)
     uses = [[(r, float(m)) for r, m in enumerate(row) if m > 0] for row in need]
     sf, pf = school_free.tolist(), pool_free.tolist()
     grp, taken = group.tolist(), [-1] * n
@@ -94,3 +95,37 @@ def _greedy(score: np.ndarray, need: np.ndarray, group: np.ndarray, free: np.nda
                 taken[i] = a
                 break
     return np.asarray(taken, dtype=np.int64)
+
+
+def _can_be_taken(rows: np.ndarray, cols: np.ndarray, need: np.ndarray, group: np.ndarray,
+                  school_free: np.ndarray, pool_free: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the pairs (in greedy order) the greedy can never take, so a long queue costs little.
+
+    Room only shrinks, so once action ``a`` does not fit in school ``s`` (nor the pool) it never
+    fits there again; before that, a pair of ``(s, a)`` is passed over only if its referral
+    already has an action. If at most ``T`` referrals of ``s`` can get an action, at most ``T``
+    pairs of ``(s, a)`` come before its first misfit, so the pairs after the first ``T + 1`` are
+    all rejected and the greedy's result is the same without them. ``T`` is bounded by the
+    places for each action (summed) and by the places each role has for its smallest need.
+    """
+    n_actions = need.shape[0]
+    room = school_free[:, None, :] + pool_free[None, None, :]  # (schools, 1, roles)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        places = np.where(need[None] > 0, np.floor((room + 1e-9) / need[None]), np.inf)
+    k = places.min(axis=2)  # (schools, actions); inf for an action needing no staff
+    # each take uses some role r at least its smallest need: another bound on the takes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smallest = np.where(need > 0, need, np.inf).min(axis=0)  # per role
+        by_role = np.where(np.isfinite(smallest), np.floor((room[:, 0] + 1e-9) / smallest), 0)
+    takes = np.minimum(k.sum(axis=1), by_role.sum(axis=1))
+    takes[np.isinf(k).any(axis=1)] = np.inf
+    limit = takes + 1
+    key = group[rows].astype(np.int64) * n_actions + cols
+    by_key = np.argsort(key, kind="stable")  # greedy order kept within each (school, action)
+    sorted_key = key[by_key]
+    start = np.searchsorted(sorted_key, sorted_key, side="left")
+    rank = np.empty(len(key), dtype=np.int64)
+    rank[by_key] = np.arange(len(key)) - start
+    keep = rank < limit[group[rows]]
+    return rows[keep], cols[keep]
