@@ -184,11 +184,22 @@ def measure_in_child(size: int, path: str | None, policy: bool, repeat: int,
 
 
 # ----------------------------------------------------------------------------- with policies
+def timed_run(scenario, seed: int):
+    """Build and run one trust; the model, and the step loop's wall-clock and CPU seconds."""
+    import time
+
+    from srmsim.model import TrustModel
+
+    model = TrustModel(scenario, seed=seed, **ENGINE)
+    t1, c1 = time.perf_counter(), time.process_time()
+    model.run()
+    return model, time.perf_counter() - t1, time.process_time() - c1
+
+
 def measure_pair(size: int, path: str, repeat: int) -> dict[str, Any]:
     """The scenario with and without its policy, run alternately in one process (with, without,
     with, ...; the same seeds), so a machine that speeds up or slows down during the measurement
     moves both sides alike. Best of ``repeat`` each, and the spread of the pairs' ratios."""
-    import time
 
     from srmsim.model import TrustModel
 
@@ -204,13 +215,10 @@ def measure_pair(size: int, path: str, repeat: int) -> dict[str, Any]:
     for i in range(repeat):
         steps = {}
         for policy, scenario in scenarios.items():
-            model = TrustModel(scenario, seed=1 + i, **ENGINE)
-            t1, c1 = time.perf_counter(), time.process_time()
-            model.run()
-            t2, c2 = time.perf_counter(), time.process_time()
-            steps[policy] = t2 - t1
-            best[policy] = min(best[policy], t2 - t1)
-            best_cpu[policy] = min(best_cpu[policy], c2 - c1)
+            model, wall, cpu = timed_run(scenario, 1 + i)
+            steps[policy] = wall
+            best[policy] = min(best[policy], wall)
+            best_cpu[policy] = min(best_cpu[policy], cpu)
             if i == 0:
                 n = len(model.students)
                 student_weeks[policy] = int(model.weekly()["enrolled"].sum())
@@ -266,7 +274,6 @@ def measure_choosers(size: int, path: str, repeat: int, years: int) -> dict[str,
     policy, run in turn in one process (learned, fixed, none, learned, ...; the same seeds), so
     load that comes and goes on the machine moves all three alike. Best of ``repeat`` of each,
     wall clock and CPU time; the ratios of each round too (their spread is the noise)."""
-    import time
 
     from srmsim.model import TrustModel
 
@@ -283,12 +290,9 @@ def measure_choosers(size: int, path: str, repeat: int, years: int) -> dict[str,
     for i in range(repeat):
         this = {}
         for side, scenario in sides.items():
-            model = TrustModel(scenario, seed=1 + i, **ENGINE)
-            t1, c1 = time.perf_counter(), time.process_time()
-            model.run()
-            t2, c2 = time.perf_counter(), time.process_time()
-            wall[side], cpu[side] = min(wall[side], t2 - t1), min(cpu[side], c2 - c1)
-            this[side] = c2 - c1
+            model, w, c = timed_run(scenario, 1 + i)
+            wall[side], cpu[side] = min(wall[side], w), min(cpu[side], c)
+            this[side] = c
             n = len(model.students)
             model.release()
         rounds.append(this)

@@ -133,8 +133,8 @@ def test_close_to_the_optimum_on_random_two_role_weeks_and_the_pool_is_used():
 
 def plain_greedy(score, need, group, free, pool):
     """The greedy as the module describes it, pair by pair with nothing skipped."""
-    order = sorted(((-score[i, a], i, a) for i in range(score.shape[0])
-                    for a in range(score.shape[1]) if np.isfinite(score[i, a])))
+    order = sorted((-score[i, a], i, a) for i in range(score.shape[0])
+                    for a in range(score.shape[1]) if np.isfinite(score[i, a]))
     free, pool = free.astype(float).copy(), pool.astype(float).copy()
     pick = np.full(score.shape[0], -1)
     for _, i, a in order:

@@ -271,7 +271,7 @@ def _tiny_experiment(tmp_path):
     path.write_text(sc.to_yaml(), encoding="utf-8")
     exp = {"name": "l", "scenario": str(path), "baseline": "fixed", "replications": 1, "seed": 1,
            "outcomes": ["regret", "oracle_match", "regret_t1", "regret_t3", "oracle_match_t3",
-                        "reading_per_100h"],
+                        "reading_per_100h", "reading_per_100h_t3", "attendance_per_100h"],
            "variants": {"fixed": {"policy.workflows.reading.steps": [
                {"candidates": CANDIDATES, "weeks": 13, "chooser": {"kind": "fixed"}}]},
                "learned": {},
@@ -297,7 +297,8 @@ def test_same_seed_same_decisions_and_compare_prints_the_learning_curve(tmp_path
     pd.testing.assert_frame_equal(a, b)
     runs = _runs(_tiny_experiment(tmp_path), tmp_path / "w1", 1)
     curve = learning_curve(runs)
-    assert set(curve["measure"]) == {"regret", "oracle_match"} and (curve["term"] <= 3).all()
+    assert set(curve["measure"]) == {"regret", "oracle_match", "reading_per_100h"}
+    assert (curve["term"] <= 3).all()
     proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "compare", str(tmp_path / "w1")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

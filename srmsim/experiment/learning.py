@@ -136,13 +136,22 @@ def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
     return out
 
 
-def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per variant and term: mean regret and oracle match over replications, with t intervals.
+#: measures of the learning curve: (outcome, its title in tables and plots)
+CURVE_MEASURES = (("regret", "regret per referral (lower is better)"),
+                  ("oracle_match", "share matched to the oracle"),
+                  ("reading_per_100h", "reading months per 100 staff hours"),
+                  ("attainment_per_100h", "attainment (SD) per 100 staff hours"),
+                  ("attendance_per_100h", "days of attendance per 100 staff hours"))
 
-    ``runs`` is an experiment's runs table with ``regret_t<k>`` / ``oracle_match_t<k>`` columns.
+
+def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per variant and term: the mean of each curve measure over replications, with t intervals.
+
+    ``runs`` is an experiment's runs table with ``regret_t<k>``, ``oracle_match_t<k>``,
+    ``reading_per_100h_t<k>`` ... columns (those it has).
     """
     rows = []
-    for measure in ("regret", "oracle_match"):
+    for measure, _ in CURVE_MEASURES:
         cols = sorted((c for c in runs.columns if c.startswith(f"{measure}_t")
                        and c[len(measure) + 2:].isdigit()), key=lambda c: int(c.split("_t")[-1]))
         for variant, arm in runs.groupby("variant", sort=True):
@@ -164,7 +173,7 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 def format_learning_curve(curve: pd.DataFrame) -> str:
     """Term-by-term table: one row per variant, ``mean [low, high]`` per term."""
     parts = []
-    for measure, unit in (("regret", "regret per referral"), ("oracle_match", "oracle match")):
+    for measure, unit in CURVE_MEASURES:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
@@ -178,13 +187,14 @@ def format_learning_curve(curve: pd.DataFrame) -> str:
 
 
 def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
-    """Regret and oracle match by term, one line per variant, with 95% CIs."""
+    """Each curve measure the runs have (regret, oracle match, gains per 100 staff hours) by
+    term, one line per variant, with 95% CIs."""
     from srmsim.figures import new_figure, save
 
-    fig, axes = new_figure(9, 3.4, ncols=2, squeeze=False)
-    for ax, (measure, title) in zip(axes[0], (("regret", "regret per referral (lower is better)"),
-                                              ("oracle_match", "share matched to the oracle")),
-                                    strict=True):
+    panels = [(m, t) for m, t in CURVE_MEASURES if (curve["measure"] == m).any()] or [
+        CURVE_MEASURES[0]]
+    fig, axes = new_figure(4.5 * len(panels), 3.4, ncols=len(panels), squeeze=False)
+    for ax, (measure, title) in zip(axes[0], panels, strict=True):
         c = curve[curve["measure"] == measure]
         for variant, v in c.groupby("variant", sort=True):
             ax.plot(v["term"], v["mean"], marker="o", label=variant)
