@@ -15,7 +15,10 @@ terms of records, from all schools (``data: pooled``) or each school's own (``da
 Each referral then gets the candidate with the largest predicted gain per staff minute among the
 actions its school has staff for; a share ``exploration`` (and every referral while an action has
 fewer than ``min_cases`` records) is allocated at random instead, recorded as ``explore``, so the
-effects stay identifiable.
+effects stay identifiable. With ``exploration: thompson`` there is no random share: each choice
+is made on a gain drawn from the model's posterior (Thompson sampling, recorded as ``thompson``).
+Each week the referrals waiting at a learned step are then allocated jointly within each role's
+free staff minutes (:meth:`Choosers.plan_week`, :mod:`srmsim.policy.allocation`).
 """
 
 from __future__ import annotations
