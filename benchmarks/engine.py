@@ -9,6 +9,8 @@ figures are single-core and one size's memory does not leak into the next one's 
     python benchmarks/engine.py --scenarios scenarios/x.yaml scenarios/y.yaml
                                                          # also with policies: ratio to without
     python benchmarks/engine.py --profile 100000         # cProfile of one run, top functions
+    python benchmarks/engine.py --choosers scenarios/learning.yaml
+                                                         # learned vs fixed chooser at 100k
 
 Sizes are trusts of ``n_schools x 200 students x 5 year groups`` (Years 7-11, equal sizes), one
 school year, history ``none``. Reported: generation time, step-loop time (best of ``--repeat``),
@@ -182,11 +184,22 @@ def measure_in_child(size: int, path: str | None, policy: bool, repeat: int,
 
 
 # ----------------------------------------------------------------------------- with policies
+def timed_run(scenario, seed: int):
+    """Build and run one trust; the model, and the step loop's wall-clock and CPU seconds."""
+    import time
+
+    from srmsim.model import TrustModel
+
+    model = TrustModel(scenario, seed=seed, **ENGINE)
+    t1, c1 = time.perf_counter(), time.process_time()
+    model.run()
+    return model, time.perf_counter() - t1, time.process_time() - c1
+
+
 def measure_pair(size: int, path: str, repeat: int) -> dict[str, Any]:
     """The scenario with and without its policy, run alternately in one process (with, without,
     with, ...; the same seeds), so a machine that speeds up or slows down during the measurement
     moves both sides alike. Best of ``repeat`` each, and the spread of the pairs' ratios."""
-    import time
 
     from srmsim.model import TrustModel
 
@@ -202,13 +215,10 @@ def measure_pair(size: int, path: str, repeat: int) -> dict[str, Any]:
     for i in range(repeat):
         steps = {}
         for policy, scenario in scenarios.items():
-            model = TrustModel(scenario, seed=1 + i, **ENGINE)
-            t1, c1 = time.perf_counter(), time.process_time()
-            model.run()
-            t2, c2 = time.perf_counter(), time.process_time()
-            steps[policy] = t2 - t1
-            best[policy] = min(best[policy], t2 - t1)
-            best_cpu[policy] = min(best_cpu[policy], c2 - c1)
+            model, wall, cpu = timed_run(scenario, 1 + i)
+            steps[policy] = wall
+            best[policy] = min(best[policy], wall)
+            best_cpu[policy] = min(best_cpu[policy], cpu)
             if i == 0:
                 n = len(model.students)
                 student_weeks[policy] = int(model.weekly()["enrolled"].sum())
@@ -239,6 +249,93 @@ def policy_ratios(paths: list[str], sizes: list[int], repeat: int) -> list[dict[
                 raise SystemExit(f"benchmark child failed for {path} at {size}:\n{proc.stderr}")
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return rows
+
+
+# ----------------------------------------------------------------------------- choosers
+def with_fixed_choosers(scenario):
+    """The scenario with every step's chooser replaced by ``kind: fixed`` (its candidates,
+    modifiers and staff unchanged), so it differs from the original only by how actions are
+    chosen."""
+    overrides = {}
+    for name, wf in (scenario.policy.workflows if scenario.policy else {}).items():
+        steps = [st.model_dump(exclude_none=True) for st in wf.steps]
+        if any(st.get("candidates") for st in steps):
+            for st in steps:
+                if st.get("candidates"):
+                    st["chooser"] = {"kind": "fixed"}
+            overrides[f"policy.workflows.{name}.steps"] = steps
+    if not overrides:
+        raise SystemExit("--choosers: the scenario has no step with candidate actions")
+    return scenario.with_overrides(overrides)
+
+
+def measure_choosers(size: int, path: str, repeat: int, years: int) -> dict[str, Any]:
+    """The scenario as written (its learned chooser), with fixed choosers, and without its
+    policy, run in turn in one process (learned, fixed, none, learned, ...; the same seeds), so
+    load that comes and goes on the machine moves all three alike. Best of ``repeat`` of each,
+    wall clock and CPU time; the ratios of each round too (their spread is the noise)."""
+
+    from srmsim.model import TrustModel
+
+    _pin_to_one_core()
+    learned = bench_scenario(size, path, True).with_overrides({"years": years})
+    sides = {"learned": learned, "fixed": with_fixed_choosers(learned),
+             "none": bench_scenario(size, path, False).with_overrides({"years": years})}
+    for policy in (True, False):  # warm up imports (scikit-learn at the first refit) and caches
+        TrustModel(bench_scenario(1_000, path, policy), seed=0).run()
+    wall = {k: float("inf") for k in sides}
+    cpu = dict(wall)
+    rounds: list[dict[str, float]] = []
+    n = 0
+    for i in range(repeat):
+        this = {}
+        for side, scenario in sides.items():
+            model, w, c = timed_run(scenario, 1 + i)
+            wall[side], cpu[side] = min(wall[side], w), min(cpu[side], c)
+            this[side] = c
+            n = len(model.students)
+            model.release()
+        rounds.append(this)
+
+    def policy_share(t: dict[str, float]) -> float:
+        """The learned policy's own time over the fixed one's (run time less the engine's)."""
+        return (t["learned"] - t["none"]) / max(t["fixed"] - t["none"], 1e-9)
+
+    return {"size": size, "scenario": path, "students": n, "years": years,
+            "wall_s": wall, "cpu_s": cpu,
+            "ratio_wall": wall["learned"] / wall["fixed"],
+            "ratio_cpu": cpu["learned"] / cpu["fixed"],
+            "policy_ratio_cpu": policy_share(cpu),
+            "round_ratios_cpu": [r["learned"] / r["fixed"] for r in rounds],
+            "round_policy_ratios_cpu": [policy_share(r) for r in rounds]}
+
+
+def chooser_ratios(paths: list[str], sizes: list[int], repeat: int, years: int) -> int:
+    """Print, per scenario and size, the learned chooser's run time against fixed choosers."""
+    print(f"learned vs fixed chooser on {machine()}; one core; {years} school year(s); "
+          f"load average before: {os.getloadavg()[0]:.2f}")
+    for path in paths:
+        for size in sizes:
+            cmd = [sys.executable, __file__, "--child-choosers", str(size), "--child-scenario",
+                   path, "--repeat", str(repeat), "--years", str(years), *_engine_args()]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"benchmark child failed for {path} at {size}:\n{proc.stderr}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            w, c = r["wall_s"], r["cpu_s"]
+            print(f"  {path} at {r['students']:,} students, best of {repeat}:")
+            for side in ("learned", "fixed", "none"):
+                print(f"    {side + (' (no policy)' if side == 'none' else ' chooser'):<22} "
+                      f"{w[side]:7.2f} s wall {c[side]:7.2f} s CPU")
+            spread = ", ".join(f"{x:.2f}" for x in r["round_ratios_cpu"])
+            policy = ", ".join(f"{x:.2f}" for x in r["round_policy_ratios_cpu"])
+            verdict = "within" if r["ratio_cpu"] <= 2 else "OVER"
+            print(f"    run time, learned / fixed: x{r['ratio_wall']:.2f} wall, "
+                  f"x{r['ratio_cpu']:.2f} CPU (rounds: {spread}): {verdict} the 2x target")
+            print(f"    the policy's own time (run less no policy), learned / fixed: "
+                  f"x{r['policy_ratio_cpu']:.2f} CPU (rounds: {policy})")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
 
 
 # ----------------------------------------------------------------------------- profile
@@ -303,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-scenario", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-no-policy", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-pair", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--choosers", nargs="+", default=[], metavar="SCENARIO",
+                        help="scenarios with a learned chooser: run time against fixed choosers "
+                        "and without the policy, at --policy-sizes (only this is measured)")
+    parser.add_argument("--years", type=int, default=1, help="school years (--choosers)")
+    parser.add_argument("--child-choosers", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for key in ("threads", "block_rows"):
@@ -317,9 +419,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_pair is not None:
         print(json.dumps(measure_pair(args.child_pair, args.child_scenario, args.repeat)))
         return 0
+    if args.child_choosers is not None:
+        print(json.dumps(measure_choosers(args.child_choosers, args.child_scenario, args.repeat,
+                                          args.years)))
+        return 0
     if args.profile is not None:
         profile(args.profile, None, args.top)
         return 0
+    if args.choosers:
+        return chooser_ratios(args.choosers, args.policy_sizes, args.repeat, args.years)
 
     cores = ENGINE.get("threads", 1)
     print(f"srmsim engine benchmark on {machine()}; {cores} core(s), one school year, "

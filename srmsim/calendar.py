@@ -34,6 +34,14 @@ def term_of(week: int) -> int:
     return int(np.searchsorted(TERM_STARTS, week, side="right") - 1)
 
 
+def run_term(run_week: np.ndarray) -> np.ndarray:
+    """Term of the run (0-based: 0-2 the first school year's terms, 3-5 the second ...) of each
+    run week."""
+    run_week = np.asarray(run_week, dtype=np.int64)
+    return ((run_week // WEEKS_PER_YEAR) * 3
+            + np.searchsorted(TERM_STARTS, run_week % WEEKS_PER_YEAR, side="right") - 1)
+
+
 def half_term_of(week: int) -> int:
     return int(np.searchsorted(HALF_TERM_STARTS, week, side="right") - 1)
 

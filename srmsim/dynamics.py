@@ -83,6 +83,19 @@ def week_rows(
     obs.put(rows, seen)
 
 
+def absence_probability(d: DynamicsConfig, week: int, static: np.ndarray,
+                        engagement: np.ndarray, wellbeing: np.ndarray,
+                        eff_absence: np.ndarray | np.float32, z_abs: np.ndarray) -> np.ndarray:
+    """A week's probability of missing each session; the policy engine also calls it to count
+    the attendance actions add (the same week with their effects taken out)."""
+    logit: np.ndarray = static + F32(calendar.SEASON[week] * d.seasonality)
+    logit = logit - F32(d.absence_engagement) * engagement
+    logit -= F32(d.absence_wellbeing) * wellbeing
+    logit += eff_absence
+    logit += F32(d.absence_week_sd) * z_abs
+    return _sigmoid(logit)
+
+
 def observe_week(
     t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
     withdrawal_logit: float | None,
@@ -95,12 +108,8 @@ def observe_week(
     u_abs, u_inc = crn.uniform2("week.absence", step, t.uid)
     u_log, u_set = crn.uniform2("week.lms", step, t.uid)
 
-    logit: np.ndarray = t.absence_static + F32(calendar.SEASON[week] * d.seasonality)
-    logit = logit - F32(d.absence_engagement) * engagement
-    logit -= F32(d.absence_wellbeing) * wellbeing
-    logit += t.eff_absence
-    logit += F32(d.absence_week_sd) * z_abs
-    p_absent = _sigmoid(logit)
+    p_absent = absence_probability(d, week, t.absence_static, engagement, wellbeing,
+                                   t.eff_absence, z_abs)
     missed = binomial_inv(u_abs, calendar.SESSIONS_PER_WEEK, p_absent)
     possible = np.where(enrolled, np.int8(calendar.SESSIONS_PER_WEEK), np.int8(0))
     attended = (possible - missed) * enrolled

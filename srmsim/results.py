@@ -300,8 +300,7 @@ class RunResult:
         decisions = None
         if model.policy is not None and model.policy.choosers is not None:
             decisions = model.policy.choosers.decisions()
-            summary.update({f"{k}_delivered": round(v, 6)
-                            for k, v in model.policy.delivered.items()})
+            summary.update(model.policy.delivered.summary())
         return cls(model.config, model.seed, students, weekly, model.history(),
                    events, summary, requests, requests_weekly, request_events, school_ids=ids,
                    decisions=decisions)

@@ -16,6 +16,7 @@ Reading checks every file, so a damaged store is an error naming the file, never
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -52,7 +53,7 @@ class RunStore:
     kind = "experiment"
     hash_key = "experiment_hash"
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     @property

@@ -66,6 +66,7 @@ def strong_runs():
     out = {}
     for kind in ("learned", "random", "oracle"):
         out[kind] = run(learning_scenario(kind, STRONG, years=3))
+    out["thompson"] = run(learning_scenario("learned", STRONG, years=3, exploration="thompson"))
     return out
 
 
@@ -95,6 +96,110 @@ def test_learned_chooser_delivers_more_reading_per_staff_hour_than_random(strong
     got = {k: measure(r, ["reading_per_100h"])["reading_per_100h"]
            for k, (_, r) in strong_runs.items()}
     assert got["random"] < got["learned"] <= got["oracle"] * 1.02
+    assert got["random"] < got["thompson"] <= got["oracle"] * 1.02
+
+
+def test_thompson_sampling_regret_falls_term_by_term_and_ends_well_below_random(strong_runs):
+    thompson = by_term(strong_runs["thompson"][1])
+    random_ = by_term(strong_runs["random"][1])
+    early, late = thompson.iloc[:2].mean(), thompson.iloc[-3:].mean()
+    assert late < 0.5 * early
+    assert late < 0.4 * random_.iloc[-3:].mean()
+    assert np.polyfit(thompson.index, thompson.to_numpy(), 1)[0] < 0
+    d = strong_runs["thompson"][1].decisions
+    # random only until every action has min_cases records; then every choice is sampled
+    assert set(d["how"]) == {"thompson", "explore"}
+    assert d.loc[d["how"] == "thompson", "predicted_gain"].notna().all()
+
+
+def test_thompson_draws_come_from_the_bayesian_ridge_posterior():
+    """Over many keyed draws, the sampled gains have the posterior mean and variance
+    (x - x_mean)' Sigma (x - x_mean) + se(mean)^2 of scikit-learn's BayesianRidge."""
+    from sklearn.linear_model import BayesianRidge
+
+    from srmsim.policy.chooser import posterior
+    from srmsim.rng import CRN
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(80, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + 3.0 + rng.normal(scale=2.0, size=80)
+    m = BayesianRidge().fit(x, y)
+    post = posterior(m, x)
+    point = np.array([1.5, -1.0, 2.0])
+    z = np.stack([CRN(1).normal(f"t.{j}", 0, np.arange(40_000)) for j in range(4)], axis=1)
+    draws = (point @ post.coef + post.intercept + post.y_se * z[:, 0]
+             + (z[:, 1:] @ post.root.T) @ (point - post.x_mean))
+    dx = point - x.mean(axis=0)
+    var = dx @ m.sigma_ @ dx + 1.0 / (m.alpha_ * len(x))
+    assert abs(draws.mean() - m.predict(point[None])[0]) < 4 * np.sqrt(var / len(z))
+    assert abs(draws.var() / var - 1) < 0.03
+
+
+def test_attendance_gained_is_the_expected_difference_the_effects_make():
+    """The counted days of attendance equal (within sampling error) the sessions actually
+    gained against the same run without the absence effect: with attendance not feeding back
+    into reading (``attainment_attendance: 0``), both runs refer and treat the same students."""
+    base = learning_scenario("fixed", years=1, schools=3).with_overrides(
+        {"dynamics.attainment_attendance": 0.0, "dynamics.attainment_engagement": 0.0})
+    res = {}
+    for shift in (0.0, -0.4):
+        sc = base.with_overrides({"policy.actions.reading_club.effect": {
+            "reading": 5.0, "absence": shift, "engagement": -shift / 2}})
+        res[shift] = run(sc)[1]
+    on, off = res[-0.4], res[0.0]
+    pd.testing.assert_frame_equal(on.events, off.events)  # the same cases
+    assert off.summary["attendance_delivered"] == 0
+    sessions = (on.students["sessions_attended"].sum() - off.students["sessions_attended"].sum())
+    days = on.summary["attendance_delivered"]
+    assert sessions > 200 and abs(2 * days / sessions - 1) < 0.1
+    # the by-term and by-school weekly figures add up to the run's totals
+    w = on.weekly
+    assert np.isclose(w["attendance_days_delivered"].sum(), days)
+    assert np.isclose(w["reading_delivered"].sum(), on.summary["reading_delivered"])
+    assert np.isclose((w["staff_minutes_used"] + w["pool_minutes_used"]).sum() / 60,
+                      on.summary["staff_hours"])
+    row = measure(on, ["attendance_per_100h", *[f"attendance_per_100h_t{k}" for k in (1, 2, 3)],
+                       "attendance_per_100h_fsm", "reading_per_100h_sen"])
+    assert np.isclose(row["attendance_per_100h"], 100 * days / on.summary["staff_hours"])
+    assert row["attendance_per_100h_t1"] == 0  # termly referrals start at the first term's end
+    assert row["attendance_per_100h_t2"] > 0 and row["attendance_per_100h_t3"] > 0
+    fsm = on.students["fsm"].astype(bool)
+    assert np.isclose(row["attendance_per_100h_fsm"],
+                      100 * 60 * on.summary["attendance_delivered_fsm"]
+                      / on.students.loc[fsm, "staff_minutes"].sum())
+    assert 0 < on.summary["attendance_delivered_fsm"] < days
+    assert np.isfinite(row["reading_per_100h_sen"])
+
+
+def test_learned_chooser_allocates_a_weeks_referrals_within_each_roles_free_minutes():
+    """Two roles: the reading club (teaching assistant) and tuition (teacher) work nearly as
+    well, with two TA and three teacher places a school and far more referrals. Chosen one by
+    one, every waiting referral keeps the action that looked best when it was referred, so one
+    role's places sit empty while the other's queue grows; allocated together each week, both
+    roles' places are filled."""
+    sc = learning_scenario("learned", years=2, schools=3, exploration=0.0, min_cases=5)
+    sc = sc.with_overrides({
+        "policy.workflows.reading.steps": [{
+            "candidates": ["reading_club", "small_group_tuition"], "weeks": 13,
+            "chooser": {"kind": "learned", "measure": "reading_gap", "features": FEATURES,
+                        "min_cases": 5, "exploration": 0.0}}],
+        "policy.actions.small_group_tuition.staff_minutes": {"teacher": 30,
+                                                             "teaching_assistant": 0},
+        "policy.actions.small_group_tuition.effect": {"reading": 4.5},
+        "policy.staff.school": {"teaching_assistant": 60, "teacher": 90}})
+    model, result = run(sc)
+    d = result.decisions
+    learned = d[d["how"] == "learned"]
+    assert len(learned) > 50
+    chosen = learned["action"].astype(str).value_counts()
+    assert chosen.get("small_group_tuition", 0) > 5 and chosen.get("reading_club", 0) > 5
+    assert (learned["run_week"] > learned["queued_week"]).any()  # re-allocated while waiting
+    w = result.weekly
+    late = w[w["run_week"] >= 13]
+    for role in ("teacher", "teaching_assistant"):
+        used, available = w[f"minutes_used_{role}"], w[f"minutes_available_{role}"]
+        assert (used <= available).all()
+        assert (late[f"minutes_used_{role}"] == late[f"minutes_available_{role}"]).mean() > 0.9
 
 
 def test_no_training_frame_holds_a_raw_uid_latent_or_oracle_column(strong_runs):
@@ -166,10 +271,14 @@ def _tiny_experiment(tmp_path):
     path.write_text(sc.to_yaml(), encoding="utf-8")
     exp = {"name": "l", "scenario": str(path), "baseline": "fixed", "replications": 1, "seed": 1,
            "outcomes": ["regret", "oracle_match", "regret_t1", "regret_t3", "oracle_match_t3",
-                        "reading_per_100h"],
+                        "reading_per_100h", "reading_per_100h_t3", "attendance_per_100h"],
            "variants": {"fixed": {"policy.workflows.reading.steps": [
                {"candidates": CANDIDATES, "weeks": 13, "chooser": {"kind": "fixed"}}]},
-               "learned": {}}}
+               "learned": {},
+               "thompson": {"policy.workflows.reading.steps": [
+                   {"candidates": CANDIDATES, "weeks": 13, "chooser": {
+                       "kind": "learned", "measure": "reading_gap", "features": FEATURES,
+                       "min_cases": 15, "exploration": "thompson"}}]}}}
     return experiment_from_dict(exp, "exp", tmp_path)
 
 
@@ -188,7 +297,8 @@ def test_same_seed_same_decisions_and_compare_prints_the_learning_curve(tmp_path
     pd.testing.assert_frame_equal(a, b)
     runs = _runs(_tiny_experiment(tmp_path), tmp_path / "w1", 1)
     curve = learning_curve(runs)
-    assert set(curve["measure"]) == {"regret", "oracle_match"} and (curve["term"] <= 3).all()
+    assert set(curve["measure"]) == {"regret", "oracle_match", "reading_per_100h"}
+    assert (curve["term"] <= 3).all()
     proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "compare", str(tmp_path / "w1")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from srmsim import calendar
 from srmsim.policy.chooser import oracle_matched
+from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
+from srmsim.policy.delivered import TARGETS as PER_100H
 from srmsim.results import RunResult
 
 MAX_TERMS = 15  # five school years of terms: regret_t1 ... regret_t15
-GROUPS = ("fsm", "sen", "eal")
 
 
 def _decisions(r: RunResult) -> pd.DataFrame | None:
@@ -52,11 +54,37 @@ def _match(mask: Callable[[pd.DataFrame], pd.Series] | None = None
     return f
 
 
-def _per_100h(key: str) -> Callable[[RunResult], float]:
+def _ratio_per_100h(value: float | None, minutes: float) -> float:
+    return (float(100 * 60 * value / minutes) if value is not None and minutes > 0
+            else float("nan"))
+
+
+def _per_100h(key: str, group: str | None = None) -> Callable[[RunResult], float]:
+    """What the actions delivered (simulator truth) per 100 staff hours spent on actions; for a
+    group, delivered to its students per 100 staff hours spent on them."""
     def f(r: RunResult) -> float:
-        hours = r.summary.get("staff_hours", 0.0)
-        value = r.summary.get(f"{key}_delivered")
-        return float(100 * value / hours) if value is not None and hours > 0 else float("nan")
+        if group is None:
+            return _ratio_per_100h(r.summary.get(f"{key}_delivered"),
+                                   60 * r.summary.get("staff_hours", 0.0))
+        s = r.students
+        minutes = float(s.loc[s[group].astype(bool), "staff_minutes"].sum())
+        return _ratio_per_100h(r.summary.get(f"{key}_delivered_{group}"), minutes)
+
+    return f
+
+
+def _per_100h_term(key: str, k: int) -> Callable[[RunResult], float]:
+    """Delivered in term ``k`` of the run per 100 staff hours used in that term (a flow: the
+    term's gains come partly from actions started in the term before)."""
+    def f(r: RunResult) -> float:
+        w = r.weekly
+        column = weekly_column(key)
+        if w is None or column not in w.columns:
+            return float("nan")
+        w = w[calendar.run_term(w["run_week"].to_numpy()) == k]
+        minutes = w["staff_minutes_used"].sum() + (w["pool_minutes_used"].sum()
+                                                   if "pool_minutes_used" in w.columns else 0.0)
+        return _ratio_per_100h(float(w[column].sum()) if len(w) else None, float(minutes))
 
     return f
 
@@ -85,25 +113,45 @@ def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
                              "(simulator truth)", _per_100h("reading")),
         "attainment_per_100h": ("attainment (SD) the actions added per 100 staff hours "
                                 "(simulator truth)", _per_100h("attainment")),
+        "attendance_per_100h": ("days of attendance the actions added per 100 staff hours "
+                                "(simulator truth, expected; two sessions a day)",
+                                _per_100h("attendance")),
     }
     for g in GROUPS:
         out[f"regret_{g}"] = (f"regret among {g.upper()} students", _regret(_group(g)))
         out[f"oracle_match_{g}"] = (f"oracle match among {g.upper()} students", _match(_group(g)))
+        for key in PER_100H:
+            out[f"{key}_per_100h_{g}"] = (
+                f"{UNITS[key]} added to {g.upper()} students per 100 staff hours spent on them",
+                _per_100h(key, g))
     for k in range(MAX_TERMS):
         out[f"regret_t{k + 1}"] = (f"regret of referrals in term {k + 1} of the run",
                                    _regret(_term(k)))
         out[f"oracle_match_t{k + 1}"] = (f"oracle match in term {k + 1} of the run",
                                          _match(_term(k)))
+        for key in PER_100H:
+            out[f"{key}_per_100h_t{k + 1}"] = (
+                f"{UNITS[key]} added in term {k + 1} of the run per 100 staff hours used in it",
+                _per_100h_term(key, k))
     return out
 
 
-def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per variant and term: mean regret and oracle match over replications, with t intervals.
+#: measures of the learning curve: (outcome, its title in tables and plots)
+CURVE_MEASURES = (("regret", "regret per referral (lower is better)"),
+                  ("oracle_match", "share matched to the oracle"),
+                  ("reading_per_100h", "reading months per 100 staff hours"),
+                  ("attainment_per_100h", "attainment (SD) per 100 staff hours"),
+                  ("attendance_per_100h", "days of attendance per 100 staff hours"))
 
-    ``runs`` is an experiment's runs table with ``regret_t<k>`` / ``oracle_match_t<k>`` columns.
+
+def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per variant and term: the mean of each curve measure over replications, with t intervals.
+
+    ``runs`` is an experiment's runs table with ``regret_t<k>``, ``oracle_match_t<k>``,
+    ``reading_per_100h_t<k>`` ... columns (those it has).
     """
     rows = []
-    for measure in ("regret", "oracle_match"):
+    for measure, _ in CURVE_MEASURES:
         cols = sorted((c for c in runs.columns if c.startswith(f"{measure}_t")
                        and c[len(measure) + 2:].isdigit()), key=lambda c: int(c.split("_t")[-1]))
         for variant, arm in runs.groupby("variant", sort=True):
@@ -125,7 +173,7 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 def format_learning_curve(curve: pd.DataFrame) -> str:
     """Term-by-term table: one row per variant, ``mean [low, high]`` per term."""
     parts = []
-    for measure, unit in (("regret", "regret per referral"), ("oracle_match", "oracle match")):
+    for measure, unit in CURVE_MEASURES:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
@@ -139,13 +187,14 @@ def format_learning_curve(curve: pd.DataFrame) -> str:
 
 
 def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
-    """Regret and oracle match by term, one line per variant, with 95% CIs."""
+    """Each curve measure the runs have (regret, oracle match, gains per 100 staff hours) by
+    term, one line per variant, with 95% CIs."""
     from srmsim.figures import new_figure, save
 
-    fig, axes = new_figure(9, 3.4, ncols=2, squeeze=False)
-    for ax, (measure, title) in zip(axes[0], (("regret", "regret per referral (lower is better)"),
-                                              ("oracle_match", "share matched to the oracle")),
-                                    strict=True):
+    panels = [(m, t) for m, t in CURVE_MEASURES if (curve["measure"] == m).any()] or [
+        CURVE_MEASURES[0]]
+    fig, axes = new_figure(4.5 * len(panels), 3.4, ncols=len(panels), squeeze=False)
+    for ax, (measure, title) in zip(axes[0], panels, strict=True):
         c = curve[curve["measure"] == measure]
         for variant, v in c.groupby("variant", sort=True):
             ax.plot(v["term"], v["mean"], marker="o", label=variant)

@@ -377,7 +377,7 @@ def _register_whole_run_outcomes() -> None:
     for name in learning:
         if name.startswith("oracle_match"):
             kinds[name] = ("share", "higher")
-        elif name.endswith("_per_100h"):
+        elif "_per_100h" in name:
             kinds[name] = ("number", "higher")
         elif name == "explore_share":
             kinds[name] = ("share", None)

@@ -15,13 +15,16 @@ terms of records, from all schools (``data: pooled``) or each school's own (``da
 Each referral then gets the candidate with the largest predicted gain per staff minute among the
 actions its school has staff for; a share ``exploration`` (and every referral while an action has
 fewer than ``min_cases`` records) is allocated at random instead, recorded as ``explore``, so the
-effects stay identifiable.
+effects stay identifiable. With ``exploration: thompson`` there is no random share: each choice
+is made on a gain drawn from the model's posterior (Thompson sampling, recorded as ``thompson``).
+Each week the referrals waiting at a learned step are then allocated jointly within each role's
+free staff minutes (:meth:`Choosers.plan_week`, :mod:`srmsim.policy.allocation`).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from srmsim.policy.engine import PolicyEngine
 
 #: how an action was chosen, as recorded in the decisions table
-HOW = ("fixed", "random", "rule", "learned", "explore", "oracle")
+HOW = ("fixed", "random", "rule", "learned", "explore", "oracle", "thompson")
 TRAINING_COLUMNS = ("pid", "school", "week", "action", "gain")  # + the features
 
 
@@ -42,6 +45,19 @@ def oracle_matched(decisions: pd.DataFrame) -> pd.Series:
     """Per decision: the action chosen is as good per staff minute as the oracle's (ties with
     the oracle's action count as matched: it had nothing better)."""
     return decisions["gain_per_minute"] >= decisions["oracle_gain_per_minute"] - 1e-12
+
+
+class Posterior(NamedTuple):
+    """One action's fitted Bayesian ridge regression: the posterior mean (``coef``,
+    ``intercept``), the training features' mean ``x_mean``, the square root of the
+    coefficients' posterior covariance (``root @ root.T``) and the standard error of the mean
+    gain at ``x_mean`` (noise variance / records)."""
+
+    coef: np.ndarray
+    intercept: float
+    x_mean: np.ndarray
+    root: np.ndarray
+    y_se: float
 
 
 class StepLearner:
@@ -52,8 +68,8 @@ class StepLearner:
         self.config = step.chooser
         self.features = list(self.config.features)
         self.records: list[pd.DataFrame] = []
-        # (group -> {action id: (coef, intercept)}); group -1 = the pool's trust-wide model
-        self.models: dict[int, dict[int, tuple[np.ndarray, float]]] = {}
+        # (group -> {action id: posterior}); group -1 = the pool's trust-wide model
+        self.models: dict[int, dict[int, Posterior]] = {}
         self.fits: list[dict] = []
         self.n_schools = n_schools
 
@@ -91,14 +107,18 @@ class StepLearner:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     m = BayesianRidge().fit(x, own["gain"].to_numpy(dtype=np.float64))
-                fitted[a] = (np.asarray(m.coef_, dtype=np.float64), float(m.intercept_))
+                fitted[a] = posterior(m, x)
             self.models[group] = fitted
         self.fits.append({"week": now, "records": len(frame),
                           "groups": sum(len(f) == len(self.step.candidates)
                                         for f in self.models.values())})
 
-    def predict(self, x: np.ndarray, school: np.ndarray) -> np.ndarray:
-        """Predicted gain of each candidate (rows x candidates); NaN where no model yet."""
+    def predict(self, x: np.ndarray, school: np.ndarray, z: np.ndarray | None = None
+                ) -> np.ndarray:
+        """Predicted gain of each candidate (rows x candidates); NaN where no model yet.
+
+        With ``z`` (rows x candidates x (1 + features) standard normals) each row's gain is
+        instead drawn from the posterior: a Thompson sample, one per referral and action."""
         out = np.full((len(x), len(self.step.candidates)), np.nan)
         x = np.nan_to_num(x, nan=0.0)
         if self.config.data == "pooled":
@@ -111,9 +131,23 @@ class StepLearner:
                 continue  # every candidate needs a model before the chooser trusts any
             sel = keys == group
             for j, a in enumerate(self.step.candidates):
-                coef, icpt = fitted[a]
-                out[sel, j] = x[sel] @ coef + icpt
+                post = fitted[a]
+                out[sel, j] = x[sel] @ post.coef + post.intercept
+                if z is not None:  # coefficients drawn around their mean, pivoting at x_mean
+                    zs = z[sel, j]
+                    out[sel, j] += post.y_se * zs[:, 0] + np.einsum(
+                        "nd,nd->n", x[sel] - post.x_mean, zs[:, 1:] @ post.root.T)
         return out
+
+
+def posterior(m, x: np.ndarray) -> Posterior:
+    """The posterior of a fitted :class:`~sklearn.linear_model.BayesianRidge` on ``x``."""
+    coef = np.asarray(m.coef_, dtype=np.float64)
+    x_mean = x.mean(axis=0)
+    w, v = np.linalg.eigh(np.asarray(m.sigma_, dtype=np.float64))
+    root = v * np.sqrt(np.clip(w, 0.0, None))[None, :]
+    return Posterior(coef, float(m.intercept_), x_mean, root,
+                     float(np.sqrt(1.0 / (m.alpha_ * len(x)))))
 
 
 class Choosers:
@@ -178,12 +212,9 @@ class Choosers:
     def _choose_step(self, idx: np.ndarray, w: int, i: int, st: ChoiceStep, now: int) -> None:
         e, c = self.engine, self.engine.cases
         crn, name = e.model.crn, e.policy.workflows[w].name
-        cand = np.asarray(st.candidates)
         rows, uid, school = c.row[idx], c.uid[idx], c.school[idx]
         weeks = int(e.step_weeks[w, i])
         usable = self.usable(school, st.candidates)
-        truth = self.per_minute(self.true_gains(rows, st, weeks), st.candidates, weeks)
-        oracle = np.argmax(np.where(usable, truth, -np.inf), axis=1)
         kind = st.chooser.kind
         how = np.full(len(idx), HOW.index(kind), dtype=np.int8)
         fixed = st.candidates.index(st.action_id)
@@ -200,28 +231,62 @@ class Choosers:
                     pick[hit] = j
                     chosen |= hit
         elif kind == "oracle":
-            pick = oracle
+            truth = self.per_minute(self.true_gains(rows, st, weeks), st.candidates, weeks)
+            pick = np.argmax(np.where(usable, truth, -np.inf), axis=1)
         elif kind == "learned":
-            x = np.column_stack([np.asarray(e.ctx.field(f), dtype=np.float64)[rows]
-                                 for f in st.chooser.features])
-            pred = self.learners[(w, i)].predict(x, school)
-            ratio = self.per_minute(pred, st.candidates, weeks)
-            ratio = np.where(usable, ratio, -np.inf)
-            explore = (crn.uniform(f"policy.explore.{name}.{i}", now, uid)
-                       < st.chooser.exploration) | np.isnan(pred).any(axis=1)
+            # each referral's own best for now; plan_week then allocates the week's waiting
+            # referrals jointly within the staff minutes free
+            pred = self._predict(idx, w, i, st, now)
+            explore = np.isnan(pred).any(axis=1)
+            if st.chooser.exploration != "thompson":
+                explore |= (crn.uniform(f"policy.explore.{name}.{i}", now, uid)
+                            < st.chooser.exploration)
+            ratio = np.where(usable, self.per_minute(pred, st.candidates, weeks), np.nan)
             pick = np.where(explore, self._random(crn, f"policy.choose.{name}.{i}", now, uid,
                                                   usable),
                             np.argmax(np.nan_to_num(ratio, nan=-np.inf), axis=1))
+            how[:] = HOW.index(self._learned_how(st))
             how[explore] = HOW.index("explore")
             predicted = np.take_along_axis(pred, pick[:, None], axis=1)[:, 0]
+        self._record(idx, w, i, st, pick, how, predicted, now)
+
+    @staticmethod
+    def _learned_how(st: ChoiceStep) -> str:
+        return "thompson" if st.chooser.exploration == "thompson" else "learned"
+
+    def _predict(self, idx: np.ndarray, w: int, i: int, st: ChoiceStep, now: int
+                 ) -> np.ndarray:
+        """The learner's gains for cases ``idx`` (cases x candidates; NaN: no model yet): the
+        posterior mean, or with ``exploration: thompson`` a draw from the posterior keyed by
+        (workflow, step, week, student), so the same referral gets the same draw all week."""
+        e, c = self.engine, self.engine.cases
+        rows = c.row[idx]
+        x = np.column_stack([np.asarray(e.ctx.field(f), dtype=np.float64)[rows]
+                             for f in st.chooser.features])
+        z = None
+        if st.chooser.exploration == "thompson":
+            z = self._normals(e.model.crn, f"policy.thompson.{e.policy.workflows[w].name}.{i}",
+                              now, c.uid[idx], len(st.candidates), 1 + x.shape[1])
+        return self.learners[(w, i)].predict(x, c.school[idx], z)
+
+    def _record(self, idx: np.ndarray, w: int, i: int, st: ChoiceStep, pick: np.ndarray,
+                how: np.ndarray, predicted: np.ndarray, now: int) -> None:
+        """Give cases ``idx`` candidate ``pick`` and record the decisions with the oracle's."""
+        e, c = self.engine, self.engine.cases
+        cand = np.asarray(st.candidates)
+        rows = c.row[idx]
+        weeks = int(e.step_weeks[w, i])
+        usable = self.usable(c.school[idx], st.candidates)
+        gains = self.true_gains(rows, st, weeks)
+        truth = self.per_minute(gains, st.candidates, weeks)
+        oracle = np.argmax(np.where(usable, truth, -np.inf), axis=1)
         action = cand[pick]
         c.action[idx] = action
         c.how[idx] = how
-        gains = self.true_gains(rows, st, weeks)
         t = e.model.students
         self._decisions.append({
             "run_week": np.full(len(idx), now), "queued_at": c.queued_at[idx].copy(),
-            "uid": uid, "school": school,
+            "uid": c.uid[idx], "school": c.school[idx],
             "wf": np.full(len(idx), w), "step": np.full(len(idx), i), "action": action,
             "how": how, "oracle_action": cand[oracle],
             "gain": np.take_along_axis(gains, pick[:, None], axis=1)[:, 0],
@@ -231,6 +296,80 @@ class Choosers:
             "predicted_gain": predicted,
             "fsm": t.fsm[rows].copy(), "sen": t.sen[rows].copy(), "eal": t.eal[rows].copy(),
         })
+
+    # ------------------------------------------------------------------ the week's allocation
+    def plan_week(self, now: int) -> None:
+        """Allocate the referrals waiting at each learned step jointly within the staff minutes
+        free this week (:mod:`srmsim.policy.allocation`): the greedy's allocation replaces a
+        case's action (a new decision is recorded when it changes); cases it cannot fit keep
+        theirs and wait. Explored cases keep their random action; their minutes count as taken.
+
+        Free minutes: each school's (and the pool's) staff, less what running cases hold and what
+        cases waiting at other steps, or explored here, need. Queue order (priority, then the
+        tie draw) breaks ties, and who is served stays the queue's business, as for any step."""
+        from srmsim.policy.allocation import greedy_allocation
+        from srmsim.policy.engine import QUEUED, queue_order
+
+        e, c = self.engine, self.engine.cases
+        for (w, i), learner in self.learners.items():
+            st = learner.step
+            waiting = np.flatnonzero((c.status == QUEUED) & (c.wf == w) & (c.step == i))
+            waiting = waiting[c.how[waiting] != HOW.index("explore")]
+            if len(waiting) == 0:
+                continue
+            cand = np.asarray(st.candidates)
+            need = np.where(e.automated[cand][:, None], 0.0, e.minutes[cand])
+            school_free, pool_free = self._settle(*self.free_minutes(waiting))
+            # (schools, candidates): the school, or else the pool, has room for the candidate
+            room: np.ndarray = ((need[None] <= school_free[:, None, :] + 1e-9).all(axis=2)
+                                | (need <= pool_free[None, :] + 1e-9).all(axis=1)[None, :])
+            waiting = waiting[room[c.school[waiting]].any(axis=1)]
+            if len(waiting) == 0:
+                continue
+            waiting = waiting[queue_order(c.school[waiting], c.priority[waiting],
+                                          c.tie[waiting])]
+            pred = self._predict(waiting, w, i, st, now)
+            usable = self.usable(c.school[waiting], st.candidates)
+            value = np.where(usable & ~np.isnan(pred), pred, np.nan)
+            pick = greedy_allocation(value, need, c.school[waiting].astype(np.int64),
+                                     school_free, pool_free)
+            changed = (pick >= 0) & (cand[np.maximum(pick, 0)] != c.action[waiting])
+            if not changed.any():
+                continue
+            idx, pick = waiting[changed], pick[changed]
+            how = np.full(len(idx), HOW.index(self._learned_how(st)), dtype=np.int8)
+            predicted = np.take_along_axis(pred[changed], pick[:, None], axis=1)[:, 0]
+            self._record(idx, w, i, st, pick, how, predicted, now)
+            if e.modifiers.any:
+                c.scale[idx] = e.modifiers.scale(e.ctx, c.row[idx], c.action[idx])
+
+    def free_minutes(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Minutes per school and role (and per role in the pool) this week's staff have beyond
+        the running cases and the cases waiting outside ``batch``: may be negative."""
+        from srmsim.policy.engine import POOL, QUEUED, SCHOOL
+
+        e, c = self.engine, self.engine.cases
+        _, counts = e._running()
+        school_free = e.school_capacity - counts[:, SCHOOL] @ e.minutes
+        pool_free = e.pool_capacity - counts[:, POOL].sum(axis=0) @ e.minutes
+        waiting = np.flatnonzero(c.status == QUEUED)
+        waiting = waiting[~np.isin(waiting, batch) & ~e.automated[c.action[waiting]]]
+        np.subtract.at(school_free, c.school[waiting], e.minutes[c.action[waiting]])
+        return school_free, pool_free
+
+    @staticmethod
+    def _settle(school_free: np.ndarray, pool_free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What a school cannot cover falls to the pool; nothing is below zero."""
+        short = np.clip(-school_free, 0.0, None).sum(axis=0)
+        return np.clip(school_free, 0.0, None), np.clip(pool_free - short, 0.0, None)
+
+    @staticmethod
+    def _normals(crn, decision: str, now: int, uid: np.ndarray, n_actions: int, k: int
+                 ) -> np.ndarray:
+        """Standard normals (cases x actions x k) keyed by decision, week and student."""
+        return np.stack([np.stack([crn.normal(f"{decision}.{a}.{j}", now, uid)
+                                   for j in range(k)], axis=1) for a in range(n_actions)],
+                        axis=1).astype(np.float64)
 
     @staticmethod
     def _random(crn, decision: str, now: int, uid: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -337,9 +476,7 @@ class Choosers:
             "year": referred // calendar.WEEKS_PER_YEAR,
             # the term of the referral (not of a later re-choice), so that every chooser's
             # term k holds the same referrals and the learning curves compare like with like
-            "term": (referred // calendar.WEEKS_PER_YEAR) * 3
-            + np.searchsorted(calendar.TERM_STARTS, referred % calendar.WEEKS_PER_YEAR, "right")
-            - 1,
+            "term": calendar.run_term(referred),
             "school": d["school"].astype(np.int32),
             "student": e.pseudonyms(uniq)[inv],
             "workflow": [e.policy.workflows[w].name for w in d["wf"]],

@@ -132,8 +132,9 @@ class ChooserConfig(_Strict):
     ``fixed``: the step's ``action``; ``random``: uniform over the candidates; ``rule``: the
     first candidate whose ``rules`` expression is true (else the step's ``action``); ``learned``:
     the largest predicted gain in ``measure`` per staff minute, from past cases, with a share
-    ``exploration`` allocated at random; ``oracle``: the simulator's true best (a benchmark that no
-    real trust has; it reads the truth).
+    ``exploration`` allocated at random (or, with ``exploration: thompson``, by Thompson sampling
+    from the model's posterior); ``oracle``: the simulator's true best (a benchmark that no real
+    trust has; it reads the truth).
     """
 
     kind: Literal["fixed", "random", "rule", "learned", "oracle"] = "fixed"
@@ -145,7 +146,9 @@ class ChooserConfig(_Strict):
     features: list[str] = Field(default_factory=list, max_length=32)
     data: Literal["own", "pooled"] = "pooled"
     refit: Literal["termly", "half_termly"] = "termly"
-    exploration: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.1
+    exploration: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | Literal[
+        "thompson"] = Field(0.1, description="learned: share of referrals allocated at random, "
+                            "or 'thompson' to choose on gains sampled from the model's posterior")
     min_cases: Annotated[int, Field(ge=2, le=100_000)] = 20
     history_terms: Annotated[int, Field(ge=1, le=100)] = 9
 

@@ -38,6 +38,7 @@ from srmsim.policy.casebook import Table
 from srmsim.policy.chooser import Choosers
 from srmsim.policy.compiled import CompiledPolicy, compile_policy
 from srmsim.policy.config import PolicyConfig
+from srmsim.policy.delivered import ATTENDANCE_ROUTES, Delivered
 from srmsim.policy.heterogeneity import Modifiers
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
@@ -164,7 +165,6 @@ class PolicyEngine:
         # policies that use them carry the extra case columns
         self.modifiers = Modifiers(acts)
         self.choosers = Choosers(self) if p.choice_steps else None
-        self.delivered = {"reading": 0.0, "attainment": 0.0}  # true gains added by actions
         extra: dict[str, type] = {}
         if self.modifiers.any:
             extra["scale"] = np.float64
@@ -190,6 +190,9 @@ class PolicyEngine:
         self.fade_lives = np.unique(self.half_life[has_level])  # of the actions workflows use
         # effect targets some workflow's action moves: the others stay 0 and are never touched
         self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
+        # true gains the actions added; with choice steps also attendance, by group and school
+        self.delivered = Delivered(model, detail=self.choosers is not None,
+                                   attendance=bool(set(ATTENDANCE_ROUTES) & set(self._targets_used)))
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
         # per action: (target index, size) of the level effects that fade when it ends
         self._fading = [[(k, float(self.level[target][a])) for k, target in enumerate(LEVEL_TARGETS)
@@ -298,6 +301,7 @@ class PolicyEngine:
             self.pool_model.update()
             self.ctx.forget("pooled_risk")
         self._fade(now)
+        self.delivered.attendance(obs)
         c = self.cases
         due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))  # steps ending this week
         triggers = self.policy.due_triggers(self.model.week)
@@ -307,6 +311,8 @@ class PolicyEngine:
             self.choosers.refit_due(self.model.week)
         self._trigger(now, triggers, values)
         self._prioritise(values)
+        if self.choosers is not None:
+            self.choosers.plan_week(now)
         self._start_automated(now)
         self._measure_use()
         self._prepare_queue(now)
@@ -693,7 +699,7 @@ class PolicyEngine:
                         if scale is not None:
                             per_week = per_week * scale
                         np.add.at(store, r_on, per_week.astype(store.dtype))
-                        self.delivered[target] += float(per_week.sum())
+                        self.delivered.add(target, r_on, per_week)
         n_schools = len(self.school_capacity)
         status = c.status  # after declines and escalations
         by_status = np.bincount(c.school.astype(np.int64) * 3 + status, minlength=3 * n_schools)
@@ -710,6 +716,8 @@ class PolicyEngine:
         for r, role in enumerate(self.policy.roles):
             self._week_report[f"minutes_used_{role}"] = used_school[:, r]
             self._week_report[f"minutes_available_{role}"] = self.school_capacity[:, r]
+        self._week_report.update(self.delivered.weekly_report())
+        self.delivered.new_week()
         if 4 * int(by_status[:, CLOSED].sum()) > len(c):
             c.keep(status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
 
