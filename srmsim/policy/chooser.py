@@ -321,8 +321,9 @@ class Choosers:
             need = np.where(e.automated[cand][:, None], 0.0, e.minutes[cand])
             school_free, pool_free = self._settle(*self.free_minutes(waiting))
             # (schools, candidates): the school, or else the pool, has room for the candidate
-            room: np.ndarray = ((need[None] <= school_free[:, None, :] + 1e-9).all(axis=2)
-                                | (need <= pool_free[None, :] + 1e-9).all(axis=1)[None, :])
+            in_school = np.all(need[None] <= school_free[:, None, :] + 1e-9, axis=2)
+            in_pool = np.all(need <= pool_free[None, :] + 1e-9, axis=1)
+            room = np.logical_or(in_school, in_pool[None, :])
             waiting = waiting[room[c.school[waiting]].any(axis=1)]
             if len(waiting) == 0:
                 continue
