@@ -372,7 +372,7 @@ def test_no_raw_identifier_reaches_any_anonymised_output(data, tmp_path_factory,
     (work / "mapping.yaml").write_text(yaml.safe_dump(mapping_doc, sort_keys=False))
     (work / "records.yaml").write_text(dump({
         "name": "from_records", "population": {"records": str(work / "anon")},
-        "outputs": {"history": "all"}}))
+        "outputs": {"history": "none"}}))
     steps = [
         ["data", "import", "trust_pupils.csv", "weekly_obs.csv", "--mapping", "mapping.yaml",
          "--out", "imported"],

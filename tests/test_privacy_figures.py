@@ -10,6 +10,7 @@ catches the unprotected curves.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -100,26 +101,20 @@ def test_real_data_figures_show_only_published_rows(tmp_path: Path, figures, cap
     assert len(outside(plotted(figures["full_roc.png"]), allowed)) > 50
 
 
-def test_simulated_runs_keep_their_full_curves(tmp_path: Path, figures, capsys) -> None:
-    run = tmp_path / "run"
-    run.mkdir()
-    students(n_schools=3, n=100).to_parquet(run / "students.parquet")
-    (run / "summary.json").write_text('{"scenario_hash": "0"}')
-    assert main(["thresholds", str(run), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--n-boot", "10"]) == 0
-    assert "treated as real data" not in capsys.readouterr().out
-    assert figures["roc.png"].axes[0].collections  # the bootstrap band
-
-
-def test_a_run_built_from_real_records_is_protected_like_real_data(tmp_path: Path,
-                                                                    capsys) -> None:
+@pytest.mark.parametrize("from_records", [False, True])
+def test_run_folders_are_real_data_when_built_from_records(tmp_path: Path, figures, capsys,
+                                                           from_records: bool) -> None:
+    """A simulated run keeps its full curves and band; a run whose pupils were copied from
+    real records is protected like real data."""
     run = tmp_path / "run"
     run.mkdir()
     students(n_schools=3, n=150).to_parquet(run / "students.parquet")
-    (run / "summary.json").write_text('{"scenario_hash": "0", "from_records": true}')
+    summary = {"scenario_hash": "0", **({"from_records": True} if from_records else {})}
+    (run / "summary.json").write_text(json.dumps(summary))
     assert main(["thresholds", str(run), "--score", "attendance_rate", "--outcome",
                  "withdrawn", "--n-boot", "10"]) == 0
-    assert "treated as real data" in capsys.readouterr().out
+    assert ("treated as real data" in capsys.readouterr().out) == from_records
+    assert bool(figures["roc.png"].axes[0].collections) != from_records  # the bootstrap band
 
 
 def test_suppressed_cells_are_left_out_of_every_figure(tmp_path: Path, figures) -> None:

@@ -15,6 +15,27 @@ from srmsim.figures import new_figure, save
 from srmsim.risk.curves import CurveBands
 
 
+def _finish_roc(fig, ax, path: str | Path, title: str) -> Path:
+    """The chance diagonal, axes, legend; saved."""
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
+           xlim=(0, 1), ylim=(0, 1.01), title=title)
+    ax.legend(loc="lower right")
+    save(fig, path, dpi=110)
+    return Path(path)
+
+
+def _finish_pr(fig, ax, path: str | Path, prevalence: float | None, title: str) -> Path:
+    """The base rate (when known), axes, legend; saved."""
+    if prevalence is not None and np.isfinite(prevalence):
+        ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"base rate {prevalence:.3f}")
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
+           title=title)
+    ax.legend(loc="upper right")
+    save(fig, path, dpi=110)
+    return Path(path)
+
+
 def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> Path:
     """ROC with its bootstrap band and the chance diagonal."""
     fig, ax = new_figure(5, 5)
@@ -22,12 +43,7 @@ def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> P
     ax.fill_between(r["fpr"], r["tpr_low"], r["tpr_high"], alpha=0.25, label="bootstrap band")
     ax.plot(r["fpr"], r["tpr"], lw=2, label=f"AUC {bands.auc:.3f} "
             f"({bands.auc_low:.3f}-{bands.auc_high:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
-           xlim=(0, 1), ylim=(0, 1.01), title=title)
-    ax.legend(loc="lower right")
-    save(fig, path, dpi=110)
-    return Path(path)
+    return _finish_roc(fig, ax, path, title)
 
 
 def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None,
@@ -39,13 +55,7 @@ def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None
                     label="bootstrap band")
     ax.plot(p["recall"], p["precision"], lw=2,
             label=f"AP {bands.average_precision:.3f} ({bands.ap_low:.3f}-{bands.ap_high:.3f})")
-    if prevalence is not None:
-        ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"base rate {prevalence:.3f}")
-    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
-           title=title)
-    ax.legend(loc="upper right")
-    save(fig, path, dpi=110)
-    return Path(path)
+    return _finish_pr(fig, ax, path, prevalence, title)
 
 
 def plot_roc_points(points: pd.DataFrame, path: str | Path, title: str = "ROC curve",
@@ -57,12 +67,7 @@ def plot_roc_points(points: pd.DataFrame, path: str | Path, title: str = "ROC cu
     pts = points.sort_values(["fpr", "tpr"], kind="stable")
     ax.plot(np.r_[0.0, pts["fpr"], 1.0], np.r_[0.0, pts["tpr"], 1.0], lw=2, marker="o",
             label=label)
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
-           xlim=(0, 1), ylim=(0, 1.01), title=title)
-    ax.legend(loc="lower right")
-    save(fig, path, dpi=110)
-    return Path(path)
+    return _finish_roc(fig, ax, path, title)
 
 
 def plot_pr_points(points: pd.DataFrame, path: str | Path, prevalence: float | None = None,
@@ -73,13 +78,7 @@ def plot_pr_points(points: pd.DataFrame, path: str | Path, prevalence: float | N
     fig, ax = new_figure(5, 5)
     pts = points.sort_values("recall", kind="stable")
     ax.plot(pts["recall"], pts["precision"], lw=2, marker="o", label=label)
-    if prevalence is not None and np.isfinite(prevalence):
-        ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"base rate {prevalence:.3f}")
-    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
-           title=title)
-    ax.legend(loc="upper right")
-    save(fig, path, dpi=110)
-    return Path(path)
+    return _finish_pr(fig, ax, path, prevalence, title)
 
 
 def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
