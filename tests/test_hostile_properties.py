@@ -255,7 +255,7 @@ def test_mutated_experiments_run_end_to_end_or_fail_cleanly(shipped, data, tmp_p
 
 
 @pytest.mark.parametrize("shipped", TRIALS, ids=lambda p: p.name)
-@settings(max_examples=END_TO_END)
+@settings(max_examples=max(1, END_TO_END // 2))
 @given(data=st.data())
 def test_mutated_trials_run_end_to_end_or_fail_cleanly(shipped, data, tmp_path_factory, capsys,
                                                        monkeypatch):
