@@ -378,7 +378,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
         is_total[t_row, :] = True
     flat = np.where(missing, 0.0, values).ravel()
     hidden0, free, prio = (primary | missing).ravel(), missing.ravel(), is_total.ravel()
-    rest = []  # the remainders: hidden cells of their own, tied to part and whole
+    rest: list[float] = []  # the remainders: hidden cells of their own, tied to part and whole
     for part in complements:
         if part not in (subsets or {}):
             raise DataError(f"suppress_small_counts: complement {part!r} is not a subset")
