@@ -327,7 +327,8 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
 def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None = None,
                       threshold: int = DEFAULT_THRESHOLD, total_row: Any = "auto",
                       total_column: Any = "auto", suppress_zeros: bool = True,
-                      subsets: Mapping[str, str] | None = None
+                      subsets: Mapping[str, str] | None = None,
+                      complements: Sequence[str] = ()
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
@@ -336,7 +337,9 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     ``subsets={"fsm": "students"}`` a count is at most another in its row) are handed to
     :func:`protect_cells`, which hides further cells until no small count can be worked out
     from the cells shown: for each hidden cell below the threshold the range of values
-    consistent with everything shown must be at least ``threshold`` wide.
+    consistent with everything shown must be at least ``threshold`` wide. ``complements``
+    names parts of ``subsets`` whose remainder (``whole - part``: the non-FSM pupils beside the
+    FSM ones) is a count to protect too, though never printed.
     """
     counts = _count_columns(table, count_columns)
     values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
@@ -374,9 +377,28 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     if t_row is not None:
         is_total[t_row, :] = True
     flat = np.where(missing, 0.0, values).ravel()
-    extra = protect_cells(flat, (primary | missing).ravel(), equations, inequalities, threshold,
-                          priority=is_total.ravel().astype(int), free=missing.ravel())
-    secondary = extra.reshape(nrow, ncol) & ~missing
+    hidden0, free, prio = (primary | missing).ravel(), missing.ravel(), is_total.ravel()
+    rest: list[float] = []  # the remainders: hidden cells of their own, tied to part and whole
+    for part in complements:
+        if part not in (subsets or {}):
+            raise DataError(f"suppress_small_counts: complement {part!r} is not a subset")
+        pc, wc = counts.index(part), counts.index(subsets[part])  # type: ignore[index]
+        for r in range(nrow):
+            if missing[r, pc] or missing[r, wc]:
+                continue
+            k = flat.size + len(rest)
+            rest.append(values[r, wc] - values[r, pc])
+            equations.append({k: 1.0, r * ncol + wc: -1.0, r * ncol + pc: 1.0})
+    if rest:
+        extra_v = np.array(rest)
+        unaudited = np.zeros(len(rest), bool) if suppress_zeros else extra_v == 0
+        flat = np.r_[flat, extra_v]
+        hidden0 = np.r_[hidden0, np.ones(len(rest), bool)]
+        free = np.r_[free, unaudited]
+        prio = np.r_[prio, np.zeros(len(rest), bool)]
+    extra = protect_cells(flat, hidden0, equations, inequalities, threshold,
+                          priority=prio.astype(int), free=free)
+    secondary = extra[:nrow * ncol].reshape(nrow, ncol) & ~missing
     idx = table.index
     return (pd.DataFrame(primary, index=idx, columns=counts),
             pd.DataFrame(secondary, index=idx, columns=counts))
@@ -388,7 +410,8 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
                           rate_columns: Mapping[str, str | Sequence[str]] | Sequence[str] |
                           None = None, total_row: Any = "auto", total_column: Any = "auto",
                           suppress_zeros: bool = True, decimals: int = 1,
-                          subsets: Mapping[str, str] | None = None) -> pd.DataFrame:
+                          subsets: Mapping[str, str] | None = None,
+                          complements: Sequence[str] = ()) -> pd.DataFrame:
     """A copy of ``table`` safe to print or write: small counts and what they reveal withheld.
 
     ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
@@ -402,7 +425,7 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     sym = _symbols(symbols)
     counts = _count_columns(table, count_columns)
     primary, secondary = suppression_masks(table, counts, threshold, total_row, total_column,
-                                           suppress_zeros, subsets)
+                                           suppress_zeros, subsets, complements)
     if rate_columns is None:
         rates = {c: counts for c in table.columns
                  if c not in counts and pd.api.types.is_float_dtype(table[c])}

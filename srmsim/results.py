@@ -308,25 +308,26 @@ class RunResult:
     def write(self, out: str | Path) -> Path:
         """Write the run's files; an earlier run's folder is replaced whole (no stale files).
 
-        Simulated output gets the user's umask. An existing ``out`` that is neither empty nor
-        an earlier run's folder is refused rather than replaced.
+        Simulated output gets the user's umask. A run whose trust was built from real records
+        (``from_records``) is owner-only (folder 0700, files 0600): each simulated pupil copies
+        a real record's sex, FSM, SEN, EAL and prior attainment, so the students table holds
+        copies of those records. An existing ``out`` that is neither empty nor an earlier run's
+        folder is refused rather than replaced.
         """
         out = Path(out)
-        with replace_dir(out, replaceable=holds_any(*RUN_MARKERS)) as tmp:
-            write_parquet(self.students, tmp / "students.parquet")
-            write_parquet(self.weekly, tmp / "weekly.parquet")
-            if len(self.history):
-                write_parquet(self.history, tmp / "history.parquet")
-            if self.events is not None:
-                write_parquet(self.events, tmp / "events.parquet")
-            if self.decisions is not None:
-                write_parquet(self.decisions, tmp / "decisions.parquet")
-            if self.requests is not None:
-                write_parquet(self.requests, tmp / "requests.parquet")
-                write_parquet(self.requests_weekly, tmp / "requests_weekly.parquet")
-                write_parquet(self.request_events, tmp / "request_events.parquet")
-            write_text(self.scenario.to_yaml(), tmp / "scenario.yaml")
-            write_text(json.dumps(self.summary, indent=2) + "\n", tmp / "summary.json")
+        private = bool(self.summary.get("from_records"))
+        with replace_dir(out, private=private, replaceable=holds_any(*RUN_MARKERS)) as tmp:
+            tables = {"students": self.students, "weekly": self.weekly,
+                      "history": self.history if len(self.history) else None,
+                      "events": self.events, "decisions": self.decisions,
+                      "requests": self.requests, "requests_weekly": self.requests_weekly,
+                      "request_events": self.request_events}
+            for name, table in tables.items():
+                if table is not None:
+                    write_parquet(table, tmp / f"{name}.parquet", private=private)
+            write_text(self.scenario.to_yaml(), tmp / "scenario.yaml", private=private)
+            write_text(json.dumps(self.summary, indent=2) + "\n", tmp / "summary.json",
+                       private=private)
         return out
 
     def summary_table(self) -> pd.DataFrame:

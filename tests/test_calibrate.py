@@ -450,12 +450,15 @@ def test_report_suppresses_small_counts_from_real_data(recovery) -> None:
     fit.fit = fit.fit.copy()
     row = fit.fit["moment"] == "persistent_absence_fsm"
     fit.fit.loc[row, ["n", "events"]] = [12, 4]
+    fit.withheld = None  # audit the edited counts again
     shown = fit.fit_table().set_index("moment")
     assert shown.loc["persistent_absence_fsm", ["n", "events", "target", "difference"]].tolist() \
         == ["12", "c", "low", "low"]
     assert shown.loc["attendance", "events"] == "x"  # not a share: no count to show
-    assert shown.loc["persistent_absence_fsm", "simulated"] == pytest.approx(
-        fit.fit.loc[row, "simulated"].iloc[0])  # simulated values are not pupil data
+    # a withheld moment shows nothing else either, and says why
+    assert shown.loc["persistent_absence_fsm", ["simulated", "se", "within"]].tolist() == \
+        ["x", "x", "x"]
+    assert shown.loc["persistent_absence_fsm", "note"].startswith("withheld")
     assert "c = count below 10" in fit.format()
     fit.real_data = False
     assert fit.fit_table().set_index("moment").loc["persistent_absence_fsm", "events"] == 4

@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,239 @@ def test_mutated_data_exports_validate_or_fail_cleanly(data, tmp_path_factory, c
         assert max(len(line) for line in out.out.splitlines()) < 500
     else:
         check_exit(status, out.err)
+
+
+# --------------------------------------------------------------------------------------------
+# whole commands on mutated experiment and trial files: a tiny trust, two replications
+
+#: examples per end-to-end property: each runs a real experiment or trial (seconds, not ms)
+END_TO_END = {"quick": 2, "long": 60}.get(os.environ.get("HYPOTHESIS_PROFILE", "quick"), 2)
+EXPERIMENTS = [REPO / "experiments/quickstart.yaml"]  # automation.yaml: ~30 s a run
+TRIALS = [REPO / "experiments/trial_reading.yaml",
+          REPO / "experiments/trial_attendance_cluster.yaml"]
+
+
+def _tiny(doc, kind: str, shipped: Path):
+    """Keep the mutated file's shape but bound its cost: two replications, at most two
+    variants and two outcomes, the scenario path made absolute."""
+    if not isinstance(doc, dict):
+        return doc
+    doc = dict(doc)
+    doc["replications"] = 2
+    if isinstance(doc.get("scenario"), str):
+        doc["scenario"] = str((shipped.parent / doc["scenario"]).resolve())
+    if isinstance(doc.get("overrides"), dict):  # the trust's size comes from --set
+        doc["overrides"] = {k: v for k, v in doc["overrides"].items()
+                            if not str(k).startswith("trust.")}
+    if kind == "experiment":
+        if isinstance(doc.get("variants"), dict):
+            doc["variants"] = dict(list(doc["variants"].items())[:2])
+        if isinstance(doc.get("outcomes"), list):
+            doc["outcomes"] = doc["outcomes"][:2]
+    return doc
+
+
+def assert_finite_outputs(out: Path) -> None:
+    """Every CSV and JSON file under ``out`` holds only finite numbers (a missing value is an
+    empty CSV cell or a JSON null, never inf or NaN)."""
+    import pandas as pd
+
+    def refuse(token: str):
+        raise AssertionError(f"non-finite JSON number {token}")
+
+    for path in out.rglob("*"):
+        if path.suffix == ".json":
+            json.loads(path.read_text(), parse_constant=refuse)
+        elif path.suffix == ".csv":
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            cells = {c.strip().lower() for c in table.to_numpy().ravel()}
+            bad = cells & {"inf", "-inf", "+inf", "nan", "infinity", "-infinity"}
+            assert not bad, (path.name, bad)
+
+
+def run_end_to_end(kind: str, shipped: Path, data, tmp_path_factory, capsys,
+                   monkeypatch) -> None:
+    doc = yaml.safe_load(shipped.read_text())
+    picks = data.draw(st.lists(st.integers(0, 10_000), max_size=2), label="mutations")
+    mutated = _tiny(mutate(doc, picks, data.draw), kind, shipped)
+    work = tmp_path_factory.mktemp(kind)
+    monkeypatch.chdir(work)
+    (work / shipped.name).write_text(dump(mutated))
+    argv = [kind, shipped.name, "--out", "out", "--workers", "1", "--quiet",
+            "--set", f"trust.n_schools={1 if kind == 'experiment' else 4}",
+            "--set", f"trust.students_per_year_group={4 if kind == 'experiment' else 8}"]
+    if data.draw(st.booleans(), label="no report"):
+        argv.append("--no-report")
+    status = main(argv)
+    out = capsys.readouterr()
+    if status == 1:  # some replications failed: listed, the others reported
+        assert "failed" in out.out and "Traceback" not in out.out + out.err
+    else:
+        check_exit(status, out.err)
+    assert {p.name for p in work.iterdir()} <= {shipped.name, "out"}
+    if status == 0:
+        assert_finite_outputs(work / "out")
+
+
+@pytest.mark.parametrize("shipped", EXPERIMENTS, ids=lambda p: p.name)
+@settings(max_examples=END_TO_END)
+@given(data=st.data())
+def test_mutated_experiments_run_end_to_end_or_fail_cleanly(shipped, data, tmp_path_factory,
+                                                            capsys, monkeypatch):
+    run_end_to_end("experiment", shipped, data, tmp_path_factory, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("shipped", TRIALS, ids=lambda p: p.name)
+@settings(max_examples=max(1, END_TO_END // 2))
+@given(data=st.data())
+def test_mutated_trials_run_end_to_end_or_fail_cleanly(shipped, data, tmp_path_factory, capsys,
+                                                       monkeypatch):
+    run_end_to_end("trial", shipped, data, tmp_path_factory, capsys, monkeypatch)
+
+
+# --------------------------------------------------------------------------------------------
+# no raw identifier in any anonymised output: export -> import -> anonymise -> run from the
+# records -> thresholds -> calibrate -> summary, then every file and every printed line scanned
+
+#: identifier formats: numbers (leading zeros, float-like), codes and labels
+ID_FORMATS = ["{:010d}", "{}", "ADM{:07d}", "{}.0", "FSM-{}", "Y7-{}", "TOTAL{}", "c{}x"]
+URN_FORMATS = ["{}", "URN{}", "{}.0", "SCH-{}"]
+DOB_FORMATS = ["%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"]
+TIMINGS = ("runtime_seconds", "student_weeks_per_second", "seconds")
+WORD = st.text(alphabet="bcdfghjklmnpqrstvwxz", min_size=5, max_size=9).map(str.capitalize)
+
+
+def identifier_export(data, seed: int):
+    """A fake MIS export of 300 pupils with identifiers drawn in many formats; the export, its
+    mapping and every raw identifier value to look for."""
+    import datetime as dt
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_data_fakes import fake_export, mapping
+
+    base = data.draw(st.integers(10**6, 10**9), label="id base")
+    id_fmt = data.draw(st.sampled_from(ID_FORMATS), label="student id format")
+    urn_fmt = data.draw(st.sampled_from(URN_FORMATS), label="urn format")
+    urn0 = data.draw(st.integers(100000, 149999), label="urn")
+    schools = [urn_fmt.format(urn0), urn_fmt.format(urn0 + 37)]
+    dob_fmt = data.draw(st.sampled_from(DOB_FORMATS), label="dob format")
+    students, obs = fake_export(seed=seed, n_students=300, n_weeks=4,
+                                schools=("NORTH", "SOUTH"))
+    code = dict(zip(("NORTH", "SOUTH"), schools, strict=True))
+    raw_ids = [id_fmt.format(base + 7919 * i) for i in range(len(students))]
+    to_raw = dict(zip(students["Pupil Ref"], raw_ids, strict=True))
+    last = [data.draw(WORD, label="surname") for _ in range(3)]
+    street = data.draw(WORD, label="street")
+    secret = data.draw(WORD, label="note word")
+    dobs = [dt.datetime.strptime(d, "%d/%m/%Y") for d in students["D.O.B."]]
+    students = students.assign(**{
+        "Pupil Ref": raw_ids,
+        "School Code": students["School Code"].map(code),
+        "D.O.B.": [d.strftime(dob_fmt) for d in dobs],
+        "Full Name": [f"{n.split()[0]} {last[i % 3]}{i}" for i, n in
+                      enumerate(students["Full Name"])],
+        "UPN": [f"{'ABCDEFGHJK'[i % 10]}{base % 10**6:06d}{i:05d}{'XYZ'[i % 3]}"
+                for i in range(len(students))],
+        "Address": [f"{i + 1} {street} Road, Leeds" for i in range(len(students))],
+        "Postcode": [f"LS{i % 30 + 1} {i % 9}{'ABD'[i % 3]}Q" for i in range(len(students))],
+        "Notes": [f"spoke to parent about {secret}, call back" if i % 4 == 0 else ""
+                  for i in range(len(students))],
+    })
+    obs = obs.assign(**{"Pupil Ref": obs["Pupil Ref"].map(to_raw),
+                        "School Code": obs["School Code"].map(code)})
+    m = mapping()
+    m["schools"] = schools
+    m["students"]["columns"].update({"Address": "address", "Postcode": "postcode"})
+    m["students"]["date_formats"] = {"date_of_birth": dob_fmt}
+    secrets = {*raw_ids, *schools, *students["Full Name"], *students["UPN"],
+               *students["Address"], *students["Postcode"], secret, *last, street,
+               *students["D.O.B."], *(d.date().isoformat() for d in dobs)}
+    digits = {str(int(v)) for v in raw_ids + schools if v.isdigit()}  # a number read as one
+    stored = {*raw_ids, *schools, *students["Full Name"], *students["UPN"],
+              *students["Address"], *students["Postcode"]}  # what the raw import keeps as is
+    return students, obs, m, {v for v in secrets | digits if len(v) >= 5}, stored
+
+
+def texts_of(folder: Path):
+    """(file, text) for every file under ``folder``: CSV/JSON/YAML/HTML as text (JSON without
+    machine timings), Parquet values and metadata through pyarrow, PNG text chunks."""
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            meta = table.schema.metadata or {}
+            yield path, "\n".join([*(str(v) for col in table.columns
+                                     for v in col.to_pylist()),
+                                   *(k.decode() + v.decode("utf-8", "replace")
+                                     for k, v in meta.items())])
+        elif path.suffix == ".png":
+            with Image.open(path) as img:
+                yield path, "\n".join(f"{k} {v}" for k, v in img.info.items())
+        elif path.suffix == ".json":
+            doc = json.loads(path.read_text())
+            if isinstance(doc, dict):
+                doc = {k: v for k, v in doc.items() if k not in TIMINGS}
+            yield path, json.dumps(doc)
+        else:
+            yield path, path.read_text(errors="replace")
+
+
+def leaks(text: str, secrets: set[str]) -> set[str]:
+    """Raw identifier values found in ``text`` as a whole word (not inside a longer token)."""
+    import re
+
+    return {v for v in secrets if v in text and re.search(
+        rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])", text)}
+
+
+@settings(max_examples=max(1, END_TO_END // 2))
+@given(data=st.data())
+def test_no_raw_identifier_reaches_any_anonymised_output(data, tmp_path_factory, capsys,
+                                                         monkeypatch):
+    work = tmp_path_factory.mktemp("ids")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "k" * 24)
+    students, obs, mapping_doc, secrets, stored = identifier_export(data, seed=11)
+    students.to_csv(work / "trust_pupils.csv", index=False)
+    obs.to_csv(work / "weekly_obs.csv", index=False)
+    (work / "mapping.yaml").write_text(yaml.safe_dump(mapping_doc, sort_keys=False))
+    (work / "records.yaml").write_text(dump({
+        "name": "from_records", "population": {"records": str(work / "anon")},
+        "outputs": {"history": "none"}}))
+    steps = [
+        ["data", "import", "trust_pupils.csv", "weekly_obs.csv", "--mapping", "mapping.yaml",
+         "--out", "imported"],
+        ["data", "anonymise", "imported", "--out", "anon", "--key-env", "SRMSIM_TEST_KEY",
+         "--quasi", "school,sex,fsm"],
+        ["run", "records.yaml", "--out", "run", "--quiet", "--report"],
+        ["thresholds", "run", "--score", "prior_attainment", "--outcome", "persistent_absent",
+         "--by", "sex", "fsm", "--n-boot", "10", "--out", "thr"],
+        ["calibrate", "anon", "--out", "cal", "--params", "dynamics.absence_logit",
+         "--max-evals", "1", "--replications", "1", "--quiet"],
+        ["data", "summary", "anon", "--by", "school,year_group", "--out", "summary.csv"],
+    ]
+    printed = ""
+    for argv in steps:
+        status = main(argv)
+        out = capsys.readouterr()
+        assert status == 0, (argv, out.err[-2000:])
+        if argv[:2] != ["data", "import"]:  # the import's report is of raw data, privately
+            printed += out.out + out.err
+    assert leaks(printed, secrets) == set()
+    assert (work / "run").stat().st_mode & 0o077 == 0  # a run from records is owner-only
+    found = {}
+    for folder in ("anon", "run", "thr", "cal"):
+        for path, text in texts_of(work / folder):
+            hit = leaks(text, secrets)
+            if hit:
+                found[str(path.relative_to(work))] = sorted(hit)[:3]
+    summary = leaks((work / "summary.csv").read_text(), secrets)
+    assert found == {} and summary == set()
+    # the scan itself sees identifiers where they are: the raw import holds them all
+    raw = "\n".join(t for _, t in texts_of(work / "imported"))
+    assert leaks(raw, stored) == stored
 
 
 @pytest.mark.slow

@@ -103,19 +103,32 @@ def small_schools_dataset(seed: int = 3) -> Dataset:
     return Dataset(pd.DataFrame(rows), pd.DataFrame(obs), base_meta())
 
 
+REMAINDERS = (("fsm", "students"), ("sen", "students"), ("eal", "students"),
+              ("persistently_absent", "with_sessions"))
+
+
 def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, float]]:
-    """Run the attacker on a printed summary table (text) against its true counts."""
+    """Run the attacker on a printed summary table (text) against its true counts. Besides
+    the printed cells it goes after the remainders (non-FSM pupils = students - fsm, ...)."""
     nrow, ncol = truth.shape[0], len(COUNTS)
     idx = {(r, c): r * ncol + j for r in range(nrow) for j, c in enumerate(COUNTS)}
+    for k, (part, _) in enumerate(REMAINDERS):
+        idx.update({(r, f"not_{part}"): nrow * ncol + k * nrow + r for r in range(nrow)})
     total = nrow - 1  # describe puts the Total row last
     eqs = [({**{idx[(r, c)]: 1.0 for r in range(total)}, idx[(total, c)]: -1.0}, 0.0)
            for c in COUNTS]
+    for part, whole in REMAINDERS:
+        eqs += [({idx[(r, f"not_{part}")]: 1.0, idx[(r, whole)]: -1.0, idx[(r, part)]: 1.0},
+                 0.0) for r in range(nrow)]
     les = []
     for part, whole in (("fsm", "students"), ("sen", "students"), ("eal", "students"),
                         ("with_sessions", "students"), ("persistently_absent", "with_sessions")):
         les += [({idx[(r, part)]: 1.0, idx[(r, whole)]: -1.0}, 0.0) for r in range(nrow)]
-    fixed, hidden = {}, np.zeros(nrow * ncol, dtype=bool)
-    values = truth[COUNTS].to_numpy(dtype=float).ravel()
+    hidden = np.r_[np.zeros(nrow * ncol, dtype=bool), np.ones(nrow * len(REMAINDERS), bool)]
+    fixed = {}
+    counts = truth[COUNTS].to_numpy(dtype=float)
+    values = np.r_[counts.ravel(), *[counts[:, COUNTS.index(w)] - counts[:, COUNTS.index(p)]
+                                     for p, w in REMAINDERS]]
     for r in range(nrow):
         for c in COUNTS:
             text = table[c].iloc[r]
@@ -142,6 +155,26 @@ def test_no_hidden_summary_count_can_be_recovered(by: list[str]) -> None:
     table = describe(ds, by)
     assert table.attrs["suppression"]["primary"] > 0
     assert summary_attack(table, truth) == []
+
+
+def test_remainders_are_protected_too() -> None:
+    """A group where all but a few pupils are FSM (or persistently absent): students - fsm is
+    a small count of non-FSM pupils, and the audit hides enough that it cannot be worked out.
+    Without the remainders in the audit the same attacker gets it."""
+    full = small_schools_dataset()
+    st = full.students[full.students["school"].isin(["A", "B", "C"])].copy()
+    st.loc[st["school"] == "B", "fsm"] = True
+    st.loc[st.index[st["school"] == "B"][:4], "fsm"] = False  # 19 FSM and 4 non-FSM
+    ds = Dataset(st, full.observations[full.observations["student_id"].isin(st["student_id"])],
+                 full.meta)
+    truth = describe_counts(ds, ["school"])
+    table = describe(ds, ["school"])
+    assert summary_attack(table, truth) == []
+    from srmsim.data.describe import SUBSETS
+
+    without = suppress_small_counts(truth, count_columns=COUNTS, rate_columns=RATES,
+                                    total_column=None, subsets=SUBSETS)
+    assert summary_attack(without, truth)
 
 
 def test_the_summary_attack_does_recover_counts_from_primary_suppression_alone() -> None:

@@ -56,6 +56,7 @@ from srmsim.calibrate.moments import (
     MomentSpec,
     bootstrap_moments,
     floored_se,
+    moment_counts,
     moment_values,
     moments_table,
     student_measures,
@@ -276,6 +277,25 @@ def _prior_share(students: pd.DataFrame) -> float:
     return float(students["prior_attainment"].notna().mean())
 
 
+def _withhold(spec: MomentSpec, measures: pd.DataFrame, moments: Sequence[str] | None):
+    """Real records: the moments whose counts would give a small count away (withheld from
+    the report and the fit). A skip that says a count ("no FSM students") is reworded, and
+    asking for a withheld moment is an error: fitting to it would reveal it."""
+    from srmsim.calibrate.disclosure import NOTE, protect_moments
+
+    withheld = protect_moments(moment_counts(measures), spec.available)
+    for m, why in list(spec.skipped.items()):
+        if why in ("no FSM students", "no non-FSM students"):
+            spec.skipped[m] = NOTE.format(t=withheld.threshold)
+    asked = sorted(set(moments or ()) & withheld.moments)
+    if asked:
+        raise DataError(f"moment(s) {asked} are withheld: on real records a moment based on "
+                        f"fewer than {withheld.threshold} students, or one that would reveal "
+                        "such a count, is neither published nor fitted (its fit would give it "
+                        "back)")
+    return withheld
+
+
 def calibrate(
     data: str | Path,
     scenario: Scenario | str | Path | None = None,
@@ -356,7 +376,10 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     measures = student_measures(ds.students, ds.observations, spec)
     target_table = moments_table(measures, spec)
     target = target_table["value"].to_numpy(float)
-    used = list(moments or spec.available)
+    real = bool(ds.meta.get("real_data", True))
+    withheld = _withhold(spec, measures, moments) if real else None
+    available = [m for m in spec.available if withheld is None or m not in withheld.moments]
+    used = list(moments or available)
     unusable = [m for m in used if m in spec.skipped or np.isnan(target[MOMENT_NAMES.index(m)])]
     if unusable:
         raise DataError(f"{data}: moment(s) {unusable} cannot be computed from these data: "
@@ -403,8 +426,10 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         notes.append("prior attainment ignored: the population is drawn from "
                      f"{records_path.name} (the students table without prior_attainment)")
     elif prior_used:
+        share = "at least half of the records have one" if real else \
+            f"{prior_share:.0%} of records have one"
         notes.append(f"each simulated student starts at their recorded prior attainment "
-                     f"({prior_share:.0%} of records have one), standardised within the trust; "
+                     f"({share}), standardised within the trust; "
                      "engagement and wellbeing are drawn conditionally on it, and "
                      "population.attainment_icc has no effect on these students")
     years = max(1, -(-spec.weeks_needed // calendar.WEEKS_PER_YEAR))
@@ -555,7 +580,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     result = CalibrationResult(
         data=str(data.resolve()), scenario=calibrated, base=base, estimates=estimates, fit=fit,
         spec=spec, optimiser=optimiser, notes=notes, records_path=str(records_path),
-        real_data=bool(ds.meta.get("real_data", True)), moments_used=list(used))
+        real_data=real, moments_used=list(used), withheld=withheld)
     return result
 
 

@@ -14,10 +14,12 @@ Written by :meth:`CalibrationResult.write`:
   (relative to the YAML file, so the two can move together).
 
 **Small counts.** When the dataset holds real pupils' records (``real_data`` in
-``dataset.json``; ``srmsim data import`` sets it), every printed or written moment table goes
-through :func:`srmsim.privacy.suppress_small_counts`: ``n`` and ``events`` below 10 become ``c``,
-and a target or difference computed from them ``low``. The in-memory ``fit`` frame keeps the
-numbers (the analyst's own session).
+``dataset.json``; ``srmsim data import`` sets it), the moments' counts are audited together
+(:mod:`srmsim.calibrate.disclosure`): a count below 10, or one that would let a small count be
+worked out, is printed ``c``; a moment based on fewer than 10 students, or a share with a hidden
+count, is withheld (target and difference ``low``, its other values ``x``, a ``note`` saying
+so) and was left out of the fit. The in-memory ``fit`` frame keeps the numbers (the analyst's
+own session).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from srmsim.calibrate.disclosure import Withheld, apply, protect_moments
 from srmsim.calibrate.moments import MomentSpec
 from srmsim.outputs import holds_any
-from srmsim.privacy import DEFAULT_THRESHOLD, suppress_small_counts
+from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.scenario import Scenario
 
 _DECIMALS = 4
@@ -61,6 +64,7 @@ class CalibrationResult:
     records_path: str = ""
     real_data: bool = True
     moments_used: list[str] = field(default_factory=list)
+    withheld: Withheld | None = None
 
     # ----------------------------------------------------------------- views
     @property
@@ -84,10 +88,11 @@ class CalibrationResult:
             suppress = self.real_data
         if not suppress:
             return table
-        return suppress_small_counts(
-            table, count_columns=["n", "events"], threshold=threshold,
-            rate_columns={"target": ["n", "events"], "difference": ["n", "events"]},
-            total_row=None, total_column=None, decimals=_DECIMALS)
+        withheld = self.withheld
+        if withheld is None or withheld.threshold != threshold:
+            withheld = protect_moments(table[["moment", "n", "events"]], table["moment"],
+                                       threshold)
+        return apply(table, withheld)
 
     # ----------------------------------------------------------------- text
     def format(self) -> str:
@@ -108,7 +113,11 @@ class CalibrationResult:
                  shown.to_string(index=False), ""]
         if self.real_data:
             lines.append("c = count below 10 (or hidden to protect one); low = value based on "
-                         "a suppressed count; x = not available")
+                         "a suppressed count; x = not available or withheld")
+            gone = [m for m, note in zip(table["moment"], table["note"], strict=True) if note]
+            if gone:
+                lines.append(f"withheld (based on a count below 10, or it would reveal one; "
+                             f"not used in the fit): {', '.join(gone)}")
             lines.append("")
         est = self.estimates.copy()
         for c in ("start", "estimate", "se", "lower", "upper"):

@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 COUNT_COLUMNS = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn", "n_missing")
+COUNTS_SHOWN = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn")
 RATE_BASES = {"flag_rate": ["flagged"], "sensitivity": ["tp", "fn"], "specificity": ["tn", "fp"],
               "precision": ["tp", "fp"], "npv": ["tn", "fn"], "f1": ["tp", "fp", "fn"]}
 
@@ -121,16 +122,19 @@ class _Disclosure:
 
 
 def is_simulation_output(base: Path) -> bool:
-    """A run directory written by srmsim (summary.json with a scenario hash): simulated."""
+    """A run directory written by srmsim (summary.json with a scenario hash) of a trust that
+    was not built from real records: simulated. A run from records (``from_records``) copies
+    each simulated pupil's traits from a real record, so it is protected like real data."""
     summary = base / "summary.json"
     if not summary.exists():
         return False
     try:
         import json
 
-        return "scenario_hash" in json.loads(summary.read_text())
+        data = json.loads(summary.read_text())
     except (OSError, ValueError):
         return False
+    return isinstance(data, dict) and "scenario_hash" in data and not data.get("from_records")
 
 
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
@@ -270,7 +274,8 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         args.minutes_per_case is not None
     )
     written = [out / "thresholds.csv"]
-    write_csv(dc.table(table), written[0])
+    published = dc.table(table)
+    write_csv(published, written[0])
 
     n_pos = int(table["n_pos"].iloc[0])
     prevalence = n_pos / a["n_used"]
@@ -280,9 +285,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         bands = risk.bootstrap_curves(df, args.score, args.outcome, args.direction,
                                       cluster=cluster, n_boot=args.n_boot, seed=args.seed)
         print(bands.summary() + cluster_note)
-        written.append(plots.plot_roc(bands, out / "roc.png", f"ROC: {args.score} {op} t"))
-        written.append(plots.plot_pr(bands, out / "pr.png", prevalence,
-                                     f"Precision-recall: {args.score} {op} t"))
+        written += _curve_plots(bands, published, dc, prevalence, f"{args.score} {op} t", out)
     else:
         print("only one outcome value present: no ROC / PR curves")
     if table["f1"].notna().any():
@@ -328,9 +331,13 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         gaps = risk.group_gaps(by_table)
         p1 = out / "thresholds_by_group.csv"
         p2 = out / "fairness_gaps.csv"
-        write_csv(dc.table(by_table), p1)
+        by_published = dc.table(by_table)
+        write_csv(by_published, p1)
         write_csv(gaps, p2)
-        written += [p1, p2, plots.plot_fairness(by_table, out / "fairness.png")]
+        # real data: drawn from the published table, as printed (a suppressed cell is not drawn)
+        drawn = (risk.published_numbers(by_published, [*COUNTS_SHOWN, "flag_rate", "sensitivity"])
+                 if dc.real else by_table)
+        written += [p1, p2, plots.plot_fairness(drawn, out / "fairness.png")]
         ref_t = (risk.best_row(table, "f1")["threshold"] if table["f1"].notna().any()
                  else float(table["threshold"].median()))
         for col in by_cols:
@@ -349,6 +356,30 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
                   f"{_fmt(gap_fr)}, recall {_fmt(gap_se)}")
     return written
+
+
+def _curve_plots(bands, published: pd.DataFrame, dc: _Disclosure, prevalence: float,
+                 what: str, out: Path) -> list[Path]:
+    """roc.png and pr.png. Simulated data: every distinct score, with the bootstrap band. Real
+    data: only the published rows of the protected table, and no band (with few schools a
+    band's edge is one school's own curve, which with the published totals gives that school's
+    counts)."""
+    from srmsim import risk
+    from srmsim.risk import plots
+
+    if not dc.real:
+        return [plots.plot_roc(bands, out / "roc.png", f"ROC: {what}"),
+                plots.plot_pr(bands, out / "pr.png", prevalence, f"Precision-recall: {what}")]
+    roc, pr = risk.published_curves(published)
+    counts = risk.published_numbers(published.head(1), ["n", "n_pos"])
+    shown_rate = float(counts["n_pos"].iloc[0] / counts["n"].iloc[0])
+    auc = f"AUC {bands.auc:.3f} ({bands.auc_low:.3f}-{bands.auc_high:.3f})"
+    ap = f"AP {bands.average_precision:.3f} ({bands.ap_low:.3f}-{bands.ap_high:.3f})"
+    return [plots.plot_roc_points(roc, out / "roc.png", f"ROC: {what} (published thresholds)",
+                                  label=f"{len(roc)} published thresholds; {auc}"),
+            plots.plot_pr_points(pr, out / "pr.png", shown_rate,
+                                 f"Precision-recall: {what} (published thresholds)",
+                                 label=f"{len(pr)} published thresholds; {ap}")]
 
 
 def _print_on_grid_capacity(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,

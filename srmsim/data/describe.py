@@ -107,6 +107,10 @@ def breakdown_fields() -> list[str]:
 SUBSETS = {"fsm": "students", "sen": "students", "eal": "students",
            "with_sessions": "students", "persistently_absent": "with_sessions"}
 
+#: ... and the rest of the whole is a count too (the non-FSM pupils, those not persistently
+#: absent). Not pupils without sessions: that is how complete the export is, usually 0.
+COMPLEMENTS = ("fsm", "sen", "eal", "persistently_absent")
+
 
 def _attendance(ds: Dataset) -> pd.DataFrame:
     """Sessions attended and possible per student over all periods."""
@@ -129,4 +133,4 @@ def describe(ds: Dataset, by: list[str] | None = None, threshold: int = DEFAULT_
     table = describe_counts(ds, by)
     return suppress_small_counts(table, count_columns=COUNTS, threshold=threshold,
                                  symbols=symbols, rate_columns=RATES, total_column=None,
-                                 subsets=SUBSETS)
+                                 subsets=SUBSETS, complements=COMPLEMENTS)

@@ -79,7 +79,9 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                 sd = float(d.std(ddof=1))
                 half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n))
                 var_unpaired = a.var(ddof=1) + b.var(ddof=1)
-                vr = float(var_unpaired / sd**2) if sd > 0 else np.inf
+                # undefined (empty in effects.csv), not infinite, when every paired
+                # difference is the same: no finite number to write
+                vr = float(var_unpaired / sd**2) if sd > 0 else np.nan
             else:
                 sd, half, vr = np.nan, np.nan, np.nan
             mb = float(b.mean()) if n else np.nan

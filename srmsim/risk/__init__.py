@@ -50,7 +50,12 @@ from srmsim.risk.models import (
     train_test_by,
 )
 from srmsim.risk.pooling import value_of_pooling
-from srmsim.risk.protected import band_counts, protected_grid
+from srmsim.risk.protected import (
+    band_counts,
+    protected_grid,
+    published_curves,
+    published_numbers,
+)
 from srmsim.risk.rules import condition_flags, count_score
 from srmsim.risk.thresholds import (
     best_row,
@@ -63,7 +68,8 @@ from srmsim.risk.thresholds import (
 __all__ = [
     "CapacityResult", "Coarsener", "CoarsenSpec", "CostResult", "CurveBands", "FeatureDesign",
     "LogisticRisk", "PartiallyPooledRisk", "PerSchoolRisk", "PooledRisk", "RiskModel",
-    "RiskModelWarning", "RuleScore", "auc", "band_counts", "protected_grid", "auc_arrays", "average_precision", "best_row",
+    "RiskModelWarning", "RuleScore", "auc", "band_counts", "protected_grid", "published_curves",
+    "published_numbers", "auc_arrays", "average_precision", "best_row",
     "bootstrap_curves", "bootstrap_weights", "capacity_in_cases", "cluster_bootstrap_weights",
     "condition_flags", "confusion_at", "cost_minimising_threshold", "count_score",
     "default_thresholds", "evaluate_held_out_schools", "evaluate_model", "evaluate_risk",

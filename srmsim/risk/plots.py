@@ -15,6 +15,27 @@ from srmsim.figures import new_figure, save
 from srmsim.risk.curves import CurveBands
 
 
+def _finish_roc(fig, ax, path: str | Path, title: str) -> Path:
+    """The chance diagonal, axes, legend; saved."""
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
+           xlim=(0, 1), ylim=(0, 1.01), title=title)
+    ax.legend(loc="lower right")
+    save(fig, path, dpi=110)
+    return Path(path)
+
+
+def _finish_pr(fig, ax, path: str | Path, prevalence: float | None, title: str) -> Path:
+    """The base rate (when known), axes, legend; saved."""
+    if prevalence is not None and np.isfinite(prevalence):
+        ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"base rate {prevalence:.3f}")
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
+           title=title)
+    ax.legend(loc="upper right")
+    save(fig, path, dpi=110)
+    return Path(path)
+
+
 def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> Path:
     """ROC with its bootstrap band and the chance diagonal."""
     fig, ax = new_figure(5, 5)
@@ -22,12 +43,7 @@ def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> P
     ax.fill_between(r["fpr"], r["tpr_low"], r["tpr_high"], alpha=0.25, label="bootstrap band")
     ax.plot(r["fpr"], r["tpr"], lw=2, label=f"AUC {bands.auc:.3f} "
             f"({bands.auc_low:.3f}-{bands.auc_high:.3f})")
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
-    ax.set(xlabel="false positive rate (1 - specificity)", ylabel="true positive rate (recall)",
-           xlim=(0, 1), ylim=(0, 1.01), title=title)
-    ax.legend(loc="lower right")
-    save(fig, path, dpi=110)
-    return Path(path)
+    return _finish_roc(fig, ax, path, title)
 
 
 def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None,
@@ -39,25 +55,48 @@ def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None
                     label="bootstrap band")
     ax.plot(p["recall"], p["precision"], lw=2,
             label=f"AP {bands.average_precision:.3f} ({bands.ap_low:.3f}-{bands.ap_high:.3f})")
-    if prevalence is not None:
-        ax.axhline(prevalence, ls="--", color="grey", lw=1, label=f"base rate {prevalence:.3f}")
-    ax.set(xlabel="recall (sensitivity)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
-           title=title)
-    ax.legend(loc="upper right")
-    save(fig, path, dpi=110)
-    return Path(path)
+    return _finish_pr(fig, ax, path, prevalence, title)
+
+
+def plot_roc_points(points: pd.DataFrame, path: str | Path, title: str = "ROC curve",
+                    label: str = "published thresholds") -> Path:
+    """ROC through given points only (``fpr, tpr``), e.g. the published rows of a protected
+    table (:func:`srmsim.risk.published_curves`): no band, nothing between the points, and
+    the ends (0, 0) and (1, 1), which say nothing about anyone."""
+    fig, ax = new_figure(5, 5)
+    pts = points.sort_values(["fpr", "tpr"], kind="stable")
+    ax.plot(np.r_[0.0, pts["fpr"], 1.0], np.r_[0.0, pts["tpr"], 1.0], lw=2, marker="o",
+            label=label)
+    return _finish_roc(fig, ax, path, title)
+
+
+def plot_pr_points(points: pd.DataFrame, path: str | Path, prevalence: float | None = None,
+                   title: str = "Precision-recall curve",
+                   label: str = "published thresholds") -> Path:
+    """Precision against recall at given points only (``recall, precision``), e.g. the
+    published rows of a protected table; no band and no interpolation."""
+    fig, ax = new_figure(5, 5)
+    pts = points.sort_values("recall", kind="stable")
+    ax.plot(pts["recall"], pts["precision"], lw=2, marker="o", label=label)
+    return _finish_pr(fig, ax, path, prevalence, title)
 
 
 def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
-    """Flag rate and sensitivity against threshold, one line per group, one row per ``by``."""
+    """Flag rate and sensitivity against threshold, one line per group, one row per ``by``.
+
+    Rows whose rate is NaN are left out of that line: pass a protected table read back with
+    :func:`srmsim.risk.published_numbers` and a suppressed cell is simply not drawn."""
     by_cols = list(dict.fromkeys(table["by"].tolist()))
     fig, axes = new_figure(10, 3.2 * len(by_cols), nrows=len(by_cols), ncols=2, squeeze=False)
     for i, col in enumerate(by_cols):
         sub = table[table["by"] == col]
         for g, gsub in sub.groupby("group", sort=True):
-            n = int(gsub["n"].iloc[0])
+            n = pd.to_numeric(gsub["n"], errors="coerce").iloc[0]
+            n_text = f"{int(n)}" if np.isfinite(n) else "c"
             for j, metric in enumerate(("flag_rate", "sensitivity")):
-                axes[i, j].plot(gsub["threshold"], gsub[metric], label=f"{col}={g} (n={n})")
+                shown = gsub.dropna(subset=[metric])
+                axes[i, j].plot(shown["threshold"], shown[metric],
+                                label=f"{col}={g} (n={n_text})")
         for j, metric in enumerate(("flag_rate", "sensitivity")):
             gap = sub.groupby("threshold")[f"{metric}_gap"].first()
             worst = float(np.nanmax(gap.to_numpy())) if gap.notna().any() else float("nan")

@@ -114,4 +114,32 @@ def band_counts(table: pd.DataFrame, direction: str = "below") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["band_counts", "protected_grid"]
+def published_numbers(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """A protected table with ``columns`` read back as numbers, exactly as printed: a
+    suppressed cell (``c``, ``low``, ``x``) becomes NaN. What a figure from real data may
+    draw is what this gives, so a figure never shows more than the published table."""
+    out = table.copy()
+    for c in columns:
+        out[c] = pd.to_numeric(table[c].astype("object"), errors="coerce").astype("float64")
+    return out
+
+
+def published_curves(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ROC points (``threshold, fpr, tpr``) and precision-recall points (``threshold, recall,
+    precision``) of a protected threshold table: one per published row whose rates are shown,
+    nothing between or beyond them (a curve through every distinct score would give each
+    pupil's step). ``fpr`` is ``1 - specificity`` as printed."""
+    t = published_numbers(table, ["sensitivity", "specificity", "precision"])
+    roc = t.dropna(subset=["sensitivity", "specificity"])
+    roc = pd.DataFrame({"threshold": roc["threshold"].to_numpy(float),
+                        "fpr": 1.0 - roc["specificity"].to_numpy(float),
+                        "tpr": roc["sensitivity"].to_numpy(float)})
+    pr = t.dropna(subset=["sensitivity", "precision"])
+    pr = pd.DataFrame({"threshold": pr["threshold"].to_numpy(float),
+                       "recall": pr["sensitivity"].to_numpy(float),
+                       "precision": pr["precision"].to_numpy(float)})
+    return (roc.sort_values(["fpr", "tpr"], kind="stable").reset_index(drop=True),
+            pr.sort_values(["recall"], kind="stable").reset_index(drop=True))
+
+
+__all__ = ["band_counts", "protected_grid", "published_curves", "published_numbers"]

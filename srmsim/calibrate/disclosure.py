@@ -1,0 +1,153 @@
+"""Which calibration moments may be published from real pupils' records.
+
+The moments table prints, for each moment, the students it is based on (``n``) and for a share
+the students counted (``events``); a share printed beside its denominator gives its numerator
+back, and the counts are tied to each other: the FSM and non-FSM students with sessions add up
+to all students with sessions (less those whose FSM is unknown), persistent absence likewise,
+severe absence is part of persistent absence, and ``n - events`` (the students *not* counted)
+is a count too. So small counts are protected as for any published table
+(:func:`srmsim.privacy.protect_cells`): every count under the threshold -- printed, implied by
+a difference, or left out because its moment is skipped (``no FSM students`` says 0) -- must
+keep a feasible range at least the threshold wide given everything printed; further counts are
+hidden until it does.
+
+A moment is **withheld** when it is based on fewer students than the threshold, or when it is a
+share one of whose counts is hidden (the share with either count gives the other). A withheld
+moment is not used in the fit either: a parameter fitted to it, or its simulated value near the
+target, would give it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from srmsim.calibrate.moments import MOMENTS
+from srmsim.privacy import DEFAULT_SYMBOLS, DEFAULT_THRESHOLD, Symbols, protect_cells
+
+#: moment -> (cell of its n, cell of its events or None): moments sharing a cell share a count
+CELLS: dict[str, tuple[str, str | None]] = {
+    "attendance": ("sessions", None),
+    "persistent_absence": ("sessions", "absent"),
+    "persistent_absence_fsm": ("fsm", "absent_fsm"),
+    "persistent_absence_non_fsm": ("non_fsm", "absent_non_fsm"),
+    "severe_absence": ("sessions", "severe"),
+    "attendance_p10": ("sessions", None),
+    "attendance_p25": ("sessions", None),
+    "attendance_p50": ("sessions", None),
+    "attendance_icc": ("sessions", None),
+    "attainment_icc": ("attainment", None),
+    "attainment_attendance_slope": ("both", None),
+    "reading_gap_mean": ("reading", None),
+    "reading_gap_sd": ("reading", None),
+}
+#: counts never printed but worked out by differences: protected like printed ones
+DERIVED: dict[str, dict[str, int]] = {
+    "not_absent": {"sessions": 1, "absent": -1},
+    "not_severe": {"sessions": 1, "severe": -1},
+    "not_absent_fsm": {"fsm": 1, "absent_fsm": -1},
+    "not_absent_non_fsm": {"non_fsm": 1, "absent_non_fsm": -1},
+    "absent_not_severe": {"absent": 1, "severe": -1},
+}
+#: counts no one knows from the output (FSM unknown): unknowns of the identities, not audited
+UNKNOWN: dict[str, dict[str, int]] = {
+    "fsm_unknown": {"sessions": 1, "fsm": -1, "non_fsm": -1},
+    "absent_fsm_unknown": {"absent": 1, "absent_fsm": -1, "absent_non_fsm": -1},
+}
+NOTE = "withheld: based on a count below {t}, or it would reveal one"
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """The result of the audit: moments withheld, and (moment, column) counts shown as ``c``."""
+
+    moments: frozenset[str] = frozenset()
+    counts: frozenset[tuple[str, str]] = frozenset()
+    threshold: int = DEFAULT_THRESHOLD
+    symbols: Symbols = DEFAULT_SYMBOLS
+
+    def note(self, moment: str) -> str:
+        return NOTE.format(t=self.threshold) if moment in self.moments else ""
+
+
+def protect_moments(counts: pd.DataFrame, published: Iterable[str],
+                    threshold: int = DEFAULT_THRESHOLD) -> Withheld:
+    """Audit the moments table's counts (``counts``: ``moment, n, events`` of every moment, as
+    :func:`~srmsim.calibrate.moments.moment_counts` gives) for the moments in ``published``.
+    """
+    published = [m for m in published if m in CELLS]
+    by_name = counts.set_index("moment")
+    base = list(dict.fromkeys(c for pair in CELLS.values() for c in pair if c is not None))
+    names = [*base, *DERIVED, *UNKNOWN]
+    pos = {c: i for i, c in enumerate(names)}
+    values = np.zeros(len(names))
+    for moment, (n_cell, e_cell) in CELLS.items():
+        if moment in by_name.index:
+            values[pos[n_cell]] = max(values[pos[n_cell]], float(by_name.loc[moment, "n"]))
+            if e_cell is not None:
+                ev = pd.to_numeric(pd.Series([by_name.loc[moment, "events"]]), errors="coerce")
+                values[pos[e_cell]] = max(values[pos[e_cell]], float(ev.fillna(0).iloc[0]))
+    equations = []
+    for cell, parts in {**DERIVED, **UNKNOWN}.items():
+        values[pos[cell]] = sum(k * values[pos[p]] for p, k in parts.items())
+        equations.append({pos[cell]: 1.0, **{pos[p]: -float(k) for p, k in parts.items()}})
+    inequalities = [{pos["absent_fsm_unknown"]: 1.0, pos["fsm_unknown"]: -1.0},
+                    {pos["both"]: 1.0, pos["attainment"]: -1.0},
+                    {pos["both"]: 1.0, pos["sessions"]: -1.0}]
+    shown = np.zeros(len(names), dtype=bool)
+    for m in published:
+        n_cell, e_cell = CELLS[m]
+        shown[pos[n_cell]] = True
+        if e_cell is not None:
+            shown[pos[e_cell]] = True
+    small = values < threshold
+    free = np.array([c in UNKNOWN for c in names])
+    primary = (shown & small) | ~shown
+    priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
+    hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
+                                     priority=priority, free=free)
+    withheld, hidden_counts = set(), set()
+    for m in published:
+        n_cell, e_cell = CELLS[m]
+        if hidden[pos[n_cell]]:
+            hidden_counts.add((m, "n"))
+        if e_cell is not None and hidden[pos[e_cell]]:
+            hidden_counts.add((m, "events"))
+        if small[pos[n_cell]] or (e_cell is not None
+                                  and (hidden[pos[n_cell]] or hidden[pos[e_cell]])):
+            withheld.add(m)
+    return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold)
+
+
+VALUE_COLUMNS = ("target", "simulated", "difference", "se", "tolerance", "within")
+
+
+def apply(fit: pd.DataFrame, withheld: Withheld) -> pd.DataFrame:
+    """The moments table to print or write: hidden counts ``c``, a withheld moment's target and
+    difference ``low`` and its other values ``x``, and a ``note`` saying which were withheld."""
+    sym = withheld.symbols
+    out = fit.copy().astype({c: "object" for c in fit.columns if c != "moment"})
+    rate = {m.name: m.rate for m in MOMENTS}
+    for i, m in zip(out.index, out["moment"], strict=True):
+        for col in ("n", "events"):
+            if col not in out.columns:
+                continue
+            if col == "events" and not rate.get(m, False):
+                out.at[i, col] = sym.withheld
+            elif (m, col) in withheld.counts:
+                out.at[i, col] = sym.confidential
+            else:
+                out.at[i, col] = str(int(fit.at[i, col]))
+        if m in withheld.moments:
+            for col in VALUE_COLUMNS:
+                if col in out.columns:
+                    out.at[i, col] = sym.low if col in ("target", "difference") \
+                        else sym.withheld
+    out["note"] = [withheld.note(m) for m in out["moment"]]
+    return out
+
+
+__all__ = ["CELLS", "NOTE", "Withheld", "apply", "protect_moments"]

@@ -1,0 +1,188 @@
+"""``srmsim calibrate`` on real records: no count under 10 can be worked out from its report.
+
+The attacker knows every printed ``n`` and ``events``, every printed share (with its ``n`` it
+gives ``events``), and the identities between the moments' counts: FSM and non-FSM students
+with sessions add up to all of them, less the unknown-FSM ones; the same for the persistently
+absent; severe absence is part of persistent absence; and ``n - events`` is a count too. It
+solves for the least and greatest value of every hidden count (integer programme) and fails if
+one under 10 is pinned to a range narrower than 10. A negative control shows the per-row
+suppression calibrate used to do is beaten by the same attacker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.calibrate.disclosure import CELLS, DERIVED, UNKNOWN, apply, protect_moments
+from srmsim.calibrate.moments import MomentSpec, moment_counts, student_measures
+from srmsim.cli import main
+from srmsim.data.dataset import Dataset, base_meta, write_dataset
+from srmsim.privacy import suppress_small_counts
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_privacy_attack import T, recovered  # noqa: E402
+
+
+def tiny_trust(n_fsm: int = 6, seed: int = 1) -> Dataset:
+    """Two schools, about 80 students, 4 weeks; only ``n_fsm`` FSM students (all with
+    sessions), 3 of them persistently absent."""
+    rng = np.random.default_rng(seed)
+    students, obs = [], []
+    for i in range(80):
+        sid = f"S{i:03d}"
+        school = "A" if i < 50 else "B"
+        fsm = i < n_fsm
+        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
+                         "fsm": fsm, "age_months": 140 + i % 12})
+        p = 0.7 if (fsm and i < 3) else rng.beta(30, 1.5)
+        for w in range(1, 5):
+            obs.append({"student_id": sid, "school": school, "period_type": "week",
+                        "period": w, "sessions_possible": 10,
+                        "sessions_attended": int(rng.binomial(10, p))})
+    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+
+
+def truth_cells(ds: Dataset) -> dict[str, float]:
+    spec = MomentSpec.from_data(ds.students, ds.observations)
+    counts = moment_counts(student_measures(ds.students, ds.observations, spec))
+    counts = counts.set_index("moment")
+    cells: dict[str, float] = {}
+    for m, (n_cell, e_cell) in CELLS.items():
+        cells[n_cell] = float(counts.loc[m, "n"])
+        if e_cell:
+            cells[e_cell] = float(counts.loc[m, "events"])
+    for name, parts in {**DERIVED, **UNKNOWN}.items():
+        cells[name] = sum(k * cells[p] for p, k in parts.items())
+    return cells
+
+
+def moments_attack(table: pd.DataFrame, cells: dict[str, float]) -> list[tuple[str, float]]:
+    """Hidden counts under T that the printed moments table pins to a range narrower than T."""
+    names = list(cells)
+    pos = {c: i for i, c in enumerate(names)}
+    truth = np.array([cells[c] for c in names])
+    fixed: dict[int, float] = {}
+    eqs, les = [], []
+    for name, parts in {**DERIVED, **UNKNOWN}.items():
+        eqs.append(({pos[name]: 1.0, **{pos[p]: -float(k) for p, k in parts.items()}}, 0.0))
+    les.append(({pos["absent_fsm_unknown"]: 1.0, pos["fsm_unknown"]: -1.0}, 0.0))
+    les.append(({pos["both"]: 1.0, pos["attainment"]: -1.0}, 0.0))
+    les.append(({pos["both"]: 1.0, pos["sessions"]: -1.0}, 0.0))
+    for _, row in table.iterrows():
+        n_cell, e_cell = CELLS[row["moment"]]
+        for col, cell in (("n", n_cell), ("events", e_cell)):
+            if cell and re.fullmatch(r"\d+", str(row[col])):
+                fixed[pos[cell]] = float(row[col])
+        text = str(row["target"])
+        if e_cell and re.fullmatch(r"-?\d+(\.\d*)?(e-?\d+)?", text):
+            # a printed share: events / n lies within half a unit of its last printed digit
+            share = float(text)
+            half = 0.5 * 10.0 ** -len(text.partition(".")[2]) + 1e-9 if "e" not in text \
+                else 1e-9
+            les.append(({pos[e_cell]: 1.0, pos[n_cell]: -(share + half)}, 0.0))
+            les.append(({pos[e_cell]: -1.0, pos[n_cell]: share - half}, 0.0))
+    hidden = np.array([i not in fixed and names[i] not in UNKNOWN for i in range(len(names))])
+    return [(names[i], w) for i, w in recovered(truth, hidden, eqs, les, fixed)]
+
+
+def quiet(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> tuple[Path, Path, str, Dataset]:
+    work = tmp_path_factory.mktemp("cal")
+    ds = tiny_trust()
+    write_dataset(ds, work / "ds")
+    status, out, err = quiet(["calibrate", str(work / "ds"), "--out", str(work / "fit"),
+                              "--params", "dynamics.absence_logit", "--max-evals", "2",
+                              "--replications", "1", "--quiet"])
+    assert status == 0, err
+    return work / "ds", work / "fit", out, ds
+
+
+def test_a_small_fsm_group_is_withheld_and_cannot_be_worked_out(calibrated) -> None:
+    _, fit, printed, ds = calibrated
+    table = pd.read_csv(fit / "fit_moments.csv", dtype=str, keep_default_na=False)
+    rows = table.set_index("moment")
+    fsm = rows.loc["persistent_absence_fsm"]
+    assert fsm["n"] == "c" and fsm["events"] == "c" and fsm["target"] == "low"
+    assert fsm["simulated"] == "x" and fsm["used"] == "False" and fsm["note"]
+    # 80 students with sessions, 74 of them non-FSM: non-FSM must go too, or 80 - 74 = 6
+    assert rows.loc["persistent_absence_non_fsm", "n"] == "c"
+    assert "withheld" in printed and "persistent_absence_fsm" in printed
+    assert moments_attack(table, truth_cells(ds)) == []
+    report = json.loads((fit / "fit.json").read_text())
+    assert "persistent_absence_fsm" not in report["moments_used"]
+    by_moment = {m["moment"]: m for m in report["moments"]}
+    assert by_moment["persistent_absence_fsm"]["n"] == "c"
+    assert moments_attack(pd.DataFrame(report["moments"]), truth_cells(ds)) == []
+
+
+def test_row_by_row_suppression_is_beaten_by_the_attacker(calibrated) -> None:
+    """Negative control: hiding only the counts under 10 (what calibrate did before) lets the
+    attacker subtract the non-FSM students from all of them."""
+    _, _, _, ds = calibrated
+    spec = MomentSpec.from_data(ds.students, ds.observations)
+    counts = moment_counts(student_measures(ds.students, ds.observations, spec))
+    table = counts.assign(target=counts["events"] / counts["n"].where(counts["n"] > 0))
+    table = table[table["moment"].isin(spec.available)].copy()
+    table.loc[~table["rate"], "target"] = np.nan
+    old = suppress_small_counts(table.drop(columns="rate"), count_columns=["n", "events"],
+                                rate_columns={"target": ["n", "events"]}, total_row=None,
+                                total_column=None)
+    assert moments_attack(old, truth_cells(ds))
+
+
+def test_asking_for_a_withheld_moment_is_a_clear_error(calibrated, tmp_path) -> None:
+    data, _, _, _ = calibrated
+    status, _, err = quiet(["calibrate", str(data), "--out", str(tmp_path / "o"),
+                            "--moments", "attendance,persistent_absence_fsm", "--max-evals", "1"])
+    assert status == 2 and "withheld" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "fit_moments.csv").exists()
+
+
+def test_no_fsm_students_is_not_said_on_real_data(tmp_path) -> None:
+    ds = tiny_trust(n_fsm=0)
+    spec = MomentSpec.from_data(ds.students, ds.observations)
+    assert spec.skipped["persistent_absence_fsm"] == "no FSM students"  # what it would say
+    write_dataset(ds, tmp_path / "ds")
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
+                              "--params", "dynamics.absence_logit", "--max-evals", "1",
+                              "--replications", "1", "--quiet"])
+    assert status == 0, err
+    every = out + "".join(p.read_text() for p in (tmp_path / "fit").iterdir()
+                          if p.suffix in (".csv", ".json", ".yaml"))
+    assert "no FSM students" not in every
+    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
+                        keep_default_na=False).set_index("moment")
+    assert table.loc["persistent_absence_non_fsm", "n"] == "c"  # would be all 80
+
+
+def test_the_audit_leaves_ordinary_counts_alone() -> None:
+    counts = pd.DataFrame({"moment": list(CELLS), "n": 400, "events": 0})
+    for m, n, e in (("persistent_absence", 400, 90), ("severe_absence", 400, 20),
+                    ("persistent_absence_fsm", 100, 40), ("persistent_absence_non_fsm", 290, 50)):
+        counts.loc[counts["moment"] == m, ["n", "events"]] = [n, e]
+    w = protect_moments(counts, list(CELLS))
+    assert w.moments == frozenset() and w.counts == frozenset()
+    shown = apply(counts.assign(target=0.5), w).set_index("moment")
+    assert shown.loc["severe_absence", "events"] == "20" and shown.loc["attendance", "events"] \
+        == "x"
+    # severe absence of 5: its share and count go, and so do none of the others
+    counts.loc[counts["moment"] == "severe_absence", "events"] = 5
+    w = protect_moments(counts, list(CELLS))
+    assert w.moments == {"severe_absence"} and w.counts == {("severe_absence", "events")}
+    assert T == w.threshold
