@@ -88,6 +88,26 @@ def test_effects_identical_for_one_and_two_workers_and_dask(tmp_path):
     assert (outs["w1"] / "forest.png").stat().st_size > 1000
 
 
+def test_batches_inside_local_processes_share_one_pool():
+    """A search's batches run on the same worker processes (a pool per batch would start them,
+    and their imports, every time); the pool is closed when the block ends."""
+    from srmsim import executors
+
+    def pids() -> set[int]:
+        seen: list[int] = []
+        executors.execute(os.getpid, [()] * 4, 2, None, seen.append)
+        return set(seen)
+
+    with executors.local_processes(2):
+        pool = executors._POOLS[2]
+        first = pids()
+        workers = set(pool._processes)
+        second = pids()
+        assert first | second <= workers == set(pool._processes)
+        assert os.getpid() not in workers
+    assert not executors._POOLS and not pool._processes
+
+
 def test_replication_seeds_are_shared_by_variants(tmp_path):
     exp = load_experiment(write_experiment(tmp_path))
     out = tmp_path / "o"
