@@ -6,11 +6,13 @@
 - ``changelog.md`` and ``benchmarks.md``: the repository's ``CHANGELOG.md`` and
   ``benchmarks/README.md``;
 - ``notebooks/*.ipynb``: the notebooks, with their outputs when the test suite has executed them
-  into ``$SRMSIM_EXECUTED_NOTEBOOKS`` (CI does), else as saved (without outputs).
+  into ``$SRMSIM_EXECUTED_NOTEBOOKS`` (CI does; ``tests/test_notebooks.py`` writes them) from the
+  notebook's current code, else as saved (without outputs).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import types
 import typing
@@ -168,6 +170,19 @@ def on_files(files: Files, config: Any) -> Files:
     executed = os.environ.get("SRMSIM_EXECUTED_NOTEBOOKS")
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         run = Path(executed) / path.name if executed else None
-        source = run if run is not None and run.exists() else path
+        source = run if run is not None and _same_cells(run, path) else path
         files.append(_generated(config, f"notebooks/{path.name}", source.read_bytes()))
     return files
+
+
+def _same_cells(executed: Path, saved: Path) -> bool:
+    """The executed copy was run from the saved notebook's current cells: a copy left over from
+    an older version would show outputs its code no longer makes."""
+    def cells(path: Path) -> list[tuple[str, str]]:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        return [(c["cell_type"], "".join(c["source"])) for c in nb.get("cells", [])]
+
+    try:
+        return cells(executed) == cells(saved)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

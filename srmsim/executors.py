@@ -8,13 +8,40 @@ executor: a run depends only on its own scenario and seed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from srmsim.errors import SrmsimError
 
 Rows = list[dict[str, Any]]
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}  # the pools kept by local_processes(), by size
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+@contextmanager
+def local_processes(workers: int) -> Iterator[None]:
+    """Every :func:`execute` on ``workers`` local processes inside the block uses one pool.
+
+    A search or a sequential experiment runs batch after batch; a pool per batch would start its
+    processes, and their imports (seconds of CPU each), every time. Results are the same either
+    way: a run depends only on its own scenario and seed."""
+    if workers <= 1 or workers in _POOLS:
+        yield
+        return
+    pool = _POOLS[workers] = _new_pool(workers)
+    try:
+        yield
+    finally:
+        del _POOLS[workers]
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, scheduler: Any,
@@ -27,10 +54,9 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
         for task in tasks:
             on_rows(fn(*task))
     else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        shared = _POOLS.get(workers)
+        pool = shared or _new_pool(workers)
+        try:
             pending = {pool.submit(fn, *task) for task in tasks}
             try:
                 while pending:
@@ -41,6 +67,9 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
                 for fut in pending:
                     fut.cancel()
                 raise
+        finally:
+            if shared is None:
+                pool.shutdown(wait=True)
 
 
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,

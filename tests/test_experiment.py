@@ -62,7 +62,7 @@ def effects_bytes(out: Path) -> bytes:
 
 
 def test_effects_identical_for_one_and_two_workers_and_dask(tmp_path):
-    exp = write_experiment(tmp_path)
+    exp = write_experiment(tmp_path, replications=2)  # 6 runs, each executor splits them
     outs = {}
     for label, args in [("w1", ["--workers", "1"]), ("w2", ["--workers", "2"])]:
         out = tmp_path / label
@@ -88,6 +88,26 @@ def test_effects_identical_for_one_and_two_workers_and_dask(tmp_path):
     assert (outs["w1"] / "forest.png").stat().st_size > 1000
 
 
+def test_batches_inside_local_processes_share_one_pool():
+    """A search's batches run on the same worker processes (a pool per batch would start them,
+    and their imports, every time); the pool is closed when the block ends."""
+    from srmsim import executors
+
+    def pids() -> set[int]:
+        seen: list[int] = []
+        executors.execute(os.getpid, [()] * 4, 2, None, seen.append)
+        return set(seen)
+
+    with executors.local_processes(2):
+        pool = executors._POOLS[2]
+        first = pids()
+        workers = set(pool._processes)
+        second = pids()
+        assert first | second <= workers == set(pool._processes)
+        assert os.getpid() not in workers
+    assert not executors._POOLS and not pool._processes
+
+
 def test_replication_seeds_are_shared_by_variants(tmp_path):
     exp = load_experiment(write_experiment(tmp_path))
     out = tmp_path / "o"
@@ -102,7 +122,7 @@ def test_replication_seeds_are_shared_by_variants(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
-    exp = write_experiment(tmp_path, replications=8)
+    exp = write_experiment(tmp_path, replications=4)
     full = tmp_path / "full"
     assert main(["experiment", str(exp), "--out", str(full), "--quiet", "--workers", "1"]) == 0
     part = tmp_path / "part"
@@ -117,7 +137,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {p: p.read_bytes() for p in part.glob("runs/*/*.parquet")}
-    assert 5 <= len(before) < 24, "the kill should land part way through"
+    assert 5 <= len(before) < 12, "the kill should land part way through"
     assert not list(part.glob("runs/*/.*")) or True  # temp files may remain; never read
     # without --resume the directory is refused rather than mixed
     assert main(["experiment", str(exp), "--out", str(part), "--quiet", "--workers", "1"]) == 2
@@ -125,14 +145,14 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
                  "--resume"]) == 0
     after = {p: p.read_bytes() for p in part.glob("runs/*/*.parquet")}
     assert all(after[p] == b for p, b in before.items()), "a finished run was redone or lost"
-    assert len(after) == 24
+    assert len(after) == 12
     assert effects_bytes(part) == effects_bytes(full)
     manifest = srmsim.experiment.load_runs(part)[1]
-    assert manifest["sessions"][-1]["runs"] == 24 - len(before)
+    assert manifest["sessions"][-1]["runs"] == 12 - len(before)
 
 
 def test_resume_refuses_a_changed_experiment(tmp_path, capsys):
-    exp = write_experiment(tmp_path)
+    exp = write_experiment(tmp_path, replications=2)
     out = tmp_path / "o"
     assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
     data = yaml.safe_load(exp.read_text())
@@ -273,7 +293,7 @@ def test_workers_drop_finished_models(make_small_scenario):
 
 
 def test_running_a_finished_experiment_again_only_reports(tmp_path, capsys):
-    exp = write_experiment(tmp_path)
+    exp = write_experiment(tmp_path, replications=2)
     out = tmp_path / "o"
     assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
     first = effects_bytes(out)

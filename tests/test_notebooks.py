@@ -1,15 +1,20 @@
 """Every notebook in notebooks/ runs top to bottom without an error, so none of them rots.
 
 New notebooks are picked up automatically. They are executed in a fresh kernel with the
-notebook's own folder as the working directory, exactly as a reader would run them.
+notebook's own folder as the working directory, exactly as a reader would run them. With
+``$SRMSIM_EXECUTED_NOTEBOOKS`` set, each executed notebook is also written there under its own
+name: the documentation site (docs/hooks.py) then shows the notebooks with their outputs.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from srmsim.outputs import write_file
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -42,6 +47,31 @@ def test_notebook_runs(path: Path) -> None:
         pytest.fail(f"{path.name} failed:\n{err}")
     noisy = warnings_in(nb)
     assert not noisy, f"{path.name} shows warnings or stderr output:\n" + "\n".join(noisy)
+    save_executed(nb, path.name)
+
+
+def save_executed(nb, name: str) -> Path | None:
+    """Keep the executed notebook in ``$SRMSIM_EXECUTED_NOTEBOOKS`` (when set) for the docs site,
+    which renders it in place of the saved, output-free copy."""
+    folder = os.environ.get("SRMSIM_EXECUTED_NOTEBOOKS")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    target = Path(folder) / name
+    write_file(target, nbformat.writes(nb))
+    return target
+
+
+def test_executed_notebook_is_kept_for_the_docs_when_asked(tmp_path, monkeypatch) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("1 + 1")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"})]
+    monkeypatch.delenv("SRMSIM_EXECUTED_NOTEBOOKS", raising=False)
+    assert save_executed(nb, "a.ipynb") is None
+    monkeypatch.setenv("SRMSIM_EXECUTED_NOTEBOOKS", str(tmp_path / "executed"))
+    written = save_executed(nb, "a.ipynb")
+    assert written == tmp_path / "executed" / "a.ipynb"
+    assert nbformat.read(written, as_version=4).cells[0].outputs[0]["data"]["text/plain"] == "2"
 
 
 def warnings_in(nb) -> list[str]:

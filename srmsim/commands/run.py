@@ -28,7 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srmsim.model import run as run_scenario  # here, so `srmsim --help` stays quick
     from srmsim.scenario import default_scenario, load_scenario
 
     scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
@@ -45,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
         raise SrmsimError("--threads must be a positive integer")
     out = Path(args.out) if args.out else Path("out") / scenario.name
+    from srmsim.model import run as run_scenario  # after the checks: a bad input fails quickly
+
     result = run_scenario(scenario, seed=args.seed, out=out, progress=not args.quiet,
                           threads=args.threads)
     if not args.quiet:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from srmsim.argtypes import seed_argument
 from srmsim.errors import DataError, SrmsimError
+
+if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
+    import numpy as np
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,6 +97,8 @@ class _Disclosure:
                  a["n_missing_both"]]
         shown = [f"{int(v)}" for v in cells]
         if self.real:
+            import numpy as np
+
             from srmsim.privacy import protect_cells
 
             values = np.array(cells, dtype=float)
@@ -139,6 +143,8 @@ def is_simulation_output(base: Path) -> bool:
 
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder."""
+    import pandas as pd
+
     path = Path(path)
     if path.is_dir():
         target = path / "students.parquet"
@@ -167,6 +173,8 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
 
 
 def _fmt(x: float, pct: bool = False) -> str:
+    import numpy as np
+
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "n/a"
     return f"{x:.1%}" if pct else f"{x:.3f}"
@@ -265,6 +273,8 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFram
 def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: pd.DataFrame,
             grid, by_cols: list[str], cluster, cluster_note: str, op: str, out: Path
             ) -> list[Path]:
+    import numpy as np
+
     from srmsim import risk
     from srmsim.outputs import write_csv
     from srmsim.risk import plots

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from srmsim.scenario import load_scenario, read_yaml
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate",
@@ -15,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srmsim.scenario import load_scenario, read_yaml  # here, so `srmsim --help` stays quick
+
     data = read_yaml(args.file)
     if isinstance(data, dict) and "randomise" in data:
         from srmsim.trial import load_trial

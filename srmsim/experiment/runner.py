@@ -181,45 +181,46 @@ def run_experiment(
     reason = "replications"
     progress_bar = _Progress(0, False)
     try:
-        while True:
-            tasks = plan(experiment, range(n_reps), store)
-            progress_bar = _Progress(len(tasks), progress)
+        with executors.local_processes(workers if scheduler is None else 1):
+            while True:
+                tasks = plan(experiment, range(n_reps), store)
+                progress_bar = _Progress(len(tasks), progress)
 
-            def on_rows(rows: list[dict[str, Any]], bar: _Progress = progress_bar) -> None:
-                nonlocal done, failed
-                for row in rows:
-                    if row.get("error"):
-                        failed += 1
-                        store.save_failure(row)
-                    else:
-                        row.pop("traceback", None)
-                        row["experiment_hash"] = digest
-                        done += 1
-                        store.save_run(row)
-                bar.update(rows)
+                def on_rows(rows: list[dict[str, Any]], bar: _Progress = progress_bar) -> None:
+                    nonlocal done, failed
+                    for row in rows:
+                        if row.get("error"):
+                            failed += 1
+                            store.save_failure(row)
+                        else:
+                            row.pop("traceback", None)
+                            row["experiment_hash"] = digest
+                            done += 1
+                            store.save_run(row)
+                    bar.update(rows)
 
-            size = batch_size(experiment, len(tasks), workers if scheduler is None else 8)
-            executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size)], workers,
-                              scheduler, on_rows)
-            progress_bar.close()
-            if seq is None:
-                break
-            # only the first n_reps replications decide: a resumed run may hold a few more
-            # (finished before the kill), and must stop exactly where an uninterrupted one would
-            runs = store.load(digest)
-            runs = runs[runs["replication"] < n_reps]
-            effects = compare_frame(runs, experiment.baseline, experiment.outcomes,
-                                    registry=experiment.outcome_registry(),
-                                    order=list(experiment.variants))
-            wide = effects[effects["outcome"].isin(list(seq.half_width))]
-            too_wide = wide[wide["half_width"] > wide["outcome"].map(seq.half_width)]
-            if too_wide.empty:
-                reason = "half-width target met"
-                break
-            if n_reps >= seq.max_replications:
-                reason = "max_replications reached"
-                break
-            n_reps = min(n_reps + seq.batch, seq.max_replications)
+                size = batch_size(experiment, len(tasks), workers if scheduler is None else 8)
+                executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size)], workers,
+                                  scheduler, on_rows)
+                progress_bar.close()
+                if seq is None:
+                    break
+                # only the first n_reps replications decide: a resumed run may hold a few more
+                # (finished before the kill), and must stop exactly where an uninterrupted one would
+                runs = store.load(digest)
+                runs = runs[runs["replication"] < n_reps]
+                effects = compare_frame(runs, experiment.baseline, experiment.outcomes,
+                                        registry=experiment.outcome_registry(),
+                                        order=list(experiment.variants))
+                wide = effects[effects["outcome"].isin(list(seq.half_width))]
+                too_wide = wide[wide["half_width"] > wide["outcome"].map(seq.half_width)]
+                if too_wide.empty:
+                    reason = "half-width target met"
+                    break
+                if n_reps >= seq.max_replications:
+                    reason = "max_replications reached"
+                    break
+                n_reps = min(n_reps + seq.batch, seq.max_replications)
     finally:
         progress_bar.close()
         session.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"),

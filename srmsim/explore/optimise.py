@@ -376,29 +376,30 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
 
         bar = tqdm(total=total, unit="candidate", desc="search")
     try:
-        while max_batches is None or batches_run < max_batches:
-            existing = study.get_trials(deepcopy=False)
-            left = [t for t in existing if t.state == TrialState.RUNNING]
-            if left:  # a batch a killed session asked for: finish it (runs already stored stay)
-                study.sampler = _sampler(opt, left[0].number // opt.config.search.batch)
-                pending = [Trial(study, t._trial_id) for t in left]
-                for trial in pending:
-                    opt.suggest(trial)  # keeps the values it has; draws any it had not got yet
-            else:
-                if len(existing) >= total:
-                    break
-                study.sampler = _sampler(opt, len(existing) // opt.config.search.batch)
-                pending = []
-                for _ in range(min(opt.config.search.batch, total - len(existing))):
-                    trial = study.ask()
-                    opt.suggest(trial)
-                    pending.append(trial)
-            runs = _evaluate(opt, store, pending, workers, scheduler)
-            _tell(opt, study, pending, runs)
-            batches_run += 1
-            if bar is not None:
-                bar.n = len(study.get_trials(deepcopy=False))
-                bar.refresh()
+        with executors.local_processes(workers if scheduler is None else 1):
+            while max_batches is None or batches_run < max_batches:
+                existing = study.get_trials(deepcopy=False)
+                left = [t for t in existing if t.state == TrialState.RUNNING]
+                if left:  # a batch a killed session asked for: finish it (runs already stored stay)
+                    study.sampler = _sampler(opt, left[0].number // opt.config.search.batch)
+                    pending = [Trial(study, t._trial_id) for t in left]
+                    for trial in pending:
+                        opt.suggest(trial)  # keeps the values it has; draws any it had not got yet
+                else:
+                    if len(existing) >= total:
+                        break
+                    study.sampler = _sampler(opt, len(existing) // opt.config.search.batch)
+                    pending = []
+                    for _ in range(min(opt.config.search.batch, total - len(existing))):
+                        trial = study.ask()
+                        opt.suggest(trial)
+                        pending.append(trial)
+                runs = _evaluate(opt, store, pending, workers, scheduler)
+                _tell(opt, study, pending, runs)
+                batches_run += 1
+                if bar is not None:
+                    bar.n = len(study.get_trials(deepcopy=False))
+                    bar.refresh()
     finally:
         if bar is not None:
             bar.close()
@@ -518,12 +519,18 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
              ) -> dict[str, Any]:
     """Search, then re-evaluate the front on fresh replications and write everything to ``out``:
     trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml (and regret.csv)."""
-    from srmsim.experiment.compare import compare_frame
-    from srmsim.experiment.runner import run_experiment
-
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
+    with executors.local_processes(workers if scheduler is None else 1):  # search and front
+        return _optimise(opt, out, workers, scheduler, resume, progress)
+
+
+def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume: bool,
+              progress: bool) -> dict[str, Any]:
+    from srmsim.experiment.compare import compare_frame
+    from srmsim.experiment.runner import run_experiment
+
     study = search(opt, out, workers, scheduler, resume, progress)
     table = trials_table(opt, study)
     front = table[table["pareto"]]

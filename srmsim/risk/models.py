@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import optimize, special
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     PerfectSeparationError,
@@ -93,7 +94,7 @@ def fit_logistic(
     if np.linalg.matrix_rank(X) < p:
         problem = "rank-deficient design (a feature is constant or collinear)"
     else:
-        model = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset)
+        model = GLM(y, X, family=families.Binomial(), offset=offset)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -118,7 +119,7 @@ def fit_logistic(
             return LogisticFit(params, bse, "mle", notes)
     alpha = np.full(p, 1.0 / (n * ridge_sd**2))
     alpha[0] = 0.0
-    model = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset)
+    model = GLM(y, X, family=families.Binomial(), offset=offset)
     base = np.log(n_pos / (n - n_pos))
     start = np.zeros(p)
     start[0] = base - (0.0 if offset is None else float(np.mean(offset)))

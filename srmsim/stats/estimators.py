@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.genmod import cov_struct, families
+from statsmodels.genmod.generalized_estimating_equations import GEE
+from statsmodels.regression.linear_model import OLS
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 
@@ -161,7 +163,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
 
 
 def _ols(y, X, codes, se):
-    model = sm.OLS(y, X)
+    model = OLS(y, X)
     if se == "cluster":
         res, df, _ = fit_clustered_ols(model, codes)
     else:
@@ -176,8 +178,8 @@ def _gee(y, X, codes, se, notes):
     G = int(codes.max()) + 1
     if G < 2:
         raise EstimationError("GEE needs at least 2 clusters; found 1")
-    model = sm.GEE(
-        y, X, groups=codes, cov_struct=sm.cov_struct.Exchangeable(), family=sm.families.Gaussian()
+    model = GEE(
+        y, X, groups=codes, cov_struct=cov_struct.Exchangeable(), family=families.Gaussian()
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from srmsim.errors import DataError, EstimationError
 
@@ -55,7 +55,7 @@ def _group_variance(result) -> float:
     return float(cov[0, 0]) if cov.size else math.nan
 
 
-def _judge(model: sm.MixedLM, result) -> str:
+def _judge(model: MixedLM, result) -> str:
     """Reason a fit is unsound, or '' when it passes every check."""
     if not getattr(result, "converged", False):
         return "optimiser did not converge"
@@ -154,7 +154,7 @@ def fit_mixedlm(
     if not optimizers:
         raise EstimationError("no optimisers given for the mixed model")
     check_identified(groups)
-    model = sm.MixedLM(np.asarray(y, dtype=float), X, groups=groups)
+    model = MixedLM(np.asarray(y, dtype=float), X, groups=groups)
     best, best_name, attempts = None, "", []
     for name in optimizers:
         result, attempt = _try_fit(model, name, reml)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 
@@ -113,7 +113,7 @@ def check_cluster_arg(cluster: str | Sequence[str] | None) -> list[str]:
     return clusters
 
 
-def fit_clustered_ols(model: sm.OLS, codes: np.ndarray):
+def fit_clustered_ols(model: OLS, codes: np.ndarray):
     """OLS with CR1 one-way or CGM two-way cluster-robust covariance; returns (result, df, G).
 
     df = G - 1 with G the number of clusters (the smaller count for two-way clustering).
