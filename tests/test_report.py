@@ -557,6 +557,10 @@ def test_trial_report_shows_cost_and_true_effects_by_group(trial_dir):
             assert rows[group]["without the policy (level)"][0] == o.format_value(
                 x["counterfactual"].mean())
     assert "Cost per unit of each outcome" in page and "True effects by group" in page
+    # the compute time comes from the resume store's sessions (trial.json holds no timing)
+    manifest = json.loads((trial_dir / "store" / "manifest.json").read_text())
+    seconds = sum(s["seconds"] for s in manifest["sessions"])
+    assert f"{seconds:,.1f} s" in page
 
 
 def test_group_truths_measure_the_treated_arm_in_both_runs():

@@ -83,7 +83,7 @@ def build(path: Path) -> Page:
     page.definitions([("outcome", f"{outcome} ({scale if scale != 'number' else 'as recorded'})"),
                       ("replications", f"{len(runs):,}"), ("root seed", str(meta.get("root_seed"))),
                       ("srmsim version", versions.get("srmsim", "?")),
-                      ("run time", f"{meta.get('seconds', 0):,.1f} s")])
+                      ("run time", _run_time(path, meta))])
     page.note("Each replication randomises the policy inside the simulation, analyses the "
               "result as a trust would, and compares the estimate with the true effect, which "
               "only a simulation knows (the same students, same seed, without the policy). "
@@ -167,3 +167,19 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str) -> None:
     page.figure(group_figure(eff, focus, groups, WITHOUT, [WITH]),
                 f"{focus.label}: true effect among treated-arm students, by FSM, SEN and EAL "
                 "group.")
+
+
+def _run_time(path: Path, meta: dict) -> str:
+    """The replications' compute time: summed over the sessions in the resume store's manifest
+    (a resumed trial ran in several), else the ``seconds`` older trial.json files held."""
+    from srmsim.trial.store import TrialStore
+
+    try:
+        manifest = TrialStore.of(path).manifest()
+    except Exception:  # a damaged store does not stop the report; its time is just unknown
+        manifest = None
+    if manifest and manifest.get("sessions"):
+        seconds = sum(float(s.get("seconds", 0)) for s in manifest["sessions"])
+        n = len(manifest["sessions"])
+        return f"{seconds:,.1f} s" + (f" over {n} sessions" if n > 1 else "")
+    return f"{meta['seconds']:,.1f} s" if "seconds" in meta else "not recorded"

@@ -292,7 +292,11 @@ class TrialResult:
                 write_text(json.dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],
                                       indent=2) + "\n", out / "trial_failures.json")
             if html:
+                from srmsim.outputs import link_copy
                 from srmsim.report import write_report
 
+                for name in keep:  # the store in place first: the report reads its timings
+                    if (final / name).exists():
+                        link_copy(final / name, out / name)
                 write_report(out)
         return final
