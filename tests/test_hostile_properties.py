@@ -179,7 +179,9 @@ def test_mutated_data_exports_validate_or_fail_cleanly(data, tmp_path_factory, c
 
 #: examples per end-to-end property: each runs a real experiment or trial (seconds, not ms)
 END_TO_END = {"quick": 2, "long": 60}.get(os.environ.get("HYPOTHESIS_PROFILE", "quick"), 2)
-EXPERIMENTS = [REPO / "experiments/quickstart.yaml"]  # automation.yaml: ~30 s a run
+EXPERIMENTS = [REPO / "experiments/quickstart.yaml"]
+if os.environ.get("HYPOTHESIS_PROFILE") == "long":  # about 30 s a run: the long study only
+    EXPERIMENTS.append(REPO / "experiments/automation.yaml")
 TRIALS = [REPO / "experiments/trial_reading.yaml",
           REPO / "experiments/trial_attendance_cluster.yaml"]
 

@@ -6,6 +6,10 @@ PATH is a CSV or Parquet file, or a run directory holding ``students.parquet``. 
 ``thresholds/`` folder next to the input), and prints the rows an analyst looks at first: the
 missing-row counts, AUC with its cluster-bootstrap interval, the best-F1 threshold, the threshold
 at capacity, the cost-minimising threshold, and the largest group gaps.
+
+Real data (anything but a simulated run folder; a run built from real records counts as real)
+is protected: only thresholds of a protected grid are published, and the figures are drawn from
+the published rows only, with no bootstrap band (see docs/privacy.md).
 """
 
 from __future__ import annotations
