@@ -309,14 +309,20 @@ def _button(driver, text: str):
                 if b.text.strip().lower() == text.lower())
 
 
-def _run_weeks(driver, weeks: int) -> int:
+def _run_weeks(driver, weeks: int, expect: int | None = None) -> int:
     """Press Step ``weeks`` times, each time waiting for the page to show the week; returns the
-    number of students in a workflow the page then shows."""
+    number of students in a workflow the page then shows. With ``expect``, panels still
+    redrawing on a loaded machine get up to 30 s to show it (the caller asserts the number)."""
     for week in range(1, weeks + 1):
         _button(driver, "Step").click()
         _wait_for(driver, rf"Week {week} of 39 run")
-    return int(_wait_for(driver, r"Students in a workflow now: ([\d,]+)").group(1)
-               .replace(",", ""))
+    deadline = time.monotonic() + 30
+    while True:
+        shown = int(_wait_for(driver, r"Students in a workflow now: ([\d,]+)").group(1)
+                    .replace(",", ""))
+        if expect is None or shown == expect or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.3)
 
 
 def _expected(small_file: Path, weeks: int, **settings) -> int:
@@ -330,14 +336,16 @@ def _expected(small_file: Path, weeks: int, **settings) -> int:
 def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
     """Change the attendance threshold, Reset, run three weeks: the page shows exactly what the
     model computes for the new threshold, and the browser console has no errors."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     browser.get(dashboard)
     _wait_for(browser, "Not started: 39 school weeks to run")
     time.sleep(1.5)  # Solara wires the buttons just after the first render
-    before = _run_weeks(browser, 3)
-    assert before == _expected(small_file, 3)
+    expected = _expected(small_file, 3)
+    before = _run_weeks(browser, 3, expected)
+    assert before == expected
     slider = browser.find_element(
         By.XPATH, "//div[contains(@class,'v-input')][.//label[contains(., 'Attendance threshold')]]"
         "//*[@role='slider']")
@@ -349,8 +357,9 @@ def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
     _button(browser, "Reset").click()
     _wait_for(browser, r"Attendance threshold: 0\.95")
     _wait_for(browser, "Not started")
-    after = _run_weeks(browser, 3)
-    assert after == _expected(small_file, 3, parameter__attendance_threshold=0.95)
+    expected = _expected(small_file, 3, parameter__attendance_threshold=0.95)
+    after = _run_weeks(browser, 3, expected)
+    assert after == expected
     assert after > before  # a higher threshold flags more students
     _wait_for(browser, "Open cases now")
     browser.save_screenshot(str(tmp_path / "dashboard.png"))
@@ -359,11 +368,16 @@ def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
     # Play runs on week by week by itself; Pause stops it where it is
     _button(browser, "▶").click()
     week = int(_wait_for(browser, r"Week ([6-9]|[1-3]\d) of 39 run").group(1))
-    _button(browser, "❚❚").click()
+    pause = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "❚❚"]
+    if pause and pause[0].is_enabled():  # on a slow machine the year may have ended already
+        try:
+            pause[0].click()
+        except WebDriverException:  # it ended between the look and the click
+            pass
     time.sleep(1.0)
     paused = int(_wait_for(browser, r"Week (\d+) of 39 run").group(1))
     assert paused >= week
-    time.sleep(1.5)
+    time.sleep(1.5)  # paused (or at the year's end): the page stays on that week
     assert int(_wait_for(browser, r"Week (\d+) of 39 run").group(1)) == paused
 
     # another scenario from the picker: its own controls, from week 0
