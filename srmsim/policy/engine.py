@@ -147,6 +147,8 @@ class PolicyEngine:
                                       for row in self.minutes])
         used_roles = np.where(self.minutes > 0, self.minutes, np.inf)
         self._min_need = used_roles.min(axis=0) if len(used_roles) else np.zeros(0)
+        self._role_use = (self.minutes > 0).T.astype(np.float64)  # (roles, actions)
+        self._triggers_due: dict[int, list[str]] = {}  # week of the year -> due triggers
         wfs = p.workflows
         self.n_steps = np.array([len(w.steps) for w in wfs])
         self.cooldown_weeks = np.array([w.cooldown_weeks for w in wfs], dtype=np.int32)
@@ -190,6 +192,8 @@ class PolicyEngine:
         self.fade_lives = np.unique(self.half_life[has_level])  # of the actions workflows use
         # effect targets some workflow's action moves: the others stay 0 and are never touched
         self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
+        # whether any case can ever need an automated action (else their passes are skipped)
+        self._any_automated = bool(self.automated[used].any()) if used else False
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
         # per action: (target index, size) of the level effects that fade when it ends
         self._fading = [[(k, float(self.level[target][a])) for k, target in enumerate(LEVEL_TARGETS)
@@ -298,7 +302,10 @@ class PolicyEngine:
         self._fade(now)
         c = self.cases
         due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))  # steps ending this week
-        triggers = self.policy.due_triggers(self.model.week)
+        triggers = self._triggers_due.get(self.model.week)
+        if triggers is None:
+            triggers = self._triggers_due[self.model.week] = self.policy.due_triggers(
+                self.model.week)
         values = self._evaluate(due, triggers)
         self._review(now, due, values)
         if self.choosers is not None:
@@ -370,11 +377,10 @@ class PolicyEngine:
 
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
-        open_ = self._open()
-        if len(open_):
-            gone = open_[self.model.students.status[self.cases.row[open_]] != ENROLLED]
-            if len(gone):
-                self._close(gone, self.model.week_index, "left")
+        c = self.cases
+        gone = np.flatnonzero((self.model.students.status[c.row] != ENROLLED) & (c.status != CLOSED))
+        if len(gone):
+            self._close(gone, self.model.week_index, "left")
 
     def _evaluate(self, due: np.ndarray, triggers: list[str]) -> dict[str, np.ndarray]:
         """Every expression this week needs (goals of the ``due`` cases, the due ``triggers``,
@@ -388,11 +394,15 @@ class PolicyEngine:
             if goal is not None:
                 needed[f"goal:{key}"] = goal
         # open cases may be queued this week (escalation, decline): their workflows need priorities
-        queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
+        queued_wf: set[int] | None = None
         for w, wf in enumerate(self.policy.workflows):
             if wf.trigger in triggers:
                 needed[f"rule:{wf.trigger}"] = self.policy.rules[wf.trigger]
-            if wf.priority is not None and (w in queued_wf or wf.trigger in triggers):
+            if wf.priority is None:
+                continue
+            if wf.trigger not in triggers and queued_wf is None:
+                queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
+            if wf.trigger in triggers or w in queued_wf:
                 needed[f"priority:{w}"] = wf.priority
         if not needed:
             return {}
@@ -443,9 +453,12 @@ class PolicyEngine:
         wfs = self.policy.workflows
         t = self.model.students
         flags = self.policy.trigger_flags(due, {n: values[f"rule:{n}"] for n in due}, t)
-        any_flag = np.zeros(len(t), dtype=bool)
-        for f in flags.values():
-            any_flag |= f
+        if len(flags) == 1:
+            any_flag = next(iter(flags.values()))
+        else:
+            any_flag = np.zeros(len(t), dtype=bool)
+            for f in flags.values():
+                any_flag |= f
         self._flags += self.model.per_school(any_flag)
         c = self.cases
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
@@ -459,22 +472,20 @@ class PolicyEngine:
             if wf.trigger not in due:
                 continue
             flagged = np.flatnonzero(flags[wf.trigger])
-            new_rows = flagged[(self.referable_from[w, flagged] <= now)
-                               & (self.eligible_from[flagged] <= now)]
+            referable = self.referable_from[w, flagged] <= now
+            if self.eligibility is not None:  # else everyone is eligible from week 0
+                referable &= self.eligible_from[flagged] <= now
+            new_rows = flagged[referable]
             if len(new_rows) == 0:
                 continue
             self.referable_from[w, new_rows] = OPEN
             uid = t.uid[new_rows]
             tie = self.model.crn.bits(f"policy.tie.{wf.name}", 0, uid) >> np.uint64(32)
             idx = self.cases.append(
-                uid=uid, row=new_rows, school=t.school[new_rows], wf=np.full(len(uid), w),
-                step=np.zeros(len(uid)), status=np.full(len(uid), QUEUED),
-                queued_at=np.full(len(uid), now), priority=np.zeros(len(uid)), tie=tie,
-                action=np.full(len(uid), self.step_action[w, 0]),
-                source=np.zeros(len(uid)), start=np.full(len(uid), -1),
-                end=np.full(len(uid), -1), spent_minutes=np.zeros(len(uid)),
-                spent_cost=np.zeros(len(uid)),
-                **{k: np.zeros(len(uid)) for k in self._extra_columns})
+                uid=uid, row=new_rows, school=t.school[new_rows], wf=w, step=0, status=QUEUED,
+                queued_at=now, priority=0.0, tie=tie, action=self.step_action[w, 0], source=0,
+                start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0,
+                **{k: 0.0 for k in self._extra_columns})
             self._assign(idx, now)
             self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
             self._event("flagged", idx)
@@ -528,6 +539,8 @@ class PolicyEngine:
             self._advance(idx, now)
 
     def _start_automated(self, now: int) -> None:
+        if not self._any_automated:
+            return
         c = self.cases
         queued = np.flatnonzero((c.status == QUEUED) & self.automated[c.action])
         if len(queued):
@@ -538,7 +551,10 @@ class PolicyEngine:
     def _prepare_queue(self, now: int) -> None:
         """This week's staff queue: the cases waiting for staff (ordered when allocated)."""
         c = self.cases
-        self._waiting = np.flatnonzero((c.status == QUEUED) & ~self.automated[c.action])
+        waiting = c.status == QUEUED
+        if self._any_automated:
+            waiting &= ~self.automated[c.action]
+        self._waiting = np.flatnonzero(waiting)
         self._queue_declined: list[np.ndarray] = []
         self._offered = np.zeros(len(c), dtype=bool)  # declined an offer this week
 
@@ -554,11 +570,11 @@ class PolicyEngine:
         closed = available < self._min_need  # (groups, roles): not even the smallest case fits
         if not closed.any():
             return q
-        # (groups, actions): every role the action needs still has room in the group
-        servable = ~((self.minutes > 0)[None, :, :] & closed[:, None, :]).any(axis=2)
+        # (groups, actions): some role the action needs has no room left in the group
+        blocked = (closed @ self._role_use) > 0
         if group is None:
-            return q[servable[0, c.action[q]]]
-        return q[servable[group[q], c.action[q]]]
+            return q[~blocked[0, c.action[q]]]
+        return q[~blocked[group[q], c.action[q]]]
 
     def _running(self) -> tuple[np.ndarray, np.ndarray]:
         """The running cases, and how many run in each school, by source and action (one
