@@ -25,6 +25,14 @@ class Table:
         for name, arr in self._data.items():
             self.__dict__[name] = arr[:n]
 
+    def __getstate__(self) -> dict:
+        # the views are rebuilt on unpickling: a copied view would no longer share the data
+        return {k: v for k, v in self.__dict__.items() if k.startswith("_")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._views()
+
     def __len__(self) -> int:
         return self._n
 

@@ -340,9 +340,10 @@ class PolicyEngine:
     def _close(self, idx: np.ndarray, now: int, outcome: str) -> None:
         """Close cases; a case closed mid-course (the student left) reports its minutes here."""
         c = self.cases
-        minutes = np.where(c.status[idx] == ACTIVE, c.spent_minutes[idx], 0.0)
-        cost = np.where(c.status[idx] == ACTIVE, c.spent_cost[idx], 0.0)
-        active = idx[c.status[idx] == ACTIVE]
+        running = c.status[idx] == ACTIVE
+        minutes = np.where(running, c.spent_minutes[idx], 0.0)
+        cost = np.where(running, c.spent_cost[idx], 0.0)
+        active = idx[running]
         if len(active):
             self._end_course(active, now)
         c.status[idx] = CLOSED
@@ -709,14 +710,14 @@ class PolicyEngine:
                         np.add.at(store, r_on, per_week.astype(store.dtype))
                         self.delivered[target] += float(per_week.sum())
         n_schools = len(self.school_capacity)
-        status = c.status  # after declines and escalations
-        by_status = np.bincount(c.school.astype(np.int64) * 3 + status, minlength=3 * n_schools)
-        by_status = by_status.reshape(n_schools, 3)
+        # cases by school and status after declines and escalations: the running ones are
+        # counted by _running, the queued ones by their schools, the rest are closed
+        n_closed = len(c) - len(active) - len(queued)
         self._week_report = {
             "flags": self._flags.copy(),
             "referrals": self._referrals.copy(),
-            "active_cases": by_status[:, ACTIVE],
-            "queue_length": by_status[:, QUEUED],
+            "active_cases": counts.sum(axis=(1, 2)),
+            "queue_length": np.bincount(c.school[queued], minlength=n_schools),
             "staff_minutes_used": used_school.sum(axis=1),
             "staff_minutes_available": self.school_capacity.sum(axis=1),
             "pool_minutes_used": used_pool_by_school,
@@ -724,8 +725,8 @@ class PolicyEngine:
         for r, role in enumerate(self.policy.roles):
             self._week_report[f"minutes_used_{role}"] = used_school[:, r]
             self._week_report[f"minutes_available_{role}"] = self.school_capacity[:, r]
-        if 4 * int(by_status[:, CLOSED].sum()) > len(c):
-            c.keep(status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
+        if 4 * n_closed > len(c):
+            c.keep(c.status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
 
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""

@@ -24,16 +24,16 @@ NEVER = 99.0  # weeks since an event that never happened in the run
 def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den as float64 for counts with 0 <= num <= den (sessions attended of possible,
     assignments on time of set), so nothing to count yet is 0 / 0 = NaN without a mask."""
-    out = num.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        out /= den
-    return out
+        return np.divide(num, den, dtype=np.float64)  # one pass: both cast, then divided
 
 
 def _window_sum(buffer: np.ndarray, slots: list[int]) -> np.ndarray:
     """Sum of some weeks' rows of a rolling buffer, row by row (no 2-D copy)."""
-    total = buffer[slots[0]].astype(np.int16)
-    for slot in slots[1:]:
+    if len(slots) == 1:
+        return buffer[slots[0]].astype(np.int16)
+    total = np.add(buffer[slots[0]], buffer[slots[1]], dtype=np.int16)
+    for slot in slots[2:]:
         total += buffer[slot]
     return total
 
