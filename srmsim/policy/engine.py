@@ -148,6 +148,7 @@ class PolicyEngine:
         used_roles = np.where(self.minutes > 0, self.minutes, np.inf)
         self._min_need = used_roles.min(axis=0) if len(used_roles) else np.zeros(0)
         self._role_use = (self.minutes > 0).T.astype(np.float64)  # (roles, actions)
+        self._role_minutes = [np.ascontiguousarray(col) for col in self.minutes.T]
         self._triggers_due: dict[int, list[str]] = {}  # week of the year -> due triggers
         wfs = p.workflows
         self.n_steps = np.array([len(w.steps) for w in wfs])
@@ -162,6 +163,11 @@ class PolicyEngine:
             for i, st in enumerate(wf.steps):
                 self.step_action[w, i] = st.action_id
                 self.step_weeks[w, i] = st.weeks
+        # the same by dense (workflow, step) key: one 1-D gather instead of a 2-D one
+        self.action_of_key = np.array([self.step_action[w, i] for w, i in self.step_of_key],
+                                      dtype=np.int64)
+        self.weeks_of_key = np.array([self.step_weeks[w, i] for w, i in self.step_of_key],
+                                     dtype=np.int64)
         # effect modifiers and action choice (srmsim.policy.heterogeneity, .chooser): only
         # policies that use them carry the extra case columns
         self.modifiers = Modifiers(acts)
@@ -319,6 +325,8 @@ class PolicyEngine:
     def _key(self, idx: np.ndarray) -> np.ndarray:
         """The dense (workflow, step) key of cases ``idx``."""
         c = self.cases
+        if len(self.step_key) == 1:  # one workflow: the key is the step
+            return c.step[idx].astype(np.int64)
         return self.step_key[c.wf[idx]] + c.step[idx]
 
     def _assign(self, idx: np.ndarray, now: int) -> None:
@@ -348,8 +356,11 @@ class PolicyEngine:
             self._end_course(active, now)
         c.status[idx] = CLOSED
         self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
-        wf = c.wf[idx]
-        self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
+        if len(self.cooldown_weeks) == 1:
+            self.referable_from[0][c.row[idx]] = now + self.cooldown_weeks[0]
+        else:
+            wf = c.wf[idx]
+            self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
@@ -362,10 +373,11 @@ class PolicyEngine:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
         act = c.action[idx]
-        for a in _present(act, len(self.minutes)):
+        present = _present(act, len(self.minutes))
+        for a in present:
             if not self._fading[a]:
                 continue
-            sel = idx[act == a]
+            sel = idx[act == a] if len(present) > 1 else idx
             rows, h = c.row[sel], self.fade_index[a]
             for k, size in self._fading[a]:
                 if self.modifiers.any:  # each student's own size
@@ -407,7 +419,7 @@ class PolicyEngine:
                 needed[f"priority:{w}"] = wf.priority
         if not needed:
             return {}
-        return evaluate_rules(needed, self.ctx, len(self.model.students))
+        return evaluate_rules(needed, self.ctx, len(self.model.students), scores_as_computed=True)
 
     def _review(self, now: int, due: np.ndarray, values: dict[str, np.ndarray]) -> None:
         c = self.cases
@@ -443,7 +455,7 @@ class PolicyEngine:
             c.step[nxt] += 1
             c.status[nxt] = QUEUED
             c.queued_at[nxt] = now
-            c.action[nxt] = self.step_action[c.wf[nxt], c.step[nxt]]
+            c.action[nxt] = self.action_of_key[self._key(nxt)]
             self._assign(nxt, now)
             self._event("queued", nxt)
 
@@ -465,7 +477,7 @@ class PolicyEngine:
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
             if wf.trigger in due and wf.leave_queue_when_clear and len(waiting):
-                sel = waiting[c.wf[waiting] == w]
+                sel = waiting if len(wfs) == 1 else waiting[c.wf[waiting] == w]
                 clear = sel[~flags[wf.trigger][c.row[sel]]]
                 if len(clear):
                     self._close(clear, now, "cleared")
@@ -473,13 +485,13 @@ class PolicyEngine:
             if wf.trigger not in due:
                 continue
             flagged = np.flatnonzero(flags[wf.trigger])
-            referable = self.referable_from[w, flagged] <= now
+            referable = self.referable_from[w][flagged] <= now
             if self.eligibility is not None:  # else everyone is eligible from week 0
                 referable &= self.eligible_from[flagged] <= now
             new_rows = flagged[referable]
             if len(new_rows) == 0:
                 continue
-            self.referable_from[w, new_rows] = OPEN
+            self.referable_from[w][new_rows] = OPEN
             uid = t.uid[new_rows]
             tie = self.model.crn.bits(f"policy.tie.{wf.name}", 0, uid) >> np.uint64(32)
             idx = self.cases.append(
@@ -500,9 +512,9 @@ class PolicyEngine:
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
-            sel = queued[c.wf[queued] == w]
+            sel = queued if len(self.n_steps) == 1 else queued[c.wf[queued] == w]
             if len(sel):
-                value = np.asarray(values[f"priority:{w}"], dtype=np.float64)[c.row[sel]]
+                value = values[f"priority:{w}"][c.row[sel]].astype(np.float64)
                 c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
 
     def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
@@ -513,8 +525,9 @@ class PolicyEngine:
         c = self.cases
         u = np.empty(len(idx))
         key = self._key(idx)
-        for k in _present(key, len(self.step_of_key)):
-            sel = key == k
+        present = _present(key, len(self.step_of_key))
+        for k in present:
+            sel = key == k if len(present) > 1 else slice(None)
             w, i = self.step_of_key[k]
             name = self.policy.workflows[w].name
             u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
@@ -527,7 +540,7 @@ class PolicyEngine:
         c = self.cases
         c.status[idx] = ACTIVE
         c.start[idx] = now
-        c.end[idx] = now + self.step_weeks[c.wf[idx], c.step[idx]]
+        c.end[idx] = now + self.weeks_of_key[self._key(idx)]
         c.source[idx] = source
         np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
         if self.choosers is not None:
@@ -574,8 +587,8 @@ class PolicyEngine:
         # (groups, actions): some role the action needs has no room left in the group
         blocked = (closed @ self._role_use) > 0
         if group is None:
-            return q[~blocked[0, c.action[q]]]
-        return q[~blocked[group[q], c.action[q]]]
+            return q[~blocked[0][c.action[q]]]
+        return q[~blocked.ravel()[group[q] * blocked.shape[1] + c.action[q]]]
 
     def _running(self) -> tuple[np.ndarray, np.ndarray]:
         """The running cases, and how many run in each school, by source and action (one
@@ -607,24 +620,26 @@ class PolicyEngine:
         if len(candidates) == 0:
             return used
         c = self.cases
-        full = self.minutes[c.action[candidates]]
-        need = full * accepted[:, None]
+        act = c.action[candidates]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
         sizes = np.diff(np.r_[starts, len(candidates)])
         fits = np.ones(len(candidates), dtype=bool)
-        for r in np.flatnonzero(full.any(axis=0)):
-            cs = np.cumsum(need[:, r])
-            before = cs - need[:, r]  # minutes taken by those ahead (in the whole order)
+        need = {}  # by role: minutes each case takes if it accepts (role by role: 1-D passes)
+        roles = (self.minutes[_present(act, len(self.minutes))] != 0).any(axis=0)
+        for r in np.flatnonzero(roles):
+            full = self._role_minutes[r][act]
+            need[r] = full * accepted
+            before = np.cumsum(need[r]) - need[r]  # minutes taken by those ahead (whole order)
             ahead = before - np.repeat(before[starts], sizes)  # ... within the group
-            fits &= (full[:, r] <= 0) | (ahead + full[:, r] <= available[group, r] + 1e-9)
+            fits &= (full <= 0) | (ahead + full <= available[:, r][group] + 1e-9)
         # a case is offered a place when it would fit; it takes it up or declines
         served = fits & accepted
         declined = fits & ~accepted
         self._start(candidates[served], self.model.week_index, source)
         self._queue_declined.append(candidates[declined])
         self._offered[candidates[declined]] = True
-        for r in range(used.shape[1]):
-            used[:, r] = np.bincount(group[served], weights=need[served, r], minlength=len(used))
+        for r, minutes in need.items():
+            used[:, r] = np.bincount(group[served], weights=minutes[served], minlength=len(used))
         return used
 
     def allocate_schools(self) -> None:

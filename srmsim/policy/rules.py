@@ -1158,10 +1158,16 @@ def _topological(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
 
 
 def evaluate_rules(
-    rules: Mapping[str, Rule], ctx: RuleContext, size: int | None = None
+    rules: Mapping[str, Rule], ctx: RuleContext, size: int | None = None, *,
+    scores_as_computed: bool = False,
 ) -> dict[str, np.ndarray]:
     """Evaluate several rules in one pass: each column is fetched once and each rule that others
-    refer to is computed once. Returns one new bool array per rule, keyed like ``rules``."""
+    refer to is computed once. Returns one new bool array per rule, keyed like ``rules``.
+
+    ``scores_as_computed`` leaves each score's array in the type it was computed in (int8 for a
+    count) and possibly shared with the context's data, for a caller that reads a few students'
+    values and converts only those (the policy engine's priorities).
+    """
     ev = _Evaluation(ctx, size)
     with np.errstate(all="ignore"):  # x / 0 -> inf or NaN, by design, without warnings
         for rule in _topological(tuple(rules.values())):
@@ -1179,6 +1185,8 @@ def evaluate_rules(
                     "(the number of students)"
                 )
             value = np.full(ev.size, value, dtype=dtype)
+        elif scores_as_computed and dtype is np.float64:
+            pass
         elif value.dtype != dtype:
             value = value.astype(dtype)
         elif not owned:
