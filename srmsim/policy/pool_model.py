@@ -33,6 +33,11 @@ from srmsim.students import ENROLLED
 if TYPE_CHECKING:
     from srmsim.policy.engine import PolicyEngine
 
+#: the pool refits every term on every student: logistic fits use the numpy solver
+#: (:mod:`srmsim.risk.irls`), several times faster than statsmodels and equal to it within 1e-9
+#: (maximum likelihood) or 1e-4 (the ridge fallback, where statsmodels' optimiser stops short)
+SOLVER = "newton"
+
 
 class PoolRiskModel:
     def __init__(self, engine: PolicyEngine, config: PoolModelConfig, outcome: Rule):
@@ -40,54 +45,90 @@ class PoolRiskModel:
         self.config = config
         self.outcome = outcome
         self.periods: list[pd.DataFrame] = []
+        #: per period, each record's pseudonym as a serial number (0, 1, ... in the order the
+        #: pool first saw them): pairing by number is pairing by pseudonym, without hashing text
+        self._serials: list[np.ndarray] = []
+        #: training pairs of consecutive periods (features before, outcome after), kept with
+        #: the periods so each pair is matched once
+        self.pairs: list[pd.DataFrame] = []
         self.fits: list[dict] = []  # one row per refit: week, training rows, events, method
-        self._pid_cache: dict[int, str] = {}
+        # pseudonyms made so far, by uid (sorted): each student's is computed once per run
+        self._pid_uid = np.zeros(0, dtype=np.int64)
+        self._pid = np.zeros(0, dtype=object)
+        self._pid_serial = np.zeros(0, dtype=np.int64)
 
     def due(self, week: int) -> bool:
         return calendar.is_due(self.config.refit, week)
 
-    def _pseudonyms(self, uid: np.ndarray) -> np.ndarray:
-        missing = [u for u in uid.tolist() if u not in self._pid_cache]
-        if missing:
-            pids = self.engine.pseudonyms(np.asarray(missing))
-            self._pid_cache.update(zip(missing, pids.tolist(), strict=True))
-        return np.array([self._pid_cache[u] for u in uid.tolist()], dtype=object)
+    def _pseudonyms(self, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pseudonyms of students ``uid`` and their serial numbers."""
+        pos = np.minimum(np.searchsorted(self._pid_uid, uid), max(len(self._pid_uid) - 1, 0))
+        known = self._pid_uid[pos] == uid if len(self._pid_uid) else np.zeros(len(uid), bool)
+        if not known.all():
+            new = np.sort(uid[~known])  # a roll holds each student once
+            serial = len(self._pid_uid) + np.arange(len(new))
+            all_uid = np.concatenate([self._pid_uid, new])
+            all_pid = np.concatenate([self._pid, self.engine.pseudonyms(new).astype(object)])
+            order = np.argsort(all_uid, kind="stable")
+            self._pid_uid, self._pid = all_uid[order], all_pid[order]
+            self._pid_serial = np.concatenate([self._pid_serial, serial])[order]
+            pos = np.searchsorted(self._pid_uid, uid)
+        return self._pid[pos], self._pid_serial[pos]
 
-    def records(self) -> tuple[pd.DataFrame, np.ndarray]:
-        """What the schools send (pseudonym, school, features, outcome now), and the table rows
-        they came from -- the rows stay with the schools, to route returned scores."""
+    def records(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """What the schools send (pseudonym, school, features, outcome now), the table rows
+        they came from -- the rows stay with the schools, to route returned scores -- and the
+        pseudonyms' serial numbers."""
         model, ctx = self.engine.model, self.engine.ctx
         t = model.students
         rows = np.flatnonzero(t.status == ENROLLED)
-        data = {"pid": self._pseudonyms(t.uid[rows]), "school": t.school[rows]}
+        pid, serial = self._pseudonyms(t.uid[rows])
+        data = {"pid": pid, "school": t.school[rows]}
         for name in self.config.features:
             data[name] = np.asarray(ctx.field(name))[rows].astype(np.float64)
         data["outcome"] = evaluate_rules({"o": self.outcome}, ctx, len(t))["o"][rows]
-        return pd.DataFrame(data), rows
+        return pd.DataFrame(data), rows, serial
 
     def update(self) -> None:
         """Receive this period's records, refit on past pairs, score current students."""
-        current, rows = self.records()
+        current, rows, serial = self.records()
+        if self.periods:
+            self.pairs.append(self._pair(self.periods[-1], current, self._serials[-1], serial))
         self.periods.append(current)
+        self._serials.append(serial)
         self.periods = self.periods[-(self.config.history_periods + 1):]
+        self._serials = self._serials[-(self.config.history_periods + 1):]
+        self.pairs = self.pairs[-self.config.history_periods:]
         scores = np.full(len(self.engine.model.students), np.nan)
-        if len(self.periods) >= 2:
-            pairs = []
-            for before, after in zip(self.periods[:-1], self.periods[1:], strict=True):
-                pair = before.drop(columns=["outcome"]).merge(
-                    after[["pid", "outcome"]], on="pid", how="inner")
-                pairs.append(pair)
-            train = pd.concat(pairs, ignore_index=True)
+        if self.pairs:
+            train = pd.concat(self.pairs, ignore_index=True)
             predicted, info = self._fit_predict(train, current)
             scores[rows] = predicted
             self.fits.append({"week": self.engine.model.week_index, **info})
         self.engine.pool_scores = scores
 
+    def _pair(self, before: pd.DataFrame, after: pd.DataFrame, serial_before: np.ndarray,
+              serial_after: np.ndarray) -> pd.DataFrame:
+        """Training pairs: each pseudonym's school and features ``before``, with its outcome
+        ``after`` -- ``before.merge(after[["pid", "outcome"]], on="pid", how="inner")``, in
+        ``before``'s order -- matched by serial number and without the pseudonyms, which the
+        fit does not use (numbers are cheaper to match, concatenate and filter than text)."""
+        where = np.full(len(self._pid_serial), -1)
+        where[serial_after] = np.arange(len(serial_after))
+        at = where[serial_before]
+        found = at >= 0
+        pair = {c: before[c].to_numpy()[found] for c in ["school", *self.config.features]}
+        pair["outcome"] = after["outcome"].to_numpy()[at[found]]
+        return pd.DataFrame(pair)
+
     def _fit_predict(self, train: pd.DataFrame, current: pd.DataFrame) -> tuple[np.ndarray, dict]:
         from srmsim import risk
 
         features = list(self.config.features)
-        train = train.dropna(subset=features)
+        complete = train[features].notna().all(axis=1)
+        if not complete.all():
+            train = train[complete]
+        current = current[["school", *features]]
         info = {"training_rows": len(train), "events": int(train["outcome"].sum()),
                 "model": self.config.model}
         out = np.full(len(current), np.nan)
@@ -100,7 +141,8 @@ class PoolRiskModel:
                     events = int(own["outcome"].sum())
                     if min(events, len(own) - events) < self.config.min_events:
                         continue
-                    m = risk.LogisticRisk().fit(own, "outcome", features, school="school")
+                    m = risk.LogisticRisk(solver=SOLVER).fit(own, "outcome", features,
+                                                             school="school")
                     sel = usable & (current["school"].to_numpy() == school)
                     if sel.any():
                         out[sel] = m.predict_proba(current.loc[sel])
@@ -112,7 +154,7 @@ class PoolRiskModel:
                 info["skipped"] = "too few events"
                 return out, info
             model = (risk.PartiallyPooledRisk() if self.config.model == "partially_pooled"
-                     else risk.PooledRisk())
+                     else risk.PooledRisk(solver=SOLVER))
             try:
                 model.fit(train, "outcome", features, school="school")
             except SrmsimError as err:
