@@ -68,7 +68,9 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
 
     Equal to ``np.lexsort((tie, -priority, group))``; when the priorities are whole numbers in a
     modest range (counts of risk factors, bands) the three keys are packed into one ``uint64`` and
-    sorted once, several times faster than the three passes of a lexsort.
+    sorted once, several times faster than the three passes of a lexsort. When the position in
+    the queue fits in the key's spare bits too, every key is distinct and a plain sort of the keys
+    (numpy's SIMD sort) gives the order in their low bits, faster again than a stable argsort.
     """
     if len(priority) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -82,6 +84,18 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
         keys = (tie, -p) if group is None else (tie, -p, group)
         return np.lexsort(keys)
     # rank 0 = highest priority; -inf (no priority) after every finite one
+    last = int(hi - lo) + 1
+    bits = [(n_groups - 1).bit_length() if group is not None else 0, last.bit_length(), 32,
+            (len(p) - 1).bit_length()]  # group, rank, tie, position
+    if sum(bits) <= 64:
+        shift = np.uint64(bits[3])
+        key = np.where(finite, hi - np.where(finite, p, hi), last).astype(np.uint64)
+        key <<= np.uint64(32) + shift
+        key |= tie.astype(np.uint64) << shift
+        key |= np.arange(len(p), dtype=np.uint64)
+        if group is not None:
+            key |= group.astype(np.uint64) << np.uint64(sum(bits[1:]))
+        return (np.sort(key) & np.uint64((1 << bits[3]) - 1)).astype(np.int64)
     rank = np.where(finite, hi - np.where(finite, p, hi), 2**15).astype(np.uint64)
     key = (rank << np.uint64(32)) | tie.astype(np.uint64)
     if group is not None:
@@ -139,6 +153,12 @@ class PolicyEngine:
         self.half_life = np.array([a.effect.half_life_weeks for a in acts])
         self.level = {k: np.array([getattr(a.effect, k) for a in acts]) for k in LEVEL_TARGETS}
         self.attainment_gain = np.array([a.effect.attainment for a in acts])
+        # the same in the student table's types, so a week's charges are gathered, not converted
+        t = model.students
+        self._total_t = self.total_minutes.astype(t.staff_minutes.dtype)
+        self._cost_t = self.cost.astype(t.cost.dtype)
+        self._level_t = {k: self.level[k].astype(getattr(t, f"eff_{k}").dtype)
+                         for k in LEVEL_TARGETS}
         self.reading_gain = np.array([a.effect.reading for a in acts])
         # growth effects accrue evenly over the weeks of a full course after the onset, so a
         # step of the action's default length delivers the catalogue's effect exactly
@@ -704,19 +724,19 @@ class PolicyEngine:
             total, cost = self.total_minutes[act], self.cost[act]
             c.spent_minutes[active] += total
             c.spent_cost[active] += cost
-            np.add.at(t.staff_minutes, rows, total.astype(t.staff_minutes.dtype))
-            np.add.at(t.cost, rows, cost.astype(t.cost.dtype))
+            np.add.at(t.staff_minutes, rows, self._total_t[act])
+            np.add.at(t.cost, rows, self._cost_t[act])
             on = now - c.start[active] >= self.onset[act]
             if on.any():
                 r_on, a_on = rows[on], act[on]
                 scale = c.scale[active[on]] if self.modifiers.any else None
+                present = _present(a_on, len(self.minutes))
                 for k in self._targets_used:
-                    size = self.level[k][a_on]
-                    if size.any():
+                    if self.level[k][present].any():
                         eff = getattr(t, f"eff_{k}")
-                        if scale is not None:
-                            size = size * scale
-                        np.add.at(eff, r_on, size.astype(eff.dtype))
+                        size = (self.level[k][a_on] * scale).astype(eff.dtype) if scale is not None \
+                            else self._level_t[k][a_on]
+                        np.add.at(eff, r_on, size)
                 for target, store in (("attainment", t.attainment), ("reading", t.reading_age)):
                     per_week = getattr(self, f"{target}_gain")[a_on] / self.course_weeks[a_on]
                     if per_week.any():

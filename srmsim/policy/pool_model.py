@@ -44,59 +44,82 @@ class PoolRiskModel:
         self.engine = engine
         self.config = config
         self.outcome = outcome
-        self.periods: list[pd.DataFrame] = []
-        #: per period, each record's pseudonym as a serial number (0, 1, ... in the order the
-        #: pool first saw them): pairing by number is pairing by pseudonym, without hashing text
+        #: the records of the last ``history_periods + 1`` periods, each pseudonym as a serial
+        #: number (0, 1, ... in the order the pool first saw them): pairing by number is pairing
+        #: by pseudonym. The pseudonyms' text is made only when the records are read (periods),
+        #: since nothing the simulation computes depends on it.
+        self._frames: list[pd.DataFrame] = []
         self._serials: list[np.ndarray] = []
         #: training pairs of consecutive periods (features before, outcome after), kept with
         #: the periods so each pair is matched once
         self.pairs: list[pd.DataFrame] = []
         self.fits: list[dict] = []  # one row per refit: week, training rows, events, method
-        # pseudonyms made so far, by uid (sorted): each student's is computed once per run
-        self._pid_uid = np.zeros(0, dtype=np.int64)
-        self._pid = np.zeros(0, dtype=object)
-        self._pid_serial = np.zeros(0, dtype=np.int64)
+        # the schools' side: which student each serial number is (uids sorted, for lookups)
+        self._uid_sorted = np.zeros(0, dtype=np.int64)
+        self._serial_sorted = np.zeros(0, dtype=np.int64)
+        self._uid_of_serial = np.zeros(0, dtype=np.int64)
+        self._pid_of_serial = np.zeros(0, dtype=object)  # None until made
 
     def due(self, week: int) -> bool:
         return calendar.is_due(self.config.refit, week)
 
-    def _pseudonyms(self, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pseudonyms of students ``uid`` and their serial numbers."""
-        pos = np.minimum(np.searchsorted(self._pid_uid, uid), max(len(self._pid_uid) - 1, 0))
-        known = self._pid_uid[pos] == uid if len(self._pid_uid) else np.zeros(len(uid), bool)
+    @property
+    def periods(self) -> list[pd.DataFrame]:
+        """The records the pool holds, as the schools sent them: pseudonym, school, features and
+        outcome, one frame per period (the last ``history_periods + 1``)."""
+        out = []
+        for frame, serial in zip(self._frames, self._serials, strict=True):
+            frame = frame.copy()
+            frame.insert(0, "pid", self._pseudonyms(serial))
+            out.append(frame)
+        return out
+
+    def _serial_numbers(self, uid: np.ndarray) -> np.ndarray:
+        """Serial numbers of students ``uid``, numbering those the pool has not seen yet."""
+        n = len(self._uid_sorted)
+        pos = np.minimum(np.searchsorted(self._uid_sorted, uid), max(n - 1, 0))
+        known = self._uid_sorted[pos] == uid if n else np.zeros(len(uid), dtype=bool)
         if not known.all():
             new = np.sort(uid[~known])  # a roll holds each student once
-            serial = len(self._pid_uid) + np.arange(len(new))
-            all_uid = np.concatenate([self._pid_uid, new])
-            all_pid = np.concatenate([self._pid, self.engine.pseudonyms(new).astype(object)])
+            self._uid_of_serial = np.concatenate([self._uid_of_serial, new])
+            self._pid_of_serial = np.concatenate([self._pid_of_serial,
+                                                  np.full(len(new), None, dtype=object)])
+            all_uid = np.concatenate([self._uid_sorted, new])
             order = np.argsort(all_uid, kind="stable")
-            self._pid_uid, self._pid = all_uid[order], all_pid[order]
-            self._pid_serial = np.concatenate([self._pid_serial, serial])[order]
-            pos = np.searchsorted(self._pid_uid, uid)
-        return self._pid[pos], self._pid_serial[pos]
+            self._uid_sorted = all_uid[order]
+            self._serial_sorted = np.r_[self._serial_sorted, n + np.arange(len(new))][order]
+            pos = np.searchsorted(self._uid_sorted, uid)
+        return self._serial_sorted[pos]
+
+    def _pseudonyms(self, serial: np.ndarray) -> np.ndarray:
+        """The pseudonyms of serial numbers (keyed HMAC, each made once per run)."""
+        missing = np.unique(serial[pd.isna(self._pid_of_serial[serial])])
+        if len(missing):
+            self._pid_of_serial[missing] = self.engine.pseudonyms(
+                self._uid_of_serial[missing]).astype(object)
+        return self._pid_of_serial[serial]
 
     def records(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """What the schools send (pseudonym, school, features, outcome now), the table rows
-        they came from -- the rows stay with the schools, to route returned scores -- and the
-        pseudonyms' serial numbers."""
+        """What the schools send -- school, features, outcome now, and the pseudonym, here its
+        serial number (the text: :attr:`periods`) -- and the table rows they came from: the rows
+        stay with the schools, to route returned scores."""
         model, ctx = self.engine.model, self.engine.ctx
         t = model.students
         rows = np.flatnonzero(t.status == ENROLLED)
-        pid, serial = self._pseudonyms(t.uid[rows])
-        data = {"pid": pid, "school": t.school[rows]}
+        data = {"school": t.school[rows]}
         for name in self.config.features:
             data[name] = np.asarray(ctx.field(name))[rows].astype(np.float64)
         data["outcome"] = evaluate_rules({"o": self.outcome}, ctx, len(t))["o"][rows]
-        return pd.DataFrame(data), rows, serial
+        return pd.DataFrame(data), rows, self._serial_numbers(t.uid[rows])
 
     def update(self) -> None:
         """Receive this period's records, refit on past pairs, score current students."""
         current, rows, serial = self.records()
-        if self.periods:
-            self.pairs.append(self._pair(self.periods[-1], current, self._serials[-1], serial))
-        self.periods.append(current)
+        if self._frames:
+            self.pairs.append(self._pair(self._frames[-1], current, self._serials[-1], serial))
+        self._frames.append(current)
         self._serials.append(serial)
-        self.periods = self.periods[-(self.config.history_periods + 1):]
+        self._frames = self._frames[-(self.config.history_periods + 1):]
         self._serials = self._serials[-(self.config.history_periods + 1):]
         self.pairs = self.pairs[-self.config.history_periods:]
         scores = np.full(len(self.engine.model.students), np.nan)
@@ -113,7 +136,7 @@ class PoolRiskModel:
         ``after`` -- ``before.merge(after[["pid", "outcome"]], on="pid", how="inner")``, in
         ``before``'s order -- matched by serial number and without the pseudonyms, which the
         fit does not use (numbers are cheaper to match, concatenate and filter than text)."""
-        where = np.full(len(self._pid_serial), -1)
+        where = np.full(len(self._uid_of_serial), -1)
         where[serial_after] = np.arange(len(serial_after))
         at = where[serial_before]
         found = at >= 0
