@@ -492,7 +492,10 @@ class PolicyEngine:
             any_flag = np.zeros(len(t), dtype=bool)
             for f in flags.values():
                 any_flag |= f
-        self._flags += self.model.per_school(any_flag)
+        # flagged students by school: a count of the (few) flagged rows' schools, not a pass
+        # over the table
+        flagged_any = np.flatnonzero(any_flag)
+        self._flags += np.bincount(t.school[flagged_any], minlength=len(self._flags))
         c = self.cases
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
@@ -504,7 +507,7 @@ class PolicyEngine:
         for w, wf in enumerate(wfs):
             if wf.trigger not in due:
                 continue
-            flagged = np.flatnonzero(flags[wf.trigger])
+            flagged = flagged_any if len(flags) == 1 else np.flatnonzero(flags[wf.trigger])
             referable = self.referable_from[w][flagged] <= now
             if self.eligibility is not None:  # else everyone is eligible from week 0
                 referable &= self.eligible_from[flagged] <= now
