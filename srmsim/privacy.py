@@ -129,11 +129,25 @@ def pseudonymise(values: Iterable[Any] | pd.Series, key: bytes, label: str,
     if not 8 <= length <= 64:
         raise DataError("pseudonym length must be 8 to 64 hex characters")
     prefix = label.encode("utf-8") + b"\x1f"
+    # HMAC-SHA256 spelled out (RFC 2104) with the padded keys made once: the same digests as
+    # hmac.new per value, at a third of the cost for the hundred thousand ids of a trust
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else bytes(key)).ljust(64, b"\0")
+    inner = bytes(b ^ 0x36 for b in block) + prefix
+    outer = bytes(b ^ 0x5C for b in block)
+    sha = hashlib.sha256
 
     def one(v: Any) -> str:
-        mac = hmac.new(key, prefix + _id_text(v).encode("utf-8"), hashlib.sha256)
-        return mac.hexdigest()[:length]
+        return sha(outer + sha(inner + _id_text(v).encode("utf-8")).digest()).hexdigest()[:length]
 
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":  # uids: no missing values
+        flat = values.ravel()
+        if np.all(flat[1:] > flat[:-1]):  # already distinct and sorted (a roll of uids)
+            uniq, inverse = flat, None
+        else:
+            uniq, inverse = np.unique(flat, return_inverse=True)
+        hashed = np.array([sha(outer + sha(inner + str(u).encode()).digest()).hexdigest()[:length]
+                           for u in uniq.tolist()], dtype=str)
+        return (hashed if inverse is None else hashed[inverse]).reshape(values.shape)
     if isinstance(values, pd.Series):
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         hashed = np.array([one(u) for u in uniques] + [""], dtype=object)

@@ -196,3 +196,68 @@ def test_models_are_deterministic():
             a = make().fit(df, "withdrawn", FEATURES).predict_proba(df)
             b = make().fit(df, "withdrawn", FEATURES).predict_proba(df)
             assert np.array_equal(a, b)
+
+
+# --------------------------------------------------------------------------- the numpy solver
+
+
+def _fit_both(df: pd.DataFrame, outcome: str, features: list[str], model=risk.LogisticRisk,
+              **kw) -> tuple[risk.RiskModel, risk.RiskModel]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", risk.RiskModelWarning)
+        return (model(solver="statsmodels", **kw).fit(df, outcome, features),
+                model(solver="newton", **kw).fit(df, outcome, features))
+
+
+def test_newton_solver_recovers_the_truth_and_equals_statsmodels_within_1e_9():
+    """The pool's solver: same maximum-likelihood fit as statsmodels' IRLS (coefficients,
+    standard errors, predictions), and the known coefficients inside its intervals."""
+    df, _ = simulate(n_schools=20, n=1000, seed=1)
+    sm_fit, fast = _fit_both(df, "withdrawn", FEATURES, reference_levels={"sex": "F"})
+    assert sm_fit.fit_method_ == fast.fit_method_ == "mle"
+    np.testing.assert_allclose(fast.params_, sm_fit.params_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.bse_, sm_fit.bse_, rtol=1e-6)
+    np.testing.assert_allclose(fast.predict_proba(df), sm_fit.predict_proba(df), rtol=0, atol=1e-9)
+    ci = fast.conf_int()
+    sd = df["attendance_rate"].std(ddof=0)
+    truth = {"attendance_rate": -12.0 * sd, "sex[M]": 0.5, "fsm": 0.4 * df["fsm"].std(ddof=0)}
+    for name, value in truth.items():
+        assert ci.loc[name, "low"] <= value <= ci.loc[name, "high"], (name, ci.loc[name])
+
+
+def test_newton_solver_ridge_fallback_is_statsmodels_objective_at_its_optimum():
+    """Collinear features (the pool's first fit: this term's attendance is the year's) and
+    perfect separation go to the ridge fit with either solver; Newton's method reaches the
+    optimum of the same penalised likelihood, which BFGS approaches within 1e-4."""
+    df, _ = simulate(n_schools=10, n=500, seed=4)
+    df["attendance_copy"] = df["attendance_rate"]
+    features = ["attendance_rate", "attendance_copy", "fsm"]
+    sm_fit, fast = _fit_both(df, "withdrawn", features)
+    assert sm_fit.fit_method_ == fast.fit_method_ == "ridge"
+    assert any("rank-deficient" in note for note in fast.notes_)
+    np.testing.assert_allclose(fast.params_, sm_fit.params_, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(fast.predict_proba(df), sm_fit.predict_proba(df), rtol=0, atol=1e-4)
+    # the penalised score is zero at Newton's answer (an optimum), not just small
+    X = fast.design_.transform(df)
+    y = df["withdrawn"].to_numpy(float)
+    alpha = np.full(X.shape[1], 1.0 / (len(y) * fast.ridge_sd**2))
+    alpha[0] = 0.0
+    score = X.T @ (y - special.expit(X @ fast.params_)) / len(y) - alpha * fast.params_
+    assert np.abs(score).max() < 1e-10
+    separated = pd.DataFrame({"x": np.arange(40.0), "school": "A", "y": np.arange(40) >= 20})
+    sm_sep, fast_sep = _fit_both(separated, "y", ["x"])
+    assert fast_sep.fit_method_ == sm_sep.fit_method_ == "ridge"
+    assert [n.split(";")[0] for n in fast_sep.notes_] == [n.split(";")[0] for n in sm_sep.notes_]
+    np.testing.assert_allclose(fast_sep.predict_proba(separated),
+                               sm_sep.predict_proba(separated), atol=1e-4)
+
+
+def test_newton_solver_per_school_models_and_bad_solver_names():
+    df, _ = simulate(n_schools=4, n=400, tau=0.5, seed=3)
+    sm_fit, fast = _fit_both(df, "withdrawn", FEATURES, model=risk.PerSchoolRisk)
+    assert set(fast.school_params_) == set(sm_fit.school_params_)
+    np.testing.assert_allclose(fast.predict_proba(df), sm_fit.predict_proba(df), atol=1e-9)
+    with pytest.raises(DataError, match="solver"):
+        risk.PooledRisk(solver="sgd")
+    with pytest.raises(DataError, match="solver"):
+        risk.fit_logistic(np.ones((4, 1)), np.array([0, 1, 0, 1.0]), solver="lbfgs")

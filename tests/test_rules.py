@@ -993,3 +993,73 @@ def test_count_is_narrow_but_arithmetic_on_it_does_not_wrap():
     assert run("count(flag, x < 0.5) >= 100000", ctx) == [False] * 4
     score = rules_module.parse_score("s", "count(flag, x < 0.5) * 64 + 100", VOCAB)
     assert score.evaluate(ctx).tolist() == [228.0, 100.0, 228.0, 164.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Narrow columns are compared in their own type only where that gives the 64-bit answer
+
+
+def _widened(column: np.ndarray) -> np.ndarray:
+    return column.astype(np.float64 if column.dtype.kind == "f" else np.int64)
+
+
+NARROW_PAIRS = [
+    ("k", "2"), ("k", "0.9"), ("k", "2.5"), ("k", "40000"), ("k", "-40000"), ("k", "5.0000001"),
+    ("k", "1e30"), ("k", "m"), ("k", "t"), ("x", "0.9"), ("x", "2"), ("x", "t"), ("x", "m"),
+    ("x", "16777217"), ("x", "1e39"), ("x", "-0.0"), ("x", "(1 / 0)"), ("x", "(0 / 0)"),
+    ("x", "0.1 + 0.2"), ("x", "y"), ("k", "x"), ("k", "y"), ("0.9", "x"), ("40000", "k"),
+]
+NARROW_RULES = [f"{lhs} {op} {rhs}" for op in ("<", "<=", ">", ">=", "==", "!=")
+                for lhs, rhs in NARROW_PAIRS] + [
+    "-k > 32767", "abs(k) > 32767", "k + 1 > 32767", "k - 1 < -32768", "k * 2 > 60000",
+    "min(k, x) < 0.9", "max(k, y) >= 2", "-x > -0.9", "x / k > 0.3", "0.8 <= x < 0.9",
+    "count(k >= 2, x < 0.9, y <= 2) >= m",
+]
+NARROW_SCORES = ["k", "x", "-k", "abs(k)", "count(k >= 2, x < 0.9)", "min(k, y)"] + [
+    f"k * 3 - x + {rhs}" for _, rhs in NARROW_PAIRS]
+
+
+@pytest.mark.parametrize(("k_type", "x_type", "y_type"), [
+    (np.int16, np.float32, np.float32), (np.int8, np.float16, np.int32),
+    (np.int32, np.float32, np.int16)])
+def test_narrow_columns_give_the_answers_of_64_bit_columns(k_type, x_type, y_type):
+    """int8-int32 and float16/32 columns are no longer widened before a comparison: every
+    comparison, chained or in arithmetic, must still give what the widened columns give."""
+    rng = np.random.default_rng(5)
+    info = np.iinfo(k_type)
+    k = np.concatenate([[info.min, info.max, 0, -1, 1, 2, 3, 5, 6],
+                        rng.integers(info.min, info.max, 200, endpoint=True)]).astype(k_type)
+    special = np.array([0.9, np.float32(0.9), 2, 2.0009765625, 0.1 + 0.2, np.nan, np.inf, -np.inf,
+                        -0.0, 16777216, 0.3, 5.0])
+    with np.errstate(over="ignore"):  # 16777216 is inf in float16
+        x = np.concatenate([special, rng.normal(0, 3, len(k) - len(special))]).astype(x_type)
+    y = rng.normal(2, 2, len(k)).round(1).astype(y_type)
+    narrow = ArrayContext({"k": k, "x": x, "y": y}, parameters={"t": 0.9, "m": 2})
+    wide = ArrayContext({"k": _widened(k), "x": _widened(x), "y": _widened(y)},
+                        parameters={"t": 0.9, "m": 2})
+    with np.errstate(all="ignore"):
+        for text in NARROW_RULES:
+            rule = parse_rule("r", text, VOCAB)
+            np.testing.assert_array_equal(rule.evaluate(narrow), rule.evaluate(wide), err_msg=text)
+        for text in NARROW_SCORES:
+            score = rules_module.parse_score("s", text, VOCAB)
+            np.testing.assert_array_equal(score.evaluate(narrow), score.evaluate(wide), err_msg=text)
+
+
+def test_count_shared_by_a_trigger_and_its_priority_is_counted_once():
+    """``count(a, b) >= m`` and ``count(a, b)`` in one evaluation add the conditions up once;
+    rule sets that use the same names for different rules are not mixed up."""
+    one = parse_rules({"a": "x < 0.5", "b": "flag", "risk": "count(a, b) >= m"}, VOCAB)
+    other = parse_rules({"a": "x > 0.5", "b": "flag"}, VOCAB)
+    prio = rules_module.parse_score("p", "count(a, b)", VOCAB, rules=one)
+    prio_other = rules_module.parse_score("q", "count(a, b)", VOCAB, rules=other)
+    ctx = ctx_of(x=[0.1, 0.9, 0.2, 0.7], flag=[True, False, False, True])
+    calls = []
+    real = rules_module._Count._count
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rules_module._Count, "_count", lambda self, ev: calls.append(1) or real(self, ev))
+        out = evaluate_rules({"risk": one["risk"], "p": prio, "q": prio_other}, ctx)
+    assert len(calls) == 2  # "count(a, b)" of one rule set, and of the other
+    assert out["risk"].tolist() == [True, False, False, False]
+    assert out["p"].tolist() == [2.0, 0.0, 1.0, 1.0]
+    assert out["q"].tolist() == [1.0, 1.0, 0.0, 2.0]

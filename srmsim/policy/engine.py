@@ -69,7 +69,9 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
 
     Equal to ``np.lexsort((tie, -priority, group))``; when the priorities are whole numbers in a
     modest range (counts of risk factors, bands) the three keys are packed into one ``uint64`` and
-    sorted once, several times faster than the three passes of a lexsort.
+    sorted once, several times faster than the three passes of a lexsort. When the position in
+    the queue fits in the key's spare bits too, every key is distinct and a plain sort of the keys
+    (numpy's SIMD sort) gives the order in their low bits, faster again than a stable argsort.
     """
     if len(priority) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -83,6 +85,18 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
         keys = (tie, -p) if group is None else (tie, -p, group)
         return np.lexsort(keys)
     # rank 0 = highest priority; -inf (no priority) after every finite one
+    last = int(hi - lo) + 1
+    bits = [(n_groups - 1).bit_length() if group is not None else 0, last.bit_length(), 32,
+            (len(p) - 1).bit_length()]  # group, rank, tie, position
+    if sum(bits) <= 64:
+        shift = np.uint64(bits[3])
+        key = np.where(finite, hi - np.where(finite, p, hi), last).astype(np.uint64)
+        key <<= np.uint64(32) + shift
+        key |= tie.astype(np.uint64) << shift
+        key |= np.arange(len(p), dtype=np.uint64)
+        if group is not None:
+            key |= group.astype(np.uint64) << np.uint64(sum(bits[1:]))
+        return (np.sort(key) & np.uint64((1 << bits[3]) - 1)).astype(np.int64)
     rank = np.where(finite, hi - np.where(finite, p, hi), 2**15).astype(np.uint64)
     key = (rank << np.uint64(32)) | tie.astype(np.uint64)
     if group is not None:
@@ -140,6 +154,12 @@ class PolicyEngine:
         self.half_life = np.array([a.effect.half_life_weeks for a in acts])
         self.level = {k: np.array([getattr(a.effect, k) for a in acts]) for k in LEVEL_TARGETS}
         self.attainment_gain = np.array([a.effect.attainment for a in acts])
+        # the same in the student table's types, so a week's charges are gathered, not converted
+        t = model.students
+        self._total_t = self.total_minutes.astype(t.staff_minutes.dtype)
+        self._cost_t = self.cost.astype(t.cost.dtype)
+        self._level_t = {k: self.level[k].astype(getattr(t, f"eff_{k}").dtype)
+                         for k in LEVEL_TARGETS}
         self.reading_gain = np.array([a.effect.reading for a in acts])
         # growth effects accrue evenly over the weeks of a full course after the onset, so a
         # step of the action's default length delivers the catalogue's effect exactly
@@ -148,6 +168,9 @@ class PolicyEngine:
                                       for row in self.minutes])
         used_roles = np.where(self.minutes > 0, self.minutes, np.inf)
         self._min_need = used_roles.min(axis=0) if len(used_roles) else np.zeros(0)
+        self._role_use = (self.minutes > 0).T.astype(np.float64)  # (roles, actions)
+        self._role_minutes = [np.ascontiguousarray(col) for col in self.minutes.T]
+        self._triggers_due: dict[int, list[str]] = {}  # week of the year -> due triggers
         wfs = p.workflows
         self.n_steps = np.array([len(w.steps) for w in wfs])
         self.cooldown_weeks = np.array([w.cooldown_weeks for w in wfs], dtype=np.int32)
@@ -161,6 +184,11 @@ class PolicyEngine:
             for i, st in enumerate(wf.steps):
                 self.step_action[w, i] = st.action_id
                 self.step_weeks[w, i] = st.weeks
+        # the same by dense (workflow, step) key: one 1-D gather instead of a 2-D one
+        self.action_of_key = np.array([self.step_action[w, i] for w, i in self.step_of_key],
+                                      dtype=np.int64)
+        self.weeks_of_key = np.array([self.step_weeks[w, i] for w, i in self.step_of_key],
+                                     dtype=np.int64)
         # effect modifiers and action choice (srmsim.policy.heterogeneity, .chooser): only
         # policies that use them carry the extra case columns
         self.modifiers = Modifiers(acts)
@@ -193,6 +221,8 @@ class PolicyEngine:
         # true gains the actions added; with choice steps also attendance, by group and school
         self.delivered = Delivered(model, detail=self.choosers is not None,
                                    attendance=bool(set(ATTENDANCE_ROUTES) & set(self._targets_used)))
+        # whether any case can ever need an automated action (else their passes are skipped)
+        self._any_automated = bool(self.automated[used].any()) if used else False
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
         # per action: (target index, size) of the level effects that fade when it ends
         self._fading = [[(k, float(self.level[target][a])) for k, target in enumerate(LEVEL_TARGETS)
@@ -304,7 +334,10 @@ class PolicyEngine:
         self.delivered.attendance(obs)
         c = self.cases
         due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))  # steps ending this week
-        triggers = self.policy.due_triggers(self.model.week)
+        triggers = self._triggers_due.get(self.model.week)
+        if triggers is None:
+            triggers = self._triggers_due[self.model.week] = self.policy.due_triggers(
+                self.model.week)
         values = self._evaluate(due, triggers)
         self._review(now, due, values)
         if self.choosers is not None:
@@ -320,6 +353,8 @@ class PolicyEngine:
     def _key(self, idx: np.ndarray) -> np.ndarray:
         """The dense (workflow, step) key of cases ``idx``."""
         c = self.cases
+        if len(self.step_key) == 1:  # one workflow: the key is the step
+            return c.step[idx].astype(np.int64)
         return self.step_key[c.wf[idx]] + c.step[idx]
 
     def _assign(self, idx: np.ndarray, now: int) -> None:
@@ -341,15 +376,19 @@ class PolicyEngine:
     def _close(self, idx: np.ndarray, now: int, outcome: str) -> None:
         """Close cases; a case closed mid-course (the student left) reports its minutes here."""
         c = self.cases
-        minutes = np.where(c.status[idx] == ACTIVE, c.spent_minutes[idx], 0.0)
-        cost = np.where(c.status[idx] == ACTIVE, c.spent_cost[idx], 0.0)
-        active = idx[c.status[idx] == ACTIVE]
+        running = c.status[idx] == ACTIVE
+        minutes = np.where(running, c.spent_minutes[idx], 0.0)
+        cost = np.where(running, c.spent_cost[idx], 0.0)
+        active = idx[running]
         if len(active):
             self._end_course(active, now)
         c.status[idx] = CLOSED
         self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
-        wf = c.wf[idx]
-        self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
+        if len(self.cooldown_weeks) == 1:
+            self.referable_from[0][c.row[idx]] = now + self.cooldown_weeks[0]
+        else:
+            wf = c.wf[idx]
+            self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
@@ -362,10 +401,11 @@ class PolicyEngine:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
         act = c.action[idx]
-        for a in _present(act, len(self.minutes)):
+        present = _present(act, len(self.minutes))
+        for a in present:
             if not self._fading[a]:
                 continue
-            sel = idx[act == a]
+            sel = idx[act == a] if len(present) > 1 else idx
             rows, h = c.row[sel], self.fade_index[a]
             for k, size in self._fading[a]:
                 if self.modifiers.any:  # each student's own size
@@ -378,11 +418,10 @@ class PolicyEngine:
 
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
-        open_ = self._open()
-        if len(open_):
-            gone = open_[self.model.students.status[self.cases.row[open_]] != ENROLLED]
-            if len(gone):
-                self._close(gone, self.model.week_index, "left")
+        c = self.cases
+        gone = np.flatnonzero((self.model.students.status[c.row] != ENROLLED) & (c.status != CLOSED))
+        if len(gone):
+            self._close(gone, self.model.week_index, "left")
 
     def _evaluate(self, due: np.ndarray, triggers: list[str]) -> dict[str, np.ndarray]:
         """Every expression this week needs (goals of the ``due`` cases, the due ``triggers``,
@@ -396,15 +435,19 @@ class PolicyEngine:
             if goal is not None:
                 needed[f"goal:{key}"] = goal
         # open cases may be queued this week (escalation, decline): their workflows need priorities
-        queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
+        queued_wf: set[int] | None = None
         for w, wf in enumerate(self.policy.workflows):
             if wf.trigger in triggers:
                 needed[f"rule:{wf.trigger}"] = self.policy.rules[wf.trigger]
-            if wf.priority is not None and (w in queued_wf or wf.trigger in triggers):
+            if wf.priority is None:
+                continue
+            if wf.trigger not in triggers and queued_wf is None:
+                queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
+            if wf.trigger in triggers or w in queued_wf:
                 needed[f"priority:{w}"] = wf.priority
         if not needed:
             return {}
-        return evaluate_rules(needed, self.ctx, len(self.model.students))
+        return evaluate_rules(needed, self.ctx, len(self.model.students), scores_as_computed=True)
 
     def _review(self, now: int, due: np.ndarray, values: dict[str, np.ndarray]) -> None:
         c = self.cases
@@ -440,7 +483,7 @@ class PolicyEngine:
             c.step[nxt] += 1
             c.status[nxt] = QUEUED
             c.queued_at[nxt] = now
-            c.action[nxt] = self.step_action[c.wf[nxt], c.step[nxt]]
+            c.action[nxt] = self.action_of_key[self._key(nxt)]
             self._assign(nxt, now)
             self._event("queued", nxt)
 
@@ -451,38 +494,42 @@ class PolicyEngine:
         wfs = self.policy.workflows
         t = self.model.students
         flags = self.policy.trigger_flags(due, {n: values[f"rule:{n}"] for n in due}, t)
-        any_flag = np.zeros(len(t), dtype=bool)
-        for f in flags.values():
-            any_flag |= f
-        self._flags += self.model.per_school(any_flag)
+        if len(flags) == 1:
+            any_flag = next(iter(flags.values()))
+        else:
+            any_flag = np.zeros(len(t), dtype=bool)
+            for f in flags.values():
+                any_flag |= f
+        # flagged students by school: a count of the (few) flagged rows' schools, not a pass
+        # over the table
+        flagged_any = np.flatnonzero(any_flag)
+        self._flags += np.bincount(t.school[flagged_any], minlength=len(self._flags))
         c = self.cases
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
             if wf.trigger in due and wf.leave_queue_when_clear and len(waiting):
-                sel = waiting[c.wf[waiting] == w]
+                sel = waiting if len(wfs) == 1 else waiting[c.wf[waiting] == w]
                 clear = sel[~flags[wf.trigger][c.row[sel]]]
                 if len(clear):
                     self._close(clear, now, "cleared")
         for w, wf in enumerate(wfs):
             if wf.trigger not in due:
                 continue
-            flagged = np.flatnonzero(flags[wf.trigger])
-            new_rows = flagged[(self.referable_from[w, flagged] <= now)
-                               & (self.eligible_from[flagged] <= now)]
+            flagged = flagged_any if len(flags) == 1 else np.flatnonzero(flags[wf.trigger])
+            referable = self.referable_from[w][flagged] <= now
+            if self.eligibility is not None:  # else everyone is eligible from week 0
+                referable &= self.eligible_from[flagged] <= now
+            new_rows = flagged[referable]
             if len(new_rows) == 0:
                 continue
-            self.referable_from[w, new_rows] = OPEN
+            self.referable_from[w][new_rows] = OPEN
             uid = t.uid[new_rows]
             tie = self.model.crn.bits(f"policy.tie.{wf.name}", 0, uid) >> np.uint64(32)
             idx = self.cases.append(
-                uid=uid, row=new_rows, school=t.school[new_rows], wf=np.full(len(uid), w),
-                step=np.zeros(len(uid)), status=np.full(len(uid), QUEUED),
-                queued_at=np.full(len(uid), now), priority=np.zeros(len(uid)), tie=tie,
-                action=np.full(len(uid), self.step_action[w, 0]),
-                source=np.zeros(len(uid)), start=np.full(len(uid), -1),
-                end=np.full(len(uid), -1), spent_minutes=np.zeros(len(uid)),
-                spent_cost=np.zeros(len(uid)),
-                **{k: np.zeros(len(uid)) for k in self._extra_columns})
+                uid=uid, row=new_rows, school=t.school[new_rows], wf=w, step=0, status=QUEUED,
+                queued_at=now, priority=0.0, tie=tie, action=self.step_action[w, 0], source=0,
+                start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0,
+                **{k: 0.0 for k in self._extra_columns})
             self._assign(idx, now)
             self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
             self._event("flagged", idx)
@@ -496,9 +543,9 @@ class PolicyEngine:
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
-            sel = queued[c.wf[queued] == w]
+            sel = queued if len(self.n_steps) == 1 else queued[c.wf[queued] == w]
             if len(sel):
-                value = np.asarray(values[f"priority:{w}"], dtype=np.float64)[c.row[sel]]
+                value = values[f"priority:{w}"][c.row[sel]].astype(np.float64)
                 c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
 
     def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
@@ -509,8 +556,9 @@ class PolicyEngine:
         c = self.cases
         u = np.empty(len(idx))
         key = self._key(idx)
-        for k in _present(key, len(self.step_of_key)):
-            sel = key == k
+        present = _present(key, len(self.step_of_key))
+        for k in present:
+            sel = key == k if len(present) > 1 else slice(None)
             w, i = self.step_of_key[k]
             name = self.policy.workflows[w].name
             u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
@@ -523,7 +571,7 @@ class PolicyEngine:
         c = self.cases
         c.status[idx] = ACTIVE
         c.start[idx] = now
-        c.end[idx] = now + self.step_weeks[c.wf[idx], c.step[idx]]
+        c.end[idx] = now + self.weeks_of_key[self._key(idx)]
         c.source[idx] = source
         np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
         if self.choosers is not None:
@@ -536,6 +584,8 @@ class PolicyEngine:
             self._advance(idx, now)
 
     def _start_automated(self, now: int) -> None:
+        if not self._any_automated:
+            return
         c = self.cases
         queued = np.flatnonzero((c.status == QUEUED) & self.automated[c.action])
         if len(queued):
@@ -546,7 +596,10 @@ class PolicyEngine:
     def _prepare_queue(self, now: int) -> None:
         """This week's staff queue: the cases waiting for staff (ordered when allocated)."""
         c = self.cases
-        self._waiting = np.flatnonzero((c.status == QUEUED) & ~self.automated[c.action])
+        waiting = c.status == QUEUED
+        if self._any_automated:
+            waiting &= ~self.automated[c.action]
+        self._waiting = np.flatnonzero(waiting)
         self._queue_declined: list[np.ndarray] = []
         self._offered = np.zeros(len(c), dtype=bool)  # declined an offer this week
 
@@ -562,11 +615,11 @@ class PolicyEngine:
         closed = available < self._min_need  # (groups, roles): not even the smallest case fits
         if not closed.any():
             return q
-        # (groups, actions): every role the action needs still has room in the group
-        servable = ~np.any((self.minutes > 0)[None, :, :] & closed[:, None, :], axis=2)
+        # (groups, actions): some role the action needs has no room left in the group
+        blocked = (closed @ self._role_use) > 0
         if group is None:
-            return q[servable[0, c.action[q]]]
-        return q[servable[group[q], c.action[q]]]
+            return q[~blocked[0][c.action[q]]]
+        return q[~blocked.ravel()[group[q] * blocked.shape[1] + c.action[q]]]
 
     def _running(self) -> tuple[np.ndarray, np.ndarray]:
         """The running cases, and how many run in each school, by source and action (one
@@ -598,24 +651,26 @@ class PolicyEngine:
         if len(candidates) == 0:
             return used
         c = self.cases
-        full = self.minutes[c.action[candidates]]
-        need = full * accepted[:, None]
+        act = c.action[candidates]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
         sizes = np.diff(np.r_[starts, len(candidates)])
         fits = np.ones(len(candidates), dtype=bool)
-        for r in np.flatnonzero(full.any(axis=0)):
-            cs = np.cumsum(need[:, r])
-            before = cs - need[:, r]  # minutes taken by those ahead (in the whole order)
+        need = {}  # by role: minutes each case takes if it accepts (role by role: 1-D passes)
+        roles = (self.minutes[_present(act, len(self.minutes))] != 0).any(axis=0)
+        for r in np.flatnonzero(roles):
+            full = self._role_minutes[r][act]
+            need[r] = full * accepted
+            before = np.cumsum(need[r]) - need[r]  # minutes taken by those ahead (whole order)
             ahead = before - np.repeat(before[starts], sizes)  # ... within the group
-            fits &= (full[:, r] <= 0) | (ahead + full[:, r] <= available[group, r] + 1e-9)
+            fits &= (full <= 0) | (ahead + full <= available[:, r][group] + 1e-9)
         # a case is offered a place when it would fit; it takes it up or declines
         served = fits & accepted
         declined = fits & ~accepted
         self._start(candidates[served], self.model.week_index, source)
         self._queue_declined.append(candidates[declined])
         self._offered[candidates[declined]] = True
-        for j in range(used.shape[1]):
-            used[:, j] = np.bincount(group[served], weights=need[served, j], minlength=len(used))
+        for r, minutes in need.items():
+            used[:, r] = np.bincount(group[served], weights=minutes[served], minlength=len(used))
         return used
 
     def allocate_schools(self) -> None:
@@ -680,19 +735,19 @@ class PolicyEngine:
             total, cost = self.total_minutes[act], self.cost[act]
             c.spent_minutes[active] += total
             c.spent_cost[active] += cost
-            np.add.at(t.staff_minutes, rows, total.astype(t.staff_minutes.dtype))
-            np.add.at(t.cost, rows, cost.astype(t.cost.dtype))
+            np.add.at(t.staff_minutes, rows, self._total_t[act])
+            np.add.at(t.cost, rows, self._cost_t[act])
             on = now - c.start[active] >= self.onset[act]
             if on.any():
                 r_on, a_on = rows[on], act[on]
                 scale = c.scale[active[on]] if self.modifiers.any else None
+                present = _present(a_on, len(self.minutes))
                 for k in self._targets_used:
-                    size = self.level[k][a_on]
-                    if size.any():
+                    if self.level[k][present].any():
                         eff = getattr(t, f"eff_{k}")
-                        if scale is not None:
-                            size = size * scale
-                        np.add.at(eff, r_on, size.astype(eff.dtype))
+                        size = (self.level[k][a_on] * scale).astype(eff.dtype) if scale is not None \
+                            else self._level_t[k][a_on]
+                        np.add.at(eff, r_on, size)
                 for target, store in (("attainment", t.attainment), ("reading", t.reading_age)):
                     per_week = getattr(self, f"{target}_gain")[a_on] / self.course_weeks[a_on]
                     if per_week.any():
@@ -701,14 +756,14 @@ class PolicyEngine:
                         np.add.at(store, r_on, per_week.astype(store.dtype))
                         self.delivered.add(target, r_on, per_week)
         n_schools = len(self.school_capacity)
-        status = c.status  # after declines and escalations
-        by_status = np.bincount(c.school.astype(np.int64) * 3 + status, minlength=3 * n_schools)
-        by_status = by_status.reshape(n_schools, 3)
+        # cases by school and status after declines and escalations: the running ones are
+        # counted by _running, the queued ones by their schools, the rest are closed
+        n_closed = len(c) - len(active) - len(queued)
         self._week_report = {
             "flags": self._flags.copy(),
             "referrals": self._referrals.copy(),
-            "active_cases": by_status[:, ACTIVE],
-            "queue_length": by_status[:, QUEUED],
+            "active_cases": counts.sum(axis=(1, 2)),
+            "queue_length": np.bincount(c.school[queued], minlength=n_schools),
             "staff_minutes_used": used_school.sum(axis=1),
             "staff_minutes_available": self.school_capacity.sum(axis=1),
             "pool_minutes_used": used_pool_by_school,
@@ -718,8 +773,8 @@ class PolicyEngine:
             self._week_report[f"minutes_available_{role}"] = self.school_capacity[:, r]
         self._week_report.update(self.delivered.weekly_report())
         self.delivered.new_week()
-        if 4 * int(by_status[:, CLOSED].sum()) > len(c):
-            c.keep(status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
+        if 4 * n_closed > len(c):
+            c.keep(c.status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
 
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""

@@ -18,28 +18,33 @@ from srmsim.students import ENROLLED, WINDOW, StudentTable
 if TYPE_CHECKING:
     from srmsim.model import TrustModel
 
-NEVER = 99.0  # weeks since an event that never happened in the run
+NEVER = 99  # weeks since an event that never happened in the run
 
 
-def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _rate(num: np.ndarray, den: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """num / den as float64 for counts with 0 <= num <= den (sessions attended of possible,
     assignments on time of set), so nothing to count yet is 0 / 0 = NaN without a mask."""
-    out = num.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        out /= den
-    return out
+        return np.divide(num, den, out=out, dtype=np.float64)  # one pass: cast, then divided
 
 
-def _window_sum(buffer: np.ndarray, slots: list[int]) -> np.ndarray:
-    """Sum of some weeks' rows of a rolling buffer, row by row (no 2-D copy)."""
-    total = buffer[slots[0]].astype(np.int16)
-    for slot in slots[1:]:
+def _window_sum(buffer: np.ndarray, slots: list[int], out: np.ndarray | None = None
+                ) -> np.ndarray:
+    """Sum of some weeks' rows of a rolling buffer as int16, row by row (no 2-D copy)."""
+    if len(slots) == 1:
+        if out is None:
+            return buffer[slots[0]].astype(np.int16)
+        np.copyto(out, buffer[slots[0]], casting="unsafe")
+        return out
+    total = np.add(buffer[slots[0]], buffer[slots[1]], out=out, dtype=np.int16)
+    for slot in slots[2:]:
         total += buffer[slot]
     return total
 
 
 def _weeks_since(last: np.ndarray, step: int) -> np.ndarray:
-    return np.where(last >= 0, step - last, NEVER)
+    """Whole weeks as int16 (a quarter of float64's memory traffic; rules compare them exactly)."""
+    return np.where(last >= 0, last.dtype.type(step) - last, last.dtype.type(NEVER))
 
 
 #: name -> (kind, doc, getter(table, step))
@@ -102,7 +107,12 @@ def vocabulary(parameters: Mapping[str, float | bool] | None = None,
 
 
 class ProfileContext:
-    """A :class:`~srmsim.policy.rules.RuleContext` over the live model, cached for one week."""
+    """A :class:`~srmsim.policy.rules.RuleContext` over the live model, cached for one week.
+
+    Arrays it returns are valid for the week they were read in: a window's arrays are reused as
+    the next week's buffers, so a week of rules allocates (and the allocator hands back to the
+    system, to fault in again) no large arrays for windows.
+    """
 
     def __init__(self, model: TrustModel, parameters: Mapping[str, float | bool],
                  extra: Mapping[str, Callable[[], np.ndarray]] | None = None):
@@ -110,12 +120,23 @@ class ProfileContext:
         self.parameters = dict(parameters)
         self.extra = dict(extra or {})
         self._cache: dict[object, np.ndarray] = {}
+        self._spare: dict[object, np.ndarray] = {}
         self._step = -1
 
     def _fresh(self) -> None:
         if self._step != self.model.week_index:
+            self._spare = {k: v for k, v in self._cache.items() if isinstance(k, tuple)}
             self._cache.clear()
             self._step = self.model.week_index
+
+    def _buffer(self, key: tuple, dtype: type) -> np.ndarray:
+        """Last week's array for ``key`` if it still fits the table, else a new one."""
+        n = len(self.model.students)
+        spare = self._spare.pop(key, None)
+        if spare is None or spare.shape != (n,) or spare.dtype != dtype:
+            spare = np.empty(n, dtype=dtype)
+        self._cache[key] = spare
+        return spare
 
     def field(self, name: str) -> np.ndarray:
         self._fresh()
@@ -140,8 +161,12 @@ class ProfileContext:
             _, num, den = WINDOWS[name]
             t, step = self.model.students, self.model.week_index
             slots = [(step - k) % WINDOW for k in range(n)]
-            total = _window_sum(getattr(t, num), slots)
-            value = total if den is None else _rate(total, _window_sum(getattr(t, den), slots))
+            total = _window_sum(getattr(t, num), slots, self._buffer(("sum", num, n), np.int16))
+            if den is None:
+                value = total
+            else:
+                below = _window_sum(getattr(t, den), slots, self._buffer(("sum", den, n), np.int16))
+                value = _rate(total, below, self._buffer(("rate", num, n), np.float64))
             self._cache[key] = value
         return value
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import keyword
 import math
 import numbers
@@ -275,6 +276,9 @@ class _Evaluation:
         self.columns: dict[tuple[str, str, int], np.ndarray] = {}
         self.params: dict[str, float | int | bool] = {}
         self.results: dict[int, tuple[Any, bool]] = {}
+        #: count() results by their text (and the rules it names): ``count(a, b) >= k`` as a
+        #: trigger and ``count(a, b)`` as its priority add up the same conditions once
+        self.counts: dict[tuple, Any] = {}
 
     def column(self, what: str, name: str, n: int, kind: Kind) -> np.ndarray:
         key = (what, name, n)
@@ -304,12 +308,12 @@ class _Evaluation:
             if dtype.kind != "b":
                 raise DataError(f"{where} must be true/false (bool dtype), got {dtype}")
             return values
-        # Numbers: int64/float64 are used as they are (no copy); narrower or unsigned integers are
+        # Numbers: signed integers and floats are used as they are (no copy): narrow ones (int16
+        # incident counts, float32 scores) are compared in their own type where that gives the
+        # same answer as 64 bits, and widened by arithmetic (see _narrow). Unsigned integers are
         # widened once so arithmetic cannot wrap around (uint8 0 - 1 == 255).
-        if dtype.kind == "f":
-            return values if dtype.itemsize == 8 else values.astype(np.float64)
-        if dtype.kind == "i":
-            return values if dtype.itemsize == 8 else values.astype(np.int64)
+        if dtype.kind in "if":
+            return values if dtype.itemsize <= 8 else values.astype(np.float64)
         if dtype.kind in "ub":
             wide = np.float64 if dtype.itemsize == 8 and dtype.kind == "u" else np.int64
             return values.astype(wide)
@@ -352,6 +356,41 @@ def _ufunc2(ufunc: np.ufunc, a: Any, a_owned: bool, b: Any, b_owned: bool, dtype
 
 def _owned(value: Any) -> bool:
     return isinstance(value, np.ndarray)
+
+
+def _narrow(value: Any) -> bool:
+    """A column in a type narrower than 64 bits (int8-int32, float16/32), used as it is."""
+    return isinstance(value, np.ndarray) and value.dtype.kind in "if" and value.dtype.itemsize < 8
+
+
+def _wide(value: Any) -> Any:
+    """int64 or float64 for arithmetic that must not wrap around or round (-x of int16)."""
+    if _narrow(value):
+        return value.astype(np.float64 if value.dtype.kind == "f" else np.int64)
+    return value
+
+
+def _holds(dtype: np.dtype, scalar: Any) -> bool:
+    """Whether comparing a ``dtype`` array with ``scalar`` in numpy's promoted type gives the
+    answer of 64-bit values, under any numpy >= 1.26 promotion rules: int16 against a whole
+    number it can hold, float32 against a number it holds exactly (2, not 0.9)."""
+    if isinstance(scalar, bool) or not isinstance(scalar, int | float):
+        return False
+    if dtype.kind == "i":
+        info = np.iinfo(dtype)
+        return isinstance(scalar, int) and info.min <= scalar <= info.max
+    with np.errstate(all="ignore"):
+        return float(dtype.type(scalar)) == scalar  # compared as Python numbers: exactly
+
+
+def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
+    """Operands of one comparison, a narrow column widened only where its own type would not
+    give the 64-bit answer. Two arrays promote exactly (int16 vs float32 is float32)."""
+    if _narrow(a) and not isinstance(b, np.ndarray) and not _holds(a.dtype, b):
+        a = _wide(a)
+    if _narrow(b) and not isinstance(a, np.ndarray) and not _holds(b.dtype, a):
+        b = _wide(b)
+    return a, b
 
 
 class _Node:
@@ -466,6 +505,7 @@ class _Unary(_Node):
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
         value, owned = self.children[0].run(ev)
+        value = _wide(value)  # -x of an int16 -32768 must not wrap around (x is never owned)
         out = value if owned and isinstance(value, np.ndarray) else None
         result = self._UFUNCS[self.op](value, out=out)
         return result, _owned(result)
@@ -534,7 +574,7 @@ class _Compare(_Node):
         acc: Any = None
         for op, child in zip(self.ops, self.children[1:], strict=True):
             right, _ = child.run(ev)
-            step = self._UFUNCS[op](left, right)
+            step = self._UFUNCS[op](*_comparable(left, right))
             acc = (
                 step
                 if acc is None
@@ -551,12 +591,22 @@ class _Compare(_Node):
 
 
 class _Count(_Node):
-    __slots__ = ("children",)
+    __slots__ = ("children", "_key")
 
     def __init__(self, operands: list[_Node]):
         self.kind, self.children = "number", tuple(operands)
+        self._key: tuple | None = None
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        if self._key is None:  # the same text names the same rules only within one rule set
+            self._key = (self.render(), tuple(id(n.target) for n in _walk(self)
+                                              if isinstance(n, _RuleRef)))
+        value = ev.counts.get(self._key)
+        if value is None:
+            value = ev.counts[self._key] = self._count(ev)
+        return value, False  # shared with any other count() of the same conditions
+
+    def _count(self, ev: _Evaluation) -> Any:
         # the narrowest integer that holds the count: adding bools into it is several times
         # cheaper than into int64 (arithmetic on the result widens, see _Arith)
         dtype = np.int8 if len(self.children) < 128 else np.int64
@@ -571,7 +621,7 @@ class _Count(_Node):
                 acc_owned = _owned(acc)
         if not acc_owned:  # every operand a constant: a plain Python int, as before
             acc = int(acc)
-        return acc, acc_owned
+        return acc
 
     def render(self) -> str:
         return "count(" + ", ".join(c.render() for c in self.children) + ")"
@@ -1089,8 +1139,12 @@ def _walk(root: _Node) -> Iterable[_Node]:
         stack.extend(node.children)
 
 
-def _topological(rules: Iterable[Rule]) -> list[Rule]:
-    """Rules in an order where each comes after the rules it refers to (iterative DFS)."""
+@functools.lru_cache(maxsize=256)
+def _topological(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """Rules in an order where each comes after the rules it refers to (iterative DFS).
+
+    Cached: the policy engine evaluates the same few sets of rules every week.
+    """
     order: list[Rule] = []
     done: set[int] = set()
     for top in rules:
@@ -1105,17 +1159,23 @@ def _topological(rules: Iterable[Rule]) -> list[Rule]:
             else:
                 done.add(id(rule))
                 order.append(rule)
-    return order
+    return tuple(order)
 
 
 def evaluate_rules(
-    rules: Mapping[str, Rule], ctx: RuleContext, size: int | None = None
+    rules: Mapping[str, Rule], ctx: RuleContext, size: int | None = None, *,
+    scores_as_computed: bool = False,
 ) -> dict[str, np.ndarray]:
     """Evaluate several rules in one pass: each column is fetched once and each rule that others
-    refer to is computed once. Returns one new bool array per rule, keyed like ``rules``."""
+    refer to is computed once. Returns one new bool array per rule, keyed like ``rules``.
+
+    ``scores_as_computed`` leaves each score's array in the type it was computed in (int8 for a
+    count) and possibly shared with the context's data, for a caller that reads a few students'
+    values and converts only those (the policy engine's priorities).
+    """
     ev = _Evaluation(ctx, size)
     with np.errstate(all="ignore"):  # x / 0 -> inf or NaN, by design, without warnings
-        for rule in _topological(rules.values()):
+        for rule in _topological(tuple(rules.values())):
             ev.rule = rule.name
             ev.results[id(rule)] = rule._root.run(ev)
     out: dict[str, np.ndarray] = {}
@@ -1130,6 +1190,8 @@ def evaluate_rules(
                     "(the number of students)"
                 )
             value = np.full(ev.size, value, dtype=dtype)
+        elif scores_as_computed and dtype is np.float64:
+            pass
         elif value.dtype != dtype:
             value = value.astype(dtype)
         elif not owned:

@@ -15,6 +15,11 @@ Fitting choices, and why:
   ``ridge_sd`` on standardised coefficients). The fallback is recorded in ``fit_method_`` and
   ``notes_`` and announced with a :class:`RiskModelWarning`. An outcome with no events (or no
   non-events) cannot be fitted and raises :class:`~srmsim.errors.EstimationError`.
+  ``solver="newton"`` (any model) fits the same likelihood and penalty with numpy instead
+  (:mod:`srmsim.risk.irls`): several times faster, equal within ``1e-9`` in the coefficients of a
+  maximum-likelihood fit and within ``1e-4`` of statsmodels' ridge fit (whose optimiser stops at
+  a gradient tolerance; Newton's method reaches the optimum). The simulation's central pool uses
+  it (:mod:`srmsim.policy.pool_model`).
 * ``PerSchoolRisk`` fits one logistic per school; a school with fewer than ``min_events`` events
   or non-events uses the pooled model instead (listed in ``fallback_schools_``), as do schools
   never seen in training.
@@ -48,6 +53,7 @@ from statsmodels.tools.sm_exceptions import (
 from srmsim.errors import DataError, EstimationError
 from srmsim.risk._columns import outcome_values, require_columns
 from srmsim.risk.design import FeatureDesign
+from srmsim.risk.irls import newton_logistic
 from srmsim.risk.rules import Condition, count_score
 
 MAX_ABS_COEF = 10.0
@@ -71,17 +77,26 @@ class LogisticFit:
     notes: list[str]
 
 
+SOLVERS = ("statsmodels", "newton")
+
+
 def fit_logistic(
     X: np.ndarray,
     y: np.ndarray,
     offset: np.ndarray | None = None,
     ridge_sd: float = 2.5,
     what: str = "logistic model",
+    solver: str = "statsmodels",
 ) -> LogisticFit:
     """Fit ``y ~ X`` (first column the intercept) by ML, or by ridge if ML is unsound.
 
     ``method`` is "mle" or "ridge"; the ridge fallback is announced with a RiskModelWarning.
+    ``solver="newton"`` fits the same likelihood and penalty with numpy
+    (:mod:`srmsim.risk.irls`), many times faster and equal within ``1e-9`` (ML) or ``1e-5``
+    (ridge) in the coefficients.
     """
+    if solver not in SOLVERS:
+        raise DataError(f"{what}: solver must be one of {list(SOLVERS)}, got {solver!r}")
     n, p = X.shape
     n_pos = float(y.sum())
     if n == 0:
@@ -91,8 +106,14 @@ def fit_logistic(
         raise EstimationError(f"{what}: outcome has {kind} in {n} training rows; cannot fit")
     notes: list[str] = []
     problem = None
-    if np.linalg.matrix_rank(X) < p:
+    if not _full_rank(X):
         problem = "rank-deficient design (a feature is constant or collinear)"
+    elif solver == "newton":
+        fit = newton_logistic(X, y, offset)
+        params, bse = fit.params, np.sqrt(np.diag(fit.cov))
+        problem = _ml_problem(params, fit.converged, fit.separated)
+        if problem is None:
+            return LogisticFit(params, bse, "mle", notes)
     else:
         model = GLM(y, X, family=families.Binomial(), offset=offset)
         with warnings.catch_warnings(record=True) as caught:
@@ -107,18 +128,17 @@ def fit_logistic(
                 problem = f"maximum likelihood failed ({type(err).__name__})"
         cats = {w.category for w in caught}
         if problem is None:
-            if PerfectSeparationWarning in cats:
-                problem = "perfect separation"
-            elif not converged or ConvergenceWarning in cats:
-                problem = "maximum likelihood did not converge"
-            elif not np.all(np.isfinite(params)):
-                problem = "non-finite coefficients"
-            elif p > 1 and np.max(np.abs(params[1:])) > MAX_ABS_COEF:
-                problem = "quasi-separation (a coefficient beyond 10 per SD)"
+            problem = _ml_problem(params, converged and ConvergenceWarning not in cats,
+                                  PerfectSeparationWarning in cats)
         if problem is None:
             return LogisticFit(params, bse, "mle", notes)
     alpha = np.full(p, 1.0 / (n * ridge_sd**2))
     alpha[0] = 0.0
+    if solver == "newton":
+        fit = newton_logistic(X, y, offset, alpha=alpha)
+        if not fit.converged or not np.all(np.isfinite(fit.params)):
+            raise EstimationError(f"{what}: {problem}, and the ridge fallback failed too")
+        return _ridge_fit(fit.params, what, problem, ridge_sd, notes)
     model = GLM(y, X, family=families.Binomial(), offset=offset)
     base = np.log(n_pos / (n - n_pos))
     start = np.zeros(p)
@@ -131,10 +151,38 @@ def fit_logistic(
         issubclass(w.category, ConvergenceWarning) for w in caught
     ):
         raise EstimationError(f"{what}: {problem}, and the ridge fallback failed too")
+    return _ridge_fit(params, what, problem, ridge_sd, notes)
+
+
+def _full_rank(X: np.ndarray) -> bool:
+    """``np.linalg.matrix_rank(X) == p``, without the SVD of a tall X when its Gram matrix shows
+    it plainly: a smallest eigenvalue above 1e-10 of the largest puts the singular values'
+    ratio near 1e-5, far above matrix_rank's tolerance (rows x machine epsilon)."""
+    eigen = np.linalg.eigvalsh(X.T @ X)
+    if np.all(np.isfinite(eigen)) and eigen[0] > 1e-10 * eigen[-1] > 0:
+        return True
+    return bool(np.linalg.matrix_rank(X) == X.shape[1])
+
+
+def _ml_problem(params: np.ndarray, converged: bool, separated: bool) -> str | None:
+    """Why a maximum-likelihood fit is unsound (then the ridge fit is used), or None."""
+    if separated:
+        return "perfect separation"
+    if not converged:
+        return "maximum likelihood did not converge"
+    if not np.all(np.isfinite(params)):
+        return "non-finite coefficients"
+    if len(params) > 1 and np.max(np.abs(params[1:])) > MAX_ABS_COEF:
+        return "quasi-separation (a coefficient beyond 10 per SD)"
+    return None
+
+
+def _ridge_fit(params: np.ndarray, what: str, problem: str | None, ridge_sd: float,
+               notes: list[str]) -> LogisticFit:
     note = f"{what}: {problem}; used ridge fit (normal prior SD {ridge_sd} per SD of feature)"
     notes.append(note)
-    warnings.warn(note, RiskModelWarning, stacklevel=3)
-    return LogisticFit(params, np.full(p, np.nan), "ridge", notes)
+    warnings.warn(note, RiskModelWarning, stacklevel=4)
+    return LogisticFit(params, np.full(len(params), np.nan), "ridge", notes)
 
 
 def _expit_dot(X: np.ndarray, params: np.ndarray, offset: np.ndarray | float = 0.0) -> np.ndarray:
@@ -154,10 +202,14 @@ class RiskModel:
         reference_levels: Mapping[str, object] | None = None,
         drop_missing: bool = False,
         ridge_sd: float = 2.5,
+        solver: str = "statsmodels",
     ):
+        if solver not in SOLVERS:
+            raise DataError(f"{self.name}: solver must be one of {list(SOLVERS)}, got {solver!r}")
         self.reference_levels = dict(reference_levels or {})
         self.drop_missing = drop_missing
         self.ridge_sd = ridge_sd
+        self.solver = solver
         self.notes_: list[str] = []
 
     # -- shared preparation
@@ -300,7 +352,7 @@ class LogisticRisk(RiskModel):
         features = self._features(features)
         rows, y = self._training_rows(df, outcome, features, None)
         X = self._fit_design(features, rows)
-        fit = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name)
+        fit = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name, solver=self.solver)
         self.params_ = fit.params
         self.bse_ = fit.bse
         self.fit_method_ = fit.method
@@ -366,7 +418,7 @@ class PerSchoolRisk(RiskModel):
         features = self._features(features)
         rows, y = self._training_rows(df, outcome, features, school)
         self.pooled_ = PooledRisk(
-            reference_levels=self.reference_levels, ridge_sd=self.ridge_sd
+            reference_levels=self.reference_levels, ridge_sd=self.ridge_sd, solver=self.solver
         ).fit(rows.assign(**{outcome: y}), outcome, features, school)
         self.notes_ += self.pooled_.notes_
         design = self.pooled_.design_
@@ -381,7 +433,8 @@ class PerSchoolRisk(RiskModel):
                 self.fallback_schools_.append(sch)
                 continue
             fit = fit_logistic(
-                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {sch!r}"
+                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {sch!r}",
+                solver=self.solver,
             )
             self.school_params_[sch] = fit.params
             self.notes_ += fit.notes

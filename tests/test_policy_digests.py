@@ -1,0 +1,86 @@
+"""The policy engine's speed-ups change how fast a week runs, never what it produces.
+
+The digests below were computed on ``main`` before the optimisations of issue 15 (policy
+throughput): the full students, weekly and events tables of small runs of the policies they
+touch (rule evaluation, the staff queue, fading effects, the pool's model and pseudonyms, the
+learned chooser's keys). The pool's risk model now fits with the numpy solver
+(:mod:`srmsim.risk.irls`), equal to statsmodels' within tolerance, not bit for bit; at this size
+no score moves across the referral threshold, so its run is still identical.
+
+The engine's float32 transcendental functions come from numpy's SIMD kernels, which may differ in
+the last bit between CPU generations and numpy releases, so the digests hold for the platform they
+were recorded on: elsewhere the test is skipped, and ``tests/test_blocks.py`` (two ways of running
+one scenario, compared in one process) remains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO_ROOT
+
+from srmsim.model import TrustModel
+from srmsim.scenario import load_scenario
+
+RUNS = {
+    "dropout_prevention": ("dropout_prevention.yaml", {"years": 2, "trust.n_schools": 2}, 11),
+    "pooling": ("pooling.yaml", {"years": 2, "trust.n_schools": 3,
+                                 "trust.students_per_year_group": 60}, 2),
+    "trust_attendance_service": ("trust_attendance_service.yaml", {"trust.n_schools": 3}, 5),
+    "learning": ("learning.yaml", {"trust.n_schools": 3}, 3),
+}
+
+#: recorded on main (d68665d; learning on dde9cf3, after the joint allocation changed its
+#: choices) on the project's machine
+RECORDED_ON = {"numpy": "2.4.6", "pandas": "3.1.1", "simd": "X86_V3"}
+DIGESTS = {
+    "dropout_prevention": {"students": "d93b443c4f48f91a7ac4", "weekly": "94bb7bf03f362b29071e",
+                           "events": "ff3c267d8314eb485673"},
+    "pooling": {"students": "0eaf7b2c502e14455480", "weekly": "cc1250e005ecfe5552ef",
+                "events": "9c6e3565e4a0d4a8765f"},
+    "trust_attendance_service": {"students": "2134eabd1c7d4c156cc3",
+                                 "weekly": "c8dd53539c4ea91bdf8b",
+                                 "events": "3a92f628cd6f059d3066"},
+    "learning": {"students": "6a3f008e077ff4e0920b", "weekly": "1799271c1b6098e07d81",
+                 "events": "e97a33e7d40155246e03"},
+}
+
+
+def _platform() -> dict[str, str]:
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    simd = "X86_V4" if __cpu_features__.get("X86_V4") else (
+        "X86_V3" if __cpu_features__.get("X86_V3") else "other")
+    return {"numpy": np.__version__, "pandas": pd.__version__, "simd": simd}
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """Every column's name, type and bytes (categories by code, text by value)."""
+    h = hashlib.sha256()
+    for name in frame.columns:
+        col = frame[name]
+        h.update(f"{name}:{col.dtype}".encode())
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            h.update("\x1f".join(map(str, col.cat.categories)).encode())
+            h.update(np.ascontiguousarray(col.cat.codes.to_numpy()).tobytes())
+        elif isinstance(col.dtype, np.dtype) and col.dtype != object:
+            h.update(np.ascontiguousarray(col.to_numpy()).tobytes())
+        else:
+            h.update("\x1f".join(map(str, col.tolist())).encode())
+    return h.hexdigest()[:20]
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_policy_runs_are_bit_identical_to_main_before_the_speed_ups(run):
+    if _platform() != RECORDED_ON:
+        pytest.skip(f"digests recorded on {RECORDED_ON}, this is {_platform()}")
+    file, overrides, seed = RUNS[run]
+    scenario = load_scenario(REPO_ROOT / "scenarios" / file).with_overrides(overrides, "test")
+    model = TrustModel(scenario, seed=seed)
+    model.run()
+    result = model.results()
+    got = {table: frame_digest(getattr(result, table)) for table in DIGESTS[run]}
+    assert got == DIGESTS[run]
