@@ -142,11 +142,11 @@ def pseudonymise(values: Iterable[Any] | pd.Series, key: bytes, label: str,
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":  # uids: no missing values
         flat = values.ravel()
         if np.all(flat[1:] > flat[:-1]):  # already distinct and sorted (a roll of uids)
-            uniq, inverse = flat, None
+            ids, inverse = flat, None
         else:
-            uniq, inverse = np.unique(flat, return_inverse=True)
+            ids, inverse = np.unique(flat, return_inverse=True)
         hashed = np.array([sha(outer + sha(inner + str(u).encode()).digest()).hexdigest()[:length]
-                           for u in uniq.tolist()], dtype=str)
+                           for u in ids.tolist()], dtype=str)
         return (hashed if inverse is None else hashed[inverse]).reshape(values.shape)
     if isinstance(values, pd.Series):
         codes, uniques = pd.factorize(values, use_na_sentinel=True)

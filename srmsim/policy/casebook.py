@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 
@@ -32,6 +34,9 @@ class Table:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._views()
+
+    if TYPE_CHECKING:  # the columns, as the type checker should see them
+        def __getattr__(self, name: str) -> np.ndarray: ...
 
     def __len__(self) -> int:
         return self._n

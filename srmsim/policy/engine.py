@@ -443,7 +443,7 @@ class PolicyEngine:
                 continue
             if wf.trigger not in triggers and queued_wf is None:
                 queued_wf = set(_present(c.wf[c.status != CLOSED], len(self.n_steps)).tolist())
-            if wf.trigger in triggers or w in queued_wf:
+            if wf.trigger in triggers or (queued_wf is not None and w in queued_wf):
                 needed[f"priority:{w}"] = wf.priority
         if not needed:
             return {}
