@@ -163,7 +163,7 @@ class TrustModel(mesa.Model):
                       ) -> StudentTable:
         traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
         return generate_students(self.config, self.crn, self.school_profiles, uid, school, year,
-                                 step=step, traits=traits)
+                                 step=step, traits=traits, runner=self.blocks)
 
     # ----------------------------------------------------------------- calendar
     @property
@@ -222,8 +222,14 @@ class TrustModel(mesa.Model):
             t.year_possible[:] = 0
             t.year_attended[:] = 0
         obs, wlogit = self._obs, self._withdrawal_logit
-        self.blocks.run(lambda rows: dynamics.week_rows(t, d, crn, step, week, wlogit, obs, rows),
-                        len(t))
+        parts: dict[int, tuple[int, np.ndarray]] = {}
+
+        def block(rows: slice) -> None:
+            dynamics.week_rows(t, d, crn, step, week, wlogit, obs, rows)
+            parts[rows.start] = self._block_totals(obs, rows)  # while the block is in cache
+
+        self.blocks.run(block, len(t))
+        self._week_totals = self._add_block_totals(parts)
         if week in calendar.READING_TEST_WEEKS:
             dynamics.reading_test(t, d, crn, step)
         if week in calendar.TERM_ENDS:
@@ -272,13 +278,37 @@ class TrustModel(mesa.Model):
             sums[..., self._school_sizes == 0] = 0
         return sums
 
+    #: the week's observations totalled by school, in this order, in the blocks' pass
+    OBSERVED = ("possible", "attended", "incidents", "logins", "set", "on_time", "withdrew")
+
+    def _block_totals(self, obs: dynamics.WeekObservation, rows: slice) -> tuple[int, np.ndarray]:
+        """Totals of the observed fields over one block's rows, by school: (index of the
+        block's first school, int64 array (fields, schools in the block)). A school split
+        between blocks gets a part from each; integer sums, so the order never matters."""
+        starts = self._school_starts
+        lo, hi = rows.start, rows.stop
+        if hi <= lo:
+            return 0, np.zeros((len(self.OBSERVED), 0), dtype=np.int64)
+        first = int(np.searchsorted(starts, lo, side="right")) - 1
+        last = int(np.searchsorted(starts, hi - 1, side="right")) - 1
+        local = np.maximum(starts[first:last + 1], lo) - lo
+        part = np.empty((len(self.OBSERVED), last - first + 1), dtype=np.int64)
+        for f, name in enumerate(self.OBSERVED):
+            part[f] = np.add.reduceat(getattr(obs, name)[lo:hi], local, dtype=np.int64)
+        part[:, self._school_sizes[first:last + 1] == 0] = 0  # reduceat's value for an empty one
+        return first, part
+
+    def _add_block_totals(self, parts: dict[int, tuple[int, np.ndarray]]) -> np.ndarray:
+        sums = np.zeros((len(self.OBSERVED), len(self._school_starts)), dtype=np.int64)
+        for first, part in parts.values():
+            sums[:, first:first + part.shape[1]] += part
+        return sums
+
     def _report(self, obs: dynamics.WeekObservation) -> None:
         t = self.students
         starts = self._school_starts
-        # one field at a time: an (8, N) int64 stack would be 64 bytes per student each week
-        sums = [self.per_school(v) for v in (
-            (t.status == ENROLLED), obs.possible, obs.attended, obs.incidents, obs.logins,
-            obs.set, obs.on_time, obs.withdrew)]
+        # the observed fields were totalled block by block in the week's pass (no (8, N) stack)
+        sums = [self.per_school(t.status == ENROLLED), *self._week_totals]
         rec = {
             "run_week": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
             "week": np.full(len(starts), self.week), "school": np.arange(len(starts)),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from srmsim.blocks import BlockRunner
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 from srmsim.students import WINDOW, StudentTable
@@ -68,14 +69,12 @@ def generate_schools(scenario: Scenario, crn: CRN) -> SchoolProfiles:
 
 def cohort_layout(schools: SchoolProfiles, year_groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """School index and year group of every student of a full school roll."""
-    school_idx, years = [], []
-    for s, n in enumerate(schools.cohort_size):
-        for y in year_groups:
-            school_idx.append(np.full(n, s, dtype=np.int32))
-            years.append(np.full(n, y, dtype=np.int8))
-    if not school_idx:  # a trust with no schools: a scenario of request streams only
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int8)
-    return np.concatenate(school_idx), np.concatenate(years)
+    size = np.asarray(schools.cohort_size, dtype=np.int64)
+    groups = len(year_groups)
+    school_idx = np.repeat(np.arange(len(size), dtype=np.int32), size * groups)
+    years = np.repeat(np.tile(np.asarray(year_groups, dtype=np.int8), len(size)),
+                      np.repeat(size, groups))
+    return school_idx, years
 
 
 def generate_students(
@@ -87,20 +86,35 @@ def generate_students(
     year_group: np.ndarray,
     step: int = 0,
     traits: dict[str, np.ndarray] | None = None,
+    out: StudentTable | None = None,
+    runner: BlockRunner | None = None,
 ) -> StudentTable:
     """New students with profiles and latents; draws keyed by uid, so each is independent.
 
     ``traits`` (from real records, see :mod:`srmsim.records`) fixes any of ``sex`` (0/1 or -1
     unknown), ``fsm``, ``sen``, ``eal`` (0/1 or -1 unknown) and ``prior_z`` (standardised prior
     attainment, NaN unknown); unknown values are drawn as for a synthetic student.
+
+    ``out`` (a table of ``len(uid)`` rows, already holding every column's fill value) receives
+    the students instead of a new table: a large trust is generated block by block straight
+    into the rows of its one preallocated table (``StudentTable.take`` of a slice is views), so
+    no block allocates, page-faults and copies a table of its own. With a ``runner``
+    (:class:`~srmsim.blocks.BlockRunner`) the blocks are the runner's and may run on its threads.
     """
     n = len(uid)
-    if traits is None and n > GENERATION_BLOCK:
+    block = runner.block_rows if runner is not None else GENERATION_BLOCK
+    if traits is None and out is None and n > block:
         table = StudentTable(n)
-        for lo in range(0, n, GENERATION_BLOCK):
-            rows = slice(lo, min(lo + GENERATION_BLOCK, n))
-            table.put(rows, generate_students(scenario, crn, schools, uid[rows], school[rows],
-                                              year_group[rows], step=step))
+
+        def fill(rows: slice) -> None:
+            generate_students(scenario, crn, schools, uid[rows], school[rows], year_group[rows],
+                              step=step, out=table.take(rows))
+
+        if runner is not None:
+            runner.run(fill, n)
+        else:
+            for lo in range(0, n, block):
+                fill(slice(lo, min(lo + block, n)))
         return table
     pop, dyn = scenario.population, scenario.dynamics
     uid = uid.astype(np.int64)
@@ -161,7 +175,7 @@ def generate_students(
     reading_age = (
         age + pop.reading_gap_mean + pop.reading_gap_per_sd * attainment + pop.reading_gap_sd * z[3]
     )
-    t = StudentTable(n)
+    t = StudentTable(n) if out is None else out
     t.uid[:] = uid
     t.school[:] = school
     t.year_group[:] = year_group

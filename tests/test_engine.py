@@ -157,6 +157,31 @@ def test_weekly_output_adds_up_to_the_student_totals(make_small_scenario: Factor
     np.testing.assert_allclose(w["attendance_rate"], rate)
 
 
+def test_weekly_totals_are_the_same_whatever_the_blocks(make_small_scenario: Factory) -> None:
+    """Schools split between blocks (and blocks on threads) add up to the one-block totals."""
+    scenario = make_small_scenario({"trust.n_schools": 5, "years": 2})
+    one = TrustModel(scenario, seed=8, block_rows=1 << 30)
+    one.run()
+    split = TrustModel(scenario, seed=8, threads=2, block_rows=97)
+    split.run()
+    pd.testing.assert_frame_equal(one.weekly(), split.weekly())
+    assert split.weekly()["withdrawals"].sum() == one.weekly()["withdrawals"].sum()
+
+
+def test_results_are_a_snapshot_that_a_model_running_on_leaves_alone(
+    make_small_scenario: Factory,
+) -> None:
+    model = TrustModel(make_small_scenario(), seed=9)
+    for _ in range(3):
+        model.step()
+    students = model.results().students
+    before = students.copy(deep=True)
+    for _ in range(3):
+        model.step()
+    pd.testing.assert_frame_equal(students, before)
+    assert not model.results().students.equals(before)
+
+
 def test_summary_headline_matches_the_students_table(make_small_scenario: Factory) -> None:
     result = srmsim.run(make_small_scenario(), seed=8)
     s, summary = result.students, result.summary
