@@ -161,11 +161,14 @@ def binomial_inv(u: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
     cdf = pmf.copy()
     # a float32 CDF can stall just below 1; stop counting there, or a top uniform would give n
     top = 1 - 4 * np.finfo(p.dtype).eps
+    # ``u > cdf`` implies ``cdf < top`` when no uniform is above ``top`` (nearly always)
+    check_top = u.size > 0 and bool(u.max() > top)
     k = np.zeros(u.shape, dtype=np.int8)
     rows = None  # positions in ``k`` of the draws still counting, once compacted
     for i in range(n):
         live = np.greater(u, cdf)
-        live &= cdf < top
+        if check_top:
+            live &= cdf < top
         count = np.count_nonzero(live)
         if rows is None:
             k += live
@@ -192,11 +195,13 @@ def poisson_inv(u: np.ndarray, lam: np.ndarray, kmax: int = 30) -> np.ndarray:
     pmf = np.exp(-lam)
     cdf = pmf.copy()
     top = 1 - 4 * np.finfo(lam.dtype).eps  # see binomial_inv
+    check_top = u.size > 0 and bool(u.max() > top)
     k = np.zeros(u.shape, dtype=np.int16)
     rows = None
     for i in range(kmax):
         above = np.greater(u, cdf)
-        above &= cdf < top
+        if check_top:
+            above &= cdf < top
         count = np.count_nonzero(above)
         if count == 0:
             break

@@ -77,14 +77,19 @@ def test_inversions_that_stop_early_match_the_full_loop():
     # probabilities from almost 0 to almost 1 (the clip, the CDF's top), and a NaN
     p = (1 / (1 + np.exp(-3 * z))).astype(np.float32)
     p[:3] = [0.0, 1.0, np.nan]
-    for n in (1, 3, 5, 10):
-        got = binomial_inv(u, n, p)
-        np.testing.assert_array_equal(got, _binomial_full_loop(u, n, p))
-        assert got.min() == 0 and got.max() == n
+    # the largest uniforms (above the CDF's top) in one copy, none in the other: the top test
+    # is skipped when no uniform can need it
+    u_top, v_top = u.copy(), v.copy()
+    u_top[3:8] = v_top[3:8] = np.float32(1 - 0.5 / 2**23)
     lam = np.exp(np.float32(1.5) * z - np.float32(2)).astype(np.float32)
-    got = poisson_inv(v, lam)
-    np.testing.assert_array_equal(got, _poisson_full_loop(v, lam))
-    assert got.max() >= 5
+    for uu, vv in ((u, v), (u_top, v_top), (np.minimum(u, np.float32(0.999)), v)):
+        for n in (1, 3, 5, 10):
+            got = binomial_inv(uu, n, p)
+            np.testing.assert_array_equal(got, _binomial_full_loop(uu, n, p))
+            assert got.min() == 0 and got.max() == n
+        got = poisson_inv(vv, lam)
+        np.testing.assert_array_equal(got, _poisson_full_loop(vv, lam))
+        assert got.max() >= 5
 
 
 def test_uniform_pairs_are_the_documented_bits():
