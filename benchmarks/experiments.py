@@ -47,6 +47,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
@@ -95,36 +96,40 @@ def warm_up() -> None:
     TrustModel(Scenario(trust={"n_schools": 1, "students_per_year_group": 10}), seed=0).step()
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished (waited-for) child processes."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of its finished (waited-for) child processes."""
     import resource
 
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
 def timed_run(experiment, out: Path, **executor: Any) -> dict[str, Any]:
-    """Run the whole experiment into ``out``; wall-clock seconds, runs, per-run seconds."""
+    """Run the whole experiment into ``out``; wall-clock seconds, runs, per-run seconds, and
+    each run's timing record (where and when it ran, its CPU, the parent's storing)."""
     import pandas as pd
 
     from srmsim.experiment import run_experiment
     from srmsim.experiment.compare import load_runs
 
-    c0 = cpu_seconds()
+    timings: list[dict[str, Any]] = []
+    (p0, c0), e0 = cpu_seconds(), time.time()
     t0 = time.perf_counter()
-    summary = run_experiment(experiment, out, progress=False, **executor)
+    summary = run_experiment(experiment, out, progress=False, timings=timings, **executor)
     seconds = time.perf_counter() - t0
-    cpu = cpu_seconds() - c0  # a process pool's workers have exited (and count) by now
+    p1, c1 = cpu_seconds()  # a process pool's workers have exited (and count) by now
+    cpu = p1 - p0 + c1 - c0
     if summary["failures"]:
         first = summary["failures"][0]
         raise SystemExit(f"{len(summary['failures'])} run(s) failed, e.g. {first['variant']} "
                          f"replication {first['replication']}: {first['error']}")
     runs, _ = load_runs(out)
     run_seconds = pd.to_numeric(runs["runtime_seconds"])
-    return {"seconds": seconds, "cpu_seconds": cpu, "runs": int(summary["runs"]),
-            "mean_run_seconds": float(run_seconds.mean()),
-            "total_run_seconds": float(run_seconds.sum()), "table": runs}
+    return {"seconds": seconds, "cpu_seconds": cpu, "parent_cpu_seconds": p1 - p0,
+            "runs": int(summary["runs"]), "mean_run_seconds": float(run_seconds.mean()),
+            "total_run_seconds": float(run_seconds.sum()), "table": runs,
+            "breakdown": breakdown(timings, e0, e0 + seconds)}
 
 
 def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
@@ -136,7 +141,7 @@ def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
                          "'srmsim[dask]' (or run with --no-dask)") from err
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    c0 = cpu_seconds()
+    c0 = sum(cpu_seconds())
     t0 = time.perf_counter()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=None)
@@ -151,7 +156,94 @@ def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
         shutdown = time.perf_counter() - t1
     # The workers' CPU time is only counted once they have exited: start-up to shutdown.
     return result | {"startup_seconds": startup, "shutdown_seconds": shutdown,
-                     "cpu_seconds": cpu_seconds() - c0}
+                     "cpu_seconds": sum(cpu_seconds()) - c0}
+
+
+# ----------------------------------------------------------------------------- where time goes
+def breakdown(timings: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
+    """Where each worker's wall clock went between the call (``start``, epoch s) and the return
+    (``end``), summed over workers: before its first run (process start, imports, the parent's
+    planning, the first task's transfer), in runs, between runs (results sent back, the next
+    task fetched), idle at the end (from its last run to the last run stored: others' last
+    runs), after the last store (pool shutdown, manifest); with the workers' start-up CPU
+    (interpreter and imports, before their first run), the runs' CPU, and the parent's seconds
+    storing runs."""
+    by_worker: dict[int, list[dict[str, Any]]] = {}
+    for t in timings:
+        by_worker.setdefault(t["pid"], []).append(t)
+    out = dict.fromkeys(("before_first_run", "runs", "between_runs", "idle_at_end",
+                         "startup_cpu", "runs_cpu", "store"), 0.0)
+    last_stored = max((t["stored"] for t in timings), default=end)
+    for runs in by_worker.values():
+        runs.sort(key=lambda t: t["started"])
+        out["before_first_run"] += runs[0]["started"] - start
+        out["startup_cpu"] += runs[0]["process_cpu_before"]
+        out["runs"] += sum(t["finished"] - t["started"] for t in runs)
+        out["runs_cpu"] += sum(t["cpu_seconds"] for t in runs)
+        out["between_runs"] += sum(b["started"] - a["finished"]
+                                   for a, b in itertools.pairwise(runs))
+        out["idle_at_end"] += last_stored - runs[-1]["finished"]
+    out["after_last_store"] = (end - last_stored) * len(by_worker)
+    out["store"] = sum(t["store_seconds"] for t in timings)
+    out["workers"] = len(by_worker)
+    out["runs_n"] = len(timings)
+    return out
+
+
+def transfer_cost(experiment) -> dict[str, float]:
+    """What crosses the process boundary for one run, measured on one run here: the pickled
+    task and result row (with its group and weekly detail frames), and the seconds to pickle
+    and unpickle each."""
+    import pickle
+
+    from srmsim.experiment.runner import plan, run_one
+
+    task = plan(experiment, range(1), None)[0]
+    row = run_one(task)
+
+    def round_trip(obj: Any) -> tuple[int, float]:
+        t0 = time.perf_counter()
+        for _ in range(20):
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(data)
+        return len(data), (time.perf_counter() - t0) / 20
+
+    task_bytes, task_s = round_trip(task)
+    row_bytes, row_s = round_trip(row)
+    return {"task_bytes": task_bytes, "task_seconds": task_s, "result_bytes": row_bytes,
+            "result_seconds": row_s}
+
+
+def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float],
+                    base_cpu_per_run: float) -> None:
+    """The 2-worker runs' time per experiment and per run, summed over workers."""
+    print("\nwhere the workers' time went (wall s summed over workers; CPU s; per run in ms):")
+    header = (f"{'executor':<18} {'before 1st run':>14} {'runs':>8} {'between':>8} "
+              f"{'idle at end':>11} {'shutdown':>8} {'start-up CPU':>12} {'runs CPU':>8} "
+              f"{'parent CPU':>10} {'of it storing':>13} {'CPU efficiency':>14}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        b = r["breakdown"]
+        n = max(b["runs_n"], 1)
+        eff = b["runs_cpu"] / r["cpu_seconds"]
+        print(f"{r['executor']:<18} {b['before_first_run']:>14.2f} {b['runs']:>8.2f} "
+              f"{b['between_runs']:>8.2f} {b['idle_at_end']:>11.2f} "
+              f"{b['after_last_store']:>8.2f} {b['startup_cpu']:>12.2f} "
+              f"{b['runs_cpu']:>8.2f} {r['parent_cpu_seconds']:>10.2f} {b['store']:>13.2f} "
+              f"{eff:>14.2f}")
+        print(f"{'  per run, ms':<18} {b['before_first_run'] / n * 1e3:>14.1f} "
+              f"{b['runs'] / n * 1e3:>8.1f} {b['between_runs'] / n * 1e3:>8.1f} "
+              f"{b['idle_at_end'] / n * 1e3:>11.1f} {b['after_last_store'] / n * 1e3:>8.1f} "
+              f"{b['startup_cpu'] / n * 1e3:>12.1f} "
+              f"{b['runs_cpu'] / n * 1e3:>8.1f} {r['parent_cpu_seconds'] / n * 1e3:>10.1f} "
+              f"{b['store'] / n * 1e3:>13.1f}")
+    print(f"CPU efficiency = CPU s in runs / CPU s of the parent and its workers over the "
+          f"measurement. A run's CPU in process: {base_cpu_per_run * 1e3:.0f} ms.")
+    print(f"pickled per run: task {transfer['task_bytes']:,} bytes "
+          f"({transfer['task_seconds'] * 1e3:.2f} ms to pickle and unpickle), result row with its "
+          f"detail frames {transfer['result_bytes']:,} bytes "
+          f"({transfer['result_seconds'] * 1e3:.2f} ms)")
 
 
 # ----------------------------------------------------------------------------- checks, report
@@ -168,6 +260,17 @@ def machine() -> dict[str, Any]:
 
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "usable_cores": usable_cores(),
             "python": platform.python_version()}
+
+
+def mean_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of each figure (and of each breakdown figure) over the rounds."""
+    out: dict[str, Any] = {}
+    for key, value in results[0].items():
+        if isinstance(value, dict):
+            out[key] = mean_of([r[key] for r in results])
+        else:
+            out[key] = sum(r[key] for r in results) / len(results)
+    return out
 
 
 def print_table(rows: list[dict[str, Any]], base_rate: float) -> None:
@@ -195,12 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2,
                         help="workers of the local process pool and the Dask cluster (default 2)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask measurement")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="measure every executor this many times, in alternating order "
+                             "(ABC CBA ...), and report the means (default 2)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the results stores in this directory instead of a temp dir")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.replications < 2:
         parser.error("--replications must be at least 2")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.workers < 2:
         parser.error("--workers must be at least 2 (1 worker is always measured)")
 
@@ -231,14 +339,21 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_dask:
             measured.append(("dask LocalCluster", args.workers,
                              lambda out: dask_run(experiment, out, args.workers)))
-        for name, workers, run in measured:
-            out = workdir / name.replace(" ", "_")
-            result = run(out)
-            tables[name] = result.pop("table")
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in measured}
+        for round_ in range(args.rounds):  # ABC, then CBA: drift of a busy machine cancels
+            for name, _, run in measured[::-1] if round_ % 2 else measured:
+                out = workdir / f"{name.replace(' ', '_')}-{round_}"
+                result = run(out)
+                tables[name] = result.pop("table")
+                results[name].append(result)
+                print(f"  {name}: {result['runs']} runs in {result['seconds']:.1f} s", flush=True)
+                if args.keep is None:
+                    shutil.rmtree(out, ignore_errors=True)
+        for name, workers, _ in measured:
+            result = mean_of(results[name])
             result.update(executor=name, workers=workers,
                           runs_per_minute=result["runs"] / result["seconds"] * 60)
             rows.append(result)
-            print(f"  {name}: {result['runs']} runs in {result['seconds']:.1f} s", flush=True)
         load_after = os.getloadavg()
 
         print()
@@ -249,7 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         efficiency = local["runs_per_minute"] / (args.workers * base_rate)
         print(f"\nscaling efficiency, {args.workers} local workers: rate({args.workers}) / "
               f"({args.workers} x rate(1)) = {efficiency:.2f}")
-        figures: dict[str, Any] = {"scaling_efficiency": efficiency}
+        transfer = transfer_cost(experiment)
+        print_breakdown(rows, transfer, rows[0]["breakdown"]["runs_cpu"] / rows[0]["runs"])
+        figures: dict[str, Any] = {"scaling_efficiency": efficiency, "transfer": transfer,
+                                   "cpu_efficiency": {r["executor"]: r["breakdown"]["runs_cpu"]
+                                                      / r["cpu_seconds"] for r in rows}}
         if "dask LocalCluster" in by_name:
             dask = by_name["dask LocalCluster"]
             overhead = dask["seconds"] / local["seconds"] - 1
