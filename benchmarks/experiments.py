@@ -14,11 +14,17 @@ its replication count; any ``sequential:`` section is dropped so the number of r
 
 - ``in-process``: ``run_experiment(workers=1)``; srmsim and Mesa are imported beforehand, so this
   is the runs alone;
-- ``local processes``: ``run_experiment(workers=2)``, a spawn process pool; the time includes
-  starting the pool and importing srmsim in each worker, because every experiment pays that;
+- ``local processes``: ``run_experiment(workers=2)``, a process pool whose workers are forked
+  from a fork server that imports srmsim (spawned where there is none); the server is stopped
+  before each measurement, so the time includes starting it and its imports, as in a fresh
+  ``srmsim experiment`` command;
 - ``dask``: a ``distributed.LocalCluster(n_workers=2, threads_per_worker=1)``; cluster and client
   start-up is timed on its own, then ``run_experiment(scheduler=client)`` (which includes the
   workers' first import of srmsim, as for the process pool).
+
+Every executor is measured ``--rounds`` times (default 2) in alternating order (in-process,
+local, dask, then dask, local, in-process), so that a machine growing busier or quieter during
+the benchmark weighs on every executor alike; the table gives the means.
 
 Scaling efficiency is ``rate(2 workers) / (2 * rate(1 worker))``: 1.0 is perfect. Two columns
 help read it: ``s per run`` is the mean time of one run inside its worker (it grows when workers
@@ -32,6 +38,15 @@ overhead is its run time over the local process pool's, minus 1. Each executor w
 results store in a temporary directory (removed at the end unless ``--keep``), and the script
 checks that all executors produced identical outcomes (each run depends only on its scenario and
 seed, whatever executes it).
+
+A second table says where the workers' time went, from each run's timing record (which process
+ran it, when, its CPU seconds, the process's CPU seconds before it; never stored), summed over
+workers and per run: before the first run (pool start, imports, planning), in runs, between
+runs (results sent back, next task), idle at the end (waiting for others' last runs), after the
+last store (pool shutdown, manifest), the workers' start-up CPU, the runs' CPU, the parent's CPU
+and its seconds storing runs; and the CPU efficiency, CPU seconds in runs / CPU seconds used by
+the parent and its workers. The bytes pickled across the process boundary per run (task, and
+result row with its detail frames) are measured on one run.
 
 BLAS/OpenMP threads are set to 1 before numpy is imported, here and (by inheritance) in every
 worker, so that two workers on two cores do not also fight over BLAS threads.
@@ -132,6 +147,27 @@ def timed_run(experiment, out: Path, **executor: Any) -> dict[str, Any]:
             "breakdown": breakdown(timings, e0, e0 + seconds)}
 
 
+def stop_fork_server() -> None:
+    """Stop (and wait for) the fork server local workers come from, if it runs: the next pool
+    starts cold, as in a fresh ``srmsim experiment`` command, and the CPU time of the server and
+    of the workers it forked (its children, not ours) is counted in ours once it has exited."""
+    import multiprocessing.forkserver
+
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    if hasattr(server, "_stop"):  # CPython's private API, there since 3.8
+        server._stop()
+
+
+def cold_run(experiment, out: Path, workers: int) -> dict[str, Any]:
+    """The experiment on ``workers`` local processes from a cold start (see stop_fork_server),
+    with the CPU time of every process it used."""
+    stop_fork_server()
+    c0 = sum(cpu_seconds())
+    result = timed_run(experiment, out, workers=workers)
+    stop_fork_server()
+    return result | {"cpu_seconds": sum(cpu_seconds()) - c0}
+
+
 def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
     """Start a LocalCluster (timed on its own), run the experiment on it, shut it down."""
     try:
@@ -177,7 +213,8 @@ def breakdown(timings: list[dict[str, Any]], start: float, end: float) -> dict[s
     for runs in by_worker.values():
         runs.sort(key=lambda t: t["started"])
         out["before_first_run"] += runs[0]["started"] - start
-        out["startup_cpu"] += runs[0]["process_cpu_before"]
+        if runs[0]["pid"] != os.getpid():  # in process: this process's imports, done before
+            out["startup_cpu"] += runs[0]["process_cpu_before"]
         out["runs"] += sum(t["finished"] - t["started"] for t in runs)
         out["runs_cpu"] += sum(t["cpu_seconds"] for t in runs)
         out["between_runs"] += sum(b["started"] - a["finished"]
@@ -335,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         tables = {}
         measured = [("in-process", 1, lambda out: timed_run(experiment, out, workers=1)),
                     ("local processes", args.workers,
-                     lambda out: timed_run(experiment, out, workers=args.workers))]
+                     lambda out: cold_run(experiment, out, args.workers))]
         if not args.no_dask:
             measured.append(("dask LocalCluster", args.workers,
                              lambda out: dask_run(experiment, out, args.workers)))

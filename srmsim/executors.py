@@ -21,6 +21,11 @@ Rows = list[dict[str, Any]]
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}  # the pools kept by local_processes(), by size
 
+#: what a worker imports before its first run of a scenario (experiments, searches): named here,
+#: in a module that imports nothing heavy, so a command can start the workers' imports first
+RUN_MODULES = ("srmsim.model", "srmsim.scenario", "srmsim.yamlio", "srmsim.experiment.custom",
+               "srmsim.experiment.outcomes")
+
 #: thread pools of BLAS/OpenMP libraries: one thread in each worker, or N workers on N cores
 #: would each start N threads and fight over the cores (Dask's nanny does the same)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

@@ -81,6 +81,11 @@ def test_effects_identical_for_one_and_two_workers_and_dask(tmp_path):
             outs.values()]
     pd.testing.assert_frame_equal(runs[0], runs[1])
     pd.testing.assert_frame_equal(runs[0], runs[2])
+    assert not any(c.startswith("_") for c in runs[0].columns)  # timing records stay in memory
+    # every stored file but the run rows (which hold their runtime) is the same bytes
+    stored = [{f.relative_to(o): f.read_bytes() for f in o.glob("detail/*/*.parquet")}
+              for o in outs.values()]
+    assert len(stored[0]) == 2 * 6 and stored[0] == stored[1] == stored[2]
     # the same numbers from Python
     from_python = srmsim.compare(outs["w1"])
     from_csv = pd.read_csv(outs["w1"] / "effects.csv")
@@ -106,6 +111,29 @@ def test_batches_inside_local_processes_share_one_pool():
         assert first | second <= workers == set(pool._processes)
         assert os.getpid() not in workers
     assert not executors._POOLS and not pool._processes
+
+
+def test_chunks_keep_the_order_and_shrink_to_single_tasks():
+    from srmsim.executors import batches
+
+    for n, size, workers in [(120, 6, 2), (7, 6, 2), (50, 4, 3), (1, 5, 8), (0, 3, 2)]:
+        chunks = batches(list(range(n)), size, workers)
+        assert [t for c in chunks for t in c] == list(range(n))
+        assert all(1 <= len(c) <= size for c in chunks)
+        assert [len(c) for c in chunks] == sorted((len(c) for c in chunks), reverse=True)
+        assert not chunks or len(chunks[-1]) == 1  # no worker waits on a long last chunk
+    assert [len(c) for c in batches(list(range(120)), 6, 2)][:17] == [6] * 17
+
+
+def test_workers_get_one_blas_thread_and_the_parent_keeps_its_environment(monkeypatch):
+    """Two workers on two cores must not each start a BLAS thread per core."""
+    from srmsim import executors
+
+    monkeypatch.delenv("VECLIB_MAXIMUM_THREADS", raising=False)
+    seen: list[str | None] = []
+    executors.execute(os.getenv, [("VECLIB_MAXIMUM_THREADS",)] * 2, 2, None, seen.append)
+    assert seen == ["1", "1"]
+    assert "VECLIB_MAXIMUM_THREADS" not in os.environ
 
 
 def test_replication_seeds_are_shared_by_variants(tmp_path):

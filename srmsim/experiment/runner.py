@@ -44,11 +44,6 @@ class RunTask:
     definitions: tuple[dict[str, Any], ...] = ()  # the experiment's user-defined outcomes
 
 
-#: what a worker process imports before its first run (see executors.local_processes)
-WORKER_MODULES = ("srmsim.model", "srmsim.experiment.custom", "srmsim.experiment.outcomes",
-                  "srmsim.scenario", "srmsim.yamlio")
-
-
 @lru_cache(maxsize=32)
 def _scenario(text: str, source: str) -> Scenario:
     """The scenario of a task's YAML, read once per worker: every replication of a variant
@@ -243,7 +238,7 @@ def run_experiment(
         tasks = plan(experiment, range(n_reps), store)
         # no pool (no processes to start) when every run is stored already
         pool = workers if scheduler is None and tasks else 1
-        with executors.local_processes(pool, WORKER_MODULES):
+        with executors.local_processes(pool, executors.RUN_MODULES):
             while True:
                 progress_bar = _Progress(len(tasks), progress)
 

@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from srmsim import executors
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
-from srmsim.experiment.runner import WORKER_MODULES, batch_size, plan, run_batch, store_rows
+from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
 from srmsim.experiment.spec import Experiment, ExperimentConfig
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
@@ -369,7 +369,7 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
 
         bar = tqdm(total=total, unit="candidate", desc="search")
     try:
-        with executors.local_processes(workers if scheduler is None else 1, WORKER_MODULES):
+        with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
             while max_batches is None or batches_run < max_batches:
                 existing = study.get_trials(deepcopy=False)
                 left = [t for t in existing if t.state == TrialState.RUNNING]
@@ -516,7 +516,7 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
         opt = load_optimisation(opt)
     out = Path(out)
     # one pool for the search and the front
-    with executors.local_processes(workers if scheduler is None else 1, WORKER_MODULES):
+    with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
         return _optimise(opt, out, workers, scheduler, resume, progress)
 
 
