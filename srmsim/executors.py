@@ -31,11 +31,32 @@ RUN_MODULES = ("srmsim.model", "srmsim.scenario", "srmsim.yamlio", "srmsim.exper
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
-def _prepare_worker(preload: tuple[str, ...]) -> None:
-    """A worker's initializer: import what its tasks need before the first task arrives (a
-    worker forked from a preloaded fork server has them already)."""
+def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
+    """A worker's initializer: watch the parent, then import what its tasks need before the
+    first task arrives (a worker forked from a preloaded fork server has them already)."""
+    import threading
+
+    threading.Thread(target=_exit_with, args=(parent, os.getppid()), daemon=True,
+                     name="srmsim-parent-watch").start()
     for name in preload:
         importlib.import_module(name)
+
+
+def _exit_with(parent: int, ppid: int) -> None:
+    """End this worker once ``parent`` is gone (killed with kill -9, say): it would otherwise
+    finish its task for no one, then wait for the next one for ever (and, forked, keep its fork
+    server alive). Its finished runs are all stored already; ``--resume`` redoes the rest."""
+    import time
+
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != ppid:  # spawned: re-parented when the parent died
+            os._exit(1)
+        if os.name == "posix":  # (on Windows os.kill would terminate the parent)
+            try:
+                os.kill(parent, 0)
+            except (ProcessLookupError, PermissionError):  # gone (its number maybe reused)
+                os._exit(1)
 
 
 @contextmanager
@@ -83,7 +104,8 @@ def _new_pool(workers: int, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
     whatever the parent does next."""
     start_server(preload)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
-                               initializer=_prepare_worker, initargs=(tuple(preload),))
+                               initializer=_prepare_worker,
+                               initargs=(tuple(preload), os.getpid()))
     with _one_thread_each():
         for _ in range(workers):  # in Python >= 3.9 each submit to a busy pool starts a process
             pool.submit(int)
