@@ -43,9 +43,9 @@ A second table says where the workers' time went, from each run's timing record 
 ran it, when, its CPU seconds, the process's CPU seconds before it; never stored), summed over
 workers and per run: before the first run (pool start, imports, planning), in runs, between
 runs (results sent back, next task), idle at the end (waiting for others' last runs), after the
-last store (pool shutdown, manifest), the workers' start-up CPU, the runs' CPU, the parent's CPU
-and its seconds storing runs; and the CPU efficiency, CPU seconds in runs / CPU seconds used by
-the parent and its workers. The bytes pickled across the process boundary per run (task, and
+last store (pool shutdown, manifest); the CPU seconds in runs, of the parent outside runs, and
+of every other process outside runs (fork server and imports; Dask's scheduler and nannies); the
+CPU efficiency, CPU seconds in runs / all CPU seconds used; the parent's seconds storing runs. The bytes pickled across the process boundary per run (task, and
 result row with its detail frames) are measured on one run.
 
 BLAS/OpenMP threads are set to 1 before numpy is imported, here and (by inheritance) in every
@@ -201,20 +201,17 @@ def breakdown(timings: list[dict[str, Any]], start: float, end: float) -> dict[s
     (``end``), summed over workers: before its first run (process start, imports, the parent's
     planning, the first task's transfer), in runs, between runs (results sent back, the next
     task fetched), idle at the end (from its last run to the last run stored: others' last
-    runs), after the last store (pool shutdown, manifest); with the workers' start-up CPU
-    (interpreter and imports, before their first run), the runs' CPU, and the parent's seconds
-    storing runs."""
+    runs), after the last store (pool shutdown, manifest); with the runs' CPU seconds and the
+    parent's seconds storing runs."""
     by_worker: dict[int, list[dict[str, Any]]] = {}
     for t in timings:
         by_worker.setdefault(t["pid"], []).append(t)
     out = dict.fromkeys(("before_first_run", "runs", "between_runs", "idle_at_end",
-                         "startup_cpu", "runs_cpu", "store"), 0.0)
+                         "runs_cpu", "store"), 0.0)
     last_stored = max((t["stored"] for t in timings), default=end)
     for runs in by_worker.values():
         runs.sort(key=lambda t: t["started"])
         out["before_first_run"] += runs[0]["started"] - start
-        if runs[0]["pid"] != os.getpid():  # in process: this process's imports, done before
-            out["startup_cpu"] += runs[0]["process_cpu_before"]
         out["runs"] += sum(t["finished"] - t["started"] for t in runs)
         out["runs_cpu"] += sum(t["cpu_seconds"] for t in runs)
         out["between_runs"] += sum(b["started"] - a["finished"]
@@ -251,32 +248,30 @@ def transfer_cost(experiment) -> dict[str, float]:
             "result_seconds": row_s}
 
 
-def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float],
-                    base_cpu_per_run: float) -> None:
-    """The 2-worker runs' time per experiment and per run, summed over workers."""
-    print("\nwhere the workers' time went (wall s summed over workers; CPU s; per run in ms):")
-    header = (f"{'executor':<18} {'before 1st run':>14} {'runs':>8} {'between':>8} "
-              f"{'idle at end':>11} {'shutdown':>8} {'start-up CPU':>12} {'runs CPU':>8} "
-              f"{'parent CPU':>10} {'of it storing':>13} {'CPU efficiency':>14}")
+def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> None:
+    """Where the wall clock (summed over workers) and the CPU time went, per experiment and per
+    run."""
+    print("\nwhere the time went (wall s summed over workers; CPU s; then per run in ms):")
+    header = (f"{'executor':<18} {'before 1st run':>14} {'runs':>7} {'between':>7} "
+              f"{'idle at end':>11} {'shutdown':>8} {'| CPU: runs':>10} {'parent other':>12} "
+              f"{'workers other':>13} {'efficiency':>10} {'| storing':>9}")
     print(header)
     print("-" * len(header))
     for r in rows:
         b = r["breakdown"]
-        n = max(b["runs_n"], 1)
-        eff = b["runs_cpu"] / r["cpu_seconds"]
-        print(f"{r['executor']:<18} {b['before_first_run']:>14.2f} {b['runs']:>8.2f} "
-              f"{b['between_runs']:>8.2f} {b['idle_at_end']:>11.2f} "
-              f"{b['after_last_store']:>8.2f} {b['startup_cpu']:>12.2f} "
-              f"{b['runs_cpu']:>8.2f} {r['parent_cpu_seconds']:>10.2f} {b['store']:>13.2f} "
-              f"{eff:>14.2f}")
-        print(f"{'  per run, ms':<18} {b['before_first_run'] / n * 1e3:>14.1f} "
-              f"{b['runs'] / n * 1e3:>8.1f} {b['between_runs'] / n * 1e3:>8.1f} "
-              f"{b['idle_at_end'] / n * 1e3:>11.1f} {b['after_last_store'] / n * 1e3:>8.1f} "
-              f"{b['startup_cpu'] / n * 1e3:>12.1f} "
-              f"{b['runs_cpu'] / n * 1e3:>8.1f} {r['parent_cpu_seconds'] / n * 1e3:>10.1f} "
-              f"{b['store'] / n * 1e3:>13.1f}")
-    print(f"CPU efficiency = CPU s in runs / CPU s of the parent and its workers over the "
-          f"measurement. A run's CPU in process: {base_cpu_per_run * 1e3:.0f} ms.")
+        parent = r["cpu_seconds"] - b["runs_cpu"] if r["workers"] == 1 else r["parent_cpu_seconds"]
+        workers = r["cpu_seconds"] - b["runs_cpu"] - parent
+        for label, k in ((r["executor"], 1.0), ("  per run, ms", 1e3 / max(b["runs_n"], 1))):
+            eff = f"{b['runs_cpu'] / r['cpu_seconds']:>10.2f}" if k == 1.0 else " " * 10
+            print(f"{label:<18} {b['before_first_run'] * k:>14.2f} {b['runs'] * k:>7.2f} "
+                  f"{b['between_runs'] * k:>7.2f} {b['idle_at_end'] * k:>11.2f} "
+                  f"{b['after_last_store'] * k:>8.2f} {b['runs_cpu'] * k:>10.2f} "
+                  f"{parent * k:>12.2f} {workers * k:>13.2f} {eff} {b['store'] * k:>9.2f}")
+    print("CPU: runs = CPU s inside runs; parent other = the parent's CPU s outside runs (plan, "
+          "receive, store, manifest); workers other = every other process's CPU s outside runs "
+          "(fork server and its imports, workers between runs; for Dask its scheduler and "
+          "nannies); efficiency = runs / all CPU s used. storing = the parent's wall s writing "
+          "runs.")
     print(f"pickled per run: task {transfer['task_bytes']:,} bytes "
           f"({transfer['task_seconds'] * 1e3:.2f} ms to pickle and unpickle), result row with its "
           f"detail frames {transfer['result_bytes']:,} bytes "
@@ -402,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nscaling efficiency, {args.workers} local workers: rate({args.workers}) / "
               f"({args.workers} x rate(1)) = {efficiency:.2f}")
         transfer = transfer_cost(experiment)
-        print_breakdown(rows, transfer, rows[0]["breakdown"]["runs_cpu"] / rows[0]["runs"])
+        print_breakdown(rows, transfer)
         figures: dict[str, Any] = {"scaling_efficiency": efficiency, "transfer": transfer,
                                    "cpu_efficiency": {r["executor"]: r["breakdown"]["runs_cpu"]
                                                       / r["cpu_seconds"] for r in rows}}

@@ -57,8 +57,8 @@ def _scenario(text: str, source: str) -> Scenario:
 def run_one(task: RunTask) -> dict[str, Any]:
     """Run one replication of one variant; never raises (errors are returned as data).
 
-    The row's ``_timing`` (process id, start and end in epoch seconds, the run's CPU seconds and
-    the process's CPU seconds before it) is for the benchmarks; it is never stored."""
+    The row's ``_timing`` (process id, start and end in epoch seconds, the run's CPU seconds)
+    is for the benchmarks; it is never stored."""
 
     from srmsim.experiment.custom import build_outcomes
     from srmsim.experiment.outcomes import OUTCOMES, measure, measure_groups
@@ -86,7 +86,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row["error"] = f"{type(err).__name__}: {err}"
         row["traceback"] = traceback.format_exc(limit=5)
     row["runtime_seconds"] = time.perf_counter() - t0
-    row["_timing"] = (os.getpid(), started, time.time(), time.process_time() - cpu0, cpu0)
+    row["_timing"] = (os.getpid(), started, time.time(), time.process_time() - cpu0)
     return row
 
 
@@ -125,7 +125,7 @@ def with_backlog(weeks: pd.DataFrame, requests_weekly: pd.DataFrame | None) -> p
 
 
 #: the fields of a row's ``_timing`` (see :func:`run_one`)
-TIMING_FIELDS = ("pid", "started", "finished", "cpu_seconds", "process_cpu_before")
+TIMING_FIELDS = ("pid", "started", "finished", "cpu_seconds")
 
 
 def run_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:
