@@ -254,7 +254,7 @@ def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> N
     print("\nwhere the time went (wall s summed over workers; CPU s; then per run in ms):")
     header = (f"{'executor':<18} {'before 1st run':>14} {'runs':>7} {'between':>7} "
               f"{'idle at end':>11} {'shutdown':>8} {'| CPU: runs':>10} {'parent other':>12} "
-              f"{'workers other':>13} {'efficiency':>10} {'| storing':>9}")
+              f"{'other procs':>13} {'efficiency':>10} {'| storing':>9}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -268,7 +268,7 @@ def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> N
                   f"{b['after_last_store'] * k:>8.2f} {b['runs_cpu'] * k:>10.2f} "
                   f"{parent * k:>12.2f} {workers * k:>13.2f} {eff} {b['store'] * k:>9.2f}")
     print("CPU: runs = CPU s inside runs; parent other = the parent's CPU s outside runs (plan, "
-          "receive, store, manifest); workers other = every other process's CPU s outside runs "
+          "receive, store, manifest); other procs = every other process's CPU s outside runs "
           "(fork server and its imports, workers between runs; for Dask its scheduler and "
           "nannies); efficiency = runs / all CPU s used. storing = the parent's wall s writing "
           "runs.")
