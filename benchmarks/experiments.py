@@ -154,8 +154,9 @@ def stop_fork_server() -> None:
     import multiprocessing.forkserver
 
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    if hasattr(server, "_stop"):  # CPython's private API, there since 3.8
-        server._stop()
+    stop = getattr(server, "_stop", None)  # CPython's private API, there since 3.8
+    if stop is not None:
+        stop()
 
 
 def cold_run(experiment, out: Path, workers: int) -> dict[str, Any]:

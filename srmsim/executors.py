@@ -133,7 +133,7 @@ def local_processes(workers: int, preload: Sequence[str] = ()) -> Iterator[None]
 
 
 def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, scheduler: Any,
-            on_rows: Callable[[Rows], None], preload: Sequence[str] = ()) -> None:
+            on_rows: Callable[[Rows], object], preload: Sequence[str] = ()) -> None:
     """Run ``fn(*task)`` for every task: Dask if ``scheduler`` (an address or a Client), else
     ``workers`` local processes (see :func:`_context`; a new pool's workers import ``preload``
     first, unless inside :func:`local_processes`), else in this process."""
@@ -162,7 +162,7 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
 
 
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,
-                  on_rows: Callable[[Rows], None]) -> None:
+                  on_rows: Callable[[Rows], object]) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError as err:  # pragma: no cover - the dask extra is missing
