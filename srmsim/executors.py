@@ -31,6 +31,7 @@ RUN_MODULES = ("srmsim.model", "srmsim.scenario", "srmsim.yamlio", "srmsim.exper
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
+
 def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
     """A worker's initializer: watch the parent, then import what its tasks need before the
     first task arrives (a worker forked from a preloaded fork server has them already)."""
