@@ -14,11 +14,17 @@ its replication count; any ``sequential:`` section is dropped so the number of r
 
 - ``in-process``: ``run_experiment(workers=1)``; srmsim and Mesa are imported beforehand, so this
   is the runs alone;
-- ``local processes``: ``run_experiment(workers=2)``, a spawn process pool; the time includes
-  starting the pool and importing srmsim in each worker, because every experiment pays that;
+- ``local processes``: ``run_experiment(workers=2)``, a process pool whose workers are forked
+  from a fork server that imports srmsim (spawned where there is none); the server is stopped
+  before each measurement, so the time includes starting it and its imports, as in a fresh
+  ``srmsim experiment`` command;
 - ``dask``: a ``distributed.LocalCluster(n_workers=2, threads_per_worker=1)``; cluster and client
   start-up is timed on its own, then ``run_experiment(scheduler=client)`` (which includes the
   workers' first import of srmsim, as for the process pool).
+
+Every executor is measured ``--rounds`` times (default 2) in alternating order (in-process,
+local, dask, then dask, local, in-process), so that a machine growing busier or quieter during
+the benchmark weighs on every executor alike; the table gives the means.
 
 Scaling efficiency is ``rate(2 workers) / (2 * rate(1 worker))``: 1.0 is perfect. Two columns
 help read it: ``s per run`` is the mean time of one run inside its worker (it grows when workers
@@ -32,6 +38,15 @@ overhead is its run time over the local process pool's, minus 1. Each executor w
 results store in a temporary directory (removed at the end unless ``--keep``), and the script
 checks that all executors produced identical outcomes (each run depends only on its scenario and
 seed, whatever executes it).
+
+A second table says where the workers' time went, from each run's timing record (which process
+ran it, when, its CPU seconds, the process's CPU seconds before it; never stored), summed over
+workers and per run: before the first run (pool start, imports, planning), in runs, between
+runs (results sent back, next task), idle at the end (waiting for others' last runs), after the
+last store (pool shutdown, manifest); the CPU seconds in runs, of the parent outside runs, and
+of every other process outside runs (fork server and imports; Dask's scheduler and nannies); the
+CPU efficiency, CPU seconds in runs / all CPU seconds used; the parent's seconds storing runs. The bytes pickled across the process boundary per run (task, and
+result row with its detail frames) are measured on one run.
 
 BLAS/OpenMP threads are set to 1 before numpy is imported, here and (by inheritance) in every
 worker, so that two workers on two cores do not also fight over BLAS threads.
@@ -47,6 +62,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
@@ -95,36 +111,62 @@ def warm_up() -> None:
     TrustModel(Scenario(trust={"n_schools": 1, "students_per_year_group": 10}), seed=0).step()
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished (waited-for) child processes."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of its finished (waited-for) child processes."""
     import resource
 
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
 
 
 def timed_run(experiment, out: Path, **executor: Any) -> dict[str, Any]:
-    """Run the whole experiment into ``out``; wall-clock seconds, runs, per-run seconds."""
+    """Run the whole experiment into ``out``; wall-clock seconds, runs, per-run seconds, and
+    each run's timing record (where and when it ran, its CPU, the parent's storing)."""
     import pandas as pd
 
     from srmsim.experiment import run_experiment
     from srmsim.experiment.compare import load_runs
 
-    c0 = cpu_seconds()
+    timings: list[dict[str, Any]] = []
+    (p0, c0), e0 = cpu_seconds(), time.time()
     t0 = time.perf_counter()
-    summary = run_experiment(experiment, out, progress=False, **executor)
+    summary = run_experiment(experiment, out, progress=False, timings=timings, **executor)
     seconds = time.perf_counter() - t0
-    cpu = cpu_seconds() - c0  # a process pool's workers have exited (and count) by now
+    p1, c1 = cpu_seconds()  # a process pool's workers have exited (and count) by now
+    cpu = p1 - p0 + c1 - c0
     if summary["failures"]:
         first = summary["failures"][0]
         raise SystemExit(f"{len(summary['failures'])} run(s) failed, e.g. {first['variant']} "
                          f"replication {first['replication']}: {first['error']}")
     runs, _ = load_runs(out)
     run_seconds = pd.to_numeric(runs["runtime_seconds"])
-    return {"seconds": seconds, "cpu_seconds": cpu, "runs": int(summary["runs"]),
-            "mean_run_seconds": float(run_seconds.mean()),
-            "total_run_seconds": float(run_seconds.sum()), "table": runs}
+    return {"seconds": seconds, "cpu_seconds": cpu, "parent_cpu_seconds": p1 - p0,
+            "runs": int(summary["runs"]), "mean_run_seconds": float(run_seconds.mean()),
+            "total_run_seconds": float(run_seconds.sum()), "table": runs,
+            "breakdown": breakdown(timings, e0, e0 + seconds)}
+
+
+def stop_fork_server() -> None:
+    """Stop (and wait for) the fork server local workers come from, if it runs: the next pool
+    starts cold, as in a fresh ``srmsim experiment`` command, and the CPU time of the server and
+    of the workers it forked (its children, not ours) is counted in ours once it has exited."""
+    import multiprocessing.forkserver
+
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)  # CPython's private API, there since 3.8
+    if stop is not None:
+        stop()
+
+
+def cold_run(experiment, out: Path, workers: int) -> dict[str, Any]:
+    """The experiment on ``workers`` local processes from a cold start (see stop_fork_server),
+    with the CPU time of every process it used."""
+    stop_fork_server()
+    c0 = sum(cpu_seconds())
+    result = timed_run(experiment, out, workers=workers)
+    stop_fork_server()
+    return result | {"cpu_seconds": sum(cpu_seconds()) - c0}
 
 
 def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
@@ -136,7 +178,7 @@ def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
                          "'srmsim[dask]' (or run with --no-dask)") from err
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    c0 = cpu_seconds()
+    c0 = sum(cpu_seconds())
     t0 = time.perf_counter()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=None)
@@ -151,7 +193,90 @@ def dask_run(experiment, out: Path, workers: int) -> dict[str, Any]:
         shutdown = time.perf_counter() - t1
     # The workers' CPU time is only counted once they have exited: start-up to shutdown.
     return result | {"startup_seconds": startup, "shutdown_seconds": shutdown,
-                     "cpu_seconds": cpu_seconds() - c0}
+                     "cpu_seconds": sum(cpu_seconds()) - c0}
+
+
+# ----------------------------------------------------------------------------- where time goes
+def breakdown(timings: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
+    """Where each worker's wall clock went between the call (``start``, epoch s) and the return
+    (``end``), summed over workers: before its first run (process start, imports, the parent's
+    planning, the first task's transfer), in runs, between runs (results sent back, the next
+    task fetched), idle at the end (from its last run to the last run stored: others' last
+    runs), after the last store (pool shutdown, manifest); with the runs' CPU seconds and the
+    parent's seconds storing runs."""
+    by_worker: dict[int, list[dict[str, Any]]] = {}
+    for t in timings:
+        by_worker.setdefault(t["pid"], []).append(t)
+    out = dict.fromkeys(("before_first_run", "runs", "between_runs", "idle_at_end",
+                         "runs_cpu", "store"), 0.0)
+    last_stored = max((t["stored"] for t in timings), default=end)
+    for runs in by_worker.values():
+        runs.sort(key=lambda t: t["started"])
+        out["before_first_run"] += runs[0]["started"] - start
+        out["runs"] += sum(t["finished"] - t["started"] for t in runs)
+        out["runs_cpu"] += sum(t["cpu_seconds"] for t in runs)
+        out["between_runs"] += sum(b["started"] - a["finished"]
+                                   for a, b in itertools.pairwise(runs))
+        out["idle_at_end"] += last_stored - runs[-1]["finished"]
+    out["after_last_store"] = (end - last_stored) * len(by_worker)
+    out["store"] = sum(t["store_seconds"] for t in timings)
+    out["workers"] = len(by_worker)
+    out["runs_n"] = len(timings)
+    return out
+
+
+def transfer_cost(experiment) -> dict[str, float]:
+    """What crosses the process boundary for one run, measured on one run here: the pickled
+    task and result row (with its group and weekly detail frames), and the seconds to pickle
+    and unpickle each."""
+    import pickle
+
+    from srmsim.experiment.runner import plan, run_one
+
+    task = plan(experiment, range(1), None)[0]
+    row = run_one(task)
+
+    def round_trip(obj: Any) -> tuple[int, float]:
+        t0 = time.perf_counter()
+        for _ in range(20):
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.loads(data)
+        return len(data), (time.perf_counter() - t0) / 20
+
+    task_bytes, task_s = round_trip(task)
+    row_bytes, row_s = round_trip(row)
+    return {"task_bytes": task_bytes, "task_seconds": task_s, "result_bytes": row_bytes,
+            "result_seconds": row_s}
+
+
+def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> None:
+    """Where the wall clock (summed over workers) and the CPU time went, per experiment and per
+    run."""
+    print("\nwhere the time went (wall s summed over workers; CPU s; then per run in ms):")
+    header = (f"{'executor':<18} {'before 1st run':>14} {'runs':>7} {'between':>7} "
+              f"{'idle at end':>11} {'shutdown':>8} {'| CPU: runs':>10} {'parent other':>12} "
+              f"{'other procs':>13} {'efficiency':>10} {'| storing':>9}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        b = r["breakdown"]
+        parent = r["cpu_seconds"] - b["runs_cpu"] if r["workers"] == 1 else r["parent_cpu_seconds"]
+        workers = r["cpu_seconds"] - b["runs_cpu"] - parent
+        for label, k in ((r["executor"], 1.0), ("  per run, ms", 1e3 / max(b["runs_n"], 1))):
+            eff = f"{b['runs_cpu'] / r['cpu_seconds']:>10.2f}" if k == 1.0 else " " * 10
+            print(f"{label:<18} {b['before_first_run'] * k:>14.2f} {b['runs'] * k:>7.2f} "
+                  f"{b['between_runs'] * k:>7.2f} {b['idle_at_end'] * k:>11.2f} "
+                  f"{b['after_last_store'] * k:>8.2f} {b['runs_cpu'] * k:>10.2f} "
+                  f"{parent * k:>12.2f} {workers * k:>13.2f} {eff} {b['store'] * k:>9.2f}")
+    print("CPU: runs = CPU s inside runs; parent other = the parent's CPU s outside runs (plan, "
+          "receive, store, manifest); other procs = every other process's CPU s outside runs "
+          "(fork server and its imports, workers between runs; for Dask its scheduler and "
+          "nannies); efficiency = runs / all CPU s used. storing = the parent's wall s writing "
+          "runs.")
+    print(f"pickled per run: task {transfer['task_bytes']:,} bytes "
+          f"({transfer['task_seconds'] * 1e3:.2f} ms to pickle and unpickle), result row with its "
+          f"detail frames {transfer['result_bytes']:,} bytes "
+          f"({transfer['result_seconds'] * 1e3:.2f} ms)")
 
 
 # ----------------------------------------------------------------------------- checks, report
@@ -168,6 +293,17 @@ def machine() -> dict[str, Any]:
 
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "usable_cores": usable_cores(),
             "python": platform.python_version()}
+
+
+def mean_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of each figure (and of each breakdown figure) over the rounds."""
+    out: dict[str, Any] = {}
+    for key, value in results[0].items():
+        if isinstance(value, dict):
+            out[key] = mean_of([r[key] for r in results])
+        else:
+            out[key] = sum(r[key] for r in results) / len(results)
+    return out
 
 
 def print_table(rows: list[dict[str, Any]], base_rate: float) -> None:
@@ -195,12 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2,
                         help="workers of the local process pool and the Dask cluster (default 2)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask measurement")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="measure every executor this many times, in alternating order "
+                             "(ABC CBA ...), and report the means (default 2)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the results stores in this directory instead of a temp dir")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.replications < 2:
         parser.error("--replications must be at least 2")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.workers < 2:
         parser.error("--workers must be at least 2 (1 worker is always measured)")
 
@@ -227,18 +368,25 @@ def main(argv: list[str] | None = None) -> int:
         tables = {}
         measured = [("in-process", 1, lambda out: timed_run(experiment, out, workers=1)),
                     ("local processes", args.workers,
-                     lambda out: timed_run(experiment, out, workers=args.workers))]
+                     lambda out: cold_run(experiment, out, args.workers))]
         if not args.no_dask:
             measured.append(("dask LocalCluster", args.workers,
                              lambda out: dask_run(experiment, out, args.workers)))
-        for name, workers, run in measured:
-            out = workdir / name.replace(" ", "_")
-            result = run(out)
-            tables[name] = result.pop("table")
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in measured}
+        for round_ in range(args.rounds):  # ABC, then CBA: drift of a busy machine cancels
+            for name, _, run in measured[::-1] if round_ % 2 else measured:
+                out = workdir / f"{name.replace(' ', '_')}-{round_}"
+                result = run(out)
+                tables[name] = result.pop("table")
+                results[name].append(result)
+                print(f"  {name}: {result['runs']} runs in {result['seconds']:.1f} s", flush=True)
+                if args.keep is None:
+                    shutil.rmtree(out, ignore_errors=True)
+        for name, workers, _ in measured:
+            result = mean_of(results[name])
             result.update(executor=name, workers=workers,
                           runs_per_minute=result["runs"] / result["seconds"] * 60)
             rows.append(result)
-            print(f"  {name}: {result['runs']} runs in {result['seconds']:.1f} s", flush=True)
         load_after = os.getloadavg()
 
         print()
@@ -249,7 +397,11 @@ def main(argv: list[str] | None = None) -> int:
         efficiency = local["runs_per_minute"] / (args.workers * base_rate)
         print(f"\nscaling efficiency, {args.workers} local workers: rate({args.workers}) / "
               f"({args.workers} x rate(1)) = {efficiency:.2f}")
-        figures: dict[str, Any] = {"scaling_efficiency": efficiency}
+        transfer = transfer_cost(experiment)
+        print_breakdown(rows, transfer)
+        figures: dict[str, Any] = {"scaling_efficiency": efficiency, "transfer": transfer,
+                                   "cpu_efficiency": {r["executor"]: r["breakdown"]["runs_cpu"]
+                                                      / r["cpu_seconds"] for r in rows}}
         if "dask LocalCluster" in by_name:
             dask = by_name["dask LocalCluster"]
             overhead = dask["seconds"] / local["seconds"] - 1

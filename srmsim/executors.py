@@ -8,6 +8,8 @@ executor: a run depends only on its own scenario and seed.
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -19,24 +21,111 @@ Rows = list[dict[str, Any]]
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}  # the pools kept by local_processes(), by size
 
+#: what a worker imports before its first run of a scenario (experiments, searches): named here,
+#: in a module that imports nothing heavy, so a command can start the workers' imports first
+RUN_MODULES = ("srmsim.model", "srmsim.scenario", "srmsim.yamlio", "srmsim.experiment.custom",
+               "srmsim.experiment.outcomes")
 
-def _new_pool(workers: int) -> ProcessPoolExecutor:
-    import multiprocessing
+#: thread pools of BLAS/OpenMP libraries: one thread in each worker, or N workers on N cores
+#: would each start N threads and fight over the cores (Dask's nanny does the same)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
+    """A worker's initializer: watch the parent, then import what its tasks need before the
+    first task arrives (a worker forked from a preloaded fork server has them already)."""
+    import threading
+
+    threading.Thread(target=_exit_with, args=(parent, os.getppid()), daemon=True,
+                     name="srmsim-parent-watch").start()
+    for name in preload:
+        importlib.import_module(name)
+
+
+def _exit_with(parent: int, ppid: int) -> None:
+    """End this worker once ``parent`` is gone (killed with kill -9, say): it would otherwise
+    finish its task for no one, then wait for the next one for ever (and, forked, keep its fork
+    server alive). Its finished runs are all stored already; ``--resume`` redoes the rest."""
+    import time
+
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != ppid:  # spawned: re-parented when the parent died
+            os._exit(1)
+        if os.name == "posix":  # (on Windows os.kill would terminate the parent)
+            try:
+                os.kill(parent, 0)
+            except (ProcessLookupError, PermissionError):  # gone (its number maybe reused)
+                os._exit(1)
 
 
 @contextmanager
-def local_processes(workers: int) -> Iterator[None]:
+def _one_thread_each() -> Iterator[None]:
+    """Processes started inside the block inherit one BLAS/OpenMP thread (unless the user set
+    a number); the parent's own environment is restored afterwards."""
+    unset = [v for v in THREAD_VARIABLES if v not in os.environ]
+    os.environ.update(dict.fromkeys(unset, "1"))
+    try:
+        yield
+    finally:
+        for var in unset:
+            os.environ.pop(var, None)
+
+
+def _context() -> Any:
+    """How local workers start: forked from a fork server where the platform has one (Linux,
+    macOS), so srmsim, Mesa and pandas are imported once, by the server, instead of again by
+    every worker (about 1.5 s of CPU each); spawned elsewhere (Windows). Never forked from the
+    parent itself, which may hold threads (a progress bar, a notebook, a Dask client)."""
+    import multiprocessing
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def start_server(preload: Sequence[str] = ()) -> None:
+    """Start the fork server that local workers come from, importing ``preload``, now: it works
+    in the background, so a command that calls this first overlaps the imports with its own.
+    Once running it is kept (with the modules it imported) until this process exits, and each
+    later pool starts its workers at once; a no-op where workers are spawned."""
+    ctx = _context()
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    ctx.set_forkserver_preload(["__main__", *preload])  # no effect once the server runs
+    with _one_thread_each():
+        forkserver.ensure_running()
+
+
+def _new_pool(workers: int, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
+    """A pool whose processes are started now (a no-op task each), each with ``preload``
+    imported (by the fork server, or by each spawned worker), so their start-up overlaps
+    whatever the parent does next."""
+    start_server(preload)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
+                               initializer=_prepare_worker,
+                               initargs=(tuple(preload), os.getpid()))
+    with _one_thread_each():
+        for _ in range(workers):  # in Python >= 3.9 each submit to a busy pool starts a process
+            pool.submit(int)
+    return pool
+
+
+@contextmanager
+def local_processes(workers: int, preload: Sequence[str] = ()) -> Iterator[None]:
     """Every :func:`execute` on ``workers`` local processes inside the block uses one pool.
 
     A search or a sequential experiment runs batch after batch; a pool per batch would start its
-    processes, and their imports (seconds of CPU each), every time. Results are the same either
-    way: a run depends only on its own scenario and seed."""
+    processes, and their imports (seconds of CPU each), every time. The processes start when the
+    block is entered and import the modules named in ``preload`` at once, so entering the block
+    before the parent's own preparation (reading files, planning runs) hides their start-up.
+    Results are the same either way: a run depends only on its own scenario and seed."""
     if workers <= 1 or workers in _POOLS:
         yield
         return
-    pool = _POOLS[workers] = _new_pool(workers)
+    pool = _POOLS[workers] = _new_pool(workers, preload)
     try:
         yield
     finally:
@@ -45,9 +134,10 @@ def local_processes(workers: int) -> Iterator[None]:
 
 
 def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, scheduler: Any,
-            on_rows: Callable[[Rows], None]) -> None:
+            on_rows: Callable[[Rows], object], preload: Sequence[str] = ()) -> None:
     """Run ``fn(*task)`` for every task: Dask if ``scheduler`` (an address or a Client), else
-    ``workers`` local processes (spawn, as Mesa needs), else in this process."""
+    ``workers`` local processes (see :func:`_context`; a new pool's workers import ``preload``
+    first, unless inside :func:`local_processes`), else in this process."""
     if scheduler is not None:
         _execute_dask(fn, tasks, scheduler, on_rows)
     elif workers <= 1:
@@ -55,7 +145,7 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
             on_rows(fn(*task))
     else:
         shared = _POOLS.get(workers)
-        pool = shared or _new_pool(workers)
+        pool = shared or _new_pool(workers, preload)
         try:
             pending = {pool.submit(fn, *task) for task in tasks}
             try:
@@ -73,7 +163,7 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
 
 
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,
-                  on_rows: Callable[[Rows], None]) -> None:
+                  on_rows: Callable[[Rows], object]) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError as err:  # pragma: no cover - the dask extra is missing
@@ -93,9 +183,20 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
             client.close()
 
 
-def batches(tasks: Sequence[Any], size: int) -> list[list[Any]]:
-    """Consecutive chunks of ``size`` tasks."""
-    return [list(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+def batches(tasks: Sequence[Any], size: int, workers: int = 1) -> list[list[Any]]:
+    """Consecutive chunks of at most ``size`` tasks, shrinking towards the end (guided
+    scheduling: a chunk holds at most half of each worker's share of what remains), so the
+    last chunks are single tasks and no worker idles while another finishes a long chunk.
+    Executors start the chunks in this order."""
+    import math
+
+    out = []
+    i = 0
+    while i < len(tasks):
+        n = min(size, max(1, math.ceil((len(tasks) - i) / (2 * max(workers, 1)))))
+        out.append(list(tasks[i:i + n]))
+        i += n
+    return out
 
 
 def batch_size(run_seconds: float, n_tasks: int, workers: int,

@@ -81,6 +81,11 @@ def test_effects_identical_for_one_and_two_workers_and_dask(tmp_path):
             outs.values()]
     pd.testing.assert_frame_equal(runs[0], runs[1])
     pd.testing.assert_frame_equal(runs[0], runs[2])
+    assert not any(c.startswith("_") for c in runs[0].columns)  # timing records stay in memory
+    # every stored file but the run rows (which hold their runtime) is the same bytes
+    stored = [{f.relative_to(o): f.read_bytes() for f in o.glob("detail/*/*.parquet")}
+              for o in outs.values()]
+    assert len(stored[0]) == 2 * 6 and stored[0] == stored[1] == stored[2]
     # the same numbers from Python
     from_python = srmsim.compare(outs["w1"])
     from_csv = pd.read_csv(outs["w1"] / "effects.csv")
@@ -106,6 +111,29 @@ def test_batches_inside_local_processes_share_one_pool():
         assert first | second <= workers == set(pool._processes)
         assert os.getpid() not in workers
     assert not executors._POOLS and not pool._processes
+
+
+def test_chunks_keep_the_order_and_shrink_to_single_tasks():
+    from srmsim.executors import batches
+
+    for n, size, workers in [(120, 6, 2), (7, 6, 2), (50, 4, 3), (1, 5, 8), (0, 3, 2)]:
+        chunks = batches(list(range(n)), size, workers)
+        assert [t for c in chunks for t in c] == list(range(n))
+        assert all(1 <= len(c) <= size for c in chunks)
+        assert [len(c) for c in chunks] == sorted((len(c) for c in chunks), reverse=True)
+        assert not chunks or len(chunks[-1]) == 1  # no worker waits on a long last chunk
+    assert [len(c) for c in batches(list(range(120)), 6, 2)][:17] == [6] * 17
+
+
+def test_workers_get_one_blas_thread_and_the_parent_keeps_its_environment(monkeypatch):
+    """Two workers on two cores must not each start a BLAS thread per core."""
+    from srmsim import executors
+
+    monkeypatch.delenv("VECLIB_MAXIMUM_THREADS", raising=False)
+    seen: list[str | None] = []
+    executors.execute(os.getenv, [("VECLIB_MAXIMUM_THREADS",)] * 2, 2, None, seen.append)
+    assert seen == ["1", "1"]
+    assert "VECLIB_MAXIMUM_THREADS" not in os.environ
 
 
 def test_replication_seeds_are_shared_by_variants(tmp_path):
@@ -149,6 +177,27 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert effects_bytes(part) == effects_bytes(full)
     manifest = srmsim.experiment.load_runs(part)[1]
     assert manifest["sessions"][-1]["runs"] == 12 - len(before)
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """kill -9 of an experiment on 2 workers leaves no process behind (each would otherwise
+    finish its task for no one and then wait for ever); resuming is tested above."""
+    import psutil
+
+    exp = write_experiment(tmp_path, replications=10)
+    part = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "experiment", str(exp),
+                             "--out", str(part), "--quiet", "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(part.glob("runs/*/*.parquet")):
+        time.sleep(0.05)
+    helpers = psutil.Process(proc.pid).children(recursive=True)  # fork server, workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert helpers and len(list(part.glob("runs/*/*.parquet"))) < 30, "kill part way through"
+    _, alive = psutil.wait_procs(helpers, timeout=15)
+    assert not alive, [p.cmdline()[-1][:80] for p in alive]
 
 
 def test_resume_refuses_a_changed_experiment(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
@@ -67,11 +68,15 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
 
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise SrmsimError("--workers must be at least 1")
+    if args.scheduler is None and (args.workers or os.cpu_count() or 1) > 1:
+        from srmsim import executors
+
+        executors.start_server(executors.RUN_MODULES)  # the workers' imports overlap ours
     from srmsim.experiment.runner import run_experiment
     from srmsim.experiment.spec import load_experiment
 
-    if args.workers is not None and args.workers < 1:
-        raise SrmsimError("--workers must be at least 1")
     exp = load_experiment(args.file, parse_settings(args.settings))
     out = Path(args.out) if args.out else Path("results") / exp.name
     summary = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,

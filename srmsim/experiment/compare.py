@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
@@ -58,6 +57,8 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     a positive baseline (see :mod:`srmsim.experiment.outcomes`), else NaN; ``verdict`` says
     whether the interval shows the variant better, worse, or no clear change.
     """
+    from scipy import stats  # here, not at the top: workers import this package, never this
+
     if baseline not in set(runs["variant"]):
         raise SrmsimError(f"baseline variant {baseline!r} has no finished runs")
     rows = []

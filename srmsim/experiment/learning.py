@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from srmsim import calendar
 from srmsim.policy.chooser import oracle_matched
@@ -150,6 +149,8 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     ``runs`` is an experiment's runs table with ``regret_t<k>``, ``oracle_match_t<k>``,
     ``reading_per_100h_t<k>`` ... columns (those it has).
     """
+    from scipy import stats  # here: workers import this module, never this function
+
     rows = []
     for measure, _ in CURVE_MEASURES:
         cols = sorted((c for c in runs.columns if c.startswith(f"{measure}_t")

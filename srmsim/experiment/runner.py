@@ -4,7 +4,8 @@ Executors (one interface, results identical whatever is chosen, because each run
 its scenario and seed):
 
 - ``workers=1``: in this process;
-- ``workers=N``: a local process pool (spawn, as Mesa requires);
+- ``workers=N``: a local process pool (forked from a fork server that has imported srmsim,
+  or spawned where there is none: :mod:`srmsim.executors`);
 - ``scheduler="tcp://host:8786"`` (or a ``distributed.Client``): a Dask cluster (``dask`` extra).
 
 Runs are sent in batches so that each task is worth sending (measured here: a Dask task costs
@@ -17,13 +18,17 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from srmsim import executors
 from srmsim.experiment.spec import Experiment
 from srmsim.experiment.store import ResultsStore
+
+if TYPE_CHECKING:
+    from srmsim.scenario import Scenario
 
 TARGET_TASK_SECONDS = 1.0
 STUDENT_WEEKS_PER_SECOND = 3e6  # conservative engine speed, for batch sizing only
@@ -39,21 +44,33 @@ class RunTask:
     definitions: tuple[dict[str, Any], ...] = ()  # the experiment's user-defined outcomes
 
 
+@lru_cache(maxsize=32)
+def _scenario(text: str, source: str) -> Scenario:
+    """The scenario of a task's YAML, read once per worker: every replication of a variant
+    sends the same text, and reading it (~9 ms) is 4% of a quickstart run."""
+    from srmsim.scenario import scenario_from_dict
+    from srmsim.yamlio import load_yaml_text
+
+    return scenario_from_dict(load_yaml_text(text), source)
+
+
 def run_one(task: RunTask) -> dict[str, Any]:
-    """Run one replication of one variant; never raises (errors are returned as data)."""
+    """Run one replication of one variant; never raises (errors are returned as data).
+
+    The row's ``_timing`` (process id, start and end in epoch seconds, the run's CPU seconds)
+    is for the benchmarks; it is never stored."""
 
     from srmsim.experiment.custom import build_outcomes
     from srmsim.experiment.outcomes import OUTCOMES, measure, measure_groups
     from srmsim.model import TrustModel
-    from srmsim.scenario import scenario_from_dict
-    from srmsim.yamlio import load_yaml_text
 
+    started, cpu0 = time.time(), time.process_time()
     t0 = time.perf_counter()
     row: dict[str, Any] = {"variant": task.variant, "replication": task.replication,
                            "seed": task.seed}
     try:
-        scenario = scenario_from_dict(load_yaml_text(task.scenario_yaml),
-                                      f"variant {task.variant}")
+        # a copy: nothing a run might change in its scenario can reach the next run
+        scenario = _scenario(task.scenario_yaml, f"variant {task.variant}").model_copy(deep=True)
         model = TrustModel(scenario, seed=task.seed)
         model.run()
         result = model.results()
@@ -69,6 +86,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row["error"] = f"{type(err).__name__}: {err}"
         row["traceback"] = traceback.format_exc(limit=5)
     row["runtime_seconds"] = time.perf_counter() - t0
+    row["_timing"] = (os.getpid(), started, time.time(), time.process_time() - cpu0)
     return row
 
 
@@ -106,21 +124,53 @@ def with_backlog(weeks: pd.DataFrame, requests_weekly: pd.DataFrame | None) -> p
         "run_week", kind="stable").reset_index(drop=True)
 
 
+#: the fields of a row's ``_timing`` (see :func:`run_one`)
+TIMING_FIELDS = ("pid", "started", "finished", "cpu_seconds")
+
+
 def run_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:
     return [run_one(t) for t in tasks]
+
+
+def store_rows(store: ResultsStore, rows: list[dict[str, Any]], digest: str | None = None,
+               timings: list[dict[str, Any]] | None = None) -> int:
+    """Store each finished run (stamped with the experiment's ``digest`` if given) or its
+    failure; returns the number of failures. ``timings`` receives each run's ``_timing``, the
+    seconds its storing took here and when it was stored (epoch seconds)."""
+    failed = 0
+    for row in rows:
+        timing = row.pop("_timing", None)
+        t0 = time.perf_counter()
+        if row.get("error"):
+            failed += 1
+            store.save_failure(row)
+        else:
+            row.pop("traceback", None)
+            if digest is not None:
+                row["experiment_hash"] = digest
+            store.save_run(row)
+        if timings is not None and timing is not None:
+            timings.append(dict(zip(TIMING_FIELDS, timing, strict=True),
+                                store_seconds=time.perf_counter() - t0, stored=time.time()))
+    return failed
 
 
 def plan(experiment: Experiment, replications: range, store: ResultsStore | None
          ) -> list[RunTask]:
     seeds = experiment.seeds()
+    texts: dict[int, str] = {}  # a variant without uncertain parameters is one scenario
+    scenarios = []  # ... kept alive, so that no id() is reused
     tasks = []
     for variant in experiment.variants:
         for rep in replications:
             if store is not None and store.has(variant, rep):
                 continue
             sc = experiment.scenario_for(variant, rep)
-            tasks.append(RunTask(variant, rep, seeds[rep], sc.to_yaml(), tuple(experiment.outcomes),
-                                 tuple(experiment.outcome_definitions)))
+            if id(sc) not in texts:
+                texts[id(sc)] = sc.to_yaml()
+                scenarios.append(sc)
+            tasks.append(RunTask(variant, rep, seeds[rep], texts[id(sc)],
+                                 tuple(experiment.outcomes), tuple(experiment.outcome_definitions)))
     return tasks
 
 
@@ -158,12 +208,16 @@ def run_experiment(
     scheduler: Any = None,
     resume: bool = False,
     progress: bool = True,
+    timings: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run every missing variant x replication into the store at ``out``.
 
     With ``sequential:`` in the experiment, replications are added in batches until every CI
     half-width named there is below its target, or ``max_replications`` is reached.
     Returns a summary: runs done, failures, replications, stopping reason.
+
+    ``timings`` (for benchmarks/experiments.py) receives a record per run: where and when it ran
+    (``_timing`` of :func:`run_one`), and the parent's seconds storing it.
     """
     from srmsim.experiment.compare import compare_frame
 
@@ -181,27 +235,24 @@ def run_experiment(
     reason = "replications"
     progress_bar = _Progress(0, False)
     try:
-        with executors.local_processes(workers if scheduler is None else 1):
+        tasks = plan(experiment, range(n_reps), store)
+        # no pool (no processes to start) when every run is stored already
+        pool = workers if scheduler is None and tasks else 1
+        with executors.local_processes(pool, executors.RUN_MODULES):
             while True:
-                tasks = plan(experiment, range(n_reps), store)
                 progress_bar = _Progress(len(tasks), progress)
 
                 def on_rows(rows: list[dict[str, Any]], bar: _Progress = progress_bar) -> None:
                     nonlocal done, failed
-                    for row in rows:
-                        if row.get("error"):
-                            failed += 1
-                            store.save_failure(row)
-                        else:
-                            row.pop("traceback", None)
-                            row["experiment_hash"] = digest
-                            done += 1
-                            store.save_run(row)
+                    n_failed = store_rows(store, rows, digest, timings)
+                    failed += n_failed
+                    done += len(rows) - n_failed
                     bar.update(rows)
 
-                size = batch_size(experiment, len(tasks), workers if scheduler is None else 8)
-                executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size)], workers,
-                                  scheduler, on_rows)
+                n_workers = workers if scheduler is None else 8
+                size = batch_size(experiment, len(tasks), n_workers)
+                chunks = executors.batches(tasks, size, n_workers)
+                executors.execute(run_batch, [(b,) for b in chunks], workers, scheduler, on_rows)
                 progress_bar.close()
                 if seq is None:
                     break
@@ -221,6 +272,7 @@ def run_experiment(
                     reason = "max_replications reached"
                     break
                 n_reps = min(n_reps + seq.batch, seq.max_replications)
+                tasks = plan(experiment, range(n_reps), store)
     finally:
         progress_bar.close()
         session.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"),

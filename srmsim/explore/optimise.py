@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from srmsim import executors
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
-from srmsim.experiment.runner import batch_size, plan, run_batch
+from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
 from srmsim.experiment.spec import Experiment, ExperimentConfig
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
@@ -327,17 +327,10 @@ def _evaluate(opt: Optimisation, store: ResultsStore, trials: list[Any], workers
     exp = opt.experiment(variants, opt.config.replications, opt.root_seed)
     tasks = plan(exp, range(exp.replications), store)
 
-    def on_rows(rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            if row.get("error"):
-                store.save_failure(row)
-            else:
-                row.pop("traceback", None)
-                store.save_run(row)
-
-    size = batch_size(exp, len(tasks), workers if scheduler is None else 8)
-    executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size)], workers,
-                      scheduler, on_rows)
+    n_workers = workers if scheduler is None else 8
+    size = batch_size(exp, len(tasks), n_workers)
+    executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size, n_workers)],
+                      workers, scheduler, lambda rows: store_rows(store, rows))
     return store.load()
 
 
@@ -376,7 +369,7 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
 
         bar = tqdm(total=total, unit="candidate", desc="search")
     try:
-        with executors.local_processes(workers if scheduler is None else 1):
+        with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
             while max_batches is None or batches_run < max_batches:
                 existing = study.get_trials(deepcopy=False)
                 left = [t for t in existing if t.state == TrialState.RUNNING]
@@ -522,7 +515,8 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
-    with executors.local_processes(workers if scheduler is None else 1):  # search and front
+    # one pool for the search and the front
+    with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
         return _optimise(opt, out, workers, scheduler, resume, progress)
 
 

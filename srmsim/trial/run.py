@@ -180,6 +180,10 @@ def _failed_row(replication: int, seed: int, err: BaseException) -> dict[str, An
     return row
 
 
+#: what a worker process imports before its first replication
+WORKER_MODULES = ("srmsim.model", "srmsim.trial.run")
+
+
 def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[dict[str, Any]]:
     """Worker entry point: rebuild the trial from plain data and run some replications.
 
@@ -210,7 +214,8 @@ def batch_size(trial: Trial, n_tasks: int, workers: int) -> int:
 def execute(payload: dict[str, Any], batches: list[list[tuple[int, int]]], workers: int,
             scheduler: Any, on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
     """Run batches of replications on the shared executors (:mod:`srmsim.executors`)."""
-    executors.execute(_run_batch, [(payload, b) for b in batches], workers, scheduler, on_rows)
+    executors.execute(_run_batch, [(payload, b) for b in batches], workers, scheduler, on_rows,
+                      preload=WORKER_MODULES)
 
 
 def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
@@ -244,7 +249,8 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     seeds = trial.seeds(n)
     done = set(store.stored(n)) if store is not None else set()
     tasks = [(r, s) for r, s in enumerate(seeds) if r not in done]
-    size = batch_size(trial, len(tasks), workers if scheduler is None else 8)
+    n_workers = workers if scheduler is None else 8
+    size = batch_size(trial, len(tasks), n_workers)
     rows: list[dict[str, Any]] = []
     bar = None
     if progress and tasks:
@@ -263,7 +269,7 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     try:
-        execute(trial.to_payload(), list(executors.batches(tasks, size)), workers, scheduler,
+        execute(trial.to_payload(), executors.batches(tasks, size, n_workers), workers, scheduler,
                 on_rows)
     finally:
         if bar is not None:
