@@ -416,10 +416,12 @@ class TrustModel(mesa.Model):
             df.insert(7, "attendance_rate", df["sessions_attended"] / df["sessions_possible"])
         return df
 
-    def results(self):
+    def results(self, final: bool = False):
+        """The run's tables; ``final=True`` when the model will not step again (the students
+        frame then shares the table's columns instead of copying them)."""
         from srmsim.results import RunResult
 
-        return RunResult.from_model(self)
+        return RunResult.from_model(self, final=final)
 
     def release(self) -> None:
         """Drop this model's agents so a long-lived worker does not keep it alive.
@@ -466,7 +468,7 @@ def run(
     model.run()
     if on_model is not None:
         on_model(model)
-    result = model.results()
+    result = model.results(final=True)
     model.release()
     big = len(model.students) >= _COLLECT_FROM
     del model

@@ -35,57 +35,60 @@ SEVERE_ABSENCE_DENOMINATOR = 2
 _SEX_LABELS = np.array(["F", "M"], dtype=object)
 
 
-def student_frame(t: StudentTable) -> pd.DataFrame:
+def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
     """One row per student, the columns documented in the README.
 
     Every column is an array of its own (the table's columns copied, so the frame never changes
     with a model that runs on), given to pandas with ``copy=False``: pandas would otherwise stack
     the columns of each type into one 2-D block, a second copy of the table (3 s at 8M students).
+    ``share=True`` uses the table's columns themselves, for a table that will never change again
+    (a finished run whose model is dropped): no copy at all.
     """
+    own = (lambda a: a) if share else np.copy
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = t.attended / t.possible
         on_time = t.on_time_total / t.set_total
     missed = (t.possible - t.attended).astype(np.int64)
     possible = t.possible.astype(np.int64)
     df = pd.DataFrame({
-        "uid": t.uid.copy(),
-        "school": t.school.copy(),
+        "uid": own(t.uid),
+        "school": own(t.school),
         "year_group": t.year_group.astype(np.int16),
         "age_months": np.round(t.age_months, 1),
         # two shared str objects, not a new one per student (400 MB at 8M students)
         "sex": _SEX_LABELS[(t.sex == 1).view(np.int8)],
-        "fsm": t.fsm.copy(),
-        "sen": t.sen.copy(),
-        "eal": t.eal.copy(),
-        "status": pd.Categorical.from_codes(t.status.copy(), [STATUS_NAMES[i] for i in range(3)]),
-        "entry_week": t.entry_step.copy(),
-        "exit_week": t.exit_step.copy(),
-        "prior_attainment": t.prior_attainment.copy(),
-        "sessions_possible": t.possible.copy(),
-        "sessions_attended": t.attended.copy(),
+        "fsm": own(t.fsm),
+        "sen": own(t.sen),
+        "eal": own(t.eal),
+        "status": pd.Categorical.from_codes(own(t.status), [STATUS_NAMES[i] for i in range(3)]),
+        "entry_week": own(t.entry_step),
+        "exit_week": own(t.exit_step),
+        "prior_attainment": own(t.prior_attainment),
+        "sessions_possible": own(t.possible),
+        "sessions_attended": own(t.attended),
         "attendance_rate": rate,
-        "attendance_autumn": t.attendance_autumn.copy(),
-        "attendance_spring": t.attendance_spring.copy(),
-        "attendance_summer": t.attendance_summer.copy(),
+        "attendance_autumn": own(t.attendance_autumn),
+        "attendance_spring": own(t.attendance_spring),
+        "attendance_summer": own(t.attendance_summer),
         # whole-session arithmetic: 39 missed of 390 is exactly 10% (floats would say 9.99..%)
         "persistent_absent": missed * PERSISTENT_ABSENCE_DENOMINATOR >= possible,
         "severe_absent": missed * SEVERE_ABSENCE_DENOMINATOR >= possible,
-        "incidents": t.incidents.copy(),
-        "lms_logins": t.logins.copy(),
-        "assignments_set": t.set_total.copy(),
-        "assignments_on_time": t.on_time_total.copy(),
+        "incidents": own(t.incidents),
+        "lms_logins": own(t.logins),
+        "assignments_set": own(t.set_total),
+        "assignments_on_time": own(t.on_time_total),
         "on_time_rate": on_time,
-        "reading_gap_start": t.reading_gap_start.copy(),
+        "reading_gap_start": own(t.reading_gap_start),
         "reading_gap_end": t.reading_obs - t.reading_obs_age,
-        "attainment": t.attainment.copy(),
-        "assessment": t.assessment.copy(),
-        "satisfaction": t.satisfaction.copy(),
-        "exam_score": t.exam_score.copy(),
+        "attainment": own(t.attainment),
+        "assessment": own(t.assessment),
+        "satisfaction": own(t.satisfaction),
+        "exam_score": own(t.exam_score),
         "withdrawn": t.status == WITHDRAWN,
-        "interventions": t.interventions.copy(),
-        "weeks_waited": t.weeks_waited.copy(),
-        "staff_minutes": t.staff_minutes.copy(),
-        "cost": t.cost.copy(),
+        "interventions": own(t.interventions),
+        "weeks_waited": own(t.weeks_waited),
+        "staff_minutes": own(t.staff_minutes),
+        "cost": own(t.cost),
     }, copy=False)
     no_sessions = t.possible == 0
     df.loc[no_sessions, ["persistent_absent", "severe_absent"]] = False
@@ -271,8 +274,9 @@ class RunResult:
         return write_report(out)
 
     @classmethod
-    def from_model(cls, model: TrustModel) -> RunResult:
-        students = student_frame(model.all_students())
+    def from_model(cls, model: TrustModel, final: bool = False) -> RunResult:
+        """``final``: the model will not run on (its table may be shared, not copied)."""
+        students = student_frame(model.all_students(), share=final)
         events = None
         if model.policy is not None:
             events = model.policy.events()
