@@ -322,6 +322,46 @@ def print_table(rows: list[dict[str, Any]], base_rate: float) -> None:
               f"{r['cpu_seconds']:>7.1f}")
 
 
+CEILING_SCRIPT = """
+import sys, time
+from srmsim.model import run
+from srmsim.scenario import load_scenario
+scenario = load_scenario(sys.argv[1])
+run(scenario, seed=0)  # warm
+t0, c0 = time.perf_counter(), time.process_time()
+for seed in range(1, int(sys.argv[2]) + 1):
+    run(scenario, seed=seed)
+print(time.perf_counter() - t0, time.process_time() - c0)
+"""
+
+
+def machine_ceiling(scenario: Path, runs: int, rounds: int = 2) -> dict[str, float]:
+    """What two cores give to perfectly parallel work on this machine: the same ``runs``
+    simulation runs in one process alone, then in two independent processes at once (no
+    executor, nothing shared), alternating (alone, pair, pair, alone, ...). The ceiling is
+    ``2 x time alone / time of each of the pair``: below 2 when two runs at once slow each
+    other (shared caches and memory bandwidth, or virtual cores that share a physical one)."""
+    import subprocess
+
+    def together(n: int) -> list[tuple[float, float]]:
+        procs = [subprocess.Popen([sys.executable, "-c", CEILING_SCRIPT, str(scenario),
+                                   str(runs)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(n)]
+        out = [p.communicate()[0].split() for p in procs]
+        return [(float(w), float(c)) for w, c in out]
+
+    alone, pair = [], []
+    for r in range(rounds):
+        for n in ((1, 2) if r % 2 == 0 else (2, 1)):
+            (alone if n == 1 else pair).extend(together(n))
+    wall_alone = sum(w for w, _ in alone) / len(alone)
+    wall_pair = sum(w for w, _ in pair) / len(pair)
+    cpu_alone = sum(c for _, c in alone) / len(alone)
+    cpu_pair = sum(c for _, c in pair) / len(pair)
+    return {"runs": runs, "wall_alone": wall_alone, "wall_pair": wall_pair,
+            "cpu_alone": cpu_alone, "cpu_pair": cpu_pair, "ceiling": 2 * wall_alone / wall_pair}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", type=Path, default=DEFAULT_EXPERIMENT,
@@ -337,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the results stores in this directory instead of a temp dir")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    parser.add_argument("--ceiling-runs", type=int, default=20,
+                        help="runs per process of the machine-ceiling measurement (0: skip)")
     args = parser.parse_args(argv)
     if args.replications < 2:
         parser.error("--replications must be at least 2")
@@ -412,6 +454,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"{local['seconds']:.2f} s, overhead {overhead:+.1%} "
                   f"({with_startup:+.1%} including start-up)")
             figures |= {"dask_overhead": overhead, "dask_overhead_with_startup": with_startup}
+        if args.ceiling_runs > 0:
+            base_file = workdir / "ceiling.yaml"
+            base_file.write_text(experiment.base.to_yaml(), encoding="utf-8")
+            ceiling = machine_ceiling(base_file, args.ceiling_runs)
+            local_speedup = local["runs_per_minute"] / base_rate
+            print(f"machine ceiling ({args.ceiling_runs} runs of the base scenario per process): "
+                  f"alone {ceiling['wall_alone']:.2f} s ({ceiling['cpu_alone']:.2f} CPU s), "
+                  f"two at once {ceiling['wall_pair']:.2f} s each "
+                  f"({ceiling['cpu_pair']:.2f} CPU s): two cores give at most "
+                  f"x{ceiling['ceiling']:.2f} to perfectly parallel runs; "
+                  f"{args.workers} local workers reach x{local_speedup:.2f}, "
+                  f"{local_speedup / ceiling['ceiling']:.0%} of that")
+            figures["machine_ceiling"] = ceiling
         outcomes = experiment.outcomes
         reference = tables["in-process"]
         identical = {name: same_outcomes(reference, t, outcomes) for name, t in tables.items()}
