@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ph.mark("build the trust")
     model.run()
     ph.mark("39 weeks")
-    result = model.results()
+    result = model.results(final=True)  # as `srmsim run`: the frame shares the finished table
     model.release()
     del model
     gc.collect()
