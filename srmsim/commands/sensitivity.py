@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def sensitivity_cmd(args: argparse.Namespace) -> int:
     from srmsim.errors import SrmsimError
     from srmsim.explore.sensitivity import format_sensitivity, sensitivity, sensitivity_plot
-    from srmsim.outputs import replace_files
+    from srmsim.outputs import csv_text, replace_files
     from srmsim.results import write_text
 
     if not 0.5 <= args.level < 1:
@@ -32,7 +32,7 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
     with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
-        write_text(table.to_csv(index=False, float_format="%.6g"), stage / "sensitivity.csv")
+        write_text(csv_text(table, float_format="%.6g"), stage / "sensitivity.csv")
         sensitivity_plot(table, stage / "sensitivity.png")
     print(format_sensitivity(table))
     print(f"wrote {out / 'sensitivity.csv'} and {out / 'sensitivity.png'}")

@@ -174,7 +174,7 @@ def trajectory_plot(found: Discovery, path: str | Path | None = None):
 def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
     """The discovery's tables, figure and summary in ``out``, a folder replaced whole (an
     earlier discovery's: no stale file, and a failure leaves it as it was)."""
-    from srmsim.outputs import holds_any, replace_dir
+    from srmsim.outputs import csv_text, holds_any, replace_dir
     from srmsim.results import write_text
 
     out = Path(out)
@@ -185,7 +185,7 @@ def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
              "runs": len(found.cases), "cases": int(found.cases.sum())}
     with replace_dir(out, replaceable=holds_any(*DISCOVERY_FILES)) as tmp:
         for name, frame in files.items():
-            write_text(frame.to_csv(index=False, float_format="%.6g"), tmp / name)
+            write_text(csv_text(frame, float_format="%.6g"), tmp / name)
         trajectory_plot(found, tmp / "prim_trajectory.png")
         write_text(found.summary() + "\n", tmp / "discovery.txt")
         write_text(json.dumps(about, indent=2) + "\n", tmp / "discovery.json")

@@ -56,7 +56,7 @@ from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
 from srmsim.experiment.spec import Experiment, ExperimentConfig
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
-from srmsim.outputs import replace_files
+from srmsim.outputs import csv_text, replace_files
 from srmsim.results import write_text
 from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
 
@@ -577,14 +577,14 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
         summary["regret"] = regret(opt, runs)
     # the results, swapped in as a set once all are written (none of a failed session's)
     with replace_files(out, RESULT_FILES) as stage:
-        write_text(table.to_csv(index=False, float_format="%.8g"), stage / "trials.csv")
-        write_text(front.to_csv(index=False, float_format="%.8g"), stage / "pareto.csv")
+        write_text(csv_text(table, float_format="%.8g"), stage / "trials.csv")
+        write_text(csv_text(front, float_format="%.8g"), stage / "pareto.csv")
         pareto_plot(opt, table, stage / "pareto.png")
-        write_text(effects.to_csv(index=False, float_format="%.8g"), stage / "front_effects.csv")
+        write_text(csv_text(effects, float_format="%.8g"), stage / "front_effects.csv")
         write_text(f"# Found by `srmsim optimise {opt.source}` ({best}). Levers:\n{header}"
                    + scenario.to_yaml(), stage / "best_policy.yaml")
         if "regret" in summary:
-            write_text(summary["regret"].to_csv(index=False, float_format="%.8g"),
+            write_text(csv_text(summary["regret"], float_format="%.8g"),
                        stage / "regret.csv")
     done = json.loads((out / "optimise.json").read_text())
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

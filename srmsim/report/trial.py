@@ -153,7 +153,10 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str) -> None:
            "students with and without the policy (the counterfactual run), paired over "
            "replications, with 95% simulation intervals. Only a simulation knows these; a real "
            "trial estimates subgroup effects far less precisely, and a cluster-randomised one "
-           "cannot estimate an effect for a single school.")
+           "cannot estimate an effect for a single school. A school's row pools the "
+           "replications in which that school was in the treated arm (in a cluster or "
+           "stepped-wedge trial, not every replication treats every school), so school rows "
+           "rest on fewer replications than the group rows.")
     present = set(eff["group"])
     groups = [ALL] + [g for _, yes, no in GROUPS for g in (yes, no) if g in present]
     schools = sorted((g for g in present if g.startswith("school ")),

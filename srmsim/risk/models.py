@@ -433,7 +433,7 @@ class PerSchoolRisk(RiskModel):
                 self.fallback_schools_.append(sch)
                 continue
             fit = fit_logistic(
-                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {sch!r}",
+                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {getattr(sch, 'item', lambda: sch)()!r}",
                 solver=self.solver,
             )
             self.school_params_[sch] = fit.params
