@@ -432,8 +432,9 @@ class PerSchoolRisk(RiskModel):
             if ev < self.min_events or int(m.sum()) - ev < self.min_events:
                 self.fallback_schools_.append(sch)
                 continue
+            label = sch.item() if isinstance(sch, np.generic) else sch  # 3, not np.int32(3)
             fit = fit_logistic(
-                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {getattr(sch, 'item', lambda: sch)()!r}",
+                X[m], y[m], ridge_sd=self.ridge_sd, what=f"{self.name}, school {label!r}",
                 solver=self.solver,
             )
             self.school_params_[sch] = fit.params
