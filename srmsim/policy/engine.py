@@ -353,8 +353,6 @@ class PolicyEngine:
     def _key(self, idx: np.ndarray) -> np.ndarray:
         """The dense (workflow, step) key of cases ``idx``."""
         c = self.cases
-        if len(self.step_key) == 1:  # one workflow: the key is the step
-            return c.step[idx].astype(np.int64)
         return self.step_key[c.wf[idx]] + c.step[idx]
 
     def _assign(self, idx: np.ndarray, now: int) -> None:
@@ -384,11 +382,8 @@ class PolicyEngine:
             self._end_course(active, now)
         c.status[idx] = CLOSED
         self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
-        if len(self.cooldown_weeks) == 1:
-            self.referable_from[0][c.row[idx]] = now + self.cooldown_weeks[0]
-        else:
-            wf = c.wf[idx]
-            self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
+        wf = c.wf[idx]
+        self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
@@ -401,11 +396,10 @@ class PolicyEngine:
         """The action stops: its level effects start to fade; minutes and cost reset."""
         c = self.cases
         act = c.action[idx]
-        present = _present(act, len(self.minutes))
-        for a in present:
+        for a in _present(act, len(self.minutes)):
             if not self._fading[a]:
                 continue
-            sel = idx[act == a] if len(present) > 1 else idx
+            sel = idx[act == a]
             rows, h = c.row[sel], self.fade_index[a]
             for k, size in self._fading[a]:
                 if self.modifiers.any:  # each student's own size
@@ -494,28 +488,22 @@ class PolicyEngine:
         wfs = self.policy.workflows
         t = self.model.students
         flags = self.policy.trigger_flags(due, {n: values[f"rule:{n}"] for n in due}, t)
-        if len(flags) == 1:
-            any_flag = next(iter(flags.values()))
-        else:
-            any_flag = np.zeros(len(t), dtype=bool)
-            for f in flags.values():
-                any_flag |= f
+        any_flag = np.logical_or.reduce(list(flags.values())) if flags else np.zeros(len(t), bool)
         # flagged students by school: a count of the (few) flagged rows' schools, not a pass
         # over the table
-        flagged_any = np.flatnonzero(any_flag)
-        self._flags += np.bincount(t.school[flagged_any], minlength=len(self._flags))
+        self._flags += np.bincount(t.school[np.flatnonzero(any_flag)], minlength=len(self._flags))
         c = self.cases
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
             if wf.trigger in due and wf.leave_queue_when_clear and len(waiting):
-                sel = waiting if len(wfs) == 1 else waiting[c.wf[waiting] == w]
+                sel = waiting[c.wf[waiting] == w]
                 clear = sel[~flags[wf.trigger][c.row[sel]]]
                 if len(clear):
                     self._close(clear, now, "cleared")
         for w, wf in enumerate(wfs):
             if wf.trigger not in due:
                 continue
-            flagged = flagged_any if len(flags) == 1 else np.flatnonzero(flags[wf.trigger])
+            flagged = np.flatnonzero(flags[wf.trigger])
             referable = self.referable_from[w][flagged] <= now
             if self.eligibility is not None:  # else everyone is eligible from week 0
                 referable &= self.eligible_from[flagged] <= now
@@ -543,7 +531,7 @@ class PolicyEngine:
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
-            sel = queued if len(self.n_steps) == 1 else queued[c.wf[queued] == w]
+            sel = queued[c.wf[queued] == w]
             if len(sel):
                 value = values[f"priority:{w}"][c.row[sel]].astype(np.float64)
                 c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
@@ -556,9 +544,8 @@ class PolicyEngine:
         c = self.cases
         u = np.empty(len(idx))
         key = self._key(idx)
-        present = _present(key, len(self.step_of_key))
-        for k in present:
-            sel = key == k if len(present) > 1 else slice(None)
+        for k in _present(key, len(self.step_of_key)):
+            sel = key == k
             w, i = self.step_of_key[k]
             name = self.policy.workflows[w].name
             u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
