@@ -63,7 +63,7 @@ class BlockRunner:
         size = -(-n // count)
         return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
-    def run(self, fn: Callable[[slice], None], n: int) -> None:
+    def run(self, fn: Callable[[slice], object], n: int) -> None:
         """``fn(rows)`` for every block of an ``n``-row table (blocks in any order when
         threaded: ``fn`` must touch only its own rows)."""
         blocks = self.blocks(n)

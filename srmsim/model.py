@@ -261,45 +261,33 @@ class TrustModel(mesa.Model):
             left.update(self.policy.pool_minutes_left())
         return left
 
-    def per_school(self, values: np.ndarray) -> np.ndarray:
-        """Totals of per-student ``values`` (or of each row of a 2-D array) by school, as int64:
-        one ``reduceat`` over the school slices of the table."""
-        starts = self._school_starts
-        values = np.asarray(values)
-        sums = np.zeros((*values.shape[:-1], len(starts)), dtype=np.int64)
-        inside = int(np.searchsorted(starts, values.shape[-1]))  # schools emptied at the end
-        if inside:
-            if values.dtype.kind in "biu":  # summed in int64 as it goes: no int64 copy
-                sums[..., :inside] = np.add.reduceat(values, starts[:inside], axis=-1,
-                                                     dtype=np.int64)
-            else:
-                sums[..., :inside] = np.add.reduceat(values.astype(np.int64, copy=False),
-                                                     starts[:inside], axis=-1)
-            sums[..., self._school_sizes == 0] = 0
-        return sums
-
-    #: the week's observations totalled by school, in this order, in the blocks' pass
+    #: the weekly report's totals by school, in this order, summed in the blocks' pass:
+    #: students on roll (after the week's withdrawals), then the week's observations
     OBSERVED = ("possible", "attended", "incidents", "logins", "set", "on_time", "withdrew")
+    TOTALLED = ("enrolled", *OBSERVED)
 
     def _block_totals(self, obs: dynamics.WeekObservation, rows: slice) -> tuple[int, np.ndarray]:
-        """Totals of the observed fields over one block's rows, by school: (index of the
-        block's first school, int64 array (fields, schools in the block)). A school split
-        between blocks gets a part from each; integer sums, so the order never matters."""
+        """The :attr:`TOTALLED` fields over one block's rows, by school: (index of the block's
+        first school, int64 array (fields, schools in the block)), while the block is in cache.
+        A school split between blocks gets a part from each; integer sums, so the order never
+        matters. Nothing after the blocks' pass changes a student's status before the report."""
         starts = self._school_starts
         lo, hi = rows.start, rows.stop
         if hi <= lo:
-            return 0, np.zeros((len(self.OBSERVED), 0), dtype=np.int64)
+            return 0, np.zeros((len(self.TOTALLED), 0), dtype=np.int64)
         first = int(np.searchsorted(starts, lo, side="right")) - 1
         last = int(np.searchsorted(starts, hi - 1, side="right")) - 1
         local = np.maximum(starts[first:last + 1], lo) - lo
-        part = np.empty((len(self.OBSERVED), last - first + 1), dtype=np.int64)
-        for f, name in enumerate(self.OBSERVED):
-            part[f] = np.add.reduceat(getattr(obs, name)[lo:hi], local, dtype=np.int64)
+        fields = [self.students.status[lo:hi] == ENROLLED,
+                  *(getattr(obs, name)[lo:hi] for name in self.OBSERVED)]
+        part = np.empty((len(fields), last - first + 1), dtype=np.int64)
+        for f, values in enumerate(fields):
+            part[f] = np.add.reduceat(values, local, dtype=np.int64)
         part[:, self._school_sizes[first:last + 1] == 0] = 0  # reduceat's value for an empty one
         return first, part
 
     def _add_block_totals(self, parts: dict[int, tuple[int, np.ndarray]]) -> np.ndarray:
-        sums = np.zeros((len(self.OBSERVED), len(self._school_starts)), dtype=np.int64)
+        sums = np.zeros((len(self.TOTALLED), len(self._school_starts)), dtype=np.int64)
         for first, part in parts.values():
             sums[:, first:first + part.shape[1]] += part
         return sums
@@ -307,8 +295,7 @@ class TrustModel(mesa.Model):
     def _report(self, obs: dynamics.WeekObservation) -> None:
         t = self.students
         starts = self._school_starts
-        # the observed fields were totalled block by block in the week's pass (no (8, N) stack)
-        sums = [self.per_school(t.status == ENROLLED), *self._week_totals]
+        sums = self._week_totals  # totalled block by block in the week's pass (no (8, N) stack)
         rec = {
             "run_week": np.full(len(starts), self.week_index), "year": np.full(len(starts), self.year),
             "week": np.full(len(starts), self.week), "school": np.arange(len(starts)),

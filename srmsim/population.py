@@ -102,19 +102,12 @@ def generate_students(
     (:class:`~srmsim.blocks.BlockRunner`) the blocks are the runner's and may run on its threads.
     """
     n = len(uid)
-    block = runner.block_rows if runner is not None else GENERATION_BLOCK
-    if traits is None and out is None and n > block:
+    runner = runner or BlockRunner(1, GENERATION_BLOCK)
+    if traits is None and out is None and n > runner.block_rows:
         table = StudentTable(n)
-
-        def fill(rows: slice) -> None:
-            generate_students(scenario, crn, schools, uid[rows], school[rows], year_group[rows],
-                              step=step, out=table.take(rows))
-
-        if runner is not None:
-            runner.run(fill, n)
-        else:
-            for lo in range(0, n, block):
-                fill(slice(lo, min(lo + block, n)))
+        runner.run(lambda rows: generate_students(
+            scenario, crn, schools, uid[rows], school[rows], year_group[rows], step=step,
+            out=table.take(rows)), n)
         return table
     pop, dyn = scenario.population, scenario.dynamics
     uid = uid.astype(np.int64)
