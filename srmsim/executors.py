@@ -199,6 +199,16 @@ def batches(tasks: Sequence[Any], size: int, workers: int = 1) -> list[list[Any]
     return out
 
 
+#: workers assumed on a Dask cluster when sizing tasks (its size is not known in advance)
+DASK_SLOTS = 8
+
+
+def slots(workers: int, scheduler: Any) -> int:
+    """How many tasks run at once, for sizing and ordering them: the local workers, or
+    :data:`DASK_SLOTS` on a Dask cluster."""
+    return workers if scheduler is None else DASK_SLOTS
+
+
 def batch_size(run_seconds: float, n_tasks: int, workers: int,
                target_seconds: float = 1.0) -> int:
     """Runs per task: enough that a task takes ``target_seconds`` (measured here: a Dask task

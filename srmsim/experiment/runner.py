@@ -249,7 +249,7 @@ def run_experiment(
                     done += len(rows) - n_failed
                     bar.update(rows)
 
-                n_workers = workers if scheduler is None else 8
+                n_workers = executors.slots(workers, scheduler)
                 size = batch_size(experiment, len(tasks), n_workers)
                 chunks = executors.batches(tasks, size, n_workers)
                 executors.execute(run_batch, [(b,) for b in chunks], workers, scheduler, on_rows)

@@ -327,7 +327,7 @@ def _evaluate(opt: Optimisation, store: ResultsStore, trials: list[Any], workers
     exp = opt.experiment(variants, opt.config.replications, opt.root_seed)
     tasks = plan(exp, range(exp.replications), store)
 
-    n_workers = workers if scheduler is None else 8
+    n_workers = executors.slots(workers, scheduler)
     size = batch_size(exp, len(tasks), n_workers)
     executors.execute(run_batch, [(b,) for b in executors.batches(tasks, size, n_workers)],
                       workers, scheduler, lambda rows: store_rows(store, rows))
