@@ -8,6 +8,7 @@ tables, writing the files. Peak RSS is the process's.
     python benchmarks/national.py                           # England, one thread
     python benchmarks/national.py --threads 2
     python benchmarks/national.py --schools 3500            # 3.5M students
+    python benchmarks/national.py --memory default          # numpy's and glibc's memory defaults
 
 Never run two of these at once on a small machine: 8M students need about 4 GB.
 The end-to-end figure to quote is ``/usr/bin/time -v srmsim run scenarios/england.yaml``.
@@ -56,15 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schools", type=int, default=None, help="override trust.n_schools")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--memory", choices=("srmsim", "default"), default="srmsim",
+                        help="srmsim: the memory settings `srmsim` uses (srmsim.memory); "
+                             "default: numpy's and glibc's own (huge pages, blocks returned)")
     args = parser.parse_args(argv)
 
+    from srmsim.memory import keep_freed_memory
     from srmsim.model import TrustModel
     from srmsim.scenario import load_scenario
+
+    if args.memory == "srmsim":
+        keep_freed_memory()
 
     sc = load_scenario(ROOT / "scenarios" / "england.yaml")
     if args.schools:
         sc = sc.with_overrides({"trust.n_schools": args.schools})
-    print(f"{sc.trust.n_schools:,} schools, {args.threads} thread(s), load average "
+    print(f"{sc.trust.n_schools:,} schools, {args.threads} thread(s), {args.memory} memory "
+          f"settings, load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     ph = Phases()
     model = TrustModel(sc, threads=args.threads)

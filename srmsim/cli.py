@@ -15,6 +15,7 @@ import sys
 
 from srmsim import __version__
 from srmsim.errors import SrmsimError
+from srmsim.memory import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
