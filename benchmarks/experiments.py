@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 2:
         parser.error("--workers must be at least 2 (1 worker is always measured)")
 
+    from srmsim.memory import keep_freed_memory
+
+    keep_freed_memory()  # as the srmsim command does; forked workers inherit it
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="srmsim-bench-experiments-"))

@@ -33,9 +33,14 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
-    """A worker's initializer: watch the parent, then import what its tasks need before the
-    first task arrives (a worker forked from a preloaded fork server has them already)."""
+    """A worker's initializer: watch the parent, take the memory settings of the srmsim
+    command (the fork server is a fresh process: it inherits none), then import what its tasks
+    need before the first task arrives (a worker forked from a preloaded fork server has them)."""
     import threading
+
+    from srmsim.memory import keep_freed_memory
+
+    keep_freed_memory()
 
     threading.Thread(target=_exit_with, args=(parent, os.getppid()), daemon=True,
                      name="srmsim-parent-watch").start()
