@@ -411,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is not None:
             ENGINE[key] = getattr(args, key)
 
+    if any(v is not None for v in (args.child, args.child_pair, args.child_choosers)):
+        from srmsim.memory import keep_freed_memory
+
+        keep_freed_memory()  # measure the engine as the srmsim command runs it
     if args.child is not None:
         row = measure(args.child, args.child_scenario, not args.child_no_policy, args.repeat,
                       trace=not args.no_trace)
