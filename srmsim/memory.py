@@ -37,10 +37,12 @@ def keep_freed_memory() -> bool:
     Why: fresh memory is what an 8M-student run waits for, not arithmetic (see the module note).
     """
     if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
-        from numpy._core.multiarray import _set_madvise_hugepage  # documented in numpy's
-        # "global state" page, with the environment variable that overrides it
-
-        _set_madvise_hugepage(False)
+        # numpy's switch, documented on its "global state" page with the environment variable
+        try:
+            import numpy._core.multiarray as multiarray
+        except ImportError:  # numpy 1.x
+            import numpy.core.multiarray as multiarray  # type: ignore[no-redef]
+        multiarray._set_madvise_hugepage(False)  # type: ignore[attr-defined]
     name = ctypes.util.find_library("c")
     if not name:
         return False
