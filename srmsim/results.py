@@ -32,7 +32,7 @@ PERSISTENT_ABSENCE_DENOMINATOR = 10
 SEVERE_ABSENCE_DENOMINATOR = 2
 
 
-_SEX_LABELS = np.array(["F", "M"], dtype=object)
+SEX_LABELS = ("F", "M")  # codes 0 and 1 of the students table's sex column
 
 
 def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
@@ -55,8 +55,9 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
         "school": own(t.school),
         "year_group": t.year_group.astype(np.int16),
         "age_months": np.round(t.age_months, 1),
-        # two shared str objects, not a new one per student (400 MB at 8M students)
-        "sex": _SEX_LABELS[(t.sex == 1).view(np.int8)],
+        # categorical, as `status`: one byte a student (a str column of 8M students took
+        # 0.7-0.9 s to build and 0.3 s to write)
+        "sex": pd.Categorical.from_codes((t.sex == 1).view(np.int8), SEX_LABELS),
         "fsm": own(t.fsm),
         "sen": own(t.sen),
         "eal": own(t.eal),
