@@ -26,6 +26,7 @@ import pandas as pd
 
 from srmsim import __version__
 from srmsim.errors import SrmsimError
+from srmsim.outputs import make_dir
 from srmsim.results import write_parquet, write_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
@@ -79,6 +80,14 @@ class RunStore:
         return bool(self.run_files()) or any(self.root.glob("failures/*/*.json"))
 
     # ------------------------------------------------------------------ writing
+    def protect(self, private: bool) -> None:
+        """A study of a trust built from real records keeps its folder owner-only (0700), as a
+        run from records does: its runs, detail, report and effects are simulated aggregates of
+        pupils copied from the records, so no one else may read any file in it."""
+        if private:
+            for folder in dict.fromkeys((self.folder, self.root)):
+                make_dir(folder, private=True)
+
     def save_run(self, row: dict[str, Any]) -> None:
         fail = self.failure_path(row["variant"], row["replication"])
         if fail.exists():

@@ -121,6 +121,11 @@ class Experiment:
                                                   + "; ".join(m for _, m in err.problems))]) from None
 
     @property
+    def from_records(self) -> bool:
+        """Some variant's trust is built from real pupil records: its outputs are private."""
+        return any(sc.population.records for sc in (self.base, *self.variants.values()))
+
+    @property
     def replications(self) -> int:
         design = self.config.design
         if design is not None and design.fixed_size:

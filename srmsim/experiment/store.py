@@ -61,8 +61,10 @@ class ResultsStore(RunStore):
         digest = experiment.digest()
         current = self.reopen(digest, str(experiment.source), resume, seeds=experiment.seeds())
         if current is not None:
+            self.protect(experiment.from_records)
             return current
         check_out(self.root, only_hidden)  # a new store: never scattered among other files
+        self.protect(experiment.from_records)
         manifest = {
             "name": experiment.name,
             "experiment_hash": digest,

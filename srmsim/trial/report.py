@@ -274,7 +274,8 @@ class TrialResult:
 
         final = Path(out)
         keep = (STORE_DIR,) if TrialStore.of(final).belongs_to(self.trial) else ()
-        with replace_dir(final, replaceable=holds_any(*TRIAL_MARKERS), keep=keep) as out:
+        with replace_dir(final, private=self.trial.from_records,
+                         replaceable=holds_any(*TRIAL_MARKERS), keep=keep) as out:
             write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
             write_text(csv_text(self.summary, float_format="%.10g"), out / "trial_summary.csv")
             self.plot(out / "trial.png")

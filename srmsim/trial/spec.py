@@ -267,6 +267,11 @@ class Trial:
     source: str
 
     @property
+    def from_records(self) -> bool:
+        """The trust is built from real pupil records: the trial's outputs are private."""
+        return bool(self.scenario.population.records)
+
+    @property
     def name(self) -> str:
         return self.config.name
 

@@ -92,6 +92,7 @@ class TrialStore(RunStore):
             current = None
         complete = current is not None and len(self.stored(n)) == n
         current = self.reopen(digest, trial.source, resume, complete=complete, seeds=seeds)
+        self.protect(trial.from_records)
         if current is not None:
             return current
         manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,

@@ -1,0 +1,93 @@
+"""Experiments and trials of a trust built from real records keep their folders owner-only,
+as a run from records does; the same studies of a simulated trust follow the user's umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from srmsim.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    n = 240
+    recs = pd.DataFrame({"school": np.repeat(["URN100001", "URN100002"], n // 2),
+                         "year_group": rng.choice([7, 8], n), "sex": rng.choice(["F", "M"], n),
+                         "fsm": rng.random(n) < 0.3})
+    path = tmp_path / "records.parquet"
+    recs.to_parquet(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def usual_umask():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def experiment_file(tmp_path: Path, records: Path | None) -> Path:
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario["trust"] = {**scenario.get("trust", {}), "n_schools": 2,
+                         "students_per_year_group": 40}
+    scenario.setdefault("outputs", {})["history"] = "none"
+    if records is not None:
+        scenario.setdefault("population", {})["records"] = str(records)
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    exp = {"name": "private_exp", "scenario": "scenario.yaml", "baseline": "none",
+           "replications": 2, "seed": 5, "outcomes": ["attendance"],
+           "variants": {"none": {"policy": None}, "policy": {}}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("from_records", [True, False])
+def test_experiment_folder_is_owner_only_when_built_from_records(tmp_path, records,
+                                                                 from_records, capsys):
+    path = experiment_file(tmp_path, records if from_records else None)
+    out = tmp_path / "results"
+    assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    assert (out / "report.html").is_file() and list(out.glob("runs/*/*.parquet"))
+    assert mode(out) == (0o700 if from_records else 0o755)
+    # resuming or re-reporting keeps it so, even if someone opened it up meanwhile
+    os.chmod(out, 0o755)
+    assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    assert mode(out) == (0o700 if from_records else 0o755)
+
+
+@pytest.mark.parametrize("from_records", [True, False])
+def test_trial_folder_and_files_are_owner_only_when_built_from_records(tmp_path, records,
+                                                                       from_records, capsys):
+    spec = {"name": "private_trial", "scenario": str(REPO / "scenarios" / "reading_age.yaml"),
+            "overrides": {"trust.students_per_year_group": 40,
+                          **({"population.records": str(records)} if from_records
+                             else {"trust.n_schools": 2})},
+            "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+            "baseline": "reading_gap_start", "population": "flagged", "replications": 2,
+            "seed": 3}
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "trial"
+    assert main(["trial", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert (out / "trial_runs.csv") in files and any("store" in p.parts for p in files)
+    if from_records:
+        assert mode(out) == 0o700 and mode(out / "store") == 0o700
+        assert {mode(p) for p in files} == {0o600}
+    else:
+        assert mode(out) == 0o755 and mode(out / "trial_runs.csv") == 0o644
