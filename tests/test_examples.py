@@ -41,6 +41,34 @@ def test_copy_out_gives_every_example_and_they_run_from_there(tmp_path, capsys) 
     assert (target / "scenarios/default.yaml").read_text() == "name: mine\n"
 
 
+def test_a_copy_that_fails_part_way_takes_back_what_it_wrote(tmp_path, monkeypatch,
+                                                              capsys) -> None:
+    """A full disk after a few files: exit 2, a short error, no file left behind (so the same
+    command works once there is room), and a user's own file in the folder untouched."""
+    import errno
+
+    import srmsim.examples as examples
+
+    real, calls = examples.write_atomic, []
+
+    def fill_up(path, write, private=False):
+        calls.append(path)
+        if len(calls) > 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, write, private)
+
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine\n")
+    monkeypatch.setattr(examples, "write_atomic", fill_up)
+    assert main(["examples", str(target)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert [p.name for p in target.rglob("*")] == ["notes.txt"]  # no file, no empty folder
+    monkeypatch.setattr(examples, "write_atomic", real)
+    assert main(["examples", str(target)]) == 0
+    assert len([p for p in target.rglob("*") if p.is_file()]) == len(_shipped()) + 1
+
+
 def test_the_wheel_carries_the_examples(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                            "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],

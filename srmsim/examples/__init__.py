@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
+from srmsim.outputs import write_atomic
 
 FOLDERS = ("scenarios", "experiments", "notebooks", "data")
 
@@ -46,10 +47,23 @@ def copy_examples(target: str | Path) -> list[Path]:
     if clashes:
         raise SrmsimError(f"{target}: would overwrite {len(clashes)} existing file(s), e.g. "
                           f"{clashes[0]}; choose an empty or new folder")
-    written = []
-    for rel, source in sorted(files.items()):
-        dest = target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(source.read_bytes())
-        written.append(dest)
+    new_dirs = sorted({d for rel in files for d in (target / rel).parents
+                       if d.is_relative_to(target) and not d.exists()}, key=lambda d: -len(d.parts))
+    written: list[Path] = []
+    try:
+        for rel, source in sorted(files.items()):
+            dest = target / rel
+
+            def copy(tmp: str, data: bytes = source.read_bytes()) -> None:
+                Path(tmp).write_bytes(data)
+
+            write_atomic(dest, copy)
+            written.append(dest)
+    except BaseException:  # a full disk, Ctrl-C: take back what was copied, so a retry works
+        for dest in written:
+            dest.unlink(missing_ok=True)
+        for folder in new_dirs:  # deepest first; only folders this copy created
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     return written
