@@ -179,29 +179,36 @@ def record_week(t: StudentTable, obs: WeekObservation, step: int) -> None:
     t.w_on_time[slot] = obs.on_time
 
 
-def reading_test(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int) -> None:
-    """A standardised reading test: a noisy reading age, as a school would record it."""
-    enrolled = t.status == ENROLLED
-    z = crn.normal("test.reading", step, t.uid).astype(F32)
-    obs = t.reading_age + F32(d.reading_test_sd) * z
-    t.reading_obs = np.where(enrolled, obs, t.reading_obs)
-    t.reading_obs_age = np.where(enrolled, t.age_months, t.reading_obs_age)
-    first = enrolled & np.isnan(t.reading_gap_start)
-    t.reading_gap_start[first] = (t.reading_obs - t.reading_obs_age)[first]
+def reading_test(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int,
+                 rows: slice = slice(None)) -> None:
+    """A standardised reading test: a noisy reading age, as a school would record it.
+
+    For ``rows`` only (in place: a slice of the table is a table of views), so the model runs it
+    in the week's blocks, on their threads; every step is elementwise and keyed by uid."""
+    part = t.take(rows)
+    enrolled = part.status == ENROLLED
+    z = crn.normal("test.reading", step, part.uid).astype(F32)
+    np.copyto(part.reading_obs, part.reading_age + F32(d.reading_test_sd) * z, where=enrolled)
+    np.copyto(part.reading_obs_age, part.age_months, where=enrolled)
+    first = enrolled & np.isnan(part.reading_gap_start)
+    part.reading_gap_start[first] = (part.reading_obs - part.reading_obs_age)[first]
 
 
-def term_assessments(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int) -> None:
-    """End of term: assessment score, satisfaction pulse (1-5) and the term's attendance."""
-    enrolled = t.status == ENROLLED
+def term_assessments(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int,
+                     rows: slice = slice(None)) -> None:
+    """End of term: assessment score, satisfaction pulse (1-5) and the term's attendance (for
+    ``rows`` only, in place, as :func:`reading_test`)."""
+    part = t.take(rows)
+    enrolled = part.status == ENROLLED
     term = calendar.TERM_NAMES[calendar.term_of(step % calendar.WEEKS_PER_YEAR)]
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = (t.term_attended / t.term_possible).astype(F32)
-    column = getattr(t, f"attendance_{term}")
-    column[t.term_possible > 0] = rate[t.term_possible > 0]
-    z_a, z_s = crn.normal2("test.term", step, t.uid)
-    t.assessment = np.where(enrolled, t.attainment + F32(d.assessment_sd) * z_a, t.assessment)
-    pulse = F32(3.0) + F32(0.9) * t.wellbeing() + F32(0.3) * t.engagement() + F32(0.6) * z_s
-    t.satisfaction = np.where(enrolled, np.clip(np.round(pulse), 1, 5), t.satisfaction)
+        rate = (part.term_attended / part.term_possible).astype(F32)
+    column = getattr(part, f"attendance_{term}")
+    column[part.term_possible > 0] = rate[part.term_possible > 0]
+    z_a, z_s = crn.normal2("test.term", step, part.uid)
+    np.copyto(part.assessment, part.attainment + F32(d.assessment_sd) * z_a, where=enrolled)
+    pulse = F32(3.0) + F32(0.9) * part.wellbeing() + F32(0.3) * part.engagement() + F32(0.6) * z_s
+    np.copyto(part.satisfaction, np.clip(np.round(pulse), 1, 5), where=enrolled)
 
 
 def reset_term(t: StudentTable) -> None:

@@ -223,17 +223,19 @@ class TrustModel(mesa.Model):
             t.year_attended[:] = 0
         obs, wlogit = self._obs, self._withdrawal_logit
         parts: dict[int, tuple[int, np.ndarray]] = {}
+        reading_test = week in calendar.READING_TEST_WEEKS
+        term_end = week in calendar.TERM_ENDS
 
         def block(rows: slice) -> None:
             dynamics.week_rows(t, d, crn, step, week, wlogit, obs, rows)
             parts[rows.start] = self._block_totals(obs, rows)  # while the block is in cache
+            if reading_test:  # after the week, student by student, as a whole-table pass was
+                dynamics.reading_test(t, d, crn, step, rows)
+            if term_end:
+                dynamics.term_assessments(t, d, crn, step, rows)
 
         self.blocks.run(block, len(t))
         self._week_totals = self._add_block_totals(parts)
-        if week in calendar.READING_TEST_WEEKS:
-            dynamics.reading_test(t, d, crn, step)
-        if week in calendar.TERM_ENDS:
-            dynamics.term_assessments(t, d, crn, step)
         if self.policy is not None:
             self.policy.step(obs)
             if self.policy.mode == "pool_first":
