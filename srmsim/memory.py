@@ -29,6 +29,7 @@ M_MMAP_THRESHOLD = -3
 
 KEEP_BYTES = 256 * 2**20  # blocks up to this size come from (and go back to) the heap
 TRIM_BYTES = 1024 * 2**20  # free memory kept at the top of the heap before it is returned
+PAD_BYTES = 64 * 2**20  # extra asked of the kernel each time the heap grows
 
 
 def keep_freed_memory() -> bool:
@@ -56,5 +57,5 @@ def keep_freed_memory() -> bool:
     return bool(
         mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)
         and mallopt(M_TRIM_THRESHOLD, TRIM_BYTES)
-        and mallopt(M_TOP_PAD, 64 * 2**20)
+        and mallopt(M_TOP_PAD, PAD_BYTES)
     )

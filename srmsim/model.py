@@ -229,7 +229,7 @@ class TrustModel(mesa.Model):
         def block(rows: slice) -> None:
             dynamics.week_rows(t, d, crn, step, week, wlogit, obs, rows)
             parts[rows.start] = self._block_totals(obs, rows)  # while the block is in cache
-            if reading_test:  # after the week, student by student, as a whole-table pass was
+            if reading_test:  # after the block's week: each student's order of steps as before
                 dynamics.reading_test(t, d, crn, step, rows)
             if term_end:
                 dynamics.term_assessments(t, d, crn, step, rows)

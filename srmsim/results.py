@@ -21,7 +21,7 @@ import pandas as pd
 from srmsim import __version__
 from srmsim.outputs import holds_any, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario
-from srmsim.students import STATUS_NAMES, WITHDRAWN, StudentTable
+from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
 
 if TYPE_CHECKING:
     from srmsim.model import TrustModel
@@ -30,9 +30,6 @@ PERSISTENT_ABSENCE = 0.10  # DfE: missing 10% or more of possible sessions
 SEVERE_ABSENCE = 0.50  # DfE: missing 50% or more
 PERSISTENT_ABSENCE_DENOMINATOR = 10
 SEVERE_ABSENCE_DENOMINATOR = 2
-
-
-SEX_LABELS = ("F", "M")  # codes 0 and 1 of the students table's sex column
 
 
 def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
@@ -57,7 +54,7 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
         "age_months": np.round(t.age_months, 1),
         # categorical, as `status`: one byte a student (a str column of 8M students took
         # 0.7-0.9 s to build and 0.3 s to write)
-        "sex": pd.Categorical.from_codes((t.sex == 1).view(np.int8), SEX_LABELS),
+        "sex": pd.Categorical.from_codes((t.sex == 1).view(np.int8), SEX_NAMES),
         "fsm": own(t.fsm),
         "sen": own(t.sen),
         "eal": own(t.eal),

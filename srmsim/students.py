@@ -17,6 +17,8 @@ WINDOW = 14
 
 ENROLLED, WITHDRAWN, LEFT = 0, 1, 2
 STATUS_NAMES = {ENROLLED: "enrolled", WITHDRAWN: "withdrawn", LEFT: "left"}
+#: labels of the ``sex`` column's codes 0 and 1
+SEX_NAMES = ("F", "M")
 
 
 @dataclass(frozen=True)
