@@ -51,3 +51,11 @@ def folder_bytes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
     out): to show that a folder was replaced whole, or left exactly as it was."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name not in skip}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow studies (``-m slow``) run as long as they need; pyproject's ``timeout`` is for the
+    default run, where it turns a hang into a failure."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.timeout(0))

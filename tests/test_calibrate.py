@@ -49,6 +49,9 @@ from srmsim.errors import DataError, ScenarioError
 from srmsim.model import TrustModel
 from srmsim.scenario import Scenario, load_scenario
 
+# one worker builds this module's result fixtures once (they would be built on each worker)
+pytestmark = pytest.mark.xdist_group("calibrate")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "data" / "sample"
 TRUTH = {"dynamics.absence_logit": -3.8, "population.attainment_icc": 0.25,

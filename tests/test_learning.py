@@ -16,6 +16,9 @@ from srmsim.model import TrustModel
 from srmsim.policy.chooser import TRAINING_COLUMNS
 from srmsim.scenario import scenario_from_dict
 
+# one worker builds this module's result fixtures once (they would be built on each worker)
+pytestmark = pytest.mark.xdist_group("learning")
+
 CANDIDATES = ["reading_club", "parent_reading_at_home", "small_group_tuition"]
 FEATURES = ["fsm", "sen", "eal", "prior_attainment", "reading_gap"]
 #: strong, known heterogeneity: each action is best for a different group of students

