@@ -40,28 +40,30 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
             runs_added: bool = False) -> None:
     """effects.csv, forest.png and (for the file's baseline) report.html, swapped in as a set
     once all are written; a report.html older than runs added in this session is removed."""
-    from srmsim.experiment.compare import compare, forest_plot, format_effects, registry_of
-    from srmsim.experiment.store import ResultsStore
+    from srmsim.experiment.compare import compare_loaded, forest_plot, format_effects
+    from srmsim.experiment.learning import report_learning
+    from srmsim.experiment.result import ExperimentResult
     from srmsim.outputs import replace_files, write_csv
 
-    effects = compare(out, baseline=baseline)
-    manifest = ResultsStore(out).manifest() or {}
-    registry = registry_of(manifest)
-    html = html and baseline in (None, manifest.get("baseline"))
+    res = ExperimentResult.load(out)  # read once: effects, figure, report and curve share it
+    registry = res.registry
+    own_baseline = baseline in (None, res.baseline) and bool(res.outcomes)
+    effects = res.effects if own_baseline else compare_loaded(res.runs, res.manifest, baseline)
+    html = html and baseline in (None, res.baseline)
     names = ["effects.csv", "forest.png"] + (["report.html"] if html or runs_added else [])
     with replace_files(out, names) as stage:
         write_csv(effects, stage / "effects.csv", float_format="%.10g")
-        forest_plot(effects, stage / "forest.png", registry)
+        if own_baseline:
+            res.plot(stage / "forest.png")  # drawn once, shown again in the report
+        else:
+            forest_plot(effects, stage / "forest.png", registry)
         if html:
             from srmsim.report import write_report
 
-            write_report(out, stage / "report.html")
+            write_report(out, stage / "report.html", result=res)
     print(format_effects(effects, registry))
     print("wrote " + ", ".join(str(out / name) for name in names if (out / name).exists()))
-    from srmsim.experiment.compare import load_runs
-    from srmsim.experiment.learning import report_learning
-
-    curve = report_learning(out, load_runs(out)[0])
+    curve = report_learning(out, res.runs)
     if curve:
         print()
         print(curve)

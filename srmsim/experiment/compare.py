@@ -64,13 +64,15 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     rows = []
     base = runs[runs["variant"] == baseline].set_index("replication")
     order = order or variant_order(runs)
+    t_quantile: dict[int, float] = {}  # by degrees of freedom: one scipy call each, not per row
     for variant in [v for v in order if v != baseline]:
         arm = runs[runs["variant"] == variant].set_index("replication")
         common = arm.index.intersection(base.index).sort_values()
+        arm_common, base_common = arm.loc[common], base.loc[common]  # once per variant
         for outcome in outcomes:
             info = get_outcome(outcome, registry)
-            a = arm.loc[common, outcome].to_numpy(dtype=float)
-            b = base.loc[common, outcome].to_numpy(dtype=float)
+            a = arm_common[outcome].to_numpy(dtype=float)
+            b = base_common[outcome].to_numpy(dtype=float)
             ok = np.isfinite(a) & np.isfinite(b)
             a, b = a[ok], b[ok]
             n = len(a)
@@ -78,7 +80,9 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
             mean_d = float(d.mean()) if n else np.nan
             if n >= 2:
                 sd = float(d.std(ddof=1))
-                half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n))
+                if n not in t_quantile:
+                    t_quantile[n] = stats.t.ppf(0.5 + level / 2, n - 1)
+                half = float(t_quantile[n] * sd / np.sqrt(n))
                 var_unpaired = a.var(ddof=1) + b.var(ddof=1)
                 # undefined (empty in effects.csv), not infinite, when every paired
                 # difference is the same: no finite number to write
@@ -102,11 +106,14 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
 def compare(results: str | Path | pd.DataFrame, baseline: str | None = None,
             outcomes: list[str] | None = None, level: float = 0.95) -> pd.DataFrame:
     """Effects of every variant against the baseline: a results directory or a runs table."""
-    manifest: dict
     if isinstance(results, pd.DataFrame):
-        runs, manifest = results, {}
-    else:
-        runs, manifest = load_runs(results)
+        return compare_loaded(results, {}, baseline, outcomes, level)
+    return compare_loaded(*load_runs(results), baseline, outcomes, level)
+
+
+def compare_loaded(runs: pd.DataFrame, manifest: dict, baseline: str | None = None,
+                   outcomes: list[str] | None = None, level: float = 0.95) -> pd.DataFrame:
+    """:func:`compare` on a runs table and manifest already read (``{}`` for a bare table)."""
     baseline = baseline or manifest.get("baseline")
     if baseline is None:
         raise SrmsimError("name the baseline variant (baseline=...)")

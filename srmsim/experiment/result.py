@@ -143,15 +143,24 @@ class ExperimentResult:
         return (f"ExperimentResult({self.name!r}, variants={self.variants}, "
                 f"replications={self.replications})")
 
+    @cached_property
+    def forest(self):
+        """The forest plot as a matplotlib Figure, drawn once: forest.png and the report share
+        it."""
+        return forest_plot(self.effects, None, self.registry)
+
     def plot(self, path: str | Path | None = None):
         """The forest plot (a matplotlib Figure; saved when ``path`` is given)."""
-        return forest_plot(self.effects, path, self.registry)
+        from srmsim.figures import save
+
+        save(self.forest, path)
+        return self.forest
 
     def report(self, path: str | Path | None = None) -> Path:
         """Write the HTML report (default ``report.html`` in the results folder)."""
         from srmsim.report import write_report
 
-        return write_report(self.path, path)
+        return write_report(self.path, path, result=self)
 
 
 __all__ = ["ExperimentResult", "OUTCOMES"]

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
 from srmsim.results import write_text
+
+if TYPE_CHECKING:
+    from srmsim.experiment.result import ExperimentResult
 
 KINDS = {"experiment": "manifest.json", "trial": "trial.json", "run": "summary.json",
          "optimise": "optimise.json"}
@@ -34,15 +38,16 @@ def folder_kind(path: str | Path) -> str:
                       "`srmsim run` or optimise.json from `srmsim optimise`)")
 
 
-def build_html(path: str | Path) -> str:
-    """The report of a result folder, as one HTML document."""
+def build_html(path: str | Path, result: ExperimentResult | None = None) -> str:
+    """The report of a result folder, as one HTML document; ``result``: the experiment folder
+    already read (it is not read again)."""
     path = Path(path)
     kind = folder_kind(path)
     if kind == "experiment":
         from srmsim.experiment.result import ExperimentResult
         from srmsim.report.experiment import build as build_experiment
 
-        page = build_experiment(ExperimentResult.load(path))
+        page = build_experiment(result if result is not None else ExperimentResult.load(path))
     elif kind == "trial":
         from srmsim.report.trial import build
 
@@ -58,9 +63,10 @@ def build_html(path: str | Path) -> str:
     return page.render()
 
 
-def write_report(path: str | Path, out: str | Path | None = None) -> Path:
+def write_report(path: str | Path, out: str | Path | None = None,
+                 result: ExperimentResult | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
-    html = build_html(path)
+    html = build_html(path, result)
     target = Path(out) if out is not None else Path(path) / "report.html"
     write_text(html, target)
     umask = os.umask(0)
