@@ -97,9 +97,14 @@ class ExperimentResult:
         if detail is None:
             return None
         frames = []
-        for group, g in detail.groupby("group", sort=False):
-            wide = g.pivot_table(index=["variant", "replication"], columns="outcome",
-                                 values="value", aggfunc="first").reset_index()
+        # one pivot for every group (a pivot per group cost most of the report's groups section)
+        wide_all = detail.pivot_table(index=["group", "variant", "replication"],
+                                      columns="outcome", values="value", aggfunc="first")
+        groups = set(wide_all.index.get_level_values("group"))
+        for group in detail["group"].unique():
+            if group not in groups:
+                continue
+            wide = wide_all.xs(group, level="group").dropna(axis=1, how="all").reset_index()
             present = [o for o in self.outcomes if o in wide.columns]
             if self.baseline not in set(wide["variant"]) or not present:
                 continue
