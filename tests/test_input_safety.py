@@ -213,6 +213,16 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
     fails(capsys, "compare", str(out), contains="manifest.json")
     (out / "manifest.json").write_text(json.dumps({**manifest, "experiment_hash": "0" * 16}))
     fails(capsys, "compare", str(out), contains="another experiment")
+    # fields every reader relies on: a clear error, not a KeyError in the report
+    without_baseline = {k: v for k, v in manifest.items() if k != "baseline"}
+    for edited in (without_baseline, {**manifest, "baseline": ["none"]},
+                   {**manifest, "outcomes": "attendance"}, {**manifest, "outcomes": [1]},
+                   {**manifest, "variants": ["none", "w"]}):
+        (out / "manifest.json").write_text(json.dumps(edited))
+        for command in (["compare", str(out)], ["report", str(out)],
+                        ["experiment", str(exp), "--out", str(out), "--resume", "--workers", "1",
+                         "--quiet"]):
+            fails(capsys, *command, contains="not an srmsim experiment manifest")
     (out / "manifest.json").unlink()  # runs without a manifest are never adopted
     fails(capsys, "experiment", str(exp), "--out", str(out), "--workers", "1", "--quiet",
           contains="no manifest.json")

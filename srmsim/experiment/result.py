@@ -97,7 +97,7 @@ class ExperimentResult:
         if detail is None:
             return None
         frames = []
-        # one pivot for every group (a pivot per group cost most of the report's groups section)
+        # one pivot for every group, not one per group
         wide_all = detail.pivot_table(index=["group", "variant", "replication"],
                                       columns="outcome", values="value", aggfunc="first")
         groups = set(wide_all.index.get_level_values("group"))

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from srmsim.errors import SrmsimError
 from srmsim.outputs import check_out
 from srmsim.results import write_parquet, write_text
 from srmsim.store import RunStore, only_hidden, versions
@@ -33,6 +34,23 @@ class ResultsStore(RunStore):
 
     kind = "experiment"
     hash_key = "experiment_hash"
+
+    def manifest(self) -> dict[str, Any] | None:
+        """As the run store's, with the fields every reader of the results relies on: the
+        baseline variant, and the outcomes and variants when present."""
+        manifest = super().manifest()
+        if manifest is None:
+            return None
+        outcomes = manifest.get("outcomes", [])
+        if not isinstance(manifest.get("baseline"), str) \
+                or not isinstance(outcomes, list) \
+                or not all(isinstance(o, str) for o in outcomes) \
+                or not isinstance(manifest.get("variants", {}), dict):
+            raise SrmsimError(f"{self.root / 'manifest.json'}: not an srmsim experiment manifest "
+                              "(no baseline variant, or outcomes or variants of the wrong kind: "
+                              "hand-edited or corrupt); run the experiment into a new --out "
+                              "directory")
+        return manifest
 
     def detail_path(self, variant: str, replication: int, kind: str) -> Path:
         """Per-run detail for the report: ``groups`` (outcomes by FSM/SEN/EAL and school) and
