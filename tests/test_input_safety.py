@@ -245,7 +245,7 @@ def test_experiment_outputs_are_swapped_in_as_a_set(tmp_path, capsys, monkeypatc
     (out / "effects.csv").write_text("an earlier session's effects\n")
     before = folder_bytes(out)
     with monkeypatch.context() as m:
-        m.setattr(sys.modules["srmsim.figures"], "save", disk_full)  # writing forest.png
+        m.setattr(sys.modules["srmsim.figures"], "save_png", disk_full)  # writing forest.png
         fails(capsys, "compare", str(out), "--report", contains="No space left")
     assert folder_bytes(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(".")]

@@ -43,6 +43,7 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
     from srmsim.experiment.compare import compare_loaded, forest_plot, format_effects
     from srmsim.experiment.learning import report_learning
     from srmsim.experiment.result import ExperimentResult
+    from srmsim.figures import save_png
     from srmsim.outputs import replace_files, write_csv
 
     res = ExperimentResult.load(out)  # read once: effects, figure, report and curve share it
@@ -53,8 +54,8 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
     names = ["effects.csv", "forest.png"] + (["report.html"] if html or runs_added else [])
     with replace_files(out, names) as stage:
         write_csv(effects, stage / "effects.csv", float_format="%.10g")
-        if own_baseline:
-            res.plot(stage / "forest.png")  # drawn once, shown again in the report
+        if own_baseline:  # rendered once, embedded again in the report
+            save_png(res.forest_png, stage / "forest.png")
         else:
             forest_plot(effects, stage / "forest.png", registry)
         if html:

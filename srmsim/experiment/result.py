@@ -154,6 +154,13 @@ class ExperimentResult:
         it."""
         return forest_plot(self.effects, None, self.registry)
 
+    @cached_property
+    def forest_png(self) -> bytes:
+        """The forest plot rendered once as PNG: forest.png and the report embed these bytes."""
+        from srmsim.figures import png_bytes
+
+        return png_bytes(self.forest)
+
     def plot(self, path: str | Path | None = None):
         """The forest plot (a matplotlib Figure; saved when ``path`` is given)."""
         from srmsim.figures import save

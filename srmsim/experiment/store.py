@@ -121,10 +121,15 @@ class ResultsStore(RunStore):
     def load_detail(self, kind: str) -> pd.DataFrame | None:
         """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
         None when the runs kept none (results of an older srmsim)."""
-        frames = []
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = []
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
-            df = pd.read_parquet(f)
-            df.insert(0, "replication", int(f.name.split("-")[1]))
-            df.insert(0, "variant", f.parent.name)
-            frames.append(df)
-        return pd.concat(frames, ignore_index=True) if frames else None
+            t = pq.read_table(f)  # one pandas conversion for all (a run's table is small)
+            t = t.add_column(0, "replication", pa.repeat(int(f.name.split("-")[1]), t.num_rows))
+            tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
+        if not tables:
+            return None
+        # a column only some variants have (a policy's queue) is missing (NaN) in the others
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()

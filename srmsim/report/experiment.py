@@ -331,8 +331,8 @@ def build(res: ExperimentResult) -> Page:
            "and ci_high bound its 95% simulation interval; pp = percentage points; "
            "relative_change is shown only where a ratio means something. effects.csv also "
            "keeps the variance-reduction factor of the paired comparison.", "meta")
-    page.figure(res.plot(), "Effect of each variant against the baseline with its 95% "
-                "simulation interval; green: better, red: worse, blue: no clear change.")
+    page.png(res.forest_png, "Effect of each variant against the baseline with its 95% "
+             "simulation interval; green: better, red: worse, blue: no clear change.")
 
     if any(r in res.outcomes for r in RESOURCES):
         cost_section(page, res)

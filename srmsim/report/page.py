@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import time
 from typing import Any
 
@@ -48,9 +47,13 @@ def esc(text: Any) -> str:
 
 def figure_png(fig: Any, dpi: int = 110) -> str:
     """A matplotlib figure as a ``data:image/png;base64,...`` URI."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    from srmsim.figures import png_bytes
+
+    return png_uri(png_bytes(fig, dpi))
+
+
+def png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 class Page:
@@ -121,8 +124,7 @@ class Page:
 
     def png(self, data: bytes, caption: str, alt: str | None = None) -> None:
         """A PNG a command already wrote (its bytes), embedded like a figure."""
-        self._image("data:image/png;base64," + base64.b64encode(data).decode("ascii"), caption,
-                    alt)
+        self._image(png_uri(data), caption, alt)
 
     def _image(self, uri: str, caption: str, alt: str | None) -> None:
         self._figures += 1
