@@ -12,12 +12,20 @@ import importlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
 from srmsim.errors import SrmsimError
 
 Rows = list[dict[str, Any]]
+
+#: what a dead local worker means, and what to do: every run finished before it is stored
+WORKER_DIED = (
+    "a worker process died (killed, or out of memory; from Python, a script that runs srmsim "
+    "on workers must start it under `if __name__ == \"__main__\":`). Runs finished before "
+    "it are kept: run the same command again with --resume (from Python: resume=True), or "
+    "with fewer workers")
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}  # the pools kept by local_processes(), by size
 
@@ -158,6 +166,8 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         on_rows(fut.result())
+            except BrokenProcessPool:
+                raise SrmsimError(WORKER_DIED) from None
             except BaseException:
                 for fut in pending:
                     fut.cancel()

@@ -200,6 +200,35 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     assert not alive, [p.cmdline()[-1][:80] for p in alive]
 
 
+def test_a_killed_worker_gives_a_short_error_and_resume_finishes(tmp_path):
+    """kill -9 of one worker (as the kernel's out-of-memory killer would): the command stops
+    with a short error saying what to do (exit 2, no traceback), keeps the finished runs, and
+    --resume completes the experiment."""
+    import psutil
+
+    exp = write_experiment(tmp_path, replications=10)
+    part = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "experiment", str(exp),
+                             "--out", str(part), "--quiet", "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(part.glob("runs/*/*.parquet")):
+        time.sleep(0.05)
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if p.ppid() != proc.pid]  # the fork server's children
+    assert workers, "no worker found"
+    workers[0].kill()
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 2, err
+    assert "worker process died" in err and "--resume" in err
+    assert "Traceback" not in err
+    kept = len(list(part.glob("runs/*/*.parquet")))
+    assert 0 < kept < 30, "the kill should land part way through"
+    assert main(["experiment", str(exp), "--out", str(part), "--quiet", "--workers", "2",
+                 "--resume"]) == 0
+    assert len(list(part.glob("runs/*/*.parquet"))) == 30
+
+
 def test_resume_refuses_a_changed_experiment(tmp_path, capsys):
     exp = write_experiment(tmp_path, replications=2)
     out = tmp_path / "o"
