@@ -205,6 +205,14 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
         fails(capsys, "experiment", str(exp), "--out", str(out), "--resume", "--workers", "1",
               "--quiet", contains=contains)
     good.write_bytes(data)
+    # per-run detail (the report's tables by group and week): damaged, or of another kind
+    detail = out / "detail/w/rep-00001-groups.parquet"
+    kept = detail.read_bytes()
+    detail.write_bytes(kept[: len(kept) // 2])
+    fails(capsys, "compare", str(out), "--report", contains="rep-00001-groups")
+    pd.DataFrame({"outcome": [1.5], "value": ["x"]}).to_parquet(detail)
+    fails(capsys, "compare", str(out), "--report", contains="do not fit together")
+    detail.write_bytes(kept)
     shutil.copy(good, out / "runs/w/rep-00002.parquet")  # a copied run under another name
     fails(capsys, "compare", str(out), contains="rep-00002")
     (out / "runs/w/rep-00002.parquet").unlink()

@@ -24,7 +24,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.outputs import check_out
 from srmsim.results import write_parquet, write_text
-from srmsim.store import RunStore, only_hidden, versions
+from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions
 
 __all__ = ["ResultsStore", "versions"]
 
@@ -126,10 +126,19 @@ class ResultsStore(RunStore):
 
         tables = []
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
-            t = pq.read_table(f)  # one pandas conversion for all (a run's table is small)
+            try:  # one pandas conversion for all (a run's table is small)
+                t = pq.read_table(f)
+            except Exception as err:  # pyarrow raises several types for damaged files
+                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__}); "
+                                  f"{RERUN_HINT}") from None
             t = t.add_column(0, "replication", pa.repeat(int(f.name.split("-")[1]), t.num_rows))
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
             return None
         # a column only some variants have (a policy's queue) is missing (NaN) in the others
-        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        try:
+            return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # a column of two kinds
+            raise SrmsimError(f"{self.root / 'detail'}: files whose columns do not fit together "
+                              f"({type(err).__name__}); run the experiment into a new --out "
+                              "directory") from None
