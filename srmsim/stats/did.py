@@ -98,6 +98,9 @@ def _prepare(
                               " (units are resampled whole)")
     else:
         data = data.assign(_c=data["_u"])
+    # one canonical row order: sums, cluster codes and the bootstrap's per-cluster weights must
+    # not depend on how the caller's table happens to be sorted (same data + seed = same band)
+    data = data.sort_values(["_u", "_t", "_y"], kind="stable").reset_index(drop=True)
     return data, missing, notes
 
 
