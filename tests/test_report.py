@@ -8,6 +8,8 @@ import html
 import io
 import json
 import math
+import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -695,3 +697,93 @@ def test_reports_open_in_a_browser_and_match_the_csv_files(
     # the trial's resolved scenario keeps the --set values
     sc = yaml.safe_load((trial_dir / "scenario.yaml").read_text())
     assert sc["trust"]["n_schools"] == 2 and sc["trust"]["students_per_year_group"] == 50
+
+
+# ------------------------------------------------------------------------------ damaged folders
+def _edit_parquet(path: Path, **columns) -> None:
+    df = pd.read_parquet(path)
+    for name, value in columns.items():
+        df[name] = value
+    df.to_parquet(path)
+
+
+def _drop_column(path: Path, column: str) -> None:
+    pd.read_parquet(path).drop(columns=[column]).to_parquet(path)
+
+
+def _manifest_edit(out: Path, **changes) -> None:
+    m = json.loads((out / "manifest.json").read_text())
+    m.update(changes)
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+DAMAGES = {
+    # run files: an infinite or text outcome was dropped or crashed; a missing outcome column
+    # became a silently missing replication
+    "inf outcome": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet",
+                                            attendance=np.inf),
+                    "outcome 'attendance' of variant 'texts' replication 1 is infinite"),
+    "text outcome": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet",
+                                             attendance="high"),
+                     "replication 1 is not a number \\('high'\\)"),
+    "missing outcome column": (lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "cost"),
+                               "rep-00001.parquet: has no value for outcome\\(s\\) \\['cost'\\]"),
+    "NaN seed": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet", seed=np.nan),
+                 "rep-00001.parquet: not the run its name says"),
+    # manifest: seeds of the wrong kind or an outcome no run has were tracebacks
+    "text seeds": (lambda o: _manifest_edit(o, seeds=["a", "b", "c"]),
+                   "manifest.json: not an srmsim experiment manifest"),
+    "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
+                        "has no value for outcome\\(s\\) \\['ghost'\\]"),
+    # per-run detail the report reads: damaged files were pyarrow/pandas tracebacks
+    "truncated detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").write_bytes(
+        (o / "detail/texts/rep-00001-groups.parquet").read_bytes()[:100]),
+        "rep-00001-groups.parquet: unreadable detail file"),
+    "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
+        "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
+    "text in weekly detail": (lambda o: _edit_parquet(
+        o / "detail/texts/rep-00001-weekly.parquet", queue_length="x"),
+        "rep-00001-weekly.parquet: not a weekly detail file"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
+        experiment_dir, tmp_path, damage):
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    change, message = DAMAGES[damage]
+    change(out)
+    before = folder_bytes(out)
+    # compare reads no per-run detail: a damaged detail file concerns the report only
+    for command in ("report",) if "detail" in damage else ("compare", "report"):
+        proc = cli(command, str(out))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert len(proc.stderr.splitlines()) <= 3
+        assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before
+
+
+def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_dir, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    name = "<img src=x onerror=alert(1)>"
+    m = json.loads((out / "manifest.json").read_text())
+    m["variants"] = {(name if k == "texts" else k): v for k, v in m["variants"].items()}
+    (out / "manifest.json").write_text(json.dumps(m))
+    for top in ("runs", "detail"):
+        (out / top / "texts").rename(out / top / name)
+    for f in (out / "runs" / name).glob("*.parquet"):
+        _edit_parquet(f, variant=name)
+    for f in out.glob("detail/*/*-groups.parquet"):
+        df = pd.read_parquet(f)
+        df["group"] = df["group"].where(df["group"] != df["group"].iloc[0], "<b>grp</b>")
+        df.to_parquet(f)
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    assert "<img src=x" not in page and "<b>grp</b>" not in page
+    assert html.escape(name) in page

@@ -204,7 +204,7 @@ def test_arm_with_one_student_has_no_hc1_se_and_two_rows_are_too_few():
     with pytest.raises(EstimationError, match="'t' have a single student"):
         stats.estimate_effect(df, "y", "arm", "c")
     classical = stats.estimate_effect(df, "y", "arm", "c", se="classical").effect()
-    c, t = df["y"].iloc[:40], df["y"].iloc[40]
+    c = df["y"].iloc[:40]
     assert classical["se"] == pytest.approx(c.std() * np.sqrt(1 + 1 / 40), rel=1e-9)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

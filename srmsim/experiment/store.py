@@ -24,9 +24,12 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.outputs import check_out
 from srmsim.results import write_parquet, write_text
-from srmsim.store import RunStore, only_hidden, versions
+from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions
 
 __all__ = ["ResultsStore", "versions"]
+
+#: the columns the report reads from each kind of per-run detail
+DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"}}
 
 
 class ResultsStore(RunStore):
@@ -56,6 +59,22 @@ class ResultsStore(RunStore):
         """Per-run detail for the report: ``groups`` (outcomes by FSM/SEN/EAL and school) and
         ``weekly`` (the trust's queues and staff use per week)."""
         return self.root / "detail" / variant / f"rep-{replication:05d}-{kind}.parquet"
+
+    def load(self, digest: str | None = None, seeds: list[int] | None = None,
+             allow_empty: bool = False) -> pd.DataFrame:
+        """As the run store's, and every run file holds every outcome the manifest lists: a
+        file without one would otherwise enter the effects as a silently missing replication."""
+        self._outcomes = list((self.manifest() or {}).get("outcomes", []))
+        return super().load(digest, seeds, allow_empty)
+
+    def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
+                  ) -> pd.DataFrame:
+        df = super()._read_run(path, digest, seeds)
+        missing = [o for o in getattr(self, "_outcomes", []) if o not in df.columns]
+        if missing:
+            raise SrmsimError(f"{path}: has no value for outcome(s) {missing} that the manifest "
+                              f"lists (hand-edited or corrupt); {RERUN_HINT}")
+        return df
 
     def save_run(self, row: dict[str, Any]) -> None:
         row = dict(row)
@@ -122,9 +141,23 @@ class ResultsStore(RunStore):
         """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
         None when the runs kept none (results of an older srmsim)."""
         frames = []
+        needed = DETAIL_COLUMNS.get(kind, set())
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
-            df = pd.read_parquet(f)
-            df.insert(0, "replication", int(f.name.split("-")[1]))
+            try:
+                df = pd.read_parquet(f)
+                replication = int(f.name.split("-")[1])
+            except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
+                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__}); delete "
+                                  "the detail folder's damaged file or re-run the experiment "
+                                  "into a new --out directory") from None
+            numeric = df.columns if kind == "weekly" else ["value"]
+            if not needed <= set(df.columns) or df.columns.duplicated().any() \
+                    or {"variant", "replication"} & set(df.columns) \
+                    or (kind == "groups" and df["group"].isna().any()) \
+                    or not all(pd.api.types.is_numeric_dtype(df[c]) for c in numeric):
+                raise SrmsimError(f"{f}: not a {kind} detail file of srmsim (columns "
+                                  f"{list(df.columns)[:10]}; hand-edited or corrupt)")
+            df.insert(0, "replication", replication)
             df.insert(0, "variant", f.parent.name)
             frames.append(df)
         return pd.concat(frames, ignore_index=True) if frames else None
