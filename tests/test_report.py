@@ -787,3 +787,50 @@ def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_di
     page = (out / "report.html").read_text()
     assert "<img src=x" not in page and "<b>grp</b>" not in page
     assert html.escape(name) in page
+
+
+def _edit_csv(path: Path, **columns) -> None:
+    df = pd.read_csv(path)
+    for name, value in columns.items():
+        df[name] = value
+    df.to_csv(path, index=False)
+
+
+TRIAL_DAMAGES = {
+    "truncated trial.json": (lambda o: (o / "trial.json").write_text('{"name": "x'),
+                             "trial.json: unreadable"),
+    "trial.json a list": (lambda o: (o / "trial.json").write_text("[1]"),
+                          "trial.json: not what srmsim writes"),
+    "empty summary": (lambda o: (o / "trial_summary.csv").write_text(""),
+                      "trial_summary.csv: unreadable"),
+    "text in summary": (lambda o: _edit_csv(o / "trial_summary.csv", value="x"),
+                        "trial_summary.csv: column 'value' holds 'x' in data row 1"),
+    "no error column": (lambda o: pd.read_csv(o / "trial_runs.csv").drop(columns=["error"])
+                        .to_csv(o / "trial_runs.csv", index=False),
+                        "trial_runs.csv: missing column\\(s\\) \\['error'\\]"),
+    "infinite estimate": (lambda o: _edit_csv(o / "trial_runs.csv", estimate=np.inf),
+                          "trial_runs.csv: column 'estimate' holds inf"),
+    "covered not boolean": (lambda o: _edit_csv(o / "trial_runs.csv", covered="maybe"),
+                            "column 'covered' must be True or False"),
+    "infinite group value": (lambda o: _edit_csv(o / "trial_groups.csv", trial=np.inf),
+                             "trial_groups.csv: outcome 'attendance' .* is infinite"),
+    "duplicated group rows": (lambda o: pd.concat([pd.read_csv(o / "trial_groups.csv")] * 2)
+                              .to_csv(o / "trial_groups.csv", index=False),
+                              "trial_groups.csv: a group, outcome and replication appear twice"),
+}
+
+
+@pytest.mark.parametrize("damage", list(TRIAL_DAMAGES))
+def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, tmp_path, damage):
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(trial_dir, out)
+    change, message = TRIAL_DAMAGES[damage]
+    change(out)
+    before = folder_bytes(out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
+    assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before

@@ -44,6 +44,23 @@ def need_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
         raise SrmsimError(f"{path}: missing column(s) {missing}; {AGAIN}")
 
 
+def need_numbers(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
+    """Columns a report computes with hold numbers (blanks allowed, text and infinities not)."""
+    need_columns(frame, columns, path)
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = (numbers.isna() & values.notna()) | numbers.abs().eq(float("inf"))
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            value = values.iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise SrmsimError(f"{path}: column {column!r} holds {shown} in data row "
+                              f"{row + 1}, not a finite number; {AGAIN}")
+
+
 def embed_png(page: Page, path: Path, caption: str) -> None:
     """A PNG figure a command wrote, embedded in the page (nothing when it is absent)."""
     if not path.is_file():
