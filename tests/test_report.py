@@ -834,3 +834,40 @@ def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, 
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
     assert re.search(message, proc.stderr), proc.stderr
     assert folder_bytes(out) == before
+
+
+RUN_DAMAGES = {
+    "truncated summary.json": (lambda o: (o / "summary.json").write_text('{"a'),
+                               "summary.json: unreadable"),
+    "summary.json a list": (lambda o: (o / "summary.json").write_text("[]"),
+                            "summary.json: not what srmsim writes"),
+    "CSV text as students": (lambda o: (o / "students.parquet").write_text("a,b\n1,2\n"),
+                             "students.parquet: unreadable"),
+    "truncated weekly": (lambda o: (o / "weekly.parquet").write_bytes(
+        (o / "weekly.parquet").read_bytes()[:300]), "weekly.parquet: unreadable"),
+    "no sessions_possible": (lambda o: _drop_column(o / "students.parquet", "sessions_possible"),
+                             "students.parquet: missing column\\(s\\) \\['sessions_possible'\\]"),
+    "text attendance": (lambda o: _edit_parquet(o / "students.parquet", sessions_attended="x"),
+                        "column 'sessions_attended' holds 'x'"),
+    "infinite attendance": (lambda o: _edit_parquet(o / "students.parquet",
+                                                    sessions_attended=np.inf),
+                            "column 'sessions_attended' holds inf"),
+    "text weekly rate": (lambda o: _edit_parquet(o / "weekly.parquet", attendance_rate="x"),
+                         "weekly.parquet: column 'attendance_rate' holds 'x'"),
+}
+
+
+@pytest.mark.parametrize("damage", list(RUN_DAMAGES))
+def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_path, damage):
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(run_dir, out)
+    change, message = RUN_DAMAGES[damage]
+    change(out)
+    before = folder_bytes(out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
+    assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before

@@ -27,6 +27,18 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
 
 
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet table a command wrote, or an error naming the file (pyarrow raises many types
+    for a truncated file or CSV text in its place)."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - every failure to read means a damaged file
+        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+    if frame.columns.duplicated().any():
+        raise SrmsimError(f"{path}: duplicated column names; {AGAIN}")
+    return frame
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object a command wrote, or an error naming the file."""
     try:
