@@ -871,3 +871,9 @@ def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
     assert re.search(message, proc.stderr), proc.stderr
     assert folder_bytes(out) == before
+
+
+def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
+    proc = cli("report", str(run_dir), "--out", str(tmp_path))
+    assert proc.returncode == 2 and f"{tmp_path} is a folder" in proc.stderr  # named a temp file
+    assert list(tmp_path.iterdir()) == []
