@@ -42,6 +42,7 @@ from ._inference import cluster_sandwich, wald
 
 KERNEL_CONSTANTS = {"triangular": 3.4375, "uniform": 2.7016, "epanechnikov": 3.1999}
 _MIN_SIDE = 5
+_MAX_BINS = 1000  # per side of a binned scatter
 _LARGEST_SPAN = 1e50  # |x - c| beyond this overflows x**3 sums in the IK rule
 
 
@@ -355,6 +356,9 @@ def rdd(
 
 
 def _binned_plot(x, y, cutoff, h, kernel, bins, *, xlabel, ylabel, path, title):
+    if not (isinstance(bins, int | np.integer) and not isinstance(bins, bool)
+            and 2 <= bins <= _MAX_BINS):  # 10**9 bins once ran the machine out of memory
+        raise SrmsimError(f"bins must be a whole number from 2 to {_MAX_BINS}, got {bins!r}")
     fig, ax = new_figure()
     for side in (x < cutoff, x >= cutoff):
         xs, ys = x[side], y[side]
@@ -403,8 +407,6 @@ def rdd_plot(
     """
     ck.require_frame(df)
     ck.require_columns(df, {"outcome": outcome, "running variable": running})
-    if not (isinstance(bins, int) and bins >= 2):
-        raise SrmsimError(f"bins must be a whole number >= 2, got {bins!r}")
     data, _ = ck.drop_incomplete(df, [outcome, running])
     x = ck.numeric_column(data, running, "running variable").to_numpy()
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
