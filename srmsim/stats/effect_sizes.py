@@ -380,7 +380,7 @@ def risk_ratio(
     n0: float
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
-    if continuity < 0:
+    if not ck.finite_number(continuity, "continuity") >= 0:
         raise SrmsimError(f"continuity must be >= 0, got {continuity}")
     if continuity == 0:
         for events, name in ((a, "treatment arm (events_t)"), (c, "reference arm (events_c)")):
@@ -564,11 +564,15 @@ def cost_per_outcome(
         return CostPerOutcome(math.inf, math.inf, math.inf, cost, gain, True, note)
     value = cost / gain
     lo = hi = math.nan
-    note = ""
+    note = "policy saves money while gaining outcomes (dominant)" if cost < 0 else ""
     if gain_ci is not None:
-        g_lo, g_hi = sorted(float(v) for v in gain_ci)
-        if cost < 0:
-            note = "policy saves money while gaining outcomes (dominant)"
+        if not (isinstance(gain_ci, tuple | list) and len(gain_ci) == 2):
+            raise SrmsimError(f"gain_ci must be (low, high), got {gain_ci!r}")
+        g_lo = ck.finite_number(gain_ci[0], "gain_ci low")
+        g_hi = ck.finite_number(gain_ci[1], "gain_ci high")
+        if not g_lo <= gain <= g_hi:  # a NaN bound once gave a zero-width interval
+            raise SrmsimError(f"gain_ci {tuple(gain_ci)!r} must run from low to high around "
+                              f"the gain {gain!r}")
         hi = math.inf if g_lo <= 0 else cost / g_lo
         lo = cost / g_hi
         if g_lo <= 0:
