@@ -820,13 +820,14 @@ TRIAL_DAMAGES = {
 }
 
 
-@pytest.mark.parametrize("damage", list(TRIAL_DAMAGES))
-def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, tmp_path, damage):
+def report_refuses(folder: Path, tmp_path: Path, damage) -> None:
+    """Copy a result folder, damage it: `srmsim report` exits 2 with a short message matching
+    the pattern, no traceback, and leaves every file as it was."""
     from conftest import folder_bytes
 
     out = tmp_path / "out"
-    shutil.copytree(trial_dir, out)
-    change, message = TRIAL_DAMAGES[damage]
+    shutil.copytree(folder, out)
+    change, message = damage
     change(out)
     before = folder_bytes(out)
     proc = cli("report", str(out))
@@ -834,6 +835,11 @@ def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, 
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
     assert re.search(message, proc.stderr), proc.stderr
     assert folder_bytes(out) == before
+
+
+@pytest.mark.parametrize("damage", list(TRIAL_DAMAGES))
+def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, tmp_path, damage):
+    report_refuses(trial_dir, tmp_path, TRIAL_DAMAGES[damage])
 
 
 RUN_DAMAGES = {
@@ -859,18 +865,7 @@ RUN_DAMAGES = {
 
 @pytest.mark.parametrize("damage", list(RUN_DAMAGES))
 def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_path, damage):
-    from conftest import folder_bytes
-
-    out = tmp_path / "out"
-    shutil.copytree(run_dir, out)
-    change, message = RUN_DAMAGES[damage]
-    change(out)
-    before = folder_bytes(out)
-    proc = cli("report", str(out))
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
-    assert re.search(message, proc.stderr), proc.stderr
-    assert folder_bytes(out) == before
+    report_refuses(run_dir, tmp_path, RUN_DAMAGES[damage])
 
 
 def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
