@@ -118,8 +118,10 @@ class RunStore:
         if not path.exists():
             return None
         manifest = read_json(path)
+        seeds = manifest.get("seeds", []) if isinstance(manifest, dict) else None
         if not isinstance(manifest, dict) or not isinstance(manifest.get(self.hash_key), str) \
-                or not isinstance(manifest.get("seeds", []), list):
+                or not isinstance(seeds, list) \
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise SrmsimError(f"{path}: not an srmsim {self.kind} manifest (hand-edited or "
                               f"corrupt); run the {self.kind} into a new --out directory")
         return manifest
@@ -183,10 +185,14 @@ class RunStore:
             replication = int(path.stem.removeprefix("rep-"))
         except ValueError:
             replication = -1
-        ok = (len(df) == 1 and {"variant", "replication", "seed"} <= set(df.columns)
-              and replication >= 0 and path == self.run_path(variant, replication)
-              and df["variant"].iloc[0] == variant
-              and int(df["replication"].iloc[0]) == replication)
+        try:
+            ok = (len(df) == 1 and {"variant", "replication", "seed"} <= set(df.columns)
+                  and replication >= 0 and path == self.run_path(variant, replication)
+                  and df["variant"].iloc[0] == variant
+                  and int(df["replication"].iloc[0]) == replication
+                  and float(df["seed"].iloc[0]).is_integer())
+        except (TypeError, ValueError, OverflowError):  # a NaN or text replication or seed
+            ok = False
         if not ok:
             raise SrmsimError(f"{path}: not the run its name says (copied, renamed or edited); "
                               f"{RERUN_HINT}")

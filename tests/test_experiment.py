@@ -379,3 +379,53 @@ def test_running_a_finished_experiment_again_only_reports(tmp_path, capsys):
     assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
     assert "0 runs" in capsys.readouterr().out
     assert effects_bytes(out) == first
+
+
+def _runs_table(reps: int = 10, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"variant": np.repeat(["base", "v1"], reps),
+                         "replication": np.tile(np.arange(reps), 2),
+                         "persistent_absence": rng.uniform(0.1, 0.2, 2 * reps)})
+
+
+def test_compare_matches_a_paired_t_interval_and_ignores_row_order():
+    from scipy import stats as sps
+
+    runs = _runs_table(reps=7)
+    for level in (0.8, 0.99):
+        eff = compare(runs.sample(frac=1, random_state=1), "base", ["persistent_absence"],
+                      level=level).iloc[0]
+        d = (runs["persistent_absence"].iloc[7:].to_numpy()
+             - runs["persistent_absence"].iloc[:7].to_numpy())
+        half = sps.t.ppf(0.5 + level / 2, 6) * d.std(ddof=1) / np.sqrt(7)
+        assert eff["difference"] == pytest.approx(d.mean(), rel=1e-12)
+        assert eff["ci_low"] == pytest.approx(d.mean() - half, rel=1e-12)
+        assert eff["replications"] == 7
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda r: r.assign(persistent_absence=r["persistent_absence"].where(r.index != 3, np.inf)),
+     "variant 'base' replication 3 is infinite"),  # was dropped: 9 replications, no word
+    (lambda r: r.assign(persistent_absence=r["persistent_absence"] * 1e300), "too large"),
+    (lambda r: pd.concat([r, r.iloc[[12]]]), "'v1' replication 2 appears 2 times"),  # ValueError
+    (lambda r: pd.concat([r, r[["persistent_absence"]]], axis=1),
+     "appear more than once"),  # was read as 20 replications
+    (lambda r: r.assign(variant=r["variant"].where(r.index != 0, None)), "no variant name"),
+    (lambda r: r.assign(replication=r["replication"].where(r.index != 12, np.nan)),
+     "replication nan .* not a whole number"),
+    (lambda r: r.assign(persistent_absence=r["persistent_absence"].astype(object)
+                        .where(r.index != 4, "n/a")), "is not a number \\('n/a'\\)"),
+])
+def test_compare_refuses_tables_that_would_give_wrong_effects(damage, message):
+    from srmsim.errors import SrmsimError
+
+    with pytest.raises(SrmsimError, match=message):
+        compare(damage(_runs_table()), "base", ["persistent_absence"])
+
+
+@pytest.mark.parametrize("level", [1.5, float("nan"), 0])
+def test_compare_level_must_be_a_probability(level):
+    from srmsim.errors import SrmsimError
+
+    with pytest.raises(SrmsimError, match="level="):  # was an all-NaN interval
+        compare(_runs_table(), "base", ["persistent_absence"], level=level)

@@ -211,7 +211,7 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
     detail.write_bytes(kept[: len(kept) // 2])
     fails(capsys, "compare", str(out), "--report", contains="rep-00001-groups")
     pd.DataFrame({"outcome": [1.5], "value": ["x"]}).to_parquet(detail)
-    fails(capsys, "compare", str(out), "--report", contains="do not fit together")
+    fails(capsys, "compare", str(out), "--report", contains="not a groups detail file")
     detail.write_bytes(kept)
     shutil.copy(good, out / "runs/w/rep-00002.parquet")  # a copied run under another name
     fails(capsys, "compare", str(out), contains="rep-00002")

@@ -8,6 +8,8 @@ import html
 import io
 import json
 import math
+import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -695,3 +697,178 @@ def test_reports_open_in_a_browser_and_match_the_csv_files(
     # the trial's resolved scenario keeps the --set values
     sc = yaml.safe_load((trial_dir / "scenario.yaml").read_text())
     assert sc["trust"]["n_schools"] == 2 and sc["trust"]["students_per_year_group"] == 50
+
+
+# ------------------------------------------------------------------------------ damaged folders
+def _edit_parquet(path: Path, **columns) -> None:
+    df = pd.read_parquet(path)
+    for name, value in columns.items():
+        df[name] = value
+    df.to_parquet(path)
+
+
+def _drop_column(path: Path, column: str) -> None:
+    pd.read_parquet(path).drop(columns=[column]).to_parquet(path)
+
+
+def _manifest_edit(out: Path, **changes) -> None:
+    m = json.loads((out / "manifest.json").read_text())
+    m.update(changes)
+    (out / "manifest.json").write_text(json.dumps(m))
+
+
+DAMAGES = {
+    # run files: an infinite or text outcome was dropped or crashed; a missing outcome column
+    # became a silently missing replication
+    "inf outcome": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet",
+                                            attendance=np.inf),
+                    "outcome 'attendance' of variant 'texts' replication 1 is infinite"),
+    "text outcome": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet",
+                                             attendance="high"),
+                     "replication 1 is not a number \\('high'\\)"),
+    "missing outcome column": (lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "cost"),
+                               "rep-00001.parquet: has no value for outcome\\(s\\) \\['cost'\\]"),
+    "NaN seed": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet", seed=np.nan),
+                 "rep-00001.parquet: not the run its name says"),
+    # manifest: seeds of the wrong kind or an outcome no run has were tracebacks
+    "text seeds": (lambda o: _manifest_edit(o, seeds=["a", "b", "c"]),
+                   "manifest.json: not an srmsim experiment manifest"),
+    "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
+                        "has no value for outcome\\(s\\) \\['ghost'\\]"),
+    # per-run detail the report reads: damaged files were pyarrow/pandas tracebacks
+    "truncated detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").write_bytes(
+        (o / "detail/texts/rep-00001-groups.parquet").read_bytes()[:100]),
+        "rep-00001-groups.parquet: unreadable detail file"),
+    "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
+        "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
+    "text in weekly detail": (lambda o: _edit_parquet(
+        o / "detail/texts/rep-00001-weekly.parquet", queue_length="x"),
+        "rep-00001-weekly.parquet: not a weekly detail file"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
+        experiment_dir, tmp_path, damage):
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    change, message = DAMAGES[damage]
+    change(out)
+    before = folder_bytes(out)
+    # compare reads no per-run detail: a damaged detail file concerns the report only
+    for command in ("report",) if "detail" in damage else ("compare", "report"):
+        proc = cli(command, str(out))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert len(proc.stderr.splitlines()) <= 3
+        assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before
+
+
+def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_dir, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    name = "<img src=x onerror=alert(1)>"
+    m = json.loads((out / "manifest.json").read_text())
+    m["variants"] = {(name if k == "texts" else k): v for k, v in m["variants"].items()}
+    (out / "manifest.json").write_text(json.dumps(m))
+    for top in ("runs", "detail"):
+        (out / top / "texts").rename(out / top / name)
+    for f in (out / "runs" / name).glob("*.parquet"):
+        _edit_parquet(f, variant=name)
+    for f in out.glob("detail/*/*-groups.parquet"):
+        df = pd.read_parquet(f)
+        df["group"] = df["group"].where(df["group"] != df["group"].iloc[0], "<b>grp</b>")
+        df.to_parquet(f)
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    assert "<img src=x" not in page and "<b>grp</b>" not in page
+    assert html.escape(name) in page
+
+
+def _edit_csv(path: Path, **columns) -> None:
+    df = pd.read_csv(path)
+    for name, value in columns.items():
+        df[name] = value
+    df.to_csv(path, index=False)
+
+
+TRIAL_DAMAGES = {
+    "truncated trial.json": (lambda o: (o / "trial.json").write_text('{"name": "x'),
+                             "trial.json: unreadable"),
+    "trial.json a list": (lambda o: (o / "trial.json").write_text("[1]"),
+                          "trial.json: not what srmsim writes"),
+    "empty summary": (lambda o: (o / "trial_summary.csv").write_text(""),
+                      "trial_summary.csv: unreadable"),
+    "text in summary": (lambda o: _edit_csv(o / "trial_summary.csv", value="x"),
+                        "trial_summary.csv: column 'value' holds 'x' in data row 1"),
+    "no error column": (lambda o: pd.read_csv(o / "trial_runs.csv").drop(columns=["error"])
+                        .to_csv(o / "trial_runs.csv", index=False),
+                        "trial_runs.csv: missing column\\(s\\) \\['error'\\]"),
+    "infinite estimate": (lambda o: _edit_csv(o / "trial_runs.csv", estimate=np.inf),
+                          "trial_runs.csv: column 'estimate' holds inf"),
+    "covered not boolean": (lambda o: _edit_csv(o / "trial_runs.csv", covered="maybe"),
+                            "column 'covered' must be True or False"),
+    "infinite group value": (lambda o: _edit_csv(o / "trial_groups.csv", trial=np.inf),
+                             "trial_groups.csv: outcome 'attendance' .* is infinite"),
+    "duplicated group rows": (lambda o: pd.concat([pd.read_csv(o / "trial_groups.csv")] * 2)
+                              .to_csv(o / "trial_groups.csv", index=False),
+                              "trial_groups.csv: a group, outcome and replication appear twice"),
+}
+
+
+def report_refuses(folder: Path, tmp_path: Path, damage) -> None:
+    """Copy a result folder, damage it: `srmsim report` exits 2 with a short message matching
+    the pattern, no traceback, and leaves every file as it was."""
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(folder, out)
+    change, message = damage
+    change(out)
+    before = folder_bytes(out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 3
+    assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before
+
+
+@pytest.mark.parametrize("damage", list(TRIAL_DAMAGES))
+def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, tmp_path, damage):
+    report_refuses(trial_dir, tmp_path, TRIAL_DAMAGES[damage])
+
+
+RUN_DAMAGES = {
+    "truncated summary.json": (lambda o: (o / "summary.json").write_text('{"a'),
+                               "summary.json: unreadable"),
+    "summary.json a list": (lambda o: (o / "summary.json").write_text("[]"),
+                            "summary.json: not what srmsim writes"),
+    "CSV text as students": (lambda o: (o / "students.parquet").write_text("a,b\n1,2\n"),
+                             "students.parquet: unreadable"),
+    "truncated weekly": (lambda o: (o / "weekly.parquet").write_bytes(
+        (o / "weekly.parquet").read_bytes()[:300]), "weekly.parquet: unreadable"),
+    "no sessions_possible": (lambda o: _drop_column(o / "students.parquet", "sessions_possible"),
+                             "students.parquet: missing column\\(s\\) \\['sessions_possible'\\]"),
+    "text attendance": (lambda o: _edit_parquet(o / "students.parquet", sessions_attended="x"),
+                        "column 'sessions_attended' holds 'x'"),
+    "infinite attendance": (lambda o: _edit_parquet(o / "students.parquet",
+                                                    sessions_attended=np.inf),
+                            "column 'sessions_attended' holds inf"),
+    "text weekly rate": (lambda o: _edit_parquet(o / "weekly.parquet", attendance_rate="x"),
+                         "weekly.parquet: column 'attendance_rate' holds 'x'"),
+}
+
+
+@pytest.mark.parametrize("damage", list(RUN_DAMAGES))
+def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_path, damage):
+    report_refuses(run_dir, tmp_path, RUN_DAMAGES[damage])
+
+
+def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
+    proc = cli("report", str(run_dir), "--out", str(tmp_path))
+    assert proc.returncode == 2 and f"{tmp_path} is a folder" in proc.stderr  # named a temp file
+    assert list(tmp_path.iterdir()) == []

@@ -90,7 +90,7 @@ def test_ik_bandwidth_names_the_real_cause():
         stats.ik_bandwidth(x, y[:-1], 0.0)
     df = pd.DataFrame({"att": x, "score": y})
     df.loc[5, "att"] = np.inf
-    with pytest.raises(DataError, match="'att' / 'score': running variable has 1"):
+    with pytest.raises(DataError, match="column 'att' holds infinite value inf at row 5"):
         stats.rdd(df, "score", "att", 0.0)
     with pytest.raises(DataError, match="outcome is constant"):
         stats.rdd(df.assign(att=x, score=1.0), "score", "att", 0.0, bandwidth=0.5)
@@ -142,3 +142,120 @@ def test_list_valued_cluster_is_refused_by_name_where_unsupported():
     with pytest.raises(SrmsimError, match="at most two clustering columns"):
         stats.estimate_effect(trial, "y", "arm", "c", cluster=["school", "term", "y"],
                               se="cluster")
+
+
+# ---- hostile numbers (adversarial review) ----------------------------------------------------
+
+
+def _arms(seed: int = 0, n: int = 80) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"y": rng.normal(size=n), "arm": np.repeat(["c", "t"], n // 2),
+                         "school": np.tile(np.arange(8), n // 8).astype(float),
+                         "x": rng.normal(size=n)})
+
+
+@pytest.mark.parametrize("column,value", [("y", np.inf), ("y", -np.inf), ("y", 1e300),
+                                          ("school", np.inf), ("x", np.inf)])
+@pytest.mark.parametrize("method,se", [("ols", "cluster"), ("gee", "cluster"),
+                                       ("mixed", "classical")])
+def test_infinite_or_overflowing_values_are_named_not_estimated(column, value, method, se):
+    df = _arms()
+    df.index = df.index + 100  # the message names the caller's row label
+    df.loc[103, column] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning flood before the error
+        with pytest.raises(DataError, match=rf"column '{column}' holds .* at row 103"):
+            stats.estimate_effect(df, "y", "arm", "c", cluster="school", covariates=["x"],
+                                  method=method, se=se)
+
+
+def test_infinite_values_are_refused_by_every_estimator():
+    df = _arms()
+    df.loc[3, "y"] = np.inf
+    for call in (lambda: stats.regress(df, "y ~ x"),
+                 lambda: stats.random_intercept(df, "y", "school"),
+                 lambda: stats.hedges_g_data(df, "y", "arm", "c"),
+                 lambda: stats.rdd(df, "y", "x", 0.0)):
+        with pytest.raises(DataError, match="infinite value inf at row 3"):
+            call()
+
+
+@pytest.mark.parametrize("method,se", [("ols", "hc1"), ("ols", "cluster"), ("mixed", "classical")])
+def test_constant_outcome_is_an_error_not_a_zero_se(method, se):
+    # before: se 1e-30 and p = 1e-115 with se="cluster"
+    df = _arms().assign(y=1.0)
+    with pytest.raises(DataError, match="single value 1 in all 80 rows"):
+        stats.estimate_effect(df, "y", "arm", "c", cluster=None if se == "hc1" else "school",
+                              method=method, se=se)
+    with pytest.raises(DataError, match="single value"):
+        stats.regress(df, "y ~ x")
+
+
+def test_outcome_fitted_exactly_is_an_error_not_p_zero():
+    df = _arms().assign(y=lambda d: 2.0 * (d["arm"] == "t"))
+    with pytest.raises(EstimationError, match="reproduces the outcome exactly"):
+        stats.estimate_effect(df, "y", "arm", "c")
+    with pytest.raises(EstimationError, match="reproduces the outcome exactly"):
+        stats.regress(df.assign(t=(df["arm"] == "t") * 1.0), "y ~ t")
+
+
+def test_arm_with_one_student_has_no_hc1_se_and_two_rows_are_too_few():
+    df = _arms().iloc[:41]  # 40 controls, 1 treated
+    with pytest.raises(EstimationError, match="'t' have a single student"):
+        stats.estimate_effect(df, "y", "arm", "c")
+    classical = stats.estimate_effect(df, "y", "arm", "c", se="classical").effect()
+    c = df["y"].iloc[:40]
+    assert classical["se"] == pytest.approx(c.std() * np.sqrt(1 + 1 / 40), rel=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="2 rows but 2 model terms"):
+            stats.estimate_effect(_arms().iloc[[0, 79]], "y", "arm", "c")
+
+
+def test_duplicate_column_names_are_named():
+    df = _arms()
+    df = pd.concat([df, df[["x"]].rename(columns={"x": "y"})], axis=1)
+    with pytest.raises(DataError, match="outcome column 'y' appears 2 times"):
+        stats.estimate_effect(df, "y", "arm", "c")
+
+
+def test_summary_statistics_must_be_finite_whole_numbers():
+    with pytest.raises(SrmsimError, match="mean_t=nan must be a finite number"):
+        stats.hedges_g(float("nan"), 0, 1, 1, 10, 10)
+    with pytest.raises(SrmsimError, match="n_t must be a whole number"):
+        stats.hedges_g(1, 0, 1, 1, 10.5, 10)  # was silently truncated to 10
+    with pytest.raises(SrmsimError, match="risk difference=inf"):
+        stats.nnt(float("inf"))  # was NNT 0
+    with pytest.raises(SrmsimError, match="between -1 and 1"):
+        stats.nnt(1.5)
+    with pytest.raises(SrmsimError, match="effect=nan must be a finite number"):
+        stats.power("cluster2", float("nan"), rho=0.2, n=20, J=40)  # was power nan
+    with pytest.raises(SrmsimError, match="cv=nan"):
+        stats.design_effect(20, 0.1, float("nan"))
+    with pytest.raises(SrmsimError, match="alpha='x' must be a number"):
+        stats.mdes("cluster2", alpha="x", rho=0.2, n=20, J=40)
+
+
+def test_did_refuses_minus_infinity_and_constant_outcomes_and_explains_zero_as_never():
+    rng = np.random.default_rng(4)
+    u = np.repeat(np.arange(30), 5)
+    t = np.tile(np.arange(2001, 2006), 30).astype(float)
+    g = np.where(u < 10, 2003.0, np.nan)
+    p = pd.DataFrame({"y": rng.normal(size=u.size) + (t >= g), "u": u, "t": t, "g": g})
+    with pytest.raises(DataError, match="holds -inf"):
+        stats.did_group_time(p.assign(g=p["g"].fillna(-np.inf)), "y", "u", "t", "g", n_boot=99)
+    with pytest.raises(DataError, match="single value"):
+        stats.did_twfe(p.assign(y=5.0), "y", "u", "t", "g")
+    with pytest.raises(DataError, match="R's did"):
+        stats.did_group_time(p.assign(g=p["g"].fillna(0)), "y", "u", "t", "g", n_boot=99)
+    plus = stats.did_group_time(p.assign(g=p["g"].fillna(np.inf)), "y", "u", "t", "g", n_boot=99)
+    blank = stats.did_group_time(p, "y", "u", "t", "g", n_boot=99)
+    assert plus.overall["estimate"] == blank.overall["estimate"]
+
+
+def test_rdd_running_variable_too_wide_is_named_not_a_lapack_failure():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, 300)
+    df = pd.DataFrame({"x": x * 1e140, "y": x + (x >= 0) + rng.normal(0, 0.3, 300)})
+    with pytest.raises(DataError, match="rescale it"):
+        stats.rdd(df, "y", "x", 0.0)

@@ -153,3 +153,14 @@ def test_cost_per_outcome():
     assert math.isinf(wide.ci_high) and "includes 0" in wide.note
     none = stats.cost_per_outcome(200, 0.0)
     assert none.dominated and math.isinf(none.value) and "dominated" in none.note
+
+
+def test_cost_per_outcome_and_risk_ratio_refuse_non_finite_inputs():
+    # a NaN bound gave a zero-width interval (33.3 to 33.3); a reversed one was sorted silently
+    with pytest.raises(SrmsimError, match="gain_ci low=nan must be a finite number"):
+        stats.cost_per_outcome(100, 2, gain_ci=(float("nan"), 3))
+    with pytest.raises(SrmsimError, match="must run from low to high around the gain"):
+        stats.cost_per_outcome(100, 2, gain_ci=(3, 1))
+    assert "dominant" in stats.cost_per_outcome(-100, 2).note
+    with pytest.raises(SrmsimError, match="continuity=nan must be a finite number"):
+        stats.risk_ratio(1, 10, 2, 10, continuity=float("nan"))  # was an all-NaN ratio

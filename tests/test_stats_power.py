@@ -160,3 +160,13 @@ def test_powerup_design_names_are_aliases(alias, design, params):
 def test_unimplemented_powerup_designs_are_refused_by_name():
     with pytest.raises(SrmsimError, match="PowerUp! design 'CRA3_3r' is not implemented"):
         stats.mdes("CRA3_3r", rho=0.1, n=20, J=4)
+
+
+def test_simulated_power_refuses_p_values_that_are_not_probabilities():
+    """A negative p-value from a user's estimator used to count as a rejection."""
+    with pytest.raises(SrmsimError, match="p-value -0.1 is not a probability"):
+        stats.simulated_power(lambda s: pd.DataFrame(), lambda d: -0.1, n_sims=3)
+    res = stats.simulated_power(lambda s: pd.DataFrame({"s": [s]}),
+                                lambda d: 1.5 if d["s"].iloc[0] % 2 else 0.01, n_sims=40,
+                                on_error="count")
+    assert res.n_failed + res.n_rejected == 40 and res.power == 1.0

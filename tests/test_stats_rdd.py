@@ -137,3 +137,15 @@ def test_rdd_input_errors():
     missing = df.copy()
     missing.loc[:9, "reading"] = np.nan
     assert stats.rdd(missing, "reading", "attendance", 90).missing.n_dropped == 10
+
+
+def test_binned_plot_refuses_absurd_bin_counts_before_allocating():
+    """bins=10**9 ran out of memory; RddResult.plot did not check bins at all."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, 300)
+    df = pd.DataFrame({"x": x, "y": x + (x >= 0) + rng.normal(0, 0.3, 300)})
+    for bins in (10**9, 1, 2.5, True):
+        with pytest.raises(SrmsimError, match="bins must be a whole number from 2 to 1000"):
+            stats.rdd_plot(df, "y", "x", 0.0, bins=bins)
+    with pytest.raises(SrmsimError, match="bins must be"):
+        stats.rdd(df, "y", "x", 0.0).plot(bins=10**9)

@@ -48,6 +48,55 @@ def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]
     return listed + [v for v in present if v not in listed]
 
 
+#: values beyond this make sums of squares overflow (as in :mod:`srmsim.stats`)
+LARGEST_VALUE = 1e150
+
+
+def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
+    """Refuse a runs table that would give a silently wrong effects table.
+
+    A duplicated column would be read as twice the replications, a duplicated (variant,
+    replication) would pair the wrong runs, an infinite outcome would be dropped without a
+    word, and a missing variant or replication would silently lose a run: each is named instead.
+    """
+    if not (isinstance(level, int | float) and 0 < level < 1):
+        raise SrmsimError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
+    missing = [c for c in ("variant", "replication", *outcomes) if c not in runs.columns]
+    if missing:
+        raise SrmsimError(f"column(s) {missing} are not in the runs table; columns present: "
+                          f"{list(runs.columns)[:20]}")
+    doubled = [c for c in dict.fromkeys(("variant", "replication", *outcomes))
+               if (runs.columns == c).sum() > 1]
+    if doubled:
+        raise SrmsimError(f"column(s) {doubled} appear more than once in the runs table")
+    if runs["variant"].isna().any():
+        raise SrmsimError(f"{int(runs['variant'].isna().sum())} run(s) have no variant name")
+    rep = pd.to_numeric(runs["replication"], errors="coerce")
+    bad = rep.isna() | (rep < 0) | (rep % 1 != 0)
+    if bad.any():
+        raise SrmsimError(f"replication {runs['replication'][bad].iloc[0]} (variant "
+                          f"{runs['variant'][bad].iloc[0]!r}) is not a whole number >= 0")
+    twice = runs.duplicated(["variant", "replication"], keep=False)
+    if twice.any():
+        first = runs[twice].iloc[0]
+        raise SrmsimError(f"variant {first['variant']!r} replication {first['replication']} "
+                          f"appears {int(twice.sum())} times in the runs table; each run once")
+    for outcome in outcomes:
+        values = pd.to_numeric(runs[outcome], errors="coerce")
+        text = values.isna() & runs[outcome].notna()
+        with np.errstate(invalid="ignore"):
+            huge = np.isinf(values) | (values.abs() > LARGEST_VALUE)
+        for mask, what in ((text, "is not a number"), (huge, "is infinite or too large (> 1e150)")):
+            if mask.any():
+                row = runs[mask].iloc[0]
+                value = row[outcome]
+                shown = repr(value) if isinstance(value, str) else str(value)
+                raise SrmsimError(
+                    f"outcome {outcome!r} of variant {row['variant']!r} replication "
+                    f"{row['replication']} {what} ({shown}); {int(mask.sum())} run(s) "
+                    "affected: re-run them or remove the outcome")
+
+
 def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                   level: float = 0.95, registry: Mapping[str, Outcome] | None = None,
                   order: list[str] | None = None) -> pd.DataFrame:
@@ -59,6 +108,7 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     """
     from scipy import stats  # here, not at the top: workers import this package, never this
 
+    check_runs(runs, list(outcomes), level)
     if baseline not in set(runs["variant"]):
         raise SrmsimError(f"baseline variant {baseline!r} has no finished runs")
     rows = []
@@ -71,8 +121,8 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
         arm_common, base_common = arm.loc[common], base.loc[common]  # once per variant
         for outcome in outcomes:
             info = get_outcome(outcome, registry)
-            a = arm_common[outcome].to_numpy(dtype=float)
-            b = base_common[outcome].to_numpy(dtype=float)
+            a = pd.to_numeric(arm_common[outcome]).to_numpy(dtype=float)
+            b = pd.to_numeric(base_common[outcome]).to_numpy(dtype=float)
             ok = np.isfinite(a) & np.isfinite(b)
             a, b = a[ok], b[ok]
             n = len(a)

@@ -28,6 +28,18 @@ from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions
 
 __all__ = ["ResultsStore", "versions"]
 
+#: the columns the report reads from each kind of per-run detail
+DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"}}
+DETAIL_HINT = ("delete the detail folder's damaged file or re-run the experiment into a new --out "
+               "directory")
+
+
+def _numeric(kind) -> bool:
+    """A column type the report's sums and means read (what pandas counts as numeric)."""
+    import pyarrow as pa
+
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+
 
 class ResultsStore(RunStore):
     """An experiment's runs (see :class:`srmsim.store.RunStore`), with per-run detail."""
@@ -56,6 +68,22 @@ class ResultsStore(RunStore):
         """Per-run detail for the report: ``groups`` (outcomes by FSM/SEN/EAL and school) and
         ``weekly`` (the trust's queues and staff use per week)."""
         return self.root / "detail" / variant / f"rep-{replication:05d}-{kind}.parquet"
+
+    def load(self, digest: str | None = None, seeds: list[int] | None = None,
+             allow_empty: bool = False) -> pd.DataFrame:
+        """As the run store's, and every run file holds every outcome the manifest lists: a
+        file without one would otherwise enter the effects as a silently missing replication."""
+        self._outcomes = list((self.manifest() or {}).get("outcomes", []))
+        return super().load(digest, seeds, allow_empty)
+
+    def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
+                  ) -> pd.DataFrame:
+        df = super()._read_run(path, digest, seeds)
+        missing = [o for o in getattr(self, "_outcomes", []) if o not in df.columns]
+        if missing:
+            raise SrmsimError(f"{path}: has no value for outcome(s) {missing} that the manifest "
+                              f"lists (hand-edited or corrupt); {RERUN_HINT}")
+        return df
 
     def save_run(self, row: dict[str, Any]) -> None:
         row = dict(row)
@@ -125,13 +153,23 @@ class ResultsStore(RunStore):
         import pyarrow.parquet as pq
 
         tables = []
+        needed = DETAIL_COLUMNS.get(kind, set())
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
             try:  # one pandas conversion for all (a run's table is small)
                 t = pq.read_table(f)
-            except Exception as err:  # pyarrow raises several types for damaged files
-                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__}); "
-                                  f"{RERUN_HINT}") from None
-            t = t.add_column(0, "replication", pa.repeat(int(f.name.split("-")[1]), t.num_rows))
+                replication = int(f.name.split("-")[1])
+            except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
+                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__}); {DETAIL_HINT}"
+                                  ) from None
+            names = t.column_names
+            numeric = names if kind == "weekly" else ["value"]
+            if not needed <= set(names) or len(set(names)) < len(names) \
+                    or {"variant", "replication"} & set(names) \
+                    or (kind == "groups" and t.column("group").null_count) \
+                    or not all(_numeric(t.schema.field(c).type) for c in numeric):
+                raise SrmsimError(f"{f}: not a {kind} detail file of srmsim (columns "
+                                  f"{names[:10]}; hand-edited or corrupt)")
+            t = t.add_column(0, "replication", pa.repeat(replication, t.num_rows))
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
             return None
@@ -140,5 +178,4 @@ class ResultsStore(RunStore):
             return pa.concat_tables(tables, promote_options="permissive").to_pandas()
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # a column of two kinds
             raise SrmsimError(f"{self.root / 'detail'}: files whose columns do not fit together "
-                              f"({type(err).__name__}); run the experiment into a new --out "
-                              "directory") from None
+                              f"({type(err).__name__}); {DETAIL_HINT}") from None

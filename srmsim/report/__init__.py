@@ -66,8 +66,11 @@ def build_html(path: str | Path, result: ExperimentResult | None = None) -> str:
 def write_report(path: str | Path, out: str | Path | None = None,
                  result: ExperimentResult | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
-    html = build_html(path, result)
     target = Path(out) if out is not None else Path(path) / "report.html"
+    if target.is_dir():
+        raise SrmsimError(f"{target} is a folder; name the report file to write (e.g. "
+                          f"{target / 'report.html'})")
+    html = build_html(path, result)
     write_text(html, target)
     umask = os.umask(0)
     os.umask(umask)

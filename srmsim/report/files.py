@@ -27,6 +27,18 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
 
 
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet table a command wrote, or an error naming the file (pyarrow raises many types
+    for a truncated file or CSV text in its place)."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - every failure to read means a damaged file
+        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+    if frame.columns.duplicated().any():
+        raise SrmsimError(f"{path}: duplicated column names; {AGAIN}")
+    return frame
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object a command wrote, or an error naming the file."""
     try:
@@ -42,6 +54,23 @@ def need_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise SrmsimError(f"{path}: missing column(s) {missing}; {AGAIN}")
+
+
+def need_numbers(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
+    """Columns a report computes with hold numbers (blanks allowed, text and infinities not)."""
+    need_columns(frame, columns, path)
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = (numbers.isna() & values.notna()) | numbers.abs().eq(float("inf"))
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            value = values.iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            raise SrmsimError(f"{path}: column {column!r} holds {shown} in data row "
+                              f"{row + 1}, not a finite number; {AGAIN}")
 
 
 def embed_png(page: Page, path: Path, caption: str) -> None:

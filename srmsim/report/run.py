@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
+from srmsim.report.files import need_numbers, read_json, read_parquet
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
@@ -18,6 +18,12 @@ from srmsim.report.words import describe_policy, describe_requests, describe_tru
 RUN_OUTCOMES = ["attendance", "persistent_absence", "severe_absence", "reading_gap_end",
                 "reading_behind_2y", "attainment", "incidents", "withdrawal"]
 POLICY_OUTCOMES = ["students_served", "interventions", "weeks_waited", "staff_hours", "cost"]
+#: the students and weekly columns the report computes with: present and numeric, or an error
+STUDENT_NUMBERS = sorted({"school", "fsm", "sen", "eal", "reading_gap_start",
+                          *(c for n in RUN_OUTCOMES + POLICY_OUTCOMES
+                            for c in OUTCOMES[n].columns or ())})
+WEEKLY_NUMBERS = ["run_week", "school", "attendance_rate", "sessions_attended",
+                  "sessions_possible"]
 
 
 class _Run:
@@ -27,18 +33,20 @@ class _Run:
         from srmsim.scenario import load_scenario
 
         self.path = path
-        self.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        self.students = pd.read_parquet(path / "students.parquet")
-        weekly = pd.read_parquet(path / "weekly.parquet")
+        self.summary = read_json(path / "summary.json")
+        self.students = read_parquet(path / "students.parquet")
+        need_numbers(self.students, STUDENT_NUMBERS, path / "students.parquet")
+        weekly = read_parquet(path / "weekly.parquet")
+        need_numbers(weekly, WEEKLY_NUMBERS, path / "weekly.parquet")
         if "stream" in weekly.columns:  # request streams' rows: the report reads their own file
             weekly = weekly[weekly["stream"].isna()]
         self.weekly = weekly
         ev = path / "events.parquet"
-        self.events = pd.read_parquet(ev) if ev.exists() else None
+        self.events = read_parquet(ev) if ev.exists() else None
         self.requests = self.requests_weekly = None
         if self.summary.get("requests") and (path / "requests_weekly.parquet").exists():
-            self.requests = pd.read_parquet(path / "requests.parquet")
-            self.requests_weekly = pd.read_parquet(path / "requests_weekly.parquet")
+            self.requests = read_parquet(path / "requests.parquet")
+            self.requests_weekly = read_parquet(path / "requests_weekly.parquet")
         sc = path / "scenario.yaml"
         self.scenario = load_scenario(sc) if sc.exists() else None
 

@@ -3,17 +3,20 @@ coverage and power, each with its Monte-Carlo interval."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
-from srmsim.report.files import need_columns, read_csv
+from srmsim.report.files import need_columns, need_numbers, read_csv, read_json
 from srmsim.report.page import Page
 from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
-from srmsim.trial.report import summary_display
+from srmsim.trial.report import SUMMARY_COLUMNS, summary_display
+
+#: the trial_runs.csv columns the report's figure computes with
+RUN_NUMBERS = ["estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth"]
 
 #: the registry outcome that measures a students column a trial can analyse
 COLUMN_OUTCOMES = {"attendance_rate": "attendance", "persistent_absent": "persistent_absence",
@@ -61,11 +64,21 @@ def headline(summary: pd.DataFrame, scale: str) -> list[str]:
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
-    meta = json.loads((path / "trial.json").read_text(encoding="utf-8"))
-    summary = pd.read_csv(path / "trial_summary.csv")
-    runs = pd.read_csv(path / "trial_runs.csv")
+    meta = read_json(path / "trial.json")
+    summary = read_csv(path / "trial_summary.csv")
+    need_columns(summary, SUMMARY_COLUMNS, path / "trial_summary.csv")
+    need_numbers(summary, ["value", "ci_low", "ci_high"], path / "trial_summary.csv")
+    runs = read_csv(path / "trial_runs.csv")
+    need_columns(runs, ["error", "covered"], path / "trial_runs.csv")
+    need_numbers(runs, RUN_NUMBERS, path / "trial_runs.csv")
+    if not runs["covered"].astype(str).isin(["True", "False", "1", "0", "1.0", "0.0"]).all():
+        raise SrmsimError(f"{path / 'trial_runs.csv'}: column 'covered' must be True or False; "
+                          "run the trial again")
     runs["error"] = runs["error"].astype("object").where(runs["error"].notna(), "").astype(str)
     settings = meta.get("settings", {})
+    if not isinstance(settings, dict):
+        raise SrmsimError(f"{path / 'trial.json'}: settings is not a mapping (hand-edited or "
+                          "corrupt); run the trial again")
     outcome = settings.get("outcome", "")
     scale = COLUMN_SCALES.get(outcome, "number")
     page = Page(f"Trial report: {meta.get('name', path.name)}", settings.get("description", ""))
@@ -102,7 +115,14 @@ def build(path: Path) -> Page:
     if groups.exists():
         table = read_csv(groups)
         need_columns(table, list(COLUMNS) + ["replication"], groups)
-        truth_sections(page, truth_effects(table), outcome)
+        if table.duplicated(["group", "outcome", "replication"]).any():
+            raise SrmsimError(f"{groups}: a group, outcome and replication appear twice "
+                              "(hand-edited or corrupt); run the trial again")
+        try:
+            effects = truth_effects(table)
+        except SrmsimError as err:
+            raise SrmsimError(f"{groups}: {err}") from None
+        truth_sections(page, effects, outcome)
     else:
         page.h2("Cost, staff hours and effects by group", "cost")
         page.p("This trial folder keeps no per-group detail (made by an older srmsim): run the "

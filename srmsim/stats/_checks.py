@@ -9,6 +9,7 @@ can report what it left out.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from srmsim.errors import DataError, SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 
 _MAX_LISTED = 20
+LARGEST_VALUE = 1e150
+"""Magnitude above which a value is refused: its square (in any sum of squares or variance) would
+overflow double precision and turn an estimate into inf or nan without a word."""
 
 
 class StatsWarning(UserWarning):
@@ -69,6 +73,11 @@ def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | 
                 raise DataError(f"{role} column name must be a string, got {name!r}")
             if name not in df.columns:
                 missing.append(f"column {name!r} ({role})")
+            elif (df.columns == name).sum() > 1:
+                raise DataError(
+                    f"{role} column {name!r} appears {(df.columns == name).sum()} times in the "
+                    "data; rename or drop the duplicates so it is clear which one is meant"
+                )
     if missing:
         raise DataError(
             f"{'; '.join(missing)} not found in the data; columns present: {_listing(df.columns)}"
@@ -141,14 +150,83 @@ class MissingReport:
         )
 
 
+def _first_bad_row(df: pd.DataFrame, column: str) -> tuple[object, object] | None:
+    """(row label, value) of the first infinite or overflowing value of a column, or None."""
+    s = df[column]
+    if pd.api.types.is_bool_dtype(s) or not (
+        pd.api.types.is_numeric_dtype(s) or s.dtype == object
+    ):
+        return None
+    if s.dtype == object:  # numbers mixed with text or None: look at the float ones only
+        as_float = pd.to_numeric(s.map(lambda v: v if isinstance(v, float | np.floating) else None),
+                                 errors="coerce")
+        values = as_float.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        values = s.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(values) > LARGEST_VALUE)
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad)[0])
+    return s.index[i], float(values[i])
+
+
+def require_finite(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Refuse infinite values and values whose squares overflow, naming the column and row.
+
+    Missing values (NaN, None) are left to :func:`drop_incomplete`, which counts them; an
+    infinite score or cluster id is not "missing" but a broken export, and treating it as a
+    number would make every estimate, SE or cluster count silently wrong.
+    """
+    for column in dict.fromkeys(columns):
+        hit = _first_bad_row(df, column)
+        if hit is None:
+            continue
+        row, value = hit
+        n_bad = int(np.sum(np.isinf(pd.to_numeric(df[column], errors="coerce")
+                                    .to_numpy(dtype=float, na_value=np.nan))))
+        what = (f"infinite value {value!r}" if math.isinf(value)
+                else f"value {value!r} beyond +-{LARGEST_VALUE:g} (its square overflows)")
+        more = f" ({n_bad} infinite values in all)" if n_bad > 1 else ""
+        raise DataError(
+            f"column {column!r} holds {what} at row {row!r}{more}; fix or blank it (blanks are "
+            "counted and left out) and rescale very large values"
+        )
+
+
+def require_variation(values: np.ndarray, column: str, role: str = "outcome") -> None:
+    """An outcome with a single value has no variance: every SE would be 0 and p-values absurd."""
+    values = np.asarray(values, dtype=float)
+    if values.size and np.ptp(values) == 0:
+        raise DataError(
+            f"{role} column {column!r} takes the single value {values[0]:g} in all {values.size} "
+            "rows used: there is no variation to estimate an effect or interval from"
+        )
+
+
+def require_residual_variation(resid: np.ndarray, y: np.ndarray, context: str) -> None:
+    """A model that fits the outcome exactly leaves no residual variance: its standard errors are
+    round-off (1e-17 and p = 1e-100), not evidence, so it is refused instead of reported."""
+    resid, y = np.asarray(resid, dtype=float), np.asarray(y, dtype=float)
+    scale = float(np.abs(y - y.mean()).max()) if y.size else 0.0
+    if scale == 0.0 or float(np.abs(resid).max()) <= 1e-10 * scale:
+        raise EstimationError(
+            f"{context}: the model reproduces the outcome exactly (no residual variation), so "
+            "standard errors and intervals do not exist; check that the outcome is not a copy "
+            "of the treatment or a covariate"
+        )
+
+
 def drop_incomplete(
     df: pd.DataFrame, columns: Sequence[str], carry: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, MissingReport]:
     """Keep complete rows of ``columns`` and count, per column, how many rows were missing it.
 
     ``carry`` columns come along unchecked (e.g. a first-treated period where missing means never).
+    Infinite or overflowing values in ``columns`` are an error (:func:`require_finite`).
     """
     columns = list(dict.fromkeys(columns))
+    require_finite(df, columns)
     na = df[columns].isna()
     by_column = {c: int(na[c].sum()) for c in columns}
     keep = ~na.any(axis=1).to_numpy()
@@ -227,8 +305,23 @@ def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
     return value
 
 
+def finite_number(value: object, name: str) -> float:
+    """A finite number, or an error naming the argument (NaN in would be a NaN out, silently)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SrmsimError(f"{name}={value!r} must be a number") from None
+    if not math.isfinite(number):
+        raise SrmsimError(f"{name}={value!r} must be a finite number")
+    return number
+
+
 def check_alpha(alpha: float) -> float:
-    if not 0.0 < float(alpha) < 1.0:
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise SrmsimError(f"alpha={alpha!r} must be a number strictly between 0 and 1") from None
+    if not 0.0 < value < 1.0:
         raise SrmsimError(f"alpha={alpha!r} must lie strictly between 0 and 1")
     return float(alpha)
 
@@ -280,9 +373,10 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
     order = [c for c in X.columns if c not in protected] + [c for c in X.columns if c in protected]
     X = X[order]  # protected terms last: they are the ones reported when they are not identified
     A = X.to_numpy(dtype=float)
-    if A.shape[0] < A.shape[1]:
+    if A.shape[0] <= A.shape[1]:
         raise DataError(
-            f"{context}: {A.shape[0]} rows but {A.shape[1]} model terms; too few rows to estimate"
+            f"{context}: {A.shape[0]} rows but {A.shape[1]} model terms; too few rows to estimate "
+            "an effect and its variance (more rows than terms are needed)"
         )
     scale = np.sqrt((A**2).sum(axis=0))
     scale[scale == 0] = 1.0

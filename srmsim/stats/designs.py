@@ -260,7 +260,8 @@ def power(
     _check_common(alpha, tails)
     q = _parameters(name, parameters)
     se, df = _se_df(name, q)
-    ncp = float(effect) / se
+    effect = ck.finite_number(effect, "effect")
+    ncp = effect / se
     t1 = float(sps.t.ppf(1 - alpha / tails, df))
     if tails == 2:
         pw = float(sps.nct.sf(t1, df, ncp) + sps.nct.cdf(-t1, df, ncp))
@@ -277,7 +278,9 @@ def design_effect(m: float, rho: float, cv: float = 0.0) -> float:
     ``m`` is the mean cluster size and ``cv`` the coefficient of variation of cluster sizes
     (Eldridge et al. 2006); with equal sizes this is Kish's 1 + (m - 1) rho.
     """
-    if not (math.isfinite(m) and m >= 1):
+    m = ck.finite_number(m, "cluster size m")
+    rho, cv = ck.finite_number(rho, "rho"), ck.finite_number(cv, "cv")
+    if m < 1:
         raise SrmsimError(f"cluster size m={m!r} must be at least 1")
     if not 0 <= rho <= 1:
         raise SrmsimError(f"rho={rho!r} must be in [0, 1]")

@@ -78,6 +78,13 @@ def _prepare(
     cols = [outcome, unit, time, *([cluster] if cluster and cluster != unit else [])]
     data, missing = ck.drop_incomplete(df, cols, carry=[first_treated])
     notes: list[str] = []
+    g_values = ck.numeric_column(data, first_treated, role_first).to_numpy()
+    if np.any(np.isneginf(g_values)):
+        raise DataError(
+            f"{role_first} column {first_treated!r} holds -inf: blank or +inf means never "
+            "treated; -inf (treated forever?) is ambiguous, give the first treated period"
+        )
+    ck.require_variation(ck.numeric_column(data, outcome, "outcome").to_numpy(), outcome)
     data = data.assign(
         _y=ck.numeric_column(data, outcome, "outcome"),
         _t=ck.numeric_column(data, time, "time"),
@@ -91,6 +98,9 @@ def _prepare(
                               " (units are resampled whole)")
     else:
         data = data.assign(_c=data["_u"])
+    # one canonical row order: sums, cluster codes and the bootstrap's per-cluster weights must
+    # not depend on how the caller's table happens to be sorted (same data + seed = same band)
+    data = data.sort_values(["_u", "_t", "_y"], kind="stable").reset_index(drop=True)
     return data, missing, notes
 
 
@@ -451,6 +461,13 @@ def did_group_time(
             f"{int(early.sum())} unit(s) treated from the first observed period have no "
             "pre-period and are left out"
         )
+        before = np.isfinite(g_unit) & (g_unit < periods[0])
+        if before.any():
+            notes.append(
+                f"{int(before.sum())} of them have {first_treated!r} before the first period "
+                f"{periods[0]:g} (e.g. {g_unit[before][0]:g}); if that value means never treated "
+                "(R's did uses 0), blank it instead"
+            )
     late = np.isfinite(g_unit) & (g_idx >= len(periods))
     if late.any():
         notes.append(f"{int(late.sum())} unit(s) first treated after the last period count as never")
@@ -458,8 +475,13 @@ def did_group_time(
     usable = ~early
     never = np.isinf(g_idx) & usable
     if control == "never" and not never.any():
+        hint = ""
+        if np.any(np.isfinite(g_unit) & (g_unit < periods[0])):
+            hint = (f" ({first_treated!r} has values before the first period {periods[0]:g}, "
+                    "e.g. 0: if they mean never treated, as in R's did, blank them)")
         raise DataError(
-            f"control='never' but no unit in {unit!r} is never treated; use control='notyet'"
+            f"control='never' but no unit in {unit!r} is never treated{hint}; use "
+            "control='notyet'"
         )
     cohorts = sorted({int(k) for k in g_idx[usable & np.isfinite(g_idx)]})
     if not cohorts:

@@ -42,6 +42,8 @@ from ._inference import cluster_sandwich, wald
 
 KERNEL_CONSTANTS = {"triangular": 3.4375, "uniform": 2.7016, "epanechnikov": 3.1999}
 _MIN_SIDE = 5
+_MAX_BINS = 1000  # per side of a binned scatter
+_LARGEST_SPAN = 1e50  # |x - c| beyond this overflows x**3 sums in the IK rule
 
 
 def _kernel(u: np.ndarray, kernel: str) -> np.ndarray:
@@ -56,7 +58,14 @@ def _kernel(u: np.ndarray, kernel: str) -> np.ndarray:
 
 
 def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.linalg.lstsq(X, y, rcond=None)[0]
+    with np.errstate(all="ignore"):
+        if not np.all(np.isfinite(X)):
+            raise EstimationError("local polynomial terms overflow: rescale the running variable")
+        try:
+            return np.linalg.lstsq(X, y, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            raise EstimationError("local polynomial fit failed (singular or overflowing "
+                                  "terms): rescale the running variable") from None
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
@@ -77,6 +86,13 @@ def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
                 f"{', ...' if bad.sum() > 5 else ''}); drop those rows first, or call rdd(), "
                 "which drops and reports them"
             )
+    span = float(np.abs(x - cutoff).max()) if x.size else 0.0
+    if span > _LARGEST_SPAN:
+        raise DataError(
+            f"running variable lies up to {span:.3g} from the cutoff (beyond {_LARGEST_SPAN:g} "
+            "its powers in the bandwidth rule overflow); rescale it (e.g. to days or percentage "
+            "points)"
+        )
     if y.size and np.ptp(y) == 0:
         raise DataError(
             f"outcome is constant (every value is {y[0]:g}): there is no jump to estimate and the "
@@ -121,7 +137,10 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
     def second_derivative(side: np.ndarray, lo: float, hi: float) -> tuple[float, int]:
         sel = side & (x >= lo) & (x <= hi)
         if sel.sum() < 4:
-            raise EstimationError("too few observations to estimate curvature for the bandwidth")
+            raise EstimationError(
+                "too few observations to estimate curvature for the bandwidth (the IK rule's "
+                "floor on m3^2, as in R's rdd, depends on the units of x: on a very wide scale "
+                "give bandwidth= or rescale the running variable)")
         d = x[sel] - cutoff
         coef = _lstsq(np.column_stack([np.ones(d.size), d, d**2]), y[sel])
         return 2 * coef[2], int(sel.sum())
@@ -337,6 +356,9 @@ def rdd(
 
 
 def _binned_plot(x, y, cutoff, h, kernel, bins, *, xlabel, ylabel, path, title):
+    if not (isinstance(bins, int | np.integer) and not isinstance(bins, bool)
+            and 2 <= bins <= _MAX_BINS):  # 10**9 bins once ran the machine out of memory
+        raise SrmsimError(f"bins must be a whole number from 2 to {_MAX_BINS}, got {bins!r}")
     fig, ax = new_figure()
     for side in (x < cutoff, x >= cutoff):
         xs, ys = x[side], y[side]
@@ -385,8 +407,6 @@ def rdd_plot(
     """
     ck.require_frame(df)
     ck.require_columns(df, {"outcome": outcome, "running variable": running})
-    if not (isinstance(bins, int) and bins >= 2):
-        raise SrmsimError(f"bins must be a whole number >= 2, got {bins!r}")
     data, _ = ck.drop_incomplete(df, [outcome, running])
     x = ck.numeric_column(data, running, "running variable").to_numpy()
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()

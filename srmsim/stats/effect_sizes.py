@@ -87,6 +87,14 @@ def _positive(value: float, name: str) -> float:
     return float(value)
 
 
+def _whole(value: float, name: str) -> int:
+    """A count of students: 10.5 students is a typo, not 10 (int() would truncate silently)."""
+    number = _positive(value, name)
+    if not number.is_integer():
+        raise SrmsimError(f"{name} must be a whole number of students, got {value!r}")
+    return int(value)
+
+
 def _cluster_term(N: float, n: float, rho: float) -> float:
     """(N-2)(1-rho)^2 + n(N-2n)rho^2 + 2(N-2n)rho(1-rho): shared by the WWC cluster-adjusted
     degrees of freedom and the variance of g."""
@@ -114,7 +122,8 @@ def hedges_g_from_d(
     """
     ck.check_choice(small_sample, ("N", "h"), "small_sample")
     alpha = ck.check_alpha(alpha)
-    n_t, n_c = int(_positive(n_t, "n_t")), int(_positive(n_c, "n_c"))
+    d = ck.finite_number(d, "d")
+    n_t, n_c = _whole(n_t, "n_t"), _whole(n_c, "n_c")
     N = n_t + n_c
     if N < 3:
         raise SrmsimError(f"Hedges' g needs at least 3 students in all, got {N}")
@@ -178,12 +187,13 @@ def hedges_g(
     0.8
     """
     sd_t, sd_c = _positive(sd_t, "sd_t"), _positive(sd_c, "sd_c")
-    n_t, n_c = int(_positive(n_t, "n_t")), int(_positive(n_c, "n_c"))
+    mean_t, mean_c = ck.finite_number(mean_t, "mean_t"), ck.finite_number(mean_c, "mean_c")
+    n_t, n_c = _whole(n_t, "n_t"), _whole(n_c, "n_c")
     if n_t + n_c < 3:
         raise SrmsimError(f"Hedges' g needs at least 3 students in all, got {n_t + n_c}")
     pooled = math.sqrt(((n_t - 1) * sd_t**2 + (n_c - 1) * sd_c**2) / (n_t + n_c - 2))
     return hedges_g_from_d(
-        (float(mean_t) - float(mean_c)) / pooled,
+        (mean_t - mean_c) / pooled,
         n_t,
         n_c,
         cluster_size=cluster_size,
@@ -370,7 +380,7 @@ def risk_ratio(
     n0: float
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
-    if continuity < 0:
+    if not ck.finite_number(continuity, "continuity") >= 0:
         raise SrmsimError(f"continuity must be >= 0, got {continuity}")
     if continuity == 0:
         for events, name in ((a, "treatment arm (events_t)"), (c, "reference arm (events_c)")):
@@ -436,7 +446,15 @@ def nnt(
             raise SrmsimError("nnt() needs a risk difference, not a " + risk_diff.measure)
         rd, ci_low, ci_high = risk_diff.estimate, risk_diff.ci_low, risk_diff.ci_high
     else:
-        rd = float(risk_diff)
+        rd = ck.finite_number(risk_diff, "risk difference")
+    if not -1.0 <= rd <= 1.0:
+        raise SrmsimError(f"a risk difference lies between -1 and 1, got {rd!r}")
+    if ci_low is not None and ci_high is not None:
+        ci_low = ck.finite_number(ci_low, "ci_low")
+        ci_high = ck.finite_number(ci_high, "ci_high")
+        if not ci_low <= rd <= ci_high:
+            raise SrmsimError(f"the interval ({ci_low}, {ci_high}) must contain the risk "
+                              f"difference {rd}")
     value = math.inf if rd == 0 else 1 / abs(rd)
     direction = "fewer" if rd < 0 else "more"
     if ci_low is None or ci_high is None:
@@ -546,11 +564,15 @@ def cost_per_outcome(
         return CostPerOutcome(math.inf, math.inf, math.inf, cost, gain, True, note)
     value = cost / gain
     lo = hi = math.nan
-    note = ""
+    note = "policy saves money while gaining outcomes (dominant)" if cost < 0 else ""
     if gain_ci is not None:
-        g_lo, g_hi = sorted(float(v) for v in gain_ci)
-        if cost < 0:
-            note = "policy saves money while gaining outcomes (dominant)"
+        if not (isinstance(gain_ci, tuple | list) and len(gain_ci) == 2):
+            raise SrmsimError(f"gain_ci must be (low, high), got {gain_ci!r}")
+        g_lo = ck.finite_number(gain_ci[0], "gain_ci low")
+        g_hi = ck.finite_number(gain_ci[1], "gain_ci high")
+        if not g_lo <= gain <= g_hi:  # a NaN bound once gave a zero-width interval
+            raise SrmsimError(f"gain_ci {tuple(gain_ci)!r} must run from low to high around "
+                              f"the gain {gain!r}")
         hi = math.inf if g_lo <= 0 else cost / g_lo
         lo = cost / g_hi
         if g_lo <= 0:

@@ -169,6 +169,7 @@ def _ols(y, X, codes, se):
     else:
         res = model.fit(cov_type="HC1" if se == "hc1" else "nonrobust", use_t=True)
         df = float(res.df_resid)
+    ck.require_residual_variation(res.resid, y, "OLS effect model")
     params = np.asarray(res.params, dtype=float)
     bse = np.asarray(res.bse, dtype=float)
     return res, params, bse, np.full(params.size, df)
@@ -194,6 +195,28 @@ def _gee(y, X, codes, se, notes):
             "GEE fit is unsound: " + ("; ".join(trouble) or "non-finite estimates or SEs")
         )
     return res, params, bse, np.full(params.size, float(G - 1))
+
+
+def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str]) -> None:
+    """Robust variances cannot see the spread of an arm with one student (its residual is 0 at
+    leverage 1), so HC1 would return an SE from the other arm alone: refused, not reported. An
+    arm within a single cluster gets a CR1/GEE SE that reads that cluster's shock as the effect:
+    warned, as in :func:`did_twfe`."""
+    robust = method == "ols" and se == "hc1"
+    sizes = {ref: int(table["n_reference"].iloc[0]), **dict(zip(table["arm"], table["n"], strict=True))}
+    lone = [a for a, n in sizes.items() if n < 2]
+    if robust and lone:
+        raise EstimationError(
+            f"arm(s) {ck._listing(lone)} have a single student: a heteroskedasticity-robust (HC1) "
+            "SE cannot estimate their variance and would be too small; use se='classical' "
+            "(pooled variance) or collect more data"
+        )
+    if method != "mixed" and se != "classical" and table["n_clusters"].notna().all():
+        few = [a for a, g in zip(table["arm"], table["n_clusters"], strict=True) if int(g) < 2]
+        if few:
+            ck.warn(f"arm(s) {ck._listing(few)} lie in a single cluster: the cluster-robust SE "
+                    "cannot tell that cluster's own shock from the effect and is unreliable",
+                    notes, stacklevel=4)
 
 
 def estimate_effect(
@@ -263,6 +286,7 @@ def estimate_effect(
         ) from None
     ref, others = arms[0], arms[1:]
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
+    ck.require_variation(y, outcome)
     arm_lab = ck.labels(data[treatment])
     blocks = [
         pd.DataFrame({"Intercept": np.ones(len(data))}),
@@ -327,6 +351,7 @@ def estimate_effect(
             }
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    _check_arm_sizes(table, ref, method, se, notes)
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     if codes is not None and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")

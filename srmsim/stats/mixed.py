@@ -310,6 +310,7 @@ def random_intercept(
     if n_groups < 2:
         raise DataError(f"group column {group!r} has a single group; a random intercept needs 2+")
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
+    ck.require_variation(y, outcome)
     result, attempts, chosen = fit_mixedlm(y, X, codes, reml=reml, optimizers=optimizers)
     fixed, _ = fixed_effects_table(result, X, codes, alpha)
     fit = RandomInterceptFit(

@@ -212,6 +212,7 @@ def regress(
         model = smf.ols(parsed, data=data)
     except Exception as err:  # noqa: BLE001 - patsy reports malformed formulas in many ways
         raise SrmsimError(f"formula {formula!r} cannot be used: {err}") from None
+    ck.require_variation(model.endog, outcome)
     X = pd.DataFrame(model.exog, columns=model.exog_names)
     ck.check_full_rank(X, protected=[], context=f"regression {formula!r}")
     n_clusters: list[int] = []
@@ -226,6 +227,7 @@ def regress(
         cov = "nonrobust" if se == "classical" else se.upper()
         res = model.fit(cov_type=cov, use_t=True)
         dof, se_type = float(res.df_resid), {"classical": "classical"}.get(se, se.upper())
+    ck.require_residual_variation(res.resid, model.endog, f"regression {formula!r}")
     est = np.asarray(res.params, dtype=float)
     ses = np.asarray(res.bse, dtype=float)
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):

@@ -121,8 +121,10 @@ def simulated_power(
                 raise SrmsimError(f"replication {i} (seed {s}): {err}") from err
             failures.append(f"replication {i} (seed {s}): {err}")
             continue
-        if not math.isfinite(p_values[i]):
-            failures.append(f"replication {i} (seed {s}): p-value is not finite")
+        if not 0.0 <= p_values[i] <= 1.0:  # NaN fails too; -0.1 would count as a rejection
+            failures.append(f"replication {i} (seed {s}): p-value {p_values[i]} is not a "
+                            "probability")
+            p_values[i] = math.nan
             if on_error == "raise":
                 raise SrmsimError(failures[-1])
     done = np.isfinite(p_values)
