@@ -68,6 +68,11 @@ def test_experiment_folder_is_owner_only_when_built_from_records(tmp_path, recor
     os.chmod(out, 0o755)
     assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
     assert mode(out) == (0o700 if from_records else 0o755)
+    # its report written elsewhere (--out) is as private as the study
+    shared = tmp_path / "shared" / "report.html"
+    shared.parent.mkdir()
+    assert main(["report", str(out), "--out", str(shared)]) == 0
+    assert mode(shared) == (0o600 if from_records else 0o644)
 
 
 @pytest.mark.parametrize("from_records", [True, False])

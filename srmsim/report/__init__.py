@@ -71,10 +71,14 @@ def write_report(path: str | Path, out: str | Path | None = None,
         raise SrmsimError(f"{target} is a folder; name the report file to write (e.g. "
                           f"{target / 'report.html'})")
     html = build_html(path, result)
-    write_text(html, target)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(target, 0o666 & ~umask)  # a report is for sharing: readable like any new file
+    # a study of real records is kept owner-only (docs/privacy.md): so is its report, wherever
+    # --out puts it; any other report is for sharing, readable like any new file
+    private = os.stat(path).st_mode & 0o077 == 0
+    write_text(html, target, private=private)
+    if not private:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(target, 0o666 & ~umask)
     return target
 
 
