@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.inputs import input_file_problem
 
 DEFAULT_THRESHOLD = 10
 PSEUDONYM_HEX = 16
@@ -80,6 +81,9 @@ def load_key(file: str | Path | None = None, env: str | None = None) -> bytes:
                         "(exactly one of --key-file / --key-env)")
     if file is not None:
         path = Path(file)
+        problem = input_file_problem(path)
+        if problem and problem != "file not found":
+            raise DataError(f"key file {path}: {problem}")
         try:
             key = path.read_bytes().rstrip(b"\r\n")
         except FileNotFoundError:

@@ -362,3 +362,40 @@ def test_summary_by_flags_and_ids(tmp_path, capsys):
     meta["tables"]["students"]["file"] = "../students.parquet"
     meta_path.write_text(json.dumps(meta))
     fails(capsys, "data", "summary", str(data), contains="must be a file name")
+
+
+def test_devices_pipes_and_folders_are_not_read_as_input_files(tmp_path, capsys):
+    """/dev/zero never ends (a MemoryError traceback after filling memory) and a pipe blocks:
+    every command that reads a named file refuses anything but a regular file, by name."""
+    fifo = tmp_path / "pupils.csv"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.csv"
+    zero.symlink_to("/dev/zero")
+    students = str(REPO / "data/sample/students.csv")
+    for bad in (str(fifo), str(zero)):
+        fails(capsys, "data", "validate", "--students", bad, contains="not a regular file")
+        fails(capsys, "data", "validate", "--students", students, "--mapping", bad,
+              contains="not a regular file")
+        fails(capsys, "thresholds", bad, "--score", "a", "--outcome", "b",
+              contains="not a regular file")
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", students, "--out", str(data)]) == 0
+    fails(capsys, "data", "anonymise", str(data), "--out", str(tmp_path / "an"),
+          "--key-file", "/dev/zero", contains="not a regular file")
+    fails(capsys, "data", "anonymise", str(data), "--out", str(tmp_path / "an"),
+          "--key-file", str(tmp_path), contains="directory")
+    assert not (tmp_path / "an").exists()
+
+
+def test_deeply_nested_dataset_description_is_a_clean_error(tmp_path, capsys):
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--out", str(data)]) == 0
+    (data / "dataset.json").write_text("[" * 100_000 + "]" * 100_000)
+    fails(capsys, "data", "summary", str(data), contains="nested too deeply")
+    fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "cal"),
+          contains="nested too deeply")
+    assert not (tmp_path / "cal").exists()
+    (data / "dataset.json").unlink()
+    (data / "dataset.json").symlink_to("/dev/zero")
+    fails(capsys, "data", "summary", str(data), contains="not a regular file")

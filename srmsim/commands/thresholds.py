@@ -140,7 +140,7 @@ def is_simulation_output(base: Path) -> bool:
         import json
 
         data = json.loads(summary.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and "scenario_hash" in data and not data.get("from_records")
 
@@ -161,6 +161,11 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         base = path.parent
     else:
         raise DataError(f"{path}: no such file or directory")
+    from srmsim.inputs import input_file_problem
+
+    problem = input_file_problem(target)
+    if problem:
+        raise DataError(f"{target}: {problem}")
     suffix = target.suffix.lower()
     try:
         if suffix == ".csv":

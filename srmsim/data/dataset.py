@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from srmsim import __version__
 from srmsim.data.schema import OBSERVATIONS, SCHEMA_VERSION, STUDENTS, TABLES, from_arrow, to_arrow
 from srmsim.errors import DataError
+from srmsim.inputs import input_file_problem
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
@@ -104,10 +105,15 @@ def read_dataset(path: str | Path) -> Dataset:
     meta_path = path / META_FILE
     if not meta_path.exists():
         raise DataError(f"{path}: no {META_FILE}; is this the --out of 'srmsim data import'?")
+    problem = input_file_problem(meta_path)
+    if problem:
+        raise DataError(f"{meta_path}: {problem}")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as err:
-        raise DataError(f"{meta_path}: not readable JSON ({err})") from None
+        raise DataError(f"{meta_path}: not readable JSON ({str(err)[:200]})") from None
+    except RecursionError:
+        raise DataError(f"{meta_path}: not readable JSON (nested too deeply)") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("tables", {}), dict) or not all(
             isinstance(t, dict) for t in meta.get("tables", {}).values()):
         raise DataError(f"{meta_path}: not a dataset description written by srmsim "
@@ -123,6 +129,9 @@ def read_dataset(path: str | Path) -> Dataset:
         p = path / fname
         if not p.exists():
             raise DataError(f"{path}: {fname} is missing")
+        problem = input_file_problem(p)
+        if problem:
+            raise DataError(f"{p}: {problem}")
         try:
             frames[name] = from_arrow(pq.read_table(p), tbl)
         except Exception as err:  # pyarrow raises several types for a broken file

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.inputs import input_file_problem
 
 _local = threading.local()
 
@@ -68,8 +69,9 @@ def read_raw(path: str | Path, encoding: str = "utf-8",
              missing_values: tuple[str, ...] = ("",)) -> RawFile:
     """Read a CSV, Excel (.xlsx) or Parquet file as text cells; missing tokens become NA."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    problem = input_file_problem(path)
+    if problem:
+        raise DataError(f"{path}: {problem}")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         raw = _read_parquet(path)
