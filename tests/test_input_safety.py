@@ -399,3 +399,34 @@ def test_deeply_nested_dataset_description_is_a_clean_error(tmp_path, capsys):
     (data / "dataset.json").unlink()
     (data / "dataset.json").symlink_to("/dev/zero")
     fails(capsys, "data", "summary", str(data), contains="not a regular file")
+
+
+def test_duplicate_and_nested_columns_are_refused(tmp_path, capsys):
+    """pandas renames a second 'att' to 'att.1', so --score att read whichever came first; a
+    Parquet struct or list column became its Python text ("{'a': 1}") and was accepted as an
+    id. Both are errors naming the file and column; a bad score names the spreadsheet row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 40
+    (tmp_path / "dup.csv").write_text("att,left,att\n" + "".join(
+        f"0.{i % 9 + 1},{i % 2},S{i}\n" for i in range(n)))
+    fails(capsys, "thresholds", str(tmp_path / "dup.csv"), "--score", "att", "--outcome",
+          "left", contains="'att' appears more than once")
+    pq.write_table(pa.table([pa.array([0.5] * n), pa.array([1.0] * n), pa.array([True] * n)],
+                            names=["att", "att", "left"]), tmp_path / "dup.parquet")
+    fails(capsys, "thresholds", str(tmp_path / "dup.parquet"), "--score", "att", "--outcome",
+          "left", contains="'att' appears more than once")
+    fails(capsys, "data", "validate", "--students", str(tmp_path / "dup.parquet"),
+          contains="'att' appears more than once")
+    (tmp_path / "inf.csv").write_text("att,left\n0.5,1\n0.7,0\n1e309,1\n")
+    fails(capsys, "thresholds", str(tmp_path / "inf.csv"), "--score", "att", "--outcome",
+          "left", contains="found inf (row 4)")
+    students = pd.read_csv(REPO / "data/sample/students.csv", nrows=5)
+    for name, values in (("student_id", [{"a": i} for i in range(5)]),
+                         ("year_group", [[7]] * 5)):
+        frame = students.assign(**{name: values})
+        frame.to_parquet(tmp_path / "nested.parquet")
+        fails(capsys, "data", "validate", "--students", str(tmp_path / "nested.parquet"),
+              contains=f"column '{name}' holds nested values")
+    assert not (tmp_path / "thresholds").exists()

@@ -169,16 +169,34 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     suffix = target.suffix.lower()
     try:
         if suffix == ".csv":
+            names = pd.read_csv(target, header=None, nrows=1, dtype=str).iloc[0].tolist()
+            _unique_columns(target, [str(n).strip() for n in names])
             df = pd.read_csv(target)
         elif suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            _unique_columns(target, pq.read_schema(target).names)
             df = pd.read_parquet(target)
         else:
             raise DataError(f"{target}: expected a .csv or .parquet file, got '{suffix}'")
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
-        raise DataError(f"{target}: cannot read ({type(err).__name__}: {err})") from err
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
+    # messages name rows as a spreadsheet does: the header is row 1, the first pupil row 2
+    df.index = pd.RangeIndex(2, len(df) + 2)
     return df, base
+
+
+def _unique_columns(path: Path, names: list[str]) -> None:
+    """Two columns with one name: pandas would rename the second ('att.1') and --score att
+    would silently read whichever came first."""
+    seen: set[str] = set()
+    dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if dup:
+        raise DataError(f"{path}: column name {dup[0]!r} appears more than once; rename the "
+                        "copies so that --score, --outcome and --by name one column each")
 
 
 def _fmt(x: float, pct: bool = False) -> str:

@@ -229,10 +229,25 @@ def _typed_to_raw(path: Path, df: pd.DataFrame) -> RawFile:
 
 
 def _read_parquet(path: Path) -> RawFile:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
+        schema = pq.read_schema(path)
+        nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+        if nested:  # a struct or list would become its Python text ("{'a': 1}") and pass
+            raise DataError(f"{path}: column {nested[0]!r} holds nested values "
+                            f"({schema.field(nested[0]).type}); export one plain value per cell")
+        seen: set[str] = set()
+        dup = [n for n in schema.names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+        if dup:
+            raise DataError(f"{path}: column name {dup[0]!r} appears more than once")
         df = pd.read_parquet(path)
+    except DataError:
+        raise
     except Exception as err:  # pyarrow raises several types for a broken file
-        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{path}: not a readable Parquet file ({text})") from None
     return _typed_to_raw(path, df)
 
 
