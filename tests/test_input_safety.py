@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -430,3 +431,46 @@ def test_duplicate_and_nested_columns_are_refused(tmp_path, capsys):
         fails(capsys, "data", "validate", "--students", str(tmp_path / "nested.parquet"),
               contains=f"column '{name}' holds nested values")
     assert not (tmp_path / "thresholds").exists()
+
+
+def test_an_output_folder_never_takes_inputs_or_other_files_with_it(tmp_path, capsys,
+                                                                    monkeypatch):
+    """Output folders are replaced whole. One holding an earlier result was replaced even
+    when the user had put the export (or notes) in it: the input was deleted. Now such a
+    folder is refused, untouched, unless it holds nothing but that command's own files."""
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "0123456789abcdef0123")
+    students = tmp_path / "pupils.csv"
+    shutil.copy(REPO / "data/sample/students.csv", students)
+    ds = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(students), "--out", str(ds)]) == 0
+    inside = ds / "pupils.csv"
+    shutil.copy(students, inside)
+    fails(capsys, "data", "import", "--students", str(inside), "--out", str(ds), "--overwrite",
+          contains="holds the input")
+    fails(capsys, "data", "validate", "--students", str(inside), "--out", str(ds),
+          contains="holds the input")
+    fails(capsys, "data", "import", "--students", str(students), "--out", str(ds),
+          "--overwrite", contains="did not write there")
+    fails(capsys, "data", "anonymise", str(ds), "--out", str(tmp_path), "--overwrite",
+          "--key-env", "SRMSIM_TEST_KEY", contains="holds the input")
+    fails(capsys, "calibrate", str(ds), "--out", str(tmp_path), contains="holds the input")
+    assert inside.exists() and (ds / "dataset.json").exists()
+    inside.unlink()
+    assert main(["data", "import", "--students", str(students), "--out", str(ds),
+                 "--overwrite"]) == 0  # only its own files: replaced as before
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"att": rng.uniform(0.6, 1, 200).round(3),
+                           "left": rng.uniform(size=200) < 0.4})
+    report = tmp_path / "thr"
+    report.mkdir()
+    scores.to_csv(report / "scores.csv", index=False)
+    (report / "thresholds.csv").write_text("an earlier report\n")
+    args = ["--score", "att", "--outcome", "left", "--n-boot", "2", "--out", str(report)]
+    fails(capsys, "thresholds", str(report / "scores.csv"), *args, contains="holds the input")
+    shutil.move(report / "scores.csv", tmp_path / "scores.csv")
+    (report / "notes.txt").write_text("mine")
+    fails(capsys, "thresholds", str(tmp_path / "scores.csv"), *args,
+          contains="did not write there")
+    assert (report / "notes.txt").read_text() == "mine"
+    (report / "notes.txt").unlink()
+    assert main(["thresholds", str(tmp_path / "scores.csv"), *args]) == 0

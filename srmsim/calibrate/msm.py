@@ -63,7 +63,7 @@ from srmsim.calibrate.moments import (
 )
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
-from srmsim.outputs import check_out
+from srmsim.outputs import check_inputs_outside, check_out
 from srmsim.scenario import DynamicsConfig, PopulationConfig, Scenario, default_scenario
 
 #: Parameters srmsim knows how to fit: default bounds and the moments that inform each.
@@ -327,6 +327,8 @@ def calibrate(
         raise SrmsimError("ignore_prior_attainment needs out= (a directory for the "
                           "population records without prior attainment)")
     # refused before the fit, not after it; the folder is replaced whole at the end
+    if out is not None:
+        check_inputs_outside(out, [p for p in (data, scenario) if isinstance(p, str | Path)])
     final = check_out(out, REPLACEABLE) if out is not None else None
     stage = None
     try:

@@ -134,9 +134,13 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
 def run_validate(args: argparse.Namespace) -> int:
     from srmsim.data.importer import mask_identifiers, write_report_dir
     from srmsim.data.validate import format_report, validate_files
+    from srmsim.outputs import check_inputs_outside
 
     mapping = _mapping(args)
-    result = validate_files(_files(args, mapping), mapping)
+    files = _files(args, mapping)
+    if args.out:
+        check_inputs_outside(args.out, [p for ps in files.values() for p in ps])
+    result = validate_files(files, mapping)
     if not args.show_identifiers:
         result = mask_identifiers(result)
     print(format_report(result, args.show))
@@ -216,15 +220,15 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def run_rdataset(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import META_FILE, write_dataset
+    from srmsim.data.dataset import DATASET_FILES, META_FILE, write_dataset
     from srmsim.data.loaders import load_rdataset
-    from srmsim.outputs import holds_any, replace_dir
+    from srmsim.outputs import holds_only, replace_dir
 
     ds = load_rdataset(args.package, args.item)
     if (Path(args.out) / META_FILE).exists() and not args.overwrite:
         raise DataError(f"--out {args.out}: already holds a dataset ({META_FILE}); choose "
                         "another directory or pass --overwrite")
-    with replace_dir(args.out, replaceable=holds_any(META_FILE)) as tmp:
+    with replace_dir(args.out, replaceable=holds_only(*DATASET_FILES)) as tmp:
         write_dataset(ds, tmp, overwrite=True)
     print(f"{args.package}/{args.item}: {len(ds.students)} students in "
           f"{ds.students['school'].nunique()} schools written to {args.out}/")

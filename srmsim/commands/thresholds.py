@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: every file a report may hold: a folder of these (and nothing else) is replaced whole
+OUTPUT_FILES = ("thresholds.csv", "roc.png", "pr.png", "thresholds_by_group.csv",
+                "fairness_gaps.csv", "fairness.png")
 COUNT_COLUMNS = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn", "n_missing")
 COUNTS_SHOWN = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn")
 RATE_BASES = {"flag_rate": ["flagged"], "sensitivity": ["tp", "fn"], "specificity": ["tn", "fp"],
@@ -256,17 +259,13 @@ def run(args: argparse.Namespace) -> int:
         grid, by_cols, table = _protect_grid(df, args, table, by_cols)
 
     out = Path(args.out) if args.out else base / "thresholds"
-    from srmsim.outputs import replace_dir
+    from srmsim.outputs import check_inputs_outside, holds_only, replace_dir
 
-    with replace_dir(out, replaceable=_earlier_report) as tmp:
+    check_inputs_outside(out, [args.path])
+    with replace_dir(out, replaceable=holds_only(*OUTPUT_FILES)) as tmp:
         written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))
     return 0
-
-
-def _earlier_report(folder: Path) -> bool:
-    """A folder holding an earlier ``srmsim thresholds`` report (and nothing else we know of)."""
-    return (folder / "thresholds.csv").exists()
 
 
 def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,

@@ -248,8 +248,10 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     check_key_location(key_file, out)
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
-    from srmsim.data.dataset import META_FILE
-    from srmsim.outputs import holds_any, replace_dir, write_file
+    from srmsim.data.dataset import DATASET_FILES, META_FILE
+    from srmsim.outputs import check_inputs_outside, holds_only, replace_dir, write_file
+
+    check_inputs_outside(out, [in_dir])
 
     out = Path(out)
     if (out / META_FILE).exists() and not overwrite:
@@ -258,7 +260,8 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     ds = read_dataset(in_dir)
     anon, rep = anonymise(ds, key, **kwargs)
     # pseudonymised records are still personal data: owner-only, replaced whole
-    with replace_dir(out, private=True, replaceable=holds_any(META_FILE, REPORT_FILE)) as tmp:
+    with replace_dir(out, private=True, replaceable=holds_only(*DATASET_FILES, REPORT_FILE)
+                     ) as tmp:
         write_dataset(anon, tmp, private=True)
         write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)
     return rep

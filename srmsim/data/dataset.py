@@ -30,6 +30,8 @@ from srmsim.inputs import input_file_problem
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
+#: every file a dataset directory holds (what may be replaced by a new one)
+DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet")
 FORMAT = "srmsim-dataset"
 
 
