@@ -474,3 +474,44 @@ def test_an_output_folder_never_takes_inputs_or_other_files_with_it(tmp_path, ca
     assert (report / "notes.txt").read_text() == "mine"
     (report / "notes.txt").unlink()
     assert main(["thresholds", str(tmp_path / "scores.csv"), *args]) == 0
+
+
+def test_an_edited_dataset_is_checked_when_read(tmp_path, capsys):
+    """A dataset's Parquet files may be edited or written by other tools: an infinite prior
+    attainment went silently into calibration (every standardised score NaN), a negative
+    session count into every moment, a missing school into a traceback. Reading checks the
+    rules every reader relies on, naming the file and field and never printing an id."""
+    from srmsim.errors import DataError
+    from srmsim.records import read_student_records
+
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--observations", str(REPO / "data/sample/observations.csv"),
+                 "--out", str(data)]) == 0
+    capsys.readouterr()
+    students = pd.read_parquet(data / "students.parquet")
+    observations = pd.read_parquet(data / "observations.parquet")
+    edits = [("students", "prior_attainment", np.inf, "prior_attainment is not finite"),
+             ("students", "school", None, "school is missing"),
+             ("students", "student_id", students["student_id"].iloc[1], "more than once"),
+             ("students", "sex", "X", "sex is not one of"),
+             ("observations", "sessions_attended", -5.0, "sessions_attended is below 0"),
+             ("observations", "sessions_attended", 400.0, "exceeds sessions_possible")]
+    for table, column, value, message in edits:
+        frame = (students if table == "students" else observations).copy()
+        if isinstance(value, float):
+            frame[column] = frame[column].astype("float64")
+        row = frame.index[frame[column].notna()][0]  # a week row, with sessions
+        frame.loc[row, column] = value
+        frame.to_parquet(data / f"{table}.parquet")
+        err = fails(capsys, "data", "summary", str(data), contains=message)
+        assert f"{table}.parquet" in err and students["student_id"].iloc[1] not in err
+        fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "fit"), contains=message)
+        (students if table == "students" else observations).to_parquet(
+            data / f"{table}.parquet")
+    assert not (tmp_path / "fit").exists()
+    records = students.assign(fsm=students["fsm"].astype("object"))
+    records.loc[3, "fsm"] = "maybe"
+    records.to_csv(tmp_path / "records.csv", index=False)
+    with pytest.raises(DataError, match="fsm is not true or false"):
+        read_student_records(tmp_path / "records.csv")

@@ -20,11 +20,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from srmsim import __version__
-from srmsim.data.schema import OBSERVATIONS, SCHEMA_VERSION, STUDENTS, TABLES, from_arrow, to_arrow
+from srmsim.data.schema import (
+    OBSERVATIONS,
+    SCHEMA_VERSION,
+    STUDENTS,
+    TABLES,
+    Table,
+    from_arrow,
+    to_arrow,
+)
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
 from srmsim.outputs import make_dir, write_atomic, write_file
@@ -138,4 +147,76 @@ def read_dataset(path: str | Path) -> Dataset:
             frames[name] = from_arrow(pq.read_table(p), tbl)
         except Exception as err:  # pyarrow raises several types for a broken file
             raise DataError(f"{p}: not a readable Parquet file ({err})") from None
+    for name, tbl in TABLES.items():
+        check_values(frames[name], tbl, path / meta["tables"].get(name, {}).get(
+            "file", f"{name}.parquet") if isinstance(meta.get("tables"), dict) else path)
     return Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+
+
+#: (part, whole): a count that cannot exceed another in its row
+_AT_MOST = (("sessions_attended", "sessions_possible"), ("assignments_on_time", "assignments_set"))
+
+
+_BOOL_TEXT = {"true", "false", "1", "0", "1.0", "0.0", "yes", "no", "y", "n", "t", "f"}
+
+
+def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool = True
+                 ) -> None:
+    """The rules every reader relies on, checked again on a dataset read from disk: its
+    Parquet files may have been edited or written by other tools, and an infinite prior
+    attainment or a negative session count would flow silently into every moment.
+
+    Keys present (unless ``keys=False``) and unique, numbers finite and in the schema's range,
+    categories and flags known, a part never above its whole. Anonymised datasets pass
+    (generalised values are missing).
+    """
+    def fail(field: str, bad: np.ndarray, what: str) -> None:
+        rows = np.flatnonzero(bad)
+        shown = ""
+        if tbl[field].kind == "data" and what != "is missing":  # never print an identifier
+            shown = f" ({str(frame[field].iloc[rows[0]])[:40]!r})"
+        raise DataError(f"{source}: {field} {what}: {len(rows)} row(s), first row {rows[0] + 1}"
+                        f"{shown}; not a dataset as srmsim writes it (re-import the export)")
+
+    for f in tbl.fields:
+        if f.name not in frame.columns:
+            if f.required and f.kind == "id" and keys:
+                raise DataError(f"{source}: no column {f.name}; not a dataset as srmsim "
+                                "writes it (re-import the export)")
+            continue
+        col = frame[f.name]
+        missing = col.isna().to_numpy()
+        if f.kind == "id" and f.required and missing.any():
+            fail(f.name, missing, "is missing")
+        if f.type in ("int", "float"):
+            vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            if (np.isnan(vals) & ~missing).any():
+                fail(f.name, np.isnan(vals) & ~missing, "is not a number")
+            ok = ~missing
+            with np.errstate(invalid="ignore"):
+                if (ok & ~np.isfinite(vals)).any():
+                    fail(f.name, ok & ~np.isfinite(vals), "is not finite")
+                if f.min is not None and (ok & (vals < f.min)).any():
+                    fail(f.name, ok & (vals < f.min), f"is below {f.min:g}")
+                if f.max is not None and (ok & (vals > f.max)).any():
+                    fail(f.name, ok & (vals > f.max), f"is above {f.max:g}")
+        elif f.type == "bool" and not pd.api.types.is_bool_dtype(col):
+            text = col.astype("object").where(~missing, "").astype(str).str.strip().str.lower()
+            unknown = ~missing & ~text.isin(list(_BOOL_TEXT)).to_numpy()
+            if unknown.any():
+                fail(f.name, unknown, "is not true or false")
+        elif f.type == "category":
+            unknown = ~missing & ~col.astype("str").isin(list(f.categories)).to_numpy()
+            if unknown.any():
+                fail(f.name, unknown, f"is not one of {', '.join(f.categories)}")
+    if tbl.key == ("student_id",) and "student_id" in frame.columns:
+        dup = frame["student_id"].duplicated(keep=False).to_numpy()
+        if dup.any():
+            fail("student_id", dup, "appears more than once")
+    for part, whole in _AT_MOST:
+        if part in frame.columns and whole in frame.columns:
+            a = frame[part].to_numpy(dtype="float64", na_value=np.nan)
+            b = frame[whole].to_numpy(dtype="float64", na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                if (a > b).any():
+                    fail(part, a > b, f"exceeds {whole}")
