@@ -515,3 +515,16 @@ def test_an_edited_dataset_is_checked_when_read(tmp_path, capsys):
     records.to_csv(tmp_path / "records.csv", index=False)
     with pytest.raises(DataError, match="fsm is not true or false"):
         read_student_records(tmp_path / "records.csv")
+
+
+@pytest.mark.parametrize("mapping,contains", [
+    ("encoding: rot13\n", "not a text encoding"),  # was a LookupError traceback
+    ("encoding: zlib\n", "not a text encoding"),
+    ("students:\n  date_formats:\n    date_of_birth: '%Q-%Y'\n", "strftime format"),  # ValueError
+    ("students:\n  values:\n    fsm:\n      'Yes': true\n      'yes': false\n",
+     "once case is ignored"),  # silently, the last one won
+    ("students:\n  values:\n    prior_attainment:\n      'x': .inf\n", "finite number"),
+])
+def test_mapping_values_that_cannot_work_are_refused(tmp_path, capsys, mapping, contains):
+    fails(capsys, "data", "validate", "--students", str(REPO / "data/sample/students.csv"),
+          "--mapping", str(write(tmp_path / "m.yaml", mapping)), contains=contains)
