@@ -528,3 +528,18 @@ def test_an_edited_dataset_is_checked_when_read(tmp_path, capsys):
 def test_mapping_values_that_cannot_work_are_refused(tmp_path, capsys, mapping, contains):
     fails(capsys, "data", "validate", "--students", str(REPO / "data/sample/students.csv"),
           "--mapping", str(write(tmp_path / "m.yaml", mapping)), contains=contains)
+
+
+def test_summary_out_never_lands_on_the_dataset(tmp_path, capsys):
+    """`data summary ds --out ds/dataset.json` overwrote the dataset's description (the
+    dataset was then unreadable); a folder as --out gave an error naming a temporary file."""
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--out", str(data)]) == 0
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    for out in (data / "dataset.json", data / "rejects.csv", data / "table.csv"):
+        fails(capsys, "data", "summary", str(data), "--out", str(out),
+              contains="inside the dataset folder")
+    fails(capsys, "data", "summary", str(data), "--out", str(tmp_path), contains="directory")
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert main(["data", "summary", str(data), "--out", str(tmp_path / "table.csv")]) == 0
