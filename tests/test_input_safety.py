@@ -543,3 +543,39 @@ def test_summary_out_never_lands_on_the_dataset(tmp_path, capsys):
     fails(capsys, "data", "summary", str(data), "--out", str(tmp_path), contains="directory")
     assert {p.name: p.read_bytes() for p in data.iterdir()} == before
     assert main(["data", "summary", str(data), "--out", str(tmp_path / "table.csv")]) == 0
+
+
+@pytest.mark.parametrize("args,contains", [
+    (["--staff-minutes", "nan", "--minutes-per-case", "5"], "not a finite number"),
+    (["--staff-minutes", "inf", "--minutes-per-case", "5"], "not a finite number"),
+    (["--cost-missed", "nan", "--cost-needless", "1"], "not a finite number"),
+    (["--cost-missed", "1e309", "--cost-needless", "1"], "not a finite number"),
+    (["--cost-per-case", "-3", "--capacity", "10"], "negative"),
+    (["--thresholds", "inf"], "not a finite number"),
+])
+def test_thresholds_numbers_must_be_finite(tmp_path, capsys, args, contains):
+    """nan/inf minutes were a ValueError/OverflowError traceback, a nan cost an IndexError,
+    an infinite cost printed 'cost inf'."""
+    pd.DataFrame({"att": np.linspace(0.5, 1, 60), "left": [0, 1] * 30}).to_csv(
+        tmp_path / "s.csv", index=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["thresholds", str(tmp_path / "s.csv"), "--score", "att", "--outcome", "left",
+              "--out", str(tmp_path / "t"), *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert contains in err and "Traceback" not in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_capacity_api_refuses_non_finite_numbers():
+    from srmsim import risk
+    from srmsim.errors import SrmsimError
+
+    df = pd.DataFrame({"att": np.linspace(0.5, 1, 40), "left": [0, 1] * 20})
+    for kw in ({"staff_minutes_available": float("nan"), "minutes_per_case": 5.0},
+               {"staff_minutes_available": 100.0, "minutes_per_case": float("inf")},
+               {"capacity_cases": 5, "cost_per_case": float("nan")}):
+        with pytest.raises(SrmsimError, match="finite"):
+            risk.threshold_at_capacity(df, "att", "left", **kw)
+    with pytest.raises(SrmsimError, match="finite"):
+        risk.cost_minimising_threshold(df, "att", "left", "below", float("nan"), 1.0)

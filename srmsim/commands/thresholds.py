@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import seed_argument
+from srmsim.argtypes import finite_float, non_negative_float, seed_argument
 from srmsim.errors import DataError, SrmsimError
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="flag score < t (below, default) or score > t (above)")
     p.add_argument("--by", nargs="+", action="extend", default=[], metavar="COL",
                    help="group columns for fairness, e.g. --by fsm sen sex")
-    p.add_argument("--thresholds", nargs="+", type=float, default=None, metavar="T",
+    p.add_argument("--thresholds", nargs="+", type=finite_float, default=None, metavar="T",
                    help="thresholds to tabulate (default: distinct values or percentiles)")
     p.add_argument("--cluster", default="school",
                    help="column whose clusters the bootstrap resamples (default school; "
@@ -50,14 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_argument, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--capacity", type=int, default=None, metavar="N",
                    help="cases staff can take in total")
-    p.add_argument("--staff-minutes", type=float, default=None, metavar="M",
+    p.add_argument("--staff-minutes", type=non_negative_float, default=None, metavar="M",
                    help="staff minutes available (with --minutes-per-case)")
-    p.add_argument("--minutes-per-case", type=float, default=None, metavar="C",
+    p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
                    help="staff minutes one case needs")
-    p.add_argument("--cost-per-case", type=float, default=0.0, help="cost of one case")
-    p.add_argument("--cost-missed", type=float, default=None,
+    p.add_argument("--cost-per-case", type=non_negative_float, default=0.0, help="cost of one case")
+    p.add_argument("--cost-missed", type=non_negative_float, default=None,
                    help="cost of missing a student who reaches the outcome")
-    p.add_argument("--cost-needless", type=float, default=None,
+    p.add_argument("--cost-needless", type=non_negative_float, default=None,
                    help="cost of a needless intervention")
     p.add_argument("--out", default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
