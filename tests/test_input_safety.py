@@ -579,3 +579,27 @@ def test_capacity_api_refuses_non_finite_numbers():
             risk.threshold_at_capacity(df, "att", "left", **kw)
     with pytest.raises(SrmsimError, match="finite"):
         risk.cost_minimising_threshold(df, "att", "left", "below", float("nan"), 1.0)
+
+
+def test_huge_rows_and_headers_are_cut_or_refused(tmp_path, capsys):
+    """A 2,000,000-column header took minutes and gigabytes (one pandas column at a time, one
+    note per unmapped column); a 10,000,000-cell row was printed whole in the report; a field
+    over the CSV limit named the line after it."""
+    head = (REPO / "data/sample/students.csv").read_text().splitlines()[:3]
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(100_000)) + "\n1\n")
+    fails(capsys, "data", "validate", "--students", str(tmp_path / "wide.csv"),
+          contains="100,000 columns")
+    (tmp_path / "long.csv").write_text("\n".join([head[0], ",".join(["a"] * 1_000_000),
+                                                  head[2]]) + "\n")
+    assert main(["data", "validate", "--students", str(tmp_path / "long.csv")]) == 2
+    out = capsys.readouterr().out
+    assert "wrong_field_count" in out and max(len(x) for x in out.splitlines()) < 1000
+    (tmp_path / "field.csv").write_text("\n".join([head[0], head[1].replace(
+        "P00000", "P" + "x" * 200_000, 1), head[2]]) + "\n")
+    fails(capsys, "data", "validate", "--students", str(tmp_path / "field.csv"),
+          contains="line 2:")
+    unmapped = head[0] + "".join(f",extra{i}" for i in range(50))
+    (tmp_path / "extra.csv").write_text("\n".join([unmapped, head[1] + "," * 50]) + "\n")
+    main(["data", "validate", "--students", str(tmp_path / "extra.csv")])
+    notes = [x for x in capsys.readouterr().out.splitlines() if x.startswith("note:")]
+    assert len(notes) == 1 and "and 40 more" in notes[0]

@@ -25,6 +25,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
+from srmsim.labels import cut
 
 _local = threading.local()
 
@@ -115,11 +116,12 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
         else:
             records = list(reader)
     except csv.Error as err:
-        raise DataError(f"{path}: line {reader.line_num + 1}: not a readable CSV file ({err})"
-                        ) from None
+        raise DataError(f"{path}: line {max(reader.line_num, 1)}: not a readable CSV file "
+                        f"({err})") from None
     if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
     header = [h.strip() for h in records[0]]
+    _check_width(path, len(header))
     ncol = len(header)
     body, body_starts = records[1:], starts[1:]
     problems: list[dict] = []
@@ -135,7 +137,8 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
             cells[i] = [""] * ncol  # a blank row is dropped (and counted) by _finish
             if rec and any(c.strip() for c in rec):
                 structural.append(i)
-                problems.append({"row": i + 2, "col": None, "value": _escape(",".join(rec)),
+                problems.append({"row": i + 2, "col": None,
+                                 "value": _escape(cut(",".join(rec), MAX_SHOWN)),
                                  "rule": "wrong_field_count",
                                  "message": f"{len(rec)} cells but the header has {ncol}"})
     keep_rows = np.arange(2, len(body) + 2, dtype=np.int64)
@@ -188,6 +191,18 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     return raw
 
 
+#: More columns than any school export has: a wrong file (and a quadratic cost) past this.
+MAX_COLUMNS = 2000
+#: Longest value a reject report repeats back (the row or cell is in the user's own file).
+MAX_SHOWN = 200
+
+
+def _check_width(path: Path, ncol: int) -> None:
+    if ncol > MAX_COLUMNS:
+        raise DataError(f"{path}: the header has {ncol:,} columns, more than the {MAX_COLUMNS:,} "
+                        "an export can have here; is this the right file?")
+
+
 def _line_numbers(data: bytes, offsets: list[int]) -> list[int]:
     """1-based physical line of each byte offset, counting line ends as the CSV reader does
     (``\n``, ``\r\n`` and a lone ``\r``: old Mac exports end lines with CR only)."""
@@ -216,6 +231,7 @@ def _cell_text(v: object) -> str:
 
 
 def _typed_to_raw(path: Path, df: pd.DataFrame) -> RawFile:
+    _check_width(path, len(df.columns))
     header = [str(c).strip() for c in df.columns]
     cols = {}
     for i, c in enumerate(df.columns):
@@ -238,6 +254,7 @@ def _read_parquet(path: Path) -> RawFile:
         if nested:  # a struct or list would become its Python text ("{'a': 1}") and pass
             raise DataError(f"{path}: column {nested[0]!r} holds nested values "
                             f"({schema.field(nested[0]).type}); export one plain value per cell")
+        _check_width(path, len(schema.names))
         seen: set[str] = set()
         dup = [n for n in schema.names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
         if dup:
