@@ -589,6 +589,8 @@ def test_huge_rows_and_headers_are_cut_or_refused(tmp_path, capsys):
     (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(100_000)) + "\n1\n")
     fails(capsys, "data", "validate", "--students", str(tmp_path / "wide.csv"),
           contains="100,000 columns")
+    fails(capsys, "thresholds", str(tmp_path / "wide.csv"), "--score", "c1", "--outcome", "c2",
+          contains="100,000 columns")
     (tmp_path / "long.csv").write_text("\n".join([head[0], ",".join(["a"] * 1_000_000),
                                                   head[2]]) + "\n")
     assert main(["data", "validate", "--students", str(tmp_path / "long.csv")]) == 2

@@ -172,8 +172,11 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     suffix = target.suffix.lower()
     try:
         if suffix == ".csv":
-            names = pd.read_csv(target, header=None, nrows=1, dtype=str).iloc[0].tolist()
-            _unique_columns(target, [str(n).strip() for n in names])
+            import csv
+
+            with open(target, newline="", encoding="utf-8-sig") as f:
+                names = next(csv.reader(f), [])
+            _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
         elif suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -194,7 +197,12 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
 
 def _unique_columns(path: Path, names: list[str]) -> None:
     """Two columns with one name: pandas would rename the second ('att.1') and --score att
-    would silently read whichever came first."""
+    would silently read whichever came first. (And no file wider than an export can be.)"""
+    from srmsim.data.readers import MAX_COLUMNS
+
+    if len(names) > MAX_COLUMNS:
+        raise DataError(f"{path}: {len(names):,} columns, more than the {MAX_COLUMNS:,} a pupil "
+                        "table can have here; is this the right file?")
     seen: set[str] = set()
     dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
     if dup:
