@@ -605,3 +605,28 @@ def test_huge_rows_and_headers_are_cut_or_refused(tmp_path, capsys):
     main(["data", "validate", "--students", str(tmp_path / "extra.csv")])
     notes = [x for x in capsys.readouterr().out.splitlines() if x.startswith("note:")]
     assert len(notes) == 1 and "and 40 more" in notes[0]
+
+
+def test_anonymise_field_lists_and_reference_date(tmp_path, capsys, monkeypatch):
+    """--quasi school,school was a pandas ValueError traceback; --quasi ',,' anonymised over no
+    field at all (nothing generalised, 'achieved k = 445'); a reference date centuries away
+    gave every pupil an age of thousands of months, silently."""
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "0123456789abcdef0123")
+    frame = pd.read_csv(REPO / "data/sample/students.csv", nrows=40).drop(columns="age_months")
+    frame["date_of_birth"] = "2012-03-04"
+    frame.to_csv(tmp_path / "pupils.csv", index=False)
+    mapping = write(tmp_path / "m.yaml", "reference_date: 2024-09-01\n")
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(tmp_path / "pupils.csv"), "--mapping",
+                 str(mapping), "--out", str(data)]) == 0
+    students = pd.read_parquet(data / "students.parquet")
+    students["age_months"] = pd.NA  # only the date of birth: anonymise computes the age
+    students.to_parquet(data / "students.parquet")
+    args = ["data", "anonymise", str(data), "--out", str(tmp_path / "an"), "--key-env",
+            "SRMSIM_TEST_KEY"]
+    fails(capsys, *args, "--quasi", "school,school", contains="given more than once")
+    fails(capsys, *args, "--quasi", ",,", contains="names no field")
+    fails(capsys, *args, "--sensitive", "sen,sen", "--quasi", "school",
+          contains="given more than once")
+    fails(capsys, *args, "--reference-date", "0001-01-01", contains="under 3 or over 25")
+    assert not (tmp_path / "an").exists()
