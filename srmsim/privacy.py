@@ -537,6 +537,20 @@ def parse_symbols(text: str) -> Symbols:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 3 or not all(parts):
         raise DataError(f"--symbols {text!r}: give three symbols, e.g. c,low,x")
+    for part in parts:  # a hidden cell shown as '5' or 'nan' reads as a published value
+        try:
+            float(part)
+        except ValueError:
+            pass
+        else:
+            raise DataError(f"--symbols {text!r}: {part!r} reads as a number; a withheld cell "
+                            "must not look like a value")
+        if len(part) > 12 or not part.isprintable():
+            raise DataError(f"--symbols {text!r}: each symbol is at most 12 printable "
+                            "characters")
+    if len(set(parts)) != 3:
+        raise DataError(f"--symbols {text!r}: the three symbols must differ (each says "
+                        "something else)")
     return Symbols(*parts)
 
 
