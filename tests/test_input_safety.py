@@ -630,3 +630,20 @@ def test_anonymise_field_lists_and_reference_date(tmp_path, capsys, monkeypatch)
           contains="given more than once")
     fails(capsys, *args, "--reference-date", "0001-01-01", contains="under 3 or over 25")
     assert not (tmp_path / "an").exists()
+
+
+def test_a_ragged_row_does_not_print_the_names_in_it(tmp_path, capsys):
+    """A row with one cell too many was printed and written whole -- id, name and UPN --
+    although identifying values are '(withheld)' unless --show-identifiers."""
+    head, *rows = (REPO / "data/sample/students.csv").read_text().splitlines()[:4]
+    lines = [head + ",name,upn"] + [r + ",Alice Smith,A123456789012" for r in rows]
+    lines[2] += ",EXTRA"
+    (tmp_path / "pupils.csv").write_text("\n".join(lines) + "\n")
+    assert main(["data", "validate", "--students", str(tmp_path / "pupils.csv"), "--out",
+                 str(tmp_path / "rep")]) == 2
+    out = capsys.readouterr().out + (tmp_path / "rep" / "rejects.csv").read_text()
+    assert "wrong_field_count" in out and "(withheld)" in out
+    assert "Alice" not in out and "A123456789012" not in out
+    main(["data", "validate", "--students", str(tmp_path / "pupils.csv"),
+          "--show-identifiers"])
+    assert "Alice Smith" in capsys.readouterr().out

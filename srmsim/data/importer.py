@@ -37,8 +37,11 @@ IDENTIFYING_KINDS = ("id", "direct", "dob", "free_text")
 
 def identifying(table: str, field: str) -> bool:
     """Does a raw value of this field identify a student? (Breakdown fields such as the school
-    code do not.)"""
+    code do not.) A value of no field -- a whole ragged row, a cell of a column the mapping
+    does not name -- may hold anything (names, UPNs), so it counts as identifying."""
     tbl = TABLES.get(str(table))
+    if tbl is not None and (field is None or pd.isna(field) or str(field) == ""):
+        return True
     if tbl is None or field not in tbl:
         return False
     f = tbl[field]
