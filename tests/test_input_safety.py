@@ -647,3 +647,18 @@ def test_a_ragged_row_does_not_print_the_names_in_it(tmp_path, capsys):
     main(["data", "validate", "--students", str(tmp_path / "pupils.csv"),
           "--show-identifiers"])
     assert "Alice Smith" in capsys.readouterr().out
+
+
+def test_a_stray_period_is_named_not_a_scenario_error(tmp_path, capsys):
+    """One period_start of 1900-01-01 numbers every other week from 1900: calibrate failed
+    with 'calibration: years: Input should be less than or equal to 50 (got 168)'."""
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--observations", str(REPO / "data/sample/observations.csv"),
+                 "--out", str(data)]) == 0
+    obs = pd.read_parquet(data / "observations.parquet")
+    weeks = obs.index[obs["period_type"] == "week"]
+    obs.loc[weeks, "period"] = obs.loc[weeks, "period"] + 6000
+    obs.to_parquet(data / "observations.parquet")
+    fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "fit"),
+          contains="far from the others")
