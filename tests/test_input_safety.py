@@ -392,6 +392,10 @@ def test_deeply_nested_dataset_description_is_a_clean_error(tmp_path, capsys):
     data = tmp_path / "ds"
     assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
                  "--out", str(data)]) == 0
+    text = (data / "dataset.json").read_text()
+    (data / "dataset.json").write_text(text.replace('"real_data": true,',
+                                                    '"real_data": true, "real_data": false,'))
+    fails(capsys, "data", "summary", str(data), contains="duplicate key 'real_data'")
     (data / "dataset.json").write_text("[" * 100_000 + "]" * 100_000)
     fails(capsys, "data", "summary", str(data), contains="nested too deeply")
     fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "cal"),

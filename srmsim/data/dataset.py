@@ -120,7 +120,7 @@ def read_dataset(path: str | Path) -> Dataset:
     if problem:
         raise DataError(f"{meta_path}: {problem}")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except (ValueError, OSError) as err:
         raise DataError(f"{meta_path}: not readable JSON ({str(err)[:200]})") from None
     except RecursionError:
@@ -151,6 +151,17 @@ def read_dataset(path: str | Path) -> Dataset:
         check_values(frames[name], tbl, path / meta["tables"].get(name, {}).get(
             "file", f"{name}.parquet") if isinstance(meta.get("tables"), dict) else path)
     return Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with two ``"real_data"`` keys the last
+    would silently win."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {str(key)[:60]!r}")
+        out[key] = value
+    return out
 
 
 #: (part, whole): a count that cannot exceed another in its row
