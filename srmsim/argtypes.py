@@ -18,3 +18,28 @@ def seed_argument(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError("must be from 0 to 2**63 - 1")
     return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(f"{shown!r} is not a number") from None
+
+
+def finite_float(text: str) -> float:
+    """argparse type of a number that must be finite ('nan', 'inf' and '1e309' are refused:
+    they made tracebacks or an 'inf' cost further on)."""
+    value = _float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type of a finite number at least 0 (minutes, costs)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value

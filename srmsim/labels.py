@@ -23,10 +23,15 @@ LABEL_RULE = ("a name of 1-64 letters, digits, '_', '.' or '-', starting with a 
               "(it may become a folder name)")
 
 
+def cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: reports and messages never
+    echo whole inputs (a 20 MB row, a 50,000-character id)."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
 def excerpt(value: object, limit: int = 60) -> str:
     """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+    return cut(repr(value), limit)
 
 
 def is_label(name: object) -> bool:

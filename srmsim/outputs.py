@@ -277,6 +277,32 @@ def holds_any(*names: str) -> Callable[[Path], bool]:
     return lambda folder: any((folder / n).exists() for n in names)
 
 
-__all__ = ["FORMULA_START", "check_out", "csv_text", "current_umask", "file_mode", "holds_any",
+def holds_only(*names: str) -> Callable[[Path], bool]:
+    """A stricter ``replaceable`` test: the folder holds an earlier result (one of ``names``)
+    and nothing else but hidden leftovers, so replacing it whole loses no file a user put
+    there (an export copied in beside the report, their notes)."""
+    allowed = set(names)
+
+    def test(folder: Path) -> bool:
+        entries = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+        return bool(entries & allowed) and entries <= allowed
+    return test
+
+
+def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """Refuse an output folder that is, or holds, one of the command's inputs: the folder is
+    replaced whole, so the input would be deleted with the earlier result."""
+    folder = Path(os.path.abspath(out)).resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        path = Path(os.path.abspath(given)).resolve()
+        if path == folder or path.is_relative_to(folder):
+            raise DataError(f"--out {out}: holds the input {given}; the output folder is "
+                            "replaced whole, so write it elsewhere")
+
+
+__all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "csv_text", "current_umask",
+           "file_mode", "holds_any", "holds_only",
            "is_formula", "link_copy", "make_dir", "neutralise", "read_csv_cells", "replace_dir",
            "replace_files", "restrict_tree", "write_atomic", "write_csv", "write_file"]

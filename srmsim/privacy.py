@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.inputs import input_file_problem
 
 DEFAULT_THRESHOLD = 10
 PSEUDONYM_HEX = 16
@@ -80,6 +81,9 @@ def load_key(file: str | Path | None = None, env: str | None = None) -> bytes:
                         "(exactly one of --key-file / --key-env)")
     if file is not None:
         path = Path(file)
+        problem = input_file_problem(path)
+        if problem and problem != "file not found":
+            raise DataError(f"key file {path}: {problem}")
         try:
             key = path.read_bytes().rstrip(b"\r\n")
         except FileNotFoundError:
@@ -267,7 +271,9 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
         for sign in (1.0, -1.0):
             res = milp(sign * obj, constraints=constraints, bounds=bounds,
                        integrality=integrality)
-            if res.status != 0 or res.x is None:
+            if res.status == 2:  # infeasible: the identities contradict the true counts
+                ends.append(values[c])  # (a wrong model): fail closed, as if pinned
+            elif res.status != 0 or res.x is None:
                 ends.append(np.nan)
             else:
                 ends.append(float(res.x[pos[int(c)]]))
@@ -305,20 +311,24 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     links = [set(map(int, eq)) for eq in [*equations, *inequalities]]
     # hiding more cells only widens ranges, so a cell once safe stays safe: audit the rest
     pending = sensitive.copy()
+    wide = free_mask.copy()  # cells already found at least `threshold` wide: they stay so
     for _ in range(max_rounds):
         lo, hi = feasible_ranges(values, hidden, equations, inequalities,
                                  cells=np.flatnonzero(pending), free=free_mask)
         width = hi - lo
         bad = np.flatnonzero(pending & (width < threshold))
+        wide |= pending & (width >= threshold)
         pending[:] = False
         pending[bad] = True
         if not bad.size:
             break
         # the hidden cells tied to a bad one, and which of them are pinned too narrowly
-        around = {c for cs in links if cs & set(bad.tolist()) for c in cs if hidden[c]}
+        around = {c for cs in links if cs & set(bad.tolist()) for c in cs
+                  if hidden[c] and not wide[c]}
         lo2, hi2 = feasible_ranges(values, hidden, equations, inequalities,
                                    cells=sorted(around), free=free_mask)
-        narrow = {c for c in around if not free_mask[c] and hi2[c] - lo2[c] < threshold}
+        narrow = {c for c in around if hi2[c] - lo2[c] < threshold}
+        wide[[c for c in around if c not in narrow]] = True
         added = False
         for b_cell in bad.tolist():
             need = threshold - float(width[b_cell])
@@ -342,7 +352,10 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
                       threshold: int = DEFAULT_THRESHOLD, total_row: Any = "auto",
                       total_column: Any = "auto", suppress_zeros: bool = True,
                       subsets: Mapping[str, str] | None = None,
-                      complements: Sequence[str] = ()
+                      complements: Sequence[str] = (),
+                      sums: Sequence[tuple[int, Sequence[int]]] = (),
+                      withheld: np.ndarray | None = None,
+                      published: np.ndarray | None = None,
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
@@ -354,6 +367,13 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     consistent with everything shown must be at least ``threshold`` wide. ``complements``
     names parts of ``subsets`` whose remainder (``whole - part``: the non-FSM pupils beside the
     FSM ones) is a count to protect too, though never printed.
+
+    Tables published elsewhere that share counts with this one (the ``--by school`` margin of a
+    ``--by school,sex`` table) are audited together with it: their rows are appended to
+    ``table``, ``sums`` lists ``(row, rows)`` pairs where row ``row`` is the sum of rows
+    ``rows`` in every count column, ``withheld`` marks cells those tables hide and
+    ``published`` cells they show (known to everyone, so never hidden here). Such cells are
+    only the attacker's knowledge: the caller prints the rows of its own table.
     """
     counts = _count_columns(table, count_columns)
     values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
@@ -370,10 +390,17 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
         tc = counts.index(t_col)
         for r in range(nrow):
             lines.append(([(r, c) for c in range(ncol) if c != tc], (r, tc)))
-    if t_row is not None:
+    if t_row is not None:  # rows of linked tables (parents in ``sums``) are not its parts
+        parents = {int(p) for p, _ in sums}
         for c in range(ncol):
-            lines.append(([(r, c) for r in range(nrow) if r != t_row], (t_row, c)))
+            lines.append(([(r, c) for r in range(nrow) if r != t_row and r not in parents],
+                          (t_row, c)))
     equations = []
+    for parent, children in sums:
+        for c in range(ncol):
+            eq = {r * ncol + c: 1.0 for r in children}
+            eq[parent * ncol + c] = eq.get(parent * ncol + c, 0.0) - 1.0
+            equations.append(eq)
     for cells, total in lines:
         row = {r * ncol + c: 1.0 for r, c in cells}
         row[total[0] * ncol + total[1]] = -1.0
@@ -391,7 +418,13 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     if t_row is not None:
         is_total[t_row, :] = True
     flat = np.where(missing, 0.0, values).ravel()
-    hidden0, free, prio = (primary | missing).ravel(), missing.ravel(), is_total.ravel()
+    elsewhere = np.zeros((nrow, ncol), dtype=bool) if withheld is None else np.asarray(
+        withheld, dtype=bool)
+    known = np.zeros((nrow, ncol), dtype=bool) if published is None else np.asarray(
+        published, dtype=bool)
+    hidden0 = (primary | missing | elsewhere).ravel()
+    free, prio = missing.ravel(), is_total.ravel()
+    keep = known.ravel() & ~hidden0
     rest: list[float] = []  # the remainders: hidden cells of their own, tied to part and whole
     for part in complements:
         if part not in (subsets or {}):
@@ -410,9 +443,10 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
         hidden0 = np.r_[hidden0, np.ones(len(rest), bool)]
         free = np.r_[free, unaudited]
         prio = np.r_[prio, np.zeros(len(rest), bool)]
+        keep = np.r_[keep, np.zeros(len(rest), bool)]
     extra = protect_cells(flat, hidden0, equations, inequalities, threshold,
-                          priority=prio.astype(int), free=free)
-    secondary = extra[:nrow * ncol].reshape(nrow, ncol) & ~missing
+                          priority=prio.astype(int), free=free, keep=keep)
+    secondary = (extra[:nrow * ncol].reshape(nrow, ncol) | elsewhere) & ~missing & ~primary
     idx = table.index
     return (pd.DataFrame(primary, index=idx, columns=counts),
             pd.DataFrame(secondary, index=idx, columns=counts))
@@ -425,7 +459,9 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
                           None = None, total_row: Any = "auto", total_column: Any = "auto",
                           suppress_zeros: bool = True, decimals: int = 1,
                           subsets: Mapping[str, str] | None = None,
-                          complements: Sequence[str] = ()) -> pd.DataFrame:
+                          complements: Sequence[str] = (),
+                          masks: tuple[pd.DataFrame, pd.DataFrame] | None = None
+                          ) -> pd.DataFrame:
     """A copy of ``table`` safe to print or write: small counts and what they reveal withheld.
 
     ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
@@ -434,12 +470,18 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     count is primary-suppressed and ``x`` if one was secondarily suppressed. Totals are found by
     the label ``Total``/``All`` in the index or a text column (``total_row``) and a count column
     named ``total``/``all`` (``total_column``); pass ``None`` to say there are none. Count and
-    rate columns come back as text (``str`` dtype); other columns are unchanged.
+    rate columns come back as text (``str`` dtype); other columns are unchanged. ``masks``:
+    (primary, secondary) already decided by :func:`suppression_masks` (e.g. audited together
+    with linked tables), applied as given.
     """
     sym = _symbols(symbols)
     counts = _count_columns(table, count_columns)
-    primary, secondary = suppression_masks(table, counts, threshold, total_row, total_column,
-                                           suppress_zeros, subsets, complements)
+    if masks is not None:
+        primary, secondary = masks
+    else:
+        primary, secondary = suppression_masks(table, counts, threshold, total_row,
+                                               total_column, suppress_zeros, subsets,
+                                               complements)
     if rate_columns is None:
         rates = {c: counts for c in table.columns
                  if c not in counts and pd.api.types.is_float_dtype(table[c])}
@@ -495,6 +537,20 @@ def parse_symbols(text: str) -> Symbols:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 3 or not all(parts):
         raise DataError(f"--symbols {text!r}: give three symbols, e.g. c,low,x")
+    for part in parts:  # a hidden cell shown as '5' or 'nan' reads as a published value
+        try:
+            float(part)
+        except ValueError:
+            pass
+        else:
+            raise DataError(f"--symbols {text!r}: {part!r} reads as a number; a withheld cell "
+                            "must not look like a value")
+        if len(part) > 12 or not part.isprintable():
+            raise DataError(f"--symbols {text!r}: each symbol is at most 12 printable "
+                            "characters")
+    if len(set(parts)) != 3:
+        raise DataError(f"--symbols {text!r}: the three symbols must differ (each says "
+                        "something else)")
     return Symbols(*parts)
 
 

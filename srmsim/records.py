@@ -27,11 +27,25 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: no student records here (expected an imported dataset "
                         "directory with students.parquet, or a students Parquet/CSV file)")
-    df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    from srmsim.data.dataset import check_values
+    from srmsim.data.schema import STUDENTS
+    from srmsim.inputs import input_file_problem
+
+    problem = input_file_problem(path)
+    if problem:
+        raise DataError(f"{path}: {problem}")
+    try:
+        df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{path}: cannot read ({type(err).__name__}: {text})") from None
     if "school" not in df.columns:
         raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:
         raise DataError(f"{path}: no student records")
+    # an infinite prior attainment would make every standardised score NaN, a missing school
+    # a school called 'nan', a typo in a flag 'false': refused by name instead
+    check_values(df, STUDENTS, path, keys=False)
     return df
 
 

@@ -30,6 +30,9 @@ NonNeg = Annotated[float, Field(ge=0.0, le=1e6)]
 Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
 
 
+#: Longest simulation a scenario may ask for, in school years.
+MAX_YEARS = 50
+
 class _Strict(StrictModel):
     # strict: `n_schools: true` or `fsm_rate: "0.3"` are mistakes to report, not to coerce;
     # StrictModel: unknown keys are errors and every float must be finite
@@ -146,7 +149,7 @@ class Scenario(_Strict):
     name: Label = "default"
     description: str = Field("", max_length=10_000)
     seed: int = Field(20240901, ge=0, le=MAX_SEED)
-    years: int = Field(1, ge=1, le=50)
+    years: int = Field(1, ge=1, le=MAX_YEARS)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     dynamics: DynamicsConfig = Field(default_factory=DynamicsConfig)

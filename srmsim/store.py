@@ -216,6 +216,6 @@ def read_json(path: Path) -> Any:
     """A JSON file srmsim wrote, or an error naming it."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise SrmsimError(f"{path}: unreadable ({type(err).__name__}: {str(err)[:120]}); it is "
                           "corrupt or truncated") from None

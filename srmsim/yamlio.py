@@ -25,6 +25,7 @@ from typing import Any, cast
 import yaml
 
 from srmsim.errors import ScenarioError
+from srmsim.inputs import input_file_problem
 
 MAX_BYTES = 20_000_000
 MAX_ALIASES = 1_000
@@ -135,6 +136,9 @@ def read_yaml_file(path: str | Path, error: type[ScenarioError] = ScenarioError)
     try:
         if path.is_dir():
             raise error(source, "is a directory, not a YAML file")
+        problem = input_file_problem(path)
+        if problem:
+            raise error(source, problem)
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise error(source, f"{size:,} bytes: larger than the {MAX_BYTES:,}-byte limit for "

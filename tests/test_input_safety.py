@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -370,3 +371,306 @@ def test_summary_by_flags_and_ids(tmp_path, capsys):
     meta["tables"]["students"]["file"] = "../students.parquet"
     meta_path.write_text(json.dumps(meta))
     fails(capsys, "data", "summary", str(data), contains="must be a file name")
+
+
+def test_devices_pipes_and_folders_are_not_read_as_input_files(tmp_path, capsys):
+    """/dev/zero never ends (a MemoryError traceback after filling memory) and a pipe blocks:
+    every command that reads a named file refuses anything but a regular file, by name."""
+    fifo = tmp_path / "pupils.csv"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.csv"
+    zero.symlink_to("/dev/zero")
+    students = str(REPO / "data/sample/students.csv")
+    for bad in (str(fifo), str(zero)):
+        fails(capsys, "data", "validate", "--students", bad, contains="not a regular file")
+        fails(capsys, "data", "validate", "--students", students, "--mapping", bad,
+              contains="not a regular file")
+        fails(capsys, "thresholds", bad, "--score", "a", "--outcome", "b",
+              contains="not a regular file")
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", students, "--out", str(data)]) == 0
+    fails(capsys, "data", "anonymise", str(data), "--out", str(tmp_path / "an"),
+          "--key-file", "/dev/zero", contains="not a regular file")
+    fails(capsys, "data", "anonymise", str(data), "--out", str(tmp_path / "an"),
+          "--key-file", str(tmp_path), contains="directory")
+    assert not (tmp_path / "an").exists()
+
+
+def test_deeply_nested_dataset_description_is_a_clean_error(tmp_path, capsys):
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--out", str(data)]) == 0
+    text = (data / "dataset.json").read_text()
+    (data / "dataset.json").write_text(text.replace('"real_data": true,',
+                                                    '"real_data": true, "real_data": false,'))
+    fails(capsys, "data", "summary", str(data), contains="duplicate key 'real_data'")
+    (data / "dataset.json").write_text("[" * 100_000 + "]" * 100_000)
+    fails(capsys, "data", "summary", str(data), contains="nested too deeply")
+    fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "cal"),
+          contains="nested too deeply")
+    assert not (tmp_path / "cal").exists()
+    (data / "dataset.json").unlink()
+    (data / "dataset.json").symlink_to("/dev/zero")
+    fails(capsys, "data", "summary", str(data), contains="not a regular file")
+
+
+def test_duplicate_and_nested_columns_are_refused(tmp_path, capsys):
+    """pandas renames a second 'att' to 'att.1', so --score att read whichever came first; a
+    Parquet struct or list column became its Python text ("{'a': 1}") and was accepted as an
+    id. Both are errors naming the file and column; a bad score names the spreadsheet row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 40
+    (tmp_path / "dup.csv").write_text("att,left,att\n" + "".join(
+        f"0.{i % 9 + 1},{i % 2},S{i}\n" for i in range(n)))
+    fails(capsys, "thresholds", str(tmp_path / "dup.csv"), "--score", "att", "--outcome",
+          "left", contains="'att' appears more than once")
+    pq.write_table(pa.table([pa.array([0.5] * n), pa.array([1.0] * n), pa.array([True] * n)],
+                            names=["att", "att", "left"]), tmp_path / "dup.parquet")
+    fails(capsys, "thresholds", str(tmp_path / "dup.parquet"), "--score", "att", "--outcome",
+          "left", contains="'att' appears more than once")
+    fails(capsys, "data", "validate", "--students", str(tmp_path / "dup.parquet"),
+          contains="'att' appears more than once")
+    (tmp_path / "inf.csv").write_text("att,left\n0.5,1\n0.7,0\n1e309,1\n")
+    fails(capsys, "thresholds", str(tmp_path / "inf.csv"), "--score", "att", "--outcome",
+          "left", contains="found inf (row 4)")
+    students = pd.read_csv(REPO / "data/sample/students.csv", nrows=5)
+    for name, values in (("student_id", [{"a": i} for i in range(5)]),
+                         ("year_group", [[7]] * 5)):
+        frame = students.assign(**{name: values})
+        frame.to_parquet(tmp_path / "nested.parquet")
+        fails(capsys, "data", "validate", "--students", str(tmp_path / "nested.parquet"),
+              contains=f"column '{name}' holds nested values")
+    assert not (tmp_path / "thresholds").exists()
+
+
+def test_an_output_folder_never_takes_inputs_or_other_files_with_it(tmp_path, capsys,
+                                                                    monkeypatch):
+    """Output folders are replaced whole. One holding an earlier result was replaced even
+    when the user had put the export (or notes) in it: the input was deleted. Now such a
+    folder is refused, untouched, unless it holds nothing but that command's own files."""
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "0123456789abcdef0123")
+    students = tmp_path / "pupils.csv"
+    shutil.copy(REPO / "data/sample/students.csv", students)
+    ds = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(students), "--out", str(ds)]) == 0
+    inside = ds / "pupils.csv"
+    shutil.copy(students, inside)
+    fails(capsys, "data", "import", "--students", str(inside), "--out", str(ds), "--overwrite",
+          contains="holds the input")
+    fails(capsys, "data", "validate", "--students", str(inside), "--out", str(ds),
+          contains="holds the input")
+    fails(capsys, "data", "import", "--students", str(students), "--out", str(ds),
+          "--overwrite", contains="did not write there")
+    fails(capsys, "data", "anonymise", str(ds), "--out", str(tmp_path), "--overwrite",
+          "--key-env", "SRMSIM_TEST_KEY", contains="holds the input")
+    fails(capsys, "calibrate", str(ds), "--out", str(tmp_path), contains="holds the input")
+    assert inside.exists() and (ds / "dataset.json").exists()
+    inside.unlink()
+    assert main(["data", "import", "--students", str(students), "--out", str(ds),
+                 "--overwrite"]) == 0  # only its own files: replaced as before
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame({"att": rng.uniform(0.6, 1, 200).round(3),
+                           "left": rng.uniform(size=200) < 0.4})
+    report = tmp_path / "thr"
+    report.mkdir()
+    scores.to_csv(report / "scores.csv", index=False)
+    (report / "thresholds.csv").write_text("an earlier report\n")
+    args = ["--score", "att", "--outcome", "left", "--n-boot", "2", "--out", str(report)]
+    fails(capsys, "thresholds", str(report / "scores.csv"), *args, contains="holds the input")
+    shutil.move(report / "scores.csv", tmp_path / "scores.csv")
+    (report / "notes.txt").write_text("mine")
+    fails(capsys, "thresholds", str(tmp_path / "scores.csv"), *args,
+          contains="did not write there")
+    assert (report / "notes.txt").read_text() == "mine"
+    (report / "notes.txt").unlink()
+    assert main(["thresholds", str(tmp_path / "scores.csv"), *args]) == 0
+
+
+def test_an_edited_dataset_is_checked_when_read(tmp_path, capsys):
+    """A dataset's Parquet files may be edited or written by other tools: an infinite prior
+    attainment went silently into calibration (every standardised score NaN), a negative
+    session count into every moment, a missing school into a traceback. Reading checks the
+    rules every reader relies on, naming the file and field and never printing an id."""
+    from srmsim.errors import DataError
+    from srmsim.records import read_student_records
+
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--observations", str(REPO / "data/sample/observations.csv"),
+                 "--out", str(data)]) == 0
+    capsys.readouterr()
+    students = pd.read_parquet(data / "students.parquet")
+    observations = pd.read_parquet(data / "observations.parquet")
+    edits = [("students", "prior_attainment", np.inf, "prior_attainment is not finite"),
+             ("students", "school", None, "school is missing"),
+             ("students", "student_id", students["student_id"].iloc[1], "more than once"),
+             ("students", "sex", "X", "sex is not one of"),
+             ("observations", "sessions_attended", -5.0, "sessions_attended is below 0"),
+             ("observations", "sessions_attended", 400.0, "exceeds sessions_possible")]
+    for table, column, value, message in edits:
+        frame = (students if table == "students" else observations).copy()
+        if isinstance(value, float):
+            frame[column] = frame[column].astype("float64")
+        row = frame.index[frame[column].notna()][0]  # a week row, with sessions
+        frame.loc[row, column] = value
+        frame.to_parquet(data / f"{table}.parquet")
+        err = fails(capsys, "data", "summary", str(data), contains=message)
+        assert f"{table}.parquet" in err and students["student_id"].iloc[1] not in err
+        fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "fit"), contains=message)
+        (students if table == "students" else observations).to_parquet(
+            data / f"{table}.parquet")
+    assert not (tmp_path / "fit").exists()
+    records = students.assign(fsm=students["fsm"].astype("object"))
+    records.loc[3, "fsm"] = "maybe"
+    records.to_csv(tmp_path / "records.csv", index=False)
+    with pytest.raises(DataError, match="fsm is not true or false"):
+        read_student_records(tmp_path / "records.csv")
+
+
+@pytest.mark.parametrize("mapping,contains", [
+    ("encoding: rot13\n", "not a text encoding"),  # was a LookupError traceback
+    ("encoding: zlib\n", "not a text encoding"),
+    ("students:\n  date_formats:\n    date_of_birth: '%Q-%Y'\n", "strftime format"),  # ValueError
+    ("students:\n  values:\n    fsm:\n      'Yes': true\n      'yes': false\n",
+     "once case is ignored"),  # silently, the last one won
+    ("students:\n  values:\n    prior_attainment:\n      'x': .inf\n", "finite number"),
+])
+def test_mapping_values_that_cannot_work_are_refused(tmp_path, capsys, mapping, contains):
+    fails(capsys, "data", "validate", "--students", str(REPO / "data/sample/students.csv"),
+          "--mapping", str(write(tmp_path / "m.yaml", mapping)), contains=contains)
+
+
+def test_summary_out_never_lands_on_the_dataset(tmp_path, capsys):
+    """`data summary ds --out ds/dataset.json` overwrote the dataset's description (the
+    dataset was then unreadable); a folder as --out gave an error naming a temporary file."""
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--out", str(data)]) == 0
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    for out in (data / "dataset.json", data / "rejects.csv", data / "table.csv"):
+        fails(capsys, "data", "summary", str(data), "--out", str(out),
+              contains="inside the dataset folder")
+    fails(capsys, "data", "summary", str(data), "--out", str(tmp_path), contains="directory")
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert main(["data", "summary", str(data), "--out", str(tmp_path / "table.csv")]) == 0
+
+
+@pytest.mark.parametrize("args,contains", [
+    (["--staff-minutes", "nan", "--minutes-per-case", "5"], "not a finite number"),
+    (["--staff-minutes", "inf", "--minutes-per-case", "5"], "not a finite number"),
+    (["--cost-missed", "nan", "--cost-needless", "1"], "not a finite number"),
+    (["--cost-missed", "1e309", "--cost-needless", "1"], "not a finite number"),
+    (["--cost-per-case", "-3", "--capacity", "10"], "negative"),
+    (["--thresholds", "inf"], "not a finite number"),
+])
+def test_thresholds_numbers_must_be_finite(tmp_path, capsys, args, contains):
+    """nan/inf minutes were a ValueError/OverflowError traceback, a nan cost an IndexError,
+    an infinite cost printed 'cost inf'."""
+    pd.DataFrame({"att": np.linspace(0.5, 1, 60), "left": [0, 1] * 30}).to_csv(
+        tmp_path / "s.csv", index=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["thresholds", str(tmp_path / "s.csv"), "--score", "att", "--outcome", "left",
+              "--out", str(tmp_path / "t"), *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert contains in err and "Traceback" not in err
+    assert not (tmp_path / "t").exists()
+
+
+def test_capacity_api_refuses_non_finite_numbers():
+    from srmsim import risk
+    from srmsim.errors import SrmsimError
+
+    df = pd.DataFrame({"att": np.linspace(0.5, 1, 40), "left": [0, 1] * 20})
+    for kw in ({"staff_minutes_available": float("nan"), "minutes_per_case": 5.0},
+               {"staff_minutes_available": 100.0, "minutes_per_case": float("inf")},
+               {"capacity_cases": 5, "cost_per_case": float("nan")}):
+        with pytest.raises(SrmsimError, match="finite"):
+            risk.threshold_at_capacity(df, "att", "left", **kw)
+    with pytest.raises(SrmsimError, match="finite"):
+        risk.cost_minimising_threshold(df, "att", "left", "below", float("nan"), 1.0)
+
+
+def test_huge_rows_and_headers_are_cut_or_refused(tmp_path, capsys):
+    """A 2,000,000-column header took minutes and gigabytes (one pandas column at a time, one
+    note per unmapped column); a 10,000,000-cell row was printed whole in the report; a field
+    over the CSV limit named the line after it."""
+    head = (REPO / "data/sample/students.csv").read_text().splitlines()[:3]
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(100_000)) + "\n1\n")
+    fails(capsys, "data", "validate", "--students", str(tmp_path / "wide.csv"),
+          contains="100,000 columns")
+    fails(capsys, "thresholds", str(tmp_path / "wide.csv"), "--score", "c1", "--outcome", "c2",
+          contains="100,000 columns")
+    (tmp_path / "long.csv").write_text("\n".join([head[0], ",".join(["a"] * 1_000_000),
+                                                  head[2]]) + "\n")
+    assert main(["data", "validate", "--students", str(tmp_path / "long.csv")]) == 2
+    out = capsys.readouterr().out
+    assert "wrong_field_count" in out and max(len(x) for x in out.splitlines()) < 1000
+    (tmp_path / "field.csv").write_text("\n".join([head[0], head[1].replace(
+        "P00000", "P" + "x" * 200_000, 1), head[2]]) + "\n")
+    fails(capsys, "data", "validate", "--students", str(tmp_path / "field.csv"),
+          contains="line 2:")
+    unmapped = head[0] + "".join(f",extra{i}" for i in range(50))
+    (tmp_path / "extra.csv").write_text("\n".join([unmapped, head[1] + "," * 50]) + "\n")
+    main(["data", "validate", "--students", str(tmp_path / "extra.csv")])
+    notes = [x for x in capsys.readouterr().out.splitlines() if x.startswith("note:")]
+    assert len(notes) == 1 and "and 40 more" in notes[0]
+
+
+def test_anonymise_field_lists_and_reference_date(tmp_path, capsys, monkeypatch):
+    """--quasi school,school was a pandas ValueError traceback; --quasi ',,' anonymised over no
+    field at all (nothing generalised, 'achieved k = 445'); a reference date centuries away
+    gave every pupil an age of thousands of months, silently."""
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "0123456789abcdef0123")
+    frame = pd.read_csv(REPO / "data/sample/students.csv", nrows=40).drop(columns="age_months")
+    frame["date_of_birth"] = "2012-03-04"
+    frame.to_csv(tmp_path / "pupils.csv", index=False)
+    mapping = write(tmp_path / "m.yaml", "reference_date: 2024-09-01\n")
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(tmp_path / "pupils.csv"), "--mapping",
+                 str(mapping), "--out", str(data)]) == 0
+    students = pd.read_parquet(data / "students.parquet")
+    students["age_months"] = pd.NA  # only the date of birth: anonymise computes the age
+    students.to_parquet(data / "students.parquet")
+    args = ["data", "anonymise", str(data), "--out", str(tmp_path / "an"), "--key-env",
+            "SRMSIM_TEST_KEY"]
+    fails(capsys, *args, "--quasi", "school,school", contains="given more than once")
+    fails(capsys, *args, "--quasi", ",,", contains="names no field")
+    fails(capsys, *args, "--sensitive", "sen,sen", "--quasi", "school",
+          contains="given more than once")
+    fails(capsys, *args, "--reference-date", "0001-01-01", contains="under 3 or over 25")
+    assert not (tmp_path / "an").exists()
+
+
+def test_a_ragged_row_does_not_print_the_names_in_it(tmp_path, capsys):
+    """A row with one cell too many was printed and written whole -- id, name and UPN --
+    although identifying values are '(withheld)' unless --show-identifiers."""
+    head, *rows = (REPO / "data/sample/students.csv").read_text().splitlines()[:4]
+    lines = [head + ",name,upn"] + [r + ",Alice Smith,A123456789012" for r in rows]
+    lines[2] += ",EXTRA"
+    (tmp_path / "pupils.csv").write_text("\n".join(lines) + "\n")
+    assert main(["data", "validate", "--students", str(tmp_path / "pupils.csv"), "--out",
+                 str(tmp_path / "rep")]) == 2
+    out = capsys.readouterr().out + (tmp_path / "rep" / "rejects.csv").read_text()
+    assert "wrong_field_count" in out and "(withheld)" in out
+    assert "Alice" not in out and "A123456789012" not in out
+    main(["data", "validate", "--students", str(tmp_path / "pupils.csv"),
+          "--show-identifiers"])
+    assert "Alice Smith" in capsys.readouterr().out
+
+
+def test_a_stray_period_is_named_not_a_scenario_error(tmp_path, capsys):
+    """One period_start of 1900-01-01 numbers every other week from 1900: calibrate failed
+    with 'calibration: years: Input should be less than or equal to 50 (got 168)'."""
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--observations", str(REPO / "data/sample/observations.csv"),
+                 "--out", str(data)]) == 0
+    obs = pd.read_parquet(data / "observations.parquet")
+    weeks = obs.index[obs["period_type"] == "week"]
+    obs.loc[weeks, "period"] = obs.loc[weeks, "period"] + 6000
+    obs.to_parquet(data / "observations.parquet")
+    fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "fit"),
+          contains="far from the others")

@@ -155,3 +155,13 @@ def test_bad_arguments_name_the_column() -> None:
         suppress_small_counts(t, rate_columns={"r": "n"})
     with pytest.raises(DataError, match="total_row 'Total'"):
         suppress_small_counts(t, total_row="Total")
+
+
+@pytest.mark.parametrize("text", ["5,low,x", "c,low,0.5", "nan,low,x", "c,c,x", "c,lo\nw,x"])
+def test_suppression_symbols_never_look_like_values(text):
+    """--symbols 5,low,x printed every hidden count as '5'; identical symbols say nothing."""
+    from srmsim.privacy import parse_symbols
+
+    with pytest.raises(DataError, match="--symbols"):
+        parse_symbols(text)
+    assert parse_symbols("[c], [low], [x]").confidential == "[c]"

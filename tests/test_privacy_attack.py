@@ -27,7 +27,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, base_meta
+from srmsim.data.describe import COMPLEMENTS as COMPL_
 from srmsim.data.describe import COUNTS, RATES, describe, describe_counts
+from srmsim.data.describe import SUBSETS as SUBSETS_
 from srmsim.privacy import suppress_small_counts, suppression_masks
 from srmsim.risk import threshold_table
 
@@ -184,6 +186,148 @@ def test_the_summary_attack_does_recover_counts_from_primary_suppression_alone()
                                          total_row=None, total_column=None)
     assert primary_only.attrs["suppression"]["secondary"] == 0
     assert summary_attack(primary_only, truth)
+
+
+def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, str, float]]:
+    """The attacker holds ``data summary --by`` for ``by`` and for every smaller breakdown
+    (``--by school``, ``--by sex``: what anyone runs first). A row of a smaller table is the
+    sum of the crossed rows that share its labels, and every table has the same Total; with
+    each table's own identities (part of a whole, remainders, printed rates) that ties them
+    all into one system. Returns (breakdown, row, column, width) of small counts pinned."""
+    from itertools import combinations
+
+    subs = [list(c) for r in range(1, len(by) + 1) for c in combinations(by, r)]
+    label = {b: f"{b}_group" if b in COUNTS else b for b in by}
+    tabs = {tuple(sub): (describe(ds, sub), describe_counts(ds, sub)) for sub in subs}
+    ncol, nrem = len(COUNTS), len(REMAINDERS)
+    base, pos = {}, 0
+    for key, (_, truth) in tabs.items():
+        base[key] = pos
+        pos += len(truth) * (ncol + nrem)
+    n = pos
+
+    def cell(key: tuple, r: int, c: str) -> int:
+        nrow = len(tabs[key][1])
+        if c in COUNTS:
+            return base[key] + r * ncol + COUNTS.index(c)
+        k = [f"not_{p}" for p, _ in REMAINDERS].index(c)
+        return base[key] + nrow * ncol + k * nrow + r
+
+    values, hidden = np.zeros(n), np.zeros(n, dtype=bool)
+    eqs: list = []
+    les: list = []
+    fixed: dict[int, float] = {}
+    for key, (table, truth) in tabs.items():
+        nrow, total = len(truth), len(truth) - 1
+        counts = truth[COUNTS].to_numpy(dtype=float)
+        for r in range(nrow):
+            for j, c in enumerate(COUNTS):
+                i = cell(key, r, c)
+                values[i] = counts[r, j]
+                if re.fullmatch(r"\d+", table[c].iloc[r]):
+                    fixed[i] = float(table[c].iloc[r])
+                else:
+                    hidden[i] = True
+            for part, whole in REMAINDERS:
+                i = cell(key, r, f"not_{part}")
+                values[i] = counts[r, COUNTS.index(whole)] - counts[r, COUNTS.index(part)]
+                hidden[i] = True
+                eqs.append(({i: 1.0, cell(key, r, whole): -1.0, cell(key, r, part): 1.0}, 0.0))
+            for part, whole in (("fsm", "students"), ("sen", "students"), ("eal", "students"),
+                                ("with_sessions", "students"),
+                                ("persistently_absent", "with_sessions")):
+                les.append(({cell(key, r, part): 1.0, cell(key, r, whole): -1.0}, 0.0))
+            for rate, bases in RATES.items():
+                text = table[rate].iloc[r]
+                if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
+                    continue
+                num, den, v = cell(key, r, bases[0]), cell(key, r, bases[1]), float(text)
+                les.append(({num: 100.0, den: -(v + 0.05)}, 0.0))
+                les.append(({num: -100.0, den: v - 0.05}, 0.0))
+        for c in COUNTS:
+            eqs.append(({**{cell(key, r, c): 1.0 for r in range(total)},
+                         cell(key, total, c): -1.0}, 0.0))
+    full = tuple(by)
+    crossed = tabs[full][1]
+    for key, (_, truth) in tabs.items():
+        if key == full:
+            continue
+        cols = [label[b] for b in key]
+        for r in range(len(truth)):
+            want = truth[cols].iloc[r].tolist()
+            if r == len(truth) - 1:  # the Totals are the same number in every table
+                rows = [len(crossed) - 1]
+            else:
+                rows = [q for q in range(len(crossed) - 1)
+                        if crossed[cols].iloc[q].tolist() == want]
+            for c in COUNTS:
+                eqs.append(({**{cell(full, q, c): 1.0 for q in rows},
+                             cell(key, r, c): -1.0}, 0.0))
+    got = recovered(values, hidden, eqs, les, fixed)
+    where = []
+    for i, width in got:
+        key = max((k for k in base if base[k] <= i), key=base.__getitem__)
+        off = i - base[key]
+        nrow = len(tabs[key][1])
+        r, c = ((off // ncol, COUNTS[off % ncol]) if off < nrow * ncol else
+                ((off - nrow * ncol) % nrow, f"not_{REMAINDERS[(off - nrow * ncol) // nrow][0]}"))
+        where.append((",".join(key), r, c, width))
+    return where
+
+
+def one_small_crossed_cell() -> Dataset:
+    """Three schools by sex, where school A has 5 boys: shown beside A's 50 girls and A's 55
+    pupils in ``--by school`` the 5 is a subtraction away."""
+    rows, k = [], 0
+    for (school, sex), n in {("A", "F"): 50, ("A", "M"): 5, ("B", "F"): 40, ("B", "M"): 45,
+                             ("C", "F"): 30, ("C", "M"): 35}.items():
+        for _ in range(n):
+            rows.append({"student_id": f"S{k:04d}", "school": school, "year_group": 7,
+                         "sex": sex, "fsm": k % 3 == 0, "sen": False, "eal": False})
+            k += 1
+    return Dataset(pd.DataFrame(rows), pd.DataFrame(), base_meta())
+
+
+@pytest.mark.parametrize("make,by", [(one_small_crossed_cell, ["school", "sex"]),
+                                     (small_schools_dataset, ["school", "year_group"]),
+                                     (small_schools_dataset, ["year_group", "fsm"])])
+def test_a_crossed_summary_and_its_margins_cannot_be_combined(make, by) -> None:
+    """``--by school,sex`` after ``--by school`` and ``--by sex``: the crossed table is
+    protected with its margins as published, so subtracting across tables pins nothing."""
+    ds = make()
+    assert linked_summary_attack(ds, by) == []
+    # the order of --by changes the layout, not which counts are hidden
+    a, b = describe(ds, by), describe(ds, by[::-1])
+    labels = [f"{x}_group" if x in COUNTS else x for x in by]
+    merged = a.iloc[:-1].merge(b.iloc[:-1], on=labels, suffixes=("", "_r"))
+    assert len(merged) == len(a) - 1
+    for c in COUNTS:
+        assert (merged[c] == merged[f"{c}_r"]).all(), c
+        assert a[c].iloc[-1] == b[c].iloc[-1]  # the Total rows
+
+
+def test_a_school_called_total_is_not_taken_for_the_total_row() -> None:
+    """A school named 'Total' sorted before the real Total row was taken for it: the audit's
+    identities were then wrong (infeasible, which it read as 'safe')."""
+    ds = small_schools_dataset()
+    ds.students["school"] = ds.students["school"].replace({"D": "Total"})
+    ds.observations["school"] = ds.observations["school"].replace({"D": "Total"})
+    truth = describe_counts(ds, ["school"])
+    assert (truth["school"] == "Total").sum() == 2
+    assert summary_attack(describe(ds, ["school"]), truth) == []
+
+
+def test_the_linked_attack_wins_on_separately_protected_tables() -> None:
+    """The attacker is strong enough to matter: each table protected on its own leaks."""
+    ds = one_small_crossed_cell()
+    crossed = suppress_small_counts(describe_counts(ds, ["school", "sex"]),
+                                    count_columns=COUNTS, rate_columns=RATES,
+                                    total_column=None, subsets=SUBSETS_, complements=COMPL_)
+    school = describe(ds, ["school"])
+    shown = {(r.school, r.sex): r.students for r in crossed.itertuples()}
+    # 55 pupils at A in one table, 50 of them girls in the other
+    assert shown[("A", "M")] == "c" and shown[("A", "F")] == "50"
+    assert school.loc[school["school"] == "A", "students"].item() == "55"
 
 
 @settings(max_examples=30, deadline=None)

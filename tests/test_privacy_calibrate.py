@@ -90,6 +90,21 @@ def moments_attack(table: pd.DataFrame, cells: dict[str, float]) -> list[tuple[s
                 else 1e-9
             les.append(({pos[e_cell]: 1.0, pos[n_cell]: -(share + half)}, 0.0))
             les.append(({pos[e_cell]: -1.0, pos[n_cell]: share - half}, 0.0))
+    # a printed attendance quantile of the n students with sessions (numpy's linear
+    # interpolation at h = p (n - 1)) bounds how many are at or below 0.9 and 0.5
+    rows = table.set_index("moment")
+    n_text = str(rows.loc["attendance", "n"]) if "attendance" in rows.index else ""
+    for moment, p in (("attendance_p10", 0.10), ("attendance_p25", 0.25),
+                      ("attendance_p50", 0.50)):
+        text = str(rows.loc[moment, "target"]) if moment in rows.index else ""
+        if not (re.fullmatch(r"\d+", n_text) and re.fullmatch(r"[\d.]+", text)):
+            continue
+        h = p * (int(n_text) - 1)
+        for cell, cut in (("absent", 0.9), ("severe", 0.5)):
+            if float(text) <= cut:
+                les.append(({pos[cell]: -1.0}, -(np.floor(h) + 1)))
+            else:
+                les.append(({pos[cell]: 1.0}, float(np.ceil(h))))
     hidden = np.array([i not in fixed and names[i] not in UNKNOWN for i in range(len(names))])
     return [(names[i], w) for i, w in recovered(truth, hidden, eqs, les, fixed)]
 
@@ -186,3 +201,48 @@ def test_the_audit_leaves_ordinary_counts_alone() -> None:
     w = protect_moments(counts, list(CELLS))
     assert w.moments == {"severe_absence"} and w.counts == {("severe_absence", "events")}
     assert T == w.threshold
+
+
+def absent_few(n: int = 60, absent: int = 7, seed: int = 2) -> Dataset:
+    """One school of ``n`` students, ``absent`` of them persistently absent (attendance 0.7),
+    the rest near full attendance: the 10th percentile falls among the absent and the 25th
+    above 0.9, which brackets their number to 6..15 -- narrower than 10."""
+    rng = np.random.default_rng(seed)
+    students, obs = [], []
+    for i in range(n):
+        sid = f"S{i:03d}"
+        students.append({"student_id": sid, "school": "A", "year_group": 7, "fsm": i % 2 == 0,
+                         "age_months": 140})
+        attended = [7] * 4 if i < absent else [10, 10, 10, int(rng.integers(9, 11))]
+        for w, a in enumerate(attended, start=1):
+            obs.append({"student_id": sid, "school": "A", "period_type": "week", "period": w,
+                        "sessions_possible": 10, "sessions_attended": a})
+    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+
+
+def test_attendance_quantiles_cannot_bracket_a_small_count(tmp_path) -> None:
+    """The 10th and 25th percentiles of 60 students' attendance, one below 0.9 and one above,
+    say that 6 to 15 of them are persistently absent: a hidden 7 pinned to a range of 9. The
+    quantile giving the bracket away is withheld (and not fitted); the others stay."""
+    ds = absent_few()
+    cells = truth_cells(ds)
+    assert cells["absent"] == 7
+    write_dataset(ds, tmp_path / "ds")
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out",
+                              str(tmp_path / "fit"), "--params", "dynamics.absence_logit",
+                              "--max-evals", "2", "--replications", "1", "--quiet"])
+    assert status == 0, err
+    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
+                        keep_default_na=False)
+    assert moments_attack(table, cells) == []
+    rows = table.set_index("moment")
+    assert rows.loc["attendance_p10", "target"] == "low"
+    assert re.fullmatch(r"[\d.]+", rows.loc["attendance_p25", "target"])
+    # negative control: the same table with the 10th percentile printed gives the 7 away
+    # (6 to 15), and the 0 severely absent too (0.7 > 0.5: at most 6 of them)
+    spec = MomentSpec.from_data(ds.students, ds.observations)
+    counts = moment_counts(student_measures(ds.students, ds.observations, spec))
+    p10 = counts.set_index("moment").loc["attendance_p10", "value"]
+    leaky = table.copy()
+    leaky.loc[leaky["moment"] == "attendance_p10", "target"] = f"{p10:.4f}"
+    assert sorted(c for c, _ in moments_attack(leaky, cells)) == ["absent", "severe"]

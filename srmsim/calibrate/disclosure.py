@@ -59,6 +59,70 @@ UNKNOWN: dict[str, dict[str, int]] = {
 }
 NOTE = "withheld: based on a count below {t}, or it would reveal one"
 
+#: attendance quantiles (numpy's linear interpolation) over the students with sessions
+QUANTILES = {"attendance_p10": 0.10, "attendance_p25": 0.25, "attendance_p50": 0.50}
+#: counts of students whose attendance rate is at most a cut-off: a published quantile of the
+#: same students bounds each (a 10th percentile below 0.9 says at least a tenth are
+#: persistently absent), so quantiles are audited with them
+AT_MOST_RATE = {"absent": 0.9, "severe": 0.5}
+
+
+def quantile_bounds(n: int, quantiles: dict[str, float]) -> dict[str, list[tuple[str, int, int]]]:
+    """For each count of :data:`AT_MOST_RATE`, the (moment, least, greatest) it is pinned to by
+    each quantile of ``n`` students: with ``h = p (n - 1)``, a quantile at most the cut-off
+    puts the ``floor(h) + 1`` lowest rates at or below it; one above it leaves at most
+    ``ceil(h)`` students there."""
+    out: dict[str, list[tuple[str, int, int]]] = {c: [] for c in AT_MOST_RATE}
+    for moment, q in quantiles.items():
+        if moment not in QUANTILES or not np.isfinite(q) or n < 1:
+            continue
+        h = QUANTILES[moment] * (n - 1)
+        for cell, cut in AT_MOST_RATE.items():
+            out[cell].append((moment, int(np.floor(h)) + 1, n) if q <= cut
+                             else (moment, 0, int(np.ceil(h))))
+    return out
+
+
+def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
+            threshold: int) -> tuple[float, set[str]]:
+    """The narrowest range the quantiles alone give a small count (of students at most a
+    cut-off, its remainder, or absent-but-not-severe), and the quantiles giving its ends."""
+    bounds = quantile_bounds(n, quantiles)
+    rng = {c: (max([lo for _, lo, _ in b], default=0), min([hi for _, _, hi in b], default=n))
+           for c, b in bounds.items()}
+    (a_lo, a_hi), (s_lo, s_hi) = rng["absent"], rng["severe"]
+    checks = [(values["absent"], a_hi - a_lo, ["absent"]),
+              (n - values["absent"], a_hi - a_lo, ["absent"]),
+              (values["severe"], s_hi - s_lo, ["severe"]),
+              (n - values["severe"], s_hi - s_lo, ["severe"]),
+              (values["absent"] - values["severe"], a_hi - s_lo - max(0, a_lo - s_hi),
+               ["absent", "severe"])]
+    width, ends = np.inf, set()
+    for v, w, cells in checks:
+        if v < threshold and w < threshold:
+            width = min(width, w)
+            for c in cells:
+                lo_c, hi_c = rng[c]
+                ends |= {m for m, lo_m, hi_m in bounds[c]
+                         if (lo_m > 0 and lo_m == lo_c) or (hi_m < n and hi_m == hi_c)}
+    return width, ends
+
+
+def _safe_quantiles(values: dict[str, float], n: int, quantiles: dict[str, float],
+                    threshold: int) -> set[str]:
+    """The quantiles to withhold so that they alone pin no small count to a range narrower
+    than the threshold: one at a time, the quantile giving a too-narrow range an end whose
+    removal widens the narrowest range most."""
+    withheld: set[str] = set()
+    while True:
+        left = {m: q for m, q in quantiles.items() if m not in withheld}
+        width, ends = _narrow(values, n, left, threshold)
+        if not ends:
+            return withheld
+        best = max(sorted(ends, key=list(QUANTILES).index), key=lambda m: _narrow(
+            values, n, {k: q for k, q in left.items() if k != m}, threshold)[0])
+        withheld.add(best)
+
 
 @dataclass(frozen=True)
 class Withheld:
@@ -80,6 +144,9 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     """
     published = [m for m in published if m in CELLS]
     by_name = counts.set_index("moment")
+    quantiles = {m: float(pd.to_numeric(pd.Series([by_name.loc[m, "value"]]),
+                                        errors="coerce").iloc[0])
+                 for m in QUANTILES if m in published and "value" in by_name.columns}
     base = list(dict.fromkeys(c for pair in CELLS.values() for c in pair if c is not None))
     names = [*base, *DERIVED, *UNKNOWN]
     pos = {c: i for i, c in enumerate(names)}
@@ -103,13 +170,27 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         shown[pos[n_cell]] = True
         if e_cell is not None:
             shown[pos[e_cell]] = True
+    n_sessions = int(values[pos["sessions"]])
+    by_quantile = _safe_quantiles({c: values[pos[c]] for c in AT_MOST_RATE}, n_sessions,
+                                  quantiles, threshold)
+    # the published quantiles' bounds join the audit as fixed (shown, kept) constants
+    keep = np.zeros(len(names), dtype=bool)
+    for cell, bounds in quantile_bounds(n_sessions, {m: q for m, q in quantiles.items()
+                                                     if m not in by_quantile}).items():
+        for _, lo, hi in bounds:
+            for bound, sign in ((lo, -1.0), (hi, 1.0)):
+                names.append(f"bound_{len(names)}")
+                values = np.r_[values, float(bound)]
+                keep = np.r_[keep, True]
+                inequalities.append({pos[cell]: sign, len(names) - 1: -sign})
+    shown = np.r_[shown, np.ones(len(names) - len(shown), dtype=bool)]
     small = values < threshold
     free = np.array([c in UNKNOWN for c in names])
-    primary = (shown & small) | ~shown
+    primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
     hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
-                                     priority=priority, free=free)
-    withheld, hidden_counts = set(), set()
+                                     priority=priority, free=free, keep=keep)
+    withheld, hidden_counts = set(by_quantile), set()
     for m in published:
         n_cell, e_cell = CELLS[m]
         if hidden[pos[n_cell]]:

@@ -442,10 +442,10 @@ def moment_counts(measures: pd.DataFrame) -> pd.DataFrame:
     """The students every moment is based on (``n``) and, for shares, counted (``events``),
     for every moment whether or not the spec skips it: the true counts a disclosure audit
     needs (:mod:`srmsim.calibrate.disclosure`). Not for printing."""
-    _, n, events = _vector(_Arrays.of(measures))
+    val, n, events = _vector(_Arrays.of(measures))
     return pd.DataFrame({"moment": list(MOMENT_NAMES), "n": n.astype(np.int64),
                          "events": np.where(np.isnan(events), 0, events).astype(np.int64),
-                         "rate": [m.rate for m in MOMENTS]})
+                         "rate": [m.rate for m in MOMENTS], "value": val})
 
 
 def compute_moments(students: pd.DataFrame, observations: pd.DataFrame,

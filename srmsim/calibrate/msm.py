@@ -63,8 +63,14 @@ from srmsim.calibrate.moments import (
 )
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
-from srmsim.outputs import check_out
-from srmsim.scenario import DynamicsConfig, PopulationConfig, Scenario, default_scenario
+from srmsim.outputs import check_inputs_outside, check_out
+from srmsim.scenario import (
+    MAX_YEARS,
+    DynamicsConfig,
+    PopulationConfig,
+    Scenario,
+    default_scenario,
+)
 
 #: Parameters srmsim knows how to fit: default bounds and the moments that inform each.
 KNOWN: dict[str, tuple[float, float, tuple[str, ...]]] = {
@@ -327,6 +333,8 @@ def calibrate(
         raise SrmsimError("ignore_prior_attainment needs out= (a directory for the "
                           "population records without prior attainment)")
     # refused before the fit, not after it; the folder is replaced whole at the end
+    if out is not None:
+        check_inputs_outside(out, [p for p in (data, scenario) if isinstance(p, str | Path)])
     final = check_out(out, REPLACEABLE) if out is not None else None
     stage = None
     try:
@@ -433,6 +441,11 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
                      "engagement and wellbeing are drawn conditionally on it, and "
                      "population.attainment_icc has no effect on these students")
     years = max(1, -(-spec.weeks_needed // calendar.WEEKS_PER_YEAR))
+    if years > MAX_YEARS:  # one stray date (1900-01-01) numbers every other week from it
+        raise DataError(f"{data}: the observations' periods reach week {spec.weeks_needed}, "
+                        f"{years} school years (a simulation runs at most {MAX_YEARS}); is a "
+                        "period or period_start far from the others? (the import's note says "
+                        "where week 1 starts)")
     sim_base = base.with_overrides({
         "population.records": str(sim_records), "outputs.history": "all", "years": years,
         "trust.year_groups": year_groups,

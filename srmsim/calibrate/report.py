@@ -90,8 +90,9 @@ class CalibrationResult:
             return table
         withheld = self.withheld
         if withheld is None or withheld.threshold != threshold:
-            withheld = protect_moments(table[["moment", "n", "events"]], table["moment"],
-                                       threshold)
+            counts = table[["moment", "n", "events", "target"]].rename(
+                columns={"target": "value"})
+            withheld = protect_moments(counts, table["moment"], threshold)
         return apply(table, withheld)
 
     # ----------------------------------------------------------------- text

@@ -134,9 +134,13 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
 def run_validate(args: argparse.Namespace) -> int:
     from srmsim.data.importer import mask_identifiers, write_report_dir
     from srmsim.data.validate import format_report, validate_files
+    from srmsim.outputs import check_inputs_outside
 
     mapping = _mapping(args)
-    result = validate_files(_files(args, mapping), mapping)
+    files = _files(args, mapping)
+    if args.out:
+        check_inputs_outside(args.out, [p for ps in files.values() for p in ps])
+    result = validate_files(files, mapping)
     if not args.show_identifiers:
         result = mask_identifiers(result)
     print(format_report(result, args.show))
@@ -196,10 +200,19 @@ def run_summary(args: argparse.Namespace) -> int:
     from srmsim.data.describe import describe
     from srmsim.privacy import DEFAULT_THRESHOLD, parse_symbols
 
-    ds = read_dataset(args.dir)
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if threshold < 1:
         raise DataError(f"--threshold must be at least 1 (got {threshold})")
+    if args.out:  # checked before the work, and never inside the private dataset folder
+        out = Path(args.out).resolve()
+        if out.is_dir():
+            raise DataError(f"--out {args.out}: is a directory; give a file such as "
+                            "summary.csv")
+        if out.is_relative_to(Path(args.dir).resolve()):
+            raise DataError(f"--out {args.out}: inside the dataset folder {args.dir} (it "
+                            "would replace or sit beside the private records); write the "
+                            "published table elsewhere")
+    ds = read_dataset(args.dir)
     table = describe(ds, by=_split(args.by) or ["school"], threshold=threshold,
                      symbols=parse_symbols(args.symbols))
     print(table.to_string(index=False))
@@ -216,15 +229,15 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def run_rdataset(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import META_FILE, write_dataset
+    from srmsim.data.dataset import DATASET_FILES, META_FILE, write_dataset
     from srmsim.data.loaders import load_rdataset
-    from srmsim.outputs import holds_any, replace_dir
+    from srmsim.outputs import holds_only, replace_dir
 
     ds = load_rdataset(args.package, args.item)
     if (Path(args.out) / META_FILE).exists() and not args.overwrite:
         raise DataError(f"--out {args.out}: already holds a dataset ({META_FILE}); choose "
                         "another directory or pass --overwrite")
-    with replace_dir(args.out, replaceable=holds_any(META_FILE)) as tmp:
+    with replace_dir(args.out, replaceable=holds_only(*DATASET_FILES)) as tmp:
         write_dataset(ds, tmp, overwrite=True)
     print(f"{args.package}/{args.item}: {len(ds.students)} students in "
           f"{ds.students['school'].nunique()} schools written to {args.out}/")

@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import seed_argument
+from srmsim.argtypes import finite_float, non_negative_float, seed_argument
 from srmsim.errors import DataError, SrmsimError
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="flag score < t (below, default) or score > t (above)")
     p.add_argument("--by", nargs="+", action="extend", default=[], metavar="COL",
                    help="group columns for fairness, e.g. --by fsm sen sex")
-    p.add_argument("--thresholds", nargs="+", type=float, default=None, metavar="T",
+    p.add_argument("--thresholds", nargs="+", type=finite_float, default=None, metavar="T",
                    help="thresholds to tabulate (default: distinct values or percentiles)")
     p.add_argument("--cluster", default="school",
                    help="column whose clusters the bootstrap resamples (default school; "
@@ -50,14 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_argument, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--capacity", type=int, default=None, metavar="N",
                    help="cases staff can take in total")
-    p.add_argument("--staff-minutes", type=float, default=None, metavar="M",
+    p.add_argument("--staff-minutes", type=non_negative_float, default=None, metavar="M",
                    help="staff minutes available (with --minutes-per-case)")
-    p.add_argument("--minutes-per-case", type=float, default=None, metavar="C",
+    p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
                    help="staff minutes one case needs")
-    p.add_argument("--cost-per-case", type=float, default=0.0, help="cost of one case")
-    p.add_argument("--cost-missed", type=float, default=None,
+    p.add_argument("--cost-per-case", type=non_negative_float, default=0.0, help="cost of one case")
+    p.add_argument("--cost-missed", type=non_negative_float, default=None,
                    help="cost of missing a student who reaches the outcome")
-    p.add_argument("--cost-needless", type=float, default=None,
+    p.add_argument("--cost-needless", type=non_negative_float, default=None,
                    help="cost of a needless intervention")
     p.add_argument("--out", default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: every file a report may hold: a folder of these (and nothing else) is replaced whole
+OUTPUT_FILES = ("thresholds.csv", "roc.png", "pr.png", "thresholds_by_group.csv",
+                "fairness_gaps.csv", "fairness.png")
 COUNT_COLUMNS = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn", "n_missing")
 COUNTS_SHOWN = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn")
 RATE_BASES = {"flag_rate": ["flagged"], "sensitivity": ["tp", "fn"], "specificity": ["tn", "fp"],
@@ -140,7 +143,7 @@ def is_simulation_output(base: Path) -> bool:
         import json
 
         data = json.loads(summary.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and "scenario_hash" in data and not data.get("from_records")
 
@@ -161,19 +164,50 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         base = path.parent
     else:
         raise DataError(f"{path}: no such file or directory")
+    from srmsim.inputs import input_file_problem
+
+    problem = input_file_problem(target)
+    if problem:
+        raise DataError(f"{target}: {problem}")
     suffix = target.suffix.lower()
     try:
         if suffix == ".csv":
+            import csv
+
+            with open(target, newline="", encoding="utf-8-sig") as f:
+                names = next(csv.reader(f), [])
+            _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
         elif suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            _unique_columns(target, pq.read_schema(target).names)
             df = pd.read_parquet(target)
         else:
             raise DataError(f"{target}: expected a .csv or .parquet file, got '{suffix}'")
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
-        raise DataError(f"{target}: cannot read ({type(err).__name__}: {err})") from err
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
+    # messages name rows as a spreadsheet does: the header is row 1, the first pupil row 2
+    df.index = pd.RangeIndex(2, len(df) + 2)
     return df, base
+
+
+def _unique_columns(path: Path, names: list[str]) -> None:
+    """Two columns with one name: pandas would rename the second ('att.1') and --score att
+    would silently read whichever came first. (And no file wider than an export can be.)"""
+    from srmsim.data.readers import MAX_COLUMNS
+
+    if len(names) > MAX_COLUMNS:
+        raise DataError(f"{path}: {len(names):,} columns, more than the {MAX_COLUMNS:,} a pupil "
+                        "table can have here; is this the right file?")
+    seen: set[str] = set()
+    dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    if dup:
+        raise DataError(f"{path}: column name {dup[0]!r} appears more than once; rename the "
+                        "copies so that --score, --outcome and --by name one column each")
 
 
 def _fmt(x: float, pct: bool = False) -> str:
@@ -233,17 +267,13 @@ def run(args: argparse.Namespace) -> int:
         grid, by_cols, table = _protect_grid(df, args, table, by_cols)
 
     out = Path(args.out) if args.out else base / "thresholds"
-    from srmsim.outputs import replace_dir
+    from srmsim.outputs import check_inputs_outside, holds_only, replace_dir
 
-    with replace_dir(out, replaceable=_earlier_report) as tmp:
+    check_inputs_outside(out, [args.path])
+    with replace_dir(out, replaceable=holds_only(*OUTPUT_FILES)) as tmp:
         written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))
     return 0
-
-
-def _earlier_report(folder: Path) -> bool:
-    """A folder holding an earlier ``srmsim thresholds`` report (and nothing else we know of)."""
-    return (folder / "thresholds.csv").exists()
 
 
 def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,

@@ -31,7 +31,7 @@ import pandas as pd
 
 from srmsim.data.dataset import Dataset, base_meta, read_dataset, write_dataset
 from srmsim.data.kanon import generalise_rare, hierarchy, k_anonymise
-from srmsim.data.schema import OBSERVATIONS, STUDENTS, TABLES
+from srmsim.data.schema import MAX_AGE_MONTHS, MIN_AGE_MONTHS, OBSERVATIONS, STUDENTS, TABLES
 from srmsim.data.validate import age_in_months
 from srmsim.errors import DataError
 from srmsim.privacy import key_id, pseudonymise
@@ -130,6 +130,10 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
         if "age_months" not in st.columns:
             st["age_months"] = pd.Series(pd.NA, index=st.index, dtype="Int64")
         fill = st["age_months"].isna() & age.notna()
+        wrong = fill & ((age < MIN_AGE_MONTHS) | (age > MAX_AGE_MONTHS)).fillna(False)
+        if wrong.any():
+            raise DataError(f"--reference-date {ref.isoformat()}: {int(wrong.sum())} pupils "
+                            f"would be under 3 or over 25 years old; is it the right date?")
         st.loc[fill, "age_months"] = age[fill]
         rep.dob_converted = int(st["date_of_birth"].notna().sum())
         rep.reference_date = ref.isoformat()
@@ -227,6 +231,13 @@ def _check_args(ds: Dataset, quasi: list[str], k: int, l_diversity: int, sensiti
         if name == "student_id":
             raise DataError("student_id is pseudonymised and unique; it cannot be a "
                             "quasi-identifier or sensitive field")
+    for flag, names in (("--quasi", quasi), ("--sensitive", sensitive)):
+        twice = sorted({n for n in names if list(names).count(n) > 1})
+        if twice:
+            raise DataError(f"{flag}: {twice} given more than once")
+    if not quasi:  # e.g. --quasi ',,': k-anonymity over nothing protects nothing
+        raise DataError("--quasi names no field; give the quasi-identifiers, e.g. "
+                        "school,year_group,sex (the default when --quasi is left out)")
     both = set(quasi) & set(sensitive)
     if both:
         raise DataError(f"{sorted(both)} cannot be both quasi-identifier and sensitive")
@@ -248,8 +259,10 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     check_key_location(key_file, out)
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
-    from srmsim.data.dataset import META_FILE
-    from srmsim.outputs import holds_any, replace_dir, write_file
+    from srmsim.data.dataset import DATASET_FILES, META_FILE
+    from srmsim.outputs import check_inputs_outside, holds_only, replace_dir, write_file
+
+    check_inputs_outside(out, [in_dir])
 
     out = Path(out)
     if (out / META_FILE).exists() and not overwrite:
@@ -258,7 +271,8 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     ds = read_dataset(in_dir)
     anon, rep = anonymise(ds, key, **kwargs)
     # pseudonymised records are still personal data: owner-only, replaced whole
-    with replace_dir(out, private=True, replaceable=holds_any(META_FILE, REPORT_FILE)) as tmp:
+    with replace_dir(out, private=True, replaceable=holds_only(*DATASET_FILES, REPORT_FILE)
+                     ) as tmp:
         write_dataset(anon, tmp, private=True)
         write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)
     return rep

@@ -20,15 +20,27 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from srmsim import __version__
-from srmsim.data.schema import OBSERVATIONS, SCHEMA_VERSION, STUDENTS, TABLES, from_arrow, to_arrow
+from srmsim.data.schema import (
+    OBSERVATIONS,
+    SCHEMA_VERSION,
+    STUDENTS,
+    TABLES,
+    Table,
+    from_arrow,
+    to_arrow,
+)
 from srmsim.errors import DataError
+from srmsim.inputs import input_file_problem
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
+#: every file a dataset directory holds (what may be replaced by a new one)
+DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet")
 FORMAT = "srmsim-dataset"
 
 
@@ -104,10 +116,15 @@ def read_dataset(path: str | Path) -> Dataset:
     meta_path = path / META_FILE
     if not meta_path.exists():
         raise DataError(f"{path}: no {META_FILE}; is this the --out of 'srmsim data import'?")
+    problem = input_file_problem(meta_path)
+    if problem:
+        raise DataError(f"{meta_path}: {problem}")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except (ValueError, OSError) as err:
-        raise DataError(f"{meta_path}: not readable JSON ({err})") from None
+        raise DataError(f"{meta_path}: not readable JSON ({str(err)[:200]})") from None
+    except RecursionError:
+        raise DataError(f"{meta_path}: not readable JSON (nested too deeply)") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("tables", {}), dict) or not all(
             isinstance(t, dict) for t in meta.get("tables", {}).values()):
         raise DataError(f"{meta_path}: not a dataset description written by srmsim "
@@ -123,8 +140,94 @@ def read_dataset(path: str | Path) -> Dataset:
         p = path / fname
         if not p.exists():
             raise DataError(f"{path}: {fname} is missing")
+        problem = input_file_problem(p)
+        if problem:
+            raise DataError(f"{p}: {problem}")
         try:
             frames[name] = from_arrow(pq.read_table(p), tbl)
         except Exception as err:  # pyarrow raises several types for a broken file
             raise DataError(f"{p}: not a readable Parquet file ({err})") from None
+    for name, tbl in TABLES.items():
+        check_values(frames[name], tbl, path / meta["tables"].get(name, {}).get(
+            "file", f"{name}.parquet") if isinstance(meta.get("tables"), dict) else path)
     return Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with two ``"real_data"`` keys the last
+    would silently win."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {str(key)[:60]!r}")
+        out[key] = value
+    return out
+
+
+#: (part, whole): a count that cannot exceed another in its row
+_AT_MOST = (("sessions_attended", "sessions_possible"), ("assignments_on_time", "assignments_set"))
+
+
+_BOOL_TEXT = {"true", "false", "1", "0", "1.0", "0.0", "yes", "no", "y", "n", "t", "f"}
+
+
+def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool = True
+                 ) -> None:
+    """The rules every reader relies on, checked again on a dataset read from disk: its
+    Parquet files may have been edited or written by other tools, and an infinite prior
+    attainment or a negative session count would flow silently into every moment.
+
+    Keys present (unless ``keys=False``) and unique, numbers finite and in the schema's range,
+    categories and flags known, a part never above its whole. Anonymised datasets pass
+    (generalised values are missing).
+    """
+    def fail(field: str, bad: np.ndarray, what: str) -> None:
+        rows = np.flatnonzero(bad)
+        shown = ""
+        if tbl[field].kind == "data" and what != "is missing":  # never print an identifier
+            shown = f" ({str(frame[field].iloc[rows[0]])[:40]!r})"
+        raise DataError(f"{source}: {field} {what}: {len(rows)} row(s), first row {rows[0] + 1}"
+                        f"{shown}; not a dataset as srmsim writes it (re-import the export)")
+
+    for f in tbl.fields:
+        if f.name not in frame.columns:
+            if f.required and f.kind == "id" and keys:
+                raise DataError(f"{source}: no column {f.name}; not a dataset as srmsim "
+                                "writes it (re-import the export)")
+            continue
+        col = frame[f.name]
+        missing = col.isna().to_numpy()
+        if f.kind == "id" and f.required and missing.any():
+            fail(f.name, missing, "is missing")
+        if f.type in ("int", "float"):
+            vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            if (np.isnan(vals) & ~missing).any():
+                fail(f.name, np.isnan(vals) & ~missing, "is not a number")
+            ok = ~missing
+            with np.errstate(invalid="ignore"):
+                if (ok & ~np.isfinite(vals)).any():
+                    fail(f.name, ok & ~np.isfinite(vals), "is not finite")
+                if f.min is not None and (ok & (vals < f.min)).any():
+                    fail(f.name, ok & (vals < f.min), f"is below {f.min:g}")
+                if f.max is not None and (ok & (vals > f.max)).any():
+                    fail(f.name, ok & (vals > f.max), f"is above {f.max:g}")
+        elif f.type == "bool" and not pd.api.types.is_bool_dtype(col):
+            text = col.astype("object").where(~missing, "").astype(str).str.strip().str.lower()
+            unknown = ~missing & ~text.isin(list(_BOOL_TEXT)).to_numpy()
+            if unknown.any():
+                fail(f.name, unknown, "is not true or false")
+        elif f.type == "category":
+            unknown = ~missing & ~col.astype("str").isin(list(f.categories)).to_numpy()
+            if unknown.any():
+                fail(f.name, unknown, f"is not one of {', '.join(f.categories)}")
+    if tbl.key == ("student_id",) and "student_id" in frame.columns:
+        dup = frame["student_id"].duplicated(keep=False).to_numpy()
+        if dup.any():
+            fail("student_id", dup, "appears more than once")
+    for part, whole in _AT_MOST:
+        if part in frame.columns and whole in frame.columns:
+            a = frame[part].to_numpy(dtype="float64", na_value=np.nan)
+            b = frame[whole].to_numpy(dtype="float64", na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                if (a > b).any():
+                    fail(part, a > b, f"exceeds {whole}")

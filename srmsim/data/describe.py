@@ -10,13 +10,15 @@ SEN, EAL): never by a name, UPN, date of birth or student id.
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import pandas as pd
 
 from srmsim.data.dataset import Dataset
 from srmsim.data.schema import STUDENTS
 from srmsim.errors import DataError
-from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts
+from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
 
 #: Attendance below this share of possible sessions is persistent absence (DfE definition).
 PERSISTENT_ABSENCE = 0.90
@@ -129,8 +131,76 @@ def _attendance(ds: Dataset) -> pd.DataFrame:
 
 def describe(ds: Dataset, by: list[str] | None = None, threshold: int = DEFAULT_THRESHOLD,
              symbols: Symbols | None = None) -> pd.DataFrame:
-    """The descriptive table with small counts suppressed: safe to print or write."""
+    """The descriptive table with small counts suppressed: safe to print or write.
+
+    Safe also beside the tables of every smaller breakdown (``--by school`` and ``--by sex``
+    for ``--by school,sex``): a row of those is the sum of rows of this one, so the cells they
+    show and hide are audited with this table's (:func:`linked_masks`). The cells hidden do
+    not depend on the order of ``by``: two layouts of one table give nothing more together.
+    """
+    by = list(by or ["school"])
     table = describe_counts(ds, by)
-    return suppress_small_counts(table, count_columns=COUNTS, threshold=threshold,
-                                 symbols=symbols, rate_columns=RATES, total_column=None,
-                                 subsets=SUBSETS, complements=COMPLEMENTS)
+    canon = sorted(by, key=GROUPABLE.index)
+    ref, primary, secondary = linked_masks(ds, canon, threshold)
+    order = _row_order(ref, table, [_label(b) for b in canon])
+    masks = tuple(m.iloc[order].set_axis(table.index) for m in (primary, secondary))
+    return suppress_small_counts(table, count_columns=COUNTS, symbols=symbols,
+                                 rate_columns=RATES, threshold=threshold,
+                                 masks=masks)  # type: ignore[arg-type]
+
+
+def _label(b: str) -> str:
+    """The label column of breakdown ``b`` (a breakdown that is also a count gets ``_group``)."""
+    return f"{b}_group" if b in COUNTS else b
+
+
+def _row_order(ref: pd.DataFrame, table: pd.DataFrame, names: list[str]) -> list[int]:
+    """Position in ``ref`` of each row of ``table`` (same groups, other order); Total last."""
+    where = {tuple(row): i for i, row in enumerate(ref[names].iloc[:-1].itertuples(index=False))}
+    body = table[names].iloc[:-1].itertuples(index=False)
+    return [where[tuple(row)] for row in body] + [len(ref) - 1]
+
+
+def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
+                 _cache: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The counts of ``describe_counts(ds, by)`` and which are hidden (primary, secondary),
+    audited with the published tables of every smaller breakdown of ``by``.
+
+    Why: ``--by school`` shows A's 55 pupils and ``--by school,sex`` A's 50 girls; each table
+    is safe alone, but together they give A's 5 boys. So each margin table's rows join the
+    audit as sums of this table's rows: cells it shows are known, cells it hides stay hidden
+    (and small ones are audited here too), and the Total is one number in all of them.
+    """
+    cache: dict = {} if _cache is None else _cache
+    key = tuple(by)
+    if key in cache:
+        return cache[key]
+    table = describe_counts(ds, list(by))
+    n, total = len(table), len(table) - 1
+    extra: list[pd.DataFrame] = []
+    sums: list[tuple[int, list[int]]] = []
+    withheld = [np.zeros((n, len(COUNTS)), dtype=bool)]
+    published = [np.zeros((n, len(COUNTS)), dtype=bool)]
+    for size in range(1, len(by)):
+        for sub in combinations(by, size):
+            margin, m_primary, m_secondary = linked_masks(ds, list(sub), threshold, cache)
+            hidden = (m_primary | m_secondary).to_numpy()
+            shown = ~hidden & margin[COUNTS].notna().to_numpy()
+            withheld[0][total] |= hidden[-1]  # the Total is the same number in every table
+            published[0][total] |= shown[-1]
+            names = [_label(b) for b in sub]
+            body = table[names].iloc[:total]
+            for j in range(len(margin) - 1):
+                want = margin[names].iloc[j].to_numpy()
+                rows = np.flatnonzero((body.to_numpy() == want).all(axis=1)).tolist()
+                sums.append((n + len(extra), rows))
+                extra.append(margin.iloc[[j]])
+                withheld.append(hidden[[j]])
+                published.append(shown[[j]])
+    stacked = pd.concat([table, *extra], ignore_index=True) if extra else table
+    primary, secondary = suppression_masks(
+        stacked, COUNTS, threshold, total_row=total, total_column=None, subsets=SUBSETS,
+        complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
+        published=np.vstack(published))
+    cache[key] = (table, primary.iloc[:n], secondary.iloc[:n])
+    return cache[key]

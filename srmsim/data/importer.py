@@ -21,12 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from srmsim.data.dataset import META_FILE, Dataset, base_meta, write_dataset
+from srmsim.data.dataset import DATASET_FILES, META_FILE, Dataset, base_meta, write_dataset
 from srmsim.data.mapping import Mapping
 from srmsim.data.schema import TABLES
 from srmsim.data.validate import ValidationResult, validate_files
 from srmsim.errors import DataError
-from srmsim.outputs import holds_any, replace_dir, write_csv, write_file
+from srmsim.outputs import check_inputs_outside, holds_only, replace_dir, write_csv, write_file
 
 REJECTS_FILE = "rejects.csv"
 SUMMARY_FILE = "summary.json"
@@ -37,8 +37,11 @@ IDENTIFYING_KINDS = ("id", "direct", "dob", "free_text")
 
 def identifying(table: str, field: str) -> bool:
     """Does a raw value of this field identify a student? (Breakdown fields such as the school
-    code do not.)"""
+    code do not.) A value of no field -- a whole ragged row, a cell of a column the mapping
+    does not name -- may hold anything (names, UPNs), so it counts as identifying."""
     tbl = TABLES.get(str(table))
+    if tbl is not None and (field is None or pd.isna(field) or str(field) == ""):
+        return True
     if tbl is None or field not in tbl:
         return False
     f = tbl[field]
@@ -80,7 +83,7 @@ def write_report(result: ValidationResult, out: str | Path) -> tuple[Path, Path]
 
 def report_only(folder: Path) -> bool:
     """A folder of an earlier ``data validate --out`` (reports, no dataset): replaceable."""
-    return holds_any(REJECTS_FILE, SUMMARY_FILE)(folder) and not (folder / META_FILE).exists()
+    return holds_only(REJECTS_FILE, SUMMARY_FILE)(folder)
 
 
 def write_report_dir(result: ValidationResult, out: str | Path) -> tuple[Path, Path]:
@@ -125,11 +128,12 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
     if (out / META_FILE).exists() and not overwrite:
         raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
                         "directory or pass --overwrite")
+    check_inputs_outside(out, [p for ps in files.values() for p in ps])
     result = validate_files(files, mapping)
     shown = result if show_identifiers else mask_identifiers(result)
     written = result.ok or allow_rejects
     with replace_dir(out, private=True,
-                     replaceable=holds_any(META_FILE, REJECTS_FILE, SUMMARY_FILE)) as tmp:
+                     replaceable=holds_only(*DATASET_FILES, REJECTS_FILE, SUMMARY_FILE)) as tmp:
         write_report(shown, tmp)
         if written:
             write_dataset(to_dataset(result, mapping, files), tmp, private=True)

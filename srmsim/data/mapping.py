@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import fnmatch
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,7 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
             problems.append((kp, "dates cannot be recoded; give the format under 'date_formats'"))
             continue
         clean: dict[str, Any] = {}
+        folded: dict[str, str] = {}  # values are matched ignoring case: "Yes" is "yes"
         for src, dst in vmap.items():
             vkp = f"{kp}.{src}"
             if isinstance(src, bool) or src is None:
@@ -256,9 +258,16 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
                 problems.append((vkp, f"{dst!r} must be true or false"))
                 continue
             if fld.type in ("int", "float") and (isinstance(dst, bool) or
-                                                 not isinstance(dst, int | float)):
-                problems.append((vkp, f"{dst!r} must be a number"))
+                                                 not isinstance(dst, int | float)
+                                                 or not math.isfinite(dst)):
+                problems.append((vkp, f"{dst!r} must be a finite number"))
                 continue
+            key = _raw_text(src).casefold()
+            if key in folded:
+                problems.append((vkp, f"same source value as {folded[key]!r} once case is "
+                                      "ignored; give it once"))
+                continue
+            folded[key] = str(src)
             clean[_raw_text(src)] = dst
         tm.values[fname] = clean
 
@@ -269,7 +278,7 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
         if fname not in tbl or tbl[fname].type != "date":
             dates = [f.name for f in tbl.fields if f.type == "date"]
             problems.append((kp, f"{fname!r} is not a date field of {p}; date fields: {dates}"))
-        elif not isinstance(fmt, str) or "%" not in fmt:
+        elif not isinstance(fmt, str) or "%" not in fmt or not _valid_format(fmt):
             problems.append((kp, "must be a strftime format such as '%d/%m/%Y'"))
         else:
             tm.date_formats[fname] = fmt
@@ -292,6 +301,17 @@ def _mapping_section(raw: dict, key: str, path: str, problems: list[tuple[str, s
     return section
 
 
+def _valid_format(fmt: str) -> bool:
+    """A date format the parser accepts (``%Q`` raised a ValueError traceback mid-import)."""
+    import pandas as pd
+
+    try:
+        pd.to_datetime(pd.Series(["2000-01-01"]), format=fmt, errors="coerce")
+    except ValueError:
+        return False
+    return True
+
+
 def _raw_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -308,6 +328,14 @@ def _check_encoding(value: Any, key: str, problems: list[tuple[str, str]]) -> st
         codecs.lookup(value)
     except LookupError:
         problems.append((key, f"unknown encoding {value!r}"))
+        return None
+    try:  # rot13, zlib, base64 ... are codecs but not text encodings
+        b"a".decode(value, errors="replace")
+    except UnicodeError:
+        pass
+    except LookupError:
+        problems.append((key, f"{value!r} is not a text encoding; use one such as utf-8 or "
+                              "cp1252"))
         return None
     return value
 

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.inputs import input_file_problem
+from srmsim.labels import cut
 
 _local = threading.local()
 
@@ -68,8 +70,9 @@ def read_raw(path: str | Path, encoding: str = "utf-8",
              missing_values: tuple[str, ...] = ("",)) -> RawFile:
     """Read a CSV, Excel (.xlsx) or Parquet file as text cells; missing tokens become NA."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    problem = input_file_problem(path)
+    if problem:
+        raise DataError(f"{path}: {problem}")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         raw = _read_parquet(path)
@@ -113,11 +116,12 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
         else:
             records = list(reader)
     except csv.Error as err:
-        raise DataError(f"{path}: line {reader.line_num + 1}: not a readable CSV file ({err})"
-                        ) from None
+        raise DataError(f"{path}: line {max(reader.line_num, 1)}: not a readable CSV file "
+                        f"({err})") from None
     if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
     header = [h.strip() for h in records[0]]
+    _check_width(path, len(header))
     ncol = len(header)
     body, body_starts = records[1:], starts[1:]
     problems: list[dict] = []
@@ -133,7 +137,8 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
             cells[i] = [""] * ncol  # a blank row is dropped (and counted) by _finish
             if rec and any(c.strip() for c in rec):
                 structural.append(i)
-                problems.append({"row": i + 2, "col": None, "value": _escape(",".join(rec)),
+                problems.append({"row": i + 2, "col": None,
+                                 "value": _escape(cut(",".join(rec), MAX_SHOWN)),
                                  "rule": "wrong_field_count",
                                  "message": f"{len(rec)} cells but the header has {ncol}"})
     keep_rows = np.arange(2, len(body) + 2, dtype=np.int64)
@@ -186,6 +191,18 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     return raw
 
 
+#: More columns than any school export has: a wrong file (and a quadratic cost) past this.
+MAX_COLUMNS = 2000
+#: Longest value a reject report repeats back (the row or cell is in the user's own file).
+MAX_SHOWN = 200
+
+
+def _check_width(path: Path, ncol: int) -> None:
+    if ncol > MAX_COLUMNS:
+        raise DataError(f"{path}: the header has {ncol:,} columns, more than the {MAX_COLUMNS:,} "
+                        "an export can have here; is this the right file?")
+
+
 def _line_numbers(data: bytes, offsets: list[int]) -> list[int]:
     """1-based physical line of each byte offset, counting line ends as the CSV reader does
     (``\n``, ``\r\n`` and a lone ``\r``: old Mac exports end lines with CR only)."""
@@ -214,6 +231,7 @@ def _cell_text(v: object) -> str:
 
 
 def _typed_to_raw(path: Path, df: pd.DataFrame) -> RawFile:
+    _check_width(path, len(df.columns))
     header = [str(c).strip() for c in df.columns]
     cols = {}
     for i, c in enumerate(df.columns):
@@ -227,10 +245,26 @@ def _typed_to_raw(path: Path, df: pd.DataFrame) -> RawFile:
 
 
 def _read_parquet(path: Path) -> RawFile:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
+        schema = pq.read_schema(path)
+        nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+        if nested:  # a struct or list would become its Python text ("{'a': 1}") and pass
+            raise DataError(f"{path}: column {nested[0]!r} holds nested values "
+                            f"({schema.field(nested[0]).type}); export one plain value per cell")
+        _check_width(path, len(schema.names))
+        seen: set[str] = set()
+        dup = [n for n in schema.names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+        if dup:
+            raise DataError(f"{path}: column name {dup[0]!r} appears more than once")
         df = pd.read_parquet(path)
+    except DataError:
+        raise
     except Exception as err:  # pyarrow raises several types for a broken file
-        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{path}: not a readable Parquet file ({text})") from None
     return _typed_to_raw(path, df)
 
 

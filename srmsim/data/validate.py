@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from srmsim.data.mapping import Mapping, MappingError, TableMapping, normalise_column
-from srmsim.data.readers import RawFile, read_raw
+from srmsim.data.readers import MAX_SHOWN, RawFile, read_raw
 from srmsim.data.schema import (
     MAX_AGE_MONTHS,
     MAX_WEEKLY_SESSIONS,
@@ -33,6 +33,7 @@ from srmsim.data.schema import (
     pandas_dtype,
 )
 from srmsim.errors import DataError
+from srmsim.labels import cut, excerpt
 
 #: Every rule a row can break, with what it means (also in data/README.md).
 RULES: dict[str, str] = {
@@ -730,11 +731,15 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
                 "ignored_columns": s.ignored, "unmapped_columns": s.unmapped,
                 "mapped_columns_not_found": s.missing_optional,
             })
-            for h in s.unmapped:
-                notes.append(f"{s.raw.path}: column {h!r} is not in the mapping and was not "
-                             "imported (list it under 'ignore' to silence this)")
-            for h in s.missing_optional:
-                notes.append(f"{s.raw.path}: mapped column {h!r} is not in the file")
+            for columns, what in ((s.unmapped, "not in the mapping and not imported (list under "
+                                "'ignore' to silence this)"),
+                               (s.missing_optional, "mapped but not in the file")):
+                if len(columns) == 1:
+                    notes.append(f"{s.raw.path}: column {columns[0]!r} is {what}")
+                elif columns:  # one line, not one per column of a very wide file
+                    shown = ", ".join(excerpt(h) for h in columns[:10])
+                    more = f" and {len(columns) - 10} more" if len(columns) > 10 else ""
+                    notes.append(f"{s.raw.path}: columns {shown}{more} are {what}")
             t_read += n
             t_rej += nrej
         tables[name] = {"rows_read": t_read, "accepted": t_read - t_rej, "rejected": t_rej}
@@ -778,8 +783,10 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
         for r in rej.head(max_rejects).itertuples(index=False):
             row = "" if pd.isna(r.row) else str(r.row)
             fld = f" [{r.field}]" if r.field and r.field != r.column else ""
-            val = f" '{r.value}'" if r.value else ""
-            lines.append(f"  {r.file}:{row} {r.column}{fld}{val} -- {r.rule}: {r.message}")
+            width = MAX_SHOWN + 40  # room for the "... (N characters)" a reader may have added
+            val = f" '{cut(r.value, width)}'" if r.value else ""
+            lines.append(f"  {r.file}:{row} {cut(r.column, width)}{fld}{val} -- {r.rule}: "
+                         f"{cut(r.message, width)}")
         if len(rej) > max_rejects:
             lines.append(f"  ... and {len(rej) - max_rejects} more (see rejects.csv)")
     return "\n".join(lines)

@@ -43,7 +43,7 @@ def read_json(path: Path) -> dict[str, Any]:
     """A JSON object a command wrote, or an error naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
     if not isinstance(data, dict):
         raise SrmsimError(f"{path}: not what srmsim writes (a JSON object); {AGAIN}")

@@ -31,7 +31,10 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str | None], what: str =
 
 def _first_bad(series: pd.Series, bad: np.ndarray) -> str:
     pos = int(np.flatnonzero(bad)[0])
-    return f"{series.iloc[pos]!r} (row {series.index[pos]!r})"
+    value = series.iloc[pos]
+    if isinstance(value, np.generic):  # 'inf', not 'np.float64(inf)'
+        value = value.item()
+    return f"{value!r} (row {series.index[pos]!r})"
 
 
 def outcome_values(df: pd.DataFrame, column: str) -> np.ndarray:

@@ -44,6 +44,9 @@ def capacity_in_cases(
         raise SrmsimError(
             "capacity needs capacity_cases, or both staff_minutes_available and minutes_per_case"
         )
+    if not (math.isfinite(minutes_per_case) and math.isfinite(staff_minutes_available)):
+        raise SrmsimError("staff_minutes_available and minutes_per_case must be finite numbers, "
+                          f"got {staff_minutes_available} and {minutes_per_case}")
     if minutes_per_case <= 0:
         raise SrmsimError(f"minutes_per_case must be positive, got {minutes_per_case}")
     if staff_minutes_available < 0:
@@ -119,6 +122,8 @@ def threshold_at_capacity(
 
     Rows missing the score or outcome are counted in the result and not flagged.
     """
+    if not math.isfinite(cost_per_case) or cost_per_case < 0:
+        raise SrmsimError(f"cost_per_case must be a finite number >= 0, got {cost_per_case}")
     cap = capacity_in_cases(capacity_cases, staff_minutes_available, minutes_per_case)
     s, y, miss_s, miss_y = _used(df, score, outcome)
     t = threshold_for_top(s, cap, direction)
@@ -173,8 +178,9 @@ def cost_minimising_threshold(
 
     Every distinct cut point is a candidate, from "flag nobody" to "flag everyone".
     """
-    if cost_missed < 0 or cost_needless < 0:
-        raise SrmsimError("cost_missed and cost_needless must be >= 0")
+    if not (math.isfinite(cost_missed) and math.isfinite(cost_needless)) or (
+            cost_missed < 0 or cost_needless < 0):
+        raise SrmsimError("cost_missed and cost_needless must be finite numbers >= 0")
     s, y, _, _ = _used(df, score, outcome)
     prep = _prepare(s, y, direction)
     tp, fp = _points(prep)
