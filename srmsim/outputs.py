@@ -277,6 +277,22 @@ def holds_any(*names: str) -> Callable[[Path], bool]:
     return lambda folder: any((folder / n).exists() for n in names)
 
 
+def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path], bool]:
+    """A ``replaceable`` test for a result folder that is replaced whole: it holds one of
+    ``markers`` (an earlier result of this kind) and nothing but ``names`` (what that kind may
+    write) and srmsim's own hidden temporaries. Why: a notes file the user put in an earlier
+    run's folder would otherwise vanish with the folder."""
+    markers, allowed = tuple(markers), set(names)
+
+    def ours(entry: str) -> bool:
+        if entry in allowed or entry.startswith(".new-"):
+            return True
+        stem = entry[1:].rsplit(".", 1)[0] if entry.startswith(".") else ""
+        return stem in allowed  # a write_atomic temporary, e.g. .summary.json.x1y2z3
+    return lambda folder: (holds_any(*markers)(folder)
+                           and all(ours(p.name) for p in folder.iterdir()))
+
+
 __all__ = ["FORMULA_START", "check_out", "csv_text", "current_umask", "file_mode", "holds_any",
-           "is_formula", "link_copy", "make_dir", "neutralise", "read_csv_cells", "replace_dir",
+           "holds_only", "is_formula", "link_copy", "make_dir", "neutralise", "read_csv_cells", "replace_dir",
            "replace_files", "restrict_tree", "write_atomic", "write_csv", "write_file"]

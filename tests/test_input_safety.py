@@ -362,3 +362,28 @@ def test_summary_by_flags_and_ids(tmp_path, capsys):
     meta["tables"]["students"]["file"] = "../students.parquet"
     meta_path.write_text(json.dumps(meta))
     fails(capsys, "data", "summary", str(data), contains="must be a file name")
+
+
+# ---------------------------------------------------------------------------------------------
+# a result folder is replaced only if it holds nothing but that result
+
+
+def test_a_users_file_in_an_earlier_result_folder_is_never_lost(tmp_path, capsys):
+    from srmsim.outputs import holds_only
+
+    scenario = write(tmp_path / "s.yaml", {"name": "s", **TINY})
+    out = tmp_path / "r"
+    for _ in range(2):  # an earlier run's folder (and its report) is replaced
+        assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    (out / "report.html").write_text("<html></html>")
+    (out / ".summary.json.k3j4h2").write_text("")  # a killed write's leftover
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    (out / "notes.txt").write_text("mine")
+    fails(capsys, "run", str(scenario), "--out", str(out), "--quiet", contains="did not write")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "summary.json").exists()
+    # the same test guards trial and discovery folders
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/prim_box.csv").write_text("")
+    assert holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
+    (tmp_path / "d/mine.csv").write_text("")
+    assert not holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
