@@ -115,7 +115,8 @@ class DynamicsConfig(_Strict):
     exam_sd: NonNeg = Field(0.3, description="measurement error of the final exam, SD")
     incident_rate: NonNeg = Field(0.05, description="behaviour incidents per week, average")
     incident_engagement: NonNeg = 0.8
-    male_incident_ratio: NonNeg = 1.8
+    male_incident_ratio: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        1.8, description="incident rate of boys over girls (0 would make log-rates undefined)")
     login_logit: Shift = Field(0.2, description="daily LMS login logit of an average student")
     login_engagement: NonNeg = 1.0
     assignments_per_week: int = Field(3, ge=0, le=20)

@@ -387,3 +387,28 @@ def test_a_users_file_in_an_earlier_result_folder_is_never_lost(tmp_path, capsys
     assert holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
     (tmp_path / "d/mine.csv").write_text("")
     assert not holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
+
+
+@pytest.mark.parametrize("key,value", [
+    ("policy.actions.parent_text.cost_per_week", 1e30),  # float32 cost: inf
+    ("policy.actions.parent_text.staff_minutes.pastoral", 1e300),  # float32: inf, 0 staff hours
+    ("policy.staff.school.pastoral", 1e300), ("policy.staff.pool.pastoral", 1e300),
+    ("dynamics.male_incident_ratio", 0),  # log(0) * 0 = NaN: no girl had an incident
+])
+def test_numbers_the_engine_cannot_hold_are_refused(tmp_path, capsys, key, value):
+    scenario = str(REPO / "scenarios/attendance_escalation_small.yaml")
+    fails(capsys, "run", scenario, "--set", f"{key}={value!r}", "--out", str(tmp_path / "o"),
+          "--quiet", contains=key)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_absurd_incident_rate_saturates_instead_of_turning_nan(tmp_path):
+    from srmsim.model import run
+    from srmsim.scenario import Scenario
+
+    base = Scenario.model_validate({"name": "i", **TINY})
+    # a log-rate shift of 1000 overflowed exp() to inf, whose NaN draws gave fewer incidents
+    huge = run(base.with_overrides({"dynamics.incident_engagement": 1e6,
+                                    "dynamics.incident_rate": 1e6})).students["incidents"]
+    # each week's rate is e**(+-1e6 x engagement): 0 or poisson_inv's cap of 30, nothing between
+    assert (huge % 30 == 0).all() and (huge == 30 * 39).any()
