@@ -412,3 +412,40 @@ def test_an_absurd_incident_rate_saturates_instead_of_turning_nan(tmp_path):
                                     "dynamics.incident_rate": 1e6})).students["incidents"]
     # each week's rate is e**(+-1e6 x engagement): 0 or poisson_inv's cap of 30, nothing between
     assert (huge % 30 == 0).all() and (huge == 30 * 39).any()
+
+
+def _optimisation(tmp_path: Path, **extra) -> Path:
+    opt = yaml.safe_load((REPO / "experiments/optimise_attendance.yaml").read_text())
+    opt.update(scenario=str(REPO / "scenarios/attendance_escalation_small.yaml"), **extra)
+    return write(tmp_path / "o.yaml", opt)
+
+
+@pytest.mark.parametrize("extra,key", [
+    ({"replications": True}, "replications"), ({"replications": "5"}, "replications"),
+    ({"seed": "7"}, "seed"), ({"uncertain": {"population.fsm_rate": [True, 0.5]}}, "uncertain"),
+    ({"design": {"method": "sobol", "n": "8"}}, "design.n"),
+    ({"outcomes": [{"name": "x", "statistic": "percentile", "of": "attendance_rate",
+                    "q": True}]}, "q"),
+])
+def test_experiment_numbers_are_not_coerced(tmp_path, capsys, extra, key):
+    # `replications: true` ran one replication; `"5"` five
+    fails(capsys, "validate", str(tiny_experiment(tmp_path, **extra)), contains=key)
+
+
+@pytest.mark.parametrize("extra,key", [
+    ({"seed": 2**70}, "seed"), ({"reevaluate": {"seed": 2**63}}, "reevaluate.seed"),
+    ({"replications": True}, "replications"), ({"search": {"trials": "4"}}, "search.trials"),
+])
+def test_optimisation_numbers_are_checked(tmp_path, capsys, extra, key):
+    # a seed beyond 2**63 - 1 passed validation, then the search died with a traceback
+    fails(capsys, "validate", str(_optimisation(tmp_path, **extra)), contains=key)
+
+
+def test_the_largest_optimisation_seed_reevaluates_with_a_valid_seed(tmp_path):
+    from srmsim.argtypes import MAX_SEED
+    from srmsim.explore.optimise import load_optimisation
+
+    opt = load_optimisation(_optimisation(tmp_path, seed=MAX_SEED))
+    assert opt.front_seed == 0  # was 2**63: a pydantic traceback after the whole search
+    assert load_optimisation(_optimisation(tmp_path, seed=5)).front_seed == 6  # as before
+    opt.experiment({}, 2, opt.front_seed)

@@ -36,7 +36,7 @@ from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import OUTCOMES, Outcome
 from srmsim.explore.design import DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import Label, StrictModel
+from srmsim.labels import Label, Range, StrictModel
 from srmsim.rng import replication_seeds
 from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
 
@@ -61,7 +61,7 @@ class ExperimentConfig(StrictModel):
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     outcomes: list[str | CustomOutcomeConfig] = Field(
         default_factory=lambda: list[str | CustomOutcomeConfig](DEFAULT_OUTCOMES), min_length=1)
-    uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    uncertain: dict[str, Range] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None
     design: DesignConfig | None = None
 

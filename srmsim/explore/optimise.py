@@ -47,15 +47,17 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from srmsim import executors
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
 from srmsim.experiment.spec import Experiment, ExperimentConfig
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
+from srmsim.labels import Range, StrictModel
 from srmsim.outputs import csv_text, replace_files
 from srmsim.results import write_text
 from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
@@ -67,11 +69,10 @@ RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "
                 "regret.csv")
 
 
-class Lever(BaseModel):
+class Lever(StrictModel):
     """A decision lever: a numeric range (``low``/``high``, optional ``integer``/``step``) or a
     list of ``choices``."""
 
-    model_config = ConfigDict(extra="forbid")
     low: Finite | None = None
     high: Finite | None = None
     integer: bool = False
@@ -100,16 +101,14 @@ class Lever(BaseModel):
         return self.low, self.high
 
 
-class Budget(BaseModel):
+class Budget(StrictModel):
     """Staff minutes a week (``total``) split between roles, each written to a scenario key."""
 
-    model_config = ConfigDict(extra="forbid")
     total: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
     roles: dict[str, str] = Field(min_length=2, max_length=20)
 
 
-class Bound(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Bound(StrictModel):
     min: Finite | None = None
     max: Finite | None = None
 
@@ -122,35 +121,32 @@ class Bound(BaseModel):
         return self
 
 
-class Search(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Search(StrictModel):
     sampler: Literal["nsga2", "tpe"] | None = None
     trials: Annotated[int, Field(ge=1, le=100_000)] = 48
     batch: Annotated[int, Field(ge=2, le=1000)] = 8
 
 
-class Reevaluate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Reevaluate(StrictModel):
     replications: Annotated[int, Field(ge=2, le=100_000)] = 20
     front_max: Annotated[int, Field(ge=1, le=100)] = 8
-    seed: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
-class OptimiseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OptimiseConfig(StrictModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = "optimise"
     description: str = ""
     scenario: str
     overrides: dict[str, Any] = Field(default_factory=dict)
     replications: Annotated[int, Field(ge=1, le=10_000)] = 4
-    seed: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     levers: dict[str, Lever] = Field(default_factory=dict, max_length=100)
     budget: Budget | None = None
     objectives: dict[str, Literal["maximise", "minimise"]] = Field(min_length=1, max_length=10)
     constraints: dict[str, Bound] = Field(default_factory=dict)
     choose: str | None = None
     baseline: dict[str, Any] | None = Field(default_factory=lambda: {"policy": None})
-    uncertain: dict[str, tuple[Finite, Finite]] = Field(default_factory=dict)
+    uncertain: dict[str, Range] = Field(default_factory=dict)
     search: Search = Field(default_factory=Search)
     reevaluate: Reevaluate = Field(default_factory=Reevaluate)
 
@@ -192,6 +188,13 @@ class Optimisation:
     @property
     def root_seed(self) -> int:
         return self.config.seed if self.config.seed is not None else self.base.seed
+
+    @property
+    def front_seed(self) -> int:
+        """Root seed of the front's re-evaluation: fresh replications, the search's seed + 1
+        (wrapped to 0 after 2**63 - 1), unless ``reevaluate.seed`` is given."""
+        seed = self.config.reevaluate.seed
+        return seed if seed is not None else (self.root_seed + 1) % (MAX_SEED + 1)
 
     @property
     def sampler_name(self) -> str:
@@ -535,7 +538,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     variants = {_variant(int(r["trial"])): opt.overrides(study.trials[int(r["trial"])].params)
                 for _, r in chosen.iterrows()}
     re = opt.config.reevaluate
-    seed = re.seed if re.seed is not None else opt.root_seed + 1  # fresh replications
+    seed = opt.front_seed
     # the front as an ordinary experiment file, runnable by `srmsim experiment` as it is
     write_text(opt.base.to_yaml(), out / "base_scenario.yaml")
     exp = opt.experiment(variants, re.replications, seed, scenario="base_scenario.yaml")
