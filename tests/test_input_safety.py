@@ -449,3 +449,17 @@ def test_the_largest_optimisation_seed_reevaluates_with_a_valid_seed(tmp_path):
     assert opt.front_seed == 0  # was 2**63: a pydantic traceback after the whole search
     assert load_optimisation(_optimisation(tmp_path, seed=5)).front_seed == 6  # as before
     opt.experiment({}, 2, opt.front_seed)
+
+
+def test_ranges_and_levers_are_checked_at_every_end(tmp_path, capsys):
+    # the midpoint (0.95) was valid, so the experiment started and its runs failed one by one
+    exp = tiny_experiment(tmp_path, uncertain={"population.fsm_rate": [0.5, 1.4]})
+    fails(capsys, "validate", str(exp), contains="high end")
+    levers = {"policy.rules.low_attendance.cadence": {"choices": ["weekly", "nonsense"]}}
+    fails(capsys, "validate", str(_optimisation(tmp_path, levers=levers)), contains="nonsense")
+    levers = {"population.fsm_rate": {"low": 0.5, "high": 1.5}}
+    fails(capsys, "validate", str(_optimisation(tmp_path, levers=levers)), contains="1.5")
+    fails(capsys, "validate", str(_optimisation(tmp_path, baseline={"trust.bogus": 1})),
+          contains="baseline: trust.bogus")
+    fails(capsys, "validate", str(_optimisation(
+        tmp_path, uncertain={"population.fsm_rate": [-0.5, 0.5]})), contains="low end")

@@ -111,14 +111,7 @@ class Experiment:
             except ScenarioError as err:
                 raise ScenarioError(source, [(f"variants.{name}.{p}" if p else f"variants.{name}",
                                               m) for p, m in err.problems]) from None
-        # every uncertain key must be a numeric scenario key in every variant
-        for key, (low, high) in config.uncertain.items():
-            for name, sc in self.variants.items():
-                try:
-                    sc.with_overrides({key: (low + high) / 2}, source)
-                except ScenarioError as err:
-                    raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: "
-                                                  + "; ".join(m for _, m in err.problems))]) from None
+        check_uncertain(config.uncertain, self.variants, source)
 
     @property
     def from_records(self) -> bool:
@@ -196,6 +189,22 @@ class Experiment:
         draws = self.parameter_draws()[replication]
         sc = self.variants[variant]
         return sc.with_overrides(draws, self.source) if draws else sc
+
+
+def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[str, Scenario],
+                    source: str) -> None:
+    """Every uncertain key must be a numeric scenario key in every variant, valid at both ends
+    of its range and inside it (a range beyond a key's limits failed run by run, after the
+    experiment had started)."""
+    for key, (low, high) in uncertain.items():
+        for name, sc in scenarios.items():
+            for where, value in (("", (low + high) / 2), ("low end: ", low), ("high end: ", high)):
+                try:
+                    sc.with_overrides({key: value}, source)
+                except ScenarioError as err:
+                    raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: {where}"
+                                                  + "; ".join(m for _, m in err.problems))]
+                                        ) from None
 
 
 def experiment_from_dict(data: Any, source: str, base_dir: Path,

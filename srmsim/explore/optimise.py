@@ -54,7 +54,7 @@ from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
-from srmsim.experiment.spec import Experiment, ExperimentConfig
+from srmsim.experiment.spec import Experiment, ExperimentConfig, check_uncertain
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.labels import Range, StrictModel
@@ -175,11 +175,20 @@ class Optimisation:
     def __init__(self, config: OptimiseConfig, base: Scenario, scenario_path: Path, source: str):
         self.config, self.base, self.scenario_path, self.source = config, base, scenario_path, source
         self.name = config.name
-        try:  # every lever must be a valid change of the scenario
-            self.scenario(self.overrides(self._example_params()))
-        except ScenarioError as err:
-            raise ScenarioError(source, [(f"levers: {p}" if p else "levers", m)
-                                         for p, m in err.problems]) from None
+        for params in self._extreme_params():  # every lever value must be a valid scenario
+            try:
+                self.scenario(self.overrides(params))
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"levers: {p}" if p else "levers", m)
+                                             for p, m in err.problems]) from None
+        if config.baseline is not None:
+            try:
+                self.scenario(config.baseline)
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"baseline: {p}" if p else "baseline", m)
+                                             for p, m in err.problems]) from None
+        check_uncertain(config.uncertain, {"baseline": self.scenario(config.baseline or {})},
+                        source)
 
     @property
     def outcomes(self) -> list[str]:
@@ -213,6 +222,23 @@ class Optimisation:
             for role in list(self.config.budget.roles)[:-1]:
                 params[f"budget.{role}"] = 0.5
         return params
+
+    def _extreme_params(self) -> list[dict[str, Any]]:
+        """The example candidate, then each lever at its other values (the high end, every
+        choice) and the whole budget on each role: what the search may propose, checked
+        before it starts rather than candidate by candidate."""
+        example = self._example_params()
+        out = [example]
+        for key, lever in self.config.levers.items():
+            values = lever.choices[1:] if lever.choices is not None else [
+                int(lever.bounds[1]) if lever.integer else lever.high]
+            out += [{**example, key: v} for v in values]
+        if self.config.budget:
+            roles = list(self.config.budget.roles)[:-1]
+            for first in range(len(roles) + 1):  # all to role `first` (the last: all shares 0)
+                out.append({**example, **{f"budget.{r}": float(i == first)
+                                          for i, r in enumerate(roles)}})
+        return out
 
     def suggest(self, trial: Any) -> None:
         """Ask Optuna for each lever's value (the trial keeps them as its params)."""
