@@ -27,7 +27,14 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: no student records here (expected an imported dataset "
                         "directory with students.parquet, or a students Parquet/CSV file)")
-    df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    if not path.is_file():  # a device or a pipe would be read for ever
+        raise DataError(f"{path}: not a regular file of student records")
+    try:
+        df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid and pandas' parser errors too
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        raise DataError(f"{path}: cannot be read as {kind} student records "
+                        f"({type(err).__name__}: {str(err)[:200]})") from None
     if "school" not in df.columns:
         raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:

@@ -463,3 +463,15 @@ def test_ranges_and_levers_are_checked_at_every_end(tmp_path, capsys):
           contains="baseline: trust.bogus")
     fails(capsys, "validate", str(_optimisation(
         tmp_path, uncertain={"population.fsm_rate": [-0.5, 0.5]})), contains="low end")
+
+
+def test_records_that_are_not_student_tables_are_clean_errors(tmp_path, capsys):
+    (tmp_path / "text.parquet").write_text("name,school\n")  # a text file: ArrowInvalid traceback
+    (tmp_path / "bytes.csv").write_bytes(b"\xff\xfe\x00school\n")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")  # a device: read for ever
+    for name, says in [("text.parquet", "cannot be read as Parquet"),
+                       ("bytes.csv", "cannot be read as CSV"), ("zero.csv", "regular file")]:
+        scenario = write(tmp_path / "s.yaml", {"name": "s", "population": {"records": name}})
+        fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
+              contains=says)
+        assert not (tmp_path / "o").exists()
