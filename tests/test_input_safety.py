@@ -475,3 +475,32 @@ def test_records_that_are_not_student_tables_are_clean_errors(tmp_path, capsys):
         fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
               contains=says)
         assert not (tmp_path / "o").exists()
+
+
+def test_a_trust_too_big_for_memory_fails_in_seconds(tmp_path, capsys, monkeypatch):
+    import srmsim.memory
+
+    t0 = time.perf_counter()
+    # 7 billion students: was a 26 GiB allocation, then a MemoryError traceback (or the OOM killer)
+    fails(capsys, "run", "--set", "trust.n_schools=100000", "--set",
+          "trust.students_per_year_group=5000", "--set",
+          "trust.year_groups=[1,2,3,4,5,6,7,8,9,10,11,12,13,14]", "--out", str(tmp_path / "o"),
+          "--quiet", contains="7,000,891,618 students")
+    assert time.perf_counter() - t0 < 30 and not (tmp_path / "o").exists()
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 200 * 2**20)
+    scenario = write(tmp_path / "s.yaml", {"name": "s", **TINY, "outputs": {"history": "all"}})
+    assert main(["run", str(scenario), "--out", str(tmp_path / "a"), "--quiet"]) == 0  # fits
+    big = write(tmp_path / "b.yaml", {"name": "b", "trust": {"n_schools": 200},
+                                      "outputs": {"history": "all"}, "years": 3})
+    fails(capsys, "run", str(big), "--out", str(tmp_path / "b"), "--quiet",
+          contains="outputs.history")
+
+
+def test_out_of_memory_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    import srmsim.model
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(srmsim.model, "generate_schools", no_memory)
+    fails(capsys, "run", "--out", str(tmp_path / "o"), "--quiet", contains="out of memory")
