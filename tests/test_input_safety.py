@@ -504,3 +504,16 @@ def test_out_of_memory_is_a_clean_error(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(srmsim.model, "generate_schools", no_memory)
     fails(capsys, "run", "--out", str(tmp_path / "o"), "--quiet", contains="out of memory")
+
+
+@pytest.mark.parametrize("command", ["experiment", "trial", "optimise"])
+def test_workers_are_bounded(tmp_path, capsys, command):
+    from srmsim.argtypes import max_workers
+
+    file = {"experiment": "quickstart.yaml", "trial": "trial_reading.yaml",
+            "optimise": "optimise_attendance.yaml"}[command]
+    args = [command, str(REPO / "experiments" / file), "--out", str(tmp_path / "o"), "--quiet"]
+    fails(capsys, *args, "--workers", "0", contains="at least 1")
+    # 10,000 forked 10,000 processes, each importing srmsim
+    fails(capsys, *args, "--workers", str(max_workers() + 1), contains="at most")
+    assert not (tmp_path / "o").exists()
