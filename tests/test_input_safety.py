@@ -517,3 +517,30 @@ def test_workers_are_bounded(tmp_path, capsys, command):
     # 10,000 forked 10,000 processes, each importing srmsim
     fails(capsys, *args, "--workers", str(max_workers() + 1), contains="at most")
     assert not (tmp_path / "o").exists()
+
+
+def test_yaml_numbers_are_yaml_1_2_in_files_and_in_set(tmp_path, capsys):
+    from srmsim.scenario import load_scenario
+    from srmsim.settings import parse_settings
+    from srmsim.yamlio import load_yaml_text
+
+    # YAML 1.1 read 010 as 8 (octal) and 1:30 as 90 (base 60): a silently different trust
+    assert load_yaml_text("a: 010\nb: 1:30\nc: 1e-3\nd: 0x1F\ne: 2020-13-45\n") == {
+        "a": 10, "b": "1:30", "c": 0.001, "d": 31, "e": "2020-13-45"}
+    scenario = write(tmp_path / "s.yaml", "trust: {n_schools: 010}\n")
+    assert load_scenario(scenario).trust.n_schools == 10
+    fails(capsys, "validate", str(write(tmp_path / "b.yaml", "years: 1:30\n")), contains="years")
+    fails(capsys, "validate", str(write(tmp_path / "i.yaml", "dynamics: {exam_sd: 1e400}\n")),
+          contains="finite")
+    # --set reads values as the files do: `on` is text (it was true), 010 is ten
+    assert parse_settings(["a=on", "b=010", "c=yes"]) == {"a": "on", "b": 10, "c": "yes"}
+    fails(capsys, "run", str(scenario), "--set", "name=on", "--set", "years=1:30",
+          contains="years")
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float x", "!!bool maybe",
+                                   "!!timestamp 2020-13-45"])
+def test_explicit_tags_on_wrong_values_are_clean_errors(tmp_path, capsys, value):
+    # a ValueError / KeyError traceback from the YAML constructor
+    fails(capsys, "validate", str(write(tmp_path / "t.yaml", f"description: {value}\n")),
+          contains="t.yaml")
