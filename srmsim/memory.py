@@ -31,6 +31,9 @@ from srmsim.errors import SrmsimError
 #: student-week). Rounded down, so that the check refuses only runs that cannot fit.
 BYTES_PER_STUDENT = 400
 BYTES_PER_HISTORY_ROW = 200
+#: a request of a request stream (srmsim.admin): 400 vs 4,000 a week for 52 weeks, 265 vs 573 MB
+#: peak, ~1.6 kB a request
+BYTES_PER_REQUEST = 1000
 BASE_BYTES = 150 * 2**20
 
 # glibc's mallopt parameters (malloc.h)
@@ -112,18 +115,22 @@ def available_bytes() -> int | None:
     return found
 
 
-def check_run_fits(students: int, history_rows: int, what: str = "this scenario") -> None:
+def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
+                   requests: int = 0) -> None:
     """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is
     available: a trust of 10**9 students should be a clear message in a second, not a
     MemoryError traceback after minutes, or a machine brought down by swapping."""
-    need = BASE_BYTES + students * BYTES_PER_STUDENT + history_rows * BYTES_PER_HISTORY_ROW
+    need = (BASE_BYTES + students * BYTES_PER_STUDENT + history_rows * BYTES_PER_HISTORY_ROW
+            + requests * BYTES_PER_REQUEST)
     have = available_bytes()
     if have is not None and need > have:
+        parts = [f"about {students:,} students"] if students else []
+        if history_rows * BYTES_PER_HISTORY_ROW > students * BYTES_PER_STUDENT:
+            parts.append(f"{history_rows:,} student-weeks of history (outputs.history)")
+        if requests:
+            parts.append(f"about {requests:,} requests (requests:)")
         gib = 2**30
         raise SrmsimError(
-            f"{what} simulates about {students:,} students"
-            + (f" and keeps {history_rows:,} student-weeks of history (outputs.history)"
-               if history_rows * BYTES_PER_HISTORY_ROW > students * BYTES_PER_STUDENT else "")
-            + f": that needs about {need / gib:,.1f} GiB of memory, and {have / gib:,.1f} GiB "
-            "is available; use fewer schools or students (trust.n_schools, "
-            "trust.students_per_year_group, years) or outputs.history: none")
+            f"{what} simulates {' and '.join(parts)}: that needs about {need / gib:,.1f} GiB of "
+            f"memory, and {have / gib:,.1f} GiB is available; make the trust (trust.n_schools, "
+            "trust.students_per_year_group), years, outputs.history or the requests smaller")

@@ -544,3 +544,17 @@ def test_explicit_tags_on_wrong_values_are_clean_errors(tmp_path, capsys, value)
     # a ValueError / KeyError traceback from the YAML constructor
     fails(capsys, "validate", str(write(tmp_path / "t.yaml", f"description: {value}\n")),
           contains="t.yaml")
+
+
+def test_request_streams_are_bounded(tmp_path, capsys, monkeypatch):
+    import srmsim.memory
+
+    scenario = str(REPO / "scenarios/certification_backlog.yaml")
+    out = ["--out", str(tmp_path / "o"), "--quiet"]
+    # 1e300 a week: a NaN-to-integer traceback
+    fails(capsys, "run", scenario, "--set", "requests.certification.arrivals.per_week=1e300",
+          *out, contains="per_week")
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 2**30)
+    fails(capsys, "run", scenario, "--set", "requests.certification.backlog=10000000", *out,
+          contains="10,040,560 requests")
+    assert not (tmp_path / "o").exists()
