@@ -566,3 +566,9 @@ def test_a_huge_yaml_file_is_refused_before_it_is_all_parsed(tmp_path, capsys):
     fails(capsys, "validate", str(many), contains="more than 100,000 values")
     big = write(tmp_path / "big.yaml", "description: '" + "x" * 1_000_000 + "'\n")
     fails(capsys, "validate", str(big), contains="1,000,000-byte limit")
+
+
+def test_variant_names_differing_only_in_case_are_refused(tmp_path, capsys):
+    # runs/A and runs/a are one folder on macOS and Windows: the variants' runs would mix
+    exp = tiny_experiment(tmp_path, variants={"none": {"policy": None}, "w": {}, "W": {}})
+    fails(capsys, "validate", str(exp), contains="differ only in case")

@@ -67,6 +67,10 @@ class ExperimentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
+        folded = [v.casefold() for v in self.variants]
+        clash = sorted({v for v in self.variants if folded.count(v.casefold()) > 1})
+        if clash:  # runs/<variant>/ would be one folder on a case-insensitive file system
+            raise ValueError(f"variant names {clash} differ only in case; rename one")
         if self.baseline not in self.variants:
             raise ValueError(f"baseline {self.baseline!r} is not among the variants "
                              f"({', '.join(self.variants)})")
