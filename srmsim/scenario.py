@@ -186,26 +186,41 @@ class Scenario(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: dict[str, Any], source: str = "overrides") -> Scenario:
-        return scenario_from_dict(deep_merge(self.to_dict(), expand_dotted(overrides)), source)
+        return scenario_from_dict(deep_merge(self.to_dict(), expand_dotted(overrides, source)),
+                                  source)
 
 
-def expand_dotted(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``."""
+#: nesting of overrides once their dotted keys are expanded (as yamlio's MAX_DEPTH for files):
+#: a key of 5,000 dotted parts was a RecursionError traceback
+MAX_OVERRIDE_DEPTH = 64
+
+
+def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
+                  _depth: int = 0) -> dict[str, Any]:
+    """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``; a problem
+    is a ScenarioError naming ``source``."""
+    if not isinstance(overrides, dict):
+        raise ScenarioError(source, f"expected a mapping of keys to values, got "
+                            f"{type(overrides).__name__} {excerpt(overrides)}")
     out: dict[str, Any] = {}
     for key, value in overrides.items():
         parts = str(key).split(".")
+        if _depth + len(parts) > MAX_OVERRIDE_DEPTH:
+            raise ScenarioError(source, [(excerpt(str(key)), "nested deeper than "
+                                          f"{MAX_OVERRIDE_DEPTH} levels")])
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ScenarioError("overrides", [(key, "conflicts with another override")])
+                raise ScenarioError(source, [(key, "conflicts with another override")])
         last = parts[-1]
+        below = _depth + len(parts)
         if isinstance(value, dict) and isinstance(node.get(last), dict):
-            node[last] = deep_merge(node[last], expand_dotted(value))
+            node[last] = deep_merge(node[last], expand_dotted(value, source, below))
         elif last in node and isinstance(node[last], dict):
-            raise ScenarioError("overrides", [(key, "conflicts with another override")])
+            raise ScenarioError(source, [(key, "conflicts with another override")])
         else:
-            node[last] = expand_dotted(value) if isinstance(value, dict) else value
+            node[last] = expand_dotted(value, source, below) if isinstance(value, dict) else value
     return out
 
 
@@ -318,7 +333,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     if overrides:
         if data is not None and not isinstance(data, dict):
             raise ScenarioError(str(path), "a scenario must be a mapping of keys to values")
-        data = deep_merge(data or {}, expand_dotted(overrides))
+        data = deep_merge(data or {}, expand_dotted(overrides, str(path)))
     return scenario_from_dict(data, str(path))
 
 

@@ -572,3 +572,20 @@ def test_variant_names_differing_only_in_case_are_refused(tmp_path, capsys):
     # runs/A and runs/a are one folder on macOS and Windows: the variants' runs would mix
     exp = tiny_experiment(tmp_path, variants={"none": {"policy": None}, "w": {}, "W": {}})
     fails(capsys, "validate", str(exp), contains="differ only in case")
+
+
+def test_dotted_keys_of_thousands_of_parts_are_clean_errors(tmp_path, capsys):
+    from srmsim.scenario import Scenario
+
+    deep = ".".join(["a"] * 5000)  # each was a RecursionError traceback
+    exp = tiny_experiment(tmp_path, variants={"none": {"policy": None}, "w": {deep: 1}})
+    fails(capsys, "validate", str(exp), contains="variants.w.")
+    fails(capsys, "validate", str(_optimisation(tmp_path, overrides={deep: 1})),
+          contains="o.yaml: overrides:")
+    fails(capsys, "validate", str(_optimisation(tmp_path, levers={deep: {"low": 0, "high": 1}})),
+          contains="nested deeper than 64")
+    base = Scenario.model_validate({"name": "s"})
+    with pytest.raises(ScenarioError, match="nested deeper"):
+        base.with_overrides({deep: 1})
+    with pytest.raises(ScenarioError, match="a mapping"):
+        base.with_overrides([("trust.n_schools", 2)])  # was an AttributeError

@@ -218,8 +218,14 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
     if not isinstance(data, dict):
         raise ScenarioError(source, "an experiment must be a mapping of keys to values")
     if isinstance(data.get("variants"), dict):
-        data = {**data, "variants": {k: (expand_dotted(v) if isinstance(v, dict) else v)
-                                     for k, v in data["variants"].items()}}
+        variants = {}
+        for k, v in data["variants"].items():
+            try:
+                variants[k] = expand_dotted(v, source) if isinstance(v, dict) else v
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"variants.{k}.{p}" if p else f"variants.{k}", m)
+                                             for p, m in err.problems]) from None
+        data = {**data, "variants": variants}
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as err:
