@@ -387,6 +387,16 @@ def test_a_users_file_in_an_earlier_result_folder_is_never_lost(tmp_path, capsys
     assert holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
     (tmp_path / "d/mine.csv").write_text("")
     assert not holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
+    from srmsim.calibrate.report import REPLACEABLE
+    from srmsim.commands.thresholds import _earlier_report
+
+    for marker, replaceable in (("thresholds.csv", _earlier_report), ("fit.json", REPLACEABLE)):
+        folder = tmp_path / marker
+        folder.mkdir()
+        (folder / marker).write_text("")
+        assert replaceable(folder)
+        (folder / "notes.txt").write_text("mine")
+        assert not replaceable(folder)
 
 
 @pytest.mark.parametrize("key,value", [

@@ -37,7 +37,7 @@ import yaml
 
 from srmsim.calibrate.disclosure import Withheld, apply, protect_moments
 from srmsim.calibrate.moments import MomentSpec
-from srmsim.outputs import holds_any
+from srmsim.outputs import holds_only
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.scenario import Scenario
 
@@ -45,8 +45,8 @@ _DECIMALS = 4
 REPORT_FILES = {"moments": "fit_moments.csv", "parameters": "fit_parameters.csv",
                 "json": "fit.json", "scenario": "calibrated.yaml"}
 RECORDS_FILE = "population_records.parquet"
-#: an earlier calibration's folder, which a new one replaces
-REPLACEABLE = holds_any("fit.json", "calibrated.yaml")
+#: an earlier calibration's folder (holding nothing else), which a new one replaces
+REPLACEABLE = holds_only(("fit.json", "calibrated.yaml"), (*REPORT_FILES.values(), RECORDS_FILE))
 
 
 @dataclass

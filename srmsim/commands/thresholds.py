@@ -242,8 +242,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _earlier_report(folder: Path) -> bool:
-    """A folder holding an earlier ``srmsim thresholds`` report (and nothing else we know of)."""
-    return (folder / "thresholds.csv").exists()
+    """A folder holding an earlier ``srmsim thresholds`` report and nothing else."""
+    from srmsim.outputs import holds_only
+
+    return holds_only(["thresholds.csv"], REPORT_FILES)(folder)
+
+
+#: every file a thresholds report may write
+REPORT_FILES = ("thresholds.csv", "thresholds_by_group.csv", "fairness_gaps.csv", "fairness.png",
+                "roc.png", "pr.png")
 
 
 def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
