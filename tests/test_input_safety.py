@@ -599,3 +599,10 @@ def test_dotted_keys_of_thousands_of_parts_are_clean_errors(tmp_path, capsys):
         base.with_overrides({deep: 1})
     with pytest.raises(ScenarioError, match="a mapping"):
         base.with_overrides([("trust.n_schools", 2)])  # was an AttributeError
+
+
+def test_an_experiments_scenario_problem_names_the_experiment_file(tmp_path, capsys):
+    exp = tiny_experiment(tmp_path)
+    data = yaml.safe_load(exp.read_text())
+    write(exp, {**data, "scenario": ""})  # the experiment's folder: no mention of e.yaml before
+    fails(capsys, "validate", str(exp), contains="e.yaml: scenario:")

@@ -245,7 +245,10 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
                 problems.append((f"outcomes[{i}] ({o.name})", str(err)))
     if problems:
         raise ScenarioError(source, problems)
-    base = load_scenario((base_dir / config.scenario).resolve())
+    try:
+        base = load_scenario((base_dir / config.scenario).resolve())
+    except ScenarioError as err:  # name the key that led there, as a trial does
+        raise ScenarioError(source, [("scenario", str(err))]) from None
     if settings:
         try:
             base = base.with_overrides(settings, f"{source} (--set)")
