@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from srmsim.admin.config import Name as StreamName
@@ -178,7 +177,9 @@ class Scenario(_Strict):
         return data
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        from srmsim.yamlio import dump_yaml
+
+        return dump_yaml(self.to_dict())
 
     def digest(self) -> str:
         """Hash of the fully resolved scenario: two runs with equal digests are the same run."""

@@ -158,6 +158,24 @@ BoundedLoader.add_constructor("tag:yaml.org,2002:int", _core_int)
 BoundedLoader.add_constructor("tag:yaml.org,2002:float", _core_float)
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes every text YAML 1.1 or srmsim's YAML 1.2 reader would not read
+    back as text: a scenario named ``1e5`` or a description ``0o17`` stays text."""
+
+
+for _first, _resolvers in BoundedLoader.yaml_implicit_resolvers.items():
+    for _tag, _rx in _resolvers:
+        if _tag in _CORE:
+            _Dumper.add_implicit_resolver(_tag, _rx, [_first])
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of plain data (keys in their order) that :func:`load_yaml_text` reads back
+    equal: srmsim writes every YAML file it may read again (a run's scenario.yaml, a worker's
+    scenario) with it."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
+
+
 def _excerpt(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 

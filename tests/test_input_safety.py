@@ -606,3 +606,16 @@ def test_an_experiments_scenario_problem_names_the_experiment_file(tmp_path, cap
     data = yaml.safe_load(exp.read_text())
     write(exp, {**data, "scenario": ""})  # the experiment's folder: no mention of e.yaml before
     fails(capsys, "validate", str(exp), contains="e.yaml: scenario:")
+
+
+def test_written_yaml_reads_back_the_same(tmp_path):
+    from srmsim.model import run
+    from srmsim.scenario import Scenario, load_scenario
+    from srmsim.yamlio import load_yaml_text
+
+    # safe_dump left `1e5` unquoted: YAML 1.2 reads it back as a number, so a run's
+    # scenario.yaml (and the scenario an experiment worker receives) failed to load
+    sc = Scenario.model_validate({"name": "1e5", "description": "0o17", **TINY})
+    assert Scenario.model_validate(load_yaml_text(sc.to_yaml())) == sc
+    run(sc, out=tmp_path / "o")
+    assert load_scenario(tmp_path / "o/scenario.yaml") == sc

@@ -46,7 +46,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from srmsim import executors
@@ -61,6 +60,7 @@ from srmsim.labels import Range, StrictModel
 from srmsim.outputs import csv_text, replace_files
 from srmsim.results import write_text
 from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
+from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
@@ -573,7 +573,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
             "outcomes": opt.outcomes, "variants": exp.config.variants}
     if opt.config.uncertain:
         spec["uncertain"] = {k: list(v) for k, v in opt.config.uncertain.items()}
-    write_text(yaml.safe_dump(spec, sort_keys=False), out / "front_experiment.yaml")
+    write_text(dump_yaml(spec), out / "front_experiment.yaml")
     exp.source = str(out / "front_experiment.yaml")
     front_dir = out / "front"
     run_experiment(exp, front_dir, workers=workers, scheduler=scheduler, resume=True,
