@@ -619,3 +619,19 @@ def test_written_yaml_reads_back_the_same(tmp_path):
     assert Scenario.model_validate(load_yaml_text(sc.to_yaml())) == sc
     run(sc, out=tmp_path / "o")
     assert load_scenario(tmp_path / "o/scenario.yaml") == sc
+
+
+def test_a_study_of_more_than_a_million_runs_is_refused(tmp_path, capsys):
+    # 2,001 variants x 100,000 replications planned 2e8 runs (and hung) before the first ran
+    variants = {"none": {"policy": None}, **{f"v{i}": {} for i in range(2000)}}
+    fails(capsys, "validate", str(tiny_experiment(tmp_path, variants=variants,
+                                                  replications=100_000)),
+          contains="200,100,000 runs")
+    sobol = {"design": {"method": "sobol", "n": 65536},
+             "uncertain": {f"policy.parameters.p{i}": [0, 1] for i in range(20)}}
+    exp = tiny_experiment(tmp_path, **sobol)
+    data = yaml.safe_load(exp.read_text())
+    data.pop("replications")
+    fails(capsys, "validate", str(write(exp, data)), contains="runs each")
+    fails(capsys, "validate", str(_optimisation(tmp_path, search={"trials": 100_000},
+                                                replications=100)), contains="more than")

@@ -34,7 +34,7 @@ from srmsim.argtypes import MAX_SEED
 from srmsim.errors import RuleError, ScenarioError
 from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import OUTCOMES, Outcome
-from srmsim.explore.design import DesignConfig
+from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
 from srmsim.labels import Label, Range, StrictModel
 from srmsim.rng import replication_seeds
@@ -91,6 +91,14 @@ class ExperimentConfig(StrictModel):
             if self.sequential or "replications" in self.model_fields_set:
                 raise ValueError(f"with design.method {self.design.method} the design sets the "
                                  "runs per variant: remove replications and sequential")
+        per_variant = (self.design.size(len(self.uncertain))
+                       if self.design is not None and self.design.fixed_size
+                       else max(self.replications,
+                                self.sequential.max_replications if self.sequential else 0))
+        if len(self.variants) * per_variant > MAX_RUNS:
+            raise ValueError(f"{len(self.variants):,} variants x {per_variant:,} runs each is "
+                             f"{len(self.variants) * per_variant:,} runs, more than "
+                             f"{MAX_RUNS:,}: use fewer variants, replications or design points")
         if self.sequential:
             bad = [o for o in self.sequential.half_width if o not in names]
             if bad:

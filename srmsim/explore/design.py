@@ -21,7 +21,10 @@ from pydantic import Field, model_validator
 
 from srmsim.labels import StrictModel
 
-MAX_POINTS = 1_000_000
+#: runs of one study at most (variants x runs per variant; candidates x replications): each run
+#: is a stored file, and 2,000 variants x 100,000 replications planned 2e8 of them before the
+#: first ran
+MAX_RUNS = 1_000_000
 
 
 class DesignConfig(StrictModel):

@@ -56,6 +56,7 @@ from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
 from srmsim.experiment.spec import Experiment, ExperimentConfig, check_uncertain
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
+from srmsim.explore.design import MAX_RUNS
 from srmsim.labels import Range, StrictModel
 from srmsim.outputs import csv_text, replace_files
 from srmsim.results import write_text
@@ -154,6 +155,11 @@ class OptimiseConfig(StrictModel):
     def _check(self) -> OptimiseConfig:
         if not self.levers and self.budget is None:
             raise ValueError("name at least one lever (levers:) or a budget to split")
+        runs = (self.search.trials * self.replications
+                + self.reevaluate.front_max * self.reevaluate.replications)
+        if runs > MAX_RUNS:
+            raise ValueError(f"search.trials x replications plus the front's re-evaluation is "
+                             f"{runs:,} runs, more than {MAX_RUNS:,}")
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
