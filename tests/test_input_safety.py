@@ -635,3 +635,17 @@ def test_a_study_of_more_than_a_million_runs_is_refused(tmp_path, capsys):
     fails(capsys, "validate", str(write(exp, data)), contains="runs each")
     fails(capsys, "validate", str(_optimisation(tmp_path, search={"trials": 100_000},
                                                 replications=100)), contains="more than")
+
+
+def test_an_outcome_without_finite_values_is_not_measured_not_unchanged():
+    from srmsim.experiment.compare import compare
+
+    runs = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "replication": [0, 1, 2] * 2,
+                         "attendance": [0.9, 0.91, 0.92, 0.93, 0.94, 0.95],
+                         "cost": [float("nan")] * 6})
+    runs.loc[5, "attendance"] = float("nan")
+    effects = compare(runs, baseline="a").set_index("outcome")
+    # an all-NaN outcome (a mean over an empty group) said "no clear change", as if measured
+    assert effects.loc["cost", "verdict"] == "not measured"
+    assert effects.loc["cost", "replications"] == 0
+    assert effects.loc["attendance", "replications"] == 2
