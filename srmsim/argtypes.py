@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from srmsim.errors import SrmsimError
 
 #: seeds are 63-bit: larger ones would silently wrap in the 64-bit random-number keys
 MAX_SEED = 2**63 - 1
@@ -43,3 +46,20 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return value
+
+
+def max_workers() -> int:
+    """At most 4 local worker processes a core: more only add memory (each worker holds a
+    trust), and a pool starts all its processes at once (--workers 10000 forked 10,000)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_workers(workers: int | None) -> None:
+    """``--workers`` of experiment, trial and optimise: None (all cores) or 1 .. max_workers()."""
+    if workers is None:
+        return
+    if workers < 1:
+        raise SrmsimError("--workers must be at least 1")
+    if workers > max_workers():
+        raise SrmsimError(f"--workers {workers}: at most {max_workers()} on this machine "
+                          f"(4 a core; it has {os.cpu_count() or 1})")

@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"srmsim: error: {where}{err.strerror or err} (nothing half-written is left)",
               file=sys.stderr)
         return 2
+    except MemoryError:  # past the estimate srmsim.memory.check_run_fits refuses before a run
+        print("srmsim: error: out of memory: use fewer schools or students, outputs.history: "
+              "none, or fewer --workers (nothing half-written is left)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("srmsim: interrupted", file=sys.stderr)
         return 130

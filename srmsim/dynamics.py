@@ -20,7 +20,8 @@ WEEK_MONTHS = F32(12.0 / calendar.WEEKS_PER_YEAR)
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     out = np.negative(x)
-    np.exp(out, out=out)
+    with np.errstate(over="ignore"):  # exp -> inf gives 1 / inf = 0, the right limit
+        np.exp(out, out=out)
     out += F32(1.0)
     np.reciprocal(out, out=out)
     return out
@@ -117,6 +118,9 @@ def observe_week(
     log_rate = F32(np.log(max(d.incident_rate, 1e-9))) - F32(d.incident_engagement) * engagement
     log_rate += F32(np.log(d.male_incident_ratio)) * t.sex
     log_rate += t.eff_incidents
+    # a rate of e**9 a week already gives poisson_inv's cap on every draw; a larger one would
+    # overflow to inf and turn the draws into NaN comparisons (fewer incidents, not the cap)
+    np.minimum(log_rate, F32(9.0), out=log_rate)
     incidents = poisson_inv(u_inc, np.exp(log_rate)) * enrolled
 
     logins = binomial_inv(u_log, 5, _sigmoid(F32(d.login_logit) + F32(d.login_engagement) * engagement))

@@ -7,7 +7,8 @@ they are restricted to a safe character set: a letter or digit first, then lette
 paths, drive letters, spaces and control characters: a name can never leave the output folder.
 
 Numbers: every config model derives from :class:`StrictModel`, which rejects NaN and +-inf in
-every float field (``allow_inf_nan=False``), so a non-finite value never reaches a run.
+every float field (``allow_inf_nan=False``), so a non-finite value never reaches a run, and is
+strict: ``replications: true`` or ``seed: "7"`` are mistakes to report, not a 1 and a 7.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -51,8 +52,17 @@ Label = Annotated[str, AfterValidator(check_label)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class StrictModel(BaseModel):
-    """Base of srmsim's config models: unknown keys are errors, floats must be finite."""
+def _pair(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+#: ``[low, high]`` (a YAML list) of finite numbers, for the strict models
+Range = Annotated[tuple[FiniteFloat, FiniteFloat], BeforeValidator(_pair)]
+
+
+class StrictModel(BaseModel):
+    """Base of srmsim's config models: unknown keys are errors, floats must be finite, and no
+    value is coerced (a boolean or a text is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 

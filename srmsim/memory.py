@@ -22,6 +22,20 @@ import ctypes
 import ctypes.util
 import os
 
+from srmsim.errors import SrmsimError
+
+#: lower bounds of the peak memory of ``srmsim run``: per student, per tracked student-week of
+#: outputs.history, and the interpreter and libraries. Measured: England (8.03M students,
+#: history none) peaks at 3.7 GB (~460 B a student); the default trust at 50k students 227 MB and
+#: at 200k 322 MB; history all on 50k students for 39 weeks added 490 MB (~250 B a
+#: student-week). Rounded down, so that the check refuses only runs that cannot fit.
+BYTES_PER_STUDENT = 400
+BYTES_PER_HISTORY_ROW = 200
+#: a request of a request stream (srmsim.admin): 400 vs 4,000 a week for 52 weeks, 265 vs 573 MB
+#: peak, ~1.6 kB a request
+BYTES_PER_REQUEST = 1000
+BASE_BYTES = 150 * 2**20
+
 # glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
@@ -59,3 +73,64 @@ def keep_freed_memory() -> bool:
         and mallopt(M_TRIM_THRESHOLD, TRIM_BYTES)
         and mallopt(M_TOP_PAD, PAD_BYTES)
     )
+
+
+def available_bytes() -> int | None:
+    """Memory this process could still take: Linux's MemAvailable (lowered to a cgroup v2
+    limit's headroom where one is set), else physical memory; None if the system does not say."""
+    found = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
+            limit = fh.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as fh:
+            used = int(fh.read().strip())
+        if limit != "max":
+            room = int(limit) - used
+            found = room if found is None else min(found, room)
+    except (OSError, ValueError):
+        pass
+    if found is None:
+        try:
+            found = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:  # ulimit -v: the address space left to this process
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                size = next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmSize:"))
+            found = min(found, limit - size) if found is not None else limit - size
+    except (ImportError, OSError, ValueError, StopIteration):
+        pass
+    return found
+
+
+def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
+                   requests: int = 0) -> None:
+    """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is
+    available: a trust of 10**9 students should be a clear message in a second, not a
+    MemoryError traceback after minutes, or a machine brought down by swapping."""
+    need = (BASE_BYTES + students * BYTES_PER_STUDENT + history_rows * BYTES_PER_HISTORY_ROW
+            + requests * BYTES_PER_REQUEST)
+    have = available_bytes()
+    if have is not None and need > have:
+        parts = [f"about {students:,} students"] if students else []
+        if history_rows * BYTES_PER_HISTORY_ROW > students * BYTES_PER_STUDENT:
+            parts.append(f"{history_rows:,} student-weeks of history (outputs.history)")
+        if requests:
+            parts.append(f"about {requests:,} requests (requests:)")
+        gib = 2**30
+        raise SrmsimError(
+            f"{what} simulates {' and '.join(parts)}: that needs about {need / gib:,.1f} GiB of "
+            f"memory, and {have / gib:,.1f} GiB is available; make the trust (trust.n_schools, "
+            "trust.students_per_year_group), years, outputs.history or the requests smaller")

@@ -34,6 +34,7 @@ from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
 from srmsim.blocks import DEFAULT_BLOCK_ROWS, BlockRunner
 from srmsim.errors import SrmsimError
+from srmsim.memory import check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
@@ -129,6 +130,12 @@ class TrustModel(mesa.Model):
             self.school_profiles: SchoolProfiles = self.records.schools(scenario, self.crn)
         else:
             self.school_profiles = generate_schools(scenario, self.crn)
+        cohorts = int(np.sum(self.school_profiles.cohort_size, dtype=np.int64))
+        students = cohorts * (len(scenario.trust.year_groups) + scenario.years - 1)
+        requests = sum(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
+                       * self.n_weeks for r in scenario.requests.values())
+        check_run_fits(students, int(self._history_share(students) * students * self.n_weeks),
+                       f"scenario {scenario.name!r}", int(requests))
         self.schools = [SchoolAgent(self, i) for i in range(len(self.school_profiles))]
         self.pool = PoolAgent(self)
         school, year = cohort_layout(self.school_profiles, scenario.trust.year_groups)

@@ -277,16 +277,24 @@ def holds_any(*names: str) -> Callable[[Path], bool]:
     return lambda folder: any((folder / n).exists() for n in names)
 
 
-def holds_only(*names: str) -> Callable[[Path], bool]:
-    """A stricter ``replaceable`` test: the folder holds an earlier result (one of ``names``)
-    and nothing else but hidden leftovers, so replacing it whole loses no file a user put
-    there (an export copied in beside the report, their notes)."""
-    allowed = set(names)
+#: files a file manager may put in any folder it shows: never the user's own work
+OS_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
-    def test(folder: Path) -> bool:
-        entries = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
-        return bool(entries & allowed) and entries <= allowed
-    return test
+
+def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path], bool]:
+    """A ``replaceable`` test for a result folder that is replaced whole: it holds one of
+    ``markers`` (an earlier result of this kind) and nothing but ``names`` (what that kind may
+    write) and srmsim's own hidden temporaries. Why: a notes file the user put in an earlier
+    run's folder would otherwise vanish with the folder."""
+    markers, allowed = tuple(markers), set(names)
+
+    def ours(entry: str) -> bool:
+        if entry in allowed or entry.startswith(".new-") or entry in OS_FILES:
+            return True
+        stem = entry[1:].rsplit(".", 1)[0] if entry.startswith(".") else ""
+        return stem in allowed  # a write_atomic temporary, e.g. .summary.json.x1y2z3
+    return lambda folder: (holds_any(*markers)(folder)
+                           and all(ours(p.name) for p in folder.iterdir()))
 
 
 def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
@@ -303,6 +311,6 @@ def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None]) -
 
 
 __all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "csv_text", "current_umask",
-           "file_mode", "holds_any", "holds_only",
-           "is_formula", "link_copy", "make_dir", "neutralise", "read_csv_cells", "replace_dir",
+           "file_mode", "holds_any", "holds_only", "is_formula", "link_copy", "make_dir",
+           "neutralise", "read_csv_cells", "replace_dir",
            "replace_files", "restrict_tree", "write_atomic", "write_csv", "write_file"]

@@ -31,14 +31,16 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     from srmsim.data.schema import STUDENTS
     from srmsim.inputs import input_file_problem
 
-    problem = input_file_problem(path)
+    problem = input_file_problem(path)  # a device or a pipe would be read for ever
     if problem:
         raise DataError(f"{path}: {problem}")
+    kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
     try:
-        df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        df = pd.read_csv(path) if kind == "CSV" else pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
         text = " ".join(str(err).split())[:200]
-        raise DataError(f"{path}: cannot read ({type(err).__name__}: {text})") from None
+        raise DataError(f"{path}: cannot be read as {kind} student records "
+                        f"({type(err).__name__}: {text})") from None
     if "school" not in df.columns:
         raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import __version__
-from srmsim.outputs import holds_any, replace_dir, write_atomic, write_file
+from srmsim.outputs import holds_only, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
 
@@ -159,6 +159,9 @@ def write_text(text: str, path: Path, private: bool = False) -> None:
 
 #: Files that mark a folder as an earlier ``srmsim run`` result, which a new run may replace.
 RUN_MARKERS = ("summary.json", "scenario.yaml", "students.parquet")
+#: every file a run folder may hold (the run's tables and texts, and `srmsim report`'s page)
+RUN_FILES = (*RUN_MARKERS, "report.html", *(f"{t}.parquet" for t in (
+    "weekly", "history", "events", "decisions", "requests", "requests_weekly", "request_events")))
 
 
 class RunSummary(dict):
@@ -330,7 +333,7 @@ class RunResult:
         """
         out = Path(out)
         private = bool(self.summary.get("from_records"))
-        with replace_dir(out, private=private, replaceable=holds_any(*RUN_MARKERS)) as tmp:
+        with replace_dir(out, private=private, replaceable=holds_only(RUN_MARKERS, RUN_FILES)) as tmp:
             tables = {"students": self.students, "weekly": self.weekly,
                       "history": self.history if len(self.history) else None,
                       "events": self.events, "decisions": self.decisions,

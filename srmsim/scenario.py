@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from srmsim.admin.config import Name as StreamName
@@ -118,7 +117,8 @@ class DynamicsConfig(_Strict):
     exam_sd: NonNeg = Field(0.3, description="measurement error of the final exam, SD")
     incident_rate: NonNeg = Field(0.05, description="behaviour incidents per week, average")
     incident_engagement: NonNeg = 0.8
-    male_incident_ratio: NonNeg = 1.8
+    male_incident_ratio: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        1.8, description="incident rate of boys over girls (0 would make log-rates undefined)")
     login_logit: Shift = Field(0.2, description="daily LMS login logit of an average student")
     login_engagement: NonNeg = 1.0
     assignments_per_week: int = Field(3, ge=0, le=20)
@@ -180,7 +180,9 @@ class Scenario(_Strict):
         return data
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        from srmsim.yamlio import dump_yaml
+
+        return dump_yaml(self.to_dict())
 
     def digest(self) -> str:
         """Hash of the fully resolved scenario: two runs with equal digests are the same run."""
@@ -188,26 +190,41 @@ class Scenario(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def with_overrides(self, overrides: dict[str, Any], source: str = "overrides") -> Scenario:
-        return scenario_from_dict(deep_merge(self.to_dict(), expand_dotted(overrides)), source)
+        return scenario_from_dict(deep_merge(self.to_dict(), expand_dotted(overrides, source)),
+                                  source)
 
 
-def expand_dotted(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``."""
+#: nesting of overrides once their dotted keys are expanded (as yamlio's MAX_DEPTH for files):
+#: a key of 5,000 dotted parts was a RecursionError traceback
+MAX_OVERRIDE_DEPTH = 64
+
+
+def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
+                  _depth: int = 0) -> dict[str, Any]:
+    """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``; a problem
+    is a ScenarioError naming ``source``."""
+    if not isinstance(overrides, dict):
+        raise ScenarioError(source, f"expected a mapping of keys to values, got "
+                            f"{type(overrides).__name__} {excerpt(overrides)}")
     out: dict[str, Any] = {}
     for key, value in overrides.items():
         parts = str(key).split(".")
+        if _depth + len(parts) > MAX_OVERRIDE_DEPTH:
+            raise ScenarioError(source, [(excerpt(str(key)), "nested deeper than "
+                                          f"{MAX_OVERRIDE_DEPTH} levels")])
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ScenarioError("overrides", [(key, "conflicts with another override")])
+                raise ScenarioError(source, [(key, "conflicts with another override")])
         last = parts[-1]
+        below = _depth + len(parts)
         if isinstance(value, dict) and isinstance(node.get(last), dict):
-            node[last] = deep_merge(node[last], expand_dotted(value))
+            node[last] = deep_merge(node[last], expand_dotted(value, source, below))
         elif last in node and isinstance(node[last], dict):
-            raise ScenarioError("overrides", [(key, "conflicts with another override")])
+            raise ScenarioError(source, [(key, "conflicts with another override")])
         else:
-            node[last] = expand_dotted(value) if isinstance(value, dict) else value
+            node[last] = expand_dotted(value, source, below) if isinstance(value, dict) else value
     return out
 
 
@@ -320,7 +337,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     if overrides:
         if data is not None and not isinstance(data, dict):
             raise ScenarioError(str(path), "a scenario must be a mapping of keys to values")
-        data = deep_merge(data or {}, expand_dotted(overrides))
+        data = deep_merge(data or {}, expand_dotted(overrides, str(path)))
     return scenario_from_dict(data, str(path))
 
 

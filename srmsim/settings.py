@@ -1,7 +1,7 @@
 """``--set key.path=value`` on the command line: scenario overrides, parsed safely.
 
-Each value is read as a YAML scalar (``0.3``, ``true``, ``none``, ``reading``) or a flow list
-(``[7, 8, 9]``) with ``yaml.safe_load``, never evaluated; the overrides are then applied with
+Each value is read as a YAML scalar (``0.3``, ``true``, ``null``, ``reading``) or a flow list
+(``[7, 8, 9]``) by srmsim's YAML reader (:mod:`srmsim.yamlio`, as in files), never evaluated; the overrides are then applied with
 :meth:`srmsim.scenario.Scenario.with_overrides`, so they are validated exactly like the file.
 """
 
@@ -11,9 +11,8 @@ import argparse
 import re
 from typing import Any
 
-import yaml
-
 from srmsim.errors import SrmsimError
+from srmsim.yamlio import load_yaml_text
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,20}$")
 MAX_VALUE = 10_000
@@ -42,11 +41,8 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
             raise SrmsimError(f"--set: {key} is given more than once")
         if len(text) > MAX_VALUE:
             raise SrmsimError(f"--set {key}: value longer than {MAX_VALUE:,} characters")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as err:
-            raise SrmsimError(f"--set {key}: value {text!r} is not a YAML scalar ({err})"
-                              ) from None
+        # the files' reader: YAML 1.2 booleans and numbers (`on` is text, `010` is ten), bounded
+        value = load_yaml_text(text, f"--set {key}") if text.strip() else ""
         if isinstance(value, dict):
             raise SrmsimError(f"--set {key}: give one key per --set (e.g. {key}.name=value), "
                               "not a mapping")

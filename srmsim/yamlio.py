@@ -13,7 +13,9 @@ from a user is hostile input:
 - mapping keys are always strings: a rule or variant named ``on``, ``no`` or ``1`` is the name
   ``"on"``, ``"no"``, ``"1"``, not a boolean or a number;
 - only ``true``/``false`` are booleans (YAML 1.2): ``on``, ``off``, ``yes``, ``no`` are text
-  (YAML 1.1 would read ``trigger: on`` as ``trigger: true``).
+  (YAML 1.1 would read ``trigger: on`` as ``trigger: true``);
+- numbers are YAML 1.2's too: ``010`` is ten (YAML 1.1: eight), ``1:30`` is text (YAML 1.1:
+  ninety), ``1e-3`` is a number (YAML 1.1: text).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ import yaml
 from srmsim.errors import ScenarioError
 from srmsim.inputs import input_file_problem
 
-MAX_BYTES = 20_000_000
+#: PyYAML's pure-Python reader takes ~50 us a value and ~1 s a MB of text on the project's
+#: machine: 20 MB and 1,000,000 values kept a hostile file busy for 25-90 s before refusing it.
+#: The largest shipped file is 3 kB; these leave room for a policy of thousands of rules.
+MAX_BYTES = 1_000_000
 MAX_ALIASES = 1_000
-MAX_NODES = 1_000_000
+MAX_NODES = 100_000
 MAX_DEPTH = 64
 
 
@@ -79,6 +84,16 @@ class BoundedLoader(yaml.SafeLoader):
             self._sizes[id(node)] = self._nodes - before
         return node
 
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            # an explicit tag on a value it cannot describe: `!!int abc`, `!!bool maybe`
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{_excerpt(str(node.value))!r} is not a valid {tag}",
+                node.start_mark) from None
+
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, yaml.MappingNode):
             return super().construct_mapping(node, deep=deep)
@@ -102,12 +117,64 @@ class BoundedLoader(yaml.SafeLoader):
         return mapping
 
 
-# YAML 1.2 booleans only: `on`, `off`, `yes`, `no` are text (a rule or workflow may be named so)
+# YAML 1.2 (core schema) booleans and numbers. Booleans: only true/false, so `on`, `off`, `yes`,
+# `no` are text (a rule or workflow may be named so). Numbers: YAML 1.1 read `n_schools: 010` as
+# 8 (octal), `cooldown_weeks: 1:30` as 90 (base 60) and `1_000` as 1000, and `1e-3` as text;
+# here 010 is 10, 1:30 and 1_000 are text (an error where a number is expected), 1e-3 is 0.001.
+# Dates are text as well (a YAML 1.1 timestamp such as 2020-13-45 raised a ValueError); the one
+# date srmsim reads (a mapping's reference_date) is parsed from text.
+_CORE = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+         "tag:yaml.org,2002:timestamp")
 BoundedLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _CORE]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 BoundedLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"))
+BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
+
+
+def _core_int(loader: BoundedLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)  # "010" is ten
+
+
+def _core_float(loader: BoundedLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node)).lower()
+    if text.endswith(".inf"):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if text == ".nan":
+        return float("nan")
+    return float(text)  # 1e400 is inf: refused later like any non-finite number
+
+
+BoundedLoader.add_constructor("tag:yaml.org,2002:int", _core_int)
+BoundedLoader.add_constructor("tag:yaml.org,2002:float", _core_float)
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes every text YAML 1.1 or srmsim's YAML 1.2 reader would not read
+    back as text: a scenario named ``1e5`` or a description ``0o17`` stays text."""
+
+
+for _first, _resolvers in BoundedLoader.yaml_implicit_resolvers.items():
+    for _tag, _rx in _resolvers:
+        if _tag in _CORE:
+            _Dumper.add_implicit_resolver(_tag, _rx, [_first])
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text of plain data (keys in their order) that :func:`load_yaml_text` reads back
+    equal: srmsim writes every YAML file it may read again (a run's scenario.yaml, a worker's
+    scenario) with it."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False)
 
 
 def _excerpt(text: str, limit: int = 60) -> str:

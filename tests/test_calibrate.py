@@ -351,15 +351,18 @@ def test_calibrated_scenario_runs_on_the_records(recovery) -> None:
 
 
 def test_report_folder_is_replaced_whole_or_not_at_all(recovery, monkeypatch) -> None:
-    """Writing again drops a stale file and keeps the records copy calibrated.yaml points at;
-    a failure part way leaves the previous folder byte for byte; no staging folder is left."""
+    """Writing again keeps the records copy calibrated.yaml points at and refuses a folder
+    holding a file calibration does not write (never lost); a failure part way leaves the
+    previous folder byte for byte; no staging folder is left."""
     fit, root = recovery
     out = root / "fit"
     records = (out / "population_records.parquet").read_bytes()
     assert (out / "population_records.parquet").stat().st_mode & 0o777 == 0o600
-    (out / "stale.csv").write_text("from an earlier calibration")
+    (out / "notes.csv").write_text("the user's")
+    with pytest.raises(DataError, match="did not write"):
+        fit.write(out)
+    (out / "notes.csv").unlink()
     fit.write(out)
-    assert not (out / "stale.csv").exists()
     assert (out / "population_records.parquet").read_bytes() == records
     before = folder_bytes(out)
 

@@ -156,8 +156,8 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert (out / "discovery" / "prim_trajectory.png").stat().st_size > 1000
     assert not pd.read_csv(out / "discovery" / "cart_leaves.csv").empty
     # outputs replaced whole or not at all: a failed figure leaves the earlier files byte for
-    # byte, and a new discovery leaves no stale file in its folder
-    (out / "discovery" / "stale.csv").write_text("from an earlier discovery")
+    # byte
+    (out / "discovery" / "stale.csv").write_text("not a file discovery writes")
     before = folder_bytes(out)
     with monkeypatch.context() as m:
         m.setattr(sys.modules["srmsim.explore.discovery"], "trajectory_plot", disk_full)
@@ -165,8 +165,11 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
         assert main(["sensitivity", str(out), "--outcome", "attainment"]) == 2
         assert main(["discover", str(out), "--condition", "attainment_diff < 0.01"]) == 2
     assert folder_bytes(out) == before
+    # a file srmsim did not write there is never lost: the folder is refused until it is moved
+    assert main(["discover", str(out), "--condition", "attainment_diff < 0.03"]) == 2
+    assert folder_bytes(out) == before
+    (out / "discovery" / "stale.csv").unlink()
     assert main(["discover", str(out), "--condition", "attainment_diff < 0.03"]) == 0
-    assert not (out / "discovery" / "stale.csv").exists()
     # clear errors, no tracebacks
     assert main(["discover", str(out), "--condition", "open('x')"]) == 2
     assert main(["discover", str(out), "--condition", "attainment_diff < 0.03",

@@ -674,3 +674,290 @@ def test_a_stray_period_is_named_not_a_scenario_error(tmp_path, capsys):
     obs.to_parquet(data / "observations.parquet")
     fails(capsys, "calibrate", str(data), "--out", str(tmp_path / "fit"),
           contains="far from the others")
+
+
+# ---------------------------------------------------------------------------------------------
+# a result folder is replaced only if it holds nothing but that result
+
+
+def test_a_users_file_in_an_earlier_result_folder_is_never_lost(tmp_path, capsys):
+    from srmsim.outputs import holds_only
+
+    scenario = write(tmp_path / "s.yaml", {"name": "s", **TINY})
+    out = tmp_path / "r"
+    for _ in range(2):  # an earlier run's folder (and its report) is replaced
+        assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    (out / "report.html").write_text("<html></html>")
+    (out / ".summary.json.k3j4h2").write_text("")  # a killed write's leftover
+    assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
+    (out / "notes.txt").write_text("mine")
+    fails(capsys, "run", str(scenario), "--out", str(out), "--quiet", contains="did not write")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "summary.json").exists()
+    # the same test guards trial and discovery folders
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/prim_box.csv").write_text("")
+    assert holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
+    (tmp_path / "d/mine.csv").write_text("")
+    assert not holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
+    from srmsim.calibrate.report import REPLACEABLE
+    from srmsim.commands.thresholds import _earlier_report
+
+    for marker, replaceable in (("thresholds.csv", _earlier_report), ("fit.json", REPLACEABLE)):
+        folder = tmp_path / marker
+        folder.mkdir()
+        (folder / marker).write_text("")
+        assert replaceable(folder)
+        (folder / "notes.txt").write_text("mine")
+        assert not replaceable(folder)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("policy.actions.parent_text.cost_per_week", 1e30),  # float32 cost: inf
+    ("policy.actions.parent_text.staff_minutes.pastoral", 1e300),  # float32: inf, 0 staff hours
+    ("policy.staff.school.pastoral", 1e300), ("policy.staff.pool.pastoral", 1e300),
+    ("dynamics.male_incident_ratio", 0),  # log(0) * 0 = NaN: no girl had an incident
+])
+def test_numbers_the_engine_cannot_hold_are_refused(tmp_path, capsys, key, value):
+    scenario = str(REPO / "scenarios/attendance_escalation_small.yaml")
+    fails(capsys, "run", scenario, "--set", f"{key}={value!r}", "--out", str(tmp_path / "o"),
+          "--quiet", contains=key)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_absurd_incident_rate_saturates_instead_of_turning_nan(tmp_path):
+    from srmsim.model import run
+    from srmsim.scenario import Scenario
+
+    base = Scenario.model_validate({"name": "i", **TINY})
+    # a log-rate shift of 1000 overflowed exp() to inf, whose NaN draws gave fewer incidents
+    huge = run(base.with_overrides({"dynamics.incident_engagement": 1e6,
+                                    "dynamics.incident_rate": 1e6})).students["incidents"]
+    # each week's rate is e**(+-1e6 x engagement): 0 or poisson_inv's cap of 30, nothing between
+    assert (huge % 30 == 0).all() and (huge == 30 * 39).any()
+
+
+def _optimisation(tmp_path: Path, **extra) -> Path:
+    opt = yaml.safe_load((REPO / "experiments/optimise_attendance.yaml").read_text())
+    opt.update(scenario=str(REPO / "scenarios/attendance_escalation_small.yaml"), **extra)
+    return write(tmp_path / "o.yaml", opt)
+
+
+@pytest.mark.parametrize("extra,key", [
+    ({"replications": True}, "replications"), ({"replications": "5"}, "replications"),
+    ({"seed": "7"}, "seed"), ({"uncertain": {"population.fsm_rate": [True, 0.5]}}, "uncertain"),
+    ({"design": {"method": "sobol", "n": "8"}}, "design.n"),
+    ({"outcomes": [{"name": "x", "statistic": "percentile", "of": "attendance_rate",
+                    "q": True}]}, "q"),
+])
+def test_experiment_numbers_are_not_coerced(tmp_path, capsys, extra, key):
+    # `replications: true` ran one replication; `"5"` five
+    fails(capsys, "validate", str(tiny_experiment(tmp_path, **extra)), contains=key)
+
+
+@pytest.mark.parametrize("extra,key", [
+    ({"seed": 2**70}, "seed"), ({"reevaluate": {"seed": 2**63}}, "reevaluate.seed"),
+    ({"replications": True}, "replications"), ({"search": {"trials": "4"}}, "search.trials"),
+])
+def test_optimisation_numbers_are_checked(tmp_path, capsys, extra, key):
+    # a seed beyond 2**63 - 1 passed validation, then the search died with a traceback
+    fails(capsys, "validate", str(_optimisation(tmp_path, **extra)), contains=key)
+
+
+def test_the_largest_optimisation_seed_reevaluates_with_a_valid_seed(tmp_path):
+    from srmsim.argtypes import MAX_SEED
+    from srmsim.explore.optimise import load_optimisation
+
+    opt = load_optimisation(_optimisation(tmp_path, seed=MAX_SEED))
+    assert opt.front_seed == 0  # was 2**63: a pydantic traceback after the whole search
+    assert load_optimisation(_optimisation(tmp_path, seed=5)).front_seed == 6  # as before
+    opt.experiment({}, 2, opt.front_seed)
+
+
+def test_ranges_and_levers_are_checked_at_every_end(tmp_path, capsys):
+    # the midpoint (0.95) was valid, so the experiment started and its runs failed one by one
+    exp = tiny_experiment(tmp_path, uncertain={"population.fsm_rate": [0.5, 1.4]})
+    fails(capsys, "validate", str(exp), contains="high end")
+    levers = {"policy.rules.low_attendance.cadence": {"choices": ["weekly", "nonsense"]}}
+    fails(capsys, "validate", str(_optimisation(tmp_path, levers=levers)), contains="nonsense")
+    levers = {"population.fsm_rate": {"low": 0.5, "high": 1.5}}
+    fails(capsys, "validate", str(_optimisation(tmp_path, levers=levers)), contains="1.5")
+    fails(capsys, "validate", str(_optimisation(tmp_path, baseline={"trust.bogus": 1})),
+          contains="baseline: trust.bogus")
+    fails(capsys, "validate", str(_optimisation(
+        tmp_path, uncertain={"population.fsm_rate": [-0.5, 0.5]})), contains="low end")
+
+
+def test_records_that_are_not_student_tables_are_clean_errors(tmp_path, capsys):
+    (tmp_path / "text.parquet").write_text("name,school\n")  # a text file: ArrowInvalid traceback
+    (tmp_path / "bytes.csv").write_bytes(b"\xff\xfe\x00school\n")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")  # a device: read for ever
+    for name, says in [("text.parquet", "cannot be read as Parquet"),
+                       ("bytes.csv", "cannot be read as CSV"), ("zero.csv", "regular file")]:
+        scenario = write(tmp_path / "s.yaml", {"name": "s", "population": {"records": name}})
+        fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
+              contains=says)
+        assert not (tmp_path / "o").exists()
+
+
+def test_a_trust_too_big_for_memory_fails_in_seconds(tmp_path, capsys, monkeypatch):
+    import srmsim.memory
+
+    t0 = time.perf_counter()
+    # 7 billion students: was a 26 GiB allocation, then a MemoryError traceback (or the OOM killer)
+    fails(capsys, "run", "--set", "trust.n_schools=100000", "--set",
+          "trust.students_per_year_group=5000", "--set",
+          "trust.year_groups=[1,2,3,4,5,6,7,8,9,10,11,12,13,14]", "--out", str(tmp_path / "o"),
+          "--quiet", contains="7,000,891,618 students")
+    assert time.perf_counter() - t0 < 30 and not (tmp_path / "o").exists()
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 200 * 2**20)
+    scenario = write(tmp_path / "s.yaml", {"name": "s", **TINY, "outputs": {"history": "all"}})
+    assert main(["run", str(scenario), "--out", str(tmp_path / "a"), "--quiet"]) == 0  # fits
+    big = write(tmp_path / "b.yaml", {"name": "b", "trust": {"n_schools": 200},
+                                      "outputs": {"history": "all"}, "years": 3})
+    fails(capsys, "run", str(big), "--out", str(tmp_path / "b"), "--quiet",
+          contains="outputs.history")
+
+
+def test_out_of_memory_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    import srmsim.model
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(srmsim.model, "generate_schools", no_memory)
+    fails(capsys, "run", "--out", str(tmp_path / "o"), "--quiet", contains="out of memory")
+
+
+@pytest.mark.parametrize("command", ["experiment", "trial", "optimise"])
+def test_workers_are_bounded(tmp_path, capsys, command):
+    from srmsim.argtypes import max_workers
+
+    file = {"experiment": "quickstart.yaml", "trial": "trial_reading.yaml",
+            "optimise": "optimise_attendance.yaml"}[command]
+    args = [command, str(REPO / "experiments" / file), "--out", str(tmp_path / "o"), "--quiet"]
+    fails(capsys, *args, "--workers", "0", contains="at least 1")
+    # 10,000 forked 10,000 processes, each importing srmsim
+    fails(capsys, *args, "--workers", str(max_workers() + 1), contains="at most")
+    assert not (tmp_path / "o").exists()
+
+
+def test_yaml_numbers_are_yaml_1_2_in_files_and_in_set(tmp_path, capsys):
+    from srmsim.scenario import load_scenario
+    from srmsim.settings import parse_settings
+    from srmsim.yamlio import load_yaml_text
+
+    # YAML 1.1 read 010 as 8 (octal) and 1:30 as 90 (base 60): a silently different trust
+    assert load_yaml_text("a: 010\nb: 1:30\nc: 1e-3\nd: 0x1F\ne: 2020-13-45\n") == {
+        "a": 10, "b": "1:30", "c": 0.001, "d": 31, "e": "2020-13-45"}
+    scenario = write(tmp_path / "s.yaml", "trust: {n_schools: 010}\n")
+    assert load_scenario(scenario).trust.n_schools == 10
+    fails(capsys, "validate", str(write(tmp_path / "b.yaml", "years: 1:30\n")), contains="years")
+    fails(capsys, "validate", str(write(tmp_path / "i.yaml", "dynamics: {exam_sd: 1e400}\n")),
+          contains="finite")
+    # --set reads values as the files do: `on` is text (it was true), 010 is ten
+    assert parse_settings(["a=on", "b=010", "c=yes"]) == {"a": "on", "b": 10, "c": "yes"}
+    fails(capsys, "run", str(scenario), "--set", "name=on", "--set", "years=1:30",
+          contains="years")
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float x", "!!bool maybe",
+                                   "!!timestamp 2020-13-45"])
+def test_explicit_tags_on_wrong_values_are_clean_errors(tmp_path, capsys, value):
+    # a ValueError / KeyError traceback from the YAML constructor
+    fails(capsys, "validate", str(write(tmp_path / "t.yaml", f"description: {value}\n")),
+          contains="t.yaml")
+
+
+def test_request_streams_are_bounded(tmp_path, capsys, monkeypatch):
+    import srmsim.memory
+
+    scenario = str(REPO / "scenarios/certification_backlog.yaml")
+    out = ["--out", str(tmp_path / "o"), "--quiet"]
+    # 1e300 a week: a NaN-to-integer traceback
+    fails(capsys, "run", scenario, "--set", "requests.certification.arrivals.per_week=1e300",
+          *out, contains="per_week")
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 2**30)
+    fails(capsys, "run", scenario, "--set", "requests.certification.backlog=10000000", *out,
+          contains="10,040,560 requests")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_huge_yaml_file_is_refused_before_it_is_all_parsed(tmp_path, capsys):
+    # 900,000 values in 1.8 MB were parsed for 89 s before being refused as an unknown key
+    many = write(tmp_path / "many.yaml", "z: [" + ",".join(["1"] * 150_000) + "]\n")
+    fails(capsys, "validate", str(many), contains="more than 100,000 values")
+    big = write(tmp_path / "big.yaml", "description: '" + "x" * 1_000_000 + "'\n")
+    fails(capsys, "validate", str(big), contains="1,000,000-byte limit")
+
+
+def test_variant_names_differing_only_in_case_are_refused(tmp_path, capsys):
+    # runs/A and runs/a are one folder on macOS and Windows: the variants' runs would mix
+    exp = tiny_experiment(tmp_path, variants={"none": {"policy": None}, "w": {}, "W": {}})
+    fails(capsys, "validate", str(exp), contains="differ only in case")
+
+
+def test_dotted_keys_of_thousands_of_parts_are_clean_errors(tmp_path, capsys):
+    from srmsim.scenario import Scenario
+
+    deep = ".".join(["a"] * 5000)  # each was a RecursionError traceback
+    exp = tiny_experiment(tmp_path, variants={"none": {"policy": None}, "w": {deep: 1}})
+    fails(capsys, "validate", str(exp), contains="variants.w.")
+    fails(capsys, "validate", str(_optimisation(tmp_path, overrides={deep: 1})),
+          contains="o.yaml: overrides:")
+    fails(capsys, "validate", str(_optimisation(tmp_path, levers={deep: {"low": 0, "high": 1}})),
+          contains="nested deeper than 64")
+    base = Scenario.model_validate({"name": "s"})
+    with pytest.raises(ScenarioError, match="nested deeper"):
+        base.with_overrides({deep: 1})
+    with pytest.raises(ScenarioError, match="a mapping"):
+        base.with_overrides([("trust.n_schools", 2)])  # was an AttributeError
+
+
+def test_an_experiments_scenario_problem_names_the_experiment_file(tmp_path, capsys):
+    exp = tiny_experiment(tmp_path)
+    data = yaml.safe_load(exp.read_text())
+    write(exp, {**data, "scenario": ""})  # the experiment's folder: no mention of e.yaml before
+    fails(capsys, "validate", str(exp), contains="e.yaml: scenario:")
+
+
+def test_written_yaml_reads_back_the_same(tmp_path):
+    from srmsim.model import run
+    from srmsim.scenario import Scenario, load_scenario
+    from srmsim.yamlio import load_yaml_text
+
+    # safe_dump left `1e5` unquoted: YAML 1.2 reads it back as a number, so a run's
+    # scenario.yaml (and the scenario an experiment worker receives) failed to load
+    sc = Scenario.model_validate({"name": "1e5", "description": "0o17", **TINY})
+    assert Scenario.model_validate(load_yaml_text(sc.to_yaml())) == sc
+    run(sc, out=tmp_path / "o")
+    assert load_scenario(tmp_path / "o/scenario.yaml") == sc
+
+
+def test_a_study_of_more_than_a_million_runs_is_refused(tmp_path, capsys):
+    # 2,001 variants x 100,000 replications planned 2e8 runs (and hung) before the first ran
+    variants = {"none": {"policy": None}, **{f"v{i}": {} for i in range(2000)}}
+    fails(capsys, "validate", str(tiny_experiment(tmp_path, variants=variants,
+                                                  replications=100_000)),
+          contains="200,100,000 runs")
+    sobol = {"design": {"method": "sobol", "n": 65536},
+             "uncertain": {f"policy.parameters.p{i}": [0, 1] for i in range(20)}}
+    exp = tiny_experiment(tmp_path, **sobol)
+    data = yaml.safe_load(exp.read_text())
+    data.pop("replications")
+    fails(capsys, "validate", str(write(exp, data)), contains="runs each")
+    fails(capsys, "validate", str(_optimisation(tmp_path, search={"trials": 100_000},
+                                                replications=100)), contains="more than")
+
+
+def test_an_outcome_without_finite_values_is_not_measured_not_unchanged():
+    from srmsim.experiment.compare import compare
+
+    runs = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "replication": [0, 1, 2] * 2,
+                         "attendance": [0.9, 0.91, 0.92, 0.93, 0.94, 0.95],
+                         "cost": [float("nan")] * 6})
+    runs.loc[5, "attendance"] = float("nan")
+    effects = compare(runs, baseline="a").set_index("outcome")
+    # an all-NaN outcome (a mean over an empty group) said "no clear change", as if measured
+    assert effects.loc["cost", "verdict"] == "not measured"
+    assert effects.loc["cost", "replications"] == 0
+    assert effects.loc["attendance", "replications"] == 2

@@ -112,9 +112,12 @@ def test_a_changed_trial_file_refuses_to_resume_into_the_old_folder(tmp_path, ca
     # a finished trial's folder is replaced whole by another trial, as before
     (out / "store/runs/trial/rep-00001.parquet").write_bytes(kept["store/runs/trial/rep-00001"
                                                                   ".parquet"])
-    (out / "stale.txt").write_text("from an earlier trial")
+    (out / "notes.txt").write_text("the user's, not srmsim's")  # never lost: refused
+    fails(capsys, "trial", str(path), "--out", str(out), "--quiet", contains="did not write")
+    (out / "notes.txt").unlink()
+    (out / "trial_failures.json").write_text("[]")  # from an earlier trial: not kept
     assert trial(path, out, "--workers", "1") == 0
-    assert not (out / "stale.txt").exists()
+    assert not (out / "trial_failures.json").exists()
     assert json.loads((out / "trial.json").read_text())["root_seed"] == 12
     assert json.loads((out / "store/manifest.json").read_text())["root_seed"] == 12
 

@@ -35,7 +35,7 @@ class Arrivals(_Strict):
     """How requests arrive: a Poisson process at ``per_week`` (with seasonality), or the dates
     in ``file`` (a CSV with a ``day`` column: days since the start of the run)."""
 
-    per_week: NonNeg = 0.0
+    per_week: Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)] = 0.0
     seasonality: Seasonality = Field(default_factory=Seasonality)
     file: str | None = None
 

@@ -42,7 +42,7 @@ _MAX_ARRIVALS_FILE_BYTES = 100 * 2**20
 def read_arrival_days(path: Path) -> np.ndarray:
     """Arrival days (since the run's start) from a CSV with a ``day`` column, validated."""
     if not path.is_file():
-        raise SrmsimError(f"{path}: arrivals file not found")
+        raise SrmsimError(f"{path}: arrivals file not found (or not a regular file)")
     if path.stat().st_size > _MAX_ARRIVALS_FILE_BYTES:
         raise SrmsimError(f"{path}: arrivals file larger than 100 MB")
     try:

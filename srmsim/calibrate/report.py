@@ -33,20 +33,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from srmsim.calibrate.disclosure import Withheld, apply, protect_moments
 from srmsim.calibrate.moments import MomentSpec
-from srmsim.outputs import holds_any
+from srmsim.outputs import holds_only
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.scenario import Scenario
+from srmsim.yamlio import dump_yaml
 
 _DECIMALS = 4
 REPORT_FILES = {"moments": "fit_moments.csv", "parameters": "fit_parameters.csv",
                 "json": "fit.json", "scenario": "calibrated.yaml"}
 RECORDS_FILE = "population_records.parquet"
-#: an earlier calibration's folder, which a new one replaces
-REPLACEABLE = holds_any("fit.json", "calibrated.yaml")
+#: an earlier calibration's folder (holding nothing else), which a new one replaces
+REPLACEABLE = holds_only(("fit.json", "calibrated.yaml"), (*REPORT_FILES.values(), RECORDS_FILE))
 
 
 @dataclass
@@ -158,7 +158,7 @@ class CalibrationResult:
         for r in self.estimates.itertuples():
             se = "" if not math.isfinite(r.se) else f" (se {r.se:.3g})"
             head.append(f"#   {r.parameter}: {r.estimate:.6g}{se}")
-        return "\n".join(head) + "\n" + yaml.safe_dump(data, sort_keys=False)
+        return "\n".join(head) + "\n" + dump_yaml(data)
 
     def write(self, out: str | Path, staged: Path | None = None) -> dict[str, Path]:
         """Write the report files into ``out``; returns their paths.

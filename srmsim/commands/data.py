@@ -237,7 +237,7 @@ def run_rdataset(args: argparse.Namespace) -> int:
     if (Path(args.out) / META_FILE).exists() and not args.overwrite:
         raise DataError(f"--out {args.out}: already holds a dataset ({META_FILE}); choose "
                         "another directory or pass --overwrite")
-    with replace_dir(args.out, replaceable=holds_only(*DATASET_FILES)) as tmp:
+    with replace_dir(args.out, replaceable=holds_only(DATASET_FILES, DATASET_FILES)) as tmp:
         write_dataset(ds, tmp, overwrite=True)
     print(f"{args.package}/{args.item}: {len(ds.students)} students in "
           f"{ds.students['school'].nunique()} schools written to {args.out}/")

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from srmsim.argtypes import check_workers
 from srmsim.errors import SrmsimError
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -71,8 +72,7 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
 
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise SrmsimError("--workers must be at least 1")
+    check_workers(args.workers)
     if args.scheduler is None and (args.workers or os.cpu_count() or 1) > 1:
         from srmsim import executors
 

@@ -27,11 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def optimise_cmd(args: argparse.Namespace) -> int:
     import os
 
-    from srmsim.errors import SrmsimError
+    from srmsim.argtypes import check_workers
     from srmsim.explore.optimise import load_optimisation, optimise
 
-    if args.workers is not None and args.workers < 1:
-        raise SrmsimError("--workers must be at least 1")
+    check_workers(args.workers)
     opt = load_optimisation(args.file)
     out = Path(args.out) if args.out else Path("results") / opt.name
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,

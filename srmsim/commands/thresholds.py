@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     from srmsim.outputs import check_inputs_outside, holds_only, replace_dir
 
     check_inputs_outside(out, [args.path])
-    with replace_dir(out, replaceable=holds_only(*OUTPUT_FILES)) as tmp:
+    with replace_dir(out, replaceable=holds_only(("thresholds.csv",), OUTPUT_FILES)) as tmp:
         written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srmsim.argtypes import check_workers
 from srmsim.errors import SrmsimError
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -37,8 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from srmsim.trial import load_trial, run_trial
 
-    if args.workers is not None and args.workers < 1:
-        raise SrmsimError("--workers must be at least 1")
+    check_workers(args.workers)
     if args.replications is not None and args.replications < 1:
         raise SrmsimError("--replications must be at least 1")
     trial = load_trial(args.file, overrides=parse_settings(args.settings) or None,

@@ -271,7 +271,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     ds = read_dataset(in_dir)
     anon, rep = anonymise(ds, key, **kwargs)
     # pseudonymised records are still personal data: owner-only, replaced whole
-    with replace_dir(out, private=True, replaceable=holds_only(*DATASET_FILES, REPORT_FILE)
+    with replace_dir(out, private=True, replaceable=holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
                      ) as tmp:
         write_dataset(anon, tmp, private=True)
         write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)

@@ -30,6 +30,8 @@ from srmsim.outputs import check_inputs_outside, holds_only, replace_dir, write_
 
 REJECTS_FILE = "rejects.csv"
 SUMMARY_FILE = "summary.json"
+REPORT_FILES = (REJECTS_FILE, SUMMARY_FILE)  # data validate --out
+IMPORT_FILES = (*DATASET_FILES, *REPORT_FILES)  # data import
 WITHHELD = "(withheld)"
 #: Field kinds whose raw values identify a person (schema ``Field.kind``).
 IDENTIFYING_KINDS = ("id", "direct", "dob", "free_text")
@@ -83,7 +85,7 @@ def write_report(result: ValidationResult, out: str | Path) -> tuple[Path, Path]
 
 def report_only(folder: Path) -> bool:
     """A folder of an earlier ``data validate --out`` (reports, no dataset): replaceable."""
-    return holds_only(REJECTS_FILE, SUMMARY_FILE)(folder)
+    return holds_only(REPORT_FILES, REPORT_FILES)(folder)
 
 
 def write_report_dir(result: ValidationResult, out: str | Path) -> tuple[Path, Path]:
@@ -133,7 +135,7 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
     shown = result if show_identifiers else mask_identifiers(result)
     written = result.ok or allow_rejects
     with replace_dir(out, private=True,
-                     replaceable=holds_only(*DATASET_FILES, REJECTS_FILE, SUMMARY_FILE)) as tmp:
+                     replaceable=holds_only(IMPORT_FILES, IMPORT_FILES)) as tmp:
         write_report(shown, tmp)
         if written:
             write_dataset(to_dataset(result, mapping, files), tmp, private=True)

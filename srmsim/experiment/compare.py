@@ -19,8 +19,6 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 
-#: the verdict without an interval: fewer than two replications with a value in both arms
-TOO_FEW = "too few replications"
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
                   "relative_change", "verdict", "better", "sd_paired", "variance_reduction"]
@@ -106,8 +104,8 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
 
     ``relative_change`` is ``difference / mean_baseline`` only for outcomes on a ratio scale with
     a positive baseline (see :mod:`srmsim.experiment.outcomes`), else NaN; ``verdict`` says
-    whether the interval shows the variant better, worse, or no clear change (``too few
-    replications`` without an interval: fewer than two paired replications with values).
+    whether the interval shows the variant better, worse, or no clear change (``not measured``
+    when no replication has a finite value in both arms, e.g. an outcome of an empty group).
     """
     from scipy import stats  # here, not at the top: workers import this package, never this
 
@@ -150,7 +148,9 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                 "mean_variant": float(a.mean()) if n else np.nan, "mean_baseline": mb,
                 "difference": mean_d, "ci_low": mean_d - half, "ci_high": mean_d + half,
                 "half_width": half, "relative_change": rel,
-                "verdict": info.verdict(mean_d - half, mean_d + half) if n >= 2 else TOO_FEW,
+                # no interval is not "no clear change": say that nothing (finite) was measured
+                "verdict": (info.verdict(mean_d - half, mean_d + half) if n >= 2 else
+                            "not measured" if n == 0 else "one run: no interval"),
                 "better": info.better or "", "sd_paired": sd, "variance_reduction": vr,
             })
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)

@@ -40,10 +40,11 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from srmsim.errors import RuleError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome
+from srmsim.labels import StrictModel
 from srmsim.policy.rules import ArrayContext, FieldSpec, Rule, Vocabulary, parse_rule, parse_score
 
 STATISTICS = ("mean", "share", "percentile", "count", "sum")
@@ -56,10 +57,9 @@ DERIVED: dict[str, FieldSpec] = {
 }
 
 
-class CustomOutcomeConfig(BaseModel):
+class CustomOutcomeConfig(StrictModel):
     """One user-defined outcome in an experiment file."""
 
-    model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
     label: Annotated[str, Field(max_length=200)] = ""
     statistic: Literal["mean", "share", "percentile", "count", "sum"]

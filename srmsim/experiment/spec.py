@@ -34,9 +34,9 @@ from srmsim.argtypes import MAX_SEED
 from srmsim.errors import RuleError, ScenarioError
 from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import OUTCOMES, Outcome
-from srmsim.explore.design import DesignConfig
+from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import Label, StrictModel
+from srmsim.labels import Label, Range, StrictModel
 from srmsim.rng import replication_seeds
 from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
 
@@ -61,12 +61,16 @@ class ExperimentConfig(StrictModel):
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     outcomes: list[str | CustomOutcomeConfig] = Field(
         default_factory=lambda: list[str | CustomOutcomeConfig](DEFAULT_OUTCOMES), min_length=1)
-    uncertain: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    uncertain: dict[str, Range] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None
     design: DesignConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
+        folded = [v.casefold() for v in self.variants]
+        clash = sorted({v for v in self.variants if folded.count(v.casefold()) > 1})
+        if clash:  # runs/<variant>/ would be one folder on a case-insensitive file system
+            raise ValueError(f"variant names {clash} differ only in case; rename one")
         if self.baseline not in self.variants:
             raise ValueError(f"baseline {self.baseline!r} is not among the variants "
                              f"({', '.join(self.variants)})")
@@ -87,6 +91,14 @@ class ExperimentConfig(StrictModel):
             if self.sequential or "replications" in self.model_fields_set:
                 raise ValueError(f"with design.method {self.design.method} the design sets the "
                                  "runs per variant: remove replications and sequential")
+        per_variant = (self.design.size(len(self.uncertain))
+                       if self.design is not None and self.design.fixed_size
+                       else max(self.replications,
+                                self.sequential.max_replications if self.sequential else 0))
+        if len(self.variants) * per_variant > MAX_RUNS:
+            raise ValueError(f"{len(self.variants):,} variants x {per_variant:,} runs each is "
+                             f"{len(self.variants) * per_variant:,} runs, more than "
+                             f"{MAX_RUNS:,}: use fewer variants, replications or design points")
         if self.sequential:
             bad = [o for o in self.sequential.half_width if o not in names]
             if bad:
@@ -111,14 +123,7 @@ class Experiment:
             except ScenarioError as err:
                 raise ScenarioError(source, [(f"variants.{name}.{p}" if p else f"variants.{name}",
                                               m) for p, m in err.problems]) from None
-        # every uncertain key must be a numeric scenario key in every variant
-        for key, (low, high) in config.uncertain.items():
-            for name, sc in self.variants.items():
-                try:
-                    sc.with_overrides({key: (low + high) / 2}, source)
-                except ScenarioError as err:
-                    raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: "
-                                                  + "; ".join(m for _, m in err.problems))]) from None
+        check_uncertain(config.uncertain, self.variants, source)
 
     @property
     def from_records(self) -> bool:
@@ -198,6 +203,22 @@ class Experiment:
         return sc.with_overrides(draws, self.source) if draws else sc
 
 
+def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[str, Scenario],
+                    source: str) -> None:
+    """Every uncertain key must be a numeric scenario key in every variant, valid at both ends
+    of its range and inside it (a range beyond a key's limits failed run by run, after the
+    experiment had started)."""
+    for key, (low, high) in uncertain.items():
+        for name, sc in scenarios.items():
+            for where, value in (("", (low + high) / 2), ("low end: ", low), ("high end: ", high)):
+                try:
+                    sc.with_overrides({key: value}, source)
+                except ScenarioError as err:
+                    raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: {where}"
+                                                  + "; ".join(m for _, m in err.problems))]
+                                        ) from None
+
+
 def experiment_from_dict(data: Any, source: str, base_dir: Path,
                          settings: dict[str, Any] | None = None) -> Experiment:
     """Validate an experiment mapping; ``settings`` (dotted scenario keys, e.g. from
@@ -205,8 +226,14 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
     if not isinstance(data, dict):
         raise ScenarioError(source, "an experiment must be a mapping of keys to values")
     if isinstance(data.get("variants"), dict):
-        data = {**data, "variants": {k: (expand_dotted(v) if isinstance(v, dict) else v)
-                                     for k, v in data["variants"].items()}}
+        variants = {}
+        for k, v in data["variants"].items():
+            try:
+                variants[k] = expand_dotted(v, source) if isinstance(v, dict) else v
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"variants.{k}.{p}" if p else f"variants.{k}", m)
+                                             for p, m in err.problems]) from None
+        data = {**data, "variants": variants}
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as err:
@@ -226,7 +253,10 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
                 problems.append((f"outcomes[{i}] ({o.name})", str(err)))
     if problems:
         raise ScenarioError(source, problems)
-    base = load_scenario((base_dir / config.scenario).resolve())
+    try:
+        base = load_scenario((base_dir / config.scenario).resolve())
+    except ScenarioError as err:  # name the key that led there, as a trial does
+        raise ScenarioError(source, [("scenario", str(err))]) from None
     if settings:
         try:
             base = base.with_overrides(settings, f"{source} (--set)")

@@ -17,13 +17,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-MAX_POINTS = 1_000_000
+from srmsim.labels import StrictModel
+
+#: runs of one study at most (variants x runs per variant; candidates x replications): each run
+#: is a stored file, and 2,000 variants x 100,000 replications planned 2e8 of them before the
+#: first ran
+MAX_RUNS = 1_000_000
 
 
-class DesignConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DesignConfig(StrictModel):
     method: Literal["lhs", "sobol", "morris"] = "lhs"
     n: Annotated[int, Field(ge=2, le=65_536)] | None = Field(
         None, description="sobol: base sample size (a power of 2); morris: trajectories")

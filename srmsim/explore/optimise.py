@@ -46,19 +46,22 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from srmsim import executors
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
-from srmsim.experiment.spec import Experiment, ExperimentConfig
+from srmsim.experiment.spec import Experiment, ExperimentConfig, check_uncertain
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
+from srmsim.explore.design import MAX_RUNS
+from srmsim.labels import Range, StrictModel
 from srmsim.outputs import csv_text, replace_files
 from srmsim.results import write_text
 from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
+from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
@@ -67,11 +70,10 @@ RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "
                 "regret.csv")
 
 
-class Lever(BaseModel):
+class Lever(StrictModel):
     """A decision lever: a numeric range (``low``/``high``, optional ``integer``/``step``) or a
     list of ``choices``."""
 
-    model_config = ConfigDict(extra="forbid")
     low: Finite | None = None
     high: Finite | None = None
     integer: bool = False
@@ -100,16 +102,14 @@ class Lever(BaseModel):
         return self.low, self.high
 
 
-class Budget(BaseModel):
+class Budget(StrictModel):
     """Staff minutes a week (``total``) split between roles, each written to a scenario key."""
 
-    model_config = ConfigDict(extra="forbid")
     total: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
     roles: dict[str, str] = Field(min_length=2, max_length=20)
 
 
-class Bound(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Bound(StrictModel):
     min: Finite | None = None
     max: Finite | None = None
 
@@ -122,35 +122,32 @@ class Bound(BaseModel):
         return self
 
 
-class Search(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Search(StrictModel):
     sampler: Literal["nsga2", "tpe"] | None = None
     trials: Annotated[int, Field(ge=1, le=100_000)] = 48
     batch: Annotated[int, Field(ge=2, le=1000)] = 8
 
 
-class Reevaluate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Reevaluate(StrictModel):
     replications: Annotated[int, Field(ge=2, le=100_000)] = 20
     front_max: Annotated[int, Field(ge=1, le=100)] = 8
-    seed: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
-class OptimiseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OptimiseConfig(StrictModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = "optimise"
     description: str = ""
     scenario: str
     overrides: dict[str, Any] = Field(default_factory=dict)
     replications: Annotated[int, Field(ge=1, le=10_000)] = 4
-    seed: Annotated[int, Field(ge=0)] | None = None
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
     levers: dict[str, Lever] = Field(default_factory=dict, max_length=100)
     budget: Budget | None = None
     objectives: dict[str, Literal["maximise", "minimise"]] = Field(min_length=1, max_length=10)
     constraints: dict[str, Bound] = Field(default_factory=dict)
     choose: str | None = None
     baseline: dict[str, Any] | None = Field(default_factory=lambda: {"policy": None})
-    uncertain: dict[str, tuple[Finite, Finite]] = Field(default_factory=dict)
+    uncertain: dict[str, Range] = Field(default_factory=dict)
     search: Search = Field(default_factory=Search)
     reevaluate: Reevaluate = Field(default_factory=Reevaluate)
 
@@ -158,6 +155,11 @@ class OptimiseConfig(BaseModel):
     def _check(self) -> OptimiseConfig:
         if not self.levers and self.budget is None:
             raise ValueError("name at least one lever (levers:) or a budget to split")
+        runs = (self.search.trials * self.replications
+                + self.reevaluate.front_max * self.reevaluate.replications)
+        if runs > MAX_RUNS:
+            raise ValueError(f"search.trials x replications plus the front's re-evaluation is "
+                             f"{runs:,} runs, more than {MAX_RUNS:,}")
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
@@ -179,11 +181,20 @@ class Optimisation:
     def __init__(self, config: OptimiseConfig, base: Scenario, scenario_path: Path, source: str):
         self.config, self.base, self.scenario_path, self.source = config, base, scenario_path, source
         self.name = config.name
-        try:  # every lever must be a valid change of the scenario
-            self.scenario(self.overrides(self._example_params()))
-        except ScenarioError as err:
-            raise ScenarioError(source, [(f"levers: {p}" if p else "levers", m)
-                                         for p, m in err.problems]) from None
+        for params in self._extreme_params():  # every lever value must be a valid scenario
+            try:
+                self.scenario(self.overrides(params))
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"levers: {p}" if p else "levers", m)
+                                             for p, m in err.problems]) from None
+        if config.baseline is not None:
+            try:
+                self.scenario(config.baseline)
+            except ScenarioError as err:
+                raise ScenarioError(source, [(f"baseline: {p}" if p else "baseline", m)
+                                             for p, m in err.problems]) from None
+        check_uncertain(config.uncertain, {"baseline": self.scenario(config.baseline or {})},
+                        source)
 
     @property
     def outcomes(self) -> list[str]:
@@ -192,6 +203,13 @@ class Optimisation:
     @property
     def root_seed(self) -> int:
         return self.config.seed if self.config.seed is not None else self.base.seed
+
+    @property
+    def front_seed(self) -> int:
+        """Root seed of the front's re-evaluation: fresh replications, the search's seed + 1
+        (wrapped to 0 after 2**63 - 1), unless ``reevaluate.seed`` is given."""
+        seed = self.config.reevaluate.seed
+        return seed if seed is not None else (self.root_seed + 1) % (MAX_SEED + 1)
 
     @property
     def sampler_name(self) -> str:
@@ -210,6 +228,23 @@ class Optimisation:
             for role in list(self.config.budget.roles)[:-1]:
                 params[f"budget.{role}"] = 0.5
         return params
+
+    def _extreme_params(self) -> list[dict[str, Any]]:
+        """The example candidate, then each lever at its other values (the high end, every
+        choice) and the whole budget on each role: what the search may propose, checked
+        before it starts rather than candidate by candidate."""
+        example = self._example_params()
+        out = [example]
+        for key, lever in self.config.levers.items():
+            values = lever.choices[1:] if lever.choices is not None else [
+                int(lever.bounds[1]) if lever.integer else lever.high]
+            out += [{**example, key: v} for v in values]
+        if self.config.budget:
+            roles = list(self.config.budget.roles)[:-1]
+            for first in range(len(roles) + 1):  # all to role `first` (the last: all shares 0)
+                out.append({**example, **{f"budget.{r}": float(i == first)
+                                          for i, r in enumerate(roles)}})
+        return out
 
     def suggest(self, trial: Any) -> None:
         """Ask Optuna for each lever's value (the trial keeps them as its params)."""
@@ -535,7 +570,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     variants = {_variant(int(r["trial"])): opt.overrides(study.trials[int(r["trial"])].params)
                 for _, r in chosen.iterrows()}
     re = opt.config.reevaluate
-    seed = re.seed if re.seed is not None else opt.root_seed + 1  # fresh replications
+    seed = opt.front_seed
     # the front as an ordinary experiment file, runnable by `srmsim experiment` as it is
     write_text(opt.base.to_yaml(), out / "base_scenario.yaml")
     exp = opt.experiment(variants, re.replications, seed, scenario="base_scenario.yaml")
@@ -544,7 +579,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
             "outcomes": opt.outcomes, "variants": exp.config.variants}
     if opt.config.uncertain:
         spec["uncertain"] = {k: list(v) for k, v in opt.config.uncertain.items()}
-    write_text(yaml.safe_dump(spec, sort_keys=False), out / "front_experiment.yaml")
+    write_text(dump_yaml(spec), out / "front_experiment.yaml")
     exp.source = str(out / "front_experiment.yaml")
     front_dir = out / "front"
     run_experiment(exp, front_dir, workers=workers, scheduler=scheduler, resume=True,

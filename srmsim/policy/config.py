@@ -37,6 +37,13 @@ from srmsim.labels import Label, StrictModel
 #: a shift of a logit, SD or months: bounded so a typo (1e300) is reported, not simulated
 Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
 Cadence = Literal["weekly", "half_termly", "termly"]
+#: money a week per student; bounded because the engine keeps costs in float32 (max 3.4e38), where
+#: a larger figure would silently become inf
+Cost = Annotated[float, Field(ge=0.0, le=1e6)]
+#: one student's staff minutes a week in an action: at most the minutes in a week (float32 columns)
+ActionMinutes = Annotated[float, Field(ge=0.0, le=10_080.0)]
+#: a role's staff minutes a week (a school's or the pool's): as the optimiser's budget, at most 1e7
+Capacity = Annotated[float, Field(ge=0.0, le=1e7)]
 
 
 class _Strict(StrictModel):
@@ -89,8 +96,8 @@ class ActionConfig(_Strict):
         default_factory=dict, max_length=16,
         description="effect modifiers by student field (see srmsim.policy.heterogeneity)")
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
-    cost_per_week: Annotated[float, Field(ge=0.0)] = 0.0
-    staff_minutes: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    cost_per_week: Cost = 0.0
+    staff_minutes: dict[Label, ActionMinutes] = Field(default_factory=dict)
     automated: bool = False
     weeks: Annotated[int, Field(ge=1, le=78)] = 6
     source: str = ""
@@ -112,8 +119,8 @@ class ActionOverride(_Strict):
     effect: dict[str, float] | None = None
     modifiers: dict[str, ModifierConfig] | None = Field(None, max_length=16)
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    cost_per_week: Annotated[float, Field(ge=0.0)] | None = None
-    staff_minutes: dict[Label, Annotated[float, Field(ge=0.0)]] | None = None
+    cost_per_week: Cost | None = None
+    staff_minutes: dict[Label, ActionMinutes] | None = None
     automated: bool | None = None
     weeks: Annotated[int, Field(ge=1, le=78)] | None = None
     source: str | None = None
@@ -204,12 +211,12 @@ class WorkflowConfig(_Strict):
 
 
 class StaffConfig(_Strict):
-    school: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
-    pool: dict[Label, Annotated[float, Field(ge=0.0)]] = Field(default_factory=dict)
+    school: dict[Label, Capacity] = Field(default_factory=dict)
+    pool: dict[Label, Capacity] = Field(default_factory=dict)
     mode: Literal["school_first", "pool_first", "pool_only"] = "school_first"
     # keys are school indices; YAML keys are read as text, so "3" is accepted for 3
     per_school: dict[Annotated[int, Field(strict=False, ge=0)],
-                     dict[Label, Annotated[float, Field(ge=0.0)]]] = Field(
+                     dict[Label, Capacity]] = Field(
         default_factory=dict, description="overrides of school minutes for given school indices"
     )
 

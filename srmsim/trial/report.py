@@ -268,14 +268,14 @@ class TrialResult:
         Nothing here depends on how or when the replications ran (timings are in the store's
         manifest), so a resumed trial writes the same bytes as an uninterrupted one.
         """
-        from srmsim.outputs import holds_any, replace_dir
+        from srmsim.outputs import holds_only, replace_dir
         from srmsim.store import versions
-        from srmsim.trial.store import STORE_DIR, TRIAL_MARKERS, TrialStore
+        from srmsim.trial.store import STORE_DIR, TRIAL_FILES, TRIAL_MARKERS, TrialStore
 
         final = Path(out)
         keep = (STORE_DIR,) if TrialStore.of(final).belongs_to(self.trial) else ()
         with replace_dir(final, private=self.trial.from_records,
-                         replaceable=holds_any(*TRIAL_MARKERS), keep=keep) as out:
+                         replaceable=holds_only(TRIAL_MARKERS, TRIAL_FILES), keep=keep) as out:
             write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
             write_text(csv_text(self.summary, float_format="%.10g"), out / "trial_summary.csv")
             self.plot(out / "trial.png")

@@ -344,7 +344,7 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
         if not isinstance(own, dict):
             raise ScenarioError(source, [("overrides", "must be a mapping of dotted scenario "
                                           "keys to values")])
-        data["overrides"] = deep_merge(expand_dotted(own), expand_dotted(overrides))
+        data["overrides"] = deep_merge(expand_dotted(own, source), expand_dotted(overrides, source))
     if replications is not None:
         data["replications"] = replications
     try:

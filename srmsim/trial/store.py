@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.outputs import check_out, holds_any
+from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
 from srmsim.store import RunStore, versions
 from srmsim.trial.spec import Trial
@@ -34,6 +34,9 @@ from srmsim.trial.spec import Trial
 STORE_DIR = "store"
 #: files that mark a folder as an earlier trial's, which a new trial may replace
 TRIAL_MARKERS = ("trial.json", "trial_runs.csv", f"{STORE_DIR}/manifest.json")
+#: every entry a trial folder may hold (its results, its report and the resume store)
+TRIAL_FILES = ("trial.json", "trial_runs.csv", "trial_summary.csv", "trial.png", "scenario.yaml",
+               "trial_groups.csv", "trial_failures.json", "report.html", STORE_DIR)
 VARIANT = "trial"  # the store keys runs by variant; a trial has one
 
 
@@ -77,7 +80,7 @@ class TrialStore(RunStore):
         unfinished one is continued with ``resume`` and otherwise refused, as is a foreign
         folder, a changed trial file and a damaged store.
         """
-        check_out(self.folder, holds_any(*TRIAL_MARKERS))
+        check_out(self.folder, holds_only(TRIAL_MARKERS, TRIAL_FILES))
         digest, seeds = trial.digest(), trial.seeds(n)
         current = self.manifest()
         if current is not None and current.get(self.hash_key) != digest and not resume:
