@@ -700,9 +700,9 @@ def test_a_users_file_in_an_earlier_result_folder_is_never_lost(tmp_path, capsys
     (tmp_path / "d/mine.csv").write_text("")
     assert not holds_only(["prim_box.csv"], ["prim_box.csv"])(tmp_path / "d")
     from srmsim.calibrate.report import REPLACEABLE
-    from srmsim.commands.thresholds import _earlier_report
+    from srmsim.commands.thresholds import earlier_report
 
-    for marker, replaceable in (("thresholds.csv", _earlier_report), ("fit.json", REPLACEABLE)):
+    for marker, replaceable in (("thresholds.csv", earlier_report), ("fit.json", REPLACEABLE)):
         folder = tmp_path / marker
         folder.mkdir()
         (folder / marker).write_text("")

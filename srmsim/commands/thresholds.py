@@ -267,13 +267,20 @@ def run(args: argparse.Namespace) -> int:
         grid, by_cols, table = _protect_grid(df, args, table, by_cols)
 
     out = Path(args.out) if args.out else base / "thresholds"
-    from srmsim.outputs import check_inputs_outside, holds_only, replace_dir
+    from srmsim.outputs import check_inputs_outside, replace_dir
 
     check_inputs_outside(out, [args.path])
-    with replace_dir(out, replaceable=holds_only(("thresholds.csv",), OUTPUT_FILES)) as tmp:
+    with replace_dir(out, replaceable=earlier_report) as tmp:
         written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))
     return 0
+
+
+def earlier_report(folder: Path) -> bool:
+    """A folder holding an earlier ``srmsim thresholds`` report and nothing else: replaceable."""
+    from srmsim.outputs import holds_only
+
+    return holds_only(("thresholds.csv",), OUTPUT_FILES)(folder)
 
 
 def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
