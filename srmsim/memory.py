@@ -105,11 +105,12 @@ def available_bytes() -> int | None:
     try:  # ulimit -v: the address space left to this process
         import resource
 
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit != resource.RLIM_INFINITY:
+        address_space = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if address_space != resource.RLIM_INFINITY:
             with open("/proc/self/status", encoding="ascii") as fh:
                 size = next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmSize:"))
-            found = min(found, limit - size) if found is not None else limit - size
+            left = address_space - size
+            found = min(found, left) if found is not None else left
     except (ImportError, OSError, ValueError, StopIteration):
         pass
     return found

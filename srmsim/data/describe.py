@@ -146,7 +146,7 @@ def describe(ds: Dataset, by: list[str] | None = None, threshold: int = DEFAULT_
     masks = tuple(m.iloc[order].set_axis(table.index) for m in (primary, secondary))
     return suppress_small_counts(table, count_columns=COUNTS, symbols=symbols,
                                  rate_columns=RATES, threshold=threshold,
-                                 masks=masks)  # type: ignore[arg-type]
+                                 masks=masks)
 
 
 def _label(b: str) -> str:

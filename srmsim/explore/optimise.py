@@ -283,7 +283,7 @@ class Optimisation:
         config = ExperimentConfig(
             name=self.name, scenario=scenario or str(self.scenario_path), baseline=BASELINE,
             variants={BASELINE: self.config.baseline or {}, **variants},
-            replications=replications, seed=seed, outcomes=self.outcomes,
+            replications=replications, seed=seed, outcomes=list(self.outcomes),
             uncertain=self.config.uncertain)
         return Experiment(config, self.base, self.source)
 

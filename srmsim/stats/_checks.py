@@ -150,7 +150,7 @@ class MissingReport:
         )
 
 
-def _first_bad_row(df: pd.DataFrame, column: str) -> tuple[object, object] | None:
+def _first_bad_row(df: pd.DataFrame, column: str) -> tuple[object, float] | None:
     """(row label, value) of the first infinite or overflowing value of a column, or None."""
     s = df[column]
     if pd.api.types.is_bool_dtype(s) or not (
