@@ -10,7 +10,6 @@ catches the unprotected curves.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from srmsim import risk
 from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_risk_cli import students  # noqa: E402
+from test_risk_cli import mark_simulated, students  # noqa: E402
 
 
 @pytest.fixture
@@ -106,15 +105,28 @@ def test_run_folders_are_real_data_when_built_from_records(tmp_path: Path, figur
                                                            from_records: bool) -> None:
     """A simulated run keeps its full curves and band; a run whose pupils were copied from
     real records is protected like real data."""
+    from srmsim.scenario import Scenario
+
     run = tmp_path / "run"
     run.mkdir()
     students(n_schools=3, n=150).to_parquet(run / "students.parquet")
-    summary = {"scenario_hash": "0", **({"from_records": True} if from_records else {})}
-    (run / "summary.json").write_text(json.dumps(summary))
-    assert main(["thresholds", str(run), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--n-boot", "10"]) == 0
+    mark_simulated(run, **({"from_records": True} if from_records else {}))
+    args = ["thresholds", str(run), "--score", "attendance_rate", "--outcome", "withdrawn",
+            "--n-boot", "10"]
+    assert main(args) == 0
     assert ("treated as real data" in capsys.readouterr().out) == from_records
     assert bool(figures["roc.png"].axes[0].collections) != from_records  # the bootstrap band
+    if from_records:
+        return
+    # a summary.json beside data whose scenario does not check out protects it as real: a
+    # hash of another scenario, a missing or damaged scenario.yaml
+    for forged in (Scenario(name="other").to_yaml(), None, "{not yaml"):
+        if forged is None:
+            (run / "scenario.yaml").unlink()
+        else:
+            (run / "scenario.yaml").write_text(forged)
+        assert main(args) == 0
+        assert "treated as real data" in capsys.readouterr().out
 
 
 def test_suppressed_cells_are_left_out_of_every_figure(tmp_path: Path, figures) -> None:

@@ -51,11 +51,24 @@ def test_csv_end_to_end(tmp_path: Path, capsys):
     assert (folder / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def mark_simulated(folder: Path, **summary) -> None:
+    """What makes a folder a simulated run's for ``thresholds``: its scenario.yaml (no
+    records) and a summary.json carrying that scenario's digest."""
+    import json
+
+    from srmsim.scenario import Scenario
+
+    scenario = Scenario(name="simulated")
+    (folder / "scenario.yaml").write_text(scenario.to_yaml())
+    (folder / "summary.json").write_text(json.dumps({"scenario_hash": scenario.digest(),
+                                                     **summary}))
+
+
 def test_run_directory_and_staff_minutes(tmp_path: Path, capsys):
     run = tmp_path / "run1"
     run.mkdir()
     students().to_parquet(run / "students.parquet")
-    (run / "summary.json").write_text('{"scenario_hash": "0"}')  # a simulated run's folder
+    mark_simulated(run)
     out = tmp_path / "report"
     status = main(["thresholds", str(run), "--score", "attendance_rate", "--outcome", "withdrawn",
                    "--staff-minutes", "600", "--minutes-per-case", "45", "--n-boot", "20",

@@ -133,19 +133,25 @@ class _Disclosure:
 
 
 def is_simulation_output(base: Path) -> bool:
-    """A run directory written by srmsim (summary.json with a scenario hash) of a trust that
-    was not built from real records: simulated. A run from records (``from_records``) copies
-    each simulated pupil's traits from a real record, so it is protected like real data."""
-    summary = base / "summary.json"
-    if not summary.exists():
-        return False
-    try:
-        import json
+    """A run directory written by srmsim of a trust that was not built from real records:
+    simulated, so published unprotected. It must hold the run's ``scenario.yaml``, with no
+    ``population.records``, whose digest is the ``scenario_hash`` of its ``summary.json``: a
+    summary.json copied (or written) beside real data does not turn the protection off. A run
+    from records (``from_records``) copies each simulated pupil's traits from a real record, so
+    it is protected like real data. Anything that does not check out is treated as real."""
+    import json
 
-        data = json.loads(summary.read_text())
-    except (OSError, ValueError, RecursionError):
+    from srmsim.errors import SrmsimError
+    from srmsim.scenario import load_scenario
+
+    try:
+        data = json.loads((base / "summary.json").read_text())
+        if not isinstance(data, dict) or data.get("from_records") or "scenario_hash" not in data:
+            return False
+        scenario = load_scenario(base / "scenario.yaml")
+    except (OSError, ValueError, RecursionError, SrmsimError):
         return False
-    return isinstance(data, dict) and "scenario_hash" in data and not data.get("from_records")
+    return scenario.population.records is None and scenario.digest() == data["scenario_hash"]
 
 
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
