@@ -42,6 +42,20 @@ def disk_full(*args, **kwargs):
 PI = np.pi
 
 
+def test_sobol_intervals_do_not_depend_on_numpy_global_state():
+    """Seed 0 included: SALib reads numpy's global random state for a falsy seed."""
+    uncertain = {"x1": (-PI, PI), "x2": (-PI, PI), "x3": (-PI, PI)}
+    design = DesignConfig(method="sobol", n=256)
+    x = sample(design, uncertain, seed=3)
+    y = np.sin(x[:, 0]) + 7 * np.sin(x[:, 1]) ** 2 + 0.1 * x[:, 2] ** 4 * np.sin(x[:, 0])
+    for seed in (0, 5):
+        np.random.seed(1)
+        first = indices(x, y, uncertain, design.model_dump(), seed=seed)
+        np.random.seed(2)
+        pd.testing.assert_frame_equal(first, indices(x, y, uncertain, design.model_dump(),
+                                                     seed=seed))
+
+
 def test_sobol_indices_of_ishigami_are_recovered_within_their_intervals():
     """Ishigami, a = 7, b = 0.1 on [-pi, pi]^3 (Ishigami and Homma 1990): analytic indices."""
     uncertain = {"x1": (-PI, PI), "x2": (-PI, PI), "x3": (-PI, PI)}

@@ -41,8 +41,11 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
         return pd.DataFrame(rows)
     if method == "sobol":
         sobol = require("SALib.analyze.sobol")
+        # a Generator, not the int: SALib's Sobol analysis falls back to numpy's global random
+        # state when the seed is falsy, so seed 0 gave intervals that changed from call to call
+        # (default_rng of a Generator is that Generator: other seeds give the bits they gave)
         res = sobol.analyze(prob, y, calc_second_order=bool(design.get("second_order")),
-                            conf_level=level, seed=seed)
+                            conf_level=level, seed=np.random.default_rng(seed))
         for i, row in enumerate(rows):
             row.update(S1=res["S1"][i], S1_conf=res["S1_conf"][i], ST=res["ST"][i],
                        ST_conf=res["ST_conf"][i])
