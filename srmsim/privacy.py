@@ -222,7 +222,8 @@ Equation = Mapping[int, float]
 
 def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[Equation],
                     inequalities: Sequence[Equation] = (), cells: Iterable[int] | None = None,
-                    free: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    free: np.ndarray | None = None, enough: float | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """What an attacker learns: the least and greatest value of each hidden cell.
 
     Every shown cell is fixed at its value; hidden cells are non-negative integers; each
@@ -230,6 +231,12 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
     at most zero. Solved exactly as integer programmes (``scipy.optimize.milp``, HiGHS). Returns
     (lo, hi) over all cells (shown cells: their value; ``inf`` where unbounded). ``free`` marks
     cells whose value is unknown to everyone (missing), which are hidden but never audited.
+
+    With ``enough``, a cell already seen at least that wide is not solved for: every solution
+    found (and the true counts) is a point the attacker cannot rule out, so the values seen
+    across them are inside its range. Its (lo, hi) are then those seen, narrower than the
+    exact ones but at least ``enough`` apart; cells narrower than ``enough`` stay exact. The
+    audit asks only "narrower than the threshold?", so this saves solves without changing it.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -261,14 +268,20 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
     integrality = np.ones(var.size)
     audit = var.tolist() if cells is None else [c for c in cells if hidden[c]]
     skip = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    # the least and greatest value of each hidden cell over the feasible points found so far
+    seen_lo, seen_hi = values[var].copy(), values[var].copy()
     for c in audit:
         if skip[c]:
             lo[c], hi[c] = 0.0, np.inf
             continue
+        i = pos[int(c)]
         obj = np.zeros(var.size)
-        obj[pos[int(c)]] = 1.0
+        obj[i] = 1.0
         ends = []
         for sign in (1.0, -1.0):
+            if enough is not None and seen_hi[i] - seen_lo[i] >= enough:
+                ends = [seen_lo[i], seen_hi[i]]
+                break
             res = milp(sign * obj, constraints=constraints, bounds=bounds,
                        integrality=integrality)
             if res.status == 2:  # infeasible: the identities contradict the true counts
@@ -276,7 +289,9 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
             elif res.status != 0 or res.x is None:
                 ends.append(np.nan)
             else:
-                ends.append(float(res.x[pos[int(c)]]))
+                np.minimum(seen_lo, res.x, out=seen_lo)
+                np.maximum(seen_hi, res.x, out=seen_hi)
+                ends.append(float(res.x[i]))
         lo[c] = 0.0 if np.isnan(ends[0]) else ends[0]
         hi[c] = np.inf if np.isnan(ends[1]) or ends[1] >= big / 2 else ends[1]
     return lo, hi
@@ -314,7 +329,8 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     wide = free_mask.copy()  # cells already found at least `threshold` wide: they stay so
     for _ in range(max_rounds):
         lo, hi = feasible_ranges(values, hidden, equations, inequalities,
-                                 cells=np.flatnonzero(pending), free=free_mask)
+                                 cells=np.flatnonzero(pending), free=free_mask,
+                                 enough=threshold)
         width = hi - lo
         bad = np.flatnonzero(pending & (width < threshold))
         wide |= pending & (width >= threshold)
@@ -326,7 +342,7 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
         around = {c for cs in links if cs & set(bad.tolist()) for c in cs
                   if hidden[c] and not wide[c]}
         lo2, hi2 = feasible_ranges(values, hidden, equations, inequalities,
-                                   cells=sorted(around), free=free_mask)
+                                   cells=sorted(around), free=free_mask, enough=threshold)
         narrow = {c for c in around if hi2[c] - lo2[c] < threshold}
         wide[[c for c in around if c not in narrow]] = True
         added = False

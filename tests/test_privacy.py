@@ -165,3 +165,34 @@ def test_suppression_symbols_never_look_like_values(text):
     with pytest.raises(DataError, match="--symbols"):
         parse_symbols(text)
     assert parse_symbols("[c], [low], [x]").confidential == "[c]"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ranges_seen_wide_are_inside_the_exact_ones_and_narrow_ones_are_exact(seed) -> None:
+    """``feasible_ranges(enough=T)`` skips solving for cells seen at least T wide: their range
+    is then inside the exact one and still T wide; every narrower cell's range is exact, so
+    the audit's question ("narrower than T?") gets the same answer."""
+    from srmsim.privacy import feasible_ranges
+
+    rng = np.random.default_rng(seed)
+    nrow, ncol = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    body = rng.integers(0, 25, (nrow, ncol)) * (rng.random((nrow, ncol)) < 0.8)
+    grid = np.zeros((nrow + 1, ncol + 1))
+    grid[:nrow, :ncol] = body
+    grid[nrow, :] = grid[:nrow].sum(axis=0)
+    grid[:, ncol] = grid[:, :ncol].sum(axis=1)
+    w = ncol + 1
+    eqs = [{**{r * w + c: 1.0 for c in range(ncol)}, r * w + ncol: -1.0} for r in range(nrow + 1)]
+    eqs += [{**{r * w + c: 1.0 for r in range(nrow)}, nrow * w + c: -1.0} for c in range(w)]
+    values = grid.ravel()
+    hidden = rng.random(values.size) < 0.45
+    lo, hi = feasible_ranges(values, hidden, eqs)
+    lo2, hi2 = feasible_ranges(values, hidden, eqs, enough=10)
+    for c in np.flatnonzero(hidden):
+        if hi[c] - lo[c] < 10:
+            assert (lo2[c], hi2[c]) == (lo[c], hi[c])
+        else:
+            assert lo[c] <= lo2[c] <= values[c] <= hi2[c] <= hi[c]
+            assert hi2[c] - lo2[c] >= 10
+    assert np.array_equal(lo[~hidden], lo2[~hidden]) and np.array_equal(hi[~hidden],
+                                                                           hi2[~hidden])

@@ -41,8 +41,13 @@ T = 10
 
 def ranges(n: int, eqs: list[tuple[dict[int, float], float]],
            les: list[tuple[dict[int, float], float]], fixed: dict[int, float],
-           targets: list[int]) -> dict[int, tuple[float, float]]:
-    """Least and greatest integer value of each target given the constraints (inf: unbounded)."""
+           targets: list[int], start: np.ndarray | None = None,
+           enough: float = np.inf) -> dict[int, tuple[float, float]]:
+    """Least and greatest integer value of each target given the constraints (inf: unbounded).
+
+    ``start`` is a point known to satisfy them: every point found is one the attacker cannot
+    rule out, so a target already seen at least ``enough`` wide is not solved for (its range
+    is then the values seen, which are inside the exact one)."""
     a_rows, lo_b, hi_b = [], [], []
     for cons, is_eq in ((eqs, True), (les, False)):
         for coef, rhs in cons:
@@ -58,25 +63,43 @@ def ranges(n: int, eqs: list[tuple[dict[int, float], float]],
         lb[i] = ub[i] = v
     constraints = [LinearConstraint(np.array(a_rows), lo_b, hi_b)] if a_rows else []
     out = {}
+    seen_lo = np.full(n, np.inf) if start is None else np.array(start, dtype=float)
+    seen_hi = np.full(n, -np.inf) if start is None else np.array(start, dtype=float)
     for t in targets:
+        if seen_hi[t] - seen_lo[t] >= enough:
+            out[t] = (seen_lo[t], seen_hi[t])
+            continue
         ends = []
         for sign in (1, -1):
             c = np.zeros(n)
             c[t] = sign
             res = milp(c, constraints=constraints, bounds=Bounds(lb, ub), integrality=np.ones(n))
             assert res.status == 0, res.message  # the true table is always feasible
+            np.minimum(seen_lo, res.x, out=seen_lo)
+            np.maximum(seen_hi, res.x, out=seen_hi)
             ends.append(res.x[t])
         out[t] = (ends[0], np.inf if ends[1] > big / 2 else ends[1])
     return out
 
 
+def satisfies(x: np.ndarray, eqs, les, fixed) -> bool:
+    """Whether ``x`` (non-negative integers) meets every constraint: the attacker's model of a
+    table must hold for its true counts."""
+    ok = bool((x >= 0).all() and (x == np.round(x)).all())
+    ok &= all(abs(sum(a * x[i] for i, a in coef.items()) - rhs) < 1e-6 for coef, rhs in eqs)
+    ok &= all(sum(a * x[i] for i, a in coef.items()) <= rhs + 1e-6 for coef, rhs in les)
+    return ok and all(x[i] == v for i, v in fixed.items())
+
+
 def recovered(truth: np.ndarray, hidden: np.ndarray, eqs, les, fixed) -> list[tuple[int, float]]:
     """Hidden cells with a true value under T whose feasible range is narrower than T."""
     targets = [i for i in np.flatnonzero(hidden) if truth[i] < T]
-    got = ranges(len(truth), eqs, les, fixed, targets)
+    known = bool(np.isfinite(truth).all())  # not when a count is missing from the data
+    assert not known or satisfies(truth, eqs, les, fixed)  # the attacker's model is right ...
+    got = ranges(len(truth), eqs, les, fixed, targets, start=truth if known else None, enough=T)
     for i in targets:
         lo, hi = got[i]
-        assert lo - 1e-6 <= truth[i] <= hi + 1e-6  # the attacker's model is right
+        assert lo - 1e-6 <= truth[i] <= hi + 1e-6  # ... so the truth is in range
     return [(i, got[i][1] - got[i][0]) for i in targets if got[i][1] - got[i][0] < T]
 
 
