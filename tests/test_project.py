@@ -23,7 +23,8 @@ def test_version_comes_from_one_place_and_the_citation_agrees() -> None:
 
 def test_licence_file_matches_the_declared_licence() -> None:
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    declared = pyproject["project"]["license"]["text"]
+    declared = pyproject["project"]["license"]  # an SPDX expression (PEP 639)
+    assert pyproject["project"]["license-files"] == ["LICENSE"]
     citation = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
     assert declared == citation["license"] == "MIT"
     assert (REPO_ROOT / "LICENSE").read_text().startswith("MIT License")
