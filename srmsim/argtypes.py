@@ -63,3 +63,11 @@ def check_workers(workers: int | None) -> None:
     if workers > max_workers():
         raise SrmsimError(f"--workers {workers}: at most {max_workers()} on this machine "
                           f"(4 a core; it has {os.cpu_count() or 1})")
+
+
+def path_argument(text: str) -> str:
+    """argparse type of a file or folder name: an empty one is refused (``--out ""`` silently
+    wrote to the default folder, and ``""`` elsewhere meant the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a file or folder name")
+    return text

@@ -242,6 +242,39 @@ def test_typed_excel_cells(tmp_path: Path) -> None:
     assert res.students["date_of_birth"].notna().all()
 
 
+def test_a_workbook_with_two_filled_sheets_is_refused(tmp_path: Path) -> None:
+    """Only one sheet used to be read, silently; an empty extra sheet is still fine."""
+    from srmsim.data.readers import read_raw
+
+    st, ob = fake_export(n_students=6, n_weeks=1)
+    two = tmp_path / "two.xlsx"
+    with pd.ExcelWriter(two) as book:
+        st.to_excel(book, sheet_name="Pupils", index=False)
+        ob.to_excel(book, sheet_name="Attendance", index=False)
+        pd.DataFrame().to_excel(book, sheet_name="Notes", index=False)
+    with pytest.raises(DataError, match=r"2 sheets hold data \('Pupils', 'Attendance'\)"):
+        read_raw(two)
+    one = tmp_path / "one.xlsx"
+    with pd.ExcelWriter(one) as book:
+        pd.DataFrame().to_excel(book, sheet_name="Cover", index=False)
+        st.to_excel(book, sheet_name="Pupils", index=False)
+    assert read_raw(one).n_rows == len(st)
+
+
+def test_a_workbook_unpacking_past_the_limit_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from srmsim.data import readers
+
+    st, _ = fake_export(n_students=6, n_weeks=1)
+    path = tmp_path / "big.xlsx"
+    st.to_excel(path, index=False)
+    monkeypatch.setattr(readers, "MAX_EXCEL_BYTES", 1000)
+    with pytest.raises(DataError, match="unpacks to .* export the sheet as CSV or Parquet"):
+        readers.read_raw(path)
+    (tmp_path / "fake.xlsx").write_bytes(b"PK not really a zip")
+    with pytest.raises(DataError, match="not a readable Excel file"):
+        readers.read_raw(tmp_path / "fake.xlsx")
+
+
 def test_reference_date_needed_with_dates_of_birth(tmp_path: Path) -> None:
     st, ob = fake_export()
     mp = mapping()

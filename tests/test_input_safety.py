@@ -106,6 +106,53 @@ def test_run_without_out_writes_only_under_out_name(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["tiny"]
 
 
+@pytest.mark.parametrize("argv", [
+    ["run", "{scenario}", "--out", ""],
+    ["run", "{scenario}", "--out", "  "],
+    ["experiment", "{experiment}", "--out", ""],
+    ["run", ""],
+    ["data", "validate", "--students", ""],
+])
+def test_an_empty_file_or_folder_name_is_refused(tmp_path, capsys, monkeypatch, argv):
+    """`--out ""` used to write to the default folder, and "" elsewhere meant the current one."""
+    monkeypatch.chdir(tmp_path)
+    names = {"scenario": str(write(tmp_path / "s.yaml", {"name": "tiny", **TINY})),
+             "experiment": str(REPO / "experiments/quickstart.yaml")}
+    with pytest.raises(SystemExit) as stop:
+        main([a.format(**names) for a in argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "is empty: give a file or folder name" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]  # nothing written
+
+
+def test_every_file_or_folder_argument_refuses_an_empty_name():
+    """Every sub-command's file and folder arguments, including ones added later."""
+    import argparse
+
+    from srmsim.argtypes import path_argument
+    from srmsim.cli import build_parser
+
+    path_dests = {"out", "dir", "file", "files", "path", "data", "scenario", "in_dir", "mapping",
+                  "students", "observations", "key_file"}
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    checked, untyped = 0, []
+    for parser in parsers(build_parser()):
+        for action in parser._actions:
+            if action.dest in path_dests:
+                checked += 1
+                if action.type is not path_argument:
+                    untyped.append(f"{parser.prog} {action.dest}")
+    assert checked >= 30 and not untyped, untyped
+
+
 # ---------------------------------------------------------------------------------------------
 # no silent wrong results
 

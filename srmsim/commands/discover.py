@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srmsim.argtypes import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("discover", help="scenario discovery: where does a condition hold",
@@ -14,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "paired difference from the baseline, x_baseline the baseline's. Writes "
                        "prim_trajectory.csv/.png, prim_box.csv, cart_leaves.csv and discovery.json; "
                        "by default in DIR/discovery, and then updates DIR/report.html.")
-    p.add_argument("dir", help="results directory of `srmsim experiment` with uncertain: "
+    p.add_argument("dir", type=path_argument,
+                   help="results directory of `srmsim experiment` with uncertain: "
                    "parameters")
     p.add_argument("--condition", required=True,
                    help='e.g. "attendance_diff < 0.002" (rule language, see `srmsim rules`)')
@@ -27,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="report the box of highest coverage with at least this density")
     p.add_argument("--peel-alpha", type=float, default=0.05)
     p.add_argument("--mass-min", type=float, default=0.05)
-    p.add_argument("--out", default=None, help="output folder (default: DIR/discovery)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="output folder (default: DIR/discovery)")
     p.set_defaults(func=discover_cmd)
 
 

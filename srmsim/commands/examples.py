@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from srmsim.argtypes import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("examples", help="copy the shipped scenarios, experiments, notebooks and "
                        "sample data into a folder")
-    p.add_argument("dir", help="folder to copy them into (created; existing files are never "
+    p.add_argument("dir", type=path_argument,
+                   help="folder to copy them into (created; existing files are never "
                    "overwritten)")
     p.set_defaults(func=run)
 

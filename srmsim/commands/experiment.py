@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from srmsim.argtypes import check_workers
+from srmsim.argtypes import check_workers, path_argument
 from srmsim.errors import SrmsimError
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -15,12 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run policy variants x replications",
                        description="Run every variant x replication of an experiment file with "
                        "common random numbers, store each run, then print the paired effects.")
-    p.add_argument("file", help="experiment YAML (see experiments/)")
+    p.add_argument("file", type=path_argument, help="experiment YAML (see experiments/)")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--out", default=None, help="results directory (default: results/<name>)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="results directory (default: results/<name>)")
     p.add_argument("--resume", action="store_true", help="run only the runs not yet stored")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
@@ -31,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Effects of each variant against the baseline: means, paired "
                        "difference with 95%% CI, relative change, CRN variance reduction. Writes "
                        "effects.csv and forest.png in DIR.")
-    c.add_argument("dir", help="results directory written by `srmsim experiment`")
+    c.add_argument("dir", type=path_argument,
+                   help="results directory written by `srmsim experiment`")
     c.add_argument("--baseline", default=None, help="baseline variant (default: the file's)")
     c.add_argument("--report", action="store_true", help="also write report.html")
     c.set_defaults(func=compare_cmd)

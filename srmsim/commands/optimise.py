@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srmsim.argtypes import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("optimise", help="search policy levers for the best trade-offs",
@@ -13,12 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "with more replications, and write the best policy as a scenario. Writes "
                        "trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml, report.html "
                        "(and regret.csv with uncertain: parameters) in --out.")
-    p.add_argument("file", help="optimisation YAML (see experiments/optimise_attendance.yaml)")
+    p.add_argument("file", type=path_argument,
+                   help="optimisation YAML (see experiments/optimise_attendance.yaml)")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--out", default=None, help="output folder (default: results/<name>)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="output folder (default: results/<name>)")
     p.add_argument("--resume", action="store_true", help="continue a stopped search")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=optimise_cmd)

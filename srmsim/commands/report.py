@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srmsim.argtypes import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,9 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "over the year; for trials, the estimate against the truth; sensitivity indices and "
         "scenario discovery when `srmsim sensitivity`/`srmsim discover` wrote into an "
         "experiment folder; for `srmsim optimise` folders, the Pareto front and best policy.")
-    p.add_argument("dir", help="a folder written by `srmsim run`, `srmsim experiment`, "
+    p.add_argument("dir", type=path_argument,
+                   help="a folder written by `srmsim run`, `srmsim experiment`, "
                    "`srmsim trial` or `srmsim optimise`")
-    p.add_argument("--out", default=None, help="file to write (default: DIR/report.html)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="file to write (default: DIR/report.html)")
     p.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import seed_argument
+from srmsim.argtypes import path_argument, seed_argument
 from srmsim.settings import add_set_argument, parse_settings
 
 
@@ -13,10 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one scenario and write its outputs",
                        description="Run a scenario for its school years and write students."
                        "parquet, weekly.parquet, summary.json and the resolved scenario.")
-    p.add_argument("scenario", nargs="?", default=None,
+    p.add_argument("scenario", type=path_argument, nargs="?", default=None,
                    help="scenario YAML (default: the built-in default trust)")
     p.add_argument("--seed", type=seed_argument, default=None, help="override the scenario's seed")
-    p.add_argument("--out", default=None, help="output directory (default: out/<scenario name>)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="output directory (default: out/<scenario name>)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="threads for each week's per-student passes (results are identical "
                    "whatever N; helps from about a million students; default 1)")

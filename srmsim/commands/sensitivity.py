@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srmsim.argtypes import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sensitivity", help="which uncertain parameters drive each outcome",
@@ -12,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "mu* and sigma (design: morris) of every outcome, per variant and per paired "
                        "difference from the baseline, with confidence intervals. Writes "
                        "sensitivity.csv and sensitivity.png in DIR, and updates DIR/report.html.")
-    p.add_argument("dir", help="results directory of `srmsim experiment` with a design")
+    p.add_argument("dir", type=path_argument,
+                   help="results directory of `srmsim experiment` with a design")
     p.add_argument("--outcome", action="append", default=None,
                    help="an outcome to analyse (repeatable; default: all measured)")
     p.add_argument("--variant", action="append", default=None,

@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import finite_float, non_negative_float, seed_argument
+from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score, with ROC/PR curves bootstrapped over schools. PATH is a CSV or Parquet file, or "
         "a run directory containing students.parquet.",
     )
-    p.add_argument("path", help="CSV / Parquet file or run directory with students.parquet")
+    p.add_argument("path", type=path_argument,
+                   help="CSV / Parquet file or run directory with students.parquet")
     p.add_argument("--score", required=True, help="score column, e.g. attendance_rate")
     p.add_argument("--outcome", required=True, help="boolean or 0/1 outcome column")
     p.add_argument("--direction", choices=["below", "above"], default="below",
@@ -59,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cost of missing a student who reaches the outcome")
     p.add_argument("--cost-needless", type=non_negative_float, default=None,
                    help="cost of a needless intervention")
-    p.add_argument("--out", default=None, help="output directory (default: <input>/thresholds)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
                    help="real (non-simulated) data: publish only thresholds whose every band "
                         "of scores holds at least N students with and N without the outcome "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import check_workers
+from srmsim.argtypes import check_workers, path_argument
 from srmsim.errors import SrmsimError
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -19,14 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "power and the naive pre-post estimate; writes trial_runs.csv, trial_summary.csv, "
         "trial.png and trial.json in --out, and keeps each finished replication in --out/store "
         "so that --resume continues a trial that was stopped.")
-    p.add_argument("file", help="trial YAML (see experiments/trial_*.yaml)")
+    p.add_argument("file", type=path_argument, help="trial YAML (see experiments/trial_*.yaml)")
     p.add_argument("--replications", type=int, default=None,
                    help="number of replications (default: the file's)")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--out", default=None, help="output directory (default: results/<name>)")
+    p.add_argument("--out", type=path_argument,
+                   default=None, help="output directory (default: results/<name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue a stopped trial in --out: run only the replications not stored")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

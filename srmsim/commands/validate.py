@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from srmsim.argtypes import path_argument
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate",
                        help="check a scenario, experiment, trial or optimisation file without running it")
-    p.add_argument("file", help="scenario, experiment, trial or optimisation YAML")
+    p.add_argument("file", type=path_argument,
+                   help="scenario, experiment, trial or optimisation YAML")
     p.set_defaults(func=run)
 
 

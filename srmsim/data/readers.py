@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import io
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,15 +269,40 @@ def _read_parquet(path: Path) -> RawFile:
     return _typed_to_raw(path, df)
 
 
+#: The most an .xlsx may unpack to (its sheets, shared strings and styles together). Larger is
+#: most likely a zip bomb; a real export that size reads far faster from CSV or Parquet. The
+#: sizes a workbook declares bound what is unpacked: Python's zipfile stops at them.
+MAX_EXCEL_BYTES = 1 << 30
+
+
 def _read_excel(path: Path) -> RawFile:
+    """The workbook's one sheet with data: a second one is refused, never silently left out."""
     try:
-        df = pd.read_excel(path, dtype=object, sheet_name=0)
+        with zipfile.ZipFile(path) as book:
+            unpacked = sum(member.file_size for member in book.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable Excel file ({err})") from None
+    if unpacked > MAX_EXCEL_BYTES:
+        raise DataError(f"{path}: unpacks to {unpacked / 2**30:,.1f} GiB, more than the "
+                        f"{MAX_EXCEL_BYTES / 2**30:.0f} GiB read from a workbook; export the "
+                        "sheet as CSV or Parquet")
+    try:
+        sheets = pd.read_excel(path, dtype=object, sheet_name=None)
     except ImportError:
         raise DataError(f"{path}: reading Excel needs openpyxl (pip install 'srmsim[data]')"
                         ) from None
     except Exception as err:
-        raise DataError(f"{path}: not a readable Excel file ({err})") from None
-    return _typed_to_raw(path, df)
+        text = " ".join(str(err).split())[:200]
+        raise DataError(f"{path}: not a readable Excel file ({text})") from None
+    filled = [name for name, df in sheets.items() if len(df.columns) or len(df)]
+    if len(filled) > 1:
+        shown = ", ".join(repr(cut(str(name), 40)) for name in filled[:5])
+        more = f" and {len(filled) - 5} more" if len(filled) > 5 else ""
+        raise DataError(f"{path}: {len(filled)} sheets hold data ({shown}{more}); a file holds "
+                        "one table: save each sheet as its own file, or delete the others")
+    if not sheets:
+        raise DataError(f"{path}: the workbook has no sheets")
+    return _typed_to_raw(path, sheets[filled[0]] if filled else next(iter(sheets.values())))
 
 
 def _finish(raw: RawFile, missing_values: tuple[str, ...]) -> None:
