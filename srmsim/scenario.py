@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from srmsim.admin.config import Name as StreamName
@@ -224,8 +225,25 @@ def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
         elif last in node and isinstance(node[last], dict):
             raise ScenarioError(source, [(key, "conflicts with another override")])
         else:
-            node[last] = expand_dotted(value, source, below) if isinstance(value, dict) else value
+            node[last] = (expand_dotted(value, source, below) if isinstance(value, dict)
+                          else plain_value(value))
     return out
+
+
+def plain_value(value: Any, _depth: int = 0) -> Any:
+    """numpy scalars and arrays (also inside mappings and lists) as the Python numbers and lists
+    they hold: a value swept over ``np.arange(2, 10)`` is the whole number it looks like (strict
+    validation refused ``np.int64(2)`` as not an integer). A numpy bool stays a bool, so it is
+    still no number. Past 64 levels the value is left as it is, for validation to judge."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if _depth > MAX_OVERRIDE_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {k: plain_value(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(v, _depth + 1) for v in value]
+    return value
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +294,7 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(source, "a scenario must be a mapping of keys to values")
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(plain_value(data))
     except ValidationError as err:
         raise ScenarioError(source, _problems(err)) from None
     if scenario.policy is not None:

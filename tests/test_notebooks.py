@@ -189,8 +189,8 @@ def test_a_cell_lost_by_an_idle_kernel_runs_again_in_a_fresh_one(tmp_path) -> No
         "print('done')")]
     path = tmp_path / "idle.ipynb"
     nbformat.write(nb, path)
-    with pytest.warns(UserWarning, match=r"idle.ipynb: cell 0 had no reply after 3 s"):
-        executed = execute(path, cell_timeout=3)
+    with pytest.warns(UserWarning, match=r"idle.ipynb: cell 0 had no reply after 2 s"):
+        executed = execute(path, cell_timeout=2)
     assert executed.cells[0].outputs[0]["text"] == "done\n"
 
 
@@ -204,4 +204,4 @@ def test_a_cell_still_computing_at_the_timeout_fails_at_once(tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "ran again" warning: one try only
         with pytest.raises(CellTimeoutError):
-            execute(path, cell_timeout=3)
+            execute(path, cell_timeout=2)

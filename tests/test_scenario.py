@@ -224,6 +224,35 @@ def test_nested_and_dotted_overrides_merge() -> None:
     assert (s.trust.n_schools, s.trust.size_cv, s.trust.students_per_year_group) == (2, 0.0, 180)
 
 
+def test_numpy_numbers_are_the_numbers_they_hold() -> None:
+    """A sweep over np.arange gives np.int64 values: strict validation refused them as not
+    integers. A numpy bool is still no number, and a numpy NaN still no finite number."""
+    import numpy as np
+
+    from srmsim.experiment.spec import experiment_from_dict
+    from srmsim.trial.spec import trial_from_dict
+
+    s = Scenario().with_overrides({"trust.n_schools": np.int64(3),
+                                   "trust.year_groups": np.arange(7, 10),
+                                   "population.fsm_rate": np.float32(0.25)})
+    assert (s.trust.n_schools, s.trust.year_groups) == (3, [7, 8, 9])
+    assert type(s.trust.n_schools) is int and s.population.fsm_rate == 0.25
+    assert scenario_from_dict({"trust": {"n_schools": np.uint8(2)}}).trust.n_schools == 2
+    with pytest.raises(ScenarioError, match="n_schools: Input should be a valid integer"):
+        Scenario().with_overrides({"trust.n_schools": np.bool_(True)})
+    with pytest.raises(ScenarioError, match="fsm_rate: Input should be a finite number"):
+        Scenario().with_overrides({"population.fsm_rate": np.float64("nan")})
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    quick = yaml.safe_load((experiments / "quickstart.yaml").read_text())
+    quick["replications"] = np.int64(2)
+    quick["variants"]["both"] = {"trust.n_schools": np.int64(2)}
+    exp = experiment_from_dict(quick, "<e>", experiments)
+    assert exp.replications == 2
+    trial = yaml.safe_load((experiments / "trial_reading.yaml").read_text())
+    trial["replications"] = np.int16(3)
+    assert trial_from_dict(trial, "<t>", experiments).replications == 3
+
+
 def test_invalid_override_names_its_key_path() -> None:
     with pytest.raises(ScenarioError) as info:
         Scenario().with_overrides({"population.fsm_rate": 2.0})

@@ -38,7 +38,14 @@ from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
 from srmsim.labels import Label, Range, StrictModel
 from srmsim.rng import replication_seeds
-from srmsim.scenario import Scenario, _problems, expand_dotted, load_scenario, read_yaml
+from srmsim.scenario import (
+    Scenario,
+    _problems,
+    expand_dotted,
+    load_scenario,
+    plain_value,
+    read_yaml,
+)
 
 DEFAULT_OUTCOMES = ["attendance", "persistent_absence", "reading_gap_end", "attainment",
                     "staff_hours", "cost"]
@@ -225,6 +232,7 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
     ``--set``) change the base scenario before the variants are applied."""
     if not isinstance(data, dict):
         raise ScenarioError(source, "an experiment must be a mapping of keys to values")
+    data = plain_value(data)
     if isinstance(data.get("variants"), dict):
         variants = {}
         for k, v in data["variants"].items():

@@ -60,7 +60,7 @@ from srmsim.explore.design import MAX_RUNS
 from srmsim.labels import Range, StrictModel
 from srmsim.outputs import csv_text, replace_files
 from srmsim.results import write_text
-from srmsim.scenario import Scenario, _problems, load_scenario, read_yaml
+from srmsim.scenario import Scenario, _problems, load_scenario, plain_value, read_yaml
 from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -291,6 +291,7 @@ class Optimisation:
 def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisation:
     if not isinstance(data, dict):
         raise ScenarioError(source, "an optimisation file must be a mapping of keys to values")
+    data = plain_value(data)
     try:
         config = OptimiseConfig.model_validate(data)
     except ValidationError as err:

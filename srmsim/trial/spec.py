@@ -53,6 +53,7 @@ from srmsim.scenario import (
     deep_merge,
     expand_dotted,
     load_scenario,
+    plain_value,
     read_yaml,
     scenario_from_dict,
 )
@@ -338,6 +339,7 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     """
     if not isinstance(data, dict):
         raise ScenarioError(source, "a trial must be a mapping of keys to values")
+    data = plain_value(data)
     data = copy.deepcopy(data)
     if overrides:
         own = data.get("overrides") or {}
