@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"srmsim: error: {where}{err.strerror or err} (nothing half-written is left)",
               file=sys.stderr)
         return 2
+    except RuntimeError as err:  # Path.resolve() on a symbolic-link loop, Python 3.11 and 3.12
+        if not str(err).startswith("Symlink loop from "):
+            raise
+        where = str(err).removeprefix("Symlink loop from ").strip("'")
+        print(f"srmsim: error: {where}: symbolic links that form a loop", file=sys.stderr)
+        return 2
     except MemoryError:  # past the estimate srmsim.memory.check_run_fits refuses before a run
         print("srmsim: error: out of memory: use fewer schools or students, outputs.history: "
               "none, or fewer --workers (nothing half-written is left)", file=sys.stderr)

@@ -443,6 +443,20 @@ def test_devices_pipes_and_folders_are_not_read_as_input_files(tmp_path, capsys)
     assert not (tmp_path / "an").exists()
 
 
+@pytest.mark.parametrize("argv", [["data", "validate", "--students", "{loop}"],
+                                  ["data", "import", "--students", "{loop}", "--out", "{out}"],
+                                  ["calibrate", "{loop}", "--out", "{out}"],
+                                  ["validate", "{loop}"], ["run", "{loop}", "--out", "{out}"]])
+def test_a_symbolic_link_loop_is_a_clean_error(tmp_path, capsys, argv):
+    """Python 3.11 and 3.12 raise RuntimeError from Path.resolve() on a loop (3.13: OSError)."""
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    err = fails(capsys, *[a.format(loop=loop, out=tmp_path / "out") for a in argv],
+                contains="loop.csv")
+    assert "loop" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_deeply_nested_dataset_description_is_a_clean_error(tmp_path, capsys):
     data = tmp_path / "ds"
     assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),

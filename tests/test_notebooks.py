@@ -68,14 +68,20 @@ class KernelWatch:
 
     def cell_sent(self, cell, cell_index: int) -> None:
         self.cell_index = cell_index
-        self.started = (time.monotonic(), self.cpu_seconds())
+        try:
+            self.started = (time.monotonic(), self.cpu_seconds())
+        except psutil.Error:  # the kernel has gone: nbclient reports a dead kernel
+            self.started = None
 
     def idle_since_cell_sent(self) -> bool:
         """Under 2% of one core used while the reply was awaited."""
         if self.started is None or not self.km.has_kernel:
             return False
         wall, cpu = self.started
-        return self.cpu_seconds() - cpu < 0.02 * (time.monotonic() - wall)
+        try:
+            return self.cpu_seconds() - cpu < 0.02 * (time.monotonic() - wall)
+        except psutil.Error:
+            return False
 
 
 def execute(path: Path, cell_timeout: float = CELL_TIMEOUT) -> nbformat.NotebookNode:
