@@ -66,7 +66,11 @@ class KernelWatch:
             total += times.user + times.system
         return total
 
-    def cell_sent(self, cell, cell_index: int) -> None:
+    def kernel_ready(self, notebook) -> None:
+        """Before the first request (kernel info), which can be lost too."""
+        self.cell_sent(None, None)
+
+    def cell_sent(self, cell, cell_index: int | None) -> None:
         self.cell_index = cell_index
         try:
             self.started = (time.monotonic(), self.cpu_seconds())
@@ -97,6 +101,7 @@ def execute(path: Path, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Notebook
         km = AsyncKernelManager(kernel_name="python3")  # ours, so it outlives a timeout
         watch = KernelWatch(km)
         client = NotebookClient(nb, km=km, timeout=cell_timeout, kernel_name="python3",
+                                on_notebook_start=watch.kernel_ready,
                                 on_cell_execute=watch.cell_sent,
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
@@ -105,7 +110,9 @@ def execute(path: Path, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Notebook
         except CellTimeoutError:
             if attempt == 2 or not watch.idle_since_cell_sent():
                 raise
-            warnings.warn(f"{path.name}: cell {watch.cell_index} had no reply after "
+            what = ("the kernel-info request" if watch.cell_index is None
+                    else f"cell {watch.cell_index}")
+            warnings.warn(f"{path.name}: {what} had no reply after "
                           f"{cell_timeout:.0f} s while its kernel sat idle (a lost request); "
                           "ran the notebook again in a fresh kernel", stacklevel=2)
         finally:
