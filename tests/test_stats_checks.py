@@ -259,3 +259,86 @@ def test_rdd_running_variable_too_wide_is_named_not_a_lapack_failure():
     df = pd.DataFrame({"x": x * 1e140, "y": x + (x >= 0) + rng.normal(0, 0.3, 300)})
     with pytest.raises(DataError, match="rescale it"):
         stats.rdd(df, "y", "x", 0.0)
+
+
+# ---- hostile tables (an outside fuzzing review) -----------------------------------------------
+
+
+def test_a_column_name_is_never_run_as_code(tmp_path):
+    """A header crafted to close patsy's Q("...") quoting used to run as Python in regress."""
+    marker = tmp_path / "ran"
+    evil = f'x") + __import__("pathlib").Path(r"{marker}").touch() + Q("x'
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"y": rng.normal(size=30), evil: rng.normal(size=30),
+                       "school id": np.repeat(list("abc"), 10)})
+    r = stats.regress(df, f"y ~ `{evil}` + C(`school id`)")
+    assert not marker.exists()
+    plain = stats.regress(df.set_axis(["y", "x", "s"], axis=1), "y ~ x + C(s)")
+    np.testing.assert_allclose(r.table["estimate"].to_numpy(), plain.table["estimate"].to_numpy())
+    assert list(r.table.index) == ["Intercept", "C(`school id`)[T.b]", "C(`school id`)[T.c]",
+                                   f"`{evil}`"]
+
+
+def test_regress_refuses_a_duplicated_column_and_a_formula_without_terms():
+    df = pd.DataFrame([[1.0, 2.0, 3.0], [2.0, 3.0, 1.0], [3.0, 1.0, 2.0], [4.0, 5.0, 6.0]],
+                      columns=["y", "x", "x"])
+    with pytest.raises(DataError, match="column 'x' appears 2 times"):
+        stats.regress(df, "y ~ x")
+    with pytest.raises(SrmsimError, match="no terms after '~'"):
+        stats.regress(df.iloc[:, :2], "y ~ 1 - 1")
+
+
+def test_a_robust_standard_error_of_zero_is_refused():
+    """Arms assigned by school, every school of an arm with the same mean: each cluster's
+    residuals sum to zero, so CR1 and GEE-robust SEs were 0 (p = 0) while HC1 says 0.27."""
+    rows = [(s, "t" if s % 2 else "c", (2.0 if s % 2 else 1.0) + w)
+            for s in range(6) for w in (-1.0, 0.0, 1.0, 0.5, -0.5)]
+    df = pd.DataFrame(rows, columns=["school", "arm", "y"])
+    for kwargs in ({"se": "cluster"}, {"method": "gee"}):
+        with pytest.raises(EstimationError, match="standard error of 'arm.t.' is zero"):
+            stats.estimate_effect(df, "y", "arm", "c", cluster="school", **kwargs)
+    with pytest.raises(EstimationError, match="standard error of 'Intercept', 't' is zero"):
+        stats.regress(df.assign(t=(df.arm == "t") * 1.0), "y ~ t", se="cluster", cluster="school")
+    assert stats.estimate_effect(df, "y", "arm", "c", se="hc1").table["se"].iloc[0] > 0.2
+    df.loc[0, "y"] += 0.3  # one school's mean moves: the clusters carry information again
+    assert stats.estimate_effect(df, "y", "arm", "c", cluster="school",
+                                 se="cluster").table["se"].iloc[0] > 0.01
+
+
+def test_round_off_is_not_variation():
+    arm = np.random.default_rng(1).permutation(np.tile(["c", "t"], 60))
+    df = pd.DataFrame({"arm": arm, "y": 1.0})
+    df.loc[0, "y"] = 1 + 1e-15
+    with pytest.raises(DataError, match="takes the single value 1"):
+        stats.estimate_effect(df, "y", "arm", "c")
+    df.loc[0, "y"] = 1 + 1e-9  # small, but real
+    assert stats.estimate_effect(df, "y", "arm", "c").table["se"].iloc[0] > 0
+
+
+def test_huge_whole_numbers_complex_numbers_and_mixed_kinds_are_refused():
+    rng = np.random.default_rng(0)
+    base = pd.DataFrame({"y": rng.normal(size=40), "arm": ["c", "t"] * 20})
+    for big, match in ((10**200, "beyond"), (10**400, "too large|beyond")):
+        y = base["y"].astype(object)
+        y[5] = big
+        with pytest.raises(DataError, match=match):
+            stats.estimate_effect(base.assign(y=y), "y", "arm", "c")
+        with pytest.raises(DataError, match=match):
+            stats.regress(base.assign(y=y, x=rng.normal(size=40)), "y ~ x")
+    with pytest.raises(DataError, match="complex numbers"):
+        stats.estimate_effect(base.assign(y=base["y"] + 1j), "y", "arm", "c")
+    mixed = pd.Series([True, 0, 1, False] * 10, dtype=object)
+    with pytest.raises(DataError, match="mixes true/false with numbers"):
+        stats.estimate_effect(base.assign(arm=mixed), "y", "arm", 0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda df: stats.estimate_effect(df, 0, "arm", "c"),
+    lambda df: stats.estimate_effect(df, "y", "arm", "c", covariates=5),
+    lambda df: stats.estimate_effect(df, "y", "arm", "c", cluster=5, se="cluster"),
+    lambda df: stats.regress(df, "y ~ x", se="cluster", cluster=5),
+])
+def test_a_column_name_that_is_not_text_is_named(call):
+    df = pd.DataFrame({"y": [1.0, 2, 3, 5], "x": [1.0, 3, 2, 4], "arm": ["c", "t"] * 2})
+    with pytest.raises(DataError, match="column name must be a string, got (0|5)"):
+        call(df)

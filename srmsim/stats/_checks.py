@@ -68,7 +68,7 @@ def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | 
     for role, names in roles.items():
         if names is None:
             continue
-        for name in [names] if isinstance(names, str) else list(names):
+        for name in as_list(names):
             if not isinstance(name, str):
                 raise DataError(f"{role} column name must be a string, got {name!r}")
             if name not in df.columns:
@@ -96,12 +96,13 @@ def one_cluster(cluster: object, where: str) -> str | None:
 
 
 def as_list(names: str | Sequence[str] | None) -> list[str]:
-    """Callers may pass one column name or several; internally it is always a list."""
+    """Callers may pass one column name or several; internally it is always a list. Anything
+    else (``cluster=5``) is one name, which :func:`require_columns` refuses as not text."""
     if names is None:
         return []
-    if isinstance(names, str):
-        return [names]
-    return list(names)
+    if isinstance(names, list | tuple | pd.Index):
+        return list(names)
+    return [names]  # type: ignore[list-item]
 
 
 def numeric_column(df: pd.DataFrame, column: str, role: str) -> pd.Series:
@@ -109,10 +110,17 @@ def numeric_column(df: pd.DataFrame, column: str, role: str) -> pd.Series:
     s = df[column]
     if pd.api.types.is_bool_dtype(s):
         return s.astype("float64")
+    if pd.api.types.is_complex_dtype(s):
+        raise DataError(f"{role} column {column!r} holds complex numbers; a real number is needed")
     if s.dtype == object and s.notna().any():
-        kinds = s.dropna().map(lambda v: isinstance(v, bool | int | float | np.number | np.bool_))
+        kinds = s.dropna().map(lambda v: isinstance(v, bool | int | float | np.integer
+                                                    | np.floating | np.bool_))
         if kinds.all():  # numbers/booleans with None mixed in land in object columns
-            return s.astype("float64")
+            try:
+                return s.astype("float64")
+            except OverflowError:  # a Python int beyond any float (10**400)
+                raise DataError(f"{role} column {column!r} holds a whole number too large for "
+                                "a floating-point number; rescale it") from None
     if not pd.api.types.is_numeric_dtype(s):
         sample = _listing(s.dropna().unique()[:5])
         raise DataError(
@@ -150,6 +158,18 @@ class MissingReport:
         )
 
 
+def _as_float(value: object) -> float:
+    """A cell of an object column as a float for the overflow check: whole numbers too (a Python
+    int can exceed any float: 10**400 is inf here), booleans and text as NaN (not checked)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+            value, int | float | np.integer | np.floating):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _first_bad_row(df: pd.DataFrame, column: str) -> tuple[object, float] | None:
     """(row label, value) of the first infinite or overflowing value of a column, or None."""
     s = df[column]
@@ -157,10 +177,8 @@ def _first_bad_row(df: pd.DataFrame, column: str) -> tuple[object, float] | None
         pd.api.types.is_numeric_dtype(s) or s.dtype == object
     ):
         return None
-    if s.dtype == object:  # numbers mixed with text or None: look at the float ones only
-        as_float = pd.to_numeric(s.map(lambda v: v if isinstance(v, float | np.floating) else None),
-                                 errors="coerce")
-        values = as_float.to_numpy(dtype=float, na_value=np.nan)
+    if s.dtype == object:  # numbers mixed with text or None: look at the numbers only
+        values = np.array([_as_float(v) for v in s.to_numpy()], dtype=float)
     else:
         values = s.to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(invalid="ignore"):
@@ -195,9 +213,10 @@ def require_finite(df: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def require_variation(values: np.ndarray, column: str, role: str = "outcome") -> None:
-    """An outcome with a single value has no variance: every SE would be 0 and p-values absurd."""
+    """An outcome with a single value has no variance: every SE would be 0 and p-values absurd.
+    Differences of a few units in the last place (1 + 1e-15) are round-off, not variation."""
     values = np.asarray(values, dtype=float)
-    if values.size and np.ptp(values) == 0:
+    if values.size and np.ptp(values) <= 16 * np.finfo(float).eps * float(np.abs(values).max()):
         raise DataError(
             f"{role} column {column!r} takes the single value {values[0]:g} in all {values.size} "
             "rows used: there is no variation to estimate an effect or interval from"
@@ -215,6 +234,22 @@ def require_residual_variation(resid: np.ndarray, y: np.ndarray, context: str) -
             "standard errors and intervals do not exist; check that the outcome is not a copy "
             "of the treatment or a covariate"
         )
+
+
+def require_informative_se(se: np.ndarray, reference: np.ndarray, terms: Sequence[str],
+                            kind: str, context: str) -> None:
+    """A robust (cluster or GEE sandwich) standard error that is zero, or round-off beside the
+    model-based one, is refused: it happens when every cluster's residuals sum to zero for a
+    term (e.g. treatment by cluster and equal cluster means), and t = inf, p = 0 would follow."""
+    se, reference = np.asarray(se, dtype=float), np.asarray(reference, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        empty = ~(se > 1e-6 * reference)
+    if empty.any():
+        names = [t for t, e in zip(terms, empty, strict=True) if e]
+        raise EstimationError(
+            f"{context}: the {kind} standard error of {_listing(names)} is zero to rounding "
+            "(the clusters' residuals cancel exactly), so it carries no information on the "
+            "uncertainty; use a model-based standard error or more clusters")
 
 
 def drop_incomplete(
@@ -250,8 +285,21 @@ def label(value: object) -> str:
     return str(value)
 
 
+def _refuse_bools_mixed_with_numbers(series: pd.Series) -> None:
+    """True == 1 and False == 0 in Python: a column holding both kinds would have them merged
+    into one arm or group, under a label that depends on row order."""
+    values = series.dropna().to_numpy()
+    flags = [isinstance(v, bool | np.bool_) for v in values]
+    if any(flags) and any(isinstance(v, int | float | np.number)
+                          for v, flag in zip(values, flags, strict=True) if not flag):
+        raise DataError(f"column {series.name!r} mixes true/false with numbers; true equals 1 "
+                        "and false equals 0, so they would merge: use one kind of value")
+
+
 def labels(series: pd.Series) -> pd.Series:
     """Arm labels as Python strings, missing kept missing (R factors arrive as strings anyway)."""
+    if series.dtype == object:
+        _refuse_bools_mixed_with_numbers(series)
     codes, uniques = pd.factorize(series)  # label each distinct value once, not every row
     table = np.array([label(u) for u in uniques] + [None], dtype=object)
     return pd.Series(table[codes], index=series.index, dtype=object)

@@ -38,11 +38,18 @@ SE_CHOICES = ("classical", "hc0", "hc1", "hc2", "hc3", "cluster")
 _TOKEN = re.compile(r"\s*(?:(`[^`]+`)|([A-Za-z_][A-Za-z0-9_.]*)|(\d+)|(.))")
 
 
+#: what stands for the i-th column in the formula patsy reads: patsy evaluates a formula's names
+#: as Python, so no column name (a file's header) ever reaches it
+_STAND_IN = "_srmsim_column_{}_"
+_STAND_IN_RE = re.compile(r"_srmsim_column_(\d+)_")
+
+
 def _parse_formula(formula: str, columns: pd.Index) -> tuple[str, list[str], str]:
     """Check a formula token by token; return (statsmodels formula, columns used, outcome).
 
-    Only column names, C(column), + - : * ( ) ~ and 0/1 are accepted, so nothing in a user's
-    formula (a file, a command line) is ever run as code.
+    Only column names, C(column), + - : * ( ) ~ and 0/1 are accepted, and in the formula
+    returned the i-th column used is the stand-in ``_srmsim_column_i_`` (see :func:`_shown`), so
+    nothing in a user's formula or a column's name is ever run as code.
     """
     if not isinstance(formula, str) or formula.count("~") != 1:
         raise SrmsimError(f"formula must look like 'outcome ~ x + z', got {formula!r}")
@@ -66,12 +73,13 @@ def _parse_formula(formula: str, columns: pd.Index) -> tuple[str, list[str], str
                     f"formula {formula!r}: {col!r} is not a column of the data; columns present: "
                     f"{ck._listing(columns)}"
                 )
-            used.append(col)
+            if col not in used:
+                used.append(col)
             if not after_tilde:
                 if outcome:
                     raise SrmsimError(f"formula {formula!r}: one outcome column before '~'")
                 outcome = col
-            out.append(f'Q("{col}")' if not col.isidentifier() or quoted else col)
+            out.append(_STAND_IN.format(used.index(col)))
         elif number:
             if number not in ("0", "1"):
                 raise SrmsimError(
@@ -91,7 +99,16 @@ def _parse_formula(formula: str, columns: pd.Index) -> tuple[str, list[str], str
         raise SrmsimError(f"formula {formula!r}: name the outcome column before '~'")
     if not [u for u in used if u != outcome] and "1" not in out:
         raise SrmsimError(f"formula {formula!r}: no terms after '~'")
-    return " ".join(out), list(dict.fromkeys(used)), outcome
+    return " ".join(out), used, outcome
+
+
+def _shown(name: str, used: Sequence[str]) -> str:
+    """A patsy term name with each stand-in back as its column, in backticks when the name is
+    not a plain identifier (as the formula would write it): ``C(`school id`)[T.3]``."""
+    def column(m: re.Match[str]) -> str:
+        col = used[int(m.group(1))]
+        return col if col.isidentifier() else f"`{col}`"
+    return _STAND_IN_RE.sub(column, name)
 
 
 def cluster_codes(data: pd.DataFrame, clusters: Sequence[str]) -> np.ndarray:
@@ -199,6 +216,7 @@ def regress(
         ck.warn(f"cluster={clusters!r} given but se={se!r}: standard errors are NOT "
                 "cluster-robust; pass se='cluster' to account for clustering", notes)
     parsed, used, outcome = _parse_formula(formula, df.columns)
+    ck.require_columns(df, {"formula": used})  # a column name given twice is ambiguous
     ck.numeric_column(df, outcome, "outcome")
     ck.require_some_values(df, outcome, "outcome")
     data, missing = ck.drop_incomplete(df, [*used, *clusters])
@@ -208,10 +226,16 @@ def regress(
             notes.append(f"column {col!r} is not numeric: treated as categorical (dummies)")
     import statsmodels.formula.api as smf
 
+    stand_ins = pd.DataFrame({_STAND_IN.format(i): data[col] for i, col in enumerate(used)})
     try:
-        model = smf.ols(parsed, data=data)
+        model = smf.ols(parsed, data=stand_ins)
     except Exception as err:  # noqa: BLE001 - patsy reports malformed formulas in many ways
-        raise SrmsimError(f"formula {formula!r} cannot be used: {err}") from None
+        text = _STAND_IN_RE.sub(lambda m: repr(used[int(m.group(1))]), str(err))
+        raise SrmsimError(f"formula {formula!r} cannot be used: {text}") from None
+    if model.exog.shape[1] == 0:
+        raise SrmsimError(f"formula {formula!r}: no terms after '~' (not even an intercept)")
+    model.data.xnames = [_shown(n, used) for n in model.exog_names]
+    model.data.ynames = outcome
     ck.require_variation(model.endog, outcome)
     X = pd.DataFrame(model.exog, columns=model.exog_names)
     ck.check_full_rank(X, protected=[], context=f"regression {formula!r}")
@@ -235,6 +259,9 @@ def regress(
     ses = np.asarray(res.bse, dtype=float)
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
         raise EstimationError(f"regression {formula!r}: non-finite estimates or standard errors")
+    if se != "classical":
+        ck.require_informative_se(ses, np.asarray(model.fit().bse, dtype=float),
+                                  model.exog_names, se_type, f"regression {formula!r}")
     lo, hi, p = wald(est, ses, dof, alpha)
     table = pd.DataFrame(
         {"estimate": est, "se": ses, "t": est / ses, "p_value": p, "ci_low": lo,
