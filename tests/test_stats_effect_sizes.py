@@ -164,3 +164,112 @@ def test_cost_per_outcome_and_risk_ratio_refuse_non_finite_inputs():
     assert "dominant" in stats.cost_per_outcome(-100, 2).note
     with pytest.raises(SrmsimError, match="continuity=nan must be a finite number"):
         stats.risk_ratio(1, 10, 2, 10, continuity=float("nan"))  # was an all-NaN ratio
+
+
+def test_hedges_g_h_correction_refused_where_undefined():
+    """2-3 clusters with a high ICC give h < 1: omega was negative (g -0.353 for d 0.5, se < 0)."""
+    with pytest.raises(DataError, match=r"small_sample='h'.*h = 0.513 <= 1"):
+        stats.hedges_g_from_d(0.5, 100, 100, cluster_size=90, icc=0.95, small_sample="h")
+    for d, size, icc, small in [(0.5, 90, 0.95, "N"), (0.5, 50, 0.6, "h"), (-0.4, 2, 0.3, "h"),
+                                (0.2, 10, 0.0, "h"), (1.0, 1, 0.5, "N")]:
+        g = stats.hedges_g_from_d(d, 100, 100, cluster_size=size, icc=icc, small_sample=small)
+        assert 0 < g.omega < 1 and g.se > 0 and g.ci_low < g.g < g.ci_high
+        assert math.copysign(1, g.g) == math.copysign(1, d)
+
+
+def test_hedges_g_needs_four_students():
+    """N = 3 gave omega = 1 - 3/(4N - 9) = 0, so g = se = 0 and the CI [0, 0]."""
+    with pytest.raises(DataError, match="at least 4 students in all, got 3.*N <= 3"):
+        stats.hedges_g(6, 5, 1, 1, 2, 1)
+    with pytest.raises(DataError, match="at least 4 students in all, got 3"):
+        stats.hedges_g_from_d(2.0, 2, 1)
+    g = stats.hedges_g_from_d(2.0, 2, 2)
+    assert g.omega == pytest.approx(1 - 3 / 7) and g.se > 0
+    assert stats.hedges_g(6, 5, 1, 1, 3, 1).g > 0  # one student in an arm: the other arm's SD
+
+
+def test_hedges_g_extreme_summaries_are_scaled_or_refused():
+    # huge SDs used to overflow (OverflowError) although d = 1 is well defined
+    assert stats.hedges_g(1e200, 0, 1e200, 1e200, 10, 10).g == pytest.approx(
+        stats.hedges_g(1, 0, 1, 1, 10, 10).g)
+    assert stats.hedges_g(1e-200, 0, 1e-200, 1e-200, 10, 10).d == pytest.approx(1.0)
+    with pytest.raises(DataError, match=r"SDs are \(close to\) zero"):
+        stats.hedges_g(1, 0, 1e-200, 1e-200, 10, 10)  # was ZeroDivisionError
+    with pytest.raises(DataError, match="mean_t - mean_c overflows"):
+        stats.hedges_g(1e308, -1e308, 1, 1, 10, 10)
+    with pytest.raises(DataError, match=r"n_t=1e\+308 is beyond 2\*\*53"):
+        stats.hedges_g_from_d(0.3, 1e308, 1e308)  # was OverflowError
+    with pytest.raises(DataError, match="d=1e.200 is beyond"):
+        stats.hedges_g_from_d(1e200, 10, 10)
+    tiny = stats.hedges_g_from_d(0.3, 40, 40, alpha=1e-17)  # ppf(1 - 5e-18) was inf
+    assert math.isfinite(tiny.ci_low) and tiny.ci_low < tiny.g < tiny.ci_high
+    as_numpy = stats.hedges_g_from_d(np.float64(0.3), np.int64(500), np.int64(500))
+    assert as_numpy.g == stats.hedges_g_from_d(0.3, 500, 500).g
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: stats.hedges_g_from_d("0.3", 10, 10), "d='0.3' must be a number, not text"),
+    (lambda: stats.hedges_g_from_d(0.3, True, 10), "n_t=True must be a number, not bool"),
+    (lambda: stats.hedges_g_from_d(0.3, 10, 10, alpha="0.05"), "alpha='0.05' must be a number"),
+    (lambda: stats.hedges_g_from_d(0.3, 10, 10, cluster_size=2, icc="0.1"), "icc='0.1'"),
+    (lambda: stats.hedges_g_from_d(0.3, 10, 10, cluster_size=0.5, icc=0.1), "at least 1"),
+    (lambda: stats.hedges_g(None, 0, 1, 1, 10, 10), "mean_t=None must be a number"),
+    (lambda: stats.eef_months(None), "effect_size=None must be a number"),
+    (lambda: stats.eef_months("0.3"), "effect_size='0.3' must be a number, not text"),
+    (lambda: stats.eef_months([0.3, None]), r"effect_size\[1\]=None"),
+    (lambda: stats.eef_months(float("nan")), "effect_size=nan must be a finite number"),
+    (lambda: stats.risk_difference("5", 10, 3, 10), "events_t='5' must be a number"),
+    (lambda: stats.risk_difference(5, 10, 3, True), "n_c=True must be a number"),
+    (lambda: stats.risk_difference(2.5, 10, 3, 10), "events_t=2.5 must be a whole number"),
+    (lambda: stats.risk_ratio(5, 10, 3, 10, continuity="0.5"), "continuity='0.5' must be a num"),
+    (lambda: stats.risk_ratio(1e-300, 10, 3, 10), "events_t=1e-300 must be a whole number"),
+    (lambda: stats.risk_ratio(0, 10, 3, 10, continuity=1e-300), "interval overflows"),
+    (lambda: stats.cost_per_outcome("abc", 0.1), "cost='abc' must be a number, not text"),
+    (lambda: stats.cost_per_outcome(1e308, 1e-10), r"cost / gain = 1e\+308 / 1e-10 overflows"),
+    (lambda: stats.cost_per_outcome(1, 0, gain_ci=(5, 3)), "must run from low to high"),
+    (lambda: stats.nnt("0.1"), "risk difference='0.1' must be a number"),
+])
+def test_effect_size_inputs_refused_with_data_error(call, message):
+    """These raised raw TypeError/ValueError/OverflowError/ZeroDivisionError (fuzzing report)."""
+    with pytest.raises(SrmsimError, match=message):
+        call()
+
+
+def test_eef_months_of_huge_effects_and_numpy_input():
+    assert stats.eef_months(1e308) == 12 and stats.eef_months(-1e308) == -12  # was OverflowError
+    assert stats.eef_months(np.float64(0.3)) == 4 and stats.eef_months(np.array(0.3)) == 4
+    assert stats.eef_months(np.array([[0.3, -0.5]])).tolist() == [[4, -6]]
+    assert stats.risk_difference(np.int64(30), np.int64(200), 50.0, 200.0).estimate == (
+        pytest.approx(-0.10))
+
+
+def test_cost_per_outcome_negative_cost_with_gain_ci_spanning_zero():
+    """A saving with a gain CI through 0 gave (-500, inf), which excludes the estimate -1000."""
+    c = stats.cost_per_outcome(-100, 0.1, gain_ci=(-0.05, 0.2))
+    assert c.value == -1000 and (c.ci_low, c.ci_high) == (-math.inf, -500)
+    assert "no finite lower bound" in c.note
+    assert (stats.cost_per_outcome(-100, 0.1, gain_ci=(0.05, 0.2)).ci_low,
+            stats.cost_per_outcome(-100, 0.1, gain_ci=(0.05, 0.2)).ci_high) == (-2000, -500)
+    zero = stats.cost_per_outcome(0, 0.1, gain_ci=(-0.05, 0.2))
+    assert (zero.value, zero.ci_low, zero.ci_high) == (0, 0, 0) and "gain nothing" in zero.note
+    lost = stats.cost_per_outcome(100, -0.01, gain_ci=(-0.05, 0.2))
+    assert lost.dominated and (lost.ci_low, lost.ci_high) == (500, math.inf)
+
+
+_GAIN_CIS = {"positive": (0.05, 0.2), "negative": (-0.2, -0.05), "spanning": (-0.05, 0.2),
+             "touching at low": (0.0, 0.2), "touching at high": (-0.2, 0.0)}
+
+
+@pytest.mark.parametrize("cost", [-100.0, 0.0, 100.0])
+@pytest.mark.parametrize("which", sorted(_GAIN_CIS))
+def test_cost_per_outcome_interval_contains_estimate_and_every_ratio(cost, which):
+    """Every sign of cost against every kind of gain interval: the estimate lies inside, and so
+    does cost / g for every positive gain g in the gain interval."""
+    g_lo, g_hi = _GAIN_CIS[which]
+    for gain in np.linspace(g_lo, g_hi, 7):
+        r = stats.cost_per_outcome(cost, float(gain), gain_ci=(g_lo, g_hi))
+        assert not any(math.isnan(v) for v in (r.value, r.ci_low, r.ci_high))
+        assert r.ci_low <= r.value <= r.ci_high, (cost, gain, r)
+        for g in np.linspace(g_lo, g_hi, 41):
+            if g > 0:
+                assert r.ci_low <= cost / g <= r.ci_high, (cost, gain, g, r)

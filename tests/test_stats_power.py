@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from srmsim import stats
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, SrmsimError
 from srmsim.rng import replication_seeds
 
 
@@ -170,3 +171,55 @@ def test_simulated_power_refuses_p_values_that_are_not_probabilities():
                                 lambda d: 1.5 if d["s"].iloc[0] % 2 else 0.01, n_sims=40,
                                 on_error="count")
     assert res.n_failed + res.n_rejected == 40 and res.power == 1.0
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: stats.mdes("individual", alpha="0.05", n=100), "alpha='0.05' must be a number"),
+    (lambda: stats.mdes("individual", power="0.8", n=100), "power='0.8' must be a number"),
+    (lambda: stats.mdes("individual", power=None, n=100), "power=None must be a number"),
+    (lambda: stats.mdes("individual", power=0.02, n=100), "must exceed alpha/tails = 0.025"),
+    (lambda: stats.power("individual", "0.2", n=100), "effect='0.2' must be a number"),
+    (lambda: stats.power("individual", 0.2, n=100, tails=True), "tails must be 1 or 2, got True"),
+    (lambda: stats.power("individual", 0.2, n=1e308), r"n=1e\+308 must be a whole number"),
+    (lambda: stats.power("individual", 0.3, n=100.5), "n=100.5 must be a whole number"),
+    (lambda: stats.mdes("cluster2", rho=0.1, n=20, J=20.5), "J=20.5 must be a whole number"),
+    (lambda: stats.mdes("cluster2", rho="0.1", n=20, J=20), "rho='0.1' must be a number"),
+    (lambda: stats.mdes("cluster2", rho=0.1, n=0.5, J=20), "n=0.5 must be an average count"),
+    (lambda: stats.mdes("individual", n=100, p=1e-320), "standard error overflows"),
+    (lambda: stats.design_effect(25, 0.2, cv=1e200), "design effect overflows"),
+    (lambda: stats.design_effect("25", 0.2), "cluster size m='25' must be a number"),
+])
+def test_design_inputs_refused_clearly(call, message):
+    """Raw TypeErrors, NaN power and fractional students before (fuzzing report)."""
+    with pytest.raises(DataError, match=message) if "tails" not in message else pytest.raises(
+            SrmsimError, match=message):
+        call()
+
+
+def test_power_of_huge_effects_is_zero_or_one_not_nan():
+    assert stats.power("individual", 1e308, n=100).power == 1.0  # was nan
+    assert stats.power("individual", -1e308, n=100).power == 1.0
+    assert stats.power("individual", -1e308, n=100, tails=1).power == 0.0
+    assert stats.power("individual", 0.2, n=2**53).power == 1.0
+    # beyond |ncp| 1e6 power is the chi-square limit P(V < df (ncp/t1)^2): here df 1, t1 6e16
+    limit = stats.power("individual", 6e16, n=3, alpha=1e-17)
+    assert limit.power == pytest.approx(sps.chi2.cdf((limit.ncp / 6.366197723675813e16) ** 2, 1))
+    assert 0.01 < limit.power < 0.99
+
+
+def test_mdes_with_tiny_alpha_is_finite():
+    r = stats.mdes("individual", alpha=1e-17, n=100)  # was mdes inf, ci_low nan
+    assert all(np.isfinite([r.mdes, r.ci_low, r.ci_high])) and r.mdes > stats.mdes(
+        "individual", n=100).mdes
+    # average cluster size may be fractional (unequal schools), the number of schools not
+    assert stats.mdes("cluster2", rho=0.17, n=15.5, J=20).mdes < stats.mdes(
+        "cluster2", rho=0.17, n=15, J=20).mdes
+
+
+@pytest.mark.parametrize("tails", [1, 2])
+@pytest.mark.parametrize("alpha", [1e-10, 0.05, 0.5])
+def test_power_is_a_probability_over_a_grid(alpha, tails):
+    for effect in (-1e308, -5.0, -0.2, 0.0, 0.2, 3.0, 1e308):
+        for n in (4, 100, 10**6, 2**53):
+            pw = stats.power("individual", effect, alpha=alpha, tails=tails, n=n).power
+            assert 0.0 <= pw <= 1.0, (effect, n, pw)

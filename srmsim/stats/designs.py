@@ -25,13 +25,14 @@ ncp = effect / SE.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 
 from scipy import stats as sps
 
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 
-from . import _checks as ck
+from .effect_sizes import MAX_COUNT, _alpha, _number
 
 _ALIASES = {
     "individual": "individual",
@@ -63,12 +64,13 @@ _NOT_IMPLEMENTED = ("bira2_1c", "bira2_1r", "bira3_1r", "bira4_1r", "cra3_3r", "
                     "bcra4r3")
 
 # parameter name -> (default, kind); kind: "prob" in (0,1), "r2" in [0,1), "rho" in [0,1),
-# "count" positive, "covariates" non-negative integer; default None = required.
+# "count" a whole number >= 1 (students, clusters, blocks), "size" an average count >= 1
+# (students per cluster, schools per block), "cov" non-negative integer; default None = required.
 _PARAMS: dict[str, dict[str, tuple[float | None, str]]] = {
     "individual": {"n": (None, "count"), "p": (0.5, "prob"), "r2": (0.0, "r2"), "g1": (0, "cov")},
     "cluster2": {
         "rho": (None, "rho"),
-        "n": (None, "count"),
+        "n": (None, "size"),
         "J": (None, "count"),
         "p": (0.5, "prob"),
         "r2_level1": (0.0, "r2"),
@@ -76,7 +78,7 @@ _PARAMS: dict[str, dict[str, tuple[float | None, str]]] = {
         "g2": (0, "cov"),
     },
     "blocked_individual": {
-        "n": (None, "count"),
+        "n": (None, "size"),
         "J": (None, "count"),
         "p": (0.5, "prob"),
         "r2_level1": (0.0, "r2"),
@@ -84,8 +86,8 @@ _PARAMS: dict[str, dict[str, tuple[float | None, str]]] = {
     },
     "blocked_cluster3_fixed": {
         "rho2": (None, "rho"),
-        "n": (None, "count"),
-        "J": (None, "count"),
+        "n": (None, "size"),
+        "J": (None, "size"),
         "K": (None, "count"),
         "p": (0.5, "prob"),
         "r2_level1": (0.0, "r2"),
@@ -126,26 +128,25 @@ def _parameters(design: str, given: dict[str, float]) -> dict[str, float]:
         value = given.get(name, default)
         if value is None:
             raise SrmsimError(f"design {design!r} needs parameter {name!r}")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise SrmsimError(f"parameter {name}={value!r} must be a number") from None
+        value = _number(value, f"parameter {name}")
         ok = {
             "prob": 0 < value < 1,
             "r2": 0 <= value < 1,
             "rho": 0 <= value < 1,
-            "count": value > 0,
-            "cov": value >= 0 and value.is_integer(),
+            "count": 1 <= value <= MAX_COUNT and value.is_integer(),
+            "size": 1 <= value <= MAX_COUNT,
+            "cov": 0 <= value <= MAX_COUNT and value.is_integer(),
         }[kind]
-        if not (ok and math.isfinite(value)):
+        if not ok:
             rule = {
                 "prob": "strictly between 0 and 1",
                 "r2": "in [0, 1)",
                 "rho": "in [0, 1)",
-                "count": "positive",
-                "cov": "a whole number >= 0",
+                "count": "a whole number from 1 to 2**53 (students and clusters are counted)",
+                "size": "an average count from 1 to 2**53",
+                "cov": "a whole number from 0 to 2**53",
             }[kind]
-            raise SrmsimError(f"parameter {name}={value!r} must be {rule} (design {design!r})")
+            raise DataError(f"parameter {name}={value!r} must be {rule} (design {design!r})")
         out[name] = value
     return out
 
@@ -177,6 +178,9 @@ def _se_df(design: str, q: dict[str, float]) -> tuple[float, float]:
             f"design {design!r} leaves {df:g} degrees of freedom; add clusters/students or "
             "fewer covariates"
         )
+    if not math.isfinite(se):  # e.g. p = 1e-320: p(1-p) n underflows to 0
+        raise DataError(f"design {design!r}: the standard error overflows (p={p!r}); "
+                        "p, the share treated, is too close to 0 or 1")
     return se, df
 
 
@@ -221,10 +225,38 @@ class DesignResult:
         return self.summary()
 
 
-def _check_common(alpha: float, tails: int) -> None:
-    ck.check_alpha(alpha)
-    if tails not in (1, 2):
+_NCP_LIMIT = 1e6
+"""Beyond this |effect / SE| scipy's noncentral t returns NaN (from about 1e12) or fails to
+converge; there the normal part of T = (Z + ncp) / sqrt(V / df) is negligible (relative size
+1/ncp) and power is P(V < df (ncp / t1)^2), a chi-square probability."""
+
+
+def _check_common(alpha: object, tails: object) -> tuple[float, int]:
+    """alpha and tails as numbers; tails=True (a bool is an int) is refused, not read as 1."""
+    alpha = _alpha(alpha)
+    if isinstance(tails, bool) or tails not in (1, 2):
         raise SrmsimError(f"tails must be 1 or 2, got {tails!r}")
+    return alpha, int(tails)
+
+
+def _finite_result(what: str, *values: float) -> None:
+    """A quantile or tail probability out of scipy's range is an error, never an inf or NaN."""
+    if not all(math.isfinite(v) for v in values):
+        raise EstimationError(
+            f"{what} cannot be computed in double precision for these inputs (got "
+            f"{', '.join(f'{v:g}' for v in values)}); use a less extreme alpha, power or effect"
+        )
+
+
+def _power_at(t1: float, df: float, ncp: float, tails: int) -> float:
+    """Noncentral-t power; NaN when scipy warns its series did not converge (not trusted)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        upper = float(sps.nct.sf(t1, df, ncp))
+        lower = float(sps.nct.cdf(-t1, df, ncp)) if tails == 2 else 0.0
+    if any(issubclass(w.category, RuntimeWarning) for w in caught):
+        return math.nan
+    return upper + lower
 
 
 def mdes(
@@ -237,14 +269,21 @@ def mdes(
     (0.629006, 0.212289, 18.0)
     """
     name = design_name(design)
-    _check_common(alpha, tails)
+    alpha, tails = _check_common(alpha, tails)
+    power = _number(power, "power")
     if not 0 < power < 1:
         raise SrmsimError(f"power={power!r} must lie strictly between 0 and 1")
+    if power <= alpha / tails:
+        raise DataError(
+            f"power={power!r} must exceed alpha/tails = {alpha / tails:g}: a test rejects that "
+            "often with no effect at all, so the MDES would be 0 or negative"
+        )
     q = _parameters(name, parameters)
     se, df = _se_df(name, q)
-    t1 = float(sps.t.ppf(1 - alpha / tails, df))
+    t1 = float(sps.t.isf(alpha / tails, df))  # isf, not ppf(1 - alpha): finite for tiny alpha
     t2 = float(sps.t.ppf(power, df))
     m = (t1 + t2) * se
+    _finite_result("the MDES", t1, t2, m, m - t1 * se, m + t1 * se)
     return DesignResult(name, se, df, alpha, tails, power, m, m - t1 * se, m + t1 * se, None, None, q)
 
 
@@ -257,18 +296,26 @@ def power(
     0.349599
     """
     name = design_name(design)
-    _check_common(alpha, tails)
+    alpha, tails = _check_common(alpha, tails)
     q = _parameters(name, parameters)
     se, df = _se_df(name, q)
-    effect = ck.finite_number(effect, "effect")
+    effect = _number(effect, "effect")
     ncp = effect / se
-    t1 = float(sps.t.ppf(1 - alpha / tails, df))
-    if tails == 2:
-        pw = float(sps.nct.sf(t1, df, ncp) + sps.nct.cdf(-t1, df, ncp))
+    t1 = float(sps.t.isf(alpha / tails, df))
+    _finite_result("the critical value", t1)
+    if abs(ncp) <= _NCP_LIMIT:
+        pw = _power_at(t1, df, ncp, tails)
+    elif ncp < 0 and tails == 1:  # rejecting in the upper tail needs Z > |ncp| >= 1e6
+        pw = 0.0
+    elif t1 <= 0:  # alpha >= 0.5 one-sided: the threshold is at or below 0
+        pw = 1.0
     else:
-        pw = float(sps.nct.sf(t1, df, ncp))
+        ratio = abs(ncp) / t1
+        pw = float(sps.chi2.cdf(df * ratio * ratio, df))  # inf (overflow) gives 1
+    _finite_result(f"power at effect {effect:g} (noncentrality {ncp:g}, df {df:g})", pw)
+    pw = min(1.0, max(0.0, pw))  # sf + cdf can round to 1 + 1e-16
     return DesignResult(
-        name, se, df, alpha, tails, pw, math.nan, math.nan, math.nan, float(effect), ncp, q
+        name, se, df, alpha, tails, pw, math.nan, math.nan, math.nan, effect, ncp, q
     )
 
 
@@ -278,12 +325,15 @@ def design_effect(m: float, rho: float, cv: float = 0.0) -> float:
     ``m`` is the mean cluster size and ``cv`` the coefficient of variation of cluster sizes
     (Eldridge et al. 2006); with equal sizes this is Kish's 1 + (m - 1) rho.
     """
-    m = ck.finite_number(m, "cluster size m")
-    rho, cv = ck.finite_number(rho, "rho"), ck.finite_number(cv, "cv")
+    m = _number(m, "cluster size m")
+    rho, cv = _number(rho, "rho"), _number(cv, "cv")
     if m < 1:
         raise SrmsimError(f"cluster size m={m!r} must be at least 1")
     if not 0 <= rho <= 1:
         raise SrmsimError(f"rho={rho!r} must be in [0, 1]")
     if cv < 0:
         raise SrmsimError(f"cv={cv!r} must be non-negative")
-    return 1 + rho * ((m - 1) + m * cv**2)
+    deff = 1 + rho * ((m - 1) + m * cv * cv)  # cv**2 raises OverflowError, cv * cv is inf
+    if not math.isfinite(deff):
+        raise DataError(f"design effect overflows (m={m!r}, cv={cv!r}): m and cv are too large")
+    return deff

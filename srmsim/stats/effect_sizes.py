@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,10 +82,40 @@ class HedgesG:
         return int(eef_months(self.g))
 
 
+_LOG_MAX = math.log(np.finfo(float).max)
+
+MAX_COUNT = 2**53
+"""Largest count of students accepted: beyond it whole numbers are not exact in floating point."""
+
+
+def _number(value: object, name: str) -> float:
+    """A finite real number. Text, booleans and None are refused rather than converted:
+    float("0.05") and float(True) would turn a typo into a silently used number."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        kind = "text" if isinstance(value, str) else type(value).__name__
+        raise DataError(f"{name}={value!r} must be a number, not {kind}")
+    try:
+        number = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        raise DataError(f"{name}={value!r} is too large to be a floating-point number") from None
+    return ck.finite_number(number, name)
+
+
+def _alpha(alpha: object) -> float:
+    """check_alpha, but text ("0.05") and booleans are refused instead of converted."""
+    return ck.check_alpha(_number(alpha, "alpha"))
+
+
+def _z(alpha: float) -> float:
+    """Two-sided normal quantile; isf keeps it finite for tiny alpha (ppf(1 - 1e-17) is inf)."""
+    return float(sps.norm.isf(alpha / 2))
+
+
 def _positive(value: float, name: str) -> float:
-    if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
+    number = _number(value, name)
+    if not number > 0:
         raise SrmsimError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+    return number
 
 
 def _whole(value: float, name: str) -> int:
@@ -92,7 +123,9 @@ def _whole(value: float, name: str) -> int:
     number = _positive(value, name)
     if not number.is_integer():
         raise SrmsimError(f"{name} must be a whole number of students, got {value!r}")
-    return int(value)
+    if number > MAX_COUNT:
+        raise DataError(f"{name}={value!r} is beyond 2**53 students, where counts are not exact")
+    return int(number)
 
 
 def _cluster_term(N: float, n: float, rho: float) -> float:
@@ -121,18 +154,22 @@ def hedges_g_from_d(
     0.298329
     """
     ck.check_choice(small_sample, ("N", "h"), "small_sample")
-    alpha = ck.check_alpha(alpha)
-    d = ck.finite_number(d, "d")
+    alpha = _alpha(alpha)
+    d = _number(d, "d")
+    if abs(d) > ck.LARGEST_VALUE:  # its square enters the variance of g
+        raise DataError(f"d={d!r} is beyond +-{ck.LARGEST_VALUE:g}: not a standardised difference")
     n_t, n_c = _whole(n_t, "n_t"), _whole(n_c, "n_c")
     N = n_t + n_c
-    if N < 3:
-        raise SrmsimError(f"Hedges' g needs at least 3 students in all, got {N}")
+    _check_total(N)
     if (cluster_size is None) != (icc is None):
         raise SrmsimError("give both cluster_size and icc for the cluster adjustment, or neither")
     n, rho = 1.0, 0.0
     if cluster_size is not None and icc is not None:  # both or neither, checked above
-        n = _positive(cluster_size, "cluster_size")
-        rho = float(icc)
+        n = _number(cluster_size, "cluster_size")
+        if n < 1:
+            raise DataError(f"cluster_size={cluster_size!r} must be at least 1 (students per "
+                            "cluster, on average)")
+        rho = _number(icc, "icc")
         if not 0.0 <= rho < 1.0:
             raise SrmsimError(f"icc must be in [0, 1), got {icc!r}")
         if n > N / 2:
@@ -145,13 +182,22 @@ def hedges_g_from_d(
         )
     gamma = math.sqrt(inner)
     h = _hedges_df(N, n, rho) if small_sample == "h" else N - 2
-    omega = 1 - 3 / (4 * h - 1)  # with h = N - 2 this is 1 - 3/(4N - 9)
+    if h <= 1:  # only reachable with "h": N >= 4 gives N - 2 >= 2
+        raise DataError(
+            f"small_sample='h': Hedges' cluster degrees of freedom h = {h:.3g} <= 1, where the "
+            "correction 1 - 3/(4h - 1) is zero, negative or undefined (too few clusters for "
+            f"this ICC: cluster_size {n:g}, icc {rho:g}, N {N}); g cannot be corrected"
+        )
+    omega = 1 - 3 / (4 * h - 1)  # with h = N - 2 this is 1 - 3/(4N - 9); in (0, 1) as h > 1
     delta = gamma * d
     var = (N / (n_t * n_c)) * (1 + (n - 1) * rho) + delta**2 * _cluster_term(N, n, rho) / (
         2 * (N - 2) * ((N - 2) - 2 * (n - 1) * rho))
     g = omega * delta
     se = omega * math.sqrt(var)
-    z = float(sps.norm.ppf(1 - alpha / 2))
+    z = _z(alpha)
+    if not (math.isfinite(se) and math.isfinite(z * se)):
+        raise DataError(f"the standard error of g overflows (d={d!r}, cluster adjustment "
+                        f"{inner:.3g}): d is too large for this design")
     return HedgesG(
         g=g,
         d=float(d),
@@ -166,6 +212,36 @@ def hedges_g_from_d(
         icc=None if icc is None else rho,
         small_sample=small_sample,
     )
+
+
+def _check_total(N: int) -> None:
+    """omega = 1 - 3/(4N - 9) is 0 at N = 3 and negative below: g would be 0 or flip sign."""
+    if N <= 3:
+        raise DataError(
+            f"Hedges' g needs at least 4 students in all, got {N}: the small-sample correction "
+            "1 - 3/(4N - 9) is 0 or negative for N <= 3 (g would be 0 or change sign)"
+        )
+
+
+def _standardised(mean_t: float, mean_c: float, sd_t: float, sd_c: float, n_t: int,
+                  n_c: int) -> float:
+    """(mean_t - mean_c) / pooled SD. The SDs are scaled by the largest one that carries weight
+    (an arm of one student has none), so squares of huge SDs do not overflow and squares of tiny
+    ones do not vanish to a zero pooled SD."""
+    s = max(sd for sd, k in ((sd_t, n_t), (sd_c, n_c)) if k > 1)
+    pooled = s * math.sqrt(((n_t - 1) * (sd_t / s) ** 2 + (n_c - 1) * (sd_c / s) ** 2)
+                           / (n_t + n_c - 2))
+    diff = mean_t - mean_c
+    if not math.isfinite(diff):
+        raise DataError(f"mean_t - mean_c overflows (mean_t={mean_t!r}, mean_c={mean_c!r}); "
+                        "rescale the outcome")
+    d = diff / pooled
+    if not (math.isfinite(d) and abs(d) <= ck.LARGEST_VALUE):
+        raise DataError(
+            f"the standardised difference (mean_t - mean_c) / pooled SD = {diff!r} / {pooled!r} "
+            f"is beyond +-{ck.LARGEST_VALUE:g}: the SDs are (close to) zero for this difference"
+        )
+    return d
 
 
 def hedges_g(
@@ -187,13 +263,11 @@ def hedges_g(
     0.8
     """
     sd_t, sd_c = _positive(sd_t, "sd_t"), _positive(sd_c, "sd_c")
-    mean_t, mean_c = ck.finite_number(mean_t, "mean_t"), ck.finite_number(mean_c, "mean_c")
+    mean_t, mean_c = _number(mean_t, "mean_t"), _number(mean_c, "mean_c")
     n_t, n_c = _whole(n_t, "n_t"), _whole(n_c, "n_c")
-    if n_t + n_c < 3:
-        raise SrmsimError(f"Hedges' g needs at least 3 students in all, got {n_t + n_c}")
-    pooled = math.sqrt(((n_t - 1) * sd_t**2 + (n_c - 1) * sd_c**2) / (n_t + n_c - 2))
+    _check_total(n_t + n_c)
     return hedges_g_from_d(
-        (mean_t - mean_c) / pooled,
+        _standardised(mean_t, mean_c, sd_t, sd_c, n_t, n_c),
         n_t,
         n_c,
         cluster_size=cluster_size,
@@ -276,10 +350,10 @@ def hedges_g_data(
     return dataclasses.replace(g, rows_dropped=missing.n_dropped)
 
 
-def _months_one(es: float) -> int:
-    if not math.isfinite(es):
-        raise SrmsimError(f"effect size must be finite, got {es!r}")
-    rounded = math.floor(abs(es) * 100 + 0.5 + 1e-9) / 100  # EEF reports ES to 2 decimals
+def _months_one(value: object, name: str = "effect_size") -> int:
+    es = _number(value, name)
+    size = min(abs(es), 10.0)  # 0.96 and above is 12 months; 1e308 * 100 would overflow
+    rounded = math.floor(size * 100 + 0.5 + 1e-9) / 100  # EEF reports ES to 2 decimals
     months = 0
     for lower, m in EEF_BANDS:
         if rounded >= lower - 1e-12:
@@ -296,11 +370,13 @@ def eef_months(effect_size: float | Sequence[float] | np.ndarray) -> int | np.nd
     >>> eef_months(0.3), eef_months(-0.3), eef_months(0.01)
     (4, -4, 0)
     """
+    if isinstance(effect_size, np.ndarray) and effect_size.ndim == 0:
+        effect_size = effect_size.item()
     if np.ndim(effect_size) == 0:
-        return _months_one(float(np.asarray(effect_size)))
-    return np.array([_months_one(float(v)) for v in np.ravel(effect_size)]).reshape(
-        np.shape(effect_size)
-    )
+        return _months_one(effect_size)
+    values = np.asarray(effect_size, dtype=object)  # elements checked one by one: no text
+    months = [_months_one(v, f"effect_size[{i}]") for i, v in enumerate(values.ravel())]
+    return np.array(months, dtype=int).reshape(values.shape)
 
 
 @dataclass(frozen=True)
@@ -322,11 +398,14 @@ class BinaryEffect:
 
 
 def _counts(events: float, n: int, arm: str) -> tuple[float, int]:
-    if not (isinstance(n, int | np.integer) and n > 0):
-        raise SrmsimError(f"n_{arm} must be a positive whole number, got {n!r}")
-    if not 0 <= events <= n:
-        raise SrmsimError(f"events_{arm}={events!r} must lie between 0 and n_{arm}={n}")
-    return float(events), int(n)
+    """Events and students of one arm: both are counts of students, so whole numbers."""
+    size = _whole(n, f"n_{arm}")
+    count = _number(events, f"events_{arm}")
+    if not 0 <= count <= size:
+        raise SrmsimError(f"events_{arm}={events!r} must lie between 0 and n_{arm}={size}")
+    if not count.is_integer():
+        raise DataError(f"events_{arm}={events!r} must be a whole number of students")
+    return count, size
 
 
 def risk_difference(
@@ -344,13 +423,13 @@ def risk_difference(
     where the Wald interval collapses to zero width.
     """
     ck.check_choice(method, ("newcombe", "wald"), "method")
-    alpha = ck.check_alpha(alpha)
+    alpha = _alpha(alpha)
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
     p1, p0 = a / n1, c / n0
     rd = p1 - p0
     if method == "wald":
-        z = float(sps.norm.ppf(1 - alpha / 2))
+        z = _z(alpha)
         se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
         lo, hi = rd - z * se, rd + z * se
     else:
@@ -375,12 +454,14 @@ def risk_ratio(
     An arm with zero events makes the log ratio infinite: that is an error naming the arm unless
     ``continuity`` (e.g. 0.5, added to the events and twice to n) is asked for explicitly.
     """
-    alpha = ck.check_alpha(alpha)
+    alpha = _alpha(alpha)
     n1: float  # becomes fractional with a continuity correction
     n0: float
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
-    if not ck.finite_number(continuity, "continuity") >= 0:
+    a_raw, c_raw, n_t, n_c = a, c, int(n1), int(n0)
+    continuity = _number(continuity, "continuity")
+    if not continuity >= 0:
         raise SrmsimError(f"continuity must be >= 0, got {continuity}")
     if continuity == 0:
         for events, name in ((a, "treatment arm (events_t)"), (c, "reference arm (events_c)")):
@@ -394,19 +475,25 @@ def risk_ratio(
         a, c = a + continuity, c + continuity
         n1, n0 = n1 + 2 * continuity, n0 + 2 * continuity
         method = f"log, continuity {continuity}"
-    rr = (a / n1) / (c / n0)
+    log_rr = math.log(a / n1) - math.log(c / n0)
     se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
-    z = float(sps.norm.ppf(1 - alpha / 2))
+    half = _z(alpha) * se
+    if log_rr + half > _LOG_MAX or log_rr - half < -_LOG_MAX:  # math.exp would overflow
+        raise DataError(
+            f"risk ratio interval overflows (log RR {log_rr:.3g} +- {half:.3g}): "
+            f"continuity={continuity!r} is too small for a zero-event arm; use 0.5"
+        )
+    rr = (a / n1) / (c / n0)
     return BinaryEffect(
         "risk ratio",
         rr,
-        rr * math.exp(-z * se),
-        rr * math.exp(z * se),
-        float(events_t) / n_t,
-        float(events_c) / n_c,
-        float(events_t),
+        rr * math.exp(-half),
+        rr * math.exp(half),
+        a_raw / n_t,
+        c_raw / n_c,
+        a_raw,
         int(n_t),
-        float(events_c),
+        c_raw,
         int(n_c),
         alpha,
         method,
@@ -446,12 +533,12 @@ def nnt(
             raise SrmsimError("nnt() needs a risk difference, not a " + risk_diff.measure)
         rd, ci_low, ci_high = risk_diff.estimate, risk_diff.ci_low, risk_diff.ci_high
     else:
-        rd = ck.finite_number(risk_diff, "risk difference")
+        rd = _number(risk_diff, "risk difference")
     if not -1.0 <= rd <= 1.0:
         raise SrmsimError(f"a risk difference lies between -1 and 1, got {rd!r}")
     if ci_low is not None and ci_high is not None:
-        ci_low = ck.finite_number(ci_low, "ci_low")
-        ci_high = ck.finite_number(ci_high, "ci_high")
+        ci_low = _number(ci_low, "ci_low")
+        ci_high = _number(ci_high, "ci_high")
         if not ci_low <= rd <= ci_high:
             raise SrmsimError(f"the interval ({ci_low}, {ci_high}) must contain the risk "
                               f"difference {rd}")
@@ -553,29 +640,48 @@ def cost_per_outcome(
     outcomes on the same basis (e.g. the reduction in persistent-absence risk per student, or
     cases avoided in total). When the policy gains nothing (gain <= 0) there is no finite cost per
     outcome: the value is infinite and ``dominated`` is True (with a note), never a negative ratio.
-    A gain interval that excludes 0 gives a cost interval; one that includes 0 gives an upper
-    bound of infinity.
+    A gain interval that excludes 0 gives a cost interval. The interval is the range of
+    ``cost / g`` over the gains g > 0 in the gain interval: when that interval reaches 0 the
+    ratio is unbounded, upwards for a positive cost (+infinity) and downwards for a saving
+    (-infinity); a gain of 0 or less has no cost per outcome (infinite, as the estimate).
     """
-    cost, gain = float(cost), float(gain)
-    if not (math.isfinite(cost) and math.isfinite(gain)):
-        raise SrmsimError(f"cost and gain must be finite, got cost={cost!r}, gain={gain!r}")
-    if gain <= 0:
-        note = "no outcome gained (gain <= 0): cost per outcome is infinite, policy is dominated"
-        return CostPerOutcome(math.inf, math.inf, math.inf, cost, gain, True, note)
-    value = cost / gain
-    lo = hi = math.nan
-    note = "policy saves money while gaining outcomes (dominant)" if cost < 0 else ""
+    cost, gain = _number(cost, "cost"), _number(gain, "gain")
+    g_lo = g_hi = math.nan
     if gain_ci is not None:
         if not (isinstance(gain_ci, tuple | list) and len(gain_ci) == 2):
             raise SrmsimError(f"gain_ci must be (low, high), got {gain_ci!r}")
-        g_lo = ck.finite_number(gain_ci[0], "gain_ci low")
-        g_hi = ck.finite_number(gain_ci[1], "gain_ci high")
+        g_lo = _number(gain_ci[0], "gain_ci low")
+        g_hi = _number(gain_ci[1], "gain_ci high")
         if not g_lo <= gain <= g_hi:  # a NaN bound once gave a zero-width interval
             raise SrmsimError(f"gain_ci {tuple(gain_ci)!r} must run from low to high around "
                               f"the gain {gain!r}")
-        hi = math.inf if g_lo <= 0 else cost / g_lo
-        lo = cost / g_hi
-        if g_lo <= 0:
-            note = (note + "; " if note else "") + "gain CI includes 0: no finite upper bound"
-        lo, hi = min(lo, hi), max(lo, hi)
+    if gain <= 0:
+        note = "no outcome gained (gain <= 0): cost per outcome is infinite, policy is dominated"
+        lo = hi = math.inf
+        if gain_ci is not None and g_hi > 0:  # some gains in the interval are positive
+            lo = _ratio(cost, g_hi) if cost > 0 else 0.0 if cost == 0 else -math.inf
+            note += f"; gain CI reaches {g_hi:g}, so the interval starts at {lo:g}"
+        return CostPerOutcome(math.inf, lo, hi, cost, gain, True, note)
+    value = _ratio(cost, gain)
+    lo = hi = math.nan
+    note = "policy saves money while gaining outcomes (dominant)" if cost < 0 else ""
+    if gain_ci is not None:
+        if g_lo > 0:
+            lo, hi = sorted((_ratio(cost, g_lo), _ratio(cost, g_hi)))
+        else:  # cost / g runs to +-infinity (0 at zero cost) as g falls to 0
+            near_zero = math.copysign(math.inf, cost) if cost != 0 else 0.0
+            lo, hi = sorted((near_zero, _ratio(cost, g_hi)))
+            bound = "upper" if cost > 0 else "lower" if cost < 0 else "other"
+            what = (f"no finite {bound} bound" if cost != 0
+                    else "the policy may gain nothing, at no cost")
+            note = (note + "; " if note else "") + f"gain CI includes 0: {what}"
     return CostPerOutcome(value, lo, hi, cost, gain, False, note)
+
+
+def _ratio(cost: float, gain: float) -> float:
+    """cost / gain for gain > 0, refused when it overflows (a tiny gain) instead of inf."""
+    value = cost / gain
+    if not math.isfinite(value):
+        raise DataError(f"cost / gain = {cost!r} / {gain!r} overflows: rescale cost or gain "
+                        "(e.g. thousands of pounds, cases per 1000 students)")
+    return value
