@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from srmsim import stats
-from srmsim.errors import DataError, SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.stats import StatsWarning
 
 COHORTS = (4, 6, 8, np.inf)  # first treated term; inf = never treated
 PERIODS = np.arange(1, 11)
@@ -254,3 +255,85 @@ def test_group_time_results_do_not_depend_on_row_order():
     twfe = [stats.did_twfe(p, "y", "u", "t", "g").estimate
             for p in (panel, panel.sample(frac=1, random_state=2))]
     assert twfe[0] == twfe[1]
+
+
+# ---- exact fits, degenerate panels and argument checks (fuzzing report) ------------------------
+
+
+def _noiseless_panel() -> pd.DataFrame:
+    """y = unit effect + time trend + 0.5 once treated, with no noise: TWFE reproduces it."""
+    rows = [(u, t, 3.0 if u >= 4 else np.nan, u + 0.1 * t + 0.5 * (u >= 4 and t >= 3))
+            for u in range(8) for t in range(1, 5)]
+    return pd.DataFrame(rows, columns=["unit", "time", "g", "y"])
+
+
+def test_exact_fits_are_refused_not_given_round_off_standard_errors():
+    """TWFE reported se 7e-17 (p 4e-109), group-time se 1e-16 (p 2e-49) on a noiseless panel."""
+    p = _noiseless_panel()
+    with pytest.raises(EstimationError, match="did_twfe: the model reproduces the outcome"):
+        stats.did_twfe(p, "y", "unit", "time", "g")
+    with pytest.raises(EstimationError,
+                       match="did_group_time: the model reproduces the outcome exactly"):
+        stats.did_group_time(p, "y", "unit", "time", "g", n_boot=99)
+
+
+def test_two_by_two_and_two_unit_panels_have_no_standard_error():
+    """A 2 x 2 DiD returned se 0.0, p 0.0 and CI [2.3, 2.3]; with two units and more periods the
+    two clusters' scores cancel and the SE was 4e-17."""
+    two_by_two = pd.DataFrame({"u": [0, 0, 1, 1], "t": [1, 2, 1, 2], "g": [2, 2, np.nan, np.nan],
+                               "y": [1.0, 3.3, 0.5, 0.5]})
+    with pytest.raises(EstimationError, match=r"4 rows for 2 unit and 2 period effects.*2 x 2"):
+        stats.did_twfe(two_by_two, "y", "u", "t", "g")
+    rng = np.random.default_rng(1)
+    rows = [(u, t, 3.0 if u == 0 else np.nan, rng.normal()) for u in range(2) for t in range(1, 6)]
+    two_units = pd.DataFrame(rows, columns=["u", "t", "g", "y"])
+    with pytest.raises(EstimationError, match="cluster-robust variance is zero up to round-off"):
+        stats.did_twfe(two_units, "y", "u", "t", "g")
+
+
+def test_group_time_effects_without_spread_in_their_arms_have_no_standard_error():
+    """Noise only from period 3 on: the pre-period cell (2 vs 1) has no spread, so its SE is
+    missing (with a warning) instead of 1e-17; the post-period effects keep theirs."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(12):
+        g, level = (3.0 if u < 6 else np.nan), rng.normal()
+        for t in range(1, 6):
+            rows.append((u, t, g, level + 0.1 * t + 0.5 * (u < 6 and t >= 3)
+                         + (rng.normal() if t >= 3 else 0.0)))
+    p = pd.DataFrame(rows, columns=["u", "t", "g", "y"])
+    with pytest.warns(StatsWarning, match="no variation within their treated and control arms"):
+        res = stats.did_group_time(p, "y", "u", "t", "g", n_boot=99)
+    es = res.event_study.set_index("event_time")
+    assert np.isnan(es.loc[-1, "se"]) and np.isnan(es.loc[-1, "p_value"])
+    assert (es.loc[0:, "se"] > 0.1).all() and np.isfinite(res.overall["se"])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"seed": -1}, r"seed=-1 is out of range: it must be from 0 to 2\*\*63 - 1"),
+    ({"seed": 2**63}, r"seed=9223372036854775808 is out of range"),
+    ({"seed": 2.5}, r"seed must be a whole number from 0 to 2\*\*63 - 1, got 2.5"),
+    ({"seed": True}, r"seed must be a whole number .* got True"),
+    ({"n_boot": 10**9}, r"n_boot=1000000000 is out of range: it must be from 50 to 100,000"),
+    ({"n_boot": 49}, r"n_boot=49 is out of range"),
+    ({"n_boot": 99.0}, r"n_boot must be a whole number from 50 to 100,000, got 99.0"),
+])
+def test_group_time_refuses_bad_seed_and_n_boot_by_name(kwargs, message):
+    """seed=-1 and 2.5 escaped as raw ValueError/TypeError; n_boot=10**9 asked for 60 GiB."""
+    p = staggered(2, per_cohort=3)
+    with pytest.raises(SrmsimError, match=message):
+        stats.did_group_time(p, "y", "school", "term", "first_term", **kwargs)
+
+
+def test_group_time_band_is_the_same_whatever_the_bootstrap_chunk(monkeypatch):
+    """Multiplier draws are made in chunks (memory); the draws and the band must not change."""
+    from srmsim.stats import did
+
+    p = staggered(3, per_cohort=4)
+    whole = stats.did_group_time(p, "y", "school", "term", "first_term", n_boot=250,
+                                 seed=np.int64(2**63 - 1))
+    monkeypatch.setattr(did, "_BOOT_CHUNK", 7)
+    chunked = stats.did_group_time(p, "y", "school", "term", "first_term", n_boot=250,
+                                   seed=2**63 - 1)
+    pd.testing.assert_frame_equal(whole.event_study, chunked.event_study, check_exact=True)
+    assert whole.seed == 2**63 - 1 and isinstance(whole.seed, int)

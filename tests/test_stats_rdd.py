@@ -149,3 +149,59 @@ def test_binned_plot_refuses_absurd_bin_counts_before_allocating():
             stats.rdd_plot(df, "y", "x", 0.0, bins=bins)
     with pytest.raises(SrmsimError, match="bins must be"):
         stats.rdd(df, "y", "x", 0.0).plot(bins=10**9)
+
+
+# ---- exact fits, discrete running variables and cutoffs (fuzzing report) ----------------------
+
+
+def test_exact_fits_are_refused_not_given_round_off_standard_errors():
+    """An outcome exactly linear each side got se 7e-16 and p = 0 (robust p = 0 too)."""
+    x = np.linspace(-1, 1, 200)
+    linear = pd.DataFrame({"x": x, "y": 1 + 0.5 * x + 0.4 * (x < 0)})
+    exact = r"rdd \(local linear fit .*\): the model reproduces the outcome exactly"
+    with pytest.raises(EstimationError, match=exact):
+        stats.rdd(linear, "y", "x", 0.0, bandwidth=0.5)
+    quadratic = linear.assign(y=linear["y"] + x**2)  # only the robust local quadratic is exact
+    with pytest.raises(EstimationError, match=r"local quadratic .* reproduces the outcome exactly"):
+        stats.rdd(quadratic, "y", "x", 0.0, bandwidth=0.5)
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_discrete_running_variable_with_too_few_values_is_refused(seed):
+    """Two values below the cutoff: the local quadratic is singular. It returned a robust estimate
+    of -2.5 with SE 5e6 (seed 0), or a raw 'math domain error' (seed 4)."""
+    x = np.repeat([-2.0, -1.0, 0.0, 1.0, 2.0], 20)
+    y = x + 0.5 * (x < 0) + np.random.default_rng(seed).normal(size=x.size)
+    df = pd.DataFrame({"x": x, "y": y})
+    with pytest.raises(EstimationError, match=r"'x' takes only 2 distinct value\(s\) below the "
+                       r"cutoff within the bandwidth 2.5; a local quadratic .* needs at least 3"):
+        stats.rdd(df, "y", "x", 0.0, bandwidth=2.5)
+    with pytest.raises(EstimationError, match="a local linear fit needs at least 2"):
+        stats.rdd(df, "y", "x", 0.0, bandwidth=1.5, kernel="uniform")
+    with pytest.raises(EstimationError, match="IK bandwidth: .* distinct values .* bandwidth="):
+        stats.rdd(df, "y", "x", 0.0)  # the IK rule's cubic was a minimum-norm guess too
+
+
+def test_discrete_running_variable_with_enough_values_is_estimated():
+    x = np.repeat(np.arange(-6.0, 7.0), 30)
+    y = x + 2.0 * (x < 0) + np.random.default_rng(1).normal(size=x.size)
+    res = stats.rdd(pd.DataFrame({"x": x, "y": y}), "y", "x", 0.0, bandwidth=5)
+    assert res.ci_low < 2.0 < res.ci_high and res.robust_ci_low < 2.0 < res.robust_ci_high
+    assert 0 < res.robust_se < 2
+
+
+def test_ik_bandwidth_reads_the_cutoff_as_rdd_does():
+    """None gave a raw TypeError and "20" a UFuncTypeError; rdd accepts numeric text."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(10, 30, 600)
+    y = 0.1 * x + (x >= 20) + rng.normal(0, 0.5, 600)
+    for bad in (None, "twenty", [20]):
+        with pytest.raises(SrmsimError, match="cutoff must be a number"):
+            stats.ik_bandwidth(x, y, bad)
+    assert stats.ik_bandwidth(x, y, "20") == stats.ik_bandwidth(x, y, 20.0)
+    df = pd.DataFrame({"x": x, "y": y})
+    assert stats.rdd(df, "y", "x", "20").bandwidth == stats.ik_bandwidth(x, y, 20)
+    with pytest.raises(SrmsimError, match="cutoff must be a number, got None"):
+        stats.rdd_plot(df, "y", "x", None)
+    with pytest.raises(SrmsimError, match="bandwidth must be a positive number"):
+        stats.rdd_plot(df, "y", "x", 20, bandwidth="wide")

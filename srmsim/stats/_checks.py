@@ -10,6 +10,7 @@ can report what it left out.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -353,25 +354,44 @@ def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
     return value
 
 
+MAX_COUNT = 2**53
+"""Largest count accepted (students, clusters): beyond it whole numbers are not exact in a float."""
+
+
 def finite_number(value: object, name: str) -> float:
-    """A finite number, or an error naming the argument (NaN in would be a NaN out, silently)."""
+    """A finite real number, or an error naming the argument: NaN in would be a NaN out, silently.
+    Text, booleans and None are refused rather than converted (float("0.05") and float(True)
+    would turn a typo into a number used without a word)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        kind = "text" if isinstance(value, str) else type(value).__name__
+        raise DataError(f"{name}={value!r} must be a number, not {kind}")
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SrmsimError(f"{name}={value!r} must be a number") from None
+        number = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        raise DataError(f"{name}={value!r} is too large to be a floating-point number") from None
     if not math.isfinite(number):
-        raise SrmsimError(f"{name}={value!r} must be a finite number")
+        raise DataError(f"{name}={value!r} must be a finite number")
     return number
 
 
-def check_alpha(alpha: float) -> float:
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise SrmsimError(f"alpha={alpha!r} must be a number strictly between 0 and 1") from None
+def whole_number(value: object, name: str, low: int, high: int, why: str = "") -> int:
+    """A count or a seed: an int (numpy ints too) from ``low`` to ``high``. Booleans are refused
+    (True is not one run), and so are 2.5 and -1, which numpy met with a raw TypeError or
+    ValueError."""
+    top = "2**63 - 1" if high == 2**63 - 1 else f"{high:,}"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise SrmsimError(f"{name} must be a whole number from {low} to {top}, got {value!r}")
+    if not low <= int(value) <= high:
+        raise SrmsimError(f"{name}={value!r} is out of range: it must be from {low} to {top}{why}")
+    return int(value)
+
+
+def check_alpha(alpha: object) -> float:
+    """The significance level: a number strictly between 0 and 1 (text and booleans refused)."""
+    value = finite_number(alpha, "alpha")
     if not 0.0 < value < 1.0:
         raise SrmsimError(f"alpha={alpha!r} must lie strictly between 0 and 1")
-    return float(alpha)
+    return value
 
 
 def dummies(values: pd.Series, prefix: str, levels: Sequence[str]) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from scipy import stats as sps
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 
-from .effect_sizes import MAX_COUNT, _alpha, _number
+from . import _checks as ck
 
 _ALIASES = {
     "individual": "individual",
@@ -128,14 +128,14 @@ def _parameters(design: str, given: dict[str, float]) -> dict[str, float]:
         value = given.get(name, default)
         if value is None:
             raise SrmsimError(f"design {design!r} needs parameter {name!r}")
-        value = _number(value, f"parameter {name}")
+        value = ck.finite_number(value, f"parameter {name}")
         ok = {
             "prob": 0 < value < 1,
             "r2": 0 <= value < 1,
             "rho": 0 <= value < 1,
-            "count": 1 <= value <= MAX_COUNT and value.is_integer(),
-            "size": 1 <= value <= MAX_COUNT,
-            "cov": 0 <= value <= MAX_COUNT and value.is_integer(),
+            "count": 1 <= value <= ck.MAX_COUNT and value.is_integer(),
+            "size": 1 <= value <= ck.MAX_COUNT,
+            "cov": 0 <= value <= ck.MAX_COUNT and value.is_integer(),
         }[kind]
         if not ok:
             rule = {
@@ -233,7 +233,7 @@ converge; there the normal part of T = (Z + ncp) / sqrt(V / df) is negligible (r
 
 def _check_common(alpha: object, tails: object) -> tuple[float, int]:
     """alpha and tails as numbers; tails=True (a bool is an int) is refused, not read as 1."""
-    alpha = _alpha(alpha)
+    alpha = ck.check_alpha(alpha)
     if isinstance(tails, bool) or tails not in (1, 2):
         raise SrmsimError(f"tails must be 1 or 2, got {tails!r}")
     return alpha, int(tails)
@@ -270,7 +270,7 @@ def mdes(
     """
     name = design_name(design)
     alpha, tails = _check_common(alpha, tails)
-    power = _number(power, "power")
+    power = ck.finite_number(power, "power")
     if not 0 < power < 1:
         raise SrmsimError(f"power={power!r} must lie strictly between 0 and 1")
     if power <= alpha / tails:
@@ -299,7 +299,7 @@ def power(
     alpha, tails = _check_common(alpha, tails)
     q = _parameters(name, parameters)
     se, df = _se_df(name, q)
-    effect = _number(effect, "effect")
+    effect = ck.finite_number(effect, "effect")
     ncp = effect / se
     t1 = float(sps.t.isf(alpha / tails, df))
     _finite_result("the critical value", t1)
@@ -325,8 +325,8 @@ def design_effect(m: float, rho: float, cv: float = 0.0) -> float:
     ``m`` is the mean cluster size and ``cv`` the coefficient of variation of cluster sizes
     (Eldridge et al. 2006); with equal sizes this is Kish's 1 + (m - 1) rho.
     """
-    m = _number(m, "cluster size m")
-    rho, cv = _number(rho, "rho"), _number(cv, "cv")
+    m = ck.finite_number(m, "cluster size m")
+    rho, cv = ck.finite_number(rho, "rho"), ck.finite_number(cv, "cv")
     if m < 1:
         raise SrmsimError(f"cluster size m={m!r} must be at least 1")
     if not 0 <= rho <= 1:

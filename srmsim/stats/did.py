@@ -37,11 +37,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.argtypes import MAX_SEED
+from srmsim.errors import DataError, EstimationError
 from srmsim.figures import new_figure, save
 
 from . import _checks as ck
 from ._inference import wald
+
+MAX_BOOT = 100_000
+"""Most multiplier-bootstrap draws for the simultaneous band: the Monte-Carlo error of its 95%
+quantile is already about 1% at 10,000; 10**9 draws once asked for 60 GiB of weights."""
+_BOOT_CHUNK = 10_000  # draws made at a time, so memory stays at chunk x clusters
+_ROUND_OFF = 1e-10  # relative size below which a standard error is round-off, not evidence
 
 
 def _constant_within_unit(data: pd.DataFrame, col: str, what: str, unit: str,
@@ -197,17 +204,26 @@ def did_twfe(
     beta = float(dt @ yt) / sxx
     e = yt - beta * dt
     G, N, T = int(c.max()) + 1, len(e), int(t.max()) + 1
+    n_units = int(u.max()) + 1
+    _require_twfe_residuals(e, data["_y"].to_numpy(), n_units, T)
     if G < 2:
         raise EstimationError("cluster-robust SEs need at least 2 clusters; found 1")
+    nested = data.groupby("_u")["_c"].nunique().max() == 1
+    k = 1 + (T - 1) + (0 if nested else int(u.max()))
+    scores = np.bincount(c, weights=dt * e, minlength=G)
+    var = float(scores @ scores) / sxx**2 * (G / (G - 1)) * ((N - 1) / max(N - k, 1))
+    model_var = float(e @ e) / sxx / max(N - n_units - T, 1)
+    if var <= _ROUND_OFF**2 * model_var:
+        raise EstimationError(
+            f"did_twfe: the cluster-robust variance is zero up to round-off: the {G} clusters' "
+            "scores cancel (with two units they always do), so no standard error can be "
+            "estimated; more units (clusters) are needed"
+        )
     treated_clusters = np.unique(c[D > 0]).size
     if treated_clusters < 2:
         ck.warn(f"only {treated_clusters} treated cluster: CR1 standard errors with one treated "
                 "cluster are far too small (its own shocks are read as the effect; MacKinnon & "
                 "Webb 2017); treat the interval as unreliable", notes)
-    nested = data.groupby("_u")["_c"].nunique().max() == 1
-    k = 1 + (T - 1) + (0 if nested else int(u.max()))
-    scores = np.bincount(c, weights=dt * e, minlength=G)
-    var = float(scores @ scores) / sxx**2 * (G / (G - 1)) * ((N - 1) / max(N - k, 1))
     se = math.sqrt(var)
     lo, hi, p = (float(v) for v in wald(beta, se, G - 1, alpha))
     ever = data.groupby("_u")["_g"].first()
@@ -219,13 +235,29 @@ def did_twfe(
         p_value=p,
         df=float(G - 1),
         n=N,
-        n_units=int(u.max()) + 1,
+        n_units=n_units,
         n_clusters=G,
         n_treated_units=int(np.isfinite(ever).sum()),
         alpha=alpha,
         missing=missing,
         notes=tuple(notes),
     )
+
+
+def _require_twfe_residuals(e: np.ndarray, y: np.ndarray, n_units: int, n_periods: int) -> None:
+    """No residual, no standard error: a 2 x 2 DiD (one row per cell) uses every row for its
+    unit, period and treatment terms, and a noiseless panel is reproduced exactly."""
+    try:
+        ck.require_residual_variation(e, y, "did_twfe")
+    except EstimationError:
+        if e.size <= n_units + n_periods:
+            raise EstimationError(
+                f"did_twfe: {e.size} rows for {n_units} unit and {n_periods} period effects plus "
+                "the treatment: the model reproduces the outcome exactly and no residual is left, "
+                "so no standard error can be estimated (a 2 x 2 DiD is a point estimate only); "
+                "more units are needed"
+            ) from None
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,6 +358,26 @@ def _warn_few_treated_clusters(cohort_member, onehot, cohort_periods, notes) -> 
         ck.warn(f"cohort(s) first treated in {', '.join(lone)} have a single cluster: their "
                 "ATT(g, t) have no standard error, and neither has any aggregate they enter",
                 notes)
+
+
+def _require_within_arm_variation(cells: _Cells, y: np.ndarray) -> None:
+    """Every ATT(g, t) SE rests on how units' changes spread around their arm's mean change; if
+    none do (a noiseless panel) the SEs are round-off (1e-16, p = 1e-49), so refuse."""
+    T, C, D = cells.treated, cells.control, cells.delta
+    m_t = (T * D).sum(axis=1) / T.sum(axis=1)
+    m_c = (C * D).sum(axis=1) / C.sum(axis=1)
+    spread = T * (D - m_t[:, None]) + C * (D - m_c[:, None])
+    ck.require_residual_variation(spread[(T + C) > 0], y, "did_group_time")
+
+
+def _sup_t(rng: np.random.Generator, n_boot: int, infl: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """Largest |t| over event times per multiplier draw; drawn in chunks so memory stays at
+    chunk x clusters (same draws, in the same order, as one big matrix)."""
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, _BOOT_CHUNK):
+        V = _mammen(rng, min(_BOOT_CHUNK, n_boot - start), infl.shape[1])
+        out[start:start + V.shape[0]] = np.abs(V @ infl.T / se).max(axis=1)
+    return out
 
 
 def _mammen(rng: np.random.Generator, n_boot: int, n_clusters: int) -> np.ndarray:
@@ -431,13 +483,16 @@ def did_group_time(
     Event-study columns: event_time, estimate, se, ci_low, ci_high, p_value, df, band_low,
     band_high (simultaneous sup-t band over event times), n_cohorts. ``n_boot`` and ``seed``
     set the multiplier bootstrap behind the band; SEs and pointwise intervals are analytic.
-    A cohort with a single cluster has no SE (a :class:`StatsWarning` says so).
+    A cohort with a single cluster has no SE (a :class:`StatsWarning` says so), nor has an
+    effect whose arms' changes do not vary (its SE would be round-off). ``n_boot`` is 50 to
+    ``MAX_BOOT`` (100,000); ``seed`` a whole number from 0 to 2**63 - 1.
     """
     ck.check_choice(control, ("never", "notyet"), "control")
     ck.check_choice(base_period, ("varying", "universal"), "base_period")
     alpha = ck.check_alpha(alpha)
-    if not (isinstance(n_boot, int | np.integer) and n_boot >= 50):
-        raise SrmsimError(f"n_boot must be a whole number >= 50, got {n_boot!r}")
+    n_boot = ck.whole_number(n_boot, "n_boot", 50, MAX_BOOT, " (more draws do not sharpen the "
+                           "band's quantile, only cost time and memory)")
+    seed = ck.whole_number(seed, "seed", 0, MAX_SEED)
     data, missing, notes = _prepare(df, outcome, unit, time, first_treated, cluster, "first_treated")
     cells_mean = data.groupby(["_u", "_t"], sort=True)["_y"].mean()
     if len(cells_mean) < len(data):
@@ -529,6 +584,8 @@ def did_group_time(
     onehot[np.arange(len(units)), c_codes] = 1.0
     _warn_few_treated_clusters(cohort_member, onehot, [periods[k] for k in cohorts], notes)
 
+    y_all = data["_y"].to_numpy()
+    _require_within_arm_variation(cells, y_all)
     att, psi = _cell_influence(cells, onehot)
     share = cohort_member.sum(axis=1) / usable.sum()
     # influence of the estimated cohort shares: (1{unit in cohort} - share) / N
@@ -539,9 +596,15 @@ def did_group_time(
     ev = np.array(event_key)
     event_times = np.unique(ev)
 
+    scale = float(np.abs(y_all - y_all.mean()).max())
+    round_off: list[float] = []
+
     def infer(est: float, infl: np.ndarray) -> dict[str, float]:
         var, dof = _variance_and_df(infl, c_codes, arms)
         se = math.sqrt(var) if var >= 0 else math.nan
+        if se <= _ROUND_OFF * scale:  # no spread within its arms: no SE, not a 1e-16 one
+            round_off.append(est)
+            se = math.nan
         lo, hi, p = (float(v) for v in wald(est, se, dof, alpha))
         if not math.isfinite(se):
             lo = hi = p = math.nan
@@ -570,13 +633,12 @@ def did_group_time(
 
     # simultaneous band: multiplier bootstrap of the sup-t statistic over event times
     rng = np.random.default_rng(seed)
-    V = _mammen(rng, int(n_boot), n_clusters)
     cluster_infl = es_infl @ onehot  # event times x clusters
     se_es = event_study["se"].to_numpy()
     ok = np.isfinite(se_es) & (se_es > 0)
     band_crit = math.nan
     if ok.any():
-        tmax = np.abs(V @ cluster_infl[ok].T / se_es[ok]).max(axis=1)
+        tmax = _sup_t(rng, n_boot, cluster_infl[ok], se_es[ok])
         q = float(np.quantile(tmax, 1 - alpha))
         df_band = float(np.nanmin(event_study["df"].to_numpy()[ok]))
         # the bootstrap quantile is on the normal scale; the same tail probability on t(df)
@@ -600,6 +662,10 @@ def did_group_time(
         notes.append("no post-treatment cell is estimable: no overall ATT")
         nan = dict.fromkeys(("estimate", "se", "ci_low", "ci_high", "p_value", "df"), math.nan)
         rows += [{"aggregate": "simple", **nan}, {"aggregate": "dynamic", **nan}]
+    if round_off:
+        ck.warn(f"{len(round_off)} effect(s) or aggregate(s) have no variation within their "
+                "treated and control arms: their standard error is zero up to round-off and is "
+                "reported as missing (NaN)", notes)
     aggregates = pd.DataFrame(rows).set_index("aggregate")
     overall = aggregates.loc["simple"].copy()
     overall.name = "overall ATT"
@@ -611,8 +677,8 @@ def did_group_time(
         aggregates=aggregates,
         control=control,
         base_period=base_period,
-        n_boot=int(n_boot),
-        seed=int(seed),
+        n_boot=n_boot,
+        seed=seed,
         alpha=alpha,
         n_units=int(usable.sum()),
         n_clusters=n_clusters,

@@ -57,15 +57,52 @@ def _kernel(u: np.ndarray, kernel: str) -> np.ndarray:
     return np.where(a < 1, w, 0.0)
 
 
-def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _full_rank(X: np.ndarray) -> bool:
+    """Rank of the design with columns scaled to unit length (x**3 on a wide scale is not a
+    reason to call it singular; two distinct x values under a quadratic is)."""
+    norms = np.sqrt((X**2).sum(axis=0))
+    norms[norms == 0] = 1.0
+    return int(np.linalg.matrix_rank(X / norms)) == X.shape[1]
+
+
+def _lstsq(X: np.ndarray, y: np.ndarray, singular: str) -> np.ndarray:
+    """Least squares that refuses a singular design (lstsq would return its minimum-norm answer,
+    an arbitrary number); ``singular`` says which fit and what to do."""
     with np.errstate(all="ignore"):
         if not np.all(np.isfinite(X)):
             raise EstimationError("local polynomial terms overflow: rescale the running variable")
         try:
+            if not _full_rank(X):
+                raise EstimationError(singular)
             return np.linalg.lstsq(X, y, rcond=None)[0]
         except np.linalg.LinAlgError:
             raise EstimationError("local polynomial fit failed (singular or overflowing "
                                   "terms): rescale the running variable") from None
+
+
+def _as_cutoff(cutoff: object) -> float:
+    """rdd, rdd_plot and ik_bandwidth read a cutoff alike: a finite number (numeric text too)."""
+    try:
+        value = float(cutoff)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise SrmsimError(f"cutoff must be a number, got {cutoff!r}") from None
+    if not math.isfinite(value):
+        raise SrmsimError(f"cutoff must be a finite number, got {cutoff!r}")
+    return value
+
+
+def _as_bandwidth(bandwidth: object) -> float:
+    try:
+        h = float(bandwidth)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        h = math.nan
+    if not (math.isfinite(h) and h > 0):
+        raise SrmsimError(f"bandwidth must be a positive number, got {bandwidth!r}")
+    return h
+
+
+def _distinct(x: np.ndarray) -> int:
+    return int(np.unique(x).size)
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
@@ -103,8 +140,12 @@ def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
 def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "triangular") -> float:
     """Imbens-Kalyanaraman (2012) MSE-optimal bandwidth for local linear RD (see module doc)."""
     ck.check_choice(kernel, tuple(KERNEL_CONSTANTS), "kernel")
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    _check_xy(x, y, float(cutoff))
+    cutoff = _as_cutoff(cutoff)
+    try:
+        x, y = np.asarray(x, float), np.asarray(y, float)
+    except (TypeError, ValueError):
+        raise DataError("running variable and outcome must be arrays of numbers") from None
+    _check_xy(x, y, cutoff)
     N = x.size
     left, right = x < cutoff, x >= cutoff
     n_l, n_r = int(left.sum()), int(right.sum())
@@ -129,7 +170,10 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
     mid = (x >= med_l) & (x <= med_r)
     xc = x[mid] - cutoff
     X3 = np.column_stack([np.ones(xc.size), (x[mid] >= cutoff), xc, xc**2, xc**3])
-    m3 = 6 * _lstsq(X3, y[mid])[4]
+    m3 = 6 * _lstsq(X3, y[mid], (
+        f"IK bandwidth: the running variable takes only {_distinct(x[mid])} distinct values "
+        "between the medians of the two sides, too few for the IK rule's global cubic: give "
+        "bandwidth= explicitly"))[4]
     m3sq = max(m3**2, 0.01)
     h2_l = 3.56 * (s2_l / (f_c * m3sq)) ** (1 / 7) * n_l ** (-1 / 7)
     h2_r = 3.56 * (s2_r / (f_c * m3sq)) ** (1 / 7) * n_r ** (-1 / 7)
@@ -142,7 +186,10 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
                 "floor on m3^2, as in R's rdd, depends on the units of x: on a very wide scale "
                 "give bandwidth= or rescale the running variable)")
         d = x[sel] - cutoff
-        coef = _lstsq(np.column_stack([np.ones(d.size), d, d**2]), y[sel])
+        coef = _lstsq(np.column_stack([np.ones(d.size), d, d**2]), y[sel], (
+            f"IK bandwidth: the running variable takes only {_distinct(d)} distinct value(s) on "
+            "one side within the IK rule's pilot bandwidth; its local quadratic needs at least 3: "
+            "give bandwidth= explicitly"))
         return 2 * coef[2], int(sel.sum())
 
     m2_l, n2_l = second_derivative(left, cutoff - h2_l, cutoff)
@@ -155,25 +202,44 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
     return float(h)
 
 
+def _require_distinct_sides(xc: np.ndarray, order: int, running: str, h: float) -> None:
+    """A polynomial of order p each side needs p + 1 distinct x values there: a discrete running
+    variable with fewer makes the fit singular (it once gave a robust estimate with SE 5e6, or a
+    negative variance)."""
+    fit = "local linear fit" if order == 1 else "local quadratic (robust bias-corrected) fit"
+    for name, side in (("below", xc < 0), ("at or above", xc >= 0)):
+        k = _distinct(xc[side])
+        if k < order + 1:
+            raise EstimationError(
+                f"running variable {running!r} takes only {k} distinct value(s) {name} the "
+                f"cutoff within the bandwidth {h:.4g}; a {fit} needs at least {order + 1} "
+                "(widen the bandwidth)"
+            )
+
+
 def _local_fit(
     xc: np.ndarray, y: np.ndarray, treated: np.ndarray, w: np.ndarray, codes: np.ndarray, order: int
 ) -> tuple[float, float, int]:
     """Jump (treated minus untreated limit) and its CR1/HC1 SE from a weighted local polynomial."""
+    fit = "local linear fit" if order == 1 else "local quadratic (robust bias-corrected) fit"
     cols = [np.ones(xc.size), treated]
     for p in range(1, order + 1):
         cols += [xc**p, treated * xc**p]
     X = np.column_stack(cols)
     sw = np.sqrt(w)
     Xw, yw = X * sw[:, None], y * sw
-    XtWX = Xw.T @ Xw
-    try:
-        bread = np.linalg.inv(XtWX)
-    except np.linalg.LinAlgError:
-        raise EstimationError("local regression is singular: too few distinct x values") from None
+    if not _full_rank(Xw):
+        raise EstimationError(f"rdd: the {fit} is singular (too few distinct running-variable "
+                              "values within the bandwidth): widen the bandwidth")
+    bread = np.linalg.inv(Xw.T @ Xw)
     beta = bread @ (Xw.T @ yw)
     resid = y - X @ beta
+    ck.require_residual_variation(resid, y, f"rdd ({fit} within the bandwidth)")
     V = cluster_sandwich(X * w[:, None], resid, codes, bread, X.shape[1])
-    return float(beta[1]), float(math.sqrt(V[1, 1])), X.shape[1]
+    var = float(V[1, 1])
+    if not (math.isfinite(var) and var > 0):
+        raise EstimationError(f"rdd: the {fit} gives no usable variance for the jump ({var:.3g})")
+    return float(beta[1]), math.sqrt(var), X.shape[1]
 
 
 @dataclass
@@ -271,10 +337,7 @@ def rdd(
     ck.require_some_values(df, outcome, "outcome")
     ck.numeric_column(df, running, "running variable")
     ck.require_some_values(df, running, "running variable")
-    try:
-        cutoff = float(cutoff)
-    except (TypeError, ValueError):
-        raise SrmsimError(f"cutoff must be a number, got {cutoff!r}") from None
+    cutoff = _as_cutoff(cutoff)
     data, missing = ck.drop_incomplete(df, [outcome, running, *([cluster] if cluster else [])])
     x = ck.numeric_column(data, running, "running variable").to_numpy()
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
@@ -293,9 +356,7 @@ def rdd(
         h = ik_bandwidth(x, y, cutoff, kernel)
         rule = "Imbens-Kalyanaraman 2012"
     else:
-        h = float(bandwidth)
-        if not (math.isfinite(h) and h > 0):
-            raise SrmsimError(f"bandwidth must be a positive number, got {bandwidth!r}")
+        h = _as_bandwidth(bandwidth)
         rule = "given"
     w_all = _kernel((x - cutoff) / h, kernel)
     sel = w_all > 0
@@ -317,6 +378,8 @@ def rdd(
         df_t: float | None = float(G - 1)
     else:
         codes, G, df_t = np.arange(xs.size), None, None
+    _require_distinct_sides(xs, 1, running, h)
+    _require_distinct_sides(xs, 2, running, h)  # the robust estimate is a local quadratic
     est, se, k = _local_fit(xs, ys, treated, ws, codes, order=1)
     if df_t is None:
         df_t = float(xs.size - k)
@@ -373,11 +436,11 @@ def _binned_plot(x, y, cutoff, h, kernel, bins, *, xlabel, ylabel, path, title):
         ax.scatter(mids[ok], sums[ok] / counts[ok], s=18, color="tab:grey", zorder=2)
         w = _kernel((xs - cutoff) / h, kernel)
         fit = w > 0
-        if fit.sum() >= 3:
+        if fit.sum() >= 3 and _distinct(xs[fit]) >= 2:  # a line needs two distinct x values
             d = xs[fit] - cutoff
             X = np.column_stack([np.ones(d.size), d])
             sw = np.sqrt(w[fit])
-            coef = _lstsq(X * sw[:, None], ys[fit] * sw)
+            coef = _lstsq(X * sw[:, None], ys[fit] * sw, "binned plot: the local line is singular")
             grid = np.linspace(d.min(), d.max(), 50)
             ax.plot(grid + cutoff, coef[0] + coef[1] * grid, color="tab:blue", linewidth=2)
     ax.axvline(cutoff, color="black", linestyle="--", linewidth=0.8)
@@ -410,8 +473,9 @@ def rdd_plot(
     data, _ = ck.drop_incomplete(df, [outcome, running])
     x = ck.numeric_column(data, running, "running variable").to_numpy()
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
-    h = ik_bandwidth(x, y, float(cutoff), kernel) if bandwidth is None else float(bandwidth)
+    cutoff = _as_cutoff(cutoff)
+    h = ik_bandwidth(x, y, cutoff, kernel) if bandwidth is None else _as_bandwidth(bandwidth)
     return _binned_plot(
-        x, y, float(cutoff), h, kernel, bins, xlabel=running, ylabel=outcome, path=path,
-        title=f"{outcome} against {running} (cutoff {float(cutoff):g}, bandwidth {h:.3g})",
+        x, y, cutoff, h, kernel, bins, xlabel=running, ylabel=outcome, path=path,
+        title=f"{outcome} against {running} (cutoff {cutoff:g}, bandwidth {h:.3g})",
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,27 +83,6 @@ class HedgesG:
 
 _LOG_MAX = math.log(np.finfo(float).max)
 
-MAX_COUNT = 2**53
-"""Largest count of students accepted: beyond it whole numbers are not exact in floating point."""
-
-
-def _number(value: object, name: str) -> float:
-    """A finite real number. Text, booleans and None are refused rather than converted:
-    float("0.05") and float(True) would turn a typo into a silently used number."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        kind = "text" if isinstance(value, str) else type(value).__name__
-        raise DataError(f"{name}={value!r} must be a number, not {kind}")
-    try:
-        number = float(value)
-    except OverflowError:  # a Python int beyond the float range
-        raise DataError(f"{name}={value!r} is too large to be a floating-point number") from None
-    return ck.finite_number(number, name)
-
-
-def _alpha(alpha: object) -> float:
-    """check_alpha, but text ("0.05") and booleans are refused instead of converted."""
-    return ck.check_alpha(_number(alpha, "alpha"))
-
 
 def _z(alpha: float) -> float:
     """Two-sided normal quantile; isf keeps it finite for tiny alpha (ppf(1 - 1e-17) is inf)."""
@@ -112,7 +90,7 @@ def _z(alpha: float) -> float:
 
 
 def _positive(value: float, name: str) -> float:
-    number = _number(value, name)
+    number = ck.finite_number(value, name)
     if not number > 0:
         raise SrmsimError(f"{name} must be a positive number, got {value!r}")
     return number
@@ -123,7 +101,7 @@ def _whole(value: float, name: str) -> int:
     number = _positive(value, name)
     if not number.is_integer():
         raise SrmsimError(f"{name} must be a whole number of students, got {value!r}")
-    if number > MAX_COUNT:
+    if number > ck.MAX_COUNT:
         raise DataError(f"{name}={value!r} is beyond 2**53 students, where counts are not exact")
     return int(number)
 
@@ -154,8 +132,8 @@ def hedges_g_from_d(
     0.298329
     """
     ck.check_choice(small_sample, ("N", "h"), "small_sample")
-    alpha = _alpha(alpha)
-    d = _number(d, "d")
+    alpha = ck.check_alpha(alpha)
+    d = ck.finite_number(d, "d")
     if abs(d) > ck.LARGEST_VALUE:  # its square enters the variance of g
         raise DataError(f"d={d!r} is beyond +-{ck.LARGEST_VALUE:g}: not a standardised difference")
     n_t, n_c = _whole(n_t, "n_t"), _whole(n_c, "n_c")
@@ -165,11 +143,11 @@ def hedges_g_from_d(
         raise SrmsimError("give both cluster_size and icc for the cluster adjustment, or neither")
     n, rho = 1.0, 0.0
     if cluster_size is not None and icc is not None:  # both or neither, checked above
-        n = _number(cluster_size, "cluster_size")
+        n = ck.finite_number(cluster_size, "cluster_size")
         if n < 1:
             raise DataError(f"cluster_size={cluster_size!r} must be at least 1 (students per "
                             "cluster, on average)")
-        rho = _number(icc, "icc")
+        rho = ck.finite_number(icc, "icc")
         if not 0.0 <= rho < 1.0:
             raise SrmsimError(f"icc must be in [0, 1), got {icc!r}")
         if n > N / 2:
@@ -263,7 +241,7 @@ def hedges_g(
     0.8
     """
     sd_t, sd_c = _positive(sd_t, "sd_t"), _positive(sd_c, "sd_c")
-    mean_t, mean_c = _number(mean_t, "mean_t"), _number(mean_c, "mean_c")
+    mean_t, mean_c = ck.finite_number(mean_t, "mean_t"), ck.finite_number(mean_c, "mean_c")
     n_t, n_c = _whole(n_t, "n_t"), _whole(n_c, "n_c")
     _check_total(n_t + n_c)
     return hedges_g_from_d(
@@ -351,7 +329,7 @@ def hedges_g_data(
 
 
 def _months_one(value: object, name: str = "effect_size") -> int:
-    es = _number(value, name)
+    es = ck.finite_number(value, name)
     size = min(abs(es), 10.0)  # 0.96 and above is 12 months; 1e308 * 100 would overflow
     rounded = math.floor(size * 100 + 0.5 + 1e-9) / 100  # EEF reports ES to 2 decimals
     months = 0
@@ -400,7 +378,7 @@ class BinaryEffect:
 def _counts(events: float, n: int, arm: str) -> tuple[float, int]:
     """Events and students of one arm: both are counts of students, so whole numbers."""
     size = _whole(n, f"n_{arm}")
-    count = _number(events, f"events_{arm}")
+    count = ck.finite_number(events, f"events_{arm}")
     if not 0 <= count <= size:
         raise SrmsimError(f"events_{arm}={events!r} must lie between 0 and n_{arm}={size}")
     if not count.is_integer():
@@ -423,7 +401,7 @@ def risk_difference(
     where the Wald interval collapses to zero width.
     """
     ck.check_choice(method, ("newcombe", "wald"), "method")
-    alpha = _alpha(alpha)
+    alpha = ck.check_alpha(alpha)
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
     p1, p0 = a / n1, c / n0
@@ -454,13 +432,13 @@ def risk_ratio(
     An arm with zero events makes the log ratio infinite: that is an error naming the arm unless
     ``continuity`` (e.g. 0.5, added to the events and twice to n) is asked for explicitly.
     """
-    alpha = _alpha(alpha)
+    alpha = ck.check_alpha(alpha)
     n1: float  # becomes fractional with a continuity correction
     n0: float
     a, n1 = _counts(events_t, n_t, "t")
     c, n0 = _counts(events_c, n_c, "c")
     a_raw, c_raw, n_t, n_c = a, c, int(n1), int(n0)
-    continuity = _number(continuity, "continuity")
+    continuity = ck.finite_number(continuity, "continuity")
     if not continuity >= 0:
         raise SrmsimError(f"continuity must be >= 0, got {continuity}")
     if continuity == 0:
@@ -533,12 +511,12 @@ def nnt(
             raise SrmsimError("nnt() needs a risk difference, not a " + risk_diff.measure)
         rd, ci_low, ci_high = risk_diff.estimate, risk_diff.ci_low, risk_diff.ci_high
     else:
-        rd = _number(risk_diff, "risk difference")
+        rd = ck.finite_number(risk_diff, "risk difference")
     if not -1.0 <= rd <= 1.0:
         raise SrmsimError(f"a risk difference lies between -1 and 1, got {rd!r}")
     if ci_low is not None and ci_high is not None:
-        ci_low = _number(ci_low, "ci_low")
-        ci_high = _number(ci_high, "ci_high")
+        ci_low = ck.finite_number(ci_low, "ci_low")
+        ci_high = ck.finite_number(ci_high, "ci_high")
         if not ci_low <= rd <= ci_high:
             raise SrmsimError(f"the interval ({ci_low}, {ci_high}) must contain the risk "
                               f"difference {rd}")
@@ -645,13 +623,13 @@ def cost_per_outcome(
     ratio is unbounded, upwards for a positive cost (+infinity) and downwards for a saving
     (-infinity); a gain of 0 or less has no cost per outcome (infinite, as the estimate).
     """
-    cost, gain = _number(cost, "cost"), _number(gain, "gain")
+    cost, gain = ck.finite_number(cost, "cost"), ck.finite_number(gain, "gain")
     g_lo = g_hi = math.nan
     if gain_ci is not None:
         if not (isinstance(gain_ci, tuple | list) and len(gain_ci) == 2):
             raise SrmsimError(f"gain_ci must be (low, high), got {gain_ci!r}")
-        g_lo = _number(gain_ci[0], "gain_ci low")
-        g_hi = _number(gain_ci[1], "gain_ci high")
+        g_lo = ck.finite_number(gain_ci[0], "gain_ci low")
+        g_hi = ck.finite_number(gain_ci[1], "gain_ci high")
         if not g_lo <= gain <= g_hi:  # a NaN bound once gave a zero-width interval
             raise SrmsimError(f"gain_ci {tuple(gain_ci)!r} must run from low to high around "
                               f"the gain {gain!r}")
