@@ -342,3 +342,18 @@ def test_a_column_name_that_is_not_text_is_named(call):
     df = pd.DataFrame({"y": [1.0, 2, 3, 5], "x": [1.0, 3, 2, 4], "arm": ["c", "t"] * 2})
     with pytest.raises(DataError, match="column name must be a string, got (0|5)"):
         call(df)
+
+
+def test_regress_reads_booleans_and_numbers_stored_as_objects_as_the_other_estimators_do():
+    """A true/false outcome is 1/0, an object column of numbers is numeric and pandas' nullable
+    booleans are booleans (all refused by patsy before)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40),
+                       "b": rng.random(40) > 0.5})
+    as_float = stats.regress(df.assign(y=df.b.astype(float)), "y ~ x").table["estimate"]
+    pd.testing.assert_series_equal(stats.regress(df.assign(y=df.b), "y ~ x").table["estimate"],
+                                   as_float)
+    plain = stats.regress(df, "y ~ x + b").table["estimate"]
+    for variant in (df.assign(b=df.b.astype("boolean")), df.assign(x=df.x.astype(object))):
+        pd.testing.assert_series_equal(stats.regress(variant, "y ~ x + b").table["estimate"],
+                                       plain)

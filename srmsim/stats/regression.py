@@ -102,6 +102,23 @@ def _parse_formula(formula: str, columns: pd.Index) -> tuple[str, list[str], str
     return " ".join(out), used, outcome
 
 
+def _for_patsy(data: pd.DataFrame, column: str, is_outcome: bool) -> pd.Series:
+    """A column as patsy can read it (rows are complete here): the outcome as float (true/false
+    as 1/0, numbers stored as objects), pandas' nullable booleans as plain booleans (a
+    ``[T.True]`` term, as for bool columns), nullable and object-stored numbers as float."""
+    s = data[column]
+    if is_outcome:
+        return ck.numeric_column(data, column, "outcome")
+    if isinstance(s.dtype, pd.BooleanDtype):
+        return s.astype(bool)
+    if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64")
+    if s.dtype == object and s.map(lambda v: isinstance(v, int | float | np.integer
+                                                       | np.floating)).all():
+        return ck.numeric_column(data, column, "formula")
+    return s
+
+
 def _shown(name: str, used: Sequence[str]) -> str:
     """A patsy term name with each stand-in back as its column, in backticks when the name is
     not a plain identifier (as the formula would write it): ``C(`school id`)[T.3]``."""
@@ -226,7 +243,8 @@ def regress(
             notes.append(f"column {col!r} is not numeric: treated as categorical (dummies)")
     import statsmodels.formula.api as smf
 
-    stand_ins = pd.DataFrame({_STAND_IN.format(i): data[col] for i, col in enumerate(used)})
+    stand_ins = pd.DataFrame({_STAND_IN.format(i): _for_patsy(data, col, col == outcome)
+                              for i, col in enumerate(used)})
     try:
         model = smf.ols(parsed, data=stand_ins)
     except Exception as err:  # noqa: BLE001 - patsy reports malformed formulas in many ways
