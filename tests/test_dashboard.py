@@ -408,5 +408,11 @@ def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
     _wait_for(browser, "Not started: 39 school weeks to run")
     time.sleep(1.5)
     _run_weeks(browser, 1)
-    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    # Swapping the scenario replaces every chart; on a loaded machine Solara's ECharts widget
+    # can start drawing a chart whose element the swap has already removed, and ECharts logs
+    # "Initialize failed: invalid dom" (seen once in CI). The replacing charts are drawn: the
+    # page's chart canvases are checked instead of that one message.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "canvas")) >= 2
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and "Initialize failed: invalid dom" not in e["message"]]
     assert not severe, severe
