@@ -191,17 +191,19 @@ def test_discrete_running_variable_with_enough_values_is_estimated():
 
 
 def test_ik_bandwidth_reads_the_cutoff_as_rdd_does():
-    """None gave a raw TypeError and "20" a UFuncTypeError; rdd accepts numeric text."""
+    """None gave a raw TypeError and "20" a UFuncTypeError; text is refused everywhere, as for
+    every number the statistics functions take."""
     rng = np.random.default_rng(3)
     x = rng.uniform(10, 30, 600)
     y = 0.1 * x + (x >= 20) + rng.normal(0, 0.5, 600)
-    for bad in (None, "twenty", [20]):
-        with pytest.raises(SrmsimError, match="cutoff must be a number"):
-            stats.ik_bandwidth(x, y, bad)
-    assert stats.ik_bandwidth(x, y, "20") == stats.ik_bandwidth(x, y, 20.0)
     df = pd.DataFrame({"x": x, "y": y})
-    assert stats.rdd(df, "y", "x", "20").bandwidth == stats.ik_bandwidth(x, y, 20)
-    with pytest.raises(SrmsimError, match="cutoff must be a number, got None"):
-        stats.rdd_plot(df, "y", "x", None)
-    with pytest.raises(SrmsimError, match="bandwidth must be a positive number"):
+    for bad in (None, "twenty", "20", [20], True):
+        for call in (lambda c: stats.ik_bandwidth(x, y, c), lambda c: stats.rdd(df, "y", "x", c),
+                     lambda c: stats.rdd_plot(df, "y", "x", c)):
+            with pytest.raises(SrmsimError, match="cutoff=.* must be a number"):
+                call(bad)
+    assert stats.rdd(df, "y", "x", np.float32(20)).bandwidth == stats.ik_bandwidth(x, y, 20)
+    with pytest.raises(SrmsimError, match="bandwidth=.* must be a number"):
         stats.rdd_plot(df, "y", "x", 20, bandwidth="wide")
+    with pytest.raises(SrmsimError, match="bandwidth must be a positive number"):
+        stats.rdd(df, "y", "x", 20, bandwidth=-1)

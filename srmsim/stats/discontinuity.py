@@ -81,22 +81,14 @@ def _lstsq(X: np.ndarray, y: np.ndarray, singular: str) -> np.ndarray:
 
 
 def _as_cutoff(cutoff: object) -> float:
-    """rdd, rdd_plot and ik_bandwidth read a cutoff alike: a finite number (numeric text too)."""
-    try:
-        value = float(cutoff)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        raise SrmsimError(f"cutoff must be a number, got {cutoff!r}") from None
-    if not math.isfinite(value):
-        raise SrmsimError(f"cutoff must be a finite number, got {cutoff!r}")
-    return value
+    """rdd, rdd_plot and ik_bandwidth read a cutoff alike: a finite number (text refused, as
+    every number of the statistics functions)."""
+    return ck.finite_number(cutoff, "cutoff")
 
 
 def _as_bandwidth(bandwidth: object) -> float:
-    try:
-        h = float(bandwidth)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        h = math.nan
-    if not (math.isfinite(h) and h > 0):
+    h = ck.finite_number(bandwidth, "bandwidth")
+    if not h > 0:
         raise SrmsimError(f"bandwidth must be a positive number, got {bandwidth!r}")
     return h
 
