@@ -109,3 +109,95 @@ def test_cost_minimising_threshold_matches_brute_force():
     capped = risk.cost_minimising_threshold(df, "s", "y", cost_missed=8.0, cost_needless=1.0,
                                             capacity_cases=10)
     assert capped.flagged <= 10
+
+
+# --------------------------------------------------------------------------- bad input (fuzzing)
+
+SIX = pd.DataFrame({"s": [.1, .2, .3, .4, .5, .6], "y": [1, 0, 1, 0, 0, 1]})
+
+
+def test_cost_choice_ignores_a_common_scale_and_refuses_an_overflowing_total():
+    base = risk.cost_minimising_threshold(SIX, "s", "y", cost_missed=1, cost_needless=1)
+    assert (base.threshold, base.cost) == (0.2, 2.0)
+    big = risk.cost_minimising_threshold(SIX, "s", "y", cost_missed=2.0**1000,
+                                         cost_needless=2.0**1000)
+    assert big.threshold == 0.2 and big.cost == 2.0 * 2.0**1000
+    with pytest.raises(SrmsimError, match="beyond the floating-point range"):
+        risk.cost_minimising_threshold(SIX, "s", "y", cost_missed=1e308, cost_needless=1e308)
+    with pytest.raises(SrmsimError, match="beyond the floating-point range"):
+        risk.threshold_at_capacity(SIX, "s", "y", capacity_cases=2, cost_per_case=1e308)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    missed=st.floats(0, 1e6, allow_nan=False), needless=st.floats(0, 1e6, allow_nan=False),
+    power=st.integers(-1000, 1023),
+    y=st.lists(st.booleans(), min_size=2, max_size=30),
+)
+def test_cost_choice_is_scale_invariant(missed, needless, power, y):
+    """Multiplying both costs by a power of two (exact in floating point) never moves the choice,
+    including far beyond where fn * cost overflowed or underflowed before."""
+    rng = np.random.default_rng(len(y))
+    df = pd.DataFrame({"s": np.round(rng.random(len(y)), 1), "y": y})
+    a = risk.cost_minimising_threshold(df, "s", "y", cost_missed=missed, cost_needless=needless)
+    factor = 2.0**power
+    scaled = (missed * factor, needless * factor)
+
+    def exact(cost: float, times: float) -> bool:  # a normal float, or zero from zero
+        return times == cost == 0 or np.finfo(float).tiny <= times < np.inf
+
+    if not all(exact(c, s) for c, s in zip((missed, needless), scaled, strict=True)):
+        return  # overflowed, subnormal or underflowed: no longer exactly the same ratio
+    try:
+        b = risk.cost_minimising_threshold(df, "s", "y", cost_missed=scaled[0],
+                                           cost_needless=scaled[1])
+    except SrmsimError as err:
+        assert "floating-point range" in str(err)
+        return
+    assert (b.threshold, b.flagged) == (a.threshold, a.flagged)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"capacity_cases": float("nan")}, "capacity_cases must be a whole number"),
+    ({"capacity_cases": float("inf")}, "capacity_cases must be a whole number"),
+    ({"capacity_cases": "3"}, "capacity_cases must be a whole number"),
+    ({"capacity_cases": -1}, "capacity_cases=-1 is out of range"),
+    ({"capacity_cases": 2**60}, "out of range"),
+    ({"staff_minutes_available": 1e300, "minutes_per_case": 1e-10}, "more than 2[*][*]53 cases"),
+    ({"staff_minutes_available": "600", "minutes_per_case": 45}, "must be a number, not text"),
+    ({"capacity_cases": 3, "cost_per_case": "1"}, "cost_per_case='1' must be a number"),
+])
+def test_capacity_arguments_are_validated(kwargs, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.threshold_at_capacity(SIX, "s", "y", **kwargs)
+
+
+def test_capacity_in_cases_overflowing_quotient_is_refused():
+    with pytest.raises(SrmsimError, match="more than 2[*][*]53 cases"):
+        risk.capacity_in_cases(None, 1e308, 1e-308)
+    assert risk.capacity_in_cases(None, 600, 45) == 13
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"capacity_cases": float("nan")}, "capacity_cases must be a whole number"),
+    ({"cost_missed": "1"}, "cost_missed='1' must be a number, not text"),
+    ({"cost_needless": float("inf")}, "cost_needless=inf must be a finite number"),
+    ({"cost_missed": True}, "cost_missed=True must be a number"),
+    ({"cost_missed": -1}, "must be finite numbers >= 0"),
+])
+def test_cost_arguments_are_validated(kwargs, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.cost_minimising_threshold(SIX, "s", "y", **kwargs)
+
+
+def test_threshold_for_top_refuses_a_negative_or_fractional_k_and_missing_scores():
+    r = np.array([.9, .8, .7, .6, .5, .4, .3, .2, .1, .05])
+    with pytest.raises(SrmsimError, match="k=-1 is out of range"):
+        risk.threshold_for_top(r, -1, "above")
+    with pytest.raises(SrmsimError, match="k must be a whole number"):
+        risk.threshold_for_top(r, 2.5, "above")
+    with pytest.raises(SrmsimError, match="missing value"):
+        risk.threshold_for_top(np.r_[r, np.nan], 2, "above")
+    with pytest.raises(SrmsimError, match="threshold=nan must be a number"):
+        risk.flag(r, float("nan"), "above")
+    assert risk.flag(r, risk.threshold_for_top(r, 3, "above"), "above").sum() == 3

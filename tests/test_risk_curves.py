@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from srmsim import risk
-from srmsim.errors import DataError
+from srmsim.errors import DataError, SrmsimError
 
 
 def test_auc_known_cases():
@@ -141,3 +141,52 @@ def test_missing_cluster_is_an_error():
     df.loc[5, "school"] = None
     with pytest.raises(DataError, match="column 'school'.*missing"):
         risk.bootstrap_curves(df, "s", "y", n_boot=10)
+
+
+# --------------------------------------------------------------------------- bad input (fuzzing)
+
+SIX = pd.DataFrame({"s": [.1, .2, .3, .4, .5, .6], "y": [1, 0, 1, 0, 0, 1],
+                    "school": [1, 1, 1, 2, 2, 2]})
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"n_boot": 2.5}, "n_boot must be a whole number"),
+    ({"n_boot": 0}, "n_boot=0 is out of range"),
+    ({"n_boot": 5, "grid_points": -3}, "grid_points=-3 is out of range"),
+    ({"n_boot": 5, "grid_points": 10.0}, "grid_points must be a whole number"),
+    ({"n_boot": 5, "seed": -1}, "seed=-1 is out of range"),
+    ({"n_boot": 5, "seed": 2**63}, "seed=.* is out of range"),
+    ({"n_boot": 5, "seed": "1"}, "seed must be a whole number"),
+    ({"n_boot": 5, "level": float("nan")}, "level=nan must be a finite number"),
+    ({"n_boot": 5, "level": 1.5}, "level=1.5 must lie strictly between 0 and 1"),
+])
+def test_bootstrap_arguments_are_validated(kwargs, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.bootstrap_curves(SIX, "s", "y", **kwargs)
+
+
+def test_bootstrap_accepts_a_generator_and_the_largest_seed():
+    a = risk.bootstrap_curves(SIX, "s", "y", n_boot=5, seed=2**63 - 1)
+    b = risk.bootstrap_curves(SIX, "s", "y", n_boot=5, seed=np.random.default_rng(2**63 - 1))
+    assert a.auc_low == b.auc_low
+
+
+def test_auc_arrays_checks_lengths_and_outcome_coding():
+    with pytest.raises(DataError, match="y has 2 values but the scores have 3"):
+        risk.auc_arrays([1, 2, 3], [0, 1])
+    with pytest.raises(DataError, match="outcome must be boolean or 0/1, found 2.0"):
+        risk.auc_arrays([.1, .2, .3, .4], [0, 2.0, 0, 2])
+    with pytest.raises(DataError, match="missing"):
+        risk.auc_arrays([.1, np.nan, .3], [0, 1, 1])
+    assert risk.auc_arrays([.1, .2, .3, .4], [False, True, False, True]) == 0.75
+
+
+def test_non_real_scores_are_refused():
+    with pytest.raises(DataError, match="complex numbers"):
+        risk.auc(SIX.assign(s=SIX["s"] * 1j), "s", "y")
+    with pytest.raises(DataError, match="datetime64"):
+        risk.roc_curve(SIX.assign(s=pd.date_range("2020", periods=6)), "s", "y")
+    with pytest.raises(DataError, match="timedelta64"):
+        risk.pr_curve(SIX.assign(s=pd.to_timedelta(range(6), unit="D")), "s", "y")
+    with pytest.raises(DataError, match="outcome must be boolean or 0/1, found complex"):
+        risk.auc(SIX.assign(y=SIX["y"] + 0j), "s", "y")

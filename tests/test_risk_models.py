@@ -10,7 +10,7 @@ import pytest
 from scipy import special
 
 from srmsim import risk
-from srmsim.errors import DataError, EstimationError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 
 
 def simulate(
@@ -261,3 +261,90 @@ def test_newton_solver_per_school_models_and_bad_solver_names():
         risk.PooledRisk(solver="sgd")
     with pytest.raises(DataError, match="solver"):
         risk.fit_logistic(np.ones((4, 1)), np.array([0, 1, 0, 1.0]), solver="lbfgs")
+
+
+# --------------------------------------------------------------------------- bad input (fuzzing)
+
+R10 = np.array([.9, .8, .7, .6, .5, .4, .3, .2, .1, .05])
+Y10 = np.array([1, 1, 0, 1, 0, 0, 0, 1, 0, 0.])
+
+
+@pytest.mark.parametrize(("rate", "message"), [
+    (-0.5, "capacity_rate=-0.5 must be a share from 0 to 1"),
+    (1.5, "capacity_rate=1.5 must be a share from 0 to 1"),
+    (float("nan"), "capacity_rate=nan must be a finite number"),
+    ("0.1", "capacity_rate='0.1' must be a number, not text"),
+])
+def test_evaluate_risk_validates_the_capacity_rate(rate, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.evaluate_risk(R10, Y10, rate)
+
+
+def test_evaluate_risk_refuses_outcomes_other_than_0_1():
+    with pytest.raises(DataError, match="outcome must be boolean or 0/1, found 2.0"):
+        risk.evaluate_risk(R10, np.where(Y10 == 1, 2.0, 0.0), 0.3)
+    with pytest.raises(DataError, match="y has 9 values but the scores have 10"):
+        risk.evaluate_risk(R10, Y10[1:], 0.3)
+    as_bool = risk.evaluate_risk(R10, Y10 == 1, 0.3)
+    assert as_bool == risk.evaluate_risk(R10, Y10, 0.3)
+    assert 0 <= as_bool["auc"] <= 1 and 0 <= as_bool["average_precision"] <= 1
+
+
+def test_missing_groups_are_a_group_of_their_own():
+    """As threshold_table's "(missing)" group: each school flags its own top half, and so do
+    the rows whose school is missing (before: never flagged, 2 of 10 flagged in all)."""
+    groups = np.array([np.nan] * 5 + [1.0] * 5)
+    flags = risk.flag_top_share(R10, 0.5, groups)
+    assert flags.astype(int).tolist() == [1, 1, 0, 0, 0, 1, 1, 0, 0, 0]
+    ev = risk.evaluate_risk(R10, Y10, 0.5, groups)
+    assert ev["flagged_at_capacity"] == 4 and ev["precision_at_capacity"] == 0.5
+    mixed = np.array([None, "(missing)"] * 5, dtype=object)  # a real label stays apart
+    assert risk.flag_top_share(R10, 0.3, mixed).sum() == 2  # 1 + 1; merged would give 3
+    with pytest.raises(DataError, match="one label per row"):
+        risk.flag_top_share(R10, 0.5, groups[:3])
+
+
+def test_flag_top_share_refuses_missing_risks():
+    with pytest.raises(DataError, match="missing value"):
+        risk.flag_top_share(np.r_[R10, np.nan], 0.5)
+
+
+def test_split_schools_validates_counts_and_seed():
+    df, _ = simulate(n_schools=4, n=20)
+    with pytest.raises(SrmsimError, match="n_test must be a whole number"):
+        risk.split_schools(df, n_test=1.5)
+    with pytest.raises(SrmsimError, match="n_test=4 is out of range"):
+        risk.split_schools(df, n_test=4)
+    with pytest.raises(SrmsimError, match="seed=-1 is out of range"):
+        risk.split_schools(df, seed=-1)
+    with pytest.raises(SrmsimError, match="n_folds must be a whole number"):
+        risk.evaluate_held_out_schools(risk.PooledRisk, df, "withdrawn", FEATURES, n_folds=2.0)
+    mixed = df.assign(school=df["school"].astype(object).where(df["school"] != "S00", 0))
+    train, test = risk.split_schools(mixed, n_test=1)  # ints and text as school labels
+    assert len(train) + len(test) == len(df)
+
+
+def test_features_that_are_infinite_or_overflow_their_variance_are_refused():
+    df, _ = simulate(n_schools=3, n=100)
+    df["x"] = np.random.default_rng(0).normal(size=len(df))
+    with pytest.raises(DataError, match="column 'x' holds infinite value inf at row 0"):
+        risk.PooledRisk().fit(df.assign(x=np.r_[np.inf, df["x"][1:]]), "withdrawn", ["x"])
+    with pytest.raises(DataError, match="column 'x' holds value .* beyond"):
+        risk.PooledRisk().fit(df.assign(x=df["x"] * 1e300), "withdrawn", ["x"])
+    m = risk.PooledRisk().fit(df.assign(x=df["x"] * 1e100), "withdrawn", ["x"])
+    ref = risk.PooledRisk().fit(df, "withdrawn", ["x"])
+    assert m.coef_["x"] == pytest.approx(ref.coef_["x"], rel=1e-6)  # standardised: same
+    with pytest.raises(DataError, match="infinite"):
+        m.predict_proba(df.assign(x=np.inf))
+    with pytest.raises(DataError, match="complex"):
+        risk.PooledRisk().fit(df.assign(x=df["x"] + 0j), "withdrawn", ["x"])
+
+
+def test_fit_logistic_refuses_bad_outcomes_and_designs():
+    X = np.c_[np.ones(4), [1.0, 2.0, 3.0, 4.0]]
+    with pytest.raises(DataError, match="outcome must be boolean or 0/1, found 2.0"):
+        risk.fit_logistic(X, np.array([0, 2.0, 0, 2.0]))
+    with pytest.raises(DataError, match="infinite"):
+        risk.fit_logistic(np.c_[np.ones(4), [1.0, np.inf, 3.0, 4.0]], np.array([0, 1, 0, 1]))
+    with pytest.raises(DataError, match="ridge_sd"):
+        risk.PooledRisk(ridge_sd=0)

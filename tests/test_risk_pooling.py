@@ -8,7 +8,7 @@ import pytest
 from scipy import special, stats
 
 from srmsim import risk
-from srmsim.errors import DataError
+from srmsim.errors import DataError, SrmsimError
 
 NOISE = ["lms_logins", "satisfaction", "age_months", "year_group"]
 FEATURES = ["attendance_rate", "reading_gap", "incidents", "fsm", "sex", *NOISE]
@@ -147,3 +147,68 @@ def test_coarsener_bands_and_rare_categories():
     with pytest.raises(DataError, match="unknown key"):
         risk.Coarsener({"band": {}})
     assert df["att"].iloc[0] == 0.93  # the input is not modified
+
+
+# --------------------------------------------------------------------------- bad input (fuzzing)
+
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({"school": rng.integers(0, 5, n), "x": rng.normal(size=n)})
+    df["y"] = (rng.uniform(size=n) < special.expit(df["x"])).astype(int)
+    return df
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"level": 2}, "level=2 must lie strictly between 0 and 1"),
+    ({"n_orders": 1.5}, "n_orders must be a whole number"),
+    ({"seed": -1}, "seed=-1 is out of range"),
+    ({"capacity_rate": "0.1"}, "capacity_rate='0.1' must be a number"),
+    ({"holdout_schools": 2.5}, "holdout_schools must be a whole number"),
+    ({"holdout_schools": 5}, "holdout_schools=5 is out of range"),
+    ({"coarsen": {"min_count": "abc"}}, "coarsen spec: min_count must be a whole number"),
+    ({"coarsen": {"bands": {"x": float("inf")}}}, "bands.x=inf must be a finite number"),
+])
+def test_value_of_pooling_arguments_are_validated(small, kwargs, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.value_of_pooling(small, "y", ["x"], **{"n_orders": 1, **kwargs})
+
+
+def test_value_of_pooling_takes_school_labels_of_mixed_kinds(small):
+    mixed = small.assign(school=small["school"].astype(object).where(small.index > 5, "A"))
+    res = risk.value_of_pooling(mixed, "y", ["x"], n_orders=1, holdout_schools=2)
+    assert len(res.attrs["holdout_schools"]) == 2
+    assert len(res.attrs["contributing_schools"]) == 4
+    assert res["n_fits"].sum() > 0
+
+
+@pytest.mark.parametrize(("band", "message"), [
+    ("abc", "bands.x='abc' must be a number, not text"),
+    (float("inf"), "bands.x=inf must be a finite number"),
+    (0.0, "width must be positive"),
+    (True, "bands.x=True must be a number"),
+    ([0, float("nan"), 3], "edge=nan must be a finite number"),
+    ([0, float("inf")], "edge=inf must be a finite number"),
+    ([3, 1], "at least two increasing numbers"),
+])
+def test_coarsener_refuses_bad_bands(band, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.Coarsener({"bands": {"x": band}})
+    with pytest.raises(SrmsimError, match=message):
+        risk.Coarsener(risk.CoarsenSpec(bands={"x": band}))
+
+
+def test_coarsened_values_stay_finite_or_are_refused():
+    x = pd.DataFrame({"x": [0.3, -1.2, 2.5]})
+    with pytest.raises(DataError, match="column 'x': value 0.3 .* no finite band of width 1e-320"):
+        risk.Coarsener({"bands": {"x": 1e-320}}).fit_transform(x)
+    with pytest.raises(DataError, match="column 'x': value inf"):
+        risk.Coarsener({"bands": {"x": 0.5}}).fit_transform(x.assign(x=[0.3, np.inf, 1.0]))
+    with pytest.raises(DataError, match="column 'x': coarsening bands need numbers, found 'abc'"):
+        risk.Coarsener({"bands": {"x": 0.5}}).fit_transform(x.assign(x=[0.3, "abc", 1.0]))
+    wide = risk.Coarsener({"bands": {"x": 1e308}}).fit_transform(x)["x"]
+    assert np.isfinite(wide).all()
+    edges = risk.Coarsener({"bands": {"x": [-1.5e308, 0, 1.5e308]}}).fit_transform(x)["x"]
+    assert edges.tolist() == [0.75e308, -0.75e308, 0.75e308]

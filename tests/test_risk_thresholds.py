@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from srmsim import risk
-from srmsim.errors import DataError, RuleError
+from srmsim.errors import DataError, RuleError, SrmsimError
 
 SCORES = [0.5, 0.6, 0.7, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 1.0]
 OUTCOME = [1, 1, 0, 1, 0, 1, 0, 0, 0, 0]
@@ -201,3 +201,87 @@ def test_single_rule_and_model_score_work_too(ten):
     ten["p"] = 1 - ten["att"]  # a model's probability
     tp = risk.threshold_table(ten, "p", "left", "above", thresholds=[0.25])
     assert tp["flagged"].iloc[0] == 4 and tp["tp"].iloc[0] == 3
+
+
+# --------------------------------------------------------------------------- bad input (fuzzing)
+
+SIX = pd.DataFrame({"s": [.1, .2, .3, .4, .5, .6], "y": [1, 0, 1, 0, 0, 1],
+                    "g": ["x", np.nan, "a", "a", "b", "b"]})
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"thresholds": ["abc"]}, "thresholds must be numbers .* found 'abc'"),
+    ({"thresholds": [0.3, True]}, "found True"),
+    ({"thresholds": [np.nan]}, "found nan"),
+    ({"thresholds": []}, "thresholds is empty"),
+    ({"protect": "10"}, "protect must be a whole number"),
+    ({"protect": float("nan")}, "protect must be a whole number"),
+    ({"protect": 0}, "protect=0 is out of range"),
+])
+def test_threshold_table_arguments_are_validated(kwargs, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.threshold_table(SIX, "s", "y", **kwargs)
+
+
+def test_infinite_thresholds_still_mean_everyone_or_nobody():
+    t = risk.threshold_table(SIX, "s", "y", thresholds=[np.inf, -np.inf])
+    assert t["flagged"].tolist() == [0, 6]
+
+
+def test_no_complete_rows_is_an_error_with_or_without_protection():
+    for protect in (None, 10):
+        with pytest.raises(DataError, match="no rows with both a score and an outcome"):
+            risk.threshold_table(SIX.assign(s=np.nan), "s", "y", protect=protect)
+
+
+def test_a_real_group_named_like_the_missing_marker_is_refused():
+    table = risk.threshold_table(SIX, "s", "y", thresholds=[0.35], by="g")
+    assert table.set_index("group")["n"].to_dict() == {"(missing)": 1, "a": 2, "b": 2, "x": 1}
+    with pytest.raises(DataError, match="'\\(missing\\)' .* label srmsim.risk gives to missing"):
+        risk.threshold_table(SIX.assign(g=["(missing)", *SIX["g"][1:]]), "s", "y", by="g")
+
+
+@pytest.mark.parametrize(("scores", "message"), [
+    ([1j, 2j, 3j, 4j, 5j, 6j], "complex numbers"),
+    (pd.Series([1j, 2j, 3j, 4j, 5j, 6j], dtype=object), "complex numbers"),
+    (pd.date_range("2020", periods=6), "datetime64"),
+    (pd.date_range("2020", periods=6, tz="UTC"), "datetime64"),
+    (pd.to_timedelta(range(6), unit="D"), "timedelta64"),
+])
+def test_non_real_scores_are_refused(scores, message):
+    with pytest.raises(DataError, match=message):
+        risk.threshold_table(SIX.assign(s=scores), "s", "y")
+
+
+def test_confusion_at_checks_its_arrays():
+    with pytest.raises(DataError, match="outcome must be boolean or 0/1"):
+        risk.confusion_at(np.array([.1, .2]), np.array([0.0, 2.0]), [0.15], "below")
+    with pytest.raises(DataError, match="missing"):
+        risk.confusion_at(np.array([.1, np.nan]), np.array([0, 1]), [0.15], "below")
+    with pytest.raises(DataError, match="found 'x'"):
+        risk.confusion_at(np.array([.1, .2]), np.array([0, 1]), ["x"], "below")
+    t = risk.confusion_at(np.array([.1, .2]), np.array([True, False]), [0.3, 0.15], "below")
+    assert t["flagged"].tolist() == [2, 1]  # thresholds kept in the order given
+
+
+def test_rule_conditions_refuse_missing_values_and_text_against_numbers():
+    cs = pd.DataFrame({"fsm": [True, False, True], "att": [.85, .97, .5]})
+    with pytest.raises(RuleError, match="a missing value"):
+        risk.count_score(cs, {"low": ("att", "<", np.nan)})
+    with pytest.raises(RuleError, match="a missing value"):
+        risk.count_score(cs, {"low": ("att", "==", None)})
+    with pytest.raises(RuleError, match="compare it with a number, not the text '0.5'"):
+        risk.count_score(cs, {"low": ("att", "==", "0.5")})
+    with pytest.raises(RuleError, match="compare it with True or False, not 'yes'"):
+        risk.count_score(cs, {"fsm": ("fsm", "==", "yes")})
+
+
+def test_boolean_columns_compare_with_their_text_labels():
+    cs = pd.DataFrame({"fsm": [True, False, True]})
+    assert risk.count_score(cs, {"f": ("fsm", "==", "True")}).tolist() == [1.0, 0.0, 1.0]
+    assert risk.count_score(cs, {"f": ("fsm", "!=", "True")}).tolist() == [0.0, 1.0, 0.0]
+    with_blank = pd.DataFrame({"fsm": [True, None, False]})  # object column of booleans
+    assert risk.count_score(with_blank, {"f": ("fsm", "==", "False")}).fillna(-1).tolist() == [
+        0.0, -1.0, 1.0]
+    text = pd.DataFrame({"sex": ["F", "M", "F"]})  # text columns compare with text as before
+    assert risk.count_score(text, {"f": ("sex", "==", "F")}).tolist() == [1.0, 0.0, 1.0]

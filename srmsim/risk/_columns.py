@@ -13,6 +13,14 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.stats import _checks
+
+MISSING_GROUP = "(missing)"
+"""The label of the group of rows whose group value is missing: missing values are a group of
+their own (never dropped, never merged into a real group). A real value that reads the same is
+refused, so the two cannot be merged."""
+
+MAX_SEED = 2**63 - 1
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str | None], what: str = "") -> None:
@@ -52,6 +60,11 @@ def outcome_values(df: pd.DataFrame, column: str) -> np.ndarray:
         ok = ~missing
         out[ok] = s.to_numpy()[ok].astype(float)
         return out
+    if pd.api.types.is_complex_dtype(s.dtype):
+        if missing.all():
+            return out
+        raise DataError(f"column '{column}': outcome must be boolean or 0/1, found complex "
+                        f"numbers such as {_first_bad(s, ~missing)}")
     if pd.api.types.is_numeric_dtype(s.dtype):
         vals = s.to_numpy(dtype=float, na_value=np.nan)
         bad = ~missing & ~np.isin(vals, (0.0, 1.0))
@@ -87,6 +100,7 @@ def score_values(df: pd.DataFrame, column: str) -> np.ndarray:
     """A score column as floats with NaN where missing; text or infinities are DataErrors."""
     require_columns(df, [column], "score")
     s = df[column]
+    _refuse_non_real(s, column, "score")
     missing = s.isna().to_numpy()
     if pd.api.types.is_bool_dtype(s.dtype):
         out = np.full(len(s), np.nan)
@@ -99,6 +113,9 @@ def score_values(df: pd.DataFrame, column: str) -> np.ndarray:
         bad = conv.isna().to_numpy() & ~missing
         if bad.any():
             raise DataError(f"column '{column}': score must be numeric, found {_first_bad(s, bad)}")
+        if pd.api.types.is_complex_dtype(conv.dtype):
+            raise DataError(f"column '{column}': score holds complex numbers; a real number "
+                            "is needed")
         out = conv.to_numpy(dtype=float, na_value=np.nan)
     inf = np.isinf(out)
     if inf.any():
@@ -106,13 +123,113 @@ def score_values(df: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
+def _refuse_non_real(s: pd.Series, column: str, role: str) -> None:
+    """Complex numbers, dates and durations are not scores: numpy would drop the imaginary part
+    or count nanoseconds since 1970 without a word."""
+    dtype = s.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        raise DataError(f"column '{column}': {role} holds complex numbers; a real number is needed")
+    if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, pd.PeriodDtype)):
+        raise DataError(f"column '{column}': {role} holds {dtype} values (dates or durations); "
+                        "convert them to a number first (e.g. days)")
+
+
 def group_labels(df: pd.DataFrame, column: str) -> np.ndarray:
-    """Group labels as strings; a missing group becomes its own "(missing)" group, not a drop."""
+    """Group labels as strings; missing values form their own ``"(missing)"`` group, not a drop.
+
+    A real value that reads ``"(missing)"`` is refused: it would be merged with the missing rows.
+    """
     require_columns(df, [column], "group")
     s = df[column]
+    isna = s.isna().to_numpy()
     labels = s.astype(str).to_numpy(dtype=object)
-    labels[s.isna().to_numpy()] = "(missing)"
+    clash = ~isna & (labels == MISSING_GROUP)
+    if clash.any():
+        raise DataError(
+            f"column '{column}': the value {MISSING_GROUP!r} (row "
+            f"{s.index[int(np.flatnonzero(clash)[0])]!r}) is the label srmsim.risk gives to "
+            "missing values, so the two would merge; rename it, or blank it if it means missing"
+        )
+    labels[isna] = MISSING_GROUP
     return labels.astype(str)
+
+
+def group_codes(groups: object, n: int, name: str = "groups") -> np.ndarray:
+    """Integer codes for an array of group labels (one per row); missing labels (NaN, None) form
+    one group of their own, as :func:`group_labels` makes them, never dropped. Codes are not
+    text, so a real label ``"(missing)"`` stays apart from the missing rows here."""
+    if isinstance(groups, pd.Series | pd.Index):
+        values = groups.to_numpy(dtype=object)
+    else:
+        try:
+            values = np.asarray(groups, dtype=object)
+        except (TypeError, ValueError) as err:  # a ragged list
+            raise DataError(f"{name} must hold one label per row ({err})") from None
+    if values.ndim != 1 or values.size != n:
+        raise DataError(f"{name} must hold one label per row ({n}), got shape {values.shape}")
+    codes = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)[0]
+    return np.asarray(codes, dtype=np.int64)
+
+
+def outcome_array(y: object, name: str = "y", n: int | None = None) -> np.ndarray:
+    """An outcome given as an array: floats 1.0 / 0.0 (booleans accepted), NaN kept where missing.
+
+    Any other value (2, 0.5, text) is a DataError: an outcome coded 0/2 would give an AUC above 1.
+    """
+    try:
+        values = np.asarray(y)
+    except (TypeError, ValueError) as err:  # ragged lists
+        raise DataError(f"{name} must be a 1-d array of 0/1 outcomes ({err})") from None
+    if values.ndim != 1:
+        raise DataError(f"{name} must be a 1-d array of 0/1 outcomes, got shape {values.shape}")
+    if n is not None and values.size != n:
+        raise DataError(f"{name} has {values.size} values but the scores have {n}; give one "
+                        "outcome per score")
+    return outcome_values(pd.DataFrame({name: values}), name)
+
+
+def risk_array(risk: object, name: str = "risk") -> np.ndarray:
+    """Predicted risks or scores given as an array: finite real numbers, NaN where missing."""
+    try:
+        values = np.asarray(risk)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{name} must be a 1-d array of numbers ({err})") from None
+    if values.ndim != 1:
+        raise DataError(f"{name} must be a 1-d array of numbers, got shape {values.shape}")
+    return score_values(pd.DataFrame({name: values}), name)
+
+
+def seed_value(seed: object) -> int | np.random.Generator:
+    """A seed: a numpy Generator, or a whole number from 0 to 2**63 - 1."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return _checks.whole_number(seed, "seed", 0, MAX_SEED)
+
+
+def share_value(share: object, name: str) -> float:
+    """A share of students (capacity rate): a finite number from 0 to 1."""
+    value = _checks.finite_number(share, name)
+    if not 0.0 <= value <= 1.0:
+        raise DataError(f"{name}={share!r} must be a share from 0 to 1")
+    return value
+
+
+def level_value(level: object) -> float:
+    """A confidence level strictly between 0 and 1."""
+    value = _checks.finite_number(level, "level")
+    if not 0.0 < value < 1.0:
+        raise DataError(f"level={level!r} must lie strictly between 0 and 1")
+    return value
+
+
+def sorted_labels(values: Iterable[object]) -> list[object]:
+    """Distinct labels in sorted order; labels of mixed kinds (3 and "A") sort by their text."""
+    unique = list(pd.unique(pd.Series(list(values), dtype=object)))
+    try:
+        return sorted(unique)
+    except TypeError:
+        return sorted(unique, key=lambda v: (str(v), type(v).__name__))
 
 
 def cluster_codes(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:

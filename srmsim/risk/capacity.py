@@ -9,20 +9,28 @@ and ``n_boundary_ties`` / ``spare_capacity`` say by how much. It never exceeds c
 
 Cost: with a cost for each missed student (fn) and each needless intervention (fp), the
 cost-minimising threshold is searched over every distinct cut point; equal costs go to the
-threshold that flags fewer students.
+threshold that flags fewer students. Only the ratio of the two costs matters: the choice is made
+on the costs divided by the larger one, so multiplying both by the same factor never changes it.
+A total cost (at any candidate threshold, or ``flagged * cost_per_case``) beyond the
+floating-point range is refused: express costs in larger units.
+
+Counts (``capacity_cases``, and the cases that fit in the minutes available) are whole numbers
+up to ``2**53``; costs and minutes are finite numbers, text and booleans refused.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, SrmsimError
-from srmsim.risk._columns import check_direction, outcome_values, score_values
+from srmsim.risk._columns import check_direction, outcome_values, risk_array, score_values
 from srmsim.risk.curves import _points, _prepare
+from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
 
 def capacity_in_cases(
@@ -30,30 +38,36 @@ def capacity_in_cases(
     staff_minutes_available: float | None = None,
     minutes_per_case: float | None = None,
 ) -> int:
-    """Cases staff can take: given directly, or whole cases that fit in the minutes available."""
+    """Cases staff can take: given directly, or whole cases that fit in the minutes available.
+
+    Either way a whole number from 0 to ``2**53``.
+    """
     if capacity_cases is not None:
         if staff_minutes_available is not None or minutes_per_case is not None:
             raise SrmsimError(
                 "give either capacity_cases or staff_minutes_available with minutes_per_case, "
                 "not both"
             )
-        if capacity_cases < 0 or int(capacity_cases) != capacity_cases:
-            raise SrmsimError(f"capacity_cases must be a whole number >= 0, got {capacity_cases}")
-        return int(capacity_cases)
+        return whole_number(capacity_cases, "capacity_cases", 0, MAX_COUNT)
     if staff_minutes_available is None or minutes_per_case is None:
         raise SrmsimError(
             "capacity needs capacity_cases, or both staff_minutes_available and minutes_per_case"
         )
-    if not (math.isfinite(minutes_per_case) and math.isfinite(staff_minutes_available)):
-        raise SrmsimError("staff_minutes_available and minutes_per_case must be finite numbers, "
-                          f"got {staff_minutes_available} and {minutes_per_case}")
-    if minutes_per_case <= 0:
+    available = finite_number(staff_minutes_available, "staff_minutes_available")
+    per_case = finite_number(minutes_per_case, "minutes_per_case")
+    if per_case <= 0:
         raise SrmsimError(f"minutes_per_case must be positive, got {minutes_per_case}")
-    if staff_minutes_available < 0:
+    if available < 0:
         raise SrmsimError(
             f"staff_minutes_available must be >= 0, got {staff_minutes_available}"
         )
-    return int(math.floor(staff_minutes_available / minutes_per_case + 1e-9))
+    cases = available / per_case + 1e-9
+    if not cases <= MAX_COUNT:  # inf when the quotient overflows
+        raise SrmsimError(
+            f"staff_minutes_available={staff_minutes_available!r} / minutes_per_case="
+            f"{minutes_per_case!r} is more than 2**53 cases; check the units of the two"
+        )
+    return int(math.floor(cases))
 
 
 def threshold_for_top(score: np.ndarray, k: int, direction: str) -> float:
@@ -63,7 +77,11 @@ def threshold_for_top(score: np.ndarray, k: int, direction: str) -> float:
     exactly k unless that score is tied with the k-th. ``k >= n`` gives ``inf`` (flag all).
     """
     check_direction(direction)
-    score = np.asarray(score, dtype=float)
+    return _top_threshold(_score_array(score), whole_number(k, "k", 0, MAX_COUNT), direction)
+
+
+def _top_threshold(score: np.ndarray, k: int, direction: str) -> float:
+    """:func:`threshold_for_top` for checked input: complete float scores and ``k >= 0``."""
     n = score.size
     if k >= n:
         return np.inf if direction == "below" else -np.inf
@@ -71,9 +89,21 @@ def threshold_for_top(score: np.ndarray, k: int, direction: str) -> float:
     return float(s[k])
 
 
+def _score_array(score: np.ndarray) -> np.ndarray:
+    """Scores as floats; a missing one is refused (it would be neither flagged nor counted)."""
+    values = risk_array(score, "score")
+    if np.isnan(values).any():
+        raise DataError(f"score holds {int(np.isnan(values).sum())} missing value(s); leave "
+                        "those rows out first")
+    return values
+
+
 def flag(score: np.ndarray, threshold: float, direction: str) -> np.ndarray:
     """Boolean flags with the strict semantics used everywhere in :mod:`srmsim.risk`."""
     check_direction(direction)
+    real = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool | np.bool_)
+    if not real or math.isnan(threshold):
+        raise DataError(f"threshold={threshold!r} must be a number (inf flags everyone or nobody)")
     score = np.asarray(score, dtype=float)
     return score < threshold if direction == "below" else score > threshold
 
@@ -122,16 +152,23 @@ def threshold_at_capacity(
 
     Rows missing the score or outcome are counted in the result and not flagged.
     """
-    if not math.isfinite(cost_per_case) or cost_per_case < 0:
+    per_case_cost = finite_number(cost_per_case, "cost_per_case")
+    if per_case_cost < 0:
         raise SrmsimError(f"cost_per_case must be a finite number >= 0, got {cost_per_case}")
     cap = capacity_in_cases(capacity_cases, staff_minutes_available, minutes_per_case)
     s, y, miss_s, miss_y = _used(df, score, outcome)
-    t = threshold_for_top(s, cap, direction)
+    t = _top_threshold(s, cap, direction)
     flags = flag(s, t, direction)
     flagged = int(flags.sum())
     tp = int((flags & (y == 1)).sum())
     n_pos = int((y == 1).sum())
     ties = int((s == t).sum()) if flagged < cap and np.isfinite(t) else 0
+    cost = flagged * per_case_cost
+    if not math.isfinite(cost):
+        raise SrmsimError(
+            f"the cost of {flagged} cases at cost_per_case={cost_per_case!r} is beyond the "
+            "floating-point range; express the cost in larger units"
+        )
     return CapacityResult(
         threshold=float(t),
         capacity_cases=cap,
@@ -140,7 +177,7 @@ def threshold_at_capacity(
         fp=flagged - tp,
         precision=tp / flagged if flagged else np.nan,
         recall=tp / n_pos if n_pos else np.nan,
-        cost=flagged * float(cost_per_case),
+        cost=cost,
         staff_minutes=None if minutes_per_case is None else flagged * float(minutes_per_case),
         spare_capacity=cap - flagged,
         n_boundary_ties=ties,
@@ -178,16 +215,31 @@ def cost_minimising_threshold(
 
     Every distinct cut point is a candidate, from "flag nobody" to "flag everyone".
     """
-    if not (math.isfinite(cost_missed) and math.isfinite(cost_needless)) or (
-            cost_missed < 0 or cost_needless < 0):
-        raise SrmsimError("cost_missed and cost_needless must be finite numbers >= 0")
+    missed = finite_number(cost_missed, "cost_missed")
+    needless = finite_number(cost_needless, "cost_needless")
+    if missed < 0 or needless < 0:
+        raise SrmsimError("cost_missed and cost_needless must be finite numbers >= 0, got "
+                          f"{cost_missed!r} and {cost_needless!r}")
+    cap = None if capacity_cases is None else capacity_in_cases(capacity_cases)
     s, y, _, _ = _used(df, score, outcome)
     prep = _prepare(s, y, direction)
     tp, fp = _points(prep)
     n_pos = tp[-1]
     fn = n_pos - tp
     flagged = tp + fp
-    cost = fn * cost_missed + fp * cost_needless
+    # the choice depends on the ratio of the costs only: made on costs relative to the larger
+    # one (at most 1, so never overflowing), it is the same for (1, 2) as for (1e300, 2e300)
+    scale = max(missed, needless)
+    relative = fn * (missed / scale) + fp * (needless / scale) if scale > 0 else 0.0 * fn
+    with np.errstate(over="ignore", invalid="ignore"):
+        cost = fn * missed + fp * needless
+    if not np.all(np.isfinite(cost)):
+        worst = int(np.flatnonzero(~np.isfinite(cost))[0])
+        raise SrmsimError(
+            f"cost_missed={cost_missed!r} and cost_needless={cost_needless!r} give a total cost "
+            f"beyond the floating-point range ({int(fn[worst])} missed and {int(fp[worst])} "
+            "needless cases at one threshold); express the costs in larger units"
+        )
     table = pd.DataFrame(
         {
             "threshold": prep.thresholds,
@@ -199,11 +251,11 @@ def cost_minimising_threshold(
         }
     )
     allowed = np.ones(cost.size, dtype=bool)
-    if capacity_cases is not None:
-        allowed = flagged <= capacity_in_cases(capacity_cases)
+    if cap is not None:
+        allowed = flagged <= cap
     if not allowed.any():
         raise DataError("no threshold fits the capacity")
-    masked = np.where(allowed, cost, np.inf)
+    masked = np.where(allowed, relative, np.inf)
     i = int(np.argmin(masked))  # flagged increases along the points: first minimum flags fewest
     return CostResult(
         threshold=float(prep.thresholds[i]),

@@ -27,6 +27,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.risk._columns import require_columns
+from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
 
 @dataclass
@@ -47,24 +48,44 @@ class CoarsenSpec:
         unknown = set(spec) - {"bands", "categories", "min_count", "other_label"}
         if unknown:
             raise DataError(f"coarsen spec: unknown key(s) {sorted(unknown)}")
+        bands = spec.get("bands", {})
+        if not isinstance(bands, Mapping):
+            raise DataError(f"coarsen spec: bands must map columns to a width or edges, got "
+                            f"{bands!r}")
+        categories = spec.get("categories", [])
+        if isinstance(categories, str) or not isinstance(categories, Sequence):
+            raise DataError(f"coarsen spec: categories must be a list of columns, got "
+                            f"{categories!r}")
         out = cls(
-            bands=dict(spec.get("bands", {})),
-            categories=list(spec.get("categories", [])),
-            min_count=int(spec.get("min_count", 10)),
+            bands=dict(bands),
+            categories=list(categories),
+            min_count=spec.get("min_count", 10),
             other_label=str(spec.get("other_label", "Other")),
         )
-        for col, band in out.bands.items():
-            if np.isscalar(band):
-                # np.isscalar's TypeGuard replaces the declared type with one including str/complex
-                if not float(band) > 0:  # type: ignore[arg-type]
-                    raise DataError(f"coarsen spec: bands.{col}: width must be positive")
-            else:
-                edges = np.asarray(band, dtype=float)
-                if edges.size < 2 or np.any(np.diff(edges) <= 0):
-                    raise DataError(
-                        f"coarsen spec: bands.{col}: edges must be at least two increasing numbers"
-                    )
-        return out
+        return out.checked()
+
+    def checked(self) -> CoarsenSpec:
+        """This spec, after checking every width, edge list and the cut-off (else DataError)."""
+        self.min_count = whole_number(self.min_count, "coarsen spec: min_count", 0, MAX_COUNT)
+        for col, band in self.bands.items():
+            _check_band(band, col)
+        return self
+
+
+def _check_band(band: object, column: str) -> float | np.ndarray:
+    """A band width (a finite positive number) or edges (two or more increasing finite numbers)."""
+    if isinstance(band, str | bytes) or not isinstance(band, Sequence | np.ndarray):
+        width = finite_number(band, f"coarsen spec: bands.{column}")
+        if not width > 0:
+            raise DataError(f"coarsen spec: bands.{column}: width must be positive, got {band!r}")
+        return width
+    edges = np.array([finite_number(e, f"coarsen spec: bands.{column} edge")
+                      for e in np.ravel(np.asarray(band, dtype=object))])
+    if edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise DataError(
+            f"coarsen spec: bands.{column}: edges must be at least two increasing numbers"
+        )
+    return edges
 
 
 class Coarsener:
@@ -72,6 +93,8 @@ class Coarsener:
 
     def __init__(self, spec: CoarsenSpec | Mapping[str, object]):
         self.spec = CoarsenSpec.from_any(spec)
+        if isinstance(spec, CoarsenSpec):
+            self.spec.checked()
 
     def fit(self, df: pd.DataFrame) -> Coarsener:
         require_columns(df, list(self.spec.bands) + self.spec.categories, "coarsen")
@@ -100,22 +123,43 @@ class Coarsener:
 
 
 def generalise(values: pd.Series, band: float | Sequence[float], column: str = "") -> pd.Series:
-    """Replace each number by the midpoint of its band (width, or explicit edges)."""
-    v = pd.to_numeric(values, errors="raise").to_numpy(dtype=float, na_value=np.nan)
-    if np.isscalar(band):
-        w = float(band)  # type: ignore[arg-type]  # np.isscalar's TypeGuard loses float
-        mid = np.floor(v / w) * w + w / 2.0
+    """Replace each number by the midpoint of its band (width, or explicit edges).
+
+    A width must be a finite positive number giving finite bands for the values: a width so
+    small that ``value / width`` overflows (or an infinite value) is a DataError, never NaN/inf.
+    """
+    column = column or str(values.name)
+    checked = _check_band(band, column)
+    try:
+        v = pd.to_numeric(values, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+        i = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+        raise DataError(f"column '{column}': coarsening bands need numbers, found "
+                        f"{values.iloc[i]!r} (row {values.index[i]!r})") from None
+    ok = ~np.isnan(v)
+    if isinstance(checked, float):
+        w = checked
+        with np.errstate(over="ignore", invalid="ignore"):
+            mid = np.floor(v / w) * w + w / 2.0
+        broken = ok & ~np.isfinite(mid)
+        if broken.any():
+            i = int(np.flatnonzero(broken)[0])
+            raise DataError(
+                f"column '{column}': value {float(v[i])!r} (row {values.index[i]!r}) has no finite "
+                f"band of width {w!r}; use a wider band (or fix an infinite value)"
+            )
     else:
-        edges = np.asarray(band, dtype=float)
-        ok = ~np.isnan(v)
+        edges = checked
         outside = ok & ((v < edges[0]) | (v > edges[-1]))
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise DataError(
-                f"column '{column}': value {v[i]!r} (row {values.index[i]!r}) is outside the "
+                f"column '{column}': value {float(v[i])!r} (row {values.index[i]!r}) is outside the "
                 f"coarsening edges {edges[0]}..{edges[-1]}"
             )
         idx = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, edges.size - 2)
-        mids = (edges[:-1] + edges[1:]) / 2.0
+        with np.errstate(over="ignore"):
+            mids = edges[:-1] / 2.0 + edges[1:] / 2.0
         mid = np.where(ok, mids[idx], np.nan)
     return pd.Series(mid, index=values.index, name=values.name)

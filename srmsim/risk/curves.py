@@ -23,7 +23,20 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.risk._columns import check_direction, cluster_codes, outcome_values, score_values
+from srmsim.risk._columns import (
+    check_direction,
+    cluster_codes,
+    level_value,
+    outcome_array,
+    outcome_values,
+    risk_array,
+    score_values,
+    seed_value,
+)
+from srmsim.stats._checks import MAX_COUNT, whole_number
+
+MAX_GRID_POINTS = 100_000
+"""Most points of the grid on which bootstrap bands are reported (101 by default)."""
 
 
 @dataclass
@@ -162,9 +175,16 @@ def average_precision(
 
 
 def auc_arrays(risk: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC for arrays where a higher ``risk`` means more at risk (NaN if one class is absent)."""
-    risk = np.asarray(risk, dtype=float)
-    y = np.asarray(y, dtype=float)
+    """ROC AUC for arrays where a higher ``risk`` means more at risk (NaN if one class is absent).
+
+    ``y`` holds 0/1 outcomes (or booleans), one per risk; missing values are refused.
+    """
+    risk = risk_array(risk, "risk")
+    y = outcome_array(y, "y", risk.size)
+    missing = np.isnan(risk) | np.isnan(y)
+    if missing.any():
+        raise DataError(f"{int(missing.sum())} risk(s) or outcome(s) missing in auc_arrays; "
+                        "leave those rows out first")
     prep = _prepare(risk, y, "above")
     return _auc_ap(*_points(prep))[0]
 
@@ -186,7 +206,8 @@ def bootstrap_weights(
     codes: np.ndarray | None, n_rows: int, n_boot: int, seed: int | np.random.Generator
 ) -> Iterator[np.ndarray]:
     """Yield ``n_boot`` weight vectors: over clusters if ``codes`` is given, else over rows."""
-    rng = np.random.default_rng(seed)
+    n_boot = whole_number(n_boot, "n_boot", 1, MAX_COUNT)
+    rng = np.random.default_rng(seed_value(seed))
     if codes is None:
         codes = np.arange(n_rows)
     n_clusters = int(codes.max()) + 1 if codes.size else 0
@@ -276,12 +297,13 @@ def bootstrap_curves(
     """ROC and PR curves with percentile bands from a bootstrap that resamples ``cluster``.
 
     ``cluster=None`` resamples rows (students) instead; use it only when rows are independent.
-    Same seed, same bands.
+    Same seed, same bands. ``n_boot`` is a whole number from 1, ``seed`` from 0 to 2**63 - 1
+    (or a numpy Generator), ``grid_points`` from 2 to 100,000, ``level`` strictly in (0, 1).
     """
-    if n_boot < 1:
-        raise DataError(f"n_boot must be at least 1, got {n_boot}")
-    if not 0 < level < 1:
-        raise DataError(f"level must be between 0 and 1, got {level}")
+    n_boot = whole_number(n_boot, "n_boot", 1, MAX_COUNT)
+    seed = seed_value(seed)
+    level = level_value(level)
+    grid_points = whole_number(grid_points, "grid_points", 2, MAX_GRID_POINTS)
     s, y, info = _complete(df, score, outcome)
     mask = info["mask"]
     if cluster is not None:

@@ -17,6 +17,18 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.risk._columns import require_columns
+from srmsim.stats._checks import require_finite
+
+
+def _numeric_values(s: pd.Series, column: str) -> np.ndarray:
+    """A numeric feature as floats (NaN where missing). Infinite values, and values beyond
+    +-1e150 whose squares overflow the feature's variance (leaving a coefficient of 0 without a
+    word), are DataErrors naming the column and row, as are complex numbers."""
+    if pd.api.types.is_complex_dtype(s.dtype):
+        raise DataError(f"column '{column}': feature holds complex numbers; a real number is "
+                        "needed")
+    require_finite(s.to_frame(column), [column])
+    return s.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _is_numeric(s: pd.Series) -> bool:
@@ -48,7 +60,7 @@ class FeatureDesign:
         for f in self.features:
             s = df[f]
             if _is_numeric(s):
-                v = s.to_numpy(dtype=float, na_value=np.nan)
+                v = _numeric_values(s, f)
                 mean = float(np.nanmean(v)) if np.isfinite(v).any() else 0.0
                 sd = float(np.nanstd(v)) if np.isfinite(v).sum() > 1 else 0.0
                 self.numeric_[f] = (mean, sd if sd > 0 else 1.0)
@@ -89,7 +101,7 @@ class FeatureDesign:
                 if not _is_numeric(s):
                     raise DataError(f"column '{f}': numeric in training, now {s.dtype}")
                 mean, sd = self.numeric_[f]
-                values = s.to_numpy(dtype=float, na_value=np.nan)
+                values = _numeric_values(s, f)
                 missing |= np.isnan(values)  # as s.isna(): missing values are NaN here
                 cols.append((values - mean) / sd)
             else:

@@ -51,10 +51,20 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from srmsim.errors import DataError, EstimationError
-from srmsim.risk._columns import outcome_values, require_columns
+from srmsim.risk._columns import (
+    group_codes,
+    outcome_array,
+    outcome_values,
+    require_columns,
+    risk_array,
+    seed_value,
+    share_value,
+    sorted_labels,
+)
 from srmsim.risk.design import FeatureDesign
 from srmsim.risk.irls import newton_logistic
 from srmsim.risk.rules import Condition, count_score
+from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
 MAX_ABS_COEF = 10.0
 """A coefficient beyond this (per SD of a feature) signals quasi-separation: use the ridge fit."""
@@ -97,7 +107,20 @@ def fit_logistic(
     """
     if solver not in SOLVERS:
         raise DataError(f"{what}: solver must be one of {list(SOLVERS)}, got {solver!r}")
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{what}: X must be a matrix of numbers ({err})") from None
+    if X.ndim != 2:
+        raise DataError(f"{what}: X must be a 2-d design matrix, got shape {X.shape}")
+    if not np.all(np.isfinite(X)) or (offset is not None and not np.all(np.isfinite(offset))):
+        raise DataError(f"{what}: the design matrix (or offset) holds missing or infinite "
+                        "values; leave those rows out and rescale very large features")
     n, p = X.shape
+    y = outcome_array(y, "y", n)
+    if np.isnan(y).any():
+        raise DataError(f"{what}: {int(np.isnan(y).sum())} outcome(s) missing; leave those rows "
+                        "out first")
     n_pos = float(y.sum())
     if n == 0:
         raise EstimationError(f"{what}: no rows to fit")
@@ -208,6 +231,8 @@ class RiskModel:
             raise DataError(f"{self.name}: solver must be one of {list(SOLVERS)}, got {solver!r}")
         self.reference_levels = dict(reference_levels or {})
         self.drop_missing = drop_missing
+        if not finite_number(ridge_sd, "ridge_sd") > 0:
+            raise DataError(f"ridge_sd={ridge_sd!r} must be a positive number")
         self.ridge_sd = ridge_sd
         self.solver = solver
         self.notes_: list[str] = []
@@ -406,7 +431,7 @@ class PerSchoolRisk(RiskModel):
 
     def __init__(self, min_events: int = 10, **kwargs):
         super().__init__(**kwargs)
-        self.min_events = min_events
+        self.min_events = whole_number(min_events, "min_events", 0, MAX_COUNT)
 
     def fit(
         self,
@@ -669,10 +694,12 @@ def split_schools(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out ``n_test`` randomly chosen whole schools as a test set."""
     require_columns(df, [school], "school")
-    schools = np.array(sorted(pd.unique(df[school].dropna())))
-    if not 1 <= n_test < schools.size:
-        raise DataError(f"n_test must be between 1 and {schools.size - 1}, got {n_test}")
-    rng = np.random.default_rng(seed)
+    schools = np.array(sorted_labels(df[school].dropna()), dtype=object)
+    if schools.size < 2:
+        raise DataError(f"column '{school}': a split needs at least two schools, found "
+                        f"{schools.size}")
+    n_test = whole_number(n_test, "n_test", 1, schools.size - 1)
+    rng = np.random.default_rng(seed_value(seed))
     test = rng.choice(schools, size=n_test, replace=False).tolist()
     train = [s for s in schools.tolist() if s not in test]
     return train_test_by(df, school, train, test)
@@ -681,19 +708,31 @@ def split_schools(
 def flag_top_share(risk: np.ndarray, share: float, groups: np.ndarray | None = None) -> np.ndarray:
     """Flag the riskiest ``floor(share * n)`` rows (per group if given), never more on ties.
 
-    Ties at the boundary are left out whole, as in :func:`threshold_at_capacity`.
+    Ties at the boundary are left out whole, as in :func:`threshold_at_capacity`. ``share`` is
+    from 0 to 1. Rows whose group is missing (NaN, None) form one group of their own, as the
+    ``"(missing)"`` group of :func:`srmsim.risk.threshold_table`.
     """
-    from srmsim.risk.capacity import flag, threshold_for_top
+    risk = risk_array(risk, "risk")
+    if np.isnan(risk).any():
+        raise DataError(f"risk holds {int(np.isnan(risk).sum())} missing value(s); leave those "
+                        "rows out first")
+    share = share_value(share, "share")
+    codes = None if groups is None else group_codes(groups, risk.size)
+    return _flag_top_share(risk, share, codes)
 
-    risk = np.asarray(risk, dtype=float)
+
+def _flag_top_share(risk: np.ndarray, share: float, codes: np.ndarray | None) -> np.ndarray:
+    """:func:`flag_top_share` for checked input: complete risks, integer group codes."""
+    from srmsim.risk.capacity import _top_threshold
+
     flags = np.zeros(risk.size, dtype=bool)
-    if groups is None:
-        groups = np.zeros(risk.size, dtype=np.int64)
-    for g in pd.unique(groups):
-        m = groups == g
+    if codes is None:
+        codes = np.zeros(risk.size, dtype=np.int64)
+    for g in np.unique(codes):
+        m = codes == g
         k = int(np.floor(share * m.sum() + 1e-9))
-        t = threshold_for_top(risk[m], k, "above")
-        flags[m] = flag(risk[m], t, "above")
+        t = _top_threshold(risk[m], k, "above")
+        flags[m] = risk[m] > t
     return flags
 
 
@@ -705,18 +744,21 @@ def evaluate_risk(
 ) -> dict[str, float]:
     """AUC, average precision, Brier score and precision / recall at capacity for predictions.
 
-    Capacity is ``capacity_rate`` of the students, applied within each group (school) if given:
-    each school can serve its own share.
+    Capacity is ``capacity_rate`` (from 0 to 1) of the students, applied within each group
+    (school) if given: each school can serve its own share; rows with a missing group are one
+    group of their own (see :func:`flag_top_share`). ``y`` holds 0/1 outcomes or booleans.
     """
     from srmsim.risk.curves import _auc_ap, _points, _prepare
 
-    risk = np.asarray(risk, dtype=float)
-    y = np.asarray(y, dtype=float)
+    risk = risk_array(risk, "risk")
+    y = outcome_array(y, "y", risk.size)
+    capacity_rate = share_value(capacity_rate, "capacity_rate")
+    codes = None if groups is None else group_codes(groups, risk.size)
     ok = ~np.isnan(risk) & ~np.isnan(y)
     if not ok.all():
         raise DataError(f"{int((~ok).sum())} prediction(s) or outcome(s) missing in evaluation")
     auc, ap = _auc_ap(*_points(_prepare(risk, y, "above")))
-    flags = flag_top_share(risk, capacity_rate, groups)
+    flags = _flag_top_share(risk, capacity_rate, codes)
     tp = float((flags & (y == 1)).sum())
     n_flag = float(flags.sum())
     n_pos = float(y.sum())
@@ -767,10 +809,13 @@ def evaluate_held_out_schools(
     ``lambda: PerSchoolRisk(min_events=5)``). One row per fold with the test schools and metrics.
     """
     require_columns(df, [school], "school")
-    schools = np.array(sorted(pd.unique(df[school].dropna())))
-    if not 2 <= n_folds <= schools.size:
-        raise DataError(f"n_folds must be between 2 and the number of schools ({schools.size})")
-    rng = np.random.default_rng(seed)
+    schools = np.array(sorted_labels(df[school].dropna()), dtype=object)
+    if schools.size < 2:
+        raise DataError(f"column '{school}': leave-schools-out needs at least two schools, "
+                        f"found {schools.size}")
+    n_folds = whole_number(n_folds, "n_folds", 2, schools.size,
+                           " (between 2 and the number of schools)")
+    rng = np.random.default_rng(seed_value(seed))
     folds = np.array_split(rng.permutation(schools), n_folds)
     rows = []
     for i, test_schools in enumerate(folds):

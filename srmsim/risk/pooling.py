@@ -21,16 +21,23 @@ pooled schools never showed. Fits that needed the ridge fallback are counted in 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, EstimationError
-from srmsim.risk._columns import outcome_values, require_columns
+from srmsim.risk._columns import (
+    level_value,
+    outcome_values,
+    require_columns,
+    seed_value,
+    sorted_labels,
+)
 from srmsim.risk.coarsen import Coarsener, CoarsenSpec
 from srmsim.risk.models import PooledRisk, RiskModel, RiskModelWarning, evaluate_risk
+from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
 CoarsenArg = None | Callable[[pd.DataFrame], pd.DataFrame] | CoarsenSpec | Mapping[str, object]
 
@@ -49,12 +56,10 @@ def _choose_holdout(
 ) -> list[object]:
     if holdout is None:
         holdout = max(1, int(round(schools.size / 4)))
-    if isinstance(holdout, int | np.integer):
-        if not 1 <= holdout < schools.size:
-            raise DataError(
-                f"holdout_schools must be between 1 and {schools.size - 1}, got {holdout}"
-            )
-        return rng.choice(schools, size=int(holdout), replace=False).tolist()
+    if isinstance(holdout, str) or not isinstance(holdout, Iterable):
+        count = whole_number(holdout, "holdout_schools", 1, schools.size - 1,
+                             " (a number of schools, or a list of them)")
+        return rng.choice(schools, size=count, replace=False).tolist()
     chosen = list(holdout)
     missing = [s for s in chosen if s not in set(schools.tolist())]
     if missing:
@@ -96,14 +101,20 @@ def value_of_pooling(
             f"value_of_pooling: {int(missing.sum())} row(s) with missing values {counts}; "
             "fill or remove them first"
         )
-    if n_orders < 1:
-        raise DataError(f"n_orders must be at least 1, got {n_orders}")
+    n_orders = whole_number(n_orders, "n_orders", 1, MAX_COUNT)
+    capacity_rate = finite_number(capacity_rate, "capacity_rate")
     if not 0 < capacity_rate <= 1:
         raise DataError(f"capacity_rate must be in (0, 1], got {capacity_rate}")
-    rng = np.random.default_rng(seed)
-    schools = np.array(sorted(pd.unique(df[school])))
+    level = level_value(level)
+    if coarsen is not None and not callable(coarsen):
+        Coarsener(coarsen)  # a bad spec fails here, not in the loop
+    rng = np.random.default_rng(seed_value(seed))
+    schools = np.array(sorted_labels(df[school]), dtype=object)
+    if schools.size < 2:
+        raise DataError(f"column '{school}': value_of_pooling needs at least two schools (one "
+                        f"to hold out), found {schools.size}")
     held = _choose_holdout(schools, holdout_schools, rng)
-    contributing = np.array([s for s in schools.tolist() if s not in held])
+    contributing = np.array([s for s in schools.tolist() if s not in held], dtype=object)
     test = df[df[school].isin(held)]
     y_test = outcome_values(test, outcome)
     if y_test.sum() == 0 or y_test.sum() == y_test.size:

@@ -35,6 +35,7 @@ import pandas as pd
 from srmsim.errors import DataError
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.risk.thresholds import threshold_table
+from srmsim.stats._checks import MAX_COUNT, whole_number
 
 
 def _units(table: pd.DataFrame) -> list[pd.DataFrame]:
@@ -79,8 +80,10 @@ def protected_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = 
     Use the same grid for every table one report prints (overall and by group): two tables on
     different grids can be differenced against each other.
     """
-    if min_count < 1:
+    if isinstance(min_count, int | np.integer) and not isinstance(min_count, bool) \
+            and min_count < 1:
         raise DataError(f"the suppression threshold must be at least 1 (got {min_count})")
+    min_count = whole_number(min_count, "min_count", 1, MAX_COUNT)
     by_cols = [by] if isinstance(by, str) else list(by or [])
     overall = threshold_table(df, score, outcome, direction, thresholds)
     units = _units(overall)

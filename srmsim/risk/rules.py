@@ -38,7 +38,9 @@ def condition_flags(
 
     ``conditions`` maps a name to ``(column, operator, value)`` with an operator among
     ``< <= > >= == !=``. ``missing="false"`` counts a missing value as "condition not met"
-    instead (only when you decide that, e.g. "no incident recorded" means none).
+    instead (only when you decide that, e.g. "no incident recorded" means none). ``value`` must
+    not be missing (NaN, None); a true/false column may be compared with ``"True"``/``"False"``
+    as well as with the booleans (the labels threshold tables give it), but not with other text.
     """
     if missing not in ("nan", "false"):
         raise RuleError(f"missing must be 'nan' or 'false', got {missing!r}")
@@ -58,6 +60,7 @@ def condition_flags(
         require_columns(df, [column], f"condition '{name}'")
         s = df[column]
         isna = s.isna().to_numpy()
+        value = _comparison_value(name, column, s, op, value)
         try:
             met = np.asarray(OPERATORS[op](s, value), dtype=bool)
         except TypeError as err:
@@ -68,6 +71,47 @@ def condition_flags(
         vals[isna] = np.nan if missing == "nan" else 0.0
         out[name] = vals
     return pd.DataFrame(out, index=df.index)
+
+
+_BOOL_TEXT = {"True": True, "False": False}
+
+
+def _is_boolean(s: pd.Series) -> bool:
+    """A true/false column: bool, nullable boolean, or an object column of booleans and blanks
+    (what a bool column with a missing value becomes)."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return True
+    if s.dtype != object:
+        return False
+    present = s.dropna()
+    return present.size > 0 and all(isinstance(v, bool | np.bool_) for v in present)
+
+
+def _comparison_value(name: str, column: str, s: pd.Series, op: str, value: object) -> object:
+    """The value a condition compares with, checked against the column.
+
+    A missing value (None, NaN) is refused: every comparison with it is false, so the condition
+    would silently hold for nobody. A boolean column compared with the text ``"True"`` or
+    ``"False"`` (how :func:`srmsim.risk.threshold_table` labels its groups) compares with the
+    boolean; any other text against a number or true/false column is refused, as pandas would
+    answer "not equal" for every row.
+    """
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float | np.floating) and np.isnan(value)):
+        raise RuleError(
+            f"condition '{name}': comparing column '{column}' {op} {value!r} (a missing value) "
+            "holds for no row; use missing='false' to treat missing values as not met"
+        )
+    if isinstance(value, str):
+        if _is_boolean(s):
+            if value not in _BOOL_TEXT:
+                raise RuleError(f"condition '{name}': column '{column}' is true/false; compare "
+                                f"it with True or False, not {value!r}")
+            return _BOOL_TEXT[value]
+        if pd.api.types.is_numeric_dtype(s.dtype):
+            raise RuleError(f"condition '{name}': column '{column}' holds {s.dtype} values; "
+                            f"compare it with a number, not the text {value!r}")
+    return value
 
 
 def count_score(

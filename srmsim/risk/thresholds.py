@@ -25,10 +25,13 @@ from srmsim.errors import DataError
 from srmsim.risk._columns import (
     check_direction,
     group_labels,
+    outcome_array,
     outcome_values,
     require_columns,
+    risk_array,
     score_values,
 )
+from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
 MAX_DISTINCT_GRID = 101
 """Scores with at most this many distinct values get every value as a threshold; else quantiles."""
@@ -70,12 +73,21 @@ def confusion_at(
     """Counts and ratios at each threshold for complete (score, 0/1 outcome) arrays.
 
     Vectorised with sorted arrays and ``searchsorted`` so a 100-row table over a million students
-    costs two sorts.
+    costs two sorts. ``y`` holds 0/1 outcomes (or booleans); missing scores or outcomes are
+    refused (leave those rows out first), as are thresholds that are not numbers.
     """
     check_direction(direction)
-    score = np.asarray(score, dtype=float)
-    y = np.asarray(y, dtype=float)
-    t = np.asarray(thresholds, dtype=float)
+    score = risk_array(score, "score")
+    y = outcome_array(y, "y", score.size)
+    missing = np.isnan(score) | np.isnan(y)
+    if missing.any():
+        raise DataError(f"{int(missing.sum())} score(s) or outcome(s) missing in confusion_at; "
+                        "leave those rows out first")
+    return _confusion(score, y, _threshold_values(thresholds), direction)
+
+
+def _confusion(score: np.ndarray, y: np.ndarray, t: np.ndarray, direction: str) -> pd.DataFrame:
+    """:func:`confusion_at` for checked input: complete float arrays, numeric thresholds."""
     n = score.size
     all_sorted = np.sort(score)
     pos_sorted = np.sort(score[y == 1])
@@ -109,13 +121,33 @@ def confusion_at(
     )
 
 
+def _threshold_values(thresholds: object) -> np.ndarray:
+    """Thresholds as floats, in the order given: numbers (+-inf allowed, flagging everyone or
+    nobody); NaN, text and booleans refused."""
+    if isinstance(thresholds, str | bytes):
+        raise DataError(f"thresholds must be numbers, found {thresholds!r}")
+    try:
+        values = np.asarray(thresholds, dtype=object).ravel()
+    except (TypeError, ValueError) as err:  # a ragged list
+        raise DataError(f"thresholds must be a list of numbers ({err})") from None
+    if values.size == 0:
+        raise DataError("thresholds is empty; give at least one, or None for the default grid")
+    t = np.empty(values.size)
+    for i, v in enumerate(values):
+        if isinstance(v, float | np.floating) and np.isinf(v):
+            t[i] = float(v)  # +-inf: flag everyone or nobody
+            continue
+        try:
+            t[i] = finite_number(v, "thresholds")
+        except DataError:
+            raise DataError(f"thresholds must be numbers (inf allowed), found {v!r}") from None
+    return t
+
+
 def _thresholds_arg(thresholds: Sequence[float] | np.ndarray | None, score: np.ndarray) -> np.ndarray:
     if thresholds is None:
         return default_thresholds(score)
-    t = np.asarray(thresholds, dtype=float).ravel()
-    if np.isnan(t).any():
-        raise DataError("thresholds must be numbers, found NaN")
-    return np.unique(t)
+    return np.unique(_threshold_values(thresholds))
 
 
 def threshold_table(
@@ -130,7 +162,7 @@ def threshold_table(
 ) -> pd.DataFrame:
     """One row per threshold (and per group with ``by``): flags, confusion counts and rates.
 
-    ``protect=10`` is for real pupils' data: only thresholds of
+    ``protect=10`` (a whole number from 1) is for real pupils' data: only thresholds of
     :func:`srmsim.risk.protected_grid` are kept (every band of scores holds at least 10 with and
     10 without the outcome, overall and in every group), ``by`` columns with a too-small group
     are left out (named in ``attrs["withheld_by"]``) and ``n_missing`` is dropped. Several tables
@@ -141,7 +173,7 @@ def threshold_table(
 
     With ``by`` (one column name or several, each analysed on its own, not crossed): a long table
     with ``by`` (the grouping column) and ``group`` (its value as text; missing values form a
-    ``"(missing)"`` group), ``n_missing`` (rows of the group left out for a missing score or
+    ``"(missing)"`` group, and a real value reading ``"(missing)"`` is refused), ``n_missing`` (rows of the group left out for a missing score or
     outcome), the columns above computed within the group, and the fairness columns
     ``flag_rate_diff`` / ``sensitivity_diff`` (group minus reference: the whole population, or
     ``reference[by]`` if given) and ``flag_rate_gap`` / ``sensitivity_gap`` (max minus min
@@ -157,6 +189,7 @@ def threshold_table(
     if protect is not None:
         from srmsim.risk.protected import protected_grid
 
+        protect = whole_number(protect, "protect", 1, MAX_COUNT)
         grid, withheld = protected_grid(df, score, outcome, direction, thresholds, by,
                                         min_count=protect)
         keep = [c for c in ([by] if isinstance(by, str) else list(by or []))
@@ -174,8 +207,13 @@ def threshold_table(
     miss_s = np.isnan(s)
     miss_y = np.isnan(y)
     used = ~miss_s & ~miss_y
+    if not used.any():
+        raise DataError(
+            f"no rows with both a score and an outcome: column '{score}' is missing in "
+            f"{int(miss_s.sum())} and '{outcome}' in {int(miss_y.sum())} of the {s.size} rows"
+        )
     t = _thresholds_arg(thresholds, s[used])
-    overall = confusion_at(s[used], y[used], t, direction)
+    overall = _confusion(s[used], y[used], t, direction)
     if not by_cols:
         table = overall
     else:
@@ -191,7 +229,7 @@ def threshold_table(
             groups = []
             for g in sorted(set(labels)):
                 in_g = labels == g
-                part = confusion_at(s[used & in_g], y[used & in_g], t, direction)
+                part = _confusion(s[used & in_g], y[used & in_g], t, direction)
                 part.insert(0, "n_missing", int((in_g & ~used).sum()))
                 part.insert(0, "group", g)
                 part.insert(0, "by", col)
