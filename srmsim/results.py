@@ -157,6 +157,64 @@ def write_text(text: str, path: Path, private: bool = False) -> None:
     write_file(Path(path), text, private=private)
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, as lowercase hex (read in 1 MiB blocks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def simulation_problem(base: Path, students_sha256: str | None = None) -> str | None:
+    """None for a simulated run's folder, else why its data are treated as real (one phrase).
+
+    The folder must hold the run's ``scenario.yaml``, with no ``population.records``, whose
+    digest is the ``scenario_hash`` of its ``summary.json``, and the ``students.parquet`` whose
+    SHA-256 that summary records (``file_sha256``): a summary.json copied (or written) beside
+    real data, or real data copied over a run's table, does not turn the protection off. A run
+    from records (``from_records``) copies each simulated pupil's traits from a real record, so
+    it is protected like real data. A folder of an srmsim older than the digest is treated as
+    real (run it again to publish it unprotected). Anything that does not check out is real."""
+    import json
+
+    from srmsim.errors import SrmsimError
+    from srmsim.scenario import load_scenario
+
+    try:
+        data = json.loads((base / "summary.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return "no readable summary.json of an srmsim run"
+    if not isinstance(data, dict) or "scenario_hash" not in data:
+        return "its summary.json is not an srmsim run's"
+    if data.get("from_records"):
+        return "a run built from real records"
+    try:
+        scenario = load_scenario(base / "scenario.yaml")
+    except (OSError, ValueError, RecursionError, SrmsimError):
+        return "no readable scenario.yaml of the run"
+    if scenario.population.records is not None:
+        return "a run built from real records"
+    if scenario.digest() != data["scenario_hash"]:
+        return "its scenario.yaml is not the one summary.json describes"
+    digests = data.get("file_sha256")
+    recorded = digests.get("students.parquet") if isinstance(digests, dict) else None
+    if not isinstance(recorded, str):
+        return ("its summary.json records no SHA-256 of students.parquet, as a run of an older "
+                "srmsim does; run it again")
+    if students_sha256 is None:
+        try:
+            students_sha256 = file_sha256(base / "students.parquet")
+        except OSError:
+            return "students.parquet cannot be read"
+    if students_sha256 != recorded:
+        return ("students.parquet is not the table the run wrote: its SHA-256 differs from the "
+                "one in summary.json")
+    return None
+
+
 #: Files that mark a folder as an earlier ``srmsim run`` result, which a new run may replace.
 RUN_MARKERS = ("summary.json", "scenario.yaml", "students.parquet")
 #: every file a run folder may hold (the run's tables and texts, and `srmsim report`'s page)
@@ -343,7 +401,12 @@ class RunResult:
                 if table is not None:
                     write_parquet(table, tmp / f"{name}.parquet", private=private)
             write_text(self.scenario.to_yaml(), tmp / "scenario.yaml", private=private)
-            write_text(json.dumps(self.summary, indent=2) + "\n", tmp / "summary.json",
+            # the digest of the students table as written: `srmsim thresholds` publishes a run
+            # folder unprotected only if the table it reads is this one (real data copied into
+            # a simulated run's folder stays protected)
+            summary = {**self.summary,
+                       "file_sha256": {"students.parquet": file_sha256(tmp / "students.parquet")}}
+            write_text(json.dumps(summary, indent=2) + "\n", tmp / "summary.json",
                        private=private)
         return out
 

@@ -53,15 +53,18 @@ def test_csv_end_to_end(tmp_path: Path, capsys):
 
 def mark_simulated(folder: Path, **summary) -> None:
     """What makes a folder a simulated run's for ``thresholds``: its scenario.yaml (no
-    records) and a summary.json carrying that scenario's digest."""
+    records) and a summary.json carrying that scenario's digest and the SHA-256 of the
+    students.parquet already in the folder."""
     import json
 
+    from srmsim.results import file_sha256
     from srmsim.scenario import Scenario
 
     scenario = Scenario(name="simulated")
     (folder / "scenario.yaml").write_text(scenario.to_yaml())
+    digest = {"students.parquet": file_sha256(folder / "students.parquet")}
     (folder / "summary.json").write_text(json.dumps({"scenario_hash": scenario.digest(),
-                                                     **summary}))
+                                                     "file_sha256": digest, **summary}))
 
 
 def test_run_directory_and_staff_minutes(tmp_path: Path, capsys):
@@ -127,3 +130,127 @@ def test_through_a_subprocess(tmp_path: Path):
     assert ok.returncode == 0, ok.stderr
     assert "at capacity 20" in ok.stdout
     assert (tmp_path / "thresholds" / "roc.png").exists()
+
+
+def simulated_folder(tmp_path: Path, df: pd.DataFrame | None = None) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (students(n_schools=3) if df is None else df).to_parquet(folder / "students.parquet")
+    mark_simulated(folder)
+    return folder
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--staff-minutes", "1e300", "--minutes-per-case", "1e-10"], "--staff-minutes 1e+300"),
+    (["--staff-minutes", "500000", "--minutes-per-case", "1e-12"], "more than 2**53 cases"),
+    (["--minutes-per-case", "1e6", "--staff-minutes", "600"], "--minutes-per-case 1e+06"),
+    (["--cost-missed", "1e308", "--cost-needless", "1e308"], "--cost-missed 1e+308"),
+    (["--cost-missed", "1", "--cost-needless", "2e12"], "--cost-needless 2e+12"),
+    (["--capacity", "50", "--cost-per-case", "1e308"], "--cost-per-case 1e+308"),
+    (["--capacity", str(2**53 + 1)], "--capacity must be a whole number from 0 to 2**53"),
+])
+def test_capacity_and_cost_flags_are_bounded(tmp_path: Path, capsys, flags, message):
+    """1e300 minutes over 1e-10 a case overflowed to a traceback; costs of 1e308 made every
+    cost inf, so the wrong threshold was chosen and 'cost inf' printed."""
+    folder = simulated_folder(tmp_path)
+    assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "5", *flags]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and message in err and "Traceback" not in err
+    assert not (folder / "thresholds").exists()
+
+
+def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
+    folder = simulated_folder(tmp_path)
+    base = ["thresholds", str(folder), "--score", "attendance_rate", "--outcome", "withdrawn",
+            "--n-boot", "5"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--cost-missed", "1e12",
+                 "--cost-needless", "1e12", "--capacity", "50", "--cost-per-case", "1e12"]) == 0
+    text = capsys.readouterr().out
+    assert "inf" not in text and "cost-minimising" in text and "at capacity 50" in text
+    # the same threshold as with costs 1 and 1: only their ratio matters
+    assert main([*base, "--out", str(tmp_path / "b"), "--cost-missed", "1",
+                 "--cost-needless", "1"]) == 0
+    pick = [line.split("threshold")[1].split("flags")[0] for line in
+            (text, capsys.readouterr().out) for line in line.splitlines()
+            if line.startswith("cost-minimising")]
+    assert pick[0] == pick[1]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--capacity", "-1"], "--capacity must be a whole number from 0 to 2**53, got -1"),
+    (["--staff-minutes", "600", "--minutes-per-case", "0"], "--minutes-per-case must be more"),
+    (["--capacity", "5", "--staff-minutes", "600", "--minutes-per-case", "5"],
+     "either --capacity or --staff-minutes"),
+    (["--staff-minutes", "600"], "--minutes-per-case"),
+    (["--suppress-below", "0"], "--suppress-below must be at least 1"),
+    (["--n-boot", "0"], "--n-boot must be at least 1"),
+])
+@pytest.mark.parametrize("simulated", [False, True])
+def test_bad_flags_fail_before_any_output_or_folder(tmp_path: Path, capsys, flags, message,
+                                                    simulated):
+    """--capacity -1 printed the whole report before the error (naming 'capacity_cases') and
+    left the --out parents created; on real data the header came before --suppress-below 0."""
+    if simulated:
+        path = simulated_folder(tmp_path)
+    else:
+        path = tmp_path / "d.csv"
+        students(n_schools=2, n=30).to_csv(path, index=False)
+    out_dir = tmp_path / "new" / "x" / "y" / "out"
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
+                 "--n-boot", "5", "--out", str(out_dir), *flags]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and message in err
+    assert "capacity_cases" not in err and "minutes_per_case" not in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_report_that_fails_part_way_leaves_no_new_folder(tmp_path: Path, capsys,
+                                                           monkeypatch):
+    from srmsim.commands import thresholds
+    from srmsim.errors import DataError
+
+    def broken(*args, **kwargs):
+        raise DataError("failed part way")
+
+    monkeypatch.setattr(thresholds, "_report", broken)
+    folder = simulated_folder(tmp_path)
+    (tmp_path / "kept").mkdir()
+    for out in (tmp_path / "new" / "x" / "out", tmp_path / "kept" / "out"):
+        assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
+                     "withdrawn", "--out", str(out)]) == 2
+        assert "failed part way" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
+
+
+def test_capacity_beyond_every_student_says_so(tmp_path: Path, capsys):
+    """'99080 place(s) unused because 0 student(s) tie at the boundary' blamed ties that are
+    not there: everyone is flagged."""
+    folder = simulated_folder(tmp_path)
+    assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "5", "--capacity", "100000"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("at capacity")]
+    assert "tie at the boundary" not in line
+    assert "99640 place(s) unused: every one of the 360 students" in line
+
+
+def test_an_outcome_that_never_occurs_gets_honest_lines(tmp_path: Path, capsys):
+    """With no positives 'best F1' named an arbitrary row (F1 0.000), and --by was reported at
+    the median of the grid (0.15, not in it) with no group at all."""
+    folder = simulated_folder(tmp_path, students(n_schools=3).assign(withdrawn=False))
+    assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--thresholds", "0.1", "0.2", "--by", "fsm"]) == 0
+    out = capsys.readouterr().out
+    assert "no student has the outcome: precision, recall and F1 are undefined" in out
+    assert "best F1" not in out and "0.15" not in out
+    (line,) = [x for x in out.splitlines() if x.startswith("by fsm")]
+    assert line.startswith("by fsm at threshold 0.1: False: flag 0.0%") and "True: " in line
+
+
+def test_no_threshold_flagging_a_positive_has_no_best_f1(tmp_path: Path, capsys):
+    folder = simulated_folder(tmp_path)
+    assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "5", "--thresholds", "0.01", "0.02"]) == 0
+    out = capsys.readouterr().out
+    assert "best F1: none: no threshold of the table flags a student with the outcome" in out

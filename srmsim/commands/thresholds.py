@@ -9,17 +9,26 @@ at capacity, the cost-minimising threshold, and the largest group gaps.
 
 Real data (anything but a simulated run folder; a run built from real records counts as real)
 is protected: only thresholds of a protected grid are published, and the figures are drawn from
-the published rows only, with no bootstrap band (see docs/privacy.md).
+the published rows only, with no bootstrap band (see docs/privacy.md). A run folder counts as
+simulated only if its ``students.parquet`` is the one the run wrote (its SHA-256 is in the run's
+``summary.json``). On real data an error message names rows but never shows a cell's value or a
+count below the suppression threshold.
+
+Every flag and the data's columns are checked before anything is computed, printed or written;
+a failed command leaves no folder behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
+from srmsim.results import simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
     import numpy as np
@@ -50,16 +59,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
     p.add_argument("--seed", type=seed_argument, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--capacity", type=int, default=None, metavar="N",
-                   help="cases staff can take in total")
+                   help="cases staff can take in total (0 to 2**53)")
     p.add_argument("--staff-minutes", type=non_negative_float, default=None, metavar="M",
-                   help="staff minutes available (with --minutes-per-case)")
+                   help=f"staff minutes available (with --minutes-per-case; at most "
+                        f"{MAX_MINUTES:,}, a year)")
     p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
-                   help="staff minutes one case needs")
-    p.add_argument("--cost-per-case", type=non_negative_float, default=0.0, help="cost of one case")
+                   help=f"staff minutes one case needs (more than 0, at most {MAX_MINUTES:,})")
+    p.add_argument("--cost-per-case", type=non_negative_float, default=0.0,
+                   help=f"cost of one case (at most {MAX_COST:g})")
     p.add_argument("--cost-missed", type=non_negative_float, default=None,
-                   help="cost of missing a student who reaches the outcome")
+                   help=f"cost of missing a student who reaches the outcome (at most {MAX_COST:g})")
     p.add_argument("--cost-needless", type=non_negative_float, default=None,
-                   help="cost of a needless intervention")
+                   help=f"cost of a needless intervention (at most {MAX_COST:g})")
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
@@ -69,6 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "'c' (default 10; see docs/privacy.md)")
     p.set_defaults(func=run)
 
+
+#: largest cost per case, of --cost-per-case, --cost-missed and --cost-needless: a trillion (in
+#: any currency) is beyond any school's case; larger ones overflowed to an 'inf' cost
+MAX_COST = 1e12
+#: largest --staff-minutes and --minutes-per-case: the minutes of a (leap) year
+MAX_MINUTES = 366 * 24 * 60
+#: largest --capacity, and largest number of cases the minutes may give: 2**53 (whole numbers
+#: beyond it are not exact as floating-point numbers)
+MAX_CAPACITY = 2**53
+
+#: why a file (not a folder) is real data: said by no message, as any file is
+NOT_A_RUN = "not a simulated run's folder"
 
 #: every file a report may hold: a folder of these (and nothing else) is replaced whole
 OUTPUT_FILES = ("thresholds.csv", "roc.png", "pr.png", "thresholds_by_group.csv",
@@ -134,30 +157,18 @@ class _Disclosure:
         return _fmt(x, pct)
 
 
-def is_simulation_output(base: Path) -> bool:
+def is_simulation_output(base: Path, students_sha256: str | None = None) -> bool:
     """A run directory written by srmsim of a trust that was not built from real records:
-    simulated, so published unprotected. It must hold the run's ``scenario.yaml``, with no
-    ``population.records``, whose digest is the ``scenario_hash`` of its ``summary.json``: a
-    summary.json copied (or written) beside real data does not turn the protection off. A run
-    from records (``from_records``) copies each simulated pupil's traits from a real record, so
-    it is protected like real data. Anything that does not check out is treated as real."""
-    import json
-
-    from srmsim.errors import SrmsimError
-    from srmsim.scenario import load_scenario
-
-    try:
-        data = json.loads((base / "summary.json").read_text())
-        if not isinstance(data, dict) or data.get("from_records") or "scenario_hash" not in data:
-            return False
-        scenario = load_scenario(base / "scenario.yaml")
-    except (OSError, ValueError, RecursionError, SrmsimError):
-        return False
-    return scenario.population.records is None and scenario.digest() == data["scenario_hash"]
+    simulated, so published unprotected. See :func:`simulation_problem`; ``students_sha256``
+    is the digest of the ``students.parquet`` bytes actually read (default: the file's now)."""
+    return simulation_problem(base, students_sha256) is None
 
 
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
-    """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder."""
+    """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder.
+
+    A Parquet file is read once, from bytes whose SHA-256 is left in ``attrs["sha256"]`` (to be
+    checked against a run's summary.json: the digest is of the very bytes read)."""
     import pandas as pd
 
     path = Path(path)
@@ -178,6 +189,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     if problem:
         raise DataError(f"{target}: {problem}")
     suffix = target.suffix.lower()
+    digest = None
     try:
         if suffix == ".csv":
             import csv
@@ -187,10 +199,17 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
         elif suffix in (".parquet", ".pq"):
+            import hashlib
+            import io
+
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            _unique_columns(target, pq.read_schema(target).names)
-            df = pd.read_parquet(target)
+            data = target.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            _unique_columns(target, pq.read_schema(pa.BufferReader(data)).names)
+            df = pd.read_parquet(io.BytesIO(data))
+            del data
         else:
             raise DataError(f"{target}: expected a .csv or .parquet file, got '{suffix}'")
     except DataError:
@@ -200,6 +219,8 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
     # messages name rows as a spreadsheet does: the header is row 1, the first pupil row 2
     df.index = pd.RangeIndex(2, len(df) + 2)
+    if digest is not None:
+        df.attrs["sha256"] = digest
     return df, base
 
 
@@ -240,18 +261,13 @@ def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
 def run(args: argparse.Namespace) -> int:
     from srmsim import risk
 
+    cases = check_arguments(args)
     df, base = load_frame(args.path)
+    digest = df.attrs.pop("sha256", None)
     label = f"{args.path}"
-    real = not (Path(args.path).is_dir() and is_simulation_output(base))
+    why = simulation_problem(base, digest) if Path(args.path).is_dir() else NOT_A_RUN
+    real = why is not None
     dc = _Disclosure(real, args.suppress_below)
-    if real:
-        print(f"{label}: treated as real data: only thresholds whose every band of scores "
-              f"holds at least {args.suppress_below} students with and without the outcome are "
-              f"published; other counts below {args.suppress_below} are shown as 'c'")
-    if (args.cost_missed is None) != (args.cost_needless is None):
-        raise SrmsimError("give both --cost-missed and --cost-needless, or neither")
-    if args.n_boot < 1:
-        raise SrmsimError("--n-boot must be at least 1")
     cluster = None if args.cluster.lower() == "none" else args.cluster
     cluster_note = ""
     if cluster is not None and cluster not in df.columns:
@@ -259,29 +275,195 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"{label}: cluster column '{cluster}' not found")
         cluster = None
         cluster_note = " (no 'school' column: bootstrap resamples students)"
+    by_cols = list(dict.fromkeys(args.by))
+    _check_data(df, args, by_cols, cluster, dc, label)
+
+    out = Path(args.out) if args.out else base / "thresholds"
+    from srmsim.outputs import check_inputs_outside, check_out, replace_dir
+
+    check_inputs_outside(out, [args.path])
+    check_out(out, earlier_report)  # refused now, not after the report is printed
+    table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)
+    grid = args.thresholds
+    notes: list[str] = []
+    if real:
+        shown = "" if why == NOT_A_RUN else f" ({why})"
+        grid, by_cols, table, notes = _protect_grid(df, args, table, by_cols, shown)
+        print(f"{label}: treated as real data{shown}: only thresholds whose every band of scores "
+              f"holds at least {args.suppress_below} students with and without the outcome are "
+              f"published; other counts below {args.suppress_below} are shown as 'c'")
+    op = "<" if args.direction == "below" else ">"
+    print(f"{label}: flag {args.score} {op} t, outcome {args.outcome}")
+    print(dc.missing_line(len(df), table.attrs))
+    for note in notes:
+        print(note)
+    with _no_new_folders_on_failure(out), replace_dir(out, replaceable=earlier_report) as tmp:
+        written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, cases,
+                          tmp)
+    print("wrote " + ", ".join(str(out / p.name) for p in written))
+    return 0
+
+
+def check_arguments(args: argparse.Namespace) -> int | None:
+    """Every flag checked before any work or output, naming the flag; returns the capacity in
+    cases (None without a capacity)."""
+    import math
 
     if args.suppress_below < 1:
         raise SrmsimError("--suppress-below must be at least 1")
-    table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)
-    a = table.attrs
-    op = "<" if args.direction == "below" else ">"
-    print(f"{label}: flag {args.score} {op} t, outcome {args.outcome}")
-    print(dc.missing_line(len(df), a))
-    if a["n_used"] == 0:
+    if args.n_boot < 1:
+        raise SrmsimError("--n-boot must be at least 1")
+    if (args.cost_missed is None) != (args.cost_needless is None):
+        raise SrmsimError("give both --cost-missed and --cost-needless, or neither")
+    for flag, value in (("--cost-per-case", args.cost_per_case),
+                        ("--cost-missed", args.cost_missed),
+                        ("--cost-needless", args.cost_needless)):
+        if value is not None and value > MAX_COST:
+            raise SrmsimError(f"{flag} {value:g}: at most {MAX_COST:g} a case (give costs in "
+                              "larger units)")
+    minutes = args.staff_minutes is not None or args.minutes_per_case is not None
+    if args.capacity is not None:
+        if minutes:
+            raise SrmsimError("give either --capacity or --staff-minutes with "
+                              "--minutes-per-case, not both")
+        if not 0 <= args.capacity <= MAX_CAPACITY:
+            raise SrmsimError(f"--capacity must be a whole number from 0 to 2**53, got "
+                              f"{args.capacity}")
+        return int(args.capacity)
+    if not minutes:
+        return None
+    if args.staff_minutes is None or args.minutes_per_case is None:
+        raise SrmsimError("give both --staff-minutes and --minutes-per-case (or --capacity)")
+    for flag, value in (("--staff-minutes", args.staff_minutes),
+                        ("--minutes-per-case", args.minutes_per_case)):
+        if value > MAX_MINUTES:
+            raise SrmsimError(f"{flag} {value:g}: at most {MAX_MINUTES:,} (the minutes in a "
+                              "year)")
+    if args.minutes_per_case <= 0:
+        raise SrmsimError(f"--minutes-per-case must be more than 0, got {args.minutes_per_case:g}")
+    quotient = args.staff_minutes / args.minutes_per_case + 1e-9
+    if not quotient <= MAX_CAPACITY:
+        raise SrmsimError(f"--staff-minutes {args.staff_minutes:g} / --minutes-per-case "
+                          f"{args.minutes_per_case:g} is more than 2**53 cases; check the units "
+                          "of the two")
+    return int(math.floor(quotient))
+
+
+def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
+                cluster: str | None, dc: _Disclosure, label: str) -> None:
+    """The columns the report reads, checked before anything is printed: the score, the
+    outcome, the --by columns and (when the curves are bootstrapped) the clusters. On real data
+    a message names the column and row but not the value, and no count below the threshold."""
+    import numpy as np
+
+    from srmsim.risk._columns import group_labels, outcome_values, score_values
+
+    for col, role in ((args.score, "score"), (args.outcome, "outcome"),
+                      *((c, "--by") for c in by_cols)):
+        if col not in df.columns:
+            shown = ", ".join(map(str, list(df.columns)[:20]))
+            more = " ..." if len(df.columns) > 20 else ""
+            raise DataError(f"{label}: column '{col}' ({role}) not found; available columns: "
+                            f"{shown}{more}")
+    try:
+        s = score_values(df, args.score)
+    except DataError:
+        if not dc.real:
+            raise
+        raise DataError(f"{label}: {_withheld_score_problem(df[args.score], args.score)}"
+                        ) from None
+    try:
+        y = outcome_values(df, args.outcome)
+    except DataError:
+        if not dc.real:
+            raise
+        raise DataError(f"{label}: {_withheld_outcome_problem(df[args.outcome], args.outcome)}"
+                        ) from None
+    for col in by_cols:
+        group_labels(df, col)  # its one error shows the label srmsim itself gives, no data
+    used = ~np.isnan(s) & ~np.isnan(y)
+    n_used = int(used.sum())
+    if n_used == 0:
         raise DataError(f"{label}: no row has both '{args.score}' and '{args.outcome}'")
-    by_cols = list(dict.fromkeys(args.by))
-    grid = args.thresholds
-    if real:
-        grid, by_cols, table = _protect_grid(df, args, table, by_cols)
+    n_pos = int((y[used] == 1).sum())
+    if cluster is not None and 0 < n_pos < n_used:  # the curves are bootstrapped over clusters
+        missing = df[cluster].isna().to_numpy()
+        if missing.any():
+            count = int(missing.sum())
+            many = (f"{count}" if not dc.real or count >= dc.threshold
+                    else f"fewer than {dc.threshold}")
+            raise DataError(f"{label}: column '{cluster}': cluster (school) is missing in {many} "
+                            f"row(s), first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
+                            "a bootstrap over clusters needs every row assigned to one (or "
+                            "give --cluster none)")
 
-    out = Path(args.out) if args.out else base / "thresholds"
-    from srmsim.outputs import check_inputs_outside, replace_dir
 
-    check_inputs_outside(out, [args.path])
-    with replace_dir(out, replaceable=earlier_report) as tmp:
-        written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, tmp)
-    print("wrote " + ", ".join(str(out / p.name) for p in written))
-    return 0
+def _withheld_score_problem(s: pd.Series, column: str) -> str:
+    """What is wrong with a score column of real data, naming the first bad row, never its
+    value (an infinity is said as such: it is no one's data)."""
+    import numpy as np
+    import pandas as pd
+
+    missing = s.isna().to_numpy()
+    if not pd.api.types.is_numeric_dtype(s.dtype):
+        conv = pd.to_numeric(s, errors="coerce")
+        if not pd.api.types.is_complex_dtype(conv.dtype):
+            bad = conv.isna().to_numpy() & ~missing
+            if bad.any():
+                return (f"column '{column}': score must be numeric; row {s.index[bad.argmax()]} "
+                        "holds text (its value is withheld: real data)")
+            values = conv.to_numpy(dtype=float, na_value=np.nan)
+            inf = np.isinf(values)
+            if inf.any():
+                return (f"column '{column}': score must be finite, found "
+                        f"{values[inf.argmax()]:g} (row {s.index[inf.argmax()]})")
+    elif pd.api.types.is_float_dtype(s.dtype):
+        values = s.to_numpy(dtype=float, na_value=np.nan)
+        inf = np.isinf(values)
+        if inf.any():
+            return (f"column '{column}': score must be finite, found {values[inf.argmax()]:g} "
+                    f"(row {s.index[inf.argmax()]})")
+    return (f"column '{column}': score must be a finite real number in every row; it holds "
+            f"{s.dtype} values (withheld: real data)")
+
+
+def _withheld_outcome_problem(s: pd.Series, column: str) -> str:
+    """What is wrong with an outcome column of real data: the first row that is not boolean or
+    0/1, never its value."""
+    import pandas as pd
+
+    def ok(v: object) -> bool:
+        if v is None or v is pd.NA or isinstance(v, bool) or (isinstance(v, float) and v != v):
+            return True
+        return isinstance(v, int | float) and v in (0, 1)
+
+    for row, value in s.items():
+        value = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+        if not ok(value):
+            return (f"column '{column}': outcome must be boolean or 0/1; row {row} holds "
+                    "another value (withheld: real data)")
+    return (f"column '{column}': outcome must be boolean or 0/1, and it holds {s.dtype} values "
+            "(withheld: real data)")
+
+
+@contextlib.contextmanager
+def _no_new_folders_on_failure(out: Path):
+    """The folders above ``out`` that the report creates are removed again if it fails (a
+    failed command leaves nothing behind); folders that already existed are never touched."""
+    made = []
+    parent = Path(os.path.abspath(out)).parent
+    while not parent.exists():
+        made.append(parent)
+        parent = parent.parent
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone: leave it
+                pass
+        raise
 
 
 def earlier_report(folder: Path) -> bool:
@@ -292,9 +474,10 @@ def earlier_report(folder: Path) -> bool:
 
 
 def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
-                  by_cols: list[str]) -> tuple[np.ndarray, list[str], pd.DataFrame]:
+                  by_cols: list[str], why: str = "") -> tuple[np.ndarray, list[str], pd.DataFrame, list[str]]:
     """Real data: the published grid (every band >= N with and without the outcome, overall
-    and per group), the --by columns that can be shown, and the table on that grid."""
+    and per group), the --by columns that can be shown, the table on that grid, and the lines
+    that say what was left out (printed once nothing can fail any more)."""
     from srmsim import risk
 
     n = args.suppress_below
@@ -302,26 +485,28 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFram
                                          args.thresholds, by_cols, min_count=n)
     if not grid.size:
         raise DataError(f"{args.path}: too few students with or without '{args.outcome}' to "
-                        f"publish any threshold from real data (each band of scores needs at "
-                        f"least {n} of each; see docs/privacy.md)")
+                        f"publish any threshold from real data{why}; each band of scores needs "
+                        f"at least {n} of each (see docs/privacy.md)")
     candidates = table["threshold"].to_numpy(float)
+    notes = []
     if args.thresholds is not None and grid.size < candidates.size:
         dropped = ", ".join(f"{t:g}" for t in sorted(set(candidates) - set(grid)))
-        print(f"thresholds {dropped} not published: a band of scores they cut would hold fewer "
-              f"than {n} students with or without the outcome")
+        notes.append(f"thresholds {dropped} not published: a band of scores they cut would hold "
+                     f"fewer than {n} students with or without the outcome")
     elif grid.size < candidates.size:
-        print(f"{grid.size} of {candidates.size} candidate thresholds published: every band of "
-              f"scores they cut holds at least {n} students with and {n} without the outcome")
+        notes.append(f"{grid.size} of {candidates.size} candidate thresholds published: every "
+                     f"band of scores they cut holds at least {n} students with and {n} without "
+                     "the outcome")
     for col in withheld:
-        print(f"by {col}: withheld (a group has fewer than {2 * n} students with, or without, "
-              "the outcome)")
+        notes.append(f"by {col}: withheld (a group has fewer than {2 * n} students with, or "
+                     "without, the outcome)")
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, grid)
-    return grid, [c for c in by_cols if c not in withheld], table
+    return grid, [c for c in by_cols if c not in withheld], table, notes
 
 
 def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: pd.DataFrame,
-            grid, by_cols: list[str], cluster, cluster_note: str, op: str, out: Path
-            ) -> list[Path]:
+            grid, by_cols: list[str], cluster, cluster_note: str, op: str, cases: int | None,
+            out: Path) -> list[Path]:
     import numpy as np
 
     from srmsim import risk
@@ -329,9 +514,6 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
     from srmsim.risk import plots
 
     a = table.attrs
-    cap_given = args.capacity is not None or args.staff_minutes is not None or (
-        args.minutes_per_case is not None
-    )
     written = [out / "thresholds.csv"]
     published = dc.table(table)
     write_csv(published, written[0])
@@ -347,12 +529,19 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         written += _curve_plots(bands, published, dc, prevalence, f"{args.score} {op} t", out)
     else:
         print("only one outcome value present: no ROC / PR curves")
-    if table["f1"].notna().any():
-        print("best F1: " + _describe_row(risk.best_row(table, "f1"), dc))
+    best_f1 = None
+    if n_pos == 0:
+        print("no student has the outcome: precision, recall and F1 are undefined")
+    elif not (table["f1"] > 0).any():
+        print("best F1: none: no threshold of the table flags a student with the outcome "
+              "(F1 is 0 at every one)")
+    else:
+        best_f1 = risk.best_row(table, "f1")
+        print("best F1: " + _describe_row(best_f1, dc))
 
-    if cap_given and dc.real:
-        _print_on_grid_capacity(df, args, table, dc)
-    elif cap_given:
+    if cases is not None and dc.real:
+        _print_on_grid_capacity(args, table, dc, cases)
+    elif cases is not None:
         cap = risk.threshold_at_capacity(
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
@@ -362,9 +551,12 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
                 f"recall {dc.rate(cap.recall, cap.tp)}, cost {cap.cost:.2f}")
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:.0f}"
-        if cap.spare_capacity:
+        if cap.spare_capacity and cap.n_boundary_ties:
             line += (f"; {cap.spare_capacity} place(s) unused because {cap.n_boundary_ties} "
                      "student(s) tie at the boundary")
+        elif cap.spare_capacity:
+            line += (f"; {cap.spare_capacity} place(s) unused: every one of the "
+                     f"{dc.count(cap.n_used)} students with a score and an outcome is flagged")
         print(line)
     if args.cost_missed is not None and dc.real:
         cost = table["fn"] * args.cost_missed + table["fp"] * args.cost_needless
@@ -397,8 +589,11 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         drawn = (risk.published_numbers(by_published, [*COUNTS_SHOWN, "flag_rate", "sensitivity"])
                  if dc.real else by_table)
         written += [p1, p2, plots.plot_fairness(drawn, out / "fairness.png")]
-        ref_t = (risk.best_row(table, "f1")["threshold"] if table["f1"].notna().any()
-                 else float(table["threshold"].median()))
+        # at the best-F1 threshold, else (no F1 to go by) at the middle threshold of the table:
+        # a threshold of the table, so every group has its row
+        thresholds = table["threshold"].to_numpy(float)
+        ref_t = (best_f1["threshold"] if best_f1 is not None
+                 else thresholds[(len(thresholds) - 1) // 2])
         for col in by_cols:
             sub = by_table[(by_table["by"] == col) & (by_table["threshold"] == ref_t)]
             if "n_missing" not in sub.columns:
@@ -441,13 +636,10 @@ def _curve_plots(bands, published: pd.DataFrame, dc: _Disclosure, prevalence: fl
                                  label=f"{len(pr)} published thresholds; {ap}")]
 
 
-def _print_on_grid_capacity(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
-                            dc: _Disclosure) -> None:
+def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _Disclosure,
+                            cases: int) -> None:
     """Real data: the published threshold that flags the most students within capacity (an
     off-grid threshold would be one more row to difference against the table)."""
-    from srmsim import risk
-
-    cases = risk.capacity_in_cases(args.capacity, args.staff_minutes, args.minutes_per_case)
     fit = table[table["flagged"] <= cases]
     if fit.empty:
         print(f"at capacity {cases}: every published threshold flags more students")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
-from srmsim.results import write_text
+from srmsim.results import simulation_problem, write_text
 
 if TYPE_CHECKING:
     from srmsim.experiment.result import ExperimentResult
@@ -72,8 +72,16 @@ def write_report(path: str | Path, out: str | Path | None = None,
                           f"{target / 'report.html'})")
     html = build_html(path, result)
     # a study of real records is kept owner-only (docs/privacy.md): so is its report, wherever
-    # --out puts it; any other report is for sharing, readable like any new file
+    # --out puts it, and so is the report of a run folder whose students table is not the one
+    # its run wrote (real data copied in): its counts are unprotected; any other report is for
+    # sharing, readable like any new file
     private = os.stat(path).st_mode & 0o077 == 0
+    if not private and folder_kind(path) == "run":
+        why = simulation_problem(Path(path))
+        if why is not None:
+            private = True
+            print(f"the report is owner-only: {why}, so its tables and counts are treated as "
+                  "real data that are not protected for publishing")
     write_text(html, target, private=private)
     if not private:
         umask = os.umask(0)

@@ -1,0 +1,162 @@
+"""``srmsim thresholds`` and real pupils' data: what makes a run folder simulated (the run's
+summary.json records the SHA-256 of the students.parquet it wrote), and error messages that on
+real data name rows but never show a cell's value or a count under 10."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.cli import main
+from srmsim.results import file_sha256
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import small_scenario  # noqa: E402
+from test_risk_cli import mark_simulated, students  # noqa: E402
+
+ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "5"]
+
+
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A small simulated run written by the API: (folder, the summary it held in memory)."""
+    from srmsim.model import run
+
+    out = tmp_path_factory.mktemp("sim") / "run"
+    result = run(small_scenario(), out=out)
+    return out, dict(result.summary)
+
+
+def copy_run(sim_run, tmp_path: Path) -> Path:
+    folder = tmp_path / "run"
+    shutil.copytree(sim_run[0], folder)
+    return folder
+
+
+def test_summary_json_records_the_digest_of_the_table_written(sim_run) -> None:
+    """summary.json is the run's summary and one field more: the SHA-256 of students.parquet's
+    bytes as written (the other files are written as before)."""
+    folder, summary = sim_run
+    digest = file_sha256(folder / "students.parquet")
+    expected = json.dumps({**summary, "file_sha256": {"students.parquet": digest}}, indent=2)
+    assert (folder / "summary.json").read_text() == expected + "\n"
+    assert "file_sha256" not in summary  # the summary in memory is unchanged
+
+
+def test_a_simulated_run_is_published_unprotected(sim_run, tmp_path: Path, capsys) -> None:
+    folder = copy_run(sim_run, tmp_path)
+    assert main(["thresholds", str(folder), *ARGS, "--cluster", "none"]) == 0
+    assert "treated as real data" not in capsys.readouterr().out
+
+
+def test_real_data_copied_into_a_run_folder_is_protected(sim_run, tmp_path: Path,
+                                                         capsys) -> None:
+    """The repro: a simulated run's students.parquet overwritten with a real table was
+    published with exact small counts ('4 of 14', tp 4, fp 2, n 7 a group)."""
+    folder = copy_run(sim_run, tmp_path)
+    small = pd.DataFrame({"att": [.61, .65, .70, .72, .80, .85, .88, .90, .91, .93, .95, .96,
+                                  .97, .99],
+                          "left": [1, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                          "fsm": [True, False] * 7})
+    small.to_parquet(folder / "students.parquet")
+    status = main(["thresholds", str(folder), "--score", "att", "--outcome", "left", "--by",
+                   "fsm", "--n-boot", "5", "--cluster", "none"])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert "too few students" in err and "SHA-256 differs" in err
+    assert not (folder / "thresholds").exists()
+
+    # a table large enough to publish: protected, and the header says why, on one line
+    students().to_parquet(folder / "students.parquet")
+    assert main(["thresholds", str(folder), *ARGS, "--by", "fsm"]) == 0
+    out = capsys.readouterr().out
+    (header,) = [line for line in out.splitlines() if "treated as real data" in line]
+    assert "students.parquet is not the table the run wrote" in header
+    published = pd.read_csv(folder / "thresholds" / "thresholds.csv", dtype=str)
+    assert len(published) < 40  # a protected grid, not every distinct score
+
+
+def test_a_run_folder_without_the_digest_is_real_data(sim_run, tmp_path: Path, capsys) -> None:
+    """A folder of an srmsim older than the digest cannot show its table is the run's."""
+    folder = copy_run(sim_run, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text())
+    del summary["file_sha256"]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    students(n_schools=3).to_parquet(folder / "students.parquet")
+    assert main(["thresholds", str(folder), *ARGS]) == 0
+    out = capsys.readouterr().out
+    assert "treated as real data (its summary.json records no SHA-256" in out
+
+
+def real_export(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    n = 600
+    att = np.round(rng.uniform(0.6, 1.0, n), 3)
+    df = pd.DataFrame({"school": rng.choice(["NFD", "ABC", "XYZ"], n), "att": att,
+                       "left": (rng.uniform(size=n) < 1.3 - att).astype(int),
+                       "UPN": [f"X8012{i:07d}" for i in range(n)],
+                       "Forename": rng.choice(["Finley", "Sofia", "Jacob"], n)})
+    df.loc[[3, 50, 77], "school"] = np.nan
+    path = tmp_path / "real.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("argv, says, never", [
+    (["--score", "att", "--outcome", "left"],
+     "missing in fewer than 10 row(s), first at row 5", ["3 row"]),
+    (["--score", "Forename", "--outcome", "left"], "row 2 holds text (its value is withheld",
+     ["Sofia", "Finley", "Jacob"]),
+    (["--score", "att", "--outcome", "UPN"], "row 2 holds another value (withheld",
+     ["X8012"]),
+])
+def test_real_data_errors_name_rows_not_values_or_small_counts(tmp_path: Path, capsys, argv,
+                                                               says, never) -> None:
+    path = real_export(tmp_path)
+    assert main(["thresholds", str(path), *argv, "--n-boot", "5", "--out",
+                 str(tmp_path / "o")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing printed before the error, not even the real-data header
+    assert err.startswith("srmsim: error:") and says in err and "Traceback" not in err
+    assert not any(word in err for word in never), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_simulated_data_errors_still_show_the_values(tmp_path: Path, capsys) -> None:
+    """A simulated run's data are no one's: its messages keep the value and the count."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    df = students(n_schools=3)
+    df.loc[[3, 50, 77], "school"] = np.nan
+    df["name"] = "Sofia"
+    df.to_parquet(folder / "students.parquet")
+    mark_simulated(folder)
+    assert main(["thresholds", str(folder), *ARGS]) == 2
+    assert "missing in 3 row(s), first at row 5" in capsys.readouterr().err
+    assert main(["thresholds", str(folder), "--score", "name", "--outcome", "withdrawn"]) == 2
+    assert "'Sofia'" in capsys.readouterr().err
+
+
+def test_the_report_of_a_run_folder_holding_other_data_is_owner_only(sim_run, tmp_path: Path,
+                                                                     capsys) -> None:
+    """`srmsim report` reads the same folder: a run's own table gives a shareable report, real
+    data copied over it an owner-only one that says why."""
+    import os
+    import stat
+
+    folder = copy_run(sim_run, tmp_path)
+    os.chmod(folder, 0o755)
+    assert main(["report", str(folder)]) == 0
+    assert stat.S_IMODE(os.stat(folder / "report.html").st_mode) & 0o044
+    assert "owner-only" not in capsys.readouterr().out
+    table = pd.read_parquet(folder / "students.parquet")
+    table.iloc[: len(table) // 2].to_parquet(folder / "students.parquet")
+    assert main(["report", str(folder)]) == 0
+    assert stat.S_IMODE(os.stat(folder / "report.html").st_mode) == 0o600
+    assert "owner-only: students.parquet is not the table the run wrote" in capsys.readouterr().out
