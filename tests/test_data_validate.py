@@ -402,3 +402,59 @@ def test_utf16_file_declared_as_utf8_is_a_clear_error(tmp_path: Path) -> None:
     mp["encoding"] = "utf-16"
     res, _ = run(tmp_path, st, ob, mp, encoding="utf-16")
     assert res.ok
+
+
+def test_excel_duplicate_header_and_na_words_read_like_csv(tmp_path: Path) -> None:
+    """pandas renamed a second 'school' column to 'school.1' (silently ignored) and turned
+    'null' / 'nan' cells into missing values whatever the mapping's missing_values said."""
+    openpyxl = pytest.importorskip("openpyxl")
+    from srmsim.data.readers import read_raw
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["student_id", "school", "year_group", "age_months", "sex", "school"])
+    sheet.append(["A1", "S1", 7, 140, "F", "S2"])
+    sheet.append(["A2", "S1", 7, 141, "null", "S2"])
+    path = tmp_path / "pupils.xlsx"
+    book.save(path)
+    raw = read_raw(path)
+    assert raw.header == ["student_id", "school", "year_group", "age_months", "sex", "school"]
+    assert raw.frame[4].tolist() == ["F", "null"]
+    assert raw.rows.tolist() == [2, 3]
+    res = validate_files({"students": [path]}, parse_mapping({}))
+    assert only(res, "duplicate_column")["column"].tolist() == ["school"]
+    assert res.accepted == 0
+
+
+def test_a_nul_byte_in_a_cell_rejects_the_row(tmp_path: Path) -> None:
+    """A NUL inside a data cell used to pass into the dataset (school 'S\\x001')."""
+    path = tmp_path / "pupils.csv"
+    path.write_bytes(b"student_id,school,year_group,age_months\n"
+                     b"A1,S\x001,7,140\nA2,S1,7,141\n")
+    res = validate_files({"students": [path]}, parse_mapping({}))
+    got = only(res, "bad_encoding")
+    assert got[["row", "column", "value"]].values.tolist() == [[2, "school", "S\\x001"]]
+    assert res.students["student_id"].tolist() == ["A2"]
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", True, ["a"], {"a": 1}])
+def test_a_text_field_recoded_to_nothing_is_refused(value) -> None:
+    """`values: {school: {S1: null}}` imported the school as the text 'None', and '' as an
+    empty required id."""
+    with pytest.raises(MappingError, match=r"students\.values\.school\.S1: .* must be a text"):
+        parse_mapping({"students": {"values": {"school": {"S1": value}}}})
+
+
+def test_a_text_field_recoded_to_a_number_or_padded_text(tmp_path: Path) -> None:
+    path = tmp_path / "pupils.csv"
+    path.write_text("student_id,school,year_group,age_months\nA1,S1,7,140\nA2,S2,7,141\n")
+    mp = parse_mapping({"students": {"values": {"school": {"S1": 1001, "S2": " NFD "}}}})
+    res = validate_files({"students": [path]}, mp)
+    assert res.students["school"].tolist() == ["1001", "NFD"]
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_constant_is_refused(value: str) -> None:
+    """`constants: {school: ""}` gave every pupil an empty (required) school id."""
+    with pytest.raises(MappingError, match=r"students\.constants\.school: must not be empty"):
+        parse_mapping({"students": {"constants": {"school": value}}})

@@ -35,6 +35,7 @@ from typing import Any
 
 from srmsim.data.schema import TABLES, Table
 from srmsim.errors import ScenarioError
+from srmsim.labels import excerpt
 
 DEFAULT_MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A")
 
@@ -225,6 +226,8 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
                                  f"{tm.source_for(fname)!r}; use one or the other"))
         elif isinstance(value, dict | list) or value is None:
             problems.append((kp, "must be a single value"))
+        elif not _raw_text(value):  # '' would fill a required field with nothing, unnoticed
+            problems.append((kp, "must not be empty (leave the field out instead)"))
         else:
             tm.constants[fname] = _raw_text(value)
 
@@ -257,6 +260,12 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
             if fld.type == "bool" and not isinstance(dst, bool):
                 problems.append((vkp, f"{dst!r} must be true or false"))
                 continue
+            if fld.type == "str" and (isinstance(dst, bool) or not isinstance(dst, str | int)
+                                      or not str(dst).strip()):
+                # null became the text 'None', '' an empty (required) id, a list its repr
+                problems.append((vkp, f"{excerpt(dst)} must be a text or whole number (not "
+                                      "empty, null, true/false, a list or a mapping)"))
+                continue
             if fld.type in ("int", "float") and (isinstance(dst, bool) or
                                                  not isinstance(dst, int | float)
                                                  or not math.isfinite(dst)):
@@ -268,7 +277,7 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
                                       "ignored; give it once"))
                 continue
             folded[key] = str(src)
-            clean[_raw_text(src)] = dst
+            clean[_raw_text(src)] = _raw_text(dst) if fld.type == "str" else dst
         tm.values[fname] = clean
 
     dfmt = _mapping_section(raw, "date_formats", p, problems,

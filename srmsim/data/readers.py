@@ -231,12 +231,12 @@ def _cell_text(v: object) -> str:
     return str(v)
 
 
-def _typed_to_raw(path: Path, df: pd.DataFrame) -> RawFile:
+def _typed_to_raw(path: Path, df: pd.DataFrame, header: list[str] | None = None) -> RawFile:
     _check_width(path, len(df.columns))
-    header = [str(c).strip() for c in df.columns]
+    header = [str(c).strip() for c in (df.columns if header is None else header)]
     cols = {}
-    for i, c in enumerate(df.columns):
-        cols[i] = pd.Series([_cell_text(v) for v in df[c].tolist()], dtype="str")
+    for i in range(len(df.columns)):
+        cols[i] = pd.Series([_cell_text(v) for v in df.iloc[:, i].tolist()], dtype="str")
     frame = pd.DataFrame(cols) if cols else pd.DataFrame(index=range(len(df)))
     frame.index = range(len(df))
     raw = RawFile(path=str(path), header=header, frame=frame,
@@ -287,7 +287,12 @@ def _read_excel(path: Path) -> RawFile:
                         f"{MAX_EXCEL_BYTES / 2**30:.0f} GiB read from a workbook; export the "
                         "sheet as CSV or Parquet")
     try:
-        sheets = pd.read_excel(path, dtype=object, sheet_name=None)
+        # header=None: the header row is read as cells, so two columns of one name are seen as
+        # such (pandas would rename the second to 'name.1', and it would be silently left out);
+        # keep_default_na=False: 'NA', 'null' or 'nan' mean "no value" only if the mapping's
+        # missing_values say so, as in a CSV file (pandas would drop them silently)
+        sheets = pd.read_excel(path, dtype=object, sheet_name=None, header=None,
+                               keep_default_na=False)
     except ImportError:
         raise DataError(f"{path}: reading Excel needs openpyxl (pip install 'srmsim[data]')"
                         ) from None
@@ -302,7 +307,14 @@ def _read_excel(path: Path) -> RawFile:
                         "one table: save each sheet as its own file, or delete the others")
     if not sheets:
         raise DataError(f"{path}: the workbook has no sheets")
-    return _typed_to_raw(path, sheets[filled[0]] if filled else next(iter(sheets.values())))
+    sheet = sheets[filled[0]] if filled else next(iter(sheets.values()))
+    if len(sheet):
+        header = [_cell_text(v) for v in sheet.iloc[0].tolist()]
+        body = sheet.iloc[1:].reset_index(drop=True)
+    else:
+        header, body = [], sheet
+    body = body.set_axis(range(len(body.columns)), axis=1)
+    return _typed_to_raw(path, body, header)
 
 
 def _finish(raw: RawFile, missing_values: tuple[str, ...]) -> None:
@@ -328,3 +340,21 @@ def _finish(raw: RawFile, missing_values: tuple[str, ...]) -> None:
                                     dtype=np.int64)
     else:
         raw.frame = frame
+    _nul_cells(raw)
+
+
+def _nul_cells(raw: RawFile) -> None:
+    """A NUL character in a cell is a corrupt export (or a UTF-16 file read as 8-bit text),
+    never part of a value: the row is rejected, not imported with an id such as 'S\\x001'."""
+    skip = set(raw.structural.tolist()) if raw.structural is not None else set()
+    for c in raw.frame.columns:
+        hit = raw.frame[c].str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+        for i in np.flatnonzero(hit):
+            if int(i) in skip:
+                continue
+            cell = str(raw.frame.iat[i, c])
+            raw.problems.append({"row": int(raw.rows[i]), "col": c,
+                                 "value": cut(cell.replace("\x00", "\\x00"), MAX_SHOWN),
+                                 "rule": "bad_encoding",
+                                 "message": "holds a NUL byte (0x00): the file is corrupt or "
+                                            "not in the declared encoding"})
