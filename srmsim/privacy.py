@@ -372,6 +372,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
                       sums: Sequence[tuple[int, Sequence[int]]] = (),
                       withheld: np.ndarray | None = None,
                       published: np.ndarray | None = None,
+                      zero_remainder_ok: Sequence[str] = (),
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
@@ -382,7 +383,9 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     from the cells shown: for each hidden cell below the threshold the range of values
     consistent with everything shown must be at least ``threshold`` wide. ``complements``
     names parts of ``subsets`` whose remainder (``whole - part``: the non-FSM pupils beside the
-    FSM ones) is a count to protect too, though never printed.
+    FSM ones) is a count to protect too, though never printed; for the parts in
+    ``zero_remainder_ok`` a remainder of 0 may be worked out (every pupil of the row has
+    attendance records: a fact about the export, not about a pupil), 1 to 9 may not.
 
     Tables published elsewhere that share counts with this one (the ``--by school`` margin of a
     ``--by school,sex`` table) are audited together with it: their rows are appended to
@@ -442,6 +445,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     free, prio = missing.ravel(), is_total.ravel()
     keep = known.ravel() & ~hidden0
     rest: list[float] = []  # the remainders: hidden cells of their own, tied to part and whole
+    zero_ok: list[bool] = []
     for part in complements:
         if part not in (subsets or {}):
             raise DataError(f"suppress_small_counts: complement {part!r} is not a subset")
@@ -451,10 +455,11 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
                 continue
             k = flat.size + len(rest)
             rest.append(values[r, wc] - values[r, pc])
+            zero_ok.append(part in zero_remainder_ok)
             equations.append({k: 1.0, r * ncol + wc: -1.0, r * ncol + pc: 1.0})
     if rest:
         extra_v = np.array(rest)
-        unaudited = np.zeros(len(rest), bool) if suppress_zeros else extra_v == 0
+        unaudited = (extra_v == 0) & (np.array(zero_ok) | (not suppress_zeros))
         flat = np.r_[flat, extra_v]
         hidden0 = np.r_[hidden0, np.ones(len(rest), bool)]
         free = np.r_[free, unaudited]

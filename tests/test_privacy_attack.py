@@ -129,7 +129,7 @@ def small_schools_dataset(seed: int = 3) -> Dataset:
 
 
 REMAINDERS = (("fsm", "students"), ("sen", "students"), ("eal", "students"),
-              ("persistently_absent", "with_sessions"))
+              ("persistently_absent", "with_sessions"), ("with_sessions", "students"))
 
 
 def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, float]]:
@@ -154,6 +154,10 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
     counts = truth[COUNTS].to_numpy(dtype=float)
     values = np.r_[counts.ravel(), *[counts[:, COUNTS.index(w)] - counts[:, COUNTS.index(p)]
                                      for p, w in REMAINDERS]]
+    # pupils without attendance records: 0 of them ("the export is complete") is not a target
+    k = REMAINDERS.index(("with_sessions", "students"))
+    no_sessions = slice(nrow * ncol + k * nrow, nrow * ncol + (k + 1) * nrow)
+    hidden[no_sessions] &= values[no_sessions] != 0
     for r in range(nrow):
         for c in COUNTS:
             text = table[c].iloc[r]
@@ -199,6 +203,27 @@ def test_remainders_are_protected_too() -> None:
 
     without = suppress_small_counts(truth, count_columns=COUNTS, rate_columns=RATES,
                                     total_column=None, subsets=SUBSETS)
+    assert summary_attack(without, truth)
+
+
+def test_pupils_without_attendance_records_are_a_count_protected_too() -> None:
+    """Three pupils of a school have no attendance rows: students - with_sessions = 3 must not
+    be worked out from the printed table (it was not audited). Without that remainder in the
+    audit the same attacker gets it."""
+    full = small_schools_dataset()
+    st = full.students[full.students["school"].isin(["A", "B", "C"])].copy()
+    gone = st.loc[st["school"] == "B", "student_id"].iloc[:3]
+    ob = full.observations[full.observations["student_id"].isin(st["student_id"])
+                           & ~full.observations["student_id"].isin(gone)]
+    ds = Dataset(st, ob, full.meta)
+    truth = describe_counts(ds, ["school"])
+    assert sorted((truth["students"] - truth["with_sessions"]).tolist()) == [0, 0, 3, 3]
+    assert summary_attack(describe(ds, ["school"]), truth) == []
+    from srmsim.data.describe import SUBSETS
+
+    old = tuple(c for c in COMPL_ if c != "with_sessions")
+    without = suppress_small_counts(truth, count_columns=COUNTS, rate_columns=RATES,
+                                    total_column=None, subsets=SUBSETS, complements=old)
     assert summary_attack(without, truth)
 
 
@@ -254,7 +279,8 @@ def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, st
             for part, whole in REMAINDERS:
                 i = cell(key, r, f"not_{part}")
                 values[i] = counts[r, COUNTS.index(whole)] - counts[r, COUNTS.index(part)]
-                hidden[i] = True
+                # 0 pupils without attendance records ("the export is complete"): not a target
+                hidden[i] = part != "with_sessions" or values[i] != 0
                 eqs.append(({i: 1.0, cell(key, r, whole): -1.0, cell(key, r, part): 1.0}, 0.0))
             for part, whole in (("fsm", "students"), ("sen", "students"), ("eal", "students"),
                                 ("with_sessions", "students"),

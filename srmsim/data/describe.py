@@ -110,8 +110,11 @@ SUBSETS = {"fsm": "students", "sen": "students", "eal": "students",
            "with_sessions": "students", "persistently_absent": "with_sessions"}
 
 #: ... and the rest of the whole is a count too (the non-FSM pupils, those not persistently
-#: absent). Not pupils without sessions: that is how complete the export is, usually 0.
-COMPLEMENTS = ("fsm", "sen", "eal", "persistently_absent")
+#: absent, those without attendance records: 3 such pupils of one school is a count of pupils)
+COMPLEMENTS = ("fsm", "sen", "eal", "persistently_absent", "with_sessions")
+#: remainders that may be worked out when they are 0: "every pupil has attendance records" is
+#: how complete the export is, and protecting it would hide a column of nearly every row
+ZERO_REMAINDER_OK = ("with_sessions",)
 
 
 def _attendance(ds: Dataset) -> pd.DataFrame:
@@ -201,6 +204,6 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
     primary, secondary = suppression_masks(
         stacked, COUNTS, threshold, total_row=total, total_column=None, subsets=SUBSETS,
         complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
-        published=np.vstack(published))
+        published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK)
     cache[key] = (table, primary.iloc[:n], secondary.iloc[:n])
     return cache[key]
