@@ -345,6 +345,18 @@ def test_sequential_stopping_on_a_user_defined_outcome(tmp_path):
     assert "low_attenders" in set(srmsim.compare(tmp_path / "o")["outcome"])
 
 
+def test_sequential_stopping_never_calls_an_undefined_outcome_met(tmp_path):
+    """An outcome with no value in any run (the mean over no students) has no half-width: the
+    target was read as met and the experiment stopped at once."""
+    nobody = {"name": "nobody", "statistic": "mean", "of": "attendance_rate",
+              "where": "attendance_rate < -1", "scale": "share"}
+    path = write_experiment(tmp_path, replications=2, outcomes=["attendance", nobody],
+                            sequential={"half_width": {"nobody": 0.5}, "max_replications": 4,
+                                        "batch": 2})
+    summary = run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
+    assert summary["replications"] == 4 and summary["stopped"] == "max_replications reached"
+
+
 def test_quickstart_experiment_is_valid():
     exp = load_experiment(ROOT / "experiments" / "quickstart.yaml")
     assert exp.baseline == "no_policy" and len(exp.variants) == 4

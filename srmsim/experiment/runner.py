@@ -250,7 +250,9 @@ def run_experiment(
                                         registry=experiment.outcome_registry(),
                                         order=list(experiment.variants))
                 wide = effects[effects["outcome"].isin(list(seq.half_width))]
-                too_wide = wide[wide["half_width"] > wide["outcome"].map(seq.half_width)]
+                # a half-width that is not a number (an outcome undefined in every run) is no
+                # interval at all, so not within its target
+                too_wide = wide[~(wide["half_width"] <= wide["outcome"].map(seq.half_width))]
                 if too_wide.empty:
                     reason = "half-width target met"
                     break

@@ -53,6 +53,7 @@ DEFAULT_OUTCOMES = ["attendance", "persistent_absence", "reading_gap_end", "atta
 
 class SequentialConfig(StrictModel):
     half_width: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        min_length=1,  # with no target, the (empty) target was "met" after the first round
         description="stop when every variant's CI half-width for these outcomes is below")
     max_replications: Annotated[int, Field(ge=2, le=100_000)] = 200
     batch: Annotated[int, Field(ge=1, le=10_000)] = 10
@@ -110,6 +111,15 @@ class ExperimentConfig(StrictModel):
             bad = [o for o in self.sequential.half_width if o not in names]
             if bad:
                 raise ValueError(f"sequential.half_width names outcomes not in outcomes: {bad}")
+            if self.replications < 2:  # one run per variant has no interval: the target was
+                # "met" at once and the experiment stopped after a single replication
+                raise ValueError("sequential: the first round (replications) needs at least 2 "
+                                 f"replications to estimate a half-width (got {self.replications})")
+            if self.replications > self.sequential.max_replications:
+                default = "" if "replications" in self.model_fields_set else ", the default"
+                raise ValueError(f"sequential.max_replications ({self.sequential.max_replications})"
+                                 f" is below replications ({self.replications}{default}), the "
+                                 "first round: raise max_replications or lower replications")
         return self
 
 
@@ -130,6 +140,13 @@ class Experiment:
             except ScenarioError as err:
                 raise ScenarioError(source, [(f"variants.{name}.{p}" if p else f"variants.{name}",
                                               m) for p, m in err.problems]) from None
+        problems = [(f"variants.{name}.{key}", _SHADOWED)
+                    for name, overrides in config.variants.items()
+                    for key in shadowed_keys(overrides, config.uncertain)]
+        problems += [(f"--set {key}", _SHADOWED)
+                     for key in shadowed_keys(self.settings, config.uncertain)]
+        if problems:
+            raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
 
     @property
@@ -208,6 +225,28 @@ class Experiment:
         draws = self.parameter_draws()[replication]
         sc = self.variants[variant]
         return sc.with_overrides(draws, self.source) if draws else sc
+
+
+_SHADOWED = ("is also an uncertain parameter: every replication's draw would replace this value, "
+             "so it would change nothing; remove it here or from uncertain")
+
+
+def _leaf_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of the values in an expanded override tree."""
+    out = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        out += _leaf_keys(value, dotted + ".") if isinstance(value, dict) else [dotted]
+    return out
+
+
+def shadowed_keys(overrides: dict[str, Any] | None, uncertain: dict[str, Any],
+                  source: str = "overrides") -> list[str]:
+    """Keys ``overrides`` sets that are also ``uncertain`` keys: applied before the draws, their
+    values would be silently replaced in every replication."""
+    if not overrides or not uncertain:
+        return []
+    return [k for k in _leaf_keys(expand_dotted(overrides, source)) if k in uncertain]
 
 
 def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[str, Scenario],

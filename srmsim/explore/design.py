@@ -37,6 +37,10 @@ class DesignConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> DesignConfig:
+        if self.method != "morris" and "levels" in self.model_fields_set:
+            raise ValueError(f"levels is only used by method morris (not {self.method})")
+        if self.method == "morris" and self.second_order:
+            raise ValueError("second_order is only used by method sobol (not morris)")
         if self.method == "lhs":
             if self.n is not None or self.second_order or self.seeds == "common":
                 raise ValueError("lhs draws one point per replication: set replications, not n, "

@@ -53,7 +53,13 @@ from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
-from srmsim.experiment.spec import Experiment, ExperimentConfig, check_uncertain
+from srmsim.experiment.spec import (
+    _SHADOWED,
+    Experiment,
+    ExperimentConfig,
+    check_uncertain,
+    shadowed_keys,
+)
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
@@ -92,6 +98,15 @@ class Lever(StrictModel):
                 raise ValueError("needs low < high (or choices)")
             if self.integer and (self.low != int(self.low) or self.high != int(self.high)):
                 raise ValueError("an integer lever needs whole-number low and high")
+            if self.step is not None:
+                if self.integer and self.step != int(self.step):
+                    raise ValueError(f"an integer lever needs a whole-number step (got {self.step})")
+                # the search would silently cut the range to a multiple of the step (Optuna
+                # replaces high), or collapse it to low when the step exceeds it
+                steps = (self.high - self.low) / self.step
+                if steps < 1 or abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
+                    raise ValueError(f"step {self.step:g} must divide high - low "
+                                     f"({self.high - self.low:g}) into whole steps")
         return self
 
     @property
@@ -107,6 +122,14 @@ class Budget(StrictModel):
 
     total: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
     roles: dict[str, str] = Field(min_length=2, max_length=20)
+
+    @model_validator(mode="after")
+    def _check(self) -> Budget:
+        keys = list(self.roles.values())
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:  # the later role's minutes would overwrite the earlier one's
+            raise ValueError(f"roles write the same scenario key more than once: {dup}")
+        return self
 
 
 class Bound(StrictModel):
@@ -173,6 +196,23 @@ class OptimiseConfig(StrictModel):
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
         return self
+
+
+def _shadowed(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
+    """Levers, budget roles, overrides and baseline keys that are also uncertain: each
+    replication's draw would replace the value, so the search or the setting did nothing."""
+    unc = config.uncertain
+    if not unc:
+        return []
+    problems = [(f"levers.{k}", _SHADOWED) for k in config.levers if k in unc]
+    if config.budget:
+        problems += [(f"budget.roles.{r}", _SHADOWED) for r, k in config.budget.roles.items()
+                     if k in unc]
+    problems += [(f"overrides.{k}", _SHADOWED) for k in shadowed_keys(config.overrides, unc,
+                                                                       source)]
+    problems += [(f"baseline.{k}", _SHADOWED) for k in shadowed_keys(config.baseline, unc,
+                                                                      source)]
+    return problems
 
 
 class Optimisation:
@@ -297,6 +337,9 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
     except ValidationError as err:
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
                                      for p, m in _problems(err)]) from None
+    shadowed = _shadowed(config, source)
+    if shadowed:
+        raise ScenarioError(source, shadowed)
     path = (base_dir / config.scenario).resolve()
     try:
         base = load_scenario(path, config.overrides)

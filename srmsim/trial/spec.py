@@ -195,6 +195,16 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
     if cfg.baseline is not None and unit != "stepped_wedge" and cfg.baseline not in measures:
         problems.append(("baseline", f"{cfg.baseline!r} is not a numeric column of "
                          f"students.parquet; known: {known}"))
+    if cfg.baseline is not None and cfg.baseline == cfg.outcome and unit != "stepped_wedge":
+        problems.append(("baseline", f"{cfg.baseline!r} is the outcome itself: adjusting for it "
+                         "leaves no effect to estimate; use a measure taken before treatment "
+                         "(e.g. reading_gap_start)"))
+    if cfg.naive is not None and cfg.naive.pre == cfg.naive.post:
+        problems.append(("naive.post", f"{cfg.naive.post!r} is also naive.pre: a before/after "
+                         "comparison of a column with itself is always 0"))
+    if "n_boot" in a.model_fields_set and a.method != "group_time":
+        problems.append(("analysis.n_boot", f"only used by analysis.method group_time (the "
+                         f"school-cluster bootstrap), not {a.method}"))
     if cfg.naive is not None:
         for key in ("pre", "post"):
             col = getattr(cfg.naive, key)
