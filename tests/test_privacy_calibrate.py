@@ -105,7 +105,10 @@ def moments_attack(table: pd.DataFrame, cells: dict[str, float]) -> list[tuple[s
                 les.append(({pos[cell]: -1.0}, -(np.floor(h) + 1)))
             else:
                 les.append(({pos[cell]: 1.0}, float(np.ceil(h))))
-    hidden = np.array([i not in fixed and names[i] not in UNKNOWN for i in range(len(names))])
+    # a count of students a value is missing for (FSM unknown, sessions without attainment)
+    # is worked out by differences like any other; zero (nothing missing) says nothing
+    hidden = np.array([i not in fixed and (names[i] not in UNKNOWN or truth[i] > 0)
+                       for i in range(len(names))])
     return [(names[i], w) for i, w in recovered(truth, hidden, eqs, les, fixed)]
 
 
@@ -246,3 +249,68 @@ def test_attendance_quantiles_cannot_bracket_a_small_count(tmp_path) -> None:
     leaky = table.copy()
     leaky.loc[leaky["moment"] == "attendance_p10", "target"] = f"{p10:.4f}"
     assert sorted(c for c, _ in moments_attack(leaky, cells)) == ["absent", "severe"]
+
+
+def missing_few(n: int = 80, fsm_unknown: int = 3, no_attainment: int = 4,
+                prior_missing: int = 0, seed: int = 1) -> Dataset:
+    """Three schools of ``n`` students, ``fsm_unknown`` of them with no FSM, ``no_attainment``
+    with sessions but no assessment score, ``prior_missing`` without prior attainment."""
+    rng = np.random.default_rng(seed)
+    students, obs = [], []
+    for i in range(n):
+        sid, school = f"S{i:03d}", "ABC"[i % 3]
+        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
+                         "fsm": None if i < fsm_unknown else i % 4 == 0,
+                         "age_months": 140 + i % 12,
+                         "prior_attainment": None if i < prior_missing else float(rng.normal())})
+        p = rng.beta(30, 2)
+        for w in range(1, 5):
+            obs.append({"student_id": sid, "school": school, "period_type": "week",
+                        "period": w, "sessions_possible": 10,
+                        "sessions_attended": int(rng.binomial(10, p))})
+        if i >= no_attainment:
+            obs.append({"student_id": sid, "school": school, "period_type": "term",
+                        "period": 1, "assessment_score": float(rng.normal(100, 15))})
+    st = pd.DataFrame(students).astype({"fsm": "boolean"})
+    return Dataset(st, pd.DataFrame(obs), base_meta())
+
+
+def test_missing_fsm_or_attainment_cannot_be_worked_out_by_differences(tmp_path) -> None:
+    """80 with sessions, 19 FSM and 58 non-FSM said 3 have no FSM; 80 with sessions and 76
+    with both sessions and a score said 4 have no score. Those small counts are audited."""
+    ds = missing_few()
+    cells = truth_cells(ds)
+    assert (cells["fsm_unknown"], cells["sessions_no_attainment"]) == (3, 4)
+    write_dataset(ds, tmp_path / "ds")
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out",
+                              str(tmp_path / "fit"), "--params", "dynamics.absence_logit",
+                              "--max-evals", "2", "--replications", "1", "--quiet"])
+    assert status == 0, err
+    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
+                        keep_default_na=False)
+    assert moments_attack(table, cells) == []
+    n = table.set_index("moment")["n"]
+    shown = [n[m] for m in ("attendance", "persistent_absence_fsm", "persistent_absence_non_fsm")]
+    assert not all(re.fullmatch(r"\d+", v) for v in shown)
+    assert not (re.fullmatch(r"\d+", n["attendance"])
+                and re.fullmatch(r"\d+", n["attainment_attendance_slope"]))
+    # the same table printed: the same counts
+    assert re.search(r"attainment_attendance_slope .* c$", out, re.M)
+
+
+def test_share_of_records_with_prior_attainment_is_not_printed(tmp_path) -> None:
+    """"prior attainment for 96% of students" with 80 students says 3 have none."""
+    ds = missing_few(fsm_unknown=0, no_attainment=0, prior_missing=3)
+    write_dataset(ds, tmp_path / "ds")
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out",
+                              str(tmp_path / "fit"), "--max-evals", "1", "--replications", "1",
+                              "--quiet"])
+    assert status == 0, err
+    every = out + err + "".join(p.read_text() for p in (tmp_path / "fit").iterdir()
+                                if p.suffix in (".csv", ".json", ".yaml"))
+    assert "attainment_icc not fitted" in every
+    assert not re.search(r"prior attainment for \d+%", every)
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out",
+                              str(tmp_path / "fit2"), "--params", "population.attainment_icc",
+                              "--max-evals", "1", "--replications", "1", "--quiet"])
+    assert status == 2 and "prior attainment" in err and not re.search(r"for \d+%", err)

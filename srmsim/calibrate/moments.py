@@ -273,15 +273,16 @@ def student_measures(students: pd.DataFrame, observations: pd.DataFrame,
     """One row per student: school, fsm (1/0/NaN), sessions, attainment score, reading gap."""
     _require(students, ("student_id", "school"), "students")
     sid = pd.Index(students["student_id"].astype("str"))
-    if sid.has_duplicates:
-        dup = sid[sid.duplicated()][0]
-        raise DataError(f"students table: student_id {dup!r} appears more than once")
+    if sid.has_duplicates:  # the id itself is never shown: it may be a real pupil's
+        row = int(np.flatnonzero(sid.duplicated())[0]) + 1
+        raise DataError(f"students table: student_id appears more than once, first repeat at "
+                        f"row {row} (its value is withheld)")
     obs = observations
     code = sid.get_indexer(obs["student_id"].astype("str"))
-    if (code < 0).any():
-        bad = obs["student_id"].astype("str").to_numpy()[code < 0]
-        raise DataError(f"observations: {int((code < 0).sum())} rows for student ids that are "
-                        f"not in the students table (e.g. {bad[0]!r})")
+    if (code < 0).any():  # neither the id (it may be a real pupil's) nor a small count
+        row = int(np.flatnonzero(code < 0)[0]) + 1
+        raise DataError(f"observations table: student_id at row {row} (and perhaps others) is "
+                        "not in the students table (its value is withheld)")
     n = len(sid)
     ptype = obs["period_type"].astype("str").to_numpy()
     period = _num(obs["period"])

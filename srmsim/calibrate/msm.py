@@ -384,7 +384,12 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     measures = student_measures(ds.students, ds.observations, spec)
     target_table = moments_table(measures, spec)
     target = target_table["value"].to_numpy(float)
-    real = bool(ds.meta.get("real_data", True))
+    real = ds.meta.get("real_data", True)
+    if not isinstance(real, bool):  # a damaged flag must not switch the protection off
+        kind = {"NoneType": "null", "str": "text", "int": "a number", "float": "a number",
+                "list": "a list", "dict": "an object"}.get(type(real).__name__, "another type")
+        raise DataError(f"{Path(data) / 'dataset.json'}: real_data must be true or false "
+                        f"(got {kind}); hand-edited or corrupt, re-import the export")
     withheld = _withhold(spec, measures, moments) if real else None
     available = [m for m in spec.available if withheld is None or m not in withheld.moments]
     used = list(moments or available)
@@ -404,7 +409,8 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     for p in chosen:
         reason = ""
         if p.name == "population.attainment_icc" and prior_used:
-            reason = (f"the records give prior attainment for {prior_share:.0%} of students, and "
+            given = "at least half of the" if real else f"{prior_share:.0%} of"
+            reason = (f"the records give prior attainment for {given} students, and "
                       "the simulation starts each of them at it, so attainment_icc has no effect "
                       "(use ignore_prior_attainment / --ignore-prior-attainment to fit it)")
         elif p.informs and not set(p.informs) & set(used):

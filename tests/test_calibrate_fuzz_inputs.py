@@ -1,0 +1,64 @@
+"""``srmsim calibrate`` on damaged datasets: a short error naming the file or field, exit 2,
+nothing written, never a raw identifier and never the protection switched off."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.cli import main
+from srmsim.data.dataset import Dataset, base_meta, write_dataset
+
+
+def small_trust(n: int = 40) -> Dataset:
+    rng = np.random.default_rng(0)
+    students, obs = [], []
+    for i in range(n):
+        sid, school = f"S{i:03d}", "ABC"[i % 3]
+        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
+                         "fsm": i % 4 == 0, "age_months": 140 + i % 12})
+        for w in range(1, 4):
+            obs.append({"student_id": sid, "school": school, "period_type": "week",
+                        "period": w, "sessions_possible": 10,
+                        "sessions_attended": int(rng.integers(7, 11))})
+    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+
+
+def calibrate(data: Path, out: Path) -> tuple[int, str, str]:
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        status = main(["calibrate", str(data), "--out", str(out), "--params",
+                       "dynamics.absence_logit", "--max-evals", "1", "--replications", "1",
+                       "--quiet"])
+    return status, o.getvalue(), e.getvalue()
+
+
+@pytest.mark.parametrize("value", [None, 0, "", "false", [], {}])
+def test_a_damaged_real_data_flag_is_an_error_not_unprotected_output(tmp_path, value) -> None:
+    write_dataset(small_trust(), tmp_path / "ds")
+    meta_path = tmp_path / "ds" / "dataset.json"
+    meta = json.loads(meta_path.read_text())
+    meta["real_data"] = value
+    meta_path.write_text(json.dumps(meta))
+    status, out, err = calibrate(tmp_path / "ds", tmp_path / "fit")
+    assert status == 2 and out == ""
+    assert "dataset.json" in err and "real_data" in err and "Traceback" not in err
+    assert not (tmp_path / "fit").exists()
+
+
+def test_an_orphan_observation_does_not_print_its_student_id(tmp_path) -> None:
+    ds = small_trust()
+    obs = ds.observations.copy()
+    obs.loc[5, "student_id"] = "K123456789012"  # a UPN-like id not in the students table
+    write_dataset(Dataset(ds.students, obs, ds.meta), tmp_path / "ds")
+    status, out, err = calibrate(tmp_path / "ds", tmp_path / "fit")
+    assert status == 2 and out == ""
+    assert "observations" in err and "student_id" in err and "row 6" in err
+    assert "K123456789012" not in err and "Traceback" not in err
+    assert not (tmp_path / "fit").exists()
