@@ -9,6 +9,9 @@ A cell whose reply never comes while its kernel sits idle is run again, once, in
 ipykernel 7 now and then loses a request between client and kernel (its issue #1554, "a request
 arriving in that window is not read"); CI once waited 600 s on such a cell of notebook 01, whose
 cells take 4 s in all. A cell that is still computing when the time is up fails at once.
+
+``SRMSIM_CI_NOTEBOOKS=0`` skips the notebook runs: CI sets it for the newest Python, whose suite
+otherwise repeats the oldest one's (the executed notebooks for the docs come from the oldest).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ def test_notebook_is_saved_clean(path: Path) -> None:
     assert not dirty, f"{path.name}: clear the outputs of cells {dirty} before committing"
 
 
-# seconds a cell may take: the slowest takes ~6 s alone, ~20 s on a loaded 2-core CI machine
-CELL_TIMEOUT = 90
+# seconds a cell may take: the slowest takes ~6 s alone, ~15 s on a loaded 2-core CI machine
+CELL_TIMEOUT = 45
 
 
 class KernelWatch:
@@ -123,6 +126,8 @@ def execute(path: Path, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Notebook
     raise AssertionError("unreachable")
 
 
+@pytest.mark.skipif(os.environ.get("SRMSIM_CI_NOTEBOOKS") == "0",
+                    reason="CI runs the notebooks on the oldest Python only (its time budget)")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path: Path) -> None:
     from nbclient.exceptions import CellExecutionError
