@@ -237,6 +237,16 @@ def require_residual_variation(resid: np.ndarray, y: np.ndarray, context: str) -
         )
 
 
+def model_based_se(res) -> np.ndarray:
+    """The model-based standard errors of a statsmodels fit, whatever covariance it reports:
+    GEE's naive ones, OLS's classical sigma^2 (X'X)^-1 (no refit: the fit keeps both parts)."""
+    if hasattr(res, "cov_naive"):
+        cov = np.asarray(res.cov_naive, dtype=float)
+    else:
+        cov = np.asarray(res.normalized_cov_params, dtype=float) * float(res.scale)
+    return np.sqrt(np.diag(cov))
+
+
 def require_informative_se(se: np.ndarray, reference: np.ndarray, terms: Sequence[str],
                             kind: str, context: str) -> None:
     """A robust (cluster or GEE sandwich) standard error that is zero, or round-off beside the
@@ -299,9 +309,10 @@ def _refuse_bools_mixed_with_numbers(series: pd.Series) -> None:
 
 def labels(series: pd.Series) -> pd.Series:
     """Arm labels as Python strings, missing kept missing (R factors arrive as strings anyway)."""
-    if series.dtype == object:
-        _refuse_bools_mixed_with_numbers(series)
     codes, uniques = pd.factorize(series)  # label each distinct value once, not every row
+    if series.dtype == object and any(isinstance(u, int | float | np.number | np.bool_)
+                                      for u in uniques):  # text arms need no row scan
+        _refuse_bools_mixed_with_numbers(series)
     table = np.array([label(u) for u in uniques] + [None], dtype=object)
     return pd.Series(table[codes], index=series.index, dtype=object)
 

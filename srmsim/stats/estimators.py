@@ -175,14 +175,6 @@ def _ols(y, X, codes, se):
     return res, params, bse, np.full(params.size, df)
 
 
-def _model_based_se(res, method: str) -> np.ndarray:
-    """The classical (OLS) or naive (GEE) standard errors of a fit: the yardstick against which
-    a robust standard error that is zero to rounding is recognised."""
-    if method == "gee":
-        return np.sqrt(np.diag(np.asarray(res.cov_naive, dtype=float)))
-    return np.asarray(res.model.fit().bse, dtype=float)
-
-
 def _gee(y, X, codes, se, notes):
     G = int(codes.max()) + 1
     if G < 2:
@@ -338,7 +330,7 @@ def estimate_effect(
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
         raise EstimationError(f"effect of {treatment!r} is not estimable (non-finite estimate or SE)")
     if method in ("ols", "gee") and se != "classical":
-        ck.require_informative_se(ses, _model_based_se(res, method)[idx], arm_terms, se_type,
+        ck.require_informative_se(ses, ck.model_based_se(res)[idx], arm_terms, se_type,
                                   f"effect of {treatment!r}")
     rows = []
     ref_mask = (arm_lab == ref).to_numpy()

@@ -278,8 +278,8 @@ def regress(
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
         raise EstimationError(f"regression {formula!r}: non-finite estimates or standard errors")
     if se != "classical":
-        ck.require_informative_se(ses, np.asarray(model.fit().bse, dtype=float),
-                                  model.exog_names, se_type, f"regression {formula!r}")
+        ck.require_informative_se(ses, ck.model_based_se(res), model.exog_names, se_type,
+                                  f"regression {formula!r}")
     lo, hi, p = wald(est, ses, dof, alpha)
     table = pd.DataFrame(
         {"estimate": est, "se": ses, "t": est / ses, "p_value": p, "ci_low": lo,
