@@ -189,6 +189,20 @@ def outcome_array(y: object, name: str = "y", n: int | None = None) -> np.ndarra
     return outcome_values(pd.DataFrame({name: values}), name)
 
 
+def complete_arrays(risk: object, y: object | None = None, name: str = "risk"
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Risks (and 0/1 outcomes, one per risk) with no value missing: a missing one would be
+    neither flagged nor counted, so it is refused (leave those rows out first)."""
+    values = risk_array(risk, name)
+    outcome = None if y is None else outcome_array(y, "y", values.size)
+    missing = np.isnan(values) if outcome is None else np.isnan(values) | np.isnan(outcome)
+    if missing.any():
+        what = name if outcome is None else f"{name} or outcome"
+        raise DataError(f"{int(missing.sum())} missing value(s) of {what}; leave those rows "
+                        "out first")
+    return values, outcome
+
+
 def risk_array(risk: object, name: str = "risk") -> np.ndarray:
     """Predicted risks or scores given as an array: finite real numbers, NaN where missing."""
     try:

@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, SrmsimError
-from srmsim.risk._columns import check_direction, outcome_values, risk_array, score_values
+from srmsim.risk._columns import (
+    check_direction,
+    complete_arrays,
+    outcome_values,
+    score_values,
+)
 from srmsim.risk.curves import _points, _prepare
 from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
@@ -77,7 +82,8 @@ def threshold_for_top(score: np.ndarray, k: int, direction: str) -> float:
     exactly k unless that score is tied with the k-th. ``k >= n`` gives ``inf`` (flag all).
     """
     check_direction(direction)
-    return _top_threshold(_score_array(score), whole_number(k, "k", 0, MAX_COUNT), direction)
+    return _top_threshold(complete_arrays(score, name="score")[0],
+                          whole_number(k, "k", 0, MAX_COUNT), direction)
 
 
 def _top_threshold(score: np.ndarray, k: int, direction: str) -> float:
@@ -87,15 +93,6 @@ def _top_threshold(score: np.ndarray, k: int, direction: str) -> float:
         return np.inf if direction == "below" else -np.inf
     s = np.sort(score) if direction == "below" else -np.sort(-score)
     return float(s[k])
-
-
-def _score_array(score: np.ndarray) -> np.ndarray:
-    """Scores as floats; a missing one is refused (it would be neither flagged nor counted)."""
-    values = risk_array(score, "score")
-    if np.isnan(values).any():
-        raise DataError(f"score holds {int(np.isnan(values).sum())} missing value(s); leave "
-                        "those rows out first")
-    return values
 
 
 def flag(score: np.ndarray, threshold: float, direction: str) -> np.ndarray:

@@ -26,10 +26,9 @@ from srmsim.errors import DataError
 from srmsim.risk._columns import (
     check_direction,
     cluster_codes,
+    complete_arrays,
     level_value,
-    outcome_array,
     outcome_values,
-    risk_array,
     score_values,
     seed_value,
 )
@@ -179,12 +178,7 @@ def auc_arrays(risk: np.ndarray, y: np.ndarray) -> float:
 
     ``y`` holds 0/1 outcomes (or booleans), one per risk; missing values are refused.
     """
-    risk = risk_array(risk, "risk")
-    y = outcome_array(y, "y", risk.size)
-    missing = np.isnan(risk) | np.isnan(y)
-    if missing.any():
-        raise DataError(f"{int(missing.sum())} risk(s) or outcome(s) missing in auc_arrays; "
-                        "leave those rows out first")
+    risk, y = complete_arrays(risk, y)
     prep = _prepare(risk, y, "above")
     return _auc_ap(*_points(prep))[0]
 

@@ -52,11 +52,11 @@ from statsmodels.tools.sm_exceptions import (
 
 from srmsim.errors import DataError, EstimationError
 from srmsim.risk._columns import (
+    complete_arrays,
     group_codes,
     outcome_array,
     outcome_values,
     require_columns,
-    risk_array,
     seed_value,
     share_value,
     sorted_labels,
@@ -712,10 +712,7 @@ def flag_top_share(risk: np.ndarray, share: float, groups: np.ndarray | None = N
     from 0 to 1. Rows whose group is missing (NaN, None) form one group of their own, as the
     ``"(missing)"`` group of :func:`srmsim.risk.threshold_table`.
     """
-    risk = risk_array(risk, "risk")
-    if np.isnan(risk).any():
-        raise DataError(f"risk holds {int(np.isnan(risk).sum())} missing value(s); leave those "
-                        "rows out first")
+    risk = complete_arrays(risk)[0]
     share = share_value(share, "share")
     codes = None if groups is None else group_codes(groups, risk.size)
     return _flag_top_share(risk, share, codes)
@@ -750,13 +747,9 @@ def evaluate_risk(
     """
     from srmsim.risk.curves import _auc_ap, _points, _prepare
 
-    risk = risk_array(risk, "risk")
-    y = outcome_array(y, "y", risk.size)
+    risk, y = complete_arrays(risk, y)
     capacity_rate = share_value(capacity_rate, "capacity_rate")
     codes = None if groups is None else group_codes(groups, risk.size)
-    ok = ~np.isnan(risk) & ~np.isnan(y)
-    if not ok.all():
-        raise DataError(f"{int((~ok).sum())} prediction(s) or outcome(s) missing in evaluation")
     auc, ap = _auc_ap(*_points(_prepare(risk, y, "above")))
     flags = _flag_top_share(risk, capacity_rate, codes)
     tp = float((flags & (y == 1)).sum())

@@ -24,11 +24,10 @@ import pandas as pd
 from srmsim.errors import DataError
 from srmsim.risk._columns import (
     check_direction,
+    complete_arrays,
     group_labels,
-    outcome_array,
     outcome_values,
     require_columns,
-    risk_array,
     score_values,
 )
 from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
@@ -77,12 +76,7 @@ def confusion_at(
     refused (leave those rows out first), as are thresholds that are not numbers.
     """
     check_direction(direction)
-    score = risk_array(score, "score")
-    y = outcome_array(y, "y", score.size)
-    missing = np.isnan(score) | np.isnan(y)
-    if missing.any():
-        raise DataError(f"{int(missing.sum())} score(s) or outcome(s) missing in confusion_at; "
-                        "leave those rows out first")
+    score, y = complete_arrays(score, y, "score")
     return _confusion(score, y, _threshold_values(thresholds), direction)
 
 
