@@ -189,15 +189,19 @@ def outcome_array(y: object, name: str = "y", n: int | None = None) -> np.ndarra
     return outcome_values(pd.DataFrame({name: values}), name)
 
 
-def complete_arrays(risk: object, y: object | None = None, name: str = "risk"
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Risks (and 0/1 outcomes, one per risk) with no value missing: a missing one would be
-    neither flagged nor counted, so it is refused (leave those rows out first)."""
+def complete_risks(risk: object, name: str = "risk") -> np.ndarray:
+    """Risks or scores with none missing: a missing one would be neither flagged nor counted."""
+    return complete_pairs(risk, None, name)[0]
+
+
+def complete_pairs(risk: object, y: object, name: str = "risk") -> tuple[np.ndarray, np.ndarray]:
+    """Risks and their 0/1 outcomes (``y`` None: risks alone), with no value missing: a missing
+    one would be neither flagged nor counted, so it is refused (leave those rows out first)."""
     values = risk_array(risk, name)
-    outcome = None if y is None else outcome_array(y, "y", values.size)
-    missing = np.isnan(values) if outcome is None else np.isnan(values) | np.isnan(outcome)
+    outcome = np.zeros(values.size) if y is None else outcome_array(y, "y", values.size)
+    missing = np.isnan(values) | np.isnan(outcome)
     if missing.any():
-        what = name if outcome is None else f"{name} or outcome"
+        what = name if y is None else f"{name} or outcome"
         raise DataError(f"{int(missing.sum())} missing value(s) of {what}; leave those rows "
                         "out first")
     return values, outcome

@@ -30,7 +30,7 @@ import pandas as pd
 from srmsim.errors import DataError, SrmsimError
 from srmsim.risk._columns import (
     check_direction,
-    complete_arrays,
+    complete_risks,
     outcome_values,
     score_values,
 )
@@ -82,7 +82,7 @@ def threshold_for_top(score: np.ndarray, k: int, direction: str) -> float:
     exactly k unless that score is tied with the k-th. ``k >= n`` gives ``inf`` (flag all).
     """
     check_direction(direction)
-    return _top_threshold(complete_arrays(score, name="score")[0],
+    return _top_threshold(complete_risks(score, "score"),
                           whole_number(k, "k", 0, MAX_COUNT), direction)
 
 

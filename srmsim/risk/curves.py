@@ -26,7 +26,7 @@ from srmsim.errors import DataError
 from srmsim.risk._columns import (
     check_direction,
     cluster_codes,
-    complete_arrays,
+    complete_pairs,
     level_value,
     outcome_values,
     score_values,
@@ -178,7 +178,7 @@ def auc_arrays(risk: np.ndarray, y: np.ndarray) -> float:
 
     ``y`` holds 0/1 outcomes (or booleans), one per risk; missing values are refused.
     """
-    risk, y = complete_arrays(risk, y)
+    risk, y = complete_pairs(risk, y)
     prep = _prepare(risk, y, "above")
     return _auc_ap(*_points(prep))[0]
 

@@ -52,7 +52,8 @@ from statsmodels.tools.sm_exceptions import (
 
 from srmsim.errors import DataError, EstimationError
 from srmsim.risk._columns import (
-    complete_arrays,
+    complete_pairs,
+    complete_risks,
     group_codes,
     outcome_array,
     outcome_values,
@@ -712,7 +713,7 @@ def flag_top_share(risk: np.ndarray, share: float, groups: np.ndarray | None = N
     from 0 to 1. Rows whose group is missing (NaN, None) form one group of their own, as the
     ``"(missing)"`` group of :func:`srmsim.risk.threshold_table`.
     """
-    risk = complete_arrays(risk)[0]
+    risk = complete_risks(risk)
     share = share_value(share, "share")
     codes = None if groups is None else group_codes(groups, risk.size)
     return _flag_top_share(risk, share, codes)
@@ -747,7 +748,7 @@ def evaluate_risk(
     """
     from srmsim.risk.curves import _auc_ap, _points, _prepare
 
-    risk, y = complete_arrays(risk, y)
+    risk, y = complete_pairs(risk, y)
     capacity_rate = share_value(capacity_rate, "capacity_rate")
     codes = None if groups is None else group_codes(groups, risk.size)
     auc, ap = _auc_ap(*_points(_prepare(risk, y, "above")))

@@ -24,7 +24,7 @@ import pandas as pd
 from srmsim.errors import DataError
 from srmsim.risk._columns import (
     check_direction,
-    complete_arrays,
+    complete_pairs,
     group_labels,
     outcome_values,
     require_columns,
@@ -76,7 +76,7 @@ def confusion_at(
     refused (leave those rows out first), as are thresholds that are not numbers.
     """
     check_direction(direction)
-    score, y = complete_arrays(score, y, "score")
+    score, y = complete_pairs(score, y, "score")
     return _confusion(score, y, _threshold_values(thresholds), direction)
 
 
