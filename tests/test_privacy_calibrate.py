@@ -223,6 +223,18 @@ def absent_few(n: int = 60, absent: int = 7, seed: int = 2) -> Dataset:
     return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
 
 
+def fitted_moments(ds: Dataset, tmp_path) -> tuple[pd.DataFrame, str]:
+    """Calibrate one parameter briefly on ``ds``: the published fit_moments.csv as the text it
+    holds, and what the command printed."""
+    write_dataset(ds, tmp_path / "ds")
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
+                            "--params", "dynamics.absence_logit", "--max-evals", "2",
+                            "--replications", "1", "--quiet"])
+    assert status == 0, err
+    return pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
+                       keep_default_na=False), out
+
+
 def test_attendance_quantiles_cannot_bracket_a_small_count(tmp_path) -> None:
     """The 10th and 25th percentiles of 60 students' attendance, one below 0.9 and one above,
     say that 6 to 15 of them are persistently absent: a hidden 7 pinned to a range of 9. The
@@ -230,13 +242,7 @@ def test_attendance_quantiles_cannot_bracket_a_small_count(tmp_path) -> None:
     ds = absent_few()
     cells = truth_cells(ds)
     assert cells["absent"] == 7
-    write_dataset(ds, tmp_path / "ds")
-    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out",
-                              str(tmp_path / "fit"), "--params", "dynamics.absence_logit",
-                              "--max-evals", "2", "--replications", "1", "--quiet"])
-    assert status == 0, err
-    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
-                        keep_default_na=False)
+    table, out = fitted_moments(ds, tmp_path)
     assert moments_attack(table, cells) == []
     rows = table.set_index("moment")
     assert rows.loc["attendance_p10", "target"] == "low"
@@ -281,13 +287,7 @@ def test_missing_fsm_or_attainment_cannot_be_worked_out_by_differences(tmp_path)
     ds = missing_few()
     cells = truth_cells(ds)
     assert (cells["fsm_unknown"], cells["sessions_no_attainment"]) == (3, 4)
-    write_dataset(ds, tmp_path / "ds")
-    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out",
-                              str(tmp_path / "fit"), "--params", "dynamics.absence_logit",
-                              "--max-evals", "2", "--replications", "1", "--quiet"])
-    assert status == 0, err
-    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
-                        keep_default_na=False)
+    table, out = fitted_moments(ds, tmp_path)
     assert moments_attack(table, cells) == []
     n = table.set_index("moment")["n"]
     shown = [n[m] for m in ("attendance", "persistent_absence_fsm", "persistent_absence_non_fsm")]

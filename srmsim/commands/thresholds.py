@@ -365,20 +365,8 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
             more = " ..." if len(df.columns) > 20 else ""
             raise DataError(f"{label}: column '{col}' ({role}) not found; available columns: "
                             f"{shown}{more}")
-    try:
-        s = score_values(df, args.score)
-    except DataError:
-        if not dc.real:
-            raise
-        raise DataError(f"{label}: {_withheld_score_problem(df[args.score], args.score)}"
-                        ) from None
-    try:
-        y = outcome_values(df, args.outcome)
-    except DataError:
-        if not dc.real:
-            raise
-        raise DataError(f"{label}: {_withheld_outcome_problem(df[args.outcome], args.outcome)}"
-                        ) from None
+    s = _read_column(df, args.score, score_values, _withheld_score_problem, dc.real, label)
+    y = _read_column(df, args.outcome, outcome_values, _withheld_outcome_problem, dc.real, label)
     for col in by_cols:
         group_labels(df, col)  # its one error shows the label srmsim itself gives, no data
     used = ~np.isnan(s) & ~np.isnan(y)
@@ -396,6 +384,17 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
                             f"row(s), first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
                             "a bootstrap over clusters needs every row assigned to one (or "
                             "give --cluster none)")
+
+
+def _read_column(df: pd.DataFrame, column: str, read, withheld, real: bool, label: str):
+    """``read(df, column)``; on real data its error is replaced by ``withheld``'s, which names
+    the row but never the value."""
+    try:
+        return read(df, column)
+    except DataError:
+        if not real:
+            raise
+        raise DataError(f"{label}: {withheld(df[column], column)}") from None
 
 
 def _withheld_score_problem(s: pd.Series, column: str) -> str:
