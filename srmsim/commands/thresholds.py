@@ -157,13 +157,6 @@ class _Disclosure:
         return _fmt(x, pct)
 
 
-def is_simulation_output(base: Path, students_sha256: str | None = None) -> bool:
-    """A run directory written by srmsim of a trust that was not built from real records:
-    simulated, so published unprotected. See :func:`simulation_problem`; ``students_sha256``
-    is the digest of the ``students.parquet`` bytes actually read (default: the file's now)."""
-    return simulation_problem(base, students_sha256) is None
-
-
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder.
 
