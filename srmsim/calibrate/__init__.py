@@ -19,23 +19,13 @@ Typical use (``srmsim calibrate DATA_DIR --out DIR`` does the same)::
 
 from __future__ import annotations
 
-import importlib
+from srmsim.lazy import lazy_exports
 
-_EXPORTS = {
-    "records_from_run": "export", "write_records": "export",
-    "MOMENTS": "moments", "MomentSpec": "moments", "bootstrap_se": "moments",
-    "bootstrap_moments": "moments",
-    "compute_moments": "moments", "moments_from_run": "moments", "student_measures": "moments",
-    "DEFAULT_PARAMETERS": "msm", "Parameter": "msm", "calibrate": "msm",
-    "parse_parameters": "msm", "CalibrationResult": "report",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    # Lazy, so `python -m srmsim.calibrate.export` does not import its own module twice.
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'srmsim.calibrate' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"srmsim.calibrate.{module}"), name)
+# Lazy, so `python -m srmsim.calibrate.export` does not import its own module twice.
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".export": ("records_from_run", "write_records"),
+    ".moments": ("MOMENTS", "MomentSpec", "bootstrap_se", "bootstrap_moments", "compute_moments",
+                 "moments_from_run", "student_measures"),
+    ".msm": ("DEFAULT_PARAMETERS", "Parameter", "calibrate", "parse_parameters"),
+    ".report": ("CalibrationResult",),
+})

@@ -10,70 +10,90 @@ Everything takes a plain pandas DataFrame, simulated or a school's real export::
 
 from __future__ import annotations
 
-from srmsim.risk.capacity import (
-    CapacityResult,
-    CostResult,
-    capacity_in_cases,
-    cost_minimising_threshold,
-    flag,
-    threshold_at_capacity,
-    threshold_for_top,
-)
-from srmsim.risk.coarsen import Coarsener, CoarsenSpec, generalise
-from srmsim.risk.curves import (
-    CurveBands,
-    auc,
-    auc_arrays,
-    average_precision,
-    bootstrap_curves,
-    bootstrap_weights,
-    cluster_bootstrap_weights,
-    pr_curve,
-    roc_curve,
-)
-from srmsim.risk.design import FeatureDesign
-from srmsim.risk.models import (
-    LogisticFit,
-    LogisticRisk,
-    PartiallyPooledRisk,
-    PerSchoolRisk,
-    PooledRisk,
-    RiskModel,
-    RiskModelWarning,
-    RuleScore,
-    evaluate_held_out_schools,
-    evaluate_model,
-    evaluate_risk,
-    fit_logistic,
-    flag_top_share,
-    split_schools,
-    train_test_by,
-)
-from srmsim.risk.pooling import value_of_pooling
-from srmsim.risk.protected import (
-    band_counts,
-    protected_grid,
-    published_curves,
-    published_numbers,
-)
-from srmsim.risk.rules import condition_flags, count_score
-from srmsim.risk.thresholds import (
-    best_row,
-    confusion_at,
-    default_thresholds,
-    group_gaps,
-    threshold_table,
-)
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "CapacityResult", "Coarsener", "CoarsenSpec", "CostResult", "CurveBands", "FeatureDesign",
-    "LogisticRisk", "PartiallyPooledRisk", "PerSchoolRisk", "PooledRisk", "RiskModel",
-    "RiskModelWarning", "RuleScore", "auc", "band_counts", "protected_grid", "published_curves",
-    "published_numbers", "auc_arrays", "average_precision", "best_row",
-    "bootstrap_curves", "bootstrap_weights", "capacity_in_cases", "cluster_bootstrap_weights",
-    "condition_flags", "confusion_at", "cost_minimising_threshold", "count_score",
-    "default_thresholds", "evaluate_held_out_schools", "evaluate_model", "evaluate_risk",
-    "fit_logistic", "flag", "flag_top_share", "LogisticFit", "generalise", "group_gaps", "pr_curve",
-    "roc_curve", "split_schools", "threshold_at_capacity", "threshold_for_top",
-    "threshold_table", "train_test_by", "value_of_pooling",
-]
+from srmsim.lazy import lazy_exports
+
+# name -> module it is imported from on first use (the TYPE_CHECKING imports below list
+# the same names for type checkers; tests/test_lazy_imports.py checks they agree)
+_MODULES = {
+    ".capacity": (
+        "CapacityResult", "CostResult", "capacity_in_cases", "cost_minimising_threshold", "flag",
+        "threshold_at_capacity", "threshold_for_top",
+    ),
+    ".coarsen": ("Coarsener", "CoarsenSpec", "generalise",),
+    ".curves": (
+        "CurveBands", "auc", "auc_arrays", "average_precision", "bootstrap_curves",
+        "bootstrap_weights", "cluster_bootstrap_weights", "pr_curve", "roc_curve",
+    ),
+    ".design": ("FeatureDesign",),
+    ".models": (
+        "LogisticFit", "LogisticRisk", "PartiallyPooledRisk", "PerSchoolRisk", "PooledRisk",
+        "RiskModel", "RiskModelWarning", "RuleScore", "evaluate_held_out_schools",
+        "evaluate_model", "evaluate_risk", "fit_logistic", "flag_top_share", "split_schools",
+        "train_test_by",
+    ),
+    ".pooling": ("value_of_pooling",),
+    ".protected": ("band_counts", "protected_grid", "published_curves", "published_numbers",),
+    ".rules": ("condition_flags", "count_score",),
+    ".thresholds": (
+        "best_row", "confusion_at", "default_thresholds", "group_gaps", "threshold_table",
+    ),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _MODULES)
+
+if TYPE_CHECKING:
+    from srmsim.risk.capacity import (
+        CapacityResult,
+        CostResult,
+        capacity_in_cases,
+        cost_minimising_threshold,
+        flag,
+        threshold_at_capacity,
+        threshold_for_top,
+    )
+    from srmsim.risk.coarsen import Coarsener, CoarsenSpec, generalise
+    from srmsim.risk.curves import (
+        CurveBands,
+        auc,
+        auc_arrays,
+        average_precision,
+        bootstrap_curves,
+        bootstrap_weights,
+        cluster_bootstrap_weights,
+        pr_curve,
+        roc_curve,
+    )
+    from srmsim.risk.design import FeatureDesign
+    from srmsim.risk.models import (
+        LogisticFit,
+        LogisticRisk,
+        PartiallyPooledRisk,
+        PerSchoolRisk,
+        PooledRisk,
+        RiskModel,
+        RiskModelWarning,
+        RuleScore,
+        evaluate_held_out_schools,
+        evaluate_model,
+        evaluate_risk,
+        fit_logistic,
+        flag_top_share,
+        split_schools,
+        train_test_by,
+    )
+    from srmsim.risk.pooling import value_of_pooling
+    from srmsim.risk.protected import (
+        band_counts,
+        protected_grid,
+        published_curves,
+        published_numbers,
+    )
+    from srmsim.risk.rules import condition_flags, count_score
+    from srmsim.risk.thresholds import (
+        best_row,
+        confusion_at,
+        default_thresholds,
+        group_gaps,
+        threshold_table,
+    )

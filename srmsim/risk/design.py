@@ -17,7 +17,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.risk._columns import require_columns
-from srmsim.stats._checks import require_finite
+from srmsim.stats._checks import LARGEST_VALUE, require_finite
 
 
 def _numeric_values(s: pd.Series, column: str) -> np.ndarray:
@@ -27,14 +27,34 @@ def _numeric_values(s: pd.Series, column: str) -> np.ndarray:
     if pd.api.types.is_complex_dtype(s.dtype):
         raise DataError(f"column '{column}': feature holds complex numbers; a real number is "
                         "needed")
-    require_finite(s.to_frame(column), [column])
-    return s.to_numpy(dtype=float, na_value=np.nan)
+    values = s.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        if (np.abs(values) > LARGEST_VALUE).any():  # inf too; NaN compares False
+            require_finite(s.to_frame(column), [column])  # names the column and row
+    return values
 
 
 def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(s.dtype) or (
         pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype)
     )
+
+
+#: rows per block when the columns are copied into the design matrix: a block's rows stay in cache
+ROWS_PER_BLOCK = 8192
+
+
+def _column_stack(cols: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.column_stack(cols)`` (C-ordered, float64), filled a block of rows at a time so that
+    each row's cache line is written while it is in cache: a whole-column copy is a strided pass
+    over the entire matrix per column, and stacking then transposing allocates it twice."""
+    n = len(cols[0])
+    X = np.empty((n, len(cols)))
+    for start in range(0, n, ROWS_PER_BLOCK):
+        block = X[start:start + ROWS_PER_BLOCK]
+        for j, col in enumerate(cols):
+            block[:, j] = col[start:start + ROWS_PER_BLOCK]
+    return X
 
 
 class FeatureDesign:
@@ -120,9 +140,7 @@ class FeatureDesign:
                     d = (text == lv).astype(float)
                     d[isna] = np.nan
                     cols.append(d)
-        # rows stacked then transposed: the same C-ordered matrix as np.column_stack, in half
-        # the time (contiguous copies instead of strided ones)
-        X = np.ascontiguousarray(np.vstack(cols).T)
+        X = _column_stack(cols)
         if missing.any():
             X[missing] = np.nan
         return X

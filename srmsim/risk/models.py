@@ -42,13 +42,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
-from statsmodels.genmod import families
-from statsmodels.genmod.generalized_linear_model import GLM
-from statsmodels.tools.sm_exceptions import (
-    ConvergenceWarning,
-    PerfectSeparationError,
-    PerfectSeparationWarning,
-)
 
 from srmsim.errors import DataError, EstimationError
 from srmsim.risk._columns import (
@@ -139,7 +132,13 @@ def fit_logistic(
         if problem is None:
             return LogisticFit(params, bse, "mle", notes)
     else:
-        model = GLM(y, X, family=families.Binomial(), offset=offset)
+        from statsmodels.tools.sm_exceptions import (
+            ConvergenceWarning,
+            PerfectSeparationError,
+            PerfectSeparationWarning,
+        )
+
+        model = _binomial_glm(y, X, offset)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -163,7 +162,9 @@ def fit_logistic(
         if not fit.converged or not np.all(np.isfinite(fit.params)):
             raise EstimationError(f"{what}: {problem}, and the ridge fallback failed too")
         return _ridge_fit(fit.params, what, problem, ridge_sd, notes)
-    model = GLM(y, X, family=families.Binomial(), offset=offset)
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    model = _binomial_glm(y, X, offset)
     base = np.log(n_pos / (n - n_pos))
     start = np.zeros(p)
     start[0] = base - (0.0 if offset is None else float(np.mean(offset)))
@@ -176,6 +177,15 @@ def fit_logistic(
     ):
         raise EstimationError(f"{what}: {problem}, and the ridge fallback failed too")
     return _ridge_fit(params, what, problem, ridge_sd, notes)
+
+
+def _binomial_glm(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None) -> Any:
+    """statsmodels' logistic GLM, imported here: the simulation's own fits (solver "newton")
+    need neither statsmodels nor scipy.stats, which take a second to import in every run."""
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    return GLM(y, X, family=families.Binomial(), offset=offset)
 
 
 def _full_rank(X: np.ndarray) -> bool:

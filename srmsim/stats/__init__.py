@@ -21,65 +21,50 @@ text in the result's notes.
 
 from __future__ import annotations
 
-from ._checks import StatsWarning
-from .designs import DesignResult, design_effect, mdes, power
-from .did import DidEstimate, GroupTimeResult, did_group_time, did_twfe
-from .discontinuity import RddResult, ik_bandwidth, rdd, rdd_plot
-from .effect_sizes import (
-    NNT,
-    BinaryEffect,
-    CostPerOutcome,
-    HedgesG,
-    binary_effects,
-    cost_per_outcome,
-    eef_months,
-    hedges_g,
-    hedges_g_data,
-    hedges_g_from_d,
-    nnt,
-    risk_difference,
-    risk_ratio,
-)
-from .estimators import EffectEstimate, estimate_effect
-from .mixed import DEFAULT_OPTIMIZERS, RandomInterceptFit, fit_mixedlm, random_intercept
-from .regression import RegressionResult, regress
-from .simpower import SimulatedPower, simulated_power
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "DEFAULT_OPTIMIZERS",
-    "NNT",
-    "BinaryEffect",
-    "CostPerOutcome",
-    "DesignResult",
-    "DidEstimate",
-    "EffectEstimate",
-    "GroupTimeResult",
-    "HedgesG",
-    "RandomInterceptFit",
-    "RddResult",
-    "RegressionResult",
-    "SimulatedPower",
-    "StatsWarning",
-    "binary_effects",
-    "cost_per_outcome",
-    "design_effect",
-    "did_group_time",
-    "did_twfe",
-    "eef_months",
-    "estimate_effect",
-    "fit_mixedlm",
-    "hedges_g",
-    "hedges_g_data",
-    "hedges_g_from_d",
-    "ik_bandwidth",
-    "mdes",
-    "nnt",
-    "power",
-    "random_intercept",
-    "rdd",
-    "rdd_plot",
-    "regress",
-    "risk_difference",
-    "risk_ratio",
-    "simulated_power",
-]
+from srmsim.lazy import lazy_exports
+
+# name -> module it is imported from on first use (the TYPE_CHECKING imports below list
+# the same names for type checkers; tests/test_lazy_imports.py checks they agree)
+_MODULES = {
+    "._checks": ("StatsWarning",),
+    ".designs": ("DesignResult", "design_effect", "mdes", "power",),
+    ".did": ("DidEstimate", "GroupTimeResult", "did_group_time", "did_twfe",),
+    ".discontinuity": ("RddResult", "ik_bandwidth", "rdd", "rdd_plot",),
+    ".effect_sizes": (
+        "NNT", "BinaryEffect", "CostPerOutcome", "HedgesG", "binary_effects", "cost_per_outcome",
+        "eef_months", "hedges_g", "hedges_g_data", "hedges_g_from_d", "nnt", "risk_difference",
+        "risk_ratio",
+    ),
+    ".estimators": ("EffectEstimate", "estimate_effect",),
+    ".mixed": ("DEFAULT_OPTIMIZERS", "RandomInterceptFit", "fit_mixedlm", "random_intercept",),
+    ".regression": ("RegressionResult", "regress",),
+    ".simpower": ("SimulatedPower", "simulated_power",),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _MODULES)
+
+if TYPE_CHECKING:
+    from ._checks import StatsWarning
+    from .designs import DesignResult, design_effect, mdes, power
+    from .did import DidEstimate, GroupTimeResult, did_group_time, did_twfe
+    from .discontinuity import RddResult, ik_bandwidth, rdd, rdd_plot
+    from .effect_sizes import (
+        NNT,
+        BinaryEffect,
+        CostPerOutcome,
+        HedgesG,
+        binary_effects,
+        cost_per_outcome,
+        eef_months,
+        hedges_g,
+        hedges_g_data,
+        hedges_g_from_d,
+        nnt,
+        risk_difference,
+        risk_ratio,
+    )
+    from .estimators import EffectEstimate, estimate_effect
+    from .mixed import DEFAULT_OPTIMIZERS, RandomInterceptFit, fit_mixedlm, random_intercept
+    from .regression import RegressionResult, regress
+    from .simpower import SimulatedPower, simulated_power

@@ -183,7 +183,7 @@ def _first_bad_row(df: pd.DataFrame, column: str) -> tuple[object, float] | None
     else:
         values = s.to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        bad = np.isinf(values) | (np.abs(values) > LARGEST_VALUE)
+        bad = np.abs(values) > LARGEST_VALUE  # inf too; NaN compares False
     if not bad.any():
         return None
     i = int(np.flatnonzero(bad)[0])
