@@ -11,6 +11,8 @@ figures are single-core and one size's memory does not leak into the next one's 
     python benchmarks/engine.py --profile 100000         # cProfile of one run, top functions
     python benchmarks/engine.py --choosers scenarios/learning.yaml
                                                          # learned vs fixed chooser at 100k
+    python benchmarks/engine.py --scaling 100000 8000000 # cost per student-week, 8M vs 100k,
+                                                         # alternating in one process
 
 Sizes are trusts of ``n_schools x 200 students x 5 year groups`` (Years 7-11, equal sizes), one
 school year, history ``none``. Reported: generation time, step-loop time (best of ``--repeat``),
@@ -251,6 +253,60 @@ def policy_ratios(paths: list[str], sizes: list[int], repeat: int) -> list[dict[
     return rows
 
 
+# ----------------------------------------------------------------------------- scaling
+SCALING_TARGET = 1.3  # issue 15: a student-week at 8M costs at most 1.3x one at 100k
+
+
+def measure_scaling(small: int, large: int, repeat: int) -> dict[str, Any]:
+    """The same trust at two sizes, run alternately in one process pinned to one core (small,
+    large, small, ...; the same seeds), so load that comes and goes on the machine moves both
+    alike: best nanoseconds per student-week of each (step loop, wall clock and CPU time) and
+    each round's CPU ratio (its spread is the noise)."""
+    from srmsim.model import TrustModel
+
+    _pin_to_one_core(ENGINE.get("threads", 1))
+    scenarios = {size: bench_scenario(size) for size in (small, large)}
+    TrustModel(bench_scenario(1_000), seed=0).step()  # warm up imports and caches
+    wall = {size: float("inf") for size in scenarios}
+    cpu = dict(wall)
+    rounds: list[float] = []
+    for i in range(repeat):
+        this = {}
+        for size, scenario in scenarios.items():
+            model, w, c = timed_run(scenario, 1 + i)
+            weeks = int(model.weekly()["enrolled"].sum())
+            model.release()
+            del model
+            wall[size] = min(wall[size], w / weeks * 1e9)
+            cpu[size] = min(cpu[size], c / weeks * 1e9)
+            this[size] = c / weeks
+        rounds.append(this[large] / this[small])
+    return {"small": small, "large": large, "ns_wall": wall, "ns_cpu": cpu,
+            "ratio_wall": wall[large] / wall[small], "ratio_cpu": cpu[large] / cpu[small],
+            "round_ratios_cpu": rounds}
+
+
+def scaling(small: int, large: int, repeat: int) -> int:
+    """Print what a student-week costs at ``large`` students against ``small``."""
+    print(f"cost per student-week, {large:,} vs {small:,} students, alternating in one process "
+          f"on {machine()}; one core; load average before: {os.getloadavg()[0]:.2f}")
+    cmd = [sys.executable, __file__, "--child-scaling", str(small), str(large),
+           "--repeat", str(repeat), *_engine_args()]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark child failed:\n{proc.stderr}")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    for size in (small, large):
+        print(f"  {size:>11,} students: {r['ns_wall'][str(size)]:6.1f} ns wall, "
+              f"{r['ns_cpu'][str(size)]:6.1f} ns CPU per student-week (best of {repeat})")
+    spread = ", ".join(f"{x:.2f}" for x in r["round_ratios_cpu"])
+    verdict = "meets" if r["ratio_cpu"] <= SCALING_TARGET else "MISSES"
+    print(f"  {large:,} / {small:,}: x{r['ratio_wall']:.2f} wall, x{r['ratio_cpu']:.2f} CPU "
+          f"(rounds: {spread}): {verdict} the x{SCALING_TARGET} target")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- choosers
 def with_fixed_choosers(scenario):
     """The scenario with every step's chooser replaced by ``kind: fixed`` (its candidates,
@@ -405,13 +461,18 @@ def main(argv: list[str] | None = None) -> int:
                         "and without the policy, at --policy-sizes (only this is measured)")
     parser.add_argument("--years", type=int, default=1, help="school years (--choosers)")
     parser.add_argument("--child-choosers", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scaling", type=int, nargs=2, metavar=("SMALL", "LARGE"), default=None,
+                        help="cost per student-week at LARGE vs SMALL students, alternating")
+    parser.add_argument("--child-scaling", type=int, nargs=2, default=None,
+                        help=argparse.SUPPRESS)
     parser.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for key in ("threads", "block_rows"):
         if getattr(args, key) is not None:
             ENGINE[key] = getattr(args, key)
 
-    if any(v is not None for v in (args.child, args.child_pair, args.child_choosers)):
+    if any(v is not None for v in (args.child, args.child_pair, args.child_choosers,
+                                   args.child_scaling)):
         from srmsim.memory import keep_freed_memory
 
         keep_freed_memory()  # measure the engine as the srmsim command runs it
@@ -427,6 +488,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_choosers(args.child_choosers, args.child_scenario, args.repeat,
                                           args.years)))
         return 0
+    if args.child_scaling is not None:
+        print(json.dumps(measure_scaling(*args.child_scaling, args.repeat)))
+        return 0
+    if args.scaling is not None:
+        return scaling(*args.scaling, args.repeat)
     if args.profile is not None:
         profile(args.profile, None, args.top)
         return 0
