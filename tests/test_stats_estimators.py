@@ -272,3 +272,56 @@ def test_cluster_estimators_coverage_study(method, se):
         cover += row["ci_low"] <= 0.25 <= row["ci_high"]
     sd = np.sqrt(0.95 * 0.05 / n_sims)
     assert abs(cover / n_sims - 0.95) < 3.5 * sd
+
+
+# ------------------------------------------------- singleton fixed-effect levels (reghdfe's rule)
+
+
+def _with_singletons(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A trial with school and term fixed effects, and the same trial plus rows alone in a level:
+    two new schools with one student each, and a student whose school is new and whose term is
+    otherwise shared (a singleton of one fixed effect only)."""
+    df = trial(seed, n=240)
+    df["term"] = np.random.default_rng(seed).integers(0, 3, len(df))
+    extra = pd.DataFrame({"score": [3.0, -2.0, 1.5], "arm": ["mentor", "control", "mentor"],
+                          "school": [50, 51, 52], "prior": [0.1, -0.4, 2.0], "term": [0, 1, 2]})
+    return df, pd.concat([extra.iloc[:1], df, extra.iloc[1:]], ignore_index=True)
+
+
+@pytest.mark.parametrize("se", ["hc1", "classical", "cluster"])
+def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
+    """A row alone in its school fits its own dummy exactly (leverage 1): it counted in HC1's
+    N / (N - k) (SE 0.7% too large) and as a cluster in CR1 (df 12 instead of 9). The estimate,
+    SE and df now equal those of statsmodels' fit on the data without the singletons."""
+    clean, with_single = _with_singletons(21)
+    kw = {"cluster": "school"} if se == "cluster" else {}
+    est = stats.estimate_effect(with_single, "score", "arm", "control", covariates=["prior"],
+                                fixed_effects=["school", "term"], se=se, **kw)
+    X = pd.get_dummies(clean[["school", "term"]].astype(str), drop_first=True, dtype=float)
+    X.insert(0, "m", (clean["arm"] == "mentor").astype(float))
+    X.insert(1, "prior", clean["prior"])
+    model = sm.OLS(clean["score"], sm.add_constant(X))
+    ref = (model.fit(cov_type="cluster", cov_kwds={"groups": clean["school"]}, use_t=True)
+           if se == "cluster" else model.fit(cov_type="HC1" if se == "hc1" else "nonrobust"))
+    row = est.effect()
+    assert row["estimate"] == pytest.approx(ref.params["m"], rel=1e-9)
+    assert row["se"] == pytest.approx(ref.bse["m"], rel=1e-9)
+    assert row["df"] == (9 if se == "cluster" else ref.df_resid)
+    assert row["n"] + row["n_reference"] == len(clean)
+    assert any("3 row(s) alone in their level" in n and "reghdfe" in n for n in est.notes)
+
+
+def test_singletons_are_dropped_until_none_is_left_and_all_singletons_refused():
+    """Dropping a school's lone row can leave a term with one row: that row goes too."""
+    df = trial(22, n=120)
+    df["term"] = np.random.default_rng(0).integers(0, 3, len(df))
+    chain = pd.DataFrame({"score": [1.0, 2.0], "arm": ["mentor", "control"], "school": [60, 61],
+                          "prior": [0.0, 0.0], "term": [9, 9]})  # term 9 shared by two singletons
+    est = stats.estimate_effect(pd.concat([df, chain], ignore_index=True), "score", "arm",
+                                "control", fixed_effects=["school", "term"])
+    plain = stats.estimate_effect(df, "score", "arm", "control", fixed_effects=["school", "term"])
+    assert est.effect()["se"] == pytest.approx(plain.effect()["se"], rel=1e-12)
+    lone = pd.DataFrame({"score": [1.0, 2.0, 3.0], "arm": ["mentor", "control", "mentor"],
+                         "school": [1, 2, 3]})
+    with pytest.raises(DataError, match="every row is alone in its level"):
+        stats.estimate_effect(lone, "score", "arm", "control", fixed_effects="school")

@@ -219,6 +219,37 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
                     notes, stacklevel=4)
 
 
+def _drop_singletons(data: pd.DataFrame, fes: Sequence[str],
+                     notes: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows alone in their fixed-effect level, repeatedly (as reghdfe does by default).
+
+    Why: such a row's own dummy fits it exactly (leverage 1, residual 0), so it says nothing about
+    the effect, yet it counted as an observation in HC1's N/(N - k) and as a cluster in CR1's
+    G/(G - 1) and t(G - 1): the SE and df differed from the fit without it. Dropping one row can
+    leave another alone in a second fixed effect, hence the loop.
+    """
+    n_start = len(data)
+    while len(data):
+        keep = np.ones(len(data), dtype=bool)
+        for fe in fes:
+            codes = ck.group_codes(data[fe])
+            keep &= np.bincount(codes)[codes] > 1
+        if keep.all():
+            break
+        data = data.loc[keep].reset_index(drop=True)
+    n_dropped = n_start - len(data)
+    if not len(data):
+        raise DataError(
+            f"fixed effects {ck._listing(fes)}: every row is alone in its level (after dropping "
+            "such rows repeatedly none is left); there is nothing within a level to compare")
+    if n_dropped:
+        notes.append(
+            f"{n_dropped} row(s) alone in their level of fixed effect(s) {ck._listing(fes)} "
+            "dropped (singletons, as reghdfe does): their own dummy fits them exactly, so they "
+            "carry no information on the effect but would distort robust SEs and df")
+    return data, n_dropped
+
+
 def estimate_effect(
     df: pd.DataFrame,
     outcome: str,
@@ -238,7 +269,8 @@ def estimate_effect(
     Parameters: ``cluster`` names the clustering column (school); required for se="cluster",
     method="gee" and method="mixed". ``covariates`` are adjusted for (text/categorical ones are
     dummy coded, which is noted). ``fixed_effects`` adds dummies for a column such as a block or
-    school (omitted from the table). With method="ols", cluster= given and se="hc1", the SEs are
+    school (omitted from the table); with method="ols", rows alone in their fixed-effect level are
+dropped first (reghdfe's singletons; noted). With method="ols", cluster= given and se="hc1", the SEs are
     HC1 (not clustered): a warning and a note say so. ``cluster=["school", "term"]`` (OLS with
     se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011) with t df
     G_min - 1; the table's n_clusters counts the first column's clusters.
@@ -278,11 +310,15 @@ def estimate_effect(
     ck.arm_order(df[treatment], reference, treatment)  # arms before dropping: clearer errors
     needed = [outcome, treatment, *clusters, *covariates, *fes]
     data, missing = ck.drop_incomplete(df, needed)
+    dropped = ""
+    if fes and method == "ols":
+        data, n_single = _drop_singletons(data, fes, notes)
+        dropped = f"; then {n_single} singleton fixed-effect row(s)" if n_single else ""
     try:
         arms = ck.arm_order(data[treatment], reference, treatment, notes)
     except DataError as err:
         raise DataError(
-            f"after dropping rows with missing values ({missing.describe()}): {err}"
+            f"after dropping rows with missing values ({missing.describe()}{dropped}): {err}"
         ) from None
     ref, others = arms[0], arms[1:]
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
