@@ -137,3 +137,50 @@ def test_robust_errors_refuse_a_row_that_alone_fixes_a_coefficient(se):
     kept = stats.regress(d.iloc[:40], "y ~ x + C(school)", se=se)
     assert (kept.table["se"] > 0).all()
     assert np.isfinite(stats.regress(d, "y ~ x + C(school)", se="classical").table["se"]).all()
+
+
+# ---- legitimate columns that regress refused: unused categories, a column named Intercept ----
+
+
+def _school_table(seed: int = 5, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["north", "south", "west"], n)
+    df = pd.DataFrame({"score": rng.normal(size=n), "Intercept": rng.normal(size=n),
+                       "region": pd.Categorical(group, categories=["east", "north", "south",
+                                                                   "west", "central"])})
+    df["score"] += 0.4 * df["Intercept"] + (df["region"] == "south") * 0.3
+    return df
+
+
+@pytest.mark.parametrize("se", ["classical", "hc1", "hc3"])
+def test_unused_categories_and_a_column_named_intercept_match_statsmodels(se):
+    """A pandas Categorical with categories no row holds was refused as 'collinear' (patsy made
+    all-zero dummies); a column named Intercept collided with the constant in the table and was
+    refused too. Both are fitted now, as statsmodels fits the same data with the unused
+    categories removed and the column renamed."""
+    import statsmodels.formula.api as smf
+
+    df = _school_table()
+    r = stats.regress(df, "score ~ Intercept + C(region)", se=se)
+    renamed = df.rename(columns={"Intercept": "own"}).assign(
+        region=df["region"].cat.remove_unused_categories())
+    cov = "nonrobust" if se == "classical" else se.upper()
+    ref = smf.ols("score ~ own + C(region)", renamed).fit(cov_type=cov)
+    assert list(r.table.index) == ["Intercept", "C(region)[T.south]", "C(region)[T.west]",
+                                   "`Intercept`"]
+    mapping = {"Intercept": "Intercept", "`Intercept`": "own",
+               "C(region)[T.south]": "C(region)[T.south]", "C(region)[T.west]": "C(region)[T.west]"}
+    for term, name in mapping.items():
+        assert r.coef(term)["estimate"] == pytest.approx(ref.params[name], rel=1e-10)
+        assert r.coef(term)["se"] == pytest.approx(ref.bse[name], rel=1e-10)
+    assert any("'east', 'central' of 'region' occur in no row used" in n for n in r.notes)
+    alone = stats.regress(df, "score ~ 0 + Intercept", se=se)
+    assert list(alone.table.index) == ["`Intercept`"]
+
+
+def test_a_category_left_empty_by_missing_rows_gets_no_term():
+    df = _school_table(6)
+    df.loc[df["region"] == "west", "score"] = np.nan
+    r = stats.regress(df, "score ~ region")
+    assert list(r.table.index) == ["Intercept", "region[T.south]"]
+    assert r.missing.n_dropped == int((df["region"] == "west").sum())
