@@ -325,3 +325,22 @@ def test_singletons_are_dropped_until_none_is_left_and_all_singletons_refused():
                          "school": [1, 2, 3]})
     with pytest.raises(DataError, match="every row is alone in its level"):
         stats.estimate_effect(lone, "score", "arm", "control", fixed_effects="school")
+
+
+def test_covariates_named_like_generated_terms_are_kept_distinct():
+    """A covariate called 'Intercept' or 'arm[mentor]' took the name of the constant or of the
+    treatment dummy and a legitimate model was refused as collinear; it is now the term
+    `Intercept` / `arm[mentor]` (as a formula would write it), fitted as statsmodels fits the
+    renamed columns."""
+    df = trial(23, n=300)
+    rng = np.random.default_rng(23)
+    df["Intercept"], df["arm[mentor]"] = rng.normal(size=len(df)), rng.normal(size=len(df))
+    est = stats.estimate_effect(df, "score", "arm", "control",
+                                covariates=["Intercept", "arm[mentor]", "prior"])
+    assert est.terms == ["Intercept", "arm[mentor]", "`Intercept`", "`arm[mentor]`", "prior"]
+    X = sm.add_constant(pd.DataFrame({"m": (df["arm"] == "mentor").astype(float),
+                                      "a": df["Intercept"], "b": df["arm[mentor]"],
+                                      "p": df["prior"]}))
+    ref = sm.OLS(df["score"], X).fit(cov_type="HC1")
+    assert est.effect()["estimate"] == pytest.approx(ref.params["m"], rel=1e-10)
+    assert est.effect()["se"] == pytest.approx(ref.bse["m"], rel=1e-10)

@@ -230,3 +230,14 @@ def test_input_errors(hsb):
         stats.random_intercept(hsb.assign(one=1), "MathAch", "one")
     with pytest.raises(DataError, match="no values"):
         stats.random_intercept(hsb.assign(MathAch=np.nan), "MathAch", "School")
+
+
+def test_covariate_named_intercept_is_its_own_term(hsb):
+    """A covariate called Intercept collided with the constant and the model was refused as
+    collinear; it is the term `Intercept` now, with the estimate of the renamed column."""
+    small = hsb[hsb["School"].isin(hsb["School"].unique()[:30])].reset_index(drop=True)
+    ref = stats.random_intercept(small, "MathAch", "School", covariates=["SES"])
+    fit = stats.random_intercept(small.rename(columns={"SES": "Intercept"}), "MathAch", "School",
+                                 covariates=["Intercept"])
+    assert list(fit.fixed.index) == ["Intercept", "`Intercept`"]
+    np.testing.assert_allclose(fit.fixed.to_numpy(), ref.fixed.to_numpy(), rtol=1e-6)

@@ -412,6 +412,14 @@ def dummies(values: pd.Series, prefix: str, levels: Sequence[str]) -> pd.DataFra
     return pd.DataFrame(data, index=values.index)
 
 
+def term_name(column: str) -> str:
+    """A covariate's name in a table of terms: as written in a formula, in backticks unless it is
+    a plain identifier other than Intercept, so a column called 'Intercept' or 'arm[mentor]'
+    cannot take the name of the constant or of a generated dummy (the two collided and a
+    legitimate model was refused as collinear)."""
+    return column if column.isidentifier() and column != "Intercept" else f"`{column}`"
+
+
 def covariate_block(
     df: pd.DataFrame, columns: Sequence[str], notes: list[str], role: str = "covariate"
 ) -> pd.DataFrame:
@@ -423,7 +431,7 @@ def covariate_block(
     for col in columns:
         s = df[col]
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            blocks.append(pd.DataFrame({col: s.astype(float)}, index=df.index))
+            blocks.append(pd.DataFrame({term_name(col): s.astype(float)}, index=df.index))
             continue
         levels = natural_order(s)
         levels = [lev for lev in levels if lev in set(labels(s))]
@@ -436,7 +444,7 @@ def covariate_block(
             f"{role} {col!r} is categorical: coded as {len(levels) - 1} dummies against "
             f"level {levels[0]!r}"
         )
-        blocks.append(dummies(s, col, levels[1:]))
+        blocks.append(dummies(s, term_name(col), levels[1:]))
     if not blocks:
         return pd.DataFrame(index=df.index)
     return pd.concat(blocks, axis=1)

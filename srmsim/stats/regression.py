@@ -127,10 +127,7 @@ def _shown(name: str, used: Sequence[str]) -> str:
     """A patsy term name with each stand-in back as its column, in backticks when the name is
     not a plain identifier (as the formula would write it): ``C(`school id`)[T.3]``. A column
     named Intercept is shown as ```Intercept``` so it stays distinct from the constant term."""
-    def column(m: re.Match[str]) -> str:
-        col = used[int(m.group(1))]
-        return col if col.isidentifier() and col != "Intercept" else f"`{col}`"
-    return _STAND_IN_RE.sub(column, name)
+    return _STAND_IN_RE.sub(lambda m: ck.term_name(used[int(m.group(1))]), name)
 
 
 def cluster_codes(data: pd.DataFrame, clusters: Sequence[str]) -> np.ndarray:
