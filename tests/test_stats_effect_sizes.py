@@ -114,6 +114,21 @@ def test_risk_difference_ratio_and_nnt():
     assert "10.0 students for one fewer case" in k.describe()
 
 
+def test_wald_risk_difference_stays_a_difference_of_shares():
+    """9/10 against 0/10 gave the Wald interval 0.71 to 1.086 (a difference of two shares cannot
+    exceed 1); 10/10 against 0/10 gave the zero-width interval 1 to 1, false certainty."""
+    wald = stats.risk_difference(9, 10, 0, 10, method="wald")
+    se = math.sqrt(0.9 * 0.1 / 10)
+    assert wald.ci_low == pytest.approx(0.9 - 1.959964 * se) and wald.ci_high == 1.0
+    assert "truncated to [-1, 1]" in wald.method
+    assert stats.risk_difference(0, 10, 9, 10, method="wald").ci_low == -1.0
+    for events_t, events_c in ((10, 0), (0, 0), (10, 10)):
+        with pytest.raises(DataError, match="zero width .* method='newcombe'"):
+            stats.risk_difference(events_t, 10, events_c, 10, method="wald")
+        newcombe = stats.risk_difference(events_t, 10, events_c, 10)
+        assert -1 <= newcombe.ci_low < newcombe.ci_high <= 1
+
+
 def test_nnt_interval_through_infinity_when_ci_includes_zero():
     rd = stats.risk_difference(45, 200, 50, 200)
     k = stats.nnt(rd)
