@@ -344,3 +344,17 @@ def test_covariates_named_like_generated_terms_are_kept_distinct():
     ref = sm.OLS(df["score"], X).fit(cov_type="HC1")
     assert est.effect()["estimate"] == pytest.approx(ref.params["m"], rel=1e-10)
     assert est.effect()["se"] == pytest.approx(ref.bse["m"], rel=1e-10)
+
+
+def test_interval_of_a_share_difference_beyond_one_is_explained():
+    """A 0/1 outcome with tiny arms: the linear probability model's t interval ran past 1 (an
+    effect on a share cannot) without a word."""
+    df = pd.DataFrame({"passed": [1, 1, 1, 0, 0, 0, 0, 0, 1], "arm": ["t"] * 3 + ["c"] * 6})
+    with pytest.warns(stats.StatsWarning, match="0/1, so the effect is a difference of shares"):
+        est = stats.estimate_effect(df, "passed", "arm", "c", se="classical")
+    assert est.effect()["ci_high"] > 1 and any("[-1, 1]" in n for n in est.notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calm = stats.estimate_effect(trial(24, n=400).assign(score=lambda d: (d["score"] > 0) * 1),
+                                     "score", "arm", "control")
+    assert not any("[-1, 1]" in n for n in calm.notes)

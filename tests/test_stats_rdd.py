@@ -274,3 +274,12 @@ def test_ik_bandwidth_of_straight_lines_rests_on_the_data_not_on_round_off():
     assert 0.2 < h < 2
     for c in (1e-3, 1e3):
         assert stats.ik_bandwidth(c * x, y, 0.0) == pytest.approx(c * h, rel=1e-9)
+
+
+def test_jump_in_a_share_with_an_interval_beyond_one_is_explained():
+    rng = np.random.default_rng(14)
+    x = rng.uniform(-1, 1, 120)
+    y = ((x < 0) ^ (rng.uniform(size=120) < 0.05)).astype(float)  # the share jumps from 0.05 to 0.95
+    with pytest.warns(stats.StatsWarning, match="difference of shares within"):
+        res = stats.rdd(pd.DataFrame({"x": x, "y": y}), "y", "x", 0.0, bandwidth=0.3)
+    assert max(res.ci_high, res.robust_ci_high) > 1 and any("[-1, 1]" in n for n in res.notes)

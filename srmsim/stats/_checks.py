@@ -412,6 +412,22 @@ def dummies(values: pd.Series, prefix: str, levels: Sequence[str]) -> pd.DataFra
     return pd.DataFrame(data, index=values.index)
 
 
+def note_share_bounds(y: np.ndarray, low: float | np.ndarray, high: float | np.ndarray,
+                      notes: list[str], what: str) -> None:
+    """With a 0/1 outcome an effect is a difference of two shares, so it lies in [-1, 1]; a
+    normal (t) interval reaching beyond is kept as computed (its p-value and conf_int() agree
+    with it) but the reader is told why it leaves the possible range."""
+    y = np.asarray(y, dtype=float)
+    if not (y.size and np.isin(y, (0.0, 1.0)).all()):
+        return
+    lows, highs = np.atleast_1d(np.asarray(low, dtype=float)), np.atleast_1d(np.asarray(high, dtype=float))
+    if np.nanmin(lows, initial=0.0) < -1 or np.nanmax(highs, initial=0.0) > 1:
+        warn(f"{what}: the outcome is 0/1, so the effect is a difference of shares within "
+             "[-1, 1], but the interval reaches beyond it: the normal approximation behind it "
+             "fails here (few students, or shares near 0 or 1); the effect cannot lie outside "
+             "[-1, 1]", notes, stacklevel=4)
+
+
 def term_name(column: str) -> str:
     """A covariate's name in a table of terms: as written in a formula, in backticks unless it is
     a plain identifier other than Intercept, so a column called 'Intercept' or 'arm[mentor]'

@@ -397,6 +397,7 @@ def rdd(
         notes.append("few observations in the bandwidth: the robust interval is unreliable")
     r_est, r_se, _ = _local_fit(xs, ys, treated, ws, codes, order=2)
     r_lo, r_hi, r_p = (float(v) for v in wald(r_est, r_se, df_t, alpha))
+    ck.note_share_bounds(ys, [lo, r_lo], [hi, r_hi], notes, f"rdd jump in {outcome!r}")
     return RddResult(
         estimate=est,
         se=se,

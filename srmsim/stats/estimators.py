@@ -391,6 +391,8 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     _check_arm_sizes(table, ref, method, se, notes)
+    ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
+                         f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     if codes is not None and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
