@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 
@@ -412,7 +413,7 @@ def dummies(values: pd.Series, prefix: str, levels: Sequence[str]) -> pd.DataFra
     return pd.DataFrame(data, index=values.index)
 
 
-def note_share_bounds(y: np.ndarray, low: float | np.ndarray, high: float | np.ndarray,
+def note_share_bounds(y: np.ndarray, low: ArrayLike, high: ArrayLike,
                       notes: list[str], what: str) -> None:
     """With a 0/1 outcome an effect is a difference of two shares, so it lies in [-1, 1]; a
     normal (t) interval reaching beyond is kept as computed (its p-value and conf_int() agree
