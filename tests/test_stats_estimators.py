@@ -358,3 +358,30 @@ def test_interval_of_a_share_difference_beyond_one_is_explained():
         calm = stats.estimate_effect(trial(24, n=400).assign(score=lambda d: (d["score"] > 0) * 1),
                                      "score", "arm", "control")
     assert not any("[-1, 1]" in n for n in calm.notes)
+
+
+@pytest.mark.parametrize(("method", "se"), [("ols", "classical"), ("ols", "hc1"),
+                                            ("ols", "cluster"), ("gee", "hc1"),
+                                            ("gee", "classical")])
+def test_units_row_order_and_labels_do_not_change_the_effect(method, se):
+    """y -> c y + d scales the effect and SE by c; shuffling rows, renaming schools and arms, and
+    rescaling a covariate change nothing. GEE stopped on an absolute step size: with y in units
+    of 1e-9 its effect was 0.08% off, in units of 1e9 it never converged."""
+    df = trial(25, n=600, schools=0)
+    df["school"] = np.random.default_rng(25).integers(0, 20, len(df))
+    kw = {"cluster": "school"} if method == "gee" or se == "cluster" else {}
+
+    def fit(d, ref="control", arm="mentor"):
+        row = stats.estimate_effect(d, "score", "arm", ref, covariates=["prior"], method=method,
+                                    se=se, **kw).effect(arm)
+        return np.array([row["estimate"], row["se"], row["p_value"]])
+
+    base = fit(df)
+    for c, d in ((1e-9, 0.0), (1e9, 3e9), (-1e3, 5.0)):
+        np.testing.assert_allclose(fit(df.assign(score=c * df["score"] + d)),
+                                   base * [c, abs(c), 1], rtol=1e-9)
+    shuffled = df.sample(frac=1, random_state=9).reset_index(drop=True)
+    shuffled["school"] = "s" + (97 - shuffled["school"]).astype(str)
+    shuffled["arm"] = shuffled["arm"].map({"control": "B", "mentor": "A"})
+    shuffled["prior"] *= 1e4
+    np.testing.assert_allclose(fit(shuffled, ref="B", arm="A"), base, rtol=1e-9)
