@@ -65,6 +65,22 @@ def test_hedges_g_from_clustered_data_estimates_icc():
     assert given.icc == 0.2 and given.gamma == pytest.approx(math.sqrt(1 - 2 * 24 * 0.2 / 998))
 
 
+def test_hedges_g_from_clustered_data_does_not_depend_on_units():
+    """g and the ICC have no units; the ICC's mixed model is fitted on the outcome in SD units
+    (in units of 1e100 it failed, so no g at all)."""
+    rng = np.random.default_rng(3)
+    school = np.repeat(np.arange(30), 20)
+    arm = np.where(school % 2 == 0, "control", "mentor")
+    y = 0.3 * (arm == "mentor") + rng.normal(0, 0.4, 30)[school] + rng.normal(size=school.size)
+    df = pd.DataFrame({"y": y, "arm": arm, "school": school})
+    ref = stats.hedges_g_data(df, "y", "arm", "control", cluster="school")
+    for c, d in ((1e100, 0.0), (1e-100, 1e-99), (-3.0, 7.0)):
+        g = stats.hedges_g_data(df.assign(y=c * y + d), "y", "arm", "control", cluster="school")
+        assert g.icc == pytest.approx(ref.icc, rel=1e-9)
+        assert g.g == pytest.approx(math.copysign(1, c) * ref.g, rel=1e-9)
+        assert g.se == pytest.approx(ref.se, rel=1e-9)
+
+
 def test_hedges_g_input_errors():
     with pytest.raises(SrmsimError, match="both cluster_size and icc"):
         stats.hedges_g_from_d(0.3, 10, 10, cluster_size=5)

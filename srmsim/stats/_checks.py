@@ -25,6 +25,9 @@ _MAX_LISTED = 20
 LARGEST_VALUE = 1e150
 """Magnitude above which a value is refused: its square (in any sum of squares or variance) would
 overflow double precision and turn an estimate into inf or nan without a word."""
+SMALLEST_SCALE = 1e-150
+"""A column whose largest magnitude is below this (and not 0) is refused: its squares underflow to
+0, so variances vanish and the errors that follow name the wrong cause (or none)."""
 
 
 class StatsWarning(UserWarning):
@@ -212,6 +215,17 @@ def require_finite(df: pd.DataFrame, columns: Sequence[str]) -> None:
             f"column {column!r} holds {what} at row {row!r}{more}; fix or blank it (blanks are "
             "counted and left out) and rescale very large values"
         )
+    for column in dict.fromkeys(columns):
+        s = df[column]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            with np.errstate(invalid="ignore"):
+                top = float(np.nanmax(np.abs(s.to_numpy(dtype=float, na_value=np.nan)),
+                                      initial=0.0))
+            if 0.0 < top < SMALLEST_SCALE:
+                raise DataError(
+                    f"column {column!r}: every value is within +-{SMALLEST_SCALE:g} of 0, where "
+                    "squares underflow to 0 and every variance vanishes; rescale it, e.g. "
+                    "multiply by a power of ten")
 
 
 def require_variation(values: np.ndarray, column: str, role: str = "outcome") -> None:

@@ -302,9 +302,11 @@ def hedges_g_data(
         if icc is None:
             from .mixed import random_intercept
 
-            data = data.assign(_arm=(lab == arm).to_numpy(dtype=float))
+            # the ICC has no units: fitted on the outcome in SD units, any scale of y works
+            data = data.assign(_arm=(lab == arm).to_numpy(dtype=float),
+                               _y=(y - y.mean()) / (y.std() or 1.0))
             try:
-                rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+                rho = random_intercept(data, "_y", cluster, covariates=["_arm"]).icc
             except EstimationError as err:
                 raise EstimationError(
                     f"Hedges' g cluster adjustment: the ICC of {outcome!r} within {cluster!r} "

@@ -204,7 +204,8 @@ def _in_outcome_units(model: MixedLM, best, reml: bool, unit: float,
     reason = _judge(model, result)
     if reason:
         raise EstimationError(f"mixed model: the fit found on the standardised outcome is not "
-                              f"sound in the outcome's units ({reason})")
+                              f"sound in the outcome's units ({reason}); rescale the outcome "
+                              "(e.g. to thousands, or to SD units)")
     shift = float(result.llf) - float(best.llf)
     for attempt in attempts:
         attempt.loglik += shift
