@@ -284,3 +284,18 @@ def test_row_order_and_group_labels_do_not_change_the_fit():
     fit = stats.random_intercept(shuffled, "y", "school", covariates=["arm"])
     assert fit.icc == pytest.approx(ref.icc, rel=1e-6)
     np.testing.assert_allclose(fit.fixed.to_numpy(), ref.fixed.to_numpy(), rtol=1e-6)
+
+
+def test_units_of_a_covariate_do_not_change_its_degrees_of_freedom():
+    """Between-within df judged 'constant within schools' on an absolute 1e-12: prior attainment
+    divided by 1e13 got df G - 2 = 18 instead of N - G - 2 = 578 (p 6e-11 instead of 6e-37)."""
+    df = _schools(10)
+    ref = stats.random_intercept(df, "y", "school", covariates=["arm", "prior"])
+    for c in (1e-13, 1e-20, 1e13):
+        fit = stats.random_intercept(df.assign(prior=c * df["prior"]), "y", "school",
+                                     covariates=["arm", "prior"])
+        assert fit.fixed.loc["prior", "df"] == ref.fixed.loc["prior", "df"] == 600 - 20 - 2
+        assert fit.fixed.loc["prior", "estimate"] == pytest.approx(
+            ref.fixed.loc["prior", "estimate"] / c, rel=1e-8)
+        assert fit.fixed.loc["prior", "p_value"] == pytest.approx(
+            ref.fixed.loc["prior", "p_value"], rel=1e-6)
