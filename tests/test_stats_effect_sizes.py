@@ -79,6 +79,12 @@ def test_hedges_g_from_clustered_data_does_not_depend_on_units():
         assert g.icc == pytest.approx(ref.icc, rel=1e-9)
         assert g.g == pytest.approx(math.copysign(1, c) * ref.g, rel=1e-9)
         assert g.se == pytest.approx(ref.se, rel=1e-9)
+    # school 7 read from one file as a number and from another as text is one school, as in the
+    # ICC's model: the average cluster size was halved (10 instead of 20) and g moved
+    mixed = df.assign(school=[s if i % 2 else str(s) for i, s in enumerate(school)])
+    again = stats.hedges_g_data(mixed.astype({"school": object}), "y", "arm", "control",
+                                cluster="school")
+    assert again.cluster_size == ref.cluster_size == 20 and again.g == pytest.approx(ref.g)
 
 
 def test_hedges_g_input_errors():

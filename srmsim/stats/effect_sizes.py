@@ -298,7 +298,9 @@ def hedges_g_data(
         raise DataError(f"arms {arm!r} and {arms[0]!r} need 2+ students each with an outcome")
     size = rho = None
     if cluster:
-        size = len(data) / data[cluster].nunique()
+        # clusters counted as every estimator counts them (as labels: school 7 and "7" are one
+        # school, as in the ICC's model); nunique() counted them twice and halved the size
+        size = len(data) / (int(ck.group_codes(data[cluster]).max()) + 1)
         if icc is None:
             from .mixed import random_intercept
 
