@@ -184,3 +184,29 @@ def test_a_category_left_empty_by_missing_rows_gets_no_term():
     r = stats.regress(df, "score ~ region")
     assert list(r.table.index) == ["Intercept", "region[T.south]"]
     assert r.missing.n_dropped == int((df["region"] == "west").sum())
+
+
+@pytest.mark.parametrize("se", ["classical", "hc1", "hc3", "cluster"])
+def test_units_row_order_and_labels_do_not_change_the_fit(se):
+    """y -> c y: every coefficient and SE scales by c; x -> k x divides its own by k; shuffling
+    rows and renaming clusters and categories changes nothing (two-way clusters too)."""
+    rng = np.random.default_rng(41)
+    n = 400
+    df = pd.DataFrame({"x": rng.normal(size=n), "school": rng.integers(0, 15, n),
+                       "term": rng.integers(0, 5, n), "kind": rng.choice(["a", "b"], n)})
+    df["y"] = 0.5 * df["x"] + (df["kind"] == "b") + rng.normal(size=n) + df["school"] * 0.1
+    kw = {"cluster": ["school", "term"]} if se == "cluster" else {}
+    ref = stats.regress(df, "y ~ x + kind", se=se, **kw).table
+    fit = stats.regress(df.assign(y=-1e5 * df["y"], x=1e-7 * df["x"]), "y ~ x + kind", se=se,
+                        **kw).table
+    factor = pd.Series(1e5, index=ref.index)
+    factor["x"] = 1e12
+    np.testing.assert_allclose(fit["estimate"], -factor * ref["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(fit["se"], factor * ref["se"], rtol=1e-9)
+    np.testing.assert_allclose(fit["p_value"], ref["p_value"], rtol=1e-7)
+    shuffled = df.sample(frac=1, random_state=3).reset_index(drop=True)
+    shuffled["school"] = shuffled["school"].map(lambda s: f"S{(s * 7) % 15}")
+    shuffled["kind"] = shuffled["kind"].map({"a": "first", "b": "second"})
+    again = stats.regress(shuffled, "y ~ x + kind", se=se, **kw).table
+    np.testing.assert_allclose(again[["estimate", "se", "df"]].to_numpy(),
+                               ref[["estimate", "se", "df"]].to_numpy(), rtol=1e-9)
