@@ -148,6 +148,8 @@ class MissingReport:
     n_input: int
     n_used: int
     by_column: dict[str, int] = field(default_factory=dict)
+    singletons: int = 0
+    """Complete rows dropped afterwards as alone in their fixed-effect level (estimate_effect)."""
 
     @property
     def n_dropped(self) -> int:
@@ -156,11 +158,14 @@ class MissingReport:
     def describe(self) -> str:
         if self.n_dropped == 0:
             return f"{self.n_used} rows used, none dropped"
-        detail = ", ".join(f"{col!r}: {k}" for col, k in self.by_column.items() if k)
-        return (
-            f"{self.n_used} of {self.n_input} rows used; {self.n_dropped} dropped for missing "
-            f"values (missing per column: {detail})"
-        )
+        parts = []
+        if self.n_dropped > self.singletons:
+            detail = ", ".join(f"{col!r}: {k}" for col, k in self.by_column.items() if k)
+            parts.append(f"{self.n_dropped - self.singletons} dropped for missing values "
+                         f"(missing per column: {detail})")
+        if self.singletons:
+            parts.append(f"{self.singletons} alone in their fixed-effect level")
+        return f"{self.n_used} of {self.n_input} rows used; " + "; ".join(parts)
 
 
 def _as_float(value: object) -> float:

@@ -15,6 +15,7 @@ or fixed effects are counted per column and reported, never dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -315,16 +316,13 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     ck.arm_order(df[treatment], reference, treatment)  # arms before dropping: clearer errors
     needed = [outcome, treatment, *clusters, *covariates, *fes]
     data, missing = ck.drop_incomplete(df, needed)
-    dropped = ""
     if fes and method == "ols":
         data, n_single = _drop_singletons(data, fes, notes)
-        dropped = f"; then {n_single} singleton fixed-effect row(s)" if n_single else ""
+        missing = dataclasses.replace(missing, n_used=len(data), singletons=n_single)
     try:
         arms = ck.arm_order(data[treatment], reference, treatment, notes)
     except DataError as err:
-        raise DataError(
-            f"after dropping rows with missing values ({missing.describe()}{dropped}): {err}"
-        ) from None
+        raise DataError(f"after dropping rows ({missing.describe()}): {err}") from None
     ref, others = arms[0], arms[1:]
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
     ck.require_variation(y, outcome)
