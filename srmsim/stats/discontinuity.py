@@ -183,9 +183,9 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
     # of the curvature estimate, is then that of the fit actually made instead of shrinking
     # towards 0 as m3 -> 0 (a straight line each side gave h = 1135 on x in [-1, 1]).
     reach_l, reach_r = cutoff - float(x[left].min()), float(x[right].max()) - cutoff
-    h2_l, h2_r = (min(3.56 * (s2 / (f_c * m3**2)) ** (1 / 7) * n ** (-1 / 7), reach)
-                  if m3 != 0 else reach
-                  for s2, n, reach in ((s2_l, n_l, reach_l), (s2_r, n_r, reach_r)))
+    with np.errstate(divide="ignore", over="ignore"):  # m3^2 -> 0 gives h2 = inf, then reach
+        h2_l, h2_r = (min(3.56 * (s2 / (f_c * m3**2)) ** (1 / 7) * n ** (-1 / 7), reach)
+                      for s2, n, reach in ((s2_l, n_l, reach_l), (s2_r, n_r, reach_r)))
 
     def second_derivative(side: np.ndarray, lo: float, hi: float) -> tuple[float, int]:
         sel = side & (x >= lo) & (x <= hi)
