@@ -180,6 +180,25 @@ def test_infinite_values_are_refused_by_every_estimator():
             call()
 
 
+def test_columns_too_close_to_zero_to_square_are_refused_by_every_estimator():
+    """y in units of 1e-200: squares underflow to 0, so HC1 called the SE 'zero because the
+    clusters' residuals cancel', rdd said the outcome does not vary and GEE raised a raw
+    ValueError. A covariate with some tiny values among normal ones is fine."""
+    df = _arms().assign(y=lambda d: d["y"] * 1e-200)
+    for call in (lambda: stats.estimate_effect(df, "y", "arm", "c"),
+                 lambda: stats.estimate_effect(df, "y", "arm", "c", cluster="school", method="gee"),
+                 lambda: stats.regress(df, "y ~ x"),
+                 lambda: stats.random_intercept(df, "y", "school"),
+                 lambda: stats.rdd(df, "y", "x", 0.0),
+                 lambda: stats.estimate_effect(_arms().assign(x=lambda d: d["x"] * 1e-160), "y",
+                                               "arm", "c", covariates=["x"])):
+        with pytest.raises(DataError, match=r"column '[yx]': every value is within \+-1e-150"):
+            call()
+    mixed = _arms()
+    mixed.loc[3, "x"] = 1e-200
+    assert stats.regress(mixed, "y ~ x").coef("x")["se"] > 0
+
+
 @pytest.mark.parametrize("method,se", [("ols", "hc1"), ("ols", "cluster"), ("mixed", "classical")])
 def test_constant_outcome_is_an_error_not_a_zero_se(method, se):
     # before: se 1e-30 and p = 1e-115 with se="cluster"

@@ -337,3 +337,30 @@ def test_group_time_band_is_the_same_whatever_the_bootstrap_chunk(monkeypatch):
                                    seed=2**63 - 1)
     pd.testing.assert_frame_equal(whole.event_study, chunked.event_study, check_exact=True)
     assert whole.seed == 2**63 - 1 and isinstance(whole.seed, int)
+
+
+def test_units_origins_and_labels_do_not_change_the_estimates():
+    """y -> c y + d scales every effect and SE by c; renumbering terms (2001.. instead of 1..,
+    or every 10th) and renaming schools change nothing but the bootstrap band, whose draws go
+    to clusters in label order (Monte Carlo noise, fixed by the seed for given labels)."""
+    panel = staggered(31)
+    panel = panel.drop(index=np.random.default_rng(31).choice(len(panel), 40, replace=False))
+    cols = ["estimate", "se", "ci_low", "ci_high", "p_value", "df"]
+    twfe = stats.did_twfe(panel, "y", "school", "term", "first_term")
+    cs = stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=99)
+    for c, d in ((1e-6, 3.0), (-1e4, 0.0)):
+        moved = panel.assign(y=c * panel["y"] + d)
+        t2 = stats.did_twfe(moved, "y", "school", "term", "first_term")
+        assert (t2.estimate, t2.se) == pytest.approx((c * twfe.estimate, abs(c) * twfe.se), rel=1e-9)
+        es = stats.did_group_time(moved, "y", "school", "term", "first_term", n_boot=99)
+        np.testing.assert_allclose(es.event_study["estimate"], c * cs.event_study["estimate"],
+                                   rtol=1e-9, atol=1e-9 * abs(c))  # d + c y keeps fewer digits
+        np.testing.assert_allclose(es.event_study["se"], abs(c) * cs.event_study["se"], rtol=1e-7)
+    renamed = panel.assign(term=10 * panel["term"] + 2000,
+                           first_term=10 * panel["first_term"] + 2000,
+                           school=panel["school"].map(lambda s: f"academy {s[::-1]}"))
+    t3 = stats.did_twfe(renamed, "y", "school", "term", "first_term")
+    assert (t3.estimate, t3.se) == pytest.approx((twfe.estimate, twfe.se), rel=1e-12)
+    es = stats.did_group_time(renamed, "y", "school", "term", "first_term", n_boot=99)
+    np.testing.assert_allclose(es.event_study[cols].to_numpy(float),
+                               cs.event_study[cols].to_numpy(float), rtol=1e-9, atol=1e-15)

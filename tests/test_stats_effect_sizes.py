@@ -65,6 +65,28 @@ def test_hedges_g_from_clustered_data_estimates_icc():
     assert given.icc == 0.2 and given.gamma == pytest.approx(math.sqrt(1 - 2 * 24 * 0.2 / 998))
 
 
+def test_hedges_g_from_clustered_data_does_not_depend_on_units():
+    """g and the ICC have no units; the ICC's mixed model is fitted on the outcome in SD units
+    (in units of 1e100 it failed, so no g at all)."""
+    rng = np.random.default_rng(3)
+    school = np.repeat(np.arange(30), 20)
+    arm = np.where(school % 2 == 0, "control", "mentor")
+    y = 0.3 * (arm == "mentor") + rng.normal(0, 0.4, 30)[school] + rng.normal(size=school.size)
+    df = pd.DataFrame({"y": y, "arm": arm, "school": school})
+    ref = stats.hedges_g_data(df, "y", "arm", "control", cluster="school")
+    for c, d in ((1e100, 0.0), (1e-100, 1e-99), (-3.0, 7.0)):
+        g = stats.hedges_g_data(df.assign(y=c * y + d), "y", "arm", "control", cluster="school")
+        assert g.icc == pytest.approx(ref.icc, rel=1e-9)
+        assert g.g == pytest.approx(math.copysign(1, c) * ref.g, rel=1e-9)
+        assert g.se == pytest.approx(ref.se, rel=1e-9)
+    # school 7 read from one file as a number and from another as text is one school, as in the
+    # ICC's model: the average cluster size was halved (10 instead of 20) and g moved
+    mixed = df.assign(school=[s if i % 2 else str(s) for i, s in enumerate(school)])
+    again = stats.hedges_g_data(mixed.astype({"school": object}), "y", "arm", "control",
+                                cluster="school")
+    assert again.cluster_size == ref.cluster_size == 20 and again.g == pytest.approx(ref.g)
+
+
 def test_hedges_g_input_errors():
     with pytest.raises(SrmsimError, match="both cluster_size and icc"):
         stats.hedges_g_from_d(0.3, 10, 10, cluster_size=5)
@@ -112,6 +134,21 @@ def test_risk_difference_ratio_and_nnt():
     assert k.value == pytest.approx(10.0) and k.direction == "fewer" and not k.crosses_zero
     assert k.ci_low < 10 < k.ci_high
     assert "10.0 students for one fewer case" in k.describe()
+
+
+def test_wald_risk_difference_stays_a_difference_of_shares():
+    """9/10 against 0/10 gave the Wald interval 0.71 to 1.086 (a difference of two shares cannot
+    exceed 1); 10/10 against 0/10 gave the zero-width interval 1 to 1, false certainty."""
+    wald = stats.risk_difference(9, 10, 0, 10, method="wald")
+    se = math.sqrt(0.9 * 0.1 / 10)
+    assert wald.ci_low == pytest.approx(0.9 - 1.959964 * se) and wald.ci_high == 1.0
+    assert "truncated to [-1, 1]" in wald.method
+    assert stats.risk_difference(0, 10, 9, 10, method="wald").ci_low == -1.0
+    for events_t, events_c in ((10, 0), (0, 0), (10, 10)):
+        with pytest.raises(DataError, match="zero width .* method='newcombe'"):
+            stats.risk_difference(events_t, 10, events_c, 10, method="wald")
+        newcombe = stats.risk_difference(events_t, 10, events_c, 10)
+        assert -1 <= newcombe.ci_low < newcombe.ci_high <= 1
 
 
 def test_nnt_interval_through_infinity_when_ci_includes_zero():

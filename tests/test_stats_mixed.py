@@ -230,3 +230,72 @@ def test_input_errors(hsb):
         stats.random_intercept(hsb.assign(one=1), "MathAch", "one")
     with pytest.raises(DataError, match="no values"):
         stats.random_intercept(hsb.assign(MathAch=np.nan), "MathAch", "School")
+
+
+def test_covariate_named_intercept_is_its_own_term(hsb):
+    """A covariate called Intercept collided with the constant and the model was refused as
+    collinear; it is the term `Intercept` now, with the estimate of the renamed column."""
+    small = hsb[hsb["School"].isin(hsb["School"].unique()[:30])].reset_index(drop=True)
+    ref = stats.random_intercept(small, "MathAch", "School", covariates=["SES"])
+    fit = stats.random_intercept(small.rename(columns={"SES": "Intercept"}), "MathAch", "School",
+                                 covariates=["Intercept"])
+    assert list(fit.fixed.index) == ["Intercept", "`Intercept`"]
+    np.testing.assert_allclose(fit.fixed.to_numpy(), ref.fixed.to_numpy(), rtol=1e-6)
+
+
+def _schools(seed: int = 7, n: int = 600, groups: int = 20) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    school = rng.integers(0, groups, n)
+    arm = (rng.uniform(size=n) < 0.5).astype(float)
+    prior = rng.normal(size=n)
+    y = 0.3 * arm + 0.5 * prior + rng.normal(0, 0.4, groups)[school] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "arm": arm, "school": school, "prior": prior})
+
+
+@pytest.mark.parametrize(("seed", "slopes"), [(7, ["arm"]), (9, ["arm", "prior"])])
+def test_units_of_the_outcome_do_not_change_the_fit(seed, slopes):
+    """y -> c y + d scales the fixed effects' estimates and SEs by c and the variances by c^2 and
+    leaves the ICC, p-values and df alone. The optimisers' absolute stopping rules made the fit
+    depend on units: in units of 1e3 the BFGS polish failed and the ICC moved from 0.086166 to
+    0.086156 (the treatment's estimate in the 6th digit)."""
+    df = _schools(seed)
+    ref = stats.random_intercept(df, "y", "school", covariates=slopes)
+    for c, d in ((1e3, 7.0), (1e-3, 0.0), (-1e6, 2e6)):
+        fit = stats.random_intercept(df.assign(y=c * df["y"] + d), "y", "school",
+                                     covariates=slopes)
+        assert fit.icc == pytest.approx(ref.icc, rel=1e-9)
+        assert fit.group_variance == pytest.approx(c**2 * ref.group_variance, rel=1e-9)
+        np.testing.assert_allclose(fit.fixed.loc[slopes, "estimate"],
+                                   c * ref.fixed.loc[slopes, "estimate"], rtol=1e-8)
+        np.testing.assert_allclose(fit.fixed["se"], abs(c) * ref.fixed["se"], rtol=1e-8)
+        np.testing.assert_allclose(fit.fixed.loc[slopes, "p_value"], ref.fixed.loc[slopes, "p_value"],
+                                   rtol=1e-6)
+        eff = stats.estimate_effect(df.assign(y=c * df["y"] + d, arm=df["arm"].map({0.0: "c",
+                                    1.0: "t"})), "y", "arm", "c", cluster="school",
+                                    covariates=slopes[1:], method="mixed").effect()
+        assert eff["estimate"] == pytest.approx(c * ref.fixed.loc["arm", "estimate"], rel=1e-8)
+
+
+def test_row_order_and_group_labels_do_not_change_the_fit():
+    df = _schools(8)
+    ref = stats.random_intercept(df, "y", "school", covariates=["arm"])
+    shuffled = df.sample(frac=1, random_state=2).reset_index(drop=True)
+    shuffled["school"] = shuffled["school"].map(lambda s: f"school {99 - s}")
+    fit = stats.random_intercept(shuffled, "y", "school", covariates=["arm"])
+    assert fit.icc == pytest.approx(ref.icc, rel=1e-6)
+    np.testing.assert_allclose(fit.fixed.to_numpy(), ref.fixed.to_numpy(), rtol=1e-6)
+
+
+def test_units_of_a_covariate_do_not_change_its_degrees_of_freedom():
+    """Between-within df judged 'constant within schools' on an absolute 1e-12: prior attainment
+    divided by 1e13 got df G - 2 = 18 instead of N - G - 2 = 578 (p 6e-11 instead of 6e-37)."""
+    df = _schools(10)
+    ref = stats.random_intercept(df, "y", "school", covariates=["arm", "prior"])
+    for c in (1e-13, 1e-20, 1e13):
+        fit = stats.random_intercept(df.assign(prior=c * df["prior"]), "y", "school",
+                                     covariates=["arm", "prior"])
+        assert fit.fixed.loc["prior", "df"] == ref.fixed.loc["prior", "df"] == 600 - 20 - 2
+        assert fit.fixed.loc["prior", "estimate"] == pytest.approx(
+            ref.fixed.loc["prior", "estimate"] / c, rel=1e-8)
+        assert fit.fixed.loc["prior", "p_value"] == pytest.approx(
+            ref.fixed.loc["prior", "p_value"], rel=1e-6)

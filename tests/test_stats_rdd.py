@@ -207,3 +207,79 @@ def test_ik_bandwidth_reads_the_cutoff_as_rdd_does():
         stats.rdd_plot(df, "y", "x", 20, bandwidth="wide")
     with pytest.raises(SrmsimError, match="bandwidth must be a positive number"):
         stats.rdd(df, "y", "x", 20, bandwidth=-1)
+
+
+# ---- equivariance: units of the running variable and outcome, shifts, row order -----------------
+
+
+def _fits(res):
+    return np.array([res.estimate, res.se, res.ci_low, res.ci_high, res.robust_estimate,
+                     res.robust_se, res.robust_ci_low, res.robust_ci_high])
+
+
+@pytest.mark.parametrize("kernel", sorted(stats.discontinuity.KERNEL_CONSTANTS))
+@pytest.mark.parametrize("given", [False, True])
+def test_running_variable_units_and_origin_do_not_matter(kernel, given):
+    """x -> c x + d with the cutoff moved alike scales the bandwidth by c and leaves the jump, its
+    SEs and intervals unchanged. The IK rule floored m3^2 at 0.01 (R's rdd), a constant in the units
+    of y / x^3: attendance in per-mille (c = 1e3) got bandwidth 3.8 instead of ~1100 and was
+    refused; in fractions (c = 1e-3) it was 9% off."""
+    df = threshold_school(11)
+    x = (df["attendance"].to_numpy() - 90) / 10
+    ref = stats.rdd(pd.DataFrame({"x": x, "y": df["reading"]}), "y", "x", 0.0, kernel=kernel,
+                    bandwidth=0.7 if given else None)
+    for c, shift in ((1e-3, 0.0), (1.0, 37.5), (1e3, 0.0), (1e3, -2.5e4), (1e-3, 0.125)):
+        moved = pd.DataFrame({"x": c * x + shift, "y": df["reading"]})
+        res = stats.rdd(moved, "y", "x", shift, kernel=kernel, bandwidth=0.7 * c if given else None)
+        assert res.bandwidth == pytest.approx(c * ref.bandwidth, rel=1e-9)
+        assert (res.n_below, res.n_above) == (ref.n_below, ref.n_above)
+        np.testing.assert_allclose(_fits(res), _fits(ref), rtol=1e-8)
+        if not given:
+            h = stats.ik_bandwidth(c * x + shift, df["reading"].to_numpy(), shift, kernel)
+            assert h == pytest.approx(c * ref.bandwidth, rel=1e-9)
+
+
+@pytest.mark.parametrize("kernel", sorted(stats.discontinuity.KERNEL_CONSTANTS))
+def test_outcome_units_scale_the_jump_not_the_bandwidth(kernel):
+    df = threshold_school(12, schools=25)
+    ref = stats.rdd(df, "reading", "attendance", 90, kernel=kernel, cluster="school")
+    for c in (1e-3, 1e3, -2.0):
+        res = stats.rdd(df.assign(reading=c * df["reading"] + 50), "reading", "attendance", 90,
+                        kernel=kernel, cluster="school")
+        assert res.bandwidth == pytest.approx(ref.bandwidth, rel=1e-9)
+        assert res.estimate == pytest.approx(c * ref.estimate, rel=1e-8)
+        assert res.se == pytest.approx(abs(c) * ref.se, rel=1e-8)
+        assert res.robust_se == pytest.approx(abs(c) * ref.robust_se, rel=1e-8)
+        assert res.p_value == pytest.approx(ref.p_value, rel=1e-6)
+
+
+def test_row_order_and_school_labels_do_not_matter():
+    df = threshold_school(13, schools=20)
+    ref = stats.rdd(df, "reading", "attendance", 90, cluster="school")
+    shuffled = df.sample(frac=1, random_state=3).reset_index(drop=True)
+    shuffled["school"] = "s-" + (shuffled["school"] * 7 + 3).astype(str)
+    res = stats.rdd(shuffled, "reading", "attendance", 90, cluster="school")
+    assert res.bandwidth == pytest.approx(ref.bandwidth, rel=1e-9)
+    np.testing.assert_allclose(_fits(res), _fits(ref), rtol=1e-8)
+
+
+def test_ik_bandwidth_of_straight_lines_rests_on_the_data_not_on_round_off():
+    """A straight line each side: the global cubic's m3 is round-off (1e-16), so IK's pilot
+    window h2 = 3.56 (s2 / (f m3^2))^(1/7) ... is astronomically wide and its regularisation
+    r = 2160 s2 / (N2 h2^4) vanished: h was 1135 on x in [-1, 1], a number set by rounding that
+    changed with the units of x. The pilot window reaches the farthest row of its side at most."""
+    x = np.tile(np.linspace(-1, 1, 101), 4)
+    y = x + 0.5 * (x >= 0) + np.repeat([-1.0, 1.0, 1.0, -1.0], 101) * 0.1
+    h = stats.ik_bandwidth(x, y, 0.0)
+    assert 0.2 < h < 2
+    for c in (1e-3, 1e3):
+        assert stats.ik_bandwidth(c * x, y, 0.0) == pytest.approx(c * h, rel=1e-9)
+
+
+def test_jump_in_a_share_with_an_interval_beyond_one_is_explained():
+    rng = np.random.default_rng(14)
+    x = rng.uniform(-1, 1, 120)
+    y = ((x < 0) ^ (rng.uniform(size=120) < 0.05)).astype(float)  # the share jumps from 0.05 to 0.95
+    with pytest.warns(stats.StatsWarning, match="difference of shares within"):
+        res = stats.rdd(pd.DataFrame({"x": x, "y": y}), "y", "x", 0.0, bandwidth=0.3)
+    assert max(res.ci_high, res.robust_ci_high) > 1 and any("[-1, 1]" in n for n in res.notes)

@@ -137,3 +137,76 @@ def test_robust_errors_refuse_a_row_that_alone_fixes_a_coefficient(se):
     kept = stats.regress(d.iloc[:40], "y ~ x + C(school)", se=se)
     assert (kept.table["se"] > 0).all()
     assert np.isfinite(stats.regress(d, "y ~ x + C(school)", se="classical").table["se"]).all()
+
+
+# ---- legitimate columns that regress refused: unused categories, a column named Intercept ----
+
+
+def _school_table(seed: int = 5, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["north", "south", "west"], n)
+    df = pd.DataFrame({"score": rng.normal(size=n), "Intercept": rng.normal(size=n),
+                       "region": pd.Categorical(group, categories=["east", "north", "south",
+                                                                   "west", "central"])})
+    df["score"] += 0.4 * df["Intercept"] + (df["region"] == "south") * 0.3
+    return df
+
+
+@pytest.mark.parametrize("se", ["classical", "hc1", "hc3"])
+def test_unused_categories_and_a_column_named_intercept_match_statsmodels(se):
+    """A pandas Categorical with categories no row holds was refused as 'collinear' (patsy made
+    all-zero dummies); a column named Intercept collided with the constant in the table and was
+    refused too. Both are fitted now, as statsmodels fits the same data with the unused
+    categories removed and the column renamed."""
+    import statsmodels.formula.api as smf
+
+    df = _school_table()
+    r = stats.regress(df, "score ~ Intercept + C(region)", se=se)
+    renamed = df.rename(columns={"Intercept": "own"}).assign(
+        region=df["region"].cat.remove_unused_categories())
+    cov = "nonrobust" if se == "classical" else se.upper()
+    ref = smf.ols("score ~ own + C(region)", renamed).fit(cov_type=cov)
+    assert list(r.table.index) == ["Intercept", "C(region)[T.south]", "C(region)[T.west]",
+                                   "`Intercept`"]
+    mapping = {"Intercept": "Intercept", "`Intercept`": "own",
+               "C(region)[T.south]": "C(region)[T.south]", "C(region)[T.west]": "C(region)[T.west]"}
+    for term, name in mapping.items():
+        assert r.coef(term)["estimate"] == pytest.approx(ref.params[name], rel=1e-10)
+        assert r.coef(term)["se"] == pytest.approx(ref.bse[name], rel=1e-10)
+    assert any("'east', 'central' of 'region' occur in no row used" in n for n in r.notes)
+    alone = stats.regress(df, "score ~ 0 + Intercept", se=se)
+    assert list(alone.table.index) == ["`Intercept`"]
+
+
+def test_a_category_left_empty_by_missing_rows_gets_no_term():
+    df = _school_table(6)
+    df.loc[df["region"] == "west", "score"] = np.nan
+    r = stats.regress(df, "score ~ region")
+    assert list(r.table.index) == ["Intercept", "region[T.south]"]
+    assert r.missing.n_dropped == int((df["region"] == "west").sum())
+
+
+@pytest.mark.parametrize("se", ["classical", "hc1", "hc3", "cluster"])
+def test_units_row_order_and_labels_do_not_change_the_fit(se):
+    """y -> c y: every coefficient and SE scales by c; x -> k x divides its own by k; shuffling
+    rows and renaming clusters and categories changes nothing (two-way clusters too)."""
+    rng = np.random.default_rng(41)
+    n = 400
+    df = pd.DataFrame({"x": rng.normal(size=n), "school": rng.integers(0, 15, n),
+                       "term": rng.integers(0, 5, n), "kind": rng.choice(["a", "b"], n)})
+    df["y"] = 0.5 * df["x"] + (df["kind"] == "b") + rng.normal(size=n) + df["school"] * 0.1
+    kw = {"cluster": ["school", "term"]} if se == "cluster" else {}
+    ref = stats.regress(df, "y ~ x + kind", se=se, **kw).table
+    fit = stats.regress(df.assign(y=-1e5 * df["y"], x=1e-7 * df["x"]), "y ~ x + kind", se=se,
+                        **kw).table
+    factor = pd.Series(1e5, index=ref.index)
+    factor["x"] = 1e12
+    np.testing.assert_allclose(fit["estimate"], -factor * ref["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(fit["se"], factor * ref["se"], rtol=1e-9)
+    np.testing.assert_allclose(fit["p_value"], ref["p_value"], rtol=1e-7)
+    shuffled = df.sample(frac=1, random_state=3).reset_index(drop=True)
+    shuffled["school"] = shuffled["school"].map(lambda s: f"S{(s * 7) % 15}")
+    shuffled["kind"] = shuffled["kind"].map({"a": "first", "b": "second"})
+    again = stats.regress(shuffled, "y ~ x + kind", se=se, **kw).table
+    np.testing.assert_allclose(again[["estimate", "se", "df"]].to_numpy(),
+                               ref[["estimate", "se", "df"]].to_numpy(), rtol=1e-9)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 
@@ -24,6 +25,9 @@ _MAX_LISTED = 20
 LARGEST_VALUE = 1e150
 """Magnitude above which a value is refused: its square (in any sum of squares or variance) would
 overflow double precision and turn an estimate into inf or nan without a word."""
+SMALLEST_SCALE = 1e-150
+"""A column whose largest magnitude is below this (and not 0) is refused: its squares underflow to
+0, so variances vanish and the errors that follow name the wrong cause (or none)."""
 
 
 class StatsWarning(UserWarning):
@@ -144,6 +148,8 @@ class MissingReport:
     n_input: int
     n_used: int
     by_column: dict[str, int] = field(default_factory=dict)
+    singletons: int = 0
+    """Complete rows dropped afterwards as alone in their fixed-effect level (estimate_effect)."""
 
     @property
     def n_dropped(self) -> int:
@@ -152,11 +158,14 @@ class MissingReport:
     def describe(self) -> str:
         if self.n_dropped == 0:
             return f"{self.n_used} rows used, none dropped"
-        detail = ", ".join(f"{col!r}: {k}" for col, k in self.by_column.items() if k)
-        return (
-            f"{self.n_used} of {self.n_input} rows used; {self.n_dropped} dropped for missing "
-            f"values (missing per column: {detail})"
-        )
+        parts = []
+        if self.n_dropped > self.singletons:
+            detail = ", ".join(f"{col!r}: {k}" for col, k in self.by_column.items() if k)
+            parts.append(f"{self.n_dropped - self.singletons} dropped for missing values "
+                         f"(missing per column: {detail})")
+        if self.singletons:
+            parts.append(f"{self.singletons} alone in their fixed-effect level")
+        return f"{self.n_used} of {self.n_input} rows used; " + "; ".join(parts)
 
 
 def _as_float(value: object) -> float:
@@ -211,6 +220,17 @@ def require_finite(df: pd.DataFrame, columns: Sequence[str]) -> None:
             f"column {column!r} holds {what} at row {row!r}{more}; fix or blank it (blanks are "
             "counted and left out) and rescale very large values"
         )
+    for column in dict.fromkeys(columns):
+        s = df[column]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            with np.errstate(invalid="ignore"):
+                top = float(np.nanmax(np.abs(s.to_numpy(dtype=float, na_value=np.nan)),
+                                      initial=0.0))
+            if 0.0 < top < SMALLEST_SCALE:
+                raise DataError(
+                    f"column {column!r}: every value is within +-{SMALLEST_SCALE:g} of 0, where "
+                    "squares underflow to 0 and every variance vanishes; rescale it, e.g. "
+                    "multiply by a power of ten")
 
 
 def require_variation(values: np.ndarray, column: str, role: str = "outcome") -> None:
@@ -412,6 +432,30 @@ def dummies(values: pd.Series, prefix: str, levels: Sequence[str]) -> pd.DataFra
     return pd.DataFrame(data, index=values.index)
 
 
+def note_share_bounds(y: np.ndarray, low: ArrayLike, high: ArrayLike,
+                      notes: list[str], what: str) -> None:
+    """With a 0/1 outcome an effect is a difference of two shares, so it lies in [-1, 1]; a
+    normal (t) interval reaching beyond is kept as computed (its p-value and conf_int() agree
+    with it) but the reader is told why it leaves the possible range."""
+    y = np.asarray(y, dtype=float)
+    if not (y.size and np.isin(y, (0.0, 1.0)).all()):
+        return
+    lows, highs = np.atleast_1d(np.asarray(low, dtype=float)), np.atleast_1d(np.asarray(high, dtype=float))
+    if np.nanmin(lows, initial=0.0) < -1 or np.nanmax(highs, initial=0.0) > 1:
+        warn(f"{what}: the outcome is 0/1, so the effect is a difference of shares within "
+             "[-1, 1], but the interval reaches beyond it: the normal approximation behind it "
+             "fails here (few students, or shares near 0 or 1); the effect cannot lie outside "
+             "[-1, 1]", notes, stacklevel=4)
+
+
+def term_name(column: str) -> str:
+    """A covariate's name in a table of terms: as written in a formula, in backticks unless it is
+    a plain identifier other than Intercept, so a column called 'Intercept' or 'arm[mentor]'
+    cannot take the name of the constant or of a generated dummy (the two collided and a
+    legitimate model was refused as collinear)."""
+    return column if column.isidentifier() and column != "Intercept" else f"`{column}`"
+
+
 def covariate_block(
     df: pd.DataFrame, columns: Sequence[str], notes: list[str], role: str = "covariate"
 ) -> pd.DataFrame:
@@ -423,7 +467,7 @@ def covariate_block(
     for col in columns:
         s = df[col]
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            blocks.append(pd.DataFrame({col: s.astype(float)}, index=df.index))
+            blocks.append(pd.DataFrame({term_name(col): s.astype(float)}, index=df.index))
             continue
         levels = natural_order(s)
         levels = [lev for lev in levels if lev in set(labels(s))]
@@ -436,7 +480,7 @@ def covariate_block(
             f"{role} {col!r} is categorical: coded as {len(levels) - 1} dummies against "
             f"level {levels[0]!r}"
         )
-        blocks.append(dummies(s, col, levels[1:]))
+        blocks.append(dummies(s, term_name(col), levels[1:]))
     if not blocks:
         return pd.DataFrame(index=df.index)
     return pd.concat(blocks, axis=1)

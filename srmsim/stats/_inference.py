@@ -83,7 +83,9 @@ def between_within_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
         col = X[order, j]
         lo = np.minimum.reduceat(col, starts)
         hi = np.maximum.reduceat(col, starts)
-        is_between[j] = bool(np.all(np.abs(hi - lo) <= 1e-12 * (1 + np.abs(hi))))
+        # relative to the column's own size: "1 + |hi|" made a covariate in small units (prior
+        # attainment / 1e13) look constant within clusters, and its df fell from N - G - p to G - p
+        is_between[j] = bool(np.all(np.abs(hi - lo) <= 1e-12 * float(np.abs(col).max())))
     p_between = int(is_between.sum())
     p_within = p - p_between
     df_between = max(G - p_between, 1)

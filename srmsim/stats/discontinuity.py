@@ -14,8 +14,12 @@ rule for local linear regression: pilot h1 = 1.84 S_X N^(-1/5) for the density a
 variances each side, a global cubic (with a jump) between the medians of x each side for the third
 derivative, pilot bandwidths h2 for second derivatives each side, the regularisation terms
 r = 2160 sigma^2 / (N_2 h2^4), and h = C_K ((s2_- + s2_+) / (f(c) ((m2_+ - m2_-)^2 + r_+ + r_-)))^(1/5)
-N^(-1/5) with C_K = 3.4375 (triangular), 2.7016 (uniform), 3.1999 (Epanechnikov). As in R's
-``rdd::IKbandwidth``, m3^2 is floored at 0.01 so a straight-line cubic cannot blow up h2.
+N^(-1/5) with C_K = 3.4375 (triangular), 2.7016 (uniform), 3.1999 (Epanechnikov). Unlike R's
+``rdd::IKbandwidth`` m3^2 has no floor (0.01 is in the units of y / x^3, so the bandwidth then
+depended on the running variable's units): every step is in x's units, so rescaling x by c scales
+h by c, shifting x and the cutoff changes nothing, and rescaling y leaves h unchanged. A pilot h2
+wider than the data on its side is cut to the farthest row there (the same rows are used, and r,
+the variance of that fit's curvature, must be the variance of the fit made).
 
 Because an MSE-optimal h leaves bias of the same order as the SE, the result also gives a robust
 bias-corrected interval (Calonico, Cattaneo & Titiunik 2014) with pilot bandwidth equal to h
@@ -57,24 +61,30 @@ def _kernel(u: np.ndarray, kernel: str) -> np.ndarray:
     return np.where(a < 1, w, 0.0)
 
 
+def _column_norms(X: np.ndarray) -> np.ndarray:
+    norms = np.sqrt((X**2).sum(axis=0))
+    norms[norms == 0] = 1.0
+    return norms
+
+
 def _full_rank(X: np.ndarray) -> bool:
     """Rank of the design with columns scaled to unit length (x**3 on a wide scale is not a
     reason to call it singular; two distinct x values under a quadratic is)."""
-    norms = np.sqrt((X**2).sum(axis=0))
-    norms[norms == 0] = 1.0
-    return int(np.linalg.matrix_rank(X / norms)) == X.shape[1]
+    return int(np.linalg.matrix_rank(X / _column_norms(X))) == X.shape[1]
 
 
 def _lstsq(X: np.ndarray, y: np.ndarray, singular: str) -> np.ndarray:
     """Least squares that refuses a singular design (lstsq would return its minimum-norm answer,
-    an arbitrary number); ``singular`` says which fit and what to do."""
+    an arbitrary number); ``singular`` says which fit and what to do. Solved on unit-length
+    columns: x**3 in days beside 1 lost digits that x**3 in years kept (units must not matter)."""
     with np.errstate(all="ignore"):
         if not np.all(np.isfinite(X)):
             raise EstimationError("local polynomial terms overflow: rescale the running variable")
         try:
             if not _full_rank(X):
                 raise EstimationError(singular)
-            return np.linalg.lstsq(X, y, rcond=None)[0]
+            norms = _column_norms(X)
+            return np.linalg.lstsq(X / norms, y, rcond=None)[0] / norms
         except np.linalg.LinAlgError:
             raise EstimationError("local polynomial fit failed (singular or overflowing "
                                   "terms): rescale the running variable") from None
@@ -166,17 +176,24 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
         f"IK bandwidth: the running variable takes only {_distinct(x[mid])} distinct values "
         "between the medians of the two sides, too few for the IK rule's global cubic: give "
         "bandwidth= explicitly"))[4]
-    m3sq = max(m3**2, 0.01)
-    h2_l = 3.56 * (s2_l / (f_c * m3sq)) ** (1 / 7) * n_l ** (-1 / 7)
-    h2_r = 3.56 * (s2_r / (f_c * m3sq)) ** (1 / 7) * n_r ** (-1 / 7)
+    # IK eq. (15) as published: no floor on m3^2. R's rdd floors it at 0.01, a constant in the
+    # units of y / x^3, so rescaling x (days vs years) changed the bandwidth by more than the
+    # scale. A pilot window wider than the data on its side holds the same rows as one reaching
+    # the farthest of them, so h2 is that reach at most: the regularisation r below, the variance
+    # of the curvature estimate, is then that of the fit actually made instead of shrinking
+    # towards 0 as m3 -> 0 (a straight line each side gave h = 1135 on x in [-1, 1]).
+    reach_l, reach_r = cutoff - float(x[left].min()), float(x[right].max()) - cutoff
+    with np.errstate(divide="ignore", over="ignore"):  # m3^2 -> 0 gives h2 = inf, then reach
+        h2_l, h2_r = (min(3.56 * (s2 / (f_c * m3**2)) ** (1 / 7) * n ** (-1 / 7), reach)
+                      for s2, n, reach in ((s2_l, n_l, reach_l), (s2_r, n_r, reach_r)))
 
     def second_derivative(side: np.ndarray, lo: float, hi: float) -> tuple[float, int]:
         sel = side & (x >= lo) & (x <= hi)
         if sel.sum() < 4:
             raise EstimationError(
-                "too few observations to estimate curvature for the bandwidth (the IK rule's "
-                "floor on m3^2, as in R's rdd, depends on the units of x: on a very wide scale "
-                "give bandwidth= or rescale the running variable)")
+                f"IK bandwidth: only {int(sel.sum())} observation(s) on one side within the "
+                "rule's pilot window for the curvature (the data's global cubic is strongly "
+                "curved); a local quadratic needs at least 4: give bandwidth= explicitly")
         d = x[sel] - cutoff
         coef = _lstsq(np.column_stack([np.ones(d.size), d, d**2]), y[sel], (
             f"IK bandwidth: the running variable takes only {_distinct(d)} distinct value(s) on "
@@ -380,6 +397,7 @@ def rdd(
         notes.append("few observations in the bandwidth: the robust interval is unreliable")
     r_est, r_se, _ = _local_fit(xs, ys, treated, ws, codes, order=2)
     r_lo, r_hi, r_p = (float(v) for v in wald(r_est, r_se, df_t, alpha))
+    ck.note_share_bounds(ys, [lo, r_lo], [hi, r_hi], notes, f"rdd jump in {outcome!r}")
     return RddResult(
         estimate=est,
         se=se,

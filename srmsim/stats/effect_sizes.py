@@ -298,13 +298,17 @@ def hedges_g_data(
         raise DataError(f"arms {arm!r} and {arms[0]!r} need 2+ students each with an outcome")
     size = rho = None
     if cluster:
-        size = len(data) / data[cluster].nunique()
+        # clusters counted as every estimator counts them (as labels: school 7 and "7" are one
+        # school, as in the ICC's model); nunique() counted them twice and halved the size
+        size = len(data) / (int(ck.group_codes(data[cluster]).max()) + 1)
         if icc is None:
             from .mixed import random_intercept
 
-            data = data.assign(_arm=(lab == arm).to_numpy(dtype=float))
+            # the ICC has no units: fitted on the outcome in SD units, any scale of y works
+            data = data.assign(_arm=(lab == arm).to_numpy(dtype=float),
+                               _y=(y - y.mean()) / (y.std() or 1.0))
             try:
-                rho = random_intercept(data, outcome, cluster, covariates=["_arm"]).icc
+                rho = random_intercept(data, "_y", cluster, covariates=["_arm"]).icc
             except EstimationError as err:
                 raise EstimationError(
                     f"Hedges' g cluster adjustment: the ICC of {outcome!r} within {cluster!r} "
@@ -398,7 +402,8 @@ def risk_difference(
     """Risk in arm minus risk in reference arm, with a Newcombe (hybrid Wilson) or Wald CI.
 
     Newcombe's interval is the default because trial arms often have few events (withdrawal),
-    where the Wald interval collapses to zero width.
+    where the Wald interval collapses to zero width (refused) or leaves [-1, 1] (truncated, and
+    ``method`` says so).
     """
     ck.check_choice(method, ("newcombe", "wald"), "method")
     alpha = ck.check_alpha(alpha)
@@ -409,7 +414,15 @@ def risk_difference(
     if method == "wald":
         z = _z(alpha)
         se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+        if se == 0:  # both risks 0 or 1: the interval would be the single point rd
+            raise DataError(
+                f"the Wald interval of a risk difference has zero width when each arm's risk is "
+                f"0 or 1 ({a:g}/{n1} and {c:g}/{n0}): that is not certainty; use "
+                "method='newcombe'")
         lo, hi = rd - z * se, rd + z * se
+        if lo < -1 or hi > 1:  # a difference of two shares lies in [-1, 1]
+            lo, hi = max(lo, -1.0), min(hi, 1.0)
+            method = "wald, truncated to [-1, 1] (the normal approximation fails here)"
     else:
         l1, u1 = wilson(a, n1, alpha)
         l0, u0 = wilson(c, n0, alpha)

@@ -15,6 +15,7 @@ or fixed effects are counted per column and reported, never dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -184,7 +185,12 @@ def _gee(y, X, codes, se, notes):
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = model.fit(maxiter=200, cov_type="naive" if se == "classical" else "robust")
+        # the stopping rule is on the size of the coefficients' update, so it is set in the
+        # outcome's units: a fixed 1e-6 stopped after one step with y in units of 1e-9 (effect
+        # 0.08% off) and never converged with y in units of 1e9
+        unit = float(np.std(y)) or 1.0
+        res = model.fit(maxiter=200, ctol=1e-8 * unit,
+                        cov_type="naive" if se == "classical" else "robust")
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     trouble = [m for m in messages if "converge" in m.lower()]
     notes.extend(f"GEE warning: {m}" for m in messages if m not in trouble)
@@ -219,6 +225,37 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
                     notes, stacklevel=4)
 
 
+def _drop_singletons(data: pd.DataFrame, fes: Sequence[str],
+                     notes: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows alone in their fixed-effect level, repeatedly (as reghdfe does by default).
+
+    Why: such a row's own dummy fits it exactly (leverage 1, residual 0), so it says nothing about
+    the effect, yet it counted as an observation in HC1's N/(N - k) and as a cluster in CR1's
+    G/(G - 1) and t(G - 1): the SE and df differed from the fit without it. Dropping one row can
+    leave another alone in a second fixed effect, hence the loop.
+    """
+    n_start = len(data)
+    while len(data):
+        keep = np.ones(len(data), dtype=bool)
+        for fe in fes:
+            codes = ck.group_codes(data[fe])
+            keep &= np.bincount(codes)[codes] > 1
+        if keep.all():
+            break
+        data = data.loc[keep].reset_index(drop=True)
+    n_dropped = n_start - len(data)
+    if not len(data):
+        raise DataError(
+            f"fixed effects {ck._listing(fes)}: every row is alone in its level (after dropping "
+            "such rows repeatedly none is left); there is nothing within a level to compare")
+    if n_dropped:
+        notes.append(
+            f"{n_dropped} row(s) alone in their level of fixed effect(s) {ck._listing(fes)} "
+            "dropped (singletons, as reghdfe does): their own dummy fits them exactly, so they "
+            "carry no information on the effect but would distort robust SEs and df")
+    return data, n_dropped
+
+
 def estimate_effect(
     df: pd.DataFrame,
     outcome: str,
@@ -238,7 +275,8 @@ def estimate_effect(
     Parameters: ``cluster`` names the clustering column (school); required for se="cluster",
     method="gee" and method="mixed". ``covariates`` are adjusted for (text/categorical ones are
     dummy coded, which is noted). ``fixed_effects`` adds dummies for a column such as a block or
-    school (omitted from the table). With method="ols", cluster= given and se="hc1", the SEs are
+    school (omitted from the table); with method="ols", rows alone in their fixed-effect level are
+dropped first (reghdfe's singletons; noted). With method="ols", cluster= given and se="hc1", the SEs are
     HC1 (not clustered): a warning and a note say so. ``cluster=["school", "term"]`` (OLS with
     se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011) with t df
     G_min - 1; the table's n_clusters counts the first column's clusters.
@@ -278,12 +316,13 @@ def estimate_effect(
     ck.arm_order(df[treatment], reference, treatment)  # arms before dropping: clearer errors
     needed = [outcome, treatment, *clusters, *covariates, *fes]
     data, missing = ck.drop_incomplete(df, needed)
+    if fes and method == "ols":
+        data, n_single = _drop_singletons(data, fes, notes)
+        missing = dataclasses.replace(missing, n_used=len(data), singletons=n_single)
     try:
         arms = ck.arm_order(data[treatment], reference, treatment, notes)
     except DataError as err:
-        raise DataError(
-            f"after dropping rows with missing values ({missing.describe()}): {err}"
-        ) from None
+        raise DataError(f"after dropping rows ({missing.describe()}): {err}") from None
     ref, others = arms[0], arms[1:]
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
     ck.require_variation(y, outcome)
@@ -355,6 +394,8 @@ def estimate_effect(
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     _check_arm_sizes(table, ref, method, se, notes)
+    ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
+                         f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")
     if codes is not None and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")

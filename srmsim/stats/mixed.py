@@ -7,7 +7,8 @@ optimisers; an attempt is rejected when it raised, did not converge, has a non-f
 inconsistent log-likelihood, non-finite estimates or standard errors, or a negative variance.
 Among sound attempts the highest log-likelihood wins (so a zero group variance that another
 optimiser beats is never returned), then a short BFGS polish from the winner tightens the
-optimum. When no attempt is sound an :class:`~srmsim.errors.EstimationError` lists every
+optimum. The search runs on the outcome divided by its SD and the result is re-expressed in the
+outcome's units, so the fit does not depend on them (the stopping rules are absolute). When no attempt is sound an :class:`~srmsim.errors.EstimationError` lists every
 optimiser and why it was rejected; a number is never returned silently.
 
 Inference for fixed effects uses t with between-within degrees of freedom (see
@@ -154,7 +155,9 @@ def fit_mixedlm(
     if not optimizers:
         raise EstimationError("no optimisers given for the mixed model")
     check_identified(groups)
-    model = MixedLM(np.asarray(y, dtype=float), X, groups=groups)
+    y = np.asarray(y, dtype=float)
+    unit = float(np.std(y)) or 1.0
+    model = MixedLM(y / unit, X, groups=groups)  # the search, in units of the outcome's SD
     best, best_name, attempts = None, "", []
     for name in optimizers:
         result, attempt = _try_fit(model, name, reml)
@@ -178,7 +181,36 @@ def fit_mixedlm(
         attempts.append(attempt)
         if result is not None:
             best, best_name = result, attempt.optimizer
-    return best, attempts, best_name
+    return _in_outcome_units(MixedLM(y, X, groups=groups), best, reml, unit, attempts), attempts, \
+        best_name
+
+
+def _in_outcome_units(model: MixedLM, best, reml: bool, unit: float,
+                      attempts: list[FitAttempt]) -> Any:
+    """The fit found on y / SD(y), re-expressed for y itself.
+
+    Why: the optimisers' stopping rules are absolute, so the same data in pence or in pounds gave
+    ICCs differing in the 4th digit (a polish that converged in one unit failed in the other).
+    MixedLM optimises only the variance ratio (fixed effects and the residual variance are
+    profiled out), which does not depend on units: the original-units result is evaluated at the
+    ratio found (no further iteration), so rescaling y rescales every output exactly.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # maxiter=0 'did not converge': the search is done
+        with np.errstate(all="ignore"):
+            result = model.fit(reml=reml, method="bfgs", start_params=best.params_object,
+                               maxiter=0)
+    result.converged = best.converged
+    reason = _judge(model, result)
+    if reason:
+        raise EstimationError(f"mixed model: the fit found on the standardised outcome is not "
+                              f"sound in the outcome's units ({reason}); rescale the outcome "
+                              "(e.g. to thousands, or to SD units)")
+    shift = float(result.llf) - float(best.llf)
+    for attempt in attempts:
+        attempt.loglik += shift
+        attempt.group_variance *= unit**2
+    return result
 
 
 def attempts_frame(attempts: Sequence[FitAttempt]) -> pd.DataFrame:

@@ -105,10 +105,14 @@ def _parse_formula(formula: str, columns: pd.Index) -> tuple[str, list[str], str
 def _for_patsy(data: pd.DataFrame, column: str, is_outcome: bool) -> pd.Series:
     """A column as patsy can read it (rows are complete here): the outcome as float (true/false
     as 1/0, numbers stored as objects), pandas' nullable booleans as plain booleans (a
-    ``[T.True]`` term, as for bool columns), nullable and object-stored numbers as float."""
+    ``[T.True]`` term, as for bool columns), nullable and object-stored numbers as float, and a
+    categorical without its categories that no used row holds (an all-zero dummy otherwise:
+    'collinear' for a legitimate column)."""
     s = data[column]
     if is_outcome:
         return ck.numeric_column(data, column, "outcome")
+    if isinstance(s.dtype, pd.CategoricalDtype):  # patsy makes a dummy of every category
+        return s.cat.remove_unused_categories()
     if isinstance(s.dtype, pd.BooleanDtype):
         return s.astype(bool)
     if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(s):
@@ -121,11 +125,9 @@ def _for_patsy(data: pd.DataFrame, column: str, is_outcome: bool) -> pd.Series:
 
 def _shown(name: str, used: Sequence[str]) -> str:
     """A patsy term name with each stand-in back as its column, in backticks when the name is
-    not a plain identifier (as the formula would write it): ``C(`school id`)[T.3]``."""
-    def column(m: re.Match[str]) -> str:
-        col = used[int(m.group(1))]
-        return col if col.isidentifier() else f"`{col}`"
-    return _STAND_IN_RE.sub(column, name)
+    not a plain identifier (as the formula would write it): ``C(`school id`)[T.3]``. A column
+    named Intercept is shown as ```Intercept``` so it stays distinct from the constant term."""
+    return _STAND_IN_RE.sub(lambda m: ck.term_name(used[int(m.group(1))]), name)
 
 
 def cluster_codes(data: pd.DataFrame, clusters: Sequence[str]) -> np.ndarray:
@@ -241,6 +243,12 @@ def regress(
         if col != outcome and not (pd.api.types.is_numeric_dtype(data[col])
                                    or pd.api.types.is_bool_dtype(data[col])):
             notes.append(f"column {col!r} is not numeric: treated as categorical (dummies)")
+        if isinstance(data[col].dtype, pd.CategoricalDtype):
+            unused = set(data[col].cat.categories) - set(data[col].dropna())
+            if unused:
+                notes.append(f"categor{'y' if len(unused) == 1 else 'ies'} "
+                             f"{ck._listing(c for c in data[col].cat.categories if c in unused)} "
+                             f"of {col!r} occur in no row used: no term for them")
     import statsmodels.formula.api as smf
 
     stand_ins = pd.DataFrame({_STAND_IN.format(i): _for_patsy(data, col, col == outcome)
