@@ -9,6 +9,7 @@ work as before; the module holding ``regress`` is imported the first time it is 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -28,7 +29,10 @@ def lazy_exports(package: str, modules: Mapping[str, Sequence[str]]
     def __getattr__(name: str) -> Any:
         module = where.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            # a submodule (``srmsim.stats.discontinuity``), as the eager package had imported it
+            if name.startswith("__") or importlib.util.find_spec(f"{package}.{name}") is None:
+                raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            return importlib.import_module(f"{package}.{name}")
         value = getattr(importlib.import_module(module, package), name)
         setattr(sys.modules[package], name, value)  # the next lookup is a plain attribute
         return value

@@ -54,6 +54,15 @@ def test_every_exported_name_is_the_object_of_its_module(package):
     assert regress is direct
 
 
+def test_a_submodule_is_an_attribute_of_its_lazy_package():
+    code = ("import srmsim.stats, srmsim.risk\n"
+            "print(srmsim.stats.discontinuity.__name__, srmsim.risk.irls.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["srmsim.stats.discontinuity", "srmsim.risk.irls"]
+
+
 def test_lazy_exports_refuses_a_name_exported_twice():
     from srmsim.lazy import lazy_exports
 
