@@ -97,6 +97,46 @@ def test_student_cell_rules(tmp_path: Path, column: str, value: str, rule: str,
     assert res.summary["tables"]["students"]["rejected"] == 1
 
 
+@pytest.mark.parametrize("bad_id", ["P1\n2", "\x1b[2J", "P1\u20282", "P1\x7f", "P1\x852",
+                                    "P\u202e12", "P1\x1f2", "P1\t2"])
+def test_identifiers_with_control_characters_are_rejected_unshown(tmp_path: Path,
+                                                                   bad_id: str) -> None:
+    """Ids such as 'A\\n12' or an ANSI escape were imported: they flowed into pseudonyms,
+    reports and terminals. Rejected by file, column and row; neither the id nor the character
+    is shown. Free text may hold line breaks."""
+    from srmsim.data.importer import mask_identifiers
+
+    st, ob = fake_export()
+    st.loc[10, "Pupil Ref"] = bad_id
+    st.loc[11, "School Code"] = "NORTH" + bad_id + "X"
+    st.loc[12, "Notes"] = "line one\nline two"
+    ob.loc[3, "Pupil Ref"] = "Q" + bad_id
+    res, paths = run(tmp_path, st, ob)
+    rej = only(res, "control_character")
+    assert [(r.table, r.row, r.column, r.field) for r in rej.itertuples()] == [
+        ("students", 12, "Pupil Ref", "student_id"), ("students", 13, "School Code", "school"),
+        ("observations", 5, "Pupil Ref", "student_id")]
+    assert (rej["value"] == "").all() and rej["message"].str.contains("character U+", regex=False).all()
+    assert res.summary["tables"]["students"]["rejected"] == 2
+    shown = mask_identifiers(res).rejects.to_csv()
+    assert bad_id not in shown and bad_id.strip() not in shown
+    assert not res.students["student_id"].str.contains("[\x00-\x1f\x7f-\x9f]").any()
+
+
+def test_the_printed_report_escapes_control_characters(tmp_path: Path) -> None:
+    """A cell such as '7\\x1b[2J' was printed raw by the reject report: the terminal showing it
+    was cleared (or retitled, or worse). Shown escaped; rejects.csv keeps the cell as typed."""
+    from srmsim.data.validate import format_report
+
+    st, ob = fake_export()
+    st.loc[10, "NC Year"] = "7\x1b[2J"
+    st.loc[11, "Gender"] = "Girl\u2028\x9b31m"
+    res, _ = run(tmp_path, st, ob)
+    text = format_report(res)
+    assert "'7\\x1b[2J'" in text and "Girl\\u2028\\x9b31m" in text
+    assert not any(ch in text for ch in "\x1b\x9b\u2028")
+
+
 def test_age_months_out_of_range_is_impossible_age(tmp_path: Path) -> None:
     st, ob = fake_export()
     st = st.drop(columns=["D.O.B."]).assign(Age=["150"] * len(st))
@@ -353,6 +393,20 @@ def test_mapping_errors_name_the_file_and_key(tmp_path: Path) -> None:
     assert "observations.date_formats.sessions_possible" in text
     assert "colour: unknown key" in text and "unknown encoding 'klingon-8'" in text
     assert isinstance(err.value, SrmsimError) and err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("school", ["../x", "a/b", "/etc/passwd", ".", "..", "", " ",
+                                    "C:\\x", "NOR\nTH", "a b", -5, 1.5])
+def test_mapping_school_ids_must_be_labels(school: object) -> None:
+    """School ids may become file or folder names: one that looks like a path (or is empty,
+    or holds a control character) is refused with the key named."""
+    bad = mapping()
+    bad["schools"] = ["NORTH", school]
+    with pytest.raises(MappingError, match=r"schools\[1\].*must be a name"):
+        parse_mapping(bad, source="trust.yaml")
+    good = mapping()
+    good["schools"] = ["NORTH", 123456, "St.Marys-2"]
+    assert parse_mapping(good).schools == ["NORTH", "123456", "St.Marys-2"]
 
 
 def test_mapping_file_problems(tmp_path: Path) -> None:
