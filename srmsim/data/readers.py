@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
@@ -245,21 +246,38 @@ def _typed_to_raw(path: Path, df: pd.DataFrame, header: list[str] | None = None)
     return raw
 
 
+def arrow_schema_problem(schema: pa.Schema) -> str | None:
+    """What keeps a Parquet file's columns from being one plain table, or ``None``: more
+    columns than :data:`MAX_COLUMNS`, two columns of one name (the second would be renamed or
+    silently read instead of the first), a nested column (a list or struct would become its
+    Python text, "{'a': 1}", and pass) or a binary one (its text would be "b'P001'")."""
+    if len(schema.names) > MAX_COLUMNS:
+        return (f"{len(schema.names):,} columns, more than the {MAX_COLUMNS:,} an export can "
+                "have here; is this the right file?")
+    seen: set[str] = set()
+    for field_ in schema:
+        if field_.name in seen:
+            return f"column name {cut(field_.name, 60)!r} appears more than once"
+        seen.add(field_.name)
+        kind = field_.type.value_type if pa.types.is_dictionary(field_.type) else field_.type
+        if pa.types.is_nested(kind):
+            return (f"column {cut(field_.name, 60)!r} holds nested values ({cut(str(kind), 60)})"
+                    "; export one plain value per cell")
+        if (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+                or pa.types.is_fixed_size_binary(kind) or pa.types.is_binary_view(kind)):
+            return (f"column {cut(field_.name, 60)!r} holds bytes ({kind}), not text; export "
+                    "it as text")
+    return None
+
+
 def _read_parquet(path: Path) -> RawFile:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
-        nested = [f.name for f in schema if pa.types.is_nested(f.type)]
-        if nested:  # a struct or list would become its Python text ("{'a': 1}") and pass
-            raise DataError(f"{path}: column {nested[0]!r} holds nested values "
-                            f"({schema.field(nested[0]).type}); export one plain value per cell")
-        _check_width(path, len(schema.names))
-        seen: set[str] = set()
-        dup = [n for n in schema.names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
-        if dup:
-            raise DataError(f"{path}: column name {dup[0]!r} appears more than once")
+        problem = arrow_schema_problem(schema)
+        if problem:
+            raise DataError(f"{path}: {problem}")
         df = pd.read_parquet(path)
     except DataError:
         raise
