@@ -244,6 +244,20 @@ def test_ragged_rows_blank_rows_and_quoted_newlines(tmp_path: Path) -> None:
     assert "no students file" not in " ".join(res.summary["notes"])
 
 
+def test_a_parquet_export_of_bytes_is_refused_not_read_as_their_repr(tmp_path: Path) -> None:
+    """A binary id column was imported as the text "b'P1000'": every id silently changed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    st, _ = fake_export()
+    tab = pa.Table.from_pandas(st, preserve_index=False)
+    i = tab.schema.get_field_index("Pupil Ref")
+    path = tmp_path / "trust_pupils.parquet"
+    pq.write_table(tab.set_column(i, "Pupil Ref", tab.column(i).cast(pa.binary())), path)
+    with pytest.raises(DataError, match="column 'Pupil Ref' holds bytes"):
+        validate_files({"students": [path]}, parse_mapping(mapping()))
+
+
 def test_unmapped_columns_are_reported_not_silently_dropped(tmp_path: Path) -> None:
     st, ob = fake_export()
     res, _ = run(tmp_path, st.assign(Tutor="Mr X"), ob)
