@@ -63,7 +63,7 @@ from srmsim.calibrate.moments import (
 )
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
-from srmsim.outputs import check_inputs_outside, check_out
+from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data
 from srmsim.scenario import (
     MAX_YEARS,
     DynamicsConfig,
@@ -334,6 +334,7 @@ def calibrate(
                           "population records without prior attainment)")
     # refused before the fit, not after it; the folder is replaced whole at the end
     if out is not None:
+        check_out_of_data(out, data)
         check_inputs_outside(out, [p for p in (data, scenario) if isinstance(p, str | Path)])
     final = check_out(out, REPLACEABLE) if out is not None else None
     stage = None
