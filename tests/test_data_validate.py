@@ -472,6 +472,25 @@ def test_utf16_file_declared_as_utf8_is_a_clear_error(tmp_path: Path) -> None:
     assert res.ok
 
 
+def test_a_file_in_another_encoding_than_declared_utf16_is_reported(tmp_path: Path) -> None:
+    """A UTF-8 file declared UTF-16 was an IndexError traceback: bad bytes were placed on lines
+    counted in the bytes, where 0x0A is no line end in UTF-16. Lines are counted in the decoded
+    text; a corrupt UTF-16 file names the right row and byte."""
+    st, ob = fake_export(n_students=5, n_weeks=1)
+    mp = mapping()
+    mp["encoding"] = "utf-16"
+    paths = write_export(tmp_path, st, ob, mp)  # written as UTF-8
+    res = validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    assert not res.ok and res.accepted == 0 and "bad_encoding" in set(res.rejects["rule"])
+    data = st.to_csv(index=False).encode("utf-16")
+    cut_at = data.index("Girl".encode("utf-16-le"), data.index(b"\n\x00") + 2)
+    paths["students"].write_bytes(data[:cut_at] + b"\x00\xd8" + data[cut_at:])  # lone surrogate
+    res = validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    bad = only(res, "bad_encoding").iloc[0]
+    assert bad["row"] == 2 and f"byte offset {cut_at} (line 2)" in bad["message"]
+    assert res.rejected == 1 and res.accepted == 4
+
+
 def test_excel_duplicate_header_and_na_words_read_like_csv(tmp_path: Path) -> None:
     """pandas renamed a second 'school' column to 'school.1' (silently ignored) and turned
     'null' / 'nan' cells into missing values whatever the mapping's missing_values said."""

@@ -43,7 +43,8 @@ def _record_error(err: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error("srmsim_record", _record_error)
 
-_SURROGATES = {chr(c) for c in range(0xDC80, 0xDD00)}
+#: what an undecodable byte becomes (UTF-8 errors are bytes >= 0x80, UTF-16 ones any byte)
+_SURROGATES = {chr(c) for c in range(0xDC00, 0xDD00)}
 
 
 def _escape(text: str) -> str:
@@ -146,7 +147,7 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     keep_rows = np.arange(2, len(body) + 2, dtype=np.int64)
 
     if bad_offsets:
-        line_of = _line_numbers(data, bad_offsets)
+        line_of = _marker_lines(text)
         header_lines = starts[1] - 1 if len(starts) > 1 else reader.line_num
         per_record: dict[int, list[tuple[int, int]]] = {}
         header_bad: list[tuple[int, int]] = []
@@ -205,15 +206,17 @@ def _check_width(path: Path, ncol: int) -> None:
                         "an export can have here; is this the right file?")
 
 
-def _line_numbers(data: bytes, offsets: list[int]) -> list[int]:
-    """1-based physical line of each byte offset, counting line ends as the CSV reader does
-    (``\n``, ``\r\n`` and a lone ``\r``: old Mac exports end lines with CR only)."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    lf = arr == 0x0A
-    cr = arr == 0x0D
-    lone_cr = cr & ~np.append(lf[1:], False)  # a CR not followed by LF ends a line by itself
+def _marker_lines(text: str) -> list[int]:
+    """1-based line of each undecodable-byte marker in ``text``, in order (the k-th marker is
+    the k-th bad byte), counting line ends as the CSV reader does (``\n``, ``\r\n`` and a
+    lone ``\r``: old Mac exports end lines with CR only). Counted in the decoded text, not in
+    the bytes: in UTF-16 a byte 0x0A is not a line end."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    lf = cp == 0x0A
+    lone_cr = (cp == 0x0D) & ~np.append(lf[1:], False)
     newlines = np.flatnonzero(lf | lone_cr)
-    return [int(np.searchsorted(newlines, o, side="left")) + 1 for o in offsets]
+    markers = np.flatnonzero((cp >= 0xDC00) & (cp < 0xDD00))
+    return (np.searchsorted(newlines, markers, side="left") + 1).tolist()
 
 
 def _cell_text(v: object) -> str:
