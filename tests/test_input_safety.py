@@ -618,6 +618,23 @@ def test_summary_out_never_lands_on_the_dataset(tmp_path, capsys):
     assert main(["data", "summary", str(data), "--out", str(tmp_path / "table.csv")]) == 0
 
 
+def test_an_unusable_report_folder_is_refused_before_the_files_are_read(tmp_path, capsys):
+    """`data validate --out FILE` printed the whole report, then refused the folder: the
+    refusal comes first, with nothing printed or written (as for `data import`)."""
+    (tmp_path / "a_file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("mine")
+    students = str(REPO / "data/sample/students.csv")
+    for command in ("validate", "import"):
+        for out, contains in (("a_file", "not a directory"), ("folder", "did not write there")):
+            assert main(["data", command, "--students", students,
+                         "--out", str(tmp_path / out)]) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and contains in captured.err
+    assert (tmp_path / "a_file").read_text() == "mine"
+    assert [p.name for p in (tmp_path / "folder").iterdir()] == ["notes.txt"]
+
+
 def test_shared_outputs_never_land_in_the_dataset_folder(tmp_path, capsys, monkeypatch):
     """`calibrate DATA --out DATA/sub` wrote its report (and calibrated.yaml) inside the private
     raw-data folder, as `anonymise` its anonymised copy and `thresholds DATA` its default

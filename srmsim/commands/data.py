@@ -141,7 +141,7 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from srmsim.data.importer import mask_identifiers, write_report_dir
+    from srmsim.data.importer import check_report_dir, mask_identifiers, write_report_dir
     from srmsim.data.validate import format_report, validate_files
     from srmsim.outputs import check_inputs_outside
 
@@ -149,6 +149,7 @@ def run_validate(args: argparse.Namespace) -> int:
     files = _files(args, mapping)
     if args.out:
         check_inputs_outside(args.out, [p for ps in files.values() for p in ps])
+        check_report_dir(args.out)
     result = validate_files(files, mapping)
     if not args.show_identifiers:
         result = mask_identifiers(result)

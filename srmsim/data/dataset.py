@@ -171,7 +171,7 @@ def _read_table(p: Path, tbl: Table) -> pd.DataFrame:
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a broken file
         raise DataError(f"{p}: not a readable Parquet file ({_short(err)})") from None
     if problem or tab is None:
-        raise DataError(f"{p}: {problem}; not a dataset as srmsim writes it")
+        raise DataError(f"{p}: not a dataset as srmsim writes it: {problem}")
     columns = []
     for name, col in zip(tab.column_names, tab.columns, strict=True):
         if pa.types.is_dictionary(col.type):  # a category column written by pandas
