@@ -618,6 +618,15 @@ def test_summary_out_never_lands_on_the_dataset(tmp_path, capsys):
     assert main(["data", "summary", str(data), "--out", str(tmp_path / "table.csv")]) == 0
 
 
+def test_error_messages_never_print_control_characters(tmp_path, capsys):
+    """A name quoted in an error went to the terminal raw: a mapping's source column
+    '\\x1b[2J' cleared the screen. Every error line is shown escaped."""
+    mapping = write(tmp_path / "m.yaml", 'students:\n  columns: {"a\\x1b[2J\\u202e": nosuch}\n')
+    err = fails(capsys, "data", "validate", "--students", str(REPO / "data/sample/students.csv"),
+                "--mapping", str(mapping), contains='columns."a\\x1b[2J\\u202e"')
+    assert "\x1b" not in err and "\u202e" not in err
+
+
 def test_an_unusable_report_folder_is_refused_before_the_files_are_read(tmp_path, capsys):
     """`data validate --out FILE` printed the whole report, then refused the folder: the
     refusal comes first, with nothing printed or written (as for `data import`)."""

@@ -805,12 +805,13 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
             row = "" if pd.isna(r.row) else str(r.row)
             fld = f" [{r.field}]" if r.field and r.field != r.column else ""
             width = MAX_SHOWN + 40  # room for the "... (N characters)" a reader may have added
-            val = f" '{cut(printable(r.value), width)}'" if r.value else ""
-            lines.append(f"  {printable(r.file)}:{row} {cut(printable(r.column), width)}{fld}"
-                         f"{val} -- {r.rule}: {cut(printable(r.message), width)}")
+            val = f" '{cut(r.value, width)}'" if r.value else ""
+            lines.append(f"  {r.file}:{row} {cut(r.column, width)}{fld}{val} -- {r.rule}: "
+                         f"{cut(r.message, width)}")
         if len(rej) > max_rejects:
             lines.append(f"  ... and {len(rej) - max_rejects} more (see rejects.csv)")
-    return "\n".join(lines)
+    # values, column names and file names come from the export: never raw control characters
+    return "\n".join(printable(line) for line in lines)
 
 
 __all__ = ["RULES", "ValidationResult", "assign_tables", "validate_files", "validate_frames",
