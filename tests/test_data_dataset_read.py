@@ -140,3 +140,18 @@ def test_empty_tables_are_a_valid_dataset(imported: Path, tmp_path: Path) -> Non
                    data / "students.parquet")
     ds = read_dataset(data)
     assert len(ds.students) == len(ds.observations) == 0
+
+
+@pytest.mark.parametrize(("value", "message"), [("7.5", "year_group is not a whole number"),
+                                                ("1e300", "year_group is beyond 2**53")])
+def test_student_records_counts_are_whole(tmp_path: Path, value: str, message: str) -> None:
+    """A scenario's students table (CSV) with year group 7.5 was simulated as it stood."""
+    from srmsim.records import read_student_records
+
+    rows = (REPO / "data/sample/students.csv").read_text().splitlines()
+    cells = rows[3].split(",")
+    cells[2] = value  # year_group
+    rows[3] = ",".join(cells)
+    (tmp_path / "records.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=message.replace("*", r"\*")):
+        read_student_records(tmp_path / "records.csv")

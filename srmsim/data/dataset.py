@@ -316,6 +316,10 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
             with np.errstate(invalid="ignore"):
                 if (ok & ~np.isfinite(vals)).any():
                     fail(f.name, ok & ~np.isfinite(vals), "is not finite")
+                if f.type == "int" and (ok & (vals != np.floor(vals))).any():
+                    fail(f.name, ok & (vals != np.floor(vals)), "is not a whole number")
+                if f.type == "int" and (ok & (np.abs(vals) >= MAX_COUNT)).any():
+                    fail(f.name, ok & (np.abs(vals) >= MAX_COUNT), "is beyond 2**53")
                 if f.min is not None and (ok & (vals < f.min)).any():
                     fail(f.name, ok & (vals < f.min), f"is below {f.min:g}")
                 if f.max is not None and (ok & (vals > f.max)).any():
