@@ -73,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def short_message(text: str, max_lines: int = 12, max_line: int = 300) -> str:
-    """An error message cut to a readable size: never the whole of a hostile input."""
-    lines = text.splitlines() or [""]
+    """An error message cut to a readable size: never the whole of a hostile input, and never
+    a control character from one (an id's ``\x1b[2J`` would clear the terminal)."""
+    from srmsim.labels import printable  # here: pydantic, which labels loads, is slow to load
+
+    lines = [printable(ln) for ln in text.splitlines()] or [""]
     out = [ln if len(ln) <= max_line else ln[:max_line] + "..." for ln in lines[:max_lines]]
     if len(lines) > max_lines:
         out.append(f"  ... and {len(lines) - max_lines} more problem(s)")

@@ -35,6 +35,27 @@ def excerpt(value: object, limit: int = 60) -> str:
     return cut(repr(value), limit)
 
 
+#: Characters no identifier holds: C0 and C1 controls, DEL, Unicode line and paragraph
+#: separators, and the bidirectional controls that reorder text on screen. In an id they would
+#: end a line of a report or CSV early, drive a terminal (``\x1b[2J``) or disguise one id as
+#: another; they are never part of a real one.
+CONTROL_PATTERN = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+_CONTROL = re.compile(CONTROL_PATTERN)
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in ``text`` as ``U+XXXX`` (to name it without printing
+    it), or ``None`` when there is none."""
+    found = _CONTROL.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character written as its escape (``\\x1b``, ``\\n``): a
+    report printed to a terminal is never driven by, or cut short by, the data it quotes."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def is_label(name: object) -> bool:
     return isinstance(name, str) and _LABEL.fullmatch(name) is not None
 

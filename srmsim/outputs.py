@@ -310,7 +310,19 @@ def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None]) -
                             "replaced whole, so write it elsewhere")
 
 
-__all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "csv_text", "current_umask",
+def check_out_of_data(out: str | Path, data: str | Path) -> None:
+    """Refuse an output (folder or file) that is, or is inside, the dataset folder ``data``:
+    what a command writes from raw records is meant for sharing, and inside the private folder
+    it would sit beside the records, take their permissions, or replace them. Symbolic links
+    are followed, so a link into the folder is refused too."""
+    folder = Path(os.path.abspath(data)).resolve()
+    target = Path(os.path.abspath(out)).resolve()
+    if target == folder or target.is_relative_to(folder):
+        raise DataError(f"--out {out}: inside the dataset folder {data} (it holds private "
+                        "records, and outputs are meant for sharing); write them elsewhere")
+
+
+__all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text", "current_umask",
            "file_mode", "holds_any", "holds_only", "is_formula", "link_copy", "make_dir",
            "neutralise", "read_csv_cells", "replace_dir",
            "replace_files", "restrict_tree", "write_atomic", "write_csv", "write_file"]

@@ -62,3 +62,18 @@ def test_an_orphan_observation_does_not_print_its_student_id(tmp_path) -> None:
     assert "observations" in err and "student_id" in err and "row 6" in err
     assert "K123456789012" not in err and "Traceback" not in err
     assert not (tmp_path / "fit").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--replications", "1000000000"], "more than 1,000,000"),  # spawned 10**9 seeds first
+    (["--replications", "12500", "--max-evals", "81"], "more than 1,000,000"),
+    (["--moments", ",,,"], "--moments: no moments given"),  # silently matched every moment
+    (["--moments="], "--moments: no moments given"),
+])
+def test_calibration_sizes_and_lists_are_checked_first(tmp_path, capsys, args, message) -> None:
+    write_dataset(small_trust(), tmp_path / "ds")
+    status = main(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
+                   "--quiet", *args])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "fit").exists()

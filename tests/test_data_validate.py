@@ -97,6 +97,46 @@ def test_student_cell_rules(tmp_path: Path, column: str, value: str, rule: str,
     assert res.summary["tables"]["students"]["rejected"] == 1
 
 
+@pytest.mark.parametrize("bad_id", ["P1\n2", "\x1b[2J", "P1\u20282", "P1\x7f", "P1\x852",
+                                    "P\u202e12", "P1\x1f2", "P1\t2"])
+def test_identifiers_with_control_characters_are_rejected_unshown(tmp_path: Path,
+                                                                   bad_id: str) -> None:
+    """Ids such as 'A\\n12' or an ANSI escape were imported: they flowed into pseudonyms,
+    reports and terminals. Rejected by file, column and row; neither the id nor the character
+    is shown. Free text may hold line breaks."""
+    from srmsim.data.importer import mask_identifiers
+
+    st, ob = fake_export()
+    st.loc[10, "Pupil Ref"] = bad_id
+    st.loc[11, "School Code"] = "NORTH" + bad_id + "X"
+    st.loc[12, "Notes"] = "line one\nline two"
+    ob.loc[3, "Pupil Ref"] = "Q" + bad_id
+    res, paths = run(tmp_path, st, ob)
+    rej = only(res, "control_character")
+    assert [(r.table, r.row, r.column, r.field) for r in rej.itertuples()] == [
+        ("students", 12, "Pupil Ref", "student_id"), ("students", 13, "School Code", "school"),
+        ("observations", 5, "Pupil Ref", "student_id")]
+    assert (rej["value"] == "").all() and rej["message"].str.contains("character U+", regex=False).all()
+    assert res.summary["tables"]["students"]["rejected"] == 2
+    shown = mask_identifiers(res).rejects.to_csv()
+    assert bad_id not in shown and bad_id.strip() not in shown
+    assert not res.students["student_id"].str.contains("[\x00-\x1f\x7f-\x9f]").any()
+
+
+def test_the_printed_report_escapes_control_characters(tmp_path: Path) -> None:
+    """A cell such as '7\\x1b[2J' was printed raw by the reject report: the terminal showing it
+    was cleared (or retitled, or worse). Shown escaped; rejects.csv keeps the cell as typed."""
+    from srmsim.data.validate import format_report
+
+    st, ob = fake_export()
+    st.loc[10, "NC Year"] = "7\x1b[2J"
+    st.loc[11, "Gender"] = "Girl\u2028\x9b31m"
+    res, _ = run(tmp_path, st, ob)
+    text = format_report(res)
+    assert "'7\\x1b[2J'" in text and "Girl\\u2028\\x9b31m" in text
+    assert not any(ch in text for ch in "\x1b\x9b\u2028")
+
+
 def test_age_months_out_of_range_is_impossible_age(tmp_path: Path) -> None:
     st, ob = fake_export()
     st = st.drop(columns=["D.O.B."]).assign(Age=["150"] * len(st))
@@ -202,6 +242,20 @@ def test_ragged_rows_blank_rows_and_quoted_newlines(tmp_path: Path) -> None:
     assert res.students.loc[res.students["student_id"] == "P1003", "notes"].item() == \
         "line one\nline two"
     assert "no students file" not in " ".join(res.summary["notes"])
+
+
+def test_a_parquet_export_of_bytes_is_refused_not_read_as_their_repr(tmp_path: Path) -> None:
+    """A binary id column was imported as the text "b'P1000'": every id silently changed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    st, _ = fake_export()
+    tab = pa.Table.from_pandas(st, preserve_index=False)
+    i = tab.schema.get_field_index("Pupil Ref")
+    path = tmp_path / "trust_pupils.parquet"
+    pq.write_table(tab.set_column(i, "Pupil Ref", tab.column(i).cast(pa.binary())), path)
+    with pytest.raises(DataError, match="column 'Pupil Ref' holds bytes"):
+        validate_files({"students": [path]}, parse_mapping(mapping()))
 
 
 def test_unmapped_columns_are_reported_not_silently_dropped(tmp_path: Path) -> None:
@@ -355,6 +409,20 @@ def test_mapping_errors_name_the_file_and_key(tmp_path: Path) -> None:
     assert isinstance(err.value, SrmsimError) and err.value.exit_code == 2
 
 
+@pytest.mark.parametrize("school", ["../x", "a/b", "/etc/passwd", ".", "..", "", " ",
+                                    "C:\\x", "NOR\nTH", "a b", -5, 1.5])
+def test_mapping_school_ids_must_be_labels(school: object) -> None:
+    """School ids may become file or folder names: one that looks like a path (or is empty,
+    or holds a control character) is refused with the key named."""
+    bad = mapping()
+    bad["schools"] = ["NORTH", school]
+    with pytest.raises(MappingError, match=r"schools\[1\].*must be a name"):
+        parse_mapping(bad, source="trust.yaml")
+    good = mapping()
+    good["schools"] = ["NORTH", 123456, "St.Marys-2"]
+    assert parse_mapping(good).schools == ["NORTH", "123456", "St.Marys-2"]
+
+
 def test_mapping_file_problems(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="file not found"):
         load_mapping(tmp_path / "nope.yaml")
@@ -402,6 +470,25 @@ def test_utf16_file_declared_as_utf8_is_a_clear_error(tmp_path: Path) -> None:
     mp["encoding"] = "utf-16"
     res, _ = run(tmp_path, st, ob, mp, encoding="utf-16")
     assert res.ok
+
+
+def test_a_file_in_another_encoding_than_declared_utf16_is_reported(tmp_path: Path) -> None:
+    """A UTF-8 file declared UTF-16 was an IndexError traceback: bad bytes were placed on lines
+    counted in the bytes, where 0x0A is no line end in UTF-16. Lines are counted in the decoded
+    text; a corrupt UTF-16 file names the right row and byte."""
+    st, ob = fake_export(n_students=5, n_weeks=1)
+    mp = mapping()
+    mp["encoding"] = "utf-16"
+    paths = write_export(tmp_path, st, ob, mp)  # written as UTF-8
+    res = validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    assert not res.ok and res.accepted == 0 and "bad_encoding" in set(res.rejects["rule"])
+    data = st.to_csv(index=False).encode("utf-16")
+    cut_at = data.index("Girl".encode("utf-16-le"), data.index(b"\n\x00") + 2)
+    paths["students"].write_bytes(data[:cut_at] + b"\x00\xd8" + data[cut_at:])  # lone surrogate
+    res = validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    bad = only(res, "bad_encoding").iloc[0]
+    assert bad["row"] == 2 and f"byte offset {cut_at} (line 2)" in bad["message"]
+    assert res.rejected == 1 and res.accepted == 4
 
 
 def test_excel_duplicate_header_and_na_words_read_like_csv(tmp_path: Path) -> None:

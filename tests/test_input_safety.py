@@ -618,6 +618,63 @@ def test_summary_out_never_lands_on_the_dataset(tmp_path, capsys):
     assert main(["data", "summary", str(data), "--out", str(tmp_path / "table.csv")]) == 0
 
 
+def test_error_messages_never_print_control_characters(tmp_path, capsys):
+    """A name quoted in an error went to the terminal raw: a mapping's source column
+    '\\x1b[2J' cleared the screen. Every error line is shown escaped."""
+    mapping = write(tmp_path / "m.yaml", 'students:\n  columns: {"a\\x1b[2J\\u202e": nosuch}\n')
+    err = fails(capsys, "data", "validate", "--students", str(REPO / "data/sample/students.csv"),
+                "--mapping", str(mapping), contains='columns."a\\x1b[2J\\u202e"')
+    assert "\x1b" not in err and "\u202e" not in err
+
+
+def test_an_unusable_report_folder_is_refused_before_the_files_are_read(tmp_path, capsys):
+    """`data validate --out FILE` printed the whole report, then refused the folder: the
+    refusal comes first, with nothing printed or written (as for `data import`)."""
+    (tmp_path / "a_file").write_text("mine")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "notes.txt").write_text("mine")
+    students = str(REPO / "data/sample/students.csv")
+    for command in ("validate", "import"):
+        for out, contains in (("a_file", "not a directory"), ("folder", "did not write there")):
+            assert main(["data", command, "--students", students,
+                         "--out", str(tmp_path / out)]) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and contains in captured.err
+    assert (tmp_path / "a_file").read_text() == "mine"
+    assert [p.name for p in (tmp_path / "folder").iterdir()] == ["notes.txt"]
+
+
+def test_shared_outputs_never_land_in_the_dataset_folder(tmp_path, capsys, monkeypatch):
+    """`calibrate DATA --out DATA/sub` wrote its report (and calibrated.yaml) inside the private
+    raw-data folder, as `anonymise` its anonymised copy and `thresholds DATA` its default
+    DATA/thresholds. Every command that reads a dataset and writes something to share refuses
+    an --out that is the folder or inside it (through a symbolic link too); nothing written."""
+    data = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
+                 "--observations", str(REPO / "data/sample/observations.csv"),
+                 "--out", str(data)]) == 0
+    capsys.readouterr()
+    (tmp_path / "link").symlink_to(data)
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "k" * 32)
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    for out in (data / "sub", tmp_path / "link" / "sub", data / "a" / "b"):
+        fails(capsys, "calibrate", str(data), "--out", str(out), "--max-evals", "2",
+              contains="inside the dataset folder")
+        fails(capsys, "data", "anonymise", str(data), "--out", str(out), "--key-env",
+              "SRMSIM_TEST_KEY", contains="inside the dataset folder")
+        fails(capsys, "thresholds", str(data), "--score", "prior_attainment", "--outcome", "fsm",
+              "--out", str(out), contains="inside the dataset folder")
+        fails(capsys, "data", "summary", str(data), "--out", str(out.with_suffix(".csv")),
+              contains="inside the dataset folder")
+    fails(capsys, "calibrate", str(tmp_path / "link"), "--out", str(data),
+          contains="inside the dataset folder")
+    fails(capsys, "thresholds", str(data), "--score", "prior_attainment", "--outcome", "fsm",
+          contains="give --out, a folder outside")
+    fails(capsys, "thresholds", str(data / "students.parquet"), "--score", "prior_attainment",
+          "--outcome", "fsm", contains="give --out, a folder outside")
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+
 @pytest.mark.parametrize("args,contains", [
     (["--staff-minutes", "nan", "--minutes-per-case", "5"], "not a finite number"),
     (["--staff-minutes", "inf", "--minutes-per-case", "5"], "not a finite number"),

@@ -63,7 +63,8 @@ from srmsim.calibrate.moments import (
 )
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
-from srmsim.outputs import check_inputs_outside, check_out
+from srmsim.explore.design import MAX_RUNS
+from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data
 from srmsim.scenario import (
     MAX_YEARS,
     DynamicsConfig,
@@ -334,6 +335,7 @@ def calibrate(
                           "population records without prior attainment)")
     # refused before the fit, not after it; the folder is replaced whole at the end
     if out is not None:
+        check_out_of_data(out, data)
         check_inputs_outside(out, [p for p in (data, scenario) if isinstance(p, str | Path)])
     final = check_out(out, REPLACEABLE) if out is not None else None
     stage = None
@@ -367,6 +369,15 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         raise SrmsimError(f"--method {method!r}: expected one of {list(METHODS)}")
     if max_evals < 1:
         raise SrmsimError(f"--max-evals must be at least 1 (got {max_evals})")
+    if replications < 1:
+        raise SrmsimError(f"--replications must be at least 1 (got {replications})")
+    if replications * max_evals > MAX_RUNS:  # 10**9 replications filled memory with seeds
+        raise SrmsimError(f"--replications {replications:,} x --max-evals {max_evals:,}: up to "
+                          f"{replications * max_evals:,} simulated trusts, more than {MAX_RUNS:,};"
+                          " use fewer")
+    if moments is not None and not list(moments):
+        raise SrmsimError("--moments: no moments given (leave it out to match all the data "
+                          "give)")
     unknown = [m for m in (moments or []) if m not in MOMENT_NAMES]
     if unknown:
         raise SrmsimError(f"--moments: unknown moment(s) {unknown}; expected some of "

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed is not None and args.seed < 0:
         raise SrmsimError("--seed must be a non-negative integer")
-    moments = [m.strip() for m in args.moments.split(",") if m.strip()] if args.moments else None
+    moments = (None if args.moments is None else
+               [m.strip() for m in args.moments.split(",") if m.strip()])
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     result = calibrate(args.data, scenario=args.scenario, params=args.params, seed=args.seed,
                        replications=args.replications, max_evals=args.max_evals,

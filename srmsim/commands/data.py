@@ -141,7 +141,7 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from srmsim.data.importer import mask_identifiers, write_report_dir
+    from srmsim.data.importer import check_report_dir, mask_identifiers, write_report_dir
     from srmsim.data.validate import format_report, validate_files
     from srmsim.outputs import check_inputs_outside
 
@@ -149,6 +149,7 @@ def run_validate(args: argparse.Namespace) -> int:
     files = _files(args, mapping)
     if args.out:
         check_inputs_outside(args.out, [p for ps in files.values() for p in ps])
+        check_report_dir(args.out)
     result = validate_files(files, mapping)
     if not args.show_identifiers:
         result = mask_identifiers(result)
@@ -213,14 +214,12 @@ def run_summary(args: argparse.Namespace) -> int:
     if threshold < 1:
         raise DataError(f"--threshold must be at least 1 (got {threshold})")
     if args.out:  # checked before the work, and never inside the private dataset folder
-        out = Path(args.out).resolve()
-        if out.is_dir():
+        from srmsim.outputs import check_out_of_data
+
+        if Path(args.out).is_dir():
             raise DataError(f"--out {args.out}: is a directory; give a file such as "
                             "summary.csv")
-        if out.is_relative_to(Path(args.dir).resolve()):
-            raise DataError(f"--out {args.out}: inside the dataset folder {args.dir} (it "
-                            "would replace or sit beside the private records); write the "
-                            "published table elsewhere")
+        check_out_of_data(args.out, args.dir)
     ds = read_dataset(args.dir)
     table = describe(ds, by=_split(args.by) or ["school"], threshold=threshold,
                      symbols=parse_symbols(args.symbols))

@@ -272,8 +272,14 @@ def run(args: argparse.Namespace) -> int:
     _check_data(df, args, by_cols, cluster, dc, label)
 
     out = Path(args.out) if args.out else base / "thresholds"
-    from srmsim.outputs import check_inputs_outside, check_out, replace_dir
+    from srmsim.data.dataset import META_FILE
+    from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data, replace_dir
 
+    if (base / META_FILE).exists():  # an imported dataset's private folder
+        if not args.out:
+            raise DataError(f"{label}: an imported dataset (private records): give --out, a "
+                            f"folder outside {base} (the default {out} is inside it)")
+        check_out_of_data(out, base)
     check_inputs_outside(out, [args.path])
     check_out(out, earlier_report)  # refused now, not after the report is printed
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)

@@ -260,8 +260,15 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
     from srmsim.data.dataset import DATASET_FILES, META_FILE
-    from srmsim.outputs import check_inputs_outside, holds_only, replace_dir, write_file
+    from srmsim.outputs import (
+        check_inputs_outside,
+        check_out_of_data,
+        holds_only,
+        replace_dir,
+        write_file,
+    )
 
+    check_out_of_data(out, in_dir)  # an anonymised copy is for sharing
     check_inputs_outside(out, [in_dir])
 
     out = Path(out)

@@ -22,20 +22,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from srmsim import __version__
+from srmsim.data.readers import arrow_schema_problem
 from srmsim.data.schema import (
     OBSERVATIONS,
     SCHEMA_VERSION,
     STUDENTS,
     TABLES,
+    Field,
     Table,
+    arrow_type,
     from_arrow,
     to_arrow,
 )
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
+from srmsim.labels import CONTROL_PATTERN, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
@@ -131,7 +137,8 @@ def read_dataset(path: str | Path) -> Dataset:
                         "(wrong shape: hand-edited or corrupt)")
     if meta.get("format") != FORMAT:
         raise DataError(f"{meta_path}: 'format' is {meta.get('format')!r}, expected {FORMAT!r}")
-    frames = {}
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, Path] = {}
     for name, tbl in TABLES.items():
         fname = meta.get("tables", {}).get(name, {}).get("file", f"{name}.parquet")
         if not isinstance(fname, str) or Path(fname).name != fname or fname in ("", ".", ".."):
@@ -143,14 +150,102 @@ def read_dataset(path: str | Path) -> Dataset:
         problem = input_file_problem(p)
         if problem:
             raise DataError(f"{p}: {problem}")
-        try:
-            frames[name] = from_arrow(pq.read_table(p), tbl)
-        except Exception as err:  # pyarrow raises several types for a broken file
-            raise DataError(f"{p}: not a readable Parquet file ({err})") from None
-    for name, tbl in TABLES.items():
-        check_values(frames[name], tbl, path / meta["tables"].get(name, {}).get(
-            "file", f"{name}.parquet") if isinstance(meta.get("tables"), dict) else path)
+        frames[name] = _read_table(p, tbl)
+        check_values(frames[name], tbl, p)
+        files[name] = p
+    _check_links(frames["students"], frames["observations"], files["observations"])
     return Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+
+
+def _short(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200]
+
+
+def _read_table(p: Path, tbl: Table) -> pd.DataFrame:
+    """One Parquet table of a dataset with srmsim's dtypes, every schema column of the Arrow
+    type srmsim writes (or one that converts without loss): a file written by another tool
+    gets the project's error naming file, column and row, not pyarrow's (or a wrong value)."""
+    try:
+        problem = arrow_schema_problem(pq.read_schema(p))
+        tab = None if problem else pq.read_table(p)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a broken file
+        raise DataError(f"{p}: not a readable Parquet file ({_short(err)})") from None
+    if problem or tab is None:
+        raise DataError(f"{p}: not a dataset as srmsim writes it: {problem}")
+    columns = []
+    for name, col in zip(tab.column_names, tab.columns, strict=True):
+        if pa.types.is_dictionary(col.type):  # a category column written by pandas
+            col = col.cast(col.type.value_type)
+        columns.append(_schema_column(col, tbl[name], p) if name in tbl else col)
+    try:
+        return from_arrow(pa.Table.from_arrays(columns, names=tab.column_names), tbl)
+    except Exception as err:  # noqa: BLE001 - e.g. a date pandas cannot hold
+        raise DataError(f"{p}: not a dataset as srmsim writes it ({_short(err)})") from None
+
+
+#: Largest whole number a count may be: import refuses 2**53 and above (a float64, which every
+#: moment uses, no longer holds each whole number exactly there)
+MAX_COUNT = 2.0 ** 53
+
+
+def _schema_column(col: pa.ChunkedArray, f: Field, source: Path) -> pa.ChunkedArray:
+    """``col`` as the Arrow type of field ``f``; a column of another kind of value, or an
+    integer column holding NaN, an infinity, a fraction or a number beyond 2**53, is refused."""
+    kind = col.type
+    if pa.types.is_null(kind):  # no value at all
+        return col.cast(arrow_type(f))
+
+    def wrong(expected: str) -> DataError:
+        return DataError(f"{source}: column {f.name} holds {kind} values, expected {expected}; "
+                         "not a dataset as srmsim writes it (re-import the export)")
+
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if f.type in ("str", "category"):
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_string_view(kind)):
+            raise wrong("text")
+        return col.cast(pa.string())
+    if f.type == "bool":
+        if not pa.types.is_boolean(kind):
+            raise wrong("true/false")
+        return col
+    if f.type == "date":
+        if not (pa.types.is_date(kind) or pa.types.is_timestamp(kind)):
+            raise wrong("dates")
+        return pc.cast(col, pa.date32(), safe=False)
+    if f.type == "float":
+        if not (numeric or pa.types.is_decimal(kind)):
+            raise wrong("numbers")
+        return col.cast(pa.float64())
+    if not numeric:
+        raise wrong("whole numbers")
+    values = col.cast(pa.float64(), safe=False).to_numpy()  # nulls: NaN, told apart below
+    present = ~col.is_null().to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        for bad, what in ((present & np.isnan(values), "is NaN (a missing count is null)"),
+                          (present & np.isinf(values), "is not finite"),
+                          (present & np.isfinite(values) & (values != np.floor(values)),
+                           "is not a whole number"),
+                          (present & (np.abs(values) >= MAX_COUNT), "is beyond 2**53")):
+            if bad.any():
+                raise _row_error(source, f, bad, what, values)
+    return col.cast(pa.int64())
+
+
+def _check_links(students: pd.DataFrame, observations: pd.DataFrame, source: Path) -> None:
+    """As import guarantees: every observation belongs to a student of the students table, at
+    that student's school (an edited table would count observations of no one, or of a
+    student under another school's moments)."""
+    school_of = students.set_index("student_id")["school"]
+    theirs = observations["student_id"].map(school_of)
+    unknown = theirs.isna().to_numpy()
+    if unknown.any():
+        raise _row_error(source, OBSERVATIONS["student_id"], unknown,
+                         "is not in the students table", np.array([]))
+    other = (theirs.astype("str") != observations["school"].astype("str")).to_numpy(dtype=bool)
+    if other.any():
+        raise _row_error(source, OBSERVATIONS["school"], other,
+                         "is not the student's school in the students table", np.array([]))
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -171,6 +266,19 @@ _AT_MOST = (("sessions_attended", "sessions_possible"), ("assignments_on_time", 
 _BOOL_TEXT = {"true", "false", "1", "0", "1.0", "0.0", "yes", "no", "y", "n", "t", "f"}
 
 
+def _row_error(source: str | Path, f: Field, bad: np.ndarray, what: str,
+               values: np.ndarray) -> DataError:
+    """The error for the rows ``bad`` of field ``f``: how many, the first (1 = the first row of
+    the table), and its value only when the field is plain data (an id, a name, a date of
+    birth or a note is never printed)."""
+    rows = np.flatnonzero(bad)
+    shown = ""
+    if f.kind == "data" and what != "is missing":
+        shown = f" ({printable(str(values[rows[0]])[:40])!r})"
+    return DataError(f"{source}: {f.name} {what}: {len(rows)} row(s), first row {rows[0] + 1}"
+                     f"{shown}; not a dataset as srmsim writes it (re-import the export)")
+
+
 def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool = True
                  ) -> None:
     """The rules every reader relies on, checked again on a dataset read from disk: its
@@ -182,23 +290,24 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
     (generalised values are missing).
     """
     def fail(field: str, bad: np.ndarray, what: str) -> None:
-        rows = np.flatnonzero(bad)
-        shown = ""
-        if tbl[field].kind == "data" and what != "is missing":  # never print an identifier
-            shown = f" ({str(frame[field].iloc[rows[0]])[:40]!r})"
-        raise DataError(f"{source}: {field} {what}: {len(rows)} row(s), first row {rows[0] + 1}"
-                        f"{shown}; not a dataset as srmsim writes it (re-import the export)")
+        raise _row_error(source, tbl[field], bad, what, frame[field].to_numpy(dtype=object))
 
     for f in tbl.fields:
+        key = keys and f.name in tbl.key
         if f.name not in frame.columns:
-            if f.required and f.kind == "id" and keys:
+            if (f.required and f.kind == "id" or key) and keys:
                 raise DataError(f"{source}: no column {f.name}; not a dataset as srmsim "
                                 "writes it (re-import the export)")
             continue
         col = frame[f.name]
         missing = col.isna().to_numpy()
-        if f.kind == "id" and f.required and missing.any():
+        if (f.kind == "id" and f.required or key) and missing.any():
             fail(f.name, missing, "is missing")
+        if f.kind == "id":  # as import refuses them: they would reach pseudonyms and messages
+            control = col.astype("str").str.contains(CONTROL_PATTERN, regex=True)
+            if control.fillna(False).any():
+                fail(f.name, control.fillna(False).to_numpy(dtype=bool),
+                     "holds a control character or line break")
         if f.type in ("int", "float"):
             vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             if (np.isnan(vals) & ~missing).any():
@@ -207,6 +316,10 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
             with np.errstate(invalid="ignore"):
                 if (ok & ~np.isfinite(vals)).any():
                     fail(f.name, ok & ~np.isfinite(vals), "is not finite")
+                if f.type == "int" and (ok & (vals != np.floor(vals))).any():
+                    fail(f.name, ok & (vals != np.floor(vals)), "is not a whole number")
+                if f.type == "int" and (ok & (np.abs(vals) >= MAX_COUNT)).any():
+                    fail(f.name, ok & (np.abs(vals) >= MAX_COUNT), "is beyond 2**53")
                 if f.min is not None and (ok & (vals < f.min)).any():
                     fail(f.name, ok & (vals < f.min), f"is below {f.min:g}")
                 if f.max is not None and (ok & (vals > f.max)).any():
@@ -224,6 +337,11 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
         dup = frame["student_id"].duplicated(keep=False).to_numpy()
         if dup.any():
             fail("student_id", dup, "appears more than once")
+    elif keys and len(tbl.key) > 1:  # one observation per student and period, as imported
+        dup = frame[list(tbl.key)].duplicated(keep=False).to_numpy()
+        if dup.any():
+            fail(tbl.key[0], dup, f"appears more than once with the same "
+                                  f"{' and '.join(tbl.key[1:])}")
     for part, whole in _AT_MOST:
         if part in frame.columns and whole in frame.columns:
             a = frame[part].to_numpy(dtype="float64", na_value=np.nan)

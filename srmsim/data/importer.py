@@ -26,7 +26,14 @@ from srmsim.data.mapping import Mapping
 from srmsim.data.schema import TABLES
 from srmsim.data.validate import ValidationResult, validate_files
 from srmsim.errors import DataError
-from srmsim.outputs import check_inputs_outside, holds_only, replace_dir, write_csv, write_file
+from srmsim.outputs import (
+    check_inputs_outside,
+    check_out,
+    holds_only,
+    replace_dir,
+    write_csv,
+    write_file,
+)
 
 REJECTS_FILE = "rejects.csv"
 SUMMARY_FILE = "summary.json"
@@ -88,11 +95,18 @@ def report_only(folder: Path) -> bool:
     return holds_only(REPORT_FILES, REPORT_FILES)(folder)
 
 
+def check_report_dir(out: str | Path) -> None:
+    """May ``data validate --out`` write its reports into ``out``? Asked before the files are
+    read, so that a refusal does not come after the report is printed."""
+    if (Path(out) / META_FILE).exists():
+        raise DataError(f"--out {out}: holds an imported dataset; write the report elsewhere")
+    check_out(out, report_only)
+
+
 def write_report_dir(result: ValidationResult, out: str | Path) -> tuple[Path, Path]:
     """``data validate --out``: a private folder holding only the two reports, replaced whole."""
     out = Path(out)
-    if (out / META_FILE).exists():
-        raise DataError(f"--out {out}: holds an imported dataset; write the report elsewhere")
+    check_report_dir(out)
     with replace_dir(out, private=True, replaceable=report_only) as tmp:
         write_report(result, tmp)
     return out / REJECTS_FILE, out / SUMMARY_FILE
@@ -131,11 +145,12 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
         raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
                         "directory or pass --overwrite")
     check_inputs_outside(out, [p for ps in files.values() for p in ps])
+    replaceable = holds_only(IMPORT_FILES, IMPORT_FILES)
+    check_out(out, replaceable)  # refused now, not after the files are read
     result = validate_files(files, mapping)
     shown = result if show_identifiers else mask_identifiers(result)
     written = result.ok or allow_rejects
-    with replace_dir(out, private=True,
-                     replaceable=holds_only(IMPORT_FILES, IMPORT_FILES)) as tmp:
+    with replace_dir(out, private=True, replaceable=replaceable) as tmp:
         write_report(shown, tmp)
         if written:
             write_dataset(to_dataset(result, mapping, files), tmp, private=True)

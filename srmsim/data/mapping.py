@@ -35,7 +35,7 @@ from typing import Any
 
 from srmsim.data.schema import TABLES, Table
 from srmsim.errors import ScenarioError
-from srmsim.labels import excerpt
+from srmsim.labels import LABEL_RULE, excerpt, is_label
 
 DEFAULT_MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A")
 
@@ -153,12 +153,15 @@ def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:
         if not isinstance(sc, list) or not sc:
             problems.append(("schools", "must be a non-empty list of school ids"))
         else:
-            bad = [i for i, s in enumerate(sc) if isinstance(s, bool)
-                   or not isinstance(s, str | int) or not str(s).strip() or len(str(s)) > 64]
-            ids = [str(s).strip() for s in sc]
+            # a school id labels tables and may become a file or folder name: a label, never
+            # a path ('../x', 'a/b', '/etc', '.'), an empty text or a control character
+            ids = [str(s).strip() if isinstance(s, str | int) else s for s in sc]
+            bad = [i for i, (s, v) in enumerate(zip(sc, ids, strict=True))
+                   if isinstance(s, bool) or not is_label(v)]
             if bad:
-                problems.append((f"schools[{bad[0]}]", "each school id must be a short text or "
-                                 "whole number (not empty, a list, a mapping or true/false)"))
+                problems.append((f"schools[{bad[0]}]", f"{excerpt(sc[bad[0]])}: each school id "
+                                 f"must be {LABEL_RULE}: not a path, a list, a mapping or "
+                                 "true/false"))
             elif len(set(ids)) != len(ids):
                 problems.append(("schools", "lists a school id twice"))
             else:

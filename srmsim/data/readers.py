@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
@@ -42,7 +43,8 @@ def _record_error(err: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error("srmsim_record", _record_error)
 
-_SURROGATES = {chr(c) for c in range(0xDC80, 0xDD00)}
+#: what an undecodable byte becomes (UTF-8 errors are bytes >= 0x80, UTF-16 ones any byte)
+_SURROGATES = {chr(c) for c in range(0xDC00, 0xDD00)}
 
 
 def _escape(text: str) -> str:
@@ -145,7 +147,7 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     keep_rows = np.arange(2, len(body) + 2, dtype=np.int64)
 
     if bad_offsets:
-        line_of = _line_numbers(data, bad_offsets)
+        line_of = _marker_lines(text)
         header_lines = starts[1] - 1 if len(starts) > 1 else reader.line_num
         per_record: dict[int, list[tuple[int, int]]] = {}
         header_bad: list[tuple[int, int]] = []
@@ -204,15 +206,17 @@ def _check_width(path: Path, ncol: int) -> None:
                         "an export can have here; is this the right file?")
 
 
-def _line_numbers(data: bytes, offsets: list[int]) -> list[int]:
-    """1-based physical line of each byte offset, counting line ends as the CSV reader does
-    (``\n``, ``\r\n`` and a lone ``\r``: old Mac exports end lines with CR only)."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    lf = arr == 0x0A
-    cr = arr == 0x0D
-    lone_cr = cr & ~np.append(lf[1:], False)  # a CR not followed by LF ends a line by itself
+def _marker_lines(text: str) -> list[int]:
+    """1-based line of each undecodable-byte marker in ``text``, in order (the k-th marker is
+    the k-th bad byte), counting line ends as the CSV reader does (``\n``, ``\r\n`` and a
+    lone ``\r``: old Mac exports end lines with CR only). Counted in the decoded text, not in
+    the bytes: in UTF-16 a byte 0x0A is not a line end."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    lf = cp == 0x0A
+    lone_cr = (cp == 0x0D) & ~np.append(lf[1:], False)
     newlines = np.flatnonzero(lf | lone_cr)
-    return [int(np.searchsorted(newlines, o, side="left")) + 1 for o in offsets]
+    markers = np.flatnonzero((cp >= 0xDC00) & (cp < 0xDD00))
+    return (np.searchsorted(newlines, markers, side="left") + 1).tolist()
 
 
 def _cell_text(v: object) -> str:
@@ -245,21 +249,38 @@ def _typed_to_raw(path: Path, df: pd.DataFrame, header: list[str] | None = None)
     return raw
 
 
+def arrow_schema_problem(schema: pa.Schema) -> str | None:
+    """What keeps a Parquet file's columns from being one plain table, or ``None``: more
+    columns than :data:`MAX_COLUMNS`, two columns of one name (the second would be renamed or
+    silently read instead of the first), a nested column (a list or struct would become its
+    Python text, "{'a': 1}", and pass) or a binary one (its text would be "b'P001'")."""
+    if len(schema.names) > MAX_COLUMNS:
+        return (f"{len(schema.names):,} columns, more than the {MAX_COLUMNS:,} an export can "
+                "have here; is this the right file?")
+    seen: set[str] = set()
+    for field_ in schema:
+        if field_.name in seen:
+            return f"column name {cut(field_.name, 60)!r} appears more than once"
+        seen.add(field_.name)
+        kind = field_.type.value_type if pa.types.is_dictionary(field_.type) else field_.type
+        if pa.types.is_nested(kind):
+            return (f"column {cut(field_.name, 60)!r} holds nested values ({cut(str(kind), 60)})"
+                    "; export one plain value per cell")
+        if (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+                or pa.types.is_fixed_size_binary(kind) or pa.types.is_binary_view(kind)):
+            return (f"column {cut(field_.name, 60)!r} holds bytes ({kind}), not text; export "
+                    "it as text")
+    return None
+
+
 def _read_parquet(path: Path) -> RawFile:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
-        nested = [f.name for f in schema if pa.types.is_nested(f.type)]
-        if nested:  # a struct or list would become its Python text ("{'a': 1}") and pass
-            raise DataError(f"{path}: column {nested[0]!r} holds nested values "
-                            f"({schema.field(nested[0]).type}); export one plain value per cell")
-        _check_width(path, len(schema.names))
-        seen: set[str] = set()
-        dup = [n for n in schema.names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
-        if dup:
-            raise DataError(f"{path}: column name {dup[0]!r} appears more than once")
+        problem = arrow_schema_problem(schema)
+        if problem:
+            raise DataError(f"{path}: {problem}")
         df = pd.read_parquet(path)
     except DataError:
         raise

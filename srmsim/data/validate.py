@@ -33,7 +33,7 @@ from srmsim.data.schema import (
     pandas_dtype,
 )
 from srmsim.errors import DataError
-from srmsim.labels import cut, excerpt
+from srmsim.labels import CONTROL_PATTERN, control_character, cut, excerpt, printable
 
 #: Every rule a row can break, with what it means (also in data/README.md).
 RULES: dict[str, str] = {
@@ -54,6 +54,9 @@ RULES: dict[str, str] = {
     "duplicate_observation": "more than one observation row for the same student and period",
     "attended_exceeds_possible": "sessions_attended > sessions_possible",
     "on_time_exceeds_set": "assignments_on_time > assignments_set",
+    "control_character": "an identifier (student or school id) holds a control character or "
+                         "line break (C0/C1 control, DEL, U+2028/U+2029, a bidirectional "
+                         "control); the value is never shown",
     "unknown_school": "school not in the mapping's 'schools' list, or not the student's school "
                       "in the students table",
     "unknown_student": "observation for a student id with no accepted students row",
@@ -362,8 +365,12 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
     if f.type == "str":
         if hit.any():
             mapped = folded.map({k: str(v) for k, v in vmap.items()})
-            return raw.where(~hit, mapped).astype("str")
-        return raw.astype("str")
+            text = raw.where(~hit, mapped).astype("str")
+        else:
+            text = raw.astype("str")
+        if f.kind == "id":  # the row is rejected; no other rule repeats the value
+            text = text.where(~_control_characters(text, f, col))
+        return text
     rest = raw.where(~hit)
     if f.type in ("int", "float"):
         num = pd.Series(_to_float(rest), index=raw.index, dtype="float64")
@@ -411,6 +418,20 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
         col.add(bad, f.name, "wrong_type", f"{f.name} must be a date in the format {shown}")
         return parsed
     raise AssertionError(f"unhandled type {f.type}")
+
+
+def _control_characters(ids: pd.Series, f: Field, col: _Collector) -> np.ndarray:
+    """Rows whose identifier holds a control character or line break, rejected: it would flow
+    into pseudonyms, file names and messages (ending a report line early, or driving the
+    terminal that prints it). The value is not repeated, only which character it holds;
+    free-text fields may hold line breaks and are not checked."""
+    bad = ids.str.contains(CONTROL_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
+    if bad.any():
+        col.add(bad, f.name, "control_character",
+                lambda idx: [f"{f.name} holds the control character {control_character(v)}; "
+                             "an identifier must be plain printable text"
+                             for v in ids.iloc[idx]], value="")
+    return bad
 
 
 def _text(s: pd.Series) -> np.ndarray:
@@ -789,7 +810,8 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
                          f"{cut(r.message, width)}")
         if len(rej) > max_rejects:
             lines.append(f"  ... and {len(rej) - max_rejects} more (see rejects.csv)")
-    return "\n".join(lines)
+    # values, column names and file names come from the export: never raw control characters
+    return "\n".join(printable(line) for line in lines)
 
 
 __all__ = ["RULES", "ValidationResult", "assign_tables", "validate_files", "validate_frames",
