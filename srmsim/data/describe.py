@@ -178,19 +178,26 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
     key = tuple(by)
     if key in cache:
         return cache[key]
-    table = describe_counts(ds, list(by))
+    if not by:  # the Total row alone: the one margin every table shares
+        table = describe_counts(ds, ["school"]).iloc[[-1]].reset_index(drop=True)
+    else:
+        table = describe_counts(ds, list(by))
     n, total = len(table), len(table) - 1
     extra: list[pd.DataFrame] = []
     sums: list[tuple[int, list[int]]] = []
     withheld = [np.zeros((n, len(COUNTS)), dtype=bool)]
     published = [np.zeros((n, len(COUNTS)), dtype=bool)]
-    for size in range(1, len(by)):
+    # size 0: the Total is one number in every table, whatever its grouping (--by school and
+    # --by sex are not nested, yet a Total cell hidden by one and shown by the other is shown)
+    for size in range(0, len(by)):
         for sub in combinations(by, size):
             margin, m_primary, m_secondary = linked_masks(ds, list(sub), threshold, cache)
             hidden = (m_primary | m_secondary).to_numpy()
             shown = ~hidden & margin[COUNTS].notna().to_numpy()
             withheld[0][total] |= hidden[-1]  # the Total is the same number in every table
             published[0][total] |= shown[-1]
+            if not sub:
+                continue
             names = [_label(b) for b in sub]
             body = table[names].iloc[:total]
             for j in range(len(margin) - 1):
@@ -201,9 +208,34 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
                 withheld.append(hidden[[j]])
                 published.append(shown[[j]])
     stacked = pd.concat([table, *extra], ignore_index=True) if extra else table
+    known, told = _known_by_definition(stacked)
     primary, secondary = suppression_masks(
-        stacked, COUNTS, threshold, total_row=total, total_column=None, subsets=SUBSETS,
-        complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
-        published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK)
+        stacked, COUNTS, threshold, total_row=total if by else None, total_column=None,
+        subsets=SUBSETS, complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
+        published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK, known=known,
+        known_remainders=told)
     cache[key] = (table, primary.iloc[:n], secondary.iloc[:n])
     return cache[key]
+
+
+def _known_by_definition(table: pd.DataFrame) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """What the labels and column definitions of ``table`` tell anyone, shown or not.
+
+    A count that is not available (no pupil of the group has the flag recorded) adds 0 to the
+    Total; in a row of ``fsm_group`` False the fsm count is 0, and in a row of ``fsm_group``
+    True it is the row's students (the remainder, non-FSM pupils, is 0). The audit must know
+    this too: with it an attacker reads the FSM group's size from the Total's fsm count.
+    """
+    known = table[COUNTS].isna().to_numpy()
+    told: list[tuple[int, str]] = []
+    for flag in ("fsm", "sen", "eal"):
+        label = _label(flag)
+        if label not in table.columns:
+            continue
+        col = COUNTS.index(flag)
+        for r, value in enumerate(table[label].tolist()):
+            if value == "True":
+                told.append((r, flag))
+            elif value in ("False", "(missing)"):
+                known[r, col] = True
+    return known, told
