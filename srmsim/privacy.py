@@ -300,7 +300,8 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
 def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[Equation],
                   inequalities: Sequence[Equation] = (), threshold: int = DEFAULT_THRESHOLD,
                   priority: np.ndarray | None = None, free: np.ndarray | None = None,
-                  keep: np.ndarray | None = None, max_rounds: int = 500) -> np.ndarray:
+                  keep: np.ndarray | None = None, max_rounds: int = 500,
+                  guard: np.ndarray | None = None) -> np.ndarray:
     """Secondary (complementary) suppression by audit: which further cells must be hidden.
 
     Audit-and-add, as in statistical offices' cell-suppression tools: compute each hidden
@@ -312,14 +313,16 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     (primary cells excluded). The final audit is exact, so the result is safe whatever the
     heuristic picked; the heuristic only decides how much is hidden. ``keep`` marks cells that
     are published elsewhere anyway and so cannot be hidden; ``free`` marks unpublished helper
-    cells (they are unknowns, never audited).
+    cells (they are unknowns, never audited); ``guard`` marks hidden cells kept at least
+    ``threshold`` wide whatever their value (counts another table hides to protect its own).
     """
     values = np.asarray(values, dtype=float)
     primary = np.asarray(primary, dtype=bool)
     hidden = primary.copy()
     prio = np.zeros(len(values)) if priority is None else np.asarray(priority, dtype=float)
     free_mask = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, bool)
-    sensitive = hidden & (values < threshold) & ~free_mask
+    guarded = np.zeros(len(values), dtype=bool) if guard is None else np.asarray(guard, bool)
+    sensitive = hidden & ((values < threshold) | guarded) & ~free_mask
     if not sensitive.any():
         return np.zeros(len(values), dtype=bool)
     kept = np.zeros(len(values), dtype=bool) if keep is None else np.asarray(keep, bool)
@@ -477,8 +480,10 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
         free = np.r_[free, unaudited & ~np.array(fixed_rest, dtype=bool)]
         prio = np.r_[prio, np.zeros(len(rest), bool)]
         keep = np.r_[keep, np.array(fixed_rest, dtype=bool)]
+    # a count a linked table hides (to protect one of its own) must not be given back here
+    guard = np.r_[(elsewhere & ~given).ravel(), np.zeros(flat.size - nrow * ncol, bool)]
     extra = protect_cells(flat, hidden0, equations, inequalities, threshold,
-                          priority=prio.astype(int), free=free, keep=keep)
+                          priority=prio.astype(int), free=free, keep=keep, guard=guard)
     secondary = (extra[:nrow * ncol].reshape(nrow, ncol) | elsewhere) & ~missing & ~primary
     idx = table.index
     return (pd.DataFrame(primary, index=idx, columns=counts),

@@ -651,6 +651,7 @@ def mixed_trust(seed: int) -> Dataset:
 @pytest.mark.parametrize("seed,groupings", [
     (2, [["sex"], ["school", "fsm"]]), (2, [["fsm"], ["school", "fsm"]]),
     (13, [["school", "sen"], ["school", "eal"]]),
+    (9, [["school"], ["school", "sen"], ["fsm", "sen"]]),
     (2, [["school"], ["sex"], ["fsm"], ["sen"], ["eal"], ["school", "sex"], ["school", "fsm"],
          ["fsm", "sen"]])])
 def test_summaries_by_groupings_that_are_not_nested_cannot_be_combined(seed, groupings) -> None:
@@ -660,7 +661,9 @@ def test_summaries_by_groupings_that_are_not_nested_cannot_be_combined(seed, gro
     each school's SEN and non-SEN groups and ``--by school,eal`` the SEN pupils of its EAL and
     non-EAL ones: two layouts of one school-by-SEN-by-EAL table, each protected alone, which
     together gave school A's 4 SEN pupils with EAL. And ``--by school,sen`` showed school B's
-    SEN and non-SEN pupils, so B's size, which ``--by school,eal`` relied on being hidden."""
+    SEN and non-SEN pupils, so B's size, which ``--by school,eal`` relied on being hidden;
+    its SEN row's pupils are by definition a school's SEN count, which ``--by school`` hid:
+    with ``--by fsm,sen`` that bounded school C's 4 non-SEN FSM pupils to 0..8."""
     assert pupil_pattern_attack(mixed_trust(seed), groupings) == []
 
 
