@@ -141,9 +141,14 @@ def make_dir(path: str | Path, private: bool = False) -> Path:
 def write_atomic(path: str | Path, write: Callable[[str], None], private: bool = False) -> None:
     """Write via a temporary file and rename, so a killed run never leaves half a file.
 
-    The file gets :func:`file_mode`: owner-only if ``private``, else the user's umask.
+    The file gets :func:`file_mode`: owner-only if ``private``, else the user's umask; so do
+    the folders made for it.
     """
     path = Path(path)
+    if private:  # each new folder owner-only (mkdir -p would give its parents the umask)
+        for folder in reversed([path.parent, *path.parent.parents]):
+            if not folder.exists():
+                folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -163,6 +168,13 @@ def write_file(path: str | Path, text: str, private: bool = False) -> None:
             fh.write(text)
 
     write_atomic(path, _write, private=private)
+
+
+def owner_only(folder: str | Path) -> bool:
+    """Whether no one but the owner may open ``folder``: a study of real records is kept so
+    (docs/privacy.md), and so is every file srmsim adds to it later (a re-report, a
+    comparison, a sensitivity analysis), wherever the file goes."""
+    return os.stat(folder).st_mode & 0o077 == 0
 
 
 def restrict_tree(root: str | Path) -> None:
@@ -257,12 +269,15 @@ def replace_files(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
     forest.png): yield a staging folder inside ``folder``; once the block succeeds, each of
     ``names`` written there replaces its namesake and those not written are removed, so no
     stale file of an earlier session survives. On any error ``folder`` is left as it was. The
-    set is swapped in by one rename a file, after everything is written."""
+    set is swapped in by one rename a file, after everything is written. In an owner-only
+    folder (:func:`owner_only`: a study of real records) the files are owner-only too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".new-", dir=folder))
     try:
         yield stage
+        if owner_only(folder):
+            restrict_tree(stage)
         for name in names:
             if (stage / name).exists():
                 os.replace(stage / name, folder / name)

@@ -300,7 +300,8 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
 def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[Equation],
                   inequalities: Sequence[Equation] = (), threshold: int = DEFAULT_THRESHOLD,
                   priority: np.ndarray | None = None, free: np.ndarray | None = None,
-                  keep: np.ndarray | None = None, max_rounds: int = 500) -> np.ndarray:
+                  keep: np.ndarray | None = None, max_rounds: int = 500,
+                  guard: np.ndarray | None = None) -> np.ndarray:
     """Secondary (complementary) suppression by audit: which further cells must be hidden.
 
     Audit-and-add, as in statistical offices' cell-suppression tools: compute each hidden
@@ -312,14 +313,16 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     (primary cells excluded). The final audit is exact, so the result is safe whatever the
     heuristic picked; the heuristic only decides how much is hidden. ``keep`` marks cells that
     are published elsewhere anyway and so cannot be hidden; ``free`` marks unpublished helper
-    cells (they are unknowns, never audited).
+    cells (they are unknowns, never audited); ``guard`` marks hidden cells kept at least
+    ``threshold`` wide whatever their value (counts another table hides to protect its own).
     """
     values = np.asarray(values, dtype=float)
     primary = np.asarray(primary, dtype=bool)
     hidden = primary.copy()
     prio = np.zeros(len(values)) if priority is None else np.asarray(priority, dtype=float)
     free_mask = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, bool)
-    sensitive = hidden & (values < threshold) & ~free_mask
+    guarded = np.zeros(len(values), dtype=bool) if guard is None else np.asarray(guard, bool)
+    sensitive = hidden & ((values < threshold) | guarded) & ~free_mask
     if not sensitive.any():
         return np.zeros(len(values), dtype=bool)
     kept = np.zeros(len(values), dtype=bool) if keep is None else np.asarray(keep, bool)
@@ -373,6 +376,8 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
                       withheld: np.ndarray | None = None,
                       published: np.ndarray | None = None,
                       zero_remainder_ok: Sequence[str] = (),
+                      known: np.ndarray | None = None,
+                      known_remainders: Iterable[tuple[int, str]] = (),
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
@@ -393,6 +398,12 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     ``rows`` in every count column, ``withheld`` marks cells those tables hide and
     ``published`` cells they show (known to everyone, so never hidden here). Such cells are
     only the attacker's knowledge: the caller prints the rows of its own table.
+
+    What the table's definitions tell everyone, hidden or not, is fixed in the audit too, so
+    that no small count is judged safe by a freedom the attacker does not have: ``known`` marks
+    cells whose value follows from their labels (the FSM count of the non-FSM group is 0; a
+    count that is not available, missing (NaN), adds 0 to its total), ``known_remainders``
+    ``(row, part)`` pairs whose remainder ``whole - part`` does (all of the FSM group is FSM).
     """
     counts = _count_columns(table, count_columns)
     values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
@@ -439,13 +450,16 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     flat = np.where(missing, 0.0, values).ravel()
     elsewhere = np.zeros((nrow, ncol), dtype=bool) if withheld is None else np.asarray(
         withheld, dtype=bool)
-    known = np.zeros((nrow, ncol), dtype=bool) if published is None else np.asarray(
+    shown = np.zeros((nrow, ncol), dtype=bool) if published is None else np.asarray(
         published, dtype=bool)
-    hidden0 = (primary | missing | elsewhere).ravel()
-    free, prio = missing.ravel(), is_total.ravel()
-    keep = known.ravel() & ~hidden0
+    given = np.zeros((nrow, ncol), dtype=bool) if known is None else np.asarray(known, bool)
+    hidden0 = ((primary | missing | elsewhere) & ~given).ravel()
+    free, prio = (missing & ~given).ravel(), is_total.ravel()
+    keep = (shown | given).ravel() & ~hidden0  # hiding a known cell would hide nothing
     rest: list[float] = []  # the remainders: hidden cells of their own, tied to part and whole
     zero_ok: list[bool] = []
+    fixed_rest: list[bool] = []
+    told = {(int(r), str(p)) for r, p in known_remainders}
     for part in complements:
         if part not in (subsets or {}):
             raise DataError(f"suppress_small_counts: complement {part!r} is not a subset")
@@ -456,17 +470,20 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
             k = flat.size + len(rest)
             rest.append(values[r, wc] - values[r, pc])
             zero_ok.append(part in zero_remainder_ok)
+            fixed_rest.append((r, part) in told)
             equations.append({k: 1.0, r * ncol + wc: -1.0, r * ncol + pc: 1.0})
     if rest:
         extra_v = np.array(rest)
         unaudited = (extra_v == 0) & (np.array(zero_ok) | (not suppress_zeros))
         flat = np.r_[flat, extra_v]
-        hidden0 = np.r_[hidden0, np.ones(len(rest), bool)]
-        free = np.r_[free, unaudited]
+        hidden0 = np.r_[hidden0, ~np.array(fixed_rest, dtype=bool)]
+        free = np.r_[free, unaudited & ~np.array(fixed_rest, dtype=bool)]
         prio = np.r_[prio, np.zeros(len(rest), bool)]
-        keep = np.r_[keep, np.zeros(len(rest), bool)]
+        keep = np.r_[keep, np.array(fixed_rest, dtype=bool)]
+    # a count a linked table hides (to protect one of its own) must not be given back here
+    guard = np.r_[(elsewhere & ~given).ravel(), np.zeros(flat.size - nrow * ncol, bool)]
     extra = protect_cells(flat, hidden0, equations, inequalities, threshold,
-                          priority=prio.astype(int), free=free, keep=keep)
+                          priority=prio.astype(int), free=free, keep=keep, guard=guard)
     secondary = (extra[:nrow * ncol].reshape(nrow, ncol) | elsewhere) & ~missing & ~primary
     idx = table.index
     return (pd.DataFrame(primary, index=idx, columns=counts),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from srmsim import __version__
 from srmsim.errors import SrmsimError
-from srmsim.outputs import make_dir
+from srmsim.outputs import make_dir, restrict_tree
 from srmsim.results import write_parquet, write_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
@@ -56,6 +56,8 @@ class RunStore:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        #: files are written owner-only (set by :meth:`protect`)
+        self.private = False
 
     @property
     def folder(self) -> Path:
@@ -83,23 +85,29 @@ class RunStore:
     def protect(self, private: bool) -> None:
         """A study of a trust built from real records keeps its folder owner-only (0700), as a
         run from records does: its runs, detail, report and effects are simulated aggregates of
-        pupils copied from the records, so no one else may read any file in it."""
+        pupils copied from the records, so no one else may read any file in it. Every file
+        is owner-only too (0600), those of earlier sessions included: a folder opened up or
+        copied elsewhere must not carry readable files."""
+        self.private = private
         if private:
             for folder in dict.fromkeys((self.folder, self.root)):
                 make_dir(folder, private=True)
+                restrict_tree(folder)
 
     def save_run(self, row: dict[str, Any]) -> None:
         fail = self.failure_path(row["variant"], row["replication"])
         if fail.exists():
             fail.unlink()
-        write_parquet(pd.DataFrame([row]), self.run_path(row["variant"], row["replication"]))
+        write_parquet(pd.DataFrame([row]), self.run_path(row["variant"], row["replication"]),
+                      private=self.private)
 
     def save_failure(self, row: dict[str, Any]) -> None:
         write_text(json.dumps(row, indent=2) + "\n",
-                   self.failure_path(row["variant"], row["replication"]))
+                   self.failure_path(row["variant"], row["replication"]), private=self.private)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json")
+        write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json",
+                   private=self.private)
 
     # ------------------------------------------------------------------ reading
     def failures(self) -> list[dict[str, Any]]:

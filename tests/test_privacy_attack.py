@@ -132,6 +132,22 @@ REMAINDERS = (("fsm", "students"), ("sen", "students"), ("eal", "students"),
               ("persistently_absent", "with_sessions"), ("with_sessions", "students"))
 
 
+def by_definition(truth: pd.DataFrame) -> list[tuple[int, str]]:
+    """(row, column) of counts anyone knows from the labels alone, so never a disclosure: the
+    FSM count of the non-FSM (or FSM-unknown) group is 0, and so is the remainder ``not_fsm``
+    of the FSM group. The attacker fixes them, which also ties the FSM group's size to the
+    Total's fsm count."""
+    known = []
+    for flag in ("fsm", "sen", "eal"):
+        if f"{flag}_group" in truth.columns:
+            for r, value in enumerate(truth[f"{flag}_group"].tolist()):
+                if value == "True":
+                    known.append((r, f"not_{flag}"))
+                elif value in ("False", "(missing)"):
+                    known.append((r, flag))
+    return known
+
+
 def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, float]]:
     """Run the attacker on a printed summary table (text) against its true counts. Besides
     the printed cells it goes after the remainders (non-FSM pupils = students - fsm, ...)."""
@@ -173,6 +189,8 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
             v = float(text)
             les.append(({num: 100.0, den: -(v + 0.05)}, 0.0))
             les.append(({num: -100.0, den: v - 0.05}, 0.0))
+    for r, c in by_definition(truth):
+        fixed[idx[(r, c)]], hidden[idx[(r, c)]] = 0.0, False
     assert hidden.any()
     return recovered(values, hidden, eqs, les, fixed)
 
@@ -296,6 +314,8 @@ def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, st
         for c in COUNTS:
             eqs.append(({**{cell(key, r, c): 1.0 for r in range(total)},
                          cell(key, total, c): -1.0}, 0.0))
+        for r, c in by_definition(truth):
+            fixed[cell(key, r, c)], hidden[cell(key, r, c)] = 0.0, False
     full = tuple(by)
     crossed = tabs[full][1]
     for key, (_, truth) in tabs.items():
@@ -542,3 +562,119 @@ def test_threshold_table_protect_argument() -> None:
     plain = threshold_table(df, "attendance_rate", "withdrawn", protect=T)
     assert min(bands(plain)) >= T and len(plain) < len(threshold_table(df, "attendance_rate",
                                                                          "withdrawn"))
+
+
+# --------------------------------------------------------------------------------------------
+# summaries of one dataset by groupings that are not nested
+
+
+def pupil_pattern_attack(ds: Dataset, groupings: list[list[str]]) -> list[str]:
+    """The attacker holds ``data summary --by G`` for every G in ``groupings``. Unknowns: how
+    many pupils have each combination of the breakdowns, the three flags, attendance records
+    and persistent absence; every printed count of every table is a sum of them. This needs no
+    identity between tables to be written down: Totals, a flag count being a group's size
+    (``--by fsm``'s FSM row against any Total's fsm), ... all follow. Returns the cells and
+    remainders under T pinned to a range narrower than T."""
+    from srmsim.data.describe import PERSISTENT_ABSENCE, _attendance
+
+    f = ds.students.merge(_attendance(ds), on="student_id", how="left")
+    f["ws"] = f["possible"].notna() & (f["possible"] > 0)
+    f["pa"] = f["ws"] & (f["attended"] < PERSISTENT_ABSENCE * f["possible"])
+    dims = sorted({b for g in groupings for b in g} | {"fsm", "sen", "eal"}) + ["ws", "pa"]
+    text = {k: f[k].map(lambda v: "(missing)" if pd.isna(v) else str(v)) for k in dims}
+    levels = [sorted(set(text[k])) for k in dims]
+    combos = pd.MultiIndex.from_product(levels, names=dims).to_frame(index=False)
+    truth = combos.merge(pd.DataFrame(text).value_counts().rename("n").reset_index(),
+                         on=dims, how="left")["n"].fillna(0).to_numpy()
+    column = {"students": {}, "fsm": {"fsm": "True"}, "sen": {"sen": "True"},
+              "eal": {"eal": "True"}, "with_sessions": {"ws": "True"},
+              "persistently_absent": {"pa": "True"}, "not_fsm": {"fsm": "False"},
+              "not_sen": {"sen": "False"}, "not_eal": {"eal": "False"},
+              "not_pa": {"ws": "True", "pa": "False"}, "no_sessions": {"ws": "False"}}
+    rows, rhs, targets = [], [], {}
+    for by in groupings:
+        printed = describe(ds, by)
+        names = [f"{b}_group" if b in COUNTS else b for b in by]
+        for r in range(len(printed)):
+            group = {} if r == len(printed) - 1 else dict(
+                zip(by, printed[names].iloc[r].tolist(), strict=True))
+            for col, cond in column.items():
+                where = {**group, **cond}
+                if any(where.get(k, v) != v for k, v in cond.items()):
+                    continue  # a flag's count in the group without it: 0 by definition
+                member = np.ones(len(combos), dtype=bool)
+                for k, v in where.items():
+                    member &= (combos[k] == v).to_numpy()
+                label = f"--by {','.join(by)}: {group or 'Total'} {col}"
+                if col in COUNTS and re.fullmatch(r"\d+", printed[col].iloc[r]):
+                    rows.append(member.astype(float))
+                    rhs.append(float(printed[col].iloc[r]))
+                if member.any() and truth[member].sum() < T and not (
+                        col == "no_sessions" and truth[member].sum() == 0):
+                    targets.setdefault(member.tobytes(), (label, member))
+    a = np.array(rows)
+    assert np.allclose(a @ truth, rhs)  # the attacker's model holds for the true counts
+    cons = [LinearConstraint(a, rhs, rhs)]
+    pinned = []
+    for label, member in targets.values():
+        ends = [milp(sign * member.astype(float), constraints=cons,
+                     integrality=np.ones(len(truth)), bounds=Bounds(0, 1e6)).x @ member
+                for sign in (1, -1)]
+        if ends[1] - ends[0] < T:
+            pinned.append(f"{label}: {truth[member].sum():.0f} in [{ends[0]:.0f}, {ends[1]:.0f}]")
+    return pinned
+
+
+def mixed_trust(seed: int) -> Dataset:
+    """Three schools (one of 1 to 24 pupils), two year groups, flags of random prevalence
+    (SEN tied to FSM): small cells in many places, for the cross-table attack."""
+    rng = np.random.default_rng(seed)
+    sizes = {"A": int(rng.integers(30, 90)), "B": int(rng.integers(1, 25)),
+             "C": int(rng.integers(10, 60))}
+    pf, ps, pe = rng.uniform(0.05, 0.95, 3)
+    rows, obs = [], []
+    for school, n in sizes.items():
+        for _ in range(n):
+            sid = f"S{len(rows):04d}"
+            fsm = bool(rng.random() < pf)
+            rows.append({"student_id": sid, "school": school,
+                         "year_group": int(rng.integers(7, 9)), "sex": rng.choice(["F", "M"]),
+                         "fsm": fsm, "sen": bool(rng.random() < (ps if fsm else 1 - ps)),
+                         "eal": bool(rng.random() < pe)})
+            p = rng.beta(18, 1.8)
+            obs += [{"student_id": sid, "school": school, "period_type": "week", "period": w,
+                     "sessions_possible": 10, "sessions_attended": int(rng.binomial(10, p))}
+                    for w in (1, 2)]
+    return Dataset(pd.DataFrame(rows), pd.DataFrame(obs), base_meta())
+
+
+@pytest.mark.parametrize("seed,groupings", [
+    (2, [["sex"], ["school", "fsm"]]), (2, [["fsm"], ["school", "fsm"]]),
+    (13, [["school", "sen"], ["school", "eal"]]),
+    (9, [["school"], ["school", "sen"], ["fsm", "sen"]]),
+    (2, [["school"], ["sex"], ["fsm"], ["sen"], ["eal"], ["school", "sex"], ["school", "fsm"],
+         ["fsm", "sen"]])])
+def test_summaries_by_groupings_that_are_not_nested_cannot_be_combined(seed, groupings) -> None:
+    """``--by school,fsm`` hid its Total's fsm count (75) to protect school B's 2 non-FSM
+    pupils; ``--by sex`` of the same data printed it, as any table does. ``--by fsm``'s FSM
+    row is the Total's fsm count by definition. ``--by school,sen`` printed the EAL pupils of
+    each school's SEN and non-SEN groups and ``--by school,eal`` the SEN pupils of its EAL and
+    non-EAL ones: two layouts of one school-by-SEN-by-EAL table, each protected alone, which
+    together gave school A's 4 SEN pupils with EAL. And ``--by school,sen`` showed school B's
+    SEN and non-SEN pupils, so B's size, which ``--by school,eal`` relied on being hidden;
+    its SEN row's pupils are by definition a school's SEN count, which ``--by school`` hid:
+    with ``--by fsm,sen`` that bounded school C's 4 non-SEN FSM pupils to 0..8."""
+    assert pupil_pattern_attack(mixed_trust(seed), groupings) == []
+
+
+def test_the_pattern_attack_wins_on_tables_protected_row_by_row(monkeypatch) -> None:
+    """Negative control: primary suppression alone leaves counts the attacker solves."""
+    import srmsim.data.describe as describe_module
+
+    def primary_only(ds, by, threshold=T, _cache=None):
+        table = describe_counts(ds, list(by))
+        small = table[COUNTS].astype("float64") < threshold
+        return table, small, small & False
+
+    monkeypatch.setattr(describe_module, "linked_masks", primary_only)
+    assert pupil_pattern_attack(mixed_trust(2), [["school"], ["fsm"]])

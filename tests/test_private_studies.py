@@ -3,7 +3,9 @@ as a run from records does; the same studies of a simulated trust follow the use
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -19,6 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def modes(folder: Path) -> dict[str, set[int]]:
+    """The modes of every file and every folder under ``folder`` (itself included)."""
+    entries = [folder, *folder.rglob("*")]
+    return {"files": {mode(p) for p in entries if p.is_file()},
+            "folders": {mode(p) for p in entries if p.is_dir()}}
 
 
 @pytest.fixture
@@ -63,16 +72,24 @@ def test_experiment_folder_is_owner_only_when_built_from_records(tmp_path, recor
     out = tmp_path / "results"
     assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
     assert (out / "report.html").is_file() and list(out.glob("runs/*/*.parquet"))
-    assert mode(out) == (0o700 if from_records else 0o755)
+    private = {"files": {0o600}, "folders": {0o700}}
+    shared = {"files": {0o644}, "folders": {0o755}}
+    # every file, not only the folder: one opened up, moved or copied must not expose them
+    assert modes(out) == (private if from_records else shared)
     # resuming or re-reporting keeps it so, even if someone opened it up meanwhile
     os.chmod(out, 0o755)
+    os.chmod(out / "manifest.json", 0o644)
     assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
-    assert mode(out) == (0o700 if from_records else 0o755)
+    assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out),
+                 "--resume"]) == 0
+    assert main(["compare", str(out), "--baseline", "policy", "--report"]) == 0
+    assert main(["compare", str(out), "--report"]) == 0
+    assert modes(out) == (private if from_records else shared)
     # its report written elsewhere (--out) is as private as the study
-    shared = tmp_path / "shared" / "report.html"
-    shared.parent.mkdir()
-    assert main(["report", str(out), "--out", str(shared)]) == 0
-    assert mode(shared) == (0o600 if from_records else 0o644)
+    elsewhere = tmp_path / "shared" / "report.html"
+    elsewhere.parent.mkdir()
+    assert main(["report", str(out), "--out", str(elsewhere)]) == 0
+    assert mode(elsewhere) == (0o600 if from_records else 0o644)
 
 
 @pytest.mark.parametrize("from_records", [True, False])
@@ -96,3 +113,35 @@ def test_trial_folder_and_files_are_owner_only_when_built_from_records(tmp_path,
         assert {mode(p) for p in files} == {0o600}
     else:
         assert mode(out) == 0o755 and mode(out / "trial_runs.csv") == 0o644
+
+
+def test_a_run_from_records_prints_no_count_drawn_from_them(tmp_path, capsys):
+    """A trust built from one school's 7 year-7 records has 7 pupils a year group: the
+    printed summary said "students 35" for five year groups, 7 pupils by a division. The
+    run's folder is owner-only, and the terminal shows nothing of its summary; a simulated
+    run prints its table as before."""
+    recs = pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [7] * 7,
+                         "sex": list("FMFMFMF"), "fsm": [True, False] * 3 + [True]})
+    recs.to_parquet(tmp_path / "records.parquet")
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    years = len(scenario.get("trust", {}).get("year_groups", [7, 8, 9, 10, 11]))
+    for records in (tmp_path / "records.parquet", None):
+        if records is not None:
+            scenario.setdefault("population", {})["records"] = str(records)
+        else:
+            scenario["population"].pop("records")
+        path = tmp_path / "scenario.yaml"
+        path.write_text(yaml.safe_dump(scenario))
+        out = tmp_path / ("private_run" if records else "run")
+        assert main(["run", str(path), "--out", str(out), "--report"]) == 0
+        printed = capsys.readouterr().out
+        students = re.search(r"^\s*students\s+([\d,]+)\s*$", printed, re.M)
+        if records is not None:
+            assert students is None and "summary is not printed" in printed
+            assert modes(out) == {"files": {0o600}, "folders": {0o700}}
+        else:
+            assert students is not None
+        if records is not None:
+            summary = json.loads((out / "summary.json").read_text())
+            assert summary["students"] == 7 * years  # what the table gave away

@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         s = result.summary
         print(f"{scenario.name}: {s['schools']} schools, {s['weeks']} weeks, seed {s['seed']}, "
               f"{s['runtime_seconds']:.2f} s")
-        print(result.summary_table().to_string(index=False))
+        if s.get("from_records"):  # its pupil count is the records' school sizes, rounded
+            print(f"the summary is not printed: the trust is built from real records "
+                  f"(population.records); it is in {out / 'summary.json'}, readable by you "
+                  "alone")
+        else:
+            print(result.summary_table().to_string(index=False))
     if args.report:
         from srmsim.report import write_report
 

@@ -24,6 +24,8 @@ from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, su
 PERSISTENT_ABSENCE = 0.90
 
 COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent"]
+#: the count columns that are also breakdowns: each a flag of a pupil
+FLAGS = ("fsm", "sen", "eal")
 #: the students columns a summary may be grouped by (categories, not identifiers or measures)
 GROUPABLE = ("school", "year_group", "sex", "fsm", "sen", "eal")
 RATES = {"fsm_pct": ["fsm", "students"], "sen_pct": ["sen", "students"],
@@ -178,32 +180,77 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
     key = tuple(by)
     if key in cache:
         return cache[key]
-    table = describe_counts(ds, list(by))
+    if not by:  # the Total row alone: the one margin every table shares
+        table = describe_counts(ds, ["school"]).iloc[[-1]].reset_index(drop=True)
+    else:
+        table = describe_counts(ds, list(by))
     n, total = len(table), len(table) - 1
     extra: list[pd.DataFrame] = []
     sums: list[tuple[int, list[int]]] = []
     withheld = [np.zeros((n, len(COUNTS)), dtype=bool)]
     published = [np.zeros((n, len(COUNTS)), dtype=bool)]
-    for size in range(1, len(by)):
+    crossed = [COUNTS.index(f) for f in FLAGS if f not in by]
+    if len(set(by) & set(FLAGS)) and crossed:
+        # grouped by a flag, another flag's count is a cell of their crossing: --by school,sen
+        # shows it as the eal of (A, SEN), --by school,eal as the sen of (A, EAL), each
+        # audited in its own layout, and together they give every school's SEN-by-EAL table.
+        # Only the rows of the flags in --by say it; other flags show in the Total row alone
+        withheld[0][:total, crossed] = True
+    # size 0: the Total is one number in every table, whatever its grouping (--by school and
+    # --by sex are not nested, yet a Total cell hidden by one and shown by the other is shown)
+    for size in range(0, len(by)):
         for sub in combinations(by, size):
             margin, m_primary, m_secondary = linked_masks(ds, list(sub), threshold, cache)
             hidden = (m_primary | m_secondary).to_numpy()
             shown = ~hidden & margin[COUNTS].notna().to_numpy()
             withheld[0][total] |= hidden[-1]  # the Total is the same number in every table
             published[0][total] |= shown[-1]
+            # a count a margin hides is hidden in all the rows adding up to it: --by school
+            # hid B's pupils, --by school,sen showed B's SEN and non-SEN pupils (so their sum),
+            # and --by school,eal, audited with B's pupils hidden, then gave B's 4 EAL pupils.
+            # This table says no more of a margin's hidden count than the margin does
+            if not sub:
+                withheld[0][:total] |= hidden[-1]
+                continue
             names = [_label(b) for b in sub]
             body = table[names].iloc[:total]
             for j in range(len(margin) - 1):
                 want = margin[names].iloc[j].to_numpy()
                 rows = np.flatnonzero((body.to_numpy() == want).all(axis=1)).tolist()
+                withheld[0][rows] |= hidden[j]
                 sums.append((n + len(extra), rows))
                 extra.append(margin.iloc[[j]])
                 withheld.append(hidden[[j]])
                 published.append(shown[[j]])
     stacked = pd.concat([table, *extra], ignore_index=True) if extra else table
+    known, told = _known_by_definition(stacked)
     primary, secondary = suppression_masks(
-        stacked, COUNTS, threshold, total_row=total, total_column=None, subsets=SUBSETS,
-        complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
-        published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK)
+        stacked, COUNTS, threshold, total_row=total if by else None, total_column=None,
+        subsets=SUBSETS, complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
+        published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK, known=known,
+        known_remainders=told)
     cache[key] = (table, primary.iloc[:n], secondary.iloc[:n])
     return cache[key]
+
+
+def _known_by_definition(table: pd.DataFrame) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """What the labels and column definitions of ``table`` tell anyone, shown or not.
+
+    A count that is not available (no pupil of the group has the flag recorded) adds 0 to the
+    Total; in a row of ``fsm_group`` False the fsm count is 0, and in a row of ``fsm_group``
+    True it is the row's students (the remainder, non-FSM pupils, is 0). The audit must know
+    this too: with it an attacker reads the FSM group's size from the Total's fsm count.
+    """
+    known = table[COUNTS].isna().to_numpy()
+    told: list[tuple[int, str]] = []
+    for flag in FLAGS:
+        label = _label(flag)
+        if label not in table.columns:
+            continue
+        col = COUNTS.index(flag)
+        for r, value in enumerate(table[label].tolist()):
+            if value == "True":
+                told.append((r, flag))
+            elif value in ("False", "(missing)"):
+                known[r, col] = True
+    return known, told

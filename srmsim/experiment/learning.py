@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
-from srmsim.outputs import write_csv
+from srmsim.outputs import replace_files, write_csv
 from srmsim.policy.chooser import oracle_matched
 from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
 from srmsim.policy.delivered import TARGETS as PER_100H
@@ -216,7 +216,8 @@ def report_learning(out: Path, runs: pd.DataFrame) -> str | None:
     curve = learning_curve(runs)
     if curve.empty:
         return None
-    write_csv(curve, out / "learning_curve.csv", float_format="%.10g")
-    plot_learning_curve(curve, out / "learning_curve.png")
+    with replace_files(out, ["learning_curve.csv", "learning_curve.png"]) as stage:
+        write_csv(curve, stage / "learning_curve.csv", float_format="%.10g")
+        plot_learning_curve(curve, stage / "learning_curve.png")
     return (format_learning_curve(curve)
             + f"\nwrote {out / 'learning_curve.csv'} and {out / 'learning_curve.png'}")

@@ -90,7 +90,8 @@ class ResultsStore(RunStore):
         for kind in ("groups", "weekly"):
             detail = row.pop(f"_{kind}", None)
             if detail is not None:
-                write_parquet(detail, self.detail_path(row["variant"], row["replication"], kind))
+                write_parquet(detail, self.detail_path(row["variant"], row["replication"], kind),
+                              private=self.private)
         super().save_run(row)
 
     def complete(self, experiment) -> bool:
@@ -135,13 +136,14 @@ class ResultsStore(RunStore):
             draws = pd.DataFrame(experiment.parameter_draws())
             draws.insert(0, "replication", range(len(draws)))
             write_text(draws.to_csv(index=False, float_format="%.17g"),
-                       self.root / "parameters.csv")
+                       self.root / "parameters.csv", private=self.private)
         self.write_manifest(manifest)
         for variant, scenario in experiment.variants.items():  # resolved, --set included
-            write_text(scenario.to_yaml(), self.root / "scenarios" / f"{variant}.yaml")
+            write_text(scenario.to_yaml(), self.root / "scenarios" / f"{variant}.yaml",
+                       private=self.private)
         try:
             text = Path(experiment.source).read_text(encoding="utf-8")
-            write_text(text, self.root / "experiment.yaml")
+            write_text(text, self.root / "experiment.yaml", private=self.private)
         except OSError:  # pragma: no cover - the file was read moments ago
             pass
         return manifest

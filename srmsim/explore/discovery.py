@@ -174,7 +174,7 @@ def trajectory_plot(found: Discovery, path: str | Path | None = None):
 def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
     """The discovery's tables, figure and summary in ``out``, a folder replaced whole (an
     earlier discovery's: no stale file, and a failure leaves it as it was)."""
-    from srmsim.outputs import csv_text, holds_only, replace_dir
+    from srmsim.outputs import csv_text, holds_only, owner_only, replace_dir
     from srmsim.results import write_text
 
     out = Path(out)
@@ -183,7 +183,9 @@ def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
     # what was asked, for the experiment's report (srmsim report reads DIR/discovery/)
     about = {"condition": found.condition, "variant": found.variant, "box": found.box_index,
              "runs": len(found.cases), "cases": int(found.cases.sum())}
-    with replace_dir(out, replaceable=holds_only(DISCOVERY_FILES, DISCOVERY_FILES)) as tmp:
+    private = out.parent.is_dir() and owner_only(out.parent)  # an experiment of records
+    with replace_dir(out, private=private,
+                     replaceable=holds_only(DISCOVERY_FILES, DISCOVERY_FILES)) as tmp:
         for name, frame in files.items():
             write_text(csv_text(frame, float_format="%.6g"), tmp / name)
         trajectory_plot(found, tmp / "prim_trajectory.png")

@@ -64,7 +64,7 @@ from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
 from srmsim.labels import Range, StrictModel
-from srmsim.outputs import csv_text, replace_files
+from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import Scenario, _problems, load_scenario, plain_value, read_yaml
 from srmsim.yamlio import dump_yaml
@@ -237,6 +237,11 @@ class Optimisation:
                         source)
 
     @property
+    def from_records(self) -> bool:
+        """The trust is built from real pupil records: the search's folder is owner-only."""
+        return bool(self.base.population.records)
+
+    @property
     def outcomes(self) -> list[str]:
         return list(dict.fromkeys([*self.config.objectives, *self.config.constraints]))
 
@@ -377,6 +382,10 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
                               "continue it or choose another --out")
     else:
         out.mkdir(parents=True, exist_ok=True)
+    if opt.from_records:  # before anything is added: the study and search store within it
+        make_dir(out, private=True)
+        restrict_tree(out)
+    if not marker.exists():
         write_text(json.dumps({"name": opt.name, "hash": digest, "source": opt.source,
                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n",
                    marker)
@@ -669,4 +678,6 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     done.update(_described(opt, best, best_overrides, bool(ok.any())))
     write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")
+    if opt.from_records:  # the files written since the search began (study.db, ...) too
+        restrict_tree(out)
     return summary

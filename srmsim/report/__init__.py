@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
+from srmsim.outputs import owner_only
 from srmsim.results import simulation_problem, write_text
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def write_report(path: str | Path, out: str | Path | None = None,
     # --out puts it, and so is the report of a run folder whose students table is not the one
     # its run wrote (real data copied in): its counts are unprotected; any other report is for
     # sharing, readable like any new file
-    private = os.stat(path).st_mode & 0o077 == 0
+    private = owner_only(path)
     if not private and folder_kind(path) == "run":
         why = simulation_problem(Path(path))
         if why is not None:

@@ -120,7 +120,7 @@ class TrialStore(RunStore):
         row = dict(row)
         groups = row.pop("_groups", None)
         if groups is not None:
-            write_parquet(groups, self.groups_path(row["replication"]))
+            write_parquet(groups, self.groups_path(row["replication"]), private=self.private)
         self.save_run({**row, "variant": VARIANT, self.hash_key: digest})
 
     def rows(self, trial: Trial, n: int) -> list[dict[str, Any]]:
