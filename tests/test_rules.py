@@ -358,6 +358,20 @@ def test_non_text_rule_is_rejected():
         parse_rule("flagged", True, VOCAB)  # YAML `flagged: true` without quotes
 
 
+@pytest.mark.parametrize("text,written", [
+    ("\uff58 < 0.5", "\uff58"),                 # a full-width x read as x
+    ("x < 0.5 and \uff54rue", "\uff54rue"),     # a full-width t: read as the constant true
+    ("\uff43ount(flag) >= 1", "\uff43ount"),    # a look-alike function name
+    ("\uff57(3) > 0", "\uff57"),                # a look-alike window
+    ("x < \uff54", "\uff54"),                   # a look-alike parameter
+])
+def test_look_alike_names_are_refused_not_read_as_the_name(text, written):
+    """Python's parser reads identifiers in NFKC form: a look-alike (full-width letters, the
+    "fi" ligature) silently named a field, function or true; it is an error naming it."""
+    with pytest.raises(RuleError, match=f"'{written}' \\(column \\d+\\) is written with look-alike"):
+        parse_rule("r", text, VOCAB)
+
+
 def test_multi_line_rule_text_is_accepted():
     rule = parse_rule("r", "x < 0.5\n  and flag", VOCAB)
     assert rule.evaluate(ctx_of(x=[0.1, 0.1], flag=[True, False])).tolist() == [True, False]

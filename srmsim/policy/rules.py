@@ -1002,6 +1002,8 @@ def _syntax_tree(text: str) -> ast.Expression:
     stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
     while stack:
         node, depth = stack.pop()
+        if isinstance(node, ast.Name):
+            _check_spelling(text, node)
         if depth > MAX_DEPTH:
             segment = ast.get_source_segment(text, node) or ""
             raise _Problem(
@@ -1012,6 +1014,19 @@ def _syntax_tree(text: str) -> ast.Expression:
             (child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node)
         )
     return tree
+
+
+def _check_spelling(text: str, node: ast.Name) -> None:
+    """Python reads identifiers in NFKC form, so ``ｔrue`` (a full-width t) or ``ﬁeld`` (a
+    ligature) silently named ``true`` or ``field``: a look-alike in a rule is refused, not
+    matched to the name it resembles."""
+    written = ast.get_source_segment(text, node)
+    if written is None or written == node.id:
+        return
+    line = text.splitlines()[node.lineno - 1] if node.lineno > 1 else text
+    column = len(line.encode("utf-8")[:node.col_offset].decode("utf-8", "replace")) + 1
+    raise _Problem(f"'{written[:40]}' (column {column}) is written with look-alike characters "
+                   f"that read as '{node.id[:40]}'; type names in plain letters")
 
 
 @dataclass(frozen=True)
