@@ -535,6 +535,29 @@ def test_reference_cycles_are_errors():
         parse_rules({"a": "a or flag"}, VOCAB)
 
 
+def test_thousands_of_rules_parse_in_linear_time():
+    """A policy of 8,000 rules took 90 s to load (each rule copied every rule's name), a chain
+    listed last-first one pass per rule, and 8,000 unknown names a minute of "did you mean"."""
+    import time
+
+    n = 8000
+    chain = {f"r{i}": f"r{i + 1} and x < {i + 1}" for i in range(n)} | {f"r{n}": "flag"}
+    start = time.perf_counter()
+    rules = parse_rules(chain, VOCAB)
+    assert time.perf_counter() - start < 10
+    assert list(rules) == list(chain) and rules["r0"].references == {"r1"}
+    ctx = ctx_of(x=[0.5, 0.5, 9000.0], flag=[True, False, True])
+    assert rules["r0"].evaluate(ctx).tolist() == [True, False, False]
+    start = time.perf_counter()
+    with pytest.raises(RuleError) as info:
+        parse_rules({**chain, f"r{n}": "zz"} | {f"u{i}": "yy < 1" for i in range(n)}, VOCAB)
+    assert time.perf_counter() - start < 10
+    assert len(info.value.problems) == 2 * n + 1
+    problems = dict(info.value.problems)
+    assert "refers to rule 'r1', which is invalid" in problems["r0"]
+    assert "did you mean 'y'?" in problems["u0"] and "did you mean" not in problems["u7999"]
+
+
 def test_parse_rules_reports_every_problem_at_once():
     with pytest.raises(RuleError) as info:
         parse_rules(
