@@ -374,6 +374,9 @@ def test_killed_search_resumes_without_losing_finished_evaluations(tmp_path):
     # the name becomes results/<name>: a label, as experiment and trial names
     ({"name": "../x"}, "name"), ({"name": "a/b"}, "name"), ({"name": "."}, "name"),
     ({"name": "a\x01b"}, "name"), ({"name": "_hidden"}, "name"),
+    ({"budget": {"total": 600, "roles": {"a\x1b[2Jb": "policy.staff.school.pastoral",
+                                         "senco": "policy.staff.school.senco"}}},
+     "budget.roles"),
     # <name>_front and <name>_best are written too, and must be names themselves
     ({"name": "n" * 59}, "at most 58 characters"),
 ])

@@ -145,7 +145,7 @@ class Budget(StrictModel):
     """Staff minutes a week (``total``) split between roles, each written to a scenario key."""
 
     total: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
-    roles: dict[str, str] = Field(min_length=2, max_length=20)
+    roles: dict[Label, str] = Field(min_length=2, max_length=20)  # they name trials.csv columns
 
     @model_validator(mode="after")
     def _check(self) -> Budget:
