@@ -234,8 +234,13 @@ def _overridden(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
     it): every candidate's value would replace the override, so it would change nothing, or the
     search would explore a key the file also fixes."""
     searched = config.searched_keys()
+    try:
+        overridden = _leaf_keys(expand_dotted(config.overrides, source))
+    except ScenarioError as err:  # named as the scenario's own check of them names them
+        raise ScenarioError(source, [(f"overrides: {p}" if p else "overrides", m)
+                                     for p, m in err.problems]) from None
     problems = []
-    for key in _leaf_keys(expand_dotted(config.overrides, source)):
+    for key in overridden:
         for lever, what in searched.items():
             if key == lever or lever.startswith(key + ".") or key.startswith(lever + "."):
                 problems.append((f"overrides.{key}", f"{lever} is also set by {what}: each "
