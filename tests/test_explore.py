@@ -362,6 +362,23 @@ def test_killed_search_resumes_without_losing_finished_evaluations(tmp_path):
     ({"constraints": {"staff_hours": {}}}, "min, max"),
     ({"search": {"trials": 0}}, "search.trials"),
     ({"levers": {THRESHOLD: {"low": float("nan"), "high": 0.9}}}, "levers"),
+    # an override of a lever's key: every candidate's value would silently replace it
+    ({"overrides": {THRESHOLD: 0.85}}, f"overrides.{THRESHOLD}"),
+    ({"overrides": {"policy": {"parameters": {"attendance_threshold": 0.85}}}},
+     f"overrides.{THRESHOLD}"),
+    ({"overrides": {"policy.parameters": {"attendance_threshold": 0.85}}}, "set by a lever"),
+    ({"overrides": {"policy.staff.school.pastoral": 100},
+      "budget": {"total": 600, "roles": {"pastoral": "policy.staff.school.pastoral",
+                                         "senco": "policy.staff.school.senco"}}},
+     "budget role pastoral"),
+    # the name becomes results/<name>: a label, as experiment and trial names
+    ({"name": "../x"}, "name"), ({"name": "a/b"}, "name"), ({"name": "."}, "name"),
+    ({"name": "a\x01b"}, "name"), ({"name": "_hidden"}, "name"),
+    ({"budget": {"total": 600, "roles": {"a\x1b[2Jb": "policy.staff.school.pastoral",
+                                         "senco": "policy.staff.school.senco"}}},
+     "budget.roles"),
+    # <name>_front and <name>_best are written too, and must be names themselves
+    ({"name": "n" * 59}, "at most 58 characters"),
 ])
 def test_bad_optimisation_files_give_clear_errors(tmp_path, capsys, change, where):
     data = {**tiny_optimisation(tmp_path), **change}
@@ -372,6 +389,15 @@ def test_bad_optimisation_files_give_clear_errors(tmp_path, capsys, change, wher
     assert str(path) in str(err.value) and where in str(err.value)
     assert main(["optimise", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_longest_optimisation_name_leaves_valid_derived_names(tmp_path):
+    from srmsim.explore.optimise import DERIVED_NAMES
+    from srmsim.labels import is_label
+
+    opt = optimisation_from_dict(tiny_optimisation(tmp_path, name="n" * 58), "opt.yaml",
+                                 tmp_path)
+    assert all(is_label(opt.name + suffix) for suffix in DERIVED_NAMES)
 
 
 def test_shipped_examples_are_valid():

@@ -136,6 +136,36 @@ def test_partially_pooled_finds_no_school_variation_when_there_is_none():
     assert np.corrcoef(m.predict_proba(df), pooled.predict_proba(df))[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    # a zero or negative low bound had a NaN logarithm: the optimiser ran with no lower bound
+    ({"tau_bounds": (0.0, 5.0)}, "1e-06 <= low < high"),
+    ({"tau_bounds": (-1.0, 5.0)}, "1e-06 <= low < high"),
+    ({"tau_bounds": (float("nan"), 5.0)}, "finite"),
+    ({"tau_bounds": (1e-3, float("inf"))}, "finite"),
+    ({"tau_bounds": (5.0, 1e-3)}, "low < high"),
+    ({"tau_bounds": (1e-300, 1e300)}, "low < high"),
+    ({"tau_bounds": (True, 5.0)}, "not bool"),
+    ({"tau_bounds": (1.0,)}, "a pair"), ({"tau_bounds": (1.0, 2.0, 3.0)}, "a pair"),
+    ({"tau_bounds": "ab"}, "a pair"), ({"tau_bounds": None}, "a pair"),
+    # raw numpy errors, a silent non-convergence (True as one node) or a 7 TiB allocation
+    ({"n_nodes": 0}, "n_nodes"), ({"n_nodes": 2.5}, "n_nodes"), ({"n_nodes": True}, "n_nodes"),
+    ({"n_nodes": 1}, "n_nodes"), ({"n_nodes": 10**6}, "n_nodes"),
+    ({"ridge_sd": float("nan")}, "ridge_sd"), ({"ridge_sd": -1.0}, "ridge_sd"),
+    ({"drop_missing": "no"}, "drop_missing"), ({"reference_levels": "abc"}, "reference_levels"),
+])
+def test_partially_pooled_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(SrmsimError, match=message):
+        risk.PartiallyPooledRisk(**kwargs)
+
+
+def test_partially_pooled_accepts_bounds_as_any_pair_and_fits_with_few_nodes():
+    df, _ = simulate(n_schools=8, n=150, tau=0.8, seed=7)
+    wide = risk.PartiallyPooledRisk(tau_bounds=np.array([1e-6, 100.0])).fit(
+        df, "withdrawn", FEATURES)
+    two = risk.PartiallyPooledRisk(tau_bounds=[1e-3, 5], n_nodes=2).fit(df, "withdrawn", FEATURES)
+    assert wide.tau_bounds == (1e-6, 100.0) and two.tau_ == pytest.approx(wide.tau_, rel=0.1)
+
+
 def test_partial_pooling_beats_pooled_on_later_cohort_when_schools_differ():
     df, _ = simulate(n_schools=12, n=600, tau=1.0, seed=6)
     df["cohort"] = np.tile(np.repeat([2022, 2023], 300), 12)

@@ -170,10 +170,18 @@ def small() -> pd.DataFrame:
     ({"holdout_schools": 5}, "holdout_schools=5 is out of range"),
     ({"coarsen": {"min_count": "abc"}}, "coarsen spec: min_count must be a whole number"),
     ({"coarsen": {"bands": {"x": float("inf")}}}, "bands.x=inf must be a finite number"),
+    # every fit failed and the table came back all NaN; the outcome as a feature gave AUC 1.0
+    ({"features": []}, "give at least one feature"),
+    ({"features": ["x", "y"]}, "the outcome column cannot also be a feature"),
+    ({"features": ["school"]}, "the school column cannot also be a feature"),
+    ({"model": 5}, "model must make a fresh risk model"),  # a raw TypeError in the loop
+    ({"holdout_schools": [0, np.int64(0)]}, "lists a school more than once"),
+    ({"holdout_schools": [[0], 1]}, "must list school labels"),
 ])
 def test_value_of_pooling_arguments_are_validated(small, kwargs, message):
     with pytest.raises(SrmsimError, match=message):
-        risk.value_of_pooling(small, "y", ["x"], **{"n_orders": 1, **kwargs})
+        risk.value_of_pooling(**{"df": small, "outcome": "y", "features": ["x"], "n_orders": 1,
+                                 **kwargs})
 
 
 def test_value_of_pooling_takes_school_labels_of_mixed_kinds(small):

@@ -358,6 +358,20 @@ def test_non_text_rule_is_rejected():
         parse_rule("flagged", True, VOCAB)  # YAML `flagged: true` without quotes
 
 
+@pytest.mark.parametrize("text,written", [
+    ("\uff58 < 0.5", "\uff58"),                 # a full-width x read as x
+    ("x < 0.5 and \uff54rue", "\uff54rue"),     # a full-width t: read as the constant true
+    ("\uff43ount(flag) >= 1", "\uff43ount"),    # a look-alike function name
+    ("\uff57(3) > 0", "\uff57"),                # a look-alike window
+    ("x < \uff54", "\uff54"),                   # a look-alike parameter
+])
+def test_look_alike_names_are_refused_not_read_as_the_name(text, written):
+    """Python's parser reads identifiers in NFKC form: a look-alike (full-width letters, the
+    "fi" ligature) silently named a field, function or true; it is an error naming it."""
+    with pytest.raises(RuleError, match=f"'{written}' \\(column \\d+\\) is written with look-alike"):
+        parse_rule("r", text, VOCAB)
+
+
 def test_multi_line_rule_text_is_accepted():
     rule = parse_rule("r", "x < 0.5\n  and flag", VOCAB)
     assert rule.evaluate(ctx_of(x=[0.1, 0.1], flag=[True, False])).tolist() == [True, False]
@@ -519,6 +533,29 @@ def test_reference_cycles_are_errors():
     assert {name for name, _ in info.value.problems} == {"a", "b", "c"}
     with pytest.raises(RuleError, match="'a' .* refers to the rule itself"):
         parse_rules({"a": "a or flag"}, VOCAB)
+
+
+def test_thousands_of_rules_parse_in_linear_time():
+    """A policy of 8,000 rules took 90 s to load (each rule copied every rule's name), a chain
+    listed last-first one pass per rule, and 8,000 unknown names a minute of "did you mean"."""
+    import time
+
+    n = 8000
+    chain = {f"r{i}": f"r{i + 1} and x < {i + 1}" for i in range(n)} | {f"r{n}": "flag"}
+    start = time.perf_counter()
+    rules = parse_rules(chain, VOCAB)
+    assert time.perf_counter() - start < 10
+    assert list(rules) == list(chain) and rules["r0"].references == {"r1"}
+    ctx = ctx_of(x=[0.5, 0.5, 9000.0], flag=[True, False, True])
+    assert rules["r0"].evaluate(ctx).tolist() == [True, False, False]
+    start = time.perf_counter()
+    with pytest.raises(RuleError) as info:
+        parse_rules({**chain, f"r{n}": "zz"} | {f"u{i}": "yy < 1" for i in range(n)}, VOCAB)
+    assert time.perf_counter() - start < 10
+    assert len(info.value.problems) == 2 * n + 1
+    problems = dict(info.value.problems)
+    assert "refers to rule 'r1', which is invalid" in problems["r0"]
+    assert "did you mean 'y'?" in problems["u0"] and "did you mean" not in problems["u7999"]
 
 
 def test_parse_rules_reports_every_problem_at_once():

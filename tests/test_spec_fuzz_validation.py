@@ -50,6 +50,16 @@ def test_sequential_needs_two_replications_in_its_first_round(tmp_path, capsys):
     fails(capsys, path, "sequential: the first round (replications) needs at least 2")
 
 
+@pytest.mark.parametrize("name", ["attendance_diff", "attendance_baseline", "mine_diff"])
+def test_outcome_named_like_another_outcomes_derived_column_is_refused(tmp_path, capsys, name):
+    # discovery's table has x, x_diff and x_baseline per outcome: a custom outcome named
+    # attendance_diff made that column ambiguous (a 2-column "field" in every condition)
+    custom = {"statistic": "mean", "of": "attendance_rate"}
+    path = experiment(tmp_path, outcomes=["attendance", {"name": "mine", **custom},
+                                          {"name": name, **custom}])
+    fails(capsys, path, f"outcome(s) ['{name}'] are named like the difference or baseline")
+
+
 def test_sequential_without_targets_is_refused(tmp_path, capsys):
     # no target was "met" at once: max_replications and batch did nothing
     path = experiment(tmp_path, sequential={"half_width": {}, "max_replications": 50})

@@ -404,6 +404,16 @@ BAD = [
     ({"scenario": "nowhere.yaml"}, "file not found"),
     ({"overrides": {"trust.n_schoolz": 3}}, "overrides.trust.n_schoolz: unknown key"),
     ({"overrides": {"policy": None}}, "has no policy"),
+    # a share that rounds to no treated (or no control) student in a block of students
+    # randomised together: every replication had a single arm and failed
+    ({"randomise": {"unit": "students", "share_treated": 1e-9}},
+     "randomise.share_treated: 1e-09 of an average school's roll at the start (400 students) "
+     "is 0 treated"),
+    ({"randomise": {"unit": "students", "share_treated": 0.999999}}, "400 treated and 0 control"),
+    ({"randomise": {"unit": "students", "share_treated": 1e-4, "block": "none"}},
+     "of the trust's roll at the start (1,600 students) is 0 treated"),
+    ({"randomise": {"unit": "students", "share_treated": 0.005},
+      "overrides": {**TINY, "years": 2}}, "September intake (80 students) is 0 treated"),
 ]
 
 
@@ -417,6 +427,26 @@ def test_bad_trial_files_give_clear_errors(change, message) -> None:
         make(spec)
     assert message in str(info.value)
     assert "test-trial" in str(info.value)  # names the file
+
+
+def test_share_treated_leaving_both_arms_in_every_block_is_accepted(tmp_path, capsys) -> None:
+    """The smallest and largest shares that leave a treated and a control student in a block
+    of the average school's September intake (80 students) pass; one step beyond is refused, by
+    `srmsim validate` too (exit 2, the key named)."""
+    two_years = {**TINY, "years": 2}
+    for share in (0.5 / 80, 1 - 0.5 / 80 - 1e-9):
+        trial = make(reading_trial(2, randomise={"unit": "students", "share_treated": share},
+                                   overrides=two_years))
+        assert trial.config.randomise.share_treated == share
+    spec = reading_trial(2, randomise={"unit": "students", "share_treated": 0.5 / 80 - 1e-6},
+                         overrides=two_years, scenario=str(SCENARIOS / "reading_age.yaml"))
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "randomise.share_treated" in err and "Traceback" not in err
+    assert main(["trial", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
 
 
 def test_unreadable_trial_file_names_the_file(tmp_path) -> None:

@@ -285,6 +285,10 @@ def _entry(name: str, label: str, scale: Scale, better: Better, measure: Callabl
 
 
 #: name -> Outcome: the built-in outcomes an experiment can list
+#: the columns the explore tools put beside each outcome ``x``: ``x_diff`` (the paired difference
+#: from the baseline) and ``x_baseline``; no outcome of an experiment may be named like them
+DERIVED_SUFFIXES = ("_diff", "_baseline")
+
 OUTCOMES: dict[str, Outcome] = dict([
     _entry("attendance", "Attendance", "share", "higher", _attendance,
            "share of possible sessions attended, trust-wide",

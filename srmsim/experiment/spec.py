@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError, model_validator
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import RuleError, ScenarioError
 from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
-from srmsim.experiment.outcomes import OUTCOMES, Outcome
+from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
 from srmsim.labels import Label, Range, StrictModel
@@ -90,6 +90,11 @@ class ExperimentConfig(StrictModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"outcome(s) listed more than once: {dup}")
+        derived = {n + suffix: n for n in names for suffix in DERIVED_SUFFIXES}
+        clash = sorted(n for n in names if n in derived)
+        if clash:  # the explore tools' x_diff / x_baseline columns would be ambiguous
+            raise ValueError(f"outcome(s) {clash} are named like the difference or baseline "
+                             f"column of outcome {derived[clash[0]]!r}; choose another name")
         for key, (low, high) in self.uncertain.items():
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")

@@ -46,7 +46,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from srmsim import executors
 from srmsim.argtypes import MAX_SEED
@@ -57,20 +57,44 @@ from srmsim.experiment.spec import (
     _SHADOWED,
     Experiment,
     ExperimentConfig,
+    _leaf_keys,
     check_uncertain,
     shadowed_keys,
 )
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import Range, StrictModel
+from srmsim.labels import Label, Range, StrictModel
 from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
-from srmsim.scenario import Scenario, _problems, load_scenario, plain_value, read_yaml
+from srmsim.scenario import (
+    Scenario,
+    _problems,
+    expand_dotted,
+    load_scenario,
+    plain_value,
+    read_yaml,
+)
 from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
+#: names derived from the optimisation's: the front's experiment and the chosen policy's scenario
+DERIVED_NAMES = ("_front", "_best")
+_LONGEST_NAME = 64 - max(map(len, DERIVED_NAMES))
+
+
+def _room_for_derived_names(name: str) -> str:
+    """``<name>_front`` (front_experiment.yaml) and ``<name>_best`` (best_policy.yaml) must be
+    valid names too, or the files the search writes could not be read back."""
+    if len(name) > _LONGEST_NAME:
+        raise ValueError(f"at most {_LONGEST_NAME} characters (got {len(name)}): the search "
+                         f"writes files named {name[:8]}...{DERIVED_NAMES[0]}")
+    return name
+
+
+#: the optimisation's name: a label (it becomes results/<name>), short enough for its suffixes
+OptimisationName = Annotated[Label, AfterValidator(_room_for_derived_names)]
 #: what a finished search writes in --out (beside study.db, search/ and front/)
 RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "best_policy.yaml",
                 "regret.csv")
@@ -121,7 +145,7 @@ class Budget(StrictModel):
     """Staff minutes a week (``total``) split between roles, each written to a scenario key."""
 
     total: Annotated[float, Field(gt=0, le=1e7, allow_inf_nan=False)]
-    roles: dict[str, str] = Field(min_length=2, max_length=20)
+    roles: dict[Label, str] = Field(min_length=2, max_length=20)  # they name trials.csv columns
 
     @model_validator(mode="after")
     def _check(self) -> Budget:
@@ -158,7 +182,7 @@ class Reevaluate(StrictModel):
 
 
 class OptimiseConfig(StrictModel):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")] = "optimise"
+    name: OptimisationName = "optimise"
     description: str = ""
     scenario: str
     overrides: dict[str, Any] = Field(default_factory=dict)
@@ -196,6 +220,32 @@ class OptimiseConfig(StrictModel):
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
         return self
+
+    def searched_keys(self) -> dict[str, str]:
+        """Scenario keys each candidate sets, with what sets them (a lever, a budget role)."""
+        keys = {k: "a lever" for k in self.levers}
+        if self.budget:
+            keys.update({k: f"budget role {r}" for r, k in self.budget.roles.items()})
+        return keys
+
+
+def _overridden(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
+    """Overrides of a key a lever or budget role also sets (the same key, or one above or below
+    it): every candidate's value would replace the override, so it would change nothing, or the
+    search would explore a key the file also fixes."""
+    searched = config.searched_keys()
+    try:
+        overridden = _leaf_keys(expand_dotted(config.overrides, source))
+    except ScenarioError as err:  # named as the scenario's own check of them names them
+        raise ScenarioError(source, [(f"overrides: {p}" if p else "overrides", m)
+                                     for p, m in err.problems]) from None
+    problems = []
+    for key in overridden:
+        for lever, what in searched.items():
+            if key == lever or lever.startswith(key + ".") or key.startswith(lever + "."):
+                problems.append((f"overrides.{key}", f"{lever} is also set by {what}: each "
+                                 "candidate's value would replace the override; remove one"))
+    return problems
 
 
 def _shadowed(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
@@ -342,9 +392,9 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
     except ValidationError as err:
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
                                      for p, m in _problems(err)]) from None
-    shadowed = _shadowed(config, source)
-    if shadowed:
-        raise ScenarioError(source, shadowed)
+    problems = _shadowed(config, source) + _overridden(config, source)
+    if problems:
+        raise ScenarioError(source, problems)
     path = (base_dir / config.scenario).resolve()
     try:
         base = load_scenario(path, config.overrides)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.compare import load_runs
+from srmsim.experiment.outcomes import DERIVED_SUFFIXES
 
 
 class Explored:
@@ -53,8 +54,9 @@ class Explored:
         if variant != self.baseline:
             base = self.runs[self.runs["variant"] == self.baseline].set_index("replication")
             base = base[self.outcomes].astype(float).reindex(table.index)
-            table = pd.concat([table, (table - base).add_suffix("_diff"),
-                               base.add_suffix("_baseline")], axis=1)
+            diff, baseline = DERIVED_SUFFIXES
+            table = pd.concat([table, (table - base).add_suffix(diff),
+                               base.add_suffix(baseline)], axis=1)
         return table.sort_index()
 
     def complete_replications(self, variant: str) -> pd.Index:

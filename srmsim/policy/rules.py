@@ -53,7 +53,7 @@ import keyword
 import math
 import numbers
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -97,6 +97,10 @@ _RESERVED = set(BUILTIN_FUNCTIONS) | {"true", "false", "True", "False", "None"}
 # Integer literals beyond 2**53 are errors: as floats they would compare wrongly, as int64 overflow.
 _EXACT_INT = 2**53
 _KIND_WORDS = {"number": "a number", "bool": "true/false"}
+#: "did you mean" looks among the scenario's own parameters and rules only up to this many,
+#: and only for the first rules with problems (the command line shows the first ten)
+_MAX_SUGGESTED = 256
+_MAX_SUGGESTED_PROBLEMS = 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -735,15 +739,16 @@ class _Compiler:
         vocab: Vocabulary,
         name: str,
         rule_names: Mapping[str, Rule] | Iterable[str],
+        suggest: bool = True,
     ):
         self.text = text
+        self.suggest = suggest
         self.vocab = vocab
         self.name = name
-        # Rules are true/false; an already-parsed score (parse_score) passed in is a number.
-        self.rule_names = {
-            n: (rule_names[n].kind if isinstance(rule_names, Mapping) else "bool")
-            for n in rule_names
-        }
+        # Looked up, never copied: parse_rules hands every rule the same set of names, and a
+        # copy per rule made a policy of 8,000 rules take 90 s to load (n^2 work).
+        self.rule_names: Mapping[str, Rule] | Set[str] = (
+            rule_names if isinstance(rule_names, Mapping | Set) else frozenset(rule_names))
         self.fields: set[str] = set()
         self.windows: set[tuple[str, int]] = set()
         self.parameters: set[str] = set()
@@ -937,7 +942,9 @@ class _Compiler:
             raise _Problem(f"{self.token(node)} refers to the rule itself")
         if name in self.rule_names:
             self.references.add(name)
-            return _RuleRef(name, self.rule_names[name])
+            # rules are true/false; an already-parsed score (parse_score) may be a number
+            rules = self.rule_names
+            return _RuleRef(name, rules[name].kind if isinstance(rules, Mapping) else "bool")
         if name in vocab.windows:
             raise _Problem(
                 f"{self.token(node)} is a windowed function: call it with a number of weeks, "
@@ -945,10 +952,9 @@ class _Compiler:
             )
         if name in BUILTIN_FUNCTIONS:
             raise _Problem(f"{self.token(node)} is a function: call it, e.g. {name}(...)")
-        known = [*vocab.fields, *vocab.parameters, *self.rule_names, *vocab.windows]
         raise _Problem(
             f"{self.token(node)} is not a known field, parameter or function "
-            f"(known functions: {', '.join(vocab.functions())})" + self._suggest(name, known)
+            f"(known functions: {', '.join(vocab.functions())})" + self._suggest_name(name)
         )
 
     def _Constant(self, node: ast.Constant) -> _Node:
@@ -972,6 +978,18 @@ class _Compiler:
             type(...): "'...'",
         }.get(type(value), type(value).__name__)
         raise _Problem(f"{what} {self.token(node)} are not allowed ({self.allowed()})")
+
+    def _suggest_name(self, name: str) -> str:
+        """"did you mean" among the names a rule may use; only the first rules with problems
+        get one, and the scenario's own names only while they are few: difflib over 8,000 rule
+        names for each of 8,000 bad rules kept a hostile file busy for a minute."""
+        if not self.suggest:
+            return ""
+        vocab = self.vocab
+        known = [*vocab.fields, *vocab.windows]
+        if len(vocab.parameters) + len(self.rule_names) <= _MAX_SUGGESTED:
+            known += [*vocab.parameters, *self.rule_names]
+        return self._suggest(name, known)
 
     @staticmethod
     def _suggest(name: str, candidates: Iterable[str]) -> str:
@@ -1000,8 +1018,11 @@ def _syntax_tree(text: str) -> ast.Expression:
         raise _Problem(f"cannot be parsed ({type(err).__name__}: {err}); simplify it") from None
     # Measure nesting without recursion, so the compiler's recursion stays shallow.
     stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    ascii_text = text.isascii()  # then no name can have been rewritten
     while stack:
         node, depth = stack.pop()
+        if isinstance(node, ast.Name) and not ascii_text:
+            _check_spelling(text, node)
         if depth > MAX_DEPTH:
             segment = ast.get_source_segment(text, node) or ""
             raise _Problem(
@@ -1012,6 +1033,19 @@ def _syntax_tree(text: str) -> ast.Expression:
             (child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node)
         )
     return tree
+
+
+def _check_spelling(text: str, node: ast.Name) -> None:
+    """Python reads identifiers in NFKC form, so ``ｔrue`` (a full-width t) or ``ﬁeld`` (a
+    ligature) silently named ``true`` or ``field``: a look-alike in a rule is refused, not
+    matched to the name it resembles."""
+    written = ast.get_source_segment(text, node)
+    if written is None or written == node.id:
+        return
+    line = text.splitlines()[node.lineno - 1] if node.lineno > 1 else text
+    column = len(line.encode("utf-8")[:node.col_offset].decode("utf-8", "replace")) + 1
+    raise _Problem(f"'{written[:40]}' (column {column}) is written with look-alike characters "
+                   f"that read as '{node.id[:40]}'; type names in plain letters")
 
 
 @dataclass(frozen=True)
@@ -1027,9 +1061,10 @@ class _Parsed:
 
 def _compile(
     name: str, text: object, vocab: Vocabulary, rule_names: Mapping[str, Rule] | Iterable[str],
-    kind: Kind = "bool",
+    kind: Kind = "bool", suggest: bool = True,
 ) -> _Parsed:
-    """Parse a rule (``kind="bool"``) or a score (``kind="number"``) into a typed tree."""
+    """Parse a rule (``kind="bool"``) or a score (``kind="number"``) into a typed tree;
+    ``suggest``: say "did you mean" for an unknown name."""
     if not isinstance(text, str):
         raise _Problem(
             f"expected the rule as text, got {type(text).__name__} {text!r} "
@@ -1043,7 +1078,7 @@ def _compile(
     # YAML block scalars may span lines; a newline inside an expression means a space.
     flat = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     tree = _syntax_tree(flat)
-    compiler = _Compiler(flat, vocab, name, rule_names)
+    compiler = _Compiler(flat, vocab, name, rule_names, suggest)
     root = compiler.compile(tree.body)
     if root.kind != kind and kind == "bool":
         raise _Problem(
@@ -1227,9 +1262,11 @@ def parse_rules(rules: Mapping[str, str], vocab: Vocabulary) -> dict[str, Rule]:
     """
     problems: dict[str, str] = {}
     parsed: dict[str, _Parsed] = {}
+    names = frozenset(rules)
     for name, text in rules.items():
         try:
-            parsed[name] = _compile(name, text, vocab, rules.keys())
+            parsed[name] = _compile(name, text, vocab, names,
+                                    suggest=len(problems) < _MAX_SUGGESTED_PROBLEMS)
         except _Problem as problem:
             problems[name] = f"rule {name!r}: {problem}"
 
@@ -1259,24 +1296,29 @@ def parse_rules(rules: Mapping[str, str], vocab: Vocabulary) -> dict[str, Rule]:
                 path.append(child)
                 stack.append((child, iter(sorted(parsed[child].references))))
 
-    # Rules referring to a broken rule cannot be built either; say so rather than drop them.
+    # Build each rule after the rules it refers to (depth first, so a chain of thousands of
+    # rules listed last-first is one pass, not one pass per rule). Rules referring to a broken
+    # rule cannot be built either; say so rather than drop them. Every cycle has a rule marked
+    # above, and marked rules are never entered, so the walk ends.
     built: dict[str, Rule] = {}
-    pending = [n for n in rules if n in parsed and n not in problems]
-    while pending:
-        progressed = False
-        for name in list(pending):
-            refs = parsed[name].references
-            broken = sorted(r for r in refs if r in problems)
+    for start in rules:
+        walk = [start] if start in parsed else []
+        while walk:
+            name = walk[-1]
+            if name in built or name in problems:
+                walk.pop()
+                continue
+            refs = sorted(parsed[name].references)
+            todo = [r for r in refs if r in parsed and r not in built and r not in problems]
+            if todo:
+                walk.extend(todo)
+                continue
+            walk.pop()
+            broken = [r for r in refs if r in problems]
             if broken:
                 problems[name] = f"rule {name!r}: refers to rule {broken[0]!r}, which is invalid"
-            elif all(r in built for r in refs):
-                built[name] = Rule(parsed[name], built)
             else:
-                continue
-            pending.remove(name)
-            progressed = True
-        if not progressed:  # pragma: no cover - cycles were reported above
-            break
+                built[name] = Rule(parsed[name], built)
 
     if problems:
         ordered = [(n, problems[n]) for n in rules if n in problems]

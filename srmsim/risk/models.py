@@ -240,8 +240,14 @@ class RiskModel:
     ):
         if solver not in SOLVERS:
             raise DataError(f"{self.name}: solver must be one of {list(SOLVERS)}, got {solver!r}")
+        if reference_levels is not None and not isinstance(reference_levels, Mapping):
+            raise DataError(f"{self.name}: reference_levels must map feature names to their "
+                            f"reference level, got {type(reference_levels).__name__}")
+        if not isinstance(drop_missing, bool | np.bool_):  # "no" would be true: rows dropped
+            raise DataError(f"{self.name}: drop_missing must be True or False, got "
+                            f"{drop_missing!r}")
         self.reference_levels = dict(reference_levels or {})
-        self.drop_missing = drop_missing
+        self.drop_missing = bool(drop_missing)
         if not finite_number(ridge_sd, "ridge_sd") > 0:
             raise DataError(f"ridge_sd={ridge_sd!r} must be a positive number")
         self.ridge_sd = ridge_sd
@@ -565,6 +571,22 @@ def _school_integrals(
     )
 
 
+def _tau_bounds(bounds: object, limits: tuple[float, float]) -> tuple[float, float]:
+    """``(low, high)`` of the between-school SD: two finite numbers, ``limits[0] <= low < high
+    <= limits[1]``. A zero or negative low bound had a NaN logarithm that the optimiser took as
+    no bound, and an infinite one no bound at all, so the fit ran with no limits, silently."""
+    what = "tau_bounds (the between-school SD's lower and upper bound)"
+    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence | np.ndarray) \
+            or len(bounds) != 2:
+        raise DataError(f"{what} must be a pair (low, high), got {bounds!r}")
+    low = finite_number(bounds[0], "tau_bounds[0]")
+    high = finite_number(bounds[1], "tau_bounds[1]")
+    if not limits[0] <= low < high <= limits[1]:
+        raise DataError(f"{what} must satisfy {limits[0]:g} <= low < high <= {limits[1]:g}, "
+                        f"got ({low:g}, {high:g})")
+    return low, high
+
+
 class PartiallyPooledRisk(RiskModel):
     """Pooled logistic plus school random intercepts, shrunk toward the pooled model.
 
@@ -579,10 +601,18 @@ class PartiallyPooledRisk(RiskModel):
 
     name = "partially pooled risk"
 
+    #: limits of ``tau_bounds``: below 1e-6 the prior precision 1/tau^2 overflows the quadrature,
+    #: and a between-school SD of 100 on the log-odds scale is no shared model at all
+    TAU_RANGE = (1e-6, 100.0)
+    #: quadrature nodes: one node is the Laplace approximation, which this gradient does not fit,
+    #: and the nodes x rows matrix grows with each (glmer allows up to 25)
+    MAX_NODES = 50
+
     def __init__(self, tau_bounds: tuple[float, float] = (1e-3, 5.0), n_nodes: int = 12, **kw):
         super().__init__(**kw)
-        self.tau_bounds = tau_bounds
-        self.n_nodes = n_nodes
+        self.tau_bounds = _tau_bounds(tau_bounds, self.TAU_RANGE)
+        self.n_nodes = whole_number(n_nodes, "n_nodes", 2, self.MAX_NODES,
+                                    " (Gauss-Hermite nodes per school)")
 
     def fit(
         self,

@@ -61,6 +61,12 @@ def _choose_holdout(
                              " (a number of schools, or a list of them)")
         return rng.choice(schools, size=count, replace=False).tolist()
     chosen = list(holdout)
+    try:
+        distinct = set(chosen)
+    except TypeError:  # a list or mapping among them
+        raise DataError("holdout_schools must list school labels (text or numbers)") from None
+    if len(distinct) != len(chosen):
+        raise DataError(f"holdout_schools lists a school more than once: {chosen[:10]}")
     missing = [s for s in chosen if s not in set(schools.tolist())]
     if missing:
         raise DataError(f"holdout_schools not found in the data: {missing}")
@@ -91,6 +97,15 @@ def value_of_pooling(
     ``model`` is a factory for a fresh model (default :class:`PooledRisk`).
     """
     features = [features] if isinstance(features, str) else list(features)
+    if not features:
+        raise DataError("value_of_pooling: give at least one feature (every fit failed)")
+    if outcome in features or school in features:
+        # the outcome as a feature gave AUC 1.0; the school is unseen in held-out schools
+        raise DataError(f"value_of_pooling: the {'outcome' if outcome in features else 'school'} "
+                        f"column cannot also be a feature")
+    if not callable(model):
+        raise DataError(f"value_of_pooling: model must make a fresh risk model (e.g. "
+                        f"PooledRisk), got {type(model).__name__}")
     require_columns(df, [outcome, school, *features])
     y_all = outcome_values(df, outcome)
     missing = np.isnan(y_all) | df[[school, *features]].isna().any(axis=1).to_numpy()

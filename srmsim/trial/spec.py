@@ -242,7 +242,37 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
     if not scenario.population.records:
         n_schools = scenario.trust.n_schools
         problems += check_schools(cfg, n_schools)
+        problems += check_strata(cfg, scenario)
     return problems
+
+
+def check_strata(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
+    """Problems with ``share_treated`` for the students randomised together (a block): a share
+    that rounds to no treated (1e-9) or no control student in a block of the scenario's average
+    size. Such a block adds nothing to the comparison, and when every block is alike the trial
+    has a single arm and every replication fails. Blocks are each school's roll at the start
+    (or the whole trust's with ``block: none``) and, in runs of more than one year, each
+    September intake; school sizes vary around the average (``trust.size_cv``), so this is
+    decided for the average school, as a trial's sample-size calculation would be."""
+    r, trust = cfg.randomise, scenario.trust
+    if r.unit != "students" or r.share_treated is None:
+        return []
+    schools = trust.n_schools if r.block == "none" else min(trust.n_schools, 1)
+    cohort = schools * trust.students_per_year_group
+    block, what = cohort * len(trust.year_groups), "roll at the start"
+    if scenario.years > 1:  # each September intake is randomised as a block of its own
+        block, what = cohort, "September intake"
+    if block == 0:
+        return [("randomise.share_treated", "the trust has no schools, so no students to "
+                 "randomise")]
+    n_t = treated_count(block, r.share_treated)
+    if 0 < n_t < block:
+        return []
+    where = "the trust's" if r.block == "none" else "an average school's"
+    return [("randomise.share_treated", f"{r.share_treated:g} of {where} {what} ({block:,} "
+             f"students) is {n_t} treated and {block - n_t} control: each block of students "
+             f"randomised together needs both arms; use a share from {0.5 / block:.3g} to below "
+             f"{1 - 0.5 / block:.6g}, or more students (trust.students_per_year_group)")]
 
 
 def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
