@@ -177,6 +177,11 @@ def test_summary_threshold_and_symbols(tmp_path: Path, capsys) -> None:
     first = text.splitlines()[1].split()
     assert first[1:4] == ["*", "*", "*"] and "~" in first
     assert main(["data", "summary", str(out), "--symbols", "c,low"]) == 2
+    capsys.readouterr()
+    # a threshold under 10 would publish counts of real pupils the rule protects
+    assert main(["data", "summary", str(out), "--threshold", "9"]) == 2
+    captured = capsys.readouterr()
+    assert "--threshold must be at least 10 (got 9)" in captured.err and captured.out == ""
 
 
 def test_schema_command_prints_markdown(capsys) -> None:

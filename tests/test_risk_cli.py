@@ -183,7 +183,8 @@ def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
     (["--capacity", "5", "--staff-minutes", "600", "--minutes-per-case", "5"],
      "either --capacity or --staff-minutes"),
     (["--staff-minutes", "600"], "--minutes-per-case"),
-    (["--suppress-below", "0"], "--suppress-below must be at least 1"),
+    (["--suppress-below", "0"], "--suppress-below must be at least 10"),
+    (["--suppress-below", "9"], "--suppress-below must be at least 10"),
     (["--n-boot", "0"], "--n-boot must be at least 1"),
 ])
 @pytest.mark.parametrize("simulated", [False, True])

@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--by", default="school", metavar="F1,F2",
                    help="students columns to group by (default school)")
     s.add_argument("--threshold", type=int, default=None, metavar="N",
-                   help="suppress counts below N (default 10)")
+                   help="suppress counts below N (default and least 10)")
     s.add_argument("--symbols", default="c,low,x", metavar="C,LOW,X",
                    help="symbols for confidential counts, rates on small counts, withheld "
                         "values (default c,low,x)")
@@ -211,8 +211,10 @@ def run_summary(args: argparse.Namespace) -> int:
     from srmsim.privacy import DEFAULT_THRESHOLD, parse_symbols
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    if threshold < 1:
-        raise DataError(f"--threshold must be at least 1 (got {threshold})")
+    if threshold < DEFAULT_THRESHOLD:  # a lower one would publish counts the rule protects
+        raise DataError(f"--threshold must be at least {DEFAULT_THRESHOLD} (got {threshold}): "
+                        "no count under 10 of real pupils is published; a higher one is "
+                        "stricter")
     if args.out:  # checked before the work, and never inside the private dataset folder
         from srmsim.outputs import check_out_of_data
 

@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="real (non-simulated) data: publish only thresholds whose every band "
                         "of scores holds at least N students with and N without the outcome "
                         "(overall and in every --by group), and show other counts below N as "
-                        "'c' (default 10; see docs/privacy.md)")
+                        "'c' (default and least 10; see docs/privacy.md)")
     p.set_defaults(func=run)
 
 
@@ -308,8 +308,12 @@ def check_arguments(args: argparse.Namespace) -> int | None:
     cases (None without a capacity)."""
     import math
 
-    if args.suppress_below < 1:
-        raise SrmsimError("--suppress-below must be at least 1")
+    from srmsim.privacy import DEFAULT_THRESHOLD
+
+    if args.suppress_below < DEFAULT_THRESHOLD:  # a lower one publishes what the rule protects
+        raise SrmsimError(f"--suppress-below must be at least {DEFAULT_THRESHOLD} (got "
+                          f"{args.suppress_below}): no count under 10 of real pupils is "
+                          "published; a higher one is stricter")
     if args.n_boot < 1:
         raise SrmsimError("--n-boot must be at least 1")
     if (args.cost_missed is None) != (args.cost_needless is None):
