@@ -228,13 +228,13 @@ def test_bad_anonymise_arguments(imported) -> None:
         anonymise(anon, KEY, quasi=["school"])
 
 
-def test_tiny_data_everyone_suppressed_is_reported() -> None:
+def test_tiny_data_everyone_suppressed_is_refused() -> None:
     st = conform(pd.DataFrame({"student_id": ["a", "b", "c"], "school": ["X", "Y", "Z"],
                                "year_group": [7, 8, 9], "age_months": [140, 150, 160]}),
                  STUDENTS)
     ob = conform(pd.DataFrame({"student_id": ["a"], "school": ["X"], "period_type": ["week"],
                                "period": [1]}), OBSERVATIONS)
-    anon, rep = anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=2)
-    assert len(anon.students) == 0 and len(anon.observations) == 0
-    assert rep.students_suppressed == 3 and rep.observations_suppressed == 1
-    assert any("every student was suppressed" in w for w in rep.warnings)
+    with pytest.raises(DataError, match="every student would be suppressed for k = 2"):
+        anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=2)
+    anon, rep = anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=1)
+    assert len(anon.students) == 3 and rep.students_suppressed == 0

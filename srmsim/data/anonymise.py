@@ -183,7 +183,10 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
             f"({rep.students_suppressed / max(rep.students_in, 1):.0%}) still had to be "
             f"suppressed, more than --max-suppressed {max_suppressed:.0%}")
     if rep.students_in and rep.students_suppressed == rep.students_in:
-        rep.warnings.append("every student was suppressed: the data are too small for this k")
+        # an empty dataset written with exit status 0 would look like a result
+        raise DataError(f"every student would be suppressed for k = {k}: the data are too "
+                        "small for this k (lower --k, or anonymise more schools together); "
+                        "nothing written")
     for q in quasi:
         if hierarchy(q).kind == "none" and q != "school":
             rep.warnings.append(f"{q} has no generalisation hierarchy; only suppression "
