@@ -350,6 +350,9 @@ def test_period_is_derived_from_week_start_dates(tmp_path: Path) -> None:
     assert res.ok
     assert sorted(res.observations["period"].unique()) == [1, 2, 5]
     assert res.summary["period_origin"] == {"week": "2024-09-02"}
+    # the printed note: plain words, not the dict's repr "{'week': '2024-09-02'}"
+    (note,) = [n for n in res.summary["notes"] if "period" in n]
+    assert note == "period numbered from period_start: week 1 starts 2024-09-02"
 
 
 def test_random_corruption_every_bad_row_rejected_nothing_vanishes(tmp_path: Path) -> None:

@@ -130,6 +130,13 @@ def test_summary_refuses_identifiers_as_row_labels(tmp_path: Path, capsys) -> No
         assert main(["data", "summary", str(out), "--by", field]) == 2
         err = capsys.readouterr().err
         assert "only declared non-identifying categories" in err and "Traceback" not in err
+    # the refused names as typed, not a Python list's repr "--by ['upn']"
+    assert main(["data", "summary", str(out), "--by", "school,upn,name"]) == 2
+    assert "error: --by upn,name: only declared" in capsys.readouterr().err
+    assert main(["data", "summary", str(out), "--by", "fsm,fsm"]) == 2
+    assert "error: --by fsm,fsm: a column is repeated" in capsys.readouterr().err
+    assert main(["data", "summary", str(out), "--by", "up\x1b[2Jn"]) == 2
+    assert "--by up\\x1b[2Jn: only" in capsys.readouterr().err
     assert main(["data", "summary", str(out), "--by", "fsm"]) == 0
     assert "fsm_group" in capsys.readouterr().out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -246,7 +247,7 @@ def test_an_outcome_that_never_occurs_gets_honest_lines(tmp_path: Path, capsys):
     assert "no student has the outcome: precision, recall and F1 are undefined" in out
     assert "best F1" not in out and "0.15" not in out
     (line,) = [x for x in out.splitlines() if x.startswith("by fsm")]
-    assert line.startswith("by fsm at threshold 0.1: False: flag 0.0%") and "True: " in line
+    assert line.startswith("by fsm at threshold 0.1: no: flag 0.0%") and "yes: " in line
 
 
 def test_no_threshold_flagging_a_positive_has_no_best_f1(tmp_path: Path, capsys):
@@ -255,3 +256,30 @@ def test_no_threshold_flagging_a_positive_has_no_best_f1(tmp_path: Path, capsys)
                  "withdrawn", "--n-boot", "5", "--thresholds", "0.01", "0.02"]) == 0
     out = capsys.readouterr().out
     assert "best F1: none: no threshold of the table flags a student with the outcome" in out
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: bool):
+    """Costs were printed as '1795800.00' (no unit, no separators), a group gap in flag rates
+    as a fraction beside rates in %, yes/no groups as Python's True / False and counts as
+    'tp 1087, fp 2108'."""
+    df = students()
+    if real:
+        path = tmp_path / "export.csv"
+        df.to_csv(path, index=False)
+    else:
+        path = simulated_folder(tmp_path, df)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
+                 "--by", "fsm", "--capacity", "300", "--cost-per-case", "0.4", "--n-boot", "5",
+                 "--cost-missed", "2000", "--cost-needless", "300"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split(" ")[0]: line for line in out.splitlines()}
+    assert "missed £2,000, needless £300)" in lines["cost-minimising"]
+    cost = re.search(r", cost £(\d{1,3}(?:,\d{3})*(?:\.\d\d)?), ", lines["cost-minimising"])
+    assert cost and float(cost[1].replace(",", "")) >= 1000
+    assert "cost £" in lines["at"] and lines["at"].startswith("at capacity 300 students")
+    assert " with the outcome, " in lines["best"] and "tp " not in out and "fp " not in out
+    assert "by fsm at threshold" in out and "no: flag " in lines["by"]
+    assert "yes: flag " in lines["by"] and "True" not in out and "False" not in out
+    gap = lines["by"].split("gaps: flag rate ")[1].split(",")[0]
+    assert gap.endswith(" pp") and float(gap.removesuffix(" pp")) >= 0

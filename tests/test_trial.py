@@ -7,6 +7,7 @@ Monte-Carlo tolerances; ``@pytest.mark.slow`` versions run the same studies with
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -327,6 +328,25 @@ def test_summary_reports_monte_carlo_uncertainty(reading_result) -> None:
     assert cov["value"] == pytest.approx(runs["covered"].mean())
     assert cov["ci_low"] <= cov["value"] <= cov["ci_high"] <= 1
     assert "naive bias (naive - its truth)" in s.index
+    n = len(runs)
+    assert bias["mcse"] == pytest.approx((runs["estimate"] - runs["true_effect"]).std() / n**0.5)
+
+
+def test_printed_monte_carlo_se_is_in_the_outcome_unit(reading_result) -> None:
+    """The note said 'MCSE 0.000895' (a raw fraction) beside an estimate of '+0.76 pp'."""
+    from srmsim.trial.report import format_summary
+
+    summary = reading_result.summary.copy()
+    summary["value"] = summary["value"] / 100  # as if a share: the SEs too
+    summary["mcse"] = summary["mcse"] / 100
+    row = summary.set_index("measure").loc["bias (estimate - truth)"]
+    (line,) = [x for x in format_summary(summary, "share").splitlines()
+               if x.startswith("bias (estimate - truth)")]
+    shown = re.search(r"Monte-Carlo SE (\d+\.\d+) pp$", line)
+    assert "MCSE" not in line and shown, line
+    assert float(shown[1]) == pytest.approx(100 * row["mcse"], rel=0.1)  # percentage points
+    months = format_summary(reading_result.summary, "months")
+    assert "Monte-Carlo SE " in months and " months" in months.split("Monte-Carlo SE ")[1]
 
 
 def test_cli_writes_table_csvs_and_plot(tmp_path, capsys) -> None:

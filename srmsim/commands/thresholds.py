@@ -66,11 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
                    help=f"staff minutes one case needs (more than 0, at most {MAX_MINUTES:,})")
     p.add_argument("--cost-per-case", type=non_negative_float, default=0.0,
-                   help=f"cost of one case (at most {MAX_COST:g})")
+                   help=f"cost of one case in £ (at most {MAX_COST:g})")
     p.add_argument("--cost-missed", type=non_negative_float, default=None,
-                   help=f"cost of missing a student who reaches the outcome (at most {MAX_COST:g})")
+                   help=f"cost in £ of missing a student who reaches the outcome "
+                        f"(at most {MAX_COST:g})")
     p.add_argument("--cost-needless", type=non_negative_float, default=None,
-                   help=f"cost of a needless intervention (at most {MAX_COST:g})")
+                   help=f"cost in £ of a needless intervention (at most {MAX_COST:g})")
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
@@ -240,13 +241,32 @@ def _fmt(x: float, pct: bool = False) -> str:
     return f"{x:.1%}" if pct else f"{x:.3f}"
 
 
+def _money(x: float) -> str:
+    """Costs in pounds with thousands separators, as srmsim's other tables print them (pence
+    kept when there are any: a cost of 0.40 a case is not £0)."""
+    return f"£{float(x):,.2f}".removesuffix(".00")
+
+
+def _points(gap: float) -> str:
+    """A gap between two percentages, in percentage points (the rates are printed as %)."""
+    import numpy as np
+
+    return "n/a" if gap is None or np.isnan(gap) else f"{gap * 100:.1f} pp"
+
+
+def _group_label(group: object) -> str:
+    """A yes/no column's groups as yes / no, not Python's True / False (the group tables
+    hold them as the text 'True' / 'False')."""
+    return {"True": "yes", "False": "no"}.get(str(group), str(group))
+
+
 def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
     dc = dc or _Disclosure(False, 0)
     tp, fp, fn = row["tp"], row["fp"], row["fn"]
     return (
         f"threshold {row['threshold']:.4g}: flags {dc.count(row['flagged'])} "
-        f"({dc.rate(row['flag_rate'], row['flagged'], pct=True)}), tp {dc.count(tp)}, "
-        f"fp {dc.count(fp)}, precision {dc.rate(row['precision'], tp, fp)}, "
+        f"students ({dc.rate(row['flag_rate'], row['flagged'], pct=True)}): {dc.count(tp)} "
+        f"with the outcome, {dc.count(fp)} without, precision {dc.rate(row['precision'], tp, fp)}, "
         f"recall {dc.rate(row['sensitivity'], tp, fn)}, F1 {dc.rate(row['f1'], tp, fp, fn)}"
     )
 
@@ -548,9 +568,9 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case)
-        line = (f"at capacity {cap.capacity_cases}: threshold {cap.threshold:.4g} flags "
-                f"{dc.count(cap.flagged)}, precision {dc.rate(cap.precision, cap.tp, cap.fp)}, "
-                f"recall {dc.rate(cap.recall, cap.tp)}, cost {cap.cost:.2f}")
+        line = (f"at capacity {cap.capacity_cases} students: threshold {cap.threshold:.4g} "
+                f"flags {dc.count(cap.flagged)}, precision {dc.rate(cap.precision, cap.tp, cap.fp)}, "
+                f"recall {dc.rate(cap.recall, cap.tp)}, cost {_money(cap.cost)}")
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:.0f}"
         if cap.spare_capacity and cap.n_boundary_ties:
@@ -564,15 +584,16 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         cost = table["fn"] * args.cost_missed + table["fp"] * args.cost_needless
         best = table.loc[cost.sort_values(kind="stable").index]
         best = best[cost.loc[best.index] == cost.min()].sort_values("flagged").iloc[0]
-        print(f"cost-minimising among published thresholds (missed {args.cost_missed:g}, "
-              f"needless {args.cost_needless:g}): threshold {best['threshold']:.4g} flags "
-              f"{dc.count(best['flagged'])}, cost {cost.min():.2f}, precision "
+        print(f"cost-minimising among published thresholds (missed {_money(args.cost_missed)}, "
+              f"needless {_money(args.cost_needless)}): threshold {best['threshold']:.4g} flags "
+              f"{dc.count(best['flagged'])}, cost {_money(cost.min())}, precision "
               f"{_fmt(best['precision'])}, recall {_fmt(best['sensitivity'])}")
     elif args.cost_missed is not None:
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
-        print(f"cost-minimising (missed {args.cost_missed:g}, needless {args.cost_needless:g}): "
-              f"threshold {cm.threshold:.4g} flags {dc.count(cm.flagged)}, cost {cm.cost:.2f}, "
+        print(f"cost-minimising (missed {_money(args.cost_missed)}, needless "
+              f"{_money(args.cost_needless)}): threshold {cm.threshold:.4g} flags "
+              f"{dc.count(cm.flagged)}, cost {_money(cm.cost)}, "
               f"precision {dc.rate(cm.precision, cm.flagged)}, "
               f"recall {dc.rate(cm.recall, cm.flagged)}")
 
@@ -601,7 +622,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
             parts = ", ".join(
-                f"{g}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
+                f"{_group_label(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
                 f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
                 for g, fr, se, n, m, fl, tp, fn in sub[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
@@ -610,7 +631,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
-                  f"{_fmt(gap_fr)}, recall {_fmt(gap_se)}")
+                  f"{_points(gap_fr)}, recall {_fmt(gap_se)}")
     return written
 
 
@@ -644,13 +665,13 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
     off-grid threshold would be one more row to difference against the table)."""
     fit = table[table["flagged"] <= cases]
     if fit.empty:
-        print(f"at capacity {cases}: every published threshold flags more students")
+        print(f"at capacity {cases} students: every published threshold flags more students")
         return
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
-    line = (f"at capacity {cases} (nearest published threshold): threshold "
+    line = (f"at capacity {cases} students (nearest published threshold): threshold "
             f"{row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
             f"{_fmt(row['precision'])}, recall {_fmt(row['sensitivity'])}, cost "
-            f"{row['flagged'] * args.cost_per_case:.2f}")
+            f"{_money(row['flagged'] * args.cost_per_case)}")
     if args.minutes_per_case is not None:
         line += f", staff minutes {row['flagged'] * args.minutes_per_case:.0f}"
     print(line)

@@ -18,6 +18,7 @@ import pandas as pd
 from srmsim.data.dataset import Dataset
 from srmsim.data.schema import STUDENTS
 from srmsim.errors import DataError
+from srmsim.labels import cut, printable
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
 
 #: Attendance below this share of possible sessions is persistent absence (DfE definition).
@@ -33,6 +34,12 @@ RATES = {"fsm_pct": ["fsm", "students"], "sen_pct": ["sen", "students"],
          "persistent_absence_pct": ["persistently_absent", "with_sessions"]}
 
 
+def _named(columns: list[str]) -> str:
+    """Column names as typed (``upn,name``), not a Python list's repr, each cut and with any
+    control character escaped: the names come from the command line."""
+    return ",".join(printable(cut(str(c), 40)) for c in columns)
+
+
 def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     """The unsuppressed table: one row per group and a Total row. Not for printing."""
     by = list(by or ["school"])
@@ -40,13 +47,13 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     allowed = breakdown_fields()
     refused = [b for b in by if b not in allowed]
     if refused:
-        raise DataError(f"--by {refused}: only declared non-identifying categories may label "
+        raise DataError(f"--by {_named(refused)}: only declared non-identifying categories may label "
                         f"rows of a published table: {', '.join(allowed)}")
     if len(set(by)) != len(by):
-        raise DataError(f"--by {by}: a column is repeated")
+        raise DataError(f"--by {_named(by)}: a column is repeated")
     missing = [b for b in by if b not in st.columns]
     if missing:
-        raise DataError(f"--by {missing}: not a column of the students table "
+        raise DataError(f"--by {_named(missing)}: not a column of the students table "
                         f"(groupable: {', '.join(GROUPABLE)})")
     wrong = [b for b in by if b not in GROUPABLE]
     if wrong or len(set(by)) != len(by):

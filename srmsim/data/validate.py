@@ -691,7 +691,8 @@ def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationR
     observations = parsed["observations"].loc[obs_ok].reset_index(drop=True)
     observations, origin = _derive_periods(observations)
     if origin:
-        notes.append(f"period derived from period_start; week/term 1 starts {origin}")
+        starts = "; ".join(f"{ptype} 1 starts {day}" for ptype, day in origin.items())
+        notes.append(f"period numbered from period_start: {starts}")
 
     rejects = []
     for name in TABLES:

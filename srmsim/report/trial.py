@@ -13,7 +13,7 @@ from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import need_columns, need_numbers, read_csv, read_json
 from srmsim.report.page import Page
 from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
-from srmsim.trial.report import SUMMARY_COLUMNS, summary_display
+from srmsim.trial.report import REQUIRED_SUMMARY_COLUMNS, summary_display
 
 #: the trial_runs.csv columns the report's figure computes with
 RUN_NUMBERS = ["estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth"]
@@ -66,8 +66,9 @@ def build(path: Path) -> Page:
 
     meta = read_json(path / "trial.json")
     summary = read_csv(path / "trial_summary.csv")
-    need_columns(summary, SUMMARY_COLUMNS, path / "trial_summary.csv")
-    need_numbers(summary, ["value", "ci_low", "ci_high"], path / "trial_summary.csv")
+    need_columns(summary, REQUIRED_SUMMARY_COLUMNS, path / "trial_summary.csv")
+    need_numbers(summary, ["value", "ci_low", "ci_high", *(["mcse"] if "mcse" in summary else [])],
+                 path / "trial_summary.csv")
     runs = read_csv(path / "trial_runs.csv")
     need_columns(runs, ["error", "covered"], path / "trial_runs.csv")
     need_numbers(runs, RUN_NUMBERS, path / "trial_runs.csv")

@@ -23,7 +23,9 @@ from srmsim.results import write_text
 from srmsim.stats._inference import wilson
 from srmsim.trial.spec import Trial
 
-SUMMARY_COLUMNS = ["measure", "value", "ci_low", "ci_high", "note"]
+SUMMARY_COLUMNS = ["measure", "value", "ci_low", "ci_high", "mcse", "note"]
+#: what a trial folder's trial_summary.csv must hold (folders from before the mcse column too)
+REQUIRED_SUMMARY_COLUMNS = ["measure", "value", "ci_low", "ci_high", "note"]
 
 
 def _mean_ci(x: np.ndarray) -> tuple[float, float, float, float]:
@@ -53,25 +55,26 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     n = len(ok)
     rows: list[dict[str, Any]] = [{
         "measure": "replications", "value": float(n), "ci_low": math.nan, "ci_high": math.nan,
-        "note": f"{failed} failed (see trial_runs.csv, column error)" if failed else "all finished",
+        "mcse": math.nan, "note": f"{failed} failed (see trial_runs.csv, column error)" if failed else "all finished",
     }]
 
     def add(measure: str, values: np.ndarray | float, note: str = "", ci: bool = True) -> None:
         if isinstance(values, float):
             rows.append({"measure": measure, "value": values, "ci_low": math.nan,
-                         "ci_high": math.nan, "note": note})
+                         "ci_high": math.nan, "mcse": math.nan, "note": note})
             return
         m, lo, hi, mcse = _mean_ci(values)
-        if ci and math.isfinite(mcse):
-            note = (note + "; " if note else "") + f"MCSE {mcse:.3g}"
+        # the Monte-Carlo SE is a number in the outcome's unit: its own column, so the printed
+        # table can give it that unit (a note 'MCSE 0.000895' beside '+0.76 pp' read as 0.0009 pp)
         rows.append({"measure": measure, "value": m, "ci_low": lo if ci else math.nan,
-                     "ci_high": hi if ci else math.nan, "note": note})
+                     "ci_high": hi if ci else math.nan, "mcse": mcse if ci else math.nan,
+                     "note": note})
 
     def rate(measure: str, hits: np.ndarray, note: str) -> None:
         k, m = int(hits.sum()), len(hits)
         lo, hi = wilson(k, m)
         rows.append({"measure": measure, "value": k / m if m else math.nan, "ci_low": lo,
-                     "ci_high": hi, "note": f"{k} of {m}, Wilson CI; {note}"})
+                     "ci_high": hi, "mcse": math.nan, "note": f"{k} of {m}, Wilson CI; {note}"})
 
     est = ok["estimate"].to_numpy(dtype=float)
     truth = ok["true_effect"].to_numpy(dtype=float)
@@ -137,8 +140,18 @@ def summary_display(summary: pd.DataFrame, scale: str = "number") -> pd.DataFram
                          if math.isfinite(lo) else ""
                          for m, lo, hi in zip(summary["measure"], summary["ci_low"],
                                               summary["ci_high"], strict=True)],
-        "note": summary["note"].fillna(""),
+        "note": [_with_mcse(str(note), mcse, scale) for note, mcse in zip(
+            summary["note"].fillna(""),
+            summary["mcse"] if "mcse" in summary else [math.nan] * len(summary), strict=True)],
     })
+
+
+def _with_mcse(note: str, mcse: float, scale: str) -> str:
+    """The note, then the Monte-Carlo SE of the mean in the outcome's unit."""
+    if not math.isfinite(mcse):
+        return note
+    se = format_difference(mcse, scale).lstrip("+±")
+    return (note + "; " if note else "") + f"Monte-Carlo SE {se}"
 
 
 def format_summary(summary: pd.DataFrame, scale: str = "number") -> str:
