@@ -717,6 +717,12 @@ def _manifest_edit(out: Path, **changes) -> None:
     (out / "manifest.json").write_text(json.dumps(m))
 
 
+def _duplicate_key(path: Path, key: str, value) -> None:
+    """Put ``key`` first in the file's top object, a second time with ``value``."""
+    text = path.read_text()
+    path.write_text(text.replace("{", "{" + json.dumps(key) + ": " + json.dumps(value) + ", ", 1))
+
+
 DAMAGES = {
     # run files: an infinite or text outcome was dropped or crashed; a missing outcome column
     # became a silently missing replication
@@ -733,6 +739,9 @@ DAMAGES = {
     # manifest: seeds of the wrong kind or an outcome no run has were tracebacks
     "text seeds": (lambda o: _manifest_edit(o, seeds=["a", "b", "c"]),
                    "manifest.json: not an srmsim experiment manifest"),
+    # a duplicated key was read as its last value (a baseline changed by hand, unseen)
+    "duplicate manifest key": (lambda o: _duplicate_key(o / "manifest.json", "baseline", "texts"),
+                               "manifest.json: unreadable \\(duplicate key 'baseline'\\)"),
     "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
                         "has no value for outcome\\(s\\) \\['ghost'\\]"),
     # per-run detail the report reads: damaged files were pyarrow/pandas tracebacks
@@ -801,6 +810,8 @@ TRIAL_DAMAGES = {
                              "trial.json: unreadable"),
     "trial.json a list": (lambda o: (o / "trial.json").write_text("[1]"),
                           "trial.json: not what srmsim writes"),
+    "duplicate trial.json key": (lambda o: _duplicate_key(o / "trial.json", "name", "x"),
+                                 "trial.json: unreadable \\(duplicate key 'name'\\)"),
     "empty summary": (lambda o: (o / "trial_summary.csv").write_text(""),
                       "trial_summary.csv: unreadable"),
     "text in summary": (lambda o: _edit_csv(o / "trial_summary.csv", value="x"),
@@ -847,6 +858,8 @@ RUN_DAMAGES = {
                                "summary.json: unreadable"),
     "summary.json a list": (lambda o: (o / "summary.json").write_text("[]"),
                             "summary.json: not what srmsim writes"),
+    "duplicate summary.json key": (lambda o: _duplicate_key(o / "summary.json", "seed", 1),
+                                   "summary.json: unreadable \\(duplicate key 'seed'\\)"),
     "CSV text as students": (lambda o: (o / "students.parquet").write_text("a,b\n1,2\n"),
                              "students.parquet: unreadable"),
     "truncated weekly": (lambda o: (o / "weekly.parquet").write_bytes(
@@ -866,6 +879,26 @@ RUN_DAMAGES = {
 @pytest.mark.parametrize("damage", list(RUN_DAMAGES))
 def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_path, damage):
     report_refuses(run_dir, tmp_path, RUN_DAMAGES[damage])
+
+
+def test_oversized_or_device_json_is_refused_before_it_is_read(run_dir, experiment_dir, tmp_path,
+                                                              monkeypatch):
+    """A 100 MB summary.json was read whole, and a manifest.json linked to /dev/zero filled
+    memory (gigabytes) until the process died: both are refused unread."""
+    monkeypatch.setattr("srmsim.inputs.MAX_JSON_BYTES", 200)
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2 and "summary.json: unreadable" in proc.stderr, proc.stderr
+    assert "larger than the 200-byte limit" in proc.stderr
+    monkeypatch.undo()
+    exp = tmp_path / "exp"
+    shutil.copytree(experiment_dir[0], exp)
+    (exp / "manifest.json").unlink()
+    (exp / "manifest.json").symlink_to("/dev/zero")
+    proc = cli("compare", str(exp))
+    assert proc.returncode == 2 and "manifest.json: unreadable" in proc.stderr, proc.stderr
+    assert "not a regular file" in proc.stderr
 
 
 def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):

@@ -6,13 +6,13 @@ cannot use into a short error naming the file (exit status 2), never a traceback
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.inputs import load_json
 from srmsim.report.page import Page
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,9 +42,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object a command wrote, or an error naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+        data = load_json(path)
+    except ValueError as err:  # invalid, duplicate keys, too deep or large, not a file
+        raise SrmsimError(f"{path}: unreadable ({str(err)[:120]}); {AGAIN}") from None
     if not isinstance(data, dict):
         raise SrmsimError(f"{path}: not what srmsim writes (a JSON object); {AGAIN}")
     return data
