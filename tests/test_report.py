@@ -744,6 +744,16 @@ DAMAGES = {
                                "manifest.json: unreadable \\(duplicate key 'baseline'\\)"),
     "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
                         "has no value for outcome\\(s\\) \\['ghost'\\]"),
+    # runs deleted or copied in: the effects were computed from what was left as if whole
+    "deleted run": (lambda o: (o / "runs/texts/rep-00001.parquet").unlink(),
+                    "1 of 9 runs are missing, first .*runs/texts/rep-00001.parquet"),
+    "deleted variant": (lambda o: shutil.rmtree(o / "runs/more_staff"),
+                        "3 of 9 runs are missing, first .*runs/more_staff/rep-00000.parquet"),
+    "variant the manifest does not list": (
+        lambda o: _manifest_edit(o, variants={"none": "x", "more_staff": "y"}),
+        "runs/texts: runs of variant 'texts', which manifest.json does not list"),
+    "negative replications": (lambda o: _manifest_edit(o, replications=-3),
+                              "manifest.json: its replications are not a whole number"),
     # per-run detail the report reads: damaged files were pyarrow/pandas tracebacks
     "truncated detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").write_bytes(
         (o / "detail/texts/rep-00001-groups.parquet").read_bytes()[:100]),

@@ -54,6 +54,12 @@ class ResultsStore(RunStore):
         if manifest is None:
             return None
         outcomes = manifest.get("outcomes", [])
+        counts = [manifest[k] for k in ("replications", "replications_planned") if k in manifest]
+        if not all(isinstance(n, int) and not isinstance(n, bool)
+                   and 1 <= n <= len(manifest["seeds"]) for n in counts):
+            raise SrmsimError(f"{self.root / 'manifest.json'}: its replications are not a whole "
+                              "number from 1 to the number of its seeds (hand-edited or "
+                              "corrupt); run the experiment into a new --out directory")
         if not isinstance(manifest.get("baseline"), str) \
                 or not isinstance(outcomes, list) \
                 or not all(isinstance(o, str) for o in outcomes) \
@@ -75,6 +81,35 @@ class ResultsStore(RunStore):
         file without one would otherwise enter the effects as a silently missing replication."""
         self._outcomes = list((self.manifest() or {}).get("outcomes", []))
         return super().load(digest, seeds, allow_empty)
+
+    def check_whole(self, runs: pd.DataFrame, manifest: dict[str, Any]) -> None:
+        """Every run the manifest promises (each variant it lists x its replications) is stored
+        or recorded as failed, and no variant it does not list has runs: effects, reports and
+        analyses of a folder with runs deleted or copied in would pass for the whole
+        experiment's. Results of an older srmsim, which say neither, are read as they are."""
+        variants = list(manifest.get("variants") or [])
+        n = manifest.get("replications", manifest.get("replications_planned"))
+        if not variants or n is None:
+            return
+        stray = sorted(set(runs["variant"]) - set(variants)) if len(runs) else []
+        if stray:
+            raise SrmsimError(f"{self.root / 'runs' / str(stray[0])}: runs of variant "
+                              f"{stray[0]!r}, which manifest.json does not list (copied in or "
+                              "renamed); move that folder out of the results")
+        have = set(zip(runs["variant"], runs["replication"].astype(int), strict=True)) \
+            if len(runs) else set()
+        have |= {(f.get("variant"), f.get("replication")) for f in self.failures()}
+        missing = [(v, r) for v in variants for r in range(n) if (v, r) not in have]
+        if missing:
+            variant, replication = missing[0]
+            source = manifest.get("experiment_file")
+            again = (f"srmsim experiment {source} --resume --out {self.root}"
+                     if isinstance(source, str) else "the experiment again with --resume")
+            raise SrmsimError(
+                f"{self.root}: {len(missing)} of {len(variants) * n} runs are missing, first "
+                f"{self.run_path(variant, replication)} (neither a run file nor a failure "
+                f"record): the experiment did not finish, or run files were deleted; run "
+                f"{again}")
 
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
