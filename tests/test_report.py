@@ -758,6 +758,13 @@ DAMAGES = {
     "truncated detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").write_bytes(
         (o / "detail/texts/rep-00001-groups.parquet").read_bytes()[:100]),
         "rep-00001-groups.parquet: unreadable detail file"),
+    # a detail file deleted or left without its run: group effects paired other replications
+    "deleted groups detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").unlink(),
+                              "rep-00001-groups.parquet: missing, but its run is stored"),
+    "weekly detail without its run": (
+        lambda o: shutil.copy(o / "detail/texts/rep-00001-weekly.parquet",
+                              o / "detail/texts/rep-00007-weekly.parquet"),
+        "rep-00007-weekly.parquet: detail of a run that is not stored"),
     "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
         "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
     "text in weekly detail": (lambda o: _edit_parquet(

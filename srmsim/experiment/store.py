@@ -183,6 +183,23 @@ class ResultsStore(RunStore):
             pass
         return manifest
 
+    def _check_detail_runs(self, kind: str) -> None:
+        """Each stored run has its ``kind`` detail and each detail file its run (both are
+        written for every finished run): with one deleted or copied in, the report's effects
+        by group would pair a different set of replications than the trust-wide ones."""
+        runs = {(f.parent.name, f.stem) for f in self.run_files()}
+        details = {(f.parent.name, f.name.removesuffix(f"-{kind}.parquet"))
+                   for f in self.root.glob(f"detail/*/rep-*-{kind}.parquet")}
+        if runs - details:
+            variant, stem = min(runs - details)
+            raise SrmsimError(f"{self.root / 'detail' / variant / f'{stem}-{kind}.parquet'}: "
+                              f"missing, but its run is stored; {DETAIL_HINT}")
+        if details - runs:
+            variant, stem = min(details - runs)
+            raise SrmsimError(f"{self.root / 'detail' / variant / f'{stem}-{kind}.parquet'}: "
+                              f"detail of a run that is not stored ({self.root / 'runs' / variant}"
+                              f"/{stem}.parquet); {DETAIL_HINT}")
+
     def load_detail(self, kind: str) -> pd.DataFrame | None:
         """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
         None when the runs kept none (results of an older srmsim)."""
@@ -210,6 +227,7 @@ class ResultsStore(RunStore):
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
             return None
+        self._check_detail_runs(kind)
         # a column only some variants have (a policy's queue) is missing (NaN) in the others
         try:
             return pa.concat_tables(tables, promote_options="permissive").to_pandas()
