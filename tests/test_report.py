@@ -890,7 +890,52 @@ RUN_DAMAGES = {
                             "column 'sessions_attended' holds inf"),
     "text weekly rate": (lambda o: _edit_parquet(o / "weekly.parquet", attendance_rate="x"),
                          "weekly.parquet: column 'attendance_rate' holds 'x'"),
+    # numbers retyped as text: the report summed the strings (exit status 0)
+    "numbers as text": (lambda o: _edit_parquet(
+        o / "students.parquet",
+        sessions_attended=pd.read_parquet(o / "students.parquet")["sessions_attended"].astype(str)),
+        "students.parquet: column 'sessions_attended' holds text \\('\\d+' in data row 1\\)"),
 }
+
+
+def _edit_summary(out: Path, change) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    change(summary)
+    (out / "summary.json").write_text(json.dumps(summary))
+
+
+#: request streams' summary and tables: each was a traceback or an empty section (exit 0)
+REQUESTS_RUN_DAMAGES = {
+    "requests not a mapping": (lambda o: _edit_summary(o, lambda s: s.update(requests=[1])),
+                               "summary.json: 'requests' is not a mapping"),
+    "stream summary a number": (
+        lambda o: _edit_summary(o, lambda s: s["requests"].update(certification=5)),
+        "summary.json: 'requests' is not a mapping"),
+    "text count": (lambda o: _edit_summary(
+        o, lambda s: s["requests"]["certification"].update(completed="many")),
+        "requests.certification.completed is 'many', not a whole number >= 0"),
+    "missing count": (lambda o: _edit_summary(
+        o, lambda s: s["requests"]["certification"].pop("arrivals")),
+        "requests.certification.arrivals is 'None', not a whole number"),
+    "text measure": (lambda o: _edit_summary(
+        o, lambda s: s["requests"]["certification"].update(median_days="x")),
+        "requests.certification.median_days is 'x', not a number"),
+    "stream not in the tables": (lambda o: _edit_summary(
+        o, lambda s: s.update(requests={"ghost": s["requests"]["certification"]})),
+        "request stream 'ghost' has no rows in requests_weekly.parquet"),
+    "no requests table": (lambda o: (o / "requests.parquet").unlink(),
+                          "requests.parquet: unreadable"),
+    "text waits": (lambda o: _edit_parquet(o / "requests.parquet", days_in_system="x"),
+                   "requests.parquet: column 'days_in_system' holds 'x'"),
+    "weekly as text": (lambda o: pd.read_parquet(o / "requests_weekly.parquet").astype(str)
+                       .to_parquet(o / "requests_weekly.parquet"),
+                       "requests_weekly.parquet: column 'run_week' holds text"),
+}
+
+
+@pytest.mark.parametrize("damage", list(REQUESTS_RUN_DAMAGES))
+def test_damaged_request_streams_give_a_short_error(requests_run_dir, tmp_path, damage):
+    report_refuses(requests_run_dir, tmp_path, REQUESTS_RUN_DAMAGES[damage])
 
 
 @pytest.mark.parametrize("damage", list(RUN_DAMAGES))

@@ -71,6 +71,12 @@ def need_numbers(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
             shown = repr(value) if isinstance(value, str) else str(value)
             raise SrmsimError(f"{path}: column {column!r} holds {shown} in data row "
                               f"{row + 1}, not a finite number; {AGAIN}")
+        if values.notna().any() and not pd.api.types.is_numeric_dtype(values):
+            # numbers stored as text (a Parquet column retyped by hand): sums would join the
+            # strings, comparisons raise
+            row = int(values.notna().to_numpy().nonzero()[0][0])
+            raise SrmsimError(f"{path}: column {column!r} holds text ({values.iloc[row]!r} in "
+                              f"data row {row + 1}), not numbers; {AGAIN}")
 
 
 def embed_png(page: Page, path: Path, caption: str) -> None:
