@@ -890,6 +890,14 @@ RUN_DAMAGES = {
                             "column 'sessions_attended' holds inf"),
     "text weekly rate": (lambda o: _edit_parquet(o / "weekly.parquet", attendance_rate="x"),
                          "weekly.parquet: column 'attendance_rate' holds 'x'"),
+    # summary.json fields of the wrong kind, scenario.yaml of another run: shown as this run's
+    "text seed": (lambda o: _edit_summary(o, lambda s: s.update(seed="abc")),
+                  "summary.json: seed is 'abc', not a whole number >= 0"),
+    "negative schools": (lambda o: _edit_summary(o, lambda s: s.update(schools=-5)),
+                         "summary.json: schools is '-5', not a whole number >= 0"),
+    "another run's scenario.yaml": (
+        lambda o: shutil.copy(REPO / "scenarios" / "england.yaml", o / "scenario.yaml"),
+        "scenario.yaml: not the scenario this run was made from"),
     # numbers retyped as text: the report summed the strings (exit status 0)
     "numbers as text": (lambda o: _edit_parquet(
         o / "students.parquet",

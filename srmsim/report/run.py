@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, re
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
+
+if TYPE_CHECKING:
+    from srmsim.scenario import Scenario
 
 #: outcomes a run report shows, in this order
 RUN_OUTCOMES = ["attendance", "persistent_absence", "severe_absence", "reading_gap_end",
@@ -51,6 +55,31 @@ class _Run:
             check_streams(path, self.summary["requests"], self.requests, self.requests_weekly)
         sc = path / "scenario.yaml"
         self.scenario = load_scenario(sc) if sc.exists() else None
+        check_summary(path, self.summary, self.scenario)
+
+
+#: the run's whole numbers in summary.json that the report shows
+SUMMARY_COUNTS = ("seed", "schools", "years", "weeks", "students")
+
+
+def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
+    """The fields of summary.json the page shows are of their kind, and scenario.yaml is the
+    scenario summary.json says was run: a scenario.yaml copied from another run or edited
+    would be described as this run's trust and policy."""
+    where = path / "summary.json"
+    for key in SUMMARY_COUNTS:
+        value = summary.get(key)
+        if key in summary and not (isinstance(value, int) and not isinstance(value, bool)
+                                   and value >= 0):
+            raise SrmsimError(f"{where}: {key} is {str(value)[:40]!r}, not a whole number >= 0 "
+                              f"(hand-edited or corrupt); {AGAIN}")
+    if not isinstance(summary.get("scenario", ""), str):
+        raise SrmsimError(f"{where}: scenario is not a name (hand-edited or corrupt); {AGAIN}")
+    recorded = summary.get("scenario_hash")
+    if scenario is not None and recorded is not None and scenario.digest() != recorded:
+        raise SrmsimError(f"{path / 'scenario.yaml'}: not the scenario this run was made from "
+                          f"(its digest {scenario.digest()}, summary.json's {str(recorded)[:20]}; "
+                          f"copied from another run or edited); {AGAIN}")
 
 
 #: each request stream's counts and measures in summary.json (the report formats them)
