@@ -842,6 +842,12 @@ TRIAL_DAMAGES = {
                             "column 'covered' must be True or False"),
     "infinite group value": (lambda o: _edit_csv(o / "trial_groups.csv", trial=np.inf),
                              "trial_groups.csv: outcome 'attendance' .* is infinite"),
+    # rows deleted or a seed edited: the figure and table passed for the whole trial's
+    "deleted replication": (lambda o: pd.read_csv(o / "trial_runs.csv").iloc[:-1]
+                            .to_csv(o / "trial_runs.csv", index=False),
+                            "trial_runs.csv: its rows are not the \\d+ replications"),
+    "edited seed": (lambda o: _edit_csv(o / "trial_runs.csv", seed=5),
+                    "trial_runs.csv: its rows are not the \\d+ replications and seeds"),
     "duplicated group rows": (lambda o: pd.concat([pd.read_csv(o / "trial_groups.csv")] * 2)
                               .to_csv(o / "trial_groups.csv", index=False),
                               "trial_groups.csv: a group, outcome and replication appear twice"),
