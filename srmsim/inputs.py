@@ -48,7 +48,8 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def load_json(path: str | Path, max_bytes: int | None = None) -> Any:
     """A JSON file srmsim wrote, parsed strictly: a regular file (not a device such as
-    ``/dev/zero``, which never ends) of at most ``max_bytes`` (:data:`MAX_JSON_BYTES`), without duplicate keys.
+    ``/dev/zero``, which never ends) of at most ``max_bytes`` (default
+    :data:`MAX_JSON_BYTES`), without duplicate keys.
 
     Raises ``ValueError`` saying what is wrong (also for invalid JSON and nesting too deep),
     for the caller to report as its own error naming the file.
