@@ -977,6 +977,26 @@ def test_oversized_or_device_json_is_refused_before_it_is_read(run_dir, experime
     assert "not a regular file" in proc.stderr
 
 
+@pytest.mark.parametrize("record,message", [
+    ('{"hash": "a", "hash": "b"}', "optimise.json: unreadable \\(duplicate key 'hash'\\)"),
+    ("[1, 2]", "optimise.json: not an srmsim optimisation record"),
+    ("{bad", "optimise.json: unreadable")])
+def test_optimise_resume_refuses_a_damaged_record(optimise_dir, tmp_path, record, message):
+    """`srmsim optimise --resume` read optimise.json with json.loads: invalid JSON or a list
+    was a traceback, a duplicated key read as its last value."""
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(optimise_dir, out)
+    (out / "optimise.json").write_text(record)
+    before = folder_bytes(out)
+    proc = cli("optimise", str(optimise_dir.parent / "opt.yaml"), "--workers", "1", "--quiet",
+               "--resume", "--out", str(out))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before
+
+
 def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
     proc = cli("report", str(run_dir), "--out", str(tmp_path))
     assert proc.returncode == 2 and f"{tmp_path} is a folder" in proc.stderr  # named a temp file
