@@ -8,9 +8,15 @@ first asks :func:`input_file_problem` and reports its answer as its own error.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
+
+#: the largest JSON file srmsim reads back from a results folder: its manifests and summaries
+#: are kilobytes (a manifest of 100,000 replications' seeds is about 1.5 MB)
+MAX_JSON_BYTES = 50_000_000
 
 
 def input_file_problem(path: str | Path) -> str | None:
@@ -29,4 +35,38 @@ def input_file_problem(path: str | Path) -> str | None:
     return None
 
 
-__all__ = ["input_file_problem"]
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (``object_pairs_hook``): with two
+    ``"baseline"`` keys the last would silently win."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {str(key)[:60]!r}")
+        out[key] = value
+    return out
+
+
+def load_json(path: str | Path, max_bytes: int | None = None) -> Any:
+    """A JSON file srmsim wrote, parsed strictly: a regular file (not a device such as
+    ``/dev/zero``, which never ends) of at most ``max_bytes`` (default
+    :data:`MAX_JSON_BYTES`), without duplicate keys.
+
+    Raises ``ValueError`` saying what is wrong (also for invalid JSON and nesting too deep),
+    for the caller to report as its own error naming the file.
+    """
+    problem = input_file_problem(path)
+    if problem:
+        raise ValueError(problem)
+    size = os.stat(path).st_size
+    max_bytes = MAX_JSON_BYTES if max_bytes is None else max_bytes
+    if size > max_bytes:
+        raise ValueError(f"{size:,} bytes, larger than the {max_bytes:,}-byte limit")
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except OSError as err:
+        raise ValueError(f"cannot read: {err.strerror or err}") from None
+
+
+__all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "unique_keys"]

@@ -178,14 +178,13 @@ def simulation_problem(base: Path, students_sha256: str | None = None) -> str | 
     from records (``from_records``) copies each simulated pupil's traits from a real record, so
     it is protected like real data. A folder of an srmsim older than the digest is treated as
     real (run it again to publish it unprotected). Anything that does not check out is real."""
-    import json
-
     from srmsim.errors import SrmsimError
+    from srmsim.inputs import load_json
     from srmsim.scenario import load_scenario
 
     try:
-        data = json.loads((base / "summary.json").read_text())
-    except (OSError, ValueError, RecursionError):
+        data = load_json(base / "summary.json")
+    except ValueError:
         return "no readable summary.json of an srmsim run"
     if not isinstance(data, dict) or "scenario_hash" not in data:
         return "its summary.json is not an srmsim run's"

@@ -26,6 +26,7 @@ import pandas as pd
 
 from srmsim import __version__
 from srmsim.errors import SrmsimError
+from srmsim.inputs import load_json
 from srmsim.outputs import make_dir, restrict_tree
 from srmsim.results import write_parquet, write_text
 
@@ -223,7 +224,7 @@ def only_hidden(folder: Path) -> bool:
 def read_json(path: Path) -> Any:
     """A JSON file srmsim wrote, or an error naming it."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}: {str(err)[:120]}); it is "
-                          "corrupt or truncated") from None
+        return load_json(path)
+    except ValueError as err:  # invalid, duplicate keys, too deep or large, not a file
+        raise SrmsimError(f"{path}: unreadable ({str(err)[:120]}); it is corrupt, truncated "
+                          "or hand-edited") from None

@@ -717,6 +717,12 @@ def _manifest_edit(out: Path, **changes) -> None:
     (out / "manifest.json").write_text(json.dumps(m))
 
 
+def _duplicate_key(path: Path, key: str, value) -> None:
+    """Put ``key`` first in the file's top object, a second time with ``value``."""
+    text = path.read_text()
+    path.write_text(text.replace("{", "{" + json.dumps(key) + ": " + json.dumps(value) + ", ", 1))
+
+
 DAMAGES = {
     # run files: an infinite or text outcome was dropped or crashed; a missing outcome column
     # became a silently missing replication
@@ -733,12 +739,32 @@ DAMAGES = {
     # manifest: seeds of the wrong kind or an outcome no run has were tracebacks
     "text seeds": (lambda o: _manifest_edit(o, seeds=["a", "b", "c"]),
                    "manifest.json: not an srmsim experiment manifest"),
+    # a duplicated key was read as its last value (a baseline changed by hand, unseen)
+    "duplicate manifest key": (lambda o: _duplicate_key(o / "manifest.json", "baseline", "texts"),
+                               "manifest.json: unreadable \\(duplicate key 'baseline'\\)"),
     "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
                         "has no value for outcome\\(s\\) \\['ghost'\\]"),
+    # runs deleted or copied in: the effects were computed from what was left as if whole
+    "deleted run": (lambda o: (o / "runs/texts/rep-00001.parquet").unlink(),
+                    "1 of 9 runs are missing, first .*runs/texts/rep-00001.parquet"),
+    "deleted variant": (lambda o: shutil.rmtree(o / "runs/more_staff"),
+                        "3 of 9 runs are missing, first .*runs/more_staff/rep-00000.parquet"),
+    "variant the manifest does not list": (
+        lambda o: _manifest_edit(o, variants={"none": "x", "more_staff": "y"}),
+        "runs/texts: runs of variant 'texts', which manifest.json does not list"),
+    "negative replications": (lambda o: _manifest_edit(o, replications=-3),
+                              "manifest.json: its replications are not a whole number"),
     # per-run detail the report reads: damaged files were pyarrow/pandas tracebacks
     "truncated detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").write_bytes(
         (o / "detail/texts/rep-00001-groups.parquet").read_bytes()[:100]),
         "rep-00001-groups.parquet: unreadable detail file"),
+    # a detail file deleted or left without its run: group effects paired other replications
+    "deleted groups detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").unlink(),
+                              "rep-00001-groups.parquet: missing, but its run is stored"),
+    "weekly detail without its run": (
+        lambda o: shutil.copy(o / "detail/texts/rep-00001-weekly.parquet",
+                              o / "detail/texts/rep-00007-weekly.parquet"),
+        "rep-00007-weekly.parquet: detail of a run that is not stored"),
     "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
         "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
     "text in weekly detail": (lambda o: _edit_parquet(
@@ -801,6 +827,8 @@ TRIAL_DAMAGES = {
                              "trial.json: unreadable"),
     "trial.json a list": (lambda o: (o / "trial.json").write_text("[1]"),
                           "trial.json: not what srmsim writes"),
+    "duplicate trial.json key": (lambda o: _duplicate_key(o / "trial.json", "name", "x"),
+                                 "trial.json: unreadable \\(duplicate key 'name'\\)"),
     "empty summary": (lambda o: (o / "trial_summary.csv").write_text(""),
                       "trial_summary.csv: unreadable"),
     "text in summary": (lambda o: _edit_csv(o / "trial_summary.csv", value="x"),
@@ -814,6 +842,12 @@ TRIAL_DAMAGES = {
                             "column 'covered' must be True or False"),
     "infinite group value": (lambda o: _edit_csv(o / "trial_groups.csv", trial=np.inf),
                              "trial_groups.csv: outcome 'attendance' .* is infinite"),
+    # rows deleted or a seed edited: the figure and table passed for the whole trial's
+    "deleted replication": (lambda o: pd.read_csv(o / "trial_runs.csv").iloc[:-1]
+                            .to_csv(o / "trial_runs.csv", index=False),
+                            "trial_runs.csv: its rows are not the \\d+ replications"),
+    "edited seed": (lambda o: _edit_csv(o / "trial_runs.csv", seed=5),
+                    "trial_runs.csv: its rows are not the \\d+ replications and seeds"),
     "duplicated group rows": (lambda o: pd.concat([pd.read_csv(o / "trial_groups.csv")] * 2)
                               .to_csv(o / "trial_groups.csv", index=False),
                               "trial_groups.csv: a group, outcome and replication appear twice"),
@@ -847,6 +881,8 @@ RUN_DAMAGES = {
                                "summary.json: unreadable"),
     "summary.json a list": (lambda o: (o / "summary.json").write_text("[]"),
                             "summary.json: not what srmsim writes"),
+    "duplicate summary.json key": (lambda o: _duplicate_key(o / "summary.json", "seed", 1),
+                                   "summary.json: unreadable \\(duplicate key 'seed'\\)"),
     "CSV text as students": (lambda o: (o / "students.parquet").write_text("a,b\n1,2\n"),
                              "students.parquet: unreadable"),
     "truncated weekly": (lambda o: (o / "weekly.parquet").write_bytes(
@@ -860,12 +896,105 @@ RUN_DAMAGES = {
                             "column 'sessions_attended' holds inf"),
     "text weekly rate": (lambda o: _edit_parquet(o / "weekly.parquet", attendance_rate="x"),
                          "weekly.parquet: column 'attendance_rate' holds 'x'"),
+    # summary.json fields of the wrong kind, scenario.yaml of another run: shown as this run's
+    "text seed": (lambda o: _edit_summary(o, lambda s: s.update(seed="abc")),
+                  "summary.json: seed is 'abc', not a whole number >= 0"),
+    "negative schools": (lambda o: _edit_summary(o, lambda s: s.update(schools=-5)),
+                         "summary.json: schools is '-5', not a whole number >= 0"),
+    "another run's scenario.yaml": (
+        lambda o: shutil.copy(REPO / "scenarios" / "england.yaml", o / "scenario.yaml"),
+        "scenario.yaml: not the scenario this run was made from"),
+    # numbers retyped as text: the report summed the strings (exit status 0)
+    "numbers as text": (lambda o: _edit_parquet(
+        o / "students.parquet",
+        sessions_attended=pd.read_parquet(o / "students.parquet")["sessions_attended"].astype(str)),
+        "students.parquet: column 'sessions_attended' holds text \\('\\d+' in data row 1\\)"),
 }
+
+
+def _edit_summary(out: Path, change) -> None:
+    summary = json.loads((out / "summary.json").read_text())
+    change(summary)
+    (out / "summary.json").write_text(json.dumps(summary))
+
+
+#: request streams' summary and tables: each was a traceback or an empty section (exit 0)
+REQUESTS_RUN_DAMAGES = {
+    "requests not a mapping": (lambda o: _edit_summary(o, lambda s: s.update(requests=[1])),
+                               "summary.json: 'requests' is not a mapping"),
+    "stream summary a number": (
+        lambda o: _edit_summary(o, lambda s: s["requests"].update(certification=5)),
+        "summary.json: 'requests' is not a mapping"),
+    "text count": (lambda o: _edit_summary(
+        o, lambda s: s["requests"]["certification"].update(completed="many")),
+        "requests.certification.completed is 'many', not a whole number >= 0"),
+    "missing count": (lambda o: _edit_summary(
+        o, lambda s: s["requests"]["certification"].pop("arrivals")),
+        "requests.certification.arrivals is 'None', not a whole number"),
+    "text measure": (lambda o: _edit_summary(
+        o, lambda s: s["requests"]["certification"].update(median_days="x")),
+        "requests.certification.median_days is 'x', not a number"),
+    "stream not in the tables": (lambda o: _edit_summary(
+        o, lambda s: s.update(requests={"ghost": s["requests"]["certification"]})),
+        "request stream 'ghost' has no rows in requests_weekly.parquet"),
+    "no requests table": (lambda o: (o / "requests.parquet").unlink(),
+                          "requests.parquet: unreadable"),
+    "text waits": (lambda o: _edit_parquet(o / "requests.parquet", days_in_system="x"),
+                   "requests.parquet: column 'days_in_system' holds 'x'"),
+    "weekly as text": (lambda o: pd.read_parquet(o / "requests_weekly.parquet").astype(str)
+                       .to_parquet(o / "requests_weekly.parquet"),
+                       "requests_weekly.parquet: column 'run_week' holds text"),
+}
+
+
+@pytest.mark.parametrize("damage", list(REQUESTS_RUN_DAMAGES))
+def test_damaged_request_streams_give_a_short_error(requests_run_dir, tmp_path, damage):
+    report_refuses(requests_run_dir, tmp_path, REQUESTS_RUN_DAMAGES[damage])
 
 
 @pytest.mark.parametrize("damage", list(RUN_DAMAGES))
 def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_path, damage):
     report_refuses(run_dir, tmp_path, RUN_DAMAGES[damage])
+
+
+def test_oversized_or_device_json_is_refused_before_it_is_read(run_dir, experiment_dir, tmp_path,
+                                                              monkeypatch):
+    """A 100 MB summary.json was read whole, and a manifest.json linked to /dev/zero filled
+    memory (gigabytes) until the process died: both are refused unread."""
+    monkeypatch.setattr("srmsim.inputs.MAX_JSON_BYTES", 200)
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2 and "summary.json: unreadable" in proc.stderr, proc.stderr
+    assert "larger than the 200-byte limit" in proc.stderr
+    monkeypatch.undo()
+    exp = tmp_path / "exp"
+    shutil.copytree(experiment_dir[0], exp)
+    (exp / "manifest.json").unlink()
+    (exp / "manifest.json").symlink_to("/dev/zero")
+    proc = cli("compare", str(exp))
+    assert proc.returncode == 2 and "manifest.json: unreadable" in proc.stderr, proc.stderr
+    assert "not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("record,message", [
+    ('{"hash": "a", "hash": "b"}', "optimise.json: unreadable \\(duplicate key 'hash'\\)"),
+    ("[1, 2]", "optimise.json: not an srmsim optimisation record"),
+    ("{bad", "optimise.json: unreadable")])
+def test_optimise_resume_refuses_a_damaged_record(optimise_dir, tmp_path, record, message):
+    """`srmsim optimise --resume` read optimise.json with json.loads: invalid JSON or a list
+    was a traceback, a duplicated key read as its last value."""
+    from conftest import folder_bytes
+
+    out = tmp_path / "out"
+    shutil.copytree(optimise_dir, out)
+    (out / "optimise.json").write_text(record)
+    before = folder_bytes(out)
+    proc = cli("optimise", str(optimise_dir.parent / "opt.yaml"), "--workers", "1", "--quiet",
+               "--resume", "--out", str(out))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
+    assert folder_bytes(out) == before
 
 
 def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):

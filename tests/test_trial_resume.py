@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import folder_bytes as all_bytes
@@ -147,6 +148,23 @@ def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsy
     shutil.copy(good, store / "runs/trial/rep-1.parquet")  # the same replication twice
     damaged("rep-1.parquet: not the run its name says")
     (store / "runs/trial/rep-1.parquet").unlink()
+    # a stored replication's group detail: damaged, it was a pyarrow traceback; missing or of
+    # the wrong kind, the replication silently dropped out of trial_groups.csv
+    groups = store / "detail/rep-00001-groups.parquet"
+    detail = groups.read_bytes()
+    for damage, contains in [(b"PAR1xx", "unreadable group detail"),
+                             (b"group,outcome\nall,x\n", "unreadable group detail")]:
+        groups.write_bytes(damage)
+        damaged(f"rep-00001-groups.parquet: {contains}")
+    pd.read_parquet(store / "detail/rep-00000-groups.parquet").drop(columns=["students"]) \
+        .to_parquet(groups)
+    damaged("rep-00001-groups.parquet: not a trial's group detail")
+    frame = pd.read_parquet(store / "detail/rep-00000-groups.parquet")
+    frame.assign(trial=frame["trial"].astype(str)).to_parquet(groups)
+    damaged("rep-00001-groups.parquet: not a trial's group detail")
+    groups.unlink()
+    damaged("rep-00001-groups.parquet: missing, but replication 1 is stored")
+    groups.write_bytes(detail)
 
     manifest = json.loads((store / "manifest.json").read_text())
     (store / "manifest.json").write_text("{not json")

@@ -40,7 +40,7 @@ from srmsim.data.schema import (
     to_arrow,
 )
 from srmsim.errors import DataError
-from srmsim.inputs import input_file_problem
+from srmsim.inputs import input_file_problem, unique_keys
 from srmsim.labels import CONTROL_PATTERN, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
@@ -126,7 +126,7 @@ def read_dataset(path: str | Path) -> Dataset:
     if problem:
         raise DataError(f"{meta_path}: {problem}")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+        meta = json.loads(meta_path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except (ValueError, OSError) as err:
         raise DataError(f"{meta_path}: not readable JSON ({str(err)[:200]})") from None
     except RecursionError:
@@ -246,17 +246,6 @@ def _check_links(students: pd.DataFrame, observations: pd.DataFrame, source: Pat
     if other.any():
         raise _row_error(source, OBSERVATIONS["school"], other,
                          "is not the student's school in the students table", np.array([]))
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different: with two ``"real_data"`` keys the last
-    would silently win."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {str(key)[:60]!r}")
-        out[key] = value
-    return out
 
 
 #: (part, whole): a count that cannot exceed another in its row

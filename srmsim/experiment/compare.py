@@ -31,7 +31,9 @@ def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
     manifest = store.manifest()
     if manifest is None:
         raise SrmsimError(f"{path}: not an experiment results directory (no manifest.json)")
-    return store.load(), manifest
+    runs = store.load()
+    store.check_whole(runs, manifest)
+    return runs, manifest
 
 
 def registry_of(manifest: dict) -> dict[str, Outcome]:

@@ -54,6 +54,13 @@ class ResultsStore(RunStore):
         if manifest is None:
             return None
         outcomes = manifest.get("outcomes", [])
+        counts = [manifest[k] for k in ("replications", "replications_planned") if k in manifest]
+        most = len(manifest["seeds"]) if "seeds" in manifest else float("inf")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= most
+                   for n in counts):
+            raise SrmsimError(f"{self.root / 'manifest.json'}: its replications are not a whole "
+                              "number from 1 to the number of its seeds (hand-edited or "
+                              "corrupt); run the experiment into a new --out directory")
         if not isinstance(manifest.get("baseline"), str) \
                 or not isinstance(outcomes, list) \
                 or not all(isinstance(o, str) for o in outcomes) \
@@ -75,6 +82,35 @@ class ResultsStore(RunStore):
         file without one would otherwise enter the effects as a silently missing replication."""
         self._outcomes = list((self.manifest() or {}).get("outcomes", []))
         return super().load(digest, seeds, allow_empty)
+
+    def check_whole(self, runs: pd.DataFrame, manifest: dict[str, Any]) -> None:
+        """Every run the manifest promises (each variant it lists x its replications) is stored
+        or recorded as failed, and no variant it does not list has runs: effects, reports and
+        analyses of a folder with runs deleted or copied in would pass for the whole
+        experiment's. Results of an older srmsim, which say neither, are read as they are."""
+        variants = list(manifest.get("variants") or [])
+        n = manifest.get("replications", manifest.get("replications_planned"))
+        if not variants or n is None:
+            return
+        stray = sorted(set(runs["variant"]) - set(variants)) if len(runs) else []
+        if stray:
+            raise SrmsimError(f"{self.root / 'runs' / str(stray[0])}: runs of variant "
+                              f"{stray[0]!r}, which manifest.json does not list (copied in or "
+                              "renamed); move that folder out of the results")
+        have = set(zip(runs["variant"], runs["replication"].astype(int), strict=True)) \
+            if len(runs) else set()
+        have |= {(f.get("variant"), f.get("replication")) for f in self.failures()}
+        missing = [(v, r) for v in variants for r in range(n) if (v, r) not in have]
+        if missing:
+            variant, replication = missing[0]
+            source = manifest.get("experiment_file")
+            again = (f"srmsim experiment {source} --resume --out {self.root}"
+                     if isinstance(source, str) else "the experiment again with --resume")
+            raise SrmsimError(
+                f"{self.root}: {len(missing)} of {len(variants) * n} runs are missing, first "
+                f"{self.run_path(variant, replication)} (neither a run file nor a failure "
+                f"record): the experiment did not finish, or run files were deleted; run "
+                f"{again}")
 
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
@@ -148,6 +184,23 @@ class ResultsStore(RunStore):
             pass
         return manifest
 
+    def _check_detail_runs(self, kind: str) -> None:
+        """Each stored run has its ``kind`` detail and each detail file its run (both are
+        written for every finished run): with one deleted or copied in, the report's effects
+        by group would pair a different set of replications than the trust-wide ones."""
+        runs = {(f.parent.name, f.stem) for f in self.run_files()}
+        details = {(f.parent.name, f.name.removesuffix(f"-{kind}.parquet"))
+                   for f in self.root.glob(f"detail/*/rep-*-{kind}.parquet")}
+        if runs - details:
+            variant, stem = min(runs - details)
+            raise SrmsimError(f"{self.root / 'detail' / variant / f'{stem}-{kind}.parquet'}: "
+                              f"missing, but its run is stored; {DETAIL_HINT}")
+        if details - runs:
+            variant, stem = min(details - runs)
+            raise SrmsimError(f"{self.root / 'detail' / variant / f'{stem}-{kind}.parquet'}: "
+                              f"detail of a run that is not stored ({self.root / 'runs' / variant}"
+                              f"/{stem}.parquet); {DETAIL_HINT}")
+
     def load_detail(self, kind: str) -> pd.DataFrame | None:
         """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
         None when the runs kept none (results of an older srmsim)."""
@@ -175,6 +228,7 @@ class ResultsStore(RunStore):
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
             return None
+        self._check_detail_runs(kind)
         # a column only some variants have (a policy's queue) is missing (NaN) in the others
         try:
             return pa.concat_tables(tables, promote_options="permissive").to_pandas()

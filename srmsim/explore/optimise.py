@@ -75,6 +75,7 @@ from srmsim.scenario import (
     plain_value,
     read_yaml,
 )
+from srmsim.store import read_json
 from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -422,7 +423,10 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
     marker = out / "optimise.json"
     digest = opt.digest()
     if marker.exists():
-        old = json.loads(marker.read_text())
+        old = read_json(marker)
+        if not isinstance(old, dict):
+            raise SrmsimError(f"{marker}: not an srmsim optimisation record (hand-edited or "
+                              "corrupt); choose another --out")
         if old.get("hash") != digest:
             raise SrmsimError(f"{out} holds another optimisation, or {opt.source} has changed "
                               f"since (hash {old.get('hash')} there, {digest} now); choose "

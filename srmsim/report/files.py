@@ -6,13 +6,13 @@ cannot use into a short error naming the file (exit status 2), never a traceback
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.inputs import load_json
 from srmsim.report.page import Page
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,9 +42,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object a command wrote, or an error naming the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+        data = load_json(path)
+    except ValueError as err:  # invalid, duplicate keys, too deep or large, not a file
+        raise SrmsimError(f"{path}: unreadable ({str(err)[:120]}); {AGAIN}") from None
     if not isinstance(data, dict):
         raise SrmsimError(f"{path}: not what srmsim writes (a JSON object); {AGAIN}")
     return data
@@ -71,6 +71,12 @@ def need_numbers(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
             shown = repr(value) if isinstance(value, str) else str(value)
             raise SrmsimError(f"{path}: column {column!r} holds {shown} in data row "
                               f"{row + 1}, not a finite number; {AGAIN}")
+        if values.notna().any() and not pd.api.types.is_numeric_dtype(values):
+            # numbers stored as text (a Parquet column retyped by hand): sums would join the
+            # strings, comparisons raise
+            row = int(values.notna().to_numpy().nonzero()[0][0])
+            raise SrmsimError(f"{path}: column {column!r} holds text ({values.iloc[row]!r} in "
+                              f"data row {row + 1}), not numbers; {AGAIN}")
 
 
 def embed_png(page: Page, path: Path, caption: str) -> None:

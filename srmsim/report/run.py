@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
-from srmsim.report.files import need_numbers, read_json, read_parquet
+from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, read_parquet
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
+
+if TYPE_CHECKING:
+    from srmsim.scenario import Scenario
 
 #: outcomes a run report shows, in this order
 RUN_OUTCOMES = ["attendance", "persistent_absence", "severe_absence", "reading_gap_end",
@@ -44,11 +49,76 @@ class _Run:
         ev = path / "events.parquet"
         self.events = read_parquet(ev) if ev.exists() else None
         self.requests = self.requests_weekly = None
-        if self.summary.get("requests") and (path / "requests_weekly.parquet").exists():
+        if self.summary.get("requests"):  # each stream summary.json names, with its tables
             self.requests = read_parquet(path / "requests.parquet")
             self.requests_weekly = read_parquet(path / "requests_weekly.parquet")
+            check_streams(path, self.summary["requests"], self.requests, self.requests_weekly)
         sc = path / "scenario.yaml"
         self.scenario = load_scenario(sc) if sc.exists() else None
+        check_summary(path, self.summary, self.scenario)
+
+
+#: the run's whole numbers in summary.json that the report shows
+SUMMARY_COUNTS = ("seed", "schools", "years", "weeks", "students")
+
+
+def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
+    """The fields of summary.json the page shows are of their kind, and scenario.yaml is the
+    scenario summary.json says was run: a scenario.yaml copied from another run or edited
+    would be described as this run's trust and policy."""
+    where = path / "summary.json"
+    for key in SUMMARY_COUNTS:
+        value = summary.get(key)
+        if key in summary and not (isinstance(value, int) and not isinstance(value, bool)
+                                   and value >= 0):
+            raise SrmsimError(f"{where}: {key} is {str(value)[:40]!r}, not a whole number >= 0 "
+                              f"(hand-edited or corrupt); {AGAIN}")
+    if not isinstance(summary.get("scenario", ""), str):
+        raise SrmsimError(f"{where}: scenario is not a name (hand-edited or corrupt); {AGAIN}")
+    recorded = summary.get("scenario_hash")
+    if scenario is not None and recorded is not None and scenario.digest() != recorded:
+        raise SrmsimError(f"{path / 'scenario.yaml'}: not the scenario this run was made from "
+                          f"(its digest {scenario.digest()}, summary.json's {str(recorded)[:20]}; "
+                          f"copied from another run or edited); {AGAIN}")
+
+
+#: each request stream's counts and measures in summary.json (the report formats them)
+STREAM_COUNTS = ("backlog_start", "arrivals", "completed", "dropped", "backlog_end")
+STREAM_MEASURES = ("median_days", "p90_days", "p99_days", "oldest_open_days",
+                   "throughput_per_week", "staff_hours", "deadline_days", "within_deadline")
+
+
+def check_streams(path: Path, streams: object, requests: pd.DataFrame,
+                  weekly: pd.DataFrame) -> None:
+    """The request streams of summary.json, each with whole counts, numbers (or null) for its
+    measures and its rows in the tables: a hand-edited summary was a traceback, and a stream
+    named there but absent from the tables an empty section passed off as the run's."""
+    where = path / "summary.json"
+    need_columns(requests, ["stream", "status"], path / "requests.parquet")
+    need_numbers(requests, ["days_in_system"], path / "requests.parquet")
+    need_numbers(weekly, ["run_week", "in_system", "arrivals", "completed"],
+                 path / "requests_weekly.parquet")
+    if not isinstance(streams, dict) or not all(isinstance(v, dict) for v in streams.values()):
+        raise SrmsimError(f"{where}: 'requests' is not a mapping of stream name to its summary "
+                          f"(hand-edited or corrupt); {AGAIN}")
+    present = set(weekly["stream"].dropna()) if "stream" in weekly.columns else set()
+    for name, summary in streams.items():
+        if name not in present:
+            raise SrmsimError(f"{where}: request stream {name!r} has no rows in "
+                              f"requests_weekly.parquet (hand-edited or copied); {AGAIN}")
+        for key in (*STREAM_COUNTS, *STREAM_MEASURES,
+                    *(k for k in summary if k.startswith("utilisation_"))):
+            value = summary.get(key)
+            count = key in STREAM_COUNTS
+            if (value is None and not count) or (
+                    isinstance(value, int | float) and not isinstance(value, bool)
+                    and (not count or (isinstance(value, int) and value >= 0))):
+                continue
+            raise SrmsimError(f"{where}: requests.{name}.{key} is {str(value)[:40]!r}, not "
+                              f"{'a whole number >= 0' if count else 'a number'}; {AGAIN}")
+        roles = [k.removeprefix("utilisation_") for k in summary if k.startswith("utilisation_")]
+        need_numbers(weekly, [f"staff_minutes_{use}_{role}" for role in roles
+                              for use in ("used", "available")], path / "requests_weekly.parquet")
 
 
 def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

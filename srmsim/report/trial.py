@@ -61,6 +61,22 @@ def headline(summary: pd.DataFrame, scale: str) -> list[str]:
     return out
 
 
+def check_replications(path: Path, runs: pd.DataFrame, seeds: object) -> None:
+    """trial_runs.csv holds replications 0, 1, ... once each, with the seeds trial.json lists:
+    with rows deleted, repeated or edited, its figure and table would pass for the trial's
+    while trial_summary.csv describes other replications. (trial.json of an older srmsim lists
+    no seeds: nothing to check against.)"""
+    if not isinstance(seeds, list):
+        return
+    where = path / "trial_runs.csv"
+    need_numbers(runs, ["replication", "seed"], where)
+    if runs["replication"].tolist() != list(range(len(seeds))) \
+            or runs["seed"].tolist() != seeds:
+        raise SrmsimError(f"{where}: its rows are not the {len(seeds)} replications and seeds "
+                          "trial.json lists (rows deleted, repeated or edited); run the trial "
+                          "again")
+
+
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
@@ -75,6 +91,7 @@ def build(path: Path) -> Page:
     if not runs["covered"].astype(str).isin(["True", "False", "1", "0", "1.0", "0.0"]).all():
         raise SrmsimError(f"{path / 'trial_runs.csv'}: column 'covered' must be True or False; "
                           "run the trial again")
+    check_replications(path, runs, meta.get("seeds"))
     runs["error"] = runs["error"].astype("object").where(runs["error"].notna(), "").astype(str)
     settings = meta.get("settings", {})
     if not isinstance(settings, dict):

@@ -134,7 +134,41 @@ class TrialStore(RunStore):
         rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
                 for row in runs.to_dict("records")]
         for row in rows:
-            path = self.groups_path(int(row["replication"]))
-            if not row.get("error") and path.is_file():
-                row["_groups"] = pd.read_parquet(path)
+            if not row.get("error"):
+                row["_groups"] = self.read_groups(int(row["replication"]))
         return rows
+
+    def load(self, digest: str | None = None, seeds: list[int] | None = None,
+             allow_empty: bool = False) -> pd.DataFrame:
+        """As the run store's, and every finished replication's group detail checked too, so
+        a resumed trial refuses a damaged store before it runs anything."""
+        runs = super().load(digest, seeds, allow_empty)
+        errors = runs["error"] if "error" in runs.columns else [None] * len(runs)
+        for replication, error in zip(runs.get("replication", []), errors, strict=True):
+            if not (isinstance(error, str) and error):
+                self.read_groups(int(replication))
+        return runs
+
+    def read_groups(self, replication: int) -> pd.DataFrame:
+        """A finished replication's group detail, checked: a missing, damaged or foreign file
+        would otherwise leave the replication out of trial_groups.csv (or be a traceback)."""
+        from srmsim.trial.groups import COLUMNS
+
+        path = self.groups_path(replication)
+        hint = f"delete {self.run_path(VARIANT, replication)} to run that replication again " \
+               "with --resume"
+        if not path.is_file():
+            raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
+                              f"(every finished replication has its group detail); {hint}")
+        try:
+            groups = pd.read_parquet(path)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
+            raise SrmsimError(f"{path}: unreadable group detail ({type(err).__name__}); "
+                              f"{hint}") from None
+        numeric = ("trial", "counterfactual", "students")
+        if list(groups.columns) != COLUMNS or groups[["group", "outcome"]].isna().any(axis=None) \
+                or not all(pd.api.types.is_numeric_dtype(groups[c]) for c in numeric):
+            raise SrmsimError(f"{path}: not a trial's group detail (columns "
+                              f"{list(groups.columns)[:10]}, expected {COLUMNS} with numbers in "
+                              f"{list(numeric)}; hand-edited or corrupt); {hint}")
+        return groups
