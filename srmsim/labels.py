@@ -70,6 +70,19 @@ def check_label(name: object) -> str:
 Label = Annotated[str, AfterValidator(check_label)]
 """A validated name (see the module docstring)."""
 
+
+def check_room_for(name: str, suffixes: tuple[str, ...]) -> str:
+    """Return the label ``name`` if ``name + suffix`` is a label too for every suffix, else raise
+    ValueError: a command that writes a file named after the user's name plus a suffix
+    (``<name>_calibrated``, ``<name>_front``) checks it before its work, not after it."""
+    for suffix in suffixes:
+        if not is_label(name + suffix):
+            longest = 64 - max(map(len, suffixes))
+            shown = name if len(name) <= 12 else name[:8] + "..."
+            raise ValueError(f"at most {longest} characters (got {len(name)}): it names a "
+                             f"result {shown}{suffix}, which must be a valid name too")
+    return name
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 

@@ -407,3 +407,8 @@ def test_shipped_examples_are_valid():
     assert main(["validate", str(ROOT / "experiments" / "optimise_attendance.yaml")]) == 0
     exp = load_experiment(ROOT / "experiments" / "uncertain_attendance.yaml")
     assert exp.config.design.method == "sobol" and exp.replications == 16 * 6
+
+
+def test_an_optimisation_name_too_long_for_its_derived_names_is_refused(tmp_path):
+    with pytest.raises(ScenarioError, match="at most 58 characters.*_front"):
+        optimisation_from_dict(tiny_optimisation(tmp_path, name="n" * 59), "opt.yaml", tmp_path)

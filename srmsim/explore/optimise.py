@@ -64,7 +64,7 @@ from srmsim.experiment.spec import (
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import Label, Range, StrictModel
+from srmsim.labels import Label, Range, StrictModel, check_room_for
 from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import (
@@ -81,16 +81,12 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
 #: names derived from the optimisation's: the front's experiment and the chosen policy's scenario
 DERIVED_NAMES = ("_front", "_best")
-_LONGEST_NAME = 64 - max(map(len, DERIVED_NAMES))
 
 
 def _room_for_derived_names(name: str) -> str:
     """``<name>_front`` (front_experiment.yaml) and ``<name>_best`` (best_policy.yaml) must be
     valid names too, or the files the search writes could not be read back."""
-    if len(name) > _LONGEST_NAME:
-        raise ValueError(f"at most {_LONGEST_NAME} characters (got {len(name)}): the search "
-                         f"writes files named {name[:8]}...{DERIVED_NAMES[0]}")
-    return name
+    return check_room_for(name, DERIVED_NAMES)
 
 
 #: the optimisation's name: a label (it becomes results/<name>), short enough for its suffixes
