@@ -82,7 +82,10 @@ def test_long_values_are_cut_in_messages(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["..", ".", "../x", "/tmp/abs", "a/b", "a\\b", "", " x", "x" * 65,
-                                  "C:evil", "a\x00b"])
+                                  "C:evil", "a\x00b",
+                                  # folders Windows cannot create or open (projects are shared)
+                                  "CON", "nul", "Aux", "prn", "com1", "LPT9", "nul.txt",
+                                  "com3.tar.gz", "run.", "x "])
 def test_unsafe_names_are_rejected_everywhere(tmp_path, capsys, name):
     fails(capsys, "validate", str(write(tmp_path / "s.yaml", {"name": name})), contains="name")
     scenario = write(tmp_path / "ok.yaml", {"name": "ok", **TINY})
@@ -1006,6 +1009,17 @@ def test_a_huge_yaml_file_is_refused_before_it_is_all_parsed(tmp_path, capsys):
     fails(capsys, "validate", str(many), contains="more than 100,000 values")
     big = write(tmp_path / "big.yaml", "description: '" + "x" * 1_000_000 + "'\n")
     fails(capsys, "validate", str(big), contains="1,000,000-byte limit")
+
+
+def test_windows_device_names_are_refused_but_names_containing_them_are_not():
+    from srmsim.labels import check_label, is_label
+
+    assert all(is_label(n) for n in ["console", "com10", "nullish", "con_x", "lpt", "aux-1",
+                                     "my.nul", "a.b"])
+    with pytest.raises(ValueError, match="Windows reserves NUL for a device"):
+        check_label("Nul.yaml")
+    with pytest.raises(ValueError, match="final dot"):
+        check_label("v1.")
 
 
 def test_variant_names_differing_only_in_case_are_refused(tmp_path, capsys):

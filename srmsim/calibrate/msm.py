@@ -63,8 +63,8 @@ from srmsim.calibrate.moments import (
 )
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
-from srmsim.labels import check_room_for
 from srmsim.explore.design import MAX_RUNS
+from srmsim.labels import check_room_for
 from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data
 from srmsim.scenario import (
     MAX_YEARS,

@@ -49,7 +49,7 @@ import pandas as pd
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from srmsim import executors
-from srmsim.argtypes import MAX_SEED
+from srmsim.argtypes import MAX_SEED, max_workers
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
@@ -75,6 +75,7 @@ from srmsim.scenario import (
     plain_value,
     read_yaml,
 )
+from srmsim.stats._checks import whole_number
 from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -492,6 +493,7 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
     """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early."""
     from optuna.trial import Trial, TrialState
 
+    workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
     out = Path(out)
     study = _study(opt, out, resume)
     store = ResultsStore(out / "search")
@@ -646,6 +648,8 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
              ) -> dict[str, Any]:
     """Search, then re-evaluate the front on fresh replications and write everything to ``out``:
     trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml (and regret.csv)."""
+    # workers=10000 forked 10,000 processes; a pool starts them all at once
+    workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
