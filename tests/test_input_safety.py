@@ -376,10 +376,33 @@ def test_broken_pipe_is_quiet(tmp_path):
 def test_yaml_loader_api():
     from srmsim.yamlio import load_yaml_text
 
-    assert load_yaml_text("a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n") == {"a": {"b": 1},
-                                                                      "c": {"b": 2}}
+    assert load_yaml_text("a: &x {b: 1}\nc:\n  <<: *x\n  e: 2\n") == {"a": {"b": 1},
+                                                                      "c": {"b": 1, "e": 2}}
     with pytest.raises(ScenarioError, match="plain name"):
         load_yaml_text("? [a]\n: 1\n")
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n",  # the mapping's own b silently won
+    "a: &x {b: 1}\nd: &y {b: 3}\nc:\n  <<: [*x, *y]\n",  # the first merge silently won
+    "a: &x {b: 1}\nd: &y {e: 3, <<: *x}\nc:\n  <<: *y\n  b: 5\n",  # through a nested merge
+])
+def test_a_key_given_twice_through_a_merge_is_a_duplicate(text):
+    from srmsim.yamlio import load_yaml_text
+
+    with pytest.raises(ScenarioError, match=r"line \d+, column \d+: duplicate key 'b'"):
+        load_yaml_text(text)
+
+
+def test_merge_duplicates_are_named_in_scenario_and_experiment_files(tmp_path, capsys):
+    scenario = write(tmp_path / "m.yaml", "name: m\nbase: &base {n_schools: 2}\n"
+                     "trust:\n  <<: *base\n  n_schools: 3\n")
+    err = fails(capsys, "validate", str(scenario), contains="duplicate key 'n_schools'")
+    assert str(scenario) in err and "line 4" in err
+    exp = tiny_experiment(tmp_path)
+    text = exp.read_text() + "x-common: &c {policy: null}\nmore:\n  <<: *c\n  policy: null\n"
+    err = fails(capsys, "validate", str(write(exp, text)), contains="duplicate key 'policy'")
+    assert str(exp) in err and "line" in err
 
 
 # ---------------------------------------------------------------------------------------------
