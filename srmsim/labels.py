@@ -5,6 +5,10 @@ are labels, and some become folder or file names (``out/<scenario>``, ``runs/<va
 they are restricted to a safe character set: a letter or digit first, then letters, digits,
 ``_``, ``.`` or ``-``, at most 64 characters. That excludes ``.``, ``..``, ``a/b``, absolute
 paths, drive letters, spaces and control characters: a name can never leave the output folder.
+Projects are shared across machines, so a name Windows cannot use as a folder is refused too:
+the device names (``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM0``-``COM9``, ``LPT0``-``LPT9``, in
+any case, also with an extension: ``nul.txt``) and a name ending in a dot (Windows drops it,
+so ``run.`` would be the folder ``run``).
 
 Numbers: every config model derives from :class:`StrictModel`, which rejects NaN and +-inf in
 every float field (``allow_inf_nan=False``), so a non-finite value never reaches a run, and is
@@ -20,8 +24,11 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _LABEL = re.compile(LABEL_PATTERN)
-LABEL_RULE = ("a name of 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit "
+LABEL_RULE = ("a name of 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, "
+              "not ending in '.' and not a device name Windows reserves such as CON or NUL "
               "(it may become a folder name)")
+#: names Windows reserves for devices, whatever the case and extension (``NUL``, ``com1.txt``)
+_WINDOWS_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(?:\..*)?", re.IGNORECASE)
 
 
 def cut(text: str, limit: int = 60) -> str:
@@ -56,19 +63,44 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def _windows_problem(name: str) -> str | None:
+    """Why Windows could not hold a folder or file named ``name``, or ``None``."""
+    if _WINDOWS_DEVICE.fullmatch(name):
+        return f"Windows reserves {name.split('.')[0].upper()} for a device"
+    if name.endswith((".", " ")):
+        return "Windows drops a final dot or space from a folder name"
+    return None
+
+
 def is_label(name: object) -> bool:
-    return isinstance(name, str) and _LABEL.fullmatch(name) is not None
+    return (isinstance(name, str) and _LABEL.fullmatch(name) is not None
+            and _windows_problem(name) is None)
 
 
 def check_label(name: object) -> str:
     """Return ``name`` if it is a safe label, else raise ValueError saying what a label is."""
     if not is_label(name):
-        raise ValueError(f"{excerpt(name)} is not a valid name: use {LABEL_RULE}")
+        why = _windows_problem(name) if isinstance(name, str) else None
+        raise ValueError(f"{excerpt(name)} is not a valid name"
+                         f"{f' ({why})' if why else ''}: use {LABEL_RULE}")
     return name  # type: ignore[return-value]
 
 
 Label = Annotated[str, AfterValidator(check_label)]
 """A validated name (see the module docstring)."""
+
+
+def check_room_for(name: str, suffixes: tuple[str, ...]) -> str:
+    """Return the label ``name`` if ``name + suffix`` is a label too for every suffix, else raise
+    ValueError: a command that writes a file named after the user's name plus a suffix
+    (``<name>_calibrated``, ``<name>_front``) checks it before its work, not after it."""
+    for suffix in suffixes:
+        if not is_label(name + suffix):
+            longest = 64 - max(map(len, suffixes))
+            shown = name if len(name) <= 12 else name[:8] + "..."
+            raise ValueError(f"at most {longest} characters (got {len(name)}): it names a "
+                             f"result {shown}{suffix}, which must be a valid name too")
+    return name
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 

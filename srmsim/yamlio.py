@@ -9,7 +9,9 @@ from a user is hostile input:
   hold at most :data:`MAX_NODES` nodes, so an alias bomb ("billion laughs") fails in
   milliseconds instead of exhausting memory;
 - depth: nesting deeper than :data:`MAX_DEPTH` is refused (instead of a RecursionError);
-- duplicate keys in one mapping are an error (YAML would silently keep the last);
+- duplicate keys in one mapping are an error (YAML would silently keep the last), and so is a
+  key given both by a merge (``<<: *base``) and by the mapping itself or another merge (YAML
+  would silently keep the mapping's own, or the first merge's);
 - mapping keys are always strings: a rule or variant named ``on``, ``no`` or ``1`` is the name
   ``"on"``, ``"no"``, ``"1"``, not a boolean or a number;
 - only ``true``/``false`` are booleans (YAML 1.2): ``on``, ``off``, ``yes``, ``no`` are text
@@ -43,6 +45,27 @@ class _Limit(yaml.YAMLError):
         super().__init__(problem)
         self.problem = problem
         self.problem_mark = mark
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _merged_keys(node: Any, visiting: set[int]) -> list[str]:
+    """The keys a merge (``<<: *a`` or ``<<: [*a, *b]``) brings, its own merges included; a value
+    that is not a mapping is left to PyYAML's own error, a merge of itself adds nothing."""
+    sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    keys: list[str] = []
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode) or id(source) in visiting:
+            continue
+        visiting.add(id(source))
+        for key_node, value_node in source.value:
+            if key_node.tag == _MERGE:
+                keys.extend(_merged_keys(value_node, visiting))
+            elif isinstance(key_node, yaml.ScalarNode):
+                keys.append(str(key_node.value))
+        visiting.discard(id(source))
+    return keys
 
 
 class BoundedLoader(yaml.SafeLoader):
@@ -98,8 +121,10 @@ class BoundedLoader(yaml.SafeLoader):
         if not isinstance(node, yaml.MappingNode):
             return super().construct_mapping(node, deep=deep)
         seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+        merges = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append((key_node, value_node))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise yaml.constructor.ConstructorError(
@@ -110,6 +135,13 @@ class BoundedLoader(yaml.SafeLoader):
                     None, None, f"duplicate key {_excerpt(key_node.value)!r}",
                     key_node.start_mark)
             seen.add(key_node.value)
+        for key_node, value_node in merges:  # a merged key never silently loses to another
+            for key in _merged_keys(value_node, set()):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {_excerpt(key)!r} (given by the merge '<<' "
+                        "and by the mapping itself or another merge)", key_node.start_mark)
+                seen.add(key)
         self.flatten_mapping(node)
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:

@@ -77,3 +77,25 @@ def test_calibration_sizes_and_lists_are_checked_first(tmp_path, capsys, args, m
     err = capsys.readouterr().err
     assert status == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "fit").exists()
+
+
+def test_a_base_name_too_long_for_its_calibrated_name_is_refused_before_any_work(
+        tmp_path, capsys, monkeypatch) -> None:
+    """``<base>_calibrated`` names the result: a 64-character base name failed only after the
+    whole fit had run."""
+    import srmsim.data.dataset
+
+    write_dataset(small_trust(), tmp_path / "ds")
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text("name: " + "a" * 54 + "\n")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the dataset was read before the name was checked")
+
+    monkeypatch.setattr(srmsim.data.dataset, "read_dataset", no_work)
+    status = main(["calibrate", str(tmp_path / "ds"), "--scenario", str(scenario), "--out",
+                   str(tmp_path / "fit"), "--params", "dynamics.absence_logit", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert str(scenario) in err and "name: at most 53 characters" in err and "_calibrated" in err
+    assert not (tmp_path / "fit").exists()

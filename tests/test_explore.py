@@ -28,6 +28,7 @@ from srmsim.explore.discovery import condition_cases, discover  # noqa: E402
 from srmsim.explore.optimise import (  # noqa: E402
     load_optimisation,
     optimisation_from_dict,
+    optimise,
     search,
     trials_table,
 )
@@ -407,3 +408,22 @@ def test_shipped_examples_are_valid():
     assert main(["validate", str(ROOT / "experiments" / "optimise_attendance.yaml")]) == 0
     exp = load_experiment(ROOT / "experiments" / "uncertain_attendance.yaml")
     assert exp.config.design.method == "sobol" and exp.replications == 16 * 6
+
+
+def test_an_optimisation_name_too_long_for_its_derived_names_is_refused(tmp_path):
+    with pytest.raises(ScenarioError, match="at most 58 characters.*_front"):
+        optimisation_from_dict(tiny_optimisation(tmp_path, name="n" * 59), "opt.yaml", tmp_path)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    # an lhs point per run: n=10**12 asked numpy for 7 TB
+    (lambda: sample(DesignConfig(), {"a": (0.0, 1.0)}, 0, n=10**12),
+     r"n \(the number of lhs points\)=1000000000000 is out of range"),
+    (lambda: sample(DesignConfig(), {"a": (0.0, 1.0)}, 0, n=2.5), "must be a whole number"),
+    # a process pool starts every worker at once: workers=10000 forked 10,000 of them
+    (lambda: optimise(Path("no.yaml"), Path("o"), workers=10_000), "workers=10000 is out of range"),
+    (lambda: optimise(Path("no.yaml"), Path("o"), workers=0), "workers=0 is out of range"),
+])
+def test_explore_counts_are_capped(call, message):
+    with pytest.raises(SrmsimError, match=message):
+        call()

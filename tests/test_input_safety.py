@@ -82,7 +82,10 @@ def test_long_values_are_cut_in_messages(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["..", ".", "../x", "/tmp/abs", "a/b", "a\\b", "", " x", "x" * 65,
-                                  "C:evil", "a\x00b"])
+                                  "C:evil", "a\x00b",
+                                  # folders Windows cannot create or open (projects are shared)
+                                  "CON", "nul", "Aux", "prn", "com1", "LPT9", "nul.txt",
+                                  "com3.tar.gz", "run.", "x "])
 def test_unsafe_names_are_rejected_everywhere(tmp_path, capsys, name):
     fails(capsys, "validate", str(write(tmp_path / "s.yaml", {"name": name})), contains="name")
     scenario = write(tmp_path / "ok.yaml", {"name": "ok", **TINY})
@@ -373,10 +376,33 @@ def test_broken_pipe_is_quiet(tmp_path):
 def test_yaml_loader_api():
     from srmsim.yamlio import load_yaml_text
 
-    assert load_yaml_text("a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n") == {"a": {"b": 1},
-                                                                      "c": {"b": 2}}
+    assert load_yaml_text("a: &x {b: 1}\nc:\n  <<: *x\n  e: 2\n") == {"a": {"b": 1},
+                                                                      "c": {"b": 1, "e": 2}}
     with pytest.raises(ScenarioError, match="plain name"):
         load_yaml_text("? [a]\n: 1\n")
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n",  # the mapping's own b silently won
+    "a: &x {b: 1}\nd: &y {b: 3}\nc:\n  <<: [*x, *y]\n",  # the first merge silently won
+    "a: &x {b: 1}\nd: &y {e: 3, <<: *x}\nc:\n  <<: *y\n  b: 5\n",  # through a nested merge
+])
+def test_a_key_given_twice_through_a_merge_is_a_duplicate(text):
+    from srmsim.yamlio import load_yaml_text
+
+    with pytest.raises(ScenarioError, match=r"line \d+, column \d+: duplicate key 'b'"):
+        load_yaml_text(text)
+
+
+def test_merge_duplicates_are_named_in_scenario_and_experiment_files(tmp_path, capsys):
+    scenario = write(tmp_path / "m.yaml", "name: m\nbase: &base {n_schools: 2}\n"
+                     "trust:\n  <<: *base\n  n_schools: 3\n")
+    err = fails(capsys, "validate", str(scenario), contains="duplicate key 'n_schools'")
+    assert str(scenario) in err and "line 4" in err
+    exp = tiny_experiment(tmp_path)
+    text = exp.read_text() + "x-common: &c {policy: null}\nmore:\n  <<: *c\n  policy: null\n"
+    err = fails(capsys, "validate", str(write(exp, text)), contains="duplicate key 'policy'")
+    assert str(exp) in err and "line" in err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1006,6 +1032,17 @@ def test_a_huge_yaml_file_is_refused_before_it_is_all_parsed(tmp_path, capsys):
     fails(capsys, "validate", str(many), contains="more than 100,000 values")
     big = write(tmp_path / "big.yaml", "description: '" + "x" * 1_000_000 + "'\n")
     fails(capsys, "validate", str(big), contains="1,000,000-byte limit")
+
+
+def test_windows_device_names_are_refused_but_names_containing_them_are_not():
+    from srmsim.labels import check_label, is_label
+
+    assert all(is_label(n) for n in ["console", "com10", "nullish", "con_x", "lpt", "aux-1",
+                                     "my.nul", "a.b"])
+    with pytest.raises(ValueError, match="Windows reserves NUL for a device"):
+        check_label("Nul.yaml")
+    with pytest.raises(ValueError, match="final dot"):
+        check_label("v1.")
 
 
 def test_variant_names_differing_only_in_case_are_refused(tmp_path, capsys):

@@ -145,3 +145,32 @@ def test_a_run_from_records_prints_no_count_drawn_from_them(tmp_path, capsys):
         if records is not None:
             summary = json.loads((out / "summary.json").read_text())
             assert summary["students"] == 7 * years  # what the table gave away
+
+
+@pytest.mark.parametrize("block", ["school", "none"])
+def test_a_share_leaving_a_block_of_real_records_with_one_arm_stops_before_any_run(
+        tmp_path, capsys, block):
+    """School sizes of a trust from records are known only once they are read: a share that
+    left a small school with no treated student failed every replication ("only one arm")."""
+    rng = np.random.default_rng(4)
+    n = 124  # 120 pupils in one school, 4 in the other
+    recs = pd.DataFrame({"school": ["URN100001"] * 120 + ["URN100002"] * 4,
+                         "year_group": rng.choice([7, 8], n), "sex": rng.choice(["F", "M"], n),
+                         "fsm": rng.random(n) < 0.3})
+    recs.to_parquet(tmp_path / "records.parquet")
+    share = 0.04 if block == "school" else 0.001
+    spec = {"name": "small_school", "scenario": str(REPO / "scenarios" / "reading_age.yaml"),
+            "overrides": {"population.records": str(tmp_path / "records.parquet")},
+            "randomise": {"unit": "students", "share_treated": share, "block": block},
+            "outcome": "reading_gap_end", "baseline": "reading_gap_start",
+            "replications": 2, "seed": 3}
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "trial"
+    assert main(["trial", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert str(path) in captured.err and "randomise.share_treated" in captured.err
+    assert "no treated or no control student" in captured.err and "Traceback" not in captured.err
+    assert ("1 of the 2 schools" in captured.err) == (block == "school")
+    assert " students)" not in captured.err  # no size of a block of real pupils
+    assert captured.out == "" and not out.exists()

@@ -186,7 +186,8 @@ def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
     (["--staff-minutes", "600"], "--minutes-per-case"),
     (["--suppress-below", "0"], "--suppress-below must be at least 10"),
     (["--suppress-below", "9"], "--suppress-below must be at least 10"),
-    (["--n-boot", "0"], "--n-boot must be at least 1"),
+    (["--n-boot", "0"], "--n-boot must be from 1 to 100,000 (got 0)"),
+    (["--n-boot", "1000000000"], "--n-boot must be from 1 to 100,000"),  # never finished
 ])
 @pytest.mark.parametrize("simulated", [False, True])
 def test_bad_flags_fail_before_any_output_or_folder(tmp_path: Path, capsys, flags, message,

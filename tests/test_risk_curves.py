@@ -152,6 +152,9 @@ SIX = pd.DataFrame({"s": [.1, .2, .3, .4, .5, .6], "y": [1, 0, 1, 0, 0, 1],
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"n_boot": 2.5}, "n_boot must be a whole number"),
     ({"n_boot": 0}, "n_boot=0 is out of range"),
+    ({"n_boot": 10**9}, "n_boot=1000000000 is out of range: it must be from 1 to 100,000"),
+    # every replicate's curves are kept: 10**10 values asked for 160 GB
+    ({"n_boot": 100_000, "grid_points": 100_000}, "n_boot=100,000 x grid_points=100,000"),
     ({"n_boot": 5, "grid_points": -3}, "grid_points=-3 is out of range"),
     ({"n_boot": 5, "grid_points": 10.0}, "grid_points must be a whole number"),
     ({"n_boot": 5, "seed": -1}, "seed=-1 is out of range"),

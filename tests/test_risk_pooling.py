@@ -164,6 +164,8 @@ def small() -> pd.DataFrame:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"level": 2}, "level=2 must lie strictly between 0 and 1"),
     ({"n_orders": 1.5}, "n_orders must be a whole number"),
+    ({"n_orders": 10**9}, "n_orders=1000000000 is out of range: it must be from 1 to 100,000"),
+    ({"n_orders": 20_000, "coarsen": {"min_count": 5}}, "n_orders=20,000 x 4 contributing"),
     ({"seed": -1}, "seed=-1 is out of range"),
     ({"capacity_rate": "0.1"}, "capacity_rate='0.1' must be a number"),
     ({"holdout_schools": 2.5}, "holdout_schools must be a whole number"),

@@ -64,6 +64,7 @@ from srmsim.calibrate.moments import (
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
 from srmsim.explore.design import MAX_RUNS
+from srmsim.labels import check_room_for
 from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data
 from srmsim.scenario import (
     MAX_YEARS,
@@ -86,6 +87,8 @@ KNOWN: dict[str, tuple[float, float, tuple[str, ...]]] = {
 }
 DEFAULT_PARAMETERS: tuple[str, ...] = tuple(KNOWN)
 METHODS = ("least_squares", "nelder-mead")
+#: the calibrated scenario is named after the base one: `<base>_calibrated`
+CALIBRATED_SUFFIX = "_calibrated"
 _SECTIONS: dict[str, type[BaseModel]] = {"population": PopulationConfig, "dynamics": DynamicsConfig}
 _DIFF_STEP = 0.02
 
@@ -382,10 +385,15 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     if unknown:
         raise SrmsimError(f"--moments: unknown moment(s) {unknown}; expected some of "
                           f"{list(MOMENT_NAMES)}")
-    data = Path(data)
-    ds = read_dataset(data)
     base = (default_scenario() if scenario is None else
             scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
+    try:  # checked before the fit, not when the result is built after it
+        check_room_for(base.name, (CALIBRATED_SUFFIX,))
+    except ValueError as err:
+        where = str(scenario) if isinstance(scenario, str | Path) else "scenario"
+        raise ScenarioError(where, [("name", str(err))]) from None
+    data = Path(data)
+    ds = read_dataset(data)
     chosen = parse_parameters(params, base)
     year_groups = _year_groups(ds.students, str(data))
     notes: list[str] = []
@@ -592,7 +600,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
 
     calibrated = base.with_overrides({
         **{r.parameter: float(r.estimate) for r in estimates.itertuples()},
-        "name": f"{base.name}_calibrated",
+        "name": base.name + CALIBRATED_SUFFIX,
         "population.records": str(records_path),
         "trust.year_groups": sim_base.trust.year_groups,
         "trust.n_schools": sim_base.trust.n_schools,

@@ -329,13 +329,14 @@ def check_arguments(args: argparse.Namespace) -> int | None:
     import math
 
     from srmsim.privacy import DEFAULT_THRESHOLD
+    from srmsim.stats._checks import MAX_REPEATS
 
     if args.suppress_below < DEFAULT_THRESHOLD:  # a lower one publishes what the rule protects
         raise SrmsimError(f"--suppress-below must be at least {DEFAULT_THRESHOLD} (got "
                           f"{args.suppress_below}): no count under 10 of real pupils is "
                           "published; a higher one is stricter")
-    if args.n_boot < 1:
-        raise SrmsimError("--n-boot must be at least 1")
+    if not 1 <= args.n_boot <= MAX_REPEATS:  # 10**9 was taken and never finished
+        raise SrmsimError(f"--n-boot must be from 1 to {MAX_REPEATS:,} (got {args.n_boot:,})")
     if (args.cost_missed is None) != (args.cost_needless is None):
         raise SrmsimError("give both --cost-missed and --cost-needless, or neither")
     for flag, value in (("--cost-per-case", args.cost_per_case),

@@ -85,8 +85,12 @@ def sample(design: DesignConfig, uncertain: dict[str, tuple[float, float]], seed
     """The design's points, one row per run, columns in sorted parameter order."""
     from scipy.stats import qmc
 
+    from srmsim.stats._checks import whole_number
+
     keys = sorted(uncertain)
     if design.method == "lhs":
+        # an lhs point per run: n=10**12 asked numpy for 7 TB
+        n = whole_number(n, "n (the number of lhs points)", 1, MAX_RUNS)
         sampler = qmc.LatinHypercube(d=len(keys), seed=np.random.default_rng(seed))
         lows = np.array([uncertain[k][0] for k in keys])
         highs = np.array([uncertain[k][1] for k in keys])

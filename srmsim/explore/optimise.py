@@ -49,7 +49,7 @@ import pandas as pd
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from srmsim import executors
-from srmsim.argtypes import MAX_SEED
+from srmsim.argtypes import MAX_SEED, max_workers
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
@@ -64,7 +64,7 @@ from srmsim.experiment.spec import (
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import Label, Range, StrictModel
+from srmsim.labels import Label, Range, StrictModel, check_room_for
 from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import (
@@ -75,6 +75,7 @@ from srmsim.scenario import (
     plain_value,
     read_yaml,
 )
+from srmsim.stats._checks import whole_number
 from srmsim.store import read_json
 from srmsim.yamlio import dump_yaml
 
@@ -82,16 +83,12 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
 #: names derived from the optimisation's: the front's experiment and the chosen policy's scenario
 DERIVED_NAMES = ("_front", "_best")
-_LONGEST_NAME = 64 - max(map(len, DERIVED_NAMES))
 
 
 def _room_for_derived_names(name: str) -> str:
     """``<name>_front`` (front_experiment.yaml) and ``<name>_best`` (best_policy.yaml) must be
     valid names too, or the files the search writes could not be read back."""
-    if len(name) > _LONGEST_NAME:
-        raise ValueError(f"at most {_LONGEST_NAME} characters (got {len(name)}): the search "
-                         f"writes files named {name[:8]}...{DERIVED_NAMES[0]}")
-    return name
+    return check_room_for(name, DERIVED_NAMES)
 
 
 #: the optimisation's name: a label (it becomes results/<name>), short enough for its suffixes
@@ -500,6 +497,7 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
     """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early."""
     from optuna.trial import Trial, TrialState
 
+    workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
     out = Path(out)
     study = _study(opt, out, resume)
     store = ResultsStore(out / "search")
@@ -654,6 +652,8 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
              ) -> dict[str, Any]:
     """Search, then re-evaluate the front on fresh replications and write everything to ``out``:
     trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml (and regret.csv)."""
+    # workers=10000 forked 10,000 processes; a pool starts them all at once
+    workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)

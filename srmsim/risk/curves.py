@@ -32,10 +32,13 @@ from srmsim.risk._columns import (
     score_values,
     seed_value,
 )
-from srmsim.stats._checks import MAX_COUNT, whole_number
+from srmsim.stats._checks import MAX_REPEATS, whole_number
 
 MAX_GRID_POINTS = 100_000
 """Most points of the grid on which bootstrap bands are reported (101 by default)."""
+MAX_BAND_VALUES = 20_000_000
+"""Most ``n_boot x grid_points``: each replicate's ROC and PR curve is kept for the bands, so
+100,000 replicates on 100,000 points asked for 160 GB."""
 
 
 @dataclass
@@ -200,7 +203,7 @@ def bootstrap_weights(
     codes: np.ndarray | None, n_rows: int, n_boot: int, seed: int | np.random.Generator
 ) -> Iterator[np.ndarray]:
     """Yield ``n_boot`` weight vectors: over clusters if ``codes`` is given, else over rows."""
-    n_boot = whole_number(n_boot, "n_boot", 1, MAX_COUNT)
+    n_boot = whole_number(n_boot, "n_boot", 1, MAX_REPEATS)
     rng = np.random.default_rng(seed_value(seed))
     if codes is None:
         codes = np.arange(n_rows)
@@ -291,13 +294,18 @@ def bootstrap_curves(
     """ROC and PR curves with percentile bands from a bootstrap that resamples ``cluster``.
 
     ``cluster=None`` resamples rows (students) instead; use it only when rows are independent.
-    Same seed, same bands. ``n_boot`` is a whole number from 1, ``seed`` from 0 to 2**63 - 1
-    (or a numpy Generator), ``grid_points`` from 2 to 100,000, ``level`` strictly in (0, 1).
+    Same seed, same bands. ``n_boot`` is a whole number from 1 to 100,000, ``seed`` from 0 to
+    2**63 - 1 (or a numpy Generator), ``grid_points`` from 2 to 100,000 (``n_boot x grid_points``
+    at most 20,000,000), ``level`` strictly in (0, 1).
     """
-    n_boot = whole_number(n_boot, "n_boot", 1, MAX_COUNT)
+    n_boot = whole_number(n_boot, "n_boot", 1, MAX_REPEATS)
     seed = seed_value(seed)
     level = level_value(level)
     grid_points = whole_number(grid_points, "grid_points", 2, MAX_GRID_POINTS)
+    if n_boot * grid_points > MAX_BAND_VALUES:  # every replicate's ROC and PR curve is kept
+        raise DataError(f"n_boot={n_boot:,} x grid_points={grid_points:,}: "
+                        f"{n_boot * grid_points:,} curve values to keep, more than "
+                        f"{MAX_BAND_VALUES:,}; use fewer replicates or grid points")
     s, y, info = _complete(df, score, outcome)
     mask = info["mask"]
     if cluster is not None:

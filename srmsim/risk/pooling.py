@@ -37,7 +37,7 @@ from srmsim.risk._columns import (
 )
 from srmsim.risk.coarsen import Coarsener, CoarsenSpec
 from srmsim.risk.models import PooledRisk, RiskModel, RiskModelWarning, evaluate_risk
-from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
+from srmsim.stats._checks import MAX_REPEATS, finite_number, whole_number
 
 CoarsenArg = None | Callable[[pd.DataFrame], pd.DataFrame] | CoarsenSpec | Mapping[str, object]
 
@@ -73,6 +73,10 @@ def _choose_holdout(
     if len(chosen) >= schools.size:
         raise DataError("holdout_schools leaves no contributing school")
     return chosen
+
+
+#: most model fits one value_of_pooling call makes (n_orders x contributing schools x variants)
+MAX_FITS = 100_000
 
 
 def value_of_pooling(
@@ -116,7 +120,7 @@ def value_of_pooling(
             f"value_of_pooling: {int(missing.sum())} row(s) with missing values {counts}; "
             "fill or remove them first"
         )
-    n_orders = whole_number(n_orders, "n_orders", 1, MAX_COUNT)
+    n_orders = whole_number(n_orders, "n_orders", 1, MAX_REPEATS)
     capacity_rate = finite_number(capacity_rate, "capacity_rate")
     if not 0 < capacity_rate <= 1:
         raise DataError(f"capacity_rate must be in (0, 1], got {capacity_rate}")
@@ -137,6 +141,11 @@ def value_of_pooling(
     groups = test[school].to_numpy()
     variants = [False] + ([True] if coarsen is not None else [])
     n_k = contributing.size
+    fits = n_orders * n_k * len(variants)
+    if fits > MAX_FITS:
+        raise DataError(f"value_of_pooling: n_orders={n_orders:,} x {n_k} contributing schools"
+                        f"{' x 2 (coarsened too)' if coarsen is not None else ''}: {fits:,} "
+                        f"model fits, more than {MAX_FITS:,}; use fewer orders")
     results: dict[tuple[bool, int], dict[str, Any]] = {
         (v, k): {"auc": [], "prec": [], "failed": 0, "ridge": 0, "rows": []}
         for v in variants

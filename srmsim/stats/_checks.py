@@ -388,6 +388,11 @@ def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
 MAX_COUNT = 2**53
 """Largest count accepted (students, clusters): beyond it whole numbers are not exact in a float."""
 
+MAX_REPEATS = 100_000
+"""Most repetitions one call makes (bootstrap replicates, orderings, simulated draws): the
+cap on a count the caller chooses, which only sets how long the call runs and how much it keeps
+(``n_orders=10**9`` was accepted and never finished). Data counts use :data:`MAX_COUNT`."""
+
 
 def finite_number(value: object, name: str) -> float:
     """A finite real number, or an error naming the argument: NaN in would be a NaN out, silently.

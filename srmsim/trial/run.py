@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import executors
-from srmsim.errors import SrmsimError
+from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.trial.spec import Trial
 
 #: columns of trial_runs.csv, in order
@@ -218,6 +218,25 @@ def execute(payload: dict[str, Any], batches: list[list[tuple[int, int]]], worke
                       preload=WORKER_MODULES)
 
 
+def check_population(trial: Trial) -> None:
+    """The design's checks that need the trust's school sizes, which a trust from real records
+    (``population.records``) has only once they are read: made once, before any replication,
+    rather than failing every one of them ("only one arm")."""
+    from srmsim.records import RecordPopulation
+    from srmsim.rng import CRN
+    from srmsim.trial.spec import check_built_blocks, check_schools
+
+    sc = trial.scenario
+    if not sc.population.records:  # the static checks of spec.py knew the sizes
+        return
+    profiles = RecordPopulation.from_path(sc.population.records).schools(sc, CRN(0))
+    sizes = [int(c) for c in profiles.cohort_size]
+    problems = (check_schools(trial.config, len(sizes))
+                + check_built_blocks(trial.config, sizes, len(sc.trust.year_groups), sc.years))
+    if problems:
+        raise ScenarioError(trial.source, problems)
+
+
 def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
               scheduler: Any = None, progress: bool = False, out: str | Path | None = None,
               resume: bool = False, report: bool = False):
@@ -244,6 +263,7 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise SrmsimError("workers must be at least 1")
+    check_population(trial)  # before the store or a replication: each would fail alike
     store = TrialStore.of(out) if out is not None else None
     manifest = store.start(trial, n, resume) if store is not None else None
     seeds = trial.seeds(n)

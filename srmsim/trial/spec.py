@@ -294,6 +294,34 @@ def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
     return []
 
 
+def check_built_blocks(cfg: TrialConfig, cohort_sizes: list[int], n_year_groups: int,
+                       years: int) -> list[tuple[str, str]]:
+    """:func:`check_strata` on the trust as built: every block of students randomised together
+    (each school's roll at the start, or the trust's with ``block: none``, and each September
+    intake in a run of more than one year) needs a treated and a control student. A trust from
+    real records has its school sizes only once they are read; the message names no size, as
+    a count of real pupils under 10 is never printed."""
+    r = cfg.randomise
+    if r.unit != "students" or r.share_treated is None:
+        return []
+    share = r.share_treated
+
+    def both_arms(n: int) -> bool:
+        return 0 < treated_count(n, share) < n
+
+    cohorts = [int(sum(cohort_sizes))] if r.block == "none" else [int(c) for c in cohort_sizes]
+    bad = [c for c in cohorts
+           if not both_arms(c * n_year_groups) or (years > 1 and not both_arms(c))]
+    if not bad:
+        return []
+    where = ("the trust's roll" if r.block == "none" else
+             f"{len(bad)} of the {len(cohorts)} schools")
+    return [("randomise.share_treated", f"{share:g} leaves {where} (a block of students "
+             "randomised together, at the start or at a September intake) with no treated or "
+             "no control student, so every replication would fail; use a share nearer 0.5"
+             + ("" if r.block == "none" else ", or randomise across the trust (block: none)"))]
+
+
 def treated_count(n: int, share: float) -> int:
     """Units treated out of ``n`` for a share: rounded half up, so 0.5 of 5 treats 3."""
     return int(n * share + 0.5)
