@@ -17,7 +17,7 @@ import yaml
 
 import srmsim
 from srmsim.cli import main
-from srmsim.errors import ScenarioError
+from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment import compare, load_experiment, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -456,3 +456,14 @@ def test_compare_level_must_be_a_probability(level):
 
     with pytest.raises(SrmsimError, match="level="):  # was an all-NaN interval
         compare(_runs_table(), "base", ["persistent_absence"], level=level)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 10**6])
+def test_api_workers_are_checked_before_anything_is_written(tmp_path, workers):
+    """The CLI checked --workers, the API did not: run_experiment(workers=10**6) started a pool
+    of a million processes (and 0 or -1 meant every core)."""
+    exp = load_experiment(write_experiment(tmp_path))
+    out = tmp_path / "o"
+    with pytest.raises(SrmsimError, match="--workers"):
+        run_experiment(exp, out, workers=workers, progress=False)
+    assert not out.exists()

@@ -167,10 +167,13 @@ def test_a_share_leaving_a_block_of_real_records_with_one_arm_stops_before_any_r
     path = tmp_path / "trial.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = tmp_path / "trial"
-    assert main(["trial", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 2
-    captured = capsys.readouterr()
-    assert str(path) in captured.err and "randomise.share_treated" in captured.err
-    assert "no treated or no control student" in captured.err and "Traceback" not in captured.err
-    assert ("1 of the 2 schools" in captured.err) == (block == "school")
-    assert " students)" not in captured.err  # no size of a block of real pupils
-    assert captured.out == "" and not out.exists()
+    for command in (["validate", str(path)],
+                    ["trial", str(path), "--workers", "1", "--quiet", "--out", str(out)]):
+        assert main(command) == 2, command
+        captured = capsys.readouterr()
+        assert str(path) in captured.err and "randomise.share_treated" in captured.err
+        assert "no treated or no control student" in captured.err
+        assert "Traceback" not in captured.err
+        assert ("1 of the 2 schools" in captured.err) == (block == "school")
+        assert " students)" not in captured.err  # no size of a block of real pupils
+        assert captured.out == "" and not out.exists()

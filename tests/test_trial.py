@@ -19,7 +19,7 @@ import yaml
 from scipy import stats as sps
 
 from srmsim.cli import main
-from srmsim.errors import ScenarioError
+from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.trial import load_trial, replicate, run_trial, trial_from_dict
 
 # one worker builds this module's result fixtures once (they would be built on each worker)
@@ -484,3 +484,11 @@ def test_flagged_population_refuses_a_trigger_that_needs_the_pool_model() -> Non
                                "baseline": "prior_attainment", "naive": None}
     with pytest.raises(ScenarioError, match="pooled_risk"):
         make(spec)
+
+
+@pytest.mark.parametrize("workers", [0, 10**6])
+def test_api_workers_are_checked_before_anything_is_written(tmp_path, workers):
+    out = tmp_path / "t"
+    with pytest.raises(SrmsimError, match="--workers"):
+        run_trial(make(reading_trial(2)), workers=workers, out=out)
+    assert not out.exists()

@@ -21,8 +21,10 @@ def run(args: argparse.Namespace) -> int:
     data = read_yaml(args.file)
     if isinstance(data, dict) and "randomise" in data:
         from srmsim.trial import load_trial
+        from srmsim.trial.run import check_population
 
         trial = load_trial(args.file)
+        check_population(trial)  # a trust from records: its blocks, once the sizes are read
         print(f"{args.file}: valid trial '{trial.name}'")
         return 0
     if isinstance(data, dict) and "objectives" in data:

@@ -205,8 +205,10 @@ def run_experiment(
     ``timings`` (for benchmarks/experiments.py) receives a record per run: where and when it ran
     (``_timing`` of :func:`run_one`), and the parent's seconds storing it.
     """
+    from srmsim.argtypes import check_workers
     from srmsim.experiment.compare import compare_frame
 
+    check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
     store = ResultsStore(out)
     manifest = store.start(experiment, resume or store.complete(experiment))
     digest = manifest["experiment_hash"]

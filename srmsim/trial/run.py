@@ -260,9 +260,10 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
         raise SrmsimError("replications must be at least 1")
     if n != trial.replications:  # the count run is part of the trial (its hash, trial.json)
         trial = replace(trial, config=trial.config.model_copy(update={"replications": n}))
+    from srmsim.argtypes import check_workers
+
+    check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
     workers = workers or os.cpu_count() or 1
-    if workers < 1:
-        raise SrmsimError("workers must be at least 1")
     check_population(trial)  # before the store or a replication: each would fail alike
     store = TrialStore.of(out) if out is not None else None
     manifest = store.start(trial, n, resume) if store is not None else None
