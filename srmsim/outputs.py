@@ -337,7 +337,7 @@ def check_out_of_data(out: str | Path, data: str | Path) -> None:
                         "records, and outputs are meant for sharing); write them elsewhere")
 
 
-__all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text", "current_umask",
-           "file_mode", "holds_any", "holds_only", "is_formula", "link_copy", "make_dir",
-           "neutralise", "read_csv_cells", "replace_dir",
-           "replace_files", "restrict_tree", "write_atomic", "write_csv", "write_file"]
+__all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",
+           "current_umask", "file_mode", "holds_any", "holds_only", "is_formula", "link_copy",
+           "make_dir", "neutralise", "read_csv_cells", "replace_dir", "replace_files",
+           "restrict_tree", "write_atomic", "write_csv", "write_file"]

@@ -40,7 +40,7 @@ from srmsim.data.schema import (
     to_arrow,
 )
 from srmsim.errors import DataError
-from srmsim.inputs import input_file_problem, unique_keys
+from srmsim.inputs import input_file_problem, load_json
 from srmsim.labels import CONTROL_PATTERN, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
@@ -122,15 +122,10 @@ def read_dataset(path: str | Path) -> Dataset:
     meta_path = path / META_FILE
     if not meta_path.exists():
         raise DataError(f"{path}: no {META_FILE}; is this the --out of 'srmsim data import'?")
-    problem = input_file_problem(meta_path)
-    if problem:
-        raise DataError(f"{meta_path}: {problem}")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
-    except (ValueError, OSError) as err:
+    try:  # a regular file, of a sane size, without duplicate keys
+        meta = load_json(meta_path)
+    except ValueError as err:
         raise DataError(f"{meta_path}: not readable JSON ({str(err)[:200]})") from None
-    except RecursionError:
-        raise DataError(f"{meta_path}: not readable JSON (nested too deeply)") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("tables", {}), dict) or not all(
             isinstance(t, dict) for t in meta.get("tables", {}).values()):
         raise DataError(f"{meta_path}: not a dataset description written by srmsim "

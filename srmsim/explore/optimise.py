@@ -728,7 +728,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
         if "regret" in summary:
             write_text(csv_text(summary["regret"], float_format="%.8g"),
                        stage / "regret.csv")
-    done = json.loads((out / "optimise.json").read_text())
+    done = read_json(out / "optimise.json")
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     done.update(_described(opt, best, best_overrides, bool(ok.any())))
     write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")

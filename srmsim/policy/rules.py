@@ -1042,8 +1042,8 @@ def _check_spelling(text: str, node: ast.Name) -> None:
     written = ast.get_source_segment(text, node)
     if written is None or written == node.id:
         return
-    line = text.splitlines()[node.lineno - 1] if node.lineno > 1 else text
-    column = len(line.encode("utf-8")[:node.col_offset].decode("utf-8", "replace")) + 1
+    # the text is one line (_compile joins a YAML block's lines); col_offset counts UTF-8 bytes
+    column = len(text.encode("utf-8")[:node.col_offset].decode("utf-8", "replace")) + 1
     raise _Problem(f"'{written[:40]}' (column {column}) is written with look-alike characters "
                    f"that read as '{node.id[:40]}'; type names in plain letters")
 

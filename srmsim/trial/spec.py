@@ -250,25 +250,25 @@ def check_strata(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
     """Problems with ``share_treated`` for the students randomised together (a block): a share
     that rounds to no treated (1e-9) or no control student in a block of the scenario's average
     size. Such a block adds nothing to the comparison, and when every block is alike the trial
-    has a single arm and every replication fails. Blocks are each school's roll at the start
-    (or the whole trust's with ``block: none``) and, in runs of more than one year, each
-    September intake; school sizes vary around the average (``trust.size_cv``), so this is
-    decided for the average school, as a trial's sample-size calculation would be."""
+    has a single arm and every replication fails. Blocks as in :func:`check_built_blocks`;
+    school sizes vary around the average (``trust.size_cv``), so this is decided for the
+    average school, as a trial's sample-size calculation would be."""
     r, trust = cfg.randomise, scenario.trust
     if r.unit != "students" or r.share_treated is None:
         return []
-    schools = trust.n_schools if r.block == "none" else min(trust.n_schools, 1)
-    cohort = schools * trust.students_per_year_group
-    block, what = cohort * len(trust.year_groups), "roll at the start"
-    if scenario.years > 1:  # each September intake is randomised as a block of its own
-        block, what = cohort, "September intake"
-    if block == 0:
+    if trust.n_schools == 0:
         return [("randomise.share_treated", "the trust has no schools, so no students to "
                  "randomise")]
-    n_t = treated_count(block, r.share_treated)
-    if 0 < n_t < block:
+    schools = trust.n_schools if r.block == "none" else 1
+    cohort = schools * trust.students_per_year_group
+    bad = _single_arm_blocks([cohort], r.share_treated, len(trust.year_groups), scenario.years)
+    if not bad:
         return []
+    block = bad[0]
+    what = ("roll at the start" if block == cohort * len(trust.year_groups)
+            else "September intake")
     where = "the trust's" if r.block == "none" else "an average school's"
+    n_t = treated_count(block, r.share_treated)
     return [("randomise.share_treated", f"{r.share_treated:g} of {where} {what} ({block:,} "
              f"students) is {n_t} treated and {block - n_t} control: each block of students "
              f"randomised together needs both arms; use a share from {0.5 / block:.3g} to below "
@@ -305,13 +305,8 @@ def check_built_blocks(cfg: TrialConfig, cohort_sizes: list[int], n_year_groups:
     if r.unit != "students" or r.share_treated is None:
         return []
     share = r.share_treated
-
-    def both_arms(n: int) -> bool:
-        return 0 < treated_count(n, share) < n
-
     cohorts = [int(sum(cohort_sizes))] if r.block == "none" else [int(c) for c in cohort_sizes]
-    bad = [c for c in cohorts
-           if not both_arms(c * n_year_groups) or (years > 1 and not both_arms(c))]
+    bad = [c for c in cohorts if _single_arm_blocks([c], share, n_year_groups, years)]
     if not bad:
         return []
     where = ("the trust's roll" if r.block == "none" else
@@ -320,6 +315,15 @@ def check_built_blocks(cfg: TrialConfig, cohort_sizes: list[int], n_year_groups:
              "randomised together, at the start or at a September intake) with no treated or "
              "no control student, so every replication would fail; use a share nearer 0.5"
              + ("" if r.block == "none" else ", or randomise across the trust (block: none)"))]
+
+
+def _single_arm_blocks(cohorts: list[int], share: float, n_year_groups: int,
+                       years: int) -> list[int]:
+    """Sizes of the blocks that ``share`` leaves without a treated or a control student: each
+    school's (or the trust's) roll at the start, ``cohort x n_year_groups`` students, and in a
+    run of more than one year each September intake, ``cohort`` students."""
+    blocks = [c * n_year_groups for c in cohorts] + (list(cohorts) if years > 1 else [])
+    return [b for b in blocks if not 0 < treated_count(b, share) < b]
 
 
 def treated_count(n: int, share: float) -> int:
