@@ -66,8 +66,8 @@ class Table:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` is False, keeping order."""
-        k = int(mask.sum())
+        rows = np.flatnonzero(mask)  # once, not once per column
         for arr in self._data.values():
-            arr[:k] = arr[: self._n][mask]
-        self._n = k
+            arr[: len(rows)] = arr[rows]
+        self._n = len(rows)
         self._views()

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
+from srmsim.errors import SrmsimError
 from srmsim.policy.casebook import Table
 from srmsim.policy.chooser import Choosers
 from srmsim.policy.compiled import CompiledPolicy, compile_policy
@@ -200,7 +201,8 @@ class PolicyEngine:
             extra.update({"how": np.int8, "measure0": np.float64,
                           **{f"x{j}": np.float64 for j in range(self.choosers.n_features)}})
         self._extra_columns = extra
-        self.cases = Table({"uid": np.int64, "row": np.int64, "school": np.int32,
+        self.cases = Table({"serial": np.int32, "uid": np.int64, "row": np.int64,
+                            "school": np.int32,
                             "wf": np.int16, "step": np.int16, "status": np.int8,
                             "queued_at": np.int32, "priority": np.float64, "tie": np.uint32,
                             "action": np.int16, "source": np.int8, "start": np.int32,
@@ -233,9 +235,12 @@ class PolicyEngine:
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
                                  dtype=np.float32)
-        # one block per _event call: (week, event, outcome, (uid, school, wf, step, action),
-        # minutes, cost), each column kept in its own dtype until the table is built
+        # one block per _event call: (week, event, outcome, (serial, step, action), minutes,
+        # cost), each column kept in its own dtype until the table is built; a case's fixed
+        # columns (uid, school, workflow) are kept once, by serial, in _case_keys
         self._events: list[tuple] = []
+        self._case_keys: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._n_cases = 0  # cases ever opened: the next case's serial
         self._row_uid = model.students.uid.copy()
         # per workflow and student: the first week the workflow may refer them again (OPEN
         # while they have an open case in it; the end of the cooldown once it closes)
@@ -259,16 +264,23 @@ class PolicyEngine:
     # ------------------------------------------------------------------ bookkeeping
     def _event(self, event: str, idx: np.ndarray, minutes=0.0, cost=0.0, outcome: str = "",
                ) -> None:
-        """Record an event for cases ``idx``: a snapshot of the case columns that change later
-        (step, action); the rest is derived when the events table is built."""
+        """Record an event for cases ``idx``: the case's serial and a snapshot of the columns
+        that change later (step, action); the rest is derived when the events table is built."""
         if len(idx) == 0:
             return
         c = self.cases
         self._events.append((
             self.model.week_index, EVENTS.index(event), OUTCOMES.index(outcome),
-            (c.uid[idx], c.school[idx], c.wf[idx], c.step[idx], c.action[idx]),
-            minutes, cost,
+            (c.serial[idx], c.step[idx], c.action[idx]), minutes, cost,
         ))
+
+    def _new_serials(self, k: int) -> np.ndarray:
+        """Serial numbers for ``k`` new cases (their order of opening; events refer to them)."""
+        if self._n_cases + k > np.iinfo(np.int32).max:
+            raise SrmsimError("more than 2**31 cases opened in one run")
+        serial = np.arange(self._n_cases, self._n_cases + k, dtype=np.int32)
+        self._n_cases += k
+        return serial
 
     def set_eligibility(self, rule: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> None:
         """Restrict who the policy may refer, for trials: ``rule(uid, school)`` gives, per
@@ -410,6 +422,12 @@ class PolicyEngine:
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
+    def _fade_term(self, n: int) -> np.ndarray:
+        """A float32 scratch row for the fading sums, kept between weeks (no fresh pages)."""
+        if getattr(self, "_term", None) is None or len(self._term) != n:
+            self._term = np.empty(n, dtype=np.float32)
+        return self._term
+
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
         c = self.cases
@@ -513,8 +531,11 @@ class PolicyEngine:
             self.referable_from[w][new_rows] = OPEN
             uid = t.uid[new_rows]
             tie = self.model.crn.bits(f"policy.tie.{wf.name}", 0, uid) >> np.uint64(32)
+            school = t.school[new_rows]
+            serial = self._new_serials(len(new_rows))
+            self._case_keys.append((uid, school, np.full(len(uid), w, dtype=np.int16)))
             idx = self.cases.append(
-                uid=uid, row=new_rows, school=t.school[new_rows], wf=w, step=0, status=QUEUED,
+                serial=serial, uid=uid, row=new_rows, school=school, wf=w, step=0, status=QUEUED,
                 queued_at=now, priority=0.0, tie=tie, action=self.step_action[w, 0], source=0,
                 start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0,
                 **{k: 0.0 for k in self._extra_columns})
@@ -715,8 +736,10 @@ class PolicyEngine:
                 eff[:] = 0.0
                 continue
             np.multiply(store[0], scales[0], out=eff)
-            for h in range(1, len(store)):
-                eff += store[h] * scales[h]
+            if len(store) > 1:
+                term = self._fade_term(len(eff))
+                for h in range(1, len(store)):
+                    eff += np.multiply(store[h], scales[h], out=term)
         if len(active):  # ... and the effects of those running
             rows, act = c.row[active], c.action[active]
             total, cost = self.total_minutes[act], self.cost[act]
@@ -790,8 +813,9 @@ class PolicyEngine:
         week = np.repeat([b[0] for b in self._events], sizes)
         code = np.repeat([b[1] for b in self._events], sizes)
         outcome = np.repeat([b[2] for b in self._events], sizes)
-        uid, school, wf, step, action = (np.concatenate([b[3][j] for b in self._events])
-                                         for j in range(5))
+        serial, step, action = (np.concatenate([b[3][j] for b in self._events]) for j in range(3))
+        uid, school, wf = (np.concatenate([k[j] for k in self._case_keys])[serial]
+                           for j in range(3))
         minutes = np.concatenate([np.broadcast_to(np.asarray(b[4], dtype=np.float64), (k,))
                                   for b, k in zip(self._events, sizes, strict=True)])
         cost = np.concatenate([np.broadcast_to(np.asarray(b[5], dtype=np.float64), (k,))
