@@ -233,6 +233,7 @@ class PolicyEngine:
         self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
+        self._term = np.zeros(0, dtype=np.float32)  # scratch row of the fading sums
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
                                  dtype=np.float32)
         # one block per _event call: (week, event, outcome, (serial, step, action), minutes,
@@ -424,7 +425,7 @@ class PolicyEngine:
 
     def _fade_term(self, n: int) -> np.ndarray:
         """A float32 scratch row for the fading sums, kept between weeks (no fresh pages)."""
-        if getattr(self, "_term", None) is None or len(self._term) != n:
+        if len(self._term) != n:
             self._term = np.empty(n, dtype=np.float32)
         return self._term
 
