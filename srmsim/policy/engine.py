@@ -507,10 +507,15 @@ class PolicyEngine:
         wfs = self.policy.workflows
         t = self.model.students
         flags = self.policy.trigger_flags(due, {n: values[f"rule:{n}"] for n in due}, t)
-        any_flag = np.logical_or.reduce(list(flags.values())) if flags else np.zeros(len(t), bool)
+        # the rows each trigger flags, found once (a trigger may serve several workflows)
+        flagged_rows = {name: np.flatnonzero(f) for name, f in flags.items()}
+        if len(flags) == 1:
+            any_rows = next(iter(flagged_rows.values()))
+        else:
+            any_rows = np.flatnonzero(np.logical_or.reduce(list(flags.values())))
         # flagged students by school: a count of the (few) flagged rows' schools, not a pass
         # over the table
-        self._flags += np.bincount(t.school[np.flatnonzero(any_flag)], minlength=len(self._flags))
+        self._flags += np.bincount(t.school[any_rows], minlength=len(self._flags))
         c = self.cases
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
@@ -522,7 +527,7 @@ class PolicyEngine:
         for w, wf in enumerate(wfs):
             if wf.trigger not in due:
                 continue
-            flagged = np.flatnonzero(flags[wf.trigger])
+            flagged = flagged_rows[wf.trigger]
             referable = self.referable_from[w][flagged] <= now
             if self.eligibility is not None:  # else everyone is eligible from week 0
                 referable &= self.eligible_from[flagged] <= now
