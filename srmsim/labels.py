@@ -17,6 +17,7 @@ strict: ``replications: true`` or ``seed: "7"`` are mistakes to report, not a 1 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -40,6 +41,40 @@ def cut(text: str, limit: int = 60) -> str:
 def excerpt(value: object, limit: int = 60) -> str:
     """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs."""
     return cut(repr(value), limit)
+
+
+def agree(n: int, one: str, many: str | None = None) -> str:
+    """The word for ``n`` things: ``one`` when ``n`` is 1, else ``many`` (default ``one + "s"``).
+    Also for verbs: ``agree(n, "has", "have")``. Printed text says "1 school" and "3 schools",
+    never "school(s)" or "1 schools"."""
+    return one if n == 1 else (many if many is not None else one + "s")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the word for ``n`` things: ``"1 school"``, ``"2,400 students"``, ``"0 runs"``."""
+    return f"{int(n):,} {agree(int(n), one, many)}"
+
+
+def percent(x: float | None, decimals: int = 1) -> str:
+    """A share as a percentage (``0.173`` -> ``17.3%``) for readers of a report; a missing or
+    non-finite value as ``n/a``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.{decimals}%}"
+
+
+def points(gap: float | None, decimals: int = 1) -> str:
+    """A gap between two shares in percentage points (``0.012`` -> ``1.2 pp``), the unit that
+    goes with :func:`percent`."""
+    if gap is None or not math.isfinite(gap):
+        return "n/a"
+    return f"{gap * 100:.{decimals}f} pp"
+
+
+def yes_no(value: object) -> str:
+    """A yes/no value as ``yes`` / ``no``, not Python's ``True`` / ``False`` (also when a table
+    holds them as the text ``"True"`` / ``"False"``); anything else as its text."""
+    return {"True": "yes", "False": "no"}.get(str(value), str(value))
 
 
 #: Characters no identifier holds: C0 and C1 controls, DEL, Unicode line and paragraph

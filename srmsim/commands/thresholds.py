@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
+from srmsim.labels import percent, points, yes_no
 from srmsim.results import simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -234,30 +235,19 @@ def _unique_columns(path: Path, names: list[str]) -> None:
 
 
 def _fmt(x: float, pct: bool = False) -> str:
+    """A rate: as a percentage (the one formatting of shares, :func:`srmsim.labels.percent`)
+    or with three decimals."""
     import numpy as np
 
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "n/a"
-    return f"{x:.1%}" if pct else f"{x:.3f}"
+    return percent(x) if pct else f"{x:.3f}"
 
 
 def _money(x: float) -> str:
     """Costs in pounds with thousands separators, as srmsim's other tables print them (pence
     kept when there are any: a cost of 0.40 a case is not £0)."""
     return f"£{float(x):,.2f}".removesuffix(".00")
-
-
-def _points(gap: float) -> str:
-    """A gap between two percentages, in percentage points (the rates are printed as %)."""
-    import numpy as np
-
-    return "n/a" if gap is None or np.isnan(gap) else f"{gap * 100:.1f} pp"
-
-
-def _group_label(group: object) -> str:
-    """A yes/no column's groups as yes / no, not Python's True / False (the group tables
-    hold them as the text 'True' / 'False')."""
-    return {"True": "yes", "False": "no"}.get(str(group), str(group))
 
 
 def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
@@ -623,7 +613,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
             parts = ", ".join(
-                f"{_group_label(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
+                f"{yes_no(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
                 f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
                 for g, fr, se, n, m, fl, tp, fn in sub[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
@@ -632,7 +622,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
-                  f"{_points(gap_fr)}, recall {_fmt(gap_se)}")
+                  f"{points(gap_fr)}, recall {_fmt(gap_se)}")
     return written
 
 
