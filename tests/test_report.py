@@ -743,10 +743,10 @@ DAMAGES = {
     "duplicate manifest key": (lambda o: _duplicate_key(o / "manifest.json", "baseline", "texts"),
                                "manifest.json: unreadable \\(duplicate key 'baseline'\\)"),
     "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
-                        "has no value for outcome\\(s\\) \\['ghost'\\]"),
+                        "has no value for outcome \\['ghost'\\]"),
     # runs deleted or copied in: the effects were computed from what was left as if whole
     "deleted run": (lambda o: (o / "runs/texts/rep-00001.parquet").unlink(),
-                    "1 of 9 runs are missing, first .*runs/texts/rep-00001.parquet"),
+                    "1 of 9 runs is missing, first .*runs/texts/rep-00001.parquet"),
     "deleted variant": (lambda o: shutil.rmtree(o / "runs/more_staff"),
                         "3 of 9 runs are missing, first .*runs/more_staff/rep-00000.parquet"),
     "variant the manifest does not list": (

@@ -309,7 +309,7 @@ def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
     assert row["df"] == (9 if se == "cluster" else ref.df_resid)
     assert row["n"] + row["n_reference"] == len(clean) == est.rows_used
     assert est.rows_dropped == 3 and "3 alone in their fixed-effect level" in est.summary()
-    assert any("3 row(s) alone in their level" in n and "reghdfe" in n for n in est.notes)
+    assert any("3 rows alone in their level" in n and "reghdfe" in n for n in est.notes)
 
 
 def test_singletons_are_dropped_until_none_is_left_and_all_singletons_refused():

@@ -43,6 +43,7 @@ import pandas as pd
 
 from srmsim import calendar
 from srmsim.errors import DataError
+from srmsim.labels import agree
 
 WEEK_MONTHS = 12.0 / calendar.WEEKS_PER_YEAR
 TERMS_PER_YEAR = len(calendar.TERM_ENDS)
@@ -245,7 +246,7 @@ def _busiest(periods: pd.Series) -> int:
 def _require(frame: pd.DataFrame, cols: tuple[str, ...], table: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise DataError(f"{table} table: missing column(s) {missing}")
+        raise DataError(f"{table} table: missing {agree(len(missing), 'column')} {missing}")
 
 
 def _student_age(students: pd.DataFrame) -> np.ndarray:

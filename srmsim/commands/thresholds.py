@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
-from srmsim.labels import percent, points, yes_no
+from srmsim.labels import agree, percent, plural, points, yes_no
 from srmsim.results import simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -392,10 +392,10 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
         missing = df[cluster].isna().to_numpy()
         if missing.any():
             count = int(missing.sum())
-            many = (f"{count}" if not dc.real or count >= dc.threshold
-                    else f"fewer than {dc.threshold}")
-            raise DataError(f"{label}: column '{cluster}': cluster (school) is missing in {many} "
-                            f"row(s), first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
+            many = (plural(count, "row") if not dc.real or count >= dc.threshold
+                    else f"fewer than {dc.threshold} rows")
+            raise DataError(f"{label}: column '{cluster}': cluster (school) is missing in {many}, "
+                            f"first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
                             "a bootstrap over clusters needs every row assigned to one (or "
                             "give --cluster none)")
 
@@ -565,10 +565,11 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:.0f}"
         if cap.spare_capacity and cap.n_boundary_ties:
-            line += (f"; {cap.spare_capacity} place(s) unused because {cap.n_boundary_ties} "
-                     "student(s) tie at the boundary")
+            line += (f"; {plural(cap.spare_capacity, 'place')} unused because "
+                     f"{plural(cap.n_boundary_ties, 'student')} "
+                     f"{agree(cap.n_boundary_ties, 'ties', 'tie')} at the boundary")
         elif cap.spare_capacity:
-            line += (f"; {cap.spare_capacity} place(s) unused: every one of the "
+            line += (f"; {plural(cap.spare_capacity, 'place')} unused: every one of the "
                      f"{dc.count(cap.n_used)} students with a score and an outcome is flagged")
         print(line)
     if args.cost_missed is not None and dc.real:

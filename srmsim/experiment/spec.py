@@ -36,7 +36,7 @@ from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import Label, Range, StrictModel
+from srmsim.labels import Label, Range, StrictModel, agree
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -84,16 +84,17 @@ class ExperimentConfig(StrictModel):
                              f"({', '.join(self.variants)})")
         unknown = [o for o in self.outcomes if isinstance(o, str) and o not in OUTCOMES]
         if unknown:
-            raise ValueError(f"unknown outcome(s) {unknown}; known: {', '.join(OUTCOMES)} "
+            raise ValueError(f"unknown {agree(len(unknown), 'outcome')} {unknown}; known: {', '.join(OUTCOMES)} "
                              "(or define one: see docs/reports.md, user-defined outcomes)")
         names = [o if isinstance(o, str) else o.name for o in self.outcomes]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"outcome(s) listed more than once: {dup}")
+            raise ValueError(f"{agree(len(dup), 'outcome')} listed more than once: {dup}")
         derived = {n + suffix: n for n in names for suffix in DERIVED_SUFFIXES}
         clash = sorted(n for n in names if n in derived)
         if clash:  # the explore tools' x_diff / x_baseline columns would be ambiguous
-            raise ValueError(f"outcome(s) {clash} are named like the difference or baseline "
+            raise ValueError(f"{agree(len(clash), 'outcome')} {clash} {agree(len(clash), 'is', 'are')} named "
+                             "like the difference or baseline "
                              f"column of outcome {derived[clash[0]]!r}; choose another name")
         for key, (low, high) in self.uncertain.items():
             if not low < high:

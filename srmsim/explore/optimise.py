@@ -64,7 +64,7 @@ from srmsim.experiment.spec import (
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import Label, Range, StrictModel, check_room_for
+from srmsim.labels import Label, Range, StrictModel, agree, check_room_for
 from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import (
@@ -208,7 +208,7 @@ class OptimiseConfig(StrictModel):
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
-                raise ValueError(f"{what}: unknown outcome(s) {unknown}; known: "
+                raise ValueError(f"{what}: unknown {agree(len(unknown), 'outcome')} {unknown}; known: "
                                  f"{', '.join(OUTCOMES)}")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")

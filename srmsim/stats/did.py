@@ -40,6 +40,7 @@ from scipy import stats as sps
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import DataError, EstimationError
 from srmsim.figures import new_figure, save
+from srmsim.labels import agree, plural
 
 from . import _checks as ck
 from ._inference import wald
@@ -59,7 +60,7 @@ def _constant_within_unit(data: pd.DataFrame, col: str, what: str, unit: str,
     if (spread > 1).any():
         bad = list(spread[spread > 1].index[:5])
         raise DataError(f"{what} must be constant within each unit of {unit!r}{why}; it varies "
-                        f"within unit(s) {', '.join(map(repr, bad))}")
+                        f"within {agree(len(bad), 'unit')} {', '.join(map(repr, bad))}")
 
 
 def _prepare(
@@ -159,8 +160,8 @@ class DidEstimate:
             f"t with {self.df:g} df)",
             f"  estimate {self.estimate:.4f} (SE {self.se:.4f}), {100 * (1 - self.alpha):.0f}% CI "
             f"{self.ci_low:.4f} to {self.ci_high:.4f}, p = {self.p_value:.4g}",
-            f"  {self.n_units} units ({self.n_treated_units} ever treated), {self.n_clusters} "
-            f"clusters; rows: {self.missing.describe()}",
+            f"  {plural(self.n_units, 'unit')} ({self.n_treated_units} ever treated), "
+            f"{plural(self.n_clusters, 'cluster')}; rows: {self.missing.describe()}",
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -355,7 +356,8 @@ def _warn_few_treated_clusters(cohort_member, onehot, cohort_periods, notes) -> 
         ck.warn(f"only {treated_total} treated cluster: its effect cannot be told apart from its "
                 "own shocks and no standard error exists; the estimates are descriptive", notes)
     elif lone:
-        ck.warn(f"cohort(s) first treated in {', '.join(lone)} have a single cluster: their "
+        ck.warn(f"{agree(len(lone), 'cohort')} first treated in {', '.join(lone)} "
+                f"{agree(len(lone), 'has', 'have')} a single cluster: their "
                 "ATT(g, t) have no standard error, and neither has any aggregate they enter",
                 notes)
 
@@ -411,7 +413,8 @@ class GroupTimeResult:
         lines = [
             f"Group-time DiD (Callaway-Sant'Anna) for {self.outcome!r}: control = "
             f"{self.control} units, base period = {self.base_period}",
-            f"  {self.n_units} units, {self.n_clusters} clusters; SEs from influence functions "
+            f"  {plural(self.n_units, 'unit')}, {plural(self.n_clusters, 'cluster')}; SEs from "
+            "influence functions "
             "(small-cluster corrected), t with Satterthwaite df; band: multiplier bootstrap, "
             f"{self.n_boot} Mammen draws (seed {self.seed})",
             f"  rows: {self.missing.describe()}",
@@ -513,8 +516,9 @@ def did_group_time(
     early = np.isfinite(g_unit) & (g_idx == 0)
     if early.any():
         notes.append(
-            f"{int(early.sum())} unit(s) treated from the first observed period have no "
-            "pre-period and are left out"
+            f"{plural(early.sum(), 'unit')} treated from the first observed period "
+            f"{agree(int(early.sum()), 'has', 'have')} no pre-period and "
+            f"{agree(int(early.sum()), 'is', 'are')} left out"
         )
         before = np.isfinite(g_unit) & (g_unit < periods[0])
         if before.any():
@@ -525,7 +529,8 @@ def did_group_time(
             )
     late = np.isfinite(g_unit) & (g_idx >= len(periods))
     if late.any():
-        notes.append(f"{int(late.sum())} unit(s) first treated after the last period count as never")
+        notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period "
+                     f"{agree(int(late.sum()), 'counts', 'count')} as never")
         g_idx = np.where(late, np.inf, g_idx)
     usable = ~early
     never = np.isinf(g_idx) & usable
@@ -572,7 +577,8 @@ def did_group_time(
             treat_rows.append(trt.astype(float))
             ctrl_rows.append(ctrl.astype(float))
     if skipped:
-        notes.append(f"{skipped} group-time cell(s) had no treated or no control units and are skipped")
+        notes.append(f"{plural(skipped, 'group-time cell')} had no treated or no control units "
+                     f"and {agree(skipped, 'is', 'are')} skipped")
     if not cohort_key:
         raise EstimationError("no group-time effect is estimable: no cohort has usable controls")
     cells = _Cells(
@@ -663,7 +669,8 @@ def did_group_time(
         nan = dict.fromkeys(("estimate", "se", "ci_low", "ci_high", "p_value", "df"), math.nan)
         rows += [{"aggregate": "simple", **nan}, {"aggregate": "dynamic", **nan}]
     if round_off:
-        ck.warn(f"{len(round_off)} effect(s) or aggregate(s) have no variation within their "
+        ck.warn(f"{plural(len(round_off), 'effect or aggregate', 'effects or aggregates')} "
+                f"{agree(len(round_off), 'has', 'have')} no variation within their "
                 "treated and control arms: their standard error is zero up to round-off and is "
                 "reported as missing (NaN)", notes)
     aggregates = pd.DataFrame(rows).set_index("aggregate")
