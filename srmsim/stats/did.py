@@ -45,9 +45,6 @@ from srmsim.labels import agree, plural
 from . import _checks as ck
 from ._inference import wald
 
-MAX_BOOT = 100_000
-"""Most multiplier-bootstrap draws for the simultaneous band: the Monte-Carlo error of its 95%
-quantile is already about 1% at 10,000; 10**9 draws once asked for 60 GiB of weights."""
 _BOOT_CHUNK = 10_000  # draws made at a time, so memory stays at chunk x clusters
 _ROUND_OFF = 1e-10  # relative size below which a standard error is round-off, not evidence
 
@@ -488,12 +485,14 @@ def did_group_time(
     set the multiplier bootstrap behind the band; SEs and pointwise intervals are analytic.
     A cohort with a single cluster has no SE (a :class:`StatsWarning` says so), nor has an
     effect whose arms' changes do not vary (its SE would be round-off). ``n_boot`` is 50 to
-    ``MAX_BOOT`` (100,000); ``seed`` a whole number from 0 to 2**63 - 1.
+    ``MAX_REPEATS`` (100,000, the cap on every repetition count: 10**9 draws once asked for 60
+    GiB of weights, and the Monte-Carlo error of the band's 95% quantile is already about 1% at
+    10,000); ``seed`` a whole number from 0 to 2**63 - 1.
     """
     ck.check_choice(control, ("never", "notyet"), "control")
     ck.check_choice(base_period, ("varying", "universal"), "base_period")
     alpha = ck.check_alpha(alpha)
-    n_boot = ck.whole_number(n_boot, "n_boot", 50, MAX_BOOT, " (more draws do not sharpen the "
+    n_boot = ck.whole_number(n_boot, "n_boot", 50, ck.MAX_REPEATS, " (more draws do not sharpen the "
                            "band's quantile, only cost time and memory)")
     seed = ck.whole_number(seed, "seed", 0, MAX_SEED)
     data, missing, notes = _prepare(df, outcome, unit, time, first_treated, cluster, "first_treated")
