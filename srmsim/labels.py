@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -136,6 +139,30 @@ def check_room_for(name: str, suffixes: tuple[str, ...]) -> str:
             raise ValueError(f"at most {longest} characters (got {len(name)}): it names a "
                              f"result {shown}{suffix}, which must be a valid name too")
     return name
+
+def folded(name: str) -> str:
+    """The form of a name that case and look-alike characters do not change: NFKC, then
+    casefold, so ``Base``, ``BASE`` and the full-width ``Ｂａｓｅ`` are all ``base``."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def look_alikes(names: Iterable[str]) -> list[str]:
+    """The names (sorted) that differ from another only in case or by look-alike characters:
+    on a case-insensitive file system ``runs/Base`` and ``runs/base`` are one folder, and in a
+    table or report two such rows cannot be told apart."""
+    names = list(dict.fromkeys(names))
+    counts = Counter(folded(n) for n in names)
+    return sorted(n for n in names if counts[folded(n)] > 1)
+
+
+def check_distinct(names: Iterable[str], what: str) -> None:
+    """Raise ValueError when two of ``names`` (of ``what``: "variant", "rule") differ only in
+    case or by look-alike characters; the one rule for every user-named thing."""
+    clash = look_alikes(names)
+    if clash:
+        raise ValueError(f"{what} names {clash} differ only in case (or by look-alike "
+                         "characters); rename one")
+
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 

@@ -36,7 +36,7 @@ from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import Label, Range, StrictModel, agree
+from srmsim.labels import Label, Range, StrictModel, agree, check_distinct
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -75,10 +75,8 @@ class ExperimentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
-        folded = [v.casefold() for v in self.variants]
-        clash = sorted({v for v in self.variants if folded.count(v.casefold()) > 1})
-        if clash:  # runs/<variant>/ would be one folder on a case-insensitive file system
-            raise ValueError(f"variant names {clash} differ only in case; rename one")
+        check_distinct(self.variants, "variant")  # each names a folder, runs/<variant>/
+        check_distinct(self.uncertain, "uncertain parameter")  # columns of the design tables
         if self.baseline not in self.variants:
             raise ValueError(f"baseline {self.baseline!r} is not among the variants "
                              f"({', '.join(self.variants)})")
@@ -90,6 +88,7 @@ class ExperimentConfig(StrictModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"{agree(len(dup), 'outcome')} listed more than once: {dup}")
+        check_distinct(names, "outcome")  # columns of runs.parquet and rows of the reports
         derived = {n + suffix: n for n in names for suffix in DERIVED_SUFFIXES}
         clash = sorted(n for n in names if n in derived)
         if clash:  # the explore tools' x_diff / x_baseline columns would be ambiguous

@@ -20,7 +20,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, look_alikes, plural
 
 _MAX_LISTED = 20
 LARGEST_VALUE = 1e150
@@ -372,6 +372,12 @@ def arm_order(
         raise DataError(
             f"reference arm {ref!r} not found in treatment column {column!r}; "
             f"arms present: {_listing(ordered)}"
+        )
+    clash = look_alikes(ordered)
+    if clash:  # one arm typed two ways would be estimated as two arms the table cannot tell apart
+        raise DataError(
+            f"treatment column {column!r}: arms {_listing(clash)} differ only in case (or by "
+            "look-alike characters); recode them to one label, or rename one"
         )
     if len(ordered) < 2:
         raise DataError(
