@@ -125,6 +125,28 @@ def test_same_seed_same_files_through_the_cli(tmp_path: Path) -> None:
         assert len(digests) == 1, name
 
 
+def test_history_and_action_effect_columns_are_documented_with_their_units(tmp_path: Path
+                                                                           ) -> None:
+    """eff_absence & co. appeared in history.parquet and the student table with no word on what
+    they are or in what unit; every history column is now named in docs/outputs.md."""
+    from srmsim.students import StudentTable
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "outputs.md").read_text()
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text("name: small\ntrust:\n  n_schools: 1\n  students_per_year_group: 5\n")
+    assert main(["run", str(scenario), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    history = pd.read_parquet(tmp_path / "o" / "history.parquet")
+    assert "eff_absence" in history.columns
+    for column in history.columns:
+        assert f"`{column}`" in page, column
+    effects = [c for c in StudentTable.__annotations__ if c.startswith("eff_")]
+    assert len(effects) == 4
+    for column in effects:
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{column}` |"))
+        unit = row.split("|")[2].strip()
+        assert unit and unit != "-", column
+
+
 def test_run_without_a_scenario_uses_the_default(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--quiet"]) == 0
