@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, SupportsInt
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -46,14 +46,14 @@ def excerpt(value: object, limit: int = 60) -> str:
     return cut(repr(value), limit)
 
 
-def agree(n: int, one: str, many: str | None = None) -> str:
+def agree(n: SupportsInt, one: str, many: str | None = None) -> str:
     """The word for ``n`` things: ``one`` when ``n`` is 1, else ``many`` (default ``one + "s"``).
     Also for verbs: ``agree(n, "has", "have")``. Printed text says "1 school" and "3 schools",
     never "school(s)" or "1 schools"."""
-    return one if n == 1 else (many if many is not None else one + "s")
+    return one if int(n) == 1 else (many if many is not None else one + "s")
 
 
-def plural(n: int, one: str, many: str | None = None) -> str:
+def plural(n: SupportsInt, one: str, many: str | None = None) -> str:
     """``n`` and the word for ``n`` things: ``"1 school"``, ``"2,400 students"``, ``"0 runs"``."""
     return f"{int(n):,} {agree(int(n), one, many)}"
 

@@ -175,7 +175,8 @@ def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> 
     if count_columns is not None:
         missing = [c for c in count_columns if c not in table.columns]
         if missing:
-            raise DataError(f"suppress_small_counts: count {agree(len(missing), 'column')} {missing} "
+            raise DataError(f"suppress_small_counts: count {agree(len(missing), 'column')} "
+                            f"{missing} "
                             f"{agree(len(missing), 'is', 'are')} not in the table "
                             f"(columns: {list(table.columns)})")
         return list(count_columns)
@@ -532,7 +533,8 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     for r, bases in rates.items():
         bad = [c for c in [r, *bases] if c not in table.columns]
         if bad:
-            raise DataError(f"suppress_small_counts: rate column {r!r}: {agree(len(bad), 'column')} "
+            raise DataError(f"suppress_small_counts: rate column {r!r}: "
+                            f"{agree(len(bad), 'column')} "
                             f"{bad} {agree(len(bad), 'is', 'are')} not in the table")
         if any(b not in counts for b in bases):
             odd = [b for b in bases if b not in counts]
@@ -569,7 +571,8 @@ def _symbols(symbols: Symbols | Mapping[str, str] | None) -> Symbols:
         return symbols
     unknown = set(symbols) - {"confidential", "low", "withheld"}
     if unknown:
-        raise DataError(f"unknown suppression symbol {agree(len(unknown), 'name')} {sorted(unknown)}; use "
+        raise DataError(f"unknown suppression symbol {agree(len(unknown), 'name')} "
+                        f"{sorted(unknown)}; use "
                         "confidential, low, withheld")
     return Symbols(**dict(symbols))
 

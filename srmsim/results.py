@@ -234,9 +234,10 @@ def format_summary(s: dict[str, Any], policy: bool | None = None) -> str:
     rows = summary_rows(s, s.get("interventions", 0) > 0 if policy is None else policy)
     width = max((len(k) for k, _ in rows), default=0)
     schools, weeks = s.get("schools"), s.get("weeks")
+    counted = (int, np.integer)
     head = (f"run of {s.get('scenario', '?')}: "
-            f"{plural(schools, 'school') if isinstance(schools, int | np.integer) else '? schools'}, "
-            f"{plural(weeks, 'week') if isinstance(weeks, int | np.integer) else '? weeks'}, "
+            f"{plural(schools, 'school') if isinstance(schools, counted) else '? schools'}, "
+            f"{plural(weeks, 'week') if isinstance(weeks, counted) else '? weeks'}, "
             f"seed {s.get('seed', '?')}")
     return "\n".join([head] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
 

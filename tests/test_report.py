@@ -596,7 +596,7 @@ def test_broken_exploration_files_are_clear_errors(tmp_path):
     from srmsim.report.page import Page
 
     (tmp_path / "sensitivity.csv").write_text("target,variant\nx,y\n")
-    with pytest.raises(SrmsimError, match=r"sensitivity\.csv: missing column\(s\)"):
+    with pytest.raises(SrmsimError, match=r"sensitivity\.csv: missing columns \['outcome', "):
         sensitivity_section(Page("x"), tmp_path, {})
     (tmp_path / "discovery").mkdir()
     (tmp_path / "discovery" / "discovery.json").write_text("[1, 2]")
@@ -733,7 +733,7 @@ DAMAGES = {
                                              attendance="high"),
                      "replication 1 is not a number \\('high'\\)"),
     "missing outcome column": (lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "cost"),
-                               "rep-00001.parquet: has no value for outcome\\(s\\) \\['cost'\\]"),
+                               "rep-00001.parquet: has no value for outcome \\['cost'\\]"),
     "NaN seed": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet", seed=np.nan),
                  "rep-00001.parquet: not the run its name says"),
     # manifest: seeds of the wrong kind or an outcome no run has were tracebacks
@@ -835,7 +835,7 @@ TRIAL_DAMAGES = {
                         "trial_summary.csv: column 'value' holds 'x' in data row 1"),
     "no error column": (lambda o: pd.read_csv(o / "trial_runs.csv").drop(columns=["error"])
                         .to_csv(o / "trial_runs.csv", index=False),
-                        "trial_runs.csv: missing column\\(s\\) \\['error'\\]"),
+                        "trial_runs.csv: missing column \\['error'\\]"),
     "infinite estimate": (lambda o: _edit_csv(o / "trial_runs.csv", estimate=np.inf),
                           "trial_runs.csv: column 'estimate' holds inf"),
     "covered not boolean": (lambda o: _edit_csv(o / "trial_runs.csv", covered="maybe"),
@@ -888,7 +888,7 @@ RUN_DAMAGES = {
     "truncated weekly": (lambda o: (o / "weekly.parquet").write_bytes(
         (o / "weekly.parquet").read_bytes()[:300]), "weekly.parquet: unreadable"),
     "no sessions_possible": (lambda o: _drop_column(o / "students.parquet", "sessions_possible"),
-                             "students.parquet: missing column\\(s\\) \\['sessions_possible'\\]"),
+                             "students.parquet: missing column \\['sessions_possible'\\]"),
     "text attendance": (lambda o: _edit_parquet(o / "students.parquet", sessions_attended="x"),
                         "column 'sessions_attended' holds 'x'"),
     "infinite attendance": (lambda o: _edit_parquet(o / "students.parquet",

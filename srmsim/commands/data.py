@@ -179,7 +179,8 @@ def run_import(args: argparse.Namespace) -> int:
               f"{plural(tables['observations']['accepted'], 'observation')}); "
               f"reject report in {out / 'rejects.csv'}")
         return 0
-    print(f"no dataset written: {plural(result.rejected, 'row')} rejected (see {out / 'rejects.csv'}); "
+    print(f"no dataset written: {plural(result.rejected, 'row')} rejected (see "
+          f"{out / 'rejects.csv'}); "
           "fix the export, or pass --allow-rejects to import the accepted rows", file=sys.stderr)
     return EXIT_REJECTS
 

@@ -259,7 +259,8 @@ def _row_error(source: str | Path, f: Field, bad: np.ndarray, what: str,
     shown = ""
     if f.kind == "data" and what != "is missing":
         shown = f" ({printable(str(values[rows[0]])[:40])!r})"
-    return DataError(f"{source}: {f.name} {what}: {plural(len(rows), 'row')}, first row {rows[0] + 1}"
+    return DataError(f"{source}: {f.name} {what}: {plural(len(rows), 'row')}, first row "
+                     f"{rows[0] + 1}"
                      f"{shown}; not a dataset as srmsim writes it (re-import the export)")
 
 

@@ -144,7 +144,8 @@ def validate_files(files: abc.Mapping[str, abc.Sequence[str | Path]], mapping: M
     """Read and validate files per table (``{"students": [...], "observations": [...]}``)."""
     unknown = set(files) - set(TABLES)
     if unknown:
-        raise DataError(f"unknown {agree(len(unknown), 'table')} {sorted(unknown)}; expected {sorted(TABLES)}")
+        raise DataError(f"unknown {agree(len(unknown), 'table')} {sorted(unknown)}; expected "
+                        f"{sorted(TABLES)}")
     if not any(files.values()):
         raise DataError("no input files given")
     sources: dict[str, list[Source]] = {name: [] for name in TABLES}

@@ -66,17 +66,20 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         raise SrmsimError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
     missing = [c for c in ("variant", "replication", *outcomes) if c not in runs.columns]
     if missing:
-        raise SrmsimError(f"{agree(len(missing), 'column')} {missing} {agree(len(missing), 'is', 'are')} not in "
+        raise SrmsimError(f"{agree(len(missing), 'column')} {missing} "
+                          f"{agree(len(missing), 'is', 'are')} not in "
                           "the runs table; columns present: "
                           f"{list(runs.columns)[:20]}")
     doubled = [c for c in dict.fromkeys(("variant", "replication", *outcomes))
                if (runs.columns == c).sum() > 1]
     if doubled:
         raise SrmsimError(f"{agree(len(doubled), 'column')} {doubled} "
-                          f"{agree(len(doubled), 'appears', 'appear')} more than once in the runs table")
+                          f"{agree(len(doubled), 'appears', 'appear')} more than once in the "
+                          "runs table")
     if runs["variant"].isna().any():
         unnamed = int(runs["variant"].isna().sum())
-        raise SrmsimError(f"{plural(unnamed, 'run')} {agree(unnamed, 'has', 'have')} no variant name")
+        raise SrmsimError(f"{plural(unnamed, 'run')} {agree(unnamed, 'has', 'have')} no variant "
+                          "name")
     rep = pd.to_numeric(runs["replication"], errors="coerce")
     bad = rep.isna() | (rep < 0) | (rep % 1 != 0)
     if bad.any():

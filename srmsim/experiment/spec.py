@@ -82,7 +82,8 @@ class ExperimentConfig(StrictModel):
                              f"({', '.join(self.variants)})")
         unknown = [o for o in self.outcomes if isinstance(o, str) and o not in OUTCOMES]
         if unknown:
-            raise ValueError(f"unknown {agree(len(unknown), 'outcome')} {unknown}; known: {', '.join(OUTCOMES)} "
+            raise ValueError(f"unknown {agree(len(unknown), 'outcome')} {unknown}; known: "
+                             f"{', '.join(OUTCOMES)} "
                              "(or define one: see docs/reports.md, user-defined outcomes)")
         names = [o if isinstance(o, str) else o.name for o in self.outcomes]
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -92,7 +93,8 @@ class ExperimentConfig(StrictModel):
         derived = {n + suffix: n for n in names for suffix in DERIVED_SUFFIXES}
         clash = sorted(n for n in names if n in derived)
         if clash:  # the explore tools' x_diff / x_baseline columns would be ambiguous
-            raise ValueError(f"{agree(len(clash), 'outcome')} {clash} {agree(len(clash), 'is', 'are')} named "
+            raise ValueError(f"{agree(len(clash), 'outcome')} {clash} "
+                             f"{agree(len(clash), 'is', 'are')} named "
                              "like the difference or baseline "
                              f"column of outcome {derived[clash[0]]!r}; choose another name")
         for key, (low, high) in self.uncertain.items():

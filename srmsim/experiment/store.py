@@ -119,7 +119,8 @@ class ResultsStore(RunStore):
         df = super()._read_run(path, digest, seeds)
         missing = [o for o in getattr(self, "_outcomes", []) if o not in df.columns]
         if missing:
-            raise SrmsimError(f"{path}: has no value for {agree(len(missing), 'outcome')} {missing} that the manifest "
+            raise SrmsimError(f"{path}: has no value for {agree(len(missing), 'outcome')} "
+                              f"{missing} that the manifest "
                               f"lists (hand-edited or corrupt); {RERUN_HINT}")
         return df
 

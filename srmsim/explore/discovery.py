@@ -88,15 +88,15 @@ def condition_cases(table: pd.DataFrame, condition: str) -> np.ndarray:
 def _cart_inputs(x: object, y: object, bounds: object) -> tuple[pd.DataFrame, np.ndarray]:
     """``x`` and ``y`` checked for :func:`cart_leaves`: the tree would otherwise fit NaN or text
     with numpy's or scikit-learn's own errors, or read a leaf's box from a missing bound."""
-    x = ck.require_frame(x, "cart_leaves: x")
-    if x.shape[1] == 0:
+    frame = ck.require_frame(x, "cart_leaves: x")
+    if frame.shape[1] == 0:
         raise DataError("cart_leaves: x has no parameter columns")
-    if x.columns.has_duplicates or not all(isinstance(c, str) for c in x.columns):
+    if frame.columns.has_duplicates or not all(isinstance(c, str) for c in frame.columns):
         raise DataError("cart_leaves: x's columns must be distinct parameter names")
     if not isinstance(bounds, Mapping):
         raise DataError(f"cart_leaves: bounds must map each parameter to (low, high), got "
                         f"{type(bounds).__name__}")
-    for name in x.columns:
+    for name in frame.columns:
         pair = bounds.get(name)
         if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
             raise DataError(f"cart_leaves: bounds has no (low, high) for parameter {name!r}")
@@ -105,22 +105,22 @@ def _cart_inputs(x: object, y: object, bounds: object) -> tuple[pd.DataFrame, np
         if not low < high:
             raise DataError(f"cart_leaves: bounds[{name!r}] = ({low:g}, {high:g}) must have "
                             "low < high")
-    x = pd.DataFrame({c: ck.numeric_column(x, c, "cart_leaves: parameter") for c in x.columns},
-                     index=x.index)
-    values = x.to_numpy()
+    frame = pd.DataFrame({c: ck.numeric_column(frame, c, "cart_leaves: parameter")
+                          for c in frame.columns}, index=frame.index)
+    values = frame.to_numpy()
     if not np.isfinite(values).all():
         row, col = np.argwhere(~np.isfinite(values))[0]
-        raise DataError(f"cart_leaves: parameter {x.columns[col]!r} is missing or not finite "
-                        f"in row {x.index[row]!r}")
+        raise DataError(f"cart_leaves: parameter {frame.columns[col]!r} is missing or not finite "
+                        f"in row {frame.index[row]!r}")
     cases = np.asarray(y)
-    if cases.ndim != 1 or len(cases) != len(x):
-        raise DataError(f"cart_leaves: {plural(len(x), 'run')} but y has shape {cases.shape}; "
+    if cases.ndim != 1 or len(cases) != len(frame):
+        raise DataError(f"cart_leaves: {plural(len(frame), 'run')} but y has shape {cases.shape}; "
                         "give one true/false per run")
     if cases.dtype != bool:
         if cases.dtype.kind not in "iuf" or not np.isin(cases, (0, 1)).all():
             raise DataError("cart_leaves: y must be true/false (or 0/1) for each run")
         cases = cases.astype(bool)
-    return x, cases
+    return frame, cases
 
 
 def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, float]],

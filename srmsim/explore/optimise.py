@@ -212,7 +212,8 @@ class OptimiseConfig(StrictModel):
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
-                raise ValueError(f"{what}: unknown {agree(len(unknown), 'outcome')} {unknown}; known: "
+                raise ValueError(f"{what}: unknown {agree(len(unknown), 'outcome')} {unknown}; "
+                                 "known: "
                                  f"{', '.join(OUTCOMES)}")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")

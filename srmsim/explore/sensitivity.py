@@ -91,7 +91,8 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
         table = ex.outcome_table(variant)
         missing = sorted(set(ex.parameters.index) - set(ex.complete_replications(variant)))
         if missing:
-            raise SrmsimError(f"{ex.path}: variant {variant} lacks {plural(len(missing), 'design point')} "
+            raise SrmsimError(f"{ex.path}: variant {variant} lacks "
+                              f"{plural(len(missing), 'design point')} "
                               f"(replications {missing[:5]}...); finish them with --resume first")
         x = ex.parameters.loc[table.index, ex.names].to_numpy()
         kinds = [("", variant)]

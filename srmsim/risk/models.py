@@ -486,7 +486,8 @@ class PerSchoolRisk(RiskModel):
             self.notes_ += fit.notes
         if self.fallback_schools_:
             note = (
-                f"{plural(len(self.fallback_schools_), 'school')} with fewer than {self.min_events} "
+                f"{plural(len(self.fallback_schools_), 'school')} with fewer than "
+                f"{self.min_events} "
                 f"events or non-events use the pooled model: {self.fallback_schools_[:10]}"
             )
             self.notes_.append(note)

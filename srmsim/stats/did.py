@@ -492,8 +492,8 @@ def did_group_time(
     ck.check_choice(control, ("never", "notyet"), "control")
     ck.check_choice(base_period, ("varying", "universal"), "base_period")
     alpha = ck.check_alpha(alpha)
-    n_boot = ck.whole_number(n_boot, "n_boot", 50, ck.MAX_REPEATS, " (more draws do not sharpen the "
-                           "band's quantile, only cost time and memory)")
+    n_boot = ck.whole_number(n_boot, "n_boot", 50, ck.MAX_REPEATS, " (more draws do not "
+                             "sharpen the band's quantile, only cost time and memory)")
     seed = ck.whole_number(seed, "seed", 0, MAX_SEED)
     data, missing, notes = _prepare(df, outcome, unit, time, first_treated, cluster, "first_treated")
     cells_mean = data.groupby(["_u", "_t"], sort=True)["_y"].mean()

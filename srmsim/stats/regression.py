@@ -310,6 +310,7 @@ def _refuse_leverage_one(exog: np.ndarray, rows: pd.Index, formula: str, se: str
         shown = ", ".join(repr(r) for r in rows[alone[:5]])
         more = f" and {alone.size - 5} more" if alone.size > 5 else ""
         raise EstimationError(
-            f"regression {formula!r}: {agree(alone.size, 'row')} {shown}{more} of the data each alone determine a "
+            f"regression {formula!r}: {agree(alone.size, 'row')} {shown}{more} of the data each "
+            "alone determine a "
             f"coefficient (leverage 1: a category or dummy with one row), so se={se!r} is not "
             "defined for it; merge or drop such categories, or use se='classical'")

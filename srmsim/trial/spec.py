@@ -229,7 +229,8 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
                          if "pooled_risk" in compiled.rules[wf.trigger].fields})
         if pooled:
             problems.append(("population", f"flagged needs triggers that schools can evaluate "
-                             f"at baseline; {', '.join(pooled)} {agree(len(pooled), 'reads', 'read')} "
+                             f"at baseline; {', '.join(pooled)} "
+                             f"{agree(len(pooled), 'reads', 'read')} "
                              "pooled_risk, which "
                              "exists only after the pool's first refit"))
     weeks = scenario.years * 39
@@ -379,9 +380,10 @@ class Trial:
         elif r.unit == "schools":
             design = f"schools randomised ({r.share_treated:g} treated)"
         else:
-            design = (f"stepped wedge: {plural(r.steps, 'group')} of schools "
-                      f"{agree(r.steps, 'crosses', 'cross')} over every "
-                      f"{agree(r.step_weeks, 'week', f'{r.step_weeks} weeks')}")
+            steps, weeks = r.steps or 0, r.step_weeks or 0  # set for a stepped wedge
+            design = (f"stepped wedge: {plural(steps, 'group')} of schools "
+                      f"{agree(steps, 'crosses', 'cross')} over every "
+                      f"{agree(weeks, 'week', f'{weeks} weeks')}")
         se = f", se {a.se}" if a.se and r.unit != "stepped_wedge" else ""
         base = f", adjusted for {c.baseline}" if c.baseline else ""
         return (f"{c.name}: {design}; outcome {c.outcome} ({c.population} students{base}); "
