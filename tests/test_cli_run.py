@@ -174,6 +174,28 @@ def test_validate_checks_without_running(tmp_path: Path, default_scenario_path, 
     assert f"{bad}: trust.year_groups:" in err and "consecutive" in err
 
 
+def test_counts_in_printed_lines_read_as_english(tmp_path: Path, capsys) -> None:
+    """'1 schools, 1 year(s)' and '1 rows' were printed; one helper now words every count."""
+    from srmsim.labels import agree, plural
+
+    assert [plural(n, "school") for n in (0, 1, 2, 2400)] == \
+        ["0 schools", "1 school", "2 schools", "2,400 schools"]
+    assert plural(1, "category", "categories") == "1 category"
+    assert plural(3, "category", "categories") == "3 categories"
+    assert (agree(1, "has", "have"), agree(5, "has", "have")) == ("has", "have")
+    one = tmp_path / "one.yaml"
+    one.write_text("name: one\nyears: 1\ntrust:\n  n_schools: 1\n  students_per_year_group: 5\n")
+    assert main(["validate", str(one)]) == 0
+    assert "valid scenario 'one' (1 school, 1 year, policy: no)" in capsys.readouterr().out
+    assert main(["run", str(one), "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("one: 1 school, 39 weeks, seed ")
+    two = tmp_path / "two.yaml"
+    two.write_text("name: two\nyears: 2\ntrust:\n  n_schools: 2\n  students_per_year_group: 5\n")
+    assert main(["validate", str(two)]) == 0
+    assert "(2 schools, 2 years, policy: no)" in capsys.readouterr().out
+
+
 def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
