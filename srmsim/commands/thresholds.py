@@ -559,7 +559,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case)
-        line = (f"at capacity {cap.capacity_cases} students: threshold {cap.threshold:.4g} "
+        line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {cap.threshold:.4g} "
                 f"flags {dc.count(cap.flagged)}, precision {dc.rate(cap.precision, cap.tp, cap.fp)}, "
                 f"recall {dc.rate(cap.recall, cap.tp)}, cost {_money(cap.cost)}")
         if cap.staff_minutes is not None:
@@ -657,11 +657,12 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
     off-grid threshold would be one more row to difference against the table)."""
     fit = table[table["flagged"] <= cases]
     if fit.empty:
-        print(f"at capacity {cases} students: every published threshold flags more students")
+        print(f"at capacity {plural(cases, 'student')}: every published threshold flags more "
+              "students")
         return
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
-    line = (f"at capacity {cases} students (nearest published threshold): threshold "
-            f"{row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
+    line = (f"at capacity {plural(cases, 'student')} (nearest published threshold): "
+            f"threshold {row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
             f"{_fmt(row['precision'])}, recall {_fmt(row['sensitivity'])}, cost "
             f"{_money(row['flagged'] * args.cost_per_case)}")
     if args.minutes_per_case is not None:
