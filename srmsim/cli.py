@@ -75,12 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 def short_message(text: str, max_lines: int = 12, max_line: int = 300) -> str:
     """An error message cut to a readable size: never the whole of a hostile input, and never
     a control character from one (an id's ``\x1b[2J`` would clear the terminal)."""
-    from srmsim.labels import printable  # here: pydantic, which labels loads, is slow to load
+    from srmsim.labels import (  # here: pydantic, which labels loads, is slow to load
+        plural,
+        printable,
+    )
 
     lines = [printable(ln) for ln in text.splitlines()] or [""]
     out = [ln if len(ln) <= max_line else ln[:max_line] + "..." for ln in lines[:max_lines]]
     if len(lines) > max_lines:
-        out.append(f"  ... and {len(lines) - max_lines} more problem(s)")
+        out.append(f"  ... and {plural(len(lines) - max_lines, 'more problem')}")
     return "\n".join(out)
 
 

@@ -17,8 +17,12 @@ strict: ``replications: true`` or ``seed: "7"`` are mistakes to report, not a 1 
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Annotated
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from typing import Annotated, SupportsInt
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -40,6 +44,40 @@ def cut(text: str, limit: int = 60) -> str:
 def excerpt(value: object, limit: int = 60) -> str:
     """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs."""
     return cut(repr(value), limit)
+
+
+def agree(n: SupportsInt, one: str, many: str | None = None) -> str:
+    """The word for ``n`` things: ``one`` when ``n`` is 1, else ``many`` (default ``one + "s"``).
+    Also for verbs: ``agree(n, "has", "have")``. Printed text says "1 school" and "3 schools",
+    never "school(s)" or "1 schools"."""
+    return one if int(n) == 1 else (many if many is not None else one + "s")
+
+
+def plural(n: SupportsInt, one: str, many: str | None = None) -> str:
+    """``n`` and the word for ``n`` things: ``"1 school"``, ``"2,400 students"``, ``"0 runs"``."""
+    return f"{int(n):,} {agree(int(n), one, many)}"
+
+
+def percent(x: float | None, decimals: int = 1) -> str:
+    """A share as a percentage (``0.173`` -> ``17.3%``) for readers of a report; a missing or
+    non-finite value as ``n/a``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.{decimals}%}"
+
+
+def points(gap: float | None, decimals: int = 1) -> str:
+    """A gap between two shares in percentage points (``0.012`` -> ``1.2 pp``), the unit that
+    goes with :func:`percent`."""
+    if gap is None or not math.isfinite(gap):
+        return "n/a"
+    return f"{gap * 100:.{decimals}f} pp"
+
+
+def yes_no(value: object) -> str:
+    """A yes/no value as ``yes`` / ``no``, not Python's ``True`` / ``False`` (also when a table
+    holds them as the text ``"True"`` / ``"False"``); anything else as its text."""
+    return {"True": "yes", "False": "no"}.get(str(value), str(value))
 
 
 #: Characters no identifier holds: C0 and C1 controls, DEL, Unicode line and paragraph
@@ -101,6 +139,30 @@ def check_room_for(name: str, suffixes: tuple[str, ...]) -> str:
             raise ValueError(f"at most {longest} characters (got {len(name)}): it names a "
                              f"result {shown}{suffix}, which must be a valid name too")
     return name
+
+def folded(name: str) -> str:
+    """The form of a name that case and look-alike characters do not change: NFKC, then
+    casefold, so ``Base``, ``BASE`` and the full-width ``Ｂａｓｅ`` are all ``base``."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def look_alikes(names: Iterable[str]) -> list[str]:
+    """The names (sorted) that differ from another only in case or by look-alike characters:
+    on a case-insensitive file system ``runs/Base`` and ``runs/base`` are one folder, and in a
+    table or report two such rows cannot be told apart."""
+    names = list(dict.fromkeys(names))
+    counts = Counter(folded(n) for n in names)
+    return sorted(n for n in names if counts[folded(n)] > 1)
+
+
+def check_distinct(names: Iterable[str], what: str) -> None:
+    """Raise ValueError when two of ``names`` (of ``what``: "variant", "rule") differ only in
+    case or by look-alike characters; the one rule for every user-named thing."""
+    clash = look_alikes(names)
+    if clash:
+        raise ValueError(f"{what} names {clash} differ only in case (or by look-alike "
+                         "characters); rename one")
+
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 

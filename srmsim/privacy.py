@@ -47,6 +47,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
+from srmsim.labels import agree
 
 DEFAULT_THRESHOLD = 10
 PSEUDONYM_HEX = 16
@@ -174,7 +175,9 @@ def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> 
     if count_columns is not None:
         missing = [c for c in count_columns if c not in table.columns]
         if missing:
-            raise DataError(f"suppress_small_counts: count column(s) {missing} not in the table "
+            raise DataError(f"suppress_small_counts: count {agree(len(missing), 'column')} "
+                            f"{missing} "
+                            f"{agree(len(missing), 'is', 'are')} not in the table "
                             f"(columns: {list(table.columns)})")
         return list(count_columns)
     return [c for c in table.columns
@@ -530,11 +533,14 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     for r, bases in rates.items():
         bad = [c for c in [r, *bases] if c not in table.columns]
         if bad:
-            raise DataError(f"suppress_small_counts: rate column {r!r}: column(s) {bad} not in "
-                            "the table")
+            raise DataError(f"suppress_small_counts: rate column {r!r}: "
+                            f"{agree(len(bad), 'column')} "
+                            f"{bad} {agree(len(bad), 'is', 'are')} not in the table")
         if any(b not in counts for b in bases):
-            raise DataError(f"suppress_small_counts: rate column {r!r}: base(s) "
-                            f"{[b for b in bases if b not in counts]} are not count columns")
+            odd = [b for b in bases if b not in counts]
+            raise DataError(f"suppress_small_counts: rate column {r!r}: "
+                            f"{agree(len(odd), 'base')} {odd} {agree(len(odd), 'is', 'are')} "
+                            f"not {agree(len(odd), 'a count column', 'count columns')}")
     out = table.copy()
     for c in counts:
         vals = pd.to_numeric(table[c], errors="coerce")
@@ -565,7 +571,8 @@ def _symbols(symbols: Symbols | Mapping[str, str] | None) -> Symbols:
         return symbols
     unknown = set(symbols) - {"confidential", "low", "withheld"}
     if unknown:
-        raise DataError(f"unknown suppression symbol name(s) {sorted(unknown)}; use "
+        raise DataError(f"unknown suppression symbol {agree(len(unknown), 'name')} "
+                        f"{sorted(unknown)}; use "
                         "confidential, low, withheld")
     return Symbols(**dict(symbols))
 

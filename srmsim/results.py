@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import __version__
+from srmsim.labels import plural
 from srmsim.outputs import holds_only, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
@@ -232,8 +233,12 @@ class RunSummary(dict):
 def format_summary(s: dict[str, Any], policy: bool | None = None) -> str:
     rows = summary_rows(s, s.get("interventions", 0) > 0 if policy is None else policy)
     width = max((len(k) for k, _ in rows), default=0)
-    head = (f"run of {s.get('scenario', '?')}: {s.get('schools', '?')} schools, "
-            f"{s.get('weeks', '?')} weeks, seed {s.get('seed', '?')}")
+    schools, weeks = s.get("schools"), s.get("weeks")
+    counted = (int, np.integer)
+    head = (f"run of {s.get('scenario', '?')}: "
+            f"{plural(schools, 'school') if isinstance(schools, counted) else '? schools'}, "
+            f"{plural(weeks, 'week') if isinstance(weeks, counted) else '? weeks'}, "
+            f"seed {s.get('seed', '?')}")
     return "\n".join([head] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
 
 

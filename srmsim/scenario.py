@@ -21,7 +21,7 @@ from srmsim.admin.config import Name as StreamName
 from srmsim.admin.config import RequestStream
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.labels import Label, StrictModel, excerpt
+from srmsim.labels import Label, StrictModel, check_distinct, excerpt
 from srmsim.policy.config import PolicyConfig
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -161,6 +161,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _streams_fit(self) -> Scenario:
+        check_distinct(self.requests, "request stream")  # labels of requests_weekly.parquet
         if self.trust.n_schools == 0 and not self.requests:
             raise ValueError("trust.n_schools is 0: a trust with no schools needs request streams "
                              "(requests:)")

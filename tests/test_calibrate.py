@@ -470,6 +470,27 @@ def test_report_suppresses_small_counts_from_real_data(recovery) -> None:
     assert fit.fit_table().set_index("moment").loc["persistent_absence_fsm", "events"] == 4
 
 
+def test_printed_report_gives_shares_in_percent_and_yes_no(recovery) -> None:
+    fit, _ = recovery
+    fit = copy.copy(fit)
+    fit.real_data = False
+    fit.fit = fit.fit.copy()
+    row = fit.fit["moment"] == "attendance"
+    fit.fit.loc[row, ["target", "simulated", "difference", "tolerance"]] = \
+        [0.9412, 0.94, 0.0012, 0.0031]
+    fit.fit.loc[fit.fit["moment"] == "attainment_icc", "target"] = 0.1234
+    fit.fit.loc[fit.fit["moment"] == "attainment_icc", "within"] = False
+    text = fit.format()
+    line = next(t for t in text.splitlines() if t.split()[:1] == ["attendance"])
+    assert line.split()[1:7] == ["94.12%", "94.00%", "0.12", "pp", "0.31", "pp"]
+    icc = next(t for t in text.splitlines() if t.split()[:1] == ["attainment_icc"])
+    assert icc.split()[1] == "0.1234" and " no " in icc  # not a share: as before
+    assert "True" not in text and "False" not in text
+    assert " yes " in line
+    within = int(fit.fit.loc[fit.fit["used"], "within"].sum())
+    assert f"{within} of {int(fit.fit['used'].sum())} moments within tolerance" in text
+
+
 def test_cli_errors_name_what_is_wrong(sample_dataset, tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "calibrate",
                            str(tmp_path / "missing"), "--out", str(tmp_path / "o")],

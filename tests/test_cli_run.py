@@ -125,6 +125,28 @@ def test_same_seed_same_files_through_the_cli(tmp_path: Path) -> None:
         assert len(digests) == 1, name
 
 
+def test_history_and_action_effect_columns_are_documented_with_their_units(tmp_path: Path
+                                                                           ) -> None:
+    """eff_absence & co. appeared in history.parquet and the student table with no word on what
+    they are or in what unit; every history column is now named in docs/outputs.md."""
+    from srmsim.students import StudentTable
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "outputs.md").read_text()
+    scenario = tmp_path / "small.yaml"
+    scenario.write_text("name: small\ntrust:\n  n_schools: 1\n  students_per_year_group: 5\n")
+    assert main(["run", str(scenario), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    history = pd.read_parquet(tmp_path / "o" / "history.parquet")
+    assert "eff_absence" in history.columns
+    for column in history.columns:
+        assert f"`{column}`" in page, column
+    effects = [c for c in StudentTable.__annotations__ if c.startswith("eff_")]
+    assert len(effects) == 4
+    for column in effects:
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{column}` |"))
+        unit = row.split("|")[2].strip()
+        assert unit and unit != "-", column
+
+
 def test_run_without_a_scenario_uses_the_default(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--quiet"]) == 0
@@ -150,6 +172,28 @@ def test_validate_checks_without_running(tmp_path: Path, default_scenario_path, 
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: trust.year_groups:" in err and "consecutive" in err
+
+
+def test_counts_in_printed_lines_read_as_english(tmp_path: Path, capsys) -> None:
+    """'1 schools, 1 year(s)' and '1 rows' were printed; one helper now words every count."""
+    from srmsim.labels import agree, plural
+
+    assert [plural(n, "school") for n in (0, 1, 2, 2400)] == \
+        ["0 schools", "1 school", "2 schools", "2,400 schools"]
+    assert plural(1, "category", "categories") == "1 category"
+    assert plural(3, "category", "categories") == "3 categories"
+    assert (agree(1, "has", "have"), agree(5, "has", "have")) == ("has", "have")
+    one = tmp_path / "one.yaml"
+    one.write_text("name: one\nyears: 1\ntrust:\n  n_schools: 1\n  students_per_year_group: 5\n")
+    assert main(["validate", str(one)]) == 0
+    assert "valid scenario 'one' (1 school, 1 year, policy: no)" in capsys.readouterr().out
+    assert main(["run", str(one), "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("one: 1 school, 39 weeks, seed ")
+    two = tmp_path / "two.yaml"
+    two.write_text("name: two\nyears: 2\ntrust:\n  n_schools: 2\n  students_per_year_group: 5\n")
+    assert main(["validate", str(two)]) == 0
+    assert "(2 schools, 2 years, policy: no)" in capsys.readouterr().out
 
 
 def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path) -> None:

@@ -436,7 +436,7 @@ def test_a_variant_with_fewer_than_two_paired_replications_gets_no_verdict():
     (lambda r: r.assign(persistent_absence=r["persistent_absence"] * 1e300), "too large"),
     (lambda r: pd.concat([r, r.iloc[[12]]]), "'v1' replication 2 appears 2 times"),  # ValueError
     (lambda r: pd.concat([r, r[["persistent_absence"]]], axis=1),
-     "appear more than once"),  # was read as 20 replications
+     r"column \[.persistent_absence.\] appears more than once"),  # read as 20 replications
     (lambda r: r.assign(variant=r["variant"].where(r.index != 0, None)), "no variant name"),
     (lambda r: r.assign(replication=r["replication"].where(r.index != 12, np.nan)),
      "replication nan .* not a whole number"),

@@ -24,7 +24,7 @@ from srmsim.cli import main  # noqa: E402
 from srmsim.errors import ScenarioError, SrmsimError  # noqa: E402
 from srmsim.experiment import load_experiment, run_experiment  # noqa: E402
 from srmsim.explore.design import DesignConfig, sample  # noqa: E402
-from srmsim.explore.discovery import condition_cases, discover  # noqa: E402
+from srmsim.explore.discovery import cart_leaves, condition_cases, discover  # noqa: E402
 from srmsim.explore.optimise import (  # noqa: E402
     load_optimisation,
     optimisation_from_dict,
@@ -33,7 +33,11 @@ from srmsim.explore.optimise import (  # noqa: E402
     trials_table,
 )
 from srmsim.explore.prim import prim  # noqa: E402
-from srmsim.explore.sensitivity import indices, sensitivity  # noqa: E402
+from srmsim.explore.sensitivity import (  # noqa: E402
+    format_sensitivity,
+    indices,
+    sensitivity,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,6 +86,80 @@ def test_morris_mu_star_of_a_linear_outcome_is_slope_times_range():
                   ).set_index("parameter")
     np.testing.assert_allclose(got["mu_star"], [6.0, 2.0, 0.0], atol=1e-9)
     np.testing.assert_allclose(got["sigma"], [0.0, 0.0, 0.0], atol=1e-9)
+
+
+def test_printed_indices_are_named_in_words_and_explained():
+    """S1 / ST and mu* / sigma alone meant nothing to a reader who has not met Sobol or Morris."""
+    uncertain = {"a": (0.0, 2.0), "b": (0.0, 1.0)}
+    design = DesignConfig(method="morris", n=10)
+    x = sample(design, uncertain, seed=1)
+    morris = indices(x, 3 * x[:, 0], uncertain, design.model_dump()).assign(
+        target="on", variant="on", outcome="attainment")
+    text = format_sensitivity(morris)
+    header = text.split("\n\n")[1].splitlines()[0]  # words first, then the table
+    for words in ("mean absolute effect (mu*)", "mu* +/-", "spread of effects (sigma)"):
+        assert words in header
+    assert "mean absolute change in the outcome" in text and "Sobol" not in text
+    sobol = pd.DataFrame({"target": ["on - off"], "variant": ["on"], "outcome": ["attainment"],
+                          "parameter": ["a"], "method": ["sobol"], "S1": [0.5],
+                          "S1_conf": [0.1], "ST": [0.625], "ST_conf": [0.1]})
+    text = format_sensitivity(sobol)
+    header = text.split("\n\n")[1].splitlines()[0]  # words first, then the table
+    assert "first-order share of variance (S1)" in header
+    assert "total share incl. interactions (ST)" in header
+    assert "share (0 to 1) of an outcome's variance" in text and "0.625" in text
+    assert "mu*" not in text
+
+
+def _cart_data() -> tuple[pd.DataFrame, np.ndarray, dict]:
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame(rng.uniform(size=(200, 2)), columns=["a", "b"])
+    return x, (x["a"] > 0.5).to_numpy(), {"a": (0.0, 1.0), "b": (0.0, 1.0)}
+
+
+def test_cart_leaves_finds_a_planted_split():
+    x, y, bounds = _cart_data()
+    leaves = cart_leaves(x, y, bounds, max_depth=1)
+    assert list(leaves["density"]) == [1.0, 0.0] and leaves["box"][0].startswith("a >= 0.49")
+    assert cart_leaves(x, y.astype(int), bounds, max_depth=1).equals(leaves)  # 0/1 as booleans
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"max_depth": 0}, "max_depth=0 is out of range"),
+    ({"max_depth": 10**6}, "max_depth=1000000 is out of range"),
+    ({"max_depth": 2.5}, "max_depth must be a whole number"),
+    ({"max_depth": True}, "max_depth must be a whole number"),
+    ({"mass_min": 0.0}, "mass_min=0.0 must lie strictly between 0 and 1"),
+    ({"mass_min": 1.5}, "mass_min=1.5 must lie strictly between 0 and 1"),
+    ({"mass_min": float("nan")}, "mass_min=nan must be a finite number"),
+    ({"mass_min": "0.1"}, "mass_min='0.1' must be a number, not text"),
+    ({"seed": -1}, "seed=-1 is out of range"),
+    ({"x": pd.DataFrame({"a": [], "b": []})}, "x has no rows"),
+    ({"x": [[0.1, 0.2]]}, "x must be a pandas DataFrame"),
+    ({"x": "nan"}, "cart_leaves: parameter 'a' is missing or not finite in row 3"),
+    ({"x": "inf"}, "cart_leaves: parameter 'b' is missing or not finite in row 7"),
+    ({"x": "text"}, "parameter column 'a' must be numeric"),
+    ({"y": "short"}, "200 runs but y has shape (199,)"),
+    ({"y": "nan"}, "y must be true/false (or 0/1)"),
+    ({"y": "two"}, "y must be true/false (or 0/1)"),
+    ({"bounds": {"a": (0.0, 1.0)}}, "bounds has no (low, high) for parameter 'b'"),
+    ({"bounds": {"a": (1.0, 0.0), "b": (0.0, 1.0)}}, "bounds['a'] = (1, 0) must have low < high"),
+    ({"bounds": {"a": (0.0, float("inf")), "b": (0.0, 1.0)}}, "bounds['a'] high=inf must be a"),
+])
+def test_cart_leaves_refuses_bad_arguments_with_a_short_message(change, says):
+    x, y, bounds = _cart_data()
+    args = {"x": x, "y": y, "bounds": bounds, "max_depth": 3, "mass_min": 0.05, "seed": 0}
+    args.update(change)
+    if isinstance(args["x"], str):
+        args["x"] = {"nan": x.assign(a=x["a"].mask(x.index == 3)),
+                     "inf": x.assign(b=x["b"].mask(x.index == 7, np.inf)),
+                     "text": x.assign(a=x["a"].astype(str))}[args["x"]]
+    if isinstance(args["y"], str):
+        args["y"] = {"short": y[:-1], "nan": np.where(y, 1.0, np.nan),
+                     "two": y.astype(int) * 2}[args["y"]]
+    with pytest.raises(SrmsimError) as err:
+        cart_leaves(**args)
+    assert says in str(err.value)
 
 
 def test_prim_finds_a_planted_box():
@@ -152,7 +230,7 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert abs(cost["S1"]) < 0.02 and abs(cost["ST"]) < 1e-9
     # the CLI writes the table and the figure
     assert main(["sensitivity", str(out)]) == 0
-    assert "S1" in capsys.readouterr().out
+    assert "first-order share of variance (S1)" in capsys.readouterr().out
     assert (out / "sensitivity.png").stat().st_size > 1000
     assert len(pd.read_csv(out / "sensitivity.csv")) == len(table)
     # scenario discovery: the gain is below 0.03 SD exactly when effect * take-up < 0.03

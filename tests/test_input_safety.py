@@ -1051,6 +1051,76 @@ def test_variant_names_differing_only_in_case_are_refused(tmp_path, capsys):
     fails(capsys, "validate", str(exp), contains="differ only in case")
 
 
+POLICY = {"rules": {"low": "attendance(4) < 0.95"},
+          "workflows": {"w": {"trigger": "low", "steps": [{"action": "parent_text"}]}}}
+STREAM = {"arrivals": {"per_week": 2}, "staff": {"officer": {"staff": 1}},
+          "steps": [{"name": "triage", "role": "officer", "minutes": 30}]}
+
+
+@pytest.mark.parametrize("policy, says", [
+    ({"rules": {"low": "attendance(4) < 0.95", "LOW": "attendance(4) < 0.9"}},
+     "rule names ['LOW', 'low'] differ only in case"),
+    ({"workflows": {**POLICY["workflows"], "W": POLICY["workflows"]["w"]}},
+     "workflow names ['W', 'w'] differ only in case"),
+    ({"actions": {"Mentoring": {"take_up": 0.5}}},  # beside the built-in mentoring
+     "action names ['Mentoring', 'mentoring'] differ only in case"),
+    ({"parameters": {"cut": 0.9, "Cut": 0.8}}, "parameter names ['Cut', 'cut'] differ"),
+    ({"staff": {"school": {"mentor": 60}, "pool": {"Mentor": 60}}},
+     "staff role names ['Mentor', 'mentor'] differ"),
+])
+def test_policy_names_differing_only_in_case_are_refused(tmp_path, capsys, policy, says):
+    # as for variants: they label the events table and the report's rows, and rules read them
+    path = write(tmp_path / "s.yaml", {"name": "s", **TINY, "policy": {**POLICY, **policy}})
+    fails(capsys, "validate", str(path), contains=says)
+
+
+def test_request_stream_step_and_role_names_differing_only_in_case_are_refused(tmp_path,
+                                                                               capsys):
+    def scenario(requests: dict) -> str:
+        return str(write(tmp_path / "s.yaml", {"name": "s", **TINY, "requests": requests}))
+
+    assert main(["validate", scenario({"ehc": STREAM, "transport": STREAM})]) == 0
+    fails(capsys, "validate", scenario({"ehc": STREAM, "EHC": STREAM}),
+          contains="request stream names ['EHC', 'ehc'] differ only in case")
+    two = {**STREAM, "steps": [STREAM["steps"][0], {**STREAM["steps"][0], "name": "Triage"}]}
+    fails(capsys, "validate", scenario({"ehc": two}),
+          contains="step names ['Triage', 'triage'] differ only in case")
+    roles = {**STREAM, "staff": {"officer": {"staff": 1}, "Officer": {"staff": 2}}}
+    fails(capsys, "validate", scenario({"ehc": roles}),
+          contains="staff role names ['Officer', 'officer'] differ only in case")
+
+
+def test_experiment_outcomes_and_uncertain_keys_differing_only_in_case_are_refused(tmp_path,
+                                                                                  capsys):
+    # a custom outcome 'Attendance' beside the built-in: two columns a reader cannot tell apart
+    custom = {"name": "Attendance", "statistic": "mean", "of": "attendance_rate"}
+    exp = tiny_experiment(tmp_path, outcomes=["attendance", custom])
+    fails(capsys, "validate", str(exp),
+          contains="outcome names ['Attendance', 'attendance'] differ only in case")
+    # NFKC look-alikes too: a full-width f is an f to Python and to a reader
+    exp = tiny_experiment(tmp_path, uncertain={"population.fsm_rate": [0.1, 0.2],
+                                               "population.\uff46sm_rate": [0.1, 0.3]})
+    fails(capsys, "validate", str(exp), contains="uncertain parameter names")
+
+
+def test_optimise_levers_differing_only_in_case_are_refused(tmp_path, capsys):
+    opt = yaml.safe_load((REPO / "experiments/optimise_attendance.yaml").read_text())
+    key, lever = next(iter(opt["levers"].items()))
+    path = _optimisation(tmp_path, levers={**opt["levers"], key.upper(): lever})
+    fails(capsys, "validate", str(path), contains="lever and budget role names")
+
+
+def test_look_alike_names_fold_case_and_nfkc_and_leave_distinct_names_alone():
+    from srmsim.labels import check_distinct, look_alikes
+
+    assert look_alikes(["Base", "base", "\uff22\uff41\uff53\uff45", "other", "ﬁx", "fix"]) == \
+        ["Base", "base", "fix", "ﬁx", "\uff22\uff41\uff53\uff45"]
+    assert look_alikes(["a", "b", "a_1", "a-1"]) == []
+    check_distinct({"a": 1, "b": 2}, "variant")
+    with pytest.raises(ValueError, match=r"variant names \['A', 'a'\] differ only in case"):
+        check_distinct(["a", "A"], "variant")
+
+
 def test_dotted_keys_of_thousands_of_parts_are_clean_errors(tmp_path, capsys):
     from srmsim.scenario import Scenario
 

@@ -149,7 +149,7 @@ def test_missing_counts_and_custom_symbols() -> None:
 
 def test_bad_arguments_name_the_column() -> None:
     t = pd.DataFrame({"n": [1, 2]})
-    with pytest.raises(DataError, match=r"count column\(s\) \['m'\]"):
+    with pytest.raises(DataError, match=r"count column \['m'\] is not in the table"):
         suppress_small_counts(t, count_columns=["m"])
     with pytest.raises(DataError, match="rate column 'r'"):
         suppress_small_counts(t, rate_columns={"r": "n"})

@@ -596,7 +596,7 @@ def test_broken_exploration_files_are_clear_errors(tmp_path):
     from srmsim.report.page import Page
 
     (tmp_path / "sensitivity.csv").write_text("target,variant\nx,y\n")
-    with pytest.raises(SrmsimError, match=r"sensitivity\.csv: missing column\(s\)"):
+    with pytest.raises(SrmsimError, match=r"sensitivity\.csv: missing columns \['outcome', "):
         sensitivity_section(Page("x"), tmp_path, {})
     (tmp_path / "discovery").mkdir()
     (tmp_path / "discovery" / "discovery.json").write_text("[1, 2]")
@@ -733,7 +733,7 @@ DAMAGES = {
                                              attendance="high"),
                      "replication 1 is not a number \\('high'\\)"),
     "missing outcome column": (lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "cost"),
-                               "rep-00001.parquet: has no value for outcome\\(s\\) \\['cost'\\]"),
+                               "rep-00001.parquet: has no value for outcome \\['cost'\\]"),
     "NaN seed": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet", seed=np.nan),
                  "rep-00001.parquet: not the run its name says"),
     # manifest: seeds of the wrong kind or an outcome no run has were tracebacks
@@ -743,10 +743,10 @@ DAMAGES = {
     "duplicate manifest key": (lambda o: _duplicate_key(o / "manifest.json", "baseline", "texts"),
                                "manifest.json: unreadable \\(duplicate key 'baseline'\\)"),
     "unknown outcome": (lambda o: _manifest_edit(o, outcomes=["attendance", "ghost"]),
-                        "has no value for outcome\\(s\\) \\['ghost'\\]"),
+                        "has no value for outcome \\['ghost'\\]"),
     # runs deleted or copied in: the effects were computed from what was left as if whole
     "deleted run": (lambda o: (o / "runs/texts/rep-00001.parquet").unlink(),
-                    "1 of 9 runs are missing, first .*runs/texts/rep-00001.parquet"),
+                    "1 of 9 runs is missing, first .*runs/texts/rep-00001.parquet"),
     "deleted variant": (lambda o: shutil.rmtree(o / "runs/more_staff"),
                         "3 of 9 runs are missing, first .*runs/more_staff/rep-00000.parquet"),
     "variant the manifest does not list": (
@@ -835,7 +835,7 @@ TRIAL_DAMAGES = {
                         "trial_summary.csv: column 'value' holds 'x' in data row 1"),
     "no error column": (lambda o: pd.read_csv(o / "trial_runs.csv").drop(columns=["error"])
                         .to_csv(o / "trial_runs.csv", index=False),
-                        "trial_runs.csv: missing column\\(s\\) \\['error'\\]"),
+                        "trial_runs.csv: missing column \\['error'\\]"),
     "infinite estimate": (lambda o: _edit_csv(o / "trial_runs.csv", estimate=np.inf),
                           "trial_runs.csv: column 'estimate' holds inf"),
     "covered not boolean": (lambda o: _edit_csv(o / "trial_runs.csv", covered="maybe"),
@@ -888,7 +888,7 @@ RUN_DAMAGES = {
     "truncated weekly": (lambda o: (o / "weekly.parquet").write_bytes(
         (o / "weekly.parquet").read_bytes()[:300]), "weekly.parquet: unreadable"),
     "no sessions_possible": (lambda o: _drop_column(o / "students.parquet", "sessions_possible"),
-                             "students.parquet: missing column\\(s\\) \\['sessions_possible'\\]"),
+                             "students.parquet: missing column \\['sessions_possible'\\]"),
     "text attendance": (lambda o: _edit_parquet(o / "students.parquet", sessions_attended="x"),
                         "column 'sessions_attended' holds 'x'"),
     "infinite attendance": (lambda o: _edit_parquet(o / "students.parquet",

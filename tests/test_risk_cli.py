@@ -228,14 +228,14 @@ def test_a_report_that_fails_part_way_leaves_no_new_folder(tmp_path: Path, capsy
 
 
 def test_capacity_beyond_every_student_says_so(tmp_path: Path, capsys):
-    """'99080 place(s) unused because 0 student(s) tie at the boundary' blamed ties that are
+    """'99080 places unused because 0 students tie at the boundary' blamed ties that are
     not there: everyone is flagged."""
     folder = simulated_folder(tmp_path)
     assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
                  "withdrawn", "--n-boot", "5", "--capacity", "100000"]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("at capacity")]
     assert "tie at the boundary" not in line
-    assert "99640 place(s) unused: every one of the 360 students" in line
+    assert "99,640 places unused: every one of the 360 students" in line
 
 
 def test_an_outcome_that_never_occurs_gets_honest_lines(tmp_path: Path, capsys):

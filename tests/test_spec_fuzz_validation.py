@@ -57,7 +57,7 @@ def test_outcome_named_like_another_outcomes_derived_column_is_refused(tmp_path,
     custom = {"statistic": "mean", "of": "attendance_rate"}
     path = experiment(tmp_path, outcomes=["attendance", {"name": "mine", **custom},
                                           {"name": name, **custom}])
-    fails(capsys, path, f"outcome(s) ['{name}'] are named like the difference or baseline")
+    fails(capsys, path, f"outcome ['{name}'] is named like the difference or baseline")
 
 
 def test_sequential_without_targets_is_refused(tmp_path, capsys):

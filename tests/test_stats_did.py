@@ -325,6 +325,17 @@ def test_group_time_refuses_bad_seed_and_n_boot_by_name(kwargs, message):
         stats.did_group_time(p, "y", "school", "term", "first_term", **kwargs)
 
 
+def test_group_time_n_boot_cap_is_the_shared_repetition_cap(monkeypatch):
+    """One cap on every repetition count (bootstrap draws, orderings): lowering the shared
+    MAX_REPEATS lowers did_group_time's too, as it does curves' and pooling's."""
+    from srmsim.stats import _checks
+
+    monkeypatch.setattr(_checks, "MAX_REPEATS", 60)
+    p = staggered(2, per_cohort=3)
+    with pytest.raises(SrmsimError, match="n_boot=61 is out of range: it must be from 50 to 60"):
+        stats.did_group_time(p, "y", "school", "term", "first_term", n_boot=61)
+
+
 def test_group_time_band_is_the_same_whatever_the_bootstrap_chunk(monkeypatch):
     """Multiplier draws are made in chunks (memory); the draws and the band must not change."""
     from srmsim.stats import did

@@ -60,6 +60,19 @@ def test_one_arm_only_names_it():
         stats.estimate_effect(df, "score", "arm", "control")
 
 
+def test_arms_differing_only_in_case_are_refused():
+    """'Mentor' typed beside 'mentor' was estimated as a third arm the table cannot tell apart."""
+    df = trial(1)
+    df.loc[df.index[:5], "arm"] = df.loc[df.index[:5], "arm"].str.upper()
+    with pytest.raises(DataError, match=r"treatment column 'arm': arms .* differ only in case"):
+        stats.estimate_effect(df, "score", "arm", "control")
+    df["arm"] = df["arm"].str.lower().replace({"mentor": "\uff4dentor"})  # full-width m: NFKC
+    assert stats.estimate_effect(df, "score", "arm", "control") is not None  # one spelling each
+    df.loc[df.index[:3], "arm"] = "mentor"
+    with pytest.raises(DataError, match=r"arms 'mentor', '\uff4dentor' differ only in case"):
+        stats.estimate_effect(df, "score", "arm", "control")
+
+
 def test_all_outcomes_missing_says_so():
     df = trial(1).assign(score=np.nan)
     with pytest.raises(DataError, match=r"outcome column 'score' has no values: all 120 rows"):
@@ -309,7 +322,7 @@ def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
     assert row["df"] == (9 if se == "cluster" else ref.df_resid)
     assert row["n"] + row["n_reference"] == len(clean) == est.rows_used
     assert est.rows_dropped == 3 and "3 alone in their fixed-effect level" in est.summary()
-    assert any("3 row(s) alone in their level" in n and "reghdfe" in n for n in est.notes)
+    assert any("3 rows alone in their level" in n and "reghdfe" in n for n in est.notes)
 
 
 def test_singletons_are_dropped_until_none_is_left_and_all_singletons_refused():

@@ -173,7 +173,7 @@ def test_discrete_running_variable_with_too_few_values_is_refused(seed):
     x = np.repeat([-2.0, -1.0, 0.0, 1.0, 2.0], 20)
     y = x + 0.5 * (x < 0) + np.random.default_rng(seed).normal(size=x.size)
     df = pd.DataFrame({"x": x, "y": y})
-    with pytest.raises(EstimationError, match=r"'x' takes only 2 distinct value\(s\) below the "
+    with pytest.raises(EstimationError, match=r"'x' takes only 2 distinct values below the "
                        r"cutoff within the bandwidth 2.5; a local quadratic .* needs at least 3"):
         stats.rdd(df, "y", "x", 0.0, bandwidth=2.5)
     with pytest.raises(EstimationError, match="a local linear fit needs at least 2"):

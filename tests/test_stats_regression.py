@@ -132,7 +132,7 @@ def test_robust_errors_refuse_a_row_that_alone_fixes_a_coefficient(se):
     d = pd.DataFrame({"y": rng.normal(size=41), "x": rng.normal(size=41),
                       "school": ["a"] * 20 + ["b"] * 20 + ["lonely"]},
                      index=[f"pupil{i}" for i in range(41)])
-    with pytest.raises(EstimationError, match=r"row\(s\) 'pupil40' of the data each alone"):
+    with pytest.raises(EstimationError, match=r"row 'pupil40' of the data each alone"):
         stats.regress(d, "y ~ x + C(school)", se=se)
     kept = stats.regress(d.iloc[:40], "y ~ x + C(school)", se=se)
     assert (kept.table["se"] > 0).all()

@@ -110,7 +110,7 @@ def real_export(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("argv, says, never", [
     (["--score", "att", "--outcome", "left"],
-     "missing in fewer than 10 row(s), first at row 5", ["3 row"]),
+     "missing in fewer than 10 rows, first at row 5", ["3 row"]),
     (["--score", "Forename", "--outcome", "left"], "row 2 holds text (its value is withheld",
      ["Sofia", "Finley", "Jacob"]),
     (["--score", "att", "--outcome", "UPN"], "row 2 holds another value (withheld",
@@ -138,7 +138,7 @@ def test_simulated_data_errors_still_show_the_values(tmp_path: Path, capsys) -> 
     df.to_parquet(folder / "students.parquet")
     mark_simulated(folder)
     assert main(["thresholds", str(folder), *ARGS]) == 2
-    assert "missing in 3 row(s), first at row 5" in capsys.readouterr().err
+    assert "missing in 3 rows, first at row 5" in capsys.readouterr().err
     assert main(["thresholds", str(folder), "--score", "name", "--outcome", "withdrawn"]) == 2
     assert "'Sofia'" in capsys.readouterr().err
 

@@ -311,7 +311,7 @@ def test_a_failing_replication_is_recorded_not_fatal(tmp_path, capsys) -> None:
     assert main(["trial", str(path), "--workers", "1", "--out", str(tmp_path / "o"),
                  "--quiet"]) == 1
     printed = capsys.readouterr().out
-    assert "replication(s) failed" in printed and "DataError" in printed
+    assert "2 replications failed:" in printed and "DataError" in printed
     runs = pd.read_csv(tmp_path / "o" / "trial_runs.csv")
     assert (runs["error"].str.len() > 0).all()
     assert (tmp_path / "o" / "trial_failures.json").is_file()

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from srmsim.labels import check_distinct
+
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
@@ -93,6 +95,8 @@ class RequestStream(_Strict):
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ValueError("step names must be unique")
+        check_distinct(names, "step")  # rows of the requests tables and report
+        check_distinct(self.staff, "staff role")
         for step in self.steps:
             if step.role not in self.staff:
                 raise ValueError(f"step {step.name!r} needs role {step.role!r}, which has no "

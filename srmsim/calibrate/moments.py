@@ -43,6 +43,7 @@ import pandas as pd
 
 from srmsim import calendar
 from srmsim.errors import DataError
+from srmsim.labels import agree
 
 WEEK_MONTHS = 12.0 / calendar.WEEKS_PER_YEAR
 TERMS_PER_YEAR = len(calendar.TERM_ENDS)
@@ -60,18 +61,21 @@ class MomentDef:
     description: str
     se_floor: float
     rate: bool = False  # a share of students (a count over a count): suppressed on small counts
+    share: bool = False  # a proportion from 0 to 1 (sessions or students): printed as a percentage
 
 
 MOMENTS: tuple[MomentDef, ...] = (
-    MomentDef("attendance", "sessions attended / sessions possible", 0.002),
-    MomentDef("persistent_absence", "share missing 10%+ of sessions", 0.005, rate=True),
-    MomentDef("persistent_absence_fsm", "share missing 10%+, FSM students", 0.01, rate=True),
+    MomentDef("attendance", "sessions attended / sessions possible", 0.002, share=True),
+    MomentDef("persistent_absence", "share missing 10%+ of sessions", 0.005, rate=True,
+              share=True),
+    MomentDef("persistent_absence_fsm", "share missing 10%+, FSM students", 0.01, rate=True,
+              share=True),
     MomentDef("persistent_absence_non_fsm", "share missing 10%+, non-FSM students", 0.005,
-              rate=True),
-    MomentDef("severe_absence", "share missing 50%+ of sessions", 0.003, rate=True),
-    MomentDef("attendance_p10", "10th percentile of student attendance", 0.003),
-    MomentDef("attendance_p25", "25th percentile of student attendance", 0.003),
-    MomentDef("attendance_p50", "median student attendance", 0.003),
+              rate=True, share=True),
+    MomentDef("severe_absence", "share missing 50%+ of sessions", 0.003, rate=True, share=True),
+    MomentDef("attendance_p10", "10th percentile of student attendance", 0.003, share=True),
+    MomentDef("attendance_p25", "25th percentile of student attendance", 0.003, share=True),
+    MomentDef("attendance_p50", "median student attendance", 0.003, share=True),
     MomentDef("attendance_icc", "between-school ICC of student attendance", 0.01),
     MomentDef("attainment_icc", "between-school ICC of attainment", 0.01),
     MomentDef("attainment_attendance_slope", "SD of attainment per 10 points of attendance",
@@ -242,7 +246,7 @@ def _busiest(periods: pd.Series) -> int:
 def _require(frame: pd.DataFrame, cols: tuple[str, ...], table: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise DataError(f"{table} table: missing column(s) {missing}")
+        raise DataError(f"{table} table: missing {agree(len(missing), 'column')} {missing}")
 
 
 def _student_age(students: pd.DataFrame) -> np.ndarray:

@@ -64,7 +64,7 @@ from srmsim.calibrate.moments import (
 from srmsim.calibrate.report import RECORDS_FILE
 from srmsim.errors import DataError, EstimationError, ScenarioError, SrmsimError
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import check_room_for
+from srmsim.labels import agree, check_room_for
 from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data
 from srmsim.scenario import (
     MAX_YEARS,
@@ -299,7 +299,9 @@ def _withhold(spec: MomentSpec, measures: pd.DataFrame, moments: Sequence[str] |
             spec.skipped[m] = NOTE.format(t=withheld.threshold)
     asked = sorted(set(moments or ()) & withheld.moments)
     if asked:
-        raise DataError(f"moment(s) {asked} are withheld: on real records a moment based on "
+        raise DataError(f"{agree(len(asked), 'moment')} {asked} "
+                        f"{agree(len(asked), 'is', 'are')} withheld: on real records a moment "
+                        "based on "
                         f"fewer than {withheld.threshold} students, or one that would reveal "
                         "such a count, is neither published nor fitted (its fit would give it "
                         "back)")
@@ -383,7 +385,8 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
                           "give)")
     unknown = [m for m in (moments or []) if m not in MOMENT_NAMES]
     if unknown:
-        raise SrmsimError(f"--moments: unknown moment(s) {unknown}; expected some of "
+        raise SrmsimError(f"--moments: unknown {agree(len(unknown), 'moment')} {unknown}; "
+                          "expected some of "
                           f"{list(MOMENT_NAMES)}")
     base = (default_scenario() if scenario is None else
             scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
@@ -414,7 +417,9 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     used = list(moments or available)
     unusable = [m for m in used if m in spec.skipped or np.isnan(target[MOMENT_NAMES.index(m)])]
     if unusable:
-        raise DataError(f"{data}: moment(s) {unusable} cannot be computed from these data: "
+        raise DataError(f"{data}: {agree(len(unusable), 'moment')} {unusable} cannot be "
+                        "computed from these "
+                        "data: "
                         + "; ".join(f"{m}: {spec.skipped.get(m, 'no value')}" for m in unusable))
     for m, why in spec.skipped.items():
         notes.append(f"moment {m} skipped: {why}")
@@ -501,7 +506,8 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
             m = sim.moments(theta(x))
             bad = [MOMENT_NAMES[i] for i in idx if np.isnan(m[i])]
             if bad:
-                raise EstimationError(f"simulated moment(s) {bad} could not be computed at "
+                raise EstimationError(f"simulated {agree(len(bad), 'moment')} {bad} could not "
+                                      "be computed at "
                                       f"{theta(x)}; narrow the bounds")
             cache[key] = m
             r = (m[idx] - target[idx]) / se[idx]

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from srmsim.calibrate.disclosure import Withheld, apply, protect_moments
-from srmsim.calibrate.moments import MomentSpec
+from srmsim.calibrate.moments import MOMENT_NAMES, MomentSpec, moment_def
+from srmsim.labels import percent, plural, points, yes_no
 from srmsim.outputs import holds_only
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.scenario import Scenario
@@ -103,14 +104,19 @@ class CalibrationResult:
         shown = table[["moment", "target", "simulated", "difference", "tolerance", "within",
                        "used", "n"]].copy()
         for c in ("target", "simulated", "difference", "tolerance"):
-            shown[c] = [v if isinstance(v, str) else f"{v:.{_DECIMALS}f}" for v in shown[c]]
+            shown[c] = [_moment_value(m, c, v) for m, v in zip(shown["moment"], shown[c],
+                                                               strict=True)]
+        for c in ("within", "used"):
+            shown[c] = [yes_no(v) for v in shown[c]]
         lines = [f"calibration of {self.base.name} to {self.data}",
                  f"{o['method']}: {'converged' if o['success'] else 'NOT converged'} "
-                 f"({o['message']}); {o['evaluations']} evaluations (+{o['se_evaluations']} for "
-                 f"standard errors) x {o['replications']} runs "
+                 f"({o['message']}); {plural(o['evaluations'], 'evaluation')} "
+                 f"(+{o['se_evaluations']} for standard errors) x "
+                 f"{plural(o['replications'], 'run')} "
                  f"(common random numbers, seed {o['seed']}), {o['seconds']} s; objective "
                  f"{o['start_objective']:.2f} -> {o['objective']:.2f}",
-                 "", "moments (target = data, simulated = mean of the runs):",
+                 "", "moments (target = data, simulated = mean of the runs; shares of sessions "
+                 "or students in %, their differences and tolerances in percentage points, pp):",
                  shown.to_string(index=False), ""]
         if self.real_data:
             lines.append("c = count below 10 (or hidden to protect one); low = value based on "
@@ -123,10 +129,13 @@ class CalibrationResult:
         est = self.estimates.copy()
         for c in ("start", "estimate", "se", "lower", "upper"):
             est[c] = [("nan" if not math.isfinite(v) else f"{v:.4g}") for v in est[c]]
+        if "at_bound" in est.columns:
+            est["at_bound"] = [yes_no(v) for v in est["at_bound"]]
         lines += ["parameters (se: approximate):", est.to_string(index=False)]
         used = self.fit[self.fit["used"]]
         lines.append("")
-        lines.append(f"{int(used['within'].sum())} of {len(used)} moments within tolerance")
+        lines.append(f"{int(used['within'].sum())} of {plural(len(used), 'moment')} within "
+                     "tolerance")
         if self.notes:
             lines += ["", "notes:"] + [f"- {n}" for n in self.notes]
         return "\n".join(lines)
@@ -153,7 +162,8 @@ class CalibrationResult:
         if relative_to is not None:
             data["population"]["records"] = os.path.relpath(self.records_path, Path(relative_to))
         head = [f"# Calibrated by srmsim calibrate to {self.data}",
-                f"# {len(self.estimates)} parameters fitted by {self.optimiser['method']}; "
+                f"# {plural(len(self.estimates), 'parameter')} fitted by "
+                f"{self.optimiser['method']}; "
                 f"objective {self.optimiser['objective']:.3f}; see fit.json"]
         for r in self.estimates.itertuples():
             se = "" if not math.isfinite(r.se) else f" (se {r.se:.3g})"
@@ -182,6 +192,19 @@ class CalibrationResult:
                                                     default=_json_default) + "\n")
             write_file(tmp / "calibrated.yaml", self.calibrated_yaml(relative_to=final))
         return {key: final / name for key, name in REPORT_FILES.items()}
+
+
+def _moment_value(moment: str, column: str, value: object) -> str:
+    """A cell of the printed moments table: a share (attendance, absence) as a percentage and a
+    difference or tolerance of one in percentage points, to the same 4 decimals of a fraction
+    as the other moments; a suppressed cell (``c``, ``low``, ``x``) as it is."""
+    if isinstance(value, str):
+        return value
+    v = float(value)  # type: ignore[arg-type]
+    if moment in MOMENT_NAMES and moment_def(moment).share:
+        decimals = _DECIMALS - 2
+        return percent(v, decimals) if column in ("target", "simulated") else points(v, decimals)
+    return f"{v:.{_DECIMALS}f}"
 
 
 def _json_default(v: Any) -> Any:

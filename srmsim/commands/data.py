@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from srmsim.argtypes import path_argument
 from srmsim.errors import DataError
+from srmsim.labels import plural
 
 if TYPE_CHECKING:
     from srmsim.data.mapping import Mapping
@@ -173,11 +174,13 @@ def run_import(args: argparse.Namespace) -> int:
     print(format_report(result, args.show))
     out = Path(args.out)
     if written:
-        print(f"dataset written to {out}/ ({result.summary['tables']['students']['accepted']} "
-              f"students, {result.summary['tables']['observations']['accepted']} observations); "
+        tables = result.summary["tables"]
+        print(f"dataset written to {out}/ ({plural(tables['students']['accepted'], 'student')}, "
+              f"{plural(tables['observations']['accepted'], 'observation')}); "
               f"reject report in {out / 'rejects.csv'}")
         return 0
-    print(f"no dataset written: {result.rejected} rows rejected (see {out / 'rejects.csv'}); "
+    print(f"no dataset written: {plural(result.rejected, 'row')} rejected (see "
+          f"{out / 'rejects.csv'}); "
           "fix the export, or pass --allow-rejects to import the accepted rows", file=sys.stderr)
     return EXIT_REJECTS
 
@@ -249,8 +252,8 @@ def run_rdataset(args: argparse.Namespace) -> int:
                         "another directory or pass --overwrite")
     with replace_dir(args.out, replaceable=holds_only(DATASET_FILES, DATASET_FILES)) as tmp:
         write_dataset(ds, tmp, overwrite=True)
-    print(f"{args.package}/{args.item}: {len(ds.students)} students in "
-          f"{ds.students['school'].nunique()} schools written to {args.out}/")
+    print(f"{args.package}/{args.item}: {plural(len(ds.students), 'student')} in "
+          f"{plural(ds.students['school'].nunique(), 'school')} written to {args.out}/")
     for note in ds.meta.get("notes", []):
         print(f"note: {note}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from srmsim.argtypes import path_argument
+from srmsim.labels import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
     from srmsim.examples import FOLDERS, copy_examples
 
     written = copy_examples(args.dir)
-    print(f"copied {len(written)} files into {args.dir}/ ({', '.join(FOLDERS)}); try:\n"
+    print(f"copied {plural(len(written), 'file')} into {args.dir}/ ({', '.join(FOLDERS)}); try:\n"
           f"  cd {args.dir} && srmsim experiment experiments/quickstart.yaml")
     return 0

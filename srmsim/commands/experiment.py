@@ -8,6 +8,7 @@ from pathlib import Path
 
 from srmsim.argtypes import check_workers, path_argument
 from srmsim.errors import SrmsimError
+from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
 
@@ -86,12 +87,13 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / exp.name
     summary = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet)
-    print(f"{exp.name}: {len(exp.variants)} variants x {summary['replications']} replications, "
-          f"{summary['runs']} runs in {summary['seconds']:.1f} s ({summary['stopped']})")
+    print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x "
+          f"{plural(summary['replications'], 'replication')}, {plural(summary['runs'], 'run')} "
+          f"in {summary['seconds']:.1f} s ({summary['stopped']})")
     _report(out, html=not args.no_report, runs_added=summary["runs"] > 0)
     failures = summary["failures"]
     if failures:
-        print(f"{len(failures)} run(s) failed (details in {out / 'failures'}):")
+        print(f"{plural(len(failures), 'run')} failed (details in {out / 'failures'}):")
         for f in failures:
             print(f"  {f['variant']} replication {f['replication']} (seed {f['seed']}): "
                   f"{f['error']}")

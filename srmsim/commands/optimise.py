@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from srmsim.argtypes import path_argument
+from srmsim.labels import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +41,8 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,
                    scheduler=args.scheduler, resume=args.resume, progress=not args.quiet)
     front = res["front"]
-    print(f"{opt.name}: {res['trials']} candidates x {opt.config.replications} replications; "
+    print(f"{opt.name}: {plural(res['trials'], 'candidate')} x "
+          f"{plural(opt.config.replications, 'replication')}; "
           f"Pareto front of {len(front)}:")
     print(front.drop(columns=["feasible", "pareto"]).to_string(
         index=False, float_format=lambda v: f"{v:.4g}"))

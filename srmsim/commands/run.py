@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from srmsim.argtypes import path_argument, seed_argument
+from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
 
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                           threads=args.threads)
     if not args.quiet:
         s = result.summary
-        print(f"{scenario.name}: {s['schools']} schools, {s['weeks']} weeks, seed {s['seed']}, "
+        print(f"{scenario.name}: {plural(s['schools'], 'school')}, {plural(s['weeks'], 'week')}, "
+              f"seed {s['seed']}, "
               f"{s['runtime_seconds']:.2f} s")
         if s.get("from_records"):  # its pupil count is the records' school sizes, rounded
             print(f"the summary is not printed: the trust is built from real records "

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
+from srmsim.labels import agree, percent, plural, points, yes_no
 from srmsim.results import simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -234,30 +235,19 @@ def _unique_columns(path: Path, names: list[str]) -> None:
 
 
 def _fmt(x: float, pct: bool = False) -> str:
+    """A rate: as a percentage (the one formatting of shares, :func:`srmsim.labels.percent`)
+    or with three decimals."""
     import numpy as np
 
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return "n/a"
-    return f"{x:.1%}" if pct else f"{x:.3f}"
+    return percent(x) if pct else f"{x:.3f}"
 
 
 def _money(x: float) -> str:
     """Costs in pounds with thousands separators, as srmsim's other tables print them (pence
     kept when there are any: a cost of 0.40 a case is not £0)."""
     return f"£{float(x):,.2f}".removesuffix(".00")
-
-
-def _points(gap: float) -> str:
-    """A gap between two percentages, in percentage points (the rates are printed as %)."""
-    import numpy as np
-
-    return "n/a" if gap is None or np.isnan(gap) else f"{gap * 100:.1f} pp"
-
-
-def _group_label(group: object) -> str:
-    """A yes/no column's groups as yes / no, not Python's True / False (the group tables
-    hold them as the text 'True' / 'False')."""
-    return {"True": "yes", "False": "no"}.get(str(group), str(group))
 
 
 def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
@@ -402,10 +392,10 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
         missing = df[cluster].isna().to_numpy()
         if missing.any():
             count = int(missing.sum())
-            many = (f"{count}" if not dc.real or count >= dc.threshold
-                    else f"fewer than {dc.threshold}")
-            raise DataError(f"{label}: column '{cluster}': cluster (school) is missing in {many} "
-                            f"row(s), first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
+            many = (plural(count, "row") if not dc.real or count >= dc.threshold
+                    else f"fewer than {dc.threshold} rows")
+            raise DataError(f"{label}: column '{cluster}': cluster (school) is missing in {many}, "
+                            f"first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
                             "a bootstrap over clusters needs every row assigned to one (or "
                             "give --cluster none)")
 
@@ -569,16 +559,17 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case)
-        line = (f"at capacity {cap.capacity_cases} students: threshold {cap.threshold:.4g} "
+        line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {cap.threshold:.4g} "
                 f"flags {dc.count(cap.flagged)}, precision {dc.rate(cap.precision, cap.tp, cap.fp)}, "
                 f"recall {dc.rate(cap.recall, cap.tp)}, cost {_money(cap.cost)}")
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:.0f}"
         if cap.spare_capacity and cap.n_boundary_ties:
-            line += (f"; {cap.spare_capacity} place(s) unused because {cap.n_boundary_ties} "
-                     "student(s) tie at the boundary")
+            line += (f"; {plural(cap.spare_capacity, 'place')} unused because "
+                     f"{plural(cap.n_boundary_ties, 'student')} "
+                     f"{agree(cap.n_boundary_ties, 'ties', 'tie')} at the boundary")
         elif cap.spare_capacity:
-            line += (f"; {cap.spare_capacity} place(s) unused: every one of the "
+            line += (f"; {plural(cap.spare_capacity, 'place')} unused: every one of the "
                      f"{dc.count(cap.n_used)} students with a score and an outcome is flagged")
         print(line)
     if args.cost_missed is not None and dc.real:
@@ -623,7 +614,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
             parts = ", ".join(
-                f"{_group_label(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
+                f"{yes_no(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
                 f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
                 for g, fr, se, n, m, fl, tp, fn in sub[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
@@ -632,7 +623,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
-                  f"{_points(gap_fr)}, recall {_fmt(gap_se)}")
+                  f"{points(gap_fr)}, recall {_fmt(gap_se)}")
     return written
 
 
@@ -666,11 +657,12 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
     off-grid threshold would be one more row to difference against the table)."""
     fit = table[table["flagged"] <= cases]
     if fit.empty:
-        print(f"at capacity {cases} students: every published threshold flags more students")
+        print(f"at capacity {plural(cases, 'student')}: every published threshold flags more "
+              "students")
         return
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
-    line = (f"at capacity {cases} students (nearest published threshold): threshold "
-            f"{row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
+    line = (f"at capacity {plural(cases, 'student')} (nearest published threshold): "
+            f"threshold {row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
             f"{_fmt(row['precision'])}, recall {_fmt(row['sensitivity'])}, cost "
             f"{_money(row['flagged'] * args.cost_per_case)}")
     if args.minutes_per_case is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from srmsim.argtypes import check_workers, path_argument
 from srmsim.errors import SrmsimError
+from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
 
@@ -51,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
     print(trial.describe())
     earlier = f" ({result.stored} stored by an earlier session)" if result.stored else ""
     ran = len(result.runs) - result.stored
-    print(f"{ran} replication{'' if ran == 1 else 's'} in {result.seconds:.1f} s{earlier}")
+    print(f"{plural(ran, 'replication')} in {result.seconds:.1f} s{earlier}")
     print(result.table())
     written = [out / "trial_runs.csv", out / "trial_summary.csv", out / "trial.png"]
     if not args.no_report:
         written.append(out / "report.html")
     print("wrote " + ", ".join(str(p) for p in written))
     if result.failures:
-        print(f"{len(result.failures)} replication(s) failed:")
+        print(f"{plural(len(result.failures), 'replication')} failed:")
         for f in result.failures:
             print(f"  replication {f['replication']} (seed {f['seed']}): {f['error']}")
         return 1

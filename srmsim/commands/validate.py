@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from srmsim.argtypes import path_argument
+from srmsim.labels import plural, yes_no
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,18 +32,22 @@ def run(args: argparse.Namespace) -> int:
         from srmsim.explore.optimise import load_optimisation
 
         opt = load_optimisation(args.file)
-        print(f"{args.file}: valid optimisation '{opt.name}' ({len(opt.config.levers)} levers"
+        print(f"{args.file}: valid optimisation '{opt.name}' "
+              f"({plural(len(opt.config.levers), 'lever')}"
               f"{' and a staff budget' if opt.config.budget else ''}, "
-              f"{len(opt.config.objectives)} objective(s), {opt.config.search.trials} candidates)")
+              f"{plural(len(opt.config.objectives), 'objective')}, "
+              f"{plural(opt.config.search.trials, 'candidate')})")
         return 0
     if isinstance(data, dict) and "variants" in data:
         from srmsim.experiment.spec import load_experiment
 
         exp = load_experiment(args.file)
-        print(f"{args.file}: valid experiment '{exp.name}' ({len(exp.variants)} variants x "
-              f"{exp.replications} replications)")
+        print(f"{args.file}: valid experiment '{exp.name}' "
+              f"({plural(len(exp.variants), 'variant')} x "
+              f"{plural(exp.replications, 'replication')})")
         return 0
     scenario = load_scenario(args.file)
-    print(f"{args.file}: valid scenario '{scenario.name}' ({scenario.trust.n_schools} schools, "
-          f"{scenario.years} year(s), policy: {'yes' if scenario.policy else 'no'})")
+    print(f"{args.file}: valid scenario '{scenario.name}' "
+          f"({plural(scenario.trust.n_schools, 'school')}, {plural(scenario.years, 'year')}, "
+          f"policy: {yes_no(bool(scenario.policy))})")
     return 0

@@ -20,6 +20,7 @@ import solara
 
 from srmsim.dashboard import model as dm
 from srmsim.dashboard.settings import label
+from srmsim.labels import plural
 
 POLICY_COLOUR, BASELINE_COLOUR, POOL_COLOUR = "#1f77b4", "#7f7f7f", "#9467bd"
 READING_COLOUR, ENGAGEMENT_COLOUR = "#8c564b", "#17becf"
@@ -116,7 +117,7 @@ def _trust_and_schools(m: dm.DashboardModel, column: str, trust: str, trust_np: 
 def settings_in_use(m: dm.DashboardModel) -> list[str]:
     """The scenario's adjustable numbers as this run uses them, in words."""
     p = m.config.policy
-    out = [f"{len(m.schools)} schools, seed {m.seed}"]
+    out = [f"{plural(len(m.schools), 'school')}, seed {m.seed}"]
     if p is None:
         return out
     out += [f"{label(k)}: {v:g}" if not isinstance(v, bool) else f"{label(k)}: {v}"

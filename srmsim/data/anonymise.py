@@ -34,6 +34,7 @@ from srmsim.data.kanon import generalise_rare, hierarchy, k_anonymise
 from srmsim.data.schema import MAX_AGE_MONTHS, MIN_AGE_MONTHS, OBSERVATIONS, STUDENTS, TABLES
 from srmsim.data.validate import age_in_months
 from srmsim.errors import DataError
+from srmsim.labels import agree, plural
 from srmsim.privacy import key_id, pseudonymise
 
 DEFAULT_QUASI = ("school", "year_group", "age_months", "sex", "fsm", "sen", "eal")
@@ -77,7 +78,7 @@ class AnonymisationReport:
                      f"{', '.join(self.pseudonymised)}")
         if self.dob_converted:
             lines.append(f"  date_of_birth -> age_months at {self.reference_date} for "
-                         f"{self.dob_converted} students")
+                         f"{plural(self.dob_converted, 'student')}")
         for f, vals in self.rare_categories.items():
             items = ", ".join(f"{v} ({n})" for v, n in vals.items())
             lines.append(f"  rare {f} values recoded: {items}")
@@ -247,7 +248,8 @@ def _check_args(ds: Dataset, quasi: list[str], k: int, l_diversity: int, sensiti
     missing = [q for q in (*quasi, *sensitive) if q not in ds.students.columns
                and not (q == "age_months" and "date_of_birth" in ds.students.columns)]
     if missing:
-        raise DataError(f"the dataset has no column(s) {missing}; drop them from --quasi / "
+        raise DataError(f"the dataset has no {agree(len(missing), 'column')} {missing}; drop "
+                        f"{agree(len(missing), 'it', 'them')} from --quasi / "
                         "--sensitive")
     if ds.anonymised:
         raise DataError("this dataset is already anonymised")

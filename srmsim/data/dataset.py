@@ -41,7 +41,7 @@ from srmsim.data.schema import (
 )
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem, load_json
-from srmsim.labels import CONTROL_PATTERN, printable
+from srmsim.labels import CONTROL_PATTERN, plural, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
@@ -259,7 +259,8 @@ def _row_error(source: str | Path, f: Field, bad: np.ndarray, what: str,
     shown = ""
     if f.kind == "data" and what != "is missing":
         shown = f" ({printable(str(values[rows[0]])[:40])!r})"
-    return DataError(f"{source}: {f.name} {what}: {len(rows)} row(s), first row {rows[0] + 1}"
+    return DataError(f"{source}: {f.name} {what}: {plural(len(rows), 'row')}, first row "
+                     f"{rows[0] + 1}"
                      f"{shown}; not a dataset as srmsim writes it (re-import the export)")
 
 

@@ -33,7 +33,7 @@ from srmsim.data.schema import (
     pandas_dtype,
 )
 from srmsim.errors import DataError
-from srmsim.labels import CONTROL_PATTERN, control_character, cut, excerpt, printable
+from srmsim.labels import CONTROL_PATTERN, agree, control_character, cut, excerpt, plural, printable
 
 #: Every rule a row can break, with what it means (also in data/README.md).
 RULES: dict[str, str] = {
@@ -144,7 +144,8 @@ def validate_files(files: abc.Mapping[str, abc.Sequence[str | Path]], mapping: M
     """Read and validate files per table (``{"students": [...], "observations": [...]}``)."""
     unknown = set(files) - set(TABLES)
     if unknown:
-        raise DataError(f"unknown table(s) {sorted(unknown)}; expected {sorted(TABLES)}")
+        raise DataError(f"unknown {agree(len(unknown), 'table')} {sorted(unknown)}; expected "
+                        f"{sorted(TABLES)}")
     if not any(files.values()):
         raise DataError("no input files given")
     sources: dict[str, list[Source]] = {name: [] for name in TABLES}
@@ -786,13 +787,13 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
     s = result.summary
     lines = []
     for f in s["files"]:
-        lines.append(f"{f['file']} ({f['table']}): {f['rows_read']} rows read, "
+        lines.append(f"{f['file']} ({f['table']}): {plural(f['rows_read'], 'row')} read, "
                      f"{f['accepted']} accepted, {f['rejected']} rejected"
-                     + (f", {f['blank_rows_skipped']} blank rows skipped"
+                     + (f", {plural(f['blank_rows_skipped'], 'blank row')} skipped"
                         if f["blank_rows_skipped"] else ""))
         for rule, n in f["by_rule"].items():
-            lines.append(f"    {rule}: {n} rows")
-    lines.append(f"total: {s['rows_read']} rows read, {s['accepted']} accepted, "
+            lines.append(f"    {rule}: {plural(n, 'row')}")
+    lines.append(f"total: {plural(s['rows_read'], 'row')} read, {s['accepted']} accepted, "
                  f"{s['rejected']} rejected")
     for note in s["notes"]:
         lines.append(f"note: {note}")

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
+from srmsim.labels import plural
 from srmsim.outputs import write_atomic
 
 FOLDERS = ("scenarios", "experiments", "notebooks", "data")
@@ -45,7 +46,8 @@ def copy_examples(target: str | Path) -> list[Path]:
         raise SrmsimError("this installation ships no examples (a broken install?)")
     clashes = [rel for rel in files if (target / rel).exists()]
     if clashes:
-        raise SrmsimError(f"{target}: would overwrite {len(clashes)} existing file(s), e.g. "
+        raise SrmsimError(f"{target}: would overwrite {plural(len(clashes), 'existing file')}, "
+                          "e.g. "
                           f"{clashes[0]}; choose an empty or new folder")
     new_dirs = sorted({d for rel in files for d in (target / rel).parents
                        if d.is_relative_to(target) and not d.exists()}, key=lambda d: -len(d.parts))

@@ -18,6 +18,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
+from srmsim.labels import agree, plural
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
@@ -65,14 +66,20 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         raise SrmsimError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
     missing = [c for c in ("variant", "replication", *outcomes) if c not in runs.columns]
     if missing:
-        raise SrmsimError(f"column(s) {missing} are not in the runs table; columns present: "
+        raise SrmsimError(f"{agree(len(missing), 'column')} {missing} "
+                          f"{agree(len(missing), 'is', 'are')} not in "
+                          "the runs table; columns present: "
                           f"{list(runs.columns)[:20]}")
     doubled = [c for c in dict.fromkeys(("variant", "replication", *outcomes))
                if (runs.columns == c).sum() > 1]
     if doubled:
-        raise SrmsimError(f"column(s) {doubled} appear more than once in the runs table")
+        raise SrmsimError(f"{agree(len(doubled), 'column')} {doubled} "
+                          f"{agree(len(doubled), 'appears', 'appear')} more than once in the "
+                          "runs table")
     if runs["variant"].isna().any():
-        raise SrmsimError(f"{int(runs['variant'].isna().sum())} run(s) have no variant name")
+        unnamed = int(runs["variant"].isna().sum())
+        raise SrmsimError(f"{plural(unnamed, 'run')} {agree(unnamed, 'has', 'have')} no variant "
+                          "name")
     rep = pd.to_numeric(runs["replication"], errors="coerce")
     bad = rep.isna() | (rep < 0) | (rep % 1 != 0)
     if bad.any():
@@ -95,7 +102,7 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
                 shown = repr(value) if isinstance(value, str) else str(value)
                 raise SrmsimError(
                     f"outcome {outcome!r} of variant {row['variant']!r} replication "
-                    f"{row['replication']} {what} ({shown}); {int(mask.sum())} run(s) "
+                    f"{row['replication']} {what} ({shown}); {plural(mask.sum(), 'run')} "
                     "affected: re-run them or remove the outcome")
 
 
@@ -177,7 +184,8 @@ def compare_loaded(runs: pd.DataFrame, manifest: dict, baseline: str | None = No
                                              "runtime_seconds", "experiment_hash", "students")]
     missing = [o for o in outcomes if o not in runs.columns]
     if missing:
-        raise SrmsimError(f"outcome(s) {missing} are not in the runs table")
+        raise SrmsimError(f"{agree(len(missing), 'outcome')} {missing} "
+                          f"{agree(len(missing), 'is', 'are')} not in the runs table")
     return compare_frame(runs, baseline, outcomes, level, registry_of(manifest),
                          variant_order(runs, manifest))
 

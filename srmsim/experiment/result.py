@@ -25,6 +25,7 @@ from srmsim.experiment.compare import (
     variant_order,
 )
 from srmsim.experiment.outcomes import OUTCOMES, Outcome, get_outcome
+from srmsim.labels import plural
 
 
 @dataclass
@@ -132,8 +133,8 @@ class ExperimentResult:
     # ------------------------------------------------------------------ showing it
     def summary(self) -> str:
         """What was run and the effects table, every number in its unit."""
-        head = (f"experiment {self.name}: {len(self.variants)} variants x {self.replications} "
-                f"replications, baseline {self.baseline}, root seed "
+        head = (f"experiment {self.name}: {plural(len(self.variants), 'variant')} x "
+                f"{plural(self.replications, 'replication')}, baseline {self.baseline}, root seed "
                 f"{self.manifest.get('root_seed')}")
         return head + "\n" + format_effects(self.effects, self.registry)
 

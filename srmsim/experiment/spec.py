@@ -36,7 +36,7 @@ from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import Label, Range, StrictModel
+from srmsim.labels import Label, Range, StrictModel, agree, check_distinct
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -75,25 +75,27 @@ class ExperimentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
-        folded = [v.casefold() for v in self.variants]
-        clash = sorted({v for v in self.variants if folded.count(v.casefold()) > 1})
-        if clash:  # runs/<variant>/ would be one folder on a case-insensitive file system
-            raise ValueError(f"variant names {clash} differ only in case; rename one")
+        check_distinct(self.variants, "variant")  # each names a folder, runs/<variant>/
+        check_distinct(self.uncertain, "uncertain parameter")  # columns of the design tables
         if self.baseline not in self.variants:
             raise ValueError(f"baseline {self.baseline!r} is not among the variants "
                              f"({', '.join(self.variants)})")
         unknown = [o for o in self.outcomes if isinstance(o, str) and o not in OUTCOMES]
         if unknown:
-            raise ValueError(f"unknown outcome(s) {unknown}; known: {', '.join(OUTCOMES)} "
+            raise ValueError(f"unknown {agree(len(unknown), 'outcome')} {unknown}; known: "
+                             f"{', '.join(OUTCOMES)} "
                              "(or define one: see docs/reports.md, user-defined outcomes)")
         names = [o if isinstance(o, str) else o.name for o in self.outcomes]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"outcome(s) listed more than once: {dup}")
+            raise ValueError(f"{agree(len(dup), 'outcome')} listed more than once: {dup}")
+        check_distinct(names, "outcome")  # columns of runs.parquet and rows of the reports
         derived = {n + suffix: n for n in names for suffix in DERIVED_SUFFIXES}
         clash = sorted(n for n in names if n in derived)
         if clash:  # the explore tools' x_diff / x_baseline columns would be ambiguous
-            raise ValueError(f"outcome(s) {clash} are named like the difference or baseline "
+            raise ValueError(f"{agree(len(clash), 'outcome')} {clash} "
+                             f"{agree(len(clash), 'is', 'are')} named "
+                             "like the difference or baseline "
                              f"column of outcome {derived[clash[0]]!r}; choose another name")
         for key, (low, high) in self.uncertain.items():
             if not low < high:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.labels import agree, plural
 from srmsim.outputs import check_out
 from srmsim.results import write_parquet, write_text
 from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions
@@ -107,7 +108,8 @@ class ResultsStore(RunStore):
             again = (f"srmsim experiment {source} --resume --out {self.root}"
                      if isinstance(source, str) else "the experiment again with --resume")
             raise SrmsimError(
-                f"{self.root}: {len(missing)} of {len(variants) * n} runs are missing, first "
+                f"{self.root}: {len(missing)} of {plural(len(variants) * n, 'run')} "
+                f"{agree(len(missing), 'is', 'are')} missing, first "
                 f"{self.run_path(variant, replication)} (neither a run file nor a failure "
                 f"record): the experiment did not finish, or run files were deleted; run "
                 f"{again}")
@@ -117,7 +119,8 @@ class ResultsStore(RunStore):
         df = super()._read_run(path, digest, seeds)
         missing = [o for o in getattr(self, "_outcomes", []) if o not in df.columns]
         if missing:
-            raise SrmsimError(f"{path}: has no value for outcome(s) {missing} that the manifest "
+            raise SrmsimError(f"{path}: has no value for {agree(len(missing), 'outcome')} "
+                              f"{missing} that the manifest "
                               f"lists (hand-edited or corrupt); {RERUN_HINT}")
         return df
 

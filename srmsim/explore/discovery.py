@@ -11,19 +11,24 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.prim import PrimResult, prim
 from srmsim.explore.tables import Explored
+from srmsim.labels import plural
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
+from srmsim.stats import _checks as ck
 
 MAX_CONDITION_LENGTH = 500
+#: deepest classification tree: 2**12 leaves is already more boxes than anyone reads
+MAX_CART_DEPTH = 12
 #: what ``srmsim discover`` writes, in the order it lists them
 DISCOVERY_FILES = ("prim_trajectory.csv", "prim_box.csv", "cart_leaves.csv", "prim_trajectory.png",
                    "discovery.txt", "discovery.json")
@@ -52,10 +57,10 @@ class Discovery:
     def summary(self) -> str:
         s = self.stats
         lines = [f"condition {self.condition!r} ({self.variant}) holds in {int(self.cases.sum())} "
-                 f"of {len(self.cases)} runs ({self.cases.mean():.0%})",
+                 f"of {plural(len(self.cases), 'run')} ({self.cases.mean():.0%})",
                  f"PRIM box {self.box_index}: coverage {s['coverage']:.2f}, density "
-                 f"{s['density']:.2f}, mass {s['mass']:.2f} ({int(s['runs'])} runs), "
-                 f"{int(s['res_dim'])} restricted parameter(s)"]
+                 f"{s['density']:.2f}, mass {s['mass']:.2f} ({plural(s['runs'], 'run')}), "
+                 f"{plural(s['res_dim'], 'restricted parameter')}"]
         box = self.box
         if box.empty:
             lines.append("  no parameter restricted: the condition is not confined to a region")
@@ -80,9 +85,60 @@ def condition_cases(table: pd.DataFrame, condition: str) -> np.ndarray:
     return rule.evaluate(ctx, size=len(table))
 
 
+def _cart_inputs(x: object, y: object, bounds: object) -> tuple[pd.DataFrame, np.ndarray]:
+    """``x`` and ``y`` checked for :func:`cart_leaves`: the tree would otherwise fit NaN or text
+    with numpy's or scikit-learn's own errors, or read a leaf's box from a missing bound."""
+    frame = ck.require_frame(x, "cart_leaves: x")
+    if frame.shape[1] == 0:
+        raise DataError("cart_leaves: x has no parameter columns")
+    if frame.columns.has_duplicates or not all(isinstance(c, str) for c in frame.columns):
+        raise DataError("cart_leaves: x's columns must be distinct parameter names")
+    if not isinstance(bounds, Mapping):
+        raise DataError(f"cart_leaves: bounds must map each parameter to (low, high), got "
+                        f"{type(bounds).__name__}")
+    for name in frame.columns:
+        pair = bounds.get(name)
+        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+            raise DataError(f"cart_leaves: bounds has no (low, high) for parameter {name!r}")
+        low = ck.finite_number(pair[0], f"cart_leaves: bounds[{name!r}] low")
+        high = ck.finite_number(pair[1], f"cart_leaves: bounds[{name!r}] high")
+        if not low < high:
+            raise DataError(f"cart_leaves: bounds[{name!r}] = ({low:g}, {high:g}) must have "
+                            "low < high")
+    frame = pd.DataFrame({c: ck.numeric_column(frame, c, "cart_leaves: parameter")
+                          for c in frame.columns}, index=frame.index)
+    values = frame.to_numpy()
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise DataError(f"cart_leaves: parameter {frame.columns[col]!r} is missing or not finite "
+                        f"in row {frame.index[row]!r}")
+    cases = np.asarray(y)
+    if cases.ndim != 1 or len(cases) != len(frame):
+        raise DataError(f"cart_leaves: {plural(len(frame), 'run')} but y has shape {cases.shape}; "
+                        "give one true/false per run")
+    if cases.dtype != bool:
+        if cases.dtype.kind not in "iuf" or not np.isin(cases, (0, 1)).all():
+            raise DataError("cart_leaves: y must be true/false (or 0/1) for each run")
+        cases = cases.astype(bool)
+    return frame, cases
+
+
 def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, float]],
                 max_depth: int = 3, mass_min: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    """The leaves of a classification tree: each leaf's box, coverage and density."""
+    """The leaves of a classification tree: each leaf's box, coverage and density.
+
+    ``x`` holds one row of finite parameter values per run, ``y`` whether the condition holds in
+    each (booleans or 0/1), ``bounds`` each column's range (low < high, finite); a leaf holds at
+    least ``mass_min`` (in (0, 1)) of the runs; ``max_depth`` is 1 to :data:`MAX_CART_DEPTH`.
+    """
+    x, y = _cart_inputs(x, y, bounds)
+    max_depth = ck.whole_number(max_depth, "cart_leaves: max_depth", 1, MAX_CART_DEPTH,
+                                " (a deeper tree's leaves are too small to read as boxes)")
+    mass_min = ck.finite_number(mass_min, "cart_leaves: mass_min")
+    if not 0 < mass_min < 1:
+        raise SrmsimError(f"cart_leaves: mass_min={mass_min!r} must lie strictly between 0 and "
+                          "1 (the smallest share of the runs a leaf holds)")
+    seed = ck.whole_number(seed, "cart_leaves: seed", 0, 2**32 - 1)
     tree_mod = require("sklearn.tree")
     leaf = max(1, int(np.ceil(mass_min * len(y))))
     tree = tree_mod.DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=leaf,

@@ -64,7 +64,7 @@ from srmsim.experiment.spec import (
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import Label, Range, StrictModel, check_room_for
+from srmsim.labels import Label, Range, StrictModel, agree, check_distinct, check_room_for
 from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import (
@@ -200,6 +200,10 @@ class OptimiseConfig(StrictModel):
     def _check(self) -> OptimiseConfig:
         if not self.levers and self.budget is None:
             raise ValueError("name at least one lever (levers:) or a budget to split")
+        # each names a column of trials.csv and the front
+        check_distinct([*self.levers, *(self.budget.roles if self.budget else ())],
+                       "lever and budget role")
+        check_distinct(self.uncertain, "uncertain parameter")
         runs = (self.search.trials * self.replications
                 + self.reevaluate.front_max * self.reevaluate.replications)
         if runs > MAX_RUNS:
@@ -208,7 +212,8 @@ class OptimiseConfig(StrictModel):
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
-                raise ValueError(f"{what}: unknown outcome(s) {unknown}; known: "
+                raise ValueError(f"{what}: unknown {agree(len(unknown), 'outcome')} {unknown}; "
+                                 "known: "
                                  f"{', '.join(OUTCOMES)}")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")

@@ -20,6 +20,7 @@ from srmsim.errors import SrmsimError
 from srmsim.explore import require
 from srmsim.explore.design import problem
 from srmsim.explore.tables import Explored
+from srmsim.labels import agree, plural
 
 COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf", "ST",
            "ST_conf", "mu_star", "mu_star_conf", "mu", "sigma"]
@@ -36,7 +37,9 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
     y = np.asarray(y, dtype=float)
     rows = [{"parameter": name, "method": method} for name in prob["names"]]
     if not np.isfinite(y).all():
-        raise SrmsimError(f"{int((~np.isfinite(y)).sum())} design point(s) have no finite value")
+        bad = int((~np.isfinite(y)).sum())
+        raise SrmsimError(f"{plural(bad, 'design point')} {agree(bad, 'has', 'have')} no finite "
+                          "value")
     if np.var(y) == 0:  # a constant outcome: no variance to apportion
         return pd.DataFrame(rows)
     if method == "sobol":
@@ -78,7 +81,8 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
     outcomes = outcomes or ex.outcomes
     unknown = [o for o in outcomes if o not in ex.outcomes]
     if unknown:
-        raise SrmsimError(f"{ex.path}: outcome(s) {unknown} were not measured "
+        raise SrmsimError(f"{ex.path}: {agree(len(unknown), 'outcome')} {unknown} "
+                          f"{agree(len(unknown), 'was', 'were')} not measured "
                           f"(measured: {', '.join(ex.outcomes)})")
     chosen = variants or ex.variants
     frames = []
@@ -87,7 +91,8 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
         table = ex.outcome_table(variant)
         missing = sorted(set(ex.parameters.index) - set(ex.complete_replications(variant)))
         if missing:
-            raise SrmsimError(f"{ex.path}: variant {variant} lacks {len(missing)} design point(s) "
+            raise SrmsimError(f"{ex.path}: variant {variant} lacks "
+                              f"{plural(len(missing), 'design point')} "
                               f"(replications {missing[:5]}...); finish them with --resume first")
         x = ex.parameters.loc[table.index, ex.names].to_numpy()
         kinds = [("", variant)]
@@ -148,8 +153,33 @@ def sensitivity_plot(table: pd.DataFrame, path: str | Path | None = None):
     return fig
 
 
+#: the printed table's headings, in words (sensitivity.csv keeps the short names)
+SOBOL_HEADINGS = {"S1": "first-order share of variance (S1)", "S1_conf": "S1 +/-",
+                  "ST": "total share incl. interactions (ST)", "ST_conf": "ST +/-"}
+MORRIS_HEADINGS = {"mu_star": "mean absolute effect (mu*)", "mu_star_conf": "mu* +/-",
+                   "sigma": "spread of effects (sigma)"}
+SOBOL_MEANING = (
+    "Sobol indices: the share (0 to 1) of an outcome's variance across the uncertain "
+    "parameters that one parameter accounts for. S1 counts it alone; ST also counts its "
+    "interactions with the others, so ST - S1 is what it adds only together with them. A "
+    "parameter with ST near 0 hardly matters within its range.")
+MORRIS_MEANING = (
+    "Morris screening: mu* is the mean absolute change in the outcome (in its unit) when the "
+    "parameter moves across its full range, its overall influence; sigma is the spread of "
+    "those changes: a sigma as large as mu* means the effect depends on the other parameters "
+    "or is not a straight line.")
+ROWS_MEANING = ("Rows whose target is 'variant - baseline' are about the policy's effect; "
+                "+/- is half the width of the confidence interval.")
+
+
 def format_sensitivity(table: pd.DataFrame) -> str:
+    """The indices table for a reader who has not met Sobol or Morris: headings in words and a
+    few lines on what the numbers mean (the report's page says the same at more length)."""
+    import textwrap
+
     morris = (table["method"] == "morris").any()
-    cols = ["mu_star", "mu_star_conf", "sigma"] if morris else ["S1", "S1_conf", "ST", "ST_conf"]
-    out = table[["target", "outcome", "parameter", *cols]].copy()
-    return out.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+    headings = MORRIS_HEADINGS if morris else SOBOL_HEADINGS
+    out = table[["target", "outcome", "parameter", *headings]].rename(columns=headings)
+    words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " " + ROWS_MEANING,
+                          width=100)
+    return words + "\n\n" + out.to_string(index=False, float_format=lambda v: f"{v:.3g}")

@@ -32,7 +32,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from srmsim.labels import Label, StrictModel
+from srmsim.labels import Label, StrictModel, check_distinct
 
 #: a shift of a logit, SD or months: bounded so a typo (1e300) is reported, not simulated
 Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
@@ -246,6 +246,22 @@ class PolicyConfig(_Strict):
     actions: dict[Label, ActionOverride] = Field(default_factory=dict)
     workflows: dict[Label, WorkflowConfig] = Field(default_factory=dict)
     staff: StaffConfig = Field(default_factory=StaffConfig)
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> PolicyConfig:
+        """Names that differ only in case or by look-alike characters are refused, as for
+        experiment variants: they label the events table, the report's rows and rule fields."""
+        from srmsim.policy.actions import CATALOGUE
+
+        check_distinct(self.parameters, "parameter")
+        check_distinct(self.rules, "rule")
+        check_distinct([*CATALOGUE, *self.actions], "action")  # a new one beside the built-ins
+        check_distinct(self.workflows, "workflow")
+        staff = self.staff
+        check_distinct([*staff.school, *staff.pool,
+                        *(r for roles in staff.per_school.values() for r in roles)],
+                       "staff role")
+        return self
 
     @field_validator("rules", mode="before")
     @classmethod

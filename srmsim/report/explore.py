@@ -15,6 +15,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.labels import plural
 from srmsim.report.files import embed_png, need_columns, read_csv, read_json
 from srmsim.report.page import Page, esc
 
@@ -149,12 +150,12 @@ def discovery_section(page: Page, folder: Path) -> None:
     page.h2("When does it happen (scenario discovery)", "discovery")
     page.raw(f"<p>Condition <code>{esc(about.get('condition', '?'))}</code> on the outcomes of "
              f"<b>{esc(about.get('variant', '?'))}</b> (<code>x_diff</code>: its paired "
-             f"difference from the baseline): it holds in {cases:,} of {runs:,} runs"
+             f"difference from the baseline): it holds in {cases:,} of {plural(runs, 'run')}"
              + (f" ({cases / runs:.0%})" if runs else "") + ".</p>")
     page.raw(DISCOVERY_WORDS)
     page.definitions([("box reported", f"box {index} of the peeling trajectory"),
                       ("coverage", f"{s['coverage']:.2f}"), ("density", f"{s['density']:.2f}"),
-                      ("mass", f"{s['mass']:.2f} ({int(s['runs']):,} runs, {int(s['cases']):,} "
+                      ("mass", f"{s['mass']:.2f} ({plural(s['runs'], 'run')}, {int(s['cases']):,} "
                                "where the condition holds)"),
                       ("restricted parameters", f"{int(s['res_dim'])}")])
     page.h3("The box: where the condition holds")
@@ -234,7 +235,7 @@ def build_optimise(path: Path) -> Page:
     rows = [("optimisation", name), ("file", str(meta.get("source", "?"))),
             ("objectives", ", ".join(_objective_text(k, v) for k, v in objectives.items())),
             ("levers", ", ".join(levers)),
-            ("candidates run", f"{len(trials):,}" + (f", {meta['replications']} replications "
+            ("candidates run", f"{len(trials):,}" + (f", {plural(meta['replications'], 'replication')} "
                                                       "each (the same seeds for all)"
                                                       if "replications" in meta else ""))]
     if meta.get("sampler"):

@@ -13,6 +13,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.inputs import load_json
+from srmsim.labels import agree
 from srmsim.report.page import Page
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -53,7 +54,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def need_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise SrmsimError(f"{path}: missing column(s) {missing}; {AGAIN}")
+        raise SrmsimError(f"{path}: missing {agree(len(missing), 'column')} {missing}; {AGAIN}")
 
 
 def need_numbers(frame: pd.DataFrame, columns: list[str], path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from srmsim.labels import plural
 from srmsim.scenario import Scenario
 
 
@@ -23,7 +24,7 @@ def describe_trust(sc: Scenario) -> str:
                f"{p.fsm_rate:.0%} eligible for free school meals (FSM), {p.sen_rate:.0%} with "
                f"special educational needs (SEN), {p.eal_rate:.0%} with English as an additional "
                "language (EAL)")
-    return (f"A trust of {t.n_schools} school{'s' if t.n_schools != 1 else ''} "
+    return (f"A trust of {plural(t.n_schools, 'school')} "
             f"({_years(t.year_groups)}; {who}), simulated week by week for {years}.")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.labels import plural
 from srmsim.stats import _checks
 
 MISSING_GROUP = "(missing)"
@@ -202,7 +203,7 @@ def complete_pairs(risk: object, y: object, name: str = "risk") -> tuple[np.ndar
     missing = np.isnan(values) | np.isnan(outcome)
     if missing.any():
         what = name if y is None else f"{name} or outcome"
-        raise DataError(f"{int(missing.sum())} missing value(s) of {what}; leave those rows "
+        raise DataError(f"{plural(missing.sum(), 'missing value')} of {what}; leave those rows "
                         "out first")
     return values, outcome
 
@@ -257,7 +258,7 @@ def cluster_codes(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray
     miss = s.isna().to_numpy()
     if miss.any():
         raise DataError(
-            f"column '{column}': cluster (school) is missing in {int(miss.sum())} row(s), "
+            f"column '{column}': cluster (school) is missing in {plural(miss.sum(), 'row')}, "
             f"first at row {s.index[int(np.flatnonzero(miss)[0])]!r}; a bootstrap over clusters "
             "needs every row assigned to one"
         )

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.labels import agree
 from srmsim.risk._columns import require_columns
 from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
@@ -47,7 +48,7 @@ class CoarsenSpec:
             raise DataError(f"coarsen spec must be a CoarsenSpec or a dict, got {type(spec).__name__}")
         unknown = set(spec) - {"bands", "categories", "min_count", "other_label"}
         if unknown:
-            raise DataError(f"coarsen spec: unknown key(s) {sorted(unknown)}")
+            raise DataError(f"coarsen spec: unknown {agree(len(unknown), 'key')} {sorted(unknown)}")
         bands = spec.get("bands", {})
         if not isinstance(bands, Mapping):
             raise DataError(f"coarsen spec: bands must map columns to a width or edges, got "

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.labels import plural
 from srmsim.risk._columns import (
     check_direction,
     cluster_codes,
@@ -117,8 +118,8 @@ def roc_curve(df: pd.DataFrame, score: str, outcome: str, direction: str = "belo
     p, n = tp[-1], fp[-1]
     if p == 0 or n == 0:
         raise DataError(
-            f"column '{outcome}': ROC needs both outcomes; found {int(p)} positive(s) and "
-            f"{int(n)} negative(s)"
+            f"column '{outcome}': ROC needs both outcomes; found {plural(p, 'positive')} and "
+            f"{plural(n, 'negative')}"
         )
     frame = pd.DataFrame(
         {
@@ -319,8 +320,8 @@ def bootstrap_curves(
     tp, fp = _points(prep)
     if tp[-1] == 0 or fp[-1] == 0:
         raise DataError(
-            f"column '{outcome}': curves need both outcomes; found {int(tp[-1])} positive(s) "
-            f"and {int(fp[-1])} negative(s)"
+            f"column '{outcome}': curves need both outcomes; found {plural(tp[-1], 'positive')} "
+            f"and {plural(fp[-1], 'negative')}"
         )
     grid = np.linspace(0.0, 1.0, grid_points)
     auc0, ap0 = _auc_ap(tp, fp)

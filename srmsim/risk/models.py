@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from srmsim.errors import DataError, EstimationError
+from srmsim.labels import agree, plural
 from srmsim.risk._columns import (
     complete_pairs,
     complete_risks,
@@ -275,7 +276,8 @@ class RiskModel:
             if not self.drop_missing:
                 counts = {c: int(df[c].isna().sum()) for c in [outcome, *cols] if df[c].isna().any()}
                 raise DataError(
-                    f"{self.name}: {int(missing.sum())} training row(s) have missing values "
+                    f"{self.name}: {plural(missing.sum(), 'training row')} "
+                    f"{agree(int(missing.sum()), 'has', 'have')} missing values "
                     f"(missing per column: {counts}); fill them or use drop_missing=True"
                 )
             self.notes_.append(f"dropped {int(missing.sum())} training rows with missing values")
@@ -343,7 +345,8 @@ class RuleScore(RiskModel):
         missing = np.isnan(y) | np.isnan(s)
         if missing.any() and not self.drop_missing:
             raise DataError(
-                f"{self.name}: {int(missing.sum())} training row(s) have a missing outcome or "
+                f"{self.name}: {plural(missing.sum(), 'training row')} "
+                f"{agree(int(missing.sum()), 'has', 'have')} a missing outcome or "
                 "rule input; fill them or use drop_missing=True"
             )
         self.n_dropped_ = int(missing.sum())
@@ -483,7 +486,8 @@ class PerSchoolRisk(RiskModel):
             self.notes_ += fit.notes
         if self.fallback_schools_:
             note = (
-                f"{len(self.fallback_schools_)} school(s) with fewer than {self.min_events} "
+                f"{plural(len(self.fallback_schools_), 'school')} with fewer than "
+                f"{self.min_events} "
                 f"events or non-events use the pooled model: {self.fallback_schools_[:10]}"
             )
             self.notes_.append(note)

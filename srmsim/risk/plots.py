@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.figures import new_figure, save
+from srmsim.labels import plural
 from srmsim.risk.curves import CurveBands
 
 
@@ -119,7 +120,7 @@ def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
             ax.plot(sub["k"], sub[f"{name}_mean"], marker="o", label=label)
     held = result.attrs.get("holdout_schools", [])
     axes[0].set(xlabel="contributing schools k", ylabel="out-of-sample AUC",
-                title=f"AUC on {len(held)} held-out school(s)")
+                title=f"AUC on {plural(len(held), 'held-out school')}")
     axes[1].set(xlabel="contributing schools k", ylabel="precision at capacity",
                 title=f"precision, capacity {result.attrs.get('capacity_rate', '?')} per school")
     for ax in axes:

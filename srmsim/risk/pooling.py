@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, EstimationError
+from srmsim.labels import plural
 from srmsim.risk._columns import (
     level_value,
     outcome_values,
@@ -117,7 +118,7 @@ def value_of_pooling(
         counts = {c: int(df[c].isna().sum()) for c in [outcome, school, *features]
                   if df[c].isna().any()}
         raise DataError(
-            f"value_of_pooling: {int(missing.sum())} row(s) with missing values {counts}; "
+            f"value_of_pooling: {plural(missing.sum(), 'row')} with missing values {counts}; "
             "fill or remove them first"
         )
     n_orders = whole_number(n_orders, "n_orders", 1, MAX_REPEATS)

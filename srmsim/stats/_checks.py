@@ -20,6 +20,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.labels import agree, look_alikes, plural
 
 _MAX_LISTED = 20
 LARGEST_VALUE = 1e150
@@ -157,7 +158,7 @@ class MissingReport:
 
     def describe(self) -> str:
         if self.n_dropped == 0:
-            return f"{self.n_used} rows used, none dropped"
+            return f"{plural(self.n_used, 'row')} used, none dropped"
         parts = []
         if self.n_dropped > self.singletons:
             detail = ", ".join(f"{col!r}: {k}" for col, k in self.by_column.items() if k)
@@ -165,7 +166,7 @@ class MissingReport:
                          f"(missing per column: {detail})")
         if self.singletons:
             parts.append(f"{self.singletons} alone in their fixed-effect level")
-        return f"{self.n_used} of {self.n_input} rows used; " + "; ".join(parts)
+        return f"{self.n_used} of {plural(self.n_input, 'row')} used; " + "; ".join(parts)
 
 
 def _as_float(value: object) -> float:
@@ -361,7 +362,9 @@ def arm_order(
     if isinstance(series.dtype, pd.CategoricalDtype) and notes is not None:
         empty = [label(c) for c in series.cat.categories if label(c) not in present]
         if empty:
-            notes.append(f"arm(s) {_listing(empty)} of {column!r} have no rows and are not estimated")
+            notes.append(f"{agree(len(empty), 'arm')} {_listing(empty)} of {column!r} "
+                         f"{agree(len(empty), 'has', 'have')} no rows and "
+                         f"{agree(len(empty), 'is', 'are')} not estimated")
     ref = label(reference)
     if not ordered:
         raise DataError(f"treatment column {column!r} has no values: all rows are missing")
@@ -369,6 +372,12 @@ def arm_order(
         raise DataError(
             f"reference arm {ref!r} not found in treatment column {column!r}; "
             f"arms present: {_listing(ordered)}"
+        )
+    clash = look_alikes(ordered)
+    if clash:  # one arm typed two ways would be estimated as two arms the table cannot tell apart
+        raise DataError(
+            f"treatment column {column!r}: arms {_listing(clash)} differ only in case (or by "
+            "look-alike characters); recode them to one label, or rename one"
         )
     if len(ordered) < 2:
         raise DataError(
@@ -515,7 +524,8 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
     if bad:
         which = [b for b in bad if b in protected] or bad
         raise DataError(
-            f"{context}: term(s) {_listing(which)} are collinear with other terms (for example "
+            f"{context}: {agree(len(which), 'term')} {_listing(which)} "
+            f"{agree(len(which), 'is', 'are')} collinear with other terms (for example "
             "a school-level treatment together with school fixed effects, a covariate that is "
             "constant, or an arm that coincides with a cluster); the effect is not identified"
         )

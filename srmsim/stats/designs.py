@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from scipy import stats as sps
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.labels import agree
 
 from . import _checks as ck
 
@@ -120,7 +121,7 @@ def _parameters(design: str, given: dict[str, float]) -> dict[str, float]:
     unknown = sorted(set(given) - set(spec))
     if unknown:
         raise SrmsimError(
-            f"design {design!r} has no parameter(s) {', '.join(unknown)}; "
+            f"design {design!r} has no {agree(len(unknown), 'parameter')} {', '.join(unknown)}; "
             f"its parameters are {', '.join(spec)}"
         )
     out: dict[str, float] = {}

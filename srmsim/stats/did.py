@@ -40,13 +40,11 @@ from scipy import stats as sps
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import DataError, EstimationError
 from srmsim.figures import new_figure, save
+from srmsim.labels import agree, plural
 
 from . import _checks as ck
 from ._inference import wald
 
-MAX_BOOT = 100_000
-"""Most multiplier-bootstrap draws for the simultaneous band: the Monte-Carlo error of its 95%
-quantile is already about 1% at 10,000; 10**9 draws once asked for 60 GiB of weights."""
 _BOOT_CHUNK = 10_000  # draws made at a time, so memory stays at chunk x clusters
 _ROUND_OFF = 1e-10  # relative size below which a standard error is round-off, not evidence
 
@@ -59,7 +57,7 @@ def _constant_within_unit(data: pd.DataFrame, col: str, what: str, unit: str,
     if (spread > 1).any():
         bad = list(spread[spread > 1].index[:5])
         raise DataError(f"{what} must be constant within each unit of {unit!r}{why}; it varies "
-                        f"within unit(s) {', '.join(map(repr, bad))}")
+                        f"within {agree(len(bad), 'unit')} {', '.join(map(repr, bad))}")
 
 
 def _prepare(
@@ -159,8 +157,8 @@ class DidEstimate:
             f"t with {self.df:g} df)",
             f"  estimate {self.estimate:.4f} (SE {self.se:.4f}), {100 * (1 - self.alpha):.0f}% CI "
             f"{self.ci_low:.4f} to {self.ci_high:.4f}, p = {self.p_value:.4g}",
-            f"  {self.n_units} units ({self.n_treated_units} ever treated), {self.n_clusters} "
-            f"clusters; rows: {self.missing.describe()}",
+            f"  {plural(self.n_units, 'unit')} ({self.n_treated_units} ever treated), "
+            f"{plural(self.n_clusters, 'cluster')}; rows: {self.missing.describe()}",
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -355,7 +353,8 @@ def _warn_few_treated_clusters(cohort_member, onehot, cohort_periods, notes) -> 
         ck.warn(f"only {treated_total} treated cluster: its effect cannot be told apart from its "
                 "own shocks and no standard error exists; the estimates are descriptive", notes)
     elif lone:
-        ck.warn(f"cohort(s) first treated in {', '.join(lone)} have a single cluster: their "
+        ck.warn(f"{agree(len(lone), 'cohort')} first treated in {', '.join(lone)} "
+                f"{agree(len(lone), 'has', 'have')} a single cluster: their "
                 "ATT(g, t) have no standard error, and neither has any aggregate they enter",
                 notes)
 
@@ -411,7 +410,8 @@ class GroupTimeResult:
         lines = [
             f"Group-time DiD (Callaway-Sant'Anna) for {self.outcome!r}: control = "
             f"{self.control} units, base period = {self.base_period}",
-            f"  {self.n_units} units, {self.n_clusters} clusters; SEs from influence functions "
+            f"  {plural(self.n_units, 'unit')}, {plural(self.n_clusters, 'cluster')}; SEs from "
+            "influence functions "
             "(small-cluster corrected), t with Satterthwaite df; band: multiplier bootstrap, "
             f"{self.n_boot} Mammen draws (seed {self.seed})",
             f"  rows: {self.missing.describe()}",
@@ -485,13 +485,15 @@ def did_group_time(
     set the multiplier bootstrap behind the band; SEs and pointwise intervals are analytic.
     A cohort with a single cluster has no SE (a :class:`StatsWarning` says so), nor has an
     effect whose arms' changes do not vary (its SE would be round-off). ``n_boot`` is 50 to
-    ``MAX_BOOT`` (100,000); ``seed`` a whole number from 0 to 2**63 - 1.
+    ``MAX_REPEATS`` (100,000, the cap on every repetition count: 10**9 draws once asked for 60
+    GiB of weights, and the Monte-Carlo error of the band's 95% quantile is already about 1% at
+    10,000); ``seed`` a whole number from 0 to 2**63 - 1.
     """
     ck.check_choice(control, ("never", "notyet"), "control")
     ck.check_choice(base_period, ("varying", "universal"), "base_period")
     alpha = ck.check_alpha(alpha)
-    n_boot = ck.whole_number(n_boot, "n_boot", 50, MAX_BOOT, " (more draws do not sharpen the "
-                           "band's quantile, only cost time and memory)")
+    n_boot = ck.whole_number(n_boot, "n_boot", 50, ck.MAX_REPEATS, " (more draws do not "
+                             "sharpen the band's quantile, only cost time and memory)")
     seed = ck.whole_number(seed, "seed", 0, MAX_SEED)
     data, missing, notes = _prepare(df, outcome, unit, time, first_treated, cluster, "first_treated")
     cells_mean = data.groupby(["_u", "_t"], sort=True)["_y"].mean()
@@ -513,8 +515,9 @@ def did_group_time(
     early = np.isfinite(g_unit) & (g_idx == 0)
     if early.any():
         notes.append(
-            f"{int(early.sum())} unit(s) treated from the first observed period have no "
-            "pre-period and are left out"
+            f"{plural(early.sum(), 'unit')} treated from the first observed period "
+            f"{agree(int(early.sum()), 'has', 'have')} no pre-period and "
+            f"{agree(int(early.sum()), 'is', 'are')} left out"
         )
         before = np.isfinite(g_unit) & (g_unit < periods[0])
         if before.any():
@@ -525,7 +528,8 @@ def did_group_time(
             )
     late = np.isfinite(g_unit) & (g_idx >= len(periods))
     if late.any():
-        notes.append(f"{int(late.sum())} unit(s) first treated after the last period count as never")
+        notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period "
+                     f"{agree(int(late.sum()), 'counts', 'count')} as never")
         g_idx = np.where(late, np.inf, g_idx)
     usable = ~early
     never = np.isinf(g_idx) & usable
@@ -572,7 +576,8 @@ def did_group_time(
             treat_rows.append(trt.astype(float))
             ctrl_rows.append(ctrl.astype(float))
     if skipped:
-        notes.append(f"{skipped} group-time cell(s) had no treated or no control units and are skipped")
+        notes.append(f"{plural(skipped, 'group-time cell')} had no treated or no control units "
+                     f"and {agree(skipped, 'is', 'are')} skipped")
     if not cohort_key:
         raise EstimationError("no group-time effect is estimable: no cohort has usable controls")
     cells = _Cells(
@@ -663,7 +668,8 @@ def did_group_time(
         nan = dict.fromkeys(("estimate", "se", "ci_low", "ci_high", "p_value", "df"), math.nan)
         rows += [{"aggregate": "simple", **nan}, {"aggregate": "dynamic", **nan}]
     if round_off:
-        ck.warn(f"{len(round_off)} effect(s) or aggregate(s) have no variation within their "
+        ck.warn(f"{plural(len(round_off), 'effect or aggregate', 'effects or aggregates')} "
+                f"{agree(len(round_off), 'has', 'have')} no variation within their "
                 "treated and control arms: their standard error is zero up to round-off and is "
                 "reported as missing (NaN)", notes)
     aggregates = pd.DataFrame(rows).set_index("aggregate")

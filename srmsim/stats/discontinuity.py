@@ -40,6 +40,7 @@ import pandas as pd
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.figures import new_figure, save
+from srmsim.labels import agree, plural
 
 from . import _checks as ck
 from ._inference import cluster_sandwich, wald
@@ -121,7 +122,8 @@ def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
         if bad.any():
             first = ", ".join(str(i) for i in np.flatnonzero(bad)[:5])
             raise DataError(
-                f"{role} has {int(bad.sum())} missing or non-finite value(s) (positions {first}"
+                f"{role} has {plural(bad.sum(), 'missing or non-finite value')} "
+                f"({agree(int(bad.sum()), 'position')} {first}"
                 f"{', ...' if bad.sum() > 5 else ''}); drop those rows first, or call rdd(), "
                 "which drops and reports them"
             )
@@ -191,12 +193,13 @@ def ik_bandwidth(x: np.ndarray, y: np.ndarray, cutoff: float, kernel: str = "tri
         sel = side & (x >= lo) & (x <= hi)
         if sel.sum() < 4:
             raise EstimationError(
-                f"IK bandwidth: only {int(sel.sum())} observation(s) on one side within the "
+                f"IK bandwidth: only {plural(sel.sum(), 'observation')} on one side within the "
                 "rule's pilot window for the curvature (the data's global cubic is strongly "
                 "curved); a local quadratic needs at least 4: give bandwidth= explicitly")
         d = x[sel] - cutoff
         coef = _lstsq(np.column_stack([np.ones(d.size), d, d**2]), y[sel], (
-            f"IK bandwidth: the running variable takes only {_distinct(d)} distinct value(s) on "
+            f"IK bandwidth: the running variable takes only "
+            f"{plural(_distinct(d), 'distinct value')} on "
             "one side within the IK rule's pilot bandwidth; its local quadratic needs at least 3: "
             "give bandwidth= explicitly"))
         return 2 * coef[2], int(sel.sum())
@@ -220,7 +223,7 @@ def _require_distinct_sides(xc: np.ndarray, order: int, running: str, h: float) 
         k = _distinct(xc[side])
         if k < order + 1:
             raise EstimationError(
-                f"running variable {running!r} takes only {k} distinct value(s) {name} the "
+                f"running variable {running!r} takes only {plural(k, 'distinct value')} {name} the "
                 f"cutoff within the bandwidth {h:.4g}; a {fit} needs at least {order + 1} "
                 "(widen the bandwidth)"
             )

@@ -28,6 +28,7 @@ from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.regression.linear_model import OLS
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.labels import agree, plural
 
 from . import _checks as ck
 from ._inference import critical_value, wald
@@ -213,14 +214,17 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
     lone = [a for a, n in sizes.items() if n < 2]
     if robust and lone:
         raise EstimationError(
-            f"arm(s) {ck._listing(lone)} have a single student: a heteroskedasticity-robust (HC1) "
-            "SE cannot estimate their variance and would be too small; use se='classical' "
+            f"{agree(len(lone), 'arm')} {ck._listing(lone)} {agree(len(lone), 'has', 'have')} "
+            "a single student: a heteroskedasticity-robust (HC1) SE cannot estimate "
+            f"{agree(len(lone), 'its', 'their')} variance and would be too small; use "
+            "se='classical' "
             "(pooled variance) or collect more data"
         )
     if method != "mixed" and se != "classical" and table["n_clusters"].notna().all():
         few = [a for a, g in zip(table["arm"], table["n_clusters"], strict=True) if int(g) < 2]
         if few:
-            ck.warn(f"arm(s) {ck._listing(few)} lie in a single cluster: the cluster-robust SE "
+            ck.warn(f"{agree(len(few), 'arm')} {ck._listing(few)} "
+                    f"{agree(len(few), 'lies', 'lie')} in a single cluster: the cluster-robust SE "
                     "cannot tell that cluster's own shock from the effect and is unreliable",
                     notes, stacklevel=4)
 
@@ -250,7 +254,9 @@ def _drop_singletons(data: pd.DataFrame, fes: Sequence[str],
             "such rows repeatedly none is left); there is nothing within a level to compare")
     if n_dropped:
         notes.append(
-            f"{n_dropped} row(s) alone in their level of fixed effect(s) {ck._listing(fes)} "
+            f"{plural(n_dropped, 'row')} alone in {agree(n_dropped, 'its', 'their')} level of "
+            "fixed "
+            f"{agree(len(fes), 'effect')} {ck._listing(fes)} "
             "dropped (singletons, as reghdfe does): their own dummy fits them exactly, so they "
             "carry no information on the effect but would distort robust SEs and df")
     return data, n_dropped

@@ -28,6 +28,7 @@ import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from srmsim.errors import DataError, EstimationError
+from srmsim.labels import plural
 
 from . import _checks as ck
 from ._inference import between_within_df, critical_value, wald
@@ -291,7 +292,8 @@ class RandomInterceptFit:
         kind = "REML" if self.reml else "ML"
         lines = [
             f"Random-intercept model ({kind}) for {self.outcome!r}, groups {self.group!r}",
-            f"  {self.n} rows in {self.n_groups} groups; {self.missing.describe()}",
+            f"  {plural(self.n, 'row')} in {plural(self.n_groups, 'group')}; "
+            f"{self.missing.describe()}",
             f"  optimiser: {self.optimizer}; log-likelihood {self.loglik:.4f}",
             f"  group variance {self.group_variance:.4f}, residual variance "
             f"{self.residual_variance:.4f}, ICC {self.icc:.3f}",

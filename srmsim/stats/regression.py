@@ -29,6 +29,7 @@ import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.labels import agree
 
 from . import _checks as ck
 from ._inference import critical_value, wald
@@ -309,6 +310,7 @@ def _refuse_leverage_one(exog: np.ndarray, rows: pd.Index, formula: str, se: str
         shown = ", ".join(repr(r) for r in rows[alone[:5]])
         more = f" and {alone.size - 5} more" if alone.size > 5 else ""
         raise EstimationError(
-            f"regression {formula!r}: row(s) {shown}{more} of the data each alone determine a "
+            f"regression {formula!r}: {agree(alone.size, 'row')} {shown}{more} of the data each "
+            "alone determine a "
             f"coefficient (leverage 1: a category or dummy with one row), so se={se!r} is not "
             "defined for it; merge or drop such categories, or use se='classical'")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import SrmsimError
+from srmsim.labels import agree, plural
 from srmsim.rng import replication_seeds
 
 from . import _checks as ck
@@ -63,10 +64,11 @@ class SimulatedPower:
         text = (
             f"power {self.power:.3f} (Monte-Carlo {100 * (1 - 0.05):.0f}% CI {self.ci_low:.3f}-"
             f"{self.ci_high:.3f}) at alpha {self.alpha}: {self.n_rejected} of "
-            f"{self.n_sims - self.n_failed} replications rejected"
+            f"{plural(self.n_sims - self.n_failed, 'replication')} rejected"
         )
         if self.n_failed:
-            text += f"; {self.n_failed} replications failed and are excluded: {self.failures[0]}"
+            text += (f"; {plural(self.n_failed, 'replication')} failed and "
+                     f"{agree(self.n_failed, 'is', 'are')} excluded: {self.failures[0]}")
         return text
 
 

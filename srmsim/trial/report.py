@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
+from srmsim.labels import plural
 from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
@@ -250,7 +251,7 @@ class TrialResult:
             self.summary = TrialSummary(self.summary)
 
     def __str__(self) -> str:
-        return f"{self.trial.describe()}\n{len(self.runs)} replications\n{self.table()}"
+        return f"{self.trial.describe()}\n{plural(len(self.runs), 'replication')}\n{self.table()}"
 
     def report(self, out: str | Path) -> Path:
         """Write the trial's files to ``out`` and its HTML report; returns the report's path."""

@@ -45,7 +45,7 @@ from pydantic import Field, ValidationError
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.labels import Label, StrictModel
+from srmsim.labels import Label, StrictModel, agree, plural
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -229,15 +229,18 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
                          if "pooled_risk" in compiled.rules[wf.trigger].fields})
         if pooled:
             problems.append(("population", f"flagged needs triggers that schools can evaluate "
-                             f"at baseline; {', '.join(pooled)} read(s) pooled_risk, which "
+                             f"at baseline; {', '.join(pooled)} "
+                             f"{agree(len(pooled), 'reads', 'read')} "
+                             "pooled_risk, which "
                              "exists only after the pool's first refit"))
     weeks = scenario.years * 39
     if unit == "stepped_wedge" and r.steps is not None and r.step_weeks is not None:
         need = (r.steps + 1) * r.step_weeks
         if need > weeks:
-            problems.append(("randomise.step_weeks", f"{r.steps} steps of {r.step_weeks} weeks "
-                             f"need {need} weeks (a control period, then one period per step) "
-                             f"but the scenario runs {weeks} weeks ({scenario.years} year(s)); "
+            problems.append(("randomise.step_weeks", f"{plural(r.steps, 'step')} of "
+                             f"{plural(r.step_weeks, 'week')} need {need} weeks (a control "
+                             "period, then one period per step) but the scenario runs "
+                             f"{weeks} weeks ({plural(scenario.years, 'year')}); "
                              "shorten the steps or set overrides.years"))
     if not scenario.population.records:
         n_schools = scenario.trust.n_schools
@@ -377,8 +380,10 @@ class Trial:
         elif r.unit == "schools":
             design = f"schools randomised ({r.share_treated:g} treated)"
         else:
-            design = (f"stepped wedge: {r.steps} group(s) of schools cross over every "
-                      f"{r.step_weeks} weeks")
+            steps, weeks = r.steps or 0, r.step_weeks or 0  # set for a stepped wedge
+            design = (f"stepped wedge: {plural(steps, 'group')} of schools "
+                      f"{agree(steps, 'crosses', 'cross')} over every "
+                      f"{agree(weeks, 'week', f'{weeks} weeks')}")
         se = f", se {a.se}" if a.se and r.unit != "stepped_wedge" else ""
         base = f", adjusted for {c.baseline}" if c.baseline else ""
         return (f"{c.name}: {design}; outcome {c.outcome} ({c.population} students{base}); "

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.labels import agree
 from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
 from srmsim.store import RunStore, versions
@@ -127,7 +128,8 @@ class TrialStore(RunStore):
         """Replications 0 .. n-1 as rows, each file checked; an error if one is missing."""
         missing = [r for r in range(n) if not self.has(VARIANT, r)]
         if missing:
-            raise SrmsimError(f"{self.root}: replication(s) {missing[:5]} not stored; "
+            raise SrmsimError(f"{self.root}: {agree(len(missing), 'replication')} {missing[:5]} "
+                              "not stored; "
                               "run the trial again with --resume")
         runs = self.load(trial.digest(), trial.seeds(n)).drop(columns=["variant", self.hash_key])
         # only failed rows carry a traceback: the others' is a gap the table filled in
