@@ -88,15 +88,14 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
                              resume=args.resume, progress=not args.quiet)
     print(f"{exp.name}: {len(exp.variants)} variants x {summary['replications']} replications, "
           f"{summary['runs']} runs in {summary['seconds']:.1f} s ({summary['stopped']})")
-    _report(out, html=not args.no_report, runs_added=summary["runs"] > 0)
     failures = summary["failures"]
-    if failures:
+    if failures:  # before the analysis, which refuses when they leave a variant too few runs
         print(f"{len(failures)} run(s) failed (details in {out / 'failures'}):")
         for f in failures:
             print(f"  {f['variant']} replication {f['replication']} (seed {f['seed']}): "
                   f"{f['error']}")
-        return 1
-    return 0
+    _report(out, html=not args.no_report, runs_added=summary["runs"] > 0)
+    return 1 if failures else 0
 
 
 def compare_cmd(args: argparse.Namespace) -> int:
