@@ -838,12 +838,14 @@ DAMAGES = {
         "failures/ghost/rep-00001.json: a failure record of variant 'ghost', which"),
     "manifest's failed runs not a list": (lambda o: _manifest_edit(o, failed="all"),
                                           "manifest.json: its failed runs are not a list"),
+    "manifest's failed run a mapping": (lambda o: _manifest_edit(o, failed=[[{"a": 1}, 0]]),
+                                        "manifest.json: its failed runs are not a list"),
     # failures (recorded as the runner does) that leave a variant one paired replication: an
     # effects table with no interval passed for the experiment's result
     "failures leave a variant one run": (
         lambda o: (_fail(o, "texts", 1), _fail(o, "none", 2)),
-        "2 run\\(s\\) failed .* which leaves variant 'texts' 1 replication\\(s\\) that the "
-        "baseline finished too; an analysis needs at least 2"),
+        "out: variant 'texts' has 1 replication\\(s\\) that the baseline finished too, fewer "
+        "than the 2 an analysis needs, as 2 run\\(s\\) failed"),
     "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
         "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
     "text in weekly detail": (lambda o: _edit_parquet(

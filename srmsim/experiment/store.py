@@ -24,7 +24,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.outputs import check_out
 from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions
+from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions, whole
 
 __all__ = ["ResultsStore", "versions"]
 
@@ -136,7 +136,8 @@ class ResultsStore(RunStore):
         listed = manifest.get("failed")
         if "failed" in manifest and not (
                 isinstance(listed, list)
-                and all(isinstance(k, list) and len(k) == 2 for k in listed)):
+                and all(isinstance(k, list) and len(k) == 2 and isinstance(k[0], str)
+                        and whole(k[1]) for k in listed)):
             raise SrmsimError(f"{self.root / 'manifest.json'}: its failed runs are not a list of "
                               "[variant, replication] (hand-edited or corrupt); run the "
                               "experiment into a new --out directory")
@@ -154,7 +155,7 @@ class ResultsStore(RunStore):
             elif f.get(self.hash_key, digest) != digest:
                 why = f"of another experiment (hash {str(f[self.hash_key])[:20]})"
             elif failed is not None and (self.hash_key not in f
-                                         or [variant, replication] not in listed):
+                                         or (variant, replication) not in failed):
                 why = "that is not among the failed runs manifest.json lists"
             else:
                 continue
@@ -174,10 +175,10 @@ class ResultsStore(RunStore):
             paired = reps.get(variant, set()) & base
             if len(paired) < need:
                 raise SrmsimError(
-                    f"{self.root}: {n_failed} run(s) failed (records in "
-                    f"{self.root / 'failures'}), which leaves variant {variant!r} "
-                    f"{len(paired)} replication(s) that the baseline finished too; an "
-                    f"analysis needs at least {need}: fix what made them fail and run {again}")
+                    f"{self.root}: variant {variant!r} has {len(paired)} replication(s) that "
+                    f"the baseline finished too, fewer than the {need} an analysis needs, as "
+                    f"{n_failed} run(s) failed (errors in failures/); fix what made them fail "
+                    f"and run {again}")
 
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
