@@ -2,11 +2,12 @@
 
 Layout under the output directory (the shared parts in :mod:`srmsim.store`)::
 
-    manifest.json            experiment hash, seeds, versions, timings, failures
+    manifest.json            experiment hash, seeds, versions, timings, the failed runs
     parameters.csv           each replication's uncertain parameter values (if any)
     experiment.yaml          the experiment file as run
-    runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime
-    failures/<variant>/rep-00012.json  error and seed of a run that raised
+    runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime,
+                                       the SHA-256 of its detail files (sha256:groups, ...)
+    failures/<variant>/rep-00012.json  error, seed and experiment hash of a run that raised
     detail/<variant>/rep-00012-groups.parquet  outcomes by group and school (for the report)
 
 Because each run's file appears by an atomic rename once the run is finished, a run killed at
