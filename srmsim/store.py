@@ -32,6 +32,14 @@ from srmsim.results import write_parquet, write_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
 RERUN_HINT = "delete it to re-run that replication with --resume"
+#: what a failure record holds (with the study's hash): what :func:`run_one` returns for a run
+#: that raised
+FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runtime_seconds")
+
+
+def whole(value: Any) -> bool:
+    """An int that is not a bool (JSON true is not replication 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def versions() -> dict[str, str]:
@@ -103,7 +111,11 @@ class RunStore:
                       private=self.private)
 
     def save_failure(self, row: dict[str, Any]) -> None:
-        write_text(json.dumps(row, indent=2) + "\n",
+        """The failure record: only :data:`FAILURE_FIELDS` (and the study's hash), so every
+        record has one shape that reading can check (a run that raised after measuring has
+        outcome values and detail tables in its row, which are not the record's)."""
+        record = {k: row[k] for k in (*FAILURE_FIELDS, self.hash_key) if k in row}
+        write_text(json.dumps(record, indent=2) + "\n",
                    self.failure_path(row["variant"], row["replication"]), private=self.private)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -112,14 +124,33 @@ class RunStore:
 
     # ------------------------------------------------------------------ reading
     def failures(self) -> list[dict[str, Any]]:
+        """Every failure record, each of the shape :meth:`save_failure` writes and in the file
+        its variant and replication name: a record copied to another name, or one without a
+        seed or an error, would pass a deleted run off as a failed one."""
         out = []
         for p in sorted(self.root.glob("failures/*/*.json")):
             row = read_json(p)
-            if not isinstance(row, dict) or not {"variant", "replication", "error"} <= set(row):
-                raise SrmsimError(f"{p}: not a failure record of srmsim (hand-edited or corrupt); "
-                                  f"{RERUN_HINT}")
+            if not (isinstance(row, dict) and set(row) <= {*FAILURE_FIELDS, self.hash_key}
+                    and isinstance(row.get("variant"), str)
+                    and whole(row.get("replication")) and row["replication"] >= 0
+                    and whole(row.get("seed"))
+                    and isinstance(row.get("error"), str) and row["error"].strip()
+                    and p == self.failure_path(row["variant"], row["replication"])):
+                raise SrmsimError(f"{p}: not a failure record of srmsim, or not of the run its "
+                                  f"name says (hand-made, copied or edited); {RERUN_HINT}")
             out.append(row)
         return out
+
+    def failed_keys(self) -> list[list[Any]]:
+        """[variant, replication] of each failure record, by file name (what the manifest
+        lists as ``failed``, for reading to check the records against)."""
+        keys = []
+        for p in sorted(self.root.glob("failures/*/rep-*.json")):
+            try:
+                keys.append([p.parent.name, int(p.stem.removeprefix("rep-"))])
+            except ValueError:
+                continue  # not a name srmsim writes: reading the records names it
+        return keys
 
     def manifest(self) -> dict[str, Any] | None:
         """The manifest, or None if there is none; an error if it is not one srmsim wrote."""
@@ -130,7 +161,7 @@ class RunStore:
         seeds = manifest.get("seeds", []) if isinstance(manifest, dict) else None
         if not isinstance(manifest, dict) or not isinstance(manifest.get(self.hash_key), str) \
                 or not isinstance(seeds, list) \
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+                or not all(whole(s) for s in seeds):
             raise SrmsimError(f"{path}: not an srmsim {self.kind} manifest (hand-edited or "
                               f"corrupt); run the {self.kind} into a new --out directory")
         return manifest

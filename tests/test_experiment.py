@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -306,6 +307,22 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path, monkeypatch, capsys)
     failures = list(out.glob("failures/more_staff/*.json"))
     assert failures and "boom" in text and "seed" in text
     assert len(list(out.glob("runs/none/*.parquet"))) == 4
+    # one shape of record, stamped with the experiment's hash, and listed in the manifest: what
+    # reading checks a failure record against (a hand-made one for a deleted run is refused)
+    manifest = json.loads((out / "manifest.json").read_text())
+    record = json.loads(failures[0].read_text())
+    assert set(record) == {"variant", "replication", "seed", "error", "traceback",
+                           "runtime_seconds", "experiment_hash"}
+    assert record["experiment_hash"] == manifest["experiment_hash"]
+    assert sorted(manifest["failed"]) == sorted(
+        ["more_staff", int(f.stem.removeprefix("rep-"))] for f in failures)
+    # the analysis says which runs it leaves out, every time it reads the folder
+    assert main(["compare", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"note: {len(failures)} failed run(s) are left out of this analysis" in text
+    effects = pd.read_csv(out / "effects.csv")
+    assert set(effects.loc[effects["variant"] == "more_staff", "replications"]) == {
+        4 - len(failures)}
 
 
 def test_uncertain_parameters_are_latin_hypercube_and_shared(tmp_path):

@@ -22,6 +22,7 @@ from browser import broken_images, browser, console_errors, requires_browser, sc
 
 from srmsim.cli import main
 from srmsim.experiment.outcomes import OUTCOMES, SCALES, format_difference, format_value
+from srmsim.results import file_sha256
 
 #: one worker runs this module: its result folders (module-scoped fixtures) are built once
 pytestmark = pytest.mark.xdist_group("report_folders")
@@ -711,6 +712,13 @@ def _drop_column(path: Path, column: str) -> None:
     pd.read_parquet(path).drop(columns=[column]).to_parquet(path)
 
 
+def _repeat_first_row(path: Path, key: list[str]) -> None:
+    """The second row gets the first row's ``key`` (same number of rows, one key twice)."""
+    df = pd.read_parquet(path)
+    df.loc[1, key] = df.loc[0, key].to_numpy()
+    df.to_parquet(path)
+
+
 def _manifest_edit(out: Path, **changes) -> None:
     m = json.loads((out / "manifest.json").read_text())
     m.update(changes)
@@ -721,6 +729,25 @@ def _duplicate_key(path: Path, key: str, value) -> None:
     """Put ``key`` first in the file's top object, a second time with ``value``."""
     text = path.read_text()
     path.write_text(text.replace("{", "{" + json.dumps(key) + ": " + json.dumps(value) + ", ", 1))
+
+
+def _fail(out: Path, variant: str, replication: int, listed: bool = True, name: int | None = None,
+          **changes) -> None:
+    """Turn a stored run into a failure record like the runner's (run and detail files
+    deleted, record written, ``listed`` in the manifest's failed runs); ``changes`` edit the
+    record, ``name`` writes it under another replication's file name."""
+    m = json.loads((out / "manifest.json").read_text())
+    (out / "runs" / variant / f"rep-{replication:05d}.parquet").unlink(missing_ok=True)
+    for f in (out / "detail" / variant).glob(f"rep-{replication:05d}-*.parquet"):
+        f.unlink()
+    record = {"variant": variant, "replication": replication, "seed": m["seeds"][replication],
+              "error": "RuntimeError: boom", "traceback": "Traceback ...",
+              "runtime_seconds": 0.1, "experiment_hash": m["experiment_hash"], **changes}
+    path = out / "failures" / variant / f"rep-{replication if name is None else name:05d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: v for k, v in record.items() if v is not None}))
+    if listed:
+        _manifest_edit(out, failed=[*m["failed"], [variant, replication]])
 
 
 DAMAGES = {
@@ -765,6 +792,60 @@ DAMAGES = {
         lambda o: shutil.copy(o / "detail/texts/rep-00001-weekly.parquet",
                               o / "detail/texts/rep-00007-weekly.parquet"),
         "rep-00007-weekly.parquet: detail of a run that is not stored"),
+    # a valid detail file of another run in its place: read as this run's before its SHA-256
+    "swapped groups detail": (lambda o: shutil.copy(o / "detail/texts/rep-00002-groups.parquet",
+                                                    o / "detail/texts/rep-00001-groups.parquet"),
+                              "rep-00001-groups.parquet: not the detail file its run wrote: its "
+                              "SHA-256 differs from the one .*runs/texts/rep-00001.parquet"),
+    "detail digest removed from its run": (
+        lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "sha256:weekly"),
+        "runs/texts/rep-00001.parquet: records no SHA-256 of its weekly detail"),
+    # a failure record passing a deleted run off as a failed one: the analysis silently had
+    # fewer replications
+    "hand-made failure record for a deleted run": (
+        lambda o: _fail(o, "texts", 1, listed=False),
+        "failures/texts/rep-00001.json: a failure record that is not among the failed runs "
+        "manifest.json lists"),
+    "failure record with another seed": (
+        lambda o: _fail(o, "texts", 1, seed=5),
+        "rep-00001.json: a failure record whose seed is not the one manifest.json gives "
+        "replication 1"),
+    "failure record of another experiment": (
+        lambda o: _fail(o, "texts", 1, experiment_hash="0123456789abcdef"),
+        "rep-00001.json: a failure record of another experiment"),
+    "failure record without the experiment's hash": (
+        lambda o: _fail(o, "texts", 1, experiment_hash=None),
+        "rep-00001.json: a failure record that is not among the failed runs"),
+    "failure record under another run's name": (
+        lambda o: _fail(o, "texts", 1, name=2),
+        "failures/texts/rep-00002.json: not a failure record of srmsim, or not of the run its "
+        "name says"),
+    "failure record without an error": (
+        lambda o: _fail(o, "texts", 1, error=""),
+        "rep-00001.json: not a failure record of srmsim"),
+    "failure record with other fields": (
+        lambda o: _fail(o, "texts", 1, attendance=0.9),
+        "rep-00001.json: not a failure record of srmsim"),
+    "failure record beside its stored run": (
+        lambda o: (shutil.copy(o / "runs/texts/rep-00001.parquet", o / "keep.parquet"),
+                   _fail(o, "texts", 1),
+                   shutil.move(o / "keep.parquet", o / "runs/texts/rep-00001.parquet")),
+        "rep-00001.json: a failure record of a run that is stored"),
+    "failure record of a variant not run": (
+        lambda o: (o / "failures/ghost").mkdir(parents=True) or (
+            o / "failures/ghost/rep-00001.json").write_text(json.dumps(
+                {"variant": "ghost", "replication": 1, "seed": 1, "error": "E: x"})),
+        "failures/ghost/rep-00001.json: a failure record of variant 'ghost', which"),
+    "manifest's failed runs not a list": (lambda o: _manifest_edit(o, failed="all"),
+                                          "manifest.json: its failed runs are not a list"),
+    "manifest's failed run a mapping": (lambda o: _manifest_edit(o, failed=[[{"a": 1}, 0]]),
+                                        "manifest.json: its failed runs are not a list"),
+    # failures (recorded as the runner does) that leave a variant one paired replication: an
+    # effects table with no interval passed for the experiment's result
+    "failures leave a variant one run": (
+        lambda o: (_fail(o, "texts", 1), _fail(o, "none", 2)),
+        "out: variant 'texts' has 1 replication\\(s\\) that the baseline finished too, fewer "
+        "than the 2 an analysis needs, as 2 run\\(s\\) failed"),
     "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
         "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
     "text in weekly detail": (lambda o: _edit_parquet(
@@ -793,6 +874,40 @@ def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
     assert folder_bytes(out) == before
 
 
+def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):
+    """A run recorded as failed (as the runner records it) is left out of every analysis, and
+    each analysis says how many and which: its replications are fewer than planned."""
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    _fail(out, "texts", 1)
+    for command in ("compare", "report"):
+        proc = cli(command, str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert ("note: 1 failed run(s) are left out of this analysis: 'texts' replication 1 "
+                f"(errors in {out / 'failures'})") in proc.stdout
+    effects = pd.read_csv(out / "effects.csv")
+    assert set(effects.loc[effects["variant"] == "texts", "replications"]) == {2}
+    assert set(effects.loc[effects["variant"] == "more_staff", "replications"]) == {3}
+
+
+def test_results_of_an_older_srmsim_are_read_with_a_note(experiment_dir, tmp_path):
+    """A folder from before detail digests and checked failure records (no ``failed`` or
+    ``detail_sha256`` in its manifest, no digests in its runs, failure records without the
+    hash) is still read: its detail unchecked, said on stdout."""
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    m = json.loads((out / "manifest.json").read_text())
+    del m["failed"], m["detail_sha256"]
+    (out / "manifest.json").write_text(json.dumps(m))
+    for f in out.glob("runs/*/*.parquet"):
+        pd.read_parquet(f).drop(columns=["sha256:groups", "sha256:weekly"]).to_parquet(f)
+    _fail(out, "more_staff", 0, listed=False, experiment_hash=None)
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "note: 8 groups detail file(s)" in proc.stdout and "read unchecked" in proc.stdout
+    assert "'more_staff' replication 0" in proc.stdout
+
+
 def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_dir, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(experiment_dir[0], out)
@@ -808,6 +923,10 @@ def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_di
         df = pd.read_parquet(f)
         df["group"] = df["group"].where(df["group"] != df["group"].iloc[0], "<b>grp</b>")
         df.to_parquet(f)
+        # and its run records the edited file's digest, as a run that wrote it would
+        replication = f.name.split("-")[1]
+        _edit_parquet(out / "runs" / f.parent.name / f"rep-{replication}.parquet",
+                      **{"sha256:groups": file_sha256(f)})
     proc = cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
     page = (out / "report.html").read_text()
@@ -899,6 +1018,21 @@ RUN_DAMAGES = {
     # summary.json fields of the wrong kind, scenario.yaml of another run: shown as this run's
     "text seed": (lambda o: _edit_summary(o, lambda s: s.update(seed="abc")),
                   "summary.json: seed is 'abc', not a whole number >= 0"),
+    # emptied, cut or stripped tables still made a report of a trust with no weeks or students
+    "emptied weekly": (lambda o: pd.read_parquet(o / "weekly.parquet").iloc[:0].to_parquet(
+        o / "weekly.parquet"), "weekly.parquet: its rows are not one for each of the 2 "
+        "school\\(s\\) in each of the 39 week\\(s\\) run, as summary.json says"),
+    "one school-week twice": (lambda o: _repeat_first_row(o / "weekly.parquet", ["school", "run_week"]),
+                              "weekly.parquet: its rows are not one for each"),
+    "weekly without the queue": (lambda o: _drop_column(o / "weekly.parquet", "queue_length"),
+                                 "weekly.parquet: missing column\\(s\\) \\['queue_length'\\]"),
+    "weekly without withdrawals": (lambda o: _drop_column(o / "weekly.parquet", "withdrawals"),
+                                   "weekly.parquet: missing column\\(s\\) \\['withdrawals'\\]"),
+    "students cut": (lambda o: pd.read_parquet(o / "students.parquet").iloc[:-1].to_parquet(
+        o / "students.parquet"), "students.parquet: its rows are not the students summary.json "
+        "counts"),
+    "no weeks in summary.json": (lambda o: _edit_summary(o, lambda s: s.pop("weeks")),
+                                 "summary.json: has no 'weeks'"),
     "negative schools": (lambda o: _edit_summary(o, lambda s: s.update(schools=-5)),
                          "summary.json: schools is '-5', not a whole number >= 0"),
     "another run's scenario.yaml": (
@@ -941,6 +1075,17 @@ REQUESTS_RUN_DAMAGES = {
                           "requests.parquet: unreadable"),
     "text waits": (lambda o: _edit_parquet(o / "requests.parquet", days_in_system="x"),
                    "requests.parquet: column 'days_in_system' holds 'x'"),
+    "emptied requests": (lambda o: pd.read_parquet(o / "requests.parquet").iloc[:0].to_parquet(
+        o / "requests.parquet"), "requests.parquet: the rows of stream 'certification' are not "
+        "its backlog at the start and its arrivals"),
+    "requests stripped": (lambda o: _drop_column(o / "requests.parquet", "staff_minutes"),
+                          "requests.parquet: missing column\\(s\\) \\['staff_minutes'\\]"),
+    "a request twice": (lambda o: _repeat_first_row(o / "requests.parquet", ["request"]),
+                        "a request or week twice"),
+    "weeks cut from requests_weekly": (
+        lambda o: pd.read_parquet(o / "requests_weekly.parquet").iloc[:-1].to_parquet(
+            o / "requests_weekly.parquet"),
+        "requests_weekly.parquet: stream 'certification' has not one row for each of the 39"),
     "weekly as text": (lambda o: pd.read_parquet(o / "requests_weekly.parquet").astype(str)
                        .to_parquet(o / "requests_weekly.parquet"),
                        "requests_weekly.parquet: column 'run_week' holds text"),

@@ -156,7 +156,8 @@ def test_the_report_of_a_run_folder_holding_other_data_is_owner_only(sim_run, tm
     assert stat.S_IMODE(os.stat(folder / "report.html").st_mode) & 0o044
     assert "owner-only" not in capsys.readouterr().out
     table = pd.read_parquet(folder / "students.parquet")
-    table.iloc[: len(table) // 2].to_parquet(folder / "students.parquet")
+    # other data of as many rows (a table of another length is refused: not the run's students)
+    table.assign(fsm=~table["fsm"]).to_parquet(folder / "students.parquet")
     assert main(["report", str(folder)]) == 0
     assert stat.S_IMODE(os.stat(folder / "report.html").st_mode) == 0o600
     assert "owner-only: students.parquet is not the table the run wrote" in capsys.readouterr().out

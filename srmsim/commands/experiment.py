@@ -90,15 +90,14 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
     print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x "
           f"{plural(summary['replications'], 'replication')}, {plural(summary['runs'], 'run')} "
           f"in {summary['seconds']:.1f} s ({summary['stopped']})")
-    _report(out, html=not args.no_report, runs_added=summary["runs"] > 0)
     failures = summary["failures"]
-    if failures:
+    if failures:  # before the analysis, which refuses when they leave a variant too few runs
         print(f"{plural(len(failures), 'run')} failed (details in {out / 'failures'}):")
         for f in failures:
             print(f"  {f['variant']} replication {f['replication']} (seed {f['seed']}): "
                   f"{f['error']}")
-        return 1
-    return 0
+    _report(out, html=not args.no_report, runs_added=summary["runs"] > 0)
+    return 1 if failures else 0
 
 
 def compare_cmd(args: argparse.Namespace) -> int:

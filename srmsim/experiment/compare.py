@@ -33,8 +33,21 @@ def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
     if manifest is None:
         raise SrmsimError(f"{path}: not an experiment results directory (no manifest.json)")
     runs = store.load()
-    store.check_whole(runs, manifest)
+    failures = store.check_whole(runs, manifest)
+    if failures:
+        print(failed_note(failures, store.root / "failures"))
     return runs, manifest
+
+
+def failed_note(failures: list[dict], where: Path, shown: int = 10) -> str:
+    """How many runs failed and which (the first ``shown``): an analysis that leaves them out
+    says so, since its replications are then fewer than the experiment planned."""
+    keys = sorted((str(f["variant"]), int(f["replication"])) for f in failures)
+    names = ", ".join(f"{v!r} replication {r}" for v, r in keys[:shown])
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return (f"note: {plural(len(keys), 'failed run')} {agree(len(keys), 'is', 'are')} left "
+            f"out of this analysis: {names}{more} "
+            f"(errors in {where})")
 
 
 def registry_of(manifest: dict) -> dict[str, Outcome]:
@@ -181,7 +194,8 @@ def compare_loaded(runs: pd.DataFrame, manifest: dict, baseline: str | None = No
         raise SrmsimError("name the baseline variant (baseline=...)")
     outcomes = outcomes or manifest.get("outcomes") or [
         c for c in runs.columns if c not in ("variant", "replication", "seed", "error",
-                                             "runtime_seconds", "experiment_hash", "students")]
+                                             "runtime_seconds", "experiment_hash", "students")
+        and not str(c).startswith("sha256:")]  # the run's detail files' digests
     missing = [o for o in outcomes if o not in runs.columns]
     if missing:
         raise SrmsimError(f"{agree(len(missing), 'outcome')} {missing} "

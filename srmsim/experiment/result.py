@@ -88,7 +88,7 @@ class ExperimentResult:
     def _detail(self, kind: str) -> pd.DataFrame | None:
         from srmsim.experiment.store import ResultsStore
 
-        return ResultsStore(self.path).load_detail(kind)
+        return ResultsStore(self.path).load_detail(kind, self.runs)
 
     @cached_property
     def group_effects(self) -> pd.DataFrame | None:

@@ -133,13 +133,13 @@ def store_rows(store: ResultsStore, rows: list[dict[str, Any]], digest: str | No
     for row in rows:
         timing = row.pop("_timing", None)
         t0 = time.perf_counter()
+        if digest is not None:  # on failure records too: reading checks them against it
+            row["experiment_hash"] = digest
         if row.get("error"):
             failed += 1
             store.save_failure(row)
         else:
             row.pop("traceback", None)
-            if digest is not None:
-                row["experiment_hash"] = digest
             store.save_run(row)
         if timings is not None and timing is not None:
             timings.append(dict(zip(TIMING_FIELDS, timing, strict=True),
@@ -270,6 +270,9 @@ def run_experiment(
                        replications=n_reps)
         manifest.setdefault("sessions", []).append(session)
         manifest["replications"] = n_reps
+        # the runs that failed, for reading to check the failure records against: a record
+        # made or copied in for a deleted run is not one of them
+        manifest["failed"] = store.failed_keys()
         store.write_manifest(manifest)
     return {"runs": done, "failures": store.failures(), "replications": n_reps,
             "stopped": reason, "seconds": session["seconds"]}

@@ -2,11 +2,12 @@
 
 Layout under the output directory (the shared parts in :mod:`srmsim.store`)::
 
-    manifest.json            experiment hash, seeds, versions, timings, failures
+    manifest.json            experiment hash, seeds, versions, timings, the failed runs
     parameters.csv           each replication's uncertain parameter values (if any)
     experiment.yaml          the experiment file as run
-    runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime
-    failures/<variant>/rep-00012.json  error and seed of a run that raised
+    runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime,
+                                       the SHA-256 of its detail files (sha256:groups, ...)
+    failures/<variant>/rep-00012.json  error, seed and experiment hash of a run that raised
     detail/<variant>/rep-00012-groups.parquet  outcomes by group and school (for the report)
 
 Because each run's file appears by an atomic rename once the run is finished, a run killed at
@@ -24,13 +25,20 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.labels import agree, plural
 from srmsim.outputs import check_out
-from srmsim.results import write_parquet, write_text
-from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions
+from srmsim.results import file_sha256, write_parquet, write_text
+from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions, whole
 
 __all__ = ["ResultsStore", "versions"]
 
 #: the columns the report reads from each kind of per-run detail
 DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"}}
+#: the fewest replications a variant, without its failed runs, must share with the baseline:
+#: a paired interval needs two
+MIN_PAIRED_RUNS = 2
+#: the run row's column with the SHA-256 of each kind of its detail file (a name no outcome
+#: can have): reading checks the file against it, so a truncated, replaced or swapped detail
+#: file is never read as the run's
+DETAIL_SHA256 = {kind: f"sha256:{kind}" for kind in DETAIL_COLUMNS}
 DETAIL_HINT = ("delete the detail folder's damaged file or re-run the experiment into a new --out "
                "directory")
 
@@ -84,35 +92,96 @@ class ResultsStore(RunStore):
         self._outcomes = list((self.manifest() or {}).get("outcomes", []))
         return super().load(digest, seeds, allow_empty)
 
-    def check_whole(self, runs: pd.DataFrame, manifest: dict[str, Any]) -> None:
+    def check_whole(self, runs: pd.DataFrame, manifest: dict[str, Any]) -> list[dict[str, Any]]:
         """Every run the manifest promises (each variant it lists x its replications) is stored
         or recorded as failed, and no variant it does not list has runs: effects, reports and
         analyses of a folder with runs deleted or copied in would pass for the whole
-        experiment's. Results of an older srmsim, which say neither, are read as they are."""
+        experiment's. Results of an older srmsim, which say neither, are read as they are.
+
+        Returns the failure records (the runs an analysis leaves out), each checked by
+        :meth:`check_failures`; refuses when they leave a variant with too few runs."""
+        failures = self.failures()
         variants = list(manifest.get("variants") or [])
         n = manifest.get("replications", manifest.get("replications_planned"))
         if not variants or n is None:
-            return
+            return failures
         stray = sorted(set(runs["variant"]) - set(variants)) if len(runs) else []
         if stray:
             raise SrmsimError(f"{self.root / 'runs' / str(stray[0])}: runs of variant "
                               f"{stray[0]!r}, which manifest.json does not list (copied in or "
                               "renamed); move that folder out of the results")
-        have = set(zip(runs["variant"], runs["replication"].astype(int), strict=True)) \
+        stored = set(zip(runs["variant"], runs["replication"].astype(int), strict=True)) \
             if len(runs) else set()
-        have |= {(f.get("variant"), f.get("replication")) for f in self.failures()}
+        self.check_failures(failures, stored, manifest)
+        have = stored | {(f["variant"], f["replication"]) for f in failures}
         missing = [(v, r) for v in variants for r in range(n) if (v, r) not in have]
+        source = manifest.get("experiment_file")
+        again = (f"srmsim experiment {source} --resume --out {self.root}"
+                 if isinstance(source, str) else "the experiment again with --resume")
         if missing:
             variant, replication = missing[0]
-            source = manifest.get("experiment_file")
-            again = (f"srmsim experiment {source} --resume --out {self.root}"
-                     if isinstance(source, str) else "the experiment again with --resume")
             raise SrmsimError(
                 f"{self.root}: {len(missing)} of {plural(len(variants) * n, 'run')} "
                 f"{agree(len(missing), 'is', 'are')} missing, first "
                 f"{self.run_path(variant, replication)} (neither a run file nor a failure "
                 f"record): the experiment did not finish, or run files were deleted; run "
                 f"{again}")
+        if failures:
+            self.check_enough(runs, manifest, n, len(failures), again)
+        return failures
+
+    def check_failures(self, failures: list[dict[str, Any]], stored: set[tuple[str, int]],
+                       manifest: dict[str, Any]) -> None:
+        """Each failure record is of a run this experiment planned and did not store, with the
+        seed and hash the manifest gives it, and among the failures the manifest lists (when
+        it lists them, as srmsim does since it checks them): a record made by hand, copied in
+        or left over must not pass a deleted run off as a failed one."""
+        listed = manifest.get("failed")
+        if "failed" in manifest and not (
+                isinstance(listed, list)
+                and all(isinstance(k, list) and len(k) == 2 and isinstance(k[0], str)
+                        and whole(k[1]) for k in listed)):
+            raise SrmsimError(f"{self.root / 'manifest.json'}: its failed runs are not a list of "
+                              "[variant, replication] (hand-edited or corrupt); run the "
+                              "experiment into a new --out directory")
+        failed = {(k[0], k[1]) for k in listed} if isinstance(listed, list) else None
+        seeds, digest = manifest.get("seeds"), manifest.get(self.hash_key)
+        for f in failures:
+            variant, replication = f["variant"], f["replication"]
+            if variant not in (manifest.get("variants") or {}):
+                why = f"of variant {variant!r}, which manifest.json does not list"
+            elif (variant, replication) in stored:
+                why = "of a run that is stored (a run that finished has no failure record)"
+            elif seeds is not None and (replication >= len(seeds)
+                                        or f["seed"] != seeds[replication]):
+                why = f"whose seed is not the one manifest.json gives replication {replication}"
+            elif f.get(self.hash_key, digest) != digest:
+                why = f"of another experiment (hash {str(f[self.hash_key])[:20]})"
+            elif failed is not None and (self.hash_key not in f
+                                         or (variant, replication) not in failed):
+                why = "that is not among the failed runs manifest.json lists"
+            else:
+                continue
+            raise SrmsimError(f"{self.failure_path(variant, replication)}: a failure record "
+                              f"{why} (made by hand, copied in or left over); {RERUN_HINT}")
+
+    def check_enough(self, runs: pd.DataFrame, manifest: dict[str, Any], n: int, n_failed: int,
+                     again: str) -> None:
+        """Each variant keeps, besides its failed runs, at least :data:`MIN_PAIRED_RUNS`
+        replications that the baseline finished too (fewer when fewer were planned): with
+        fewer there is no interval, and an effects table would still look like a result."""
+        need = min(MIN_PAIRED_RUNS, n)
+        reps = {v: set(g.astype(int)) for v, g in runs.groupby("variant")["replication"]} \
+            if len(runs) else {}
+        base = reps.get(manifest.get("baseline"), set())
+        for variant in manifest.get("variants") or {}:
+            paired = reps.get(variant, set()) & base
+            if len(paired) < need:
+                raise SrmsimError(
+                    f"{self.root}: variant {variant!r} has {plural(len(paired), 'replication')} that "
+                    f"the baseline finished too, fewer than the {need} an analysis needs, as "
+                    f"{plural(n_failed, 'run')} failed (errors in failures/); fix what made them fail "
+                    f"and run {again}")
 
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
@@ -129,8 +198,9 @@ class ResultsStore(RunStore):
         for kind in ("groups", "weekly"):
             detail = row.pop(f"_{kind}", None)
             if detail is not None:
-                write_parquet(detail, self.detail_path(row["variant"], row["replication"], kind),
-                              private=self.private)
+                path = self.detail_path(row["variant"], row["replication"], kind)
+                write_parquet(detail, path, private=self.private)
+                row[DETAIL_SHA256[kind]] = file_sha256(path)
         super().save_run(row)
 
     def complete(self, experiment) -> bool:
@@ -167,6 +237,8 @@ class ResultsStore(RunStore):
             "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "sessions": [],
+            "failed": [],
+            "detail_sha256": True,  # every run row records its detail files' SHA-256
         }
         if experiment.config.uncertain:  # what sensitivity and discovery analyse
             design = experiment.config.design
@@ -204,14 +276,37 @@ class ResultsStore(RunStore):
                               f"detail of a run that is not stored ({self.root / 'runs' / variant}"
                               f"/{stem}.parquet); {DETAIL_HINT}")
 
-    def load_detail(self, kind: str) -> pd.DataFrame | None:
+    def detail_digests(self, kind: str, runs: pd.DataFrame | None = None
+                       ) -> dict[tuple[str, int], str | None]:
+        """The SHA-256 each stored run records for its ``kind`` detail file, by (variant,
+        replication); None for a run of an older srmsim, which records none (refused when the
+        manifest says its runs record them: the value was removed by hand)."""
+        runs = self.load() if runs is None else runs
+        column = DETAIL_SHA256[kind]
+        values = runs[column] if column in runs.columns else [None] * len(runs)
+        digests = {(str(v), int(r)): (h if isinstance(h, str) else None)
+                   for v, r, h in zip(runs["variant"], runs["replication"], values, strict=True)}
+        if (self.manifest() or {}).get("detail_sha256") is True:
+            unrecorded = sorted(k for k, h in digests.items() if h is None)
+            if unrecorded:
+                variant, replication = unrecorded[0]
+                raise SrmsimError(f"{self.run_path(variant, replication)}: records no SHA-256 "
+                                  f"of its {kind} detail file, as every run of this experiment "
+                                  f"does (hand-edited); {RERUN_HINT}")
+        return digests
+
+    def load_detail(self, kind: str, runs: pd.DataFrame | None = None) -> pd.DataFrame | None:
         """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
-        None when the runs kept none (results of an older srmsim)."""
+        None when the runs kept none (results of an older srmsim). Each file is checked
+        against the SHA-256 its run (in ``runs``, read when not given) recorded; detail of an
+        older srmsim, which records none, is read with a note saying it is unchecked."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         tables = []
         needed = DETAIL_COLUMNS.get(kind, set())
+        digests = self.detail_digests(kind, runs)
+        unchecked = 0
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
             try:  # one pandas conversion for all (a run's table is small)
                 t = pq.read_table(f)
@@ -227,11 +322,23 @@ class ResultsStore(RunStore):
                     or not all(_numeric(t.schema.field(c).type) for c in numeric):
                 raise SrmsimError(f"{f}: not a {kind} detail file of srmsim (columns "
                                   f"{names[:10]}; hand-edited or corrupt)")
+            recorded = digests.get((f.parent.name, replication))
+            if recorded is None:
+                unchecked += 1  # no run (named below) or a run of an older srmsim
+            elif file_sha256(f) != recorded:
+                raise SrmsimError(f"{f}: not the detail file its run wrote: its SHA-256 differs "
+                                  f"from the one {self.run_path(f.parent.name, replication)} "
+                                  f"records (truncated, replaced or swapped); {DETAIL_HINT}")
             t = t.add_column(0, "replication", pa.repeat(replication, t.num_rows))
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
             return None
         self._check_detail_runs(kind)
+        if unchecked:
+            print(f"note: {unchecked} {kind} detail {agree(unchecked, 'file')} in {self.root / 'detail'} "
+                  f"{agree(unchecked, 'is', 'are')} read "
+                  "unchecked: their runs record no SHA-256 of them (results of an srmsim older "
+                  "than that check)")
         # a column only some variants have (a policy's queue) is missing (NaN) in the others
         try:
             return pa.concat_tables(tables, promote_options="permissive").to_pandas()

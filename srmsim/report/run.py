@@ -11,6 +11,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
+from srmsim.labels import plural
 from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, read_parquet
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
@@ -29,6 +30,18 @@ STUDENT_NUMBERS = sorted({"school", "fsm", "sen", "eal", "reading_gap_start",
                             for c in OUTCOMES[n].columns or ())})
 WEEKLY_NUMBERS = ["run_week", "school", "attendance_rate", "sessions_attended",
                   "sessions_possible"]
+#: every schools' column of weekly.parquet (docs/outputs.md), and a policy's, which the report's
+#: queue figure sums: a table stripped of one is not the run's
+WEEKLY_COLUMNS = ["run_week", "year", "week", "school", "enrolled", "sessions_possible",
+                  "sessions_attended", "attendance_rate", "incidents", "lms_logins",
+                  "assignments_set", "assignments_on_time", "withdrawals"]
+POLICY_WEEKLY_NUMBERS = ["flags", "referrals", "active_cases", "queue_length",
+                         "staff_minutes_used", "staff_minutes_available"]
+#: every column of requests.parquet and the stream columns requests_weekly.parquet always has
+REQUEST_COLUMNS = ["stream", "request", "arrival_day", "finish_day", "status", "days_in_system",
+                   "queue_days", "staff_minutes", "reworks"]
+REQUESTS_WEEKLY_COLUMNS = ["stream", "run_week", "arrivals", "completed", "dropped", "in_system",
+                           "waiting_for_staff"]
 
 
 class _Run:
@@ -39,23 +52,51 @@ class _Run:
 
         self.path = path
         self.summary = read_json(path / "summary.json")
+        sc = path / "scenario.yaml"
+        self.scenario = load_scenario(sc) if sc.exists() else None
+        check_summary(path, self.summary, self.scenario)
         self.students = read_parquet(path / "students.parquet")
         need_numbers(self.students, STUDENT_NUMBERS, path / "students.parquet")
+        ev = path / "events.parquet"
+        self.events = read_parquet(ev) if ev.exists() else None
         weekly = read_parquet(path / "weekly.parquet")
-        need_numbers(weekly, WEEKLY_NUMBERS, path / "weekly.parquet")
+        need_columns(weekly, WEEKLY_COLUMNS, path / "weekly.parquet")
+        need_numbers(weekly, WEEKLY_NUMBERS + (POLICY_WEEKLY_NUMBERS if self.events is not None
+                                               else []), path / "weekly.parquet")
+        check_rows(path, self.summary, self.students, weekly)
         if "stream" in weekly.columns:  # request streams' rows: the report reads their own file
             weekly = weekly[weekly["stream"].isna()]
         self.weekly = weekly
-        ev = path / "events.parquet"
-        self.events = read_parquet(ev) if ev.exists() else None
         self.requests = self.requests_weekly = None
         if self.summary.get("requests"):  # each stream summary.json names, with its tables
             self.requests = read_parquet(path / "requests.parquet")
             self.requests_weekly = read_parquet(path / "requests_weekly.parquet")
-            check_streams(path, self.summary["requests"], self.requests, self.requests_weekly)
-        sc = path / "scenario.yaml"
-        self.scenario = load_scenario(sc) if sc.exists() else None
-        check_summary(path, self.summary, self.scenario)
+            check_streams(path, self.summary, self.requests, self.requests_weekly)
+
+
+def check_rows(path: Path, summary: dict, students: pd.DataFrame, weekly: pd.DataFrame) -> None:
+    """students.parquet has the run's students and weekly.parquet one row for each school in
+    each week run, as many as summary.json counts: an emptied, cut or padded table would still
+    make a report (of a trust with no weeks, or fewer students) passed off as the run's.
+
+    The messages name no count: a run from real records must not print its group sizes."""
+    where = path / "summary.json"
+    for key in ("students", "schools", "weeks"):
+        if key not in summary:
+            raise SrmsimError(f"{where}: has no {key!r}, which every run records (hand-edited or "
+                              f"corrupt); {AGAIN}")
+    if len(students) != summary["students"]:
+        raise SrmsimError(f"{path / 'students.parquet'}: its rows are not the students "
+                          f"summary.json counts (emptied, cut or replaced); {AGAIN}")
+    schools = weekly[weekly["stream"].isna()] if "stream" in weekly.columns else weekly
+    n_schools, weeks = summary["schools"], summary["weeks"]
+    if not (len(schools) == n_schools * weeks
+            and schools["school"].between(0, n_schools - 1).all()
+            and schools["run_week"].between(0, weeks - 1).all()
+            and not schools.duplicated(["school", "run_week"]).any()):
+        raise SrmsimError(f"{path / 'weekly.parquet'}: its rows are not one for each of the "
+                          f"{plural(n_schools, 'school')} in each of the {plural(weeks, 'week')} run, as "
+                          f"summary.json says (emptied, cut or edited); {AGAIN}")
 
 
 #: the run's whole numbers in summary.json that the report shows
@@ -88,14 +129,16 @@ STREAM_MEASURES = ("median_days", "p90_days", "p99_days", "oldest_open_days",
                    "throughput_per_week", "staff_hours", "deadline_days", "within_deadline")
 
 
-def check_streams(path: Path, streams: object, requests: pd.DataFrame,
-                  weekly: pd.DataFrame) -> None:
-    """The request streams of summary.json, each with whole counts, numbers (or null) for its
-    measures and its rows in the tables: a hand-edited summary was a traceback, and a stream
-    named there but absent from the tables an empty section passed off as the run's."""
+def check_streams(path: Path, run: dict, requests: pd.DataFrame, weekly: pd.DataFrame) -> None:
+    """The request streams of summary.json (``run``), each with whole counts, numbers (or
+    null) for its measures and its rows in the tables: a hand-edited summary was a traceback,
+    and a stream named there but absent from the tables, or with its requests deleted, an
+    empty section passed off as the run's."""
     where = path / "summary.json"
-    need_columns(requests, ["stream", "status"], path / "requests.parquet")
+    streams = run["requests"]
+    need_columns(requests, REQUEST_COLUMNS, path / "requests.parquet")
     need_numbers(requests, ["days_in_system"], path / "requests.parquet")
+    need_columns(weekly, REQUESTS_WEEKLY_COLUMNS, path / "requests_weekly.parquet")
     need_numbers(weekly, ["run_week", "in_system", "arrivals", "completed"],
                  path / "requests_weekly.parquet")
     if not isinstance(streams, dict) or not all(isinstance(v, dict) for v in streams.values()):
@@ -119,6 +162,33 @@ def check_streams(path: Path, streams: object, requests: pd.DataFrame,
         roles = [k.removeprefix("utilisation_") for k in summary if k.startswith("utilisation_")]
         need_numbers(weekly, [f"staff_minutes_{use}_{role}" for role in roles
                               for use in ("used", "available")], path / "requests_weekly.parquet")
+    check_stream_rows(path, run, requests, weekly)
+
+
+def check_stream_rows(path: Path, run: dict, requests: pd.DataFrame,
+                      weekly: pd.DataFrame) -> None:
+    """Each stream's requests are its backlog at the start and its arrivals, each once, and it
+    has one row a week run in requests_weekly.parquet; no stream summary.json does not name
+    has rows. Messages name no count (as :func:`check_rows`)."""
+    streams = run["requests"]
+    table = path / "requests.parquet"
+    counts = requests["stream"].astype(str).value_counts()
+    week_counts = weekly["stream"].astype(str).value_counts()
+    for name, summary in streams.items():
+        if counts.get(name, 0) != summary["backlog_start"] + summary["arrivals"]:
+            raise SrmsimError(f"{table}: the rows of stream {name!r} are not its backlog at the "
+                              f"start and its arrivals as summary.json counts them (emptied, cut "
+                              f"or edited); {AGAIN}")
+        if week_counts.get(name, 0) != run["weeks"]:
+            raise SrmsimError(f"{path / 'requests_weekly.parquet'}: stream {name!r} has not one "
+                              f"row for each of the {plural(run['weeks'], 'week')} run (emptied, cut or "
+                              f"edited); {AGAIN}")
+    other = sorted((set(counts.index) | set(week_counts.index)) - set(map(str, streams)))
+    if other or requests.duplicated(["stream", "request"]).any() \
+            or weekly.duplicated(["stream", "run_week"]).any():
+        raise SrmsimError(f"{table} or requests_weekly.parquet: rows of a stream summary.json "
+                          f"does not name{f' ({other[0][:40]!r})' if other else ''}, or a "
+                          f"request or week twice (copied or edited); {AGAIN}")
 
 
 def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

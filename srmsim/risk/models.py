@@ -114,7 +114,7 @@ def fit_logistic(
     n, p = X.shape
     y = outcome_array(y, "y", n)
     if np.isnan(y).any():
-        raise DataError(f"{what}: {int(np.isnan(y).sum())} outcome(s) missing; leave those rows "
+        raise DataError(f"{what}: {plural(int(np.isnan(y).sum()), 'outcome')} missing; leave those rows "
                         "out first")
     n_pos = float(y.sum())
     if n == 0:
