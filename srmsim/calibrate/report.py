@@ -13,10 +13,10 @@ Written by :meth:`CalibrationResult.write`:
 - ``calibrated.yaml``: the base scenario with the fitted values and ``population.records``
   (relative to the YAML file, so the two can move together).
 
-**Small counts.** When the dataset holds real pupils' records (``real_data`` in
-``dataset.json``; ``srmsim data import`` sets it), the moments' counts are audited together
-(:mod:`srmsim.calibrate.disclosure`): a count below 10, or one that would let a small count be
-worked out, is printed ``c``; a moment based on fewer than 10 students, or a share with a hidden
+**Small counts.** When the dataset holds real pupils' records (every dataset but an unchanged
+public one, whatever ``dataset.json`` says: :func:`srmsim.data.dataset.read_dataset`), the
+moments' counts are audited together (:mod:`srmsim.calibrate.disclosure`): a count below 10,
+or one that would let a small count be worked out, is printed ``c``; a moment based on fewer than 10 students, or a share with a hidden
 count, is withheld (target and difference ``low``, its other values ``x``, a ``note`` saying
 so) and was left out of the fit. The in-memory ``fit`` frame keeps the numbers (the analyst's
 own session).

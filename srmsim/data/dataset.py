@@ -149,7 +149,28 @@ def read_dataset(path: str | Path) -> Dataset:
         check_values(frames[name], tbl, p)
         files[name] = p
     _check_links(frames["students"], frames["observations"], files["observations"])
-    return Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+    ds = Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+    meta["real_data"] = _is_real(ds, meta_path)
+    return ds
+
+
+def _is_real(ds: Dataset, meta_path: Path) -> bool:
+    """Whether the dataset holds real pupils' records, whatever ``dataset.json`` says: only a
+    public dataset srmsim can check (:func:`~srmsim.data.loaders.is_public_copy`) is not. Why:
+    the flag turns small-count suppression off, and a hand-edited ``false`` on imported records
+    must not; a damaged flag is an error rather than a guess."""
+    claimed = ds.meta.get("real_data", True)
+    if not isinstance(claimed, bool):
+        kind = {"NoneType": "null", "str": "text", "int": "a number", "float": "a number",
+                "list": "a list", "dict": "an object"}.get(type(claimed).__name__,
+                                                           "another type")
+        raise DataError(f"{meta_path}: real_data must be true or false (got {kind}); "
+                        "hand-edited or corrupt, re-import the export")
+    if claimed:
+        return True
+    from srmsim.data.loaders import is_public_copy  # it builds on this module
+
+    return not is_public_copy(ds)
 
 
 def _short(err: BaseException) -> str:
