@@ -163,6 +163,12 @@ def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     for c in counts:
         hidden = (body[c] == "c").sum()
         assert hidden != 1, c
+    # written from real records: owner-only, like every output built from them, even over a
+    # file that was readable by others
+    assert csv.stat().st_mode & 0o777 == 0o600
+    csv.chmod(0o644)
+    assert main(["data", "summary", str(out), "--out", str(csv)]) == 0
+    assert csv.stat().st_mode & 0o777 == 0o600
 
 
 def test_summary_threshold_and_symbols(tmp_path: Path, capsys) -> None:

@@ -149,6 +149,15 @@ def test_a_small_fsm_group_is_withheld_and_cannot_be_worked_out(calibrated) -> N
     assert moments_attack(pd.DataFrame(report["moments"]), truth_cells(ds)) == []
 
 
+def test_the_report_of_real_records_is_owner_only(calibrated) -> None:
+    """The report was written at the user's umask (0644), beside owner-only records."""
+    _, fit, _, _ = calibrated
+    assert fit.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in fit.iterdir()} == {
+        name: 0o600 for name in ("fit_moments.csv", "fit_parameters.csv", "fit.json",
+                                 "calibrated.yaml")}
+
+
 def test_row_by_row_suppression_is_beaten_by_the_attacker(calibrated) -> None:
     """Negative control: hiding only the counts under 10 (what calibrate did before) lets the
     attacker subtract the non-FSM students from all of them."""

@@ -164,7 +164,9 @@ class CalibrationResult:
         """Write the report files into ``out``; returns their paths.
 
         The folder is replaced whole (an earlier calibration's, or a new one): no stale file
-        survives and a failure leaves it as it was. The records copy that calibrated.yaml
+        survives and a failure leaves it as it was. Fitted to real records, it is owner-only
+        (0700, files 0600) like every output built from them: the owner checks it before
+        sharing it. The records copy that calibrated.yaml
         points at (``population_records.parquet``, with ``ignore_prior_attainment``) comes from
         ``staged``, or is carried over from the old folder.
         """
@@ -173,7 +175,8 @@ class CalibrationResult:
         final = Path(os.path.abspath(out))
         records = Path(self.records_path)
         keep = (RECORDS_FILE,) if records == final / RECORDS_FILE else ()
-        with replace_dir(final, replaceable=REPLACEABLE, keep=keep) as tmp:
+        with replace_dir(final, private=self.real_data, replaceable=REPLACEABLE,
+                         keep=keep) as tmp:
             if staged is not None and (staged / RECORDS_FILE).exists():
                 os.replace(staged / RECORDS_FILE, tmp / RECORDS_FILE)
             write_csv(self.fit_table(), tmp / "fit_moments.csv")

@@ -233,7 +233,7 @@ def run_summary(args: argparse.Namespace) -> int:
     if args.out:
         from srmsim.outputs import write_csv
 
-        write_csv(table, args.out)
+        write_csv(table, args.out, private=ds.meta["real_data"])  # as every output of records
         print(f"wrote {args.out}")
     return 0
 
