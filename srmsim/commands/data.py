@@ -207,7 +207,7 @@ def run_anonymise(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     from srmsim.data.dataset import read_dataset
-    from srmsim.data.describe import describe
+    from srmsim.data.describe import describe, record_summary
     from srmsim.privacy import DEFAULT_THRESHOLD, parse_symbols
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
@@ -223,8 +223,10 @@ def run_summary(args: argparse.Namespace) -> int:
                             "summary.csv")
         check_out_of_data(args.out, args.dir)
     ds = read_dataset(args.dir)
-    table = describe(ds, by=_split(args.by) or ["school"], threshold=threshold,
-                     symbols=parse_symbols(args.symbols))
+    by = _split(args.by) or ["school"]
+    table = describe(ds, by=by, threshold=threshold, symbols=parse_symbols(args.symbols))
+    if ds.meta["real_data"]:  # refused, or recorded, before anything is shown
+        record_summary(args.dir, ds, by, threshold)
     print(table.to_string(index=False))
     sym = table.attrs["suppression"]["symbols"]
     print(f"\n{sym['confidential']} = count below {threshold} or hidden to protect one; "

@@ -45,8 +45,10 @@ from srmsim.labels import CONTROL_PATTERN, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
+#: the groupings of the summaries published from a dataset (srmsim.data.describe.record_summary)
+LEDGER_FILE = "published.json"
 #: every file a dataset directory holds (what may be replaced by a new one)
-DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet")
+DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet", LEDGER_FILE)
 FORMAT = "srmsim-dataset"
 
 
