@@ -206,7 +206,7 @@ def run_anonymise(args: argparse.Namespace) -> int:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import read_dataset
+    from srmsim.data.dataset import check_outside_datasets, read_dataset
     from srmsim.data.describe import describe, record_summary
     from srmsim.privacy import DEFAULT_THRESHOLD, parse_symbols
 
@@ -222,6 +222,7 @@ def run_summary(args: argparse.Namespace) -> int:
             raise DataError(f"--out {args.out}: is a directory; give a file such as "
                             "summary.csv")
         check_out_of_data(args.out, args.dir)
+        check_outside_datasets(args.out)  # nor in another: --out OTHER/dataset.json
     ds = read_dataset(args.dir)
     by = _split(args.by) or ["school"]
     table = describe(ds, by=by, threshold=threshold, symbols=parse_symbols(args.symbols))

@@ -15,6 +15,7 @@ Written by ``srmsim data import`` / ``anonymise`` / ``rdataset``; read with :fun
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -113,6 +114,17 @@ def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False,
                                 "fields_present": fields_present(frame, name)}
     write_file(out / META_FILE, json.dumps(meta, indent=2, default=str) + "\n", private=private)
     return out
+
+
+def check_outside_datasets(out: str | Path) -> None:
+    """Refuse an output file in any dataset folder (one holding ``dataset.json``), however
+    deep: it would replace the dataset's own files (``--out DATA/dataset.json``) or sit
+    among the raw records. Links are followed."""
+    target = Path(os.path.abspath(out)).resolve()
+    for folder in target.parents:
+        if (folder / META_FILE).is_file():
+            raise DataError(f"--out {out}: inside the dataset folder {folder} (it holds private "
+                            "records, and outputs are kept apart from them); write it elsewhere")
 
 
 def read_dataset(path: str | Path) -> Dataset:
