@@ -82,6 +82,20 @@ def test_real_data_copied_into_a_run_folder_is_protected(sim_run, tmp_path: Path
     assert len(published) < 40  # a protected grid, not every distinct score
 
 
+def test_a_run_folder_holding_a_dataset_json_is_real_data(sim_run, tmp_path: Path,
+                                                          capsys) -> None:
+    """A dataset folder given a run's summary.json and scenario.yaml (whose digest is of its
+    students.parquet: anyone can compute it) was published unprotected: a folder holding
+    dataset.json is imported records, whatever else it holds."""
+    folder = copy_run(sim_run, tmp_path)
+    (folder / "dataset.json").write_text("{}")
+    status = main(["thresholds", str(folder), *ARGS, "--cluster", "none", "--out",
+                   str(tmp_path / "t")])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and not (tmp_path / "t").exists()
+    assert "too few students" in err and "a dataset folder of imported records" in err
+
+
 def test_thresholds_of_real_data_are_owner_only(sim_run, tmp_path: Path, capsys) -> None:
     """Written at the user's umask before; a simulated run's thresholds stay shareable."""
     import stat
