@@ -226,6 +226,28 @@ def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: 
     assert not ledger.exists()
 
 
+def test_a_summary_that_cannot_be_recorded_is_not_published(tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    """A dataset folder the record cannot be written to (read-only, disk full): exit 2 and
+    nothing printed, not a traceback after the table."""
+    st, ob = fake_export(n_students=40, n_weeks=2)
+    paths = write_export(tmp_path, st, ob)
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
+    capsys.readouterr()
+    import srmsim.outputs
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(srmsim.outputs, "write_file", read_only)
+    assert main(["data", "summary", str(out)]) == 2
+    got = capsys.readouterr()
+    assert got.out == "" and "published.json: cannot record" in got.err
+    assert "Traceback" not in got.err and not (out / "published.json").exists()
+
+
 def test_summary_threshold_and_symbols(tmp_path: Path, capsys) -> None:
     st, ob = fake_export(n_students=40, n_weeks=2)
     paths = write_export(tmp_path, st, ob)

@@ -334,4 +334,8 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
         from srmsim.outputs import write_file
 
         ledger["tables"] = [*tables, new]
-        write_file(path, json.dumps(ledger, indent=2) + "\n", private=True)
+        try:
+            write_file(path, json.dumps(ledger, indent=2) + "\n", private=True)
+        except OSError as err:
+            raise DataError(f"{path}: cannot record the summary there ({err.strerror}); "
+                            "nothing is published without the record") from None
