@@ -460,6 +460,10 @@ def run(
     if seed is not None and seed != scenario.seed:
         # the saved scenario.yaml must reproduce this run: it carries the seed actually used
         scenario = scenario.with_overrides({"seed": seed}, "the seed given")
+    if out is not None:  # before the run, not after it
+        from srmsim.records import check_out_of_records
+
+        check_out_of_records(out, [scenario])
     model = TrustModel(scenario, seed=seed, progress=progress, threads=threads)
     model.run()
     if on_model is not None:

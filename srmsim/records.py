@@ -8,6 +8,7 @@ calibrated to the same data with ``srmsim calibrate``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,32 @@ from srmsim.errors import DataError
 from srmsim.population import SchoolProfiles, _logit
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
+
+
+def records_folder(path: str | Path) -> Path:
+    """What a study must not write into: the dataset folder of ``population.records`` (the
+    folder given, or the folder of a dataset's file), else the records file itself."""
+    path = Path(path)
+    if not path.is_dir():
+        from srmsim.data.dataset import META_FILE
+
+        if (path.parent / META_FILE).exists():
+            return path.parent
+    return path
+
+
+def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario]) -> None:
+    """Refuse an output folder that is, is inside, or holds the records a scenario's trust is
+    built from (:func:`srmsim.outputs.check_out_of_data`,
+    :func:`srmsim.outputs.check_inputs_outside`): a run or study would be written among the raw
+    records, or replace them. Called before any work."""
+    from srmsim.outputs import check_inputs_outside, check_out_of_data
+
+    for scenario in scenarios:
+        if scenario.population.records:
+            folder = records_folder(scenario.population.records)
+            check_out_of_data(out, folder)
+            check_inputs_outside(out, [folder])
 
 
 def read_student_records(path: str | Path) -> pd.DataFrame:

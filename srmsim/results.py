@@ -178,11 +178,15 @@ def simulation_problem(base: Path, students_sha256: str | None = None) -> str | 
     real data, or real data copied over a run's table, does not turn the protection off. A run
     from records (``from_records``) copies each simulated pupil's traits from a real record, so
     it is protected like real data. A folder of an srmsim older than the digest is treated as
-    real (run it again to publish it unprotected). Anything that does not check out is real."""
+    real (run it again to publish it unprotected). A dataset folder (``dataset.json``) holds
+    imported records, whatever else it holds. Anything that does not check out is real."""
+    from srmsim.data.dataset import META_FILE
     from srmsim.errors import SrmsimError
     from srmsim.inputs import load_json
     from srmsim.scenario import load_scenario
 
+    if (base / META_FILE).exists():
+        return "a dataset folder of imported records (dataset.json)"
     try:
         data = load_json(base / "summary.json")
     except ValueError:

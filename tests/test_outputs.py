@@ -238,3 +238,30 @@ def test_record_run_prints_no_school_codes_and_keeps_its_key_secret(
     assert run_pseudonym_key(4, False) == run_pseudonym_key(4, False)
     assert run_pseudonym_key(4, True) != run_pseudonym_key(4, True)
     assert run_pseudonym_key(4, True) != run_pseudonym_key(4, False)
+
+
+def test_a_study_may_not_be_written_in_or_over_its_records(tmp_path: Path) -> None:
+    """check_out_of_records refuses the dataset folder, anything inside it, and a folder
+    holding it (replaced whole, the records would go with it); the dataset folder of a table
+    in one is the folder, of a loose file the file itself."""
+    from srmsim.records import check_out_of_records, records_folder
+    from srmsim.scenario import default_scenario
+
+    data = tmp_path / "trust" / "ds"
+    data.mkdir(parents=True)
+    (data / "students.parquet").write_bytes(b"")
+    for records in (data, data / "students.parquet"):
+        if records != data:
+            (data / "dataset.json").write_text("{}")
+        sc = [default_scenario().with_overrides({"population.records": str(records)}, "t")]
+        for out in (data, data / "run", data / "a" / "b"):
+            with pytest.raises(DataError, match="inside the dataset folder"):
+                check_out_of_records(out, sc)
+        for out in (tmp_path / "trust", tmp_path):
+            with pytest.raises(DataError, match="holds the input"):
+                check_out_of_records(out, sc)
+        check_out_of_records(tmp_path / "trust" / "run", sc)  # beside it
+        check_out_of_records(data, [default_scenario()])  # no records
+    assert records_folder(data) == data
+    (data / "dataset.json").unlink()
+    assert records_folder(data / "students.parquet") == data / "students.parquet"

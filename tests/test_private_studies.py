@@ -177,3 +177,75 @@ def test_a_share_leaving_a_block_of_real_records_with_one_arm_stops_before_any_r
         assert ("1 of the 2 schools" in captured.err) == (block == "school")
         assert " students)" not in captured.err  # no size of a block of real pupils
         assert captured.out == "" and not out.exists()
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A dataset folder as ``srmsim data import`` writes it (owner-only)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_data_fakes import fake_export, write_export
+
+    (tmp_path / "export").mkdir()
+    paths = write_export(tmp_path / "export", *fake_export(n_students=60, n_weeks=2))
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
+    return out
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("records_in", ["folder", "file"])
+def test_no_study_of_records_writes_into_or_over_their_dataset_folder(tmp_path, dataset,
+                                                                      records_in, capsys):
+    """``srmsim run`` with ``--out DATASET/run`` wrote a run folder (its students.parquet, a
+    summary.json) among the raw records; an experiment or trial likewise. Refused before any
+    work, for the folder itself or inside it; the dataset is unchanged."""
+    records = dataset if records_in == "folder" else dataset / "students.parquet"
+    path = experiment_file(tmp_path, records)
+    trial = tmp_path / "trial.yaml"
+    trial.write_text(yaml.safe_dump({
+        "name": "t", "scenario": str(tmp_path / "scenario.yaml"),
+        "randomise": {"unit": "students"}, "outcome": "attendance_rate", "population": "all",
+        "replications": 1, "seed": 3}))
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(yaml.safe_dump({
+        "name": "tiny", "population": {"records": str(records)}, "outputs": {"history": "none"},
+        "policy": {"parameters": {"attendance_threshold": 0.9},
+                   "rules": {"low": {"when": "attendance_rate < attendance_threshold",
+                                     "cadence": "half_termly"}},
+                   "workflows": {"w": {"trigger": "low", "steps": [{"action": "parent_text",
+                                                                    "weeks": 3}]}}}}))
+    opt = tmp_path / "opt.yaml"
+    opt.write_text(yaml.safe_dump({
+        "name": "o", "scenario": str(tiny), "replications": 1, "seed": 5,
+        "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.98}},
+        "objectives": {"persistent_absence": "minimise"}}))
+    before = listing(dataset)
+    capsys.readouterr()
+    for out in (dataset / "run", dataset, dataset / "sub" / "deeper"):
+        for argv in (["run", str(tmp_path / "scenario.yaml")],
+                     ["experiment", str(path), "--workers", "1"],
+                     ["trial", str(trial), "--workers", "1"],
+                     ["optimise", str(opt), "--workers", "1"]):
+            assert main([*argv, "--quiet", "--out", str(out)]) == 2, (argv, out)
+            err = capsys.readouterr().err
+            assert "inside the dataset folder" in err and "Traceback" not in err, err
+    assert listing(dataset) == before and sorted(p.name for p in dataset.iterdir()) == sorted(
+        before)
+    # the library refuses it too, before the run
+    from srmsim.errors import DataError
+    from srmsim.model import run
+    from srmsim.scenario import load_scenario
+
+    with pytest.raises(DataError, match="inside the dataset folder"):
+        run(load_scenario(tmp_path / "scenario.yaml"), out=dataset / "api")
+    assert not (dataset / "api").exists()
+    # beside the dataset, the run is written as before
+    assert main(["run", str(tmp_path / "scenario.yaml"), "--quiet", "--out",
+                 str(tmp_path / "beside")]) == 0
+    assert (tmp_path / "beside" / "summary.json").is_file()

@@ -1146,3 +1146,19 @@ def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
     proc = cli("report", str(run_dir), "--out", str(tmp_path))
     assert proc.returncode == 2 and f"{tmp_path} is a folder" in proc.stderr  # named a temp file
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_out_never_lands_in_a_dataset_folder(run_dir, tmp_path):
+    """``srmsim report RUN --out DATA/dataset.json`` replaced an imported dataset's metadata
+    with the page (the dataset was lost); any file in a dataset folder, however deep, is
+    refused, the folder untouched."""
+    data = tmp_path / "ds"
+    (data / "sub").mkdir(parents=True)
+    (data / "dataset.json").write_text('{"format": "srmsim-dataset"}\n')
+    for out in (data / "dataset.json", data / "report.html", data / "sub" / "report.html"):
+        proc = cli("report", str(run_dir), "--out", str(out))
+        assert proc.returncode == 2 and "inside the dataset folder" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert (data / "dataset.json").read_text() == '{"format": "srmsim-dataset"}\n'
+    assert sorted(p.name for p in data.rglob("*")) == ["dataset.json", "sub"]
+    assert cli("report", str(run_dir), "--out", str(tmp_path / "report.html")).returncode == 0

@@ -82,6 +82,35 @@ def test_real_data_copied_into_a_run_folder_is_protected(sim_run, tmp_path: Path
     assert len(published) < 40  # a protected grid, not every distinct score
 
 
+def test_a_run_folder_holding_a_dataset_json_is_real_data(sim_run, tmp_path: Path,
+                                                          capsys) -> None:
+    """A dataset folder given a run's summary.json and scenario.yaml (whose digest is of its
+    students.parquet: anyone can compute it) was published unprotected: a folder holding
+    dataset.json is imported records, whatever else it holds."""
+    folder = copy_run(sim_run, tmp_path)
+    (folder / "dataset.json").write_text("{}")
+    status = main(["thresholds", str(folder), *ARGS, "--cluster", "none", "--out",
+                   str(tmp_path / "t")])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and not (tmp_path / "t").exists()
+    assert "too few students" in err and "a dataset folder of imported records" in err
+
+
+def test_thresholds_of_real_data_are_owner_only(sim_run, tmp_path: Path, capsys) -> None:
+    """Written at the user's umask before; a simulated run's thresholds stay shareable."""
+    import stat
+
+    folder = copy_run(sim_run, tmp_path)
+    assert main(["thresholds", str(folder), *ARGS, "--cluster", "none", "--out",
+                 str(tmp_path / "sim")]) == 0
+    assert stat.S_IMODE((tmp_path / "sim").stat().st_mode) & 0o055
+    students().to_parquet(folder / "students.parquet")  # real data copied in
+    assert main(["thresholds", str(folder), *ARGS, "--out", str(tmp_path / "real")]) == 0
+    assert stat.S_IMODE((tmp_path / "real").stat().st_mode) == 0o700
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "real").iterdir()}
+    assert modes == {0o600}
+
+
 def test_a_run_folder_without_the_digest_is_real_data(sim_run, tmp_path: Path, capsys) -> None:
     """A folder of an srmsim older than the digest cannot show its table is the run's."""
     folder = copy_run(sim_run, tmp_path)

@@ -406,12 +406,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     measures = student_measures(ds.students, ds.observations, spec)
     target_table = moments_table(measures, spec)
     target = target_table["value"].to_numpy(float)
-    real = ds.meta.get("real_data", True)
-    if not isinstance(real, bool):  # a damaged flag must not switch the protection off
-        kind = {"NoneType": "null", "str": "text", "int": "a number", "float": "a number",
-                "list": "a list", "dict": "an object"}.get(type(real).__name__, "another type")
-        raise DataError(f"{Path(data) / 'dataset.json'}: real_data must be true or false "
-                        f"(got {kind}); hand-edited or corrupt, re-import the export")
+    real = bool(ds.meta["real_data"])  # checked by read_dataset: only public data are not
     withheld = _withhold(spec, measures, moments) if real else None
     available = [m for m in spec.available if withheld is None or m not in withheld.moments]
     used = list(moments or available)

@@ -13,10 +13,10 @@ Written by :meth:`CalibrationResult.write`:
 - ``calibrated.yaml``: the base scenario with the fitted values and ``population.records``
   (relative to the YAML file, so the two can move together).
 
-**Small counts.** When the dataset holds real pupils' records (``real_data`` in
-``dataset.json``; ``srmsim data import`` sets it), the moments' counts are audited together
-(:mod:`srmsim.calibrate.disclosure`): a count below 10, or one that would let a small count be
-worked out, is printed ``c``; a moment based on fewer than 10 students, or a share with a hidden
+**Small counts.** When the dataset holds real pupils' records (every dataset but an unchanged
+public one, whatever ``dataset.json`` says: :func:`srmsim.data.dataset.read_dataset`), the
+moments' counts are audited together (:mod:`srmsim.calibrate.disclosure`): a count below 10,
+or one that would let a small count be worked out, is printed ``c``; a moment based on fewer than 10 students, or a share with a hidden
 count, is withheld (target and difference ``low``, its other values ``x``, a ``note`` saying
 so) and was left out of the fit. The in-memory ``fit`` frame keeps the numbers (the analyst's
 own session).
@@ -174,7 +174,9 @@ class CalibrationResult:
         """Write the report files into ``out``; returns their paths.
 
         The folder is replaced whole (an earlier calibration's, or a new one): no stale file
-        survives and a failure leaves it as it was. The records copy that calibrated.yaml
+        survives and a failure leaves it as it was. Fitted to real records, it is owner-only
+        (0700, files 0600) like every output built from them: the owner checks it before
+        sharing it. The records copy that calibrated.yaml
         points at (``population_records.parquet``, with ``ignore_prior_attainment``) comes from
         ``staged``, or is carried over from the old folder.
         """
@@ -183,7 +185,8 @@ class CalibrationResult:
         final = Path(os.path.abspath(out))
         records = Path(self.records_path)
         keep = (RECORDS_FILE,) if records == final / RECORDS_FILE else ()
-        with replace_dir(final, replaceable=REPLACEABLE, keep=keep) as tmp:
+        with replace_dir(final, private=self.real_data, replaceable=REPLACEABLE,
+                         keep=keep) as tmp:
             if staged is not None and (staged / RECORDS_FILE).exists():
                 os.replace(staged / RECORDS_FILE, tmp / RECORDS_FILE)
             write_csv(self.fit_table(), tmp / "fit_moments.csv")

@@ -209,8 +209,8 @@ def run_anonymise(args: argparse.Namespace) -> int:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import read_dataset
-    from srmsim.data.describe import describe
+    from srmsim.data.dataset import check_outside_datasets, read_dataset
+    from srmsim.data.describe import describe, record_summary
     from srmsim.privacy import DEFAULT_THRESHOLD, parse_symbols
 
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
@@ -225,9 +225,12 @@ def run_summary(args: argparse.Namespace) -> int:
             raise DataError(f"--out {args.out}: is a directory; give a file such as "
                             "summary.csv")
         check_out_of_data(args.out, args.dir)
+        check_outside_datasets(args.out)  # nor in another: --out OTHER/dataset.json
     ds = read_dataset(args.dir)
-    table = describe(ds, by=_split(args.by) or ["school"], threshold=threshold,
-                     symbols=parse_symbols(args.symbols))
+    by = _split(args.by) or ["school"]
+    table = describe(ds, by=by, threshold=threshold, symbols=parse_symbols(args.symbols))
+    if ds.meta["real_data"]:  # refused, or recorded, before anything is shown
+        record_summary(args.dir, ds, by, threshold)
     print(table.to_string(index=False))
     sym = table.attrs["suppression"]["symbols"]
     print(f"\n{sym['confidential']} = count below {threshold} or hidden to protect one; "
@@ -236,7 +239,7 @@ def run_summary(args: argparse.Namespace) -> int:
     if args.out:
         from srmsim.outputs import write_csv
 
-        write_csv(table, args.out)
+        write_csv(table, args.out, private=ds.meta["real_data"])  # as every output of records
         print(f"wrote {args.out}")
     return 0
 

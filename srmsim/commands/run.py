@@ -47,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
         raise SrmsimError("--threads must be a positive integer")
     out = Path(args.out) if args.out else Path("out") / scenario.name
     from srmsim.outputs import check_out, holds_only
+    from srmsim.records import check_out_of_records
     from srmsim.results import RUN_FILES, RUN_MARKERS
 
+    check_out_of_records(out, [scenario])  # the reason first: never among the records
     check_out(out, holds_only(RUN_MARKERS, RUN_FILES))  # refused now, not after the run
     from srmsim.model import run as run_scenario  # after the checks: a bad input fails quickly
 

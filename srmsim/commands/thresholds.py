@@ -306,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
     print(dc.missing_line(len(df), table.attrs))
     for note in notes:
         print(note)
-    with _no_new_folders_on_failure(out), replace_dir(out, replaceable=earlier_report) as tmp:
+    # from real data, owner-only like every output built from records (checked, then shared)
+    with _no_new_folders_on_failure(out), replace_dir(out, private=real,
+                                                      replaceable=earlier_report) as tmp:
         written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, cases,
                           tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))

@@ -15,6 +15,7 @@ Written by ``srmsim data import`` / ``anonymise`` / ``rdataset``; read with :fun
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -45,8 +46,10 @@ from srmsim.labels import CONTROL_PATTERN, plural, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
+#: the groupings of the summaries published from a dataset (srmsim.data.describe.record_summary)
+LEDGER_FILE = "published.json"
 #: every file a dataset directory holds (what may be replaced by a new one)
-DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet")
+DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet", LEDGER_FILE)
 FORMAT = "srmsim-dataset"
 
 
@@ -113,6 +116,17 @@ def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False,
     return out
 
 
+def check_outside_datasets(out: str | Path) -> None:
+    """Refuse an output file in any dataset folder (one holding ``dataset.json``), however
+    deep: it would replace the dataset's own files (``--out DATA/dataset.json``) or sit
+    among the raw records. Links are followed."""
+    target = Path(os.path.abspath(out)).resolve()
+    for folder in target.parents:
+        if (folder / META_FILE).is_file():
+            raise DataError(f"--out {out}: inside the dataset folder {folder} (it holds private "
+                            "records, and outputs are kept apart from them); write it elsewhere")
+
+
 def read_dataset(path: str | Path) -> Dataset:
     """Read a dataset directory written by srmsim, with schema dtypes."""
     path = Path(path)
@@ -149,7 +163,28 @@ def read_dataset(path: str | Path) -> Dataset:
         check_values(frames[name], tbl, p)
         files[name] = p
     _check_links(frames["students"], frames["observations"], files["observations"])
-    return Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+    ds = Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
+    meta["real_data"] = _is_real(ds, meta_path)
+    return ds
+
+
+def _is_real(ds: Dataset, meta_path: Path) -> bool:
+    """Whether the dataset holds real pupils' records, whatever ``dataset.json`` says: only a
+    public dataset srmsim can check (:func:`~srmsim.data.loaders.is_public_copy`) is not. Why:
+    the flag turns small-count suppression off, and a hand-edited ``false`` on imported records
+    must not; a damaged flag is an error rather than a guess."""
+    claimed = ds.meta.get("real_data", True)
+    if not isinstance(claimed, bool):
+        kind = {"NoneType": "null", "str": "text", "int": "a number", "float": "a number",
+                "list": "a list", "dict": "an object"}.get(type(claimed).__name__,
+                                                           "another type")
+        raise DataError(f"{meta_path}: real_data must be true or false (got {kind}); "
+                        "hand-edited or corrupt, re-import the export")
+    if claimed:
+        return True
+    from srmsim.data.loaders import is_public_copy  # it builds on this module
+
+    return not is_public_copy(ds)
 
 
 def _short(err: BaseException) -> str:

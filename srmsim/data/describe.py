@@ -10,14 +10,17 @@ SEN, EAL): never by a name, UPN, date of birth or student id.
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from srmsim.data.dataset import Dataset
-from srmsim.data.schema import STUDENTS
+from srmsim.data.dataset import LEDGER_FILE, Dataset
+from srmsim.data.schema import STUDENTS, TABLES
 from srmsim.errors import DataError
+from srmsim.inputs import load_json
 from srmsim.labels import cut, printable
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
 
@@ -261,3 +264,78 @@ def _known_by_definition(table: pd.DataFrame) -> tuple[np.ndarray, list[tuple[in
             elif value in ("False", "(missing)"):
                 known[r, col] = True
     return known, told
+
+
+# --------------------------------------------------------------------------------------------
+# the summaries already published from a dataset folder
+
+
+def _data_digest(folder: Path, ds: Dataset) -> str:
+    """SHA-256 of the dataset's table files: the ledger holds for these records only."""
+    from srmsim.results import file_sha256
+
+    tables = ds.meta.get("tables", {})
+    return ",".join(file_sha256(folder / tables.get(name, {}).get("file", f"{name}.parquet"))
+                    for name in TABLES)
+
+
+def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: int) -> None:
+    """Before a summary of real records is published: refuse it if, with the summaries already
+    published from ``folder`` (its ``published.json``, owner-only), it could give a small
+    count away; else add it there.
+
+    Why: :func:`describe` audits a table with every smaller breakdown of it (``--by school``
+    beside ``--by school,sex``), but ``--by school,sex`` and then ``--by school,fsm`` were each
+    audited alone, and the FSM pupils of one sex in a school can be bounded from the two; a
+    table at another ``--threshold`` hides other cells of the same groups. So every table of a
+    dataset must be a breakdown of one of them (the largest, whose audit covers the rest) at one
+    threshold: ``--by school,sex,fsm`` first, then each of its smaller breakdowns, is allowed.
+    """
+    folder = Path(folder)
+    path = folder / LEDGER_FILE
+    digest = _data_digest(folder, ds)
+    new = sorted(by, key=GROUPABLE.index)
+    ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
+                    "tables": []}
+    if path.exists():
+        try:
+            ledger = load_json(path)
+            ok = (isinstance(ledger, dict) and ledger.get("format") == "srmsim-published"
+                  and isinstance(ledger.get("tables"), list)
+                  and all(isinstance(t, list) and all(b in GROUPABLE for b in t)
+                          for t in ledger["tables"])
+                  and isinstance(ledger.get("threshold"), int)
+                  and isinstance(ledger.get("data_sha256"), str))
+        except ValueError as err:
+            raise DataError(f"{path}: not readable ({str(err)[:200]}); it records the summaries "
+                            "published from these records, so none is published without it") \
+                from None
+        if not ok:
+            raise DataError(f"{path}: not a record of published summaries as srmsim writes it "
+                            "(hand-edited or corrupt); none is published without it")
+        if ledger["data_sha256"] != digest:
+            raise DataError(f"{path}: the summaries it records were published from other "
+                            "records than this folder now holds; two summaries of changed "
+                            "records can be differenced, so none is published")
+        if ledger["threshold"] != threshold:
+            raise DataError(f"--threshold {threshold}: the summaries of {folder} were published "
+                            f"with --threshold {ledger['threshold']}; at another threshold other "
+                            "cells are hidden and the two could give a small count away")
+    tables = [list(t) for t in ledger["tables"]]
+    union = sorted({b for t in [*tables, new] for b in t}, key=GROUPABLE.index)
+    if union not in [*tables, new]:
+        largest = ",".join(union)
+        raise DataError(f"--by {','.join(new)}: summaries of {folder} were published by "
+                        f"{'; '.join(','.join(t) or 'Total' for t in tables)}, and this one "
+                        f"with them could give a small count away (each was audited with its "
+                        f"own breakdowns only); publish --by {largest} first, then any of its "
+                        "breakdowns")
+    if new not in tables:
+        from srmsim.outputs import write_file
+
+        ledger["tables"] = [*tables, new]
+        try:
+            write_file(path, json.dumps(ledger, indent=2) + "\n", private=True)
+        except OSError as err:
+            raise DataError(f"{path}: cannot record the summary there ({err.strerror}); "
+                            "nothing is published without the record") from None

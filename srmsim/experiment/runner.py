@@ -18,6 +18,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -209,6 +210,9 @@ def run_experiment(
     from srmsim.experiment.compare import compare_frame
 
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
+    from srmsim.records import check_out_of_records
+
+    check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])
     store = ResultsStore(out)
     manifest = store.start(experiment, resume or store.complete(experiment))
     digest = manifest["experiment_hash"]

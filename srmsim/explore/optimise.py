@@ -504,6 +504,9 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
 
     workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
     out = Path(out)
+    from srmsim.records import check_out_of_records
+
+    check_out_of_records(out, [opt.base])  # before the study is made there
     study = _study(opt, out, resume)
     store = ResultsStore(out / "search")
     total = opt.config.search.trials

@@ -68,6 +68,10 @@ def write_report(path: str | Path, out: str | Path | None = None,
                  result: ExperimentResult | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
     target = Path(out) if out is not None else Path(path) / "report.html"
+    if out is not None:
+        from srmsim.data.dataset import check_outside_datasets
+
+        check_outside_datasets(target)
     if target.is_dir():
         raise SrmsimError(f"{target} is a folder; name the report file to write (e.g. "
                           f"{target / 'report.html'})")

@@ -265,6 +265,10 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
     workers = workers or os.cpu_count() or 1
     check_population(trial)  # before the store or a replication: each would fail alike
+    if out is not None:
+        from srmsim.records import check_out_of_records
+
+        check_out_of_records(out, [trial.scenario])
     store = TrialStore.of(out) if out is not None else None
     manifest = store.start(trial, n, resume) if store is not None else None
     seeds = trial.seeds(n)
