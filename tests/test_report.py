@@ -1162,3 +1162,19 @@ def test_report_out_never_lands_in_a_dataset_folder(run_dir, tmp_path):
     assert (data / "dataset.json").read_text() == '{"format": "srmsim-dataset"}\n'
     assert sorted(p.name for p in data.rglob("*")) == ["dataset.json", "sub"]
     assert cli("report", str(run_dir), "--out", str(tmp_path / "report.html")).returncode == 0
+
+
+def test_another_projects_dataset_json_does_not_block_outputs(run_dir, tmp_path):
+    """Only srmsim's own datasets keep outputs out: a ``dataset.json`` of another kind (a
+    machine-learning project's) in a parent folder does not refuse a report under it, while a
+    damaged one (not JSON) is kept away from, as a dataset might be."""
+    from srmsim.data.dataset import is_dataset_folder
+
+    project = tmp_path / "project"
+    (project / "results").mkdir(parents=True)
+    (project / "dataset.json").write_text('{"name": "images", "splits": ["train"]}\n')
+    assert not is_dataset_folder(project)
+    out = project / "results" / "report.html"
+    assert cli("report", str(run_dir), "--out", str(out)).returncode == 0 and out.is_file()
+    (project / "dataset.json").write_text("{not json")
+    assert is_dataset_folder(project)

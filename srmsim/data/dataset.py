@@ -116,13 +116,27 @@ def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False,
     return out
 
 
+def is_dataset_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds an srmsim dataset: a ``dataset.json`` of srmsim's format (one
+    that cannot be read as JSON counts too; another project's ``dataset.json``, without srmsim's
+    ``format``, does not, so outputs under such a folder are not refused)."""
+    meta = Path(folder) / META_FILE
+    if not meta.is_file():
+        return False
+    try:
+        found = load_json(meta, max_bytes=1 << 20)
+    except ValueError:
+        return True  # damaged: keep away from it
+    return isinstance(found, dict) and found.get("format") == FORMAT
+
+
 def check_outside_datasets(out: str | Path) -> None:
     """Refuse an output file in any dataset folder (one holding ``dataset.json``), however
     deep: it would replace the dataset's own files (``--out DATA/dataset.json``) or sit
     among the raw records. Links are followed."""
     target = Path(os.path.abspath(out)).resolve()
     for folder in target.parents:
-        if (folder / META_FILE).is_file():
+        if is_dataset_folder(folder):
             raise DataError(f"--out {out}: inside the dataset folder {folder} (it holds private "
                             "records, and outputs are kept apart from them); write it elsewhere")
 
