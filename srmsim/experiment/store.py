@@ -65,8 +65,7 @@ class ResultsStore(RunStore):
         outcomes = manifest.get("outcomes", [])
         counts = [manifest[k] for k in ("replications", "replications_planned") if k in manifest]
         most = len(manifest["seeds"]) if "seeds" in manifest else float("inf")
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= most
-                   for n in counts):
+        if not all(whole(n) and 1 <= n <= most for n in counts):
             raise SrmsimError(f"{self.root / 'manifest.json'}: its replications are not a whole "
                               "number from 1 to the number of its seeds (hand-edited or "
                               "corrupt); run the experiment into a new --out directory")

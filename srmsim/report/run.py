@@ -16,6 +16,7 @@ from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, re
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
+from srmsim.store import whole
 
 if TYPE_CHECKING:
     from srmsim.scenario import Scenario
@@ -110,8 +111,7 @@ def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
     where = path / "summary.json"
     for key in SUMMARY_COUNTS:
         value = summary.get(key)
-        if key in summary and not (isinstance(value, int) and not isinstance(value, bool)
-                                   and value >= 0):
+        if key in summary and not (whole(value) and value >= 0):
             raise SrmsimError(f"{where}: {key} is {str(value)[:40]!r}, not a whole number >= 0 "
                               f"(hand-edited or corrupt); {AGAIN}")
     if not isinstance(summary.get("scenario", ""), str):
