@@ -302,6 +302,12 @@ def test_declared_columns_give_the_same_group_values(tmp_path):
     ({"name": "x", "statistic": "percentile", "of": "attendance_rate"}, "q"),
     ({"name": "attendance", "statistic": "mean", "of": "attendance_rate"}, "built-in"),
     ({"name": "x", "statistic": "median", "of": "attendance_rate"}, "statistic"),
+    # named like a column of the run rows: its value and the run's would clash in runs/
+    ({"name": "seed", "statistic": "mean", "of": "attendance_rate"}, "column every run row"),
+    ({"name": "Runtime_Seconds", "statistic": "sum", "of": "attendance_rate"},
+     "column every run row"),
+    ({"name": "students", "statistic": "count", "of": "fsm"},
+     "outcomes[1].CustomOutcomeConfig.name: 'students'"),
 ])
 def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     path = write_experiment(tmp_path, outcomes=["attendance", custom])

@@ -23,12 +23,12 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
 from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions, whole
+from srmsim.store import FAILURE_FIELDS, RERUN_HINT, RunStore, only_hidden, versions, whole
 
-__all__ = ["ResultsStore", "versions"]
+__all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 
 #: the columns the report reads from each kind of per-run detail
 DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"}}
@@ -38,7 +38,18 @@ MIN_PAIRED_RUNS = 2
 #: the run row's column with the SHA-256 of each kind of its detail file (a name no outcome
 #: can have): reading checks the file against it, so a truncated, replaced or swapped detail
 #: file is never read as the run's
-DETAIL_SHA256 = {kind: f"sha256:{kind}" for kind in DETAIL_COLUMNS}
+SHA256_PREFIX = "sha256:"
+DETAIL_SHA256 = {kind: f"{SHA256_PREFIX}{kind}" for kind in DETAIL_COLUMNS}
+#: the run row's own columns besides its outcomes (what running and storing a run add)
+RUN_COLUMNS = (*FAILURE_FIELDS, "students", "experiment_hash")
+
+
+def run_column(name: str) -> bool:
+    """True when an outcome called ``name`` would be a column the run row has already (in any
+    case, as :func:`srmsim.labels.check_distinct` compares names), or a detail file's SHA-256
+    column: one value would overwrite the other in runs/ and every table read from it."""
+    return (folded(name) in {folded(c) for c in RUN_COLUMNS}
+            or folded(name).startswith(SHA256_PREFIX))
 DETAIL_HINT = ("delete the detail folder's damaged file or re-run the experiment into a new --out "
                "directory")
 
