@@ -58,10 +58,10 @@ def mark_simulated(folder: Path, **summary) -> None:
     students.parquet already in the folder."""
     import json
 
+    import pyarrow.parquet as pq
+
     from srmsim.results import file_sha256
     from srmsim.scenario import Scenario
-
-    import pyarrow.parquet as pq
 
     scenario = Scenario(name="simulated")
     (folder / "scenario.yaml").write_text(scenario.to_yaml())
