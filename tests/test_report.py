@@ -850,8 +850,8 @@ DAMAGES = {
     # effects table with no interval passed for the experiment's result
     "failures leave a variant one run": (
         lambda o: (_fail(o, "texts", 1), _fail(o, "none", 2)),
-        "out: variant 'texts' has 1 replication\\(s\\) that the baseline finished too, fewer "
-        "than the 2 an analysis needs, as 2 run\\(s\\) failed"),
+        "out: variant 'texts' has 1 replication that the baseline finished too, fewer "
+        "than the 2 an analysis needs, as 2 runs failed"),
     "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
         "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file"),
     "text in weekly detail": (lambda o: _edit_parquet(
@@ -921,7 +921,7 @@ def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):
     for command in ("compare", "report"):
         proc = cli(command, str(out))
         assert proc.returncode == 0, proc.stderr
-        assert ("note: 1 failed run(s) are left out of this analysis: 'texts' replication 1 "
+        assert ("note: 1 failed run is left out of this analysis: 'texts' replication 1 "
                 f"(errors in {out / 'failures'})") in proc.stdout
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects.loc[effects["variant"] == "texts", "replications"]) == {2}
@@ -942,7 +942,7 @@ def test_results_of_an_older_srmsim_are_read_with_a_note(experiment_dir, tmp_pat
     _fail(out, "more_staff", 0, listed=False, experiment_hash=None)
     proc = cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "note: 8 groups detail file(s)" in proc.stdout and "read unchecked" in proc.stdout
+    assert "note: 8 groups detail files" in proc.stdout and "read unchecked" in proc.stdout
     assert "'more_staff' replication 0" in proc.stdout
 
 
@@ -1059,13 +1059,13 @@ RUN_DAMAGES = {
     # emptied, cut or stripped tables still made a report of a trust with no weeks or students
     "emptied weekly": (lambda o: pd.read_parquet(o / "weekly.parquet").iloc[:0].to_parquet(
         o / "weekly.parquet"), "weekly.parquet: its rows are not one for each of the 2 "
-        "school\\(s\\) in each of the 39 week\\(s\\) run, as summary.json says"),
+        "schools in each of the 39 weeks run, as summary.json says"),
     "one school-week twice": (lambda o: _repeat_first_row(o / "weekly.parquet", ["school", "run_week"]),
                               "weekly.parquet: its rows are not one for each"),
     "weekly without the queue": (lambda o: _drop_column(o / "weekly.parquet", "queue_length"),
-                                 "weekly.parquet: missing column\\(s\\) \\['queue_length'\\]"),
+                                 "weekly.parquet: missing column \\['queue_length'\\]"),
     "weekly without withdrawals": (lambda o: _drop_column(o / "weekly.parquet", "withdrawals"),
-                                   "weekly.parquet: missing column\\(s\\) \\['withdrawals'\\]"),
+                                   "weekly.parquet: missing column \\['withdrawals'\\]"),
     "students cut": (lambda o: pd.read_parquet(o / "students.parquet").iloc[:-1].to_parquet(
         o / "students.parquet"), "students.parquet: its rows are not the students summary.json "
         "counts"),
@@ -1117,7 +1117,7 @@ REQUESTS_RUN_DAMAGES = {
         o / "requests.parquet"), "requests.parquet: the rows of stream 'certification' are not "
         "its backlog at the start and its arrivals"),
     "requests stripped": (lambda o: _drop_column(o / "requests.parquet", "staff_minutes"),
-                          "requests.parquet: missing column\\(s\\) \\['staff_minutes'\\]"),
+                          "requests.parquet: missing column \\['staff_minutes'\\]"),
     "a request twice": (lambda o: _repeat_first_row(o / "requests.parquet", ["request"]),
                         "a request or week twice"),
     "weeks cut from requests_weekly": (
