@@ -213,3 +213,46 @@ def test_the_report_of_a_run_folder_holding_other_data_is_owner_only(sim_run, tm
     assert main(["report", str(folder)]) == 0
     assert stat.S_IMODE(os.stat(folder / "report.html").st_mode) == 0o600
     assert "owner-only: students.parquet is not the table the run wrote" in capsys.readouterr().out
+
+
+def test_capacity_and_cost_lines_of_real_data_print_only_published_counts(tmp_path: Path,
+                                                                          capsys) -> None:
+    """On real data the capacity and cost lines give no count the protected table does not:
+    no unused places or pupils tied at a boundary (an off-grid threshold's own counts), and
+    every number on them (flagged, cost / cost a case, staff minutes / minutes a case) is a
+    published row's, whatever capacity is asked (scores with many ties at every boundary)."""
+    import re
+
+    df = students(n_schools=4, n=100, seed=3)
+    df["attendance_rate"] = df["attendance_rate"].round(2)  # many pupils share each score
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    published = None
+    for i, capacity in enumerate([0, 9, 25, 33, 57, 80, 121, 200, 399, 10_000]):
+        out = tmp_path / f"o{i}"
+        for flags in (["--capacity", str(capacity)],
+                      ["--staff-minutes", str(capacity * 30), "--minutes-per-case", "30"]):
+            assert main(["thresholds", str(path), *ARGS, "--cluster", "none", *flags,
+                         "--cost-per-case", "7", "--cost-missed", "100", "--cost-needless",
+                         "3", "--out", str(out)]) == 0
+            text = capsys.readouterr().out
+            table = pd.read_csv(out / "thresholds.csv")
+            assert published is None or table.equals(published)  # one grid, whatever capacity
+            published = table
+            assert "unused" not in text and " tie" not in text, text
+            (line,) = [x for x in text.splitlines() if x.startswith("at capacity")]
+            (cost_line,) = [x for x in text.splitlines() if x.startswith("cost-minimising")]
+            if "every published threshold flags more" in line:
+                assert capacity < published["flagged"].min()
+                continue
+            flagged = int(re.search(r"flags (\d+)", line).group(1))
+            row = published[published["flagged"] == flagged]
+            assert len(row) == 1 and flagged <= capacity, line
+            assert flagged == published.loc[published["flagged"] <= capacity, "flagged"].max()
+            assert f"cost £{flagged * 7:,}" in line
+            if "--staff-minutes" in flags:
+                assert f"staff minutes {flagged * 30}" in line
+            best = int(re.search(r"flags (\d+)", cost_line).group(1))
+            assert best in set(published["flagged"])
+    assert (published[["n", "n_pos", "flagged", "tp", "fp", "fn", "tn"]] >= 10).all().all()
+
