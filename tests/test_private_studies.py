@@ -255,7 +255,8 @@ def test_no_analysis_of_a_study_of_records_writes_into_their_dataset_folder(tmp_
                                                                             capsys):
     """``srmsim discover --out`` wrote its tables anywhere, among the study's raw records
     too, and ``srmsim sensitivity`` into a results folder moved there; refused before any work
-    (the records named by the scenarios the study ran), the dataset unchanged."""
+    (the records named by the scenarios the study ran), the dataset unchanged. Elsewhere the
+    discovery is owner-only like the study (it was written at the umask of --out's parent)."""
     import shutil
 
     path = experiment_file(tmp_path, dataset)
@@ -272,6 +273,12 @@ def test_no_analysis_of_a_study_of_records_writes_into_their_dataset_folder(tmp_
         err = capsys.readouterr().err
         assert "inside the dataset folder" in err and "Traceback" not in err, err
     assert listing(dataset) == before
+    # beside the records it is written, as private as the study (the parent folder is not)
+    elsewhere = tmp_path / "shared" / "discovery"
+    elsewhere.parent.mkdir()
+    assert main(["discover", str(out), "--condition", "attendance > 0.948",
+                 "--out", str(elsewhere)]) == 0
+    assert modes(elsewhere) == {"files": {0o600}, "folders": {0o700}}
     moved = dataset / "results"
     shutil.move(out, moved)  # the results moved among the records (by hand)
     before = listing(dataset)
