@@ -46,6 +46,16 @@ def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario]) -> None
             check_inputs_outside(out, [folder])
 
 
+def check_results_out_of_records(out: str | Path, results: str | Path) -> None:
+    """:func:`check_out_of_records` for an analysis of a study's results folder (discover,
+    sensitivity): the scenarios its variants ran, saved in ``scenarios/*.yaml``, say which
+    records the study was built from. Called before any work."""
+    from srmsim.scenario import load_scenario
+
+    scenarios = [load_scenario(p) for p in sorted(Path(results).glob("scenarios/*.yaml"))]
+    check_out_of_records(out, scenarios)
+
+
 def read_student_records(path: str | Path) -> pd.DataFrame:
     """The students table of an imported dataset directory, or a Parquet/CSV file of it."""
     path = Path(path)

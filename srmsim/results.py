@@ -169,6 +169,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: what to do about a run folder's damaged file (the report's and thresholds' messages)
+RUN_AGAIN = "run the command that wrote it again"
+
+
+def check_student_rows(folder: Path, summary: dict[str, Any], rows: int) -> None:
+    """The run folder's students.parquet (of ``rows`` rows) has the students its summary.json
+    counts: an emptied, cut or padded table would still make a report or a thresholds table
+    passed off as the run's. The message names no count: a run from real records must not
+    print its group sizes."""
+    from srmsim.errors import SrmsimError
+
+    count = summary.get("students")
+    if not (isinstance(count, int) and not isinstance(count, bool)):
+        raise SrmsimError(f"{folder / 'summary.json'}: has no whole 'students', which every run "
+                          f"records (hand-edited or corrupt); {RUN_AGAIN}")
+    if rows != count:
+        raise SrmsimError(f"{folder / 'students.parquet'}: its rows are not the students "
+                          f"summary.json counts (emptied, cut or replaced); {RUN_AGAIN}")
+
+
 def simulation_problem(base: Path, students_sha256: str | None = None) -> str | None:
     """None for a simulated run's folder, else why its data are treated as real (one phrase).
 

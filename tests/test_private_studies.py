@@ -249,3 +249,41 @@ def test_no_study_of_records_writes_into_or_over_their_dataset_folder(tmp_path, 
     assert main(["run", str(tmp_path / "scenario.yaml"), "--quiet", "--out",
                  str(tmp_path / "beside")]) == 0
     assert (tmp_path / "beside" / "summary.json").is_file()
+
+
+def test_no_analysis_of_a_study_of_records_writes_into_their_dataset_folder(tmp_path, dataset,
+                                                                            capsys):
+    """``srmsim discover --out`` wrote its tables anywhere, among the study's raw records
+    too, and ``srmsim sensitivity`` into a results folder moved there; refused before any work
+    (the records named by the scenarios the study ran), the dataset unchanged. Elsewhere the
+    discovery is owner-only like the study (it was written at the umask of --out's parent)."""
+    import shutil
+
+    path = experiment_file(tmp_path, dataset)
+    exp = yaml.safe_load(path.read_text())
+    exp["uncertain"] = {"policy.parameters.attendance_threshold": [0.85, 0.95]}
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    out = tmp_path / "results"
+    assert main(["experiment", str(path), "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    before = listing(dataset)
+    capsys.readouterr()
+    for inside in (dataset / "discovery", dataset, dataset / "sub" / "deeper"):
+        assert main(["discover", str(out), "--condition", "attendance > 0.948",
+                     "--out", str(inside)]) == 2
+        err = capsys.readouterr().err
+        assert "inside the dataset folder" in err and "Traceback" not in err, err
+    assert listing(dataset) == before
+    # beside the records it is written, as private as the study (the parent folder is not)
+    elsewhere = tmp_path / "shared" / "discovery"
+    elsewhere.parent.mkdir()
+    assert main(["discover", str(out), "--condition", "attendance > 0.948",
+                 "--out", str(elsewhere)]) == 0
+    assert modes(elsewhere) == {"files": {0o600}, "folders": {0o700}}
+    moved = dataset / "results"
+    shutil.move(out, moved)  # the results moved among the records (by hand)
+    before = listing(dataset)
+    assert main(["sensitivity", str(moved)]) == 2
+    err = capsys.readouterr().err
+    assert "inside the dataset folder" in err and "Traceback" not in err, err
+    assert listing(dataset) == before
+

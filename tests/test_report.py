@@ -302,6 +302,12 @@ def test_declared_columns_give_the_same_group_values(tmp_path):
     ({"name": "x", "statistic": "percentile", "of": "attendance_rate"}, "q"),
     ({"name": "attendance", "statistic": "mean", "of": "attendance_rate"}, "built-in"),
     ({"name": "x", "statistic": "median", "of": "attendance_rate"}, "statistic"),
+    # named like a column of the run rows: its value and the run's would clash in runs/
+    ({"name": "seed", "statistic": "mean", "of": "attendance_rate"}, "column every run row"),
+    ({"name": "Runtime_Seconds", "statistic": "sum", "of": "attendance_rate"},
+     "column every run row"),
+    ({"name": "students", "statistic": "count", "of": "fsm"},
+     "outcomes[1].CustomOutcomeConfig.name: 'students'"),
 ])
 def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     path = write_experiment(tmp_path, outcomes=["attendance", custom])
@@ -872,6 +878,38 @@ def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
         assert len(proc.stderr.splitlines()) <= 3
         assert re.search(message, proc.stderr), proc.stderr
     assert folder_bytes(out) == before
+
+
+@pytest.mark.parametrize("damage", ["swapped groups detail", "deleted groups detail",
+                                    "truncated detail", "text in weekly detail"])
+def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, tmp_path, damage):
+    """Following the error's steps word for word (delete the files it names, run the command
+    it gives) repairs the folder: deleting the detail file alone, as the hint once said, left
+    a stored run without its detail, which is refused too."""
+    import glob
+    import shlex
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    DAMAGES[damage][0](out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    hint = re.search(r"delete its files (\S+) and (\S+)\n  then run: (.+)$", proc.stderr.strip())
+    assert hint, proc.stderr
+    for pattern in hint.group(1, 2):
+        for f in glob.glob(pattern):
+            Path(f).unlink()
+    command = shlex.split(hint.group(3))
+    assert command[:2] == ["srmsim", "experiment"] and "--resume" in command
+    proc = cli(*command[1:], "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    fresh = tmp_path / "fresh"
+    shutil.copytree(experiment_dir[0], fresh)
+    assert (pd.read_parquet(out / "runs/texts/rep-00001.parquet").drop(columns="runtime_seconds")
+            .equals(pd.read_parquet(fresh / "runs/texts/rep-00001.parquet")
+                    .drop(columns="runtime_seconds")))
 
 
 def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):

@@ -58,13 +58,17 @@ def mark_simulated(folder: Path, **summary) -> None:
     students.parquet already in the folder."""
     import json
 
+    import pyarrow.parquet as pq
+
     from srmsim.results import file_sha256
     from srmsim.scenario import Scenario
 
     scenario = Scenario(name="simulated")
     (folder / "scenario.yaml").write_text(scenario.to_yaml())
     digest = {"students.parquet": file_sha256(folder / "students.parquet")}
+    rows = pq.read_metadata(folder / "students.parquet").num_rows  # as a run counts them
     (folder / "summary.json").write_text(json.dumps({"scenario_hash": scenario.digest(),
+                                                     "students": rows,
                                                      "file_sha256": digest, **summary}))
 
 

@@ -39,6 +39,29 @@ def copy_run(sim_run, tmp_path: Path) -> Path:
     return folder
 
 
+def other_data(folder: Path) -> pd.DataFrame:
+    """Another table of as many rows as the run's students (a table of another length
+    is refused before anything is read as the run's: not the students summary.json counts)."""
+    n = json.loads((folder / "summary.json").read_text())["students"]
+    return students(n_schools=6, n=-(-n // 6)).iloc[:n]
+
+
+def test_a_run_folders_table_of_another_length_is_refused(sim_run, tmp_path: Path,
+                                                           capsys) -> None:
+    """As ``srmsim report`` does: a cut or padded students.parquet is not the run's students,
+    and nothing is written; the message names no count."""
+    folder = copy_run(sim_run, tmp_path)
+    table = pd.read_parquet(folder / "students.parquet")
+    for changed in (table.iloc[:-1], pd.concat([table, table.iloc[:1]])):
+        changed.to_parquet(folder / "students.parquet")
+        status = main(["thresholds", str(folder), *ARGS, "--cluster", "none", "--out",
+                       str(tmp_path / "t")])
+        out, err = capsys.readouterr()
+        assert status == 2 and out == "" and not (tmp_path / "t").exists()
+        assert "students.parquet: its rows are not the students summary.json counts" in err
+        assert str(len(table)) not in err and str(len(changed)) not in err
+
+
 def test_summary_json_records_the_digest_of_the_table_written(sim_run) -> None:
     """summary.json is the run's summary and one field more: the SHA-256 of students.parquet's
     bytes as written (the other files are written as before)."""
@@ -69,11 +92,11 @@ def test_real_data_copied_into_a_run_folder_is_protected(sim_run, tmp_path: Path
                    "fsm", "--n-boot", "5", "--cluster", "none"])
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
-    assert "too few students" in err and "SHA-256 differs" in err
+    assert "its rows are not the students summary.json counts" in err
     assert not (folder / "thresholds").exists()
 
-    # a table large enough to publish: protected, and the header says why, on one line
-    students().to_parquet(folder / "students.parquet")
+    # a table of the run's length: protected, and the header says why, on one line
+    other_data(folder).to_parquet(folder / "students.parquet")
     assert main(["thresholds", str(folder), *ARGS, "--by", "fsm"]) == 0
     out = capsys.readouterr().out
     (header,) = [line for line in out.splitlines() if "treated as real data" in line]
@@ -104,7 +127,7 @@ def test_thresholds_of_real_data_are_owner_only(sim_run, tmp_path: Path, capsys)
     assert main(["thresholds", str(folder), *ARGS, "--cluster", "none", "--out",
                  str(tmp_path / "sim")]) == 0
     assert stat.S_IMODE((tmp_path / "sim").stat().st_mode) & 0o055
-    students().to_parquet(folder / "students.parquet")  # real data copied in
+    other_data(folder).to_parquet(folder / "students.parquet")  # real data copied in
     assert main(["thresholds", str(folder), *ARGS, "--out", str(tmp_path / "real")]) == 0
     assert stat.S_IMODE((tmp_path / "real").stat().st_mode) == 0o700
     modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "real").iterdir()}
@@ -117,7 +140,7 @@ def test_a_run_folder_without_the_digest_is_real_data(sim_run, tmp_path: Path, c
     summary = json.loads((folder / "summary.json").read_text())
     del summary["file_sha256"]
     (folder / "summary.json").write_text(json.dumps(summary))
-    students(n_schools=3).to_parquet(folder / "students.parquet")
+    other_data(folder).to_parquet(folder / "students.parquet")
     assert main(["thresholds", str(folder), *ARGS]) == 0
     out = capsys.readouterr().out
     assert "treated as real data (its summary.json records no SHA-256" in out
@@ -190,3 +213,46 @@ def test_the_report_of_a_run_folder_holding_other_data_is_owner_only(sim_run, tm
     assert main(["report", str(folder)]) == 0
     assert stat.S_IMODE(os.stat(folder / "report.html").st_mode) == 0o600
     assert "owner-only: students.parquet is not the table the run wrote" in capsys.readouterr().out
+
+
+def test_capacity_and_cost_lines_of_real_data_print_only_published_counts(tmp_path: Path,
+                                                                          capsys) -> None:
+    """On real data the capacity and cost lines give no count the protected table does not:
+    no unused places or pupils tied at a boundary (an off-grid threshold's own counts), and
+    every number on them (flagged, cost / cost a case, staff minutes / minutes a case) is a
+    published row's, whatever capacity is asked (scores with many ties at every boundary)."""
+    import re
+
+    df = students(n_schools=4, n=100, seed=3)
+    df["attendance_rate"] = df["attendance_rate"].round(2)  # many pupils share each score
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    published = None
+    for i, capacity in enumerate([0, 9, 25, 33, 57, 80, 121, 200, 399, 10_000]):
+        out = tmp_path / f"o{i}"
+        for flags in (["--capacity", str(capacity)],
+                      ["--staff-minutes", str(capacity * 30), "--minutes-per-case", "30"]):
+            assert main(["thresholds", str(path), *ARGS, "--cluster", "none", *flags,
+                         "--cost-per-case", "7", "--cost-missed", "100", "--cost-needless",
+                         "3", "--out", str(out)]) == 0
+            text = capsys.readouterr().out
+            table = pd.read_csv(out / "thresholds.csv")
+            assert published is None or table.equals(published)  # one grid, whatever capacity
+            published = table
+            assert "unused" not in text and " tie" not in text, text
+            (line,) = [x for x in text.splitlines() if x.startswith("at capacity")]
+            (cost_line,) = [x for x in text.splitlines() if x.startswith("cost-minimising")]
+            if "every published threshold flags more" in line:
+                assert capacity < published["flagged"].min()
+                continue
+            flagged = int(re.search(r"flags (\d+)", line).group(1))
+            row = published[published["flagged"] == flagged]
+            assert len(row) == 1 and flagged <= capacity, line
+            assert flagged == published.loc[published["flagged"] <= capacity, "flagged"].max()
+            assert f"cost £{flagged * 7:,}" in line
+            if "--staff-minutes" in flags:
+                assert f"staff minutes {flagged * 30}" in line
+            best = int(re.search(r"flags (\d+)", cost_line).group(1))
+            assert best in set(published["flagged"])
+    assert (published[["n", "n_pos", "flagged", "tp", "fp", "fn", "tn"]] >= 10).all().all()
+

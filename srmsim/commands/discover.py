@@ -37,11 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def discover_cmd(args: argparse.Namespace) -> int:
     from srmsim.explore.discovery import discover, write_discovery
+    from srmsim.records import check_results_out_of_records
 
+    out = Path(args.out) if args.out else Path(args.dir) / "discovery"
+    check_results_out_of_records(out, args.dir)  # never among the study's records
     found = discover(args.dir, args.condition, variant=args.variant, peel_alpha=args.peel_alpha,
                      mass_min=args.mass_min, box=args.box, min_density=args.min_density)
-    out = Path(args.out) if args.out else Path(args.dir) / "discovery"
-    paths = write_discovery(found, out)
+    paths = write_discovery(found, out, args.dir)
     print(found.summary())
     print("classification tree leaves (densest first):")
     print(found.cart.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -28,11 +28,13 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
     from srmsim.errors import SrmsimError
     from srmsim.explore.sensitivity import format_sensitivity, sensitivity, sensitivity_plot
     from srmsim.outputs import csv_text, replace_files
+    from srmsim.records import check_results_out_of_records
     from srmsim.results import write_text
 
     if not 0.5 <= args.level < 1:
         raise SrmsimError("--level must be between 0.5 and 1")
     out = Path(args.dir)
+    check_results_out_of_records(out, out)  # a results folder moved among its records
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
     with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
         write_text(csv_text(table, float_format="%.6g"), stage / "sensitivity.csv")

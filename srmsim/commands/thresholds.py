@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
 from srmsim.labels import agree, percent, plural, points, yes_no
-from srmsim.results import simulation_problem
+from srmsim.results import check_student_rows, simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
     import numpy as np
@@ -212,11 +212,27 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
+    if path.is_dir():
+        _check_run_rows(path, len(df))
     # messages name rows as a spreadsheet does: the header is row 1, the first pupil row 2
     df.index = pd.RangeIndex(2, len(df) + 2)
     if digest is not None:
         df.attrs["sha256"] = digest
     return df, base
+
+
+def _check_run_rows(folder: Path, rows: int) -> None:
+    """A run folder's students.parquet has the students its summary.json counts, as ``srmsim
+    report`` checks: a cut or padded table is not thresholded as the run's. A folder whose
+    summary.json is not an srmsim run's is left to :func:`simulation_problem` (real data)."""
+    from srmsim.inputs import load_json
+
+    try:
+        summary = load_json(folder / "summary.json")
+    except ValueError:  # none, or unreadable: not a run folder
+        return
+    if isinstance(summary, dict) and "scenario_hash" in summary:
+        check_student_rows(folder, summary, rows)
 
 
 def _unique_columns(path: Path, names: list[str]) -> None:

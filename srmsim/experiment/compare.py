@@ -18,6 +18,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
+from srmsim.experiment.store import run_column
 from srmsim.labels import agree, plural
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
@@ -193,9 +194,7 @@ def compare_loaded(runs: pd.DataFrame, manifest: dict, baseline: str | None = No
     if baseline is None:
         raise SrmsimError("name the baseline variant (baseline=...)")
     outcomes = outcomes or manifest.get("outcomes") or [
-        c for c in runs.columns if c not in ("variant", "replication", "seed", "error",
-                                             "runtime_seconds", "experiment_hash", "students")
-        and not str(c).startswith("sha256:")]  # the run's detail files' digests
+        c for c in runs.columns if not run_column(str(c))]  # the run row's own columns
     missing = [o for o in outcomes if o not in runs.columns]
     if missing:
         raise SrmsimError(f"{agree(len(missing), 'outcome')} {missing} "

@@ -44,6 +44,7 @@ from pydantic import Field, field_validator
 
 from srmsim.errors import RuleError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome
+from srmsim.experiment.store import RUN_COLUMNS, run_column
 from srmsim.labels import StrictModel
 from srmsim.policy.rules import ArrayContext, FieldSpec, Rule, Vocabulary, parse_rule, parse_score
 
@@ -77,6 +78,9 @@ class CustomOutcomeConfig(StrictModel):
     def _not_builtin(cls, v: str) -> str:
         if v in OUTCOMES:
             raise ValueError(f"{v!r} is a built-in outcome; list it by name or choose another name")
+        if run_column(v):
+            raise ValueError(f"{v!r} is the name of a column every run row has already "
+                             f"({', '.join(RUN_COLUMNS)}); choose another name")
         return v
 
 

@@ -16,6 +16,8 @@ any moment (Ctrl-C, kill -9) leaves only whole files; ``--resume`` runs exactly 
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,12 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
 from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import RERUN_HINT, RunStore, only_hidden, versions, whole
+from srmsim.store import FAILURE_FIELDS, RERUN_HINT, RunStore, only_hidden, versions, whole
 
-__all__ = ["ResultsStore", "versions"]
+__all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 
 #: the columns the report reads from each kind of per-run detail
 DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"}}
@@ -38,9 +40,18 @@ MIN_PAIRED_RUNS = 2
 #: the run row's column with the SHA-256 of each kind of its detail file (a name no outcome
 #: can have): reading checks the file against it, so a truncated, replaced or swapped detail
 #: file is never read as the run's
-DETAIL_SHA256 = {kind: f"sha256:{kind}" for kind in DETAIL_COLUMNS}
-DETAIL_HINT = ("delete the detail folder's damaged file or re-run the experiment into a new --out "
-               "directory")
+SHA256_PREFIX = "sha256:"
+DETAIL_SHA256 = {kind: f"{SHA256_PREFIX}{kind}" for kind in DETAIL_COLUMNS}
+#: the run row's own columns besides its outcomes (what running and storing a run add)
+RUN_COLUMNS = (*FAILURE_FIELDS, "students", "experiment_hash")
+
+
+def run_column(name: str) -> bool:
+    """True when an outcome called ``name`` would be a column the run row has already (in any
+    case, as :func:`srmsim.labels.check_distinct` compares names), or a detail file's SHA-256
+    column: one value would overwrite the other in runs/ and every table read from it."""
+    return (folded(name) in {folded(c) for c in RUN_COLUMNS}
+            or folded(name).startswith(SHA256_PREFIX))
 
 
 def _numeric(kind) -> bool:
@@ -114,9 +125,7 @@ class ResultsStore(RunStore):
         self.check_failures(failures, stored, manifest)
         have = stored | {(f["variant"], f["replication"]) for f in failures}
         missing = [(v, r) for v in variants for r in range(n) if (v, r) not in have]
-        source = manifest.get("experiment_file")
-        again = (f"srmsim experiment {source} --resume --out {self.root}"
-                 if isinstance(source, str) else "the experiment again with --resume")
+        again = self.resume_command(manifest)
         if missing:
             variant, replication = missing[0]
             raise SrmsimError(
@@ -128,6 +137,27 @@ class ResultsStore(RunStore):
         if failures:
             self.check_enough(runs, manifest, n, len(failures), again)
         return failures
+
+    def resume_command(self, manifest: dict[str, Any] | None = None) -> str:
+        """The command that runs this folder's missing runs: the experiment file and the
+        ``--set`` settings the manifest records (without them the experiment's hash differs
+        and resuming is refused)."""
+        manifest = self.manifest() if manifest is None else manifest
+        source = (manifest or {}).get("experiment_file")
+        if not isinstance(source, str):
+            return "the experiment again with --resume"
+        settings = (manifest or {}).get("settings")
+        words = ["srmsim", "experiment", source, "--resume", "--out", str(self.root)]
+        for key, value in (settings.items() if isinstance(settings, dict) else ()):
+            words += ["--set", f"{key}={json.dumps(value)}"]  # JSON is YAML, as --set reads it
+        return shlex.join(words)
+
+    def detail_hint(self, variant: str, replication: int) -> str:
+        """Steps that repair a run's damaged or missing detail file: the run is made again,
+        so its run file goes too (a run stored without its detail is refused as well)."""
+        return (f"to make that run again, delete its files {self.run_path(variant, replication)}"
+                f" and {self.detail_path(variant, replication, '*')}\n  then run: "
+                f"{self.resume_command()}")
 
     def check_failures(self, failures: list[dict[str, Any]], stored: set[tuple[str, int]],
                        manifest: dict[str, Any]) -> None:
@@ -268,12 +298,14 @@ class ResultsStore(RunStore):
         if runs - details:
             variant, stem = min(runs - details)
             raise SrmsimError(f"{self.root / 'detail' / variant / f'{stem}-{kind}.parquet'}: "
-                              f"missing, but its run is stored; {DETAIL_HINT}")
+                              "missing, but its run is stored\n  "
+                              f"{self.detail_hint(variant, int(stem.removeprefix('rep-')))}")
         if details - runs:
             variant, stem = min(details - runs)
             raise SrmsimError(f"{self.root / 'detail' / variant / f'{stem}-{kind}.parquet'}: "
                               f"detail of a run that is not stored ({self.root / 'runs' / variant}"
-                              f"/{stem}.parquet); {DETAIL_HINT}")
+                              f"/{stem}.parquet)\n  "
+                              f"{self.detail_hint(variant, int(stem.removeprefix('rep-')))}")
 
     def detail_digests(self, kind: str, runs: pd.DataFrame | None = None
                        ) -> dict[tuple[str, int], str | None]:
@@ -307,12 +339,18 @@ class ResultsStore(RunStore):
         digests = self.detail_digests(kind, runs)
         unchecked = 0
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
+            try:
+                replication = int(f.name.split("-")[1])
+                if f != self.detail_path(f.parent.name, replication, kind):
+                    raise ValueError(f.name)
+            except ValueError:
+                raise SrmsimError(f"{f}: not a name srmsim gives a detail file (copied in or "
+                                  "renamed); move it out of the results") from None
             try:  # one pandas conversion for all (a run's table is small)
                 t = pq.read_table(f)
-                replication = int(f.name.split("-")[1])
             except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
-                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__}); {DETAIL_HINT}"
-                                  ) from None
+                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__})\n  "
+                                  f"{self.detail_hint(f.parent.name, replication)}") from None
             names = t.column_names
             numeric = names if kind == "weekly" else ["value"]
             if not needed <= set(names) or len(set(names)) < len(names) \
@@ -320,14 +358,16 @@ class ResultsStore(RunStore):
                     or (kind == "groups" and t.column("group").null_count) \
                     or not all(_numeric(t.schema.field(c).type) for c in numeric):
                 raise SrmsimError(f"{f}: not a {kind} detail file of srmsim (columns "
-                                  f"{names[:10]}; hand-edited or corrupt)")
+                                  f"{names[:10]}; hand-edited or corrupt)\n  "
+                                  f"{self.detail_hint(f.parent.name, replication)}")
             recorded = digests.get((f.parent.name, replication))
             if recorded is None:
                 unchecked += 1  # no run (named below) or a run of an older srmsim
             elif file_sha256(f) != recorded:
                 raise SrmsimError(f"{f}: not the detail file its run wrote: its SHA-256 differs "
                                   f"from the one {self.run_path(f.parent.name, replication)} "
-                                  f"records (truncated, replaced or swapped); {DETAIL_HINT}")
+                                  "records (truncated, replaced or swapped)\n  "
+                                  f"{self.detail_hint(f.parent.name, replication)}")
             t = t.add_column(0, "replication", pa.repeat(replication, t.num_rows))
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
@@ -343,4 +383,5 @@ class ResultsStore(RunStore):
             return pa.concat_tables(tables, promote_options="permissive").to_pandas()
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # a column of two kinds
             raise SrmsimError(f"{self.root / 'detail'}: files whose columns do not fit together "
-                              f"({type(err).__name__}); {DETAIL_HINT}") from None
+                              f"({type(err).__name__}); run the experiment into a new "
+                              "--out directory") from None

@@ -227,9 +227,12 @@ def trajectory_plot(found: Discovery, path: str | Path | None = None):
     return fig
 
 
-def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
+def write_discovery(found: Discovery, out: str | Path, results: str | Path | None = None
+                    ) -> list[Path]:
     """The discovery's tables, figure and summary in ``out``, a folder replaced whole (an
-    earlier discovery's: no stale file, and a failure leaves it as it was)."""
+    earlier discovery's: no stale file, and a failure leaves it as it was). Owner-only when
+    the experiment's folder ``results`` is (a study of real records), wherever ``out`` is;
+    without ``results``, when ``out``'s parent is (the default, DIR/discovery)."""
     from srmsim.outputs import csv_text, holds_only, owner_only, replace_dir
     from srmsim.results import write_text
 
@@ -239,7 +242,8 @@ def write_discovery(found: Discovery, out: str | Path) -> list[Path]:
     # what was asked, for the experiment's report (srmsim report reads DIR/discovery/)
     about = {"condition": found.condition, "variant": found.variant, "box": found.box_index,
              "runs": len(found.cases), "cases": int(found.cases.sum())}
-    private = out.parent.is_dir() and owner_only(out.parent)  # an experiment of records
+    study = Path(results) if results is not None else out.parent
+    private = study.is_dir() and owner_only(study)  # an experiment of records
     with replace_dir(out, private=private,
                      replaceable=holds_only(DISCOVERY_FILES, DISCOVERY_FILES)) as tmp:
         for name, frame in files.items():

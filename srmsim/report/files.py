@@ -15,9 +15,10 @@ from srmsim.errors import SrmsimError
 from srmsim.inputs import load_json
 from srmsim.labels import agree
 from srmsim.report.page import Page
+from srmsim.results import RUN_AGAIN
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-AGAIN = "run the command that wrote it again"
+AGAIN = RUN_AGAIN
 
 
 def read_csv(path: Path) -> pd.DataFrame:

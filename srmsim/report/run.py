@@ -16,6 +16,7 @@ from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, re
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
+from srmsim.results import check_student_rows
 from srmsim.store import whole
 
 if TYPE_CHECKING:
@@ -82,13 +83,11 @@ def check_rows(path: Path, summary: dict, students: pd.DataFrame, weekly: pd.Dat
 
     The messages name no count: a run from real records must not print its group sizes."""
     where = path / "summary.json"
-    for key in ("students", "schools", "weeks"):
+    for key in ("schools", "weeks"):
         if key not in summary:
             raise SrmsimError(f"{where}: has no {key!r}, which every run records (hand-edited or "
                               f"corrupt); {AGAIN}")
-    if len(students) != summary["students"]:
-        raise SrmsimError(f"{path / 'students.parquet'}: its rows are not the students "
-                          f"summary.json counts (emptied, cut or replaced); {AGAIN}")
+    check_student_rows(path, summary, len(students))
     schools = weekly[weekly["stream"].isna()] if "stream" in weekly.columns else weekly
     n_schools, weeks = summary["schools"], summary["weeks"]
     if not (len(schools) == n_schools * weeks
