@@ -80,6 +80,18 @@ def yes_no(value: object) -> str:
     return {"True": "yes", "False": "no"}.get(str(value), str(value))
 
 
+def setting(value: float | bool) -> str:
+    """A policy parameter's value as a reader writes it: a switch as ``yes`` / ``no``, a number
+    to 6 significant digits with thousands separators (``0.9``, ``-24``, ``1,000,000``), never
+    Python's ``True`` or ``1e+06``."""
+    if isinstance(value, bool):
+        return yes_no(value)
+    v = float(value)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.6g}"
+
+
 #: Characters no identifier holds: C0 and C1 controls, DEL, Unicode line and paragraph
 #: separators, and the bidirectional controls that reorder text on screen. In an id they would
 #: end a line of a report or CSV early, drive a terminal (``\x1b[2J``) or disguise one id as

@@ -502,6 +502,19 @@ def test_experiment_report_shows_sensitivity_and_discovery(explored_dir):
     assert "How to read scenario discovery" in page
 
 
+def test_policy_switches_and_numbers_are_described_in_words():
+    """The report's policy sentence printed a switch as 'True' and 1e6 as '1e+06'."""
+    from srmsim.report.words import describe_policy
+    from srmsim.scenario import scenario_from_dict
+
+    policy = {**SCENARIO["policy"], "parameters": {
+        "attendance_threshold": 0.9, "letters_first": True, "quiet": False, "budget": 1e6}}
+    text = describe_policy(scenario_from_dict({**SCENARIO, "policy": policy}))
+    assert ("Thresholds: attendance_threshold = 0.9, letters_first = yes, quiet = no, "
+            "budget = 1,000,000.") in text
+    assert not re.search(r"True|False|e\+0", text)
+
+
 def test_morris_indices_print_in_the_outcome_unit():
     from srmsim.report.explore import sensitivity_table
 
