@@ -407,6 +407,7 @@ def test_run_report_shows_request_streams_as_summary_json_says(requests_run_dir)
                          ("completed within the deadline (28 days)", "within_deadline")):
         assert rows[measure][1] == pytest.approx(s[key], rel=1e-9), measure
     assert rows["median wait"][0] == f"{s['median_days']:,.1f} days"
+    assert rows["throughput"][0] == f"{s['throughput_per_week']:,.1f} requests a week"
     assert rows["completed within the deadline (28 days)"][0] == format_value(
         s["within_deadline"], "share")
     # the waits are those of requests.parquet
