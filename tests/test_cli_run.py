@@ -222,6 +222,21 @@ def test_run_summary_says_n_a_for_a_group_with_no_students(tmp_path: Path, capsy
         "s: staff utilisation (clerk)": "46%", "s: staff utilisation (officer)": "n/a"}
 
 
+def test_every_command_help_reads_as_printed(capsys) -> None:
+    """`srmsim compare --help` said '95%% CI': a description is printed as written."""
+    from srmsim.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.choices)
+    for name in sub.choices:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        printed = capsys.readouterr().out
+        assert "%%" not in printed and "%(" not in printed, name
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert "95% CI" in capsys.readouterr().out
+
+
 def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
