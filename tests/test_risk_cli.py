@@ -264,7 +264,7 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     """Costs were printed as '1795800.00' (no unit, no separators), a group gap in flag rates
     as a fraction beside rates in %, yes/no groups as Python's True / False and counts as
     'tp 1087, fp 2108'."""
-    df = students()
+    df = students(n_schools=15)  # 1,800 students: counts past 1,000 in the group lines too
     if real:
         path = tmp_path / "export.csv"
         df.to_csv(path, index=False)
@@ -284,3 +284,13 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     assert "yes: flag " in lines["by"] and "True" not in out and "False" not in out
     gap = lines["by"].split("gaps: flag rate ")[1].split(",")[0]
     assert gap.endswith(" pp") and float(gap.removesuffix(" pp")) >= 0
+    # precision and recall are shares of students, printed as the flag rate is (they were
+    # '0.808' beside '21.3%'); the recall gap in pp; counts of 1,000+ with separators
+    rate = r"\d{1,3}\.\d%"
+    for first in ("best", "at", "cost-minimising"):
+        assert re.search(rf"precision {rate}, recall {rate}", lines[first]), lines[first]
+    assert re.search(r"flags [\d,]+ students", lines["at"]), lines["at"]
+    assert re.search(r"flags [\d,]+ students", lines["cost-minimising"])
+    assert re.search(rf"no: flag {rate} recall {rate} \(n \d,\d{{3}}", lines["by"]), lines["by"]
+    assert re.search(r"gaps: flag rate -?\d+\.\d pp, recall -?\d+\.\d pp$", lines["by"])
+    assert re.search(r"\(\d{3} of 1,800\)$", lines["outcome"]), lines["outcome"]
