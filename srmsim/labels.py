@@ -66,11 +66,11 @@ def percent(x: float | None, decimals: int = 1) -> str:
     return f"{x:.{decimals}%}"
 
 
-def given_percent(x: float) -> str:
+def given_percent(x: float | None) -> str:
     """A share a user set (``share_treated``, a significance level) as a percentage with the
     digits it was given: 0.5 -> ``50%``, 0.975 -> ``97.5%`` (:func:`percent` rounds to fixed
     decimals, and 0.975 at 0 decimals, ``98%``, names another level)."""
-    if not math.isfinite(x):
+    if x is None or not math.isfinite(x):
         return "n/a"
     return f"{100 * x:.6g}%"
 

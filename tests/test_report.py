@@ -183,6 +183,7 @@ def optimise_dir(tmp_path_factory) -> Path:
     proc = cli("optimise", str(tmp / "opt.yaml"), "--workers", "1", "--quiet", "--out",
                str(tmp / "out"))
     assert proc.returncode == 0, proc.stderr
+    (tmp / "printed.txt").write_text(proc.stdout)
     return tmp / "out"
 
 
@@ -544,8 +545,31 @@ def test_optimise_folder_report_shows_front_and_best_policy(optimise_dir):
         eff["difference"].tolist())
     assert f"{meta['best']}: the best attendance" in page
     for key, value in meta["best_overrides"].items():
-        assert f"<th>{key}</th><td>{value}</td>" in page
+        shown = f"{value:,.6g}" if isinstance(value, float) else str(value)
+        assert f"<th>{key}</th><td>{shown}</td>" in page
     assert "How to read the front" in page and page.count("<img") == 1
+
+
+def test_optimise_prints_the_front_in_units_and_the_best_policy_in_words(optimise_dir):
+    """`srmsim optimise` printed attendance as 0.9345, differences as 0.003563 and the best
+    policy as a Python dict with 0.915029130142747: now as the report and `compare` show them."""
+    printed = (optimise_dir.parent / "printed.txt").read_text()
+    meta = json.loads((optimise_dir / "optimise.json").read_text())
+    front = pd.read_csv(optimise_dir / "pareto.csv")
+    lines = printed.splitlines()
+    head = lines.index(next(x for x in lines if x.startswith("candidate ")))
+    for row, line in zip(front.itertuples(), lines[head + 1:head + 1 + len(front)], strict=True):
+        assert line.startswith(f"trial-{row.trial:05d} ")
+        assert re.search(rf"  {re.escape(format_value(row.attendance, 'share'))} +"
+                         rf"{re.escape(format_value(row.staff_hours, 'hours'))}$", line), line
+    assert "Attendance" in lines[head] and "Staff hours" in lines[head]
+    assert re.search(r"^trial-\d{5} +Attendance +\d+\.\d% +\d+\.\d% +[+-±][\d.]+ pp",
+                     printed, re.M)
+    assert "pp = percentage points" in printed
+    best = next(x for x in lines if x.startswith("best: "))
+    assert best.startswith(f"best: {meta['best']}: policy.") and "{" not in best
+    assert not re.search(r"\d\.\d{7,}", printed), "a float printed with all its digits"
+    assert "True" not in printed and "False" not in printed and "nan" not in printed
 
 
 def test_trial_report_shows_cost_and_true_effects_by_group(trial_dir):
