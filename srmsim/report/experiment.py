@@ -248,16 +248,9 @@ def weeks_section(page: Page, res: ExperimentResult) -> None:
                                         "share of staff time used"})
 
 
-def _curve_cell(mean: float, low: float, high: float, share: bool) -> str:
-    def f(x: float) -> str:
-        return f"{100 * x:.1f}%" if share else f"{x:.3g}"
-
-    return f"{f(mean)} ({f(low)} to {f(high)})" if math.isfinite(low) else f(mean)
-
-
 def learning_section(page: Page, res: ExperimentResult) -> None:
     """The learning curve (regret and oracle match by term) of experiments that measure it."""
-    from srmsim.experiment.learning import learning_curve, plot_learning_curve
+    from srmsim.experiment.learning import curve_cell, learning_curve, plot_learning_curve
 
     curve = learning_curve(res.runs)
     if curve.empty:
@@ -275,8 +268,7 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        share = measure == "oracle_match"
-        c = c.assign(cell=[_curve_cell(m, lo, hi, share) for m, lo, hi in
+        c = c.assign(cell=[curve_cell(measure, m, lo, hi) for m, lo, hi in
                            zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)],
                      column=[f"term {t}" for t in c["term"]])
         order = [v for v in res.variants if v in set(c["variant"])]
