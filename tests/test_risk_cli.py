@@ -146,7 +146,8 @@ def simulated_folder(tmp_path: Path, df: pd.DataFrame | None = None) -> Path:
     (["--staff-minutes", "500000", "--minutes-per-case", "1e-12"], "more than 2**53 cases"),
     (["--minutes-per-case", "1e6", "--staff-minutes", "600"], "--minutes-per-case 1e+06"),
     (["--cost-missed", "1e308", "--cost-needless", "1e308"], "--cost-missed 1e+308"),
-    (["--cost-missed", "1", "--cost-needless", "2e12"], "--cost-needless 2e+12"),
+    (["--cost-missed", "1", "--cost-needless", "2e12"],
+     "--cost-needless 2e+12: at most £1,000,000,000,000 a case"),
     (["--capacity", "50", "--cost-per-case", "1e308"], "--cost-per-case 1e+308"),
     (["--capacity", str(2**53 + 1)], "--capacity must be a whole number from 0 to 2**53"),
 ])
@@ -159,6 +160,13 @@ def test_capacity_and_cost_flags_are_bounded(tmp_path: Path, capsys, flags, mess
     out, err = capsys.readouterr()
     assert out == "" and message in err and "Traceback" not in err
     assert not (folder / "thresholds").exists()
+
+
+def test_cost_limits_in_help_are_pounds_not_exponents(capsys):
+    with pytest.raises(SystemExit):
+        main(["thresholds", "--help"])
+    printed = " ".join(capsys.readouterr().out.split())  # as one line: help wraps
+    assert "1e+12" not in printed and printed.count("at most £1,000,000,000,000") == 3
 
 
 def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):

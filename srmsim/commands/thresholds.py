@@ -67,12 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
                    help=f"staff minutes one case needs (more than 0, at most {MAX_MINUTES:,})")
     p.add_argument("--cost-per-case", type=non_negative_float, default=0.0,
-                   help=f"cost of one case in £ (at most {MAX_COST:g})")
+                   help=f"cost of one case in £ (at most {_money(MAX_COST)})")
     p.add_argument("--cost-missed", type=non_negative_float, default=None,
                    help=f"cost in £ of missing a student who reaches the outcome "
-                        f"(at most {MAX_COST:g})")
+                        f"(at most {_money(MAX_COST)})")
     p.add_argument("--cost-needless", type=non_negative_float, default=None,
-                   help=f"cost in £ of a needless intervention (at most {MAX_COST:g})")
+                   help=f"cost in £ of a needless intervention (at most {_money(MAX_COST)})")
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
@@ -336,7 +336,7 @@ def check_arguments(args: argparse.Namespace) -> int | None:
                         ("--cost-missed", args.cost_missed),
                         ("--cost-needless", args.cost_needless)):
         if value is not None and value > MAX_COST:
-            raise SrmsimError(f"{flag} {value:g}: at most {MAX_COST:g} a case (give costs in "
+            raise SrmsimError(f"{flag} {value:g}: at most {_money(MAX_COST)} a case (give costs in "
                               "larger units)")
     minutes = args.staff_minutes is not None or args.minutes_per_case is not None
     if args.capacity is not None:
