@@ -517,6 +517,20 @@ def test_policy_switches_and_numbers_are_described_in_words():
     assert not re.search(r"True|False|e\+0", text)
 
 
+def test_queue_table_shows_a_dash_for_a_variant_without_a_queue():
+    """The experiment report's queue table showed 'nan' for the no-policy variant."""
+    from srmsim.report.experiment import queue_table
+
+    weeks = pd.DataFrame({"variant": ["none"] * 2 + ["policy"] * 2,
+                          "queue_length": [np.nan, np.nan, 3, 12],
+                          "staff_minutes_used": [0, 0, 600, 1200],
+                          "staff_minutes_available": [0, 0, 1200, 1200]})
+    table = queue_table(weeks, ["none", "policy"]).set_index("variant")
+    assert table.loc["none"].tolist() == ["–", "–", "0 h", "–"]
+    assert table.loc["policy"].tolist() == ["7.5", "12", "30 h", "75%"]
+    assert list(table.columns)[:2] == ["mean queue (students)", "longest queue (students)"]
+
+
 def test_morris_indices_print_in_the_outcome_unit():
     from srmsim.report.explore import sensitivity_table
 
