@@ -496,8 +496,8 @@ def test_experiment_report_shows_sensitivity_and_discovery(explored_dir):
         assert r["box"][1] == pytest.approx(b["low"], rel=1e-5)
         assert r["box"][0] == f"{b['low']:.4g} to {b['high']:.4g}"
     chosen = traj.loc[about["box"]]
-    assert f"<th>coverage</th><td>{chosen['coverage']:.2f}</td>" in page
-    assert f"<th>density</th><td>{chosen['density']:.2f}</td>" in page
+    assert f"<th>coverage</th><td>{chosen['coverage']:.0%}</td>" in page
+    assert f"<th>density</th><td>{chosen['density']:.0%}</td>" in page
     cart = pd.read_csv(out / "discovery" / "cart_leaves.csv")
     assert [r["density"][1] for r in tables["cart_leaves"]] == pytest.approx(
         cart["density"].tolist())

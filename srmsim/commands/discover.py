@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def discover_cmd(args: argparse.Namespace) -> int:
+    from srmsim.experiment.compare import text_table
     from srmsim.explore.discovery import discover, write_discovery
+    from srmsim.report.explore import leaves_display
 
     found = discover(args.dir, args.condition, variant=args.variant, peel_alpha=args.peel_alpha,
                      mass_min=args.mass_min, box=args.box, min_density=args.min_density)
@@ -44,7 +46,8 @@ def discover_cmd(args: argparse.Namespace) -> int:
     paths = write_discovery(found, out)
     print(found.summary())
     print("classification tree leaves (densest first):")
-    print(found.cart.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(text_table(leaves_display(found.cart), right={"leaf", "runs", "cases", "coverage",
+                                                         "density"}))
     print("wrote " + ", ".join(str(p) for p in paths))
     if out == Path(args.dir) / "discovery":  # where the experiment's report looks for them
         from srmsim.report import refresh_report

@@ -16,7 +16,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
-from srmsim.labels import plural, setting
+from srmsim.labels import percent, plural, setting
 from srmsim.report.files import embed_png, need_columns, read_csv, read_json
 from srmsim.report.page import Page, esc
 
@@ -130,6 +130,17 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
     page.p("From sensitivity.csv, written by `srmsim sensitivity`.", "meta")
 
 
+def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
+    """cart_leaves.csv as text: counts with separators, coverage and density as percentages
+    (the shares the words above define), as the report and `srmsim discover` show them."""
+    leaf = {"leaf": cart["leaf"]} if "leaf" in cart else {}  # the report reads the CSV's box
+    return pd.DataFrame({**leaf, "box": cart["box"],
+                         "runs": [f"{int(v):,}" for v in cart["runs"]],
+                         "cases": [f"{int(v):,}" for v in cart["cases"]],
+                         "coverage": [percent(float(v), 0) for v in cart["coverage"]],
+                         "density": [percent(float(v), 0) for v in cart["density"]]})
+
+
 def discovery_section(page: Page, folder: Path) -> None:
     """PRIM's box and trajectory and CART's leaves from ``discovery/``
     (``srmsim discover DIR``)."""
@@ -155,9 +166,10 @@ def discovery_section(page: Page, folder: Path) -> None:
              + (f" ({cases / runs:.0%})" if runs else "") + ".</p>")
     page.raw(DISCOVERY_WORDS)
     page.definitions([("box reported", f"box {index} of the peeling trajectory"),
-                      ("coverage", f"{s['coverage']:.2f}"), ("density", f"{s['density']:.2f}"),
-                      ("mass", f"{s['mass']:.2f} ({plural(s['runs'], 'run')}, {int(s['cases']):,} "
-                               "where the condition holds)"),
+                      ("coverage", percent(s['coverage'], 0)),
+                      ("density", percent(s['density'], 0)),
+                      ("mass", f"{percent(s['mass'], 0)} ({plural(s['runs'], 'run')}, "
+                               f"{int(s['cases']):,} where the condition holds)"),
                       ("restricted parameters", f"{int(s['res_dim'])}")])
     page.h3("The box: where the condition holds")
     if box.empty:
@@ -177,11 +189,9 @@ def discovery_section(page: Page, folder: Path) -> None:
     embed_png(page, d / "prim_trajectory.png", "Coverage against density of every box on PRIM's "
               "peeling trajectory; the circled box is the one reported.")
     page.h3("Classification tree leaves (densest first)")
-    page.table(cart[["box", "runs", "cases", "coverage", "density"]].assign(
-        coverage=[f"{v:.2f}" for v in cart["coverage"]],
-        density=[f"{v:.2f}" for v in cart["density"]]),
-        {"runs", "cases", "coverage", "density"}, "cart_leaves",
-        raw=cart[["coverage", "density"]])
+    page.table(leaves_display(cart.drop(columns="leaf", errors="ignore")),
+               {"runs", "cases", "coverage", "density"}, "cart_leaves",
+               raw=cart[["coverage", "density"]])
     page.p("From discovery/, written by `srmsim discover`.", "meta")
 
 
