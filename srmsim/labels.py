@@ -66,6 +66,15 @@ def percent(x: float | None, decimals: int = 1) -> str:
     return f"{x:.{decimals}%}"
 
 
+def given_percent(x: float | None) -> str:
+    """A share a user set (``share_treated``, a significance level) as a percentage with the
+    digits it was given: 0.5 -> ``50%``, 0.975 -> ``97.5%`` (:func:`percent` rounds to fixed
+    decimals, and 0.975 at 0 decimals, ``98%``, names another level)."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{100 * x:.6g}%"
+
+
 def points(gap: float | None, decimals: int = 1) -> str:
     """A gap between two shares in percentage points (``0.012`` -> ``1.2 pp``), the unit that
     goes with :func:`percent`."""
@@ -78,6 +87,18 @@ def yes_no(value: object) -> str:
     """A yes/no value as ``yes`` / ``no``, not Python's ``True`` / ``False`` (also when a table
     holds them as the text ``"True"`` / ``"False"``); anything else as its text."""
     return {"True": "yes", "False": "no"}.get(str(value), str(value))
+
+
+def setting(value: float | bool) -> str:
+    """A policy parameter's value as a reader writes it: a switch as ``yes`` / ``no``, a number
+    to 6 significant digits with thousands separators (``0.9``, ``-24``, ``1,000,000``), never
+    Python's ``True`` or ``1e+06``."""
+    if isinstance(value, bool):
+        return yes_no(value)
+    v = float(value)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.6g}"
 
 
 #: Characters no identifier holds: C0 and C1 controls, DEL, Unicode line and paragraph

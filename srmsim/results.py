@@ -11,6 +11,7 @@ per request stream per week), ``events.parquet`` (workflow events, with a policy
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import __version__
-from srmsim.labels import plural
+from srmsim.labels import percent, plural
 from srmsim.outputs import holds_only, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
@@ -134,11 +135,12 @@ def request_rows(name: str, r: dict[str, Any]) -> list[tuple[str, str]]:
              f"{r['completed']:,} / {r['dropped']:,} / {r['open_at_end']:,}"),
             (f"{name}: waiting time median / 90th / 99th percentile",
              f"{days(r['median_days'])} / {days(r['p90_days'])} / {days(r['p99_days'])}"),
-            (f"{name}: throughput", f"{r['throughput_per_week'] or 0:,.1f} a week")]
+            (f"{name}: throughput",
+             f"{r['throughput_per_week'] or 0:,.1f} requests a week")]
     if r.get("within_deadline") is not None:
         rows.append((f"{name}: completed within {r['deadline_days']:g} days",
-                     f"{r['within_deadline']:.1%}"))
-    rows += [(f"{name}: staff utilisation ({k.removeprefix('utilisation_')})", f"{v:.0%}")
+                     percent(r['within_deadline'])))
+    rows += [(f"{name}: staff utilisation ({k.removeprefix('utilisation_')})", percent(v, 0))
              for k, v in r.items() if k.startswith("utilisation_") and v is not None]
     return rows
 
@@ -266,16 +268,22 @@ def format_summary(s: dict[str, Any], policy: bool | None = None) -> str:
     return "\n".join([head] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
 
 
+def _months(x: float | None) -> str:
+    """A mean reading gap in months, ``n/a`` when there is none (a trust with no FSM students
+    has no FSM mean): never ``nan``."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1f}"
+
+
 def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [] if not s.get("students") else [
         ("students", f"{s['students']:,}"),
-        ("attendance", f"{s['attendance']:.1%}"),
-        ("persistent absence (all)", f"{s['persistent_absence']:.1%}"),
-        ("persistent absence (FSM)", f"{s['persistent_absence_fsm']:.1%}"),
-        ("persistent absence (non-FSM)", f"{s['persistent_absence_non_fsm']:.1%}"),
-        ("severe absence", f"{s['severe_absence']:.1%}"),
-        ("mean reading gap, start -> end (months)",
-         f"{s['reading_gap_start']:.1f} -> {s['reading_gap_end']:.1f}"),
+        ("attendance", percent(s['attendance'])),
+        ("persistent absence (all)", percent(s['persistent_absence'])),
+        ("persistent absence (FSM)", percent(s['persistent_absence_fsm'])),
+        ("persistent absence (non-FSM)", percent(s['persistent_absence_non_fsm'])),
+        ("severe absence", percent(s['severe_absence'])),
+        ("mean reading gap, start -> end",
+         f"{_months(s['reading_gap_start'])} -> {_months(s['reading_gap_end'])} months"),
         ("withdrawals", f"{s['withdrawals']:,}"),
     ]
     if policy and s.get("students"):

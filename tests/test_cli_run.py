@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,46 @@ def test_counts_in_printed_lines_read_as_english(tmp_path: Path, capsys) -> None
     two.write_text("name: two\nyears: 2\ntrust:\n  n_schools: 2\n  students_per_year_group: 5\n")
     assert main(["validate", str(two)]) == 0
     assert "(2 schools, 2 years, policy: no)" in capsys.readouterr().out
+
+
+def test_run_summary_says_n_a_for_a_group_with_no_students(tmp_path: Path, capsys) -> None:
+    """A trust with no FSM students printed 'persistent absence (FSM)  nan%'."""
+    none = tmp_path / "none.yaml"
+    none.write_text("name: none\ntrust:\n  n_schools: 1\n  students_per_year_group: 5\n"
+                    "population:\n  fsm_rate: 0\n")
+    assert main(["run", str(none), "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"persistent absence \(FSM\) +n/a\n", printed)
+    assert re.search(r"mean reading gap, start -> end +-?\d+\.\d -> -?\d+\.\d months\n",
+                     printed)
+    assert "nan" not in printed
+    from srmsim.results import request_rows
+
+    stream = {"backlog_start": 0, "arrivals": 3, "completed": 3, "dropped": 0, "open_at_end": 0,
+              "median_days": 2.0, "p90_days": None, "p99_days": None,
+              "throughput_per_week": 1.5, "deadline_days": 10, "within_deadline": float("nan"),
+              "utilisation_clerk": 0.456, "utilisation_officer": float("nan")}
+    assert dict(request_rows("s", stream)) == {
+        "s: requests (backlog at start + arrivals)": "0 + 3",
+        "s: completed / dropped / open at end": "3 / 0 / 0",
+        "s: waiting time median / 90th / 99th percentile": "2.0 days / - / -",
+        "s: throughput": "1.5 requests a week", "s: completed within 10 days": "n/a",
+        "s: staff utilisation (clerk)": "46%", "s: staff utilisation (officer)": "n/a"}
+
+
+def test_every_command_help_reads_as_printed(capsys) -> None:
+    """`srmsim compare --help` said '95%% CI': a description is printed as written."""
+    from srmsim.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.choices)
+    for name in sub.choices:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        printed = capsys.readouterr().out
+        assert "%%" not in printed and "%(" not in printed, name
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert "95% CI" in capsys.readouterr().out
 
 
 def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path) -> None:

@@ -150,6 +150,21 @@ def test_controls_follow_the_scenario_and_change_it(small_file):
         ds.apply_settings(sc, 0, {})
 
 
+def test_settings_in_use_read_as_words(small_file):
+    """A switch was shown as 'True' and a large number as '1e+06'; now 'yes' and '1,000,000'."""
+    from srmsim.dashboard.panels import settings_in_use
+
+    text = small_file.read_text().replace(
+        "parameters: {attendance_threshold: 0.9}",
+        "parameters: {attendance_threshold: 0.9, letters_first: true, quiet: false, "
+        "budget: 1000000}")
+    small_file.write_text(text)
+    shown = settings_in_use(DashboardModel(base=load_scenario(small_file), seed="7"))
+    assert shown[:5] == ["3 schools, seed 7", "Attendance threshold: 0.9", "Letters first: yes",
+                         "Quiet: no", "Budget: 1,000,000"]
+    assert not any(re.search(r"True|False|e\+0", line) for line in shown)
+
+
 @pytest.mark.parametrize("text, seed, warned", [
     ("42", 42, False), (" 42 ", 42, False), ("", 5, False), ("-1", 5, True), ("4.5", 5, True),
     ("1e9", 5, True), ("9" * 30, 5, True), ("../etc", 5, True)])

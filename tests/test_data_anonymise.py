@@ -145,6 +145,14 @@ def test_l_diversity_and_report(imported, tmp_path: Path, capsys) -> None:
     assert ds.meta["k"] == 5 and ds.meta["l"] == 2 and ds.meta["sensitive"] == ["sen"]
 
 
+def test_report_counts_have_thousands_separators() -> None:
+    from srmsim.data.anonymise import AnonymisationReport
+
+    text = AnonymisationReport(students_in=2400, students_suppressed=12, observations_in=93600,
+                               observations_suppressed=468).format()
+    assert "students suppressed: 12 of 2,400; their observations removed: 468 of 93,600" in text
+
+
 def test_generalised_numbers_become_bounds() -> None:
     rng = np.random.default_rng(0)
     n = 400

@@ -98,6 +98,9 @@ def test_validate_through_a_subprocess(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "241 rows read, 235 accepted, 6 rejected" in proc.stdout
+    # every count with the same separators ('1,441 rows read, 1407 accepted' before)
+    assert "1,441 rows read, 1,407 accepted, 34 rejected" in proc.stdout
+    assert "total: 1,682 rows read, 1,642 accepted, 40 rejected" in proc.stdout
     assert "trust_pupils_export.csv:10 Pastoral Notes [notes]" in proc.stdout
     assert "byte offset" in proc.stdout and "... and 37 more" in proc.stdout
 

@@ -4,6 +4,7 @@ known optimum, is identical across workers and resumes a killed search without l
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -245,7 +246,16 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert effect["low"] == 0.0
     assert np.median(x[found.cases]) <= effect["high"] < x[~found.cases].min()
     assert (box["quasi_p"] >= effect["quasi_p"]).all()  # the effect limit is the telling one
+    capsys.readouterr()
     assert main(["discover", str(out), "--condition", "attainment_diff < 0.03"]) == 0
+    printed = capsys.readouterr().out
+    # coverage, density and mass are shares of runs: percentages, as the line above them
+    # ('holds in 8 of 16 runs (50%)'); they were printed as 0.80, 1.00, 0.50
+    assert re.search(r"^PRIM box \d+: coverage \d+%, density \d+%, mass \d+% \(\d+ runs?\)",
+                     printed, re.M), printed
+    leaves = printed.split("classification tree leaves (densest first):\n")[1].splitlines()
+    assert leaves[0].split() == ["leaf", "box", "runs", "cases", "coverage", "density"]
+    assert all(re.search(r" \d+%  +\d+%$", line) for line in leaves[1:-1]), leaves
     assert (out / "discovery" / "prim_trajectory.png").stat().st_size > 1000
     assert not pd.read_csv(out / "discovery" / "cart_leaves.csv").empty
     # outputs replaced whole or not at all: a failed figure leaves the earlier files byte for

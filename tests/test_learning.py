@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -307,6 +308,24 @@ def test_same_seed_same_decisions_and_compare_prints_the_learning_curve(tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "learning curve: regret per referral" in proc.stdout
     assert (tmp_path / "w1" / "learning_curve.csv").exists()
+    # the oracle match is a share, printed as a percentage ('0.21 [0.098, 0.323]' before);
+    # the gains per 100 staff hours say their unit
+    match = proc.stdout.split("learning curve: share matched to the oracle")[1].split("\n\n")[0]
+    cells = re.findall(r"-?\d+\.\d%(?: \(-?\d+\.\d% to -?\d+\.\d%\))?", match)
+    assert len(cells) == len(curve[curve["measure"] == "oracle_match"]), match
+    assert "[" not in proc.stdout and "nan" not in proc.stdout
+    reading = proc.stdout.split("learning curve: reading months")[1]
+    assert re.search(r"\d(?: \(-?[\d.]+ to -?[\d.]+\))? months", reading), reading
+
+
+def test_learning_curve_cells_read_in_their_unit():
+    from srmsim.experiment.learning import curve_cell
+
+    assert curve_cell("oracle_match", 0.21, 0.098, 0.323) == "21.0% (9.8% to 32.3%)"
+    assert curve_cell("reading_per_100h", 82.2, 36.3, 128.4) == "82.2 (36.3 to 128) months"
+    assert curve_cell("attendance_per_100h", 4.5, float("nan"), float("nan")) == "4.5 days"
+    assert curve_cell("regret", 2.43, -2.06, 6.93) == "2.43 (-2.06 to 6.93)"
+    assert curve_cell("oracle_match", float("nan"), float("nan"), float("nan")) == "–"
 
 
 @pytest.mark.slow

@@ -478,11 +478,11 @@ def assert_missing_line_safe(line: str, rows: int, used: int, ms: int, mo: int, 
     truth = np.array([rows, used, ms, mo, mb], dtype=float)
     fixed = {}
     for i, name in enumerate(names):
-        m = re.search(rf"{name}:? (\w+)", line)
+        m = re.search(rf"{name}:? (c|[\d,]+)", line)
         assert m, (name, line)
         if m.group(1) != "c":
-            assert float(m.group(1)) == truth[i]
-            fixed[i] = float(m.group(1))
+            assert float(m.group(1).replace(",", "")) == truth[i]
+            fixed[i] = float(m.group(1).replace(",", ""))
     # "missing both" is never printed: an unknown, but not itself a published cell to protect
     hidden = np.array([i not in fixed for i in range(4)] + [False])
     assert fixed.get(1) == used  # used is the tables' n: it is printed elsewhere anyway

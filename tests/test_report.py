@@ -183,6 +183,7 @@ def optimise_dir(tmp_path_factory) -> Path:
     proc = cli("optimise", str(tmp / "opt.yaml"), "--workers", "1", "--quiet", "--out",
                str(tmp / "out"))
     assert proc.returncode == 0, proc.stderr
+    (tmp / "printed.txt").write_text(proc.stdout)
     return tmp / "out"
 
 
@@ -413,6 +414,7 @@ def test_run_report_shows_request_streams_as_summary_json_says(requests_run_dir)
                          ("completed within the deadline (28 days)", "within_deadline")):
         assert rows[measure][1] == pytest.approx(s[key], rel=1e-9), measure
     assert rows["median wait"][0] == f"{s['median_days']:,.1f} days"
+    assert rows["throughput"][0] == f"{s['throughput_per_week']:,.1f} requests a week"
     assert rows["completed within the deadline (28 days)"][0] == format_value(
         s["within_deadline"], "share")
     # the waits are those of requests.parquet
@@ -500,12 +502,39 @@ def test_experiment_report_shows_sensitivity_and_discovery(explored_dir):
         assert r["box"][1] == pytest.approx(b["low"], rel=1e-5)
         assert r["box"][0] == f"{b['low']:.4g} to {b['high']:.4g}"
     chosen = traj.loc[about["box"]]
-    assert f"<th>coverage</th><td>{chosen['coverage']:.2f}</td>" in page
-    assert f"<th>density</th><td>{chosen['density']:.2f}</td>" in page
+    assert f"<th>coverage</th><td>{chosen['coverage']:.0%}</td>" in page
+    assert f"<th>density</th><td>{chosen['density']:.0%}</td>" in page
     cart = pd.read_csv(out / "discovery" / "cart_leaves.csv")
     assert [r["density"][1] for r in tables["cart_leaves"]] == pytest.approx(
         cart["density"].tolist())
     assert "How to read scenario discovery" in page
+
+
+def test_policy_switches_and_numbers_are_described_in_words():
+    """The report's policy sentence printed a switch as 'True' and 1e6 as '1e+06'."""
+    from srmsim.report.words import describe_policy
+    from srmsim.scenario import scenario_from_dict
+
+    policy = {**SCENARIO["policy"], "parameters": {
+        "attendance_threshold": 0.9, "letters_first": True, "quiet": False, "budget": 1e6}}
+    text = describe_policy(scenario_from_dict({**SCENARIO, "policy": policy}))
+    assert ("Thresholds: attendance_threshold = 0.9, letters_first = yes, quiet = no, "
+            "budget = 1,000,000.") in text
+    assert not re.search(r"True|False|e\+0", text)
+
+
+def test_queue_table_shows_a_dash_for_a_variant_without_a_queue():
+    """The experiment report's queue table showed 'nan' for the no-policy variant."""
+    from srmsim.report.experiment import queue_table
+
+    weeks = pd.DataFrame({"variant": ["none"] * 2 + ["policy"] * 2,
+                          "queue_length": [np.nan, np.nan, 3, 12],
+                          "staff_minutes_used": [0, 0, 600, 1200],
+                          "staff_minutes_available": [0, 0, 1200, 1200]})
+    table = queue_table(weeks, ["none", "policy"]).set_index("variant")
+    assert table.loc["none"].tolist() == ["–", "–", "0 h", "–"]
+    assert table.loc["policy"].tolist() == ["7.5", "12", "30 h", "75%"]
+    assert list(table.columns)[:2] == ["mean queue (students)", "longest queue (students)"]
 
 
 def test_morris_indices_print_in_the_outcome_unit():
@@ -536,8 +565,31 @@ def test_optimise_folder_report_shows_front_and_best_policy(optimise_dir):
         eff["difference"].tolist())
     assert f"{meta['best']}: the best attendance" in page
     for key, value in meta["best_overrides"].items():
-        assert f"<th>{key}</th><td>{value}</td>" in page
+        shown = f"{value:,.6g}" if isinstance(value, float) else str(value)
+        assert f"<th>{key}</th><td>{shown}</td>" in page
     assert "How to read the front" in page and page.count("<img") == 1
+
+
+def test_optimise_prints_the_front_in_units_and_the_best_policy_in_words(optimise_dir):
+    """`srmsim optimise` printed attendance as 0.9345, differences as 0.003563 and the best
+    policy as a Python dict with 0.915029130142747: now as the report and `compare` show them."""
+    printed = (optimise_dir.parent / "printed.txt").read_text()
+    meta = json.loads((optimise_dir / "optimise.json").read_text())
+    front = pd.read_csv(optimise_dir / "pareto.csv")
+    lines = printed.splitlines()
+    head = lines.index(next(x for x in lines if x.startswith("candidate ")))
+    for row, line in zip(front.itertuples(), lines[head + 1:head + 1 + len(front)], strict=True):
+        assert line.startswith(f"trial-{row.trial:05d} ")
+        assert re.search(rf"  {re.escape(format_value(row.attendance, 'share'))} +"
+                         rf"{re.escape(format_value(row.staff_hours, 'hours'))}$", line), line
+    assert "Attendance" in lines[head] and "Staff hours" in lines[head]
+    assert re.search(r"^trial-\d{5} +Attendance +\d+\.\d% +\d+\.\d% +[+-±][\d.]+ pp",
+                     printed, re.M)
+    assert "pp = percentage points" in printed
+    best = next(x for x in lines if x.startswith("best: "))
+    assert best.startswith(f"best: {meta['best']}: policy.") and "{" not in best
+    assert not re.search(r"\d\.\d{7,}", printed), "a float printed with all its digits"
+    assert "True" not in printed and "False" not in printed and "nan" not in printed
 
 
 def test_trial_report_shows_cost_and_true_effects_by_group(trial_dir):

@@ -150,7 +150,8 @@ def simulated_folder(tmp_path: Path, df: pd.DataFrame | None = None) -> Path:
     (["--staff-minutes", "500000", "--minutes-per-case", "1e-12"], "more than 2**53 cases"),
     (["--minutes-per-case", "1e6", "--staff-minutes", "600"], "--minutes-per-case 1e+06"),
     (["--cost-missed", "1e308", "--cost-needless", "1e308"], "--cost-missed 1e+308"),
-    (["--cost-missed", "1", "--cost-needless", "2e12"], "--cost-needless 2e+12"),
+    (["--cost-missed", "1", "--cost-needless", "2e12"],
+     "--cost-needless 2e+12: at most £1,000,000,000,000 a case"),
     (["--capacity", "50", "--cost-per-case", "1e308"], "--cost-per-case 1e+308"),
     (["--capacity", str(2**53 + 1)], "--capacity must be a whole number from 0 to 2**53"),
 ])
@@ -163,6 +164,13 @@ def test_capacity_and_cost_flags_are_bounded(tmp_path: Path, capsys, flags, mess
     out, err = capsys.readouterr()
     assert out == "" and message in err and "Traceback" not in err
     assert not (folder / "thresholds").exists()
+
+
+def test_cost_limits_in_help_are_pounds_not_exponents(capsys):
+    with pytest.raises(SystemExit):
+        main(["thresholds", "--help"])
+    printed = " ".join(capsys.readouterr().out.split())  # as one line: help wraps
+    assert "1e+12" not in printed and printed.count("at most £1,000,000,000,000") == 3
 
 
 def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
@@ -268,7 +276,7 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     """Costs were printed as '1795800.00' (no unit, no separators), a group gap in flag rates
     as a fraction beside rates in %, yes/no groups as Python's True / False and counts as
     'tp 1087, fp 2108'."""
-    df = students()
+    df = students(n_schools=15)  # 1,800 students: counts past 1,000 in the group lines too
     if real:
         path = tmp_path / "export.csv"
         df.to_csv(path, index=False)
@@ -288,3 +296,13 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     assert "yes: flag " in lines["by"] and "True" not in out and "False" not in out
     gap = lines["by"].split("gaps: flag rate ")[1].split(",")[0]
     assert gap.endswith(" pp") and float(gap.removesuffix(" pp")) >= 0
+    # precision and recall are shares of students, printed as the flag rate is (they were
+    # '0.808' beside '21.3%'); the recall gap in pp; counts of 1,000+ with separators
+    rate = r"\d{1,3}\.\d%"
+    for first in ("best", "at", "cost-minimising"):
+        assert re.search(rf"precision {rate}, recall {rate}", lines[first]), lines[first]
+    assert re.search(r"flags [\d,]+ students", lines["at"]), lines["at"]
+    assert re.search(r"flags [\d,]+ students", lines["cost-minimising"])
+    assert re.search(rf"no: flag {rate} recall {rate} \(n \d,\d{{3}}", lines["by"]), lines["by"]
+    assert re.search(r"gaps: flag rate -?\d+\.\d pp, recall -?\d+\.\d pp$", lines["by"])
+    assert re.search(r"\(\d{3} of 1,800\)$", lines["outcome"]), lines["outcome"]

@@ -332,6 +332,42 @@ def test_summary_reports_monte_carlo_uncertainty(reading_result) -> None:
     assert bias["mcse"] == pytest.approx((runs["estimate"] - runs["true_effect"]).std() / n**0.5)
 
 
+def test_replications_without_a_ci_are_left_out_of_coverage_and_power() -> None:
+    """A stepped wedge whose cohorts have one school each gives no SE: its replications were
+    counted as CIs that missed the truth, printing 'coverage 0.0%' for CIs never computed. Rates
+    and nominal levels print as percentages ('nominal 0.95' was printed)."""
+    from srmsim.trial.report import format_summary, summarise
+    from srmsim.trial.run import RUN_COLUMNS
+
+    def runs(ci: list[float]) -> pd.DataFrame:
+        rows = [{c: 0.0 for c in RUN_COLUMNS} | {
+            "replication": i, "estimate": 1.0, "true_effect": 1.0, "ci_low": lo,
+            "ci_high": lo + 2, "p_value": 0.01 if np.isfinite(lo) else np.nan,
+            "covered": bool(lo <= 1.0 <= lo + 2), "rejected": bool(np.isfinite(lo)),
+            "naive": np.nan, "error": ""} for i, lo in enumerate(ci)]
+        return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+    s = summarise(runs([0.0, 0.5, np.nan, np.nan, np.nan]), alpha=0.025).set_index("measure")
+    cov, rej = s.loc["coverage of the 97.5% CI"], s.loc["rejection rate (p < 0.025)"]
+    assert cov["value"] == 1.0 and rej["value"] == 1.0
+    assert cov["note"] == ("2 of 2, Wilson CI; nominal 97.5%; 3 replications without a CI "
+                           "left out")
+    assert rej["note"].endswith("power; 3 replications without a p-value left out")
+    none = summarise(runs([np.nan, np.nan]))
+    printed = format_summary(none, "share")
+    line = next(x for x in printed.splitlines() if x.startswith("coverage of the 95% CI"))
+    assert re.fullmatch(r"coverage of the 95% CI +– +no replication's analysis gave a CI; "
+                        r"nominal 95%", line.rstrip()), line
+    assert "0.0%" not in printed and "nan" not in printed and "0.95" not in printed
+    from srmsim.report.trial import headline
+
+    assert "No replication's analysis gave a confidence interval (see trial_runs.csv)." in \
+        headline(none, "share")
+    said = headline(summarise(runs([0.0, 0.5, 0.5]), alpha=0.025), "share")
+    assert "The 97.5% confidence interval covered the truth in 100% of replications " \
+        "(Monte-Carlo interval 44% to 100%)." in said, said
+
+
 def test_printed_monte_carlo_se_is_in_the_outcome_unit(reading_result) -> None:
     """The note said 'MCSE 0.000895' (a raw fraction) beside an estimate of '+0.76 pp'."""
     from srmsim.trial.report import format_summary
@@ -397,6 +433,8 @@ def test_cli_reports_a_bad_trial_file_in_one_line(tmp_path, capsys) -> None:
 def test_shipped_trial_files_are_valid(name) -> None:
     trial = load_trial(REPO / "experiments" / f"{name}.yaml")
     assert trial.replications >= 100
+    design = trial.describe()
+    assert "stepped wedge" in design or "(50% treated" in design, design
     assert trial.scenario.policy is not None
     assert trial.name == name
 

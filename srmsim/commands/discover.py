@@ -36,8 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def discover_cmd(args: argparse.Namespace) -> int:
+    from srmsim.experiment.compare import text_table
     from srmsim.explore.discovery import discover, write_discovery
     from srmsim.records import check_results_out_of_records
+    from srmsim.report.explore import leaves_display
 
     out = Path(args.out) if args.out else Path(args.dir) / "discovery"
     check_results_out_of_records(out, args.dir)  # never among the study's records
@@ -46,7 +48,8 @@ def discover_cmd(args: argparse.Namespace) -> int:
     paths = write_discovery(found, out, args.dir)
     print(found.summary())
     print("classification tree leaves (densest first):")
-    print(found.cart.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(text_table(leaves_display(found.cart), right={"leaf", "runs", "cases", "coverage",
+                                                         "density"}))
     print("wrote " + ", ".join(str(p) for p in paths))
     if out == Path(args.dir) / "discovery":  # where the experiment's report looks for them
         from srmsim.report import refresh_report

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("compare", help="paired effects of an experiment's results",
                        description="Effects of each variant against the baseline: means, paired "
-                       "difference with 95%% CI, relative change, CRN variance reduction. Writes "
+                       "difference with 95% CI, relative change, CRN variance reduction. Writes "
                        "effects.csv and forest.png in DIR.")
     c.add_argument("dir", type=path_argument,
                    help="results directory written by `srmsim experiment`")

@@ -33,7 +33,16 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     import os
 
     from srmsim.argtypes import check_workers
+    from srmsim.experiment.compare import format_effects, text_table
     from srmsim.explore.optimise import load_optimisation, optimise
+    from srmsim.report.explore import (
+        REGRET_COLUMNS,
+        front_levers,
+        front_table,
+        lever_text,
+        regret_display,
+        short_names,
+    )
 
     check_workers(args.workers)
     opt = load_optimisation(args.file)
@@ -44,19 +53,23 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     print(f"{opt.name}: {plural(res['trials'], 'candidate')} x "
           f"{plural(opt.config.replications, 'replication')}; "
           f"Pareto front of {len(front)}:")
-    print(front.drop(columns=["feasible", "pareto"]).to_string(
-        index=False, float_format=lambda v: f"{v:.4g}"))
-    eff = res["effects"]
+    objectives = list(opt.config.objectives)
+    levers = front_levers(front, objectives)
+    shown, raw = front_table(front, objectives, levers)
+    print(text_table(shown, right=set(shown.columns) - {"candidate"}))
+    renamed = [f"{short} = {key}" for key, short in short_names(levers).items() if key != short]
+    if renamed:
+        print("levers: " + "; ".join(renamed))
     print("re-evaluated against the baseline "
-          f"({opt.config.reevaluate.replications} fresh replications, 95% CI):")
-    print(eff[["variant", "outcome", "mean_variant", "difference", "ci_low", "ci_high"]]
-          .to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+          f"({plural(opt.config.reevaluate.replications, 'fresh replication')}):")
+    print(format_effects(res["effects"]))
     if "regret" in res:
         print("regret across the states of the world:")
-        print(res["regret"].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(text_table(regret_display(res["regret"]), right=set(REGRET_COLUMNS)))
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \
         "again on re-evaluation)"
-    print(f"best: {res['best']} {res['best_overrides']}{note}")
+    chosen = "; ".join(f"{key} = {lever_text(v)}" for key, v in res["best_overrides"].items())
+    print(f"best: {res['best']}: {chosen}{note}")
     from srmsim.report import write_report
 
     print(f"wrote {out / 'pareto.csv'}, {out / 'pareto.png'}, {out / 'front_effects.csv'}, "

@@ -67,12 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
                    help=f"staff minutes one case needs (more than 0, at most {MAX_MINUTES:,})")
     p.add_argument("--cost-per-case", type=non_negative_float, default=0.0,
-                   help=f"cost of one case in £ (at most {MAX_COST:g})")
+                   help=f"cost of one case in £ (at most {_money(MAX_COST)})")
     p.add_argument("--cost-missed", type=non_negative_float, default=None,
                    help=f"cost in £ of missing a student who reaches the outcome "
-                        f"(at most {MAX_COST:g})")
+                        f"(at most {_money(MAX_COST)})")
     p.add_argument("--cost-needless", type=non_negative_float, default=None,
-                   help=f"cost in £ of a needless intervention (at most {MAX_COST:g})")
+                   help=f"cost in £ of a needless intervention (at most {_money(MAX_COST)})")
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=int, default=10, metavar="N",
@@ -129,7 +129,7 @@ class _Disclosure:
         back (missing both is never printed)."""
         cells = [rows, a["n_used"], a["n_missing_score"], a["n_missing_outcome"],
                  a["n_missing_both"]]
-        shown = [f"{int(v)}" for v in cells]
+        shown = [f"{int(v):,}" for v in cells]
         if self.real:
             import numpy as np
 
@@ -151,7 +151,7 @@ class _Disclosure:
                 f"{shown[3]} (missing rows are left out of every count)")
 
     def count(self, n: float) -> str:
-        return "c" if self.real and 0 < n < self.threshold else f"{int(n)}"
+        return "c" if self.real and 0 < n < self.threshold else f"{int(n):,}"
 
     def rate(self, x: float, *bases: float, pct: bool = False) -> str:
         if self.real and any(0 < b < self.threshold for b in bases):
@@ -251,8 +251,8 @@ def _unique_columns(path: Path, names: list[str]) -> None:
 
 
 def _fmt(x: float, pct: bool = False) -> str:
-    """A rate: as a percentage (the one formatting of shares, :func:`srmsim.labels.percent`)
-    or with three decimals."""
+    """A rate: as a percentage (the one formatting of shares, :func:`srmsim.labels.percent`:
+    flag rate, precision, recall) or, for a score that is not a share (F1), three decimals."""
     import numpy as np
 
     if x is None or (isinstance(x, float) and np.isnan(x)):
@@ -272,8 +272,9 @@ def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
     return (
         f"threshold {row['threshold']:.4g}: flags {dc.count(row['flagged'])} "
         f"students ({dc.rate(row['flag_rate'], row['flagged'], pct=True)}): {dc.count(tp)} "
-        f"with the outcome, {dc.count(fp)} without, precision {dc.rate(row['precision'], tp, fp)}, "
-        f"recall {dc.rate(row['sensitivity'], tp, fn)}, F1 {dc.rate(row['f1'], tp, fp, fn)}"
+        f"with the outcome, {dc.count(fp)} without, precision "
+        f"{dc.rate(row['precision'], tp, fp, pct=True)}, "
+        f"recall {dc.rate(row['sensitivity'], tp, fn, pct=True)}, F1 {dc.rate(row['f1'], tp, fp, fn)}"
     )
 
 
@@ -351,7 +352,7 @@ def check_arguments(args: argparse.Namespace) -> int | None:
                         ("--cost-missed", args.cost_missed),
                         ("--cost-needless", args.cost_needless)):
         if value is not None and value > MAX_COST:
-            raise SrmsimError(f"{flag} {value:g}: at most {MAX_COST:g} a case (give costs in "
+            raise SrmsimError(f"{flag} {value:g}: at most {_money(MAX_COST)} a case (give costs in "
                               "larger units)")
     minutes = args.staff_minutes is not None or args.minutes_per_case is not None
     if args.capacity is not None:
@@ -578,10 +579,11 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case)
         line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {cap.threshold:.4g} "
-                f"flags {dc.count(cap.flagged)}, precision {dc.rate(cap.precision, cap.tp, cap.fp)}, "
-                f"recall {dc.rate(cap.recall, cap.tp)}, cost {_money(cap.cost)}")
+                f"flags {dc.count(cap.flagged)} students, precision "
+                f"{dc.rate(cap.precision, cap.tp, cap.fp, pct=True)}, "
+                f"recall {dc.rate(cap.recall, cap.tp, pct=True)}, cost {_money(cap.cost)}")
         if cap.staff_minutes is not None:
-            line += f", staff minutes {cap.staff_minutes:.0f}"
+            line += f", staff minutes {cap.staff_minutes:,.0f}"
         if cap.spare_capacity and cap.n_boundary_ties:
             line += (f"; {plural(cap.spare_capacity, 'place')} unused because "
                      f"{plural(cap.n_boundary_ties, 'student')} "
@@ -596,16 +598,16 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         best = best[cost.loc[best.index] == cost.min()].sort_values("flagged").iloc[0]
         print(f"cost-minimising among published thresholds (missed {_money(args.cost_missed)}, "
               f"needless {_money(args.cost_needless)}): threshold {best['threshold']:.4g} flags "
-              f"{dc.count(best['flagged'])}, cost {_money(cost.min())}, precision "
-              f"{_fmt(best['precision'])}, recall {_fmt(best['sensitivity'])}")
+              f"{dc.count(best['flagged'])} students, cost {_money(cost.min())}, precision "
+              f"{_fmt(best['precision'], True)}, recall {_fmt(best['sensitivity'], True)}")
     elif args.cost_missed is not None:
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
         print(f"cost-minimising (missed {_money(args.cost_missed)}, needless "
               f"{_money(args.cost_needless)}): threshold {cm.threshold:.4g} flags "
-              f"{dc.count(cm.flagged)}, cost {_money(cm.cost)}, "
-              f"precision {dc.rate(cm.precision, cm.flagged)}, "
-              f"recall {dc.rate(cm.recall, cm.flagged)}")
+              f"{dc.count(cm.flagged)} students, cost {_money(cm.cost)}, "
+              f"precision {dc.rate(cm.precision, cm.flagged, pct=True)}, "
+              f"recall {dc.rate(cm.recall, cm.flagged, pct=True)}")
 
     if by_cols:
         by_table = risk.threshold_table(df, args.score, args.outcome, args.direction,
@@ -632,7 +634,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
             parts = ", ".join(
-                f"{yes_no(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn)} "
+                f"{yes_no(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn, pct=True)} "
                 f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
                 for g, fr, se, n, m, fl, tp, fn in sub[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
@@ -641,7 +643,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
-                  f"{points(gap_fr)}, recall {_fmt(gap_se)}")
+                  f"{points(gap_fr)}, recall {points(gap_se)}")
     return written
 
 
@@ -680,9 +682,10 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
         return
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
     line = (f"at capacity {plural(cases, 'student')} (nearest published threshold): "
-            f"threshold {row['threshold']:.4g} flags {dc.count(row['flagged'])}, precision "
-            f"{_fmt(row['precision'])}, recall {_fmt(row['sensitivity'])}, cost "
+            f"threshold {row['threshold']:.4g} flags {dc.count(row['flagged'])} students, "
+            f"precision {_fmt(row['precision'], True)}, recall {_fmt(row['sensitivity'], True)}, "
+            "cost "
             f"{_money(row['flagged'] * args.cost_per_case)}")
     if args.minutes_per_case is not None:
-        line += f", staff minutes {row['flagged'] * args.minutes_per_case:.0f}"
+        line += f", staff minutes {row['flagged'] * args.minutes_per_case:,.0f}"
     print(line)

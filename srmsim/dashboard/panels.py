@@ -20,7 +20,7 @@ import solara
 
 from srmsim.dashboard import model as dm
 from srmsim.dashboard.settings import label
-from srmsim.labels import plural
+from srmsim.labels import plural, setting
 
 POLICY_COLOUR, BASELINE_COLOUR, POOL_COLOUR = "#1f77b4", "#7f7f7f", "#9467bd"
 READING_COLOUR, ENGAGEMENT_COLOUR = "#8c564b", "#17becf"
@@ -120,8 +120,7 @@ def settings_in_use(m: dm.DashboardModel) -> list[str]:
     out = [f"{plural(len(m.schools), 'school')}, seed {m.seed}"]
     if p is None:
         return out
-    out += [f"{label(k)}: {v:g}" if not isinstance(v, bool) else f"{label(k)}: {v}"
-            for k, v in p.parameters.items()]
+    out += [f"{label(k)}: {setting(v)}" for k, v in p.parameters.items()]
     out += [f"{label(r)}: {v:,.0f} min/week per school" for r, v in p.staff.school.items()]
     out += [f"{label(r)}: {v:,.0f} min/week, trust pool" for r, v in p.staff.pool.items()]
     out += [f"Workflow {label(w)}: {'on' if wf.enabled else 'off'}"

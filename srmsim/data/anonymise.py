@@ -88,9 +88,9 @@ class AnonymisationReport:
                                                 if self.sensitive else ""))
         for f, how in self.generalised.items():
             lines.append(f"  generalised {f} -> {how}")
-        lines.append(f"  students suppressed: {self.students_suppressed} of {self.students_in}; "
-                     f"their observations removed: {self.observations_suppressed} of "
-                     f"{self.observations_in}")
+        lines.append(f"  students suppressed: {self.students_suppressed:,} of "
+                     f"{self.students_in:,}; their observations removed: "
+                     f"{self.observations_suppressed:,} of {self.observations_in:,}")
         lines.append(f"  achieved k = {self.achieved_k}"
                      + (f", l = {self.achieved_l}" if self.sensitive else ""))
         for w in self.warnings:

@@ -788,13 +788,13 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
     lines = []
     for f in s["files"]:
         lines.append(f"{f['file']} ({f['table']}): {plural(f['rows_read'], 'row')} read, "
-                     f"{f['accepted']} accepted, {f['rejected']} rejected"
+                     f"{f['accepted']:,} accepted, {f['rejected']:,} rejected"
                      + (f", {plural(f['blank_rows_skipped'], 'blank row')} skipped"
                         if f["blank_rows_skipped"] else ""))
         for rule, n in f["by_rule"].items():
             lines.append(f"    {rule}: {plural(n, 'row')}")
-    lines.append(f"total: {plural(s['rows_read'], 'row')} read, {s['accepted']} accepted, "
-                 f"{s['rejected']} rejected")
+    lines.append(f"total: {plural(s['rows_read'], 'row')} read, {s['accepted']:,} accepted, "
+                 f"{s['rejected']:,} rejected")
     for note in s["notes"]:
         lines.append(f"note: {note}")
     rej = result.rejects

@@ -9,6 +9,7 @@ target's units (months of reading age for ``target: reading``) per referral; 0 i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,6 +145,27 @@ CURVE_MEASURES = (("regret", "regret per referral (lower is better)"),
                   ("attendance_per_100h", "days of attendance per 100 staff hours"))
 
 
+#: the unit each curve measure's numbers are in (regret is in the chooser's own target unit)
+CURVE_UNITS = {"regret": "", "oracle_match": "%", "reading_per_100h": " months",
+               "attainment_per_100h": " SD", "attendance_per_100h": " days"}
+
+
+def curve_cell(measure: str, mean: float, low: float, high: float) -> str:
+    """One term's ``mean (low to high)`` in the measure's unit: the oracle match as a percentage
+    (``21.0% (9.8% to 32.3%)``, not ``0.21 [0.098, 0.323]``), others with the unit once
+    (``82.2 (36.3 to 128) months``); no interval from one replication."""
+    unit = CURVE_UNITS.get(measure, "")
+    share = unit == "%"
+
+    def f(x: float) -> str:
+        if not math.isfinite(x):
+            return "–"
+        return f"{100 * x:.1f}%" if share else f"{x:,.3g}"
+
+    text = f"{f(mean)} ({f(low)} to {f(high)})" if math.isfinite(low) else f(mean)
+    return text if share or not math.isfinite(mean) else text + unit
+
+
 def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per variant and term: the mean of each curve measure over replications, with t intervals.
 
@@ -173,18 +195,20 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
 
 def format_learning_curve(curve: pd.DataFrame) -> str:
-    """Term-by-term table: one row per variant, ``mean [low, high]`` per term."""
+    """Term-by-term table: one row per variant, ``mean (low to high)`` per term."""
+    from srmsim.experiment.compare import text_table  # compare imports this module's registry
+
     parts = []
     for measure, unit in CURVE_MEASURES:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        cell = c.assign(cell=[f"{m:.3g} [{lo:.3g}, {hi:.3g}]" for m, lo, hi in
+        cell = c.assign(cell=[curve_cell(measure, m, lo, hi) for m, lo, hi in
                               zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)])
-        wide = cell.pivot(index="variant", columns="term", values="cell").fillna("")
+        wide = cell.pivot(index="variant", columns="term", values="cell").fillna("–")
         wide.columns = [f"term {t}" for t in wide.columns]
-        parts.append(f"learning curve: {unit} (mean [95% CI] over replications)\n"
-                     + wide.to_string())
+        parts.append(f"learning curve: {unit} (mean and 95% CI over replications)\n"
+                     + text_table(wide.reset_index(), right=set(wide.columns)))
     return "\n\n".join(parts)
 
 

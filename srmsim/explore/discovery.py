@@ -22,7 +22,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.prim import PrimResult, prim
 from srmsim.explore.tables import Explored
-from srmsim.labels import plural
+from srmsim.labels import percent, plural
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
 from srmsim.stats import _checks as ck
 
@@ -58,8 +58,9 @@ class Discovery:
         s = self.stats
         lines = [f"condition {self.condition!r} ({self.variant}) holds in {int(self.cases.sum())} "
                  f"of {plural(len(self.cases), 'run')} ({self.cases.mean():.0%})",
-                 f"PRIM box {self.box_index}: coverage {s['coverage']:.2f}, density "
-                 f"{s['density']:.2f}, mass {s['mass']:.2f} ({plural(s['runs'], 'run')}), "
+                 f"PRIM box {self.box_index}: coverage {percent(s['coverage'], 0)}, density "
+                 f"{percent(s['density'], 0)}, mass {percent(s['mass'], 0)} "
+                 f"({plural(s['runs'], 'run')}), "
                  f"{plural(s['res_dim'], 'restricted parameter')}"]
         box = self.box
         if box.empty:

@@ -10,6 +10,7 @@ import pandas as pd
 from srmsim.experiment.compare import effects_display, mark_better
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value
 from srmsim.experiment.result import ExperimentResult
+from srmsim.labels import percent
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.page import INTERVAL_NOTE, Page, esc
 from srmsim.report.requests import backlog_columns
@@ -233,31 +234,36 @@ def weeks_section(page: Page, res: ExperimentResult) -> None:
         page.h2("Queues and staff use over the year", "weeks")
         page.figure(weeks_figure(res), "Students waiting for an action and staff hours used, "
                     "each week, summed over the trust's schools.")
-        w = res.weeks
-        rows = []
-        for v in res.variants:
-            x = w[w["variant"] == v]
-            rows.append({"variant": v,
-                         "mean queue": f"{x['queue_length'].mean():,.1f}",
-                         "longest queue": f"{x['queue_length'].max():,.0f}",
-                         "staff hours used": f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
-                         "share of staff time used": (
-                             f"{x['staff_minutes_used'].sum() / x['staff_minutes_available'].sum():.0%}"
-                             if x["staff_minutes_available"].sum() > 0 else "–")})
-        page.table(pd.DataFrame(rows), {"mean queue", "longest queue", "staff hours used",
-                                        "share of staff time used"})
+        page.table(queue_table(res.weeks, res.variants), set(QUEUE_NUMBERS))
 
 
-def _curve_cell(mean: float, low: float, high: float, share: bool) -> str:
-    def f(x: float) -> str:
-        return f"{100 * x:.1f}%" if share else f"{x:.3g}"
+#: the number columns of the queues table
+QUEUE_NUMBERS = ("mean queue (students)", "longest queue (students)", "staff hours used",
+                 "share of staff time used")
 
-    return f"{f(mean)} ({f(low)} to {f(high)})" if math.isfinite(low) else f(mean)
+
+def queue_table(weeks: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """Per variant: students waiting (mean and longest), staff hours and the share of staff
+    time used; a variant with no policy has no queue and shows a dash, not ``nan``."""
+    def number(x: float, decimals: int) -> str:
+        return f"{x:,.{decimals}f}" if math.isfinite(x) else "–"
+
+    rows = []
+    for v in variants:
+        x = weeks[weeks["variant"] == v]
+        queue = x["queue_length"].astype(float)
+        available = float(x["staff_minutes_available"].sum())
+        rows.append(dict(zip(("variant", *QUEUE_NUMBERS), (
+            v, number(float(queue.mean()), 1), number(float(queue.max()), 0),
+            f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
+            percent(float(x["staff_minutes_used"].sum()) / available, 0) if available > 0
+            else "–"), strict=True)))
+    return pd.DataFrame(rows)
 
 
 def learning_section(page: Page, res: ExperimentResult) -> None:
     """The learning curve (regret and oracle match by term) of experiments that measure it."""
-    from srmsim.experiment.learning import learning_curve, plot_learning_curve
+    from srmsim.experiment.learning import curve_cell, learning_curve, plot_learning_curve
 
     curve = learning_curve(res.runs)
     if curve.empty:
@@ -275,8 +281,7 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        share = measure == "oracle_match"
-        c = c.assign(cell=[_curve_cell(m, lo, hi, share) for m, lo, hi in
+        c = c.assign(cell=[curve_cell(measure, m, lo, hi) for m, lo, hi in
                            zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)],
                      column=[f"term {t}" for t in c["term"]])
         order = [v for v in res.variants if v in set(c["variant"])]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
-from srmsim.labels import plural
+from srmsim.labels import percent, plural, setting
 from srmsim.report.files import embed_png, need_columns, read_csv, read_json
 from srmsim.report.page import Page, esc
 
@@ -129,6 +130,17 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
     page.p("From sensitivity.csv, written by `srmsim sensitivity`.", "meta")
 
 
+def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
+    """cart_leaves.csv as text: counts with separators, coverage and density as percentages
+    (the shares the words above define), as the report and `srmsim discover` show them."""
+    leaf = {"leaf": cart["leaf"]} if "leaf" in cart else {}  # the report reads the CSV's box
+    return pd.DataFrame({**leaf, "box": cart["box"],
+                         "runs": [f"{int(v):,}" for v in cart["runs"]],
+                         "cases": [f"{int(v):,}" for v in cart["cases"]],
+                         "coverage": [percent(float(v), 0) for v in cart["coverage"]],
+                         "density": [percent(float(v), 0) for v in cart["density"]]})
+
+
 def discovery_section(page: Page, folder: Path) -> None:
     """PRIM's box and trajectory and CART's leaves from ``discovery/``
     (``srmsim discover DIR``)."""
@@ -154,9 +166,10 @@ def discovery_section(page: Page, folder: Path) -> None:
              + (f" ({cases / runs:.0%})" if runs else "") + ".</p>")
     page.raw(DISCOVERY_WORDS)
     page.definitions([("box reported", f"box {index} of the peeling trajectory"),
-                      ("coverage", f"{s['coverage']:.2f}"), ("density", f"{s['density']:.2f}"),
-                      ("mass", f"{s['mass']:.2f} ({plural(s['runs'], 'run')}, {int(s['cases']):,} "
-                               "where the condition holds)"),
+                      ("coverage", percent(s['coverage'], 0)),
+                      ("density", percent(s['density'], 0)),
+                      ("mass", f"{percent(s['mass'], 0)} ({plural(s['runs'], 'run')}, "
+                               f"{int(s['cases']):,} where the condition holds)"),
                       ("restricted parameters", f"{int(s['res_dim'])}")])
     page.h3("The box: where the condition holds")
     if box.empty:
@@ -176,11 +189,9 @@ def discovery_section(page: Page, folder: Path) -> None:
     embed_png(page, d / "prim_trajectory.png", "Coverage against density of every box on PRIM's "
               "peeling trajectory; the circled box is the one reported.")
     page.h3("Classification tree leaves (densest first)")
-    page.table(cart[["box", "runs", "cases", "coverage", "density"]].assign(
-        coverage=[f"{v:.2f}" for v in cart["coverage"]],
-        density=[f"{v:.2f}" for v in cart["density"]]),
-        {"runs", "cases", "coverage", "density"}, "cart_leaves",
-        raw=cart[["coverage", "density"]])
+    page.table(leaves_display(cart.drop(columns="leaf", errors="ignore")),
+               {"runs", "cases", "coverage", "density"}, "cart_leaves",
+               raw=cart[["coverage", "density"]])
     page.p("From discovery/, written by `srmsim discover`.", "meta")
 
 
@@ -198,16 +209,49 @@ def short_names(keys: list[str]) -> dict[str, str]:
     return {k: k for k in keys}
 
 
+def lever_text(value: object) -> str:
+    """A lever's value as a reader writes it: a number as :func:`srmsim.labels.setting` gives it
+    (``0.915``, ``1,035``, never ``0.915029130142747`` or ``1.035e+03``), a choice as itself."""
+    if isinstance(value, str) or not isinstance(value, (int, float, np.integer, np.floating,
+                                                        np.bool_)):
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return setting(bool(value))
+    return setting(float(value)) if math.isfinite(value) else "n/a"
+
+
+def front_levers(front: pd.DataFrame, objectives: list[str],
+                 recorded: list[str] | None = None) -> list[str]:
+    """The lever columns of pareto.csv: those optimise.json lists (else every column that is
+    not the candidate, its flags or an objective)."""
+    return [c for c in recorded or front.columns
+            if c in front.columns and c not in ("trial", "feasible", "pareto", *objectives)]
+
+
 def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str]
                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     shown = pd.DataFrame({"candidate": [f"trial-{int(t):05d}" for t in front["trial"]]})
     for lever, short in short_names(levers).items():
-        shown[short] = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in front[lever]]
+        shown[short] = [lever_text(v) for v in front[lever]]
     for name in objectives:
         o = get_outcome(name)
         shown[o.label] = [o.format_value(float(v)) for v in front[name]]
     raw = front[objectives].rename(columns={n: get_outcome(n).label for n in objectives})
     return shown, raw
+
+
+#: the regret table's number columns, as shown
+REGRET_COLUMNS = ("mean regret", "90th percentile", "worst")
+
+
+def regret_display(reg: pd.DataFrame) -> pd.DataFrame:
+    """regret.csv as text, each regret a size in its objective's unit."""
+    return pd.DataFrame({
+        "policy": reg["policy"], "objective": [get_outcome(o).label for o in reg["objective"]],
+        **{col: [_size(get_outcome(o), v) for o, v in zip(reg["objective"], reg[key],
+                                                             strict=True)]
+           for col, key in zip(REGRET_COLUMNS, ("mean_regret", "p90_regret", "max_regret"),
+                               strict=True)}})
 
 
 def build_optimise(path: Path) -> Page:
@@ -229,8 +273,7 @@ def build_optimise(path: Path) -> Page:
         from srmsim.experiment.outcomes import OUTCOMES
 
         objectives = {c: "direction not recorded" for c in front.columns if c in OUTCOMES}
-    levers = [c for c in meta.get("levers") or front.columns
-              if c in front.columns and c not in ("trial", "feasible", "pareto", *objectives)]
+    levers = front_levers(front, list(objectives), meta.get("levers"))
     page.h2("What was searched", "what")
     rows = [("optimisation", name), ("file", str(meta.get("source", "?"))),
             ("objectives", ", ".join(_objective_text(k, v) for k, v in objectives.items())),
@@ -283,13 +326,7 @@ def build_optimise(path: Path) -> Page:
         page.p("In each state of the world (replication) a policy's regret is how far it falls "
                "short of the best re-evaluated policy there: a robust policy has small regret "
                "everywhere, not just on average.")
-        page.table(pd.DataFrame({
-            "policy": reg["policy"], "objective": [get_outcome(o).label for o in reg["objective"]],
-            **{col: [_size(get_outcome(o), v) for o, v in zip(reg["objective"], reg[key],
-                                                                 strict=True)]
-               for col, key in (("mean regret", "mean_regret"), ("90th percentile", "p90_regret"),
-                                ("worst", "max_regret"))}}),
-            {"mean regret", "90th percentile", "worst"}, "regret")
+        page.table(regret_display(reg), set(REGRET_COLUMNS), "regret")
 
     page.h2("The best policy", "best")
     best = meta.get("best")
@@ -299,7 +336,8 @@ def build_optimise(path: Path) -> Page:
                "front policies" + (" that met every constraint again."
                                   if meta.get("feasible_on_reevaluation", True) else
                                   " (none met every constraint again on re-evaluation)."))
-        page.definitions([(k, str(v)) for k, v in (meta.get("best_overrides") or {}).items()])
+        page.definitions([(k, lever_text(v))
+                          for k, v in (meta.get("best_overrides") or {}).items()])
     page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
            "best_policy.yaml`. Files: trials.csv (every candidate), pareto.csv (the front), "
            "front_effects.csv (the re-evaluation), front/ (its runs).", "meta")

@@ -30,6 +30,11 @@ def _days(value: float | None) -> str:
     return "–" if value is None else f"{value:,.1f} days"
 
 
+def _per_week(value: float | None) -> str:
+    """Requests completed a week, ``–`` when the stream ran no weeks (never ``nan a week``)."""
+    return "–" if value is None else f"{value:,.1f} requests a week"
+
+
 def stream_rows(s: dict[str, Any]) -> list[tuple[str, str, float]]:
     """(measure, shown value, raw value) for one stream's summary."""
     nan = float("nan")
@@ -48,7 +53,7 @@ def stream_rows(s: dict[str, Any]) -> list[tuple[str, str, float]]:
             ("99th percentile wait", _days(s.get("p99_days")), num("p99_days")),
             ("oldest request still open", _days(s.get("oldest_open_days")),
              num("oldest_open_days")),
-            ("throughput", f"{num('throughput_per_week'):,.1f} a week",
+            ("throughput", _per_week(s.get("throughput_per_week")),
              num("throughput_per_week")),
             ("staff hours", format_value(num("staff_hours"), "hours"), num("staff_hours"))]
     if s.get("deadline_days") is not None:

@@ -3,12 +3,14 @@ coverage and power, each with its Monte-Carlo interval."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
+from srmsim.labels import percent
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import need_columns, need_numbers, read_csv, read_json
 from srmsim.report.page import Page
@@ -47,12 +49,19 @@ def headline(summary: pd.DataFrame, scale: str) -> list[str]:
     null = not rejection.empty and "type I" in str(rejection["note"].iloc[0])
     tail = ("; with no true effect, this is the false-positive (type I error) rate." if null
             else "; this is the trial's power.")
-    for start, words in (("coverage", "The 95% confidence interval covered the truth in"),
-                         ("rejection", "The analysis found a significant effect in")):
+    coverage = summary.loc[summary["measure"].str.startswith("coverage of the"), "measure"]
+    level = coverage.iloc[0].removeprefix("coverage of the ").removesuffix(" CI") \
+        if len(coverage) else "95%"
+    for start, words, missing in (
+            ("coverage", f"The {level} confidence interval covered the truth in", "a confidence "
+             "interval"),
+            ("rejection", "The analysis found a significant effect in", "a p-value")):
         v = _value(summary, start)
-        if v:
-            out.append(f"{words} {100 * v[0]:.0f}% of replications (Monte-Carlo interval "
-                       f"{100 * v[1]:.0f}% to {100 * v[2]:.0f}%)"
+        if v and not math.isfinite(v[0]):
+            out.append(f"No replication's analysis gave {missing} (see trial_runs.csv).")
+        elif v:
+            out.append(f"{words} {percent(v[0], 0)} of replications (Monte-Carlo interval "
+                       f"{percent(v[1], 0)} to {percent(v[2], 0)})"
                        + (tail if start == "rejection" else "."))
     naive = _value(summary, "naive bias")
     if naive:

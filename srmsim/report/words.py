@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from srmsim.labels import plural
+from srmsim.labels import plural, setting
 from srmsim.scenario import Scenario
 
 
@@ -51,9 +51,8 @@ def describe_policy(sc: Scenario) -> str:
             f"{role.replace('_', ' ')} {minutes:,.0f} min" for role, minutes in staff.items()) + "."
     params = ""
     if pol.parameters:
-        params = " Thresholds: " + ", ".join(f"{k} = {v:g}" if not isinstance(v, bool)
-                                             else f"{k} = {v}" for k, v in
-                                             pol.parameters.items()) + "."
+        params = " Thresholds: " + ", ".join(f"{k} = {setting(v)}"
+                                             for k, v in pol.parameters.items()) + "."
     return "Policy. " + "; ".join(parts) + "." + params + staffing
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
-from srmsim.labels import plural
+from srmsim.labels import given_percent, plural
 from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
@@ -71,11 +71,19 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                      "ci_high": hi if ci else math.nan, "mcse": mcse if ci else math.nan,
                      "note": note})
 
-    def rate(measure: str, hits: np.ndarray, note: str) -> None:
-        k, m = int(hits.sum()), len(hits)
+    def rate(measure: str, hits: np.ndarray, known: np.ndarray, what: str, note: str) -> None:
+        """A share of the replications whose analysis gave ``what`` (a CI, a p-value): one
+        without it neither covers nor rejects, and counted as a miss it would read as 0%
+        coverage of a CI that was never computed."""
+        k, m = int(hits[known].sum()), int(known.sum())
         lo, hi = wilson(k, m)
+        left_out = len(known) - m
+        without = (f"; {plural(left_out, 'replication')} without {what} left out"
+                   if left_out else "")
+        told = f"{k} of {m}, Wilson CI; {note}{without}" if m else \
+            f"no replication's analysis gave {what}; {note}"
         rows.append({"measure": measure, "value": k / m if m else math.nan, "ci_low": lo,
-                     "ci_high": hi, "mcse": math.nan, "note": f"{k} of {m}, Wilson CI; {note}"})
+                     "ci_high": hi, "mcse": math.nan, "note": told})
 
     est = ok["estimate"].to_numpy(dtype=float)
     truth = ok["true_effect"].to_numpy(dtype=float)
@@ -90,12 +98,15 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         else math.nan, "the reported SEs should match it")
     add("mean reported SE", ok["se"].to_numpy(dtype=float), ci=False)
     if n:
-        level = f"{100 * (1 - alpha):.0f}%"
-        rate(f"coverage of the {level} CI", ok["covered"].to_numpy(dtype=bool),
-             f"nominal {1 - alpha:.2f}")
+        level = given_percent(1 - alpha)
+        has_ci = (np.isfinite(ok["ci_low"].to_numpy(dtype=float))
+                  & np.isfinite(ok["ci_high"].to_numpy(dtype=float)))
+        rate(f"coverage of the {level} CI", ok["covered"].to_numpy(dtype=bool), has_ci, "a CI",
+             f"nominal {level}")
         null = bool(np.all(np.abs(truth) < 1e-12))
         rate(f"rejection rate (p < {alpha:g})", ok["rejected"].to_numpy(dtype=bool),
-             f"true effect 0: type I error, nominal {alpha:g}" if null else "power")
+             np.isfinite(ok["p_value"].to_numpy(dtype=float)), "a p-value",
+             f"true effect 0: type I error, nominal {given_percent(alpha)}" if null else "power")
     naive = ok["naive"].to_numpy(dtype=float)
     if np.isfinite(naive).any():
         add("mean naive pre-post (served, treated arm)", naive)
@@ -122,7 +133,7 @@ def _format(measure: str, value: float, scale: str) -> str:
     if measure.startswith(("coverage", "rejection")):
         return f"{100 * value:.1f}%"
     if measure.startswith("students whose"):
-        return f"{value:,.1f}"
+        return f"{value:,.1f} students"
     if measure.startswith(("RMSE", "SD of", "mean reported SE")):
         return format_difference(value, scale).lstrip("+±")  # a size, not a direction
     if measure.startswith(EFFECT_MEASURES):

@@ -45,7 +45,7 @@ from pydantic import Field, ValidationError
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.labels import Label, StrictModel, agree, plural
+from srmsim.labels import Label, StrictModel, agree, given_percent, plural
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -375,10 +375,10 @@ class Trial:
     def describe(self) -> str:
         c, r, a = self.config, self.config.randomise, self.config.analysis
         if r.unit == "students":
-            design = (f"students randomised ({r.share_treated:g} treated"
+            design = (f"students randomised ({given_percent(r.share_treated)} treated"
                       f"{', within schools' if r.block == 'school' else ''})")
         elif r.unit == "schools":
-            design = f"schools randomised ({r.share_treated:g} treated)"
+            design = f"schools randomised ({given_percent(r.share_treated)} treated)"
         else:
             steps, weeks = r.steps or 0, r.step_weeks or 0  # set for a stepped wedge
             design = (f"stepped wedge: {plural(steps, 'group')} of schools "
