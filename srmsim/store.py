@@ -20,7 +20,7 @@ import os
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
@@ -37,7 +37,7 @@ RERUN_HINT = "delete it to re-run that replication with --resume"
 FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runtime_seconds")
 
 
-def whole(value: Any) -> bool:
+def whole(value: Any) -> TypeGuard[int]:
     """An int that is not a bool (JSON true is not replication 1)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
