@@ -175,11 +175,12 @@ def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     # never into a dataset folder, this one's or another's (its dataset.json was replaced)
     other = tmp_path / "other"
     other.mkdir()
-    (other / "dataset.json").write_text("{}")
+    meta = '{"format": "srmsim-dataset"}\n'  # another srmsim dataset's
+    (other / "dataset.json").write_text(meta)
     for target in (out / "summary.csv", other / "dataset.json", other / "sub" / "t.csv"):
         assert main(["data", "summary", str(out), "--out", str(target)]) == 2
         assert "inside the dataset folder" in capsys.readouterr().err
-    assert (other / "dataset.json").read_text() == "{}"
+    assert (other / "dataset.json").read_text() == meta
 
 
 def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: Path,

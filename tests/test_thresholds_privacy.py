@@ -245,14 +245,14 @@ def test_capacity_and_cost_lines_of_real_data_print_only_published_counts(tmp_pa
             if "every published threshold flags more" in line:
                 assert capacity < published["flagged"].min()
                 continue
-            flagged = int(re.search(r"flags (\d+)", line).group(1))
+            flagged = int(re.search(r"flags ([\d,]+)", line).group(1).replace(",", ""))
             row = published[published["flagged"] == flagged]
             assert len(row) == 1 and flagged <= capacity, line
             assert flagged == published.loc[published["flagged"] <= capacity, "flagged"].max()
             assert f"cost £{flagged * 7:,}" in line
             if "--staff-minutes" in flags:
-                assert f"staff minutes {flagged * 30}" in line
-            best = int(re.search(r"flags (\d+)", cost_line).group(1))
+                assert f"staff minutes {flagged * 30:,}" in line
+            best = int(re.search(r"flags ([\d,]+)", cost_line).group(1).replace(",", ""))
             assert best in set(published["flagged"])
     assert (published[["n", "n_pos", "flagged", "tp", "fp", "fn", "tn"]] >= 10).all().all()
 
