@@ -964,6 +964,51 @@ def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, t
                     .drop(columns="runtime_seconds")))
 
 
+@pytest.mark.parametrize("damage", ["truncated", "NaN seed"])
+def test_the_hint_for_a_damaged_run_file_repairs_the_folder(experiment_dir, tmp_path, damage):
+    """A damaged run file's hint gives the resume command with the --set values the experiment
+    was run with: "delete it to re-run that replication with --resume" left them out, and
+    --resume without them is refused (the experiment's hash differs)."""
+    import shlex
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    run = out / "runs/texts/rep-00001.parquet"
+    if damage == "truncated":
+        run.write_bytes(run.read_bytes()[:100])
+    else:
+        DAMAGES[damage][0](out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    hint = re.search(r"^srmsim: error: (\S+): .*; to make that run again, delete it\n"
+                     r"  then run: (.+)$", proc.stderr.strip())
+    assert hint and Path(hint.group(1)) == run, proc.stderr
+    command = shlex.split(hint.group(2))
+    assert command[1:] == ["experiment", command[2], "--resume", "--out", str(out),
+                           "--set", "trust.students_per_year_group=25"]
+    run.unlink()
+    assert cli(*command[1:], "--quiet").returncode == 0
+    assert cli("report", str(out)).returncode == 0
+
+
+def test_a_resume_command_too_long_for_a_line_names_the_settings(tmp_path):
+    """Too many --set values for one printed line: the hint says to give the same ones as
+    before rather than printing a command the CLI cuts (a cut command runs something else)."""
+    from srmsim.errors import MAX_LINE
+    from srmsim.experiment.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    manifest = {"experiment_file": "exp.yaml", "settings": {"trust.n_schools": 3}}
+    assert store.resume_command(manifest) == (f"srmsim experiment exp.yaml --resume --out "
+                                              f"{tmp_path} --set trust.n_schools=3")
+    manifest["settings"] = {f"policy.rules.rule_{i}.threshold": 0.5 for i in range(20)}
+    command = store.resume_command(manifest)
+    assert command == (f"srmsim experiment exp.yaml --resume --out {tmp_path} with the same "
+                       "--set values as before (see manifest.json)")
+    hint = store.rerun_hint(tmp_path / "runs/a/rep-00001.parquet")
+    assert all(len(line) <= MAX_LINE for line in hint.splitlines())
+
+
 def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):
     """A run recorded as failed (as the runner records it) is left out of every analysis, and
     each analysis says how many and which: its replications are fewer than planned."""
