@@ -308,7 +308,12 @@ def test_declared_columns_give_the_same_group_values(tmp_path):
     ({"name": "Runtime_Seconds", "statistic": "sum", "of": "attendance_rate"},
      "column every run row"),
     ({"name": "students", "statistic": "count", "of": "fsm"},
-     "outcomes[1].CustomOutcomeConfig.name: 'students'"),
+     "outcomes[1].name: 'students'"),
+    ({"name": "x", "statistic": "mean", "of": "attendance_rate", "q": "high"},
+     "outcomes[1].q: Input should be a valid number (got 'high')"),
+    ({"name": "x", "statistic": "mean"}, "outcomes[1].of: Field required"),
+    (5, "outcomes[1]: Input should be a valid string or a valid dictionary or instance of "
+        "CustomOutcomeConfig (got 5)"),
 ])
 def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     path = write_experiment(tmp_path, outcomes=["attendance", custom])
@@ -316,6 +321,10 @@ def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and str(path) in proc.stderr
     assert where in proc.stderr, proc.stderr
+    # only the problem of the branch the input was meant for: a mapping is an outcome
+    # definition, so "Input should be a valid string" (a name's branch) is not one
+    assert "valid string" not in proc.stderr or not isinstance(custom, dict), proc.stderr
+    assert "CustomOutcomeConfig." not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("setting, message", [
