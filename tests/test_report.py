@@ -1000,6 +1000,23 @@ def test_the_hint_for_a_damaged_run_file_repairs_the_folder(experiment_dir, tmp_
     assert cli("report", str(out)).returncode == 0
 
 
+def test_the_hint_for_a_deleted_run_gives_the_resume_command_on_its_own_line(experiment_dir,
+                                                                           tmp_path):
+    """A missing run's message gave the resume command at the end of a line holding two paths
+    too, which the CLI cuts at 300 characters: the command has its own line."""
+    from srmsim.errors import MAX_LINE
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    (out / "runs/texts/rep-00001.parquet").unlink()
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("  then run: srmsim experiment ") and last.endswith(
+        f"--resume --out {out} --set trust.students_per_year_group=25"), proc.stderr
+    assert all(len(line) <= MAX_LINE for line in proc.stderr.splitlines())
+
+
 def test_a_resume_command_too_long_for_a_line_names_the_settings(tmp_path):
     """Too many --set values for one printed line: the hint says to give the same ones as
     before rather than printing a command the CLI cuts (a cut command runs something else)."""

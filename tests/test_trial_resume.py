@@ -19,6 +19,7 @@ import yaml
 from conftest import folder_bytes as all_bytes
 
 from srmsim.cli import main
+from srmsim.errors import SrmsimError
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = ("trial_runs.csv", "trial_summary.csv", "trial.json")
@@ -233,3 +234,11 @@ def test_the_hint_for_a_damaged_replication_resumes_with_the_trial_s_settings(tm
                            "--out", str(out), "--set", "trust.students_per_year_group=10"]
         (out / "store/runs/trial/rep-00001.parquet").unlink()
         assert main([*command[1:], "--quiet", "--no-report", "--workers", "1"]) == 0
+    # a replication missing when the results are built: the same command on its own line
+    from srmsim.trial import load_trial
+    from srmsim.trial.store import TrialStore
+
+    (out / "store/runs/trial/rep-00001.parquet").unlink()
+    with pytest.raises(SrmsimError) as err:
+        TrialStore.of(out).rows(load_trial(path), 2)
+    assert str(err.value).splitlines()[-1] == "  then run: " + shlex.join(command)

@@ -26,7 +26,7 @@ from srmsim.errors import SrmsimError
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
 from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import FAILURE_FIELDS, RunStore, only_hidden, versions, whole
+from srmsim.store import FAILURE_FIELDS, THEN_RUN, RunStore, only_hidden, versions, whole
 
 __all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 
@@ -129,8 +129,8 @@ class ResultsStore(RunStore):
             raise SrmsimError(
                 f"{self.root}: {len(missing)} of {plural(len(variants) * n, 'run')} "
                 f"{agree(len(missing), 'is', 'are')} missing, first "
-                f"{self.run_path(variant, replication)} (neither a run file nor a failure "
-                f"record): the experiment did not finish, or run files were deleted; run "
+                f"{self.run_path(variant, replication)}\n  (neither a run file nor a failure "
+                f"record): the experiment did not finish, or run files were deleted{THEN_RUN}"
                 f"{again}")
         if failures:
             self.check_enough(runs, manifest, n, len(failures), again)
@@ -192,8 +192,8 @@ class ResultsStore(RunStore):
                 raise SrmsimError(
                     f"{self.root}: variant {variant!r} has {plural(len(paired), 'replication')} that "
                     f"the baseline finished too, fewer than the {need} an analysis needs, as "
-                    f"{plural(n_failed, 'run')} failed (errors in failures/); fix what made them fail "
-                    f"and run {again}")
+                    f"{plural(n_failed, 'run')} failed (errors in failures/); fix what made them fail"
+                    f"{THEN_RUN}{again}")
 
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:

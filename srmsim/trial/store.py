@@ -29,7 +29,7 @@ from srmsim.errors import SrmsimError
 from srmsim.labels import agree
 from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
-from srmsim.store import RunStore, versions
+from srmsim.store import THEN_RUN, RunStore, versions
 from srmsim.trial.spec import Trial
 
 STORE_DIR = "store"
@@ -135,8 +135,7 @@ class TrialStore(RunStore):
         missing = [r for r in range(n) if not self.has(VARIANT, r)]
         if missing:
             raise SrmsimError(f"{self.root}: {agree(len(missing), 'replication')} {missing[:5]} "
-                              "not stored; "
-                              "run the trial again with --resume")
+                              f"not stored{THEN_RUN}{self.resume_command()}")
         runs = self.load(trial.digest(), trial.seeds(n)).drop(columns=["variant", self.hash_key])
         # only failed rows carry a traceback: the others' is a gap the table filled in
         rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
