@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from srmsim import __version__
-from srmsim.errors import SrmsimError
+from srmsim.errors import MAX_LINE, SrmsimError
 from srmsim.memory import keep_freed_memory
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def short_message(text: str, max_lines: int = 12, max_line: int = 300) -> str:
+def short_message(text: str, max_lines: int = 12, max_line: int = MAX_LINE) -> str:
     """An error message cut to a readable size: never the whole of a hostile input, and never
     a control character from one (an id's ``\x1b[2J`` would clear the terminal)."""
     from srmsim.labels import (  # here: pydantic, which labels loads, is slow to load

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: the longest line the CLI prints of an error (:func:`srmsim.cli.short_message` cuts longer
+#: ones), so a hint that must be followed word for word is written to fit
+MAX_LINE = 300
+
 
 class SrmsimError(Exception):
     """Base class: a problem with the user's input, reported without a traceback."""

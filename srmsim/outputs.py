@@ -312,29 +312,34 @@ def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path],
                            and all(ours(p.name) for p in folder.iterdir()))
 
 
-def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None]) -> None:
+def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None],
+                         what: str = "--out") -> None:
     """Refuse an output folder that is, or holds, one of the command's inputs: the folder is
-    replaced whole, so the input would be deleted with the earlier result."""
+    replaced whole, so the input would be deleted with the earlier result. ``what`` names the
+    folder in the message (a command without --out writes into the folder it reads)."""
     folder = Path(os.path.abspath(out)).resolve()
     for given in inputs:
         if given is None:
             continue
         path = Path(os.path.abspath(given)).resolve()
         if path == folder or path.is_relative_to(folder):
-            raise DataError(f"--out {out}: holds the input {given}; the output folder is "
-                            "replaced whole, so write it elsewhere")
+            remedy = ("the output folder is replaced whole, so write it elsewhere"
+                      if what == "--out" else f"outputs are written there: move {given} out")
+            raise DataError(f"{what} {out}: holds the input {given}; {remedy}")
 
 
-def check_out_of_data(out: str | Path, data: str | Path) -> None:
+def check_out_of_data(out: str | Path, data: str | Path, what: str = "--out") -> None:
     """Refuse an output (folder or file) that is, or is inside, the dataset folder ``data``:
     what a command writes from raw records is meant for sharing, and inside the private folder
     it would sit beside the records, take their permissions, or replace them. Symbolic links
-    are followed, so a link into the folder is refused too."""
+    are followed, so a link into the folder is refused too. ``what`` names the output in the
+    message (``sensitivity`` has no --out: it writes into the experiment folder)."""
     folder = Path(os.path.abspath(data)).resolve()
     target = Path(os.path.abspath(out)).resolve()
     if target == folder or target.is_relative_to(folder):
-        raise DataError(f"--out {out}: inside the dataset folder {data} (it holds private "
-                        "records, and outputs are meant for sharing); write them elsewhere")
+        remedy = "write them elsewhere" if what == "--out" else f"move {what} out of it first"
+        raise DataError(f"{what} {out}: inside the dataset folder {data} (it holds private "
+                        f"records, and outputs are meant for sharing); {remedy}")
 
 
 __all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",

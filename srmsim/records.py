@@ -32,28 +32,30 @@ def records_folder(path: str | Path) -> Path:
     return path
 
 
-def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario]) -> None:
+def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario],
+                         what: str = "--out") -> None:
     """Refuse an output folder that is, is inside, or holds the records a scenario's trust is
     built from (:func:`srmsim.outputs.check_out_of_data`,
     :func:`srmsim.outputs.check_inputs_outside`): a run or study would be written among the raw
-    records, or replace them. Called before any work."""
+    records, or replace them. Called before any work; ``what`` names ``out`` in messages."""
     from srmsim.outputs import check_inputs_outside, check_out_of_data
 
     for scenario in scenarios:
         if scenario.population.records:
             folder = records_folder(scenario.population.records)
-            check_out_of_data(out, folder)
-            check_inputs_outside(out, [folder])
+            check_out_of_data(out, folder, what)
+            check_inputs_outside(out, [folder], what)
 
 
-def check_results_out_of_records(out: str | Path, results: str | Path) -> None:
+def check_results_out_of_records(out: str | Path, results: str | Path,
+                                 what: str = "--out") -> None:
     """:func:`check_out_of_records` for an analysis of a study's results folder (discover,
     sensitivity): the scenarios its variants ran, saved in ``scenarios/*.yaml``, say which
     records the study was built from. Called before any work."""
     from srmsim.scenario import load_scenario
 
     scenarios = [load_scenario(p) for p in sorted(Path(results).glob("scenarios/*.yaml"))]
-    check_out_of_records(out, scenarios)
+    check_out_of_records(out, scenarios, what)
 
 
 def read_student_records(path: str | Path) -> pd.DataFrame:

@@ -284,10 +284,10 @@ def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
         ("severe absence", percent(s['severe_absence'])),
         ("mean reading gap, start -> end",
          f"{_months(s['reading_gap_start'])} -> {_months(s['reading_gap_end'])} months"),
-        ("withdrawals", f"{s['withdrawals']:,}"),
+        ("withdrawals", plural(s['withdrawals'], 'student')),
     ]
     if policy and s.get("students"):
-        rows += [("interventions started", f"{s['interventions']:,}"),
+        rows += [("interventions started", plural(s['interventions'], 'intervention')),
                  ("staff hours", f"{s['staff_hours']:,.0f} h"), ("cost", f"£{s['cost']:,.0f}")]
     for name, r in s.get("requests", {}).items():
         rows += request_rows(name, r)

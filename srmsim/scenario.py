@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from srmsim.admin.config import Name as StreamName
 from srmsim.admin.config import RequestStream
@@ -273,9 +273,75 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
+#: how pydantic names a union's branch in an error's location (besides a model's class name)
+_BRANCH_NAMES = frozenset({"str", "int", "float", "bool", "bytes", "none", "list", "dict", "date",
+                           "datetime", "decimal", "any", "is-instance", "json-or-python"})
+_BRANCH_PREFIXES = ("constrained-", "function-", "literal[", "list[", "dict[", "nullable[",
+                    "tagged-union[", "union[", "tuple[", "set[", "lax-or-strict[")
+#: error types that say only "the input is not of this branch's type"
+_MISMATCH_TYPES = frozenset({"literal_error", "enum", "is_instance_of", "none_required",
+                             "model_attributes_type", "dataclass_type"})
+
+
+def _model_names() -> set[str]:
+    """Class names of every pydantic model loaded: a union of models names its branches so."""
+    names, todo = set(), [BaseModel]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__name__ not in names:
+                names.add(sub.__name__)
+                todo.append(sub)
+    return names
+
+
+def _union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors that concern the input, of every union it failed: pydantic reports each
+    branch's, so an outcome given as a mapping was also told "Input should be a valid string".
+    A branch whose only error is that the input is not of its type is left out when another
+    branch took the input's type (its errors are the real problems); when none did, the branches'
+    expectations are joined into one message ("a valid string or a valid dictionary")."""
+    models = _model_names()
+
+    def branch(item: Any) -> bool:
+        return isinstance(item, str) and (item in _BRANCH_NAMES or item in models
+                                          or item.startswith(_BRANCH_PREFIXES))
+
+    def mismatch(e: dict[str, Any], depth: int) -> bool:
+        return len(e["loc"]) == depth and (e["type"].endswith(("_type", "_parsing"))
+                                           or e["type"] in _MISMATCH_TYPES)
+
+    while True:  # each pass removes a union's branch names from the locations: it ends
+        sites: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = {}
+        for e in errors:
+            at = next((k for k, item in enumerate(e["loc"]) if branch(item)), None)
+            if at is not None:
+                sites.setdefault(e["loc"][:at], {}).setdefault(e["loc"][at], []).append(e)
+        site = next((s for s, branches in sites.items() if len(branches) > 1), None)
+        if site is None:
+            return errors
+        n, branches = len(site), sites[site]
+        taken = [b for b in branches.values() if not all(mismatch(e, n + 1) for e in b)]
+        if taken:
+            kept = [{**e, "loc": e["loc"][:n] + e["loc"][n + 1:]} for b in taken for e in b]
+        else:
+            first, *rest = [e for b in branches.values() for e in b]
+            msg = " or ".join([first["msg"], *(e["msg"].removeprefix("Input should be ")
+                                                for e in rest)])
+            kept = [{**first, "loc": site, "msg": msg}]
+        of_site = {id(e) for b in branches.values() for e in b}
+        out: list[dict[str, Any]] = []
+        for e in errors:  # the union's errors where its first one was
+            if id(e) not in of_site:
+                out.append(e)
+            elif kept:
+                out, kept = out + kept, []
+        errors = out
+
+
 def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     problems: dict[str, str] = {}
-    for e in err.errors(include_url=False):
+    for e in _union_errors([dict(e) for e in err.errors(include_url=False)]):
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x and "]" in x))
         path = _format_loc(loc)
         path = f"{prefix}.{path}" if prefix and path else (prefix or path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -25,13 +26,14 @@ from typing import Any, TypeGuard
 import pandas as pd
 
 from srmsim import __version__
-from srmsim.errors import SrmsimError
+from srmsim.errors import MAX_LINE, SrmsimError
 from srmsim.inputs import load_json
 from srmsim.outputs import make_dir, restrict_tree
 from srmsim.results import write_parquet, write_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
-RERUN_HINT = "delete it to re-run that replication with --resume"
+#: how a hint line that gives the resume command starts (the command must fit after it)
+THEN_RUN = "\n  then run: "
 #: what a failure record holds (with the study's hash): what :func:`run_one` returns for a run
 #: that raised
 FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runtime_seconds")
@@ -62,6 +64,8 @@ class RunStore:
 
     kind = "experiment"
     hash_key = "experiment_hash"
+    #: the manifest key of the study file's path (what the resume command runs)
+    source_key = "experiment_file"
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
@@ -89,6 +93,43 @@ class RunStore:
     def holds_runs(self) -> bool:
         """Any finished or failed run, whether or not a manifest says what made it."""
         return bool(self.run_files()) or any(self.root.glob("failures/*/*.json"))
+
+    # ------------------------------------------------------------------ repair hints
+    def resume_options(self, manifest: dict[str, Any]) -> list[str]:
+        """Options besides ``--set`` that the study's hash depends on (none here)."""
+        return []
+
+    def resume_command(self, manifest: dict[str, Any] | None = None) -> str:
+        """The command that runs this folder's missing runs: the study file and the ``--set``
+        settings the manifest records (without them the study's hash differs and resuming is
+        refused). Too long a list of settings for one printed line is named, not cut: a cut
+        command would run something else."""
+        if manifest is None:
+            try:
+                manifest = self.manifest()
+            except SrmsimError:  # a damaged manifest is reported by name elsewhere
+                manifest = None
+        source = (manifest or {}).get(self.source_key)
+        if manifest is None or not isinstance(source, str):
+            return f"the {self.kind} again with --resume"
+        base = shlex.join(["srmsim", self.kind, source, *self.resume_options(manifest),
+                           "--resume", "--out", str(self.folder)])
+        settings = manifest.get("settings")
+        if not isinstance(settings, dict):  # made by an srmsim that did not record them
+            return f"{base} with the --set values it was run with, if any"
+        words = [w for key, value in settings.items()  # JSON is YAML, as --set reads it
+                 for w in ("--set", f"{key}={json.dumps(value)}")]
+        command = " ".join([base, shlex.join(words)]) if words else base
+        if len(THEN_RUN) - 1 + len(command) <= MAX_LINE:
+            return command
+        where = (self.root / "manifest.json").relative_to(self.folder)
+        return f"{base} with the same --set values as before (see {where})"
+
+    def rerun_hint(self, *files: Path) -> str:
+        """Steps that repair a damaged run: delete its file (``files``, or the one the error
+        names) so the run is made again, then resume with the study's settings."""
+        what = f"its files {' and '.join(str(f) for f in files)}" if files else "it"
+        return f"to make that run again, delete {what}{THEN_RUN}{self.resume_command()}"
 
     # ------------------------------------------------------------------ writing
     def protect(self, private: bool) -> None:
@@ -137,7 +178,7 @@ class RunStore:
                     and isinstance(row.get("error"), str) and row["error"].strip()
                     and p == self.failure_path(row["variant"], row["replication"])):
                 raise SrmsimError(f"{p}: not a failure record of srmsim, or not of the run its "
-                                  f"name says (hand-made, copied or edited); {RERUN_HINT}")
+                                  f"name says (hand-made, copied or edited); {self.rerun_hint()}")
             out.append(row)
         return out
 
@@ -219,7 +260,7 @@ class RunStore:
             df = pd.read_parquet(path)
         except Exception as err:  # pyarrow raises several types for truncated/empty files
             raise SrmsimError(f"{path}: unreadable run file ({type(err).__name__}); "
-                              f"{RERUN_HINT}") from None
+                              f"{self.rerun_hint()}") from None
         variant = path.parent.name
         try:
             replication = int(path.stem.removeprefix("rep-"))
@@ -235,7 +276,7 @@ class RunStore:
             ok = False
         if not ok:
             raise SrmsimError(f"{path}: not the run its name says (copied, renamed or edited); "
-                              f"{RERUN_HINT}")
+                              f"{self.rerun_hint()}")
         stored = df[self.hash_key].iloc[0] if self.hash_key in df.columns else None
         if digest and stored is not None and stored != digest:
             raise SrmsimError(f"{path}: made by another {self.kind} (hash {stored}, this "
@@ -243,7 +284,7 @@ class RunStore:
         if seeds is not None and (replication >= len(seeds)
                                   or int(df["seed"].iloc[0]) != int(seeds[replication])):
             raise SrmsimError(f"{path}: its seed is not the one the manifest gives replication "
-                              f"{replication}; {RERUN_HINT}")
+                              f"{replication}; {self.rerun_hint()}")
         return df
 
 

@@ -101,7 +101,23 @@ def test_run_prints_a_short_summary_table(default_run) -> None:
     for label in ("students", "attendance", "persistent absence (FSM)",
                   "persistent absence (non-FSM)", "mean reading gap", "withdrawals"):
         assert label in printed
+    # every count says what it counts, as the other rows give their unit
+    assert re.search(r"^ *withdrawals +\d[\d,]* students?$", printed, re.M), printed
     assert f"wrote {out}/" in printed
+
+
+def test_summary_counts_name_their_unit() -> None:
+    from srmsim.results import summary_rows
+
+    s = {"students": 2400, "attendance": 0.9, "persistent_absence": 0.2,
+         "persistent_absence_fsm": 0.3, "persistent_absence_non_fsm": 0.1, "severe_absence": 0.01,
+         "reading_gap_start": 10.0, "reading_gap_end": 8.0, "withdrawals": 1,
+         "interventions": 1250, "staff_hours": 10.0, "cost": 100.0}
+    rows = dict(summary_rows(s, policy=True))
+    assert rows["withdrawals"] == "1 student"
+    assert rows["interventions started"] == "1,250 interventions"
+    assert dict(summary_rows({**s, "withdrawals": 12}, policy=False))["withdrawals"] == \
+        "12 students"
 
 
 def test_seed_option_overrides_the_scenario_seed(tmp_path: Path, default_scenario_path: Path,

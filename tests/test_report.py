@@ -308,7 +308,12 @@ def test_declared_columns_give_the_same_group_values(tmp_path):
     ({"name": "Runtime_Seconds", "statistic": "sum", "of": "attendance_rate"},
      "column every run row"),
     ({"name": "students", "statistic": "count", "of": "fsm"},
-     "outcomes[1].CustomOutcomeConfig.name: 'students'"),
+     "outcomes[1].name: 'students'"),
+    ({"name": "x", "statistic": "mean", "of": "attendance_rate", "q": "high"},
+     "outcomes[1].q: Input should be a valid number (got 'high')"),
+    ({"name": "x", "statistic": "mean"}, "outcomes[1].of: Field required"),
+    (5, "outcomes[1]: Input should be a valid string or a valid dictionary or instance of "
+        "CustomOutcomeConfig (got 5)"),
 ])
 def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     path = write_experiment(tmp_path, outcomes=["attendance", custom])
@@ -316,6 +321,10 @@ def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and str(path) in proc.stderr
     assert where in proc.stderr, proc.stderr
+    # only the problem of the branch the input was meant for: a mapping is an outcome
+    # definition, so "Input should be a valid string" (a name's branch) is not one
+    assert "valid string" not in proc.stderr or not isinstance(custom, dict), proc.stderr
+    assert "CustomOutcomeConfig." not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -962,6 +971,68 @@ def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, t
     assert (pd.read_parquet(out / "runs/texts/rep-00001.parquet").drop(columns="runtime_seconds")
             .equals(pd.read_parquet(fresh / "runs/texts/rep-00001.parquet")
                     .drop(columns="runtime_seconds")))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "NaN seed"])
+def test_the_hint_for_a_damaged_run_file_repairs_the_folder(experiment_dir, tmp_path, damage):
+    """A damaged run file's hint gives the resume command with the --set values the experiment
+    was run with: "delete it to re-run that replication with --resume" left them out, and
+    --resume without them is refused (the experiment's hash differs)."""
+    import shlex
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    run = out / "runs/texts/rep-00001.parquet"
+    if damage == "truncated":
+        run.write_bytes(run.read_bytes()[:100])
+    else:
+        DAMAGES[damage][0](out)
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    hint = re.search(r"^srmsim: error: (\S+): .*; to make that run again, delete it\n"
+                     r"  then run: (.+)$", proc.stderr.strip())
+    assert hint and Path(hint.group(1)) == run, proc.stderr
+    command = shlex.split(hint.group(2))
+    assert command[1:] == ["experiment", command[2], "--resume", "--out", str(out),
+                           "--set", "trust.students_per_year_group=25"]
+    run.unlink()
+    assert cli(*command[1:], "--quiet").returncode == 0
+    assert cli("report", str(out)).returncode == 0
+
+
+def test_the_hint_for_a_deleted_run_gives_the_resume_command_on_its_own_line(experiment_dir,
+                                                                           tmp_path):
+    """A missing run's message gave the resume command at the end of a line holding two paths
+    too, which the CLI cuts at 300 characters: the command has its own line."""
+    from srmsim.errors import MAX_LINE
+
+    out = tmp_path / "out"
+    shutil.copytree(experiment_dir[0], out)
+    (out / "runs/texts/rep-00001.parquet").unlink()
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("  then run: srmsim experiment ") and last.endswith(
+        f"--resume --out {out} --set trust.students_per_year_group=25"), proc.stderr
+    assert all(len(line) <= MAX_LINE for line in proc.stderr.splitlines())
+
+
+def test_a_resume_command_too_long_for_a_line_names_the_settings(tmp_path):
+    """Too many --set values for one printed line: the hint says to give the same ones as
+    before rather than printing a command the CLI cuts (a cut command runs something else)."""
+    from srmsim.errors import MAX_LINE
+    from srmsim.experiment.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    manifest = {"experiment_file": "exp.yaml", "settings": {"trust.n_schools": 3}}
+    assert store.resume_command(manifest) == (f"srmsim experiment exp.yaml --resume --out "
+                                              f"{tmp_path} --set trust.n_schools=3")
+    manifest["settings"] = {f"policy.rules.rule_{i}.threshold": 0.5 for i in range(20)}
+    command = store.resume_command(manifest)
+    assert command == (f"srmsim experiment exp.yaml --resume --out {tmp_path} with the same "
+                       "--set values as before (see manifest.json)")
+    hint = store.rerun_hint(tmp_path / "runs/a/rep-00001.parquet")
+    assert all(len(line) <= MAX_LINE for line in hint.splitlines())
 
 
 def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):

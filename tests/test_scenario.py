@@ -312,3 +312,17 @@ def test_resolved_yaml_round_trips_to_the_same_digest(tmp_path: Path) -> None:
     again = load_scenario(write(tmp_path, text))
     assert again == s
     assert again.digest() == s.digest()
+
+
+@pytest.mark.parametrize("history, message", [
+    (-1, "outputs.history: Input should be greater than or equal to 0 (got -1)"),
+    ("weekly", "outputs.history: Input should be 'auto', 'all' or 'none' or a valid integer "
+               "(got 'weekly')"),
+])
+def test_a_union_error_names_the_problem_of_the_branch_the_value_was_meant_for(history, message):
+    """pydantic reports every branch of a union: -1 for history (a word or a count) was told
+    only "Input should be 'auto', 'all' or 'none'", the word branch's complaint; a value of
+    no branch's type is told every branch's expectation in one line."""
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict({"outputs": {"history": history}}, "s.yaml")
+    assert err.value.problems == [("outputs.history", message.split(": ", 1)[1])]

@@ -19,6 +19,7 @@ import yaml
 from conftest import folder_bytes as all_bytes
 
 from srmsim.cli import main
+from srmsim.errors import SrmsimError
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUTS = ("trial_runs.csv", "trial_summary.csv", "trial.json")
@@ -206,3 +207,38 @@ def test_failed_replications_are_stored_and_reported_again(tmp_path, capsys):
     assert trial(path, out, "--workers", "1") == 1
     assert "0 replications" in capsys.readouterr().out
     assert folder_bytes(out) == first
+
+
+def test_the_hint_for_a_damaged_replication_resumes_with_the_trial_s_settings(tmp_path, capsys):
+    """The damaged-run hint gives the trial's --set values and --replications (each part of
+    the trial's hash): "delete it to re-run that replication with --resume" left them out,
+    so following it was refused as another trial."""
+    import re
+    import shlex
+
+    path = write_trial(tmp_path, replications=5)
+    out = tmp_path / "o"
+    assert trial(path, out, "--workers", "1", "--replications", "2",
+                 "--set", "trust.students_per_year_group=10") == 0
+    capsys.readouterr()
+    for damaged in ("runs/trial/rep-00001.parquet", "detail/rep-00001-groups.parquet"):
+        (out / "store" / damaged).write_bytes(b"PAR1xx")
+        err = fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--resume",
+                    "--replications", "2", "--set", "trust.students_per_year_group=10",
+                    contains="to make that run again, delete")
+        hint = re.search(r"delete (?:its files (\S+)|it)\n  then run: (.+)$", err.strip())
+        assert hint, err
+        assert Path(hint.group(1) or err.split(": ")[2]) == out / "store/runs/trial/rep-00001.parquet"
+        command = shlex.split(hint.group(2))
+        assert command == ["srmsim", "trial", str(path), "--replications", "2", "--resume",
+                           "--out", str(out), "--set", "trust.students_per_year_group=10"]
+        (out / "store/runs/trial/rep-00001.parquet").unlink()
+        assert main([*command[1:], "--quiet", "--no-report", "--workers", "1"]) == 0
+    # a replication missing when the results are built: the same command on its own line
+    from srmsim.trial import load_trial
+    from srmsim.trial.store import TrialStore
+
+    (out / "store/runs/trial/rep-00001.parquet").unlink()
+    with pytest.raises(SrmsimError) as err:
+        TrialStore.of(out).rows(load_trial(path), 2)
+    assert str(err.value).splitlines()[-1] == "  then run: " + shlex.join(command)

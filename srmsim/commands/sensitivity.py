@@ -34,7 +34,8 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
     if not 0.5 <= args.level < 1:
         raise SrmsimError("--level must be between 0.5 and 1")
     out = Path(args.dir)
-    check_results_out_of_records(out, out)  # a results folder moved among its records
+    # a results folder moved among its records: sensitivity writes into it
+    check_results_out_of_records(out, out, what="the experiment folder")
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
     with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
         write_text(csv_text(table, float_format="%.6g"), stage / "sensitivity.csv")

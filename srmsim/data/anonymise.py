@@ -265,6 +265,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
     from srmsim.data.dataset import DATASET_FILES, META_FILE
+    from srmsim.data.describe import carry_ledger
     from srmsim.outputs import (
         check_inputs_outside,
         check_out_of_data,
@@ -287,4 +288,5 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
                      ) as tmp:
         write_dataset(anon, tmp, private=True)
         write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)
+        carry_ledger(out, tmp)  # what was published from the folder still binds it
     return rep

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srmsim.data.dataset import LEDGER_FILE, Dataset
+from srmsim.data.dataset import LEDGER_FILE, META_FILE, Dataset
 from srmsim.data.schema import STUDENTS, TABLES
 from srmsim.errors import DataError
 from srmsim.inputs import load_json
@@ -270,13 +270,62 @@ def _known_by_definition(table: pd.DataFrame) -> tuple[np.ndarray, list[tuple[in
 # the summaries already published from a dataset folder
 
 
-def _data_digest(folder: Path, ds: Dataset) -> str:
-    """SHA-256 of the dataset's table files: the ledger holds for these records only."""
+def _data_digest(folder: Path, meta: dict) -> str:
+    """SHA-256 of the dataset's table files (``meta``: its dataset.json): the ledger holds for
+    these records only."""
     from srmsim.results import file_sha256
 
-    tables = ds.meta.get("tables", {})
+    tables = meta.get("tables", {})
     return ",".join(file_sha256(folder / tables.get(name, {}).get("file", f"{name}.parquet"))
                     for name in TABLES)
+
+
+def _read_ledger(path: Path) -> dict:
+    """The ledger at ``path``, checked, or an error naming it: without it nothing is published."""
+    try:
+        ledger = load_json(path)
+        ok = (isinstance(ledger, dict) and ledger.get("format") == "srmsim-published"
+              and isinstance(ledger.get("tables"), list)
+              and all(isinstance(t, list) and all(b in GROUPABLE for b in t)
+                      for t in ledger["tables"])
+              and isinstance(ledger.get("threshold"), int)
+              and isinstance(ledger.get("data_sha256"), str))
+    except ValueError as err:
+        raise DataError(f"{path}: not readable ({str(err)[:200]}); it records the summaries "
+                        "published from these records, so none is published without it") \
+            from None
+    if not ok:
+        raise DataError(f"{path}: not a record of published summaries as srmsim writes it "
+                        "(hand-edited or corrupt); none is published without it")
+    return ledger
+
+
+def carry_ledger(old: str | Path, new: str | Path) -> None:
+    """Keep the record of the summaries published from the dataset folder ``old`` in ``new``,
+    the folder that replaces it (``--overwrite``, written before the swap).
+
+    Why: a summary of the new records beside one of the old could be differenced into a
+    small count, so the new records' tables stay breakdowns of the same largest one at the same
+    threshold; the record names the new records' digest (none when ``new`` holds no dataset,
+    a rejected import: then it is kept as it is). A record srmsim cannot read refuses the
+    replacement: it would be lost with the old folder."""
+    from srmsim.outputs import write_file
+
+    source = Path(old) / LEDGER_FILE
+    if not (source.exists() or source.is_symlink()):
+        return
+    try:
+        if source.is_symlink() or not source.is_file():
+            raise DataError(f"{source}: not a file")
+        ledger = _read_ledger(source)
+    except DataError as err:
+        raise DataError(f"{str(err).split(';')[0]}; it records the summaries published from "
+                        "this folder and replacing the dataset would lose it: repair it or move "
+                        "it away first") from None
+    meta_file = Path(new) / META_FILE
+    if meta_file.is_file():
+        ledger = {**ledger, "data_sha256": _data_digest(Path(new), load_json(meta_file))}
+    write_file(Path(new) / LEDGER_FILE, json.dumps(ledger, indent=2) + "\n", private=True)
 
 
 def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: int) -> None:
@@ -293,26 +342,12 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
     """
     folder = Path(folder)
     path = folder / LEDGER_FILE
-    digest = _data_digest(folder, ds)
+    digest = _data_digest(folder, ds.meta)
     new = sorted(by, key=GROUPABLE.index)
     ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
                     "tables": []}
     if path.exists():
-        try:
-            ledger = load_json(path)
-            ok = (isinstance(ledger, dict) and ledger.get("format") == "srmsim-published"
-                  and isinstance(ledger.get("tables"), list)
-                  and all(isinstance(t, list) and all(b in GROUPABLE for b in t)
-                          for t in ledger["tables"])
-                  and isinstance(ledger.get("threshold"), int)
-                  and isinstance(ledger.get("data_sha256"), str))
-        except ValueError as err:
-            raise DataError(f"{path}: not readable ({str(err)[:200]}); it records the summaries "
-                            "published from these records, so none is published without it") \
-                from None
-        if not ok:
-            raise DataError(f"{path}: not a record of published summaries as srmsim writes it "
-                            "(hand-edited or corrupt); none is published without it")
+        ledger = _read_ledger(path)
         if ledger["data_sha256"] != digest:
             raise DataError(f"{path}: the summaries it records were published from other "
                             "records than this folder now holds; two summaries of changed "

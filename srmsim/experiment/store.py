@@ -16,8 +16,6 @@ any moment (Ctrl-C, kill -9) leaves only whole files; ``--resume`` runs exactly 
 
 from __future__ import annotations
 
-import json
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from srmsim.errors import SrmsimError
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
 from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import FAILURE_FIELDS, RERUN_HINT, RunStore, only_hidden, versions, whole
+from srmsim.store import FAILURE_FIELDS, THEN_RUN, RunStore, only_hidden, versions, whole
 
 __all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 
@@ -131,33 +129,18 @@ class ResultsStore(RunStore):
             raise SrmsimError(
                 f"{self.root}: {len(missing)} of {plural(len(variants) * n, 'run')} "
                 f"{agree(len(missing), 'is', 'are')} missing, first "
-                f"{self.run_path(variant, replication)} (neither a run file nor a failure "
-                f"record): the experiment did not finish, or run files were deleted; run "
+                f"{self.run_path(variant, replication)}\n  (neither a run file nor a failure "
+                f"record): the experiment did not finish, or run files were deleted{THEN_RUN}"
                 f"{again}")
         if failures:
             self.check_enough(runs, manifest, n, len(failures), again)
         return failures
 
-    def resume_command(self, manifest: dict[str, Any] | None = None) -> str:
-        """The command that runs this folder's missing runs: the experiment file and the
-        ``--set`` settings the manifest records (without them the experiment's hash differs
-        and resuming is refused)."""
-        manifest = self.manifest() if manifest is None else manifest
-        source = (manifest or {}).get("experiment_file")
-        if not isinstance(source, str):
-            return "the experiment again with --resume"
-        settings = (manifest or {}).get("settings")
-        words = ["srmsim", "experiment", source, "--resume", "--out", str(self.root)]
-        for key, value in (settings.items() if isinstance(settings, dict) else ()):
-            words += ["--set", f"{key}={json.dumps(value)}"]  # JSON is YAML, as --set reads it
-        return shlex.join(words)
-
     def detail_hint(self, variant: str, replication: int) -> str:
         """Steps that repair a run's damaged or missing detail file: the run is made again,
         so its run file goes too (a run stored without its detail is refused as well)."""
-        return (f"to make that run again, delete its files {self.run_path(variant, replication)}"
-                f" and {self.detail_path(variant, replication, '*')}\n  then run: "
-                f"{self.resume_command()}")
+        return self.rerun_hint(self.run_path(variant, replication),
+                               self.detail_path(variant, replication, "*"))
 
     def check_failures(self, failures: list[dict[str, Any]], stored: set[tuple[str, int]],
                        manifest: dict[str, Any]) -> None:
@@ -192,7 +175,7 @@ class ResultsStore(RunStore):
             else:
                 continue
             raise SrmsimError(f"{self.failure_path(variant, replication)}: a failure record "
-                              f"{why} (made by hand, copied in or left over); {RERUN_HINT}")
+                              f"{why} (made by hand, copied in or left over); {self.rerun_hint()}")
 
     def check_enough(self, runs: pd.DataFrame, manifest: dict[str, Any], n: int, n_failed: int,
                      again: str) -> None:
@@ -209,8 +192,8 @@ class ResultsStore(RunStore):
                 raise SrmsimError(
                     f"{self.root}: variant {variant!r} has {plural(len(paired), 'replication')} that "
                     f"the baseline finished too, fewer than the {need} an analysis needs, as "
-                    f"{plural(n_failed, 'run')} failed (errors in failures/); fix what made them fail "
-                    f"and run {again}")
+                    f"{plural(n_failed, 'run')} failed (errors in failures/); fix what made them fail"
+                    f"{THEN_RUN}{again}")
 
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
@@ -219,7 +202,7 @@ class ResultsStore(RunStore):
         if missing:
             raise SrmsimError(f"{path}: has no value for {agree(len(missing), 'outcome')} "
                               f"{missing} that the manifest "
-                              f"lists (hand-edited or corrupt); {RERUN_HINT}")
+                              f"lists (hand-edited or corrupt); {self.rerun_hint()}")
         return df
 
     def save_run(self, row: dict[str, Any]) -> None:
@@ -323,7 +306,7 @@ class ResultsStore(RunStore):
                 variant, replication = unrecorded[0]
                 raise SrmsimError(f"{self.run_path(variant, replication)}: records no SHA-256 "
                                   f"of its {kind} detail file, as every run of this experiment "
-                                  f"does (hand-edited); {RERUN_HINT}")
+                                  f"does (hand-edited); {self.rerun_hint()}")
         return digests
 
     def load_detail(self, kind: str, runs: pd.DataFrame | None = None) -> pd.DataFrame | None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -341,6 +341,8 @@ class Trial:
     config: TrialConfig
     scenario: Scenario
     source: str
+    #: the --set values merged into the file's overrides, for the resume command in messages
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def from_records(self) -> bool:
@@ -444,7 +446,7 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     problems = _resolve(cfg, scenario)
     if problems:
         raise ScenarioError(source, problems)
-    return Trial(cfg, scenario, source)
+    return Trial(cfg, scenario, source, dict(overrides or {}))
 
 
 def load_trial(path: str | Path, overrides: dict[str, Any] | None = None,

@@ -29,7 +29,7 @@ from srmsim.errors import SrmsimError
 from srmsim.labels import agree
 from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
-from srmsim.store import RunStore, versions
+from srmsim.store import THEN_RUN, RunStore, versions
 from srmsim.trial.spec import Trial
 
 STORE_DIR = "store"
@@ -44,6 +44,7 @@ VARIANT = "trial"  # the store keys runs by variant; a trial has one
 class TrialStore(RunStore):
     kind = "trial"
     hash_key = "trial_hash"
+    source_key = "trial_file"
 
     @property
     def folder(self) -> Path:
@@ -61,6 +62,11 @@ class TrialStore(RunStore):
             raise SrmsimError(f"{self.root / 'manifest.json'}: not an srmsim trial manifest "
                               "(hand-edited or corrupt); run the trial into a new --out directory")
         return manifest
+
+    def resume_options(self, manifest: dict[str, Any]) -> list[str]:
+        """--replications: the trial's hash depends on it, and it may not be the file's."""
+        n = manifest.get("replications")
+        return ["--replications", str(n)] if isinstance(n, int) else []
 
     def stored(self, n: int) -> list[int]:
         return [r for r in range(n) if self.has(VARIANT, r)]
@@ -100,7 +106,7 @@ class TrialStore(RunStore):
         if current is not None:
             return current
         manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,
-                    "trial_file": trial.source, "replications": n, "root_seed": trial.root_seed,
+                    "trial_file": trial.source, "settings": trial.settings, "replications": n, "root_seed": trial.root_seed,
                     "seeds": seeds, "versions": versions(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": []}
         self.write_manifest(manifest)
@@ -129,8 +135,7 @@ class TrialStore(RunStore):
         missing = [r for r in range(n) if not self.has(VARIANT, r)]
         if missing:
             raise SrmsimError(f"{self.root}: {agree(len(missing), 'replication')} {missing[:5]} "
-                              "not stored; "
-                              "run the trial again with --resume")
+                              f"not stored{THEN_RUN}{self.resume_command()}")
         runs = self.load(trial.digest(), trial.seeds(n)).drop(columns=["variant", self.hash_key])
         # only failed rows carry a traceback: the others' is a gap the table filled in
         rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
@@ -157,8 +162,7 @@ class TrialStore(RunStore):
         from srmsim.trial.groups import COLUMNS
 
         path = self.groups_path(replication)
-        hint = f"delete {self.run_path(VARIANT, replication)} to run that replication again " \
-               "with --resume"
+        hint = self.rerun_hint(self.run_path(VARIANT, replication))
         if not path.is_file():
             raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
                               f"(every finished replication has its group detail); {hint}")
