@@ -128,8 +128,9 @@ class RunStore:
     def rerun_hint(self, *files: Path) -> str:
         """Steps that repair a damaged run: delete its file (``files``, or the one the error
         names) so the run is made again, then resume with the study's settings."""
-        what = f"its files {' and '.join(str(f) for f in files)}" if files else "it"
-        return f"to make that run again, delete {what}{THEN_RUN}{self.resume_command()}"
+        what = "".join(f"\n    {f}" for f in files) if files else ""
+        return (f"to make that run again, delete {'its files:' if files else 'it'}{what}"
+                f"{THEN_RUN}{self.resume_command()}")
 
     # ------------------------------------------------------------------ writing
     def protect(self, private: bool) -> None:

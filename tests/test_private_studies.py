@@ -285,8 +285,17 @@ def test_no_analysis_of_a_study_of_records_writes_into_their_dataset_folder(tmp_
     assert main(["sensitivity", str(moved)]) == 2
     err = capsys.readouterr().err
     # it has no --out: the message names the folder it writes into
-    assert err == (f"srmsim: error: the experiment folder {moved}: inside the dataset folder "
-                   f"{dataset} (it holds private records, and outputs are meant for sharing); "
-                   "move the experiment folder out of it first\n"), err
+    # (the CLI cuts a line at 300 characters: long temporary paths)
+    assert err.startswith(f"srmsim: error: the experiment folder {str(moved)[:100]}"), err
+    assert "--out" not in err and len(err.splitlines()) == 1
+    from srmsim.errors import SrmsimError
+    from srmsim.records import check_results_out_of_records
+
+    with pytest.raises(SrmsimError) as whole_message:  # uncut, as the library raises it
+        check_results_out_of_records(moved, moved, what="the experiment folder")
+    assert str(whole_message.value) == (
+        f"the experiment folder {moved}: inside the dataset folder {dataset} (it holds private "
+        "records, and outputs are meant for sharing); move the experiment folder out of it first")
+
     assert listing(dataset) == before
 

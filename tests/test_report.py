@@ -936,7 +936,9 @@ def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
         proc = cli(command, str(out))
         assert proc.returncode == 2, (command, proc.stderr)
         assert "Traceback" not in proc.stderr
-        assert len(proc.stderr.splitlines()) <= 3
+        # the error, a repair hint's files one a line (a run and its two detail files at most)
+        # and its resume command
+        assert len(proc.stderr.splitlines()) <= 5
         assert re.search(message, proc.stderr), proc.stderr
     assert folder_bytes(out) == before
 
@@ -955,7 +957,8 @@ def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, t
     DAMAGES[damage][0](out)
     proc = cli("report", str(out))
     assert proc.returncode == 2, proc.stderr
-    hint = re.search(r"delete its files (\S+) and (\S+)\n  then run: (.+)$", proc.stderr.strip())
+    hint = re.search(r"delete its files:\n    (\S+)\n    (\S+)\n  then run: (.+)$",
+                     proc.stderr.strip())
     assert hint, proc.stderr
     for pattern in hint.group(1, 2):
         for f in glob.glob(pattern):

@@ -226,7 +226,7 @@ def test_the_hint_for_a_damaged_replication_resumes_with_the_trial_s_settings(tm
         err = fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--resume",
                     "--replications", "2", "--set", "trust.students_per_year_group=10",
                     contains="to make that run again, delete")
-        hint = re.search(r"delete (?:its files (\S+)|it)\n  then run: (.+)$", err.strip())
+        hint = re.search(r"delete (?:its files:\n    (\S+)|it)\n  then run: (.+)$", err.strip())
         assert hint, err
         assert Path(hint.group(1) or err.split(": ")[2]) == out / "store/runs/trial/rep-00001.parquet"
         command = shlex.split(hint.group(2))

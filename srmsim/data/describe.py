@@ -318,10 +318,10 @@ def carry_ledger(old: str | Path, new: str | Path) -> None:
         if source.is_symlink() or not source.is_file():
             raise DataError(f"{source}: not a file")
         ledger = _read_ledger(source)
-    except DataError as err:
-        raise DataError(f"{str(err).split(';')[0]}; it records the summaries published from "
-                        "this folder and replacing the dataset would lose it: repair it or move "
-                        "it away first") from None
+    except DataError:
+        raise DataError(f"{source}: not readable, so the dataset is not replaced (it records "
+                        "the summaries published from it): move it away first, or repair "
+                        "it") from None
     meta_file = Path(new) / META_FILE
     if meta_file.is_file():
         ledger = {**ledger, "data_sha256": _data_digest(Path(new), load_json(meta_file))}
