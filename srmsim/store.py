@@ -224,10 +224,14 @@ class RunStore:
                     f"{self.kind} made them; run the {self.kind} into a new --out directory")
             return None
         if current.get(self.hash_key) != digest:
+            # the usual cause: resuming without the --set values the study was run with
+            settings = current.get("settings")
+            hint = (f"\n  to continue those results, run: {self.resume_command(current)}"
+                    if isinstance(settings, dict) and settings else "")
             raise SrmsimError(
                 f"{self.folder} holds results of another {self.kind}, or {source} has changed "
                 f"since they were made ({self.kind} hash {current.get(self.hash_key)} there, "
-                f"{digest} now); run it into a new --out directory")
+                f"{digest} now); run it into a new --out directory{hint}")
         if not (resume or complete):
             raise SrmsimError(
                 f"{self.folder} already holds unfinished results of {self.kind} "

@@ -241,6 +241,26 @@ def test_resume_refuses_a_changed_experiment(tmp_path, capsys):
     assert "has changed" in capsys.readouterr().err
 
 
+def test_resume_without_the_set_values_gives_the_command_that_continues(tmp_path, capsys):
+    """Resuming an experiment run with --set but without them is refused (its hash differs);
+    the refusal gives the command with the recorded --set values, and that command resumes."""
+    import shlex
+
+    exp = write_experiment(tmp_path, replications=2)
+    out = tmp_path / "o"
+    setting = ["--set", "trust.students_per_year_group=25"]
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1",
+                 *setting]) == 0
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "has changed" in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("  to continue those results, run: srmsim experiment "), err
+    command = shlex.split(last.split("run: ", 1)[1])
+    assert command[-2:] == ["--set", "trust.students_per_year_group=25"]
+    assert main([*command[1:], "--quiet", "--workers", "1", "--no-report"]) == 0
+
+
 def test_known_effect_is_covered_and_crn_reduces_variance(tmp_path):
     """Everyone gets an automated action worth +0.2 SD of attainment over its course, taken up
     with probability 0.5, and gains do not fade: the true effect on mean attainment is 0.1."""
