@@ -143,6 +143,17 @@ def test_import_without_mapping_uses_schema_names(tmp_path: Path) -> None:
     assert ds.observations["exam_score"].tolist() == [50.5, 61.0]
 
 
+def _imported_fake(tmp_path: Path, capsys) -> Path:
+    """A dataset folder imported from a fake export of 40 pupils (output swallowed)."""
+    st, ob = fake_export(n_students=40, n_weeks=2)
+    paths = write_export(tmp_path, st, ob)
+    out = tmp_path / "ds"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
 def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     out = tmp_path / "ds"
     assert main(["data", "import", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
@@ -190,12 +201,7 @@ def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: 
     another --threshold hides other cells of the same groups. The dataset folder keeps an
     owner-only record of the groupings published; every table must be a breakdown of one of
     them at one threshold, else it is refused before anything is printed."""
-    st, ob = fake_export(n_students=40, n_weeks=2)
-    paths = write_export(tmp_path, st, ob)
-    out = tmp_path / "ds"
-    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
-                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
-    capsys.readouterr()
+    out = _imported_fake(tmp_path, capsys)
 
     def summary(*args: str) -> tuple[int, str, str]:
         status = main(["data", "summary", str(out), *args])
@@ -274,12 +280,7 @@ def test_a_summary_that_cannot_be_recorded_is_not_published(tmp_path: Path, caps
                                                              monkeypatch) -> None:
     """A dataset folder the record cannot be written to (read-only, disk full): exit 2 and
     nothing printed, not a traceback after the table."""
-    st, ob = fake_export(n_students=40, n_weeks=2)
-    paths = write_export(tmp_path, st, ob)
-    out = tmp_path / "ds"
-    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
-                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
-    capsys.readouterr()
+    out = _imported_fake(tmp_path, capsys)
     import srmsim.outputs
 
     def read_only(*args: object, **kwargs: object) -> None:
@@ -293,12 +294,7 @@ def test_a_summary_that_cannot_be_recorded_is_not_published(tmp_path: Path, caps
 
 
 def test_summary_threshold_and_symbols(tmp_path: Path, capsys) -> None:
-    st, ob = fake_export(n_students=40, n_weeks=2)
-    paths = write_export(tmp_path, st, ob)
-    out = tmp_path / "ds"
-    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
-                 "--mapping", str(paths["mapping"]), "--out", str(out)]) == 0
-    capsys.readouterr()
+    out = _imported_fake(tmp_path, capsys)
     assert main(["data", "summary", str(out), "--threshold", "1000", "--symbols", "*,~,-"]) == 0
     text = capsys.readouterr().out
     first = text.splitlines()[1].split()
