@@ -233,7 +233,6 @@ class PolicyEngine:
         self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
-        self._term = np.zeros(0, dtype=np.float32)  # scratch row of the fading sums
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
                                  dtype=np.float32)
         # one block per _event call: (week, event, outcome, (serial, step, action), minutes,
@@ -422,12 +421,6 @@ class PolicyEngine:
                     np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
-
-    def _fade_term(self, n: int) -> np.ndarray:
-        """A float32 scratch row for the fading sums, kept between weeks (no fresh pages)."""
-        if len(self._term) != n:
-            self._term = np.empty(n, dtype=np.float32)
-        return self._term
 
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
@@ -742,10 +735,8 @@ class PolicyEngine:
                 eff[:] = 0.0
                 continue
             np.multiply(store[0], scales[0], out=eff)
-            if len(store) > 1:
-                term = self._fade_term(len(eff))
-                for h in range(1, len(store)):
-                    eff += np.multiply(store[h], scales[h], out=term)
+            for h in range(1, len(store)):
+                eff += store[h] * scales[h]
         if len(active):  # ... and the effects of those running
             rows, act = c.row[active], c.action[active]
             total, cost = self.total_minutes[act], self.cost[act]
