@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 #: the largest JSON file srmsim reads back from a results folder: its manifests and summaries
 #: are kilobytes (a manifest of 100,000 replications' seeds is about 1.5 MB)
@@ -44,6 +44,12 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {str(key)[:60]!r}")
         out[key] = value
     return out
+
+
+def whole(value: Any) -> TypeGuard[int]:
+    """A whole number as JSON gives it: an int that is not a bool (``true`` is not
+    replication 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_json(path: str | Path, max_bytes: int | None = None) -> Any:

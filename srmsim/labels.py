@@ -161,6 +161,7 @@ def check_room_for(name: str, suffixes: tuple[str, ...]) -> str:
                              f"result {shown}{suffix}, which must be a valid name too")
     return name
 
+
 def folded(name: str) -> str:
     """The form of a name that case and look-alike characters do not change: NFKC, then
     casefold, so ``Base``, ``BASE`` and the full-width ``Ｂａｓｅ`` are all ``base``."""

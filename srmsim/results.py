@@ -181,9 +181,10 @@ def check_student_rows(folder: Path, summary: dict[str, Any], rows: int) -> None
     passed off as the run's. The message names no count: a run from real records must not
     print its group sizes."""
     from srmsim.errors import SrmsimError
+    from srmsim.inputs import whole
 
     count = summary.get("students")
-    if not (isinstance(count, int) and not isinstance(count, bool)):
+    if not whole(count):
         raise SrmsimError(f"{folder / 'summary.json'}: has no whole 'students', which every run "
                           f"records (hand-edited or corrupt); {RUN_AGAIN}")
     if rows != count:

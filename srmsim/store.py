@@ -21,13 +21,13 @@ import platform
 import shlex
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import pandas as pd
 
 from srmsim import __version__
 from srmsim.errors import MAX_LINE, SrmsimError
-from srmsim.inputs import load_json
+from srmsim.inputs import load_json, whole
 from srmsim.outputs import make_dir, restrict_tree
 from srmsim.results import write_parquet, write_text
 
@@ -37,11 +37,6 @@ THEN_RUN = "\n  then run: "
 #: what a failure record holds (with the study's hash): what :func:`run_one` returns for a run
 #: that raised
 FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runtime_seconds")
-
-
-def whole(value: Any) -> TypeGuard[int]:
-    """An int that is not a bool (JSON true is not replication 1)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def versions() -> dict[str, str]:

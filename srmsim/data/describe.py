@@ -20,7 +20,7 @@ import pandas as pd
 from srmsim.data.dataset import LEDGER_FILE, META_FILE, Dataset
 from srmsim.data.schema import STUDENTS, TABLES
 from srmsim.errors import DataError
-from srmsim.inputs import load_json
+from srmsim.inputs import load_json, whole
 from srmsim.labels import cut, printable
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
 
@@ -288,7 +288,7 @@ def _read_ledger(path: Path) -> dict:
               and isinstance(ledger.get("tables"), list)
               and all(isinstance(t, list) and all(b in GROUPABLE for b in t)
                       for t in ledger["tables"])
-              and isinstance(ledger.get("threshold"), int)
+              and whole(ledger.get("threshold"))
               and isinstance(ledger.get("data_sha256"), str))
     except ValueError as err:
         raise DataError(f"{path}: not readable ({str(err)[:200]}); it records the summaries "

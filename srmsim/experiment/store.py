@@ -23,10 +23,11 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.inputs import whole
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
 from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import FAILURE_FIELDS, THEN_RUN, RunStore, only_hidden, versions, whole
+from srmsim.store import FAILURE_FIELDS, THEN_RUN, RunStore, only_hidden, versions
 
 __all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 

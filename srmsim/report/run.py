@@ -11,13 +11,13 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
+from srmsim.inputs import whole
 from srmsim.labels import plural
 from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, read_parquet
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
 from srmsim.results import check_student_rows
-from srmsim.store import whole
 
 if TYPE_CHECKING:
     from srmsim.scenario import Scenario
