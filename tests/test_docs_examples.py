@@ -223,6 +223,19 @@ def test_every_command_parses_and_names_files_that_exist(block: Block, capsys) -
             assert stop.code == 0, f"{command}: {capsys.readouterr().err.strip()}"
 
 
+def test_a_stale_option_a_missing_file_and_a_renamed_function_are_caught(capsys) -> None:
+    for text in ("srmsim run --sed 7\n", "srmsim validate scenarios/no_such.yaml\n",
+                 "srmsim simulate scenarios/default.yaml\n"):
+        with pytest.raises(AssertionError):
+            test_every_command_parses_and_names_files_that_exist(Block("x.md", 1, "bash", text),
+                                                                 capsys)
+    for text in ("from srmsim.stats import no_such_function\n",
+                 "from srmsim.stats import mdes\nmdes('cluster2', 0.05, 0.8, 2)\n"):
+        with pytest.raises(AssertionError):
+            test_a_skipped_python_block_still_imports_and_calls_what_exists(
+                Block("x.md", 1, "python", text, skip="slow"))
+
+
 # ----------------------------------------------------------------------------- a page, in order
 def _run(command: Command, home: Path, capsys) -> None:
     words = []
