@@ -347,7 +347,8 @@ def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
         path = f"{prefix}.{path}" if prefix and path else (prefix or path)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see the README for the keys)"
+            msg = ("unknown key (check the spelling; every key is in the documentation's "
+                   "file-format reference)")
         elif ("input" in e and e["type"] not in ("missing", "value_error")
               and not isinstance(e["input"], dict)):
             msg = f"{msg} (got {excerpt(e['input'])})"

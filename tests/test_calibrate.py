@@ -264,7 +264,8 @@ def test_parse_parameters_defaults_bounds_and_errors() -> None:
         ("dynamics.absence_logit", -5.0, -3.0), ("population.reading_gap_mean", -24.0, 12.0)]
     assert parse_parameters("dynamics.seasonality=0.5:1.5")[0].informs == ()
     bad = {
-        "dynamics.absense_logit": "unknown dynamics key",
+        "dynamics.absense_logit": "unknown dynamics key; every one is in the parameter tables of "
+                                  "docs/model.md",
         "trust.n_schools": "population.<key> or dynamics.<key>",
         "dynamics.assignments_per_week=1:5": "not a continuous",
         "dynamics.absence_logit=-3": "expected LOW:HIGH",

@@ -85,6 +85,14 @@ BAD = [
 ]
 
 
+def test_an_unknown_key_points_where_the_keys_are_listed(tmp_path: Path) -> None:
+    """The README lists no keys; the documentation's file-format reference lists them all."""
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(tmp_path, "trust:\n  n_schoolz: 3\n"))
+    assert str(info.value).endswith("trust.n_schoolz: unknown key (check the spelling; every key "
+                                    "is in the documentation's file-format reference)")
+
+
 @pytest.mark.parametrize("text,key_path,what", BAD, ids=[b[1] + ":" + b[2] for b in BAD])
 def test_bad_values_name_file_key_path_and_problem(
     tmp_path: Path, text: str, key_path: str, what: str

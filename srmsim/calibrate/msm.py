@@ -117,7 +117,8 @@ def _float_field(name: str) -> None:
                                                 "e.g. dynamics.absence_logit")])
     info = config.model_fields.get(key)
     if info is None:
-        raise ScenarioError("--params", [(name, f"unknown {section} key; see the README")])
+        raise ScenarioError("--params", [(name, f"unknown {section} key; every one is in "
+                                                "the parameter tables of docs/model.md")])
     if info.annotation is not float:
         raise ScenarioError("--params", [(name, "not a continuous (float) parameter; only "
                                                 "those can be fitted")])
