@@ -18,9 +18,9 @@ as used on DfE Explore Education Statistics):
 
 - ``c`` -- confidential: a count below the threshold (default 10), or a count suppressed to stop
   a small one being worked out from totals or other identities (secondary suppression);
-- ``low`` -- a rate, percentage or mean computed from a small (primary-suppressed) count;
-- ``x`` -- not available / withheld: a value that is missing, or a rate whose base count was
-  secondarily suppressed (showing it would give the count back).
+- ``low`` -- a rate, percentage or mean computed from a suppressed count (primary or
+  secondary alike: two symbols would tell the small hidden counts from the large ones);
+- ``x`` -- not available / withheld: a value that is missing.
 
 (On Explore Education Statistics ``low`` means "rounds to 0 but is not 0"; srmsim uses it for
 rates based on small numbers, which is the case it protects against.) Thresholds and symbols are
@@ -508,7 +508,7 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
     or mean column to the count column(s) it was computed from; by default every float column is
     a rate based on all the row's counts (the cautious choice). A rate becomes ``low`` if a base
-    count is primary-suppressed and ``x`` if one was secondarily suppressed. Totals are found by
+    count is suppressed, for whatever reason (``x`` is for missing values). Totals are found by
     the label ``Total``/``All`` in the index or a text column (``total_row``) and a count column
     named ``total``/``all`` (``total_column``); pass ``None`` to say there are none. Count and
     rate columns come back as text (``str`` dtype); other columns are unchanged. ``masks``:
@@ -549,12 +549,14 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
         out[c] = pd.Series(np.where(hide, sym.confidential, np.array(text, dtype=object)),
                            index=table.index, dtype="str")
     for r, bases in rates.items():
-        low = primary[bases].any(axis=1).to_numpy()
-        sec = secondary[bases].any(axis=1).to_numpy()
+        # one symbol whatever hid the base: ``low`` for a small count and ``x`` for a secondary
+        # one told which hidden counts are at least the threshold (A + B = 14 with A's rate
+        # ``x`` gives B at most 4)
+        hidden = (primary[bases] | secondary[bases]).any(axis=1).to_numpy()
         vals = pd.to_numeric(table[r], errors="coerce")
         rate_text = np.array([sym.withheld if pd.isna(v) else f"{v:.{decimals}f}"
                               for v in vals.tolist()], dtype=object)
-        rate_text = np.where(low, sym.low, np.where(sec, sym.withheld, rate_text))
+        rate_text = np.where(hidden, sym.low, rate_text)
         out[r] = pd.Series(rate_text, index=table.index, dtype="str")
     out.attrs["suppression"] = {
         "threshold": threshold, "primary": int(primary.to_numpy().sum()),

@@ -28,7 +28,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, base_meta
 from srmsim.data.describe import COMPLEMENTS as COMPL_
-from srmsim.data.describe import COUNTS, RATES, describe, describe_counts
+from srmsim.data.describe import COUNTS, RATES, describe, describe_counts, linked_masks
 from srmsim.data.describe import SUBSETS as SUBSETS_
 from srmsim.privacy import suppress_small_counts, suppression_masks
 from srmsim.risk import threshold_table
@@ -183,6 +183,9 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
                 hidden[idx[(r, c)]] = True
         for rate, bases in RATES.items():  # a printed rate is num / den to 1 decimal
             text = table[rate].iloc[r]
+            if text == "x":  # "withheld", not "low": its hidden counts were not small ones
+                les += [({idx[(r, b)]: -1.0}, -float(T)) for b in bases
+                        if table[b].iloc[r] == "c"]
             if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
                 continue
             num, den = idx[(r, bases[0])], idx[(r, bases[1])]
@@ -202,6 +205,22 @@ def test_no_hidden_summary_count_can_be_recovered(by: list[str]) -> None:
     table = describe(ds, by)
     assert table.attrs["suppression"]["primary"] > 0
     assert summary_attack(table, truth) == []
+
+
+def test_a_rate_symbol_does_not_say_which_hidden_counts_are_small() -> None:
+    """A rate printed ``x`` beside hidden counts said they were hidden to protect others, so
+    at least 10: in year 7's FSM row of this trust EAL was then at least 10 of 16 pupils, and
+    the 6 non-EAL ones were pinned to 0-6. A rate on any hidden count now prints ``low``."""
+    ds = small_schools_dataset(12)
+    truth = describe_counts(ds, ["year_group", "fsm"])
+    table = describe(ds, ["year_group", "fsm"])
+    assert summary_attack(table, truth) == []
+    masks = linked_masks(ds, ["year_group", "fsm"])[1:]
+    old = suppress_small_counts(truth, count_columns=COUNTS, rate_columns=RATES, masks=masks)
+    for rate, bases in RATES.items():  # as the rates were printed before: x on a secondary
+        sec = masks[1][bases].any(axis=1) & ~masks[0][bases].any(axis=1)
+        old.loc[sec.to_numpy(), rate] = "x"
+    assert summary_attack(old, truth)
 
 
 def test_remainders_are_protected_too() -> None:
