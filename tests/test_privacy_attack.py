@@ -96,7 +96,9 @@ def recovered(truth: np.ndarray, hidden: np.ndarray, eqs, les, fixed) -> list[tu
     targets = [i for i in np.flatnonzero(hidden) if truth[i] < T]
     known = bool(np.isfinite(truth).all())  # not when a count is missing from the data
     assert not known or satisfies(truth, eqs, les, fixed)  # the attacker's model is right ...
-    got = ranges(len(truth), eqs, les, fixed, targets, start=truth if known else None, enough=T)
+    # without a known point the values seen are not a range that holds the truth: solve all
+    got = ranges(len(truth), eqs, les, fixed, targets, start=truth if known else None,
+                 enough=T if known else np.inf)
     for i in targets:
         lo, hi = got[i]
         assert lo - 1e-6 <= truth[i] <= hi + 1e-6  # ... so the truth is in range
@@ -175,6 +177,8 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
     no_sessions = slice(nrow * ncol + k * nrow, nrow * ncol + (k + 1) * nrow)
     hidden[no_sessions] &= values[no_sessions] != 0
     for r in range(nrow):
+        if r != total:  # a group printed as a row has a pupil (with none it has no row)
+            les.append(({idx[(r, "students")]: -1.0}, -1.0))
         for c in COUNTS:
             text = table[c].iloc[r]
             if re.fullmatch(r"\d+", text):
@@ -221,6 +225,32 @@ def test_a_rate_symbol_does_not_say_which_hidden_counts_are_small() -> None:
         sec = masks[1][bases].any(axis=1) & ~masks[0][bases].any(axis=1)
         old.loc[sec.to_numpy(), rate] = "x"
     assert summary_attack(old, truth)
+
+
+def test_a_printed_row_says_its_group_has_a_pupil_and_the_audit_knows_it(monkeypatch) -> None:
+    """Schools of 1 and 9 pupils beside 50 and 40: hiding the two gave A + B = 10, which the
+    audit took for 0 to 10 each; but a school printed as a row has a pupil, so each was 1 to 9
+    (and its FSM, SEN and EAL counts at most 9). The audit now knows it too."""
+    rng = np.random.default_rng(1)
+    st = pd.DataFrame({"student_id": [f"S{k:03d}" for k in range(100)],
+                       "school": ["A"] + ["B"] * 9 + ["C"] * 50 + ["D"] * 40,
+                       "year_group": rng.integers(7, 10, 100), "fsm": rng.random(100) < 0.2,
+                       "sen": rng.random(100) < 0.12, "eal": rng.random(100) < 0.3})
+    ob = pd.DataFrame([{"student_id": sid, "school": sch, "period_type": "week", "period": w,
+                        "sessions_possible": 10, "sessions_attended": int(rng.binomial(10, .93))}
+                       for sid, sch in zip(st["student_id"], st["school"], strict=True)
+                       for w in (1, 2, 3)])
+    ds = Dataset(st, ob, base_meta())
+    truth = describe_counts(ds, ["school"])
+    assert summary_attack(describe(ds, ["school"]), truth) == []
+    assert linked_summary_attack(ds, ["school"]) == []
+    import srmsim.data.describe as describe_module
+
+    def unaware(*args, at_least=None, **kwargs):  # the audit as it was: every floor 0
+        return suppression_masks(*args, **kwargs)
+
+    monkeypatch.setattr(describe_module, "suppression_masks", unaware)
+    assert summary_attack(describe(ds, ["school"]), truth)
 
 
 def test_remainders_are_protected_too() -> None:
@@ -323,8 +353,13 @@ def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, st
                                 ("with_sessions", "students"),
                                 ("persistently_absent", "with_sessions")):
                 les.append(({cell(key, r, part): 1.0, cell(key, r, whole): -1.0}, 0.0))
+            if r != total:  # a group printed as a row has a pupil
+                les.append(({cell(key, r, "students"): -1.0}, -1.0))
             for rate, bases in RATES.items():
                 text = table[rate].iloc[r]
+                if text == "x":  # not "low": its hidden counts were not small ones
+                    les += [({cell(key, r, b): -1.0}, -float(T)) for b in bases
+                            if table[b].iloc[r] == "c"]
                 if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
                     continue
                 num, den, v = cell(key, r, bases[0]), cell(key, r, bases[1]), float(text)

@@ -234,11 +234,19 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
                 published.append(shown[[j]])
     stacked = pd.concat([table, *extra], ignore_index=True) if extra else table
     known, told = _known_by_definition(stacked)
+    # a group printed as a row has at least one pupil (with none it has no row): 1 to 9 is
+    # all a hidden count of 10 beside one of 1..9 can be, so that is audited too
+    at_least = np.zeros((len(stacked), len(COUNTS)))
+    at_least[:, COUNTS.index("students")] = 1.0
+    if by:
+        at_least[total] = 0.0
+    else:
+        at_least[:n] = 0.0
     primary, secondary = suppression_masks(
         stacked, COUNTS, threshold, total_row=total if by else None, total_column=None,
         subsets=SUBSETS, complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
         published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK, known=known,
-        known_remainders=told)
+        known_remainders=told, at_least=at_least)
     cache[key] = (table, primary.iloc[:n], secondary.iloc[:n])
     return cache[key]
 
