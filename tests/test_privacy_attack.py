@@ -30,6 +30,7 @@ from srmsim.data.dataset import Dataset, base_meta
 from srmsim.data.describe import COMPLEMENTS as COMPL_
 from srmsim.data.describe import COUNTS, RATES, describe, describe_counts, linked_masks
 from srmsim.data.describe import SUBSETS as SUBSETS_
+from srmsim.errors import DataError
 from srmsim.privacy import suppress_small_counts, suppression_masks
 from srmsim.risk import threshold_table
 
@@ -176,8 +177,9 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
     k = REMAINDERS.index(("with_sessions", "students"))
     no_sessions = slice(nrow * ncol + k * nrow, nrow * ncol + (k + 1) * nrow)
     hidden[no_sessions] &= values[no_sessions] != 0
+    one_column = list(table.columns).index("students") == 1
     for r in range(nrow):
-        if r != total:  # a group printed as a row has a pupil (with none it has no row)
+        if r != total and one_column:  # a value of one column is some pupil's: it has one
             les.append(({idx[(r, "students")]: -1.0}, -1.0))
         for c in COUNTS:
             text = table[c].iloc[r]
@@ -251,6 +253,29 @@ def test_a_printed_row_says_its_group_has_a_pupil_and_the_audit_knows_it(monkeyp
 
     monkeypatch.setattr(describe_module, "suppression_masks", unaware)
     assert summary_attack(describe(ds, ["school"]), truth)
+
+
+def test_an_empty_combination_is_printed_like_a_small_one() -> None:
+    """School A has no FSM pupil: ``--by school`` hid A's FSM count, but ``--by school,fsm``
+    printed only the combinations some pupil has, so the missing (A, True) row said it was 0.
+    Every combination is now a row, an empty one hidden like any small count."""
+    rng = np.random.default_rng(1)
+    n = 120
+    fsm = rng.random(n) < 0.3
+    fsm[:30] = False
+    st = pd.DataFrame({"student_id": [f"S{i:03d}" for i in range(n)],
+                       "school": ["A"] * 30 + ["B"] * 45 + ["C"] * 45, "year_group": 7,
+                       "fsm": fsm, "sen": rng.random(n) < 0.2, "eal": rng.random(n) < 0.2})
+    ds = Dataset(st, pd.DataFrame(), base_meta())
+    table = describe(ds, ["school", "fsm"])
+    rows = list(zip(table["school"], table["fsm_group"], strict=True))
+    assert rows[:-1] == [(s, f) for s in "ABC" for f in ("False", "True")]
+    empty = table.iloc[rows.index(("A", "True"))]
+    assert empty["students"] == "c" and empty["fsm_pct"] == "low"
+    assert linked_summary_attack(ds, ["school", "fsm"]) == []
+    with pytest.raises(DataError, match="groups"):  # too many combinations to audit
+        describe(Dataset(st.assign(year_group=np.arange(n)), pd.DataFrame(), base_meta()),
+                 ["school", "year_group", "sen", "eal"])
 
 
 def test_remainders_are_protected_too() -> None:
@@ -353,7 +378,7 @@ def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, st
                                 ("with_sessions", "students"),
                                 ("persistently_absent", "with_sessions")):
                 les.append(({cell(key, r, part): 1.0, cell(key, r, whole): -1.0}, 0.0))
-            if r != total:  # a group printed as a row has a pupil
+            if r != total and len(key) == 1:  # a value of one column is some pupil's
                 les.append(({cell(key, r, "students"): -1.0}, -1.0))
             for rate, bases in RATES.items():
                 text = table[rate].iloc[r]
