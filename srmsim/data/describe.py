@@ -33,6 +33,10 @@ COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent
 FLAGS = ("fsm", "sen", "eal")
 #: most groups a crossed table may have (every combination of its columns' values is a row)
 MAX_GROUPS = 1000
+#: which audit decided the cells a summary hides, recorded in the ledger: a table audited by
+#: another one (2: empty combinations printed, one-column rows known to hold a pupil) hides
+#: other cells, and the two are not audited together. Raise it when the hidden cells change
+AUDIT_VERSION = 2
 #: the students columns a summary may be grouped by (categories, not identifiers or measures)
 GROUPABLE = ("school", "year_group", "sex", "fsm", "sen", "eal")
 RATES = {"fsm_pct": ["fsm", "students"], "sen_pct": ["sen", "students"],
@@ -374,9 +378,14 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
     digest = _data_digest(folder, ds.meta)
     new = sorted(by, key=GROUPABLE.index)
     ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
-                    "tables": []}
+                    "tables": [], "audit": AUDIT_VERSION}
     if path.exists():
         ledger = _read_ledger(path)
+        if ledger["tables"] and ledger.get("audit") != AUDIT_VERSION:
+            raise DataError(f"{path}: the summaries it records were published by an srmsim "
+                            "whose audit hid other cells, and the two are not audited "
+                            "together, so none is published; if none of them was shared, "
+                            "delete the file and publish again")
         if ledger["data_sha256"] != digest:
             raise DataError(f"{path}: the summaries it records were published from other "
                             "records than this folder now holds; two summaries of changed "
@@ -398,6 +407,7 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
         from srmsim.outputs import write_file
 
         ledger["tables"] = [*tables, new]
+        ledger["audit"] = AUDIT_VERSION  # every table in it is this audit's (checked above)
         try:
             write_file(path, json.dumps(ledger, indent=2) + "\n", private=True)
         except OSError as err:
