@@ -18,9 +18,9 @@ as used on DfE Explore Education Statistics):
 
 - ``c`` -- confidential: a count below the threshold (default 10), or a count suppressed to stop
   a small one being worked out from totals or other identities (secondary suppression);
-- ``low`` -- a rate, percentage or mean computed from a small (primary-suppressed) count;
-- ``x`` -- not available / withheld: a value that is missing, or a rate whose base count was
-  secondarily suppressed (showing it would give the count back).
+- ``low`` -- a rate, percentage or mean computed from a suppressed count (primary or
+  secondary alike: two symbols would tell the small hidden counts from the large ones);
+- ``x`` -- not available / withheld: a value that is missing.
 
 (On Explore Education Statistics ``low`` means "rounds to 0 but is not 0"; srmsim uses it for
 rates based on small numbers, which is the case it protects against.) Thresholds and symbols are
@@ -226,7 +226,7 @@ Equation = Mapping[int, float]
 def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[Equation],
                     inequalities: Sequence[Equation] = (), cells: Iterable[int] | None = None,
                     free: np.ndarray | None = None, enough: float | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """What an attacker learns: the least and greatest value of each hidden cell.
 
     Every shown cell is fixed at its value; hidden cells are non-negative integers; each
@@ -240,6 +240,9 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
     across them are inside its range. Its (lo, hi) are then those seen, narrower than the
     exact ones but at least ``enough`` apart; cells narrower than ``enough`` stay exact. The
     audit asks only "narrower than the threshold?", so this saves solves without changing it.
+
+    ``floor``: the least value of each cell that everyone knows (1 for the pupils of a group
+    printed as a row: a group with no pupil has no row); 0 where not given.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -267,7 +270,8 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
             ubs.append(rhs)
     big = 1e9
     constraints = [LinearConstraint(np.array(rows), lbs, ubs)] if rows else []
-    bounds = Bounds(np.zeros(var.size), np.full(var.size, big))
+    least = np.zeros(var.size) if floor is None else np.asarray(floor, dtype=float)[var]
+    bounds = Bounds(least, np.full(var.size, big))
     integrality = np.ones(var.size)
     audit = var.tolist() if cells is None else [c for c in cells if hidden[c]]
     skip = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, dtype=bool)
@@ -295,7 +299,7 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
                 np.minimum(seen_lo, res.x, out=seen_lo)
                 np.maximum(seen_hi, res.x, out=seen_hi)
                 ends.append(float(res.x[i]))
-        lo[c] = 0.0 if np.isnan(ends[0]) else ends[0]
+        lo[c] = least[i] if np.isnan(ends[0]) else ends[0]
         hi[c] = np.inf if np.isnan(ends[1]) or ends[1] >= big / 2 else ends[1]
     return lo, hi
 
@@ -304,7 +308,8 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
                   inequalities: Sequence[Equation] = (), threshold: int = DEFAULT_THRESHOLD,
                   priority: np.ndarray | None = None, free: np.ndarray | None = None,
                   keep: np.ndarray | None = None, max_rounds: int = 500,
-                  guard: np.ndarray | None = None) -> np.ndarray:
+                  guard: np.ndarray | None = None, floor: np.ndarray | None = None
+                  ) -> np.ndarray:
     """Secondary (complementary) suppression by audit: which further cells must be hidden.
 
     Audit-and-add, as in statistical offices' cell-suppression tools: compute each hidden
@@ -317,7 +322,8 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     heuristic picked; the heuristic only decides how much is hidden. ``keep`` marks cells that
     are published elsewhere anyway and so cannot be hidden; ``free`` marks unpublished helper
     cells (they are unknowns, never audited); ``guard`` marks hidden cells kept at least
-    ``threshold`` wide whatever their value (counts another table hides to protect its own).
+    ``threshold`` wide whatever their value (counts another table hides to protect its own);
+    ``floor`` the least value of each cell everyone knows (:func:`feasible_ranges`).
     """
     values = np.asarray(values, dtype=float)
     primary = np.asarray(primary, dtype=bool)
@@ -336,7 +342,7 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     for _ in range(max_rounds):
         lo, hi = feasible_ranges(values, hidden, equations, inequalities,
                                  cells=np.flatnonzero(pending), free=free_mask,
-                                 enough=threshold)
+                                 enough=threshold, floor=floor)
         width = hi - lo
         bad = np.flatnonzero(pending & (width < threshold))
         wide |= pending & (width >= threshold)
@@ -348,7 +354,8 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
         around = {c for cs in links if cs & set(bad.tolist()) for c in cs
                   if hidden[c] and not wide[c]}
         lo2, hi2 = feasible_ranges(values, hidden, equations, inequalities,
-                                   cells=sorted(around), free=free_mask, enough=threshold)
+                                   cells=sorted(around), free=free_mask, enough=threshold,
+                                   floor=floor)
         narrow = {c for c in around if hi2[c] - lo2[c] < threshold}
         wide[[c for c in around if c not in narrow]] = True
         added = False
@@ -381,6 +388,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
                       zero_remainder_ok: Sequence[str] = (),
                       known: np.ndarray | None = None,
                       known_remainders: Iterable[tuple[int, str]] = (),
+                      at_least: np.ndarray | None = None,
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
@@ -406,7 +414,8 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     that no small count is judged safe by a freedom the attacker does not have: ``known`` marks
     cells whose value follows from their labels (the FSM count of the non-FSM group is 0; a
     count that is not available, missing (NaN), adds 0 to its total), ``known_remainders``
-    ``(row, part)`` pairs whose remainder ``whole - part`` does (all of the FSM group is FSM).
+    ``(row, part)`` pairs whose remainder ``whole - part`` does (all of the FSM group is FSM),
+    and ``at_least`` the least value of each cell (a group printed as a row has a pupil).
     """
     counts = _count_columns(table, count_columns)
     values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
@@ -485,8 +494,11 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
         keep = np.r_[keep, np.array(fixed_rest, dtype=bool)]
     # a count a linked table hides (to protect one of its own) must not be given back here
     guard = np.r_[(elsewhere & ~given).ravel(), np.zeros(flat.size - nrow * ncol, bool)]
+    floor = None if at_least is None else np.r_[np.asarray(at_least, float).ravel(),
+                                                np.zeros(flat.size - nrow * ncol)]
     extra = protect_cells(flat, hidden0, equations, inequalities, threshold,
-                          priority=prio.astype(int), free=free, keep=keep, guard=guard)
+                          priority=prio.astype(int), free=free, keep=keep, guard=guard,
+                          floor=floor)
     secondary = (extra[:nrow * ncol].reshape(nrow, ncol) | elsewhere) & ~missing & ~primary
     idx = table.index
     return (pd.DataFrame(primary, index=idx, columns=counts),
@@ -508,7 +520,7 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
     or mean column to the count column(s) it was computed from; by default every float column is
     a rate based on all the row's counts (the cautious choice). A rate becomes ``low`` if a base
-    count is primary-suppressed and ``x`` if one was secondarily suppressed. Totals are found by
+    count is suppressed, for whatever reason (``x`` is for missing values). Totals are found by
     the label ``Total``/``All`` in the index or a text column (``total_row``) and a count column
     named ``total``/``all`` (``total_column``); pass ``None`` to say there are none. Count and
     rate columns come back as text (``str`` dtype); other columns are unchanged. ``masks``:
@@ -549,12 +561,14 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
         out[c] = pd.Series(np.where(hide, sym.confidential, np.array(text, dtype=object)),
                            index=table.index, dtype="str")
     for r, bases in rates.items():
-        low = primary[bases].any(axis=1).to_numpy()
-        sec = secondary[bases].any(axis=1).to_numpy()
+        # one symbol whatever hid the base: ``low`` for a small count and ``x`` for a secondary
+        # one told which hidden counts are at least the threshold (A + B = 14 with A's rate
+        # ``x`` gives B at most 4)
+        hidden = (primary[bases] | secondary[bases]).any(axis=1).to_numpy()
         vals = pd.to_numeric(table[r], errors="coerce")
         rate_text = np.array([sym.withheld if pd.isna(v) else f"{v:.{decimals}f}"
                               for v in vals.tolist()], dtype=object)
-        rate_text = np.where(low, sym.low, np.where(sec, sym.withheld, rate_text))
+        rate_text = np.where(hidden, sym.low, rate_text)
         out[r] = pd.Series(rate_text, index=table.index, dtype="str")
     out.attrs["suppression"] = {
         "threshold": threshold, "primary": int(primary.to_numpy().sum()),

@@ -196,6 +196,26 @@ def test_a_trust_too_large_for_the_page_is_refused_by_name(tmp_path, capsys):
     ds.check_size(ok)
 
 
+def test_a_trust_built_from_real_records_is_not_shown(tmp_path, capsys):
+    """The page showed a trust from records: its pupils on roll, the FSM group's size and one
+    pupil's traits, all copied from the records (a school's 7 year-8 records were 7 pupils),
+    though `srmsim run` prints no count of such a trust. Now it is refused by name, on the
+    command line and by the server."""
+    import pandas as pd
+
+    from srmsim import cli
+
+    pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [8] * 7, "sex": list("FMFMFMF"),
+                  "fsm": [True] * 6 + [False]}).to_parquet(tmp_path / "records.parquet")
+    path = tmp_path / "from_records.yaml"
+    path.write_text("name: from_records\npopulation: {records: records.parquet}\n")
+    with pytest.raises(ScenarioError, match="real pupil records"):
+        ds.available_scenarios(path)
+    assert cli.main(["dashboard", str(path), "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "population.records" in err and "srmsim run" in err and "Traceback" not in err
+
+
 # ------------------------------------------------------------------ the command
 
 

@@ -231,6 +231,13 @@ def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: 
     ledger.write_text(before.replace('"data_sha256": "', '"data_sha256": "0', 1))
     status, printed, err = summary()
     assert status == 2 and printed == "" and "other records" in err
+    # tables published by an srmsim whose audit hid other cells (it left out empty
+    # combinations, which said 0) cannot be combined with this one's
+    old = json.loads(before)
+    assert old.pop("audit") == 2
+    ledger.write_text(json.dumps(old))
+    status, printed, err = summary()
+    assert status == 2 and printed == "" and "audit hid other cells" in err
     ledger.write_text(before)
 
 

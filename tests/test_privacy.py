@@ -111,9 +111,30 @@ def test_secondary_suppression_with_total_row() -> None:
     out = suppress_small_counts(t, rate_columns={"pa_pct": ["pa", "pupils"]})
     # B is small; the smallest other cell (A) goes too, so 69 - 40 gives only A + B
     assert out["pa"].tolist() == ["c", "c", "40", "69"]
-    assert out["pa_pct"].tolist() == ["x", "low", "13.3", "11.9"]
+    assert out["pa_pct"].tolist() == ["low", "low", "13.3", "11.9"]
     assert out["pupils"].tolist() == ["200", "80", "300", "580"]
     assert out.attrs["suppression"]["secondary"] == 1
+
+
+def test_a_rate_does_not_tell_a_small_hidden_count_from_a_large_one() -> None:
+    """A's 10 was hidden to protect B's 4 and its rate printed ``x``, B's ``low``: a rate
+    told which hidden count is under 10, so A + B = 14 with A at least 10 put B at 0 to 4.
+    Now the two hidden rows print the same, and B can be anything from 0 to 14."""
+    t = pd.DataFrame({"school": ["A", "B", "C", "Total"], "pa": [10, 4, 40, 54],
+                      "pupils": [200, 80, 300, 580]})
+    t["pa_pct"] = 100 * t["pa"] / t["pupils"]
+    out = suppress_small_counts(t, rate_columns={"pa_pct": ["pa", "pupils"]})
+    assert out["pa"].tolist() == ["c", "c", "40", "54"]
+    printed = out.drop(columns=["school", "pupils"])
+    assert printed.iloc[0].tolist() == printed.iloc[1].tolist()  # nothing tells A from B
+    # what an attacker keeps of B: every b with A = 14 - b where A's and B's printed symbols
+    # do not rule it out (a symbol seen only beside small counts marks A as small too)
+    small = {s for s, v in zip(out["pa_pct"], t["pa"], strict=True) if v < 10}
+    large = {s for s, v, h in zip(out["pa_pct"], t["pa"], out["pa"], strict=True)
+             if v >= 10 and h == "c"}
+    told = small.isdisjoint(large)  # the symbol of a hidden count says which kind it is
+    b_range = [b for b in range(15) if not (told and 14 - b < 10)]
+    assert max(b_range) - min(b_range) >= 10
 
 
 def test_secondary_suppression_with_total_column_and_index_total() -> None:

@@ -28,8 +28,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, base_meta
 from srmsim.data.describe import COMPLEMENTS as COMPL_
-from srmsim.data.describe import COUNTS, RATES, describe, describe_counts
+from srmsim.data.describe import COUNTS, RATES, describe, describe_counts, linked_masks
 from srmsim.data.describe import SUBSETS as SUBSETS_
+from srmsim.errors import DataError
 from srmsim.privacy import suppress_small_counts, suppression_masks
 from srmsim.risk import threshold_table
 
@@ -96,7 +97,9 @@ def recovered(truth: np.ndarray, hidden: np.ndarray, eqs, les, fixed) -> list[tu
     targets = [i for i in np.flatnonzero(hidden) if truth[i] < T]
     known = bool(np.isfinite(truth).all())  # not when a count is missing from the data
     assert not known or satisfies(truth, eqs, les, fixed)  # the attacker's model is right ...
-    got = ranges(len(truth), eqs, les, fixed, targets, start=truth if known else None, enough=T)
+    # without a known point the values seen are not a range that holds the truth: solve all
+    got = ranges(len(truth), eqs, les, fixed, targets, start=truth if known else None,
+                 enough=T if known else np.inf)
     for i in targets:
         lo, hi = got[i]
         assert lo - 1e-6 <= truth[i] <= hi + 1e-6  # ... so the truth is in range
@@ -174,7 +177,10 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
     k = REMAINDERS.index(("with_sessions", "students"))
     no_sessions = slice(nrow * ncol + k * nrow, nrow * ncol + (k + 1) * nrow)
     hidden[no_sessions] &= values[no_sessions] != 0
+    one_column = list(table.columns).index("students") == 1
     for r in range(nrow):
+        if r != total and one_column:  # a value of one column is some pupil's: it has one
+            les.append(({idx[(r, "students")]: -1.0}, -1.0))
         for c in COUNTS:
             text = table[c].iloc[r]
             if re.fullmatch(r"\d+", text):
@@ -183,6 +189,9 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
                 hidden[idx[(r, c)]] = True
         for rate, bases in RATES.items():  # a printed rate is num / den to 1 decimal
             text = table[rate].iloc[r]
+            if text == "x":  # "withheld", not "low": its hidden counts were not small ones
+                les += [({idx[(r, b)]: -1.0}, -float(T)) for b in bases
+                        if table[b].iloc[r] == "c"]
             if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
                 continue
             num, den = idx[(r, bases[0])], idx[(r, bases[1])]
@@ -202,6 +211,71 @@ def test_no_hidden_summary_count_can_be_recovered(by: list[str]) -> None:
     table = describe(ds, by)
     assert table.attrs["suppression"]["primary"] > 0
     assert summary_attack(table, truth) == []
+
+
+def test_a_rate_symbol_does_not_say_which_hidden_counts_are_small() -> None:
+    """A rate printed ``x`` beside hidden counts said they were hidden to protect others, so
+    at least 10: in year 7's FSM row of this trust EAL was then at least 10 of 16 pupils, and
+    the 6 non-EAL ones were pinned to 0-6. A rate on any hidden count now prints ``low``."""
+    ds = small_schools_dataset(12)
+    truth = describe_counts(ds, ["year_group", "fsm"])
+    table = describe(ds, ["year_group", "fsm"])
+    assert summary_attack(table, truth) == []
+    masks = linked_masks(ds, ["year_group", "fsm"])[1:]
+    old = suppress_small_counts(truth, count_columns=COUNTS, rate_columns=RATES, masks=masks)
+    for rate, bases in RATES.items():  # as the rates were printed before: x on a secondary
+        sec = masks[1][bases].any(axis=1) & ~masks[0][bases].any(axis=1)
+        old.loc[sec.to_numpy(), rate] = "x"
+    assert summary_attack(old, truth)
+
+
+def test_a_printed_row_says_its_group_has_a_pupil_and_the_audit_knows_it(monkeypatch) -> None:
+    """Schools of 1 and 9 pupils beside 50 and 40: hiding the two gave A + B = 10, which the
+    audit took for 0 to 10 each; but a school printed as a row has a pupil, so each was 1 to 9
+    (and its FSM, SEN and EAL counts at most 9). The audit now knows it too."""
+    rng = np.random.default_rng(1)
+    st = pd.DataFrame({"student_id": [f"S{k:03d}" for k in range(100)],
+                       "school": ["A"] + ["B"] * 9 + ["C"] * 50 + ["D"] * 40,
+                       "year_group": rng.integers(7, 10, 100), "fsm": rng.random(100) < 0.2,
+                       "sen": rng.random(100) < 0.12, "eal": rng.random(100) < 0.3})
+    ob = pd.DataFrame([{"student_id": sid, "school": sch, "period_type": "week", "period": w,
+                        "sessions_possible": 10, "sessions_attended": int(rng.binomial(10, .93))}
+                       for sid, sch in zip(st["student_id"], st["school"], strict=True)
+                       for w in (1, 2, 3)])
+    ds = Dataset(st, ob, base_meta())
+    truth = describe_counts(ds, ["school"])
+    assert summary_attack(describe(ds, ["school"]), truth) == []
+    assert linked_summary_attack(ds, ["school"]) == []
+    import srmsim.data.describe as describe_module
+
+    def unaware(*args, at_least=None, **kwargs):  # the audit as it was: every floor 0
+        return suppression_masks(*args, **kwargs)
+
+    monkeypatch.setattr(describe_module, "suppression_masks", unaware)
+    assert summary_attack(describe(ds, ["school"]), truth)
+
+
+def test_an_empty_combination_is_printed_like_a_small_one() -> None:
+    """School A has no FSM pupil: ``--by school`` hid A's FSM count, but ``--by school,fsm``
+    printed only the combinations some pupil has, so the missing (A, True) row said it was 0.
+    Every combination is now a row, an empty one hidden like any small count."""
+    rng = np.random.default_rng(1)
+    n = 120
+    fsm = rng.random(n) < 0.3
+    fsm[:30] = False
+    st = pd.DataFrame({"student_id": [f"S{i:03d}" for i in range(n)],
+                       "school": ["A"] * 30 + ["B"] * 45 + ["C"] * 45, "year_group": 7,
+                       "fsm": fsm, "sen": rng.random(n) < 0.2, "eal": rng.random(n) < 0.2})
+    ds = Dataset(st, pd.DataFrame(), base_meta())
+    table = describe(ds, ["school", "fsm"])
+    rows = list(zip(table["school"], table["fsm_group"], strict=True))
+    assert rows[:-1] == [(s, f) for s in "ABC" for f in ("False", "True")]
+    empty = table.iloc[rows.index(("A", "True"))]
+    assert empty["students"] == "c" and empty["fsm_pct"] == "low"
+    assert linked_summary_attack(ds, ["school", "fsm"]) == []
+    with pytest.raises(DataError, match="groups"):  # too many combinations to audit
+        describe(Dataset(st.assign(year_group=np.arange(n)), pd.DataFrame(), base_meta()),
+                 ["school", "year_group", "sen", "eal"])
 
 
 def test_remainders_are_protected_too() -> None:
@@ -304,8 +378,13 @@ def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, st
                                 ("with_sessions", "students"),
                                 ("persistently_absent", "with_sessions")):
                 les.append(({cell(key, r, part): 1.0, cell(key, r, whole): -1.0}, 0.0))
+            if r != total and len(key) == 1:  # a value of one column is some pupil's
+                les.append(({cell(key, r, "students"): -1.0}, -1.0))
             for rate, bases in RATES.items():
                 text = table[rate].iloc[r]
+                if text == "x":  # not "low": its hidden counts were not small ones
+                    les += [({cell(key, r, b): -1.0}, -float(T)) for b in bases
+                            if table[b].iloc[r] == "c"]
                 if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
                     continue
                 num, den, v = cell(key, r, bases[0]), cell(key, r, bases[1]), float(text)

@@ -198,6 +198,29 @@ def test_no_fsm_students_is_not_said_on_real_data(tmp_path) -> None:
     assert table.loc["persistent_absence_non_fsm", "n"] == "c"  # would be all 80
 
 
+def test_no_fsm_students_prints_as_a_few_do(tmp_path) -> None:
+    """With no FSM student the FSM moment had no row (and a note said it was skipped), with
+    1 to 9 it had a withheld row: the table's shape told 0 apart. Now both print the same
+    table, notes and withheld list; only the fitted values, drawn from the records, differ."""
+    printed = {}
+    for n_fsm in (0, 3):
+        write_dataset(tiny_trust(n_fsm=n_fsm), tmp_path / f"ds{n_fsm}")
+        status, out, err = quiet(["calibrate", str(tmp_path / f"ds{n_fsm}"), "--out",
+                                  str(tmp_path / f"fit{n_fsm}"), "--params",
+                                  "dynamics.absence_logit", "--max-evals", "1",
+                                  "--replications", "1", "--quiet"])
+        assert status == 0, err
+        table = pd.read_csv(tmp_path / f"fit{n_fsm}" / "fit_moments.csv", dtype=str,
+                            keep_default_na=False)
+        fit = json.loads((tmp_path / f"fit{n_fsm}" / "fit.json").read_text())
+        printed[n_fsm] = (table[["moment", "used", "n", "events", "note"]].to_dict("list"),
+                          fit["moments_used"], fit["notes"],
+                          [line for line in out.splitlines() if "withheld" in line])
+        fsm = table.set_index("moment").loc["persistent_absence_fsm"]
+        assert (fsm["n"], fsm["events"], fsm["target"]) == ("c", "c", "low")
+    assert printed[0] == printed[3]
+
+
 def test_the_audit_leaves_ordinary_counts_alone() -> None:
     counts = pd.DataFrame({"moment": list(CELLS), "n": 400, "events": 0})
     for m, n, e in (("persistent_absence", 400, 90), ("severe_absence", 400, 20),

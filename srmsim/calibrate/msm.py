@@ -290,14 +290,16 @@ def _prior_share(students: pd.DataFrame) -> float:
 
 def _withhold(spec: MomentSpec, measures: pd.DataFrame, moments: Sequence[str] | None):
     """Real records: the moments whose counts would give a small count away (withheld from
-    the report and the fit). A skip that says a count ("no FSM students") is reworded, and
-    asking for a withheld moment is an error: fitting to it would reveal it."""
-    from srmsim.calibrate.disclosure import NOTE, protect_moments
+    the report and the fit). A moment skipped because its group is empty ("no FSM students")
+    is kept as a row of the table, withheld like one of a group of 1 to 9 (a missing row, or
+    another note, said 0), and asking for a withheld moment is an error: fitting to it would
+    reveal it."""
+    from srmsim.calibrate.disclosure import protect_moments
 
-    withheld = protect_moments(moment_counts(measures), spec.available)
     for m, why in list(spec.skipped.items()):
         if why in ("no FSM students", "no non-FSM students"):
-            spec.skipped[m] = NOTE.format(t=withheld.threshold)
+            del spec.skipped[m]
+    withheld = protect_moments(moment_counts(measures), spec.available)
     asked = sorted(set(moments or ()) & withheld.moments)
     if asked:
         raise DataError(f"{agree(len(asked), 'moment')} {asked} "
@@ -405,10 +407,10 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     # --- what the data can say
     spec = MomentSpec.from_data(ds.students, ds.observations)
     measures = student_measures(ds.students, ds.observations, spec)
-    target_table = moments_table(measures, spec)
-    target = target_table["value"].to_numpy(float)
     real = bool(ds.meta["real_data"])  # checked by read_dataset: only public data are not
-    withheld = _withhold(spec, measures, moments) if real else None
+    withheld = _withhold(spec, measures, moments) if real else None  # before the table: it
+    target_table = moments_table(measures, spec)  # keeps the rows of empty groups on records
+    target = target_table["value"].to_numpy(float)
     available = [m for m in spec.available if withheld is None or m not in withheld.moments]
     used = list(moments or available)
     unusable = [m for m in used if m in spec.skipped or np.isnan(target[MOMENT_NAMES.index(m)])]

@@ -69,13 +69,14 @@ def server_env(scenario: Path | None) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srmsim.dashboard.settings import check_size
+    from srmsim.dashboard.settings import check_for_page
     from srmsim.scenario import load_scenario
 
     scenario = None
     if args.scenario is not None:
         scenario = Path(args.scenario)
-        check_size(load_scenario(scenario))  # a bad or too large file stops here, exit 2
+        check_for_page(load_scenario(scenario))  # a bad, too large or real-records file
+        # stops here, exit 2
     _check_port(args.port)
     if importlib.util.find_spec("solara") is None:
         raise SrmsimError('the dashboard needs Solara: pip install "srmsim[dashboard]"')

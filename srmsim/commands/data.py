@@ -234,8 +234,8 @@ def run_summary(args: argparse.Namespace) -> int:
     print(table.to_string(index=False))
     sym = table.attrs["suppression"]["symbols"]
     print(f"\n{sym['confidential']} = count below {threshold} or hidden to protect one; "
-          f"{sym['low']} = rate based on a suppressed count; {sym['withheld']} = not available "
-          "or withheld")
+          f"{sym['low']} = rate based on a suppressed count (of either kind); "
+          f"{sym['withheld']} = not available")
     if args.out:
         from srmsim.outputs import write_csv
 

@@ -55,6 +55,21 @@ def check_size(scenario: Scenario) -> None:
             f"{MAX_STUDENTS:,}; run it with `srmsim run` instead, or lower trust.n_schools")])
 
 
+def check_for_page(scenario: Scenario) -> None:
+    """Refuse a trust the page may not show: one built from real records, or too large.
+
+    Why records: the page shows the pupils on roll, the FSM, SEN and EAL groups' sizes and one
+    pupil's weeks and traits, and a trust from records copies its school and year sizes and
+    each pupil's traits from them (a year group of 7 records shows as 7 pupils). ``srmsim
+    run`` writes such a trust owner-only and prints no count of it; the page would."""
+    if scenario.population.records:
+        raise ScenarioError(f"scenario {scenario.name!r}", [(
+            "population.records", "the trust is built from real pupil records, and the "
+            "dashboard shows its pupil counts and single pupils; run it with `srmsim run` "
+            "(written owner-only) instead")])
+    check_size(scenario)
+
+
 def available_scenarios(extra: str | os.PathLike | None = None) -> dict[str, Scenario]:
     """Scenarios the dashboard offers, by name: the one named on the command line first (or
     in ``SRMSIM_DASHBOARD_SCENARIO``), then the shipped ones, else the built-in default.
@@ -66,13 +81,13 @@ def available_scenarios(extra: str | os.PathLike | None = None) -> dict[str, Sce
     found: dict[str, Scenario] = {}
     if extra:
         sc = load_scenario(os.fspath(extra))
-        check_size(sc)
+        check_for_page(sc)
         found[sc.name] = sc
     folder = shipped_scenario_dir()
     for path in sorted(folder.glob("*.yaml")) if folder else []:
         try:
             sc = load_scenario(path)
-            check_size(sc)
+            check_for_page(sc)
         except ScenarioError:
             continue
         found.setdefault(sc.name, sc)

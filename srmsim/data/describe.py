@@ -10,6 +10,7 @@ SEN, EAL): never by a name, UPN, date of birth or student id.
 
 from __future__ import annotations
 
+import itertools
 import json
 from itertools import combinations
 from pathlib import Path
@@ -30,6 +31,12 @@ PERSISTENT_ABSENCE = 0.90
 COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent"]
 #: the count columns that are also breakdowns: each a flag of a pupil
 FLAGS = ("fsm", "sen", "eal")
+#: most groups a crossed table may have (every combination of its columns' values is a row)
+MAX_GROUPS = 1000
+#: which audit decided the cells a summary hides, recorded in the ledger: a table audited by
+#: another one (2: empty combinations printed, one-column rows known to hold a pupil) hides
+#: other cells, and the two are not audited together. Raise it when the hidden cells change
+AUDIT_VERSION = 2
 #: the students columns a summary may be grouped by (categories, not identifiers or measures)
 GROUPABLE = ("school", "year_group", "sex", "fsm", "sen", "eal")
 RATES = {"fsm_pct": ["fsm", "students"], "sen_pct": ["sen", "students"],
@@ -76,10 +83,14 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     frame["pa"] = frame["with_sessions"] & (frame["attended"] < PERSISTENT_ABSENCE
                                             * frame["possible"])
 
+    recorded = {flag: bool(frame[flag].notna().any()) for flag in FLAGS}
+
     def summarise(g: pd.DataFrame) -> dict[str, float]:
         row: dict[str, float] = {"students": len(g)}
         for flag in ("fsm", "sen", "eal"):
-            row[flag] = float(g[flag].sum()) if g[flag].notna().any() else np.nan
+            # pupils with the flag recorded as yes; "not available" only when no pupil of the
+            # trust has it recorded (per group, an empty group's x would tell it apart)
+            row[flag] = float(g[flag].sum()) if recorded[flag] else np.nan
         if has_sessions:
             row["with_sessions"] = int(g["with_sessions"].sum())
             row["persistently_absent"] = int(g["pa"].sum())
@@ -89,10 +100,23 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         row["attendance_pct"] = 100 * g["attended"].sum() / pos if pos > 0 else np.nan
         return row
 
+    def labelled(key: tuple) -> tuple[str, ...]:
+        return tuple("(missing)" if pd.isna(k) else str(k) for k in key)
+
+    groups = {labelled(k if isinstance(k, tuple) else (k,)): g
+              for k, g in frame.groupby(names, sort=True, dropna=False)}
+    # every combination of the columns' values is a row, an empty one too: a combination
+    # left out says it has no pupil (no FSM pupil at A), a count --by school hides
+    levels = [labelled(tuple(pd.Series(frame[c].unique()).sort_values(na_position="last")))
+              for c in names]
+    size = int(np.prod([len(v) for v in levels], dtype=float))
+    if size > MAX_GROUPS:
+        raise DataError(f"--by {_named(by)}: {size:,} groups (every combination of the "
+                        f"columns' values is a row); at most {MAX_GROUPS:,} can be audited "
+                        "for small counts: group by fewer or coarser columns")
     rows = []
-    for key, g in frame.groupby(names, sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        labels = ["(missing)" if pd.isna(k) else str(k) for k in key]
+    for labels in itertools.product(*levels):
+        g = groups.get(labels, frame.iloc[:0])
         rows.append({**dict(zip(names, labels, strict=True)), **summarise(g)})
     rows.append({**{b: ("Total" if i == 0 else "") for i, b in enumerate(names)},
                  **summarise(frame)})
@@ -197,6 +221,7 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
     n, total = len(table), len(table) - 1
     extra: list[pd.DataFrame] = []
     sums: list[tuple[int, list[int]]] = []
+    one_column: list[bool] = []  # whether each extra row is a group of a one-column table
     withheld = [np.zeros((n, len(COUNTS)), dtype=bool)]
     published = [np.zeros((n, len(COUNTS)), dtype=bool)]
     crossed = [COUNTS.index(f) for f in FLAGS if f not in by]
@@ -230,15 +255,23 @@ def linked_masks(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
                 withheld[0][rows] |= hidden[j]
                 sums.append((n + len(extra), rows))
                 extra.append(margin.iloc[[j]])
+                one_column.append(len(sub) == 1)
                 withheld.append(hidden[[j]])
                 published.append(shown[[j]])
     stacked = pd.concat([table, *extra], ignore_index=True) if extra else table
     known, told = _known_by_definition(stacked)
+    # a row of a one-column table is a value some pupil has, so it has a pupil: hidden
+    # schools of 1 and 9 beside a shown total are each 1 to 9, not 0 to 10. (A crossed table
+    # prints every combination, an empty one too, so its rows may have none.)
+    at_least = np.zeros((len(stacked), len(COUNTS)))
+    students = COUNTS.index("students")
+    at_least[:total, students] = float(len(by) == 1)
+    at_least[n:, students] = np.array(one_column, dtype=float)
     primary, secondary = suppression_masks(
         stacked, COUNTS, threshold, total_row=total if by else None, total_column=None,
         subsets=SUBSETS, complements=COMPLEMENTS, sums=sums, withheld=np.vstack(withheld),
         published=np.vstack(published), zero_remainder_ok=ZERO_REMAINDER_OK, known=known,
-        known_remainders=told)
+        known_remainders=told, at_least=at_least)
     cache[key] = (table, primary.iloc[:n], secondary.iloc[:n])
     return cache[key]
 
@@ -345,9 +378,14 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
     digest = _data_digest(folder, ds.meta)
     new = sorted(by, key=GROUPABLE.index)
     ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
-                    "tables": []}
+                    "tables": [], "audit": AUDIT_VERSION}
     if path.exists():
         ledger = _read_ledger(path)
+        if ledger["tables"] and ledger.get("audit") != AUDIT_VERSION:
+            raise DataError(f"{path}: the summaries it records were published by an srmsim "
+                            "whose audit hid other cells, and the two are not audited "
+                            "together, so none is published; if none of them was shared, "
+                            "delete the file and publish again")
         if ledger["data_sha256"] != digest:
             raise DataError(f"{path}: the summaries it records were published from other "
                             "records than this folder now holds; two summaries of changed "
@@ -369,6 +407,7 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
         from srmsim.outputs import write_file
 
         ledger["tables"] = [*tables, new]
+        ledger["audit"] = AUDIT_VERSION  # every table in it is this audit's (checked above)
         try:
             write_file(path, json.dumps(ledger, indent=2) + "\n", private=True)
         except OSError as err:
