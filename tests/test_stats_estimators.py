@@ -287,6 +287,29 @@ def test_cluster_estimators_coverage_study(method, se):
     assert abs(cover / n_sims - 0.95) < 3.5 * sd
 
 
+def test_gee_with_few_schools_covers_95_percent():
+    """GEE's plain sandwich is too small with few clusters: its 95% t(G - 1) interval covered
+    90% of 400 trials of 8 schools (ICC 0.2). The bias-reduced (Mancl-DeRouen) variance is
+    statsmodels' and covers within binomial tolerance."""
+    df = trial(7, effects={"control": 0.0, "mentor": 0.25}, n=160, schools=8, icc=0.2)
+    est = stats.estimate_effect(df, "score", "arm", "control", cluster="school", method="gee")
+    ref = sm.GEE(df["score"], sm.add_constant((df["arm"] == "mentor") * 1.0),
+                 groups=df["school"], cov_struct=sm.cov_struct.Exchangeable()).fit(
+        cov_type="bias_reduced")
+    assert est.effect()["se"] == pytest.approx(ref.bse.iloc[1], rel=1e-5)
+    assert "Mancl-DeRouen" in est.se_type
+    cover, n_sims = 0, 400
+    for seed in range(n_sims):
+        df = trial(30_000 + seed, effects={"control": 0.0, "mentor": 0.25}, n=160, schools=8,
+                   icc=0.2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
+                                        method="gee").effect()
+        cover += row["ci_low"] <= 0.25 <= row["ci_high"]
+    assert abs(cover / n_sims - 0.95) < 3 * np.sqrt(0.95 * 0.05 / n_sims)
+
+
 # ------------------------------------------------- singleton fixed-effect levels (reghdfe's rule)
 
 
