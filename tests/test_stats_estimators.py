@@ -169,6 +169,20 @@ def test_cluster_given_with_hc1_warns_and_notes():
     assert "NOT cluster-robust" in est.summary()
 
 
+
+def test_cluster_given_with_classical_se_warns_and_claims_no_cluster_df():
+    """cluster= with se='classical' gave iid SEs without a word (p 0.2 where the clustered one
+    is 0.6), and a note that the 'intervals rely on small-sample t df' beside df = N - 2."""
+    df = trial(5, n=80, schools=8, icc=0.3)
+    with pytest.warns(UserWarning, match="se='classical'.*NOT cluster-robust"):
+        est = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
+                                    se="classical")
+    assert est.effect()["df"] == 80 - 2
+    assert not any("small-sample t df" in n for n in est.notes)
+    clustered = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
+                                      se="cluster")
+    assert any("only 8 clusters" in n for n in clustered.notes)
+
 def test_three_arms_categorical_and_reference_order():
     df = trial(6, effects={"control": 0.0, "texts": 0.2, "mentor": 0.5}, n=3000)
     df["arm"] = pd.Categorical(df["arm"], categories=["mentor", "texts", "control", "unused"])

@@ -139,10 +139,11 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
     if method == "ols":
         if se == "cluster" and cluster is None:
             raise SrmsimError("se='cluster' needs cluster= (the column naming each student's school)")
-        if se == "hc1" and cluster is not None:
+        if se != "cluster" and cluster is not None:  # classical was silent, and noted t df
+            kind = "heteroskedasticity-robust" if se == "hc1" else "classical (iid)"
             notes.append(
-                f"cluster={cluster!r} given but se='hc1': standard errors are heteroskedasticity-"
-                "robust, NOT cluster-robust; pass se='cluster' to account for clustering"
+                f"cluster={cluster!r} given but se={se!r}: standard errors are {kind}, NOT "
+                "cluster-robust; pass se='cluster' to account for clustering"
             )
             warnings.warn(notes[-1], ck.StatsWarning, stacklevel=4)
         return {"classical": "classical", "hc1": "HC1", "cluster": "cluster-robust (CR1)"}[se]
@@ -407,7 +408,9 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
                          f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")
-    if codes is not None and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
+    cluster_df = not (method == "ols" and se != "cluster")  # else N - k df, clusters unused
+    if (cluster_df and codes is not None and not math.isnan(float(df_arm[0]))
+            and int(codes.max()) + 1 < 10):
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
     return EffectEstimate(
         table=table,
