@@ -384,6 +384,13 @@ def test_means_over_fewer_replications_say_so() -> None:
         "have no value)"
     assert s.loc["mean estimate", "note"] == ""
     assert s.loc["mean true effect (ITT)", "note"] == "treated arm: trial minus counterfactual"
+    rows[1]["true_effect"] = np.nan  # no truth: neither covered nor missed
+    rows[1]["covered"] = False
+    s = summarise(pd.DataFrame(rows, columns=RUN_COLUMNS)).set_index("measure")
+    cov = s.loc["coverage of the 95% CI"]
+    assert cov["value"] == 1.0 and cov["note"].endswith(
+        "1 replication without a CI and a true effect left out")
+
 
 def test_printed_monte_carlo_se_is_in_the_outcome_unit(reading_result) -> None:
     """The note said 'MCSE 0.000895' (a raw fraction) beside an estimate of '+0.76 pp'."""
