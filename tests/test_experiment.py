@@ -505,3 +505,19 @@ def test_api_workers_are_checked_before_anything_is_written(tmp_path, workers):
     with pytest.raises(SrmsimError, match="--workers"):
         run_experiment(exp, out, workers=workers, progress=False)
     assert not out.exists()
+
+
+def test_printed_effects_name_rows_computed_on_fewer_replications():
+    """A replication whose outcome is undefined (NaN: an empty group) is left out of that row's
+    mean and interval; the printed table said nothing (the count was only in effects.csv)."""
+    from srmsim.experiment.compare import compare_frame, format_effects
+
+    runs = pd.DataFrame({"variant": ["a"] * 4 + ["b"] * 4, "replication": [0, 1, 2, 3] * 2,
+                         "attendance": [0.90, 0.91, 0.92, 0.93, 0.95, 0.93, 0.94, 0.96],
+                         "cost": [1.0, 2.0, 3.0, 4.0, 2.0, np.nan, np.nan, 5.0]})
+    eff = compare_frame(runs, "a", ["attendance", "cost"])
+    text = format_effects(eff)
+    assert "'b' Cost" in text and "2 of 4 replications" in text
+    assert "Attendance" not in text.split("note:", 1)[1]
+    full = format_effects(compare_frame(runs, "a", ["attendance"]))
+    assert "note:" not in full

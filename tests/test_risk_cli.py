@@ -306,3 +306,17 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     assert re.search(rf"no: flag {rate} recall {rate} \(n \d,\d{{3}}", lines["by"]), lines["by"]
     assert re.search(r"gaps: flag rate -?\d+\.\d pp, recall -?\d+\.\d pp$", lines["by"])
     assert re.search(r"\(\d{3} of 1,800\)$", lines["outcome"]), lines["outcome"]
+
+
+def test_one_school_file_bootstraps_students_and_says_so(tmp_path: Path, capsys):
+    """A school analysing its own export (one value in 'school') got a zero-width AUC
+    interval from a bootstrap over its one school."""
+    path = tmp_path / "export.csv"
+    students(n_schools=1, n=600).to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "50"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("AUC"))
+    assert line.endswith("bootstrap over rows (iid), 50 replicates, 0 undefined (one 'school' "
+                         "only: bootstrap resamples students)"), line
+    low, high = map(float, re.search(r"CI (\S+)-(\S+)\)", line).groups())
+    assert low < high

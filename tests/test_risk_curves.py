@@ -193,3 +193,13 @@ def test_non_real_scores_are_refused():
         risk.pr_curve(SIX.assign(s=pd.to_timedelta(range(6), unit="D")), "s", "y")
     with pytest.raises(DataError, match="outcome must be boolean or 0/1, found complex"):
         risk.auc(SIX.assign(y=SIX["y"] + 0j), "s", "y")
+
+
+def test_cluster_bootstrap_of_one_school_is_refused():
+    """Every replicate of a one-school cluster bootstrap is the same data: 'AUC 0.58 (95% CI
+    0.581-0.581)' was printed, an interval of zero width."""
+    df = _schools(1, 300, seed=5)
+    with pytest.raises(DataError, match=r"column 'school'.* one \('S0'\).*zero width"):
+        risk.bootstrap_curves(df, "s", "y", cluster="school", n_boot=50)
+    rows = risk.bootstrap_curves(df, "s", "y", cluster=None, n_boot=50)
+    assert rows.auc_low < rows.auc < rows.auc_high

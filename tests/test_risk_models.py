@@ -48,6 +48,9 @@ def test_logistic_recovers_known_coefficients_with_covering_intervals():
     for name, value in truth.items():
         assert ci.loc[name, "low"] <= value <= ci.loc[name, "high"], (name, ci.loc[name])
     assert m.reference_levels_ == {"sex": "F"}
+    for level in (95, 1.0, 0.0, float("nan"), "0.95"):  # NaN or infinite bounds came back
+        with pytest.raises(DataError, match="level"):
+            m.conf_int(level)
     # an explicit other reference flips the dummy
     m2 = risk.LogisticRisk(reference_levels={"sex": "M"}).fit(df, "withdrawn", FEATURES)
     assert m2.coef_["sex[F]"] == pytest.approx(-m.coef_["sex[M]"], rel=1e-6)

@@ -310,3 +310,19 @@ def test_cost_per_outcome_interval_contains_estimate_and_every_ratio(cost, which
         for g in np.linspace(g_lo, g_hi, 41):
             if g > 0:
                 assert r.ci_low <= cost / g <= r.ci_high, (cost, gain, g, r)
+
+
+def test_hedges_g_cluster_adjustment_refuses_clusters_holding_both_arms():
+    """Students randomised within schools: every school holds both arms, yet the cluster-
+    randomised adjustment (gamma, from the school ICC) was applied and shrank g silently."""
+    rng = np.random.default_rng(4)
+    school = np.repeat(np.arange(20), 30)
+    arm = rng.permutation(np.resize(["control", "mentor"], school.size))
+    y = 0.3 * (arm == "mentor") + rng.normal(0, 0.6, 20)[school] + rng.normal(size=school.size)
+    df = pd.DataFrame({"y": y, "arm": arm, "school": school})
+    with pytest.raises(DataError, match=r"clusters '0', .* of 'school' hold students of both arms 'mentor' and 'control'"):
+        stats.hedges_g_data(df, "y", "arm", "control", cluster="school")
+    with pytest.raises(DataError, match="both arms"):
+        stats.hedges_g_data(df, "y", "arm", "control", cluster="school", icc=0.2)
+    plain = stats.hedges_g_data(df, "y", "arm", "control")
+    assert plain.gamma == 1.0 and plain.cluster_size is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -299,3 +300,38 @@ def test_units_of_a_covariate_do_not_change_its_degrees_of_freedom():
             ref.fixed.loc["prior", "estimate"] / c, rel=1e-8)
         assert fit.fixed.loc["prior", "p_value"] == pytest.approx(
             ref.fixed.loc["prior", "p_value"], rel=1e-6)
+
+
+def _one_school_per_arm(n: int = 40, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    arm = np.repeat(["control", "texts"], n // 2)
+    return pd.DataFrame({"y": rng.normal(size=n), "arm": arm,
+                         "school": np.where(arm == "control", "A", "B")})
+
+
+def test_school_level_term_with_no_between_df_is_refused():
+    """One school per arm: intercept and arm use up both schools (df G - p_between = 0), and the
+    df was raised to 1, printing a finite t(1) interval for an effect the random intercept
+    cannot tell from the schools' own shocks. Two schools per arm keep df 2."""
+    df = _one_school_per_arm()
+    with pytest.raises(EstimationError, match=r"'arm\[texts\]'.* 0 between-within"):
+        stats.estimate_effect(df, "y", "arm", "control", cluster="school", method="mixed",
+                              se="classical")
+    two = df.assign(school=df["school"] + (np.arange(len(df)) % 2).astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.StatsWarning)  # pure noise: variance at zero
+        est = stats.estimate_effect(two, "y", "arm", "control", cluster="school",
+                                    method="mixed", se="classical")
+    assert est.effect()["df"] == 4 - 2
+
+
+def test_icc_with_a_school_level_covariate_and_no_between_df_is_refused():
+    """The ICC of Hedges' g's cluster adjustment came from that unidentified model (0.96 for
+    pure noise) and shrank g fivefold; now it is refused and icc= is asked for."""
+    df = _one_school_per_arm()
+    with pytest.raises(EstimationError, match="0 between-within"):
+        stats.random_intercept(df.assign(t=(df["arm"] == "texts") * 1.0), "y", "school",
+                               covariates=["t"])
+    with pytest.raises(EstimationError, match="pass icc="):
+        stats.hedges_g_data(df, "y", "arm", "control", cluster="school")
+    assert stats.hedges_g_data(df, "y", "arm", "control", cluster="school", icc=0.1).icc == 0.1

@@ -283,3 +283,22 @@ def test_jump_in_a_share_with_an_interval_beyond_one_is_explained():
     with pytest.warns(stats.StatsWarning, match="difference of shares within"):
         res = stats.rdd(pd.DataFrame({"x": x, "y": y}), "y", "x", 0.0, bandwidth=0.3)
     assert max(res.ci_high, res.robust_ci_high) > 1 and any("[-1, 1]" in n for n in res.notes)
+
+
+def test_robust_interval_uses_the_local_quadratics_degrees_of_freedom():
+    """Uniform kernel on a narrow window: the robust estimate is OLS of a quadratic each side
+    with HC1 (statsmodels), 6 terms, so its t interval has n - 6 df; it was given the local
+    line's n - 4 (too narrow with 40 students in the window)."""
+    import statsmodels.api as sm
+
+    df = threshold_school(5, n=300)
+    res = stats.rdd(df, "reading", "attendance", 90, bandwidth=2.0, kernel="uniform")
+    w = df[(df["attendance"] - 90).abs() < 2.0]
+    d, side = w["attendance"].to_numpy() - 90, (w["attendance"] < 90).to_numpy() * 1.0
+    X = np.column_stack([np.ones(d.size), side, d, side * d, d**2, side * d**2])
+    ref = sm.OLS(w["reading"].to_numpy(), X).fit(cov_type="HC1", use_t=True)
+    assert res.robust_df == len(w) - 6 and res.df == len(w) - 4
+    assert res.robust_se == pytest.approx(ref.bse[1], rel=1e-8)
+    assert res.robust_p_value == pytest.approx(ref.pvalues[1], rel=1e-8)
+    assert (res.robust_ci_low, res.robust_ci_high) == pytest.approx(tuple(ref.conf_int()[1]),
+                                                                    rel=1e-8)

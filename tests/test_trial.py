@@ -368,6 +368,30 @@ def test_replications_without_a_ci_are_left_out_of_coverage_and_power() -> None:
         "(Monte-Carlo interval 44% to 100%)." in said, said
 
 
+def test_means_over_fewer_replications_say_so() -> None:
+    """A replication whose policy served nobody has no true effect among served students: the
+    mean was taken over the others and printed beside 'replications 4' without a word."""
+    from srmsim.trial.report import summarise
+    from srmsim.trial.run import RUN_COLUMNS
+
+    rows = [{c: 0.0 for c in RUN_COLUMNS} | {
+        "replication": i, "estimate": 1.0 + i, "true_effect": 1.0, "ci_low": 0.0, "ci_high": 2.0,
+        "p_value": 0.01, "covered": True, "rejected": True, "naive": np.nan, "error": "",
+        "true_effect_served": served} for i, served in enumerate([2.0, np.nan, 4.0, np.nan])]
+    s = summarise(pd.DataFrame(rows, columns=RUN_COLUMNS)).set_index("measure")
+    served = s.loc["mean true effect among served"]
+    assert served["value"] == 3.0 and served["note"] == "over 2 of 4 replications (the others " \
+        "have no value)"
+    assert s.loc["mean estimate", "note"] == ""
+    assert s.loc["mean true effect (ITT)", "note"] == "treated arm: trial minus counterfactual"
+    rows[1]["true_effect"] = np.nan  # no truth: neither covered nor missed
+    rows[1]["covered"] = False
+    s = summarise(pd.DataFrame(rows, columns=RUN_COLUMNS)).set_index("measure")
+    cov = s.loc["coverage of the 95% CI"]
+    assert cov["value"] == 1.0 and cov["note"].endswith(
+        "1 replication without a CI and a true effect left out")
+
+
 def test_printed_monte_carlo_se_is_in_the_outcome_unit(reading_result) -> None:
     """The note said 'MCSE 0.000895' (a raw fraction) beside an estimate of '+0.76 pp'."""
     from srmsim.trial.report import format_summary

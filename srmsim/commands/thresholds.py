@@ -297,6 +297,11 @@ def run(args: argparse.Namespace) -> int:
         cluster_note = " (no 'school' column: bootstrap resamples students)"
     by_cols = list(dict.fromkeys(args.by))
     _check_data(df, args, by_cols, cluster, dc, label)
+    if cluster is not None:  # one school's own file: a cluster bootstrap has nothing to resample
+        used = df[[args.score, args.outcome]].notna().all(axis=1).to_numpy()
+        if df.loc[used, cluster].nunique() < 2:
+            cluster = None
+            cluster_note = f" (one '{args.cluster}' only: bootstrap resamples students)"
 
     out = Path(args.out) if args.out else base / "thresholds"
     from srmsim.data.dataset import META_FILE

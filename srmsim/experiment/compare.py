@@ -304,11 +304,27 @@ def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | Non
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def _fewer_replications(effects: pd.DataFrame,
+                        registry: Mapping[str, Outcome] | None = None) -> str:
+    """Lines naming each printed row computed on fewer replications than the fullest row: a
+    replication without a finite value in both runs (an outcome of an empty group, a baseline
+    run that failed) is left out of that row, and the printed table has no column saying so."""
+    if not len(effects):
+        return ""
+    most = int(effects["replications"].max())
+    short = effects[effects["replications"] < most]
+    lines = [f"\nnote: {r.variant!r} {get_outcome(r.outcome, registry).label}: "
+             f"{int(r.replications)} of {most} replications (the others have no finite value "
+             "in both runs)" for r in short.itertuples(index=False)]
+    return "".join(lines)
+
+
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None) -> str:
     """The printed table: plain numbers with units, the 95% simulation interval (ci_low to
     ci_high) and a verdict; the variance-reduction factor stays in effects.csv."""
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
+    text += _fewer_replications(effects, registry)
     return (text + "\nci_low to ci_high: the 95% simulation interval (Monte-Carlo uncertainty "
             "under the model's assumptions, not a forecast).\npp = percentage points; "
             "relative_change only on ratio scales; more columns in effects.csv.")

@@ -313,6 +313,12 @@ def bootstrap_curves(
         codes_all, labels = cluster_codes(df, cluster)
         codes = pd.factorize(codes_all[mask], sort=True)[0].astype(np.int64)
         n_clusters = int(codes.max()) + 1 if codes.size else 0
+        if n_clusters < 2:  # every replicate is the same data: a "95% CI" of zero width
+            raise DataError(
+                f"column '{cluster}': the bootstrap resamples whole clusters, but every row used "
+                f"is in one ({labels[codes_all[mask]][0]!r}), so each replicate is the same data "
+                "and the interval would have zero width; pass cluster=None to resample students "
+                "(if they are independent)")
     else:
         codes = None
         n_clusters = int(s.size)

@@ -417,6 +417,9 @@ class LogisticRisk(RiskModel):
         """Wald intervals per design column (NaN after a ridge fit, which has no valid SE)."""
         from scipy import stats
 
+        level = finite_number(level, "level")
+        if not 0 < level < 1:  # 95 gave NaN intervals, 1 infinite ones
+            raise DataError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
         z = stats.norm.ppf(0.5 + level / 2)
         coef = self.coef_
         se = pd.Series(self.bse_, index=coef.index)

@@ -71,7 +71,9 @@ def between_within_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
     A term constant within every cluster (a school-level treatment, the intercept) is informed by
     the G clusters: df = G - p_between. A term varying within clusters is informed by students:
     df = N - G - p_within. With a handful of schools this stops a school-level effect from being
-    judged against thousands of student degrees of freedom.
+    judged against thousands of student degrees of freedom. A df of 0 or less is returned as it
+    is (not raised to 1): the term is then not identified apart from the random intercept, and
+    the caller refuses it (:func:`srmsim.stats.mixed.fixed_effects_table`).
     """
     n, p = X.shape
     G = int(codes.max()) + 1
@@ -88,6 +90,4 @@ def between_within_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
         is_between[j] = bool(np.all(np.abs(hi - lo) <= 1e-12 * float(np.abs(col).max())))
     p_between = int(is_between.sum())
     p_within = p - p_between
-    df_between = max(G - p_between, 1)
-    df_within = max(n - G - p_within, 1)
-    return np.where(is_between, df_between, df_within).astype(float)
+    return np.where(is_between, G - p_between, n - G - p_within).astype(float)

@@ -282,6 +282,8 @@ class RddResult:
     running: str
     missing: ck.MissingReport
     notes: list[str] = field(default_factory=list)
+    robust_df: float | None = None
+    """t df of the robust interval: n - 6 (the local quadratic's terms) or G - 1 with clusters."""
     _x: np.ndarray | None = field(default=None, repr=False)
     _y: np.ndarray | None = field(default=None, repr=False)
 
@@ -398,8 +400,11 @@ def rdd(
     lo, hi, p = (float(v) for v in wald(est, se, df_t, alpha))
     if below + above < 6 * 2 + 2:
         notes.append("few observations in the bandwidth: the robust interval is unreliable")
-    r_est, r_se, _ = _local_fit(xs, ys, treated, ws, codes, order=2)
-    r_lo, r_hi, r_p = (float(v) for v in wald(r_est, r_se, df_t, alpha))
+    r_est, r_se, r_k = _local_fit(xs, ys, treated, ws, codes, order=2)
+    # the local quadratic has 6 terms, so its residual df is n - 6, not the line's n - 4 (with
+    # clusters both are G - 1)
+    r_df = df_t if cluster else float(xs.size - r_k)
+    r_lo, r_hi, r_p = (float(v) for v in wald(r_est, r_se, r_df, alpha))
     ck.note_share_bounds(ys, [lo, r_lo], [hi, r_hi], notes, f"rdd jump in {outcome!r}")
     return RddResult(
         estimate=est,
@@ -426,6 +431,7 @@ def rdd(
         running=running,
         missing=missing,
         notes=notes,
+        robust_df=r_df,
         _x=x,
         _y=y,
     )

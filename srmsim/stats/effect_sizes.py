@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
+from srmsim.labels import agree
 
 from . import _checks as ck
 from ._inference import wilson
@@ -298,6 +299,18 @@ def hedges_g_data(
         raise DataError(f"arms {arm!r} and {arms[0]!r} need 2+ students each with an outcome")
     size = rho = None
     if cluster:
+        codes = ck.group_codes(data[cluster])
+        in_arm = (lab == arm).to_numpy()
+        both = np.flatnonzero((np.bincount(codes, weights=in_arm) > 0)
+                              & (np.bincount(codes, weights=~in_arm) > 0))
+        if both.size:  # Hedges' gamma is for clusters assigned whole; within-school randomisation
+            shown = ck._listing(pd.unique(ck.labels(data[cluster])[np.isin(codes, both)]))
+            raise DataError(
+                f"Hedges' g cluster adjustment: {agree(both.size, 'cluster')} {shown} of "
+                f"{cluster!r} {agree(both.size, 'holds', 'hold')} students of both arms {arm!r} and "
+                f"{arms[0]!r}; the adjustment (Hedges 2007, WWC) is for clusters assigned to "
+                "one arm whole, and would shrink g wrongly here: for students randomised "
+                "within schools leave out cluster=")
         # clusters counted as every estimator counts them (as labels: school 7 and "7" are one
         # school, as in the ICC's model); nunique() counted them twice and halved the size
         size = len(data) / (int(ck.group_codes(data[cluster]).max()) + 1)

@@ -7,8 +7,9 @@ one row per student; the caller names the columns. The treatment may have two or
 factors arrive as plain strings.
 
 Degrees of freedom: classical and HC1 intervals use t with N - k df. Cluster-robust OLS (CR1) and
-GEE (robust sandwich) intervals use t with G - 1 df, G the number of clusters: with a dozen
-schools the normal approximation is far too optimistic. Mixed models use between-within df
+GEE (robust sandwich, Mancl & DeRouen 2001 bias-reduced) intervals use t with G - 1 df, G the
+number of clusters: with a dozen schools the normal approximation is far too optimistic, and the
+plain sandwich too small (its 95% interval covered 91% with 8 schools, the bias-reduced one 96%). Mixed models use between-within df
 (G - p_between for school-level terms). Rows missing the outcome, treatment, cluster, covariates
 or fixed effects are counted per column and reported, never dropped silently.
 """
@@ -138,10 +139,11 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
     if method == "ols":
         if se == "cluster" and cluster is None:
             raise SrmsimError("se='cluster' needs cluster= (the column naming each student's school)")
-        if se == "hc1" and cluster is not None:
+        if se != "cluster" and cluster is not None:  # classical was silent, and noted t df
+            kind = "heteroskedasticity-robust" if se == "hc1" else "classical (iid)"
             notes.append(
-                f"cluster={cluster!r} given but se='hc1': standard errors are heteroskedasticity-"
-                "robust, NOT cluster-robust; pass se='cluster' to account for clustering"
+                f"cluster={cluster!r} given but se={se!r}: standard errors are {kind}, NOT "
+                "cluster-robust; pass se='cluster' to account for clustering"
             )
             warnings.warn(notes[-1], ck.StatsWarning, stacklevel=4)
         return {"classical": "classical", "hc1": "HC1", "cluster": "cluster-robust (CR1)"}[se]
@@ -152,7 +154,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
             return "GEE model-based (naive)"
         if se == "hc1":
             notes.append("method='gee': se='hc1' read as the GEE robust (cluster sandwich) variance")
-        return "GEE robust sandwich"
+        return "GEE robust sandwich (Mancl-DeRouen bias-reduced)"
     if se == "cluster":
         raise SrmsimError(
             "method='mixed' gives model-based standard errors (the random intercept models the "
@@ -190,8 +192,11 @@ def _gee(y, X, codes, se, notes):
         # outcome's units: a fixed 1e-6 stopped after one step with y in units of 1e-9 (effect
         # 0.08% off) and never converged with y in units of 1e9
         unit = float(np.std(y)) or 1.0
+        # the plain sandwich underestimates the variance with few clusters (its 95% t(G - 1)
+        # interval covered 91% with 8 schools); Mancl & DeRouen's bias-reduced one does not and
+        # tends to the plain one as clusters grow
         res = model.fit(maxiter=200, ctol=1e-8 * unit,
-                        cov_type="naive" if se == "classical" else "robust")
+                        cov_type="naive" if se == "classical" else "bias_reduced")
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     trouble = [m for m in messages if "converge" in m.lower()]
     notes.extend(f"GEE warning: {m}" for m in messages if m not in trouble)
@@ -403,7 +408,9 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
                          f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")
-    if codes is not None and not math.isnan(float(df_arm[0])) and int(codes.max()) + 1 < 10:
+    cluster_df = not (method == "ols" and se != "cluster")  # else N - k df, clusters unused
+    if (cluster_df and codes is not None and not math.isnan(float(df_arm[0]))
+            and int(codes.max()) + 1 < 10):
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
     return EffectEstimate(
         table=table,

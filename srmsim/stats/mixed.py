@@ -28,7 +28,7 @@ import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from srmsim.errors import DataError, EstimationError
-from srmsim.labels import plural
+from srmsim.labels import agree, plural
 
 from . import _checks as ck
 from ._inference import between_within_df, critical_value, wald
@@ -235,6 +235,15 @@ def fixed_effects_table(
     est = np.asarray(result.fe_params, dtype=float)
     se = np.asarray(result.bse_fe, dtype=float)
     dfs = between_within_df(X.to_numpy(dtype=float), codes)
+    if (dfs < 1).any():  # t(1) was used here: a finite interval for an unidentified term
+        names = [t for t, d in zip(X.columns, dfs, strict=True) if d < 1]
+        raise EstimationError(
+            f"mixed model: {agree(len(names), 'term')} {ck._listing(names)} "
+            f"{agree(len(names), 'has', 'have')} {int(dfs.min())} between-within degrees of "
+            f"freedom ({int(codes.max()) + 1} groups, {len(codes)} rows, {dfs.size} terms): as "
+            "many group-level terms as groups (e.g. one school per arm) leave nothing to tell "
+            "the effect from the groups' own random effects, so no standard error or interval "
+            "exists; more groups are needed")
     lo, hi, p = np.empty_like(est), np.empty_like(est), np.empty_like(est)
     for j in range(est.size):
         lo[j], hi[j], p[j] = (float(v) for v in wald(est[j], se[j], dfs[j], alpha))

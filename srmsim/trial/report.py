@@ -65,6 +65,10 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                          "ci_high": math.nan, "mcse": math.nan, "note": note})
             return
         m, lo, hi, mcse = _mean_ci(values)
+        finite = int(np.isfinite(values).sum())
+        if 0 < finite < len(values):  # the others (no served student, no estimate) left out
+            note = "; ".join(filter(None, [note, f"over {finite} of {len(values)} replications "
+                                           "(the others have no value)"]))
         # the Monte-Carlo SE is a number in the outcome's unit: its own column, so the printed
         # table can give it that unit (a note 'MCSE 0.000895' beside '+0.76 pp' read as 0.0009 pp)
         rows.append({"measure": measure, "value": m, "ci_low": lo if ci else math.nan,
@@ -101,7 +105,11 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         level = given_percent(1 - alpha)
         has_ci = (np.isfinite(ok["ci_low"].to_numpy(dtype=float))
                   & np.isfinite(ok["ci_high"].to_numpy(dtype=float)))
-        rate(f"coverage of the {level} CI", ok["covered"].to_numpy(dtype=bool), has_ci, "a CI",
+        # a replication without a true effect (no treated student's counterfactual) was
+        # "covered = False" and counted as a miss
+        has_truth = np.isfinite(truth)
+        rate(f"coverage of the {level} CI", ok["covered"].to_numpy(dtype=bool),
+             has_ci & has_truth, "a CI" if has_truth.all() else "a CI and a true effect",
              f"nominal {level}")
         null = bool(np.all(np.abs(truth) < 1e-12))
         rate(f"rejection rate (p < {alpha:g})", ok["rejected"].to_numpy(dtype=bool),
