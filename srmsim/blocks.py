@@ -23,7 +23,7 @@ from srmsim.errors import SrmsimError
 #: rows per block: a float32 column of a block is 1 MB, a uint64 hash 2 MB (L3 sized). Measured
 #: at 8M students (13 weeks, alternating): one thread the same as 1 << 17, two threads 6-8% faster
 #: (half as many GIL hand-offs between numpy passes); 1 << 16 and 1 << 19 slower on both.
-DEFAULT_BLOCK_ROWS = 1 << 18
+DEFAULT_BLOCK_ROWS = 1 << 16
 #: below this many rows a second thread costs more (thread hand-off) than it saves
 MIN_ROWS_PER_THREAD = 1 << 15
 

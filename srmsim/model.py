@@ -38,7 +38,7 @@ from srmsim.memory import check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
-from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable
+from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable, in_year_groups
 
 HISTORY_AUTO_LIMIT = 20_000
 _MESA_KEEPS_MODELS = tuple(int(cast(re.Match[str], re.match(r"\d*", p)).group() or 0)
@@ -148,7 +148,7 @@ class TrustModel(mesa.Model):
         self._history_fraction = self._history_share(len(self.students))
         d = scenario.dynamics
         t = self.students
-        in_years = np.isin(t.year_group, d.withdrawal_years)
+        in_years = in_year_groups(t.year_group, d.withdrawal_years)
         sample = t.engagement()[in_years]
         sample = sample[:: max(1, len(sample) // 20_000)]  # plenty for one intercept
         self._withdrawal_logit = dynamics.withdrawal_logit(
