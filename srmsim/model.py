@@ -32,7 +32,7 @@ import pandas as pd
 
 from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
-from srmsim.blocks import DEFAULT_BLOCK_ROWS, BlockRunner
+from srmsim.blocks import BlockRunner
 from srmsim.errors import SrmsimError
 from srmsim.memory import check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
@@ -108,7 +108,7 @@ class TrustModel(mesa.Model):
                              "report", "year_end")
 
     def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False,
-                 threads: int = 1, block_rows: int = DEFAULT_BLOCK_ROWS):
+                 threads: int = 1, block_rows: int | None = None):
         """``threads`` and ``block_rows`` change how fast a week runs, never its results
         (see :mod:`srmsim.blocks`)."""
         if seed is not None and not 0 <= int(seed) <= MAX_SEED:
