@@ -2,9 +2,9 @@
 
 Why blocks: the per-student part of a week is a few hundred numpy passes. Over the whole table
 each pass streams every column from main memory once a week (a 4 MB float32 column at 1M
-students, 32 MB at 8M); over a block of ~256k students the same passes run on arrays that stay
-in the core's cache, and every temporary is small enough for the allocator to reuse instead of
-mapping (and page-faulting) fresh memory each week.
+students, 32 MB at 8M); over a block of 64k students (256k on several threads) the same passes
+run on arrays that stay in the core's cache, and every temporary is small enough for the
+allocator to reuse instead of mapping (and page-faulting) fresh memory each week.
 
 Why threads: numpy releases the GIL inside large passes, so two blocks can run at once on two
 cores. Blocks never share rows and every draw is keyed by (seed, decision, week, uid), so the
@@ -20,10 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from srmsim.errors import SrmsimError
 
-#: rows per block: a float32 column of a block is 1 MB, a uint64 hash 2 MB (L3 sized). Measured
-#: at 8M students (13 weeks, alternating): one thread the same as 1 << 17, two threads 6-8% faster
-#: (half as many GIL hand-offs between numpy passes); 1 << 16 and 1 << 19 slower on both.
-DEFAULT_BLOCK_ROWS = 1 << 18
+#: rows per block on one thread: a float32 column of a block is 256 KB, a uint64 hash 512 KB, so
+#: a block's working arrays stay in a core's 2 MB L2 cache across the week's passes. Measured on
+#: the project's machine (8M students, 13 weeks, sizes alternating in fresh processes): 9.0 s
+#: against 9.4 s with 1 << 17 and 11.5 s with 1 << 18 (benchmarks/README.md).
+BLOCK_ROWS_ONE_THREAD = 1 << 16
+#: rows per block on two or more threads: blocks half the size hand the GIL over twice as often
+#: and the two cores share their caches, so small blocks lose there (7.7 s with 1 << 16 against
+#: 6.5-6.6 s with 1 << 17 and 1 << 18, same runs).
+BLOCK_ROWS_THREADED = 1 << 18
 #: below this many rows a second thread costs more (thread hand-off) than it saves
 MIN_ROWS_PER_THREAD = 1 << 15
 
@@ -39,6 +44,11 @@ def check_threads(threads: int) -> int:
     return min(threads, max(cores, 1))
 
 
+def default_block_rows(threads: int) -> int:
+    """Rows per block for a run on ``threads`` threads (after :func:`check_threads`)."""
+    return BLOCK_ROWS_ONE_THREAD if threads == 1 else BLOCK_ROWS_THREADED
+
+
 def check_block_rows(rows: int) -> int:
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise SrmsimError(f"block_rows must be a positive integer, got {rows!r}")
@@ -48,9 +58,10 @@ def check_block_rows(rows: int) -> int:
 class BlockRunner:
     """Runs ``fn(rows)`` over consecutive row slices of a table, on ``threads`` threads."""
 
-    def __init__(self, threads: int = 1, block_rows: int = DEFAULT_BLOCK_ROWS):
+    def __init__(self, threads: int = 1, block_rows: int | None = None):
         self.threads = check_threads(threads)
-        self.block_rows = check_block_rows(block_rows)
+        self.block_rows = check_block_rows(
+            default_block_rows(self.threads) if block_rows is None else block_rows)
         self._pool: ThreadPoolExecutor | None = None
         self._finalizer: weakref.finalize | None = None
 

@@ -32,13 +32,13 @@ import pandas as pd
 
 from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
-from srmsim.blocks import DEFAULT_BLOCK_ROWS, BlockRunner
+from srmsim.blocks import BlockRunner
 from srmsim.errors import SrmsimError
 from srmsim.memory import check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
-from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable
+from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable, in_year_groups
 
 HISTORY_AUTO_LIMIT = 20_000
 _MESA_KEEPS_MODELS = tuple(int(cast(re.Match[str], re.match(r"\d*", p)).group() or 0)
@@ -108,7 +108,7 @@ class TrustModel(mesa.Model):
                              "report", "year_end")
 
     def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False,
-                 threads: int = 1, block_rows: int = DEFAULT_BLOCK_ROWS):
+                 threads: int = 1, block_rows: int | None = None):
         """``threads`` and ``block_rows`` change how fast a week runs, never its results
         (see :mod:`srmsim.blocks`)."""
         if seed is not None and not 0 <= int(seed) <= MAX_SEED:
@@ -148,7 +148,7 @@ class TrustModel(mesa.Model):
         self._history_fraction = self._history_share(len(self.students))
         d = scenario.dynamics
         t = self.students
-        in_years = np.isin(t.year_group, d.withdrawal_years)
+        in_years = in_year_groups(t.year_group, d.withdrawal_years)
         sample = t.engagement()[in_years]
         sample = sample[:: max(1, len(sample) // 20_000)]  # plenty for one intercept
         self._withdrawal_logit = dynamics.withdrawal_logit(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT, small_scenario
 
-from srmsim.blocks import BlockRunner
+from srmsim.blocks import BLOCK_ROWS_ONE_THREAD, BLOCK_ROWS_THREADED, BlockRunner, check_threads
 from srmsim.errors import SrmsimError
 from srmsim.model import TrustModel
 from srmsim.rng import CRN, binomial_inv, poisson_inv
@@ -164,3 +164,12 @@ def test_students_generated_in_blocks_equal_one_pass(monkeypatch):
                                       err_msg=c.name)
     for b in BUFFERS:
         np.testing.assert_array_equal(getattr(blocked, b), getattr(whole, b))
+
+
+def test_the_default_block_fits_the_threads() -> None:
+    """One thread runs small (cache-sized) blocks; several threads larger ones (fewer GIL
+    hand-offs); an explicit size wins. Results never depend on it (tests above)."""
+    assert BlockRunner(1).block_rows == BLOCK_ROWS_ONE_THREAD < BLOCK_ROWS_THREADED
+    if check_threads(2) == 2:  # a machine with two cores for this process
+        assert BlockRunner(2).block_rows == BLOCK_ROWS_THREADED
+    assert BlockRunner(2, block_rows=123).block_rows == 123

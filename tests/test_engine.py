@@ -18,10 +18,12 @@ import pytest
 
 import srmsim
 from srmsim import calendar
+from srmsim.dynamics import WeekObservation, record_week
 from srmsim.errors import SrmsimError
 from srmsim.model import HISTORY_AUTO_SAMPLE, PoolAgent, SchoolAgent, TrustModel
 from srmsim.results import RunResult
 from srmsim.scenario import Scenario
+from srmsim.students import StudentTable, in_year_groups
 
 REQUIRED_STUDENT_COLUMNS = [
     "uid", "school", "year_group", "fsm", "sen", "sex", "attendance_rate", "persistent_absent",
@@ -416,6 +418,31 @@ def test_withdrawal_only_in_withdrawal_years(make_small_scenario: Factory) -> No
         after = h[(h["uid"] == uid) & (h["run_week"] > exit_week)]
         assert (after["possible"] == 0).all() and (after["status"] == "withdrawn").all()
     assert model.weekly()["withdrawals"].sum() == len(gone)
+
+
+@pytest.mark.parametrize("years", [[12, 13], [13, 12, 12], [7], [1, 14], [9, 7, 8, 11], [5, 9],
+                                   [], [200], [-300, 0], [126, 127, 128], [-129, -128]])
+def test_in_year_groups_is_isin(years: list[int]) -> None:
+    """The weekly year-group test (two comparisons for a run of years) answers as np.isin does,
+    also for years outside int8's range and for gaps."""
+    year_group = np.arange(-128, 128, dtype=np.int8)
+    np.testing.assert_array_equal(in_year_groups(year_group, years), np.isin(year_group, years))
+
+
+def test_record_week_keeps_the_last_week_of_a_login_and_an_incident() -> None:
+    """The last login/incident week moves to this week only for students who had one; "never"
+    (-1) and earlier weeks stay as they were."""
+    t = StudentTable(4)
+    t.last_login_step[:] = [-1, -1, 3, 3]
+    t.last_incident_step[:] = [5, -1, -1, 5]
+    obs = WeekObservation.empty(4)
+    for name, dtype in WeekObservation.DTYPES.items():
+        getattr(obs, name)[:] = np.zeros(4, dtype=dtype)
+    obs.logins[:] = [0, 2, 0, 1]
+    obs.incidents[:] = [1, 0, 0, 3]
+    record_week(t, obs, 9)
+    assert t.last_login_step.tolist() == [-1, 9, 3, 9]
+    assert t.last_incident_step.tolist() == [9, -1, -1, 9]
 
 
 def test_no_withdrawal_when_the_rate_is_zero(make_small_scenario: Factory) -> None:

@@ -18,7 +18,7 @@ from srmsim.policy.actions import resolve_actions
 from srmsim.policy.config import ActionConfig, ChooserConfig, PolicyConfig, RuleConfig
 from srmsim.policy.heterogeneity import check_modifiers
 from srmsim.policy.rules import Rule, parse_rule, parse_rules, parse_score
-from srmsim.students import ENROLLED, StudentTable
+from srmsim.students import ENROLLED, StudentTable, in_year_groups
 
 #: extra numeric fields a policy can read, filled by the central pool's risk model
 POOL_FIELDS = {"pooled_risk": "the central pool's predicted risk (0-1; NaN until first fitted)"}
@@ -96,7 +96,7 @@ class CompiledPolicy:
             rc = self.rule_configs[name]
             f = values[name] & enrolled
             if rc.years:
-                f &= np.isin(students.year_group, rc.years)
+                f &= in_year_groups(students.year_group, rc.years)
             if rc.schools:
                 f &= np.isin(students.school, rc.schools)
             flags[name] = f
