@@ -58,6 +58,12 @@ def plural(n: SupportsInt, one: str, many: str | None = None) -> str:
     return f"{int(n):,} {agree(int(n), one, many)}"
 
 
+def over_replications(used: SupportsInt, total: SupportsInt) -> str:
+    """``"over 5 of 8 replications"``: a figure over the replications with a finite value says
+    how many of them it had (the others, with no served student or no estimate, are left out)."""
+    return f"over {int(used):,} of {plural(total, 'replication')}"
+
+
 def percent(x: float | None, decimals: int = 1) -> str:
     """A share as a percentage (``0.173`` -> ``17.3%``) for readers of a report; a missing or
     non-finite value as ``n/a``."""

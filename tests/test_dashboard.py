@@ -214,6 +214,9 @@ def test_a_trust_built_from_real_records_is_not_shown(tmp_path, capsys):
     assert cli.main(["dashboard", str(path), "--port", str(_free_port())]) == 2
     err = capsys.readouterr().err
     assert "population.records" in err and "srmsim run" in err and "Traceback" not in err
+    # nor by a model built from it directly (the controls assume a synthetic trust)
+    with pytest.raises(ScenarioError, match="population.records: the trust is built from real"):
+        DashboardModel(base=load_scenario(path), n_schools=2)
 
 
 # ------------------------------------------------------------------ the command

@@ -1,4 +1,5 @@
-"""Every command and code block of README.md and docs/*.md works as a newcomer would run it.
+"""Every command and code block of the README.md files (the repository's, data/'s, ...) and
+docs/*.md works as a newcomer would run it.
 
 Each page is followed top to bottom in a fresh folder holding the shipped examples (what
 ``srmsim examples`` copies out):
@@ -40,7 +41,20 @@ from srmsim.yamlio import load_yaml_text
 ROOT = Path(__file__).resolve().parents[1]
 # Another engineer keeps these two (measured timings, benchmark scripts): not checked here.
 EXCLUDED = {"docs/performance.md", "benchmarks/README.md"}
-PAGES = [page for page in ["README.md", *sorted(p.relative_to(ROOT).as_posix()
+
+
+def _readmes() -> list[str]:
+    """Every README.md of the repository (data/, data/sample/, ...), not in hidden or build
+    folders: a folder's README is where a newcomer starts, so its commands must work too."""
+    found = []
+    for path in ROOT.rglob("README.md"):
+        folders = path.relative_to(ROOT).parts[:-1]
+        if not any(f.startswith(".") or f in ("build", "dist", "node_modules") for f in folders):
+            found.append(path.relative_to(ROOT).as_posix())
+    return sorted(found, key=lambda page: (page != "README.md", page))
+
+
+PAGES = [page for page in [*_readmes(), *sorted(p.relative_to(ROOT).as_posix()
                                                 for p in (ROOT / "docs").rglob("*.md"))]
          if page not in EXCLUDED]
 
@@ -189,6 +203,7 @@ def test_the_pages_are_all_read() -> None:
     assert {("srmsim", "experiment"), ("srmsim", "run"), ("srmsim", "data"),
             ("srmsim", "validate")} <= shown
     assert not EXCLUDED & set(PAGES)
+    assert {"README.md", "data/README.md", "data/sample/README.md"} <= set(PAGES)
 
 
 def test_every_marker_is_just_above_a_fence() -> None:
@@ -242,7 +257,7 @@ def _run(command: Command, home: Path, capsys) -> None:
     for word in command.words:  # as the shell expands them
         word = str(home) + word[1:] if word.startswith("~/") else word
         words += sorted(glob.glob(word)) or [word] if glob.has_magic(word) else [word]
-    if words[:2] == ["python3", "-c"]:
+    if words[0] in ("python", "python3") and words[1:2] == ["-c"]:
         out = subprocess.run([sys.executable, "-c", words[2]], capture_output=True, text=True,
                              check=True).stdout
         if command.stdout:

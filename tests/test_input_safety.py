@@ -564,7 +564,7 @@ def test_an_output_folder_never_takes_inputs_or_other_files_with_it(tmp_path, ca
     report.mkdir()
     scores.to_csv(report / "scores.csv", index=False)
     (report / "thresholds.csv").write_text("an earlier report\n")
-    args = ["--score", "att", "--outcome", "left", "--n-boot", "2", "--out", str(report)]
+    args = ["--score", "att", "--outcome", "left", "--n-boot", "40", "--out", str(report)]
     fails(capsys, "thresholds", str(report / "scores.csv"), *args, contains="holds the input")
     shutil.move(report / "scores.csv", tmp_path / "scores.csv")
     (report / "notes.txt").write_text("mine")

@@ -328,6 +328,29 @@ def test_learning_curve_cells_read_in_their_unit():
     assert curve_cell("oracle_match", float("nan"), float("nan"), float("nan")) == "–"
 
 
+def test_the_printed_learning_curve_says_over_how_many_replications_each_point_is():
+    """A replication with no referral in a term has no regret there and was dropped silently:
+    the table read as a mean over all 4 replications when it was over 2 of them."""
+    from srmsim.experiment.learning import format_learning_curve
+
+    runs = pd.DataFrame({"variant": ["a"] * 4 + ["b"] * 4,
+                         "regret_t1": [1.0, 2.0, 3.0, 4.0, 2.0, 2.5, 3.0, 3.5],
+                         "regret_t2": [1.0, np.nan, np.inf, 2.0, 1.0, 1.5, 2.0, 2.5]})
+    curve = learning_curve(runs)
+    a2 = curve[(curve["variant"] == "a") & (curve["term"] == 2)].iloc[0]
+    assert (a2["replications"], a2["replications_total"], a2["mean"]) == (2, 4, 1.5)
+    text = format_learning_curve(curve)
+    assert "(mean and 95% CI over 4 replications)" in text
+    assert text.count("over 2 of 4 replications") == 1  # only the point that is short
+    row_a = next(line for line in text.splitlines() if line.lstrip().startswith("a "))
+    assert row_a.rstrip().endswith("over 2 of 4 replications"), row_a
+    # variants with different numbers of runs (a failed run is left out): every cell says
+    uneven = format_learning_curve(learning_curve(runs.iloc[:7]))
+    assert "(mean and 95% CI over replications)" in uneven
+    assert uneven.count("over 3 of 3") == 2 and uneven.count("over 4 of 4") == 1
+    assert "over 2 of 4" in uneven
+
+
 @pytest.mark.slow
 def test_decisions_are_reproducible_across_workers(tmp_path):
     exp = _tiny_experiment(tmp_path)

@@ -533,7 +533,7 @@ def test_threshold_tables_cannot_be_differenced_to_a_small_count(tmp_path: Path,
     real = tmp_path / "export.csv"
     df.to_csv(real, index=False)
     assert main(["thresholds", str(real), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--by", "fsm", "sex", "--n-boot", "5", "--out",
+                 "withdrawn", "--by", "fsm", "sex", "--n-boot", "40", "--out",
                  str(tmp_path / "r")]) == 0
     printed = capsys.readouterr().out
     overall = pd.read_csv(tmp_path / "r" / "thresholds.csv")
@@ -581,7 +581,7 @@ def test_thresholds_one_pupil_apart_are_not_both_published(tmp_path: Path, capsy
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--thresholds", str(mid), str(nxt), "--n-boot", "5"]) == 0
+                 "withdrawn", "--thresholds", str(mid), str(nxt), "--n-boot", "40"]) == 0
     printed = capsys.readouterr().out
     assert "not published" in printed
     table = pd.read_csv(tmp_path / "thresholds" / "thresholds.csv")
@@ -595,7 +595,7 @@ def test_too_small_a_group_withholds_its_whole_breakdown(tmp_path: Path, capsys)
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--by", "rare", "fsm", "--n-boot", "5"]) == 0
+                 "withdrawn", "--by", "rare", "fsm", "--n-boot", "40"]) == 0
     assert "by rare: withheld" in capsys.readouterr().out
     groups = pd.read_csv(tmp_path / "thresholds" / "thresholds_by_group.csv")
     assert set(groups["by"]) == {"fsm"} and "n_missing" not in groups
@@ -606,7 +606,7 @@ def test_no_safe_threshold_is_a_clear_error(tmp_path: Path, capsys) -> None:
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--n-boot", "5"]) == 2
+                 "withdrawn", "--n-boot", "40"]) == 2
     assert "too few students" in capsys.readouterr().err
 
 

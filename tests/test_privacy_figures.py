@@ -73,7 +73,7 @@ def test_real_data_figures_show_only_published_rows(tmp_path: Path, figures, cap
     df.to_csv(path, index=False)
     out = tmp_path / "r"
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--by", "fsm", "sex", "--n-boot", "20", "--out", str(out)]) == 0
+                 "withdrawn", "--by", "fsm", "sex", "--n-boot", "40", "--out", str(out)]) == 0
     assert "treated as real data" in capsys.readouterr().out
     table = out / "thresholds.csv"
     n_pos, n = pd.read_csv(table)[["n_pos", "n"]].iloc[0]
@@ -95,7 +95,7 @@ def test_real_data_figures_show_only_published_rows(tmp_path: Path, figures, cap
 
     # negative control: the curves through every score, as drawn for simulated data, are not
     # made of published rows
-    bands = risk.bootstrap_curves(df, "attendance_rate", "withdrawn", n_boot=20)
+    bands = risk.bootstrap_curves(df, "attendance_rate", "withdrawn", n_boot=40)
     plots.plot_roc(bands, tmp_path / "full_roc.png")
     assert len(outside(plotted(figures["full_roc.png"]), allowed)) > 50
 
@@ -112,7 +112,7 @@ def test_run_folders_are_real_data_when_built_from_records(tmp_path: Path, figur
     students(n_schools=3, n=150).to_parquet(run / "students.parquet")
     mark_simulated(run, **({"from_records": True} if from_records else {}))
     args = ["thresholds", str(run), "--score", "attendance_rate", "--outcome", "withdrawn",
-            "--n-boot", "10"]
+            "--n-boot", "40"]
     assert main(args) == 0
     assert ("treated as real data" in capsys.readouterr().out) == from_records
     assert bool(figures["roc.png"].axes[0].collections) != from_records  # the bootstrap band

@@ -79,7 +79,7 @@ def test_run_directory_and_staff_minutes(tmp_path: Path, capsys):
     mark_simulated(run)
     out = tmp_path / "report"
     status = main(["thresholds", str(run), "--score", "attendance_rate", "--outcome", "withdrawn",
-                   "--staff-minutes", "600", "--minutes-per-case", "45", "--n-boot", "20",
+                   "--staff-minutes", "600", "--minutes-per-case", "45", "--n-boot", "40",
                    "--out", str(out)])
     assert status == 0
     text = capsys.readouterr().out
@@ -91,7 +91,7 @@ def test_no_school_column_resamples_students_and_says_so(tmp_path: Path, capsys)
     path = tmp_path / "x.parquet"
     students().drop(columns="school").to_parquet(path)
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
-                 "--n-boot", "10"]) == 0
+                 "--n-boot", "40"]) == 0
     assert "resamples students" in capsys.readouterr().out
 
 
@@ -110,7 +110,7 @@ def test_no_school_column_resamples_students_and_says_so(tmp_path: Path, capsys)
 def test_user_errors_exit_2_with_one_clear_line(tmp_path: Path, capsys, argv, message):
     path = tmp_path / "d.csv"
     students(n_schools=2, n=30).to_csv(path, index=False)
-    assert main(["thresholds", str(path), "--n-boot", "5", *argv]) == 2
+    assert main(["thresholds", str(path), "--n-boot", "40", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("srmsim: error:") and "Traceback" not in err
 
@@ -130,7 +130,7 @@ def test_through_a_subprocess(tmp_path: Path):
     path = tmp_path / "d.csv"
     students(n_schools=3, n=60).to_csv(path, index=False)
     ok = subprocess.run([sys.executable, "-m", "srmsim.cli", "thresholds", str(path), "--score",
-                         "attendance_rate", "--outcome", "withdrawn", "--n-boot", "10",
+                         "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40",
                          "--capacity", "20"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "at capacity 20" in ok.stdout
@@ -160,7 +160,7 @@ def test_capacity_and_cost_flags_are_bounded(tmp_path: Path, capsys, flags, mess
     cost inf, so the wrong threshold was chosen and 'cost inf' printed."""
     folder = simulated_folder(tmp_path)
     assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--n-boot", "5", *flags]) == 2
+                 "withdrawn", "--n-boot", "40", *flags]) == 2
     out, err = capsys.readouterr()
     assert out == "" and message in err and "Traceback" not in err
     assert not (folder / "thresholds").exists()
@@ -176,7 +176,7 @@ def test_cost_limits_in_help_are_pounds_not_exponents(capsys):
 def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
     folder = simulated_folder(tmp_path)
     base = ["thresholds", str(folder), "--score", "attendance_rate", "--outcome", "withdrawn",
-            "--n-boot", "5"]
+            "--n-boot", "40"]
     assert main([*base, "--out", str(tmp_path / "a"), "--cost-missed", "1e12",
                  "--cost-needless", "1e12", "--capacity", "50", "--cost-per-case", "1e12"]) == 0
     text = capsys.readouterr().out
@@ -198,8 +198,10 @@ def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
     (["--staff-minutes", "600"], "--minutes-per-case"),
     (["--suppress-below", "0"], "--suppress-below must be at least 10"),
     (["--suppress-below", "9"], "--suppress-below must be at least 10"),
-    (["--n-boot", "0"], "--n-boot must be from 1 to 100,000 (got 0)"),
-    (["--n-boot", "1000000000"], "--n-boot must be from 1 to 100,000"),  # never finished
+    (["--n-boot", "0"], "--n-boot must be from 40 to 100,000 (got 0)"),
+    # fewer than 40 cannot give a 95% percentile interval (1 did not contain the AUC)
+    (["--n-boot", "39"], "--n-boot must be from 40 to 100,000 (got 39): a 95% percentile"),
+    (["--n-boot", "1000000000"], "--n-boot must be from 40 to 100,000"),  # never finished
 ])
 @pytest.mark.parametrize("simulated", [False, True])
 def test_bad_flags_fail_before_any_output_or_folder(tmp_path: Path, capsys, flags, message,
@@ -213,7 +215,7 @@ def test_bad_flags_fail_before_any_output_or_folder(tmp_path: Path, capsys, flag
         students(n_schools=2, n=30).to_csv(path, index=False)
     out_dir = tmp_path / "new" / "x" / "y" / "out"
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
-                 "--n-boot", "5", "--out", str(out_dir), *flags]) == 2
+                 "--n-boot", "40", "--out", str(out_dir), *flags]) == 2
     out, err = capsys.readouterr()
     assert out == "" and message in err
     assert "capacity_cases" not in err and "minutes_per_case" not in err
@@ -244,7 +246,7 @@ def test_capacity_beyond_every_student_says_so(tmp_path: Path, capsys):
     not there: everyone is flagged."""
     folder = simulated_folder(tmp_path)
     assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--n-boot", "5", "--capacity", "100000"]) == 0
+                 "withdrawn", "--n-boot", "40", "--capacity", "100000"]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("at capacity")]
     assert "tie at the boundary" not in line
     assert "99,640 places unused: every one of the 360 students" in line
@@ -266,7 +268,7 @@ def test_an_outcome_that_never_occurs_gets_honest_lines(tmp_path: Path, capsys):
 def test_no_threshold_flagging_a_positive_has_no_best_f1(tmp_path: Path, capsys):
     folder = simulated_folder(tmp_path)
     assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--n-boot", "5", "--thresholds", "0.01", "0.02"]) == 0
+                 "withdrawn", "--n-boot", "40", "--thresholds", "0.01", "0.02"]) == 0
     out = capsys.readouterr().out
     assert "best F1: none: no threshold of the table flags a student with the outcome" in out
 
@@ -283,7 +285,7 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     else:
         path = simulated_folder(tmp_path, df)
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
-                 "--by", "fsm", "--capacity", "300", "--cost-per-case", "0.4", "--n-boot", "5",
+                 "--by", "fsm", "--capacity", "300", "--cost-per-case", "0.4", "--n-boot", "40",
                  "--cost-missed", "2000", "--cost-needless", "300"]) == 0
     out = capsys.readouterr().out
     lines = {line.split(" ")[0]: line for line in out.splitlines()}

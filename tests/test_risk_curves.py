@@ -140,7 +140,7 @@ def test_missing_cluster_is_an_error():
     df = _schools(3, 20, seed=0)
     df.loc[5, "school"] = None
     with pytest.raises(DataError, match="column 'school'.*missing"):
-        risk.bootstrap_curves(df, "s", "y", n_boot=10)
+        risk.bootstrap_curves(df, "s", "y", n_boot=40)
 
 
 # --------------------------------------------------------------------------- bad input (fuzzing)
@@ -153,24 +153,36 @@ SIX = pd.DataFrame({"s": [.1, .2, .3, .4, .5, .6], "y": [1, 0, 1, 0, 0, 1],
     ({"n_boot": 2.5}, "n_boot must be a whole number"),
     ({"n_boot": 0}, "n_boot=0 is out of range"),
     ({"n_boot": 10**9}, "n_boot=1000000000 is out of range: it must be from 1 to 100,000"),
+    # one replicate gave a "95% CI" of 0.522-0.522 around an AUC of 0.581: each tail needs one
+    ({"n_boot": 1}, r"n_boot=1 is too few for a 95% interval: .* at least 40 replicates"),
+    ({"n_boot": 39}, r"n_boot=39 is too few for a 95% interval: .* at least 40 replicates"),
+    ({"n_boot": 100, "level": 0.99}, r"n_boot=100 is too few for a 99% interval: .* at least 200"),
+    ({"n_boot": 100_000, "level": 0.99999}, r"at least 200,000 replicates"),
     # every replicate's curves are kept: 10**10 values asked for 160 GB
     ({"n_boot": 100_000, "grid_points": 100_000}, "n_boot=100,000 x grid_points=100,000"),
-    ({"n_boot": 5, "grid_points": -3}, "grid_points=-3 is out of range"),
-    ({"n_boot": 5, "grid_points": 10.0}, "grid_points must be a whole number"),
-    ({"n_boot": 5, "seed": -1}, "seed=-1 is out of range"),
-    ({"n_boot": 5, "seed": 2**63}, "seed=.* is out of range"),
-    ({"n_boot": 5, "seed": "1"}, "seed must be a whole number"),
-    ({"n_boot": 5, "level": float("nan")}, "level=nan must be a finite number"),
-    ({"n_boot": 5, "level": 1.5}, "level=1.5 must lie strictly between 0 and 1"),
+    ({"n_boot": 40, "grid_points": -3}, "grid_points=-3 is out of range"),
+    ({"n_boot": 40, "grid_points": 10.0}, "grid_points must be a whole number"),
+    ({"n_boot": 40, "seed": -1}, "seed=-1 is out of range"),
+    ({"n_boot": 40, "seed": 2**63}, "seed=.* is out of range"),
+    ({"n_boot": 40, "seed": "1"}, "seed must be a whole number"),
+    ({"n_boot": 40, "level": float("nan")}, "level=nan must be a finite number"),
+    ({"n_boot": 40, "level": 1.5}, "level=1.5 must lie strictly between 0 and 1"),
 ])
 def test_bootstrap_arguments_are_validated(kwargs, message):
     with pytest.raises(SrmsimError, match=message):
         risk.bootstrap_curves(SIX, "s", "y", **kwargs)
 
 
+def test_the_fewest_replicates_for_the_level_are_accepted():
+    """2 / (1 - 0.95) is 40.000000000000036 in floating point: 40 replicates are still enough."""
+    assert risk.bootstrap_curves(SIX, "s", "y", n_boot=40).n_boot == 40
+    assert risk.bootstrap_curves(SIX, "s", "y", n_boot=20, level=0.9).n_boot == 20
+    assert risk.bootstrap_curves(SIX, "s", "y", n_boot=400, level=0.995).n_boot == 400
+
+
 def test_bootstrap_accepts_a_generator_and_the_largest_seed():
-    a = risk.bootstrap_curves(SIX, "s", "y", n_boot=5, seed=2**63 - 1)
-    b = risk.bootstrap_curves(SIX, "s", "y", n_boot=5, seed=np.random.default_rng(2**63 - 1))
+    a = risk.bootstrap_curves(SIX, "s", "y", n_boot=40, seed=2**63 - 1)
+    b = risk.bootstrap_curves(SIX, "s", "y", n_boot=40, seed=np.random.default_rng(2**63 - 1))
     assert a.auc_low == b.auc_low
 
 

@@ -291,6 +291,29 @@ def test_two_by_two_and_two_unit_panels_have_no_standard_error():
         stats.did_twfe(two_units, "y", "u", "t", "g")
 
 
+def test_group_time_with_one_unit_per_arm_names_that_cause():
+    """With 2 units the refusal said 'the model reproduces the outcome exactly', though the
+    outcome was noise: each arm holds one unit, so no change can spread around its mean."""
+    rng = np.random.default_rng(1)
+    rows = [(u, t, 3.0 if u == 0 else np.nan, rng.normal()) for u in range(2) for t in range(1, 6)]
+    two_units = pd.DataFrame(rows, columns=["u", "t", "g", "y"])
+    with pytest.warns(StatsWarning, match="only 1 treated cluster"), \
+            pytest.raises(EstimationError, match=r"single treated unit with a single control unit "
+                          r"\(cohort first treated in 3\)") as err:
+        stats.did_group_time(two_units, "y", "u", "t", "g", n_boot=99)
+    assert "exactly" not in str(err.value)
+    # two cohorts of one unit each and one never-treated unit: still one unit per arm
+    rows = [(u, t, [3.0, 4.0, np.nan][u], rng.normal()) for u in range(3) for t in range(1, 6)]
+    three = pd.DataFrame(rows, columns=["u", "t", "g", "y"])
+    with pytest.warns(StatsWarning), pytest.raises(EstimationError,
+                                                   match=r"cohorts first treated in 3, 4"):
+        stats.did_group_time(three, "y", "u", "t", "g", n_boot=99)
+    # not yet treated units as controls give the first cohort two controls: estimable
+    with pytest.warns(StatsWarning, match="a single cluster"):
+        res = stats.did_group_time(three, "y", "u", "t", "g", n_boot=99, control="notyet")
+    assert np.isfinite(res.att_gt["att"]).all()
+
+
 def test_group_time_effects_without_spread_in_their_arms_have_no_standard_error():
     """Noise only from period 3 on: the pre-period cell (2 vs 1) has no spread, so its SE is
     missing (with a warning) instead of 1e-17; the post-period effects keep theirs."""

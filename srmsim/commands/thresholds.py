@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cluster", default="school",
                    help="column whose clusters the bootstrap resamples (default school; "
                    "'none' resamples rows)")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
+    p.add_argument("--n-boot", type=int, default=200,
+                   help="bootstrap replicates, 40 to 100,000 (default 200)")
     p.add_argument("--seed", type=seed_argument, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--capacity", type=int, default=None, metavar="N",
                    help="cases staff can take in total (0 to 2**53)")
@@ -343,14 +344,19 @@ def check_arguments(args: argparse.Namespace) -> int | None:
     import math
 
     from srmsim.privacy import DEFAULT_THRESHOLD
+    from srmsim.risk.curves import min_replicates
     from srmsim.stats._checks import MAX_REPEATS
 
     if args.suppress_below < DEFAULT_THRESHOLD:  # a lower one publishes what the rule protects
         raise SrmsimError(f"--suppress-below must be at least {DEFAULT_THRESHOLD} (got "
                           f"{args.suppress_below}): no count under 10 of real pupils is "
                           "published; a higher one is stricter")
-    if not 1 <= args.n_boot <= MAX_REPEATS:  # 10**9 was taken and never finished
-        raise SrmsimError(f"--n-boot must be from 1 to {MAX_REPEATS:,} (got {args.n_boot:,})")
+    fewest = min_replicates(0.95)  # the curves' 95% bands: fewer did not contain the AUC
+    if not fewest <= args.n_boot <= MAX_REPEATS:  # 10**9 was taken and never finished
+        why = (f": a 95% percentile interval needs at least {fewest} replicates"
+               if args.n_boot < fewest else "")
+        raise SrmsimError(f"--n-boot must be from {fewest} to {MAX_REPEATS:,} (got "
+                          f"{args.n_boot:,}){why}")
     if (args.cost_missed is None) != (args.cost_needless is None):
         raise SrmsimError("give both --cost-missed and --cost-needless, or neither")
     for flag, value in (("--cost-per-case", args.cost_per_case),

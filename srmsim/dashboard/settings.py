@@ -38,10 +38,9 @@ def shipped_scenario_dir() -> Path | None:
     return here if here.is_dir() else None
 
 
-def expected_students(scenario: Scenario) -> int | None:
-    """Students a synthetic trust will hold (mean cohort sizes); None for recorded students."""
-    if scenario.population.records:
-        return None
+def expected_students(scenario: Scenario) -> int:
+    """Students a synthetic trust will hold (mean cohort sizes); a trust built from records
+    never reaches this (:func:`check_for_page` refuses it first)."""
     trust = scenario.trust
     return trust.n_schools * trust.students_per_year_group * len(trust.year_groups)
 
@@ -49,7 +48,7 @@ def expected_students(scenario: Scenario) -> int | None:
 def check_size(scenario: Scenario) -> None:
     """Refuse a trust too large to step in the page, saying what to use instead."""
     n = expected_students(scenario)
-    if n is not None and n > MAX_STUDENTS:
+    if n > MAX_STUDENTS:
         raise ScenarioError(f"scenario {scenario.name!r}", [(
             "trust.n_schools", f"about {n:,} students, more than the dashboard's "
             f"{MAX_STUDENTS:,}; run it with `srmsim run` instead, or lower trust.n_schools")])
@@ -126,17 +125,17 @@ def _minutes_control(role: str, minutes: float, where: str) -> dict[str, Any]:
 
 
 def model_params(scenario: Scenario) -> dict[str, Any]:
-    """SolaraViz ``model_params`` for a scenario: the scenario itself (fixed), the seed, the
-    number of schools, and for its policy every parameter, staff role and workflow."""
+    """SolaraViz ``model_params`` for a scenario the page may show (:func:`check_for_page`): the
+    scenario itself (fixed), the seed, the number of schools, and for its policy every
+    parameter, staff role and workflow."""
     params: dict[str, Any] = {
         "base": scenario,
         "seed": {"type": "InputText", "value": str(scenario.seed),
                  "label": "Seed (same seed, same students and events)"},
+        "n_schools": {"type": "SliderInt", "value": scenario.trust.n_schools, "min": 1,
+                      "max": max(MAX_SCHOOLS, scenario.trust.n_schools), "step": 1,
+                      "label": "Number of schools"},
     }
-    if not scenario.population.records:  # with real records the data fix the schools
-        params["n_schools"] = {"type": "SliderInt", "value": scenario.trust.n_schools, "min": 1,
-                               "max": max(MAX_SCHOOLS, scenario.trust.n_schools), "step": 1,
-                               "label": "Number of schools"}
     policy = scenario.policy
     if policy is None:
         return params
@@ -167,10 +166,13 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
                    ) -> Scenario:
     """The scenario with the dashboard's choices applied (validated like a scenario file).
 
-    Unknown keys are errors: a control that changes nothing would mislead the user.
+    Unknown keys are errors: a control that changes nothing would mislead the user. ``base``
+    must be one the page may show (:func:`check_for_page`: not built from real records), which
+    is checked here too, since a model can be built from any scenario.
     """
+    check_for_page(base)
     overrides: dict[str, Any] = {}
-    if n_schools is not None and not base.population.records:
+    if n_schools is not None:
         overrides["trust.n_schools"] = int(n_schools)
     policy = base.policy
     for key, value in settings.items():

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
+from srmsim.labels import over_replications, plural
 from srmsim.outputs import replace_files, write_csv
 from srmsim.policy.chooser import oracle_matched
 from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
@@ -166,11 +167,34 @@ def curve_cell(measure: str, mean: float, low: float, high: float) -> str:
     return text if share or not math.isfinite(mean) else text + unit
 
 
+def curve_cells(curve: pd.DataFrame) -> list[str]:
+    """Each point's ``mean (low to high)``, with ``over k of n replications`` when it is over
+    fewer than its variant's runs (a replication with no referral in the term has no value and
+    is left out) or when variants have different numbers of runs, so no count is hidden."""
+    one_total = curve["replications_total"].nunique() <= 1
+    cells = []
+    for measure, mean, low, high, used, total in zip(
+            curve["measure"], curve["mean"], curve["ci_low"], curve["ci_high"],
+            curve["replications"], curve["replications_total"], strict=True):
+        cell = curve_cell(measure, mean, low, high)
+        cells.append(cell if used == total and one_total
+                     else f"{cell} {over_replications(used, total)}")
+    return cells
+
+
+def replications_heading(curve: pd.DataFrame) -> str:
+    """``over 8 replications`` when every variant has 8 runs, else ``over replications`` (the
+    cells then say how many)."""
+    totals = curve["replications_total"].unique()
+    return f"over {plural(totals[0], 'replication')}" if len(totals) == 1 else "over replications"
+
+
 def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per variant and term: the mean of each curve measure over replications, with t intervals.
 
     ``runs`` is an experiment's runs table with ``regret_t<k>``, ``oracle_match_t<k>``,
-    ``reading_per_100h_t<k>`` ... columns (those it has).
+    ``reading_per_100h_t<k>`` ... columns (those it has). ``replications`` counts the runs with a
+    finite value, which the point is over; ``replications_total`` the variant's runs.
     """
     from scipy import stats  # here: workers import this module, never this function
 
@@ -188,10 +212,11 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                               / np.sqrt(len(x))) if len(x) >= 2 else np.nan)
                 rows.append({"variant": variant, "measure": measure,
                              "term": int(col.split("_t")[-1]), "replications": len(x),
+                             "replications_total": len(arm),
                              "mean": float(x.mean()), "ci_low": float(x.mean()) - half,
                              "ci_high": float(x.mean()) + half})
-    return pd.DataFrame(rows, columns=["variant", "measure", "term", "replications", "mean",
-                                       "ci_low", "ci_high"])
+    return pd.DataFrame(rows, columns=["variant", "measure", "term", "replications",
+                                       "replications_total", "mean", "ci_low", "ci_high"])
 
 
 def format_learning_curve(curve: pd.DataFrame) -> str:
@@ -203,11 +228,10 @@ def format_learning_curve(curve: pd.DataFrame) -> str:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        cell = c.assign(cell=[curve_cell(measure, m, lo, hi) for m, lo, hi in
-                              zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)])
+        cell = c.assign(cell=curve_cells(c))
         wide = cell.pivot(index="variant", columns="term", values="cell").fillna("–")
         wide.columns = [f"term {t}" for t in wide.columns]
-        parts.append(f"learning curve: {unit} (mean and 95% CI over replications)\n"
+        parts.append(f"learning curve: {unit} (mean and 95% CI {replications_heading(c)})\n"
                      + text_table(wide.reset_index(), right=set(wide.columns)))
     return "\n\n".join(parts)
 

@@ -263,7 +263,12 @@ def queue_table(weeks: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
 
 def learning_section(page: Page, res: ExperimentResult) -> None:
     """The learning curve (regret and oracle match by term) of experiments that measure it."""
-    from srmsim.experiment.learning import curve_cell, learning_curve, plot_learning_curve
+    from srmsim.experiment.learning import (
+        curve_cells,
+        learning_curve,
+        plot_learning_curve,
+        replications_heading,
+    )
 
     curve = learning_curve(res.runs)
     if curve.empty:
@@ -281,16 +286,14 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        c = c.assign(cell=[curve_cell(measure, m, lo, hi) for m, lo, hi in
-                           zip(c["mean"], c["ci_low"], c["ci_high"], strict=True)],
-                     column=[f"term {t}" for t in c["term"]])
+        c = c.assign(cell=curve_cells(c), column=[f"term {t}" for t in c["term"]])
         order = [v for v in res.variants if v in set(c["variant"])]
         terms = list(dict.fromkeys(c.sort_values("term")["column"]))
         shown = c.pivot(index="variant", columns="column", values="cell").reindex(
             index=order, columns=terms).fillna("–")
         raw = c.pivot(index="variant", columns="column", values="mean").reindex(
             index=order, columns=terms)
-        page.h3(f"{title}, by term (mean and 95% interval)")
+        page.h3(f"{title}, by term (mean and 95% interval {replications_heading(c)})")
         page.table(shown.reset_index(), set(terms), f"learning_{measure}",
                    raw=raw.reset_index(drop=True))
     page.figure(plot_learning_curve(curve), "Regret per referral (left, lower is better) and the "

@@ -16,8 +16,10 @@ average precision, ``sum_k (R_k - R_{k-1}) P_k`` over the cut points.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,15 @@ MAX_GRID_POINTS = 100_000
 MAX_BAND_VALUES = 20_000_000
 """Most ``n_boot x grid_points``: each replicate's ROC and PR curve is kept for the bands, so
 100,000 replicates on 100,000 points asked for 160 GB."""
+
+
+def min_replicates(level: float) -> int:
+    """Fewest bootstrap replicates for a percentile interval at ``level``: ``2 / (1 - level)``
+    (40 at 95%), so that each tail beyond the interval holds at least one replicate. With fewer,
+    the interval's ends are just the extreme replicates: with one, a "95% CI" of 0.522-0.522 did
+    not even contain the AUC of 0.581."""
+    # in decimal, as the level is written: in binary 2 / (1 - 0.95) is 40.000000000000036
+    return math.ceil(2 / (1 - Decimal(repr(float(level)))))
 
 
 @dataclass
@@ -295,13 +306,19 @@ def bootstrap_curves(
     """ROC and PR curves with percentile bands from a bootstrap that resamples ``cluster``.
 
     ``cluster=None`` resamples rows (students) instead; use it only when rows are independent.
-    Same seed, same bands. ``n_boot`` is a whole number from 1 to 100,000, ``seed`` from 0 to
-    2**63 - 1 (or a numpy Generator), ``grid_points`` from 2 to 100,000 (``n_boot x grid_points``
-    at most 20,000,000), ``level`` strictly in (0, 1).
+    Same seed, same bands. ``n_boot`` is a whole number from :func:`min_replicates` (40 at the
+    default 95% level) to 100,000, ``seed`` from 0 to 2**63 - 1 (or a numpy Generator),
+    ``grid_points`` from 2 to 100,000 (``n_boot x grid_points`` at most 20,000,000), ``level``
+    strictly in (0, 1).
     """
     n_boot = whole_number(n_boot, "n_boot", 1, MAX_REPEATS)
     seed = seed_value(seed)
     level = level_value(level)
+    fewest = min_replicates(level)
+    if n_boot < fewest:
+        raise DataError(f"n_boot={n_boot:,} is too few for a {level * 100:g}% interval: a "
+                        f"percentile interval needs at least {fewest:,} replicates (2 / (1 - "
+                        "level)), so that each tail holds one")
     grid_points = whole_number(grid_points, "grid_points", 2, MAX_GRID_POINTS)
     if n_boot * grid_points > MAX_BAND_VALUES:  # every replicate's ROC and PR curve is kept
         raise DataError(f"n_boot={n_boot:,} x grid_points={grid_points:,}: "

@@ -361,8 +361,17 @@ def _warn_few_treated_clusters(cohort_member, onehot, cohort_periods, notes) -> 
 
 def _require_within_arm_variation(cells: _Cells, y: np.ndarray) -> None:
     """Every ATT(g, t) SE rests on how units' changes spread around their arm's mean change; if
-    none do (a noiseless panel) the SEs are round-off (1e-16, p = 1e-49), so refuse."""
+    none do (a noiseless panel) the SEs are round-off (1e-16, p = 1e-49), so refuse. With one
+    unit in every arm there is no spread at any data: say so, not that the fit is exact."""
     T, C, D = cells.treated, cells.control, cells.delta
+    if (T.sum(axis=1) < 2).all() and (C.sum(axis=1) < 2).all():  # no spread, whatever the data
+        cohorts = list(dict.fromkeys(cells.cohort))
+        raise EstimationError(
+            "did_group_time: every group-time effect compares a single treated unit with a "
+            f"single control unit ({agree(len(cohorts), 'cohort')} first treated in "
+            f"{', '.join(f'{c:g}' for c in cohorts)}), so no unit's change can spread around "
+            "its arm's mean and no standard error exists; more units are needed in each cohort "
+            "and among the controls")
     m_t = (T * D).sum(axis=1) / T.sum(axis=1)
     m_c = (C * D).sum(axis=1) / C.sum(axis=1)
     spread = T * (D - m_t[:, None]) + C * (D - m_c[:, None])

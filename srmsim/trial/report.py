@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
-from srmsim.labels import given_percent, plural
+from srmsim.labels import given_percent, over_replications, plural
 from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
@@ -67,8 +67,8 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         m, lo, hi, mcse = _mean_ci(values)
         finite = int(np.isfinite(values).sum())
         if 0 < finite < len(values):  # the others (no served student, no estimate) left out
-            note = "; ".join(filter(None, [note, f"over {finite} of {len(values)} replications "
-                                           "(the others have no value)"]))
+            note = "; ".join(filter(None, [note, over_replications(finite, len(values))
+                                           + " (the others have no value)"]))
         # the Monte-Carlo SE is a number in the outcome's unit: its own column, so the printed
         # table can give it that unit (a note 'MCSE 0.000895' beside '+0.76 pp' read as 0.0009 pp)
         rows.append({"measure": measure, "value": m, "ci_low": lo if ci else math.nan,
