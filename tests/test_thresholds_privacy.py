@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import small_scenario  # noqa: E402
 from test_risk_cli import mark_simulated, students  # noqa: E402
 
-ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "5"]
+ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_real_data_copied_into_a_run_folder_is_protected(sim_run, tmp_path: Path
                           "fsm": [True, False] * 7})
     small.to_parquet(folder / "students.parquet")
     status = main(["thresholds", str(folder), "--score", "att", "--outcome", "left", "--by",
-                   "fsm", "--n-boot", "5", "--cluster", "none"])
+                   "fsm", "--n-boot", "40", "--cluster", "none"])
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
     assert "its rows are not the students summary.json counts" in err
@@ -171,7 +171,7 @@ def real_export(tmp_path: Path) -> Path:
 def test_real_data_errors_name_rows_not_values_or_small_counts(tmp_path: Path, capsys, argv,
                                                                says, never) -> None:
     path = real_export(tmp_path)
-    assert main(["thresholds", str(path), *argv, "--n-boot", "5", "--out",
+    assert main(["thresholds", str(path), *argv, "--n-boot", "40", "--out",
                  str(tmp_path / "o")]) == 2
     out, err = capsys.readouterr()
     assert out == ""  # nothing printed before the error, not even the real-data header
