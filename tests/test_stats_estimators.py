@@ -275,7 +275,7 @@ def test_non_finite_effect_is_an_error_not_a_number(monkeypatch):
     df = trial(12)
     from srmsim.stats import estimators
 
-    def broken(y, X, codes, se):
+    def broken(y, X, codes, se, terms=None):
         k = X.shape[1]
         return None, np.full(k, np.nan), np.full(k, np.nan), np.full(k, 10.0)
 
