@@ -163,6 +163,9 @@ def cr2_sandwich(
         cross += w2 * z2
         zz += np.einsum("pj,qj->jpq", zeta, zeta)
     cov = r_inv @ (scores.T @ scores) @ r_inv.T
+    # positive semi-definite by construction: a negative variance is round-off of a 0 (a
+    # cluster's own dummy, which the clusters say nothing about), and sqrt would make it NaN
+    np.fill_diagonal(cov, np.maximum(np.diag(cov), 0.0))
     # Gram matrix of the u_g: diag(w_g'w_g) - zeta_g'zeta_h, so its trace and squared norm
     # follow from the sums above without forming it
     trace = w2_sum - zeta2_sum
