@@ -533,3 +533,19 @@ def test_cr2_coverage_study_8_schools_with_covariate():
     n_sims = 400
     share = _coverage(50_000, n_sims, n=160, schools=8, se="cr2", covariates=["prior"])
     assert abs(share - 0.95) < 3 * np.sqrt(0.95 * 0.05 / n_sims)
+
+
+def test_cr2_df_counts_the_schools_that_inform_the_effect():
+    """One treated school among three: its own mean is fitted exactly (I - H_gg singular), so
+    only the two control schools' spread informs the SE: Bell-McCaffrey df 1, where CR1 claims
+    G - 1 = 2. With one school per arm nothing is left, and the SE is refused, not reported."""
+    rng = np.random.default_rng(43)
+    school = np.repeat(np.arange(3), 20)
+    df = pd.DataFrame({"y": rng.normal(size=60), "arm": np.where(school == 0, "t", "c"),
+                       "school": school})
+    with pytest.warns(UserWarning, match="single cluster"):
+        row = stats.estimate_effect(df, "y", "arm", "c", cluster="school", se="cr2").effect()
+    assert row["df"] == pytest.approx(1.0, rel=1e-9)
+    two = df[df["school"] < 2]
+    with pytest.raises(EstimationError, match="CR2.*zero to rounding"):
+        stats.estimate_effect(two, "y", "arm", "c", cluster="school", se="cr2")
