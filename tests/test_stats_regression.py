@@ -252,3 +252,44 @@ def test_cr2_needs_one_clustering_column(petersen):
         stats.regress(petersen, "y ~ x", se="cr2")
     with pytest.raises(SrmsimError, match=r"se='cr2' needs cluster= naming one column"):
         stats.regress(petersen, "y ~ x", se="cr2", cluster=["firm", "year"])
+
+
+def cr2_by_definition(X: np.ndarray, e: np.ndarray, codes: np.ndarray):
+    """CR2 and Bell-McCaffrey df written out with N x N matrices (Pustejovsky & Tipton 2018):
+    A_g = (I - H_gg)^(-1/2) (pseudo-inverse), u_g = (I - H)_g' A_g X_g M c."""
+    n, k = X.shape
+    M = np.linalg.inv(X.T @ X)
+    IH = np.eye(n) - X @ M @ X.T
+    meat, U = np.zeros((k, k)), []
+    for g in np.unique(codes):
+        idx = np.flatnonzero(codes == g)
+        lam, vec = np.linalg.eigh(IH[np.ix_(idx, idx)])
+        inv_root = np.where(lam > 1e-10, 1 / np.sqrt(np.clip(lam, 1e-300, None)), 0.0)
+        A = vec @ np.diag(inv_root) @ vec.T
+        s = X[idx].T @ A @ e[idx]
+        meat += np.outer(s, s)
+        U.append(IH[:, idx] @ A @ X[idx] @ M)  # n x k: column j is u_g for coefficient j
+    df = []
+    for j in range(k):
+        gram = np.array([[ug[:, j] @ uh[:, j] for uh in U] for ug in U])
+        df.append(np.trace(gram) ** 2 / (gram**2).sum())
+    return M @ meat @ M, np.array(df)
+
+
+def test_cr2_matches_its_definition_with_small_and_large_clusters():
+    """Clusters smaller and larger than the number of terms (the two ways srmsim decomposes
+    H_gg), a dummy of one cluster (a singular block) and a categorical covariate: the covariance
+    and every coefficient's df agree with the formula written out with N x N matrices."""
+    rng = np.random.default_rng(44)
+    sizes = [1, 2, 3, 5, 8, 13, 21, 2, 1, 9]
+    school = np.repeat(np.arange(len(sizes)), sizes)
+    n = school.size
+    df = pd.DataFrame({"x": rng.normal(size=n), "kind": rng.choice(["a", "b", "c"], n),
+                       "school": school, "first": (school == 5) * 1.0})
+    df["y"] = df["x"] + rng.normal(size=10)[school] + rng.normal(size=n) * (1 + np.abs(df["x"]))
+    r = stats.regress(df, "y ~ x + kind + first", se="cr2", cluster="school")
+    X = r.result.model.exog
+    cov, dof = cr2_by_definition(X, np.asarray(r.result.resid), school)
+    np.testing.assert_allclose(np.asarray(r.result.cov_params()), cov, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(r.table["se"], np.sqrt(np.diag(cov)), rtol=1e-9)
+    np.testing.assert_allclose(r.table["df"], dof, rtol=1e-8)

@@ -111,6 +111,12 @@ def cluster_se_for(n_clusters: int) -> str:
 _SINGULAR = 1e-10
 
 
+def _cr2_adjust(lam: np.ndarray) -> np.ndarray:
+    """(1 - lam)^(-1/2) for the eigenvalues lam of H_gg, 0 where 1 - lam is 0 (pseudo-inverse)."""
+    gap = 1.0 - np.clip(lam, 0.0, 1.0)
+    return np.where(gap > _SINGULAR, 1.0 / np.sqrt(np.where(gap > _SINGULAR, gap, 1.0)), 0.0)
+
+
 def cr2_sandwich(
     X: np.ndarray, resid: np.ndarray, codes: np.ndarray, terms: Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -125,8 +131,8 @@ def cr2_sandwich(
     ``coef_test(test="Satterthwaite")``): (sum_g u_g'u_g)^2 / sum_gh (u_g'u_h)^2 with
     u_g = (I - H)_g' A_g X_g M e_j.
 
-    Computed in the space of X's thin QR factor (X = QR, H_gg = Q_g Q_g'), so each cluster
-    costs an SVD of its n_g x p block, never an n_g x n_g matrix. ``X`` must have full column
+    Computed with X's thin QR factor (X = QR, H_gg = Q_g Q_g'): each cluster costs the
+    eigen-decomposition of Q_g'Q_g (p x p) or of H_gg (n_g x n_g), whichever is smaller. ``X`` must have full column
     rank (callers check it); ``terms`` picks the columns whose df are wanted (others are NaN).
     Returns (covariance, df).
     """
@@ -136,41 +142,53 @@ def cr2_sandwich(
     wanted = list(range(p)) if terms is None else list(terms)
     q, r = np.linalg.qr(X)
     r_inv = np.linalg.solve(r, np.eye(p))  # M = (X'X)^-1 = r_inv r_inv'
-    c_tilde = r_inv.T[:, wanted]  # R^-T e_j: coefficient j as a contrast in Q space
-    m = len(wanted)
     scores = np.zeros((int(codes.max()) + 1, p))
-    w2_sum = np.zeros(m)  # sum_g w_g'w_g
-    zeta2_sum = np.zeros(m)  # sum_g |zeta_g|^2 with zeta_g = Q_g'w_g
-    w2_sq = np.zeros(m)  # sum_g (w_g'w_g)^2
-    cross = np.zeros(m)  # sum_g w_g'w_g |zeta_g|^2
-    zz = np.zeros((m, p, p))  # sum_g zeta_g zeta_g'
+    # per cluster (L, K) with w_g = A_g Q_g c~ = L c~ and zeta_g = Q_g'w_g = K w_g, from the
+    # smaller of the two eigen-decompositions (at most 2 N p numbers in all)
+    factors: list[tuple[np.ndarray, np.ndarray]] = []
     order = np.argsort(codes, kind="stable")
     starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1, len(order)]
     for lo, hi in zip(starts[:-1], starts[1:], strict=True):
         rows = order[lo:hi]
-        u, s, vt = np.linalg.svd(q[rows], full_matrices=False)
-        gap = 1.0 - s**2  # eigenvalues of I - H_gg on the span of Q_g
-        adjust = np.where(gap > _SINGULAR, 1.0 / np.sqrt(np.where(gap > _SINGULAR, gap, 1.0)), 0.0)
-        scores[codes[rows[0]]] = vt.T @ (s * adjust * (u.T @ resid[rows]))
-        vc = vt @ c_tilde
-        w2 = ((s * adjust)[:, None] * vc) ** 2
-        w2 = w2.sum(axis=0)
-        zeta = vt.T @ ((s**2 * adjust)[:, None] * vc)  # p x m
-        z2 = (zeta**2).sum(axis=0)
-        w2_sum += w2
-        zeta2_sum += z2
-        w2_sq += w2**2
-        cross += w2 * z2
-        zz += np.einsum("pj,qj->jpq", zeta, zeta)
+        qg = q[rows]
+        if len(rows) < p:  # H_gg = Q_g Q_g' itself, n_g x n_g: A_g = U diag(adjust) U'
+            lam, vec = np.linalg.eigh(qg @ qg.T)
+            adjust = _cr2_adjust(lam)
+            a_q = vec @ (adjust[:, None] * (vec.T @ qg))  # A_g Q_g
+            scores[codes[rows[0]]] = a_q.T @ resid[rows]
+            factors.append((a_q, qg.T))
+        else:  # Q_g'Q_g = V diag(lam) V' has H_gg's non-zero eigenvalues: A_g Q_g V = Q_g V adjust
+            lam, vec = np.linalg.eigh(qg.T @ qg)
+            adjust = _cr2_adjust(lam)
+            root = np.sqrt(np.clip(lam, 0.0, 1.0))
+            scores[codes[rows[0]]] = vec @ (adjust * (vec.T @ (qg.T @ resid[rows])))
+            factors.append(((root * adjust)[:, None] * vec.T, vec * root))
     cov = r_inv @ (scores.T @ scores) @ r_inv.T
     # positive semi-definite by construction: a negative variance is round-off of a 0 (a
     # cluster's own dummy, which the clusters say nothing about), and sqrt would make it NaN
     np.fill_diagonal(cov, np.maximum(np.diag(cov), 0.0))
-    # Gram matrix of the u_g: diag(w_g'w_g) - zeta_g'zeta_h, so its trace and squared norm
-    # follow from the sums above without forming it
-    trace = w2_sum - zeta2_sum
-    frob = w2_sq - 2.0 * cross + np.einsum("jpq,jpq->j", zz, zz)
     df = np.full(p, math.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        df[wanted] = trace**2 / frob
+    chunk = max(1, 2**22 // (p * p))  # terms at a time: their p x p sums stay within 32 MB
+    for first in range(0, len(wanted), chunk):
+        cols = wanted[first:first + chunk]
+        c_tilde = r_inv.T[:, cols]  # R^-T e_j: coefficient j as a contrast in Q space
+        k = len(cols)
+        w2_sum, zeta2_sum, w2_sq, cross = (np.zeros(k) for _ in range(4))
+        zz = np.zeros((k, p, p))  # sum_g zeta_g zeta_g'
+        for left, back in factors:
+            w = left @ c_tilde
+            w2 = (w**2).sum(axis=0)  # w_g'w_g
+            zeta = back @ w  # p x k
+            z2 = (zeta**2).sum(axis=0)
+            w2_sum += w2
+            zeta2_sum += z2
+            w2_sq += w2**2
+            cross += w2 * z2
+            zz += np.einsum("pj,qj->jpq", zeta, zeta)
+        # Gram matrix of the u_g: diag(w_g'w_g) - zeta_g'zeta_h, so its trace and squared norm
+        # follow from the sums above without forming it
+        trace = w2_sum - zeta2_sum
+        frob = w2_sq - 2.0 * cross + np.einsum("jpq,jpq->j", zz, zz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df[cols] = trace**2 / frob
     return cov, df

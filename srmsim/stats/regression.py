@@ -192,9 +192,10 @@ def fit_cr2_ols(model: OLS, codes: np.ndarray, terms: Sequence[int] | None = Non
     wanted = range(df.size) if terms is None else terms
     bad = [model.exog_names[j] for j in wanted if not (math.isfinite(df[j]) and df[j] > 0)]
     if bad:  # every cluster's adjusted residual contrast vanishes: no variance to estimate
-        raise EstimationError(f"the Bell-McCaffrey df of {ck._listing(bad)} are not defined (the "
-                              "CR2 variance gets no information on them from the clusters); "
-                              "use more clusters or se='cluster'")
+        raise EstimationError(
+            f"the CR2 standard error and Bell-McCaffrey df of {ck._listing(bad)} are not "
+            "defined: once each cluster's own fit is taken out no cluster's residuals inform "
+            "them (e.g. one cluster in each arm); more clusters are needed")
     inner = getattr(res, "_results", res)  # set on the results, not on their wrapper
     inner.cov_params_default = cov  # read by cov_params(), hence bse, before either is cached
     inner.cov_type = "CR2"
