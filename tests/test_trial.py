@@ -204,7 +204,7 @@ def test_cluster_trial_with_pooled_staff_covers_the_truth() -> None:
 
 
 def test_cluster_se_is_cr2_below_30_schools_unless_the_file_names_one() -> None:
-    """With fewer than 30 schools CR1 with t(J - 1) under-covers (92% for a 95% interval with
+    """With fewer than 30 schools CR1 with t(J - 1) under-covers (93% for a 95% interval with
     8 schools): the default (se auto) analyses with CR2 and Bell-McCaffrey df, says so in the
     trial's description, and a file that names se: cluster keeps CR1 with t(J - 1)."""
     auto = make(cluster_trial(1))

@@ -15,7 +15,7 @@ state only the policy, the unit and the outcome:
   school share the school's treatment, so schools are the units. ``se: auto`` (the default)
   picks by the number of schools analysed: below 30, CR2 (bias-reduced) with each effect's
   Bell-McCaffrey df, because CR1 with t(G - 1) under-covers with few schools (a 95% interval
-  covered about 92% with 8 schools, ICC 0.2); from 30, CR1 with t(G - 1). ``se: cluster`` (CR1)
+  covered about 93% with 8 schools, ICC 0.2); from 30, CR1 with t(G - 1). ``se: cluster`` (CR1)
   or ``se: cr2`` fixes the choice.
 - ``stepped_wedge``: schools cross over in random order, one group every ``step_weeks``; the
   analysis is on a student-by-period panel: Callaway-Sant'Anna group-time effects with
