@@ -8,8 +8,7 @@ factors arrive as plain strings.
 
 Degrees of freedom: classical and HC1 intervals use t with N - k df. CR2 OLS (``se="cr2"``, the
 bias-reduced variance) uses each arm's Bell-McCaffrey (Satterthwaite) df, which with few schools
-covers where CR1 does not (of 400 trials of 8 schools, 96% against 93%). Cluster-robust OLS
-(CR1) and
+covers where CR1 does not (of 400 trials of 8 schools, 96% against 93%). CR1 OLS and
 GEE (robust sandwich, Mancl & DeRouen 2001 bias-reduced) intervals use t with G - 1 df, G the
 number of clusters: with a dozen schools the normal approximation is far too optimistic, and the
 plain sandwich too small (its 95% interval covered 91% with 8 schools, the bias-reduced one 96%). Mixed models use between-within df
