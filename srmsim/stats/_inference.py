@@ -7,6 +7,7 @@ p-value the same way; ``df=None`` means a normal reference distribution.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats as sps
@@ -91,3 +92,104 @@ def between_within_df(X: np.ndarray, codes: np.ndarray) -> np.ndarray:
     p_between = int(is_between.sum())
     p_within = p - p_between
     return np.where(is_between, G - p_between, n - G - p_within).astype(float)
+
+
+CR2_BELOW = 30
+"""Fewer clusters than this and a cluster-robust OLS analysis chosen for the user
+(:func:`cluster_se_for`) is CR2 with Bell-McCaffrey df: CR1 with t(G - 1) under-covers there
+(93% for a 95% interval in 400 trials of 8 schools, ICC 0.2; CR2 96%); from about 30 clusters
+the two agree."""
+
+
+def cluster_se_for(n_clusters: int) -> str:
+    """The cluster-robust OLS ``se`` for a design with ``n_clusters`` clusters: "cr2" below
+    :data:`CR2_BELOW`, else "cluster" (CR1, the figure published analyses print)."""
+    return "cr2" if n_clusters < CR2_BELOW else "cluster"
+
+
+#: 1 - leverage at or below this is a singular direction of I - H_gg (a dummy of the cluster
+#: itself, a row that fits exactly): its adjustment is the pseudo-inverse's 0, not 1/sqrt(~0)
+_SINGULAR = 1e-10
+
+
+def _cr2_adjust(lam: np.ndarray) -> np.ndarray:
+    """(1 - lam)^(-1/2) for the eigenvalues lam of H_gg, 0 where 1 - lam is 0 (pseudo-inverse)."""
+    gap = 1.0 - np.clip(lam, 0.0, 1.0)
+    return np.where(gap > _SINGULAR, 1.0 / np.sqrt(np.where(gap > _SINGULAR, gap, 1.0)), 0.0)
+
+
+def cr2_sandwich(
+    X: np.ndarray, resid: np.ndarray, codes: np.ndarray, terms: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """CR2 (bias-reduced linearisation) covariance of OLS and Bell-McCaffrey df per coefficient.
+
+    Why: with few clusters CR1 is biased down and t(G - 1) does not repair it (a 95% interval
+    covered about 93% with 8 schools). CR2 (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018,
+    clubSandwich ``vcovCR(type="CR2")``) adjusts each cluster's residuals by
+    A_g = (I - H_gg)^(-1/2), so the variance is unbiased when errors are iid (the working
+    model); singular blocks (a cluster's own dummy) use the pseudo-inverse square root. The df
+    of coefficient j is Satterthwaite's for c'V c under that working model (clubSandwich
+    ``coef_test(test="Satterthwaite")``): (sum_g u_g'u_g)^2 / sum_gh (u_g'u_h)^2 with
+    u_g = (I - H)_g' A_g X_g M e_j.
+
+    Computed with X's thin QR factor (X = QR, H_gg = Q_g Q_g'): each cluster costs the
+    eigen-decomposition of Q_g'Q_g (p x p) or of H_gg (n_g x n_g), whichever is smaller. ``X`` must have full column
+    rank (callers check it); ``terms`` picks the columns whose df are wanted (others are NaN).
+    Returns (covariance, df).
+    """
+    X = np.asarray(X, dtype=float)
+    resid = np.asarray(resid, dtype=float)
+    p = X.shape[1]
+    wanted = list(range(p)) if terms is None else list(terms)
+    q, r = np.linalg.qr(X)
+    r_inv = np.linalg.solve(r, np.eye(p))  # M = (X'X)^-1 = r_inv r_inv'
+    scores = np.zeros((int(codes.max()) + 1, p))
+    # per cluster (L, K) with w_g = A_g Q_g c~ = L c~ and zeta_g = Q_g'w_g = K w_g, from the
+    # smaller of the two eigen-decompositions (at most 2 N p numbers in all)
+    factors: list[tuple[np.ndarray, np.ndarray]] = []
+    order = np.argsort(codes, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1, len(order)]
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        rows = order[lo:hi]
+        qg = q[rows]
+        if len(rows) < p:  # H_gg = Q_g Q_g' itself, n_g x n_g: A_g = U diag(adjust) U'
+            lam, vec = np.linalg.eigh(qg @ qg.T)
+            adjust = _cr2_adjust(lam)
+            a_q = vec @ (adjust[:, None] * (vec.T @ qg))  # A_g Q_g
+            scores[codes[rows[0]]] = a_q.T @ resid[rows]
+            factors.append((a_q, qg.T))
+        else:  # Q_g'Q_g = V diag(lam) V' has H_gg's non-zero eigenvalues: A_g Q_g V = Q_g V adjust
+            lam, vec = np.linalg.eigh(qg.T @ qg)
+            adjust = _cr2_adjust(lam)
+            root = np.sqrt(np.clip(lam, 0.0, 1.0))
+            scores[codes[rows[0]]] = vec @ (adjust * (vec.T @ (qg.T @ resid[rows])))
+            factors.append(((root * adjust)[:, None] * vec.T, vec * root))
+    cov = r_inv @ (scores.T @ scores) @ r_inv.T
+    # positive semi-definite by construction: a negative variance is round-off of a 0 (a
+    # cluster's own dummy, which the clusters say nothing about), and sqrt would make it NaN
+    np.fill_diagonal(cov, np.maximum(np.diag(cov), 0.0))
+    df = np.full(p, math.nan)
+    chunk = max(1, 2**22 // (p * p))  # terms at a time: their p x p sums stay within 32 MB
+    for first in range(0, len(wanted), chunk):
+        cols = wanted[first:first + chunk]
+        c_tilde = r_inv.T[:, cols]  # R^-T e_j: coefficient j as a contrast in Q space
+        k = len(cols)
+        w2_sum, zeta2_sum, w2_sq, cross = (np.zeros(k) for _ in range(4))
+        zz = np.zeros((k, p, p))  # sum_g zeta_g zeta_g'
+        for left, back in factors:
+            w = left @ c_tilde
+            w2 = (w**2).sum(axis=0)  # w_g'w_g
+            zeta = back @ w  # p x k
+            z2 = (zeta**2).sum(axis=0)
+            w2_sum += w2
+            zeta2_sum += z2
+            w2_sq += w2**2
+            cross += w2 * z2
+            zz += np.einsum("pj,qj->jpq", zeta, zeta)
+        # Gram matrix of the u_g: diag(w_g'w_g) - zeta_g'zeta_h, so its trace and squared norm
+        # follow from the sums above without forming it
+        trace = w2_sum - zeta2_sum
+        frob = w2_sq - 2.0 * cross + np.einsum("jpq,jpq->j", zz, zz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df[cols] = trace**2 / frob
+    return cov, df

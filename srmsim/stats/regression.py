@@ -15,11 +15,15 @@ Standard errors (``se=``): ``"classical"``, ``"hc0"``-``"hc3"``, or ``"cluster"`
 ``cluster=`` one column (CR1: G/(G-1) (N-1)/(N-k)) or two columns (Cameron, Gelbach & Miller
 2011: V_1 + V_2 - V_12, each term with its own G/(G-1) and all with (N-1)/(N-k), the convention of
 R's ``sandwich::vcovCL(type = "HC1")`` and of statsmodels). Clustered intervals use t with
-G - 1 df, G the smaller cluster count for two-way clustering.
+G - 1 df, G the smaller cluster count for two-way clustering. ``"cr2"`` with one column is the
+bias-reduced CR2 variance with each coefficient's Bell-McCaffrey (Satterthwaite) df, as R's
+``clubSandwich::coef_test(vcov = "CR2")``: the choice with few clusters, where CR1 with
+t(G - 1) under-covers.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,9 +36,9 @@ from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.labels import agree
 
 from . import _checks as ck
-from ._inference import critical_value, wald
+from ._inference import cr2_sandwich, critical_value, wald
 
-SE_CHOICES = ("classical", "hc0", "hc1", "hc2", "hc3", "cluster")
+SE_CHOICES = ("classical", "hc0", "hc1", "hc2", "hc3", "cluster", "cr2")
 
 _TOKEN = re.compile(r"\s*(?:(`[^`]+`)|([A-Za-z_][A-Za-z0-9_.]*)|(\d+)|(.))")
 
@@ -166,6 +170,39 @@ def fit_clustered_ols(model: OLS, codes: np.ndarray):
     return res, float(min(counts) - 1), counts
 
 
+CR2_TYPE = "cluster-robust CR2 (bias-reduced, Bell-McCaffrey df)"
+
+
+def fit_cr2_ols(model: OLS, codes: np.ndarray, terms: Sequence[int] | None = None):
+    """OLS with the CR2 covariance and Bell-McCaffrey (Satterthwaite) df per coefficient;
+    returns (result, df array, G). ``terms``: the columns whose df are needed (others NaN).
+
+    The statsmodels result carries the CR2 covariance as its own (``bse``, ``cov_params()``),
+    but its ``conf_int()``/``t_test()`` use one df for all coefficients: the df that belong to
+    each coefficient are the ones returned here.
+    """
+    if codes.ndim != 1:
+        raise SrmsimError("se='cr2' takes one clustering column; two-way clustering is "
+                          "available with se='cluster' (CR1 each)")
+    G = int(codes.max()) + 1
+    if G < 2:
+        raise EstimationError(f"cluster-robust SEs need at least 2 clusters; found {G}")
+    res = model.fit(use_t=True)
+    cov, df = cr2_sandwich(model.exog, np.asarray(res.resid, dtype=float), codes, terms)
+    wanted = range(df.size) if terms is None else terms
+    bad = [model.exog_names[j] for j in wanted if not (math.isfinite(df[j]) and df[j] > 0)]
+    if bad:  # every cluster's adjusted residual contrast vanishes: no variance to estimate
+        raise EstimationError(
+            f"the CR2 standard error and Bell-McCaffrey df of {ck._listing(bad)} are not "
+            "defined: once each cluster's own fit is taken out no cluster's residuals inform "
+            "them (e.g. one cluster in each arm); more clusters are needed")
+    inner = getattr(res, "_results", res)  # set on the results, not on their wrapper
+    inner.cov_params_default = cov  # read by cov_params(), hence bse, before either is cached
+    inner.cov_type = "CR2"
+    inner.cov_kwds = {"description": f"{CR2_TYPE}, {G} clusters"}
+    return res, df, G
+
+
 @dataclass
 class RegressionResult:
     """Coefficients with their standard errors, intervals and the statsmodels fit underneath."""
@@ -231,8 +268,11 @@ def regress(
     ck.require_columns(df, {"cluster": clusters})
     if se == "cluster" and not clusters:
         raise SrmsimError("se='cluster' needs cluster= (one column, or two for two-way clustering)")
+    if se == "cr2" and len(clusters) != 1:
+        raise SrmsimError(f"se='cr2' needs cluster= naming one column, got cluster={cluster!r}; "
+                          "two-way clustering is available with se='cluster'")
     notes: list[str] = []
-    if clusters and se != "cluster":
+    if clusters and se not in ("cluster", "cr2"):
         ck.warn(f"cluster={clusters!r} given but se={se!r}: standard errors are NOT "
                 "cluster-robust; pass se='cluster' to account for clustering", notes)
     parsed, used, outcome = _parse_formula(formula, df.columns)
@@ -267,7 +307,13 @@ def regress(
     X = pd.DataFrame(model.exog, columns=model.exog_names)
     ck.check_full_rank(X, protected=[], context=f"regression {formula!r}")
     n_clusters: list[int] = []
-    if se == "cluster":
+    dof: float | np.ndarray
+    if se == "cr2":
+        res, dof, G = fit_cr2_ols(model, cluster_codes(data, clusters))
+        n_clusters, se_type = [G], CR2_TYPE
+        notes.append(f"{G} clusters: CR2 variance, t intervals with each coefficient's "
+                     "Bell-McCaffrey df (column df)")
+    elif se == "cluster":
         res, dof, n_clusters = fit_clustered_ols(model, cluster_codes(data, clusters))
         se_type = ("two-way cluster-robust (CGM, CR1 each)" if len(clusters) == 2
                    else "cluster-robust (CR1)")
@@ -289,10 +335,12 @@ def regress(
     if se != "classical":
         ck.require_informative_se(ses, ck.model_based_se(res), model.exog_names, se_type,
                                   f"regression {formula!r}")
-    lo, hi, p = wald(est, ses, dof, alpha)
+    dfs = np.broadcast_to(np.asarray(dof, dtype=float), est.shape)  # CR2: one df per term
+    lo, hi, p = (np.array(v, dtype=float) for v in zip(
+        *(wald(e, s, d, alpha) for e, s, d in zip(est, ses, dfs, strict=True)), strict=True))
     table = pd.DataFrame(
         {"estimate": est, "se": ses, "t": est / ses, "p_value": p, "ci_low": lo,
-         "ci_high": hi, "df": dof},
+         "ci_high": hi, "df": dfs},
         index=pd.Index(model.exog_names, name="term"),
     )
     return RegressionResult(table, formula, se_type, alpha, len(data), n_clusters, clusters,

@@ -229,13 +229,18 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
             row.update(_effect_row(res))
     else:
         blocked = c.randomise.unit == "students" and c.randomise.block == "school"
-        cluster = "school" if (a.method != "ols" or a.se == "cluster") else None
-        fixed = "school" if blocked and a.method == "ols" else None
         if a.method is None or a.se is None:  # resolved from the design when the trial loads
             raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
+        se: str = a.se
+        if se == "auto":  # by the schools this replication analyses (see trial.spec)
+            from srmsim.stats._inference import cluster_se_for
+
+            se = cluster_se_for(int(analysed["school"].nunique()))
+        cluster = "school" if (a.method != "ols" or se in ("cluster", "cr2")) else None
+        fixed = "school" if blocked and a.method == "ols" else None
         res = stats.estimate_effect(analysed, y, "arm", "control", cluster=cluster,
                                     covariates=[c.baseline] if c.baseline else [],
-                                    fixed_effects=fixed, method=a.method, se=a.se,
+                                    fixed_effects=fixed, method=a.method, se=se,
                                     alpha=a.alpha)
         row.update(_effect_row(res))
     treated = analysed["arm"] == "treated"

@@ -11,8 +11,12 @@ state only the policy, the unit and the outcome:
   effects and HC1 standard errors. Why not cluster-robust: treatment varies *within* schools, so
   the design-based variance is the heteroskedasticity-robust one with block effects (Abadie et al.
   2023); clustering on a dozen schools would throw away df and widen intervals for nothing.
-- ``schools``: OLS with CR1 cluster-robust SEs and t(G - 1) intervals (a mixed model or GEE on
-  request): students in one school share the school's treatment, so schools are the units.
+- ``schools``: OLS with cluster-robust SEs (a mixed model or GEE on request): students in one
+  school share the school's treatment, so schools are the units. ``se: auto`` (the default)
+  picks by the number of schools analysed: below 30, CR2 (bias-reduced) with each effect's
+  Bell-McCaffrey df, because CR1 with t(G - 1) under-covers with few schools (a 95% interval
+  covered about 93% with 8 schools, ICC 0.2); from 30, CR1 with t(G - 1). ``se: cluster`` (CR1)
+  or ``se: cr2`` fixes the choice.
 - ``stepped_wedge``: schools cross over in random order, one group every ``step_weeks``; the
   analysis is on a student-by-period panel: Callaway-Sant'Anna group-time effects with
   not-yet-treated schools as controls and a school-cluster bootstrap (``group_time``, the
@@ -107,7 +111,7 @@ class RandomiseConfig(_Strict):
 
 class AnalysisConfig(_Strict):
     method: Method | None = None
-    se: Literal["classical", "hc1", "cluster"] | None = None
+    se: Literal["classical", "hc1", "cluster", "cr2", "auto"] | None = None
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
     n_boot: Annotated[int, Field(ge=50, le=100_000)] = 199
 
@@ -169,16 +173,19 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
             problems.append(("analysis.se", "not used by stepped-wedge analyses (they cluster by "
                              "school, or model schools as random effects)"))
     elif a.method == "mixed":
-        if a.se in ("cluster", "hc1"):
+        if a.se in ("cluster", "hc1", "cr2", "auto"):
             problems.append(("analysis.se", "a mixed model has model-based standard errors; use "
                              "se: classical, or method: gee / ols for robust ones"))
         a.se = "classical"
     elif a.method == "gee":
-        if a.se == "cluster":
+        if a.se == "cr2":
+            problems.append(("analysis.se", "cr2 is for method ols: the GEE robust sandwich is "
+                             "already bias-reduced (Mancl-DeRouen); use se: hc1 or cluster"))
+        if a.se in ("cluster", "auto"):
             a.se = "hc1"  # the GEE sandwich is already cluster-robust
         a.se = a.se or "hc1"
     elif a.se is None:
-        a.se = "cluster" if unit == "schools" else "hc1"
+        a.se = "auto" if unit == "schools" else "hc1"
 
     measures = student_measures()
     known = ", ".join(sorted(measures))
@@ -386,10 +393,27 @@ class Trial:
             design = (f"stepped wedge: {plural(steps, 'group')} of schools "
                       f"{agree(steps, 'crosses', 'cross')} over every "
                       f"{agree(weeks, 'week', f'{weeks} weeks')}")
-        se = f", se {a.se}" if a.se and r.unit != "stepped_wedge" else ""
+        se = f", se {self._se_shown()}" if a.se and r.unit != "stepped_wedge" else ""
         base = f", adjusted for {c.baseline}" if c.baseline else ""
         return (f"{c.name}: {design}; outcome {c.outcome} ({c.population} students{base}); "
                 f"analysis {a.method}{se}")
+
+    def _se_shown(self) -> str:
+        """``se: auto`` as the choice it makes for this trust (the count of schools analysed
+        decides in each replication; it is the trust's unless records set it)."""
+        from srmsim.stats._inference import CR2_BELOW, cluster_se_for
+
+        se = self.config.analysis.se
+        if se != "auto":
+            return str(se)
+        if self.from_records:
+            return (f"auto (CR2 with Bell-McCaffrey df below {CR2_BELOW} schools, else CR1 with "
+                    "t(G - 1))")
+        n = self.scenario.trust.n_schools
+        if cluster_se_for(n) == "cr2":
+            return (f"auto: CR2 with Bell-McCaffrey df ({plural(n, 'school')}, fewer than "
+                    f"{CR2_BELOW}; CR1 from {CR2_BELOW})")
+        return f"auto: CR1 with t(G - 1) ({plural(n, 'school')}; CR2 below {CR2_BELOW})"
 
     def to_payload(self) -> dict[str, Any]:
         """Everything a worker needs, as plain data (no file access)."""
