@@ -189,6 +189,10 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
     except OSError as err:
         raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
     try:
+        from srmsim.dask_workers import MemorySettings
+
+        # the srmsim command's memory settings, as its local workers take them
+        client.register_plugin(MemorySettings())
         columns = list(zip(*tasks, strict=True)) if tasks else []
         futures = client.map(fn, *columns, pure=False)
         for fut in as_completed(futures):

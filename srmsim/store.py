@@ -7,6 +7,7 @@ Layout under the store's folder::
     manifest.json                      what made the runs: its hash, the seeds, versions, sessions
     runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, the hash, results
     failures/<variant>/rep-00012.json  error and seed of a run that raised (experiments)
+    detail/...                         each run's detail files; its row records their SHA-256
 
 Each run's file appears by an atomic rename once the run is finished, so a run killed at any
 moment (Ctrl-C, kill -9) leaves only whole files and ``--resume`` runs exactly the missing ones.
@@ -28,8 +29,9 @@ import pandas as pd
 from srmsim import __version__
 from srmsim.errors import MAX_LINE, SrmsimError
 from srmsim.inputs import load_json, whole
+from srmsim.labels import agree
 from srmsim.outputs import make_dir, restrict_tree
-from srmsim.results import write_parquet, write_text
+from srmsim.results import file_sha256, write_parquet, write_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
 #: how a hint line that gives the resume command starts (the command must fit after it)
@@ -37,6 +39,18 @@ THEN_RUN = "\n  then run: "
 #: what a failure record holds (with the study's hash): what :func:`run_one` returns for a run
 #: that raised
 FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runtime_seconds")
+#: how a run row's column with the SHA-256 of one kind of its detail files starts (a name no
+#: outcome can have): reading checks the file against it, so a truncated, edited, replaced or
+#: swapped detail file is never read as the run's
+SHA256_PREFIX = "sha256:"
+#: the manifest key that says every run of the store records its detail files' SHA-256 (a
+#: store without it was written by an older srmsim: its detail is read unchecked, with a note)
+DETAIL_SHA256_KEY = "detail_sha256"
+
+
+def sha256_column(kind: str) -> str:
+    """The run row's column with the SHA-256 of its ``kind`` detail file."""
+    return f"{SHA256_PREFIX}{kind}"
 
 
 def versions() -> dict[str, str]:
@@ -155,6 +169,11 @@ class RunStore:
         write_text(json.dumps(record, indent=2) + "\n",
                    self.failure_path(row["variant"], row["replication"]), private=self.private)
 
+    def record_detail(self, row: dict[str, Any], kind: str, path: Path) -> None:
+        """Record in the run's ``row`` the SHA-256 of its ``kind`` detail file just written at
+        ``path`` (before the row itself is saved: a stored row always names its detail)."""
+        row[sha256_column(kind)] = file_sha256(path)
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json",
                    private=self.private)
@@ -188,6 +207,45 @@ class RunStore:
             except ValueError:
                 continue  # not a name srmsim writes: reading the records names it
         return keys
+
+    def detail_digests(self, kind: str, runs: pd.DataFrame | None = None
+                       ) -> dict[tuple[str, int], str | None]:
+        """The SHA-256 each run in ``runs`` (every stored run when not given; only runs that
+        have ``kind`` detail) records for its ``kind`` detail file, by (variant, replication);
+        None for a run of an older srmsim, which records none (refused when the manifest says
+        its runs record them: the value was removed by hand)."""
+        runs = self.load() if runs is None else runs
+        if runs.empty:
+            return {}
+        column = sha256_column(kind)
+        values = runs[column] if column in runs.columns else [None] * len(runs)
+        digests = {(str(v), int(r)): (h if isinstance(h, str) else None)
+                   for v, r, h in zip(runs["variant"], runs["replication"], values, strict=True)}
+        if (self.manifest() or {}).get(DETAIL_SHA256_KEY) is True:
+            unrecorded = sorted(k for k, h in digests.items() if h is None)
+            if unrecorded:
+                variant, replication = unrecorded[0]
+                raise SrmsimError(f"{self.run_path(variant, replication)}: records no SHA-256 "
+                                  f"of its {kind} detail file, as every run of this {self.kind} "
+                                  f"does (hand-edited); {self.rerun_hint()}")
+        return digests
+
+    def check_detail(self, path: Path, recorded: str, variant: str, replication: int,
+                     hint: str) -> None:
+        """Refuse a detail file whose bytes are not those its run wrote (``recorded``, from
+        :meth:`detail_digests`), naming it and the repair (``hint``)."""
+        if file_sha256(path) != recorded:
+            raise SrmsimError(f"{path}: not the detail file its run wrote: its SHA-256 differs "
+                              f"from the one {self.run_path(variant, replication)} records "
+                              f"(truncated, edited, replaced or swapped)\n  {hint}")
+
+    def note_unchecked(self, count: int, kind: str) -> None:
+        """Say on stdout that ``count`` ``kind`` detail files were read without a SHA-256 to
+        check them against (a store of an srmsim older than that check)."""
+        if count:
+            print(f"note: {count} {kind} detail {agree(count, 'file')} in {self.root / 'detail'} "
+                  f"{agree(count, 'is', 'are')} read unchecked: their runs record no SHA-256 "
+                  "of them (results of an srmsim older than that check)")
 
     def manifest(self) -> dict[str, Any] | None:
         """The manifest, or None if there is none; an error if it is not one srmsim wrote."""

@@ -62,3 +62,33 @@ def test_freed_memory_stays_in_the_process():
 def test_an_explicit_numpy_setting_wins():
     assert probe("keep", NUMPY_MADVISE_HUGEPAGE="1")["hugepages"] is True
     assert probe("keep", NUMPY_MADVISE_HUGEPAGE="0")["hugepages"] is False
+
+
+def test_dask_workers_take_the_memory_settings(monkeypatch):
+    """A Dask worker process applies keep_freed_memory once srmsim runs tasks on its cluster
+    (local workers do at start-up); before, Dask workers kept numpy's huge pages."""
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    from srmsim.executors import execute
+
+    def hugepages() -> bool:
+        from numpy._core.multiarray import _get_madvise_hugepage
+
+        return bool(_get_madvise_hugepage())
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)  # the workers inherit it
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        if not all(client.run(hugepages).values()):
+            pytest.skip("numpy does not ask for huge pages here (kernel older than 4.6)")
+        rows: list = []
+        execute(list, [((),)], 1, client, rows.extend)
+        assert client.run(hugepages) == dict.fromkeys(client.run(hugepages), False)
+        # a worker that joins later takes them too; registering again changes nothing
+        cluster.scale(2)
+        client.wait_for_workers(2)
+        values = client.run(hugepages)
+        assert len(values) == 2 and not any(values.values()), values
+        execute(list, [((),)], 1, cluster.scheduler_address, rows.extend)
+        assert client.run(hugepages) == values

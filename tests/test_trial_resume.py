@@ -242,3 +242,92 @@ def test_the_hint_for_a_damaged_replication_resumes_with_the_trial_s_settings(tm
     with pytest.raises(SrmsimError) as err:
         TrialStore.of(out).rows(load_trial(path), 2)
     assert str(err.value).splitlines()[-1] == "  then run: " + shlex.join(command)
+
+
+def _edit_one_byte(path: Path) -> None:
+    """Change one letter of an outcome's name inside a Parquet file: still readable, of the
+    right shape, so only the SHA-256 tells it from the file the replication wrote."""
+    data = path.read_bytes()
+    at = data.index(b"attendance") + len("attendance") - 1
+    path.write_bytes(data[:at] + b"f" + data[at + 1:])
+    assert "attendancf" in set(pd.read_parquet(path)["outcome"])
+
+
+def test_an_edited_or_truncated_group_detail_is_refused_on_resume_and_analysis(tmp_path,
+                                                                            capsys):
+    """Each replication records the SHA-256 of its group detail: an edited file was read as
+    the simulation's (its numbers in trial_groups.csv and the report)."""
+    from srmsim.results import file_sha256
+    from srmsim.trial import load_trial
+    from srmsim.trial.store import TrialStore
+
+    path = write_trial(tmp_path, replications=3)
+    out = tmp_path / "o"
+    assert trial(path, out, "--workers", "1") == 0
+    capsys.readouterr()
+    store = out / "store"
+    groups = store / "detail/rep-00001-groups.parquet"
+    run = store / "runs/trial/rep-00001.parquet"
+    assert pd.read_parquet(run)["sha256:groups"].iloc[0] == file_sha256(groups)
+    assert "sha256:groups" not in pd.read_csv(out / "trial_runs.csv").columns
+    detail = groups.read_bytes()
+    hint = f"to make that run again, delete its files:\n    {run}\n  then run: srmsim trial"
+
+    _edit_one_byte(groups)
+    kept = folder_bytes(out)
+    for argv in (("--resume",), ()):  # resuming, and a finished trial reporting again
+        err = fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--workers", "1",
+                    *argv, contains=f"{groups}: not the detail file its run wrote: its SHA-256 "
+                                    f"differs from the one {run} records")
+        assert hint in err, err
+        assert folder_bytes(out) == kept
+    with pytest.raises(SrmsimError, match="rep-00001-groups.parquet: not the detail file"):
+        TrialStore.of(out).rows(load_trial(path), 3)  # the analysis, from the store
+
+    groups.write_bytes(detail[: len(detail) // 2])  # truncated: named, with the same repair
+    err = fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--workers", "1",
+                "--resume", contains=f"{groups}: unreadable group detail")
+    assert hint in err, err
+
+    # the repair the message gives: delete the run, resume; the same bytes as before
+    groups.write_bytes(b"PAR1xx")
+    run.unlink()
+    assert trial(path, out, "--workers", "1", "--resume") == 0
+    assert groups.read_bytes() == detail
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == kept[name], name
+
+
+def test_a_store_without_detail_digests_is_read_with_a_note(tmp_path, capsys):
+    """A store of an srmsim before the digests (none in its manifest or runs) resumes and
+    reports as before, its group detail read unchecked and said so once; with the manifest's
+    promise kept, a digest removed from one run is refused."""
+    path = write_trial(tmp_path, replications=3)
+    out = tmp_path / "o"
+    assert trial(path, out, "--workers", "1") == 0
+    capsys.readouterr()
+    kept = folder_bytes(out)
+    store = out / "store"
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["detail_sha256"] is True
+    edited = store / "runs/trial/rep-00000.parquet"
+    pd.read_parquet(edited).drop(columns=["sha256:groups"]).to_parquet(edited)
+    fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--resume",
+          contains=f"{edited}: records no SHA-256 of its groups detail file, as every run of "
+                   "this trial does")
+
+    del manifest["detail_sha256"]
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    for f in store.glob("runs/trial/*.parquet"):
+        pd.read_parquet(f).drop(columns=["sha256:groups"], errors="ignore").to_parquet(f)
+    (store / "runs/trial/rep-00002.parquet").unlink()  # unfinished: resumed
+    assert trial(path, out, "--workers", "1", "--resume") == 0
+    stdout = capsys.readouterr().out
+    assert stdout.count("note: ") == 1, stdout
+    assert (f"note: 2 groups detail files in {store / 'detail'} are read unchecked: their runs "
+            "record no SHA-256 of them") in stdout
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == kept[name], name
+    # the replication run again records its digest; the older ones stay unchecked
+    assert isinstance(pd.read_parquet(store / "runs/trial/rep-00002.parquet")["sha256:groups"]
+                      .iloc[0], str)

@@ -26,8 +26,16 @@ from srmsim.errors import SrmsimError
 from srmsim.inputs import whole
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
-from srmsim.results import file_sha256, write_parquet, write_text
-from srmsim.store import FAILURE_FIELDS, THEN_RUN, RunStore, only_hidden, versions
+from srmsim.results import write_parquet, write_text
+from srmsim.store import (
+    DETAIL_SHA256_KEY,
+    FAILURE_FIELDS,
+    SHA256_PREFIX,
+    THEN_RUN,
+    RunStore,
+    only_hidden,
+    versions,
+)
 
 __all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 
@@ -36,11 +44,6 @@ DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"
 #: the fewest replications a variant, without its failed runs, must share with the baseline:
 #: a paired interval needs two
 MIN_PAIRED_RUNS = 2
-#: the run row's column with the SHA-256 of each kind of its detail file (a name no outcome
-#: can have): reading checks the file against it, so a truncated, replaced or swapped detail
-#: file is never read as the run's
-SHA256_PREFIX = "sha256:"
-DETAIL_SHA256 = {kind: f"{SHA256_PREFIX}{kind}" for kind in DETAIL_COLUMNS}
 #: the run row's own columns besides its outcomes (what running and storing a run add)
 RUN_COLUMNS = (*FAILURE_FIELDS, "students", "experiment_hash")
 
@@ -213,7 +216,7 @@ class ResultsStore(RunStore):
             if detail is not None:
                 path = self.detail_path(row["variant"], row["replication"], kind)
                 write_parquet(detail, path, private=self.private)
-                row[DETAIL_SHA256[kind]] = file_sha256(path)
+                self.record_detail(row, kind, path)
         super().save_run(row)
 
     def complete(self, experiment) -> bool:
@@ -251,7 +254,7 @@ class ResultsStore(RunStore):
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "sessions": [],
             "failed": [],
-            "detail_sha256": True,  # every run row records its detail files' SHA-256
+            DETAIL_SHA256_KEY: True,  # every run row records its detail files' SHA-256
         }
         if experiment.config.uncertain:  # what sensitivity and discovery analyse
             design = experiment.config.design
@@ -291,25 +294,6 @@ class ResultsStore(RunStore):
                               f"/{stem}.parquet)\n  "
                               f"{self.detail_hint(variant, int(stem.removeprefix('rep-')))}")
 
-    def detail_digests(self, kind: str, runs: pd.DataFrame | None = None
-                       ) -> dict[tuple[str, int], str | None]:
-        """The SHA-256 each stored run records for its ``kind`` detail file, by (variant,
-        replication); None for a run of an older srmsim, which records none (refused when the
-        manifest says its runs record them: the value was removed by hand)."""
-        runs = self.load() if runs is None else runs
-        column = DETAIL_SHA256[kind]
-        values = runs[column] if column in runs.columns else [None] * len(runs)
-        digests = {(str(v), int(r)): (h if isinstance(h, str) else None)
-                   for v, r, h in zip(runs["variant"], runs["replication"], values, strict=True)}
-        if (self.manifest() or {}).get("detail_sha256") is True:
-            unrecorded = sorted(k for k, h in digests.items() if h is None)
-            if unrecorded:
-                variant, replication = unrecorded[0]
-                raise SrmsimError(f"{self.run_path(variant, replication)}: records no SHA-256 "
-                                  f"of its {kind} detail file, as every run of this experiment "
-                                  f"does (hand-edited); {self.rerun_hint()}")
-        return digests
-
     def load_detail(self, kind: str, runs: pd.DataFrame | None = None) -> pd.DataFrame | None:
         """Every run's ``groups`` or ``weekly`` detail with variant and replication columns;
         None when the runs kept none (results of an older srmsim). Each file is checked
@@ -347,21 +331,15 @@ class ResultsStore(RunStore):
             recorded = digests.get((f.parent.name, replication))
             if recorded is None:
                 unchecked += 1  # no run (named below) or a run of an older srmsim
-            elif file_sha256(f) != recorded:
-                raise SrmsimError(f"{f}: not the detail file its run wrote: its SHA-256 differs "
-                                  f"from the one {self.run_path(f.parent.name, replication)} "
-                                  "records (truncated, replaced or swapped)\n  "
-                                  f"{self.detail_hint(f.parent.name, replication)}")
+            else:
+                self.check_detail(f, recorded, f.parent.name, replication,
+                                  self.detail_hint(f.parent.name, replication))
             t = t.add_column(0, "replication", pa.repeat(replication, t.num_rows))
             tables.append(t.add_column(0, "variant", pa.repeat(f.parent.name, t.num_rows)))
         if not tables:
             return None
         self._check_detail_runs(kind)
-        if unchecked:
-            print(f"note: {unchecked} {kind} detail {agree(unchecked, 'file')} in {self.root / 'detail'} "
-                  f"{agree(unchecked, 'is', 'are')} read "
-                  "unchecked: their runs record no SHA-256 of them (results of an srmsim older "
-                  "than that check)")
+        self.note_unchecked(unchecked, kind)
         # a column only some variants have (a policy's queue) is missing (NaN) in the others
         try:
             return pa.concat_tables(tables, promote_options="permissive").to_pandas()

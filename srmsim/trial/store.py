@@ -4,8 +4,13 @@ folder, so a killed ``srmsim trial`` continues with ``--resume`` where it stoppe
 Layout (the shared parts in :mod:`srmsim.store`)::
 
     <out>/store/manifest.json                 trial hash, seeds, versions, sessions
-    <out>/store/runs/trial/rep-00012.parquet  replication 12's row of trial_runs.csv
+    <out>/store/runs/trial/rep-00012.parquet  replication 12's row of trial_runs.csv, and the
+                                              SHA-256 of its group detail (sha256:groups)
     <out>/store/detail/rep-00012-groups.parquet  its outcomes by group (trial_groups.csv)
+
+Every read of the store (resuming, building the results) checks each group detail file against
+the SHA-256 its replication recorded, so an edited or damaged file is refused by name; a store of
+an srmsim older than that check is read with a note that its detail is unchecked.
 
 A replication that raised is stored like any other (its ``error`` is part of the trial's
 result and the same seed raises again); delete its file to run it again with ``--resume``.
@@ -29,7 +34,7 @@ from srmsim.errors import SrmsimError
 from srmsim.labels import agree
 from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
-from srmsim.store import THEN_RUN, RunStore, versions
+from srmsim.store import DETAIL_SHA256_KEY, THEN_RUN, RunStore, sha256_column, versions
 from srmsim.trial.spec import Trial
 
 STORE_DIR = "store"
@@ -39,12 +44,18 @@ TRIAL_MARKERS = ("trial.json", "trial_runs.csv", f"{STORE_DIR}/manifest.json")
 TRIAL_FILES = ("trial.json", "trial_runs.csv", "trial_summary.csv", "trial.png", "scenario.yaml",
                "trial_groups.csv", "trial_failures.json", "report.html", STORE_DIR)
 VARIANT = "trial"  # the store keys runs by variant; a trial has one
+GROUPS = "groups"  # the kind of a replication's detail file (its SHA-256 column's suffix)
 
 
 class TrialStore(RunStore):
     kind = "trial"
     hash_key = "trial_hash"
     source_key = "trial_file"
+
+    def __init__(self, root: str | os.PathLike[str]):
+        super().__init__(root)
+        #: the note about unchecked detail is said once, though resuming reads the store twice
+        self._noted = False
 
     @property
     def folder(self) -> Path:
@@ -108,7 +119,8 @@ class TrialStore(RunStore):
         manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,
                     "trial_file": trial.source, "settings": trial.settings, "replications": n, "root_seed": trial.root_seed,
                     "seeds": seeds, "versions": versions(),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": []}
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": [],
+                    DETAIL_SHA256_KEY: True}  # every finished replication records it
         self.write_manifest(manifest)
         return manifest
 
@@ -127,7 +139,9 @@ class TrialStore(RunStore):
         row = dict(row)
         groups = row.pop("_groups", None)
         if groups is not None:
-            write_parquet(groups, self.groups_path(row["replication"]), private=self.private)
+            path = self.groups_path(row["replication"])
+            write_parquet(groups, path, private=self.private)
+            self.record_detail(row, GROUPS, path)
         self.save_run({**row, "variant": VARIANT, self.hash_key: digest})
 
     def rows(self, trial: Trial, n: int) -> list[dict[str, Any]]:
@@ -136,29 +150,44 @@ class TrialStore(RunStore):
         if missing:
             raise SrmsimError(f"{self.root}: {agree(len(missing), 'replication')} {missing[:5]} "
                               f"not stored{THEN_RUN}{self.resume_command()}")
-        runs = self.load(trial.digest(), trial.seeds(n)).drop(columns=["variant", self.hash_key])
+        runs = self.load(trial.digest(), trial.seeds(n))
+        digests = self.detail_digests(GROUPS, self._finished(runs))
+        runs = runs.drop(columns=["variant", self.hash_key, sha256_column(GROUPS)],
+                         errors="ignore")
         # only failed rows carry a traceback: the others' is a gap the table filled in
         rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
                 for row in runs.to_dict("records")]
         for row in rows:
-            if not row.get("error"):
-                row["_groups"] = self.read_groups(int(row["replication"]))
+            key = (VARIANT, int(row["replication"]))
+            if key in digests:  # a finished replication (a failed one has no group detail)
+                row["_groups"] = self.read_groups(key[1], digests[key])
         return rows
+
+    @staticmethod
+    def _finished(runs: pd.DataFrame) -> pd.DataFrame:
+        """The replications that did not raise: each has its group detail."""
+        if runs.empty or "error" not in runs.columns:
+            return runs
+        return runs[~runs["error"].map(lambda e: isinstance(e, str) and bool(e))]
 
     def load(self, digest: str | None = None, seeds: list[int] | None = None,
              allow_empty: bool = False) -> pd.DataFrame:
         """As the run store's, and every finished replication's group detail checked too, so
         a resumed trial refuses a damaged store before it runs anything."""
         runs = super().load(digest, seeds, allow_empty)
-        errors = runs["error"] if "error" in runs.columns else [None] * len(runs)
-        for replication, error in zip(runs.get("replication", []), errors, strict=True):
-            if not (isinstance(error, str) and error):
-                self.read_groups(int(replication))
+        digests = self.detail_digests(GROUPS, self._finished(runs))
+        for (_, replication), recorded in sorted(digests.items()):
+            self.read_groups(replication, recorded)
+        if not self._noted:
+            self._noted = True
+            self.note_unchecked(sum(h is None for h in digests.values()), GROUPS)
         return runs
 
-    def read_groups(self, replication: int) -> pd.DataFrame:
-        """A finished replication's group detail, checked: a missing, damaged or foreign file
-        would otherwise leave the replication out of trial_groups.csv (or be a traceback)."""
+    def read_groups(self, replication: int, recorded: str | None) -> pd.DataFrame:
+        """A finished replication's group detail, checked (against the SHA-256 its row
+        ``recorded``, unless an older srmsim stored it): a missing, damaged, edited or foreign
+        file would otherwise leave the replication out of trial_groups.csv, or pass its
+        numbers off as the simulation's."""
         from srmsim.trial.groups import COLUMNS
 
         path = self.groups_path(replication)
@@ -177,4 +206,6 @@ class TrialStore(RunStore):
             raise SrmsimError(f"{path}: not a trial's group detail (columns "
                               f"{list(groups.columns)[:10]}, expected {COLUMNS} with numbers in "
                               f"{list(numeric)}; hand-edited or corrupt); {hint}")
+        if recorded is not None:
+            self.check_detail(path, recorded, VARIANT, replication, hint)
         return groups

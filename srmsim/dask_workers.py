@@ -1,0 +1,39 @@
+"""What srmsim asks of each Dask worker its runs go to (imported only with the ``dask`` extra).
+
+Local worker processes take the ``srmsim`` command's memory settings when they start
+(:func:`srmsim.executors._prepare_worker`); a Dask worker is started by Dask, so srmsim registers
+:class:`MemorySettings` with the cluster before its first task, and every worker, including one
+that joins later, applies them once. Results do not depend on it (see :mod:`srmsim.memory`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+#: this process's mark: a plugin set up in the process that registered it (a cluster of
+#: threads, ``LocalCluster(processes=False)``) leaves that process's settings to its owner,
+#: as srmsim's API never changes them in the caller's process
+_PROCESS = uuid.uuid4().hex
+
+
+class MemorySettings(WorkerPlugin):
+    """:func:`srmsim.memory.keep_freed_memory` in each worker process, once."""
+
+    #: the name the cluster knows it by; registered again (each srmsim command on the same
+    #: cluster), it is ignored by workers that have it, so it runs once per worker
+    name = "srmsim-memory"
+    idempotent = True
+
+    def __init__(self) -> None:
+        self.origin = _PROCESS
+
+    def setup(self, worker: Any) -> None:
+        if self.origin == _PROCESS:
+            return
+        from srmsim.memory import keep_freed_memory
+
+        keep_freed_memory()
+
