@@ -124,11 +124,17 @@ def test_a_changed_trial_file_refuses_to_resume_into_the_old_folder(tmp_path, ca
     assert json.loads((out / "store/manifest.json").read_text())["root_seed"] == 12
 
 
-def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsys):
+def finished_trial(tmp_path, capsys) -> tuple[Path, Path]:
+    """A finished three-replication trial on one worker: (trial file, --out folder)."""
     path = write_trial(tmp_path, replications=3)
     out = tmp_path / "o"
     assert trial(path, out, "--workers", "1") == 0
     capsys.readouterr()
+    return path, out
+
+
+def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsys):
+    path, out = finished_trial(tmp_path, capsys)
     store = out / "store"
     good = store / "runs/trial/rep-00001.parquet"
     data = good.read_bytes()
@@ -261,10 +267,7 @@ def test_an_edited_or_truncated_group_detail_is_refused_on_resume_and_analysis(t
     from srmsim.trial import load_trial
     from srmsim.trial.store import TrialStore
 
-    path = write_trial(tmp_path, replications=3)
-    out = tmp_path / "o"
-    assert trial(path, out, "--workers", "1") == 0
-    capsys.readouterr()
+    path, out = finished_trial(tmp_path, capsys)
     store = out / "store"
     groups = store / "detail/rep-00001-groups.parquet"
     run = store / "runs/trial/rep-00001.parquet"
@@ -302,10 +305,7 @@ def test_a_store_without_detail_digests_is_read_with_a_note(tmp_path, capsys):
     """A store of an srmsim before the digests (none in its manifest or runs) resumes and
     reports as before, its group detail read unchecked and said so once; with the manifest's
     promise kept, a digest removed from one run is refused."""
-    path = write_trial(tmp_path, replications=3)
-    out = tmp_path / "o"
-    assert trial(path, out, "--workers", "1") == 0
-    capsys.readouterr()
+    path, out = finished_trial(tmp_path, capsys)
     kept = folder_bytes(out)
     store = out / "store"
     manifest = json.loads((store / "manifest.json").read_text())
