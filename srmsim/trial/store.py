@@ -56,6 +56,8 @@ class TrialStore(RunStore):
         super().__init__(root)
         #: the note about unchecked detail is said once, though resuming reads the store twice
         self._noted = False
+        #: the finished replications' group detail, by replication, as the last load checked it
+        self._groups: dict[int, pd.DataFrame] = {}
 
     @property
     def folder(self) -> Path:
@@ -117,7 +119,8 @@ class TrialStore(RunStore):
         if current is not None:
             return current
         manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,
-                    "trial_file": trial.source, "settings": trial.settings, "replications": n, "root_seed": trial.root_seed,
+                    "trial_file": trial.source, "settings": trial.settings, "replications": n,
+                    "root_seed": trial.root_seed,
                     "seeds": seeds, "versions": versions(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": [],
                     DETAIL_SHA256_KEY: True}  # every finished replication records it
@@ -151,16 +154,15 @@ class TrialStore(RunStore):
             raise SrmsimError(f"{self.root}: {agree(len(missing), 'replication')} {missing[:5]} "
                               f"not stored{THEN_RUN}{self.resume_command()}")
         runs = self.load(trial.digest(), trial.seeds(n))
-        digests = self.detail_digests(GROUPS, self._finished(runs))
         runs = runs.drop(columns=["variant", self.hash_key, sha256_column(GROUPS)],
                          errors="ignore")
         # only failed rows carry a traceback: the others' is a gap the table filled in
         rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
                 for row in runs.to_dict("records")]
         for row in rows:
-            key = (VARIANT, int(row["replication"]))
-            if key in digests:  # a finished replication (a failed one has no group detail)
-                row["_groups"] = self.read_groups(key[1], digests[key])
+            groups = self._groups.get(int(row["replication"]))
+            if groups is not None:  # a finished replication (a failed one has no group detail)
+                row["_groups"] = groups
         return rows
 
     @staticmethod
@@ -176,8 +178,8 @@ class TrialStore(RunStore):
         a resumed trial refuses a damaged store before it runs anything."""
         runs = super().load(digest, seeds, allow_empty)
         digests = self.detail_digests(GROUPS, self._finished(runs))
-        for (_, replication), recorded in sorted(digests.items()):
-            self.read_groups(replication, recorded)
+        self._groups = {replication: self.read_groups(replication, recorded)
+                        for (_, replication), recorded in sorted(digests.items())}
         if not self._noted:
             self._noted = True
             self.note_unchecked(sum(h is None for h in digests.values()), GROUPS)
