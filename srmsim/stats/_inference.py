@@ -21,18 +21,20 @@ def critical_value(alpha: float, df: float | None) -> float:
 
 
 def wald(
-    estimate: np.ndarray | float, se: np.ndarray | float, df: float | None, alpha: float
+    estimate: np.ndarray | float, se: np.ndarray | float, df: np.ndarray | float | None,
+    alpha: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CI bounds and two-sided p-value for estimate/se with t(df) (or normal) reference."""
+    """CI bounds and two-sided p-value for estimate/se with t(df) (or normal) reference; ``df``
+    may be one per estimate (CR2's Bell-McCaffrey df), None or infinite for the normal."""
     est = np.asarray(estimate, dtype=float)
     se = np.asarray(se, dtype=float)
-    crit = critical_value(alpha, df)
+    dof = np.asarray(math.inf if df is None else df, dtype=float)
+    normal = ~np.isfinite(dof)
+    t_df = np.where(normal, 1.0, dof)  # any finite stand-in: the normal's value is taken there
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = est / se
-    if df is None or not math.isfinite(df):
-        p = 2 * sps.norm.sf(np.abs(stat))
-    else:
-        p = 2 * sps.t.sf(np.abs(stat), df)
+        stat = np.abs(est / se)
+        crit = np.where(normal, sps.norm.ppf(1 - alpha / 2), sps.t.ppf(1 - alpha / 2, t_df))
+        p = np.where(normal, 2 * sps.norm.sf(stat), 2 * sps.t.sf(stat, t_df))
     return est - crit * se, est + crit * se, p
 
 
@@ -133,8 +135,8 @@ def cr2_sandwich(
     u_g = (I - H)_g' A_g X_g M e_j.
 
     Computed with X's thin QR factor (X = QR, H_gg = Q_g Q_g'): each cluster costs the
-    eigen-decomposition of Q_g'Q_g (p x p) or of H_gg (n_g x n_g), whichever is smaller. ``X`` must have full column
-    rank (callers check it); ``terms`` picks the columns whose df are wanted (others are NaN).
+    eigen-decomposition of Q_g'Q_g (p x p) or of H_gg (n_g x n_g), whichever is smaller. ``X``
+    must have full column rank (callers check it); ``terms`` picks the columns whose df are wanted (others are NaN).
     Returns (covariance, df).
     """
     X = np.asarray(X, dtype=float)

@@ -8,11 +8,11 @@ factors arrive as plain strings.
 
 Degrees of freedom: classical and HC1 intervals use t with N - k df. CR2 OLS (``se="cr2"``, the
 bias-reduced variance) uses each arm's Bell-McCaffrey (Satterthwaite) df, which with few schools
-covers where CR1 does not (of 400 trials of 8 schools, 96% against 93%). CR1 OLS and
-GEE (robust sandwich, Mancl & DeRouen 2001 bias-reduced) intervals use t with G - 1 df, G the
-number of clusters: with a dozen schools the normal approximation is far too optimistic, and the
-plain sandwich too small (its 95% interval covered 91% with 8 schools, the bias-reduced one 96%). Mixed models use between-within df
-(G - p_between for school-level terms). Rows missing the outcome, treatment, cluster, covariates
+covers where CR1 does not (of 400 trials of 8 schools, 96% against 93%). CR1 OLS and GEE
+(robust sandwich, Mancl & DeRouen 2001 bias-reduced) intervals use t with G - 1 df, G the number
+of clusters: with a dozen schools the normal approximation is far too optimistic, and the plain
+sandwich too small (its 95% interval covered 91% with 8 schools, the bias-reduced one 96%).
+Mixed models use between-within df (G - p_between for school-level terms). Rows missing the outcome, treatment, cluster, covariates
 or fixed effects are counted per column and reported, never dropped silently.
 """
 
@@ -141,7 +141,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
     if method == "ols":
         if se in ("cluster", "cr2") and cluster is None:
             raise SrmsimError(f"se={se!r} needs cluster= (the column naming each student's school)")
-        if se not in ("cluster", "cr2") and cluster is not None:  # classical was silent, and noted t df
+        if se not in ("cluster", "cr2") and cluster is not None:
             kind = "heteroskedasticity-robust" if se == "hc1" else "classical (iid)"
             notes.append(
                 f"cluster={cluster!r} given but se={se!r}: standard errors are {kind}, NOT "

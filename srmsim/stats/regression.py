@@ -336,8 +336,7 @@ def regress(
         ck.require_informative_se(ses, ck.model_based_se(res), model.exog_names, se_type,
                                   f"regression {formula!r}")
     dfs = np.broadcast_to(np.asarray(dof, dtype=float), est.shape)  # CR2: one df per term
-    lo, hi, p = (np.array(v, dtype=float) for v in zip(
-        *(wald(e, s, d, alpha) for e, s, d in zip(est, ses, dfs, strict=True)), strict=True))
+    lo, hi, p = wald(est, ses, dfs, alpha)
     table = pd.DataFrame(
         {"estimate": est, "se": ses, "t": est / ses, "p_value": p, "ci_low": lo,
          "ci_high": hi, "df": dfs},
