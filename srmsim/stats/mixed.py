@@ -244,9 +244,7 @@ def fixed_effects_table(
             "many group-level terms as groups (e.g. one school per arm) leave nothing to tell "
             "the effect from the groups' own random effects, so no standard error or interval "
             "exists; more groups are needed")
-    lo, hi, p = np.empty_like(est), np.empty_like(est), np.empty_like(est)
-    for j in range(est.size):
-        lo[j], hi[j], p[j] = (float(v) for v in wald(est[j], se[j], dfs[j], alpha))
+    lo, hi, p = wald(est, se, dfs, alpha)
     table = pd.DataFrame(
         {"estimate": est, "se": se, "ci_low": lo, "ci_high": hi, "p_value": p, "df": dfs},
         index=pd.Index(list(X.columns), name="term"),
