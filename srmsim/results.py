@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from srmsim import __version__
+from srmsim.errors import SrmsimError
+from srmsim.inputs import load_json, whole
 from srmsim.labels import percent, plural
 from srmsim.outputs import holds_only, replace_dir, write_atomic, write_file
-from srmsim.scenario import Scenario
+from srmsim.scenario import Scenario, load_scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
 
 if TYPE_CHECKING:
@@ -180,9 +182,6 @@ def check_student_rows(folder: Path, summary: dict[str, Any], rows: int) -> None
     counts: an emptied, cut or padded table would still make a report or a thresholds table
     passed off as the run's. The message names no count: a run from real records must not
     print its group sizes."""
-    from srmsim.errors import SrmsimError
-    from srmsim.inputs import whole
-
     count = summary.get("students")
     if not whole(count):
         raise SrmsimError(f"{folder / 'summary.json'}: has no whole 'students', which every run "
@@ -204,9 +203,6 @@ def simulation_problem(base: Path, students_sha256: str | None = None) -> str | 
     real (run it again to publish it unprotected). A dataset folder (``dataset.json``) holds
     imported records, whatever else it holds. Anything that does not check out is real."""
     from srmsim.data.dataset import META_FILE
-    from srmsim.errors import SrmsimError
-    from srmsim.inputs import load_json
-    from srmsim.scenario import load_scenario
 
     if (base / META_FILE).exists():
         return "a dataset folder of imported records (dataset.json)"

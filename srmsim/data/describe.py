@@ -10,9 +10,8 @@ SEN, EAL): never by a name, UPN, date of birth or student id.
 
 from __future__ import annotations
 
-import itertools
 import json
-from itertools import combinations
+from itertools import combinations, product
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +114,7 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
                         f"columns' values is a row); at most {MAX_GROUPS:,} can be audited "
                         "for small counts: group by fewer or coarser columns")
     rows = []
-    for labels in itertools.product(*levels):
+    for labels in product(*levels):
         g = groups.get(labels, frame.iloc[:0])
         rows.append({**dict(zip(names, labels, strict=True)), **summarise(g)})
     rows.append({**{b: ("Total" if i == 0 else "") for i, b in enumerate(names)},
