@@ -2,7 +2,7 @@
 
 A benchmark, not a test. It runs ``scenarios/england.yaml`` (8,000 schools, about 8M students,
 one year, history none) the way ``srmsim run`` does, and splits the wall clock, CPU time (user
-and system) and minor page faults by phase: building the trust, the 39 weeks, the result
+and system; the helper processes of ``--threads 2`` separately) and minor page faults by phase: building the trust, the 39 weeks, the result
 tables, writing the files. Peak RSS is the process's.
 
     python benchmarks/national.py                           # England, one thread
@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<16} {wall:>8.1f} {user:>8.1f} {sys_:>7.1f} {faults:>9,} {peak:>9.2f}")
         total = [total[0] + wall, total[1] + user, total[2] + sys_, total[3] + faults]
     print(f"{'total':<16} {total[0]:>8.1f} {total[1]:>8.1f} {total[2]:>7.1f} {total[3]:>9,}")
+    helpers = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped when the model released them
+    if helpers.ru_utime + helpers.ru_stime > 0:
+        print(f"helper processes (--threads > 1 on Linux): {helpers.ru_utime:.1f} s user, "
+              f"{helpers.ru_stime:.1f} s sys, peak RSS {helpers.ru_maxrss / 2**20:.2f} GiB "
+              "(shared student table counted in both)")
     steps = ph.rows[1]
     print(f"weeks: {steps[1] * 1e9 / weeks:.0f} ns per student-week wall, "
           f"{(steps[2] + steps[3]) * 1e9 / weeks:.0f} ns CPU")

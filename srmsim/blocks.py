@@ -8,7 +8,10 @@ allocator to reuse instead of mapping (and page-faulting) fresh memory each week
 
 Why threads: numpy releases the GIL inside large passes, so two blocks can run at once on two
 cores. Blocks never share rows and every draw is keyed by (seed, decision, week, uid), so the
-result is bit-identical whatever the block size or the number of threads.
+result is bit-identical whatever the block size or the number of threads. On Linux the week's
+blocks of a run on several cores go to helper processes instead (:mod:`srmsim.week_processes`:
+threads hand the GIL over between passes, processes never wait for it); the threads here
+still build the students.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import os
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from srmsim.errors import SrmsimError
+
+T = TypeVar("T")
 
 #: rows per block on one thread: a float32 column of a block is 256 KB, a uint64 hash 512 KB, so
 #: a block's working arrays stay in a core's 2 MB L2 cache across the week's passes. Measured on
@@ -79,13 +85,14 @@ class BlockRunner:
     def run(self, fn: Callable[[slice], object], n: int) -> None:
         """``fn(rows)`` for every block of an ``n``-row table (blocks in any order when
         threaded: ``fn`` must touch only its own rows)."""
+        self.map(fn, n)
+
+    def map(self, fn: Callable[[slice], T], n: int) -> list[T]:
+        """:meth:`run`, returning ``fn``'s results in the order of the blocks."""
         blocks = self.blocks(n)
         if self.threads == 1 or len(blocks) == 1:
-            for rows in blocks:
-                fn(rows)
-            return
-        for _ in self._executor().map(fn, blocks):  # re-raises a block's exception
-            pass
+            return [fn(rows) for rows in blocks]
+        return list(self._executor().map(fn, blocks))  # re-raises a block's exception
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:

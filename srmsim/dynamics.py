@@ -84,6 +84,49 @@ def week_rows(
     obs.put(rows, seen)
 
 
+#: the weekly report's totals by school, in this order, summed block by block in the week's
+#: pass: students on roll (after the week's withdrawals), then the week's observations
+OBSERVED = ("possible", "attended", "incidents", "logins", "set", "on_time", "withdrew")
+TOTALLED = ("enrolled", *OBSERVED)
+
+
+def week_block(
+    t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
+    withdrawal_logit: float | None, obs: WeekObservation, school_starts: np.ndarray,
+    school_sizes: np.ndarray, reading: bool, term_end: bool, rows: slice,
+) -> tuple[int, int, np.ndarray]:
+    """One block's whole week: :func:`week_rows`, its schools' totals (while the block is in
+    cache) and the week's tests. Returns ``(rows.start, *block_totals)``; the same function runs
+    in the model's process, on its threads and in its helper processes."""
+    week_rows(t, d, crn, step, week, withdrawal_logit, obs, rows)
+    first, part = block_totals(t, obs, school_starts, school_sizes, rows)
+    if reading:  # after the block's week: each student's order of steps as before
+        reading_test(t, d, crn, step, rows)
+    if term_end:
+        term_assessments(t, d, crn, step, rows)
+    return rows.start, first, part
+
+
+def block_totals(t: StudentTable, obs: WeekObservation, school_starts: np.ndarray,
+                 school_sizes: np.ndarray, rows: slice) -> tuple[int, np.ndarray]:
+    """The :data:`TOTALLED` fields over one block's rows, by school: (index of the block's
+    first school, int64 array (fields, schools in the block)). A school split between blocks
+    gets a part from each; integer sums, so the order never matters. Nothing after the blocks'
+    pass changes a student's status before the report."""
+    lo, hi = rows.start, rows.stop
+    if hi <= lo:
+        return 0, np.zeros((len(TOTALLED), 0), dtype=np.int64)
+    first = int(np.searchsorted(school_starts, lo, side="right")) - 1
+    last = int(np.searchsorted(school_starts, hi - 1, side="right")) - 1
+    local = np.maximum(school_starts[first:last + 1], lo) - lo
+    fields = [t.status[lo:hi] == ENROLLED, *(getattr(obs, name)[lo:hi] for name in OBSERVED)]
+    part = np.empty((len(fields), last - first + 1), dtype=np.int64)
+    for f, values in enumerate(fields):
+        part[f] = np.add.reduceat(values, local, dtype=np.int64)
+    part[:, school_sizes[first:last + 1] == 0] = 0  # reduceat's value for an empty one
+    return first, part
+
+
 def absence_probability(d: DynamicsConfig, week: int, static: np.ndarray,
                         engagement: np.ndarray, wellbeing: np.ndarray,
                         eff_absence: np.ndarray | np.float32, z_abs: np.ndarray) -> np.ndarray:

@@ -32,13 +32,14 @@ import pandas as pd
 
 from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
-from srmsim.blocks import BlockRunner
+from srmsim.blocks import MIN_ROWS_PER_THREAD, BlockRunner
 from srmsim.errors import SrmsimError
 from srmsim.memory import check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable, in_year_groups
+from srmsim.week_processes import WeekHelpers, processes_available
 
 HISTORY_AUTO_LIMIT = 20_000
 _MESA_KEEPS_MODELS = tuple(int(cast(re.Match[str], re.match(r"\d*", p)).group() or 0)
@@ -109,13 +110,18 @@ class TrustModel(mesa.Model):
 
     def __init__(self, scenario: Scenario, seed: int | None = None, progress: bool = False,
                  threads: int = 1, block_rows: int | None = None):
-        """``threads`` and ``block_rows`` change how fast a week runs, never its results
-        (see :mod:`srmsim.blocks`)."""
+        """``threads`` (the cores to use) and ``block_rows`` change how fast a week runs, never
+        its results (see :mod:`srmsim.blocks` and :mod:`srmsim.week_processes`). A model on
+        several cores holds helper processes: :meth:`release` stops them (so does the end of
+        this process)."""
         if seed is not None and not 0 <= int(seed) <= MAX_SEED:
             raise SrmsimError(f"seed must be an integer from 0 to 2**63 - 1 (got {seed})")
         self.seed = int(scenario.seed if seed is None else seed)
         super().__init__(rng=self.seed)
         self.blocks = BlockRunner(threads, block_rows)
+        #: the week's blocks when helper processes run them: each core runs one thread
+        self._week_blocks = BlockRunner(1, block_rows)
+        self._helpers: WeekHelpers | None = None
         # Not ``self.config``: Mesa 3.5 made that a property of its own (its Scenario class).
         self.config = scenario
         self.crn = CRN(self.seed)
@@ -136,12 +142,13 @@ class TrustModel(mesa.Model):
                        * self.n_weeks for r in scenario.requests.values())
         check_run_fits(students, int(self._history_share(students) * students * self.n_weeks),
                        f"scenario {scenario.name!r}", int(requests))
+        self._start_helpers(students, block_rows)  # their start overlaps the generation
         self.schools = [SchoolAgent(self, i) for i in range(len(self.school_profiles))]
         self.pool = PoolAgent(self)
         school, year = cohort_layout(self.school_profiles, scenario.trust.year_groups)
         uid = np.arange(len(school), dtype=np.int64)
         self.next_uid = len(school)
-        self.students = self._new_students(uid, school, year, 0).sorted_by_school()
+        self.students = self._new_students(uid, school, year, 0, shared=True).sorted_by_school()
         self._finished: list[StudentTable] = []
         self._weekly: list[dict[str, np.ndarray]] = []
         self._history: list[dict[str, np.ndarray]] = []
@@ -166,11 +173,14 @@ class TrustModel(mesa.Model):
             self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks)
         self._layout_changed()
 
-    def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int
-                      ) -> StudentTable:
+    def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int,
+                      shared: bool = False) -> StudentTable:
+        """New students; ``shared``: straight into the helpers' shared memory (the first
+        table, whose school order is already the table's)."""
         traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
+        out = self._helpers.new_table(len(uid)) if shared and self._helpers is not None else None
         return generate_students(self.config, self.crn, self.school_profiles, uid, school, year,
-                                 step=step, traits=traits, runner=self.blocks)
+                                 step=step, traits=traits, out=out, runner=self.blocks)
 
     # ----------------------------------------------------------------- calendar
     @property
@@ -206,6 +216,8 @@ class TrustModel(mesa.Model):
         self._school_starts = bounds[:-1]
         self._school_sizes = np.diff(bounds)
         self._obs = dynamics.WeekObservation.empty(len(t))
+        if self._helpers is not None:
+            self._helpers.share(t, self._obs, self._school_starts, self._school_sizes)
         if self._history_fraction >= 1.0:
             self._tracked = np.arange(len(t))
         elif self._history_fraction <= 0.0:
@@ -215,6 +227,22 @@ class TrustModel(mesa.Model):
             self._tracked = np.flatnonzero(u < self._history_fraction)
         if self.policy is not None:
             self.policy.layout_changed()
+
+    def _start_helpers(self, students: int, block_rows: int | None) -> None:
+        """Helper processes for the week's blocks (:mod:`srmsim.week_processes`), when the run
+        has more than one core and enough students to share (else threads, or none)."""
+        cores = self.blocks.threads
+        smallest = min(MIN_ROWS_PER_THREAD, block_rows or MIN_ROWS_PER_THREAD)
+        if cores > 1 and students >= cores * smallest and processes_available():
+            self._helpers = WeekHelpers(cores - 1, self.config.dynamics, self.seed)
+
+    def _week_helpers(self) -> WeekHelpers | None:
+        """The helpers, after re-sharing the table if a column was replaced by a new array
+        since the last layout (the helpers would not see it)."""
+        h = self._helpers
+        if h is not None and not h.still_shared(self.students, self._obs):
+            h.share(self.students, self._obs, self._school_starts, self._school_sizes)
+        return h
 
     # ----------------------------------------------------------------- the week
     def step(self) -> None:
@@ -229,19 +257,21 @@ class TrustModel(mesa.Model):
             t.year_possible[:] = 0
             t.year_attended[:] = 0
         obs, wlogit = self._obs, self._withdrawal_logit
-        parts: dict[int, tuple[int, np.ndarray]] = {}
         reading_test = week in calendar.READING_TEST_WEEKS
         term_end = week in calendar.TERM_ENDS
 
-        def block(rows: slice) -> None:
-            dynamics.week_rows(t, d, crn, step, week, wlogit, obs, rows)
-            parts[rows.start] = self._block_totals(obs, rows)  # while the block is in cache
-            if reading_test:  # after the block's week: each student's order of steps as before
-                dynamics.reading_test(t, d, crn, step, rows)
-            if term_end:
-                dynamics.term_assessments(t, d, crn, step, rows)
+        starts, sizes = self._school_starts, self._school_sizes
 
-        self.blocks.run(block, len(t))
+        def block(rows: slice) -> tuple[int, int, np.ndarray]:
+            return dynamics.week_block(t, d, crn, step, week, wlogit, obs, starts, sizes,
+                                       reading_test, term_end, rows)
+
+        helpers = self._week_helpers()
+        if helpers is not None:
+            parts = helpers.run(block, self._week_blocks.blocks(len(t)),
+                                (step, week, wlogit, reading_test, term_end))
+        else:
+            parts = self.blocks.map(block, len(t))
         self._week_totals = self._add_block_totals(parts)
         if self.policy is not None:
             self.policy.step(obs)
@@ -270,34 +300,9 @@ class TrustModel(mesa.Model):
             left.update(self.policy.pool_minutes_left())
         return left
 
-    #: the weekly report's totals by school, in this order, summed in the blocks' pass:
-    #: students on roll (after the week's withdrawals), then the week's observations
-    OBSERVED = ("possible", "attended", "incidents", "logins", "set", "on_time", "withdrew")
-    TOTALLED = ("enrolled", *OBSERVED)
-
-    def _block_totals(self, obs: dynamics.WeekObservation, rows: slice) -> tuple[int, np.ndarray]:
-        """The :attr:`TOTALLED` fields over one block's rows, by school: (index of the block's
-        first school, int64 array (fields, schools in the block)), while the block is in cache.
-        A school split between blocks gets a part from each; integer sums, so the order never
-        matters. Nothing after the blocks' pass changes a student's status before the report."""
-        starts = self._school_starts
-        lo, hi = rows.start, rows.stop
-        if hi <= lo:
-            return 0, np.zeros((len(self.TOTALLED), 0), dtype=np.int64)
-        first = int(np.searchsorted(starts, lo, side="right")) - 1
-        last = int(np.searchsorted(starts, hi - 1, side="right")) - 1
-        local = np.maximum(starts[first:last + 1], lo) - lo
-        fields = [self.students.status[lo:hi] == ENROLLED,
-                  *(getattr(obs, name)[lo:hi] for name in self.OBSERVED)]
-        part = np.empty((len(fields), last - first + 1), dtype=np.int64)
-        for f, values in enumerate(fields):
-            part[f] = np.add.reduceat(values, local, dtype=np.int64)
-        part[:, self._school_sizes[first:last + 1] == 0] = 0  # reduceat's value for an empty one
-        return first, part
-
-    def _add_block_totals(self, parts: dict[int, tuple[int, np.ndarray]]) -> np.ndarray:
-        sums = np.zeros((len(self.TOTALLED), len(self._school_starts)), dtype=np.int64)
-        for first, part in parts.values():
+    def _add_block_totals(self, parts: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+        sums = np.zeros((len(dynamics.TOTALLED), len(self._school_starts)), dtype=np.int64)
+        for _, first, part in parts:
             sums[:, first:first + part.shape[1]] += part
         return sums
 
@@ -427,6 +432,8 @@ class TrustModel(mesa.Model):
         """
         self.remove_all_agents()
         self.blocks.close()
+        if self._helpers is not None:
+            self._helpers.close()
         if _MESA_KEEPS_MODELS:
             ids = getattr(mesa.Agent, "_ids", None)
             if isinstance(ids, dict):

@@ -103,8 +103,8 @@ def generate_students(
     """
     n = len(uid)
     runner = runner or BlockRunner(1, GENERATION_BLOCK)
-    if traits is None and out is None and n > runner.block_rows:
-        table = StudentTable(n)
+    if traits is None and n > runner.block_rows:
+        table = StudentTable(n) if out is None else out
         runner.run(lambda rows: generate_students(
             scenario, crn, schools, uid[rows], school[rows], year_group[rows], step=step,
             out=table.take(rows)), n)

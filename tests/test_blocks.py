@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT, small_scenario
 
+from srmsim import model as model_module
 from srmsim.blocks import BLOCK_ROWS_ONE_THREAD, BLOCK_ROWS_THREADED, BlockRunner, check_threads
 from srmsim.errors import SrmsimError
 from srmsim.model import TrustModel
 from srmsim.rng import CRN, binomial_inv, poisson_inv
 from srmsim.scenario import load_scenario
+from srmsim.week_processes import processes_available
 
 
 def _outputs(model: TrustModel) -> dict[str, pd.DataFrame]:
@@ -23,23 +27,163 @@ def _outputs(model: TrustModel) -> dict[str, pd.DataFrame]:
     return out
 
 
+@pytest.mark.parametrize("mode", ["processes", "threads"])
 @pytest.mark.parametrize(("policy_file", "block_rows"), [(None, 37), ("dropout_prevention.yaml", 101)])
-def test_blocked_threaded_run_is_bit_identical_to_the_plain_run(policy_file, block_rows):
-    """Small blocks (many per school, schools split across blocks) on two threads, over two
-    years (leavers, intake, a new layout), with and without a policy: every output equal."""
+def test_blocked_run_on_two_cores_is_bit_identical_to_the_plain_run(
+        policy_file, block_rows, mode, monkeypatch):
+    """Small blocks (many per school, schools split across blocks) on two cores (a helper
+    process over shared memory where the platform has it, else threads), over two years
+    (leavers, intake, a new layout), with and without a policy: every output equal."""
     if policy_file is None:
         sc = small_scenario({"years": 2})
     else:
         sc = load_scenario(REPO_ROOT / "scenarios" / policy_file).with_overrides(
             {"years": 2, "trust.n_schools": 2, "outputs.history": "all"})
+    if mode == "threads":
+        monkeypatch.setattr(model_module, "processes_available", lambda: False)
+    elif not processes_available():
+        pytest.skip("helper processes need Linux")
     plain = _outputs(TrustModel(sc, seed=11, block_rows=10**9))
     blocked = TrustModel(sc, seed=11, threads=2, block_rows=block_rows)
+    if check_threads(2) == 2:
+        assert (blocked._helpers is not None) == (mode == "processes")
     assert len(blocked.blocks.blocks(len(blocked.students))) > 3
     got = _outputs(blocked)
+    blocked.release()
     assert got.keys() == plain.keys()
     for name, frame in plain.items():
         assert len(frame) > 0
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
+
+
+def _two_core_model(sc, **kw) -> TrustModel:
+    if not processes_available() or check_threads(2) < 2:
+        pytest.skip("helper processes need Linux and two cores")
+    model = TrustModel(sc, seed=5, threads=2, block_rows=50, **kw)
+    assert model._helpers is not None
+    return model
+
+
+def test_a_column_replaced_between_weeks_is_shared_again():
+    """The helpers see the table through shared memory: a column replaced by a new array
+    (not written in place) is copied back into shared memory before the next week runs."""
+    sc = small_scenario()
+    plain = TrustModel(sc, seed=5)
+    model = _two_core_model(sc)
+    for m in (plain, model):
+        for _ in range(3):
+            m.step()
+        m.students.eff_absence = m.students.eff_absence + np.float32(2.0)  # a new array
+        m._obs.possible = m._obs.possible.copy()
+        m.run()
+    pd.testing.assert_frame_equal(model.results().students, plain.results().students,
+                                  check_exact=True)
+    model.release()
+
+
+def test_a_helper_that_dies_is_a_clear_error_and_release_stops_the_others():
+    model = _two_core_model(small_scenario())
+    model.step()
+    procs = list(model._helpers._procs)
+    procs[0].kill()
+    procs[0].wait(timeout=10)
+    with pytest.raises(SrmsimError, match="helper process of the run died"):
+        model.step()
+    model.release()
+    assert all(p.poll() is not None for p in procs)
+
+
+def test_a_failing_block_in_the_main_process_keeps_the_helpers_in_step():
+    """The helpers' answers to a week that failed here are read before the error is raised,
+    so the next call gets the answers to its own blocks, not stale ones."""
+    model = _two_core_model(small_scenario())
+    helpers = model._helpers
+    blocks = model._week_blocks.blocks(len(model.students))
+    week = (0, 0, model._withdrawal_logit, False, False)
+
+    def fail(rows: slice) -> None:
+        raise ValueError("main block failed")
+
+    with pytest.raises(ValueError, match="main block failed"):
+        helpers.run(fail, blocks, week)
+    fewer = blocks[: len(blocks) // 2 + 2]
+    got = helpers.run(lambda rows: (rows.start, None, None), fewer, week)
+    assert [start for start, _, _ in got] == [b.start for b in fewer]
+    model.release()
+
+
+def test_helpers_end_with_the_run_process_and_an_unguarded_script_runs_once(tmp_path):
+    """The helpers are fresh interpreters: a script without ``if __name__ == "__main__"``
+    is not run again by them, and they exit when the run's process is killed."""
+    import subprocess
+    import sys
+    import time
+
+    if not processes_available() or check_threads(2) < 2:
+        pytest.skip("helper processes need Linux and two cores")
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT / 'tests')!r})\n"
+        "from conftest import small_scenario\n"
+        "from srmsim.model import TrustModel\n"
+        "print('started', flush=True)\n"
+        "m = TrustModel(small_scenario(), seed=1, threads=2, block_rows=50)\n"
+        "m.step()\n"
+        "print(*[p.pid for p in m._helpers._procs], flush=True)\n"
+        "os.kill(os.getpid(), 9)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    lines = out.stdout.split("\n")
+    assert lines.count("started") == 1, out.stdout + out.stderr
+    pids = [int(p) for p in lines[1].split()]
+    assert pids
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_slow_core_runs_fewer_blocks_and_the_results_stay_in_block_order():
+    """Blocks go to whichever core is free (this process from the front, the helpers from
+    the back): a main process slowed down runs few of them, the results are the same."""
+    import time
+
+    from srmsim import dynamics
+
+    sc = small_scenario()
+    plain = TrustModel(sc, seed=5)
+    plain.step()
+    model = _two_core_model(sc)
+    t, obs = model.students, model._obs
+    blocks = model._week_blocks.blocks(len(t))
+    ran_here = []
+
+    def slow(rows: slice):
+        ran_here.append(rows.start)
+        time.sleep(0.05)
+        return dynamics.week_block(t, sc.dynamics, model.crn, 0, 0, model._withdrawal_logit,
+                                   obs, model._school_starts, model._school_sizes, True, False,
+                                   rows)
+
+    got = model._helpers.run(slow, blocks, (0, 0, model._withdrawal_logit, True, False))
+    assert [start for start, _, _ in got] == [b.start for b in blocks]
+    assert 1 <= len(ran_here) < len(blocks) / 2
+    assert ran_here == [b.start for b in blocks[: len(ran_here)]]  # from the front
+    np.testing.assert_array_equal(np.concatenate([p for _, _, p in got], axis=1).sum(axis=1),
+                                  plain._week_totals.sum(axis=1))
+    for name in ("engagement_ar", "attended", "reading_obs"):
+        np.testing.assert_array_equal(getattr(t, name), getattr(plain.students, name))
+    model.release()
 
 
 def _binomial_full_loop(u, n, p):

@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: out/<scenario name>)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="threads for each week's per-student passes (results are identical "
-                   "whatever N; helps from about a million students; default 1)")
+                   help="cores for each week's per-student passes: N-1 helper processes "
+                   "sharing the student table on Linux, threads elsewhere (results are "
+                   "identical whatever N; helps from about a million students; default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_set_argument(p)
     p.add_argument("--report", action="store_true",

@@ -1,0 +1,381 @@
+"""Helper processes that run blocks of each week on other cores, over shared student columns.
+
+Why processes and not threads: a week is a few hundred numpy passes per block, and between
+passes a thread needs the GIL. Two threads over blocks small enough for a core's cache hand the
+GIL over so often that they were only 1.2x faster than one thread on the same blocks
+(benchmarks/blocks.py), while two separate processes each run at full speed. So on Linux a run
+on N cores keeps its student table and the week's observations in one block of shared memory
+(an anonymous ``memfd``: nothing is left behind in ``/dev/shm`` if the run is killed, and no
+other user can open it), generates its first students straight into it, and starts N - 1
+helper processes that map it. Each week this process takes blocks from the front and the
+helpers from the back until they meet, each block written only by the core that runs it; the
+draws are keyed by uid, so the results are bit-identical to one core whichever core ran which
+block. Elsewhere (macOS, Windows) the blocks run on threads (:mod:`srmsim.blocks`).
+
+The helpers are fresh interpreters that import only numpy, the dynamics and the scenario's
+config (under a second, while the students are generated); they ignore Ctrl-C (the run's
+process handles it) and exit when the run's process ends (their socket closes).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import socket
+import subprocess
+import sys
+import weakref
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srmsim.errors import SrmsimError
+from srmsim.executors import THREAD_VARIABLES
+
+#: a column's offset in the shared block is a multiple of this (a cache line)
+_ALIGN = 64
+
+#: blocks granted to each helper ahead of its answers: it starts its next block at once
+AHEAD = 2
+
+#: what a helper that died means
+HELPER_DIED = ("a helper process of the run died (killed, or out of memory); run again with "
+               "--threads 1 (from Python: threads=1) if it happens again")
+
+Layout = list[tuple[str, str, str, tuple[int, ...], int]]  # (owner, name, dtype, shape, offset)
+Spec = list[tuple[str, str, np.dtype, tuple[int, ...]]]  # (owner, name, dtype, shape)
+
+
+def processes_available() -> bool:
+    """Whether this platform shares anonymous memory with helper processes (Linux)."""
+    return sys.platform.startswith("linux") and hasattr(os, "memfd_create")
+
+
+def _fields(t: Any, obs: Any) -> list[tuple[str, str, np.ndarray]]:
+    from srmsim.students import BUFFERS, COLUMNS
+
+    fields = [("t", c.name, getattr(t, c.name)) for c in COLUMNS]
+    fields += [("t", b, getattr(t, b)) for b in BUFFERS]
+    fields += [("obs", name, getattr(obs, name)) for name in obs.__slots__]
+    return fields
+
+
+def _views(buffer: mmap.mmap, layout: Layout) -> list[tuple[str, str, np.ndarray]]:
+    out = []
+    for owner, name, dtype, shape, offset in layout:
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(shape)
+        out.append((owner, name, array))
+    return out
+
+
+def _map(fd: int, size: int) -> mmap.mmap:
+    """The whole shared block, its pages mapped at once (one call, not a fault per 4 KB page:
+    the kernel does not give shared memory huge pages by default)."""
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    return mmap.mmap(fd, max(size, 1), flags=flags)
+
+
+class _Block:
+    """One block of shared memory holding a table's columns and a week's observations."""
+
+    def __init__(self, spec: Spec):
+        self.layout: Layout = []
+        size = 0
+        for owner, name, dtype, shape in spec:
+            size = -(-size // _ALIGN) * _ALIGN
+            self.layout.append((owner, name, np.dtype(dtype).str, shape, size))
+            size += np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64))
+        self.size = size
+        self.fd = os.memfd_create("srmsim-students", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(self.fd, max(size, 1))
+            self.views = _views(_map(self.fd, size), self.layout)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def close(self) -> None:
+        os.close(self.fd)  # the mappings stay: the memory is freed with the last of them
+
+
+def _spec(n: int) -> Spec:
+    from srmsim.dynamics import WeekObservation
+    from srmsim.students import BUFFERS, COLUMNS, WINDOW
+
+    spec: Spec = [("t", c.name, np.dtype(c.dtype), (n,)) for c in COLUMNS]
+    spec += [("t", b, np.dtype(np.int8), (WINDOW, n)) for b in BUFFERS]
+    spec += [("obs", name, np.dtype(dt), (n,)) for name, dt in WeekObservation.DTYPES.items()]
+    return spec
+
+
+class WeekHelpers:
+    """``helpers`` processes that run their share of each week's blocks (see the module)."""
+
+    def __init__(self, helpers: int, dynamics: Any, seed: int):
+        from multiprocessing import reduction
+
+        if not processes_available():
+            raise SrmsimError("helper processes over shared memory need Linux")
+        self._reduction = reduction
+        self._conns: list[Connection] = []
+        self._procs: list[subprocess.Popen] = []
+        self._finalizer = weakref.finalize(self, _stop, self._conns, self._procs)
+        for _ in range(helpers):
+            self._start(dynamics, seed)
+        self._shared: list[tuple[str, str, np.ndarray]] = []
+        self._fresh: _Block | None = None
+
+    def _start(self, dynamics: Any, seed: int) -> None:
+        """A fresh interpreter running :func:`main`, not a fork: the run's
+        process may hold threads, and a fork server or a spawned process would import the
+        user's ``__main__`` script again (an unguarded script would start the run again)."""
+        here, there = socket.socketpair()
+        env = dict(os.environ)
+        env.update(dict.fromkeys((v for v in THREAD_VARIABLES if v not in os.environ), "1"))
+        # the same srmsim as this process's, even one imported from a folder not on the path
+        root = str(Path(__file__).resolve().parent.parent)
+        code = (f"import sys; root = {root!r}\n"
+                "if root not in sys.path: sys.path.insert(0, root)\n"
+                "from srmsim.week_processes import main; main(int(sys.argv[1]))")
+        try:
+            proc = subprocess.Popen([sys.executable, "-c", code, str(there.fileno())],
+                                    pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL,
+                                    env=env)
+        finally:
+            there.close()
+        conn = Connection(here.detach())
+        self._conns.append(conn)
+        self._procs.append(proc)
+        self._send(conn, ("init", dynamics, seed))
+
+    @property
+    def cores(self) -> int:
+        return len(self._conns) + 1
+
+    # ------------------------------------------------------------------ memory
+    def new_table(self, n: int) -> Any:
+        """An ``n``-row student table in new shared memory, every column at its fill value, for
+        the students to be generated straight into (no private copy to move later: less peak
+        memory); :meth:`share` then gives it to the helpers."""
+        from srmsim.students import COLUMNS, StudentTable
+
+        if self._fresh is not None:
+            self._fresh.close()
+        self._fresh = block = _Block(_spec(n))
+        t = StudentTable.__new__(StudentTable)
+        fills = {c.name: c.fill for c in COLUMNS}
+        for owner, name, array in block.views:
+            if owner == "t":
+                if fills.get(name, 0) != 0:  # the rest is zero already (new memory)
+                    array[...] = fills[name]
+                setattr(t, name, array)
+        return t
+
+    def share(self, t: Any, obs: Any, school_starts: np.ndarray, school_sizes: np.ndarray
+              ) -> None:
+        """Give the helpers ``t`` and ``obs`` in shared memory: the block of :meth:`new_table`
+        if ``t`` is that table, else a new block ``t``'s columns are moved into. Either way the
+        same objects get the shared arrays (``obs``'s fields zero, as
+        :meth:`~srmsim.dynamics.WeekObservation.empty`'s)."""
+        block, self._fresh = self._fresh, None
+        if block is None or any(getattr(t, name) is not array
+                                for owner, name, array in block.views if owner == "t"):
+            if block is not None:
+                block.close()
+            block = _Block([(o, name, a.dtype, a.shape) for o, name, a in _fields(t, obs)])
+        try:
+            for owner, name, new in block.views:
+                holder = t if owner == "t" else obs
+                old = getattr(holder, name)
+                if old is not new:
+                    new[...] = old  # one column at a time: the old one is freed as we go
+                    setattr(holder, name, new)
+            del old
+            for conn, proc in zip(self._conns, self._procs, strict=True):
+                self._send(conn, ("attach", block.layout, block.size, school_starts,
+                                  school_sizes))
+                try:
+                    self._reduction.send_handle(conn, block.fd, proc.pid)
+                except OSError as exc:
+                    raise SrmsimError(HELPER_DIED) from exc
+            for conn in self._conns:
+                self._receive(conn)
+        finally:
+            block.close()
+        self._shared = _fields(t, obs)
+
+    def still_shared(self, t: Any, obs: Any) -> bool:
+        """Whether every column of ``t`` and field of ``obs`` is still the shared array (a
+        column replaced by a new array would be invisible to the helpers)."""
+        now = _fields(t, obs)
+        return len(now) == len(self._shared) and all(
+            a is b for (_, _, a), (_, _, b) in zip(now, self._shared, strict=True))
+
+    # ------------------------------------------------------------------ the week
+    def run(self, block: Callable[[slice], Any], blocks: Sequence[slice], week: tuple
+            ) -> list[Any]:
+        """``block(rows)`` for every block of ``blocks``, here and on the helpers (``week`` =
+        step, week, withdrawal logit, reading test, term end); every block's result, in the
+        order of ``blocks``.
+
+        This process takes blocks from the front, the helpers from the back, each helper
+        always holding :data:`AHEAD` granted blocks so it never waits for this one between
+        blocks; so a core slowed by another program's work simply runs fewer blocks. Which
+        core runs a block never changes its result."""
+        todo = list(blocks)
+        results: dict[int, Any] = {}
+        front, back = 0, len(todo)
+        granted: dict[Any, list[int]] = {conn: [] for conn in self._conns}
+        failure: BaseException | None = None
+
+        def grant(conn: Any) -> None:
+            nonlocal back
+            back -= 1
+            self._send(conn, ("block", todo[back].start, todo[back].stop))
+            granted[conn].append(back)
+
+        def collect(conn: Any, wait: bool) -> None:
+            nonlocal failure
+            while granted[conn] and (wait or conn.poll()):
+                index = granted[conn].pop(0)
+                try:
+                    results[index] = self._receive(conn)
+                except BaseException as exc:  # noqa: BLE001 - the first failure is raised
+                    failure = failure or exc
+                if failure is None and not wait and front < back:
+                    grant(conn)
+
+        try:
+            for conn in self._conns:
+                self._send(conn, ("week", week))
+            for _ in range(AHEAD):
+                for conn in self._conns:
+                    if front < back:
+                        grant(conn)
+            while front < back and failure is None:
+                for conn in self._conns:
+                    collect(conn, wait=False)
+                if front < back and failure is None:
+                    front += 1
+                    results[front - 1] = block(todo[front - 1])
+        except BaseException as exc:  # noqa: BLE001 - raised once the helpers have answered
+            failure = failure or exc
+        for conn in self._conns:
+            collect(conn, wait=True)
+        if failure is not None:
+            raise failure
+        return [results[i] for i in range(len(todo))]
+
+    def _send(self, conn: Any, message: tuple) -> None:
+        try:
+            conn.send(message)
+        except (BrokenPipeError, ConnectionError, EOFError, OSError) as exc:
+            raise SrmsimError(HELPER_DIED) from exc
+
+    def _receive(self, conn: Any) -> Any:
+        try:
+            status, value = conn.recv()
+        except (EOFError, ConnectionError, OSError) as exc:
+            raise SrmsimError(HELPER_DIED) from exc
+        if status == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        """Stop the helpers (idempotent)."""
+        self._finalizer()
+
+
+def _stop(conns: list[Connection], procs: list[subprocess.Popen]) -> None:
+    for conn in conns:
+        try:
+            conn.send(("stop", None))
+        except (OSError, ValueError):
+            pass
+        conn.close()
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _serve(conn: Connection) -> None:
+    """A helper's loop: map each new shared table, run the blocks it is sent, until told to
+    stop or its socket closes (the run's process ended)."""
+    from multiprocessing import reduction
+
+    from srmsim.dynamics import WeekObservation, week_block
+    from srmsim.memory import keep_freed_memory
+    from srmsim.rng import CRN
+    from srmsim.students import StudentTable
+
+    # the settings of the `srmsim` command, whatever the run's process took: a block's
+    # temporaries (256-512 KB) are above glibc's mmap threshold, and mapping and faulting them
+    # afresh every pass made a helper 1.3-1.5x slower than the main process on the same rows
+    keep_freed_memory()
+    # the run's constants, then each layout's shared table and each week's arguments
+    dynamics: Any = None
+    crn: Any = None
+    t: Any = None
+    obs: Any = None
+    starts: Any = None
+    sizes: Any = None
+    week_args: Any = None
+    deferred: Exception | None = None  # a failure of a message that gets no answer
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind = message[0]
+        try:
+            if kind == "stop":
+                return
+            if deferred is not None and kind in ("attach", "block"):
+                failed, deferred = deferred, None
+                raise failed
+            if kind == "init":
+                _, dynamics, seed = message
+                crn = CRN(seed)
+            elif kind == "attach":
+                _, layout, size, starts, sizes = message
+                fd = reduction.recv_handle(conn)
+                try:
+                    buffer = _map(fd, size)
+                finally:
+                    os.close(fd)
+                t = StudentTable.__new__(StudentTable)
+                obs = WeekObservation.__new__(WeekObservation)
+                for owner, name, array in _views(buffer, layout):
+                    setattr(t if owner == "t" else obs, name, array)
+                del buffer
+                conn.send(("ok", None))
+            elif kind == "week":  # the week of the blocks that follow (no answer)
+                week_args = message[1]
+            elif kind == "block":
+                _, lo, hi = message
+                step, week, wlogit, reading, term_end = week_args
+                conn.send(("ok", week_block(t, dynamics, crn, step, week, wlogit, obs, starts,
+                                            sizes, reading, term_end, slice(lo, hi))))
+        except Exception as exc:  # noqa: BLE001 - handed to the run's process to raise
+            if kind not in ("attach", "block"):
+                deferred = exc
+                continue
+            try:
+                conn.send(("error", exc))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                conn.send(("error", SrmsimError(f"a helper process failed: {exc}")))
+
+
+def main(fd: int) -> None:
+    """A helper process's entry point: serve the run over the socket ``fd``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's process's to handle
+    _serve(Connection(fd))
