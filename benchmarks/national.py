@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         total = [total[0] + wall, total[1] + user, total[2] + sys_, total[3] + faults]
     print(f"{'total':<16} {total[0]:>8.1f} {total[1]:>8.1f} {total[2]:>7.1f} {total[3]:>9,}")
     helpers = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped when the model released them
-    if helpers.ru_utime + helpers.ru_stime > 0:
+    if args.threads > 1:
         print(f"helper processes (--threads > 1 on Linux): {helpers.ru_utime:.1f} s user, "
               f"{helpers.ru_stime:.1f} s sys, peak RSS {helpers.ru_maxrss / 2**20:.2f} GiB "
               "(shared student table counted in both)")

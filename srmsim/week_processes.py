@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -272,7 +273,7 @@ class WeekHelpers:
 
     def _send(self, conn: Any, message: tuple) -> None:
         try:
-            conn.send(message)
+            _post(conn, message)
         except (BrokenPipeError, ConnectionError, EOFError, OSError) as exc:
             raise SrmsimError(HELPER_DIED) from exc
 
@@ -290,10 +291,17 @@ class WeekHelpers:
         self._finalizer()
 
 
+def _post(conn: Connection, message: tuple) -> None:
+    """``conn.send`` without its exported buffer: a send that fails (the other side died)
+    would keep ``Connection.send``'s BytesIO alive in the traceback's frames, and freeing it
+    later from the garbage collector prints an ignored BufferError."""
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 def _stop(conns: list[Connection], procs: list[subprocess.Popen]) -> None:
     for conn in conns:
         try:
-            conn.send(("stop", None))
+            _post(conn, ("stop", None))
         except (OSError, ValueError):
             pass
         conn.close()
@@ -355,22 +363,22 @@ def _serve(conn: Connection) -> None:
                 for owner, name, array in _views(buffer, layout):
                     setattr(t if owner == "t" else obs, name, array)
                 del buffer
-                conn.send(("ok", None))
+                _post(conn, ("ok", None))
             elif kind == "week":  # the week of the blocks that follow (no answer)
                 week_args = message[1]
             elif kind == "block":
                 _, lo, hi = message
                 step, week, wlogit, reading, term_end = week_args
-                conn.send(("ok", week_block(t, dynamics, crn, step, week, wlogit, obs, starts,
+                _post(conn, ("ok", week_block(t, dynamics, crn, step, week, wlogit, obs, starts,
                                             sizes, reading, term_end, slice(lo, hi))))
         except Exception as exc:  # noqa: BLE001 - handed to the run's process to raise
             if kind not in ("attach", "block"):
                 deferred = exc
                 continue
             try:
-                conn.send(("error", exc))
+                _post(conn, ("error", exc))
             except Exception:  # noqa: BLE001 - an exception that does not pickle
-                conn.send(("error", SrmsimError(f"a helper process failed: {exc}")))
+                _post(conn, ("error", SrmsimError(f"a helper process failed: {exc}")))
 
 
 def main(fd: int) -> None:
