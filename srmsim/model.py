@@ -175,12 +175,18 @@ class TrustModel(mesa.Model):
 
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int,
                       shared: bool = False) -> StudentTable:
-        """New students; ``shared``: straight into the helpers' shared memory (the first
-        table, whose school order is already the table's)."""
-        traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
-        out = self._helpers.new_table(len(uid)) if shared and self._helpers is not None else None
+        """New students; ``shared`` (the first table, already in the table's school order):
+        generated on every core straight into the helpers' shared memory, if the run has
+        helpers."""
+        if self.records is not None:
+            traits = self.records.traits(self.crn, uid, school)
+        elif shared and step == 0 and self._helpers is not None:
+            return self._helpers.generate(self.config, self.school_profiles, uid, school, year,
+                                          self._week_blocks.blocks(len(uid)))
+        else:
+            traits = None
         return generate_students(self.config, self.crn, self.school_profiles, uid, school, year,
-                                 step=step, traits=traits, out=out, runner=self.blocks)
+                                 step=step, traits=traits, runner=self.blocks)
 
     # ----------------------------------------------------------------- calendar
     @property
@@ -269,7 +275,7 @@ class TrustModel(mesa.Model):
         helpers = self._week_helpers()
         if helpers is not None:
             parts = helpers.run(block, self._week_blocks.blocks(len(t)),
-                                (step, week, wlogit, reading_test, term_end))
+                                ("week", step, week, wlogit, reading_test, term_end))
         else:
             parts = self.blocks.map(block, len(t))
         self._week_totals = self._add_block_totals(parts)

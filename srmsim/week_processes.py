@@ -73,17 +73,18 @@ def _views(buffer: mmap.mmap, layout: Layout) -> list[tuple[str, str, np.ndarray
     return out
 
 
-def _map(fd: int, size: int) -> mmap.mmap:
-    """The whole shared block, its pages mapped at once (one call, not a fault per 4 KB page:
-    the kernel does not give shared memory huge pages by default)."""
-    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+def _map(fd: int, size: int, populate: bool = True) -> mmap.mmap:
+    """The shared block; ``populate``: its pages mapped at once (one call, not a fault per
+    4 KB page: the kernel does not give shared memory huge pages by default). A block the
+    cores are about to fill is not populated: each core faults its own blocks' pages."""
+    flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
     return mmap.mmap(fd, max(size, 1), flags=flags)
 
 
 class _Block:
     """One block of shared memory holding a table's columns and a week's observations."""
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, populate: bool = True):
         self.layout: Layout = []
         size = 0
         for owner, name, dtype, shape in spec:
@@ -94,7 +95,7 @@ class _Block:
         self.fd = os.memfd_create("srmsim-students", os.MFD_CLOEXEC)
         try:
             os.ftruncate(self.fd, max(size, 1))
-            self.views = _views(_map(self.fd, size), self.layout)
+            self.views = _views(_map(self.fd, size, populate), self.layout)
         except BaseException:
             os.close(self.fd)
             raise
@@ -125,6 +126,9 @@ class WeekHelpers:
         self._conns: list[Connection] = []
         self._procs: list[subprocess.Popen] = []
         self._finalizer = weakref.finalize(self, _stop, self._conns, self._procs)
+        from srmsim.rng import CRN
+
+        self._crn = CRN(seed)
         for _ in range(helpers):
             self._start(dynamics, seed)
         self._shared: list[tuple[str, str, np.ndarray]] = []
@@ -158,36 +162,43 @@ class WeekHelpers:
         return len(self._conns) + 1
 
     # ------------------------------------------------------------------ memory
-    def new_table(self, n: int) -> Any:
-        """An ``n``-row student table in new shared memory, every column at its fill value, for
-        the students to be generated straight into (no private copy to move later: less peak
-        memory); :meth:`share` then gives it to the helpers."""
-        from srmsim.students import COLUMNS, StudentTable
+    def generate(self, scenario: Any, profiles: Any, uid: np.ndarray, school: np.ndarray,
+                 year_group: np.ndarray, blocks: Sequence[slice]) -> Any:
+        """New students (:func:`~srmsim.population.generate_students`, step 0) generated on
+        every core straight into a new block of shared memory: no private table to copy (less
+        peak memory), and each core generates, and faults the pages of, the blocks it takes.
+        :meth:`share` then gives the helpers its layout."""
+        from srmsim.students import StudentTable
 
         if self._fresh is not None:
             self._fresh.close()
-        self._fresh = block = _Block(_spec(n))
+        self._fresh = block = _Block(_spec(len(uid)), populate=False)
         t = StudentTable.__new__(StudentTable)
-        fills = {c.name: c.fill for c in COLUMNS}
         for owner, name, array in block.views:
             if owner == "t":
-                if fills.get(name, 0) != 0:  # the rest is zero already (new memory)
-                    array[...] = fills[name]
                 setattr(t, name, array)
+        t.uid[:] = uid  # what the helpers read their blocks' students from
+        t.school[:] = school
+        t.year_group[:] = year_group
+        self._attach(block, None, None, populate=False)  # each core faults its own blocks
+        task = ("generate", scenario, profiles)
+        self.run(lambda rows: generate_block(t, scenario, self._crn, profiles, rows), blocks, task)
         return t
 
     def share(self, t: Any, obs: Any, school_starts: np.ndarray, school_sizes: np.ndarray
               ) -> None:
-        """Give the helpers ``t`` and ``obs`` in shared memory: the block of :meth:`new_table`
-        if ``t`` is that table, else a new block ``t``'s columns are moved into. Either way the
-        same objects get the shared arrays (``obs``'s fields zero, as
-        :meth:`~srmsim.dynamics.WeekObservation.empty`'s)."""
+        """Give the helpers ``t`` and ``obs`` in shared memory: the block of :meth:`generate`
+        if ``t`` is that table (the helpers have it), else a new block ``t``'s columns are
+        moved into. Either way the same objects get the shared arrays (``obs``'s fields zero,
+        as :meth:`~srmsim.dynamics.WeekObservation.empty`'s)."""
         block, self._fresh = self._fresh, None
-        if block is None or any(getattr(t, name) is not array
-                                for owner, name, array in block.views if owner == "t"):
+        attached = block is not None and all(getattr(t, name) is array
+                                             for owner, name, array in block.views if owner == "t")
+        if not attached:
             if block is not None:
                 block.close()
             block = _Block([(o, name, a.dtype, a.shape) for o, name, a in _fields(t, obs)])
+        assert block is not None
         try:
             for owner, name, new in block.views:
                 holder = t if owner == "t" else obs
@@ -196,18 +207,25 @@ class WeekHelpers:
                     new[...] = old  # one column at a time: the old one is freed as we go
                     setattr(holder, name, new)
             del old
-            for conn, proc in zip(self._conns, self._procs, strict=True):
-                self._send(conn, ("attach", block.layout, block.size, school_starts,
-                                  school_sizes))
+            self._attach(block if not attached else None, school_starts, school_sizes)
+        finally:
+            block.close()
+        self._shared = _fields(t, obs)
+
+    def _attach(self, block: _Block | None, school_starts: np.ndarray | None,
+                school_sizes: np.ndarray | None, populate: bool = True) -> None:
+        """Map ``block`` in every helper (None: the one they have) with the schools' rows;
+        ``populate``: all its pages at once (they exist already: mapping them is cheap)."""
+        for conn, proc in zip(self._conns, self._procs, strict=True):
+            layout = None if block is None else (block.layout, block.size, populate)
+            self._send(conn, ("attach", layout, school_starts, school_sizes))
+            if block is not None:
                 try:
                     self._reduction.send_handle(conn, block.fd, proc.pid)
                 except OSError as exc:
                     raise SrmsimError(HELPER_DIED) from exc
-            for conn in self._conns:
-                self._receive(conn)
-        finally:
-            block.close()
-        self._shared = _fields(t, obs)
+        for conn in self._conns:
+            self._receive(conn)
 
     def still_shared(self, t: Any, obs: Any) -> bool:
         """Whether every column of ``t`` and field of ``obs`` is still the shared array (a
@@ -217,11 +235,12 @@ class WeekHelpers:
             a is b for (_, _, a), (_, _, b) in zip(now, self._shared, strict=True))
 
     # ------------------------------------------------------------------ the week
-    def run(self, block: Callable[[slice], Any], blocks: Sequence[slice], week: tuple
+    def run(self, block: Callable[[slice], Any], blocks: Sequence[slice], task: tuple
             ) -> list[Any]:
-        """``block(rows)`` for every block of ``blocks``, here and on the helpers (``week`` =
-        step, week, withdrawal logit, reading test, term end); every block's result, in the
-        order of ``blocks``.
+        """``block(rows)`` for every block of ``blocks``, here and on the helpers, where
+        ``task`` says what a block is: ``("week", step, week, withdrawal logit, reading test,
+        term end)`` (:func:`~srmsim.dynamics.week_block`) or ``("generate", scenario, school
+        profiles)`` (:func:`generate_block`). Every block's result, in the order of ``blocks``.
 
         This process takes blocks from the front, the helpers from the back, each helper
         always holding :data:`AHEAD` granted blocks so it never waits for this one between
@@ -252,7 +271,7 @@ class WeekHelpers:
 
         try:
             for conn in self._conns:
-                self._send(conn, ("week", week))
+                self._send(conn, ("task", task))
             for _ in range(AHEAD):
                 for conn in self._conns:
                     if front < back:
@@ -289,6 +308,21 @@ class WeekHelpers:
     def close(self) -> None:
         """Stop the helpers (idempotent)."""
         self._finalizer()
+
+
+def generate_block(t: Any, scenario: Any, crn: Any, profiles: Any, rows: slice) -> None:
+    """Students of ``rows`` generated into the table ``t``, whose uid, school and year group
+    columns are already set, the other columns at their fill values first (new shared memory
+    is zero)."""
+    from srmsim.population import generate_students
+    from srmsim.students import COLUMNS
+
+    part = t.take(rows)
+    for c in COLUMNS:
+        if c.fill != 0 and c.name not in ("uid", "school", "year_group"):
+            getattr(part, c.name)[:] = c.fill
+    generate_students(scenario, crn, profiles, part.uid.copy(), part.school.copy(),
+                      part.year_group.copy(), step=0, out=part)
 
 
 def _post(conn: Connection, message: tuple) -> None:
@@ -334,7 +368,7 @@ def _serve(conn: Connection) -> None:
     obs: Any = None
     starts: Any = None
     sizes: Any = None
-    week_args: Any = None
+    task: Any = None
     deferred: Exception | None = None  # a failure of a message that gets no answer
     while True:
         try:
@@ -351,26 +385,32 @@ def _serve(conn: Connection) -> None:
             if kind == "init":
                 _, dynamics, seed = message
                 crn = CRN(seed)
-            elif kind == "attach":
-                _, layout, size, starts, sizes = message
-                fd = reduction.recv_handle(conn)
-                try:
-                    buffer = _map(fd, size)
-                finally:
-                    os.close(fd)
-                t = StudentTable.__new__(StudentTable)
-                obs = WeekObservation.__new__(WeekObservation)
-                for owner, name, array in _views(buffer, layout):
-                    setattr(t if owner == "t" else obs, name, array)
-                del buffer
+            elif kind == "attach":  # a new block (or None: the same) and its schools' rows
+                _, layout, starts, sizes = message
+                if layout is not None:
+                    fd = reduction.recv_handle(conn)
+                    try:
+                        buffer = _map(fd, layout[1], layout[2])
+                    finally:
+                        os.close(fd)
+                    t = StudentTable.__new__(StudentTable)
+                    obs = WeekObservation.__new__(WeekObservation)
+                    for owner, name, array in _views(buffer, layout[0]):
+                        setattr(t if owner == "t" else obs, name, array)
+                    del buffer
                 _post(conn, ("ok", None))
-            elif kind == "week":  # the week of the blocks that follow (no answer)
-                week_args = message[1]
+            elif kind == "task":  # what the blocks that follow are (no answer)
+                task = message[1]
             elif kind == "block":
-                _, lo, hi = message
-                step, week, wlogit, reading, term_end = week_args
-                _post(conn, ("ok", week_block(t, dynamics, crn, step, week, wlogit, obs, starts,
-                                            sizes, reading, term_end, slice(lo, hi))))
+                rows = slice(message[1], message[2])
+                if task[0] == "generate":
+                    _, scenario, profiles = task
+                    generate_block(t, scenario, crn, profiles, rows)
+                    _post(conn, ("ok", None))
+                else:
+                    _, step, week, wlogit, reading, term_end = task
+                    _post(conn, ("ok", week_block(t, dynamics, crn, step, week, wlogit, obs,
+                                                  starts, sizes, reading, term_end, rows)))
         except Exception as exc:  # noqa: BLE001 - handed to the run's process to raise
             if kind not in ("attach", "block"):
                 deferred = exc

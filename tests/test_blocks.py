@@ -56,10 +56,10 @@ def test_blocked_run_on_two_cores_is_bit_identical_to_the_plain_run(
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
 
 
-def _two_core_model(sc, **kw) -> TrustModel:
+def _two_core_model(sc, block_rows: int = 50) -> TrustModel:
     if not processes_available() or check_threads(2) < 2:
         pytest.skip("helper processes need Linux and two cores")
-    model = TrustModel(sc, seed=5, threads=2, block_rows=50, **kw)
+    model = TrustModel(sc, seed=5, threads=2, block_rows=block_rows)
     assert model._helpers is not None
     return model
 
@@ -99,7 +99,7 @@ def test_a_failing_block_in_the_main_process_keeps_the_helpers_in_step():
     model = _two_core_model(small_scenario())
     helpers = model._helpers
     blocks = model._week_blocks.blocks(len(model.students))
-    week = (0, 0, model._withdrawal_logit, False, False)
+    week = ("week", 0, 0, model._withdrawal_logit, False, False)
 
     def fail(rows: slice) -> None:
         raise ValueError("main block failed")
@@ -163,21 +163,22 @@ def test_a_slow_core_runs_fewer_blocks_and_the_results_stay_in_block_order():
     sc = small_scenario()
     plain = TrustModel(sc, seed=5)
     plain.step()
-    model = _two_core_model(sc)
+    model = _two_core_model(sc, block_rows=10)
     t, obs = model.students, model._obs
     blocks = model._week_blocks.blocks(len(t))
     ran_here = []
 
     def slow(rows: slice):
         ran_here.append(rows.start)
-        time.sleep(0.05)
+        time.sleep(0.2)
         return dynamics.week_block(t, sc.dynamics, model.crn, 0, 0, model._withdrawal_logit,
                                    obs, model._school_starts, model._school_sizes, True, False,
                                    rows)
 
-    got = model._helpers.run(slow, blocks, (0, 0, model._withdrawal_logit, True, False))
+    got = model._helpers.run(slow, blocks, ("week", 0, 0, model._withdrawal_logit, True, False))
     assert [start for start, _, _ in got] == [b.start for b in blocks]
-    assert 1 <= len(ran_here) < len(blocks) / 2
+    assert len(blocks) >= 15
+    assert 1 <= len(ran_here) <= len(blocks) / 3
     assert ran_here == [b.start for b in blocks[: len(ran_here)]]  # from the front
     np.testing.assert_array_equal(np.concatenate([p for _, _, p in got], axis=1).sum(axis=1),
                                   plain._week_totals.sum(axis=1))
