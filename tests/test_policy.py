@@ -309,3 +309,36 @@ def test_fading_effects_halve_every_half_life_over_long_runs():
         truth = 0.5 * 0.5 ** (week / 3) + (0.25 * 0.5 ** ((week - 100) / 3) if week >= 100 else 0)
         assert seen == pytest.approx(truth, rel=1e-5)
     assert pe.fade_base[h] > 0  # it was rescaled on the way
+
+
+def test_window_sums_carried_from_week_to_week_equal_a_fresh_sum(monkeypatch):
+    """ProfileContext updates last week's window sums (plus the new week, minus the week that
+    left): the same integers as summing the buffers afresh, every week, across a year end, with
+    a cadence that skips weeks, and when a window is read between steps (the week not yet
+    recorded: the sum is then not carried on)."""
+    from srmsim.policy import profile
+    from srmsim.policy.profile import WINDOW, _window_sum
+
+    fresh_sums = []
+    monkeypatch.setattr(profile, "_window_sum", lambda *a: fresh_sums.append(1) or _window_sum(*a))
+
+    policy = one_step_policy(rule="attendance(4) < 0.95 and logins(3) >= 0", steps=1)
+    policy["rules"]["weekly"] = "on_time_rate(13) < 0.5 or sessions_attended(4) > 100"
+    policy["workflows"]["v"] = {"trigger": "weekly", "steps": [{"action": "act"}]}
+    sc = scenario(policy, years=2)
+    model = TrustModel(sc, seed=3)
+    ctx = model.policy.ctx
+    carried = 0
+    while not model.done:
+        if model.week_index % 7 == 3:  # between steps: this week's row is not recorded yet
+            ctx.window("attendance", 4)
+        model.step()
+        week = model.week_index - 1  # the week just run
+        t = model.students
+        for (name, n), (buffer, step, total) in ctx._sums.items():
+            if step == week and buffer is getattr(t, name):  # (not after the year's end)
+                fresh = _window_sum(buffer, [(week - k) % WINDOW for k in range(n)])
+                assert np.array_equal(total, fresh), (name, n, week)
+                carried += 1
+    assert carried > 100
+    assert 0 < len(fresh_sums) < carried / 3  # most weeks' sums were carried on

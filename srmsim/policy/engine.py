@@ -165,6 +165,9 @@ class PolicyEngine:
         # growth effects accrue evenly over the weeks of a full course after the onset, so a
         # step of the action's default length delivers the catalogue's effect exactly
         self.course_weeks = np.maximum(np.array([a.weeks for a in acts]) - self.onset, 1)
+        #: the same per action and week, as apply() divided it per case (the same float64s)
+        self._gain_per_week = {"attainment": self.attainment_gain / self.course_weeks,
+                               "reading": self.reading_gain / self.course_weeks}
         self.primary_role = np.array([int(np.argmax(row)) if row.any() else -1
                                       for row in self.minutes])
         used_roles = np.where(self.minutes > 0, self.minutes, np.inf)
@@ -207,7 +210,7 @@ class PolicyEngine:
                             "queued_at": np.int32, "priority": np.float64, "tie": np.uint32,
                             "action": np.int16, "source": np.int8, "start": np.int32,
                             "end": np.int32, "spent_minutes": np.float64,
-                            "spent_cost": np.float64, **extra})
+                            "spent_cost": np.float64, "slot": np.int32, **extra})
         # Effects that fade after an action ends: one residual per student, target and half-life
         # in use, so the cost does not grow with the number of past actions. The residual is
         # stored at the scale of week ``fade_base`` (true value = stored x decay^(now - base)):
@@ -225,6 +228,9 @@ class PolicyEngine:
                                    attendance=bool(set(ATTENDANCE_ROUTES) & set(self._targets_used)))
         # whether any case can ever need an automated action (else their passes are skipped)
         self._any_automated = bool(self.automated[used].any()) if used else False
+        # whether every action a workflow uses works from its first week (then every running
+        # case's effects are on, and apply() needs no onset test)
+        self._any_onset = bool((self.onset[used] > 0).any()) if used else False
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
         # per action: (target index, size) of the level effects that fade when it ends
         self._fading = [[(k, float(self.level[target][a])) for k, target in enumerate(LEVEL_TARGETS)
@@ -394,8 +400,11 @@ class PolicyEngine:
             self._end_course(active, now)
         c.status[idx] = CLOSED
         self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
-        wf = c.wf[idx]
-        self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
+        if len(self.referable_from) == 1:  # one workflow: a 1-D scatter of one value
+            self.referable_from[0][c.row[idx]] = now + self.cooldown_weeks[0]
+        else:
+            wf = c.wf[idx]
+            self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
@@ -536,7 +545,7 @@ class PolicyEngine:
             idx = self.cases.append(
                 serial=serial, uid=uid, row=new_rows, school=school, wf=w, step=0, status=QUEUED,
                 queued_at=now, priority=0.0, tie=tie, action=self.step_action[w, 0], source=0,
-                start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0,
+                start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0, slot=-1,
                 **{k: 0.0 for k in self._extra_columns})
             self._assign(idx, now)
             self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
@@ -551,10 +560,12 @@ class PolicyEngine:
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
-            sel = queued[c.wf[queued] == w]
+            sel = queued if len(self.n_steps) == 1 else queued[c.wf[queued] == w]
             if len(sel):
-                value = values[f"priority:{w}"][c.row[sel]].astype(np.float64)
-                c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
+                value = values[f"priority:{w}"][c.row[sel]]
+                if value.dtype.kind == "f":  # (a count, an integer, has no NaN)
+                    value = np.where(np.isnan(value), -np.inf, value)
+                c.priority[sel] = value
 
     def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
         """Take-up draws for cases that may be offered a place this week: True = accepts.
@@ -580,6 +591,8 @@ class PolicyEngine:
         c.start[idx] = now
         c.end[idx] = now + self.weeks_of_key[self._key(idx)]
         c.source[idx] = source
+        # the running case's place in _running's count by school, source and action
+        c.slot[idx] = (c.school[idx] * 2 + source) * len(self.minutes) + c.action[idx]
         np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
         if self.choosers is not None:
             self.choosers.started(idx)
@@ -634,9 +647,7 @@ class PolicyEngine:
         c = self.cases
         active = np.flatnonzero(c.status == ACTIVE)
         n_schools, n_actions = len(self.school_capacity), len(self.minutes)
-        key = (c.school[active].astype(np.int64) * 2 + c.source[active]) * n_actions
-        key += c.action[active]
-        counts = np.bincount(key, minlength=n_schools * 2 * n_actions)
+        counts = np.bincount(c.slot[active], minlength=n_schools * 2 * n_actions)
         return active, counts.reshape(n_schools, 2, n_actions)
 
     def _measure_use(self) -> None:
@@ -659,8 +670,11 @@ class PolicyEngine:
             return used
         c = self.cases
         act = c.action[candidates]
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        sizes = np.diff(np.r_[starts, len(candidates)])
+        new_group = np.empty(len(group), dtype=bool)  # the first case of each group
+        new_group[0] = True
+        np.not_equal(group[1:], group[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        sizes = np.diff(starts, append=len(candidates))
         fits = np.ones(len(candidates), dtype=bool)
         need = {}  # by role: minutes each case takes if it accepts (role by role: 1-D passes)
         roles = (self.minutes[_present(act, len(self.minutes))] != 0).any(axis=0)
@@ -744,10 +758,12 @@ class PolicyEngine:
             c.spent_cost[active] += cost
             np.add.at(t.staff_minutes, rows, self._total_t[act])
             np.add.at(t.cost, rows, self._cost_t[act])
-            on = now - c.start[active] >= self.onset[act]
-            if on.any():
-                r_on, a_on = rows[on], act[on]
-                scale = c.scale[active[on]] if self.modifiers.any else None
+            on = now - c.start[active] >= self.onset[act] if self._any_onset else None
+            if on is None or on.any():
+                r_on, a_on = (rows, act) if on is None else (rows[on], act[on])
+                scale = None
+                if self.modifiers.any:
+                    scale = c.scale[active if on is None else active[on]]
                 present = _present(a_on, len(self.minutes))
                 for k in self._targets_used:
                     if self.level[k][present].any():
@@ -756,7 +772,9 @@ class PolicyEngine:
                             else self._level_t[k][a_on]
                         np.add.at(eff, r_on, size)
                 for target, store in (("attainment", t.attainment), ("reading", t.reading_age)):
-                    per_week = getattr(self, f"{target}_gain")[a_on] / self.course_weeks[a_on]
+                    if not self._gain_per_week[target][present].any():
+                        continue
+                    per_week = self._gain_per_week[target][a_on]
                     if per_week.any():
                         if scale is not None:
                             per_week = per_week * scale
