@@ -76,13 +76,16 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
     """
     if len(priority) == 0:
         return np.zeros(0, dtype=np.int64)
-    p = np.where(np.isnan(priority), -np.inf, priority)
-    finite = np.isfinite(p)
-    lo = float(p[finite].min()) if finite.any() else 0.0
-    hi = float(p[finite].max()) if finite.any() else 0.0
+    finite = np.isfinite(priority)
+    all_finite = bool(finite.all())  # the usual case: no mask, no copies below
+    p = priority if all_finite else np.where(np.isnan(priority), -np.inf, priority)
+    pf = p if all_finite else p[finite]
+    lo = float(pf.min()) if len(pf) else 0.0
+    hi = float(pf.max()) if len(pf) else 0.0
     n_groups = int(group.max()) + 1 if group is not None else 1
-    whole = hi - lo < 2**15 and np.array_equal(p[finite], np.floor(p[finite]))  # Python floats
-    if not whole or n_groups > 2**16 or (group is not None and group.min() < 0) or np.any(p == np.inf):
+    whole = hi - lo < 2**15 and np.array_equal(pf, np.floor(pf))  # Python floats
+    if not whole or n_groups > 2**16 or (group is not None and group.min() < 0) or (
+            not all_finite and np.any(p == np.inf)):
         keys = (tie, -p) if group is None else (tie, -p, group)
         return np.lexsort(keys)
     # rank 0 = highest priority; -inf (no priority) after every finite one
@@ -91,7 +94,8 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
             (len(p) - 1).bit_length()]  # group, rank, tie, position
     if sum(bits) <= 64:
         shift = np.uint64(bits[3])
-        key = np.where(finite, hi - np.where(finite, p, hi), last).astype(np.uint64)
+        key = ((hi - p) if all_finite else np.where(finite, hi - np.where(finite, p, hi), last)
+               ).astype(np.uint64)
         key <<= np.uint64(32) + shift
         key |= tie.astype(np.uint64) << shift
         key |= np.arange(len(p), dtype=np.uint64)
@@ -256,6 +260,7 @@ class PolicyEngine:
         self._used_school = np.zeros_like(self.school_capacity)
         self._used_pool = np.zeros_like(self.pool_capacity)
         self._week_report: dict[str, np.ndarray] = {}
+        self._scratch_f32: np.ndarray | None = None
         self._pseudonym_key = run_pseudonym_key(model.seed, model.records is not None)
         self.eligibility: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
         self.eligible_from = np.zeros(len(model.students), dtype=np.int64)
@@ -371,7 +376,15 @@ class PolicyEngine:
     def _key(self, idx: np.ndarray) -> np.ndarray:
         """The dense (workflow, step) key of cases ``idx``."""
         c = self.cases
+        if len(self.step_key) == 1:  # one workflow: the key is the step
+            return c.step[idx].astype(np.int64)
         return self.step_key[c.wf[idx]] + c.step[idx]
+
+    def _scratch(self, n: int) -> np.ndarray:
+        """A float32 work array of ``n`` elements, kept from week to week."""
+        if self._scratch_f32 is None or len(self._scratch_f32) != n:
+            self._scratch_f32 = np.empty(n, dtype=np.float32)
+        return self._scratch_f32
 
     def _assign(self, idx: np.ndarray, now: int) -> None:
         """Cases ``idx`` were just queued for a step: choosers pick their action, and modifiers
@@ -575,10 +588,14 @@ class PolicyEngine:
         c = self.cases
         u = np.empty(len(idx))
         key = self._key(idx)
-        for k in _present(key, len(self.step_of_key)):
-            sel = key == k
+        present = _present(key, len(self.step_of_key))
+        for k in present:
             w, i = self.step_of_key[k]
             name = self.policy.workflows[w].name
+            if len(present) == 1:  # every case at one step: no masks
+                u = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now, c.uid[idx])
+                break
+            sel = key == k
             u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
                                             c.uid[idx[sel]])
         return u < self.take_up[c.action[idx]]
@@ -749,8 +766,10 @@ class PolicyEngine:
                 eff[:] = 0.0
                 continue
             np.multiply(store[0], scales[0], out=eff)
-            for h in range(1, len(store)):
-                eff += store[h] * scales[h]
+            if len(store) > 1:
+                scratch = self._scratch(len(eff))
+                for h in range(1, len(store)):
+                    eff += np.multiply(store[h], scales[h], out=scratch)
         if len(active):  # ... and the effects of those running
             rows, act = c.row[active], c.action[active]
             total, cost = self.total_minutes[act], self.cost[act]
