@@ -342,3 +342,58 @@ def test_window_sums_carried_from_week_to_week_equal_a_fresh_sum(monkeypatch):
                 carried += 1
     assert carried > 100
     assert 0 < len(fresh_sums) < carried / 3  # most weeks' sums were carried on
+
+
+def _end_course_at_once(self, idx, now):
+    """The fading store as it was filled before _store_ended: each call at once."""
+    from srmsim.policy.engine import _present
+
+    c = self.cases
+    act = c.action[idx]
+    for a in _present(act, len(self.minutes)):
+        sel = idx[act == a]
+        rows, h = c.row[sel], self.fade_index[a]
+        for k, size in self._fading[a]:
+            if self.modifiers.any:
+                sized = (size * c.scale[sel] / self.fade_scale[h]).astype(np.float32)
+                np.add.at(self.residual[h, k], rows, sized)
+            else:
+                np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
+    c.spent_minutes[idx] = 0.0
+    c.spent_cost[idx] = 0.0
+
+
+@pytest.mark.parametrize("modifiers", [False, True])
+def test_fading_store_filled_once_a_week_has_the_bits_of_one_call_at_a_time(modifiers,
+                                                                            monkeypatch):
+    """Courses that end are added to the fading store together (_store_ended), in the order
+    the calls and actions came: the same float32 sums as adding each call at once, with two
+    workflows whose actions share a half-life and targets (a student in both), over a year end."""
+    from srmsim.policy.engine import PolicyEngine
+
+    policy = {
+        "rules": {"r": "attendance(2) < 0.97", "s": "year_group >= 8"},
+        "actions": {name: {"take_up": 0.8, "staff_minutes": {"tutor": 30}, "weeks": w,
+                           "effect": {"engagement": size, "absence": -size / 3,
+                                      "half_life_weeks": 5},
+                           **({"modifiers": {"prior_attainment": 0.3}} if modifiers else {})}
+                    for name, w, size in (("a1", 2, 0.3137), ("a2", 3, 0.2213))},
+        "workflows": {"w1": {"trigger": "r", "cooldown_weeks": 1, "steps": [
+                          {"action": "a1", "goal": "attendance(2) > 0.99"}, {"action": "a2"}]},
+                      "w2": {"trigger": "s", "cooldown_weeks": 2, "steps": [
+                          {"action": "a2"}, {"action": "a1"}]}},
+        "staff": {"school": {"tutor": 3000}},
+    }
+    sc = scenario(policy, years=2, dynamics={"withdrawal_annual": 0.2})
+
+    def outputs():
+        model = TrustModel(sc, seed=9)
+        model.run()
+        return model.policy.residual.copy(), model.results().students
+
+    residual, students = outputs()
+    monkeypatch.setattr(PolicyEngine, "_end_course", _end_course_at_once)
+    ref_residual, ref_students = outputs()
+    assert residual.any()
+    assert residual.tobytes() == ref_residual.tobytes()
+    pd.testing.assert_frame_equal(students, ref_students, check_exact=True)

@@ -241,6 +241,18 @@ class PolicyEngine:
                          if target in self._targets_used and self.level[target][a] != 0]
                         for a in range(len(acts))]
         self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
+        # the same by (half-life, target): each action's size (0: none) and whether it has one
+        self._fade_groups: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        for h in range(len(self.fade_lives)):
+            for k in range(len(LEVEL_TARGETS)):
+                sizes = np.zeros(len(acts))
+                for a in range(len(acts)):
+                    for kk, size in self._fading[a]:
+                        if kk == k and self.fade_index[a] == h:
+                            sizes[a] = size
+                if sizes.any():
+                    self._fade_groups.append((h, k, sizes, sizes != 0))
+        self._ended: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
@@ -312,6 +324,7 @@ class PolicyEngine:
 
     def layout_changed(self) -> None:
         """The student table was rebuilt (year end): move per-row state by uid."""
+        self._store_ended()  # by the rows they ended in
         self._apply_eligibility()
         new_uid = self.model.students.uid
         if len(new_uid) == len(self._row_uid) and np.array_equal(new_uid, self._row_uid):
@@ -421,28 +434,53 @@ class PolicyEngine:
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
+        self._store_ended()  # courses ended since the last store, at the scale they ended at
         self.fade_scale = self.fade_decay ** (now - self.fade_base)
         for h in np.flatnonzero(self.fade_scale < 1e-12):
             self.residual[h] *= np.float32(self.fade_scale[h])
             self.fade_base[h], self.fade_scale[h] = now, 1.0
 
     def _end_course(self, idx: np.ndarray, now: int) -> None:
-        """The action stops: its level effects start to fade; minutes and cost reset."""
+        """The action stops: its level effects start to fade; minutes and cost reset.
+
+        The effects join the fading store in :meth:`_store_ended`, once for every course that
+        ended before the store is next read or rescaled (a week's reviews, closures and leavers
+        together, at this week's scale)."""
         c = self.cases
-        act = c.action[idx]
-        for a in _present(act, len(self.minutes)):
-            if not self._fading[a]:
-                continue
-            sel = idx[act == a]
-            rows, h = c.row[sel], self.fade_index[a]
-            for k, size in self._fading[a]:
-                if self.modifiers.any:  # each student's own size
-                    sized = (size * c.scale[sel] / self.fade_scale[h]).astype(np.float32)
-                    np.add.at(self.residual[h, k], rows, sized)
-                else:
-                    np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
+        if len(idx) and self._fade_groups:
+            self._ended.append((c.row[idx], c.action[idx],
+                                c.scale[idx] if self.modifiers.any else None))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
+
+    def _store_ended(self) -> None:
+        """Add the level effects of the courses :meth:`_end_course` saw to the fading store.
+
+        One ``np.add.at`` per (half-life, target) for all of them, in the order adding them call
+        by call, action by action would have taken (each student's float32 sums in the same
+        order, so the same bits), with the scale of the week they ended in."""
+        if not self._ended:
+            return
+        ended, self._ended = self._ended, []
+        rows = np.concatenate([e[0] for e in ended])
+        act = np.concatenate([e[1] for e in ended]).astype(np.int64)
+        if len(ended) > 1:  # by call, then action; rows in their order within each
+            call = np.repeat(np.arange(len(ended), dtype=np.int64), [len(e[0]) for e in ended])
+            order = np.argsort(call * len(self.minutes) + act, kind="stable")
+        else:
+            order = np.argsort(act, kind="stable")
+        rows, act = rows[order], act[order]
+        scale = np.concatenate([e[2] for e in ended])[order] if self.modifiers.any else None
+        for h, k, sizes, uses in self._fade_groups:
+            sel = uses[act]
+            if not sel.any():
+                continue
+            if scale is not None:  # each student's own size
+                sized = (sizes[act[sel]] * scale[sel] / self.fade_scale[h]).astype(np.float32)
+            else:
+                per_action = (sizes / self.fade_scale[h]).astype(np.float32)
+                sized = per_action[act[sel]]
+            np.add.at(self.residual[h, k], rows[sel], sized)
 
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
@@ -752,6 +790,7 @@ class PolicyEngine:
         if self._queue_declined:
             self._decline(np.concatenate(self._queue_declined), now)
             self._queue_declined = []
+        self._store_ended()
         status = c.status
         queued = np.flatnonzero(status == QUEUED)
         if len(queued):
@@ -822,6 +861,7 @@ class PolicyEngine:
 
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""
+        self._store_ended()
         c = self.cases
         open_ = self._open()
         active = c.status[open_] == ACTIVE
