@@ -368,13 +368,15 @@ def test_fading_store_filled_once_a_week_has_the_bits_of_one_call_at_a_time(modi
                                                                             monkeypatch):
     """Courses that end are added to the fading store together (_store_ended), in the order
     the calls and actions came: the same float32 sums as adding each call at once, with two
-    workflows whose actions share a half-life and targets (a student in both), over a year end."""
+    workflows whose actions share a half-life and targets (a student in both; one target moved
+    by one of them only), over a year end."""
     from srmsim.policy.engine import PolicyEngine
 
     policy = {
         "rules": {"r": "attendance(2) < 0.97", "s": "year_group >= 8"},
         "actions": {name: {"take_up": 0.8, "staff_minutes": {"tutor": 30}, "weeks": w,
                            "effect": {"engagement": size, "absence": -size / 3,
+                                      "wellbeing": size if name == "a2" else 0.0,
                                       "half_life_weeks": 5},
                            **({"modifiers": {"prior_attainment": 0.3}} if modifiers else {})}
                     for name, w, size in (("a1", 2, 0.3137), ("a2", 3, 0.2213))},

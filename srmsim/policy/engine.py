@@ -241,9 +241,11 @@ class PolicyEngine:
                          if target in self._targets_used and self.level[target][a] != 0]
                         for a in range(len(acts))]
         self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
-        # the same by (half-life, target): each action's size (0: none) and whether it has one
-        self._fade_groups: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        # the same by half-life h: which actions have one, then for each target k they move
+        # each action's size (0: none), whether it has one, and whether every action of h does
+        self._fade_groups: list[tuple[int, np.ndarray, list[tuple]]] = []
         for h in range(len(self.fade_lives)):
+            targets = []
             for k in range(len(LEVEL_TARGETS)):
                 sizes = np.zeros(len(acts))
                 for a in range(len(acts)):
@@ -251,7 +253,11 @@ class PolicyEngine:
                         if kk == k and self.fade_index[a] == h:
                             sizes[a] = size
                 if sizes.any():
-                    self._fade_groups.append((h, k, sizes, sizes != 0))
+                    targets.append((k, sizes, sizes != 0))
+            if targets:
+                uses_h = np.logical_or.reduce([t[2] for t in targets])
+                self._fade_groups.append((h, uses_h, [(k, sizes, uses, bool(np.array_equal(
+                    uses, uses_h))) for k, sizes, uses in targets]))
         self._ended: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
@@ -471,16 +477,22 @@ class PolicyEngine:
             order = np.argsort(act, kind="stable")
         rows, act = rows[order], act[order]
         scale = np.concatenate([e[2] for e in ended])[order] if self.modifiers.any else None
-        for h, k, sizes, uses in self._fade_groups:
-            sel = uses[act]
+        for h, uses_h, targets in self._fade_groups:
+            sel = uses_h[act]  # the courses with an effect of this half-life
             if not sel.any():
                 continue
-            if scale is not None:  # each student's own size
-                sized = (sizes[act[sel]] * scale[sel] / self.fade_scale[h]).astype(np.float32)
-            else:
-                per_action = (sizes / self.fade_scale[h]).astype(np.float32)
-                sized = per_action[act[sel]]
-            np.add.at(self.residual[h, k], rows[sel], sized)
+            rows_h, act_h = rows[sel], act[sel]
+            scale_h = scale[sel] if scale is not None else None
+            for k, sizes, uses, every in targets:
+                r, a, sc = rows_h, act_h, scale_h
+                if not every:  # some of the half-life's actions do not move this target
+                    sub = uses[a]
+                    r, a, sc = r[sub], a[sub], (sc[sub] if sc is not None else None)
+                if sc is not None:  # each student's own size
+                    sized = (sizes[a] * sc / self.fade_scale[h]).astype(np.float32)
+                else:
+                    sized = (sizes / self.fade_scale[h]).astype(np.float32)[a]
+                np.add.at(self.residual[h, k], r, sized)
 
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
