@@ -585,7 +585,7 @@ class PolicyEngine:
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
             if wf.trigger in due and wf.leave_queue_when_clear and len(waiting):
-                sel = waiting[c.wf[waiting] == w]
+                sel = waiting if len(wfs) == 1 else waiting[c.wf[waiting] == w]
                 clear = sel[~flags[wf.trigger][c.row[sel]]]
                 if len(clear):
                     self._close(clear, now, "cleared")
@@ -611,7 +611,7 @@ class PolicyEngine:
                 start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0, slot=-1,
                 **{k: 0.0 for k in self._extra_columns})
             self._assign(idx, now)
-            self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
+            self._referrals += np.bincount(school, minlength=len(self._referrals))
             self._event("flagged", idx)
             self._event("queued", idx)
 
@@ -750,15 +750,17 @@ class PolicyEngine:
             need[r] = full * accepted
             before = np.cumsum(need[r]) - need[r]  # minutes taken by those ahead (whole order)
             ahead = before - np.repeat(before[starts], sizes)  # ... within the group
-            fits &= (full <= 0) | (ahead + full <= available[:, r][group] + 1e-9)
+            room = (available[:, r] + 1e-9)[group]  # (the same sums, per group, not per case)
+            fits &= (full <= 0) | (ahead + full <= room)
         # a case is offered a place when it would fit; it takes it up or declines
         served = fits & accepted
         declined = fits & ~accepted
         self._start(candidates[served], self.model.week_index, source)
         self._queue_declined.append(candidates[declined])
         self._offered[candidates[declined]] = True
+        group_served = group[served]
         for r, minutes in need.items():
-            used[:, r] = np.bincount(group[served], weights=minutes[served], minlength=len(used))
+            used[:, r] = np.bincount(group_served, weights=minutes[served], minlength=len(used))
         return used
 
     def allocate_schools(self) -> None:
