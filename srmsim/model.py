@@ -121,7 +121,6 @@ class TrustModel(mesa.Model):
         self.crn = CRN(self.seed)
         self.progress = progress
         self.week_index = 0  # run week (0-based), the ``step`` of every CRN draw
-        self.recorded_week = -1  # the last run week recorded in the students' rolling buffers
         self.n_weeks = scenario.years * calendar.WEEKS_PER_YEAR
         self.records = None
         if scenario.population.records:
@@ -243,7 +242,6 @@ class TrustModel(mesa.Model):
                 dynamics.term_assessments(t, d, crn, step, rows)
 
         self.blocks.run(block, len(t))
-        self.recorded_week = step  # the rolling buffers hold this week (policy window sums)
         self._week_totals = self._add_block_totals(parts)
         if self.policy is not None:
             self.policy.step(obs)

@@ -365,6 +365,7 @@ class PolicyEngine:
         """Close cases of leavers, review due cases, refer newly flagged students, start
         automated actions. Staff allocation follows in the school and pool agents."""
         now = self.model.week_index
+        self.ctx.recorded_week = now  # the students' week is recorded: windows may carry on
         self._flags[:] = 0
         self._referrals[:] = 0
         if np.any(obs.withdrew):

@@ -130,6 +130,9 @@ class ProfileContext:
         #: (buffer, n) -> (the buffer array, run week, its sum): last evaluated window sums, so
         #: the next week's is the previous one plus the new week minus the week that left
         self._sums: dict[tuple[str, int], tuple[np.ndarray, int, np.ndarray]] = {}
+        #: the run week whose row the rolling buffers hold: set by the policy engine when its
+        #: week starts (after the students' week is recorded); between steps it is last week
+        self.recorded_week = -1
 
     def _fresh(self) -> None:
         if self._step != self.model.week_index:
@@ -182,13 +185,14 @@ class ProfileContext:
         recorded since, the sum is updated in place: plus this week's row, minus the row of the
         week that left the window (two passes instead of ``n - 1``; whole numbers, so the same
         values). A buffer's slot is only rewritten ``WINDOW > n`` weeks later, so no other row
-        of the window changed in between."""
+        of the window changed in between. A window read between steps (this week's row not yet
+        recorded) is summed afresh and not carried on."""
         cached = self._cache.get(("sum", name, n))
         if cached is not None:  # another window of the same buffer and weeks
             return cached
         t, step = self.model.students, self.model.week_index
         buffer = getattr(t, name)
-        recorded = getattr(self.model, "recorded_week", -1) == step
+        recorded = self.recorded_week == step
         last = self._sums.pop((name, n), None)
         self._spare.pop(("sum", name, n), None)
         if (recorded and last is not None and last[0] is buffer and last[1] == step - 1
