@@ -309,3 +309,93 @@ def test_fading_effects_halve_every_half_life_over_long_runs():
         truth = 0.5 * 0.5 ** (week / 3) + (0.25 * 0.5 ** ((week - 100) / 3) if week >= 100 else 0)
         assert seen == pytest.approx(truth, rel=1e-5)
     assert pe.fade_base[h] > 0  # it was rescaled on the way
+
+
+def test_window_sums_carried_from_week_to_week_equal_a_fresh_sum(monkeypatch):
+    """ProfileContext updates last week's window sums (plus the new week, minus the week that
+    left): the same integers as summing the buffers afresh, every week, across a year end, with
+    a cadence that skips weeks, and when a window is read between steps (the week not yet
+    recorded: the sum is then not carried on)."""
+    from srmsim.policy import profile
+    from srmsim.policy.profile import WINDOW, _window_sum
+
+    fresh_sums = []
+    monkeypatch.setattr(profile, "_window_sum", lambda *a: fresh_sums.append(1) or _window_sum(*a))
+
+    policy = one_step_policy(rule="attendance(4) < 0.95 and logins(3) >= 0", steps=1)
+    policy["rules"]["weekly"] = "on_time_rate(13) < 0.5 or sessions_attended(4) > 100"
+    policy["workflows"]["v"] = {"trigger": "weekly", "steps": [{"action": "act"}]}
+    sc = scenario(policy, years=2)
+    model = TrustModel(sc, seed=3)
+    ctx = model.policy.ctx
+    carried = 0
+    while not model.done:
+        if model.week_index % 7 == 3:  # between steps: this week's row is not recorded yet
+            ctx.window("attendance", 4)
+        model.step()
+        week = model.week_index - 1  # the week just run
+        t = model.students
+        for (name, n), (buffer, step, total) in ctx._sums.items():
+            if step == week and buffer is getattr(t, name):  # (not after the year's end)
+                fresh = _window_sum(buffer, [(week - k) % WINDOW for k in range(n)])
+                assert np.array_equal(total, fresh), (name, n, week)
+                carried += 1
+    assert carried > 100
+    assert 0 < len(fresh_sums) < carried / 3  # most weeks' sums were carried on
+
+
+def _end_course_at_once(self, idx, now):
+    """The fading store as it was filled before _store_ended: each call at once."""
+    from srmsim.policy.engine import _present
+
+    c = self.cases
+    act = c.action[idx]
+    for a in _present(act, len(self.minutes)):
+        sel = idx[act == a]
+        rows, h = c.row[sel], self.fade_index[a]
+        for k, size in self._fading[a]:
+            if self.modifiers.any:
+                sized = (size * c.scale[sel] / self.fade_scale[h]).astype(np.float32)
+                np.add.at(self.residual[h, k], rows, sized)
+            else:
+                np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
+    c.spent_minutes[idx] = 0.0
+    c.spent_cost[idx] = 0.0
+
+
+@pytest.mark.parametrize("modifiers", [False, True])
+def test_fading_store_filled_once_a_week_has_the_bits_of_one_call_at_a_time(modifiers,
+                                                                            monkeypatch):
+    """Courses that end are added to the fading store together (_store_ended), in the order
+    the calls and actions came: the same float32 sums as adding each call at once, with two
+    workflows whose actions share a half-life and targets (a student in both; one target moved
+    by one of them only), over a year end."""
+    from srmsim.policy.engine import PolicyEngine
+
+    policy = {
+        "rules": {"r": "attendance(2) < 0.97", "s": "year_group >= 8"},
+        "actions": {name: {"take_up": 0.8, "staff_minutes": {"tutor": 30}, "weeks": w,
+                           "effect": {"engagement": size, "absence": -size / 3,
+                                      "wellbeing": size if name == "a2" else 0.0,
+                                      "half_life_weeks": 5},
+                           **({"modifiers": {"prior_attainment": 0.3}} if modifiers else {})}
+                    for name, w, size in (("a1", 2, 0.3137), ("a2", 3, 0.2213))},
+        "workflows": {"w1": {"trigger": "r", "cooldown_weeks": 1, "steps": [
+                          {"action": "a1", "goal": "attendance(2) > 0.99"}, {"action": "a2"}]},
+                      "w2": {"trigger": "s", "cooldown_weeks": 2, "steps": [
+                          {"action": "a2"}, {"action": "a1"}]}},
+        "staff": {"school": {"tutor": 3000}},
+    }
+    sc = scenario(policy, years=2, dynamics={"withdrawal_annual": 0.2})
+
+    def outputs():
+        model = TrustModel(sc, seed=9)
+        model.run()
+        return model.policy.residual.copy(), model.results().students
+
+    residual, students = outputs()
+    monkeypatch.setattr(PolicyEngine, "_end_course", _end_course_at_once)
+    ref_residual, ref_students = outputs()
+    assert residual.any()
+    assert residual.tobytes() == ref_residual.tobytes()
+    pd.testing.assert_frame_equal(students, ref_students, check_exact=True)

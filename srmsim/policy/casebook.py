@@ -43,7 +43,9 @@ class Table:
 
     def append(self, **cols: np.ndarray | float | int) -> np.ndarray:
         """Add rows; returns their positions. Every column must be given."""
-        lengths = {np.shape(v)[0] for v in cols.values() if np.ndim(v) == 1}
+        # (np.ndim of a Python number builds an array; numbers are never a column's values)
+        lengths = {len(v) if isinstance(v, np.ndarray) else np.shape(v)[0] for v in cols.values()
+                   if not isinstance(v, int | float) and np.ndim(v) == 1}
         if len(lengths) != 1:
             raise ValueError("append needs at least one column array, all of one length")
         k = lengths.pop()

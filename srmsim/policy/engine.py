@@ -76,13 +76,16 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
     """
     if len(priority) == 0:
         return np.zeros(0, dtype=np.int64)
-    p = np.where(np.isnan(priority), -np.inf, priority)
-    finite = np.isfinite(p)
-    lo = float(p[finite].min()) if finite.any() else 0.0
-    hi = float(p[finite].max()) if finite.any() else 0.0
+    finite = np.isfinite(priority)
+    all_finite = bool(finite.all())  # the usual case: no mask, no copies below
+    p = priority if all_finite else np.where(np.isnan(priority), -np.inf, priority)
+    pf = p if all_finite else p[finite]
+    lo = float(pf.min()) if len(pf) else 0.0
+    hi = float(pf.max()) if len(pf) else 0.0
     n_groups = int(group.max()) + 1 if group is not None else 1
-    whole = hi - lo < 2**15 and np.array_equal(p[finite], np.floor(p[finite]))  # Python floats
-    if not whole or n_groups > 2**16 or (group is not None and group.min() < 0) or np.any(p == np.inf):
+    whole = hi - lo < 2**15 and np.array_equal(pf, np.floor(pf))  # Python floats
+    if not whole or n_groups > 2**16 or (group is not None and group.min() < 0) or (
+            not all_finite and np.any(p == np.inf)):
         keys = (tie, -p) if group is None else (tie, -p, group)
         return np.lexsort(keys)
     # rank 0 = highest priority; -inf (no priority) after every finite one
@@ -91,7 +94,8 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
             (len(p) - 1).bit_length()]  # group, rank, tie, position
     if sum(bits) <= 64:
         shift = np.uint64(bits[3])
-        key = np.where(finite, hi - np.where(finite, p, hi), last).astype(np.uint64)
+        key = ((hi - p) if all_finite else np.where(finite, hi - np.where(finite, p, hi), last)
+               ).astype(np.uint64)
         key <<= np.uint64(32) + shift
         key |= tie.astype(np.uint64) << shift
         key |= np.arange(len(p), dtype=np.uint64)
@@ -165,6 +169,9 @@ class PolicyEngine:
         # growth effects accrue evenly over the weeks of a full course after the onset, so a
         # step of the action's default length delivers the catalogue's effect exactly
         self.course_weeks = np.maximum(np.array([a.weeks for a in acts]) - self.onset, 1)
+        #: the same per action and week, as apply() divided it per case (the same float64s)
+        self._gain_per_week = {"attainment": self.attainment_gain / self.course_weeks,
+                               "reading": self.reading_gain / self.course_weeks}
         self.primary_role = np.array([int(np.argmax(row)) if row.any() else -1
                                       for row in self.minutes])
         used_roles = np.where(self.minutes > 0, self.minutes, np.inf)
@@ -207,7 +214,7 @@ class PolicyEngine:
                             "queued_at": np.int32, "priority": np.float64, "tie": np.uint32,
                             "action": np.int16, "source": np.int8, "start": np.int32,
                             "end": np.int32, "spent_minutes": np.float64,
-                            "spent_cost": np.float64, **extra})
+                            "spent_cost": np.float64, "slot": np.int32, **extra})
         # Effects that fade after an action ends: one residual per student, target and half-life
         # in use, so the cost does not grow with the number of past actions. The residual is
         # stored at the scale of week ``fade_base`` (true value = stored x decay^(now - base)):
@@ -225,12 +232,33 @@ class PolicyEngine:
                                    attendance=bool(set(ATTENDANCE_ROUTES) & set(self._targets_used)))
         # whether any case can ever need an automated action (else their passes are skipped)
         self._any_automated = bool(self.automated[used].any()) if used else False
+        # whether every action a workflow uses works from its first week (then every running
+        # case's effects are on, and apply() needs no onset test)
+        self._any_onset = bool((self.onset[used] > 0).any()) if used else False
         self.fade_index = np.searchsorted(self.fade_lives, self.half_life)
         # per action: (target index, size) of the level effects that fade when it ends
         self._fading = [[(k, float(self.level[target][a])) for k, target in enumerate(LEVEL_TARGETS)
                          if target in self._targets_used and self.level[target][a] != 0]
                         for a in range(len(acts))]
         self.fade_decay = 0.5 ** (1.0 / self.fade_lives)
+        # the same by half-life h: which actions have one, then for each target k they move
+        # each action's size (0: none), whether it has one, and whether every action of h does
+        self._fade_groups: list[tuple[int, np.ndarray, list[tuple]]] = []
+        for h in range(len(self.fade_lives)):
+            targets = []
+            for k in range(len(LEVEL_TARGETS)):
+                sizes = np.zeros(len(acts))
+                for a in range(len(acts)):
+                    for kk, size in self._fading[a]:
+                        if kk == k and self.fade_index[a] == h:
+                            sizes[a] = size
+                if sizes.any():
+                    targets.append((k, sizes, sizes != 0))
+            if targets:
+                uses_h = np.logical_or.reduce([t[2] for t in targets])
+                self._fade_groups.append((h, uses_h, [(k, sizes, uses, bool(np.array_equal(
+                    uses, uses_h))) for k, sizes, uses in targets]))
+        self._ended: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
         self.residual = np.zeros((len(self.fade_lives), len(LEVEL_TARGETS), len(model.students)),
@@ -250,6 +278,7 @@ class PolicyEngine:
         self._used_school = np.zeros_like(self.school_capacity)
         self._used_pool = np.zeros_like(self.pool_capacity)
         self._week_report: dict[str, np.ndarray] = {}
+        self._scratch_f32: np.ndarray | None = None
         self._pseudonym_key = run_pseudonym_key(model.seed, model.records is not None)
         self.eligibility: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
         self.eligible_from = np.zeros(len(model.students), dtype=np.int64)
@@ -301,6 +330,7 @@ class PolicyEngine:
 
     def layout_changed(self) -> None:
         """The student table was rebuilt (year end): move per-row state by uid."""
+        self._store_ended()  # by the rows they ended in
         self._apply_eligibility()
         new_uid = self.model.students.uid
         if len(new_uid) == len(self._row_uid) and np.array_equal(new_uid, self._row_uid):
@@ -335,6 +365,7 @@ class PolicyEngine:
         """Close cases of leavers, review due cases, refer newly flagged students, start
         automated actions. Staff allocation follows in the school and pool agents."""
         now = self.model.week_index
+        self.ctx.recorded_week = now  # the students' week is recorded: windows may carry on
         self._flags[:] = 0
         self._referrals[:] = 0
         if np.any(obs.withdrew):
@@ -365,7 +396,15 @@ class PolicyEngine:
     def _key(self, idx: np.ndarray) -> np.ndarray:
         """The dense (workflow, step) key of cases ``idx``."""
         c = self.cases
+        if len(self.step_key) == 1:  # one workflow: the key is the step
+            return c.step[idx].astype(np.int64)
         return self.step_key[c.wf[idx]] + c.step[idx]
+
+    def _scratch(self, n: int) -> np.ndarray:
+        """A float32 work array of ``n`` elements, kept from week to week."""
+        if self._scratch_f32 is None or len(self._scratch_f32) != n:
+            self._scratch_f32 = np.empty(n, dtype=np.float32)
+        return self._scratch_f32
 
     def _assign(self, idx: np.ndarray, now: int) -> None:
         """Cases ``idx`` were just queued for a step: choosers pick their action, and modifiers
@@ -394,33 +433,67 @@ class PolicyEngine:
             self._end_course(active, now)
         c.status[idx] = CLOSED
         self._event("closed", idx, minutes=minutes, cost=cost, outcome=outcome)
-        wf = c.wf[idx]
-        self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
+        if len(self.referable_from) == 1:  # one workflow: a 1-D scatter of one value
+            self.referable_from[0][c.row[idx]] = now + self.cooldown_weeks[0]
+        else:
+            wf = c.wf[idx]
+            self.referable_from[wf, c.row[idx]] = now + self.cooldown_weeks[wf]
 
     def _fade(self, now: int) -> None:
         """Advance the fading effects to week ``now``; rescale a store whose factor is tiny."""
+        self._store_ended()  # courses ended since the last store, at the scale they ended at
         self.fade_scale = self.fade_decay ** (now - self.fade_base)
         for h in np.flatnonzero(self.fade_scale < 1e-12):
             self.residual[h] *= np.float32(self.fade_scale[h])
             self.fade_base[h], self.fade_scale[h] = now, 1.0
 
     def _end_course(self, idx: np.ndarray, now: int) -> None:
-        """The action stops: its level effects start to fade; minutes and cost reset."""
+        """The action stops: its level effects start to fade; minutes and cost reset.
+
+        The effects join the fading store in :meth:`_store_ended`, once for every course that
+        ended before the store is next read or rescaled (a week's reviews, closures and leavers
+        together, at this week's scale)."""
         c = self.cases
-        act = c.action[idx]
-        for a in _present(act, len(self.minutes)):
-            if not self._fading[a]:
-                continue
-            sel = idx[act == a]
-            rows, h = c.row[sel], self.fade_index[a]
-            for k, size in self._fading[a]:
-                if self.modifiers.any:  # each student's own size
-                    sized = (size * c.scale[sel] / self.fade_scale[h]).astype(np.float32)
-                    np.add.at(self.residual[h, k], rows, sized)
-                else:
-                    np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
+        if len(idx) and self._fade_groups:
+            self._ended.append((c.row[idx], c.action[idx],
+                                c.scale[idx] if self.modifiers.any else None))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
+
+    def _store_ended(self) -> None:
+        """Add the level effects of the courses :meth:`_end_course` saw to the fading store.
+
+        One ``np.add.at`` per (half-life, target) for all of them, in the order adding them call
+        by call, action by action would have taken (each student's float32 sums in the same
+        order, so the same bits), with the scale of the week they ended in."""
+        if not self._ended:
+            return
+        ended, self._ended = self._ended, []
+        rows = np.concatenate([e[0] for e in ended])
+        act = np.concatenate([e[1] for e in ended]).astype(np.int64)
+        if len(ended) > 1:  # by call, then action; rows in their order within each
+            call = np.repeat(np.arange(len(ended), dtype=np.int64), [len(e[0]) for e in ended])
+            order = np.argsort(call * len(self.minutes) + act, kind="stable")
+        else:
+            order = np.argsort(act, kind="stable")
+        rows, act = rows[order], act[order]
+        scale = np.concatenate([e[2] for e in ended])[order] if self.modifiers.any else None
+        for h, uses_h, targets in self._fade_groups:
+            sel = uses_h[act]  # the courses with an effect of this half-life
+            if not sel.any():
+                continue
+            rows_h, act_h = rows[sel], act[sel]
+            scale_h = scale[sel] if scale is not None else None
+            for k, sizes, uses, every in targets:
+                r, a, sc = rows_h, act_h, scale_h
+                if not every:  # some of the half-life's actions do not move this target
+                    sub = uses[a]
+                    r, a, sc = r[sub], a[sub], (sc[sub] if sc is not None else None)
+                if sc is not None:  # each student's own size
+                    sized = (sizes[a] * sc / self.fade_scale[h]).astype(np.float32)
+                else:
+                    sized = (sizes / self.fade_scale[h]).astype(np.float32)[a]
+                np.add.at(self.residual[h, k], r, sized)
 
     def close_leavers(self) -> None:
         """Close the open cases of students who are no longer on roll (outcome "left")."""
@@ -513,7 +586,7 @@ class PolicyEngine:
         waiting = np.flatnonzero((c.status == QUEUED) & (c.step == 0))
         for w, wf in enumerate(wfs):
             if wf.trigger in due and wf.leave_queue_when_clear and len(waiting):
-                sel = waiting[c.wf[waiting] == w]
+                sel = waiting if len(wfs) == 1 else waiting[c.wf[waiting] == w]
                 clear = sel[~flags[wf.trigger][c.row[sel]]]
                 if len(clear):
                     self._close(clear, now, "cleared")
@@ -536,10 +609,10 @@ class PolicyEngine:
             idx = self.cases.append(
                 serial=serial, uid=uid, row=new_rows, school=school, wf=w, step=0, status=QUEUED,
                 queued_at=now, priority=0.0, tie=tie, action=self.step_action[w, 0], source=0,
-                start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0,
+                start=-1, end=-1, spent_minutes=0.0, spent_cost=0.0, slot=-1,
                 **{k: 0.0 for k in self._extra_columns})
             self._assign(idx, now)
-            self._referrals += np.bincount(t.school[new_rows], minlength=len(self._referrals))
+            self._referrals += np.bincount(school, minlength=len(self._referrals))
             self._event("flagged", idx)
             self._event("queued", idx)
 
@@ -551,10 +624,12 @@ class PolicyEngine:
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
-            sel = queued[c.wf[queued] == w]
+            sel = queued if len(self.n_steps) == 1 else queued[c.wf[queued] == w]
             if len(sel):
-                value = values[f"priority:{w}"][c.row[sel]].astype(np.float64)
-                c.priority[sel] = np.where(np.isnan(value), -np.inf, value)
+                value = values[f"priority:{w}"][c.row[sel]]
+                if value.dtype.kind == "f":  # (a count, an integer, has no NaN)
+                    value = np.where(np.isnan(value), -np.inf, value)
+                c.priority[sel] = value
 
     def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
         """Take-up draws for cases that may be offered a place this week: True = accepts.
@@ -564,10 +639,14 @@ class PolicyEngine:
         c = self.cases
         u = np.empty(len(idx))
         key = self._key(idx)
-        for k in _present(key, len(self.step_of_key)):
-            sel = key == k
+        present = _present(key, len(self.step_of_key))
+        for k in present:
             w, i = self.step_of_key[k]
             name = self.policy.workflows[w].name
+            if len(present) == 1:  # every case at one step: no masks
+                u = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now, c.uid[idx])
+                break
+            sel = key == k
             u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
                                             c.uid[idx[sel]])
         return u < self.take_up[c.action[idx]]
@@ -580,6 +659,8 @@ class PolicyEngine:
         c.start[idx] = now
         c.end[idx] = now + self.weeks_of_key[self._key(idx)]
         c.source[idx] = source
+        # the running case's place in _running's count by school, source and action
+        c.slot[idx] = (c.school[idx] * 2 + source) * len(self.minutes) + c.action[idx]
         np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
         if self.choosers is not None:
             self.choosers.started(idx)
@@ -634,9 +715,7 @@ class PolicyEngine:
         c = self.cases
         active = np.flatnonzero(c.status == ACTIVE)
         n_schools, n_actions = len(self.school_capacity), len(self.minutes)
-        key = (c.school[active].astype(np.int64) * 2 + c.source[active]) * n_actions
-        key += c.action[active]
-        counts = np.bincount(key, minlength=n_schools * 2 * n_actions)
+        counts = np.bincount(c.slot[active], minlength=n_schools * 2 * n_actions)
         return active, counts.reshape(n_schools, 2, n_actions)
 
     def _measure_use(self) -> None:
@@ -659,8 +738,11 @@ class PolicyEngine:
             return used
         c = self.cases
         act = c.action[candidates]
-        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        sizes = np.diff(np.r_[starts, len(candidates)])
+        new_group = np.empty(len(group), dtype=bool)  # the first case of each group
+        new_group[0] = True
+        np.not_equal(group[1:], group[:-1], out=new_group[1:])
+        starts = np.flatnonzero(new_group)
+        sizes = np.diff(starts, append=len(candidates))
         fits = np.ones(len(candidates), dtype=bool)
         need = {}  # by role: minutes each case takes if it accepts (role by role: 1-D passes)
         roles = (self.minutes[_present(act, len(self.minutes))] != 0).any(axis=0)
@@ -669,15 +751,17 @@ class PolicyEngine:
             need[r] = full * accepted
             before = np.cumsum(need[r]) - need[r]  # minutes taken by those ahead (whole order)
             ahead = before - np.repeat(before[starts], sizes)  # ... within the group
-            fits &= (full <= 0) | (ahead + full <= available[:, r][group] + 1e-9)
+            room = (available[:, r] + 1e-9)[group]  # (the same sums, per group, not per case)
+            fits &= (full <= 0) | (ahead + full <= room)
         # a case is offered a place when it would fit; it takes it up or declines
         served = fits & accepted
         declined = fits & ~accepted
         self._start(candidates[served], self.model.week_index, source)
         self._queue_declined.append(candidates[declined])
         self._offered[candidates[declined]] = True
+        group_served = group[served]
         for r, minutes in need.items():
-            used[:, r] = np.bincount(group[served], weights=minutes[served], minlength=len(used))
+            used[:, r] = np.bincount(group_served, weights=minutes[served], minlength=len(used))
         return used
 
     def allocate_schools(self) -> None:
@@ -721,6 +805,7 @@ class PolicyEngine:
         if self._queue_declined:
             self._decline(np.concatenate(self._queue_declined), now)
             self._queue_declined = []
+        self._store_ended()
         status = c.status
         queued = np.flatnonzero(status == QUEUED)
         if len(queued):
@@ -735,8 +820,10 @@ class PolicyEngine:
                 eff[:] = 0.0
                 continue
             np.multiply(store[0], scales[0], out=eff)
-            for h in range(1, len(store)):
-                eff += store[h] * scales[h]
+            if len(store) > 1:
+                scratch = self._scratch(len(eff))
+                for h in range(1, len(store)):
+                    eff += np.multiply(store[h], scales[h], out=scratch)
         if len(active):  # ... and the effects of those running
             rows, act = c.row[active], c.action[active]
             total, cost = self.total_minutes[act], self.cost[act]
@@ -744,10 +831,12 @@ class PolicyEngine:
             c.spent_cost[active] += cost
             np.add.at(t.staff_minutes, rows, self._total_t[act])
             np.add.at(t.cost, rows, self._cost_t[act])
-            on = now - c.start[active] >= self.onset[act]
-            if on.any():
-                r_on, a_on = rows[on], act[on]
-                scale = c.scale[active[on]] if self.modifiers.any else None
+            on = now - c.start[active] >= self.onset[act] if self._any_onset else None
+            if on is None or on.any():
+                r_on, a_on = (rows, act) if on is None else (rows[on], act[on])
+                scale = None
+                if self.modifiers.any:
+                    scale = c.scale[active if on is None else active[on]]
                 present = _present(a_on, len(self.minutes))
                 for k in self._targets_used:
                     if self.level[k][present].any():
@@ -756,7 +845,9 @@ class PolicyEngine:
                             else self._level_t[k][a_on]
                         np.add.at(eff, r_on, size)
                 for target, store in (("attainment", t.attainment), ("reading", t.reading_age)):
-                    per_week = getattr(self, f"{target}_gain")[a_on] / self.course_weeks[a_on]
+                    if not self._gain_per_week[target][present].any():
+                        continue
+                    per_week = self._gain_per_week[target][a_on]
                     if per_week.any():
                         if scale is not None:
                             per_week = per_week * scale
@@ -785,6 +876,7 @@ class PolicyEngine:
 
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""
+        self._store_ended()
         c = self.cases
         open_ = self._open()
         active = c.status[open_] == ACTIVE

@@ -43,8 +43,13 @@ def _window_sum(buffer: np.ndarray, slots: list[int], out: np.ndarray | None = N
 
 
 def _weeks_since(last: np.ndarray, step: int) -> np.ndarray:
-    """Whole weeks as int16 (a quarter of float64's memory traffic; rules compare them exactly)."""
-    return np.where(last >= 0, last.dtype.type(step) - last, last.dtype.type(NEVER))
+    """Whole weeks as int16 (a quarter of float64's memory traffic; rules compare them exactly).
+
+    ``step - last``, then NEVER where nothing happened yet (a masked copy over the few such
+    students: a third of the time of ``np.where`` with its broadcast scalar)."""
+    out = np.subtract(last.dtype.type(step), last)
+    np.copyto(out, last.dtype.type(NEVER), where=last < 0)
+    return out
 
 
 #: name -> (kind, doc, getter(table, step))
@@ -122,6 +127,12 @@ class ProfileContext:
         self._cache: dict[object, np.ndarray] = {}
         self._spare: dict[object, np.ndarray] = {}
         self._step = -1
+        #: (buffer, n) -> (the buffer array, run week, its sum): last evaluated window sums, so
+        #: the next week's is the previous one plus the new week minus the week that left
+        self._sums: dict[tuple[str, int], tuple[np.ndarray, int, np.ndarray]] = {}
+        #: the run week whose row the rolling buffers hold: set by the policy engine when its
+        #: week starts (after the students' week is recorded); between steps it is last week
+        self.recorded_week = -1
 
     def _fresh(self) -> None:
         if self._step != self.model.week_index:
@@ -159,16 +170,43 @@ class ProfileContext:
         value = self._cache.get(key)
         if value is None:
             _, num, den = WINDOWS[name]
-            t, step = self.model.students, self.model.week_index
-            slots = [(step - k) % WINDOW for k in range(n)]
-            total = _window_sum(getattr(t, num), slots, self._buffer(("sum", num, n), np.int16))
+            total = self._sum(num, n)
             if den is None:
                 value = total
             else:
-                below = _window_sum(getattr(t, den), slots, self._buffer(("sum", den, n), np.int16))
-                value = _rate(total, below, self._buffer(("rate", num, n), np.float64))
+                value = _rate(total, self._sum(den, n), self._buffer(("rate", num, n), np.float64))
             self._cache[key] = value
         return value
+
+    def _sum(self, name: str, n: int) -> np.ndarray:
+        """The rolling buffer ``name`` summed over the last ``n`` weeks (int16, this week's).
+
+        When last week's sum of the same buffer is at hand and this week's row has been
+        recorded since, the sum is updated in place: plus this week's row, minus the row of the
+        week that left the window (two passes instead of ``n - 1``; whole numbers, so the same
+        values). A buffer's slot is only rewritten ``WINDOW > n`` weeks later, so no other row
+        of the window changed in between. A window read between steps (this week's row not yet
+        recorded) is summed afresh and not carried on."""
+        cached = self._cache.get(("sum", name, n))
+        if cached is not None:  # another window of the same buffer and weeks
+            return cached
+        t, step = self.model.students, self.model.week_index
+        buffer = getattr(t, name)
+        recorded = self.recorded_week == step
+        last = self._sums.pop((name, n), None)
+        self._spare.pop(("sum", name, n), None)
+        if (recorded and last is not None and last[0] is buffer and last[1] == step - 1
+                and last[2].shape == (len(t),)):
+            total = last[2]
+            total += buffer[step % WINDOW]
+            total -= buffer[(step - n) % WINDOW]
+        else:
+            spare = last[2] if last is not None and last[2].shape == (len(t),) else None
+            total = _window_sum(buffer, [(step - k) % WINDOW for k in range(n)], spare)
+        if recorded:
+            self._sums[(name, n)] = (buffer, step, total)
+        self._cache[("sum", name, n)] = total
+        return total
 
     def parameter(self, name: str) -> float | bool:
         return self.parameters[name]

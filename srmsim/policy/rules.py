@@ -618,6 +618,8 @@ class _Count(_Node):
         acc_owned = False
         for child in self.children:
             value, _ = child.run(ev)
+            if isinstance(value, np.ndarray) and value.dtype == np.bool_:
+                value = value.view(np.int8)  # (0 or 1 each) int8 + int8: no cast per element
             if acc_owned:
                 np.add(acc, value, out=acc)
             else:
