@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import re
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -240,7 +241,11 @@ class TrustModel(mesa.Model):
         cores = self.blocks.threads
         smallest = min(MIN_ROWS_PER_THREAD, block_rows or MIN_ROWS_PER_THREAD)
         if cores > 1 and students >= cores * smallest and processes_available():
-            self._helpers = WeekHelpers(cores - 1, self.config.dynamics, self.seed)
+            try:
+                self._helpers = WeekHelpers(cores - 1, self.config.dynamics, self.seed)
+            except OSError as exc:  # no interpreter to start (an embedded Python, say)
+                warnings.warn(f"srmsim: helper processes could not start ({exc}); the week's "
+                              "blocks run on threads", RuntimeWarning, stacklevel=3)
 
     def _week_helpers(self) -> WeekHelpers | None:
         """The helpers, after re-sharing the table if a column was replaced by a new array

@@ -318,3 +318,23 @@ def test_the_default_block_fits_the_threads() -> None:
     if check_threads(2) == 2:  # a machine with two cores for this process
         assert BlockRunner(2).block_rows == BLOCK_ROWS_THREADED
     assert BlockRunner(2, block_rows=123).block_rows == 123
+
+
+def test_helpers_that_cannot_start_leave_the_run_on_threads(monkeypatch):
+    """No interpreter to start (an embedded Python): a warning, the blocks on threads, the
+    same results."""
+    import sys
+
+    if not processes_available() or check_threads(2) < 2:
+        pytest.skip("helper processes need Linux and two cores")
+    sc = small_scenario()
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with pytest.warns(RuntimeWarning, match="helper processes could not start"):
+        model = TrustModel(sc, seed=5, threads=2, block_rows=50)
+    assert model._helpers is None
+    monkeypatch.undo()
+    model.run()
+    plain = TrustModel(sc, seed=5)
+    plain.run()
+    pd.testing.assert_frame_equal(model.results().students, plain.results().students,
+                                  check_exact=True)

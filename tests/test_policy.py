@@ -399,3 +399,32 @@ def test_fading_store_filled_once_a_week_has_the_bits_of_one_call_at_a_time(modi
     assert residual.any()
     assert residual.tobytes() == ref_residual.tobytes()
     pd.testing.assert_frame_equal(students, ref_students, check_exact=True)
+
+
+def test_a_course_closed_at_its_review_leaves_its_fading_effect_once():
+    """A course's level effect fades from its end, once: a case its review closes (goal met)
+    carries the same residual as one the review escalates to an action with no effect (the
+    close used to end the course a second time and double the residual)."""
+    def policy(steps: list[dict]) -> dict:
+        return {
+            "rules": {"r": {"when": "year_group == 7", "cadence": "weekly"}},
+            "actions": {
+                "act": {"take_up": 1.0, "staff_minutes": {"tutor": 10}, "weeks": 4,
+                        "effect": {"engagement": 0.2, "half_life_weeks": 4}},
+                "idle": {"take_up": 1.0, "staff_minutes": {"tutor": 10}, "weeks": 20}},
+            "workflows": {"w": {"trigger": "r", "cooldown_weeks": 30, "steps": steps}},
+            "staff": {"school": {"tutor": 10_000}},
+        }
+
+    closed = TrustModel(scenario(policy([{"action": "act", "goal": "true"}])), seed=2)
+    escalated = TrustModel(scenario(policy([{"action": "act", "goal": "false"},
+                                            {"action": "idle", "goal": "false"}])), seed=2)
+    for m in (closed, escalated):
+        for _ in range(7):
+            m.step()
+    ev = events_of(closed.results())
+    assert (ev["event"] == "goal_met").sum() == 60  # every Year 7 closed at week 4
+    y7 = closed.students.year_group == 7
+    effect = closed.students.eff_engagement[y7]
+    assert np.all(effect > 0) and np.all(effect < 0.2)  # fading, from 0.2
+    np.testing.assert_array_equal(effect, escalated.students.eff_engagement[y7])

@@ -246,18 +246,18 @@ class PolicyEngine:
         self._fade_groups: list[tuple[int, np.ndarray, list[tuple]]] = []
         for h in range(len(self.fade_lives)):
             targets = []
-            for k in range(len(LEVEL_TARGETS)):
+            for target_k in range(len(LEVEL_TARGETS)):
                 sizes = np.zeros(len(acts))
                 for a in range(len(acts)):
                     for kk, size in self._fading[a]:
-                        if kk == k and self.fade_index[a] == h:
+                        if kk == target_k and self.fade_index[a] == h:
                             sizes[a] = size
                 if sizes.any():
-                    targets.append((k, sizes, sizes != 0))
+                    targets.append((target_k, sizes, sizes != 0))
             if targets:
                 uses_h = np.logical_or.reduce([t[2] for t in targets])
-                self._fade_groups.append((h, uses_h, [(k, sizes, uses, bool(np.array_equal(
-                    uses, uses_h))) for k, sizes, uses in targets]))
+                self._fade_groups.append((h, uses_h, [(tk, sz, uses, bool(np.array_equal(
+                    uses, uses_h))) for tk, sz, uses in targets]))
         self._ended: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self.fade_base = np.zeros(len(self.fade_lives), dtype=np.int64)
         self.fade_scale = np.ones(len(self.fade_lives))  # decay^(now - base), set each week
@@ -536,6 +536,9 @@ class PolicyEngine:
         if self.choosers is not None:
             self.choosers.reviewed(due)
         self._end_course(due, now)
+        # the course is over: a case its review closes must not end it (and store its fading
+        # effects) a second time in _close, which ends the course of a case closed mid-course
+        c.status[due] = QUEUED
         met = np.zeros(len(due), dtype=bool)
         key = self._key(due)
         for k in _present(key, len(self.step_of_key)):
