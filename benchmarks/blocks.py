@@ -42,7 +42,7 @@ def child(schools: int | None, rows: int, threads: int, weeks: int) -> dict[str,
     if schools:
         sc = sc.with_overrides({"trust.n_schools": schools})
     model = TrustModel(sc, threads=threads, block_rows=rows)
-    helpers = [p.pid for p in model._helpers._procs] if model._helpers is not None else []
+    helpers = model._helpers.pids if model._helpers is not None else []
     wall, cpu, other = time.perf_counter(), time.process_time(), _cpu_of(helpers)
     for _ in range(weeks):
         model.step()

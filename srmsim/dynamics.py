@@ -94,17 +94,17 @@ def week_block(
     t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
     withdrawal_logit: float | None, obs: WeekObservation, school_starts: np.ndarray,
     school_sizes: np.ndarray, reading: bool, term_end: bool, rows: slice,
-) -> tuple[int, int, np.ndarray]:
+) -> tuple[int, np.ndarray]:
     """One block's whole week: :func:`week_rows`, its schools' totals (while the block is in
-    cache) and the week's tests. Returns ``(rows.start, *block_totals)``; the same function runs
-    in the model's process, on its threads and in its helper processes."""
+    cache) and the week's tests. Returns :func:`block_totals`; the same function runs in the
+    model's process, on its threads and in its helper processes."""
     week_rows(t, d, crn, step, week, withdrawal_logit, obs, rows)
     first, part = block_totals(t, obs, school_starts, school_sizes, rows)
     if reading:  # after the block's week: each student's order of steps as before
         reading_test(t, d, crn, step, rows)
     if term_end:
         term_assessments(t, d, crn, step, rows)
-    return rows.start, first, part
+    return first, part
 
 
 def block_totals(t: StudentTable, obs: WeekObservation, school_starts: np.ndarray,

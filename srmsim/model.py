@@ -177,15 +177,12 @@ class TrustModel(mesa.Model):
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int,
                       shared: bool = False) -> StudentTable:
         """New students; ``shared`` (the first table, already in the table's school order):
-        generated on every core straight into the helpers' shared memory, if the run has
-        helpers."""
-        if self.records is not None:
-            traits = self.records.traits(self.crn, uid, school)
-        elif shared and step == 0 and self._helpers is not None:
-            return self._helpers.generate(self.config, self.school_profiles, uid, school, year,
-                                          self._week_blocks.blocks(len(uid)))
-        else:
-            traits = None
+        generated on every core straight into the helpers' shared memory when the run has
+        helpers and no records (students copying records are generated here, then shared)."""
+        traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
+        if shared and traits is None and self._helpers is not None:
+            return self._helpers.generate(self.config, self.crn, self.school_profiles, uid,
+                                          school, year, self._week_blocks.blocks(len(uid)))
         return generate_students(self.config, self.crn, self.school_profiles, uid, school, year,
                                  step=step, traits=traits, runner=self.blocks)
 
@@ -273,7 +270,7 @@ class TrustModel(mesa.Model):
 
         starts, sizes = self._school_starts, self._school_sizes
 
-        def block(rows: slice) -> tuple[int, int, np.ndarray]:
+        def block(rows: slice) -> tuple[int, np.ndarray]:
             return dynamics.week_block(t, d, crn, step, week, wlogit, obs, starts, sizes,
                                        reading_test, term_end, rows)
 
@@ -311,9 +308,9 @@ class TrustModel(mesa.Model):
             left.update(self.policy.pool_minutes_left())
         return left
 
-    def _add_block_totals(self, parts: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    def _add_block_totals(self, parts: list[tuple[int, np.ndarray]]) -> np.ndarray:
         sums = np.zeros((len(dynamics.TOTALLED), len(self._school_starts)), dtype=np.int64)
-        for _, first, part in parts:
+        for first, part in parts:
             sums[:, first:first + part.shape[1]] += part
         return sums
 

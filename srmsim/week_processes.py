@@ -12,8 +12,8 @@ helpers from the back until they meet, each block written only by the core that 
 draws are keyed by uid, so the results are bit-identical to one core whichever core ran which
 block. Elsewhere (macOS, Windows) the blocks run on threads (:mod:`srmsim.blocks`).
 
-The helpers are fresh interpreters that import only numpy, the dynamics and the scenario's
-config (under a second, while the students are generated); they ignore Ctrl-C (the run's
+The helpers are fresh interpreters that import only numpy, the dynamics, the population
+generator and the scenario's config (about a second, while this process starts generating); they ignore Ctrl-C (the run's
 process handles it) and exit when the run's process ends (their socket closes).
 """
 
@@ -73,6 +73,18 @@ def _views(buffer: mmap.mmap, layout: Layout) -> list[tuple[str, str, np.ndarray
     return out
 
 
+def _bind(views: list[tuple[str, str, np.ndarray]]) -> tuple[Any, Any]:
+    """A student table and a week's observations whose arrays are ``views``."""
+    from srmsim.dynamics import WeekObservation
+    from srmsim.students import StudentTable
+
+    t = StudentTable.__new__(StudentTable)
+    obs = WeekObservation.__new__(WeekObservation)
+    for owner, name, array in views:
+        setattr(t if owner == "t" else obs, name, array)
+    return t, obs
+
+
 def _map(fd: int, size: int, populate: bool = True) -> mmap.mmap:
     """The shared block; ``populate``: its pages mapped at once (one call, not a fault per
     4 KB page: the kernel does not give shared memory huge pages by default). A block the
@@ -126,9 +138,6 @@ class WeekHelpers:
         self._conns: list[Connection] = []
         self._procs: list[subprocess.Popen] = []
         self._finalizer = weakref.finalize(self, _stop, self._conns, self._procs)
-        from srmsim.rng import CRN
-
-        self._crn = CRN(seed)
         for _ in range(helpers):
             self._start(dynamics, seed)
         self._shared: list[tuple[str, str, np.ndarray]] = []
@@ -161,28 +170,28 @@ class WeekHelpers:
     def cores(self) -> int:
         return len(self._conns) + 1
 
+    @property
+    def pids(self) -> list[int]:
+        """The helper processes' ids (to watch their CPU time, say)."""
+        return [proc.pid for proc in self._procs]
+
     # ------------------------------------------------------------------ memory
-    def generate(self, scenario: Any, profiles: Any, uid: np.ndarray, school: np.ndarray,
-                 year_group: np.ndarray, blocks: Sequence[slice]) -> Any:
+    def generate(self, scenario: Any, crn: Any, profiles: Any, uid: np.ndarray,
+                 school: np.ndarray, year_group: np.ndarray, blocks: Sequence[slice]) -> Any:
         """New students (:func:`~srmsim.population.generate_students`, step 0) generated on
         every core straight into a new block of shared memory: no private table to copy (less
         peak memory), and each core generates, and faults the pages of, the blocks it takes.
         :meth:`share` then gives the helpers its layout."""
-        from srmsim.students import StudentTable
-
         if self._fresh is not None:
             self._fresh.close()
         self._fresh = block = _Block(_spec(len(uid)), populate=False)
-        t = StudentTable.__new__(StudentTable)
-        for owner, name, array in block.views:
-            if owner == "t":
-                setattr(t, name, array)
+        t, _ = _bind(block.views)
         t.uid[:] = uid  # what the helpers read their blocks' students from
         t.school[:] = school
         t.year_group[:] = year_group
         self._attach(block, None, None, populate=False)  # each core faults its own blocks
         task = ("generate", scenario, profiles)
-        self.run(lambda rows: generate_block(t, scenario, self._crn, profiles, rows), blocks, task)
+        self.run(lambda rows: generate_block(t, scenario, crn, profiles, rows), blocks, task)
         return t
 
     def share(self, t: Any, obs: Any, school_starts: np.ndarray, school_sizes: np.ndarray
@@ -191,23 +200,19 @@ class WeekHelpers:
         if ``t`` is that table (the helpers have it), else a new block ``t``'s columns are
         moved into. Either way the same objects get the shared arrays (``obs``'s fields zero,
         as :meth:`~srmsim.dynamics.WeekObservation.empty`'s)."""
-        block, self._fresh = self._fresh, None
-        attached = block is not None and all(getattr(t, name) is array
-                                             for owner, name, array in block.views if owner == "t")
-        if not attached:
-            if block is not None:
-                block.close()
-            block = _Block([(o, name, a.dtype, a.shape) for o, name, a in _fields(t, obs)])
-        assert block is not None
+        fresh, self._fresh = self._fresh, None
+        attached = fresh is not None and all(getattr(t, name) is array
+                                             for owner, name, array in fresh.views if owner == "t")
+        if fresh is not None and not attached:
+            fresh.close()
+        block = fresh if fresh is not None and attached else _Block(_spec(len(t)))
         try:
             for owner, name, new in block.views:
                 holder = t if owner == "t" else obs
-                old = getattr(holder, name)
-                if old is not new:
-                    new[...] = old  # one column at a time: the old one is freed as we go
+                if getattr(holder, name) is not new:
+                    new[...] = getattr(holder, name)  # column by column: each old one freed
                     setattr(holder, name, new)
-            del old
-            self._attach(block if not attached else None, school_starts, school_sizes)
+            self._attach(None if attached else block, school_starts, school_sizes)
         finally:
             block.close()
         self._shared = _fields(t, obs)
@@ -352,16 +357,15 @@ def _serve(conn: Connection) -> None:
     stop or its socket closes (the run's process ended)."""
     from multiprocessing import reduction
 
-    from srmsim.dynamics import WeekObservation, week_block
+    from srmsim.dynamics import week_block
     from srmsim.memory import keep_freed_memory
     from srmsim.rng import CRN
-    from srmsim.students import StudentTable
 
     # the settings of the `srmsim` command, whatever the run's process took: a block's
     # temporaries (256-512 KB) are above glibc's mmap threshold, and mapping and faulting them
     # afresh every pass made a helper 1.3-1.5x slower than the main process on the same rows
     keep_freed_memory()
-    # the run's constants, then each layout's shared table and each week's arguments
+    # the run's constants, then each layout's shared table and the task of the blocks to come
     dynamics: Any = None
     crn: Any = None
     t: Any = None
@@ -369,52 +373,41 @@ def _serve(conn: Connection) -> None:
     starts: Any = None
     sizes: Any = None
     task: Any = None
-    deferred: Exception | None = None  # a failure of a message that gets no answer
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
             return
         kind = message[0]
+        if kind == "stop":
+            return
+        if kind == "init":  # (no answer)
+            _, dynamics, seed = message
+            crn = CRN(seed)
+            continue
+        if kind == "task":  # what the blocks that follow are (no answer)
+            task = message[1]
+            continue
         try:
-            if kind == "stop":
-                return
-            if deferred is not None and kind in ("attach", "block"):
-                failed, deferred = deferred, None
-                raise failed
-            if kind == "init":
-                _, dynamics, seed = message
-                crn = CRN(seed)
-            elif kind == "attach":  # a new block (or None: the same) and its schools' rows
+            if kind == "attach":  # a new block (or None: the same) and its schools' rows
                 _, layout, starts, sizes = message
                 if layout is not None:
                     fd = reduction.recv_handle(conn)
                     try:
-                        buffer = _map(fd, layout[1], layout[2])
+                        t, obs = _bind(_views(_map(fd, layout[1], layout[2]), layout[0]))
                     finally:
                         os.close(fd)
-                    t = StudentTable.__new__(StudentTable)
-                    obs = WeekObservation.__new__(WeekObservation)
-                    for owner, name, array in _views(buffer, layout[0]):
-                        setattr(t if owner == "t" else obs, name, array)
-                    del buffer
                 _post(conn, ("ok", None))
-            elif kind == "task":  # what the blocks that follow are (no answer)
-                task = message[1]
-            elif kind == "block":
-                rows = slice(message[1], message[2])
-                if task[0] == "generate":
-                    _, scenario, profiles = task
-                    generate_block(t, scenario, crn, profiles, rows)
-                    _post(conn, ("ok", None))
-                else:
-                    _, step, week, wlogit, reading, term_end = task
-                    _post(conn, ("ok", week_block(t, dynamics, crn, step, week, wlogit, obs,
-                                                  starts, sizes, reading, term_end, rows)))
+            elif task[0] == "generate":  # a block
+                _, scenario, profiles = task
+                generate_block(t, scenario, crn, profiles, slice(message[1], message[2]))
+                _post(conn, ("ok", None))
+            else:
+                _, step, week, wlogit, reading, term_end = task
+                _post(conn, ("ok", week_block(t, dynamics, crn, step, week, wlogit, obs, starts,
+                                              sizes, reading, term_end,
+                                              slice(message[1], message[2]))))
         except Exception as exc:  # noqa: BLE001 - handed to the run's process to raise
-            if kind not in ("attach", "block"):
-                deferred = exc
-                continue
             try:
                 _post(conn, ("error", exc))
             except Exception:  # noqa: BLE001 - an exception that does not pickle

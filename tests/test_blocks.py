@@ -96,7 +96,7 @@ def test_a_helper_that_dies_is_a_clear_error_and_release_stops_the_others():
 def test_a_failing_block_in_the_main_process_keeps_the_helpers_in_step():
     """The helpers' answers to a week that failed here are read before the error is raised,
     so the next call gets the answers to its own blocks, not stale ones."""
-    model = _two_core_model(small_scenario())
+    model = _two_core_model(small_scenario(), block_rows=10)  # blocks in both schools
     helpers = model._helpers
     blocks = model._week_blocks.blocks(len(model.students))
     week = ("week", 0, 0, model._withdrawal_logit, False, False)
@@ -107,8 +107,14 @@ def test_a_failing_block_in_the_main_process_keeps_the_helpers_in_step():
     with pytest.raises(ValueError, match="main block failed"):
         helpers.run(fail, blocks, week)
     fewer = blocks[: len(blocks) // 2 + 2]
-    got = helpers.run(lambda rows: (rows.start, None, None), fewer, week)
-    assert [start for start, _, _ in got] == [b.start for b in fewer]
+    got = helpers.run(lambda rows: rows.start, fewer, week)
+    assert len(got) == len(fewer)
+    # the helpers' answers are week_block's (first school, totals), this process's its starts
+    here = [g for g in got if isinstance(g, int)]
+    assert here == [b.start for b in fewer[: len(here)]]
+    for b, (first, _) in zip(fewer[len(here):], got[len(here):], strict=True):
+        assert first == int(np.searchsorted(model._school_starts, b.start, side="right")) - 1
+    assert not any(conn.poll(0.5) for conn in helpers._conns)  # no answer left over
     model.release()
 
 
@@ -130,7 +136,7 @@ def test_helpers_end_with_the_run_process_and_an_unguarded_script_runs_once(tmp_
         "print('started', flush=True)\n"
         "m = TrustModel(small_scenario(), seed=1, threads=2, block_rows=50)\n"
         "m.step()\n"
-        "print(*[p.pid for p in m._helpers._procs], flush=True)\n"
+        "print(*m._helpers.pids, flush=True)\n"
         "os.kill(os.getpid(), 9)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
@@ -176,12 +182,13 @@ def test_a_slow_core_runs_fewer_blocks_and_the_results_stay_in_block_order():
                                    rows)
 
     got = model._helpers.run(slow, blocks, ("week", 0, 0, model._withdrawal_logit, True, False))
-    assert [start for start, _, _ in got] == [b.start for b in blocks]
+    # in block order: each block's first school, as the blocks come
+    assert [first for first, _ in got] == [
+        int(np.searchsorted(model._school_starts, b.start, side="right")) - 1 for b in blocks]
     assert len(blocks) >= 15
     assert 1 <= len(ran_here) <= len(blocks) / 3
     assert ran_here == [b.start for b in blocks[: len(ran_here)]]  # from the front
-    np.testing.assert_array_equal(np.concatenate([p for _, _, p in got], axis=1).sum(axis=1),
-                                  plain._week_totals.sum(axis=1))
+    np.testing.assert_array_equal(model._add_block_totals(got), plain._week_totals)
     for name in ("engagement_ar", "attended", "reading_obs"):
         np.testing.assert_array_equal(getattr(t, name), getattr(plain.students, name))
     model.release()
