@@ -295,6 +295,45 @@ def test_declared_columns_give_the_same_group_values(tmp_path):
         fsm["sessions_attended"].sum() / fsm["sessions_possible"].sum())
 
 
+def test_custom_outcomes_agree_with_the_table_by_hand():
+    """A custom outcome's value is the pandas computation over students.parquet (derived
+    fields included), whether a cohort is measured once or after other outcomes filled its
+    column cache, and a subgroup's cached columns are its own students'."""
+    import srmsim
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.outcomes import Cohort, group_cohorts, measure
+
+    sc = srmsim.load_scenario(REPO / "scenarios" / "reading_and_attendance.yaml",
+                              {"trust.n_schools": 2, "trust.students_per_year_group": 25})
+    result = srmsim.run(sc, seed=4)
+    s, ev = result.students, result.events
+    entries = build_outcomes([
+        {"name": "served_male", "statistic": "share", "of": "served", "where": "male"},
+        {"name": "early", "statistic": "mean", "of": "first_flag_week", "where": "flagged"},
+        {"name": "low_fsm", "statistic": "count", "of": "attendance_rate < 0.9",
+         "where": "fsm", "minus_where": "not fsm"},
+        {"name": "p10", "statistic": "percentile", "q": 10, "of": "attendance_rate"}])
+    first = s["student"].map(ev[ev["event"] == "flagged"].groupby("student")["run_week"].min())
+    male = s["sex"] == "M"
+    rate = s["attendance_rate"]
+    expected = {
+        "served_male": (s.loc[male, "interventions"] > 0).mean(),
+        "early": first.dropna().mean(),
+        "low_fsm": ((rate < 0.9) & s["fsm"]).sum() - ((rate < 0.9) & ~s["fsm"]).sum(),
+        "p10": np.percentile(rate.dropna(), 10)}
+    assert first.notna().sum() > 10 and male.sum() > 10
+    together = measure(result, list(entries.values()), Cohort.of(result))
+    for name, entry in entries.items():
+        alone = measure(result, [entry], Cohort.of(result))[name]
+        assert alone == together[name] == pytest.approx(expected[name]), name
+    groups = group_cohorts(result)
+    for label, mask in (("FSM", s["fsm"]), ("not FSM", ~s["fsm"])):
+        sub = measure(result, list(entries.values()), groups[label])
+        assert sub["served_male"] == pytest.approx(
+            (s.loc[male & mask, "interventions"] > 0).mean()), label
+        assert sub["early"] == pytest.approx(first[mask].dropna().mean()), label
+
+
 @pytest.mark.parametrize("custom, where", [
     ({"name": "x", "statistic": "mean", "of": "__import__('os')"}, "outcomes[1] (x)"),
     ({"name": "x", "statistic": "mean", "of": "attendance_rate", "where": "nonsense > 1"},

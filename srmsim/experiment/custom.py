@@ -36,6 +36,7 @@ never) and ``served`` (received any action).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -102,26 +103,37 @@ def vocabulary() -> Vocabulary:
     return Vocabulary(fields)
 
 
-def _columns(cohort: Cohort) -> dict[str, np.ndarray]:
+def _column(cohort: Cohort, name: str) -> np.ndarray | None:
+    """One field of the rule language over the cohort's students (None: the run has no data
+    for it), computed once per cohort."""
+    if name in cohort.derived:
+        return cohort.derived[name]
     s = cohort.students
-    cols: dict[str, np.ndarray] = {}
-    for name, spec in vocabulary().fields.items():
-        if name in s.columns:
-            cols[name] = s[name].to_numpy(dtype=bool if spec.kind == "bool" else float)
-    if "male" in s.columns:
-        cols["male"] = s["male"].to_numpy(dtype=bool)
-    elif "sex" in s.columns:
-        cols["male"] = (s["sex"] == "M").to_numpy()
-    if "interventions" in s.columns:
-        cols["served"] = (s["interventions"] > 0).to_numpy()
-    first = np.full(len(s), np.nan)
-    ev = cohort.events
-    if ev is not None and "student" in s.columns and len(ev):
-        flags = ev[ev["event"] == "flagged"].groupby("student", observed=True)["run_week"].min()
-        first = s["student"].map(flags).to_numpy(dtype=float)
-    cols["first_flag_week"] = first
-    cols["flagged"] = np.isfinite(first)
-    return cols
+    col: np.ndarray | None = None
+    if name == "male" and "male" in s.columns:
+        col = s["male"].to_numpy(dtype=bool)
+    elif name == "male" and "sex" in s.columns:
+        col = (s["sex"] == "M").to_numpy()
+    elif name == "served" and "interventions" in s.columns:
+        col = (s["interventions"] > 0).to_numpy()
+    elif name in ("first_flag_week", "flagged"):
+        first = np.full(len(s), np.nan)
+        ev = cohort.events
+        if ev is not None and "student" in s.columns and len(ev):
+            flags = ev[ev["event"] == "flagged"].groupby("student", observed=True)["run_week"].min()
+            first = s["student"].map(flags).to_numpy(dtype=float)
+        col = first if name == "first_flag_week" else np.isfinite(first)
+    elif name in s.columns and name in vocabulary().fields:
+        col = s[name].to_numpy(dtype=bool if vocabulary().fields[name].kind == "bool" else float)
+    if col is not None:
+        cohort.derived[name] = col
+    return col
+
+
+def _columns(cohort: Cohort, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The fields ``names`` that the cohort has data for."""
+    cols = {name: _column(cohort, name) for name in names}
+    return {name: col for name, col in cols.items() if col is not None}
 
 
 class CustomOutcome:
@@ -143,6 +155,9 @@ class CustomOutcome:
         self.where = _parse("where", parse_rule, c.where, vocab) if c.where else None
         self.minus = (_parse("minus_where", parse_rule, c.minus_where, vocab)
                       if c.minus_where else None)
+        #: the fields its expressions read: only these are taken from the students table
+        self.fields = sorted({f for rule in (self.of, self.where, self.minus)
+                              if rule is not None for f in rule.fields})
 
     def _statistic(self, values: np.ndarray, mask: np.ndarray) -> float:
         v = values[mask]
@@ -162,7 +177,7 @@ class CustomOutcome:
 
     def __call__(self, cohort: Cohort) -> float:
         n = len(cohort.students)
-        ctx = ArrayContext(_columns(cohort))
+        ctx = ArrayContext(_columns(cohort, self.fields))
         values = self.of.evaluate(ctx, n)
         mask = self.where.evaluate(ctx, n) if self.where else np.ones(n, dtype=bool)
         value = self._statistic(values, mask)

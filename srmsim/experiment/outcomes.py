@@ -67,6 +67,9 @@ class Cohort:
     events: pd.DataFrame | None = None
     #: the whole run, for trust-level measures (request streams); None for subgroups
     result: Any = None
+    #: columns derived from these students, each computed once however many measures read it
+    #: (the columns custom outcomes read: 8 groups x 4 outcomes rebuilt them 32 times a run)
+    derived: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, result: Any) -> Cohort:
