@@ -308,6 +308,7 @@ def recovery(tmp_path_factory):
     return fit, root
 
 
+@pytest.mark.once
 def test_calibration_recovers_known_parameters(recovery) -> None:
     fit, _ = recovery
     est = fit.estimates.set_index("parameter")
@@ -323,6 +324,7 @@ def test_calibration_recovers_known_parameters(recovery) -> None:
     assert fit.optimiser["objective"] < fit.optimiser["start_objective"] / 5
 
 
+@pytest.mark.once
 def test_fit_report_moments_within_tolerance(recovery) -> None:
     fit, root = recovery
     table = fit.fit.set_index("moment")

@@ -287,6 +287,7 @@ RUN_PAGES = [page for page in PAGES
                     for b in blocks(page))]
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("page", RUN_PAGES)
 def test_a_page_runs_as_written(page: str, tmp_path, monkeypatch, capsys) -> None:
     import matplotlib

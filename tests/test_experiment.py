@@ -261,6 +261,7 @@ def test_resume_without_the_set_values_gives_the_command_that_continues(tmp_path
     assert main([*command[1:], "--quiet", "--workers", "1", "--no-report"]) == 0
 
 
+@pytest.mark.once
 def test_known_effect_is_covered_and_crn_reduces_variance(tmp_path):
     """Everyone gets an automated action worth +0.2 SD of attainment over its course, taken up
     with probability 0.5, and gains do not fade: the true effect on mean attainment is 0.1."""

@@ -215,6 +215,7 @@ def boost_experiment(tmp: Path, **design) -> Path:
     return path
 
 
+@pytest.mark.once
 def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_path, capsys,
                                                                           monkeypatch):
     """The boost's effect on attainment is take-up x effect, so the paired difference in attainment
@@ -334,6 +335,7 @@ def tiny_optimisation(tmp: Path, **extra) -> dict:
             "objectives": {"persistent_absence": "minimise"}, **extra}
 
 
+@pytest.mark.once
 def test_optimiser_finds_the_threshold_a_grid_finds(tmp_path):
     """Persistent absence against the referral threshold, over the same 2 replications: a grid
     of 10 thresholds gives the best value; the search (TPE, 16 candidates) must match it."""

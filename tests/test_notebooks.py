@@ -10,8 +10,8 @@ ipykernel 7 now and then loses a request between client and kernel (its issue #1
 arriving in that window is not read"); CI once waited 600 s on such a cell of notebook 01, whose
 cells take 4 s in all. A cell that is still computing when the time is up fails at once.
 
-``SRMSIM_CI_NOTEBOOKS=0`` skips the notebook runs: CI sets it for the newest Python, whose suite
-otherwise repeats the oldest one's (the executed notebooks for the docs come from the oldest).
+The notebook runs are marked ``once``: CI runs them on the oldest Python only (see
+tests/conftest.py; the executed notebooks for the docs come from the oldest).
 """
 
 from __future__ import annotations
@@ -126,8 +126,7 @@ def execute(path: Path, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Notebook
     raise AssertionError("unreachable")
 
 
-@pytest.mark.skipif(os.environ.get("SRMSIM_CI_NOTEBOOKS") == "0",
-                    reason="CI runs the notebooks on the oldest Python only (its time budget)")
+@pytest.mark.once
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path: Path) -> None:
     from nbclient.exceptions import CellExecutionError

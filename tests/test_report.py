@@ -739,6 +739,7 @@ def _check_page(driver, path: Path) -> None:
     assert not driver.find_elements("css selector", "script, link[rel=stylesheet]")
 
 
+@pytest.mark.once
 @requires_browser
 def test_reports_open_in_a_browser_and_match_the_csv_files(
         experiment_dir, run_dir, trial_dir, requests_run_dir, requests_experiment_dir,
@@ -982,6 +983,7 @@ def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
     assert folder_bytes(out) == before
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("damage", ["swapped groups detail", "deleted groups detail",
                                     "truncated detail", "text in weekly detail"])
 def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, tmp_path, damage):
@@ -1015,6 +1017,7 @@ def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, t
                     .drop(columns="runtime_seconds")))
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("damage", ["truncated", "NaN seed"])
 def test_the_hint_for_a_damaged_run_file_repairs_the_folder(experiment_dir, tmp_path, damage):
     """A damaged run file's hint gives the resume command with the --set values the experiment

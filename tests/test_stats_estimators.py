@@ -249,6 +249,7 @@ def test_gee_and_mixed_agree_with_ols_cluster_on_balanced_trial():
     assert e[2] == pytest.approx(e[0], abs=1e-6)
 
 
+@pytest.mark.once
 def test_ols_coverage_200_replications_within_binomial_tolerance():
     cover = 0
     for seed in range(200):
@@ -259,6 +260,7 @@ def test_ols_coverage_200_replications_within_binomial_tolerance():
     assert abs(cover / 200 - 0.95) < 3 * sd
 
 
+@pytest.mark.once
 def test_zero_effect_cluster_trial_rejects_at_nominal_rate():
     rejections = 0
     for seed in range(200):
@@ -307,6 +309,7 @@ def test_cluster_estimators_coverage_study(method, se):
     assert abs(share - 0.95) < 3.5 * np.sqrt(0.95 * 0.05 / n_sims)
 
 
+@pytest.mark.once
 def test_gee_with_few_schools_covers_95_percent():
     """GEE's plain sandwich is too small with few clusters: its 95% t(G - 1) interval covered
     90% of 400 trials of 8 schools (ICC 0.2). The bias-reduced (Mancl-DeRouen) variance is
@@ -515,6 +518,7 @@ def test_cr2_refuses_what_it_cannot_do():
                               se="cr2")
 
 
+@pytest.mark.once
 def test_cr2_with_few_schools_covers_95_percent():
     """The fast version of the study below: 200 trials of 8 schools (ICC 0.2, 10 students
     each). The CR2 interval with Bell-McCaffrey df covers within binomial tolerance of 95%;

@@ -96,6 +96,7 @@ def _cluster_means_test(df):
     return stats.estimate_effect(means, "y", "arm", "control", se="classical")
 
 
+@pytest.mark.once
 def test_simulated_power_agrees_with_powerup_at_the_mdes():
     analytic = stats.mdes("cluster2", rho=0.17, n=15, J=20)
     sim = stats.simulated_power(
@@ -106,6 +107,7 @@ def test_simulated_power_agrees_with_powerup_at_the_mdes():
     assert sim.mean_estimate == pytest.approx(analytic.mdes, abs=0.06)
 
 
+@pytest.mark.once
 def test_simulated_power_under_null_is_alpha_and_reproducible():
     def analyse(df):
         row = stats.estimate_effect(df, "y", "arm", "control", cluster="school",

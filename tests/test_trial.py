@@ -181,6 +181,7 @@ def test_assignment_is_balanced_within_schools_and_reproducible() -> None:
 
 
 # ------------------------------------------------------------------ statistical behaviour
+@pytest.mark.once
 def test_students_trial_is_unbiased_and_covers_the_truth(reading_result) -> None:
     runs = reading_result.runs
     assert (runs["error"] == "").all()
@@ -192,6 +193,7 @@ def test_students_trial_is_unbiased_and_covers_the_truth(reading_result) -> None
     assert reading_result.measure("rejection rate") == 1.0
 
 
+@pytest.mark.once
 def test_cluster_trial_with_pooled_staff_covers_the_truth() -> None:
     result = run_trial(make(cluster_trial(16)))
     runs = result.runs
@@ -224,6 +226,7 @@ def test_cluster_se_is_cr2_below_30_schools_unless_the_file_names_one() -> None:
     assert "se auto: CR1 with t(G - 1) (30 schools; CR2 below 30)" in many.describe()
 
 
+@pytest.mark.once
 def test_zero_effect_policy_rejects_at_about_the_nominal_rate(zero_effect_result) -> None:
     runs = zero_effect_result.runs
     assert (runs["error"] == "").all()
@@ -339,6 +342,7 @@ def test_a_failing_replication_is_recorded_not_fatal(tmp_path, capsys) -> None:
     assert (tmp_path / "o" / "trial_failures.json").is_file()
 
 
+@pytest.mark.once
 def test_summary_reports_monte_carlo_uncertainty(reading_result) -> None:
     s = reading_result.summary.set_index("measure")
     runs = reading_result.runs
