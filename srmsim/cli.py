@@ -8,6 +8,7 @@ clear message on stderr and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import pkgutil
@@ -33,9 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The parser ``main`` uses, built once a process: a caller that runs several commands in
+    one process (a notebook, the tests) rebuilt every sub-command's options each time."""
+    return build_parser()
+
+
 def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
-    parser = build_parser()
+    parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,15 +148,23 @@ def request_rows(name: str, r: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def write_parquet(df: pd.DataFrame, path: Path, private: bool = False) -> None:
-    """Parquet, dictionary-encoded except float columns: a measure such as an attendance
-    rate has nearly as many values as rows, so trying a dictionary for it costs about a quarter
-    of the writing time (8M students) and saves almost nothing."""
+def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
+                  unique: Iterable[str] = ()) -> None:
+    """Parquet, dictionary-encoded except float columns and the ``unique`` ones (a students
+    table's identifiers, one value per row): a measure such as an attendance rate has nearly as
+    many values as rows, so trying a dictionary for it costs about a quarter of the writing time
+    (8M students) and saves almost nothing; for 8M uids it cost 0.45 s against 0.2 s plain."""
+    plain = set(unique)
     dictionary = [str(c) for c, dtype in df.dtypes.items()
-                  if not (isinstance(dtype, np.dtype) and dtype.kind == "f")]
+                  if c not in plain and not (isinstance(dtype, np.dtype) and dtype.kind == "f")]
     write_atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False,
                                                        use_dictionary=dictionary),
                  private=private)
+
+
+#: the students table's identifiers: every value differs (the uid and, with a policy, the
+#: pseudonym events.parquet names students by)
+STUDENT_IDS = ("uid", "student")
 
 
 def write_text(text: str, path: Path, private: bool = False) -> None:
@@ -432,7 +441,8 @@ class RunResult:
                       "request_events": self.request_events}
             for name, table in tables.items():
                 if table is not None:
-                    write_parquet(table, tmp / f"{name}.parquet", private=private)
+                    write_parquet(table, tmp / f"{name}.parquet", private=private,
+                                  unique=STUDENT_IDS if name == "students" else ())
             write_text(self.scenario.to_yaml(), tmp / "scenario.yaml", private=private)
             # the digest of the students table as written: `srmsim thresholds` publishes a run
             # folder unprotected only if the table it reads is this one (real data copied into

@@ -61,10 +61,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow studies (``-m slow``) run as long as they need; pyproject's ``timeout`` is for the
     default run, where it turns a hang into a failure.
 
-    Tests marked ``once`` (long statistical studies, documentation pages, notebooks and report
-    round trips, whose code every Python also runs in faster tests) are skipped when
-    ``SRMSIM_CI_REPEAT=1``: CI sets it for the newest Python, which repeats the oldest one's
-    suite, to keep both within CI's 20 minutes on two cores."""
+    Tests marked ``once`` are skipped when ``SRMSIM_CI_REPEAT=1``: CI sets it for the newest
+    Python, which repeats the oldest one's suite, to keep both within CI's 20 minutes on two
+    cores. They are the tests of 2.5 s or more (on a slow machine) whose subject does not depend
+    on the Python version: statistical studies, privacy arithmetic, hostile-input properties,
+    reports, documentation pages and notebooks. Tests of processes, workers, helpers, Dask,
+    file permissions, imports and the dashboard in a browser run on every Python, as do all the
+    fast tests of the same code."""
     once = pytest.mark.skip(reason="SRMSIM_CI_REPEAT=1: CI ran it on the oldest Python")
     for item in items:
         if item.get_closest_marker("slow") is not None:

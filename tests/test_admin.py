@@ -56,6 +56,7 @@ def test_erlang_c_matches_textbook_values() -> None:
         erlang_c(3, 3.0)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("rho", [0.5, 0.8])
 def test_waits_match_erlang_c_within_monte_carlo_error(rho: float) -> None:
     servers = 3
@@ -109,6 +110,7 @@ def test_littles_law_holds_on_the_outputs() -> None:
     assert L == pytest.approx(lam_w * W_w, rel=0.02)
 
 
+@pytest.mark.once
 def test_overload_backlog_grows_at_arrivals_minus_capacity() -> None:
     # 2 clerks, a day per request: capacity 14 a week; 20 arrive: the backlog grows 6 a week
     slopes, throughput = [], []
@@ -248,6 +250,7 @@ def test_certification_scenario_builds_a_backlog_and_automation_clears_it(tmp_pa
     assert "days" in right.get_xlabel() and "backlog" in left.get_ylabel()
 
 
+@pytest.mark.once
 def test_automation_experiment_compares_paired_variants(tmp_path, capsys) -> None:
     exp = yaml.safe_load((ROOT / "experiments/automation.yaml").read_text())
     exp["scenario"] = str(ROOT / "scenarios/certification_backlog.yaml")

@@ -107,6 +107,7 @@ def test_optimal_when_every_action_needs_the_same_minutes_of_one_role(seed):
     assert np.isclose(total(value, pick), brute_force(value, need, group, free)[0])
 
 
+@pytest.mark.once
 def test_close_to_the_optimum_on_random_two_role_weeks_and_the_pool_is_used():
     rng = np.random.default_rng(14)
     ratios = []

@@ -392,6 +392,7 @@ def test_prior_attainment_makes_attainment_icc_unidentified(sample_dataset) -> N
         calibrate(sample_dataset, params=["population.attainment_icc"], max_evals=2)
 
 
+@pytest.mark.once
 def test_nelder_mead_and_least_squares_find_the_same_minimum(sample_dataset) -> None:
     """Two optimisers on one objective (fixed seeds, so a fixed function) agree."""
     kw = {"params": "dynamics.absence_logit", "moments": ["attendance", "persistent_absence"],
@@ -430,6 +431,7 @@ def test_sample_is_reproduced_by_its_documented_command(tmp_path) -> None:
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
 
 
+@pytest.mark.once
 def test_cli_calibrate_writes_the_report(sample_dataset, tmp_path) -> None:
     out = tmp_path / "fit"
     status, text = quiet_main(["calibrate", str(sample_dataset), "--out", str(out), "--params",

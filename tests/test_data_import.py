@@ -194,6 +194,7 @@ def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     assert (other / "dataset.json").read_text() == meta
 
 
+@pytest.mark.once
 def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: Path,
                                                                       capsys) -> None:
     """``--by school,sex`` and then ``--by school,fsm`` were each audited alone (with their own
@@ -241,6 +242,7 @@ def test_summaries_of_one_dataset_are_breakdowns_of_one_audited_table(tmp_path: 
     ledger.write_text(before)
 
 
+@pytest.mark.once
 def test_a_reimport_keeps_the_record_of_published_summaries(tmp_path: Path, capsys) -> None:
     """``data import --overwrite`` deleted published.json with the old dataset, so a summary of
     the new records by another grouping (or threshold) could be differenced with the old

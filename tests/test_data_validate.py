@@ -85,6 +85,7 @@ def test_one_of_date_of_birth_or_age(tmp_path: Path) -> None:
     ("D.O.B.", "03/03/2030", "impossible_age", "date_of_birth"),
     ("School Code", "WEST", "unknown_school", "school"),
 ])
+@pytest.mark.once
 def test_student_cell_rules(tmp_path: Path, column: str, value: str, rule: str,
                             field: str) -> None:
     st, ob = fake_export()

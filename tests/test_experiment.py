@@ -137,6 +137,7 @@ def test_workers_get_one_blas_thread_and_the_parent_keeps_its_environment(monkey
     assert "VECLIB_MAXIMUM_THREADS" not in os.environ
 
 
+@pytest.mark.once
 def test_replication_seeds_are_shared_by_variants(tmp_path):
     exp = load_experiment(write_experiment(tmp_path))
     out = tmp_path / "o"
@@ -230,6 +231,7 @@ def test_a_killed_worker_gives_a_short_error_and_resume_finishes(tmp_path):
     assert len(list(part.glob("runs/*/*.parquet"))) == 30
 
 
+@pytest.mark.once
 def test_resume_refuses_a_changed_experiment(tmp_path, capsys):
     exp = write_experiment(tmp_path, replications=2)
     out = tmp_path / "o"
@@ -241,6 +243,7 @@ def test_resume_refuses_a_changed_experiment(tmp_path, capsys):
     assert "has changed" in capsys.readouterr().err
 
 
+@pytest.mark.once
 def test_resume_without_the_set_values_gives_the_command_that_continues(tmp_path, capsys):
     """Resuming an experiment run with --set but without them is refused (its hash differs);
     the refusal gives the command with the recorded --set values, and that command resumes."""
@@ -309,6 +312,7 @@ def test_bad_experiment_files_give_clear_errors(tmp_path, capsys, change, where)
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.once
 def test_failed_run_is_recorded_and_others_finish(tmp_path, monkeypatch, capsys):
     from srmsim import model as model_module
 
@@ -359,6 +363,7 @@ def test_uncertain_parameters_are_latin_hypercube_and_shared(tmp_path):
     assert sc.policy.actions["parent_text"].take_up == pytest.approx(draws[3])
 
 
+@pytest.mark.once
 def test_sequential_stopping(tmp_path):
     path = write_experiment(tmp_path, replications=3, sequential={
         "half_width": {"attendance": 1e-9}, "max_replications": 7, "batch": 2})
@@ -384,6 +389,7 @@ def test_sequential_stopping_on_a_user_defined_outcome(tmp_path):
     assert "low_attenders" in set(srmsim.compare(tmp_path / "o")["outcome"])
 
 
+@pytest.mark.once
 def test_sequential_stopping_never_calls_an_undefined_outcome_met(tmp_path):
     """An outcome with no value in any run (the mean over no students) has no half-width: the
     target was read as met and the experiment stopped at once."""
@@ -421,6 +427,7 @@ def test_workers_drop_finished_models(make_small_scenario):
     assert ref() is None
 
 
+@pytest.mark.once
 def test_running_a_finished_experiment_again_only_reports(tmp_path, capsys):
     exp = write_experiment(tmp_path, replications=2)
     out = tmp_path / "o"

@@ -94,6 +94,7 @@ def check_exit(status: int, err: str, ok: tuple[int, ...] = (0,)) -> None:
         assert max(len(line) for line in err.splitlines()) < 500 and len(err) < 4000, err
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("shipped", SHIPPED, ids=lambda p: p.name)
 @given(data=st.data())
 def test_mutated_shipped_files_validate_or_fail_cleanly(shipped, data, tmp_path_factory, capsys):
@@ -248,6 +249,7 @@ def run_end_to_end(kind: str, shipped: Path, data, tmp_path_factory, capsys,
         assert_finite_outputs(work / "out")
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("shipped", EXPERIMENTS, ids=lambda p: p.name)
 @settings(max_examples=END_TO_END)
 @given(data=st.data())
@@ -256,6 +258,7 @@ def test_mutated_experiments_run_end_to_end_or_fail_cleanly(shipped, data, tmp_p
     run_end_to_end("experiment", shipped, data, tmp_path_factory, capsys, monkeypatch)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("shipped", TRIALS, ids=lambda p: p.name)
 @settings(max_examples=max(1, END_TO_END // 2))
 @given(data=st.data())
@@ -361,6 +364,7 @@ def leaks(text: str, secrets: set[str]) -> set[str]:
         rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])", text)}
 
 
+@pytest.mark.once
 @settings(max_examples=max(1, END_TO_END // 2))
 @given(data=st.data())
 def test_no_raw_identifier_reaches_any_anonymised_output(data, tmp_path_factory, capsys,

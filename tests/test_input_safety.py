@@ -243,6 +243,7 @@ def tiny_experiment(tmp_path: Path, **extra) -> Path:
         **extra})
 
 
+@pytest.mark.once
 def test_store_damage_is_reported_by_name(tmp_path, capsys):
     exp = tiny_experiment(tmp_path)
     out = tmp_path / "r"
@@ -291,6 +292,7 @@ def disk_full(*args, **kwargs):
     raise OSError(28, "No space left on device", "injected")
 
 
+@pytest.mark.once
 def test_experiment_outputs_are_swapped_in_as_a_set(tmp_path, capsys, monkeypatch):
     """effects.csv, forest.png and report.html: a failure while writing them leaves the earlier
     ones byte for byte; runs added without a new report take the stale report.html away; a new
@@ -321,6 +323,7 @@ def test_experiment_outputs_are_swapped_in_as_a_set(tmp_path, capsys, monkeypatc
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.once
 def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
     # with this seed the cost half-width is 36 after 2 replications, 26 after 3, 17 after 4:
     # a target of 30 stops the uninterrupted run at 4
@@ -1026,6 +1029,7 @@ def test_request_streams_are_bounded(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.once
 def test_a_huge_yaml_file_is_refused_before_it_is_all_parsed(tmp_path, capsys):
     # 900,000 values in 1.8 MB were parsed for 89 s before being refused as an unknown key
     many = write(tmp_path / "many.yaml", "z: [" + ",".join(["1"] * 150_000) + "]\n")

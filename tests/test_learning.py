@@ -74,6 +74,7 @@ def strong_runs():
     return out
 
 
+@pytest.mark.once
 def test_learned_chooser_regret_falls_term_by_term_and_ends_well_below_random(strong_runs):
     learned = by_term(strong_runs["learned"][1])
     random_ = by_term(strong_runs["random"][1])
@@ -96,6 +97,7 @@ def test_learned_chooser_regret_falls_term_by_term_and_ends_well_below_random(st
     assert len(queued) == len(strong_runs["learned"][1].decisions)
 
 
+@pytest.mark.once
 def test_learned_chooser_delivers_more_reading_per_staff_hour_than_random(strong_runs):
     got = {k: measure(r, ["reading_per_100h"])["reading_per_100h"]
            for k, (_, r) in strong_runs.items()}
@@ -295,6 +297,7 @@ def _runs(exp, out, workers):
     return runs.drop(columns=["runtime_seconds"]).reset_index(drop=True)
 
 
+@pytest.mark.once
 def test_same_seed_same_decisions_and_compare_prints_the_learning_curve(tmp_path):
     sc = learning_scenario("learned", STRONG, years=1, schools=3)
     a, b = (run(sc, seed=9)[1].decisions for _ in range(2))

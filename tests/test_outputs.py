@@ -265,3 +265,26 @@ def test_a_study_may_not_be_written_in_or_over_its_records(tmp_path: Path) -> No
     assert records_folder(data) == data
     (data / "dataset.json").unlink()
     assert records_folder(data / "students.parquet") == data / "students.parquet"
+
+
+def test_students_identifiers_are_stored_plain_and_read_back_exactly(tmp_path: Path) -> None:
+    """students.parquet stores its identifiers (uid, the pseudonym) without a dictionary (one
+    value per row: trying one only costs time) and its repeated columns with one; the table
+    reads back exactly."""
+    import pyarrow.parquet as pq
+
+    import srmsim
+
+    result = srmsim.run(srmsim.load_scenario(
+        Path(__file__).parents[1] / "scenarios" / "dropout_prevention.yaml",
+        {"trust.n_schools": 2, "trust.students_per_year_group": 20}), seed=2)
+    result.write(tmp_path / "o")
+    meta = pq.ParquetFile(tmp_path / "o" / "students.parquet").metadata
+    encodings = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i).encodings
+                 for i in range(meta.num_columns)}
+    for name in ("uid", "student"):
+        assert "RLE_DICTIONARY" not in encodings[name], name
+    for name in ("school", "year_group", "sessions_possible"):
+        assert "RLE_DICTIONARY" in encodings[name], name
+    back = pd.read_parquet(tmp_path / "o" / "students.parquet")
+    pd.testing.assert_frame_equal(back, result.students, check_categorical=False)

@@ -181,6 +181,7 @@ def test_each_scenario_runs_and_without_policy_is_valid(path):
     ("open('x') > 0", "open"),
     ("bogus_field < 1", "bogus_field"),
 ])
+@pytest.mark.once
 def test_malicious_or_unknown_rules_are_rejected_with_exit_2(tmp_path, rule, token):
     f = tmp_path / "bad.yaml"
     f.write_text(f'policy:\n  rules:\n    evil: "{rule}"\n', encoding="utf-8")
@@ -263,6 +264,7 @@ def test_pool_model_config_is_validated():
         scenario_from_dict(bad, "x.yaml")
 
 
+@pytest.mark.once
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_queue_order_is_group_then_priority_then_tie(data):

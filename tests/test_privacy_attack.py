@@ -204,6 +204,7 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
     return recovered(values, hidden, eqs, les, fixed)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("by", [["school"], ["school", "year_group"], ["year_group", "fsm"]])
 def test_no_hidden_summary_count_can_be_recovered(by: list[str]) -> None:
     ds = small_schools_dataset()
@@ -229,6 +230,7 @@ def test_a_rate_symbol_does_not_say_which_hidden_counts_are_small() -> None:
     assert summary_attack(old, truth)
 
 
+@pytest.mark.once
 def test_a_printed_row_says_its_group_has_a_pupil_and_the_audit_knows_it(monkeypatch) -> None:
     """Schools of 1 and 9 pupils beside 50 and 40: hiding the two gave A + B = 10, which the
     audit took for 0 to 10 each; but a school printed as a row has a pupil, so each was 1 to 9
@@ -436,6 +438,7 @@ def one_small_crossed_cell() -> Dataset:
     return Dataset(pd.DataFrame(rows), pd.DataFrame(), base_meta())
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("make,by", [(one_small_crossed_cell, ["school", "sex"]),
                                      (small_schools_dataset, ["school", "year_group"]),
                                      (small_schools_dataset, ["year_group", "fsm"])])
@@ -727,6 +730,7 @@ def mixed_trust(seed: int) -> Dataset:
     return Dataset(pd.DataFrame(rows), pd.DataFrame(obs), base_meta())
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("seed,groupings", [
     (2, [["sex"], ["school", "fsm"]]), (2, [["fsm"], ["school", "fsm"]]),
     (13, [["school", "sen"], ["school", "eal"]]),

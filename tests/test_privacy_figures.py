@@ -100,6 +100,7 @@ def test_real_data_figures_show_only_published_rows(tmp_path: Path, figures, cap
     assert len(outside(plotted(figures["full_roc.png"]), allowed)) > 50
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("from_records", [False, True])
 def test_run_folders_are_real_data_when_built_from_records(tmp_path: Path, figures, capsys,
                                                            from_records: bool) -> None:

@@ -216,6 +216,7 @@ def test_registry_prints_plain_numbers_with_units():
         assert o.label and o.description and o.scale in SCALES
 
 
+@pytest.mark.once
 def test_experiment_table_reads_in_units_and_file_order(experiment_dir):
     out, stdout = experiment_dir
     eff = pd.read_csv(out / "effects.csv")
@@ -389,6 +390,7 @@ def test_report_of_a_non_result_folder_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "no such folder" in proc.stderr
 
 
+@pytest.mark.once
 def test_result_objects_print_and_plot(experiment_dir):
     from srmsim import stats
     from srmsim.experiment.result import ExperimentResult
@@ -478,6 +480,7 @@ def test_run_report_shows_request_streams_as_summary_json_says(requests_run_dir)
     assert "No schools or students" in page and page.count("<img") == 2
 
 
+@pytest.mark.once
 def test_experiment_report_shows_request_outcomes_and_backlog(requests_experiment_dir):
     out = requests_experiment_dir
     tables, page = report_tables(out)
@@ -508,6 +511,7 @@ def test_experiment_report_shows_request_outcomes_and_backlog(requests_experimen
     assert "Effects by group and by school" not in page and "Queues and staff use" not in page
 
 
+@pytest.mark.once
 def test_experiment_report_shows_the_learning_curve(learning_dir):
     tables, page = report_tables(learning_dir)
     runs = pd.concat([pd.read_parquet(f) for f in sorted((learning_dir / "runs").glob("*/*"))])
@@ -526,6 +530,7 @@ def test_experiment_report_shows_the_learning_curve(learning_dir):
     assert "The learning curve" in page
 
 
+@pytest.mark.once
 def test_experiment_report_shows_sensitivity_and_discovery(explored_dir):
     out = explored_dir
     tables, page = report_tables(out)
@@ -596,6 +601,7 @@ def test_morris_indices_print_in_the_outcome_unit():
     assert shown["mu* 95% interval"].iloc[0] == "± 0.20 pp" and raw["mu*"].iloc[0] == 0.012
 
 
+@pytest.mark.once
 def test_optimise_folder_report_shows_front_and_best_policy(optimise_dir):
     out = optimise_dir
     assert (out / "report.html").exists()  # srmsim optimise writes it
@@ -640,6 +646,7 @@ def test_optimise_prints_the_front_in_units_and_the_best_policy_in_words(optimis
     assert "True" not in printed and "False" not in printed and "nan" not in printed
 
 
+@pytest.mark.once
 def test_trial_report_shows_cost_and_true_effects_by_group(trial_dir):
     tables, page = report_tables(trial_dir)
     g = pd.read_csv(trial_dir / "trial_groups.csv")
@@ -961,6 +968,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("damage", list(DAMAGES))
 def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
         experiment_dir, tmp_path, damage):
@@ -1006,7 +1014,8 @@ def test_the_hint_for_a_damaged_detail_file_repairs_the_folder(experiment_dir, t
             Path(f).unlink()
     command = shlex.split(hint.group(3))
     assert command[:2] == ["srmsim", "experiment"] and "--resume" in command
-    proc = cli(*command[1:], "--quiet")
+    # the command as given (its report is written by the `srmsim report` below)
+    proc = cli(*command[1:], "--quiet", "--no-report")
     assert proc.returncode == 0, proc.stderr
     proc = cli("report", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -1041,7 +1050,7 @@ def test_the_hint_for_a_damaged_run_file_repairs_the_folder(experiment_dir, tmp_
     assert command[1:] == ["experiment", command[2], "--resume", "--out", str(out),
                            "--set", "trust.students_per_year_group=25"]
     run.unlink()
-    assert cli(*command[1:], "--quiet").returncode == 0
+    assert cli(*command[1:], "--quiet", "--no-report").returncode == 0
     assert cli("report", str(out)).returncode == 0
 
 
@@ -1080,6 +1089,7 @@ def test_a_resume_command_too_long_for_a_line_names_the_settings(tmp_path):
     assert all(len(line) <= MAX_LINE for line in hint.splitlines())
 
 
+@pytest.mark.once
 def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):
     """A run recorded as failed (as the runner records it) is left out of every analysis, and
     each analysis says how many and which: its replications are fewer than planned."""
@@ -1096,6 +1106,7 @@ def test_failed_runs_are_named_on_stdout_and_left_out(experiment_dir, tmp_path):
     assert set(effects.loc[effects["variant"] == "more_staff", "replications"]) == {3}
 
 
+@pytest.mark.once
 def test_results_of_an_older_srmsim_are_read_with_a_note(experiment_dir, tmp_path):
     """A folder from before detail digests and checked failure records (no ``failed`` or
     ``detail_sha256`` in its manifest, no digests in its runs, failure records without the
@@ -1114,6 +1125,7 @@ def test_results_of_an_older_srmsim_are_read_with_a_note(experiment_dir, tmp_pat
     assert "'more_staff' replication 0" in proc.stdout
 
 
+@pytest.mark.once
 def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_dir, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(experiment_dir[0], out)
@@ -1196,6 +1208,7 @@ def report_refuses(folder: Path, tmp_path: Path, damage) -> None:
     assert folder_bytes(out) == before
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("damage", list(TRIAL_DAMAGES))
 def test_damaged_trial_folder_gives_a_short_error_and_writes_nothing(trial_dir, tmp_path, damage):
     report_refuses(trial_dir, tmp_path, TRIAL_DAMAGES[damage])
@@ -1303,6 +1316,7 @@ def test_damaged_request_streams_give_a_short_error(requests_run_dir, tmp_path, 
     report_refuses(requests_run_dir, tmp_path, REQUESTS_RUN_DAMAGES[damage])
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("damage", list(RUN_DAMAGES))
 def test_damaged_run_folder_gives_a_short_error_and_writes_nothing(run_dir, tmp_path, damage):
     report_refuses(run_dir, tmp_path, RUN_DAMAGES[damage])

@@ -273,6 +273,7 @@ def test_no_threshold_flagging_a_positive_has_no_best_f1(tmp_path: Path, capsys)
     assert "best F1: none: no threshold of the table flags a student with the outcome" in out
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("real", [False, True])
 def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: bool):
     """Costs were printed as '1795800.00' (no unit, no separators), a group gap in flag rates

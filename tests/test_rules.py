@@ -535,6 +535,7 @@ def test_reference_cycles_are_errors():
         parse_rules({"a": "a or flag"}, VOCAB)
 
 
+@pytest.mark.once
 def test_thousands_of_rules_parse_in_linear_time():
     """A policy of 8,000 rules took 90 s to load (each rule copied every rule's name), a chain
     listed last-first one pass per rule, and 8,000 unknown names a minute of "did you mean"."""
@@ -930,6 +931,7 @@ def check_tree(tree, data, spelling: int) -> None:
     assert again.evaluate(context_for(data), size=N).tolist() == want
 
 
+@pytest.mark.once
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=trees, data=datasets(), spelling=st.integers(0, 1))
 def test_property_random_rules_match_reference_and_round_trip(tree, data, spelling):

@@ -178,6 +178,7 @@ def test_validate_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
     [("validate", "trust:\n  n_schools: ten\n", "trust.n_schools"),
      ("run", "a: [\n", "malformed YAML")],
 )
+@pytest.mark.once
 def test_cli_errors_exit_2_without_traceback(
     tmp_path: Path, command: str, text: str, fragment: str
 ) -> None:

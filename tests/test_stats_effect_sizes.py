@@ -65,6 +65,7 @@ def test_hedges_g_from_clustered_data_estimates_icc():
     assert given.icc == 0.2 and given.gamma == pytest.approx(math.sqrt(1 - 2 * 24 * 0.2 / 998))
 
 
+@pytest.mark.once
 def test_hedges_g_from_clustered_data_does_not_depend_on_units():
     """g and the ICC have no units; the ICC's mixed model is fitted on the outcome in SD units
     (in units of 1e100 it failed, so no g at all)."""

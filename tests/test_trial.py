@@ -435,6 +435,7 @@ def test_printed_monte_carlo_se_is_in_the_outcome_unit(reading_result) -> None:
     assert "Monte-Carlo SE " in months and " months" in months.split("Monte-Carlo SE ")[1]
 
 
+@pytest.mark.once
 def test_cli_writes_table_csvs_and_plot(tmp_path, capsys) -> None:
     path = tmp_path / "trial.yaml"
     spec = reading_trial(2)

@@ -98,6 +98,7 @@ def test_killed_trial_resumes_to_the_same_bytes_on_any_executor(tmp_path, capsys
     assert "0 replications" in capsys.readouterr().out
 
 
+@pytest.mark.once
 def test_a_changed_trial_file_refuses_to_resume_into_the_old_folder(tmp_path, capsys):
     path = write_trial(tmp_path, replications=2)
     out = tmp_path / "o"
@@ -133,6 +134,7 @@ def finished_trial(tmp_path, capsys) -> tuple[Path, Path]:
     return path, out
 
 
+@pytest.mark.once
 def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsys):
     path, out = finished_trial(tmp_path, capsys)
     store = out / "store"
@@ -215,6 +217,7 @@ def test_failed_replications_are_stored_and_reported_again(tmp_path, capsys):
     assert folder_bytes(out) == first
 
 
+@pytest.mark.once
 def test_the_hint_for_a_damaged_replication_resumes_with_the_trial_s_settings(tmp_path, capsys):
     """The damaged-run hint gives the trial's --set values and --replications (each part of
     the trial's hash): "delete it to re-run that replication with --resume" left them out,
@@ -259,6 +262,7 @@ def _edit_one_byte(path: Path) -> None:
     assert "attendancf" in set(pd.read_parquet(path)["outcome"])
 
 
+@pytest.mark.once
 def test_an_edited_or_truncated_group_detail_is_refused_on_resume_and_analysis(tmp_path,
                                                                             capsys):
     """Each replication records the SHA-256 of its group detail: an edited file was read as
@@ -301,6 +305,7 @@ def test_an_edited_or_truncated_group_detail_is_refused_on_resume_and_analysis(t
         assert (out / name).read_bytes() == kept[name], name
 
 
+@pytest.mark.once
 def test_a_store_without_detail_digests_is_read_with_a_note(tmp_path, capsys):
     """A store of an srmsim before the digests (none in its manifest or runs) resumes and
     reports as before, its group detail read unchecked and said so once; with the manifest's
