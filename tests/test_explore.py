@@ -335,7 +335,7 @@ def tiny_optimisation(tmp: Path, **extra) -> dict:
             "objectives": {"persistent_absence": "minimise"}, **extra}
 
 
-@pytest.mark.once
+@pytest.mark.slow  # a long study: its faster siblings run by default (CI's budget)
 def test_optimiser_finds_the_threshold_a_grid_finds(tmp_path):
     """Persistent absence against the referral threshold, over the same 2 replications: a grid
     of 10 thresholds gives the best value; the search (TPE, 16 candidates) must match it."""

@@ -309,7 +309,7 @@ def test_cluster_estimators_coverage_study(method, se):
     assert abs(share - 0.95) < 3.5 * np.sqrt(0.95 * 0.05 / n_sims)
 
 
-@pytest.mark.once
+@pytest.mark.slow  # a long study: its faster siblings run by default (CI's budget)
 def test_gee_with_few_schools_covers_95_percent():
     """GEE's plain sandwich is too small with few clusters: its 95% t(G - 1) interval covered
     90% of 400 trials of 8 schools (ICC 0.2). The bias-reduced (Mancl-DeRouen) variance is

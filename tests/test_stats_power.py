@@ -107,7 +107,7 @@ def test_simulated_power_agrees_with_powerup_at_the_mdes():
     assert sim.mean_estimate == pytest.approx(analytic.mdes, abs=0.06)
 
 
-@pytest.mark.once
+@pytest.mark.slow  # a long study: its faster siblings run by default (CI's budget)
 def test_simulated_power_under_null_is_alpha_and_reproducible():
     def analyse(df):
         row = stats.estimate_effect(df, "y", "arm", "control", cluster="school",

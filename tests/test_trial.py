@@ -226,7 +226,7 @@ def test_cluster_se_is_cr2_below_30_schools_unless_the_file_names_one() -> None:
     assert "se auto: CR1 with t(G - 1) (30 schools; CR2 below 30)" in many.describe()
 
 
-@pytest.mark.once
+@pytest.mark.slow  # a long study: its faster siblings run by default (CI's budget)
 def test_zero_effect_policy_rejects_at_about_the_nominal_rate(zero_effect_result) -> None:
     runs = zero_effect_result.runs
     assert (runs["error"] == "").all()
