@@ -153,7 +153,8 @@ def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
     """Parquet, dictionary-encoded except float columns and the ``unique`` ones (a students
     table's identifiers, one value per row): a measure such as an attendance rate has nearly as
     many values as rows, so trying a dictionary for it costs about a quarter of the writing time
-    (8M students) and saves almost nothing; for 8M uids it cost 0.45 s against 0.2 s plain."""
+    (8M students) and saves almost nothing; for 8M uids it cost 0.45 s against 0.2 s plain (one
+    measurement, 2026-12-02)."""
     plain = set(unique)
     dictionary = [str(c) for c, dtype in df.dtypes.items()
                   if c not in plain and not (isinstance(dtype, np.dtype) and dtype.kind == "f")]

@@ -63,7 +63,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Tests marked ``once`` are skipped when ``SRMSIM_CI_REPEAT=1``: CI sets it for the newest
     Python, which repeats the oldest one's suite, to keep both within CI's 20 minutes on two
-    cores. They are the tests of 2.5 s or more (on a slow machine) whose subject does not depend
+    cores. They are the tests of 1 s or more (on a slow machine) whose subject does not depend
     on the Python version: statistical studies, privacy arithmetic, hostile-input properties,
     reports, documentation pages and notebooks. Tests of processes, workers, helpers, Dask,
     file permissions, imports and the dashboard in a browser run on every Python, as do all the

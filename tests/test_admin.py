@@ -224,6 +224,7 @@ def test_streams_share_the_pool_staff_with_student_cases() -> None:
                                model.weekly().groupby("run_week")["staff_minutes_used"].sum())
 
 
+@pytest.mark.once
 def test_certification_scenario_builds_a_backlog_and_automation_clears_it(tmp_path) -> None:
     small = {"requests.certification.arrivals.per_week": 100,
              "requests.certification.backlog": 800,

@@ -279,6 +279,7 @@ def test_parse_parameters_defaults_bounds_and_errors() -> None:
             parse_parameters(text)
 
 
+@pytest.mark.once
 def test_common_random_numbers_make_the_objective_reproducible_and_smooth(sample_dataset) -> None:
     ds = read_dataset(sample_dataset)
     spec = MomentSpec.from_data(ds.students, ds.observations)
@@ -496,6 +497,7 @@ def test_printed_report_gives_shares_in_percent_and_yes_no(recovery) -> None:
     assert f"{within} of {int(fit.fit['used'].sum())} moments within tolerance" in text
 
 
+@pytest.mark.once
 def test_cli_errors_name_what_is_wrong(sample_dataset, tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-m", "srmsim.cli", "calibrate",
                            str(tmp_path / "missing"), "--out", str(tmp_path / "o")],

@@ -257,6 +257,7 @@ def test_attendance_effect_fades_at_the_configured_reversion_rate(make_small_sce
 
 
 
+@pytest.mark.once
 def test_attainment_stays_standardised_over_five_years() -> None:
     scenario = Scenario(trust={"n_schools": 20}, years=5, outputs={"history": "none"})
     s = srmsim.run(scenario, seed=4).students
@@ -293,6 +294,7 @@ def test_population_withdrawal_rate_is_near_the_configured_one() -> None:
 
 
 # ----------------------------------------------------------------------------- seeds
+@pytest.mark.once
 @pytest.mark.parametrize("seed", [1, 2])
 def test_headline_figures_hold_for_other_seeds(seed: int) -> None:
     s = srmsim.run(LARGE.with_overrides({"outputs.history": "none"}), seed=seed).students

@@ -108,6 +108,7 @@ def _classes_ok(students: pd.DataFrame, quasi: list[str], k: int) -> int:
     return int(sizes.min())
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("k", [2, 5, 10])
 def test_k_anonymity_holds_after_suppression(imported, k: int) -> None:
     raw_dir, _, _ = imported

@@ -91,6 +91,7 @@ def as_float(name: str, value: float) -> Edit:
      "character"),
     ("students", first("school", "\x1b[2J", pa.string()), "school holds a control character"),
 ])
+@pytest.mark.once
 def test_an_edited_or_foreign_table_is_refused_by_name(imported: Path, tmp_path: Path,
                                                         table: str, edit: Edit,
                                                         message: str) -> None:

@@ -47,6 +47,7 @@ def test_import_clean_export_writes_typed_parquet(tmp_path: Path, capsys) -> Non
     assert len(pd.read_csv(out / "rejects.csv")) == 0
 
 
+@pytest.mark.once
 def test_import_with_rejects_exits_2_and_writes_only_the_report(tmp_path: Path, capsys) -> None:
     out = tmp_path / "ds"
     args = ["data", "import", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
@@ -154,6 +155,7 @@ def _imported_fake(tmp_path: Path, capsys) -> Path:
     return out
 
 
+@pytest.mark.once
 def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     out = tmp_path / "ds"
     assert main(["data", "import", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),

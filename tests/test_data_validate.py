@@ -98,6 +98,7 @@ def test_student_cell_rules(tmp_path: Path, column: str, value: str, rule: str,
     assert res.summary["tables"]["students"]["rejected"] == 1
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("bad_id", ["P1\n2", "\x1b[2J", "P1\u20282", "P1\x7f", "P1\x852",
                                     "P\u202e12", "P1\x1f2", "P1\t2"])
 def test_identifiers_with_control_characters_are_rejected_unshown(tmp_path: Path,
@@ -169,6 +170,7 @@ def test_duplicate_student_ids_report_every_copy(tmp_path: Path) -> None:
     ("Pupil Ref", "P9999", "unknown_student"),
     ("School Code", "SOUTH_OR_NORTH", "unknown_school"),
 ])
+@pytest.mark.once
 def test_observation_rules(tmp_path: Path, column: str, value: str, rule: str) -> None:
     st, ob = fake_export()
     ob.loc[20, column] = value
@@ -377,6 +379,7 @@ def test_random_corruption_every_bad_row_rejected_nothing_vanishes(tmp_path: Pat
     assert len(res.observations) == len(ob) - 40
 
 
+@pytest.mark.once
 def test_large_export_is_vectorised(tmp_path: Path) -> None:
     """120,000 observation rows validate in one pass (no timing asserted, only the counts)."""
     n, weeks = 4000, 30

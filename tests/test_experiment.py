@@ -375,6 +375,7 @@ def test_sequential_stopping(tmp_path):
     assert summary["replications"] == 3 and summary["stopped"] == "half-width target met"
 
 
+@pytest.mark.once
 def test_sequential_stopping_on_a_user_defined_outcome(tmp_path):
     """The stopping rule reads a user-defined outcome by its name (it once crashed: the
     outcome registry was keyed by the definition, which is not hashable)."""

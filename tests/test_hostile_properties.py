@@ -148,6 +148,7 @@ CSV_HOSTILE = st.sampled_from(["9223372036854775808", "-9223372036854775809", "1
                                "true", "2024-13-45", "\"", "a,b"])
 
 
+@pytest.mark.once
 @given(data=st.data())
 def test_mutated_data_exports_validate_or_fail_cleanly(data, tmp_path_factory, capsys):
     work = tmp_path_factory.mktemp("csv")

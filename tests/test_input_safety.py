@@ -81,6 +81,7 @@ def test_long_values_are_cut_in_messages(tmp_path, capsys):
 # names never become paths
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("name", ["..", ".", "../x", "/tmp/abs", "a/b", "a\\b", "", " x", "x" * 65,
                                   "C:evil", "a\x00b",
                                   # folders Windows cannot create or open (projects are shared)
@@ -431,6 +432,7 @@ def test_data_counts_beyond_int64_and_cr_only_lines(tmp_path, capsys):
     assert "cr.csv:4" in out and "0xff" in out
 
 
+@pytest.mark.once
 def test_summary_by_flags_and_ids(tmp_path, capsys):
     data = tmp_path / "ds"
     assert main(["data", "import", "--students", str(REPO / "data/sample/students.csv"),
@@ -535,6 +537,7 @@ def test_duplicate_and_nested_columns_are_refused(tmp_path, capsys):
     assert not (tmp_path / "thresholds").exists()
 
 
+@pytest.mark.once
 def test_an_output_folder_never_takes_inputs_or_other_files_with_it(tmp_path, capsys,
                                                                     monkeypatch):
     """Output folders are replaced whole. One holding an earlier result was replaced even
@@ -578,6 +581,7 @@ def test_an_output_folder_never_takes_inputs_or_other_files_with_it(tmp_path, ca
     assert main(["thresholds", str(tmp_path / "scores.csv"), *args]) == 0
 
 
+@pytest.mark.once
 def test_an_edited_dataset_is_checked_when_read(tmp_path, capsys):
     """A dataset's Parquet files may be edited or written by other tools: an infinite prior
     attainment went silently into calibration (every standardised score NaN), a negative

@@ -395,6 +395,7 @@ def test_bad_modifiers_are_rejected(modifiers, where):
     assert where in str(err.value)
 
 
+@pytest.mark.once
 def test_srmsim_validate_rejects_a_bad_modifier_with_exit_2(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("policy:\n  actions:\n    reading_club:\n      modifiers: {bogus: 1}\n")

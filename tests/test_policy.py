@@ -144,6 +144,7 @@ def test_policy_that_flags_no_one_changes_nothing():
     pd.testing.assert_frame_equal(none.students[cols], silent.students[cols])
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("name", ["reading_age", "attendance_escalation"])
 def test_positive_action_improves_its_target_outcome(name):
     sc = load_scenario(f"scenarios/{name}.yaml")
@@ -160,6 +161,7 @@ def test_positive_action_improves_its_target_outcome(name):
     assert np.allclose(gain[~served & (treated["weeks_waited"] == 0)], 0)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("path", ["reading_age", "attendance_escalation", "dropout_prevention",
                                   "trust_attendance_service"])
 def test_each_scenario_runs_and_without_policy_is_valid(path):

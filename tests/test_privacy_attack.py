@@ -214,6 +214,7 @@ def test_no_hidden_summary_count_can_be_recovered(by: list[str]) -> None:
     assert summary_attack(table, truth) == []
 
 
+@pytest.mark.once
 def test_a_rate_symbol_does_not_say_which_hidden_counts_are_small() -> None:
     """A rate printed ``x`` beside hidden counts said they were hidden to protect others, so
     at least 10: in year 7's FSM row of this trust EAL was then at least 10 of 16 pupils, and
@@ -257,6 +258,7 @@ def test_a_printed_row_says_its_group_has_a_pupil_and_the_audit_knows_it(monkeyp
     assert summary_attack(describe(ds, ["school"]), truth)
 
 
+@pytest.mark.once
 def test_an_empty_combination_is_printed_like_a_small_one() -> None:
     """School A has no FSM pupil: ``--by school`` hid A's FSM count, but ``--by school,fsm``
     printed only the combinations some pupil has, so the missing (A, True) row said it was 0.
@@ -481,6 +483,7 @@ def test_the_linked_attack_wins_on_separately_protected_tables() -> None:
     assert school.loc[school["school"] == "A", "students"].item() == "55"
 
 
+@pytest.mark.once
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=2, max_size=5),
        st.integers(2, 15))
@@ -529,6 +532,7 @@ def bands(frame: pd.DataFrame) -> list[int]:
     return out
 
 
+@pytest.mark.once
 def test_threshold_tables_cannot_be_differenced_to_a_small_count(tmp_path: Path,
                                                                  capsys) -> None:
     df = risk_students(n_schools=4, n=150, seed=5)
@@ -591,6 +595,7 @@ def test_thresholds_one_pupil_apart_are_not_both_published(tmp_path: Path, capsy
     assert len(table) == 1 and min(bands(table)) >= T
 
 
+@pytest.mark.once
 def test_too_small_a_group_withholds_its_whole_breakdown(tmp_path: Path, capsys) -> None:
     df = risk_students(n_schools=3, n=150, seed=4)
     df["rare"] = "common"

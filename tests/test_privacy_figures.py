@@ -67,6 +67,7 @@ def published_rows(csv: Path, x: str, y: str) -> set[tuple[float, float]]:
     return set(zip(xs[ok], ys[ok], strict=True))
 
 
+@pytest.mark.once
 def test_real_data_figures_show_only_published_rows(tmp_path: Path, figures, capsys) -> None:
     df = students(n_schools=4, n=150, seed=5)
     path = tmp_path / "export.csv"

@@ -268,6 +268,7 @@ def test_user_defined_outcomes_recover_direct_computation(experiment_dir, tmp_pa
     assert math.isnan(eff.loc[("texts", "pa_fsm_gap"), "relative_change"])  # a gap: no ratio
 
 
+@pytest.mark.once
 def test_declared_columns_give_the_same_group_values(tmp_path):
     """Each registry entry names the columns it reads; measuring groups on only those columns
     gives exactly what the full students table gives (a missing name would raise or differ)."""
@@ -453,6 +454,7 @@ def report_tables(folder: Path) -> tuple[dict[str, list[dict]], str]:
     return parser.tables, page
 
 
+@pytest.mark.once
 def test_run_report_shows_request_streams_as_summary_json_says(requests_run_dir):
     tables, page = report_tables(requests_run_dir)
     summary = json.loads((requests_run_dir / "summary.json").read_text())
@@ -1311,6 +1313,7 @@ REQUESTS_RUN_DAMAGES = {
 }
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("damage", list(REQUESTS_RUN_DAMAGES))
 def test_damaged_request_streams_give_a_short_error(requests_run_dir, tmp_path, damage):
     report_refuses(requests_run_dir, tmp_path, REQUESTS_RUN_DAMAGES[damage])
@@ -1368,6 +1371,7 @@ def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.once
 def test_report_out_never_lands_in_a_dataset_folder(run_dir, tmp_path):
     """``srmsim report RUN --out DATA/dataset.json`` replaced an imported dataset's metadata
     with the page (the dataset was lost); any file in a dataset folder, however deep, is
@@ -1384,6 +1388,7 @@ def test_report_out_never_lands_in_a_dataset_folder(run_dir, tmp_path):
     assert cli("report", str(run_dir), "--out", str(tmp_path / "report.html")).returncode == 0
 
 
+@pytest.mark.once
 def test_another_projects_dataset_json_does_not_block_outputs(run_dir, tmp_path):
     """Only srmsim's own datasets keep outputs out: a ``dataset.json`` of another kind (a
     machine-learning project's) in a parent folder does not refuse a report under it, while a

@@ -25,6 +25,7 @@ def students(n_schools: int = 6, n: int = 120, seed: int = 0) -> pd.DataFrame:
                          "attendance_rate": att, "withdrawn": y})
 
 
+@pytest.mark.once
 def test_csv_end_to_end(tmp_path: Path, capsys):
     df = students()
     df.loc[:4, "attendance_rate"] = np.nan
@@ -173,6 +174,7 @@ def test_cost_limits_in_help_are_pounds_not_exponents(capsys):
     assert "1e+12" not in printed and printed.count("at most £1,000,000,000,000") == 3
 
 
+@pytest.mark.once
 def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
     folder = simulated_folder(tmp_path)
     base = ["thresholds", str(folder), "--score", "attendance_rate", "--outcome", "withdrawn",

@@ -120,6 +120,7 @@ def test_bootstrap_is_deterministic_and_bands_cover_point():
     assert "AUC" in a.summary()
 
 
+@pytest.mark.once
 def test_auc_interval_covers_truth_in_repeated_trust_samples():
     """Known truth: normal scores with a 1.0 SD shift have AUC = Phi(1/sqrt(2)) = 0.760."""
     truth = stats.norm.cdf(1 / np.sqrt(2))

@@ -39,6 +39,7 @@ def shared_structure_trust(n_schools: int = 13, n: int = 60, seed: int = 0) -> p
     return df
 
 
+@pytest.mark.once
 def test_value_of_pooling_rises_with_k_on_shared_structure():
     df = shared_structure_trust()
     res = risk.value_of_pooling(df, "withdrawn", FEATURES, n_orders=8, holdout_schools=3,
@@ -67,6 +68,7 @@ def test_value_of_pooling_rises_with_k_across_trusts(seed):
     assert stats.spearmanr(res["k"], res["auc_mean"]).statistic > 0.8
 
 
+@pytest.mark.once
 def test_coarsened_rows_show_the_cost_of_privacy_and_are_paired():
     df = shared_structure_trust(n_schools=8, n=150, seed=2)[[
         "school", "attendance_rate", "reading_gap", "incidents", "fsm", "sex", "withdrawn"]]

@@ -983,6 +983,7 @@ def test_property_arbitrary_text_parses_or_raises_rule_error(text):
     _parse_or_rule_error(text)
 
 
+@pytest.mark.once
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join))
 def test_property_token_soup_parses_or_raises_rule_error(text):

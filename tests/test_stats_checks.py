@@ -24,6 +24,7 @@ def two_level(seed: int, groups: int, size: int, tau2: float, sigma2: float) -> 
 # ---- random intercepts ------------------------------------------------------------------------
 
 
+@pytest.mark.once
 def test_known_variance_components_are_recovered_without_warnings():
     df = two_level(1, groups=200, size=10, tau2=0.5, sigma2=2.0)
     with warnings.catch_warnings():
@@ -58,6 +59,7 @@ def _no_between_variation(seed: int) -> pd.DataFrame:
     return pd.DataFrame({"y": 5 + e, "school": g, "arm": np.where(g < 6, "treated", "control")})
 
 
+@pytest.mark.once
 def test_boundary_fit_warns_and_notes():
     df = _no_between_variation(3)
     with pytest.warns(StatsWarning, match="group variance is estimated at zero"):

@@ -143,6 +143,7 @@ def test_student_rows_are_averaged_to_school_terms():
     assert twfe.n == len(df) and twfe.n_clusters == 40
 
 
+@pytest.mark.once
 def test_event_study_plot_is_written(cs, tmp_path):
     path = tmp_path / "figs" / "event_study.png"
     fig = cs.plot(path)

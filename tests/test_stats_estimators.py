@@ -222,6 +222,7 @@ def test_recovers_known_effect_individual_trial():
     assert row["estimate"] == pytest.approx(0.3, abs=0.08)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("method", ["gee", "mixed"])
 def test_cluster_methods_recover_effect(method):
     df = trial(10, effects={"control": 0.0, "mentor": 0.4}, n=2000, schools=40, icc=0.15)
@@ -239,6 +240,7 @@ def test_cluster_methods_recover_effect(method):
         assert row["df"] == 39
 
 
+@pytest.mark.once
 def test_gee_and_mixed_agree_with_ols_cluster_on_balanced_trial():
     df = trial(11, n=1200, schools=30, icc=0.2)
     ols = stats.estimate_effect(df, "score", "arm", "control", cluster="school", se="cluster")

@@ -217,6 +217,7 @@ def test_exact_zero_variance_with_infinite_loglik_is_rejected():
     assert result.converged and _judge(model, result).startswith("log-likelihood is not finite")
 
 
+@pytest.mark.once
 def test_genuine_boundary_is_reported():
     rng = np.random.default_rng(5)
     df = pd.DataFrame({"y": rng.normal(size=400), "g": np.repeat(np.arange(40), 10)})
@@ -236,6 +237,7 @@ def test_input_errors(hsb):
         stats.random_intercept(hsb.assign(MathAch=np.nan), "MathAch", "School")
 
 
+@pytest.mark.once
 def test_covariate_named_intercept_is_its_own_term(hsb):
     """A covariate called Intercept collided with the constant and the model was refused as
     collinear; it is the term `Intercept` now, with the estimate of the renamed column."""
@@ -281,6 +283,7 @@ def test_units_of_the_outcome_do_not_change_the_fit(seed, slopes):
         assert eff["estimate"] == pytest.approx(c * ref.fixed.loc["arm", "estimate"], rel=1e-8)
 
 
+@pytest.mark.once
 def test_row_order_and_group_labels_do_not_change_the_fit():
     df = _schools(8)
     ref = stats.random_intercept(df, "y", "school", covariates=["arm"])
@@ -291,6 +294,7 @@ def test_row_order_and_group_labels_do_not_change_the_fit():
     np.testing.assert_allclose(fit.fixed.to_numpy(), ref.fixed.to_numpy(), rtol=1e-6)
 
 
+@pytest.mark.once
 def test_units_of_a_covariate_do_not_change_its_degrees_of_freedom():
     """Between-within df judged 'constant within schools' on an absolute 1e-12: prior attainment
     divided by 1e13 got df G - 2 = 18 instead of N - G - 2 = 578 (p 6e-11 instead of 6e-37)."""

@@ -100,6 +100,7 @@ def test_cluster_robust_se_uses_schools():
     assert plain.estimate == pytest.approx(res.estimate) and plain.se != res.se
 
 
+@pytest.mark.once
 def test_coverage_over_replications():
     cover = cover_robust = 0
     n = 150

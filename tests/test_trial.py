@@ -169,6 +169,7 @@ def test_screening_flags_are_the_engine_flags_at_its_first_evaluation() -> None:
     assert set(model.policy.pseudonyms(got[0])) == engine
 
 
+@pytest.mark.once
 def test_assignment_is_balanced_within_schools_and_reproducible() -> None:
     trial = make(reading_trial(2))
     a, b = replicate(trial, 0), replicate(trial, 0)
@@ -287,6 +288,7 @@ def test_stepped_wedge_group_time_is_unbiased_where_twfe_is_not() -> None:
     assert e_tw.mean() < -3 * e_tw.std(ddof=1) / np.sqrt(len(e_tw))  # TWFE misses the build-up
 
 
+@pytest.mark.once
 def test_stepped_wedge_runs_all_three_analyses() -> None:
     for method in ("group_time", "twfe", "mixed"):
         rep = replicate(make(wedge_trial(1, method=method)), 0)

@@ -199,6 +199,7 @@ def test_a_folder_of_other_files_is_refused_before_any_work(tmp_path, capsys):
     assert [p.name for p in home.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.once
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # statsmodels, on a 2-row fit
 def test_failed_replications_are_stored_and_reported_again(tmp_path, capsys):
     """A replication that raised is part of the result: stored, not run again on a rerun."""
