@@ -13,8 +13,9 @@ draws are keyed by uid, so the results are bit-identical to one core whichever c
 block. Elsewhere (macOS, Windows) the blocks run on threads (:mod:`srmsim.blocks`).
 
 The helpers are fresh interpreters that import only numpy, the dynamics, the population
-generator and the scenario's config (about a second, while this process starts generating); they ignore Ctrl-C (the run's
-process handles it) and exit when the run's process ends (their socket closes).
+generator and the scenario's config (about a second, while this process starts generating);
+they ignore Ctrl-C (the run's process handles it) and exit when the run's process ends (their
+socket closes).
 """
 
 from __future__ import annotations

@@ -116,13 +116,14 @@ def _column(cohort: Cohort, name: str) -> np.ndarray | None:
         col = (s["sex"] == "M").to_numpy()
     elif name == "served" and "interventions" in s.columns:
         col = (s["interventions"] > 0).to_numpy()
-    elif name in ("first_flag_week", "flagged"):
+    elif name in ("first_flag_week", "flagged"):  # both from one pass over the events
         first = np.full(len(s), np.nan)
         ev = cohort.events
         if ev is not None and "student" in s.columns and len(ev):
             flags = ev[ev["event"] == "flagged"].groupby("student", observed=True)["run_week"].min()
             first = s["student"].map(flags).to_numpy(dtype=float)
-        col = first if name == "first_flag_week" else np.isfinite(first)
+        cohort.derived["first_flag_week"], cohort.derived["flagged"] = first, np.isfinite(first)
+        return cohort.derived[name]
     elif name in s.columns and name in vocabulary().fields:
         col = s[name].to_numpy(dtype=bool if vocabulary().fields[name].kind == "bool" else float)
     if col is not None:
