@@ -489,12 +489,29 @@ def test_a_variant_with_fewer_than_two_paired_replications_gets_no_verdict():
      "replication nan .* not a whole number"),
     (lambda r: r.assign(persistent_absence=r["persistent_absence"].astype(object)
                         .where(r.index != 4, "n/a")), "is not a number \\('n/a'\\)"),
+    (lambda r: pd.concat([r.astype({"replication": object}),
+                          r.iloc[[12]].assign(replication="2")]),
+     "'v1' replication 2 appears 2 times"),  # 2 and "2": once accepted as two runs
+    (lambda r: r.assign(replication=r["replication"].astype(float).where(r.index != 12, 1e30)),
+     "not a whole number from 0 to"),
 ])
 def test_compare_refuses_tables_that_would_give_wrong_effects(damage, message):
     from srmsim.errors import SrmsimError
 
     with pytest.raises(SrmsimError, match=message):
         compare(damage(_runs_table()), "base", ["persistent_absence"])
+
+
+def test_compare_pairs_replications_by_number_whatever_their_type():
+    """Two CSV files concatenated, one read as text: "3" is replication 3 (it once paired
+    with nothing and gave 'not measured')."""
+    runs = _runs_table()
+    mixed = runs.astype({"replication": object})
+    text = mixed["variant"] != "base"
+    mixed.loc[text, "replication"] = mixed.loc[text, "replication"].map(str)
+    cols = ["variant", "replications", "difference", "ci_low", "ci_high", "verdict"]
+    pd.testing.assert_frame_equal(compare(mixed, "base", ["persistent_absence"])[cols],
+                                  compare(runs, "base", ["persistent_absence"])[cols])
 
 
 @pytest.mark.parametrize("level", [1.5, float("nan"), 0])

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as scipy_t
 
 from srmsim import stats
 from srmsim.errors import DataError, EstimationError, SrmsimError
@@ -90,6 +91,26 @@ def test_twfe_matches_dummy_regression_on_unbalanced_panel(panel):
     n, k_sm, k_ours = len(df), X.shape[1] + 1, 1 + 9
     adjust = np.sqrt((n - k_sm) / (n - k_ours))
     assert twfe.se == pytest.approx(ref.bse["D"] * adjust, rel=1e-6)
+
+
+def test_twfe_with_several_rows_per_cell_weighs_rows_and_says_so():
+    """Students within school units: each row counts once (a dummy regression on the rows),
+    and a note tells the user that a cell with more rows weighs more."""
+    import statsmodels.api as sm
+
+    df = staggered(5, per_cohort=6, students=3)
+    df = df.drop(index=df.index[::7]).reset_index(drop=True)  # cells of 2 or 3 rows
+    twfe = stats.did_twfe(df, "y", "school", "term", "first_term")
+    D = (df["term"] >= df["first_term"]).astype(float).rename("D")
+    X = pd.concat([D, pd.get_dummies(df["school"], drop_first=True, dtype=float),
+                   pd.get_dummies(df["term"], prefix="t", drop_first=True, dtype=float)], axis=1)
+    ref = sm.OLS(df["y"], sm.add_constant(X)).fit()
+    assert twfe.estimate == pytest.approx(ref.params["D"], rel=1e-8)
+    cells = df.groupby(["school", "term"]).ngroups
+    assert cells == 24 * 10 < len(df)
+    assert f"{len(df)} rows in {cells} unit-period cells" in " ".join(twfe.notes)
+    one_per_cell = stats.did_twfe(staggered(5, per_cohort=6), "y", "school", "term", "first_term")
+    assert not any("unit-period cells" in n for n in one_per_cell.notes)
 
 
 def test_group_time_recovers_overall_and_event_study(cs):
@@ -331,6 +352,68 @@ def test_group_time_effects_without_spread_in_their_arms_have_no_standard_error(
     es = res.event_study.set_index("event_time")
     assert np.isnan(es.loc[-1, "se"]) and np.isnan(es.loc[-1, "p_value"])
     assert (es.loc[0:, "se"] > 0.1).all() and np.isfinite(res.overall["se"])
+
+
+def _adoption_panel(first: np.ndarray, periods: int, seed: int, clusters=None) -> pd.DataFrame:
+    """One row per unit and period, effect 0.5 from each unit's first treated period."""
+    rng = np.random.default_rng(seed)
+    n = len(first)
+    u, t = np.repeat(np.arange(n), periods), np.tile(np.arange(periods), n)
+    treated = t >= np.nan_to_num(first[u], nan=np.inf)
+    y = rng.normal(size=n)[u] + 0.1 * t + 0.5 * treated + rng.normal(size=n * periods)
+    df = pd.DataFrame({"y": y, "u": u, "t": t, "g": first[u]})
+    return df if clusters is None else df.assign(c=np.asarray(clusters)[u])
+
+
+def test_group_time_gives_no_interval_where_an_arm_has_one_cluster():
+    """Not-yet-treated controls with one never-treated unit: that arm's variance has no df.
+    The intervals were once built on the normal (a NaN df read as infinite): about 90%
+    coverage for nominal 95%. Now the SE stays and the interval, p-value and band are missing,
+    with a warning; with two never-treated units every interval is a t interval."""
+    one_never = np.array([2.0] * 4 + [3.0] * 4 + [4.0] * 4 + [np.nan])
+    with pytest.warns(StatsWarning, match="an arm .* with a single cluster: that arm's variance"):
+        res = stats.did_group_time(_adoption_panel(one_never, 6, 1), "y", "u", "t", "g",
+                                   control="notyet", n_boot=99)
+    cells = res.att_gt
+    assert np.isfinite(cells["se"]).sum() >= 6
+    assert cells["ci_low"].isna().all() and cells["p_value"].isna().all()
+    assert res.event_study["band_low"].isna().all()
+    two_never = np.append(one_never, np.nan)
+    res = stats.did_group_time(_adoption_panel(two_never, 6, 1), "y", "u", "t", "g",
+                               control="notyet", n_boot=99)
+    ok = res.att_gt.dropna(subset=["se"])
+    assert len(ok) > 6 and np.isfinite(ok["df"]).all() and (ok["df"] < 30).all()
+    crit = (ok["ci_high"] - ok["att"]) / ok["se"]
+    assert np.allclose(crit, scipy_t.ppf(0.975, ok["df"]))  # t quantiles, not 1.96
+
+
+def test_a_cell_without_standard_error_leaves_the_aggregates_it_does_not_enter_alone():
+    """Cohort 5's three units share one cluster, so its cells have no SE; event times 2-4
+    come from cohort 2 alone and keep their cells' SEs (a NaN row of the influence matrix once
+    entered every aggregate as 0 x NaN)."""
+    first = np.array([2.0] * 10 + [5.0] * 3 + [np.nan] * 17)
+    clusters = np.r_[np.arange(10), [100] * 3, np.arange(13, 30)]
+    with pytest.warns(StatsWarning, match="single cluster"):
+        res = stats.did_group_time(_adoption_panel(first, 7, 11, clusters), "y", "u", "t", "g",
+                                   cluster="c", n_boot=99)
+    es = res.event_study.set_index("event_time")
+    cells = res.att_gt.set_index(["group", "time"])
+    assert (es.loc[[2, 3, 4], "n_cohorts"] == 1).all()
+    assert es.loc[[2, 3, 4], "se"].to_numpy() == pytest.approx(
+        cells.loc[[(2.0, 4.0), (2.0, 5.0), (2.0, 6.0)], "se"].to_numpy(), rel=1e-12)
+    assert es.loc[[2, 3, 4], "band_low"].notna().all()
+    assert np.isnan(cells.loc[(5.0, 5.0), "se"]) and np.isnan(es.loc[0, "se"])
+    # a pre-period placebo without SE (one control unit observed in period 0) leaves the
+    # overall ATT, which uses post-period cells only, as it is without that period
+    panel = _adoption_panel(np.array([3.0] * 15 + [np.nan] * 15), 6, 4)
+    panel = panel[~((panel["t"] == 0) & (panel["u"] > 15))]
+    with pytest.warns(StatsWarning):
+        res = stats.did_group_time(panel, "y", "u", "t", "g", n_boot=99)
+    assert np.isnan(res.att_gt.set_index("time").loc[1, "se"])
+    without = stats.did_group_time(panel[panel["t"] > 0], "y", "u", "t", "g", n_boot=99)
+    assert res.overall["estimate"] == pytest.approx(without.overall["estimate"], rel=1e-12)
+    assert res.overall["se"] == pytest.approx(without.overall["se"], rel=1e-9)
+    assert np.isfinite(res.overall["ci_low"])
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -167,6 +167,22 @@ def test_risk_ratio_zero_events_names_arm_unless_corrected():
     assert rr.estimate == pytest.approx((0.5 / 101) / (5.5 / 101)) and "continuity" in rr.method
 
 
+def test_risk_ratio_refuses_a_zero_width_interval_when_every_student_has_the_event():
+    # se(log RR) = sqrt(1/a - 1/n1 + 1/c - 1/n0) is 0 here, yet the Newcombe risk difference
+    # for the same counts spans about -0.24 to 0.30: the ratio is not pinned at 1
+    with pytest.raises(DataError, match="zero width when every student in both arms"):
+        stats.risk_ratio(12, 12, 9, 9)
+    rd = stats.risk_difference(12, 12, 9, 9)
+    assert rd.ci_low < -0.2 and rd.ci_high > 0.25
+    rr = stats.risk_ratio(12, 12, 9, 9, continuity=0.5)
+    assert rr.ci_low < 1 < rr.ci_high
+    assert stats.risk_ratio(12, 12, 8, 9).ci_high > stats.risk_ratio(12, 12, 8, 9).ci_low
+    df = pd.DataFrame({"arm": ["a"] * 9 + ["b"] * 12, "event": [1] * 21})
+    out = stats.binary_effects(df, "event", "arm", "a").set_index("arm")
+    assert out.loc["b", ["risk_ratio", "rr_ci_low", "rr_ci_high"]].isna().all()
+    assert "every student in both arms" in out.loc["b", "note"]
+
+
 def test_binary_effects_from_table():
     df = pd.DataFrame({
         "arm": ["control"] * 200 + ["texts"] * 200 + ["mentor"] * 200,

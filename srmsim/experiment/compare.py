@@ -69,6 +69,15 @@ def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]
 LARGEST_VALUE = 1e150
 
 
+#: the largest replication number a runs table may hold (exact as a float64 and an int64)
+MAX_REPLICATION = 2**53
+
+
+def replication_numbers(runs: pd.DataFrame) -> pd.Series:
+    """The replication column as numbers (NaN where it is not one): runs pair by number."""
+    return pd.to_numeric(runs["replication"], errors="coerce")
+
+
 def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
     """Refuse a runs table that would give a silently wrong effects table.
 
@@ -94,12 +103,14 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         unnamed = int(runs["variant"].isna().sum())
         raise SrmsimError(f"{plural(unnamed, 'run')} {agree(unnamed, 'has', 'have')} no variant "
                           "name")
-    rep = pd.to_numeric(runs["replication"], errors="coerce")
-    bad = rep.isna() | (rep < 0) | (rep % 1 != 0)
+    rep = replication_numbers(runs)
+    bad = rep.isna() | (rep < 0) | (rep % 1 != 0) | (rep > MAX_REPLICATION)
     if bad.any():
         raise SrmsimError(f"replication {runs['replication'][bad].iloc[0]} (variant "
-                          f"{runs['variant'][bad].iloc[0]!r}) is not a whole number >= 0")
-    twice = runs.duplicated(["variant", "replication"], keep=False)
+                          f"{runs['variant'][bad].iloc[0]!r}) is not a whole number from 0 to "
+                          f"{MAX_REPLICATION:,}")
+    # by number: 5, 5.0 and "5" are one replication (pairing goes by number too)
+    twice = runs[["variant"]].assign(replication=rep).duplicated(keep=False)
     if twice.any():
         first = runs[twice].iloc[0]
         raise SrmsimError(f"variant {first['variant']!r} replication {first['replication']} "
@@ -133,6 +144,7 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     from scipy import stats  # here, not at the top: workers import this package, never this
 
     check_runs(runs, list(outcomes), level)
+    runs = runs.assign(replication=replication_numbers(runs).astype(np.int64))
     if baseline not in set(runs["variant"]):
         raise SrmsimError(f"baseline variant {baseline!r} has no finished runs")
     rows = []

@@ -25,11 +25,12 @@ def wald(
     alpha: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CI bounds and two-sided p-value for estimate/se with t(df) (or normal) reference; ``df``
-    may be one per estimate (CR2's Bell-McCaffrey df), None or infinite for the normal."""
+    may be one per estimate (CR2's Bell-McCaffrey df), None or +inf for the normal. A NaN df
+    (not estimable) gives NaN bounds and p-value: it is not a licence to use the normal."""
     est = np.asarray(estimate, dtype=float)
     se = np.asarray(se, dtype=float)
     dof = np.asarray(math.inf if df is None else df, dtype=float)
-    normal = ~np.isfinite(dof)
+    normal = np.isposinf(dof)
     t_df = np.where(normal, 1.0, dof)  # any finite stand-in: the normal's value is taken there
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.abs(est / se)

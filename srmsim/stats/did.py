@@ -179,12 +179,20 @@ def did_twfe(
     Clustered by ``cluster`` (default: the unit), CR1 with the unit effects not counted in k
     (they are nested in clusters); t with G - 1 df. Biased under staggered, heterogeneous
     effects: compare with :func:`did_group_time`.
+
+    Several rows per unit and period (students within a school unit, say) are kept and each
+    row weighs the same, so a cell with more rows weighs more (a note says so);
+    :func:`did_group_time` averages each cell first.
     """
     alpha = ck.check_alpha(alpha)
     data, missing, notes = _prepare(df, outcome, unit, time, treated_from, cluster, "treated_from")
     u = pd.factorize(data["_u"])[0]
     t = pd.factorize(data["_t"])[0]
     c = pd.factorize(data["_c"])[0]
+    cells = len(np.unique(u.astype(np.int64) * (int(t.max()) + 1) + t))
+    if cells < len(data):
+        notes.append(f"{len(data)} rows in {cells} unit-period cells: each row weighs the same, "
+                     "so a cell with more rows weighs more")
     D = (data["_t"].to_numpy() >= data["_g"].to_numpy()).astype(float)
     if D.min() == D.max():
         raise DataError(
@@ -315,7 +323,7 @@ def _aggregate(att, psi, cell_cohort, select, share, indicator) -> tuple[float, 
     w = share[cell_cohort] * select
     total = w.sum()
     est = float((w * att).sum() / total)
-    infl = (w / total) @ psi
+    infl = (w[select] / total) @ psi[select]  # a cell it leaves out (a NaN row) does not enter
     d_share = np.zeros(share.size)
     np.add.at(d_share, cell_cohort[select], (att[select] - est) / total)
     return est, infl + d_share @ indicator
@@ -612,6 +620,7 @@ def did_group_time(
 
     scale = float(np.abs(y_all - y_all.mean()).max())
     round_off: list[float] = []
+    no_df: list[float] = []
 
     def infer(est: float, infl: np.ndarray) -> dict[str, float]:
         var, dof = _variance_and_df(infl, c_codes, arms)
@@ -619,12 +628,19 @@ def did_group_time(
         if se <= _ROUND_OFF * scale:  # no spread within its arms: no SE, not a 1e-16 one
             round_off.append(est)
             se = math.nan
+        elif math.isfinite(se) and not math.isfinite(dof):
+            no_df.append(est)  # an arm of one cluster: no t reference, so no interval
         lo, hi, p = (float(v) for v in wald(est, se, dof, alpha))
         if not math.isfinite(se):
             lo = hi = p = math.nan
         return {"estimate": est, "se": se, "ci_low": lo, "ci_high": hi, "p_value": p, "df": dof}
 
     cell_rows = [infer(float(att[k]), psi[k]) for k in range(att.size)]
+    lone_control = int((_cluster_counts(cells.control, onehot) < 2).sum())
+    if lone_control:
+        ck.warn(f"{plural(lone_control, 'group-time effect')} "
+                f"{agree(lone_control, 'has', 'have')} a single control cluster: no standard "
+                "error exists for them, nor for any aggregate they enter", notes)
     att_gt = pd.DataFrame(
         {
             "group": cohort_key,
@@ -649,16 +665,17 @@ def did_group_time(
     rng = np.random.default_rng(seed)
     cluster_infl = es_infl @ onehot  # event times x clusters
     se_es = event_study["se"].to_numpy()
-    ok = np.isfinite(se_es) & (se_es > 0)
+    df_es = event_study["df"].to_numpy(dtype=float)
+    ok = np.isfinite(se_es) & (se_es > 0) & np.isfinite(df_es)  # the event times with an interval
     band_crit = math.nan
     if ok.any():
         tmax = _sup_t(rng, n_boot, cluster_infl[ok], se_es[ok])
         q = float(np.quantile(tmax, 1 - alpha))
-        df_band = float(np.nanmin(event_study["df"].to_numpy()[ok]))
         # the bootstrap quantile is on the normal scale; the same tail probability on t(df)
-        band_crit = float(sps.t.ppf(sps.norm.cdf(q), df_band)) if math.isfinite(df_band) else q
-    event_study["band_low"] = event_study["estimate"] - band_crit * event_study["se"]
-    event_study["band_high"] = event_study["estimate"] + band_crit * event_study["se"]
+        band_crit = float(sps.t.ppf(sps.norm.cdf(q), float(df_es[ok].min())))
+    half = np.where(ok, band_crit * se_es, math.nan)
+    event_study["band_low"] = event_study["estimate"] - half
+    event_study["band_high"] = event_study["estimate"] + half
     event_study["n_cohorts"] = [
         len({cohort_key[i] for i in np.flatnonzero(ev == e)}) for e in event_times
     ]
@@ -676,6 +693,12 @@ def did_group_time(
         notes.append("no post-treatment cell is estimable: no overall ATT")
         nan = dict.fromkeys(("estimate", "se", "ci_low", "ci_high", "p_value", "df"), math.nan)
         rows += [{"aggregate": "simple", **nan}, {"aggregate": "dynamic", **nan}]
+    if no_df:
+        ck.warn(f"{plural(len(no_df), 'effect or aggregate', 'effects or aggregates')} "
+                f"{agree(len(no_df), 'rests', 'rest')} on an arm (a cohort, or the never "
+                "treated) with a single cluster: that arm's variance has no degrees of freedom, "
+                "so no t interval, p-value or band is given (the SE is); more clusters are "
+                "needed in that arm", notes)
     if round_off:
         ck.warn(f"{plural(len(round_off), 'effect or aggregate', 'effects or aggregates')} "
                 f"{agree(len(round_off), 'has', 'have')} no variation within their "

@@ -456,7 +456,8 @@ def risk_ratio(
     """Risk ratio with the log-method CI: se(log RR) = sqrt(1/a - 1/n1 + 1/c - 1/n0).
 
     An arm with zero events makes the log ratio infinite: that is an error naming the arm unless
-    ``continuity`` (e.g. 0.5, added to the events and twice to n) is asked for explicitly.
+    ``continuity`` (e.g. 0.5, added to the events and twice to n) is asked for explicitly. So is
+    every student in both arms having the event: the interval would have zero width.
     """
     alpha = ck.check_alpha(alpha)
     n1: float  # becomes fractional with a continuity correction
@@ -480,7 +481,12 @@ def risk_ratio(
         n1, n0 = n1 + 2 * continuity, n0 + 2 * continuity
         method = f"log, continuity {continuity}"
     log_rr = math.log(a / n1) - math.log(c / n0)
-    se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
+    se = math.sqrt(max(1 / a - 1 / n1 + 1 / c - 1 / n0, 0.0))
+    if se == 0:  # every student in both arms has the event: the interval would be the point 1
+        raise DataError(
+            f"the log-method interval of a risk ratio has zero width when every student in both "
+            f"arms has the event ({a_raw:g}/{n_t} and {c_raw:g}/{n_c}): that is not certainty; "
+            "report the risk difference (method='newcombe') or pass continuity=0.5")
     half = _z(alpha) * se
     if log_rr + half > _LOG_MAX or log_rr - half < -_LOG_MAX:  # math.exp would overflow
         raise DataError(
@@ -596,7 +602,9 @@ def binary_effects(
             rr_vals = (rr.estimate, rr.ci_low, rr.ci_high)
         except DataError:
             rr_vals = (math.nan, math.nan, math.nan)
-            note = "zero events in an arm: risk ratio undefined (see risk_ratio(continuity=0.5))"
+            note = ("every student in both arms has the event: no risk ratio interval"
+                    if a == n1 and c == n0 else
+                    "zero events in an arm: risk ratio undefined (see risk_ratio(continuity=0.5))")
         k = nnt(rd)
         rows.append(
             {
