@@ -15,9 +15,11 @@ Two estimators, because they answer differently when effects vary:
   as in Callaway & Sant'Anna 2021 and R's ``did``), summed by cluster (the unit, or a coarser
   cluster column). Small-cluster correction: each arm's part is scaled by sqrt(G/(G-1)) (with
   units as clusters this is Welch's unbiased two-sample variance), and intervals use t with
-  Satterthwaite degrees of freedom over the arms (cohorts and never-treated). With 10-20 units
-  per cohort this covers 95% (measured: 94-96% over 300 simulated panels; normal intervals from
-  the earlier cluster bootstrap covered 93%). Simultaneous (sup-t) bands over event times come
+  Satterthwaite degrees of freedom over the arms (a cell's treated cohort and its pooled
+  comparison group; an aggregate's cohorts and never-treated; an arm of one cluster leaves the
+  estimate without df, so without interval). With 10-20 units per cohort this covers 95%
+  (measured: 94-96% over 300 simulated panels; normal intervals from the earlier cluster
+  bootstrap covered 93%). Simultaneous (sup-t) bands over event times come
   from a seeded multiplier bootstrap with Mammen (1993) weights drawn per cluster.
 
 Data: one row per unit and period, or one row per student with ``unit`` a school (outcomes are
@@ -622,8 +624,8 @@ def did_group_time(
     round_off: list[float] = []
     no_df: list[float] = []
 
-    def infer(est: float, infl: np.ndarray) -> dict[str, float]:
-        var, dof = _variance_and_df(infl, c_codes, arms)
+    def infer(est: float, infl: np.ndarray, unit_arms: np.ndarray = arms) -> dict[str, float]:
+        var, dof = _variance_and_df(infl, c_codes, unit_arms)
         se = math.sqrt(var) if var >= 0 else math.nan
         if se <= _ROUND_OFF * scale:  # no spread within its arms: no SE, not a 1e-16 one
             round_off.append(est)
@@ -635,7 +637,10 @@ def did_group_time(
             lo = hi = p = math.nan
         return {"estimate": est, "se": se, "ci_low": lo, "ci_high": hi, "p_value": p, "df": dof}
 
-    cell_rows = [infer(float(att[k]), psi[k]) for k in range(att.size)]
+    # a cell's own arms are its treated cohort and its control group as a whole (the control
+    # mean is pooled over never- and not-yet-treated units); an aggregate's are the units' cohorts
+    cell_arms = np.where(cells.treated > 0, 0, np.where(cells.control > 0, 1, 2))
+    cell_rows = [infer(float(att[k]), psi[k], cell_arms[k]) for k in range(att.size)]
     lone_control = int((_cluster_counts(cells.control, onehot) < 2).sum())
     if lone_control:
         ck.warn(f"{plural(lone_control, 'group-time effect')} "
