@@ -336,6 +336,19 @@ def test_custom_outcomes_agree_with_the_table_by_hand():
         assert sub["early"] == pytest.approx(first[mask].dropna().mean()), label
 
 
+def test_a_sum_of_only_non_finite_values_is_not_measured_not_zero():
+    """`sum of attendance_rate / 0` once reported 0 (the infinite values dropped as missing,
+    then an empty sum); an empty group still sums to 0."""
+    from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
+
+    outcome = CustomOutcome(CustomOutcomeConfig.model_validate(
+        {"name": "x", "statistic": "sum", "of": "attendance_rate / 0"}))
+    inf = np.array([np.inf, np.inf, -np.inf])
+    assert math.isnan(outcome._statistic(inf, np.ones(3, dtype=bool)))
+    assert outcome._statistic(inf, np.zeros(3, dtype=bool)) == 0.0
+    assert outcome._statistic(np.array([1.0, np.nan, 2.5]), np.ones(3, dtype=bool)) == 3.5
+
+
 @pytest.mark.parametrize("custom, where", [
     ({"name": "x", "statistic": "mean", "of": "__import__('os')"}, "outcomes[1] (x)"),
     ({"name": "x", "statistic": "mean", "of": "attendance_rate", "where": "nonsense > 1"},

@@ -165,9 +165,10 @@ class CustomOutcome:
         stat = self.config.statistic
         if stat in ("share", "count"):
             return float(v.sum()) if stat == "count" else (float(v.mean()) if len(v) else math.nan)
+        in_group = len(v)
         v = v[np.isfinite(v)]
-        if stat == "sum":
-            return float(v.sum())
+        if stat == "sum":  # an empty group sums to 0; a group of only non-finite values is unmeasured
+            return float(v.sum()) if len(v) or not in_group else math.nan
         if not len(v):
             return math.nan
         if stat == "mean":
