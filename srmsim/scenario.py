@@ -222,13 +222,25 @@ def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
         last = parts[-1]
         below = _depth + len(parts)
         if isinstance(value, dict) and isinstance(node.get(last), dict):
-            node[last] = deep_merge(node[last], expand_dotted(value, source, below))
-        elif last in node and isinstance(node[last], dict):
-            raise ScenarioError(source, [(key, "conflicts with another override")])
+            _merge_disjoint(node[last], expand_dotted(value, source, below), source, str(key))
+        elif last in node:  # `trust.n_schools: 3` beside `trust: {n_schools: 4}`: which one?
+            raise ScenarioError(source, [(key, "is given twice (dotted and nested)")])
         else:
             node[last] = (expand_dotted(value, source, below) if isinstance(value, dict)
                           else plain_value(value))
     return out
+
+
+def _merge_disjoint(into: dict[str, Any], extra: dict[str, Any], source: str, key: str) -> None:
+    """``extra``'s keys added to ``into`` in place; a setting both give is refused, not
+    silently won by the later one."""
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge_disjoint(into[k], v, source, f"{key}.{k}")
+        elif k in into:
+            raise ScenarioError(source, [(f"{key}.{k}", "is given twice (dotted and nested)")])
+        else:
+            into[k] = v
 
 
 def plain_value(value: Any, _depth: int = 0) -> Any:

@@ -283,6 +283,17 @@ def test_conflicting_overrides_are_an_error_in_either_order() -> None:
 
 
 
+@pytest.mark.parametrize("overrides", [
+    {"trust.n_schools": 3, "trust": {"n_schools": 4}},
+    {"trust": {"n_schools": 4}, "trust.n_schools": 3},
+    {"policy.parameters.x": 1, "policy": {"parameters": {"x": 2}}},
+])
+def test_one_setting_given_dotted_and_nested_is_refused_not_won_by_the_later(overrides) -> None:
+    """An experiment variant once ran with whichever of the two came later, without a word."""
+    with pytest.raises(ScenarioError, match=r"\.(n_schools|x): is given twice \(dotted and nested\)"):
+        expand_dotted(overrides)
+
+
 def test_a_boolean_is_not_a_number_of_schools(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="trust.n_schools"):
         load_scenario(write(tmp_path, "trust:\n  n_schools: true\n"))
