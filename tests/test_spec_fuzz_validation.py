@@ -169,6 +169,8 @@ def test_levers_and_budget_roles_that_are_uncertain_are_refused(tmp_path, capsys
     ({"low": 0.85, "high": 0.95, "step": 5}, "must divide high - low"),      # collapsed to low
     ({"low": 0.85, "high": 0.96, "step": 0.05}, "must divide high - low"),   # high cut to 0.95
     ({"low": 2, "high": 12, "integer": True, "step": 0.5}, "whole-number step"),  # step 0
+    ({"low": 0.8, "high": 0.9, "step": 1e-30}, "into 1e+29 steps; at most 1,000,000"),  # Optuna
+    ({"low": 0.8, "high": 0.9, "step": 1e-300}, "at most 1,000,000"),  # crashed with a traceback
 ])
 def test_lever_steps_the_search_cannot_honour_are_refused(tmp_path, capsys, lever, contains):
     fails(capsys, optimisation(tmp_path, levers={"policy.workflows.attendance.cooldown_weeks"

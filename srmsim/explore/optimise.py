@@ -98,6 +98,10 @@ RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "
                 "regret.csv")
 
 
+#: the most grid points a lever's step may make (Optuna's decimal arithmetic fails far beyond)
+MAX_LEVER_STEPS = 1_000_000
+
+
 class Lever(StrictModel):
     """A decision lever: a numeric range (``low``/``high``, optional ``integer``/``step``) or a
     list of ``choices``."""
@@ -126,6 +130,10 @@ class Lever(StrictModel):
                 # the search would silently cut the range to a multiple of the step (Optuna
                 # replaces high), or collapse it to low when the step exceeds it
                 steps = (self.high - self.low) / self.step
+                if steps > MAX_LEVER_STEPS:  # 1e-30 once passed validate and crashed Optuna
+                    raise ValueError(f"step {self.step:g} cuts high - low into {steps:.3g} "
+                                     f"steps; at most {MAX_LEVER_STEPS:,} (or leave step out "
+                                     "for a continuous lever)")
                 if steps < 1 or abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
                     raise ValueError(f"step {self.step:g} must divide high - low "
                                      f"({self.high - self.low:g}) into whole steps")
