@@ -79,6 +79,7 @@ def test_one_of_date_of_birth_or_age(tmp_path: Path) -> None:
     ("FSM?", "maybe", "unknown_category", "fsm"),
     ("KS2", "1,5", "wrong_type", "prior_attainment"),
     ("KS2", "inf", "wrong_type", "prior_attainment"),
+    ("KS2", "1e300", "out_of_range", "prior_attainment"),  # once zeroed every standardised score
     ("D.O.B.", "31/02/2013", "wrong_type", "date_of_birth"),
     ("D.O.B.", "03/03/2023", "impossible_age", "date_of_birth"),
     ("D.O.B.", "03/03/1990", "impossible_age", "date_of_birth"),

@@ -128,7 +128,8 @@ STUDENTS = Table(
               breakdown=True),
         Field("eal", "bool", "English as an additional language.", breakdown=True),
         Field("prior_attainment", "float", "Prior attainment score on the school's own scale "
-              "(e.g. KS2 scaled score)."),
+              "(e.g. KS2 scaled score); within +-1,000,000, so one mistyped value cannot swamp "
+              "the standardised scores.", min=-1_000_000, max=1_000_000),
         Field("name", "str", "Student's name. Direct identifier: dropped by anonymise.",
               kind="direct"),
         Field("upn", "str", "Unique Pupil Number. Direct identifier: dropped by anonymise.",
