@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from srmsim.errors import DataError
+from srmsim.errors import DataError, SrmsimError
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -95,6 +95,19 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
     path = Path(path)
     write_file(path, csv_text(df, float_format=float_format), private=private)
     return path
+
+
+def check_replaceable(path: str | Path, looks_like: Callable[[bytes], bool], what: str) -> None:
+    """An existing file at ``--out FILE`` is replaced only if it is a ``what`` srmsim wrote
+    (``looks_like`` its first 4 KB): a raw pupil export or a run's students.parquet once was."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not looks_like(head):
+        raise SrmsimError(f"--out {path}: exists and is not {what} srmsim wrote; name a new file "
+                          "(nothing was written)")
 
 
 def read_csv_cells(path: str | Path) -> list[list[str]]:

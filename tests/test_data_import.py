@@ -185,6 +185,13 @@ def test_summary_suppresses_small_counts(tmp_path: Path, capsys) -> None:
     csv.chmod(0o644)
     assert main(["data", "summary", str(out), "--out", str(csv)]) == 0
     assert csv.stat().st_mode & 0o777 == 0o600
+    # an existing file that is not this summary (a raw export, a scenario) is never replaced
+    for name, text in (("students.csv", "student_id,school\nS1,A\n"), ("s.yaml", "name: x\n")):
+        raw = tmp_path / name
+        raw.write_text(text)
+        assert main(["data", "summary", str(out), "--out", str(raw)]) == 2
+        assert "exists and is not a summary table" in capsys.readouterr().err
+        assert raw.read_text() == text
     # never into a dataset folder, this one's or another's (its dataset.json was replaced)
     other = tmp_path / "other"
     other.mkdir()

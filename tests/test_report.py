@@ -1399,6 +1399,13 @@ def test_report_out_never_lands_in_a_dataset_folder(run_dir, tmp_path):
     assert (data / "dataset.json").read_text() == '{"format": "srmsim-dataset"}\n'
     assert sorted(p.name for p in data.rglob("*")) == ["dataset.json", "sub"]
     assert cli("report", str(run_dir), "--out", str(tmp_path / "report.html")).returncode == 0
+    # a report replaces a report, never another file (the run's own students.parquet once)
+    assert cli("report", str(run_dir), "--out", str(tmp_path / "report.html")).returncode == 0
+    parquet = tmp_path / "students.parquet"
+    parquet.write_bytes((run_dir / "students.parquet").read_bytes())
+    proc = cli("report", str(run_dir), "--out", str(parquet))
+    assert proc.returncode == 2 and "exists and is not a report srmsim wrote" in proc.stderr
+    assert parquet.read_bytes() == (run_dir / "students.parquet").read_bytes()
 
 
 @pytest.mark.once

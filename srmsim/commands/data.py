@@ -229,6 +229,16 @@ def run_summary(args: argparse.Namespace) -> int:
     ds = read_dataset(args.dir)
     by = _split(args.by) or ["school"]
     table = describe(ds, by=by, threshold=threshold, symbols=parse_symbols(args.symbols))
+    if args.out:  # only an earlier summary (any breakdown) is replaced, never a raw export
+        from srmsim.outputs import check_replaceable
+
+        own = {c for c in table.columns if c not in by}
+
+        def is_summary(head: bytes) -> bool:
+            first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+            return own <= set(first.split(","))
+
+        check_replaceable(args.out, is_summary, "a summary table")
     if ds.meta["real_data"]:  # refused, or recorded, before anything is shown
         record_summary(args.dir, ds, by, threshold)
     print(table.to_string(index=False))
