@@ -191,7 +191,7 @@ def did_twfe(
     u = pd.factorize(data["_u"])[0]
     t = pd.factorize(data["_t"])[0]
     c = pd.factorize(data["_c"])[0]
-    cells = len(np.unique(u.astype(np.int64) * (int(t.max()) + 1) + t))
+    cells = data.groupby(["_u", "_t"]).ngroups
     if cells < len(data):
         notes.append(f"{len(data)} rows in {cells} unit-period cells: each row weighs the same, "
                      "so a cell with more rows weighs more")

@@ -481,7 +481,7 @@ def risk_ratio(
         n1, n0 = n1 + 2 * continuity, n0 + 2 * continuity
         method = f"log, continuity {continuity}"
     log_rr = math.log(a / n1) - math.log(c / n0)
-    se = math.sqrt(max(1 / a - 1 / n1 + 1 / c - 1 / n0, 0.0))
+    se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
     if se == 0:  # every student in both arms has the event: the interval would be the point 1
         raise DataError(
             f"the log-method interval of a risk ratio has zero width when every student in both "
