@@ -226,7 +226,9 @@ Equation = Mapping[int, float]
 def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[Equation],
                     inequalities: Sequence[Equation] = (), cells: Iterable[int] | None = None,
                     free: np.ndarray | None = None, enough: float | None = None,
-                    floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    floor: np.ndarray | None = None,
+                    seen: tuple[np.ndarray, np.ndarray] | None = None, relax: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """What an attacker learns: the least and greatest value of each hidden cell.
 
     Every shown cell is fixed at its value; hidden cells are non-negative integers; each
@@ -239,12 +241,20 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
     found (and the true counts) is a point the attacker cannot rule out, so the values seen
     across them are inside its range. Its (lo, hi) are then those seen, narrower than the
     exact ones but at least ``enough`` apart; cells narrower than ``enough`` stay exact. The
-    audit asks only "narrower than the threshold?", so this saves solves without changing it.
+    audit asks only "narrower than the threshold?", so this saves solves without changing it;
+    points in random directions are looked for first (:func:`_scout`), each of which shows many
+    cells wide at once.
 
     ``floor``: the least value of each cell that everyone knows (1 for the pupils of a group
     printed as a row: a group with no pupil has no row); 0 where not given.
+
+    ``seen``: the least and greatest value of every cell over feasible points found before,
+    widened in place by the points found here. A point stays feasible when more cells are
+    hidden (a cell newly hidden keeps its value there), so an audit that hides cells round by
+    round passes the same pair to every call.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_array
 
     values = np.asarray(values, dtype=float)
     hidden = np.asarray(hidden, dtype=bool)
@@ -253,30 +263,57 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
     if not var.size:
         return lo, hi
     pos = {int(c): i for i, c in enumerate(var)}
-    rows, lbs, ubs = [], [], []
+    at_row: list[int] = []
+    at_col: list[int] = []
+    coefs: list[float] = []
+    lbs: list[float] = []
+    ubs: list[float] = []
     for eqs, is_eq in ((equations, True), (inequalities, False)):
         for eq in eqs:
-            coef = np.zeros(var.size)
+            coef: dict[int, float] = {}
             rhs = 0.0
             for c, a in eq.items():
                 if int(c) in pos:
-                    coef[pos[int(c)]] += a
+                    coef[pos[int(c)]] = coef.get(pos[int(c)], 0.0) + a
                 else:
                     rhs -= a * values[int(c)]
-            if not coef.any():
+            coef = {i: a for i, a in coef.items() if a}
+            if not coef:
                 continue
-            rows.append(coef)
+            at_row += [len(lbs)] * len(coef)
+            at_col += list(coef)
+            coefs += list(coef.values())
             lbs.append(rhs if is_eq else -np.inf)
             ubs.append(rhs)
     big = 1e9
-    constraints = [LinearConstraint(np.array(rows), lbs, ubs)] if rows else []
+    matrix = csr_array((coefs, (at_row, at_col)), shape=(len(lbs), var.size))
+    constraints = [LinearConstraint(matrix, lbs, ubs)] if lbs else []
     least = np.zeros(var.size) if floor is None else np.asarray(floor, dtype=float)[var]
     bounds = Bounds(least, np.full(var.size, big))
     integrality = np.ones(var.size)
     audit = var.tolist() if cells is None else [c for c in cells if hidden[c]]
     skip = np.zeros(len(values), dtype=bool) if free is None else np.asarray(free, dtype=bool)
     # the least and greatest value of each hidden cell over the feasible points found so far
-    seen_lo, seen_hi = values[var].copy(), values[var].copy()
+    seen_lo, seen_hi = ((values[var].copy(), values[var].copy()) if seen is None
+                        else (seen[0][var], seen[1][var]))
+
+    def solve(obj: np.ndarray) -> Any:
+        res = milp(obj, constraints=constraints, bounds=bounds, integrality=integrality)
+        if res.status == 0 and res.x is not None:
+            np.minimum(seen_lo, res.x, out=seen_lo)
+            np.maximum(seen_hi, res.x, out=seen_hi)
+            if seen is not None:
+                seen[0][var], seen[1][var] = seen_lo, seen_hi
+        return res
+
+    if enough is not None:
+        _scout(solve, np.array([pos[int(c)] for c in audit if not skip[c]], dtype=int),
+               seen_lo, seen_hi, enough)
+    truth = matrix @ values[var]  # the true counts, a point every audit starts from
+    consistent = bool(np.all(truth >= np.array(lbs) - 1e-6) and np.all(truth <= np.array(ubs)
+                                                                       + 1e-6))
+    relaxed = (_Relaxation(matrix, np.array(lbs), np.array(ubs), bounds)
+               if consistent and relax else None)
     for c in audit:
         if skip[c]:
             lo[c], hi[c] = 0.0, np.inf
@@ -289,19 +326,72 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
             if enough is not None and seen_hi[i] - seen_lo[i] >= enough:
                 ends = [seen_lo[i], seen_hi[i]]
                 break
-            res = milp(sign * obj, constraints=constraints, bounds=bounds,
-                       integrality=integrality)
+            # the relaxation's bound, when a point seen reaches it, is the end: no integer
+            # programme needed (every cell pinned by the identities is found so)
+            end = None if relaxed is None else relaxed.end(obj, sign)
+            if end is not None and (seen_lo[i] <= end if sign > 0 else seen_hi[i] >= end):
+                ends.append(end)
+                continue
+            res = solve(sign * obj)
             if res.status == 2:  # infeasible: the identities contradict the true counts
                 ends.append(values[c])  # (a wrong model): fail closed, as if pinned
             elif res.status != 0 or res.x is None:
                 ends.append(np.nan)
             else:
-                np.minimum(seen_lo, res.x, out=seen_lo)
-                np.maximum(seen_hi, res.x, out=seen_hi)
-                ends.append(float(res.x[i]))
+                ends.append(float(np.round(res.x[i])))
         lo[c] = least[i] if np.isnan(ends[0]) else ends[0]
         hi[c] = np.inf if np.isnan(ends[1]) or ends[1] >= big / 2 else ends[1]
     return lo, hi
+
+
+class _Relaxation:
+    """The linear relaxation of the audit's integer programme: cheaper to solve, and its
+    optimum bounds the integer one (rounded inwards), so it gives an end of a cell's range
+    exactly whenever an integer point already seen reaches that bound."""
+
+    def __init__(self, matrix: Any, lbs: np.ndarray, ubs: np.ndarray, bounds: Any) -> None:
+        equal = lbs == ubs
+        self.a_eq: Any = matrix[equal] if equal.any() else None
+        self.b_eq: Any = ubs[equal] if equal.any() else None
+        upper = ~equal  # rows lb <= a.x <= ub with lb = -inf (the only other kind)
+        self.a_ub: Any = matrix[upper] if upper.any() else None
+        self.b_ub: Any = ubs[upper] if upper.any() else None
+        self.bounds = np.c_[bounds.lb, bounds.ub]
+
+    def end(self, obj: np.ndarray, sign: float) -> float | None:
+        """Least (``sign`` 1) or greatest (-1) value of ``obj . x`` over the integer points,
+        as far as the relaxation bounds it; None if it does not solve."""
+        from scipy.optimize import linprog
+
+        res = linprog(sign * obj, A_ub=self.a_ub, b_ub=self.b_ub, A_eq=self.a_eq,
+                      b_eq=self.b_eq, bounds=self.bounds, method="highs")
+        if res.status != 0 or res.fun is None:
+            return None
+        tol = 1e-6  # the solver's tolerances: the bound is rounded inwards only past them
+        return float(np.ceil(res.fun - tol)) if sign > 0 else float(np.floor(-res.fun + tol))
+
+
+def _scout(solve: Any, targets: np.ndarray, seen_lo: np.ndarray, seen_hi: np.ndarray,
+           enough: float) -> None:
+    """Feasible points in random directions over the audited cells not yet seen ``enough``
+    wide, while they pay: one such solve costs what one cell's does, and on a crossed summary
+    each shows a few dozen cells wide at once (most hidden cells are wide), leaving the
+    per-cell solves to the narrow ones. Only widens ``seen_lo``/``seen_hi`` (every point is
+    feasible), so the audit's verdicts are unchanged; the seed is fixed, so are the points.
+    """
+    rng = np.random.default_rng(0)
+    gains: list[int] = []
+    while True:
+        open_ = targets[seen_hi[targets] - seen_lo[targets] < enough]
+        # stop when four solves in a row showed fewer than four cells wide in all
+        if open_.size < 2 or (len(gains) >= 4 and sum(gains[-4:]) < 4):
+            return
+        obj = np.zeros(seen_lo.size)
+        obj[open_] = rng.choice((-1.0, 1.0), open_.size) * rng.uniform(0.5, 1.0, open_.size)
+        if solve(obj).status != 0:
+            return
+        gains.append(int(open_.size - np.count_nonzero(
+            seen_hi[open_] - seen_lo[open_] < enough)))
 
 
 def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[Equation],
@@ -339,10 +429,11 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
     # hiding more cells only widens ranges, so a cell once safe stays safe: audit the rest
     pending = sensitive.copy()
     wide = free_mask.copy()  # cells already found at least `threshold` wide: they stay so
+    seen = (values.copy(), values.copy())  # feasible points stay feasible as more is hidden
     for _ in range(max_rounds):
         lo, hi = feasible_ranges(values, hidden, equations, inequalities,
                                  cells=np.flatnonzero(pending), free=free_mask,
-                                 enough=threshold, floor=floor)
+                                 enough=threshold, floor=floor, seen=seen)
         width = hi - lo
         bad = np.flatnonzero(pending & (width < threshold))
         wide |= pending & (width >= threshold)
@@ -355,7 +446,7 @@ def protect_cells(values: np.ndarray, primary: np.ndarray, equations: Sequence[E
                   if hidden[c] and not wide[c]}
         lo2, hi2 = feasible_ranges(values, hidden, equations, inequalities,
                                    cells=sorted(around), free=free_mask, enough=threshold,
-                                   floor=floor)
+                                   floor=floor, seen=seen)
         narrow = {c for c in around if hi2[c] - lo2[c] < threshold}
         wide[[c for c in around if c not in narrow]] = True
         added = False

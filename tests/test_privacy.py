@@ -188,16 +188,14 @@ def test_suppression_symbols_never_look_like_values(text):
     assert parse_symbols("[c], [low], [x]").confidential == "[c]"
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_ranges_seen_wide_are_inside_the_exact_ones_and_narrow_ones_are_exact(seed) -> None:
-    """``feasible_ranges(enough=T)`` skips solving for cells seen at least T wide: their range
-    is then inside the exact one and still T wide; every narrower cell's range is exact, so
-    the audit's question ("narrower than T?") gets the same answer."""
-    from srmsim.privacy import feasible_ranges
-
-    rng = np.random.default_rng(seed)
-    nrow, ncol = int(rng.integers(2, 6)), int(rng.integers(2, 5))
-    body = rng.integers(0, 25, (nrow, ncol)) * (rng.random((nrow, ncol)) < 0.8)
+def _random_crossed_table(rng: np.random.Generator, top: int = 25
+                          ) -> tuple[np.ndarray, list, list, np.ndarray]:
+    """A table with row and column totals, a part-of-whole column (``part <= whole`` in each
+    row, like FSM pupils of all pupils) and floors of 1 on some cells: values, equations,
+    inequalities, floor."""
+    nrow, ncol = int(rng.integers(2, 7)), int(rng.integers(2, 5))
+    body = rng.integers(0, top, (nrow, ncol)) * (rng.random((nrow, ncol)) < 0.8)
+    body[:, 0] = np.minimum(body[:, 0], body[:, 1])  # column 0 is a part of column 1
     grid = np.zeros((nrow + 1, ncol + 1))
     grid[:nrow, :ncol] = body
     grid[nrow, :] = grid[:nrow].sum(axis=0)
@@ -205,15 +203,54 @@ def test_ranges_seen_wide_are_inside_the_exact_ones_and_narrow_ones_are_exact(se
     w = ncol + 1
     eqs = [{**{r * w + c: 1.0 for c in range(ncol)}, r * w + ncol: -1.0} for r in range(nrow + 1)]
     eqs += [{**{r * w + c: 1.0 for r in range(nrow)}, nrow * w + c: -1.0} for c in range(w)]
-    values = grid.ravel()
+    ineqs = [{r * w: 1.0, r * w + 1: -1.0} for r in range(nrow + 1)]
+    floor = ((grid > 0) & (rng.random(grid.shape) < 0.3)).astype(float).ravel()
+    return grid.ravel(), eqs, ineqs, floor
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_ranges_seen_wide_are_inside_the_exact_ones_and_narrow_ones_are_exact(seed) -> None:
+    """``feasible_ranges(enough=T)`` skips solving for cells seen at least T wide (and scouts
+    for such points first): their range is then inside the exact one and still T wide; every
+    narrower cell's range is exact, so the audit's question ("narrower than T?") gets the same
+    answer. The exact reference solves every end as an integer programme (``relax=False``);
+    the linear relaxation's shortcut must give the same ends."""
+    from srmsim.privacy import feasible_ranges
+
+    rng = np.random.default_rng(seed)
+    values, eqs, ineqs, floor = _random_crossed_table(rng)
     hidden = rng.random(values.size) < 0.45
-    lo, hi = feasible_ranges(values, hidden, eqs)
-    lo2, hi2 = feasible_ranges(values, hidden, eqs, enough=10)
+    lo, hi = feasible_ranges(values, hidden, eqs, ineqs, floor=floor, relax=False)
+    lo1, hi1 = feasible_ranges(values, hidden, eqs, ineqs, floor=floor)
+    assert np.array_equal(lo, lo1) and np.array_equal(hi, hi1)  # the relaxation is exact
+    seen = (values.copy(), values.copy())
+    lo2, hi2 = feasible_ranges(values, hidden, eqs, ineqs, floor=floor, enough=10, seen=seen)
     for c in np.flatnonzero(hidden):
         if hi[c] - lo[c] < 10:
             assert (lo2[c], hi2[c]) == (lo[c], hi[c])
         else:
             assert lo[c] <= lo2[c] <= values[c] <= hi2[c] <= hi[c]
             assert hi2[c] - lo2[c] >= 10
+        assert lo[c] <= seen[0][c] <= seen[1][c] <= hi[c]  # only feasible points are kept
     assert np.array_equal(lo[~hidden], lo2[~hidden]) and np.array_equal(hi[~hidden],
                                                                            hi2[~hidden])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_audit_shortcuts_hide_the_cells_the_plain_audit_hides(seed, monkeypatch) -> None:
+    """Scouting, the relaxation and the points carried from round to round only save integer
+    programmes: ``protect_cells`` hides exactly what it hides when every audited end is solved
+    as an integer programme (a published table must not change with them)."""
+    import srmsim.privacy as privacy
+
+    rng = np.random.default_rng(100 + seed)
+    values, eqs, ineqs, floor = _random_crossed_table(rng, top=40)
+    primary = (values < 10) & (rng.random(values.size) < 0.9)
+    fast = privacy.protect_cells(values, primary, eqs, ineqs, floor=floor)
+    exact = privacy.feasible_ranges
+
+    def plain(*a, enough=None, seen=None, relax=True, **k):  # noqa: ARG001
+        return exact(*a, relax=False, **k)
+
+    monkeypatch.setattr(privacy, "feasible_ranges", plain)
+    assert np.array_equal(fast, privacy.protect_cells(values, primary, eqs, ineqs, floor=floor))

@@ -32,6 +32,10 @@ COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent
 FLAGS = ("fsm", "sen", "eal")
 #: most groups a crossed table may have (every combination of its columns' values is a row)
 MAX_GROUPS = 1000
+#: most counts under the threshold a table and its smaller breakdowns may hold together: each is
+#: audited against all the others, at a cost that grows faster than their number (1,953 in the
+#: sample's --by school,year_group,sex,fsm: about 1.5 minutes on a slow core)
+MAX_SMALL_COUNTS = 2500
 #: which audit decided the cells a summary hides, recorded in the ledger: a table audited by
 #: another one (2: empty combinations printed, one-column rows known to hold a pupil) hides
 #: other cells, and the two are not audited together. Raise it when the hidden cells change
@@ -179,12 +183,35 @@ def describe(ds: Dataset, by: list[str] | None = None, threshold: int = DEFAULT_
     by = list(by or ["school"])
     table = describe_counts(ds, by)
     canon = sorted(by, key=GROUPABLE.index)
+    small, tables = small_counts(ds, canon, threshold)
+    if small > MAX_SMALL_COUNTS:
+        # how many is not said: it counts small remainders too, which are never printed
+        raise DataError(f"--by {_named(by)}: this table and its {tables - 1} smaller breakdowns "
+                        f"hold more than {MAX_SMALL_COUNTS:,} counts under {threshold}, each "
+                        "audited against all the others so that none can be worked out, too "
+                        "many to audit in minutes: group by fewer or coarser columns")
     ref, primary, secondary = linked_masks(ds, canon, threshold)
     order = _row_order(ref, table, [_label(b) for b in canon])
     masks = tuple(m.iloc[order].set_axis(table.index) for m in (primary, secondary))
     return suppress_small_counts(table, count_columns=COUNTS, symbols=symbols,
                                  rate_columns=RATES, threshold=threshold,
                                  masks=masks)
+
+
+def small_counts(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD
+                 ) -> tuple[int, int]:
+    """How many counts under ``threshold`` (the remainders, such as non-FSM pupils, too) the
+    table of ``by`` and every smaller breakdown of it hold, and how many tables they are: the
+    size of :func:`linked_masks`' audit, known before it starts."""
+    small = tables = 0
+    for size in range(1, len(by) + 1):
+        for sub in combinations(by, size):
+            counts = describe_counts(ds, list(sub))[COUNTS].astype("float64")
+            tables += 1
+            small += int((counts < threshold).to_numpy().sum())
+            for part in COMPLEMENTS:
+                small += int((counts[SUBSETS[part]] - counts[part] < threshold).sum())
+    return small, tables
 
 
 def _label(b: str) -> str:
