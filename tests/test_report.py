@@ -1406,6 +1406,12 @@ def test_report_out_never_lands_in_a_dataset_folder(run_dir, tmp_path):
     proc = cli("report", str(run_dir), "--out", str(parquet))
     assert proc.returncode == 2 and "exists and is not a report srmsim wrote" in proc.stderr
     assert parquet.read_bytes() == (run_dir / "students.parquet").read_bytes()
+    # nor a user's own HTML page: only a page carrying srmsim's generator tag is replaced
+    page = tmp_path / "notes.html"
+    page.write_text("<!DOCTYPE html><html><body>My notes on Year 9</body></html>\n")
+    proc = cli("report", str(run_dir), "--out", str(page))
+    assert proc.returncode == 2 and "exists and is not a report srmsim wrote" in proc.stderr
+    assert page.read_text() == "<!DOCTYPE html><html><body>My notes on Year 9</body></html>\n"
 
 
 @pytest.mark.once

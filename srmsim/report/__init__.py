@@ -77,8 +77,10 @@ def write_report(path: str | Path, out: str | Path | None = None,
                           f"{target / 'report.html'})")
     if out is not None:
         from srmsim.outputs import check_replaceable
+        from srmsim.report.page import GENERATOR_TAG
 
-        check_replaceable(target, lambda head: head.startswith(b"<!DOCTYPE html>"), "a report")
+        check_replaceable(target, lambda head: head.startswith(b"<!DOCTYPE html>")
+                          and GENERATOR_TAG.encode() in head, "a report")
     html = build_html(path, result)
     # a study of real records is kept owner-only (docs/privacy.md): so is its report, wherever
     # --out puts it, and so is the report of a run folder whose students table is not the one

@@ -40,6 +40,10 @@ INTERVAL_NOTE = (
     "replications). They are not a forecast of what will happen in a real trust, which also "
     "depends on how well the model's assumptions and the actions' effect sizes fit it.")
 
+#: marks a page srmsim wrote: ``report --out FILE`` replaces an existing file only if it holds
+#: this near its top (a user's own HTML page is never overwritten)
+GENERATOR_TAG = "<meta name='generator' content='srmsim report'>"
+
 
 def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
@@ -135,6 +139,7 @@ class Page:
     def render(self) -> str:
         made = time.strftime("%Y-%m-%d %H:%M")
         return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+                + GENERATOR_TAG +
                 "<meta name='viewport' content='width=device-width, initial-scale=1'>"
                 f"<title>{esc(self.title)}</title><style>{STYLE}</style></head><body>"
                 + "\n".join(self.parts)
