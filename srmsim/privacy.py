@@ -368,7 +368,8 @@ class _Relaxation:
         if res.status != 0 or res.fun is None:
             return None
         tol = 1e-6  # the solver's tolerances: the bound is rounded inwards only past them
-        return float(np.ceil(res.fun - tol)) if sign > 0 else float(np.floor(-res.fun + tol))
+        end = np.ceil(res.fun - tol) if sign > 0 else np.floor(-res.fun + tol)
+        return float(end) + 0.0  # + 0.0: never -0.0
 
 
 def _scout(solve: Any, targets: np.ndarray, seen_lo: np.ndarray, seen_hi: np.ndarray,
