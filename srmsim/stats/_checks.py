@@ -90,6 +90,16 @@ def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | 
         )
 
 
+def single_columns(roles: Mapping[str, object]) -> None:
+    """Roles that take one column (outcome, treatment, unit, ...) get one name: a list such as
+    ``outcome=["y"]`` passed :func:`require_columns` (which takes lists for covariates) and then
+    failed deep in pandas with an AttributeError or 'unhashable type'."""
+    for role, name in roles.items():
+        if not isinstance(name, str):
+            raise DataError(f"{role} column name must be a string, got {name!r} (the {role} "
+                            "is one column)")
+
+
 def one_cluster(cluster: object, where: str) -> str | None:
     """Estimators that resample or weight whole clusters take one clustering column; a list
     (two-way clustering) is refused by name instead of failing later with a TypeError."""
@@ -256,6 +266,17 @@ def require_residual_variation(resid: np.ndarray, y: np.ndarray, context: str) -
             "standard errors and intervals do not exist; check that the outcome is not a copy "
             "of the treatment or a covariate"
         )
+
+
+def require_fit_residuals(y: np.ndarray, X: pd.DataFrame | np.ndarray, context: str) -> None:
+    """The exact-fit refusal for models whose own residuals are not at hand before fitting (GEE,
+    the mixed model): with the outcome a copy of the treatment (plus round-off) they returned SEs
+    of 1e-13 and p = 1e-181. Their fixed part reproduces y exactly whenever least squares on the
+    same terms does."""
+    A = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    beta = np.linalg.lstsq(A, y, rcond=None)[0]
+    require_residual_variation(y - A @ beta, y, context)
 
 
 def model_based_se(res) -> np.ndarray:
@@ -483,6 +504,14 @@ def covariate_block(
         if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             blocks.append(pd.DataFrame({term_name(col): s.astype(float)}, index=df.index))
             continue
+        if s.dtype == object and len(s) and s.map(
+                lambda v: isinstance(v, int | float | np.integer | np.floating)
+                and not isinstance(v, bool | np.bool_)).all():
+            # numbers that sat beside a blank (None) in an object column: a number, as
+            # numeric_column and regress() read them; they were dummy coded, one term per value
+            values = numeric_column(df, col, role)
+            blocks.append(pd.DataFrame({term_name(col): values}, index=df.index))
+            continue
         levels = natural_order(s)
         levels = [lev for lev in levels if lev in set(labels(s))]
         if len(levels) < 2:
@@ -529,6 +558,36 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
             "a school-level treatment together with school fixed effects, a covariate that is "
             "constant, or an arm that coincides with a cluster); the effect is not identified"
         )
+
+
+SCALE_SPREAD = 1e12
+"""Largest ratio of two terms' sizes (root mean squares) that an OLS fit accepts. statsmodels
+solves least squares on the columns as given (pseudo-inverse): with a covariate 1e15 times the
+intercept (or 1e-16 times) it dropped terms to rounding with only a SingularMatrixWarning and the
+effect came out 100% off; at 1e-14 estimates moved by 1.1 standard errors without a word, at
+1e13 by 1% of one; up to 1e12 every error stayed below 1e-3 of a standard error."""
+
+
+def require_comparable_scales(X: pd.DataFrame, context: str) -> None:
+    """Refuse an OLS design whose terms differ in size by more than :data:`SCALE_SPREAD`, naming
+    the largest and smallest, instead of returning what rounding left of the smaller ones."""
+    A = X.to_numpy(dtype=float)
+    if A.shape[1] < 2:
+        return
+    top = np.abs(A).max(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = top * np.sqrt(np.mean(np.nan_to_num(A / top) ** 2, axis=0))  # no overflow
+    sized = np.flatnonzero(rms > 0)
+    if sized.size < 2:
+        return
+    big, small = sized[np.argmax(rms[sized])], sized[np.argmin(rms[sized])]
+    if rms[big] > SCALE_SPREAD * rms[small]:
+        raise DataError(
+            f"{context}: term {X.columns[big]!r} is {rms[big] / rms[small]:.2g} times the size "
+            f"of term {X.columns[small]!r} (root mean squares {rms[big]:.3g} and "
+            f"{rms[small]:.3g}); beyond {SCALE_SPREAD:g} least squares loses the smaller term to "
+            "rounding and the estimates are wrong; rescale the covariate (e.g. to thousands, or "
+            "to SD units)")
 
 
 def group_codes(values: pd.Series) -> np.ndarray:

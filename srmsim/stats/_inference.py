@@ -14,9 +14,13 @@ from scipy import stats as sps
 
 
 def critical_value(alpha: float, df: float | None) -> float:
-    """Two-sided critical value: t(1 - alpha/2, df), or normal when df is None/infinite."""
-    if df is None or not math.isfinite(df):
+    """Two-sided critical value: t(1 - alpha/2, df), or normal when df is None or +inf. A NaN
+    df (not estimable) gives NaN, as in :func:`wald`: the results' ``conf_int()`` read it and
+    turned a missing df into a normal interval."""
+    if df is None or math.isinf(df) and df > 0:
         return float(sps.norm.ppf(1 - alpha / 2))
+    if not df > 0:  # NaN, 0 or negative: no t distribution
+        return math.nan
     return float(sps.t.ppf(1 - alpha / 2, df))
 
 
@@ -26,12 +30,14 @@ def wald(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CI bounds and two-sided p-value for estimate/se with t(df) (or normal) reference; ``df``
     may be one per estimate (CR2's Bell-McCaffrey df), None or +inf for the normal. A NaN df
-    (not estimable) gives NaN bounds and p-value: it is not a licence to use the normal."""
+    (not estimable) gives NaN bounds and p-value: it is not a licence to use the normal. So does
+    an SE that is zero, negative or not finite: its interval would have zero width and p = 0."""
     est = np.asarray(estimate, dtype=float)
     se = np.asarray(se, dtype=float)
     dof = np.asarray(math.inf if df is None else df, dtype=float)
     normal = np.isposinf(dof)
     t_df = np.where(normal, 1.0, dof)  # any finite stand-in: the normal's value is taken there
+    se = np.where(np.isfinite(se) & (se > 0), se, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.abs(est / se)
         crit = np.where(normal, sps.norm.ppf(1 - alpha / 2), sps.t.ppf(1 - alpha / 2, t_df))

@@ -73,6 +73,7 @@ def _prepare(
 ) -> tuple[pd.DataFrame, ck.MissingReport, list[str]]:
     ck.one_cluster(cluster, "difference-in-differences")
     ck.require_frame(df)
+    ck.single_columns({"outcome": outcome, "unit": unit, "time": time, role_first: first_treated})
     ck.require_columns(
         df,
         {"outcome": outcome, "unit": unit, "time": time, role_first: first_treated,

@@ -134,6 +134,11 @@ def _check_xy(x: np.ndarray, y: np.ndarray, cutoff: float) -> None:
             "its powers in the bandwidth rule overflow); rescale it (e.g. to days or percentage "
             "points)"
         )
+    top = float(np.abs(y).max()) if y.size else 0.0
+    if top > ck.LARGEST_VALUE:  # as rdd() refuses it: y**2 overflowed and the IK rule blamed
+        raise DataError(  # "a strongly curved global cubic"
+            f"outcome reaches {top:.3g} (beyond +-{ck.LARGEST_VALUE:g} its squares overflow); "
+            "rescale it")
     if y.size and np.ptp(y) == 0:
         raise DataError(
             f"outcome is constant (every value is {y[0]:g}): there is no jump to estimate and the "
@@ -251,6 +256,10 @@ def _local_fit(
     var = float(V[1, 1])
     if not (math.isfinite(var) and var > 0):
         raise EstimationError(f"rdd: the {fit} gives no usable variance for the jump ({var:.3g})")
+    if codes.max() + 1 < codes.size:  # clustered: the clusters' scores can cancel (one per side)
+        rows = cluster_sandwich(X * w[:, None], resid, np.arange(codes.size), bread, X.shape[1])
+        ck.require_informative_se(np.array([math.sqrt(var)]), np.array([math.sqrt(rows[1, 1])]),
+                                  ["jump"], "cluster-robust (CR1)", f"rdd ({fit})")
     return float(beta[1]), math.sqrt(var), X.shape[1]
 
 
@@ -346,6 +355,7 @@ def rdd(
     ck.one_cluster(cluster, "regression discontinuity")
     alpha = ck.check_alpha(alpha)
     ck.require_frame(df)
+    ck.single_columns({"outcome": outcome, "running variable": running})
     ck.require_columns(df, {"outcome": outcome, "running variable": running, "cluster": cluster})
     ck.numeric_column(df, outcome, "outcome")
     ck.require_some_values(df, outcome, "outcome")
@@ -393,6 +403,14 @@ def rdd(
     else:
         codes, G, df_t = np.arange(xs.size), None, None
     _require_distinct_sides(xs, 1, running, h)
+    if cluster:  # as estimate_effect and did_twfe warn of an arm in one cluster
+        lone = [name for name, side in (("below", xs < 0), ("at or above", xs >= 0))
+                if np.unique(codes[side]).size < 2]
+        if lone:
+            where = "on each side of" if len(lone) == 2 else lone[0]
+            ck.warn(f"rdd: within the bandwidth the rows {where} the cutoff lie in a single "
+                    f"cluster of {cluster!r}: the cluster-robust SE cannot tell that cluster's "
+                    "own shock from the jump and is unreliable", notes)
     _require_distinct_sides(xs, 2, running, h)  # the robust estimate is a local quadratic
     est, se, k = _local_fit(xs, ys, treated, ws, codes, order=1)
     if df_t is None:
@@ -488,6 +506,7 @@ def rdd_plot(
     Returns the matplotlib Figure and writes it to ``path`` when given.
     """
     ck.require_frame(df)
+    ck.single_columns({"outcome": outcome, "running variable": running})
     ck.require_columns(df, {"outcome": outcome, "running variable": running})
     data, _ = ck.drop_incomplete(df, [outcome, running])
     x = ck.numeric_column(data, running, "running variable").to_numpy()

@@ -207,9 +207,11 @@ def _standardised(mean_t: float, mean_c: float, sd_t: float, sd_c: float, n_t: i
     """(mean_t - mean_c) / pooled SD. The SDs are scaled by the largest one that carries weight
     (an arm of one student has none), so squares of huge SDs do not overflow and squares of tiny
     ones do not vanish to a zero pooled SD."""
-    s = max(sd for sd, k in ((sd_t, n_t), (sd_c, n_c)) if k > 1)
-    pooled = s * math.sqrt(((n_t - 1) * (sd_t / s) ** 2 + (n_c - 1) * (sd_c / s) ** 2)
-                           / (n_t + n_c - 2))
+    arms = [(sd, k) for sd, k in ((sd_t, n_t), (sd_c, n_c)) if k > 1]
+    s = max(sd for sd, _ in arms)
+    # an arm of one adds nothing, and is left out of the sum: its SD (say 1e300) over s once
+    # raised OverflowError when squared, though its weight n - 1 is 0
+    pooled = s * math.sqrt(sum((k - 1) * (sd / s) ** 2 for sd, k in arms) / (n_t + n_c - 2))
     diff = mean_t - mean_c
     if not math.isfinite(diff):
         raise DataError(f"mean_t - mean_c overflows (mean_t={mean_t!r}, mean_c={mean_c!r}); "
@@ -275,6 +277,7 @@ def hedges_g_data(
     """
     ck.one_cluster(cluster, "Hedges' g")
     ck.require_frame(df)
+    ck.single_columns({"outcome": outcome, "treatment": treatment})
     ck.require_columns(df, {"outcome": outcome, "treatment": treatment, "cluster": cluster})
     ck.numeric_column(df, outcome, "outcome")
     ck.require_some_values(df, outcome, "outcome")
@@ -466,8 +469,9 @@ def risk_ratio(
     c, n0 = _counts(events_c, n_c, "c")
     a_raw, c_raw, n_t, n_c = a, c, int(n1), int(n0)
     continuity = ck.finite_number(continuity, "continuity")
-    if not continuity >= 0:
-        raise SrmsimError(f"continuity must be >= 0, got {continuity}")
+    if not 0 <= continuity <= 1:  # corrections in use are 0.5 (Haldane) up to 1; 1e300 gave
+        raise SrmsimError(  # the ratio 1 with the zero-width interval (1, 1)
+            f"continuity must be from 0 to 1 (0.5 is Haldane's correction), got {continuity}")
     if continuity == 0:
         for events, name in ((a, "treatment arm (events_t)"), (c, "reference arm (events_c)")):
             if events == 0:
@@ -577,6 +581,7 @@ def binary_effects(
     for adjusted or clustered inference use :func:`estimate_effect` (a linear probability model).
     """
     ck.require_frame(df)
+    ck.single_columns({"outcome": outcome, "treatment": treatment})
     ck.require_columns(df, {"outcome": outcome, "treatment": treatment})
     ck.require_some_values(df, outcome, "outcome")
     arms = ck.arm_order(df[treatment], reference, treatment)

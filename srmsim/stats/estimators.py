@@ -196,6 +196,7 @@ def _gee(y, X, codes, se, notes):
     G = int(codes.max()) + 1
     if G < 2:
         raise EstimationError("GEE needs at least 2 clusters; found 1")
+    ck.require_fit_residuals(y, X, "GEE effect model")
     model = GEE(
         y, X, groups=codes, cov_struct=cov_struct.Exchangeable(), family=families.Gaussian()
     )
@@ -208,8 +209,15 @@ def _gee(y, X, codes, se, notes):
         # the plain sandwich underestimates the variance with few clusters (its 95% t(G - 1)
         # interval covered 91% with 8 schools); Mancl & DeRouen's bias-reduced one does not and
         # tends to the plain one as clusters grow
-        res = model.fit(maxiter=200, ctol=1e-8 * unit,
-                        cov_type="naive" if se == "classical" else "bias_reduced")
+        try:
+            res = model.fit(maxiter=200, ctol=1e-8 * unit,
+                            cov_type="naive" if se == "classical" else "bias_reduced")
+        except np.linalg.LinAlgError:  # Mancl-DeRouen's (I - H_g)^-1 with H_g's eigenvalue 1
+            raise EstimationError(
+                f"GEE robust variance: a cluster alone determines a coefficient (e.g. one "
+                f"cluster in an arm, {G} clusters in all), so the bias-reduced (Mancl-DeRouen) "
+                "sandwich is undefined and no cluster-robust SE exists; more clusters per arm "
+                "are needed") from None
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     trouble = [m for m in messages if "converge" in m.lower()]
     notes.extend(f"GEE warning: {m}" for m in messages if m not in trouble)
@@ -222,11 +230,13 @@ def _gee(y, X, codes, se, notes):
     return res, params, bse, np.full(params.size, float(G - 1))
 
 
-def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str]) -> None:
+def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str],
+                     ref_clusters: int | None = None) -> None:
     """Robust variances cannot see the spread of an arm with one student (its residual is 0 at
     leverage 1), so HC1 would return an SE from the other arm alone: refused, not reported. An
     arm within a single cluster gets a CR1/GEE SE that reads that cluster's shock as the effect:
-    warned, as in :func:`did_twfe`."""
+    warned, as in :func:`did_twfe`. The reference arm too (``ref_clusters``): every contrast is
+    against its mean, so one cluster there confounds every effect with that cluster's shock."""
     robust = method == "ols" and se == "hc1"
     sizes = {ref: int(table["n_reference"].iloc[0]), **dict(zip(table["arm"], table["n"], strict=True))}
     lone = [a for a, n in sizes.items() if n < 2]
@@ -240,6 +250,9 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
         )
     if method != "mixed" and se != "classical" and table["n_clusters"].notna().all():
         few = [a for a, g in zip(table["arm"], table["n_clusters"], strict=True) if int(g) < 2]
+        clustered = se in ("cluster", "cr2") if method == "ols" else True  # GEE: a sandwich
+        if clustered and ref_clusters is not None and ref_clusters < 2:
+            few.insert(0, ref)
         if few:
             ck.warn(f"{agree(len(few), 'arm')} {ck._listing(few)} "
                     f"{agree(len(few), 'lies', 'lie')} in a single cluster: the cluster-robust SE "
@@ -325,6 +338,7 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     se_type = _resolve_se(method, se, cluster, notes)
     if second:
         se_type = "two-way cluster-robust (CGM, CR1 each)"
+    ck.single_columns({"outcome": outcome, "treatment": treatment})
     ck.require_columns(
         df,
         {
@@ -363,6 +377,9 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     X = pd.concat(blocks, axis=1)
     arm_terms = [f"{treatment}[{a}]" for a in others]
     ck.check_full_rank(X, protected=arm_terms, context=f"effect of {treatment!r}")
+    if method == "ols":  # OLS is solved by pseudo-inverse; MixedLM fitted a 1e140 covariate
+        # exactly and GEE stops with an error (no convergence) rather than a wrong number
+        ck.require_comparable_scales(X, f"effect of {treatment!r}")
     codes = ck.group_codes(data[cluster]) if cluster else None
     attempts = None
     if method == "ols":
@@ -418,7 +435,8 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
             }
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    _check_arm_sizes(table, ref, method, se, notes)
+    ref_clusters = len(np.unique(codes[ref_mask])) if codes is not None else None
+    _check_arm_sizes(table, ref, method, se, notes, ref_clusters)
     ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
                          f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")

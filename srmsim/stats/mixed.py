@@ -157,6 +157,7 @@ def fit_mixedlm(
         raise EstimationError("no optimisers given for the mixed model")
     check_identified(groups)
     y = np.asarray(y, dtype=float)
+    ck.require_fit_residuals(y, X, "mixed model")
     unit = float(np.std(y)) or 1.0
     model = MixedLM(y / unit, X, groups=groups)  # the search, in units of the outcome's SD
     best, best_name, attempts = None, "", []
@@ -333,6 +334,7 @@ def random_intercept(
     ck.require_frame(df)
     covariates = ck.as_list(covariates)
     alpha = ck.check_alpha(alpha)
+    ck.single_columns({"outcome": outcome, "group": group})
     ck.require_columns(df, {"outcome": outcome, "group": group, "covariate": covariates})
     ck.numeric_column(df, outcome, "outcome")
     ck.require_some_values(df, outcome, "outcome")

@@ -125,6 +125,9 @@ def simulated_power(
     >>> simulated_power(simulate, lambda d: estimate_effect(d, "y", "arm", "control"),
     ...                 n_sims=200, seed=1).power                  # doctest: +SKIP
     """
+    for name, fn in (("simulate", simulate), ("estimate", estimate)):
+        if not callable(fn):  # else a TypeError "'int' object is not callable" in the loop
+            raise SrmsimError(f"{name} must be a function, got {type(fn).__name__} {fn!r:.60}")
     alpha = ck.check_alpha(alpha)
     ck.check_choice(on_error, ("raise", "count"), "on_error")
     n_sims = ck.whole_number(n_sims, "n_sims", 1, MAX_SIMS, " (the Monte-Carlo error is already "
