@@ -20,8 +20,8 @@ The language (a subset of Python expression syntax)::
     functions      count(c1, c2, ...)       how many of the conditions are true
                    min(a, b, ...), max(a, b, ...), abs(x)
                    <window>(n)              a windowed measure over the last n weeks, e.g.
-                                            attendance(4); n is a whole-number literal or an
-                                            integer parameter, 1 <= n <= max_window
+                                            attendance(4); n is a whole-number literal or
+                                            parameter, 1 <= n <= max_window
     names          profile fields, scenario parameters, and (with :func:`parse_rules`) other
                    rules of the same scenario
 
@@ -52,6 +52,8 @@ import functools
 import keyword
 import math
 import numbers
+import operator
+import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field, replace
@@ -550,12 +552,34 @@ class _Arith(_Node):
         b, b_owned = self.children[1].run(ev)
         # int64 at least: count() gives a narrow integer that arithmetic must not wrap around
         dtype = np.float64 if self.op == "/" else np.result_type(a, b, np.int64)
-        result = _ufunc2(self._UFUNCS[self.op], a, a_owned, b, b_owned, dtype)
+        ufunc = self._UFUNCS[self.op]
+        if self.op != "/" and np.dtype(dtype).kind == "i" and not _fits_int64(self.op, a, b):
+            # int64 wraps silently (1024 * 2**53 < 0): where it would, the float64 answer
+            # (+ 0.0: an integer zero has no sign), else the exact int64 one as always
+            wide = ufunc(a, b, dtype=np.float64)
+            if np.any(np.abs(wide) >= 2.0**63):
+                wide += 0.0
+                return wide, _owned(wide)
+        result = _ufunc2(ufunc, a, a_owned, b, b_owned, dtype)
         return result, _owned(result)
 
     def render(self) -> str:
         left, right = (c.render() for c in self.children)
         return f"({left} {self.op} {right})"
+
+
+def _magnitude(value: Any) -> float:
+    """The largest ``abs`` an integer operand can have: from its dtype (below 64 bits) or value."""
+    if isinstance(value, np.ndarray):
+        return float(2**63 if value.dtype.itemsize >= 8 else -np.iinfo(value.dtype).min)
+    return abs(float(value))
+
+
+def _fits_int64(op: str, a: Any, b: Any) -> bool:
+    """Whether ``a op b`` cannot overflow int64, known without reading the data (int16 fields,
+    counts and literals): then the overflow check costs nothing."""
+    ma, mb = _magnitude(a), _magnitude(b)
+    return (ma * mb if op == "*" else ma + mb) < 2.0**63
 
 
 class _Compare(_Node):
@@ -602,9 +626,13 @@ class _Count(_Node):
         self._key: tuple | None = None
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
-        if self._key is None:  # the same text names the same rules only within one rule set
-            self._key = (self.render(), tuple(id(n.target) for n in _walk(self)
-                                              if isinstance(n, _RuleRef)))
+        if self._key is None:
+            # the same text means the same rules and window lengths only within one rule set
+            # (``attendance(w)`` may be 3 weeks in one vocabulary and 4 in another); the rules
+            # themselves, not their id(), so the key stays right in a worker that unpickled it
+            self._key = (self.render(), tuple(n.target if isinstance(n, _RuleRef) else n.n
+                                              for n in _walk(self)
+                                              if isinstance(n, _RuleRef | _Window)))
         value = ev.counts.get(self._key)
         if value is None:
             value = ev.counts[self._key] = self._count(ev)
@@ -661,11 +689,20 @@ def _python_scalar(value: Any) -> float | int | bool:
 def _fold(node: _Node) -> _Node:
     """Replace a subtree whose inputs are all literals by its value, computed once at parse time."""
     if node.children and all(isinstance(c, _Const) for c in node.children):
+        values = [c.value for c in node.children if isinstance(c, _Const)]
+        if (isinstance(node, _Arith) and node.op != "/"
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in values)):
+            # checked in Python's exact integers: int64 wraps without a warning (2**32 * 2**32
+            # gave 0), so the overflow check below never saw it
+            exact = {"+": operator.add, "-": operator.sub, "*": operator.mul}[node.op](*values)
+            if abs(exact) > _EXACT_INT:
+                raise _Problem("a constant part of the rule works out beyond 2**53, where whole "
+                               "numbers cannot be compared exactly")
         try:
             with np.errstate(all="ignore", over="raise"):
                 value, _ = node.run(_Evaluation(None, None))
         except FloatingPointError:
-            raise _Problem("a constant part of the rule overflows (beyond 2**63)") from None
+            raise _Problem("a constant part of the rule overflows (too large a number)") from None
         value = _python_scalar(value)
         if not isinstance(value, bool) and isinstance(value, int) and abs(value) > _EXACT_INT:
             raise _Problem("a constant part of the rule works out beyond 2**53, where whole "
@@ -739,7 +776,7 @@ class _Compiler:
         self,
         text: str,
         vocab: Vocabulary,
-        name: str,
+        name: str | None,
         rule_names: Mapping[str, Rule] | Iterable[str],
         suggest: bool = True,
     ):
@@ -909,9 +946,12 @@ class _Compiler:
             n = arg.value
         elif isinstance(arg, ast.Name) and arg.id in self.vocab.parameters:
             value = self.vocab.parameters[arg.id]
+            # a scenario's parameters are read as floats (YAML `weeks: 4` arrives as 4.0)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _Problem(
-                    f"{self.token(arg)} is {value!r}, but {usage} (an integer parameter)"
+                    f"{self.token(arg)} is {value!r}, but {usage} (a whole-number parameter)"
                 )
             n, param = value, arg.id
             self.parameters.add(arg.id)
@@ -1061,26 +1101,36 @@ class _Parsed:
     references: frozenset[str]
 
 
+#: a comment: from '#' to the end of its line (the language has no strings that could hold '#')
+_COMMENT = re.compile(r"#[^\r\n]*")
+
+
 def _compile(
     name: str, text: object, vocab: Vocabulary, rule_names: Mapping[str, Rule] | Iterable[str],
-    kind: Kind = "bool", suggest: bool = True,
+    kind: Kind = "bool", suggest: bool = True, referable: bool = True,
 ) -> _Parsed:
     """Parse a rule (``kind="bool"``) or a score (``kind="number"``) into a typed tree;
-    ``suggest``: say "did you mean" for an unknown name."""
+    ``suggest``: say "did you mean" for an unknown name. ``referable``: other rules may use
+    ``name`` (:func:`parse_rules`), so it must be a valid name that shadows nothing; otherwise it
+    only labels messages (a goal named after a workflow such as ``reading-support``)."""
     if not isinstance(text, str):
         raise _Problem(
             f"expected the rule as text, got {type(text).__name__} {text!r} "
             "(in YAML, put the rule in quotes)"
         )
-    problems = _name_problems("rule", name)
-    if problems:
-        raise _Problem(problems[0])
-    if name in vocab.fields or name in vocab.parameters or name in vocab.windows:
-        raise _Problem("has the same name as a field, window or parameter; rename the rule")
-    # YAML block scalars may span lines; a newline inside an expression means a space.
-    flat = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    if referable:
+        problems = _name_problems("rule", name)
+        if problems:
+            raise _Problem(problems[0])
+        if name in vocab.fields or name in vocab.parameters or name in vocab.windows:
+            raise _Problem("has the same name as a field, window or parameter; rename the rule")
+    # YAML block scalars may span lines; a newline inside an expression means a space. A comment
+    # ends at its line: blanked first (same length, so columns stay right), or joining the lines
+    # would make it swallow the rest of the rule ("x < 1  # note\nand fsm" read as "x < 1").
+    flat = _COMMENT.sub(lambda m: " " * len(m.group()), text)
+    flat = flat.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     tree = _syntax_tree(flat)
-    compiler = _Compiler(flat, vocab, name, rule_names, suggest)
+    compiler = _Compiler(flat, vocab, name if referable else None, rule_names, suggest)
     root = compiler.compile(tree.body)
     if root.kind != kind and kind == "bool":
         raise _Problem(
@@ -1246,10 +1296,11 @@ def parse_rule(
     *,
     rules: Mapping[str, Rule] | None = None,
 ) -> Rule:
-    """Parse one rule. ``rules`` are already-parsed rules this one may refer to by name."""
+    """Parse one rule. ``rules`` are already-parsed rules this one may refer to by name;
+    ``name`` only labels messages (a goal's is made from its workflow's name)."""
     known = dict(rules or {})
     try:
-        parsed = _compile(name, text, vocab, known)
+        parsed = _compile(name, text, vocab, known, referable=False)
     except _Problem as problem:
         raise RuleError(f"rule {name!r}: {problem}") from None
     return Rule(parsed, known)
@@ -1394,7 +1445,7 @@ def parse_score(
     true/false. A score may use rules (``rules=``) but rules cannot refer to a score."""
     known = dict(rules or {})
     try:
-        parsed = _compile(name, text, vocab, known, kind="number")
+        parsed = _compile(name, text, vocab, known, kind="number", referable=False)
     except _Problem as problem:
         raise RuleError(f"score {name!r}: {problem}") from None
     return Rule(parsed, known)

@@ -31,11 +31,18 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str | None], what: str =
     for col in columns:
         if col is None:
             continue
+        role = f" ({what})" if what else ""
+        try:
+            hash(col)
+        except TypeError:  # a list given for one column: pandas raised "unhashable type"
+            raise DataError(f"column{role} must be one column name, got {col!r}") from None
         if col not in df.columns:
-            role = f" ({what})" if what else ""
             shown = ", ".join(map(str, list(df.columns)[:20]))
             more = " ..." if len(df.columns) > 20 else ""
             raise DataError(f"column '{col}'{role} not found; available columns: {shown}{more}")
+        if not df.columns.is_unique and not isinstance(df.columns.get_loc(col), int):
+            # df[col] would be a frame of the copies, not a column: pandas raised deep inside
+            raise DataError(f"column '{col}'{role} appears more than once; rename the copies")
 
 
 def _first_bad(series: pd.Series, bad: np.ndarray) -> str:

@@ -8,9 +8,10 @@ group is left out (a threshold cannot flag half of a tie), so ``flagged`` may be
 and ``n_boundary_ties`` / ``spare_capacity`` say by how much. It never exceeds capacity.
 
 Cost: with a cost for each missed student (fn) and each needless intervention (fp), the
-cost-minimising threshold is searched over every distinct cut point; equal costs go to the
-threshold that flags fewer students. Only the ratio of the two costs matters: the choice is made
-on the costs divided by the larger one, so multiplying both by the same factor never changes it.
+cost-minimising threshold is searched over every distinct cut point; equal costs (equal up to
+rounding: within 1e-12 of each other) go to the threshold that flags fewer students. Only the
+ratio of the two costs matters: the choice is made on the costs divided by the larger one, so
+multiplying both by the same factor never changes it.
 A total cost (at any candidate threshold, or ``flagged * cost_per_case``) beyond the
 floating-point range is refused: express costs in larger units.
 
@@ -32,6 +33,7 @@ from srmsim.risk._columns import (
     check_direction,
     complete_risks,
     outcome_values,
+    risk_array,
     score_values,
 )
 from srmsim.risk.curves import _points, _prepare
@@ -101,7 +103,9 @@ def flag(score: np.ndarray, threshold: float, direction: str) -> np.ndarray:
     real = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool | np.bool_)
     if not real or math.isnan(threshold):
         raise DataError(f"threshold={threshold!r} must be a number (inf flags everyone or nobody)")
-    score = np.asarray(score, dtype=float)
+    # text or infinite scores: a DataError naming the argument; a missing score (NaN) is
+    # never flagged, as threshold_at_capacity leaves such rows out
+    score = risk_array(score, "score")
     return score < threshold if direction == "below" else score > threshold
 
 
@@ -253,7 +257,11 @@ def cost_minimising_threshold(
     if not allowed.any():
         raise DataError("no threshold fits the capacity")
     masked = np.where(allowed, relative, np.inf)
-    i = int(np.argmin(masked))  # flagged increases along the points: first minimum flags fewest
+    # equal costs differ here by the rounding of the relative costs (7 missed at 7/25 = 7 and
+    # 25 needless at 25/25 came out 7.000000000000001 and 7.0), so equal means within 1e-12;
+    # flagged increases along the points: the first of the equal minima flags fewest
+    best = masked.min()
+    i = int(np.flatnonzero(masked <= best + 1e-12 * best)[0])
     return CostResult(
         threshold=float(prep.thresholds[i]),
         cost=float(cost[i]),

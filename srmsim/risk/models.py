@@ -59,7 +59,7 @@ from srmsim.risk._columns import (
 from srmsim.risk.design import FeatureDesign
 from srmsim.risk.irls import newton_logistic
 from srmsim.risk.rules import Condition, count_score
-from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
+from srmsim.stats._checks import LARGEST_VALUE, MAX_COUNT, finite_number, whole_number
 
 MAX_ABS_COEF = 10.0
 """A coefficient beyond this (per SD of a feature) signals quasi-separation: use the ridge fit."""
@@ -106,11 +106,27 @@ def fit_logistic(
         X = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as err:
         raise DataError(f"{what}: X must be a matrix of numbers ({err})") from None
-    if X.ndim != 2:
-        raise DataError(f"{what}: X must be a 2-d design matrix, got shape {X.shape}")
-    if not np.all(np.isfinite(X)) or (offset is not None and not np.all(np.isfinite(offset))):
-        raise DataError(f"{what}: the design matrix (or offset) holds missing or infinite "
-                        "values; leave those rows out and rescale very large features")
+    if X.ndim != 2 or X.shape[1] == 0:
+        raise DataError(f"{what}: X must be a 2-d design matrix with an intercept column, got "
+                        f"shape {X.shape}")
+    if not finite_number(ridge_sd, "ridge_sd") > 0:  # 0 divided by zero; -1 was taken as 1
+        raise DataError(f"ridge_sd={ridge_sd!r} must be a positive number")
+    if offset is not None:
+        try:
+            offset = np.asarray(offset, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{what}: offset must be numbers, one per row ({err})") from None
+        if offset.shape != (X.shape[0],):
+            raise DataError(f"{what}: offset must hold one number per row ({X.shape[0]}), got "
+                            f"shape {offset.shape}")
+    # beyond 1e150 the information matrix X'X overflows (numpy's eigensolver then raised)
+    with np.errstate(invalid="ignore"):
+        too_large = bool(np.any(~(np.abs(X) <= LARGEST_VALUE)) or (
+            offset is not None and np.any(~(np.abs(offset) <= LARGEST_VALUE))))
+    if too_large:
+        raise DataError(f"{what}: the design matrix (or offset) holds missing, infinite or "
+                        f"values beyond +-{LARGEST_VALUE:g}; leave those rows out and rescale "
+                        "very large features")
     n, p = X.shape
     y = outcome_array(y, "y", n)
     if np.isnan(y).any():
@@ -792,6 +808,8 @@ def evaluate_risk(
     Capacity is ``capacity_rate`` (from 0 to 1) of the students, applied within each group
     (school) if given: each school can serve its own share; rows with a missing group are one
     group of their own (see :func:`flag_top_share`). ``y`` holds 0/1 outcomes or booleans.
+    ``risk`` may be any score for the ranking figures; ``brier`` and ``log_loss`` are NaN unless
+    every risk is a probability from 0 to 1.
     """
     from srmsim.risk.curves import _auc_ap, _points, _prepare
 
@@ -804,13 +822,17 @@ def evaluate_risk(
     n_flag = float(flags.sum())
     n_pos = float(y.sum())
     clipped = np.clip(risk, 1e-12, 1 - 1e-12)
+    # Brier score and log loss score probabilities: of a count or a score beyond 0-1 they are
+    # undefined (a count gave a Brier score of 22 and log loss read it as 0.999999999999)
+    probabilities = bool(np.all((risk >= 0) & (risk <= 1)))
     return {
         "n": float(y.size),
         "events": n_pos,
         "auc": auc,
         "average_precision": ap,
-        "brier": float(np.mean((risk - y) ** 2)),
-        "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
+        "brier": float(np.mean((risk - y) ** 2)) if probabilities else np.nan,
+        "log_loss": (float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
+                     if probabilities else np.nan),
         "flagged_at_capacity": n_flag,
         "precision_at_capacity": tp / n_flag if n_flag else np.nan,
         "recall_at_capacity": tp / n_pos if n_pos else np.nan,

@@ -34,7 +34,8 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.privacy import DEFAULT_THRESHOLD
-from srmsim.risk.thresholds import threshold_table
+from srmsim.risk._columns import require_columns
+from srmsim.risk.thresholds import _by_columns, threshold_table
 from srmsim.stats._checks import MAX_COUNT, whole_number
 
 
@@ -84,7 +85,7 @@ def protected_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = 
             and min_count < 1:
         raise DataError(f"the suppression threshold must be at least 1 (got {min_count})")
     min_count = whole_number(min_count, "min_count", 1, MAX_COUNT)
-    by_cols = [by] if isinstance(by, str) else list(by or [])
+    by_cols = _by_columns(by)
     overall = threshold_table(df, score, outcome, direction, thresholds)
     units = _units(overall)
     withheld: list[str] = []
@@ -105,6 +106,7 @@ def band_counts(table: pd.DataFrame, direction: str = "below") -> pd.DataFrame:
     """The cells a threshold table is the running total of: students with and without the
     outcome in each band of scores (one row per band; ``by``/``group`` kept). What an attacker
     differencing the table would obtain; a protected grid makes every one ``>= min_count``."""
+    require_columns(table, ["threshold", "n", "n_pos", "tp", "fp"], "threshold table")
     rows = []
     for u in _units(table):
         u = u.sort_values("threshold", ascending=direction == "below")
@@ -121,6 +123,8 @@ def published_numbers(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFra
     """A protected table with ``columns`` read back as numbers, exactly as printed: a
     suppressed cell (``c``, ``low``, ``x``) becomes NaN. What a figure from real data may
     draw is what this gives, so a figure never shows more than the published table."""
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    require_columns(table, columns, "published table")
     out = table.copy()
     for c in columns:
         out[c] = pd.to_numeric(table[c].astype("object"), errors="coerce").astype("float64")
@@ -132,6 +136,7 @@ def published_curves(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     precision``) of a protected threshold table: one per published row whose rates are shown,
     nothing between or beyond them (a curve through every distinct score would give each
     pupil's step). ``fpr`` is ``1 - specificity`` as printed."""
+    require_columns(table, ["threshold"], "published table")
     t = published_numbers(table, ["sensitivity", "specificity", "precision"])
     roc = t.dropna(subset=["sensitivity", "specificity"])
     roc = pd.DataFrame({"threshold": roc["threshold"].to_numpy(float),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ def condition_flags(
     """
     if missing not in ("nan", "false"):
         raise RuleError(f"missing must be 'nan' or 'false', got {missing!r}")
+    if not isinstance(conditions, Mapping):
+        raise RuleError("conditions must map a name to (column, operator, value), got "
+                        f"{type(conditions).__name__}")
     if not conditions:
         raise RuleError("count_score needs at least one condition")
     out = {}
@@ -102,6 +105,9 @@ def _comparison_value(name: str, column: str, s: pd.Series, op: str, value: obje
             f"condition '{name}': comparing column '{column}' {op} {value!r} (a missing value) "
             "holds for no row; use missing='false' to treat missing values as not met"
         )
+    if np.ndim(cast(Any, value)) != 0:  # a list was compared element by element, or raised
+        raise RuleError(f"condition '{name}': compare column '{column}' with one value, not "
+                        f"{value!r}")
     if isinstance(value, str):
         if _is_boolean(s):
             if value not in _BOOL_TEXT:

@@ -17,6 +17,7 @@ The result is a DataFrame; ``.attrs`` carries ``n_used``, ``n_missing_score``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from srmsim.risk._columns import (
     group_labels,
     outcome_values,
     require_columns,
+    risk_array,
     score_values,
 )
 from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
@@ -56,7 +58,7 @@ def default_thresholds(score: np.ndarray) -> np.ndarray:
     Distinct values make a count or a rounded rate exact; percentiles keep a continuous score's
     table readable (about 101 rows) while still spanning the whole range.
     """
-    score = np.asarray(score, dtype=float)
+    score = risk_array(score, "score")  # text or infinities: a DataError, not numpy's
     score = score[~np.isnan(score)]
     if score.size == 0:
         return np.array([], dtype=float)
@@ -138,6 +140,22 @@ def _threshold_values(thresholds: object) -> np.ndarray:
     return t
 
 
+def _by_columns(by: object) -> list[Any]:
+    """The ``by`` argument as a list of column names: one name or a list of names. A missing
+    name (None) is refused: it named no column, and was skipped by the column check only to
+    fail in pandas; a falsy single name (column ``0``) is not "no grouping"."""
+    if by is None:
+        return []
+    if isinstance(by, str) or not isinstance(by, Sequence | np.ndarray | pd.Index):
+        cols = [by]
+    else:
+        cols = list(by)
+    for col in cols:
+        if col is None:
+            raise DataError(f"by must name columns, got {by!r}")
+    return cols
+
+
 def _thresholds_arg(thresholds: Sequence[float] | np.ndarray | None, score: np.ndarray) -> np.ndarray:
     if thresholds is None:
         return default_thresholds(score)
@@ -180,14 +198,16 @@ def threshold_table(
     [2, 1, 1]
     """
     check_direction(direction)
+    if reference is not None and not isinstance(reference, Mapping):
+        raise DataError(f"reference must map a by column to its reference group, e.g. "
+                        f"{{'fsm': 'False'}}, got {reference!r}")
     if protect is not None:
         from srmsim.risk.protected import protected_grid
 
         protect = whole_number(protect, "protect", 1, MAX_COUNT)
         grid, withheld = protected_grid(df, score, outcome, direction, thresholds, by,
                                         min_count=protect)
-        keep = [c for c in ([by] if isinstance(by, str) else list(by or []))
-                if c not in withheld]
+        keep = [c for c in _by_columns(by) if c not in withheld]
         table = threshold_table(df, score, outcome, direction, grid, keep or None, reference)
         if "n_missing" in table.columns:
             table = table.drop(columns="n_missing")
@@ -196,7 +216,7 @@ def threshold_table(
         return table
     s = score_values(df, score)
     y = outcome_values(df, outcome)
-    by_cols = [by] if isinstance(by, str) else list(by or [])
+    by_cols = _by_columns(by)
     require_columns(df, by_cols, "by")
     miss_s = np.isnan(s)
     miss_y = np.isnan(y)
@@ -287,7 +307,10 @@ def group_gaps(table: pd.DataFrame) -> pd.DataFrame:
 def best_row(table: pd.DataFrame, metric: str = "f1") -> pd.Series:
     """The row with the highest ``metric`` (first on ties); a KeyError-free helper for reports."""
     require_columns(table, [metric], "metric")
-    vals = table[metric].to_numpy(dtype=float)
+    if not pd.api.types.is_numeric_dtype(table[metric].dtype):
+        raise DataError(f"column '{metric}' (metric) holds {table[metric].dtype} values, not "
+                        "rates; pass the table threshold_table returned")
+    vals = table[metric].to_numpy(dtype=float, na_value=np.nan)
     if np.isnan(vals).all():
         raise DataError(f"'{metric}' is undefined (NaN) at every threshold")
     return table.iloc[int(np.nanargmax(vals))]
