@@ -122,6 +122,15 @@ def control_character(text: str) -> str | None:
     return None if found is None else f"U+{ord(found.group()):04X}"
 
 
+def file_name_problem(name: str) -> str | None:
+    """What makes ``name`` no file name (empty, or a control character: a NUL made path
+    resolution crash), or ``None``; checked where a scenario names an input file."""
+    if not name.strip():
+        return "a file name cannot be empty"
+    bad = control_character(name)
+    return None if bad is None else f"the file name holds the control character {bad}"
+
+
 def printable(text: str) -> str:
     """``text`` with each control character written as its escape (``\\x1b``, ``\\n``): a
     report printed to a terminal is never driven by, or cut short by, the data it quotes."""

@@ -21,7 +21,7 @@ from srmsim.admin.config import Name as StreamName
 from srmsim.admin.config import RequestStream
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.labels import Label, StrictModel, check_distinct, excerpt
+from srmsim.labels import Label, StrictModel, check_distinct, excerpt, file_name_problem
 from srmsim.policy.config import PolicyConfig
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -72,6 +72,14 @@ class PopulationConfig(_Strict):
 
     records: str | None = None
     fsm_rate: Fraction = 0.24
+
+    @field_validator("records")
+    @classmethod
+    def _records_name(cls, v: str | None) -> str | None:
+        problem = None if v is None else file_name_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
     fsm_school_sd: NonNeg = Field(0.6, description="between-school SD of FSM rate, logit scale")
     sen_rate: Fraction = 0.14
     eal_rate: Fraction = 0.17
@@ -418,14 +426,17 @@ def _resolve_records(data: Any, base: Path) -> Any:
     data = copy.deepcopy(data)
     if isinstance(data.get("population"), dict):
         rec = data["population"].get("records")
-        if isinstance(rec, str) and not Path(rec).is_absolute():
+        if isinstance(rec, str) and not file_name_problem(rec) and not Path(rec).is_absolute():
             data["population"]["records"] = str((base / rec).resolve())
     if isinstance(data.get("requests"), dict):
         for stream in data["requests"].values():
             arrivals = stream.get("arrivals") if isinstance(stream, dict) else None
-            if isinstance(arrivals, dict) and isinstance(arrivals.get("file"), str) \
-                    and not Path(arrivals["file"]).is_absolute():
-                arrivals["file"] = str((base / arrivals["file"]).resolve())
+            if not isinstance(arrivals, dict):
+                continue
+            name = arrivals.get("file")
+            if isinstance(name, str) and not file_name_problem(name) \
+                    and not Path(name).is_absolute():
+                arrivals["file"] = str((base / name).resolve())
     return data
 
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from srmsim.labels import check_distinct
+from srmsim.labels import check_distinct, file_name_problem
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+#: the most staff minutes one task may take on average (about 8 years of one person's full-time
+#: work): above it a drawn task size overflowed to inf minutes (``minutes: 1e308``)
+MAX_TASK_MINUTES = 1e6
+#: staff minutes of a task, paper or automated
+TaskMinutes = Annotated[float, Field(ge=0.0, le=MAX_TASK_MINUTES, allow_inf_nan=False)]
 #: calendar days in a simulated week: request streams run in calendar time
 DAYS_PER_WEEK = 7.0
 
@@ -41,24 +46,38 @@ class Arrivals(_Strict):
     seasonality: Seasonality = Field(default_factory=Seasonality)
     file: str | None = None
 
+    @field_validator("file")
+    @classmethod
+    def _file_name(cls, v: str | None) -> str | None:
+        """An empty name or a control character (a NUL made path resolution crash) is a typo,
+        never a file."""
+        problem = None if v is None else file_name_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
     def _one_source(self) -> Arrivals:
         if self.file is not None and self.per_week > 0:
             raise ValueError("give either per_week or file, not both")
+        if self.file is not None and self.seasonality.amplitude > 0:
+            raise ValueError("seasonality shapes per_week arrivals; the days in file are used "
+                             "as they are (remove seasonality)")
         return self
 
 
 class Automation(_Strict):
     """The automated form of a step."""
 
-    minutes: NonNeg = Field(0.0, description="staff minutes left per request (0: none)")
+    minutes: TaskMinutes = Field(0.0, description="staff minutes left per request (0: none)")
     delay_days: NonNeg = Field(0.0, description="fixed system delay per request, days")
 
 
 class RequestStep(_Strict):
     name: Name
     role: Name
-    minutes: Positive = Field(description="mean staff minutes per request, paper form")
+    minutes: Annotated[float, Field(gt=0.0, le=MAX_TASK_MINUTES, allow_inf_nan=False)] = Field(
+        description="mean staff minutes per request, paper form")
     service: Literal["exponential", "fixed", "lognormal"] = "exponential"
     cv: Annotated[float, Field(gt=0.0, le=5.0, allow_inf_nan=False)] = 0.5
     automated: Automation | None = None

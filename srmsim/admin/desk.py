@@ -9,7 +9,8 @@ come first served). A person works ``hours_per_week`` of the week's 168 hours, m
 continuously at that fraction of full speed (a fluid approximation of working hours), so a task of
 ``m`` staff minutes takes ``m / speed`` calendar minutes; an exponential task stays exponential,
 which is what makes the M/M/c checks exact. With ``from_pool``, the speed each week is what the
-trust pool's minutes of the role leave after the student cases.
+trust pool's minutes of the role leave after the student cases, shared by every person of every
+stream drawing on that role (each stream's staff get their share, not the whole pool's).
 
 Every random draw comes from :class:`srmsim.rng.CRN`, keyed by the stream, the step, the attempt
 and the request's number (requests are numbered in order of arrival, and arrivals never depend on
@@ -30,6 +31,8 @@ from scipy import special, stats
 from srmsim.admin.config import DAYS_PER_WEEK, RequestStep, RequestStream
 from srmsim.admin.events import EventLog
 from srmsim.errors import SrmsimError
+from srmsim.inputs import input_file_problem
+from srmsim.memory import check_run_fits
 from srmsim.rng import CRN
 
 #: attempts of one step drawn in advance; a step reworked more often than this stops reworking
@@ -41,14 +44,18 @@ _MAX_ARRIVALS_FILE_BYTES = 100 * 2**20
 
 def read_arrival_days(path: Path) -> np.ndarray:
     """Arrival days (since the run's start) from a CSV with a ``day`` column, validated."""
-    if not path.is_file():
-        raise SrmsimError(f"{path}: arrivals file not found (or not a regular file)")
+    problem = input_file_problem(path)
+    if problem:
+        raise SrmsimError(f"{path}: arrivals file {problem}")
     if path.stat().st_size > _MAX_ARRIVALS_FILE_BYTES:
         raise SrmsimError(f"{path}: arrivals file larger than 100 MB")
     try:
         frame = pd.read_csv(path, usecols=["day"], dtype={"day": "float64"})
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise SrmsimError(f"{path}: needs a numeric 'day' column ({str(err)[:120]})") from None
+    except OSError as err:  # a regular file that cannot be read (/proc/self/mem, permissions)
+        raise SrmsimError(f"{path}: cannot read the arrivals file: {err.strerror or err}"
+                          ) from None
     days = frame["day"].to_numpy()
     bad = np.flatnonzero(~np.isfinite(days) | (days < 0))
     if len(bad):
@@ -61,8 +68,12 @@ class StreamDesk:
     """One request stream: arrivals, the steps, the staff, and what happened to each request."""
 
     def __init__(self, name: str, config: RequestStream, crn: CRN, env: simpy.Environment,
-                 n_weeks: int, base_dir: Path | None = None):
+                 n_weeks: int, base_dir: Path | None = None,
+                 pool_people: dict[str, int] | None = None):
         self.name, self.config, self.crn, self.env, self.n_weeks = name, config, crn, env, n_weeks
+        # people of every stream sharing each pool role's minutes (default: this stream's only)
+        self.pool_people = {r: g.staff for r, g in config.staff.items() if g.from_pool}
+        self.pool_people.update(pool_people or {})
         self.steps: list[RequestStep] = list(config.steps)
         self.automated = {s.name for s in config.automated_steps()}
         self.roles = sorted(config.staff)
@@ -75,6 +86,9 @@ class StreamDesk:
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             self.file_days = read_arrival_days(path)
+            # the run's memory check counted per_week arrivals, not a file's (up to 100 MB)
+            in_run = int(np.searchsorted(self.file_days, n_weeks * DAYS_PER_WEEK))
+            check_run_fits(0, 0, f"request stream {name!r} (arrivals.file {path})", in_run)
         # one entry per request, in order of arrival
         self.arrival: list[float] = []
         self.finish: list[float] = []
@@ -225,7 +239,7 @@ class StreamDesk:
         for role, group in self.config.staff.items():
             if group.from_pool:
                 left = max(0.0, (pool_minutes_left or {}).get(role, 0.0))
-                self.rate[role] = left / (group.staff * DAYS_PER_WEEK)
+                self.rate[role] = left / (self.pool_people[role] * DAYS_PER_WEEK)
         times = self._arrival_times(week)
         self._week_counts["arrivals"] += len(times)
         self._admit(times)
@@ -286,16 +300,27 @@ def _relative_size(step: RequestStep, u: np.ndarray) -> np.ndarray:
     return np.exp(math.sqrt(sigma2) * special.ndtri(u) - sigma2 / 2)
 
 
+def pool_people(streams: dict[str, RequestStream]) -> dict[str, int]:
+    """People of each pool role over every stream with ``from_pool``: the minutes the student
+    cases leave are one budget, so two streams drawing on it share it (each got all of it)."""
+    people: dict[str, int] = {}
+    for stream in streams.values():
+        for role, group in stream.staff.items():
+            if group.from_pool:
+                people[role] = people.get(role, 0) + group.staff
+    return people
+
+
 class RequestDesk:
     """Every request stream of a scenario, on one SimPy clock."""
 
     def __init__(self, streams: dict[str, RequestStream], crn: CRN, n_weeks: int,
                  base_dir: Path | None = None):
         self.env = simpy.Environment()
-        self.streams = {name: StreamDesk(name, cfg, crn, self.env, n_weeks, base_dir)
+        people = pool_people(streams)
+        self.streams = {name: StreamDesk(name, cfg, crn, self.env, n_weeks, base_dir, people)
                         for name, cfg in streams.items()}
-        self.pool_roles = {role for s in streams.values() for role, g in s.staff.items()
-                           if g.from_pool}
+        self.pool_roles = set(people)
 
     def advance(self, week: int, pool_minutes_left: dict[str, float] | None = None) -> None:
         """One week of every stream, on the one clock."""

@@ -8,7 +8,21 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from srmsim.errors import SrmsimError
 from srmsim.figures import new_figure
+from srmsim.stats._checks import check_choice
+
+
+def _check_stream(results: Mapping[str, Any], stream: str) -> None:
+    """Every run has request streams and ``stream`` among them: a misspelt stream drew an
+    empty figure without a word, and a run without streams a TypeError."""
+    if not results:
+        raise SrmsimError("backlog_and_waits needs at least one run")
+    for label, result in results.items():
+        weekly = getattr(result, "requests_weekly", None)
+        if weekly is None or not len(weekly):
+            raise SrmsimError(f"run {label!r} has no request streams (requests:)")
+        check_choice(stream, sorted(weekly["stream"].astype(str).unique()), "stream")
 
 
 def backlog_and_waits(results: Mapping[str, Any], stream: str) -> Figure:
@@ -16,6 +30,7 @@ def backlog_and_waits(results: Mapping[str, Any], stream: str) -> Figure:
 
     ``results`` maps a label (e.g. "paper", "fully automated") to a run's result.
     """
+    _check_stream(results, stream)
     fig, (left, right) = new_figure(11, 4.2, 1, 2)
     labels, waits = [], []
     for label, result in results.items():
