@@ -34,6 +34,9 @@ BYTES_PER_HISTORY_ROW = 200
 #: a request of a request stream (srmsim.admin): 400 vs 4,000 a week for 52 weeks, 265 vs 573 MB
 #: peak, ~1.6 kB a request
 BYTES_PER_REQUEST = 1000
+#: and each step of it (its attempts' times and events): a request of 50 steps peaked at about
+#: 11.3 kB against 1.7 kB with one step
+BYTES_PER_REQUEST_STEP = 180
 BASE_BYTES = 150 * 2**20
 
 # glibc's mallopt parameters (malloc.h)
@@ -117,12 +120,13 @@ def available_bytes() -> int | None:
 
 
 def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
-                   requests: int = 0) -> None:
+                   requests: int = 0, request_steps: int = 0) -> None:
     """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is
     available: a trust of 10**9 students should be a clear message in a second, not a
-    MemoryError traceback after minutes, or a machine brought down by swapping."""
+    MemoryError traceback after minutes, or a machine brought down by swapping.
+    ``request_steps``: the requests times their stream's number of steps."""
     need = (BASE_BYTES + students * BYTES_PER_STUDENT + history_rows * BYTES_PER_HISTORY_ROW
-            + requests * BYTES_PER_REQUEST)
+            + requests * BYTES_PER_REQUEST + request_steps * BYTES_PER_REQUEST_STEP)
     have = available_bytes()
     if have is not None and need > have:
         parts = [f"about {students:,} students"] if students else []

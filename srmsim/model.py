@@ -139,10 +139,11 @@ class TrustModel(mesa.Model):
             self.school_profiles = generate_schools(scenario, self.crn)
         cohorts = int(np.sum(self.school_profiles.cohort_size, dtype=np.int64))
         students = cohorts * (len(scenario.trust.year_groups) + scenario.years - 1)
-        requests = sum(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
-                       * self.n_weeks for r in scenario.requests.values())
+        per_stream = [(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
+                       * self.n_weeks, len(r.steps)) for r in scenario.requests.values()]
         check_run_fits(students, int(self._history_share(students) * students * self.n_weeks),
-                       f"scenario {scenario.name!r}", int(requests))
+                       f"scenario {scenario.name!r}", int(sum(n for n, _ in per_stream)),
+                       int(sum(n * steps for n, steps in per_stream)))
         self._start_helpers(students, block_rows)  # their start overlaps the generation
         self.schools = [SchoolAgent(self, i) for i in range(len(self.school_profiles))]
         self.pool = PoolAgent(self)

@@ -202,3 +202,16 @@ def test_an_arrivals_file_too_big_for_memory_is_refused(tmp_path: Path, capsys,
     refused(capsys, tmp_path, path, "about 2,000,000 requests")
     (tmp_path / "arrivals.csv").write_text("day\n" + "1\n" * 100)  # a small file still runs
     assert main(["run", str(path), "--out", str(tmp_path / "small"), "--quiet"]) == 0
+
+
+def test_the_memory_check_counts_each_step_of_a_request(tmp_path: Path, capsys,
+                                                         monkeypatch) -> None:
+    # a request costs about 1.7 kB with one step and 11.3 kB with 50: at 1,000 bytes a request
+    # whatever its steps, 200,000 requests of 50 steps (about 2.3 GB) passed a 1 GiB check
+    import srmsim.memory
+
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 2**30)
+    steps = [{"name": f"s{i}", "role": "clerk", "minutes": 1} for i in range(50)]
+    path = scenario_file(tmp_path, stream(backlog=200_000, steps=steps))
+    refused(capsys, tmp_path, path, "about 200,195 requests")
+    srmsim.memory.check_run_fits(0, 0, "one-step requests", 200_000, 200_000)  # these fit

@@ -88,7 +88,8 @@ class StreamDesk:
             self.file_days = read_arrival_days(path)
             # the run's memory check counted per_week arrivals, not a file's (up to 100 MB)
             in_run = int(np.searchsorted(self.file_days, n_weeks * DAYS_PER_WEEK))
-            check_run_fits(0, 0, f"request stream {name!r} (arrivals.file {path})", in_run)
+            check_run_fits(0, 0, f"request stream {name!r} (arrivals.file {path})", in_run,
+                           in_run * len(config.steps))
         # one entry per request, in order of arrival
         self.arrival: list[float] = []
         self.finish: list[float] = []
