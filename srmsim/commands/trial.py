@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from srmsim.argtypes import check_workers, path_argument
-from srmsim.errors import SrmsimError
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -38,11 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srmsim.stats._checks import whole_number
     from srmsim.trial import load_trial, run_trial
+    from srmsim.trial.spec import MAX_REPLICATIONS
 
     check_workers(args.workers)
-    if args.replications is not None and args.replications < 1:
-        raise SrmsimError("--replications must be at least 1")
+    if args.replications is not None:  # the flag's own error, not one blamed on the file
+        whole_number(args.replications, "--replications", 1, MAX_REPLICATIONS)
     trial = load_trial(args.file, overrides=parse_settings(args.settings) or None,
                        replications=args.replications)
     out = Path(args.out) if args.out else Path("results") / trial.name

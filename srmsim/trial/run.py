@@ -35,8 +35,10 @@ import numpy as np
 import pandas as pd
 
 from srmsim import executors
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError, SrmsimError
-from srmsim.trial.spec import Trial
+from srmsim.stats._checks import whole_number
+from srmsim.trial.spec import MAX_REPLICATIONS, Trial
 
 #: columns of trial_runs.csv, in order
 RUN_COLUMNS = [
@@ -102,8 +104,10 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     from srmsim.trial.assign import SteppedWedgeAssignment, make_assignment
     from srmsim.trial.groups import group_truths
 
+    replication = whole_number(replication, "replication", 0, MAX_REPLICATIONS - 1)
     if seed is None:
         seed = trial.seeds(replication + 1)[replication]
+    seed = whole_number(seed, "seed", 0, MAX_SEED)
     c = trial.config
     quiet = {"outputs.history": "none"}  # the trial reads no weekly history
     scenario = trial.scenario.with_overrides(quiet, trial.source)
@@ -255,9 +259,8 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     from srmsim.trial.report import TrialResult, summarise
     from srmsim.trial.store import TrialStore
 
-    n = replications or trial.replications
-    if n < 1:
-        raise SrmsimError("replications must be at least 1")
+    n = trial.replications if replications is None else whole_number(
+        replications, "replications", 1, MAX_REPLICATIONS)  # 0 ran the file's count
     if n != trial.replications:  # the count run is part of the trial (its hash, trial.json)
         trial = replace(trial, config=trial.config.model_copy(update={"replications": n}))
     from srmsim.argtypes import check_workers

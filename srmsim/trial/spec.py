@@ -42,6 +42,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -64,6 +65,8 @@ from srmsim.scenario import (
 
 UNITS = ("students", "schools", "stepped_wedge")
 NEVER = 10**9  # eligibility week meaning "never referred"
+#: most replications one trial runs (the file's ``replications``, ``run_trial(replications=)``)
+MAX_REPLICATIONS = 100_000
 
 #: students.parquet columns that cannot be an outcome, baseline or naive column
 _NOT_MEASURES = {"uid", "school", "sex", "status"}
@@ -134,7 +137,7 @@ class TrialConfig(_Strict):
     population: Literal["all", "flagged"] = "all"
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     naive: NaiveConfig | None = None
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 100
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] = 100
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
@@ -337,8 +340,12 @@ def _single_arm_blocks(cohorts: list[int], share: float, n_year_groups: int,
 
 
 def treated_count(n: int, share: float) -> int:
-    """Units treated out of ``n`` for a share: rounded half up, so 0.5 of 5 treats 3."""
-    return int(n * share + 0.5)
+    """Units treated out of ``n`` for a share: rounded half up, so 0.5 of 5 treats 3.
+
+    Worked on the share as written (its shortest decimal, ``repr``), not on its binary float:
+    0.35 is stored as 0.34999..., so ``0.35 * 90 + 0.5`` fell just short of 32 and 31 of 90
+    schools were treated where the allocation list gives 32."""
+    return int(Decimal(repr(float(share))) * n + Decimal("0.5"))
 
 
 @dataclass
@@ -375,7 +382,7 @@ class Trial:
     def seeds(self, n: int | None = None) -> list[int]:
         """Replication i's seed (``SeedSequence(root).spawn``): adding replications keeps the
         first ones unchanged."""
-        return replication_seeds(self.root_seed, n or self.replications)
+        return replication_seeds(self.root_seed, self.replications if n is None else n)
 
     def counterfactual(self) -> Scenario:
         """The same world without the policy: every student's untreated outcome."""

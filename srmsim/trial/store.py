@@ -21,6 +21,7 @@ folder is replaced whole at the end with the store carried into it.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -28,14 +29,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.inputs import whole
 from srmsim.labels import agree
 from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
 from srmsim.store import DETAIL_SHA256_KEY, THEN_RUN, RunStore, sha256_column, versions
-from srmsim.trial.spec import Trial
+from srmsim.trial.spec import MAX_REPLICATIONS, Trial
 
 STORE_DIR = "store"
 #: files that mark a folder as an earlier trial's, which a new trial may replace
@@ -58,6 +61,8 @@ class TrialStore(RunStore):
         self._noted = False
         #: the finished replications' group detail, by replication, as the last load checked it
         self._groups: dict[int, pd.DataFrame] = {}
+        #: the trial's significance level, once known: a stored row's ``rejected`` must agree
+        self._alpha: float | None = None
 
     @property
     def folder(self) -> Path:
@@ -69,9 +74,13 @@ class TrialStore(RunStore):
         return cls(Path(out) / STORE_DIR)
 
     def manifest(self) -> dict[str, Any] | None:
+        """The manifest, checked: its replication count is a trial's and matches its seeds (an
+        edited count of 10**12 had every later step look for that many run files, for ever)."""
         manifest = super().manifest()
-        n = manifest.get("replications") if manifest is not None else 1
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        if manifest is None:
+            return None
+        n = manifest.get("replications")
+        if not whole(n) or not 1 <= n <= MAX_REPLICATIONS or n != len(manifest["seeds"]):
             raise SrmsimError(f"{self.root / 'manifest.json'}: not an srmsim trial manifest "
                               "(hand-edited or corrupt); run the trial into a new --out directory")
         return manifest
@@ -101,6 +110,7 @@ class TrialStore(RunStore):
         folder, a changed trial file and a damaged store.
         """
         check_out(self.folder, holds_only(TRIAL_MARKERS, TRIAL_FILES))
+        self._alpha = trial.config.analysis.alpha
         digest, seeds = trial.digest(), trial.seeds(n)
         current = self.manifest()
         if current is not None and current.get(self.hash_key) != digest and not resume:
@@ -153,6 +163,7 @@ class TrialStore(RunStore):
         if missing:
             raise SrmsimError(f"{self.root}: {agree(len(missing), 'replication')} {missing[:5]} "
                               f"not stored{THEN_RUN}{self.resume_command()}")
+        self._alpha = trial.config.analysis.alpha
         runs = self.load(trial.digest(), trial.seeds(n))
         runs = runs.drop(columns=["variant", self.hash_key, sha256_column(GROUPS)],
                          errors="ignore")
@@ -185,6 +196,18 @@ class TrialStore(RunStore):
             self.note_unchecked(sum(h is None for h in digests.values()), GROUPS)
         return runs
 
+    def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
+                  ) -> pd.DataFrame:
+        """As the run store's, and the row is one a replication writes (:func:`row_problem`):
+        an edited row went into trial_runs.csv and the summary as it was, or stopped the
+        report with a traceback (an estimate of 'abc' or inf)."""
+        df = super()._read_run(path, digest, seeds)
+        problem = row_problem(df, self.hash_key, self._alpha)
+        if problem:
+            raise SrmsimError(f"{path}: not a replication's row as a trial stores it: "
+                              f"{problem} (hand-edited or corrupt); {self.rerun_hint()}")
+        return df
+
     def read_groups(self, replication: int, recorded: str | None) -> pd.DataFrame:
         """A finished replication's group detail, checked (against the SHA-256 its row
         ``recorded``, unless an older srmsim stored it): a missing, damaged, edited or foreign
@@ -211,3 +234,66 @@ class TrialStore(RunStore):
         if recorded is not None:
             self.check_detail(path, recorded, VARIANT, replication, hint)
         return groups
+
+
+#: stored columns holding counts (whole numbers, at least 0)
+_COUNTS = ("n", "n_treated", "n_control", "n_clusters", "n_missing", "n_truth_missing",
+           "n_served", "n_naive", "baseline_changed")
+_FLAGS = ("covered", "rejected")
+
+
+def row_problem(df: pd.DataFrame, hash_key: str, alpha: float | None) -> str | None:
+    """What makes a one-row run file not a row :func:`srmsim.trial.run.replicate` (or a failed
+    replication) writes, or None: every column of trial_runs.csv and the trial's hash, numbers
+    where numbers go (finite, or missing: df may be infinite, a normal reference), counts whole
+    and not negative, and ``covered``/``rejected`` as its interval, truth and p-value give."""
+    from srmsim.trial.run import RUN_COLUMNS
+
+    missing = [c for c in (*RUN_COLUMNS, hash_key) if c not in df.columns]
+    if missing:
+        return f"no column {', '.join(map(repr, missing[:5]))}"
+    row = df.iloc[0]
+    if not isinstance(row["error"], str):
+        return f"error is {_shown(row['error'])}, not text"
+    numbers = [c for c in RUN_COLUMNS if c not in (*_FLAGS, "error", "replication", "seed")]
+    for column in numbers:
+        problem = _value_problem(column, df[column])
+        if problem:
+            return problem
+    for flag in _FLAGS:
+        if not pd.api.types.is_bool_dtype(df[flag]):
+            return f"{flag} is {_shown(row[flag])}, not true/false"
+    if row["error"]:  # a failed replication: the blanks _failed_row writes, no estimate
+        if not math.isnan(float(row["estimate"])) or row["covered"] or row["rejected"]:
+            return "error is set, but the row has an estimate (a finished replication's)"
+        return None
+    covered = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
+    if bool(row["covered"]) != covered:
+        return f"covered is {bool(row['covered'])} but its interval and true effect say {covered}"
+    if alpha is not None and bool(row["rejected"]) != bool(row["p_value"] < alpha):
+        return (f"rejected is {bool(row['rejected'])} but its p-value {row['p_value']:g} and "
+                f"alpha {alpha:g} say {not bool(row['rejected'])}")
+    return None
+
+
+def _value_problem(column: str, values: pd.Series) -> str | None:
+    """Why a stored number is not one a replication writes, or None."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return f"{column} is {_shown(values.iloc[0])}, not a number"
+    value = float(values.iloc[0])
+    if column in _COUNTS:  # blank in a failed replication's row (n)
+        if not (math.isnan(value) or (value.is_integer() and value >= 0)):
+            return f"{column} is {_shown(values.iloc[0])}, not a count"
+        return None
+    if not (math.isfinite(value) or math.isnan(value) or (column == "df" and value == math.inf)):
+        return f"{column} is {value!r}, not a finite number"
+    if column == "p_value" and not (math.isnan(value) or 0.0 <= value <= 1.0):
+        return f"p_value is {value!r}, outside 0 to 1"
+    if column in ("se", "df") and value < 0:
+        return f"{column} is {value!r}, below 0"
+    return None
+
+
+def _shown(value: object) -> str:
+    """A stored value as the user would write it: 5, not np.int64(5)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
