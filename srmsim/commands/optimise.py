@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from srmsim.argtypes import path_argument
-from srmsim.labels import plural
+from srmsim.labels import agree, plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +50,10 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,
                    scheduler=args.scheduler, resume=args.resume, progress=not args.quiet)
     front = res["front"]
+    if res["unscored"]:  # left out of trials.csv: say which and why
+        print(f"note: {plural(len(res['unscored']), 'candidate')} could not be scored and "
+              f"{agree(len(res['unscored']), 'is', 'are')} left out: "
+              + "; ".join(res["unscored"][:5]))
     print(f"{opt.name}: {plural(res['trials'], 'candidate')} x "
           f"{plural(opt.config.replications, 'replication')}; "
           f"Pareto front of {len(front)}:")

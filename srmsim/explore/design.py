@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from srmsim.errors import SrmsimError
 from srmsim.labels import StrictModel
 
 #: runs of one study at most (variants x runs per variant; candidates x replications): each run
@@ -73,11 +74,33 @@ class DesignConfig(StrictModel):
         raise ValueError("an lhs design has as many points as replications")
 
 
+def ranges(uncertain: object) -> dict[str, tuple[float, float]]:
+    """Each uncertain parameter's finite (low, high), low < high, in sorted order. An experiment
+    file is checked on loading; called directly, an empty mapping or a reversed range met numpy's
+    or SALib's own errors ("zero-size array", "Bounds are not legal")."""
+    from srmsim.stats._checks import finite_number
+
+    if not isinstance(uncertain, dict) or not uncertain:
+        raise SrmsimError("uncertain must map at least one parameter name to (low, high)")
+    out = {}
+    for key in sorted(uncertain, key=str):
+        pair = uncertain[key]
+        if not isinstance(key, str) or isinstance(pair, str) or not isinstance(
+                pair, tuple | list) or len(pair) != 2:
+            raise SrmsimError(f"uncertain[{key!r}] must be a (low, high) pair, got {pair!r}")
+        low = finite_number(pair[0], f"uncertain[{key!r}] low")
+        high = finite_number(pair[1], f"uncertain[{key!r}] high")
+        if not low < high:
+            raise SrmsimError(f"uncertain[{key!r}] = ({low:g}, {high:g}) must have low < high")
+        out[key] = (low, high)
+    return out
+
+
 def problem(uncertain: dict[str, tuple[float, float]]) -> dict:
     """SALib's problem description; parameters in sorted order, as every design uses."""
-    keys = sorted(uncertain)
-    return {"num_vars": len(keys), "names": keys,
-            "bounds": [[float(uncertain[k][0]), float(uncertain[k][1])] for k in keys]}
+    checked = ranges(uncertain)
+    return {"num_vars": len(checked), "names": list(checked),
+            "bounds": [list(pair) for pair in checked.values()]}
 
 
 def sample(design: DesignConfig, uncertain: dict[str, tuple[float, float]], seed: int,
@@ -87,7 +110,8 @@ def sample(design: DesignConfig, uncertain: dict[str, tuple[float, float]], seed
 
     from srmsim.stats._checks import whole_number
 
-    keys = sorted(uncertain)
+    uncertain = ranges(uncertain)
+    keys = list(uncertain)
     if design.method == "lhs":
         # an lhs point per run: n=10**12 asked numpy for 7 TB
         n = whole_number(n, "n (the number of lhs points)", 1, MAX_RUNS)

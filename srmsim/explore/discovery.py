@@ -11,7 +11,6 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,9 @@ import pandas as pd
 
 from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
-from srmsim.explore.prim import PrimResult, prim
+from srmsim.explore.prim import PrimResult, check_bounds, check_runs, prim
 from srmsim.explore.tables import Explored
-from srmsim.labels import percent, plural
+from srmsim.labels import agree, percent, plural
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
 from srmsim.stats import _checks as ck
 
@@ -82,46 +81,24 @@ def condition_cases(table: pd.DataFrame, condition: str) -> np.ndarray:
     rule = parse_rule("condition", condition, vocab)
     if rule.kind != "bool":  # pragma: no cover - parse_rule checks
         raise SrmsimError("the condition must be true or false, e.g. attendance_diff < 0.002")
+    for name in sorted(rule.fields):
+        _require_values(table, name)
     ctx = ArrayContext({c: table[c].to_numpy(dtype=float) for c in table.columns})
     return rule.evaluate(ctx, size=len(table))
 
 
-def _cart_inputs(x: object, y: object, bounds: object) -> tuple[pd.DataFrame, np.ndarray]:
-    """``x`` and ``y`` checked for :func:`cart_leaves`: the tree would otherwise fit NaN or text
-    with numpy's or scikit-learn's own errors, or read a leaf's box from a missing bound."""
-    frame = ck.require_frame(x, "cart_leaves: x")
-    if frame.shape[1] == 0:
-        raise DataError("cart_leaves: x has no parameter columns")
-    if frame.columns.has_duplicates or not all(isinstance(c, str) for c in frame.columns):
-        raise DataError("cart_leaves: x's columns must be distinct parameter names")
-    if not isinstance(bounds, Mapping):
-        raise DataError(f"cart_leaves: bounds must map each parameter to (low, high), got "
-                        f"{type(bounds).__name__}")
-    for name in frame.columns:
-        pair = bounds.get(name)
-        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
-            raise DataError(f"cart_leaves: bounds has no (low, high) for parameter {name!r}")
-        low = ck.finite_number(pair[0], f"cart_leaves: bounds[{name!r}] low")
-        high = ck.finite_number(pair[1], f"cart_leaves: bounds[{name!r}] high")
-        if not low < high:
-            raise DataError(f"cart_leaves: bounds[{name!r}] = ({low:g}, {high:g}) must have "
-                            "low < high")
-    frame = pd.DataFrame({c: ck.numeric_column(frame, c, "cart_leaves: parameter")
-                          for c in frame.columns}, index=frame.index)
-    values = frame.to_numpy()
-    if not np.isfinite(values).all():
-        row, col = np.argwhere(~np.isfinite(values))[0]
-        raise DataError(f"cart_leaves: parameter {frame.columns[col]!r} is missing or not finite "
-                        f"in row {frame.index[row]!r}")
-    cases = np.asarray(y)
-    if cases.ndim != 1 or len(cases) != len(frame):
-        raise DataError(f"cart_leaves: {plural(len(frame), 'run')} but y has shape {cases.shape}; "
-                        "give one true/false per run")
-    if cases.dtype != bool:
-        if cases.dtype.kind not in "iuf" or not np.isin(cases, (0, 1)).all():
-            raise DataError("cart_leaves: y must be true/false (or 0/1) for each run")
-        cases = cases.astype(bool)
-    return frame, cases
+def _require_values(table: pd.DataFrame, name: str) -> None:
+    """A missing (NaN) or infinite outcome the condition reads is refused, naming the
+    replications: NaN < 0.002 is false, so such runs were counted as not meeting the condition
+    (and as meeting ``not (...)``) without a word."""
+    values = table[name].to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        n = int(bad.sum())
+        reps = ", ".join(str(r) for r in table.index[bad][:5]) + (", ..." if n > 5 else "")
+        raise DataError(f"outcome {name!r} is missing or infinite in {plural(n, 'replication')} "
+                        f"({agree(n, 'replication')} {reps}): the condition cannot be judged "
+                        "there; leave that outcome out of it")
 
 
 def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, float]],
@@ -132,7 +109,8 @@ def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, f
     each (booleans or 0/1), ``bounds`` each column's range (low < high, finite); a leaf holds at
     least ``mass_min`` (in (0, 1)) of the runs; ``max_depth`` is 1 to :data:`MAX_CART_DEPTH`.
     """
-    x, y = _cart_inputs(x, y, bounds)
+    x, y = check_runs(x, y, "cart_leaves")
+    check_bounds(x, bounds, "cart_leaves")
     max_depth = ck.whole_number(max_depth, "cart_leaves: max_depth", 1, MAX_CART_DEPTH,
                                 " (a deeper tree's leaves are too small to read as boxes)")
     mass_min = ck.finite_number(mass_min, "cart_leaves: mass_min")
@@ -186,13 +164,23 @@ def discover(results: str | Path, condition: str, variant: str | None = None,
     table = table.loc[ex.complete_replications(variant)]
     try:
         cases = condition_cases(table, condition)
+    except DataError as err:  # the runs, not the condition
+        raise DataError(f"{ex.path}: variant {variant}: {err}") from None
     except SrmsimError as err:
         names = ", ".join(table.columns)
         raise SrmsimError(f"--condition: {err} (names you can use: {names})") from None
     x = ex.parameters.loc[table.index, ex.names]
     found = prim(x, cases, peel_alpha, paste_alpha, mass_min, bounds=ex.bounds)
     traj = found.trajectory
+    if box is not None:  # True was box 1, 2.5 a TypeError from a list index
+        box = ck.whole_number(box, "box", 0, len(traj) - 1,
+                              f" (the peeling trajectory has boxes 0 to {len(traj) - 1})")
     if min_density is not None:
+        # nan: "no box reaches density nan"; 0 or less: every box does
+        min_density = ck.finite_number(min_density, "min_density")
+        if not 0 < min_density <= 1:
+            raise SrmsimError(f"min_density={min_density!r} must be a share of the box's runs, "
+                              "above 0 and at most 1")
         ok = traj[traj["density"] >= min_density]
         if ok.empty:
             raise SrmsimError(f"no box reaches density {min_density} (highest "

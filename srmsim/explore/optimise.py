@@ -119,6 +119,9 @@ class Lever(StrictModel):
                 raise ValueError("give either choices or low/high, not both")
             if len({json.dumps(c) for c in self.choices}) != len(self.choices):
                 raise ValueError("choices must be distinct")
+            if len(set(self.choices)) != len(self.choices):  # Optuna finds a choice by ==
+                raise ValueError("choices must differ as values: true equals 1, false 0 and 1.0 "
+                                 "equals 1, so the search could never propose the later one")
         else:
             if self.low is None or self.high is None or not self.low < self.high:
                 raise ValueError("needs low < high (or choices)")
@@ -486,6 +489,22 @@ def _evaluate(opt: Optimisation, store: ResultsStore, trials: list[Any], workers
     return store.load()
 
 
+#: a failed candidate's user attribute: why it could not be scored
+UNSCORED = "unscored"
+
+
+def _unscored(arm: pd.DataFrame, outcomes: list[str]) -> str | None:
+    """Why a candidate's runs cannot score it: an objective or constraint missing (NaN) or
+    infinite in a replication. A mean skipping it compared candidates over different states of
+    the world, and a constraint never measured had a violation of -inf: counted as met."""
+    bad = ~np.isfinite(arm[outcomes].astype(float).to_numpy())
+    if not bad.any():
+        return None
+    row, col = np.argwhere(bad)[0]
+    return (f"outcome {outcomes[col]!r} is missing or infinite in replication "
+            f"{arm['replication'].iloc[row]}")
+
+
 def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) -> None:
     from optuna.trial import Trial, TrialState
 
@@ -495,8 +514,13 @@ def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) 
         if len(arm) < reps:  # a run failed: the candidate cannot be scored
             study.tell(t.number, state=TrialState.FAIL)
             continue
-        means = arm[opt.outcomes].astype(float).mean()
         trial = t if isinstance(t, Trial) else Trial(study, t._trial_id)
+        reason = _unscored(arm, opt.outcomes)
+        if reason:
+            trial.set_user_attr(UNSCORED, reason)
+            study.tell(t.number, state=TrialState.FAIL)
+            continue
+        means = arm[opt.outcomes].astype(float).mean()
         for outcome, bound in opt.config.constraints.items():
             value = float(means[outcome])
             violation = max((bound.min - value) if bound.min is not None else -np.inf,
@@ -574,11 +598,28 @@ def trials_table(opt: Optimisation, study: Any) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
+        unscored = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                    if UNSCORED in t.user_attrs]
+        if unscored:
+            first = unscored[0]
+            raise SrmsimError(f"no candidate could be scored: {len(unscored)} of them lack an "
+                              f"objective or constraint (candidate {_variant(first.number)}: "
+                              f"{first.user_attrs[UNSCORED]}); choose outcomes every run "
+                              "measures")
         raise SrmsimError("no candidate has finished: run the search first")
     levers = [c for c in table.columns if c not in ("trial", "feasible", *opt.config.objectives)]
     # NSGA-II may propose a candidate again: the front lists each policy once
     table["pareto"] = _pareto(opt, table) & ~table.duplicated(subset=levers)
     return table
+
+
+def unscored_notes(study: Any) -> list[str]:
+    """One line per candidate left out of trials.csv because its runs could not score it."""
+    from optuna.trial import TrialState
+
+    return [f"{_variant(t.number)}: {t.user_attrs[UNSCORED]}"
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if UNSCORED in t.user_attrs]
 
 
 def _pareto(opt: Optimisation, table: pd.DataFrame) -> np.ndarray:
@@ -623,6 +664,35 @@ def pareto_plot(opt: Optimisation, table: pd.DataFrame, path: str | Path | None 
     fig.tight_layout()
     save(fig, path)
     return fig
+
+
+def choose_best(opt: Optimisation, runs: pd.DataFrame) -> tuple[str, bool, list[str]]:
+    """The re-evaluated front policy best on ``choose`` among those that meet the constraints
+    again (among all, if none does); whether it meets them; and a note for each policy whose
+    re-evaluation lacks an objective or constraint in some replication, which is not chosen (a
+    mean skipping the gap was over other states of the world than the rest's)."""
+    means, notes = {}, []
+    for variant, arm in runs[runs["variant"] != BASELINE].groupby("variant"):
+        reason = _unscored(arm, opt.outcomes)
+        if reason:
+            notes.append(f"{variant} on re-evaluation: {reason}")
+        else:
+            means[variant] = arm[opt.outcomes].astype(float).mean()
+    if not means:
+        raise SrmsimError(f"no front policy could be scored on re-evaluation ({notes[0]}); "
+                          "choose outcomes every run measures")
+    table = pd.DataFrame(means).T
+    ok = pd.Series(True, index=table.index)
+    for outcome, bound in opt.config.constraints.items():
+        if bound.min is not None:
+            ok &= table[outcome] >= bound.min
+        if bound.max is not None:
+            ok &= table[outcome] <= bound.max
+    target = opt.config.choose or list(opt.config.objectives)[0]
+    pool = table[ok] if ok.any() else table
+    best = (pool[target].idxmax() if opt.config.objectives[target] == "maximise"
+            else pool[target].idxmin())
+    return str(best), bool(ok.any()), notes
 
 
 def _spread(front: pd.DataFrame, opt: Optimisation, k: int) -> pd.DataFrame:
@@ -710,27 +780,17 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     runs = ResultsStore(front_dir).load()
     effects = compare_frame(runs, BASELINE, opt.outcomes)
 
-    # the best policy: feasible on re-evaluation, best on the chosen objective
-    means = runs.groupby("variant")[opt.outcomes].mean().drop(index=BASELINE)
-    ok = pd.Series(True, index=means.index)
-    for outcome, bound in opt.config.constraints.items():
-        if bound.min is not None:
-            ok &= means[outcome] >= bound.min
-        if bound.max is not None:
-            ok &= means[outcome] <= bound.max
+    best, feasible, unscored = choose_best(opt, runs)
     target = opt.config.choose or list(opt.config.objectives)[0]
-    pool = means[ok] if ok.any() else means
-    best = (pool[target].idxmax() if opt.config.objectives[target] == "maximise"
-            else pool[target].idxmin())
     best_overrides = variants[best]
     scenario = opt.scenario(best_overrides).model_copy(update={
         "name": f"{opt.name}_best", "description": f"{best} of {opt.name}: best {target} "
-        f"among the re-evaluated Pareto front" + ("" if ok.any() else
+        f"among the re-evaluated Pareto front" + ("" if feasible else
                                                   " (none met every constraint again)")})
     header = "".join(f"# {k}: {v}\n" for k, v in best_overrides.items())
     summary = {"trials": len(table), "front": front, "effects": effects, "best": best,
-               "best_overrides": best_overrides, "feasible_on_reevaluation": bool(ok.any()),
-               "study": study}
+               "best_overrides": best_overrides, "feasible_on_reevaluation": feasible,
+               "study": study, "unscored": unscored_notes(study) + unscored}
     if opt.config.uncertain:
         summary["regret"] = regret(opt, runs)
     # the results, swapped in as a set once all are written (none of a failed session's)
@@ -746,7 +806,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
                        stage / "regret.csv")
     done = read_json(out / "optimise.json")
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    done.update(_described(opt, best, best_overrides, bool(ok.any())))
+    done.update(_described(opt, best, best_overrides, feasible))
     write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")
     if opt.from_records:  # the files written since the search began (study.db, ...) too
         restrict_tree(out)

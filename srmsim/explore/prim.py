@@ -9,19 +9,23 @@ helps or the box would hold less than ``mass_min`` of the runs; then it pastes b
 limit by ``paste_alpha``) where that raises the share further. Every box on the way is kept: the
 peeling trajectory trades coverage (share of all cases that fall in the box) against density
 (share of the box's runs that are cases), as in Bryant and Lempert (2010) and EMA Workbench
-(Kwakkel 2017). Quasi-p values (Bryant and Lempert 2010) test each limit: the chance of the box's
-density if that limit were dropped (one-sided binomial).
+(Kwakkel 2017). Quasi-p values (Bryant and Lempert 2010) test each restricted parameter: the
+chance of the box's density if its limits were dropped (one-sided binomial; EMA Workbench drops
+one limit at a time, which differs for a parameter limited at both ends).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, SrmsimError
+from srmsim.labels import plural
+from srmsim.stats import _checks as ck
 
 
 @dataclass
@@ -69,6 +73,59 @@ class PrimResult:
                                            "quasi_p"])
 
 
+def check_runs(x: object, y: object, where: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """``x`` (one row of finite parameter values per run, distinct text column names) and ``y``
+    (one true/false or 0/1 per run), checked: NaN read as a bool is True (a case), 2 counted as
+    a case, a text column or a repeated name failed with numpy's or pandas' own errors."""
+    frame = ck.require_frame(x, f"{where}: x")
+    if frame.shape[1] == 0:
+        raise DataError(f"{where}: x has no parameter columns")
+    if frame.columns.has_duplicates or not all(isinstance(c, str) for c in frame.columns):
+        raise DataError(f"{where}: x's columns must be distinct parameter names")
+    frame = pd.DataFrame({c: ck.numeric_column(frame, c, f"{where}: parameter")
+                          for c in frame.columns}, index=frame.index)
+    values = frame.to_numpy()
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise DataError(f"{where}: parameter {frame.columns[col]!r} is missing or not finite "
+                        f"in row {frame.index[row]!r}")
+    cases = np.asarray(y)
+    if cases.ndim != 1 or len(cases) != len(frame):
+        raise DataError(f"{where}: {plural(len(frame), 'run')} but y has shape {cases.shape}; "
+                        "give one true/false per run")
+    if cases.dtype != bool:
+        if cases.dtype.kind not in "iuf" or not np.isin(cases, (0, 1)).all():
+            raise DataError(f"{where}: y must be true/false (or 0/1) for each run")
+        cases = cases.astype(bool)
+    return frame, cases
+
+
+def check_bounds(frame: pd.DataFrame, bounds: object, where: str) -> np.ndarray:
+    """Each parameter's finite (low, high), low < high, holding every run: rows low and high,
+    one column per parameter. A run outside its range was left out of the first box, so
+    coverage and density were of fewer runs than given (none: a division by zero)."""
+    if not isinstance(bounds, Mapping):
+        raise DataError(f"{where}: bounds must map each parameter to (low, high), got "
+                        f"{type(bounds).__name__}")
+    limits = []
+    for name in frame.columns:
+        pair = bounds.get(name)
+        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+            raise DataError(f"{where}: bounds has no (low, high) for parameter {name!r}")
+        low = ck.finite_number(pair[0], f"{where}: bounds[{name!r}] low")
+        high = ck.finite_number(pair[1], f"{where}: bounds[{name!r}] high")
+        if not low < high:
+            raise DataError(f"{where}: bounds[{name!r}] = ({low:g}, {high:g}) must have "
+                            "low < high")
+        outside = ~frame[name].between(low, high).to_numpy()
+        if outside.any():
+            row = frame.index[np.flatnonzero(outside)[0]]
+            raise DataError(f"{where}: parameter {name!r} is {frame.at[row, name]:g} in row "
+                            f"{row!r}, outside its bounds ({low:g}, {high:g})")
+        limits.append((low, high))
+    return np.array(limits, dtype=float).T
+
+
 def _in(x: np.ndarray, lim: np.ndarray) -> np.ndarray:
     return np.all((x >= lim[0]) & (x <= lim[1]), axis=1)
 
@@ -81,23 +138,77 @@ def _objective(y_old: np.ndarray, y_new: np.ndarray) -> float:
     return (y_new.mean() - y_old.mean()) / abs(len(y_old) - len(y_new))
 
 
+def _restricted(lim: np.ndarray, init: np.ndarray) -> int:
+    return int(np.sum((lim[0] > init[0]) | (lim[1] < init[1])))
+
+
+def _peel_cut(values: np.ndarray, alpha: float, side: int) -> tuple[np.ndarray, float] | None:
+    """Runs kept and the new limit when the ``alpha`` share at one end of ``values`` is peeled.
+
+    As EMA Workbench (after sdtoolkit): all runs at or beyond the ``alpha`` quantile's value go,
+    ties with it included, and the limit lies midway between the last run peeled and the first
+    kept. A peel that would leave nothing peels the runs strictly beyond instead; ``None`` when
+    there is nothing to peel.
+    """
+    s = np.sort(values)
+    if side == 0:
+        cut = s[int(np.floor((len(s) - 1) * alpha))]
+        keep = values > cut if (values > cut).any() else values >= cut
+    else:
+        cut = s[int(np.ceil((len(s) - 1) * (1 - alpha)))]
+        keep = values < cut if (values < cut).any() else values <= cut
+    if keep.all():
+        return None
+    gone, kept = values[~keep], values[keep]
+    limit = _between(gone.max(), kept.min()) if side == 0 else _between(gone.min(), kept.max())
+    return keep, limit
+
+
+def _paste_limit(slab: np.ndarray, alpha: float, side: int) -> float:
+    """The widened limit that pastes back the ``alpha`` share of the slab's runs nearest the box
+    (at least one, with its ties), midway to the next run of the slab (EMA Workbench's rule)."""
+    s = np.sort(slab)
+    if side == 0:  # the slab lies below the box: paste from its top
+        first = s[int(np.ceil((len(s) - 1) * (1 - alpha)))]
+        below = s[s < first]
+        return _between(below.max(), first) if len(below) else float(first)
+    first = s[int(np.floor((len(s) - 1) * alpha))]
+    above = s[s > first]
+    return _between(above.min(), first) if len(above) else float(first)
+
+
+def _between(outside: float, inside: float) -> float:
+    """A limit midway between the nearest run left out and the nearest kept in; the kept run's
+    own value when the two are too close for a float between them (the limit must still leave
+    the one out and keep the other in)."""
+    mid = (float(outside) + float(inside)) / 2
+    return mid if min(outside, inside) < mid < max(outside, inside) else float(inside)
+
+
+def _check_options(peel_alpha: object, paste_alpha: object, mass_min: object) -> None:
+    for name, value, top in (("peel_alpha", peel_alpha, 0.5), ("paste_alpha", paste_alpha, 0.5),
+                             ("mass_min", mass_min, 1.0)):
+        if not 0 < ck.finite_number(value, f"PRIM: {name}") < top:
+            raise SrmsimError(f"PRIM: {name}={value!r} must lie strictly between 0 and {top:g}")
+
+
 def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: float = 0.05,
          mass_min: float = 0.05, bounds: dict[str, tuple[float, float]] | None = None
          ) -> PrimResult:
-    """Peel and paste one box for the cases ``y`` (bool per row of ``x``)."""
-    y = np.asarray(y, dtype=bool)
-    if len(y) != len(x):
-        raise SrmsimError(f"PRIM: {len(x)} runs but {len(y)} outcomes")
-    if not 0 < peel_alpha < 0.5 or not 0 < paste_alpha < 0.5 or not 0 < mass_min < 1:
-        raise SrmsimError("PRIM: peel_alpha and paste_alpha must be in (0, 0.5), mass_min in (0, 1)")
+    """Peel and paste one box for the cases ``y`` (true/false or 0/1 per row of ``x``).
+
+    ``bounds`` (each parameter's range, holding every run) is the first box; without it, the
+    runs' own ranges. Ties between peels (or pastes) that score alike go to the one that leaves
+    fewer parameters restricted, as in EMA Workbench.
+    """
+    frame, y = check_runs(x, y, "PRIM")
+    _check_options(peel_alpha, paste_alpha, mass_min)
     if not y.any():
         raise SrmsimError("the condition holds in none of the runs: nothing to discover")
-    names = list(x.columns)
-    xv = x.to_numpy(dtype=float)
-    if not np.isfinite(xv).all():
-        raise SrmsimError("PRIM: parameter values must be finite")
+    names = list(frame.columns)
+    xv = frame.to_numpy(dtype=float)
     n, total = len(y), int(y.sum())
-    init = np.array([[bounds[k][0] for k in names], [bounds[k][1] for k in names]], float) if bounds \
+    init = check_bounds(frame, bounds, "PRIM") if bounds is not None \
         else np.vstack([xv.min(axis=0), xv.max(axis=0)])
     lim = init.copy()
     inside = _in(xv, lim)
@@ -108,64 +219,76 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
     def record(phase: str) -> None:
         cases = int(y[inside].sum())
         m = int(inside.sum())
-        res = int(np.sum((lim[0] > init[0]) | (lim[1] < init[1])))
         rows.append({"box": len(rows), "phase": phase, "coverage": cases / total,
-                     "density": cases / m, "mass": m / n, "res_dim": res, "runs": m,
-                     "cases": cases})
+                     "density": cases / m, "mass": m / n, "res_dim": _restricted(lim, init),
+                     "runs": m, "cases": cases})
         result.limits.append(pd.DataFrame(lim.copy(), index=["low", "high"], columns=names))
         result.members.append(inside.copy())
 
     record("start")
     while True:  # peeling
-        best = None
-        xin, yin = xv[inside], y[inside]
-        for j in range(len(names)):
-            lo = np.quantile(xin[:, j], peel_alpha, method="lower")
-            hi = np.quantile(xin[:, j], 1 - peel_alpha, method="higher")
-            for side, value, keep in ((0, lo, xin[:, j] >= lo), (1, hi, xin[:, j] <= hi)):
-                if keep.all():  # ties: this peel would remove nothing
-                    keep = xin[:, j] > lo if side == 0 else xin[:, j] < hi
-                    if not keep.any():
-                        continue
-                    value = xin[keep, j].min() if side == 0 else xin[keep, j].max()
-                score = _objective(yin, yin[keep])
-                restricted = int(np.sum((lim[0] > init[0]) | (lim[1] < init[1])))
-                key = (score, -restricted)
-                if best is None or key > best[0]:
-                    best = (key, j, side, value, keep.sum())
-        if best is None:
+        step = _best_peel(xv, y, inside, lim, init, float(peel_alpha))
+        if step is None or step[0] <= 0 or step[2].sum() / n < mass_min:
             break
-        (score, _), j, side, value, kept = best
-        if score <= 0 or kept / n < mass_min:
-            break
-        lim[side, j] = value
-        inside = _in(xv, lim)
+        lim, inside = step[1], step[2]
         record("peel")
     while True:  # pasting: widen a restricted limit where that raises the density
-        wider = None
-        for j in range(len(names)):
-            for side in (0, 1):
-                if lim[side, j] == init[side, j]:
-                    continue
-                slab = lim.copy()
-                slab[:, j] = (init[0, j], lim[0, j]) if side == 0 else (lim[1, j], init[1, j])
-                cand = xv[_in(xv, slab) & ~inside, j]
-                if len(cand) == 0:
-                    value = init[side, j]
-                else:
-                    value = np.quantile(cand, 1 - paste_alpha if side == 0 else paste_alpha,
-                                        method="lower" if side == 0 else "higher")
-                new = lim.copy()
-                new[side, j] = value
-                new_in = _in(xv, new)
-                if new_in.sum() <= inside.sum():
-                    continue
-                score = _objective(y[inside], y[new_in])
-                if score > 0 and (wider is None or score > wider[0]):
-                    wider = (score, new, new_in)
-        if wider is None:
+        step = _best_paste(xv, y, inside, lim, init, float(paste_alpha))
+        if step is None:
             break
-        lim, inside = wider[1], wider[2]
+        lim, inside = step[1], step[2]
         record("paste")
     result.trajectory = pd.DataFrame(rows)
     return result
+
+
+Step = tuple[float, np.ndarray, np.ndarray]  # score, limits, runs inside
+
+
+def _better(new: Step, new_restricted: int, best: tuple[Step, int] | None) -> bool:
+    """Higher score wins; on a tie, fewer restricted parameters (EMA Workbench's order)."""
+    return best is None or (new[0], -new_restricted) > (best[0][0], -best[1])
+
+
+def _best_peel(xv: np.ndarray, y: np.ndarray, inside: np.ndarray, lim: np.ndarray,
+               init: np.ndarray, alpha: float) -> Step | None:
+    """The peel that raises the density most per run removed (``None``: no run can go)."""
+    best: tuple[Step, int] | None = None
+    idx = np.flatnonzero(inside)
+    for j in range(xv.shape[1]):
+        for side in (1, 0):  # upper first, as EMA Workbench lists them
+            cut = _peel_cut(xv[idx, j], alpha, side)
+            if cut is None:
+                continue
+            keep, value = cut
+            new = lim.copy()
+            new[side, j] = value
+            members = np.zeros_like(inside)
+            members[idx[keep]] = True
+            step = (_objective(y[idx], y[idx[keep]]), new, members)
+            if _better(step, _restricted(new, init), best):
+                best = (step, _restricted(new, init))
+    return None if best is None else best[0]
+
+
+def _best_paste(xv: np.ndarray, y: np.ndarray, inside: np.ndarray, lim: np.ndarray,
+                init: np.ndarray, alpha: float) -> Step | None:
+    """The widening of a restricted limit that raises the density most per run added
+    (``None``: none raises it)."""
+    best: tuple[Step, int] | None = None
+    for j in range(xv.shape[1]):
+        for side in (0, 1):  # lower first, as EMA Workbench lists them
+            if lim[side, j] == init[side, j]:
+                continue
+            slab = lim.copy()
+            slab[:, j] = (init[0, j], lim[0, j]) if side == 0 else (lim[1, j], init[1, j])
+            outside = xv[_in(xv, slab) & ~inside, j]
+            new = lim.copy()
+            new[side, j] = _paste_limit(outside, alpha, side) if len(outside) else init[side, j]
+            members = _in(xv, new)
+            if members.sum() <= inside.sum():
+                continue
+            step = (_objective(y[inside], y[members]), new, members)
+            if step[0] > 0 and _better(step, _restricted(new, init), best):
+                best = (step, _restricted(new, init))
+    return None if best is None else best[0]

@@ -16,14 +16,43 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.design import problem
 from srmsim.explore.tables import Explored
 from srmsim.labels import agree, plural
+from srmsim.stats import _checks as ck
 
 COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf", "ST",
            "ST_conf", "mu_star", "mu_star_conf", "mu", "sigma"]
+
+
+def _outcome_values(parameters: np.ndarray, y: object, d: int) -> np.ndarray:
+    """One finite number per design point, and as many as there are points: SALib met a short
+    ``y`` with a RuntimeError about "the model output file"."""
+    points = np.asarray(parameters)
+    values = np.asarray(y, dtype=float)
+    if points.ndim != 2 or points.shape[1] != d or values.shape != (len(points),):
+        raise SrmsimError(f"{plural(len(points), 'design point')} of {plural(d, 'parameter')} "
+                          f"are needed, one outcome value each; got parameters of shape "
+                          f"{points.shape} and {plural(values.size, 'outcome value')}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        first = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise SrmsimError(f"{plural(bad.size, 'design point')} {agree(bad.size, 'has', 'have')} "
+                          f"no finite value ({agree(bad.size, 'design point')} {first}: in an "
+                          f"experiment, the {agree(bad.size, 'replication')} of that number); a "
+                          "missing or infinite outcome leaves nothing to apportion")
+    return values
+
+
+def _constant(y: np.ndarray) -> bool:
+    """Constant to rounding (srmsim's test for every outcome, :func:`require_variation`)."""
+    try:
+        ck.require_variation(y, "outcome")
+    except DataError:
+        return True
+    return False
 
 
 def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[float, float]],
@@ -34,15 +63,19 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
     """
     method = design.get("method", "lhs")
     prob = problem(uncertain)
-    y = np.asarray(y, dtype=float)
+    level = ck.finite_number(level, "level")
+    if not 0 < level < 1:
+        raise SrmsimError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
+    seed = ck.whole_number(seed, "seed", 0, 2**32 - 1)
+    y = _outcome_values(parameters, y, prob["num_vars"])
     rows = [{"parameter": name, "method": method} for name in prob["names"]]
-    if not np.isfinite(y).all():
-        bad = int((~np.isfinite(y)).sum())
-        raise SrmsimError(f"{plural(bad, 'design point')} {agree(bad, 'has', 'have')} no finite "
-                          "value")
-    if np.var(y) == 0:  # a constant outcome: no variance to apportion
+    if _constant(y):  # no variance to apportion: round-off left indices of pure noise
         return pd.DataFrame(rows)
     if method == "sobol":
+        per_n = prob["num_vars"] * (2 if design.get("second_order") else 1) + 2
+        if len(y) % per_n:  # SALib: "Incorrect number of samples in model output file"
+            raise SrmsimError(f"a sobol design of {plural(prob['num_vars'], 'parameter')} has a "
+                              f"multiple of {per_n} points, not {len(y)}")
         sobol = require("SALib.analyze.sobol")
         # a Generator, not the int: SALib's Sobol analysis falls back to numpy's global random
         # state when the seed is falsy, so seed 0 gave intervals that changed from call to call
@@ -78,13 +111,15 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
         raise SrmsimError(f"{ex.path}: sensitivity indices need a sobol or morris design; this "
                           f"experiment drew its parameters by {ex.design.get('method')} "
                           "(set design: {method: sobol, n: 64} in the experiment file)")
-    outcomes = outcomes or ex.outcomes
+    # each once: an outcome or variant named twice gave duplicate rows, which the figure met
+    # with a traceback ("cannot reindex on an axis with duplicate labels")
+    outcomes = list(dict.fromkeys(outcomes or ex.outcomes))
     unknown = [o for o in outcomes if o not in ex.outcomes]
     if unknown:
         raise SrmsimError(f"{ex.path}: {agree(len(unknown), 'outcome')} {unknown} "
                           f"{agree(len(unknown), 'was', 'were')} not measured "
                           f"(measured: {', '.join(ex.outcomes)})")
-    chosen = variants or ex.variants
+    chosen = list(dict.fromkeys(variants or ex.variants))
     frames = []
     for variant in chosen:
         ex.variant(variant)  # validates the name

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, SrmsimError
 from srmsim.experiment.compare import load_runs
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES
+from srmsim.inputs import input_file_problem
 
 
 class Explored:
@@ -26,8 +28,8 @@ class Explored:
         if not self.manifest.get("uncertain") or not params.exists():
             raise SrmsimError(f"{self.path}: the experiment has no uncertain: parameters to "
                               "explore (add an uncertain: section and a design: to it)")
-        self.parameters = pd.read_csv(params).set_index("replication").sort_index()
         self.names = sorted(self.manifest["uncertain"])
+        self.parameters = read_parameters(params, self.names)
         self.bounds = {k: tuple(v) for k, v in self.manifest["uncertain"].items()}
         self.design = self.manifest.get("design") or {"method": "lhs"}
         self.baseline: str = self.manifest["baseline"]
@@ -65,3 +67,35 @@ class Explored:
         if variant != self.baseline:
             reps &= set(self.runs.loc[self.runs["variant"] == self.baseline, "replication"])
         return pd.Index(sorted(reps))
+
+
+def read_parameters(path: Path, names: list[str]) -> pd.DataFrame:
+    """parameters.csv, one row of finite values per replication (its index), checked: a column
+    missing or a replication listed twice (a hand-edited or damaged file) met pandas' KeyError
+    or a mismatch of runs and outcomes, and text or a blank a PRIM error naming no file."""
+    problem = input_file_problem(path)
+    if problem:
+        raise DataError(f"{path}: {problem}")
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, OSError) as err:  # pandas' parser errors are ValueErrors
+        raise DataError(f"{path}: cannot be read as a table ({str(err)[:120]})") from None
+    missing = [c for c in ["replication", *names] if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: no column {missing[0]!r} (columns: "
+                        f"{', '.join(map(str, table.columns[:10]))})")
+    reps = pd.to_numeric(table["replication"], errors="coerce")
+    if reps.isna().any() or (reps != reps.round()).any() or reps.duplicated().any():
+        raise DataError(f"{path}: the replication column must number each row once (0, 1, 2, "
+                        "...)")
+    values = table[names].apply(pd.to_numeric, errors="coerce").astype(float)
+    bad = ~np.isfinite(values.to_numpy())
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        value = table[names[col]].iloc[row]
+        shown = "blank" if pd.isna(value) else repr(value) if isinstance(value, str) else value
+        raise DataError(f"{path}: parameter {names[col]!r} is not a finite number in "
+                        f"replication {int(reps.iloc[row])} ({shown})")
+    values.index = pd.Index(reps.astype(int), name="replication")
+    return values.sort_index()
+
