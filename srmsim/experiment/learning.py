@@ -198,6 +198,10 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """
     from scipy import stats  # here: workers import this module, never this function
 
+    from srmsim.risk._columns import level_value, require_columns
+
+    require_columns(runs, ["variant"], "runs")
+    level = level_value(level)  # level=95 gave NaN intervals without a word
     rows = []
     for measure, _ in CURVE_MEASURES:
         cols = sorted((c for c in runs.columns if c.startswith(f"{measure}_t")

@@ -164,8 +164,12 @@ class PoolRiskModel:
                     events = int(own["outcome"].sum())
                     if min(events, len(own) - events) < self.config.min_events:
                         continue
-                    m = risk.LogisticRisk(solver=SOLVER).fit(own, "outcome", features,
-                                                             school="school")
+                    try:
+                        m = risk.LogisticRisk(solver=SOLVER).fit(own, "outcome", features,
+                                                                 school="school")
+                    except SrmsimError as err:  # as for the pooled model: no score, no crash
+                        info.setdefault("skipped", f"school {school}: {err}")
+                        continue
                     sel = usable & (current["school"].to_numpy() == school)
                     if sel.any():
                         out[sel] = m.predict_proba(current.loc[sel])

@@ -70,6 +70,10 @@ class CoarsenSpec:
         self.min_count = whole_number(self.min_count, "coarsen spec: min_count", 0, MAX_COUNT)
         for col, band in self.bands.items():
             _check_band(band, col)
+        both = [c for c in self.categories if c in self.bands]
+        if both:  # the categories step read the raw values: the bands were silently undone
+            raise DataError(f"coarsen spec: column {both[0]!r} is in both bands and categories; "
+                            "a column is banded (numbers) or merged (categories), not both")
         return self
 
 
@@ -123,6 +127,11 @@ class Coarsener:
         return self.fit(df).transform(df)
 
 
+#: relative distance from a band edge (in units of the width) within which a value is taken to
+#: lie on it: a few units in the last place, the error of dividing by a decimal width
+EDGE_TOLERANCE = 64 * np.finfo(float).eps
+
+
 def generalise(values: pd.Series, band: float | Sequence[float], column: str = "") -> pd.Series:
     """Replace each number by the midpoint of its band (width, or explicit edges).
 
@@ -142,7 +151,12 @@ def generalise(values: pd.Series, band: float | Sequence[float], column: str = "
     if isinstance(checked, float):
         w = checked
         with np.errstate(over="ignore", invalid="ignore"):
-            mid = np.floor(v / w) * w + w / 2.0
+            q = v / w
+            # a value on an edge starts the band above it, as with explicit edges: 0.3 / 0.1 is
+            # 2.9999999999999996 in floating point, and floor() filed 0.3 in [0.2, 0.3)
+            nearest = np.round(q)
+            on_edge = np.abs(q - nearest) <= EDGE_TOLERANCE * np.abs(nearest)
+            mid = np.where(on_edge, nearest, np.floor(q)) * w + w / 2.0
         broken = ok & ~np.isfinite(mid)
         if broken.any():
             i = int(np.flatnonzero(broken)[0])

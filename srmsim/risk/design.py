@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.risk._columns import require_columns
-from srmsim.stats._checks import LARGEST_VALUE, require_finite
+from srmsim.risk._columns import _refuse_non_real, require_columns
+from srmsim.stats._checks import LARGEST_VALUE, _listing, require_finite
 
 
 def _numeric_values(s: pd.Series, column: str) -> np.ndarray:
@@ -65,7 +65,16 @@ class FeatureDesign:
     ):
         if isinstance(features, str):
             features = [features]
+        if not isinstance(features, Sequence | pd.Index | np.ndarray):
+            raise DataError(f"features must be a list of column names, got "
+                            f"{type(features).__name__}")
         self.features = list(features)
+        twice = sorted({str(f) for f in self.features if self.features.count(f) > 1})
+        if twice:  # each copy got its own design column: an exactly collinear design
+            raise DataError(f"features list {_listing(twice)} more than once")
+        if reference_levels is not None and not isinstance(reference_levels, Mapping):
+            raise DataError(f"reference_levels must map feature names to their reference "
+                            f"level, got {type(reference_levels).__name__}")
         self.reference_levels = dict(reference_levels or {})
         unknown = set(self.reference_levels) - set(self.features)
         if unknown:
@@ -79,7 +88,11 @@ class FeatureDesign:
         names = ["intercept"]
         for f in self.features:
             s = df[f]
+            _refuse_non_real(s, f, "feature")  # dates were taken as one category per day
             if _is_numeric(s):
+                if f in self.reference_levels:  # it was ignored without a word
+                    raise DataError(f"column '{f}': a reference level was given, but the "
+                                    "feature is numeric (only categories have one)")
                 v = _numeric_values(s, f)
                 mean = float(np.nanmean(v)) if np.isfinite(v).any() else 0.0
                 sd = float(np.nanstd(v)) if np.isfinite(v).sum() > 1 else 0.0
@@ -132,9 +145,10 @@ class FeatureDesign:
                 bad = ~isna & ~np.isin(text, list(known))
                 if bad.any():
                     i = int(np.flatnonzero(bad)[0])
+                    row = s.index[i].item() if isinstance(s.index[i], np.generic) else s.index[i]
                     raise DataError(
-                        f"column '{f}': category {text[i]!r} (row {s.index[i]!r}) was not in the "
-                        f"training data; known: {sorted(known)}"
+                        f"column '{f}': category {text[i]!r} (row {row!r}) was not in the "
+                        f"training data; known: {_listing(sorted(known))}"
                     )
                 for lv in self.levels_[f]:
                     d = (text == lv).astype(float)

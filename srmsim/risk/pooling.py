@@ -16,6 +16,9 @@ Fits that fail are counted per k in ``n_failed`` and left out of the band, with 
 messages in ``.attrs["failure_examples"]``: a fit fails when the k pooled schools have no events,
 or a prediction fails when a held-out school has a category (e.g. a rare ethnicity) that the k
 pooled schools never showed. Fits that needed the ridge fallback are counted in ``n_ridge``.
+When every fit fails, that is an EstimationError quoting the first message, not a table of NaN.
+Bad input is a DataError before any fit (an infinite feature value is not a failed fit), and so
+is a ``coarsen`` function that does not return its rows in the same order.
 """
 
 from __future__ import annotations
@@ -37,17 +40,35 @@ from srmsim.risk._columns import (
     sorted_labels,
 )
 from srmsim.risk.coarsen import Coarsener, CoarsenSpec
+from srmsim.risk.design import FeatureDesign
 from srmsim.risk.models import PooledRisk, RiskModel, RiskModelWarning, evaluate_risk
 from srmsim.stats._checks import MAX_REPEATS, finite_number, whole_number
 
 CoarsenArg = None | Callable[[pd.DataFrame], pd.DataFrame] | CoarsenSpec | Mapping[str, object]
 
 
+def _coarsened(coarsen: Callable[[pd.DataFrame], pd.DataFrame], rows: pd.DataFrame
+               ) -> pd.DataFrame:
+    """A coarsening function's result for ``rows``: the same rows in the same order, since the
+    held-out outcomes and schools are read from the uncoarsened rows (a function that sorted
+    them scored each student against another's outcome)."""
+    out = coarsen(rows)
+    if not isinstance(out, pd.DataFrame):
+        raise DataError(f"value_of_pooling: coarsen must return a DataFrame, got "
+                        f"{type(out).__name__}")
+    if not out.index.equals(rows.index):
+        what = (f"{plural(len(out), 'row')} for {len(rows):,}" if len(out) != len(rows)
+                else "them reordered or with another index")
+        raise DataError("value_of_pooling: coarsen must return the rows it is given, in the same "
+                        f"order and with the same index; it returned {what}")
+    return out
+
+
 def _coarsen_pair(
     coarsen: CoarsenArg, train: pd.DataFrame, test: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     if callable(coarsen):
-        return coarsen(train), coarsen(test)
+        return _coarsened(coarsen, train), _coarsened(coarsen, test)
     c = Coarsener(coarsen).fit(train)  # type: ignore[arg-type]
     return c.transform(train), c.transform(test)
 
@@ -101,9 +122,16 @@ def value_of_pooling(
     holds ``holdout_schools``, ``contributing_schools``, ``capacity_rate``, ``level``.
     ``model`` is a factory for a fresh model (default :class:`PooledRisk`).
     """
+    if not isinstance(features, str | Sequence | pd.Index | np.ndarray):
+        raise DataError(f"value_of_pooling: features must be a list of column names, got "
+                        f"{type(features).__name__}")
     features = [features] if isinstance(features, str) else list(features)
     if not features:
         raise DataError("value_of_pooling: give at least one feature (every fit failed)")
+    require_columns(df, [outcome, school, *features])
+    if outcome == school:
+        raise DataError(f"value_of_pooling: column '{school}' cannot be both the outcome and "
+                        "the school")
     if outcome in features or school in features:
         # the outcome as a feature gave AUC 1.0; the school is unseen in held-out schools
         raise DataError(f"value_of_pooling: the {'outcome' if outcome in features else 'school'} "
@@ -111,7 +139,6 @@ def value_of_pooling(
     if not callable(model):
         raise DataError(f"value_of_pooling: model must make a fresh risk model (e.g. "
                         f"PooledRisk), got {type(model).__name__}")
-    require_columns(df, [outcome, school, *features])
     y_all = outcome_values(df, outcome)
     missing = np.isnan(y_all) | df[[school, *features]].isna().any(axis=1).to_numpy()
     if missing.any():
@@ -121,13 +148,22 @@ def value_of_pooling(
             f"value_of_pooling: {plural(missing.sum(), 'row')} with missing values {counts}; "
             "fill or remove them first"
         )
+    # the coding of every row is checked once here (duplicate features, infinite values,
+    # dates): in the loop such a DataError was counted as a failed fit, and the table came back
+    # with NaN rows, or with means over only the orders that happened to avoid the bad school.
+    # Only the checks use all rows: each fit codes and standardises on its training rows alone.
+    FeatureDesign(features).fit(df)
     n_orders = whole_number(n_orders, "n_orders", 1, MAX_REPEATS)
     capacity_rate = finite_number(capacity_rate, "capacity_rate")
     if not 0 < capacity_rate <= 1:
         raise DataError(f"capacity_rate must be in (0, 1], got {capacity_rate}")
     level = level_value(level)
     if coarsen is not None and not callable(coarsen):
-        Coarsener(coarsen)  # a bad spec fails here, not in the loop
+        spec = Coarsener(coarsen).spec  # a bad spec fails here, not in the loop
+        if outcome in spec.bands or outcome in spec.categories:
+            # a banded 0/1 outcome failed every coarsened fit, leaving those rows NaN
+            raise DataError(f"value_of_pooling: the coarsen spec would coarsen the outcome "
+                            f"column '{outcome}'; coarsen features only")
     rng = np.random.default_rng(seed_value(seed))
     schools = np.array(sorted_labels(df[school]), dtype=object)
     if schools.size < 2:
@@ -161,10 +197,15 @@ def value_of_pooling(
             for v in variants:
                 cell = results[(v, k)]
                 tr, te = _coarsen_pair(coarsen, train, test) if v else (train, test)
+                m = model()
+                if not (callable(getattr(m, "fit", None))
+                        and callable(getattr(m, "predict_proba", None))):
+                    raise DataError(f"value_of_pooling: model() must return a risk model with "
+                                    f"fit() and predict_proba(), got {type(m).__name__}")
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", RiskModelWarning)
-                        m = model().fit(tr, outcome, features, school)
+                        m = m.fit(tr, outcome, features, school)
                     risk = m.predict_proba(te)
                 except (EstimationError, DataError) as err:
                     cell["failed"] += 1
@@ -177,6 +218,9 @@ def value_of_pooling(
                 cell["auc"].append(ev["auc"])
                 cell["prec"].append(ev["precision_at_capacity"])
                 cell["rows"].append(len(tr))
+    if not any(cell["auc"] for cell in results.values()):  # a table of NaN said nothing
+        raise EstimationError(f"value_of_pooling: every one of the {fits:,} model fits failed, "
+                              f"e.g. {failures[0]}")
     lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     rows = []
     for (v, k), cell in results.items():
