@@ -113,8 +113,9 @@ def resolve_actions(overrides: Mapping[str, ActionOverride], source: str = "poli
             from pydantic import ValidationError
 
             if isinstance(err, ValidationError):
-                problems = [(f"{source}.{name}." + ".".join(str(x) for x in e["loc"]), e["msg"])
-                            for e in err.errors(include_url=False)]
+                # (a check of the whole action, such as "automated", has no field to name)
+                problems = [(".".join([f"{source}.{name}", *(str(x) for x in e["loc"])]),
+                             e["msg"]) for e in err.errors(include_url=False)]
                 raise ScenarioError("scenario", problems) from None
             raise
     return actions

@@ -53,8 +53,12 @@ class _Strict(StrictModel):
 class RuleConfig(_Strict):
     when: str = Field(description="a boolean expression over profile fields")
     cadence: Cadence = "weekly"
-    years: list[int] | None = Field(None, description="year groups the rule looks at (all if unset)")
-    schools: list[int] | None = Field(None, description="school indices (all if unset)")
+    # an empty list is refused, not read as "unset": `schools: []` (a variant switching a rule
+    # off, say) would otherwise flag students in every school
+    years: list[int] | None = Field(None, min_length=1,
+                                    description="year groups the rule looks at (all if unset)")
+    schools: list[int] | None = Field(None, min_length=1,
+                                      description="school indices (all if unset)")
 
 
 class EffectConfig(_Strict):
@@ -67,7 +71,16 @@ class EffectConfig(_Strict):
     attainment: Shift = Field(0.0, description="attainment gained over a full course, SD")
     reading: Shift = Field(0.0, description="reading age gained over a full course, months")
     onset_weeks: Annotated[int, Field(ge=0, le=39)] = 1
-    half_life_weeks: Annotated[float, Field(gt=0)] = 6.0
+    # bounded like the shifts: 1e300 would never fade (a typo simulated as a permanent effect)
+    # and 5e-324 overflows 1 / half-life
+    half_life_weeks: Annotated[float, Field(ge=0.01, le=10_000)] = 6.0
+
+    @field_validator("onset_weeks", mode="before")
+    @classmethod
+    def _whole_weeks(cls, v: object) -> object:
+        """A scenario's effect values arrive as floats (``onset_weeks: 2`` as 2.0): a whole one
+        is its number of weeks (it was refused as "not a valid integer"); 2.5 still is."""
+        return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -116,6 +129,8 @@ class ActionOverride(_Strict):
     """Partial action for the scenario: unspecified fields keep the catalogue's values."""
 
     description: str | None = None
+    # floats, as always (the scenario's hash reads them: 6 and 6.0 must hash alike); EffectConfig
+    # takes a whole-number float as onset_weeks
     effect: dict[str, float] | None = None
     modifiers: dict[str, ModifierConfig] | None = Field(None, max_length=16)
     take_up: Annotated[float, Field(ge=0.0, le=1.0)] | None = None

@@ -368,12 +368,14 @@ class PolicyEngine:
         self.ctx.recorded_week = now  # the students' week is recorded: windows may carry on
         self._flags[:] = 0
         self._referrals[:] = 0
+        # the store moves to this week first: a course a leaver's closure ends now joins it at
+        # this week's scale (full size now, fading from here), as a course reviewed now does
+        self._fade(now)
         if np.any(obs.withdrew):
             self.close_leavers()
         if self.pool_model is not None and self.pool_model.due(self.model.week):
             self.pool_model.update()
             self.ctx.forget("pooled_risk")
-        self._fade(now)
         self.delivered.attendance(obs)
         c = self.cases
         due = np.flatnonzero((c.status == ACTIVE) & (c.end == now))  # steps ending this week
