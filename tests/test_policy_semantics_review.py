@@ -97,6 +97,22 @@ def test_half_lives_out_of_range_are_refused(half_life):
         scenario(one_action({"engagement": 0.1, "half_life_weeks": half_life}))
 
 
+def test_an_action_role_no_staff_provide_is_refused_but_zero_minutes_is_allowed():
+    """A misspelt role (``tutr``) validated, and its cases queued for ever without a word."""
+    policy = one_action({})
+    policy["actions"]["act"]["staff_minutes"] = {"tutr": 10}
+    policy["staff"] = {"school": {"tutor": 10_000}}
+    with pytest.raises(ScenarioError) as err:
+        scenario(policy)
+    problems = dict(err.value.problems)
+    assert "'tutr'" in problems["policy.workflows.w.steps[0]"]
+    policy["staff"] = {"school": {"tutr": 0}}  # "no such staff" said on purpose: it runs
+    assert len(scenario(policy).policy.actions["act"].staff_minutes) == 1
+    policy["workflows"]["w"]["enabled"] = False  # a disabled workflow's actions never run
+    policy["staff"] = {}
+    scenario(policy)
+
+
 def test_a_whole_action_error_names_the_action_without_a_trailing_dot():
     policy = one_action({})
     policy["actions"]["act"]["automated"] = True

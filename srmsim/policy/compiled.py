@@ -168,6 +168,27 @@ def _pool_field_users(rules: dict[str, Rule], workflows: list[CompiledWorkflow]
     return out
 
 
+def _unstaffed_roles(workflows: list[CompiledWorkflow], actions: dict[str, ActionConfig],
+                     action_names: list[str], staffed: set[str]) -> list[tuple[str, str]]:
+    """A role an enabled workflow's action needs that ``policy.staff`` never names: its cases
+    queued for ever without a word (a misspelt ``tutr`` in an action's ``staff_minutes``). A
+    role named with 0 minutes is a deliberate "none" and is allowed."""
+    out = []
+    for wf in workflows:
+        for i, st in enumerate(wf.steps):
+            for a in st.candidates or [st.action_id]:
+                name = action_names[a]
+                missing = sorted(r for r, m in actions[name].staff_minutes.items()
+                                 if m > 0 and r not in staffed)
+                if missing:
+                    out.append((f"policy.workflows.{wf.name}.steps[{i}]",
+                                f"action {name!r} needs staff role {missing[0]!r}, which "
+                                "policy.staff names for no school and not for the pool: its "
+                                "cases would wait for ever (give the role minutes, 0 for none, "
+                                f"or check its spelling; staffed: {', '.join(sorted(staffed)) or 'none'})"))
+    return out
+
+
 def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPolicy:
     """Check every cross-reference and parse every expression; raise one ScenarioError."""
     problems: list[tuple[str, str]] = []
@@ -236,6 +257,7 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
     roles = set(staff.school) | set(staff.pool)
     for school_roles in staff.per_school.values():
         roles |= set(school_roles)
+    problems += _unstaffed_roles(workflows, actions, action_names, roles)
     for cw in workflows:  # roles of actions the workflows use; other actions never run
         for cs in cw.steps:
             for a in cs.candidates or [cs.action_id]:
