@@ -335,8 +335,13 @@ class RunStore:
         if not ok:
             raise SrmsimError(f"{path}: not the run its name says (copied, renamed or edited); "
                               f"{self.rerun_hint()}")
+        # every run file carries its hash: one without it (a column dropped by hand) is no
+        # more this store's than one with another hash
         stored = df[self.hash_key].iloc[0] if self.hash_key in df.columns else None
-        if digest and stored is not None and stored != digest:
+        if digest and stored is None:
+            raise SrmsimError(f"{path}: has no {self.hash_key} column (edited); "
+                              f"{self.rerun_hint()}")
+        if digest and stored != digest:
             raise SrmsimError(f"{path}: made by another {self.kind} (hash {stored}, this "
                               f"store's is {digest}); run into a new --out directory")
         if seeds is not None and (replication >= len(seeds)

@@ -258,6 +258,10 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
         fails(capsys, "experiment", str(exp), "--out", str(out), "--resume", "--workers", "1",
               "--quiet", contains=contains)
     good.write_bytes(data)
+    # a run whose hash column was dropped is no more this experiment's than one of another hash
+    pd.read_parquet(good).drop(columns=["experiment_hash"]).to_parquet(good)
+    fails(capsys, "compare", str(out), contains="has no experiment_hash column")
+    good.write_bytes(data)
     # per-run detail (the report's tables by group and week): damaged, or of another kind
     detail = out / "detail/w/rep-00001-groups.parquet"
     kept = detail.read_bytes()

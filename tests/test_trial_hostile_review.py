@@ -113,7 +113,6 @@ def _resume_fails(capsys, path: Path, out: Path, contains: str) -> None:
 
 EDITS = [
     (lambda d: d.drop(columns=["estimate"]), "no column 'estimate'"),
-    (lambda d: d.drop(columns=["trial_hash"]), "no column 'trial_hash'"),
     (lambda d: d.assign(estimate="abc"), "estimate is 'abc', not a number"),
     (lambda d: d.assign(estimate=np.inf), "estimate is inf, not a finite number"),
     (lambda d: d.assign(error=5), "error is 5, not text"),
@@ -138,6 +137,16 @@ def test_an_edited_stored_row_is_refused_by_name(finished, tmp_path, capsys, edi
     edit(pd.read_parquet(run)).to_parquet(run, index=False)
     _resume_fails(capsys, path, out, f"rep-00000.parquet: not a replication's row as a trial "
                   f"stores it: {contains}")
+
+
+def test_a_stored_row_without_its_hash_is_refused(finished, tmp_path, capsys):
+    """The run store checked the hash only when the column was there: a dropped one passed."""
+    path, done = finished
+    out = tmp_path / "out"
+    shutil.copytree(done, out)
+    run = out / "store/runs/trial/rep-00000.parquet"
+    pd.read_parquet(run).drop(columns=["trial_hash"]).to_parquet(run, index=False)
+    _resume_fails(capsys, path, out, "rep-00000.parquet: has no trial_hash column")
 
 
 @pytest.mark.parametrize("replications", [3, 10**12])
