@@ -662,11 +662,12 @@ def pupil_pattern_attack(ds: Dataset, groupings: list[list[str]]) -> list[str]:
     identity between tables to be written down: Totals, a flag count being a group's size
     (``--by fsm``'s FSM row against any Total's fsm), ... all follow. Returns the cells and
     remainders under T pinned to a range narrower than T."""
-    from srmsim.data.describe import PERSISTENT_ABSENCE, _attendance
+    from srmsim.data.describe import PERSISTENT_ABSENCE_DENOMINATOR, _attendance
 
     f = ds.students.merge(_attendance(ds), on="student_id", how="left")
     f["ws"] = f["possible"].notna() & (f["possible"] > 0)
-    f["pa"] = f["ws"] & (f["attended"] < PERSISTENT_ABSENCE * f["possible"])
+    f["pa"] = f["ws"] & ((f["possible"] - f["attended"]) * PERSISTENT_ABSENCE_DENOMINATOR
+                         >= f["possible"])
     dims = sorted({b for g in groupings for b in g} | {"fsm", "sen", "eal"}) + ["ws", "pa"]
     text = {k: f[k].map(lambda v: "(missing)" if pd.isna(v) else str(v)) for k in dims}
     levels = [sorted(set(text[k])) for k in dims]

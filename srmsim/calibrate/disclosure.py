@@ -62,6 +62,21 @@ UNKNOWN: dict[str, dict[str, int]] = {
     "sessions_no_attainment": {"sessions": 1, "both": -1},
     "attainment_no_sessions": {"attainment": 1, "both": -1},
 }
+#: counts of the records other commands publish (``srmsim data summary`` prints the pupils,
+#: the FSM pupils and, with ``--by fsm``, the non-FSM ones): known to an attacker holding both
+#: outputs, so the audit takes them as given (kept constants, never printed here) ...
+POPULATION = ("students", "fsm_all", "non_fsm_all", "fsm_unknown_all")
+#: ... and the pupils a moment leaves out, worked out from them: 445 pupils in the summary and
+#: ``n`` 442 for attendance here said 3 have no attendance records; audited like
+#: :data:`UNKNOWN` (zero, nothing missing, is not)
+LEFT_OUT: dict[str, dict[str, int]] = {
+    "no_sessions": {"students": 1, "sessions": -1},
+    "fsm_no_sessions": {"fsm_all": 1, "fsm": -1},
+    "non_fsm_no_sessions": {"non_fsm_all": 1, "non_fsm": -1},
+    "fsm_unknown_no_sessions": {"fsm_unknown_all": 1, "fsm_unknown": -1},
+    "no_attainment": {"students": 1, "attainment": -1},
+    "no_reading": {"students": 1, "reading": -1},
+}
 NOTE = "withheld: based on a count below {t}, or it would reveal one"
 
 #: attendance quantiles (numpy's linear interpolation) over the students with sessions
@@ -137,25 +152,47 @@ class Withheld:
     counts: frozenset[tuple[str, str]] = frozenset()
     threshold: int = DEFAULT_THRESHOLD
     symbols: Symbols = DEFAULT_SYMBOLS
+    #: the records' counts the audit took as known (:func:`population_counts`), for a re-audit
+    population: tuple[tuple[str, int], ...] = ()
 
     def note(self, moment: str) -> str:
         return NOTE.format(t=self.threshold) if moment in self.moments else ""
 
 
+def population_counts(measures: pd.DataFrame) -> dict[str, int]:
+    """The counts of :data:`POPULATION` in the per-student measures
+    (:func:`~srmsim.calibrate.moments.student_measures`: one row per pupil of the records)."""
+    fsm = pd.to_numeric(measures["fsm"], errors="coerce")
+    students, yes, no = len(measures), int((fsm == 1).sum()), int((fsm == 0).sum())
+    return {"students": students, "fsm_all": yes, "non_fsm_all": no,
+            "fsm_unknown_all": students - yes - no}
+
+
 def protect_moments(counts: pd.DataFrame, published: Iterable[str],
-                    threshold: int = DEFAULT_THRESHOLD) -> Withheld:
+                    threshold: int = DEFAULT_THRESHOLD,
+                    population: dict[str, int] | None = None) -> Withheld:
     """Audit the moments table's counts (``counts``: ``moment, n, events`` of every moment, as
     :func:`~srmsim.calibrate.moments.moment_counts` gives) for the moments in ``published``.
+
+    ``population`` (:func:`population_counts`): the records' pupils, FSM and non-FSM pupils,
+    which ``srmsim data summary`` prints; the pupils a moment leaves out (no attendance
+    records, no score, no reading age) are then counts too, audited with the others.
     """
     published = [m for m in published if m in CELLS]
+    population = {k: int(v) for k, v in (population or {}).items() if k in POPULATION}
+    if population and set(population) != set(POPULATION):
+        raise ValueError(f"population: give all of {', '.join(POPULATION)}")
+    left_out = LEFT_OUT if population else {}
     by_name = counts.set_index("moment")
     quantiles = {m: float(pd.to_numeric(pd.Series([by_name.loc[m, "value"]]),
                                         errors="coerce").iloc[0])
                  for m in QUANTILES if m in published and "value" in by_name.columns}
     base = list(dict.fromkeys(c for pair in CELLS.values() for c in pair if c is not None))
-    names = [*base, *DERIVED, *UNKNOWN]
+    names = [*base, *DERIVED, *UNKNOWN, *population, *left_out]
     pos = {c: i for i, c in enumerate(names)}
     values = np.zeros(len(names))
+    for cell, count in population.items():
+        values[pos[cell]] = count
     for moment, (n_cell, e_cell) in CELLS.items():
         if moment in by_name.index:
             values[pos[n_cell]] = max(values[pos[n_cell]], float(by_name.loc[moment, "n"]))
@@ -163,12 +200,15 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                 ev = pd.to_numeric(pd.Series([by_name.loc[moment, "events"]]), errors="coerce")
                 values[pos[e_cell]] = max(values[pos[e_cell]], float(ev.fillna(0).iloc[0]))
     equations = []
-    for cell, parts in {**DERIVED, **UNKNOWN}.items():
+    for cell, parts in {**DERIVED, **UNKNOWN, **left_out}.items():
         values[pos[cell]] = sum(k * values[pos[p]] for p, k in parts.items())
         equations.append({pos[cell]: 1.0, **{pos[p]: -float(k) for p, k in parts.items()}})
     inequalities = [{pos["absent_fsm_unknown"]: 1.0, pos["fsm_unknown"]: -1.0},
                     {pos["both"]: 1.0, pos["attainment"]: -1.0},
                     {pos["both"]: 1.0, pos["sessions"]: -1.0}]
+    if population:  # a score without sessions is one of the pupils without sessions, ...
+        inequalities += [{pos["attainment_no_sessions"]: 1.0, pos["no_sessions"]: -1.0},
+                         {pos["sessions_no_attainment"]: 1.0, pos["no_attainment"]: -1.0}]
     shown = np.zeros(len(names), dtype=bool)
     for m in published:
         n_cell, e_cell = CELLS[m]
@@ -178,8 +218,10 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     n_sessions = int(values[pos["sessions"]])
     by_quantile = _safe_quantiles({c: values[pos[c]] for c in AT_MOST_RATE}, n_sessions,
                                   quantiles, threshold)
+    # the records' counts other commands print are known: shown, and not hidden here
+    keep = np.array([c in population for c in names])
+    shown |= keep
     # the published quantiles' bounds join the audit as fixed (shown, kept) constants
-    keep = np.zeros(len(names), dtype=bool)
     for cell, bounds in quantile_bounds(n_sessions, {m: q for m, q in quantiles.items()
                                                      if m not in by_quantile}).items():
         for _, lo, hi in bounds:
@@ -190,7 +232,8 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                 inequalities.append({pos[cell]: sign, len(names) - 1: -sign})
     shown = np.r_[shown, np.ones(len(names) - len(shown), dtype=bool)]
     small = values < threshold
-    free = np.array([c in UNKNOWN and values[i] == 0 for i, c in enumerate(names)])
+    free = np.array([(c in UNKNOWN or c in left_out) and values[i] == 0
+                     for i, c in enumerate(names)])
     primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
     hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
@@ -205,7 +248,8 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         if small[pos[n_cell]] or (e_cell is not None
                                   and (hidden[pos[n_cell]] or hidden[pos[e_cell]])):
             withheld.add(m)
-    return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold)
+    return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold,
+                    population=tuple(population.items()))
 
 
 VALUE_COLUMNS = ("target", "simulated", "difference", "se", "tolerance", "within")
@@ -236,4 +280,5 @@ def apply(fit: pd.DataFrame, withheld: Withheld) -> pd.DataFrame:
     return out
 
 
-__all__ = ["CELLS", "NOTE", "Withheld", "apply", "protect_moments"]
+__all__ = ["CELLS", "LEFT_OUT", "NOTE", "POPULATION", "Withheld", "apply", "population_counts",
+           "protect_moments"]

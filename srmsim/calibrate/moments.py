@@ -163,16 +163,11 @@ class MomentSpec:
         skip = spec.skipped
         obs = observations
         ptype = obs["period_type"].astype("str")
-        with_sessions = (obs.get("sessions_possible", pd.Series(dtype=float)).notna()
-                         & obs.get("sessions_attended", pd.Series(dtype=float)).notna())
-        with_sessions = with_sessions.reindex(obs.index, fill_value=False)
-        for kind in ("week", "term"):
-            rows = with_sessions & (ptype == kind)
-            if rows.any():
-                spec.attendance_type = kind
-                spec.attendance_periods = tuple(sorted(int(p) for p in
-                                                       obs.loc[rows, "period"].unique()))
-                break
+        kind, rows = attendance_rows(obs)
+        if kind is not None:
+            spec.attendance_type = kind
+            spec.attendance_periods = tuple(sorted(int(p) for p in
+                                                   obs.loc[rows, "period"].unique()))
         else:
             for m in _ATTENDANCE:
                 skip[m] = "no sessions_possible/sessions_attended in the observations"
@@ -266,6 +261,24 @@ def _student_age(students: pd.DataFrame) -> np.ndarray:
                                                                                  na_value=np.nan)
         return (lo + hi + 1) / 2  # inclusive bounds of whole months: midpoint of the band
     return np.full(len(students), np.nan)
+
+
+def attendance_rows(observations: pd.DataFrame) -> tuple[str | None, pd.Series]:
+    """The kind of period attendance is measured over (weekly rows if any hold sessions, else
+    termly: a pupil's weeks and terms are the same sessions, counted once) and the rows of that
+    kind holding both session counts. ``srmsim data summary`` measures attendance over the same
+    rows as the calibration targets: two commands counting pupils with sessions, or persistently
+    absent, over different rows would print counts whose difference is a handful of pupils."""
+    obs = observations
+    ptype = obs["period_type"].astype("str")
+    with_sessions = (obs.get("sessions_possible", pd.Series(dtype=float)).notna()
+                     & obs.get("sessions_attended", pd.Series(dtype=float)).notna())
+    with_sessions = with_sessions.reindex(obs.index, fill_value=False)
+    for kind in ("week", "term"):
+        rows = with_sessions & (ptype == kind)
+        if rows.any():
+            return kind, rows
+    return None, with_sessions & False
 
 
 def _num(s: pd.Series) -> np.ndarray:

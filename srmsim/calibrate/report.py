@@ -93,7 +93,9 @@ class CalibrationResult:
         if withheld is None or withheld.threshold != threshold:
             counts = table[["moment", "n", "events", "target"]].rename(
                 columns={"target": "value"})
-            withheld = protect_moments(counts, table["moment"], threshold)
+            withheld = protect_moments(counts, table["moment"], threshold,
+                                       population=dict(withheld.population)
+                                       if withheld is not None else None)
         return apply(table, withheld)
 
     # ----------------------------------------------------------------- text

@@ -24,8 +24,12 @@ from srmsim.inputs import load_json, whole
 from srmsim.labels import cut, printable
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
 
-#: Attendance below this share of possible sessions is persistent absence (DfE definition).
+#: Attendance at or below this share of possible sessions is persistent absence (DfE definition:
+#: missing 10% or more of possible sessions, as ``srmsim calibrate`` and simulated runs count it;
+#: a pupil at exactly 90% is persistently absent, or the two commands' counts differ by them).
 PERSISTENT_ABSENCE = 0.90
+#: ... in whole sessions: ``missed * 10 >= possible`` (floats would put 351 of 390 below 90%)
+PERSISTENT_ABSENCE_DENOMINATOR = 10
 
 COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent"]
 #: the count columns that are also breakdowns: each a flag of a pupil
@@ -38,8 +42,10 @@ MAX_GROUPS = 1000
 MAX_SMALL_COUNTS = 2500
 #: which audit decided the cells a summary hides, recorded in the ledger: a table audited by
 #: another one (2: empty combinations printed, one-column rows known to hold a pupil) hides
-#: other cells, and the two are not audited together. Raise it when the hidden cells change
-AUDIT_VERSION = 2
+#: other cells, and the two are not audited together. Raise it when the hidden cells change,
+#: or the counts (3: persistent absence at exactly 90% counted, attendance over calibrate's rows:
+#: an earlier summary's 114 persistently absent beside this one's 115 is the pupil at 90%)
+AUDIT_VERSION = 3
 #: the students columns a summary may be grouped by (categories, not identifiers or measures)
 GROUPABLE = ("school", "year_group", "sex", "fsm", "sen", "eal")
 RATES = {"fsm_pct": ["fsm", "students"], "sen_pct": ["sen", "students"],
@@ -83,8 +89,9 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     frame = frame.merge(att, on="student_id", how="left")
     frame["with_sessions"] = frame["possible"].notna() & (frame["possible"] > 0)
     has_sessions = bool(frame["with_sessions"].any())
-    frame["pa"] = frame["with_sessions"] & (frame["attended"] < PERSISTENT_ABSENCE
-                                            * frame["possible"])
+    frame["pa"] = frame["with_sessions"] & ((frame["possible"] - frame["attended"])
+                                            * PERSISTENT_ABSENCE_DENOMINATOR
+                                            >= frame["possible"])
 
     recorded = {flag: bool(frame[flag].notna().any()) for flag in FLAGS}
 
@@ -157,13 +164,21 @@ ZERO_REMAINDER_OK = ("with_sessions",)
 
 
 def _attendance(ds: Dataset) -> pd.DataFrame:
-    """Sessions attended and possible per student over all periods."""
+    """Sessions attended and possible per student, over the rows ``srmsim calibrate`` measures
+    (:func:`srmsim.calibrate.moments.attendance_rows`: weekly rows if any hold sessions, else
+    termly ones). Summing weeks and terms counted a pupil's sessions twice, and a pupil with
+    sessions only in termly rows was "with sessions" here but not in calibrate's ``n``: the
+    difference of the two commands' counts gave such pupils away."""
+    from srmsim.calibrate.moments import attendance_rows
+
     ob = ds.observations
-    if not len(ob) or "sessions_possible" not in ob.columns:
+    if (not len(ob) or "sessions_possible" not in ob.columns
+            or "sessions_attended" not in ob.columns):
         return pd.DataFrame({"student_id": pd.Series([], dtype="str"),
                              "attended": pd.Series([], dtype="float64"),
                              "possible": pd.Series([], dtype="float64")})
-    use = ob[["student_id", "sessions_attended", "sessions_possible"]].dropna()
+    _, rows = attendance_rows(ob)
+    use = ob.loc[rows, ["student_id", "sessions_attended", "sessions_possible"]].dropna()
     agg = use.groupby("student_id", as_index=False).agg(
         attended=("sessions_attended", "sum"), possible=("sessions_possible", "sum"))
     agg["attended"] = agg["attended"].astype("float64")
@@ -409,9 +424,10 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
         ledger = _read_ledger(path)
         if ledger["tables"] and ledger.get("audit") != AUDIT_VERSION:
             raise DataError(f"{path}: the summaries it records were published by an srmsim "
-                            "whose audit hid other cells, and the two are not audited "
-                            "together, so none is published; if none of them was shared, "
-                            "delete the file and publish again")
+                            "whose audit hid other cells (or counted persistent absence "
+                            "otherwise), and the two are not audited together, so none is "
+                            "published; if none of them was shared, delete the file and "
+                            "publish again")
         if ledger["data_sha256"] != digest:
             raise DataError(f"{path}: the summaries it records were published from other "
                             "records than this folder now holds; two summaries of changed "
