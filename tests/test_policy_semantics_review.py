@@ -11,7 +11,7 @@ import pytest
 
 from srmsim.errors import ScenarioError
 from srmsim.model import TrustModel
-from srmsim.policy.engine import ACTIVE, POOL, SCHOOL
+from srmsim.policy.engine import ACTIVE, POOL, QUEUED, SCHOOL
 from srmsim.scenario import scenario_from_dict
 
 
@@ -186,3 +186,25 @@ def test_whole_and_float_effect_values_give_the_same_scenario_hash() -> None:
                                   "t").digest()
 
     assert digest({"reading": 6, "onset_weeks": 2}) == digest({"reading": 6.0, "onset_weeks": 2.0})
+
+
+def test_a_choice_step_never_picks_an_action_no_single_source_can_serve():
+    """``both`` needs r1 (only schools have it) and r2 (only the pool has it): one source serves
+    a case whole, so its cases waited for ever while the random chooser kept picking it."""
+    policy = {"rules": {"r": "year_group == 7"},
+              "actions": {"both": {"take_up": 1.0, "staff_minutes": {"r1": 10, "r2": 10},
+                                   "weeks": 4},
+                          "solo": {"take_up": 1.0, "staff_minutes": {"r1": 10}, "weeks": 4}},
+              "workflows": {"w": {"trigger": "r", "cooldown_weeks": 30,
+                                  "steps": [{"action": "solo", "candidates": ["both", "solo"],
+                                             "weeks": 4, "goal": "false",
+                                             "chooser": {"kind": "random"}}]}},
+              "staff": {"school": {"r1": 1000}, "pool": {"r2": 1000}}}
+    model = TrustModel(scenario(policy), seed=1)
+    for _ in range(3):
+        model.step()
+    cases = model.policy.cases
+    assert len(cases) > 0
+    assert not (cases.status == QUEUED).any()  # every referral started
+    both = model.policy.policy.action_names.index("both")
+    assert not (cases.action == both).any()

@@ -172,11 +172,14 @@ class Choosers:
 
     # ------------------------------------------------------------------ choosing
     def usable(self, school: np.ndarray, candidates: list[int]) -> np.ndarray:
-        """(cases x candidates): the school (or the pool) has every role the action needs."""
+        """(cases x candidates): the school, or the pool, has every role the action needs. One
+        source serves a case whole: a role from each (teacher from the school, tutor from the
+        pool) never starts, and such a case waited for ever."""
         e = self.engine
-        has = (e.school_capacity[school][:, None, :] + e.pool_capacity[None, None, :]) > 0
         needs = e.minutes[candidates] > 0  # candidates x roles
-        return ~(needs[None] & ~has).any(axis=2)
+        in_school = ~(needs[None] & ~(e.school_capacity[school][:, None, :] > 0)).any(axis=2)
+        in_pool = ~(needs & ~(e.pool_capacity[None, :] > 0)).any(axis=1)
+        return in_school | in_pool[None, :]
 
     def true_gains(self, rows: np.ndarray, st: ChoiceStep, weeks: int) -> np.ndarray:
         """The simulator's expected gain in the chooser's target (rows x candidates), for a
