@@ -178,8 +178,8 @@ class Choosers:
         e = self.engine
         needs = e.minutes[candidates] > 0  # candidates x roles
         in_school = ~(needs[None] & ~(e.school_capacity[school][:, None, :] > 0)).any(axis=2)
-        in_pool = ~(needs & ~(e.pool_capacity[None, :] > 0)).any(axis=1)
-        return in_school | in_pool[None, :]
+        in_pool = ~np.any(needs & ~(e.pool_capacity[None, :] > 0), axis=1, keepdims=True).T
+        return in_school | in_pool
 
     def true_gains(self, rows: np.ndarray, st: ChoiceStep, weeks: int) -> np.ndarray:
         """The simulator's expected gain in the chooser's target (rows x candidates), for a
