@@ -54,7 +54,7 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
     registry = res.registry
     own_baseline = baseline in (None, res.baseline) and bool(res.outcomes)
     effects = res.effects if own_baseline else compare_loaded(res.runs, res.manifest, baseline)
-    html = html and baseline in (None, res.baseline)
+    wanted_html, html = html, html and baseline in (None, res.baseline)
     names = ["effects.csv", "forest.png"] + (["report.html"] if html or runs_added else [])
     with replace_files(out, names) as stage:
         write_csv(effects, stage / "effects.csv", float_format="%.10g")
@@ -68,6 +68,9 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
             write_report(out, stage / "report.html", result=res)
     print(format_effects(effects, registry))
     print("wrote " + ", ".join(str(out / name) for name in names if (out / name).exists()))
+    if wanted_html and not html:  # --report with another --baseline: say why there is none
+        print(f"note: report.html is written against the experiment's own baseline "
+              f"({res.baseline}), not {baseline}; run `srmsim compare {out} --report` for it")
     curve = report_learning(out, res.runs)
     if curve:
         print()

@@ -10,6 +10,7 @@ unpaired comparison would need for the same precision.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,11 +52,29 @@ def failed_note(failures: list[dict], where: Path, shown: int = 10) -> str:
             f"(errors in {where})")
 
 
-def registry_of(manifest: dict) -> dict[str, Outcome]:
-    """The outcomes an experiment's results use: built-ins and its own definitions."""
+def registry_of(manifest: dict, source: str | Path = "manifest.json") -> dict[str, Outcome]:
+    """The outcomes an experiment's results use: built-ins and its own definitions.
+
+    The definitions are read back from the results' manifest (``source``): one that is not a
+    definition srmsim wrote (edited by hand, corrupt) is an error naming it, not a traceback."""
+    from pydantic import ValidationError
+
     from srmsim.experiment.custom import build_outcomes
 
-    return build_outcomes(manifest.get("outcome_definitions") or [])
+    definitions = manifest.get("outcome_definitions") or []
+    try:
+        if not (isinstance(definitions, list) and all(isinstance(d, dict) for d in definitions)):
+            raise TypeError("not a list of outcome definitions")
+        return build_outcomes(definitions)
+    except (ValidationError, SrmsimError, TypeError) as err:
+        if isinstance(err, ValidationError):
+            e = err.errors(include_url=False)[0]
+            why = f"{'.'.join(map(str, e['loc'])) or 'a definition'}: {e['msg']}"
+        else:
+            why = str(err)
+        raise SrmsimError(f"{source}: its outcome_definitions are not ones srmsim wrote "
+                          f"(hand-edited or corrupt; {why[:200]}); run the experiment into a "
+                          "new --out directory") from None
 
 
 def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]:
@@ -75,7 +94,18 @@ MAX_REPLICATION = 2**53
 
 def replication_numbers(runs: pd.DataFrame) -> pd.Series:
     """The replication column as numbers (NaN where it is not one): runs pair by number."""
-    return pd.to_numeric(runs["replication"], errors="coerce")
+    return _numbers(runs["replication"])
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    """A column as float64 NumPy numbers, NaN where a value is missing or not a number: also for
+    pandas' nullable and pyarrow-backed columns (``pd.read_csv(..., dtype_backend="pyarrow")``),
+    whose arithmetic the checks below cannot use (``%`` raised NotImplementedError)."""
+    values = pd.to_numeric(column, errors="coerce")
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iufb":
+        return values
+    return pd.Series(values.to_numpy(dtype=float, na_value=np.nan), index=column.index,
+                     name=column.name)
 
 
 def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
@@ -85,7 +115,9 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
     replication) would pair the wrong runs, an infinite outcome would be dropped without a
     word, and a missing variant or replication would silently lose a run: each is named instead.
     """
-    if not (isinstance(level, int | float) and 0 < level < 1):
+    # any real number (numpy's float32 too), but not a boolean
+    if not (isinstance(level, numbers.Real) and not isinstance(level, bool | np.bool_)
+            and 0 < level < 1):
         raise SrmsimError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
     missing = [c for c in ("variant", "replication", *outcomes) if c not in runs.columns]
     if missing:
@@ -116,7 +148,7 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         raise SrmsimError(f"variant {first['variant']!r} replication {first['replication']} "
                           f"appears {int(twice.sum())} times in the runs table; each run once")
     for outcome in outcomes:
-        values = pd.to_numeric(runs[outcome], errors="coerce")
+        values = _numbers(runs[outcome])
         text = values.isna() & runs[outcome].notna()
         with np.errstate(invalid="ignore"):
             huge = np.isinf(values) | (values.abs() > LARGEST_VALUE)
@@ -146,7 +178,9 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     check_runs(runs, list(outcomes), level)
     runs = runs.assign(replication=replication_numbers(runs).astype(np.int64))
     if baseline not in set(runs["variant"]):
-        raise SrmsimError(f"baseline variant {baseline!r} has no finished runs")
+        present = variant_order(runs)
+        raise SrmsimError(f"baseline variant {baseline!r} has no finished runs; variants with "
+                          f"runs: {', '.join(map(repr, present[:20])) or 'none'}")
     rows = []
     base = runs[runs["variant"] == baseline].set_index("replication")
     order = order or variant_order(runs)
@@ -157,8 +191,8 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
         arm_common, base_common = arm.loc[common], base.loc[common]  # once per variant
         for outcome in outcomes:
             info = get_outcome(outcome, registry)
-            a = pd.to_numeric(arm_common[outcome]).to_numpy(dtype=float)
-            b = pd.to_numeric(base_common[outcome]).to_numpy(dtype=float)
+            a = _numbers(arm_common[outcome]).to_numpy(dtype=float)
+            b = _numbers(base_common[outcome]).to_numpy(dtype=float)
             ok = np.isfinite(a) & np.isfinite(b)
             a, b = a[ok], b[ok]
             n = len(a)

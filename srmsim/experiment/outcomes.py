@@ -4,22 +4,22 @@ One registry serves everything that shows an outcome: the CLI effects table, ``e
 the Python API, the forest plot, the HTML report and the dashboard. Adding an outcome is one
 :class:`Outcome` entry in :data:`OUTCOMES`; its ``scale`` decides how its numbers print:
 
-=========  ===========================  =====================  ===========================
-scale      a level prints as            a difference prints    relative change shown
-=========  ===========================  =====================  ===========================
-share      ``93.1%``                    ``+0.52 pp``           yes (a positive ratio)
-months     ``-3.2 months``              ``+0.41 months``       no (a gap can be negative)
-sd         ``0.012 SD``                 ``+0.012 SD``          no (an interval scale)
-hours      ``4,790 h``                  ``+4,790 h``           yes
-money      ``£167,500``                 ``+£167,500``          yes
-per100     ``12.3 per 100 students``    ``+1.2 per 100``       yes
-count      ``2.31 per student``         ``+0.12 per student``  yes
-weeks      ``2.10 weeks``               ``+0.40 weeks``        yes
-days       ``87.1 days``                ``-86.1 days``         yes
-requests   ``2,212 requests``           ``-1,746 requests``    yes
-per_week   ``64.2 per week``            ``+43.0 per week``     yes
-number     ``2.31``                     ``+0.12``              no
-=========  ===========================  =====================  ===========================
+=========  ===========================  =======================  ===========================
+scale      a level prints as            a difference prints      relative change shown
+=========  ===========================  =======================  ===========================
+share      ``93.1%``                    ``+0.52 pp``             yes (a positive ratio)
+months     ``-3.2 months``              ``+0.41 months``         no (a gap can be negative)
+sd         ``0.012 SD``                 ``+0.012 SD``            no (an interval scale)
+hours      ``4,790 h``                  ``+4,790 h``             yes
+money      ``£167,500``                 ``+£167,500``            yes
+per100     ``12.3 per 100``             ``+1.20 per 100``        yes
+count      ``2.31 per student``         ``+0.120 per student``   yes
+weeks      ``2.10 weeks``               ``+0.40 weeks``          yes
+days       ``87.1 days``                ``-86.1 days``           yes
+requests   ``2,212 requests``           ``-1,746 requests``      yes
+per_week   ``64.2 per week``            ``+43.0 per week``       yes
+number     ``2.310``                    ``+0.120``               no
+=========  ===========================  =======================  ===========================
 
 ``days``, ``requests`` and ``per_week`` are the scales of the request-stream outcomes.
 
@@ -259,8 +259,8 @@ def _per_student(values: float, c: Cohort) -> float:
 
 
 def _referrals(c: Cohort) -> float:
-    if c.events is None:
-        return 0.0
+    if c.events is None:  # no workflow events: no referrals (none of nobody is unmeasured)
+        return 100 * _per_student(0.0, c)
     return 100 * _per_student(float((c.events["event"] == "flagged").sum()), c)
 
 
@@ -269,8 +269,11 @@ def _served(c: Cohort) -> pd.Series:
 
 
 def _weeks_waited(c: Cohort) -> float:
+    """Mean weeks queued per student served: undefined (NaN, as every mean over nobody here)
+    when nobody was served, e.g. under no policy; 0 would read as "no waiting" and make every
+    policy's wait a change for the worse against it."""
     served = _served(c)
-    return float(c.students.loc[served, "weeks_waited"].mean()) if served.any() else 0.0
+    return float(c.students.loc[served, "weeks_waited"].mean()) if served.any() else math.nan
 
 
 def _mean_of(expr: Callable[[pd.DataFrame], pd.Series]) -> Callable[[Cohort], float]:
@@ -329,7 +332,8 @@ OUTCOMES: dict[str, Outcome] = dict([
            "behaviour incidents per student", "behaviour incident prevented",
            columns=("incidents",)),
     _entry("referrals", "Referrals", "per100", None, _referrals,
-           "students referred to a workflow (flagged) per 100 students",
+           "referrals to a workflow (flags) per 100 students; a student referred again "
+           "counts again",
            columns=("student",)),
     _entry("interventions", "Actions started", "per100", None,
            _mean_of(lambda s: 100 * s["interventions"]), "actions started per 100 students",

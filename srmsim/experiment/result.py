@@ -42,7 +42,8 @@ class ExperimentResult:
     @classmethod
     def load(cls, path: str | Path, level: float = 0.95) -> ExperimentResult:
         runs, manifest = load_runs(path)
-        return cls(Path(path), runs, manifest, level, registry_of(manifest))
+        return cls(Path(path), runs, manifest, level,
+                   registry_of(manifest, Path(path) / "manifest.json"))
 
     # ------------------------------------------------------------------ what was run
     @property
