@@ -1141,17 +1141,23 @@ def test_results_of_an_older_srmsim_are_read_with_a_note(experiment_dir, tmp_pat
 
 
 @pytest.mark.once
+def rename_variant(out: Path, old: str, name: str) -> None:
+    """Rename a variant in an experiment folder's manifest, folders and run files, as an
+    edit of the folder would (every file consistent, so only the name is hostile)."""
+    m = json.loads((out / "manifest.json").read_text())
+    m["variants"] = {(name if k == old else k): v for k, v in m["variants"].items()}
+    (out / "manifest.json").write_text(json.dumps(m))
+    for top in ("runs", "detail"):
+        (out / top / old).rename(out / top / name)
+    for f in (out / "runs" / name).glob("*.parquet"):
+        _edit_parquet(f, variant=name)
+
+
 def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_dir, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(experiment_dir[0], out)
     name = "<img src=x onerror=alert(1)>"
-    m = json.loads((out / "manifest.json").read_text())
-    m["variants"] = {(name if k == "texts" else k): v for k, v in m["variants"].items()}
-    (out / "manifest.json").write_text(json.dumps(m))
-    for top in ("runs", "detail"):
-        (out / top / "texts").rename(out / top / name)
-    for f in (out / "runs" / name).glob("*.parquet"):
-        _edit_parquet(f, variant=name)
+    rename_variant(out, "texts", name)
     for f in out.glob("detail/*/*-groups.parquet"):
         df = pd.read_parquet(f)
         df["group"] = df["group"].where(df["group"] != df["group"].iloc[0], "<b>grp</b>")

@@ -42,8 +42,17 @@ def folder_kind(path: str | Path) -> str:
 def build_html(path: str | Path, result: ExperimentResult | None = None) -> str:
     """The report of a result folder, as one HTML document; ``result``: the experiment folder
     already read (it is not read again)."""
+    import matplotlib
+
     path = Path(path)
     kind = folder_kind(path)
+    # a variant, group or parameter name in a figure is drawn as written: ``$`` in a name edited
+    # into the folder's files is not TeX to typeset (``a$\\frac{1}{$`` raised, a traceback)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _build_html(path, kind, result)
+
+
+def _build_html(path: Path, kind: str, result: ExperimentResult | None) -> str:
     if kind == "experiment":
         from srmsim.experiment.result import ExperimentResult
         from srmsim.report.experiment import build as build_experiment

@@ -10,8 +10,9 @@ import pandas as pd
 from srmsim.experiment.compare import effects_display, mark_better
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value
 from srmsim.experiment.result import ExperimentResult
-from srmsim.labels import percent
+from srmsim.labels import cut, percent
 from srmsim.report.explore import discovery_section, sensitivity_section
+from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
 from srmsim.report.page import INTERVAL_NOTE, Page, esc
 from srmsim.report.requests import backlog_columns
 from srmsim.report.requests import experiment_section as requests_section
@@ -211,8 +212,8 @@ def groups_section(page: Page, res: ExperimentResult) -> None:
         page.h2("Effects by group and by school", "groups")
         groups = [g for g in ("FSM", "not FSM", "SEN", "not SEN", "EAL", "not EAL")
                   if g in set(ge["group"])]
-        schools = sorted({g for g in ge["group"] if g.startswith("school ")},
-                         key=lambda s: int(s.split()[1]))
+        schools = sorted({g for g in ge["group"] if isinstance(g, str) and g.startswith("school ")},
+                         key=school_number)
         for name in main:
             o = res.outcome(name)
             page.h3(o.heading())
@@ -303,8 +304,11 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
 
 def build(res: ExperimentResult) -> Page:
     m = res.manifest
-    page = Page(f"Experiment report: {res.name}", m.get("description", ""))
-    versions = m.get("versions", {})
+    where = res.path / "manifest.json"
+    page = Page(f"Experiment report: {cut(res.name, TEXT_LIMIT)}",
+                json_text(m, "description", where))
+    versions = json_mapping(m, "versions", where)
+    settings = json_mapping(m, "settings", where)
     page.h2("What was run", "what")
     base = res.scenario(res.baseline)
     if base is not None:
@@ -313,12 +317,12 @@ def build(res: ExperimentResult) -> Page:
             ("variants", ", ".join(res.variants)),
             ("replications", f"{res.replications} per variant, with common random numbers "
              "(replication i of every variant uses the same seed)"),
-            ("root seed", str(m.get("root_seed"))),
-            ("srmsim version", versions.get("srmsim", "?")),
-            ("created", str(m.get("created", "?")))]
-    if m.get("settings"):
+            ("root seed", json_text(m, "root_seed", where, "not recorded")),
+            ("srmsim version", json_text(versions, "srmsim", where, "?")),
+            ("created", json_text(m, "created", where, "?"))]
+    if settings:
         rows.append(("command-line settings (--set)",
-                     ", ".join(f"{k}={v}" for k, v in m["settings"].items())))
+                     cut(", ".join(f"{k}={v}" for k, v in settings.items()), TEXT_LIMIT)))
     page.definitions(rows)
     page.h3("The variants")
     page.table(pd.DataFrame([{"variant": v, "what it does": describe_variant(res.scenario(v))}

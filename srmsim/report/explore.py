@@ -17,7 +17,19 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
 from srmsim.labels import percent, plural, setting
-from srmsim.report.files import embed_png, need_columns, read_csv, read_json
+from srmsim.report.files import (
+    AGAIN,
+    embed_png,
+    json_count,
+    json_mapping,
+    json_names,
+    json_text,
+    need_columns,
+    need_numbers,
+    need_text,
+    read_csv,
+    read_json,
+)
 from srmsim.report.page import Page, esc
 
 SOBOL_WORDS = (
@@ -104,7 +116,11 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
 
     path = folder / "sensitivity.csv"
     table = read_csv(path)
-    need_columns(table, COLUMNS[:5], path)
+    need_text(table, COLUMNS[:5], path)
+    need_numbers(table, [c for c in COLUMNS[5:] if c in table], path)
+    if table.duplicated(["target", "outcome", "parameter"]).any():
+        raise SrmsimError(f"{path}: a policy, outcome and parameter appear twice (hand-edited or "
+                          f"corrupt); {AGAIN}")
     for col in COLUMNS[5:]:
         table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
     page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
@@ -148,21 +164,29 @@ def discovery_section(page: Page, folder: Path) -> None:
     about = read_json(d / "discovery.json")
     box, traj = read_csv(d / "prim_box.csv"), read_csv(d / "prim_trajectory.csv")
     cart = read_csv(d / "cart_leaves.csv")
-    need_columns(box, ["parameter", "low", "high", "range_low", "range_high", "quasi_p"],
-          d / "prim_box.csv")
-    need_columns(traj, ["box", "coverage", "density", "mass", "res_dim", "runs", "cases"],
-          d / "prim_trajectory.csv")
-    need_columns(cart, ["box", "runs", "cases", "coverage", "density"], d / "cart_leaves.csv")
-    index = about.get("box")
+    need_columns(box, ["parameter"], d / "prim_box.csv")
+    need_numbers(box, ["low", "high", "range_low", "range_high", "quasi_p"], d / "prim_box.csv")
+    need_numbers(traj, ["box", "coverage", "density", "mass", "res_dim", "runs", "cases"],
+                 d / "prim_trajectory.csv")
+    need_columns(cart, ["box"], d / "cart_leaves.csv")
+    need_numbers(cart, ["runs", "cases", "coverage", "density"], d / "cart_leaves.csv")
+    for table, name, counts in ((traj, "prim_trajectory.csv", ["res_dim", "runs", "cases"]),
+                                (cart, "cart_leaves.csv", ["runs", "cases"])):
+        if table[counts].isna().any().any():
+            raise SrmsimError(f"{d / name}: a blank among its counts {counts}; {AGAIN}")
+    where = d / "discovery.json"
+    index = json_count(about, "box", where, -1)
     chosen = traj[traj["box"] == index]
     if chosen.empty:
-        raise SrmsimError(f"{d / 'discovery.json'}: box {index!r} is not in prim_trajectory.csv")
+        raise SrmsimError(f"{where}: box {index!r} is not in prim_trajectory.csv")
     s = chosen.iloc[0]
-    runs, cases = int(about.get("runs", 0)), int(about.get("cases", 0))
+    runs, cases = json_count(about, "runs", where), json_count(about, "cases", where)
     page.h2("When does it happen (scenario discovery)", "discovery")
-    page.raw(f"<p>Condition <code>{esc(about.get('condition', '?'))}</code> on the outcomes of "
-             f"<b>{esc(about.get('variant', '?'))}</b> (<code>x_diff</code>: its paired "
-             f"difference from the baseline): it holds in {cases:,} of {plural(runs, 'run')}"
+    condition = json_text(about, "condition", where, "?")
+    variant = json_text(about, "variant", where, "?")
+    page.raw(f"<p>Condition <code>{esc(condition)}</code> on the outcomes of "
+             f"<b>{esc(variant)}</b> (<code>x_diff</code>: its paired difference from the "
+             f"baseline): it holds in {cases:,} of {plural(runs, 'run')}"
              + (f" ({cases / runs:.0%})" if runs else "") + ".</p>")
     page.raw(DISCOVERY_WORDS)
     page.definitions([("box reported", f"box {index} of the peeling trajectory"),
@@ -258,42 +282,56 @@ def build_optimise(path: Path) -> Page:
     """The report of an ``srmsim optimise`` folder."""
     from srmsim.experiment.compare import effects_display
 
-    meta = read_json(path / "optimise.json")
-    name = str(meta.get("name", path.name))
-    page = Page(f"Optimisation report: {name}", str(meta.get("description", "")))
+    where = path / "optimise.json"
+    meta = read_json(where)
+    name = json_text(meta, "name", where, path.name)
+    page = Page(f"Optimisation report: {name}", json_text(meta, "description", where))
     if not meta.get("finished") or not (path / "pareto.csv").is_file():
         page.p("The search has not finished: run `srmsim optimise FILE --resume` to complete it, "
                "then report again.")
         return page
     trials = read_csv(path / "trials.csv")
     front = read_csv(path / "pareto.csv")
-    need_columns(front, ["trial", "feasible", "pareto"], path / "pareto.csv")
-    objectives: dict[str, str] = dict(meta.get("objectives") or {})
+    need_columns(front, ["feasible", "pareto"], path / "pareto.csv")
+    need_numbers(front, ["trial"], path / "pareto.csv")
+    objectives = {k: str(v) for k, v in json_mapping(meta, "objectives", where).items()}
     if not objectives:  # made by an older srmsim: objectives are the registered outcome columns
         from srmsim.experiment.outcomes import OUTCOMES
 
         objectives = {c: "direction not recorded" for c in front.columns if c in OUTCOMES}
-    levers = front_levers(front, list(objectives), meta.get("levers"))
+    need_numbers(front, list(objectives), path / "pareto.csv")
+    if front["trial"].isna().any():
+        raise SrmsimError(f"{path / 'pareto.csv'}: a candidate with no trial number; {AGAIN}")
+    levers = front_levers(front, list(objectives), json_names(meta, "levers", where))
+    constraints = json_mapping(meta, "constraints", where)
+    for k, bound in constraints.items():
+        if not (isinstance(bound, dict) and all(
+                b in ("min", "max") and isinstance(v, int | float) and not isinstance(v, bool)
+                and math.isfinite(v) for b, v in bound.items())):
+            raise SrmsimError(f"{where}: constraint {k[:40]!r} is not a min or max number "
+                              f"(hand-edited or corrupt); {AGAIN}")
+    replications = json_count(meta, "replications", where, -1)
     page.h2("What was searched", "what")
-    rows = [("optimisation", name), ("file", str(meta.get("source", "?"))),
+    rows = [("optimisation", name), ("file", json_text(meta, "source", where, "?")),
             ("objectives", ", ".join(_objective_text(k, v) for k, v in objectives.items())),
             ("levers", ", ".join(levers)),
-            ("candidates run", f"{len(trials):,}" + (f", {plural(meta['replications'], 'replication')} "
+            ("candidates run", f"{len(trials):,}" + (f", {plural(replications, 'replication')} "
                                                       "each (the same seeds for all)"
-                                                      if "replications" in meta else ""))]
-    if meta.get("sampler"):
+                                                      if replications >= 0 else ""))]
+    sampler = json_text(meta, "sampler", where)
+    if sampler:
         rows.append(("search", {"nsga2": "NSGA-II (multi-objective genetic algorithm)",
-                                "tpe": "TPE (Bayesian optimisation)"}.get(meta["sampler"],
-                                                                          meta["sampler"])))
-    if meta.get("constraints"):
+                                "tpe": "TPE (Bayesian optimisation)"}.get(sampler, sampler)))
+    if constraints:
         rows.append(("constraints", ", ".join(
             f"{get_outcome(k).label} " + " and ".join(f"{'at least' if b == 'min' else 'at most'} "
                                                       f"{get_outcome(k).format_value(v)}"
                                                       for b, v in bound.items())
-            for k, bound in meta["constraints"].items())))
-    if meta.get("uncertain"):
-        rows.append(("uncertain parameters", ", ".join(meta["uncertain"])))
-    rows.append(("finished", str(meta.get("finished"))))
+            for k, bound in constraints.items())))
+    uncertain = json_names(meta, "uncertain", where)
+    if uncertain:
+        rows.append(("uncertain parameters", ", ".join(uncertain)))
+    rows.append(("finished", json_text(meta, "finished", where)))
     page.definitions(rows)
 
     page.h2("The Pareto front", "front")
@@ -308,8 +346,11 @@ def build_optimise(path: Path) -> Page:
     effects_path = path / "front_effects.csv"
     if effects_path.is_file():
         eff = read_csv(effects_path)
+        need_text(eff, ["variant", "outcome", "verdict"], effects_path)
+        need_numbers(eff, ["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
+                           "relative_change"], effects_path)
         page.h2("The front re-evaluated", "reevaluated")
-        n = meta.get("reevaluate_replications")
+        n = json_count(meta, "reevaluate_replications", where)
         page.p("Each front policy against the baseline on "
                + (f"{n} fresh replications" if n else "fresh replications")
                + ": differences paired by replication, with 95% simulation intervals (Monte-Carlo "
@@ -322,6 +363,8 @@ def build_optimise(path: Path) -> Page:
     regret_path = path / "regret.csv"
     if regret_path.is_file():
         reg = read_csv(regret_path)
+        need_text(reg, ["policy", "objective"], regret_path)
+        need_numbers(reg, ["mean_regret", "p90_regret", "max_regret"], regret_path)
         page.h3("Regret across the states of the world")
         page.p("In each state of the world (replication) a policy's regret is how far it falls "
                "short of the best re-evaluated policy there: a robust policy has small regret "
@@ -329,15 +372,15 @@ def build_optimise(path: Path) -> Page:
         page.table(regret_display(reg), set(REGRET_COLUMNS), "regret")
 
     page.h2("The best policy", "best")
-    best = meta.get("best")
+    best = json_text(meta, "best", where)
     if best:
-        target = meta.get("choose") or next(iter(objectives), "")
+        target = json_text(meta, "choose", where) or next(iter(objectives), "")
         page.p(f"{best}: the best {get_outcome(target).label.lower()} among the re-evaluated "
                "front policies" + (" that met every constraint again."
                                   if meta.get("feasible_on_reevaluation", True) else
                                   " (none met every constraint again on re-evaluation)."))
         page.definitions([(k, lever_text(v))
-                          for k, v in (meta.get("best_overrides") or {}).items()])
+                          for k, v in json_mapping(meta, "best_overrides", where).items()])
     page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
            "best_policy.yaml`. Files: trials.csv (every candidate), pareto.csv (the front), "
            "front_effects.csv (the re-evaluation), front/ (its runs).", "meta")

@@ -13,7 +13,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.inputs import load_json
-from srmsim.labels import agree
+from srmsim.labels import agree, cut, excerpt
 from srmsim.report.page import Page
 from srmsim.results import RUN_AGAIN
 
@@ -50,6 +50,80 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SrmsimError(f"{path}: not what srmsim writes (a JSON object); {AGAIN}")
     return data
+
+
+#: the longest text from a folder's JSON files a page shows (a description, a design sentence):
+#: a hand-edited file's 20 MB string is cut, saying how long it was
+TEXT_LIMIT = 1000
+
+
+def _not(where: Path, key: str, value: object, kind: str) -> SrmsimError:
+    return SrmsimError(f"{where}: {key} is {excerpt(value, 40)}, not {kind} (hand-edited or "
+                       f"corrupt); {AGAIN}")
+
+
+def json_text(data: dict[str, Any], key: str, where: Path, default: str = "") -> str:
+    """``data[key]`` as text for the page (a number as its digits; absent or null: ``default``),
+    cut to :data:`TEXT_LIMIT`; a list or mapping is an error naming the file, not its repr."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _not(where, key, value, "a text")
+    return cut(str(value), TEXT_LIMIT)
+
+
+def json_mapping(data: dict[str, Any], key: str, where: Path) -> dict[str, Any]:
+    """``data[key]`` when it is a JSON object (absent or null: empty), else an error."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _not(where, key, value, "a mapping")
+    return value
+
+
+def json_names(data: dict[str, Any], key: str, where: Path) -> list[str]:
+    """``data[key]`` when it is a list of texts or a mapping (its keys; absent or null: empty),
+    else an error."""
+    value = data.get(key)
+    if value is None:
+        return []
+    names = list(value) if isinstance(value, dict | list) else None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise _not(where, key, value, "a list of names")
+    return names
+
+
+def json_count(data: dict[str, Any], key: str, where: Path, default: int = 0) -> int:
+    """``data[key]`` when it is a whole number >= 0 (absent or null: ``default``), else an
+    error."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _not(where, key, value, "a whole number >= 0")
+    return value
+
+
+def need_text(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
+    """Columns a report reads as names (``measure``, ``group``) hold text: a column of numbers
+    put there by hand made ``.str`` calls raise."""
+    need_columns(frame, columns, path)
+    for column in columns:
+        values = frame[column]
+        bad = values.notna() & ~values.map(lambda v: isinstance(v, str))
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise SrmsimError(f"{path}: column {column!r} holds {cut(str(values.iloc[row]), 40)} "
+                              f"in data row {row + 1}, not a name; {AGAIN}")
+
+
+def school_number(group: str) -> int:
+    """The number of a ``school N`` group, to order school rows by (a name edited by hand,
+    ``school x``, sorts last instead of raising)."""
+    tail = group.split(" ", 1)[1] if " " in group else ""
+    return int(tail) if len(tail) <= 9 and tail.isascii() and tail.isdigit() else 10**9
 
 
 def need_columns(frame: pd.DataFrame, columns: list[str], path: Path) -> None:

@@ -2,7 +2,10 @@
 
 Nothing on the page is fetched from a network: styles are inline and every figure is a ``data:``
 URI, so a report can be e-mailed, archived or opened offline. All text that comes from users
-(scenario names, descriptions, variant names) goes through :func:`html.escape`.
+(scenario names, descriptions, variant names) goes through :func:`esc`: escaped, and with its
+control characters (the bidirectional overrides that reorder text on screen, U+202E) shown as
+their escapes, so a name edited into a folder's files can neither add markup nor disguise
+itself.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from srmsim import __version__
+from srmsim.labels import printable
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1240px;
@@ -45,8 +49,15 @@ INTERVAL_NOTE = (
 GENERATOR_TAG = "<meta name='generator' content='srmsim report'>"
 
 
+#: line breaks and tabs are spaces on a page anyway (HTML collapses them); every other control
+#: character is shown as its escape (:func:`srmsim.labels.printable`)
+_SPACES = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+
+
 def esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """``text`` safe in an element or a quoted attribute: HTML escaped, control and
+    bidirectional characters visible as escapes (``\\u202e``), never applied."""
+    return html.escape(printable(str(text).translate(_SPACES)), quote=True)
 
 
 def figure_png(fig: Any, dpi: int = 110) -> str:

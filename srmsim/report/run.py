@@ -12,8 +12,16 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, group_cohorts, measure
 from srmsim.inputs import whole
-from srmsim.labels import plural
-from srmsim.report.files import AGAIN, need_columns, need_numbers, read_json, read_parquet
+from srmsim.labels import cut, plural
+from srmsim.report.files import (
+    AGAIN,
+    TEXT_LIMIT,
+    json_text,
+    need_columns,
+    need_numbers,
+    read_json,
+    read_parquet,
+)
 from srmsim.report.page import Page
 from srmsim.report.requests import run_section as requests_section
 from srmsim.report.words import describe_policy, describe_requests, describe_trust
@@ -190,10 +198,31 @@ def check_stream_rows(path: Path, run: dict, requests: pd.DataFrame,
                           f"request or week twice (copied or edited); {AGAIN}")
 
 
+#: how the page shows an outcome with no value (no student has the column it reads)
+NOT_MEASURED = "not measured"
+
+
+def measured(run: _Run, names: list[str], cohort: Cohort) -> dict[str, float]:
+    """Each outcome over ``cohort``; NaN when a column it reads is blank for every student
+    (never measured: a share of students below a reading gap counted blanks as not below, and
+    showed 0.0%, a sum as £0)."""
+    values = measure(run, [OUTCOMES[n] for n in names], cohort)
+    s = cohort.students
+    for n in names:
+        columns = [c for c in OUTCOMES[n].columns or () if c in s.columns]
+        if len(s) and columns and s[columns].isna().all().any():
+            values[n] = float("nan")
+    return values
+
+
+def _shown(name: str, value: float) -> str:
+    return OUTCOMES[name].format_value(value) if np.isfinite(value) else NOT_MEASURED
+
+
 def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    values = measure(run, [OUTCOMES[n] for n in names], Cohort(run.students, run.events))
+    values = measured(run, names, Cohort(run.students, run.events))
     shown = pd.DataFrame({"outcome": [OUTCOMES[n].label for n in names],
-                          "value": [OUTCOMES[n].format_value(values[n]) for n in names],
+                          "value": [_shown(n, values[n]) for n in names],
                           "what it is": [OUTCOMES[n].description for n in names]})
     raw = pd.DataFrame({"value": [values[n] for n in names]})
     return shown, raw
@@ -202,9 +231,9 @@ def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFra
 def group_frame(run: _Run, names: list[str]) -> pd.DataFrame:
     rows = []
     for group, cohort in group_cohorts(run).items():
-        values = measure(run, [OUTCOMES[n] for n in names], cohort)
+        values = measured(run, names, cohort)
         row = {"students": group, "number": f"{len(cohort.students):,}"}
-        row.update({OUTCOMES[n].label: OUTCOMES[n].format_value(values[n]) for n in names})
+        row.update({OUTCOMES[n].label: _shown(n, values[n]) for n in names})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -289,7 +318,7 @@ def workload_figure(run: _Run):
 def build(path: Path) -> Page:
     run = _Run(path)
     s = run.summary
-    name = s.get("scenario", path.name)
+    name = cut(s.get("scenario", path.name), TEXT_LIMIT)  # check_summary: text
     desc = run.scenario.description if run.scenario is not None else ""
     page = Page(f"Run report: {name}", desc)
     page.h2("What was run", "what")
@@ -303,7 +332,9 @@ def build(path: Path) -> Page:
     page.definitions([("scenario", str(name)), ("seed", str(s.get("seed"))),
                       ("schools", str(s.get("schools"))), ("students", f"{len(run.students):,}"),
                       ("weeks", str(s.get("weeks"))),
-                      ("srmsim version", str(s.get("srmsim_version", "?"))), ("made", made)])
+                      ("srmsim version",
+                       json_text(s, "srmsim_version", path / "summary.json", "?")),
+                      ("made", made)])
     page.note("One run is one possible year for the simulated trust. Compare policies with "
               "<code>srmsim experiment</code>, which repeats runs and gives simulation intervals.")
 
@@ -324,13 +355,16 @@ def students_sections(page: Page, run: _Run) -> None:
     if run.events is not None:
         page.h2("Cost and staff hours", "cost")
         served = int((run.students["interventions"] > 0).sum())
-        cost, hours = float(run.students["cost"].sum()), float(run.students["staff_minutes"].sum()) / 60
-        rows = [("cost of actions", OUTCOMES["cost"].format_value(cost)),
-                ("staff hours", OUTCOMES["staff_hours"].format_value(hours)),
+        # a column blank for every student was never measured: its sum is not £0 or 0 h
+        cost, minutes = (float(run.students[c].sum(min_count=1)) for c in ("cost", "staff_minutes"))
+        hours = minutes / 60
+        rows = [("cost of actions", _shown("cost", cost)),
+                ("staff hours", _shown("staff_hours", hours)),
                 ("students who received any action", f"{served:,}")]
         if served:
-            rows += [("cost per student served", OUTCOMES["cost"].format_value(cost / served)),
-                     ("staff hours per student served", f"{hours / served:,.1f} h")]
+            rows += [("cost per student served", _shown("cost", cost / served)),
+                     ("staff hours per student served",
+                      f"{hours / served:,.1f} h" if np.isfinite(hours) else NOT_MEASURED)]
         page.definitions(rows)
 
     page.h2("By group and by school", "groups")

@@ -12,7 +12,16 @@ from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
 from srmsim.labels import percent
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
-from srmsim.report.files import need_columns, need_numbers, read_csv, read_json
+from srmsim.report.files import (
+    json_mapping,
+    json_text,
+    need_columns,
+    need_numbers,
+    need_text,
+    read_csv,
+    read_json,
+    school_number,
+)
 from srmsim.report.page import Page
 from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
 from srmsim.trial.report import REQUIRED_SUMMARY_COLUMNS, summary_display
@@ -89,9 +98,11 @@ def check_replications(path: Path, runs: pd.DataFrame, seeds: object) -> None:
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
-    meta = read_json(path / "trial.json")
+    where = path / "trial.json"
+    meta = read_json(where)
     summary = read_csv(path / "trial_summary.csv")
     need_columns(summary, REQUIRED_SUMMARY_COLUMNS, path / "trial_summary.csv")
+    need_text(summary, ["measure"], path / "trial_summary.csv")
     need_numbers(summary, ["value", "ci_low", "ci_high", *(["mcse"] if "mcse" in summary else [])],
                  path / "trial_summary.csv")
     runs = read_csv(path / "trial_runs.csv")
@@ -102,15 +113,13 @@ def build(path: Path) -> Page:
                           "run the trial again")
     check_replications(path, runs, meta.get("seeds"))
     runs["error"] = runs["error"].astype("object").where(runs["error"].notna(), "").astype(str)
-    settings = meta.get("settings", {})
-    if not isinstance(settings, dict):
-        raise SrmsimError(f"{path / 'trial.json'}: settings is not a mapping (hand-edited or "
-                          "corrupt); run the trial again")
-    outcome = settings.get("outcome", "")
+    settings = json_mapping(meta, "settings", where)
+    outcome = json_text(settings, "outcome", where)
     scale = COLUMN_SCALES.get(outcome, "number")
-    page = Page(f"Trial report: {meta.get('name', path.name)}", settings.get("description", ""))
+    page = Page(f"Trial report: {json_text(meta, 'name', where, path.name)}",
+                json_text(settings, "description", where))
     page.h2("What was run", "what")
-    page.p(meta.get("design", ""))
+    page.p(json_text(meta, "design", where))
     sc = path / "scenario.yaml"
     if sc.exists():
         from srmsim.report.words import describe_policy, describe_trust
@@ -119,10 +128,11 @@ def build(path: Path) -> Page:
         scenario = load_scenario(sc)
         page.p(describe_trust(scenario))
         page.p(describe_policy(scenario))
-    versions = meta.get("versions", {})
+    versions = json_mapping(meta, "versions", where)
     page.definitions([("outcome", f"{outcome} ({scale if scale != 'number' else 'as recorded'})"),
-                      ("replications", f"{len(runs):,}"), ("root seed", str(meta.get("root_seed"))),
-                      ("srmsim version", versions.get("srmsim", "?")),
+                      ("replications", f"{len(runs):,}"),
+                      ("root seed", json_text(meta, "root_seed", where, "not recorded")),
+                      ("srmsim version", json_text(versions, "srmsim", where, "?")),
                       ("run time", _run_time(path, meta))])
     page.note("Each replication randomises the policy inside the simulation, analyses the "
               "result as a trust would, and compares the estimate with the true effect, which "
@@ -142,6 +152,7 @@ def build(path: Path) -> Page:
     if groups.exists():
         table = read_csv(groups)
         need_columns(table, list(COLUMNS) + ["replication"], groups)
+        need_text(table, ["group", "outcome"], groups)
         if table.duplicated(["group", "outcome", "replication"]).any():
             raise SrmsimError(f"{groups}: a group, outcome and replication appear twice "
                               "(hand-edited or corrupt); run the trial again")
@@ -206,8 +217,7 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str) -> None:
            "rest on fewer replications than the group rows.")
     present = set(eff["group"])
     groups = [ALL] + [g for _, yes, no in GROUPS for g in (yes, no) if g in present]
-    schools = sorted((g for g in present if g.startswith("school ")),
-                     key=lambda g: int(g.split()[1]))
+    schools = sorted((g for g in present if g.startswith("school ")), key=school_number)
     main = [o for o in outcomes if o.name not in RESOURCES]
     for o in main:
         page.h3(o.heading())
@@ -224,12 +234,27 @@ def _run_time(path: Path, meta: dict) -> str:
     (a resumed trial ran in several), else the ``seconds`` older trial.json files held."""
     from srmsim.trial.store import TrialStore
 
+    def number(value: object) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value) and value >= 0
+        return float(value) if ok else None  # type: ignore[arg-type]
+
     try:
         manifest = TrialStore.of(path).manifest()
     except Exception:  # a damaged store does not stop the report; its time is just unknown
         manifest = None
-    if manifest and manifest.get("sessions"):
-        seconds = sum(float(s.get("seconds", 0)) for s in manifest["sessions"])
-        n = len(manifest["sessions"])
-        return f"{seconds:,.1f} s" + (f" over {n} sessions" if n > 1 else "")
-    return f"{meta['seconds']:,.1f} s" if "seconds" in meta else "not recorded"
+    sessions = manifest.get("sessions") if isinstance(manifest, dict) else None
+    if sessions and isinstance(sessions, list):
+        times = [number(s.get("seconds", 0)) if isinstance(s, dict) else None for s in sessions]
+        if all(t is not None for t in times):  # else an edited store: its time is unknown
+            n = len(sessions)
+            return f"{sum(t for t in times if t is not None):,.1f} s" \
+                + (f" over {n} sessions" if n > 1 else "")
+        return "not recorded"
+    if "seconds" not in meta:
+        return "not recorded"
+    seconds = number(meta["seconds"])
+    if seconds is None:
+        raise SrmsimError(f"{path / 'trial.json'}: seconds is {str(meta['seconds'])[:40]!r}, "
+                          "not a number of seconds (hand-edited or corrupt); run the trial again")
+    return f"{seconds:,.1f} s"
