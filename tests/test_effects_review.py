@@ -367,3 +367,16 @@ def test_compare_report_with_another_baseline_says_why_there_is_no_report(finish
     want = _independent(runs, "none", "texts", "attendance")
     assert row["difference"] == pytest.approx(want["difference"])
     assert row["ci_high"] == pytest.approx(want["ci_high"])
+
+
+def test_reading_behind_is_a_share_of_the_students_with_a_reading_test():
+    """A student never tested (blank reading_gap_end) was counted as not behind: half the
+    students blank halved the share."""
+    from srmsim.experiment.outcomes import OUTCOMES, Cohort
+
+    gaps = pd.Series([-30.0, -10.0, np.nan, np.nan])
+    share = OUTCOMES["reading_behind_2y"].measure(Cohort(pd.DataFrame({"reading_gap_end": gaps})))
+    assert share == 0.5
+    none = OUTCOMES["reading_behind_2y"].measure(
+        Cohort(pd.DataFrame({"reading_gap_end": [np.nan, np.nan]})))
+    assert np.isnan(none)

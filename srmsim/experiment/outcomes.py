@@ -315,8 +315,10 @@ OUTCOMES: dict[str, Outcome] = dict([
            "month of reading age (one student, one month)",
            columns=("reading_gap_end",)),
     _entry("reading_behind_2y", "Two or more years behind in reading", "share", "lower",
-           _mean_of(lambda s: s["reading_gap_end"] < -24),
-           "share of students whose last reading gap is below -24 months",
+           # of the students with a reading test: one never tested is not "not behind"
+           _mean_of(lambda s: (s["reading_gap_end"] < -24).astype(float)
+                    .where(s["reading_gap_end"].notna())),
+           "share of students whose last reading gap is below -24 months (of those tested)",
            "student brought within two years of their reading age",
            columns=("reading_gap_end",)),
     _entry("attainment", "Attainment", "sd", "higher", _nanmean("attainment"),
