@@ -208,3 +208,15 @@ def test_a_choice_step_never_picks_an_action_no_single_source_can_serve():
     assert not (cases.status == QUEUED).any()  # every referral started
     both = model.policy.policy.action_names.index("both")
     assert not (cases.action == both).any()
+
+
+def test_look_alike_roles_in_an_action_are_refused():
+    """``{tutor: 30, Tutor: 5}`` in one action was two roles, each needing its own staff."""
+    policy = one_action({})
+    policy["actions"]["act"]["staff_minutes"] = {"tutor": 30, "Tutor": 5}
+    with pytest.raises(ScenarioError, match=r"staff role names \['Tutor', 'tutor'\]"):
+        scenario(policy)
+    policy["actions"]["act"]["staff_minutes"] = {"Teacher": 30}  # beside the catalogue's
+    policy["staff"] = {"school": {"Teacher": 100}}
+    with pytest.raises(ScenarioError, match="'Teacher', 'teacher'"):
+        scenario(policy)
