@@ -275,8 +275,8 @@ class PolicyConfig(_Strict):
         staff = self.staff
         # with the roles actions use: {tutor: 30, Tutor: 5} in one action, or a "Teacher" beside
         # the catalogue's "teacher", is a typo, not a second role
-        used = [r for a in [*CATALOGUE.values(), *self.actions.values()]
-                for r in (a.staff_minutes or {})]
+        used = [*(r for a in CATALOGUE.values() for r in a.staff_minutes),
+                *(r for o in self.actions.values() for r in (o.staff_minutes or {}))]
         check_distinct([*staff.school, *staff.pool,
                         *(r for roles in staff.per_school.values() for r in roles), *used],
                        "staff role")
