@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.inputs import load_json
+from srmsim.inputs import load_json, whole
 from srmsim.labels import agree, cut, excerpt
 from srmsim.report.page import Page
 from srmsim.results import RUN_AGAIN
@@ -101,7 +101,7 @@ def json_count(data: dict[str, Any], key: str, where: Path, default: int = 0) ->
     value = data.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not whole(value) or value < 0:
         raise _not(where, key, value, "a whole number >= 0")
     return value
 

@@ -202,7 +202,7 @@ class TrialStore(RunStore):
         an edited row went into trial_runs.csv and the summary as it was, or stopped the
         report with a traceback (an estimate of 'abc' or inf)."""
         df = super()._read_run(path, digest, seeds)
-        problem = row_problem(df, self.hash_key, self._alpha)
+        problem = row_problem(df, self._alpha)
         if problem:
             raise SrmsimError(f"{path}: not a replication's row as a trial stores it: "
                               f"{problem} (hand-edited or corrupt); {self.rerun_hint()}")
@@ -242,14 +242,14 @@ _COUNTS = ("n", "n_treated", "n_control", "n_clusters", "n_missing", "n_truth_mi
 _FLAGS = ("covered", "rejected")
 
 
-def row_problem(df: pd.DataFrame, hash_key: str, alpha: float | None) -> str | None:
+def row_problem(df: pd.DataFrame, alpha: float | None) -> str | None:
     """What makes a one-row run file not a row :func:`srmsim.trial.run.replicate` (or a failed
-    replication) writes, or None: every column of trial_runs.csv and the trial's hash, numbers
+    replication) writes, or None: every column of trial_runs.csv, numbers
     where numbers go (finite, or missing: df may be infinite, a normal reference), counts whole
     and not negative, and ``covered``/``rejected`` as its interval, truth and p-value give."""
     from srmsim.trial.run import RUN_COLUMNS
 
-    missing = [c for c in (*RUN_COLUMNS, hash_key) if c not in df.columns]
+    missing = [c for c in RUN_COLUMNS if c not in df.columns]  # the hash: the run store's check
     if missing:
         return f"no column {', '.join(map(repr, missing[:5]))}"
     row = df.iloc[0]
