@@ -72,11 +72,69 @@ def week_rows(
 ) -> None:
     """The per-student part of one week (latents, observation, records) for ``rows`` only.
 
-    ``t.take(rows)`` of a slice is a table of views, so the updates land in ``t``; the rows'
-    observations are copied into ``obs``. Every step is elementwise and every draw keyed by
-    uid, so running the table block by block (or blocks on threads) gives the same bits as one
-    pass over the whole table.
+    Every step is elementwise and every draw keyed by uid, so running the table block by block
+    (or blocks on threads) gives the same bits as one pass over the whole table. The week runs
+    as compiled passes (:mod:`srmsim.kernels.week`) on a large table where numba is installed
+    (``pip install 'srmsim[fast]'``), else as numpy passes (:func:`week_rows_numpy`); both give
+    the same bits (``SRMSIM_WEEK`` in the environment chooses, see :mod:`srmsim.kernels`).
     """
+    from srmsim import kernels
+
+    if kernels.week_kernel(len(t)) is None:
+        week_rows_numpy(t, d, crn, step, week, withdrawal_logit, obs, rows)
+    else:
+        week_rows_compiled(t, d, crn, step, week, withdrawal_logit, obs, rows)
+
+
+def week_constants(d: DynamicsConfig, week: int, withdrawal_logit: float | None) -> np.ndarray:
+    """The float32 constants of one week's pass, as :func:`advance_latents` and
+    :func:`observe_week` round them, in the order of :mod:`srmsim.kernels.week`'s ``P_*``."""
+    return np.array([
+        d.engagement_persistence,
+        F32(d.engagement_shock_sd * np.sqrt(1 - d.engagement_persistence**2)),
+        d.wellbeing_persistence,
+        F32(d.wellbeing_shock_sd * np.sqrt(1 - d.wellbeing_persistence**2)),
+        calendar.SEASON[week] * d.seasonality,
+        d.absence_engagement, d.absence_wellbeing, d.absence_week_sd,
+        np.log(max(d.incident_rate, 1e-9)), d.incident_engagement, np.log(d.male_incident_ratio),
+        d.login_logit, d.login_engagement, d.on_time_logit, d.on_time_engagement,
+        1.0 / calendar.SESSIONS_PER_WEEK, d.attainment_attendance, 0.93,
+        d.attainment_engagement, d.attainment_noise_sd, d.attainment_reversion,
+        d.reading_growth_per_sd, WEEK_MONTHS,
+        0.0 if withdrawal_logit is None else withdrawal_logit, d.withdrawal_engagement,
+    ], dtype=np.float64).astype(F32)
+
+
+#: decisions whose keys the compiled week takes, in the order of its ``K_*``
+WEEK_DECISIONS = ("latent.shock", "week.noise", "week.absence", "week.lms", "week.withdrawal")
+
+
+def week_rows_compiled(
+    t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
+    withdrawal_logit: float | None, obs: WeekObservation, rows: slice,
+) -> None:
+    """:func:`week_rows` as compiled passes over the rows (:mod:`srmsim.kernels.week`)."""
+    from srmsim import kernels
+    from srmsim.kernels.week import week_pass as kernel
+
+    keys = np.array([crn.key(name, step) for name in WEEK_DECISIONS], dtype=np.uint64)
+    years = np.zeros(256, dtype=np.bool_)
+    years[np.arange(-128, 128)[in_year_groups(np.arange(-128, 128, dtype=np.int8),
+                                              d.withdrawal_years)] + 128] = True
+    slot = step % WINDOW
+    col = [getattr(t, name)[rows] for name in kernels.WEEK_COLUMNS]
+    buf = [getattr(t, name)[slot, rows] for name in kernels.WEEK_BUFFERS]
+    out = [getattr(obs, name)[rows] for name in WeekObservation.__slots__]
+    kernel(week_constants(d, week, withdrawal_logit), keys, calendar.SESSIONS_PER_WEEK,
+           d.assignments_per_week, step, withdrawal_logit is not None, years, *col, *buf, *out)
+
+
+def week_rows_numpy(
+    t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
+    withdrawal_logit: float | None, obs: WeekObservation, rows: slice,
+) -> None:
+    """:func:`week_rows` as numpy passes over the rows: ``t.take(rows)`` of a slice is a table
+    of views, so the updates land in ``t``; the rows' observations are copied into ``obs``."""
     part = t.take(rows)
     advance_latents(part, d, crn, step)
     seen = observe_week(part, d, crn, step, week, withdrawal_logit)

@@ -240,7 +240,8 @@ class TrustModel(mesa.Model):
         smallest = min(MIN_ROWS_PER_THREAD, block_rows or MIN_ROWS_PER_THREAD)
         if cores > 1 and students >= cores * smallest and processes_available():
             try:
-                self._helpers = WeekHelpers(cores - 1, self.config.dynamics, self.seed)
+                self._helpers = WeekHelpers(cores - 1, self.config.dynamics, self.seed,
+                                            students)
             except OSError as exc:  # no interpreter to start (an embedded Python, say)
                 warnings.warn(f"srmsim: helper processes could not start ({exc}); the week's "
                               "blocks run on threads", RuntimeWarning, stacklevel=3)

@@ -130,7 +130,9 @@ def _spec(n: int) -> Spec:
 class WeekHelpers:
     """``helpers`` processes that run their share of each week's blocks (see the module)."""
 
-    def __init__(self, helpers: int, dynamics: Any, seed: int):
+    def __init__(self, helpers: int, dynamics: Any, seed: int, students: int | None = None):
+        """``students``: the run's table size, which tells a helper whether to load the
+        compiled week (:func:`srmsim.kernels.week_kernel`) while the students are built."""
         from multiprocessing import reduction
 
         if not processes_available():
@@ -140,11 +142,11 @@ class WeekHelpers:
         self._procs: list[subprocess.Popen] = []
         self._finalizer = weakref.finalize(self, _stop, self._conns, self._procs)
         for _ in range(helpers):
-            self._start(dynamics, seed)
+            self._start(dynamics, seed, students)
         self._shared: list[tuple[str, str, np.ndarray]] = []
         self._fresh: _Block | None = None
 
-    def _start(self, dynamics: Any, seed: int) -> None:
+    def _start(self, dynamics: Any, seed: int, students: int | None) -> None:
         """A fresh interpreter running :func:`main`, not a fork: the run's
         process may hold threads, and a fork server or a spawned process would import the
         user's ``__main__`` script again (an unguarded script would start the run again)."""
@@ -165,7 +167,7 @@ class WeekHelpers:
         conn = Connection(here.detach())
         self._conns.append(conn)
         self._procs.append(proc)
-        self._send(conn, ("init", dynamics, seed))
+        self._send(conn, ("init", dynamics, seed, students))
 
     @property
     def cores(self) -> int:
@@ -358,6 +360,7 @@ def _serve(conn: Connection) -> None:
     stop or its socket closes (the run's process ended)."""
     from multiprocessing import reduction
 
+    from srmsim import kernels
     from srmsim.dynamics import week_block
     from srmsim.memory import keep_freed_memory
     from srmsim.rng import CRN
@@ -383,8 +386,12 @@ def _serve(conn: Connection) -> None:
         if kind == "stop":
             return
         if kind == "init":  # (no answer)
-            _, dynamics, seed = message
+            _, dynamics, seed, students = message
             crn = CRN(seed)
+            try:
+                kernels.warm(students)  # while the run builds its students
+            except Exception:  # noqa: BLE001 - the first block reports it, with its context
+                pass
             continue
         if kind == "task":  # what the blocks that follow are (no answer)
             task = message[1]

@@ -1,0 +1,87 @@
+"""Compiled kernels (numba) for the engine's hottest loops, bit-identical to its numpy passes.
+
+Why optional at run time: numba compiles on first use (cached on disk after that) and may be
+missing on an exotic platform; without it the engine runs the same week as numpy passes, with
+the same results on machines where numpy's float32 ``exp``/``log``/``sin``/``cos`` take the
+x86-64 AVX2 or AVX-512 paths that :mod:`srmsim.kernels.f32math` reproduces.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from srmsim.errors import SrmsimError
+
+#: the student-table columns :func:`srmsim.kernels.week.week_pass` takes, in its order
+WEEK_COLUMNS = (
+    "uid", "status", "year_group", "sex", "exit_step",
+    "engagement_base", "engagement_ar", "wellbeing_base", "wellbeing_ar", "eff_engagement",
+    "eff_wellbeing", "eff_absence", "eff_incidents", "absence_static", "attainment",
+    "attainment_anchor", "reading_age", "age_months",
+    "possible", "attended", "incidents", "logins", "set_total", "on_time_total",
+    "year_possible", "year_attended", "term_possible", "term_attended", "term_incidents",
+    "last_login_step", "last_incident_step",
+)
+#: the rolling buffers it writes (this week's slot of each)
+WEEK_BUFFERS = ("w_possible", "w_attended", "w_incidents", "w_logins", "w_set", "w_on_time")
+
+#: ``SRMSIM_WEEK``: ``numpy`` runs every week as numpy passes, ``compiled`` as compiled passes
+#: (numba must be installed), unset or ``auto`` chooses by the table's size
+ENV_WEEK = "SRMSIM_WEEK"
+#: with ``auto``, tables of at least this many students run the compiled week: below it the
+#: week takes milliseconds and loading the kernels (about 0.3 s a process) would not pay
+COMPILED_MIN_STUDENTS = 50_000
+
+_kernel: Callable[..., None] | None = None
+_tried = False
+
+
+def week_mode() -> str:
+    """``SRMSIM_WEEK`` checked: ``auto``, ``numpy`` or ``compiled``."""
+    mode = os.environ.get(ENV_WEEK, "").strip().lower() or "auto"
+    if mode not in ("auto", "numpy", "compiled"):
+        raise SrmsimError(f"{ENV_WEEK} must be auto, numpy or compiled (got {mode[:40]!r})")
+    return mode
+
+
+def week_kernel(students: int | None = None) -> Callable[..., None] | None:
+    """The compiled week (:func:`srmsim.kernels.week.week_pass`) for a table of ``students``
+    (None: any size), or None when the numpy passes should run: numba is not installed,
+    ``SRMSIM_WEEK=numpy``, or (``auto``) the table is small."""
+    global _kernel, _tried
+    mode = week_mode()
+    if mode == "numpy" or (mode == "auto" and students is not None
+                           and students < COMPILED_MIN_STUDENTS):
+        return None
+    if not _tried:
+        _tried = True
+        try:
+            from srmsim.kernels import week
+        except ImportError:  # numba missing: the numpy passes give the same week
+            _kernel = None
+        else:
+            _kernel = week.week_pass
+    if _kernel is None and mode == "compiled":
+        raise SrmsimError(f"{ENV_WEEK}=compiled needs numba: pip install 'srmsim[fast]'")
+    return _kernel
+
+
+def warm(students: int | None = None) -> None:
+    """Load (or compile, the first time on a machine) the compiled week now, if a table of
+    ``students`` will use it, on empty arrays of the table's types: a helper process does it
+    while the run builds its students, not in its first block (loading takes about 0.3 s,
+    compiling 5-10 s)."""
+    kernel = week_kernel(students)
+    if kernel is None:
+        return
+    import numpy as np
+
+    from srmsim.dynamics import WeekObservation
+    from srmsim.students import StudentTable
+
+    t, obs = StudentTable(0), WeekObservation.empty(0)
+    kernel(np.zeros(25, dtype=np.float32), np.zeros(5, dtype=np.uint64), 10, 3, 0, True,
+           np.zeros(256, dtype=np.bool_), *(getattr(t, name) for name in WEEK_COLUMNS),
+           *(getattr(t, name)[0] for name in WEEK_BUFFERS),
+           *(getattr(obs, name) for name in WeekObservation.__slots__))

@@ -1,0 +1,317 @@
+"""The per-student part of a week (latents, observation, records) as a few compiled passes.
+
+Why: written as numpy, a block's week is about 300 passes over its students (each hash,
+uniform, Box-Muller, sigmoid, binomial and record step a pass of its own). Here the steps
+between numpy's transcendental functions run as short compiled loops that read each column
+once.
+
+Bit-identical to :func:`srmsim.dynamics.week_rows_numpy`, on any machine, by construction: the
+float32 ``log``, ``sin``, ``cos``, ``exp`` and ``q ** n`` are numpy's own calls, on the same
+float32 values (their SIMD code, or the C library's ``powf``, differs between machines and
+releases in the last bit, so no compiled copy of them could promise that); everything compiled
+is integer arithmetic, float32 ``+ - * /``, ``sqrt`` and comparisons, which IEEE 754 rounds one
+way only, in the numpy passes' order. No fast-math flag is set, so the compiler never fuses or
+reorders float operations. ``tests/test_week_kernel.py`` checks hostile tables and whole runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_S41, _S8, _S11 = np.uint64(41), np.uint64(8), np.uint64(11)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_BITS23 = np.uint64(0x7FFFFF)
+_HALF = np.float32(0.5)
+_TWO23 = np.float32(1.0 / 8388608.0)
+_TWO53 = 1.0 / 9007199254740992.0
+_ZERO = np.float32(0.0)
+_ONE = np.float32(1.0)
+_MINUS_TWO = np.float32(-2.0)
+_TWO_PI = np.float32(2.0 * np.pi)
+#: :func:`srmsim.rng.binomial_inv`'s clip of a float32 probability, and both inversions' top
+_P_LOW = np.float32(1e-6)
+_P_HIGH = np.float32(1 - 1e-6)
+_TOP = np.float32(1) - np.float32(4) * np.finfo(np.float32).eps
+_LOG_RATE_CAP = np.float32(9.0)
+_POISSON_KMAX = 30
+_ENROLLED, _WITHDRAWN = 0, 1
+
+# positions in the ``par`` vector (float32 constants of the week, see srmsim.dynamics)
+(P_PHI_E, P_SHOCK_E, P_PHI_W, P_SHOCK_W, P_SEASON, P_ABS_ENG, P_ABS_WELL, P_ABS_SD,
+ P_LOG_RATE, P_INC_ENG, P_LOG_MALE, P_LOGIN_LOGIT, P_LOGIN_ENG, P_ON_TIME_LOGIT,
+ P_ON_TIME_ENG, P_SESSION_SHARE, P_ATT_ATT, P_ATT_BASE, P_ATT_ENG, P_ATT_SD, P_ATT_REV,
+ P_READING_GROWTH, P_WEEK_MONTHS, P_WD_LOGIT, P_WD_ENG) = range(25)
+N_PAR = 25
+# positions in the ``keys`` vector (each decision's key for the week, CRN.key)
+K_LATENT, K_NOISE, K_ABSENCE, K_LMS, K_WITHDRAWAL = range(5)
+N_KEYS = 5
+
+
+@njit(inline="always")
+def _mix(x):
+    """SplitMix64's finaliser (:func:`srmsim.rng._mix`); uint64 arithmetic wraps."""
+    x ^= x >> _S30
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
+
+
+@njit(inline="always")
+def _uniform2(key, base):
+    """:meth:`srmsim.rng.CRN.uniform2` of one uid (``base`` is ``uid * GAMMA``)."""
+    b = _mix(base + key)
+    hi = np.float32(np.int32(b >> _S41))
+    lo = np.float32(np.int32(((b & _LOW32) >> _S8) & _BITS23))
+    return (hi + _HALF) * _TWO23, (lo + _HALF) * _TWO23
+
+
+@njit(nogil=True, cache=True)
+def draws(keys, uid, log_u, theta, uniforms):
+    """The week's uniforms: ``log_u`` gets the Box-Muller pairs' first uniforms (the latents'
+    and the week's noise), ``theta`` their angles, ``uniforms`` the four draws of absence,
+    incidents, logins and on-time work; numpy then takes the logarithms, sines and cosines."""
+    for i in range(uid.shape[0]):
+        base = np.uint64(uid[i]) * _GAMMA
+        u1, u2 = _uniform2(keys[K_LATENT], base)
+        log_u[0, i] = u1
+        theta[0, i] = _TWO_PI * u2
+        u1, u2 = _uniform2(keys[K_NOISE], base)
+        log_u[1, i] = u1
+        theta[1, i] = _TWO_PI * u2
+        u1, u2 = _uniform2(keys[K_ABSENCE], base)
+        uniforms[0, i] = u1
+        uniforms[1, i] = u2
+        u1, u2 = _uniform2(keys[K_LMS], base)
+        uniforms[2, i] = u1
+        uniforms[3, i] = u2
+
+
+@njit(nogil=True, cache=True)
+def logits(par, log_u, cos_t, sin_t, status, sex,
+           engagement_base, engagement_ar, wellbeing_base, wellbeing_ar, eff_engagement,
+           eff_wellbeing, eff_absence, eff_incidents, absence_static, to_exp, z_att, eng_out):
+    """The latents' AR(1) step, then the arguments of the week's ``exp`` calls: minus the
+    absence, login, on-time and withdrawal logits, and the capped incident log-rate."""
+    m = status.shape[0]
+    # short loops with a few arrays each, which the compiler can run on SIMD lanes
+    for i in range(m):
+        r = np.sqrt(_MINUS_TWO * log_u[0, i])
+        e_ar = engagement_ar[i] * par[P_PHI_E]
+        engagement_ar[i] = e_ar + par[P_SHOCK_E] * (r * cos_t[0, i])
+        w_ar = wellbeing_ar[i] * par[P_PHI_W]
+        wellbeing_ar[i] = w_ar + par[P_SHOCK_W] * (r * sin_t[0, i])
+    for i in range(m):
+        eng_out[i] = engagement_base[i] + engagement_ar[i] + eff_engagement[i]
+    for i in range(m):
+        r = np.sqrt(_MINUS_TWO * log_u[1, i])
+        z_att[i] = r * sin_t[1, i]
+        log_u[1, i] = r * cos_t[1, i]  # z_abs
+    for i in range(m):
+        well = wellbeing_base[i] + wellbeing_ar[i] + eff_wellbeing[i]
+        logit = absence_static[i] + par[P_SEASON]
+        logit = logit - par[P_ABS_ENG] * eng_out[i]
+        logit = logit - par[P_ABS_WELL] * well
+        logit = logit + eff_absence[i]
+        logit = logit + par[P_ABS_SD] * log_u[1, i]
+        to_exp[0, i] = -logit
+    for i in range(m):
+        eng = eng_out[i]
+        to_exp[1, i] = -(par[P_LOGIN_LOGIT] + par[P_LOGIN_ENG] * eng)
+        to_exp[2, i] = -(par[P_ON_TIME_LOGIT] + par[P_ON_TIME_ENG] * eng)
+        to_exp[3, i] = -(par[P_WD_LOGIT] - par[P_WD_ENG] * eng)
+    for i in range(m):
+        log_rate = par[P_LOG_RATE] - par[P_INC_ENG] * eng_out[i]
+        log_rate = log_rate + par[P_LOG_MALE] * np.float32(sex[i])
+        log_rate = log_rate + eff_incidents[i]
+        to_exp[4, i] = _LOG_RATE_CAP if log_rate > _LOG_RATE_CAP else log_rate
+
+
+@njit(nogil=True, cache=True)
+def binomial_starts(status, exps, ratio, q, enrolled):
+    """The week's three binomials (sessions missed, days with a login, work on time) from
+    numpy's ``exp`` of minus their logits: the sigmoid ``1 / (exp(-x) + 1)``, then
+    :func:`srmsim.rng.binomial_inv`'s clip, ``q = 1 - p`` and ``p / q``; numpy then takes
+    ``q ** n``."""
+    m = status.shape[0]
+    for i in range(m):
+        enrolled[i] = status[i] == _ENROLLED
+    for b in range(3):
+        for i in range(m):
+            p = _ONE / (exps[b, i] + _ONE)
+            p = _P_LOW if p < _P_LOW else p
+            p = _P_HIGH if p > _P_HIGH else p
+            qi = _ONE - p
+            ratio[b, i] = p / qi
+            q[b, i] = qi
+
+
+@njit(nogil=True, cache=True)
+def binomial_counts(u, n, ratio, pmf, enrolled, k):
+    """:func:`srmsim.rng.binomial_inv`'s counts for every draw of a block at once (``pmf``
+    starts at ``q ** n`` and is overwritten): ``k`` adds one per count ``i`` with
+    ``u > cdf(i)`` and ``cdf(i)`` below the top. The test can only turn false as ``i`` grows
+    (the CDF never decreases), so the sum is the draw's first false count, as the numpy loop
+    finds it; the loop over the draws has no branch, so the compiler runs it on SIMD lanes."""
+    m = u.shape[0]
+    cdf = pmf.copy()
+    for j in range(m):
+        k[j] = 0
+    for i in range(n):
+        for j in range(m):
+            k[j] += np.int8((u[j] > cdf[j]) & (cdf[j] < _TOP) & enrolled[j])
+        if i == n - 1:
+            break
+        c = np.float32((n - i) / (i + 1))
+        for j in range(m):
+            pmf[j] = pmf[j] * c * ratio[j]
+            cdf[j] = cdf[j] + pmf[j]
+
+
+@njit(inline="always")
+def _poisson(u, lam, pmf):
+    """:func:`srmsim.rng.poisson_inv` of one draw (``pmf`` is ``exp(-lam)``)."""
+    cdf = pmf
+    k = 0
+    for i in range(_POISSON_KMAX):
+        if not (u > cdf and cdf < _TOP):
+            break
+        k += 1
+        pmf = pmf * lam / np.float32(i + 1)
+        cdf = cdf + pmf
+    return k
+
+
+@njit(nogil=True, cache=True)
+def poisson_counts(u, lam, exp_minus_lam, enrolled, k):
+    """The week's incidents (:func:`_poisson`) of the students on roll; nearly every draw
+    stops at its first count, so the loop's branch is well predicted."""
+    for i in range(u.shape[0]):
+        k[i] = _poisson(u[i], lam[i], exp_minus_lam[i]) if enrolled[i] else 0
+
+
+@njit(nogil=True, cache=True)
+def finish(
+    par, keys, n_sessions, n_set, step, withdrawal, wd_years, exps, counts, incident_counts,
+    enrolled, z_att, eng_in, uid, status, year_group, exit_step, engagement_base, attainment,
+    attainment_anchor, reading_age, age_months,
+    possible, attended, incidents, logins, set_total, on_time_total,
+    year_possible, year_attended, term_possible, term_attended, term_incidents,
+    last_login_step, last_incident_step,
+    w_possible, w_attended, w_incidents, w_logins, w_set, w_on_time,
+    o_possible, o_attended, o_incidents, o_logins, o_set, o_on_time, o_withdrew,
+):
+    """The week's attainment, withdrawals and records, from the draws (``counts``: the three
+    binomials', zero off roll; ``incident_counts``) and ``exps`` (numpy's ``exp`` of
+    :func:`logits`' rows). No branch: the compiler runs it on SIMD lanes."""
+    wd_key = keys[K_WITHDRAWAL]
+    step16 = np.int16(step)
+    m = uid.shape[0]
+    # several short loops, not one: with a few arrays each, the compiler can check they do
+    # not overlap and run each on SIMD lanes
+    for i in range(m):
+        p_sessions = np.int8(n_sessions * enrolled[i])
+        n_attended = np.int8(p_sessions - counts[0, i])
+        o_possible[i] = p_sessions
+        o_attended[i] = n_attended
+        o_set[i] = np.int8(n_set * enrolled[i])
+    for i in range(m):
+        # attainment and reading age (everyone: gain * 0 keeps a non-finite gain's NaN)
+        rate = np.float32(o_attended[i]) * par[P_SESSION_SHARE]
+        gain = par[P_ATT_ATT] * (rate - par[P_ATT_BASE])
+        gain = gain + par[P_ATT_ENG] * (eng_in[i] - engagement_base[i])
+        gain = gain + par[P_ATT_SD] * z_att[i]
+        gain = gain - par[P_ATT_REV] * (attainment[i] - attainment_anchor[i])
+        level = attainment[i] + gain * np.float32(enrolled[i])
+        attainment[i] = level
+        reading_age[i] = reading_age[i] + par[P_WEEK_MONTHS] * (
+            _ONE + par[P_READING_GROWTH] * level)
+    for i in range(m):
+        age_months[i] = age_months[i] + par[P_WEEK_MONTHS]
+    for i in range(m):
+        # withdrawals: a float64 uniform against the float32 hazard, as numpy compares them
+        b = _mix(np.uint64(uid[i]) * _GAMMA + wd_key)
+        u = (np.float64(b >> _S11) + 0.5) * _TWO53
+        h = np.float64(_ONE / (exps[3, i] + _ONE))
+        withdrew = withdrawal & enrolled[i] & wd_years[np.int64(year_group[i]) + 128] & (u < h)
+        o_withdrew[i] = withdrew
+    for i in range(m):
+        if o_withdrew[i]:
+            status[i] = _WITHDRAWN
+            exit_step[i] = step16
+    for i in range(m):
+        o_incidents[i] = incident_counts[i]
+        o_logins[i] = counts[1, i]
+        o_on_time[i] = counts[2, i]
+    # the records (srmsim.dynamics.record_week)
+    for i in range(m):
+        possible[i] = np.int32(possible[i] + o_possible[i])
+        attended[i] = np.int32(attended[i] + o_attended[i])
+        set_total[i] = np.int32(set_total[i] + o_set[i])
+    for i in range(m):
+        incidents[i] = np.int32(incidents[i] + o_incidents[i])
+        logins[i] = np.int32(logins[i] + o_logins[i])
+        on_time_total[i] = np.int32(on_time_total[i] + o_on_time[i])
+    for i in range(m):
+        year_possible[i] = np.int16(year_possible[i] + o_possible[i])
+        year_attended[i] = np.int16(year_attended[i] + o_attended[i])
+        term_possible[i] = np.int16(term_possible[i] + o_possible[i])
+        term_attended[i] = np.int16(term_attended[i] + o_attended[i])
+    for i in range(m):
+        term_incidents[i] = np.int16(term_incidents[i] + o_incidents[i])
+        last_login_step[i] = step16 if o_logins[i] > 0 else last_login_step[i]
+        last_incident_step[i] = step16 if o_incidents[i] > 0 else last_incident_step[i]
+    for i in range(m):
+        w_possible[i] = o_possible[i]
+        w_attended[i] = o_attended[i]
+        w_incidents[i] = np.int8(min(o_incidents[i], 127))
+    for i in range(m):
+        w_logins[i] = o_logins[i]
+        w_set[i] = o_set[i]
+        w_on_time[i] = o_on_time[i]
+
+
+def week_pass(par, keys, n_sessions, n_set, step, withdrawal, wd_years,
+              uid, status, year_group, sex, exit_step,
+              engagement_base, engagement_ar, wellbeing_base, wellbeing_ar, eff_engagement,
+              eff_wellbeing, eff_absence, eff_incidents, absence_static, attainment,
+              attainment_anchor, reading_age, age_months, *records):
+    """One week of the rows: compiled passes around numpy's own float32 ``log``, ``sin``,
+    ``cos`` and ``exp`` (whose SIMD results the numpy week depends on to the bit)."""
+    n = uid.shape[0]
+    log_u = np.empty((2, n), dtype=np.float32)
+    theta = np.empty((2, n), dtype=np.float32)
+    uniforms = np.empty((4, n), dtype=np.float32)
+    draws(keys, uid, log_u, theta, uniforms)
+    np.log(log_u, out=log_u)
+    cos_t = np.cos(theta)
+    sin_t = np.sin(theta, out=theta)
+    to_exp = np.empty((5, n), dtype=np.float32)
+    z_att = np.empty(n, dtype=np.float32)
+    eng = np.empty(n, dtype=np.float32)
+    logits(par, log_u, cos_t, sin_t, status, sex, engagement_base, engagement_ar,
+           wellbeing_base, wellbeing_ar, eff_engagement, eff_wellbeing, eff_absence,
+           eff_incidents, absence_static, to_exp, z_att, eng)
+    with np.errstate(over="ignore"):
+        np.exp(to_exp, out=to_exp)
+        minus_lam = np.negative(to_exp[4])
+        np.exp(minus_lam, out=minus_lam)
+    ratio = np.empty((3, n), dtype=np.float32)
+    q = np.empty((3, n), dtype=np.float32)
+    enrolled = np.empty(n, dtype=np.bool_)
+    counts = np.empty((3, n), dtype=np.int8)
+    binomial_starts(status, to_exp, ratio, q, enrolled)
+    for b, size in enumerate((n_sessions, 5, n_set)):
+        pmf = q[b] ** size  # numpy's power, as binomial_inv takes it (powf, or its fast paths)
+        binomial_counts(uniforms[(0, 2, 3)[b]], size, ratio[b], pmf, enrolled, counts[b])
+    incident_counts = np.empty(n, dtype=np.int16)
+    poisson_counts(uniforms[1], to_exp[4], minus_lam, enrolled, incident_counts)
+    finish(par, keys, n_sessions, n_set, step, withdrawal, wd_years, to_exp, counts,
+           incident_counts, enrolled, z_att, eng, uid, status, year_group, exit_step, engagement_base,
+           attainment, attainment_anchor, reading_age, age_months, *records)

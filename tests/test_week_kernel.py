@@ -1,0 +1,167 @@
+"""The compiled week (srmsim.kernels.week) gives the numpy passes' bits, to the last one.
+
+Two checks: random tables with hostile values (NaN and infinite effects, extreme logits,
+counters at their type's limit, every status and year group) through one week both ways, and
+whole runs of shipped policy scenarios both ways, on one thread and on two cores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO_ROOT
+
+pytest.importorskip("numba")
+
+from srmsim import dynamics, kernels  # noqa: E402
+from srmsim.model import TrustModel  # noqa: E402
+from srmsim.rng import CRN  # noqa: E402
+from srmsim.scenario import DynamicsConfig, load_scenario  # noqa: E402
+from srmsim.students import BUFFERS, COLUMNS, WINDOW, StudentTable  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    kernels.week_kernel() is None, reason="SRMSIM_WEEK=numpy: the compiled week is switched off")
+
+
+def _hostile_table(n: int, seed: int) -> StudentTable:
+    rng = np.random.default_rng(seed)
+    t = StudentTable(n)
+    t.uid[:] = rng.permutation(np.arange(n, dtype=np.int64) * 7919 + 3)
+    t.status[:] = rng.choice([0, 0, 0, 1, 2], n)
+    t.year_group[:] = rng.integers(-128, 128, n)
+    t.year_group[: n // 2] = rng.integers(7, 14, n // 2)
+    t.sex[:] = rng.integers(0, 2, n)
+    for name in ("engagement_base", "engagement_ar", "wellbeing_base", "wellbeing_ar",
+                 "attainment", "attainment_anchor", "absence_static"):
+        getattr(t, name)[:] = rng.normal(0, 1.5, n)
+    t.absence_static[:] += -3.5
+    t.reading_age[:] = rng.normal(140, 20, n)
+    t.age_months[:] = rng.normal(150, 15, n)
+    for name in ("eff_engagement", "eff_wellbeing", "eff_absence", "eff_incidents"):
+        col = getattr(t, name)
+        col[:] = rng.normal(0, 2, n)
+        bad = rng.random(n) < 0.02
+        col[bad] = rng.choice(np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 88.7, -88.7,
+                                        104.0], dtype=np.float32), int(bad.sum()))
+    # counters at their type's limit wrap the same way
+    t.year_possible[: n // 10] = np.iinfo(np.int16).max - 3
+    t.possible[: n // 10] = np.iinfo(np.int32).max - 5
+    t.last_login_step[:] = rng.integers(-1, 30, n)
+    for b in BUFFERS:
+        getattr(t, b)[:] = rng.integers(-5, 20, (WINDOW, n))
+    return t
+
+
+def _copy(t: StudentTable) -> StudentTable:
+    return t.take(np.arange(len(t)))
+
+
+def _same_table(a: StudentTable, b: StudentTable) -> None:
+    for c in COLUMNS:
+        x, y = getattr(a, c.name), getattr(b, c.name)
+        assert x.tobytes() == y.tobytes(), c.name
+    for name in BUFFERS:
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"assignments_per_week": 0, "withdrawal_annual": 0.0},
+    {"assignments_per_week": 1, "incident_rate": 3.0, "withdrawal_years": [-128, 127, 7]},
+    {"assignments_per_week": 2, "absence_week_sd": 5.0, "login_logit": -30.0,
+     "withdrawal_years": list(range(-300, 300))},
+    {"assignments_per_week": 20, "on_time_logit": 40.0, "male_incident_ratio": 100.0,
+     "incident_rate": 0.0, "seasonality": 0.0},
+])
+def test_one_week_of_a_hostile_table_is_the_same_both_ways(overrides: dict) -> None:
+    d = DynamicsConfig(**overrides)
+    crn = CRN(seed=77)
+    table = _hostile_table(5_000, seed=len(overrides))
+    logit = None if d.withdrawal_annual == 0 else 1.5  # a high hazard: many withdraw
+    for step, week in ((0, 0), (13, 13), (38, 38), (500, 20)):
+        a, b = _copy(table), _copy(table)
+        obs_a = dynamics.WeekObservation.empty(len(table))
+        obs_b = dynamics.WeekObservation.empty(len(table))
+        rows = slice(0, len(table))
+        dynamics.week_rows_numpy(a, d, crn, step, week, logit, obs_a, rows)
+        dynamics.week_rows_compiled(b, d, crn, step, week, logit, obs_b, rows)
+        _same_table(a, b)
+        for name in dynamics.WeekObservation.__slots__:
+            assert getattr(obs_a, name).tobytes() == getattr(obs_b, name).tobytes(), name
+        assert obs_a.withdrew.any() == (logit is not None and d.withdrawal_years != [])
+        # and the week did something: the tables moved
+        assert not np.array_equal(a.engagement_ar, table.engagement_ar)
+
+
+def test_a_block_of_rows_changes_only_its_rows() -> None:
+    d, crn = DynamicsConfig(), CRN(seed=3)
+    table = _hostile_table(3_000, seed=9)
+    a, b = _copy(table), _copy(table)
+    obs_a = dynamics.WeekObservation.empty(len(table))
+    obs_b = dynamics.WeekObservation.empty(len(table))
+    for rows in (slice(0, 1000), slice(1000, 1001), slice(1001, 3000), slice(5, 5)):
+        dynamics.week_rows_numpy(a, d, crn, 4, 4, 0.5, obs_a, rows)
+        dynamics.week_rows_compiled(b, d, crn, 4, 4, 0.5, obs_b, rows)
+    _same_table(a, b)
+
+
+def _run_tables(name: str, overrides: dict, seed: int, threads: int = 1) -> dict[str, pd.DataFrame]:
+    scenario = load_scenario(REPO_ROOT / "scenarios" / name).with_overrides(overrides, name)
+    model = TrustModel(scenario, seed=seed, threads=threads, block_rows=700)
+    try:
+        model.run()
+        res = model.results()
+        return {"students": res.students, "weekly": res.weekly, "events": res.events}
+    finally:
+        model.release()
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("dropout_prevention.yaml", {"years": 2, "trust.n_schools": 2}),
+    ("pooling.yaml", {"trust.n_schools": 3, "trust.students_per_year_group": 60}),
+])
+def test_whole_runs_are_the_same_with_the_numpy_week(name: str, overrides: dict,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")  # small runs: "auto" would take numpy
+    compiled = _run_tables(name, overrides, seed=11)
+    monkeypatch.setenv(kernels.ENV_WEEK, "numpy")
+    assert kernels.week_kernel() is None
+    plain = _run_tables(name, overrides, seed=11)
+    for key in plain:
+        pd.testing.assert_frame_equal(compiled[key], plain[key], check_exact=True)
+
+
+def test_two_cores_compiled_equal_one_core_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    overrides = {"trust.n_schools": 6, "trust.students_per_year_group": 60}
+    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")  # the helper processes inherit it
+    two = _run_tables("dropout_prevention.yaml", overrides, seed=5, threads=2)
+    monkeypatch.setenv(kernels.ENV_WEEK, "numpy")
+    one = _run_tables("dropout_prevention.yaml", overrides, seed=5)
+    for key in one:
+        pd.testing.assert_frame_equal(two[key], one[key], check_exact=True)
+
+
+def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(kernels.ENV_WEEK, raising=False)
+    assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS - 1) is None
+    assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS) is not None
+    monkeypatch.setenv(kernels.ENV_WEEK, " Compiled ")
+    assert kernels.week_kernel(10) is not None
+    monkeypatch.setenv(kernels.ENV_WEEK, "numpy")
+    assert kernels.week_kernel(10**7) is None
+
+
+def test_a_bad_setting_or_a_missing_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from srmsim.errors import SrmsimError
+
+    monkeypatch.setenv(kernels.ENV_WEEK, "../fast")
+    with pytest.raises(SrmsimError, match="SRMSIM_WEEK must be auto, numpy or compiled"):
+        kernels.week_kernel(10)
+    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
+    monkeypatch.setattr(kernels, "_kernel", None)
+    monkeypatch.setattr(kernels, "_tried", True)  # as if numba failed to import
+    with pytest.raises(SrmsimError, match=r"needs numba: pip install 'srmsim\[fast\]'"):
+        kernels.week_kernel(10)
+    monkeypatch.setenv(kernels.ENV_WEEK, "auto")
+    assert kernels.week_kernel(10**7) is None  # auto falls back to the numpy passes
