@@ -536,12 +536,22 @@ def bands(frame: pd.DataFrame) -> list[int]:
 def test_threshold_tables_cannot_be_differenced_to_a_small_count(tmp_path: Path,
                                                                  capsys) -> None:
     df = risk_students(n_schools=4, n=150, seed=5)
-    df.loc[:6, "attendance_rate"] = np.nan
-    real = tmp_path / "export.csv"
-    df.to_csv(real, index=False)
-    assert main(["thresholds", str(real), "--score", "attendance_rate", "--outcome",
-                 "withdrawn", "--by", "fsm", "sex", "--n-boot", "40", "--out",
-                 str(tmp_path / "r")]) == 0
+    argv = ["thresholds", str(tmp_path / "export.csv"), "--score", "attendance_rate",
+            "--outcome", "withdrawn", "--by", "fsm", "sex", "--n-boot", "40", "--out",
+            str(tmp_path / "r")]
+    # 7 rows without a score: `data summary`'s students minus the tables' n would give 7
+    df.assign(attendance_rate=df["attendance_rate"].mask(df.index < 7)).to_csv(
+        tmp_path / "export.csv", index=False)
+    assert main(argv) == 2 and not (tmp_path / "r").exists()
+    assert "cannot be reported without revealing" in capsys.readouterr().err
+    # 12 without a score (3 of them without the outcome too) and 11 more without the outcome,
+    # all non-FSM girls without the outcome: 23 left out, in one group of each --by column
+    df["withdrawn"] = df["withdrawn"].astype("boolean")
+    cell = df.index[~df["withdrawn"] & ~df["fsm"] & (df["sex"] == "F")]
+    df.loc[cell[:12], "attendance_rate"] = np.nan
+    df.loc[[*cell[:3], *cell[12:23]], "withdrawn"] = pd.NA
+    df.to_csv(tmp_path / "export.csv", index=False)
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     overall = pd.read_csv(tmp_path / "r" / "thresholds.csv")
     groups = pd.read_csv(tmp_path / "r" / "thresholds_by_group.csv")
@@ -550,34 +560,38 @@ def test_threshold_tables_cannot_be_differenced_to_a_small_count(tmp_path: Path,
     assert min(bands(overall)) >= T and min(bands(groups)) >= T
     counts = ["n", "n_pos", "flagged", "tp", "fp", "fn", "tn"]
     assert (overall[counts].to_numpy() >= T).all() and (groups[counts].to_numpy() >= T).all()
-    # the printed "rows / used / missing" line: 7 missing scores is a small count
+    # the printed "rows / used / missing" line: 3 missing both, 9 missing the score only
     line = next(x for x in printed.splitlines() if x.startswith("rows:"))
-    assert "missing score c" in line
-    assert_missing_line_safe(line, rows=len(df), used=len(df) - 7, ms=7, mo=0, mb=0)
+    assert "missing score c" in line or "missing outcome c" in line
+    assert_missing_line_safe(line, rows=len(df), used=len(df) - 23, ms=12, mo=14, mb=3)
 
     # negative control: the unprotected default grid does give small bands away
     assert min(bands(threshold_table(df, "attendance_rate", "withdrawn"))) < T
 
 
-def assert_missing_line_safe(line: str, rows: int, used: int, ms: int, mo: int, mb: int) -> None:
+def assert_missing_line_safe(line: str, rows: int, used: int, ms: int, mo: int, mb: int,
+                             pos: int = 0) -> None:
+    """Cells: rows, used, missing score, missing outcome (printed or 'c'); missing both, the
+    score only without the outcome, the outcome only (never printed); the score only with the
+    outcome, ``pos`` (never printed, but the outcome's total that other commands print minus
+    ``n_pos``). Rows and used are printed by other commands too (`data summary`'s students)."""
     names = ["rows", "used", "missing score", "missing outcome"]
-    truth = np.array([rows, used, ms, mo, mb], dtype=float)
-    fixed = {}
+    truth = np.array([rows, used, ms, mo, mb, pos, ms - mb - pos, mo - mb], dtype=float)
+    fixed = {5: float(pos)}
     for i, name in enumerate(names):
         m = re.search(rf"{name}:? (c|[\d,]+)", line)
         assert m, (name, line)
         if m.group(1) != "c":
             assert float(m.group(1).replace(",", "")) == truth[i]
             fixed[i] = float(m.group(1).replace(",", ""))
-    # "missing both" is never printed: an unknown, but not itself a published cell to protect
-    hidden = np.array([i not in fixed for i in range(4)] + [False])
-    assert fixed.get(1) == used  # used is the tables' n: it is printed elsewhere anyway
-    eqs = [({0: 1, 1: -1, 2: -1, 3: -1, 4: 1}, 0.0)]
-    les = [({4: 1, 2: -1}, 0.0), ({4: 1, 3: -1}, 0.0)]
-    assert recovered(truth, hidden, eqs, les, fixed) == []
-    # and revealing only the small count's own cell would have been pinned by the identity
-    assert recovered(truth, np.array([False, False, True, False, False]), eqs, les,
-                     {0: rows, 1: used, 3: mo})
+    assert fixed.get(0) == rows and fixed.get(1) == used  # known anyway: both stay shown
+    hidden = np.array([i not in fixed for i in range(len(truth))])
+    eqs = [({0: 1, 1: -1, 4: -1, 5: -1, 6: -1, 7: -1}, 0.0), ({2: 1, 4: -1, 5: -1, 6: -1}, 0.0),
+           ({3: 1, 4: -1, 7: -1}, 0.0)]
+    assert recovered(truth, hidden, eqs, [], fixed) == []
+    # and the line printed in full would have pinned the small parts
+    assert recovered(truth, np.array([False] * 4 + [True, False, True, True]), eqs, [],
+                     {0: rows, 1: used, 2: ms, 3: mo, 5: pos})
 
 
 def test_thresholds_one_pupil_apart_are_not_both_published(tmp_path: Path, capsys) -> None:

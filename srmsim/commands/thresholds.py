@@ -12,7 +12,10 @@ is protected: only thresholds of a protected grid are published, and the figures
 the published rows only, with no bootstrap band (see docs/privacy.md). A run folder counts as
 simulated only if its ``students.parquet`` is the one the run wrote (its SHA-256 is in the run's
 ``summary.json``). On real data an error message names rows but never shows a cell's value or a
-count below the suppression threshold.
+count below the suppression threshold, and 1 to 9 rows left out for a missing score or outcome
+(overall, with or without the outcome, or in a --by group shown) are refused: the tables' n is
+the rows used, and other commands print the rows of the same records (``srmsim data summary``),
+so the difference would give the count away.
 
 Every flag and the data's columns are checked before anything is computed, printed or written;
 a failed command leaves no folder behind.
@@ -124,30 +127,40 @@ class _Disclosure:
                                      threshold=self.threshold, total_row=None, total_column=None,
                                      decimals=4)
 
-    def missing_line(self, rows: int, a: dict) -> str:
+    def missing_line(self, rows: int, a: dict, parts: dict[str, int]) -> str:
         """Rows used and missing; on real data small counts hidden, and enough others with
-        them that ``rows = used + missing score + missing outcome - missing both`` gives none
-        back (missing both is never printed)."""
+        them that no count under the threshold follows from the line (with what other outputs
+        print). ``rows`` and ``used`` stay shown: ``used`` is every table's n, and the rows
+        of the records (and, for a FSM/SEN/EAL outcome, those with it) are printed by other
+        commands, such as ``srmsim data summary``. So the parts of the rows left out are
+        audited as counts: missing the score only, with the outcome (known: the outcome's
+        total minus ``n_pos``) or without it; missing the outcome only; missing both. None is
+        ever printed, and :func:`srmsim.risk.thresholds.left_out_problem` has refused 1 to 9
+        rows left out, with or without the outcome, before this is reached."""
         cells = [rows, a["n_used"], a["n_missing_score"], a["n_missing_outcome"],
-                 a["n_missing_both"]]
-        shown = [f"{int(v):,}" for v in cells]
+                 a["n_missing_both"], parts["score_only_pos"], parts["score_only_neg"],
+                 parts["outcome_only"]]
+        shown = [f"{int(v):,}" for v in cells[:4]]
         if self.real:
             import numpy as np
 
             from srmsim.privacy import protect_cells
 
             values = np.array(cells, dtype=float)
-            primary = (values < self.threshold) & (values > 0)
-            primary[4] = True
-            # rows = used + score + outcome - both, and "both" is at most either
-            identity = [{0: 1, 1: -1, 2: -1, 3: -1, 4: 1}]
-            within = [{4: 1, 2: -1}, {4: 1, 3: -1}]
-            # "used" is the tables' n and stays shown; "both" is never printed: an unknown
-            hidden = primary | protect_cells(values, primary, identity, within,
+            small = (values < self.threshold) & (values > 0)
+            unprinted = np.array([0, 0, 0, 0, 1, 0, 1, 1], dtype=bool)
+            primary = (small & np.array([0, 0, 1, 1, 0, 0, 0, 0], dtype=bool)) | unprinted
+            # rows = used + left out; missing score = its parts + both; missing outcome = its
+            # part + both
+            identity = [{0: 1, 1: -1, 4: -1, 5: -1, 6: -1, 7: -1},
+                        {2: 1, 4: -1, 5: -1, 6: -1}, {3: 1, 4: -1, 7: -1}]
+            # known elsewhere, so never hidden: rows, used, score-only with the outcome;
+            # a part that is not printed and not small is an unknown, not a cell to protect
+            hidden = primary | protect_cells(values, primary, identity, [],
                                              threshold=self.threshold,
-                                             free=np.array([0, 0, 0, 0, 1], dtype=bool),
-                                             keep=np.array([0, 1, 0, 0, 0], dtype=bool))
-            shown = ["c" if h else t for h, t in zip(hidden, shown, strict=True)]
+                                             free=unprinted & ~small,
+                                             keep=np.array([1, 1, 0, 0, 0, 1, 0, 0], dtype=bool))
+            shown = ["c" if h else t for h, t in zip(hidden[:4], shown, strict=True)]
         return (f"rows: {shown[0]}; used {shown[1]}; missing score {shown[2]}; missing outcome "
                 f"{shown[3]} (missing rows are left out of every count)")
 
@@ -321,12 +334,13 @@ def run(args: argparse.Namespace) -> int:
     if real:
         shown = "" if why == NOT_A_RUN else f" ({why})"
         grid, by_cols, table, notes = _protect_grid(df, args, table, by_cols, shown)
+        _refuse_small_left_out(df, args, by_cols, label)
         print(f"{label}: treated as real data{shown}: only thresholds whose every band of scores "
               f"holds at least {args.suppress_below} students with and without the outcome are "
               f"published; other counts below {args.suppress_below} are shown as 'c'")
     op = "<" if args.direction == "below" else ">"
     print(f"{label}: flag {args.score} {op} t, outcome {args.outcome}")
-    print(dc.missing_line(len(df), table.attrs))
+    print(dc.missing_line(len(df), table.attrs, _missing_parts(df, args)))
     for note in notes:
         print(note)
     # from real data, owner-only like every output built from records (checked, then shared)
@@ -336,6 +350,35 @@ def run(args: argparse.Namespace) -> int:
                           tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))
     return 0
+
+
+def _refuse_small_left_out(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
+                           label: str) -> None:
+    """Real data: the tables' n is the rows used, and other commands print the rows of the same
+    records (``srmsim data summary``: its students, and FSM/SEN/EAL pupils, per group), so
+    1 to 9 rows left out for a missing score or outcome (overall, with or without the outcome,
+    or in a group of a --by column shown) would be given away by a subtraction: refused before
+    anything is printed or written, saying which but not how many."""
+    from srmsim.risk.thresholds import left_out_problem
+
+    problem = left_out_problem(df, args.score, args.outcome, by_cols, args.suppress_below)
+    if problem:
+        raise DataError(f"{label}: {problem} (see docs/privacy.md)")
+
+
+def _missing_parts(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, int]:
+    """The rows missing the score only (with the outcome, and without it) and the outcome
+    only: the parts of the rows left out that the missing-rows line is audited for."""
+    import numpy as np
+
+    from srmsim.risk._columns import outcome_values, score_values
+
+    s = np.isnan(score_values(df, args.score))
+    y = outcome_values(df, args.outcome)
+    known = ~np.isnan(y)
+    return {"score_only_pos": int((s & known & (y == 1)).sum()),
+            "score_only_neg": int((s & known & (y == 0)).sum()),
+            "outcome_only": int((~s & ~known).sum())}
 
 
 def check_arguments(args: argparse.Namespace) -> int | None:

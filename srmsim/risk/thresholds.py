@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
+from srmsim.labels import excerpt
+from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.risk._columns import (
     check_direction,
     complete_pairs,
@@ -178,7 +180,9 @@ def threshold_table(
     :func:`srmsim.risk.protected_grid` are kept (every band of scores holds at least 10 with and
     10 without the outcome, overall and in every group), ``by`` columns with a too-small group
     are left out (named in ``attrs["withheld_by"]``) and ``n_missing`` is dropped. Several tables
-    of one report must share one grid: compute it once with ``protected_grid`` instead.
+    of one report must share one grid: compute it once with ``protected_grid`` instead. Rows
+    left out for a missing score or outcome numbering 1 to ``protect - 1`` (overall, with or
+    without the outcome, or in a group shown) are refused: see :func:`left_out_problem`.
 
     Without ``by``: columns ``threshold, n, n_pos, flagged, flag_rate, tp, fp, fn, tn,
     sensitivity, specificity, precision, npv, f1``.
@@ -208,6 +212,9 @@ def threshold_table(
         grid, withheld = protected_grid(df, score, outcome, direction, thresholds, by,
                                         min_count=protect)
         keep = [c for c in _by_columns(by) if c not in withheld]
+        problem = left_out_problem(df, score, outcome, keep, protect)
+        if problem:
+            raise DataError(problem)
         table = threshold_table(df, score, outcome, direction, grid, keep or None, reference)
         if "n_missing" in table.columns:
             table = table.drop(columns="n_missing")
@@ -275,6 +282,46 @@ def threshold_table(
         }
     )
     return table
+
+
+def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
+                     by: str | Sequence[str] | None = None,
+                     min_count: int = DEFAULT_THRESHOLD) -> str | None:
+    """Real data: why the rows left out of a table (missing the score, the outcome or both)
+    cannot be published around, or None.
+
+    A table's ``n`` is the rows used; the rows of the file (or of a group, or with the outcome)
+    are printed by other commands on the same records (``srmsim data summary`` prints the
+    students, and the FSM, SEN and EAL pupils, of every group), so ``total - n`` gives the rows
+    left out. That count must be 0 or at least ``min_count`` overall, among the rows left out
+    with the outcome (``outcome == 1``: a total of the outcome minus ``n_pos``) and without it
+    (0 or missing), and the same in every group of every ``by`` column. Says which, never how
+    many.
+    """
+    s = score_values(df, score)
+    y = outcome_values(df, outcome)
+    left = np.isnan(s) | np.isnan(y)
+    if not left.any():
+        return None
+    positive = left & (y == 1)  # NaN == 1 is False: a missing outcome is not the outcome
+    units: list[tuple[str, np.ndarray]] = [("", np.ones(len(df), dtype=bool))]
+    for col in _by_columns(by):
+        labels = group_labels(df, col)
+        units += [(f" in group {excerpt(str(g), 40)} of '{col}'", labels == g)
+                  for g in sorted(set(labels))]
+    few = f"fewer than {min_count}"
+    for where, rows in units:
+        for part, what in ((left, f"{few} rows{where} are missing '{score}' or '{outcome}'"),
+                           (positive, f"{few} rows{where} missing '{score}' have '{outcome}'"),
+                           (left & ~positive, f"{few} rows{where} missing '{score}' or "
+                                              f"'{outcome}' do not have '{outcome}'")):
+            if 0 < int((part & rows).sum()) < min_count:
+                return (f"{what}: they are left out, and {few} such rows cannot be reported "
+                        "without revealing their count (a total of the records minus the rows "
+                        "used)\n"
+                        f"drop those rows, or fill in their '{score}' and '{outcome}', first; "
+                        "nothing is published")
+    return None
 
 
 def group_gaps(table: pd.DataFrame) -> pd.DataFrame:
