@@ -144,8 +144,14 @@ def test_two_cores_compiled_equal_one_core_numpy(monkeypatch: pytest.MonkeyPatch
 
 def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(kernels.ENV_WEEK, raising=False)
+    monkeypatch.setattr(kernels, "_kernel", None)
+    monkeypatch.setattr(kernels, "_tried", False)  # not loaded yet in this process
     assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS - 1) is None
+    assert not kernels._tried  # and a small table did not load it
     assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS) is not None
+    # loaded: smaller tables use it too, down to LOADED_MIN_STUDENTS
+    assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS) is not None
+    assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS - 1) is None
     monkeypatch.setenv(kernels.ENV_WEEK, " Compiled ")
     assert kernels.week_kernel(10) is not None
     monkeypatch.setenv(kernels.ENV_WEEK, "numpy")
@@ -165,3 +171,62 @@ def test_a_bad_setting_or_a_missing_numba_is_a_clear_error(monkeypatch: pytest.M
         kernels.week_kernel(10)
     monkeypatch.setenv(kernels.ENV_WEEK, "auto")
     assert kernels.week_kernel(10**7) is None  # auto falls back to the numpy passes
+
+
+@pytest.mark.parametrize("n", [3, 5, 10, 20])
+def test_binomial_draws_at_the_edges_of_every_count_equal_numpy(n: int) -> None:
+    """Uniforms on, and one float32 step either side of, each count's CDF (where the last bit of
+    ``q ** n`` decides): the bounded powers give numpy's counts, falling back to numpy's power
+    exactly there."""
+    from srmsim.kernels import week
+    from srmsim.rng import binomial_inv
+
+    assert week.power_bracket_holds()
+    rng = np.random.default_rng(n)
+    p = np.concatenate([rng.uniform(1e-6, 1, 3000), np.geomspace(1e-7, 0.999, 1000),
+                        [0.0, 1.0, np.nan, 0.5, 1e-6, 1 - 1e-6]]).astype(np.float32)
+    # every CDF value of every p, as binomial_inv's own arithmetic makes it
+    clipped = np.clip(p, np.float32(1e-6), np.float32(1 - 1e-6))
+    q = 1 - clipped
+    ratio = clipped / q  # as binomial_inv and the kernel's binomial_starts take them
+    pmf = q ** n
+    cdfs = [pmf.copy()]
+    for i in range(n - 1):
+        pmf = pmf * ((n - i) / (i + 1)) * ratio
+        cdfs.append(cdfs[-1] + pmf)
+    edges = np.concatenate(cdfs)
+    u = np.concatenate([edges, np.nextafter(edges, np.float32(0)),
+                        np.nextafter(edges, np.float32(1))]).astype(np.float32)
+    u = np.clip(np.nan_to_num(u, nan=0.5), np.float32(2**-24), np.float32(1 - 2**-24))
+    pp = np.tile(p, 3 * n)
+    want = binomial_inv(u, n, pp)
+    qq = np.tile(q, 3 * n)
+    got = np.empty(len(u), dtype=np.int8)
+    week.binomial_draws(u, n, np.tile(ratio, 3 * n).astype(np.float32), qq,
+                        np.ones(len(u), dtype=np.bool_), got)
+    np.testing.assert_array_equal(got, want)
+    # the bounds do leave some draws open here, which numpy's power then settles
+    lo, hi = np.empty_like(qq), np.empty_like(qq)
+    week.power_bracket(qq, n, lo, hi)
+    k_lo, k_hi = np.empty_like(got), np.empty_like(got)
+    week.binomial_counts(u, n, np.tile(ratio, 3 * n).astype(np.float32), lo,
+                         np.ones(len(u), dtype=np.bool_), k_lo)
+    week.binomial_counts(u, n, np.tile(ratio, 3 * n).astype(np.float32), hi,
+                         np.ones(len(u), dtype=np.bool_), k_hi)
+    assert (k_lo != k_hi).sum() > 0
+    assert ((k_lo >= want) & (want >= k_hi)).all()
+
+
+def test_a_machine_whose_power_is_off_takes_numpy_power_everywhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from srmsim.kernels import week
+
+    monkeypatch.setattr(week, "_BRACKET", [False])
+    d, crn = DynamicsConfig(), CRN(seed=8)
+    table = _hostile_table(2_000, seed=4)
+    a, b = _copy(table), _copy(table)
+    obs_a = dynamics.WeekObservation.empty(len(table))
+    obs_b = dynamics.WeekObservation.empty(len(table))
+    dynamics.week_rows_numpy(a, d, crn, 2, 2, None, obs_a, slice(0, 2000))
+    dynamics.week_rows_compiled(b, d, crn, 2, 2, None, obs_b, slice(0, 2000))
+    _same_table(a, b)

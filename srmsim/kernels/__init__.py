@@ -29,9 +29,12 @@ WEEK_BUFFERS = ("w_possible", "w_attended", "w_incidents", "w_logins", "w_set", 
 #: ``SRMSIM_WEEK``: ``numpy`` runs every week as numpy passes, ``compiled`` as compiled passes
 #: (numba must be installed), unset or ``auto`` chooses by the table's size
 ENV_WEEK = "SRMSIM_WEEK"
-#: with ``auto``, tables of at least this many students run the compiled week: below it the
-#: week takes milliseconds and loading the kernels (about 0.3 s a process) would not pay
-COMPILED_MIN_STUDENTS = 50_000
+#: with ``auto``, a table of at least this many students loads the compiled week: loading it
+#: takes about 0.3 s a process (import and cached machine code), which a school year of the
+#: week's saving (about 36 ns a student-week) pays from about 200,000 students
+COMPILED_MIN_STUDENTS = 200_000
+#: once loaded in the process, tables from this size use it (below, a week takes milliseconds)
+LOADED_MIN_STUDENTS = 20_000
 
 _kernel: Callable[..., None] | None = None
 _tried = False
@@ -48,12 +51,17 @@ def week_mode() -> str:
 def week_kernel(students: int | None = None) -> Callable[..., None] | None:
     """The compiled week (:func:`srmsim.kernels.week.week_pass`) for a table of ``students``
     (None: any size), or None when the numpy passes should run: numba is not installed,
-    ``SRMSIM_WEEK=numpy``, or (``auto``) the table is small."""
+    ``SRMSIM_WEEK=numpy``, or (``auto``) the table is small (under
+    :data:`COMPILED_MIN_STUDENTS`, or :data:`LOADED_MIN_STUDENTS` once the process has loaded
+    the kernels). The choice changes the speed, never the results."""
     global _kernel, _tried
     mode = week_mode()
-    if mode == "numpy" or (mode == "auto" and students is not None
-                           and students < COMPILED_MIN_STUDENTS):
+    if mode == "numpy":
         return None
+    if mode == "auto" and students is not None:
+        loaded = _tried and _kernel is not None
+        if students < (LOADED_MIN_STUDENTS if loaded else COMPILED_MIN_STUDENTS):
+            return None
     if not _tried:
         _tried = True
         try:

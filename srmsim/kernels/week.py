@@ -6,12 +6,15 @@ between numpy's transcendental functions run as short compiled loops that read e
 once.
 
 Bit-identical to :func:`srmsim.dynamics.week_rows_numpy`, on any machine, by construction: the
-float32 ``log``, ``sin``, ``cos``, ``exp`` and ``q ** n`` are numpy's own calls, on the same
-float32 values (their SIMD code, or the C library's ``powf``, differs between machines and
-releases in the last bit, so no compiled copy of them could promise that); everything compiled
-is integer arithmetic, float32 ``+ - * /``, ``sqrt`` and comparisons, which IEEE 754 rounds one
-way only, in the numpy passes' order. No fast-math flag is set, so the compiler never fuses or
-reorders float operations. ``tests/test_week_kernel.py`` checks hostile tables and whole runs.
+float32 ``log``, ``sin``, ``cos`` and ``exp`` are numpy's own calls on the same float32 values
+(their SIMD code differs between machines and releases in the last bit, so no compiled copy of
+them could promise that), and so is ``q ** n`` wherever a draw depends on its last bits (see
+:func:`binomial_draws`: bounds settle the other draws, checked against numpy's power once a
+process). Everything compiled is integer arithmetic, float32 and float64 ``+ - * /``, ``sqrt``
+and comparisons, which IEEE 754 rounds one way only, in the numpy passes' order. No fast-math
+flag is set, so the compiler never fuses or reorders float operations.
+``tests/test_week_kernel.py`` checks hostile tables, the draws at every count's edge, and whole
+runs.
 """
 
 from __future__ import annotations
@@ -174,6 +177,38 @@ def binomial_counts(u, n, ratio, pmf, enrolled, k):
             cdf[j] = cdf[j] + pmf[j]
 
 
+#: ulps either side of a float64 ``q ** n`` rounded to float32 within which numpy's float32
+#: ``q ** n`` lies (the C library's ``powf`` is within 1 ulp, numpy's SVML code within 4):
+#: :func:`power_bracket_holds` checks it on this machine before it is used
+BRACKET_ULPS = 16
+_FINITE_BITS = 0x7F800000
+
+
+@njit(nogil=True, cache=True)
+def power_bracket(q, n, lo, hi):
+    """Float32 bounds of ``q ** n`` (whole ``n``, ``q`` in (0, 1) or NaN) without the C
+    library: the float64 power by squaring (a few float64 roundings, far below a float32 ulp)
+    rounded to float32, then :data:`BRACKET_ULPS` ulps down (not below 0) and up."""
+    m = q.shape[0]
+    for i in range(m):
+        base = np.float64(q[i])
+        result = 1.0
+        e = n
+        while e > 0:
+            if e & 1:
+                result *= base
+            base *= base
+            e >>= 1
+        lo[i] = np.float32(result)
+    lo_bits = lo.view(np.int32)
+    hi_bits = hi.view(np.int32)
+    for i in range(m):
+        b = lo_bits[i]
+        finite = (b >= 0) & (b < _FINITE_BITS)
+        hi_bits[i] = b + BRACKET_ULPS if finite else b
+        lo_bits[i] = max(b - BRACKET_ULPS, 0) if finite else b
+
+
 @njit(inline="always")
 def _poisson(u, lam, pmf):
     """:func:`srmsim.rng.poisson_inv` of one draw (``pmf`` is ``exp(-lam)``)."""
@@ -308,10 +343,59 @@ def week_pass(par, keys, n_sessions, n_set, step, withdrawal, wd_years,
     counts = np.empty((3, n), dtype=np.int8)
     binomial_starts(status, to_exp, ratio, q, enrolled)
     for b, size in enumerate((n_sessions, 5, n_set)):
-        pmf = q[b] ** size  # numpy's power, as binomial_inv takes it (powf, or its fast paths)
-        binomial_counts(uniforms[(0, 2, 3)[b]], size, ratio[b], pmf, enrolled, counts[b])
+        binomial_draws(uniforms[(0, 2, 3)[b]], size, ratio[b], q[b], enrolled, counts[b])
     incident_counts = np.empty(n, dtype=np.int16)
     poisson_counts(uniforms[1], to_exp[4], minus_lam, enrolled, incident_counts)
     finish(par, keys, n_sessions, n_set, step, withdrawal, wd_years, to_exp, counts,
            incident_counts, enrolled, z_att, eng, uid, status, year_group, exit_step, engagement_base,
            attainment, attainment_anchor, reading_age, age_months, *records)
+
+
+def binomial_draws(u: np.ndarray, n: int, ratio: np.ndarray, q: np.ndarray,
+                   enrolled: np.ndarray, k: np.ndarray) -> None:
+    """:func:`srmsim.rng.binomial_inv`'s draws, with numpy's ``q ** n`` computed only where the
+    draw depends on its last bits.
+
+    The count is monotone in the first probability ``q ** n`` (every later step of the CDF
+    rounds up or down with it, and a larger CDF never counts more), so the counts from the two
+    bounds of :func:`power_bracket` agree for nearly every draw and are then the count from
+    numpy's value, which lies between them. Only draws whose uniform falls between the bounds'
+    CDFs (about one in a million) take numpy's power. ``n`` 0, 1 and 2 are numpy's exact fast
+    paths, and a machine whose power is not within the bounds (:func:`power_bracket_holds`)
+    takes numpy's power for every draw.
+    """
+    if n <= 2 or n > 20 or not power_bracket_holds():
+        binomial_counts(u, n, ratio, q ** n, enrolled, k)  # numpy's power, as binomial_inv
+        return
+    lo = np.empty_like(q)
+    hi = np.empty_like(q)
+    power_bracket(q, n, lo, hi)
+    k_hi = np.empty_like(k)
+    binomial_counts(u, n, ratio, lo, enrolled, k)
+    binomial_counts(u, n, ratio, hi, enrolled, k_hi)
+    open_rows = np.flatnonzero(k != k_hi)
+    if len(open_rows):
+        part = np.empty(len(open_rows), dtype=k.dtype)
+        binomial_counts(u[open_rows], n, ratio[open_rows], q[open_rows] ** n,
+                        enrolled[open_rows], part)
+        k[open_rows] = part
+
+
+_BRACKET: list[bool] = []
+
+
+def power_bracket_holds() -> bool:
+    """Whether numpy's float32 ``q ** n`` lies within :func:`power_bracket` on this machine,
+    for whole ``n`` from 3 to 20 and ``q`` across (1e-6, 1): checked once a process on 4,096
+    values a size (spread evenly in log scale, with the ends), a few milliseconds."""
+    if not _BRACKET:
+        q = np.concatenate([np.geomspace(1e-6, 1 - 1e-6, 4094), [1e-6, 1 - 1e-6]])
+        q = np.concatenate([q, 1 - q]).astype(np.float32)
+        lo, hi = np.empty_like(q), np.empty_like(q)
+        holds = True
+        for n in range(3, 21):
+            power_bracket(q, n, lo, hi)
+            exact = q ** n
+            holds &= bool(np.all((lo <= exact) & (exact <= hi)))
+        _BRACKET.append(holds)
+    return _BRACKET[0]
