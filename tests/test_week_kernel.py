@@ -94,6 +94,27 @@ def test_one_week_of_a_hostile_table_is_the_same_both_ways(overrides: dict) -> N
         assert not np.array_equal(a.engagement_ar, table.engagement_ar)
 
 
+def test_a_week_with_nobody_at_risk_of_withdrawing_skips_the_hazard_alike() -> None:
+    d, crn = DynamicsConfig(withdrawal_years=[12, 13]), CRN(seed=12)
+    table = _hostile_table(3_000, seed=6)
+    table.year_group[:] = np.arange(3_000) % 5 + 7  # Years 7-11 only
+    a, b = _copy(table), _copy(table)
+    obs_a = dynamics.WeekObservation.empty(len(table))
+    obs_b = dynamics.WeekObservation.empty(len(table))
+    dynamics.week_rows_numpy(a, d, crn, 6, 6, 2.0, obs_a, slice(0, 3000))
+    dynamics.week_rows_compiled(b, d, crn, 6, 6, 2.0, obs_b, slice(0, 3000))
+    _same_table(a, b)
+    assert not obs_b.withdrew.any() and obs_b.attended.any()
+    # and with the same table in Year 12, the hazard (a high one) withdraws students alike
+    table.year_group[:] = 12
+    a, b = _copy(table), _copy(table)
+    dynamics.week_rows_numpy(a, d, crn, 6, 6, 2.0, obs_a, slice(0, 3000))
+    dynamics.week_rows_compiled(b, d, crn, 6, 6, 2.0, obs_b, slice(0, 3000))
+    _same_table(a, b)
+    assert obs_b.withdrew.sum() > 100
+    np.testing.assert_array_equal(obs_a.withdrew, obs_b.withdrew)
+
+
 def test_a_block_of_rows_changes_only_its_rows() -> None:
     d, crn = DynamicsConfig(), CRN(seed=3)
     table = _hostile_table(3_000, seed=9)

@@ -128,23 +128,31 @@ def logits(par, log_u, cos_t, sin_t, status, sex,
         eng = eng_out[i]
         to_exp[1, i] = -(par[P_LOGIN_LOGIT] + par[P_LOGIN_ENG] * eng)
         to_exp[2, i] = -(par[P_ON_TIME_LOGIT] + par[P_ON_TIME_ENG] * eng)
-        to_exp[3, i] = -(par[P_WD_LOGIT] - par[P_WD_ENG] * eng)
+        to_exp[4, i] = -(par[P_WD_LOGIT] - par[P_WD_ENG] * eng)
     for i in range(m):
         log_rate = par[P_LOG_RATE] - par[P_INC_ENG] * eng_out[i]
         log_rate = log_rate + par[P_LOG_MALE] * np.float32(sex[i])
         log_rate = log_rate + eff_incidents[i]
-        to_exp[4, i] = _LOG_RATE_CAP if log_rate > _LOG_RATE_CAP else log_rate
+        to_exp[3, i] = _LOG_RATE_CAP if log_rate > _LOG_RATE_CAP else log_rate
 
 
 @njit(nogil=True, cache=True)
-def binomial_starts(status, exps, ratio, q, enrolled):
+def on_roll(status, year_group, wd_years, enrolled):
+    """Who is on roll (``enrolled``), and how many of them can withdraw this week."""
+    at_risk = 0
+    for i in range(status.shape[0]):
+        here = status[i] == _ENROLLED
+        enrolled[i] = here
+        at_risk += here & wd_years[np.int64(year_group[i]) + 128]
+    return at_risk
+
+
+@njit(nogil=True, cache=True)
+def binomial_starts(exps, ratio, q):
     """The week's three binomials (sessions missed, days with a login, work on time) from
     numpy's ``exp`` of minus their logits: the sigmoid ``1 / (exp(-x) + 1)``, then
-    :func:`srmsim.rng.binomial_inv`'s clip, ``q = 1 - p`` and ``p / q``; numpy then takes
-    ``q ** n``."""
-    m = status.shape[0]
-    for i in range(m):
-        enrolled[i] = status[i] == _ENROLLED
+    :func:`srmsim.rng.binomial_inv`'s clip, ``q = 1 - p`` and ``p / q``."""
+    m = exps.shape[1]
     for b in range(3):
         for i in range(m):
             p = _ONE / (exps[b, i] + _ONE)
@@ -188,25 +196,58 @@ _FINITE_BITS = 0x7F800000
 def power_bracket(q, n, lo, hi):
     """Float32 bounds of ``q ** n`` (whole ``n``, ``q`` in (0, 1) or NaN) without the C
     library: the float64 power by squaring (a few float64 roundings, far below a float32 ulp)
-    rounded to float32, then :data:`BRACKET_ULPS` ulps down (not below 0) and up."""
+    rounded to float32, then :data:`BRACKET_ULPS` ulps down (not below 0) and up. Loops over
+    the block inside each squaring step, so they run on SIMD lanes."""
     m = q.shape[0]
-    for i in range(m):
-        base = np.float64(q[i])
-        result = 1.0
-        e = n
-        while e > 0:
-            if e & 1:
-                result *= base
-            base *= base
-            e >>= 1
-        lo[i] = np.float32(result)
+    power = np.ones(m)
+    base = np.empty(m)
+    for j in range(m):
+        base[j] = np.float64(q[j])
+    e = n
+    while e > 0:
+        if e & 1:
+            for j in range(m):
+                power[j] *= base[j]
+        e >>= 1
+        if e > 0:
+            for j in range(m):
+                base[j] *= base[j]
+    for j in range(m):
+        lo[j] = np.float32(power[j])
     lo_bits = lo.view(np.int32)
     hi_bits = hi.view(np.int32)
-    for i in range(m):
-        b = lo_bits[i]
+    for j in range(m):
+        b = lo_bits[j]
         finite = (b >= 0) & (b < _FINITE_BITS)
-        hi_bits[i] = b + BRACKET_ULPS if finite else b
-        lo_bits[i] = max(b - BRACKET_ULPS, 0) if finite else b
+        hi_bits[j] = b + BRACKET_ULPS if finite else b
+        lo_bits[j] = max(b - BRACKET_ULPS, 0) if finite else b
+
+
+@njit(nogil=True, cache=True)
+def bracket_counts(u, n, ratio, lo, hi, enrolled, k_lo, k_hi):
+    """:func:`binomial_counts` from both bounds of :func:`power_bracket` in one pass (``lo``
+    and ``hi`` are overwritten): ``k_lo`` from the lower first probability, ``k_hi`` from the
+    upper (never more than ``k_lo``)."""
+    m = u.shape[0]
+    cdf_lo = lo.copy()
+    cdf_hi = hi.copy()
+    for j in range(m):
+        k_lo[j] = 0
+        k_hi[j] = 0
+    for i in range(n):
+        for j in range(m):
+            here = enrolled[j]
+            k_lo[j] += np.int8((u[j] > cdf_lo[j]) & (cdf_lo[j] < _TOP) & here)
+            k_hi[j] += np.int8((u[j] > cdf_hi[j]) & (cdf_hi[j] < _TOP) & here)
+        if i == n - 1:
+            break
+        c = np.float32((n - i) / (i + 1))
+        for j in range(m):
+            r = ratio[j]
+            lo[j] = lo[j] * c * r
+            cdf_lo[j] = cdf_lo[j] + lo[j]
+            hi[j] = hi[j] * c * r
+            cdf_hi[j] = cdf_hi[j] + hi[j]
 
 
 @njit(inline="always")
@@ -270,12 +311,14 @@ def finish(
     for i in range(m):
         age_months[i] = age_months[i] + par[P_WEEK_MONTHS]
     for i in range(m):
-        # withdrawals: a float64 uniform against the float32 hazard, as numpy compares them
-        b = _mix(np.uint64(uid[i]) * _GAMMA + wd_key)
-        u = (np.float64(b >> _S11) + 0.5) * _TWO53
-        h = np.float64(_ONE / (exps[3, i] + _ONE))
-        withdrew = withdrawal & enrolled[i] & wd_years[np.int64(year_group[i]) + 128] & (u < h)
-        o_withdrew[i] = withdrew
+        o_withdrew[i] = False
+    if withdrawal:  # someone on roll is in a year group that can withdraw
+        for i in range(m):
+            # a float64 uniform against the float32 hazard, as numpy compares them
+            b = _mix(np.uint64(uid[i]) * _GAMMA + wd_key)
+            u = (np.float64(b >> _S11) + 0.5) * _TWO53
+            h = np.float64(_ONE / (exps[4, i] + _ONE))
+            o_withdrew[i] = enrolled[i] & wd_years[np.int64(year_group[i]) + 128] & (u < h)
     for i in range(m):
         if o_withdrew[i]:
             status[i] = _WITHDRAWN
@@ -333,19 +376,22 @@ def week_pass(par, keys, n_sessions, n_set, step, withdrawal, wd_years,
     logits(par, log_u, cos_t, sin_t, status, sex, engagement_base, engagement_ar,
            wellbeing_base, wellbeing_ar, eff_engagement, eff_wellbeing, eff_absence,
            eff_incidents, absence_static, to_exp, z_att, eng)
+    enrolled = np.empty(n, dtype=np.bool_)
+    at_risk = on_roll(status, year_group, wd_years, enrolled)
+    withdrawal = withdrawal and at_risk > 0
     with np.errstate(over="ignore"):
-        np.exp(to_exp, out=to_exp)
-        minus_lam = np.negative(to_exp[4])
+        # the withdrawal hazard's row only when someone can withdraw (none in Years 7-11)
+        np.exp(to_exp if withdrawal else to_exp[:4], out=to_exp if withdrawal else to_exp[:4])
+        minus_lam = np.negative(to_exp[3])
         np.exp(minus_lam, out=minus_lam)
     ratio = np.empty((3, n), dtype=np.float32)
     q = np.empty((3, n), dtype=np.float32)
-    enrolled = np.empty(n, dtype=np.bool_)
     counts = np.empty((3, n), dtype=np.int8)
-    binomial_starts(status, to_exp, ratio, q, enrolled)
+    binomial_starts(to_exp, ratio, q)
     for b, size in enumerate((n_sessions, 5, n_set)):
         binomial_draws(uniforms[(0, 2, 3)[b]], size, ratio[b], q[b], enrolled, counts[b])
     incident_counts = np.empty(n, dtype=np.int16)
-    poisson_counts(uniforms[1], to_exp[4], minus_lam, enrolled, incident_counts)
+    poisson_counts(uniforms[1], to_exp[3], minus_lam, enrolled, incident_counts)
     finish(par, keys, n_sessions, n_set, step, withdrawal, wd_years, to_exp, counts,
            incident_counts, enrolled, z_att, eng, uid, status, year_group, exit_step, engagement_base,
            attainment, attainment_anchor, reading_age, age_months, *records)
@@ -371,8 +417,7 @@ def binomial_draws(u: np.ndarray, n: int, ratio: np.ndarray, q: np.ndarray,
     hi = np.empty_like(q)
     power_bracket(q, n, lo, hi)
     k_hi = np.empty_like(k)
-    binomial_counts(u, n, ratio, lo, enrolled, k)
-    binomial_counts(u, n, ratio, hi, enrolled, k_hi)
+    bracket_counts(u, n, ratio, lo, hi, enrolled, k, k_hi)
     open_rows = np.flatnonzero(k != k_hi)
     if len(open_rows):
         part = np.empty(len(open_rows), dtype=k.dtype)
