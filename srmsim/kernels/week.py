@@ -55,7 +55,7 @@ K_LATENT, K_NOISE, K_ABSENCE, K_LMS, K_WITHDRAWAL = range(5)
 N_KEYS = 5
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _mix(x):
     """SplitMix64's finaliser (:func:`srmsim.rng._mix`); uint64 arithmetic wraps."""
     x ^= x >> _S30
@@ -66,7 +66,7 @@ def _mix(x):
     return x
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _uniform2(key, base):
     """:meth:`srmsim.rng.CRN.uniform2` of one uid (``base`` is ``uid * GAMMA``)."""
     b = _mix(base + key)
@@ -75,7 +75,7 @@ def _uniform2(key, base):
     return (hi + _HALF) * _TWO23, (lo + _HALF) * _TWO23
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def draws(keys, uid, log_u, theta, uniforms):
     """The week's uniforms: ``log_u`` gets the Box-Muller pairs' first uniforms (the latents'
     and the week's noise), ``theta`` their angles, ``uniforms`` the four draws of absence,
@@ -96,7 +96,7 @@ def draws(keys, uid, log_u, theta, uniforms):
         uniforms[3, i] = u2
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def logits(par, log_u, cos_t, sin_t, status, sex,
            engagement_base, engagement_ar, wellbeing_base, wellbeing_ar, eff_engagement,
            eff_wellbeing, eff_absence, eff_incidents, absence_static, to_exp, z_att, eng_out):
@@ -136,7 +136,7 @@ def logits(par, log_u, cos_t, sin_t, status, sex,
         to_exp[3, i] = _LOG_RATE_CAP if log_rate > _LOG_RATE_CAP else log_rate
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def on_roll(status, year_group, wd_years, enrolled):
     """Who is on roll (``enrolled``), and how many of them can withdraw this week."""
     at_risk = 0
@@ -147,7 +147,7 @@ def on_roll(status, year_group, wd_years, enrolled):
     return at_risk
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def binomial_starts(exps, ratio, q):
     """The week's three binomials (sessions missed, days with a login, work on time) from
     numpy's ``exp`` of minus their logits: the sigmoid ``1 / (exp(-x) + 1)``, then
@@ -163,7 +163,7 @@ def binomial_starts(exps, ratio, q):
             q[b, i] = qi
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def binomial_counts(u, n, ratio, pmf, enrolled, k):
     """:func:`srmsim.rng.binomial_inv`'s counts for every draw of a block at once (``pmf``
     starts at ``q ** n`` and is overwritten): ``k`` adds one per count ``i`` with
@@ -192,7 +192,7 @@ BRACKET_ULPS = 16
 _FINITE_BITS = 0x7F800000
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def power_bracket(q, n, lo, hi):
     """Float32 bounds of ``q ** n`` (whole ``n``, ``q`` in (0, 1) or NaN) without the C
     library: the float64 power by squaring (a few float64 roundings, far below a float32 ulp)
@@ -223,11 +223,14 @@ def power_bracket(q, n, lo, hi):
         lo_bits[j] = max(b - BRACKET_ULPS, 0) if finite else b
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def bracket_counts(u, n, ratio, lo, hi, enrolled, k_lo, k_hi):
     """:func:`binomial_counts` from both bounds of :func:`power_bracket` in one pass (``lo``
     and ``hi`` are overwritten): ``k_lo`` from the lower first probability, ``k_hi`` from the
-    upper (never more than ``k_lo``)."""
+    upper (never more than ``k_lo``: a draw still counting from the upper bound is still
+    counting from the lower one). Every count of every draw, in branch-free passes over the
+    block: moving the draws still counting to the front, as the numpy loop does, measured
+    twice as slow here, and stopping once no draw of the block counts further 1.25x slower."""
     m = u.shape[0]
     cdf_lo = lo.copy()
     cdf_hi = hi.copy()
@@ -250,7 +253,7 @@ def bracket_counts(u, n, ratio, lo, hi, enrolled, k_lo, k_hi):
             cdf_hi[j] = cdf_hi[j] + hi[j]
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _poisson(u, lam, pmf):
     """:func:`srmsim.rng.poisson_inv` of one draw (``pmf`` is ``exp(-lam)``)."""
     cdf = pmf
@@ -264,15 +267,20 @@ def _poisson(u, lam, pmf):
     return k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def poisson_counts(u, lam, exp_minus_lam, enrolled, k):
-    """The week's incidents (:func:`_poisson`) of the students on roll; nearly every draw
-    stops at its first count, so the loop's branch is well predicted."""
-    for i in range(u.shape[0]):
-        k[i] = _poisson(u[i], lam[i], exp_minus_lam[i]) if enrolled[i] else 0
+    """The week's incidents (:func:`_poisson`) of the students on roll: first, on SIMD lanes,
+    whether each draw passes its first count (about one in twenty does), then the rest of the
+    inversion for those only."""
+    m = u.shape[0]
+    for i in range(m):
+        k[i] = np.int16((u[i] > exp_minus_lam[i]) & (exp_minus_lam[i] < _TOP) & enrolled[i])
+    for i in range(m):
+        if k[i]:
+            k[i] = _poisson(u[i], lam[i], exp_minus_lam[i])
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def finish(
     par, keys, n_sessions, n_set, step, withdrawal, wd_years, exps, counts, incident_counts,
     enrolled, z_att, eng_in, uid, status, year_group, exit_step, engagement_base, attainment,
