@@ -180,18 +180,63 @@ def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.Mo
 
 
 def test_a_bad_setting_or_a_missing_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
     from srmsim.errors import SrmsimError
 
     monkeypatch.setenv(kernels.ENV_WEEK, "../fast")
     with pytest.raises(SrmsimError, match="SRMSIM_WEEK must be auto, numpy or compiled"):
         kernels.week_kernel(10)
-    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
+
+    real_import = importlib.import_module
+
+    def no_numba(name: str, *args, **kwargs):
+        if name == "srmsim.kernels.week":
+            raise ImportError("No module named 'numba'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", no_numba)
     monkeypatch.setattr(kernels, "_kernel", None)
-    monkeypatch.setattr(kernels, "_tried", True)  # as if numba failed to import
-    with pytest.raises(SrmsimError, match=r"needs numba: pip install 'srmsim\[fast\]'"):
-        kernels.week_kernel(10)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_failure", "")
     monkeypatch.setenv(kernels.ENV_WEEK, "auto")
-    assert kernels.week_kernel(10**7) is None  # auto falls back to the numpy passes
+    assert kernels.week_kernel(10**7) is None  # auto falls back to the numpy passes, quietly
+    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
+    with pytest.raises(SrmsimError, match=r"needs numba.*pip install 'srmsim\[fast\]'"):
+        kernels.week_kernel(10)
+
+
+def test_kernels_that_fail_to_compile_fall_back_with_a_warning(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import importlib
+
+    from srmsim.errors import SrmsimError
+
+    real_import = importlib.import_module
+
+    def broken(name: str, *args, **kwargs):
+        if name == "srmsim.kernels.week":
+            raise RuntimeError("cannot cache function 'draws': no locator available")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    monkeypatch.setattr(kernels, "_kernel", None)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_failure", "")
+    monkeypatch.setenv(kernels.ENV_WEEK, "auto")
+    with pytest.warns(RuntimeWarning, match="failed to load.*no locator available"):
+        assert kernels.week_kernel(10**7) is None
+    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
+    with pytest.raises(SrmsimError, match="compiled week failed to load"):
+        kernels.week_kernel(10)
+    # a run of 200,000 students and more still runs, on the numpy passes
+    monkeypatch.setenv(kernels.ENV_WEEK, "auto")
+    monkeypatch.setattr(kernels, "COMPILED_MIN_STUDENTS", 100)
+    scenario = load_scenario(REPO_ROOT / "scenarios" / "default.yaml").with_overrides(
+        {"trust.n_schools": 1, "trust.students_per_year_group": 30}, "t")
+    model = TrustModel(scenario, seed=1)
+    model.step()
+    assert model.students.possible.sum() > 0
 
 
 @pytest.mark.parametrize("n", [3, 5, 10, 20])

@@ -1,14 +1,17 @@
 """Compiled kernels (numba) for the engine's hottest loops, bit-identical to its numpy passes.
 
-Why optional at run time: numba compiles on first use (cached on disk after that) and may be
-missing on an exotic platform; without it the engine runs the same week as numpy passes, with
-the same results on machines where numpy's float32 ``exp``/``log``/``sin``/``cos`` take the
-x86-64 AVX2 or AVX-512 paths that :mod:`srmsim.kernels.f32math` reproduces.
+Why optional at run time: numba is an extra (``pip install 'srmsim[fast]'``), compiles on
+first use (cached on disk after that) and may be missing or fail on an exotic platform; the
+engine then runs the same week as numpy passes, with the same results, since the compiled week
+leaves every machine-dependent function (float32 ``exp``, ``log``, ``sin``, ``cos``, and
+``q ** n`` where a draw depends on it) to numpy (:mod:`srmsim.kernels.week`).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
 from collections.abc import Callable
 
 from srmsim.errors import SrmsimError
@@ -31,13 +34,15 @@ WEEK_BUFFERS = ("w_possible", "w_attended", "w_incidents", "w_logins", "w_set", 
 ENV_WEEK = "SRMSIM_WEEK"
 #: with ``auto``, a table of at least this many students loads the compiled week: loading it
 #: takes about 0.3 s a process (import and cached machine code), which a school year of the
-#: week's saving (about 36 ns a student-week) pays from about 200,000 students
+#: week's saving (about 50 ns a student-week) pays from about 150,000-200,000 students
 COMPILED_MIN_STUDENTS = 200_000
 #: once loaded in the process, tables from this size use it (below, a week takes milliseconds)
 LOADED_MIN_STUDENTS = 20_000
 
 _kernel: Callable[..., None] | None = None
 _tried = False
+#: why the compiled week is not available ("" when it is, or was never asked for)
+_failure = ""
 
 
 def week_mode() -> str:
@@ -50,11 +55,10 @@ def week_mode() -> str:
 
 def week_kernel(students: int | None = None) -> Callable[..., None] | None:
     """The compiled week (:func:`srmsim.kernels.week.week_pass`) for a table of ``students``
-    (None: any size), or None when the numpy passes should run: numba is not installed,
-    ``SRMSIM_WEEK=numpy``, or (``auto``) the table is small (under
+    (None: any size), or None when the numpy passes should run: numba is not installed or the
+    kernels do not load, ``SRMSIM_WEEK=numpy``, or (``auto``) the table is small (under
     :data:`COMPILED_MIN_STUDENTS`, or :data:`LOADED_MIN_STUDENTS` once the process has loaded
     the kernels). The choice changes the speed, never the results."""
-    global _kernel, _tried
     mode = week_mode()
     if mode == "numpy":
         return None
@@ -63,26 +67,32 @@ def week_kernel(students: int | None = None) -> Callable[..., None] | None:
         if students < (LOADED_MIN_STUDENTS if loaded else COMPILED_MIN_STUDENTS):
             return None
     if not _tried:
-        _tried = True
-        try:
-            from srmsim.kernels import week
-        except ImportError:  # numba missing: the numpy passes give the same week
-            _kernel = None
-        else:
-            _kernel = week.week_pass
+        _load()
     if _kernel is None and mode == "compiled":
-        raise SrmsimError(f"{ENV_WEEK}=compiled needs numba: pip install 'srmsim[fast]'")
+        raise SrmsimError(f"{ENV_WEEK}=compiled: {_failure}")
     return _kernel
 
 
-def warm(students: int | None = None) -> None:
-    """Load (or compile, the first time on a machine) the compiled week now, if a table of
-    ``students`` will use it, on empty arrays of the table's types: a helper process does it
-    while the run builds its students, not in its first block (loading takes about 0.3 s,
-    compiling 5-10 s)."""
-    kernel = week_kernel(students)
-    if kernel is None:
-        return
+def _load() -> None:
+    """Import the kernels and run them once on empty arrays of the table's types (which loads
+    their machine code from the cache, or compiles it): a machine where that fails runs the
+    numpy passes, with a warning unless numba is simply not installed."""
+    global _kernel, _tried, _failure
+    _tried = True
+    try:
+        week = importlib.import_module("srmsim.kernels.week")
+        _run_empty(week.week_pass)
+    except ImportError as exc:  # numba missing: the numpy passes give the same week
+        _failure = f"needs numba, which does not import ({exc}): pip install 'srmsim[fast]'"
+    except Exception as exc:  # noqa: BLE001 - any compiler failure: the numpy week instead
+        _failure = f"the compiled week failed to load ({type(exc).__name__}: {exc})"
+        warnings.warn(f"srmsim: {_failure}; the week runs as numpy passes (the same results, "
+                      "slower)", RuntimeWarning, stacklevel=3)
+    else:
+        _kernel, _failure = week.week_pass, ""
+
+
+def _run_empty(kernel: Callable[..., None]) -> None:
     import numpy as np
 
     from srmsim.dynamics import WeekObservation
@@ -93,3 +103,10 @@ def warm(students: int | None = None) -> None:
            np.zeros(256, dtype=np.bool_), *(getattr(t, name) for name in WEEK_COLUMNS),
            *(getattr(t, name)[0] for name in WEEK_BUFFERS),
            *(getattr(obs, name) for name in WeekObservation.__slots__))
+
+
+def warm(students: int | None = None) -> None:
+    """Load (or compile, the first time on a machine) the compiled week now, if a table of
+    ``students`` will use it: a helper process does it while the run builds its students, not
+    in its first block (loading takes about 0.3 s, compiling 5-10 s)."""
+    week_kernel(students)
