@@ -7,6 +7,8 @@ model calls them in the documented step order (see :mod:`srmsim.model`). All ran
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from srmsim import calendar
@@ -118,15 +120,20 @@ def week_rows_compiled(
     from srmsim.kernels.week import week_pass as kernel
 
     keys = np.array([crn.key(name, step) for name in WEEK_DECISIONS], dtype=np.uint64)
-    years = np.zeros(256, dtype=np.bool_)
-    years[np.arange(-128, 128)[in_year_groups(np.arange(-128, 128, dtype=np.int8),
-                                              d.withdrawal_years)] + 128] = True
+    years = _year_lookup(tuple(d.withdrawal_years))
     slot = step % WINDOW
     col = [getattr(t, name)[rows] for name in kernels.WEEK_COLUMNS]
     buf = [getattr(t, name)[slot, rows] for name in kernels.WEEK_BUFFERS]
     out = [getattr(obs, name)[rows] for name in WeekObservation.__slots__]
     kernel(week_constants(d, week, withdrawal_logit), keys, calendar.SESSIONS_PER_WEEK,
            d.assignments_per_week, step, withdrawal_logit is not None, years, *col, *buf, *out)
+
+
+@functools.lru_cache(maxsize=16)
+def _year_lookup(years: tuple[int, ...]) -> np.ndarray:
+    """``lookup[year + 128]``: whether an int8 year group is one of ``years`` (built once, not
+    in every block of every week; the kernel only reads it)."""
+    return in_year_groups(np.arange(-128, 128, dtype=np.int8), years)
 
 
 def week_rows_numpy(

@@ -389,7 +389,9 @@ def _serve(conn: Connection) -> None:
             _, dynamics, seed, students = message
             crn = CRN(seed)
             try:
-                kernels.warm(students)  # while the run builds its students
+                # load (or compile) the compiled week while the run builds its students,
+                # not in the first block (loading takes about 0.3 s, compiling 5-10 s)
+                kernels.week_kernel(students)
             except Exception:  # noqa: BLE001 - the first block reports it, with its context
                 pass
             continue

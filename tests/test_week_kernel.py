@@ -179,26 +179,31 @@ def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.Mo
     assert kernels.week_kernel(10**7) is None
 
 
-def test_a_bad_setting_or_a_missing_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def _kernels_fail_to_import(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    """The next load of the kernels in this process raises ``error`` (the state is restored
+    after the test)."""
     import importlib
 
+    real_import = importlib.import_module
+
+    def failing(name: str, *args, **kwargs):
+        if name == "srmsim.kernels.week":
+            raise error
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", failing)
+    monkeypatch.setattr(kernels, "_kernel", None)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_failure", "")
+
+
+def test_a_bad_setting_or_a_missing_numba_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from srmsim.errors import SrmsimError
 
     monkeypatch.setenv(kernels.ENV_WEEK, "../fast")
     with pytest.raises(SrmsimError, match="SRMSIM_WEEK must be auto, numpy or compiled"):
         kernels.week_kernel(10)
-
-    real_import = importlib.import_module
-
-    def no_numba(name: str, *args, **kwargs):
-        if name == "srmsim.kernels.week":
-            raise ImportError("No module named 'numba'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib, "import_module", no_numba)
-    monkeypatch.setattr(kernels, "_kernel", None)
-    monkeypatch.setattr(kernels, "_tried", False)
-    monkeypatch.setattr(kernels, "_failure", "")
+    _kernels_fail_to_import(monkeypatch, ImportError("No module named 'numba'"))
     monkeypatch.setenv(kernels.ENV_WEEK, "auto")
     assert kernels.week_kernel(10**7) is None  # auto falls back to the numpy passes, quietly
     monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
@@ -207,22 +212,11 @@ def test_a_bad_setting_or_a_missing_numba_is_a_clear_error(monkeypatch: pytest.M
 
 
 def test_kernels_that_fail_to_compile_fall_back_with_a_warning(
-        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    import importlib
-
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from srmsim.errors import SrmsimError
 
-    real_import = importlib.import_module
-
-    def broken(name: str, *args, **kwargs):
-        if name == "srmsim.kernels.week":
-            raise RuntimeError("cannot cache function 'draws': no locator available")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib, "import_module", broken)
-    monkeypatch.setattr(kernels, "_kernel", None)
-    monkeypatch.setattr(kernels, "_tried", False)
-    monkeypatch.setattr(kernels, "_failure", "")
+    _kernels_fail_to_import(
+        monkeypatch, RuntimeError("cannot cache function 'draws': no locator available"))
     monkeypatch.setenv(kernels.ENV_WEEK, "auto")
     with pytest.warns(RuntimeWarning, match="failed to load.*no locator available"):
         assert kernels.week_kernel(10**7) is None

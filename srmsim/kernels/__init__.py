@@ -13,6 +13,7 @@ import importlib
 import os
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 from srmsim.errors import SrmsimError
 
@@ -63,8 +64,7 @@ def week_kernel(students: int | None = None) -> Callable[..., None] | None:
     if mode == "numpy":
         return None
     if mode == "auto" and students is not None:
-        loaded = _tried and _kernel is not None
-        if students < (LOADED_MIN_STUDENTS if loaded else COMPILED_MIN_STUDENTS):
+        if students < (LOADED_MIN_STUDENTS if _kernel is not None else COMPILED_MIN_STUDENTS):
             return None
     if not _tried:
         _load()
@@ -81,7 +81,7 @@ def _load() -> None:
     _tried = True
     try:
         week = importlib.import_module("srmsim.kernels.week")
-        _run_empty(week.week_pass)
+        _run_empty(week)
     except ImportError as exc:  # numba missing: the numpy passes give the same week
         _failure = f"needs numba, which does not import ({exc}): pip install 'srmsim[fast]'"
     except Exception as exc:  # noqa: BLE001 - any compiler failure: the numpy week instead
@@ -92,21 +92,16 @@ def _load() -> None:
         _kernel, _failure = week.week_pass, ""
 
 
-def _run_empty(kernel: Callable[..., None]) -> None:
+def _run_empty(week: Any) -> None:
+    """One call of :func:`srmsim.kernels.week.week_pass` on empty arrays of the table's types."""
     import numpy as np
 
     from srmsim.dynamics import WeekObservation
     from srmsim.students import StudentTable
 
     t, obs = StudentTable(0), WeekObservation.empty(0)
-    kernel(np.zeros(25, dtype=np.float32), np.zeros(5, dtype=np.uint64), 10, 3, 0, True,
-           np.zeros(256, dtype=np.bool_), *(getattr(t, name) for name in WEEK_COLUMNS),
-           *(getattr(t, name)[0] for name in WEEK_BUFFERS),
-           *(getattr(obs, name) for name in WeekObservation.__slots__))
-
-
-def warm(students: int | None = None) -> None:
-    """Load (or compile, the first time on a machine) the compiled week now, if a table of
-    ``students`` will use it: a helper process does it while the run builds its students, not
-    in its first block (loading takes about 0.3 s, compiling 5-10 s)."""
-    week_kernel(students)
+    week.week_pass(np.zeros(week.N_PAR, dtype=np.float32), np.zeros(week.N_KEYS, dtype=np.uint64),
+                   10, 3, 0, True, np.zeros(256, dtype=np.bool_),
+                   *(getattr(t, name) for name in WEEK_COLUMNS),
+                   *(getattr(t, name)[0] for name in WEEK_BUFFERS),
+                   *(getattr(obs, name) for name in WeekObservation.__slots__))

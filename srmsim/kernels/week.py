@@ -32,7 +32,6 @@ _BITS23 = np.uint64(0x7FFFFF)
 _HALF = np.float32(0.5)
 _TWO23 = np.float32(1.0 / 8388608.0)
 _TWO53 = 1.0 / 9007199254740992.0
-_ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _MINUS_TWO = np.float32(-2.0)
 _TWO_PI = np.float32(2.0 * np.pi)
