@@ -32,6 +32,7 @@ from srmsim.students import ENROLLED
 
 if TYPE_CHECKING:
     from srmsim.policy.engine import PolicyEngine
+    from srmsim.risk.models import LogisticRisk, RiskModel
 
 #: the pool refits every term on every student: logistic fits use the numpy solver
 #: (:mod:`srmsim.risk.irls`), several times faster than statsmodels and equal to it within 1e-9
@@ -54,6 +55,10 @@ class PoolRiskModel:
         #: the periods so each pair is matched once
         self.pairs: list[pd.DataFrame] = []
         self.fits: list[dict] = []  # one row per refit: week, training rows, events, method
+        #: the last pooled fit, which starts the next one's solver (the pool refits each term
+        #: on records much like the last term's, so the optimum is near)
+        self._last_pooled: LogisticRisk | None = None
+        self._last_school: dict[Any, LogisticRisk] = {}  # the same, school by school
         # the schools' side: which student each serial number is (uids sorted, for lookups)
         self._uid_sorted = np.zeros(0, dtype=np.int64)
         self._serial_sorted = np.zeros(0, dtype=np.int64)
@@ -165,8 +170,10 @@ class PoolRiskModel:
                     if min(events, len(own) - events) < self.config.min_events:
                         continue
                     try:
-                        m = risk.LogisticRisk(solver=SOLVER).fit(own, "outcome", features,
-                                                                 school="school")
+                        m = risk.LogisticRisk(solver=SOLVER).fit(
+                            own, "outcome", features, school="school",
+                            start=self._last_school.get(school))
+                        self._last_school[school] = m
                     except SrmsimError as err:  # as for the pooled model: no score, no crash
                         info.setdefault("skipped", f"school {school}: {err}")
                         continue
@@ -180,10 +187,14 @@ class PoolRiskModel:
             if min(events, len(train) - events) < self.config.min_events:
                 info["skipped"] = "too few events"
                 return out, info
-            model = (risk.PartiallyPooledRisk() if self.config.model == "partially_pooled"
-                     else risk.PooledRisk(solver=SOLVER))
+            model: RiskModel
             try:
-                model.fit(train, "outcome", features, school="school")
+                if self.config.model == "partially_pooled":
+                    model = risk.PartiallyPooledRisk().fit(train, "outcome", features,
+                                                           school="school")
+                else:  # the last term's fit starts the solver: the same fit, in fewer steps
+                    model = self._last_pooled = risk.PooledRisk(solver=SOLVER).fit(
+                        train, "outcome", features, school="school", start=self._last_pooled)
             except SrmsimError as err:
                 info["skipped"] = str(err)
                 return out, info

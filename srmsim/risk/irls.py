@@ -60,7 +60,7 @@ def _information(X: np.ndarray, w: np.ndarray, penalty: np.ndarray) -> np.ndarra
 
 def newton_logistic(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = None,
                     alpha: np.ndarray | None = None, maxiter: int = MAX_ITER,
-                    tol: float = TOL) -> NewtonFit:
+                    tol: float = TOL, start_params: np.ndarray | None = None) -> NewtonFit:
     """Maximise ``loglike(b) - n / 2 * sum(alpha * b**2)`` for ``y ~ X b + offset``.
 
     ``alpha`` (one per column, 0 = unpenalised) is statsmodels' ``fit_regularized`` ``alpha``;
@@ -68,25 +68,33 @@ def newton_logistic(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = No
     deviance. Converged once a step's predicted change of the deviance (the Newton decrement
     ``g' H^-1 g``, which the full step attains in the quadratic region) is below ``tol``: that
     last step is taken without computing the deviance it leads to.
+
+    ``start_params`` (one per column) is a warm start, such as the last fit of a model refitted
+    each term on similar records: Newton's steps then start there instead of at statsmodels'
+    first least-squares step. The optimum is the same to the tolerance, reached in fewer steps
+    from near it (the covariance, taken at the last iterate but one, moves by about 1e-5 of its
+    value). A start that fits worse than the intercept alone (or is non-finite or of the wrong
+    shape) is not used: from probabilities of 0 and 1 Newton's method has nothing to go on.
     """
     n, p = X.shape
     off = np.zeros(n) if offset is None else np.asarray(offset, dtype=np.float64)
     penalty = np.zeros(p) if alpha is None else n * np.asarray(alpha, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     event = y > 0
-    # the first step as statsmodels takes it: least squares from mu = (y + 1/2) / 2
-    mu = (y + 0.5) / 2
-    eta = special.logit(mu)
-    params = np.zeros(p)
-    objective = np.inf
+    warm = _warm_start(X, y, event, off, penalty, start_params)
+    if warm is None:  # the first step as statsmodels takes it: least squares from (y + 1/2) / 2
+        mu = (y + 0.5) / 2
+        params, objective = np.zeros(p), np.inf
+    else:
+        params, mu, objective = warm
     converged = separated = False
     hessian = np.eye(p)
     iteration = 0
     for iteration in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         w = mu * (1.0 - mu)
         hessian = _information(X, w, penalty)
-        if iteration == 1:
-            z = eta - off + (y - mu) / w  # working response: the statsmodels first step
+        if iteration == 1 and warm is None:
+            z = special.logit(mu) - off + (y - mu) / w  # working response
             step = _solve(hessian, X.T @ (w * z)) - params
         else:
             gradient = X.T @ (y - mu) - penalty * params
@@ -112,6 +120,26 @@ def newton_logistic(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = No
     except (linalg.LinAlgError, ValueError):
         cov = np.full((p, p), np.nan)
     return NewtonFit(params, cov, converged, separated, iteration)
+
+
+def _warm_start(X: np.ndarray, y: np.ndarray, event: np.ndarray, off: np.ndarray,
+                penalty: np.ndarray, start_params: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """``start_params`` with their probabilities and (penalised) deviance, if they are a start
+    to take: finite, one per column, and fitting better than the intercept alone."""
+    if start_params is None:
+        return None
+    start = np.asarray(start_params, dtype=np.float64)
+    if start.shape != (X.shape[1],) or not np.all(np.isfinite(start)):
+        return None
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mu = special.expit(X @ start + off)
+        objective = _deviance(event, mu) + float(penalty @ start**2)
+        rate = float(np.mean(y))
+        null = -2.0 * len(y) * (rate * np.log(rate) + (1.0 - rate) * np.log1p(-rate))
+    if not objective < null:  # NaN too: worse than a constant, or nothing to compare with
+        return None
+    return start, mu, objective
 
 
 def _solve(hessian: np.ndarray, rhs: np.ndarray) -> np.ndarray:
