@@ -26,6 +26,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -355,6 +356,14 @@ def _stop(conns: list[Connection], procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=5)
 
 
+def _preload(kernels: Any, students: int) -> None:
+    """The compiled week, loaded ahead of the first block that needs it (which waits for it)."""
+    try:
+        kernels.week_kernel(students)
+    except Exception:  # noqa: BLE001 - the first block reports it, with its context
+        pass
+
+
 def _serve(conn: Connection) -> None:
     """A helper's loop: map each new shared table, run the blocks it is sent, until told to
     stop or its socket closes (the run's process ended)."""
@@ -388,12 +397,10 @@ def _serve(conn: Connection) -> None:
         if kind == "init":  # (no answer)
             _, dynamics, seed, students = message
             crn = CRN(seed)
-            try:
-                # load (or compile) the compiled week while the run builds its students,
-                # not in the first block (loading takes about 0.3 s, compiling 5-10 s)
-                kernels.week_kernel(students)
-            except Exception:  # noqa: BLE001 - the first block reports it, with its context
-                pass
+            # load (or compile) the compiled week while the run builds its students, not in the
+            # first block (importing numba and loading take about 1 s, compiling 5-10 s), and
+            # on a thread: the run waits for this loop's answers as it shares its table
+            threading.Thread(target=_preload, args=(kernels, students), daemon=True).start()
             continue
         if kind == "task":  # what the blocks that follow are (no answer)
             task = message[1]

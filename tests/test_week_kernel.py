@@ -179,6 +179,41 @@ def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.Mo
     assert kernels.week_kernel(10**7) is None
 
 
+def test_a_thread_asking_while_the_kernels_load_waits_for_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper process preloads the kernels on a thread while it shares the run's table; its
+    first block, asking meanwhile, must get the loaded kernels (or the same failure), never
+    "not loaded": in compiled mode that was an error with no reason."""
+    import importlib
+    import threading
+    import time
+
+    real_import = importlib.import_module
+    loads: list[str] = []
+
+    def slow(name: str, *args, **kwargs):
+        if name == "srmsim.kernels.week":
+            loads.append(name)
+            time.sleep(0.3)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", slow)
+    monkeypatch.setattr(kernels, "_kernel", None)
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_failure", "")
+    monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(kernels.week_kernel(10)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)
+    for thread in threads:
+        thread.join()
+    assert len(got) == 4 and all(k is not None for k in got) and len(set(map(id, got))) == 1
+    assert loads == ["srmsim.kernels.week"]  # loaded once
+
+
 def _kernels_fail_to_import(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
     """The next load of the kernels in this process raises ``error`` (the state is restored
     after the test)."""

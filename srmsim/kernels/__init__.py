@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,9 @@ LOADED_MIN_STUDENTS = 20_000
 
 _kernel: Callable[..., None] | None = None
 _tried = False
+#: held while the kernels load: a thread that asks meanwhile (a helper process preloads them
+#: on a thread of its own) waits for the answer rather than taking "not loaded"
+_LOADING = threading.Lock()
 #: why the compiled week is not available ("" when it is, or was never asked for)
 _failure = ""
 
@@ -67,7 +71,9 @@ def week_kernel(students: int | None = None) -> Callable[..., None] | None:
         if students < (LOADED_MIN_STUDENTS if _kernel is not None else COMPILED_MIN_STUDENTS):
             return None
     if not _tried:
-        _load()
+        with _LOADING:
+            if not _tried:
+                _load()
     if _kernel is None and mode == "compiled":
         raise SrmsimError(f"{ENV_WEEK}=compiled: {_failure}")
     return _kernel
@@ -78,7 +84,6 @@ def _load() -> None:
     their machine code from the cache, or compiles it): a machine where that fails runs the
     numpy passes, with a warning unless numba is simply not installed."""
     global _kernel, _tried, _failure
-    _tried = True
     try:
         week = importlib.import_module("srmsim.kernels.week")
         _run_empty(week)
@@ -90,6 +95,8 @@ def _load() -> None:
                       "slower)", RuntimeWarning, stacklevel=3)
     else:
         _kernel, _failure = week.week_pass, ""
+    finally:
+        _tried = True  # last: a thread that sees it finds the outcome set
 
 
 def _run_empty(week: Any) -> None:
