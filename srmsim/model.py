@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import mesa
 import numpy as np
@@ -41,6 +41,9 @@ from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 from srmsim.students import ENROLLED, STATUS_NAMES, StudentTable, in_year_groups
 from srmsim.week_processes import WeekHelpers, processes_available
+
+if TYPE_CHECKING:
+    from srmsim.results import RunResult, StudentsFile
 
 HISTORY_AUTO_LIMIT = 20_000
 _MESA_KEEPS_MODELS = tuple(int(cast(re.Match[str], re.match(r"\d*", p)).group() or 0)
@@ -485,12 +488,31 @@ def run(
     model.run()
     if on_model is not None:
         on_model(model)
-    result = model.results(final=True)
+    if out is None:
+        return _finish(model, None)
+    from srmsim.results import RunResult, StudentsFile, run_folder
+
+    with run_folder(Path(out), model.records is not None) as folder:
+        # students.parquet is encoded on a thread while the other tables are made and written
+        students = StudentsFile.start(RunResult.students_of(model, final=True), folder,
+                                      model.records is not None)
+        try:
+            result = _finish(model, students)
+        except BaseException:
+            students.wait()
+            raise
+        result.write_files(folder, students)
+    return result
+
+
+def _finish(model: TrustModel, students: StudentsFile | None) -> RunResult:
+    """The finished model's result tables; then the model is released and its memory freed."""
+    from srmsim.results import RunResult
+
+    result = RunResult.from_model(model, final=True, students=students and students.frame)
     model.release()
     big = len(model.students) >= _COLLECT_FROM
     del model
     if big:  # the student table goes before the files are written (less peak memory)
         gc.collect()
-    if out is not None:
-        result.write(out)
     return result

@@ -10,8 +10,10 @@ per request stream per week), ``events.parquet`` (workflow events, with a policy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +168,51 @@ def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
 #: the students table's identifiers: every value differs (the uid and, with a policy, the
 #: pseudonym events.parquet names students by)
 STUDENT_IDS = ("uid", "student")
+
+
+class StudentsFile:
+    """``students.parquet`` being written on a thread of its own (pyarrow encodes without
+    holding the GIL), so that the run's other tables are made and written meanwhile."""
+
+    def __init__(self, students: pd.DataFrame, folder: Path, private: bool):
+        self._path = Path(folder) / "students.parquet"
+        #: the table being written (the run's result tables are made from it meanwhile)
+        self.frame = students
+        self._private = private
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="srmsim students.parquet",
+                                        daemon=True)
+
+    @classmethod
+    def start(cls, students: pd.DataFrame, folder: Path, private: bool) -> StudentsFile:
+        file = cls(students, folder, private)
+        file._thread.start()
+        return file
+
+    def _write(self) -> None:
+        try:
+            write_parquet(self.frame, self._path, private=self._private, unique=STUDENT_IDS)
+            self._digest = file_sha256(self._path)
+        except BaseException as exc:  # noqa: BLE001 - raised in the thread that waits
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> str:
+        """Wait for the file; its SHA-256 (the thread's error, if it failed)."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest
+
+
+def run_folder(out: Path, private: bool) -> contextlib.AbstractContextManager[Path]:
+    """The new folder a run's files go to, replacing ``out`` (an earlier run's folder, or
+    none) once they are all written: :func:`srmsim.outputs.replace_dir`."""
+    return replace_dir(out, private=private, replaceable=holds_only(RUN_MARKERS, RUN_FILES))
 
 
 def write_text(text: str, path: Path, private: bool = False) -> None:
@@ -375,15 +422,24 @@ class RunResult:
         self.write(out)
         return write_report(out)
 
-    @classmethod
-    def from_model(cls, model: TrustModel, final: bool = False) -> RunResult:
-        """``final``: the model will not run on (its table may be shared, not copied)."""
+    @staticmethod
+    def students_of(model: TrustModel, final: bool = False) -> pd.DataFrame:
+        """The run's students table (``final``: the model will not run on, so the frame may
+        share its columns), with a policy the pseudonym events.parquet names each student by,
+        to join the two tables."""
         students = student_frame(model.all_students(), share=final)
-        events = None
         if model.policy is not None:
-            events = model.policy.events()
-            # the pseudonym events.parquet names each student by, to join the two tables
             students.insert(1, "student", model.policy.pseudonyms(students["uid"].to_numpy()))
+        return students
+
+    @classmethod
+    def from_model(cls, model: TrustModel, final: bool = False,
+                   students: pd.DataFrame | None = None) -> RunResult:
+        """``final``: the model will not run on (its table may be shared, not copied).
+        ``students``: :meth:`students_of` the model, if already made."""
+        if students is None:
+            students = cls.students_of(model, final)
+        events = model.policy.events() if model.policy is not None else None
         student_weeks = int(students["sessions_possible"].sum() // 10)
         summary = RunSummary({
             "scenario": model.config.name,
@@ -433,26 +489,38 @@ class RunResult:
         folder is refused rather than replaced.
         """
         out = Path(out)
+        with run_folder(out, bool(self.summary.get("from_records"))) as tmp:
+            self.write_files(tmp)
+        return out
+
+    def write_files(self, folder: Path, students: StudentsFile | None = None) -> None:
+        """The run's files into ``folder`` (a new, empty one: see :func:`run_folder`).
+
+        ``students.parquet`` (most of the time: 3 s of encoding at 8M students, on one core)
+        is written on a thread while this one writes the others; ``students`` is that
+        thread's write if the run already started it (:meth:`StudentsFile.start`)."""
         private = bool(self.summary.get("from_records"))
-        with replace_dir(out, private=private, replaceable=holds_only(RUN_MARKERS, RUN_FILES)) as tmp:
-            tables = {"students": self.students, "weekly": self.weekly,
+        students = students or StudentsFile.start(self.students, folder, private)
+        try:
+            tables = {"weekly": self.weekly,
                       "history": self.history if len(self.history) else None,
                       "events": self.events, "decisions": self.decisions,
                       "requests": self.requests, "requests_weekly": self.requests_weekly,
                       "request_events": self.request_events}
             for name, table in tables.items():
                 if table is not None:
-                    write_parquet(table, tmp / f"{name}.parquet", private=private,
-                                  unique=STUDENT_IDS if name == "students" else ())
-            write_text(self.scenario.to_yaml(), tmp / "scenario.yaml", private=private)
-            # the digest of the students table as written: `srmsim thresholds` publishes a run
-            # folder unprotected only if the table it reads is this one (real data copied into
-            # a simulated run's folder stays protected)
-            summary = {**self.summary,
-                       "file_sha256": {"students.parquet": file_sha256(tmp / "students.parquet")}}
-            write_text(json.dumps(summary, indent=2) + "\n", tmp / "summary.json",
-                       private=private)
-        return out
+                    write_parquet(table, folder / f"{name}.parquet", private=private)
+            write_text(self.scenario.to_yaml(), folder / "scenario.yaml", private=private)
+        except BaseException:
+            students.wait()  # not left writing into a folder about to be removed
+            raise
+        digest = students.result()
+        # the digest of the students table as written: `srmsim thresholds` publishes a run
+        # folder unprotected only if the table it reads is this one (real data copied into
+        # a simulated run's folder stays protected)
+        summary = {**self.summary, "file_sha256": {"students.parquet": digest}}
+        write_text(json.dumps(summary, indent=2) + "\n", folder / "summary.json",
+                   private=private)
 
     def summary_table(self) -> pd.DataFrame:
         rows = summary_rows(self.summary, self.events is not None)

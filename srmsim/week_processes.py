@@ -342,12 +342,24 @@ def _post(conn: Connection, message: tuple) -> None:
 
 
 def _stop(conns: list[Connection], procs: list[subprocess.Popen]) -> None:
+    """Tell the helpers to stop, and reap them on a thread: a helper's exit, unmapping a
+    shared table of gigabytes, took half a second that the run waited for (England's result
+    tables are made meanwhile); at interpreter exit, where no thread can start, here."""
     for conn in conns:
         try:
             _post(conn, ("stop", None))
         except (OSError, ValueError):
             pass
         conn.close()
+    if not procs:
+        return
+    try:
+        threading.Thread(target=_reap, args=(procs,), daemon=True).start()
+    except RuntimeError:  # "can't create new thread at interpreter shutdown"
+        _reap(procs)
+
+
+def _reap(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         try:
             proc.wait(timeout=5)

@@ -89,7 +89,9 @@ def test_a_helper_that_dies_is_a_clear_error_and_release_stops_the_others():
     procs[0].wait(timeout=10)
     with pytest.raises(SrmsimError, match="helper process of the run died"):
         model.step()
-    model.release()
+    model.release()  # the helpers are told to stop, and reaped on a thread
+    for p in procs:
+        p.wait(timeout=10)
     assert all(p.poll() is not None for p in procs)
 
 

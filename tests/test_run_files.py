@@ -1,0 +1,67 @@
+"""A run's files: students.parquet is written on a thread while the other tables are made.
+
+The files must be the same bytes as written one after the other, the summary's digest must be
+the file's, and a failure on either side must leave the output folder as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import pytest
+from conftest import REPO_ROOT
+
+from srmsim import results
+from srmsim.model import run
+from srmsim.scenario import load_scenario
+
+
+def _scenario():
+    return load_scenario(REPO_ROOT / "scenarios" / "dropout_prevention.yaml").with_overrides(
+        {"trust.n_schools": 2, "trust.students_per_year_group": 40}, "test")
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_run_writes_the_same_bytes_as_the_result_and_digests_its_students(tmp_path):
+    result = run(_scenario(), seed=4, out=tmp_path / "run")
+    result.write(tmp_path / "again")
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "again").iterdir())
+    assert {"students.parquet", "weekly.parquet", "events.parquet", "summary.json"} <= set(names)
+    for name in names:
+        if name != "summary.json":  # which holds the run's own timing
+            assert _sha(tmp_path / "run" / name) == _sha(tmp_path / "again" / name), name
+    for folder in ("run", "again"):
+        summary = json.loads((tmp_path / folder / "summary.json").read_text())
+        assert summary["file_sha256"]["students.parquet"] == _sha(
+            tmp_path / folder / "students.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "run"]  # nothing left over
+
+
+@pytest.mark.parametrize("failing", ["weekly", "students"])
+def test_a_failed_write_on_either_side_leaves_the_earlier_folder(tmp_path, monkeypatch, failing):
+    out = tmp_path / "run"
+    run(_scenario(), seed=4, out=out)
+    before = {p.name: _sha(p) for p in out.iterdir()}
+    real = results.write_parquet
+    threads: list[threading.Thread] = []
+
+    def failing_write(df, path, *args, **kwargs):
+        threads.append(threading.current_thread())
+        if path.name == f"{failing}.parquet":
+            raise OSError(28, "No space left on device")
+        return real(df, path, *args, **kwargs)
+
+    monkeypatch.setattr(results, "write_parquet", failing_write)
+    with pytest.raises(OSError, match="No space left"):
+        run(_scenario(), seed=5, out=out)
+    assert {p.name: _sha(p) for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no half-written folder
+    # the students file was written on a thread of its own, and that thread has finished
+    students = [t for t in threads if t is not threading.main_thread()]
+    assert students and not any(t.is_alive() for t in students)
