@@ -349,10 +349,14 @@ def test_window_sums_carried_from_week_to_week_equal_a_fresh_sum(monkeypatch):
 
 
 def _end_course_at_once(self, idx, now):
-    """The fading store as it was filled before _store_ended: each call at once."""
+    """The fading store as it was filled before _store_ended: each call at once (of the
+    courses whose effects had begun)."""
     from srmsim.policy.engine import _present
 
     c = self.cases
+    c.spent_minutes[idx] = 0.0
+    c.spent_cost[idx] = 0.0
+    idx = idx[now - c.start[idx] > self.onset[c.action[idx]]]
     act = c.action[idx]
     for a in _present(act, len(self.minutes)):
         sel = idx[act == a]
@@ -363,8 +367,6 @@ def _end_course_at_once(self, idx, now):
                 np.add.at(self.residual[h, k], rows, sized)
             else:
                 np.add.at(self.residual[h, k], rows, np.float32(size / self.fade_scale[h]))
-    c.spent_minutes[idx] = 0.0
-    c.spent_cost[idx] = 0.0
 
 
 @pytest.mark.parametrize("modifiers", [False, True])
@@ -403,6 +405,35 @@ def test_fading_store_filled_once_a_week_has_the_bits_of_one_call_at_a_time(modi
     assert residual.any()
     assert residual.tobytes() == ref_residual.tobytes()
     pd.testing.assert_frame_equal(students, ref_students, check_exact=True)
+
+
+@pytest.mark.parametrize("onset, fades", [(0, True), (1, True), (2, False), (3, False)])
+def test_a_course_that_ends_before_its_onset_leaves_no_fading_effect(onset, fades):
+    """A 2-week course reviewed in its third week was charged in two weeks; its effects were
+    on in the second only if its onset is at most 1 week. One that never worked leaves
+    nothing to fade (it used to leave the full effect)."""
+    policy = {
+        "rules": {"r": {"when": "year_group == 7", "cadence": "weekly"}},
+        "actions": {"act": {"take_up": 1.0, "staff_minutes": {"tutor": 10}, "weeks": 2,
+                            "effect": {"engagement": 0.2, "half_life_weeks": 4,
+                                       "onset_weeks": onset}}},
+        "workflows": {"w": {"trigger": "r", "cooldown_weeks": 30,
+                            "steps": [{"action": "act", "goal": "true"}]}},
+        "staff": {"school": {"tutor": 10_000}},
+    }
+    model = TrustModel(scenario(policy), seed=2)
+    y7 = model.students.year_group == 7
+    seen = []
+    for _ in range(6):
+        model.step()
+        seen.append(model.students.eff_engagement[y7].copy())
+    ev = events_of(model.results())
+    assert (ev["event"] == "goal_met").sum() == int(y7.sum())  # every course ended, at once
+    effect = seen[-1]
+    if fades:
+        assert np.all(effect > 0) and np.all(effect < 0.2)
+    else:
+        assert not np.any(np.concatenate(seen))  # never on, and nothing fading
 
 
 def test_a_course_closed_at_its_review_leaves_its_fading_effect_once():

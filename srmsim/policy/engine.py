@@ -454,11 +454,18 @@ class PolicyEngine:
 
         The effects join the fading store in :meth:`_store_ended`, once for every course that
         ended before the store is next read or rescaled (a week's reviews, closures and leavers
-        together, at this week's scale)."""
+        together, at this week's scale). Only a course whose effects had begun fades: ended in
+        week ``now`` (before this week's :meth:`apply`), it was last charged in week ``now - 1``,
+        with its effects on if ``now - 1 - start >= onset``; one that ended before its onset
+        (a leaver, or an action shorter than its onset) never worked."""
         c = self.cases
         if len(idx) and self._fade_groups:
-            self._ended.append((c.row[idx], c.action[idx],
-                                c.scale[idx] if self.modifiers.any else None))
+            faded = idx
+            if self._any_onset:
+                faded = idx[now - c.start[idx] > self.onset[c.action[idx]]]
+            if len(faded):
+                self._ended.append((c.row[faded], c.action[faded],
+                                    c.scale[faded] if self.modifiers.any else None))
         c.spent_minutes[idx] = 0.0
         c.spent_cost[idx] = 0.0
 
