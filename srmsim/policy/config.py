@@ -188,7 +188,8 @@ class StepConfig(_Strict):
     candidates: list[Label] | None = Field(None, min_length=2, max_length=16)
     chooser: ChooserConfig | None = None
     weeks: Annotated[int, Field(ge=1, le=78)] | None = Field(
-        None, description="duration before the review (default: the action's)"
+        None, description="duration before the review (default: the action's; with "
+        "candidates, the fixed action's, whichever is chosen)"
     )
     goal: str | None = Field(None, description="boolean expression checked at the review")
 
