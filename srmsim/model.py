@@ -509,7 +509,8 @@ def _finish(model: TrustModel, students: StudentsFile | None) -> RunResult:
     """The finished model's result tables; then the model is released and its memory freed."""
     from srmsim.results import RunResult
 
-    result = RunResult.from_model(model, final=True, students=students and students.frame)
+    frame = students.frame if students is not None else None
+    result = RunResult.from_model(model, final=True, students=frame)
     model.release()
     big = len(model.students) >= _COLLECT_FROM
     del model
