@@ -21,6 +21,7 @@ from srmsim.experiment import compare, load_experiment, run_experiment
 from srmsim.experiment.compare import compare_frame, format_effects
 from srmsim.experiment.custom import build_outcomes
 from srmsim.experiment.outcomes import OUTCOMES, Cohort
+from srmsim.experiment.result import ExperimentResult
 
 OUTS = ["attendance", "persistent_absence", "cost", "reading_gap_end", "attainment",
         "weeks_waited"]
@@ -290,6 +291,34 @@ def test_edited_outcome_definitions_are_an_error_naming_the_manifest(
     err = capsys.readouterr().err
     assert "manifest.json: its outcome_definitions are not ones srmsim wrote" in err
     assert message in err and "Traceback" not in err
+
+
+def test_a_flipped_better_in_the_manifest_is_refused_not_a_flipped_verdict(
+        finished, tmp_path, capsys):
+    """Editing a custom outcome's ``better`` in manifest.json turned every verdict on it round,
+    silently: the definitions are now checked against the settings the experiment hash covers
+    (and, edited there too, against the hash every run carries)."""
+    out = _copy(finished, tmp_path)
+    assert main(["compare", str(out)]) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    flipped = [dict(d, better="higher") for d in manifest["outcome_definitions"]]
+    _edit_manifest(out, outcome_definitions=flipped)
+    assert main(["compare", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "outcome_definitions are not the experiment's" in err and "Traceback" not in err
+    config = manifest["experiment_config"]
+    config["outcomes"] = [dict(o, better="higher") if isinstance(o, dict) else o
+                          for o in config["outcomes"]]
+    _edit_manifest(out, experiment_config=config)
+    assert main(["compare", str(out)]) == 2
+    assert "no longer give its experiment_hash" in capsys.readouterr().err
+    with pytest.raises(SrmsimError, match="experiment_hash"):
+        ExperimentResult.load(out)
+    # results of an srmsim that kept no settings are read as they are
+    older = {k: v for k, v in manifest.items() if k != "experiment_config"}
+    (out / "manifest.json").write_text(json.dumps(older))
+    assert main(["compare", str(out)]) == 0
 
 
 def test_compare_on_edited_run_files(finished, tmp_path, capsys):

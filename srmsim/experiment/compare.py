@@ -65,7 +65,7 @@ def registry_of(manifest: dict, source: str | Path = "manifest.json") -> dict[st
     try:
         if not (isinstance(definitions, list) and all(isinstance(d, dict) for d in definitions)):
             raise TypeError("not a list of outcome definitions")
-        return build_outcomes(definitions)
+        registry = build_outcomes(definitions)
     except (ValidationError, SrmsimError, TypeError) as err:
         if isinstance(err, ValidationError):
             e = err.errors(include_url=False)[0]
@@ -75,6 +75,30 @@ def registry_of(manifest: dict, source: str | Path = "manifest.json") -> dict[st
         raise SrmsimError(f"{source}: its outcome_definitions are not ones srmsim wrote "
                           f"(hand-edited or corrupt; {why[:200]}); run the experiment into a "
                           "new --out directory") from None
+    _check_definitions(manifest, manifest.get("outcome_definitions") or [], source)
+    return registry
+
+
+def _check_definitions(manifest: dict, definitions: object, source: str | Path) -> None:
+    """The outcome definitions are the experiment's: its settings, kept beside them, still give
+    the manifest's ``experiment_hash`` (which every stored run carries) and define the same
+    outcomes. An edited ``better`` would otherwise turn every verdict on that outcome round,
+    silently. Results of an srmsim that did not keep the settings are read as they are."""
+    config = manifest.get("experiment_config")
+    if config is None:
+        return
+    from srmsim.experiment.spec import experiment_digest
+
+    again = "; run the experiment into a new --out directory"
+    if experiment_digest(config, manifest.get("variants")) != manifest.get("experiment_hash"):
+        raise SrmsimError(f"{source}: its experiment_config and variants no longer give its "
+                          f"experiment_hash (hand-edited or corrupt){again}")
+    outcomes = config.get("outcomes") if isinstance(config, dict) else None
+    expected = [o for o in outcomes if isinstance(o, dict)] if isinstance(outcomes, list) \
+        else None
+    if definitions != expected:
+        raise SrmsimError(f"{source}: its outcome_definitions are not the experiment's (its "
+                          f"experiment_config defines them otherwise: hand-edited){again}")
 
 
 def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]:

@@ -220,18 +220,28 @@ class Experiment:
         self._draws: list[dict[str, float]] = [dict(zip(keys, map(float, row), strict=True)) for row in values]
         return self._draws
 
-    def digest(self) -> str:
-        """Identity of the experiment: its settings and every variant's resolved scenario."""
+    def hashed_config(self) -> dict[str, Any]:
+        """The settings :meth:`digest` hashes, as plain data (kept in the results' manifest, so
+        that what the analysis reads back from it can be checked against the hash)."""
         # an experiment without design: hashes as it did before designs existed
         exclude = {"design"} if self.config.design is None else None
-        data = {"config": self.config.model_dump(mode="json", exclude=exclude),
-                "variants": {k: v.digest() for k, v in self.variants.items()}}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return self.config.model_dump(mode="json", exclude=exclude)
+
+    def digest(self) -> str:
+        """Identity of the experiment: its settings and every variant's resolved scenario."""
+        return experiment_digest(self.hashed_config(),
+                                 {k: v.digest() for k, v in self.variants.items()})
 
     def scenario_for(self, variant: str, replication: int) -> Scenario:
         draws = self.parameter_draws()[replication]
         sc = self.variants[variant]
         return sc.with_overrides(draws, self.source) if draws else sc
+
+
+def experiment_digest(config: Any, variants: Any) -> str:
+    """:meth:`Experiment.digest` of its hashed settings and its variants' scenario digests."""
+    data = {"config": config, "variants": variants}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _SHADOWED = ("is also an uncertain parameter: every replication's draw would replace this value, "

@@ -245,6 +245,8 @@ class ResultsStore(RunStore):
             "variants": {k: v.digest() for k, v in experiment.variants.items()},
             "outcomes": experiment.outcomes,
             "outcome_definitions": experiment.outcome_definitions,
+            # what experiment_hash hashes: the analysis checks the definitions against it
+            "experiment_config": experiment.hashed_config(),
             "description": experiment.config.description,
             "replications_planned": experiment.replications,
             "settings": {k: v for k, v in experiment.settings.items()},
