@@ -57,28 +57,36 @@ def test_onset_weeks_can_be_set_and_delays_the_effect(onset):
 
 def test_a_leavers_course_fades_from_the_week_it_ends():
     """A course a withdrawal ends joins the fading store at full size that week, like one its
-    review ends (it used to be stored at the previous week's scale: one half-life step short)."""
+    review ends (it used to be stored at the previous week's scale: one half-life step short);
+    a course the withdrawal ended before its effects began (onset: 1 week, so a leaver of the
+    week after the start) leaves nothing to fade."""
     policy = one_action({"engagement": 0.2, "half_life_weeks": 2}, weeks=30)
     sc = scenario(policy, per_year=30, dynamics={"withdrawal_annual": 0.95,
                                                  "withdrawal_years": [7]})
     m = TrustModel(sc, seed=3)
-    checked = 0
+    checked = {True: 0, False: 0}
     left_at: dict[int, int] = {}
+    started_at: dict[int, int] = {}
     while m.week_index < 12:
         m.step()
         now = m.week_index - 1
         t = m.students
         ev = m.policy.events()
-        closed = ev[(ev["event"].astype(str) == "closed") & (ev["run_week"] == now)]
+        this_week = ev[ev["run_week"] == now]
+        for pid in this_week.loc[this_week["event"].astype(str) == "started", "student"]:
+            started_at[pid] = now
+        closed = this_week[this_week["event"].astype(str) == "closed"]
         for pid in closed.loc[closed["outcome"].astype(str) == "left", "student"]:
             left_at[pid] = now
         pids = m.policy.pseudonyms(t.uid)
         for row, pid in enumerate(pids):
             if pid in left_at:
                 k = now - left_at[pid]
-                assert t.eff_engagement[row] == pytest.approx(0.2 * 0.5 ** (k / 2), rel=1e-5)
-                checked += 1
-    assert len(left_at) >= 3 and checked >= 10
+                worked = left_at[pid] - started_at[pid] > 1
+                expected = 0.2 * 0.5 ** (k / 2) if worked else 0.0
+                assert t.eff_engagement[row] == pytest.approx(expected, rel=1e-5)
+                checked[worked] += 1
+    assert len(left_at) >= 3 and checked[True] >= 10 and checked[False] >= 1
 
 
 @pytest.mark.parametrize("key", ["years", "schools"])
