@@ -1143,14 +1143,21 @@ def test_results_of_an_older_srmsim_are_read_with_a_note(experiment_dir, tmp_pat
 @pytest.mark.once
 def rename_variant(out: Path, old: str, name: str) -> None:
     """Rename a variant in an experiment folder's manifest, folders and run files, as an
-    edit of the folder would (every file consistent, so only the name is hostile)."""
+    edit of the folder would (every file consistent, so only the name is hostile): the
+    experiment's settings and hash too, which every run carries."""
+    from srmsim.experiment.spec import experiment_digest
+
     m = json.loads((out / "manifest.json").read_text())
     m["variants"] = {(name if k == old else k): v for k, v in m["variants"].items()}
+    config = m["experiment_config"]
+    config["variants"] = {(name if k == old else k): v for k, v in config["variants"].items()}
+    m["experiment_hash"] = experiment_digest(config, m["variants"])
     (out / "manifest.json").write_text(json.dumps(m))
     for top in ("runs", "detail"):
         (out / top / old).rename(out / top / name)
-    for f in (out / "runs" / name).glob("*.parquet"):
-        _edit_parquet(f, variant=name)
+    for f in (out / "runs").glob("*/*.parquet"):
+        edits = {"experiment_hash": m["experiment_hash"]}
+        _edit_parquet(f, **(edits | ({"variant": name} if f.parent.name == name else {})))
 
 
 def test_hostile_variant_and_group_names_are_escaped_in_the_report(experiment_dir, tmp_path):
