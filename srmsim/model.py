@@ -244,7 +244,7 @@ class TrustModel(mesa.Model):
         if cores > 1 and students >= cores * smallest and processes_available():
             try:
                 self._helpers = WeekHelpers(cores - 1, self.config.dynamics, self.seed,
-                                            students)
+                                            students, students * self.n_weeks)
             except OSError as exc:  # no interpreter to start (an embedded Python, say)
                 warnings.warn(f"srmsim: helper processes could not start ({exc}); the week's "
                               "blocks run on threads", RuntimeWarning, stacklevel=3)
@@ -264,6 +264,10 @@ class TrustModel(mesa.Model):
         t0 = time.perf_counter()
         t, d, crn = self.students, self.config.dynamics, self.crn
         step, week = self.week_index, self.week
+        if step == 0:  # the compiled week, if the whole run pays for loading it
+            from srmsim import kernels
+
+            kernels.week_kernel(len(t), len(t) * self.n_weeks)
         if week in calendar.TERM_STARTS:
             dynamics.reset_term(t)
         if week == 0:

@@ -131,9 +131,11 @@ def _spec(n: int) -> Spec:
 class WeekHelpers:
     """``helpers`` processes that run their share of each week's blocks (see the module)."""
 
-    def __init__(self, helpers: int, dynamics: Any, seed: int, students: int | None = None):
-        """``students``: the run's table size, which tells a helper whether to load the
-        compiled week (:func:`srmsim.kernels.week_kernel`) while the students are built."""
+    def __init__(self, helpers: int, dynamics: Any, seed: int, students: int | None = None,
+                 student_weeks: int | None = None):
+        """``students`` and ``student_weeks``: the run's table size and length, which tell a
+        helper whether to load the compiled week (:func:`srmsim.kernels.week_kernel`) while the
+        students are built."""
         from multiprocessing import reduction
 
         if not processes_available():
@@ -143,11 +145,12 @@ class WeekHelpers:
         self._procs: list[subprocess.Popen] = []
         self._finalizer = weakref.finalize(self, _stop, self._conns, self._procs)
         for _ in range(helpers):
-            self._start(dynamics, seed, students)
+            self._start(dynamics, seed, students, student_weeks)
         self._shared: list[tuple[str, str, np.ndarray]] = []
         self._fresh: _Block | None = None
 
-    def _start(self, dynamics: Any, seed: int, students: int | None) -> None:
+    def _start(self, dynamics: Any, seed: int, students: int | None,
+               student_weeks: int | None) -> None:
         """A fresh interpreter running :func:`main`, not a fork: the run's
         process may hold threads, and a fork server or a spawned process would import the
         user's ``__main__`` script again (an unguarded script would start the run again)."""
@@ -168,7 +171,7 @@ class WeekHelpers:
         conn = Connection(here.detach())
         self._conns.append(conn)
         self._procs.append(proc)
-        self._send(conn, ("init", dynamics, seed, students))
+        self._send(conn, ("init", dynamics, seed, students, student_weeks))
 
     @property
     def cores(self) -> int:
@@ -368,10 +371,10 @@ def _reap(procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=5)
 
 
-def _preload(kernels: Any, students: int) -> None:
+def _preload(kernels: Any, students: int | None, student_weeks: int | None) -> None:
     """The compiled week, loaded ahead of the first block that needs it (which waits for it)."""
     try:
-        kernels.week_kernel(students)
+        kernels.week_kernel(students, student_weeks)
     except Exception:  # noqa: BLE001 - the first block reports it, with its context
         pass
 
@@ -407,12 +410,13 @@ def _serve(conn: Connection) -> None:
         if kind == "stop":
             return
         if kind == "init":  # (no answer)
-            _, dynamics, seed, students = message
+            _, dynamics, seed, students, student_weeks = message
             crn = CRN(seed)
             # load (or compile) the compiled week while the run builds its students, not in the
             # first block (importing numba and loading take about 1 s, compiling 5-10 s), and
             # on a thread: the run waits for this loop's answers as it shares its table
-            threading.Thread(target=_preload, args=(kernels, students), daemon=True).start()
+            threading.Thread(target=_preload, args=(kernels, students, student_weeks),
+                             daemon=True).start()
             continue
         if kind == "task":  # what the blocks that follow are (no answer)
             task = message[1]

@@ -168,7 +168,12 @@ def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.Mo
     monkeypatch.setattr(kernels, "_kernel", None)
     monkeypatch.setattr(kernels, "_tried", False)  # not loaded yet in this process
     assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS - 1) is None
-    assert not kernels._tried  # and a small table did not load it
+    # a run too short to pay for loading them, however large its table
+    assert kernels.week_kernel(10**6, kernels.COMPILED_MIN_STUDENT_WEEKS - 1) is None
+    # a long run of a smaller table, but not a table under LOADED_MIN_STUDENTS
+    assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS - 1, 10**9) is None
+    assert not kernels._tried  # and none of them loaded it
+    assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS, 10**9) is not None
     assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS) is not None
     # loaded: smaller tables use it too, down to LOADED_MIN_STUDENTS
     assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS) is not None
@@ -258,9 +263,10 @@ def test_kernels_that_fail_to_compile_fall_back_with_a_warning(
     monkeypatch.setenv(kernels.ENV_WEEK, "compiled")
     with pytest.raises(SrmsimError, match="compiled week failed to load"):
         kernels.week_kernel(10)
-    # a run of 200,000 students and more still runs, on the numpy passes
+    # a run long enough to load them still runs, on the numpy passes
     monkeypatch.setenv(kernels.ENV_WEEK, "auto")
-    monkeypatch.setattr(kernels, "COMPILED_MIN_STUDENTS", 100)
+    monkeypatch.setattr(kernels, "LOADED_MIN_STUDENTS", 100)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_STUDENT_WEEKS", 100)
     scenario = load_scenario(REPO_ROOT / "scenarios" / "default.yaml").with_overrides(
         {"trust.n_schools": 1, "trust.students_per_year_group": 30}, "t")
     model = TrustModel(scenario, seed=1)

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from srmsim.calendar import WEEKS_PER_YEAR
 from srmsim.errors import SrmsimError
 
 #: the student-table columns :func:`srmsim.kernels.week.week_pass` takes, in its order
@@ -34,10 +35,14 @@ WEEK_BUFFERS = ("w_possible", "w_attended", "w_incidents", "w_logins", "w_set", 
 #: ``SRMSIM_WEEK``: ``numpy`` runs every week as numpy passes, ``compiled`` as compiled passes
 #: (numba must be installed), unset or ``auto`` chooses by the table's size
 ENV_WEEK = "SRMSIM_WEEK"
-#: with ``auto``, a table of at least this many students loads the compiled week: loading it
-#: takes about 0.3 s a process (import and cached machine code), which a school year of the
-#: week's saving (about 50 ns a student-week) pays from about 150,000-200,000 students
-COMPILED_MIN_STUDENTS = 200_000
+#: with ``auto``, a run of at least this many student-weeks loads the compiled week: loading
+#: it takes 0.7-1.1 s a process (importing numba 0.25-0.4 s, then the cached machine code;
+#: measured 2026-12-03), which the week's saving of about 50 ns a student-week pays back from
+#: about 15 million (a school year of 385,000 students, or three of 130,000)
+COMPILED_MIN_STUDENT_WEEKS = 15_000_000
+#: a table of at least this many students loads it when the run's length is not given (one
+#: school year's worth of :data:`COMPILED_MIN_STUDENT_WEEKS`)
+COMPILED_MIN_STUDENTS = -(-COMPILED_MIN_STUDENT_WEEKS // WEEKS_PER_YEAR)
 #: once loaded in the process, tables from this size use it (below, a week takes milliseconds)
 LOADED_MIN_STUDENTS = 20_000
 
@@ -58,18 +63,24 @@ def week_mode() -> str:
     return mode
 
 
-def week_kernel(students: int | None = None) -> Callable[..., None] | None:
+def week_kernel(students: int | None = None,
+                student_weeks: int | None = None) -> Callable[..., None] | None:
     """The compiled week (:func:`srmsim.kernels.week.week_pass`) for a table of ``students``
-    (None: any size), or None when the numpy passes should run: numba is not installed or the
-    kernels do not load, ``SRMSIM_WEEK=numpy``, or (``auto``) the table is small (under
-    :data:`COMPILED_MIN_STUDENTS`, or :data:`LOADED_MIN_STUDENTS` once the process has loaded
-    the kernels). The choice changes the speed, never the results."""
+    (None: any size) in a run of ``student_weeks`` (None: a school year), or None when the
+    numpy passes should run: numba is not installed or the kernels do not load,
+    ``SRMSIM_WEEK=numpy``, or (``auto``) the run is too short to pay for loading them (under
+    :data:`COMPILED_MIN_STUDENT_WEEKS`) or, once the process has loaded them, the table is
+    under :data:`LOADED_MIN_STUDENTS`. The choice changes the speed, never the results."""
     mode = week_mode()
     if mode == "numpy":
         return None
     if mode == "auto" and students is not None:
-        if students < (LOADED_MIN_STUDENTS if _kernel is not None else COMPILED_MIN_STUDENTS):
+        if students < LOADED_MIN_STUDENTS:
             return None
+        if _kernel is None:
+            planned = students * WEEKS_PER_YEAR if student_weeks is None else student_weeks
+            if planned < COMPILED_MIN_STUDENT_WEEKS:
+                return None
     if not _tried:
         with _LOADING:
             if not _tried:
