@@ -115,6 +115,16 @@ def test_bad_starts_are_refused_by_name():
         risk.PooledRisk().fit(df, "withdrawn", FEATURES, start=fitted)
     with pytest.raises(DataError, match="start_params"):
         risk.fit_logistic(np.ones((4, 1)), np.array([0, 1, 0, 1.0]), start_params=np.zeros(1))
+    X, y, _ = _design(3, n=200)
+    for start, why in (("last term", "must be numbers"), ([[1.0]], "5 finite numbers"),
+                       (np.zeros(4), "got shape \\(4,\\)"),
+                       ([0, 0, np.nan, 0, 0], "missing or infinite"),
+                       ([0, 0, np.inf, 0, 0], "missing or infinite")):
+        with pytest.raises(DataError, match=why):
+            risk.fit_logistic(X, y, solver="newton", start_params=start)
+    fit = risk.fit_logistic(X, y, solver="newton", start_params=[0, 0, 0, 0, 0])
+    np.testing.assert_allclose(fit.params, risk.fit_logistic(X, y, solver="newton").params,
+                               atol=1e-9)
 
 
 def test_the_design_check_finds_every_bad_value():

@@ -129,6 +129,8 @@ def fit_logistic(
                         f"values beyond +-{LARGEST_VALUE:g}; leave those rows out and rescale "
                         "very large features")
     n, p = X.shape
+    if start_params is not None:
+        start_params = _start_values(start_params, p, what)
     y = outcome_array(y, "y", n)
     if np.isnan(y).any():
         raise DataError(f"{what}: {plural(int(np.isnan(y).sum()), 'outcome')} missing; leave those rows "
@@ -195,6 +197,19 @@ def fit_logistic(
     ):
         raise EstimationError(f"{what}: {problem}, and the ridge fallback failed too")
     return _ridge_fit(params, what, problem, ridge_sd, notes)
+
+
+def _start_values(start: object, p: int, what: str) -> np.ndarray:
+    """``start_params`` checked: ``p`` finite numbers, one per column of the design."""
+    try:
+        values = np.asarray(start, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{what}: start_params must be numbers ({err})") from None
+    if values.shape != (p,) or not np.all(np.isfinite(values)):
+        raise DataError(f"{what}: start_params must be {p} finite numbers, one per column of "
+                        f"X, got shape {values.shape}" + (
+                            "" if values.shape != (p,) else " with a missing or infinite one"))
+    return values
 
 
 def _beyond(values: np.ndarray) -> bool:
