@@ -496,10 +496,10 @@ def run(
         return _finish(model, None)
     from srmsim.results import RunResult, StudentsFile, run_folder
 
-    with run_folder(Path(out), model.records is not None) as folder:
+    private = model.records is not None  # a trust built from real records: owner-only
+    with run_folder(Path(out), private) as folder:
         # students.parquet is encoded on a thread while the other tables are made and written
-        students = StudentsFile.start(RunResult.students_of(model, final=True), folder,
-                                      model.records is not None)
+        students = StudentsFile.start(RunResult.students_of(model, final=True), folder, private)
         try:
             result = _finish(model, students)
         except BaseException:

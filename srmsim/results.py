@@ -500,7 +500,8 @@ class RunResult:
         is written on a thread while this one writes the others; ``students`` is that
         thread's write if the run already started it (:meth:`StudentsFile.start`)."""
         private = bool(self.summary.get("from_records"))
-        students = students or StudentsFile.start(self.students, folder, private)
+        if students is None:
+            students = StudentsFile.start(self.students, folder, private)
         try:
             tables = {"weekly": self.weekly,
                       "history": self.history if len(self.history) else None,

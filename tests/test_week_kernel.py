@@ -167,14 +167,16 @@ def test_auto_runs_the_compiled_week_on_large_tables_only(monkeypatch: pytest.Mo
     monkeypatch.delenv(kernels.ENV_WEEK, raising=False)
     monkeypatch.setattr(kernels, "_kernel", None)
     monkeypatch.setattr(kernels, "_tried", False)  # not loaded yet in this process
-    assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS - 1) is None
+    # a table given alone is taken to run one school year
+    year = -(-kernels.COMPILED_MIN_STUDENT_WEEKS // 39)
+    assert kernels.week_kernel(year - 1) is None
     # a run too short to pay for loading them, however large its table
     assert kernels.week_kernel(10**6, kernels.COMPILED_MIN_STUDENT_WEEKS - 1) is None
     # a long run of a smaller table, but not a table under LOADED_MIN_STUDENTS
     assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS - 1, 10**9) is None
     assert not kernels._tried  # and none of them loaded it
     assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS, 10**9) is not None
-    assert kernels.week_kernel(kernels.COMPILED_MIN_STUDENTS) is not None
+    assert kernels.week_kernel(year) is not None
     # loaded: smaller tables use it too, down to LOADED_MIN_STUDENTS
     assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS) is not None
     assert kernels.week_kernel(kernels.LOADED_MIN_STUDENTS - 1) is None

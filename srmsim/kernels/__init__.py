@@ -33,16 +33,13 @@ WEEK_COLUMNS = (
 WEEK_BUFFERS = ("w_possible", "w_attended", "w_incidents", "w_logins", "w_set", "w_on_time")
 
 #: ``SRMSIM_WEEK``: ``numpy`` runs every week as numpy passes, ``compiled`` as compiled passes
-#: (numba must be installed), unset or ``auto`` chooses by the table's size
+#: (numba must be installed), unset or ``auto`` chooses by the run's length
 ENV_WEEK = "SRMSIM_WEEK"
 #: with ``auto``, a run of at least this many student-weeks loads the compiled week: loading
 #: it takes 0.7-1.1 s a process (importing numba 0.25-0.4 s, then the cached machine code;
 #: measured 2026-12-03), which the week's saving of about 50 ns a student-week pays back from
 #: about 15 million (a school year of 385,000 students, or three of 130,000)
 COMPILED_MIN_STUDENT_WEEKS = 15_000_000
-#: a table of at least this many students loads it when the run's length is not given (one
-#: school year's worth of :data:`COMPILED_MIN_STUDENT_WEEKS`)
-COMPILED_MIN_STUDENTS = -(-COMPILED_MIN_STUDENT_WEEKS // WEEKS_PER_YEAR)
 #: once loaded in the process, tables from this size use it (below, a week takes milliseconds)
 LOADED_MIN_STUDENTS = 20_000
 
