@@ -309,15 +309,64 @@ def test_binomial_draws_at_the_edges_of_every_count_equal_numpy(n: int) -> None:
                         np.ones(len(u), dtype=np.bool_), got)
     np.testing.assert_array_equal(got, want)
     # the bounds do leave some draws open here, which numpy's power then settles
+    ratio3 = np.tile(ratio, 3 * n).astype(np.float32)
     lo, hi = np.empty_like(qq), np.empty_like(qq)
     week.power_bracket(qq, n, lo, hi)
     k_lo, k_hi = np.empty_like(got), np.empty_like(got)
-    week.binomial_counts(u, n, np.tile(ratio, 3 * n).astype(np.float32), lo,
-                         np.ones(len(u), dtype=np.bool_), k_lo)
-    week.binomial_counts(u, n, np.tile(ratio, 3 * n).astype(np.float32), hi,
-                         np.ones(len(u), dtype=np.bool_), k_hi)
+    everyone = np.ones(len(u), dtype=np.bool_)
+    week.binomial_counts(u, n, ratio3, lo.copy(), everyone, k_lo)
+    week.binomial_counts(u, n, ratio3, hi, everyone, k_hi)
     assert (k_lo != k_hi).sum() > 0
     assert ((k_lo >= want) & (want >= k_hi)).all()
+    # the lower bound alone leaves open every draw the two bounds disagree on, and more
+    k, unsettled = np.empty_like(got), np.empty(len(u), dtype=np.bool_)
+    week.lower_counts(u, n, ratio3, lo, everyone, k, unsettled)
+    np.testing.assert_array_equal(k, k_lo)
+    assert unsettled[k_lo != k_hi].all()
+    assert (k[~unsettled] == want[~unsettled]).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_binomial_draws_on_every_kind_of_probability_equal_numpy(seed: int) -> None:
+    """Random sizes and probabilities across (0, 1), crowded at both ends, with NaN and the
+    clip's edges, half the uniforms within 3e-4 (relative) of a CDF value, some students off
+    roll: every count is numpy's. Such uniforms crowd the margin the lower bound alone settles
+    outside of (:func:`srmsim.kernels.week.lower_counts`)."""
+    from srmsim.kernels import week
+    from srmsim.rng import binomial_inv
+
+    rng = np.random.default_rng(seed)
+    for kind in range(8):
+        n, m = int(rng.integers(3, 21)), 40_000
+        p = [rng.uniform(0, 1, m), np.exp(rng.uniform(np.log(1e-7), 0, m)),
+             1 - np.exp(rng.uniform(np.log(1e-7), 0, m)),
+             rng.choice([0.0, 1.0, np.nan, 1e-6, 1 - 1e-6, 0.5, 0.999, 0.9999], m)][kind % 4]
+        p = p.astype(np.float32)
+        clipped = np.clip(p, np.float32(1e-6), np.float32(1 - 1e-6))
+        q = 1 - clipped
+        ratio = (clipped / q).astype(np.float32)
+        pmf = q ** n
+        cdf = pmf.copy()
+        step = rng.integers(0, n, m)
+        edge = np.where(step == 0, cdf, np.nan)
+        for i in range(n - 1):
+            pmf = pmf * np.float32((n - i) / (i + 1)) * ratio
+            cdf = cdf + pmf
+            edge = np.where(step == i + 1, cdf, edge)
+        near = (rng.random(m) < 0.5) & np.isfinite(edge)
+        jitter = (1 + rng.uniform(-3e-4, 3e-4, m)).astype(np.float32)
+        u = np.where(near, np.clip(edge * jitter, 2**-24, 1 - 2**-24),
+                     rng.random(m, dtype=np.float32)).astype(np.float32)
+        on_roll = rng.random(m) < 0.97
+        got = np.empty(m, dtype=np.int8)
+        week.binomial_draws(u, n, ratio, q, on_roll, got)
+        np.testing.assert_array_equal(got, np.where(on_roll, binomial_inv(u, n, p), 0))
+        if kind == 0:  # uniforms at random: nearly every draw settled without numpy's power
+            lo, k, unsettled = np.empty_like(q), np.empty_like(got), np.empty(m, dtype=np.bool_)
+            week.power_bracket(q, n, lo, np.empty_like(q))
+            clear = ~near & (lo >= week.SETTLE_MIN_FIRST)  # lower: open once anything counts
+            week.lower_counts(u, n, ratio, lo, on_roll, k, unsettled)
+            assert unsettled[clear].mean() < 5e-3
 
 
 def test_a_machine_whose_power_is_off_takes_numpy_power_everywhere(
@@ -333,3 +382,32 @@ def test_a_machine_whose_power_is_off_takes_numpy_power_everywhere(
     dynamics.week_rows_numpy(a, d, crn, 2, 2, None, obs_a, slice(0, 2000))
     dynamics.week_rows_compiled(b, d, crn, 2, 2, None, obs_b, slice(0, 2000))
     _same_table(a, b)
+
+
+def test_school_totals_by_block_equal_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A block's totals by school, compiled and as numpy's reduceat: empty schools (at the start,
+    in the middle, at the end), blocks that split a school, observations at their types' limits."""
+    rng = np.random.default_rng(3)
+    sizes = np.array([0, 5, 0, 0, 700, 1, 1300, 0, 999, 0])
+    n = int(sizes.sum())
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    t = StudentTable(n)
+    t.status[:] = rng.choice([0, 0, 0, 1, 2], n)
+    obs = dynamics.WeekObservation.empty(n)
+    for name, dtype in dynamics.WeekObservation.DTYPES.items():
+        info = np.iinfo(dtype) if dtype is not np.bool_ else None
+        values = (rng.random(n) < 0.5 if info is None
+                  else rng.integers(info.min, int(info.max) + 1, n, dtype=dtype))
+        getattr(obs, name)[:] = values
+    cuts = [slice(0, n), slice(0, 3), slice(3, 705), slice(704, 705), slice(705, 2004),
+            slice(2004, n), slice(n - 1, n), slice(10, 10)]
+    results = {}
+    for mode in ("numpy", "compiled"):
+        monkeypatch.setenv(kernels.ENV_WEEK, mode)
+        results[mode] = [dynamics.block_totals(t, obs, starts, sizes, rows) for rows in cuts]
+    for (first_a, a), (first_b, b) in zip(results["numpy"], results["compiled"], strict=True):
+        assert first_a == first_b
+        np.testing.assert_array_equal(a, b)
+    whole = results["compiled"][0][1]
+    assert whole[0].sum() == (t.status == 0).sum()
+    assert whole[3].sum() == obs.incidents.astype(np.int64).sum()

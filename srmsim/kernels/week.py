@@ -222,34 +222,52 @@ def power_bracket(q, n, lo, hi):
         lo_bits[j] = max(b - BRACKET_ULPS, 0) if finite else b
 
 
+#: :func:`lower_counts` settles a draw whose uniform lies above its last counted CDF value
+#: times this (rounded down, still above ``1 + 2**-12``)
+SETTLE_FACTOR = np.float32(1 + 2.0**-11)
+#: ... if the first probability's lower bound is at least this (a normal float32 number, far
+#: above where subnormal terms could matter)
+SETTLE_MIN_FIRST = np.float32(2.0**-90)
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
-def bracket_counts(u, n, ratio, lo, hi, enrolled, k_lo, k_hi):
-    """:func:`binomial_counts` from both bounds of :func:`power_bracket` in one pass (``lo``
-    and ``hi`` are overwritten): ``k_lo`` from the lower first probability, ``k_hi`` from the
-    upper (never more than ``k_lo``: a draw still counting from the upper bound is still
-    counting from the lower one). Every count of every draw, in branch-free passes over the
-    block: moving the draws still counting to the front, as the numpy loop does, measured
-    twice as slow here, and stopping once no draw of the block counts further 1.25x slower."""
+def lower_counts(u, n, ratio, lo, enrolled, k, unsettled):
+    """:func:`binomial_counts` from :func:`power_bracket`'s lower bound (``lo`` is
+    overwritten), and which of the counts that bound alone leaves ``unsettled``.
+
+    Numpy's first probability lies between the two bounds (:func:`power_bracket_holds`), so
+    its count lies between theirs, and the lower bound's count ``k`` is the larger. It is
+    numpy's count unless the upper bound's CDF at step ``k - 1`` reaches the uniform or the
+    top. The upper bound is at most 32 float32 steps (``32 * 2**-23``, relative) above the
+    lower one, and each of the CDF's steps rounds the two by at most half a step each way:
+    for ``n`` up to 20, the upper CDF is within ``2**-15`` of the lower one, relative, while
+    the first probability is normal; terms that turn subnormal (past the mode, as the terms
+    only fall there) add at most ``2 n * 2**-126``. So a count is settled where it is the
+    same counted from the CDF times :data:`SETTLE_FACTOR` (``1 + 2**-12`` or more after
+    rounding, which covers both once the first probability is :data:`SETTLE_MIN_FIRST` or
+    more). About one draw in a thousand is left unsettled."""
     m = u.shape[0]
-    cdf_lo = lo.copy()
-    cdf_hi = hi.copy()
+    cdf = lo.copy()
+    k_up = np.empty(m, dtype=np.int8)
     for j in range(m):
-        k_lo[j] = 0
-        k_hi[j] = 0
+        k[j] = 0
+        k_up[j] = 0
+        unsettled[j] = not (lo[j] >= SETTLE_MIN_FIRST)
     for i in range(n):
         for j in range(m):
+            c_j = cdf[j]
+            up = c_j * SETTLE_FACTOR
             here = enrolled[j]
-            k_lo[j] += np.int8((u[j] > cdf_lo[j]) & (cdf_lo[j] < _TOP) & here)
-            k_hi[j] += np.int8((u[j] > cdf_hi[j]) & (cdf_hi[j] < _TOP) & here)
+            k[j] += np.int8((u[j] > c_j) & (c_j < _TOP) & here)
+            k_up[j] += np.int8((u[j] > up) & (up < _TOP) & here)
         if i == n - 1:
             break
         c = np.float32((n - i) / (i + 1))
         for j in range(m):
-            r = ratio[j]
-            lo[j] = lo[j] * c * r
-            cdf_lo[j] = cdf_lo[j] + lo[j]
-            hi[j] = hi[j] * c * r
-            cdf_hi[j] = cdf_hi[j] + hi[j]
+            lo[j] = lo[j] * c * ratio[j]
+            cdf[j] = cdf[j] + lo[j]
+    for j in range(m):
+        unsettled[j] = (k[j] != k_up[j]) | (unsettled[j] & (k[j] > 0))
 
 
 @njit(inline="always", error_model="numpy")
@@ -362,6 +380,51 @@ def finish(
         w_on_time[i] = o_on_time[i]
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def school_totals(status, possible, attended, incidents, logins, set_, on_time, withdrew,
+                  starts, out):
+    """:func:`srmsim.dynamics.block_totals`' sums in one pass over a block's rows: ``out[:, s]``
+    gets the rows from ``starts[s]`` to the next start (or the block's end) of students on roll,
+    then of the week's observations. Integer sums, so the same in any order."""
+    m = status.shape[0]
+    n_schools = starts.shape[0]
+    for s in range(n_schools):
+        a = starts[s]
+        b = starts[s + 1] if s + 1 < n_schools else m
+        on = 0
+        p = 0
+        att = 0
+        inc = 0
+        log = 0
+        st = 0
+        ot = 0
+        wd = 0
+        for i in range(a, b):
+            on += status[i] == _ENROLLED
+            p += possible[i]
+            att += attended[i]
+            inc += incidents[i]
+            log += logins[i]
+            st += set_[i]
+            ot += on_time[i]
+            wd += withdrew[i]
+        out[0, s] = on
+        out[1, s] = p
+        out[2, s] = att
+        out[3, s] = inc
+        out[4, s] = log
+        out[5, s] = st
+        out[6, s] = ot
+        out[7, s] = wd
+
+
+def totals_by_school(status: np.ndarray, observed: list[np.ndarray], starts: np.ndarray,
+                     out: np.ndarray) -> None:
+    """:func:`school_totals` of a block (``observed``: the week's observations, in
+    :data:`srmsim.dynamics.OBSERVED` order)."""
+    school_totals(status, *observed, starts, out)  # type: ignore[call-arg]  # numba's stub
+
+
 def week_pass(par, keys, n_sessions, n_set, step, withdrawal, wd_years,
               uid, status, year_group, sex, exit_step,
               engagement_base, engagement_ar, wellbeing_base, wellbeing_ar, eff_engagement,
@@ -410,10 +473,11 @@ def binomial_draws(u: np.ndarray, n: int, ratio: np.ndarray, q: np.ndarray,
     draw depends on its last bits.
 
     The count is monotone in the first probability ``q ** n`` (every later step of the CDF
-    rounds up or down with it, and a larger CDF never counts more), so the counts from the two
-    bounds of :func:`power_bracket` agree for nearly every draw and are then the count from
-    numpy's value, which lies between them. Only draws whose uniform falls between the bounds'
-    CDFs (about one in a million) take numpy's power. ``n`` 0, 1 and 2 are numpy's exact fast
+    rounds up or down with it, and a larger CDF never counts more), so numpy's count lies
+    between the counts from the two bounds of :func:`power_bracket`. :func:`lower_counts`
+    counts from the lower bound and settles every draw whose uniform is clear of where the
+    upper bound could count differently; only the others (about one in a thousand) take
+    numpy's power. ``n`` 0, 1 and 2 are numpy's exact fast
     paths, and a machine whose power is not within the bounds (:func:`power_bracket_holds`)
     takes numpy's power for every draw.
     """
@@ -421,11 +485,10 @@ def binomial_draws(u: np.ndarray, n: int, ratio: np.ndarray, q: np.ndarray,
         binomial_counts(u, n, ratio, q ** n, enrolled, k)  # numpy's power, as binomial_inv
         return
     lo = np.empty_like(q)
-    hi = np.empty_like(q)
-    power_bracket(q, n, lo, hi)
-    k_hi = np.empty_like(k)
-    bracket_counts(u, n, ratio, lo, hi, enrolled, k, k_hi)
-    open_rows = np.flatnonzero(k != k_hi)
+    power_bracket(q, n, lo, np.empty_like(q))
+    unsettled = np.empty(len(u), dtype=np.bool_)
+    lower_counts(u, n, ratio, lo, enrolled, k, unsettled)
+    open_rows = np.flatnonzero(unsettled)
     if len(open_rows):
         part = np.empty(len(open_rows), dtype=k.dtype)
         binomial_counts(u[open_rows], n, ratio[open_rows], q[open_rows] ** n,
