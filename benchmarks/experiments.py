@@ -209,6 +209,13 @@ def breakdown(timings: list[dict[str, Any]], start: float, end: float) -> dict[s
         by_worker.setdefault(t["pid"], []).append(t)
     out = dict.fromkeys(("before_first_run", "runs", "between_runs", "idle_at_end",
                          "runs_cpu", "store"), 0.0)
+    # runs this process made while its local workers started (srmsim.executors): in the runs'
+    # time and CPU, but this process is not one of the workers
+    here = by_worker.pop(os.getpid(), []) if len(by_worker) > 1 else []
+    out["runs"] += sum(t["finished"] - t["started"] for t in here)
+    out["runs_cpu"] += sum(t["cpu_seconds"] for t in here)
+    out["runs_here"] = len(here)
+    out["runs_here_cpu"] = sum(t["cpu_seconds"] for t in here)
     last_stored = max((t["stored"] for t in timings), default=end)
     for runs in by_worker.values():
         runs.sort(key=lambda t: t["started"])
@@ -260,7 +267,8 @@ def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> N
     print("-" * len(header))
     for r in rows:
         b = r["breakdown"]
-        parent = r["cpu_seconds"] - b["runs_cpu"] if r["workers"] == 1 else r["parent_cpu_seconds"]
+        parent = (r["cpu_seconds"] - b["runs_cpu"] if r["workers"] == 1 else
+                  r["parent_cpu_seconds"] - b["runs_here_cpu"])
         workers = r["cpu_seconds"] - b["runs_cpu"] - parent
         for label, k in ((r["executor"], 1.0), ("  per run, ms", 1e3 / max(b["runs_n"], 1))):
             eff = f"{b['runs_cpu'] / r['cpu_seconds']:>10.2f}" if k == 1.0 else " " * 10
@@ -268,6 +276,10 @@ def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> N
                   f"{b['between_runs'] * k:>7.2f} {b['idle_at_end'] * k:>11.2f} "
                   f"{b['after_last_store'] * k:>8.2f} {b['runs_cpu'] * k:>10.2f} "
                   f"{parent * k:>12.2f} {workers * k:>13.2f} {eff} {b['store'] * k:>9.2f}")
+    for r in rows:
+        if r["breakdown"]["runs_here"]:
+            print(f"{r['executor']}: {r['breakdown']['runs_here']} run(s) ran in this process "
+                  "while the workers started (counted in runs, not as a worker)")
     print("CPU: runs = CPU s inside runs; parent other = the parent's CPU s outside runs (plan, "
           "receive, store, manifest); other procs = every other process's CPU s outside runs "
           "(fork server and its imports, workers between runs; for Dask its scheduler and "

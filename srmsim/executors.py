@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
@@ -27,7 +35,7 @@ WORKER_DIED = (
     "it are kept: run the same command again with --resume (from Python: resume=True), or "
     "with fewer workers")
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}  # the pools kept by local_processes(), by size
+_POOLS: dict[int, _Workers] = {}  # the pools kept by local_processes(), by size
 
 #: what a worker imports before its first run of a scenario (experiments, searches): named here,
 #: in a module that imports nothing heavy, so a command can start the workers' imports first
@@ -112,18 +120,37 @@ def start_server(preload: Sequence[str] = ()) -> None:
         forkserver.ensure_running()
 
 
-def _new_pool(workers: int, preload: Sequence[str] = ()) -> ProcessPoolExecutor:
-    """A pool whose processes are started now (a no-op task each), each with ``preload``
-    imported (by the fork server, or by each spawned worker), so their start-up overlaps
-    whatever the parent does next."""
-    start_server(preload)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
-                               initializer=_prepare_worker,
-                               initargs=(tuple(preload), os.getpid()))
-    with _one_thread_each():
-        for _ in range(workers):  # in Python >= 3.9 each submit to a busy pool starts a process
-            pool.submit(int)
-    return pool
+class _Workers:
+    """A pool of local processes, each with ``preload`` imported (by the fork server, or by
+    each spawned worker). They are started on a thread (a no-op task each): starting the first
+    waits for the fork server's imports (1-2 s), which the parent can spend on other work, or on
+    runs of its own (:func:`_execute_local`). :meth:`ready` says when they all are up."""
+
+    def __init__(self, workers: int, preload: Sequence[str] = ()):
+        start_server(preload)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
+                                        initializer=_prepare_worker,
+                                        initargs=(tuple(preload), os.getpid()))
+        self._started: list[Future[int]] = []
+        self._starting = threading.Thread(target=self._start, args=(workers,), daemon=True,
+                                          name="srmsim-workers-start")
+        self._starting.start()
+
+    def _start(self, workers: int) -> None:
+        try:
+            with _one_thread_each():
+                for _ in range(workers):  # in Python >= 3.9 each submit to a busy pool starts
+                    self._started.append(self.pool.submit(int))  # a process
+        except Exception:  # noqa: BLE001 - a pool that cannot start: the next submit says why
+            pass
+
+    def ready(self) -> bool:
+        """Every worker has started and imported what it needs (or failed to)."""
+        return not self._starting.is_alive() and all(f.done() for f in self._started)
+
+    def shutdown(self, cancel_futures: bool = False) -> None:
+        self._starting.join()
+        self.pool.shutdown(wait=True, cancel_futures=cancel_futures)
 
 
 @contextmanager
@@ -138,12 +165,12 @@ def local_processes(workers: int, preload: Sequence[str] = ()) -> Iterator[None]
     if workers <= 1 or workers in _POOLS:
         yield
         return
-    pool = _POOLS[workers] = _new_pool(workers, preload)
+    pool = _POOLS[workers] = _Workers(workers, preload)
     try:
         yield
     finally:
         del _POOLS[workers]
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(cancel_futures=True)
 
 
 def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, scheduler: Any,
@@ -158,23 +185,47 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
             on_rows(fn(*task))
     else:
         shared = _POOLS.get(workers)
-        pool = shared or _new_pool(workers, preload)
+        pool = shared or _Workers(workers, preload)
         try:
-            pending = {pool.submit(fn, *task) for task in tasks}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        on_rows(fut.result())
-            except BrokenProcessPool:
-                raise SrmsimError(WORKER_DIED) from None
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+            _execute_local(pool, fn, tasks, workers, on_rows)
         finally:
             if shared is None:
-                pool.shutdown(wait=True)
+                pool.shutdown()
+
+
+def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tuple],
+                   workers: int, on_rows: Callable[[Rows], object]) -> None:
+    """The tasks on the pool's processes, in order, two per worker handed over at a time.
+
+    Until the workers are up (a fork server's imports take 1-2 s), this process runs tasks
+    too, one at a time on a thread, rather than wait with a core idle; the workers get the
+    next tasks the moment they are up. Rows are stored here, on this thread, whoever ran them;
+    where a task runs never changes its rows."""
+    queue = deque(tasks)
+    pending: set[Future[Rows]] = set()
+    here: Future[Rows] | None = None  # the task this process is running meanwhile
+    local = ThreadPoolExecutor(1, thread_name_prefix="srmsim-run-here")
+    try:
+        while queue or pending:
+            up = pool.ready()
+            if up:
+                while queue and len(pending) < 2 * workers:
+                    pending.add(pool.pool.submit(fn, *queue.popleft()))
+            elif queue and (here is None or here.done()):
+                here = local.submit(fn, *queue.popleft())
+                pending.add(here)
+            done, pending = wait(pending, timeout=None if up else 0.05,
+                                 return_when=FIRST_COMPLETED)
+            for fut in done:
+                on_rows(fut.result())
+    except BrokenProcessPool:
+        raise SrmsimError(WORKER_DIED) from None
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        raise
+    finally:
+        local.shutdown(wait=False, cancel_futures=True)
 
 
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,

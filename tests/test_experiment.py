@@ -105,13 +105,42 @@ def test_batches_inside_local_processes_share_one_pool():
         return set(seen)
 
     with executors.local_processes(2):
-        pool = executors._POOLS[2]
+        shared = executors._POOLS[2]
+        deadline = time.monotonic() + 60  # up, so that no task runs in this process
+        while not shared.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pool = shared.pool
         first = pids()
         workers = set(pool._processes)
         second = pids()
         assert first | second <= workers == set(pool._processes)
         assert os.getpid() not in workers
     assert not executors._POOLS and not pool._processes
+
+
+def _task_and_pid(i: int) -> list[dict]:
+    time.sleep(0.2 if i < 3 else 0.0)
+    return [{"task": i, "pid": os.getpid()}]
+
+
+def test_while_the_workers_start_this_process_runs_tasks_itself(monkeypatch):
+    """Workers still starting (a fork server's imports, 1-2 s): this process runs tasks, one at
+    a time, each once, rather than idle; once they are up it hands the rest over."""
+    from srmsim import executors
+
+    up_at = time.monotonic() + 0.5  # "up" after half a second: two or three tasks here
+    monkeypatch.setattr(executors._Workers, "ready", lambda self: time.monotonic() > up_at)
+    rows: list[dict] = []
+    executors.execute(_task_and_pid, [(i,) for i in range(9)], 2, None, rows.extend)
+    assert sorted(r["task"] for r in rows) == list(range(9))
+    here = [r["task"] for r in rows if r["pid"] == os.getpid()]
+    assert here == list(range(len(here))) and 1 <= len(here) <= 5
+    assert len({r["pid"] for r in rows}) > 1
+    rows.clear()
+    with executors.local_processes(2):  # a real pool: its workers come up on their own
+        executors.execute(_task_and_pid, [(i,) for i in range(40)], 2, None, rows.extend)
+        assert executors._POOLS[2].ready()
+    assert sorted(r["task"] for r in rows) == list(range(40))
 
 
 def test_chunks_keep_the_order_and_shrink_to_single_tasks():
