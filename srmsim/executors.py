@@ -122,35 +122,58 @@ def start_server(preload: Sequence[str] = ()) -> None:
 
 class _Workers:
     """A pool of local processes, each with ``preload`` imported (by the fork server, or by
-    each spawned worker). They are started on a thread (a no-op task each): starting the first
-    waits for the fork server's imports (1-2 s), which the parent can spend on other work, or on
-    runs of its own (:func:`_execute_local`). :meth:`ready` says when they all are up."""
+    each spawned worker), and when they can start.
+
+    Starting a worker from a fork server waits for the server's imports (1-2 s), which the
+    parent can spend on other work or on runs of its own (:func:`_execute_local`). So a thread
+    waits for the server (one throwaway process forked from it), and the pool's workers are
+    started by the parent once it is up (:meth:`ready`), as before: started from a thread, a
+    worker could be added while the pool, broken by a killed worker, stops the others, and
+    never be stopped itself."""
 
     def __init__(self, workers: int, preload: Sequence[str] = ()):
         start_server(preload)
+        self.workers = workers
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(),
                                         initializer=_prepare_worker,
                                         initargs=(tuple(preload), os.getpid()))
         self._started: list[Future[int]] = []
-        self._starting = threading.Thread(target=self._start, args=(workers,), daemon=True,
-                                          name="srmsim-workers-start")
-        self._starting.start()
+        self._server: threading.Thread | None = None
+        if _context().get_start_method() == "forkserver":
+            self._server = threading.Thread(target=_wait_for_server, daemon=True,
+                                            name="srmsim-fork-server-wait")
+            self._server.start()
+        else:  # spawned workers: nothing to wait for but their own start
+            self._start()
 
-    def _start(self, workers: int) -> None:
-        try:
-            with _one_thread_each():
-                for _ in range(workers):  # in Python >= 3.9 each submit to a busy pool starts
-                    self._started.append(self.pool.submit(int))  # a process
-        except Exception:  # noqa: BLE001 - a pool that cannot start: the next submit says why
-            pass
+    def _start(self) -> None:
+        with _one_thread_each():
+            for _ in range(self.workers):  # in Python >= 3.9 each submit to a busy pool
+                self._started.append(self.pool.submit(int))  # starts a process
 
     def ready(self) -> bool:
-        """Every worker has started and imported what it needs (or failed to)."""
-        return not self._starting.is_alive() and all(f.done() for f in self._started)
+        """Every worker has started and imported what it needs (or failed to): the first call
+        once the fork server is up starts them (quick, from a server that has imported)."""
+        if self._server is not None:
+            if self._server.is_alive():
+                return False
+            self._server = None
+            self._start()
+        return all(f.done() for f in self._started)
 
     def shutdown(self, cancel_futures: bool = False) -> None:
-        self._starting.join()
         self.pool.shutdown(wait=True, cancel_futures=cancel_futures)
+
+
+def _wait_for_server() -> None:
+    """Return once the fork server takes requests (its imports done): a throwaway process
+    forked from it, which does nothing."""
+    try:
+        probe = _context().Process(target=int, daemon=True)
+        probe.start()
+        probe.join()
+    except Exception:  # noqa: BLE001 - a server that cannot fork: the pool's start says why
+        pass
 
 
 @contextmanager

@@ -106,9 +106,7 @@ def test_batches_inside_local_processes_share_one_pool():
 
     with executors.local_processes(2):
         shared = executors._POOLS[2]
-        deadline = time.monotonic() + 60  # up, so that no task runs in this process
-        while not shared.ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_up(shared)  # so that no task runs in this process
         pool = shared.pool
         first = pids()
         workers = set(pool._processes)
@@ -161,9 +159,17 @@ def test_workers_get_one_blas_thread_and_the_parent_keeps_its_environment(monkey
 
     monkeypatch.delenv("VECLIB_MAXIMUM_THREADS", raising=False)
     seen: list[str | None] = []
-    executors.execute(os.getenv, [("VECLIB_MAXIMUM_THREADS",)] * 2, 2, None, seen.append)
+    with executors.local_processes(2):
+        _wait_until_up(executors._POOLS[2])  # (until then this process runs the tasks)
+        executors.execute(os.getenv, [("VECLIB_MAXIMUM_THREADS",)] * 2, 2, None, seen.append)
     assert seen == ["1", "1"]
     assert "VECLIB_MAXIMUM_THREADS" not in os.environ
+
+
+def _wait_until_up(workers) -> None:
+    deadline = time.monotonic() + 60
+    while not workers.ready() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.mark.once
@@ -242,13 +248,22 @@ def test_a_killed_worker_gives_a_short_error_and_resume_finishes(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "srmsim.cli", "experiment", str(exp),
                              "--out", str(part), "--quiet", "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def busy(p: psutil.Process) -> float:  # a worker, not the fork server's brief probe
+        try:
+            return p.cpu_times().user if p.status() != psutil.STATUS_ZOMBIE else -1.0
+        except psutil.NoSuchProcess:
+            return -1.0
+
     deadline = time.time() + 120
-    while time.time() < deadline and not list(part.glob("runs/*/*.parquet")):
+    workers: list = []
+    while time.time() < deadline:  # (the command runs the first runs itself until they are up)
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if p.ppid() != proc.pid and busy(p) > 0.05]  # the fork server's children
+        if len(workers) == 2 and list(part.glob("runs/*/*.parquet")):
+            break
         time.sleep(0.05)
-    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
-               if p.ppid() != proc.pid]  # the fork server's children
     assert workers, "no worker found"
-    workers[0].kill()
+    max(workers, key=busy).kill()
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 2, err
     assert "worker process died" in err and "--resume" in err
