@@ -278,7 +278,7 @@ def print_breakdown(rows: list[dict[str, Any]], transfer: dict[str, float]) -> N
                   f"{parent * k:>12.2f} {workers * k:>13.2f} {eff} {b['store'] * k:>9.2f}")
     for r in rows:
         if r["breakdown"]["runs_here"]:
-            print(f"{r['executor']}: {r['breakdown']['runs_here']} run(s) ran in this process "
+            print(f"{r['executor']}: {r['breakdown']['runs_here']:.0f} run(s) ran in this process "
                   "while the workers started (counted in runs, not as a worker)")
     print("CPU: runs = CPU s inside runs; parent other = the parent's CPU s outside runs (plan, "
           "receive, store, manifest); other procs = every other process's CPU s outside runs "

@@ -178,23 +178,16 @@ def block_totals(t: StudentTable, obs: WeekObservation, school_starts: np.ndarra
     first school, int64 array (fields, schools in the block)). A school split between blocks
     gets a part from each; integer sums, so the order never matters. Nothing after the blocks'
     pass changes a student's status before the report."""
-    from srmsim import kernels
-
     lo, hi = rows.start, rows.stop
     if hi <= lo:
         return 0, np.zeros((len(TOTALLED), 0), dtype=np.int64)
     first = int(np.searchsorted(school_starts, lo, side="right")) - 1
     last = int(np.searchsorted(school_starts, hi - 1, side="right")) - 1
     local = np.maximum(school_starts[first:last + 1], lo) - lo
-    part = np.empty((len(TOTALLED), last - first + 1), dtype=np.int64)
-    observed = [getattr(obs, name)[lo:hi] for name in OBSERVED]
-    if kernels.week_kernel(len(t)) is not None:  # one compiled pass (the same sums)
-        from srmsim.kernels.week import totals_by_school
-
-        totals_by_school(t.status[lo:hi], observed, local.astype(np.int64, copy=False), part)
-    else:
-        for f, values in enumerate([t.status[lo:hi] == ENROLLED, *observed]):
-            part[f] = np.add.reduceat(values, local, dtype=np.int64)
+    fields = [t.status[lo:hi] == ENROLLED, *(getattr(obs, name)[lo:hi] for name in OBSERVED)]
+    part = np.empty((len(fields), last - first + 1), dtype=np.int64)
+    for f, values in enumerate(fields):
+        part[f] = np.add.reduceat(values, local, dtype=np.int64)
     part[:, school_sizes[first:last + 1] == 0] = 0  # reduceat's value for an empty one
     return first, part
 

@@ -382,32 +382,3 @@ def test_a_machine_whose_power_is_off_takes_numpy_power_everywhere(
     dynamics.week_rows_numpy(a, d, crn, 2, 2, None, obs_a, slice(0, 2000))
     dynamics.week_rows_compiled(b, d, crn, 2, 2, None, obs_b, slice(0, 2000))
     _same_table(a, b)
-
-
-def test_school_totals_by_block_equal_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A block's totals by school, compiled and as numpy's reduceat: empty schools (at the start,
-    in the middle, at the end), blocks that split a school, observations at their types' limits."""
-    rng = np.random.default_rng(3)
-    sizes = np.array([0, 5, 0, 0, 700, 1, 1300, 0, 999, 0])
-    n = int(sizes.sum())
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    t = StudentTable(n)
-    t.status[:] = rng.choice([0, 0, 0, 1, 2], n)
-    obs = dynamics.WeekObservation.empty(n)
-    for name, dtype in dynamics.WeekObservation.DTYPES.items():
-        info = np.iinfo(dtype) if dtype is not np.bool_ else None
-        values = (rng.random(n) < 0.5 if info is None
-                  else rng.integers(info.min, int(info.max) + 1, n, dtype=dtype))
-        getattr(obs, name)[:] = values
-    cuts = [slice(0, n), slice(0, 3), slice(3, 705), slice(704, 705), slice(705, 2004),
-            slice(2004, n), slice(n - 1, n), slice(10, 10)]
-    results = {}
-    for mode in ("numpy", "compiled"):
-        monkeypatch.setenv(kernels.ENV_WEEK, mode)
-        results[mode] = [dynamics.block_totals(t, obs, starts, sizes, rows) for rows in cuts]
-    for (first_a, a), (first_b, b) in zip(results["numpy"], results["compiled"], strict=True):
-        assert first_a == first_b
-        np.testing.assert_array_equal(a, b)
-    whole = results["compiled"][0][1]
-    assert whole[0].sum() == (t.status == 0).sum()
-    assert whole[3].sum() == obs.incidents.astype(np.int64).sum()

@@ -108,8 +108,7 @@ def _load() -> None:
 
 
 def _run_empty(week: Any) -> None:
-    """One call of :func:`srmsim.kernels.week.week_pass` and of its schools' totals on empty
-    arrays of the table's types."""
+    """One call of :func:`srmsim.kernels.week.week_pass` on empty arrays of the table's types."""
     import numpy as np
 
     from srmsim.dynamics import WeekObservation
@@ -121,5 +120,3 @@ def _run_empty(week: Any) -> None:
                    *(getattr(t, name) for name in WEEK_COLUMNS),
                    *(getattr(t, name)[0] for name in WEEK_BUFFERS),
                    *(getattr(obs, name) for name in WeekObservation.__slots__))
-    week.school_totals(t.status, *(getattr(obs, name) for name in WeekObservation.__slots__),
-                       np.zeros(0, dtype=np.int64), np.zeros((8, 0), dtype=np.int64))

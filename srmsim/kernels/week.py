@@ -380,51 +380,6 @@ def finish(
         w_on_time[i] = o_on_time[i]
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def school_totals(status, possible, attended, incidents, logins, set_, on_time, withdrew,
-                  starts, out):
-    """:func:`srmsim.dynamics.block_totals`' sums in one pass over a block's rows: ``out[:, s]``
-    gets the rows from ``starts[s]`` to the next start (or the block's end) of students on roll,
-    then of the week's observations. Integer sums, so the same in any order."""
-    m = status.shape[0]
-    n_schools = starts.shape[0]
-    for s in range(n_schools):
-        a = starts[s]
-        b = starts[s + 1] if s + 1 < n_schools else m
-        on = 0
-        p = 0
-        att = 0
-        inc = 0
-        log = 0
-        st = 0
-        ot = 0
-        wd = 0
-        for i in range(a, b):
-            on += status[i] == _ENROLLED
-            p += possible[i]
-            att += attended[i]
-            inc += incidents[i]
-            log += logins[i]
-            st += set_[i]
-            ot += on_time[i]
-            wd += withdrew[i]
-        out[0, s] = on
-        out[1, s] = p
-        out[2, s] = att
-        out[3, s] = inc
-        out[4, s] = log
-        out[5, s] = st
-        out[6, s] = ot
-        out[7, s] = wd
-
-
-def totals_by_school(status: np.ndarray, observed: list[np.ndarray], starts: np.ndarray,
-                     out: np.ndarray) -> None:
-    """:func:`school_totals` of a block (``observed``: the week's observations, in
-    :data:`srmsim.dynamics.OBSERVED` order)."""
-    school_totals(status, *observed, starts, out)  # type: ignore[call-arg]  # numba's stub
-
-
 def week_pass(par, keys, n_sessions, n_set, step, withdrawal, wd_years,
               uid, status, year_group, sex, exit_step,
               engagement_base, engagement_ar, wellbeing_base, wellbeing_ar, eff_engagement,
