@@ -396,19 +396,23 @@ def chooser_ratios(paths: list[str], sizes: list[int], repeat: int, years: int) 
 
 # ----------------------------------------------------------------------------- profile
 def profile(size: int, path: str | None, top: int) -> None:
-    """cProfile one run (step loop only) and print the functions that take the time."""
+    """cProfile one run (step loop only) of ``path`` (the first ``--scenarios``; the default
+    trust without one) and print the functions that take the time. A small run first loads
+    the imports and, with ``SRMSIM_WEEK=compiled``, the compiled week, outside the profile."""
     import cProfile
     import pstats
 
     from srmsim.model import TrustModel
 
     _pin_to_one_core()
+    TrustModel(bench_scenario(1_000, path), seed=0).step()
     model = TrustModel(bench_scenario(size, path), seed=1)
     profiler = cProfile.Profile()
     profiler.enable()
     model.run()
     profiler.disable()
-    print(f"cProfile: {len(model.students):,} students, one year, step loop only")
+    print(f"cProfile: {path or 'default (no policy)'}, {len(model.students):,} students, one "
+          "year, step loop only")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
@@ -445,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="*", default=[],
                         help="scenario files with a policy: section, measured with and without")
     parser.add_argument("--policy-sizes", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--profile", type=int, metavar="STUDENTS", default=None)
+    parser.add_argument("--profile", type=int, metavar="STUDENTS", default=None,
+                        help="cProfile one run of the first --scenarios (or the default trust)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per run (srmsim run --threads); default 1, one core")
@@ -494,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling is not None:
         return scaling(*args.scaling, args.repeat)
     if args.profile is not None:
-        profile(args.profile, None, args.top)
+        profile(args.profile, args.scenarios[0] if args.scenarios else None, args.top)
         return 0
     if args.choosers:
         return chooser_ratios(args.choosers, args.policy_sizes, args.repeat, args.years)
