@@ -210,14 +210,14 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
         shared = _POOLS.get(workers)
         pool = shared or _Workers(workers, preload)
         try:
-            _execute_local(pool, fn, tasks, workers, on_rows)
+            _execute_local(pool, fn, tasks, on_rows)
         finally:
             if shared is None:
                 pool.shutdown()
 
 
 def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tuple],
-                   workers: int, on_rows: Callable[[Rows], object]) -> None:
+                   on_rows: Callable[[Rows], object]) -> None:
     """The tasks on the pool's processes, in order, two per worker handed over at a time.
 
     Until the workers are up (a fork server's imports take 1-2 s), this process runs tasks
@@ -232,7 +232,7 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
         while queue or pending:
             up = pool.ready()
             if up:
-                while queue and len(pending) < 2 * workers:
+                while queue and len(pending) < 2 * pool.workers:
                     pending.add(pool.pool.submit(fn, *queue.popleft()))
             elif queue and (here is None or here.done()):
                 here = local.submit(fn, *queue.popleft())
