@@ -407,6 +407,15 @@ def test_same_seed_same_front_with_one_and_two_workers(tmp_path, capsys, monkeyp
                  "--quiet"]) == 0
     # and the front is an ordinary experiment file
     assert main(["validate", str(outs[0] / "front_experiment.yaml")]) == 0
+    # regret compares the states where every front policy was measured: here all of them
+    reg = pd.read_csv(outs[0] / "regret.csv")
+    assert (reg["states"] == 2).all()
+    assert main(["report", str(outs[0])]) == 0
+    assert "states where every policy" not in (outs[0] / "report.html").read_text()
+    reg.loc[reg["objective"] == "attendance", "states"] = 1  # as if one was not measured
+    reg.to_csv(outs[0] / "regret.csv", index=False)
+    assert main(["report", str(outs[0])]) == 0
+    assert "only the 1 of 2 states where every policy" in (outs[0] / "report.html").read_text()
 
 
 def test_killed_search_resumes_without_losing_finished_evaluations(tmp_path):
@@ -517,3 +526,36 @@ def test_an_optimisation_name_too_long_for_its_derived_names_is_refused(tmp_path
 def test_explore_counts_are_capped(call, message):
     with pytest.raises(SrmsimError, match=message):
         call()
+
+
+def test_regret_compares_policies_only_in_states_where_each_was_measured():
+    """A state of the world where one policy's objective is missing cannot say which policy is
+    best there: it is left out for every policy, not only for the one missing it (skipping just
+    that gap averaged the policies over different states)."""
+    from types import SimpleNamespace
+
+    from srmsim.explore.optimise import regret
+
+    values = {"a": [0.90, 0.95, 0.91, 0.93], "b": [0.92, 0.93, 0.90, 0.93],
+              "c": [0.91, np.nan, 0.94, 0.92]}
+    cost = {"a": [10.0, 12.0, 11.0, 9.0], "b": [8.0, 13.0, 12.0, 9.5], "c": [9.0, 11.0, np.inf, 9.0]}
+    runs = pd.DataFrame([
+        {"variant": v, "replication": r, "attendance": values[v][r], "cost": cost[v][r]}
+        for v in values for r in range(4)]
+        + [{"variant": "baseline", "replication": r, "attendance": 0.5, "cost": 0.0}
+           for r in range(4)])
+    opt = SimpleNamespace(config=SimpleNamespace(
+        objectives={"attendance": "maximise", "cost": "minimise"}))
+    table = regret(opt, runs).set_index(["objective", "policy"])
+    att = table.loc["attendance"]
+    assert (att["states"] == 3).all()  # replication 1 left out: c was not measured there
+    gaps = {"a": [0.02, 0.03, 0.0], "b": [0.0, 0.04, 0.0], "c": [0.01, 0.0, 0.01]}
+    for v, g in gaps.items():
+        assert att.loc[v, "mean_regret"] == pytest.approx(np.mean(g))
+        assert att.loc[v, "max_regret"] == pytest.approx(max(g))
+        assert att.loc[v, "p90_regret"] == pytest.approx(np.quantile(g, 0.9))
+    c = table.loc["cost"]  # minimised: regret is the excess over the cheapest; inf left out
+    assert (c["states"] == 3).all()
+    assert c.loc["a", "mean_regret"] == pytest.approx(np.mean([2.0, 1.0, 0.0]))
+    assert c.loc["b", "mean_regret"] == pytest.approx(np.mean([0.0, 2.0, 0.5]))
+    assert c.loc["c", "mean_regret"] == pytest.approx(np.mean([1.0, 0.0, 0.0]))

@@ -705,18 +705,24 @@ def _spread(front: pd.DataFrame, opt: Optimisation, k: int) -> pd.DataFrame:
 
 def regret(opt: Optimisation, runs: pd.DataFrame) -> pd.DataFrame:
     """Each policy's regret in each state of the world (replication): how far it falls short of
-    the best re-evaluated policy in that state, per objective; mean, 90th percentile and max."""
+    the best re-evaluated policy in that state, per objective; mean, 90th percentile and max.
+
+    Only the states where every policy's objective was measured count (``states``): where one
+    policy's value is missing, which policy is best there is unknown, and skipping just that
+    policy's gap would average each policy over different states."""
     rows = []
     policies = runs[runs["variant"] != BASELINE]
     for outcome, direction in opt.config.objectives.items():
         wide = policies.pivot(index="replication", columns="variant", values=outcome).astype(float)
+        wide = wide[np.isfinite(wide).all(axis=1)]
         best = wide.max(axis=1) if direction == "maximise" else wide.min(axis=1)
         gap = (best.to_numpy()[:, None] - wide) if direction == "maximise" else (
             wide - best.to_numpy()[:, None])
         for variant in wide.columns:
             r = gap[variant]
-            rows.append({"policy": variant, "objective": outcome, "mean_regret": r.mean(),
-                         "p90_regret": r.quantile(0.9), "max_regret": r.max()})
+            rows.append({"policy": variant, "objective": outcome, "states": len(r),
+                         "mean_regret": r.mean(), "p90_regret": r.quantile(0.9),
+                         "max_regret": r.max()})
     return pd.DataFrame(rows)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.inputs import whole
 from srmsim.labels import percent, plural, setting
 from srmsim.report.files import (
     AGAIN,
@@ -370,6 +371,14 @@ def build_optimise(path: Path) -> Page:
                "short of the best re-evaluated policy there: a robust policy has small regret "
                "everywhere, not just on average.")
         page.table(regret_display(reg), set(REGRET_COLUMNS), "regret")
+        states = meta.get("reevaluate_replications")
+        if "states" in reg.columns and whole(states):
+            need_numbers(reg, ["states"], regret_path)
+            for o, used in reg.groupby("objective", sort=False)["states"].min().items():
+                if used < states:
+                    page.p(f"{get_outcome(o).label}: only the {int(used):,} of {states:,} states "
+                           "where every policy's value was measured are compared (in the others "
+                           "which policy is best is unknown).")
 
     page.h2("The best policy", "best")
     best = json_text(meta, "best", where)
