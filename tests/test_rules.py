@@ -1048,7 +1048,12 @@ NARROW_PAIRS = [
     ("k", "1e30"), ("k", "m"), ("k", "t"), ("x", "0.9"), ("x", "2"), ("x", "t"), ("x", "m"),
     ("x", "16777217"), ("x", "1e39"), ("x", "-0.0"), ("x", "(1 / 0)"), ("x", "(0 / 0)"),
     ("x", "0.1 + 0.2"), ("x", "y"), ("k", "x"), ("k", "y"), ("0.9", "x"), ("40000", "k"),
+    ("k", "2.0"), ("k", "-0.0"), ("k", "f"), ("f", "k"), ("k", "g"), ("g", "k"), ("k", "h"),
 ]
+#: VOCAB with whole numbers given as floats (as scenario parameters are), g beyond int16
+WHOLE_FLOATS = {"f": 2.0, "g": 40000.0, "h": -3.0, "half": 1.5}
+NARROW_VOCAB = Vocabulary(fields=VOCAB.fields, windows=VOCAB.windows,
+                          parameters={**VOCAB.parameters, **WHOLE_FLOATS}, max_window=13)
 NARROW_RULES = [f"{lhs} {op} {rhs}" for op in ("<", "<=", ">", ">=", "==", "!=")
                 for lhs, rhs in NARROW_PAIRS] + [
     "-k > 32767", "abs(k) > 32767", "k + 1 > 32767", "k - 1 < -32768", "k * 2 > 60000",
@@ -1074,16 +1079,36 @@ def test_narrow_columns_give_the_answers_of_64_bit_columns(k_type, x_type, y_typ
     with np.errstate(over="ignore"):  # 16777216 is inf in float16
         x = np.concatenate([special, rng.normal(0, 3, len(k) - len(special))]).astype(x_type)
     y = rng.normal(2, 2, len(k)).round(1).astype(y_type)
-    narrow = ArrayContext({"k": k, "x": x, "y": y}, parameters={"t": 0.9, "m": 2})
-    wide = ArrayContext({"k": _widened(k), "x": _widened(x), "y": _widened(y)},
-                        parameters={"t": 0.9, "m": 2})
+    params = {"t": 0.9, "m": 2, **WHOLE_FLOATS}
+    narrow = ArrayContext({"k": k, "x": x, "y": y}, parameters=params)
+    wide = ArrayContext({"k": _widened(k), "x": _widened(x), "y": _widened(y)}, parameters=params)
     with np.errstate(all="ignore"):
         for text in NARROW_RULES:
-            rule = parse_rule("r", text, VOCAB)
+            rule = parse_rule("r", text, NARROW_VOCAB)
             np.testing.assert_array_equal(rule.evaluate(narrow), rule.evaluate(wide), err_msg=text)
         for text in NARROW_SCORES:
-            score = rules_module.parse_score("s", text, VOCAB)
+            score = rules_module.parse_score("s", text, NARROW_VOCAB)
             np.testing.assert_array_equal(score.evaluate(narrow), score.evaluate(wide), err_msg=text)
+
+
+def test_a_whole_number_given_as_a_float_compares_narrow_counts_in_their_own_type():
+    """Scenario parameters are floats (``min_factors: 2`` is 2.0): ``count(...) >= min_factors``
+    compares the int8 counts with 2, making no widened int64 copy of them every week (the
+    answers are those of 64-bit columns: the test above)."""
+    ctx = ctx_of(x=[0.1, 0.9, 0.2, 0.7], flag=[True, False, False, True],
+                 parameters={"m": 2.0, "half": 1.5})
+    risk = parse_rules({"a": "x < 0.5", "b": "flag", "r": "count(a, b) >= m",
+                        "s": "count(a, b) >= half"}, NARROW_VOCAB)
+    widened = []
+    real = rules_module._wide
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(rules_module, "_wide", lambda v: widened.append(v) or real(v))
+        out = evaluate_rules({"r": risk["r"]}, ctx)
+        assert out["r"].tolist() == [True, False, False, False]
+        assert not [v for v in widened if rules_module._narrow(v)]
+        out = evaluate_rules({"s": risk["s"]}, ctx)  # 1.5 is no whole number: widened
+        assert out["s"].tolist() == [True, False, False, False]
+        assert [v for v in widened if rules_module._narrow(v)]
 
 
 def test_count_shared_by_a_trigger_and_its_priority_is_counted_once():

@@ -389,9 +389,24 @@ def _holds(dtype: np.dtype, scalar: Any) -> bool:
         return float(dtype.type(scalar)) == scalar  # compared as Python numbers: exactly
 
 
+def _whole_for(column: Any, scalar: Any) -> Any:
+    """``scalar`` as an int when it is a float holding a whole number and ``column`` a narrow
+    integer column: an integer compares with 2.0 exactly as with 2, and with an int the column
+    is compared in its own type (``count(...) >= k`` with ``k`` given as 2.0 makes no widened
+    copy of the counts)."""
+    if (isinstance(scalar, float) and scalar.is_integer() and _narrow(column)
+            and column.dtype.kind == "i"):
+        return int(scalar)
+    return scalar
+
+
 def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
     """Operands of one comparison, a narrow column widened only where its own type would not
     give the 64-bit answer. Two arrays promote exactly (int16 vs float32 is float32)."""
+    if not isinstance(b, np.ndarray):
+        b = _whole_for(a, b)
+    if not isinstance(a, np.ndarray):
+        a = _whole_for(b, a)
     if _narrow(a) and not isinstance(b, np.ndarray) and not _holds(a.dtype, b):
         a = _wide(a)
     if _narrow(b) and not isinstance(a, np.ndarray) and not _holds(b.dtype, a):
