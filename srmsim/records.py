@@ -90,6 +90,18 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def standardise_prior(prior: np.ndarray) -> np.ndarray:
+    """Recorded prior attainment as z-scores within the trust; all unknown (NaN) when it cannot
+    be standardised: fewer than two distinct recorded values have no spread. Why: one recorded
+    score was kept on its own scale (a pupil at 81.3 started 81 SD above the mean), and equal
+    scores divided by a zero spread (a warning, then every score NaN)."""
+    prior = np.asarray(prior, dtype=float)
+    known = prior[np.isfinite(prior)]
+    if len(np.unique(known)) < 2:
+        return np.full(prior.shape, np.nan)
+    return (prior - known.mean()) / known.std()
+
+
 def _flag(values: pd.Series | None, n: int) -> np.ndarray:
     """1/0 for true/false, -1 where the record does not say."""
     if values is None:
@@ -123,9 +135,7 @@ class RecordPopulation:
         self.eal = _flag(df.get("eal"), n)
         prior = (pd.to_numeric(df["prior_attainment"], errors="coerce").to_numpy(float)
                  if "prior_attainment" in df else np.full(n, np.nan))
-        if np.isfinite(prior).sum() > 1:
-            prior = (prior - np.nanmean(prior)) / np.nanstd(prior)
-        self.prior_z = prior
+        self.prior_z = standardise_prior(prior)
         self.rows_by_school = [np.flatnonzero(df["_school"].to_numpy() == s)
                                for s in range(len(self.school_ids))]
 

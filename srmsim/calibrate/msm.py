@@ -283,9 +283,15 @@ def _year_groups(students: pd.DataFrame, source: str) -> list[int]:
 
 
 def _prior_share(students: pd.DataFrame) -> float:
+    """Share of records whose prior attainment the simulated trust starts from: none when it
+    cannot be standardised (:func:`srmsim.records.standardise_prior`: fewer than two distinct
+    scores), as the simulation then draws every student's."""
+    from srmsim.records import standardise_prior
+
     if "prior_attainment" not in students.columns or not len(students):
         return 0.0
-    return float(students["prior_attainment"].notna().mean())
+    prior = pd.to_numeric(students["prior_attainment"], errors="coerce").to_numpy(float)
+    return float(np.isfinite(standardise_prior(prior)).mean())
 
 
 def _withhold(spec: MomentSpec, measures: pd.DataFrame, moments: Sequence[str] | None):
