@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from srmsim.records import RecordPopulation
+from srmsim.report.words import describe_trust
+from srmsim.scenario import default_scenario
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 
 @pytest.mark.parametrize("prior", [[np.nan] * 19 + [81.3], [100.0] * 20])
@@ -32,3 +37,12 @@ def test_prior_attainment_is_still_standardised_within_the_trust() -> None:
     known = np.array([90.0, 100.0, 110.0, 120.0])
     assert np.isnan(z[2])
     np.testing.assert_allclose(z[[0, 1, 3, 4]], (known - known.mean()) / known.std())
+
+
+def test_a_trust_from_records_is_not_described_by_the_scenarios_school_count() -> None:
+    """report.html of a run from 4 schools' records said "A trust of 10 schools": the
+    scenario's trust.n_schools, which the records override."""
+    sc = default_scenario().with_overrides({"population": {"records": str(SAMPLE)},
+                                            "trust": {"n_schools": 10}})
+    text = describe_trust(sc)
+    assert "10 schools" not in text and "imported records" in text

@@ -17,13 +17,14 @@ def describe_trust(sc: Scenario) -> str:
     years = "one school year" if sc.years == 1 else f"{sc.years} school years"
     if t.n_schools == 0:
         return f"No schools or students: administrative requests only, simulated for {years}."
-    if p.records:
-        who = "students resampled from imported records"
-    else:
-        who = (f"about {t.students_per_year_group:,} students per year group; "
-               f"{p.fsm_rate:.0%} eligible for free school meals (FSM), {p.sen_rate:.0%} with "
-               f"special educational needs (SEN), {p.eal_rate:.0%} with English as an additional "
-               "language (EAL)")
+    if p.records:  # the records' schools, not trust.n_schools (which they override)
+        return (f"A trust of the schools in the imported records ({_years(t.year_groups)}; "
+                f"students resampled from the records within their schools), simulated week "
+                f"by week for {years}.")
+    who = (f"about {t.students_per_year_group:,} students per year group; "
+           f"{p.fsm_rate:.0%} eligible for free school meals (FSM), {p.sen_rate:.0%} with "
+           f"special educational needs (SEN), {p.eal_rate:.0%} with English as an additional "
+           "language (EAL)")
     return (f"A trust of {plural(t.n_schools, 'school')} "
             f"({_years(t.year_groups)}; {who}), simulated week by week for {years}.")
 
