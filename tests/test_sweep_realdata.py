@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from srmsim.cli import main
 from srmsim.records import RecordPopulation
 from srmsim.report.words import describe_trust
 from srmsim.scenario import default_scenario
@@ -46,3 +48,44 @@ def test_a_trust_from_records_is_not_described_by_the_scenarios_school_count() -
                                             "trust": {"n_schools": 10}})
     text = describe_trust(sc)
     assert "10 schools" not in text and "imported records" in text
+
+
+def test_an_anonymised_copy_is_bound_by_the_summaries_of_its_source(tmp_path: Path,
+                                                                   capsys) -> None:
+    """``data summary --by school`` of the import and of its anonymised copy: the copy's
+    pupils are the import's less the 3 suppressed for k-anonymity, so the two tables'
+    differences gave how many of each school were suppressed, and their SEN and persistent
+    absence. The copy is bound by what was published from its source: no summary of it."""
+    ds, anon = tmp_path / "ds", tmp_path / "anon"
+    assert main(["data", "import", str(SAMPLE / "students.csv"),
+                 str(SAMPLE / "observations.csv"), "--out", str(ds)]) == 0
+    assert main(["data", "summary", str(ds), "--by", "school"]) == 0
+    key = tmp_path / "key"
+    key.write_text("0123456789abcdef0123\n")
+    capsys.readouterr()
+    assert main(["data", "anonymise", str(ds), "--out", str(anon), "--key-file", str(key),
+                 "--quasi", "school,year_group,sex,fsm,sen", "--k", "3"]) == 0
+    assert "students suppressed: 3 of 445" in capsys.readouterr().out
+    ledger = json.loads((anon / "published.json").read_text())
+    assert ledger["tables"] == [["school"]]
+    assert (anon / "published.json").stat().st_mode & 0o777 == 0o600
+    for by in ("school", "sen"):
+        status = main(["data", "summary", str(anon), "--by", by])
+        out, err = capsys.readouterr()
+        assert status == 2 and "Total" not in out and "none is published" in err, err
+        assert "Traceback" not in err
+
+
+def test_an_anonymised_copy_of_unpublished_records_can_be_summarised(tmp_path: Path,
+                                                                    capsys) -> None:
+    ds, anon = tmp_path / "ds", tmp_path / "anon"
+    assert main(["data", "import", str(SAMPLE / "students.csv"),
+                 str(SAMPLE / "observations.csv"), "--out", str(ds)]) == 0
+    key = tmp_path / "key"
+    key.write_text("0123456789abcdef0123\n")
+    assert main(["data", "anonymise", str(ds), "--out", str(anon), "--key-file", str(key),
+                 "--quasi", "school,year_group,sex", "--k", "3"]) == 0
+    assert not (anon / "published.json").exists()
+    capsys.readouterr()
+    assert main(["data", "summary", str(anon), "--by", "school"]) == 0
+    assert "Total" in capsys.readouterr().out

@@ -265,7 +265,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
     from srmsim.data.dataset import DATASET_FILES, META_FILE
-    from srmsim.data.describe import carry_ledger
+    from srmsim.data.describe import bind_copy, carry_ledger
     from srmsim.outputs import (
         check_inputs_outside,
         check_out_of_data,
@@ -289,4 +289,5 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
         write_dataset(anon, tmp, private=True)
         write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)
         carry_ledger(out, tmp)  # what was published from the folder still binds it
+        bind_copy(in_dir, tmp)  # ... and what was published from the records it copies
     return rep

@@ -402,6 +402,28 @@ def carry_ledger(old: str | Path, new: str | Path) -> None:
     write_file(Path(new) / LEDGER_FILE, json.dumps(ledger, indent=2) + "\n", private=True)
 
 
+def bind_copy(source: str | Path, copy: str | Path) -> None:
+    """Bind ``copy``, a dataset made from the records of ``source`` (an anonymised copy), by
+    the summaries already published from ``source``: its ledger is written into ``copy`` with
+    ``source``'s digest, so no summary of the copy is published (:func:`record_summary`).
+
+    Why: the copy holds the same pupils less those suppressed for k-anonymity, who are the
+    rare ones; its ``--by school`` beside the source's gave, by the difference of the two
+    tables, how many pupils of each school were suppressed and their SEN and absence. A ledger
+    srmsim cannot read refuses the copy, as it refuses a summary."""
+    from srmsim.outputs import write_file
+
+    path = Path(source) / LEDGER_FILE
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink() or not path.is_file():
+        raise DataError(f"{path}: not a file; it records the summaries published from "
+                        f"{source}, which bind a copy of its records, so none is written")
+    ledger = _read_ledger(path)
+    if ledger["tables"]:
+        write_file(Path(copy) / LEDGER_FILE, json.dumps(ledger, indent=2) + "\n", private=True)
+
+
 def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: int) -> None:
     """Before a summary of real records is published: refuse it if, with the summaries already
     published from ``folder`` (its ``published.json``, owner-only), it could give a small
