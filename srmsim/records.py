@@ -74,6 +74,9 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     if problem:
         raise DataError(f"{path}: {problem}")
     kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+    problem = _columns_problem(path, kind)
+    if problem:
+        raise DataError(f"{path}: {problem}")
     try:
         df = pd.read_csv(path) if kind == "CSV" else pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
@@ -88,6 +91,29 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     # a school called 'nan', a typo in a flag 'false': refused by name instead
     check_values(df, STUDENTS, path, keys=False)
     return df
+
+
+def _columns_problem(path: Path, kind: str) -> str | None:
+    """What keeps the file's columns from being one plain table (as import refuses them), or
+    ``None``: two columns of one name (pandas renamed the second 'school.1' and the first was
+    silently used), or a Parquet column of lists or bytes (read as the text "['A']" or "b'A'",
+    a school of that name). A file that cannot be read is left to the reader's error."""
+    import csv
+
+    from srmsim.data.readers import arrow_schema_problem
+
+    try:
+        if kind == "Parquet":
+            import pyarrow.parquet as pq
+
+            return arrow_schema_problem(pq.read_schema(path))
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+            names = [n.strip() for n in next(csv.reader(fh), [])]
+    except Exception:  # noqa: BLE001 - the reader says why the file cannot be read
+        return None
+    seen: set[str] = set()
+    twice = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
+    return f"column name {twice[0][:60]!r} appears more than once" if twice else None
 
 
 def standardise_prior(prior: np.ndarray) -> np.ndarray:

@@ -89,3 +89,41 @@ def test_an_anonymised_copy_of_unpublished_records_can_be_summarised(tmp_path: P
     capsys.readouterr()
     assert main(["data", "summary", str(anon), "--by", "school"]) == 0
     assert "Total" in capsys.readouterr().out
+
+
+def _records_files(folder: Path) -> dict[str, Path]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = {"csv": folder / "dup.csv"}
+    files["csv"].write_text("student_id,school,school,fsm\nP1,A,B,true\nP2,A,B,false\n")
+    tables = {"dup": pa.Table.from_arrays([pa.array(["A", "A"]), pa.array(["B", "B"])],
+                                          names=["school", "school"]),
+              "nested": pa.table({"school": pa.array([["A"], ["A"]]), "fsm": [True, False]}),
+              "bytes": pa.table({"school": pa.array([b"A", b"A"]), "fsm": [True, False]})}
+    for name, table in tables.items():
+        files[name] = folder / f"{name}.parquet"
+        pq.write_table(table, files[name])
+    return files
+
+
+@pytest.mark.parametrize("which, message", [
+    ("csv", "column name 'school' appears more than once"),
+    ("dup", "column name 'school' appears more than once"),
+    ("nested", "column 'school' holds nested values"),
+    ("bytes", "column 'school' holds bytes"),
+])
+def test_records_whose_columns_are_not_one_plain_table_are_refused(tmp_path: Path, capsys,
+                                                                   which: str,
+                                                                   message: str) -> None:
+    """``population.records`` given as a file: a second 'school' column was renamed
+    'school.1' by pandas and the first silently used; a Parquet column of lists or bytes
+    became schools named "['A']" or "b'A'" and the run went on. Refused as import refuses
+    them: exit 2, the file and column named, no run folder."""
+    path = _records_files(tmp_path)[which]
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"name: x\nyears: 1\npopulation:\n  records: {path}\n")
+    status = main(["run", str(scenario), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err and str(path) in err, err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
