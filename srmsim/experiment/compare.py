@@ -132,6 +132,28 @@ def _numbers(column: pd.Series) -> pd.Series:
                      name=column.name)
 
 
+def _not_a_real_number(column: pd.Series) -> str:
+    """What an outcome column holds if it is not real numbers (else ""): pd.to_numeric turned
+    dates and durations into nanoseconds since 1970 and complex numbers lost their imaginary
+    part, so each gave an effects table in units nobody chose."""
+    dtype = column.dtype
+    if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, pd.PeriodDtype)):
+        return f"{dtype} values (dates or durations)"
+    if pd.api.types.is_complex_dtype(dtype) or (pd.api.types.is_object_dtype(dtype) and column.map(
+            lambda v: isinstance(v, complex | np.complexfloating)).any()):
+        return "complex numbers"
+    return ""
+
+
+def _spread(values: np.ndarray) -> float:
+    """Sample SD computed on the values divided by their largest magnitude: squares of values
+    below about 1e-154 underflow, so differences of 1e-300 had an SD of 0 and a zero-width
+    interval ("higher", with certainty) although they varied."""
+    top = float(np.abs(values).max())
+    return top * float((values / top).std(ddof=1)) if top > 0 else 0.0
+
+
 def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
     """Refuse a runs table that would give a silently wrong effects table.
 
@@ -172,6 +194,10 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         raise SrmsimError(f"variant {first['variant']!r} replication {first['replication']} "
                           f"appears {int(twice.sum())} times in the runs table; each run once")
     for outcome in outcomes:
+        kind = _not_a_real_number(runs[outcome])
+        if kind:
+            raise SrmsimError(f"outcome {outcome!r} holds {kind}, not real numbers; convert it "
+                              "to a number first (e.g. days, or the real part)")
         values = _numbers(runs[outcome])
         text = values.isna() & runs[outcome].notna()
         with np.errstate(invalid="ignore"):
@@ -223,14 +249,17 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
             d = a - b
             mean_d = float(d.mean()) if n else np.nan
             if n >= 2:
-                sd = float(d.std(ddof=1))
+                sd = _spread(d)
                 if n not in t_quantile:
                     t_quantile[n] = stats.t.ppf(0.5 + level / 2, n - 1)
                 half = float(t_quantile[n] * sd / np.sqrt(n))
-                var_unpaired = a.var(ddof=1) + b.var(ddof=1)
+                # as a ratio of SDs, which neither underflows nor overflows when squared;
                 # undefined (empty in effects.csv), not infinite, when every paired
                 # difference is the same: no finite number to write
-                vr = float(var_unpaired / sd**2) if sd > 0 else np.nan
+                with np.errstate(over="ignore"):
+                    vr = float(np.float64(_spread(a) / sd) ** 2 + np.float64(_spread(b) / sd) ** 2
+                               ) if sd > 0 else np.nan
+                vr = vr if np.isfinite(vr) else np.nan
             else:
                 sd, half, vr = np.nan, np.nan, np.nan
             mb = float(b.mean()) if n else np.nan

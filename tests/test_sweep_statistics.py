@@ -1,0 +1,49 @@
+"""Statistics checked in general (not on the published cases): references on random data of
+odd shapes and magnitudes, and degenerate or non-real input refused rather than computed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.errors import SrmsimError
+from srmsim.experiment.compare import compare
+
+
+def _runs(base: list, variant: list) -> pd.DataFrame:
+    n = len(base)
+    return pd.DataFrame({"variant": ["base"] * n + ["v"] * n,
+                         "replication": list(range(n)) * 2, "y": [*base, *variant]})
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-12, 1e-300, 1e12])
+def test_compare_interval_does_not_depend_on_the_outcome_units(scale):
+    """Paired differences of 1e-300 once had an SD of 0 (their squares underflow): a
+    zero-width interval and the verdict 'higher', with certainty, for differences that vary."""
+    base, variant = np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.2, 3.1])
+    row = compare(_runs(list(base * scale), list(variant * scale)), baseline="base",
+                  outcomes=["y"]).iloc[0]
+    d = variant - base
+    sd = d.std(ddof=1)
+    assert row["sd_paired"] / scale == pytest.approx(sd, rel=1e-9)
+    assert row["half_width"] / scale == pytest.approx(4.302652729911275 * sd / np.sqrt(3),
+                                                      rel=1e-9)
+    assert row["verdict"] == "no clear change"
+    unpaired = base.var(ddof=1) + variant.var(ddof=1)
+    assert row["variance_reduction"] == pytest.approx(unpaired / sd**2, rel=1e-9)
+
+
+@pytest.mark.parametrize("values, what", [
+    (pd.to_timedelta([1, 2, 3, 2, 3, 5], unit="D"), "dates or durations"),
+    (pd.to_datetime([1, 2, 3, 2, 3, 5], unit="D"), "dates or durations"),
+    (np.array([1, 2, 3, 2, 3, 5 + 1j]), "complex numbers"),
+    (pd.Series([1, 2, 3, 2, 3, 5 + 1j], dtype=object), "complex numbers"),
+])
+def test_compare_refuses_outcomes_that_are_not_real_numbers(values, what):
+    """Durations and dates were compared in nanoseconds since 1970 and complex numbers lost
+    their imaginary part, each without a word."""
+    runs = _runs([0, 0, 0], [0, 0, 0]).assign(y=list(values) if isinstance(values, pd.Series)
+                                              else values)
+    with pytest.raises(SrmsimError, match=what):
+        compare(runs, baseline="base", outcomes=["y"])
