@@ -47,3 +47,19 @@ def test_compare_refuses_outcomes_that_are_not_real_numbers(values, what):
                                               else values)
     with pytest.raises(SrmsimError, match=what):
         compare(runs, baseline="base", outcomes=["y"])
+
+
+def test_hedges_g_data_with_an_arm_without_spread():
+    """A control arm whose outcome never varies (no absences at all) gave "sd_c must be a
+    positive number", an argument the caller never passed, for a well-defined g: the pooled SD
+    rests on the other arm (WWC)."""
+    from srmsim.stats import hedges_g_data
+
+    df = pd.DataFrame({"y": [0, 0, 0, 0, 1, 0, 2, 1.0], "arm": list("aaaabbbb")})
+    g = hedges_g_data(df, "y", "arm", "a")
+    pooled = np.sqrt(3 * np.var([1, 0, 2, 1], ddof=1) / 6)
+    assert g.d == pytest.approx(1.0 / pooled)
+    assert g.g == pytest.approx((1 - 3 / (4 * 8 - 9)) / pooled)
+    flat = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1.0], "arm": list("aaabbb")})
+    with pytest.raises(SrmsimError, match="no spread"):
+        hedges_g_data(flat, "y", "arm", "a")

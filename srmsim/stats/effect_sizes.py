@@ -333,11 +333,14 @@ def hedges_g_data(
                 ) from None
         else:
             rho = icc
-    g = hedges_g(
-        yt.mean(),
-        yc.mean(),
-        yt.std(ddof=1),
-        yc.std(ddof=1),
+    sd_t, sd_c = float(yt.std(ddof=1)), float(yc.std(ddof=1))
+    if sd_t == 0 and sd_c == 0:
+        raise DataError(f"outcome {outcome!r} takes one value within arm {arm!r} and one within "
+                        f"arm {arms[0]!r}: there is no spread to standardise the difference by")
+    # from the data, an arm without spread is a fact, not a mistyped SD (which hedges_g
+    # refuses): the pooled SD rests on the other arm, as in the WWC formula
+    g = hedges_g_from_d(
+        _standardised(float(yt.mean()), float(yc.mean()), sd_t, sd_c, len(yt), len(yc)),
         len(yt),
         len(yc),
         cluster_size=size,
