@@ -32,6 +32,10 @@ def test_compare_interval_does_not_depend_on_the_outcome_units(scale):
     assert row["verdict"] == "no clear change"
     unpaired = base.var(ddof=1) + variant.var(ddof=1)
     assert row["variance_reduction"] == pytest.approx(unpaired / sd**2, rel=1e-9)
+    if scale >= 1e-12:  # ordinary sizes: the same bits as without the scaling
+        a, b = variant * scale, base * scale
+        assert row["sd_paired"] == (a - b).std(ddof=1)
+        assert row["variance_reduction"] == (a.var(ddof=1) + b.var(ddof=1)) / (a - b).std(ddof=1) ** 2
 
 
 @pytest.mark.parametrize("values, what", [

@@ -10,6 +10,7 @@ unpaired comparison would need for the same precision.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,11 +148,15 @@ def _not_a_real_number(column: pd.Series) -> str:
 
 
 def _spread(values: np.ndarray) -> float:
-    """Sample SD computed on the values divided by their largest magnitude: squares of values
-    below about 1e-154 underflow, so differences of 1e-300 had an SD of 0 and a zero-width
-    interval ("higher", with certainty) although they varied."""
+    """Sample SD computed on the values scaled by a power of two near their largest magnitude:
+    squares of values below about 1e-154 underflow, so differences of 1e-300 had an SD of 0 and
+    a zero-width interval ("higher", with certainty) although they varied. A power of two
+    scales exactly, so values of ordinary size get the same bits as without it."""
     top = float(np.abs(values).max())
-    return top * float((values / top).std(ddof=1)) if top > 0 else 0.0
+    if not (top > 0 and math.isfinite(top)):
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    scale = math.ldexp(1.0, math.frexp(top)[1])
+    return scale * float(np.std(np.asarray(values, dtype=float) / scale, ddof=1))
 
 
 def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
@@ -253,13 +258,20 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                 if n not in t_quantile:
                     t_quantile[n] = stats.t.ppf(0.5 + level / 2, n - 1)
                 half = float(t_quantile[n] * sd / np.sqrt(n))
-                # as a ratio of SDs, which neither underflows nor overflows when squared;
                 # undefined (empty in effects.csv), not infinite, when every paired
-                # difference is the same: no finite number to write
-                with np.errstate(over="ignore"):
-                    vr = float(np.float64(_spread(a) / sd) ** 2 + np.float64(_spread(b) / sd) ** 2
-                               ) if sd > 0 else np.nan
-                vr = vr if np.isfinite(vr) else np.nan
+                # difference is the same: no finite number to write; as a ratio of SDs where
+                # the variances would underflow or overflow
+                vr = np.nan
+                if sd > 0:
+                    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                        var_unpaired = a.var(ddof=1) + b.var(ddof=1)
+                        vr = float(var_unpaired / sd**2)
+                    tiny = np.finfo(float).tiny  # below it squares have lost their bits
+                    if not (np.isfinite(vr) and min(sd**2, var_unpaired) >= tiny):
+                        with np.errstate(over="ignore"):
+                            vr = float(np.float64(_spread(a) / sd) ** 2
+                                       + np.float64(_spread(b) / sd) ** 2)
+                    vr = vr if np.isfinite(vr) else np.nan
             else:
                 sd, half, vr = np.nan, np.nan, np.nan
             mb = float(b.mean()) if n else np.nan
