@@ -96,6 +96,12 @@ def fit_logistic(
 ) -> LogisticFit:
     """Fit ``y ~ X`` (first column the intercept) by ML, or by ridge if ML is unsound.
 
+    ``X``'s columns are taken as standardised numeric features or 0/1 dummies, as
+    :class:`srmsim.risk.design.FeatureDesign` makes them: a coefficient beyond
+    ``MAX_ABS_COEF`` (10) counts as quasi-separation and the ridge prior's SD is
+    ``ridge_sd``, both per unit of a column. A raw feature on another scale (attendance in
+    sessions, a score out of 100) should be standardised first, or its legitimate coefficient
+    may be read as separation and its penalty be too weak or too strong.
     ``method`` is "mle" or "ridge"; the ridge fallback is announced with a RiskModelWarning.
     ``solver="newton"`` fits the same likelihood and penalty with numpy
     (:mod:`srmsim.risk.irls`), many times faster and equal within ``1e-9`` (ML) or ``1e-5``
