@@ -131,6 +131,19 @@ def file_name_problem(name: str) -> str | None:
     return None if bad is None else f"the file name holds the control character {bad}"
 
 
+def check_file_name(name: str) -> str:
+    """Return ``name`` if :func:`file_name_problem` finds nothing, else raise ValueError."""
+    problem = file_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+FileName = Annotated[str, AfterValidator(check_file_name)]
+"""A file a config names (an experiment's ``scenario``): not empty, no control character (a
+NUL made ``Path.resolve`` raise ValueError, a traceback)."""
+
+
 def printable(text: str) -> str:
     """``text`` with each control character written as its escape (``\\x1b``, ``\\n``): a
     report printed to a terminal is never driven by, or cut short by, the data it quotes."""

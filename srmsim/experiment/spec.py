@@ -36,7 +36,7 @@ from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import Label, Range, StrictModel, agree, check_distinct
+from srmsim.labels import FileName, Label, Range, StrictModel, agree, check_distinct
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -62,7 +62,7 @@ class SequentialConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     name: Label = "experiment"
     description: str = Field("", max_length=10_000)
-    scenario: str
+    scenario: FileName
     variants: dict[Label, dict[str, Any] | None] = Field(min_length=1)
     baseline: Label
     replications: Annotated[int, Field(ge=1, le=100_000)] = 30

@@ -64,7 +64,15 @@ from srmsim.experiment.spec import (
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
 from srmsim.explore.design import MAX_RUNS
-from srmsim.labels import Label, Range, StrictModel, agree, check_distinct, check_room_for
+from srmsim.labels import (
+    FileName,
+    Label,
+    Range,
+    StrictModel,
+    agree,
+    check_distinct,
+    check_room_for,
+)
 from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import (
@@ -193,7 +201,7 @@ class Reevaluate(StrictModel):
 class OptimiseConfig(StrictModel):
     name: OptimisationName = "optimise"
     description: str = ""
-    scenario: str
+    scenario: FileName
     overrides: dict[str, Any] = Field(default_factory=dict)
     replications: Annotated[int, Field(ge=1, le=10_000)] = 4
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = None

@@ -1,0 +1,73 @@
+"""Hostile scenario, experiment, trial and optimisation inputs through the CLI: each gets a
+clean exit 2 with a short message and no traceback, and nothing the command did not write is
+overwritten or lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srmsim.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO = {
+    "name": "tiny", "seed": 3, "trust": {"n_schools": 1, "students_per_year_group": 30},
+    "outputs": {"history": "none"},
+    "policy": {
+        "parameters": {"attendance_threshold": 0.9},
+        "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
+                                     "cadence": "half_termly"}},
+        "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
+            {"action": "parent_text", "weeks": 3,
+             "goal": "attendance(3) >= attendance_threshold"}]}},
+        "staff": {"school": {"pastoral": 600}}}}
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False),
+                    encoding="utf-8")
+    return path
+
+
+def fails(capsys, *argv: str, contains: str = "") -> str:
+    """Run the CLI in-process; it must exit 2 with one short message and no traceback."""
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert len(err) < 2000 and max(len(x) for x in err.splitlines()) < 500
+    assert contains in err, err
+    return err
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    return write(tmp_path / "tiny.yaml", SCENARIO)
+
+
+def _study_files(kind: str, scenario_name: str) -> dict[str, object]:
+    if kind == "experiment":
+        return {"name": "e", "scenario": scenario_name, "baseline": "a", "replications": 2,
+                "variants": {"a": {}}}
+    if kind == "trial":
+        return {"name": "t", "scenario": scenario_name, "outcome": "attendance",
+                "randomise": {"unit": "students", "share_treated": 0.5}, "replications": 1}
+    return {"name": "o", "scenario": scenario_name, "replications": 1,
+            "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.9}},
+            "objectives": {"attendance": "maximise"}}
+
+
+@pytest.mark.parametrize("kind", ["experiment", "trial", "optimise"])
+@pytest.mark.parametrize("name,says", [("tiny.yaml\0", "U+0000"), ("tiny.yaml\n", "U+000A"),
+                                       ("", "cannot be empty")])
+def test_a_scenario_path_with_a_nul_or_control_character_is_a_clean_error(
+        tmp_path, capsys, scenario, kind, name, says):
+    # a NUL in `scenario:` reached Path.resolve(): "ValueError: embedded null byte", a traceback
+    study = write(tmp_path / f"{kind}.yaml", _study_files(kind, name))
+    fails(capsys, "validate", str(study), contains="scenario: ")
+    assert says in fails(capsys, "validate", str(study))
+    out = tmp_path / "out"
+    fails(capsys, kind, str(study), "--out", str(out), "--workers", "1", "--quiet")
+    assert not out.exists()
+
