@@ -71,3 +71,23 @@ def test_a_scenario_path_with_a_nul_or_control_character_is_a_clean_error(
     fails(capsys, kind, str(study), "--out", str(out), "--workers", "1", "--quiet")
     assert not out.exists()
 
+
+def test_optimise_never_writes_into_a_folder_of_other_files(tmp_path, capsys, scenario):
+    # `srmsim optimise --out FOLDER` wrote its study and results into any folder: a user's own
+    # trials.csv or report.html there was overwritten
+    study = write(tmp_path / "opt.yaml", {
+        **_study_files("optimise", "tiny.yaml"), "search": {"trials": 2, "batch": 2},
+        "reevaluate": {"replications": 2, "front_max": 1}})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "trials.csv").write_text("my own table\n")
+    (mine / "notes.txt").write_text("notes\n")
+    fails(capsys, "optimise", str(study), "--out", str(mine), "--workers", "1", "--quiet",
+          contains="holds files srmsim did not write")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt", "trials.csv"]
+    assert (mine / "trials.csv").read_text() == "my own table\n"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    fails(capsys, "optimise", str(study), "--out", str(a_file), "--workers", "1", "--quiet",
+          contains="not a directory")
+    assert a_file.read_text() == "x"

@@ -73,7 +73,7 @@ from srmsim.labels import (
     check_distinct,
     check_room_for,
 )
-from srmsim.outputs import csv_text, make_dir, replace_files, restrict_tree
+from srmsim.outputs import check_out, csv_text, make_dir, replace_files, restrict_tree
 from srmsim.results import write_text
 from srmsim.scenario import (
     Scenario,
@@ -84,7 +84,7 @@ from srmsim.scenario import (
     read_yaml,
 )
 from srmsim.stats._checks import whole_number
-from srmsim.store import read_json
+from srmsim.store import only_hidden, read_json
 from srmsim.yamlio import dump_yaml
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -455,7 +455,8 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
         if not resume and not old.get("finished"):
             raise SrmsimError(f"{out} already holds an unfinished search; use --resume to "
                               "continue it or choose another --out")
-    else:
+    else:  # a new search: never among other files, which its results would overwrite
+        check_out(out, only_hidden)
         out.mkdir(parents=True, exist_ok=True)
     if opt.from_records:  # before anything is added: the study and search store within it
         make_dir(out, private=True)
