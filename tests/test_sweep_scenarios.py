@@ -91,3 +91,21 @@ def test_optimise_never_writes_into_a_folder_of_other_files(tmp_path, capsys, sc
     fails(capsys, "optimise", str(study), "--out", str(a_file), "--workers", "1", "--quiet",
           contains="not a directory")
     assert a_file.read_text() == "x"
+
+
+@pytest.mark.parametrize("scenario_file,says", [
+    ("missing.yaml", "scenario: "),
+    ("broken.yaml", "scenario: "),
+])
+def test_optimise_names_its_scenario_not_the_overrides_for_a_problem_of_the_file(
+        tmp_path, capsys, scenario, scenario_file, says):
+    # a missing or invalid scenario file was reported as "o.yaml: overrides: file not found",
+    # blaming a key the file may not even have
+    write(tmp_path / "broken.yaml", {"trust": {"n_schools": -1}})
+    study = write(tmp_path / "o.yaml", _study_files("optimise", scenario_file))
+    err = fails(capsys, "validate", str(study), contains=f"o.yaml: {says}")
+    assert "overrides" not in err and scenario_file in err
+    # a problem the overrides make is still theirs
+    study = write(tmp_path / "o.yaml", {**_study_files("optimise", "tiny.yaml"),
+                                        "overrides": {"trust.n_schools": -1}})
+    fails(capsys, "validate", str(study), contains="o.yaml: overrides: trust.n_schools")

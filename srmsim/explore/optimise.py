@@ -418,8 +418,12 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
     if problems:
         raise ScenarioError(source, problems)
     path = (base_dir / config.scenario).resolve()
+    try:  # the file alone first: a problem of its own is not blamed on the overrides
+        base = load_scenario(path)
+    except ScenarioError as err:
+        raise ScenarioError(source, [("scenario", str(err))]) from None
     try:
-        base = load_scenario(path, config.overrides)
+        base = base.with_overrides(config.overrides, str(path)) if config.overrides else base
     except ScenarioError as err:
         if err.source != str(path):
             raise
