@@ -109,3 +109,16 @@ def test_optimise_names_its_scenario_not_the_overrides_for_a_problem_of_the_file
     study = write(tmp_path / "o.yaml", {**_study_files("optimise", "tiny.yaml"),
                                         "overrides": {"trust.n_schools": -1}})
     fails(capsys, "validate", str(study), contains="o.yaml: overrides: trust.n_schools")
+
+
+@pytest.mark.parametrize("alpha", [1e-300, 1e-17])
+def test_a_trial_alpha_too_small_for_a_finite_interval_is_refused_before_running(
+        tmp_path, capsys, scenario, alpha):
+    # 1 - alpha/2 rounded to 1: every interval was infinite, and after the run the trial
+    # refused its own stored row as "hand-edited or corrupt", telling the user to delete it
+    study = write(tmp_path / "t.yaml", {**_study_files("trial", "tiny.yaml"),
+                                        "analysis": {"alpha": alpha}})
+    out = tmp_path / "out"
+    fails(capsys, "trial", str(study), "--out", str(out), "--workers", "1", "--quiet",
+          contains="analysis.alpha")
+    assert not out.exists()

@@ -67,6 +67,8 @@ UNITS = ("students", "schools", "stepped_wedge")
 NEVER = 10**9  # eligibility week meaning "never referred"
 #: most replications one trial runs (the file's ``replications``, ``run_trial(replications=)``)
 MAX_REPLICATIONS = 100_000
+#: smallest significance level a trial may use (see AnalysisConfig.alpha)
+MIN_ALPHA = 1e-10
 
 #: students.parquet columns that cannot be an outcome, baseline or naive column
 _NOT_MEASURES = {"uid", "school", "sex", "status"}
@@ -115,7 +117,9 @@ class RandomiseConfig(_Strict):
 class AnalysisConfig(_Strict):
     method: Method | None = None
     se: Literal["classical", "hc1", "cluster", "cr2", "auto"] | None = None
-    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    # from 1e-10: below ~1e-16, 1 - alpha/2 rounds to 1 and the interval is infinite (the
+    # trial then refused its own stored row as corrupt, after running)
+    alpha: Annotated[float, Field(ge=MIN_ALPHA, lt=0.5)] = 0.05
     n_boot: Annotated[int, Field(ge=50, le=100_000)] = 199
 
 
