@@ -43,7 +43,13 @@ def cut(text: str, limit: int = 60) -> str:
 
 def excerpt(value: object, limit: int = 60) -> str:
     """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs."""
-    return cut(repr(value), limit)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit limit (YAML's 0x followed by 10,000 f)
+        if isinstance(value, int):
+            return f"a whole number of about {len(format(abs(value), 'x')) * 1.2041:,.0f} digits"
+        return f"a {type(value).__name__} holding a number too long to show"
+    return cut(text, limit)
 
 
 def agree(n: SupportsInt, one: str, many: str | None = None) -> str:

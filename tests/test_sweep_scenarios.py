@@ -122,3 +122,23 @@ def test_a_trial_alpha_too_small_for_a_finite_interval_is_refused_before_running
     fails(capsys, "trial", str(study), "--out", str(out), "--workers", "1", "--quiet",
           contains="analysis.alpha")
     assert not out.exists()
+
+
+HUGE_HEX = "0x" + "f" * 9_000  # YAML 1.2 hex: about 10,800 decimal digits, past Python's 4,300
+
+
+@pytest.mark.parametrize("text", [f"trust: {{n_schools: {HUGE_HEX}}}\n", f"seed: {HUGE_HEX}\n",
+                                  f"trust: {{size_cv: {HUGE_HEX}}}\n"])
+def test_a_whole_number_too_long_to_print_is_a_clean_error(tmp_path, capsys, text):
+    # the message quoted the value with repr(): "ValueError: Exceeds the limit (4300 digits)
+    # for integer string conversion", a traceback
+    err = fails(capsys, "validate", str(write(tmp_path / "s.yaml", text)),
+                contains="a whole number of about 10,837 digits")
+    assert "Exceeds the limit" not in err
+
+
+def test_a_set_value_too_long_to_print_is_a_clean_error(capsys, scenario, tmp_path):
+    out = tmp_path / "out"
+    fails(capsys, "run", str(scenario), "--set", f"trust.n_schools={HUGE_HEX}", "--out",
+          str(out), "--quiet", contains="trust.n_schools: Input should be less than")
+    assert not out.exists()
