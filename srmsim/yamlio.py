@@ -12,6 +12,7 @@ from a user is hostile input:
 - duplicate keys in one mapping are an error (YAML would silently keep the last), and so is a
   key given both by a merge (``<<: *base``) and by the mapping itself or another merge (YAML
   would silently keep the mapping's own, or the first merge's);
+- a lone surrogate (``"\\ud800"``) in any text is an error: no UTF-8 file can hold it;
 - mapping keys are always strings: a rule or variant named ``on``, ``no`` or ``1`` is the name
   ``"on"``, ``"no"``, ``"1"``, not a boolean or a number;
 - only ``true``/``false`` are booleans (YAML 1.2): ``on``, ``off``, ``yes``, ``no`` are text
@@ -48,6 +49,8 @@ class _Limit(yaml.YAMLError):
 
 
 _MERGE = "tag:yaml.org,2002:merge"
+#: a lone UTF-16 surrogate: YAML's "\ud800" escape makes one, and UTF-8 cannot encode it
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _merged_keys(node: Any, visiting: set[int]) -> list[str]:
@@ -103,6 +106,13 @@ class BoundedLoader(yaml.SafeLoader):
         self._nodes += 1
         if self._nodes > MAX_NODES:
             raise _Limit(f"more than {MAX_NODES:,} values", node.start_mark)
+        bad = _SURROGATE.search(node.value) if isinstance(node, yaml.ScalarNode) else None
+        if bad is not None:
+            # "\ud800" in quotes: no UTF-8 file can hold it, so a name or rule with one
+            # crashed path resolution or the writing of scenario.yaml and report.html
+            raise yaml.constructor.ConstructorError(
+                None, None, f"U+{ord(bad.group()):04X} is half of a surrogate pair, not a "
+                "character (a text cannot hold it alone)", node.start_mark)
         if anchor is not None:
             self._sizes[id(node)] = self._nodes - before
         return node

@@ -142,3 +142,25 @@ def test_a_set_value_too_long_to_print_is_a_clean_error(capsys, scenario, tmp_pa
     fails(capsys, "run", str(scenario), "--set", f"trust.n_schools={HUGE_HEX}", "--out",
           str(out), "--quiet", contains="trust.n_schools: Input should be less than")
     assert not out.exists()
+
+
+def test_a_lone_surrogate_in_any_yaml_text_is_refused_before_anything_runs(tmp_path, capsys,
+                                                                           scenario):
+    # YAML's "\ud800" escape gave a text no UTF-8 file can hold: as a file name it was a
+    # UnicodeEncodeError traceback, in a rule's comment the run finished and writing its
+    # report crashed
+    cases = {
+        "records.yaml": 'population: {records: "\\ud800.parquet"}\n',
+        "experiment.yaml": 'name: x\nscenario: "\\udc80"\nbaseline: a\nvariants: {a: {}}\n',
+        "key.yaml": 'policy: {parameters: {"\\ud800": 1}}\n',
+    }
+    for name, text in cases.items():
+        fails(capsys, "validate", str(write(tmp_path / name, text)), contains="surrogate")
+    data = {**SCENARIO, "policy": {**SCENARIO["policy"], "rules": {"low_attendance": {
+        "when": "attendance_rate < attendance_threshold # \ud800"}}}}
+    path = tmp_path / "comment.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")  # PyYAML writes it as "\uD800"
+    out = tmp_path / "out"
+    fails(capsys, "run", str(path), "--out", str(out), "--quiet", "--report",
+          contains="comment.yaml: malformed YAML: line")
+    assert not out.exists()
