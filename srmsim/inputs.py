@@ -68,11 +68,17 @@ def load_json(path: str | Path, max_bytes: int | None = None) -> Any:
     if size > max_bytes:
         raise ValueError(f"{size:,} bytes, larger than the {max_bytes:,}-byte limit")
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
+        data = json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     except OSError as err:
         raise ValueError(f"cannot read: {err.strerror or err}") from None
+    try:  # "\ud800": a lone surrogate no UTF-8 file can hold; a report quoting it crashed
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"holds U+{ord(err.object[err.start]):04X}, half of a surrogate "
+                         "pair, not a character") from None
+    return data
 
 
 __all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "unique_keys"]

@@ -164,3 +164,17 @@ def test_a_lone_surrogate_in_any_yaml_text_is_refused_before_anything_runs(tmp_p
     fails(capsys, "run", str(path), "--out", str(out), "--quiet", "--report",
           contains="comment.yaml: malformed YAML: line")
     assert not out.exists()
+
+
+def test_report_of_a_summary_edited_to_hold_a_lone_surrogate_is_a_clean_error(tmp_path, capsys,
+                                                                            scenario):
+    # json reads "\ud800" as a lone surrogate: writing report.html quoting it was a
+    # UnicodeEncodeError traceback
+    run = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    summary = run / "summary.json"
+    summary.write_text(summary.read_text().replace('"scenario": "tiny"',
+                                                   '"scenario": "ti\\ud800ny"'))
+    fails(capsys, "report", str(run), contains="summary.json: unreadable (holds U+D800")
+    assert not (run / "report.html").exists()
