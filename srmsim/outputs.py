@@ -101,6 +101,10 @@ def check_replaceable(path: str | Path, looks_like: Callable[[bytes], bool], wha
     """An existing file at ``--out FILE`` is replaced only if it is a ``what`` srmsim wrote
     (``looks_like`` its first 4 KB): a raw pupil export or a run's students.parquet once was."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # the rename that writes the file would put it in the place of /dev/null or a pipe
+        raise SrmsimError(f"--out {path}: is a device, pipe or socket, not a file; name a new "
+                          "file (nothing was written)")
     if not path.is_file():
         return
     with open(path, "rb") as fh:

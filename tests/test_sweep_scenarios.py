@@ -178,3 +178,19 @@ def test_report_of_a_summary_edited_to_hold_a_lone_surrogate_is_a_clean_error(tm
                                                    '"scenario": "ti\\ud800ny"'))
     fails(capsys, "report", str(run), contains="summary.json: unreadable (holds U+D800")
     assert not (run / "report.html").exists()
+
+
+def test_report_out_never_replaces_a_device_or_pipe(tmp_path, capsys, scenario):
+    # `srmsim report DIR --out /dev/null` renamed the report onto /dev/null: run as root, the
+    # device became a regular file; a named pipe was replaced the same way
+    import os
+    import stat
+
+    run = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    fails(capsys, "report", str(run), "--out", str(pipe), contains="device, pipe or socket")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert not (run / "report.html").exists()
