@@ -67,3 +67,23 @@ def test_hedges_g_data_with_an_arm_without_spread():
     flat = pd.DataFrame({"y": [0, 0, 0, 1, 1, 1.0], "arm": list("aaabbb")})
     with pytest.raises(SrmsimError, match="no spread"):
         hedges_g_data(flat, "y", "arm", "a")
+
+
+def test_intervals_stay_finite_for_a_tiny_alpha_and_keep_their_bits_otherwise():
+    """``ppf(1 - alpha/2)`` is infinite below alpha of about 1e-16 (1 - alpha/2 rounds to 1):
+    an interval of infinite width with no word. The upper tail gives the quantile there; at
+    ordinary levels the quantiles are the same bits as before."""
+    from scipy import stats as sps
+
+    from srmsim.stats._inference import critical_value, wald, wilson
+
+    for alpha in (1e-17, 1e-30, 1e-9):
+        assert critical_value(alpha, None) == pytest.approx(sps.norm.isf(alpha / 2), rel=1e-12)
+        assert critical_value(alpha, 12.0) == pytest.approx(sps.t.isf(alpha / 2, 12), rel=1e-12)
+        lo, hi, _ = wald(1.0, 0.5, np.array([np.inf, 8.0]), alpha)
+        assert np.isfinite(lo).all() and np.isfinite(hi).all() and (lo < 1).all()
+        low, high = wilson(3, 40, alpha)
+        assert 0.0 <= low < 3 / 40 < high <= 1.0
+    for alpha in (0.05, 0.1, 0.01):
+        assert critical_value(alpha, None) == sps.norm.ppf(1 - alpha / 2)
+        assert critical_value(alpha, 7.0) == sps.t.ppf(1 - alpha / 2, 7.0)

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+
+#: below this significance level quantiles come from the upper tail (``isf``): 1 - alpha/2
+#: rounds to 1 below about 1e-16, where ``ppf`` gives an infinite interval; at and above it
+#: ``ppf(1 - alpha/2)`` as always (the bits of every published figure srmsim reproduces)
+TAIL_ALPHA = 1e-6
+
+
+def _upper(dist: Any, alpha: float, *df: Any) -> Any:
+    """The two-sided upper quantile of ``dist`` (scipy's norm or t, with its ``df``)."""
+    if alpha < TAIL_ALPHA:
+        return dist.isf(alpha / 2, *df)
+    return dist.ppf(1 - alpha / 2, *df)
 
 
 def critical_value(alpha: float, df: float | None) -> float:
@@ -18,10 +31,10 @@ def critical_value(alpha: float, df: float | None) -> float:
     df (not estimable) gives NaN, as in :func:`wald`: the results' ``conf_int()`` read it and
     turned a missing df into a normal interval."""
     if df is None or math.isinf(df) and df > 0:
-        return float(sps.norm.ppf(1 - alpha / 2))
+        return float(_upper(sps.norm, alpha))
     if not df > 0:  # NaN, 0 or negative: no t distribution
         return math.nan
-    return float(sps.t.ppf(1 - alpha / 2, df))
+    return float(_upper(sps.t, alpha, df))
 
 
 def wald(
@@ -40,7 +53,7 @@ def wald(
     se = np.where(np.isfinite(se) & (se > 0), se, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = np.abs(est / se)
-        crit = np.where(normal, sps.norm.ppf(1 - alpha / 2), sps.t.ppf(1 - alpha / 2, t_df))
+        crit = np.where(normal, _upper(sps.norm, alpha), _upper(sps.t, alpha, t_df))
         p = np.where(normal, 2 * sps.norm.sf(stat), 2 * sps.t.sf(stat, t_df))
     return est - crit * se, est + crit * se, p
 
@@ -49,7 +62,7 @@ def wilson(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]
     """Wilson score interval for a proportion: behaves near 0 and 1, unlike the Wald interval."""
     if n <= 0:
         return (math.nan, math.nan)
-    z = float(sps.norm.ppf(1 - alpha / 2))
+    z = float(_upper(sps.norm, alpha))
     p = successes / n
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
