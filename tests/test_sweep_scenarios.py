@@ -194,3 +194,18 @@ def test_report_out_never_replaces_a_device_or_pipe(tmp_path, capsys, scenario):
     fails(capsys, "report", str(run), "--out", str(pipe), contains="device, pipe or socket")
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
     assert not (run / "report.html").exists()
+
+
+@pytest.mark.parametrize("choice, says", [(HUGE_HEX, "a whole number of about 10,837 digits"),
+                                          (".nan", "finite number"), (".inf", "finite number")])
+def test_a_lever_choice_no_parameter_can_hold_is_refused_by_name(tmp_path, capsys, scenario,
+                                                                 choice, says):
+    """Choices become float parameters: a 10,000-digit whole number failed in json.dumps with
+    Python's "Exceeds the limit (4300 digits)", and NaN or infinity passed into the search."""
+    data = _study_files("optimise", scenario.name)
+    text = yaml.safe_dump(data, sort_keys=False).replace(
+        "low: 0.8\n    high: 0.9", f"choices: [0.85, {choice}]")
+    assert "choices" in text
+    err = fails(capsys, "validate", str(write(tmp_path / "o.yaml", text)),
+                contains="levers.policy.parameters.attendance_threshold.choices[1]")
+    assert says in err and "Exceeds the limit" not in err

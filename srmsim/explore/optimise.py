@@ -118,7 +118,10 @@ class Lever(StrictModel):
     high: Finite | None = None
     integer: bool = False
     step: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-    choices: list[bool | int | float | str] | None = Field(None, min_length=1, max_length=100)
+    # whole numbers within 2**53: a float parameter holds them exactly (and a 10,000-digit
+    # one failed in json.dumps with Python's own message)
+    choices: list[bool | Annotated[int, Field(ge=-2**53, le=2**53)] | Finite | str] | None = Field(
+        None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _check(self) -> Lever:
