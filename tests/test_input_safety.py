@@ -630,6 +630,11 @@ def test_an_edited_dataset_is_checked_when_read(tmp_path, capsys):
 @pytest.mark.parametrize("mapping,contains", [
     ("encoding: rot13\n", "not a text encoding"),  # was a LookupError traceback
     ("encoding: zlib\n", "not a text encoding"),
+    # text codecs that cannot replace an undecodable byte: reading then failed with
+    # "Unsupported error handling srmsim_record"
+    ("encoding: idna\n", "not a text encoding"), ("encoding: punycode\n", "not a text encoding"),
+    ("encoding: undefined\n", "not a text encoding"),
+    ("students:\n  encoding: idna\n", "students.encoding"),
     ("students:\n  date_formats:\n    date_of_birth: '%Q-%Y'\n", "strftime format"),  # ValueError
     ("students:\n  values:\n    fsm:\n      'Yes': true\n      'yes': false\n",
      "once case is ignored"),  # silently, the last one won

@@ -341,13 +341,15 @@ def _check_encoding(value: Any, key: str, problems: list[tuple[str, str]]) -> st
     except LookupError:
         problems.append((key, f"unknown encoding {value!r}"))
         return None
-    try:  # rot13, zlib, base64 ... are codecs but not text encodings
-        b"a".decode(value, errors="replace")
-    except UnicodeError:
-        pass
-    except LookupError:
-        problems.append((key, f"{value!r} is not a text encoding; use one such as utf-8 or "
-                              "cp1252"))
+    # rot13, zlib, base64 ... are codecs but not text encodings (LookupError); idna, punycode
+    # and undefined are, but cannot decode every byte with a replacement (UnicodeError), so
+    # reading an export with them failed with "Unsupported error handling". Every encoding
+    # of Python's alias table decodes this probe.
+    try:
+        b"a\xff\x80,\r\n".decode(value, errors="replace")
+    except (LookupError, UnicodeError):
+        problems.append((key, f"{value!r} is not a text encoding for files; use one such as "
+                              "utf-8 or cp1252"))
         return None
     return value
 
