@@ -74,6 +74,16 @@ def test_an_anonymised_copy_is_bound_by_the_summaries_of_its_source(tmp_path: Pa
         out, err = capsys.readouterr()
         assert status == 2 and "Total" not in out and "none is published" in err, err
         assert "Traceback" not in err
+    # nor a calibration: its n per moment beside the summary's Total gave the suppressed
+    anon2, fit = tmp_path / "anon2", tmp_path / "fit"
+    assert main(["data", "anonymise", str(ds), "--out", str(anon2), "--key-file", str(key),
+                 "--quasi", "school,sex,fsm,sen", "--k", "3"]) == 0
+    capsys.readouterr()
+    status = main(["calibrate", str(anon2), "--out", str(fit), "--max-evals", "1",
+                   "--replications", "1", "--quiet"])
+    out, err = capsys.readouterr()
+    assert status == 2 and "published from other records" in err and "Traceback" not in err, err
+    assert not fit.exists() and not out
 
 
 def test_an_anonymised_copy_of_unpublished_records_can_be_summarised(tmp_path: Path,

@@ -415,6 +415,10 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     spec = MomentSpec.from_data(ds.students, ds.observations)
     measures = student_measures(ds.students, ds.observations, spec)
     real = bool(ds.meta["real_data"])  # checked by read_dataset: only public data are not
+    if real:
+        from srmsim.data.describe import check_not_bound
+
+        check_not_bound(data, ds, "calibrate")
     withheld = _withhold(spec, measures, moments) if real else None  # before the table: it
     target_table = moments_table(measures, spec)  # keeps the rows of empty groups on records
     target = target_table["value"].to_numpy(float)

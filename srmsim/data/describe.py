@@ -424,6 +424,24 @@ def bind_copy(source: str | Path, copy: str | Path) -> None:
         write_file(Path(copy) / LEDGER_FILE, json.dumps(ledger, indent=2) + "\n", private=True)
 
 
+def check_not_bound(folder: str | Path, ds: Dataset, what: str) -> None:
+    """Refuse to publish counts of the records in ``folder`` when summaries published from
+    other records bind it (:func:`bind_copy`: an anonymised copy of records a summary was
+    published from). Why: ``what`` prints how many of the copy's pupils each figure rests on,
+    and beside the source's summary that gave the pupils k-anonymity suppressed (445 in the
+    summary, 442 in a calibration of the copy)."""
+    folder = Path(folder)
+    path = folder / LEDGER_FILE
+    if not (path.exists() or path.is_symlink()):
+        return
+    ledger = _read_ledger(path)
+    if ledger["tables"] and ledger["data_sha256"] != _data_digest(folder, ds.meta):
+        raise DataError(f"{path}: summaries were published from other records than {folder} "
+                        f"holds (those it was copied from); {what} would print counts of these "
+                        "records that could be differenced against them, so nothing is "
+                        "published")
+
+
 def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: int) -> None:
     """Before a summary of real records is published: refuse it if, with the summaries already
     published from ``folder`` (its ``published.json``, owner-only), it could give a small
