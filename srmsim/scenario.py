@@ -267,10 +267,27 @@ def plain_value(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+def _key_in(base: dict[Any, Any], key: Any) -> Any:
+    """The key of ``base`` that ``key`` names: itself, or the whole number its text spells (and
+    back). ``--set policy.staff.per_school.1.teacher=300`` gives the text "1" where the file's
+    key is the number 1: beside it, the override replaced school 1's whole entry (its other
+    roles back to the defaults) instead of merging into it."""
+    if key in base or isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.isascii() and key.isdigit() and str(int(key)) == key:
+        other: Any = int(key)
+    elif isinstance(key, int):
+        other = str(key)
+    else:
+        return key
+    return other if other in base and not isinstance(other, bool) else key
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Merge ``override`` into a copy of ``base``; ``None`` removes a key (e.g. ``policy: null``)."""
     out = copy.deepcopy(base)
     for key, value in override.items():
+        key = _key_in(out, key)
         if value is None:
             out[key] = None
         elif isinstance(value, dict) and isinstance(out.get(key), dict):

@@ -30,7 +30,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from srmsim.labels import Label, StrictModel, check_distinct
 
@@ -226,6 +233,10 @@ class WorkflowConfig(_Strict):
     enabled: bool = True
 
 
+#: how ``per_school`` reads a key as a school index (text keys from YAML and ``--set`` too)
+_SCHOOL_INDEX: TypeAdapter[int] = TypeAdapter(int)
+
+
 class StaffConfig(_Strict):
     school: dict[Label, Capacity] = Field(default_factory=dict)
     pool: dict[Label, Capacity] = Field(default_factory=dict)
@@ -235,6 +246,28 @@ class StaffConfig(_Strict):
                      dict[Label, Capacity]] = Field(
         default_factory=dict, description="overrides of school minutes for given school indices"
     )
+
+    @field_validator("per_school", mode="before")
+    @classmethod
+    def _one_entry_per_school(cls, v: object) -> object:
+        """Keys that name one school (``1`` and ``"1"``, ``"01"``) are refused: read as whole
+        numbers they collapsed into one entry, the last silently winning. A true/false key is
+        no school index (``true`` was read as school 1)."""
+        if not isinstance(v, dict):
+            return v
+        seen: dict[int, object] = {}
+        for key in v:
+            if isinstance(key, bool):
+                raise ValueError(f"school index {key!r} is true/false, not a whole number")
+            try:
+                index = _SCHOOL_INDEX.validate_python(key, strict=False)
+            except ValidationError:
+                continue  # reported by the field's own validation
+            if index in seen:
+                raise ValueError(f"school {index} is given twice (as {seen[index]!r} and "
+                                 f"{key!r}); give each school once")
+            seen[index] = key
+        return v
 
 
 class PoolModelConfig(_Strict):
