@@ -68,3 +68,19 @@ def test_per_school_duplicate_school_in_a_file_exits_2_naming_the_key(tmp_path):
     assert proc.returncode == 2
     assert "policy.staff.per_school" in proc.stderr and "school 1 is given twice" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_pool_only_with_a_role_staffed_only_in_the_schools_is_refused(tmp_path):
+    """pool_only ignores the schools' minutes: a role only they name left every case waiting
+    for ever, with a valid scenario and 0 interventions."""
+    policy = {**TWO_ROLES, "staff": {"school": {"tutor": 600, "mentor": 100},
+                                     "pool": {"tutor": 300}, "mode": "pool_only"}}
+    with pytest.raises(ScenarioError, match=r"steps\[0\]: action 'act' needs staff role "
+                       r"'mentor', which policy.staff.pool does not name"):
+        scenario_from_dict(_scenario(policy), "t")
+    # the same roles in the pool: valid, and served by the pool
+    policy["staff"]["pool"] = {"tutor": 300, "mentor": 0}
+    scenario_from_dict(_scenario(policy), "t")
+    policy["staff"]["mode"] = "school_first"  # the schools' mentors count again
+    policy["staff"]["pool"] = {"tutor": 300}
+    scenario_from_dict(_scenario(policy), "t")

@@ -169,10 +169,15 @@ def _pool_field_users(rules: dict[str, Rule], workflows: list[CompiledWorkflow]
 
 
 def _unstaffed_roles(workflows: list[CompiledWorkflow], actions: dict[str, ActionConfig],
-                     action_names: list[str], staffed: set[str]) -> list[tuple[str, str]]:
+                     action_names: list[str], staffed: set[str], pool_only: bool = False,
+                     ) -> list[tuple[str, str]]:
     """A role an enabled workflow's action needs that ``policy.staff`` never names: its cases
     queued for ever without a word (a misspelt ``tutr`` in an action's ``staff_minutes``). A
-    role named with 0 minutes is a deliberate "none" and is allowed."""
+    role named with 0 minutes is a deliberate "none" and is allowed. ``pool_only``: the
+    schools' minutes are not used, so ``staffed`` are the pool's roles only."""
+    where = ("policy.staff.pool does not name (mode pool_only: the schools' own minutes are "
+             "not used)" if pool_only else
+             "policy.staff names for no school and not for the pool")
     out = []
     for wf in workflows:
         for i, st in enumerate(wf.steps):
@@ -183,7 +188,7 @@ def _unstaffed_roles(workflows: list[CompiledWorkflow], actions: dict[str, Actio
                 if missing:
                     out.append((f"policy.workflows.{wf.name}.steps[{i}]",
                                 f"action {name!r} needs staff role {missing[0]!r}, which "
-                                "policy.staff names for no school and not for the pool: its "
+                                f"{where}: its "
                                 "cases would wait for ever (give the role minutes, 0 for none, "
                                 f"or check its spelling; staffed: {', '.join(sorted(staffed)) or 'none'})"))
     return out
@@ -257,7 +262,9 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
     roles = set(staff.school) | set(staff.pool)
     for school_roles in staff.per_school.values():
         roles |= set(school_roles)
-    problems += _unstaffed_roles(workflows, actions, action_names, roles)
+    pool_only = staff.mode == "pool_only"
+    problems += _unstaffed_roles(workflows, actions, action_names,
+                                 set(staff.pool) if pool_only else roles, pool_only)
     for cw in workflows:  # roles of actions the workflows use; other actions never run
         for cs in cw.steps:
             for a in cs.candidates or [cs.action_id]:
