@@ -84,3 +84,15 @@ def test_pool_only_with_a_role_staffed_only_in_the_schools_is_refused(tmp_path):
     policy["staff"]["mode"] = "school_first"  # the schools' mentors count again
     policy["staff"]["pool"] = {"tutor": 300}
     scenario_from_dict(_scenario(policy), "t")
+
+
+def test_a_pool_model_feature_listed_twice_is_refused_not_a_run_that_never_scores():
+    policy = {**TWO_ROLES,
+              "pool_model": {"outcome": "attendance_term < 0.95",
+                             "features": ["fsm", "attendance_term", "fsm"]},
+              "rules": {"r": "pooled_risk > 0.2"}}
+    with pytest.raises(ScenarioError, match="policy.pool_model.features: features list 'fsm' "
+                       "more than once"):
+        scenario_from_dict(_scenario(policy), "t")
+    policy["pool_model"]["features"] = ["fsm", "attendance_term"]
+    scenario_from_dict(_scenario(policy), "t")

@@ -287,6 +287,18 @@ class PoolModelConfig(_Strict):
     min_events: Annotated[int, Field(ge=1)] = 20
     history_periods: Annotated[int, Field(ge=1, le=100)] = 6
 
+    @field_validator("features")
+    @classmethod
+    def _distinct_features(cls, v: list[str]) -> list[str]:
+        """A feature listed twice made every refit fail (the risk models refuse a repeated
+        column): pooled_risk stayed NaN all run and the rules reading it never fired."""
+        seen: set[str] = set()
+        for f in v:
+            if f in seen:
+                raise ValueError(f"features list {f!r} more than once; list each once")
+            seen.add(f)
+        return v
+
 
 class PolicyConfig(_Strict):
     parameters: dict[Label, float | bool] = Field(default_factory=dict)
