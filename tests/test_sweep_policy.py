@@ -96,3 +96,62 @@ def test_a_pool_model_feature_listed_twice_is_refused_not_a_run_that_never_score
         scenario_from_dict(_scenario(policy), "t")
     policy["pool_model"]["features"] = ["fsm", "attendance_term"]
     scenario_from_dict(_scenario(policy), "t")
+
+
+def test_hostile_policy_run_keeps_the_engine_invariants():
+    """Two workflows sharing a trigger and staff, an action needing two roles, an automated
+    step, cooldowns 0 and 1, NaN and constant-NaN priorities, a 13-week window in week 0,
+    withdrawals and a year boundary: the events table and weekly report keep the documented
+    semantics."""
+    from srmsim.model import run
+
+    acts = {"a2": {"take_up": 0.7, "staff_minutes": {"tutor": 40, "mentor": 25}, "weeks": 2,
+                   "effect": {"absence": -0.5, "half_life_weeks": 0.5, "onset_weeks": 3}},
+            "a1": {"take_up": 0.9, "staff_minutes": {"tutor": 35}, "weeks": 1},
+            "txt": {"take_up": 0.5, "automated": True, "weeks": 1}}
+    weeks = {"a2": 2, "a1": 1, "txt": 1}
+    policy = {
+        "rules": {"r": "attendance(4) < 0.97 or incidents(13) > 0",
+                  "r2": "count(fsm, sen, attendance_rate < 0.95) >= 1"},
+        "actions": acts,
+        "workflows": {
+            "w1": {"trigger": "r", "priority": "reading_gap", "cooldown_weeks": 0,
+                   "steps": [{"action": "a2", "goal": "attendance(13) > 0.95"},
+                             {"action": "txt"}, {"action": "a1"}]},
+            "w2": {"trigger": "r", "priority": "0 / 0", "cooldown_weeks": 1,
+                   "steps": [{"action": "a1"}]},
+            "w3": {"trigger": "r2", "priority": "count(fsm, sen)", "cooldown_weeks": 2,
+                   "steps": [{"action": "a2", "goal": "false"}]}},
+        "staff": {"school": {"tutor": 100, "mentor": 60}, "per_school": {1: {"tutor": 0}},
+                  "pool": {"tutor": 90, "mentor": 30}, "mode": "school_first"},
+    }
+    sc = scenario_from_dict(_scenario(policy, years=2, dynamics={
+        "withdrawal_years": [7, 8, 9, 10, 11], "withdrawal_annual": 0.5}), "t")
+    sc = sc.with_overrides({"trust.students_per_year_group": 8})
+    res = run(sc, seed=3)
+    w, ev = res.weekly, res.events.astype({"event": str, "workflow": str, "action": str})
+    for role in ("tutor", "mentor"):
+        assert (w[f"minutes_used_{role}"] <= w[f"minutes_available_{role}"] + 1e-9).all()
+    assert (w.groupby("run_week")["pool_minutes_used"].sum() <= 120 + 1e-9).all()
+    cooldown = {"w1": 0, "w2": 1, "w3": 2}
+    is_open: dict = {}
+    closed_at: dict = {}
+    started: dict = {}
+    for e in ev.itertuples():
+        key = (e.student, e.workflow)
+        if e.event == "flagged":
+            assert not is_open.get(key), f"two open cases {key}"
+            assert e.run_week - closed_at.get(key, -99) >= cooldown[e.workflow]
+            is_open[key] = True
+        elif e.event == "started":
+            started[key] = e.run_week
+        elif e.event == "reviewed":
+            assert e.run_week - started.pop(key) == weeks[e.action]
+        elif e.event in ("closed", "open_at_end"):
+            assert is_open.get(key)
+            is_open[key] = e.event == "open_at_end"
+            closed_at[key] = e.run_week
+    gone = set(res.students.loc[res.students["status"].astype(str) != "enrolled", "student"])
+    assert not {k for k, v in is_open.items() if v and k[0] in gone}
+    assert gone and (ev["event"] == "started").sum() == res.students["interventions"].sum() > 0
+    assert res.students["weeks_waited"].sum() == w["queue_length"].sum()
