@@ -193,6 +193,13 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
         a.se = a.se or "hc1"
     elif a.se is None:
         a.se = "auto" if unit == "schools" else "hc1"
+    elif unit == "schools" and a.se in ("classical", "hc1"):
+        # schools are the units: an SE over independent students is too small by the design
+        # effect (a 95% interval from 768 df that should have about 4)
+        problems.append(("analysis.se", f"{a.se} treats students as independent, but schools "
+                         "are randomised and every student of a school shares its treatment, "
+                         "so its intervals are far too narrow; use auto, cluster or cr2 (or "
+                         "method mixed / gee)"))
 
     measures = student_measures()
     known = ", ".join(sorted(measures))
