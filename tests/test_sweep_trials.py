@@ -57,6 +57,18 @@ def test_student_randomised_trial_still_takes_hc1_and_classical():
         assert t.config.analysis.se == se
 
 
+# ------------------------------------------------------------------ degenerate designs
+def test_stepped_wedge_of_one_step_is_refused_before_running():
+    """One step moves every school at once: treatment is the second period itself, so every
+    replication failed (group_time: no controls; twfe, mixed: not identified) after running."""
+    for method in ("group_time", "twfe", "mixed"):
+        with pytest.raises(ScenarioError, match=r"randomise\.steps: 1 step moves every school"):
+            _trial(randomise={"unit": "stepped_wedge", "steps": 1, "step_weeks": 9},
+                   analysis={"method": method})
+    t = _trial(randomise={"unit": "stepped_wedge", "steps": 2, "step_weeks": 9})
+    assert t.config.randomise.steps == 2
+
+
 # ------------------------------------------------------------------ PowerUp! MDES by formula
 @pytest.mark.parametrize("rho,n,J,p,alpha,pw", [(0.17, 15, 20, 0.5, 0.05, 0.8),
                                                 (0.05, 60, 8, 0.3, 0.01, 0.9),

@@ -157,6 +157,10 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
         if r.steps is None:
             problems.append(("randomise.steps", "required for a stepped wedge (the number of "
                              "groups of schools that cross over, one after another)"))
+        elif r.steps < 2:  # every analysis fails: treatment is the period itself
+            problems.append(("randomise.steps", "1 step moves every school over at once, so "
+                             "the effect cannot be told from the change between the two "
+                             "periods (no school is still a control); use 2 or more steps"))
         r.step_weeks = r.step_weeks or 13
     else:
         for key in ("steps", "step_weeks"):
