@@ -8,11 +8,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import linalg as sla
 from scipy import stats as sps
 
-from srmsim.errors import ScenarioError
-from srmsim.trial import trial_from_dict
+from srmsim.errors import EstimationError, ScenarioError
+from srmsim.trial import replicate, trial_from_dict
+from srmsim.trial.analyse import estimate
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -67,6 +71,74 @@ def test_stepped_wedge_of_one_step_is_refused_before_running():
                    analysis={"method": method})
     t = _trial(randomise={"unit": "stepped_wedge", "steps": 2, "step_weeks": 9})
     assert t.config.randomise.steps == 2
+
+
+def _school_data(treated_schools: list[int], n_schools: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Students of a school-randomised trial as :func:`estimate` reads them."""
+    rng = np.random.default_rng(seed)
+    school = np.repeat(np.arange(n_schools), 12)
+    shock = rng.normal(0, 0.03, n_schools)[school]
+    arm = np.where(np.isin(school, treated_schools), "treated", "control")
+    y = 0.9 + 0.01 * (arm == "treated") + shock + rng.normal(0, 0.02, len(school))
+    return pd.DataFrame({"school": school, "arm": arm, "attendance_rate": y,
+                         "in_population": True})
+
+
+@pytest.mark.parametrize("analysis", [{"se": "auto"}, {"se": "cluster"}, {"se": "cr2"},
+                                      {"method": "mixed"}])
+def test_a_school_arm_left_with_one_school_is_not_estimable(analysis):
+    """Randomisation puts 2+ schools in each arm, but the analysed population (flagged
+    students, measured outcomes) can leave one: CR1/CR2 then returned an SE from the other
+    arm's spread alone (0.03 months for an estimate of 9.6 months) with a warning the
+    replication's row never showed."""
+    t = _trial(analysis=analysis)
+    with pytest.raises(EstimationError, match=r"treated arm has .* in a single school"):
+        estimate(t, _school_data([0]), seed=1)
+    with pytest.raises(EstimationError, match=r"control arm has .* in a single school"):
+        estimate(t, _school_data([0, 1, 2, 3]), seed=1)
+
+
+def test_replication_whose_flagged_population_leaves_one_control_school_fails_by_name():
+    """End to end: a tiny trust screened for reading; replication 8 leaves one control school."""
+    t = trial_from_dict({
+        "name": "sweep", "scenario": "reading_age.yaml",
+        "overrides": {"trust.n_schools": 5, "trust.students_per_year_group": 3,
+                      "trust.size_cv": 0.9},
+        "randomise": {"unit": "schools", "share_treated": 0.5}, "outcome": "reading_gap_end",
+        "population": "flagged", "replications": 30, "seed": 3, "analysis": {"se": "cluster"}},
+        "sweep-trial", SCENARIOS)
+    with pytest.raises(EstimationError, match="control arm has students in the population "
+                       r"\(flagged\) in a single school"):
+        replicate(t, 8)
+
+
+def test_school_trial_analysis_is_cr2_with_bell_mccaffrey_df_computed_by_hand():
+    """The default analysis of a school trial with few schools, against CR2 written out:
+    A_g = (I - H_gg)^(-1/2), df = tr(G)^2 / ||G||^2 over u_g = (I - H)_g' A_g X_g M c."""
+    t = _trial()
+    data = _school_data([0, 2, 4], n_schools=6, seed=4)
+    got = estimate(t, data, seed=1).row
+    y = data["attendance_rate"].to_numpy()
+    g = data["school"].to_numpy()
+    X = np.column_stack([np.ones(len(y)), (data["arm"] == "treated").to_numpy(float)])
+    M = np.linalg.inv(X.T @ X)
+    e = y - X @ (M @ X.T @ y)
+    H = X @ M @ X.T
+    meat, us = np.zeros((2, 2)), []
+    for k in np.unique(g):
+        i = g == k
+        A = np.real(sla.fractional_matrix_power(np.eye(i.sum()) - H[np.ix_(i, i)], -0.5))
+        s = X[i].T @ A @ e[i]
+        meat += np.outer(s, s)
+        us.append((np.eye(len(y)) - H)[i, :].T @ A @ X[i] @ M @ np.array([0.0, 1.0]))
+    V = M @ meat @ M
+    U = np.array(us) @ np.array(us).T
+    df = np.trace(U) ** 2 / np.sum(U**2)
+    se = math.sqrt(V[1, 1])
+    assert got["se"] == pytest.approx(se, rel=1e-9)
+    assert got["df"] == pytest.approx(df, rel=1e-9)
+    half = sps.t.ppf(0.975, df) * se
+    assert got["ci_high"] - got["ci_low"] == pytest.approx(2 * half, rel=1e-9)
 
 
 # ------------------------------------------------------------------ PowerUp! MDES by formula

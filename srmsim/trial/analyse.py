@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
-from srmsim.errors import SrmsimError
+from srmsim.errors import EstimationError, SrmsimError
+from srmsim.labels import agree
 from srmsim.policy.compiled import CompiledPolicy
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
@@ -192,6 +193,24 @@ def _effect_row(est: Any) -> dict[str, Any]:
             "ci_high": float(e["ci_high"]), "p_value": float(e["p_value"]), "df": float(e["df"])}
 
 
+def _require_two_schools_per_arm(analysed: pd.DataFrame, population: str) -> None:
+    """Refuse a school-randomised comparison with one school in an arm once the population
+    and missing outcomes are taken out (randomisation put 2+ in each): that school's own
+    shock cannot be told from the effect, and the cluster-robust SE of the arm was returned
+    from the other arm's spread alone (0.03 months for an effect of 9.6), with only a warning
+    the replication's row never showed."""
+    schools = analysed.groupby("arm")["school"].nunique()
+    lone = [arm for arm in ("treated", "control") if schools.get(arm, 0) == 1]
+    if lone:
+        whom = ("students in the population (flagged)" if population == "flagged"
+                else "students with the outcome measured")
+        raise EstimationError(
+            f"not estimable: the {' and the '.join(lone)} "
+            f"{agree(len(lone), 'arm has', 'arms have')} {whom} in a single school, so that "
+            "school's own shock cannot be told from the effect and no cluster-robust standard "
+            "error exists; schools are the units of this trial and each arm needs 2 or more")
+
+
 def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
     """Analyse the trial as pre-registered; ``data`` from :func:`student_data` or the panel."""
     from srmsim import stats
@@ -203,6 +222,8 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
     complete = pop[needed].notna().all(axis=1).to_numpy()
     analysed = pop[complete].reset_index(drop=True)
     row: dict[str, Any] = {"n_missing": int((~complete).sum())}
+    if c.randomise.unit == "schools":
+        _require_two_schools_per_arm(analysed, c.population)
     res: Any  # the fit of whichever estimator the design uses (Analysis.result)
     if c.randomise.unit == "stepped_wedge":
         if a.method == "twfe":
