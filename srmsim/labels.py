@@ -84,7 +84,12 @@ def given_percent(x: float | None) -> str:
     decimals, and 0.975 at 0 decimals, ``98%``, names another level)."""
     if x is None or not math.isfinite(x):
         return "n/a"
-    return f"{100 * x:.6g}%"
+    text = f"{100 * x:.6g}"
+    if text == "100" and x != 1:  # 1 - 1e-10 (a trial's alpha 1e-10) read "the 100% CI"
+        from decimal import Decimal
+
+        text = format((Decimal(repr(float(x))) * 100).normalize(), "f")
+    return f"{text}%"
 
 
 def points(gap: float | None, decimals: int = 1) -> str:

@@ -17,6 +17,8 @@ from scipy import stats as sps
 from srmsim.errors import EstimationError, ScenarioError
 from srmsim.trial import replicate, trial_from_dict
 from srmsim.trial.analyse import estimate
+from srmsim.trial.report import summarise
+from srmsim.trial.run import RUN_COLUMNS
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -139,6 +141,20 @@ def test_school_trial_analysis_is_cr2_with_bell_mccaffrey_df_computed_by_hand():
     assert got["df"] == pytest.approx(df, rel=1e-9)
     half = sps.t.ppf(0.975, df) * se
     assert got["ci_high"] - got["ci_low"] == pytest.approx(2 * half, rel=1e-9)
+
+
+# ------------------------------------------------------------------ labels of extreme levels
+def test_a_tiny_alpha_is_not_labelled_a_100_percent_interval():
+    """alpha 1e-10 (the smallest a trial takes) printed 'coverage of the 100% CI, nominal
+    100%': given_percent's 6 digits rounded 1 - 1e-10 up to 100."""
+    runs = pd.DataFrame([{c: math.nan for c in RUN_COLUMNS} for _ in range(3)])
+    runs = runs.assign(replication=range(3), seed=1, estimate=[0.1, 0.2, 0.3], se=0.1,
+                       ci_low=-1.0, ci_high=1.0, p_value=0.5, true_effect=0.2,
+                       covered=True, rejected=False, error="")
+    measures = list(summarise(runs, 1e-10)["measure"])
+    assert "coverage of the 99.99999999% CI" in measures
+    assert not any("100%" in m for m in measures)
+    assert "coverage of the 95% CI" in list(summarise(runs, 0.05)["measure"])
 
 
 # ------------------------------------------------------------------ PowerUp! MDES by formula
