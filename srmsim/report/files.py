@@ -6,6 +6,7 @@ cannot use into a short error naming the file (exit status 2), never a traceback
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,16 @@ def _not(where: Path, key: str, value: object, kind: str) -> SrmsimError:
 
 def json_text(data: dict[str, Any], key: str, where: Path, default: str = "") -> str:
     """``data[key]`` as text for the page (a number as its digits; absent or null: ``default``),
-    cut to :data:`TEXT_LIMIT`; a list or mapping is an error naming the file, not its repr."""
+    cut to :data:`TEXT_LIMIT`; a list or mapping is an error naming the file, not its repr, and
+    so is ``NaN`` or ``Infinity`` (which Python's JSON reader accepts: the page showed ``nan``
+    as a root seed, ``inf`` as a version)."""
     value = data.get(key)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _not(where, key, value, "a text")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _not(where, key, value, "a text or a finite number")
     return cut(str(value), TEXT_LIMIT)
 
 

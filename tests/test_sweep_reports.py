@@ -1,0 +1,186 @@
+"""What newcomers read, attacked: result folders edited with JSON's NaN, Infinity and huge
+numbers, control characters in labels that reach a terminal, per-unit figures rounded to nothing,
+and text typed into the dashboard's seed box."""
+# ruff: noqa: F811 - the result folders are test_report's module-scoped fixtures, imported
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_report import (  # noqa: F401 - fixtures: each folder is built once for this module
+    cli,
+    experiment_dir,
+    requests_run_dir,
+    run_dir,
+    trial_dir,
+)
+
+pytestmark = pytest.mark.xdist_group("report_folders")
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(folder, out)
+    (out / "report.html").unlink(missing_ok=True)
+    return out
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _refused(out: Path, *needles: str) -> None:
+    """`srmsim report` exits 2 with a short message holding ``needles``; no page is written."""
+    proc = cli("report", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+    assert not (out / "report.html").exists()
+
+
+# ----------------------------------------------------- NaN and Infinity in a folder's JSON files
+def _root_seed(out: Path, name: str, value: str) -> None:
+    data = json.loads((out / name).read_text())
+    data["root_seed"] = 0
+    (out / name).write_text(json.dumps(data).replace('"root_seed": 0', f'"root_seed": {value}'))
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_json_nan_or_infinity_shown_as_text_is_refused(run_dir, experiment_dir, trial_dir,
+                                                       tmp_path, value):
+    """Python's JSON reader takes NaN, Infinity and 1e400 (inf) as numbers: the report showed
+    "nan" as the experiment's root seed and "inf" as the run's srmsim version."""
+    out = _copy(experiment_dir[0], tmp_path / "exp")
+    _root_seed(out, "manifest.json", value)
+    _refused(out, "manifest.json: root_seed is", "not a text or a finite number")
+    out = _copy(trial_dir, tmp_path / "trial")
+    _root_seed(out, "trial.json", value)
+    _refused(out, "trial.json: root_seed is", "not a text or a finite number")
+    out = _copy(run_dir, tmp_path / "run")
+    _replace(out / "summary.json", '"srmsim_version": "', f'"srmsim_version": {value}, "x": "')
+    _refused(out, "summary.json: srmsim_version is", "not a text or a finite number")
+
+
+@pytest.mark.parametrize("key, value", [
+    ("median_days", "Infinity"), ("p90_days", "NaN"), ("deadline_days", "1e400"),
+    ("within_deadline", "-Infinity"),
+    # a whole number too large for a float: formatting it raised OverflowError (a traceback)
+    ("median_days", "1" + "0" * 400), ("deadline_days", "1" + "0" * 400),
+    ("staff_hours", "1" + "0" * 400), ("utilisation_clerk", "1" + "0" * 400)])
+def test_request_stream_measures_must_be_finite(requests_run_dir, tmp_path, key, value):
+    """A stream's measures in summary.json printed as "inf days" and "(nan days)", or raised
+    OverflowError; now each is an error naming the field."""
+    out = _copy(requests_run_dir, tmp_path)
+    data = json.loads((out / "summary.json").read_text())
+    data["requests"]["certification"][key] = 0
+    (out / "summary.json").write_text(
+        json.dumps(data).replace(f'"{key}": 0', f'"{key}": {value}'))
+    _refused(out, f"summary.json: requests.certification.{key} is", "not a number")
+
+
+def test_request_stream_report_still_reads_its_own_numbers(requests_run_dir, tmp_path):
+    out = _copy(requests_run_dir, tmp_path)
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    assert "median wait" in page and " days<" in page and "nan" not in page.lower().split(
+        "<style>")[0]
+
+
+# ------------------------------------------------------ control characters in printed tables
+def test_printed_tables_show_control_characters_as_escapes():
+    """A cell or heading holding ``\\x1b[2J`` cleared the terminal the table was printed to
+    (a variant or outcome name edited into a results folder); a newline broke the table."""
+    from srmsim.experiment.compare import text_table
+
+    table = pd.DataFrame({"variant\x1b]0;title\x07": ["a\x1b[2Jb", "two\nlines\u202e"],
+                          "value": ["1", "22"]})
+    text = text_table(table, right={"value"})
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "a\\x1b[2Jb" in text and "two\\nlines\\u202e" in text
+    assert len(text.splitlines()) == 3
+    lines = text.splitlines()
+    # columns still line up: the escapes count as the characters printed
+    assert len(lines[1]) == len(lines[2])
+
+
+def test_a_custom_outcome_label_with_a_control_character_is_refused(tmp_path):
+    """The label of an experiment's own outcome was printed raw by `srmsim experiment` (and
+    by matplotlib's warnings about its glyphs): ``\\e[2J`` cleared the screen."""
+    import yaml
+    from test_report import SCENARIO
+
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(SCENARIO))
+    (tmp_path / "exp.yaml").write_text(
+        'name: lab\nscenario: tiny.yaml\nbaseline: none\nreplications: 2\n'
+        'outcomes:\n  - {name: att2, label: "Att \\e[2J", statistic: mean, '
+        'of: attendance_rate, scale: share}\nvariants: {texts: {}, none: {policy: null}}\n')
+    proc = cli("experiment", str(tmp_path / "exp.yaml"), "--workers", "1", "--quiet", "--out",
+               str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "outcomes[0].label: the label holds the control character U+001B" in proc.stderr
+    assert "\x1b" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------ per-unit figures near zero
+def test_cost_per_unit_is_not_rounded_to_nothing():
+    """0.3 students lifted out of persistent absence printed as 0 units gained (beside a cost
+    per unit of £400), and £0.40 or 0.26 h per month of reading age as £0 and 0 h."""
+    from srmsim.experiment.outcomes import OUTCOMES
+    from srmsim.report.experiment import cost_per_unit
+
+    effects = pd.DataFrame([
+        {"variant": "v", "outcome": "reading_gap_end", "difference": 1.0, "verdict": "better"},
+        {"variant": "v", "outcome": "persistent_absence", "difference": -0.001,
+         "verdict": "better"},
+        {"variant": "v", "outcome": "cost", "difference": 120.0, "verdict": "higher"},
+        {"variant": "v", "outcome": "staff_hours", "difference": 78.0, "verdict": "higher"}])
+    table = cost_per_unit(effects, [OUTCOMES[o] for o in effects["outcome"]], {"v": 300.0})
+    reading, absence = table.to_dict("records")
+    assert reading["units gained per year"] == "300"
+    assert reading["cost per unit"] == "£0.40"
+    assert reading["staff hours per unit"] == "0.26 h"
+    assert absence["units gained per year"] == "0.30"
+    assert absence["cost per unit"] == "£400"
+    assert absence["staff hours per unit"] == "260 h"
+
+
+# ------------------------------------------------------------------------- the dashboard
+@pytest.mark.parametrize("text", ["²", "¹²", "١٢٣", "٣"])
+def test_seed_box_takes_only_ascii_digits(text):
+    """``"²".isdigit()`` is true but int("²") raises: typing it in the seed box made building
+    the model raise ValueError (a traceback in place of the page)."""
+    from srmsim.dashboard.settings import parse_seed
+
+    seed, note = parse_seed(text, 5)
+    assert seed == 5 and "not a whole number" in note
+
+
+# ------------------------------------------------------------------ blanks in a trial's CSV
+@pytest.mark.parametrize("column", ["trial", "students"])
+def test_a_blank_count_in_trial_groups_is_not_measured_not_nan(trial_dir, tmp_path, column):
+    """Blank values of students_served (or blank student counts) in trial_groups.csv made the
+    cost table show "nan" students."""
+    import numpy as np
+
+    out = _copy(trial_dir, tmp_path)
+    table = pd.read_csv(out / "trial_groups.csv")
+    rows = table["outcome"] == "students_served" if column == "trial" else slice(None)
+    table[column] = table[column].astype(float)
+    table.loc[rows, column] = np.nan
+    table.to_csv(out / "trial_groups.csv", index=False)
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = (out / "report.html").read_text()
+    cost = page[page.index("id='trial_cost'"):]
+    cost = cost[:cost.index("</table>")]
+    assert ">nan<" not in cost
+    assert "data-col='value' data-value='nan'>not measured</td>" in cost
