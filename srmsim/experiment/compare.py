@@ -21,7 +21,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 from srmsim.experiment.store import run_column
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, plural, printable
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
@@ -359,16 +359,21 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
 
 
 def text_table(table: pd.DataFrame, right: set[str] | frozenset[str] = frozenset()) -> str:
-    """A plain-text table: words left-aligned, the ``right`` (number) columns right-aligned."""
+    """A plain-text table: words left-aligned, the ``right`` (number) columns right-aligned.
+
+    Every cell and heading is printed with its control characters as escapes
+    (:func:`srmsim.labels.printable`): a custom outcome's label or a variant name edited into a
+    results folder holding ``\\x1b[2J`` cleared the terminal, and a newline broke the table."""
     cols = list(table.columns)
-    cells = [[str(v) for v in table[c]] for c in cols]
-    widths = [max([len(c), *map(len, col)]) for c, col in zip(cols, cells, strict=True)]
+    heads = [printable(str(c)) for c in cols]
+    cells = [[printable(str(v)) for v in table[c]] for c in cols]
+    widths = [max([len(h), *map(len, col)]) for h, col in zip(heads, cells, strict=True)]
 
     def line(values: list[str]) -> str:
         return "  ".join(v.rjust(w) if c in right else v.ljust(w)
                          for c, v, w in zip(cols, values, widths, strict=True)).rstrip()
 
-    rows = [line(cols)] + [line([col[i] for col in cells]) for i in range(len(table))]
+    rows = [line(heads)] + [line([col[i] for col in cells]) for i in range(len(table))]
     return "\n".join(rows)
 
 

@@ -46,7 +46,7 @@ from pydantic import Field, field_validator
 from srmsim.errors import RuleError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome
 from srmsim.experiment.store import RUN_COLUMNS, run_column
-from srmsim.labels import StrictModel
+from srmsim.labels import StrictModel, control_character
 from srmsim.policy.rules import ArrayContext, FieldSpec, Rule, Vocabulary, parse_rule, parse_score
 
 STATISTICS = ("mean", "share", "percentile", "count", "sum")
@@ -82,6 +82,18 @@ class CustomOutcomeConfig(StrictModel):
         if run_column(v):
             raise ValueError(f"{v!r} is the name of a column every run row has already "
                              f"({', '.join(RUN_COLUMNS)}); choose another name")
+        return v
+
+    @field_validator("label")
+    @classmethod
+    def _one_printable_line(cls, v: str) -> str:
+        """A label heads a table row and a figure panel: a control character in it (``\\x1b[2J``,
+        a newline, a bidirectional override) drove the terminal `srmsim experiment` printed to
+        and matplotlib's warnings about it."""
+        bad = control_character(v)
+        if bad:
+            raise ValueError(f"the label holds the control character {bad}; write it as one "
+                             "line of plain text")
         return v
 
 
