@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from srmsim.experiment.compare import effects_display, mark_better
-from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value
+from srmsim.experiment.outcomes import RESOURCES, Outcome, _decimals, format_value
 from srmsim.experiment.result import ExperimentResult
 from srmsim.labels import cut, percent
 from srmsim.report.explore import discovery_section, sensitivity_section
@@ -74,15 +74,30 @@ def cost_per_unit(effects: pd.DataFrame, outcomes: list[Outcome],
             units = improvement * (n or math.nan)
             clear = e["verdict"] == "better"
             row = {"variant": variant, "unit of improvement": o.gain,
-                   "units gained per year": f"{units:,.0f}" if clear else "–"}
+                   "units gained per year": _small(units, "number") if clear else "–"}
             if "cost" in extra:
-                row["cost per unit"] = format_value(extra["cost"] / units, "money") if clear \
+                row["cost per unit"] = _small(extra["cost"] / units, "money") if clear \
                     else "no clear gain"
             if "staff_hours" in extra:
-                row["staff hours per unit"] = (format_value(extra["staff_hours"] / units, "hours")
+                row["staff hours per unit"] = (_small(extra["staff_hours"] / units, "hours")
                                                if clear else "no clear gain")
             rows.append(row)
     return pd.DataFrame(rows) if rows else None
+
+
+def _small(value: float, scale: str) -> str:
+    """A per-unit figure with at least two significant digits: a gain of 0.3 students printed as
+    0 units gained (beside a cost per unit), and £0.40 or 0.26 h per month of reading age as £0
+    or 0 h, each reading as nothing. Figures of 10 or more print as everywhere else."""
+    if not math.isfinite(value):
+        return "–"
+    a = abs(value)
+    if a >= 10:
+        return f"{value:,.0f}" if scale == "number" else format_value(value, scale)
+    d = _decimals(a, 0)
+    if scale == "money":
+        return f"{'-' if value < 0 else ''}£{a:,.{max(d, 2) if d else 0}f}"
+    return f"{value:,.{d}f}" + (" h" if scale == "hours" else "")
 
 
 def resource_table(res: ExperimentResult) -> pd.DataFrame:
