@@ -168,6 +168,12 @@ def build(path: Path) -> Page:
     return page
 
 
+def _count(value: float) -> str:
+    """A number of students, or "not measured" when trial_groups.csv left it blank (the page
+    showed "nan")."""
+    return f"{value:,.0f}" if math.isfinite(value) else "not measured"
+
+
 def resources_rows(all_arm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cost, staff hours and reach of the policy in the treated arm (trial run minus
     counterfactual, mean over replications): shown rows and their unrounded values."""
@@ -175,8 +181,8 @@ def resources_rows(all_arm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     students = float(all_arm["students"].iloc[0])
     served = float(eff.loc["students_served", "difference"]) * students
     cost, hours = (float(eff.loc[r, "difference"]) for r in ("cost", "staff_hours"))
-    rows = [("treated-arm students", f"{students:,.0f}", students),
-            ("students who received any action", f"{served:,.0f}", served),
+    rows = [("treated-arm students", _count(students), students),
+            ("students who received any action", _count(served), served),
             ("cost of actions", OUTCOMES["cost"].format_value(cost), cost),
             ("staff hours", OUTCOMES["staff_hours"].format_value(hours), hours)]
     if served > 0:
