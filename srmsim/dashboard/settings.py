@@ -156,7 +156,9 @@ def parse_seed(text: Any, fallback: int) -> tuple[int, str]:
     if text is None or (isinstance(text, str) and not text.strip()):
         return fallback, ""
     raw = str(text).strip()
-    if isinstance(text, bool) or not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: str.isdigit() is true of "²" too, which int() refuses (a traceback
+    # in place of the page), and of other scripts' digits, which no one means as a seed
+    if isinstance(text, bool) or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         return fallback, (f"Seed {raw[:20]!r} is not a whole number from 0 to 10^18; "
                           f"using the scenario's seed {fallback}.")
     return int(raw), ""
