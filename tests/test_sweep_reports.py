@@ -184,3 +184,28 @@ def test_a_blank_count_in_trial_groups_is_not_measured_not_nan(trial_dir, tmp_pa
     cost = cost[:cost.index("</table>")]
     assert ">nan<" not in cost
     assert "data-col='value' data-value='nan'>not measured</td>" in cost
+
+
+# ------------------------------------------------------------- the scenario in plain words
+def test_small_rates_and_minutes_are_not_described_as_none(tmp_path):
+    """At 0 decimals a trust with 0.4% FSM students read "0% eligible for free school meals",
+    one with 99.9% SEN "100%", 0.4 staff minutes "0 min" and 0.3 requests a week "0 requests a
+    week"."""
+    import yaml
+    from test_report import REPO, SCENARIO
+
+    from srmsim.report.words import describe_policy, describe_requests, describe_trust
+    from srmsim.scenario import load_scenario
+
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(SCENARIO))
+    sc = load_scenario(tmp_path / "tiny.yaml").with_overrides(
+        {"population.fsm_rate": 0.004, "population.sen_rate": 0.999, "population.eal_rate": 0.2,
+         "policy.staff.school.pastoral": 0.4}, "test")
+    trust = describe_trust(sc)
+    assert "0.4% eligible for free school meals" in trust
+    assert "99.9% with special educational needs" in trust and "20% with English" in trust
+    assert "pastoral 0.4 min" in describe_policy(sc)
+    office = load_scenario(REPO / "scenarios" / "certification_backlog.yaml")
+    assert "400 requests a week" in describe_requests(office)[0]
+    slow = office.with_overrides({"requests.certification.arrivals.per_week": 0.3}, "test")
+    assert "0.3 requests a week" in describe_requests(slow)[0]

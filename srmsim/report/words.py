@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from srmsim.labels import plural, setting
+from srmsim.labels import given_percent, plural, setting
 from srmsim.scenario import Scenario
 
 
@@ -21,10 +21,12 @@ def describe_trust(sc: Scenario) -> str:
         return (f"A trust of the schools in the imported records ({_years(t.year_groups)}; "
                 f"students resampled from the records within their schools), simulated week "
                 f"by week for {years}.")
+    # rates with the digits the scenario gives them: at 0 decimals 0.004 read "0% eligible"
+    # and 0.999 "100% with SEN"
     who = (f"about {t.students_per_year_group:,} students per year group; "
-           f"{p.fsm_rate:.0%} eligible for free school meals (FSM), {p.sen_rate:.0%} with "
-           f"special educational needs (SEN), {p.eal_rate:.0%} with English as an additional "
-           "language (EAL)")
+           f"{given_percent(p.fsm_rate)} eligible for free school meals (FSM), "
+           f"{given_percent(p.sen_rate)} with special educational needs (SEN), "
+           f"{given_percent(p.eal_rate)} with English as an additional language (EAL)")
     return (f"A trust of {plural(t.n_schools, 'school')} "
             f"({_years(t.year_groups)}; {who}), simulated week by week for {years}.")
 
@@ -49,7 +51,7 @@ def describe_policy(sc: Scenario) -> str:
     staffing = ""
     if staff:
         staffing = " Staff time per school per week: " + ", ".join(
-            f"{role.replace('_', ' ')} {minutes:,.0f} min" for role, minutes in staff.items()) + "."
+            f"{role.replace('_', ' ')} {setting(minutes)} min" for role, minutes in staff.items()) + "."
     params = ""
     if pol.parameters:
         params = " Thresholds: " + ", ".join(f"{k} = {setting(v)}"
@@ -61,7 +63,7 @@ def describe_requests(sc: Scenario) -> list[str]:
     """One sentence per administrative request stream: arrivals, steps, staff, deadline."""
     out = []
     for name, r in (sc.requests or {}).items():
-        arrivals = (f"{r.arrivals.per_week:,.0f} requests a week" if r.arrivals.file is None
+        arrivals = (f"{setting(r.arrivals.per_week)} requests a week" if r.arrivals.file is None
                     else "requests on the dates of a file")
         automated = {s.name for s in r.automated_steps()}
         steps = " → ".join(s.name + (" (automated)" if s.name in automated else "")
