@@ -14,6 +14,7 @@ import pytest
 from test_report import (  # noqa: F401 - fixtures: each folder is built once for this module
     cli,
     experiment_dir,
+    optimise_dir,
     requests_run_dir,
     run_dir,
     trial_dir,
@@ -209,3 +210,21 @@ def test_small_rates_and_minutes_are_not_described_as_none(tmp_path):
     assert "400 requests a week" in describe_requests(office)[0]
     slow = office.with_overrides({"requests.certification.arrivals.per_week": 0.3}, "test")
     assert "0.3 requests a week" in describe_requests(slow)[0]
+
+
+# -------------------------------------------------------------------- an optimise folder
+def test_a_huge_whole_lever_value_is_shown_not_a_traceback(optimise_dir, tmp_path):
+    """A 400-digit whole number among optimise.json's best_overrides made the report raise
+    OverflowError (lever_text converted it to a float)."""
+    from srmsim.report.explore import lever_text
+
+    out = _copy(optimise_dir, tmp_path)
+    meta = json.loads((out / "optimise.json").read_text())
+    key = next(iter(meta["best_overrides"]))
+    meta["best_overrides"][key] = 10**400
+    (out / "optimise.json").write_text(json.dumps(meta))
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{10**400:,}" in (out / "report.html").read_text()
+    assert lever_text(2**60) == "1,152,921,504,606,846,976"  # exactly, not 1.15292e+18
+    assert lever_text(1035) == "1,035" and lever_text(0.915) == "0.915"

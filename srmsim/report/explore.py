@@ -242,6 +242,8 @@ def lever_text(value: object) -> str:
         return str(value)
     if isinstance(value, (bool, np.bool_)):
         return setting(bool(value))
+    if isinstance(value, (int, np.integer)):  # exactly: a 400-digit one in an edited
+        return f"{int(value):,}"  # optimise.json made float() raise OverflowError, a traceback
     return setting(float(value)) if math.isfinite(value) else "n/a"
 
 
