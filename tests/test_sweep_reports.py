@@ -228,3 +228,19 @@ def test_a_huge_whole_lever_value_is_shown_not_a_traceback(optimise_dir, tmp_pat
     assert f"{10**400:,}" in (out / "report.html").read_text()
     assert lever_text(2**60) == "1,152,921,504,606,846,976"  # exactly, not 1.15292e+18
     assert lever_text(1035) == "1,035" and lever_text(0.915) == "0.915"
+
+
+def test_a_count_too_large_for_a_float_is_refused(optimise_dir, tmp_path):
+    """discovery.json's runs and cases and optimise.json's replications were any whole number:
+    a 400-digit one made ``cases / runs`` raise OverflowError (a traceback)."""
+    from srmsim.errors import SrmsimError
+    from srmsim.report.files import json_count
+
+    where = tmp_path / "discovery.json"
+    assert json_count({"runs": 2**53}, "runs", where) == 2**53
+    with pytest.raises(SrmsimError, match=r"discovery.json: runs is 1000000\S*\.\.\. .*not a "
+                       r"whole number >= 0 and at most 9,007,199,254,740,992"):
+        json_count({"runs": 10**400}, "runs", where)
+    out = _copy(optimise_dir, tmp_path / "opt")
+    _replace(out / "optimise.json", '"replications": ', f'"replications": {10**400}, "x": ')
+    _refused(out, "optimise.json: replications is", "not a whole number >= 0 and at most")

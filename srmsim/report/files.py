@@ -100,14 +100,19 @@ def json_names(data: dict[str, Any], key: str, where: Path) -> list[str]:
     return names
 
 
+#: the largest count a report reads from JSON (exact as a float): a 400-digit count of runs
+#: made the share ``cases / runs`` raise OverflowError, a traceback
+MAX_COUNT = 2**53
+
+
 def json_count(data: dict[str, Any], key: str, where: Path, default: int = 0) -> int:
-    """``data[key]`` when it is a whole number >= 0 (absent or null: ``default``), else an
-    error."""
+    """``data[key]`` when it is a whole number from 0 to :data:`MAX_COUNT` (absent or null:
+    ``default``), else an error."""
     value = data.get(key)
     if value is None:
         return default
-    if not whole(value) or value < 0:
-        raise _not(where, key, value, "a whole number >= 0")
+    if not whole(value) or not 0 <= value <= MAX_COUNT:
+        raise _not(where, key, value, f"a whole number >= 0 and at most {MAX_COUNT:,}")
     return value
 
 
