@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser import browser, requires_browser
 from test_report import (  # noqa: F401 - fixtures: each folder is built once for this module
     cli,
     experiment_dir,
@@ -244,3 +245,22 @@ def test_a_count_too_large_for_a_float_is_refused(optimise_dir, tmp_path):
     out = _copy(optimise_dir, tmp_path / "opt")
     _replace(out / "optimise.json", '"replications": ', f'"replications": {10**400}, "x": ')
     _refused(out, "optimise.json: replications is", "not a whole number >= 0 and at most")
+
+
+# ------------------------------------------------------------------ the page in a browser
+@requires_browser
+def test_a_very_long_word_does_not_widen_the_page(experiment_dir, tmp_path):
+    """A description of one 900-character word (cut to the page's text limit, not broken) made
+    the whole page 14,000 pixels wide: every section scrolled sideways."""
+    out = _copy(experiment_dir[0], tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["description"] = "W" * 900
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    with browser(1000, 800) as driver:
+        driver.get((out / "report.html").as_uri())
+        wide, shown = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert wide <= shown
+        assert "W" * 900 in driver.find_element("css selector", "p.meta").text.replace("\n", "")

@@ -22,7 +22,7 @@ from srmsim.labels import printable
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1240px;
-margin:2em auto;padding:0 1em;color:#1b1b1b;line-height:1.45}
+margin:2em auto;padding:0 1em;color:#1b1b1b;line-height:1.45;overflow-wrap:break-word}
 h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:2px solid #dde;
 padding-bottom:.2em}h3{margin-top:1.2em}
 table{border-collapse:collapse;margin:.6em 0 1em;font-size:.92em;display:block;overflow-x:auto;
