@@ -264,3 +264,76 @@ def test_a_very_long_word_does_not_widen_the_page(experiment_dir, tmp_path):
             "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert wide <= shown
         assert "W" * 900 in driver.find_element("css selector", "p.meta").text.replace("\n", "")
+
+
+# ------------------------------------------------------------------ the shipped notebooks
+def _notebook_code(name: str, marker: str) -> str:
+    """The source of the notebook's code cell that holds ``marker``."""
+    from test_report import REPO
+
+    nb = json.loads((REPO / "notebooks" / name).read_text())
+    found = [''.join(c["source"]) for c in nb["cells"]
+             if c["cell_type"] == "code" and marker in ''.join(c["source"])]
+    assert len(found) == 1, (name, marker)
+    return found[0]
+
+
+def _run_prints(source: str, names: dict, marker: str) -> str:
+    """Run only the cell's top-level ``print(...)`` statements holding ``marker`` (the rest
+    draws figures or needs a whole run) with ``names`` defined; what they print."""
+    import ast
+    import contextlib
+    import io
+
+    tree = ast.parse(source)
+    prints = [s for s in tree.body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)
+              and getattr(s.value.func, "id", "") == "print"
+              and marker in (ast.get_source_segment(source, s) or "")]
+    assert prints
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(ast.Module(prints, []), "<cell>", "exec"), dict(names))  # noqa: S102
+    return out.getvalue()
+
+
+def test_notebooks_print_numbers_with_their_units():
+    """Notebook 03 printed effects in raw units ("lowers persistent_absence by 0.01042 (95% CI
+    -0.0167 to -0.0042)": a share, no unit), notebook 09 the gain in attendance as 0.0047
+    (not pp), notebook 02 the cost of actions without £."""
+    effects = pd.DataFrame([
+        {"variant": "reading_support", "outcome": "persistent_absence", "difference": -0.01042,
+         "ci_low": -0.0167, "ci_high": -0.0042},
+        {"variant": "reading_support", "outcome": "reading_gap_end", "difference": 0.31,
+         "ci_low": -0.2, "ci_high": 0.82},
+        {"variant": "reading_support", "outcome": "staff_hours", "difference": 161.2,
+         "ci_low": 52.0, "ci_high": 270.4}])
+    source = _notebook_code("03_compare_policies.ipynb", "no clear effect on")
+    printed = io_run(source, {"effects": effects})
+    assert printed.splitlines() == [
+        "reading_support lowers persistent absence by 1.04 pp (95% CI -1.67 pp to -0.42 pp)",
+        "reading_support: no clear effect on reading gap (+0.31 months, 95% CI -0.20 months to "
+        "+0.82 months)",
+        "reading_support raises staff hours by 161 h (95% CI +52 h to +270 h)"]
+
+    source = _notebook_code("09_find_a_better_policy.ipynb", "gain in attendance")
+    table = pd.DataFrame({"attendance_diff": [0.0021, 0.0047, 0.0090]})
+    printed = _run_prints(source, {"table": table, "cut": 0.0012}, "gain in attendance")
+    assert printed.startswith("gain in attendance: median +0.47 pp, 30th percentile +0.12 pp")
+
+    source = _notebook_code("02_design_a_workflow.ipynb", "cost of actions")
+    weekly = pd.DataFrame({"staff_minutes_used": [600.0], "staff_minutes_available": [1200.0]})
+    result = type("Result", (), {"summary": {"cost": 6363.6}})()
+    printed = _run_prints(source, {"weekly": weekly, "result": result}, "cost of actions")
+    assert printed.strip() == ("staff hours over the year: 10 of 20 available; cost of actions: "
+                               "£6,364")
+
+
+def io_run(source: str, names: dict) -> str:
+    """Run a whole cell with ``names`` defined; what it prints."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, "<cell>", "exec"), dict(names))  # noqa: S102
+    return out.getvalue()
