@@ -71,12 +71,24 @@ class ExperimentResult:
 
     def scenario(self, variant: str):
         """The resolved scenario a variant ran (saved in ``scenarios/<variant>.yaml``), or None
-        for results of an older srmsim."""
+        for results of an older srmsim.
+
+        The file must give the digest manifest.json records for the variant: one edited or
+        copied from another experiment was described in the report as what the variant did
+        (its staff, thresholds and workflows) although its runs had another."""
+        from srmsim.errors import SrmsimError
         from srmsim.scenario import load_scenario
 
         if variant not in self._scenarios:
             path = self.path / "scenarios" / f"{variant}.yaml"
-            self._scenarios[variant] = load_scenario(path) if path.exists() else None
+            scenario = load_scenario(path) if path.exists() else None
+            recorded = (self.manifest.get("variants") or {}).get(variant)
+            if scenario is not None and isinstance(recorded, str) \
+                    and scenario.digest() != recorded:
+                raise SrmsimError(f"{path}: not the scenario variant {variant!r} ran (its digest "
+                                  f"{scenario.digest()}, manifest.json's {recorded[:20]}; copied "
+                                  "or edited); run the experiment into a new --out directory")
+            self._scenarios[variant] = scenario
         return self._scenarios[variant]
 
     # ------------------------------------------------------------------ effects
