@@ -337,3 +337,24 @@ def io_run(source: str, names: dict) -> str:
     with contextlib.redirect_stdout(out):
         exec(compile(source, "<cell>", "exec"), dict(names))  # noqa: S102
     return out.getvalue()
+
+
+# ------------------------------------------------- a variant's scenario edited in the folder
+def test_a_variant_scenario_edited_in_the_folder_is_refused(experiment_dir, tmp_path):
+    """scenarios/<variant>.yaml was read without checking it against the digest manifest.json
+    records: edited, the report described 12,345 staff minutes the runs never had."""
+    out = _copy(experiment_dir[0], tmp_path)
+    _replace(out / "scenarios" / "more_staff.yaml", "pastoral: 900", "pastoral: 12345")
+    _refused(out, "more_staff.yaml: not the scenario variant 'more_staff' ran",
+             "run the experiment into a new --out directory")
+
+
+def test_a_trial_scenario_edited_in_the_folder_is_refused(trial_dir, tmp_path):
+    """The trial report described scenario.yaml as the trial's trust and policy without checking
+    it against trial.json's trial_hash: edited, it showed a trust of 7 schools for a trial of
+    2."""
+    out = _copy(trial_dir, tmp_path)
+    _replace(out / "scenario.yaml", "n_schools: 2", "n_schools: 7")
+    _refused(out, "scenario.yaml: with trial.json's settings, not what this trial ran")
+    out = _copy(trial_dir, tmp_path / "untouched")  # the folder as the trial wrote it: a page
+    assert cli("report", str(out)).returncode == 0

@@ -124,8 +124,16 @@ def build(path: Path) -> Page:
     if sc.exists():
         from srmsim.report.words import describe_policy, describe_trust
         from srmsim.scenario import load_scenario
+        from srmsim.trial.spec import trial_digest
 
         scenario = load_scenario(sc)
+        recorded = meta.get("trial_hash")
+        # a scenario.yaml edited or copied from another trial was described as this trial's
+        # trust and policy
+        if isinstance(recorded, str) and trial_digest(settings, scenario.digest()) != recorded:
+            raise SrmsimError(f"{sc}: with trial.json's settings, not what this trial ran (they "
+                              f"no longer give its trial_hash {recorded[:20]}; edited or copied "
+                              "from another trial); run the trial again")
         page.p(describe_trust(scenario))
         page.p(describe_policy(scenario))
     versions = json_mapping(meta, "versions", where)

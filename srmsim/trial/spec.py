@@ -449,9 +449,15 @@ class Trial:
         return cls(config, scenario, payload["source"])
 
     def digest(self) -> str:
-        data = json.dumps({"config": self.config.model_dump(mode="json"),
-                           "scenario": self.scenario.digest()}, sort_keys=True)
-        return hashlib.sha256(data.encode()).hexdigest()[:16]
+        return trial_digest(self.config.model_dump(mode="json"), self.scenario.digest())
+
+
+def trial_digest(settings: Any, scenario_digest: str) -> str:
+    """A trial's identity from its settings (as trial.json keeps them) and its resolved
+    scenario's digest: what trial.json's ``trial_hash`` records, so a report can check a
+    folder's scenario.yaml against it."""
+    data = json.dumps({"config": settings, "scenario": scenario_digest}, sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
 def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = ".",
