@@ -358,3 +358,16 @@ def test_a_trial_scenario_edited_in_the_folder_is_refused(trial_dir, tmp_path):
     _refused(out, "scenario.yaml: with trial.json's settings, not what this trial ran")
     out = _copy(trial_dir, tmp_path / "untouched")  # the folder as the trial wrote it: a page
     assert cli("report", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -5.0, 2.5])
+def test_a_run_file_with_a_bad_students_count_is_refused(experiment_dir, tmp_path, value):
+    """runs/<variant>/rep-*.parquet edited to count inf (or NaN) students: the report's cost
+    table showed "inf" students, and "inf" units gained at £0 each."""
+    out = _copy(experiment_dir[0], tmp_path)
+    for path in sorted((out / "runs" / "texts").glob("rep-*.parquet")):
+        run = pd.read_parquet(path)
+        run["students"] = run["students"].astype(float)
+        run.loc[:, "students"] = value
+        run.to_parquet(path)
+    _refused(out, "runs/texts: a run's students count is", "not a whole number >= 0")

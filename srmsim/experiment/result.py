@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from srmsim.experiment.compare import (
@@ -139,9 +140,22 @@ class ExperimentResult:
         return detail.groupby(["variant", "run_week"], sort=False)[cols].mean().reset_index()
 
     def students_per_run(self, variant: str) -> float | None:
+        """The variant's mean number of students per run (None for results of an older srmsim
+        that did not count them). Each run's count is a whole number >= 0: a run file edited to
+        hold inf or NaN showed "inf" students and a cost of £0 per unit gained."""
         if "students" not in self.runs.columns:
             return None
-        return float(self.runs.loc[self.runs["variant"] == variant, "students"].mean())
+        column = self.runs.loc[self.runs["variant"] == variant, "students"]
+        counts = pd.to_numeric(column, errors="coerce").astype(float)
+        bad = ~(np.isfinite(counts) & (counts >= 0) & (counts % 1 == 0))
+        if bad.any():
+            from srmsim.errors import SrmsimError
+
+            raise SrmsimError(f"{self.path / 'runs' / variant}: a run's students count is "
+                              f"{str(column[bad].iloc[0])[:40]!r}, not a whole number >= 0 "
+                              "(hand-edited or corrupt); run the experiment into a new --out "
+                              "directory")
+        return float(counts.mean())
 
     # ------------------------------------------------------------------ showing it
     def summary(self) -> str:
