@@ -320,15 +320,17 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
 def build(res: ExperimentResult) -> Page:
     m = res.manifest
     where = res.path / "manifest.json"
-    page = Page(f"Experiment report: {cut(res.name, TEXT_LIMIT)}",
-                json_text(m, "description", where))
+    # as text and cut, in the title and the table alike: a name edited into manifest.json was
+    # shown whole (200,000 characters) in the table, a mapping as its repr, NaN as "nan"
+    name = json_text(m, "name", where, res.path.name)
+    page = Page(f"Experiment report: {name}", json_text(m, "description", where))
     versions = json_mapping(m, "versions", where)
     settings = json_mapping(m, "settings", where)
     page.h2("What was run", "what")
     base = res.scenario(res.baseline)
     if base is not None:
         page.p(describe_trust(base))
-    rows = [("experiment", res.name), ("baseline (compared against)", res.baseline),
+    rows = [("experiment", name), ("baseline (compared against)", res.baseline),
             ("variants", ", ".join(res.variants)),
             ("replications", f"{res.replications} per variant, with common random numbers "
              "(replication i of every variant uses the same seed)"),
