@@ -205,6 +205,11 @@ def test_registry_prints_plain_numbers_with_units():
     assert format_difference(0.0052, "share") == "+0.52 pp"
     assert format_difference(-3.21, "months") == "-3.21 months"
     assert format_difference(-1200, "money") == "-£1,200"
+    # under £10, pence: a difference of £0.40 read "+£0", as if there were none
+    assert format_difference(0.4, "money") == "+£0.40"
+    assert format_difference(-9.994, "money") == "-£9.99"
+    assert format_difference(12.5, "money") == "+£12" and format_difference(0.0, "money") == "±£0"
+    assert format_value(0.4, "money") == "£0.40" and format_value(0.0, "money") == "£0"
     assert format_value(float("nan"), "share") == "–"
     assert OUTCOMES["persistent_absence"].verdict(-0.02, -0.01) == "better"
     assert OUTCOMES["persistent_absence"].verdict(-0.02, 0.01) == "no clear change"

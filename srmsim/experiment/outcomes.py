@@ -164,7 +164,7 @@ def format_value(value: float, scale: str) -> str:
     if scale == "share":
         return f"{100 * value:,.1f}%"
     if scale == "money":
-        return f"-£{_plain(-value, 0)}" if value < 0 else f"£{_plain(value, 0)}"
+        return f"-£{_pounds(-value)}" if value < 0 else f"£{_pounds(value)}"
     if scale == "hours":
         return f"{_plain(value, 0)} h"
     if scale == "months":
@@ -195,6 +195,13 @@ def _decimals(a: float, base: int, most: int = 6) -> int:
     return d
 
 
+def _pounds(a: float) -> str:
+    """An amount of money >= 0: whole pounds from £10, pence below (a difference of £0.40 read
+    "+£0", as if there were none)."""
+    d = _decimals(a, 0)
+    return _plain(a, max(d, 2) if d else 0)
+
+
 def format_difference(value: float, scale: str) -> str:
     """A difference on ``scale`` with an explicit sign and unit; shares in percentage points."""
     if value is None or not math.isfinite(value):
@@ -209,7 +216,7 @@ def format_difference(value: float, scale: str) -> str:
                   "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week"),
                   "requests": (0 if a >= 100 else 1, " requests")}.get(scale, (3, ""))
     if scale == "money":
-        return f"{sign}£{_plain(a, 0)}"
+        return f"{sign}£{_pounds(a)}"
     return f"{sign}{_plain(a, _decimals(a, base))}{unit}"
 
 

@@ -92,12 +92,9 @@ def _small(value: float, scale: str) -> str:
     if not math.isfinite(value):
         return "–"
     a = abs(value)
-    if a >= 10:
+    if a >= 10 or scale == "money":  # (money keeps its pence below £10 everywhere)
         return f"{value:,.0f}" if scale == "number" else format_value(value, scale)
-    d = _decimals(a, 0)
-    if scale == "money":
-        return f"{'-' if value < 0 else ''}£{a:,.{max(d, 2) if d else 0}f}"
-    return f"{value:,.{d}f}" + (" h" if scale == "hours" else "")
+    return f"{value:,.{_decimals(a, 0)}f}" + (" h" if scale == "hours" else "")
 
 
 def resource_table(res: ExperimentResult) -> pd.DataFrame:
