@@ -341,13 +341,9 @@ def _check_encoding(value: Any, key: str, problems: list[tuple[str, str]]) -> st
     except LookupError:
         problems.append((key, f"unknown encoding {value!r}"))
         return None
-    # rot13, zlib, base64 ... are codecs but not text encodings (LookupError); idna, punycode
-    # and undefined are, but cannot decode every byte with a replacement (UnicodeError), so
-    # reading an export with them failed with "Unsupported error handling". Every encoding
-    # of Python's alias table decodes this probe.
-    try:
-        b"a\xff\x80,\r\n".decode(value, errors="replace")
-    except (LookupError, UnicodeError):
+    from srmsim.data.readers import reads_files_in
+
+    if not reads_files_in(value):
         problems.append((key, f"{value!r} is not a text encoding for files; use one such as "
                               "utf-8 or cp1252"))
         return None

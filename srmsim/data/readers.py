@@ -43,6 +43,22 @@ def _record_error(err: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error("srmsim_record", _record_error)
 
+
+def reads_files_in(encoding: str) -> bool:
+    """Whether a CSV in ``encoding`` can be read as :func:`read_raw` reads one: decoded with
+    the ``srmsim_record`` handler for bad bytes. rot13 or zlib are codecs but not text
+    encodings; idna, punycode and undefined cannot hand a bad byte to a handler (reading then
+    failed with "Unsupported error handling"). Every text encoding of Python's alias table can."""
+    saved = getattr(_local, "offsets", [])
+    _local.offsets = []
+    try:
+        b"a\xff\x80,\r\n".decode(encoding, errors="srmsim_record")
+    except (LookupError, UnicodeError):
+        return False
+    finally:
+        _local.offsets = saved
+    return True
+
 #: what an undecodable byte becomes (UTF-8 errors are bytes >= 0x80, UTF-16 ones any byte)
 _SURROGATES = {chr(c) for c in range(0xDC00, 0xDD00)}
 
