@@ -1,4 +1,4 @@
-"""Hostile real-data sweep: runs from records, their reports, and anonymised copies' summaries."""
+"""Hostile real data: runs from records, their reports, and anonymised copies' summaries."""
 
 from __future__ import annotations
 
