@@ -162,28 +162,43 @@ def week_block(
 ) -> tuple[int, np.ndarray]:
     """One block's whole week: :func:`week_rows`, its schools' totals (while the block is in
     cache) and the week's tests. Returns :func:`block_totals`; the same function runs in the
-    model's process, on its threads and in its helper processes."""
-    week_rows(t, d, crn, step, week, withdrawal_logit, obs, rows)
-    first, part = block_totals(t, obs, school_starts, school_sizes, rows)
+    model's process, on its threads and in its helper processes. Compiled passes where
+    :func:`week_rows` would run them, else numpy passes: the same bits either way."""
+    from srmsim import kernels
+
+    compiled = kernels.week_kernel(len(t)) is not None
+    run_rows = week_rows_compiled if compiled else week_rows_numpy
+    run_rows(t, d, crn, step, week, withdrawal_logit, obs, rows)
+    first, part = block_totals(t, obs, school_starts, school_sizes, rows, compiled)
     if reading:  # after the block's week: each student's order of steps as before
-        reading_test(t, d, crn, step, rows)
+        reading_test(t, d, crn, step, rows, compiled)
     if term_end:
-        term_assessments(t, d, crn, step, rows)
+        term_assessments(t, d, crn, step, rows, compiled)
     return first, part
 
 
 def block_totals(t: StudentTable, obs: WeekObservation, school_starts: np.ndarray,
-                 school_sizes: np.ndarray, rows: slice) -> tuple[int, np.ndarray]:
+                 school_sizes: np.ndarray, rows: slice,
+                 compiled: bool = False) -> tuple[int, np.ndarray]:
     """The :data:`TOTALLED` fields over one block's rows, by school: (index of the block's
     first school, int64 array (fields, schools in the block)). A school split between blocks
     gets a part from each; integer sums, so the order never matters. Nothing after the blocks'
-    pass changes a student's status before the report."""
+    pass changes a student's status before the report. ``compiled``: in one compiled pass
+    (:func:`srmsim.kernels.week.school_totals`) rather than a ``reduceat`` a field."""
     lo, hi = rows.start, rows.stop
     if hi <= lo:
         return 0, np.zeros((len(TOTALLED), 0), dtype=np.int64)
     first = int(np.searchsorted(school_starts, lo, side="right")) - 1
     last = int(np.searchsorted(school_starts, hi - 1, side="right")) - 1
     local = np.maximum(school_starts[first:last + 1], lo) - lo
+    if compiled:
+        from srmsim.kernels.week import school_totals
+
+        part = np.empty((len(TOTALLED), last - first + 1), dtype=np.int64)
+        school_totals(local, t.status[lo:hi], obs.possible[lo:hi], obs.attended[lo:hi],
+                      obs.incidents[lo:hi], obs.logins[lo:hi], obs.set[lo:hi],
+                      obs.on_time[lo:hi], obs.withdrew[lo:hi], part)
+        return first, part
     fields = [t.status[lo:hi] == ENROLLED, *(getattr(obs, name)[lo:hi] for name in OBSERVED)]
     part = np.empty((len(fields), last - first + 1), dtype=np.int64)
     for f, values in enumerate(fields):
@@ -300,12 +315,20 @@ def record_week(t: StudentTable, obs: WeekObservation, step: int) -> None:
 
 
 def reading_test(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int,
-                 rows: slice = slice(None)) -> None:
+                 rows: slice = slice(None), compiled: bool = False) -> None:
     """A standardised reading test: a noisy reading age, as a school would record it.
 
     For ``rows`` only (in place: a slice of the table is a table of views), so the model runs it
-    in the week's blocks, on their threads; every step is elementwise and keyed by uid."""
+    in the week's blocks, on their threads; every step is elementwise and keyed by uid.
+    ``compiled``: as :func:`srmsim.kernels.assessments.reading_test`, with the same bits."""
     part = t.take(rows)
+    if compiled:
+        from srmsim.kernels import assessments
+
+        assessments.reading_test(crn.key("test.reading", step), F32(d.reading_test_sd),
+                                 part.uid, part.status, part.reading_age, part.age_months,
+                                 part.reading_obs, part.reading_obs_age, part.reading_gap_start)
+        return
     enrolled = part.status == ENROLLED
     z = crn.normal("test.reading", step, part.uid).astype(F32)
     np.copyto(part.reading_obs, part.reading_age + F32(d.reading_test_sd) * z, where=enrolled)
@@ -315,12 +338,23 @@ def reading_test(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int,
 
 
 def term_assessments(t: StudentTable, d: DynamicsConfig, crn: CRN, step: int,
-                     rows: slice = slice(None)) -> None:
+                     rows: slice = slice(None), compiled: bool = False) -> None:
     """End of term: assessment score, satisfaction pulse (1-5) and the term's attendance (for
-    ``rows`` only, in place, as :func:`reading_test`)."""
+    ``rows`` only, in place, as :func:`reading_test`; ``compiled`` as
+    :func:`srmsim.kernels.assessments.term_assessments`, with the same bits)."""
     part = t.take(rows)
-    enrolled = part.status == ENROLLED
     term = calendar.TERM_NAMES[calendar.term_of(step % calendar.WEEKS_PER_YEAR)]
+    if compiled:
+        from srmsim.kernels import assessments
+
+        assessments.term_assessments(
+            crn.key("test.term", step), F32(d.assessment_sd), part.uid, part.status,
+            part.term_attended, part.term_possible, getattr(part, f"attendance_{term}"),
+            part.attainment, part.wellbeing_base, part.wellbeing_ar, part.eff_wellbeing,
+            part.engagement_base, part.engagement_ar, part.eff_engagement, part.assessment,
+            part.satisfaction)
+        return
+    enrolled = part.status == ENROLLED
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = (part.term_attended / part.term_possible).astype(F32)
     column = getattr(part, f"attendance_{term}")

@@ -7,6 +7,8 @@ whole runs of shipped policy scenarios both ways, on one thread and on two cores
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -382,3 +384,99 @@ def test_a_machine_whose_power_is_off_takes_numpy_power_everywhere(
     dynamics.week_rows_numpy(a, d, crn, 2, 2, None, obs_a, slice(0, 2000))
     dynamics.week_rows_compiled(b, d, crn, 2, 2, None, obs_b, slice(0, 2000))
     _same_table(a, b)
+
+
+def test_school_totals_equal_reduceat_over_every_kind_of_block() -> None:
+    """The compiled schools' totals are the reduceat ones: empty schools (at the start, inside
+    and at the end), schools split between blocks, blocks of one row, counts at their type's
+    limits and students off roll."""
+    rng = np.random.default_rng(21)
+    sizes = rng.integers(0, 40, 60)
+    sizes[[0, 7, 8, 59]] = 0
+    n = int(sizes.sum())
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    t = _hostile_table(n, seed=3)
+    obs = dynamics.WeekObservation.empty(n)
+    for name in dynamics.OBSERVED:
+        col = getattr(obs, name)
+        info = np.iinfo(col.dtype) if col.dtype != np.bool_ else None
+        col[:] = (rng.random(n) < 0.5) if info is None else rng.integers(info.min, info.max, n,
+                                                                          endpoint=True)
+    cuts = sorted({0, n, *rng.integers(0, n, 12).tolist(), int(starts[10]), int(starts[10]) + 1})
+    for lo, hi in itertools.pairwise(cuts):
+        rows = slice(lo, hi)
+        first_a, part_a = dynamics.block_totals(t, obs, starts, sizes, rows, compiled=False)
+        first_b, part_b = dynamics.block_totals(t, obs, starts, sizes, rows, compiled=True)
+        assert first_a == first_b
+        np.testing.assert_array_equal(part_a, part_b)
+    # and the whole table as one block: every school's totals
+    first, part = dynamics.block_totals(t, obs, starts, sizes, slice(0, n), compiled=True)
+    whole = np.zeros((len(dynamics.TOTALLED), len(sizes)), dtype=np.int64)
+    whole[:, first:first + part.shape[1]] = part  # the empty schools at either end: none here
+    school = np.repeat(np.arange(len(sizes)), sizes)
+    np.testing.assert_array_equal(whole[3], np.bincount(school, obs.incidents.astype(np.int64),
+                                                        len(sizes)))
+    np.testing.assert_array_equal(whole[0], np.bincount(school, t.status == 0, len(sizes)))
+
+
+def _term_table(n: int, seed: int) -> StudentTable:
+    """A hostile table for the tests' passes: never-tested and tested students, terms with no,
+    negative and wrapped session counts, non-finite attainment and latents."""
+    rng = np.random.default_rng(seed)
+    t = _hostile_table(n, seed)
+    t.reading_gap_start[:] = np.where(rng.random(n) < 0.5, np.nan, rng.normal(-5, 10, n))
+    t.term_possible[:] = rng.choice([0, 0, 1, 30, 60, -3, 32767], n)
+    t.term_attended[:] = rng.integers(-5, 61, n)
+    for name in ("attainment", "wellbeing_ar", "engagement_base", "reading_age", "age_months"):
+        col = getattr(t, name)
+        col[rng.random(n) < 0.01] = rng.choice(np.array([np.nan, np.inf, -np.inf, 3e38],
+                                                        dtype=np.float32))
+    return t
+
+
+@pytest.mark.parametrize("step", [0, 13, 25, 38, 77])
+def test_the_reading_test_and_term_assessments_are_the_same_both_ways(step: int) -> None:
+    d = DynamicsConfig(reading_test_sd=7.5, assessment_sd=0.4)
+    crn = CRN(seed=step + 1)
+    table = _term_table(6_000, seed=step)
+    a, b = _copy(table), _copy(table)
+    for rows in (slice(0, 2500), slice(2500, 2501), slice(2501, 6000), slice(9, 9)):
+        dynamics.reading_test(a, d, crn, step, rows, compiled=False)
+        dynamics.reading_test(b, d, crn, step, rows, compiled=True)
+        dynamics.term_assessments(a, d, crn, step, rows, compiled=False)
+        dynamics.term_assessments(b, d, crn, step, rows, compiled=True)
+    _same_table(a, b)
+    # and they did their work: tested students, new first gaps, assessments, every pulse level
+    on_roll = table.status == 0
+    assert not np.array_equal(a.reading_obs[on_roll], table.reading_obs[on_roll], equal_nan=True)
+    assert np.isnan(table.reading_gap_start[on_roll]).any()
+    assert np.isnan(b.reading_gap_start[on_roll]).sum() < np.isnan(
+        table.reading_gap_start[on_roll]).sum()
+    assert set(np.unique(b.satisfaction[on_roll & np.isfinite(b.satisfaction)])) == {1, 2, 3, 4, 5}
+
+
+def test_the_satisfaction_pulse_rounds_half_to_even_like_numpy() -> None:
+    """Pulses exactly halfway between levels (0.5 to 5.5), with no noise (``log u`` = 0), round
+    as numpy's ``round`` does."""
+    from srmsim.kernels import assessments
+
+    f32 = np.float32
+    pulses = np.arange(-1.5, 7.0, 0.5)
+    well = np.empty(len(pulses), dtype=f32)
+    for j, target in enumerate(pulses):  # a wellbeing whose float32 pulse is exactly the target
+        w = f32((target - 3.0) / 0.9)
+        for _ in range(200):
+            if f32(3.0) + f32(0.9) * w == target:
+                break
+            w = np.nextafter(w, f32(np.inf) if f32(3.0) + f32(0.9) * w < target else f32(-np.inf))
+        well[j] = w
+    assert np.array_equal(f32(3.0) + f32(0.9) * well, pulses.astype(f32))
+    n = len(pulses)
+    zeros = np.zeros(n, dtype=f32)
+    got = np.full(n, np.nan, dtype=f32)
+    assessments.record_term(f32(0.5), zeros, np.ones(n, dtype=f32), zeros, np.zeros(n, np.int8),
+                            np.zeros(n, np.int16), np.zeros(n, np.int16), zeros.copy(), zeros,
+                            well, zeros, zeros, zeros, zeros, zeros, zeros.copy(), got)
+    want = np.clip(np.round(pulses.astype(f32)), 1, 5)
+    np.testing.assert_array_equal(got, want)
+    assert list(got[pulses == 2.5]) == [2.0] and list(got[pulses == 3.5]) == [4.0]

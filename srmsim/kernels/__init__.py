@@ -108,13 +108,25 @@ def _load() -> None:
 
 
 def _run_empty(week: Any) -> None:
-    """One call of :func:`srmsim.kernels.week.week_pass` on empty arrays of the table's types."""
+    """One call of each kernel (:func:`srmsim.kernels.week.week_pass`, the schools' totals,
+    the reading test and the term's assessments) on empty arrays of the table's types."""
     import numpy as np
 
     from srmsim.dynamics import WeekObservation
+    from srmsim.kernels import assessments
     from srmsim.students import StudentTable
 
     t, obs = StudentTable(0), WeekObservation.empty(0)
+    key, sd = np.uint64(1), np.float32(1.0)
+    week.school_totals(np.zeros(1, dtype=np.int64), t.status,
+                       *(getattr(obs, name) for name in WeekObservation.__slots__),
+                       np.zeros((8, 1), dtype=np.int64))
+    assessments.reading_test(key, sd, t.uid, t.status, t.reading_age, t.age_months,
+                             t.reading_obs, t.reading_obs_age, t.reading_gap_start)
+    assessments.term_assessments(key, sd, t.uid, t.status, t.term_attended, t.term_possible,
+                                 t.attendance_autumn, t.attainment, t.wellbeing_base,
+                                 t.wellbeing_ar, t.eff_wellbeing, t.engagement_base,
+                                 t.engagement_ar, t.eff_engagement, t.assessment, t.satisfaction)
     week.week_pass(np.zeros(week.N_PAR, dtype=np.float32), np.zeros(week.N_KEYS, dtype=np.uint64),
                    10, 3, 0, True, np.zeros(256, dtype=np.bool_),
                    *(getattr(t, name) for name in WEEK_COLUMNS),

@@ -380,6 +380,35 @@ def finish(
         w_on_time[i] = o_on_time[i]
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def school_totals(local, status, possible, attended, incidents, logins, set_, on_time, withdrew,
+                  part):
+    """:func:`srmsim.dynamics.block_totals` in one pass: ``part[:, s]`` gets the students on
+    roll and the week's observations summed over the rows from ``local[s]`` to the next
+    school's (the block's end for the last); int64 sums, so the order never matters. Each
+    school's loop runs over slices from 0: indexing from ``local[s]`` would make the compiler
+    allow for negative indices and give up its SIMD lanes (9x slower, measured)."""
+    m = status.shape[0]
+    schools = local.shape[0]
+    for s in range(schools):
+        a = local[s]
+        end = local[s + 1] if s + 1 < schools else m
+        st, pos, att, inc = status[a:end], possible[a:end], attended[a:end], incidents[a:end]
+        log, n_set, done, gone = logins[a:end], set_[a:end], on_time[a:end], withdrew[a:end]
+        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
+        for i in range(end - a):
+            c0 += st[i] == _ENROLLED
+            c1 += pos[i]
+            c2 += att[i]
+            c3 += inc[i]
+            c4 += log[i]
+            c5 += n_set[i]
+            c6 += done[i]
+            c7 += gone[i]
+        part[0, s], part[1, s], part[2, s], part[3, s] = c0, c1, c2, c3
+        part[4, s], part[5, s], part[6, s], part[7, s] = c4, c5, c6, c7
+
+
 def week_pass(par, keys, n_sessions, n_set, step, withdrawal, wd_years,
               uid, status, year_group, sex, exit_step,
               engagement_base, engagement_ar, wellbeing_base, wellbeing_ar, eff_engagement,
