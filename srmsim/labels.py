@@ -78,6 +78,16 @@ def percent(x: float | None, decimals: int = 1) -> str:
     return f"{x:.{decimals}%}"
 
 
+def rounded(value: float, spec: str) -> str:
+    """``value`` formatted with ``spec`` (``".2f"``, ``".3g"``), never as a negative zero: an
+    index of -0.0004 prints ``0.00``, not ``-0.00`` (which reads as a real negative value)."""
+    text = format(value, spec)
+    digits = [c for c in text.split("e")[0] if c.isdigit()]  # "-inf" has none: kept
+    if text.startswith("-") and digits and set(digits) == {"0"}:
+        return text[1:]
+    return text
+
+
 def given_percent(x: float | None) -> str:
     """A share a user set (``share_treated``, a significance level) as a percentage with the
     digits it was given: 0.5 -> ``50%``, 0.975 -> ``97.5%`` (:func:`percent` rounds to fixed

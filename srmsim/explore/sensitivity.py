@@ -20,7 +20,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.design import problem
 from srmsim.explore.tables import Explored
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, plural, rounded
 from srmsim.stats import _checks as ck
 
 COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf", "ST",
@@ -217,4 +217,4 @@ def format_sensitivity(table: pd.DataFrame) -> str:
     out = table[["target", "outcome", "parameter", *headings]].rename(columns=headings)
     words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " " + ROWS_MEANING,
                           width=100)
-    return words + "\n\n" + out.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+    return words + "\n\n" + out.to_string(index=False, float_format=lambda v: rounded(v, ".3g"))

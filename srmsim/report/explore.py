@@ -17,7 +17,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
 from srmsim.inputs import whole
-from srmsim.labels import percent, plural, setting
+from srmsim.labels import percent, plural, rounded, setting
 from srmsim.report.files import (
     AGAIN,
     embed_png,
@@ -83,7 +83,12 @@ def _size(o: Outcome, value: float) -> str:
 def _ci(value: float, conf: float) -> str:
     if not (math.isfinite(value) and math.isfinite(conf)):
         return "–"
-    return f"{value - conf:.2f} to {value + conf:.2f}"
+    return f"{_index(value - conf)} to {_index(value + conf)}"
+
+
+def _index(value: float) -> str:
+    """A Sobol index to 2 decimals; one that rounds to zero reads ``0.00``, never ``-0.00``."""
+    return rounded(value, ".2f") if math.isfinite(value) else "–"
 
 
 def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome]
@@ -101,10 +106,10 @@ def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome]
         shown["sigma"] = [_size(o, v) for o, v in zip(outcomes, table["sigma"], strict=True)]
         raw = table[["mu_star", "sigma"]].rename(columns={"mu_star": "mu*"})
     else:
-        shown["first-order S1"] = [f"{v:.2f}" if math.isfinite(v) else "–" for v in table["S1"]]
+        shown["first-order S1"] = [_index(v) for v in table["S1"]]
         shown["S1 95% interval"] = [_ci(v, c) for v, c in zip(table["S1"], table["S1_conf"],
                                                               strict=True)]
-        shown["total ST"] = [f"{v:.2f}" if math.isfinite(v) else "–" for v in table["ST"]]
+        shown["total ST"] = [_index(v) for v in table["ST"]]
         shown["ST 95% interval"] = [_ci(v, c) for v, c in zip(table["ST"], table["ST_conf"],
                                                               strict=True)]
         raw = table[["S1", "ST"]].rename(columns={"S1": "first-order S1", "ST": "total ST"})
