@@ -78,6 +78,22 @@ def percent(x: float | None, decimals: int = 1) -> str:
     return f"{x:.{decimals}%}"
 
 
+def percent_of_runs(x: float | None, decimals: int = 0) -> str:
+    """A share of simulated runs or replications as a percentage that reads ``0%`` or ``100%``
+    only when it is exactly so: a rare event is ``<1%`` and a near-certain one ``>99%`` (at 0
+    decimals; ``<0.1%`` and ``>99.9%`` at 1). Not for shares of records: those print with
+    :func:`percent`, whose rounding the privacy checks assume."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    text = f"{x:.{decimals}%}"
+    step = f"{10.0 ** -decimals:.{decimals}f}"
+    if x > 0 and float(text[:-1]) == 0:
+        return f"<{step}%"
+    if x < 1 and float(text[:-1]) == 100:
+        return f">{100 - float(step):.{decimals}f}%"
+    return text
+
+
 def rounded(value: float, spec: str) -> str:
     """``value`` formatted with ``spec`` (``".2f"``, ``".3g"``), never as a negative zero: an
     index of -0.0004 prints ``0.00``, not ``-0.00`` (which reads as a real negative value)."""

@@ -4,9 +4,10 @@ bidirectional characters shown as they are, staff utilisation to whole percent."
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from srmsim.labels import rounded
+from srmsim.labels import percent_of_runs, rounded
 
 
 # ----------------------------------------------------------------------------- Sobol indices
@@ -36,4 +37,54 @@ def test_a_sobol_index_near_zero_prints_0_00_not_minus_0_00():
     printed = format_sensitivity(table).split("\n\n")[1]
     assert "-0 " not in printed and not printed.rstrip().endswith("-0")
     assert "-0.0004" in printed  # not zero to 3 significant digits: shown as it is
+
+
+# ---------------------------------------------------------------- shares of simulated runs
+def test_a_share_of_runs_reads_0_or_100_percent_only_when_it_is():
+    assert [percent_of_runs(x) for x in (0, 0.002, 0.004999, 0.5, 0.995, 0.996, 1)] == [
+        "0%", "<1%", "<1%", "50%", ">99%", ">99%", "100%"]
+    assert [percent_of_runs(x, 1) for x in (0.0004, 0.996, 0.9996, float("nan"))] == [
+        "<0.1%", "99.6%", ">99.9%", "n/a"]
+
+
+def test_discovery_prints_a_rare_condition_as_under_1_percent_not_0():
+    """2 of 1,000 runs printed as '(0%)', a condition that never held; the leaves' 99.6%
+    density as '100%'."""
+    from srmsim.explore.discovery import Discovery, cart_leaves
+    from srmsim.explore.prim import prim
+    from srmsim.report.explore import leaves_display
+
+    x = pd.DataFrame({"a": np.linspace(0, 1, 1000), "b": np.linspace(1, 0, 1000)})
+    cases = (x["a"] > 0.998).to_numpy()
+    bounds = {"a": (0.0, 1.0), "b": (0.0, 1.0)}
+    found = Discovery("a > 0.998", "on", x, cases, prim(x, cases, bounds=bounds), 0,
+                      cart_leaves(x, cases, bounds, max_depth=1))
+    summary = found.summary()
+    assert "holds in 2 of 1,000 runs (<1%)" in summary
+    assert "coverage 100%, density <1%, mass 100%" in summary
+    cart = pd.DataFrame({"box": ["a >= 0.5", "a < 0.5"], "runs": [500, 500],
+                         "cases": [498, 1], "coverage": [0.996, 0.002],
+                         "density": [0.996, 0.002]})
+    shown = leaves_display(cart)
+    assert shown["coverage"].tolist() == [">99%", "<1%"]
+    assert shown["density"].tolist() == [">99%", "<1%"]
+
+
+def test_trial_coverage_and_power_near_0_or_100_percent_are_not_rounded_away():
+    """A coverage of 0.996 read '100%' in the trial report's words, and 0.9996 '100.0%' in
+    `srmsim trial`'s table: as if no interval ever missed."""
+    from srmsim.report.trial import headline
+    from srmsim.trial.report import summary_display
+
+    summary = pd.DataFrame({
+        "measure": ["coverage of the 95% CI", "rejection rate (p < 0.05)"],
+        "value": [0.996, 0.0004], "ci_low": [0.99, 0.0], "ci_high": [0.9996, 0.002],
+        "mcse": [np.nan, np.nan], "note": ["nominal 95%", "power"]})
+    table = summary_display(summary)
+    assert table["value"].tolist() == ["99.6%", "<0.1%"]
+    assert table["95% interval"].tolist() == ["99.0% to >99.9%", "0.0% to 0.2%"]
+    words = " ".join(headline(summary, "number"))
+    assert "covered the truth in >99% of replications (Monte-Carlo interval 99% to >99%)" \
+        in words
+    assert "significant effect in <1% of replications (Monte-Carlo interval 0% to <1%)" in words
 

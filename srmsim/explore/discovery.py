@@ -21,7 +21,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.prim import PrimResult, check_bounds, check_runs, prim
 from srmsim.explore.tables import Explored
-from srmsim.labels import agree, percent, plural
+from srmsim.labels import agree, percent_of_runs, plural
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
 from srmsim.stats import _checks as ck
 
@@ -56,9 +56,9 @@ class Discovery:
     def summary(self) -> str:
         s = self.stats
         lines = [f"condition {self.condition!r} ({self.variant}) holds in {int(self.cases.sum())} "
-                 f"of {plural(len(self.cases), 'run')} ({self.cases.mean():.0%})",
-                 f"PRIM box {self.box_index}: coverage {percent(s['coverage'], 0)}, density "
-                 f"{percent(s['density'], 0)}, mass {percent(s['mass'], 0)} "
+                 f"of {plural(len(self.cases), 'run')} ({percent_of_runs(self.cases.mean())})",
+                 f"PRIM box {self.box_index}: coverage {percent_of_runs(s['coverage'])}, density "
+                 f"{percent_of_runs(s['density'])}, mass {percent_of_runs(s['mass'])} "
                  f"({plural(s['runs'], 'run')}), "
                  f"{plural(s['res_dim'], 'restricted parameter')}"]
         box = self.box

@@ -17,7 +17,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
 from srmsim.inputs import whole
-from srmsim.labels import percent, plural, rounded, setting
+from srmsim.labels import percent_of_runs, plural, rounded, setting
 from srmsim.report.files import (
     AGAIN,
     embed_png,
@@ -159,8 +159,8 @@ def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({**leaf, "box": cart["box"],
                          "runs": [f"{int(v):,}" for v in cart["runs"]],
                          "cases": [f"{int(v):,}" for v in cart["cases"]],
-                         "coverage": [percent(float(v), 0) for v in cart["coverage"]],
-                         "density": [percent(float(v), 0) for v in cart["density"]]})
+                         "coverage": [percent_of_runs(float(v)) for v in cart["coverage"]],
+                         "density": [percent_of_runs(float(v)) for v in cart["density"]]})
 
 
 def discovery_section(page: Page, folder: Path) -> None:
@@ -193,12 +193,12 @@ def discovery_section(page: Page, folder: Path) -> None:
     page.raw(f"<p>Condition <code>{esc(condition)}</code> on the outcomes of "
              f"<b>{esc(variant)}</b> (<code>x_diff</code>: its paired difference from the "
              f"baseline): it holds in {cases:,} of {plural(runs, 'run')}"
-             + (f" ({cases / runs:.0%})" if runs else "") + ".</p>")
+             + (f" ({percent_of_runs(cases / runs)})" if runs else "") + ".</p>")
     page.raw(DISCOVERY_WORDS)
     page.definitions([("box reported", f"box {index} of the peeling trajectory"),
-                      ("coverage", percent(s['coverage'], 0)),
-                      ("density", percent(s['density'], 0)),
-                      ("mass", f"{percent(s['mass'], 0)} ({plural(s['runs'], 'run')}, "
+                      ("coverage", percent_of_runs(s['coverage'])),
+                      ("density", percent_of_runs(s['density'])),
+                      ("mass", f"{percent_of_runs(s['mass'])} ({plural(s['runs'], 'run')}, "
                                f"{int(s['cases']):,} where the condition holds)"),
                       ("restricted parameters", f"{int(s['res_dim'])}")])
     page.h3("The box: where the condition holds")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
-from srmsim.labels import percent
+from srmsim.labels import percent_of_runs
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import (
     json_mapping,
@@ -69,8 +69,8 @@ def headline(summary: pd.DataFrame, scale: str) -> list[str]:
         if v and not math.isfinite(v[0]):
             out.append(f"No replication's analysis gave {missing} (see trial_runs.csv).")
         elif v:
-            out.append(f"{words} {percent(v[0], 0)} of replications (Monte-Carlo interval "
-                       f"{percent(v[1], 0)} to {percent(v[2], 0)})"
+            out.append(f"{words} {percent_of_runs(v[0])} of replications (Monte-Carlo "
+                       f"interval {percent_of_runs(v[1])} to {percent_of_runs(v[2])})"
                        + (tail if start == "rejection" else "."))
     naive = _value(summary, "naive bias")
     if naive:

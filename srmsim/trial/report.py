@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
-from srmsim.labels import given_percent, over_replications, plural
+from srmsim.labels import given_percent, over_replications, percent_of_runs, plural
 from srmsim.outputs import csv_text
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
@@ -139,7 +139,7 @@ def _format(measure: str, value: float, scale: str) -> str:
     if measure == "replications":
         return f"{value:,.0f}"
     if measure.startswith(("coverage", "rejection")):
-        return f"{100 * value:.1f}%"
+        return percent_of_runs(value, 1)
     if measure.startswith("students whose"):
         return f"{value:,.1f} students"
     if measure.startswith(("RMSE", "SD of", "mean reported SE")):
