@@ -4,10 +4,19 @@ bidirectional characters shown as they are, staff utilisation to whole percent."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
+import yaml
 
+from srmsim.cli import main
+from srmsim.errors import ScenarioError
 from srmsim.labels import percent_of_runs, rounded
+from srmsim.scenario import scenario_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------- Sobol indices
@@ -87,4 +96,25 @@ def test_trial_coverage_and_power_near_0_or_100_percent_are_not_rounded_away():
     assert "covered the truth in >99% of replications (Monte-Carlo interval 99% to >99%)" \
         in words
     assert "significant effect in <1% of replications (Monte-Carlo interval 0% to <1%)" in words
+
+
+# ------------------------------------------------------------- a learned chooser's features
+def _learning_scenario(features: list[str]) -> dict:
+    data = yaml.safe_load((REPO / "scenarios" / "learning.yaml").read_text(encoding="utf-8"))
+    data["policy"]["workflows"]["reading"]["steps"][0]["chooser"]["features"] = features
+    return data
+
+
+def test_a_learned_chooser_feature_listed_twice_is_refused(tmp_path, capsys):
+    """features: [fsm, reading_gap, fsm] was accepted: the chooser's model read one column
+    twice. The pool model already refused it; the chooser now does too, naming the feature."""
+    with pytest.raises(ScenarioError, match=r"chooser\.features: features list 'fsm' more "
+                       "than once"):
+        scenario_from_dict(_learning_scenario(["fsm", "reading_gap", "fsm"]), "t")
+    scenario_from_dict(_learning_scenario(["fsm", "reading_gap"]), "t")
+    path = tmp_path / "learning.yaml"
+    path.write_text(yaml.safe_dump(_learning_scenario(["sen", "sen"])), encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "features list 'sen' more than once" in err and "Traceback" not in err
 

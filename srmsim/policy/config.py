@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -51,6 +52,22 @@ Cost = Annotated[float, Field(ge=0.0, le=1e6)]
 ActionMinutes = Annotated[float, Field(ge=0.0, le=10_080.0)]
 #: a role's staff minutes a week (a school's or the pool's): as the optimiser's budget, at most 1e7
 Capacity = Annotated[float, Field(ge=0.0, le=1e7)]
+
+
+def _distinct_features(v: list[str]) -> list[str]:
+    """A feature listed twice made every pool-model refit fail (the risk models refuse a
+    repeated column: pooled_risk stayed NaN all run and the rules reading it never fired); a
+    learned chooser's model read the same column twice."""
+    seen: set[str] = set()
+    for f in v:
+        if f in seen:
+            raise ValueError(f"features list {f!r} more than once; list each once")
+        seen.add(f)
+    return v
+
+
+#: profile features a model reads (a pool model's, a learned chooser's): each named once
+Features = Annotated[list[str], AfterValidator(_distinct_features)]
 
 
 class _Strict(StrictModel):
@@ -172,7 +189,7 @@ class ChooserConfig(_Strict):
     rules: dict[str, str] = Field(default_factory=dict, max_length=32)
     measure: str | None = Field(None, description="numeric expression whose change over the "
                                 "step is the gain the learned chooser learns")
-    features: list[str] = Field(default_factory=list, max_length=32)
+    features: Features = Field(default_factory=list, max_length=32)
     data: Literal["own", "pooled"] = "pooled"
     refit: Literal["termly", "half_termly"] = "termly"
     exploration: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | Literal[
@@ -282,22 +299,10 @@ class PoolModelConfig(_Strict):
 
     model: Literal["pooled", "per_school", "partially_pooled"] = "pooled"
     outcome: str = Field(description="rule giving the event to predict, observed one period on")
-    features: list[str] = Field(min_length=1)
+    features: Features = Field(min_length=1)
     refit: Literal["termly", "half_termly"] = "termly"
     min_events: Annotated[int, Field(ge=1)] = 20
     history_periods: Annotated[int, Field(ge=1, le=100)] = 6
-
-    @field_validator("features")
-    @classmethod
-    def _distinct_features(cls, v: list[str]) -> list[str]:
-        """A feature listed twice made every refit fail (the risk models refuse a repeated
-        column): pooled_risk stayed NaN all run and the rules reading it never fired."""
-        seen: set[str] = set()
-        for f in v:
-            if f in seen:
-                raise ValueError(f"features list {f!r} more than once; list each once")
-            seen.add(f)
-        return v
 
 
 class PolicyConfig(_Strict):
