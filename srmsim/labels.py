@@ -181,10 +181,28 @@ FileName = Annotated[str, AfterValidator(check_file_name)]
 NUL made ``Path.resolve`` raise ValueError, a traceback)."""
 
 
+#: What printed text writes as escapes: the control characters above and the invisible ones
+#: (zero-width space and joiners U+200B-U+200D, word joiner and invisible operators
+#: U+2060-U+2064, the byte-order mark U+FEFF), which make two different names look alike in a
+#: table and push its columns out of line.
+_UNSHOWN = re.compile(CONTROL_PATTERN[:-1] + "\u200b-\u200d\u2060-\u2064\ufeff]")
+
+
 def printable(text: str) -> str:
-    """``text`` with each control character written as its escape (``\\x1b``, ``\\n``): a
-    report printed to a terminal is never driven by, or cut short by, the data it quotes."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    """``text`` with each control or invisible character written as its escape (``\\x1b``,
+    ``\\n``, ``\\u200b``): a report printed to a terminal is never driven by, or cut short
+    by, the data it quotes, and what it shows is what the data holds."""
+    return _UNSHOWN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+#: line breaks and tabs are spaces on a page anyway (HTML collapses them)
+_SPACES = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+
+
+def page_text(text: str) -> str:
+    """``text`` for a web page (a report, the dashboard): line breaks and tabs as spaces, every
+    other control, bidirectional or invisible character as its escape (:func:`printable`)."""
+    return printable(text.translate(_SPACES))
 
 
 def _windows_problem(name: str) -> str | None:

@@ -5,6 +5,7 @@ bidirectional characters shown as they are, staff utilisation to whole percent."
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import yaml
 
 from srmsim.cli import main
 from srmsim.errors import ScenarioError
-from srmsim.labels import percent_of_runs, rounded
+from srmsim.labels import percent_of_runs, printable, rounded
 from srmsim.scenario import scenario_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,4 +118,35 @@ def test_a_learned_chooser_feature_listed_twice_is_refused(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "features list 'sen' more than once" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------- invisible and bidirectional text
+INVISIBLE = [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065),
+             *range(0x2066, 0x206A), 0xFEFF]
+
+
+def test_printed_tables_escape_zero_width_and_bidirectional_characters():
+    """A variant 'base\\u200b' printed as 'base', and U+202E reversed the rest of its row."""
+    from srmsim.experiment.compare import text_table
+
+    for code in INVISIBLE:
+        char = chr(code)
+        assert printable(f"a{char}b") == f"a\\u{code:04x}b", hex(code)
+    table = text_table(pd.DataFrame({"variant": ["base", "base\u200b", "x\u202ey"],
+                                     "runs": ["1", "2", "3"]}))
+    assert "base\\u200b" in table and "x\\u202ey" in table
+    assert not any(chr(c) in table for c in INVISIBLE)
+    assert printable("café ✓ – £") == "café ✓ – £"
+
+
+def test_the_dashboard_shows_a_description_without_its_bidi_controls():
+    """The Overview panel put the scenario's description on the page as it was: U+202E
+    reversed the text after it and U+200B hid inside it."""
+    from srmsim.dashboard.panels import scenario_line
+
+    config = SimpleNamespace(name="tiny", description="Two schools\u202e loohcs owt\u200b\n"
+                             "one workflow.\n")
+    line = scenario_line(SimpleNamespace(config=config))
+    assert line == ("Scenario: tiny. Two schools\\u202e loohcs owt\\u200b one workflow. ")
+    assert not any(chr(c) in line for c in INVISIBLE)
 

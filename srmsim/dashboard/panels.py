@@ -20,7 +20,7 @@ import solara
 
 from srmsim.dashboard import model as dm
 from srmsim.dashboard.settings import label
-from srmsim.labels import plural, setting
+from srmsim.labels import page_text, plural, setting
 
 POLICY_COLOUR, BASELINE_COLOUR, POOL_COLOUR = "#1f77b4", "#7f7f7f", "#9467bd"
 READING_COLOUR, ENGAGEMENT_COLOUR = "#8c564b", "#17becf"
@@ -128,10 +128,16 @@ def settings_in_use(m: dm.DashboardModel) -> list[str]:
     return out
 
 
+def scenario_line(m: dm.DashboardModel) -> str:
+    """The scenario's name and description, with control, bidirectional-override and
+    zero-width characters shown as escapes: a description's U+202E reversed the text after it
+    on the page, and its zero-width characters hid what it said."""
+    return page_text(f"Scenario: {m.config.name}. {m.config.description}")
+
+
 def Overview(m: dm.DashboardModel) -> None:
     with _card("Where the run is"):
-        sc = m.config
-        _line(f"Scenario: {sc.name}. {sc.description}")
+        _line(scenario_line(m))
         _line(m.view.week_label)
         _line(f"{m.view.on_roll:,} students on roll.")
         if m.notice:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from srmsim import __version__
-from srmsim.labels import printable
+from srmsim.labels import page_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;max-width:1240px;
@@ -49,15 +49,11 @@ INTERVAL_NOTE = (
 GENERATOR_TAG = "<meta name='generator' content='srmsim report'>"
 
 
-#: line breaks and tabs are spaces on a page anyway (HTML collapses them); every other control
-#: character is shown as its escape (:func:`srmsim.labels.printable`)
-_SPACES = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
-
-
 def esc(text: Any) -> str:
     """``text`` safe in an element or a quoted attribute: HTML escaped, control and
-    bidirectional characters visible as escapes (``\\u202e``), never applied."""
-    return html.escape(printable(str(text).translate(_SPACES)), quote=True)
+    bidirectional characters visible as escapes (``\\u202e``), never applied
+    (:func:`srmsim.labels.page_text`)."""
+    return html.escape(page_text(str(text)), quote=True)
 
 
 def figure_png(fig: Any, dpi: int = 110) -> str:
