@@ -145,7 +145,7 @@ def request_rows(name: str, r: dict[str, Any]) -> list[tuple[str, str]]:
     if r.get("within_deadline") is not None:
         rows.append((f"{name}: completed within {r['deadline_days']:g} days",
                      percent(r['within_deadline'])))
-    rows += [(f"{name}: staff utilisation ({k.removeprefix('utilisation_')})", percent(v, 0))
+    rows += [(f"{name}: staff utilisation ({k.removeprefix('utilisation_')})", percent(v))
              for k, v in r.items() if k.startswith("utilisation_") and v is not None]
     return rows
 

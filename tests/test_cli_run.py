@@ -235,7 +235,7 @@ def test_run_summary_says_n_a_for_a_group_with_no_students(tmp_path: Path, capsy
         "s: completed / dropped / open at end": "3 / 0 / 0",
         "s: waiting time median / 90th / 99th percentile": "2.0 days / - / -",
         "s: throughput": "1.5 requests a week", "s: completed within 10 days": "n/a",
-        "s: staff utilisation (clerk)": "46%", "s: staff utilisation (officer)": "n/a"}
+        "s: staff utilisation (clerk)": "45.6%", "s: staff utilisation (officer)": "n/a"}
 
 
 def test_every_command_help_reads_as_printed(capsys) -> None:

@@ -606,7 +606,7 @@ def test_queue_table_shows_a_dash_for_a_variant_without_a_queue():
                           "staff_minutes_available": [0, 0, 1200, 1200]})
     table = queue_table(weeks, ["none", "policy"]).set_index("variant")
     assert table.loc["none"].tolist() == ["–", "–", "0 h", "–"]
-    assert table.loc["policy"].tolist() == ["7.5", "12", "30 h", "75%"]
+    assert table.loc["policy"].tolist() == ["7.5", "12", "30 h", "75.0%"]
     assert list(table.columns)[:2] == ["mean queue (students)", "longest queue (students)"]
 
 

@@ -150,3 +150,19 @@ def test_the_dashboard_shows_a_description_without_its_bidi_controls():
     assert line == ("Scenario: tiny. Two schools\\u202e loohcs owt\\u200b one workflow. ")
     assert not any(chr(c) in line for c in INVISIBLE)
 
+
+# -------------------------------------------------------------------- staff utilisation
+def test_staff_utilisation_prints_with_one_decimal():
+    """99.6% of a role's time read '100%' in `srmsim run`'s summary, and 99.7% read '100%' in
+    the experiment report's queue table."""
+    from srmsim.report.experiment import queue_table
+    from srmsim.results import request_rows
+
+    stream = {"backlog_start": 0, "arrivals": 3, "completed": 3, "dropped": 0,
+              "open_at_end": 0, "median_days": 2.0, "p90_days": None, "p99_days": None,
+              "throughput_per_week": 1.5, "utilisation_clerk": 0.996}
+    assert dict(request_rows("s", stream))["s: staff utilisation (clerk)"] == "99.6%"
+    weeks = pd.DataFrame({"variant": ["policy"] * 2, "queue_length": [3, 12],
+                          "staff_minutes_used": [994, 1000],
+                          "staff_minutes_available": [1000, 1000]})
+    assert queue_table(weeks, ["policy"])["share of staff time used"].tolist() == ["99.7%"]

@@ -269,7 +269,7 @@ def queue_table(weeks: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
         rows.append(dict(zip(("variant", *QUEUE_NUMBERS), (
             v, number(float(queue.mean()), 1), number(float(queue.max()), 0),
             f"{x['staff_minutes_used'].sum() / 60:,.0f} h",
-            percent(float(x["staff_minutes_used"].sum()) / available, 0) if available > 0
+            percent(float(x["staff_minutes_used"].sum()) / available) if available > 0
             else "–"), strict=True)))
     return pd.DataFrame(rows)
 
