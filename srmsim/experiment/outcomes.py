@@ -40,7 +40,7 @@ import pandas as pd
 
 __all__ = ["COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
            "format_difference", "format_relative", "format_value", "get_outcome", "group_cohorts",
-           "measure", "measure_groups"]
+           "measure", "measure_groups", "significant_decimals"]
 
 Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "days",
                 "requests", "per_week", "number"]
@@ -186,7 +186,7 @@ def format_value(value: float, scale: str) -> str:
     return _plain(value, 3)
 
 
-def _decimals(a: float, base: int, most: int = 6) -> int:
+def significant_decimals(a: float, base: int, most: int = 6) -> int:
     """``base`` decimals, or more until a small non-zero number shows two significant digits
     (0.0046 months, not 0.00 months)."""
     d = base
@@ -198,7 +198,7 @@ def _decimals(a: float, base: int, most: int = 6) -> int:
 def _pounds(a: float) -> str:
     """An amount of money >= 0: whole pounds from £10, pence below (a difference of £0.40 read
     "+£0", as if there were none)."""
-    d = _decimals(a, 0)
+    d = significant_decimals(a, 0)
     return _plain(a, max(d, 2) if d else 0)
 
 
@@ -210,14 +210,14 @@ def format_difference(value: float, scale: str) -> str:
     a = abs(value)
     if scale == "share":
         a = 100 * a
-        return f"{sign}{_plain(a, _decimals(a, 2))} pp"
+        return f"{sign}{_plain(a, significant_decimals(a, 2))} pp"
     base, unit = {"money": (0, ""), "hours": (0, " h"), "months": (2, " months"),
                   "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
                   "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week"),
                   "requests": (0 if a >= 100 else 1, " requests")}.get(scale, (3, ""))
     if scale == "money":
         return f"{sign}£{_pounds(a)}"
-    return f"{sign}{_plain(a, _decimals(a, base))}{unit}"
+    return f"{sign}{_plain(a, significant_decimals(a, base))}{unit}"
 
 
 def format_relative(value: float) -> str:
@@ -226,7 +226,7 @@ def format_relative(value: float) -> str:
         return "–"
     a = 100 * abs(value)
     sign = "+" if value > 0 else "-" if value < 0 else "±"
-    return f"{sign}{_plain(a, _decimals(a, 1))}%"
+    return f"{sign}{_plain(a, significant_decimals(a, 1))}%"
 
 
 # ---------------------------------------------------------------------------- measures

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from srmsim.experiment.compare import effects_display, mark_better
-from srmsim.experiment.outcomes import RESOURCES, Outcome, _decimals, format_value
+from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
 from srmsim.labels import cut, percent
 from srmsim.report.explore import discovery_section, sensitivity_section
@@ -94,7 +94,7 @@ def _small(value: float, scale: str) -> str:
     a = abs(value)
     if a >= 10 or scale == "money":  # (money keeps its pence below £10 everywhere)
         return f"{value:,.0f}" if scale == "number" else format_value(value, scale)
-    return f"{value:,.{_decimals(a, 0)}f}" + (" h" if scale == "hours" else "")
+    return f"{value:,.{significant_decimals(a, 0)}f}" + (" h" if scale == "hours" else "")
 
 
 def resource_table(res: ExperimentResult) -> pd.DataFrame:
