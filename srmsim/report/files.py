@@ -116,6 +116,18 @@ def json_count(data: dict[str, Any], key: str, where: Path, default: int = 0) ->
     return value
 
 
+def json_finite(value: object) -> bool:
+    """A JSON number the page can print as a float: not a boolean, and finite as a float (JSON
+    ``NaN`` and ``Infinity`` showed as "inf days"; a 400-digit whole number made formatting it
+    raise OverflowError, a traceback)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def need_text(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
     """Columns a report reads as names (``measure``, ``group``) hold text: a column of numbers
     put there by hand made ``.str`` calls raise."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from srmsim.labels import cut, plural
 from srmsim.report.files import (
     AGAIN,
     TEXT_LIMIT,
+    json_finite,
     json_text,
     need_columns,
     need_numbers,
@@ -131,18 +131,6 @@ def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
                           f"copied from another run or edited); {AGAIN}")
 
 
-def _finite(value: object) -> bool:
-    """A JSON number the page can print as a float: not a boolean, and finite as a float (JSON
-    ``NaN`` and ``Infinity`` showed as "inf days"; a 400-digit whole number made formatting it
-    raise OverflowError, a traceback)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
 #: each request stream's counts and measures in summary.json (the report formats them)
 STREAM_COUNTS = ("backlog_start", "arrivals", "completed", "dropped", "backlog_end")
 STREAM_MEASURES = ("median_days", "p90_days", "p99_days", "oldest_open_days",
@@ -174,7 +162,7 @@ def check_streams(path: Path, run: dict, requests: pd.DataFrame, weekly: pd.Data
             value = summary.get(key)
             count = key in STREAM_COUNTS
             if (value is None and not count) or (
-                    whole(value) and value >= 0 if count else _finite(value)):
+                    whole(value) and value >= 0 if count else json_finite(value)):
                 continue
             raise SrmsimError(f"{where}: requests.{name}.{key} is {str(value)[:40]!r}, not "
                               f"{'a whole number >= 0' if count else 'a number'}; {AGAIN}")
