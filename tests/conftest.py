@@ -8,6 +8,7 @@ import os
 # two cores (notebook kernels inherit it). Set before numpy is first imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import copy  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -38,6 +39,27 @@ def small_scenario(overrides: dict[str, Any] | None = None) -> Scenario:
     }
     scenario = scenario_from_dict(base, "small_scenario")
     return scenario.with_overrides(overrides, "small_scenario") if overrides else scenario
+
+
+def tiny_policy_scenario(**overrides: Any) -> dict[str, Any]:
+    """The scenario "tiny" as a dict: one attendance rule, a two-step workflow (a text, then a
+    meeting) and 300 pastoral minutes a week. Top-level keys in ``overrides`` replace the
+    base's; each test file sets its own ``trust`` sizes (its tests depend on them)."""
+    base: dict[str, Any] = {
+        "name": "tiny",
+        "trust": {"n_schools": 2, "students_per_year_group": 40, "size_cv": 0.0},
+        "outputs": {"history": "none"},
+        "policy": {
+            "parameters": {"attendance_threshold": 0.9},
+            "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
+                                         "cadence": "half_termly"}},
+            "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
+                {"action": "parent_text", "weeks": 3, "goal": "attendance(3) >= 0.9"},
+                {"action": "parent_meeting", "weeks": 3}]}},
+            "staff": {"school": {"pastoral": 300}},
+        },
+    }
+    return copy.deepcopy({**base, **overrides})
 
 
 @pytest.fixture

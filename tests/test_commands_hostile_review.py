@@ -8,21 +8,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import tiny_policy_scenario
 
 from srmsim.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = {
-    "name": "tiny", "seed": 3, "trust": {"n_schools": 1, "students_per_year_group": 30},
-    "outputs": {"history": "none"},
-    "policy": {
-        "parameters": {"attendance_threshold": 0.9},
-        "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
-                                     "cadence": "half_termly"}},
-        "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
-            {"action": "parent_text", "weeks": 3,
-             "goal": "attendance(3) >= attendance_threshold"}]}},
-        "staff": {"school": {"pastoral": 600}}}}
+SCENARIO = tiny_policy_scenario(seed=3,
+                                trust={"n_schools": 1, "students_per_year_group": 30})
 
 
 def write(path: Path, data: object) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_policy_scenario
 
 import srmsim
 from srmsim.cli import main
@@ -23,20 +24,8 @@ from srmsim.experiment import compare, load_experiment, run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SCENARIO = {
-    "name": "tiny",
-    "trust": {"n_schools": 2, "students_per_year_group": 40, "size_cv": 0.0},
-    "outputs": {"history": "none"},
-    "policy": {
-        "parameters": {"attendance_threshold": 0.9},
-        "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
-                                     "cadence": "half_termly"}},
-        "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
-            {"action": "parent_text", "weeks": 3, "goal": "attendance(3) >= 0.9"},
-            {"action": "parent_meeting", "weeks": 3}]}},
-        "staff": {"school": {"pastoral": 300}},
-    },
-}
+SCENARIO = tiny_policy_scenario(
+    trust={"n_schools": 2, "students_per_year_group": 40, "size_cv": 0.0})
 
 
 def write_experiment(tmp: Path, replications: int = 4, **extra) -> Path:

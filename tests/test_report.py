@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from browser import broken_images, browser, console_errors, requires_browser, screenshot
+from conftest import tiny_policy_scenario
 
 from srmsim.cli import main
 from srmsim.experiment.outcomes import OUTCOMES, SCALES, format_difference, format_value
@@ -27,21 +28,9 @@ from srmsim.results import file_sha256
 #: one worker runs this module: its result folders (module-scoped fixtures) are built once
 pytestmark = pytest.mark.xdist_group("report_folders")
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = {
-    "name": "tiny",
-    "description": "Two small schools <b>not bold</b> & a text workflow",
-    "trust": {"n_schools": 3, "students_per_year_group": 30, "size_cv": 0.0},
-    "outputs": {"history": "none"},
-    "policy": {
-        "parameters": {"attendance_threshold": 0.9},
-        "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
-                                     "cadence": "half_termly"}},
-        "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
-            {"action": "parent_text", "weeks": 3, "goal": "attendance(3) >= 0.9"},
-            {"action": "parent_meeting", "weeks": 3}]}},
-        "staff": {"school": {"pastoral": 300}},
-    },
-}
+SCENARIO = tiny_policy_scenario(
+    description="Two small schools <b>not bold</b> & a text workflow",
+    trust={"n_schools": 3, "students_per_year_group": 30, "size_cv": 0.0})
 CUSTOM = [
     {"name": "attendance_fsm", "label": "Attendance of FSM students", "statistic": "mean",
      "of": "attendance_rate", "where": "fsm", "scale": "share", "better": "higher"},
