@@ -78,6 +78,13 @@ def test_discovery_prints_a_rare_condition_as_under_1_percent_not_0():
     shown = leaves_display(cart)
     assert shown["coverage"].tolist() == [">99%", "<1%"]
     assert shown["density"].tolist() == [">99%", "<1%"]
+    # and a count of thousands of runs is written with its separator, as the total is
+    many = (x["a"] > 0.5).to_numpy()
+    x2 = pd.concat([x, x], ignore_index=True)
+    found = Discovery("a > 0.5", "on", x2, np.concatenate([many, many]),
+                      prim(x2, np.concatenate([many, many]), bounds=bounds), 0,
+                      cart_leaves(x2, np.concatenate([many, many]), bounds, max_depth=1))
+    assert "holds in 1,000 of 2,000 runs (50%)" in found.summary()
 
 
 def test_trial_coverage_and_power_near_0_or_100_percent_are_not_rounded_away():

@@ -213,7 +213,7 @@ def Staff(m: dm.DashboardModel) -> None:
         roles = m.view.staff_by_role
         _table(["Role", "Used (min)", "Available (min)", "Used (%)"],
                [(r.role.replace("_", " "), f"{r.used:,.0f}", f"{r.available:,.0f}",
-                 _number(100 * r.used / r.available if r.available else float("nan"), 0, "%"))
+                 _number(100 * r.used / r.available if r.available else float("nan"), 1, "%"))
                 for r in roles.itertuples()],
                "This week, school staff summed over schools.")
 

@@ -55,7 +55,7 @@ class Discovery:
 
     def summary(self) -> str:
         s = self.stats
-        lines = [f"condition {self.condition!r} ({self.variant}) holds in {int(self.cases.sum())} "
+        lines = [f"condition {self.condition!r} ({self.variant}) holds in {int(self.cases.sum()):,} "
                  f"of {plural(len(self.cases), 'run')} ({percent_of_runs(self.cases.mean())})",
                  f"PRIM box {self.box_index}: coverage {percent_of_runs(s['coverage'])}, density "
                  f"{percent_of_runs(s['density'])}, mass {percent_of_runs(s['mass'])} "
