@@ -71,8 +71,9 @@ class WeekObservation:
 def week_rows(
     t: StudentTable, d: DynamicsConfig, crn: CRN, step: int, week: int,
     withdrawal_logit: float | None, obs: WeekObservation, rows: slice,
-) -> None:
-    """The per-student part of one week (latents, observation, records) for ``rows`` only.
+) -> bool:
+    """The per-student part of one week (latents, observation, records) for ``rows`` only;
+    whether it ran compiled (the block's other passes then run compiled too).
 
     Every step is elementwise and every draw keyed by uid, so running the table block by block
     (or blocks on threads) gives the same bits as one pass over the whole table. The week runs
@@ -82,10 +83,10 @@ def week_rows(
     """
     from srmsim import kernels
 
-    if kernels.week_kernel(len(t)) is None:
-        week_rows_numpy(t, d, crn, step, week, withdrawal_logit, obs, rows)
-    else:
-        week_rows_compiled(t, d, crn, step, week, withdrawal_logit, obs, rows)
+    compiled = kernels.week_kernel(len(t)) is not None
+    run = week_rows_compiled if compiled else week_rows_numpy
+    run(t, d, crn, step, week, withdrawal_logit, obs, rows)
+    return compiled
 
 
 def week_constants(d: DynamicsConfig, week: int, withdrawal_logit: float | None) -> np.ndarray:
@@ -163,12 +164,8 @@ def week_block(
     """One block's whole week: :func:`week_rows`, its schools' totals (while the block is in
     cache) and the week's tests. Returns :func:`block_totals`; the same function runs in the
     model's process, on its threads and in its helper processes. Compiled passes where
-    :func:`week_rows` would run them, else numpy passes: the same bits either way."""
-    from srmsim import kernels
-
-    compiled = kernels.week_kernel(len(t)) is not None
-    run_rows = week_rows_compiled if compiled else week_rows_numpy
-    run_rows(t, d, crn, step, week, withdrawal_logit, obs, rows)
+    :func:`week_rows` runs them, else numpy passes: the same bits either way."""
+    compiled = week_rows(t, d, crn, step, week, withdrawal_logit, obs, rows)
     first, part = block_totals(t, obs, school_starts, school_sizes, rows, compiled)
     if reading:  # after the block's week: each student's order of steps as before
         reading_test(t, d, crn, step, rows, compiled)
