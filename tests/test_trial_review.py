@@ -75,6 +75,24 @@ def test_stepped_wedge_of_one_step_is_refused_before_running():
     assert t.config.randomise.steps == 2
 
 
+def test_stepped_wedge_with_a_group_of_one_school_is_refused_for_group_time():
+    """5 schools in 3 steps leave a group of one school: every replication's group_time
+    estimate had no SE (and so no coverage) after running. twfe and mixed still take it; 6
+    schools in 3 steps (groups of 2) run."""
+    wedge = {"unit": "stepped_wedge", "steps": 3, "step_weeks": 9}
+    small = {"trust.n_schools": 5, "trust.students_per_year_group": 15}
+    with pytest.raises(ScenarioError, match=r"randomise\.steps: analysis group_time .* 5 "
+                       r"schools in 3 steps leave a group of one; use at most 2 steps, or "
+                       r"analysis\.method twfe or mixed"):
+        _trial(randomise=wedge, overrides=small)
+    with pytest.raises(ScenarioError, match="use a trust of at least 4 schools"):
+        _trial(randomise={**wedge, "steps": 2}, overrides={**small, "trust.n_schools": 3})
+    for method in ("twfe", "mixed"):
+        assert _trial(randomise=wedge, overrides=small,
+                      analysis={"method": method}).config.analysis.method == method
+    assert _trial(randomise=wedge).config.randomise.steps == 3  # 6 schools
+
+
 def _school_data(treated_schools: list[int], n_schools: int = 5, seed: int = 0) -> pd.DataFrame:
     """Students of a school-randomised trial as :func:`estimate` reads them."""
     rng = np.random.default_rng(seed)

@@ -317,6 +317,17 @@ def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
     if r.unit == "stepped_wedge" and r.steps is not None and n_schools < max(r.steps, 2):
         return [("randomise.steps", f"{r.steps} steps need at least {max(r.steps, 2)} schools; "
                  f"the trust has {n_schools}")]
+    if (r.unit == "stepped_wedge" and r.steps is not None
+            and cfg.analysis.method == "group_time" and n_schools < 2 * r.steps):
+        # every group crosses over into some period with the not-yet-crossed groups as its
+        # controls; a group of one school leaves that comparison, and so every replication's
+        # aggregate, without a standard error (did_group_time), and the trial without coverage
+        fix = (f"use at most {plural(n_schools // 2, 'step')}" if n_schools >= 4
+               else "use a trust of at least 4 schools")
+        return [("randomise.steps", f"analysis group_time compares each group of schools that "
+                 f"crosses over with those not yet crossed, and a group of one school has no "
+                 f"standard error: {n_schools} schools in {r.steps} steps leave a group of one; "
+                 f"{fix}, or analysis.method twfe or mixed")]
     if r.unit == "students" and r.block == "none" and n_schools < 1:  # pragma: no cover
         return [("randomise.block", "the trust has no schools")]
     return []
