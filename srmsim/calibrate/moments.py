@@ -427,10 +427,10 @@ def _vector(m: _Arrays, skipped: dict[str, str] | None = None) -> tuple[np.ndarr
         both = ok & has
         if both.sum() > 2:
             z = m.attainment[both]
-            z = (z - z.mean()) / z.std()
             x = 10 * rate[both]
-            vx = x.var()
-            if vx > 0:
+            vx, sz = x.var(), z.std()
+            if vx > 0 and sz > 0:  # a constant score has no SD to standardise by
+                z = (z - z.mean()) / sz
                 put("attainment_attendance_slope", float(((x - x.mean()) * z).mean() / vx),
                     both.sum())
     g = m.reading_gap[~np.isnan(m.reading_gap)]
@@ -438,6 +438,33 @@ def _vector(m: _Arrays, skipped: dict[str, str] | None = None) -> tuple[np.ndarr
         put("reading_gap_mean", float(g.mean()), len(g))
         put("reading_gap_sd", float(g.std(ddof=1)), len(g))
     return val, n, events
+
+
+#: why a moment the spec reads came out undefined (NaN) on the data
+UNDEFINED = {
+    "attendance_icc": "no variation to split between schools (every student's attendance rate "
+                      "is the same, or no school has two students with sessions)",
+    "attainment_icc": "no variation to split between schools (every student's score is the "
+                      "same, or no school has two students with a score)",
+    "attainment_attendance_slope": "no slope: the score or the attendance rate does not vary "
+                                   "among the students with both",
+    "reading_gap_mean": "fewer than two students with a reading age",
+    "reading_gap_sd": "fewer than two students with a reading age",
+}
+
+
+def skip_undefined(spec: MomentSpec, values: np.ndarray,
+                   keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Skip, with the reason, the moments the spec reads but the data leave undefined (NaN),
+    except those in ``keep`` (withheld on real records, where a reason could give a count
+    away); returns their names. A NaN target has nothing to fit: without a reason in
+    ``spec.skipped`` a default calibration refused the whole dataset with "no value"."""
+    undefined = [m for m in spec.available
+                 if m not in keep and np.isnan(values[_INDEX[m]])]
+    for m in undefined:
+        spec.skipped[m] = "undefined on these data: " + UNDEFINED.get(
+            m, "no student to measure it on")
+    return undefined
 
 
 def moment_values(measures: pd.DataFrame, spec: MomentSpec) -> np.ndarray:

@@ -59,6 +59,7 @@ from srmsim.calibrate.moments import (
     moment_counts,
     moment_values,
     moments_table,
+    skip_undefined,
     student_measures,
 )
 from srmsim.calibrate.report import RECORDS_FILE
@@ -420,6 +421,8 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
 
         check_not_bound(data, ds, "calibrate")
     withheld = _withhold(spec, measures, moments) if real else None  # before the table: it
+    skip_undefined(spec, moment_values(measures, spec),  # (no constant moment is fitted)
+                   withheld.moments if withheld is not None else frozenset())
     target_table = moments_table(measures, spec)  # keeps the rows of empty groups on records
     target = target_table["value"].to_numpy(float)
     available = [m for m in spec.available if withheld is None or m not in withheld.moments]

@@ -1,0 +1,73 @@
+"""Review of risk thresholds and calibration, numerically: each test fails without its fix."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.cli import main
+from srmsim.data.dataset import Dataset, base_meta, write_dataset
+
+
+def _trust(n: int = 60, attended=None) -> Dataset:
+    """Three schools, three weeks of sessions; ``attended(i, week)`` the sessions attended."""
+    rng = np.random.default_rng(0)
+    students, obs = [], []
+    for i in range(n):
+        sid, school = f"S{i:03d}", "ABC"[i % 3]
+        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
+                         "fsm": i % 4 == 0, "age_months": 140 + i % 12})
+        for w in range(1, 4):
+            obs.append({"student_id": sid, "school": school, "period_type": "week",
+                        "period": w, "sessions_possible": 10,
+                        "sessions_attended": (int(rng.integers(7, 11)) if attended is None
+                                              else attended(i, w))})
+    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+
+
+def _full_attendance(tmp_path: Path) -> Path:
+    """Every student at every session: the attendance moments do not vary at all."""
+    write_dataset(_trust(attended=lambda i, w: 10), tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def test_a_moment_undefined_on_the_data_is_skipped_with_its_reason_not_a_refusal(
+        tmp_path) -> None:
+    # every student at 100%: the attendance ICC is 0 / 0. It was not in spec.skipped, so a
+    # calibration with the default moments refused the dataset ("attendance_icc: no value")
+    data = _full_attendance(tmp_path)
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        status = main(["calibrate", str(data), "--out", str(tmp_path / "fit"), "--params",
+                       "dynamics.absence_logit", "--max-evals", "1", "--replications", "1",
+                       "--quiet"])
+    assert status == 0, e.getvalue()
+    assert "moment attendance_icc skipped: undefined on these data" in o.getvalue()
+    assert "Traceback" not in e.getvalue()
+    # asked for by name, it is refused with the reason, not "no value"
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        status = main(["calibrate", str(data), "--out", str(tmp_path / "fit2"), "--params",
+                       "dynamics.absence_logit", "--moments", "attendance,attendance_icc",
+                       "--max-evals", "1", "--replications", "1", "--quiet"])
+    assert status == 2 and "no variation to split between schools" in e.getvalue()
+    assert not (tmp_path / "fit2").exists()
+
+
+def test_a_constant_score_gives_no_slope_and_no_runtime_warning() -> None:
+    from srmsim.calibrate.moments import compute_moments
+
+    ds = _trust()
+    obs = ds.observations.copy()
+    obs["assessment_score"] = np.nan
+    term = obs["period"] == 1
+    obs.loc[term, "period_type"] = "term"
+    obs.loc[term, "assessment_score"] = 5.0  # every student the same score
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "invalid value in divide" before
+        table = compute_moments(ds.students, obs).set_index("moment")
+    assert np.isnan(table.loc["attainment_attendance_slope", "value"])
