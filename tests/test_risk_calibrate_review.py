@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from srmsim.calibrate import calibrate
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, base_meta, write_dataset
 
@@ -71,3 +72,14 @@ def test_a_constant_score_gives_no_slope_and_no_runtime_warning() -> None:
         warnings.simplefilter("error", RuntimeWarning)  # "invalid value in divide" before
         table = compute_moments(ds.students, obs).set_index("moment")
     assert np.isnan(table.loc["attainment_attendance_slope", "value"])
+
+
+def test_parameter_se_counts_each_moment_at_least_at_its_se_floor(tmp_path) -> None:
+    # the moments fitted do not vary in the bootstrap (every student at 100%): their SEs are
+    # the floors, and the objective weighs them so; the sandwich's meat took their bootstrap
+    # covariance (0) over the floors, and the fitted parameter came back with an SE of 0
+    data = _full_attendance(tmp_path)
+    result = calibrate(data, params="dynamics.absence_logit",
+                       moments=["attendance", "attendance_p50"], max_evals=1, replications=1)
+    se = float(result.estimates["se"].iloc[0])
+    assert np.isfinite(se) and se > 0

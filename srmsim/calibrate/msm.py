@@ -245,13 +245,23 @@ def _moment_correlation(reps: np.ndarray, se: np.ndarray) -> np.ndarray:
     """Bootstrap covariance of the moments in units of their (floored) SEs: the sandwich's meat.
 
     Moments such as attendance, persistent absence and the attendance quantiles move together;
-    treating them as independent would make the standard errors far too small.
+    treating them as independent would make the standard errors far too small. It is the
+    bootstrap *correlation*, so each moment's variance is its floored SE squared, as in the
+    weights: the raw covariance over the floored SEs gave a moment whose bootstrap SD is below
+    its floor (one that does not vary: every student at 100%) less than its floor's variance,
+    down to none, and a parameter fitted to such moments an SE of 0. A moment that does not
+    vary in the bootstrap is taken as uncorrelated with the others.
     """
     ok = reps[~np.isnan(reps).any(axis=1)]
     if len(ok) < 3:
         return np.eye(len(se))
     cov = np.atleast_2d(np.cov(ok, rowvar=False))
-    return cov / np.outer(se, se)
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = cov / np.outer(sd, sd)
+    corr[~np.isfinite(corr)] = 0.0
+    np.fill_diagonal(corr, 1.0)
+    return corr
 
 
 # --------------------------------------------------------------------------------------------
