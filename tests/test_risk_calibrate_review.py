@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from srmsim.calibrate import calibrate
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, base_meta, write_dataset
+from srmsim.errors import DataError
 
 
 def _trust(n: int = 60, attended=None) -> Dataset:
@@ -83,3 +85,32 @@ def test_parameter_se_counts_each_moment_at_least_at_its_se_floor(tmp_path) -> N
                        moments=["attendance", "attendance_p50"], max_evals=1, replications=1)
     se = float(result.estimates["se"].iloc[0])
     assert np.isfinite(se) and se > 0
+
+
+def _scores() -> pd.DataFrame:
+    return pd.DataFrame({"s": np.linspace(0, 1, 60), "y": [0, 1] * 30, "g": ["a", "b", "c"] * 20})
+
+
+@pytest.mark.parametrize("label", [["a"], 1, None])
+def test_a_reference_group_that_is_not_text_is_a_clear_error(label) -> None:
+    from srmsim import risk
+
+    if label is None:  # no reference for the column: the whole population, as documented
+        table = risk.threshold_table(_scores(), "s", "y", thresholds=[0.5], by="g",
+                                     reference={"g": None})
+        assert len(table) == 3
+        return
+    # a list raised TypeError (unhashable) from a set lookup; the groups were listed as
+    # np.str_('a')
+    with pytest.raises(DataError, match="must be one group label as text") as err:
+        risk.threshold_table(_scores(), "s", "y", thresholds=[0.5], by="g",
+                             reference={"g": label})
+    assert "['a', 'b', 'c']" in str(err.value) and "np.str_" not in str(err.value)
+
+
+def test_band_counts_of_an_empty_table_is_a_clear_error() -> None:
+    from srmsim import risk
+
+    empty = risk.threshold_table(_scores(), "s", "y", thresholds=[0.5]).iloc[:0]
+    with pytest.raises(DataError, match="no rows"):  # was an IndexError
+        risk.band_counts(empty)

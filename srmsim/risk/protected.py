@@ -107,6 +107,8 @@ def band_counts(table: pd.DataFrame, direction: str = "below") -> pd.DataFrame:
     outcome in each band of scores (one row per band; ``by``/``group`` kept). What an attacker
     differencing the table would obtain; a protected grid makes every one ``>= min_count``."""
     require_columns(table, ["threshold", "n", "n_pos", "tp", "fp"], "threshold table")
+    if table.empty:  # its totals are read from the first row (an IndexError)
+        raise DataError("threshold table has no rows: no bands to count")
     rows = []
     for u in _units(table):
         u = u.sort_values("threshold", ascending=direction == "below")

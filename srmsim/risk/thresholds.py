@@ -242,10 +242,15 @@ def threshold_table(
         for col in by_cols:
             labels = group_labels(df, col)
             ref_label = None if reference is None else reference.get(col)
-            if ref_label is not None and ref_label not in set(labels):
+            groups_found = sorted({str(g) for g in labels})  # 'a', not np.str_('a')
+            if ref_label is not None and not isinstance(ref_label, str):
+                # a list was looked up in a set (TypeError: unhashable); a number never matched
+                raise DataError(f"reference group for column '{col}' must be one group label as "
+                                f"text, got {ref_label!r}; groups: {groups_found}")
+            if ref_label is not None and ref_label not in groups_found:
                 raise DataError(
                     f"reference group {ref_label!r} for column '{col}' not found; groups: "
-                    f"{sorted(set(labels))}"
+                    f"{groups_found}"
                 )
             groups = []
             for g in sorted(set(labels)):
