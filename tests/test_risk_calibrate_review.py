@@ -114,3 +114,24 @@ def test_band_counts_of_an_empty_table_is_a_clear_error() -> None:
     empty = risk.threshold_table(_scores(), "s", "y", thresholds=[0.5]).iloc[:0]
     with pytest.raises(DataError, match="no rows"):  # was an IndexError
         risk.band_counts(empty)
+
+
+def test_evaluate_risk_average_precision_and_log_loss_agree_with_scikit_learn() -> None:
+    from sklearn import metrics
+
+    from srmsim import risk
+
+    # no student without the outcome: AP is 1 (every flag true), as risk.average_precision and
+    # scikit-learn give it; evaluate_risk said NaN
+    r, y = np.array([0.2, 0.7, 0.9]), np.array([1, 1, 1])
+    assert risk.evaluate_risk(r, y, 0.5)["average_precision"] == pytest.approx(
+        metrics.average_precision_score(y, r)) == 1.0
+    # risks of exactly 0 and 1 against the outcome: log loss clipped at 1e-12 was 20.9, where
+    # scikit-learn clips at the float's epsilon (25.7)
+    r, y = np.array([0.0, 1.0, 0.5, 1e-13]), np.array([1, 0, 1, 1])
+    got = risk.evaluate_risk(r, y, 0.5)
+    assert got["log_loss"] == pytest.approx(metrics.log_loss(y, r), rel=1e-12)
+    assert got["average_precision"] == pytest.approx(metrics.average_precision_score(y, r))
+    # no student with the outcome: AP is undefined (scikit-learn warns and says 0)
+    assert np.isnan(risk.evaluate_risk(np.array([0.2, 0.7]), np.array([0, 0]), 0.5)[
+        "average_precision"])

@@ -90,9 +90,14 @@ def _points(prep: _Sorted, weights: np.ndarray | None = None) -> tuple[np.ndarra
 
 
 def _auc_ap(tp: np.ndarray, fp: np.ndarray) -> tuple[float, float]:
+    """ROC AUC (NaN unless both outcomes occur) and average precision (NaN without a
+    positive; 1 without a negative, as :func:`pr_curve` and scikit-learn give it: every flag is
+    then a true one)."""
     p, n = tp[-1], fp[-1]
-    if p <= 0 or n <= 0:
+    if p <= 0:
         return np.nan, np.nan
+    if n <= 0:
+        return np.nan, 1.0
     tpr, fpr = tp / p, fp / n
     auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
     flagged = tp + fp

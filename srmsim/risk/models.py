@@ -866,7 +866,10 @@ def evaluate_risk(
     tp = float((flags & (y == 1)).sum())
     n_flag = float(flags.sum())
     n_pos = float(y.sum())
-    clipped = np.clip(risk, 1e-12, 1 - 1e-12)
+    # clipped as scikit-learn's log_loss clips (at the float's epsilon): at 1e-12 a risk of 0
+    # for a student with the outcome cost 27.6 where scikit-learn says 36.0
+    eps = np.finfo(float).eps
+    clipped = np.clip(risk, eps, 1 - eps)
     # Brier score and log loss score probabilities: of a count or a score beyond 0-1 they are
     # undefined (a count gave a Brier score of 22 and log loss read it as 0.999999999999)
     probabilities = bool(np.all((risk >= 0) & (risk <= 1)))
