@@ -135,3 +135,27 @@ def test_evaluate_risk_average_precision_and_log_loss_agree_with_scikit_learn() 
     # no student with the outcome: AP is undefined (scikit-learn warns and says 0)
     assert np.isnan(risk.evaluate_risk(np.array([0.2, 0.7]), np.array([0, 0]), 0.5)[
         "average_precision"])
+
+
+@pytest.mark.parametrize("bad", [{"n_boot": 10**9}, {"n_boot": "200"}, {"n_boot": 1.5},
+                                 {"replications": 1.5}, {"replications": True},
+                                 {"max_evals": 2.5}, {"seed": -1}, {"seed": 1.5},
+                                 {"seed": 2**70}])
+def test_calibrate_api_counts_and_seed_are_checked_first(tmp_path, bad) -> None:
+    # n_boot=10**9 asked numpy for 97 GiB (MemoryError), "200" and 1.5 replications raised
+    # TypeError, seed=-1 ValueError; 2.5 evaluations and seed 1.5 were silently truncated
+    from srmsim.errors import SrmsimError
+
+    write_dataset(_trust(), tmp_path / "ds")
+    kwargs = {"params": "dynamics.absence_logit", "max_evals": 1, "replications": 1} | bad
+    with pytest.raises(SrmsimError, match=next(iter(bad))):
+        calibrate(tmp_path / "ds", out=tmp_path / "fit", **kwargs)
+    assert not (tmp_path / "fit").exists()
+
+
+def test_calibrate_api_takes_moments_as_text_like_the_cli(tmp_path) -> None:
+    # "attendance" was taken letter by letter: unknown moments ['a', 't', 't', ...]
+    write_dataset(_trust(), tmp_path / "ds")
+    result = calibrate(tmp_path / "ds", params="dynamics.absence_logit", moments="attendance",
+                       max_evals=1, replications=1)
+    assert result.moments_used == ["attendance"]

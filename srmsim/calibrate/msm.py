@@ -74,6 +74,7 @@ from srmsim.scenario import (
     Scenario,
     default_scenario,
 )
+from srmsim.stats._checks import MAX_COUNT, MAX_REPEATS, whole_number
 
 #: Parameters srmsim knows how to fit: default bounds and the moments that inform each.
 KNOWN: dict[str, tuple[float, float, tuple[str, ...]]] = {
@@ -356,6 +357,17 @@ def calibrate(
     """
     from srmsim.calibrate.report import REPLACEABLE
 
+    # the Python API's counts and seed, checked as the CLI's types check them: 1.5 replications
+    # raised a TypeError deep in numpy, n_boot=10**9 asked for 97 GiB, seed=-1 a ValueError, and
+    # seed=1.5 or max_evals=2.5 were silently truncated
+    # (their product, the simulated trusts, is capped in _calibrate)
+    replications = whole_number(replications, "replications", 1, MAX_COUNT)
+    max_evals = whole_number(max_evals, "max_evals", 1, MAX_COUNT)
+    n_boot = whole_number(n_boot, "n_boot", 2, MAX_REPEATS)
+    if seed is not None:
+        seed = whole_number(seed, "seed", 0, 2**63 - 1)
+    if isinstance(moments, str):  # as --moments: "a,b" (it was taken letter by letter)
+        moments = [m.strip() for m in moments.split(",") if m.strip()]
     if ignore_prior_attainment and out is None:
         raise SrmsimError("ignore_prior_attainment needs out= (a directory for the "
                           "population records without prior attainment)")
