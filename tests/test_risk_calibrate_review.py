@@ -159,3 +159,23 @@ def test_calibrate_api_takes_moments_as_text_like_the_cli(tmp_path) -> None:
     result = calibrate(tmp_path / "ds", params="dynamics.absence_logit", moments="attendance",
                        max_evals=1, replications=1)
     assert result.moments_used == ["attendance"]
+
+
+def test_bootstrap_interval_needs_enough_replicates_that_define_a_curve() -> None:
+    from srmsim import risk
+
+    # every positive is in school 0: a replicate without it has no curve (14 of 40 here), and
+    # the 26 left gave a "95% CI" between the extreme replicates, as min_replicates forbids
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"school": np.repeat(np.arange(12), 20), "s": rng.uniform(size=240),
+                       "y": [int(sch == 0 and i % 2 == 0) for sch in range(12)
+                             for i in range(20)]})
+    few = risk.bootstrap_curves(df, "s", "y", n_boot=40, seed=1)
+    assert few.n_boot - few.n_undefined < 40
+    assert np.isnan(few.auc_low) and np.isnan(few.ap_high)
+    assert np.isnan(few.roc["tpr_low"]).all()
+    assert "no 95% CI" in few.summary() and "nan" not in few.summary()
+    assert few.auc == pytest.approx(risk.auc(df, "s", "y"))  # the estimate itself stands
+    enough = risk.bootstrap_curves(df, "s", "y", n_boot=200, seed=1)
+    assert enough.n_boot - enough.n_undefined >= 40
+    assert enough.auc_low <= enough.auc <= enough.auc_high

@@ -716,8 +716,10 @@ def _curve_plots(bands, published: pd.DataFrame, dc: _Disclosure, prevalence: fl
     roc, pr = risk.published_curves(published)
     counts = risk.published_numbers(published.head(1), ["n", "n_pos"])
     shown_rate = float(counts["n_pos"].iloc[0] / counts["n"].iloc[0])
-    auc = f"AUC {bands.auc:.3f} ({bands.auc_low:.3f}-{bands.auc_high:.3f})"
-    ap = f"AP {bands.average_precision:.3f} ({bands.ap_low:.3f}-{bands.ap_high:.3f})"
+    from srmsim.risk.curves import interval_text
+
+    auc = f"AUC {bands.auc:.3f} ({interval_text(bands.auc_low, bands.auc_high)})"
+    ap = f"AP {bands.average_precision:.3f} ({interval_text(bands.ap_low, bands.ap_high)})"
     return [plots.plot_roc_points(roc, out / "roc.png", f"ROC: {what} (published thresholds)",
                                   label=f"{len(roc)} published thresholds; {auc}"),
             plots.plot_pr_points(pr, out / "pr.png", shown_rate,

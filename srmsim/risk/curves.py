@@ -257,6 +257,14 @@ def _pr_on_grid(tp: np.ndarray, fp: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return best[j]
 
 
+def interval_text(low: float, high: float) -> str:
+    """``0.381-0.448``, or ``no interval`` when the bootstrap gave none (NaN: too few
+    replicates defined a curve), for labels that would otherwise read ``nan-nan``."""
+    if math.isnan(low) or math.isnan(high):
+        return "no interval"
+    return f"{low:.3f}-{high:.3f}"
+
+
 @dataclass
 class CurveBands:
     """Point estimates and percentile bands for ROC, PR, AUC and average precision.
@@ -264,7 +272,8 @@ class CurveBands:
     ``roc`` has ``fpr, tpr, tpr_low, tpr_high`` on a grid of false-positive rates; ``pr`` has
     ``recall, precision, precision_low, precision_high`` (interpolated precision). Replicates in
     which the resampled schools hold no positive or no negative outcome cannot define a curve;
-    they are counted in ``n_undefined`` and left out of the percentiles.
+    they are counted in ``n_undefined`` and left out of the percentiles; when fewer than
+    :func:`min_replicates` remain, the bands and intervals are NaN (``summary`` says why).
     """
 
     roc: pd.DataFrame
@@ -289,6 +298,13 @@ class CurveBands:
     def summary(self) -> str:
         unit = f"{self.n_clusters} {self.cluster} clusters" if self.cluster else "rows (iid)"
         pct = round(self.level * 100)
+        defined = self.n_boot - self.n_undefined
+        if math.isnan(self.auc_low):  # too few replicates defined a curve for an interval
+            fewest = min_replicates(self.level)
+            return (f"AUC {self.auc:.3f}; average precision {self.average_precision:.3f}; no "
+                    f"{pct}% CI: bootstrap over {unit}, {self.n_boot} replicates, only "
+                    f"{defined} with both outcomes, fewer than the {fewest} an interval needs "
+                    "(use more replicates)")
         return (
             f"AUC {self.auc:.3f} ({pct}% CI {self.auc_low:.3f}-{self.auc_high:.3f}); "
             f"average precision {self.average_precision:.3f} "
@@ -369,7 +385,9 @@ def bootstrap_curves(
         rocs.append(_roc_on_grid(btp, bfp, grid))
         prs.append(_pr_on_grid(btp, bfp, grid))
     lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    if aucs:
+    # the replicates that define a curve must be enough for the interval on their own, as
+    # n_boot must: 26 defined of 40 gave a "95% CI" between the extreme replicates
+    if len(aucs) >= fewest:
         roc_lo, roc_hi = np.percentile(np.array(rocs), [lo_q, hi_q], axis=0)
         pr_lo, pr_hi = np.percentile(np.array(prs), [lo_q, hi_q], axis=0)
         auc_lo, auc_hi = np.percentile(aucs, [lo_q, hi_q])

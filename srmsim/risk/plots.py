@@ -13,7 +13,7 @@ import pandas as pd
 
 from srmsim.figures import new_figure, save
 from srmsim.labels import plural
-from srmsim.risk.curves import CurveBands
+from srmsim.risk.curves import CurveBands, interval_text
 
 
 def _finish_roc(fig, ax, path: str | Path, title: str) -> Path:
@@ -43,7 +43,7 @@ def plot_roc(bands: CurveBands, path: str | Path, title: str = "ROC curve") -> P
     r = bands.roc
     ax.fill_between(r["fpr"], r["tpr_low"], r["tpr_high"], alpha=0.25, label="bootstrap band")
     ax.plot(r["fpr"], r["tpr"], lw=2, label=f"AUC {bands.auc:.3f} "
-            f"({bands.auc_low:.3f}-{bands.auc_high:.3f})")
+            f"({interval_text(bands.auc_low, bands.auc_high)})")
     return _finish_roc(fig, ax, path, title)
 
 
@@ -55,7 +55,8 @@ def plot_pr(bands: CurveBands, path: str | Path, prevalence: float | None = None
     ax.fill_between(p["recall"], p["precision_low"], p["precision_high"], alpha=0.25,
                     label="bootstrap band")
     ax.plot(p["recall"], p["precision"], lw=2,
-            label=f"AP {bands.average_precision:.3f} ({bands.ap_low:.3f}-{bands.ap_high:.3f})")
+            label=f"AP {bands.average_precision:.3f} "
+                  f"({interval_text(bands.ap_low, bands.ap_high)})")
     return _finish_pr(fig, ax, path, prevalence, title)
 
 
