@@ -25,8 +25,9 @@ How the simulation is set up, and why:
   when the budget runs out the best point found is returned and the report says so.
 - **Standard errors** (approximate): the MSM sandwich ``(1 + 1/R) B J' C J B`` with
   ``B = (J'J)^-1``, ``J`` the Jacobian of the standardised residuals at the estimate
-  (forward differences) and ``C`` the bootstrap covariance of the data moments in units of
-  their SEs (so correlated moments are not counted as independent evidence); ``1 + 1/R`` adds
+  (forward differences) and ``C`` the bootstrap correlation of the data moments (so
+  correlated moments are not counted as independent evidence; each moment's variance is its
+  floored SE squared, as the objective weighs it); ``1 + 1/R`` adds
   the simulation noise of R replications; rescaled from [0, 1]. NaN when the moments do not
   pin a parameter down. With fewer than 10 schools the bootstrap keeps the schools fixed, so
   the uncertainty of school-level quantities is understated.
@@ -243,7 +244,8 @@ def crn_seeds(seed: int, replications: int) -> list[int]:
 
 
 def _moment_correlation(reps: np.ndarray, se: np.ndarray) -> np.ndarray:
-    """Bootstrap covariance of the moments in units of their (floored) SEs: the sandwich's meat.
+    """Bootstrap correlation of the moments (each one's variance its floored SE squared): the
+    sandwich's meat.
 
     Moments such as attendance, persistent absence and the attendance quantiles move together;
     treating them as independent would make the standard errors far too small. It is the
