@@ -152,6 +152,11 @@ class Experiment:
                     for key in shadowed_keys(overrides, config.uncertain)]
         problems += [(f"--set {key}", _SHADOWED)
                      for key in shadowed_keys(self.settings, config.uncertain)]
+        problems += [(f"variants.{name}.seed", _SEED_IGNORED)
+                     for name, overrides in config.variants.items()
+                     if "seed" in expand_dotted(overrides or {}, source)]
+        if config.seed is not None and "seed" in expand_dotted(self.settings, source):
+            problems.append(("--set seed", _SEED_IGNORED))
         if problems:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
@@ -246,6 +251,11 @@ def experiment_digest(config: Any, variants: Any) -> str:
 
 _SHADOWED = ("is also an uncertain parameter: every replication's draw would replace this value, "
              "so it would change nothing; remove it here or from uncertain")
+
+
+_SEED_IGNORED = ("the experiment's replication seeds (from its seed:) replace the scenario's seed "
+                 "in every run, so that every variant sees the same random numbers: this seed "
+                 "would change nothing; set the experiment's seed: instead")
 
 
 def _leaf_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:

@@ -1,0 +1,42 @@
+"""Review of request streams (srmsim.admin) and experiments: defects found by hostile inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srmsim.errors import ScenarioError
+from srmsim.experiment.spec import experiment_from_dict
+
+SCENARIO = {
+    "name": "desk", "seed": 1, "years": 1, "trust": {"n_schools": 0},
+    "requests": {"s1": {
+        "arrivals": {"per_week": 20}, "deadline_days": 10,
+        "steps": [{"name": "a", "role": "clerk", "minutes": 60}],
+        "staff": {"clerk": {"staff": 1}}}},
+}
+
+
+def _experiment(tmp_path: Path, **extra) -> dict:
+    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(SCENARIO))
+    return {"name": "e", "scenario": "desk.yaml", "baseline": "paper", "replications": 2,
+            "outcomes": ["request_throughput"],
+            "variants": {"paper": {}, "more": {"requests.s1.staff.clerk.staff": 2}}, **extra}
+
+
+def test_a_variant_or_set_seed_that_the_replication_seeds_replace_is_refused(tmp_path: Path
+                                                                             ) -> None:
+    # every run takes its replication's seed (common random numbers), so a variant's seed was
+    # ignored while its saved scenario claimed it: the variant ran on the baseline's numbers
+    data = _experiment(tmp_path)
+    data["variants"]["reseeded"] = {"seed": 3}
+    with pytest.raises(ScenarioError, match=r"variants\.reseeded\.seed: .*change nothing"):
+        experiment_from_dict(data, "e.yaml", tmp_path)
+    # --set seed=... with the experiment's own seed: likewise replaced in every run
+    with pytest.raises(ScenarioError, match=r"--set seed: .*change nothing"):
+        experiment_from_dict(_experiment(tmp_path, seed=7), "e.yaml", tmp_path, {"seed": 99})
+    # without the experiment's seed, the scenario's (so --set seed) is the root seed: it counts
+    exp = experiment_from_dict(_experiment(tmp_path), "e.yaml", tmp_path, {"seed": 99})
+    assert exp.root_seed == 99
