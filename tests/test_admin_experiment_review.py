@@ -40,3 +40,21 @@ def test_a_variant_or_set_seed_that_the_replication_seeds_replace_is_refused(tmp
     # without the experiment's seed, the scenario's (so --set seed) is the root seed: it counts
     exp = experiment_from_dict(_experiment(tmp_path), "e.yaml", tmp_path, {"seed": 99})
     assert exp.root_seed == 99
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("day\nTrue\n", r"row 2: day must be a finite number >= 0 \(got 'True'\)"),  # was day 1
+    ("day,day\n1,500\n", r"needs one 'day' column"),  # the first of the two was taken
+    ("day\n1,5\n", r"Expected 1 columns, got 2"),  # a decimal comma: was day 5
+])
+def test_arrivals_files_pandas_misread_are_refused(tmp_path: Path, text: str, says: str
+                                                   ) -> None:
+    from srmsim.admin.desk import read_arrival_days
+    from srmsim.errors import SrmsimError
+
+    path = tmp_path / "arrivals.csv"
+    path.write_text(text)
+    with pytest.raises(SrmsimError, match=says):
+        read_arrival_days(path)
+    path.write_text("\ufeffday\n 2.5 \n1\n")  # a BOM and spaces still read
+    assert read_arrival_days(path).tolist() == [1.0, 2.5]

@@ -49,19 +49,44 @@ def read_arrival_days(path: Path) -> np.ndarray:
         raise SrmsimError(f"{path}: arrivals file {problem}")
     if path.stat().st_size > _MAX_ARRIVALS_FILE_BYTES:
         raise SrmsimError(f"{path}: arrivals file larger than 100 MB")
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    # pyarrow, not pandas: pandas read "True" as day 1, took the first of two 'day' columns,
+    # and made the first field of a row with one field too many ("1,5", a decimal comma) the
+    # index, so that day was 5; pyarrow refuses a ragged row and a value that is no number
     try:
-        frame = pd.read_csv(path, usecols=["day"], dtype={"day": "float64"})
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise SrmsimError(f"{path}: needs a numeric 'day' column ({str(err)[:120]})") from None
+        header = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, nrows=1)
+        names = [str(h) for h in header.iloc[0]]
+        if names.count("day") != 1:
+            raise SrmsimError(f"{path}: needs one 'day' column (header: {names[:10]})")
+        days = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
+            include_columns=["day"], column_types={"day": pa.float64()})).column("day").to_numpy()
+    except (ValueError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as err:
+        if "conversion error" in str(err):
+            _name_the_row(path)
+        raise SrmsimError(f"{path}: needs a numeric 'day' column ({str(err).strip()[:120]})"
+                          ) from None
     except OSError as err:  # a regular file that cannot be read (/proc/self/mem, permissions)
         raise SrmsimError(f"{path}: cannot read the arrivals file: {err.strerror or err}"
                           ) from None
-    days = frame["day"].to_numpy()
     bad = np.flatnonzero(~np.isfinite(days) | (days < 0))
     if len(bad):
         raise SrmsimError(f"{path}: row {int(bad[0]) + 2}: day must be a finite number >= 0 "
                           f"(got {days[bad[0]]})")
     return np.sort(days)
+
+
+def _name_the_row(path: Path) -> None:
+    """Raise an error naming the first row whose day is no number (a second, slower read)."""
+    try:
+        text = pd.read_csv(path, usecols=["day"], dtype=str, keep_default_na=False)["day"]
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return
+    bad = np.flatnonzero(pd.to_numeric(text, errors="coerce").isna().to_numpy())
+    if len(bad):
+        raise SrmsimError(f"{path}: row {int(bad[0]) + 2}: day must be a finite number >= 0 "
+                          f"(got {str(text.iloc[bad[0]])[:40]!r})")
 
 
 class StreamDesk:
