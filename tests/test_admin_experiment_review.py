@@ -58,3 +58,20 @@ def test_arrivals_files_pandas_misread_are_refused(tmp_path: Path, text: str, sa
         read_arrival_days(path)
     path.write_text("\ufeffday\n 2.5 \n1\n")  # a BOM and spaces still read
     assert read_arrival_days(path).tolist() == [1.0, 2.5]
+
+
+def test_an_experiment_with_a_bad_arrivals_file_is_refused_before_any_run(tmp_path: Path
+                                                                          ) -> None:
+    # the file was read only inside each run: every run failed in turn and the results folder
+    # was left holding a manifest and the failures
+    (tmp_path / "arrivals.csv").write_text("day\n1\nsoon\n")
+    scenario = {**SCENARIO, "requests": {"s1": {**SCENARIO["requests"]["s1"],
+                                                "arrivals": {"file": "arrivals.csv"}}}}
+    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(scenario))
+    data = {"name": "e", "scenario": "desk.yaml", "baseline": "paper", "replications": 2,
+            "outcomes": ["request_throughput"], "variants": {"paper": {}}}
+    with pytest.raises(ScenarioError, match=r"variants\.paper\.requests\.s1\.arrivals\.file: "
+                                            r".*arrivals\.csv: row 3: day must be"):
+        experiment_from_dict(data, "e.yaml", tmp_path)
+    (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n")
+    assert experiment_from_dict(data, "e.yaml", tmp_path).variants["paper"].requests

@@ -59,7 +59,7 @@ def read_arrival_days(path: Path) -> np.ndarray:
         header = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, nrows=1)
         names = [str(h) for h in header.iloc[0]]
         if names.count("day") != 1:
-            raise SrmsimError(f"{path}: needs one 'day' column (header: {names[:10]})")
+            raise SrmsimError(f"{path}: needs one 'day' column (header: {str(names[:10])[:120]})")
         days = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
             include_columns=["day"], column_types={"day": pa.float64()})).column("day").to_numpy()
     except (ValueError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as err:

@@ -160,6 +160,7 @@ class Experiment:
         if problems:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
+        check_arrival_files(self.variants, source)
 
     @property
     def from_records(self) -> bool:
@@ -290,6 +291,32 @@ def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[s
                     raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: {where}"
                                                   + "; ".join(m for _, m in err.problems))]
                                         ) from None
+
+
+def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> None:
+    """Read every request stream's arrivals file once, before anything is written: a file that
+    is no arrivals file failed every run in turn, leaving a results folder of failures."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, str | None] = {}
+    for name, sc in scenarios.items():
+        for stream, config in sc.requests.items():
+            file = config.arrivals.file
+            if file is None:
+                continue
+            if file not in seen:
+                from srmsim.admin.desk import read_arrival_days
+                from srmsim.errors import SrmsimError
+
+                try:
+                    read_arrival_days(Path(file))
+                    seen[file] = None
+                except SrmsimError as err:
+                    seen[file] = str(err)
+            if seen[file] is not None:
+                problems.append((f"variants.{name}.requests.{stream}.arrivals.file",
+                                 str(seen[file])))
+    if problems:
+        raise ScenarioError(source, problems[:1])
 
 
 def experiment_from_dict(data: Any, source: str, base_dir: Path,
