@@ -75,3 +75,19 @@ def test_an_experiment_with_a_bad_arrivals_file_is_refused_before_any_run(tmp_pa
         experiment_from_dict(data, "e.yaml", tmp_path)
     (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n")
     assert experiment_from_dict(data, "e.yaml", tmp_path).variants["paper"].requests
+
+
+def test_an_arrivals_file_edited_between_runs_changes_the_experiment_hash(tmp_path: Path
+                                                                         ) -> None:
+    # the hash covered the file's path, not what it holds: --resume after an edit mixed runs
+    # of two arrival streams into one effects table, without a word
+    (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n")
+    scenario = {**SCENARIO, "requests": {"s1": {**SCENARIO["requests"]["s1"],
+                                                "arrivals": {"file": "arrivals.csv"}}}}
+    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(scenario))
+    data = {"name": "e", "scenario": "desk.yaml", "baseline": "paper", "replications": 2,
+            "outcomes": ["request_throughput"], "variants": {"paper": {}}}
+    before = experiment_from_dict(data, "e.yaml", tmp_path).digest()
+    assert experiment_from_dict(data, "e.yaml", tmp_path).digest() == before
+    (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n4\n")
+    assert experiment_from_dict(data, "e.yaml", tmp_path).digest() != before

@@ -160,7 +160,9 @@ class Experiment:
         if problems:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
-        check_arrival_files(self.variants, source)
+        #: SHA-256 of each arrivals file, by path: the experiment's identity includes what the
+        #: files hold, so --resume refuses a file edited since the first runs
+        self.input_files = check_arrival_files(self.variants, source)
 
     @property
     def from_records(self) -> bool:
@@ -231,7 +233,10 @@ class Experiment:
         that what the analysis reads back from it can be checked against the hash)."""
         # an experiment without design: hashes as it did before designs existed
         exclude = {"design"} if self.config.design is None else None
-        return self.config.model_dump(mode="json", exclude=exclude)
+        config = self.config.model_dump(mode="json", exclude=exclude)
+        if getattr(self, "input_files", None):  # without files: hashes as before they counted
+            config["input_files"] = dict(sorted(self.input_files.items()))
+        return config
 
     def digest(self) -> str:
         """Identity of the experiment: its settings and every variant's resolved scenario."""
@@ -293,11 +298,13 @@ def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[s
                                         ) from None
 
 
-def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> None:
-    """Read every request stream's arrivals file once, before anything is written: a file that
-    is no arrivals file failed every run in turn, leaving a results folder of failures."""
+def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str, str]:
+    """Read every request stream's arrivals file once, before anything is written (a file that
+    is no arrivals file failed every run in turn, leaving a results folder of failures), and
+    return each one's SHA-256 by path."""
     problems: list[tuple[str, str]] = []
     seen: dict[str, str | None] = {}
+    hashes: dict[str, str] = {}
     for name, sc in scenarios.items():
         for stream, config in sc.requests.items():
             file = config.arrivals.file
@@ -306,9 +313,11 @@ def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> None:
             if file not in seen:
                 from srmsim.admin.desk import read_arrival_days
                 from srmsim.errors import SrmsimError
+                from srmsim.results import file_sha256
 
                 try:
                     read_arrival_days(Path(file))
+                    hashes[file] = file_sha256(Path(file))
                     seen[file] = None
                 except SrmsimError as err:
                     seen[file] = str(err)
@@ -317,6 +326,7 @@ def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> None:
                                  str(seen[file])))
     if problems:
         raise ScenarioError(source, problems[:1])
+    return hashes
 
 
 def experiment_from_dict(data: Any, source: str, base_dir: Path,
