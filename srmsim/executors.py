@@ -251,6 +251,22 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
         local.shutdown(wait=False, cancel_futures=True)
 
 
+def connect(scheduler: Any) -> Any:
+    """A Dask client of the scheduler at the address ``scheduler``, or an error naming it: an
+    address that is none ("nonsense", "", "file:///x") was a ValueError traceback."""
+    try:
+        from distributed import Client
+    except ImportError as err:  # pragma: no cover - the dask extra is missing
+        raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
+    try:
+        return Client(scheduler, timeout="10s")
+    except OSError as err:
+        raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    except (ValueError, TypeError) as err:
+        raise SrmsimError(f"--scheduler {str(scheduler)[:100]!r} is not a Dask scheduler's "
+                          f"address, e.g. tcp://127.0.0.1:8786 ({str(err)[:120]})") from None
+
+
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,
                   on_rows: Callable[[Rows], object]) -> None:
     try:
@@ -258,10 +274,7 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
     except ImportError as err:  # pragma: no cover - the dask extra is missing
         raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
     own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout="10s") if own else scheduler
-    except OSError as err:
-        raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+    client = connect(scheduler) if own else scheduler
     try:
         from srmsim.dask_workers import MemorySettings
 

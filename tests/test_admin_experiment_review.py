@@ -91,3 +91,19 @@ def test_an_arrivals_file_edited_between_runs_changes_the_experiment_hash(tmp_pa
     assert experiment_from_dict(data, "e.yaml", tmp_path).digest() == before
     (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n4\n")
     assert experiment_from_dict(data, "e.yaml", tmp_path).digest() != before
+
+
+@pytest.mark.parametrize("address", ["nonsense", "", "file:///etc/passwd"])
+def test_a_scheduler_address_that_is_none_is_a_clear_error_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], address: str) -> None:
+    # a ValueError traceback from distributed, after the results folder had been started
+    pytest.importorskip("distributed")
+    from srmsim.cli import main
+
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(_experiment(tmp_path)))
+    out = tmp_path / "out"
+    assert main(["experiment", str(tmp_path / "e.yaml"), "--out", str(out), "--quiet",
+                 "--no-report", "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert "is not a Dask scheduler's address" in err and "Traceback" not in err
+    assert not out.exists()
