@@ -107,3 +107,17 @@ def test_a_scheduler_address_that_is_none_is_a_clear_error_and_writes_nothing(
     err = capsys.readouterr().err
     assert "is not a Dask scheduler's address" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_littles_law_gap_checks_its_arguments_as_the_other_formulas_do() -> None:
+    from srmsim.admin.theory import littles_law_gap
+    from srmsim.errors import SrmsimError
+
+    # a negative rate and time made lambda W positive: a gap of 0, "the law holds"
+    with pytest.raises(SrmsimError, match="arrival_rate=-1 must be non-negative"):
+        littles_law_gap(1, -1, -1)
+    for bad in (float("nan"), "1", True):  # NaN out, a TypeError, 1.0
+        with pytest.raises(SrmsimError, match="mean_in_system="):
+            littles_law_gap(bad, 1.0, 1.0)
+    assert littles_law_gap(5.0, 1e200, 1e200) == -1.0  # lambda W overflowed: NaN
+    assert littles_law_gap(2.5, 1.0, 2.0) == pytest.approx(0.25)

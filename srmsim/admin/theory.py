@@ -86,6 +86,22 @@ def mmc_wait_quantile(arrival_rate: float, service_rate: float, servers: int, q:
 
 def littles_law_gap(mean_in_system: float, arrival_rate: float, mean_time_in_system: float
                     ) -> float:
-    """Relative gap between L and lambda W (0 when Little's law holds)."""
-    expected = arrival_rate * mean_time_in_system
-    return (mean_in_system - expected) / expected if expected > 0 else math.nan
+    """Relative gap between L and lambda W (0 when Little's law holds; NaN when lambda W is 0).
+
+    The arguments are checked like the other formulas' (a negative rate and time gave a gap of
+    0, "holds"; text a TypeError); the gap is computed as L / lambda / W - 1, so that
+    lambda W beyond the float range (1e200 x 1e200) is no NaN."""
+    from srmsim.errors import DataError
+    from srmsim.stats._checks import finite_number
+
+    values = {"mean_in_system": mean_in_system, "arrival_rate": arrival_rate,
+              "mean_time_in_system": mean_time_in_system}
+    checked = {}
+    for name, value in values.items():
+        checked[name] = finite_number(value, name)
+        if checked[name] < 0:
+            raise DataError(f"{name}={value!r} must be non-negative")
+    big_l, lam, w = checked.values()
+    if lam == 0 or w == 0:
+        return math.nan
+    return big_l / lam / w - 1.0  # Python floats: inf past the range, never an error
