@@ -121,3 +121,17 @@ def test_littles_law_gap_checks_its_arguments_as_the_other_formulas_do() -> None
             littles_law_gap(bad, 1.0, 1.0)
     assert littles_law_gap(5.0, 1e200, 1e200) == -1.0  # lambda W overflowed: NaN
     assert littles_law_gap(2.5, 1.0, 2.0) == pytest.approx(0.25)
+
+
+def test_request_outcomes_of_variants_without_streams_are_refused(tmp_path: Path) -> None:
+    # every run was simulated, then each request outcome printed as "not measured"
+    (tmp_path / "schools.yaml").write_text(yaml.safe_dump(
+        {"name": "schools", "seed": 1, "trust": {"n_schools": 1}}))
+    data = {"name": "e", "scenario": "schools.yaml", "baseline": "paper", "replications": 2,
+            "outcomes": ["attendance", "request_throughput"],
+            "variants": {"paper": {}, "desk": {"requests": SCENARIO["requests"]}}}
+    with pytest.raises(ScenarioError, match=r"outcomes: request_throughput measures request "
+                                            r"streams, and variant paper has none"):
+        experiment_from_dict(data, "e.yaml", tmp_path)
+    data["outcomes"] = ["attendance"]  # the schools' outcomes still compare the two
+    assert experiment_from_dict(data, "e.yaml", tmp_path).variants["desk"].requests

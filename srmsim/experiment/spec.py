@@ -160,6 +160,7 @@ class Experiment:
         if problems:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
+        check_request_outcomes(self.outcomes, self.variants, source)
         #: SHA-256 of each arrivals file, by path: the experiment's identity includes what the
         #: files hold, so --resume refuses a file edited since the first runs
         self.input_files = check_arrival_files(self.variants, source)
@@ -296,6 +297,22 @@ def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[s
                     raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: {where}"
                                                   + "; ".join(m for _, m in err.problems))]
                                         ) from None
+
+
+def check_request_outcomes(outcomes: list[str], scenarios: dict[str, Scenario], source: str
+                           ) -> None:
+    """Outcomes of request streams need streams in every variant: without them every run was
+    simulated to print "not measured" for them."""
+    from srmsim.admin.measures import REQUEST_OUTCOMES
+
+    wanted = [o for o in outcomes if o in REQUEST_OUTCOMES]
+    bare = [name for name, sc in scenarios.items() if not sc.requests]
+    if wanted and bare:
+        raise ScenarioError(source, [("outcomes", f"{', '.join(wanted)} "
+                                      f"{agree(len(wanted), 'measures', 'measure')} request "
+                                      f"streams, and {agree(len(bare), 'variant')} "
+                                      f"{', '.join(bare)} {agree(len(bare), 'has', 'have')} "
+                                      "none (requests:); remove the outcome or add streams")])
 
 
 def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str, str]:
