@@ -256,9 +256,14 @@ def connect(scheduler: Any) -> Any:
     address that is none ("nonsense", "", "file:///x") was a ValueError traceback."""
     try:
         from distributed import Client
+        from distributed.comm import get_address_host_port, parse_address
     except ImportError as err:  # pragma: no cover - the dask extra is missing
         raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
     try:
+        # parsed first: a Client given a bad address could leave distributed's event loop in a
+        # state where the next Client failed on an assertion
+        if isinstance(scheduler, str) and parse_address(scheduler)[0] != "inproc":
+            get_address_host_port(scheduler)
         return Client(scheduler, timeout="10s")
     except OSError as err:
         raise SrmsimError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
