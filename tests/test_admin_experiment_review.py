@@ -109,6 +109,23 @@ def test_a_scheduler_address_that_is_none_is_a_clear_error_and_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command, file", [
+    ("trial", "trial_stepped_wedge.yaml"), ("optimise", "optimise_attendance.yaml")])
+def test_trial_and_optimise_refuse_a_bad_scheduler_before_writing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, file: str) -> None:
+    # trial made its store/ and optimise its study before the address was tried
+    pytest.importorskip("distributed")
+    from srmsim.cli import main
+
+    out = tmp_path / "out"
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    assert main([command, str(experiments / file), "--out", str(out), "--quiet",
+                 "--scheduler", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a Dask scheduler's address" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_littles_law_gap_checks_its_arguments_as_the_other_formulas_do() -> None:
     from srmsim.admin.theory import littles_law_gap
     from srmsim.errors import SrmsimError

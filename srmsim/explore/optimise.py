@@ -555,6 +555,12 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
     from srmsim.records import check_out_of_records
 
     check_out_of_records(out, [opt.base])  # before the study is made there
+    if isinstance(scheduler, str):  # reached before the study is made (a bad address left one)
+        client = executors.connect(scheduler)
+        try:
+            return search(opt, out, workers, client, resume, progress, max_batches)
+        finally:
+            client.close()
     study = _study(opt, out, resume)
     store = ResultsStore(out / "search")
     total = opt.config.search.trials
@@ -765,6 +771,12 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
+    if isinstance(scheduler, str):  # reached before the study is made (a bad address left one)
+        client = executors.connect(scheduler)
+        try:
+            return optimise(opt, out, workers, client, resume, progress)
+        finally:
+            client.close()
     # one pool for the search and the front
     with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
         return _optimise(opt, out, workers, scheduler, resume, progress)

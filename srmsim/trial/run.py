@@ -272,6 +272,12 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
         from srmsim.records import check_out_of_records
 
         check_out_of_records(out, [trial.scenario])
+    if isinstance(scheduler, str):  # reached before the store is made (a bad address left one)
+        client = executors.connect(scheduler)
+        try:
+            return run_trial(trial, n, workers, client, progress, out, resume, report)
+        finally:
+            client.close()
     store = TrialStore.of(out) if out is not None else None
     manifest = store.start(trial, n, resume) if store is not None else None
     seeds = trial.seeds(n)
