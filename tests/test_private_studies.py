@@ -303,3 +303,20 @@ def test_no_analysis_of_a_study_of_records_writes_into_their_dataset_folder(tmp_
 
     assert listing(dataset) == before
 
+
+
+def test_records_re_imported_with_other_pupils_are_another_experiment(tmp_path: Path,
+                                                                       records: Path) -> None:
+    """The experiment's hash covers what the records hold, not only their path: ``--resume``
+    after the same path was re-imported with other pupils mixed runs of two trusts."""
+    from srmsim.experiment.spec import load_experiment
+
+    exp = experiment_file(tmp_path, records)
+    before = load_experiment(exp).digest()
+    assert load_experiment(exp).digest() == before
+    frame = pd.read_parquet(records)
+    frame.loc[0, "fsm"] = not frame.loc[0, "fsm"]  # one pupil's record corrected
+    frame.to_parquet(records)
+    assert load_experiment(exp).digest() != before
+    # a simulated trust's experiment hashes as before: no records, nothing added
+    assert "input_files" not in load_experiment(experiment_file(tmp_path, None)).hashed_config()

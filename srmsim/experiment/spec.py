@@ -163,7 +163,8 @@ class Experiment:
         check_request_outcomes(self.outcomes, self.variants, source)
         #: SHA-256 of each arrivals file, by path: the experiment's identity includes what the
         #: files hold, so --resume refuses a file edited since the first runs
-        self.input_files = check_arrival_files(self.variants, source)
+        self.input_files = {**check_arrival_files(self.variants, source),
+                            **record_files(self.variants)}
 
     @property
     def from_records(self) -> bool:
@@ -343,6 +344,25 @@ def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str
                                  str(seen[file])))
     if problems:
         raise ScenarioError(source, problems[:1])
+    return hashes
+
+
+def record_files(scenarios: dict[str, Scenario]) -> dict[str, str]:
+    """SHA-256 of the pupil records each trust is built from (``population.records``), by
+    path: the same path re-imported with other pupils is another experiment, so ``--resume``
+    refuses to mix runs of the two. A file that cannot be read is left to the run's own
+    error."""
+    from srmsim.inputs import input_file_problem
+    from srmsim.results import file_sha256
+
+    hashes: dict[str, str] = {}
+    for sc in scenarios.values():
+        given = sc.population.records
+        if not given or f"records:{given}" in hashes:
+            continue
+        path = Path(given) / "students.parquet" if Path(given).is_dir() else Path(given)
+        if path.is_file() and not input_file_problem(path):
+            hashes[f"records:{given}"] = file_sha256(path)
     return hashes
 
 
