@@ -8,7 +8,9 @@ executor: a run depends only on its own scenario and seed.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import os
 import threading
 from collections import deque
@@ -22,7 +24,7 @@ from concurrent.futures import (
 )
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from srmsim.errors import SrmsimError
 
@@ -270,6 +272,32 @@ def connect(scheduler: Any) -> Any:
     except (ValueError, TypeError) as err:
         raise SrmsimError(f"--scheduler {str(scheduler)[:100]!r} is not a Dask scheduler's "
                           f"address, e.g. tcp://127.0.0.1:8786 ({str(err)[:120]})") from None
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def connects_scheduler(fn: Callable[P, R]) -> Callable[P, R]:
+    """For an entry point with a ``scheduler`` argument (experiment, trial, optimisation): an
+    address is connected to (:func:`connect`) before the function runs, so a bad one is an
+    error before it writes anything (a results folder, store or study was left behind), and
+    the client is closed when it returns. A client, or None, passes through."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(*args, **kwargs)
+        if not isinstance(bound.arguments.get("scheduler"), str):
+            return fn(*args, **kwargs)
+        client = connect(bound.arguments["scheduler"])
+        try:
+            bound.arguments["scheduler"] = client
+            return fn(*bound.args, **bound.kwargs)
+        finally:
+            client.close()
+
+    return run
 
 
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,

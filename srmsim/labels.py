@@ -148,7 +148,8 @@ def setting(value: float | bool) -> str:
 #: separators, and the bidirectional controls that reorder text on screen. In an id they would
 #: end a line of a report or CSV early, drive a terminal (``\x1b[2J``) or disguise one id as
 #: another; they are never part of a real one.
-CONTROL_PATTERN = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+CONTROL_PATTERN = f"[{_CONTROLS}]"
 _CONTROL = re.compile(CONTROL_PATTERN)
 
 
@@ -185,7 +186,7 @@ NUL made ``Path.resolve`` raise ValueError, a traceback)."""
 #: (zero-width space and joiners U+200B-U+200D, word joiner and invisible operators
 #: U+2060-U+2064, the byte-order mark U+FEFF), which make two different names look alike in a
 #: table and push its columns out of line.
-_UNSHOWN = re.compile(CONTROL_PATTERN[:-1] + "\u200b-\u200d\u2060-\u2064\ufeff]")
+_UNSHOWN = re.compile(f"[{_CONTROLS}\u200b-\u200d\u2060-\u2064\ufeff]")
 
 
 def printable(text: str) -> str:

@@ -62,6 +62,29 @@ def tiny_policy_scenario(**overrides: Any) -> dict[str, Any]:
     return copy.deepcopy({**base, **overrides})
 
 
+def small_record_trust(n: int = 40, attended: Callable[[int, int], int] | None = None) -> Any:
+    """A records dataset (:class:`srmsim.data.dataset.Dataset`) of ``n`` students in three
+    schools, three weeks of ten sessions; ``attended(i, week)`` the sessions student ``i``
+    attended (seeded random 7-10 if not given)."""
+    import numpy as np
+    import pandas as pd
+
+    from srmsim.data.dataset import Dataset, base_meta
+
+    rng = np.random.default_rng(0)
+    students, obs = [], []
+    for i in range(n):
+        sid, school = f"S{i:03d}", "ABC"[i % 3]
+        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
+                         "fsm": i % 4 == 0, "age_months": 140 + i % 12})
+        for w in range(1, 4):
+            obs.append({"student_id": sid, "school": school, "period_type": "week",
+                        "period": w, "sessions_possible": 10,
+                        "sessions_attended": (int(rng.integers(7, 11)) if attended is None
+                                              else attended(i, w))})
+    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+
+
 @pytest.fixture
 def make_small_scenario() -> Callable[..., Scenario]:
     """Factory fixture: ``make_small_scenario({"trust.n_schools": 5, "years": 2})``."""

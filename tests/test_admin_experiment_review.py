@@ -60,16 +60,22 @@ def test_arrivals_files_pandas_misread_are_refused(tmp_path: Path, text: str, sa
     assert read_arrival_days(path).tolist() == [1.0, 2.5]
 
 
+def _arrivals_experiment(tmp_path: Path, arrivals: str) -> dict:
+    """An experiment (as a dict) of one request stream reading ``arrivals.csv`` (``arrivals``
+    its text), with its scenario written beside it."""
+    (tmp_path / "arrivals.csv").write_text(arrivals)
+    scenario = {**SCENARIO, "requests": {"s1": {**SCENARIO["requests"]["s1"],
+                                                "arrivals": {"file": "arrivals.csv"}}}}
+    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(scenario))
+    return {"name": "e", "scenario": "desk.yaml", "baseline": "paper", "replications": 2,
+            "outcomes": ["request_throughput"], "variants": {"paper": {}}}
+
+
 def test_an_experiment_with_a_bad_arrivals_file_is_refused_before_any_run(tmp_path: Path
                                                                           ) -> None:
     # the file was read only inside each run: every run failed in turn and the results folder
     # was left holding a manifest and the failures
-    (tmp_path / "arrivals.csv").write_text("day\n1\nsoon\n")
-    scenario = {**SCENARIO, "requests": {"s1": {**SCENARIO["requests"]["s1"],
-                                                "arrivals": {"file": "arrivals.csv"}}}}
-    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(scenario))
-    data = {"name": "e", "scenario": "desk.yaml", "baseline": "paper", "replications": 2,
-            "outcomes": ["request_throughput"], "variants": {"paper": {}}}
+    data = _arrivals_experiment(tmp_path, "day\n1\nsoon\n")
     with pytest.raises(ScenarioError, match=r"variants\.paper\.requests\.s1\.arrivals\.file: "
                                             r".*arrivals\.csv: row 3: day must be"):
         experiment_from_dict(data, "e.yaml", tmp_path)
@@ -81,12 +87,7 @@ def test_an_arrivals_file_edited_between_runs_changes_the_experiment_hash(tmp_pa
                                                                          ) -> None:
     # the hash covered the file's path, not what it holds: --resume after an edit mixed runs
     # of two arrival streams into one effects table, without a word
-    (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n")
-    scenario = {**SCENARIO, "requests": {"s1": {**SCENARIO["requests"]["s1"],
-                                                "arrivals": {"file": "arrivals.csv"}}}}
-    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(scenario))
-    data = {"name": "e", "scenario": "desk.yaml", "baseline": "paper", "replications": 2,
-            "outcomes": ["request_throughput"], "variants": {"paper": {}}}
+    data = _arrivals_experiment(tmp_path, "day\n1\n3.5\n")
     before = experiment_from_dict(data, "e.yaml", tmp_path).digest()
     assert experiment_from_dict(data, "e.yaml", tmp_path).digest() == before
     (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n4\n")

@@ -8,26 +8,11 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from conftest import small_record_trust
 
 from srmsim.cli import main
-from srmsim.data.dataset import Dataset, base_meta, write_dataset
-
-
-def small_trust(n: int = 40) -> Dataset:
-    rng = np.random.default_rng(0)
-    students, obs = [], []
-    for i in range(n):
-        sid, school = f"S{i:03d}", "ABC"[i % 3]
-        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
-                         "fsm": i % 4 == 0, "age_months": 140 + i % 12})
-        for w in range(1, 4):
-            obs.append({"student_id": sid, "school": school, "period_type": "week",
-                        "period": w, "sessions_possible": 10,
-                        "sessions_attended": int(rng.integers(7, 11))})
-    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+from srmsim.data.dataset import Dataset, write_dataset
 
 
 def calibrate(data: Path, out: Path) -> tuple[int, str, str]:
@@ -41,7 +26,7 @@ def calibrate(data: Path, out: Path) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("value", [None, 0, "", "false", [], {}])
 def test_a_damaged_real_data_flag_is_an_error_not_unprotected_output(tmp_path, value) -> None:
-    write_dataset(small_trust(), tmp_path / "ds")
+    write_dataset(small_record_trust(), tmp_path / "ds")
     meta_path = tmp_path / "ds" / "dataset.json"
     meta = json.loads(meta_path.read_text())
     meta["real_data"] = value
@@ -53,7 +38,7 @@ def test_a_damaged_real_data_flag_is_an_error_not_unprotected_output(tmp_path, v
 
 
 def test_an_orphan_observation_does_not_print_its_student_id(tmp_path) -> None:
-    ds = small_trust()
+    ds = small_record_trust()
     obs = ds.observations.copy()
     obs.loc[5, "student_id"] = "K123456789012"  # a UPN-like id not in the students table
     write_dataset(Dataset(ds.students, obs, ds.meta), tmp_path / "ds")
@@ -71,7 +56,7 @@ def test_an_orphan_observation_does_not_print_its_student_id(tmp_path) -> None:
     (["--moments="], "--moments: no moments given"),
 ])
 def test_calibration_sizes_and_lists_are_checked_first(tmp_path, capsys, args, message) -> None:
-    write_dataset(small_trust(), tmp_path / "ds")
+    write_dataset(small_record_trust(), tmp_path / "ds")
     status = main(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
                    "--quiet", *args])
     err = capsys.readouterr().err
@@ -85,7 +70,7 @@ def test_a_base_name_too_long_for_its_calibrated_name_is_refused_before_any_work
     whole fit had run."""
     import srmsim.data.dataset
 
-    write_dataset(small_trust(), tmp_path / "ds")
+    write_dataset(small_record_trust(), tmp_path / "ds")
     scenario = tmp_path / "long.yaml"
     scenario.write_text("name: " + "a" * 54 + "\n")
 

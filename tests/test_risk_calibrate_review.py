@@ -10,32 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_record_trust
 
 from srmsim.calibrate import calibrate
 from srmsim.cli import main
-from srmsim.data.dataset import Dataset, base_meta, write_dataset
+from srmsim.data.dataset import write_dataset
 from srmsim.errors import DataError
-
-
-def _trust(n: int = 60, attended=None) -> Dataset:
-    """Three schools, three weeks of sessions; ``attended(i, week)`` the sessions attended."""
-    rng = np.random.default_rng(0)
-    students, obs = [], []
-    for i in range(n):
-        sid, school = f"S{i:03d}", "ABC"[i % 3]
-        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
-                         "fsm": i % 4 == 0, "age_months": 140 + i % 12})
-        for w in range(1, 4):
-            obs.append({"student_id": sid, "school": school, "period_type": "week",
-                        "period": w, "sessions_possible": 10,
-                        "sessions_attended": (int(rng.integers(7, 11)) if attended is None
-                                              else attended(i, w))})
-    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
 
 
 def _full_attendance(tmp_path: Path) -> Path:
     """Every student at every session: the attendance moments do not vary at all."""
-    write_dataset(_trust(attended=lambda i, w: 10), tmp_path / "ds")
+    write_dataset(small_record_trust(60, attended=lambda i, w: 10), tmp_path / "ds")
     return tmp_path / "ds"
 
 
@@ -64,7 +49,7 @@ def test_a_moment_undefined_on_the_data_is_skipped_with_its_reason_not_a_refusal
 def test_a_constant_score_gives_no_slope_and_no_runtime_warning() -> None:
     from srmsim.calibrate.moments import compute_moments
 
-    ds = _trust()
+    ds = small_record_trust(60)
     obs = ds.observations.copy()
     obs["assessment_score"] = np.nan
     term = obs["period"] == 1
@@ -146,7 +131,7 @@ def test_calibrate_api_counts_and_seed_are_checked_first(tmp_path, bad) -> None:
     # TypeError, seed=-1 ValueError; 2.5 evaluations and seed 1.5 were silently truncated
     from srmsim.errors import SrmsimError
 
-    write_dataset(_trust(), tmp_path / "ds")
+    write_dataset(small_record_trust(60), tmp_path / "ds")
     kwargs = {"params": "dynamics.absence_logit", "max_evals": 1, "replications": 1} | bad
     with pytest.raises(SrmsimError, match=next(iter(bad))):
         calibrate(tmp_path / "ds", out=tmp_path / "fit", **kwargs)
@@ -155,7 +140,7 @@ def test_calibrate_api_counts_and_seed_are_checked_first(tmp_path, bad) -> None:
 
 def test_calibrate_api_takes_moments_as_text_like_the_cli(tmp_path) -> None:
     # "attendance" was taken letter by letter: unknown moments ['a', 't', 't', ...]
-    write_dataset(_trust(), tmp_path / "ds")
+    write_dataset(small_record_trust(60), tmp_path / "ds")
     result = calibrate(tmp_path / "ds", params="dynamics.absence_logit", moments="attendance",
                        max_evals=1, replications=1)
     assert result.moments_used == ["attendance"]

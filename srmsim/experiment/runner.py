@@ -188,6 +188,7 @@ class _Progress:
             self.bar.close()
 
 
+@executors.connects_scheduler
 def run_experiment(
     experiment: Experiment,
     out: str | os.PathLike,
@@ -213,13 +214,6 @@ def run_experiment(
     from srmsim.records import check_out_of_records
 
     check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])
-    if isinstance(scheduler, str):  # reached before anything is written (a bad address
-        # left a results folder holding only a manifest)
-        client = executors.connect(scheduler)
-        try:
-            return run_experiment(experiment, out, workers, client, resume, progress, timings)
-        finally:
-            client.close()
     store = ResultsStore(out)
     manifest = store.start(experiment, resume or store.complete(experiment))
     digest = manifest["experiment_hash"]

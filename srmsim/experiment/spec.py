@@ -31,7 +31,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, model_validator
 
 from srmsim.argtypes import MAX_SEED
-from srmsim.errors import RuleError, ScenarioError
+from srmsim.errors import RuleError, ScenarioError, SrmsimError
 from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
@@ -161,8 +161,8 @@ class Experiment:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
         check_request_outcomes(self.outcomes, self.variants, source)
-        #: SHA-256 of each arrivals file, by path: the experiment's identity includes what the
-        #: files hold, so --resume refuses a file edited since the first runs
+        #: SHA-256 of each arrivals file and each trust's records, by path: the experiment's
+        #: identity includes what the files hold, so --resume refuses one changed since
         self.input_files = {**check_arrival_files(self.variants, source),
                             **record_files(self.variants)}
 
@@ -236,7 +236,7 @@ class Experiment:
         # an experiment without design: hashes as it did before designs existed
         exclude = {"design"} if self.config.design is None else None
         config = self.config.model_dump(mode="json", exclude=exclude)
-        if getattr(self, "input_files", None):  # without files: hashes as before they counted
+        if self.input_files:  # without files: hashes as before they counted
             config["input_files"] = dict(sorted(self.input_files.items()))
         return config
 
@@ -320,30 +320,21 @@ def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str
     """Read every request stream's arrivals file once, before anything is written (a file that
     is no arrivals file failed every run in turn, leaving a results folder of failures), and
     return each one's SHA-256 by path."""
-    problems: list[tuple[str, str]] = []
-    seen: dict[str, str | None] = {}
+    from srmsim.admin.desk import read_arrival_days
+    from srmsim.results import file_sha256
+
     hashes: dict[str, str] = {}
     for name, sc in scenarios.items():
         for stream, config in sc.requests.items():
             file = config.arrivals.file
-            if file is None:
+            if file is None or file in hashes:
                 continue
-            if file not in seen:
-                from srmsim.admin.desk import read_arrival_days
-                from srmsim.errors import SrmsimError
-                from srmsim.results import file_sha256
-
-                try:
-                    read_arrival_days(Path(file))
-                    hashes[file] = file_sha256(Path(file))
-                    seen[file] = None
-                except SrmsimError as err:
-                    seen[file] = str(err)
-            if seen[file] is not None:
-                problems.append((f"variants.{name}.requests.{stream}.arrivals.file",
-                                 str(seen[file])))
-    if problems:
-        raise ScenarioError(source, problems[:1])
+            try:
+                read_arrival_days(Path(file))
+            except SrmsimError as err:
+                raise ScenarioError(source, [(f"variants.{name}.requests.{stream}.arrivals.file",
+                                              str(err))]) from None
+            hashes[file] = file_sha256(Path(file))
     return hashes
 
 

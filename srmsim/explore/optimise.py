@@ -545,6 +545,7 @@ def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) 
         study.tell(t.number, [float(means[o]) for o in opt.config.objectives])
 
 
+@executors.connects_scheduler
 def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, scheduler: Any = None,
            resume: bool = False, progress: bool = True, max_batches: int | None = None) -> Any:
     """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early."""
@@ -555,12 +556,6 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
     from srmsim.records import check_out_of_records
 
     check_out_of_records(out, [opt.base])  # before the study is made there
-    if isinstance(scheduler, str):  # reached before the study is made (a bad address left one)
-        client = executors.connect(scheduler)
-        try:
-            return search(opt, out, workers, client, resume, progress, max_batches)
-        finally:
-            client.close()
     study = _study(opt, out, resume)
     store = ResultsStore(out / "search")
     total = opt.config.search.trials
@@ -761,6 +756,7 @@ def _described(opt: Optimisation, best: str, overrides: dict[str, Any], feasible
             "best": best, "best_overrides": overrides, "feasible_on_reevaluation": feasible}
 
 
+@executors.connects_scheduler
 def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: int = 1,
              scheduler: Any = None, resume: bool = False, progress: bool = True
              ) -> dict[str, Any]:
@@ -771,12 +767,6 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
-    if isinstance(scheduler, str):  # reached before the study is made (a bad address left one)
-        client = executors.connect(scheduler)
-        try:
-            return optimise(opt, out, workers, client, resume, progress)
-        finally:
-            client.close()
     # one pool for the search and the front
     with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
         return _optimise(opt, out, workers, scheduler, resume, progress)

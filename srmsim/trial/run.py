@@ -241,6 +241,7 @@ def check_population(trial: Trial) -> None:
         raise ScenarioError(trial.source, problems)
 
 
+@executors.connects_scheduler
 def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
               scheduler: Any = None, progress: bool = False, out: str | Path | None = None,
               resume: bool = False, report: bool = False):
@@ -272,12 +273,6 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
         from srmsim.records import check_out_of_records
 
         check_out_of_records(out, [trial.scenario])
-    if isinstance(scheduler, str):  # reached before the store is made (a bad address left one)
-        client = executors.connect(scheduler)
-        try:
-            return run_trial(trial, n, workers, client, progress, out, resume, report)
-        finally:
-            client.close()
     store = TrialStore.of(out) if out is not None else None
     manifest = store.start(trial, n, resume) if store is not None else None
     seeds = trial.seeds(n)
