@@ -243,7 +243,7 @@ def crn_seeds(seed: int, replications: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 
-def _moment_correlation(reps: np.ndarray, se: np.ndarray) -> np.ndarray:
+def _moment_correlation(reps: np.ndarray) -> np.ndarray:
     """Bootstrap correlation of the moments (each one's variance its floored SE squared): the
     sandwich's meat.
 
@@ -257,11 +257,9 @@ def _moment_correlation(reps: np.ndarray, se: np.ndarray) -> np.ndarray:
     """
     ok = reps[~np.isnan(reps).any(axis=1)]
     if len(ok) < 3:
-        return np.eye(len(se))
-    cov = np.atleast_2d(np.cov(ok, rowvar=False))
-    sd = np.sqrt(np.diag(cov))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = cov / np.outer(sd, sd)
+        return np.eye(reps.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant moment: NaN, then 0
+        corr = np.atleast_2d(np.corrcoef(ok, rowvar=False))
     corr[~np.isfinite(corr)] = 0.0
     np.fill_diagonal(corr, 1.0)
     return corr
@@ -608,7 +606,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         jtj = jac.T @ jac
         if np.linalg.cond(jtj) < 1e12:
             bread = np.linalg.inv(jtj)
-            corr = _moment_correlation(reps[:, idx], se[idx])
+            corr = _moment_correlation(reps[:, idx])
             cov = (1.0 + 1.0 / len(seeds)) * bread @ jac.T @ corr @ jac @ bread
             se_params = np.sqrt(np.clip(np.diag(cov), 0, None)) * np.array(
                 [p.upper - p.lower for p in fit_params])
