@@ -151,23 +151,48 @@ def request_rows(name: str, r: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
-                  unique: Iterable[str] = ()) -> None:
+                  unique: Iterable[str] = (), required: bool = False,
+                  statistics: Iterable[str] | None = None) -> None:
     """Parquet, dictionary-encoded except float columns and the ``unique`` ones (a students
     table's identifiers, one value per row): a measure such as an attendance rate has nearly as
     many values as rows, so trying a dictionary for it costs about a quarter of the writing time
     (8M students) and saves almost nothing; for 8M uids it cost 0.45 s against 0.2 s plain (one
-    measurement, 2026-12-02)."""
+    measurement, 2026-12-02).
+
+    ``required``: the columns with no missing value are declared so in the file's schema (not
+    null), which spares encoding a definition level for every value: 3.0-3.2 s against
+    3.7-4.1 s for England's 8M-row students table (four alternating pairs, 2026-12-03). pandas
+    reads the same frame back. Only for a table read on its own: files whose tables are
+    concatenated (an experiment's runs) keep one schema whatever their values.
+
+    ``statistics``: the columns whose minimum and maximum each row group records (None: all).
+    They let a reader skip row groups only for a column the rows are sorted by; a students
+    table's measures span their range in every row group, and their statistics cost about 12%
+    of its encoding."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     plain = set(unique)
     dictionary = [str(c) for c, dtype in df.dtypes.items()
                   if c not in plain and not (isinstance(dtype, np.dtype) and dtype.kind == "f")]
-    write_atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False,
-                                                       use_dictionary=dictionary),
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if required:
+        table = table.cast(pa.schema(
+            [f.with_nullable(table.column(i).null_count > 0) for i, f in enumerate(table.schema)],
+            metadata=table.schema.metadata))
+    stats: bool | list[str] = True if statistics is None else [
+        c for c in statistics if c in table.column_names]
+    write_atomic(Path(path), lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary,
+                                                        write_statistics=stats),
                  private=private)
 
 
 #: the students table's identifiers: every value differs (the uid and, with a policy, the
 #: pseudonym events.parquet names students by)
 STUDENT_IDS = ("uid", "student")
+#: the columns a run's students table is in the order of (its table is kept in school order),
+#: so the only ones whose row-group statistics let a reader skip row groups
+STUDENT_ORDER = ("school", "uid")
 
 
 class StudentsFile:
@@ -192,7 +217,8 @@ class StudentsFile:
 
     def _write(self) -> None:
         try:
-            write_parquet(self.frame, self._path, private=self._private, unique=STUDENT_IDS)
+            write_parquet(self.frame, self._path, private=self._private, unique=STUDENT_IDS,
+                          required=True, statistics=STUDENT_ORDER)
             self._digest = file_sha256(self._path)
         except BaseException as exc:  # noqa: BLE001 - raised in the thread that waits
             self._error = exc

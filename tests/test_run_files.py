@@ -65,3 +65,30 @@ def test_a_failed_write_on_either_side_leaves_the_earlier_folder(tmp_path, monke
     # the students file was written on a thread of its own, and that thread has finished
     students = [t for t in threads if t is not threading.main_thread()]
     assert students and not any(t.is_alive() for t in students)
+
+
+def test_the_students_file_declares_its_complete_columns_and_keeps_its_frame(tmp_path):
+    """students.parquet marks columns with no missing value as required and records row-group
+    statistics only for the columns its rows are ordered by; pandas reads the same frame."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    result = run(_scenario(), seed=4, out=tmp_path / "run")
+    path = tmp_path / "run" / "students.parquet"
+    schema = pq.read_schema(path)
+    frame = result.students
+    assert frame["exam_score"].isna().any() and not frame["uid"].isna().any()
+    for name in frame.columns:
+        assert schema.field(name).nullable == bool(frame[name].isna().any()), name
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    with_stats = {group.column(i).path_in_schema for i in range(group.num_columns)
+                  if group.column(i).is_stats_set}
+    assert with_stats == set(results.STUDENT_ORDER)
+    pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+    # a table written without `required` keeps every column nullable, with statistics
+    results.write_parquet(frame, tmp_path / "plain.parquet")
+    plain = pq.ParquetFile(tmp_path / "plain.parquet")
+    assert all(f.nullable for f in plain.schema_arrow)
+    assert all(plain.metadata.row_group(0).column(i).is_stats_set
+               for i in range(plain.metadata.num_columns))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "plain.parquet"), frame)
