@@ -610,7 +610,8 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
           f"{dc.count(a['n_used'])})")
     if 0 < n_pos < a["n_used"]:
         bands = risk.bootstrap_curves(df, args.score, args.outcome, args.direction,
-                                      cluster=cluster, n_boot=args.n_boot, seed=args.seed)
+                                      cluster=cluster, n_boot=args.n_boot, seed=args.seed,
+                                      protect=dc.threshold if dc.real else None)
         print(bands.summary() + cluster_note)
         written += _curve_plots(bands, published, dc, prevalence, f"{args.score} {op} t", out)
     else:

@@ -35,7 +35,7 @@ from srmsim.risk._columns import (
     score_values,
     seed_value,
 )
-from srmsim.stats._checks import MAX_REPEATS, whole_number
+from srmsim.stats._checks import MAX_COUNT, MAX_REPEATS, whole_number
 
 MAX_GRID_POINTS = 100_000
 """Most points of the grid on which bootstrap bands are reported (101 by default)."""
@@ -294,11 +294,17 @@ class CurveBands:
     n_missing_outcome: int
     auc_samples: np.ndarray = field(repr=False)
     ap_samples: np.ndarray = field(repr=False)
+    withheld: str = ""
+    """Why the bands and intervals are NaN though enough replicates defined them (real data:
+    a replicate rested on too few students; see :func:`bootstrap_curves`), else empty."""
 
     def summary(self) -> str:
         unit = f"{self.n_clusters} {self.cluster} clusters" if self.cluster else "rows (iid)"
         pct = round(self.level * 100)
         defined = self.n_boot - self.n_undefined
+        if self.withheld:
+            return (f"AUC {self.auc:.3f}; average precision {self.average_precision:.3f}; no "
+                    f"{pct}% CI: bootstrap over {unit}, {self.withheld}")
         if math.isnan(self.auc_low):  # too few replicates defined a curve for an interval
             fewest = min_replicates(self.level)
             return (f"AUC {self.auc:.3f}; average precision {self.average_precision:.3f}; no "
@@ -323,10 +329,16 @@ def bootstrap_curves(
     seed: int | np.random.Generator = 0,
     level: float = 0.95,
     grid_points: int = 101,
+    protect: int | None = None,
 ) -> CurveBands:
     """ROC and PR curves with percentile bands from a bootstrap that resamples ``cluster``.
 
     ``cluster=None`` resamples rows (students) instead; use it only when rows are independent.
+    ``protect=10`` is for real pupils' data: a percentile's end is one replicate's own AUC or
+    AP, and with few schools a replicate can be one school drawn every time, so when any
+    replicate draws fewer than ``protect`` distinct students with, or without, the outcome
+    (AP 1/3 is one pupil with the outcome ranked third), the bands and intervals are NaN and
+    ``withheld`` says why: they are not narrowed to the other replicates (a different interval).
     Same seed, same bands. ``n_boot`` is a whole number from :func:`min_replicates` (40 at the
     default 95% level) to 100,000, ``seed`` from 0 to 2**63 - 1 (or a numpy Generator),
     ``grid_points`` from 2 to 100,000 (``n_boot x grid_points`` at most 20,000,000), ``level``
@@ -341,6 +353,8 @@ def bootstrap_curves(
                         f"percentile interval needs at least {fewest:,} replicates (2 / (1 - "
                         "level)), so that each tail holds one")
     grid_points = whole_number(grid_points, "grid_points", 2, MAX_GRID_POINTS)
+    if protect is not None:
+        protect = whole_number(protect, "protect", 1, MAX_COUNT)
     if n_boot * grid_points > MAX_BAND_VALUES:  # every replicate's ROC and PR curve is kept
         raise DataError(f"n_boot={n_boot:,} x grid_points={grid_points:,}: "
                         f"{n_boot * grid_points:,} curve values to keep, more than "
@@ -374,7 +388,12 @@ def bootstrap_curves(
     sorted_codes = None if codes is None else codes[prep.order]
     aucs, aps, rocs, prs = [], [], [], []
     n_undefined = 0
+    fewest_drawn = np.inf  # fewest distinct students with, or without, the outcome drawn
     for w in bootstrap_weights(sorted_codes, s.size, n_boot, seed):
+        if protect is not None:
+            drawn = w > 0
+            pos = int(np.count_nonzero(drawn & (prep.y == 1)))
+            fewest_drawn = min(fewest_drawn, pos, int(np.count_nonzero(drawn)) - pos)
         btp, bfp = _points(prep, w)
         if btp[-1] <= 0 or bfp[-1] <= 0:
             n_undefined += 1
@@ -392,7 +411,13 @@ def bootstrap_curves(
         pr_lo, pr_hi = np.percentile(np.array(prs), [lo_q, hi_q], axis=0)
         auc_lo, auc_hi = np.percentile(aucs, [lo_q, hi_q])
         ap_lo, ap_hi = np.percentile(aps, [lo_q, hi_q])
-    else:
+    withheld = ""
+    if len(aucs) >= fewest and protect is not None and fewest_drawn < protect:
+        what = f"{cluster} clusters" if cluster is not None else "rows"
+        withheld = (f"withheld: some replicates draw {what} holding fewer than {protect} "
+                    "students with, or without, the outcome, and an end of the interval can be "
+                    "their own AUC or AP (real data; see docs/privacy.md)")
+    if len(aucs) < fewest or withheld:
         roc_lo = roc_hi = pr_lo = pr_hi = np.full(grid.size, np.nan)
         auc_lo = auc_hi = ap_lo = ap_hi = np.nan
     return CurveBands(
@@ -414,6 +439,7 @@ def bootstrap_curves(
         n_used=info["n_used"],
         n_missing_score=info["n_missing_score"],
         n_missing_outcome=info["n_missing_outcome"],
-        auc_samples=np.asarray(aucs),
-        ap_samples=np.asarray(aps),
+        auc_samples=np.asarray(aucs) if not withheld else np.array([]),
+        ap_samples=np.asarray(aps) if not withheld else np.array([]),
+        withheld=withheld,
     )
