@@ -88,3 +88,15 @@ def test_simulated_bands_are_not_withheld():
     assert safe.withheld and np.isnan(safe.auc_low) and np.isnan(safe.ap_high)
     assert np.isnan(safe.roc["tpr_low"]).all() and safe.auc_samples.size == 0
     assert safe.auc == plain.auc and "nan" not in safe.summary()
+
+
+@pytest.mark.parametrize("n_boot", ["40", "200"])
+def test_how_many_replicates_are_undefined_is_not_printed_from_real_data(
+        tmp_path: Path, capsys, n_boot):
+    """A school with no pupil with the outcome makes every replicate drawing only it undefined;
+    with the seed (default 0) anyone can redo the draws, so '64 undefined' (200 replicates)
+    or 'only 26 with both outcomes' (40) said which school has none: a count of 0."""
+    line = auc_line(tmp_path, trust({"A": (300, 60), "B": (100, 0)}), capsys,
+                    "--n-boot", n_boot)
+    assert "withheld: some replicates draw school clusters holding fewer than 10" in line, line
+    assert "undefined" not in line and "with both outcomes" not in line, line

@@ -412,7 +412,8 @@ def bootstrap_curves(
         auc_lo, auc_hi = np.percentile(aucs, [lo_q, hi_q])
         ap_lo, ap_hi = np.percentile(aps, [lo_q, hi_q])
     withheld = ""
-    if len(aucs) >= fewest and protect is not None and fewest_drawn < protect:
+    if protect is not None and fewest_drawn < protect:  # before "only k defined": with the
+        # seed, which replicates are undefined says which schools hold none with the outcome
         what = f"{cluster} clusters" if cluster is not None else "rows"
         withheld = (f"withheld: some replicates draw {what} holding fewer than {protect} "
                     "students with, or without, the outcome, and an end of the interval can be "
