@@ -9,7 +9,9 @@ at capacity, the cost-minimising threshold, and the largest group gaps.
 
 Real data (anything but a simulated run folder; a run built from real records counts as real)
 is protected: only thresholds of a protected grid are published, and the figures are drawn from
-the published rows only, with no bootstrap band (see docs/privacy.md). A run folder counts as
+the published rows only, with no bootstrap band; the AUC / AP interval is withheld when a
+replicate draws fewer than --suppress-below pupils with, or without, the outcome (with few
+schools an end is one school's own figure; see docs/privacy.md). A run folder counts as
 simulated only if its ``students.parquet`` is the one the run wrote (its SHA-256 is in the run's
 ``summary.json``). On real data an error message names rows but never shows a cell's value or a
 count below the suppression threshold, and 1 to 9 rows left out for a missing score or outcome
