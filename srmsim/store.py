@@ -134,6 +134,27 @@ class RunStore:
         where = (self.root / "manifest.json").relative_to(self.folder)
         return f"{base} with the same --set values as before (see {where})"
 
+    def recorded_inputs(self, manifest: dict[str, Any]) -> Any:
+        """The SHA-256 of each input file the study's hash covers, as ``manifest`` records
+        them by path (none here)."""
+        return None
+
+    def check_inputs(self, manifest: dict[str, Any], inputs: dict[str, str]) -> None:
+        """Refuse, naming them, the input files (arrivals, pupil records) whose SHA-256 now
+        differs from the one ``manifest`` records: the study file itself may be unchanged, and
+        naming it sent users looking in the wrong place."""
+        recorded = self.recorded_inputs(manifest)
+        if not isinstance(recorded, dict):  # an older store, or none recorded
+            return
+        changed = [key.removeprefix("records:") for key, sha in sorted(inputs.items())
+                   if key in recorded and recorded[key] != sha]
+        if changed:
+            raise SrmsimError(
+                f"{self.folder}: {', '.join(changed)} {agree(len(changed), 'has', 'have')} "
+                "changed since its runs were made (SHA-256 not the one recorded), so new runs "
+                f"would not match them; restore {agree(len(changed), 'it', 'them')} or run the "
+                f"{self.kind} into a new --out directory")
+
     def rerun_hint(self, *files: Path) -> str:
         """Steps that repair a damaged run: delete its file (``files``, or the one the error
         names) so the run is made again, then resume with the study's settings."""
@@ -262,12 +283,14 @@ class RunStore:
         return manifest
 
     def reopen(self, digest: str, source: str, resume: bool, complete: bool = False,
-               seeds: list[int] | None = None) -> dict[str, Any] | None:
+               seeds: list[int] | None = None, inputs: dict[str, str] | None = None
+               ) -> dict[str, Any] | None:
         """The manifest of this very study, checked, or None when the store is new.
 
         Refuses to mix results: runs without a manifest, another study's (or a changed file's)
         results, an unfinished study without ``resume`` (unless ``complete``: then running it
         again only reports), a manifest whose seeds are not the study's, a damaged run file.
+        ``inputs``: the study's input files' SHA-256 by path, so that a changed one is named.
         """
         current = self.manifest()
         if current is None:
@@ -277,6 +300,7 @@ class RunStore:
                     f"{self.kind} made them; run the {self.kind} into a new --out directory")
             return None
         if current.get(self.hash_key) != digest:
+            self.check_inputs(current, inputs or {})
             # the usual cause: resuming without the --set values the study was run with
             settings = current.get("settings")
             hint = (f"\n  to continue those results, run: {self.resume_command(current)}"

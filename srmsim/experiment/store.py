@@ -219,6 +219,11 @@ class ResultsStore(RunStore):
                 self.record_detail(row, kind, path)
         super().save_run(row)
 
+    def recorded_inputs(self, manifest: dict[str, Any]) -> Any:
+        """The input files' SHA-256 in the hashed settings the manifest keeps."""
+        config = manifest.get("experiment_config")
+        return config.get("input_files") if isinstance(config, dict) else None
+
     def complete(self, experiment) -> bool:
         """True when this store already holds every run of this very experiment: running it
         again only reports (so the README's main command can be repeated)."""
@@ -231,7 +236,8 @@ class ResultsStore(RunStore):
     def start(self, experiment, resume: bool) -> dict[str, Any]:
         """Check or create the manifest; refuse to mix results of different experiments."""
         digest = experiment.digest()
-        current = self.reopen(digest, str(experiment.source), resume, seeds=experiment.seeds())
+        current = self.reopen(digest, str(experiment.source), resume, seeds=experiment.seeds(),
+                              inputs=experiment.input_files)
         if current is not None:
             self.protect(experiment.from_records)
             return current

@@ -130,7 +130,8 @@ def build(path: Path) -> Page:
         recorded = meta.get("trial_hash")
         # a scenario.yaml edited or copied from another trial was described as this trial's
         # trust and policy
-        if isinstance(recorded, str) and trial_digest(settings, scenario.digest()) != recorded:
+        if isinstance(recorded, str) and trial_digest(
+                settings, scenario.digest(), meta.get("input_files")) != recorded:
             raise SrmsimError(f"{sc}: with trial.json's settings, not what this trial ran (they "
                               f"no longer give its trial_hash {recorded[:20]}; edited or copied "
                               "from another trial); run the trial again")

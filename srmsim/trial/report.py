@@ -315,6 +315,9 @@ class TrialResult:
             meta = {"name": self.trial.name, "source": self.trial.source,
                     "trial_hash": self.trial.digest(), "design": self.trial.describe(),
                     "settings": self.trial.config.model_dump(mode="json"),
+                    # what trial_hash hashes besides settings and scenario.yaml
+                    **({"input_files": dict(sorted(self.trial.input_files.items()))}
+                       if self.trial.input_files else {}),
                     "root_seed": self.trial.root_seed,
                     "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions()}
             write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")

@@ -383,6 +383,10 @@ class Trial:
     source: str
     #: the --set values merged into the file's overrides, for the resume command in messages
     settings: dict[str, Any] = field(default_factory=dict)
+    #: SHA-256 of the pupil records the trust is built from (``records:<path>``), read once:
+    #: the same path re-imported with other pupils is another trial, so ``--resume`` refuses
+    #: to mix runs of two trusts
+    input_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def from_records(self) -> bool:
@@ -460,15 +464,19 @@ class Trial:
         return cls(config, scenario, payload["source"])
 
     def digest(self) -> str:
-        return trial_digest(self.config.model_dump(mode="json"), self.scenario.digest())
+        return trial_digest(self.config.model_dump(mode="json"), self.scenario.digest(),
+                            self.input_files)
 
 
-def trial_digest(settings: Any, scenario_digest: str) -> str:
-    """A trial's identity from its settings (as trial.json keeps them) and its resolved
-    scenario's digest: what trial.json's ``trial_hash`` records, so a report can check a
-    folder's scenario.yaml against it."""
-    data = json.dumps({"config": settings, "scenario": scenario_digest}, sort_keys=True)
-    return hashlib.sha256(data.encode()).hexdigest()[:16]
+def trial_digest(settings: Any, scenario_digest: str, input_files: Any = None) -> str:
+    """A trial's identity from its settings (as trial.json keeps them), its resolved
+    scenario's digest and its records' SHA-256 (trial.json's ``input_files``): what
+    trial.json's ``trial_hash`` records, so a report can check a folder's scenario.yaml
+    against it. A trial without records hashes as before they counted."""
+    data: dict[str, Any] = {"config": settings, "scenario": scenario_digest}
+    if input_files:
+        data["input_files"] = input_files
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = ".",
@@ -509,7 +517,9 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     problems = _resolve(cfg, scenario)
     if problems:
         raise ScenarioError(source, problems)
-    return Trial(cfg, scenario, source, dict(overrides or {}))
+    from srmsim.experiment.spec import record_files
+
+    return Trial(cfg, scenario, source, dict(overrides or {}), record_files({"trial": scenario}))
 
 
 def load_trial(path: str | Path, overrides: dict[str, Any] | None = None,

@@ -90,6 +90,9 @@ class TrialStore(RunStore):
         n = manifest.get("replications")
         return ["--replications", str(n)] if isinstance(n, int) else []
 
+    def recorded_inputs(self, manifest: dict[str, Any]) -> Any:
+        return manifest.get("input_files")
+
     def stored(self, n: int) -> list[int]:
         return [r for r in range(n) if self.has(VARIANT, r)]
 
@@ -116,6 +119,7 @@ class TrialStore(RunStore):
         if current is not None and current.get(self.hash_key) != digest and not resume:
             other = current["replications"]
             if len(self.stored(other)) < other:
+                self.check_inputs(current, trial.input_files)  # --resume could not continue it
                 raise SrmsimError(
                     f"{self.folder} holds an unfinished run of trial "
                     f"{current.get('name')!r} ({len(self.stored(other))} of {other} "
@@ -124,12 +128,14 @@ class TrialStore(RunStore):
             self.discard()  # a finished trial of another file: its outputs stay until the swap
             current = None
         complete = current is not None and len(self.stored(n)) == n
-        current = self.reopen(digest, trial.source, resume, complete=complete, seeds=seeds)
+        current = self.reopen(digest, trial.source, resume, complete=complete, seeds=seeds,
+                              inputs=trial.input_files)
         self.protect(trial.from_records)
         if current is not None:
             return current
         manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,
                     "trial_file": trial.source, "settings": trial.settings, "replications": n,
+                    "input_files": dict(sorted(trial.input_files.items())),
                     "root_seed": trial.root_seed,
                     "seeds": seeds, "versions": versions(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": [],

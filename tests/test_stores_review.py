@@ -1,0 +1,143 @@
+"""Review of the trial and experiment stores, comparison and a few small calls: defects left on
+the last review's notes, each with the call that showed it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from srmsim.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    n = 240
+    recs = pd.DataFrame({"school": np.repeat(["URN100001", "URN100002"], n // 2),
+                         "year_group": rng.choice([7, 8], n), "sex": rng.choice(["F", "M"], n),
+                         "fsm": rng.random(n) < 0.3})
+    path = tmp_path / "records.parquet"
+    recs.to_parquet(path)
+    return path
+
+
+def re_import(records: Path) -> None:
+    """The same path, one pupil's record changed (a re-import with other pupils)."""
+    frame = pd.read_parquet(records)
+    frame.loc[0, "fsm"] = not frame.loc[0, "fsm"]
+    frame.to_parquet(records)
+
+
+def trial_file(tmp_path: Path, records: Path | None, replications: int = 2) -> Path:
+    spec = {"name": "t", "scenario": str(REPO / "scenarios" / "reading_age.yaml"),
+            "overrides": {"trust.students_per_year_group": 40,
+                          **({"population.records": str(records)} if records
+                             else {"trust.n_schools": 2})},
+            "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+            "baseline": "reading_gap_start", "population": "flagged",
+            "replications": replications, "seed": 3}
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+# ------------------------------------------------------------------ 1. trial hash and records
+def test_a_trial_hash_covers_what_its_records_hold_not_only_their_path(tmp_path, records):
+    from srmsim.trial.spec import load_trial, trial_digest
+
+    path = trial_file(tmp_path, records)
+    before = load_trial(path)
+    assert list(before.input_files) == [f"records:{records}"]
+    assert load_trial(path).digest() == before.digest()
+    re_import(records)
+    assert load_trial(path).digest() != before.digest()
+    # a simulated trust's trial hashes as before: no records, nothing added
+    simulated = load_trial(trial_file(tmp_path, None))
+    assert simulated.input_files == {}
+    assert simulated.digest() == trial_digest(simulated.config.model_dump(mode="json"),
+                                              simulated.scenario.digest())
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_resuming_a_trial_after_its_records_changed_is_refused_naming_them(
+        tmp_path, records, capsys, resume):
+    """--resume after a re-import into the same path mixed runs of two trusts (the hash
+    covered the path only); the message names the records, not the unchanged trial file."""
+    from srmsim.trial.spec import load_trial
+    from srmsim.trial.store import TrialStore
+
+    path = trial_file(tmp_path, records)
+    out = tmp_path / "out"
+    TrialStore.of(out).start(load_trial(path), 2, resume=False)  # an unfinished trial
+    manifest = (out / "store" / "manifest.json").read_bytes()
+    assert json.loads(manifest)["input_files"] == load_trial(path).input_files
+    re_import(records)
+    status = main(["trial", str(path), "--workers", "1", "--quiet", "--out", str(out),
+                   *(["--resume"] if resume else [])])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert f"{records} has changed since its runs were made" in err, err
+    assert (out / "store" / "manifest.json").read_bytes() == manifest
+    assert not list(out.glob("store/runs/*/*.parquet"))
+
+
+def test_a_finished_trial_folder_keeps_its_records_digests_and_a_report_checks_them(
+        tmp_path, records, capsys):
+    from srmsim.trial.run import run_trial
+    from srmsim.trial.spec import load_trial
+
+    out = tmp_path / "out"
+    run_trial(load_trial(trial_file(tmp_path, records, replications=1)), out=out)
+    capsys.readouterr()
+    meta = json.loads((out / "trial.json").read_text())
+    assert meta["input_files"] == {f"records:{records}": load_trial(
+        trial_file(tmp_path, records)).input_files[f"records:{records}"]}
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+    # trial.json edited: its records' digests no longer give its trial_hash
+    for edit in ({**meta, "input_files": {f"records:{records}": "0" * 64}},
+                 {k: v for k, v in meta.items() if k != "input_files"}):
+        (out / "trial.json").write_text(json.dumps(edit))
+        assert main(["report", str(out), "--out", str(tmp_path / "r2.html")]) == 2
+        err = capsys.readouterr().err
+        assert "no longer give its trial_hash" in err and "Traceback" not in err
+    assert not (tmp_path / "r2.html").exists()
+
+
+# ------------------------------------------------------------------ 2. experiment arrivals
+def test_resuming_an_experiment_after_its_arrivals_file_changed_names_that_file(
+        tmp_path, capsys):
+    from srmsim.experiment.spec import load_experiment
+    from srmsim.experiment.store import ResultsStore
+
+    scenario = {"name": "desk", "seed": 1, "years": 1, "trust": {"n_schools": 0},
+                "requests": {"s1": {"arrivals": {"file": "arrivals.csv"}, "deadline_days": 10,
+                                    "steps": [{"name": "a", "role": "clerk", "minutes": 60}],
+                                    "staff": {"clerk": {"staff": 1}}}}}
+    (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n")
+    (tmp_path / "desk.yaml").write_text(yaml.safe_dump(scenario))
+    exp = tmp_path / "e.yaml"
+    exp.write_text(yaml.safe_dump({"name": "e", "scenario": "desk.yaml", "baseline": "paper",
+                                   "replications": 2, "outcomes": ["request_throughput"],
+                                   "variants": {"paper": {}, "more": {
+                                       "requests.s1.staff.clerk.staff": 2}}}))
+    out = tmp_path / "res"
+    ResultsStore(out).start(load_experiment(exp), resume=False)  # an unfinished experiment
+    manifest = (out / "manifest.json").read_bytes()
+    (tmp_path / "arrivals.csv").write_text("day\n1\n3.5\n4\n")
+    status = main(["experiment", str(exp), "--workers", "1", "--quiet", "--out", str(out),
+                   "--resume"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    # it said "e.yaml has changed", which it had not
+    assert f"{tmp_path / 'arrivals.csv'} has changed since its runs were made" in err, err
+    assert str(exp) not in err
+    assert (out / "manifest.json").read_bytes() == manifest
