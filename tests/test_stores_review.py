@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from srmsim.cli import main
+from srmsim.errors import SrmsimError
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
@@ -141,3 +142,36 @@ def test_resuming_an_experiment_after_its_arrivals_file_changed_names_that_file(
     assert f"{tmp_path / 'arrivals.csv'} has changed since its runs were made" in err, err
     assert str(exp) not in err
     assert (out / "manifest.json").read_bytes() == manifest
+
+
+# ------------------------------------------------------------------ 3. compare and booleans
+def _runs(**columns) -> pd.DataFrame:
+    runs = pd.DataFrame({"variant": ["a"] * 3 + ["b"] * 3, "replication": [0, 1, 2] * 2,
+                         "attendance": [0.90, 0.91, 0.92, 0.93, 0.90, 0.95]})
+    return runs.assign(**columns)
+
+
+@pytest.mark.parametrize("values", [
+    np.array([True, False, True, True, True, True]),
+    pd.array([True, False, True, True, True, None], dtype="boolean"),
+    pd.Series([True, False, True, True, True, True], dtype="bool[pyarrow]"),
+    np.array([0.9, 0.8, 0.7, True, 0.9, 0.9], dtype=object),
+])
+def test_compare_refuses_true_false_outcomes(values):
+    """They were averaged as 0/1 shares: a difference of 0.33 on an 'attendance' of True."""
+    from srmsim.experiment.compare import compare
+
+    with pytest.raises(SrmsimError, match="outcome 'attendance' holds true/false values"):
+        compare(_runs(attendance=values), "a")
+
+
+@pytest.mark.parametrize("values", [[False, True, False, True, False, True],
+                                    np.array([0, 1, True, 0, 1, True], dtype=object)])
+def test_compare_refuses_true_false_replications(values):
+    """False and True paired as replications 0 and 1 (the third run of each arm was lost)."""
+    from srmsim.experiment.compare import compare
+
+    runs = _runs(replication=values)
+    with pytest.raises(SrmsimError, match="column 'replication' holds true/false values"):
+        compare(runs, "a")
+    assert compare(_runs(attendance=[0.9, 0.8, 0.7, 1.0, 0.9, 0.9]), "a")["replications"][0] == 3

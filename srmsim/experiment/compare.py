@@ -133,6 +133,16 @@ def _numbers(column: pd.Series) -> pd.Series:
                      name=column.name)
 
 
+def _booleans(column: pd.Series) -> bool:
+    """The column holds true/false values (numpy's, pandas' nullable or pyarrow's booleans, or
+    Python bools among objects): pd.to_numeric read them as 1 and 0, so a yes/no column was
+    averaged as a share, and True and False as replications 1 and 0, without a word."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return True
+    return bool(pd.api.types.is_object_dtype(column.dtype)
+                and column.map(lambda v: isinstance(v, bool | np.bool_)).any())
+
+
 def _not_a_real_number(column: pd.Series) -> str:
     """What an outcome column holds if it is not real numbers (else ""): pd.to_numeric turned
     dates and durations into nanoseconds since 1970 and complex numbers lost their imaginary
@@ -186,6 +196,9 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         unnamed = int(runs["variant"].isna().sum())
         raise SrmsimError(f"{plural(unnamed, 'run')} {agree(unnamed, 'has', 'have')} no variant "
                           "name")
+    if _booleans(runs["replication"]):
+        raise SrmsimError("column 'replication' holds true/false values, not replication "
+                          "numbers (whole numbers from 0)")
     rep = replication_numbers(runs)
     bad = rep.isna() | (rep < 0) | (rep % 1 != 0) | (rep > MAX_REPLICATION)
     if bad.any():
@@ -199,6 +212,10 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         raise SrmsimError(f"variant {first['variant']!r} replication {first['replication']} "
                           f"appears {int(twice.sum())} times in the runs table; each run once")
     for outcome in outcomes:
+        if _booleans(runs[outcome]):
+            raise SrmsimError(f"outcome {outcome!r} holds true/false values, not numbers; for "
+                              f"the share of runs where it is true, convert it to 0 and 1 first "
+                              f"(runs[{outcome!r}].astype(float))")
         kind = _not_a_real_number(runs[outcome])
         if kind:
             raise SrmsimError(f"outcome {outcome!r} holds {kind}, not real numbers; convert it "
