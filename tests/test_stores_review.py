@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import special
 
 from srmsim.cli import main
 from srmsim.errors import SrmsimError
@@ -175,3 +176,22 @@ def test_compare_refuses_true_false_replications(values):
     with pytest.raises(SrmsimError, match="column 'replication' holds true/false values"):
         compare(runs, "a")
     assert compare(_runs(attendance=[0.9, 0.8, 0.7, 1.0, 0.9, 0.9]), "a")["replications"][0] == 3
+
+
+# ------------------------------------------------------------------ 4. value_of_pooling bands
+def test_value_of_pooling_gives_no_band_from_one_order():
+    from srmsim import risk
+
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({"school": rng.integers(0, 5, n), "x": rng.normal(size=n)})
+    df["y"] = (rng.uniform(size=n) < special.expit(df["x"])).astype(int)
+    one = risk.value_of_pooling(df, "y", ["x"], n_orders=1, holdout_schools=2)
+    # the band was low = high = the mean: zero width, as if the order did not matter
+    assert one["auc_mean"].notna().all()
+    assert one[["auc_low", "auc_high", "precision_at_capacity_low",
+                "precision_at_capacity_high"]].isna().all(axis=None)
+    assert "no band at k = 1, 2, 3" in one.attrs["band_note"]
+    assert "n_orders of 2 or more" in one.attrs["band_note"]
+    more = risk.value_of_pooling(df, "y", ["x"], n_orders=2, holdout_schools=2)
+    assert more["auc_low"].notna().all() and more.attrs["band_note"] == ""

@@ -119,7 +119,9 @@ def value_of_pooling(
     Returns one row per (coarsened, k): ``coarsened, k, n_fits, n_failed, n_ridge, train_rows,
     auc_mean, auc_low, auc_high, precision_at_capacity_mean, precision_at_capacity_low,
     precision_at_capacity_high``. ``coarsened`` is always False without ``coarsen``. ``.attrs``
-    holds ``holdout_schools``, ``contributing_schools``, ``capacity_rate``, ``level``.
+    holds ``holdout_schools``, ``contributing_schools``, ``capacity_rate``, ``level`` and
+    ``band_note``: why a row has a mean but no band (``_low``/``_high`` NaN), as with
+    ``n_orders=1`` or one successful fit at a k: one value has no spread to show.
     ``model`` is a factory for a fresh model (default :class:`PooledRisk`).
     """
     if not isinstance(features, str | Sequence | pd.Index | np.ndarray):
@@ -223,6 +225,7 @@ def value_of_pooling(
                               f"e.g. {failures[0]}")
     lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     rows = []
+    unbanded: list[int] = []  # k with a mean but no band (fewer than 2 values)
     for (v, k), cell in results.items():
         row: dict[str, object] = {
             "coarsened": v,
@@ -235,11 +238,12 @@ def value_of_pooling(
         for name, key in (("auc", "auc"), ("precision_at_capacity", "prec")):
             vals = np.asarray(cell[key], dtype=float)
             vals = vals[~np.isnan(vals)]
-            if vals.size:
-                row[f"{name}_mean"] = float(vals.mean())
+            row[f"{name}_mean"] = float(vals.mean()) if vals.size else np.nan
+            row[f"{name}_low"] = row[f"{name}_high"] = np.nan
+            if vals.size >= 2:  # one value is no spread: a zero-width band claimed certainty
                 row[f"{name}_low"], row[f"{name}_high"] = np.percentile(vals, [lo_q, hi_q])
-            else:
-                row[f"{name}_mean"] = row[f"{name}_low"] = row[f"{name}_high"] = np.nan
+            elif vals.size and k not in unbanded:
+                unbanded.append(k)
         rows.append(row)
     out = pd.DataFrame(rows)
     out.attrs.update(
@@ -250,6 +254,10 @@ def value_of_pooling(
             "level": level,
             "n_orders": n_orders,
             "failure_examples": failures,
+            "band_note": (f"no band at k = {', '.join(map(str, sorted(unbanded)))}: a band "
+                          "needs 2 or more successful fits (orders of joining)"
+                          + ("; use n_orders of 2 or more" if n_orders < 2 else "")
+                          if unbanded else ""),
         }
     )
     return out
