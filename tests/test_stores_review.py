@@ -195,3 +195,32 @@ def test_value_of_pooling_gives_no_band_from_one_order():
     assert "n_orders of 2 or more" in one.attrs["band_note"]
     more = risk.value_of_pooling(df, "y", ["x"], n_orders=2, holdout_schools=2)
     assert more["auc_low"].notna().all() and more.attrs["band_note"] == ""
+
+
+# ------------------------------------------------------------------ 5. bootstrap_moments
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"n_boot": True}, "n_boot must be a whole number from 2 to 100,000, got True"),
+    ({"n_boot": 2.5}, "n_boot must be a whole number"),
+    ({"n_boot": "5"}, "n_boot must be a whole number"),
+    ({"n_boot": -1}, "n_boot=-1 is out of range"),
+    ({"n_boot": 10**12}, "n_boot=1000000000000 is out of range"),  # asked for 95 TiB
+    ({"seed": -1}, "seed=-1 is out of range"),
+    ({"seed": True}, "seed must be a whole number"),
+])
+def test_bootstrap_moments_checks_its_counts(kwargs, message):
+    from srmsim.calibrate.moments import MomentSpec, bootstrap_moments
+
+    rng = np.random.default_rng(0)
+    n = 30
+    measures = pd.DataFrame({"student_id": np.arange(n).astype(str),
+                             "school": (np.arange(n) % 3).astype(str),
+                             "fsm": (rng.random(n) < 0.3).astype(float), "possible": 390.0,
+                             "attended": rng.binomial(390, 0.93, n),
+                             "attainment": rng.normal(size=n),
+                             "reading_gap": rng.normal(0, 10, n)})
+    spec = MomentSpec(attendance_type="week", attendance_periods=(1,), schools=3,
+                      attainment_field="assessment_score", reading_type="term")
+    with pytest.raises(SrmsimError, match=message):
+        bootstrap_moments(measures, spec, **{"n_boot": 3, **kwargs})
+    reps, _ = bootstrap_moments(measures, spec, n_boot=np.int64(3), seed=np.int64(1))
+    assert reps.shape[0] == 3

@@ -509,8 +509,12 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
     school; used by ``auto`` with fewer than 10 schools, where a school bootstrap has too few
     distinct resamples -- it understates the ICCs' uncertainty).
     """
-    if n_boot < 2:
-        raise DataError(f"the bootstrap needs at least 2 replications (got {n_boot})")
+    from srmsim.stats._checks import MAX_REPEATS, whole_number
+
+    # as calibrate() checks them: 2.5 and '5' raised a TypeError, True ran as 1, 10**12 asked
+    # for 95 TiB, and seed=-1 or 2.5 failed inside numpy
+    n_boot = whole_number(n_boot, "n_boot", 2, MAX_REPEATS)
+    seed = whole_number(seed, "seed", 0, 2**63 - 1)
     arr = _Arrays.of(measures)
     n_schools = int(arr.school.max()) + 1 if len(arr.school) else 0
     if method == "auto":
