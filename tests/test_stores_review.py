@@ -224,3 +224,26 @@ def test_bootstrap_moments_checks_its_counts(kwargs, message):
         bootstrap_moments(measures, spec, **{"n_boot": 3, **kwargs})
     reps, _ = bootstrap_moments(measures, spec, n_boot=np.int64(3), seed=np.int64(1))
     assert reps.shape[0] == 3
+
+
+# ------------------------------------------------------------------ 6. calibrate's reasons
+def test_calibrate_says_a_moment_was_withheld_not_unselected(tmp_path, capsys):
+    from test_privacy_calibrate import tiny_trust
+
+    from srmsim.calibrate import calibrate
+    from srmsim.data.dataset import write_dataset
+
+    write_dataset(tiny_trust(), tmp_path / "ds")  # 6 FSM pupils: their moments withheld
+    status = main(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
+                   "--params", "dynamics.absence_engagement", "--moments", "attendance",
+                   "--max-evals", "2", "--replications", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err and "withheld" in err
+    assert not (tmp_path / "fit").exists()
+    with pytest.raises(SrmsimError) as raised:  # the whole message (the CLI cuts long lines)
+        calibrate(tmp_path / "ds", params="dynamics.absence_engagement",
+                  moments=["attendance"], max_evals=2, replications=1)
+    assert str(raised.value).endswith(
+        "none of the moments that inform it is available: attendance_p10, "
+        "persistent_absence_fsm, severe_absence (withheld: based on a count below 10, or it "
+        "would reveal one); attendance_p25 (not among the moments chosen)"), raised.value

@@ -330,6 +330,21 @@ def _withhold(spec: MomentSpec, measures: pd.DataFrame, moments: Sequence[str] |
     return withheld
 
 
+def _unavailable(moments: Sequence[str], spec: MomentSpec, withheld: Any) -> str:
+    """Why each of ``moments`` is not fitted, moments with one reason together: a moment
+    withheld on real records said "not selected", as if the user had left it out."""
+    reasons: dict[str, list[str]] = {}
+    for m in moments:
+        if m in spec.skipped:
+            why = spec.skipped[m]
+        elif withheld is not None and m in withheld.moments:
+            why = withheld.note(m)
+        else:
+            why = "not among the moments chosen"
+        reasons.setdefault(why, []).append(m)
+    return "; ".join(f"{', '.join(ms)} ({why})" for why, ms in reasons.items())
+
+
 def calibrate(
     data: str | Path,
     scenario: Scenario | str | Path | None = None,
@@ -472,9 +487,8 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
                       "the simulation starts each of them at it, so attainment_icc has no effect "
                       "(use ignore_prior_attainment / --ignore-prior-attainment to fit it)")
         elif p.informs and not set(p.informs) & set(used):
-            reason = ("none of the moments that inform it (" + ", ".join(p.informs) + ") is "
-                      "available: " + "; ".join(f"{m}: {spec.skipped.get(m, 'not selected')}"
-                                                for m in p.informs))
+            reason = ("none of the moments that inform it is available: "
+                      + _unavailable(p.informs, spec, withheld))
         if reason and explicit:
             raise DataError(f"{data}: cannot fit {p.name}: {reason}")
         if reason:
