@@ -247,3 +247,22 @@ def test_calibrate_says_a_moment_was_withheld_not_unselected(tmp_path, capsys):
         "none of the moments that inform it is available: attendance_p10, "
         "persistent_absence_fsm, severe_absence (withheld: based on a count below 10, or it "
         "would reveal one); attendance_p25 (not among the moments chosen)"), raised.value
+
+
+# ------------------------------------------------------------------ 7. one-variant experiment
+def test_an_experiment_of_the_baseline_alone_reports_without_a_traceback(tmp_path, capsys):
+    """Allowed (variants needs one), it ran every run, then raised matplotlib's ValueError
+    ("Number of rows must be a positive integer, not 0") drawing a forest of no effects."""
+    exp = tmp_path / "e.yaml"
+    exp.write_text(yaml.safe_dump({
+        "name": "one", "scenario": str(REPO / "scenarios" / "attendance_escalation.yaml"),
+        "baseline": "only", "replications": 2, "outcomes": ["attendance"],
+        "variants": {"only": {"trust.n_schools": 1, "trust.students_per_year_group": 20,
+                              "outputs.history": "none"}}}))
+    out = tmp_path / "res"
+    status = main(["experiment", str(exp), "--workers", "1", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 0 and "Traceback" not in err, err
+    assert (out / "forest.png").is_file() and (out / "report.html").is_file()
+    assert pd.read_csv(out / "effects.csv").empty
+    assert main(["compare", str(out)]) == 0

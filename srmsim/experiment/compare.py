@@ -342,6 +342,13 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
 
     outcomes = list(dict.fromkeys(effects["outcome"]))
     n_rows = len(effects)
+    if not n_rows:  # only the baseline ran: a traceback after every run had finished
+        fig, ax = new_figure(7.5, 1.5)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No variant besides the baseline: no effect to show", ha="center",
+                va="center", fontsize=10)
+        save(fig, path)
+        return fig
     fig, axes = new_figure(7.5, 1.3 + 0.42 * n_rows + 0.75 * len(outcomes),
                            nrows=len(outcomes), squeeze=False)
     baseline = effects["baseline"].iloc[0] if n_rows else ""
