@@ -31,12 +31,14 @@ from srmsim.errors import SrmsimError
 #: student-week). Rounded down, so that the check refuses only runs that cannot fit.
 BYTES_PER_STUDENT = 400
 BYTES_PER_HISTORY_ROW = 200
-#: a request of a request stream (srmsim.admin): 400 vs 4,000 a week for 52 weeks, 265 vs 573 MB
-#: peak, ~1.6 kB a request
-BYTES_PER_REQUEST = 1000
-#: and each step of it (its attempts' times and events): a request of 50 steps peaked at about
-#: 11.3 kB against 1.7 kB with one step
-BYTES_PER_REQUEST_STEP = 180
+#: a request of a request stream (srmsim.admin), with BYTES_PER_REQUEST_STEP for each of its
+#: steps (its attempts' draws and events). Measured 2026-12-03 (peak RSS of ``srmsim run`` in
+#: fresh processes, scenarios/certification_backlog.yaml with backlogs of 20k, 80k and 160k):
+#: ~2.25-2.30 kB a request of one step, ~2.60-2.72 kB of three; a request of 50 steps
+#: earlier ~11 kB. The old 1,000 + 180 a step (measured on arrivals, most of them served)
+#: let a backlog of 10 million waiting requests, some 25 GB, pass as 12 GB. Rounded down.
+BYTES_PER_REQUEST = 1900
+BYTES_PER_REQUEST_STEP = 170
 BASE_BYTES = 150 * 2**20
 
 # glibc's mallopt parameters (malloc.h)

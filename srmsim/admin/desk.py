@@ -181,8 +181,10 @@ class StreamDesk:
             self.queue_days.append(0.0)
             self.minutes.append(0.0)
             self.reworks.append(0)
-            self.env.process(self._request(int(ids[i]), float(times[i]), size[i], rework[i],
-                                           drop[i], "backlog" if backlog else "arrived"))
+            # the arrays and the row, not views of the row: three numpy views per request were
+            # some 450 of the ~2.4 kB a waiting request took (a backlog of millions)
+            self.env.process(self._request(int(ids[i]), float(times[i]), size, rework, drop, i,
+                                           "backlog" if backlog else "arrived"))
 
     # ----------------------------------------------------------------- one request
     def _count(self, delta: int) -> None:
@@ -192,14 +194,16 @@ class StreamDesk:
         self.in_system += delta
 
     def _request(self, rid: int, arrive: float, size: np.ndarray, rework: np.ndarray,
-                 drop: np.ndarray, how: str):
+                 drop: np.ndarray, row: int, how: str):
+        """One request's life; its draws are row ``row`` of ``size``, ``rework`` and ``drop``
+        (the arrays of the requests admitted with it)."""
         env, log = self.env, self.log
         if arrive > env.now:
             yield env.timeout(arrive - env.now)
         self._count(+1)
         log.add(rid, how, env.now)
         for j, step in enumerate(self.steps):
-            if drop[j] < step.dropout:
+            if drop[row, j] < step.dropout:
                 self.status[rid] = 2
                 self.finish[rid] = env.now
                 self._week_counts["dropped"] += 1
@@ -211,7 +215,7 @@ class StreamDesk:
             while True:
                 a = min(attempt, MAX_ATTEMPTS - 1)
                 auto = step.automated if automated else None
-                work = size[j, a] * (auto.minutes if auto is not None else step.minutes)
+                work = size[row, j, a] * (auto.minutes if auto is not None else step.minutes)
                 log.add(rid, "queued", env.now, j + 1, attempt + 1)
                 if auto is not None and auto.delay_days > 0:
                     yield env.timeout(auto.delay_days)
@@ -224,7 +228,7 @@ class StreamDesk:
                         yield from self._work(rid, step.role, work)
                 attempt += 1
                 log.add(rid, "finished", env.now, j + 1, attempt, work)
-                if attempt < MAX_ATTEMPTS and rework[j, attempt - 1] < step.rework:
+                if attempt < MAX_ATTEMPTS and rework[row, j, attempt - 1] < step.rework:
                     self.reworks[rid] += 1
                     log.add(rid, "reworked", env.now, j + 1, attempt)
                     continue
