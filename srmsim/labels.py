@@ -182,11 +182,22 @@ FileName = Annotated[str, AfterValidator(check_file_name)]
 NUL made ``Path.resolve`` raise ValueError, a traceback)."""
 
 
-#: What printed text writes as escapes: the control characters above and the invisible ones
-#: (zero-width space and joiners U+200B-U+200D, word joiner and invisible operators
-#: U+2060-U+2064, the byte-order mark U+FEFF), which make two different names look alike in a
-#: table and push its columns out of line.
-_UNSHOWN = re.compile(f"[{_CONTROLS}\u200b-\u200d\u2060-\u2064\ufeff]")
+#: The invisible characters: zero-width space and joiners U+200B-U+200D, word joiner and
+#: invisible operators U+2060-U+2064, the byte-order mark U+FEFF (zero-width no-break space).
+_INVISIBLE = "\u200b-\u200d\u2060-\u2064\ufeff"
+#: What no identifier (a student or school id) holds: the control characters and the invisible
+#: ones, with which ``S1`` and ``S1\u200b`` were two schools that print alike.
+IDENTIFIER_FORBIDDEN_PATTERN = f"[{_CONTROLS}{_INVISIBLE}]"
+#: What printed text writes as escapes: the same characters, which make two different names
+#: look alike in a table and push its columns out of line.
+_UNSHOWN = re.compile(IDENTIFIER_FORBIDDEN_PATTERN)
+
+
+def identifier_character(text: str) -> str | None:
+    """The first control or invisible character in ``text`` as ``U+XXXX`` (named, never
+    printed), or ``None``: what an identifier may not hold."""
+    found = _UNSHOWN.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
 
 
 def printable(text: str) -> str:

@@ -7,15 +7,17 @@ import hashlib
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_data_fakes import fake_export, mapping, write_export  # noqa: E402
 
 import srmsim.memory  # noqa: E402
 from srmsim.admin.desk import RequestDesk  # noqa: E402
 from srmsim.cli import main  # noqa: E402
-from srmsim.errors import SrmsimError  # noqa: E402
+from srmsim.errors import DataError, SrmsimError  # noqa: E402
 
 GIB = 2**30
 
@@ -69,5 +71,85 @@ def test_a_backlog_of_ten_million_is_refused_up_front(tmp_path: Path, capsys,
     assert _digest(out) == before
     with pytest.raises(SrmsimError, match="requests"):
         srmsim.memory.check_run_fits(0, 0, "x", 10_000_000, 10_000_000)
+
+
+# ----------------------------------------------------------------------- identifiers
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u202e", "\u2066"]
+
+
+def _validate(tmp_path: Path, st: pd.DataFrame, ob: pd.DataFrame, mp: dict | None = None,
+              encoding: str = "utf-8"):
+    from srmsim.data import load_mapping, validate_files
+
+    paths = write_export(tmp_path, st, ob, mp, encoding=encoding)
+    files = {t: [paths[t]] for t in ("students", "observations")}
+    return validate_files(files, load_mapping(paths["mapping"])), paths
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_an_invisible_character_in_an_identifier_is_rejected_by_row(tmp_path: Path,
+                                                                      char: str) -> None:
+    """'P1010' and 'P1010\\u200b' (and 'NORTH' and 'NORTH\\u200b') print alike but were two
+    pupils and two schools: rejected by file, column and row, the character named."""
+    st, ob = fake_export()
+    st.loc[10, "Pupil Ref"] += char
+    st.loc[11, "School Code"] += char
+    ob.loc[3, "Pupil Ref"] = "Q" + char + "1"
+    mp = mapping()
+    mp.pop("schools", None)  # no list of schools to catch the look-alike school
+    res, _ = _validate(tmp_path, st, ob, mp)
+    rej = res.rejects[res.rejects["rule"] == "control_character"]
+    assert [(r.table, r.row, r.column, r.field) for r in rej.itertuples()] == [
+        ("students", 12, "Pupil Ref", "student_id"), ("students", 13, "School Code", "school"),
+        ("observations", 5, "Pupil Ref", "student_id")]
+    assert rej["message"].str.contains(f"U+{ord(char):04X}", regex=False).all()
+    assert not res.students["school"].str.contains(char, regex=False).any()
+    assert set(res.students["school"]) <= {"NORTH", "SOUTH"}
+
+
+def test_a_leading_bom_is_the_file_encoding_not_an_identifier(tmp_path: Path) -> None:
+    st, ob = fake_export()
+    res, _ = _validate(tmp_path, st, ob, encoding="utf-8-sig")
+    assert res.rejected == 0, res.rejects.to_string()
+    assert res.students["student_id"].iloc[0] == "P1000"
+
+
+def test_data_import_refuses_an_invisible_school_id(tmp_path: Path, capsys) -> None:
+    st, ob = fake_export()
+    st.loc[5, "School Code"] = "NORTH\u200b"
+    mp = mapping()
+    mp.pop("schools", None)
+    paths = write_export(tmp_path, st, ob, mp)
+    out = tmp_path / "dataset"
+    code = main(["data", "import", "--mapping", str(paths["mapping"]), "--students",
+                 str(paths["students"]), "--observations", str(paths["observations"]),
+                 "--out", str(out)])
+    text = capsys.readouterr()
+    assert code == 2
+    assert "trust_pupils.csv:7 School Code [school]" in text.out + text.err
+    assert "U+200B" in text.out + text.err and "Traceback" not in text.err
+    assert not (out / "students.parquet").exists()
+
+
+def test_student_records_with_an_invisible_school_are_refused(tmp_path: Path) -> None:
+    """A records file given to a scenario (``population.records``) is checked as import
+    checks it: 'S1' and 'S1\\u200b' would be two schools of the simulated trust."""
+    from srmsim.records import read_student_records
+
+    path = tmp_path / "students.csv"
+    pd.DataFrame({"student_id": ["a", "b", "c"], "school": ["S1", "S1\u200b", "S2"]}
+                 ).to_csv(path, index=False)
+    with pytest.raises(DataError, match="school") as err:
+        read_student_records(path)
+    assert "\u200b" not in str(err.value)
+
+
+def test_labels_name_the_invisible_character() -> None:
+    from srmsim.labels import identifier_character, printable
+
+    assert identifier_character("S1\u200b") == "U+200B"
+    assert identifier_character("S1\x1b") == "U+001B"
+    assert identifier_character("Zoë-Ann O'Neil") is None
+    assert printable("S1\u200b") == "S1\\u200b"
 
 

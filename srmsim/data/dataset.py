@@ -42,7 +42,7 @@ from srmsim.data.schema import (
 )
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem, load_json
-from srmsim.labels import CONTROL_PATTERN, plural, printable
+from srmsim.labels import IDENTIFIER_FORBIDDEN_PATTERN, plural, printable
 from srmsim.outputs import make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
@@ -338,10 +338,10 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
         if (f.kind == "id" and f.required or key) and missing.any():
             fail(f.name, missing, "is missing")
         if f.kind == "id":  # as import refuses them: they would reach pseudonyms and messages
-            control = col.astype("str").str.contains(CONTROL_PATTERN, regex=True)
+            control = col.astype("str").str.contains(IDENTIFIER_FORBIDDEN_PATTERN, regex=True)
             if control.fillna(False).any():
                 fail(f.name, control.fillna(False).to_numpy(dtype=bool),
-                     "holds a control character or line break")
+                     "holds a control character, line break or invisible character")
         if f.type in ("int", "float"):
             vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             if (np.isnan(vals) & ~missing).any():

@@ -33,7 +33,15 @@ from srmsim.data.schema import (
     pandas_dtype,
 )
 from srmsim.errors import DataError
-from srmsim.labels import CONTROL_PATTERN, agree, control_character, cut, excerpt, plural, printable
+from srmsim.labels import (
+    IDENTIFIER_FORBIDDEN_PATTERN,
+    agree,
+    cut,
+    excerpt,
+    identifier_character,
+    plural,
+    printable,
+)
 
 #: Every rule a row can break, with what it means (also in data/README.md).
 RULES: dict[str, str] = {
@@ -56,7 +64,8 @@ RULES: dict[str, str] = {
     "on_time_exceeds_set": "assignments_on_time > assignments_set",
     "control_character": "an identifier (student or school id) holds a control character or "
                          "line break (C0/C1 control, DEL, U+2028/U+2029, a bidirectional "
-                         "control); the value is never shown",
+                         "control) or an invisible one (zero-width space or joiner, word "
+                         "joiner, a byte-order mark inside the value); the value is never shown",
     "unknown_school": "school not in the mapping's 'schools' list, or not the student's school "
                       "in the students table",
     "unknown_student": "observation for a student id with no accepted students row",
@@ -424,13 +433,16 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
 def _control_characters(ids: pd.Series, f: Field, col: _Collector) -> np.ndarray:
     """Rows whose identifier holds a control character or line break, rejected: it would flow
     into pseudonyms, file names and messages (ending a report line early, or driving the
-    terminal that prints it). The value is not repeated, only which character it holds;
-    free-text fields may hold line breaks and are not checked."""
-    bad = ids.str.contains(CONTROL_PATTERN, regex=True).fillna(False).to_numpy(dtype=bool)
+    terminal that prints it). So does an invisible character: ``S1`` and ``S1\u200b`` were two
+    schools (and two pupils) that print alike. The value is not repeated, only which character
+    it holds; free-text fields may hold line breaks and are not checked."""
+    bad = ids.str.contains(IDENTIFIER_FORBIDDEN_PATTERN, regex=True).fillna(False).to_numpy(
+        dtype=bool)
     if bad.any():
         col.add(bad, f.name, "control_character",
-                lambda idx: [f"{f.name} holds the control character {control_character(v)}; "
-                             "an identifier must be plain printable text"
+                lambda idx: [f"{f.name} holds the control or invisible character "
+                             f"{identifier_character(v)}; an identifier must be plain "
+                             "printable text"
                              for v in ids.iloc[idx]], value="")
     return bad
 
