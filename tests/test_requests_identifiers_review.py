@@ -7,6 +7,7 @@ import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -153,3 +154,79 @@ def test_labels_name_the_invisible_character() -> None:
     assert printable("S1\u200b") == "S1\\u200b"
 
 
+# ----------------------------------------------------------------------- group labels
+def _scores(n: int = 4000, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"score": rng.random(n), "y": rng.random(n) < 0.3,
+                         "year": rng.choice([2, 3, 10, 11], n)})
+
+
+def test_numeric_group_labels_sort_by_value() -> None:
+    """Year groups 2, 3, 10, 11 came out as 10, 11, 2, 3 (sorted as text)."""
+    from srmsim.risk.thresholds import group_gaps, threshold_table
+
+    table = threshold_table(_scores(), "score", "y", thresholds=[0.5], by="year")
+    assert list(table["group"]) == ["2", "3", "10", "11"]
+    with_missing = _scores().astype({"year": "float64"})
+    with_missing.loc[:9, "year"] = np.nan
+    table = threshold_table(with_missing, "score", "y", thresholds=[0.5], by="year")
+    assert list(table["group"]) == ["2.0", "3.0", "10.0", "11.0", "(missing)"]
+    assert len(group_gaps(table)) == 1
+
+
+def test_group_order_puts_numbers_by_value_then_text() -> None:
+    from srmsim.risk._columns import group_order
+
+    assert group_order(["10", "b", "(missing)", "2", "a", "-1.5", "2"]) == [
+        "-1.5", "2", "10", "a", "b", "(missing)"]
+
+
+@pytest.mark.parametrize("values", [[1, "1"], [True, "True"], ["2", 2.0], [1, 1.5]])
+def test_a_label_column_mixing_kinds_is_refused_not_merged(values: list) -> None:
+    """An object column holding 1 and "1" was one group of both (as text they read alike)."""
+    from srmsim.risk.thresholds import threshold_table
+
+    df = _scores(400)
+    df["g"] = pd.Series([values[i % 2] for i in range(len(df))], dtype=object)
+    with pytest.raises(DataError, match=r"column 'g': group labels mix .* \(row 0\) and .* "
+                                        r"\(row 1\)"):
+        threshold_table(df, "score", "y", thresholds=[0.5], by="g")
+
+
+def test_one_kind_of_label_with_missing_values_still_works() -> None:
+    from srmsim.risk._columns import group_labels
+
+    df = pd.DataFrame({"g": pd.Series(["a", None, "b", np.nan], dtype=object)})
+    assert list(group_labels(df, "g")) == ["a", "(missing)", "b", "(missing)"]
+    cat = pd.DataFrame({"g": pd.Categorical([1, 2, 1])})
+    assert list(group_labels(cat, "g")) == ["1", "2", "1"]
+
+
+def test_features_and_coarsened_categories_mixing_kinds_are_refused() -> None:
+    from srmsim.risk.coarsen import Coarsener
+    from srmsim.risk.design import FeatureDesign
+
+    df = pd.DataFrame({"x": pd.Series(["1", 1, "a", "a"], dtype=object)})
+    with pytest.raises(DataError, match="column 'x': categories mix text"):
+        FeatureDesign(["x"]).fit(df)
+    with pytest.raises(DataError, match="column 'x': categories mix text"):
+        Coarsener({"categories": ["x"], "min_count": 1}).fit(df)
+    fitted = FeatureDesign(["x"]).fit(df.astype(str))
+    with pytest.raises(DataError, match="categories mix"):
+        fitted.transform(df)
+
+
+def test_the_thresholds_command_lists_year_groups_in_order(tmp_path: Path, capsys) -> None:
+    df = _scores()
+    df["y"] = df["y"].astype(int)
+    df["school"] = np.arange(len(df)) % 20
+    path = tmp_path / "scores.csv"
+    df.round(3).to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), "--score", "score", "--outcome", "y", "--by", "year",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    line = next(ln for ln in printed.splitlines() if ln.startswith("by year"))
+    assert line.index(" 2: ") < line.index(" 3: ") < line.index(" 10: ") < line.index(" 11: ")
+    groups = pd.read_csv(out / "thresholds_by_group.csv")["group"]
+    assert list(dict.fromkeys(groups)) == [2, 3, 10, 11]

@@ -151,6 +151,7 @@ def group_labels(df: pd.DataFrame, column: str) -> np.ndarray:
     require_columns(df, [column], "group")
     s = df[column]
     isna = s.isna().to_numpy()
+    refuse_mixed_kinds(s, column)
     labels = s.astype(str).to_numpy(dtype=object)
     clash = ~isna & (labels == MISSING_GROUP)
     if clash.any():
@@ -161,6 +162,55 @@ def group_labels(df: pd.DataFrame, column: str) -> np.ndarray:
         )
     labels[isna] = MISSING_GROUP
     return labels.astype(str)
+
+
+def _kind(kind: type) -> str:
+    """What a group value of this type is, for :func:`_refuse_mixed_kinds`."""
+    if issubclass(kind, bool | np.bool_):
+        return "true/false"
+    if issubclass(kind, int | np.integer):
+        return "whole numbers"
+    if issubclass(kind, float | np.floating):
+        return "decimal numbers"
+    if issubclass(kind, str):
+        return "text"
+    return kind.__name__
+
+
+def refuse_mixed_kinds(s: pd.Series, column: str, what: str = "group labels") -> None:
+    """Refuse a column of Python objects (or categories) mixing text, numbers and true/false:
+    as text ``1`` and ``"1"`` (or ``True`` and ``"True"``) were one group (or category),
+    silently merged. Names the rows, not the values (the column may be real data)."""
+    if not (s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype)):
+        return  # one numpy or pandas type: one kind of value
+    isna = s.isna().to_numpy()
+    types = [type(v) for v in s.to_numpy(dtype=object)[~isna]]
+    kind_of = {t: _kind(t) for t in set(types)}
+    if len(set(kind_of.values())) < 2:
+        return
+    first = pd.Series([kind_of[t] for t in types], dtype=object).drop_duplicates()
+    rows = s.index[np.flatnonzero(~isna)]
+    (i, a), (j, b) = list(first.items())[:2]
+    raise DataError(f"column '{column}': {what} mix {a} (row {rows[i]!r}) and {b} (row "
+                    f"{rows[j]!r}): read as text, 1 and '1' are one label; give the column "
+                    "one type")
+
+
+def _order_key(label: str) -> tuple:
+    """Numbers by value (2 before 10), then text, then the missing rows' group."""
+    if label == MISSING_GROUP:
+        return (2, 0.0, label)
+    try:
+        number = float(label)
+    except ValueError:
+        return (1, 0.0, label)
+    return (0, number, label) if np.isfinite(number) else (1, 0.0, label)
+
+
+def group_order(labels: Iterable[str]) -> list[str]:
+    """The distinct group labels in reading order: numbers by value, so year 2 comes before
+    year 10 (as text "10" sorted first), then text, then ``"(missing)"``."""
+    return sorted({str(g) for g in labels}, key=_order_key)
 
 
 def group_codes(groups: object, n: int, name: str = "groups") -> np.ndarray:

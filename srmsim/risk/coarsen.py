@@ -27,7 +27,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.labels import agree
-from srmsim.risk._columns import require_columns
+from srmsim.risk._columns import refuse_mixed_kinds, require_columns
 from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
 
@@ -105,6 +105,7 @@ class Coarsener:
         require_columns(df, list(self.spec.bands) + self.spec.categories, "coarsen")
         self.kept_: dict[str, set[str]] = {}
         for col in self.spec.categories:
+            refuse_mixed_kinds(df[col], col, "categories")
             counts = df[col].dropna().astype(str).value_counts()
             self.kept_[col] = set(counts[counts >= self.spec.min_count].index)
         return self
@@ -118,6 +119,7 @@ class Coarsener:
             out[col] = generalise(df[col], band, col)
         for col in self.spec.categories:
             s = df[col]
+            refuse_mixed_kinds(s, col, "categories")
             text = s.astype(str)
             merged = text.where(text.isin(self.kept_[col]), self.spec.other_label)
             out[col] = merged.mask(s.isna().to_numpy())

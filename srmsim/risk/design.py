@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.risk._columns import _refuse_non_real, require_columns
+from srmsim.risk._columns import _refuse_non_real, refuse_mixed_kinds, require_columns
 from srmsim.stats._checks import LARGEST_VALUE, _listing, require_finite
 
 
@@ -99,6 +99,7 @@ class FeatureDesign:
                 self.numeric_[f] = (mean, sd if sd > 0 else 1.0)
                 names.append(f)
             else:
+                refuse_mixed_kinds(s, f, "categories")
                 levels = sorted({str(x) for x in s.dropna().tolist()})
                 if not levels:
                     raise DataError(f"column '{f}': no non-missing values to learn categories from")
@@ -140,6 +141,7 @@ class FeatureDesign:
             else:
                 isna = s.isna().to_numpy()
                 missing |= isna
+                refuse_mixed_kinds(s, f, "categories")
                 text = s.astype(str).to_numpy(dtype=object)
                 known = set(self.levels_[f]) | {self.reference_levels_[f]}
                 bad = ~isna & ~np.isin(text, list(known))

@@ -92,7 +92,7 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
     fig, axes = new_figure(10, 3.2 * len(by_cols), nrows=len(by_cols), ncols=2, squeeze=False)
     for i, col in enumerate(by_cols):
         sub = table[table["by"] == col]
-        for g, gsub in sub.groupby("group", sort=True):
+        for g, gsub in sub.groupby("group", sort=False):  # the table's order: 2 before 10
             n = pd.to_numeric(gsub["n"], errors="coerce").iloc[0]
             n_text = f"{int(n)}" if np.isfinite(n) else "c"
             for j, metric in enumerate(("flag_rate", "sensitivity")):

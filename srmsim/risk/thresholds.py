@@ -29,6 +29,7 @@ from srmsim.risk._columns import (
     check_direction,
     complete_pairs,
     group_labels,
+    group_order,
     outcome_values,
     require_columns,
     risk_array,
@@ -242,7 +243,7 @@ def threshold_table(
         for col in by_cols:
             labels = group_labels(df, col)
             ref_label = None if reference is None else reference.get(col)
-            groups_found = sorted({str(g) for g in labels})  # 'a', not np.str_('a')
+            groups_found = group_order(labels)  # 'a', not np.str_('a'); 2 before 10
             if ref_label is not None and not isinstance(ref_label, str):
                 # a list was looked up in a set (TypeError: unhashable); a number never matched
                 raise DataError(f"reference group for column '{col}' must be one group label as "
@@ -253,7 +254,7 @@ def threshold_table(
                     f"{groups_found}"
                 )
             groups = []
-            for g in sorted(set(labels)):
+            for g in groups_found:
                 in_g = labels == g
                 part = _confusion(s[used & in_g], y[used & in_g], t, direction)
                 part.insert(0, "n_missing", int((in_g & ~used).sum()))
@@ -313,7 +314,7 @@ def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
     for col in _by_columns(by):
         labels = group_labels(df, col)
         units += [(f" in group {excerpt(str(g), 40)} of '{col}'", labels == g)
-                  for g in sorted(set(labels))]
+                  for g in group_order(labels)]
     few = f"fewer than {min_count}"
     for where, rows in units:
         for part, what in ((left, f"{few} rows{where} are missing '{score}' or '{outcome}'"),
