@@ -85,6 +85,22 @@ def small_record_trust(n: int = 40, attended: Callable[[int, int], int] | None =
     return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
 
 
+def two_school_records(folder: Path) -> Path:
+    """A pupil-records file of 240 pupils in two schools (Years 7-8, sex and FSM) in
+    ``folder``: the trust a study built from records starts from."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 240
+    recs = pd.DataFrame({"school": np.repeat(["URN100001", "URN100002"], n // 2),
+                         "year_group": rng.choice([7, 8], n), "sex": rng.choice(["F", "M"], n),
+                         "fsm": rng.random(n) < 0.3})
+    path = folder / "records.parquet"
+    recs.to_parquet(path)
+    return path
+
+
 @pytest.fixture
 def make_small_scenario() -> Callable[..., Scenario]:
     """Factory fixture: ``make_small_scenario({"trust.n_schools": 5, "years": 2})``."""

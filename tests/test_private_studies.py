@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import two_school_records
 
 from srmsim.cli import main
 
@@ -32,14 +33,7 @@ def modes(folder: Path) -> dict[str, set[int]]:
 
 @pytest.fixture
 def records(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(3)
-    n = 240
-    recs = pd.DataFrame({"school": np.repeat(["URN100001", "URN100002"], n // 2),
-                         "year_group": rng.choice([7, 8], n), "sex": rng.choice(["F", "M"], n),
-                         "fsm": rng.random(n) < 0.3})
-    path = tmp_path / "records.parquet"
-    recs.to_parquet(path)
-    return path
+    return two_school_records(tmp_path)
 
 
 @pytest.fixture(autouse=True)
