@@ -121,6 +121,11 @@ def available_bytes() -> int | None:
     return found
 
 
+class RunTooBigError(SrmsimError):
+    """A run that needs more memory than this machine has: the file may be valid elsewhere
+    (``srmsim validate`` warns of it, and still exits 0)."""
+
+
 def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
                    requests: int = 0, request_steps: int = 0) -> None:
     """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is
@@ -137,7 +142,7 @@ def check_run_fits(students: int, history_rows: int, what: str = "this scenario"
         if requests:
             parts.append(f"about {requests:,} requests (requests:)")
         gib = 2**30
-        raise SrmsimError(
+        raise RunTooBigError(
             f"{what} simulates {' and '.join(parts)}: that needs about {need / gib:,.1f} GiB of "
             f"memory, and {have / gib:,.1f} GiB is available; make the trust (trust.n_schools, "
             "trust.students_per_year_group), years, outputs.history or the requests smaller")

@@ -57,6 +57,56 @@ _HISTORY_FIELDS = (
 )
 
 
+def history_share(scenario: Scenario, n: int) -> float:
+    """Share of ``n`` students whose weeks ``outputs.history`` keeps."""
+    h = scenario.outputs.history
+    if h == "all":
+        return 1.0
+    if h == "none":
+        return 0.0
+    target = HISTORY_AUTO_SAMPLE if h == "auto" else int(h)
+    if h == "auto" and n <= HISTORY_AUTO_LIMIT:
+        return 1.0
+    return min(1.0, target / max(n, 1))
+
+
+def check_scenario_fits(scenario: Scenario, cohort_size: np.ndarray, what: str) -> int:
+    """:func:`~srmsim.memory.check_run_fits` of a run of ``scenario`` whose schools have these
+    cohort sizes (``SchoolProfiles.cohort_size``); returns the students the run will hold.
+    One estimate for the run itself and for the studies and ``validate``, which check it before
+    anything is written (see :func:`run_cohort_sizes`)."""
+    n_weeks = scenario.years * calendar.WEEKS_PER_YEAR
+    cohorts = int(np.sum(cohort_size, dtype=np.int64))
+    students = cohorts * (len(scenario.trust.year_groups) + scenario.years - 1)
+    per_stream = [(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
+                   * n_weeks, len(r.steps)) for r in scenario.requests.values()]
+    check_run_fits(students, int(history_share(scenario, students) * students * n_weeks), what,
+                   int(sum(n for n, _ in per_stream)),
+                   int(sum(n * steps for n, steps in per_stream)))
+    return students
+
+
+def run_cohort_sizes(scenario: Scenario, seed: int | None = None) -> np.ndarray:
+    """The cohort size of each school a run of ``scenario`` with ``seed`` builds, drawn as
+    :class:`TrustModel` draws them (the schools' profiles only, no student), or read from its
+    records (cached by path): what :func:`check_scenario_fits` needs, cheaply."""
+    crn = CRN(int(scenario.seed if seed is None else seed))
+    if scenario.population.records:
+        from srmsim.records import RecordPopulation
+
+        return RecordPopulation.from_path(scenario.population.records).schools(
+            scenario, crn).cohort_size
+    return generate_schools(scenario, crn).cohort_size
+
+
+def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str) -> None:
+    """Refuse a study (an experiment's variants, a trial's runs) before anything is written
+    when a run of one of ``scenarios`` cannot fit in memory: each of its runs would fail alike,
+    after the results folder had been started. ``what`` names the study's kind of scenario."""
+    for name, scenario in scenarios.items():
+        check_scenario_fits(scenario, run_cohort_sizes(scenario, seed), f"{what} {name!r}")
+
+
 class SchoolAgent(mesa.Agent):
     """A school: its slice of the trust's student table, its random effects and its staff.
 
@@ -140,13 +190,8 @@ class TrustModel(mesa.Model):
             self.school_profiles: SchoolProfiles = self.records.schools(scenario, self.crn)
         else:
             self.school_profiles = generate_schools(scenario, self.crn)
-        cohorts = int(np.sum(self.school_profiles.cohort_size, dtype=np.int64))
-        students = cohorts * (len(scenario.trust.year_groups) + scenario.years - 1)
-        per_stream = [(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
-                       * self.n_weeks, len(r.steps)) for r in scenario.requests.values()]
-        check_run_fits(students, int(self._history_share(students) * students * self.n_weeks),
-                       f"scenario {scenario.name!r}", int(sum(n for n, _ in per_stream)),
-                       int(sum(n * steps for n, steps in per_stream)))
+        students = check_scenario_fits(scenario, self.school_profiles.cohort_size,
+                                       f"scenario {scenario.name!r}")
         self._start_helpers(students, block_rows)  # their start overlaps the generation
         self.schools = [SchoolAgent(self, i) for i in range(len(self.school_profiles))]
         self.pool = PoolAgent(self)
@@ -205,15 +250,7 @@ class TrustModel(mesa.Model):
 
     # ----------------------------------------------------------------- layout
     def _history_share(self, n: int) -> float:
-        h = self.config.outputs.history
-        if h == "all":
-            return 1.0
-        if h == "none":
-            return 0.0
-        target = HISTORY_AUTO_SAMPLE if h == "auto" else int(h)
-        if h == "auto" and n <= HISTORY_AUTO_LIMIT:
-            return 1.0
-        return min(1.0, target / max(n, 1))
+        return history_share(self.config, n)
 
     def _layout_changed(self) -> None:
         """Recompute school slices and the tracked-history rows after the table changed."""

@@ -211,6 +211,12 @@ def run_experiment(
     from srmsim.experiment.compare import compare_frame
 
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
+    from srmsim.model import check_study_fits
+
+    # before the results folder is started: a variant too big failed run by run, leaving a
+    # manifest, its scenarios and a failure record per run (the first replication's sizes)
+    check_study_fits({v: experiment.scenario_for(v, 0) for v in experiment.variants},
+                     experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant")
     from srmsim.records import check_out_of_records
 
     check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])

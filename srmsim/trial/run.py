@@ -269,6 +269,13 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
     workers = workers or os.cpu_count() or 1
     check_population(trial)  # before the store or a replication: each would fail alike
+    from srmsim.model import check_study_fits
+
+    # so is a trust too big for memory (checked with the first replication's school sizes;
+    # the trial and its counterfactual run one after the other, each as big as the other)
+    check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
+        {"outputs.history": "none"}, trial.source)}, trial.seeds(1)[0],
+        f"trial {trial.name!r}: scenario")
     if out is not None:
         from srmsim.records import check_out_of_records
 
