@@ -111,3 +111,26 @@ def test_a_trial_too_big_is_refused_before_its_folder_is_written(tmp_path, capsy
     assert not out.exists()
 
 
+# ------------------------------------------------------------------ 2. validate warns
+def test_validate_warns_that_a_scenario_does_not_fit_this_machine(tmp_path, capsys,
+                                                                   monkeypatch):
+    """`validate` said only "valid scenario" of a run `srmsim run` refuses here; the file is
+    valid (another machine may run it), so a warning with the figures and exit status 0."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump({"name": "big", "trust": {"n_schools": 0}, "years": 1,
+                                        "requests": _stream(10_000_000)}))
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 16 * GIB)
+    assert main(["validate", str(scenario)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("valid scenario 'big' (0 schools, 1 year, policy: no)")
+    assert len(out) == 2 and out[1].startswith("warning: "), out
+    assert "about 10,000,195 requests" in out[1] and "16.0 GiB is available" in out[1]
+    path = _experiment(tmp_path, {"base": {}, "huge": {"requests.desk.backlog": 10_000_000}})
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "warning: " in out[1] and "variant 'huge'" in out[1], out
+    # what fits: no warning
+    assert main(["validate", str(REPO / "scenarios" / "certification_backlog.yaml")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+

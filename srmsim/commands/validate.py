@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from srmsim.argtypes import path_argument
+from srmsim.errors import SrmsimError
 from srmsim.labels import plural, yes_no
 
 
@@ -17,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srmsim.model import check_study_fits
     from srmsim.scenario import load_scenario, read_yaml  # here, so `srmsim --help` stays quick
 
     data = read_yaml(args.file)
@@ -27,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
         trial = load_trial(args.file)
         check_population(trial)  # a trust from records: its blocks, once the sizes are read
         print(f"{args.file}: valid trial '{trial.name}'")
+        _warn_memory(lambda: check_study_fits(
+            {trial.scenario.name: trial.scenario.with_overrides({"outputs.history": "none"},
+                                                                trial.source)},
+            trial.seeds(1)[0], f"trial {trial.name!r}: scenario"))
         return 0
     if isinstance(data, dict) and "objectives" in data:
         from srmsim.explore.optimise import load_optimisation
@@ -45,9 +52,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.file}: valid experiment '{exp.name}' "
               f"({plural(len(exp.variants), 'variant')} x "
               f"{plural(exp.replications, 'replication')})")
+        _warn_memory(lambda: check_study_fits(
+            {v: exp.scenario_for(v, 0) for v in exp.variants}, exp.seeds(1)[0],
+            f"experiment {exp.name!r}: variant"))
         return 0
     scenario = load_scenario(args.file)
     print(f"{args.file}: valid scenario '{scenario.name}' "
           f"({plural(scenario.trust.n_schools, 'school')}, {plural(scenario.years, 'year')}, "
           f"policy: {yes_no(bool(scenario.policy))})")
+    _warn_memory(lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
     return 0
+
+
+def _warn_memory(check: Callable[[], None]) -> None:
+    """Print, as a warning, that a run would not fit in this machine's memory: the file is
+    valid (another machine may run it), but `srmsim run` would refuse it here."""
+    from srmsim.memory import RunTooBigError
+
+    try:
+        check()
+    except RunTooBigError as err:
+        print(f"warning: too big for this machine: {err}")
+    except SrmsimError:  # records that cannot be read: the run's own error, as before
+        pass
