@@ -5,6 +5,7 @@ experiment with only its baseline)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -132,5 +133,18 @@ def test_validate_warns_that_a_scenario_does_not_fit_this_machine(tmp_path, caps
     # what fits: no warning
     assert main(["validate", str(REPO / "scenarios" / "certification_backlog.yaml")]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ 3. trial payload
+def test_a_trial_rebuilt_from_its_payload_keeps_its_digest():
+    """Without the records' SHA-256 in the payload, the trial a worker rebuilt hashed as
+    another trial."""
+    from srmsim.trial.spec import Trial, load_trial
+
+    trial = load_trial(REPO / "experiments" / "trial_reading.yaml")
+    trial = replace(trial, input_files={"records:/data/pupils.parquet": "ab" * 32})
+    rebuilt = Trial.from_payload(trial.to_payload())
+    assert rebuilt.input_files == trial.input_files
+    assert rebuilt.digest() == trial.digest()
 
 

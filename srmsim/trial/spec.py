@@ -453,15 +453,17 @@ class Trial:
         return f"auto: CR1 with t(G - 1) ({plural(n, 'school')}; CR2 below {CR2_BELOW})"
 
     def to_payload(self) -> dict[str, Any]:
-        """Everything a worker needs, as plain data (no file access)."""
+        """Everything a worker needs, as plain data (no file access). With the records'
+        SHA-256 (``input_files``): without it the rebuilt trial's :meth:`digest` differed."""
         return {"config": self.config.model_dump(mode="json"), "scenario": self.scenario.to_dict(),
-                "source": self.source}
+                "source": self.source, "input_files": dict(self.input_files)}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Trial:
         config = TrialConfig.model_validate(payload["config"])
         scenario = scenario_from_dict(payload["scenario"], payload["source"])
-        return cls(config, scenario, payload["source"])
+        return cls(config, scenario, payload["source"],
+                   input_files=dict(payload.get("input_files") or {}))
 
     def digest(self) -> str:
         return trial_digest(self.config.model_dump(mode="json"), self.scenario.digest(),
