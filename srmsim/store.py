@@ -352,6 +352,8 @@ class RunStore:
             ok = (len(df) == 1 and {"variant", "replication", "seed"} <= set(df.columns)
                   and replication >= 0 and path == self.run_path(variant, replication)
                   and df["variant"].iloc[0] == variant
+                  # an integer column: int() read a replication True as 1 (and 1.5 as 1)
+                  and pd.api.types.is_integer_dtype(df["replication"])
                   and int(df["replication"].iloc[0]) == replication
                   and float(df["seed"].iloc[0]).is_integer())
         except (TypeError, ValueError, OverflowError):  # a NaN or text replication or seed

@@ -8,11 +8,13 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 import srmsim.memory
 from srmsim.cli import main
+from srmsim.errors import SrmsimError
 
 REPO = Path(__file__).resolve().parents[1]
 GIB = 2**30
@@ -146,5 +148,22 @@ def test_a_trial_rebuilt_from_its_payload_keeps_its_digest():
     rebuilt = Trial.from_payload(trial.to_payload())
     assert rebuilt.input_files == trial.input_files
     assert rebuilt.digest() == trial.digest()
+
+
+# ------------------------------------------------------------------ 4. run file's replication
+@pytest.mark.parametrize("value", [True, 1.5, "1"])
+def test_a_run_file_whose_replication_is_no_integer_is_refused(tmp_path, value):
+    """int() read a replication True (or 1.5) as replication 1 of rep-00001.parquet."""
+    from srmsim.store import RunStore
+
+    store = RunStore(tmp_path)
+    path = store.run_path("a", 1)
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"variant": ["a"], "replication": [1], "seed": [7]}).to_parquet(path)
+    assert store.load().loc[0, "replication"] == 1  # a whole one is read
+    pd.DataFrame({"variant": ["a"], "replication": [value], "seed": [7]}).to_parquet(path)
+    with pytest.raises(SrmsimError, match="rep-00001.parquet: not the run its name says") as err:
+        store.load()
+    assert store.rerun_hint() in str(err.value)
 
 
