@@ -167,3 +167,15 @@ def test_a_run_file_whose_replication_is_no_integer_is_refused(tmp_path, value):
     assert store.rerun_hint() in str(err.value)
 
 
+# ------------------------------------------------------------------ 5. only the baseline
+def test_an_experiment_with_only_its_baseline_says_there_is_nothing_to_compare(tmp_path,
+                                                                                capsys):
+    """Its effects table was a header over no rows."""
+    out = tmp_path / "o"
+    assert main(["experiment", str(_experiment(tmp_path, {"base": {}})), "--out", str(out),
+                 "--workers", "1", "--quiet", "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "no variant to compare with the baseline" in printed
+    assert "mean_baseline" not in printed
+    assert main(["compare", str(out)]) == 0
+    assert "no variant to compare with the baseline" in capsys.readouterr().out

@@ -462,6 +462,9 @@ def _fewer_replications(effects: pd.DataFrame,
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None) -> str:
     """The printed table: plain numbers with units, the 95% simulation interval (ci_low to
     ci_high) and a verdict; the variance-reduction factor stays in effects.csv."""
+    if effects.empty:  # a header over no rows said nothing of why
+        return ("No effects: there is no variant to compare with the baseline (the experiment "
+                "has only its baseline variant); add a variant to estimate effects.")
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
     text += _fewer_replications(effects, registry)
