@@ -179,3 +179,17 @@ def test_an_experiment_with_only_its_baseline_says_there_is_nothing_to_compare(t
     assert "mean_baseline" not in printed
     assert main(["compare", str(out)]) == 0
     assert "no variant to compare with the baseline" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ 6. optimisation refused up front
+def test_an_optimisation_too_big_is_refused_before_its_folder_is_written(tmp_path, capsys,
+                                                                          monkeypatch):
+    """Every run of the search failed with the memory message, then the search stopped on
+    "no finished runs", leaving study.db, optimise.json and search/failures in --out."""
+    pytest.importorskip("optuna")
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 100 * 2**20)
+    out = tmp_path / "o"
+    _fails(capsys, "optimise", str(REPO / "experiments" / "optimise_attendance.yaml"),
+           "--workers", "1", "--quiet", "--out", str(out),
+           contains="optimisation 'optimise_attendance': variant 'baseline' simulates about")
+    assert not out.exists()

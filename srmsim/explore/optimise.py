@@ -767,6 +767,13 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
+    from srmsim.model import check_study_fits
+    from srmsim.rng import replication_seeds
+
+    # before the study, the search store or a process: a baseline too big for memory failed
+    # run by run, then the search stopped on "no finished runs", leaving study.db and failures
+    check_study_fits({BASELINE: opt.scenario(opt.config.baseline or {})},
+                     replication_seeds(opt.root_seed, 1)[0], f"optimisation {opt.name!r}: variant")
     # one pool for the search and the front
     with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
         return _optimise(opt, out, workers, scheduler, resume, progress)
