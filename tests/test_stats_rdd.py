@@ -94,7 +94,7 @@ def test_uniform_kernel_equals_ols_on_the_window():
 def test_cluster_robust_se_uses_schools():
     df = threshold_school(6, n=4000, schools=30)
     res = stats.rdd(df, "reading", "attendance", 90, cluster="school")
-    assert res.n_clusters == 30 and res.df == 29
+    assert res.n_clusters == 30 and 20 < res.df < 29  # the jump's Bell-McCaffrey df (CR2)
     assert res.ci_low < JUMP < res.ci_high
     plain = stats.rdd(df, "reading", "attendance", 90, bandwidth=res.bandwidth)
     assert plain.estimate == pytest.approx(res.estimate) and plain.se != res.se
@@ -288,18 +288,27 @@ def test_jump_in_a_share_with_an_interval_beyond_one_is_explained():
 
 def test_robust_interval_uses_the_local_quadratics_degrees_of_freedom():
     """Uniform kernel on a narrow window: the robust estimate is OLS of a quadratic each side
-    with HC1 (statsmodels), 6 terms, so its t interval has n - 6 df; it was given the local
-    line's n - 4 (too narrow with 40 students in the window)."""
+    with HC2 (statsmodels) and its t interval has the quadratic's own Bell-McCaffrey df, not
+    the local line's (too narrow with 11 students below the cutoff, whose extrapolated limit
+    rests on a few of them: HC1 with n - 6 = 30 df was given here before)."""
     import statsmodels.api as sm
+    from scipy import stats as sps
+    from test_stats_regression import cr2_by_definition
 
     df = threshold_school(5, n=300)
     res = stats.rdd(df, "reading", "attendance", 90, bandwidth=2.0, kernel="uniform")
     w = df[(df["attendance"] - 90).abs() < 2.0]
     d, side = w["attendance"].to_numpy() - 90, (w["attendance"] < 90).to_numpy() * 1.0
     X = np.column_stack([np.ones(d.size), side, d, side * d, d**2, side * d**2])
-    ref = sm.OLS(w["reading"].to_numpy(), X).fit(cov_type="HC1", use_t=True)
-    assert res.robust_df == len(w) - 6 and res.df == len(w) - 4
+    ref = sm.OLS(w["reading"].to_numpy(), X).fit(cov_type="HC2", use_t=True)
+    _, dof = cr2_by_definition(X, np.asarray(ref.resid), np.arange(d.size))
+    _, line_dof = cr2_by_definition(X[:, :4], np.asarray(sm.OLS(w["reading"].to_numpy(), X[:, :4])
+                                                         .fit().resid), np.arange(d.size))
+    assert res.robust_df == pytest.approx(dof[1], rel=1e-8) and res.robust_df < 5
+    assert res.df == pytest.approx(line_dof[1], rel=1e-8) and res.df != res.robust_df
     assert res.robust_se == pytest.approx(ref.bse[1], rel=1e-8)
-    assert res.robust_p_value == pytest.approx(ref.pvalues[1], rel=1e-8)
-    assert (res.robust_ci_low, res.robust_ci_high) == pytest.approx(tuple(ref.conf_int()[1]),
-                                                                    rel=1e-8)
+    crit = sps.t.ppf(0.975, dof[1])
+    assert (res.robust_ci_low, res.robust_ci_high) == pytest.approx(
+        (ref.params[1] - crit * ref.bse[1], ref.params[1] + crit * ref.bse[1]), rel=1e-8)
+    assert res.robust_p_value == pytest.approx(2 * sps.t.sf(abs(ref.tvalues[1]), dof[1]),
+                                               rel=1e-8)

@@ -165,6 +165,8 @@ def cr2_sandwich(
     wanted = list(range(p)) if terms is None else list(terms)
     q, r = np.linalg.qr(X)
     r_inv = np.linalg.solve(r, np.eye(p))  # M = (X'X)^-1 = r_inv r_inv'
+    if int(codes.max()) + 1 == codes.size:  # every row its own cluster: HC2, without a loop
+        return _hc2(q, r_inv, resid, wanted)
     scores = np.zeros((int(codes.max()) + 1, p))
     # per cluster (L, K) with w_g = A_g Q_g c~ = L c~ and zeta_g = Q_g'w_g = K w_g, from the
     # smaller of the two eigen-decompositions (at most 2 N p numbers in all)
@@ -212,6 +214,33 @@ def cr2_sandwich(
         # follow from the sums above without forming it
         trace = w2_sum - zeta2_sum
         frob = w2_sq - 2.0 * cross + np.einsum("jpq,jpq->j", zz, zz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df[cols] = trace**2 / frob
+    return cov, df
+
+
+def _hc2(q: np.ndarray, r_inv: np.ndarray, resid: np.ndarray,
+         wanted: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cr2_sandwich` when every row is its own cluster (HC2), vectorised: the loop over
+    clusters cost about 0.1 ms a row, two minutes for a million rows (an RDD without clusters).
+    Same formulas with H_gg = h_i: a_i = (1 - h_i)^(-1/2), w_i = a_i q_i'c~, zeta_i = q_i w_i,
+    so trace = sum w_i^2 (1 - h_i) and the squared norm sum w_i^4 (1 - 2 h_i) +
+    ||Q' diag(w^2) Q||_F^2."""
+    h = np.einsum("ij,ij->i", q, q)
+    adjust = _cr2_adjust(h)
+    scores = q * (adjust * resid)[:, None]
+    cov = r_inv @ (scores.T @ scores) @ r_inv.T
+    np.fill_diagonal(cov, np.maximum(np.diag(cov), 0.0))
+    p = q.shape[1]
+    df = np.full(p, math.nan)
+    chunk = max(1, 2**22 // (p * p))
+    for first in range(0, len(wanted), chunk):
+        cols = list(wanted[first:first + chunk])
+        w2 = ((q @ r_inv.T[:, cols]) * adjust[:, None]) ** 2  # n x k
+        trace = (w2 * (1.0 - h)[:, None]).sum(axis=0)
+        gram = np.einsum("ip,ij,iq->jpq", q, w2, q)  # Q' diag(w^2) Q per term
+        frob = (w2**2 * (1.0 - 2.0 * h)[:, None]).sum(axis=0) + np.einsum("jpq,jpq->j", gram,
+                                                                           gram)
         with np.errstate(divide="ignore", invalid="ignore"):
             df[cols] = trace**2 / frob
     return cov, df

@@ -6,8 +6,10 @@ the outcome at the threshold is the effect there - with no randomisation.
 
 Estimator: weighted least squares of the outcome on (1, side, x - c, side * (x - c)) within the
 bandwidth h, kernel weights K((x - c) / h) (triangular by default). The effect is the limit on
-the treated side minus the limit on the untreated side. Standard errors: HC1, or CR1 cluster-
-robust with t(G - 1) when ``cluster`` is given (students in a school share shocks).
+the treated side minus the limit on the untreated side. Standard errors: HC2, or CR2 cluster-
+robust when ``cluster`` is given (students in a school share shocks), each with t intervals on
+the jump's Bell-McCaffrey df, which a side with few rows or clusters brings down (HC1 with n - k
+df covered 61% with 5 rows on one side).
 
 Bandwidth (``bandwidth=None``): Imbens & Kalyanaraman (2012, REStud, section 4.2) MSE-optimal
 rule for local linear regression: pilot h1 = 1.84 S_X N^(-1/5) for the density and conditional
@@ -43,7 +45,7 @@ from srmsim.figures import new_figure, save
 from srmsim.labels import agree, plural
 
 from . import _checks as ck
-from ._inference import cluster_sandwich, wald
+from ._inference import cluster_sandwich, cr2_sandwich, wald
 
 KERNEL_CONSTANTS = {"triangular": 3.4375, "uniform": 2.7016, "epanechnikov": 3.1999}
 _MIN_SIDE = 5
@@ -236,8 +238,19 @@ def _require_distinct_sides(xc: np.ndarray, order: int, running: str, h: float) 
 
 def _local_fit(
     xc: np.ndarray, y: np.ndarray, treated: np.ndarray, w: np.ndarray, codes: np.ndarray, order: int
-) -> tuple[float, float, int]:
-    """Jump (treated minus untreated limit) and its CR1/HC1 SE from a weighted local polynomial."""
+) -> tuple[float, float, float]:
+    """Jump (treated minus untreated limit), its CR2 SE and Bell-McCaffrey df from a weighted
+    local polynomial (``codes``: clusters, or one per row: HC2).
+
+    Why CR2 and not CR1/HC1 with n - k or G - 1 df: the jump is the difference of two
+    intercepts, each fitted to its own side only, so a side with few rows (or few clusters)
+    sets its variance while n - k counted every row. HC1's 95% interval covered 61% with 5 rows
+    above the cutoff and 300 below, 78% with 10, 92% with 30 each side (robust interval 50%,
+    68%, 88%); CR2 with each coefficient's Bell-McCaffrey df covered 96-98% and 95%, and
+    clustered (20 schools, 8 rows above) 98% where CR1 with G - 1 covered 73%. Kernel weights
+    enter as in a weighted regression (the fit on sqrt(w) X, sqrt(w) y), as clubSandwich treats
+    a weighted lm.
+    """
     fit = "local linear fit" if order == 1 else "local quadratic (robust bias-corrected) fit"
     cols = [np.ones(xc.size), treated]
     for p in range(1, order + 1):
@@ -252,15 +265,18 @@ def _local_fit(
     beta = bread @ (Xw.T @ yw)
     resid = y - X @ beta
     ck.require_residual_variation(resid, y, f"rdd ({fit} within the bandwidth)")
-    V = cluster_sandwich(X * w[:, None], resid, codes, bread, X.shape[1])
-    var = float(V[1, 1])
-    if not (math.isfinite(var) and var > 0):
-        raise EstimationError(f"rdd: the {fit} gives no usable variance for the jump ({var:.3g})")
-    if codes.max() + 1 < codes.size:  # clustered: the clusters' scores can cancel (one per side)
+    V, dof = cr2_sandwich(Xw, resid * sw, codes, [1])
+    var, df = float(V[1, 1]), float(dof[1])
+    clustered = codes.max() + 1 < codes.size
+    if clustered:  # the clusters' scores can cancel (one cluster each side)
         rows = cluster_sandwich(X * w[:, None], resid, np.arange(codes.size), bread, X.shape[1])
-        ck.require_informative_se(np.array([math.sqrt(var)]), np.array([math.sqrt(rows[1, 1])]),
-                                  ["jump"], "cluster-robust (CR1)", f"rdd ({fit})")
-    return float(beta[1]), math.sqrt(var), X.shape[1]
+        ck.require_informative_se(np.array([math.sqrt(max(var, 0.0))]),
+                                  np.array([math.sqrt(rows[1, 1])]), ["jump"],
+                                  "cluster-robust (CR2)", f"rdd ({fit})")
+    if not (math.isfinite(var) and var > 0 and math.isfinite(df) and df > 0):
+        raise EstimationError(f"rdd: the {fit} gives no usable variance for the jump (variance "
+                              f"{var:.3g}, Bell-McCaffrey df {df:.3g})")
+    return float(beta[1]), math.sqrt(var), df
 
 
 @dataclass
@@ -292,7 +308,7 @@ class RddResult:
     missing: ck.MissingReport
     notes: list[str] = field(default_factory=list)
     robust_df: float | None = None
-    """t df of the robust interval: n - 6 (the local quadratic's terms) or G - 1 with clusters."""
+    """t df of the robust interval: the local quadratic's jump's Bell-McCaffrey df."""
     _x: np.ndarray | None = field(default=None, repr=False)
     _y: np.ndarray | None = field(default=None, repr=False)
 
@@ -306,7 +322,8 @@ class RddResult:
 
     def summary(self) -> str:
         level = f"{100 * (1 - self.alpha):.0f}%"
-        se_kind = f"CR1 clustered, {self.n_clusters} clusters, t({self.df:g})" if self.n_clusters else "HC1"
+        se_kind = (f"CR2 clustered, {self.n_clusters} clusters" if self.n_clusters else "HC2") + \
+            f", t({self.df:.1f})"
         lines = [
             f"Regression discontinuity in {self.outcome!r} at {self.running!r} = {self.cutoff:g} "
             f"(treated {self.treated_side} the cutoff)",
@@ -399,9 +416,8 @@ def rdd(
         G = int(codes.max()) + 1
         if G < 2:
             raise EstimationError("cluster-robust SEs need at least 2 clusters within the bandwidth")
-        df_t: float | None = float(G - 1)
     else:
-        codes, G, df_t = np.arange(xs.size), None, None
+        codes, G = np.arange(xs.size), None
     _require_distinct_sides(xs, 1, running, h)
     if cluster:  # as estimate_effect and did_twfe warn of an arm in one cluster
         lone = [name for name, side in (("below", xs < 0), ("at or above", xs >= 0))
@@ -412,16 +428,11 @@ def rdd(
                     f"cluster of {cluster!r}: the cluster-robust SE cannot tell that cluster's "
                     "own shock from the jump and is unreliable", notes)
     _require_distinct_sides(xs, 2, running, h)  # the robust estimate is a local quadratic
-    est, se, k = _local_fit(xs, ys, treated, ws, codes, order=1)
-    if df_t is None:
-        df_t = float(xs.size - k)
+    est, se, df_t = _local_fit(xs, ys, treated, ws, codes, order=1)
     lo, hi, p = (float(v) for v in wald(est, se, df_t, alpha))
     if below + above < 6 * 2 + 2:
         notes.append("few observations in the bandwidth: the robust interval is unreliable")
-    r_est, r_se, r_k = _local_fit(xs, ys, treated, ws, codes, order=2)
-    # the local quadratic has 6 terms, so its residual df is n - 6, not the line's n - 4 (with
-    # clusters both are G - 1)
-    r_df = df_t if cluster else float(xs.size - r_k)
+    r_est, r_se, r_df = _local_fit(xs, ys, treated, ws, codes, order=2)
     r_lo, r_hi, r_p = (float(v) for v in wald(r_est, r_se, r_df, alpha))
     ck.note_share_bounds(ys, [lo, r_lo], [hi, r_hi], notes, f"rdd jump in {outcome!r}")
     return RddResult(
