@@ -84,3 +84,31 @@ def test_cr2_with_one_row_per_cluster_matches_its_definition():
     ref_cov, ref_dof = cr2_by_definition(X, e, np.arange(n))
     np.testing.assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(dof, ref_dof, rtol=1e-8)
+
+
+def _durations(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    return pd.DataFrame({"y": rng.normal(size=n),
+                         "arm": pd.to_timedelta(rng.integers(0, 2, n), unit="D"),
+                         "x": pd.to_timedelta(rng.integers(0, 3, n), unit="h")})
+
+
+@pytest.mark.parametrize("method", ["ols", "mixed"])
+def test_a_duration_covariate_is_coded_as_categories_not_an_index_error(method):
+    """A timedelta covariate raised IndexError: its levels were labelled one way ('1 day,
+    0:00:00') in their order and another ('1 days 00:00:00') in the rows, so none matched."""
+    d = _durations().assign(arm=np.arange(120) % 2, school=np.arange(120) % 12)
+    kw = {"cluster": "school", "se": "classical"} if method == "mixed" else {}
+    est = stats.estimate_effect(d, "y", "arm", 0, covariates=["x"], method=method, **kw)
+    assert [t for t in est.terms if t.startswith("x[")] == ["x[0 days 01:00:00]",
+                                                            "x[0 days 02:00:00]"]
+    assert any("covariate 'x' is categorical: coded as 2 dummies" in n for n in est.notes)
+
+
+def test_a_duration_treatment_finds_its_arms():
+    """A timedelta treatment was refused as 'has no values: all rows are missing'."""
+    d = _durations()
+    est = stats.estimate_effect(d, "y", "arm", pd.Timedelta(0))
+    assert est.reference == "0 days 00:00:00" and list(est.table["arm"]) == ["1 days 00:00:00"]
+    ones = d["arm"] == pd.Timedelta(days=1)
+    assert est.effect()["estimate"] == pytest.approx(d["y"][ones].mean() - d["y"][~ones].mean())

@@ -333,6 +333,10 @@ def label(value: object) -> str:
     """A stable text label for an arm or group: 1.0 and 1 are the same arm, True is 'True'."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
+    if isinstance(value, np.timedelta64):  # as pandas shows a duration ('1 days 00:00:00'):
+        # natural_order read numpy's, labels() pandas' ('1 day, 0:00:00'), so no level matched
+        # and a duration covariate raised IndexError (a duration treatment: 'no values')
+        return str(pd.Timedelta(value))
     if isinstance(value, np.generic):
         value = value.item()
     return str(value)
