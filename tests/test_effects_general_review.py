@@ -112,3 +112,19 @@ def test_a_duration_treatment_finds_its_arms():
     assert est.reference == "0 days 00:00:00" and list(est.table["arm"]) == ["1 days 00:00:00"]
     ones = d["arm"] == pd.Timedelta(days=1)
     assert est.effect()["estimate"] == pytest.approx(d["y"][ones].mean() - d["y"][~ones].mean())
+
+
+def test_group_time_did_says_when_cohorts_start_between_observed_periods():
+    """Periods 1, 3, 5 and units first treated in 2: they were merged silently into the cohort
+    of 3 (its label, its event times); the merge is now noted."""
+    rng = np.random.default_rng(5)
+    g = rng.choice([2.0, 3.0, np.nan], 60)
+    rows = [(i, t, g[i], rng.normal() + 2.0 * (t >= g[i])) for i in range(60) for t in (1, 3, 5)]
+    d = pd.DataFrame(rows, columns=["u", "t", "g", "y"])
+    res = stats.did_group_time(d, "y", "u", "t", "g")
+    n_two = int((g == 2).sum())
+    assert list(res.att_gt["group"].unique()) == [3.0]
+    assert any(f"{n_two} units first treated in a period with no rows (e.g. 2) are counted from "
+               "the next observed period (3)" in n for n in res.notes), res.notes
+    clean = stats.did_group_time(d.assign(g=d["g"].replace(2.0, 3.0)), "y", "u", "t", "g")
+    assert not any("period with no rows" in n for n in clean.notes)

@@ -551,6 +551,14 @@ def did_group_time(
         notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period "
                      f"{agree(int(late.sum()), 'counts', 'count')} as never")
         g_idx = np.where(late, np.inf, g_idx)
+    between = np.isfinite(g_idx) & ~early & ~np.isin(g_unit, periods)
+    if between.any():  # their cohort's label and event times are those of the next period
+        first = int(np.flatnonzero(between)[0])
+        notes.append(
+            f"{plural(between.sum(), 'unit')} first treated in a period with no rows (e.g. "
+            f"{g_unit[first]:g}) {agree(int(between.sum()), 'is', 'are')} counted from the next "
+            f"observed period ({periods[int(g_idx[first])]:g}) and join the cohort of that "
+            "period; event times count observed periods")
     usable = ~early
     never = np.isinf(g_idx) & usable
     if control == "never" and not never.any():
