@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -108,6 +110,8 @@ RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "
 
 #: the most grid points a lever's step may make (Optuna's decimal arithmetic fails far beyond)
 MAX_LEVER_STEPS = 1_000_000
+#: the narrowest lever range: the smallest normal float (narrower ones broke TPE's arithmetic)
+MIN_LEVER_WIDTH = sys.float_info.min
 
 
 class Lever(StrictModel):
@@ -136,6 +140,11 @@ class Lever(StrictModel):
         else:
             if self.low is None or self.high is None or not self.low < self.high:
                 raise ValueError("needs low < high (or choices)")
+            # Optuna draws within high - low: an overflowing width (-1e308 to 1e308) met numpy's
+            # OverflowError and a subnormal one TPE's "nan is invalid", as tracebacks mid-search
+            if not MIN_LEVER_WIDTH <= self.high - self.low < math.inf:
+                raise ValueError(f"high - low ({self.high:g} - {self.low:g}) must be a finite "
+                                 f"width of at least {MIN_LEVER_WIDTH:g}")
             if self.integer and (self.low != int(self.low) or self.high != int(self.high)):
                 raise ValueError("an integer lever needs whole-number low and high")
             if self.step is not None:

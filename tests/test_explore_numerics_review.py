@@ -1,0 +1,56 @@
+"""Exploration commands on hostile input (numerics review): lever ranges Optuna cannot draw from,
+Sobol and Morris indices of points that are not the design's, outcomes without indices printed
+as unexplained NaN, and a damaged results folder met with a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytest.importorskip("SALib")
+pytest.importorskip("optuna")
+pytest.importorskip("sklearn")
+
+from srmsim.cli import main  # noqa: E402
+from srmsim.errors import ScenarioError, SrmsimError  # noqa: E402
+from srmsim.experiment import load_experiment, run_experiment  # noqa: E402
+from srmsim.explore.design import DesignConfig, sample  # noqa: E402
+from srmsim.explore.optimise import load_optimisation  # noqa: E402
+from srmsim.explore.sensitivity import format_sensitivity, indices  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_explore import TINY as OPT_TINY  # noqa: E402
+from test_explore_hostile_review import TINY  # noqa: E402
+
+# --- optimise: a lever's range Optuna cannot draw from --------------------------------------
+
+
+@pytest.mark.parametrize("low, high", [(-1e308, 1e308), (0.0, 5e-324)])
+def test_a_lever_range_optuna_cannot_draw_from_is_refused_before_anything_is_written(
+        tmp_path, capsys, low, high):
+    """high - low overflowing to inf met numpy's OverflowError inside Optuna's first draw, and a
+    subnormal width TPE's "nan is invalid value": tracebacks, exit 1, with study.db and
+    optimise.json already written in --out."""
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(OPT_TINY))
+    data = {"name": "wide", "scenario": "tiny.yaml", "replications": 1,
+            "levers": {"policy.parameters.attendance_threshold": {"low": low, "high": high}},
+            "objectives": {"persistent_absence": "minimise"},
+            "search": {"sampler": "tpe", "trials": 2, "batch": 2},
+            "reevaluate": {"replications": 2, "front_max": 1}}
+    path = tmp_path / "wide.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match="high - low .* must be a finite width"):
+        load_optimisation(path)
+    out = tmp_path / "o"
+    assert main(["optimise", str(path), "--out", str(out), "--quiet", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "levers.policy.parameters.attendance_threshold: high - low" in err
+    assert "Traceback" not in err
+    assert not out.exists()
