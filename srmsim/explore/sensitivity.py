@@ -46,6 +46,34 @@ def _outcome_values(parameters: np.ndarray, y: object, d: int) -> np.ndarray:
     return values
 
 
+def _check_design(points: np.ndarray, method: str, d: int, second_order: bool) -> None:
+    """The points are the design's, in its order: SALib reads Morris's trajectories and Saltelli's
+    blocks by position alone, so other points (or the design's rows reordered) gave indices
+    without meaning, silently, and a count off the trajectory length a numpy reshape error."""
+    per = (d + 1) if method == "morris" else d * (2 if second_order else 1) + 2
+    if len(points) % per:
+        raise SrmsimError(f"a {method} design of {plural(d, 'parameter')} has a multiple of "
+                          f"{per} points, not {len(points)}")
+    blocks = points.reshape(-1, per, d)
+    if method == "morris":  # each step of a trajectory moves exactly one parameter
+        moved = (np.diff(blocks, axis=1) != 0).sum(axis=2)
+        bad = np.argwhere(moved != 1)
+    else:  # A, AB_j (A with B's column j), [BA_j (B with A's column j)], B
+        a, b = blocks[:, 0], blocks[:, -1]
+        eye = np.eye(d, dtype=bool)
+        ab = np.where(eye, b[:, None, :], a[:, None, :])
+        ok = (blocks[:, 1:d + 1] == ab).all(axis=2)
+        if second_order:
+            ba = np.where(eye, a[:, None, :], b[:, None, :])
+            ok = np.hstack([ok, (blocks[:, d + 1:2 * d + 1] == ba).all(axis=2)])
+        bad = np.argwhere(~ok)
+    if bad.size:
+        row = int(bad[0][0]) * per + int(bad[0][1]) + 1
+        raise SrmsimError(f"the parameters are not the points of a {method} design in its "
+                          f"order (design point {row} does not follow from the ones before it); give "
+                          "the design's rows as it drew them")
+
+
 def _constant(y: np.ndarray) -> bool:
     """Constant to rounding (srmsim's test for every outcome, :func:`require_variation`)."""
     try:
@@ -68,14 +96,16 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
         raise SrmsimError(f"level={level!r} must lie strictly between 0 and 1 (e.g. 0.95)")
     seed = ck.whole_number(seed, "seed", 0, 2**32 - 1)
     y = _outcome_values(parameters, y, prob["num_vars"])
+    if method not in ("sobol", "morris"):
+        raise SrmsimError("sensitivity indices need a sobol or morris design "
+                          "(design: {method: sobol, n: 64} in the experiment file)")
+    # SALib: "Incorrect number of samples in model output file", a reshape error, or silence
+    _check_design(np.asarray(parameters, dtype=float), method, prob["num_vars"],
+                  bool(design.get("second_order")))
     rows = [{"parameter": name, "method": method} for name in prob["names"]]
     if _constant(y):  # no variance to apportion: round-off left indices of pure noise
         return pd.DataFrame(rows)
     if method == "sobol":
-        per_n = prob["num_vars"] * (2 if design.get("second_order") else 1) + 2
-        if len(y) % per_n:  # SALib: "Incorrect number of samples in model output file"
-            raise SrmsimError(f"a sobol design of {plural(prob['num_vars'], 'parameter')} has a "
-                              f"multiple of {per_n} points, not {len(y)}")
         sobol = require("SALib.analyze.sobol")
         # a Generator, not the int: SALib's Sobol analysis falls back to numpy's global random
         # state when the seed is falsy, so seed 0 gave intervals that changed from call to call
@@ -85,16 +115,13 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
         for i, row in enumerate(rows):
             row.update(S1=res["S1"][i], S1_conf=res["S1_conf"][i], ST=res["ST"][i],
                        ST_conf=res["ST_conf"][i])
-    elif method == "morris":
+    else:
         morris = require("SALib.analyze.morris")
         res = morris.analyze(prob, np.asarray(parameters, dtype=float), y, conf_level=level,
                              num_levels=int(design.get("levels", 4)), seed=seed)
         for i, row in enumerate(rows):
             row.update(mu_star=res["mu_star"][i], mu_star_conf=res["mu_star_conf"][i],
                        mu=res["mu"][i], sigma=res["sigma"][i])
-    else:
-        raise SrmsimError("sensitivity indices need a sobol or morris design "
-                          "(design: {method: sobol, n: 64} in the experiment file)")
     return pd.DataFrame(rows)
 
 
