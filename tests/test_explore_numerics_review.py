@@ -89,3 +89,23 @@ def test_a_morris_design_cut_short_is_refused_with_a_short_message():
     with pytest.raises(SrmsimError, match="a morris design of 3 parameters has a multiple of 4 "
                        "points, not 39"):
         indices(x[:39], x[:39, 0], UNCERTAIN, design.model_dump())
+
+
+# --- outcomes without indices, printed ------------------------------------------------------
+
+
+def test_an_outcome_without_indices_is_explained_not_printed_as_nan():
+    """An outcome that did not vary printed rows of NaN under every heading, unexplained."""
+    rows = [{"target": t, "variant": "on", "outcome": o, "parameter": p, "method": "sobol",
+             "S1": s, "S1_conf": 0.1 if s == s else np.nan, "ST": s,
+             "ST_conf": 0.1 if s == s else np.nan}
+            for t, o, s in [("on", "attainment", 0.5), ("on", "staff_hours", np.nan),
+                            ("on - off", "staff_hours", np.nan)] for p in ("a", "b")]
+    text = format_sensitivity(pd.DataFrame(rows))
+    assert "NaN" not in text and "nan" not in text
+    assert "0.5" in text
+    assert ("No indices (blank in sensitivity.csv) for what did not vary with the uncertain "
+            "parameters, which leaves no variance to apportion: on: staff_hours; on - off: "
+            "staff_hours.") in " ".join(text.split())
+    only = format_sensitivity(pd.DataFrame(rows[2:]))
+    assert "(no outcome varied)" in only and "NaN" not in only

@@ -241,7 +241,19 @@ def format_sensitivity(table: pd.DataFrame) -> str:
 
     morris = (table["method"] == "morris").any()
     headings = MORRIS_HEADINGS if morris else SOBOL_HEADINGS
-    out = table[["target", "outcome", "parameter", *headings]].rename(columns=headings)
+    # an outcome that did not vary has no indices: it printed as rows of NaN, unexplained
+    constant = table[list(headings)].isna().all(axis=1)
+    flat = list(dict.fromkeys(f"{t}: {o}" for t, o in zip(
+        table.loc[constant, "target"], table.loc[constant, "outcome"], strict=True)))
+    out = table.loc[~constant, ["target", "outcome", "parameter", *headings]].rename(
+        columns=headings)
     words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " " + ROWS_MEANING,
                           width=100)
-    return words + "\n\n" + out.to_string(index=False, float_format=lambda v: rounded(v, ".3g"))
+    text = words + "\n\n" + (out.to_string(index=False, float_format=lambda v: rounded(v, ".3g"))
+                             if len(out) else "(no outcome varied)")
+    if flat:
+        text += "\n" + textwrap.fill(
+            "No indices (blank in sensitivity.csv) for what did not vary with the uncertain "
+            "parameters, which leaves no variance to apportion: " + "; ".join(flat) + ".",
+            width=100)
+    return text
