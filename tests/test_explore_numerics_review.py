@@ -109,3 +109,64 @@ def test_an_outcome_without_indices_is_explained_not_printed_as_nan():
             "staff_hours.") in " ".join(text.split())
     only = format_sensitivity(pd.DataFrame(rows[2:]))
     assert "(no outcome varied)" in only and "NaN" not in only
+
+
+# --- a damaged results folder ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """8 states of the world (sobol, n = 2, two parameters) x 2 variants: about 2 s."""
+    tmp = tmp_path_factory.mktemp("sobol")
+    (tmp / "boost.yaml").write_text(yaml.safe_dump(TINY))
+    exp = {"name": "boost", "scenario": "boost.yaml", "baseline": "off", "seed": 3,
+           "outcomes": ["attainment"], "variants": {"off": {"policy": None}, "on": {}},
+           "uncertain": {EFFECT: [0.0, 0.4], "policy.actions.boost.cost_per_week": [0.0, 10.0]},
+           "design": {"method": "sobol", "n": 2}}
+    (tmp / "exp.yaml").write_text(yaml.safe_dump(exp))
+    run_experiment(load_experiment(tmp / "exp.yaml"), tmp / "o", workers=1, progress=False)
+    return tmp / "o"
+
+
+EFFECT = "policy.actions.boost.effect.attainment"
+
+
+def _manifest(change):
+    def edit(folder: Path) -> None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        change(manifest)
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    return edit
+
+
+def _drop_replication(folder: Path) -> None:
+    table = pd.read_csv(folder / "parameters.csv")
+    table[table["replication"] != 7].to_csv(folder / "parameters.csv", index=False)
+
+
+@pytest.mark.parametrize("damage, says", [
+    # TypeError: 'int' object is not iterable
+    (_manifest(lambda m: m["uncertain"].update({EFFECT: 5})),
+     f"manifest.json: uncertain[{EFFECT!r}] must be a (low, high) pair, got 5"),
+    # AttributeError: 'str' object has no attribute 'get'
+    (_manifest(lambda m: m.update(design="sobol")),
+     "manifest.json: its design is not one srmsim wrote (hand-edited or corrupt; design is "
+     "str, not a mapping)"),
+    # SALib: ValueError: cannot reshape array of size 16 into shape (5,3)
+    (_manifest(lambda m: m.update(design={**m["design"], "method": "morris", "levels": 3})),
+     "morris needs an even number of levels (got 3)"),
+    # KeyError: '[7] not in index'
+    (_drop_replication, "parameters.csv: no row for replication 7, which the experiment ran"),
+])
+@pytest.mark.parametrize("command", [["sensitivity"], ["discover", "--condition",
+                                                         "attainment_diff < 0.1"]],
+                         ids=["sensitivity", "discover"])
+def test_a_damaged_results_folder_is_named_not_a_traceback(results, tmp_path, capsys, damage,
+                                                           says, command):
+    folder = tmp_path / "o"
+    shutil.copytree(results, folder)
+    damage(folder)
+    assert main([command[0], str(folder), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert not (folder / "sensitivity.csv").exists() and not (folder / "discovery").exists()

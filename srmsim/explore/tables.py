@@ -16,6 +16,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.experiment.compare import load_runs
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES
 from srmsim.inputs import input_file_problem
+from srmsim.labels import agree
 
 
 class Explored:
@@ -28,13 +29,21 @@ class Explored:
         if not self.manifest.get("uncertain") or not params.exists():
             raise SrmsimError(f"{self.path}: the experiment has no uncertain: parameters to "
                               "explore (add an uncertain: section and a design: to it)")
-        self.names = sorted(self.manifest["uncertain"])
+        where = self.path / "manifest.json"
+        self.bounds, self.design = manifest_design(self.manifest, where)
+        self.names = list(self.bounds)
         self.parameters = read_parameters(params, self.names)
-        self.bounds = {k: tuple(v) for k, v in self.manifest["uncertain"].items()}
-        self.design = self.manifest.get("design") or {"method": "lhs"}
         self.baseline: str = self.manifest["baseline"]
         self.outcomes: list[str] = list(self.manifest["outcomes"])
+        if len(set(self.outcomes)) != len(self.outcomes):  # a table of each twice
+            raise DataError(f"{where}: an outcome is listed twice (hand-edited or corrupt)")
         self.variants = sorted(set(self.runs["variant"]))
+        # a run whose state of the world is not in parameters.csv met pandas' KeyError
+        unknown = sorted(set(self.runs["replication"]) - set(self.parameters.index))
+        if unknown:
+            shown = ", ".join(map(str, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+            raise DataError(f"{params}: no row for {agree(len(unknown), 'replication')} {shown},"
+                            " which the experiment ran (hand-edited or corrupt)")
 
     def variant(self, name: str | None) -> str:
         """A variant to look at: the one named, or the only one besides the baseline."""
@@ -67,6 +76,32 @@ class Explored:
         if variant != self.baseline:
             reps &= set(self.runs.loc[self.runs["variant"] == self.baseline, "replication"])
         return pd.Index(sorted(reps))
+
+
+def manifest_design(manifest: dict, where: Path) -> tuple[dict[str, tuple[float, float]], dict]:
+    """The manifest's uncertain ranges (finite, low < high, in sorted order) and design, checked:
+    a hand-edited range or design met a TypeError, or SALib's reshape error, as a traceback."""
+    from pydantic import ValidationError
+
+    from srmsim.explore.design import DesignConfig, ranges
+
+    try:
+        bounds = ranges(manifest["uncertain"])
+    except SrmsimError as err:
+        raise DataError(f"{where}: {err} (hand-edited or corrupt)") from None
+    design = manifest.get("design") or {"method": "lhs"}
+    try:
+        if not isinstance(design, dict):
+            raise TypeError(f"design is {type(design).__name__}, not a mapping")
+        # the manifest keeps every field, levels too when the method is not morris's
+        DesignConfig.model_validate({k: v for k, v in design.items()
+                                     if k != "levels" or design.get("method") == "morris"})
+    except (TypeError, ValidationError) as err:
+        why = (err.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+               if isinstance(err, ValidationError) else str(err))
+        raise DataError(f"{where}: its design is not one srmsim wrote (hand-edited or corrupt; "
+                        f"{why[:200]})") from None
+    return bounds, design
 
 
 def read_parameters(path: Path, names: list[str]) -> pd.DataFrame:
