@@ -5,6 +5,7 @@ as unexplained NaN, and a damaged results folder met with a traceback."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -170,3 +171,18 @@ def test_a_damaged_results_folder_is_named_not_a_traceback(results, tmp_path, ca
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
     assert not (folder / "sensitivity.csv").exists() and not (folder / "discovery").exists()
+
+
+def test_discover_names_the_folder_and_a_plain_row_for_a_run_outside_its_range(results,
+                                                                              tmp_path, capsys):
+    """A range narrowed by hand in manifest.json: PRIM's message named neither the folder nor
+    the row but as numpy's repr ("in row np.int64(0)")."""
+    folder = tmp_path / "o"
+    shutil.copytree(results, folder)
+    _manifest(lambda m: m["uncertain"].update({EFFECT: [0.0, 0.01]}))(folder)
+    assert main(["discover", str(folder), "--condition", "attainment_diff < 0.1"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"{re.escape(str(folder))}: PRIM: parameter '{EFFECT}' is [0-9.e-]+ in "
+                     r"row \d+, outside its bounds \(0, 0\.01\)", err), err
+    assert "np.int64" not in err and "Traceback" not in err
+    assert not (folder / "discovery").exists()

@@ -170,7 +170,10 @@ def discover(results: str | Path, condition: str, variant: str | None = None,
         names = ", ".join(table.columns)
         raise SrmsimError(f"--condition: {err} (names you can use: {names})") from None
     x = ex.parameters.loc[table.index, ex.names]
-    found = prim(x, cases, peel_alpha, paste_alpha, mass_min, bounds=ex.bounds)
+    try:
+        found = prim(x, cases, peel_alpha, paste_alpha, mass_min, bounds=ex.bounds)
+    except DataError as err:  # the results folder's parameters, not an option
+        raise DataError(f"{ex.path}: {err}") from None
     traj = found.trajectory
     if box is not None:  # True was box 1, 2.5 a TypeError from a list index
         box = ck.whole_number(box, "box", 0, len(traj) - 1,

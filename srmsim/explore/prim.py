@@ -88,7 +88,7 @@ def check_runs(x: object, y: object, where: str) -> tuple[pd.DataFrame, np.ndarr
     if not np.isfinite(values).all():
         row, col = np.argwhere(~np.isfinite(values))[0]
         raise DataError(f"{where}: parameter {frame.columns[col]!r} is missing or not finite "
-                        f"in row {frame.index[row]!r}")
+                        f"in row {frame.index.tolist()[row]!r}")
     cases = np.asarray(y)
     if cases.ndim != 1 or len(cases) != len(frame):
         raise DataError(f"{where}: {plural(len(frame), 'run')} but y has shape {cases.shape}; "
@@ -119,7 +119,7 @@ def check_bounds(frame: pd.DataFrame, bounds: object, where: str) -> np.ndarray:
                             "low < high")
         outside = ~frame[name].between(low, high).to_numpy()
         if outside.any():
-            row = frame.index[np.flatnonzero(outside)[0]]
+            row = frame.index.tolist()[np.flatnonzero(outside)[0]]  # 0, not np.int64(0)
             raise DataError(f"{where}: parameter {name!r} is {frame.at[row, name]:g} in row "
                             f"{row!r}, outside its bounds ({low:g}, {high:g})")
         limits.append((low, high))
