@@ -92,6 +92,24 @@ def test_a_morris_design_cut_short_is_refused_with_a_short_message():
         indices(x[:39], x[:39, 0], UNCERTAIN, design.model_dump())
 
 
+@pytest.mark.parametrize("second_order", [False, True])
+def test_an_outcome_varying_only_at_the_mixed_points_is_refused_not_given_indices_of_0(
+        second_order):
+    """Saltelli's estimators are shares of the variance of each block's first and last rows:
+    where only the rows between vary (a small design, an outcome that is mostly 0), SALib
+    returned S1 = ST = 0 for every parameter (with a warning) of an outcome they drive."""
+    design = DesignConfig(method="sobol", n=4, second_order=second_order)
+    two = {"a": (0.0, 1.0), "b": (0.0, 1.0)}
+    x = sample(design, two, seed=1)
+    blocks = x.reshape(4, -1, 2)
+    base = np.r_[blocks[:, 0], blocks[:, -1]]
+    y = np.array([0.0 if (row == base).all(axis=1).any() else 1.0 for row in x])
+    assert np.ptp(y) == 1
+    with pytest.raises(SrmsimError, match="varies across the design but not among its 8 base "
+                       "points"):
+        indices(x, y, two, design.model_dump())
+
+
 # --- outcomes without indices, printed ------------------------------------------------------
 
 

@@ -106,6 +106,17 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
     if _constant(y):  # no variance to apportion: round-off left indices of pure noise
         return pd.DataFrame(rows)
     if method == "sobol":
+        # Saltelli's estimators divide by the variance of the base points (each block's first
+        # and last rows): where only the mixed rows vary, SALib gave every index as 0 (a
+        # parameter that "hardly matters") with a warning, of an outcome the parameters drive
+        blocks = y.reshape(len(rows) * (2 if design.get("second_order") else 1) + 2, -1,
+                           order="F")
+        if _constant(np.r_[blocks[0], blocks[-1]]):
+            raise SrmsimError(f"the outcome varies across the design but not among its "
+                              f"{plural(2 * blocks.shape[1], 'base point')} (the first and "
+                              "last of each block of the Sobol design), whose variance the "
+                              "indices are shares of: too few points to apportion it; raise "
+                              "the design's n")
         sobol = require("SALib.analyze.sobol")
         # a Generator, not the int: SALib's Sobol analysis falls back to numpy's global random
         # state when the seed is falsy, so seed 0 gave intervals that changed from call to call
