@@ -67,7 +67,14 @@ def check_workers(workers: int | None) -> None:
 
 def path_argument(text: str) -> str:
     """argparse type of a file or folder name: an empty one is refused (``--out ""`` silently
-    wrote to the default folder, and ``""`` elsewhere meant the current folder)."""
+    wrote to the default folder, and ``""`` elsewhere meant the current folder), and so is one
+    holding a control or invisible character (a name that prints as another)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty: give a file or folder name")
+    from srmsim.labels import identifier_character  # here: pydantic stays out of --help
+
+    hidden = identifier_character(text)
+    if hidden is not None:  # `--out $'a\x01b'` made a folder whose name prints as 'ab'
+        raise argparse.ArgumentTypeError(f"holds the control or invisible character {hidden}: "
+                                         "give a name of visible characters")
     return text

@@ -130,6 +130,25 @@ def test_an_empty_file_or_folder_name_is_refused(tmp_path, capsys, monkeypatch, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]  # nothing written
 
 
+@pytest.mark.parametrize("argv", [
+    ["run", "{scenario}", "--out", "a\x01b"],
+    ["run", "{scenario}", "--out", "out\u200b"],
+    ["discover", "{scenario}", "--condition", "attendance < 0.9", "--out", "x\x1b[2Jy"],
+])
+def test_a_file_or_folder_name_with_a_hidden_character_is_refused(tmp_path, capsys,
+                                                                  monkeypatch, argv):
+    """`--out $'a\\x01b'` made a folder whose name prints as 'ab' (and a zero-width space one
+    that prints as 'out')."""
+    monkeypatch.chdir(tmp_path)
+    names = {"scenario": str(write(tmp_path / "s.yaml", {"name": "tiny", **TINY}))}
+    with pytest.raises(SystemExit) as stop:
+        main([a.format(**names) for a in argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "control or invisible character U+" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]  # nothing written
+
+
 def test_every_file_or_folder_argument_refuses_an_empty_name():
     """Every sub-command's file and folder arguments, including ones added later."""
     import argparse
