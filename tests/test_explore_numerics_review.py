@@ -204,3 +204,19 @@ def test_discover_names_the_folder_and_a_plain_row_for_a_run_outside_its_range(r
                      r"row \d+, outside its bounds \(0, 0\.01\)", err), err
     assert "np.int64" not in err and "Traceback" not in err
     assert not (folder / "discovery").exists()
+
+
+def test_a_cart_leaf_may_hold_exactly_mass_min_of_the_runs():
+    """7 of 100 runs is a share of 0.07, as PRIM counts it; the tree's smallest leaf was
+    ceil(0.07 * 100) = 8 runs (7.000000000000001 in floating point), so a planted box of 7
+    runs could not be a leaf of its own."""
+    import pandas as pd
+
+    from srmsim.explore.discovery import cart_leaves
+
+    a = np.random.default_rng(5).permutation(100) / 100
+    x = pd.DataFrame({"a": a, "b": np.linspace(0, 1, 100)})
+    leaves = cart_leaves(x, a < 0.07, {"a": (0.0, 1.0), "b": (0.0, 1.0)}, max_depth=1,
+                         mass_min=0.07)
+    assert sorted(leaves["density"]) == [0.0, 1.0]
+    assert sorted(leaves["coverage"]) == [0.0, 1.0]

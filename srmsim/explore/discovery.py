@@ -119,7 +119,11 @@ def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, f
                           "1 (the smallest share of the runs a leaf holds)")
     seed = ck.whole_number(seed, "cart_leaves: seed", 0, 2**32 - 1)
     tree_mod = require("sklearn.tree")
+    # the fewest runs k with k / n >= mass_min, PRIM's test: ceil(0.07 * 100) is 8, as
+    # 0.07 * 100 is 7.000000000000001 in floating point, though 7 / 100 is 0.07
     leaf = max(1, int(np.ceil(mass_min * len(y))))
+    if leaf > 1 and (leaf - 1) / len(y) >= mass_min:
+        leaf -= 1
     tree = tree_mod.DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=leaf,
                                            random_state=seed).fit(x.to_numpy(), y)
     t = tree.tree_
