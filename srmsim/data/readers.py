@@ -290,6 +290,9 @@ def arrow_schema_problem(schema: pa.Schema) -> str | None:
 
 
 def _read_parquet(path: Path) -> RawFile:
+    """Cells as Arrow holds them (``to_pylist``), not through pandas: pandas turns an integer
+    column with a missing value into floats, and pupil id 9007199254740993 was imported as
+    9007199254740992, another pupil's id. A pandas index saved without a name is left out."""
     import pyarrow.parquet as pq
 
     try:
@@ -297,13 +300,19 @@ def _read_parquet(path: Path) -> RawFile:
         problem = arrow_schema_problem(schema)
         if problem:
             raise DataError(f"{path}: {problem}")
-        df = pd.read_parquet(path)
+        table = pq.read_table(path)
+        index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
+                 if isinstance(c, str) and c.startswith("__index_level_")]
+        table = table.drop_columns([c for c in index if c in table.column_names])
+        df = pd.DataFrame({i: pd.Series(col.to_pylist(), dtype=object)
+                           for i, col in enumerate(table.columns)},
+                          index=range(table.num_rows))
     except DataError:
         raise
     except Exception as err:  # pyarrow raises several types for a broken file
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{path}: not a readable Parquet file ({text})") from None
-    return _typed_to_raw(path, df)
+    return _typed_to_raw(path, df, table.column_names)
 
 
 #: The most an .xlsx may unpack to (its sheets, shared strings and styles together). Larger is
