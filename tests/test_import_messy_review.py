@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from srmsim.data.mapping import identity_mapping
 from srmsim.data.readers import read_raw
@@ -56,3 +57,42 @@ def test_a_pandas_parquet_index_without_a_name_is_still_left_out(tmp_path: Path)
     raw = read_raw(path)
     assert raw.header == ["student_id", "school", "year_group", "age_months"]
     assert raw.frame[2].tolist() == ["7", "8"]
+
+
+def test_an_excel_error_cell_is_a_reject_not_a_missing_value(tmp_path: Path) -> None:
+    """pandas turns '#DIV/0!' into no value: a broken formula in an optional column was
+    imported as "not recorded"; the same export saved as CSV is a wrong_type reject."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["student_id", "school", "period_type", "period", "sessions_possible",
+                  "sessions_attended"])
+    for i in range(12):
+        sheet.append([f"S{i}", "A", "week", 1, 10, "#DIV/0!" if i == 3 else 9])
+    path = tmp_path / "observations.xlsx"
+    book.save(path)
+    res = validate_files({"observations": [path]}, identity_mapping())
+    rej = res.rejects
+    assert len(rej) == 1
+    assert (rej.loc[0, "row"], rej.loc[0, "field"], rej.loc[0, "value"], rej.loc[0, "rule"]) == \
+        (5, "sessions_attended", "#DIV/0!", "wrong_type")
+    assert res.accepted == 11 and "S3" not in set(res.observations["student_id"])
+
+
+def test_excel_rows_are_numbered_and_trimmed_as_before(tmp_path: Path) -> None:
+    """Reading with openpyxl keeps what pandas did: a blank row inside is counted, trailing
+    empty cells and rows are not columns or rows, text like 'NA' is kept as typed."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["student_id", "school", "year_group", "age_months"])
+    sheet.append(["S1", "A", 7, 150.0])
+    sheet.append([])
+    sheet.append(["S2", "A", "NA", 151])
+    sheet.cell(row=10, column=6, value=None)
+    path = tmp_path / "students.xlsx"
+    book.save(path)
+    raw = read_raw(path)
+    assert raw.header == ["student_id", "school", "year_group", "age_months"]
+    assert raw.rows.tolist() == [2, 4] and raw.blank_rows == 1
+    assert raw.frame.values.tolist() == [["S1", "A", "7", "150"], ["S2", "A", "NA", "151"]]

@@ -333,12 +333,7 @@ def _read_excel(path: Path) -> RawFile:
                         f"{MAX_EXCEL_BYTES / 2**30:.0f} GiB read from a workbook; export the "
                         "sheet as CSV or Parquet")
     try:
-        # header=None: the header row is read as cells, so two columns of one name are seen as
-        # such (pandas would rename the second to 'name.1', and it would be silently left out);
-        # keep_default_na=False: 'NA', 'null' or 'nan' mean "no value" only if the mapping's
-        # missing_values say so, as in a CSV file (pandas would drop them silently)
-        sheets = pd.read_excel(path, dtype=object, sheet_name=None, header=None,
-                               keep_default_na=False)
+        sheets = _excel_sheets(path)
     except ImportError:
         raise DataError(f"{path}: reading Excel needs openpyxl (pip install 'srmsim[data]')"
                         ) from None
@@ -361,6 +356,43 @@ def _read_excel(path: Path) -> RawFile:
         header, body = [], sheet
     body = body.set_axis(range(len(body.columns)), axis=1)
     return _typed_to_raw(path, body, header)
+
+
+def _excel_sheets(path: Path) -> dict[str, pd.DataFrame]:
+    """Every worksheet's cells as Python values, the header row among them.
+
+    Read with openpyxl, not ``pd.read_excel``: pandas turns an error cell (``#DIV/0!``,
+    ``#REF!``, ``#VALUE!``) into "no value", so a broken formula in an optional column was
+    imported as a missing value, where the same export as CSV is a ``wrong_type`` reject. Its
+    text is kept, as in a CSV file. Like pandas (``header=None``, no NA words): the header is
+    read as cells, so two columns of one name are seen as such, and 'NA' or 'null' mean "no
+    value" only if the mapping's missing_values say so; empty cells ending a row and empty
+    rows ending the sheet are left out.
+    """
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        sheets = {}
+        for ws in book.worksheets:
+            if hasattr(ws, "reset_dimensions"):  # a wrong <dimension> must not cut the sheet
+                ws.reset_dimensions()
+            rows: list[list[object]] = []
+            last = -1
+            for i, row in enumerate(ws.iter_rows(values_only=True)):
+                cells = ["" if v is None else v for v in row]
+                while cells and cells[-1] == "":
+                    cells.pop()
+                if cells:
+                    last = i
+                rows.append(cells)
+            rows = rows[:last + 1]
+            width = max((len(r) for r in rows), default=0)
+            sheets[ws.title] = pd.DataFrame([r + [""] * (width - len(r)) for r in rows],
+                                            columns=range(width), dtype=object)
+    finally:
+        book.close()
+    return sheets
 
 
 def _finish(raw: RawFile, missing_values: tuple[str, ...]) -> None:
