@@ -3,6 +3,7 @@ Excel error cells reported, byte-order marks of any UTF encoding handled."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from srmsim.data.mapping import identity_mapping
+from srmsim.data.mapping import identity_mapping, parse_mapping
 from srmsim.data.readers import read_raw
 from srmsim.data.validate import validate_files
 
@@ -96,3 +97,34 @@ def test_excel_rows_are_numbered_and_trimmed_as_before(tmp_path: Path) -> None:
     assert raw.header == ["student_id", "school", "year_group", "age_months"]
     assert raw.rows.tolist() == [2, 4] and raw.blank_rows == 1
     assert raw.frame.values.tolist() == [["S1", "A", "7", "150"], ["S2", "A", "NA", "151"]]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_a_utf16_export_with_a_byte_order_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """Excel's "Unicode text" is UTF-16 LE with a byte-order mark: declared as utf-16-le the
+    mark stayed in the first column name and 'student_id' was "not found"."""
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE,
+           "utf-32-le": codecs.BOM_UTF32_LE}[encoding]
+    path = tmp_path / "students.csv"
+    path.write_bytes(bom + _students_csv().encode(encoding))
+    mapping = parse_mapping({"encoding": encoding, "students": {"files": ["students*"]}})
+    res = validate_files({"students": [path]}, mapping)
+    assert res.ok and res.accepted == 12
+    assert read_raw(path, encoding).header[0] == "student_id"
+
+
+def test_a_utf8_export_declared_cp1252_is_a_clear_error(tmp_path: Path) -> None:
+    """Read as cp1252 a UTF-8 byte-order mark became 'ï»¿student_id': every row was rejected
+    for a missing column the file has."""
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "students.csv"
+    path.write_bytes(_students_csv().encode("utf-8-sig"))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("encoding: cp1252\nstudents:\n  files: ['students*']\n")
+    out = tmp_path / "out"
+    r = _cli("data", "import", path, "--mapping", mapping, "--out", out)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert "byte-order mark" in r.stderr and str(path) in r.stderr and "utf-8" in r.stderr
+    assert not out.exists()

@@ -108,8 +108,14 @@ def read_raw(path: str | Path, encoding: str = "utf-8",
 def _read_csv(path: Path, encoding: str) -> RawFile:
     data = path.read_bytes()
     start = 0
-    if codecs.lookup(encoding).name == "utf-8" and data.startswith(codecs.BOM_UTF8):
+    codec = codecs.lookup(encoding).name
+    if data.startswith(codecs.BOM_UTF8) and codec == "utf-8":
         start = len(codecs.BOM_UTF8)
+    elif data.startswith(codecs.BOM_UTF8) and codec != "utf-8-sig":
+        # read as cp1252 the mark became 'ï»¿' before the first column name, which then
+        # matched no column of the mapping
+        raise DataError(f"{path}: starts with a UTF-8 byte-order mark: the file is UTF-8, "
+                        f"not {encoding}; set 'encoding: utf-8' in the mapping")
     _local.offsets = []
     try:
         text = data[start:].decode(encoding, errors="srmsim_record")
@@ -117,6 +123,11 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
         raise DataError(f"{path}: cannot be read as {encoding}: {err}") from None
     bad_offsets = [start + o for o in _local.offsets]
     _local.offsets = []
+    if text.startswith("\ufeff"):
+        # a byte-order mark, never part of the first column name: utf-16-le and utf-16-be
+        # (Excel's "Unicode text" is UTF-16 LE with one) leave it in the text, and the first
+        # column, '\ufeffPupil Ref', matched no column of the mapping
+        text = text[1:]
     first_line = text.split("\n", 1)[0]
     if "\x00" in first_line:
         raise DataError(f"{path}: the header contains NUL characters: the file is probably "
