@@ -15,6 +15,7 @@ import pytest
 from srmsim.data.mapping import identity_mapping, parse_mapping
 from srmsim.data.readers import read_raw
 from srmsim.data.validate import validate_files
+from srmsim.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +129,32 @@ def test_a_utf8_export_declared_cp1252_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert "byte-order mark" in r.stderr and str(path) in r.stderr and "utf-8" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["\nstudent_id,school,year_group,age_months\nS1,A,7,150\n",
+                                  ",,,\nstudent_id,school,year_group,age_months\nS1,A,7,150\n"])
+def test_an_empty_header_row_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    """Blank lines above the column names gave a header of no columns: each row was rejected
+    with '4 cells but the header has 0' and four 'missing' columns that are in the file."""
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "students.csv"
+    path.write_text(text)
+    out = tmp_path / "out"
+    r = _cli("data", "import", path, "--out", out)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert f"{path}: row 1, the header, is empty" in r.stderr
+    assert not out.exists()
+
+
+def test_an_excel_sheet_whose_first_row_is_empty_is_a_clear_error(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.cell(row=3, column=1, value="student_id")
+    sheet.cell(row=4, column=1, value="S1")
+    path = tmp_path / "students.xlsx"
+    book.save(path)
+    with pytest.raises(DataError, match="row 1, the header, is empty"):
+        read_raw(path)

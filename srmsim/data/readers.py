@@ -101,6 +101,11 @@ def read_raw(path: str | Path, encoding: str = "utf-8",
         raise DataError(f"{path}: old .xls files are not supported; save as .xlsx or CSV")
     else:
         raw = _read_csv(path, encoding)
+    if not any(raw.header):
+        # a report title or blank lines above the column names: every row was rejected for
+        # four missing columns, and each data row as having cells "but the header has 0"
+        raise DataError(f"{path}: row 1, the header, is empty: the column names must be on "
+                        "the first row (delete any blank or title rows above them)")
     _finish(raw, missing_values)
     return raw
 
