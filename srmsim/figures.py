@@ -12,12 +12,36 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+
+class PlainFigure(Figure):
+    """A figure whose texts are drawn as written, never read as TeX: ``$`` in a name a user
+    wrote (an outcome's label, a school id, a variant edited into a folder) is a character,
+    and an unbalanced one (``a$\\frac{1}{$b``) no longer raises ValueError, a traceback, when
+    the figure is laid out or drawn. No srmsim figure typesets mathematics."""
+
+    def _plain_text(self) -> None:
+        for text in self.findobj(Text):
+            text.set_parse_math(False)
+
+    def draw(self, renderer: Any) -> None:
+        self._plain_text()
+        super().draw(renderer)
+
+    def tight_layout(self, *args: Any, **kwargs: Any) -> None:
+        self._plain_text()
+        super().tight_layout(*args, **kwargs)
+
+    def get_tightbbox(self, *args: Any, **kwargs: Any) -> Any:
+        self._plain_text()
+        return super().get_tightbbox(*args, **kwargs)
 
 
 def new_figure(width: float = 6.4, height: float = 4.0, nrows: int = 1, ncols: int = 1,
                **subplots: Any) -> tuple[Figure, Any]:
     """A figure and its axes (one Axes, or an array of them as ``Figure.subplots`` gives)."""
-    fig = Figure(figsize=(width, height))
+    fig = PlainFigure(figsize=(width, height))
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, **subplots)
     return fig, axes
