@@ -82,3 +82,20 @@ def test_a_data_group_with_dollar_signs_is_drawn_as_written(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "fairness.png").read_bytes()[:4] == b"\x89PNG"
     assert f"{TEX}: flag" in proc.stdout
+
+
+# ------------------------------------------------------------------ the terminal
+def test_a_data_group_with_a_terminal_escape_is_printed_as_its_escape(tmp_path):
+    """`srmsim thresholds --by` printed each group (a value of the pupils' file) raw: its
+    ``\\x1b[2J`` cleared the terminal, ``\\u202e`` reordered the line, and matplotlib's warning
+    about the legend's missing glyph echoed the escape on stderr."""
+    df = students()
+    df["sex"] = df["sex"].map({"F": "a\x1b[2Jb", "M": "c\u202ed"})
+    df.to_csv(tmp_path / "pupils.csv", index=False)
+    proc = cli("thresholds", str(tmp_path / "pupils.csv"), "--score", "attendance_rate",
+               "--outcome", "withdrawn", "--by", "sex", "--n-boot", "40", "--out",
+               str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    printed = proc.stdout + proc.stderr
+    assert "\x1b" not in printed and "\u202e" not in printed
+    assert "a\\x1b[2Jb: flag" in proc.stdout and "c\\u202ed: flag" in proc.stdout

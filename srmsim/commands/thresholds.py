@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
 from srmsim.errors import DataError, SrmsimError
-from srmsim.labels import agree, percent, plural, points, yes_no
+from srmsim.labels import agree, percent, plural, points, printable, yes_no
 from srmsim.results import check_student_rows, simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -691,7 +691,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
             parts = ", ".join(
-                f"{yes_no(g)}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn, pct=True)} "
+                f"{printable(yes_no(g))}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn, pct=True)} "
                 f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
                 for g, fr, se, n, m, fl, tp, fn in sub[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
@@ -699,7 +699,8 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             )
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
-            print(f"by {col} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
+            # a group is a value of the data: its \x1b[2J would clear the terminal
+            print(f"by {printable(str(col))} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
                   f"{points(gap_fr)}, recall {points(gap_se)}")
     return written
 

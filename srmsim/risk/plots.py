@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.figures import new_figure, save
-from srmsim.labels import plural
+from srmsim.labels import plural, printable
 from srmsim.risk.curves import CurveBands, interval_text
 
 
@@ -98,13 +98,14 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
             for j, metric in enumerate(("flag_rate", "sensitivity")):
                 shown = gsub.dropna(subset=[metric])
                 axes[i, j].plot(shown["threshold"], shown[metric],
-                                label=f"{col}={g} (n={n_text})")
+                                label=printable(f"{col}={g} (n={n_text})"))
         for j, metric in enumerate(("flag_rate", "sensitivity")):
             gap = sub.groupby("threshold")[f"{metric}_gap"].first()
             worst = float(np.nanmax(gap.to_numpy())) if gap.notna().any() else float("nan")
             axes[i, j].set(xlabel=f"threshold ({table.attrs.get('score', 'score')})",
                            ylabel=metric.replace("_", " "),
-                           title=f"{metric.replace('_', ' ')} by {col} (largest gap {worst:.3f})")
+                           title=printable(f"{metric.replace('_', ' ')} by {col} "
+                                           f"(largest gap {worst:.3f})"))
             axes[i, j].legend(fontsize=8)
     fig.tight_layout()
     save(fig, path, dpi=110)
