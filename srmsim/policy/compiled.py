@@ -17,7 +17,7 @@ from srmsim.policy import profile
 from srmsim.policy.actions import resolve_actions
 from srmsim.policy.config import ActionConfig, ChooserConfig, PolicyConfig, RuleConfig
 from srmsim.policy.heterogeneity import check_modifiers
-from srmsim.policy.rules import Rule, parse_rule, parse_rules, parse_score
+from srmsim.policy.rules import Rule, Vocabulary, parse_rule, parse_rules, parse_score
 from srmsim.students import ENROLLED, StudentTable, in_year_groups
 
 #: extra numeric fields a policy can read, filled by the central pool's risk model
@@ -194,10 +194,29 @@ def _unstaffed_roles(workflows: list[CompiledWorkflow], actions: dict[str, Actio
     return out
 
 
+def _vocabulary(config: PolicyConfig, source: str) -> Vocabulary:
+    """The rule vocabulary with the scenario's parameters; a parameter a rule could not use (named
+    like a field, ``count`` or ``and``, or with a '.' or '-') is refused naming the file and its
+    key path, not as a bare "invalid rule vocabulary" naming neither."""
+    try:
+        return profile.vocabulary(config.parameters, extra_fields=POOL_FIELDS)
+    except RuleError:
+        problems = []
+        for name, value in config.parameters.items():
+            try:
+                profile.vocabulary({name: value}, extra_fields=POOL_FIELDS)
+            except RuleError as err:
+                what = str(err).removeprefix("invalid rule vocabulary: ")
+                problems.append((f"policy.parameters.{name}", what))
+        if not problems:  # pragma: no cover - every vocabulary problem is one parameter's
+            raise
+        raise ScenarioError(source, problems) from None
+
+
 def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPolicy:
     """Check every cross-reference and parse every expression; raise one ScenarioError."""
     problems: list[tuple[str, str]] = []
-    vocab = profile.vocabulary(config.parameters, extra_fields=POOL_FIELDS)
+    vocab = _vocabulary(config, source)
     rules: dict[str, Rule] = {}
     try:
         rules = parse_rules({n: r.when for n, r in config.rules.items()}, vocab)
