@@ -38,3 +38,23 @@ def test_validate_names_the_file_of_a_parameter_named_like_a_field(tmp_path, cap
     err = capsys.readouterr().err
     assert f"{path}: policy.parameters.fsm: parameter 'fsm'" in err
     assert "Traceback" not in err
+
+
+def test_a_goal_using_an_invalid_rule_says_so_not_that_the_rule_is_unknown():
+    # the goal read "'at_risk' (column 5) is not a known field, parameter or function", and a
+    # priority using only valid rules was refused the same way, because a broken rule left
+    # the goals no rules at all
+    config = PolicyConfig.model_validate({
+        "rules": {"late": "on_time_rate(4) < 0.6", "at_risk": "count(late) >= __bad"},
+        "workflows": {"dropout": {
+            "trigger": "at_risk", "priority": "count(late)",
+            "steps": [{"action": "interview", "goal": "not at_risk"}]}},
+        "staff": {"school": {"pastoral": 450}},
+    })
+    with pytest.raises(ScenarioError) as err:
+        compile_policy(config, "s.yaml")
+    problems = dict(err.value.problems)
+    assert set(problems) == {"policy.rules.at_risk", "policy.workflows.dropout.steps[0].goal"}
+    assert problems["policy.workflows.dropout.steps[0].goal"] == (
+        "rule 'dropout_step1_goal': 'at_risk' (column 5) is a rule that is invalid "
+        "(see its own error)")

@@ -114,7 +114,8 @@ class CompiledPolicy:
 
 def _compile_choice(step: CompiledStep, candidates: list[str], chooser: ChooserConfig | None,
                     actions: dict[str, ActionConfig], action_names: list[str], vocab, rules,
-                    name: str, path: str) -> list[tuple[str, str]]:
+                    name: str, path: str, invalid: frozenset[str] = frozenset(),
+                    ) -> list[tuple[str, str]]:
     """Link a step's candidate actions, chooser rules, measure and features; return problems."""
     problems = []
     chooser = chooser or ChooserConfig()
@@ -130,12 +131,13 @@ def _compile_choice(step: CompiledStep, candidates: list[str], chooser: ChooserC
     for action, text in chooser.rules.items():
         try:
             step.choice_rules[action_names.index(action)] = parse_rule(
-                f"{name}_choose_{action}", text, vocab, rules=rules)
+                f"{name}_choose_{action}", text, vocab, rules=rules, invalid=invalid)
         except RuleError as err:
             problems.append((f"{path}.chooser.rules.{action}", str(err)))
     if chooser.measure is not None:
         try:
-            step.measure = parse_score(f"{name}_measure", chooser.measure, vocab, rules=rules)
+            step.measure = parse_score(f"{name}_measure", chooser.measure, vocab, rules=rules,
+                                       invalid=invalid)
         except RuleError as err:
             problems.append((f"{path}.chooser.measure", str(err)))
     for j, field in enumerate(chooser.features):
@@ -222,6 +224,10 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
         rules = parse_rules({n: r.when for n, r in config.rules.items()}, vocab)
     except RuleError as err:
         problems += _rule_error(err, "policy.rules")
+        # goals and priorities may still use the rules that parsed; one using a broken rule
+        # says so (it read "'at_risk' is not a known field", though the rule is right there)
+        rules = getattr(err, "rules", {})
+    invalid = frozenset(config.rules) - frozenset(rules)
     for name, rc in config.rules.items():
         if rc.years and any(y < 1 or y > 14 for y in rc.years):
             problems.append((f"policy.rules.{name}.years", "year groups must be 1-14"))
@@ -248,7 +254,8 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
             goal = None
             if st.goal is not None:
                 try:
-                    goal = parse_rule(f"{wname}_step{i + 1}_goal", st.goal, vocab, rules=rules)
+                    goal = parse_rule(f"{wname}_step{i + 1}_goal", st.goal, vocab, rules=rules,
+                                      invalid=invalid)
                 except RuleError as err:
                     problems.append((f"{spath}.goal", str(err)))
             step = CompiledStep(st.action, action_names.index(st.action),
@@ -256,12 +263,13 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
             if st.candidates:
                 problems += _compile_choice(step, st.candidates, st.chooser, actions,
                                             action_names, vocab, rules, f"{wname}_step{i + 1}",
-                                            spath)
+                                            spath, invalid)
             steps.append(step)
         priority = None
         if wf.priority is not None:
             try:
-                priority = parse_score(f"{wname}_priority", wf.priority, vocab, rules=rules)
+                priority = parse_score(f"{wname}_priority", wf.priority, vocab, rules=rules,
+                                       invalid=invalid)
             except RuleError as err:
                 problems.append((f"{path}.priority", str(err)))
         compiled = CompiledWorkflow(wname, wf.trigger, steps, priority, wf.cooldown_weeks,
@@ -298,7 +306,8 @@ def compile_policy(config: PolicyConfig, source: str = "scenario") -> CompiledPo
                                  f"unknown profile field {name!r} (fields: "
                                  f"{', '.join(profile.FIELDS)})"))
         try:
-            pool_outcome = parse_rule("pool_outcome", pm.outcome, vocab, rules=rules)
+            pool_outcome = parse_rule("pool_outcome", pm.outcome, vocab, rules=rules,
+                                      invalid=invalid)
         except RuleError as err:
             problems.append(("policy.pool_model.outcome", str(err)))
         if pool_outcome is not None and "pooled_risk" in pool_outcome.fields:

@@ -794,9 +794,11 @@ class _Compiler:
         name: str | None,
         rule_names: Mapping[str, Rule] | Iterable[str],
         suggest: bool = True,
+        invalid: Set[str] = frozenset(),
     ):
         self.text = text
         self.suggest = suggest
+        self.invalid = invalid
         self.vocab = vocab
         self.name = name
         # Looked up, never copied: parse_rules hands every rule the same set of names, and a
@@ -1002,6 +1004,8 @@ class _Compiler:
             # rules are true/false; an already-parsed score (parse_score) may be a number
             rules = self.rule_names
             return _RuleRef(name, rules[name].kind if isinstance(rules, Mapping) else "bool")
+        if name in self.invalid:
+            raise _Problem(f"{self.token(node)} is a rule that is invalid (see its own error)")
         if name in vocab.windows:
             raise _Problem(
                 f"{self.token(node)} is a windowed function: call it with a number of weeks, "
@@ -1123,11 +1127,13 @@ _COMMENT = re.compile(r"#[^\r\n]*")
 def _compile(
     name: str, text: object, vocab: Vocabulary, rule_names: Mapping[str, Rule] | Iterable[str],
     kind: Kind = "bool", suggest: bool = True, referable: bool = True,
+    invalid: Set[str] = frozenset(),
 ) -> _Parsed:
     """Parse a rule (``kind="bool"``) or a score (``kind="number"``) into a typed tree;
     ``suggest``: say "did you mean" for an unknown name. ``referable``: other rules may use
     ``name`` (:func:`parse_rules`), so it must be a valid name that shadows nothing; otherwise it
-    only labels messages (a goal named after a workflow such as ``reading-support``)."""
+    only labels messages (a goal named after a workflow such as ``reading-support``).
+    ``invalid``: rules of the scenario that failed to parse, named as such when used."""
     if not isinstance(text, str):
         raise _Problem(
             f"expected the rule as text, got {type(text).__name__} {text!r} "
@@ -1145,7 +1151,7 @@ def _compile(
     flat = _COMMENT.sub(lambda m: " " * len(m.group()), text)
     flat = flat.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     tree = _syntax_tree(flat)
-    compiler = _Compiler(flat, vocab, name if referable else None, rule_names, suggest)
+    compiler = _Compiler(flat, vocab, name if referable else None, rule_names, suggest, invalid)
     root = compiler.compile(tree.body)
     if root.kind != kind and kind == "bool":
         raise _Problem(
@@ -1310,12 +1316,15 @@ def parse_rule(
     vocab: Vocabulary,
     *,
     rules: Mapping[str, Rule] | None = None,
+    invalid: Set[str] = frozenset(),
 ) -> Rule:
     """Parse one rule. ``rules`` are already-parsed rules this one may refer to by name;
-    ``name`` only labels messages (a goal's is made from its workflow's name)."""
+    ``name`` only labels messages (a goal's is made from its workflow's name). ``invalid``
+    names the scenario's rules that failed to parse: using one says so, not "not a known
+    field" (see the ``rules`` attribute of :func:`parse_rules`' error)."""
     known = dict(rules or {})
     try:
-        parsed = _compile(name, text, vocab, known, referable=False)
+        parsed = _compile(name, text, vocab, known, referable=False, invalid=invalid)
     except _Problem as problem:
         raise RuleError(f"rule {name!r}: {problem}") from None
     return Rule(parsed, known)
@@ -1326,7 +1335,8 @@ def parse_rules(rules: Mapping[str, str], vocab: Vocabulary) -> dict[str, Rule]:
 
     Every problem is collected and reported together in one RuleError (one line per rule), and
     the error's ``problems`` attribute lists ``(rule name, message)`` pairs for callers that map
-    them to scenario key paths. Reference cycles (a -> b -> a) are errors.
+    them to scenario key paths, and its ``rules`` attribute the rules that did parse (a
+    workflow's goal may still use them). Reference cycles (a -> b -> a) are errors.
     """
     problems: dict[str, str] = {}
     parsed: dict[str, _Parsed] = {}
@@ -1396,6 +1406,7 @@ def parse_rules(rules: Mapping[str, str], vocab: Vocabulary) -> dict[str, Rule]:
             message = f"{len(ordered)} invalid rules:\n" + "\n".join(f"  {m}" for _, m in ordered)
         error = RuleError(message)
         error.problems = ordered  # type: ignore[attr-defined]
+        error.rules = {n: built[n] for n in rules if n in built}  # type: ignore[attr-defined]
         raise error
     return {name: built[name] for name in rules}
 
@@ -1454,13 +1465,16 @@ def parse_score(
     vocab: Vocabulary,
     *,
     rules: Mapping[str, Rule] | None = None,
+    invalid: Set[str] = frozenset(),
 ) -> Rule:
     """Parse a numeric expression (e.g. a workflow's priority ``-reading_gap``) with the rule
     language; ``evaluate`` then returns float64 numbers (NaN where inputs are missing), not
-    true/false. A score may use rules (``rules=``) but rules cannot refer to a score."""
+    true/false. A score may use rules (``rules=``) but rules cannot refer to a score.
+    ``invalid``: as for :func:`parse_rule`."""
     known = dict(rules or {})
     try:
-        parsed = _compile(name, text, vocab, known, kind="number", referable=False)
+        parsed = _compile(name, text, vocab, known, kind="number", referable=False,
+                          invalid=invalid)
     except _Problem as problem:
         raise RuleError(f"score {name!r}: {problem}") from None
     return Rule(parsed, known)
