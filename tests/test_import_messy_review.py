@@ -158,3 +158,20 @@ def test_an_excel_sheet_whose_first_row_is_empty_is_a_clear_error(tmp_path: Path
     book.save(path)
     with pytest.raises(DataError, match="row 1, the header, is empty"):
         read_raw(path)
+
+
+@pytest.mark.parametrize("sep, name", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_csv_separated_by_semicolons_or_tabs_is_named_as_such(tmp_path: Path, sep: str,
+                                                                name: str) -> None:
+    """European Excel saves CSV with semicolons (and Excel's Unicode text with tabs): every row
+    was rejected for four missing columns, with no word of the separator."""
+    path = tmp_path / "students.csv"
+    path.write_text(_students_csv().replace(",", sep), encoding="utf-8")
+    out = tmp_path / "out"
+    r = _cli("data", "import", path, "--out", out)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert f"separated by {name}" in r.stderr and str(path) in r.stderr
+    assert not out.exists()
+    path.write_text(_students_csv(), encoding="utf-8")  # the same export with commas is read
+    assert read_raw(path).header == ["student_id", "school", "year_group", "age_months"]

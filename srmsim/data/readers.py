@@ -156,6 +156,13 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
     header = [h.strip() for h in records[0]]
+    if len(header) == 1:  # every row rejected for missing columns, with no word of the cause
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+            if sep in header[0]:
+                raise DataError(f"{path}: the header is one column holding {name}: the file is "
+                                f"separated by {name}, not commas (Excel in many European "
+                                "languages saves CSV so); save it as 'CSV UTF-8 (Comma "
+                                "delimited)'")
     _check_width(path, len(header))
     ncol = len(header)
     body, body_starts = records[1:], starts[1:]
