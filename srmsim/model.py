@@ -202,7 +202,7 @@ class TrustModel(mesa.Model):
         self._finished: list[StudentTable] = []
         self._weekly: list[dict[str, np.ndarray]] = []
         self._history: list[dict[str, np.ndarray]] = []
-        self._history_fraction = self._history_share(len(self.students))
+        self._history_fraction = history_share(self.config, len(self.students))
         d = scenario.dynamics
         t = self.students
         in_years = in_year_groups(t.year_group, d.withdrawal_years)
@@ -249,9 +249,6 @@ class TrustModel(mesa.Model):
         return self.week_index >= self.n_weeks
 
     # ----------------------------------------------------------------- layout
-    def _history_share(self, n: int) -> float:
-        return history_share(self.config, n)
-
     def _layout_changed(self) -> None:
         """Recompute school slices and the tracked-history rows after the table changed."""
         t = self.students

@@ -42,14 +42,9 @@ def folder_kind(path: str | Path) -> str:
 def build_html(path: str | Path, result: ExperimentResult | None = None) -> str:
     """The report of a result folder, as one HTML document; ``result``: the experiment folder
     already read (it is not read again)."""
-    import matplotlib
-
     path = Path(path)
-    kind = folder_kind(path)
-    # a variant, group or parameter name in a figure is drawn as written: ``$`` in a name edited
-    # into the folder's files is not TeX to typeset (``a$\\frac{1}{$`` raised, a traceback)
-    with matplotlib.rc_context({"text.parse_math": False}):
-        return _build_html(path, kind, result)
+    # names in its figures are drawn as written (``$`` is not TeX): srmsim.figures.PlainFigure
+    return _build_html(path, folder_kind(path), result)
 
 
 def _build_html(path: Path, kind: str, result: ExperimentResult | None) -> str:
