@@ -436,6 +436,9 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         raise SrmsimError(f"--moments: unknown {agree(len(unknown), 'moment')} {unknown}; "
                           "expected some of "
                           f"{list(MOMENT_NAMES)}")
+    twice = sorted({m for m in moments or [] if list(moments or []).count(m) > 1})
+    if twice:  # a repeated moment counted twice in the objective and in "enough moments"
+        raise SrmsimError(f"--moments: {agree(len(twice), 'moment')} {twice} given twice")
     base = (default_scenario() if scenario is None else
             scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
     try:  # checked before the fit, not when the result is built after it
