@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from conftest import small_record_trust
 
+from srmsim.calibrate.export import records_from_run, with_term_sessions
+from srmsim.calibrate.moments import MOMENT_NAMES, MomentSpec, moment_values, student_measures
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, write_dataset
+from srmsim.model import TrustModel
+from srmsim.scenario import Scenario
 
 FAST = ["--max-evals", "2", "--replications", "1", "--quiet"]
 
@@ -44,3 +51,42 @@ def test_a_moment_given_twice_is_refused(tmp_path) -> None:
     assert status == 2 and out == "" and "Traceback" not in err
     assert "--moments" in err and "attendance" in err and "given twice" in err
     assert not (tmp_path / "fit").exists()
+
+
+def _termly(obs: pd.DataFrame) -> pd.DataFrame:
+    obs["period_type"] = "term"  # three terms' sessions instead of three weeks'
+    return obs
+
+
+def test_termly_attendance_records_can_be_calibrated(tmp_path) -> None:
+    data = dataset(tmp_path, _termly)
+    status, _, err = cli(["calibrate", str(data), "--out", str(tmp_path / "fit"), "--params",
+                          "dynamics.absence_logit", *FAST])
+    assert status == 0, err
+    fit = pd.read_csv(tmp_path / "fit" / "fit_moments.csv").set_index("moment")
+    simulated = float(fit.loc["attendance", "simulated"])
+    assert 0.8 < simulated < 1.0 and bool(fit.loc["attendance", "used"])
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert report["spec"]["attendance_type"] == "term"
+
+
+def test_simulated_term_rows_hold_the_weeks_sessions() -> None:
+    sc = Scenario(name="small", trust={"n_schools": 3, "students_per_year_group": 6},
+                  outputs={"history": "all"})
+    model = TrustModel(sc, seed=3)
+    model.run()
+    result = model.results()
+    model.release()
+    students, obs = records_from_run(result, tidy=False)
+    by_week = MomentSpec(attendance_type="week", attendance_periods=tuple(range(1, 40)),
+                         schools=3)
+    by_term = MomentSpec(attendance_type="term", attendance_periods=(1, 2, 3), schools=3)
+    weekly = moment_values(student_measures(students, obs, by_week), by_week)
+    termly = moment_values(student_measures(students, with_term_sessions(obs), by_term),
+                           by_term)
+    for m in ("attendance", "persistent_absence", "attendance_p10", "attendance_icc"):
+        i = MOMENT_NAMES.index(m)
+        assert np.isfinite(weekly[i]) and weekly[i] == termly[i], m
+    autumn = MomentSpec(attendance_type="term", attendance_periods=(1,), schools=3)
+    measured = student_measures(students, with_term_sessions(obs), autumn)
+    assert measured["possible"].max() == 14 * 10  # the autumn term's 14 weeks of 10 sessions

@@ -165,6 +165,29 @@ def records_from_run(result: RunResult, tidy: bool = True) -> tuple[pd.DataFrame
     return conform(students, STUDENTS), conform(obs, OBSERVATIONS)
 
 
+def with_term_sessions(observations: pd.DataFrame) -> pd.DataFrame:
+    """The exported observations plus each week's sessions again as a row of its term
+    (``period_type: term``, ``period`` the run's term, 1-based; other fields empty).
+
+    Why: records whose school reports attendance per term are measured over term rows
+    (:func:`srmsim.calibrate.moments.attendance_rows`), and the export puts sessions on week
+    rows only, so every simulated attendance moment came out empty and calibration failed
+    ("narrow the bounds"). A student's rows of one term add up to the term's sessions.
+    """
+    obs = observations
+    weeks = obs[(obs["period_type"].astype(str) == "week")
+                & obs["sessions_possible"].notna() & obs["sessions_attended"].notna()]
+    terms = pd.DataFrame({
+        "student_id": weeks["student_id"].to_numpy(),
+        "school": weeks["school"].to_numpy(),
+        "period_type": "term",
+        "period": calendar.run_term(weeks["period"].to_numpy(np.int64) - 1) + 1,
+        "sessions_possible": weeks["sessions_possible"].to_numpy(),
+        "sessions_attended": weeks["sessions_attended"].to_numpy(),
+    })
+    return pd.concat([obs, terms], ignore_index=True)
+
+
 def write_records(students: pd.DataFrame, observations: pd.DataFrame, out: str | Path
                   ) -> tuple[Path, Path]:
     """Write ``students.csv`` and ``observations.csv`` (schema names: import needs no mapping)."""

@@ -50,7 +50,7 @@ from pydantic import BaseModel
 from scipy import optimize
 
 from srmsim import calendar
-from srmsim.calibrate.export import records_from_run
+from srmsim.calibrate.export import records_from_run, with_term_sessions
 from srmsim.calibrate.moments import (
     MOMENT_NAMES,
     MOMENTS,
@@ -219,6 +219,8 @@ class Simulator:
         finally:
             model.release()
         students, observations = records_from_run(result, tidy=False)
+        if self.spec.attendance_type == "term":  # the export has sessions on week rows only
+            observations = with_term_sessions(observations)
         return moment_values(student_measures(students, observations, self.spec), self.spec)
 
     def moments(self, values: dict[str, float]) -> np.ndarray:
