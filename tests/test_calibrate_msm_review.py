@@ -90,3 +90,25 @@ def test_simulated_term_rows_hold_the_weeks_sessions() -> None:
     autumn = MomentSpec(attendance_type="term", attendance_periods=(1,), schools=3)
     measured = student_measures(students, with_term_sessions(obs), autumn)
     assert measured["possible"].max() == 14 * 10  # the autumn term's 14 weeks of 10 sessions
+
+
+def _reading_in_week_two(obs: pd.DataFrame) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    obs["reading_age_months"] = np.where(obs["period"] == 2,
+                                         rng.normal(150, 15, len(obs)).round(), np.nan)
+    return obs
+
+
+def test_reading_ages_off_the_first_week_are_skipped_not_a_failed_fit(tmp_path) -> None:
+    data = dataset(tmp_path, _reading_in_week_two)
+    status, _, err = cli(["calibrate", str(data), "--out", str(tmp_path / "fit"), "--params",
+                          "dynamics.absence_logit", *FAST])
+    assert status == 0, err
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert "reading_gap_mean" not in report["moments_used"]
+    assert any("reading_gap_mean skipped" in n and "first week" in n for n in report["notes"])
+    status, out, err = cli(["calibrate", str(data), "--out", str(tmp_path / "fit2"), "--params",
+                            "population.reading_gap_mean", *FAST])
+    assert status == 2 and out == "" and "Traceback" not in err
+    assert "reading_gap_mean" in err and "first week" in err
+    assert not (tmp_path / "fit2").exists()

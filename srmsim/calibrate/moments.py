@@ -204,12 +204,20 @@ class MomentSpec:
         elif np.isnan(ages).all():
             reason = "no age_months in the students table"
         else:
-            reason = ""
             has = obs["reading_age_months"].notna()
             kind = "term" if (has & term).any() else "week"
-            spec.reading_type = kind
-            spec.reading_period = _busiest(obs.loc[has & (ptype == kind), "period"])
-            spec.reading_elapsed_months = elapsed_months_at_test(kind, spec.reading_period)
+            if kind == "week":  # simulated trusts test reading on a year's first week only
+                first = (_num(obs["period"]) - 1) % calendar.WEEKS_PER_YEAR \
+                    == calendar.READING_TEST_WEEKS[0]
+                has &= first
+            reason = "" if (has & (ptype == kind)).any() else (
+                "reading ages only on week rows other than a school year's first week (the "
+                "simulation tests reading in the first week of each year and at each term's "
+                "end; give them on those week rows or on term rows)")
+            if not reason:
+                spec.reading_type = kind
+                spec.reading_period = _busiest(obs.loc[has & (ptype == kind), "period"])
+                spec.reading_elapsed_months = elapsed_months_at_test(kind, spec.reading_period)
         if reason:
             skip["reading_gap_mean"] = skip["reading_gap_sd"] = reason
         return spec
