@@ -41,6 +41,7 @@ from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
     _problems,
+    _resolve_records,
     expand_dotted,
     load_scenario,
     plain_value,
@@ -368,7 +369,10 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
         variants = {}
         for k, v in data["variants"].items():
             try:
-                variants[k] = expand_dotted(v, source) if isinstance(v, dict) else v
+                # a file a variant names (population.records, arrivals.file) is relative to
+                # this file, as the base scenario's are to its own: not to the current folder
+                variants[k] = (_resolve_records(expand_dotted(v, source), base_dir)
+                               if isinstance(v, dict) else v)
             except ScenarioError as err:
                 raise ScenarioError(source, [(f"variants.{k}.{p}" if p else f"variants.{k}", m)
                                              for p, m in err.problems]) from None
