@@ -43,3 +43,19 @@ def test_a_variants_relative_arrivals_file_is_relative_to_the_experiment_file(
         experiment = load_experiment(path.relative_to(cwd))
         files.append(experiment.variants["real"].requests["cert"].arrivals.file)
     assert files == [str((project / "arr.csv").resolve())] * 2
+
+
+def test_the_group_figure_of_an_experiment_of_more_than_32_variants_is_drawn() -> None:
+    """The by-group figure had 32 colours for the variants: an experiment of 33 or more
+    variants ran every run and then failed with a KeyError traceback, writing no report."""
+    import pandas as pd
+
+    from srmsim.experiment.outcomes import OUTCOMES
+    from srmsim.report.experiment import group_figure
+
+    variants = [f"v{i}" for i in range(40)]
+    ge = pd.DataFrame([{"group": g, "variant": v, "outcome": "attendance", "difference": 0.01,
+                        "ci_low": 0.0, "ci_high": 0.02} for g in ("fsm", "sen") for v in variants])
+    fig = group_figure(ge, OUTCOMES["attendance"], ["fsm", "sen"], "none", variants)
+    colours = [bars.lines[0].get_color() for bars in fig.axes[0].containers]
+    assert len(colours) == 80 and colours[0] == colours[8]  # the palette repeats

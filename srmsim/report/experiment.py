@@ -170,9 +170,11 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
     fig, ax = new_figure(8, 0.9 + 0.32 * len(groups) * len(variants))
     y = 0.0
     ticks, labels = [], []
-    colours = dict(zip(variants, ["tab:blue", "tab:orange", "tab:green", "tab:purple",
-                                  "tab:brown", "tab:pink", "tab:olive", "tab:cyan"] * 4,
-                       strict=False))
+    palette = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+               "tab:olive", "tab:cyan"]
+    # the colours repeat: an experiment of more than 32 variants had none for the 33rd, a
+    # KeyError traceback once every run had finished, and no report
+    colours = {v: palette[i % len(palette)] for i, v in enumerate(variants)}
     for group in reversed(groups):
         for v in reversed(variants):
             g = ge[(ge["group"] == group) & (ge["variant"] == v) & (ge["outcome"] == o.name)]
