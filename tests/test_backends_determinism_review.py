@@ -59,3 +59,28 @@ def test_the_group_figure_of_an_experiment_of_more_than_32_variants_is_drawn() -
     fig = group_figure(ge, OUTCOMES["attendance"], ["fsm", "sen"], "none", variants)
     colours = [bars.lines[0].get_color() for bars in fig.axes[0].containers]
     assert len(colours) == 80 and colours[0] == colours[8]  # the palette repeats
+
+
+def test_an_uncertain_range_whose_width_overflows_is_refused_naming_the_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """[-1e308, 1e308] has finite ends, so `srmsim validate` called the file valid; every draw
+    low + u * (high - low) was inf, and `srmsim experiment` refused a scenario key without
+    saying it came from ``uncertain:``."""
+    from srmsim.cli import main
+
+    (tmp_path / "adm.yaml").write_text(yaml.safe_dump(
+        {**ADMIN, "policy": {"parameters": {"x": 0.5}},
+         "requests": {"cert": {**ADMIN["requests"]["cert"], "arrivals": {"per_week": 5}}}}))
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "scenario": "adm.yaml", "baseline": "a", "outcomes": ["request_wait_median_days"],
+        "variants": {"a": {}, "b": {}},
+        "uncertain": {"policy.parameters.x": [-1e308, 1e308]}}))
+    out = tmp_path / "out"
+    for argv in (["validate", str(path)],
+                 ["experiment", str(path), "--out", str(out), "--workers", "1", "--quiet"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"srmsim: error: {path}: uncertain.policy.parameters.x:")
+        assert "overflows" in err and "Traceback" not in err
+    assert not out.exists()

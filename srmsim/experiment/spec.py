@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,6 +102,10 @@ class ExperimentConfig(StrictModel):
         for key, (low, high) in self.uncertain.items():
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
+            if not math.isfinite(high - low):  # every draw low + u * (high - low) was inf:
+                # `validate` passed it, and the run refused a scenario key it did not name
+                raise ValueError(f"uncertain.{key}: range [{low}, {high}] is wider than a "
+                                 "number can hold (high - low overflows); narrow it")
         if self.design is not None and self.design.fixed_size:
             if not self.uncertain:
                 raise ValueError(f"design.method {self.design.method} needs uncertain parameters")
