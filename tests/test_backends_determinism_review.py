@@ -84,3 +84,57 @@ def test_an_uncertain_range_whose_width_overflows_is_refused_naming_the_key(
         assert err.startswith(f"srmsim: error: {path}: uncertain.policy.parameters.x:")
         assert "overflows" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def _stream_override(project: Path, here: Path) -> dict:
+    """A request stream reading ``arr.csv``; a different file of that name in ``here``."""
+    _days(project / "arr.csv", 80)
+    _days(here / "arr.csv", 300)
+    return {"requests": {"cert": {**ADMIN["requests"]["cert"], "arrivals": {"file": "arr.csv"}}}}
+
+
+def test_a_trials_overrides_name_files_relative_to_the_trial_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial file's ``overrides`` naming ``arrivals.file: arr.csv`` read the file of the
+    current folder, as an experiment's variants did."""
+    from srmsim.trial.spec import load_trial
+
+    project = tmp_path / "project"
+    project.mkdir()
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    (project / "reading_age.yaml").write_text((scenarios / "reading_age.yaml").read_text())
+    trial = {"name": "rel", "scenario": "reading_age.yaml", "randomise": {"unit": "students"},
+             "outcome": "reading_gap_end", "baseline": "reading_gap_start",
+             "population": "flagged", "replications": 2, "seed": 1,
+             "overrides": {"trust.n_schools": 2, "trust.students_per_year_group": 30,
+                           **_stream_override(project, tmp_path)}}
+    (project / "trial.yaml").write_text(yaml.safe_dump(trial))
+    files = []
+    for cwd in (project, tmp_path):
+        monkeypatch.chdir(cwd)
+        files.append(load_trial(Path("trial.yaml") if cwd == project
+                                else Path("project/trial.yaml")
+                                ).scenario.requests["cert"].arrivals.file)
+    assert files == [str((project / "arr.csv").resolve())] * 2
+
+
+def test_an_optimisations_overrides_name_files_relative_to_the_optimisation_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for an optimisation file's ``overrides``."""
+    from srmsim.explore.optimise import load_optimisation
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "tiny.yaml").write_text(yaml.safe_dump(
+        {"name": "tiny", "trust": {"n_schools": 2, "students_per_year_group": 30},
+         "policy": {"parameters": {"attendance_threshold": 0.9}}}))
+    opt = {"name": "rel", "scenario": "tiny.yaml", "replications": 2, "seed": 5,
+           "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.98}},
+           "objectives": {"persistent_absence": "minimise"},
+           "overrides": _stream_override(project, tmp_path)}
+    (project / "opt.yaml").write_text(yaml.safe_dump(opt))
+    files = []
+    for cwd, path in ((project, Path("opt.yaml")), (tmp_path, Path("project/opt.yaml"))):
+        monkeypatch.chdir(cwd)
+        files.append(load_optimisation(path).base.requests["cert"].arrivals.file)
+    assert files == [str((project / "arr.csv").resolve())] * 2

@@ -55,6 +55,7 @@ from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
     _problems,
+    _resolve_records,
     deep_merge,
     expand_dotted,
     load_scenario,
@@ -512,7 +513,11 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     except ScenarioError as err:
         raise ScenarioError(source, [("scenario", str(err))]) from None
     try:
-        scenario = base.with_overrides(cfg.overrides, source) if cfg.overrides else base
+        # a file the overrides name (population.records, arrivals.file) is relative to this
+        # file, as the scenario's own are to the scenario file: not to the current folder
+        scenario = base.with_overrides(
+            _resolve_records(expand_dotted(cfg.overrides, source), Path(base_dir)),
+            source) if cfg.overrides else base
     except ScenarioError as err:
         raise ScenarioError(source, [(f"overrides.{p}" if p else "overrides", m)
                                      for p, m in err.problems]) from None
