@@ -128,6 +128,49 @@ def _spec(n: int) -> Spec:
     return spec
 
 
+def _launch() -> tuple[Connection, subprocess.Popen]:
+    """A fresh interpreter running :func:`main`, not a fork: the run's process may hold
+    threads, and a fork server or a spawned process would import the user's ``__main__``
+    script again (an unguarded script would start the run again)."""
+    here, there = socket.socketpair()
+    env = dict(os.environ)
+    env.update(dict.fromkeys((v for v in THREAD_VARIABLES if v not in os.environ), "1"))
+    # the same srmsim as this process's, even one imported from a folder not on the path
+    root = str(Path(__file__).resolve().parent.parent)
+    code = (f"import sys; root = {root!r}\n"
+            "if root not in sys.path: sys.path.insert(0, root)\n"
+            "from srmsim.week_processes import main; main(int(sys.argv[1]))")
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(there.fileno())],
+                                pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL, env=env)
+    finally:
+        there.close()
+    return Connection(here.detach()), proc
+
+
+#: helpers started ahead of the run that will use them (:func:`start_ahead`)
+_PRESTARTED: list[tuple[Connection, subprocess.Popen]] = []
+
+
+def start_ahead(helpers: int) -> None:
+    """Start ``helpers`` helper processes now, for the next :class:`WeekHelpers` to take.
+
+    Why: ``srmsim run --threads N`` starts them before its own imports and the scenario's
+    loading, so that their interpreters' start-up (about a second) overlaps that work instead
+    of the trust's generation, which they share. Helpers not taken are stopped by
+    :func:`stop_ahead` (or exit with this process: their socket closes)."""
+    if processes_available():
+        while len(_PRESTARTED) < helpers:
+            _PRESTARTED.append(_launch())
+
+
+def stop_ahead() -> None:
+    """Stop the helpers :func:`start_ahead` started that no run took."""
+    taken = list(_PRESTARTED)
+    _PRESTARTED.clear()
+    _stop([conn for conn, _ in taken], [proc for _, proc in taken])
+
+
 class WeekHelpers:
     """``helpers`` processes that run their share of each week's blocks (see the module)."""
 
@@ -151,24 +194,8 @@ class WeekHelpers:
 
     def _start(self, dynamics: Any, seed: int, students: int | None,
                student_weeks: int | None) -> None:
-        """A fresh interpreter running :func:`main`, not a fork: the run's
-        process may hold threads, and a fork server or a spawned process would import the
-        user's ``__main__`` script again (an unguarded script would start the run again)."""
-        here, there = socket.socketpair()
-        env = dict(os.environ)
-        env.update(dict.fromkeys((v for v in THREAD_VARIABLES if v not in os.environ), "1"))
-        # the same srmsim as this process's, even one imported from a folder not on the path
-        root = str(Path(__file__).resolve().parent.parent)
-        code = (f"import sys; root = {root!r}\n"
-                "if root not in sys.path: sys.path.insert(0, root)\n"
-                "from srmsim.week_processes import main; main(int(sys.argv[1]))")
-        try:
-            proc = subprocess.Popen([sys.executable, "-c", code, str(there.fileno())],
-                                    pass_fds=(there.fileno(),), stdin=subprocess.DEVNULL,
-                                    env=env)
-        finally:
-            there.close()
-        conn = Connection(here.detach())
+        """A helper started ahead (:func:`start_ahead`) if one is waiting, else a new one."""
+        conn, proc = _PRESTARTED.pop() if _PRESTARTED else _launch()
         self._conns.append(conn)
         self._procs.append(proc)
         self._send(conn, ("init", dynamics, seed, students, student_weeks))

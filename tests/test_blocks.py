@@ -347,3 +347,51 @@ def test_helpers_that_cannot_start_leave_the_run_on_threads(monkeypatch):
     plain.run()
     pd.testing.assert_frame_equal(model.results().students, plain.results().students,
                                   check_exact=True)
+
+
+def test_helpers_started_ahead_are_taken_by_the_run_and_the_rest_stopped(tmp_path):
+    """`srmsim run --threads N` starts its helpers before its imports (their start-up overlaps
+    them): the run takes them, with the same results; those no run takes are stopped."""
+    import time
+
+    from srmsim import week_processes
+    from srmsim.cli import main
+
+    if not processes_available() or check_threads(2) < 2:
+        pytest.skip("helper processes need Linux and two cores")
+    week_processes.start_ahead(1)
+    ahead = [proc.pid for _, proc in week_processes._PRESTARTED]
+    assert len(ahead) == 1
+    sc = small_scenario()
+    model = TrustModel(sc, seed=5, threads=2, block_rows=50)
+    assert model._helpers is not None and model._helpers.pids == ahead
+    assert not week_processes._PRESTARTED
+    two = _outputs(model)
+    model.release()
+    one = _outputs(TrustModel(sc, seed=5))
+    for name, frame in one.items():
+        pd.testing.assert_frame_equal(two[name], frame, check_exact=True)
+
+    # a refused input, then a trust too small to share: no helper is left running
+    spawned = []
+    real_launch = week_processes._launch
+
+    def launch():
+        conn, proc = real_launch()
+        spawned.append(proc.pid)
+        return conn, proc
+
+    week_processes._launch = launch
+    try:
+        assert main(["run", str(tmp_path / "missing.yaml"), "--threads", "2", "--quiet"]) == 2
+        small = tmp_path / "small.yaml"
+        small.write_text("name: small\ntrust: {n_schools: 1, students_per_year_group: 10}\n")
+        assert main(["run", str(small), "--threads", "2", "--quiet",
+                     "--out", str(tmp_path / "out")]) == 0
+    finally:
+        week_processes._launch = real_launch
+    assert len(spawned) == 2 and not week_processes._PRESTARTED
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in spawned):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in spawned)

@@ -31,6 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads > 1:  # their start-up overlaps this command's imports and checks
+        from srmsim.blocks import check_threads
+        from srmsim.week_processes import start_ahead, stop_ahead
+
+        start_ahead(check_threads(args.threads) - 1)  # no more than the cores
+        try:
+            return _run(args)
+        finally:
+            stop_ahead()  # those the run did not take (a small trust, a refused input)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from srmsim.scenario import default_scenario, load_scenario
 
     scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
