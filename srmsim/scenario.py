@@ -199,9 +199,15 @@ class Scenario(_Strict):
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def with_overrides(self, overrides: dict[str, Any], source: str = "overrides") -> Scenario:
-        return scenario_from_dict(deep_merge(self.to_dict(), expand_dotted(overrides, source)),
-                                  source)
+    def with_overrides(self, overrides: dict[str, Any], source: str = "overrides",
+                       base_dir: str | Path | None = None) -> Scenario:
+        """This scenario with dotted-key ``overrides``; ``base_dir``: the folder of the file
+        that holds them, which a relative input file they name is read from (as a scenario's
+        own are from the scenario's folder), never the current folder."""
+        changes = expand_dotted(overrides, source)
+        if base_dir is not None:
+            changes = _resolve_records(changes, Path(base_dir))
+        return scenario_from_dict(deep_merge(self.to_dict(), changes), source)
 
 
 #: nesting of overrides once their dotted keys are expanded (as yamlio's MAX_DEPTH for files):

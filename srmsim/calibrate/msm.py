@@ -39,6 +39,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,7 +439,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         raise SrmsimError(f"--moments: unknown {agree(len(unknown), 'moment')} {unknown}; "
                           "expected some of "
                           f"{list(MOMENT_NAMES)}")
-    twice = sorted({m for m in moments or [] if list(moments or []).count(m) > 1})
+    twice = sorted(m for m, n in Counter(moments or ()).items() if n > 1)
     if twice:  # a repeated moment counted twice in the objective and in "enough moments"
         raise SrmsimError(f"--moments: {agree(len(twice), 'moment')} {twice} given twice")
     base = (default_scenario() if scenario is None else

@@ -80,7 +80,6 @@ from srmsim.results import write_text
 from srmsim.scenario import (
     Scenario,
     _problems,
-    _resolve_records,
     expand_dotted,
     load_scenario,
     plain_value,
@@ -436,10 +435,8 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
     except ScenarioError as err:
         raise ScenarioError(source, [("scenario", str(err))]) from None
     try:
-        # a file the overrides name is relative to this file, not to the current folder
-        base = base.with_overrides(
-            _resolve_records(expand_dotted(config.overrides, str(path)), base_dir),
-            str(path)) if config.overrides else base
+        base = (base.with_overrides(config.overrides, str(path), base_dir=base_dir)
+                if config.overrides else base)
     except ScenarioError as err:
         if err.source != str(path):
             raise

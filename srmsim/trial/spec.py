@@ -55,7 +55,6 @@ from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
     _problems,
-    _resolve_records,
     deep_merge,
     expand_dotted,
     load_scenario,
@@ -513,11 +512,8 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     except ScenarioError as err:
         raise ScenarioError(source, [("scenario", str(err))]) from None
     try:
-        # a file the overrides name (population.records, arrivals.file) is relative to this
-        # file, as the scenario's own are to the scenario file: not to the current folder
-        scenario = base.with_overrides(
-            _resolve_records(expand_dotted(cfg.overrides, source), Path(base_dir)),
-            source) if cfg.overrides else base
+        scenario = (base.with_overrides(cfg.overrides, source, base_dir=base_dir)
+                    if cfg.overrides else base)
     except ScenarioError as err:
         raise ScenarioError(source, [(f"overrides.{p}" if p else "overrides", m)
                                      for p, m in err.problems]) from None
