@@ -80,6 +80,7 @@ from srmsim.results import write_text
 from srmsim.scenario import (
     Scenario,
     _problems,
+    _resolve_records,
     expand_dotted,
     load_scenario,
     plain_value,
@@ -429,6 +430,17 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
     problems = _shadowed(config, source) + _overridden(config, source)
     if problems:
         raise ScenarioError(source, problems)
+    if config.baseline:
+        # a file the baseline names (population.records, arrivals.file) is relative to this
+        # file, as the overrides' and an experiment's variants' are: not to the current folder
+        try:
+            expanded = expand_dotted(config.baseline, source)
+        except ScenarioError as err:
+            raise ScenarioError(source, [(f"baseline.{p}" if p else "baseline", m)
+                                         for p, m in err.problems]) from None
+        resolved = _resolve_records(expanded, base_dir)
+        if resolved != expanded:  # else as given: a search's identity is unchanged
+            config = config.model_copy(update={"baseline": resolved})
     path = (base_dir / config.scenario).resolve()
     try:  # the file alone first: a problem of its own is not blamed on the overrides
         base = load_scenario(path)
