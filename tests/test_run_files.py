@@ -10,6 +10,7 @@ import hashlib
 import json
 import threading
 
+import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
@@ -92,3 +93,41 @@ def test_the_students_file_declares_its_complete_columns_and_keeps_its_frame(tmp
     assert all(plain.metadata.row_group(0).column(i).is_stats_set
                for i in range(plain.metadata.num_columns))
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "plain.parquet"), frame)
+
+
+def test_a_digest_read_behind_the_writer_is_the_finished_files(tmp_path):
+    """GrowingFileDigest reads a file while another thread appends to it in uneven pieces, with
+    pauses longer than its polling: its SHA-256 is the finished file's."""
+    import time
+
+    from srmsim.results import GrowingFileDigest
+
+    path = tmp_path / "growing.bin"
+    path.write_bytes(b"")
+    rng = np.random.default_rng(3)
+    pieces = [rng.bytes(int(n)) for n in rng.integers(1, 3 * GrowingFileDigest.BLOCK, 40)]
+
+    def append() -> None:
+        with open(path, "ab", buffering=0) as fh:
+            for i, piece in enumerate(pieces):
+                fh.write(piece)
+                if i % 7 == 0:
+                    time.sleep(0.01)
+
+    with GrowingFileDigest(path) as digest:
+        writer = threading.Thread(target=append)
+        writer.start()
+        writer.join()
+    assert digest.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert digest.hexdigest() == _sha(path)
+
+
+def test_a_digest_is_not_given_while_the_file_is_written(tmp_path):
+    from srmsim.results import GrowingFileDigest
+
+    path = tmp_path / "growing.bin"
+    path.write_bytes(b"abc")
+    digest = GrowingFileDigest(path)
+    with digest, pytest.raises(RuntimeError, match="still being written"):
+        digest.hexdigest()
+    assert digest.hexdigest() == hashlib.sha256(b"abc").hexdigest()
