@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import small_record_trust
 
 from srmsim.calibrate.export import records_from_run, with_term_sessions
@@ -112,3 +113,16 @@ def test_reading_ages_off_the_first_week_are_skipped_not_a_failed_fit(tmp_path) 
     assert status == 2 and out == "" and "Traceback" not in err
     assert "reading_gap_mean" in err and "first week" in err
     assert not (tmp_path / "fit2").exists()
+
+
+@pytest.mark.parametrize("informs", [("attendance_men",), "attendance_mean", 3])
+def test_a_parameter_informed_by_no_known_moment_is_refused(informs) -> None:
+    """The Python API took a Parameter whose ``informs`` named no moment (a typo, or a string
+    read letter by letter): every fit then dropped it as "not informed by the data"."""
+    from srmsim.calibrate.msm import Parameter, parse_parameters
+    from srmsim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="informs: unknown moment"):
+        parse_parameters([Parameter("dynamics.absence_logit", -5.0, -3.0, informs)])
+    known = Parameter("dynamics.absence_logit", -5.0, -3.0, (MOMENT_NAMES[0],))
+    assert parse_parameters([known]) == [known]

@@ -147,6 +147,15 @@ def parse_parameters(params: str | Iterable[str | Parameter] | None,
         if isinstance(item, Parameter):
             p = item
             _float_field(p.name)
+            # the moments said to pin it decide whether it can be fitted at all: a name that is
+            # no moment (or a string, read letter by letter) would drop it from every fit
+            informs = p.informs
+            unknown = ([m for m in informs if m not in MOMENT_NAMES]
+                       if isinstance(informs, tuple | list) else [informs])
+            if unknown:
+                raise ScenarioError("--params", [(p.name, f"informs: unknown moment(s) "
+                                                          f"{', '.join(map(repr, unknown))}; "
+                                                          "expected a tuple of moment names")])
         else:
             name, sep, rng = str(item).partition("=")
             name = name.strip()
