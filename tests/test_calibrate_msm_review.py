@@ -126,3 +126,26 @@ def test_a_parameter_informed_by_no_known_moment_is_refused(informs) -> None:
         parse_parameters([Parameter("dynamics.absence_logit", -5.0, -3.0, informs)])
     known = Parameter("dynamics.absence_logit", -5.0, -3.0, (MOMENT_NAMES[0],))
     assert parse_parameters([known]) == [known]
+
+
+def test_the_note_names_the_parameter_the_moments_do_not_move_with(tmp_path) -> None:
+    """A parameter the chosen moments do not depend on made every standard error NaN with a
+    note that "some parameter" was not identified: it now names it."""
+    data = dataset(tmp_path)
+    status, _, err = cli(["calibrate", str(data), "--out", str(tmp_path / "fit"), "--params",
+                          "dynamics.absence_logit,dynamics.login_logit=-2:2", "--moments",
+                          "attendance,persistent_absence", *FAST])
+    assert status == 0, err
+    report = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    note = next(n for n in report["notes"] if n.startswith("no standard errors"))
+    assert "dynamics.login_logit" in note and "absence_logit" not in note
+
+
+def test_unidentified_names_one_parameter_or_the_ones_that_offset_each_other() -> None:
+    from srmsim.calibrate.msm import unidentified
+
+    names = ["a", "b", "c"]
+    flat = np.array([[1.0, 0.0, 0.3], [0.2, 0.0, 1.0], [0.5, 0.0, -0.4]])
+    assert unidentified(flat, names) == "b"
+    offset = np.array([[1.0, 2.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])  # a, b collinear
+    assert unidentified(offset, names) == "a and b together (one offsets the other)"

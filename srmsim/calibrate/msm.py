@@ -193,6 +193,19 @@ def parse_parameters(params: str | Iterable[str | Parameter] | None,
     return out
 
 
+def unidentified(jac: np.ndarray, names: Sequence[str]) -> str:
+    """The parameters a singular Jacobian (moments x parameters) cannot tell apart, for the
+    note: those that weigh in the direction the moments change least along (its last right
+    singular vector). One parameter alone: the moments do not move with it; several: one
+    offsets the others."""
+    _, _, vt = np.linalg.svd(np.nan_to_num(np.asarray(jac, dtype=float)), full_matrices=False)
+    weight = np.abs(vt[-1])
+    named = [n for n, w in zip(names, weight, strict=True) if w >= 0.25 * weight.max()]
+    if len(named) == 1:
+        return named[0]
+    return ", ".join(named[:-1]) + f" and {named[-1]} together (one offsets the other)"
+
+
 def _current(base: Scenario, name: str) -> float:
     section, _, key = name.partition(".")
     return float(getattr(getattr(base, section), key))
@@ -640,8 +653,9 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
             se_params = np.sqrt(np.clip(np.diag(cov), 0, None)) * np.array(
                 [p.upper - p.lower for p in fit_params])
         else:
-            notes.append("no standard errors: the moments barely change with some parameter "
-                         "(singular Jacobian), so it is not identified by these moments")
+            notes.append("no standard errors: the moments barely change with "
+                         + unidentified(jac, [p.name for p in fit_params])
+                         + " (singular Jacobian), so it is not identified by these moments")
 
     estimates = pd.DataFrame({
         "parameter": [p.name for p in fit_params],
