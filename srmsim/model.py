@@ -314,6 +314,10 @@ class TrustModel(mesa.Model):
         if week == 0:
             t.year_possible[:] = 0
             t.year_attended[:] = 0
+            # the term rates are of the latest year: a pupil who withdraws in a later year's
+            # autumn must not keep the previous year's spring and summer (empty: no session)
+            for term in calendar.TERM_NAMES:
+                getattr(t, f"attendance_{term}")[:] = np.nan
         obs, wlogit = self._obs, self._withdrawal_logit
         reading_test = week in calendar.READING_TEST_WEEKS
         term_end = week in calendar.TERM_ENDS

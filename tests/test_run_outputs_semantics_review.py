@@ -1,0 +1,40 @@
+"""What a run's outputs mean: every figure recomputable from the tables, by the documented
+definition (docs/outputs.md), on the edge cases of the calendar and the cohort."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from conftest import small_scenario
+
+import srmsim
+from srmsim import calendar
+from srmsim.model import TrustModel
+
+TERMS = dict(zip(calendar.TERM_NAMES, zip(calendar.TERM_STARTS, calendar.TERM_ENDS,
+                                          strict=True), strict=True))
+
+
+def test_term_attendance_is_of_the_students_latest_year_only() -> None:
+    """A sixth-former who withdraws in the second year's autumn has no spring or summer in
+    that year: ``attendance_spring``/``_summer`` are empty, not the first year's rates."""
+    result = srmsim.run(small_scenario({"trust.year_groups": [12, 13], "years": 2,
+                                        "dynamics.withdrawal_annual": 0.6}), seed=3)
+    s, h = result.students.set_index("uid"), result.history
+    late = s[(s["status"] == "withdrawn") & (s["exit_week"] >= calendar.WEEKS_PER_YEAR)
+             & (s["exit_week"] % calendar.WEEKS_PER_YEAR < calendar.TERM_STARTS[1])
+             & (s["entry_week"] == 0)]
+    assert len(late)  # the case this test is about happens
+    assert late["attendance_spring"].isna().all() and late["attendance_summer"].isna().all()
+    # every student's term rates are the history's, over the student's latest year
+    latest = h.groupby("uid")["year"].transform("max")
+    h = h[h["year"] == latest]
+    for term, (first, last) in TERMS.items():
+        weeks = h[h["week"].between(first, last)].groupby("uid")[["attended", "possible"]].sum()
+        want = (weeks["attended"] / weeks["possible"].where(weeks["possible"] > 0))
+        want = want.reindex(s.index)
+        np.testing.assert_allclose(s[f"attendance_{term}"].astype(float), want, rtol=1e-6,
+                                   err_msg=term)
+
