@@ -112,15 +112,22 @@ def headline(students: pd.DataFrame) -> dict[str, float]:
     def rate(x: pd.Series) -> float:
         return float(x.mean()) if len(x) else float("nan")
 
+    def mean(x: pd.Series) -> float:
+        """Mean of the values there are; NaN (no warning) when there is none."""
+        return float(np.nanmean(x)) if x.notna().any() else float("nan")
+
+    possible = int(s["sessions_possible"].sum())
     return {
         "students": int(len(students)),
-        "attendance": float(s["sessions_attended"].sum() / max(s["sessions_possible"].sum(), 1)),
+        # no possible session (a model not yet run): no attendance rate, not 0%
+        "attendance": (float(s["sessions_attended"].sum() / possible) if possible
+                       else float("nan")),
         "persistent_absence": rate(s["persistent_absent"]),
         "persistent_absence_fsm": rate(fsm["persistent_absent"]),
         "persistent_absence_non_fsm": rate(non["persistent_absent"]),
         "severe_absence": rate(s["severe_absent"]),
-        "reading_gap_start": float(np.nanmean(students["reading_gap_start"])),
-        "reading_gap_end": float(np.nanmean(students["reading_gap_end"])),
+        "reading_gap_start": mean(students["reading_gap_start"]),
+        "reading_gap_end": mean(students["reading_gap_end"]),
         "mean_attainment": float(students["attainment"].mean()),
         "withdrawals": int(students["withdrawn"].sum()),
         "interventions": int(students["interventions"].sum()),

@@ -38,3 +38,13 @@ def test_term_attendance_is_of_the_students_latest_year_only() -> None:
         np.testing.assert_allclose(s[f"attendance_{term}"].astype(float), want, rtol=1e-6,
                                    err_msg=term)
 
+
+def test_attendance_of_a_trust_with_no_session_yet_is_nan_not_zero() -> None:
+    """Before its first week no session was possible: the headline attendance has no
+    denominator, so it is NaN (printed n/a), as persistent absence already was."""
+    result = TrustModel(small_scenario(), seed=1).results()
+    assert result.summary["students"] > 0
+    assert math.isnan(result.summary["attendance"])
+    assert math.isnan(result.summary["reading_gap_start"])
+    assert "0.0%" not in result.summary()
+    assert pd.isna(result.students["attendance_rate"]).all()
