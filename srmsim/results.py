@@ -260,7 +260,7 @@ class GrowingFileDigest:
 #: the students table's identifiers: every value differs (the uid and, with a policy, the
 #: pseudonym events.parquet names students by)
 STUDENT_IDS = ("uid", "student")
-#: the columns a run's students table is in the order of (its table is kept in school order),
+#: the columns a run's students table is in the order of (uid order: school order in a one-year run),
 #: so the only ones whose row-group statistics let a reader skip row groups
 STUDENT_ORDER = ("school", "uid")
 

@@ -48,3 +48,19 @@ def test_attendance_of_a_trust_with_no_session_yet_is_nan_not_zero() -> None:
     assert math.isnan(result.summary["reading_gap_start"])
     assert "0.0%" not in result.summary()
     assert pd.isna(result.students["attendance_rate"]).all()
+
+
+def test_students_order_and_leavers_age_are_as_documented(repo_root) -> None:
+    """docs/outputs.md said the table was in school order and ages were at the end of the run:
+    a two-year run's table is in uid order (the second year's intake after everyone else),
+    and a Year 11 who left after the first year is aged at the end of that year."""
+    result = srmsim.run(small_scenario({"years": 2}), seed=4)
+    s, h = result.students, result.history
+    assert s["uid"].is_monotonic_increasing and not s["school"].is_monotonic_increasing
+    last = h.sort_values("run_week").groupby("uid").last()
+    left = s[(s["status"] == "left") & (s["exit_week"] == calendar.WEEKS_PER_YEAR - 1)]
+    assert len(left)
+    np.testing.assert_allclose(left["age_months"], last.loc[left["uid"], "age_months"],
+                               atol=0.05)
+    doc = (repo_root / "docs" / "outputs.md").read_text()
+    assert "in school order" not in doc and "the school year they left in" in doc
