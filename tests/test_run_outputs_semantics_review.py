@@ -64,3 +64,16 @@ def test_students_order_and_leavers_age_are_as_documented(repo_root) -> None:
                                atol=0.05)
     doc = (repo_root / "docs" / "outputs.md").read_text()
     assert "in school order" not in doc and "the school year they left in" in doc
+
+
+def test_weekly_enrolled_and_sessions_add_up_as_documented(repo_root) -> None:
+    """A student who withdraws in a week has that week's sessions but is not on roll at its
+    end: ``sessions_possible`` is 10 x (``enrolled`` + ``withdrawals``), as the docs now say."""
+    result = srmsim.run(small_scenario({"trust.year_groups": [12, 13],
+                                        "dynamics.withdrawal_annual": 0.6}), seed=2)
+    w = result.weekly
+    assert w["withdrawals"].sum() > 0
+    assert (w["sessions_possible"]
+            == calendar.SESSIONS_PER_WEEK * (w["enrolled"] + w["withdrawals"])).all()
+    doc = (repo_root / "docs" / "outputs.md").read_text()
+    assert "10 times\n`enrolled + withdrawals`" in doc
