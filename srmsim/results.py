@@ -31,6 +31,8 @@ from srmsim.scenario import Scenario, load_scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from srmsim.model import TrustModel
 
 PERSISTENT_ABSENCE = 0.10  # DfE: missing 10% or more of possible sessions
@@ -185,7 +187,7 @@ def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
     plain = set(unique)
     dictionary = [str(c) for c, dtype in df.dtypes.items()
                   if c not in plain and not (isinstance(dtype, np.dtype) and dtype.kind == "f")]
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = arrow_table(df)
     if required:
         table = table.cast(pa.schema(
             [f.with_nullable(table.column(i).null_count > 0) for i, f in enumerate(table.schema)],
@@ -203,6 +205,35 @@ def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
 
     write_atomic(Path(path), write, private=private)
     return sha256[0] if sha256 else None
+
+
+def arrow_table(df: pd.DataFrame) -> pa.Table:
+    """``pa.Table.from_pandas(df, preserve_index=False)``: the same table (schema and pandas
+    metadata included), made faster for the frames of numbers, flags and categories srmsim
+    writes most. A column of numbers with no NaN is taken as it is (zero-copy): from_pandas
+    scans every float column for NaN to mark missing values, holding the GIL, and for England's
+    students table it took 0.2-0.3 s alone and about 0.5 s beside the result tables being made
+    on the other thread. A frame with any other column type (text, nullable or extension types)
+    goes to from_pandas whole."""
+    import pyarrow as pa
+
+    def simple(dtype: object) -> bool:
+        return (isinstance(dtype, np.dtype) and dtype.kind in "biuf") or isinstance(
+            dtype, pd.CategoricalDtype)
+
+    if not (df.columns.is_unique and all(isinstance(c, str) for c in df.columns)
+            and all(simple(d) for d in df.dtypes)):
+        return pa.Table.from_pandas(df, preserve_index=False)
+    schema = pa.Table.from_pandas(df.iloc[:0], preserve_index=False).schema
+    arrays = []
+    for name, spec in zip(df.columns, schema, strict=True):
+        column = df[name]
+        values = column.to_numpy() if isinstance(column.dtype, np.dtype) else None
+        if values is not None and (values.dtype.kind != "f" or not np.isnan(values).any()):
+            arrays.append(pa.array(values, type=spec.type))  # no NaN to mark: as it is
+        else:
+            arrays.append(pa.array(column, type=spec.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 class GrowingFileDigest:

@@ -11,6 +11,7 @@ import json
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import REPO_ROOT
 
@@ -131,3 +132,33 @@ def test_a_digest_is_not_given_while_the_file_is_written(tmp_path):
     with digest, pytest.raises(RuntimeError, match="still being written"):
         digest.hexdigest()
     assert digest.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+
+
+@pytest.mark.parametrize("extra", [None, "text", "nullable", "number_name"])
+def test_arrow_table_is_from_pandas_table(extra):
+    """arrow_table takes numbers with no NaN as they are, and is from_pandas's table, schema and
+    pandas metadata included, whatever the columns (text, nullable and odd names go to
+    from_pandas)."""
+    import pyarrow as pa
+
+    from srmsim.results import arrow_table
+
+    rng = np.random.default_rng(5)
+    n = 1000
+    frame = pd.DataFrame({
+        "uid": np.arange(n, dtype=np.int64), "school": rng.integers(0, 9, n).astype(np.int32),
+        "week": rng.integers(0, 39, n).astype(np.int16), "fsm": rng.random(n) < 0.3,
+        "rate": rng.random(n), "score": rng.random(n).astype(np.float32),
+        "exam": np.where(rng.random(n) < 0.2, np.nan, rng.random(n)).astype(np.float32),
+        "status": pd.Categorical.from_codes(rng.integers(0, 3, n), ["enrolled", "left", "gone"]),
+    })
+    if extra == "text":
+        frame["student"] = [f"p{i}" for i in range(n)]
+    elif extra == "nullable":
+        frame["count"] = pd.array(rng.integers(0, 5, n), dtype="Int64")
+    elif extra == "number_name":
+        frame[3] = rng.random(n)
+    ours = arrow_table(frame)
+    theirs = pa.Table.from_pandas(frame, preserve_index=False)
+    assert ours.equals(theirs, check_metadata=True)
+    assert ours.column("exam").null_count == int(frame["exam"].isna().sum()) > 0
