@@ -110,7 +110,10 @@ def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
     if 0.0 < v <= 1.0:  # a share: attendance rate, risk score
         return {"type": "SliderFloat", "value": v, "min": 0.0, "max": 1.0, "step": 0.01,
                 "label": f"{text} (0-1)"}
-    lo, hi = min(0.0, 2.0 * v), max(0.0, 2.0 * v)
+    # twice the value, or the value itself when twice it is past the largest float (2e308 is
+    # inf, and int(inf) raised in place of the page)
+    far = 2.0 * v if math.isfinite(2.0 * v) else v
+    lo, hi = min(0.0, far), max(0.0, far)
     if v == int(v):  # whole numbers: months of reading age, counts of risk factors
         return {"type": "SliderInt", "value": int(v), "min": int(lo), "max": max(int(hi), 5),
                 "step": 1, "label": text}
