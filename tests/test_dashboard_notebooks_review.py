@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from srmsim.dashboard import settings as ds
+from srmsim.errors import ScenarioError
 from srmsim.scenario import scenario_from_dict
 
 
@@ -24,3 +25,22 @@ def test_a_parameter_near_the_largest_float_gets_a_control(value):
     assert control["min"] <= control["value"] <= control["max"]
     assert ds.apply_settings(sc, None, {"parameter__t": control["value"]}) \
         .policy.parameters["t"] == value
+
+
+def test_the_schools_slider_stops_within_the_page_size():
+    """5 schools of 5,000 a year group (125,000 students) may be shown, but the schools slider
+    went to 100, and the page then built 2.5 million students (and their no-policy twin),
+    ten times the size it refuses in a file."""
+    sc = scenario_from_dict({"name": "big_schools", "trust": {
+        "n_schools": 5, "students_per_year_group": 5000}})
+    ds.check_for_page(sc)
+    top = ds.model_params(sc)["n_schools"]["max"]
+    assert top == ds.MAX_STUDENTS // 25_000 == 10
+    ds.check_size(ds.apply_settings(sc, top, {}))
+    with pytest.raises(ScenarioError, match="more than the dashboard's 250,000"):
+        ds.apply_settings(sc, 100, {})
+    # small schools keep the usual 100, and a trust larger than that keeps its own count
+    small = scenario_from_dict({"trust": {"n_schools": 3, "students_per_year_group": 60}})
+    assert ds.model_params(small)["n_schools"]["max"] == ds.MAX_SCHOOLS
+    many = scenario_from_dict({"trust": {"n_schools": 150, "students_per_year_group": 20}})
+    assert ds.model_params(many)["n_schools"]["max"] == 150

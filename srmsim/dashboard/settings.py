@@ -127,6 +127,15 @@ def _minutes_control(role: str, minutes: float, where: str) -> dict[str, Any]:
             "label": f"{label(role)}, min/week {where}"}
 
 
+def max_schools(scenario: Scenario) -> int:
+    """The schools slider's top: at most MAX_SCHOOLS, and no more schools than keep the trust
+    within MAX_STUDENTS (a slider to 100 schools of 5,000 a year group made 2.5 million
+    students, ten times what the page refuses in a file); never below the scenario's own."""
+    trust = scenario.trust
+    per_school = max(1, trust.students_per_year_group * len(trust.year_groups))
+    return max(trust.n_schools, min(MAX_SCHOOLS, MAX_STUDENTS // per_school))
+
+
 def model_params(scenario: Scenario) -> dict[str, Any]:
     """SolaraViz ``model_params`` for a scenario the page may show (:func:`check_for_page`): the
     scenario itself (fixed), the seed, the number of schools, and for its policy every
@@ -136,7 +145,7 @@ def model_params(scenario: Scenario) -> dict[str, Any]:
         "seed": {"type": "InputText", "value": str(scenario.seed),
                  "label": "Seed (same seed, same students and events)"},
         "n_schools": {"type": "SliderInt", "value": scenario.trust.n_schools, "min": 1,
-                      "max": max(MAX_SCHOOLS, scenario.trust.n_schools), "step": 1,
+                      "max": max_schools(scenario), "step": 1,
                       "label": "Number of schools"},
     }
     policy = scenario.policy
@@ -200,4 +209,8 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
             overrides[f"policy.staff.pool.{name}"] = float(value)
         else:
             overrides[f"policy.workflows.{name}.enabled"] = bool(value)
-    return base.with_overrides(overrides, source="dashboard") if overrides else base
+    if not overrides:
+        return base
+    changed = base.with_overrides(overrides, source="dashboard")
+    check_size(changed)  # more schools can take a trust past what the page can step
+    return changed
