@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.dashboard import settings as ds
 from srmsim.errors import ScenarioError
 from srmsim.scenario import scenario_from_dict
@@ -44,3 +45,15 @@ def test_the_schools_slider_stops_within_the_page_size():
     assert ds.model_params(small)["n_schools"]["max"] == ds.MAX_SCHOOLS
     many = scenario_from_dict({"trust": {"n_schools": 150, "students_per_year_group": 20}})
     assert ds.model_params(many)["n_schools"]["max"] == 150
+
+
+@pytest.mark.parametrize("seed", [10**18, 5 * 10**18, MAX_SEED])
+def test_any_seed_srmsim_run_takes_is_taken_by_the_page(seed):
+    """`srmsim run --seed` and a scenario's seed go to 2**63 - 1, but the seed box refused
+    anything past 18 digits: a run's seed could not be reproduced on the page, and a scenario
+    with such a seed showed a warning about its own seed."""
+    assert ds.parse_seed(str(seed), 5) == (seed, "")
+    sc = scenario_from_dict({"seed": seed})
+    assert ds.parse_seed(ds.model_params(sc)["seed"]["value"], sc.seed) == (seed, "")
+    got, note = ds.parse_seed(str(MAX_SEED + 1), 5)
+    assert got == 5 and "2^63 - 1" in note

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
 from srmsim.scenario import Scenario, default_scenario, load_scenario
 
@@ -170,8 +171,10 @@ def parse_seed(text: Any, fallback: int) -> tuple[int, str]:
     raw = str(text).strip()
     # ASCII digits only: str.isdigit() is true of "²" too, which int() refuses (a traceback
     # in place of the page), and of other scripts' digits, which no one means as a seed
-    if isinstance(text, bool) or not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        return fallback, (f"Seed {raw[:20]!r} is not a whole number from 0 to 10^18; "
+    # the range `srmsim run --seed` and a scenario's seed take, so any run's seed is accepted
+    if isinstance(text, bool) or not (raw.isascii() and raw.isdigit()) or len(raw) > 19 \
+            or int(raw) > MAX_SEED:
+        return fallback, (f"Seed {raw[:20]!r} is not a whole number from 0 to 2^63 - 1; "
                           f"using the scenario's seed {fallback}.")
     return int(raw), ""
 
