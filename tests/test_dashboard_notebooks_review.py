@@ -57,3 +57,20 @@ def test_any_seed_srmsim_run_takes_is_taken_by_the_page(seed):
     assert ds.parse_seed(ds.model_params(sc)["seed"]["value"], sc.seed) == (seed, "")
     got, note = ds.parse_seed(str(MAX_SEED + 1), 5)
     assert got == 5 and "2^63 - 1" in note
+
+
+def test_a_port_refused_for_want_of_rights_is_not_called_in_use(monkeypatch, capsys):
+    """`srmsim dashboard --port 80` as an ordinary user was told "port 80 ... is in use": the
+    bind fails with a permission error, and the advice to pick another port did not say why."""
+    import socket
+
+    from srmsim import cli
+
+    def refuse(self, address):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    assert cli.main(["dashboard", "--port", "80"]) == 2
+    err = capsys.readouterr().err
+    assert "port 80 on 127.0.0.1 needs administrator rights" in err and "in use" not in err
+    assert "Traceback" not in err

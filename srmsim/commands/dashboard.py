@@ -42,6 +42,9 @@ def _check_port(port: int) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
+        except PermissionError:  # not in use: below 1024 needs administrator rights
+            raise SrmsimError(f"port {port} on {HOST} needs administrator rights (ports below "
+                              "1024 usually do); choose one from 1024 up with --port") from None
         except OSError:
             msg = f"port {port} on {HOST} is in use; choose another with --port"
             raise SrmsimError(msg) from None
