@@ -74,3 +74,21 @@ def test_a_port_refused_for_want_of_rights_is_not_called_in_use(monkeypatch, cap
     err = capsys.readouterr().err
     assert "port 80 on 127.0.0.1 needs administrator rights" in err and "in use" not in err
     assert "Traceback" not in err
+
+
+def test_a_students_school_is_numbered_as_srmsim_run_numbers_it():
+    """The profile said "School 1" for a pupil of school 0: the run's students table (and its
+    figures' "school 0" legend) number schools from 0, so the page sent a reader looking up
+    the same uid to the wrong school."""
+    from srmsim.dashboard.model import DashboardModel
+    from srmsim.dashboard.panels import student_line
+
+    sc = scenario_from_dict({"trust": {"n_schools": 2, "students_per_year_group": 10}})
+    m = DashboardModel(base=sc, seed="3")
+    m.step()
+    table = m.results().students.set_index("uid")
+    for uid in (int(m.students.uid[0]), int(m.students.uid[-1])):
+        assert student_line(m, uid).startswith(f"School {table.loc[uid, 'school']}, Year "
+                                               f"{table.loc[uid, 'year_group']};")
+    assert {int(s) for s in table["school"]} == {0, 1}
+    assert student_line(m, -1) == ""

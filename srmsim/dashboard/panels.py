@@ -232,6 +232,23 @@ def Gaps(m: dm.DashboardModel) -> None:
                "Reading: mean gap at the latest test, months. Negative = the group is behind.")
 
 
+def student_line(m: dm.DashboardModel, uid: int) -> str:
+    """One student in words ("" when not in the trust). The school is numbered as ``srmsim
+    run``'s tables and figures number it (from 0): the page said "School 3" for the pupil
+    whose row in the run's students table has school 2."""
+    t = m.students
+    row = np.flatnonzero(t.uid == uid)
+    if not len(row):
+        return ""
+    i = int(row[0])
+    traits = [name for name, flag in (("FSM", t.fsm[i]), ("SEN", t.sen[i]), ("EAL", t.eal[i]))
+              if flag]
+    return (f"School {int(t.school[i])}, Year {int(t.year_group[i])}; "
+            f"{', '.join(traits) or 'not FSM, SEN or EAL'}; actions started: "
+            f"{int(t.interventions[i])}, weeks waited: {int(t.weeks_waited[i])}, "
+            f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
+
+
 @solara.component
 def StudentProfile(m: dm.DashboardModel, week: int) -> None:
     """One student's weeks, picked from those with an open case now. ``week`` is the week run:
@@ -248,16 +265,9 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
                   on_value=set_choice)
     uid = int(picked.split()[-1])
     hist = m.profile(uid)
-    t = m.students
-    row = np.flatnonzero(t.uid == uid)
-    if len(row):
-        i = int(row[0])
-        traits = [name for name, flag in (("FSM", t.fsm[i]), ("SEN", t.sen[i]), ("EAL", t.eal[i]))
-                  if flag]
-        _line(f"School {int(t.school[i]) + 1}, Year {int(t.year_group[i])}; "
-              f"{', '.join(traits) or 'not FSM, SEN or EAL'}; actions started: "
-              f"{int(t.interventions[i])}, weeks waited: {int(t.weeks_waited[i])}, "
-              f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
+    about = student_line(m, uid)
+    if about:
+        _line(about)
     weeks = hist["week"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         attendance = 100 * hist["attended"].to_numpy() / hist["possible"].to_numpy()
