@@ -3,6 +3,9 @@ each test failed before its fix."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from srmsim.argtypes import MAX_SEED
@@ -92,3 +95,26 @@ def test_a_students_school_is_numbered_as_srmsim_run_numbers_it():
                                                f"{table.loc[uid, 'year_group']};")
     assert {int(s) for s in table["school"]} == {0, 1}
     assert student_line(m, -1) == ""
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_a_notebook_removes_the_temporary_folder_it_makes(path):
+    """Notebooks 07, 08 and 09 made a folder with tempfile.mkdtemp and never removed it (07 says
+    everything it writes goes there, and it holds the notebook's secret pseudonymisation key):
+    every run, the notebook tests' too, left three folders in the system's temporary directory.
+    Notebook 03 already removed its own in its last cell; each now does."""
+    import nbformat
+
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "code"]
+    made = [(i, name) for i, src in enumerate(cells)
+            for name in re.findall(r"^(\w+) = (?:Path\()?tempfile\.mkdtemp\(", src, re.M)]
+    seen = {i for i, _ in made}
+    assert all("mkdtemp(" not in src or i in seen for i, src in enumerate(cells)), \
+        f"{path.name}: a mkdtemp this test cannot read"
+    for i, name in made:
+        assert any(f"shutil.rmtree({name}," in src for src in cells[i + 1:]), \
+            f"{path.name}: the temporary folder {name} is never removed"
