@@ -118,3 +118,27 @@ def test_a_notebook_removes_the_temporary_folder_it_makes(path):
     for i, name in made:
         assert any(f"shutil.rmtree({name}," in src for src in cells[i + 1:]), \
             f"{path.name}: the temporary folder {name} is never removed"
+
+
+def test_schools_left_to_the_pooled_model_are_named_readably():
+    """Notebook 06 printed "2 schools ... use the pooled model: [np.int32(2), np.int32(10)]":
+    a school column of numpy integers (as the simulation's) showed numpy's repr."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from srmsim import risk
+
+    rng = np.random.default_rng(0)
+    school = np.repeat(np.array([0, 1, 2], dtype=np.int32), [400, 400, 30])
+    x = rng.normal(size=len(school))
+    y = rng.random(len(school)) < 1 / (1 + np.exp(1.5 - x))
+    df = pd.DataFrame({"school": school, "x": x, "y": y})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", risk.RiskModelWarning)
+        model = risk.PerSchoolRisk(min_events=10).fit(df, "y", ["x"])
+    assert [int(s) for s in model.fallback_schools_] == [2]
+    said = [str(w.message) for w in caught if "pooled model" in str(w.message)]
+    assert said and said[0].endswith("use the pooled model: [2]"), said
+    assert all("np." not in note for note in model.notes_)

@@ -549,10 +549,13 @@ class PerSchoolRisk(RiskModel):
             self.school_params_[sch] = fit.params
             self.notes_ += fit.notes
         if self.fallback_schools_:
+            # [2, 10], not [np.int32(2), np.int32(10)] (what notebook 06 printed)
+            shown = [s.item() if isinstance(s, np.generic) else s
+                     for s in self.fallback_schools_[:10]]
             note = (
                 f"{plural(len(self.fallback_schools_), 'school')} with fewer than "
                 f"{self.min_events} "
-                f"events or non-events use the pooled model: {self.fallback_schools_[:10]}"
+                f"events or non-events use the pooled model: {shown}"
             )
             self.notes_.append(note)
             warnings.warn(note, RiskModelWarning, stacklevel=2)
