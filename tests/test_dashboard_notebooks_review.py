@@ -140,5 +140,27 @@ def test_schools_left_to_the_pooled_model_are_named_readably():
         model = risk.PerSchoolRisk(min_events=10).fit(df, "y", ["x"])
     assert [int(s) for s in model.fallback_schools_] == [2]
     said = [str(w.message) for w in caught if "pooled model" in str(w.message)]
-    assert said and said[0].endswith("use the pooled model: [2]"), said
+    assert said == ["1 school with fewer than 10 events or non-events uses the pooled model: 2"]
     assert all("np." not in note for note in model.notes_)
+
+
+def test_more_than_ten_schools_left_to_the_pooled_model_are_counted():
+    """The note listed at most ten schools without saying that more were left out."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from srmsim import risk
+
+    rng = np.random.default_rng(1)
+    school = np.repeat(np.arange(14, dtype=np.int32), [400, 400] + [20] * 12)
+    x = rng.normal(size=len(school))
+    y = rng.random(len(school)) < 1 / (1 + np.exp(1.5 - x))
+    df = pd.DataFrame({"school": school, "x": x, "y": y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", risk.RiskModelWarning)
+        model = risk.PerSchoolRisk(min_events=10).fit(df, "y", ["x"])
+    note = next(n for n in model.notes_ if "pooled model" in n)
+    assert note.startswith("12 schools") and " use the pooled model" in note
+    assert note.endswith("2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2 more"), note

@@ -550,12 +550,14 @@ class PerSchoolRisk(RiskModel):
             self.notes_ += fit.notes
         if self.fallback_schools_:
             # [2, 10], not [np.int32(2), np.int32(10)] (what notebook 06 printed)
+            n = len(self.fallback_schools_)
             shown = [s.item() if isinstance(s, np.generic) else s
                      for s in self.fallback_schools_[:10]]
+            more = f" and {n - 10:,} more" if n > 10 else ""
             note = (
-                f"{plural(len(self.fallback_schools_), 'school')} with fewer than "
-                f"{self.min_events} "
-                f"events or non-events use the pooled model: {shown}"
+                f"{plural(n, 'school')} with fewer than {self.min_events} events or "
+                f"non-events {agree(n, 'uses', 'use')} the pooled model: "
+                f"{', '.join(map(str, shown))}{more}"
             )
             self.notes_.append(note)
             warnings.warn(note, RiskModelWarning, stacklevel=2)
