@@ -164,3 +164,36 @@ def test_more_than_ten_schools_left_to_the_pooled_model_are_counted():
     note = next(n for n in model.notes_ if "pooled model" in n)
     assert note.startswith("12 schools") and " use the pooled model" in note
     assert note.endswith("2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2 more"), note
+
+
+def test_notebook_02s_referrals_off_the_test_weeks_are_re_referrals_after_the_cooldown():
+    """Notebook 02 said referrals follow the reading tests; its own table also shows some in
+    weeks 26 and 28. Its prose now says why, and this pins it: every pupil flagged off a test
+    week had a case that closed exactly ``cooldown_weeks`` before."""
+    import json
+
+    import yaml
+
+    from srmsim import calendar
+    from srmsim.model import TrustModel
+    from srmsim.scenario import scenario_from_dict
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "02_design_a_workflow.ipynb"
+    cells = json.loads(path.read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells
+                  if c["cell_type"] == "code" and "my_policy = " in "".join(c["source"]))
+    text = source.split('my_policy = """', 1)[1].split('"""', 1)[0]
+    scenario = scenario_from_dict(yaml.safe_load(text), source="notebook 02")
+    cooldown = scenario.policy.workflows["reading_support"].cooldown_weeks
+    model = TrustModel(scenario)
+    model.run()
+    events = model.policy.events()
+    flagged = events[events["event"] == "flagged"]
+    closed = events[events["event"] == "closed"]
+    off_test = flagged[~flagged["week"].isin(calendar.READING_TEST_WEEKS)]
+    assert len(off_test) > 0  # the table the prose explains
+    for row in off_test.itertuples():
+        mine = closed[closed["student"] == row.student]
+        assert (mine["week"] == row.week - cooldown).any(), row
+    prose = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "`cooldown_weeks`" in prose
