@@ -39,3 +39,20 @@ def test_missing_values_in_rules_as_the_policies_page_says() -> None:
     page = _text("policies.md")
     assert "are false, except `!=`, which is true" in page
     assert "Comparisons with a missing value (no reading test yet) are false." not in page
+
+
+def test_cluster_trial_default_se_as_the_researcher_guide_says() -> None:
+    """docs/guides/researcher.md said a school-randomised trial is analysed with CR1 and t(J-1);
+    its default (``se: auto``) is CR2 with Bell-McCaffrey df below 30 schools."""
+    from srmsim.stats._inference import CR2_BELOW, cluster_se_for
+    from srmsim.trial import load_trial
+
+    root = DOCS.parent
+    trial = load_trial(root / "experiments" / "trial_attendance_cluster.yaml", replications=2)
+    assert trial.config.analysis.se == "auto"
+    assert "auto: CR2 with Bell-McCaffrey df (20 schools" in trial.describe()
+    assert CR2_BELOW == 30
+    assert cluster_se_for(29) == "cr2" and cluster_se_for(30) == "cluster"
+    page = " ".join((DOCS / "guides" / "researcher.md").read_text(encoding="utf-8").split())
+    assert "Schools: cluster-robust OLS with t(J-1) intervals." not in page
+    assert "below 30 schools analysed, CR2 with each effect's Bell-McCaffrey df" in page
