@@ -56,3 +56,26 @@ def test_cluster_trial_default_se_as_the_researcher_guide_says() -> None:
     page = " ".join((DOCS / "guides" / "researcher.md").read_text(encoding="utf-8").split())
     assert "Schools: cluster-robust OLS with t(J-1) intervals." not in page
     assert "below 30 schools analysed, CR2 with each effect's Bell-McCaffrey df" in page
+
+
+def test_cost_per_unit_counts_the_whole_run_not_a_year() -> None:
+    """The report's cost table said "units gained per year" and docs/reports.md "in a year", but
+    cost, staff hours and every outcome are the whole run's: the 2- and 3-year pooling and
+    learning studies showed 2-3 years' gains as one year's. The label now says the run."""
+    import pandas as pd
+
+    from srmsim.experiment.outcomes import OUTCOMES
+    from srmsim.report.experiment import cost_per_unit
+
+    effects = pd.DataFrame([
+        {"variant": "v", "outcome": "persistent_absence", "difference": -0.01,
+         "verdict": "better"},
+        {"variant": "v", "outcome": "cost", "difference": 5000.0, "verdict": "higher"}])
+    table = cost_per_unit(effects, [OUTCOMES[o] for o in effects["outcome"]], {"v": 2000.0})
+    (row,) = table.to_dict("records")
+    assert "units gained per year" not in row
+    assert row["units gained over the run"] == "20"  # 1 pp of 2,000 students seen in the run
+    assert row["cost per unit"] == "£250"
+    page = _text("reports.md")
+    assert "across the trust's students in a year" not in page
+    assert "across the trust's students over the run" in page

@@ -147,10 +147,10 @@ def test_cost_per_unit_is_not_rounded_to_nothing():
         {"variant": "v", "outcome": "staff_hours", "difference": 78.0, "verdict": "higher"}])
     table = cost_per_unit(effects, [OUTCOMES[o] for o in effects["outcome"]], {"v": 300.0})
     reading, absence = table.to_dict("records")
-    assert reading["units gained per year"] == "300"
+    assert reading["units gained over the run"] == "300"
     assert reading["cost per unit"] == "£0.40"
     assert reading["staff hours per unit"] == "0.26 h"
-    assert absence["units gained per year"] == "0.30"
+    assert absence["units gained over the run"] == "0.30"
     assert absence["cost per unit"] == "£400"
     assert absence["staff hours per unit"] == "260 h"
 

@@ -55,9 +55,11 @@ def cost_table(res: ExperimentResult) -> pd.DataFrame | None:
 
 def cost_per_unit(effects: pd.DataFrame, outcomes: list[Outcome],
                   students: dict[str, float | None]) -> pd.DataFrame | None:
-    """Rows of ``variant, unit of improvement, units gained per year, cost per unit, staff hours
-    per unit``: extra cost / (improvement per student x ``students[variant]``), for each outcome
-    with a unit of improvement; None without a cost outcome or such an outcome."""
+    """Rows of ``variant, unit of improvement, units gained over the run, cost per unit, staff
+    hours per unit``: extra cost / (improvement per student x ``students[variant]``), for each
+    outcome with a unit of improvement; None without a cost outcome or such an outcome. Cost,
+    hours and outcomes are the whole run's (two or three school years in the learning and
+    pooling studies), so the units gained are the run's, not a year's."""
     eff = effects.set_index(["variant", "outcome"])
     names = {o.name for o in outcomes}
     has = [r for r in RESOURCES if r in names]
@@ -74,7 +76,7 @@ def cost_per_unit(effects: pd.DataFrame, outcomes: list[Outcome],
             units = improvement * (n or math.nan)
             clear = e["verdict"] == "better"
             row = {"variant": variant, "unit of improvement": o.gain,
-                   "units gained per year": _small(units, "number") if clear else "–"}
+                   "units gained over the run": _small(units, "number") if clear else "–"}
             if "cost" in extra:
                 row["cost per unit"] = _small(extra["cost"] / units, "money") if clear \
                     else "no clear gain"
@@ -204,9 +206,9 @@ def cost_section(page: Page, res: ExperimentResult) -> None:
     if ct is not None:
         page.p("Cost per unit of each outcome: the variant's extra cost (or staff hours) over "
                "the baseline, divided by the improvement it bought across the trust's students "
-               "in a year. Shown only where the improvement is clear (its interval excludes "
+               "over the run (every school year it simulates). Shown only where the improvement is clear (its interval excludes "
                "zero).")
-        page.table(ct, {"units gained per year", "cost per unit", "staff hours per unit"},
+        page.table(ct, {"units gained over the run", "cost per unit", "staff hours per unit"},
                    "cost_per_unit")
 
 

@@ -207,7 +207,7 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str) -> None:
     and school, from ``trial_groups.csv`` (the simulator's truth over replications)."""
     all_arm = eff[eff["group"] == ALL]
     page.h2("Cost and staff hours", "cost")
-    page.p("What the policy spent on the treated arm in a year, mean over replications (the "
+    page.p("What the policy spent on the treated arm over the run, mean over replications (the "
            "control arm is never referred, so this is all the trial's cost).")
     shown, raw = resources_rows(all_arm)
     page.table(shown, {"value"}, "trial_cost", raw=raw)
@@ -218,7 +218,7 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str) -> None:
                "improvement it bought across the treated arm, by the simulator's truth (each "
                "student's outcome with the policy minus without it). Shown only where the "
                "improvement is clear (its interval excludes zero).")
-        page.table(ct.drop(columns="variant"), {"units gained per year", "cost per unit",
+        page.table(ct.drop(columns="variant"), {"units gained over the run", "cost per unit",
                                                 "staff hours per unit"}, "cost_per_unit")
 
     page.h2("True effects by group and by school", "groups")
