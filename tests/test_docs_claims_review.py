@@ -79,3 +79,23 @@ def test_cost_per_unit_counts_the_whole_run_not_a_year() -> None:
     page = _text("reports.md")
     assert "across the trust's students in a year" not in page
     assert "across the trust's students over the run" in page
+
+
+def test_refusals_of_the_effect_size_functions_as_statistics_md_says() -> None:
+    """docs/statistics.md: a continuity correction outside 0-1 is refused, and so is Hedges' g
+    where its small-sample correction is zero or negative (N <= 3). The page's sentence read
+    "the continuity correction lies from 0 to 1; so is Hedges' correction where it is zero or
+    negative", which said neither."""
+    import pytest
+
+    from srmsim import stats
+    from srmsim.errors import SrmsimError
+
+    for bad in (-0.1, 1.5):
+        with pytest.raises(SrmsimError, match="continuity must be from 0 to 1"):
+            stats.risk_ratio(3, 10, 5, 10, continuity=bad)
+    assert stats.risk_ratio(0, 10, 5, 10, continuity=1.0).estimate > 0
+    with pytest.raises(SrmsimError, match="at least 4 students"):
+        stats.hedges_g(1.0, 0.0, 1.0, 1.0, 2, 1)
+    page = _text("statistics.md")
+    assert "continuity correction of `risk_ratio` outside 0 to 1 is refused" in page
