@@ -99,3 +99,30 @@ def test_refusals_of_the_effect_size_functions_as_statistics_md_says() -> None:
         stats.hedges_g(1.0, 0.0, 1.0, 1.0, 2, 1)
     page = _text("statistics.md")
     assert "continuity correction of `risk_ratio` outside 0 to 1 is refused" in page
+
+
+def test_user_defined_share_counts_a_missing_value_as_false() -> None:
+    """docs/reports.md said missing values are left out of means, percentiles and sums and was
+    silent on shares: a share of ``reading_gap_end < -24`` counts a student never tested as not
+    behind (0.25 below), where the built-in ``reading_behind_2y`` leaves them out (0.5). The page
+    now says so and gives the ``where:`` that matches the built-in."""
+    import pandas as pd
+
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.outcomes import OUTCOMES, Cohort
+
+    students = pd.DataFrame({"reading_gap_end": [np.nan, np.nan, -30.0, -10.0],
+                             "sessions_possible": [10] * 4})
+    outs = build_outcomes([
+        {"name": "behind", "statistic": "share", "of": "reading_gap_end < -24"},
+        {"name": "behind_tested", "statistic": "share", "of": "reading_gap_end < -24",
+         "where": "reading_gap_end > -1000"},
+        {"name": "gap", "statistic": "mean", "of": "reading_gap_end"}])
+    cohort = Cohort(students)
+    assert outs["behind"].measure(cohort) == 0.25
+    assert outs["behind_tested"].measure(cohort) == 0.5
+    assert OUTCOMES["reading_behind_2y"].measure(cohort) == 0.5
+    assert outs["gap"].measure(cohort) == -20.0
+    page = _text("reports.md")
+    assert "but not of shares and counts" in page
+    assert "`where: reading_gap_end > -1000`" in page
