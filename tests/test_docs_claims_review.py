@@ -126,3 +126,65 @@ def test_user_defined_share_counts_a_missing_value_as_false() -> None:
     page = _text("reports.md")
     assert "but not of shares and counts" in page
     assert "`where: reading_gap_end > -1000`" in page
+
+
+def _panel():
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    units, periods = 40, 6
+    u = np.repeat(np.arange(units), periods)
+    t = np.tile(np.arange(2001, 2001 + periods), units)
+    first = np.where(np.arange(units) < 10, 2003.0, np.where(np.arange(units) < 20, 2004.0,
+                                                                np.inf))
+    df = pd.DataFrame({"u": u, "t": t, "g": first[u], "y": rng.normal(size=u.size),
+                       "x": rng.uniform(-1, 1, u.size)})
+    df["arm"] = np.where(df["u"] < 20, "a", "b")
+    # every third row's value read as true: a broken export (True would count as 1)
+    df["mixed"] = pd.Series([True if i % 3 == 0 else float(v) for i, v in enumerate(df["y"])],
+                            dtype=object)
+    return df
+
+
+def test_a_column_mixing_true_false_with_numbers_is_refused_in_every_role() -> None:
+    """docs/statistics.md: "a column mixing true/false with numbers (True equals 1) or holding
+    complex numbers is refused". It was for arms, groups and covariates, but an outcome (or a
+    formula's column, or a running variable) mixing them was read with True as 1, and a complex
+    formula column failed with numpy's cast message instead of naming the column."""
+    import warnings
+
+    import pandas as pd
+    import pytest
+
+    from srmsim import stats
+    from srmsim.errors import DataError
+
+    df = _panel()
+    mixed = df.assign(y=df["mixed"])
+    calls = {
+        "regress outcome": lambda: stats.regress(mixed, "y ~ x"),
+        "regress term": lambda: stats.regress(df.assign(b=df["mixed"]), "y ~ b"),
+        "estimate_effect": lambda: stats.estimate_effect(mixed, "y", "arm", "a"),
+        "random_intercept": lambda: stats.random_intercept(mixed, "y", "u"),
+        "hedges_g_data": lambda: stats.hedges_g_data(mixed, "y", "arm", "a"),
+        "did_group_time": lambda: stats.did_group_time(mixed, "y", "u", "t", "g"),
+        "rdd running": lambda: stats.rdd(df.assign(x=df["mixed"]), "y", "x", 0.0),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for what, call in calls.items():
+            with pytest.raises(DataError, match="mixes true/false with numbers"):
+                call()
+                pytest.fail(what)
+        with pytest.raises(DataError, match="column 'b' holds complex numbers"):
+            stats.regress(df.assign(b=pd.Series(df["x"] + 1j)), "y ~ b")
+        # all true/false (with a blank) or all numbers stored as objects are still read
+        ok = df.assign(b=pd.Series([True, False, None] * (len(df) // 3), dtype=object))
+        assert np.isfinite(stats.regress(ok, "y ~ x + b").coef("x").estimate)
+        numbers = df.assign(y=pd.Series(list(df["y"]), dtype=object))
+        assert np.isfinite(stats.regress(numbers, "y ~ x").coef("x").estimate)
+        # true/false beside 0 and 1 is a 0/1 outcome (binary_effects' test relies on it)
+        zero_one = pd.Series([True, 0, 1, False] * (len(df) // 4), dtype=object)
+        fit = stats.regress(df.assign(y=zero_one), "y ~ x")
+        assert np.isfinite(fit.coef("x").estimate)
+    assert "may mix them with 0 and 1 only" in _text("statistics.md")

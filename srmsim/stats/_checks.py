@@ -132,6 +132,7 @@ def numeric_column(df: pd.DataFrame, column: str, role: str) -> pd.Series:
         kinds = s.dropna().map(lambda v: isinstance(v, bool | int | float | np.integer
                                                     | np.floating | np.bool_))
         if kinds.all():  # numbers/booleans with None mixed in land in object columns
+            _refuse_bools_beside_other_numbers(s, column, role)
             try:
                 return s.astype("float64")
             except OverflowError:  # a Python int beyond any float (10**400)
@@ -144,6 +145,17 @@ def numeric_column(df: pd.DataFrame, column: str, role: str) -> pd.Series:
             f"{s.dtype} values such as {sample}"
         )
     return s.astype("float64")
+
+
+def _refuse_bools_beside_other_numbers(s: pd.Series, column: str, role: str) -> None:
+    """True/false beside 0 and 1 is a 0/1 column; beside other numbers (1.5, 7) it is a broken
+    export, and True would silently be read as 1: an outcome or a formula's column mixing them
+    was taken as numbers, though arms, groups and covariates refuse the mix."""
+    values = s.dropna()
+    flags = values.map(lambda v: isinstance(v, bool | np.bool_))
+    if flags.any() and not values[~flags].map(lambda v: v == 0 or v == 1).all():
+        raise DataError(f"{role} column {column!r} mixes true/false with numbers other than "
+                        "0 and 1; true would be read as 1: use one kind of value")
 
 
 def require_some_values(df: pd.DataFrame, column: str, role: str) -> None:

@@ -114,8 +114,8 @@ def _for_patsy(data: pd.DataFrame, column: str, is_outcome: bool) -> pd.Series:
     categorical without its categories that no used row holds (an all-zero dummy otherwise:
     'collinear' for a legitimate column)."""
     s = data[column]
-    if is_outcome:
-        return ck.numeric_column(data, column, "outcome")
+    if is_outcome or pd.api.types.is_complex_dtype(s):  # (complex: refused, naming the column)
+        return ck.numeric_column(data, column, "outcome" if is_outcome else "formula")
     if isinstance(s.dtype, pd.CategoricalDtype):  # patsy makes a dummy of every category
         return s.cat.remove_unused_categories()
     if isinstance(s.dtype, pd.BooleanDtype):
