@@ -188,3 +188,28 @@ def test_a_column_mixing_true_false_with_numbers_is_refused_in_every_role() -> N
         fit = stats.regress(df.assign(y=zero_one), "y ~ x")
         assert np.isfinite(fit.coef("x").estimate)
     assert "may mix them with 0 and 1 only" in _text("statistics.md")
+
+
+def test_real_data_outcome_error_names_the_row_that_is_wrong(tmp_path, capsys) -> None:
+    """docs/privacy.md: errors about real data name the file, the column and the row. One text
+    cell in a 0/1 outcome makes the reader keep the column as text, and the error named row 2
+    (holding "1") instead of the row holding the text; the value stays withheld."""
+    import pandas as pd
+
+    from srmsim.cli import main
+
+    rng = np.random.default_rng(2)
+    n = 200
+    df = pd.DataFrame({"school": rng.choice(list("ABCDEF"), n),
+                       "score": np.round(rng.random(n), 3),
+                       "withdrawn": rng.integers(0, 2, n).astype(object)})
+    df.loc[3, "withdrawn"] = "Bob Smith"  # file row 5 (the header is row 1)
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "report"
+    assert main(["thresholds", str(path), "--score", "score", "--outcome", "withdrawn",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "column 'withdrawn': outcome must be boolean or 0/1; row 5 holds another value" in err
+    assert "Bob" not in err and "Traceback" not in err
+    assert not out.exists()

@@ -521,6 +521,9 @@ def _withheld_outcome_problem(s: pd.Series, column: str) -> str:
     import pandas as pd
 
     def ok(v: object) -> bool:
+        if isinstance(v, str):  # one text cell makes the reader keep the column as text: the
+            # 0/1 and true/false cells beside it are fine, and row 2 was named for holding "1"
+            return v.strip().lower() in ("0", "1", "0.0", "1.0", "true", "false", "")
         if v is None or v is pd.NA or isinstance(v, bool) or (isinstance(v, float) and v != v):
             return True
         return isinstance(v, int | float) and v in (0, 1)
