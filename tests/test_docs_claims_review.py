@@ -213,3 +213,45 @@ def test_real_data_outcome_error_names_the_row_that_is_wrong(tmp_path, capsys) -
     assert "column 'withdrawn': outcome must be boolean or 0/1; row 5 holds another value" in err
     assert "Bob" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_row_or_student_alone_fixing_a_coefficient_is_refused_with_cluster_ses() -> None:
+    """docs/statistics.md: regress refuses HC SEs when a row alone fixes a coefficient and
+    estimate_effect refuses an arm of one student with HC1, as a robust variance cannot see that
+    row's error; and CR2 with one row per cluster "equals HC2". CR1 and CR2 answered anyway,
+    with the coefficient's SE several times too small: a pure-noise dummy on one row got
+    p = 0.002, a one-student arm p = 0.0003."""
+    import warnings
+
+    import pandas as pd
+    import pytest
+
+    from srmsim import stats
+    from srmsim.errors import EstimationError
+
+    rng = np.random.default_rng(1)
+    n = 50
+    df = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n),
+                       "d": [1] + [0] * (n - 1), "g": rng.integers(0, 12, n),
+                       "own": np.arange(n)})
+    df["arm"] = np.where(df["d"] == 1, "t", "c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for se, cluster in [("hc2", None), ("cr2", "own"), ("cr2", "g"), ("cluster", "g"),
+                            ("cluster", ["g", "own"])]:
+            with pytest.raises(EstimationError, match=f"leverage 1.*se='{se}' is not defined"):
+                stats.regress(df, "y ~ x + d", se=se, cluster=cluster)
+        for se in ("hc1", "cluster", "cr2"):
+            with pytest.raises(EstimationError, match="arm 't' has a single student"):
+                stats.estimate_effect(df, "y", "arm", "c", cluster="g", se=se)
+        # classical SEs pool the variance: still answered, with an honest SE near 1
+        fit = stats.regress(df, "y ~ x + d", se="classical")
+        assert fit.coef("d").se > 0.8
+        assert stats.estimate_effect(df, "y", "arm", "c", se="classical").table["se"].iloc[0] > 0.8
+        # without such a row, CR2 with one row per cluster is HC2, as documented
+        ok = df.assign(d=rng.normal(size=n))
+        cr2 = stats.regress(ok, "y ~ x + d", se="cr2", cluster="own").coef("d").se
+        assert cr2 == pytest.approx(stats.regress(ok, "y ~ x + d", se="hc2").coef("d").se)
+    page = _text("statistics.md")
+    assert "HC or cluster-robust SEs with a row that alone fixes a coefficient" in page
+    assert "With HC1 or OLS cluster-robust (CR1, CR2) standard errors an **arm of one student**" in page

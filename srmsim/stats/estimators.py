@@ -233,17 +233,21 @@ def _gee(y, X, codes, se, notes):
 def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str],
                      ref_clusters: int | None = None) -> None:
     """Robust variances cannot see the spread of an arm with one student (its residual is 0 at
-    leverage 1), so HC1 would return an SE from the other arm alone: refused, not reported. An
+    leverage 1), so HC1 would return an SE from the other arm alone: refused, not reported, and
+    so is OLS with CR1 or CR2, whose cluster sandwich misses that student's error the same way
+    (an arm of one student, pure noise, got an SE of 0.08 where its SD is 1, and p = 0.0003). An
     arm within a single cluster gets a CR1/GEE SE that reads that cluster's shock as the effect:
     warned, as in :func:`did_twfe`. The reference arm too (``ref_clusters``): every contrast is
     against its mean, so one cluster there confounds every effect with that cluster's shock."""
-    robust = method == "ols" and se == "hc1"
+    robust = method == "ols" and se in ("hc1", "cluster", "cr2")
     sizes = {ref: int(table["n_reference"].iloc[0]), **dict(zip(table["arm"], table["n"], strict=True))}
     lone = [a for a, n in sizes.items() if n < 2]
     if robust and lone:
+        kind = {"hc1": "heteroskedasticity-robust (HC1)", "cluster": "cluster-robust (CR1)",
+                "cr2": "cluster-robust (CR2)"}[se]
         raise EstimationError(
             f"{agree(len(lone), 'arm')} {ck._listing(lone)} {agree(len(lone), 'has', 'have')} "
-            "a single student: a heteroskedasticity-robust (HC1) SE cannot estimate "
+            f"a single student: a {kind} SE cannot estimate "
             f"{agree(len(lone), 'its', 'their')} variance and would be too small; use "
             "se='classical' "
             "(pooled variance) or collect more data"

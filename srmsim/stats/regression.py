@@ -309,6 +309,9 @@ def regress(
     ck.require_comparable_scales(X, f"regression {formula!r}")
     n_clusters: list[int] = []
     dof: float | np.ndarray
+    if se != "classical":  # clustered too: a cluster sandwich cannot see that row's error either
+        complete = ~df[[*used, *clusters]].isna().any(axis=1).to_numpy()
+        _refuse_leverage_one(model.exog, df.index[complete], formula, se)
     if se == "cr2":
         res, dof, G = fit_cr2_ols(model, cluster_codes(data, clusters))
         n_clusters, se_type = [G], CR2_TYPE
@@ -322,9 +325,6 @@ def regress(
             notes.append(f"only {min(n_clusters)} clusters: intervals use t({dof:g}) but the "
                          "cluster-robust variance itself is imprecise")
     else:
-        if se != "classical":
-            complete = ~df[[*used, *clusters]].isna().any(axis=1).to_numpy()
-            _refuse_leverage_one(model.exog, df.index[complete], formula, se)
         cov = "nonrobust" if se == "classical" else se.upper()
         res = model.fit(cov_type=cov, use_t=True)
         dof, se_type = float(res.df_resid), {"classical": "classical"}.get(se, se.upper())
@@ -350,7 +350,10 @@ def regress(
 def _refuse_leverage_one(exog: np.ndarray, rows: pd.Index, formula: str, se: str) -> None:
     """``rows``: the input's row labels of the rows used. Heteroskedasticity-robust SEs are undefined when a row alone fixes a coefficient (a
     category, or a dummy, with one row): its residual is zero, so HC0/HC1 report a standard
-    error of 0 for that coefficient and HC2/HC3 divide zero by zero."""
+    error of 0 for that coefficient and HC2/HC3 divide zero by zero. Cluster-robust ones (CR1,
+    CR2) are too: that row's own error never enters the sandwich, so the coefficient's SE came
+    out several times too small (CR2 with one row per cluster, documented as HC2, answered
+    where HC2 is refused)."""
     q, _ = np.linalg.qr(np.asarray(exog, dtype=float))
     leverage = np.einsum("ij,ij->i", q, q)
     alone = np.flatnonzero(leverage > 1 - 1e-8)
