@@ -25,6 +25,7 @@ import csv
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -40,6 +41,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+#: the advisory lock file every srmsim command that writes into a results folder holds
+LOCK_NAME = ".srmsim.lock"
+#: how a staging folder of :func:`replace_files` is named inside the results folder
+STAGE_PREFIX = ".new-"
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,7 +223,8 @@ def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None
     if out.exists():
         if not out.is_dir():
             raise DataError(f"--out {given}: exists and is not a directory")
-        if any(out.iterdir()) and not (replaceable is not None and replaceable(out)):
+        if any(p.name != LOCK_NAME for p in out.iterdir()) \
+                and not (replaceable is not None and replaceable(out)):
             raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
                             "choose an empty or new folder")
     return out
@@ -259,6 +265,9 @@ def replace_dir(out: str | Path, private: bool = False,
         for name in keep:
             if (out / name).exists() and not (tmp / name).exists():
                 link_copy(out / name, tmp / name)
+        if (out / LOCK_NAME).exists():  # the same file, so a holder's lock goes with the folder
+            with contextlib.suppress(OSError):
+                os.link(out / LOCK_NAME, tmp / LOCK_NAME)
         if private:
             restrict_tree(tmp)
         else:
@@ -289,19 +298,19 @@ def replace_files(folder: str | Path, names: Iterable[str]) -> Iterator[Path]:
     set is swapped in by one rename a file, after everything is written. In an owner-only
     folder (:func:`owner_only`: a study of real records) the files are owner-only too."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".new-", dir=folder))
-    try:
-        yield stage
-        if owner_only(folder):
-            restrict_tree(stage)
-        for name in names:
-            if (stage / name).exists():
-                os.replace(stage / name, folder / name)
-            elif (folder / name).exists():
-                (folder / name).unlink()
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    with folder_lock(folder):
+        stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=folder))
+        try:
+            yield stage
+            if owner_only(folder):
+                restrict_tree(stage)
+            for name in names:
+                if (stage / name).exists():
+                    os.replace(stage / name, folder / name)
+                elif (folder / name).exists():
+                    (folder / name).unlink()
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def holds_any(*names: str) -> Callable[[Path], bool]:
@@ -321,7 +330,7 @@ def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path],
     markers, allowed = tuple(markers), set(names)
 
     def ours(entry: str) -> bool:
-        if entry in allowed or entry.startswith(".new-") or entry in OS_FILES:
+        if entry in allowed or entry.startswith(STAGE_PREFIX) or entry in (*OS_FILES, LOCK_NAME):
             return True
         stem = entry[1:].rsplit(".", 1)[0] if entry.startswith(".") else ""
         return stem in allowed  # a write_atomic temporary, e.g. .summary.json.x1y2z3
@@ -359,7 +368,146 @@ def check_out_of_data(out: str | Path, data: str | Path, what: str = "--out") ->
                         f"records, and outputs are meant for sharing); {remedy}")
 
 
+# --------------------------------------------------------------------------------------------
+# a lock per results folder
+
+#: folders this process holds a lock on (resolved path -> [fd, depth]): nested holders share it
+_HELD: dict[Path, list[int]] = {}
+
+
+def _describe_holder(lock: Path) -> str:
+    """Who holds ``lock``, as its file says (``srmsim compare DIR, pid 12``) if that one lives."""
+    try:
+        pid_text, command = lock.read_text(encoding="utf-8", errors="replace").split("\n")[:2]
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return "another srmsim command"
+    return f"another srmsim command ({command[:200]}, pid {pid})"
+
+
+def _command() -> str:
+    """This command as typed (``srmsim compare results/x``), for the lock file."""
+    words = sys.argv[1:] if Path(sys.argv[0]).stem in ("srmsim", "__main__", "cli") else []
+    return " ".join(["srmsim", *words]) if words else "srmsim"
+
+
+def _open_locked(lock: Path, shared: bool) -> int | None:
+    """A descriptor holding ``lock`` (exclusive, or ``shared``); None where the file system
+    cannot lock (Windows without fcntl, some NFS mounts): the caller goes on unlocked. Raises
+    BlockingIOError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    for _ in range(20):  # the file was unlinked by its releasing holder: open the new one
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise
+        except OSError:  # ENOLCK, EOPNOTSUPP: no locks here
+            os.close(fd)
+            return None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+    return None  # pragma: no cover - someone removes lock files in a loop
+
+
+def remove_stale_stages(folder: Path) -> None:
+    """Remove the staging folders of :func:`replace_files` that a killed command left in
+    ``folder``: called only by the holder of its exclusive lock, so none is a live one."""
+    for entry in folder.glob(f"{STAGE_PREFIX}*"):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterator[bool]:
+    """Hold the advisory lock of the results folder ``folder`` (made if missing) while a
+    command writes into it (``shared``: while it reads it, or writes one file atomically).
+
+    Why: two commands writing one study at once interleave (a compare removing the staging
+    folder of another), and a killed one leaves staging folders that only a lock can tell
+    from a live command's. A second writer is refused at once, naming the folder and the
+    other command; the first exclusive holder removes stale staging folders. Where locks are
+    unavailable (Windows, NFS without locks) the command goes on as before and removes
+    nothing. Nested holders in one process share the lock. Yields whether it is held.
+    """
+    folder = Path(folder)
+    key = Path(os.path.abspath(folder))
+    if key.exists() and not key.is_dir():  # refused by the command's own check, by name
+        yield False
+        return
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield True
+        finally:
+            _HELD[key][1] -= 1
+        return
+    made = [p for p in (key, *key.parents) if not p.exists()]
+    if not shared:
+        key.mkdir(parents=True, exist_ok=True)
+    lock = key / LOCK_NAME
+    try:
+        fd = _open_locked(lock, shared)
+    except BlockingIOError:
+        _remove_made(made)
+        raise SrmsimError(f"{folder}: in use by {_describe_holder(lock)}; wait for it to finish "
+                          "(two commands writing one results folder at once would mix their "
+                          "files)") from None
+    except OSError:  # a reader of a read-only folder, or a folder not made yet
+        if not shared:
+            _remove_made(made)
+            raise
+        fd = None
+    if fd is None:
+        yield False
+        return
+    _HELD[key] = [fd, 1]
+    try:
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
+            remove_stale_stages(key)
+        yield True
+    finally:
+        del _HELD[key]
+        _release(fd, lock, shared)
+        _remove_made(made)
+
+
+def _release(fd: int, lock: Path, shared: bool) -> None:
+    """Unlock, removing the lock file when no one else holds it (while still holding it, so a
+    process that opened it meanwhile sees it gone and opens a new one)."""
+    import fcntl
+
+    try:
+        if shared:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the last reader
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+    except OSError:
+        pass  # another reader holds it still
+    finally:
+        os.close(fd)
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the folders the lock made, innermost first, if they are still empty."""
+    for path in made:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
 __all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",
-           "current_umask", "file_mode", "holds_any", "holds_only", "is_formula", "link_copy",
+           "current_umask", "file_mode", "folder_lock", "holds_any", "holds_only", "is_formula", "link_copy",
            "make_dir", "neutralise", "read_csv_cells", "replace_dir", "replace_files",
            "restrict_tree", "write_atomic", "write_csv", "write_file"]

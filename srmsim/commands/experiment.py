@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srmsim.argtypes import check_workers, path_argument
 from srmsim.errors import SrmsimError
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
+
+if TYPE_CHECKING:
+    from srmsim.experiment.spec import Experiment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +48,14 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
             runs_added: bool = False) -> None:
     """effects.csv, forest.png and (for the file's baseline) report.html, swapped in as a set
     once all are written; a report.html older than runs added in this session is removed."""
+    from srmsim.outputs import folder_lock
+
+    with folder_lock(out):  # read and written by one command at a time
+        _write_report(out, baseline, html, runs_added)
+
+
+def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool) -> None:
+    """:func:`_report` once it holds the results folder's lock."""
     from srmsim.experiment.compare import compare_loaded, forest_plot, format_effects
     from srmsim.experiment.learning import report_learning
     from srmsim.experiment.result import ExperimentResult
@@ -83,11 +95,19 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
         from srmsim import executors
 
         executors.start_server(executors.RUN_MODULES)  # the workers' imports overlap ours
-    from srmsim.experiment.runner import run_experiment
     from srmsim.experiment.spec import load_experiment
+    from srmsim.outputs import folder_lock
 
     exp = load_experiment(args.file, parse_settings(args.settings))
     out = Path(args.out) if args.out else Path("results") / exp.name
+    with folder_lock(out):  # runs and report by this command alone
+        return _run_and_report(exp, out, args)
+
+
+def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int:
+    """:func:`run_experiment_cmd` once it holds the results folder's lock."""
+    from srmsim.experiment.runner import run_experiment
+
     summary = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet)
     print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x "

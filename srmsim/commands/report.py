@@ -26,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srmsim.outputs import folder_lock
     from srmsim.report import write_report
 
-    path = write_report(Path(args.dir), args.out)
+    with folder_lock(args.dir, shared=True):  # not while a command writes the folder
+        path = write_report(Path(args.dir), args.out)
     print(f"wrote {path}")
     return 0

@@ -26,16 +26,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def sensitivity_cmd(args: argparse.Namespace) -> int:
     from srmsim.errors import SrmsimError
-    from srmsim.explore.sensitivity import format_sensitivity, sensitivity, sensitivity_plot
-    from srmsim.outputs import csv_text, replace_files
+    from srmsim.outputs import folder_lock
     from srmsim.records import check_results_out_of_records
-    from srmsim.results import write_text
 
     if not 0.5 <= args.level < 1:
         raise SrmsimError("--level must be between 0.5 and 1")
     out = Path(args.dir)
     # a results folder moved among its records: sensitivity writes into it
     check_results_out_of_records(out, out, what="the experiment folder")
+    with folder_lock(out):  # read and written by one command at a time
+        return _sensitivity(out, args)
+
+
+def _sensitivity(out: Path, args: argparse.Namespace) -> int:
+    """:func:`sensitivity_cmd` once it holds the experiment folder's lock."""
+    from srmsim.explore.sensitivity import format_sensitivity, sensitivity, sensitivity_plot
+    from srmsim.outputs import csv_text, replace_files
+    from srmsim.results import write_text
+
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
     with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
         write_text(csv_text(table, float_format="%.6g"), stage / "sensitivity.csv")

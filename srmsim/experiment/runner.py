@@ -208,7 +208,6 @@ def run_experiment(
     (``_timing`` of :func:`run_one`), and the parent's seconds storing it.
     """
     from srmsim.argtypes import check_workers
-    from srmsim.experiment.compare import compare_frame
 
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
     from srmsim.model import check_study_fits
@@ -220,6 +219,18 @@ def run_experiment(
     from srmsim.records import check_out_of_records
 
     check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])
+    from srmsim.outputs import folder_lock
+
+    with folder_lock(out):  # one writer at a time; a killed one's staging folders go
+        return _run_locked(experiment, out, workers, scheduler, resume, progress, timings)
+
+
+def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | None,
+                scheduler: Any, resume: bool, progress: bool,
+                timings: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """:func:`run_experiment` once it holds the results folder's lock."""
+    from srmsim.experiment.compare import compare_frame
+
     store = ResultsStore(out)
     manifest = store.start(experiment, resume or store.complete(experiment))
     digest = manifest["experiment_hash"]

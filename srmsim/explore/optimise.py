@@ -75,7 +75,14 @@ from srmsim.labels import (
     check_distinct,
     check_room_for,
 )
-from srmsim.outputs import check_out, csv_text, make_dir, replace_files, restrict_tree
+from srmsim.outputs import (
+    check_out,
+    csv_text,
+    folder_lock,
+    make_dir,
+    replace_files,
+    restrict_tree,
+)
 from srmsim.results import write_text
 from srmsim.scenario import (
     Scenario,
@@ -796,8 +803,9 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     # run by run, then the search stopped on "no finished runs", leaving study.db and failures
     check_study_fits({BASELINE: opt.scenario(opt.config.baseline or {})},
                      replication_seeds(opt.root_seed, 1)[0], f"optimisation {opt.name!r}: variant")
-    # one pool for the search and the front
-    with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
+    # one pool for the search and the front; one writer of the folder at a time
+    with folder_lock(out), executors.local_processes(workers if scheduler is None else 1,
+                                                     executors.RUN_MODULES):
         return _optimise(opt, out, workers, scheduler, resume, progress)
 
 

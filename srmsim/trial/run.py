@@ -256,10 +256,6 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     ``report``), the folder replaced whole. ``resume`` continues an unfinished trial in ``out``
     with the replications not stored yet; the files are the same bytes as an uninterrupted run's.
     """
-    from srmsim.trial.groups import collect
-    from srmsim.trial.report import TrialResult, summarise
-    from srmsim.trial.store import TrialStore
-
     n = trial.replications if replications is None else whole_number(
         replications, "replications", 1, MAX_REPLICATIONS)  # 0 ran the file's count
     if n != trial.replications:  # the count run is part of the trial (its hash, trial.json)
@@ -276,10 +272,23 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
         {"outputs.history": "none"}, trial.source)}, trial.seeds(1)[0],
         f"trial {trial.name!r}: scenario")
-    if out is not None:
-        from srmsim.records import check_out_of_records
+    if out is None:
+        return _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
+    from srmsim.outputs import folder_lock
+    from srmsim.records import check_out_of_records
 
-        check_out_of_records(out, [trial.scenario])
+    check_out_of_records(out, [trial.scenario])
+    with folder_lock(out):  # one writer at a time; a killed one's staging folders go
+        return _run_trial(trial, n, workers, scheduler, progress, out, resume, report)
+
+
+def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: bool,
+               out: str | Path | None, resume: bool, report: bool) -> Any:
+    """:func:`run_trial` once it holds the output folder's lock (if it has one)."""
+    from srmsim.trial.groups import collect
+    from srmsim.trial.report import TrialResult, summarise
+    from srmsim.trial.store import TrialStore
+
     store = TrialStore.of(out) if out is not None else None
     manifest = store.start(trial, n, resume) if store is not None else None
     seeds = trial.seeds(n)

@@ -1,0 +1,182 @@
+"""Results folders under concurrent commands and kills: one writer at a time (an advisory lock
+per folder, srmsim.outputs.folder_lock), a second writer refused by name (exit 2), readers not
+blocked by readers, and the staging folders a killed command left removed by the next writer,
+never those of a live one."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_experiment import write_experiment
+
+from srmsim.cli import main
+from srmsim.errors import SrmsimError
+from srmsim.outputs import LOCK_NAME, folder_lock, replace_dir, replace_files
+
+pytest.importorskip("fcntl")  # the lock (Windows goes on unlocked, as the last test shows)
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+#: a process that holds a folder the way a command does, until killed
+HOLD = """
+import sys, time
+from srmsim.outputs import folder_lock, replace_files
+folder, mode = sys.argv[1], sys.argv[2]
+if mode == "stage":  # killed while effects.csv is being swapped in
+    with replace_files(folder, ["effects.csv"]) as stage:
+        (stage / "effects.csv").write_text("half written")
+        print("ready", flush=True)
+        time.sleep(120)
+with folder_lock(folder, shared=mode == "shared"):
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished experiment of 2 replications (copied by each test)."""
+    tmp = tmp_path_factory.mktemp("study")
+    exp = write_experiment(tmp, replications=2)
+    out = tmp / "done"
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1",
+                 "--no-report"]) == 0
+    return out
+
+
+@pytest.fixture
+def study(finished, tmp_path) -> Path:
+    out = tmp_path / "study"
+    shutil.copytree(finished, out)
+    return out
+
+
+def hold(folder: Path, mode: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder), mode], env=ENV,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stages(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(".new-*"))
+
+
+def test_a_staging_folder_left_by_kill_9_is_removed_by_the_next_writer(study, capsys):
+    effects = (study / "effects.csv").read_bytes()
+    proc = hold(study, "stage")
+    kill(proc)
+    assert len(stages(study)) == 1, "the kill should leave the staging folder"
+    assert (study / "effects.csv").read_bytes() == effects  # the old file is whole
+    assert main(["compare", str(study)]) == 0
+    assert stages(study) == [] and not (study / LOCK_NAME).exists()
+    assert (study / "effects.csv").read_bytes() == effects
+
+
+def test_resume_of_a_finished_study_removes_a_killed_commands_staging_folder(
+        finished, study, capsys):
+    kill(hold(study, "stage"))
+    assert main(["experiment", str(finished.parent / "exp.yaml"), "--out", str(study), "--quiet", "--workers", "1",
+                 "--resume", "--no-report"]) == 0
+    assert stages(study) == [] and not (study / LOCK_NAME).exists()
+
+
+def test_a_second_writer_is_refused_by_name_and_a_live_staging_folder_kept(study, capsys):
+    proc = hold(study, "stage")
+    try:
+        assert main(["compare", str(study)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"srmsim: error: {study}: in use by another srmsim command")
+        assert f"pid {proc.pid}" in err and "Traceback" not in err
+        assert main(["sensitivity", str(study)]) == 2
+        assert "in use by" in capsys.readouterr().err
+        assert main(["report", str(study), "--out", str(study.parent / "r.html")]) == 2
+        assert not (study.parent / "r.html").exists()
+        assert len(stages(study)) == 1, "another command's live staging folder was removed"
+    finally:
+        kill(proc)
+    assert main(["compare", str(study)]) == 0
+    assert stages(study) == []
+
+
+def test_readers_do_not_block_readers(study, capsys, tmp_path):
+    proc = hold(study, "shared")
+    try:
+        assert main(["report", str(study), "--out", str(tmp_path / "r.html")]) == 0
+        assert main(["report", str(study)]) == 0  # report.html, written atomically
+        assert main(["compare", str(study)]) == 2  # but a writer waits for readers
+    finally:
+        kill(proc)
+    assert (tmp_path / "r.html").exists()
+
+
+def test_the_lock_goes_with_a_folder_replaced_whole(tmp_path):
+    """A trial's folder is replaced whole at its end: a second writer must still see it held."""
+    out = tmp_path / "trial"
+    out.mkdir()
+    (out / "trial.json").write_text("{}")
+    with folder_lock(out):
+        with replace_dir(out, replaceable=lambda p: True) as tmp:
+            (tmp / "trial.json").write_text("{}")
+        other = subprocess.run([sys.executable, "-c", HOLD, str(out), "exclusive"], env=ENV,
+                               capture_output=True, text=True, timeout=60)
+        assert other.returncode != 0 and "in use by another srmsim command" in other.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["trial.json"]
+
+
+def test_nested_holders_share_the_lock_and_it_is_gone_after(tmp_path):
+    out = tmp_path / "exp"
+    with folder_lock(out), replace_files(out, ["a.txt"]) as stage:
+        (stage / "a.txt").write_text("a")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+
+
+def test_a_killed_holders_lock_is_taken_over_and_a_failed_writer_leaves_no_folder(tmp_path):
+    target = tmp_path / "held"
+    proc = hold(target, "exclusive")
+    try:
+        with pytest.raises(SrmsimError, match="in use"), folder_lock(target):
+            pass
+    finally:
+        kill(proc)
+    with folder_lock(target):  # the killed holder's lock file is taken over
+        assert (target / LOCK_NAME).exists()
+    assert list(target.iterdir()) == []
+    new = tmp_path / "new" / "sub"
+    with pytest.raises(SrmsimError, match="a check"), folder_lock(new):
+        raise SrmsimError("a check failed")
+    assert not (tmp_path / "new").exists(), "a folder made only for the lock was left"
+
+
+def test_a_failed_experiment_into_a_foreign_folder_leaves_it_as_it_was(tmp_path, capsys):
+    exp = write_experiment(tmp_path, replications=2)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.docx").write_text("precious")
+    assert main(["experiment", str(exp), "--out", str(mine), "--quiet", "--workers", "1"]) == 2
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.docx"]
+
+
+def test_without_file_locks_commands_go_on_and_remove_nothing(study, monkeypatch, capsys):
+    """NFS without locks (or Windows): no lock, so no staging folder can be known stale."""
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    kill(hold(study, "stage"))
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert main(["compare", str(study)]) == 0
+    assert len(stages(study)) == 1, "a staging folder was removed without a lock"
