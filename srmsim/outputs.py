@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import os
 import re
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -251,6 +253,17 @@ def replace_dir(out: str | Path, private: bool = False,
                 keep: Iterable[str] = ()) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``out``; on success it becomes ``out``.
 
+    Holds ``out``'s lock (:func:`folder_lock`) throughout: two commands replacing one folder
+    at once would strand the earlier result, and a killed one's new folder is removed."""
+    with folder_lock(out), _replace_dir(out, private, replaceable, keep) as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _replace_dir(out: str | Path, private: bool, replaceable: Callable[[Path], bool] | None,
+                 keep: Iterable[str]) -> Iterator[Path]:
+    """:func:`replace_dir` once it holds the lock.
+
     An existing ``out`` is replaced only if :func:`check_out` allows it. On any error the
     temporary folder is removed and ``out`` is left exactly as it was. ``private`` makes the
     new folder and its files owner-only. ``keep`` names entries of the old folder carried into
@@ -259,6 +272,8 @@ def replace_dir(out: str | Path, private: bool = False,
     """
     out = check_out(out, replaceable)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if _held(out) in _HELD:  # under its lock, another new folder is a killed writer's
+        remove_stale_stages(out.parent, f".{out.name}.new-")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         yield tmp
@@ -371,8 +386,13 @@ def check_out_of_data(out: str | Path, data: str | Path, what: str = "--out") ->
 # --------------------------------------------------------------------------------------------
 # a lock per results folder
 
-#: folders this process holds a lock on (resolved path -> [fd, depth]): nested holders share it
-_HELD: dict[Path, list[int]] = {}
+#: folders this process holds a lock on, by (thread, absolute path): nested holders on one
+#: thread share it; another thread is refused as another process is (flock is per open file)
+_HELD: dict[tuple[int, Path], int] = {}
+
+
+def _held(folder: Path) -> tuple[int, Path]:
+    return threading.get_ident(), Path(os.path.abspath(folder))
 
 
 def _describe_holder(lock: Path) -> str:
@@ -407,8 +427,10 @@ def _open_locked(lock: Path, shared: bool) -> int | None:
         except BlockingIOError:
             os.close(fd)
             raise
-        except OSError:  # ENOLCK, EOPNOTSUPP: no locks here
+        except OSError:  # ENOLCK, EOPNOTSUPP: no locks here, so no lock file either
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
             return None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock))
@@ -420,10 +442,12 @@ def _open_locked(lock: Path, shared: bool) -> int | None:
     return None  # pragma: no cover - someone removes lock files in a loop
 
 
-def remove_stale_stages(folder: Path) -> None:
-    """Remove the staging folders of :func:`replace_files` that a killed command left in
-    ``folder``: called only by the holder of its exclusive lock, so none is a live one."""
-    for entry in folder.glob(f"{STAGE_PREFIX}*"):
+def remove_stale_stages(folder: Path, prefix: str = STAGE_PREFIX) -> None:
+    """Remove the staging folders (named ``prefix``...) that a killed command left in
+    ``folder``: those of :func:`replace_files` inside a results folder, or of
+    :func:`replace_dir` beside it. Called only by the holder of the results folder's exclusive
+    lock, so none is a live command's."""
+    for entry in folder.glob(f"{glob.escape(prefix)}*"):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -441,16 +465,13 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
     nothing. Nested holders in one process share the lock. Yields whether it is held.
     """
     folder = Path(folder)
-    key = Path(os.path.abspath(folder))
+    held = _held(folder)
+    key = held[1]
     if key.exists() and not key.is_dir():  # refused by the command's own check, by name
         yield False
         return
-    if key in _HELD:
-        _HELD[key][1] += 1
-        try:
-            yield True
-        finally:
-            _HELD[key][1] -= 1
+    if held in _HELD:
+        yield True
         return
     made = [p for p in (key, *key.parents) if not p.exists()]
     if not shared:
@@ -471,17 +492,20 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
     if fd is None:
         yield False
         return
-    _HELD[key] = [fd, 1]
+    _HELD[held] = fd
     try:
         if not shared:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
             remove_stale_stages(key)
         yield True
-    finally:
-        del _HELD[key]
+    except BaseException:
+        del _HELD[held]
         _release(fd, lock, shared)
         _remove_made(made)
+        raise
+    del _HELD[held]
+    _release(fd, lock, shared)
 
 
 def _release(fd: int, lock: Path, shared: bool) -> None:

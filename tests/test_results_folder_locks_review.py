@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from test_experiment import write_experiment
+from test_trial_resume import write_trial
 
 from srmsim.cli import main
 from srmsim.errors import SrmsimError
@@ -27,11 +28,16 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
 #: a process that holds a folder the way a command does, until killed
 HOLD = """
 import sys, time
-from srmsim.outputs import folder_lock, replace_files
+from srmsim.outputs import folder_lock, replace_dir, replace_files
 folder, mode = sys.argv[1], sys.argv[2]
 if mode == "stage":  # killed while effects.csv is being swapped in
     with replace_files(folder, ["effects.csv"]) as stage:
         (stage / "effects.csv").write_text("half written")
+        print("ready", flush=True)
+        time.sleep(120)
+if mode == "replace":  # killed while a trial's folder is being built beside it
+    with folder_lock(folder), replace_dir(folder, replaceable=lambda p: True) as tmp:
+        (tmp / "trial.json").write_text("half written")
         print("ready", flush=True)
         time.sleep(120)
 with folder_lock(folder, shared=mode == "shared"):
@@ -180,3 +186,57 @@ def test_without_file_locks_commands_go_on_and_remove_nothing(study, monkeypatch
     monkeypatch.setattr(fcntl, "flock", no_locks)
     assert main(["compare", str(study)]) == 0
     assert len(stages(study)) == 1, "a staging folder was removed without a lock"
+
+
+def test_a_trial_removes_the_new_folder_a_killed_trial_left_beside_its_folder(tmp_path, capsys):
+    path = write_trial(tmp_path, replications=2)
+    out = tmp_path / "trial"
+    argv = ["trial", str(path), "--out", str(out), "--quiet", "--no-report"]
+    assert main(argv) == 0
+    before = (out / "trial_runs.csv").read_bytes()
+    kill(hold(out, "replace"))
+    assert len(list(tmp_path.glob(".trial.new-*"))) == 1, "the kill should leave it"
+    assert main(argv) == 0
+    assert list(tmp_path.glob(".trial.*")) == [] and not (out / LOCK_NAME).exists()
+    assert (out / "trial_runs.csv").read_bytes() == before
+
+
+def test_a_run_removes_a_killed_runs_new_folder_and_refuses_to_race_another(
+        finished, tmp_path, capsys):
+    scenario = finished.parent / "scenarios" / "tiny.yaml"
+    out = tmp_path / "run"
+    argv = ["run", str(scenario), "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    files = sorted(p.name for p in out.iterdir())
+    kill(hold(out, "replace"))
+    assert len(list(tmp_path.glob(".run.new-*"))) == 1, "the kill should leave it"
+    proc = hold(out, "exclusive")
+    try:
+        assert main(argv) == 2
+        assert f"{out}: in use by another srmsim command" in capsys.readouterr().err
+    finally:
+        kill(proc)
+    assert main(argv) == 0
+    assert list(tmp_path.glob(".run.*")) == [] and sorted(p.name for p in out.iterdir()) == files
+
+
+def test_another_thread_is_refused_as_another_process_is(tmp_path):
+    """Nested holders on one thread share the lock; a second thread writing the same folder
+    (a notebook running two experiments at once) must not pass as nested."""
+    import threading
+
+    out = tmp_path / "exp"
+    seen: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with folder_lock(out):
+                pass
+        except SrmsimError as err:
+            seen.append(err)
+
+    with folder_lock(out):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    assert len(seen) == 1 and "in use by another srmsim command" in str(seen[0])
