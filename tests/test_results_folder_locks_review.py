@@ -110,6 +110,8 @@ def test_a_second_writer_is_refused_by_name_and_a_live_staging_folder_kept(study
         assert "in use by" in capsys.readouterr().err
         assert main(["report", str(study), "--out", str(study.parent / "r.html")]) == 2
         assert not (study.parent / "r.html").exists()
+        assert main(["discover", str(study), "--condition", "attendance < 0.9"]) == 2
+        assert "in use by" in capsys.readouterr().err and not (study / "discovery").exists()
         assert len(stages(study)) == 1, "another command's live staging folder was removed"
     finally:
         kill(proc)

@@ -36,13 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def discover_cmd(args: argparse.Namespace) -> int:
-    from srmsim.experiment.compare import text_table
-    from srmsim.explore.discovery import discover, write_discovery
+    from srmsim.outputs import folder_lock
     from srmsim.records import check_results_out_of_records
-    from srmsim.report.explore import leaves_display
 
     out = Path(args.out) if args.out else Path(args.dir) / "discovery"
     check_results_out_of_records(out, args.dir)  # never among the study's records
+    with folder_lock(args.dir, shared=True):  # not while a command writes the study
+        return _discover(args, out)
+
+
+def _discover(args: argparse.Namespace, out: Path) -> int:
+    """:func:`discover_cmd` once no other command writes the experiment folder."""
+    from srmsim.experiment.compare import text_table
+    from srmsim.explore.discovery import discover, write_discovery
+    from srmsim.report.explore import leaves_display
+
     found = discover(args.dir, args.condition, variant=args.variant, peel_alpha=args.peel_alpha,
                      mass_min=args.mass_min, box=args.box, min_density=args.min_density)
     paths = write_discovery(found, out, args.dir)
