@@ -274,6 +274,11 @@ def _replace_dir(out: str | Path, private: bool, replaceable: Callable[[Path], b
     out.parent.mkdir(parents=True, exist_ok=True)
     if _held(out) in _HELD:  # under its lock, another new folder is a killed writer's
         remove_stale_stages(out.parent, f".{out.name}.new-")
+        if any(p.name != LOCK_NAME for p in out.iterdir()):
+            # and an old one a swap was killed while removing; but never when ``out`` was
+            # missing (made for the lock): the kill fell between the renames, and the old
+            # folder holds the only result
+            remove_stale_stages(out.parent, f".{out.name}.old-")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         yield tmp

@@ -242,3 +242,21 @@ def test_another_thread_is_refused_as_another_process_is(tmp_path):
         thread.start()
         thread.join()
     assert len(seen) == 1 and "in use by another srmsim command" in str(seen[0])
+
+
+def test_an_old_folder_a_killed_swap_left_is_removed_unless_it_holds_the_only_result(
+        finished, tmp_path, capsys):
+    scenario = finished.parent / "scenarios" / "tiny.yaml"
+    out = tmp_path / "run"
+    argv = ["run", str(scenario), "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    # killed while removing the replaced folder, after the swap
+    leftover = tmp_path / ".run.old-abc123" / "x"
+    shutil.copytree(out, leftover)
+    assert main(argv) == 0
+    assert list(tmp_path.glob(".run.*")) == []
+    # killed between the two renames: the old folder holds the only result, so it stays
+    leftover.parent.mkdir()
+    os.replace(out, leftover)
+    assert main(argv) == 0
+    assert sorted(p.name for p in leftover.iterdir()) == sorted(p.name for p in out.iterdir())
