@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from test_experiment import write_experiment
 from test_trial_resume import write_trial
 
@@ -260,3 +261,21 @@ def test_an_old_folder_a_killed_swap_left_is_removed_unless_it_holds_the_only_re
     os.replace(out, leftover)
     assert main(argv) == 0
     assert sorted(p.name for p in leftover.iterdir()) == sorted(p.name for p in out.iterdir())
+
+
+def test_optimise_and_trial_refuse_a_folder_another_command_writes(tmp_path, capsys):
+    from test_explore import tiny_optimisation  # (skips without optuna, SALib, sklearn)
+
+    opt = tmp_path / "opt.yaml"
+    opt.write_text(yaml.safe_dump(tiny_optimisation(tmp_path)))
+    trial_file = write_trial(tmp_path, replications=2)
+    out = tmp_path / "out"
+    proc = hold(out, "exclusive")
+    try:
+        for argv in (["optimise", str(opt), "--out", str(out), "--workers", "1", "--quiet"],
+                     ["trial", str(trial_file), "--out", str(out), "--quiet", "--no-report"]):
+            assert main(argv) == 2
+            assert f"{out}: in use by another srmsim command" in capsys.readouterr().err
+        assert [p.name for p in out.iterdir()] == [LOCK_NAME]  # nothing written
+    finally:
+        kill(proc)
