@@ -1,6 +1,6 @@
 """How srmsim writes files: CSV that cannot run formulas, modes that fit the data, whole results.
 
-Three rules every writer follows (see docs/privacy.md):
+Four rules every writer follows (see docs/privacy.md):
 
 - **CSV cells are data, never formulas.** A text cell starting with ``=``, ``+``, ``-``, ``@``, a
   tab or a carriage return is run as a formula by spreadsheet programs (CSV injection). As
@@ -16,6 +16,9 @@ Three rules every writer follows (see docs/privacy.md):
   run leaves the previous result untouched and no stale file from an older run survives.
   Result files that share a folder with a resume store (an experiment's effects.csv and
   forest.png) are staged likewise and swapped in as a set by :func:`replace_files`.
+- **One writer a results folder at a time.** Every command that writes one holds its advisory
+  lock (:func:`folder_lock`, ``.srmsim.lock`` inside it); a second writer is refused by name,
+  and the next writer removes what a killed one left staged (``.new-*``).
 """
 
 from __future__ import annotations
