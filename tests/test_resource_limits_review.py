@@ -1,0 +1,69 @@
+"""Inputs that made a command run for minutes or take gigabytes: each is refused up front with a
+short error naming the key and the limit (exit 2, nothing written), or its expensive part is
+bounded (a figure that summarises, the full table still written)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from conftest import tiny_policy_scenario
+
+from srmsim.cli import main
+from srmsim.experiment.compare import (
+    MAX_FOREST_PANELS,
+    MAX_FOREST_VARIANTS,
+    forest_plot,
+    forest_rows,
+)
+
+SCENARIO = tiny_policy_scenario(seed=3, trust={"n_schools": 1, "students_per_year_group": 10})
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False),
+                    encoding="utf-8")
+    return path
+
+
+def fails(capsys, *argv: str, contains: str = "") -> str:
+    """Run the CLI in-process; it must exit 2 with one short message and no traceback."""
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert len(err) < 2000 and max(len(x) for x in err.splitlines()) < 500
+    assert contains in err, err
+    return err
+
+
+def effects_table(n_outcomes: int, n_variants: int) -> pd.DataFrame:
+    return pd.DataFrame([{"variant": f"v{v}", "baseline": "base", "outcome": f"o{o}",
+                          "difference": 0.1, "ci_low": 0.0, "ci_high": 0.2, "verdict": "better"}
+                         for o in range(n_outcomes) for v in range(n_variants)])
+
+
+def test_the_forest_plot_of_a_thousand_outcomes_draws_a_bounded_summary():
+    # 1,001 user-defined outcomes: forest.png had 1,001 panels, 66 s of CPU and 7 MB
+    fig = forest_plot(effects_table(1001, 1))
+    assert len(fig.axes) == MAX_FOREST_PANELS
+    note = " ".join(t.get_text() for t in fig.texts)
+    assert f"the first {MAX_FOREST_PANELS} of 1,001 outcomes" in note
+    assert "effects.csv" in note
+
+
+def test_the_forest_plot_of_a_thousand_variants_draws_a_bounded_summary():
+    fig = forest_plot(effects_table(2, 1000))
+    assert len(fig.axes) == 2
+    assert all(len(ax.get_yticks()) == MAX_FOREST_VARIANTS for ax in fig.axes)
+    assert fig.get_size_inches()[1] < 50
+    note = " ".join(t.get_text() for t in fig.texts)
+    assert f"the first {MAX_FOREST_VARIANTS} of 1,000 variants" in note
+
+
+def test_a_forest_plot_within_the_limits_is_drawn_whole_without_a_note():
+    rows, note = forest_rows(effects_table(7, 3))
+    assert len(rows) == 21 and note == ""
+    fig = forest_plot(effects_table(7, 3))
+    assert len(fig.axes) == 7
+    assert not any("showing" in t.get_text() for t in fig.texts)
