@@ -17,6 +17,13 @@ from srmsim.experiment.compare import (
     forest_plot,
     forest_rows,
 )
+from srmsim.explore.sensitivity import COLUMNS as SENSITIVITY_COLUMNS
+from srmsim.explore.sensitivity import (
+    MAX_PLOT_OUTCOMES,
+    MAX_PLOT_PARAMETERS,
+    MAX_PLOT_TARGETS,
+    sensitivity_plot,
+)
 
 SCENARIO = tiny_policy_scenario(seed=3, trust={"n_schools": 1, "students_per_year_group": 10})
 
@@ -67,3 +74,34 @@ def test_a_forest_plot_within_the_limits_is_drawn_whole_without_a_note():
     fig = forest_plot(effects_table(7, 3))
     assert len(fig.axes) == 7
     assert not any("showing" in t.get_text() for t in fig.texts)
+
+
+def sobol_table(n_outcomes: int, n_targets: int, n_params: int) -> pd.DataFrame:
+    return pd.DataFrame([{"target": f"t{t}", "variant": f"t{t}", "outcome": f"o{o}",
+                          "parameter": f"policy.p{p}", "method": "sobol", "S1": 0.3,
+                          "S1_conf": 0.1, "ST": 0.4, "ST_conf": 0.1}
+                         for t in range(n_targets) for o in range(n_outcomes)
+                         for p in range(n_params)], columns=SENSITIVITY_COLUMNS)
+
+
+def test_the_sensitivity_plot_of_many_outcomes_and_variants_draws_a_bounded_summary():
+    # 112 outcomes of 3 variants (5 targets): 560 panels, redrawn by every report refresh
+    fig = sensitivity_plot(sobol_table(112, 5, 3))
+    assert len(fig.axes) == MAX_PLOT_OUTCOMES * 5
+    note = " ".join(t.get_text() for t in fig.texts)
+    assert f"the first {MAX_PLOT_OUTCOMES} of 112 outcomes" in note
+    assert "sensitivity.csv" in note
+
+
+def test_the_sensitivity_plot_of_many_parameters_draws_a_bounded_summary():
+    fig = sensitivity_plot(sobol_table(1, 12, 300))
+    assert len(fig.axes) == MAX_PLOT_TARGETS
+    assert len(fig.axes[0].get_yticks()) == MAX_PLOT_PARAMETERS
+    note = " ".join(t.get_text() for t in fig.texts)
+    assert f"the first {MAX_PLOT_PARAMETERS} of 300 parameters" in note
+    assert f"the first {MAX_PLOT_TARGETS} of 12 policies or differences" in note
+
+
+def test_a_sensitivity_plot_within_the_limits_has_no_note():
+    fig = sensitivity_plot(sobol_table(3, 2, 4))
+    assert len(fig.axes) == 6 and not fig.texts

@@ -185,14 +185,34 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
     return pd.DataFrame(pd.concat(frames, ignore_index=True), columns=COLUMNS)
 
 
+#: sensitivity.png draws at most this many outcomes (columns), targets (rows) and parameters
+#: (bars of a panel): 112 outcomes of 3 variants made 560 panels, some 30 s of CPU in
+#: `srmsim sensitivity` and again in every report refresh; sensitivity.csv keeps every index
+MAX_PLOT_OUTCOMES = 6
+MAX_PLOT_TARGETS = 8
+MAX_PLOT_PARAMETERS = 40
+
+
 def sensitivity_plot(table: pd.DataFrame, path: str | Path | None = None):
     """Sobol: S1 and ST with intervals per parameter; Morris: mu* against sigma. One panel per
-    target (rows) and outcome (columns)."""
+    target (rows) and outcome (columns); a long table is summarised by its first targets,
+    outcomes and parameters (:data:`MAX_PLOT_OUTCOMES` ...), with a note saying so."""
     from srmsim.figures import new_figure, save
 
-    targets = list(dict.fromkeys(table["target"]))
-    outcomes = list(dict.fromkeys(table["outcome"]))
-    params = list(dict.fromkeys(table["parameter"]))
+    every = {what: list(dict.fromkeys(table[column])) for what, column in
+             (("outcome", "outcome"), ("policy or difference", "target"),
+              ("parameter", "parameter"))}
+    outcomes = every["outcome"][:MAX_PLOT_OUTCOMES]
+    targets = every["policy or difference"][:MAX_PLOT_TARGETS]
+    params = every["parameter"][:MAX_PLOT_PARAMETERS]
+    left_out = [f"the first {len(kept)} of {plural(len(every[what]), what, many)}"
+                for what, many, kept in (("outcome", None, outcomes),
+                                         ("policy or difference", "policies or differences",
+                                          targets), ("parameter", None, params))
+                if len(kept) < len(every[what])]
+    if left_out:
+        table = table[table["outcome"].isin(outcomes) & table["target"].isin(targets)
+                      & table["parameter"].isin(params)]
     morris = (table["method"] == "morris").any()
     fig, axes = new_figure(3.2 * len(outcomes) + 1.5, (2.6 if morris else 0.6 + 0.35 * len(params))
                            * len(targets), nrows=len(targets), ncols=len(outcomes), squeeze=False)
@@ -221,7 +241,12 @@ def sensitivity_plot(table: pd.DataFrame, path: str | Path | None = None):
                     ax.legend(fontsize=7, loc="lower right")
             ax.set_title(f"{outcome}\n{target}", fontsize=8, loc="left")
             ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    if left_out:
+        fig.text(0.5, 0.002, f"showing {' and '.join(left_out)}: every index is in "
+                 "sensitivity.csv", ha="center", va="bottom", fontsize=7, color="dimgrey")
+        fig.tight_layout(rect=(0, min(0.3, 0.25 / fig.get_size_inches()[1]), 1, 1))
+    else:
+        fig.tight_layout()
     save(fig, path)
     return fig
 
