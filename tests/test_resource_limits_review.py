@@ -130,3 +130,28 @@ def test_a_csv_within_the_width_limit_is_still_read_whole(tmp_path):
     ok.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
     raw = read_raw(ok)
     assert raw.header == ["a", "b"] and len(raw.frame) == 2
+
+
+def test_the_reports_group_figure_draws_at_most_the_forest_plots_variants(tmp_path, monkeypatch):
+    # 300 variants drew 1,800 rows in the report's group figure: 16 s and 577 inches
+    import srmsim.report.experiment as report
+    from srmsim.experiment.result import ExperimentResult
+
+    write(tmp_path / "tiny.yaml", SCENARIO)
+    study = write(tmp_path / "e.yaml", {
+        "name": "e", "scenario": "tiny.yaml", "baseline": "none", "replications": 2, "seed": 1,
+        "outcomes": ["attendance"], "variants": {"none": {"policy": None}, "a": {},
+                                                 "b": {"policy.parameters.attendance_threshold":
+                                                       0.95}}})
+    out = tmp_path / "out"
+    assert main(["experiment", str(study), "--workers", "1", "--quiet", "--no-report",
+                 "--out", str(out)]) == 0
+    drawn: list[list[str]] = []
+    real = report.group_figure
+    monkeypatch.setattr(report, "group_figure",
+                        lambda ge, o, groups, baseline, variants: drawn.append(variants)
+                        or real(ge, o, groups, baseline, variants))
+    monkeypatch.setattr(report, "MAX_FOREST_VARIANTS", 1)
+    html = report.build(ExperimentResult.load(out)).render()
+    assert drawn == [["a"]]
+    assert "the first 1 of 2 variants; every variant is in the tables above" in html
