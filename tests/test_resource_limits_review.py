@@ -155,3 +155,27 @@ def test_the_reports_group_figure_draws_at_most_the_forest_plots_variants(tmp_pa
     html = report.build(ExperimentResult.load(out)).render()
     assert drawn == [["a"]]
     assert "the first 1 of 2 variants; every variant is in the tables above" in html
+
+
+def test_the_fairness_plot_of_a_column_of_many_groups_draws_its_first_groups(tmp_path,
+                                                                              monkeypatch):
+    # --by on a column of 400 groups drew 800 lines and a 400-entry legend (5 s, 1 MB)
+    from srmsim.risk import plots
+
+    rows = [{"by": "grp", "group": g, "threshold": t, "n": 150, "flag_rate": t,
+             "sensitivity": t, "flag_rate_gap": 0.1, "sensitivity_gap": 0.2}
+            for g in range(400) for t in (0.25, 0.5, 0.75)]
+    drawn = []
+    real = plots.save
+
+    def save(fig, path, dpi=120):
+        drawn.append(fig)
+        return real(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "save", save)
+    plots.plot_fairness(pd.DataFrame(rows), tmp_path / "fairness.png")
+    (fig,) = drawn
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == plots.MAX_FAIRNESS_GROUPS
+        assert f"the first {plots.MAX_FAIRNESS_GROUPS} of 400 groups" in ax.get_title()
+    assert (tmp_path / "fairness.png").stat().st_size < 400_000
