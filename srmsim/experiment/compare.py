@@ -408,7 +408,8 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
     fig.text(0.5, 0.002, "green: clearly better; red: clearly worse; blue: no clear change, or "
              "no better direction (cost, staff hours)" + shown_note, ha="center", va="bottom",
              fontsize=7, color="dimgrey")
-    fig.tight_layout(rect=(0, 0.04 if shown_note else 0.02, 1, 0.985))
+    height = fig.get_size_inches()[1]  # room for the note's second line (0.3 inch)
+    fig.tight_layout(rect=(0, max(0.02, 0.3 / height) if shown_note else 0.02, 1, 0.985))
     save(fig, path)
     return fig
 
