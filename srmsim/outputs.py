@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import json
+import math
 import os
 import re
 import shutil
@@ -186,6 +188,27 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by ``None``, in nested
+    dicts, lists and tuples: strict JSON has no NaN, and a missing number is ``null``."""
+    if isinstance(value, float | np.floating):  # numpy's float32 is no Python float
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def json_dumps(data: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of ``data`` as strict JSON, the one way srmsim writes a JSON file: a
+    missing number (NaN, infinity) is ``null``, not ``NaN``, which JavaScript's JSON.parse,
+    jq and R's jsonlite reject (srmsim's readers print ``null`` as ``n/a``, as they printed
+    ``NaN``, and still read older files' ``NaN``). Data with only finite numbers gives the very
+    text ``json.dumps`` gives, so digests and resumed folders of older files are unchanged."""
+    return json.dumps(json_safe(data), allow_nan=False, **kwargs)
 
 
 def write_file(path: str | Path, text: str, private: bool = False) -> None:
@@ -540,6 +563,7 @@ def _remove_made(made: list[Path]) -> None:
 
 
 __all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",
-           "current_umask", "file_mode", "folder_lock", "holds_any", "holds_only", "is_formula", "link_copy",
-           "make_dir", "neutralise", "read_csv_cells", "replace_dir", "replace_files",
-           "restrict_tree", "write_atomic", "write_csv", "write_file"]
+           "current_umask", "file_mode", "folder_lock", "holds_any", "holds_only", "is_formula",
+           "json_dumps", "json_safe", "link_copy", "make_dir", "neutralise", "read_csv_cells",
+           "replace_dir", "replace_files", "restrict_tree", "write_atomic", "write_csv",
+           "write_file"]

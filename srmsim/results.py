@@ -11,7 +11,6 @@ per request stream per week), ``events.parquet`` (workflow events, with a policy
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import threading
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ from srmsim import __version__
 from srmsim.errors import SrmsimError
 from srmsim.inputs import load_json, whole
 from srmsim.labels import percent, plural
-from srmsim.outputs import holds_only, replace_dir, write_atomic, write_file
+from srmsim.outputs import holds_only, json_dumps, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario, load_scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
 
@@ -647,7 +646,7 @@ class RunResult:
         # folder unprotected only if the table it reads is this one (real data copied into
         # a simulated run's folder stays protected)
         summary = {**self.summary, "file_sha256": {"students.parquet": digest}}
-        write_text(json.dumps(summary, indent=2) + "\n", folder / "summary.json",
+        write_text(json_dumps(summary, indent=2) + "\n", folder / "summary.json",
                    private=private)
 
     def summary_table(self) -> pd.DataFrame:

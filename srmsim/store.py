@@ -30,7 +30,7 @@ from srmsim import __version__
 from srmsim.errors import MAX_LINE, SrmsimError
 from srmsim.inputs import load_json, whole
 from srmsim.labels import agree
-from srmsim.outputs import make_dir, restrict_tree
+from srmsim.outputs import json_dumps, make_dir, restrict_tree
 from srmsim.results import file_sha256, write_parquet, write_text
 
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
@@ -187,7 +187,7 @@ class RunStore:
         record has one shape that reading can check (a run that raised after measuring has
         outcome values and detail tables in its row, which are not the record's)."""
         record = {k: row[k] for k in (*FAILURE_FIELDS, self.hash_key) if k in row}
-        write_text(json.dumps(record, indent=2) + "\n",
+        write_text(json_dumps(record, indent=2) + "\n",
                    self.failure_path(row["variant"], row["replication"]), private=self.private)
 
     def record_detail(self, row: dict[str, Any], kind: str, path: Path) -> None:
@@ -196,7 +196,7 @@ class RunStore:
         row[sha256_column(kind)] = file_sha256(path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_text(json.dumps(manifest, indent=2) + "\n", self.root / "manifest.json",
+        write_text(json_dumps(manifest, indent=2) + "\n", self.root / "manifest.json",
                    private=self.private)
 
     # ------------------------------------------------------------------ reading

@@ -29,7 +29,6 @@ attainment, and the action effects.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from srmsim import calendar
 from srmsim.argtypes import path_argument, seed_argument
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform
 from srmsim.errors import DataError
-from srmsim.outputs import write_csv
+from srmsim.outputs import json_dumps, write_csv
 from srmsim.results import RunResult
 from srmsim.students import ENROLLED, WITHDRAWN
 
@@ -269,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"srmsim: error: {err}", file=sys.stderr)
         return err.exit_code
     counts = obs["period_type"].value_counts().to_dict()
-    print(json.dumps({"out": str(args.out), "students": len(students),
+    print(json_dumps({"out": str(args.out), "students": len(students),
                       "schools": int(students["school"].nunique()),
                       "observation_rows": {k: int(v) for k, v in counts.items()}}))
     return 0

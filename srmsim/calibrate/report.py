@@ -37,7 +37,7 @@ import pandas as pd
 from srmsim.calibrate.disclosure import Withheld, apply, protect_moments
 from srmsim.calibrate.moments import MOMENT_NAMES, MomentSpec, moment_def
 from srmsim.labels import percent, plural, points, yes_no
-from srmsim.outputs import holds_only
+from srmsim.outputs import holds_only, json_dumps
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.scenario import Scenario
 from srmsim.yamlio import dump_yaml
@@ -193,7 +193,7 @@ class CalibrationResult:
                 os.replace(staged / RECORDS_FILE, tmp / RECORDS_FILE)
             write_csv(self.fit_table(), tmp / "fit_moments.csv")
             write_csv(self.estimates, tmp / "fit_parameters.csv")
-            write_file(tmp / "fit.json", json.dumps(self.to_dict(), indent=2,
+            write_file(tmp / "fit.json", json_dumps(self.to_dict(), indent=2,
                                                     default=_json_default) + "\n")
             write_file(tmp / "calibrated.yaml", self.calibrated_yaml(relative_to=final))
         return {key: final / name for key, name in REPORT_FILES.items()}

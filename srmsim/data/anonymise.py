@@ -22,7 +22,6 @@ The key is never written; ``dataset.json`` stores only its fingerprint
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from srmsim.data.schema import MAX_AGE_MONTHS, MIN_AGE_MONTHS, OBSERVATIONS, STU
 from srmsim.data.validate import age_in_months
 from srmsim.errors import DataError
 from srmsim.labels import agree, plural
+from srmsim.outputs import json_dumps
 from srmsim.privacy import key_id, pseudonymise
 
 DEFAULT_QUASI = ("school", "year_group", "age_months", "sex", "fsm", "sen", "eal")
@@ -287,7 +287,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     with replace_dir(out, private=True, replaceable=holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
                      ) as tmp:
         write_dataset(anon, tmp, private=True)
-        write_file(tmp / REPORT_FILE, json.dumps(rep.to_dict(), indent=2) + "\n", private=True)
+        write_file(tmp / REPORT_FILE, json_dumps(rep.to_dict(), indent=2) + "\n", private=True)
         carry_ledger(out, tmp)  # what was published from the folder still binds it
         bind_copy(in_dir, tmp)  # ... and what was published from the records it copies
     return rep

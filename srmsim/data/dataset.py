@@ -14,7 +14,6 @@ Written by ``srmsim data import`` / ``anonymise`` / ``rdataset``; read with :fun
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from functools import partial
@@ -43,7 +42,7 @@ from srmsim.data.schema import (
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem, load_json
 from srmsim.labels import IDENTIFIER_FORBIDDEN_PATTERN, plural, printable
-from srmsim.outputs import make_dir, write_atomic, write_file
+from srmsim.outputs import json_dumps, make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
 #: the groupings of the summaries published from a dataset (srmsim.data.describe.record_summary)
@@ -112,7 +111,7 @@ def write_dataset(ds: Dataset, out: str | Path, overwrite: bool = False,
         meta["tables"][name] = {"file": fname, "rows": int(len(frame)),
                                 "columns": [str(c) for c in frame.columns],
                                 "fields_present": fields_present(frame, name)}
-    write_file(out / META_FILE, json.dumps(meta, indent=2, default=str) + "\n", private=private)
+    write_file(out / META_FILE, json_dumps(meta, indent=2, default=str) + "\n", private=private)
     return out
 
 

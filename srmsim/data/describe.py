@@ -10,7 +10,6 @@ SEN, EAL): never by a name, UPN, date of birth or student id.
 
 from __future__ import annotations
 
-import json
 from itertools import combinations, product
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from srmsim.data.schema import STUDENTS, TABLES
 from srmsim.errors import DataError
 from srmsim.inputs import load_json, whole
 from srmsim.labels import cut, printable
+from srmsim.outputs import json_dumps
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
 
 #: Attendance at or below this share of possible sessions is persistent absence (DfE definition:
@@ -399,7 +399,7 @@ def carry_ledger(old: str | Path, new: str | Path) -> None:
     meta_file = Path(new) / META_FILE
     if meta_file.is_file():
         ledger = {**ledger, "data_sha256": _data_digest(Path(new), load_json(meta_file))}
-    write_file(Path(new) / LEDGER_FILE, json.dumps(ledger, indent=2) + "\n", private=True)
+    write_file(Path(new) / LEDGER_FILE, json_dumps(ledger, indent=2) + "\n", private=True)
 
 
 def bind_copy(source: str | Path, copy: str | Path) -> None:
@@ -421,7 +421,7 @@ def bind_copy(source: str | Path, copy: str | Path) -> None:
                         f"{source}, which bind a copy of its records, so none is written")
     ledger = _read_ledger(path)
     if ledger["tables"]:
-        write_file(Path(copy) / LEDGER_FILE, json.dumps(ledger, indent=2) + "\n", private=True)
+        write_file(Path(copy) / LEDGER_FILE, json_dumps(ledger, indent=2) + "\n", private=True)
 
 
 def check_not_bound(folder: str | Path, ds: Dataset, what: str) -> None:
@@ -491,7 +491,7 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
         ledger["tables"] = [*tables, new]
         ledger["audit"] = AUDIT_VERSION  # every table in it is this audit's (checked above)
         try:
-            write_file(path, json.dumps(ledger, indent=2) + "\n", private=True)
+            write_file(path, json_dumps(ledger, indent=2) + "\n", private=True)
         except OSError as err:
             raise DataError(f"{path}: cannot record the summary there ({err.strerror}); "
                             "nothing is published without the record") from None

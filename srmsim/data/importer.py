@@ -14,7 +14,6 @@ previous folder as it was, and a re-import never mixes an old dataset with new r
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from srmsim.outputs import (
     check_inputs_outside,
     check_out,
     holds_only,
+    json_dumps,
     replace_dir,
     write_csv,
     write_file,
@@ -86,7 +86,7 @@ def write_report(result: ValidationResult, out: str | Path) -> tuple[Path, Path]
     out = Path(out)
     rej_path, sum_path = out / REJECTS_FILE, out / SUMMARY_FILE
     write_csv(result.rejects, rej_path, private=True)
-    write_file(sum_path, json.dumps(result.summary, indent=2, default=str) + "\n",
+    write_file(sum_path, json_dumps(result.summary, indent=2, default=str) + "\n",
                private=True)
     return rej_path, sum_path
 

@@ -10,7 +10,6 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from srmsim.explore import require
 from srmsim.explore.prim import PrimResult, check_bounds, check_runs, prim
 from srmsim.explore.tables import Explored
 from srmsim.labels import agree, percent_of_runs, plural
+from srmsim.outputs import json_dumps
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
 from srmsim.stats import _checks as ck
 
@@ -246,5 +246,5 @@ def write_discovery(found: Discovery, out: str | Path, results: str | Path | Non
             write_text(csv_text(frame, float_format="%.6g"), tmp / name)
         trajectory_plot(found, tmp / "prim_trajectory.png")
         write_text(found.summary() + "\n", tmp / "discovery.txt")
-        write_text(json.dumps(about, indent=2) + "\n", tmp / "discovery.json")
+        write_text(json_dumps(about, indent=2) + "\n", tmp / "discovery.json")
     return [out / name for name in DISCOVERY_FILES]

@@ -79,6 +79,7 @@ from srmsim.outputs import (
     check_out,
     csv_text,
     folder_lock,
+    json_dumps,
     make_dir,
     replace_files,
     restrict_tree,
@@ -498,7 +499,7 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
         make_dir(out, private=True)
         restrict_tree(out)
     if not marker.exists():
-        write_text(json.dumps({"name": opt.name, "hash": digest, "source": opt.source,
+        write_text(json_dumps({"name": opt.name, "hash": digest, "source": opt.source,
                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n",
                    marker)
     directions = ["maximize" if d == "maximise" else "minimize"
@@ -868,7 +869,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     done = read_json(out / "optimise.json")
     done["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     done.update(_described(opt, best, best_overrides, feasible))
-    write_text(json.dumps(done, indent=2) + "\n", out / "optimise.json")
+    write_text(json_dumps(done, indent=2) + "\n", out / "optimise.json")
     if opt.from_records:  # the files written since the search began (study.db, ...) too
         restrict_tree(out)
     return summary

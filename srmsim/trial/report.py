@@ -7,7 +7,6 @@ Wilson intervals (they behave near 0 and 1, where rates of 0.95 and 0.05 live).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from scipy import stats as sps
 
 from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
 from srmsim.labels import given_percent, over_replications, percent_of_runs, plural
-from srmsim.outputs import csv_text
+from srmsim.outputs import csv_text, json_dumps
 from srmsim.results import write_text
 from srmsim.stats._inference import wilson
 from srmsim.trial.spec import Trial
@@ -320,13 +319,13 @@ class TrialResult:
                        if self.trial.input_files else {}),
                     "root_seed": self.trial.root_seed,
                     "seeds": self.runs["seed"].astype(int).tolist(), "versions": versions()}
-            write_text(json.dumps(meta, indent=2) + "\n", out / "trial.json")
+            write_text(json_dumps(meta, indent=2) + "\n", out / "trial.json")
             write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
             if self.groups is not None:
                 write_text(csv_text(self.groups, float_format="%.10g"), out / "trial_groups.csv")
             if self.failures:
                 keep_keys = ("replication", "seed", "error", "traceback")
-                write_text(json.dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],
+                write_text(json_dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],
                                       indent=2) + "\n", out / "trial_failures.json")
             if html:
                 from srmsim.outputs import link_copy
