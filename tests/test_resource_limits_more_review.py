@@ -4,12 +4,21 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pandas as pd
+import pytest
+import yaml
 
+from srmsim.cli import main
+from srmsim.errors import ScenarioError
 from srmsim.experiment.outcomes import Outcome, format_difference, format_value
 from srmsim.report.experiment import groups_section
 from srmsim.report.page import Page
+from srmsim.trial import load_trial, run_trial, trial_from_dict
+from srmsim.trial.spec import MAX_BOOT_DRAWS, MAX_REPLICATIONS
+
+REPO = Path(__file__).resolve().parents[1]
 
 GROUPS = ["FSM", "not FSM", "SEN", "not SEN", "EAL", "not EAL", "school 1", "school 2"]
 
@@ -62,3 +71,62 @@ def test_the_reports_group_tables_of_a_thousand_outcomes_take_one_pass(monkeypat
         assert f">{format_difference(2 * d, 'share')} (" in last
     assert f">{format_value(0.6, 'share')}</td>" in last
     assert last.index(">FSM</td>") < last.index(">not FSM</td>") < last.index(">school 2</td>")
+
+
+def wedge(n_boot: int | None, replications: int) -> dict:
+    """The docs' stepped-wedge trial (experiments/trial_stepped_wedge.yaml), small."""
+    spec = yaml.safe_load((REPO / "experiments" / "trial_stepped_wedge.yaml").read_text())
+    spec["overrides"] = {"trust.n_schools": 6, "trust.students_per_year_group": 10}
+    if n_boot is None:
+        del spec["analysis"]["n_boot"]
+    else:
+        spec["analysis"]["n_boot"] = n_boot
+    spec["replications"] = replications
+    return spec
+
+
+def test_a_trials_bootstrap_draws_beyond_the_limit_are_refused_from_the_file():
+    # n_boot and replications were each capped at 100,000 but not their product: 10**10
+    # multiplier draws (hours of CPU) were accepted and the store written
+    with pytest.raises(ScenarioError) as err:
+        trial_from_dict(wedge(100_000, 1_001), "t.yaml", REPO / "experiments")
+    text = str(err.value)
+    assert "analysis.n_boot" in text and "replications 1,001" in text
+    assert f"more than {MAX_BOOT_DRAWS:,}" in text
+
+
+def test_a_trials_bootstrap_limit_holds_for_the_replications_flag(tmp_path, capsys):
+    path = tmp_path / "t.yaml"
+    spec = wedge(100_000, 2)
+    spec["scenario"] = str(REPO / "scenarios" / "attendance_escalation.yaml")
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["trial", str(path), "--replications", "100000", "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert "analysis.n_boot" in err and "replications 100,000" in err, err
+    assert "10,000,000,000 bootstrap draws" in err
+    assert not out.exists()
+
+
+def test_a_trials_bootstrap_limit_holds_for_run_trials_replications(tmp_path):
+    trial = trial_from_dict(wedge(100_000, 2), "t.yaml", REPO / "experiments")
+    out = tmp_path / "out"
+    with pytest.raises(ScenarioError, match="analysis.n_boot.*replications 1,001"):
+        run_trial(trial, replications=1_001, out=out)
+    assert not out.exists()
+
+
+def test_legitimate_trials_fit_the_bootstrap_limit():
+    # the docs' example as written, the default n_boot at the most replications, and the most
+    # draws at 1,000 replications
+    assert load_trial(REPO / "experiments" / "trial_stepped_wedge.yaml").config.analysis.n_boot \
+        == 199
+    for n_boot, n in ((None, MAX_REPLICATIONS), (100_000, 1_000)):
+        trial = trial_from_dict(wedge(n_boot, n), "t.yaml", REPO / "experiments")
+        assert trial.replications == n
+    # other methods have no bootstrap: the limit does not apply
+    spec = wedge(None, MAX_REPLICATIONS)
+    spec["analysis"] = {"method": "twfe"}
+    assert trial_from_dict(spec, "t.yaml", REPO / "experiments").replications == MAX_REPLICATIONS
