@@ -211,7 +211,7 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
         first = runs[twice].iloc[0]
         raise SrmsimError(f"variant {first['variant']!r} replication {first['replication']} "
                           f"appears {int(twice.sum())} times in the runs table; each run once")
-    for outcome in outcomes:
+    for outcome in _unchecked(runs, outcomes):
         if _booleans(runs[outcome]):
             raise SrmsimError(f"outcome {outcome!r} holds true/false values, not numbers; for "
                               f"the share of runs where it is true, convert it to 0 and 1 first "
@@ -233,6 +233,22 @@ def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
                     f"outcome {outcome!r} of variant {row['variant']!r} replication "
                     f"{row['replication']} {what} ({shown}); {plural(mask.sum(), 'run')} "
                     "affected: re-run them or remove the outcome")
+
+
+def _unchecked(runs: pd.DataFrame, outcomes: list[str]) -> list[str]:
+    """The outcomes :func:`check_runs` must check one by one: all but the plain NumPy number
+    columns, which are checked together when none is infinite or too large (one by one, 1,001
+    outcomes took 0.3 s of CPU for each group of the experiment report)."""
+    dtypes = runs.dtypes
+    plain = [o for o in dict.fromkeys(outcomes)
+             if isinstance(dtypes[o], np.dtype) and dtypes[o].kind in "iuf"]
+    if plain:
+        with np.errstate(invalid="ignore"):
+            block = np.abs(runs[plain].to_numpy(dtype=float))
+        if not (np.isinf(block) | (block > LARGEST_VALUE)).any():
+            done = set(plain)
+            return [o for o in outcomes if o not in done]
+    return list(outcomes)
 
 
 def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
