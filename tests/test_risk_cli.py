@@ -327,3 +327,24 @@ def test_one_school_file_bootstraps_students_and_says_so(tmp_path: Path, capsys)
                          "only: bootstrap resamples students)"), line
     low, high = map(float, re.search(r"CI (\S+)-(\S+)\)", line).groups())
     assert low < high
+
+
+def test_a_by_column_of_many_groups_prints_the_groups_its_figure_draws(tmp_path: Path, capsys):
+    """``--by`` on a column of 400 groups printed one line naming all 400; it names the first
+    groups, as fairness.png draws them, and says how many more the CSV file has."""
+    from srmsim.risk.plots import MAX_FAIRNESS_GROUPS
+
+    df = students(n_schools=6, n=1000)
+    # 25 groups of 240: each has 20+ students with and without the outcome (else withheld)
+    df["form"] = [f"g{i % 25:02d}" for i in range(len(df))]
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--by", "form", "--n-boot", "40"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("by form "))
+    shown = re.findall(r"\bg\d\d: flag", line)
+    assert len(shown) == MAX_FAIRNESS_GROUPS
+    assert f"and {25 - MAX_FAIRNESS_GROUPS} more groups in thresholds_by_group.csv" in line
+    assert "gaps: flag rate" in line
+    table = pd.read_csv(tmp_path / "thresholds" / "thresholds_by_group.csv")
+    assert table.loc[table["by"] == "form", "group"].nunique() == 25

@@ -693,13 +693,18 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             sub = by_table[(by_table["by"] == col) & (by_table["threshold"] == ref_t)]
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
+            # the groups fairness.png draws (a 400-group column printed one line naming all
+            # 400); the gaps are over every group, and every group is in thresholds_by_group.csv
+            more = len(sub) - plots.MAX_FAIRNESS_GROUPS
+            sub_shown = sub.iloc[:plots.MAX_FAIRNESS_GROUPS]
             parts = ", ".join(
                 f"{printable(yes_no(g))}: flag {dc.rate(fr, fl, pct=True)} recall {dc.rate(se, tp, fn, pct=True)} "
                 f"(n {dc.count(n)}" + (f", missing {dc.count(m)})" if m >= 0 else ")")
-                for g, fr, se, n, m, fl, tp, fn in sub[[
+                for g, fr, se, n, m, fl, tp, fn in sub_shown[[
                     "group", "flag_rate", "sensitivity", "n", "n_missing", "flagged", "tp", "fn",
                 ]].itertuples(index=False)
-            )
+            ) + (f", and {plural(more, 'more group')} in thresholds_by_group.csv" if more > 0
+                 else "")
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             # a group is a value of the data: its \x1b[2J would clear the terminal
