@@ -196,11 +196,12 @@ def write_parquet(df: pd.DataFrame, path: Path, private: bool = False,
     sha256: list[str] = []
 
     def write(tmp: str) -> None:
-        hasher = GrowingFileDigest(tmp) if digest else contextlib.nullcontext()
-        with hasher:
+        if not digest:
             pq.write_table(table, tmp, use_dictionary=dictionary, write_statistics=stats)
-        if isinstance(hasher, GrowingFileDigest):
-            sha256.append(hasher.hexdigest())
+            return
+        with GrowingFileDigest(tmp) as hasher:
+            pq.write_table(table, tmp, use_dictionary=dictionary, write_statistics=stats)
+        sha256.append(hasher.hexdigest())
 
     write_atomic(Path(path), write, private=private)
     return sha256[0] if sha256 else None

@@ -204,10 +204,19 @@ class Scenario(_Strict):
         """This scenario with dotted-key ``overrides``; ``base_dir``: the folder of the file
         that holds them, which a relative input file they name is read from (as a scenario's
         own are from the scenario's folder), never the current folder."""
-        changes = expand_dotted(overrides, source)
-        if base_dir is not None:
-            changes = _resolve_records(changes, Path(base_dir))
+        changes = expand_overrides(overrides, source, base_dir)
         return scenario_from_dict(deep_merge(self.to_dict(), changes), source)
+
+
+def expand_overrides(overrides: dict[str, Any], source: str = "overrides",
+                     base_dir: str | Path | None = None) -> dict[str, Any]:
+    """Dotted-key ``overrides`` expanded (:func:`expand_dotted`), with the relative input files
+    they name (``population.records``, a request stream's ``arrivals.file``) read from
+    ``base_dir``, the folder of the file that holds them (None: left as given). The one way a
+    trial's or optimisation's overrides, an experiment's variants and an optimisation's
+    baseline are read."""
+    changes = expand_dotted(overrides, source)
+    return changes if base_dir is None else _resolve_records(changes, Path(base_dir))
 
 
 #: nesting of overrides once their dotted keys are expanded (as yamlio's MAX_DEPTH for files):

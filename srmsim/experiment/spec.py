@@ -42,8 +42,8 @@ from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
     _problems,
-    _resolve_records,
     expand_dotted,
+    expand_overrides,
     load_scenario,
     plain_value,
     read_yaml,
@@ -376,7 +376,7 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
             try:
                 # a file a variant names (population.records, arrivals.file) is relative to
                 # this file, as the base scenario's are to its own: not to the current folder
-                variants[k] = (_resolve_records(expand_dotted(v, source), base_dir)
+                variants[k] = (expand_overrides(v, source, base_dir)
                                if isinstance(v, dict) else v)
             except ScenarioError as err:
                 raise ScenarioError(source, [(f"variants.{k}.{p}" if p else f"variants.{k}", m)

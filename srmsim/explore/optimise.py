@@ -88,8 +88,8 @@ from srmsim.results import write_text
 from srmsim.scenario import (
     Scenario,
     _problems,
-    _resolve_records,
     expand_dotted,
+    expand_overrides,
     load_scenario,
     plain_value,
     read_yaml,
@@ -442,12 +442,12 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
         # a file the baseline names (population.records, arrivals.file) is relative to this
         # file, as the overrides' and an experiment's variants' are: not to the current folder
         try:
-            expanded = expand_dotted(config.baseline, source)
+            resolved = expand_overrides(config.baseline, source, base_dir)
         except ScenarioError as err:
             raise ScenarioError(source, [(f"baseline.{p}" if p else "baseline", m)
                                          for p, m in err.problems]) from None
-        resolved = _resolve_records(expanded, base_dir)
-        if resolved != expanded:  # else as given: a search's identity is unchanged
+        if resolved != expand_dotted(config.baseline, source):
+            # else kept as given: a search's identity (its hash) is unchanged
             config = config.model_copy(update={"baseline": resolved})
     path = (base_dir / config.scenario).resolve()
     try:  # the file alone first: a problem of its own is not blamed on the overrides

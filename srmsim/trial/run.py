@@ -260,8 +260,9 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
         replications, "replications", 1, MAX_REPLICATIONS)  # 0 ran the file's count
     if n != trial.replications:  # the count run is part of the trial (its hash, trial.json)
         trial = replace(trial, config=trial.config.model_copy(update={"replications": n}))
-        if check_bootstrap(trial.config):  # the file's n_boot fitted the file's replications
-            raise ScenarioError(trial.source, check_bootstrap(trial.config))
+        too_many = check_bootstrap(trial.config)  # the file's n_boot fitted its replications
+        if too_many:
+            raise ScenarioError(trial.source, too_many)
     from srmsim.argtypes import check_workers
 
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
