@@ -118,32 +118,11 @@ def test_a_trials_overrides_name_files_relative_to_the_trial_file(
     assert files == [str((project / "arr.csv").resolve())] * 2
 
 
-def test_an_optimisations_overrides_name_files_relative_to_the_optimisation_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same for an optimisation file's ``overrides``."""
-    from srmsim.explore.optimise import load_optimisation
-
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "tiny.yaml").write_text(yaml.safe_dump(
-        {"name": "tiny", "trust": {"n_schools": 2, "students_per_year_group": 30},
-         "policy": {"parameters": {"attendance_threshold": 0.9}}}))
-    opt = {"name": "rel", "scenario": "tiny.yaml", "replications": 2, "seed": 5,
-           "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.98}},
-           "objectives": {"persistent_absence": "minimise"},
-           "overrides": _stream_override(project, tmp_path)}
-    (project / "opt.yaml").write_text(yaml.safe_dump(opt))
-    files = []
-    for cwd, path in ((project, Path("opt.yaml")), (tmp_path, Path("project/opt.yaml"))):
-        monkeypatch.chdir(cwd)
-        files.append(load_optimisation(path).base.requests["cert"].arrivals.file)
-    assert files == [str((project / "arr.csv").resolve())] * 2
-
-
-def test_an_optimisations_baseline_names_files_relative_to_the_optimisation_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The optimiser's ``baseline:`` went to its experiment without the resolution its
-    ``overrides`` get: a file named there was read from the current folder."""
+@pytest.mark.parametrize("where", ["overrides", "baseline"])
+def test_an_optimisations_files_are_relative_to_the_optimisation_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """The same for an optimisation file's ``overrides`` and its ``baseline:`` (which went to its
+    experiment without the resolution the overrides get: read from the current folder)."""
     from srmsim.explore.optimise import BASELINE, load_optimisation
 
     project = tmp_path / "project"
@@ -151,15 +130,17 @@ def test_an_optimisations_baseline_names_files_relative_to_the_optimisation_file
     (project / "tiny.yaml").write_text(yaml.safe_dump(
         {"name": "tiny", "trust": {"n_schools": 2, "students_per_year_group": 30},
          "policy": {"parameters": {"attendance_threshold": 0.9}}}))
+    stream = _stream_override(project, tmp_path)
     opt = {"name": "rel", "scenario": "tiny.yaml", "replications": 2, "seed": 5,
            "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.98}},
            "objectives": {"persistent_absence": "minimise"},
-           "baseline": {"policy": None, **_stream_override(project, tmp_path)}}
+           where: stream if where == "overrides" else {"policy": None, **stream}}
     (project / "opt.yaml").write_text(yaml.safe_dump(opt))
     files = []
     for cwd, path in ((project, Path("opt.yaml")), (tmp_path, Path("project/opt.yaml"))):
         monkeypatch.chdir(cwd)
         optimisation = load_optimisation(path)
-        experiment = optimisation.experiment({}, replications=2, seed=5)
-        files.append(experiment.variants[BASELINE].requests["cert"].arrivals.file)
+        scenario = (optimisation.base if where == "overrides"
+                    else optimisation.experiment({}, replications=2, seed=5).variants[BASELINE])
+        files.append(scenario.requests["cert"].arrivals.file)
     assert files == [str((project / "arr.csv").resolve())] * 2
