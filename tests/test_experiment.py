@@ -243,11 +243,16 @@ def test_a_killed_worker_gives_a_short_error_and_resume_finishes(tmp_path):
         except psutil.NoSuchProcess:
             return -1.0
 
+    def worker(p: psutil.Process) -> bool:  # the fork server's children, busy
+        try:  # (a process listed a moment ago may be gone before it is asked its parent)
+            return p.ppid() != proc.pid and busy(p) > 0.05
+        except psutil.NoSuchProcess:
+            return False
+
     deadline = time.time() + 120
     workers: list = []
     while time.time() < deadline:  # (the command runs the first runs itself until they are up)
-        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                   if p.ppid() != proc.pid and busy(p) > 0.05]  # the fork server's children
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if worker(p)]
         if len(workers) == 2 and list(part.glob("runs/*/*.parquet")):
             break
         time.sleep(0.05)
