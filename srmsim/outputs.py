@@ -301,9 +301,9 @@ def _replace_dir(out: str | Path, private: bool, replaceable: Callable[[Path], b
     if _held(out) in _HELD:  # under its lock, another new folder is a killed writer's
         remove_stale_stages(out.parent, f".{out.name}.new-")
         if any(p.name != LOCK_NAME for p in out.iterdir()):
-            # and an old one a swap was killed while removing; but never when ``out`` was
-            # missing (made for the lock): the kill fell between the renames, and the old
-            # folder holds the only result
+            # and an old one a swap was killed while removing; but never when ``out`` is
+            # still empty: then the old folder holds the only result (folder_lock restores
+            # the latest such one; this keeps any it could not)
             remove_stale_stages(out.parent, f".{out.name}.old-")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -483,6 +483,32 @@ def remove_stale_stages(folder: Path, prefix: str = STAGE_PREFIX) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def restore_moved_aside(folder: Path) -> Path | None:
+    """Put back the results :func:`replace_dir` had moved aside when a kill fell between its
+    two renames: ``folder`` missing (or holding only its lock) and its previous contents in
+    ``.<name>.old-*/x`` beside it, where no command would ever read them. Called only by the
+    holder of ``folder``'s exclusive lock; returns the staging folder it emptied (None: nothing
+    to restore). The folder gets the old one's permissions back (a private result stays
+    owner-only)."""
+    if not folder.is_dir() or any(p.name != LOCK_NAME for p in folder.iterdir()):
+        return None
+    stages = [p for p in folder.parent.glob(f"{glob.escape(f'.{folder.name}.old-')}*")
+              if p.is_dir() and not p.is_symlink()
+              and (p / "x").is_dir() and not (p / "x").is_symlink()]
+    if not stages:
+        return None
+    stage = max(stages, key=lambda p: p.stat().st_mtime)  # the latest swap's
+    moved = stage / "x"
+    for entry in moved.iterdir():
+        if entry.name != LOCK_NAME:
+            os.replace(entry, folder / entry.name)
+    os.chmod(folder, moved.stat().st_mode & 0o7777)
+    shutil.rmtree(stage, ignore_errors=True)
+    print(f"srmsim: {folder}: restored the results an interrupted command had moved aside "
+          f"(to {stage.name})", file=sys.stderr)
+    return stage
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterator[bool]:
     """Hold the advisory lock of the results folder ``folder`` (made if missing) while a
@@ -529,6 +555,7 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
             remove_stale_stages(key)
+            restore_moved_aside(key)
         yield True
     except BaseException:
         del _HELD[held]
@@ -565,5 +592,5 @@ def _remove_made(made: list[Path]) -> None:
 __all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",
            "current_umask", "file_mode", "folder_lock", "holds_any", "holds_only", "is_formula",
            "json_dumps", "json_safe", "link_copy", "make_dir", "neutralise", "read_csv_cells",
-           "replace_dir", "replace_files", "restrict_tree", "write_atomic", "write_csv",
+           "replace_dir", "replace_files", "restore_moved_aside", "restrict_tree", "write_atomic", "write_csv",
            "write_file"]

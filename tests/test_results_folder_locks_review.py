@@ -256,11 +256,37 @@ def test_an_old_folder_a_killed_swap_left_is_removed_unless_it_holds_the_only_re
     shutil.copytree(out, leftover)
     assert main(argv) == 0
     assert list(tmp_path.glob(".run.*")) == []
-    # killed between the two renames: the old folder holds the only result, so it stays
+    # killed between the two renames: the old folder holds the only result; the next command
+    # to hold the folder's lock puts it back before replacing it
     leftover.parent.mkdir()
     os.replace(out, leftover)
+    capsys.readouterr()
     assert main(argv) == 0
-    assert sorted(p.name for p in leftover.iterdir()) == sorted(p.name for p in out.iterdir())
+    assert "restored the results an interrupted command had moved aside" in capsys.readouterr().err
+    assert list(tmp_path.glob(".run.*")) == []
+    assert (out / "summary.json").is_file()
+
+
+def test_results_a_kill_left_moved_aside_are_restored_and_kept_if_the_next_command_fails(
+        tmp_path, capsys):
+    out = tmp_path / "study"
+    out.mkdir(mode=0o700)
+    (out / "effects.csv").write_text("old\n")
+    os.chmod(out, 0o700)  # a private result (real pupils' data)
+    stage = tmp_path / ".study.old-k1ll3d"
+    stage.mkdir()
+    os.replace(out, stage / "x")  # the kill fell here: between replace_dir's two renames
+    ours = lambda folder: (folder / "effects.csv").exists()  # noqa: E731 - a study's check
+    with pytest.raises(RuntimeError), replace_dir(out, replaceable=ours) as tmp:
+        (tmp / "effects.csv").write_text("new\n")
+        raise RuntimeError("the next command fails")
+    assert (out / "effects.csv").read_text() == "old\n"  # left exactly as it was before the kill
+    assert os.stat(out).st_mode & 0o777 == 0o700
+    assert not stage.exists() and list(tmp_path.glob(".study.*")) == []
+    assert "restored" in capsys.readouterr().err
+    with replace_dir(out, replaceable=ours) as tmp:  # one that finishes replaces it as usual
+        (tmp / "effects.csv").write_text("new\n")
+    assert (out / "effects.csv").read_text() == "new\n"
 
 
 def test_optimise_and_trial_refuse_a_folder_another_command_writes(tmp_path, capsys):
