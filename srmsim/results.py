@@ -528,9 +528,9 @@ class RunResult:
         if policy:
             w = self.weekly.groupby("run_week")[["queue_length", "staff_minutes_used"]].sum()
             ax2 = axes[0, 1]
-            ax2.plot(w.index, w["queue_length"], label="students waiting")
+            ax2.plot(w.index, w["queue_length"], label="cases waiting")
             ax2.set_xlabel("week of the run")
-            ax2.set_ylabel("students waiting for an action")
+            ax2.set_ylabel("cases waiting for an action")
             twin = ax2.twinx()
             twin.plot(w.index, w["staff_minutes_used"] / 60, color="tab:orange",
                       label="staff hours used")

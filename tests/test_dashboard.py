@@ -374,7 +374,7 @@ def _run_weeks(driver, weeks: int, expect: int | None = None) -> int:
         _step(driver, week)
     deadline = time.monotonic() + 30
     while True:
-        shown = int(_wait_for(driver, r"Students in a workflow now: ([\d,]+)").group(1)
+        shown = int(_wait_for(driver, r"Cases open now: ([\d,]+)").group(1)
                     .replace(",", ""))
         if expect is None or shown == expect or time.monotonic() > deadline:
             return shown

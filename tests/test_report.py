@@ -596,7 +596,7 @@ def test_queue_table_shows_a_dash_for_a_variant_without_a_queue():
     table = queue_table(weeks, ["none", "policy"]).set_index("variant")
     assert table.loc["none"].tolist() == ["–", "–", "0 h", "–"]
     assert table.loc["policy"].tolist() == ["7.5", "12", "30 h", "75.0%"]
-    assert list(table.columns)[:2] == ["mean queue (students)", "longest queue (students)"]
+    assert list(table.columns)[:2] == ["mean queue (cases)", "longest queue (cases)"]
 
 
 def test_morris_indices_print_in_the_outcome_unit():

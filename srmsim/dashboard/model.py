@@ -214,7 +214,7 @@ class DashboardModel(TrustModel):
         return table
 
     def workflow_steps(self) -> pd.DataFrame:
-        """Open cases now, by workflow step: students waiting for staff and receiving it."""
+        """Open cases now, by workflow step: waiting for staff and receiving it."""
         from srmsim.policy.engine import ACTIVE, QUEUED
 
         cols = ["workflow", "step", "action", "waiting", "receiving"]

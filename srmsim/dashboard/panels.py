@@ -149,7 +149,7 @@ def Overview(m: dm.DashboardModel) -> None:
             _line(f"This week: attendance {_number(now[dm.ATTENDANCE], 1, '%')} with the "
                   f"policy, {_number(now[dm.ATTENDANCE_NP], 1, '%')} without.")
             if m.policy is not None:
-                _line(f"Students in a workflow now: {int(now[dm.WAITING] + now[dm.IN_SUPPORT]):,} "
+                _line(f"Cases open now: {int(now[dm.WAITING] + now[dm.IN_SUPPORT]):,} "
                       f"({int(now[dm.WAITING]):,} waiting for staff, "
                       f"{int(now[dm.IN_SUPPORT]):,} receiving support); "
                       f"flagged this week: {int(now[dm.FLAGGED]):,}.")

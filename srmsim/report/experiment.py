@@ -170,9 +170,9 @@ def weeks_figure(res: ExperimentResult):
     if "staff_minutes_available" in w and avail["staff_minutes_available"].max() > 0:
         ax2.plot(avail["run_week"], avail["staff_minutes_available"] / 60, "k--", lw=0.8,
                  label="staff hours available")
-    ax1.set_title("Students waiting for an action (trust total)", fontsize=9, loc="left")
+    ax1.set_title("Cases waiting for an action (trust total)", fontsize=9, loc="left")
     ax1.set_xlabel("week of the run")
-    ax1.set_ylabel("students in the queue")
+    ax1.set_ylabel("cases in the queue")
     ax2.set_title("Staff hours used per week (trust total)", fontsize=9, loc="left")
     ax2.set_xlabel("week of the run")
     ax2.set_ylabel("staff hours per week")
@@ -275,18 +275,19 @@ def weeks_section(page: Page, res: ExperimentResult) -> None:
         page.p("These results keep no weekly detail (made by an older srmsim).")
     elif "queue_length" in res.weeks and res.weeks["queue_length"].notna().any():
         page.h2("Queues and staff use over the year", "weeks")
-        page.figure(weeks_figure(res), "Students waiting for an action and staff hours used, "
-                    "each week, summed over the trust's schools.")
+        page.figure(weeks_figure(res), "Cases waiting for an action and staff hours used, "
+                    "each week, summed over the trust's schools (a student waiting in two "
+                    "workflows is two cases).")
         page.table(queue_table(res.weeks, res.variants), set(QUEUE_NUMBERS))
 
 
 #: the number columns of the queues table
-QUEUE_NUMBERS = ("mean queue (students)", "longest queue (students)", "staff hours used",
+QUEUE_NUMBERS = ("mean queue (cases)", "longest queue (cases)", "staff hours used",
                  "share of staff time used")
 
 
 def queue_table(weeks: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
-    """Per variant: students waiting (mean and longest), staff hours and the share of staff
+    """Per variant: cases waiting (mean and longest), staff hours and the share of staff
     time used; a variant with no policy has no queue and shows a dash, not ``nan``."""
     def number(x: float, decimals: int) -> str:
         return f"{x:,.{decimals}f}" if math.isfinite(x) else "–"

@@ -381,5 +381,6 @@ def students_sections(page: Page, run: _Run) -> None:
                     "and at the last test of the year.")
     if run.events is not None:
         page.h2("Queues and staff use over the year", "weeks")
-        page.figure(workload_figure(run), "New referrals, open cases, students waiting and "
-                    "staff hours each week, summed over the schools.")
+        page.figure(workload_figure(run), "New referrals, open cases, cases waiting and "
+                    "staff hours each week, summed over the schools (a student in two "
+                    "workflows is two cases).")
