@@ -31,6 +31,17 @@ def test_a_parameter_near_the_largest_float_gets_a_control(value):
         .policy.parameters["t"] == value
 
 
+@pytest.mark.parametrize("value", [-5e-324, -1e-320, -1e-310, 1.5, -2.5e-7, 2.5])
+def test_a_fractional_parameter_gets_a_slider_that_moves(value):
+    """A parameter of -5e-324 (the smallest float) got a slider step of 0: a tenth of its
+    order of magnitude underflowed."""
+    sc = scenario_from_dict(_with_parameter(value))
+    control = ds.model_params(sc)["parameter__t"]
+    assert control["type"] == "SliderFloat"
+    assert 0 < control["step"] <= abs(value)
+    assert control["min"] <= control["value"] <= control["max"]
+
+
 def test_the_schools_slider_stops_within_the_page_size():
     """5 schools of 5,000 a year group (125,000 students) may be shown, but the schools slider
     went to 100, and the page then built 2.5 million students (and their no-policy twin),

@@ -118,7 +118,9 @@ def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
     if v == int(v):  # whole numbers: months of reading age, counts of risk factors
         return {"type": "SliderInt", "value": int(v), "min": int(lo), "max": max(int(hi), 5),
                 "step": 1, "label": text}
-    step = 10.0 ** math.floor(math.log10(abs(v))) / 10.0
+    # a tenth of the value's order of magnitude; for the tiniest floats that underflows to 0,
+    # a slider that cannot move: then the value itself
+    step = 10.0 ** math.floor(math.log10(abs(v))) / 10.0 or abs(v)
     return {"type": "SliderFloat", "value": v, "min": lo, "max": hi, "step": step, "label": text}
 
 
