@@ -18,7 +18,13 @@ from a user is hostile input:
 - only ``true``/``false`` are booleans (YAML 1.2): ``on``, ``off``, ``yes``, ``no`` are text
   (YAML 1.1 would read ``trigger: on`` as ``trigger: true``);
 - numbers are YAML 1.2's too: ``010`` is ten (YAML 1.1: eight), ``1:30`` is text (YAML 1.1:
-  ninety), ``1e-3`` is a number (YAML 1.1: text).
+  ninety), ``1e-3`` is a number (YAML 1.1: text); ``=`` and ``<<`` as values are text;
+- only the plain tags (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``, ``!!seq``,
+  ``!!map``) are read: ``!!binary``, ``!!set``, ``!!timestamp``, ``!!python/...`` or a custom
+  ``!tag`` is an error naming the tag (``!!binary`` made bytes, ``!!set`` a set);
+- a file of ids and cell values (a data mapping) is read with ``numbers_as_text=True``: there
+  ``010`` stays the text ``"010"`` (a school id), and :func:`yaml_number` reads a number from
+  such text where one is needed.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ class _Limit(yaml.YAMLError):
 
 
 _MERGE = "tag:yaml.org,2002:merge"
+_YAML_TAG = "tag:yaml.org,2002:"
+#: the tags a file may give (explicitly or by its plain scalars): plain values, lists, mappings
+_PLAIN_TAGS = frozenset(_YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq",
+                                                "map", "merge"))
 #: a lone UTF-16 surrogate: YAML's "\ud800" escape makes one, and UTF-8 cannot encode it
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -118,6 +128,12 @@ class BoundedLoader(yaml.SafeLoader):
         return node
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if node.tag not in _PLAIN_TAGS:  # !!binary made bytes, !!set a set, !x is unknown
+            tag = str(node.tag)
+            shown = "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the tag {_excerpt(shown)} is not read here: give plain text, "
+                "numbers, true/false, null, lists and mappings", node.start_mark)
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
@@ -167,8 +183,10 @@ class BoundedLoader(yaml.SafeLoader):
 # date srmsim reads (a mapping's reference_date) is parsed from text.
 _CORE = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
          "tag:yaml.org,2002:timestamp")
+#: YAML 1.1's "value" type (a plain ``=``) has no constructor: ``missing_values: [=]`` failed
+_VALUE = "tag:yaml.org,2002:value"
 BoundedLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in _CORE]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _CORE and tag != _VALUE]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 BoundedLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -181,15 +199,14 @@ BoundedLoader.add_implicit_resolver(
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+.0123456789"))
 
 
-def _core_int(loader: BoundedLoader, node: yaml.ScalarNode) -> int:
-    text = str(loader.construct_scalar(node))
+def _int_of(text: str) -> int:
     if text.startswith(("0o", "0x")):
         return int(text[2:], 8 if text[1] == "o" else 16)
     return int(text, 10)  # "010" is ten
 
 
-def _core_float(loader: BoundedLoader, node: yaml.ScalarNode) -> float:
-    text = str(loader.construct_scalar(node)).lower()
+def _float_of(text: str) -> float:
+    text = text.lower()
     if text.endswith(".inf"):
         return float("-inf") if text.startswith("-") else float("inf")
     if text == ".nan":
@@ -197,8 +214,42 @@ def _core_float(loader: BoundedLoader, node: yaml.ScalarNode) -> float:
     return float(text)  # 1e400 is inf: refused later like any non-finite number
 
 
+def _core_int(loader: BoundedLoader, node: yaml.ScalarNode) -> int:
+    return _int_of(str(loader.construct_scalar(node)))
+
+
+def _core_float(loader: BoundedLoader, node: yaml.ScalarNode) -> float:
+    return _float_of(str(loader.construct_scalar(node)))
+
+
+def _text(loader: BoundedLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
 BoundedLoader.add_constructor("tag:yaml.org,2002:int", _core_int)
 BoundedLoader.add_constructor("tag:yaml.org,2002:float", _core_float)
+BoundedLoader.add_constructor(_MERGE, _text)  # `<<` as a value (as a key it merges)
+
+
+class _NumbersAsTextLoader(BoundedLoader):
+    """BoundedLoader for files of ids and cell values: a plain number is the text written, so
+    the school id ``010`` is ``"010"``, not ten, and ``1e3`` is ``"1e3"``, not 1000.0."""
+
+
+_NumbersAsTextLoader.add_constructor("tag:yaml.org,2002:int", _text)
+_NumbersAsTextLoader.add_constructor("tag:yaml.org,2002:float", _text)
+
+
+def yaml_number(text: str) -> int | float | None:
+    """The number ``text`` is when written plainly in a srmsim YAML file (``07`` is 7, ``1e2``
+    100.0, ``.nan`` NaN), or ``None`` when it is not one (``1_000``, ``12:30``): a file read
+    with ``numbers_as_text`` turns the texts it needs as numbers into numbers by the same rules."""
+    for tag, pattern in BoundedLoader.yaml_implicit_resolvers.get(text[:1], []):
+        if pattern.match(text):  # the first match is the type, as the loader resolves it
+            if tag == "tag:yaml.org,2002:int":
+                return _int_of(text)
+            return _float_of(text) if tag == "tag:yaml.org,2002:float" else None
+    return None
 
 
 class _Dumper(yaml.SafeDumper):
@@ -223,12 +274,14 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def load_yaml_text(text: str, source: str = "<yaml>") -> Any:
-    """Parse YAML text with the limits above; every problem is a ScenarioError naming ``source``."""
+def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = False) -> Any:
+    """Parse YAML text with the limits above; every problem is a ScenarioError naming ``source``.
+    With ``numbers_as_text`` every plain number is the text written (for ids: ``010``)."""
     if len(text) > MAX_BYTES:
         raise ScenarioError(source, f"larger than the {MAX_BYTES:,}-character limit for YAML")
+    loader = _NumbersAsTextLoader if numbers_as_text else BoundedLoader
     try:
-        return yaml.load(text, Loader=BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -238,8 +291,10 @@ def load_yaml_text(text: str, source: str = "<yaml>") -> Any:
         raise ScenarioError(source, "malformed YAML: nested too deeply") from None
 
 
-def read_yaml_file(path: str | Path, error: type[ScenarioError] = ScenarioError) -> Any:
-    """Read and parse a YAML file; a missing, huge, binary or malformed file is ``error``."""
+def read_yaml_file(path: str | Path, error: type[ScenarioError] = ScenarioError,
+                   numbers_as_text: bool = False) -> Any:
+    """Read and parse a YAML file; a missing, huge, binary or malformed file is ``error``.
+    ``numbers_as_text`` as for :func:`load_yaml_text`."""
     path = Path(path)
     source = str(path)
     try:
@@ -262,7 +317,7 @@ def read_yaml_file(path: str | Path, error: type[ScenarioError] = ScenarioError)
     except UnicodeDecodeError as err:
         raise error(source, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
-        return load_yaml_text(text, source)
+        return load_yaml_text(text, source, numbers_as_text)
     except ScenarioError as err:
         if type(err) is error:
             raise

@@ -20,7 +20,8 @@ as it is. It is YAML::
       columns: {...}
 
 Source column names match after trimming spaces and ignoring case, so ``" Pupil ref"`` matches
-``"Pupil Ref"``. Every mistake in the file is a :class:`MappingError` naming the file and the key.
+``"Pupil Ref"``. Plain numbers in the file are the text written (``schools: [010]`` is the
+school ``"010"``, not ten); a recoded number field reads its text as YAML 1.2 does. Every mistake in the file is a :class:`MappingError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def load_mapping(path: str | Path) -> Mapping:
     from srmsim.yamlio import read_yaml_file
 
     path = Path(path)
-    raw = read_yaml_file(path, error=MappingError)
+    # ids and cell values as written: `schools: [010]` is the school '010', not ten
+    raw = read_yaml_file(path, error=MappingError, numbers_as_text=True)
     return parse_mapping(raw if raw is not None else {}, source=str(path))
 
 
@@ -269,10 +271,15 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
                 problems.append((vkp, f"{excerpt(dst)} must be a text or whole number (not "
                                       "empty, null, true/false, a list or a mapping)"))
                 continue
+            if fld.type in ("int", "float") and isinstance(dst, str):
+                # a mapping file keeps numbers as the text written: read it as YAML would
+                from srmsim.yamlio import yaml_number
+
+                dst = yaml_number(dst.strip()) if dst.strip() else None
             if fld.type in ("int", "float") and (isinstance(dst, bool) or
                                                  not isinstance(dst, int | float)
                                                  or not math.isfinite(dst)):
-                problems.append((vkp, f"{dst!r} must be a finite number"))
+                problems.append((vkp, f"{excerpt(vmap[src])} must be a finite number"))
                 continue
             key = _raw_text(src).casefold()
             if key in folded:
