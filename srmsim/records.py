@@ -73,16 +73,18 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     problem = input_file_problem(path)  # a device or a pipe would be read for ever
     if problem:
         raise DataError(f"{path}: {problem}")
-    kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
-    problem = _columns_problem(path, kind)
-    if problem:
-        raise DataError(f"{path}: {problem}")
-    try:
-        df = pd.read_csv(path) if kind == "CSV" else pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
-        text = " ".join(str(err).split())[:200]
-        raise DataError(f"{path}: cannot be read as {kind} student records "
-                        f"({type(err).__name__}: {text})") from None
+    if path.suffix.lower() == ".csv":
+        df = _read_csv_records(path)
+    else:
+        problem = _columns_problem(path)
+        if problem:
+            raise DataError(f"{path}: {problem}")
+        try:
+            df = pd.read_parquet(path)
+        except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
+            text = " ".join(str(err).split())[:200]
+            raise DataError(f"{path}: cannot be read as Parquet student records "
+                            f"({type(err).__name__}: {text})") from None
     if "school" not in df.columns:
         raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:
@@ -93,27 +95,63 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def _columns_problem(path: Path, kind: str) -> str | None:
-    """What keeps the file's columns from being one plain table (as import refuses them), or
-    ``None``: two columns of one name (pandas renamed the second 'school.1' and the first was
-    silently used), or a Parquet column of lists or bytes (read as the text "['A']" or "b'A'",
-    a school of that name). A file that cannot be read is left to the reader's error."""
-    import csv
-
+def _columns_problem(path: Path) -> str | None:
+    """What keeps a Parquet file's columns from being one plain table (as import refuses
+    them), or ``None``: two columns of one name, or a column of lists or bytes (read as the
+    text "['A']" or "b'A'", a school of that name). A file that cannot be read is left to the
+    reader's error."""
     from srmsim.data.readers import arrow_schema_problem
 
     try:
-        if kind == "Parquet":
-            import pyarrow.parquet as pq
+        import pyarrow.parquet as pq
 
-            return arrow_schema_problem(pq.read_schema(path))
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-            names = [n.strip() for n in next(csv.reader(fh), [])]
+        return arrow_schema_problem(pq.read_schema(path))
     except Exception:  # noqa: BLE001 - the reader says why the file cannot be read
         return None
-    seen: set[str] = set()
-    twice = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
-    return f"column name {twice[0][:60]!r} appears more than once" if twice else None
+
+
+def _read_csv_records(path: Path) -> pd.DataFrame:
+    """A students CSV read as ``data import`` reads an export (:func:`srmsim.data.readers.
+    read_raw`: a byte-order mark, CR-LF, ``;`` separators, spaces around cells, NA words), its
+    column names matched to the schema's as import matches them (trimmed, in any case). Read
+    with ``pd.read_csv``, a column ' FSM' was silently not the fsm column (every pupil's FSM
+    unknown), and rows one cell wider than the header (trailing commas) shifted every value
+    one column left. Numbers are parsed as pandas parsed them."""
+    from srmsim.data.mapping import DEFAULT_MISSING, normalise_column
+    from srmsim.data.readers import read_raw
+    from srmsim.data.schema import STUDENTS
+
+    raw = read_raw(path, missing_values=DEFAULT_MISSING)
+    if raw.problems:  # a row of another width, bytes not in UTF-8, a NUL
+        first = raw.problems[0]
+        where = f"row {first['row']}: " if first["row"] is not None else ""
+        raise DataError(f"{path}: {where}{first['message']} (a records file must be one plain "
+                        "table of UTF-8 text)")
+    fields = {normalise_column(f.name): f.name for f in STUDENTS.fields}
+    names: dict[str, str] = {}  # the column's name as compared -> as written
+    keep: list[int] = []
+    for i, name in enumerate(raw.header):
+        if not name:  # Excel's trailing empty columns are nothing; a nameless value is a fault
+            if raw.frame[i].notna().any():
+                raise DataError(f"{path}: column {i + 1} has values but no name; name it or "
+                                "delete it")
+            continue
+        key = normalise_column(name)
+        if key in names:
+            raise DataError(f"{path}: column name {name[:60]!r} appears more than once"
+                            if names[key] == name else
+                            f"{path}: column names {names[key][:60]!r} and {name[:60]!r} are one "
+                            "column once case and spaces are ignored; delete one")
+        names[key] = name
+        keep.append(i)
+    df = raw.frame[keep].set_axis([fields.get(normalise_column(raw.header[i]), raw.header[i])
+                                   for i in keep], axis=1)
+    for f in STUDENTS.fields:  # numbers as numbers (check_values says which cell is none)
+        if f.type in ("int", "float") and f.name in df.columns:
+            numbers = pd.to_numeric(df[f.name], errors="coerce")
+            if not (numbers.isna() & df[f.name].notna()).any():
+                df[f.name] = numbers
+    return df
 
 
 def standardise_prior(prior: np.ndarray) -> np.ndarray:

@@ -173,3 +173,80 @@ def test_merge_keys_are_honoured_and_a_merge_bomb_is_refused(tmp_path: Path, cap
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text("\n".join(lines) + "\n")
     fails(capsys, "validate", bomb, contains="expands (through aliases) to more than")
+
+
+# ---------------------------------------------------------------------------------------------
+# population.records as a CSV file saved by a spreadsheet
+
+
+def _records(path: Path, header: str, sep: str = ",", tail: str = "") -> Path:
+    rows = [header.replace(",", sep)]  # ``tail`` ends each data row
+    for i in range(40):
+        cells = [f"P{i}", "AB"[i % 2], str(7 + i % 5), "140", "MF"[i % 2],
+                 "true" if i % 3 == 0 else "false", "false", "true" if i % 4 == 0 else "false",
+                 f"{90 + i % 20}.5"]
+        rows.append(sep.join(cells) + tail)
+    path.write_text("\r\n".join(rows) + "\r\n")
+    return path
+
+
+def _run(tmp_path: Path, records: Path, name: str) -> int:
+    scenario = tmp_path / f"{name}.yaml"
+    scenario.write_text(f"name: x\nyears: 1\noutputs: {{history: none}}\n"
+                        f"population: {{records: {records}}}\n")
+    return main(["run", str(scenario), "--out", str(tmp_path / f"run_{name}")])
+
+
+def test_records_column_names_match_ignoring_spaces_and_case(tmp_path: Path, capsys) -> None:
+    """``population.records`` read its CSV with the names exactly as written: a column ' FSM'
+    (a space after the comma, Excel's capitals) was silently not the fsm column, and every
+    student's FSM was unknown. Names now match as an import matches them (trimmed, any case),
+    so the run is the run of the same file with plain names."""
+    plain = _records(tmp_path / "plain.csv", HEADER)
+    excel = _records(tmp_path / "excel.csv", " Student_ID, School,Year_Group, age_months, SEX,"
+                     " FSM ,SEN,EAL,Prior_Attainment,,", tail=",,")
+    assert _run(tmp_path, plain, "plain") == 0
+    assert _run(tmp_path, excel, "excel") == 0
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run_plain" / "students.parquet"),
+                                  pd.read_parquet(tmp_path / "run_excel" / "students.parquet"))
+
+
+@pytest.mark.parametrize("header, sep, tail, message", [
+    (HEADER.replace(",fsm,", ",fsm,FSM ,"), ",", "", "'fsm' and 'FSM' are one column"),
+    (HEADER, ";", "", "separated by semicolons"),
+    (HEADER + ",", ",", ",x", "column 10 has values but no name"),
+    (HEADER, ",", ",", "row 2: 10 cells but the header has 9"),  # pandas shifted the values
+])
+def test_records_columns_that_cannot_be_read_are_refused(tmp_path: Path, capsys, header: str,
+                                                         sep: str, tail: str,
+                                                         message: str) -> None:
+    if "FSM " in header:  # one more cell per row for the second fsm column
+        records = tmp_path / "r.csv"
+        records.write_text(header + "\nP1,A,7,140,M,true,false,false,false,90\n")
+    else:
+        records = _records(tmp_path / "r.csv", header, sep, tail)
+    assert _run(tmp_path, records, "r") == 2
+    err = capsys.readouterr().err
+    assert message in err and str(records) in err and "Traceback" not in err, err
+    assert not (tmp_path / "run_r").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# formula-looking cells written back into CSV
+
+
+def test_formula_cells_from_an_export_are_written_as_text(tmp_path: Path, capsys) -> None:
+    """Ids are kept as written (``=HYPERLINK(...)`` is a pupil's id as far as srmsim knows),
+    but every CSV srmsim writes starts such a cell with a quote, so a spreadsheet shows it
+    instead of running it."""
+    csv = tmp_path / "students.csv"
+    csv.write_text(students(['"=HYPERLINK(""http://x"",""y"")",@SUM(1),7,137,M,false,false,'
+                             'false,81.3', "+cmd,-2+3,7,139,F,false,false,false,108.7"]))
+    out = tmp_path / "dataset"
+    assert main(["data", "import", str(csv), "--out", str(out)]) == 0
+    table = tmp_path / "summary.csv"
+    assert main(["data", "summary", str(out), "--by", "school", "--out", str(table)]) == 0
+    capsys.readouterr()
+    cells = [line.split(",")[0] for line in table.read_text().splitlines()[1:]]
+    assert cells[:2] == ['"\'-2+3"', '"\'@SUM(1)"'], cells

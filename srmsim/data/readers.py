@@ -136,7 +136,8 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     first_line = text.split("\n", 1)[0]
     if "\x00" in first_line:
         raise DataError(f"{path}: the header contains NUL characters: the file is probably "
-                        f"UTF-16, not {encoding}; set 'encoding: utf-16' in the mapping")
+                        f"UTF-16, not {encoding}: save it as CSV UTF-8 (or, to import it, set "
+                        "'encoding: utf-16' in the mapping)")
 
     reader = csv.reader(io.StringIO(text, newline=""))
     records: list[list[str]] = []
@@ -164,13 +165,9 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
     header = [h.strip() for h in records[0]]
-    if len(header) == 1:  # every row rejected for missing columns, with no word of the cause
-        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
-            if sep in header[0]:
-                raise DataError(f"{path}: the header is one column holding {name}: the file is "
-                                f"separated by {name}, not commas (Excel in many European "
-                                "languages saves CSV so); save it as 'CSV UTF-8 (Comma "
-                                "delimited)'")
+    problem = separator_problem(header)
+    if problem:  # every row rejected for missing columns, with no word of the cause
+        raise DataError(f"{path}: {problem}")
     _check_width(path, len(header))
     ncol = len(header)
     body, body_starts = records[1:], starts[1:]
@@ -239,6 +236,19 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
                   rows=keep_rows, problems=problems)
     raw.structural = np.asarray(structural, dtype=np.int64)
     return raw
+
+
+def separator_problem(header: list[str]) -> str | None:
+    """Why a CSV header read with commas is one column holding another separator (``;``, the
+    CSV of Excel in many European languages; tabs; ``|``), or ``None``."""
+    if len(header) != 1:
+        return None
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+        if sep in header[0]:
+            return (f"the header is one column holding {name}: the file is separated by "
+                    f"{name}, not commas (Excel in many European languages saves CSV so); save "
+                    "it as 'CSV UTF-8 (Comma delimited)'")
+    return None
 
 
 #: More columns than any school export has: a wrong file (and a quadratic cost) past this.
