@@ -73,8 +73,9 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     problem = input_file_problem(path)  # a device or a pipe would be read for ever
     if problem:
         raise DataError(f"{path}: {problem}")
+    file_rows = None  # a CSV's rows as a spreadsheet numbers them, for messages
     if path.suffix.lower() == ".csv":
-        df = _read_csv_records(path)
+        df, file_rows = _read_csv_records(path)
     else:
         problem = _columns_problem(path)
         if problem:
@@ -91,7 +92,8 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: no student records")
     # an infinite prior attainment would make every standardised score NaN, a missing school
     # a school called 'nan', a typo in a flag 'false': refused by name instead
-    check_values(df, STUDENTS, path, keys=False)
+    check_values(df, STUDENTS, path, keys=False, file_rows=file_rows,
+                 hint="correct the records file")
     return df
 
 
@@ -110,13 +112,14 @@ def _columns_problem(path: Path) -> str | None:
         return None
 
 
-def _read_csv_records(path: Path) -> pd.DataFrame:
+def _read_csv_records(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A students CSV read as ``data import`` reads an export (:func:`srmsim.data.readers.
     read_raw`: a byte-order mark, CR-LF, ``;`` separators, spaces around cells, NA words), its
     column names matched to the schema's as import matches them (trimmed, in any case). Read
     with ``pd.read_csv``, a column ' FSM' was silently not the fsm column (every pupil's FSM
     unknown), and rows one cell wider than the header (trailing commas) shifted every value
-    one column left. Numbers are parsed as pandas parsed them."""
+    one column left. Numbers are parsed as pandas parsed them. Returns the table and each of
+    its rows' number in the file (the header is row 1)."""
     from srmsim.data.mapping import DEFAULT_MISSING, normalise_column
     from srmsim.data.readers import read_raw
     from srmsim.data.schema import STUDENTS
@@ -151,7 +154,7 @@ def _read_csv_records(path: Path) -> pd.DataFrame:
             numbers = pd.to_numeric(df[f.name], errors="coerce")
             if not (numbers.isna() & df[f.name].notna()).any():
                 df[f.name] = numbers
-    return df
+    return df, raw.rows
 
 
 def standardise_prior(prior: np.ndarray) -> np.ndarray:

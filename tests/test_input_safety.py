@@ -1238,3 +1238,15 @@ def test_an_outcome_without_finite_values_is_not_measured_not_unchanged():
     assert effects.loc["cost", "verdict"] == "not measured"
     assert effects.loc["cost", "replications"] == 0
     assert effects.loc["attendance", "replications"] == 2
+
+
+def test_a_bad_value_in_a_records_csv_is_named_by_its_row_in_the_file(tmp_path, capsys):
+    """A records CSV's bad cell was named by its place among the data rows (first row 3 for the
+    file's row 5, below the header and a blank line), with a hint to re-import a dataset."""
+    (tmp_path / "pupils.csv").write_text(
+        "school,year_group,fsm\nA,7,true\n\nA,8,false\nB,7,perhaps\nB,8,true\n")
+    scenario = write(tmp_path / "s.yaml", {"name": "s", "population": {"records": "pupils.csv"}})
+    err = fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
+                contains="fsm is not true or false: 1 row, first row 5")
+    assert "correct the records file" in err and "re-import" not in err
+    assert not (tmp_path / "o").exists()

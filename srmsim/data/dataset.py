@@ -298,32 +298,40 @@ _AT_MOST = (("sessions_attended", "sessions_possible"), ("assignments_on_time", 
 _BOOL_TEXT = {"true", "false", "1", "0", "1.0", "0.0", "yes", "no", "y", "n", "t", "f"}
 
 
+#: what to do about a bad value in a dataset srmsim wrote
+DATASET_HINT = "not a dataset as srmsim writes it (re-import the export)"
+
+
 def _row_error(source: str | Path, f: Field, bad: np.ndarray, what: str,
-               values: np.ndarray) -> DataError:
-    """The error for the rows ``bad`` of field ``f``: how many, the first (1 = the first row of
-    the table), and its value only when the field is plain data (an id, a name, a date of
-    birth or a note is never printed)."""
+               values: np.ndarray, file_rows: np.ndarray | None = None,
+               hint: str = DATASET_HINT) -> DataError:
+    """The error for the rows ``bad`` of field ``f``: how many, the first, and its value only
+    when the field is plain data (an id, a name, a date of birth or a note is never printed).
+    The first is numbered as in ``file_rows`` (a CSV's rows as a spreadsheet numbers them, the
+    header row 1), else 1 = the table's first row."""
     rows = np.flatnonzero(bad)
     shown = ""
     if f.kind == "data" and what != "is missing":
         shown = f" ({printable(str(values[rows[0]])[:40])!r})"
+    first = int(file_rows[rows[0]]) if file_rows is not None else int(rows[0]) + 1
     return DataError(f"{source}: {f.name} {what}: {plural(len(rows), 'row')}, first row "
-                     f"{rows[0] + 1}"
-                     f"{shown}; not a dataset as srmsim writes it (re-import the export)")
+                     f"{first}{shown}; {hint}")
 
 
-def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool = True
-                 ) -> None:
+def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool = True,
+                 file_rows: np.ndarray | None = None, hint: str = DATASET_HINT) -> None:
     """The rules every reader relies on, checked again on a dataset read from disk: its
     Parquet files may have been edited or written by other tools, and an infinite prior
     attainment or a negative session count would flow silently into every moment.
 
     Keys present (unless ``keys=False``) and unique, numbers finite and in the schema's range,
     categories and flags known, a part never above its whole. Anonymised datasets pass
-    (generalised values are missing).
+    (generalised values are missing). ``file_rows`` and ``hint``: as :func:`_row_error`'s,
+    for a table read from a user's own file.
     """
     def fail(field: str, bad: np.ndarray, what: str) -> None:
-        raise _row_error(source, tbl[field], bad, what, frame[field].to_numpy(dtype=object))
+        raise _row_error(source, tbl[field], bad, what, frame[field].to_numpy(dtype=object),
+                         file_rows, hint)
 
     for f in tbl.fields:
         key = keys and f.name in tbl.key
