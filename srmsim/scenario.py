@@ -404,6 +404,10 @@ def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
         elif ("input" in e and e["type"] not in ("missing", "value_error")
               and not isinstance(e["input"], dict)):
             msg = f"{msg} (got {excerpt(e['input'])})"
+            if e["type"] == "string_type" and isinstance(e["input"], int | float) \
+                    and not isinstance(e["input"], bool):
+                # YAML read a number: `name: 010` is ten; the text written needs quotes
+                msg += "; YAML read a number there: to give text, put it in quotes"
         problems.setdefault(path, msg)
     return list(problems.items())
 

@@ -250,3 +250,14 @@ def test_formula_cells_from_an_export_are_written_as_text(tmp_path: Path, capsys
     capsys.readouterr()
     cells = [line.split(",")[0] for line in table.read_text().splitlines()[1:]]
     assert cells[:2] == ['"\'-2+3"', '"\'@SUM(1)"'], cells
+
+
+def test_a_number_where_text_is_expected_says_to_quote_it(tmp_path, capsys):
+    """`name: 010` was told "Input should be a valid string (got 10)": an error, but showing a
+    number the user never wrote, with no word of the quotes that make it text."""
+    from srmsim.cli import main
+
+    (tmp_path / "s.yaml").write_text("name: 010\n")
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "name: Input should be a valid string" in err and "put it in quotes" in err
