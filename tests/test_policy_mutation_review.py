@@ -296,3 +296,42 @@ def test_a_student_no_longer_flagged_leaves_the_queue_for_the_first_step_only():
     assert queued[c.wf == names.index("second")].all()
     assert (c.step[c.wf == names.index("second")] == 1).all()
     assert queued[c.wf == names.index("kept")].all()
+
+
+def test_a_choice_step_reached_by_escalation_records_its_decision_at_the_escalation():
+    """A case escalated to a choice step is queued again that week: its decision's
+    ``queued_week`` is that week and the ``queued`` event carries ``chosen_by`` (docs/learning.md:
+    every ``queued`` event of a choice step carries its decision; the week of the first referral
+    left step 2's events without one)."""
+    acts = {"a": action(weeks=2), "b": action(weeks=2), "c": action(minutes=20, weeks=2)}
+    steps = [{"action": "a", "goal": "false"},
+             {"action": "b", "candidates": ["b", "c"], "chooser": {"kind": "random"}}]
+    m = run_weeks(TrustModel(scenario(policy(steps, acts), n_schools=1, per_year=6), seed=1), 3)
+    ev = m.policy.events().astype({"event": str})
+    queued2 = ev[(ev["event"] == "queued") & (ev["step"] == 2)]
+    assert len(queued2) == 6 and (queued2["run_week"] == 2).all()
+    assert (queued2["chosen_by"] == "random").all()
+    d = m.policy.choosers.decisions()
+    assert (d["step"] == 2).all() and d["queued_week"].tolist() == [2] * 6
+
+
+def test_weekly_flags_count_students_and_referrals_count_new_cases():
+    """docs/outputs.md: ``flags`` are the students a due trigger flagged (once each, however
+    many triggers flag them, referred or not), ``referrals`` the new cases; ``active_cases`` and
+    ``queue_length`` count cases, so a student in two workflows counts in each."""
+    pol = {"rules": {"y7": {"when": Y7, "cadence": "weekly"},
+                     "y78": {"when": "year_group <= 8", "cadence": "weekly"}},
+           "actions": {"a": action()},
+           "workflows": {"w7": {"trigger": "y7", "cooldown_weeks": 30, "steps": [{"action": "a"}]},
+                         "w78": {"trigger": "y78", "cooldown_weeks": 30,
+                                 "steps": [{"action": "a"}]}},
+           "staff": {"school": {"tutor": 500}}}
+    m = run_weeks(TrustModel(scenario(pol, per_year=20), seed=1), 2)
+    w = m.weekly().set_index(["run_week", "school"])
+    for school in (0, 1):
+        assert w.loc[(0, school), "flags"] == 40  # Years 7 and 8, each once
+        assert w.loc[(0, school), "referrals"] == 60  # 20 cases in w7, 40 in w78
+        assert w.loc[(1, school), "flags"] == 40  # still flagged, already referred
+        assert w.loc[(1, school), "referrals"] == 0
+        assert w.loc[(1, school), "active_cases"] == 50  # 500 minutes, 10 each
+        assert w.loc[(1, school), "queue_length"] == 10
