@@ -18,6 +18,7 @@ import pytest
 from srmsim.model import TrustModel
 from srmsim.policy.engine import ACTIVE, POOL, QUEUED, SCHOOL
 from srmsim.scenario import scenario_from_dict
+from srmsim.students import ENROLLED
 
 Y7 = "year_group == 7"
 
@@ -335,3 +336,56 @@ def test_weekly_flags_count_students_and_referrals_count_new_cases():
         assert w.loc[(1, school), "referrals"] == 0
         assert w.loc[(1, school), "active_cases"] == 50  # 500 minutes, 10 each
         assert w.loc[(1, school), "queue_length"] == 10
+
+
+def test_triggers_flag_only_enrolled_students_in_the_rules_scope():
+    """A rule's ``years`` and ``schools`` limit whom it flags, and no trigger flags a student
+    who has left: with a rule true of everyone, each week's ``flags`` are the students on roll,
+    and the scoped rule's referrals are exactly Years 8-9 of school 1."""
+    pol = {"rules": {"all": {"when": "year_group >= 7", "cadence": "weekly"},
+                     "scoped": {"when": "year_group >= 7", "cadence": "weekly",
+                                "years": [8, 9], "schools": [1]}},
+           "actions": {"a": action(weeks=1)},
+           "workflows": {"w": {"trigger": "all", "cooldown_weeks": 0,
+                               "steps": [{"action": "a", "goal": "true"}]},
+                         "v": {"trigger": "scoped", "cooldown_weeks": 30,
+                               "steps": [{"action": "a"}]}},
+           "staff": {"school": {"tutor": 10_000}}}
+    sc = scenario(pol, per_year=10, dynamics={"withdrawal_years": [7, 8, 9, 10, 11],
+                                              "withdrawal_annual": 0.9})
+    m = run_weeks(TrustModel(sc, seed=1), 1)
+    s = student_frame(m)[m.students.status == ENROLLED]  # on roll after week 0's withdrawals
+    run_weeks(m, 7)
+    w = m.weekly()
+    assert w["withdrawals"].sum() > 0
+    assert (w["flags"] == w["enrolled"]).all()
+    ev = events(m)
+    scoped = set(ev.loc[(ev["event"] == "flagged") & (ev["workflow"] == "v"), "student"])
+    assert scoped == set(s.loc[(s["school"] == 1) & s["year_group"].isin([8, 9]), "student"])
+
+
+def test_a_modifier_scales_every_effect_of_the_action_while_it_runs_and_as_it_fades():
+    """docs/learning.md: ``modifiers: {fsm: 1.0}`` doubles all of the action's effects for FSM
+    students (``{fsm: -1.0}`` would remove them): the engagement shift while it runs and as it
+    fades, and the reading gain, are twice a non-FSM student's."""
+    act = action(weeks=2, effect={"engagement": 0.2, "reading": 4.0, "half_life_weeks": 2,
+                                  "onset_weeks": 0},
+                 modifiers={"fsm": 1.0})
+    pol = policy([{"action": "a", "goal": "true"}], {"a": act})
+    plain = policy([{"action": "a", "goal": "true"}], {"a": {**act, "effect": {}}})
+    m, base = TrustModel(scenario(pol), seed=3), TrustModel(scenario(plain), seed=3)
+    t = m.students
+    fsm, other = (t.year_group == 7) & t.fsm, (t.year_group == 7) & ~t.fsm
+    assert fsm.any() and other.any()
+    seen = []
+    for _ in range(5):  # running in weeks 0-1, reviewed and fading from week 2
+        m.step()
+        base.step()
+        seen.append((t.eff_engagement[fsm], t.eff_engagement[other]))
+    for week, (f, o) in enumerate(seen):
+        size = 0.2 * (1.0 if week < 2 else 0.5 ** ((week - 2) / 2))
+        np.testing.assert_allclose(f, 2 * size, rtol=1e-5)
+        np.testing.assert_allclose(o, size, rtol=1e-5)
+    gain = t.reading_age - base.students.reading_age
+    np.testing.assert_allclose(gain[fsm], 8.0, atol=2e-3)  # a full course: the catalogue's 4
+    np.testing.assert_allclose(gain[other], 4.0, atol=2e-3)
