@@ -389,3 +389,36 @@ def test_a_modifier_scales_every_effect_of_the_action_while_it_runs_and_as_it_fa
     gain = t.reading_age - base.students.reading_age
     np.testing.assert_allclose(gain[fsm], 8.0, atol=2e-3)  # a full course: the catalogue's 4
     np.testing.assert_allclose(gain[other], 4.0, atol=2e-3)
+
+
+def test_the_choosers_free_minutes_leave_out_the_batch_being_allocated():
+    """``Choosers.free_minutes(batch)``: each school's staff less what running cases hold and
+    what cases waiting outside the batch need (the batch's own needs are what is being
+    allocated); ``_settle`` moves what a school cannot cover to the pool, nothing below 0."""
+    from srmsim.policy.chooser import Choosers
+
+    acts = {"a": action(minutes=10), "b": action(minutes=20)}
+    steps = [{"action": "a", "candidates": ["a", "b"], "chooser": {"kind": "random"}}]
+    pol = policy(steps, acts, staff={"school": {"tutor": 50}, "pool": {"tutor": 40}})
+    m = run_weeks(TrustModel(scenario(pol, per_year=10), seed=2), 1)
+    e = m.policy
+    c = e.cases
+    need = e.minutes[c.action]  # (cases, roles)
+    running, waiting = c.status == ACTIVE, c.status == QUEUED
+    assert (c.source[running] == POOL).any() and waiting.sum() > 4
+    at_school = running & (c.source == SCHOOL)
+    held = np.zeros_like(e.school_capacity)
+    np.add.at(held, c.school[at_school], need[at_school])
+    wait_need = np.zeros_like(held)
+    np.add.at(wait_need, c.school[waiting], need[waiting])
+    batch = np.flatnonzero(waiting)[::2]
+    in_batch = np.zeros_like(held)
+    np.add.at(in_batch, c.school[batch], need[batch])
+    school_free, pool_free = e.choosers.free_minutes(batch)
+    np.testing.assert_allclose(school_free, e.school_capacity - held - wait_need + in_batch)
+    np.testing.assert_allclose(pool_free, e.pool_capacity - (need[running & (c.source == POOL)]
+                                                             .sum(axis=0)))
+    school, pool = Choosers._settle(np.array([[-30.0, 10.0], [20.0, -5.0]]),
+                                    np.array([100.0, 3.0]))
+    np.testing.assert_array_equal(school, [[0, 10], [20, 0]])
+    np.testing.assert_array_equal(pool, [70, 0])
