@@ -422,3 +422,19 @@ def test_the_choosers_free_minutes_leave_out_the_batch_being_allocated():
                                     np.array([100.0, 3.0]))
     np.testing.assert_array_equal(school, [[0, 10], [20, 0]])
     np.testing.assert_array_equal(pool, [70, 0])
+
+
+def test_a_candidate_only_the_pool_can_staff_is_usable_and_served_by_the_pool():
+    """``pooled`` needs a role only the pool has: a choice step may still pick it (one source
+    serves a case whole, and the pool can), and its cases run on the pool's staff."""
+    acts = {"solo": {"take_up": 1.0, "staff_minutes": {"r1": 10}, "weeks": 4},
+            "pooled": {"take_up": 1.0, "staff_minutes": {"r2": 10}, "weeks": 4}}
+    steps = [{"action": "solo", "candidates": ["solo", "pooled"], "goal": "false",
+              "chooser": {"kind": "random"}}]
+    pol = policy(steps, acts, staff={"school": {"r1": 1000}, "pool": {"r2": 1000}})
+    m = run_weeks(TrustModel(scenario(pol), seed=1), 1)
+    c, names = m.policy.cases, m.policy.policy.action_names
+    pooled = c.action == names.index("pooled")
+    assert 10 < pooled.sum() < len(c) - 10  # about half of 60 referrals each way
+    assert (c.status == ACTIVE).all()
+    assert (c.source[pooled] == POOL).all() and (c.source[~pooled] == SCHOOL).all()
