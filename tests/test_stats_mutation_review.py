@@ -307,3 +307,178 @@ def test_rdd_jump_is_weighted_least_squares_with_the_kernel_weights(kernel, weig
     X = np.column_stack([np.ones(xs.size), treated, xs, treated * xs])
     fit = sm.WLS(y[inside], X, weights=weight(xs / 1.3)).fit()
     assert res.estimate == pytest.approx(fit.params[1], rel=1e-9)
+
+
+# ------------------------------------------------------------------ design
+@pytest.mark.parametrize(("effect", "n", "tails"), [(0.3, 60, 2), (0.3, 60, 1), (0.0, 40, 2),
+                                                    (-0.5, 24, 2), (0.8, 10, 2)])
+def test_individual_power_is_the_two_sample_t_test_power(effect, n, tails):
+    """Students randomised half and half, no covariates: the design is the two-sample t test
+    with n - 2 df and noncentrality d sqrt(n/4); statsmodels' exact power agrees, both tails
+    counted (at d = 0 power is alpha, not alpha/2)."""
+    from statsmodels.stats.power import TTestIndPower
+
+    alternative = "two-sided" if tails == 2 else "larger"
+    ref = TTestIndPower().power(effect, n / 2, 0.05, ratio=1, alternative=alternative)
+    got = stats.power("individual", effect, n=n, tails=tails)
+    assert got.df == n - 2
+    assert got.power == pytest.approx(ref, rel=1e-9)
+
+
+def test_blocked_designs_df_are_the_fixed_effects_regressions_residual_df():
+    """BIRA2_1f estimates the effect within each of J blocks (block and block x treatment
+    terms: 2J) and g1 covariates, so df = Jn - 2J - g1, the residual df of that regression;
+    BCRA3_2f likewise at the school level: K blocks of J schools, df = KJ - 2K - g2."""
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(0)
+    J, n = 5, 12
+    df = pd.DataFrame({"block": np.repeat(np.arange(J), n), "treat": np.tile([0, 1], J * n // 2),
+                       "x": rng.normal(size=J * n), "y": rng.normal(size=J * n)})
+    fit = smf.ols("y ~ C(block) * treat + x", data=df).fit()
+    assert stats.mdes("blocked_individual", n=n, J=J, g1=1).df == fit.df_resid
+    K, schools = 4, 6
+    sch = pd.DataFrame({"block": np.repeat(np.arange(K), schools),
+                        "treat": np.tile([0, 1], K * schools // 2),
+                        "y": rng.normal(size=K * schools)})
+    fit = smf.ols("y ~ C(block) * treat", data=sch).fit()
+    assert stats.mdes("blocked_cluster3_fixed", rho2=0.1, n=20, J=schools, K=K).df == fit.df_resid
+
+
+def test_blocked_cluster_se_is_the_cluster_trials_with_all_schools():
+    """With fixed blocks the school-level design's SE is that of a two-level cluster trial
+    with J K schools (Dong & Maynard 2013: the blocks change the df only), covariates at each
+    level reducing their own level's variance."""
+    kw = {"n": 25, "p": 0.4, "r2_level1": 0.5, "r2_level2": 0.2}
+    blocked = stats.mdes("blocked_cluster3_fixed", rho2=0.15, J=8, K=5, **kw)
+    cluster = stats.mdes("cluster2", rho=0.15, J=40, **kw)
+    assert blocked.se == pytest.approx(cluster.se, rel=1e-12)
+
+
+# ------------------------------------------------------------------ effect sizes
+def test_clustered_hedges_g_recovers_the_effect_and_its_standard_error():
+    """4,000 cluster trials (40 schools of 20, ICC 0.2, true effect 0.3 SD of the total
+    variance): the cluster-adjusted g is centred on 0.3 and its SE (Hedges 2007) is its
+    sampling SD to Monte-Carlo error; without the design effect 1 + (n - 1) rho it was less
+    than half of it."""
+    rng = np.random.default_rng(1)
+    reps, schools, m, rho, delta = 4000, 40, 20, 0.2, 0.3
+    y = (rng.normal(0, math.sqrt(rho), (reps, schools))[:, :, None]
+         + rng.normal(0, math.sqrt(1 - rho), (reps, schools, m))
+         + delta * (np.arange(schools) < schools // 2)[None, :, None])
+    t, c = y[:, : schools // 2].reshape(reps, -1), y[:, schools // 2:].reshape(reps, -1)
+    n = t.shape[1]
+    g = np.array([stats.hedges_g(mt, mc, st, sc, n, n, cluster_size=m, icc=rho).g
+                  for mt, mc, st, sc in zip(t.mean(1), c.mean(1), t.std(1, ddof=1),
+                                            c.std(1, ddof=1), strict=True)])
+    se = stats.hedges_g_from_d(delta, n, n, cluster_size=m, icc=rho).se
+    assert g.mean() == pytest.approx(delta, abs=0.01)
+    assert g.std(ddof=1) == pytest.approx(se, rel=0.06)
+
+
+def test_hedges_g_from_clustered_data_uses_the_students_per_cluster():
+    """hedges_g_data with cluster= and icc= is hedges_g on the arms' summaries with cluster
+    size N / G (students analysed over clusters)."""
+    rng = np.random.default_rng(6)
+    school = np.repeat(np.arange(12), rng.integers(8, 30, 12))
+    arm = np.where(school < 6, "t", "c")
+    y = rng.normal(size=12)[school] + 0.4 * (arm == "t") + rng.normal(size=school.size)
+    df = pd.DataFrame({"y": y, "arm": arm, "school": school})
+    got = stats.hedges_g_data(df, "y", "arm", "c", cluster="school", icc=0.15)
+    yt, yc = y[arm == "t"], y[arm == "c"]
+    ref = stats.hedges_g(yt.mean(), yc.mean(), yt.std(ddof=1), yc.std(ddof=1), yt.size, yc.size,
+                         cluster_size=school.size / 12, icc=0.15)
+    assert (got.g, got.se, got.cluster_size) == pytest.approx((ref.g, ref.se, school.size / 12),
+                                                              rel=1e-12)
+
+
+# ------------------------------------------------------------------ risk: fairness tables
+def test_a_gap_needs_two_groups_with_a_defined_rate():
+    """Sensitivity is undefined (NaN) in a group without the outcome; a gap across groups with
+    one defined sensitivity is undefined too, not 0 ("no difference" where nothing was
+    compared), as group_gaps says for the same table."""
+    from srmsim import risk
+
+    df = pd.DataFrame({"s": [1, 2, 3, 4, 1, 2, 3, 4], "y": [1, 0, 1, 0, 0, 0, 0, 0],
+                       "sen": ["yes"] * 4 + ["no"] * 4})
+    t = risk.threshold_table(df, "s", "y", thresholds=[2.5], by="sen").set_index("group")
+    assert np.isnan(t.loc["no", "sensitivity"]) and t.loc["yes", "sensitivity"] == 0.5
+    assert t["sensitivity_gap"].isna().all()
+    assert (t["flag_rate_gap"] == 0.0).all()  # both flag rates defined (and equal)
+    assert np.isnan(risk.group_gaps(t.reset_index())["sensitivity_gap"].iloc[0])
+
+
+# ------------------------------------------------------------------ risk: capacity and curves
+def _risk_frame(seed: int, n: int = 300, schools: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = rng.permutation(n) / n  # untied
+    y = (rng.uniform(size=n) < 0.6 - 0.5 * score).astype(int)  # lower score, more at risk
+    df = pd.DataFrame({"s": score, "y": y})
+    if schools:
+        df["school"] = rng.integers(0, schools, n)
+    return df
+
+
+def test_capacity_counts_boundary_ties_only_when_they_cost_a_place():
+    """Untied scores fill capacity exactly: no tie kept anyone out (0), whatever the score at
+    the threshold; three students tied across the boundary leave two places spare and are
+    the tie counted."""
+    from srmsim import risk
+
+    res = risk.threshold_at_capacity(_risk_frame(1), "s", "y", capacity_cases=40)
+    assert (res.flagged, res.spare_capacity, res.n_boundary_ties) == (40, 0, 0)
+    df = pd.DataFrame({"s": [1, 2, 3, 4, 4, 4, 5, 6], "y": [1, 0, 1, 1, 0, 0, 0, 0]})
+    res = risk.threshold_at_capacity(df, "s", "y", capacity_cases=5)
+    assert (res.flagged, res.spare_capacity, res.n_boundary_ties) == (3, 2, 3)
+
+
+def test_capacity_in_whole_cases_is_rounded_down():
+    """59 minutes at 20 a case is 2 cases (a third would overrun the time), 60 minutes 3."""
+    from srmsim import risk
+
+    assert risk.capacity_in_cases(staff_minutes_available=59, minutes_per_case=20) == 2
+    assert risk.capacity_in_cases(staff_minutes_available=60, minutes_per_case=20) == 3
+    assert risk.capacity_in_cases(staff_minutes_available=0.7, minutes_per_case=0.1) == 7
+
+
+def test_cost_minimum_within_capacity_may_use_the_whole_capacity():
+    """'Within capacity' is flagged <= capacity: by brute force over every cut point."""
+    from srmsim import risk
+
+    df = _risk_frame(2)
+    for cap in (0, 1, 17, 60, 299):
+        res = risk.cost_minimising_threshold(df, "s", "y", cost_missed=5, cost_needless=1,
+                                             capacity_cases=cap)
+        s, y = df["s"].to_numpy(), df["y"].to_numpy()
+        best = min((5 * ((s >= t) & (y == 1)).sum() + ((s < t) & (y == 0)).sum(), (s < t).sum())
+                   for t in np.r_[np.sort(s), np.inf] if (s < t).sum() <= cap)
+        assert (res.cost, res.flagged) == best, cap
+        assert res.flagged <= cap
+
+
+def test_bootstrap_interval_is_the_central_percentile_interval_of_its_replicates():
+    """A 95% band runs from the 2.5th to the 97.5th percentile of the school-bootstrap AUCs
+    (and APs), not from the 5th to the 95th."""
+    from srmsim import risk
+
+    bands = risk.bootstrap_curves(_risk_frame(3, n=600, schools=25), "s", "y",
+                                  cluster="school", n_boot=400, seed=1)
+    assert bands.auc_samples.size == 400
+    assert (bands.auc_low, bands.auc_high) == pytest.approx(
+        tuple(np.percentile(bands.auc_samples, [2.5, 97.5])), rel=1e-12)
+    assert (bands.ap_low, bands.ap_high) == pytest.approx(
+        tuple(np.percentile(bands.ap_samples, [2.5, 97.5])), rel=1e-12)
+
+
+def test_bootstrap_pr_band_is_drawn_on_interpolated_precision():
+    """The PR curve on the band's grid is the interpolated precision: at recall r, the best
+    precision reached at any recall >= r (so the curve is monotone), from pr_curve's points."""
+    from srmsim import risk
+
+    df = _risk_frame(4, n=400, schools=20)
+    bands = risk.bootstrap_curves(df, "s", "y", cluster="school", n_boot=40, seed=0)
+    points = risk.pr_curve(df, "s", "y")
+    recall, precision = points["recall"].to_numpy(), points["precision"].fillna(0).to_numpy()
+    expected = [precision[recall >= r].max() for r in bands.pr["recall"]]
+    assert bands.pr["precision"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    assert (np.diff(bands.pr["precision"]) <= 0).all()
