@@ -482,3 +482,100 @@ def test_bootstrap_pr_band_is_drawn_on_interpolated_precision():
     expected = [precision[recall >= r].max() for r in bands.pr["recall"]]
     assert bands.pr["precision"].to_numpy() == pytest.approx(expected, rel=1e-12)
     assert (np.diff(bands.pr["precision"]) <= 0).all()
+
+
+def test_protected_grid_leaves_enough_of_each_outcome_beyond_the_last_threshold():
+    """Students above the last published threshold are a band too (n - flagged, n_pos - tp):
+    it must hold min_count with and min_count without the outcome. Here the highest scores all
+    have the outcome, so the negatives run out first at that end."""
+    from srmsim import risk
+    from srmsim.risk.protected import band_counts, protected_grid
+
+    s = np.arange(200.0)
+    y = np.where(s < 150, s % 2 == 0, True).astype(int)
+    df = pd.DataFrame({"s": s, "y": y})
+    grid, _ = protected_grid(df, "s", "y", min_count=10)
+    bands = band_counts(risk.threshold_table(df, "s", "y", thresholds=grid))
+    assert len(grid) >= 3
+    assert bands["positives"].min() >= 10 and bands["negatives"].min() >= 10
+
+
+def test_nnt_interval_through_infinity_starts_at_the_largest_effect_in_the_interval():
+    """A risk difference of -0.02 with CI -0.10 to 0.05 (Altman 1998): NNT 50; the NNT runs
+    from 10 (benefit, 1/0.10) through infinity, so its smallest value is 10, not 20."""
+    k = stats.nnt(-0.02, -0.10, 0.05)
+    assert k.value == pytest.approx(50.0) and k.crosses_zero
+    assert k.ci_low == pytest.approx(10.0) and math.isinf(k.ci_high)
+    k = stats.nnt(0.03, -0.04, 0.125)
+    assert k.ci_low == pytest.approx(8.0) and k.direction == "more"
+
+
+def test_simulated_power_interval_rests_on_the_replications_analysed():
+    """Failed replications are excluded from the power and from its Monte-Carlo interval:
+    Wilson's interval of rejections over the replications analysed (statsmodels' agrees)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from srmsim.errors import SrmsimError
+
+    def simulate(seed: int) -> pd.DataFrame:
+        return pd.DataFrame({"seed": [seed]})
+
+    def estimate(df: pd.DataFrame) -> float:
+        u = np.random.default_rng(int(df["seed"].iloc[0])).uniform()
+        if u < 0.3:
+            raise SrmsimError("unsound fit")
+        return (u - 0.3) / 0.7 * 0.2  # a p-value: below 0.05 a quarter of the time
+
+    res = stats.simulated_power(simulate, estimate, n_sims=200, seed=4, on_error="count")
+    analysed = res.n_sims - res.n_failed
+    assert 30 < res.n_failed < 90
+    assert res.power == res.n_rejected / analysed
+    assert (res.ci_low, res.ci_high) == pytest.approx(
+        proportion_confint(res.n_rejected, analysed, method="wilson"), rel=1e-12)
+
+
+# ------------------------------------------------------------------ trial: the truth
+def test_stepped_wedge_truth_leaves_out_the_period_when_every_school_is_treated():
+    """Two steps: schools start in period 1 or 2, and in period 2 every school is treated, so
+    nothing identifies that period's effect (here 100 where it is 1 before): the true effect is
+    the mean over treated school-periods before it, each school once a period (3 students in
+    one school count as much as 1 in another)."""
+    from types import SimpleNamespace
+
+    from srmsim.trial.analyse import CF, truths
+
+    config = SimpleNamespace(outcome="y", baseline=None, naive=None,
+                             randomise=SimpleNamespace(unit="stepped_wedge", steps=2))
+    rows = []
+    for school, start, students in ((0, 1, 3), (1, 1, 1), (2, 2, 2)):
+        for period in range(3):
+            for k in range(students):
+                treated = period >= start
+                gain = (100.0 if period == 2 else 1.0 + school) if treated else 0.0
+                rows.append({"school": school, "period": period, "uid": 10 * school + k,
+                             "arm": "treated" if treated else "control", "served": True,
+                             "y": 5.0 + k + gain, "y" + CF: 5.0 + k})
+    analysed = pd.DataFrame(rows)
+    students = analysed.drop_duplicates("uid")[["uid", "arm", "served"]].assign(arm="treated")
+    out = truths(SimpleNamespace(config=config), analysed, students)
+    # treated school-periods with a control school left: (school 0, period 1), (1, 1)
+    assert out["true_effect"] == pytest.approx((1.0 + 2.0) / 2)
+
+
+def test_students_are_randomised_within_each_school_not_taken_in_roll_order():
+    """Complete randomisation within blocks: every school treats round(share * n) students,
+    and over many seeds each student is treated with probability share, whatever their place
+    on the roll (taking them in uid order treated the same five every time)."""
+    from srmsim.trial.assign import StudentAssignment
+
+    uid = np.arange(100, 130)
+    school = np.repeat([0, 1, 2], 10)
+    counts = np.zeros(uid.size)
+    seeds = 400
+    for seed in range(seeds):
+        treated = StudentAssignment(seed, 0.5, "school").treated(uid, school)
+        assert np.bincount(school, weights=treated).tolist() == [5, 5, 5]
+        counts += treated
+    share = counts / seeds
+    # binomial SD 0.025 a student: every one within 4.5 SD of 0.5
+    assert np.abs(share - 0.5).max() < 0.11
