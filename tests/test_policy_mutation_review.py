@@ -5,8 +5,10 @@ whole-run digests of tests/test_policy_digests.py (which say *that* a run change
 or by nothing: queue order in the pool and with missing priorities, an exact fit of the minutes
 left, what a decline does and frees, the cooldown of several workflows, leaving the queue when
 the trigger no longer flags (``cleared``), which step an escalation queues for, per-student
-goals, the order of ``pool_first`` and ``school_first``, per-school staff, and take-up draws
-keyed by week. Each test states the documented rule on a case small enough to check by hand.
+goals, the order of ``pool_first`` and ``school_first``, per-school staff, take-up draws keyed
+by week, rule scopes, effect modifiers, the choosers' free minutes, and the request streams'
+seasonality, rework limit and deadline weeks. Each test states the documented rule on a case
+small enough to check by hand.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import simpy
 
+from srmsim.admin.config import RequestStream
+from srmsim.admin.desk import MAX_ATTEMPTS, RequestDesk, StreamDesk
+from srmsim.admin.measures import deadline_cohort
+from srmsim.admin.weekly import stream_weekly
 from srmsim.model import TrustModel
 from srmsim.policy.engine import ACTIVE, POOL, QUEUED, SCHOOL
+from srmsim.rng import CRN
 from srmsim.scenario import scenario_from_dict
 from srmsim.students import ENROLLED
 
@@ -438,3 +446,49 @@ def test_a_candidate_only_the_pool_can_staff_is_usable_and_served_by_the_pool():
     assert 10 < pooled.sum() < len(c) - 10  # about half of 60 referrals each way
     assert (c.status == ACTIVE).all()
     assert (c.source[pooled] == POOL).all() and (c.source[~pooled] == SCHOOL).all()
+
+
+# ----------------------------------------------------------------------------- request streams
+def _stream(**extra) -> RequestStream:
+    step = {"name": "serve", "role": "clerk", "minutes": 60.0, "service": "fixed",
+            **extra.pop("step", {})}
+    return RequestStream.model_validate({
+        "arrivals": {"per_week": 70.0}, "steps": [step],
+        "staff": {"clerk": {"staff": 10, "hours_per_week": 168.0}}, **extra})
+
+
+def test_seasonal_arrivals_peak_in_the_peak_week():
+    """``per_week * (1 + amplitude * cos(2 pi (week - peak_week) / 52))``: the rate is highest
+    in ``peak_week`` and lowest half a cycle later."""
+    desk = StreamDesk("s", _stream(arrivals={"per_week": 100.0, "seasonality": {
+        "amplitude": 0.5, "peak_week": 10}}), CRN(1), simpy.Environment(), 60)
+    rates = [desk._weekly_rate(w) for w in range(52)]
+    assert int(np.argmax(rates)) == 10 and rates[10] == pytest.approx(150.0)
+    assert int(np.argmin(rates)) == 36 and rates[36] == pytest.approx(50.0)
+
+
+def test_a_step_is_reworked_at_most_max_attempts_minus_one_times():
+    """A step is done at most ``MAX_ATTEMPTS`` times: with rework 0.9 some requests reach that
+    many attempts (0.9**11 of them), none more."""
+    desk = RequestDesk({"s": _stream(step={"rework": 0.9, "minutes": 1.0})}, CRN(4), 4)
+    for week in range(4):
+        desk.advance(week)
+    r = desk.requests()
+    assert len(r) > 100 and r["reworks"].max() == MAX_ATTEMPTS - 1
+    ev = desk.events().astype({"event": str})
+    finished = ev[ev["event"] == "finished"]
+    assert finished["attempt"].max() == MAX_ATTEMPTS
+
+
+def test_a_request_completed_on_its_deadline_met_it_and_counts_in_that_week():
+    """Completed within ``deadline_days`` (on the day itself too) meets the deadline; the
+    deadline's week is the one whose (7w, 7w + 7] holds it, so a deadline at day 14 falls in
+    week 1, and the weekly figures add up to the cohort's."""
+    requests = pd.DataFrame({"stream": "s", "arrival_day": [0.0, 0.0, 3.5],
+                             "status": ["completed", "completed", "completed"],
+                             "days_in_system": [14.0, 14.5, 14.0]})
+    due, met = deadline_cohort(requests, 14.0, 28.0)
+    assert due.tolist() == [True, True, True] and met.tolist() == [True, False, True]
+    counted = pd.DataFrame({"stream": "s", "run_week": [0, 1, 2, 3]})
+    w = stream_weekly(counted, requests, {"s": _stream(deadline_days=14.0)})
+    assert w["due"].tolist() == [0, 2, 1, 0] and w["met_deadline"].tolist() == [0, 1, 1, 0]
