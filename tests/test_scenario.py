@@ -278,7 +278,7 @@ def test_conflicting_overrides_are_an_error() -> None:
 
 
 def test_conflicting_overrides_are_an_error_in_either_order() -> None:
-    with pytest.raises(ScenarioError):
+    with pytest.raises(ScenarioError, match="trust: is given twice"):
         expand_dotted({"trust.n_schools": 2, "trust": 3})
 
 
