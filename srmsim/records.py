@@ -86,6 +86,7 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
             text = " ".join(str(err).split())[:200]
             raise DataError(f"{path}: cannot be read as Parquet student records "
                             f"({type(err).__name__}: {text})") from None
+        df = _schema_names(path, df)
     if "school" not in df.columns:
         raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:
@@ -120,7 +121,7 @@ def _read_csv_records(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     unknown), and rows one cell wider than the header (trailing commas) shifted every value
     one column left. Numbers are parsed as pandas parsed them. Returns the table and each of
     its rows' number in the file (the header is row 1)."""
-    from srmsim.data.mapping import DEFAULT_MISSING, normalise_column
+    from srmsim.data.mapping import DEFAULT_MISSING
     from srmsim.data.readers import read_raw
     from srmsim.data.schema import STUDENTS
 
@@ -130,31 +131,39 @@ def _read_csv_records(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
         where = f"row {first['row']}: " if first["row"] is not None else ""
         raise DataError(f"{path}: {where}{first['message']} (a records file must be one plain "
                         "table of UTF-8 text)")
-    fields = {normalise_column(f.name): f.name for f in STUDENTS.fields}
-    names: dict[str, str] = {}  # the column's name as compared -> as written
-    keep: list[int] = []
+    keep = []
     for i, name in enumerate(raw.header):
-        if not name:  # Excel's trailing empty columns are nothing; a nameless value is a fault
-            if raw.frame[i].notna().any():
-                raise DataError(f"{path}: column {i + 1} has values but no name; name it or "
-                                "delete it")
-            continue
-        key = normalise_column(name)
-        if key in names:
-            raise DataError(f"{path}: column name {name[:60]!r} appears more than once"
-                            if names[key] == name else
-                            f"{path}: column names {names[key][:60]!r} and {name[:60]!r} are one "
-                            "column once case and spaces are ignored; delete one")
-        names[key] = name
-        keep.append(i)
-    df = raw.frame[keep].set_axis([fields.get(normalise_column(raw.header[i]), raw.header[i])
-                                   for i in keep], axis=1)
+        if name:
+            keep.append(i)
+        elif raw.frame[i].notna().any():  # Excel's trailing empty columns are nothing
+            raise DataError(f"{path}: column {i + 1} has values but no name; name it or "
+                            "delete it")
+    df = _schema_names(path, raw.frame[keep].set_axis([raw.header[i] for i in keep], axis=1))
     for f in STUDENTS.fields:  # numbers as numbers (check_values says which cell is none)
         if f.type in ("int", "float") and f.name in df.columns:
             numbers = pd.to_numeric(df[f.name], errors="coerce")
             if not (numbers.isna() & df[f.name].notna()).any():
                 df[f.name] = numbers
     return df, raw.rows
+
+
+def _schema_names(path: Path, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its columns named as the schema's fields where they match as import matches
+    them (trimmed, in any case: ' FSM' is fsm); two columns that are one so are refused."""
+    from srmsim.data.mapping import normalise_column
+    from srmsim.data.schema import STUDENTS
+
+    fields = {normalise_column(f.name): f.name for f in STUDENTS.fields}
+    seen: dict[str, str] = {}  # the column's name as compared -> as written
+    for name in map(str, df.columns):
+        key = normalise_column(name)
+        if key in seen:
+            raise DataError(f"{path}: column name {name[:60]!r} appears more than once"
+                            if seen[key] == name else
+                            f"{path}: column names {seen[key][:60]!r} and {name[:60]!r} are one "
+                            "column once case and spaces are ignored; delete one")
+        seen[key] = name
+    return df.set_axis([fields.get(normalise_column(str(c)), c) for c in df.columns], axis=1)
 
 
 def standardise_prior(prior: np.ndarray) -> np.ndarray:

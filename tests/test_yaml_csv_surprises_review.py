@@ -261,3 +261,19 @@ def test_a_number_where_text_is_expected_says_to_quote_it(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "s.yaml")]) == 2
     err = capsys.readouterr().err
     assert "name: Input should be a valid string" in err and "put it in quotes" in err
+
+
+def test_parquet_records_match_column_names_as_csv_records_do(tmp_path):
+    """A Parquet records file's ' FSM' column was silently not the fsm column (the CSV reader
+    matched names trimmed and in any case; the Parquet one did not)."""
+    import pandas as pd
+
+    from srmsim.errors import DataError
+    from srmsim.records import read_student_records
+
+    pd.DataFrame({"School": ["A", "B"], " FSM": [True, False]}).to_parquet(tmp_path / "r.parquet")
+    df = read_student_records(tmp_path / "r.parquet")
+    assert {"school", "fsm"} <= set(df.columns) and df["fsm"].tolist() == [True, False]
+    pd.DataFrame({"school": ["A"], "fsm": [True], "FSM ": [False]}).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(DataError, match="are one column once case and spaces are ignored"):
+        read_student_records(tmp_path / "d.parquet")
