@@ -175,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         sc = scenario(size)
         best = {"mesa": [math.inf, math.inf], "srmsim": [math.inf, math.inf]}
+        heads: dict[str, dict[str, float]] = {}  # the first round's headline statistics
         for i in range(args.repeat):
             for name, fn in (("mesa", run_mesa), ("srmsim", run_srmsim)):
                 wall, cpu, head = fn(sc, 1 + i)
                 best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
-                if i == 0:
-                    best[name].append(head)
-        hs, hm = best["srmsim"][2], best["mesa"][2]
+                heads.setdefault(name, head)
+        hs, hm = heads["srmsim"], heads["mesa"]
         heads = ", ".join(f"{k} {hs[k]:.4g}/{hm[k]:.4g}" for k in hs)
         print(f"{size:>9,} {best['mesa'][0]:>8.2f} {best['srmsim'][0]:>9.3f} "
               f"{best['mesa'][0] / best['srmsim'][0]:>7.0f} "

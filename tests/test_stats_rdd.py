@@ -84,11 +84,31 @@ def test_given_bandwidth_and_kernels():
 def test_uniform_kernel_equals_ols_on_the_window():
     df = threshold_school(5)
     res = stats.rdd(df, "reading", "attendance", 90, bandwidth=5, kernel="uniform")
-    w = df[(df["attendance"] - 90).abs() < 5]
+    w = df[(df["attendance"] - 90).abs() <= 5]
     left, right = w[w.attendance < 90], w[w.attendance >= 90]
     fit_l = np.polyfit(left.attendance - 90, left.reading, 1)
     fit_r = np.polyfit(right.attendance - 90, right.reading, 1)
     assert res.estimate == pytest.approx(fit_l[1] - fit_r[1], rel=1e-9)
+
+
+def test_uniform_kernel_keeps_rows_exactly_one_bandwidth_away():
+    """A whole-number score and a whole-number bandwidth: the rows exactly h from the cutoff are
+    in the window (|u| <= 1, as rdrobust weighs), so the jump is OLS each side on 85..95."""
+    rng = np.random.default_rng(11)
+    score = rng.integers(70, 111, 3000).astype(float)
+    y = 0.05 * score + 0.6 * (score < 90) + rng.normal(0, 1, score.size)
+    df = pd.DataFrame({"score": score, "y": y})
+    res = stats.rdd(df, "y", "score", 90, bandwidth=5, kernel="uniform")
+    w = df[(df.score - 90).abs() <= 5]
+    assert w.score.min() == 85 and w.score.max() == 95
+    left, right = w[w.score < 90], w[w.score >= 90]
+    assert (res.n_below, res.n_above) == (len(left), len(right))
+    fit_l = np.polyfit(left.score - 90, left.y, 1)
+    fit_r = np.polyfit(right.score - 90, right.y, 1)
+    assert res.estimate == pytest.approx(fit_l[1] - fit_r[1], rel=1e-9)
+    # the kernels that weigh |u| = 1 at 0 leave those rows out of the counts
+    tri = stats.rdd(df, "y", "score", 90, bandwidth=5, kernel="triangular")
+    assert tri.n_below == int(((df.score < 90) & (df.score > 85)).sum())
 
 
 def test_cluster_robust_se_uses_schools():

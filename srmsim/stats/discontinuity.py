@@ -16,7 +16,7 @@ rule for local linear regression: pilot h1 = 1.84 S_X N^(-1/5) for the density a
 variances each side, a global cubic (with a jump) between the medians of x each side for the third
 derivative, pilot bandwidths h2 for second derivatives each side, the regularisation terms
 r = 2160 sigma^2 / (N_2 h2^4), and h = C_K ((s2_- + s2_+) / (f(c) ((m2_+ - m2_-)^2 + r_+ + r_-)))^(1/5)
-N^(-1/5) with C_K = 3.4375 (triangular), 2.7016 (uniform), 3.1999 (Epanechnikov). Unlike R's
+N^(-1/5) with C_K = 3.4375 (triangular), 2.7019 (uniform), 3.1999 (Epanechnikov). Unlike R's
 ``rdd::IKbandwidth`` m3^2 has no floor (0.01 is in the units of y / x^3, so the bandwidth then
 depended on the running variable's units): every step is in x's units, so rescaling x by c scales
 h by c, shifting x and the cutoff changes nothing, and rescaling y leaves h unchanged. A pilot h2
@@ -47,13 +47,16 @@ from srmsim.labels import agree, plural
 from . import _checks as ck
 from ._inference import cluster_sandwich, cr2_sandwich, wald
 
-KERNEL_CONSTANTS = {"triangular": 3.4375, "uniform": 2.7016, "epanechnikov": 3.1999}
+KERNEL_CONSTANTS = {"triangular": 3.4375, "uniform": 2.7019, "epanechnikov": 3.1999}
 _MIN_SIDE = 5
 _MAX_BINS = 1000  # per side of a binned scatter
 _LARGEST_SPAN = 1e50  # |x - c| beyond this overflows x**3 sums in the IK rule
 
 
 def _kernel(u: np.ndarray, kernel: str) -> np.ndarray:
+    """K(u) on the closed window |u| <= 1, as rdrobust weighs: with a whole-number running
+    variable (a test score, days absent) and a whole-number bandwidth, the uniform kernel keeps
+    the rows exactly h from the cutoff (the other kernels give them weight 0)."""
     a = np.abs(u)
     if kernel == "triangular":
         w = 1 - a
@@ -61,7 +64,7 @@ def _kernel(u: np.ndarray, kernel: str) -> np.ndarray:
         w = np.full_like(a, 0.5)
     else:
         w = 0.75 * (1 - a**2)
-    return np.where(a < 1, w, 0.0)
+    return np.where(a <= 1, w, 0.0)
 
 
 def _column_norms(X: np.ndarray) -> np.ndarray:
