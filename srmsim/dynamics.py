@@ -258,7 +258,7 @@ def observe_week(
     gain += F32(d.attainment_engagement) * (engagement - t.engagement_base)
     gain += F32(d.attainment_noise_sd) * z_att
     # deviations from the entry level fade slowly (also the fade-out of action effects), so
-    # attainment stays a standardised score over multi-year runs
+    # persistent attenders and absentees spread apart only so far over a multi-year run
     gain -= F32(d.attainment_reversion) * (t.attainment - t.attainment_anchor)
     t.attainment += gain * enrolled
     # Reading age grows a month a month for an average reader, faster for stronger students.
