@@ -116,6 +116,42 @@ def folder_bytes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
 
 #: CI sets this for its second Python: the tests marked ``once`` ran on the first
 REPEAT = os.environ.get("SRMSIM_CI_REPEAT") == "1"
+#: .ci/run sets this: there, a skip for a missing dependency or browser is a failure
+STRICT_INSTALL = os.environ.get("SRMSIM_CI") == "1"
+
+
+def missing_install(report: pytest.CollectReport | pytest.TestReport) -> str | None:
+    """The reason of a skip that only an incomplete install explains (a dev dependency that
+    ``pytest.importorskip`` could not import, Debian's chromium missing), else None. Outside CI
+    a developer without ``.[dev]`` sees those tests skipped; in CI the install is the README's
+    ``pip install -e ".[dev]"`` and a skip would hide that it broke."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    if "could not import" in reason or "chromium" in reason:
+        return reason
+    return None
+
+
+def _fail_missing_install(report: pytest.CollectReport | pytest.TestReport) -> None:
+    reason = missing_install(report) if STRICT_INSTALL else None
+    if reason is not None:
+        report.outcome = "failed"
+        report.longrepr = (f"SRMSIM_CI=1: skipped for an incomplete install ({reason}); "
+                           "CI installs .[dev] and the system's chromium, so this is a failure")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    _fail_missing_install(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    outcome = yield
+    _fail_missing_install(outcome.get_result())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
