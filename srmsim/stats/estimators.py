@@ -39,7 +39,8 @@ from .mixed import attempts_frame, boundary_warning, fit_mixedlm, fixed_effects_
 from .regression import CR2_TYPE, check_cluster_arg, fit_clustered_ols, fit_cr2_ols
 
 METHODS = ("ols", "gee", "mixed")
-SE_TYPES = ("classical", "hc1", "cluster", "cr2")
+SE_TYPES = ("classical", "hc1", "hc2", "cluster", "cr2")
+HC2_TYPE = "HC2 (bias-reduced, Bell-McCaffrey df)"
 
 TABLE_COLUMNS = [
     "arm",
@@ -142,18 +143,18 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
         if se in ("cluster", "cr2") and cluster is None:
             raise SrmsimError(f"se={se!r} needs cluster= (the column naming each student's school)")
         if se not in ("cluster", "cr2") and cluster is not None:
-            kind = "heteroskedasticity-robust" if se == "hc1" else "classical (iid)"
+            kind = "classical (iid)" if se == "classical" else "heteroskedasticity-robust"
             notes.append(
                 f"cluster={cluster!r} given but se={se!r}: standard errors are {kind}, NOT "
                 "cluster-robust; pass se='cluster' to account for clustering"
             )
             warnings.warn(notes[-1], ck.StatsWarning, stacklevel=4)
-        return {"classical": "classical", "hc1": "HC1", "cluster": "cluster-robust (CR1)",
-                "cr2": CR2_TYPE}[se]
-    if se == "cr2":
+        return {"classical": "classical", "hc1": "HC1", "hc2": HC2_TYPE,
+                "cluster": "cluster-robust (CR1)", "cr2": CR2_TYPE}[se]
+    if se in ("cr2", "hc2"):
         raise SrmsimError(
-            f"se='cr2' is for method='ols' (method={method!r}): GEE's robust variance is already "
-            "bias-reduced (Mancl-DeRouen) and a mixed model's is model-based")
+            f"se={se!r} is for method='ols' (method={method!r}): GEE's robust variance is "
+            "already bias-reduced (Mancl-DeRouen) and a mixed model's is model-based")
     if cluster is None:
         raise SrmsimError(f"method={method!r} needs cluster= (the grouping column, e.g. school)")
     if method == "gee":
@@ -177,8 +178,11 @@ def _ols(y, X, codes, se, terms=None):
     """OLS fit, coefficients, SEs and the df of each coefficient's interval (``terms``: the
     columns whose CR2 df are needed; every column by default)."""
     model = OLS(y, X)
-    if se == "cr2":
-        res, dfs, _ = fit_cr2_ols(model, codes, terms)
+    if se in ("cr2", "hc2"):  # HC2 is CR2 with each student a cluster of their own
+        res, dfs, _ = fit_cr2_ols(model, codes if se == "cr2" else np.arange(len(y)), terms)
+        if se == "hc2":
+            inner = getattr(res, "_results", res)
+            inner.cov_type, inner.cov_kwds = "HC2", {"description": HC2_TYPE}
         ck.require_residual_variation(res.resid, y, "OLS effect model")
         return res, np.asarray(res.params, dtype=float), np.asarray(res.bse, dtype=float), dfs
     if se == "cluster":
@@ -239,12 +243,12 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
     arm within a single cluster gets a CR1/GEE SE that reads that cluster's shock as the effect:
     warned, as in :func:`did_twfe`. The reference arm too (``ref_clusters``): every contrast is
     against its mean, so one cluster there confounds every effect with that cluster's shock."""
-    robust = method == "ols" and se in ("hc1", "cluster", "cr2")
+    robust = method == "ols" and se in ("hc1", "hc2", "cluster", "cr2")
     sizes = {ref: int(table["n_reference"].iloc[0]), **dict(zip(table["arm"], table["n"], strict=True))}
     lone = [a for a, n in sizes.items() if n < 2]
     if robust and lone:
-        kind = {"hc1": "heteroskedasticity-robust (HC1)", "cluster": "cluster-robust (CR1)",
-                "cr2": "cluster-robust (CR2)"}[se]
+        kind = {"hc1": "heteroskedasticity-robust (HC1)", "hc2": "heteroskedasticity-robust (HC2)",
+                "cluster": "cluster-robust (CR1)", "cr2": "cluster-robust (CR2)"}[se]
         raise EstimationError(
             f"{agree(len(lone), 'arm')} {ck._listing(lone)} {agree(len(lone), 'has', 'have')} "
             f"a single student: a {kind} SE cannot estimate "
@@ -262,6 +266,36 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
                     f"{agree(len(few), 'lies', 'lie')} in a single cluster: the cluster-robust SE "
                     "cannot tell that cluster's own shock from the effect and is unreliable",
                     notes, stacklevel=4)
+
+
+def _warn_hc1_small_arm(y: np.ndarray, ref_mask: np.ndarray, arms: dict[object, np.ndarray],
+                        df_resid: float, alpha: float, notes: list[str]) -> None:
+    """HC1's interval takes N - k df, but an arm much smaller than the rest has a variance
+    estimated from its few students: the contrast's df are nearer Welch-Satterthwaite's. Warn
+    where a t with those df puts less than 1 - alpha - 0.02 inside HC1's critical value (simulated,
+    normal errors, 95%: 5 students against 300 covered 85%, 10 against 300 91%, 20 against 60
+    94%, 5 against 5 and 15 against 15 95%; HC2 with Bell-McCaffrey df 95% in each)."""
+    from scipy import stats as sps
+
+    crit = float(sps.t.ppf(1 - alpha / 2, df_resid))
+    v_ref = float(np.var(y[ref_mask], ddof=1)) / int(ref_mask.sum())
+    short = []
+    for arm, mask in arms.items():
+        n = int(mask.sum())
+        v_arm = float(np.var(y[mask], ddof=1)) / n
+        denom = v_arm**2 / (n - 1) + v_ref**2 / (int(ref_mask.sum()) - 1)
+        if not (denom > 0 and math.isfinite(denom)):
+            continue
+        welch = (v_arm + v_ref) ** 2 / denom
+        coverage = 2 * float(sps.t.cdf(crit, welch)) - 1
+        if coverage < 1 - alpha - 0.02:
+            short.append(f"{ck._listing([arm])} ({plural(n, 'student')}: about "
+                         f"{100 * coverage:.0f}%, Welch-Satterthwaite df {welch:.1f})")
+    if short:
+        ck.warn(f"HC1's {100 * (1 - alpha):g}% interval, with N - k = {df_resid:g} df, covers less "
+                f"than that for {agree(len(short), 'arm')} much smaller than the rest: "
+                f"{'; '.join(short)}; se='hc2' (HC2 with Bell-McCaffrey df) does not",
+                notes, stacklevel=4)
 
 
 def _drop_singletons(data: pd.DataFrame, fes: Sequence[str],
@@ -315,7 +349,9 @@ def estimate_effect(
 
     Parameters: ``cluster`` names the clustering column (school); required for se="cluster"
     (CR1, t(G - 1)), se="cr2" (CR2 with Bell-McCaffrey df: the honest choice with few schools),
-    method="gee" and method="mixed". ``covariates`` are adjusted for (text/categorical ones are
+    method="gee" and method="mixed". se="hc2" (no cluster needed) is HC2 with Bell-McCaffrey df
+    per arm, the honest choice when an arm is much smaller than the rest: the default HC1 warns
+    there (its 95% interval covered 85% with 5 students against 300). ``covariates`` are adjusted for (text/categorical ones are
     dummy coded, which is noted). ``fixed_effects`` adds dummies for a column such as a block or
     school (omitted from the table); with method="ols", rows alone in their fixed-effect level are
 dropped first (reghdfe's singletons; noted). With method="ols", cluster= given and se="hc1", the SEs are
@@ -441,6 +477,9 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     ref_clusters = len(np.unique(codes[ref_mask])) if codes is not None else None
     _check_arm_sizes(table, ref, method, se, notes, ref_clusters)
+    if method == "ols" and se == "hc1" and not second:
+        _warn_hc1_small_arm(y, ref_mask, {a: (arm_lab == a).to_numpy() for a in others},
+                            float(res.df_resid), alpha, notes)
     ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
                          f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")
@@ -449,6 +488,10 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
         shown = ", ".join(f"{a} {d:.1f}" for a, d in zip(others, df_arm, strict=True))
         notes.append(f"{int(codes.max()) + 1} clusters: CR2 (bias-reduced) variance with "
                      f"Bell-McCaffrey t df per arm ({shown}) instead of CR1 with G - 1")
+    elif se == "hc2" and method == "ols":
+        shown = ", ".join(f"{a} {d:.1f}" for a, d in zip(others, df_arm, strict=True))
+        notes.append(f"HC2 (bias-reduced) variance with Bell-McCaffrey t df per arm ({shown}) "
+                     "instead of HC1 with N - k")
     elif (cluster_df and codes is not None and not math.isnan(float(df_arm[0]))
             and int(codes.max()) + 1 < 10):
         notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
