@@ -18,7 +18,8 @@ Four rules every writer follows (see docs/privacy.md):
   forest.png) are staged likewise and swapped in as a set by :func:`replace_files`.
 - **One writer a results folder at a time.** Every command that writes one holds its advisory
   lock (:func:`folder_lock`, ``.srmsim.lock`` inside it); a second writer is refused by name,
-  and the next writer removes what a killed one left staged (``.new-*``).
+  and the next writer removes what a killed one left staged (``.new-*``) or half written
+  (``.<name>.srmsim-tmp-*``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ PRIVATE_DIR = 0o700
 LOCK_NAME = ".srmsim.lock"
 #: how a staging folder of :func:`replace_files` is named inside the results folder
 STAGE_PREFIX = ".new-"
+#: what marks a temporary of :func:`write_atomic` (``.<name>.srmsim-tmp-<8 random>``): a kill
+#: between its creation and its rename leaves it, and only files so named are removed as stale
+TEMP_MARKER = ".srmsim-tmp-"
+#: the whole name of such a temporary (``tempfile.mkstemp``'s 8 characters end it)
+_TEMP_NAME = re.compile(r"\..+" + re.escape(TEMP_MARKER) + r"[a-z0-9_]{8}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,7 +177,9 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
     """Write via a temporary file and rename, so a killed run never leaves half a file.
 
     The file gets :func:`file_mode`: owner-only if ``private``, else the user's umask; so do
-    the folders made for it.
+    the folders made for it. The temporary is named ``.<name>.srmsim-tmp-<random>``
+    (:data:`TEMP_MARKER`) so that one a kill left behind can be told from a user's file and
+    removed (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
     if private:  # each new folder owner-only (mkdir -p would give its parents the umask)
@@ -179,7 +187,7 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
             if not folder.exists():
                 folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARKER}", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -379,7 +387,8 @@ def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path],
         if entry in allowed or entry.startswith(STAGE_PREFIX) or entry in (*OS_FILES, LOCK_NAME):
             return True
         stem = entry[1:].rsplit(".", 1)[0] if entry.startswith(".") else ""
-        return stem in allowed  # a write_atomic temporary, e.g. .summary.json.x1y2z3
+        return stem in allowed  # a write_atomic temporary: .summary.json.srmsim-tmp-x1y2z3a4
+        # (or an older srmsim's .summary.json.x1y2z3a4)
     return lambda folder: (holds_any(*markers)(folder)
                            and all(ours(p.name) for p in folder.iterdir()))
 
@@ -483,6 +492,42 @@ def remove_stale_stages(folder: Path, prefix: str = STAGE_PREFIX) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the :func:`write_atomic` temporaries a killed command left in the results folder
+    ``folder`` and its subfolders (never read, they stayed for ever), and return them. Called
+    only by the holder of ``folder``'s exclusive lock, so no command is writing one there.
+
+    Only regular files named as :data:`TEMP_MARKER` says are removed; symbolic links are never
+    followed (nor removed), and hidden folders (a ``.git``, another command's staging folder)
+    and nested results folders (holding a lock file: their own holder tidies them) are not
+    entered."""
+    root = Path(folder)
+    removed: list[Path] = []
+    todo = [root]
+    while todo:
+        current = todo.pop()
+        try:
+            with os.scandir(current) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        if current != root and any(e.name == LOCK_NAME for e in entries):
+            continue
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith("."):
+                        todo.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False) and _TEMP_NAME.fullmatch(entry.name):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:  # gone meanwhile, or not ours to remove: left as it is
+                continue
+    return removed
+
+
 def restore_moved_aside(folder: Path) -> Path | None:
     """Put back the results :func:`replace_dir` had moved aside when a kill fell between its
     two renames: ``folder`` missing (or holding only its lock) and its previous contents in
@@ -517,7 +562,8 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
     Why: two commands writing one study at once interleave (a compare removing the staging
     folder of another), and a killed one leaves staging folders that only a lock can tell
     from a live command's. A second writer is refused at once, naming the folder and the
-    other command; the first exclusive holder removes stale staging folders. Where locks are
+    other command; the first exclusive holder removes stale staging folders and temporaries
+    (:func:`remove_stale_temporaries`). Where locks are
     unavailable (Windows, NFS without locks) the command goes on as before and removes
     nothing. Nested holders in one process share the lock. Yields whether it is held.
     """
@@ -556,6 +602,7 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
             os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
             remove_stale_stages(key)
             restore_moved_aside(key)
+            remove_stale_temporaries(key)
         yield True
     except BaseException:
         del _HELD[held]
@@ -592,5 +639,5 @@ def _remove_made(made: list[Path]) -> None:
 __all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",
            "current_umask", "file_mode", "folder_lock", "holds_any", "holds_only", "is_formula",
            "json_dumps", "json_safe", "link_copy", "make_dir", "neutralise", "read_csv_cells",
-           "replace_dir", "replace_files", "restore_moved_aside", "restrict_tree", "write_atomic", "write_csv",
-           "write_file"]
+           "remove_stale_temporaries", "replace_dir", "replace_files", "restore_moved_aside",
+           "restrict_tree", "write_atomic", "write_csv", "write_file"]

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from srmsim import __version__
-from srmsim.data.readers import arrow_schema_problem
+from srmsim.data.readers import arrow_schema_problem, comma_numbers
 from srmsim.data.schema import (
     OBSERVATIONS,
     SCHEMA_VERSION,
@@ -352,7 +352,12 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
         if f.type in ("int", "float"):
             vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             if (np.isnan(vals) & ~missing).any():
-                fail(f.name, np.isnan(vals) & ~missing, "is not a number")
+                bad = np.isnan(vals) & ~missing
+                comma, comma_hint = comma_numbers(col[bad])  # "93,5": say so, never convert
+                if comma_hint and comma[0]:
+                    raise _row_error(source, f, bad, "is not a number",
+                                     col.to_numpy(dtype=object), file_rows, f"it {comma_hint}")
+                fail(f.name, bad, "is not a number")
             ok = ~missing
             with np.errstate(invalid="ignore"):
                 if (ok & ~np.isfinite(vals)).any():

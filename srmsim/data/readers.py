@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem
-from srmsim.labels import cut
+from srmsim.labels import cut, plural
 
 _local = threading.local()
 
@@ -106,8 +106,56 @@ def read_raw(path: str | Path, encoding: str = "utf-8",
         # four missing columns, and each data row as having cells "but the header has 0"
         raise DataError(f"{path}: row 1, the header, is empty: the column names must be on "
                         "the first row (delete any blank or title rows above them)")
+    _check_repeated_header(raw)
     _finish(raw, missing_values)
     return raw
+
+
+def _check_repeated_header(raw: RawFile) -> None:
+    """Refuse a file whose header row comes again below (two exports joined with ``cat``): it
+    was reported as wrong-type cells in every column, never by name. A row counts only if each
+    of its cells equals the header's, trimmed and in any case (empty where the header is): one
+    cell that happens to equal a column name is data. Read before missing tokens become NA."""
+    names = [h.strip().casefold() for h in raw.header]
+    first = next(i for i, name in enumerate(names) if name)  # read_raw refused an empty header
+
+    def folded(column: pd.Series) -> np.ndarray:
+        return column.fillna("").astype("str").str.strip().str.casefold().to_numpy(dtype=object)
+
+    rows = np.flatnonzero(folded(raw.frame[first]) == names[first])  # few: checked whole
+    for j, name in enumerate(names):
+        if len(rows) and j != first:
+            rows = rows[folded(raw.frame[j].iloc[rows]) == name]
+    if len(rows):
+        more = f" (and {plural(len(rows) - 1, 'later row')})" if len(rows) > 1 else ""
+        raise DataError(f"{raw.path}: row {int(raw.rows[rows[0]]):,} repeats the header{more}: "
+                        "two exports joined? remove it")
+
+
+#: a number written with a decimal comma, as spreadsheets in many European languages export
+#: them ("93,5", "-0,25", ",5")
+_DECIMAL_COMMA = r"^[+-]?\d*,\d+$"
+#: a number written with thousands separators ("1,250", "12,500.5"); "1,250" may be either
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
+DECIMAL_COMMA_HINT = "uses a decimal comma: export with a decimal point"
+COMMA_HINT = ("holds a comma (a thousands separator or a decimal comma): export plain numbers "
+              "with a decimal point")
+
+
+def comma_numbers(cells: pd.Series) -> tuple[np.ndarray, str | None]:
+    """Which of one column's ``cells`` (text that is not a number) are numbers written with a
+    comma, and what to tell the user about them (``None``: no such cell). Never converted:
+    "1,250" is 1.25 in one export and 1250 in another. The column decides: a decimal comma if
+    some cell can only be one ("93,5") and none only a thousands separator ("1,250.5",
+    "1,250,000"); else the hint names both."""
+    text = cells.fillna("").astype("str").str.strip()
+    decimal = text.str.match(_DECIMAL_COMMA).to_numpy(dtype=bool)
+    thousands = text.str.match(_THOUSANDS).to_numpy(dtype=bool)
+    comma = decimal | thousands
+    if not comma.any():
+        return comma, None
+    only_decimal = (decimal & ~thousands).any() and not (thousands & ~decimal).any()
+    return comma, DECIMAL_COMMA_HINT if only_decimal else COMMA_HINT
 
 
 def _read_csv(path: Path, encoding: str) -> RawFile:

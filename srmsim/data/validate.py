@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from srmsim.data.mapping import Mapping, MappingError, TableMapping, normalise_column
-from srmsim.data.readers import MAX_SHOWN, RawFile, read_raw
+from srmsim.data.readers import MAX_SHOWN, RawFile, comma_numbers, read_raw
 from srmsim.data.schema import (
     MAX_AGE_MONTHS,
     MAX_WEEKLY_SESSIONS,
@@ -393,7 +393,8 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
             with np.errstate(invalid="ignore"):
                 frac = np.isfinite(arr) & (arr != np.floor(arr))
             bad |= frac
-        col.add(bad, f.name, "wrong_type", f"{f.name} must be {what}")
+        col.add(bad, f.name, "wrong_type", _number_messages(raw, bad, f"{f.name} must be {what}",
+                                                            col))
         num = num.where(~bad)
         ok = num.notna().to_numpy()
         out = np.zeros(len(raw), dtype=bool)
@@ -428,6 +429,20 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
         col.add(bad, f.name, "wrong_type", f"{f.name} must be a date in the format {shown}")
         return parsed
     raise AssertionError(f"unhandled type {f.type}")
+
+
+def _number_messages(raw: pd.Series, bad: np.ndarray, message: str, col: _Collector
+                     ) -> np.ndarray:
+    """``message`` for each row, with what is wrong where a bad cell is a number written with a
+    comma ("93,5" from a spreadsheet in a European language): "must be a number" alone did not
+    say. Each file's column is judged on its own (:func:`~srmsim.data.readers.comma_numbers`)."""
+    messages = np.full(len(raw), message, dtype=object)
+    for s in np.unique(col.src[bad]):
+        rows = np.flatnonzero(bad & (col.src == s))
+        comma, hint = comma_numbers(raw.iloc[rows])
+        if hint:
+            messages[rows[comma]] = f"{message}; it {hint}"
+    return messages
 
 
 def _control_characters(ids: pd.Series, f: Field, col: _Collector) -> np.ndarray:
