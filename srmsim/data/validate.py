@@ -432,15 +432,18 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
 
 
 def _number_messages(raw: pd.Series, bad: np.ndarray, message: str, col: _Collector
-                     ) -> np.ndarray:
-    """``message`` for each row, with what is wrong where a bad cell is a number written with a
-    comma ("93,5" from a spreadsheet in a European language): "must be a number" alone did not
-    say. Each file's column is judged on its own (:func:`~srmsim.data.readers.comma_numbers`)."""
-    messages = np.full(len(raw), message, dtype=object)
+                     ) -> str | np.ndarray:
+    """``message``, or one for each row, saying what is wrong where a bad cell is a number
+    written with a comma ("93,5" from a spreadsheet in a European language): "must be a
+    number" alone did not say. Each file's column is judged on its own
+    (:func:`~srmsim.data.readers.comma_numbers`)."""
+    messages: str | np.ndarray = message
     for s in np.unique(col.src[bad]):
         rows = np.flatnonzero(bad & (col.src == s))
         comma, hint = comma_numbers(raw.iloc[rows])
         if hint:
+            if isinstance(messages, str):
+                messages = np.full(len(raw), message, dtype=object)
             messages[rows[comma]] = f"{message}; it {hint}"
     return messages
 
