@@ -126,6 +126,11 @@ class RunTooBigError(SrmsimError):
     (``srmsim validate`` warns of it, and still exits 0)."""
 
 
+def amount(nbytes: float) -> str:
+    """Bytes of memory as people read them: GiB from 1 GiB (one decimal), else MiB."""
+    return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.0f} MiB"
+
+
 def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
                    requests: int = 0, request_steps: int = 0) -> None:
     """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is

@@ -159,6 +159,7 @@ def comma_numbers(cells: pd.Series) -> tuple[np.ndarray, str | None]:
 
 
 def _read_csv(path: Path, encoding: str) -> RawFile:
+    _check_csv_memory(path)
     data = path.read_bytes()
     start = 0
     codec = codecs.lookup(encoding).name
@@ -305,6 +306,51 @@ MAX_COLUMNS = 2000
 MAX_SHOWN = 200
 
 
+#: Memory reading an export takes, measured on CSV files read by :func:`read_raw` (peak RSS
+#: growth, 2026-12-04): a Python string and its slot for each cell, a list and the frame's row
+#: for each row, and the file's bytes and text. 300,000 rows of 15 distinct cells (18 MB) took
+#: 577 MB, 60,000 such rows 122 MB; empty and one-character cells share one string, so files
+#: of them take less (300,000 rows of one short id: 93-99 MB against 112 estimated).
+BYTES_PER_CELL = 110
+BYTES_PER_ROW = 250
+_SAMPLE_BYTES = 1 << 20
+
+
+def reading_memory(rows: float, cells: float, file_bytes: int) -> float:
+    """Bytes of memory :func:`read_raw` needs for an export of ``rows`` rows and ``cells``
+    cells in a file of ``file_bytes`` bytes (:data:`BYTES_PER_CELL`, :data:`BYTES_PER_ROW`)."""
+    return rows * BYTES_PER_ROW + cells * BYTES_PER_CELL + 3 * file_bytes
+
+
+def _check_memory(path: Path, rows: float, columns: float, file_bytes: int) -> None:
+    """Refuse, before reading, an export whose cells would not fit in the memory free now: a
+    1 GB CSV needed about 45 GB as Python strings, and the system killed the command (or the
+    machine swapped) with no word of the cause. Where free memory is unknown, nothing."""
+    from srmsim.memory import amount, available_bytes
+
+    free = available_bytes()
+    need = reading_memory(rows, rows * columns, file_bytes)
+    if free is not None and need > free:
+        raise DataError(
+            f"{path}: {amount(file_bytes)}, about {rows:,.0f} rows of {columns:,.0f} columns: "
+            f"reading it needs about {amount(need)} of memory and {amount(free)} is free; "
+            "export fewer rows at a time (a term, or a group of schools) or use a machine with "
+            "more memory")
+
+
+def _check_csv_memory(path: Path) -> None:
+    """:func:`_check_memory` for a CSV, its rows and columns estimated from its first MiB
+    (line ends and commas), scaled to the file's size."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        sample = f.read(_SAMPLE_BYTES)
+    if not sample:
+        return
+    lines = max(sample.count(b"\n"), sample.count(b"\r"), 1)
+    columns = sample.count(b",") / lines + 1
+    _check_memory(path, lines * size / len(sample), columns, size)
+
+
 def _check_width(path: Path, ncol: int) -> None:
     if ncol > MAX_COLUMNS:
         raise DataError(f"{path}: the header has {ncol:,} columns, more than the {MAX_COLUMNS:,} "
@@ -389,6 +435,8 @@ def _read_parquet(path: Path) -> RawFile:
         problem = arrow_schema_problem(schema)
         if problem:
             raise DataError(f"{path}: {problem}")
+        meta = pq.read_metadata(path)
+        _check_memory(path, meta.num_rows, meta.num_columns, path.stat().st_size)
         table = pq.read_table(path)
         index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
                  if isinstance(c, str) and c.startswith("__index_level_")]
