@@ -136,6 +136,7 @@ class MesaTrust(mesa.Model):
 
 
 def scenario(size: int) -> Scenario:
+    """A trust of whole 1,000-student schools near ``size`` (at least one school)."""
     n_schools = max(1, round(size / 1000))
     return Scenario(name="mesa-reference", years=1, outputs={"history": "none"},
                     trust={"n_schools": n_schools, "students_per_year_group": 200,
@@ -174,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
           "headline (srmsim / Mesa)")
     for size in args.sizes:
         sc = scenario(size)
+        # the students the trust has (size_cv 0, no withdrawals): whole schools, so 1,000 for
+        # --sizes 300; the table and the standard errors use this, not the size asked for
+        n = sc.trust.n_schools * sc.trust.students_per_year_group * len(sc.trust.year_groups)
         best = {"mesa": [math.inf, math.inf], "srmsim": [math.inf, math.inf]}
         heads: dict[str, dict[str, float]] = {}  # the first round's headline statistics
         for i in range(args.repeat):
@@ -183,14 +187,14 @@ def main(argv: list[str] | None = None) -> int:
                 heads.setdefault(name, head)
         hs, hm = heads["srmsim"], heads["mesa"]
         heads = ", ".join(f"{k} {hs[k]:.4g}/{hm[k]:.4g}" for k in hs)
-        print(f"{size:>9,} {best['mesa'][0]:>8.2f} {best['srmsim'][0]:>9.3f} "
+        print(f"{n:>9,} {best['mesa'][0]:>8.2f} {best['srmsim'][0]:>9.3f} "
               f"{best['mesa'][0] / best['srmsim'][0]:>7.0f} "
               f"{best['mesa'][1] / best['srmsim'][1]:>7.0f}   {heads}")
         for k in ("attendance", "persistent_absence", "severe_absence"):
             # the engines share the model, not the draws: allow 3 standard errors of the
             # difference of two proportions (of student-sessions for attendance)
-            units = size * (calendar.SESSIONS_PER_WEEK * calendar.WEEKS_PER_YEAR
-                            if k == "attendance" else 1)
+            units = n * (calendar.SESSIONS_PER_WEEK * calendar.WEEKS_PER_YEAR
+                         if k == "attendance" else 1)
             p = hs[k]
             se = math.sqrt(2 * p * (1 - p) / units)
             if abs(hs[k] - hm[k]) > 3 * se:

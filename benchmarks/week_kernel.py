@@ -40,9 +40,9 @@ def _weeks(model: TrustModel, mode: str, weeks: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _year_outside(size: int, compiled: bool) -> tuple[float, float, int]:
+def _year_outside(size: int, compiled: bool) -> tuple[float, float, int, int]:
     """One school year of a fresh model on the compiled week, the block's other passes compiled
-    or not; wall and CPU seconds of the step loop, and the student-weeks."""
+    or not; wall and CPU seconds of the step loop, the student-weeks and the students."""
     from srmsim import dynamics
 
     def numpy_outside(t, d, crn, step, week, wlogit, obs, starts, sizes, reading, term_end, rows):
@@ -63,7 +63,7 @@ def _year_outside(size: int, compiled: bool) -> tuple[float, float, int]:
         wall, cpu = time.perf_counter(), time.process_time()
         model.run()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        return wall, cpu, int(model.weekly()["enrolled"].sum())
+        return wall, cpu, int(model.weekly()["enrolled"].sum()), len(model.students)
     finally:
         dynamics.week_block = block
         model.release()
@@ -78,15 +78,16 @@ def outside(sizes: list[int], rounds: int) -> None:
     for size in sizes:
         best = {"compiled": [float("inf")] * 2, "numpy": [float("inf")] * 2}
         ratios = []
+        n = size
         for r in range(rounds):
             cpu = {}
             for side in (("compiled", "numpy") if r % 2 == 0 else ("numpy", "compiled")):
-                wall, cpu[side], sw = _year_outside(size, side == "compiled")
+                wall, cpu[side], sw, n = _year_outside(size, side == "compiled")
                 per = [wall / sw * 1e9, cpu[side] / sw * 1e9]
                 best[side] = [min(best[side][0], per[0]), min(best[side][1], per[1])]
             ratios.append(cpu["numpy"] / cpu["compiled"])
         for side in ("numpy", "compiled"):
-            print(f"{size:>10,} {side:>9} {best[side][0]:>11.1f} {best[side][1]:>10.1f}")
+            print(f"{n:>10,} {side:>9} {best[side][0]:>11.1f} {best[side][1]:>10.1f}")
         ratios.sort()
         print(f"{'':>10} {'x faster':>9} {best['numpy'][0] / best['compiled'][0]:>11.2f} "
               f"{best['numpy'][1] / best['compiled'][1]:>10.2f}  CPU per round: "
