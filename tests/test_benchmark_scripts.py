@@ -11,7 +11,8 @@ audits, no disagreement between srmsim and its Mesa reference beyond three stand
 no leak found by the attacker. Scripts that take an output file write it in ``tmp_path``;
 temporary folders go to a ``TMPDIR`` of the test's own.
 
-About 45 s of CPU in all (on the 2-core AMD machine), so the file runs on one Python in CI.
+About 60 s of CPU in all, children included (51 s user, 8 s system on the 2-core AMD machine),
+so the file runs on one Python in CI (marked ``once``).
 """
 
 from __future__ import annotations
