@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure the srmsim of this checkout, whatever copy is installed
 
 
 def measure(scenario_path: Path, n_schools: int, weeks: int) -> dict[str, float]:

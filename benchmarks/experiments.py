@@ -76,6 +76,11 @@ from typing import Any  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# Measure the srmsim of this checkout, whatever copy is installed: here, in the workers (which
+# get this process's sys.path) and in the machine ceiling's processes (PYTHONPATH).
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 DEFAULT_EXPERIMENT = ROOT / "experiments" / "quickstart.yaml"
 
 

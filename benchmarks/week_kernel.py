@@ -25,7 +25,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# Measure the srmsim of this checkout, whatever copy is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from srmsim import kernels  # noqa: E402
 from srmsim.model import TrustModel  # noqa: E402

@@ -9,7 +9,7 @@ asked to measure, its ratios parse as finite numbers, each verdict it prints ("m
 depend on speed hold: the same outcomes from every executor, the same cells hidden by both
 audits, no disagreement between srmsim and its Mesa reference beyond three standard errors,
 no leak found by the attacker. Scripts that take an output file write it in ``tmp_path``;
-temporary folders go to a ``TMPDIR`` of the test's own.
+temporary folders go to a ``TMPDIR`` of the test's own (a short one: see :func:`script_tmp`).
 
 About 60 s of CPU in all, children included (51 s user, 8 s system on the 2-core AMD machine),
 so the file runs on one Python in CI (marked ``once``).
@@ -21,8 +21,11 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,11 +40,30 @@ BENCH = REPO_ROOT / "benchmarks"
 NUM = r"[-+]?[\d,]*\.?\d+(?:[eE][-+]?\d+)?"
 
 
+_SHORT_TMP: dict[Path, Path] = {}
+
+
+def script_tmp(tmp_path: Path) -> Path:
+    """The test's TMPDIR for the scripts: a short folder of its own under the system's, not
+    inside ``tmp_path``: a forkserver's Unix socket lives under TMPDIR and its path may hold at
+    most 107 bytes, which pytest-xdist's ``tmp_path`` (``.../popen-gw0/test_...0/``) exceeded."""
+    if tmp_path not in _SHORT_TMP:
+        _SHORT_TMP[tmp_path] = Path(tempfile.mkdtemp(prefix="srmsim-b-"))
+    return _SHORT_TMP[tmp_path]
+
+
+@pytest.fixture(autouse=True)
+def _remove_script_tmp(tmp_path: Path) -> Iterator[None]:
+    yield
+    folder = _SHORT_TMP.pop(tmp_path, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_script(name: str, *args: str, tmp_path: Path) -> str:
     """Run ``benchmarks/<name>`` with ``args``; its stdout, after checking it exited 0 without
-    a traceback. Temporary folders the script makes go under ``tmp_path / "tmp"``."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir(exist_ok=True)
+    a traceback. Temporary folders the script makes go under :func:`script_tmp`."""
+    tmp = script_tmp(tmp_path)
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, "TMPDIR": str(tmp)}
     proc = subprocess.run([sys.executable, str(BENCH / name), *args], cwd=REPO_ROOT, env=env,
@@ -227,7 +249,7 @@ def test_national_phases(tmp_path, args):
     assert m and finite(num(m[1])) > 0, out
     assert re.search(rf"peak RSS ({NUM}) GiB", out)
     assert ("helper processes (--threads > 1 on Linux)" in out) == ("--threads" in args)
-    assert not any((tmp_path / "tmp").iterdir())  # its files went to a removed temporary folder
+    assert not any(script_tmp(tmp_path).iterdir())  # its files went to a removed temporary folder
 
 
 # ----------------------------------------------------------------------------- blocks.py
@@ -331,7 +353,7 @@ def test_experiments_executors_agree(tmp_path, dask):
         assert re.search(rf"two cores give at most x({NUM}) to perfectly parallel runs", out)
     m = re.search(r"pickled per run: task ([\d,]+) bytes .* detail frames ([\d,]+) bytes", out)
     assert m and num(m[1]) > 0 and num(m[2]) > 0, out
-    assert not list((tmp_path / "tmp").glob("srmsim-bench-experiments-*"))
+    assert not list(script_tmp(tmp_path).glob("srmsim-bench-experiments-*"))
 
 
 # ----------------------------------------------------------------------------- dashboard.py
