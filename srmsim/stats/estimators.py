@@ -357,7 +357,8 @@ def estimate_effect(
 dropped first (reghdfe's singletons; noted). With method="ols", cluster= given and se="hc1", the SEs are
     HC1 (not clustered): a warning and a note say so. ``cluster=["school", "term"]`` (OLS with
     se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011) with t df
-    G_min - 1; the table's n_clusters counts the first column's clusters.
+    G_min - 1; the table's n_clusters counts the first column's clusters, while an arm within one
+    cluster of either column is warned and "few clusters" is judged by G_min.
 
     >>> est = estimate_effect(df, "score", "arm", "control", cluster="school",
     ...                       se="cluster")                               # doctest: +SKIP
@@ -476,7 +477,18 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     ref_clusters = len(np.unique(codes[ref_mask])) if codes is not None else None
-    _check_arm_sizes(table, ref, method, se, notes, ref_clusters)
+    checked, fewest = table, int(codes.max()) + 1 if codes is not None else 0
+    if second and codes is not None:
+        # two-way: an arm (or the reference) within one cluster of *either* way is warned, and
+        # few clusters are the smaller count (the df's G), as regress() does; the table's
+        # n_clusters keeps counting the first column's clusters
+        checked = table.assign(n_clusters=[
+            min(int(g), len(np.unique(second_codes[(arm_lab == a).to_numpy()])))
+            for a, g in zip(table["arm"], table["n_clusters"], strict=True)])
+        ref_clusters = min(len(np.unique(codes[ref_mask])),
+                           len(np.unique(second_codes[ref_mask])))
+        fewest = min(fewest, int(second_codes.max()) + 1)
+    _check_arm_sizes(checked, ref, method, se, notes, ref_clusters)
     if method == "ols" and se == "hc1" and not second:
         _warn_hc1_small_arm(y, ref_mask, {a: (arm_lab == a).to_numpy() for a in others},
                             float(res.df_resid), alpha, notes)
@@ -493,8 +505,8 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
         notes.append(f"HC2 (bias-reduced) variance with Bell-McCaffrey t df per arm ({shown}) "
                      "instead of HC1 with N - k")
     elif (cluster_df and codes is not None and not math.isnan(float(df_arm[0]))
-            and int(codes.max()) + 1 < 10):
-        notes.append(f"only {int(codes.max()) + 1} clusters: intervals rely on small-sample t df")
+            and fewest < 10):
+        notes.append(f"only {fewest} clusters: intervals rely on small-sample t df")
     return EffectEstimate(
         table=table,
         outcome=outcome,
