@@ -213,3 +213,113 @@ def test_leave_schools_out_never_trains_on_the_fold_it_tests():
     assert len(_SpyRisk.trained) == 3
     for trained, tested in zip(_SpyRisk.trained, res["test_schools"], strict=True):
         assert trained.isdisjoint(tested) and trained | set(tested) == set(df["school"])
+
+
+def test_the_default_reference_level_is_the_first_in_sorted_order():
+    """Module rule of srmsim.risk.design: without ``reference_levels`` a category's reference
+    is its first level in sorted order. With one categorical feature the maximum-likelihood
+    coefficients are the levels' observed log-odds, by hand: the intercept is level 'a''s and
+    each dummy is a log odds ratio against 'a'."""
+    counts = {"b": (30, 70), "a": (10, 90), "c": (50, 50)}  # level: (events, non-events)
+    rows = [(level, outcome) for level, (ev, non) in counts.items()
+            for outcome in [1] * ev + [0] * non]
+    df = pd.DataFrame(rows, columns=["c", "y"]).assign(school="S")
+    m = risk.LogisticRisk().fit(df, "y", ["c"])
+    assert m.reference_levels_ == {"c": "a"}
+    log_odds = {level: np.log(ev / non) for level, (ev, non) in counts.items()}
+    want = {"intercept": log_odds["a"], "c[b]": log_odds["b"] - log_odds["a"],
+            "c[c]": log_odds["c"] - log_odds["a"]}
+    assert m.coef_.to_dict() == pytest.approx(want, abs=1e-8)
+
+
+# ------------------------------------------------------------------ value of pooling
+def _pooling_trust(seed: int = 0, n_schools: int = 5, n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    size = n_schools * n
+    df = pd.DataFrame({"school": np.repeat([f"S{j}" for j in range(n_schools)], n),
+                       "x": rng.normal(size=size), "w": rng.normal(size=size)})
+    df["y"] = (rng.random(size) < special.expit(-1 + 1.5 * df["x"] + 0.3 * df["w"])).astype(int)
+    return df
+
+
+class _Recorder(risk.PooledRisk):
+    """A pooled model that records how many schools, and which categories, it trained on,
+    and the risks it returned."""
+
+    log: list[dict] = []
+
+    def fit(self, df, outcome, features=None, school="school", start=None):
+        _Recorder.log.append({"k": df[school].nunique(), "schools": set(df[school]),
+                              "levels": set(df["c"]) if "c" in df else set()})
+        return super().fit(df, outcome, features, school, start)
+
+    def predict_proba(self, df):
+        out = super().predict_proba(df)
+        _Recorder.log[-1]["risk"] = out
+        return out
+
+
+def test_the_pooling_band_is_the_central_percentile_interval_of_the_orders_aucs():
+    """Each k's mean and band are the mean and the central ``level`` percentile interval of
+    the held-out AUCs of its orders: here recomputed with scikit-learn from the risks each fit
+    returned (level 0.8: the 10th and 90th percentiles)."""
+    from sklearn.metrics import roc_auc_score
+
+    df = _pooling_trust(seed=3)
+    _Recorder.log = []
+    res = risk.value_of_pooling(df, "y", ["x", "w"], n_orders=6, holdout_schools=["S0"],
+                                model=_Recorder, level=0.8, seed=1).set_index("k")
+    y_test = df.loc[df["school"] == "S0", "y"].to_numpy()
+    for k in range(1, 5):
+        aucs = [roc_auc_score(y_test, fit["risk"]) for fit in _Recorder.log if fit["k"] == k]
+        assert len(aucs) == 6
+        assert (np.ptp(aucs) > 0) == (k < 4)  # models of other schools rank differently
+        assert res.loc[k, "auc_mean"] == pytest.approx(np.mean(aucs), rel=1e-12)
+        assert [res.loc[k, "auc_low"], res.loc[k, "auc_high"]] == pytest.approx(
+            np.percentile(aucs, [10, 90]).tolist(), rel=1e-12)
+
+
+def test_the_coarsening_of_a_pool_is_learned_from_the_pooled_schools_alone():
+    """Module rule: the coarsening spec is fitted on the k pooled schools and applied to the
+    held-out school. Category 'z' is rare in every contributing school (3 records each) and
+    common in the held-out one: for every k up to 3 the pool holds fewer than 10 'z' records, so
+    its models never see 'z' as a category of its own -- the held-out school's records must
+    not count toward the 10."""
+    rng = np.random.default_rng(7)
+    df = _pooling_trust(seed=7)
+    df["c"] = rng.choice(["p", "q"], len(df))
+    for s in ["S1", "S2", "S3", "S4"]:
+        rows = df.index[df["school"] == s][:3]
+        df.loc[rows, "c"] = "z"
+    df.loc[df.index[df["school"] == "S0"][:40], "c"] = "z"
+    _Recorder.log = []
+    risk.value_of_pooling(df, "y", ["x", "c"], n_orders=3, holdout_schools=["S0"],
+                          model=_Recorder, coarsen={"categories": ["c"], "min_count": 10},
+                          seed=2)
+    coarsened = _Recorder.log[1::2]  # each k fits the exact records, then the coarsened ones
+    assert len(coarsened) == 3 * 4
+    for fit in coarsened:
+        assert "S0" not in fit["schools"]
+        assert ("z" in fit["levels"]) == (fit["k"] == 4), fit  # 4 schools: 12 'z' records
+
+
+def test_pooling_precision_at_capacity_is_each_held_out_school_flagging_its_own_share():
+    """Module rule: each held-out school flags its own riskiest ``capacity_rate`` share. School
+    S1 is riskier than S0, so a trust-wide cut would flag mostly S1; here the flags are made
+    by hand, school by school (floor(0.1 x 120) = 12 each), from the risks each fit returned."""
+    df = _pooling_trust(seed=5)
+    df.loc[df["school"] == "S1", "x"] += 1.0
+    held = df[df["school"].isin(["S0", "S1"])]
+    _Recorder.log = []
+    res = risk.value_of_pooling(df, "y", ["x", "w"], n_orders=3, holdout_schools=["S0", "S1"],
+                                model=_Recorder, capacity_rate=0.1, seed=4).set_index("k")
+    school, y = held["school"].to_numpy(), held["y"].to_numpy()
+    for k in range(1, 4):
+        precisions = []
+        for fit in (f for f in _Recorder.log if f["k"] == k):
+            flagged = np.zeros(len(y), dtype=bool)
+            for s in ("S0", "S1"):
+                rows = np.flatnonzero(school == s)
+                flagged[rows[np.argsort(-fit["risk"][rows])[:12]]] = True
+            precisions.append(y[flagged].mean())
+        assert res.loc[k, "precision_at_capacity_mean"] == pytest.approx(np.mean(precisions))
