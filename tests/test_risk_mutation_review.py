@@ -19,6 +19,7 @@ import statsmodels.api as sm
 from scipy import special
 
 from srmsim import risk
+from srmsim.errors import DataError, SrmsimError
 
 
 def _deviance(X: np.ndarray, y: np.ndarray, b: np.ndarray) -> float:
@@ -256,6 +257,7 @@ class _Recorder(risk.PooledRisk):
     def predict_proba(self, df):
         out = super().predict_proba(df)
         _Recorder.log[-1]["risk"] = out
+        _Recorder.log[-1]["scored_levels"] = set(df["c"]) if "c" in df else set()
         return out
 
 
@@ -293,14 +295,18 @@ def test_the_coarsening_of_a_pool_is_learned_from_the_pooled_schools_alone():
         df.loc[rows, "c"] = "z"
     df.loc[df.index[df["school"] == "S0"][:40], "c"] = "z"
     _Recorder.log = []
-    risk.value_of_pooling(df, "y", ["x", "c"], n_orders=3, holdout_schools=["S0"],
-                          model=_Recorder, coarsen={"categories": ["c"], "min_count": 10},
-                          seed=2)
+    res = risk.value_of_pooling(df, "y", ["x", "c"], n_orders=3, holdout_schools=["S0"],
+                                model=_Recorder, coarsen={"categories": ["c"], "min_count": 10},
+                                seed=2)
+    assert (res["n_failed"] == 0).all()
     coarsened = _Recorder.log[1::2]  # each k fits the exact records, then the coarsened ones
     assert len(coarsened) == 3 * 4
     for fit in coarsened:
         assert "S0" not in fit["schools"]
-        assert ("z" in fit["levels"]) == (fit["k"] == 4), fit  # 4 schools: 12 'z' records
+        pooled_z = fit["k"] == 4  # 4 schools: 12 'z' records
+        assert ("z" in fit["levels"]) == pooled_z, fit
+        # the held-out school codes its own 40 'z' records as the pool does
+        assert fit["scored_levels"] == ({"p", "q", "z"} if pooled_z else {"p", "q", "Other"})
 
 
 def test_pooling_precision_at_capacity_is_each_held_out_school_flagging_its_own_share():
@@ -323,3 +329,28 @@ def test_pooling_precision_at_capacity_is_each_held_out_school_flagging_its_own_
                 flagged[rows[np.argsort(-fit["risk"][rows])[:12]]] = True
             precisions.append(y[flagged].mean())
         assert res.loc[k, "precision_at_capacity_mean"] == pytest.approx(np.mean(precisions))
+
+
+# ------------------------------------------------------------------ coarsening
+@pytest.mark.parametrize("spec", [{"categories": ["eth"]}, risk.CoarsenSpec(categories=["eth"])])
+def test_a_coarsening_spec_merges_categories_under_ten_records_by_default(spec):
+    """The privacy rule of docs/privacy.md (no count under 10) is the default cut-off, as a
+    dict and as a CoarsenSpec: a category held by 9 training records becomes 'Other', one held
+    by 10 stays, and a missing value stays missing."""
+    eth = ["A"] * 10 + ["B"] * 9 + ["C"] * 30 + [None]
+    df = pd.DataFrame({"eth": eth})
+    out = risk.Coarsener(spec).fit_transform(df)["eth"]
+    assert out.iloc[:49].tolist() == ["A"] * 10 + ["Other"] * 9 + ["C"] * 30
+    assert pd.isna(out.iloc[49])
+    with pytest.raises(SrmsimError, match="min_count=-1 is out of range: it must be from 0 "):
+        risk.Coarsener({"categories": ["eth"], "min_count": -1})
+
+
+def test_the_last_coarsening_band_includes_its_upper_edge():
+    """Module rule: with explicit edges the last band includes its upper edge (a value on it is
+    that band's midpoint, not outside); beyond it is an error."""
+    edges = [-60, -24, 0, 60]
+    out = risk.generalise(pd.Series([60.0, -60.0, 0.0, -24.0, 59.9]), edges, "gap")
+    assert out.tolist() == [30.0, -42.0, 30.0, -12.0, 30.0]
+    with pytest.raises(DataError, match=r"value 60\.5 \(row 0\) is outside the coarsening edges"):
+        risk.generalise(pd.Series([60.5]), edges, "gap")
