@@ -354,3 +354,55 @@ def test_the_last_coarsening_band_includes_its_upper_edge():
     assert out.tolist() == [30.0, -42.0, 30.0, -12.0, 30.0]
     with pytest.raises(DataError, match=r"value 60\.5 \(row 0\) is outside the coarsening edges"):
         risk.generalise(pd.Series([60.5]), edges, "gap")
+
+
+# ------------------------------------------------------------------ the pool's model
+def _pool(model: str, min_events: int = 5):
+    from srmsim.policy.config import PoolModelConfig
+    from srmsim.policy.pool_model import PoolRiskModel
+
+    config = PoolModelConfig(model=model, outcome="attendance_term < 0.9", features=["x"],
+                             min_events=min_events)
+    return PoolRiskModel(engine=None, config=config, outcome=None)  # type: ignore[arg-type]
+
+
+def _own_fit_scores(train: pd.DataFrame, current: pd.DataFrame) -> np.ndarray:
+    """statsmodels' logistic fit of outcome on x (standardised over ``train``), scoring
+    ``current``: the reference for a pool model fitted on ``train``."""
+    mean, sd = train["x"].mean(), train["x"].std(ddof=0)
+    fit = sm.GLM(train["outcome"].to_numpy(float), sm.add_constant((train["x"] - mean) / sd),
+                 family=sm.families.Binomial()).fit()
+    return special.expit(fit.params.iloc[0] + fit.params.iloc[1] * (current["x"] - mean) / sd)
+
+
+def test_the_pooled_pool_model_fits_from_exactly_min_events_events_and_non_events():
+    """As PerSchoolRisk's rule: a fit needs at least ``min_events`` events and non-events.
+    With exactly 5 of each the pool fits (statsmodels' fit on every school's pairs, scoring
+    every current record); with 4 events it scores nobody."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=10)
+    train = pd.DataFrame({"school": [0, 1] * 5, "x": x, "outcome": [1, 0] * 2 + [0, 1] * 3})
+    current = pd.DataFrame({"school": [0, 1, 1], "x": [-1.0, 0.0, 2.0]})
+    out, info = _pool("pooled")._fit_predict(train, current)
+    assert "skipped" not in info and info["events"] == 5
+    np.testing.assert_allclose(out, _own_fit_scores(train, current), rtol=1e-6)
+    out, info = _pool("pooled")._fit_predict(train.iloc[1:], current)  # 4 events
+    assert info["skipped"] == "too few events" and np.isnan(out).all()
+    non_events = train.assign(outcome=1 - train["outcome"]).iloc[1:]  # 4 non-events
+    assert _pool("pooled")._fit_predict(non_events, current)[1]["skipped"] == "too few events"
+
+
+def test_a_per_school_pool_model_fits_a_school_from_exactly_min_events():
+    """per_school: each school fits its own pairs once it has ``min_events`` events and
+    non-events (here exactly 5), scoring only its own students; a school with 4 events gets no
+    score, whatever the other school has."""
+    rng = np.random.default_rng(13)
+    a = pd.DataFrame({"school": 0, "x": rng.normal(size=12), "outcome": [1, 0] * 5 + [0, 0]})
+    b = pd.DataFrame({"school": 1, "x": rng.normal(size=40), "outcome": [1] * 4 + [0] * 36})
+    train = pd.concat([a, b], ignore_index=True)
+    current = pd.DataFrame({"school": [0, 1, 0], "x": [-1.0, 0.0, 2.0]})
+    out, info = _pool("per_school")._fit_predict(train, current)
+    assert info["schools_fitted"] == 1
+    own = _own_fit_scores(a, current)
+    np.testing.assert_allclose(out[[0, 2]], own[[0, 2]], rtol=1e-6)
+    assert np.isnan(out[1])
