@@ -406,3 +406,55 @@ def test_a_per_school_pool_model_fits_a_school_from_exactly_min_events():
     own = _own_fit_scores(a, current)
     np.testing.assert_allclose(out[[0, 2]], own[[0, 2]], rtol=1e-6)
     assert np.isnan(out[1])
+
+
+def test_the_pool_holds_keyed_pseudonyms_and_trains_on_its_last_history_periods_only():
+    """docs/privacy.md section 4: the pool's records carry a keyed HMAC-SHA256 pseudonym (here
+    recomputed with the standard library's hmac over 'student' + US + uid), one per enrolled
+    student (sixth forms: some have withdrawn by then), never a uid. With ``history_periods: 1``
+    the last fit trains on the one pair of periods it keeps: the students present at both of
+    the last two refit points."""
+    import hashlib
+    import hmac
+
+    from srmsim.model import TrustModel
+    from srmsim.scenario import load_scenario
+
+    sc = load_scenario("scenarios/pooling.yaml").with_overrides(
+        {"years": 1, "trust": {"n_schools": 3, "students_per_year_group": 90,
+                               "year_groups": [12, 13]},
+         "policy": {"pool_model": {"history_periods": 1}}})
+    m = TrustModel(sc, seed=3)
+    while m.week_index <= 25:  # term ends 13, 25, 38: records each time, a fit from the second
+        m.step()
+    key = m.policy._pseudonym_key
+    enrolled = m.students.uid[m.students.status == 0]
+    assert 0 < len(enrolled) < len(m.students)  # withdrawn students stay in the table
+    want = {hmac.new(key, b"student\x1f" + str(int(u)).encode(), hashlib.sha256).hexdigest()[:16]
+            for u in enrolled}
+    while m.week_index <= 38:
+        m.step()
+    pm = m.policy.pool_model
+    periods = pm.periods  # the records of weeks 25 and 38
+    assert len(periods) == 2 and len(pm.fits) == 2
+    assert set(periods[0]["pid"]) == want and periods[0]["pid"].is_unique
+    both = periods[0][["pid"]].merge(periods[1][["pid"]], on="pid")
+    assert pm.fits[0]["training_rows"] > 0  # the earlier pair, which the last fit leaves out
+    assert pm.fits[-1]["training_rows"] == len(both)
+
+
+def test_the_pool_model_leaves_out_pairs_with_a_missing_feature_and_scores_complete_records():
+    """A pair with a missing feature is left out of the fit (not the end of all scores), and a
+    current record with one gets no score: the fit is statsmodels' on the complete pairs."""
+    rng = np.random.default_rng(14)
+    train = pd.DataFrame({"school": np.repeat([0, 1], 20), "x": rng.normal(size=40),
+                          "outcome": np.tile([1, 0, 0, 1, 0], 8)})
+    gappy = train.copy()
+    gappy.loc[[3, 17], "x"] = np.nan
+    current = pd.DataFrame({"school": [0, 1, 1], "x": [-1.0, np.nan, 1.5]})
+    out, info = _pool("pooled")._fit_predict(gappy, current)
+    assert "skipped" not in info and info["training_rows"] == 38
+    complete = gappy.dropna()
+    np.testing.assert_allclose(out[[0, 2]], _own_fit_scores(complete, current.iloc[[0, 2]]),
+                               rtol=1e-6)
+    assert np.isnan(out[1])
