@@ -477,3 +477,152 @@ def test_a_partially_pooled_pool_model_scores_each_school_at_its_own_rate():
     for s in range(3):
         rate = y[school == s].mean()
         assert out[school == s].mean() == pytest.approx(rate, abs=0.02)
+
+
+# ------------------------------------------------------------------ trial eligibility
+def _trial_model(seed: int = 1):
+    """Two schools of 30 a year group; every Year 7 student is flagged every week."""
+    from srmsim.model import TrustModel
+    from srmsim.scenario import scenario_from_dict
+
+    policy = {"rules": {"r": {"when": "year_group == 7", "cadence": "weekly"}},
+              "actions": {"a": {"take_up": 1.0, "staff_minutes": {"tutor": 10}, "weeks": 2}},
+              "workflows": {"w": {"trigger": "r", "cooldown_weeks": 30,
+                                  "steps": [{"action": "a", "weeks": 2}]}},
+              "staff": {"school": {"tutor": 10_000}}}
+    sc = scenario_from_dict({"trust": {"n_schools": 2, "students_per_year_group": 30,
+                                       "size_cv": 0.0},
+                             "outputs": {"history": "none"}, "policy": policy}, "t")
+    return TrustModel(sc, seed=seed)
+
+
+def _first_queued(model) -> pd.Series:
+    ev = model.policy.events()
+    queued = ev[ev["event"].astype(str) == "queued"]
+    return queued.groupby("student")["run_week"].min()
+
+
+def test_treated_students_may_be_referred_from_the_first_week_and_control_students_never():
+    """srmsim.trial.assign: the assignment says from which run week each student may be
+    referred; students and schools randomised are eligible from the start (week 0, where the
+    weekly trigger first flags), the control arm never."""
+    from srmsim.trial.assign import StudentAssignment
+
+    m = _trial_model()
+    assignment = StudentAssignment(5, 0.5, "school")
+    m.policy.set_eligibility(assignment.eligible_from)
+    for _ in range(3):
+        m.step()
+    t = m.students
+    y7 = t.year_group == 7
+    treated = assignment.treated(t.uid, t.school)
+    first = _first_queued(m)
+    want = set(m.policy.pseudonyms(t.uid[y7 & treated]))
+    assert set(first.index) == want and (first == 0).all()
+
+
+def test_stepped_wedge_schools_refer_from_the_first_week_of_their_step():
+    """SteppedWedgeAssignment: group k may refer from run week ``k * step_weeks``: with two
+    steps of 3 weeks one school's Year 7 are first referred in week 3, the other's in week 6,
+    and none before."""
+    from srmsim.trial.assign import SteppedWedgeAssignment
+
+    m = _trial_model()
+    assignment = SteppedWedgeAssignment(2, steps=2, step_weeks=3, n_schools=2)
+    assert sorted(assignment.start_period.tolist()) == [1, 2]
+    m.policy.set_eligibility(assignment.eligible_from)
+    for _ in range(8):
+        m.step()
+    t = m.students
+    school_of = dict(zip(m.policy.pseudonyms(t.uid), t.school.tolist(), strict=True))
+    first = _first_queued(m)
+    by_school = first.groupby(first.index.map(school_of)).agg(["min", "max", "size"])
+    for s in (0, 1):
+        week = 3 * int(assignment.start_period[s])
+        assert (by_school.loc[s, "min"], by_school.loc[s, "max"]) == (week, week)
+        assert by_school.loc[s, "size"] == int(((t.school == s) & (t.year_group == 7)).sum())
+
+
+def test_block_none_randomises_across_the_trust_not_within_schools():
+    """``block: none``: one block of the whole trust, exactly round(share x n) treated (half up):
+    5 of two schools of 5, where blocks by school would treat 3 + 3."""
+    from srmsim.trial.assign import StudentAssignment
+
+    uid = np.arange(10)
+    school = np.repeat([0, 1], 5)
+    per_school = set()
+    for seed in range(40):
+        treated = StudentAssignment(seed, 0.5, "none").treated(uid, school)
+        assert treated.sum() == 5
+        per_school.add(int(treated[:5].sum()))
+    assert len(per_school) > 2  # how many fall in each school varies from seed to seed
+
+
+@pytest.mark.parametrize("steps", [2, 3, 4])
+def test_group_time_stepped_wedges_need_two_schools_in_every_group(steps):
+    """check_schools refuses a group_time stepped wedge exactly when some group of schools that
+    crosses over together holds a single school, the groups being as equal as
+    SteppedWedgeAssignment makes them."""
+    from types import SimpleNamespace
+
+    from srmsim.trial.assign import SteppedWedgeAssignment
+    from srmsim.trial.spec import check_schools
+
+    cfg = SimpleNamespace(randomise=SimpleNamespace(unit="stepped_wedge", steps=steps,
+                                                    share_treated=None, block=None),
+                          analysis=SimpleNamespace(method="group_time"))
+    for n in range(steps, 3 * steps + 1):
+        groups = SteppedWedgeAssignment(0, steps, 13, n).start_period
+        smallest = np.bincount(groups)[1:].min()
+        problems = check_schools(cfg, n)
+        assert bool(problems) == (smallest < 2), (n, problems)
+
+
+def test_built_trusts_check_each_schools_block_or_the_trusts_with_block_none():
+    """check_built_blocks: with ``block: school`` each school's roll is a block (a school of 3
+    at share 0.9 treats all 3: no control); with ``block: none`` the trust's 103 are one block.
+    The message names no size: a count of real pupils under 10 is never printed."""
+    from types import SimpleNamespace
+
+    from srmsim.trial.spec import check_built_blocks
+
+    def cfg(block):
+        return SimpleNamespace(randomise=SimpleNamespace(unit="students", share_treated=0.9,
+                                                         block=block))
+
+    problems = check_built_blocks(cfg("school"), [100, 3], 1, 1)
+    assert len(problems) == 1 and "1 of the 2 schools" in problems[0][1]
+    assert "3" not in problems[0][1].replace("0.9", "")
+    assert check_built_blocks(cfg("none"), [100, 3], 1, 1) == []
+
+
+def test_the_screening_flags_are_every_workflows_trigger_at_the_first_evaluation():
+    """``population: flagged`` screens on the policy's triggers: with two workflows, a student
+    flagged by either (Year 7 or Year 8, by hand) is in the screened population -- the students
+    the engine flags that week, not only the last workflow's."""
+    from srmsim.model import TrustModel
+    from srmsim.policy.compiled import compile_policy
+    from srmsim.scenario import scenario_from_dict
+    from srmsim.trial.analyse import screen_flags, screening_week
+
+    step = {"action": "a", "weeks": 2}
+    policy = {"rules": {"r7": {"when": "year_group == 7", "cadence": "weekly"},
+                        "r8": {"when": "year_group == 8", "cadence": "weekly"}},
+              "actions": {"a": {"take_up": 1.0, "staff_minutes": {"tutor": 10}, "weeks": 2}},
+              "workflows": {"w7": {"trigger": "r7", "steps": [step]},
+                            "w8": {"trigger": "r8", "steps": [step]}},
+              "staff": {"school": {"tutor": 10_000}}}
+    sc = scenario_from_dict({"trust": {"n_schools": 2, "students_per_year_group": 20},
+                             "outputs": {"history": "none"}, "policy": policy}, "t")
+    compiled = compile_policy(sc.policy)
+    week = screening_week(compiled, 39)
+    m = TrustModel(sc, seed=4)
+    for _ in range(week + 1):
+        m.step()
+    got = screen_flags(m, compiled, week)
+    t = m.students
+    assert set(got.tolist()) == set(t.uid[np.isin(t.year_group, [7, 8])].tolist())
+    ev = m.policy.events()
+    engine = set(ev.loc[(ev["event"].astype(str) == "flagged") & (ev["run_week"] == week),
+                        "student"])
+    assert set(m.policy.pseudonyms(got)) == engine
