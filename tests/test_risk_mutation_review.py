@@ -626,3 +626,24 @@ def test_the_screening_flags_are_every_workflows_trigger_at_the_first_evaluation
     engine = set(ev.loc[(ev["event"].astype(str) == "flagged") & (ev["run_week"] == week),
                         "student"])
     assert set(m.policy.pseudonyms(got)) == engine
+
+
+def test_partially_pooled_risk_fits_with_the_solver_it_is_given(monkeypatch):
+    """Module docs: ``solver="newton"`` (any model) fits with numpy instead of statsmodels.
+    The partially pooled model took its starting logistic fit from statsmodels whatever its
+    solver; with statsmodels' GLM out of reach it must still fit, to the same model."""
+    rng = np.random.default_rng(16)
+    school = np.repeat(np.arange(8), 150)
+    x = rng.normal(size=school.size)
+    u = rng.normal(0, 0.7, 8)
+    y = (rng.random(school.size) < special.expit(-1 + u[school] + 0.8 * x)).astype(int)
+    df = pd.DataFrame({"school": school, "x": x, "y": y})
+    reference = risk.PartiallyPooledRisk().fit(df, "y", ["x"])
+
+    def no_statsmodels(*args, **kwargs):
+        raise AssertionError("statsmodels' GLM was used")
+
+    monkeypatch.setattr(risk.models, "_binomial_glm", no_statsmodels)
+    fast = risk.PartiallyPooledRisk(solver="newton").fit(df, "y", ["x"])
+    np.testing.assert_allclose(fast.params_, reference.params_, rtol=0, atol=1e-5)
+    assert fast.tau_ == pytest.approx(reference.tau_, abs=1e-5)

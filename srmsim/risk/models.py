@@ -699,7 +699,9 @@ class PartiallyPooledRisk(RiskModel):
         X = self._fit_design(features, rows)
         codes, labels = pd.factorize(rows[school], sort=True)
         n_groups = len(labels)
-        start = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name)
+        # the starting fit (and its ridge decision) with the model's own solver, as for the
+        # other models: solver='newton' had still fitted it with statsmodels
+        start = fit_logistic(X, y, ridge_sd=self.ridge_sd, what=self.name, solver=self.solver)
         self.notes_ += start.notes
         p = X.shape[1]
         n = float(y.size)
