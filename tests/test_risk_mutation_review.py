@@ -19,7 +19,7 @@ import statsmodels.api as sm
 from scipy import special
 
 from srmsim import risk
-from srmsim.errors import DataError, SrmsimError
+from srmsim.errors import DataError, EstimationError, SrmsimError
 
 
 def _deviance(X: np.ndarray, y: np.ndarray, b: np.ndarray) -> float:
@@ -432,6 +432,14 @@ def test_the_pool_holds_keyed_pseudonyms_and_trains_on_its_last_history_periods_
     assert 0 < len(enrolled) < len(m.students)  # withdrawn students stay in the table
     want = {hmac.new(key, b"student\x1f" + str(int(u)).encode(), hashlib.sha256).hexdigest()[:16]
             for u in enrolled}
+    # the scores of the week-25 fit go back to each pseudonym's own row; none to the withdrawn
+    records = m.policy.pool_model.periods[-1]
+    score_of = dict(zip(records["pid"], m.policy.pool_model._last_pooled.predict_proba(records),
+                        strict=True))
+    on_roll = m.students.status == 0
+    pids = m.policy.pseudonyms(m.students.uid[on_roll])
+    np.testing.assert_array_equal(m.policy.pool_scores[on_roll], [score_of[p] for p in pids])
+    assert np.isnan(m.policy.pool_scores[~on_roll]).all()
     while m.week_index <= 38:
         m.step()
     pm = m.policy.pool_model
@@ -647,3 +655,73 @@ def test_partially_pooled_risk_fits_with_the_solver_it_is_given(monkeypatch):
     fast = risk.PartiallyPooledRisk(solver="newton").fit(df, "y", ["x"])
     np.testing.assert_allclose(fast.params_, reference.params_, rtol=0, atol=1e-5)
     assert fast.tau_ == pytest.approx(reference.tau_, abs=1e-5)
+
+
+def test_school_posterior_means_and_sds_match_direct_integration():
+    """Each school's intercept mean and SD in ``school_effects_`` are its empirical-Bayes
+    posterior's, given the fitted coefficients and SD: here integrated directly (scipy's quad
+    over the prior times the school's likelihood), independently of the adaptive
+    Gauss-Hermite nodes."""
+    from scipy import integrate, stats
+
+    rng = np.random.default_rng(17)
+    sizes = [15, 40, 120, 300]
+    school = np.repeat(np.arange(4), sizes)
+    x = rng.normal(size=school.size)
+    u = np.array([0.9, -0.6, 0.3, -0.4])
+    y = (rng.random(school.size) < special.expit(-0.8 + u[school] + 0.7 * x)).astype(int)
+    df = pd.DataFrame({"school": school, "x": x, "y": y})
+    m = risk.PartiallyPooledRisk().fit(df, "y", ["x"])
+    eta = m.design_.transform(df) @ m.params_
+    eff = m.school_effects_.set_index("school")
+    for s in range(4):
+        e, ys = eta[school == s], y[school == s]
+
+        def density(v, e=e, ys=ys):
+            z = e + v
+            return np.exp(np.sum(ys * z - np.logaddexp(0, z))) * stats.norm.pdf(v, 0, m.tau_)
+
+        lo, hi = -8 * m.tau_, 8 * m.tau_
+        mass = integrate.quad(density, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
+        mean = integrate.quad(lambda v: v * density(v), lo, hi, epsabs=0, epsrel=1e-12,
+                              limit=200)[0] / mass
+        second = integrate.quad(lambda v: v * v * density(v), lo, hi, epsabs=0, epsrel=1e-12,
+                                limit=200)[0] / mass
+        assert eff.loc[s, "intercept"] == pytest.approx(mean, abs=1e-6)
+        assert eff.loc[s, "intercept_sd"] == pytest.approx(np.sqrt(second - mean**2), abs=1e-6)
+
+
+def test_a_between_school_sd_at_its_upper_bound_is_an_error():
+    """Docstring: a fit whose SD reaches its upper bound raises EstimationError (schools differ
+    too much for a shared model) rather than return the bounded number."""
+    rng = np.random.default_rng(18)
+    school = np.repeat(np.arange(6), 150)
+    u = np.array([-1.5, -0.5, 0.0, 0.5, 1.0, 1.5])
+    x = rng.normal(size=school.size)
+    y = (rng.random(school.size) < special.expit(-0.5 + u[school] + 0.5 * x)).astype(int)
+    df = pd.DataFrame({"school": school, "x": x, "y": y})
+    with pytest.raises(EstimationError, match="between-school SD hit its upper bound 0.1"):
+        risk.PartiallyPooledRisk(tau_bounds=(1e-3, 0.1)).fit(df, "y", ["x"])
+
+
+def test_truth_effects_are_paired_differences_with_the_groups_mean_size():
+    """Per group: the mean over replications of trial minus counterfactual, its t interval
+    (n - 1 df) by hand, and ``students`` the group's mean size over replications."""
+    from scipy import stats
+
+    from srmsim.trial.groups import truth_effects
+
+    rows = []
+    for rep, (size, trial, cf) in enumerate([(10, 0.91, 0.90), (12, 0.93, 0.90),
+                                             (14, 0.92, 0.89)]):
+        for outcome, t_value, c_value in (("attendance", trial, cf), ("cost", 100.0 * rep, 0.0)):
+            rows.append({"replication": rep, "group": "FSM", "outcome": outcome,
+                         "trial": t_value, "counterfactual": c_value, "students": size})
+    out = truth_effects(pd.DataFrame(rows)).set_index("outcome")
+    d = np.array([0.01, 0.03, 0.03])
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert out.loc["attendance", "difference"] == pytest.approx(d.mean())
+    assert [out.loc["attendance", "ci_low"], out.loc["attendance", "ci_high"]] == pytest.approx(
+        [d.mean() - half, d.mean() + half])
+    assert (out["students"] == 12.0).all() and (out["group"] == "FSM").all()
+    assert out.loc["cost", "difference"] == pytest.approx(100.0)
