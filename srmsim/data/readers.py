@@ -324,8 +324,8 @@ def reading_memory(rows: float, cells: float, file_bytes: int) -> float:
 
 def _check_memory(path: Path, rows: float, columns: float, file_bytes: int) -> None:
     """Refuse, before reading, an export whose cells would not fit in the memory free now: a
-    1 GB CSV needed about 45 GB as Python strings, and the system killed the command (or the
-    machine swapped) with no word of the cause. Where free memory is unknown, nothing."""
+    1 GB CSV would need about 30 GB as Python strings, and the system would kill the command
+    (or the machine swap) with no word of the cause. Where free memory is unknown, nothing."""
     from srmsim.memory import amount, available_bytes
 
     free = available_bytes()
