@@ -23,7 +23,8 @@ class StudentAssignment:
     """Students randomised within schools (``block="school"``) or across the trust (``"none"``).
 
     Students who join later (a September intake in a multi-year run) are randomised when first
-    seen, as a block of their own within each school, so earlier assignments never change.
+    seen, as a block of their own (within each school, or across the trust with ``"none"``), so
+    earlier assignments never change.
     """
 
     def __init__(self, seed: int, share: float, block: str):
