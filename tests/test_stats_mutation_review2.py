@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from statsmodels.regression.mixed_linear_model import MixedLM
+from test_stats_regression import cr1  # one-way CR1 written out
 
 from srmsim import stats
 from srmsim.errors import EstimationError, SrmsimError
@@ -318,17 +319,6 @@ def school_term_panel(seed: int = 2, schools: int = 30, terms: int = 4) -> pd.Da
     return pd.DataFrame({"school": s, "term": t, "x": x, "y": y})
 
 
-def cr1_by_hand(X: np.ndarray, e: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """G/(G-1) (N-1)/(N-k) (X'X)^-1 (sum_g s_g s_g') (X'X)^-1, each cluster's score summed."""
-    n, k = X.shape
-    bread = np.linalg.inv(X.T @ X)
-    _, inv = np.unique(codes, return_inverse=True)
-    G = inv.max() + 1
-    s = np.zeros((G, k))
-    np.add.at(s, inv, X * e[:, None])
-    return G / (G - 1) * (n - 1) / (n - k) * bread @ (s.T @ s) @ bread
-
-
 def test_two_way_with_few_clusters_in_one_column_says_so_and_its_fit_agrees():
     """Two-way CGM (V_school + V_term - V_school-term, each CR1) with 30 schools and 4 terms:
     t(3) from the smaller count, named 'two-way' in the SE type, and the note on few clusters
@@ -338,8 +328,8 @@ def test_two_way_with_few_clusters_in_one_column_says_so_and_its_fit_agrees():
     r = stats.regress(df, "y ~ x", se="cluster", cluster=["school", "term"])
     X = np.column_stack([np.ones(len(df)), df["x"]])
     e = df["y"].to_numpy() - X @ r.table["estimate"].to_numpy()
-    V = (cr1_by_hand(X, e, df["school"].to_numpy()) + cr1_by_hand(X, e, df["term"].to_numpy())
-         - cr1_by_hand(X, e, (df["school"] * 10 + df["term"]).to_numpy()))
+    V = (cr1(X, e, df["school"].to_numpy()) + cr1(X, e, df["term"].to_numpy())
+         - cr1(X, e, (df["school"] * 10 + df["term"]).to_numpy()))
     assert r.table["se"].to_numpy() == pytest.approx(np.sqrt(np.diag(V)), rel=1e-10)
     assert r.n_clusters == [30, 4] and (r.table["df"] == 3).all()
     assert "two-way" in r.se_type
