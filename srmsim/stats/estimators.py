@@ -36,7 +36,13 @@ from srmsim.labels import agree, plural
 from . import _checks as ck
 from ._inference import critical_value, wald
 from .mixed import attempts_frame, boundary_warning, fit_mixedlm, fixed_effects_table
-from .regression import CR2_TYPE, check_cluster_arg, fit_clustered_ols, fit_cr2_ols
+from .regression import (
+    CR2_TYPE,
+    check_cluster_arg,
+    fit_clustered_ols,
+    fit_cr2_ols,
+    negative_cgm_cause,
+)
 
 METHODS = ("ols", "gee", "mixed")
 SE_TYPES = ("classical", "hc1", "hc2", "cluster", "cr2")
@@ -450,7 +456,9 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
     idx = [list(X.columns).index(t) for t in arm_terms]
     est, ses, df_arm = params[idx], bse[idx], dfs[idx]
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
-        raise EstimationError(f"effect of {treatment!r} is not estimable (non-finite estimate or SE)")
+        cause = negative_cgm_cause(res, arm_terms) if second else ""
+        raise EstimationError(f"effect of {treatment!r} is not estimable (non-finite estimate or "
+                              f"SE){cause}")
     if method in ("ols", "gee") and se != "classical":
         ck.require_informative_se(ses, ck.model_based_se(res)[idx], arm_terms, se_type,
                                   f"effect of {treatment!r}")

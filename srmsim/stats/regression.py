@@ -27,6 +27,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,22 @@ def fit_clustered_ols(model: OLS, codes: np.ndarray):
         use_t=True,
     )
     return res, float(min(counts) - 1), counts
+
+
+def negative_cgm_cause(res: Any, names: Sequence[str]) -> str:
+    """Why a two-way clustered fit has no standard error for some of ``names`` (a phrase to add
+    to the error, else ""): Cameron, Gelbach & Miller's V_a + V_b - V_ab can be negative with
+    few clusters in a dimension, and the square root of a negative variance is NaN, which was
+    reported as "non-finite standard errors" with no word of the cause (as R's sandwich, no
+    eigenvalue fix is applied: the variance would be a different estimator)."""
+    exog = list(res.model.exog_names)
+    var = np.diag(np.asarray(res.cov_params(), dtype=float))
+    negative = [n for n in names if n in exog and var[exog.index(n)] < 0]
+    if not negative:
+        return ""
+    return (f": the two-way cluster-robust (CGM) variance of {ck._listing(negative)} is negative "
+            "(V_first + V_second - V_both < 0, which few clusters in a dimension allow); "
+            "cluster by one column, or collect more clusters")
 
 
 CR2_TYPE = "cluster-robust CR2 (bias-reduced, Bell-McCaffrey df)"
@@ -334,7 +351,9 @@ def regress(
     est = np.asarray(res.params, dtype=float)
     ses = np.asarray(res.bse, dtype=float)
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
-        raise EstimationError(f"regression {formula!r}: non-finite estimates or standard errors")
+        cause = negative_cgm_cause(res, model.exog_names) if len(clusters) == 2 else ""
+        raise EstimationError(f"regression {formula!r}: non-finite estimates or standard "
+                              f"errors{cause}")
     if se != "classical":
         ck.require_informative_se(ses, ck.model_based_se(res), model.exog_names, se_type,
                                   f"regression {formula!r}")
