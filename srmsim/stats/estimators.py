@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -274,7 +274,7 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
                     notes, stacklevel=4)
 
 
-def _warn_hc1_small_arm(y: np.ndarray, ref_mask: np.ndarray, arms: dict[object, np.ndarray],
+def _warn_hc1_small_arm(y: np.ndarray, ref_mask: np.ndarray, arms: Mapping[str, np.ndarray],
                         df_resid: float, alpha: float, notes: list[str]) -> None:
     """HC1's interval takes N - k df, but an arm much smaller than the rest has a variance
     estimated from its few students: the contrast's df are nearer Welch-Satterthwaite's. Warn
@@ -464,8 +464,9 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
                                   f"effect of {treatment!r}")
     rows = []
     ref_mask = (arm_lab == ref).to_numpy()
+    masks = {arm: (arm_lab == arm).to_numpy() for arm in others}  # each arm's rows
     for j, arm in enumerate(others):
-        mask = (arm_lab == arm).to_numpy()
+        mask = masks[arm]
         lo, hi, p = wald(est[j], ses[j], df_arm[j], alpha)
         rows.append(
             {
@@ -491,15 +492,14 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
         # few clusters are the smaller count (the df's G), as regress() does; the table's
         # n_clusters keeps counting the first column's clusters
         checked = table.assign(n_clusters=[
-            min(int(g), len(np.unique(second_codes[(arm_lab == a).to_numpy()])))
+            min(int(g), len(np.unique(second_codes[masks[a]])))
             for a, g in zip(table["arm"], table["n_clusters"], strict=True)])
         ref_clusters = min(len(np.unique(codes[ref_mask])),
                            len(np.unique(second_codes[ref_mask])))
         fewest = min(fewest, int(second_codes.max()) + 1)
     _check_arm_sizes(checked, ref, method, se, notes, ref_clusters)
     if method == "ols" and se == "hc1" and not second:
-        _warn_hc1_small_arm(y, ref_mask, {a: (arm_lab == a).to_numpy() for a in others},
-                            float(res.df_resid), alpha, notes)
+        _warn_hc1_small_arm(y, ref_mask, masks, float(res.df_resid), alpha, notes)
     ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,
                          f"effect of {treatment!r} on {outcome!r}")
     table["n_clusters"] = table["n_clusters"].astype("Int64")
