@@ -204,10 +204,26 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float | np.floating):  # numpy's float32 is no Python float
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
+        return {_json_key(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def _json_key(key: Any) -> Any:
+    """A dict key as ``json.dumps`` takes it: numpy's numbers as Python's (a count by an int64
+    label was refused, "keys must be str, int, ..."), and a non-finite float as the string
+    ``json.dumps`` would have made of it ("NaN", "Infinity", "-Infinity": a key is a string in
+    strict JSON, so this one is valid; ``allow_nan=False`` refused it with a traceback). Not
+    ``null``: a NaN and an infinite key would then merge and one value be lost."""
+    if isinstance(key, bool | np.bool_):
+        return bool(key)
+    if isinstance(key, np.integer):
+        return int(key)
+    if isinstance(key, float | np.floating):
+        key = float(key)
+        return key if math.isfinite(key) else json.dumps(key)
+    return key
 
 
 def json_dumps(data: Any, **kwargs: Any) -> str:

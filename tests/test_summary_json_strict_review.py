@@ -106,3 +106,17 @@ def test_json_dumps_of_finite_data_is_the_text_json_dumps_gave() -> None:
             "nested": {"k": [1.0, -0.0, True, None, "é"]}}
     for kwargs in ({"indent": 2}, {"sort_keys": True}, {}):
         assert json_dumps(data, **kwargs) == json.dumps(data, **kwargs)
+
+
+def test_dict_keys_numpy_numbers_and_non_finite_are_written() -> None:
+    """A count by a label (a pandas value count, a groupby) has numpy keys, and a missing
+    label is NaN: ``json.dumps`` refused both with a traceback ("keys must be str, int, ..."
+    and "Out of range float values"). numpy numbers become Python's; a non-finite key is the
+    string json.dumps would make of it (a key is a string in strict JSON), so a NaN and an
+    infinite key stay apart; finite keys read as json.dumps writes them."""
+    data = {float("nan"): 1, np.int64(3): 2, 1.5: 3, np.float64(-np.inf): 4, np.bool_(True): 5,
+            "nested": {np.float32("nan"): [1.0, float("nan")], np.int8(7): "x"}}
+    assert strict_loads(json_dumps(data)) == {
+        "NaN": 1, "3": 2, "1.5": 3, "-Infinity": 4, "true": 5,
+        "nested": {"NaN": [1.0, None], "7": "x"}}
+    assert json_dumps({1: 2, "a": 1.5, 2.5: None}) == json.dumps({1: 2, "a": 1.5, 2.5: None})

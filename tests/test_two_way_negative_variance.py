@@ -6,6 +6,8 @@ and both functions said only "non-finite ... standard errors"."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,3 +70,19 @@ def test_no_cause_is_named_where_the_variances_are_positive() -> None:
                                       "use_correction": True, "df_correction": True})
     assert "'x1'" in negative_cgm_cause(fit, ["const", "x1"])
     assert negative_cgm_cause(fit, ["const"]) == ""  # the intercept's is positive here
+
+
+@pytest.mark.parametrize("call", ["regress", "estimate_effect"])
+def test_the_error_comes_without_numpys_sqrt_warning(call: str) -> None:
+    """statsmodels' ``bse`` took the square root of the negative variance and printed
+    "invalid value encountered in sqrt" above srmsim's own error, which names the cause."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(EstimationError, match="is negative"):
+            if call == "regress":
+                stats.regress(panel(8, binary=False), "y ~ x", se="cluster",
+                              cluster=["school", "term"])
+            else:
+                stats.estimate_effect(panel(4, binary=True), "y", "arm", "none",
+                                      cluster=["school", "term"], se="cluster")
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []

@@ -42,6 +42,7 @@ from .regression import (
     fit_clustered_ols,
     fit_cr2_ols,
     negative_cgm_cause,
+    standard_errors,
 )
 
 METHODS = ("ols", "gee", "mixed")
@@ -198,7 +199,7 @@ def _ols(y, X, codes, se, terms=None):
         df = float(res.df_resid)
     ck.require_residual_variation(res.resid, y, "OLS effect model")
     params = np.asarray(res.params, dtype=float)
-    bse = np.asarray(res.bse, dtype=float)
+    bse = standard_errors(res)  # NaN for a negative two-way variance, named by the caller
     return res, params, bse, np.full(params.size, df)
 
 

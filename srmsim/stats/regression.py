@@ -171,6 +171,14 @@ def fit_clustered_ols(model: OLS, codes: np.ndarray):
     return res, float(min(counts) - 1), counts
 
 
+def standard_errors(res: Any) -> np.ndarray:
+    """The fit's standard errors, NaN where its variance is negative (a two-way CGM variance
+    can be), without the "invalid value encountered in sqrt" warning statsmodels' ``bse``
+    prints before srmsim's own error names the cause (:func:`negative_cgm_cause`)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(res.bse, dtype=float)
+
+
 def negative_cgm_cause(res: Any, names: Sequence[str]) -> str:
     """Why a two-way clustered fit has no standard error for some of ``names`` (a phrase to add
     to the error, else ""): Cameron, Gelbach & Miller's V_a + V_b - V_ab can be negative with
@@ -349,7 +357,7 @@ def regress(
         dof, se_type = float(res.df_resid), {"classical": "classical"}.get(se, se.upper())
     ck.require_residual_variation(res.resid, model.endog, f"regression {formula!r}")
     est = np.asarray(res.params, dtype=float)
-    ses = np.asarray(res.bse, dtype=float)
+    ses = standard_errors(res)
     if not (np.all(np.isfinite(est)) and np.all(np.isfinite(ses))):
         cause = negative_cgm_cause(res, model.exog_names) if len(clusters) == 2 else ""
         raise EstimationError(f"regression {formula!r}: non-finite estimates or standard "
