@@ -217,8 +217,9 @@ def did_twfe(
     _require_twfe_residuals(e, data["_y"].to_numpy(), n_units, T)
     if G < 2:
         raise EstimationError("cluster-robust SEs need at least 2 clusters; found 1")
-    nested = data.groupby("_u")["_c"].nunique().max() == 1
-    k = 1 + (T - 1) + (0 if nested else int(u.max()))
+    # the unit effects are not counted in k: _prepare requires each unit in one cluster, so they
+    # are nested in the clusters (CR1 as Stata's xtreg, fe vce(cluster) and R's fixest)
+    k = 1 + (T - 1)
     scores = np.bincount(c, weights=dt * e, minlength=G)
     var = float(scores @ scores) / sxx**2 * (G / (G - 1)) * ((N - 1) / max(N - k, 1))
     model_var = float(e @ e) / sxx / max(N - n_units - T, 1)
