@@ -333,14 +333,14 @@ def feasible_ranges(values: np.ndarray, hidden: np.ndarray, equations: Sequence[
                 ends.append(end)
                 continue
             res = solve(sign * obj)
-            if res.status == 2:  # infeasible: the identities contradict the true counts
-                ends.append(values[c])  # (a wrong model): fail closed, as if pinned
-            elif res.status != 0 or res.x is None:
-                ends.append(np.nan)
+            # infeasible (the identities contradict the true counts: a wrong model) or the
+            # solver gave up: fail closed, as if pinned; an unknown end is no proof of safety
+            if res.status != 0 or res.x is None:
+                ends.append(values[c])
             else:
                 ends.append(float(np.round(res.x[i])))
-        lo[c] = least[i] if np.isnan(ends[0]) else ends[0]
-        hi[c] = np.inf if np.isnan(ends[1]) or ends[1] >= big / 2 else ends[1]
+        lo[c] = ends[0]
+        hi[c] = np.inf if ends[1] >= big / 2 else ends[1]
     return lo, hi
 
 

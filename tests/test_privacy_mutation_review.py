@@ -10,6 +10,7 @@ import pytest
 
 from srmsim.data.kanon import generalise_rare, hierarchy, k_anonymise
 from srmsim.data.schema import MAX_AGE_MONTHS, MIN_AGE_MONTHS, STUDENTS, conform
+from srmsim.privacy import protect_cells, suppress_small_counts, suppression_masks
 
 # --------------------------------------------------------------------------------------------
 # k-anonymity (srmsim.data.kanon)
@@ -266,3 +267,262 @@ def test_the_band_beyond_the_last_threshold_needs_min_count_of_each_too(flip) ->
     head = [1, 0, 1, 0, 1, 0]
     assert grid_for(head + [1, 1, 1, 0, 0]) == []
     assert grid_for(head + [1, 1, 1, 0, 0, 0]) == [0.065]
+
+
+# --------------------------------------------------------------------------------------------
+# small-count suppression (srmsim.privacy)
+
+T = 10
+
+
+def _attack(printed: pd.DataFrame, truth: np.ndarray, rows_sum: bool, cols_sum: bool,
+            subsets: list[tuple[int, int]] = (), floor_one: bool = False) -> list[tuple]:
+    """An attacker written apart from srmsim's audit: every printed number is fixed, hidden
+    cells are non-negative integers (at least 1 with ``floor_one``), the last row is the
+    column totals (``rows_sum``), the last column the row totals (``cols_sum``), and column
+    ``p`` is at most column ``w`` in every row for each ``(p, w)`` in ``subsets``. Returns
+    (row, column, low, high) of every hidden true count under T pinned narrower than T."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    nrow, ncol = truth.shape
+    shown = np.vectorize(lambda s: s.isdigit())(printed.to_numpy(dtype=str))
+    for r, c in zip(*np.nonzero(shown), strict=True):
+        assert int(printed.iat[r, c]) == truth[r, c]  # shown cells are the true ones
+    n = nrow * ncol
+    lb = np.where(shown.ravel(), truth.ravel(), 1.0 if floor_one else 0.0)
+    ub = np.where(shown.ravel(), truth.ravel(), 1e6)
+    a, lo_b, hi_b = [], [], []
+
+    def add(coef: dict[int, float], lo: float, hi: float) -> None:
+        row = np.zeros(n)
+        for i, v in coef.items():
+            row[i] += v
+        a.append(row)
+        lo_b.append(lo)
+        hi_b.append(hi)
+
+    if rows_sum:
+        for c in range(ncol):
+            add({**{r * ncol + c: 1.0 for r in range(nrow - 1)}, (nrow - 1) * ncol + c: -1.0},
+                0, 0)
+    if cols_sum:
+        for r in range(nrow):
+            add({**{r * ncol + c: 1.0 for c in range(ncol - 1)}, r * ncol + ncol - 1: -1.0},
+                0, 0)
+    for p, w in subsets:
+        for r in range(nrow):
+            add({r * ncol + p: 1.0, r * ncol + w: -1.0}, -np.inf, 0)
+    cons = [LinearConstraint(np.array(a), lo_b, hi_b)] if a else []
+    found = []
+    for r, c in zip(*np.nonzero(~shown), strict=True):
+        if truth[r, c] >= T:
+            continue
+        ends = []
+        for sign in (1.0, -1.0):
+            obj = np.zeros(n)
+            obj[r * ncol + c] = sign
+            res = milp(obj, constraints=cons, bounds=Bounds(lb, ub), integrality=np.ones(n))
+            assert res.status == 0
+            ends.append(res.x[r * ncol + c])
+        if ends[1] - ends[0] < T:
+            found.append((r, c, ends[0], ends[1]))
+    return found
+
+
+def _two_way(rng: np.random.Generator, nrow: int, ncol: int, zeros: float = 0.15
+             ) -> pd.DataFrame:
+    body = rng.integers(0, 40, (nrow, ncol)) * (rng.random((nrow, ncol)) > zeros)
+    body[rng.random((nrow, ncol)) < 0.25] = rng.integers(1, 10)  # plenty of small counts
+    cols = [f"c{j}" for j in range(ncol)]
+    t = pd.DataFrame(body, columns=cols, index=[f"g{i}" for i in range(nrow)])
+    t["total"] = t[cols].sum(axis=1)
+    t.loc["Total"] = t.sum(axis=0)
+    return t.astype("int64")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_no_small_count_of_a_two_way_table_can_be_worked_out(seed) -> None:
+    """Row totals, column totals and the grand total printed beside a suppressed body: for
+    every hidden count under 10, an attacker solving the table's identities exactly cannot
+    pin it to a range narrower than 10. Zeros suppressed or shown (``suppress_zeros``)."""
+    rng = np.random.default_rng(seed)
+    t = _two_way(rng, int(rng.integers(2, 6)), int(rng.integers(2, 5)))
+    zeros = seed % 2 == 0
+    out = suppress_small_counts(t, suppress_zeros=zeros)
+    truth = t.to_numpy(dtype=float)
+    printed = out[t.columns]
+    assert _attack(printed, truth, rows_sum=True, cols_sum=True) == []
+    small = (truth < T) if zeros else ((truth < T) & (truth > 0))
+    assert (printed.to_numpy()[small] == "c").all()  # every small count is hidden
+    if not zeros:
+        assert (printed.to_numpy()[truth == 0] == "0").all()
+
+
+@pytest.mark.parametrize("with_remainders", [True, False])
+@pytest.mark.parametrize("seed", range(8))
+def test_no_small_count_is_recovered_from_a_part_and_its_whole(seed, with_remainders) -> None:
+    """A count column that is part of another (FSM pupils of all pupils, ``subsets``) with a
+    Total row: no hidden count under 10 can be pinned narrower than 10 by the Totals and
+    ``part <= whole``; with ``complements`` the remainder ``whole - part`` is protected too
+    (the attacker then targets it as well)."""
+    rng = np.random.default_rng(50 + seed)
+    nrow = int(rng.integers(3, 7))
+    whole = rng.integers(1, 60, nrow)
+    whole[rng.random(nrow) < 0.3] = rng.integers(1, 10)
+    part = np.minimum(whole, rng.integers(0, 20, nrow))
+    near_whole = rng.random(nrow) < 0.4  # remainders 1 to 9
+    part[near_whole] = np.maximum(whole[near_whole] - rng.integers(1, 10, near_whole.sum()), 0)
+    t = pd.DataFrame({"fsm": part, "students": whole}, index=[f"s{i}" for i in range(nrow)])
+    t.loc["Total"] = t.sum(axis=0)
+    t = t.astype("int64")
+    out = suppress_small_counts(t, subsets={"fsm": "students"},
+                                complements=["fsm"] if with_remainders else [])
+    if not with_remainders:
+        truth = t.to_numpy(dtype=float)
+        assert _attack(out[t.columns], truth, rows_sum=True, cols_sum=False,
+                       subsets=[(0, 1)]) == []
+        return
+    # the attacker also targets the remainder, a column of its own tied to part and whole
+    truth = np.c_[t.to_numpy(dtype=float), t["students"] - t["fsm"]]
+    printed = out[["fsm", "students"]].copy()
+    printed["rest"] = "c"
+    assert _attack_with_remainder(printed, truth) == []
+
+
+def _attack_with_remainder(printed: pd.DataFrame, truth: np.ndarray) -> list[tuple]:
+    """``_attack`` for columns (part, whole, rest) with rest = whole - part in every row and
+    a Total row; a remainder of 0 counts as small too (the default ``zero_remainder_ok=()``)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    nrow, ncol = truth.shape
+    shown = np.vectorize(lambda s: s.isdigit())(printed.to_numpy(dtype=str))
+    n = nrow * ncol
+    lb = np.where(shown.ravel(), truth.ravel(), 0.0)
+    ub = np.where(shown.ravel(), truth.ravel(), 1e6)
+    a, lo_b, hi_b = [], [], []
+    for c in range(ncol):
+        row = np.zeros(n)
+        row[[r * ncol + c for r in range(nrow - 1)]] = 1.0
+        row[(nrow - 1) * ncol + c] = -1.0
+        a.append(row), lo_b.append(0), hi_b.append(0)
+    for r in range(nrow):
+        row = np.zeros(n)
+        row[r * ncol + 2], row[r * ncol + 1], row[r * ncol] = 1.0, -1.0, 1.0
+        a.append(row), lo_b.append(0), hi_b.append(0)
+    cons = [LinearConstraint(np.array(a), lo_b, hi_b)]
+    found = []
+    for r, c in zip(*np.nonzero(~shown), strict=True):
+        if truth[r, c] >= T:
+            continue
+        ends = []
+        for sign in (1.0, -1.0):
+            obj = np.zeros(n)
+            obj[r * ncol + c] = sign
+            res = milp(obj, constraints=cons, bounds=Bounds(lb, ub), integrality=np.ones(n))
+            assert res.status == 0
+            ends.append(res.x[r * ncol + c])
+        if ends[1] - ends[0] < T:
+            found.append((r, c, ends[0], ends[1]))
+    return found
+
+
+@pytest.mark.parametrize("a, b, hidden_c", [(3, 6, True), (3, 7, False), (0, 9, True),
+                                           (1, 9, False)])
+def test_two_hidden_counts_whose_sum_is_printed_need_a_range_of_ten(a, b, hidden_c) -> None:
+    """Two small counts hidden in a column whose Total and third count are printed: their sum
+    is known, so each lies in 0..sum. A sum of 9 is a range of width 9, narrower than 10:
+    the third count must be hidden too. A sum of 10 gives width 10, enough, and the third
+    count stays printed (the rule is "narrower than the threshold", not "at most")."""
+    t = pd.DataFrame({"school": ["A", "B", "C", "Total"], "n": [a, b, 40, a + b + 40]})
+    out = suppress_small_counts(t)
+    assert out["n"].tolist()[:2] == ["c", "c"]
+    assert (out["n"].iloc[2] == "c") == hidden_c
+    truth = t[["n"]].to_numpy(dtype=float)
+    assert _attack(out[["n"]], truth, rows_sum=True, cols_sum=False) == []
+
+
+def test_a_part_is_bounded_by_its_whole_in_the_audit() -> None:
+    """FSM pupils are at most all pupils: the audit must know it, as the attacker does. Row
+    s0 has 3 FSM of 11, s1 20 of 21, Totals 23 of 32. Hiding s1's FSM count makes s0's look
+    free (0 to 23) by the Totals alone, but with ``fsm <= students`` in both rows s0's lies
+    in 23 - 21 = 2 to 11: a width of 9. More must be hidden."""
+    t = pd.DataFrame({"fsm": [3, 20, 23], "students": [11, 21, 32]},
+                     index=["s0", "s1", "Total"])
+    out = suppress_small_counts(t, subsets={"fsm": "students"})
+    assert out.loc["s0", "fsm"] == "c"
+    assert _attack(out[t.columns], t.to_numpy(dtype=float), rows_sum=True, cols_sum=False,
+                   subsets=[(0, 1)]) == []
+
+
+def _linked(margin_hidden: bool, own_withheld: bool = False):
+    """A ``--by school,sex`` table (rows 0-3, Total 4) audited with its ``--by school`` margin
+    appended (rows 5, 6: schools A and B, sums of rows 0-1 and 2-3). Every count here is at
+    least 10; the margin table hid both schools (``margin_hidden``: to protect a count of
+    its own) or showed them. ``own_withheld``: row 0 equals a count another table hid."""
+    t = pd.DataFrame({"group": ["A F", "A M", "B F", "B M", "Total", "A", "B"],
+                      "students": [15, 30, 12, 40, 97, 45, 52]})
+    withheld = np.zeros((7, 1), bool)
+    published = np.zeros((7, 1), bool)
+    withheld[5:, 0] = margin_hidden
+    published[5:, 0] = not margin_hidden
+    withheld[0, 0] = own_withheld
+    primary, secondary = suppression_masks(t, ["students"], total_row=4, total_column=None,
+                                           sums=[(5, [0, 1]), (6, [2, 3])],
+                                           withheld=withheld, published=published)
+    return (primary | secondary)["students"].to_numpy()
+
+
+def test_a_count_a_linked_table_hides_is_not_given_back_by_its_parts() -> None:
+    """The margin (``--by school``) hid schools A and B; printing both of A's sex counts
+    would give A = 15 + 30 back, so one of them must be hidden (and likewise for B), even
+    though every count is large. When the margin shows A and B, nothing here is hidden."""
+    hide = _linked(margin_hidden=True)
+    assert hide[0] or hide[1]
+    assert hide[2] or hide[3]
+    assert not _linked(margin_hidden=False)[:5].any()
+
+
+def test_a_cell_of_this_table_another_table_hid_is_printed_hidden() -> None:
+    """``withheld`` on a row of the table itself (it equals a count a margin hid) is
+    suppressed here too, though it is 15, not small."""
+    hide = _linked(margin_hidden=False, own_withheld=True)
+    assert hide[0]
+
+
+def test_an_audit_the_solver_gives_up_on_fails_closed(monkeypatch) -> None:
+    """If the integer programme ends without an answer (a time or iteration limit, a numerical
+    failure), nothing is known about the cell's range; it used to be taken as 0 to infinity,
+    i.e. safe, so the small count was printed beside what pins it. Now such a cell counts as
+    pinned: the audit goes on hiding until nothing is left to hide."""
+    import scipy.optimize
+
+    from srmsim.privacy import feasible_ranges
+
+    class GaveUp:
+        status, x, message = 1, None, "time limit reached"
+
+    t = pd.DataFrame({"school": ["A", "B", "C", "Total"], "n": [3, 50, 40, 93]})
+    normal = suppress_small_counts(t)["n"].tolist()
+    assert normal[0] == "c" and normal.count("c") < 4
+    monkeypatch.setattr(scipy.optimize, "milp", lambda *a, **k: GaveUp())
+    values = np.array([3.0, 50.0, 40.0, 93.0])
+    hidden = np.array([True, True, False, False])
+    lo, hi = feasible_ranges(values, hidden, [{0: 1.0, 1: 1.0, 2: 1.0, 3: -1.0}], relax=False)
+    assert (lo[:2] == values[:2]).all() and (hi[:2] == values[:2]).all()
+    assert suppress_small_counts(t)["n"].tolist() == ["c"] * 4
+
+
+def test_when_nothing_more_can_be_hidden_or_rounds_run_out_everything_is_hidden() -> None:
+    """The audit's last resort, documented as "every cell is hidden": A = 3 in A + B + C =
+    Total with B, C and the Total published elsewhere (``keep``) cannot be protected, so every
+    cell that may be hidden is (here D, E, F of another identity: the table prints nothing
+    more); and when ``max_rounds`` runs out before the audit passes, likewise."""
+    values = np.array([3.0, 50.0, 40.0, 93.0, 20.0, 25.0, 45.0])
+    eqs = [{0: 1.0, 1: 1.0, 2: 1.0, 3: -1.0}, {4: 1.0, 5: 1.0, 6: -1.0}]
+    primary = np.zeros(7, bool)
+    primary[0] = True
+    keep = np.array([False, True, True, True, False, False, False])
+    assert protect_cells(values, primary, eqs, keep=keep).tolist() == [False] * 4 + [True] * 3
+    normal = protect_cells(values, primary, eqs)
+    assert normal.sum() == 1
+    assert protect_cells(values, primary, eqs, max_rounds=1).tolist() == [False] + [True] * 6
