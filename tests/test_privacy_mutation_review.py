@@ -526,3 +526,37 @@ def test_when_nothing_more_can_be_hidden_or_rounds_run_out_everything_is_hidden(
     normal = protect_cells(values, primary, eqs)
     assert normal.sum() == 1
     assert protect_cells(values, primary, eqs, max_rounds=1).tolist() == [False] + [True] * 6
+
+
+def test_a_total_row_in_a_multiindex_is_found() -> None:
+    """A crossed table indexed by (school, year) with its Total row labelled ("Total", "")
+    gets the same secondary suppression as a flat one: without it, 53 - 50 prints A's 3."""
+    t = pd.DataFrame({"n": [3, 50, 40, 93]},
+                     index=pd.MultiIndex.from_tuples([("A", 7), ("B", 7), ("C", 7),
+                                                      ("Total", "")]))
+    out = suppress_small_counts(t)
+    assert out["n"].tolist().count("c") >= 2
+    assert _attack(out[["n"]], t.to_numpy(dtype=float), rows_sum=True, cols_sum=False) == []
+
+
+@pytest.mark.parametrize("rest, zero_ok, pinned_ok", [(0, False, False), (0, True, True),
+                                                      (1, True, False), (1, False, False)])
+def test_a_remainder_is_protected_unless_it_is_an_allowed_zero(rest, zero_ok, pinned_ok
+                                                               ) -> None:
+    """Row s0 has 30 pupils of whom ``30 - rest`` are FSM, both counts large and printed
+    unprotected they give the remainder (non-FSM pupils) exactly. A remainder from 1 to 9
+    must be protected always; one of 0 only when the part is named in ``zero_remainder_ok``
+    (every pupil has attendance records: a fact about the export)."""
+    t = pd.DataFrame({"part": [30 - rest, 25, 55 - rest], "whole": [30, 60, 90]},
+                     index=["s0", "s1", "Total"])
+    p, s = suppression_masks(t, subsets={"part": "whole"}, complements=["part"],
+                             zero_remainder_ok=["part"] if zero_ok else [])
+    hidden = (p | s).to_numpy()
+    assert hidden.any() != pinned_ok
+    # what is printed: the remainder's range from the Totals and part <= whole
+    out = suppress_small_counts(t, masks=(p, s))
+    truth = np.c_[t.to_numpy(dtype=float), t["whole"] - t["part"]]
+    printed = out[["part", "whole"]].copy()
+    printed["rest"] = "c"
+    found = _attack_with_remainder(printed, truth)
+    assert (found == []) != pinned_ok
