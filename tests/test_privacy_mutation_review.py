@@ -282,7 +282,7 @@ def _attack(printed: pd.DataFrame, truth: np.ndarray, rows_sum: bool, cols_sum: 
     column totals (``rows_sum``), the last column the row totals (``cols_sum``), and column
     ``p`` is at most column ``w`` in every row for each ``(p, w)`` in ``subsets``. Returns
     (row, column, low, high) of every hidden true count under T pinned narrower than T."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.optimize import LinearConstraint
 
     nrow, ncol = truth.shape
     shown = np.vectorize(lambda s: s.isdigit())(printed.to_numpy(dtype=str))
@@ -313,6 +313,17 @@ def _attack(printed: pd.DataFrame, truth: np.ndarray, rows_sum: bool, cols_sum: 
         for r in range(nrow):
             add({r * ncol + p: 1.0, r * ncol + w: -1.0}, -np.inf, 0)
     cons = [LinearConstraint(np.array(a), lo_b, hi_b)] if a else []
+    return _pinned(truth, shown, cons, lb, ub)
+
+
+def _pinned(truth: np.ndarray, shown: np.ndarray, cons: list, lb: np.ndarray, ub: np.ndarray
+            ) -> list[tuple]:
+    """(row, column, low, high) of every hidden true count under T whose least and greatest
+    values under the constraints (integer programmes) are less than T apart."""
+    from scipy.optimize import Bounds, milp
+
+    nrow, ncol = truth.shape
+    n = nrow * ncol
     found = []
     for r, c in zip(*np.nonzero(~shown), strict=True):
         if truth[r, c] >= T:
@@ -392,7 +403,7 @@ def test_no_small_count_is_recovered_from_a_part_and_its_whole(seed, with_remain
 def _attack_with_remainder(printed: pd.DataFrame, truth: np.ndarray) -> list[tuple]:
     """``_attack`` for columns (part, whole, rest) with rest = whole - part in every row and
     a Total row; a remainder of 0 counts as small too (the default ``zero_remainder_ok=()``)."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.optimize import LinearConstraint
 
     nrow, ncol = truth.shape
     shown = np.vectorize(lambda s: s.isdigit())(printed.to_numpy(dtype=str))
@@ -410,20 +421,7 @@ def _attack_with_remainder(printed: pd.DataFrame, truth: np.ndarray) -> list[tup
         row[r * ncol + 2], row[r * ncol + 1], row[r * ncol] = 1.0, -1.0, 1.0
         a.append(row), lo_b.append(0), hi_b.append(0)
     cons = [LinearConstraint(np.array(a), lo_b, hi_b)]
-    found = []
-    for r, c in zip(*np.nonzero(~shown), strict=True):
-        if truth[r, c] >= T:
-            continue
-        ends = []
-        for sign in (1.0, -1.0):
-            obj = np.zeros(n)
-            obj[r * ncol + c] = sign
-            res = milp(obj, constraints=cons, bounds=Bounds(lb, ub), integrality=np.ones(n))
-            assert res.status == 0
-            ends.append(res.x[r * ncol + c])
-        if ends[1] - ends[0] < T:
-            found.append((r, c, ends[0], ends[1]))
-    return found
+    return _pinned(truth, shown, cons, lb, ub)
 
 
 @pytest.mark.parametrize("a, b, hidden_c", [(3, 6, True), (3, 7, False), (0, 9, True),
