@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_privacy_attack import T, recovered  # the attacker written apart from srmsim
 
 from srmsim.data.kanon import generalise_rare, hierarchy, k_anonymise
 from srmsim.data.schema import MAX_AGE_MONTHS, MIN_AGE_MONTHS, STUDENTS, conform
@@ -272,72 +273,37 @@ def test_the_band_beyond_the_last_threshold_needs_min_count_of_each_too(flip) ->
 # --------------------------------------------------------------------------------------------
 # small-count suppression (srmsim.privacy)
 
-T = 10
-
 
 def _attack(printed: pd.DataFrame, truth: np.ndarray, rows_sum: bool, cols_sum: bool,
-            subsets: list[tuple[int, int]] = (), floor_one: bool = False) -> list[tuple]:
-    """An attacker written apart from srmsim's audit: every printed number is fixed, hidden
-    cells are non-negative integers (at least 1 with ``floor_one``), the last row is the
-    column totals (``rows_sum``), the last column the row totals (``cols_sum``), and column
-    ``p`` is at most column ``w`` in every row for each ``(p, w)`` in ``subsets``. Returns
-    (row, column, low, high) of every hidden true count under T pinned narrower than T."""
-    from scipy.optimize import LinearConstraint
-
+            subsets: list[tuple[int, int]] = ()) -> list[tuple[int, float]]:
+    """test_privacy_attack's attacker (its own integer programmes, apart from srmsim's audit)
+    on a printed table: every printed number is fixed, the last row is the column totals
+    (``rows_sum``), the last column the row totals (``cols_sum``), and column ``p`` is at most
+    column ``w`` in every row for each ``(p, w)`` in ``subsets``. Returns (cell, width) of every
+    hidden true count under T pinned narrower than T."""
     nrow, ncol = truth.shape
-    shown = np.vectorize(lambda s: s.isdigit())(printed.to_numpy(dtype=str))
-    for r, c in zip(*np.nonzero(shown), strict=True):
-        assert int(printed.iat[r, c]) == truth[r, c]  # shown cells are the true ones
-    n = nrow * ncol
-    lb = np.where(shown.ravel(), truth.ravel(), 1.0 if floor_one else 0.0)
-    ub = np.where(shown.ravel(), truth.ravel(), 1e6)
-    a, lo_b, hi_b = [], [], []
-
-    def add(coef: dict[int, float], lo: float, hi: float) -> None:
-        row = np.zeros(n)
-        for i, v in coef.items():
-            row[i] += v
-        a.append(row)
-        lo_b.append(lo)
-        hi_b.append(hi)
-
+    eqs: list[tuple[dict[int, float], float]] = []
     if rows_sum:
-        for c in range(ncol):
-            add({**{r * ncol + c: 1.0 for r in range(nrow - 1)}, (nrow - 1) * ncol + c: -1.0},
-                0, 0)
+        eqs += [({**{r * ncol + c: 1.0 for r in range(nrow - 1)}, (nrow - 1) * ncol + c: -1.0},
+                 0.0) for c in range(ncol)]
     if cols_sum:
-        for r in range(nrow):
-            add({**{r * ncol + c: 1.0 for c in range(ncol - 1)}, r * ncol + ncol - 1: -1.0},
-                0, 0)
-    for p, w in subsets:
-        for r in range(nrow):
-            add({r * ncol + p: 1.0, r * ncol + w: -1.0}, -np.inf, 0)
-    cons = [LinearConstraint(np.array(a), lo_b, hi_b)] if a else []
-    return _pinned(truth, shown, cons, lb, ub)
+        eqs += [({**{r * ncol + c: 1.0 for c in range(ncol - 1)}, r * ncol + ncol - 1: -1.0},
+                 0.0) for r in range(nrow)]
+    les = [({r * ncol + p: 1.0, r * ncol + w: -1.0}, 0.0) for p, w in subsets
+           for r in range(nrow)]
+    return _recovered(printed, truth, eqs, les)
 
 
-def _pinned(truth: np.ndarray, shown: np.ndarray, cons: list, lb: np.ndarray, ub: np.ndarray
-            ) -> list[tuple]:
-    """(row, column, low, high) of every hidden true count under T whose least and greatest
-    values under the constraints (integer programmes) are less than T apart."""
-    from scipy.optimize import Bounds, milp
-
-    nrow, ncol = truth.shape
-    n = nrow * ncol
-    found = []
-    for r, c in zip(*np.nonzero(~shown), strict=True):
-        if truth[r, c] >= T:
-            continue
-        ends = []
-        for sign in (1.0, -1.0):
-            obj = np.zeros(n)
-            obj[r * ncol + c] = sign
-            res = milp(obj, constraints=cons, bounds=Bounds(lb, ub), integrality=np.ones(n))
-            assert res.status == 0
-            ends.append(res.x[r * ncol + c])
-        if ends[1] - ends[0] < T:
-            found.append((r, c, ends[0], ends[1]))
-    return found
+def _recovered(printed: pd.DataFrame, truth: np.ndarray, eqs: list, les: list
+               ) -> list[tuple[int, float]]:
+    """:func:`test_privacy_attack.recovered` with the printed numbers (checked to be the true
+    ones) fixed and the hidden ones ("c") unknown."""
+    cells = printed.to_numpy(dtype=str).ravel()
+    shown = np.array([c.isdigit() for c in cells])
+    values = truth.ravel().astype(float)
+    assert (cells[shown].astype(float) == values[shown]).all()  # shown cells are the true ones
+    fixed = {int(i): values[i] for i in np.flatnonzero(shown)}
+    return recovered(values, ~shown, eqs, les, fixed)
 
 
 def _two_way(rng: np.random.Generator, nrow: int, ncol: int, zeros: float = 0.15
@@ -400,28 +366,15 @@ def test_no_small_count_is_recovered_from_a_part_and_its_whole(seed, with_remain
     assert _attack_with_remainder(printed, truth) == []
 
 
-def _attack_with_remainder(printed: pd.DataFrame, truth: np.ndarray) -> list[tuple]:
+def _attack_with_remainder(printed: pd.DataFrame, truth: np.ndarray
+                           ) -> list[tuple[int, float]]:
     """``_attack`` for columns (part, whole, rest) with rest = whole - part in every row and
     a Total row; a remainder of 0 counts as small too (the default ``zero_remainder_ok=()``)."""
-    from scipy.optimize import LinearConstraint
-
     nrow, ncol = truth.shape
-    shown = np.vectorize(lambda s: s.isdigit())(printed.to_numpy(dtype=str))
-    n = nrow * ncol
-    lb = np.where(shown.ravel(), truth.ravel(), 0.0)
-    ub = np.where(shown.ravel(), truth.ravel(), 1e6)
-    a, lo_b, hi_b = [], [], []
-    for c in range(ncol):
-        row = np.zeros(n)
-        row[[r * ncol + c for r in range(nrow - 1)]] = 1.0
-        row[(nrow - 1) * ncol + c] = -1.0
-        a.append(row), lo_b.append(0), hi_b.append(0)
-    for r in range(nrow):
-        row = np.zeros(n)
-        row[r * ncol + 2], row[r * ncol + 1], row[r * ncol] = 1.0, -1.0, 1.0
-        a.append(row), lo_b.append(0), hi_b.append(0)
-    cons = [LinearConstraint(np.array(a), lo_b, hi_b)]
-    return _pinned(truth, shown, cons, lb, ub)
+    eqs = [({**{r * ncol + c: 1.0 for r in range(nrow - 1)}, (nrow - 1) * ncol + c: -1.0}, 0.0)
+           for c in range(ncol)]
+    eqs += [({r * ncol: 1.0, r * ncol + 1: -1.0, r * ncol + 2: 1.0}, 0.0) for r in range(nrow)]
+    return _recovered(printed, truth, eqs, [])
 
 
 @pytest.mark.parametrize("a, b, hidden_c", [(3, 6, True), (3, 7, False), (0, 9, True),
