@@ -180,8 +180,50 @@ def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> 
                             f"{agree(len(missing), 'is', 'are')} not in the table "
                             f"(columns: {list(table.columns)})")
         return list(count_columns)
-    return [c for c in table.columns
-            if pd.api.types.is_integer_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+    counts = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])
+              and not pd.api.types.is_bool_dtype(table[c])]
+    for c in table.columns:  # numbers in a column of Python objects: a count or a label?
+        values = table[c].dropna()
+        if (c not in counts and table[c].dtype == object and len(values)
+                and all(isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+                        for v in values)):
+            raise DataError(f"suppress_small_counts: column {c!r} holds numbers as Python "
+                            "objects: name it in count_columns if it is a count (else it "
+                            "would be printed as it is, unprotected)")
+    return counts
+
+
+def _count_values(table: pd.DataFrame, counts: Sequence[str]) -> np.ndarray:
+    """The count cells as float64 (NaN: missing, printed as withheld), refused unless each is
+    a whole number from 0: 12.5 would print as 12, infinity stop the printing with a traceback,
+    and a negative count is no count."""
+    values = table[list(counts)].apply(pd.to_numeric, errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(values) & ~(np.isfinite(values) & (values >= 0)
+                                    & (values == np.floor(values)))
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        row = table.index[i]
+        row = row.item() if isinstance(row, np.generic) else row
+        raise DataError(f"suppress_small_counts: count column {counts[j]!r}, row {row!r}: "
+                        f"{float(values[i, j]):g} is not a count (a whole number, 0 or more)")
+    return values
+
+
+def _whole_number_rates(table: pd.DataFrame, rates: Iterable[str]) -> None:
+    """Refuse a float column taken as a rate by default whose values are all whole numbers:
+    most likely a count made float by a missing value, which a rate's printing would show
+    unprotected (3.0 beside counts of at least 10)."""
+    for c in rates:
+        values = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype="float64",
+                                                                   na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        if len(finite) and np.array_equal(finite, np.floor(finite)):
+            raise DataError(f"suppress_small_counts: float column {c!r} holds only whole "
+                            "numbers: name it in count_columns if it is a count (a count with "
+                            "a missing value is stored as float), or in rate_columns if it is "
+                            "a rate")
 
 
 def _find_total_row(table: pd.DataFrame, counts: list[str], total_row: Any) -> int | None:
@@ -510,8 +552,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     and ``at_least`` the least value of each cell (a group printed as a row has a pupil).
     """
     counts = _count_columns(table, count_columns)
-    values = table[counts].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64",
-                                                                          na_value=np.nan)
+    values = _count_values(table, counts)
     missing = np.isnan(values)
     primary = ~missing & (values < threshold)
     if not suppress_zeros:
@@ -609,9 +650,12 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
                           ) -> pd.DataFrame:
     """A copy of ``table`` safe to print or write: small counts and what they reveal withheld.
 
-    ``count_columns`` default to every integer column. ``rate_columns`` maps a rate, percentage
-    or mean column to the count column(s) it was computed from; by default every float column is
-    a rate based on all the row's counts (the cautious choice). A rate becomes ``low`` if a base
+    ``count_columns`` default to every integer column (numbers held as Python objects are
+    refused: name them). ``rate_columns`` maps a rate, percentage or mean column to the count
+    column(s) it was computed from; by default every float column is a rate based on all the
+    row's counts (the cautious choice), except one of whole numbers only, refused as most
+    likely a count (one with a missing value is float). Counts must be whole numbers from 0
+    (or missing). A rate becomes ``low`` if a base
     count is suppressed, for whatever reason (``x`` is for missing values). Totals are found by
     the label ``Total``/``All`` in the index or a text column (``total_row``) and a count column
     named ``total``/``all`` (``total_column``); pass ``None`` to say there are none. Count and
@@ -621,6 +665,7 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     """
     sym = _symbols(symbols)
     counts = _count_columns(table, count_columns)
+    values = _count_values(table, counts)
     if masks is not None:
         primary, secondary = masks
     else:
@@ -630,6 +675,7 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     if rate_columns is None:
         rates = {c: counts for c in table.columns
                  if c not in counts and pd.api.types.is_float_dtype(table[c])}
+        _whole_number_rates(table, rates)
     elif isinstance(rate_columns, Mapping):
         rates = {r: ([b] if isinstance(b, str) else list(b)) for r, b in rate_columns.items()}
     else:
@@ -646,9 +692,8 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
                             f"{agree(len(odd), 'base')} {odd} {agree(len(odd), 'is', 'are')} "
                             f"not {agree(len(odd), 'a count column', 'count columns')}")
     out = table.copy()
-    for c in counts:
-        vals = pd.to_numeric(table[c], errors="coerce")
-        text = [sym.withheld if pd.isna(v) else str(int(v)) for v in vals.tolist()]
+    for j, c in enumerate(counts):
+        text = [sym.withheld if np.isnan(v) else str(int(v)) for v in values[:, j].tolist()]
         hide = (primary[c] | secondary[c]).to_numpy()
         out[c] = pd.Series(np.where(hide, sym.confidential, np.array(text, dtype=object)),
                            index=table.index, dtype="str")

@@ -178,6 +178,43 @@ def test_bad_arguments_name_the_column() -> None:
         suppress_small_counts(t, total_row="Total")
 
 
+def test_a_count_stored_as_float_is_not_printed_as_a_rate() -> None:
+    """A count with a missing value is a float column: taken as a rate by default, its 3 was
+    printed beside counts of at least 10. A float column of whole numbers must now be named;
+    named as a count, its 3 is hidden."""
+    t = pd.DataFrame({"school": ["A", "B", "C"], "pupils": [120, 30, 45],
+                      "excluded": [3.0, 40.0, np.nan]})
+    with pytest.raises(DataError, match="float column 'excluded' holds only whole numbers"):
+        suppress_small_counts(t, total_row=None)
+    out = suppress_small_counts(t, count_columns=["pupils", "excluded"], total_row=None)
+    assert out["excluded"].tolist() == ["c", "40", "x"]
+    # a real rate is still a rate by default, and an all-missing float column prints x
+    t["pct"], t["none"] = [2.5, 33.3, np.nan], np.nan
+    out = suppress_small_counts(t.drop(columns="excluded"), total_row=None)
+    assert out["pct"].tolist() == ["2.5", "33.3", "x"] and out["none"].tolist() == ["x"] * 3
+
+
+def test_numbers_held_as_objects_are_not_taken_for_labels() -> None:
+    """A count column of Python objects (a column once mixed with text) is not an integer
+    column: by default it was passed through as a label, its 4 printed."""
+    t = pd.DataFrame({"school": ["A", "B"], "pupils": pd.Series([4, 30], dtype=object)})
+    with pytest.raises(DataError, match="column 'pupils' holds numbers as Python objects"):
+        suppress_small_counts(t, total_row=None)
+    out = suppress_small_counts(t, count_columns=["pupils"], total_row=None)
+    assert out["pupils"].tolist() == ["c", "30"]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(12.5, "12.5"), (np.inf, "inf"), (-4, "-4"),
+                                              (-np.inf, "-inf")])
+def test_a_count_that_is_no_count_is_refused_naming_the_cell(value, shown) -> None:
+    """12.5 printed as 12 (int() truncates), infinity raised OverflowError from int(), -4 was
+    hidden as if small: each is a wrong input, refused with its column and row."""
+    t = pd.DataFrame({"n": [30.0, value, 25.0]}, index=["A", "B", "C"])
+    for call in (suppress_small_counts, suppression_masks):
+        with pytest.raises(DataError, match=rf"count column 'n', row 'B': {shown} is not a count"):
+            call(t, count_columns=["n"], total_row=None)
+
+
 @pytest.mark.parametrize("text", ["5,low,x", "c,low,0.5", "nan,low,x", "c,c,x", "c,lo\nw,x"])
 def test_suppression_symbols_never_look_like_values(text):
     """--symbols 5,low,x printed every hidden count as '5'; identical symbols say nothing."""
