@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -186,33 +187,38 @@ def test_morris_intervals_do_not_depend_on_numpy_global_state():
 
 # --- the optimiser's front, directions and constraints ----------------------------------------
 
-#: made-up results of 8 candidates (no simulation): attainment (maximised), staff_hours
-#: (minimised, at most 400) and persistent_absence (at most 0.2)
-MADE_UP = {0: (0.5, 100.0, 0.1), 1: (0.9, 90.0, 0.3), 2: (0.4, 200.0, 0.1), 3: (0.8, 400.0, 0.1),
-           4: (0.6, 300.0, 0.1), 5: (0.3, 50.0, 0.1), 6: (0.7, 350.0, 0.2), 7: (0.5, 150.0, 0.1)}
+#: made-up results of 8 candidates (no simulation): attainment (maximised, at least 0.375),
+#: staff_hours (minimised, at most 400) and persistent_absence (at most 0.25); binary fractions,
+#: so that a mean over replications lands exactly on a bound
+MADE_UP = {0: (0.5, 100.0, 0.125), 1: (0.875, 90.0, 0.5), 2: (0.375, 200.0, 0.125),
+           3: (0.75, 400.0, 0.125), 4: (0.625, 300.0, 0.125), 5: (0.25, 50.0, 0.125),
+           6: (0.6875, 350.0, 0.25), 7: (0.5, 150.0, 0.125)}
 
 
 def _optimisation(tmp, **extra):
     from srmsim.explore.optimise import optimisation_from_dict
 
     (tmp / "boost.yaml").write_text(yaml.safe_dump(TINY))
-    data = {"name": "front", "scenario": "boost.yaml", "replications": 2, "seed": 5,
+    data = {"name": "front", "scenario": "boost.yaml", "replications": 3, "seed": 5,
             "levers": {"policy.actions.boost.take_up": {"low": 0.1, "high": 0.9}},
             "objectives": {"attainment": "maximise", "staff_hours": "minimise"},
-            "constraints": {"staff_hours": {"max": 400}, "persistent_absence": {"max": 0.2}},
+            "constraints": {"attainment": {"min": 0.375}, "staff_hours": {"max": 400},
+                            "persistent_absence": {"max": 0.25}},
             "search": {"sampler": "nsga2", "trials": 8, "batch": 8}, **extra}
     return optimisation_from_dict(data, "front.yaml", tmp)
 
 
 def _made_up_search(tmp, monkeypatch, **extra):
+    """The search over MADE_UP's candidates, each in 3 replications: attainment 1/16 below its
+    value in two and 1/8 above in the third (its mean is the value, its median is not)."""
     from srmsim.explore import optimise as module
 
     def made_up(opt, store, trials, workers, scheduler):
         return pd.DataFrame([{"variant": module._variant(t.number), "replication": r,
-                              "attainment": MADE_UP[t.number][0],
+                              "attainment": MADE_UP[t.number][0] + (-1, -1, 2)[r] / 16,
                               "staff_hours": MADE_UP[t.number][1],
                               "persistent_absence": MADE_UP[t.number][2]}
-                             for t in trials for r in range(2)])
+                             for t in trials for r in range(3)])
 
     monkeypatch.setattr(module, "_evaluate", made_up)
     opt = _optimisation(tmp, **extra)
@@ -220,12 +226,13 @@ def _made_up_search(tmp, monkeypatch, **extra):
 
 
 def test_the_front_is_the_one_found_by_hand_and_by_optuna(tmp_path, monkeypatch):
-    """Feasible: staff_hours <= 400 and persistent_absence <= 0.2, a value on the bound included
-    (Optuna: a constraint value <= 0 is met). Candidate 1 is best on both objectives but breaks
-    a constraint; 7 ties 0 on attainment with more staff hours (weakly dominated); 2 is
-    dominated by 0. By hand the front is 0, 3, 4, 5, 6: the same as Optuna's own Pareto front
-    (study.best_trials, feasible trials only), which also checks the directions the study was
-    given. Maximise and minimise swapped, or a violation's sign, gave another front."""
+    """Feasible: attainment >= 0.375, staff_hours <= 400 and persistent_absence <= 0.25, a value
+    on the bound included (Optuna: a constraint value <= 0 is met): all but 1 and 5. Candidate 1
+    is best on both objectives but breaks a constraint; 7 ties 0 on attainment with more staff
+    hours (weakly dominated); 2 is dominated by 0. By hand the front is 0, 3, 4, 6: the same
+    as Optuna's own Pareto front (study.best_trials, feasible trials only), which also checks
+    the directions the study was given. Maximise and minimise swapped, or a violation's sign,
+    gave another front. A candidate's score is its mean over the replications."""
     import optuna
 
     from srmsim.explore.optimise import trials_table
@@ -234,10 +241,11 @@ def test_the_front_is_the_one_found_by_hand_and_by_optuna(tmp_path, monkeypatch)
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE,
                                 optuna.study.StudyDirection.MINIMIZE]
     table = trials_table(opt, study).set_index("trial")
-    assert table["feasible"].tolist() == [True, False, True, True, True, True, True, True]
-    assert sorted(table.index[table["pareto"]]) == [0, 3, 4, 5, 6]
-    assert sorted(t.number for t in study.best_trials) == [0, 3, 4, 5, 6]
-    assert table.loc[3, "attainment"] == 0.8 and table.loc[3, "staff_hours"] == 400.0
+    assert table["feasible"].tolist() == [True, False, True, True, True, False, True, True]
+    assert sorted(table.index[table["pareto"]]) == [0, 3, 4, 6]
+    assert sorted(t.number for t in study.best_trials) == [0, 3, 4, 6]
+    assert table.loc[3, "attainment"] == 0.75
+    assert table.loc[3, "staff_hours"] == 400.0
 
 
 def test_each_batch_is_one_nsga2_generation(tmp_path, monkeypatch):
@@ -265,13 +273,13 @@ def _front_runs(values: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
     # fewest staff hours among those that meet the constraints: C (not A, which breaks one)
     ("staff_hours", None, "C", True),
     # C exactly at attainment's minimum meets it
-    ("staff_hours", {"attainment": {"min": 0.7}, "staff_hours": {"max": 400}}, "C", True),
+    ("staff_hours", {"attainment": {"min": 0.75}, "staff_hours": {"max": 400}}, "C", True),
     # none meets them: the best of all on attainment, said to be infeasible
     (None, {"staff_hours": {"max": 10}}, "A", False),
 ])
 def test_the_chosen_policy_is_the_best_that_meets_the_constraints(tmp_path, choose, constraints,
                                                                  best, feasible):
-    """Re-evaluated front: A (0.95, 410 h, 0.1), B (0.8, 400 h, 0.1), C (0.7, 100 h, 0.2).
+    """Re-evaluated front: A (0.95, 410 h, 0.125), B (0.8, 400 h, 0.125), C (0.75, 100 h, 0.25).
     Bounds are inclusive, as in the search; ``choose`` names the objective to pick by, in its
     own direction."""
     from srmsim.explore.optimise import choose_best
@@ -280,7 +288,8 @@ def test_the_chosen_policy_is_the_best_that_meets_the_constraints(tmp_path, choo
     if constraints is not None:
         extra["constraints"] = constraints
     opt = _optimisation(tmp_path, **extra)
-    runs = _front_runs({"A": (0.95, 410.0, 0.1), "B": (0.8, 400.0, 0.1), "C": (0.7, 100.0, 0.2)})
+    runs = _front_runs({"A": (0.95, 410.0, 0.125), "B": (0.8, 400.0, 0.125),
+                        "C": (0.75, 100.0, 0.25)})
     assert choose_best(opt, runs)[:2] == (best, feasible)
 
 
@@ -300,11 +309,12 @@ def test_the_front_is_re_evaluated_on_fresh_states_of_the_world(tmp_path):
 
 class _TenRuns:
     """An experiment's results as discover() reads them, without a simulation: the ten runs
-    peeled by hand above, the condition ``gain < 0.5`` holding where y does."""
+    peeled by hand above, the condition ``gain < 0.5`` holding where y does, and a range of a
+    (-1 to 10) wider than the runs' (0 to 9)."""
 
     def __init__(self, path):
         x, y = _ten_runs()
-        self.path, self.names, self.bounds = path, ["a"], {"a": (0.0, 9.0)}
+        self.path, self.names, self.bounds = path, ["a"], {"a": (-1.0, 10.0)}
         self.parameters = x.rename_axis("replication")
         self._table = pd.DataFrame({"gain": np.where(y, 0.0, 1.0)}, index=x.index)
 
@@ -340,11 +350,14 @@ def test_the_written_discovery_keeps_six_figures_and_prints_shares_as_percentage
                                                                                    tmp_path):
     """The hand-peeled box in the files a trust reads: prim_trajectory.csv to 6 significant
     figures (coverage 6/7 = 0.857143), discovery.txt in percentages of runs and the box's
-    limits within the parameter's range, with the quasi-p computed by hand (0.7^6 = 0.12)."""
+    limits within the parameter's range as the experiment set it (not the runs' own), with the
+    quasi-p computed by hand (0.7^6 = 0.12); mass_min (0.3: 3 of the 10 runs) holds for the
+    classification tree's leaves as for PRIM's boxes."""
     from srmsim.explore import discovery
 
     monkeypatch.setattr(discovery, "Explored", _TenRuns)
-    found = discovery.discover("results", "gain < 0.5", peel_alpha=0.2, paste_alpha=0.2)
+    found = discovery.discover("results", "gain < 0.5", peel_alpha=0.2, paste_alpha=0.2,
+                               mass_min=0.3)
     discovery.write_discovery(found, tmp_path / "d", results=tmp_path)
     traj = (tmp_path / "d" / "prim_trajectory.csv").read_text().splitlines()
     assert traj[0] == "box,phase,coverage,density,mass,res_dim,runs,cases"
@@ -353,7 +366,9 @@ def test_the_written_discovery_keeps_six_figures_and_prints_shares_as_percentage
     assert "holds in 7 of 10 runs (70%)" in text
     assert "PRIM box 2: coverage 86%, density 100%, mass 60% (6 runs), 1 restricted parameter" \
         in text
-    assert "a: 1.5 .. 7.5 (of 0 .. 9; quasi-p 0.12)" in text
+    assert "a: 1.5 .. 7.5 (of -1 .. 10; quasi-p 0.12)" in text
+    leaves = pd.read_csv(tmp_path / "d" / "cart_leaves.csv")
+    assert leaves["runs"].sum() == 10 and leaves["runs"].min() >= 3
 
 
 def test_tpe_draws_at_random_for_the_first_batch_only(tmp_path):
@@ -366,3 +381,80 @@ def test_tpe_draws_at_random_for_the_first_batch_only(tmp_path):
                         search={"sampler": "tpe", "trials": 12, "batch": 4})
     samplers = [_sampler(opt, k) for k in range(3)]
     assert [s._n_startup_trials for s in samplers] == [4, 4, 4]
+
+
+def test_a_tiny_peel_and_paste_match_the_ones_done_by_hand():
+    """a = 0..7, cases y = 0 1 1 0 1 1 1 0 (by a), peel_alpha 0.2, paste_alpha 0.3.
+
+    Peel 1: the top (a = 6, 7) and the bottom (a = 0, 1) each leave 4 cases in 6 runs: a tie,
+    taken by the upper peel, listed first (limit 5.5). Peel 2: the bottom (a = 0, 1; index
+    floor(5 * 0.2) = 1) leaves 3 of 4, limit 1.5; the top (a = 4, 5, both cases) lowers the
+    density. Then no peel helps. Paste 1: the slab below the box holds a = 0, 1, the one above
+    a = 6, 7; each paste takes back the run nearest the box (the 30% share, at least one:
+    index ceil(1 * 0.7) = 1 of the slab below, floor(1 * 0.3) = 0 of the slab above), both
+    cases: 4 of 5 either way, a tie taken by the lower paste, listed first (limit 0.5).
+    Paste 2: a = 6 (a case) at the top gives 5 of 6 (limit 6.5); a = 0 at the bottom is a
+    non-case. Paste 3: a = 0 or a = 7, both non-cases: stop."""
+    x = pd.DataFrame({"a": np.arange(8.0)})
+    y = np.array([0, 1, 1, 0, 1, 1, 1, 0], dtype=bool)
+    found = prim(x, y, peel_alpha=0.2, paste_alpha=0.3)
+    traj = found.trajectory
+    assert traj["phase"].tolist() == ["start", "peel", "peel", "paste", "paste"]
+    assert traj["runs"].tolist() == [8, 6, 4, 5, 6] and traj["cases"].tolist() == [5, 4, 3, 4, 5]
+    assert [(lim.loc["low", "a"], lim.loc["high", "a"]) for lim in found.limits] == [
+        (0.0, 7.0), (0.0, 5.5), (1.5, 5.5), (0.5, 5.5), (0.5, 6.5)]
+
+
+def test_a_paste_that_leaves_the_density_as_it_was_is_not_made():
+    """a = 0..7, y = 0 1 1 1 1 0 0 0, peel_alpha 0.2: the peels leave a = 1..3, all cases
+    (limits 0.5 and 3.5). Pasting a = 4, a case, keeps the density at 1: no gain, so no paste
+    (EMA Workbench pastes only while the objective is above 0)."""
+    x = pd.DataFrame({"a": np.arange(8.0)})
+    y = np.array([0, 1, 1, 1, 1, 0, 0, 0], dtype=bool)
+    found = prim(x, y, peel_alpha=0.2, paste_alpha=0.05)
+    assert found.trajectory["phase"].tolist() == ["start", "peel", "peel", "peel"]
+    assert (found.limits[-1].loc["low", "a"], found.limits[-1].loc["high", "a"]) == (0.5, 3.5)
+
+
+def test_a_policy_proposed_twice_is_on_the_front_once_and_levers_keep_their_step(tmp_path,
+                                                                                 monkeypatch):
+    """An integer lever of step 3 from 2 to 11 has 4 values; 8 candidates must repeat some.
+    Optuna draws only values on the step (2, 5, 8, 11), and the front lists each policy once
+    (the candidates of a policy share their runs, so their results are the same)."""
+    from srmsim.explore import optimise as module
+
+    key = "policy.workflows.w.cooldown_weeks"
+
+    def made_up(opt, store, trials, workers, scheduler):
+        return pd.DataFrame([{"variant": module._variant(t.number), "replication": r,
+                              "attainment": float(t.params[key]), "staff_hours": 100.0,
+                              "persistent_absence": 0.1} for t in trials for r in range(3)])
+
+    monkeypatch.setattr(module, "_evaluate", made_up)
+    opt = _optimisation(tmp_path, levers={key: {"low": 2, "high": 11, "integer": True,
+                                                "step": 3}})
+    study = module.search(opt, tmp_path / "out", progress=False)
+    table = module.trials_table(opt, study)
+    assert set(table[key]) <= {2, 5, 8, 11} and len(table) == 8
+    front = table[table["pareto"]]
+    assert front[key].tolist() == [table[key].max()]  # the longest cooldown, listed once
+
+
+def test_one_objective_is_searched_by_tpe_and_several_by_nsga2(tmp_path):
+    """The default sampler: TPE for one objective, NSGA-II (a Pareto front) for several."""
+    one = _optimisation(tmp_path, objectives={"attainment": "maximise"}, search={"trials": 8})
+    two = _optimisation(tmp_path, search={"trials": 8})
+    assert (one.sampler_name, two.sampler_name) == ("tpe", "nsga2")
+
+
+def test_at_most_front_max_policies_are_re_evaluated_spread_along_the_first_objective():
+    """Of 5 front policies and room for 3, the two ends and the middle of the first objective
+    (sorted), whatever order the front lists them in."""
+    from srmsim.explore.optimise import _spread
+
+    opt = SimpleNamespace(config=SimpleNamespace(objectives={"attainment": "maximise",
+                                                             "staff_hours": "minimise"}))
+    front = pd.DataFrame({"trial": [7, 3, 9, 1, 4], "attainment": [0.5, 0.9, 0.1, 0.3, 0.7],
+                          "staff_hours": [50.0, 90.0, 10.0, 30.0, 70.0]})
+    assert _spread(front, opt, 3)["trial"].tolist() == [9, 7, 3]
+    assert _spread(front, opt, 5)["trial"].tolist() == [7, 3, 9, 1, 4]
