@@ -458,3 +458,56 @@ def test_at_most_front_max_policies_are_re_evaluated_spread_along_the_first_obje
                           "staff_hours": [50.0, 90.0, 10.0, 30.0, 70.0]})
     assert _spread(front, opt, 3)["trial"].tolist() == [9, 7, 3]
     assert _spread(front, opt, 5)["trial"].tolist() == [7, 3, 9, 1, 4]
+
+
+@pytest.mark.parametrize("method", ["sobol", "morris"])
+def test_each_index_is_salibs_own_for_that_parameter(method):
+    """Every column against SALib's documented analysis of the same problem (names and bounds in
+    sorted order, first order only, the same level and bootstrap seed): an interval or a
+    spread filed under another heading (S1's interval as ST's, mu*'s interval as sigma) read
+    as another index. sigma and mu* differ here (a*b is not additive)."""
+    from SALib.analyze import morris, sobol
+
+    design = DesignConfig(method=method, n=64 if method == "sobol" else 20)
+    x = sample(design, UNCERTAIN, seed=2)
+    y = np.sin(x[:, 0]) + x[:, 1] ** 2 + 2 * x[:, 0] * x[:, 2]
+    got = indices(x, y, UNCERTAIN, design.model_dump(), level=0.9, seed=4)
+    problem = {"num_vars": 3, "names": ["a", "b", "c"],
+               "bounds": [[0.0, 2.0], [0.0, 1.0], [-1.0, 1.0]]}
+    assert got["parameter"].tolist() == problem["names"]
+    if method == "sobol":
+        ref = sobol.analyze(problem, y, calc_second_order=False, conf_level=0.9,
+                            seed=np.random.default_rng(4))
+        columns = ["S1", "S1_conf", "ST", "ST_conf"]
+    else:
+        ref = morris.analyze(problem, x, y, conf_level=0.9, num_levels=4, seed=4)
+        columns = ["mu_star", "mu_star_conf", "mu", "sigma"]
+    for column in columns:
+        np.testing.assert_allclose(got[column], ref[column], rtol=1e-12, err_msg=column)
+    assert not np.allclose(got[columns[1]], got[columns[3]])
+
+
+@pytest.mark.parametrize("design, points", [
+    (DesignConfig(method="sobol", n=8), 8 * (3 + 2)),
+    (DesignConfig(method="sobol", n=8, second_order=True), 8 * (2 * 3 + 2)),
+    (DesignConfig(method="morris", n=5), 5 * (3 + 1)),
+    (DesignConfig(method="morris", n=5, levels=6), 5 * (3 + 1))])
+def test_a_designs_size_is_the_number_of_points_it_draws(design, points):
+    """Saltelli's design has N (D + 2) points, N (2D + 2) with second-order indices; Morris's
+    N trajectories of D + 1 (SALib's documentation). The experiment runs size(d) replications,
+    so a size off the sample's left design points unrun or ran points without parameters."""
+    assert design.size(3) == points == len(sample(design, UNCERTAIN, 1))
+
+
+@pytest.mark.parametrize("design", [DesignConfig(method="sobol", n=8),
+                                    DesignConfig(method="morris", n=4), DesignConfig()],
+                         ids=["sobol", "morris", "lhs"])
+def test_a_designs_columns_are_the_parameters_in_sorted_order_however_they_are_listed(design):
+    """Column j is the j-th parameter by name, whatever order the experiment file lists them
+    in: reordering the uncertain: section gives each parameter the same draws, and
+    parameters.csv, the manifest and the indices name the same columns."""
+    listed = {"c": UNCERTAIN["c"], "a": UNCERTAIN["a"], "b": UNCERTAIN["b"]}
+    drawn = sample(design, listed, 3, n=8)
+    np.testing.assert_array_equal(drawn, sample(design, UNCERTAIN, 3, n=8))
+    assert drawn[:, 0].min() >= 0.0 and drawn[:, 0].max() > 1.0  # a's range is (0, 2)
+    assert drawn[:, 2].min() < 0.0  # c's is (-1, 1)
