@@ -511,3 +511,27 @@ def test_a_designs_columns_are_the_parameters_in_sorted_order_however_they_are_l
     np.testing.assert_array_equal(drawn, sample(design, UNCERTAIN, 3, n=8))
     assert drawn[:, 0].min() >= 0.0 and drawn[:, 0].max() > 1.0  # a's range is (0, 2)
     assert drawn[:, 2].min() < 0.0  # c's is (-1, 1)
+
+
+def test_a_mean_of_replications_on_a_bound_meets_it(tmp_path, monkeypatch):
+    """Three replications each exactly at persistent_absence's maximum of 0.2 average
+    0.20000000000000004 in floating point: the policy was judged to break the constraint, in
+    the search (Optuna's constraint value) and when the best policy is chosen."""
+    from srmsim.explore.optimise import Bound, choose_best, trials_table
+
+    assert sum([0.2] * 3) / 3 > 0.2  # the rounding this is about
+    bound = Bound(max=0.2)
+    assert bound.violation(sum([0.2] * 3) / 3) == 0.0
+    assert bound.violation(0.2000001) > 0 and Bound(min=0.2).violation(0.1999999) > 0
+    assert Bound(min=0.0, max=1.0).violation(0.5) == -0.5
+    opt = _optimisation(tmp_path, constraints={"persistent_absence": {"max": 0.2}})
+    rows = [{"variant": v, "replication": r, "attainment": a, "staff_hours": 100.0,
+             "persistent_absence": 0.2 if v == "A" else 0.3}
+            for v, a in (("baseline", 0.0), ("A", 0.5), ("B", 0.9)) for r in range(3)]
+    assert choose_best(opt, pd.DataFrame(rows))[:2] == ("A", True)
+    monkeypatch.setitem(MADE_UP, 0, (0.5, 100.0, 0.2))  # candidate 0: on the bound
+    monkeypatch.setitem(MADE_UP, 1, (0.875, 90.0, 0.2000001))  # candidate 1: just over it
+    opt, study = _made_up_search(tmp_path, monkeypatch, constraints={
+        "persistent_absence": {"max": 0.2}})
+    table = trials_table(opt, study).set_index("trial")
+    assert table.loc[0, "feasible"] and not table.loc[1, "feasible"]
