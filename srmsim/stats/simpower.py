@@ -149,7 +149,8 @@ def simulated_power(
         if not 0.0 <= p_values[i] <= 1.0:  # NaN fails too; -0.1 would count as a rejection
             failures.append(f"replication {i} (seed {s}): p-value {p_values[i]} is not a "
                             "probability")
-            p_values[i] = math.nan
+            # a failed replication is out of the mean estimate as well as the power
+            estimates[i] = p_values[i] = math.nan
             if on_error == "raise":
                 raise SrmsimError(failures[-1])
     done = np.isfinite(p_values)

@@ -1,0 +1,209 @@
+"""Mutation review of policy comparisons: the numbers a researcher reads when comparing policies
+over replications with common random numbers (srmsim.experiment.compare, outcomes, result,
+learning and srmsim.stats.simpower). Each test here kills mutations of those decisions that the
+other test files let survive; every expected number comes from scipy or a closed form written
+out below, not from the code under test."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from srmsim import stats
+from srmsim.errors import SrmsimError
+from srmsim.experiment.compare import compare_frame, effects_display, failed_note
+from srmsim.experiment.learning import learning_curve
+from srmsim.experiment.outcomes import format_difference, format_relative, format_value
+from srmsim.experiment.result import ExperimentResult
+
+#: the 97.5% point of the standard normal (the Wilson interval's z at 95%)
+Z_975 = 1.959963984540054
+
+
+def _wilson(k: int, n: int, z: float = Z_975) -> tuple[float, float]:
+    """Wilson's score interval, written out (Wilson 1927; Agresti and Coull 1998, eq. 2)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# ------------------------------------------------------------------ the printed effects table
+def test_printed_table_puts_each_number_in_its_own_column():
+    """The printed table's baseline and variant means, and its interval's low and high ends,
+    are each in their own column (a swap of either pair printed a plausible table, and the
+    only test of a printed row looked for its numbers anywhere in the row)."""
+    base = np.array([0.90, 0.91, 0.92, 0.93])
+    var = np.array([0.95, 0.93, 0.94, 0.96])
+    runs = pd.DataFrame({"variant": ["b"] * 4 + ["v"] * 4, "replication": [0, 1, 2, 3] * 2,
+                         "attendance": np.r_[base, var]})
+    row = effects_display(compare_frame(runs, "b", ["attendance"])).iloc[0]
+    d = var - base
+    lo, hi = sps.t.interval(0.95, 3, loc=d.mean(), scale=sps.sem(d))
+    assert 0 < lo < hi
+    assert row["mean_baseline"] == f"{100 * base.mean():.1f}%" == "91.5%"
+    assert row["mean_variant"] == f"{100 * var.mean():.1f}%" == "94.5%"
+    assert row["difference"] == "+3.00 pp"
+    assert row["ci_low"] == f"+{100 * lo:.2f} pp"
+    assert row["ci_high"] == f"+{100 * hi:.2f} pp"
+    assert row["verdict"] == "better"
+
+
+def test_a_negative_replication_number_is_refused():
+    """Replications are numbered from 0: a -1 (a hand-edited table) is named, not paired."""
+    runs = pd.DataFrame({"variant": ["b", "b", "v", "v"], "replication": [-1, 1, -1, 1],
+                         "attendance": [0.9, 0.91, 0.92, 0.95]})
+    with pytest.raises(SrmsimError, match="replication -1 .*not a whole number from 0"):
+        compare_frame(runs, "b", ["attendance"])
+
+
+@pytest.mark.parametrize("value,scale,text", [
+    (0.0, "share", "±0.00 pp"),            # no change is neither + nor -
+    (0.1, "months", "+0.10 months"),       # 0.1 already shows two significant digits
+    (0.0046, "months", "+0.0046 months"),  # a small difference keeps two significant digits
+    (0.4, "money", "+£0.40"),              # pence below £10, always two of them
+    (12.6, "money", "+£13"),               # whole pounds from £10
+    (-12.5, "requests", "-12.5 requests"),  # a mean over replications below 100
+    (-1746.0, "requests", "-1,746 requests"),
+])
+def test_differences_print_with_their_sign_unit_and_significant_digits(value, scale, text):
+    """How a difference prints in the effects table: the sign, the unit, and decimals enough
+    for two significant digits (a difference of £0.40 once read "+£0")."""
+    assert format_difference(value, scale) == text
+
+
+def test_levels_and_relative_changes_print_with_significant_digits():
+    """A level of money below £10 prints its pence; a relative change keeps two significant
+    digits however small (+0.0040%, not +0.0%) and says ± for none."""
+    assert format_value(-0.4, "money") == "-£0.40"
+    assert format_value(0.915, "share") == "91.5%"
+    assert format_relative(0.00004) == "+0.0040%"
+    assert format_relative(-0.25) == "-25.0%"
+    assert format_relative(0.0) == "±0.0%"
+
+
+def test_the_failed_runs_note_names_every_failed_run_in_order():
+    """The note an analysis prints names every run it leaves out (up to ``shown``), sorted, and
+    counts the rest: a run dropped from it would pass the replications off as all planned."""
+    failures = [{"variant": "b", "replication": 3}, {"variant": "a", "replication": 1},
+                {"variant": "b", "replication": 0}]
+    assert failed_note(failures, Path("f")) == (
+        "note: 3 failed runs are left out of this analysis: 'a' replication 1, 'b' "
+        "replication 0, 'b' replication 3 (errors in f)")
+    assert failed_note(failures, Path("f"), shown=1).endswith(
+        "'a' replication 1 and 2 more (errors in f)")
+
+
+def test_the_result_header_counts_the_fewest_replications_of_a_variant():
+    """``ExperimentResult.replications`` (the header "2 variants x N replications") is the
+    fewest a variant has, not the most: with a failed run the header must not claim more."""
+    runs = pd.DataFrame({"variant": ["base"] * 4 + ["v"] * 3,
+                         "replication": [0, 1, 2, 3, 0, 2, 3],
+                         "attendance": [0.9, 0.91, 0.92, 0.93, 0.95, 0.93, 0.96]})
+    res = ExperimentResult(Path("x"), runs, {"baseline": "base", "outcomes": ["attendance"],
+                                             "variants": {"base": "", "v": ""}})
+    assert res.replications == 3
+    assert res.effects.iloc[0]["replications"] == 3
+
+
+def test_effects_rows_follow_the_experiment_files_variant_order():
+    """The effects table lists variants in the experiment file's order (the manifest's), not
+    alphabetically nor by first appearance in the runs table."""
+    runs = pd.DataFrame({"variant": np.repeat(["zeta", "base", "alpha"], 3),
+                         "replication": [0, 1, 2] * 3,
+                         "attendance": [0.90, 0.92, 0.91, 0.90, 0.91, 0.92, 0.93, 0.92, 0.94]})
+    res = ExperimentResult(Path("x"), runs, {"baseline": "base", "outcomes": ["attendance"],
+                                             "variants": {"base": "", "zeta": "",
+                                                          "alpha": ""}})
+    assert list(res.effects["variant"]) == ["zeta", "alpha"]
+    assert list(compare_frame(runs, "base", ["attendance"])["variant"]) == ["zeta", "alpha"]
+
+
+def test_variance_reduction_is_the_unpaired_over_the_paired_variance():
+    """The variance-reduction factor is (var(variant) + var(baseline)) / var(variant -
+    baseline), every variance with n - 1 (the module docstring's formula): with n = 3 a
+    ddof slip changes it by 3/2."""
+    base = np.array([1.0, 2.0, 4.0])
+    var = np.array([1.4, 2.5, 4.3])
+    runs = pd.DataFrame({"variant": ["b"] * 3 + ["v"] * 3, "replication": [0, 1, 2] * 2,
+                         "y": np.r_[base, var]})
+    row = compare_frame(runs, "b", ["y"]).iloc[0]
+    d = var - base  # 0.4, 0.5, 0.3: mean 0.4, variance 0.01
+    unpaired = np.var(base, ddof=1) + np.var(var, ddof=1)
+    assert row["sd_paired"] == pytest.approx(0.1, rel=1e-12)
+    assert row["variance_reduction"] == pytest.approx(unpaired / 0.01, rel=1e-9)
+    assert row["half_width"] == pytest.approx(sps.t.ppf(0.975, 2) * 0.1 / math.sqrt(3),
+                                              rel=1e-12)
+    assert d.mean() == pytest.approx(row["difference"], rel=1e-12)
+
+
+# ------------------------------------------------------------------ the learning curve
+def test_learning_curve_points_are_t_intervals_over_the_finite_replications():
+    """Each learning-curve point is the mean over the replications with a value, with a t
+    interval on n - 1 degrees of freedom (SD with n - 1), the count of those replications and
+    of the variant's runs; terms in order (term 10 after term 2, not after term 1)."""
+    nan = np.nan
+    runs = pd.DataFrame({"variant": ["a"] * 4 + ["b"] * 3,
+                         "regret_t1": [0.5, 0.7, 0.4, 0.6, 0.9, 1.1, 1.0],
+                         "regret_t2": [0.3, nan, 0.2, 0.5, 0.8, 0.7, 1.2],
+                         "regret_t10": [0.1, 0.2, 0.15, 0.05, nan, 0.6, nan]})
+    for level in (0.95, 0.8):
+        curve = learning_curve(runs, level=level)
+        assert list(zip(curve["variant"], curve["term"], strict=True)) == [
+            ("a", 1), ("a", 2), ("a", 10), ("b", 1), ("b", 2), ("b", 10)]
+        for row in curve.itertuples(index=False):
+            x = runs.loc[runs["variant"] == row.variant, f"regret_t{row.term}"].dropna()
+            assert row.replications == len(x)
+            assert row.replications_total == (runs["variant"] == row.variant).sum()
+            assert row.mean == pytest.approx(x.mean(), rel=1e-12)
+            if len(x) < 2:
+                assert math.isnan(row.ci_low) and math.isnan(row.ci_high)
+                continue
+            lo, hi = sps.t.interval(level, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
+            assert row.ci_low == pytest.approx(lo, rel=1e-9)
+            assert row.ci_high == pytest.approx(hi, rel=1e-9)
+
+
+# ------------------------------------------------------------------ power by simulation
+def _data(seed: int) -> pd.DataFrame:
+    return pd.DataFrame({"seed": [seed]})
+
+
+def test_simulated_power_interval_is_wilsons_95_percent_whatever_alpha():
+    """The Monte-Carlo interval of a power estimate is Wilson's 95% interval (as the summary
+    says) over the replications analysed, also when the test's alpha is not 0.05."""
+    res = stats.simulated_power(_data, lambda d: 0.01 if d["seed"].iloc[0] % 3 else 0.5,
+                                n_sims=60, alpha=0.2, seed=7)
+    k = res.n_rejected
+    assert 0 < k < 60 and res.power == k / 60
+    lo, hi = _wilson(k, 60)
+    assert res.ci_low == pytest.approx(lo, rel=1e-12)
+    assert res.ci_high == pytest.approx(hi, rel=1e-12)
+    assert "Monte-Carlo 95% CI" in res.summary()
+
+
+def test_a_p_value_of_zero_is_a_rejection_and_one_of_alpha_is_not():
+    """p = 0 (an exact test, or underflow) is a probability and a rejection, not a failed
+    replication; p = alpha exactly is not a rejection (reject when p < alpha, the rule the
+    trial store checks its records against)."""
+    res = stats.simulated_power(_data, lambda d: 0.0, n_sims=5)
+    assert (res.power, res.n_failed, res.n_rejected) == (1.0, 0, 5)
+    res = stats.simulated_power(_data, lambda d: 0.05, n_sims=5, alpha=0.05)
+    assert (res.power, res.n_failed) == (0.0, 0)
+
+
+def test_mean_estimate_leaves_out_the_failed_replications():
+    """A replication whose p-value is not a probability is a failure, excluded from the power
+    (as the summary says): its estimate must not enter ``mean_estimate`` either (an estimator
+    that returned a diverged estimate with p = NaN biased the mean estimate)."""
+    def estimate(d: pd.DataFrame) -> tuple[float, float]:
+        return (1000.0, math.nan) if d["seed"].iloc[0] % 2 else (1.0, 0.01)
+
+    res = stats.simulated_power(_data, estimate, n_sims=40, seed=3, on_error="count")
+    assert 0 < res.n_failed < 40 and res.n_rejected == 40 - res.n_failed
+    assert res.mean_estimate == 1.0
