@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from srmsim import stats
+from srmsim import calendar, stats
 from srmsim.errors import SrmsimError
 from srmsim.experiment.compare import compare_frame, effects_display, failed_note
-from srmsim.experiment.learning import learning_curve
+from srmsim.experiment.learning import learning_curve, learning_outcomes
 from srmsim.experiment.outcomes import format_difference, format_relative, format_value
 from srmsim.experiment.result import ExperimentResult
 
@@ -142,7 +143,37 @@ def test_variance_reduction_is_the_unpaired_over_the_paired_variance():
     assert d.mean() == pytest.approx(row["difference"], rel=1e-12)
 
 
+def test_relative_change_needs_a_positive_baseline_mean():
+    """A relative change divides by the baseline's mean over the paired replications, and only
+    when that mean is positive: on a negative baseline (money saved, written as a negative
+    cost) its sign would say the opposite of the difference."""
+    runs = pd.DataFrame({"variant": ["b", "b", "v", "v"], "replication": [0, 1, 0, 1],
+                         "cost": [10.0, 12.0, 15.0, 18.0]})
+    row = compare_frame(runs, "b", ["cost"]).iloc[0]
+    assert row["relative_change"] == pytest.approx(5.5 / 11.0, rel=1e-12)
+    negative = runs.assign(cost=-runs["cost"])
+    assert math.isnan(compare_frame(negative, "b", ["cost"]).iloc[0]["relative_change"])
+
+
 # ------------------------------------------------------------------ the learning curve
+def test_learning_outcomes_are_means_over_a_runs_decisions_and_terms():
+    """Regret is the mean (not the median) over the run's decisions, term by term (term k of
+    the run is ``regret_t<k+1>``), and gains per 100 staff hours in a term count the pooled
+    staff's minutes as well as the schools' (written out: 100 h = 6,000 minutes)."""
+    weeks = np.array([0, 1])
+    assert calendar.run_term(weeks).tolist() == [0, 0]
+    decisions = pd.DataFrame({"term": [0, 0, 1, 1, 1], "regret": [0.0, 0.9, 0.3, 0.3, 3.0]})
+    weekly = pd.DataFrame({"run_week": weeks, "staff_minutes_used": [60.0, 60.0],
+                           "pool_minutes_used": [30.0, 30.0], "reading_delivered": [1.0, 2.0]})
+    run = SimpleNamespace(decisions=decisions, weekly=weekly)
+    outcomes = learning_outcomes()
+    assert outcomes["regret"][1](run) == pytest.approx(0.9, rel=1e-12)
+    assert outcomes["regret_t1"][1](run) == pytest.approx(0.45, rel=1e-12)
+    assert outcomes["regret_t2"][1](run) == pytest.approx(1.2, rel=1e-12)
+    assert math.isnan(outcomes["regret_t3"][1](run))
+    assert outcomes["reading_per_100h_t1"][1](run) == pytest.approx(6000 * 3.0 / 180.0)
+
+
 def test_learning_curve_points_are_t_intervals_over_the_finite_replications():
     """Each learning-curve point is the mean over the replications with a value, with a t
     interval on n - 1 degrees of freedom (SD with n - 1), the count of those replications and
