@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from test_experiment import write_experiment
 
 from srmsim import calendar, stats
 from srmsim.errors import SrmsimError
+from srmsim.experiment import load_experiment, run_experiment
 from srmsim.experiment.compare import compare_frame, effects_display, failed_note
 from srmsim.experiment.learning import learning_curve, learning_outcomes
 from srmsim.experiment.outcomes import format_difference, format_relative, format_value
@@ -153,6 +155,27 @@ def test_relative_change_needs_a_positive_baseline_mean():
     assert row["relative_change"] == pytest.approx(5.5 / 11.0, rel=1e-12)
     negative = runs.assign(cost=-runs["cost"])
     assert math.isnan(compare_frame(negative, "b", ["cost"]).iloc[0]["relative_change"])
+
+
+@pytest.mark.once
+def test_sequential_stopping_waits_for_every_outcome_and_stops_at_the_maximum(tmp_path):
+    """Sequential stopping adds replications until every listed outcome's half-width is within
+    its target (one outcome met is not enough), and never beyond max_replications: batches of
+    2 from 3 reach 5, then 6, not 7."""
+    path = write_experiment(tmp_path, replications=3, sequential={
+        "half_width": {"attendance": 1.0, "persistent_absence": 1e-12},
+        "max_replications": 6, "batch": 2})
+    summary = run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
+    assert summary["replications"] == 6 and summary["stopped"] == "max_replications reached"
+    effects = compare_frame(*_runs_and_baseline(tmp_path / "o"))
+    assert set(effects["replications"]) == {6}
+
+
+def _runs_and_baseline(out: Path) -> tuple[pd.DataFrame, str, list[str]]:
+    from srmsim.experiment.compare import load_runs
+
+    runs, manifest = load_runs(out)
+    return runs, manifest["baseline"], manifest["outcomes"]
 
 
 # ------------------------------------------------------------------ the learning curve
