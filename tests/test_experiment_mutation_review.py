@@ -114,6 +114,25 @@ def test_the_result_header_counts_the_fewest_replications_of_a_variant():
     assert res.effects.iloc[0]["replications"] == 3
 
 
+def test_a_result_at_another_level_says_so_in_its_table_and_forest_plot():
+    """``ExperimentResult(level=0.9)`` computes 90% intervals: its printed table and forest
+    plot said "95% simulation interval" over them."""
+    base = np.array([0.90, 0.91, 0.92, 0.93])
+    var = np.array([0.95, 0.93, 0.94, 0.96])
+    runs = pd.DataFrame({"variant": ["base"] * 4 + ["v"] * 4, "replication": [0, 1, 2, 3] * 2,
+                         "attendance": np.r_[base, var]})
+    res = ExperimentResult(Path("x"), runs, {"baseline": "base", "outcomes": ["attendance"],
+                                             "variants": {"base": "", "v": ""}}, level=0.9)
+    d = var - base
+    lo, _ = sps.t.interval(0.9, 3, loc=d.mean(), scale=sps.sem(d))
+    assert res.effects.iloc[0]["ci_low"] == pytest.approx(lo, rel=1e-12)
+    assert "ci_low to ci_high: the 90% simulation interval" in res.summary()
+    assert "95%" not in res.summary()
+    assert "with 90% simulation intervals" in res.forest._suptitle.get_text()
+    default = ExperimentResult(Path("x"), runs, res.manifest)
+    assert "the 95% simulation interval" in default.summary()
+
+
 def test_effects_rows_follow_the_experiment_files_variant_order():
     """The effects table lists variants in the experiment file's order (the manifest's), not
     alphabetically nor by first appearance in the runs table."""

@@ -377,8 +377,10 @@ def forest_rows(effects: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
-                registry: Mapping[str, Outcome] | None = None, title: str | None = None):
-    """Paired differences with their 95% simulation intervals, one panel per outcome.
+                registry: Mapping[str, Outcome] | None = None, title: str | None = None,
+                level: float = 0.95):
+    """Paired differences with their simulation intervals (at ``level``, the one ``effects``
+    was computed at), one panel per outcome.
 
     Each panel is on its outcome's own scale and unit (shares in percentage points), with a
     zero line and an arrow showing which way is better. A long study is summarised by its first
@@ -419,8 +421,8 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
         ax.tick_params(labelsize=8)
         mark_better(ax, info)
         axis_units(ax, info)
-    fig.suptitle(title or f"Effect of each policy against {baseline}, with 95% simulation "
-                 "intervals", fontsize=10)
+    fig.suptitle(title or f"Effect of each policy against {baseline}, with "
+                 f"{percent_level(level)} simulation intervals", fontsize=10)
     fig.text(0.5, 0.002, "green: clearly better; red: clearly worse; blue: no clear change, or "
              "no better direction (cost, staff hours)" + shown_note, ha="center", va="bottom",
              fontsize=7, color="dimgrey")
@@ -507,15 +509,23 @@ def _fewer_replications(effects: pd.DataFrame,
     return "".join(lines)
 
 
-def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None) -> str:
-    """The printed table: plain numbers with units, the 95% simulation interval (ci_low to
-    ci_high) and a verdict; the variance-reduction factor stays in effects.csv."""
+def percent_level(level: float) -> str:
+    """An interval's level as people write it: 0.95 -> ``95%``, 0.995 -> ``99.5%``."""
+    return f"{100 * level:g}%"
+
+
+def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
+                   level: float = 0.95) -> str:
+    """The printed table: plain numbers with units, the simulation interval (ci_low to
+    ci_high, at ``level``: the one ``effects`` was computed at, which the note names) and a
+    verdict; the variance-reduction factor stays in effects.csv."""
     if effects.empty:  # a header over no rows said nothing of why
         return ("No effects: there is no variant to compare with the baseline (the experiment "
                 "has only its baseline variant); add a variant to estimate effects.")
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
     text += _fewer_replications(effects, registry)
-    return (text + "\nci_low to ci_high: the 95% simulation interval (Monte-Carlo uncertainty "
-            "under the model's assumptions, not a forecast).\npp = percentage points; "
-            "relative_change only on ratio scales; more columns in effects.csv.")
+    return (text + f"\nci_low to ci_high: the {percent_level(level)} simulation interval "
+            "(Monte-Carlo uncertainty under the model's assumptions, not a forecast).\n"
+            "pp = percentage points; relative_change only on ratio scales; more columns in "
+            "effects.csv.")

@@ -163,7 +163,7 @@ class ExperimentResult:
         head = (f"experiment {self.name}: {plural(len(self.variants), 'variant')} x "
                 f"{plural(self.replications, 'replication')}, baseline {self.baseline}, root seed "
                 f"{self.manifest.get('root_seed')}")
-        return head + "\n" + format_effects(self.effects, self.registry)
+        return head + "\n" + format_effects(self.effects, self.registry, self.level)
 
     def table(self) -> pd.DataFrame:
         """The effects table as formatted text (a DataFrame, for notebooks)."""
@@ -180,7 +180,7 @@ class ExperimentResult:
     def forest(self):
         """The forest plot as a matplotlib Figure, drawn once: forest.png and the report share
         it."""
-        return forest_plot(self.effects, None, self.registry)
+        return forest_plot(self.effects, None, self.registry, level=self.level)
 
     @cached_property
     def forest_png(self) -> bytes:
