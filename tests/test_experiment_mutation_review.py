@@ -7,6 +7,7 @@ out below, not from the code under test."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ from test_experiment import write_experiment
 from srmsim import calendar, stats
 from srmsim.errors import SrmsimError
 from srmsim.experiment import load_experiment, run_experiment
-from srmsim.experiment.compare import compare_frame, effects_display, failed_note
+from srmsim.experiment.compare import compare_frame, effects_display, failed_note, load_runs
 from srmsim.experiment.learning import learning_curve, learning_outcomes
 from srmsim.experiment.outcomes import format_difference, format_relative, format_value
 from srmsim.experiment.result import ExperimentResult
@@ -133,16 +134,41 @@ def test_a_result_at_another_level_says_so_in_its_table_and_forest_plot():
     assert "the 95% simulation interval" in default.summary()
 
 
+def test_group_effects_keep_a_replication_where_another_outcome_is_undefined():
+    """Within a group, a replication with one outcome undefined (weeks waited with nobody in
+    the group served) is left out of that outcome's effect only: the other outcomes keep it."""
+    att = {("base", 0): 0.90, ("base", 1): 0.92, ("base", 2): 0.91,
+           ("v", 0): 0.93, ("v", 1): 0.94, ("v", 2): 0.95}
+    waited = {("base", 0): 2.0, ("base", 1): 3.0, ("base", 2): 2.5,
+              ("v", 0): np.nan, ("v", 1): 2.0, ("v", 2): 2.2}
+    detail = pd.DataFrame([{"group": "FSM", "variant": v, "replication": r, "outcome": o,
+                            "value": values[v, r]}
+                           for o, values in (("attendance", att), ("weeks_waited", waited))
+                           for v, r in values])
+    runs = pd.DataFrame({"variant": ["base"] * 3 + ["v"] * 3, "replication": [0, 1, 2] * 2,
+                         "attendance": [0.9] * 6, "weeks_waited": [1.0] * 6})
+    res = ExperimentResult(Path("x"), runs, {"baseline": "base",
+                                             "outcomes": ["attendance", "weeks_waited"],
+                                             "variants": {"base": "", "v": ""}})
+    res._detail = lambda kind: detail if kind == "groups" else None  # type: ignore[method-assign]
+    eff = res.group_effects.set_index("outcome")
+    assert eff.loc["attendance", "replications"] == 3
+    assert eff.loc["attendance", "difference"] == pytest.approx(0.03, rel=1e-9)
+    assert eff.loc["weeks_waited", "replications"] == 2
+    assert eff.loc["weeks_waited", "difference"] == pytest.approx(((2.0 - 3.0) + (2.2 - 2.5)) / 2)
+
+
 def test_effects_rows_follow_the_experiment_files_variant_order():
     """The effects table lists variants in the experiment file's order (the manifest's), not
-    alphabetically nor by first appearance in the runs table."""
+    alphabetically nor by first appearance in the runs table (which a bare table uses)."""
     runs = pd.DataFrame({"variant": np.repeat(["zeta", "base", "alpha"], 3),
                          "replication": [0, 1, 2] * 3,
                          "attendance": [0.90, 0.92, 0.91, 0.90, 0.91, 0.92, 0.93, 0.92, 0.94]})
     res = ExperimentResult(Path("x"), runs, {"baseline": "base", "outcomes": ["attendance"],
-                                             "variants": {"base": "", "zeta": "",
-                                                          "alpha": ""}})
-    assert list(res.effects["variant"]) == ["zeta", "alpha"]
+                                             "variants": {"base": "", "alpha": "",
+                                                          "zeta": ""}})
+    assert list(res.effects["variant"]) == ["alpha", "zeta"]
+    # a bare runs table: the order the variants first appear in
     assert list(compare_frame(runs, "base", ["attendance"])["variant"]) == ["zeta", "alpha"]
 
 
@@ -176,25 +202,40 @@ def test_relative_change_needs_a_positive_baseline_mean():
     assert math.isnan(compare_frame(negative, "b", ["cost"]).iloc[0]["relative_change"])
 
 
+@pytest.fixture(scope="module")
+def sequential_dir(tmp_path_factory) -> tuple[Path, dict]:
+    """A small experiment with sequential stopping: 3 replications, batches of 2, at most 6,
+    one outcome's target met at once and the other's never."""
+    tmp = tmp_path_factory.mktemp("sequential")
+    path = write_experiment(tmp, replications=3, sequential={
+        "half_width": {"attendance": 1.0, "persistent_absence": 1e-12},
+        "max_replications": 6, "batch": 2})
+    summary = run_experiment(load_experiment(path), tmp / "o", workers=1, progress=False)
+    return tmp / "o", summary
+
+
 @pytest.mark.once
-def test_sequential_stopping_waits_for_every_outcome_and_stops_at_the_maximum(tmp_path):
+def test_sequential_stopping_waits_for_every_outcome_and_stops_at_the_maximum(sequential_dir):
     """Sequential stopping adds replications until every listed outcome's half-width is within
     its target (one outcome met is not enough), and never beyond max_replications: batches of
     2 from 3 reach 5, then 6, not 7."""
-    path = write_experiment(tmp_path, replications=3, sequential={
-        "half_width": {"attendance": 1.0, "persistent_absence": 1e-12},
-        "max_replications": 6, "batch": 2})
-    summary = run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
+    out, summary = sequential_dir
     assert summary["replications"] == 6 and summary["stopped"] == "max_replications reached"
-    effects = compare_frame(*_runs_and_baseline(tmp_path / "o"))
+    runs, manifest = load_runs(out)
+    effects = compare_frame(runs, manifest["baseline"], manifest["outcomes"])
     assert set(effects["replications"]) == {6}
 
 
-def _runs_and_baseline(out: Path) -> tuple[pd.DataFrame, str, list[str]]:
-    from srmsim.experiment.compare import load_runs
-
-    runs, manifest = load_runs(out)
-    return runs, manifest["baseline"], manifest["outcomes"]
+@pytest.mark.once
+def test_a_results_folder_without_its_last_replication_is_refused(sequential_dir, tmp_path):
+    """Every planned run is stored or recorded as failed, the last replication too: a folder
+    with replication 5 of a variant deleted would otherwise compare 5 replications as if they
+    were all the experiment ran."""
+    out = tmp_path / "o"
+    shutil.copytree(sequential_dir[0], out)
+    (out / "runs" / "texts" / "rep-00005.parquet").unlink()
+    with pytest.raises(SrmsimError, match=r"1 of 18 runs is missing, first .*rep-00005"):
+        load_runs(out)
 
 
 # ------------------------------------------------------------------ the learning curve
