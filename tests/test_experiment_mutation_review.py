@@ -21,8 +21,9 @@ from srmsim import calendar, stats
 from srmsim.errors import SrmsimError
 from srmsim.experiment import load_experiment, run_experiment
 from srmsim.experiment.compare import compare_frame, effects_display, failed_note, load_runs
+from srmsim.experiment.custom import build_outcomes
 from srmsim.experiment.learning import learning_curve, learning_outcomes
-from srmsim.experiment.outcomes import format_difference, format_relative, format_value
+from srmsim.experiment.outcomes import Cohort, format_difference, format_relative, format_value
 from srmsim.experiment.result import ExperimentResult
 
 #: the 97.5% point of the standard normal (the Wilson interval's z at 95%)
@@ -71,6 +72,7 @@ def test_a_negative_replication_number_is_refused():
     (0.1, "months", "+0.10 months"),       # 0.1 already shows two significant digits
     (0.0046, "months", "+0.0046 months"),  # a small difference keeps two significant digits
     (0.4, "money", "+£0.40"),              # pence below £10, always two of them
+    (5.0, "money", "+£5.00"),              # ... not "+£5.0"
     (12.6, "money", "+£13"),               # whole pounds from £10
     (-12.5, "requests", "-12.5 requests"),  # a mean over replications below 100
     (-1746.0, "requests", "-1,746 requests"),
@@ -156,6 +158,23 @@ def test_group_effects_keep_a_replication_where_another_outcome_is_undefined():
     assert eff.loc["attendance", "difference"] == pytest.approx(0.03, rel=1e-9)
     assert eff.loc["weeks_waited", "replications"] == 2
     assert eff.loc["weeks_waited", "difference"] == pytest.approx(((2.0 - 3.0) + (2.2 - 2.5)) / 2)
+
+
+def test_a_custom_sum_over_a_group_with_no_finite_value_is_unmeasured():
+    """A user-defined ``sum`` skips undefined values; over a group whose every value is
+    undefined it is NaN (unmeasured, left out of the paired effect), not 0, while over an empty
+    group it is 0 (nothing to add up), as pandas' ``sum(min_count=1)`` and ``sum()`` give."""
+    s = pd.DataFrame({"student": np.arange(4), "fsm": [True, True, False, False],
+                      "attendance_rate": [0.9, 0.8, 0.95, 0.7],
+                      "reading_gap_end": [np.nan, np.nan, 1.0, 2.0]})
+    defs = {"in_fsm": "fsm", "not_fsm": "not fsm", "nobody": "attendance_rate > 2"}
+    registry = build_outcomes([{"name": k, "statistic": "sum", "of": "reading_gap_end",
+                                "where": where} for k, where in defs.items()])
+    cohort = Cohort(s)
+    gap = s["reading_gap_end"]
+    assert math.isnan(registry["in_fsm"](cohort)) and math.isnan(gap[s.fsm].sum(min_count=1))
+    assert registry["not_fsm"](cohort) == gap[~s.fsm].sum() == 3.0
+    assert registry["nobody"](cohort) == gap[s.attendance_rate > 2].sum() == 0.0
 
 
 def test_effects_rows_follow_the_experiment_files_variant_order():
