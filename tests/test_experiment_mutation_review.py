@@ -134,6 +134,13 @@ def test_a_result_at_another_level_says_so_in_its_table_and_forest_plot():
     assert "with 90% simulation intervals" in res.forest._suptitle.get_text()
     default = ExperimentResult(Path("x"), runs, res.manifest)
     assert "the 95% simulation interval" in default.summary()
+    # the HTML report too: its note, headline sentences, table caption and forest plot
+    from srmsim.report.experiment import build
+
+    html = build(res).render()
+    assert "95%" not in html
+    assert html.count("90% simulation interval") >= 4
+    assert "95% simulation interval" in build(default).render()
 
 
 def test_group_effects_keep_a_replication_where_another_outcome_is_undefined():

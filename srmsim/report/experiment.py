@@ -7,13 +7,18 @@ import math
 
 import pandas as pd
 
-from srmsim.experiment.compare import MAX_FOREST_VARIANTS, effects_display, mark_better
+from srmsim.experiment.compare import (
+    MAX_FOREST_VARIANTS,
+    effects_display,
+    mark_better,
+    percent_level,
+)
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
 from srmsim.labels import cut, percent, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
-from srmsim.report.page import INTERVAL_NOTE, Page, esc
+from srmsim.report.page import Page, esc, interval_note
 from srmsim.report.requests import backlog_columns
 from srmsim.report.requests import experiment_section as requests_section
 from srmsim.report.words import describe_trust, describe_variant
@@ -39,7 +44,8 @@ def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
             continue
         out.setdefault(r.variant, []).append(
             f"{o.label}: {o.format_value(r.mean_baseline)} → {o.format_value(r.mean_variant)}, "
-            f"{o.format_difference(r.difference)} (95% simulation interval "
+            f"{o.format_difference(r.difference)} ({percent_level(res.level)} simulation "
+            f"interval "
             f"{_interval(o, r.ci_low, r.ci_high, short=True)}): {r.verdict}.")
     return out
 
@@ -115,11 +121,12 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def group_table(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str
-                ) -> pd.DataFrame:
+def group_table(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
+                level: str = "95%") -> pd.DataFrame:
     """One row per group: the baseline's level and each variant's difference with its interval
-    (``ge``: group effects, the columns of effects.csv and ``group``)."""
-    return group_tables(ge, [o], groups, baseline)[o.name]
+    (``ge``: group effects, the columns of effects.csv and ``group``; ``level``: the
+    intervals' as printed)."""
+    return group_tables(ge, [o], groups, baseline, level)[o.name]
 
 
 #: the columns of the group effects that a group table shows, in :func:`_group_rows`' order
@@ -127,8 +134,8 @@ _GROUP_COLUMNS = ("outcome", "group", "variant", "mean_baseline", "difference", 
                   "ci_high")
 
 
-def group_tables(ge: pd.DataFrame, outcomes: list[Outcome], groups: list[str], baseline: str
-                 ) -> dict[str, pd.DataFrame]:
+def group_tables(ge: pd.DataFrame, outcomes: list[Outcome], groups: list[str], baseline: str,
+                 level: str = "95%") -> dict[str, pd.DataFrame]:
     """:func:`group_table` of each outcome, from one pass over ``ge``: filtering ``ge`` once per
     outcome took 16 s for an experiment of 1,001 outcomes."""
     wanted = {o.name for o in outcomes}
@@ -136,11 +143,12 @@ def group_tables(ge: pd.DataFrame, outcomes: list[Outcome], groups: list[str], b
     by: dict[str, dict[str, list[tuple]]] = {}
     for rec in zip(*(sub[c].tolist() for c in _GROUP_COLUMNS), strict=True):
         by.setdefault(rec[0], {}).setdefault(rec[1], []).append(rec)
-    return {o.name: _group_rows(by.get(o.name, {}), o, groups, baseline) for o in outcomes}
+    return {o.name: _group_rows(by.get(o.name, {}), o, groups, baseline, level)
+            for o in outcomes}
 
 
 def _group_rows(by_group: dict[str, list[tuple]], o: Outcome, groups: list[str],
-                baseline: str) -> pd.DataFrame:
+                baseline: str, level: str) -> pd.DataFrame:
     rows = []
     for group in groups:
         recs = by_group.get(group)
@@ -148,7 +156,7 @@ def _group_rows(by_group: dict[str, list[tuple]], o: Outcome, groups: list[str],
             continue
         row = {"students": group, f"{baseline} (level)": o.format_value(float(recs[0][3]))}
         for _, _, variant, _, difference, ci_low, ci_high in recs:
-            row[f"{variant} (difference, 95% interval)"] = (
+            row[f"{variant} (difference, {level} interval)"] = (
                 f"{o.format_difference(difference)} "
                 f"({_interval(o, ci_low, ci_high, short=True)})")
         rows.append(row)
@@ -184,7 +192,7 @@ def weeks_figure(res: ExperimentResult):
 
 
 def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
-                 variants: list[str]):
+                 variants: list[str], level: str = "95%"):
     from srmsim.figures import new_figure
 
     scale = 100.0 if o.scale == "share" else 1.0
@@ -213,7 +221,7 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""))
     mark_better(ax, o)
-    ax.set_title(f"{o.label} by group: effect with 95% simulation interval", fontsize=9,
+    ax.set_title(f"{o.label} by group: effect with {level} simulation interval", fontsize=9,
                  loc="left", pad=12)
     fig.tight_layout()
     return fig
@@ -250,8 +258,9 @@ def groups_section(page: Page, res: ExperimentResult) -> None:
                   if g in set(ge["group"])]
         schools = sorted({g for g in ge["group"] if isinstance(g, str) and g.startswith("school ")},
                          key=school_number)
+        level = percent_level(res.level)
         tables = group_tables(ge, [res.outcome(name) for name in main], groups + schools,
-                              res.baseline)
+                              res.baseline, level)
         for name in main:
             page.h3(res.outcome(name).heading())
             page.table(tables[name], numeric=set())
@@ -260,7 +269,7 @@ def groups_section(page: Page, res: ExperimentResult) -> None:
             others = [v for v in res.variants if v != res.baseline]
             shown = others[:MAX_FOREST_VARIANTS]
             page.figure(group_figure(res.group_effects, res.outcome(main[0]), groups,
-                                     res.baseline, shown),
+                                     res.baseline, shown, level),
                         f"{res.outcome(main[0]).label}: effect by FSM, SEN and EAL group"
                         + (f" (the first {len(shown)} of {plural(len(others), 'variant')}; "
                            "every variant is in the tables above)." if len(shown) < len(others)
@@ -314,7 +323,8 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         replications_heading,
     )
 
-    curve = learning_curve(res.runs)
+    curve = learning_curve(res.runs, res.level)
+    level = percent_level(res.level)
     if curve.empty:
         return
     page.h2("Does the trust learn? The learning curve", "learning")
@@ -323,8 +333,8 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
            "minus the chosen action's, per referral, in the chooser's target unit (months of "
            "reading age for reading): 0 is perfect. A chooser that learns from its cases has "
            "regret falling and oracle match rising term by term; a fixed or random one stays "
-           "flat. Means over replications with 95% simulation intervals; the same numbers are "
-           "in learning_curve.csv.")
+           f"flat. Means over replications with {level} simulation intervals; the same "
+           "numbers are in learning_curve.csv.")
     for measure, title in (("regret", "Regret per referral"),
                            ("oracle_match", "Share of referrals given the oracle's action")):
         c = curve[curve["measure"] == measure]
@@ -337,12 +347,12 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
             index=order, columns=terms).fillna("–")
         raw = c.pivot(index="variant", columns="column", values="mean").reindex(
             index=order, columns=terms)
-        page.h3(f"{title}, by term (mean and 95% interval {replications_heading(c)})")
+        page.h3(f"{title}, by term (mean and {level} interval {replications_heading(c)})")
         page.table(shown.reset_index(), set(terms), f"learning_{measure}",
                    raw=raw.reset_index(drop=True))
     page.figure(plot_learning_curve(curve), "Regret per referral (left, lower is better) and the "
                 "share of referrals given the oracle's action (right), by term of the run, per "
-                "variant, with 95% intervals.")
+                f"variant, with {level} intervals.")
 
 
 def build(res: ExperimentResult) -> Page:
@@ -374,7 +384,8 @@ def build(res: ExperimentResult) -> Page:
                              for v in res.variants if res.scenario(v) is not None]))
 
     page.h2("Headline effects", "headline")
-    page.note(INTERVAL_NOTE)
+    level = percent_level(res.level)
+    page.note(interval_note(level))
     for variant, sentences in headline_sentences(res).items():
         page.raw(f"<p><b>{esc(variant)}</b> against {esc(res.baseline)}:</p>")
         page.bullets(sentences, "headline")
@@ -385,10 +396,10 @@ def build(res: ExperimentResult) -> Page:
                         "relative_change"]])
     page.p("Columns as in effects.csv: mean_baseline and mean_variant are the means over "
            "replications; difference is variant minus baseline, paired by replication; ci_low "
-           "and ci_high bound its 95% simulation interval; pp = percentage points; "
+           f"and ci_high bound its {level} simulation interval; pp = percentage points; "
            "relative_change is shown only where a ratio means something. effects.csv also "
            "keeps the variance-reduction factor of the paired comparison.", "meta")
-    page.png(res.forest_png, "Effect of each variant against the baseline with its 95% "
+    page.png(res.forest_png, f"Effect of each variant against the baseline with its {level} "
              "simulation interval; green: better, red: worse, blue: no clear change.")
 
     if any(r in res.outcomes for r in RESOURCES):

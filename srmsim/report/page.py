@@ -38,11 +38,13 @@ figcaption{color:#555;font-size:.9em}
 footer{margin-top:3em;color:#777;font-size:.85em}
 """
 
-INTERVAL_NOTE = (
-    "Intervals are <b>95% simulation intervals</b>: they show the Monte-Carlo uncertainty of "
-    "the simulation under the model's assumptions (how much the answer would move with more "
-    "replications). They are not a forecast of what will happen in a real trust, which also "
-    "depends on how well the model's assumptions and the actions' effect sizes fit it.")
+def interval_note(level: str) -> str:
+    """What a simulation interval is (``level`` as printed: ``95%``)."""
+    return (f"Intervals are <b>{level} simulation intervals</b>: they show the Monte-Carlo "
+            "uncertainty of the simulation under the model's assumptions (how much the answer "
+            "would move with more replications). They are not a forecast of what will happen "
+            "in a real trust, which also depends on how well the model's assumptions and the "
+            "actions' effect sizes fit it.")
 
 #: marks a page srmsim wrote: ``report --out FILE`` replaces an existing file only if it holds
 #: this near its top (a user's own HTML page is never overwritten)
