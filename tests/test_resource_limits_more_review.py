@@ -28,6 +28,7 @@ class _Result:
 
     baseline = "none"
     variants = ["none", "a", "b"]
+    level = 0.95
 
     def __init__(self, n: int) -> None:
         self.outcomes = [f"o{i}" for i in range(n)]
@@ -57,9 +58,9 @@ def test_the_reports_group_tables_of_a_thousand_outcomes_take_one_pass(monkeypat
     calls = []
     one_pass = report.group_tables
 
-    def counted(ge, outcomes, groups, baseline):
+    def counted(ge, outcomes, groups, baseline, level):
         calls.append(len(outcomes))
-        return one_pass(ge, outcomes, groups, baseline)
+        return one_pass(ge, outcomes, groups, baseline, level)
 
     monkeypatch.setattr(report, "group_tables", counted)
     res, page = _Result(1001), Page("x")

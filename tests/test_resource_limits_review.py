@@ -149,8 +149,8 @@ def test_the_reports_group_figure_draws_at_most_the_forest_plots_variants(tmp_pa
     drawn: list[list[str]] = []
     real = report.group_figure
     monkeypatch.setattr(report, "group_figure",
-                        lambda ge, o, groups, baseline, variants: drawn.append(variants)
-                        or real(ge, o, groups, baseline, variants))
+                        lambda ge, o, groups, baseline, variants, level: drawn.append(variants)
+                        or real(ge, o, groups, baseline, variants, level))
     monkeypatch.setattr(report, "MAX_FOREST_VARIANTS", 1)
     html = report.build(ExperimentResult.load(out)).render()
     assert drawn == [["a"]]
