@@ -78,6 +78,11 @@ def percent(x: float | None, decimals: int = 1) -> str:
     return f"{x:.{decimals}%}"
 
 
+def percent_level(level: float) -> str:
+    """An interval's level as people write it: 0.95 -> ``95%``, 0.995 -> ``99.5%``."""
+    return f"{100 * level:g}%"
+
+
 def percent_of_runs(x: float | None, decimals: int = 0) -> str:
     """A share of simulated runs or replications as a percentage that reads ``0%`` or ``100%``
     only when it is exactly so: a rare event is ``<1%`` and a near-certain one ``>99%`` (at 0

@@ -183,10 +183,11 @@ def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> 
     counts = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])
               and not pd.api.types.is_bool_dtype(table[c])]
     for c in table.columns:  # numbers in a column of Python objects: a count or a label?
+        if table[c].dtype != object:
+            continue
         values = table[c].dropna()
-        if (c not in counts and table[c].dtype == object and len(values)
-                and all(isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
-                        for v in values)):
+        if len(values) and all(isinstance(v, int | float | np.number)
+                               and not isinstance(v, bool | np.bool_) for v in values):
             raise DataError(f"suppress_small_counts: column {c!r} holds numbers as Python "
                             "objects: name it in count_columns if it is a count (else it "
                             "would be printed as it is, unprotected)")

@@ -21,7 +21,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 from srmsim.experiment.store import run_column
-from srmsim.labels import agree, plural, printable
+from srmsim.labels import agree, percent_level, plural, printable
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
@@ -507,11 +507,6 @@ def _fewer_replications(effects: pd.DataFrame,
              f"{int(r.replications)} of {most} replications (the others have no finite value "
              "in both runs)" for r in short.itertuples(index=False)]
     return "".join(lines)
-
-
-def percent_level(level: float) -> str:
-    """An interval's level as people write it: 0.95 -> ``95%``, 0.995 -> ``99.5%``."""
-    return f"{100 * level:g}%"
 
 
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,

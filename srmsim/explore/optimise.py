@@ -210,15 +210,10 @@ class Bound(StrictModel):
         """How far ``value`` is outside the bounds (<= 0: met; Optuna's constraint value). A
         mean over replications each exactly on a bound can miss it by rounding (three runs of
         0.2 average 0.20000000000000004): within 1e-12 of the bound, relatively, it is on it."""
-        worst = -np.inf
-        for edge, gap in ((self.min, None if self.min is None else self.min - value),
-                          (self.max, None if self.max is None else value - self.max)):
-            if edge is None or gap is None:
-                continue
-            if 0 < gap <= 1e-12 * max(abs(edge), abs(value)):
-                gap = 0.0
-            worst = max(worst, gap)
-        return worst
+        gaps = ([] if self.min is None else [(self.min, self.min - value)]) + (
+            [] if self.max is None else [(self.max, value - self.max)])
+        return max((gap if gap > 1e-12 * max(abs(edge), abs(value)) else min(gap, 0.0)
+                    for edge, gap in gaps), default=-np.inf)
 
 
 class Search(StrictModel):

@@ -7,15 +7,10 @@ import math
 
 import pandas as pd
 
-from srmsim.experiment.compare import (
-    MAX_FOREST_VARIANTS,
-    effects_display,
-    mark_better,
-    percent_level,
-)
+from srmsim.experiment.compare import MAX_FOREST_VARIANTS, effects_display, mark_better
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
-from srmsim.labels import cut, percent, plural
+from srmsim.labels import cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
 from srmsim.report.page import Page, esc, interval_note
@@ -45,8 +40,7 @@ def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
         out.setdefault(r.variant, []).append(
             f"{o.label}: {o.format_value(r.mean_baseline)} → {o.format_value(r.mean_variant)}, "
             f"{o.format_difference(r.difference)} ({percent_level(res.level)} simulation "
-            f"interval "
-            f"{_interval(o, r.ci_low, r.ci_high, short=True)}): {r.verdict}.")
+            f"interval {_interval(o, r.ci_low, r.ci_high, short=True)}): {r.verdict}.")
     return out
 
 

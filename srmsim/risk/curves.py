@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.labels import plural
+from srmsim.labels import percent_level, plural
 from srmsim.risk._columns import (
     check_direction,
     cluster_codes,
@@ -300,19 +300,19 @@ class CurveBands:
 
     def summary(self) -> str:
         unit = f"{self.n_clusters} {self.cluster} clusters" if self.cluster else "rows (iid)"
-        pct = round(self.level * 100)
+        pct = percent_level(self.level)
         defined = self.n_boot - self.n_undefined
         if self.withheld:
             return (f"AUC {self.auc:.3f}; average precision {self.average_precision:.3f}; no "
-                    f"{pct}% CI: bootstrap over {unit}, {self.withheld}")
+                    f"{pct} CI: bootstrap over {unit}, {self.withheld}")
         if math.isnan(self.auc_low):  # too few replicates defined a curve for an interval
             fewest = min_replicates(self.level)
             return (f"AUC {self.auc:.3f}; average precision {self.average_precision:.3f}; no "
-                    f"{pct}% CI: bootstrap over {unit}, {self.n_boot} replicates, only "
+                    f"{pct} CI: bootstrap over {unit}, {self.n_boot} replicates, only "
                     f"{defined} with both outcomes, fewer than the {fewest} an interval needs "
                     "(use more replicates)")
         return (
-            f"AUC {self.auc:.3f} ({pct}% CI {self.auc_low:.3f}-{self.auc_high:.3f}); "
+            f"AUC {self.auc:.3f} ({pct} CI {self.auc_low:.3f}-{self.auc_high:.3f}); "
             f"average precision {self.average_precision:.3f} "
             f"({self.ap_low:.3f}-{self.ap_high:.3f}); bootstrap over {unit}, "
             f"{self.n_boot} replicates, {self.n_undefined} undefined"
@@ -349,8 +349,8 @@ def bootstrap_curves(
     level = level_value(level)
     fewest = min_replicates(level)
     if n_boot < fewest:
-        raise DataError(f"n_boot={n_boot:,} is too few for a {level * 100:g}% interval: a "
-                        f"percentile interval needs at least {fewest:,} replicates (2 / (1 - "
+        raise DataError(f"n_boot={n_boot:,} is too few for a {percent_level(level)} interval: "
+                        f"a percentile interval needs at least {fewest:,} replicates (2 / (1 - "
                         "level)), so that each tail holds one")
     grid_points = whole_number(grid_points, "grid_points", 2, MAX_GRID_POINTS)
     if protect is not None:
