@@ -53,8 +53,7 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = t.attended / t.possible
         on_time = t.on_time_total / t.set_total
-    missed = (t.possible - t.attended).astype(np.int64)
-    possible = t.possible.astype(np.int64)
+    persistent, severe = _absence_flags(t.possible, t.attended)
     df = pd.DataFrame({
         "uid": own(t.uid),
         "school": own(t.school),
@@ -76,9 +75,8 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
         "attendance_autumn": own(t.attendance_autumn),
         "attendance_spring": own(t.attendance_spring),
         "attendance_summer": own(t.attendance_summer),
-        # whole-session arithmetic: 39 missed of 390 is exactly 10% (floats would say 9.99..%)
-        "persistent_absent": missed * PERSISTENT_ABSENCE_DENOMINATOR >= possible,
-        "severe_absent": missed * SEVERE_ABSENCE_DENOMINATOR >= possible,
+        "persistent_absent": persistent,
+        "severe_absent": severe,
         "incidents": own(t.incidents),
         "lms_logins": own(t.logins),
         "assignments_set": own(t.set_total),
@@ -96,11 +94,36 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
         "staff_minutes": own(t.staff_minutes),
         "cost": own(t.cost),
     }, copy=False)
-    no_sessions = t.possible == 0
-    df.loc[no_sessions, ["persistent_absent", "severe_absent"]] = False
     if len(t) > 1 and not np.all(t.uid[1:] > t.uid[:-1]):  # a one-year table is in uid order
         df = df.sort_values("uid", kind="stable")
     return df.reset_index(drop=True)
+
+
+def _absence_flags(possible: np.ndarray, attended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Persistent and severe absence per student, in whole-session arithmetic (39 missed of 390
+    is exactly 10%; floats would say 9.99..%); no possible session is neither.
+
+    Worked out a slice of rows at a time in the table's 32-bit integers (64-bit only if ten
+    times a count could overflow them): at 8M students the 64-bit copies of whole columns this
+    used to make were 0.7-1.0 s of fresh pages before the students file could start
+    (``benchmarks/national.py``)."""
+    n = len(possible)
+    dtype = np.promote_types(np.promote_types(possible.dtype, attended.dtype), np.int32)
+    if n and int(possible.max()) > np.iinfo(dtype).max // PERSISTENT_ABSENCE_DENOMINATOR:
+        dtype = np.dtype(np.int64)
+    persistent, severe = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    rows = 1 << 16
+    missed, scaled = np.empty(min(n, rows), dtype=dtype), np.empty(min(n, rows), dtype=dtype)
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        p, m, x = possible[lo:hi], missed[:hi - lo], scaled[:hi - lo]
+        np.subtract(p, attended[lo:hi], out=m)
+        for out, denominator in ((persistent, PERSISTENT_ABSENCE_DENOMINATOR),
+                                 (severe, SEVERE_ABSENCE_DENOMINATOR)):
+            np.multiply(m, denominator, out=x)
+            np.greater_equal(x, p, out=out[lo:hi])
+            out[lo:hi] &= p > 0
+    return persistent, severe
 
 
 def headline(students: pd.DataFrame) -> dict[str, float]:
