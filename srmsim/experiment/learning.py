@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
-from srmsim.labels import over_replications, percent, plural
+from srmsim.labels import over_replications, percent, percent_level, plural
 from srmsim.outputs import replace_files, write_csv
 from srmsim.policy.chooser import oracle_matched
 from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
@@ -189,12 +189,35 @@ def replications_heading(curve: pd.DataFrame) -> str:
     return f"over {plural(totals[0], 'replication')}" if len(totals) == 1 else "over replications"
 
 
+CURVE_COLUMNS = ["variant", "measure", "term", "replications", "replications_total", "mean",
+                 "ci_low", "ci_high", "level"]
+
+
+def curve_level(curve: pd.DataFrame) -> str:
+    """The level of a curve's intervals as people write it (``90%``), from its ``level``
+    column; a curve without one (a ``learning_curve.csv`` from before it was written) or with
+    several levels mixed (curves at 0.9 and 0.95 concatenated) is a DataError, not a table
+    printed under the wrong level."""
+    from srmsim.errors import DataError
+    from srmsim.risk._columns import level_value, require_columns
+
+    require_columns(curve, ["level"], "learning curve: the level of its intervals")
+    levels = pd.unique(curve["level"])
+    if len(levels) != 1:
+        shown = ", ".join(map(str, levels[:5])) or "none"
+        raise DataError(f"column 'level' (learning curve) must hold one level, got {shown}; "
+                        "print curves at different levels one at a time")
+    return percent_level(level_value(levels[0]))
+
+
 def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per variant and term: the mean of each curve measure over replications, with t intervals.
 
     ``runs`` is an experiment's runs table with ``regret_t<k>``, ``oracle_match_t<k>``,
     ``reading_per_100h_t<k>`` ... columns (those it has). ``replications`` counts the runs with a
-    finite value, which the point is over; ``replications_total`` the variant's runs.
+    finite value, which the point is over; ``replications_total`` the variant's runs. ``level``
+    is a column (not ``.attrs``, which a CSV loses), so the table and ``learning_curve.csv``
+    say which intervals they hold and the printed table names them right.
     """
     from scipy import stats  # here: workers import this module, never this function
 
@@ -218,15 +241,15 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                              "term": int(col.split("_t")[-1]), "replications": len(x),
                              "replications_total": len(arm),
                              "mean": float(x.mean()), "ci_low": float(x.mean()) - half,
-                             "ci_high": float(x.mean()) + half})
-    return pd.DataFrame(rows, columns=["variant", "measure", "term", "replications",
-                                       "replications_total", "mean", "ci_low", "ci_high"])
+                             "ci_high": float(x.mean()) + half, "level": level})
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def format_learning_curve(curve: pd.DataFrame) -> str:
     """Term-by-term table: one row per variant, ``mean (low to high)`` per term."""
     from srmsim.experiment.compare import text_table  # compare imports this module's registry
 
+    level = curve_level(curve) if len(curve) else ""  # before the cells: one level or none
     parts = []
     for measure, unit in CURVE_MEASURES:
         c = curve[curve["measure"] == measure]
@@ -235,14 +258,15 @@ def format_learning_curve(curve: pd.DataFrame) -> str:
         cell = c.assign(cell=curve_cells(c))
         wide = cell.pivot(index="variant", columns="term", values="cell").fillna("–")
         wide.columns = [f"term {t}" for t in wide.columns]
-        parts.append(f"learning curve: {unit} (mean and 95% CI {replications_heading(c)})\n"
+        parts.append(f"learning curve: {unit} (mean and {level} CI "
+                     f"{replications_heading(c)})\n"
                      + text_table(wide.reset_index(), right=set(wide.columns)))
     return "\n\n".join(parts)
 
 
 def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
     """Each curve measure the runs have (regret, oracle match, gains per 100 staff hours) by
-    term, one line per variant, with 95% CIs."""
+    term, one line per variant, with the curve's intervals (at its ``level``)."""
     from srmsim.figures import new_figure, save
 
     panels = [(m, t) for m, t in CURVE_MEASURES if (curve["measure"] == m).any()] or [
@@ -262,10 +286,11 @@ def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
     return fig
 
 
-def report_learning(out: Path, runs: pd.DataFrame) -> str | None:
+def report_learning(out: Path, runs: pd.DataFrame, level: float = 0.95) -> str | None:
     """For ``srmsim compare``: the learning curve table (also CSV and PNG in ``out``), or None
-    when the experiment measured no term-by-term outcomes."""
-    curve = learning_curve(runs)
+    when the experiment measured no term-by-term outcomes. ``level`` is the experiment
+    result's, the one its effects and report use."""
+    curve = learning_curve(runs, level)
     if curve.empty:
         return None
     with replace_files(out, ["learning_curve.csv", "learning_curve.png"]) as stage:
