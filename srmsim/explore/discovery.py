@@ -65,8 +65,10 @@ class Discovery:
         if box.empty:
             lines.append("  no parameter restricted: the condition is not confined to a region")
         for _, r in box.iterrows():
-            lines.append(f"  {r['parameter']}: {r['low']:.4g} .. {r['high']:.4g} "
-                         f"(of {r['range_low']:.4g} .. {r['range_high']:.4g}; "
+            # a whole-number parameter's numbers in full: 12,000, not 1.2e+04
+            f = "{:,.10g}".format if r["parameter"] in self.prim.integers else "{:.4g}".format
+            lines.append(f"  {r['parameter']}: {f(r['low'])} .. {f(r['high'])} "
+                         f"(of {f(r['range_low'])} .. {f(r['range_high'])}; "
                          f"quasi-p {r['quasi_p']:.2g})")
         return "\n".join(lines)
 

@@ -12,6 +12,10 @@ peeling trajectory trades coverage (share of all cases that fall in the box) aga
 (Kwakkel 2017). Quasi-p values (Bryant and Lempert 2010) test each restricted parameter: the
 chance of the box's density if its limits were dropped (one-sided binomial; EMA Workbench drops
 one limit at a time, which differs for a parameter limited at both ends).
+
+A parameter given as a column of whole numbers (an integer or true/false column of ``x``: a
+staff count, a number of weeks) has its limits shown as the whole numbers kept (``<= 2``, not
+``<= 2.5``, which read as a fractional member of staff); the runs inside are the same.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ class PrimResult:
     members: list[np.ndarray] = field(default_factory=list)
     x: np.ndarray | None = None
     y: np.ndarray | None = None
+    #: parameters that take whole numbers (integer or true/false columns of ``x``): their
+    #: limits in ``limits`` and :meth:`box` are the whole numbers kept
+    integers: list[str] = field(default_factory=list)
+    #: the limits as PRIM placed them (midway between runs), which decide whether a parameter
+    #: is restricted; ``limits`` is these with whole-number parameters' limits rounded inward
+    raw_limits: list[pd.DataFrame] = field(default_factory=list)
 
     def box(self, step: int | None = None) -> pd.DataFrame:
         """Limits of a box on the trajectory (default: the last), restricted parameters only,
@@ -50,12 +60,16 @@ class PrimResult:
             raise SrmsimError(f"the peeling trajectory has boxes 0 to {len(self.limits) - 1}; "
                               f"no box {step}")
         lim = self.limits[step]
+        # restricted or not as PRIM placed the limits: a whole-number parameter's range given
+        # as (-0.5, 6.5) is shown from 0, but a limit still at -0.5 restricts nothing
+        raw = self.raw_limits[step] if len(self.raw_limits) == len(self.limits) else lim
         rows = []
         inside = self.members[step]
         cases = int(self.y[inside].sum())
         for j, name in enumerate(self.names):
             low, high = lim.loc["low", name], lim.loc["high", name]
-            if low == self.initial.loc["low", name] and high == self.initial.loc["high", name]:
+            if (raw.loc["low", name] == self.initial.loc["low", name]
+                    and raw.loc["high", name] == self.initial.loc["high", name]):
                 continue
             others = np.ones(len(self.y), dtype=bool)
             for k, other in enumerate(self.names):
@@ -124,6 +138,23 @@ def check_bounds(frame: pd.DataFrame, bounds: object, where: str) -> np.ndarray:
                             f"{row!r}, outside its bounds ({low:g}, {high:g})")
         limits.append((low, high))
     return np.array(limits, dtype=float).T
+
+
+def whole_number_columns(x: pd.DataFrame) -> list[str]:
+    """The columns of ``x`` that hold whole numbers by type: integer or true/false (a float
+    column is continuous even when its values happen to be whole, e.g. a Morris grid)."""
+    return [c for c in x.columns if pd.api.types.is_integer_dtype(x[c].dtype)
+            or pd.api.types.is_bool_dtype(x[c].dtype)]
+
+
+def whole_limits(lim: np.ndarray, integer: np.ndarray) -> np.ndarray:
+    """Limits as shown: those of a whole-number parameter rounded inward to the whole numbers
+    kept (a low of 2.5 is 3, a high of 2.5 is 2). The parameter's values are whole, so
+    ``x >= 2.5`` and ``x >= 3`` hold for the same runs: the box is the same."""
+    shown = lim.copy()
+    shown[0, integer] = np.ceil(lim[0, integer])
+    shown[1, integer] = np.floor(lim[1, integer])
+    return shown
 
 
 def _in(x: np.ndarray, lim: np.ndarray) -> np.ndarray:
@@ -198,10 +229,13 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
     """Peel and paste one box for the cases ``y`` (true/false or 0/1 per row of ``x``).
 
     ``bounds`` (each parameter's range, holding every run) is the first box; without it, the
-    runs' own ranges. Ties between peels (or pastes) that score alike go to the one that leaves
-    fewer parameters restricted, as in EMA Workbench.
+    runs' own ranges. An integer (or true/false) column of ``x`` is a whole-number parameter:
+    its limits are the whole numbers kept (:func:`whole_limits`). Ties between peels (or
+    pastes) that score alike go to the one that leaves fewer parameters restricted, as in EMA
+    Workbench.
     """
     frame, y = check_runs(x, y, "PRIM")
+    integers = whole_number_columns(ck.require_frame(x, "PRIM: x"))
     _check_options(peel_alpha, paste_alpha, mass_min)
     if not y.any():
         raise SrmsimError("the condition holds in none of the runs: nothing to discover")
@@ -213,7 +247,8 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
     lim = init.copy()
     inside = _in(xv, lim)
     result = PrimResult(names, pd.DataFrame(init, index=["low", "high"], columns=names),
-                        pd.DataFrame(), x=xv, y=y)
+                        pd.DataFrame(), x=xv, y=y, integers=integers)
+    integer = np.array([name in integers for name in names])
     rows: list[dict] = []
 
     def record(phase: str) -> None:
@@ -222,7 +257,9 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
         rows.append({"box": len(rows), "phase": phase, "coverage": cases / total,
                      "density": cases / m, "mass": m / n, "res_dim": _restricted(lim, init),
                      "runs": m, "cases": cases})
-        result.limits.append(pd.DataFrame(lim.copy(), index=["low", "high"], columns=names))
+        result.raw_limits.append(pd.DataFrame(lim.copy(), index=["low", "high"], columns=names))
+        result.limits.append(pd.DataFrame(whole_limits(lim, integer), index=["low", "high"],
+                                          columns=names))
         result.members.append(inside.copy())
 
     record("start")
