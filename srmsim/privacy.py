@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -171,7 +172,24 @@ def pseudonymise(values: Iterable[Any] | pd.Series, key: bytes, label: str,
 # small-count suppression
 
 
-def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> list[str]:
+def _holds_numbers(column: pd.Series) -> bool:
+    """Whether a column prints numbers: a numeric or boolean dtype, or numbers (a bool too)
+    among the Python objects of an object column. Such a column may carry a count."""
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return True
+    if column.dtype != object:
+        return False
+    return any(isinstance(v, numbers.Number | np.bool_) for v in column.dropna().tolist())
+
+
+def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None,
+                   declared: Iterable[Any] = ()) -> list[str]:
+    """The count columns: as named, or by default every integer column not ``declared``
+    otherwise (a label or a rate), refusing numbers held as Python objects (count or label?)."""
+    if table.columns.has_duplicates:
+        twice = sorted({str(c) for c in table.columns[table.columns.duplicated()]})
+        raise DataError(f"suppress_small_counts: {agree(len(twice), 'column')} {twice} "
+                        f"{agree(len(twice), 'appears', 'appear')} more than once in the table")
     if count_columns is not None:
         missing = [c for c in count_columns if c not in table.columns]
         if missing:
@@ -180,18 +198,75 @@ def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None) -> 
                             f"{agree(len(missing), 'is', 'are')} not in the table "
                             f"(columns: {list(table.columns)})")
         return list(count_columns)
-    counts = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])
+    skip = set(declared)
+    counts = [c for c in table.columns if c not in skip
+              and pd.api.types.is_integer_dtype(table[c])
               and not pd.api.types.is_bool_dtype(table[c])]
     for c in table.columns:  # numbers in a column of Python objects: a count or a label?
-        if table[c].dtype != object:
+        if c in skip or table[c].dtype != object:
             continue
-        values = table[c].dropna()
-        if len(values) and all(isinstance(v, int | float | np.number)
-                               and not isinstance(v, bool | np.bool_) for v in values):
+        if _holds_numbers(table[c]):
             raise DataError(f"suppress_small_counts: column {c!r} holds numbers as Python "
-                            "objects: name it in count_columns if it is a count (else it "
-                            "would be printed as it is, unprotected)")
+                            "objects: name it in count_columns if it is a count, or in "
+                            "label_columns if it is a label not computed from counts (else "
+                            "it would be printed as it is, unprotected)")
     return counts
+
+
+def _check_declared(table: pd.DataFrame, counts: Sequence[Any], rates: Iterable[Any],
+                    labels: Sequence[Any]) -> None:
+    """Refuse a table with a number that is neither a count, a rate nor a declared label.
+
+    Every number printed must be protected or said to be safe: a ``mean_minutes`` or an
+    integer column left out of ``count_columns`` printed as it is gives a small count back
+    (the mean times the row's count of pupils), whatever is hidden beside it. The index is
+    printed too, so a numeric index (``groupby("siblings").size()``) needs the same word,
+    unless it only numbers the rows 0, 1, 2, ...
+    """
+    rate_names = list(rates)
+    index_names = [n for n in table.index.names if n is not None]
+    unknown = [c for c in labels if c not in table.columns and c not in index_names]
+    if unknown:
+        raise DataError(f"suppress_small_counts: label {agree(len(unknown), 'column')} "
+                        f"{unknown} {agree(len(unknown), 'is', 'are')} not in the table "
+                        f"(columns: {list(table.columns)}; index: {index_names})")
+    for what, names in (("a count", counts), ("a rate", rate_names)):
+        both = [c for c in labels if c in names]
+        if both:
+            raise DataError(f"suppress_small_counts: {agree(len(both), 'column')} {both} "
+                            f"cannot be both {what} and a label")
+    both = [c for c in rate_names if c in counts]
+    if both:
+        raise DataError(f"suppress_small_counts: {agree(len(both), 'column')} {both} "
+                        "cannot be both a count and a rate")
+    declared = {*counts, *rate_names, *labels}
+    loose = [c for c in table.columns if c not in declared and _holds_numbers(table[c])]
+    if loose:
+        raise DataError(f"suppress_small_counts: {agree(len(loose), 'column')} {loose} "
+                        f"{agree(len(loose), 'holds', 'hold')} numbers but "
+                        f"{agree(len(loose), 'is', 'are')} not declared: name each in "
+                        "count_columns (a count), rate_columns (a rate, share or mean, with "
+                        "the counts it is computed from) or label_columns (a label not "
+                        "computed from counts, such as a school number or a year group); "
+                        "else it would be printed as it is, unprotected")
+    if isinstance(table.index, pd.RangeIndex):
+        return
+    for i in range(table.index.nlevels):
+        level = table.index.get_level_values(i)
+        name = table.index.names[i]
+        if name is not None and name in labels:
+            continue
+        if not _holds_numbers(pd.Series(level, dtype=level.dtype)):
+            continue
+        if table.index.nlevels == 1 and np.array_equal(level.to_numpy(),
+                                                       np.arange(len(level))):
+            continue  # numbers the rows, as a RangeIndex does
+        what = (f"index level {name!r}" if name is not None else "the index"
+                if table.index.nlevels == 1 else f"index level {i} (unnamed)")
+        raise DataError(f"suppress_small_counts: {what} holds numbers, and the index is "
+                        "printed too: name it and list it in label_columns if it is a label "
+                        "not computed from counts, or move it into the columns "
+                        "(reset_index) and declare it there")
 
 
 def _count_values(table: pd.DataFrame, counts: Sequence[str]) -> np.ndarray:
@@ -524,6 +599,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
                       known: np.ndarray | None = None,
                       known_remainders: Iterable[tuple[int, str]] = (),
                       at_least: np.ndarray | None = None,
+                      label_columns: Sequence[str] = (),
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which count cells are suppressed: (primary, secondary) boolean frames over count columns.
 
@@ -551,8 +627,13 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     count that is not available, missing (NaN), adds 0 to its total), ``known_remainders``
     ``(row, part)`` pairs whose remainder ``whole - part`` does (all of the FSM group is FSM),
     and ``at_least`` the least value of each cell (a group printed as a row has a pupil).
+
+    ``label_columns``: integer columns that are labels, not counts (a year group), left out
+    of the default count columns, as in :func:`suppress_small_counts`. This prints nothing:
+    what is printed is checked there, which refuses a number neither a count, a rate nor a
+    declared label, and masks that do not cover its count columns.
     """
-    counts = _count_columns(table, count_columns)
+    counts = _count_columns(table, count_columns, label_columns)
     values = _count_values(table, counts)
     missing = np.isnan(values)
     primary = ~missing & (values < threshold)
@@ -647,7 +728,8 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
                           suppress_zeros: bool = True, decimals: int = 1,
                           subsets: Mapping[str, str] | None = None,
                           complements: Sequence[str] = (),
-                          masks: tuple[pd.DataFrame, pd.DataFrame] | None = None
+                          masks: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                          label_columns: Sequence[str] = ()
                           ) -> pd.DataFrame:
     """A copy of ``table`` safe to print or write: small counts and what they reveal withheld.
 
@@ -663,19 +745,26 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     rate columns come back as text (``str`` dtype); other columns are unchanged. ``masks``:
     (primary, secondary) already decided by :func:`suppression_masks` (e.g. audited together
     with linked tables), applied as given.
+
+    ``label_columns`` names columns (or index levels) that are labels, not computed from
+    counts (a school number, a year group, a week, a threshold): printed as they are, and left
+    out of the defaults above. Every other number of the table (an integer, float or boolean
+    column, numbers held as Python objects, a numeric index other than row numbers 0, 1, ...)
+    must be a count or a rate, or the table is refused naming it: a ``mean_minutes`` left out
+    of ``rate_columns`` would be printed as it is and give a small count back.
     """
     sym = _symbols(symbols)
-    counts = _count_columns(table, count_columns)
-    values = _count_values(table, counts)
-    if masks is not None:
-        primary, secondary = masks
-    else:
-        primary, secondary = suppression_masks(table, counts, threshold, total_row,
-                                               total_column, suppress_zeros, subsets,
-                                               complements)
+    for arg, given in (("rate_columns", rate_columns), ("label_columns", label_columns)):
+        if isinstance(given, str):
+            raise DataError(f"suppress_small_counts: {arg} {given!r}: give a list of columns"
+                            + (" or a mapping from each to its count columns"
+                               if arg == "rate_columns" else ""))
+    labels = list(label_columns)
+    named_rates = [] if rate_columns is None else list(rate_columns)
+    counts = _count_columns(table, count_columns, [*labels, *named_rates])
     if rate_columns is None:
-        rates = {c: counts for c in table.columns
-                 if c not in counts and pd.api.types.is_float_dtype(table[c])}
+        rates = {c: counts for c in table.columns if c not in counts and c not in labels
+                 and pd.api.types.is_float_dtype(table[c])}
         _whole_number_rates(table, rates)
     elif isinstance(rate_columns, Mapping):
         rates = {r: ([b] if isinstance(b, str) else list(b)) for r, b in rate_columns.items()}
@@ -692,6 +781,20 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
             raise DataError(f"suppress_small_counts: rate column {r!r}: "
                             f"{agree(len(odd), 'base')} {odd} {agree(len(odd), 'is', 'are')} "
                             f"not {agree(len(odd), 'a count column', 'count columns')}")
+    _check_declared(table, counts, rates, labels)  # before the audit, which may take minutes
+    values = _count_values(table, counts)
+    if masks is not None:
+        primary, secondary = masks
+        for mask in (primary, secondary):
+            lacking = [c for c in counts if c not in mask.columns]
+            if lacking or len(mask) != len(table):
+                raise DataError(f"suppress_small_counts: masks must have a row for each of the "
+                                f"table's {len(table)} rows and a column for each count column "
+                                f"(lacking: {lacking})")
+    else:
+        primary, secondary = suppression_masks(table, counts, threshold, total_row,
+                                               total_column, suppress_zeros, subsets,
+                                               complements)
     out = table.copy()
     for j, c in enumerate(counts):
         text = [sym.withheld if np.isnan(v) else str(int(v)) for v in values[:, j].tolist()]

@@ -168,7 +168,8 @@ def test_row_by_row_suppression_is_beaten_by_the_attacker(calibrated) -> None:
     table = table[table["moment"].isin(spec.available)].copy()
     table.loc[~table["rate"], "target"] = np.nan
     old = suppress_small_counts(table.drop(columns="rate"), count_columns=["n", "events"],
-                                rate_columns={"target": ["n", "events"]}, total_row=None,
+                                rate_columns={"target": ["n", "events"],
+                                              "value": ["n", "events"]}, total_row=None,
                                 total_column=None)
     assert moments_attack(old, truth_cells(ds))
 

@@ -484,8 +484,9 @@ def test_a_total_row_in_a_multiindex_is_found() -> None:
     gets the same secondary suppression as a flat one: without it, 53 - 50 prints A's 3."""
     t = pd.DataFrame({"n": [3, 50, 40, 93]},
                      index=pd.MultiIndex.from_tuples([("A", 7), ("B", 7), ("C", 7),
-                                                      ("Total", "")]))
-    out = suppress_small_counts(t)
+                                                      ("Total", "")],
+                                                     names=["school", "year"]))
+    out = suppress_small_counts(t, label_columns=["year"])  # a numeric index is declared
     assert out["n"].tolist().count("c") >= 2
     assert _attack(out[["n"]], t.to_numpy(dtype=float), rows_sum=True, cols_sum=False) == []
 

@@ -106,6 +106,9 @@ OUTPUT_FILES = ("thresholds.csv", "roc.png", "pr.png", "thresholds_by_group.csv"
                 "fairness_gaps.csv", "fairness.png")
 COUNT_COLUMNS = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn", "n_missing")
 COUNTS_SHOWN = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn")
+#: what labels a row of a threshold table: a cut-off of the score on the protected grid and
+#: the group (not counts)
+LABEL_COLUMNS = ("threshold", "by", "group")
 RATE_BASES = {"flag_rate": ["flagged"], "sensitivity": ["tp", "fn"], "specificity": ["tn", "fp"],
               "precision": ["tp", "fp"], "npv": ["tn", "fn"], "f1": ["tp", "fp", "fn"]}
 
@@ -124,10 +127,15 @@ class _Disclosure:
 
         counts = [c for c in COUNT_COLUMNS if c in df.columns]
         rates = {r: b for r, b in RATE_BASES.items() if r in df.columns}
-        rates.update({f"{r}_diff": b for r, b in RATE_BASES.items() if f"{r}_diff" in df.columns})
+        # a group's rate minus the reference's, and the spread of the groups' rates at its
+        # threshold: rates too (each group's counts are at least the threshold on the grid)
+        for suffix in ("_diff", "_gap"):
+            rates.update({f"{r}{suffix}": b for r, b in RATE_BASES.items()
+                          if f"{r}{suffix}" in df.columns})
+        labels = [c for c in LABEL_COLUMNS if c in df.columns]
         return suppress_small_counts(df, count_columns=counts, rate_columns=rates,
-                                     threshold=self.threshold, total_row=None, total_column=None,
-                                     decimals=4)
+                                     label_columns=labels, threshold=self.threshold,
+                                     total_row=None, total_column=None, decimals=4)
 
     def missing_line(self, rows: int, a: dict, parts: dict[str, int]) -> str:
         """Rows used and missing; on real data small counts hidden, and enough others with
