@@ -39,7 +39,7 @@ from srmsim.labels import agree
 from srmsim.policy.compiled import CompiledPolicy
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
-from srmsim.results import PERSISTENT_ABSENCE
+from srmsim.results import PERSISTENT_ABSENCE_DENOMINATOR
 from srmsim.trial.spec import Trial
 
 CF = "_counterfactual"
@@ -123,7 +123,10 @@ class PanelRecorder:
             if self.outcome == "attendance_rate":
                 y = rate
             elif self.outcome == "persistent_absent":
-                y = (1.0 - rate >= PERSISTENT_ABSENCE).astype(np.float64)
+                # whole sessions, as students.parquet counts them: 13 missed of 130 is exactly
+                # 10%, where 1 - 117/130 in floats is 0.0999... and was not persistent absence
+                missed = d_pos - d_att
+                y = (missed * PERSISTENT_ABSENCE_DENOMINATOR >= d_pos).astype(np.float64)
             else:
                 y = s["value"]
             frames.append(pd.DataFrame({"uid": s["uid"][on_roll], "school": s["school"][on_roll],
