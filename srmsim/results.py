@@ -53,7 +53,7 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = t.attended / t.possible
         on_time = t.on_time_total / t.set_total
-    persistent, severe = _absence_flags(t.possible, t.attended)
+    persistent, severe = absence_flags(t.possible, t.attended)
     df = pd.DataFrame({
         "uid": own(t.uid),
         "school": own(t.school),
@@ -99,9 +99,10 @@ def student_frame(t: StudentTable, share: bool = False) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _absence_flags(possible: np.ndarray, attended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Persistent and severe absence per student, in whole-session arithmetic (39 missed of 390
-    is exactly 10%; floats would say 9.99..%); no possible session is neither.
+def absence_flags(possible: np.ndarray, attended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Persistent and severe absence per student (the students table, a trial's panel), in
+    whole-session arithmetic (39 missed of 390 is exactly 10%; floats would say 9.99..%); no
+    possible session is neither.
 
     Worked out a slice of rows at a time in the table's 32-bit integers (64-bit only if ten
     times a count could overflow them): at 8M students the 64-bit copies of whole columns this

@@ -142,11 +142,11 @@ def test_students_output_has_required_columns_and_consistent_flags(
 
 
 def test_absence_flags_whole_sessions_no_sessions_and_counts_past_32_bit_tenfold() -> None:
-    from srmsim.results import _absence_flags
+    from srmsim.results import absence_flags
 
     possible = np.array([390, 390, 0, 10, 10, 300_000_000, 300_000_000], dtype=np.int32)
     attended = np.array([351, 352, 0, 5, 6, 270_000_000, 270_000_001], dtype=np.int32)
-    persistent, severe = _absence_flags(possible, attended)
+    persistent, severe = absence_flags(possible, attended)
     # 39 of 390 missed is exactly 10%; 38 is not; no session is neither; 5 of 10 is severe;
     # 30,000,000 of 300,000,000 is 10% (ten times it overflows 32 bits: counted in 64)
     assert persistent.tolist() == [True, False, False, True, True, True, False]

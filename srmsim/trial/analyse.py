@@ -39,7 +39,7 @@ from srmsim.labels import agree
 from srmsim.policy.compiled import CompiledPolicy
 from srmsim.policy.profile import ProfileContext
 from srmsim.policy.rules import evaluate_rules
-from srmsim.results import PERSISTENT_ABSENCE_DENOMINATOR
+from srmsim.results import absence_flags
 from srmsim.trial.spec import Trial
 
 CF = "_counterfactual"
@@ -125,8 +125,7 @@ class PanelRecorder:
             elif self.outcome == "persistent_absent":
                 # whole sessions, as students.parquet counts them: 13 missed of 130 is exactly
                 # 10%, where 1 - 117/130 in floats is 0.0999... and was not persistent absence
-                missed = d_pos - d_att
-                y = (missed * PERSISTENT_ABSENCE_DENOMINATOR >= d_pos).astype(np.float64)
+                y = absence_flags(d_pos, d_att)[0].astype(np.float64)
             else:
                 y = s["value"]
             frames.append(pd.DataFrame({"uid": s["uid"][on_roll], "school": s["school"][on_roll],
