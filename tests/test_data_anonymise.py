@@ -191,6 +191,33 @@ def test_rare_categories_are_recoded(imported) -> None:
     assert "other" not in set(anon.students["sex"].dropna())
 
 
+def test_the_folder_report_names_no_recoded_value(imported, tmp_path: Path, capsys) -> None:
+    """The folder travels with the records: a report saying ``sex: other (2)`` beside them would
+    tell which pupils the catch-all value hides. It says how many values were recoded; the
+    values are printed to the user only."""
+    from srmsim.data.dataset import write_dataset
+
+    raw_dir, _, _ = imported
+    raw = read_dataset(raw_dir)
+    students = raw.students.copy()
+    students.loc[students.index[:2], "sex"] = "other"
+    src = tmp_path / "raw_with_other"
+    write_dataset(Dataset(students, raw.observations, raw.meta), src)
+    key = tmp_path / "k"
+    key.write_text(KEY.decode() + "\n")
+    out = tmp_path / "anon"
+    rc = main(["data", "anonymise", str(src), "--out", str(out), "--key-file", str(key),
+               "--quasi", "school", "--k", "5"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "rare sex values recoded: other (2)" in printed  # for the user who ran it
+    text = (out / "anonymisation_report.json").read_text()
+    rep = json.loads(text)
+    assert rep["rare_values_recoded"] == {"sex": 1}
+    assert "rare_categories" not in rep and "other" not in text
+    assert "other" not in set(read_dataset(out).students["sex"].dropna())
+
+
 def test_key_is_refused_next_to_the_data(imported, tmp_path: Path, capsys) -> None:
     raw_dir, _, _ = imported
     out = tmp_path / "anon"

@@ -205,6 +205,9 @@ def run_anonymise(args: argparse.Namespace) -> int:
                         max_suppressed=args.max_suppressed, reference_date=ref)
     print(rep.format())
     print(f"anonymised dataset written to {args.out}/ (report: anonymisation_report.json)")
+    if rep.rare_categories:
+        print("the report in the folder says how many rare values were recoded, not which: "
+              "they would point at the pupils holding the catch-all value")
     return 0
 
 

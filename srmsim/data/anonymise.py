@@ -69,6 +69,18 @@ class AnonymisationReport:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def shareable(self) -> dict[str, Any]:
+        """The report as written into the anonymised folder, which travels with the records:
+        how many rare values of each field were recoded, not which or how many pupils had them.
+
+        The values and their counts (``sex: other (2)``) would undo the recoding they report:
+        beside the records, the pupils holding the field's catch-all value are those very few
+        (all of them, when one value was recoded into an empty catch-all). The full report is
+        printed to the user who ran the command (:meth:`format`)."""
+        shared = {k: v for k, v in self.__dict__.items() if k != "rare_categories"}
+        shared["rare_values_recoded"] = {f: len(vals) for f, vals in self.rare_categories.items()}
+        return shared
+
     def format(self) -> str:
         lines = ["anonymisation report"]
         for t, cols in self.columns_dropped.items():
@@ -287,7 +299,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     with replace_dir(out, private=True, replaceable=holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
                      ) as tmp:
         write_dataset(anon, tmp, private=True)
-        write_file(tmp / REPORT_FILE, json_dumps(rep.to_dict(), indent=2) + "\n", private=True)
+        write_file(tmp / REPORT_FILE, json_dumps(rep.shareable(), indent=2) + "\n", private=True)
         carry_ledger(out, tmp)  # what was published from the folder still binds it
         bind_copy(in_dir, tmp)  # ... and what was published from the records it copies
     return rep
