@@ -190,6 +190,9 @@ def _count_columns(table: pd.DataFrame, count_columns: Sequence[str] | None,
         twice = sorted({str(c) for c in table.columns[table.columns.duplicated()]})
         raise DataError(f"suppress_small_counts: {agree(len(twice), 'column')} {twice} "
                         f"{agree(len(twice), 'appears', 'appear')} more than once in the table")
+    if isinstance(count_columns, str):  # "n" would be read letter by letter
+        raise DataError(f"suppress_small_counts: count_columns {count_columns!r}: give a list "
+                        "of columns")
     if count_columns is not None:
         missing = [c for c in count_columns if c not in table.columns]
         if missing:

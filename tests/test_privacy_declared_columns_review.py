@@ -154,3 +154,15 @@ def test_threshold_tables_declare_their_labels_and_protect_their_gaps() -> None:
     assert _Disclosure(True, 10).table(overall)["threshold"].tolist() == \
         overall["threshold"].tolist()
     assert np.isfinite(by_table["flag_rate_gap"]).all()
+
+
+def test_count_columns_given_as_one_string_is_refused_not_read_letter_by_letter() -> None:
+    """``count_columns="ab"`` was read as the columns ``a`` and ``b``: with such columns in the
+    table, the wrong ones were protected and ``ab`` printed as it is."""
+    table = pd.DataFrame({"group": ["x", "y"], "ab": [3, 40], "a": [1, 2], "b": [5, 6]})
+    for call in (lambda: suppress_small_counts(table, count_columns="ab"),
+                 lambda: suppression_masks(table, count_columns="ab")):
+        with pytest.raises(DataError, match="count_columns 'ab': give a list"):
+            call()
+    shown = suppress_small_counts(table, count_columns=["ab", "a", "b"])
+    assert shown["ab"].tolist()[0] == "c"
