@@ -47,13 +47,13 @@ into synthetic data; none is read back from the code under test.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from test_trial_review import SCENARIOS, _trial  # the trial review's small trial
 
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.trial import trial_from_dict
@@ -72,26 +72,6 @@ from srmsim.trial.assign import (
     make_assignment,
 )
 from srmsim.trial.spec import NEVER, treated_count
-
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-
-
-def _spec(**changes) -> dict:
-    spec = {
-        "name": "mut",
-        "scenario": "attendance_escalation.yaml",
-        "overrides": {"trust.n_schools": 6, "trust.students_per_year_group": 15},
-        "randomise": {"unit": "schools"},
-        "outcome": "attendance_rate",
-        "replications": 2,
-        "seed": 3,
-    }
-    spec.update(changes)
-    return spec
-
-
-def _trial(**changes):
-    return trial_from_dict(_spec(**changes), "mut-trial", SCENARIOS)
 
 
 # ------------------------------------------------------------------ assignment
