@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from srmsim.model import TrustModel
 
-PERSISTENT_ABSENCE = 0.10  # DfE: missing 10% or more of possible sessions
-SEVERE_ABSENCE = 0.50  # DfE: missing 50% or more
+#: DfE: persistent absence is missing 10% or more of possible sessions, severe 50% or more;
+#: counted in whole sessions, ``missed * 10 >= possible`` (floats put 351 of 390 below 90%)
 PERSISTENT_ABSENCE_DENOMINATOR = 10
 SEVERE_ABSENCE_DENOMINATOR = 2
 
@@ -119,11 +119,12 @@ def absence_flags(possible: np.ndarray, attended: np.ndarray) -> tuple[np.ndarra
         hi = min(lo + rows, n)
         p, m, x = possible[lo:hi], missed[:hi - lo], scaled[:hi - lo]
         np.subtract(p, attended[lo:hi], out=m)
+        has_sessions = p > 0
         for out, denominator in ((persistent, PERSISTENT_ABSENCE_DENOMINATOR),
                                  (severe, SEVERE_ABSENCE_DENOMINATOR)):
             np.multiply(m, denominator, out=x)
             np.greater_equal(x, p, out=out[lo:hi])
-            out[lo:hi] &= p > 0
+            out[lo:hi] &= has_sessions
     return persistent, severe
 
 

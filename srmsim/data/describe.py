@@ -23,13 +23,7 @@ from srmsim.inputs import load_json, whole
 from srmsim.labels import cut, printable
 from srmsim.outputs import json_dumps
 from srmsim.privacy import DEFAULT_THRESHOLD, Symbols, suppress_small_counts, suppression_masks
-
-#: Attendance at or below this share of possible sessions is persistent absence (DfE definition:
-#: missing 10% or more of possible sessions, as ``srmsim calibrate`` and simulated runs count it;
-#: a pupil at exactly 90% is persistently absent, or the two commands' counts differ by them).
-PERSISTENT_ABSENCE = 0.90
-#: ... in whole sessions: ``missed * 10 >= possible`` (floats would put 351 of 390 below 90%)
-PERSISTENT_ABSENCE_DENOMINATOR = 10
+from srmsim.results import PERSISTENT_ABSENCE_DENOMINATOR  # as simulated runs count it
 
 COUNTS = ["students", "fsm", "sen", "eal", "with_sessions", "persistently_absent"]
 #: the count columns that are also breakdowns: each a flag of a pupil
