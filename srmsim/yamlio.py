@@ -282,6 +282,12 @@ def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = Fa
     loader = _NumbersAsTextLoader if numbers_as_text else BoundedLoader
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.reader.ReaderError as err:  # a control character: its place, not PyYAML's
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - text.rfind("\n", 0, err.position)
+        code = err.character if isinstance(err.character, int) else ord(err.character)
+        raise ScenarioError(source, f"malformed YAML: line {line}, column {column}: the "
+                            f"character U+{code:04X} is not allowed in YAML text") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

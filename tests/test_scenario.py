@@ -346,3 +346,22 @@ def test_a_union_error_names_the_problem_of_the_branch_the_value_was_meant_for(h
     with pytest.raises(ScenarioError) as err:
         scenario_from_dict({"outputs": {"history": history}}, "s.yaml")
     assert err.value.problems == [("outputs.history", message.split(": ", 1)[1])]
+
+
+@pytest.mark.parametrize(
+    "raw,where,code",
+    [(b"\x00\x01\x02", "line 1, column 1", "U+0000"),  # a binary file
+     (b"name: x\ntrust:\n  n_schools: 2\x07\n", "line 3, column 15", "U+0007"),
+     (b"name: x\r\ntrust:\r\n  n_schools: \x1b2\r\n", "line 3, column 14", "U+001B")],
+)
+def test_control_character_is_placed_in_one_line(tmp_path: Path, capsys, raw: bytes,
+                                                 where: str, code: str) -> None:
+    """A character YAML does not allow is reported at its line and column, on one line (not
+    PyYAML's second line about a "<unicode string>" position)."""
+    path = tmp_path / "scenario.yaml"
+    path.write_bytes(raw)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unicode string" not in err
+    assert err == (f"srmsim: error: {path}: malformed YAML: {where}: the character {code} is "
+                   "not allowed in YAML text")
