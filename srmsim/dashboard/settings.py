@@ -109,8 +109,8 @@ def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
         return {"type": "Checkbox", "value": value, "label": text}
     v = float(value)
     if 0.0 < v <= 1.0:  # a share: attendance rate, risk score
-        return {"type": "SliderFloat", "value": v, "min": 0.0, "max": 1.0, "step": 0.01,
-                "label": f"{text} (0-1)"}
+        return {"type": "SliderFloat", "value": v, "min": 0.0, "max": 1.0,
+                "step": grid_step(v, 0.01), "label": f"{text} (0-1)"}
     # twice the value, or the value itself when twice it is past the largest float (2e308 is
     # inf, and int(inf) raised in place of the page)
     far = 2.0 * v if math.isfinite(2.0 * v) else v
@@ -121,13 +121,42 @@ def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
     # a tenth of the value's order of magnitude; for the tiniest floats that underflows to 0,
     # a slider that cannot move: then the value itself
     step = 10.0 ** math.floor(math.log10(abs(v))) / 10.0 or abs(v)
-    return {"type": "SliderFloat", "value": v, "min": lo, "max": hi, "step": step, "label": text}
+    return {"type": "SliderFloat", "value": v, "min": lo, "max": hi,
+            "step": grid_step(v, step, start=lo), "label": text}
+
+
+def grid_step(value: float, step: float, start: float = 0.0) -> float:
+    """``step``, or the first of ``step / 10``, ``step / 100``, ... whose grid (``start + k *
+    step``) holds ``value``.
+
+    The page's slider rounds its value to its grid when it is drawn and sends the rounded value
+    back, and Reset builds the model from it: an attendance threshold of 0.925 on a 0.01 step
+    ran as 0.93, and 45 staff minutes on a 30-minute step as 60, with no setting touched.
+    No finer than 1e-6 (a value such as 1/3 is on no decimal grid): the browser writes a
+    smaller step as ``1e-7``, reads that as no decimals and rounds the value to a whole number.
+    """
+    finer = step
+    for digits in range(13):
+        candidate = float(f"{step / 10 ** digits:.12g}")
+        if digits and candidate < 1e-6:
+            break
+        finer = candidate
+        k = (value - start) / finer
+        if abs(k - round(k)) <= 1e-6:
+            break
+    return finer
 
 
 def _minutes_control(role: str, minutes: float, where: str) -> dict[str, Any]:
+    """Steps of 30 minutes when the scenario's minutes are a multiple of 30, else steps that
+    land on them: Reset runs what the slider holds (37.5 minutes were sent as 38)."""
     top = max(1200, int(math.ceil(2.0 * minutes / 60.0)) * 60)
-    return {"type": "SliderInt", "value": int(round(minutes)), "min": 0, "max": top, "step": 30,
-            "label": f"{label(role)}, min/week {where}"}
+    text = f"{label(role)}, min/week {where}"
+    if minutes == int(minutes):
+        return {"type": "SliderInt", "value": int(minutes), "min": 0, "max": top,
+                "step": math.gcd(30, int(minutes)), "label": text}
+    return {"type": "SliderFloat", "value": float(minutes), "min": 0.0, "max": float(top),
+            "step": grid_step(minutes, 1.0), "label": text}
 
 
 def max_schools(scenario: Scenario) -> int:
@@ -139,6 +168,17 @@ def max_schools(scenario: Scenario) -> int:
     return max(trust.n_schools, min(MAX_SCHOOLS, MAX_STUDENTS // per_school))
 
 
+def min_schools(scenario: Scenario) -> int:
+    """The schools slider's bottom: one more than the largest school index the policy names
+    (``staff.per_school``, a rule's ``schools``). Fewer schools fail the scenario's checks: the
+    slider went down to 1, and Reset there raised a scenario error in place of a model."""
+    policy = scenario.policy
+    named = [] if policy is None else [
+        *policy.staff.per_school,
+        *(s for rule in policy.rules.values() for s in rule.schools or [])]
+    return max([1, *(s + 1 for s in named)])
+
+
 def model_params(scenario: Scenario) -> dict[str, Any]:
     """SolaraViz ``model_params`` for a scenario the page may show (:func:`check_for_page`): the
     scenario itself (fixed), the seed, the number of schools, and for its policy every
@@ -147,7 +187,8 @@ def model_params(scenario: Scenario) -> dict[str, Any]:
         "base": scenario,
         "seed": {"type": "InputText", "value": str(scenario.seed),
                  "label": "Seed (same seed, same students and events)"},
-        "n_schools": {"type": "SliderInt", "value": scenario.trust.n_schools, "min": 1,
+        "n_schools": {"type": "SliderInt", "value": scenario.trust.n_schools,
+                      "min": min_schools(scenario),
                       "max": max_schools(scenario), "step": 1,
                       "label": "Number of schools"},
     }
