@@ -21,6 +21,8 @@ GENERATION_BLOCK = 1 << 20
 
 #: England's secondary rates that attainment is standardised against (DfE school census)
 NATIONAL_RATES = {"fsm": 0.24, "sen": 0.14, "eal": 0.17}
+#: between-school SD of the EAL rate, logit scale (EAL is far more concentrated than FSM)
+EAL_SCHOOL_SD = 1.0
 
 
 def _logit(p: float) -> float:
@@ -30,6 +32,30 @@ def _logit(p: float) -> float:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+#: Gauss-Hermite nodes and weights (probabilists', weights summing to 1) for averages over a
+#: standard normal school effect
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(101)
+_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+
+
+def share_logit(p: float, sd: float) -> float:
+    """The logit intercept ``c`` whose schools' rates ``sigmoid(c + sd z)`` (z standard normal)
+    average ``p``, so that ``p`` is the share of students, as the scenario states it.
+
+    Why not ``logit(p)``: that is the rate of the median school, and the mean of a logit-normal
+    rate lies above it when ``p`` is under a half (FSM 24% with SD 0.6 gave 25.5% of students,
+    EAL 17% with SD 1 gave 20.9%). With ``sd`` 0 (or ``p`` at 0 or 1) it is ``logit(p)``."""
+    if sd <= 0 or not 1e-9 < p < 1 - 1e-9:
+        return _logit(p)
+    from scipy.optimize import brentq
+
+    def excess(c: float) -> float:
+        return float(_GH_WEIGHTS @ _sigmoid(c + sd * _GH_NODES)) - p
+
+    reach = 40.0 + 15.0 * sd
+    return float(brentq(excess, -reach, reach, xtol=1e-12))
 
 
 @dataclass
@@ -59,8 +85,8 @@ def generate_schools(scenario: Scenario, crn: CRN) -> SchoolProfiles:
     ze = crn.normal("school.absence", 0, idx)
     return SchoolProfiles(
         cohort_size=np.maximum(1, np.round(size)).astype(np.int64),
-        fsm_logit=_logit(pop.fsm_rate) + pop.fsm_school_sd * za,
-        eal_logit=_logit(pop.eal_rate) + 1.0 * zb,
+        fsm_logit=share_logit(pop.fsm_rate, pop.fsm_school_sd) + pop.fsm_school_sd * za,
+        eal_logit=share_logit(pop.eal_rate, EAL_SCHOOL_SD) + EAL_SCHOOL_SD * zb,
         attainment_effect=np.sqrt(pop.attainment_icc) * zc,
         engagement_effect=pop.engagement_school_sd * zd,
         absence_effect=dyn.absence_school_sd * ze,

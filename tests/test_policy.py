@@ -238,9 +238,11 @@ def test_central_pool_refits_on_pseudonymised_records_and_scores_students():
 
 
 def test_pool_scores_from_the_numpy_solver_match_statsmodels(monkeypatch):
-    """The pool fits with srmsim.risk.irls: its scores are statsmodels' within 1e-4 (the first
+    """The pool fits with srmsim.risk.irls: its scores are statsmodels' within 2e-4 (the first
     fit is a ridge fit -- this term's attendance is the year's so far -- whose BFGS optimiser
-    statsmodels stops at a gradient tolerance; maximum-likelihood fits agree within 1e-9)."""
+    statsmodels stops at a gradient tolerance; maximum-likelihood fits agree within 1e-9). The
+    bound was 1e-4 until the population fix of 2026-12-05 (FSM and EAL shares as stated) gave
+    this trust other students, on whom BFGS stops 1.2e-4 away."""
     from srmsim.policy import pool_model
 
     sc = load_scenario("scenarios/pooling.yaml").with_overrides(
@@ -255,7 +257,7 @@ def test_pool_scores_from_the_numpy_solver_match_statsmodels(monkeypatch):
     a, b = runs["statsmodels"], runs["newton"]
     assert [f["method"] for f in a.pool_model.fits] == [f["method"] for f in b.pool_model.fits]
     assert np.array_equal(np.isnan(a.pool_scores), np.isnan(b.pool_scores))
-    assert np.nanmax(np.abs(a.pool_scores - b.pool_scores)) < 1e-4
+    assert np.nanmax(np.abs(a.pool_scores - b.pool_scores)) < 2e-4
 
 
 def test_pool_model_config_is_validated():
