@@ -188,6 +188,14 @@ def _flag(values: pd.Series | None, n: int) -> np.ndarray:
     return np.where(missing, -1, truthy.astype(np.int8)).astype(np.int8)
 
 
+def _known_share(flags: np.ndarray, default: float) -> float:
+    """The share of 1s among the records that say (``flags`` 1/0, -1 unknown); ``default``
+    when none says. The school's rate that a pupil with an unknown flag is drawn from: counting
+    the unknowns as 0s lowered it (half a school's FSM unknown halved its FSM rate)."""
+    known = flags[flags >= 0]
+    return float(np.mean(known == 1)) if len(known) else default
+
+
 _CACHE: dict[tuple[str, int], RecordPopulation] = {}
 
 
@@ -242,10 +250,10 @@ class RecordPopulation:
         else:  # year group generalised away by anonymisation: spread over the scenario's years
             years = np.full(j, len(scenario.trust.year_groups))
         per_year = np.maximum(1, np.round(np.bincount(self.df["_school"], minlength=j) / years))
-        fsm_share = np.array([np.mean(self.fsm[r] == 1) if np.any(self.fsm[r] >= 0)
-                              else pop.fsm_rate for r in self.rows_by_school])
-        eal_share = np.array([np.mean(self.eal[r] == 1) if np.any(self.eal[r] >= 0)
-                              else pop.eal_rate for r in self.rows_by_school])
+        fsm_share = np.array([_known_share(self.fsm[r], pop.fsm_rate)
+                              for r in self.rows_by_school])
+        eal_share = np.array([_known_share(self.eal[r], pop.eal_rate)
+                              for r in self.rows_by_school])
         return SchoolProfiles(
             cohort_size=per_year.astype(np.int64),
             fsm_logit=np.array([_logit(p) for p in fsm_share]),
