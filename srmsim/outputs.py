@@ -58,6 +58,9 @@ STAGE_PREFIX = ".new-"
 TEMP_MARKER = ".srmsim-tmp-"
 #: the whole name of such a temporary (``tempfile.mkstemp``'s 8 characters end it)
 _TEMP_NAME = re.compile(r"\..+" + re.escape(TEMP_MARKER) + r"[a-z0-9_]{8}")
+#: what follows ``.<name>`` in a temporary of :func:`write_atomic` (or of an older srmsim's,
+#: ``.<name>.<8 random>``)
+_TEMP_TAIL = re.compile(r"(?:" + re.escape(TEMP_MARKER) + r"|\.)[a-z0-9_]{8}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,9 +405,11 @@ def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path],
     def ours(entry: str) -> bool:
         if entry in allowed or entry.startswith(STAGE_PREFIX) or entry in (*OS_FILES, LOCK_NAME):
             return True
-        stem = entry[1:].rsplit(".", 1)[0] if entry.startswith(".") else ""
-        return stem in allowed  # a write_atomic temporary: .summary.json.srmsim-tmp-x1y2z3a4
-        # (or an older srmsim's .summary.json.x1y2z3a4)
+        # a write_atomic temporary of an allowed name: .summary.json.srmsim-tmp-x1y2z3a4 (or an
+        # older srmsim's .summary.json.x1y2z3a4); any other hidden name is the user's (a
+        # .summary.json.swp of an editor, a .students.parquet.bak) and was removed with the folder
+        return any(entry.startswith(f".{name}") and _TEMP_TAIL.fullmatch(entry[len(name) + 1:])
+                   for name in allowed)
     return lambda folder: (holds_any(*markers)(folder)
                            and all(ours(p.name) for p in folder.iterdir()))
 

@@ -883,7 +883,7 @@ def test_a_users_file_in_an_earlier_result_folder_is_never_lost(tmp_path, capsys
     for _ in range(2):  # an earlier run's folder (and its report) is replaced
         assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
     (out / "report.html").write_text("<html></html>")
-    (out / ".summary.json.k3j4h2").write_text("")  # a killed write's leftover
+    (out / ".summary.json.k3j4h2x9").write_text("")  # an older srmsim's leftover
     assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 0
     (out / "notes.txt").write_text("mine")
     fails(capsys, "run", str(scenario), "--out", str(out), "--quiet", contains="did not write")
