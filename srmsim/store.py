@@ -256,9 +256,10 @@ class RunStore:
         """Refuse a detail file whose bytes are not those its run wrote (``recorded``, from
         :meth:`detail_digests`), naming it and the repair (``hint``)."""
         if file_sha256(path) != recorded:
-            raise SrmsimError(f"{path}: not the detail file its run wrote: its SHA-256 differs "
-                              f"from the one {self.run_path(variant, replication)} records "
-                              f"(truncated, edited, replaced or swapped)\n  {hint}")
+            # one path a line: a line longer than MAX_LINE is cut, and two paths made one
+            raise SrmsimError(f"{path}: not the detail file its run wrote (truncated, edited, "
+                              f"replaced or swapped):\n  its SHA-256 differs from the one "
+                              f"{self.run_path(variant, replication)} records\n  {hint}")
 
     def note_unchecked(self, count: int, kind: str) -> None:
         """Say on stdout that ``count`` ``kind`` detail files were read without a SHA-256 to

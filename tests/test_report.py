@@ -918,8 +918,9 @@ DAMAGES = {
     # a valid detail file of another run in its place: read as this run's before its SHA-256
     "swapped groups detail": (lambda o: shutil.copy(o / "detail/texts/rep-00002-groups.parquet",
                                                     o / "detail/texts/rep-00001-groups.parquet"),
-                              "rep-00001-groups.parquet: not the detail file its run wrote: its "
-                              "SHA-256 differs from the one .*runs/texts/rep-00001.parquet"),
+                              "rep-00001-groups.parquet: not the detail file its run wrote "
+                              r"\(truncated, edited, replaced or swapped\):\n  its SHA-256 "
+                              "differs from the one .*runs/texts/rep-00001.parquet"),
     "detail digest removed from its run": (
         lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "sha256:weekly"),
         "runs/texts/rep-00001.parquet: records no SHA-256 of its weekly detail"),
@@ -993,9 +994,9 @@ def test_damaged_experiment_folder_gives_a_short_error_and_writes_nothing(
         proc = cli(command, str(out))
         assert proc.returncode == 2, (command, proc.stderr)
         assert "Traceback" not in proc.stderr
-        # the error, a repair hint's files one a line (a run and its two detail files at most)
-        # and its resume command
-        assert len(proc.stderr.splitlines()) <= 5
+        # the error (a detail file's names its run on a second line: one path a line), a repair
+        # hint's files one a line (a run and its two detail files at most) and its resume command
+        assert len(proc.stderr.splitlines()) <= 6
         assert re.search(message, proc.stderr), proc.stderr
     assert folder_bytes(out) == before
 
