@@ -125,10 +125,10 @@ def given_percent(x: float | None) -> str:
 
 def points(gap: float | None, decimals: int = 1) -> str:
     """A gap between two shares in percentage points (``0.012`` -> ``1.2 pp``), the unit that
-    goes with :func:`percent`."""
+    goes with :func:`percent`; a gap that rounds to zero is ``0.0 pp``, never ``-0.0 pp``."""
     if gap is None or not math.isfinite(gap):
         return "n/a"
-    return f"{gap * 100:.{decimals}f} pp"
+    return f"{rounded(gap * 100, f'.{decimals}f')} pp"
 
 
 def yes_no(value: object) -> str:

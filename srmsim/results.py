@@ -24,7 +24,7 @@ import pandas as pd
 from srmsim import __version__
 from srmsim.errors import SrmsimError
 from srmsim.inputs import load_json, whole
-from srmsim.labels import percent, plural
+from srmsim.labels import percent, plural, rounded
 from srmsim.outputs import holds_only, json_dumps, replace_dir, write_atomic, write_file
 from srmsim.scenario import Scenario, load_scenario
 from srmsim.students import SEX_NAMES, STATUS_NAMES, WITHDRAWN, StudentTable
@@ -483,8 +483,8 @@ def format_summary(s: dict[str, Any], policy: bool | None = None) -> str:
 
 def _months(x: float | None) -> str:
     """A mean reading gap in months, ``n/a`` when there is none (a trust with no FSM students
-    has no FSM mean): never ``nan``."""
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.1f}"
+    has no FSM mean): never ``nan``, nor ``-0.0`` (a gap of -0.04 months is no gap behind)."""
+    return "n/a" if x is None or not math.isfinite(x) else rounded(x, ".1f")
 
 
 def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
