@@ -42,6 +42,15 @@ def _value(summary: pd.DataFrame, start: str) -> tuple[float, float, float] | No
     return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
 
 
+def ci_level(summary: pd.DataFrame) -> str:
+    """The level of the trial's confidence intervals as printed (``90%``), from the coverage
+    measure's name (``analysis.alpha`` sets it); ``95%``, the default, when no replication
+    finished."""
+    coverage = summary.loc[summary["measure"].str.startswith("coverage of the"), "measure"]
+    return coverage.iloc[0].removeprefix("coverage of the ").removesuffix(" CI") \
+        if len(coverage) else "95%"
+
+
 def headline(summary: pd.DataFrame, scale: str) -> list[str]:
     out = []
     est, truth, bias = (_value(summary, s) for s in ("mean estimate", "mean true effect (ITT)",
@@ -58,9 +67,7 @@ def headline(summary: pd.DataFrame, scale: str) -> list[str]:
     null = not rejection.empty and "type I" in str(rejection["note"].iloc[0])
     tail = ("; with no true effect, this is the false-positive (type I error) rate." if null
             else "; this is the trial's power.")
-    coverage = summary.loc[summary["measure"].str.startswith("coverage of the"), "measure"]
-    level = coverage.iloc[0].removeprefix("coverage of the ").removesuffix(" CI") \
-        if len(coverage) else "95%"
+    level = ci_level(summary)
     for start, words, missing in (
             ("coverage", f"The {level} confidence interval covered the truth in", "a confidence "
              "interval"),
@@ -152,8 +159,10 @@ def build(path: Path) -> Page:
     page.bullets(headline(summary, scale), "headline")
     page.table(summary_display(summary, scale), {"value"}, "trial_summary",
                raw=summary[["value"]])
-    page.figure(plot(runs, title="Estimate and its 95% CI in each replication, against the "
-                     "true effect"),
+    # the analysis's level (analysis.alpha), as the headline says it: a trial at alpha 0.1
+    # had its 90% intervals drawn under the title "95% CI"
+    page.figure(plot(runs, title=f"Estimate and its {ci_level(summary)} CI in each replication, "
+                     "against the true effect"),
                 "Left: each replication's estimate (blue when its CI covers the truth, red when "
                 "not) and the true effect (black). Right: estimate minus truth over "
                 "replications.")
