@@ -23,8 +23,9 @@ from srmsim.explore.tables import Explored
 from srmsim.labels import agree, plural, rounded
 from srmsim.stats import _checks as ck
 
+#: ``level``: the confidence level of the intervals (``--level``), which a report names
 COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf", "ST",
-           "ST_conf", "mu_star", "mu_star_conf", "mu", "sigma"]
+           "ST_conf", "mu_star", "mu_star_conf", "mu", "sigma", "level"]
 
 
 def _outcome_values(parameters: np.ndarray, y: object, d: int) -> np.ndarray:
@@ -181,6 +182,7 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
                 frame.insert(0, "outcome", outcome)
                 frame.insert(0, "variant", variant)
                 frame.insert(0, "target", target)
+                frame["level"] = level
                 frames.append(frame)
     return pd.DataFrame(pd.concat(frames, ignore_index=True), columns=COLUMNS)
 

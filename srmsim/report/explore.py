@@ -17,7 +17,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
 from srmsim.inputs import whole
-from srmsim.labels import percent_of_runs, plural, rounded, setting
+from srmsim.labels import percent_level, percent_of_runs, plural, rounded, setting
 from srmsim.report.files import (
     AGAIN,
     embed_png,
@@ -32,6 +32,11 @@ from srmsim.report.files import (
     read_json,
 )
 from srmsim.report.page import Page, esc
+
+def sobol_words(level: str) -> str:
+    """How to read Sobol indices, with their intervals' level as printed (``95%``)."""
+    return SOBOL_WORDS.replace("wide 95% bootstrap", f"wide {level} bootstrap")
+
 
 SOBOL_WORDS = (
     "<p><b>How to read a Sobol index.</b> Across the design's states of the world each outcome "
@@ -91,9 +96,23 @@ def _index(value: float) -> str:
     return rounded(value, ".2f") if math.isfinite(value) else "–"
 
 
-def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome]
+def sensitivity_level(table: pd.DataFrame, path: Path) -> str:
+    """The level of sensitivity.csv's intervals as printed (``90%`` after ``srmsim sensitivity
+    --level 0.9``: the page called them 95% whatever the level); ``95%``, the default, for a
+    file of an older srmsim that does not record it (need_numbers has checked the column)."""
+    levels = set(table["level"].dropna()) if "level" in table else set()
+    if not levels:
+        return "95%"
+    if len(levels) != 1 or not 0 < (level := float(levels.pop())) < 1:
+        raise SrmsimError(f"{path}: column 'level' does not hold one confidence level between 0 "
+                          f"and 1 (hand-edited or corrupt); {AGAIN}")
+    return percent_level(level)
+
+
+def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome], level: str = "95%"
                       ) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
-    """Shown rows, their raw numbers and whether the design was Morris's."""
+    """Shown rows, their raw numbers and whether the design was Morris's; ``level``: the
+    intervals' as printed."""
     morris = bool((table["method"] == "morris").any())
     label = [get_outcome(o, registry).label for o in table["outcome"]]
     shown = pd.DataFrame({"policy (or effect)": table["target"], "outcome": label,
@@ -101,16 +120,16 @@ def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome]
     if morris:
         outcomes = [get_outcome(o, registry) for o in table["outcome"]]
         shown["mu*"] = [_size(o, v) for o, v in zip(outcomes, table["mu_star"], strict=True)]
-        shown["mu* 95% interval"] = [f"± {_size(o, c)}" for o, c in
+        shown[f"mu* {level} interval"] = [f"± {_size(o, c)}" for o, c in
                                      zip(outcomes, table["mu_star_conf"], strict=True)]
         shown["sigma"] = [_size(o, v) for o, v in zip(outcomes, table["sigma"], strict=True)]
         raw = table[["mu_star", "sigma"]].rename(columns={"mu_star": "mu*"})
     else:
         shown["first-order S1"] = [_index(v) for v in table["S1"]]
-        shown["S1 95% interval"] = [_ci(v, c) for v, c in zip(table["S1"], table["S1_conf"],
+        shown[f"S1 {level} interval"] = [_ci(v, c) for v, c in zip(table["S1"], table["S1_conf"],
                                                               strict=True)]
         shown["total ST"] = [_index(v) for v in table["ST"]]
-        shown["ST 95% interval"] = [_ci(v, c) for v, c in zip(table["ST"], table["ST_conf"],
+        shown[f"ST {level} interval"] = [_ci(v, c) for v, c in zip(table["ST"], table["ST_conf"],
                                                               strict=True)]
         raw = table[["S1", "ST"]].rename(columns={"S1": "first-order S1", "ST": "total ST"})
     return shown, raw, morris
@@ -124,6 +143,7 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
     table = read_csv(path)
     need_text(table, COLUMNS[:5], path)
     need_numbers(table, [c for c in COLUMNS[5:] if c in table], path)
+    level = sensitivity_level(table, path)
     if table.duplicated(["target", "outcome", "parameter"]).any():
         raise SrmsimError(f"{path}: a policy, outcome and parameter appear twice (hand-edited or "
                           f"corrupt); {AGAIN}")
@@ -136,10 +156,11 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
                    zip(table.loc[constant, "target"], table.loc[constant, "outcome"],
                        strict=True)})
     table = table[~constant].reset_index(drop=True)
-    shown, raw, morris = sensitivity_table(table, registry)
-    page.raw(MORRIS_WORDS if morris else SOBOL_WORDS)
-    page.table(shown, set(raw.columns) | {"S1 95% interval", "ST 95% interval",
-                                          "mu* 95% interval"}, "sensitivity", raw=raw)
+    shown, raw, morris = sensitivity_table(table, registry, level)
+    page.raw(MORRIS_WORDS if morris else sobol_words(level))
+    page.table(shown, set(raw.columns) | {f"{name} {level} interval"
+                                          for name in ("S1", "ST", "mu*")}, "sensitivity",
+               raw=raw)
     if flat:
         page.p("Not shown, because they did not vary with the uncertain parameters (nothing to "
                "apportion): " + "; ".join(flat) + ".")
@@ -148,7 +169,7 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
     page.figure(sensitivity_plot(table),
                 "Morris mu* against sigma for each parameter." if morris else
                 "First-order (blue) and total (orange) Sobol indices of each parameter with "
-                "their 95% intervals, per outcome (columns) and policy or effect (rows).")
+                f"their {level} intervals, per outcome (columns) and policy or effect (rows).")
     page.p("From sensitivity.csv, written by `srmsim sensitivity`.", "meta")
 
 
