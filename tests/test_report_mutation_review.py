@@ -701,3 +701,44 @@ def test_the_sensitivity_command_records_its_level(monkeypatch, tmp_path):
     monkeypatch.setattr(sens, "Explored", Explored)
     table = sens.sensitivity(tmp_path, level=0.8)
     assert seen["level"] == 0.8 and table["level"].tolist() == [0.8]
+
+
+# ------------------------------------------------------------------------ experiment folders
+@pytest.fixture(scope="module")
+def small_experiment(tmp_path_factory) -> Path:
+    """Three replications of a policy against none, on one small school."""
+    import yaml
+    from conftest import tiny_policy_scenario
+
+    tmp = tmp_path_factory.mktemp("exp")
+    (tmp / "tiny.yaml").write_text(yaml.safe_dump(tiny_policy_scenario(
+        trust={"n_schools": 1, "students_per_year_group": 15, "size_cv": 0.0})))
+    (tmp / "exp.yaml").write_text(yaml.safe_dump({
+        "name": "small", "scenario": "tiny.yaml", "baseline": "none", "replications": 3,
+        "seed": 5, "outcomes": ["attendance", "cost"],
+        "variants": {"none": {"policy": None}, "texts": {}}}, sort_keys=False))
+    _cli("experiment", str(tmp / "exp.yaml"), "--workers", "1", "--quiet", "--no-report",
+         "--out", str(tmp / "out"))
+    return tmp / "out"
+
+
+def test_an_experiment_report_says_which_runs_failed(small_experiment, tmp_path):
+    """A failed run is left out of every number: the page says so and which (only `srmsim
+    report`'s printout did), and gives each variant's replications as they are (it said "2 per
+    variant" of an experiment of three, one of whose runs failed)."""
+    from test_report import _fail
+
+    from srmsim.experiment.result import ExperimentResult
+
+    out = tmp_path / "out"
+    shutil.copytree(small_experiment, out)
+    whole_page = rexp.build(ExperimentResult.load(out)).render()
+    assert "failed" not in whole_page
+    assert _definition(whole_page, "replications").startswith("3 per variant")
+    _fail(out, "texts", 1)
+    html = rexp.build(ExperimentResult.load(out)).render()
+    assert ("1 run failed and is left out of every number in this report (texts replication 1; "
+            "errors in the folder&#x27;s failures/)") in html
+    assert _definition(html, "replications").startswith("2 to 3 per variant")
+    assert _definition(html, "replications").endswith("; 1 run failed")
+    assert "Every variant was run 2 to 3 times (some runs failed)." in html

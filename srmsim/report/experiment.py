@@ -10,7 +10,8 @@ import pandas as pd
 from srmsim.experiment.compare import MAX_FOREST_VARIANTS, effects_display, mark_better
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
-from srmsim.labels import cut, percent, percent_level, plural
+from srmsim.inputs import whole
+from srmsim.labels import agree, cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
 from srmsim.report.page import Page, esc, interval_note
@@ -349,6 +350,34 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
                 f"variant, with {level} intervals.")
 
 
+def failed_runs(res: ExperimentResult) -> list[tuple[str, int]]:
+    """The runs manifest.json plans that are not among the results (each a failure record:
+    :meth:`ResultsStore.check_whole` refused the folder had one been missing), in order."""
+    m = res.manifest
+    planned = m.get("replications", m.get("replications_planned"))
+    if not whole(planned) or len(res.runs) == 0:
+        return []
+    stored = set(zip(res.runs["variant"], res.runs["replication"].astype(int), strict=True))
+    return [(v, r) for v in res.variants for r in range(planned) if (v, r) not in stored]
+
+
+def failed_sentence(failed: list[tuple[str, int]], shown: int = 10) -> str:
+    """Which runs failed and are left out of every number of the report."""
+    names = ", ".join(f"{v} replication {r}" for v, r in failed[:shown])
+    more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
+    return (f"{plural(len(failed), 'run')} failed and {agree(len(failed), 'is', 'are')} left out "
+            f"of every number in this report ({names}{more}; errors in the folder's failures/): "
+            "the effects of those variants rest on fewer replications.")
+
+
+def _replications(res: ExperimentResult) -> str:
+    """Runs per variant: ``3``, or ``2 to 3`` when runs failed (res.replications is the
+    fewest)."""
+    counts = res.runs.groupby("variant")["replication"].nunique()
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
+
+
 def build(res: ExperimentResult) -> Page:
     m = res.manifest
     where = res.path / "manifest.json"
@@ -359,13 +388,19 @@ def build(res: ExperimentResult) -> Page:
     versions = json_mapping(m, "versions", where)
     settings = json_mapping(m, "settings", where)
     page.h2("What was run", "what")
+    # a run that failed is left out of every analysis; `srmsim report` printed so, but the page
+    # (what is shared) gave "2 per variant" as if the experiment had planned two
+    failed = failed_runs(res)
+    if failed:
+        page.note(esc(failed_sentence(failed)))
     base = res.scenario(res.baseline)
     if base is not None:
         page.p(describe_trust(base))
     rows = [("experiment", name), ("baseline (compared against)", res.baseline),
             ("variants", ", ".join(res.variants)),
-            ("replications", f"{res.replications} per variant, with common random numbers "
-             "(replication i of every variant uses the same seed)"),
+            ("replications", f"{_replications(res)} per variant, with common random numbers "
+             "(replication i of every variant uses the same seed)"
+             + (f"; {plural(len(failed), 'run')} failed" if failed else "")),
             ("root seed", json_text(m, "root_seed", where, "not recorded")),
             ("srmsim version", json_text(versions, "srmsim", where, "?")),
             ("created", json_text(m, "created", where, "?"))]
@@ -409,7 +444,8 @@ def build(res: ExperimentResult) -> Page:
         discovery_section(page, res.path)
 
     page.h2("How to read this report", "method")
-    page.raw("<p>Every variant was run " + esc(res.replications) + " times. Replication i of "
+    page.raw("<p>Every variant was run " + esc(_replications(res)) + " times"
+             + (" (some runs failed)" if failed else "") + ". Replication i of "
              "every variant shares its random numbers, so differences come from the policy, not "
              "from luck; the interval of a difference is a t interval over the paired "
              "replications. Files: <code>effects.csv</code> (every number above, unrounded), "

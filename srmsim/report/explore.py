@@ -33,6 +33,7 @@ from srmsim.report.files import (
 )
 from srmsim.report.page import Page, esc
 
+
 def sobol_words(level: str) -> str:
     """How to read Sobol indices, with their intervals' level as printed (``95%``)."""
     return SOBOL_WORDS.replace("wide 95% bootstrap", f"wide {level} bootstrap")
