@@ -80,6 +80,7 @@ def test_a_trial_at_alpha_0_1_is_reported_with_90_percent_intervals(trial90, mon
             f"{percent_of_runs(hi)})") in html
     # the Monte-Carlo intervals of the summary stay 95% (Wilson's at z = 1.96), as labelled
     assert "<th>95% interval</th>" in html
+    assert _definition(html, "replications") == f"{n:,}"
 
 
 def _summary(rows: list[tuple[str, float, float, float, str]]) -> pd.DataFrame:
@@ -742,3 +743,55 @@ def test_an_experiment_report_says_which_runs_failed(small_experiment, tmp_path)
     assert _definition(html, "replications").startswith("2 to 3 per variant")
     assert _definition(html, "replications").endswith("; 1 run failed")
     assert "Every variant was run 2 to 3 times (some runs failed)." in html
+
+
+def test_the_trial_figure_by_group_is_of_the_trials_own_outcome(trial90, monkeypatch):
+    """The by-group figure shows the outcome the trial analysed (attendance_rate: attendance),
+    not the first outcome of the table."""
+    seen = []
+    real = rtrial.group_figure
+
+    def spy(eff, o, *args, **kwargs):
+        seen.append(o.name)
+        return real(eff, o, *args, **kwargs)
+
+    monkeypatch.setattr(rtrial, "group_figure", spy)
+    monkeypatch.setattr(rtrial, "TRUTH_OUTCOMES", ["persistent_absence", "attendance", "cost",
+                                                   "staff_hours", "students_served"])
+    rtrial.build(trial90)
+    assert seen == ["attendance"]
+
+
+def test_resource_table_gives_the_mean_over_replications():
+    """Cost per variant is the mean of its runs (£100, £200, £600: £300, where the median is
+    £200)."""
+    runs = pd.DataFrame({"variant": ["a"] * 3, "replication": [0, 1, 2],
+                         "cost": [100.0, 200.0, 600.0]})
+    res = SimpleNamespace(runs=runs, variants=["a"], outcomes=["cost"],
+                          outcome=lambda n: OUTCOMES[n], students_per_run=lambda v: 1500)
+    row = rexp.resource_table(res).iloc[0]
+    assert row["Cost"] == "£300" and row["students"] == "1,500"
+
+
+def test_a_run_of_seed_0_is_reported(tmp_path):
+    """Seed 0 is a seed like any other: only a negative or fractional one is refused."""
+    from srmsim.errors import SrmsimError
+    from srmsim.report.run import check_summary
+
+    check_summary(tmp_path, {"seed": 0, "schools": 0, "weeks": 0, "students": 0}, None)
+    with pytest.raises(SrmsimError, match="seed is '-1', not a whole number >= 0"):
+        check_summary(tmp_path, {"seed": -1}, None)
+
+
+def test_a_streams_requests_are_its_backlog_and_its_arrivals(tmp_path):
+    """requests.parquet holds each stream's backlog at the start and its arrivals: with the
+    backlog's rows deleted it is not the run's."""
+    from srmsim.errors import SrmsimError
+    from srmsim.report.run import check_stream_rows
+
+    run = {"weeks": 2, "requests": {"s": {"backlog_start": 2, "arrivals": 3}}}
+    weekly = pd.DataFrame({"stream": ["s", "s"], "run_week": [0, 1]})
+    requests = pd.DataFrame({"stream": ["s"] * 5, "request": range(5)})
+    check_stream_rows(tmp_path, run, requests, weekly)
+    with pytest.raises(SrmsimError, match="are not its backlog at the start and its arrivals"):
+        check_stream_rows(tmp_path, run, requests.iloc[2:], weekly)
