@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_risk_cli import students as risk_students  # noqa: E402
 
 T = 10
+#: the printed rates that are one count over another (attendance_pct is a mean of sessions)
+RATIOS = ("fsm_pct", "sen_pct", "eal_pct", "persistent_absence_pct")
 
 
 def ranges(n: int, eqs: list[tuple[dict[int, float], float]],
@@ -192,7 +194,7 @@ def summary_attack(table: pd.DataFrame, truth: pd.DataFrame) -> list[tuple[int, 
             if text == "x":  # "withheld", not "low": its hidden counts were not small ones
                 les += [({idx[(r, b)]: -1.0}, -float(T)) for b in bases
                         if table[b].iloc[r] == "c"]
-            if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
+            if rate not in RATIOS or not re.fullmatch(r"[\d.]+", text):
                 continue
             num, den = idx[(r, bases[0])], idx[(r, bases[1])]
             v = float(text)
@@ -389,7 +391,7 @@ def linked_summary_attack(ds: Dataset, by: list[str]) -> list[tuple[str, int, st
                 if text == "x":  # not "low": its hidden counts were not small ones
                     les += [({cell(key, r, b): -1.0}, -float(T)) for b in bases
                             if table[b].iloc[r] == "c"]
-                if len(bases) != 2 or not re.fullmatch(r"[\d.]+", text):
+                if rate not in RATIOS or not re.fullmatch(r"[\d.]+", text):
                     continue
                 num, den, v = cell(key, r, bases[0]), cell(key, r, bases[1]), float(text)
                 les.append(({num: 100.0, den: -(v + 0.05)}, 0.0))
