@@ -10,6 +10,47 @@ hidden persistently absent count. A persistently absent pupil misses at least 10
 sessions, so with pupils of equal sessions (a school's calendar) a mean of 99.4% over 40
 pupils says at most 2 of them are persistently absent, a count the table hid. The mean is now
 shown only beside a shown persistently absent count (``low`` otherwise), as a rate is.
+
+Then a mutation review of both commands (srmsim/data/describe.py; srmsim/commands/thresholds.py,
+srmsim/risk/thresholds.py, protected.py, curves.py). Existing tests run against each mutant:
+summary: test_realdata_review.py, test_privacy_attack_review.py and the summary tests of
+test_privacy_attack.py; thresholds: test_risk_thresholds.py, test_thresholds_privacy.py,
+test_risk_cli.py, then the survivors against test_thresholds_privacy_missing.py,
+test_privacy_figures.py, test_privacy_few_schools.py, test_privacy_mutation_review.py and the
+threshold tests of test_privacy_attack.py. Every expected number below is counted by hand from the data the test builds.
+
+Mutations tried: 56 (summary 16, thresholds 40). Killed by the existing tests:
+25. Survived: 31, of which 14 are killed by the tests below, 3 are
+equivalent and 14 are left.
+
+Equivalent:
+- ``0 < n < threshold`` -> ``0 <= n`` and ``any(0 < b ...)`` -> ``all(...)`` in the
+  thresholds command's count and rate: on real data every printed count is on the protected
+  grid, so at least 10 (0 and 1 to 9 never reach them).
+- attendance ``sum(attended) / sum(possible)`` -> ``mean / mean``: the same ratio.
+
+Left (test gaps not closed in the time):
+- ``withheld[0][:total] |= hidden[-1]`` removed (a Total a margin hides, hidden in the rows
+  adding up to it): needs a trust whose Total is hidden.
+- ``value in ("False", "(missing)")`` -> ``== "False"`` (the FSM count of the FSM-unknown
+  row is 0 by definition): the audit then assumes less than the attacker knows; not shown to
+  change a table on the data tried.
+- the refusal estimate counting ``< threshold - 1``: moves the 2,500 small-counts limit only.
+- ``canon = sorted(by)`` -> ``list(by)``: the same cells were hidden in both orders on the
+  trusts tried (the property holds there; the order-independence is by construction).
+- ``attendance_pct`` based on ``persistently_absent`` only (without ``with_sessions``): a
+  mean beside a hidden with_sessions bounds it only when attendance is far below 90%.
+- thresholds command: ``n_missing`` kept in thresholds_by_group.csv on real data (per-group
+  missing rows; the data here cannot show a --by column, every group needs 20 of each);
+  rates at 6 decimals instead of 4 (every count beside them is shown, so no count leaks);
+  "fewer than 10 rows" said for exactly 10 rows without a cluster; ``0 < n_pos <= n_used``
+  (on real data a single outcome value has no grid and stops earlier); the one-school check
+  over all rows instead of the rows used.
+- ``left_out_problem``: the "without the outcome" part replaced by "with" (needs 1 to 9 left
+  out without the outcome beside 10 or more with it), and ``threshold_table(protect=...)``
+  checking no ``by`` group (the Python path; the command checks them).
+- bootstrap withholding: counting only the pupils with the outcome drawn, and ``< protect -
+  1``: the boundary of the withholding rule (a replicate drawing exactly 9) is not tested.
 """
 
 from __future__ import annotations
@@ -115,3 +156,163 @@ def test_the_attendance_attack_recovers_the_count_from_the_old_table(
     table = _summary(folder, capsys)
     pinned = _pinned_by_attendance(table)
     assert ("B", 0, 2) in pinned
+
+
+# --------------------------------------------------------------------------------------------
+# mutation review: tests of what survived the existing tests (see the header)
+
+
+def _bands_csv(path: Path, both: int = 0, no_outcome: int = 0, no_score: int = 10,
+               no_score_with: int = 0) -> Path:
+    """Scores 0.5, 0.7, 0.9 with (positives, negatives) (10, 15), (12, 20), (10, 40), and
+    rows left out: ``no_score`` without a score and without the outcome, ``no_score_with``
+    without a score with it, ``both`` missing both, ``no_outcome`` missing the outcome only.
+    Flagging ``score < t``: t = 0.7 flags 25 (tp 10, fp 15, fn 22, tn 60); t = 0.9 flags 57
+    (tp 22, fp 35, fn 10, tn 40); t = 0.5 flags no one, so its band below is empty and it is
+    not published."""
+    rows = []
+    for score, pos, neg in ((0.5, 10, 15), (0.7, 12, 20), (0.9, 10, 40)):
+        rows += [{"school": len(rows) % 3, "att": score, "left": 1} for _ in range(pos)]
+        rows += [{"school": len(rows) % 3, "att": score, "left": 0} for _ in range(neg)]
+    rows += [{"school": k % 3, "att": None, "left": 0} for k in range(no_score)]
+    rows += [{"school": k % 3, "att": None, "left": 1} for k in range(no_score_with)]
+    rows += [{"school": k % 3, "att": None, "left": None} for k in range(both)]
+    rows += [{"school": k % 3, "att": 0.7, "left": None} for k in range(no_outcome)]
+    df = pd.DataFrame(rows)
+    df["sex"] = ["X" if k < 3 else "FM"[k % 2] for k in range(len(df))]
+    df.to_csv(path, index=False)
+    return path
+
+
+def _thresholds(tmp_path: Path, capsys, *extra: str, **left_out: int) -> str:
+    path = _bands_csv(tmp_path / "bands.csv", **left_out)
+    assert main(["thresholds", str(path), "--score", "att", "--outcome", "left",
+                 "--n-boot", "40", "--out", str(tmp_path / "out"), *extra]) == 0
+    return capsys.readouterr().out
+
+
+def test_thresholds_prints_counts_of_exactly_ten_and_the_rows_used(tmp_path: Path,
+                                                                    capsys) -> None:
+    out = _thresholds(tmp_path, capsys, "--by", "sex")
+    assert "rows: 117; used 107; missing score 10; missing outcome 0" in out
+    assert "2 of 3 candidate thresholds published" in out
+    assert "by sex: withheld (a group has fewer than 20 students with, or without" in out
+    # 32 of the 107 rows used (not of the 117 rows)
+    assert "outcome rate 29.9% (32 of 107)" in out
+    # F1 at 0.9: 44 / (44 + 35 + 10) = 0.494; at 0.7: 20 / 57 = 0.351
+    assert ("best F1: threshold 0.9: flags 57 students (53.3%): 22 with the outcome, 35 "
+            "without, precision 38.6%, recall 68.8%, F1 0.494") in out
+    table = pd.read_csv(tmp_path / "out" / "thresholds.csv")
+    assert table[["threshold", "flagged", "tp", "fp", "fn", "tn"]].values.tolist() == [
+        [0.7, 25, 10, 15, 22, 60], [0.9, 57, 22, 35, 10, 40]]
+
+
+def test_capacity_and_cost_on_published_thresholds(tmp_path: Path, capsys) -> None:
+    """Capacity 57: both published thresholds fit, the one flagging the most (0.9, exactly
+    57) is chosen. Costs 100 a miss, 10 a needless case: 0.7 costs 22 x 100 + 15 x 10 = 2,350,
+    0.9 costs 10 x 100 + 35 x 10 = 1,350."""
+    out = _thresholds(tmp_path, capsys, "--capacity", "57", "--cost-missed", "100",
+                      "--cost-needless", "10", "--thresholds", "0.7", "0.9")
+    assert "not published" not in out
+    assert "at capacity 57 students (nearest published threshold): threshold 0.9 flags 57" in out
+    assert "threshold 0.9 flags 57 students, cost £1,350" in out
+
+
+def test_equal_costs_choose_the_threshold_flagging_fewer(tmp_path: Path, capsys) -> None:
+    """5 a miss, 3 a needless case: 22 x 5 + 15 x 3 = 155 = 10 x 5 + 35 x 3; the tie goes to
+    0.7, which flags 25 rather than 57."""
+    out = _thresholds(tmp_path, capsys, "--cost-missed", "5", "--cost-needless", "3")
+    assert "threshold 0.7 flags 25 students, cost £155" in out
+
+
+def _flag_trust(folder: Path, eal: bool, no_sessions: int) -> Path:
+    """60 pupils in schools A and B; every 2nd FSM, every 3rd SEN; with ``eal`` 2 in 4 EAL, else EAL not recorded; the
+    first ``no_sessions`` have only weeks of 0 possible sessions; pupils 10 to 21 miss 2 of
+    every 10 sessions (persistently absent), the others none."""
+    rows, obs = [], []
+    for i in range(60):
+        sid = f"P{i:03d}"
+        rows.append({"student_id": sid, "school": "AB"[i % 2], "year_group": 7,
+                     "fsm": i % 2 == 0, "sen": i % 3 == 0, "eal": i % 4 < 2})
+        possible = 0 if i < no_sessions else SESSIONS
+        attended = possible - (2 if 10 <= i < 22 else 0) if possible else 0
+        obs += [{"student_id": sid, "school": "AB"[i % 2], "period_type": "week",
+                 "period": w + 1, "sessions_possible": possible, "sessions_attended": attended}
+                for w in range(WEEKS)]
+    students = pd.DataFrame(rows)
+    if not eal:
+        students["eal"] = pd.Series([pd.NA] * 60, dtype="boolean")
+    write_dataset(Dataset(students, pd.DataFrame(obs), base_meta()), folder, overwrite=True)
+    return folder
+
+
+def test_pupils_with_no_possible_session_are_not_with_sessions(tmp_path: Path,
+                                                               capsys) -> None:
+    """10 pupils whose weeks have 0 possible sessions: 50 pupils with sessions, of whom the
+    12 missing 20% are persistently absent (the 10 without sessions are not: 0 of 0 is no
+    absence), 24.0%; attendance 1 - 12 x 20 / (50 x 100) = 95.2%."""
+    table = _summary(_flag_trust(tmp_path / "ds", True, 10), capsys, by="year_group")
+    total = table[table["year_group"] == "Total"].iloc[0]
+    assert (total["students"], total["with_sessions"], total["persistently_absent"]) == (
+        "60", "50", "12")
+    assert (total["persistent_absence_pct"], total["attendance_pct"]) == ("24.0", "95.2")
+
+
+def test_a_flag_no_pupil_has_recorded_is_not_available(tmp_path: Path, capsys) -> None:
+    """No pupil has EAL recorded: its count and share are 'x' (not available), not a
+    hidden 0."""
+    table = _summary(_flag_trust(tmp_path / "ds", False, 0), capsys, by="year_group")
+    total = table[table["year_group"] == "Total"].iloc[0]
+    assert (total["eal"], total["eal_pct"]) == ("x", "x")
+    assert (total["fsm"], total["sen"]) == ("30", "20")
+
+
+def test_a_count_of_exactly_ten_is_printed(tmp_path: Path, capsys) -> None:
+    """10 is not under 10: at 0.7 the 10 pupils flagged with the outcome are printed."""
+    out = _thresholds(tmp_path, capsys, "--thresholds", "0.7")
+    # 25 of 107 flagged: 23.4%; 10 of 25 with the outcome: 40.0%
+    assert ("best F1: threshold 0.7: flags 25 students (23.4%): 10 with the outcome, 15 "
+            "without, precision 40.0%") in out
+
+
+def test_a_school_where_every_pupil_is_persistently_absent_does_not_say_so(
+        tmp_path: Path, capsys) -> None:
+    """School B's 15 pupils are all persistently absent: its pupils not persistently absent,
+    0, are a count under 10 too, so B's with_sessions and persistently_absent are not both
+    shown (15 and 15 would give the 0)."""
+    folder = _trust(tmp_path / "ds", {"A": 60, "B": 15, "C": 50}, "B", 15)
+    table = _summary(folder, capsys)
+    b = table[table["school"] == "B"].iloc[0]
+    assert not (b["with_sessions"].isdigit() and b["persistently_absent"].isdigit())
+
+
+def test_missing_rows_line_hides_only_what_gives_a_small_count(tmp_path: Path, capsys) -> None:
+    """13 rows miss the score: 10 of them without the outcome, 3 miss the outcome too. Known
+    to anyone: rows 120 and used 107 (13 left out), and that none left out has the outcome.
+    Missing outcome (3) is hidden; missing score (13) can be shown: with it the 3 missing both
+    are anywhere from 0 to 13 (the 10 missing the score only are 13 less them)."""
+    out = _thresholds(tmp_path, capsys, both=3)
+    assert ("rows: 120; used 107; missing score 13; missing outcome c (missing rows are left "
+            "out of every count)") in out
+
+
+def test_missing_rows_line_protects_the_rows_missing_both(tmp_path: Path, capsys) -> None:
+    """13 rows miss the score (3 of them the outcome too) and 13 the outcome: 23 left out.
+    Printing missing score 13 and missing outcome 13 beside rows 130 and used 107 gives
+    13 + 13 - 23 = 3 missing both, a count never printed: one of the two is hidden."""
+    out = _thresholds(tmp_path, capsys, both=3, no_outcome=10)
+    line = next(ln for ln in out.splitlines() if ln.startswith("rows:"))
+    found = re.match(r"rows: 130; used 107; missing score (\S+); missing outcome (\S+) ", line)
+    assert found, line
+    assert "c" in found.groups()
+
+
+def test_missing_rows_with_the_outcome_are_known_to_the_attacker(tmp_path: Path,
+                                                                  capsys) -> None:
+    """10 rows miss the score and have the outcome (known to anyone: the outcome's total,
+    printed by other commands, minus n_pos), 3 miss the score without it, 10 miss the
+    outcome: 23 left out. Missing score 13 gives the 3 (13 - 10); missing outcome 10 with
+    the 23 gives them too (23 - 10 - 10): both are hidden."""
+    out = _thresholds(tmp_path, capsys, no_score=3, no_score_with=10, no_outcome=10)
+    assert ("rows: 130; used 107; missing score c; missing outcome c (missing rows are left "
+            "out of every count)") in out
