@@ -38,6 +38,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from test_experiment_mutation_review import _wilson
 
 from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.report import experiment as rexp
@@ -48,16 +49,6 @@ from srmsim.report.page import Page, esc
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
-#: the 97.5% and 95% points of the standard normal (Wilson intervals at 95% and 90%)
-Z_975 = 1.959963984540054
-
-
-def _wilson(k: int, n: int, z: float = Z_975) -> tuple[float, float]:
-    """Wilson's score interval, written out (Wilson 1927)."""
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _cells(html: str, table_id: str, column: str) -> list[str]:
