@@ -46,7 +46,9 @@ class TrustConfig(_Strict):
     name: str = Field("Synthetic trust", max_length=200)
     n_schools: int = Field(10, ge=0, le=100_000)
     students_per_year_group: int = Field(180, ge=1, le=5_000, description="mean cohort size")
-    size_cv: Shift = Field(0.3, ge=0.0, le=2.0, description="coefficient of variation of sizes")
+    # not Shift: its annotated -1000..1000 overrode this Field's bounds (-0.5 and 999 passed)
+    size_cv: Annotated[float, Field(ge=0.0, le=2.0)] = Field(
+        0.3, description="coefficient of variation of sizes")
     year_groups: list[int] = Field(default_factory=lambda: [7, 8, 9, 10, 11])
 
     @field_validator("year_groups")
