@@ -431,16 +431,22 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     return scenario
 
 
-def _check_school_indices(scenario: Scenario, source: str) -> None:
-    """School indices in the policy must name schools of the trust (0 .. n_schools - 1)."""
+def named_schools(scenario: Scenario) -> list[tuple[str, list[int]]]:
+    """The school indices the policy names, by key path (rules' ``schools``,
+    ``staff.per_school``): each must be a school of the trust."""
     policy = scenario.policy
     if policy is None:  # no policy, no school indices
-        return
-    n = None if scenario.population.records else scenario.trust.n_schools
-    problems = []
+        return []
     lists = [(f"policy.rules.{k}.schools", r.schools or []) for k, r in policy.rules.items()]
     lists.append(("policy.staff.per_school", list(policy.staff.per_school)))
-    for path, schools in lists:
+    return lists
+
+
+def _check_school_indices(scenario: Scenario, source: str) -> None:
+    """School indices in the policy must name schools of the trust (0 .. n_schools - 1)."""
+    n = None if scenario.population.records else scenario.trust.n_schools
+    problems = []
+    for path, schools in named_schools(scenario):
         bad = [s for s in schools if s < 0 or (n is not None and s >= n)]
         if bad:
             problems.append((path, f"school indices {bad[:5]} are not schools of the trust "

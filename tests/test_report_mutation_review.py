@@ -756,8 +756,8 @@ def test_an_experiment_report_says_which_runs_failed(small_experiment, tmp_path)
     assert _definition(whole_page, "replications").startswith("3 per variant")
     _fail(out, "texts", 1)
     html = rexp.build(ExperimentResult.load(out)).render()
-    assert ("1 run failed and is left out of every number in this report (texts replication 1; "
-            "errors in the folder&#x27;s failures/)") in html
+    assert ("note: 1 failed run is left out of this analysis: &#x27;texts&#x27; replication 1 "
+            "(errors in the folder&#x27;s failures/)") in html
     assert _definition(html, "replications").startswith("2 to 3 per variant")
     assert _definition(html, "replications").endswith("; 1 run failed")
     assert "Every variant was run 2 to 3 times (some runs failed)." in html

@@ -16,7 +16,7 @@ from typing import Any
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.scenario import Scenario, default_scenario, load_scenario
+from srmsim.scenario import Scenario, default_scenario, load_scenario, named_schools
 
 PARAMETER = "parameter__"  # a policy parameter (risk threshold, goal, count of factors)
 MINUTES = "minutes__"  # school staff minutes per week, by role
@@ -172,11 +172,7 @@ def min_schools(scenario: Scenario) -> int:
     """The schools slider's bottom: one more than the largest school index the policy names
     (``staff.per_school``, a rule's ``schools``). Fewer schools fail the scenario's checks: the
     slider went down to 1, and Reset there raised a scenario error in place of a model."""
-    policy = scenario.policy
-    named = [] if policy is None else [
-        *policy.staff.per_school,
-        *(s for rule in policy.rules.values() for s in rule.schools or [])]
-    return max([1, *(s + 1 for s in named)])
+    return max([1, *(s + 1 for _, schools in named_schools(scenario) for s in schools)])
 
 
 def model_params(scenario: Scenario) -> dict[str, Any]:

@@ -29,6 +29,13 @@ EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replicatio
 
 
 def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    runs, manifest, _ = load_runs_and_failures(path)
+    return runs, manifest
+
+
+def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[dict]]:
+    """An experiment's stored runs, its manifest and the failure records of the runs that
+    failed (left out of every analysis, which says so: printed here)."""
     from srmsim.experiment.store import ResultsStore
 
     store = ResultsStore(path)
@@ -39,10 +46,10 @@ def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
     failures = store.check_whole(runs, manifest)
     if failures:
         print(failed_note(failures, store.root / "failures"))
-    return runs, manifest
+    return runs, manifest, failures
 
 
-def failed_note(failures: list[dict], where: Path, shown: int = 10) -> str:
+def failed_note(failures: list[dict], where: Path | str, shown: int = 10) -> str:
     """How many runs failed and which (the first ``shown``): an analysis that leaves them out
     says so, since its replications are then fewer than the experiment planned."""
     keys = sorted((str(f["variant"]), int(f["replication"])) for f in failures)

@@ -21,7 +21,7 @@ from srmsim.experiment.compare import (
     effects_display,
     forest_plot,
     format_effects,
-    load_runs,
+    load_runs_and_failures,
     registry_of,
     variant_order,
 )
@@ -38,13 +38,15 @@ class ExperimentResult:
     manifest: dict[str, Any]
     level: float = 0.95
     registry: dict[str, Outcome] = field(default_factory=dict)
+    #: failure records of the runs that failed (left out of every number)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     _scenarios: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: str | Path, level: float = 0.95) -> ExperimentResult:
-        runs, manifest = load_runs(path)
+        runs, manifest, failures = load_runs_and_failures(path)
         return cls(Path(path), runs, manifest, level,
-                   registry_of(manifest, Path(path) / "manifest.json"))
+                   registry_of(manifest, Path(path) / "manifest.json"), failures)
 
     # ------------------------------------------------------------------ what was run
     @property

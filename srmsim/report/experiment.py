@@ -7,11 +7,15 @@ import math
 
 import pandas as pd
 
-from srmsim.experiment.compare import MAX_FOREST_VARIANTS, effects_display, mark_better
+from srmsim.experiment.compare import (
+    MAX_FOREST_VARIANTS,
+    effects_display,
+    failed_note,
+    mark_better,
+)
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
-from srmsim.inputs import whole
-from srmsim.labels import agree, cut, percent, percent_level, plural
+from srmsim.labels import cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
 from srmsim.report.page import Page, esc, interval_note
@@ -350,26 +354,6 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
                 f"variant, with {level} intervals.")
 
 
-def failed_runs(res: ExperimentResult) -> list[tuple[str, int]]:
-    """The runs manifest.json plans that are not among the results (each a failure record:
-    :meth:`ResultsStore.check_whole` refused the folder had one been missing), in order."""
-    m = res.manifest
-    planned = m.get("replications", m.get("replications_planned"))
-    if not whole(planned) or len(res.runs) == 0:
-        return []
-    stored = set(zip(res.runs["variant"], res.runs["replication"].astype(int), strict=True))
-    return [(v, r) for v in res.variants for r in range(planned) if (v, r) not in stored]
-
-
-def failed_sentence(failed: list[tuple[str, int]], shown: int = 10) -> str:
-    """Which runs failed and are left out of every number of the report."""
-    names = ", ".join(f"{v} replication {r}" for v, r in failed[:shown])
-    more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
-    return (f"{plural(len(failed), 'run')} failed and {agree(len(failed), 'is', 'are')} left out "
-            f"of every number in this report ({names}{more}; errors in the folder's failures/): "
-            "the effects of those variants rest on fewer replications.")
-
-
 def _replications(res: ExperimentResult) -> str:
     """Runs per variant: ``3``, or ``2 to 3`` when runs failed (res.replications is the
     fewest)."""
@@ -390,15 +374,16 @@ def build(res: ExperimentResult) -> Page:
     page.h2("What was run", "what")
     # a run that failed is left out of every analysis; `srmsim report` printed so, but the page
     # (what is shared) gave "2 per variant" as if the experiment had planned two
-    failed = failed_runs(res)
+    failed = res.failures
+    per_variant = _replications(res)
     if failed:
-        page.note(esc(failed_sentence(failed)))
+        page.note(esc(failed_note(failed, "the folder's failures/")))
     base = res.scenario(res.baseline)
     if base is not None:
         page.p(describe_trust(base))
     rows = [("experiment", name), ("baseline (compared against)", res.baseline),
             ("variants", ", ".join(res.variants)),
-            ("replications", f"{_replications(res)} per variant, with common random numbers "
+            ("replications", f"{per_variant} per variant, with common random numbers "
              "(replication i of every variant uses the same seed)"
              + (f"; {plural(len(failed), 'run')} failed" if failed else "")),
             ("root seed", json_text(m, "root_seed", where, "not recorded")),
@@ -444,7 +429,7 @@ def build(res: ExperimentResult) -> Page:
         discovery_section(page, res.path)
 
     page.h2("How to read this report", "method")
-    page.raw("<p>Every variant was run " + esc(_replications(res)) + " times"
+    page.raw("<p>Every variant was run " + esc(per_variant) + " times"
              + (" (some runs failed)" if failed else "") + ". Replication i of "
              "every variant shares its random numbers, so differences come from the policy, not "
              "from luck; the interval of a difference is a t interval over the paired "

@@ -33,12 +33,7 @@ from srmsim.report.files import (
 )
 from srmsim.report.page import Page, esc
 
-
-def sobol_words(level: str) -> str:
-    """How to read Sobol indices, with their intervals' level as printed (``95%``)."""
-    return SOBOL_WORDS.replace("wide 95% bootstrap", f"wide {level} bootstrap")
-
-
+#: how to read Sobol indices; ``{level}``: their intervals' level as printed (``95%``)
 SOBOL_WORDS = (
     "<p><b>How to read a Sobol index.</b> Across the design's states of the world each outcome "
     "varies; a Sobol index says how much of that variance comes from one uncertain parameter. "
@@ -46,7 +41,7 @@ SOBOL_WORDS = (
     "<b>total ST</b> is its share including every interaction with the others, so ST minus S1 is "
     "what it adds only together with them. A parameter with ST near 0 hardly matters within its "
     "range: fixing it anywhere would change little. Indices go from 0 to 1; estimates from a "
-    "small design can stray outside that and carry wide 95% bootstrap intervals: an interval "
+    "small design can stray outside that and carry wide {level} bootstrap intervals: an interval "
     "that includes 0 does not tell the parameter apart from no influence. Rows named "
     "<i>variant - baseline</i> apportion the variance of the policy's effect: which "
     "assumptions decide how much the policy helps.</p>")
@@ -158,7 +153,7 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
                        strict=True)})
     table = table[~constant].reset_index(drop=True)
     shown, raw, morris = sensitivity_table(table, registry, level)
-    page.raw(MORRIS_WORDS if morris else sobol_words(level))
+    page.raw(MORRIS_WORDS if morris else SOBOL_WORDS.format(level=level))
     page.table(shown, set(raw.columns) | {f"{name} {level} interval"
                                           for name in ("S1", "ST", "mu*")}, "sensitivity",
                raw=raw)
