@@ -578,10 +578,11 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFram
     and per group), the --by columns that can be shown, the table on that grid, and the lines
     that say what was left out (printed once nothing can fail any more)."""
     from srmsim import risk
+    from srmsim.risk.protected import choose_grid
 
     n = args.suppress_below
-    grid, withheld = risk.protected_grid(df, args.score, args.outcome, args.direction,
-                                         args.thresholds, by_cols, min_count=n)
+    grid, too_small, conflicting = choose_grid(df, args.score, args.outcome, args.direction,
+                                               args.thresholds, by_cols, min_count=n)
     if not grid.size:
         raise DataError(f"{args.path}: too few students with or without '{args.outcome}' to "
                         f"publish any threshold from real data{why}; each band of scores needs "
@@ -596,10 +597,17 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFram
         notes.append(f"{grid.size} of {candidates.size} candidate thresholds published: every "
                      f"band of scores they cut holds at least {n} students with and {n} without "
                      "the outcome")
-    for col in withheld:
+    for col in too_small:
         notes.append(f"by {col}: withheld (a group has fewer than {2 * n} students with, or "
                      "without, the outcome)")
+    if conflicting:  # each fits alone; with the columns shown no threshold fits every group
+        shown = [c for c in by_cols if c not in too_small + conflicting]
+        named = ", ".join(map(str, conflicting))
+        beside = f"with --by {' '.join(map(str, shown))} " if shown else ""
+        notes.append(f"by {named}: withheld ({beside}no threshold leaves at least {n} students "
+                     f"with and {n} without the outcome in every band of every group)")
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, grid)
+    withheld = too_small + conflicting
     return grid, [c for c in by_cols if c not in withheld], table, notes
 
 

@@ -14,7 +14,8 @@ recovered; rates computed from them reveal nothing more.
 
 A ``by`` column with a group too small for any band (fewer than ``2 * min_count`` students with,
 or without, the outcome) is withheld whole: dropping only that group would leave it as the total
-minus the others.
+minus the others. Columns that each fit alone but together leave no threshold are withheld
+too, the fewest that leave one (:func:`choose_grid`).
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(1)
@@ -28,6 +29,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -71,35 +74,91 @@ def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, direction: str,
     return np.sort(order[kept])
 
 
+#: most --by columns searched for the fewest to withhold when together they leave no threshold
+#: (every subset is tried: 2**12 grids at most)
+MAX_SEARCHED_COLUMNS = 12
+
+
+class GridChoice(NamedTuple):
+    """A protected grid and why ``by`` columns were withheld (each list in the order given)."""
+
+    grid: np.ndarray
+    #: a group with fewer than ``2 * min_count`` students with, or without, the outcome
+    too_small: list
+    #: each fine alone, but with the columns shown no threshold is safe for every group
+    conflicting: list
+
+
 def protected_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "below",
                    thresholds: Sequence[float] | np.ndarray | None = None,
                    by: str | Sequence[str] | None = None,
                    min_count: int = DEFAULT_THRESHOLD) -> tuple[np.ndarray, list[str]]:
     """The thresholds (a subset of ``thresholds`` or the default grid) safe to publish, and the
-    ``by`` columns that must be withheld.
+    ``by`` columns that must be withheld (see :func:`choose_grid` for why each is).
 
     Use the same grid for every table one report prints (overall and by group): two tables on
     different grids can be differenced against each other.
     """
+    choice = choose_grid(df, score, outcome, direction, thresholds, by, min_count)
+    withheld = choice.too_small + choice.conflicting
+    return choice.grid, [c for c in _by_columns(by) if c in withheld]
+
+
+def choose_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "below",
+                thresholds: Sequence[float] | np.ndarray | None = None,
+                by: str | Sequence[str] | None = None,
+                min_count: int = DEFAULT_THRESHOLD) -> GridChoice:
+    """:func:`protected_grid` with the reasons: a ``by`` column with a group too small for any
+    band is withheld whole (dropping only that group would leave it as the total minus the
+    others). Columns that each leave a grid alone can still leave none together (FSM pupils'
+    scores all low, SEN pupils' all high: no one threshold cuts both groups in two); then the
+    fewest columns are withheld that leave a grid (among equals, the choice publishing the most
+    thresholds, then the first by column name), so the result does not depend on the order
+    the columns are given in. The overall table is never given up for a column: with no
+    threshold safe overall the grid is empty."""
     if isinstance(min_count, int | np.integer) and not isinstance(min_count, bool) \
             and min_count < 1:
         raise DataError(f"the suppression threshold must be at least 1 (got {min_count})")
     min_count = whole_number(min_count, "min_count", 1, MAX_COUNT)
     by_cols = _by_columns(by)
     overall = threshold_table(df, score, outcome, direction, thresholds)
+    candidates = overall["threshold"].to_numpy(float)
     units = _units(overall)
-    withheld: list[str] = []
+    too_small: list = []
+    fits: dict = {}  # column -> its groups' count series, for the columns whose groups all fit
     if by_cols:
         long = threshold_table(df, score, outcome, direction, thresholds, by=by_cols)
         for col in by_cols:
             groups = _units(long[long["by"] == col])
             if all(min(int(g["n_pos"].iloc[0]), int(g["n"].iloc[0] - g["n_pos"].iloc[0]))
                    >= 2 * min_count for g in groups):
-                units += groups
+                fits[col] = groups
             else:
-                withheld.append(col)
-    grid = _keep(units, overall["threshold"].to_numpy(float), direction, min_count)
-    return grid, withheld
+                too_small.append(col)
+
+    def grid_with(cols: Sequence) -> np.ndarray:
+        return _keep(units + [g for c in cols for g in fits[c]], candidates, direction,
+                     min_count)
+
+    grid = grid_with(list(fits))
+    if grid.size or not fits or not grid_with([]).size:
+        return GridChoice(grid, too_small, [])
+    if len(fits) > MAX_SEARCHED_COLUMNS:
+        raise DataError(f"the {len(fits)} --by columns together leave no threshold safe to "
+                        "publish from real data, and srmsim searches at most "
+                        f"{MAX_SEARCHED_COLUMNS} for which to withhold; give fewer --by columns")
+    names = sorted(fits, key=repr)  # a canonical order: the given order changes nothing
+    best: tuple | None = None
+    for size in range(len(names) - 1, -1, -1):
+        for cols in combinations(names, size):
+            found = grid_with(cols)
+            if found.size and (best is None or found.size > best[1].size):
+                best = (cols, found)  # on a tie the first in name order stays
+        if best is not None:
+            break
+    assert best is not None  # size 0 is the overall grid, non-empty above
+    conflicting = [c for c in by_cols if c in fits and c not in best[0]]
+    return GridChoice(best[1], too_small, conflicting)
 
 
 def band_counts(table: pd.DataFrame, direction: str = "below") -> pd.DataFrame:
@@ -152,4 +211,4 @@ def published_curves(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             pr.sort_values(["recall"], kind="stable").reset_index(drop=True))
 
 
-__all__ = ["band_counts", "protected_grid", "published_curves", "published_numbers"]
+__all__ = ["GridChoice", "band_counts", "choose_grid", "protected_grid", "published_curves", "published_numbers"]

@@ -1,0 +1,129 @@
+"""Defects earlier reviews noticed and left alone, each with the test that shows it fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from srmsim.cli import main
+
+# --- 1. srmsim thresholds --by with columns that fit alone but leave no threshold together ---
+
+
+def opposite_groups(k: int = 60, fsm_low: float = 0.10, sen_low: float = 0.80) -> pd.DataFrame:
+    """400 pupils with spread scores, and two groups of ``k`` (half with the outcome): FSM
+    pupils' scores all in [fsm_low, fsm_low + 0.1], SEN pupils' all in [sen_low, sen_low + 0.1].
+    Each group is large enough alone (30 with and 30 without the outcome), but a threshold that
+    cuts the FSM group into two bands of 10 and 10 leaves the SEN group in one band."""
+    rng = np.random.default_rng(0)
+    n = 400
+    y_group = np.arange(k) % 2 == 0
+    return pd.DataFrame({
+        "att": np.r_[rng.uniform(0, 1, n), rng.uniform(fsm_low, fsm_low + .1, k),
+                     rng.uniform(sen_low, sen_low + .1, k)],
+        "left": np.r_[rng.uniform(size=n) < .4, y_group, y_group],
+        "fsm": np.r_[np.zeros(n, bool), np.ones(k, bool), np.zeros(k, bool)],
+        "sen": np.r_[np.zeros(n, bool), np.zeros(k, bool), np.ones(k, bool)],
+        "sex": rng.choice(["F", "M"], n + 2 * k),
+    })
+
+
+def thresholds_cli(path: Path, out: Path, by: list[str], capsys) -> tuple[int, str, str]:
+    status = main(["thresholds", str(path), "--score", "att", "--outcome", "left",
+                   "--n-boot", "40", "--out", str(out), "--by", *by])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_two_by_columns_that_fit_alone_withhold_one_instead_of_failing(tmp_path: Path,
+                                                                         capsys) -> None:
+    """Was: 'too few students ... to publish any threshold' (exit 2), though each column alone
+    is published. Now the column that leaves no threshold is withheld with one note and the
+    rest is printed, as with a column whose group is too small; every band of every table
+    written (overall and per group shown) still holds at least 10 with and 10 without."""
+    from srmsim.risk import band_counts
+
+    path = tmp_path / "pupils.csv"
+    opposite_groups().to_csv(path, index=False)
+    for cols in (["fsm"], ["sen"]):  # each alone: published
+        status, out, _ = thresholds_cli(path, tmp_path / "alone", cols, capsys)
+        assert status == 0 and f"by {cols[0]} at threshold" in out
+    status, out, err = thresholds_cli(path, tmp_path / "both", ["fsm", "sex", "sen"], capsys)
+    assert status == 0, err
+    notes = [line for line in out.splitlines() if "withheld" in line]
+    assert notes == ["by sen: withheld (with --by fsm sex no threshold leaves at least 10 "
+                     "students with and 10 without the outcome in every band of every group)"]
+    assert "by fsm at threshold" in out and "by sex at threshold" in out
+    assert "by sen at threshold" not in out
+    overall = pd.read_csv(tmp_path / "both" / "thresholds.csv")
+    by_group = pd.read_csv(tmp_path / "both" / "thresholds_by_group.csv")
+    assert sorted(set(by_group["by"])) == ["fsm", "sex"]
+    for table in (overall, by_group):
+        bands = band_counts(table)
+        assert len(bands) and bands[["positives", "negatives"]].min().min() >= 10
+
+
+def test_withheld_by_columns_do_not_depend_on_their_order(tmp_path: Path, capsys) -> None:
+    """The column withheld, the grid and every file are the same whichever order --by names
+    the columns in (the choice is by fewest withheld, most thresholds, then column name)."""
+    path = tmp_path / "pupils.csv"
+    opposite_groups().to_csv(path, index=False)
+    runs = []
+    for i, cols in enumerate((["fsm", "sen"], ["sen", "fsm"])):
+        status, out, _ = thresholds_cli(path, tmp_path / f"o{i}", cols, capsys)
+        assert status == 0
+        runs.append(([line for line in out.splitlines() if not line.startswith("wrote")],
+                     {p.name: p.read_bytes() for p in (tmp_path / f"o{i}").glob("*.csv")}))
+    assert runs[0] == runs[1]
+    assert "by sen: withheld" in "\n".join(runs[0][0])
+
+
+def test_a_single_by_column_that_leaves_no_threshold_is_withheld(tmp_path: Path,
+                                                                  capsys) -> None:
+    """One column whose groups are large enough but whose scores are all one value: no
+    threshold cuts it into bands of 10, so the report is published without it (was: 'too
+    few students' and nothing, though the overall table has thresholds)."""
+    rng = np.random.default_rng(0)
+    n, k = 400, 60
+    df = pd.DataFrame({"att": np.r_[rng.uniform(0, 1, n), np.full(k, 0.5)],
+                       "left": np.r_[rng.uniform(size=n) < .4, np.arange(k) % 2 == 0],
+                       "fsm": np.r_[np.zeros(n, bool), np.ones(k, bool)]})
+    path = tmp_path / "pupils.csv"
+    df.to_csv(path, index=False)
+    status, out, err = thresholds_cli(path, tmp_path / "t", ["fsm"], capsys)
+    assert status == 0, err
+    assert ("by fsm: withheld (no threshold leaves at least 10 students with and 10 without "
+            "the outcome in every band of every group)") in out
+    assert not (tmp_path / "t" / "thresholds_by_group.csv").exists()
+
+
+def test_protected_python_paths_withhold_the_same_column() -> None:
+    """``protected_grid`` and ``threshold_table(protect=10)`` make the CLI's choice."""
+    from srmsim.risk import band_counts, protected_grid, threshold_table
+    from srmsim.risk.protected import choose_grid
+
+    df = opposite_groups()
+    for by in (["fsm", "sen"], ["sen", "fsm"]):
+        grid, withheld = protected_grid(df, "att", "left", by=by, min_count=10)
+        assert grid.size and withheld == ["sen"]
+        table = threshold_table(df, "att", "left", by=by, protect=10)
+        assert table.attrs["withheld_by"] == ["sen"] and set(table["by"]) == {"fsm"}
+        assert band_counts(table)[["positives", "negatives"]].min().min() >= 10
+    choice = choose_grid(df, "att", "left", by=["fsm", "sen"], min_count=10)
+    assert choice.too_small == [] and choice.conflicting == ["sen"]
+
+
+def test_the_fewest_columns_are_withheld() -> None:
+    """Three columns of which only one conflicts with the other two: that one goes, not two."""
+    df = opposite_groups()
+    df["fsm2"] = df["fsm"]  # another column agreeing with fsm
+    from srmsim.risk import protected_grid
+
+    for by in (["sen", "fsm", "fsm2"], ["fsm2", "sen", "fsm"]):
+        grid, withheld = protected_grid(df, "att", "left", by=by, min_count=10)
+        assert grid.size and withheld == ["sen"]
+    df["fsm"] = df["sen"]  # now two columns agree with sen: fsm2 goes
+    _, withheld = protected_grid(df, "att", "left", by=["fsm2", "sen", "fsm"], min_count=10)
+    assert withheld == ["fsm2"]
