@@ -465,11 +465,20 @@ class RunSummary(dict):
     """The run's headline figures (summary.json) as a dict; calling it, ``result.summary()``,
     gives them as a readable table, with units."""
 
+    #: whether the run had a policy (set by :class:`RunResult`): its staff and cost rows are
+    #: shown for any run with a policy, as ``srmsim run`` shows them, even with no intervention
+    policy: bool | None = None
+
     def __call__(self) -> str:
         return format_summary(self)
 
 
 def format_summary(s: dict[str, Any], policy: bool | None = None) -> str:
+    """The summary as a table. ``policy`` (the run had one) shows the interventions, staff
+    hours and cost rows; by default a :class:`RunSummary`'s own ``policy``, else (a bare dict,
+    such as a summary.json read back) whether any intervention started."""
+    if policy is None:
+        policy = getattr(s, "policy", None)
     rows = summary_rows(s, s.get("interventions", 0) > 0 if policy is None else policy)
     width = max((len(k) for k, _ in rows), default=0)
     schools, weeks = s.get("schools"), s.get("weeks")
@@ -537,6 +546,8 @@ class RunResult:
     def __post_init__(self) -> None:
         if not isinstance(self.summary, RunSummary):
             self.summary = RunSummary(self.summary)
+        # the rows of the CLI's table (summary_table): by the policy, not by its interventions
+        self.summary.policy = self.events is not None
 
     def __str__(self) -> str:
         return format_summary(self.summary)

@@ -127,3 +127,36 @@ def test_the_fewest_columns_are_withheld() -> None:
     df["fsm"] = df["sen"]  # now two columns agree with sen: fsm2 goes
     _, withheld = protected_grid(df, "att", "left", by=["fsm2", "sen", "fsm"], min_count=10)
     assert withheld == ["fsm2"]
+
+
+# --- 2. str(result) and result.summary() show a policy run's staff and cost rows ---
+
+
+def test_a_policy_run_without_interventions_shows_its_staff_and_cost_rows() -> None:
+    """A policy whose rule no one meets starts no intervention: the CLI's table
+    (summary_table) showed its staff hours and cost, but str(result) and result.summary()
+    hid them (they went by interventions > 0). Now all three show them; a run without a
+    policy shows none of them."""
+    import sys
+
+    from srmsim.model import run
+    from srmsim.scenario import scenario_from_dict
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import tiny_policy_scenario
+
+    spec = tiny_policy_scenario(trust={"n_schools": 1, "students_per_year_group": 10,
+                                       "size_cv": 0.0})
+    spec["policy"]["parameters"]["attendance_threshold"] = -1.0  # no one below it
+    result = run(scenario_from_dict(spec, "tiny"))
+    assert result.summary["interventions"] == 0 and result.events is not None
+    table = result.summary_table()
+    assert {"interventions started", "staff hours", "cost"} <= set(table["measure"])
+    for text in (str(result), result.summary()):
+        assert "interventions started" in text and "staff hours" in text
+        assert "cost" in text
+    plain = run(scenario_from_dict({"name": "plain", "trust": {
+        "n_schools": 1, "students_per_year_group": 10}}, "plain"))
+    assert plain.events is None
+    for text in (str(plain), plain.summary(), plain.summary_table().to_string()):
+        assert "staff hours" not in text and "interventions started" not in text
