@@ -203,9 +203,15 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
 
 def json_safe(value: Any) -> Any:
     """``value`` with every non-finite float (NaN, infinity) replaced by ``None``, in nested
-    dicts, lists and tuples: strict JSON has no NaN, and a missing number is ``null``."""
+    dicts, lists and tuples: strict JSON has no NaN, and a missing number is ``null``. numpy's
+    scalars become Python's (``json.dumps`` refuses an int64, a float32 or a bool_ with a
+    TypeError; a float64 is a Python float and keeps its text)."""
     if isinstance(value, float | np.floating):  # numpy's float32 is no Python float
-        return value if math.isfinite(value) else None
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
     if isinstance(value, dict):
         return {_json_key(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

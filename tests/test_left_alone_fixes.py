@@ -160,3 +160,26 @@ def test_a_policy_run_without_interventions_shows_its_staff_and_cost_rows() -> N
     assert plain.events is None
     for text in (str(plain), plain.summary(), plain.summary_table().to_string()):
         assert "staff hours" not in text and "interventions started" not in text
+
+
+# --- 3. json_dumps of numpy scalars ---
+
+
+def test_json_dumps_converts_numpy_scalars_and_still_nulls_non_finite_ones() -> None:
+    """numpy's int64, float32 and bool_ raised json's raw TypeError ("Object of type int64 is
+    not JSON serializable"); now they are written as the Python numbers they are, and a
+    non-finite numpy float is null, as a Python one is."""
+    import json
+
+    from srmsim.outputs import json_dumps
+
+    data = {"n": np.int64(7), "u": np.uint8(255), "share": np.float32(0.5),
+            "ok": np.bool_(True), "gap": np.float32("nan"), "top": np.float16("-inf"),
+            "rows": [np.int32(1), (np.float64(2.25), np.bool_(False))],
+            "plain": [1, 2.5, float("inf"), True]}
+    text = json_dumps(data, sort_keys=True)
+    assert json.loads(text) == {"n": 7, "u": 255, "share": 0.5, "ok": True, "gap": None,
+                                "top": None, "rows": [1, [2.25, False]],
+                                "plain": [1, 2.5, None, True]}
+    assert json_dumps(np.float64(0.1)) == json.dumps(0.1)  # a float64's text is unchanged
+    assert json_dumps(np.float32(0.1)) == json.dumps(float(np.float32(0.1)))
