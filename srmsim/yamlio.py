@@ -35,7 +35,7 @@ from typing import Any, cast
 
 import yaml
 
-from srmsim.errors import ScenarioError
+from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.inputs import input_file_problem
 
 #: PyYAML's pure-Python reader takes ~50 us a value and ~1 s a MB of text on the project's
@@ -297,34 +297,42 @@ def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = Fa
         raise ScenarioError(source, "malformed YAML: nested too deeply") from None
 
 
-def read_yaml_file(path: str | Path, error: type[ScenarioError] = ScenarioError,
+def read_yaml_file(path: str | Path, error: type[SrmsimError] = ScenarioError,
                    numbers_as_text: bool = False) -> Any:
-    """Read and parse a YAML file; a missing, huge, binary or malformed file is ``error``.
+    """Read and parse a YAML file; a missing, huge, binary or malformed file is ``error``, any
+    :class:`SrmsimError` class (a :class:`ScenarioError` is given the file and the problems;
+    another, such as :class:`DataError`, the one message a ScenarioError would print).
     ``numbers_as_text`` as for :func:`load_yaml_text`."""
     path = Path(path)
     source = str(path)
+
+    def fail(problems: list[tuple[str, str]] | str) -> SrmsimError:
+        if issubclass(error, ScenarioError):
+            return error(source, problems)
+        return error(str(ScenarioError(source, problems)))
+
     try:
         if path.is_dir():
-            raise error(source, "is a directory, not a YAML file")
+            raise fail("is a directory, not a YAML file")
         problem = input_file_problem(path)
         if problem:
-            raise error(source, problem)
+            raise fail(problem)
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise error(source, f"{size:,} bytes: larger than the {MAX_BYTES:,}-byte limit for "
-                        "YAML files")
+            raise fail(f"{size:,} bytes: larger than the {MAX_BYTES:,}-byte limit for YAML "
+                       "files")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise error(source, "file not found") from None
+        raise fail("file not found") from None
     except OSError as err:
-        raise error(source, f"cannot read: {err.strerror or err}") from None
+        raise fail(f"cannot read: {err.strerror or err}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise error(source, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise fail(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
         return load_yaml_text(text, source, numbers_as_text)
     except ScenarioError as err:
         if type(err) is error:
             raise
-        raise error(source, err.problems) from None
+        raise fail(err.problems) from None

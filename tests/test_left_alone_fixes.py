@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from srmsim.cli import main
 
@@ -183,3 +184,29 @@ def test_json_dumps_converts_numpy_scalars_and_still_nulls_non_finite_ones() -> 
                                 "plain": [1, 2.5, None, True]}
     assert json_dumps(np.float64(0.1)) == json.dumps(0.1)  # a float64's text is unchanged
     assert json_dumps(np.float32(0.1)) == json.dumps(float(np.float32(0.1)))
+
+
+# --- 4. read_yaml_file(error=DataError) ---
+
+
+def test_read_yaml_file_formats_any_srmsim_error_class(tmp_path: Path) -> None:
+    """DataError is not a ScenarioError: ``DataError(source, problems)`` made an error whose
+    message was the raw tuple "('…/m.yaml', 'file not found')". Now it is the one line a
+    ScenarioError prints, for every way a file can fail."""
+    from srmsim.errors import DataError, SrmsimError
+    from srmsim.yamlio import read_yaml_file
+
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("a: 1\na: 2\n", encoding="utf-8")
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"a: \xff\xfe\n")
+    cases = [(tmp_path / "none.yaml", "file not found"),
+             (tmp_path, "is a directory, not a YAML file"),
+             (dup, "malformed YAML: line 2, column 1: duplicate key 'a'"),
+             (binary, "not UTF-8 text")]
+    for path, what in cases:
+        for error in (DataError, SrmsimError):
+            with pytest.raises(error) as info:
+                read_yaml_file(path, error=error)
+            assert type(info.value) is error
+            assert str(info.value).startswith(f"{path}: {what}"), str(info.value)
