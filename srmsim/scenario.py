@@ -485,8 +485,15 @@ def _resolve_records(data: Any, base: Path) -> Any:
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Load and validate a scenario file, applying optional dotted-key overrides."""
-    data = _resolve_records(read_yaml(path), Path(path).parent)
+    """Load and validate a scenario file, applying optional dotted-key overrides.
+
+    A file holding nothing (or only comments, or ``null``) is refused: a truncated file is not
+    the built-in default trust, which is had by giving no file (``default_scenario()``)."""
+    data = read_yaml(path)
+    if data is None:
+        raise ScenarioError(str(path), "is empty: no scenario keys (give no file for the "
+                            "built-in default trust)")
+    data = _resolve_records(data, Path(path).parent)
     if overrides:
         if data is not None and not isinstance(data, dict):
             raise ScenarioError(str(path), "a scenario must be a mapping of keys to values")

@@ -210,3 +210,33 @@ def test_read_yaml_file_formats_any_srmsim_error_class(tmp_path: Path) -> None:
                 read_yaml_file(path, error=error)
             assert type(info.value) is error
             assert str(info.value).startswith(f"{path}: {what}"), str(info.value)
+
+
+# --- 5. an empty scenario file is refused, not run as the built-in default ---
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "null\n", "---\n", "~\n"])
+def test_an_empty_scenario_file_is_refused_by_name(tmp_path: Path, text: str, capsys) -> None:
+    """Was: `srmsim validate empty.yaml` printed "valid scenario 'default'" and `srmsim run`
+    ran the default trust. Now both exit 2 with one line naming the file, and nothing runs."""
+    from srmsim.errors import ScenarioError
+    from srmsim.scenario import load_scenario
+
+    path = tmp_path / "empty.yaml"
+    path.write_text(text, encoding="utf-8")
+    line = f"srmsim: error: {path}: is empty: no scenario keys"
+    for argv in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "r"),
+                                            "--quiet"]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(line) and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ScenarioError, match="is empty: no scenario keys"):
+        load_scenario(path, {"years": 2})  # overrides do not make it a scenario
+
+
+def test_no_scenario_file_is_still_the_built_in_default() -> None:
+    """The default without a file, from Python and from a dict of no keys, is unchanged."""
+    from srmsim.scenario import default_scenario, scenario_from_dict
+
+    assert scenario_from_dict(None) == scenario_from_dict({}) == default_scenario()
