@@ -58,6 +58,21 @@ def share_logit(p: float, sd: float) -> float:
     return float(brentq(excess, -reach, reach, xtol=1e-12))
 
 
+def sen_chance(sen_rate: float, fsm_rate: float, fsm: np.ndarray) -> np.ndarray:
+    """Each student's chance of SEN: 1.5 times as high for FSM pupils, rescaled so that the
+    share of students is ``sen_rate`` (FSM pupils are ``fsm_rate`` of them, by
+    :func:`share_logit`).
+
+    Above a rate of ``(1 + fsm_rate / 2) / 1.5`` (75% at England's FSM rate) 1.5 times would
+    be an FSM pupil's chance above 1, and capping it at 1 gave fewer SEN pupils than stated
+    (85% for 90%). There every FSM pupil is SEN and the others are drawn so the share holds:
+    the ratio of the two chances falls from 1.5 towards 1 as the rate nears 1 (the model's
+    meaning, docs/model.md: the stated rate is the share of students)."""
+    if 1.5 * sen_rate > 1 + 0.5 * fsm_rate:  # then fsm_rate < sen_rate (and fsm_rate < 1)
+        return np.where(fsm, 1.0, (sen_rate - fsm_rate) / (1 - fsm_rate))
+    return np.clip(sen_rate * np.where(fsm, 1.5, 1.0) / (1 + 0.5 * fsm_rate), 0, 1)
+
+
 @dataclass
 class SchoolProfiles:
     """School-level random effects, one element per school."""
@@ -144,9 +159,7 @@ def generate_students(
 
     sex = (u_sex < pop.male_share).astype(np.int8)
     fsm = u_fsm < _sigmoid(schools.fsm_logit[school])
-    # SEN is more common among FSM pupils (about 1.5x); rescaled so the overall rate holds.
-    sen_p = pop.sen_rate * np.where(fsm, 1.5, 1.0) / (1 + 0.5 * pop.fsm_rate)
-    sen = u_sen < np.clip(sen_p, 0, 1)
+    sen = u_sen < sen_chance(pop.sen_rate, pop.fsm_rate, fsm)
     eal = u_eal < _sigmoid(schools.eal_logit[school])
     prior_z = None
     if traits is not None:

@@ -240,3 +240,39 @@ def test_no_scenario_file_is_still_the_built_in_default() -> None:
     from srmsim.scenario import default_scenario, scenario_from_dict
 
     assert scenario_from_dict(None) == scenario_from_dict({}) == default_scenario()
+
+
+# --- 6. the SEN share is the stated rate over its whole range ---
+
+
+@pytest.mark.parametrize("sen_rate, fsm_rate", [(0.9, 0.24), (0.76, 0.24), (0.99, 0.05),
+                                                (0.7, 0.0), (0.14, 0.24), (1.0, 0.3)])
+def test_the_sen_share_is_the_stated_rate_even_when_high(sen_rate: float,
+                                                        fsm_rate: float) -> None:
+    """Capping an FSM pupil's chance (1.5 times the rescaled rate) at 1 gave 85% SEN pupils
+    for a stated 90% (FSM 24%). Now the share is the stated rate: below about 75% FSM pupils
+    are 1.5 times as likely to be SEN, as before; above it every FSM pupil is SEN and the
+    others' chance makes up the rest. 20,000 students, FSM rate equal in every school."""
+    import math
+
+    from srmsim.model import TrustModel
+    from srmsim.scenario import Scenario
+
+    sc = Scenario(trust={"n_schools": 400, "students_per_year_group": 50, "size_cv": 0.0,
+                         "year_groups": [7]},
+                  population={"sen_rate": sen_rate, "fsm_rate": fsm_rate, "fsm_school_sd": 0.0},
+                  outputs={"history": "none"})
+    t = TrustModel(sc, seed=4).students
+    sen, fsm = t.sen.astype(bool), t.fsm.astype(bool)
+    n = len(sen)
+    # binomial noise, and the FSM share's own (an FSM pupil's chance is at most 1/3 above
+    # another's, at the rate where the two rules meet)
+    se = math.sqrt((sen_rate * (1 - sen_rate) + fsm_rate * (1 - fsm_rate) / 9) / n)
+    assert abs(sen.mean() - sen_rate) <= 4.5 * se, (sen.mean(), sen_rate, se)
+    if 1.5 * sen_rate > 1 + 0.5 * fsm_rate:  # 1.5 times is out of reach: every FSM pupil
+        assert sen[fsm].all()
+    elif 0 < fsm_rate:  # 1.5 times as likely, as before
+        a, b = sen[fsm].mean(), sen[~fsm].mean()
+        se_ratio = math.sqrt(a * (1 - a) / fsm.sum() / b ** 2
+                             + a ** 2 * b * (1 - b) / (~fsm).sum() / b ** 4)
+        assert abs(a / b - 1.5) < 4.5 * se_ratio
