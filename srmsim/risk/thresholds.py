@@ -179,9 +179,10 @@ def threshold_table(
 
     ``protect=10`` (a whole number from 1) is for real pupils' data: only thresholds of
     :func:`srmsim.risk.protected_grid` are kept (every band of scores holds at least 10 with and
-    10 without the outcome, overall and in every group), ``by`` columns with a too-small group
-    are left out (named in ``attrs["withheld_by"]``) and ``n_missing`` is dropped. Several tables
-    of one report must share one grid: compute it once with ``protected_grid`` instead. Rows
+    10 without the outcome, overall and in every group), ``by`` columns with a too-small group,
+    or that leave no threshold with the others, are left out (named in
+    ``attrs["withheld_by"]``) and ``n_missing`` is dropped. Several tables of one report must
+    share one grid: compute it once with ``protected_grid`` instead. Rows
     left out for a missing score or outcome numbering 1 to ``protect - 1`` (overall, with or
     without the outcome, or in a group shown) are refused: see :func:`left_out_problem`.
 
