@@ -79,6 +79,13 @@ def test_withheld_by_columns_do_not_depend_on_their_order(tmp_path: Path, capsys
                      {p.name: p.read_bytes() for p in (tmp_path / f"o{i}").glob("*.csv")}))
     assert runs[0] == runs[1]
     assert "by sen: withheld" in "\n".join(runs[0][0])
+    tables = []  # two columns shown: the same rows (in the order given), the same grid
+    for i, cols in enumerate((["fsm", "sex", "sen"], ["sen", "sex", "fsm"])):
+        assert thresholds_cli(path, tmp_path / f"s{i}", cols, capsys)[0] == 0
+        table = pd.read_csv(tmp_path / f"s{i}" / "thresholds_by_group.csv")
+        tables.append(table.sort_values(["by", "group", "threshold"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert set(tables[0]["by"]) == {"fsm", "sex"}
 
 
 def test_a_single_by_column_that_leaves_no_threshold_is_withheld(tmp_path: Path,
