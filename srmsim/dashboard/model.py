@@ -231,14 +231,28 @@ class DashboardModel(TrustModel):
         return pd.DataFrame(rows, columns=cols)
 
     def staff_by_role(self) -> pd.DataFrame:
-        """This week's staff minutes by role, used and available, summed over schools."""
-        cols = ["role", "used", "available"]
+        """This week's staff minutes by role, used and available: school staff summed over
+        schools, and the trust pool's (``where``: "schools" or "pool").
+
+        A role has a schools row when the schools have it (``staff.school``, ``per_school``,
+        not in ``pool_only`` mode) or used it, and a pool row when the pool has it: a pool-only
+        role showed as 0 of 0 school minutes, and its pool minutes nowhere in the table."""
+        cols = ["role", "where", "used", "available"]
         if self.policy is None or not self._weekly:
             return pd.DataFrame(columns=cols)
         now = self._weekly[-1]
-        return pd.DataFrame([(r, float(now[f"minutes_used_{r}"].sum()),
-                              float(now[f"minutes_available_{r}"].sum()))
-                             for r in self.policy.policy.roles], columns=cols)
+        staff = self.policy.policy.config.staff
+        at_schools = set(staff.school).union(*staff.per_school.values()) \
+            if staff.mode != "pool_only" else set()
+        pool_used = self.policy.pool_minutes_used
+        rows = []
+        for i, r in enumerate(self.policy.policy.roles):
+            used = float(now[f"minutes_used_{r}"].sum())
+            if r in at_schools or used:
+                rows.append((r, "schools", used, float(now[f"minutes_available_{r}"].sum())))
+            if r in staff.pool or pool_used[i]:
+                rows.append((r, "pool", float(pool_used[i]), float(self.policy.pool_capacity[i])))
+        return pd.DataFrame(rows, columns=cols)
 
     def gaps(self) -> pd.DataFrame:
         """Gaps by FSM, SEN and EAL, with and without the policy (attendance in %, reading in
@@ -259,13 +273,19 @@ class DashboardModel(TrustModel):
         recorded, by uid; at most ``limit``."""
         from srmsim.policy.engine import CLOSED
 
-        if self.policy is None:
+        if self.policy is None or not self.records_history:
             return []
         c = self.policy.cases
         uids = np.unique(c.uid[c.status != CLOSED])
-        if len(uids) and len(self._history):
-            uids = uids[np.isin(uids, self._history[-1]["uid"])]
+        uids = uids[np.isin(uids, self.students.uid[self._tracked])]
         return [int(u) for u in uids[:limit]]
+
+    @property
+    def records_history(self) -> bool:
+        """Whether any student's weeks are recorded (not with ``outputs.history: none``): a
+        profile is drawn from them, and without them the picker listed students whose charts
+        were empty."""
+        return self._history_fraction > 0.0
 
     def profile(self, uid: int) -> pd.DataFrame:
         """One student's recorded weeks: attendance, reading gap and engagement. Read from the

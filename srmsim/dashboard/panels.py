@@ -25,6 +25,7 @@ from srmsim.labels import page_text, plural, setting
 POLICY_COLOUR, BASELINE_COLOUR, POOL_COLOUR = "#1f77b4", "#7f7f7f", "#9467bd"
 READING_COLOUR, ENGAGEMENT_COLOUR = "#8c564b", "#17becf"
 WEEK_AXIS = "School week"
+STAFF_WHERE = {"schools": "school staff", "pool": "trust pool"}
 
 
 Series = dict[str, Any]
@@ -122,6 +123,9 @@ def settings_in_use(m: dm.DashboardModel) -> list[str]:
         return out
     out += [f"{label(k)}: {setting(v)}" for k, v in p.parameters.items()]
     out += [f"{label(r)}: {v:,.0f} min/week per school" for r, v in p.staff.school.items()]
+    # schools numbered from 0, as in student_line and `srmsim run`'s tables
+    out += [f"{label(r)} at school {s}: {v:,.0f} min/week (per_school)"
+            for s, roles in sorted(p.staff.per_school.items()) for r, v in roles.items()]
     out += [f"{label(r)}: {v:,.0f} min/week, trust pool" for r, v in p.staff.pool.items()]
     out += [f"Workflow {label(w)}: {'on' if wf.enabled else 'off'}"
             for w, wf in p.workflows.items()]
@@ -211,11 +215,12 @@ def Staff(m: dm.DashboardModel) -> None:
                         POOL_COLOUR, dashed=True)]
         _chart(lines, "Minutes per week", y_min=0)
         roles = m.view.staff_by_role
-        _table(["Role", "Used (min)", "Available (min)", "Used (%)"],
-               [(r.role.replace("_", " "), f"{r.used:,.0f}", f"{r.available:,.0f}",
+        _table(["Role", "Staff", "Used (min)", "Available (min)", "Used (%)"],
+               [(r.role.replace("_", " "), STAFF_WHERE[r.where], f"{r.used:,.0f}",
+                 f"{r.available:,.0f}",
                  _number(100 * r.used / r.available if r.available else float("nan"), 1, "%"))
                 for r in roles.itertuples()],
-               "This week, school staff summed over schools.")
+               "This week: school staff summed over schools; the trust pool's own minutes.")
 
 
 def Gaps(m: dm.DashboardModel) -> None:
@@ -255,6 +260,10 @@ def StudentProfile(m: dm.DashboardModel, week: int) -> None:
     a new week is a new prop, so the profile redraws while the picked student stays."""
     choice, set_choice = solara.use_state(cast(str | None, None))
     uids = m.view.flagged
+    if m.policy is not None and not m.records_history:
+        _line("Student profiles need the weekly history, which this scenario does not record "
+              "(outputs.history: none); set outputs.history to auto or all to see them.")
+        return
     if not uids:
         _line("Nobody is in a workflow yet." if m.policy is not None
               else "No policy in this scenario: nobody is flagged.")

@@ -9,16 +9,25 @@ workflows), so the keys carry a prefix naming what they change.
 
 from __future__ import annotations
 
+import ast
+import itertools
 import math
 import os
+from collections.abc import Collection
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
+from srmsim.policy.config import PolicyConfig
+from srmsim.policy.profile import SHARE_NAMES, WHOLE_NAMES, WINDOWS
+from srmsim.policy.profile import vocabulary as profile_vocabulary
 from srmsim.scenario import Scenario, default_scenario, load_scenario, named_schools
 
 PARAMETER = "parameter__"  # a policy parameter (risk threshold, goal, count of factors)
+# a policy parameter under 1e-5 in size, in units of its leading digit's place (see tiny_exponent)
+SCALED = "parameter_scaled__"
 MINUTES = "minutes__"  # school staff minutes per week, by role
 POOL_MINUTES = "pool_minutes__"  # trust pool staff minutes per week, by role
 WORKFLOW = "workflow__"  # a workflow switched on or off
@@ -103,18 +112,116 @@ def label(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
+SHARE, WHOLE, WEEKS = "share", "whole", "weeks"  # what a policy parameter counts (its slider)
+
+
+def _expressions(policy: PolicyConfig) -> list[str]:
+    """Every expression of the policy that may read a parameter."""
+    out = [rule.when for rule in policy.rules.values()]
+    for wf in policy.workflows.values():
+        out += [wf.priority] if wf.priority else []
+        for step in wf.steps:
+            out += [step.goal] if step.goal else []
+            if step.chooser is not None:
+                out += [*step.chooser.rules.values(), *([step.chooser.measure]
+                                                         if step.chooser.measure else [])]
+    if policy.pool_model is not None:
+        out.append(policy.pool_model.outcome)
+    return out
+
+
+def _unit(node: ast.AST) -> str | None:
+    """Share or whole number, when the expression is a field, window or ``count`` of known unit
+    (or their sum, difference, negation, min, max or abs); else None."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = node.func.id
+        if name == "count":
+            return WHOLE
+        if name in ("min", "max", "abs"):
+            units = {_unit(a) for a in node.args}
+            return units.pop() if len(units) == 1 else None
+        node = node.func  # a window: its unit is its name's
+    if isinstance(node, ast.Name):
+        return SHARE if node.id in SHARE_NAMES else WHOLE if node.id in WHOLE_NAMES else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _unit(node.operand)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        units = {_unit(side) for side in (node.left, node.right)
+                 if not isinstance(side, ast.Constant)}
+        return units.pop() if len(units) == 1 else None
+    return None
+
+
+def _parameter_in(node: ast.AST, names: Collection[str]) -> str | None:
+    """The parameter an operand is, give or take a sign and a constant added (``-t``,
+    ``t + 0.05``)."""
+    if isinstance(node, ast.Name):
+        return node.id if node.id in names else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return _parameter_in(node.operand, names)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        if isinstance(node.right, ast.Constant):
+            return _parameter_in(node.left, names)
+        if isinstance(node.left, ast.Constant):
+            return _parameter_in(node.right, names)
+    return None
+
+
+def parameter_meanings(policy: PolicyConfig) -> dict[str, str]:
+    """What each numeric parameter is, read from how the policy's expressions use it: compared
+    with a share (``attendance_rate < t``) it is a share; compared with a count
+    (``count(...) >= min_factors``, ``incidents_term >= n``) a whole number; a window's length
+    (``attendance(n)``) whole weeks. Parameters used in no such way, or in two ways, are
+    left out. Why not the value: 1 is a 100% threshold or a count of one risk factor."""
+    names = {k for k, v in policy.parameters.items() if not isinstance(v, bool)}
+    found: dict[str, set[str]] = {}
+    for text in _expressions(policy):
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError:  # pragma: no cover - the scenario's checks parsed it already
+            continue
+        for node in ast.walk(tree):
+            pairs: list[tuple[str | None, str | None]] = []
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                for a, b in itertools.pairwise(operands):
+                    pairs += [(_parameter_in(a, names), _unit(b)),
+                              (_parameter_in(b, names), _unit(a))]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in WINDOWS:
+                pairs += [(_parameter_in(a, names), WEEKS) for a in node.args]
+            for name, unit in pairs:
+                if name is not None and unit is not None:
+                    found.setdefault(name, set()).add(unit)
+    out = {}
+    for name, units in found.items():
+        if units in ({SHARE}, {WHOLE}, {WEEKS}, {WEEKS, WHOLE}):
+            out[name] = WEEKS if WEEKS in units else units.pop()
+    return out
+
+
+def _parameter_control(name: str, value: float | bool, meaning: str | None = None
+                       ) -> dict[str, Any]:
+    """The control of a policy parameter. ``meaning`` (:func:`parameter_meanings`) decides
+    share or whole number; without one, a value strictly between 0 and 1 is a share and a whole
+    value (1 too: YAML's ``1`` and ``1.0`` both arrive as 1.0) a whole number. A value the
+    meaning does not fit (a share of 1.5, a count of 2.5) gets a slider around itself."""
     text = label(name)
     if isinstance(value, bool):
         return {"type": "Checkbox", "value": value, "label": text}
     v = float(value)
-    if 0.0 < v <= 1.0:  # a share: attendance rate, risk score
+    if (meaning == SHARE and 0.0 <= v <= 1.0) or (meaning is None and 0.0 < v < 1.0):
+        # attendance rate, risk score (a "share" past 0-1 gets a slider around its value)
         return {"type": "SliderFloat", "value": v, "min": 0.0, "max": 1.0,
                 "step": grid_step(v, 0.01), "label": f"{text} (0-1)"}
     # twice the value, or the value itself when twice it is past the largest float (2e308 is
     # inf, and int(inf) raised in place of the page)
     far = 2.0 * v if math.isfinite(2.0 * v) else v
     lo, hi = min(0.0, far), max(0.0, far)
+    if v == int(v) and meaning == WEEKS:  # a window's length: 1 week up to the longest kept
+        top = profile_vocabulary().max_window
+        return {"type": "SliderInt", "value": int(v), "min": min(1, int(v)),
+                "max": max(top, int(v)), "step": 1, "label": f"{text} (weeks)"}
     if v == int(v):  # whole numbers: months of reading age, counts of risk factors
         return {"type": "SliderInt", "value": int(v), "min": int(lo), "max": max(int(hi), 5),
                 "step": 1, "label": text}
@@ -123,6 +230,29 @@ def _parameter_control(name: str, value: float | bool) -> dict[str, Any]:
     step = 10.0 ** math.floor(math.log10(abs(v))) / 10.0 or abs(v)
     return {"type": "SliderFloat", "value": v, "min": lo, "max": hi,
             "step": grid_step(v, step, start=lo), "label": text}
+
+
+def tiny_exponent(value: float | bool) -> int | None:
+    """The power of ten of a parameter's leading digit when it is under 1e-5 in size, else None.
+
+    Such a value needs a slider step under 1e-6, which the browser writes as ``1e-7``, reads as
+    no decimals and rounds the value to a whole number (0); and a step of 1e-6 would not land
+    on it. So its slider counts units of ``10 ** exponent`` (3e-8 shows as 3 units of 1e-8)."""
+    if isinstance(value, bool) or value == 0 or abs(value) >= 1e-5:
+        return None
+    return Decimal(repr(float(value))).adjusted()
+
+
+def scaled(value: float, exponent: int) -> float:
+    """``value * 10 ** exponent``, exact in decimal: 3 units of 1e-8 is 3e-8, as in the file
+    (float arithmetic gave 3.0000000000000004e-08; 10.0 ** -324 is 0)."""
+    return float(Decimal(repr(float(value))).scaleb(exponent))
+
+
+def _scaled_control(name: str, value: float, exponent: int) -> dict[str, Any]:
+    control = _parameter_control(name, scaled(value, -exponent))
+    control["label"] = f"{label(name)} (in units of 1e{exponent})"
+    return control
 
 
 def grid_step(value: float, step: float, start: float = 0.0) -> float:
@@ -191,8 +321,13 @@ def model_params(scenario: Scenario) -> dict[str, Any]:
     policy = scenario.policy
     if policy is None:
         return params
+    meanings = parameter_meanings(policy)
     for name, value in policy.parameters.items():
-        params[PARAMETER + name] = _parameter_control(name, value)
+        exponent = tiny_exponent(value)
+        if exponent is not None:
+            params[SCALED + name] = _scaled_control(name, float(value), exponent)
+        else:
+            params[PARAMETER + name] = _parameter_control(name, value, meanings.get(name))
     for role, minutes in policy.staff.school.items():
         params[MINUTES + role] = _minutes_control(role, minutes, "per school")
     for role, minutes in policy.staff.pool.items():
@@ -236,12 +371,17 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
         kind += "__"
         known = policy is not None and (
             (kind == PARAMETER and name in policy.parameters)
+            or (kind == SCALED and tiny_exponent(policy.parameters.get(name, 0.0)) is not None)
             or (kind == MINUTES and name in policy.staff.school)
             or (kind == POOL_MINUTES and name in policy.staff.pool)
             or (kind == WORKFLOW and name in policy.workflows))
         if not known or policy is None:
             raise ScenarioError("dashboard", [(key, "not a setting of this scenario")])
-        if kind == PARAMETER:
+        if kind == SCALED:  # the page's slider for a tiny parameter (model_params)
+            exponent = tiny_exponent(policy.parameters[name])
+            assert exponent is not None  # checked by ``known``
+            overrides[f"policy.parameters.{name}"] = scaled(float(value), exponent)
+        elif kind == PARAMETER:
             old = policy.parameters[name]
             overrides[f"policy.parameters.{name}"] = bool(value) if isinstance(old, bool) \
                 else float(value)

@@ -886,6 +886,12 @@ class PolicyEngine:
         if 4 * n_closed > len(c):
             c.keep(c.status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
 
+    @property
+    def pool_minutes_used(self) -> np.ndarray:
+        """The trust pool's minutes used this week by role (``policy.roles`` order); their sum
+        is the week report's ``pool_minutes_used`` summed over schools."""
+        return self._used_pool.copy()
+
     def finish(self) -> None:
         """The run ends: cases still open report the minutes and cost of their current step."""
         self._store_ended()

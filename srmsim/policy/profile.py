@@ -99,6 +99,16 @@ WINDOWS: dict[str, tuple[str, str, str | None]] = {
     "on_time_rate": ("share of assignments on time over the last n weeks", "w_on_time", "w_set"),
 }
 
+#: fields and windows that are shares from 0 to 1, and those that are whole numbers (counts of
+#: sessions, incidents, weeks, year groups, a 1-5 pulse): a parameter compared with one is a
+#: share or a whole number too, which is how the dashboard picks its slider
+SHARE_NAMES = frozenset({"attendance_rate", "absence_rate", "attendance_term", "on_time_rate",
+                         "attendance", "pooled_risk"})
+WHOLE_NAMES = frozenset({"year_group", "age_months", "sessions_missed", "incidents_term",
+                         "incidents_total", "weeks_since_login", "weeks_since_incident",
+                         "satisfaction", "interventions", "sessions_attended", "incidents",
+                         "logins"})
+
 
 def vocabulary(parameters: Mapping[str, float | bool] | None = None,
                extra_fields: Mapping[str, str] | None = None) -> Vocabulary:
