@@ -293,3 +293,16 @@ def test_settings_in_use_list_the_per_school_minutes(pooled):
     assert "Pastoral at school 1: 300 min/week (per_school)" in shown
     assert "Teaching assistant at school 1: 90 min/week (per_school)" in shown
     assert "Attendance officer: 600 min/week, trust pool" in shown
+
+
+def test_every_numeric_field_and_window_has_a_known_unit() -> None:
+    """The share / whole-number lists cover every numeric field and window of the rule
+    vocabulary (a field added later without a unit would silently fall back to the value
+    rule); the continuous ones are named here, and the lists name nothing that does not exist."""
+    from srmsim.policy.profile import FIELDS, SHARE_NAMES, WHOLE_NAMES, WINDOWS
+
+    continuous = {"prior_attainment", "reading_age", "reading_gap", "assessment"}
+    numeric = {name for name, (kind, _, _) in FIELDS.items() if kind == "number"} | set(WINDOWS)
+    assert not SHARE_NAMES & WHOLE_NAMES
+    assert numeric - continuous == (SHARE_NAMES | WHOLE_NAMES) - {"pooled_risk"}
+    assert not continuous & (SHARE_NAMES | WHOLE_NAMES)

@@ -28,7 +28,8 @@ Equivalent mutants, and why:
 - ``float(f"{step / 10 ** k:.12g}")`` -> ``step / 10 ** k``: for the steps reachable (1e-6 and
   up) they differ only at 1.0000000000000002e-06 against 1e-06, the same grid to the browser.
 
-Left: ``0.0 < v <= 1.0`` -> ``< 1.0`` (a parameter of exactly 1 gets the 0-1 share slider).
+Left then, since settled: ``0.0 < v <= 1.0`` -> ``< 1.0`` (a parameter of exactly 1 got the 0-1
+share slider); the slider now follows the parameter's use (tests/test_dashboard_left_alone.py).
 A parameter of 1 may be a share (an attendance threshold of 100%) or a count (``min_factors:
 1``), and a count of 1 cannot be moved to 2 on a 0-1 slider; which it is is a design choice
 reported to the lead, not pinned here.
