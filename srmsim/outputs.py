@@ -205,7 +205,12 @@ def json_safe(value: Any) -> Any:
     """``value`` with every non-finite float (NaN, infinity) replaced by ``None``, in nested
     dicts, lists and tuples: strict JSON has no NaN, and a missing number is ``null``. numpy's
     scalars become Python's (``json.dumps`` refuses an int64, a float32 or a bool_ with a
-    TypeError; a float64 is a Python float and keeps its text)."""
+    TypeError; a float64 is a Python float and keeps its text). A numpy array is its list
+    (``json.dumps`` refused it with a TypeError, and a caller's ``default=str`` wrote its
+    abbreviated print, "[1 2 ... 9]"); no writer passes one today, the conversion is there so
+    that one added later cannot."""
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())  # numpy's scalars as Python's, NaN as null below
     if isinstance(value, float | np.floating):  # numpy's float32 is no Python float
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.bool_):

@@ -484,15 +484,21 @@ def _resolve_records(data: Any, base: Path) -> Any:
     return data
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+#: what ``srmsim run`` and ``calibrate`` say to an empty scenario file: they run the default
+#: with no file (an experiment's, trial's or optimisation's ``scenario:`` key has no default)
+NO_FILE_HINT = "give no file for the built-in default trust"
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
+                  empty_hint: str = "") -> Scenario:
     """Load and validate a scenario file, applying optional dotted-key overrides.
 
     A file holding nothing (or only comments, or ``null``) is refused: a truncated file is not
-    the built-in default trust, which is had by giving no file (``default_scenario()``)."""
-    data = read_yaml(path)
-    if data is None:
-        raise ScenarioError(str(path), "is empty: no scenario keys (give no file for the "
-                            "built-in default trust)")
+    the built-in default trust, which is had by giving no file (``default_scenario()``), as
+    ``empty_hint`` says where the caller allows no file (:data:`NO_FILE_HINT`)."""
+    from srmsim.yamlio import refuse_empty
+
+    data = refuse_empty(read_yaml(path), str(path), "scenario", empty_hint)
     data = _resolve_records(data, Path(path).parent)
     if overrides:
         if data is not None and not isinstance(data, dict):

@@ -297,6 +297,17 @@ def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = Fa
         raise ScenarioError(source, "malformed YAML: nested too deeply") from None
 
 
+def refuse_empty(data: Any, source: str, kind: str, hint: str = "",
+                 error: type[ScenarioError] = ScenarioError) -> Any:
+    """``data`` unless it is ``None``: a file holding nothing (no text, only comments, ``null``,
+    ``---`` or ``~``) is refused naming the kind of file expected ("is empty: no experiment
+    keys"), not read as the defaults or told it is "not a mapping". ``hint``: how to get what
+    an empty file might have been meant to give (``srmsim run`` with no file)."""
+    if data is None:
+        raise error(source, f"is empty: no {kind} keys" + (f" ({hint})" if hint else ""))
+    return data
+
+
 def read_yaml_file(path: str | Path, error: type[SrmsimError] = ScenarioError,
                    numbers_as_text: bool = False) -> Any:
     """Read and parse a YAML file; a missing, huge, binary or malformed file is ``error``, any

@@ -231,7 +231,7 @@ def test_an_empty_scenario_file_is_refused_by_name(tmp_path: Path, text: str, ca
 
     path = tmp_path / "empty.yaml"
     path.write_text(text, encoding="utf-8")
-    line = f"srmsim: error: {path}: is empty: no scenario keys"
+    line = f"srmsim: error: {path}: is empty: no scenario"  # validate: "... experiment, ..."
     for argv in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "r"),
                                             "--quiet"]):
         assert main(argv) == 2

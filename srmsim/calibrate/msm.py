@@ -440,7 +440,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     attainment are written there and the calibrated scenario points at their final place."""
     from srmsim.calibrate.report import CalibrationResult
     from srmsim.data.dataset import read_dataset
-    from srmsim.scenario import load_scenario
+    from srmsim.scenario import NO_FILE_HINT, load_scenario
 
     say = progress or (lambda msg: None)
     if method not in METHODS:
@@ -465,7 +465,8 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     if twice:  # a repeated moment counted twice in the objective and in "enough moments"
         raise SrmsimError(f"--moments: {agree(len(twice), 'moment')} {twice} given twice")
     base = (default_scenario() if scenario is None else
-            scenario if isinstance(scenario, Scenario) else load_scenario(scenario))
+            scenario if isinstance(scenario, Scenario)
+            else load_scenario(scenario, empty_hint=NO_FILE_HINT))
     try:  # checked before the fit, not when the result is built after it
         check_room_for(base.name, (CALIBRATED_SUFFIX,))
     except ValueError as err:

@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from srmsim.scenario import default_scenario, load_scenario
+    from srmsim.scenario import NO_FILE_HINT, default_scenario, load_scenario
 
-    scenario = default_scenario() if args.scenario is None else load_scenario(args.scenario)
+    scenario = (default_scenario() if args.scenario is None
+                else load_scenario(args.scenario, empty_hint=NO_FILE_HINT))
     settings = parse_settings(args.settings)
     if settings:
         source = f"{args.scenario or 'default scenario'} (--set)"

@@ -215,6 +215,9 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
 
             with open(target, newline="", encoding="utf-8-sig") as f:
                 names = next(csv.reader(f), [])
+            if not any(n.strip() for n in names):  # pandas' "No columns to parse from file"
+                raise DataError(f"{target}: no column names on row 1 (the file is empty or "
+                                "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
         elif suffix in (".parquet", ".pq"):

@@ -21,8 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from srmsim.model import check_study_fits
     from srmsim.scenario import load_scenario, read_yaml  # here, so `srmsim --help` stays quick
+    from srmsim.yamlio import refuse_empty
 
-    data = read_yaml(args.file)
+    # an empty file shows no kind: it is none of the four, not an empty scenario
+    data = refuse_empty(read_yaml(args.file), str(args.file),
+                        "scenario, experiment, trial or optimisation")
     if isinstance(data, dict) and "randomise" in data:
         from srmsim.trial import load_trial
         from srmsim.trial.run import check_population

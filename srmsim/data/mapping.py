@@ -123,12 +123,15 @@ def identity_mapping() -> Mapping:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping YAML file."""
-    from srmsim.yamlio import read_yaml_file
+    from srmsim.yamlio import read_yaml_file, refuse_empty
 
     path = Path(path)
     # ids and cell values as written: `schools: [010]` is the school '010', not ten
     raw = read_yaml_file(path, error=MappingError, numbers_as_text=True)
-    return parse_mapping(raw if raw is not None else {}, source=str(path))
+    # a truncated mapping is not "the files use the schema's names", which no --mapping gives
+    raw = refuse_empty(raw, str(path), "mapping", "give no --mapping for files whose columns "
+                       "have the schema's names", error=MappingError)
+    return parse_mapping(raw, source=str(path))
 
 
 def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:

@@ -162,6 +162,10 @@ def validate_files(files: abc.Mapping[str, abc.Sequence[str | Path]], mapping: M
         tm = mapping.for_table(name)
         for p in paths:
             raw = read_raw(p, mapping.encoding_for(name), mapping.missing_values)
+            if not raw.n_rows and not raw.problems:  # a failed export, not 0 students (a
+                # file in another encoding than declared can read as one line: its rejects say)
+                raise DataError(f"{p}: has column names but no rows: no {name} to read "
+                                "(export it again, or leave it out)")
             sources[name].append(_map_source(raw, tm))
     return _validate(sources, mapping)
 

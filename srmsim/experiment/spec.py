@@ -48,6 +48,7 @@ from srmsim.scenario import (
     plain_value,
     read_yaml,
 )
+from srmsim.yamlio import refuse_empty
 
 DEFAULT_OUTCOMES = ["attendance", "persistent_absence", "reading_gap_end", "attainment",
                     "staff_hours", "cost"]
@@ -417,4 +418,5 @@ def load_experiment(path: str | Path, settings: dict[str, Any] | None = None) ->
     """Load and validate an experiment file; the scenario path is relative to it.
     ``settings``: dotted scenario keys applied to the base scenario (``--set``)."""
     path = Path(path)
-    return experiment_from_dict(read_yaml(path), str(path), path.parent, settings)
+    data = refuse_empty(read_yaml(path), str(path), "experiment")
+    return experiment_from_dict(data, str(path), path.parent, settings)

@@ -96,7 +96,7 @@ from srmsim.scenario import (
 )
 from srmsim.stats._checks import whole_number
 from srmsim.store import only_hidden, read_json
-from srmsim.yamlio import dump_yaml
+from srmsim.yamlio import dump_yaml, refuse_empty
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
@@ -477,7 +477,8 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
 def load_optimisation(path: str | Path) -> Optimisation:
     """Load and validate an optimisation file; the scenario path is relative to it."""
     path = Path(path)
-    return optimisation_from_dict(read_yaml(path), str(path), path.parent)
+    data = refuse_empty(read_yaml(path), str(path), "optimisation")
+    return optimisation_from_dict(data, str(path), path.parent)
 
 
 # ---------------------------------------------------------------------------------------------

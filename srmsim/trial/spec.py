@@ -62,6 +62,7 @@ from srmsim.scenario import (
     read_yaml,
     scenario_from_dict,
 )
+from srmsim.yamlio import refuse_empty
 
 UNITS = ("students", "schools", "stepped_wedge")
 NEVER = 10**9  # eligibility week meaning "never referred"
@@ -547,5 +548,6 @@ def load_trial(path: str | Path, overrides: dict[str, Any] | None = None,
                replications: int | None = None) -> Trial:
     """Load and validate a trial file (see :func:`trial_from_dict` for the keyword arguments)."""
     path = Path(path)
-    return trial_from_dict(read_yaml(path), str(path), path.parent, overrides=overrides,
+    data = refuse_empty(read_yaml(path), str(path), "trial")
+    return trial_from_dict(data, str(path), path.parent, overrides=overrides,
                            replications=replications)

@@ -1,0 +1,123 @@
+"""Empty input files across every command that reads a file the user names: exit 2, one line
+naming the file and the kind of file expected, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srmsim.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+EMPTY_TEXTS = ["", "# only a comment\n", "null\n", "---\n", "~\n"]
+
+
+def _refused(argv: list[str], capsys, line: str, out: Path | None = None) -> None:
+    assert main(argv) == 2
+    printed, err = capsys.readouterr()
+    assert printed == "" and err.startswith(f"srmsim: error: {line}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    if out is not None:
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("text", EMPTY_TEXTS)
+@pytest.mark.parametrize("command,kind", [("experiment", "experiment"), ("trial", "trial"),
+                                          ("optimise", "optimisation")])
+def test_an_empty_study_file_is_refused_naming_its_kind(tmp_path: Path, capsys, text: str,
+                                                       command: str, kind: str) -> None:
+    """Was: "an experiment must be a mapping of keys to values"."""
+    path = tmp_path / "study.yaml"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    _refused([command, str(path), "--out", str(out), "--quiet"], capsys,
+             f"{path}: is empty: no {kind} keys\n", out)
+
+
+@pytest.mark.parametrize("text", EMPTY_TEXTS)
+def test_validate_of_an_empty_file_names_no_single_kind(tmp_path: Path, capsys, text: str
+                                                       ) -> None:
+    """Was: an empty experiment file was told it had "no scenario keys (give no file for the
+    built-in default trust)", which validate does not allow."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text, encoding="utf-8")
+    _refused(["validate", str(path)], capsys,
+             f"{path}: is empty: no scenario, experiment, trial or optimisation keys\n")
+
+
+@pytest.mark.parametrize("kind,text", [
+    ("experiment", "name: x\nscenario: empty.yaml\nbaseline: a\nvariants: {a: {}, b: {}}\n"),
+    ("trial", "name: t\nscenario: empty.yaml\nrandomise: {unit: students}\n"
+              "outcome: reading_gap_end\n"),
+])
+def test_a_study_naming_an_empty_scenario_gives_no_default_trust_hint(
+        tmp_path: Path, capsys, kind: str, text: str) -> None:
+    """The study's ``scenario:`` key has no default: "give no file for the built-in default
+    trust" was wrong there. ``srmsim run`` keeps the hint (it runs the default with no file)."""
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
+    study = tmp_path / "study.yaml"
+    study.write_text(text, encoding="utf-8")
+    for argv in (["validate", str(study)], [kind, str(study), "--out", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        _, err = capsys.readouterr()
+        assert err == (f"srmsim: error: {study}: scenario: {tmp_path / 'empty.yaml'}: is empty: "
+                       "no scenario keys\n"), err
+    assert not (tmp_path / "o").exists()
+    assert main(["run", str(tmp_path / "empty.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert "(give no file for the built-in default trust)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", EMPTY_TEXTS)
+def test_an_empty_mapping_file_is_refused_not_read_as_no_mapping(tmp_path: Path, capsys,
+                                                                 text: str) -> None:
+    """Was: an empty --mapping imported the files as if no mapping were given (exit 0)."""
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(text, encoding="utf-8")
+    out = tmp_path / "ds"
+    _refused(["data", "import", "--mapping", str(mapping), "--students",
+              str(SAMPLE / "students.csv"), "--out", str(out)], capsys,
+             f"{mapping}: is empty: no mapping keys (give no --mapping", out)
+
+
+@pytest.mark.parametrize("table", ["students", "observations"])
+@pytest.mark.parametrize("tail", ["", "\n\n"])
+def test_a_header_only_export_is_refused(tmp_path: Path, capsys, table: str, tail: str) -> None:
+    """Was: a students file of column names only wrote a dataset of 0 students (exit 0 with
+    an observations file of column names only too), and an observations file of column names
+    only a dataset of 0 observations."""
+    files = {"students": SAMPLE / "students.csv", "observations": SAMPLE / "observations.csv"}
+    header = files[table].read_text(encoding="utf-8").splitlines()[0]
+    cut = tmp_path / f"{table}.csv"
+    cut.write_text(header + "\n" + tail, encoding="utf-8")
+    files[table] = cut
+    args = ["--students", str(files["students"]), "--observations", str(files["observations"])]
+    for action in ("import", "validate"):
+        out = tmp_path / action
+        _refused(["data", action, *args, "--out", str(out), "--allow-rejects"], capsys,
+                 f"{cut}: has column names but no rows: no {table} to read", out)
+
+
+@pytest.mark.parametrize("text", ["", "\n", "\n\nscore,outcome\n1,0\n"])
+def test_thresholds_of_a_csv_with_no_header_row(tmp_path: Path, capsys, text: str) -> None:
+    """Was: "cannot read (EmptyDataError: No columns to parse from file)"."""
+    path = tmp_path / "scores.csv"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    _refused(["thresholds", str(path), "--score", "score", "--outcome", "outcome",
+              "--out", str(out)], capsys, f"{path}: no column names on row 1", out)
+
+
+def test_json_dumps_writes_numpy_arrays_as_lists() -> None:
+    """Was: a TypeError ("ndarray is not JSON serializable"), or with ``default=str`` the
+    array's abbreviated print."""
+    from srmsim.outputs import json_dumps
+
+    big = np.arange(2000, dtype=np.int64)
+    data = {"a": np.array([0.5, np.nan, -np.inf], dtype=np.float32), "b": big,
+            "c": [np.array([[True, False]])], "d": np.array(3)}
+    for kwargs in ({}, {"default": str}):
+        assert json.loads(json_dumps(data, **kwargs)) == {
+            "a": [0.5, None, None], "b": list(range(2000)), "c": [[[True, False]]], "d": 3}
