@@ -121,3 +121,49 @@ def test_json_dumps_writes_numpy_arrays_as_lists() -> None:
     for kwargs in ({}, {"default": str}):
         assert json.loads(json_dumps(data, **kwargs)) == {
             "a": [0.5, None, None], "b": list(range(2000)), "c": [[[True, False]]], "d": 3}
+
+
+def test_an_optimisation_naming_an_empty_scenario(tmp_path: Path, capsys) -> None:
+    """As an experiment's and a trial's: the file and its key named, no run-only hint."""
+    shipped = Path(__file__).resolve().parents[1] / "experiments" / "optimise_attendance.yaml"
+    (tmp_path / "empty.yaml").write_text("~\n", encoding="utf-8")
+    study = tmp_path / "opt.yaml"
+    study.write_text(shipped.read_text(encoding="utf-8").replace(
+        "../scenarios/attendance_escalation_small.yaml", "empty.yaml"), encoding="utf-8")
+    out = tmp_path / "o"
+    _refused(["optimise", str(study), "--out", str(out), "--quiet"], capsys,
+             f"{study}: scenario: {tmp_path / 'empty.yaml'}: is empty: no scenario keys\n", out)
+
+
+@pytest.mark.parametrize("text", EMPTY_TEXTS)
+def test_dashboard_and_calibrate_refuse_an_empty_scenario(tmp_path: Path, capsys, text: str
+                                                         ) -> None:
+    """Both are refused before anything starts: no server, no fit, no --out."""
+    path = tmp_path / "empty.yaml"
+    path.write_text(text, encoding="utf-8")
+    _refused(["dashboard", str(path), "--port", "1"], capsys, f"{path}: is empty: no scenario "
+             "keys\n")
+    out, data = tmp_path / "fit", tmp_path / "dataset"
+    data.mkdir()
+    _refused(["calibrate", "--out", str(out), "--scenario", str(path), "--quiet",
+              str(data)], capsys, f"{path}: is empty: no scenario keys (give no file", out)
+
+
+@pytest.mark.parametrize("text,line", [
+    ("", "the arrivals file is empty: it needs a 'day' column"),
+    ("\n", "the arrivals file is empty: it needs a 'day' column"),
+    ("day\n", "has a 'day' column but no rows: no arrivals"),
+    ("day\n\n\n", "has a 'day' column but no rows: no arrivals"),
+])
+def test_an_arrivals_file_with_no_days_is_refused(tmp_path: Path, capsys, text: str,
+                                                  line: str) -> None:
+    """Was: an empty file "needs a numeric 'day' column (No columns to parse from file)", and
+    a file of the header only ran the stream with no arrivals (exit 0), as if none were due."""
+    (tmp_path / "arrivals.csv").write_text(text, encoding="utf-8")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("trust: {n_schools: 0}\nrequests:\n  desk:\n    arrivals: {file: "
+                        "arrivals.csv}\n    steps: [{name: a, role: clerk, minutes: 10}]\n"
+                        "    staff: {clerk: {staff: 1}}\n", encoding="utf-8")
+    out = tmp_path / "r"
+    _refused(["run", str(scenario), "--out", str(out), "--quiet"], capsys,
+             f"{tmp_path / 'arrivals.csv'}: {line}", out)

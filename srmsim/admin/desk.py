@@ -62,6 +62,9 @@ def read_arrival_days(path: Path) -> np.ndarray:
             raise SrmsimError(f"{path}: needs one 'day' column (header: {str(names[:10])[:120]})")
         days = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
             include_columns=["day"], column_types={"day": pa.float64()})).column("day").to_numpy()
+    except pd.errors.EmptyDataError:  # pandas' "No columns to parse from file"
+        raise SrmsimError(f"{path}: the arrivals file is empty: it needs a 'day' column"
+                          ) from None
     except (ValueError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError) as err:
         if "conversion error" in str(err):
             _name_the_row(path)
@@ -70,6 +73,9 @@ def read_arrival_days(path: Path) -> np.ndarray:
     except OSError as err:  # a regular file that cannot be read (/proc/self/mem, permissions)
         raise SrmsimError(f"{path}: cannot read the arrivals file: {err.strerror or err}"
                           ) from None
+    if not len(days):  # a failed export, not "no request arrives" (which needs no file)
+        raise SrmsimError(f"{path}: has a 'day' column but no rows: no arrivals (with no "
+                          "arrivals.file and no per_week, none arrive)")
     bad = np.flatnonzero(~np.isfinite(days) | (days < 0))
     if len(bad):
         raise SrmsimError(f"{path}: row {int(bad[0]) + 2}: day must be a finite number >= 0 "
