@@ -167,3 +167,34 @@ def test_an_arrivals_file_with_no_days_is_refused(tmp_path: Path, capsys, text: 
     out = tmp_path / "r"
     _refused(["run", str(scenario), "--out", str(out), "--quiet"], capsys,
              f"{tmp_path / 'arrivals.csv'}: {line}", out)
+
+
+def test_compare_reads_a_run_without_detail_digests_that_report_refuses(tmp_path: Path,
+                                                                         capsys) -> None:
+    """As docs/outputs.md says: the digests cover the detail files, which report reads and
+    compare does not; compare's effects are those of the intact folder."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / \
+        "attendance_escalation_small.yaml"
+    study = tmp_path / "tiny.yaml"
+    study.write_text(f"name: tiny\nscenario: {scenario}\nbaseline: none\nreplications: 2\n"
+                     "seed: 3\nvariants:\n  none: {policy: null}\n  pol: {}\n", encoding="utf-8")
+    out = tmp_path / "res"
+    assert main(["experiment", str(study), "--out", str(out), "--quiet", "--no-report",
+                 "--set", "trust.n_schools=2", "--set", "trust.students_per_year_group=30"]) == 0
+    intact = pd.read_csv(out / "effects.csv")
+    run = out / "runs" / "pol" / "rep-00001.parquet"
+    table = pq.read_table(run)
+    assert table.column_names[-1] == "sha256:weekly"
+    pq.write_table(table.drop(["sha256:weekly"]).replace_schema_metadata(table.schema.metadata),
+                   run)
+    (out / "effects.csv").unlink()
+    capsys.readouterr()
+    assert main(["compare", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "effects.csv"), intact)
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 2
+    assert "records no SHA-256 of its weekly detail file" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
