@@ -44,6 +44,7 @@ def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[d
         raise SrmsimError(f"{path}: not an experiment results directory (no manifest.json)")
     runs = store.load()
     failures = store.check_whole(runs, manifest)
+    _check_settings(manifest, store.root / "manifest.json")
     if failures:
         print(failed_note(failures, store.root / "failures"))
     return runs, manifest, failures
@@ -95,18 +96,44 @@ def _check_definitions(manifest: dict, definitions: object, source: str | Path) 
     config = manifest.get("experiment_config")
     if config is None:
         return
-    from srmsim.experiment.spec import experiment_digest
-
     again = "; run the experiment into a new --out directory"
-    if experiment_digest(config, manifest.get("variants")) != manifest.get("experiment_hash"):
-        raise SrmsimError(f"{source}: its experiment_config and variants no longer give its "
-                          f"experiment_hash (hand-edited or corrupt){again}")
+    _check_config(manifest, config, source)
     outcomes = config.get("outcomes") if isinstance(config, dict) else None
     expected = [o for o in outcomes if isinstance(o, dict)] if isinstance(outcomes, list) \
         else None
     if definitions != expected:
         raise SrmsimError(f"{source}: its outcome_definitions are not the experiment's (its "
                           f"experiment_config defines them otherwise: hand-edited){again}")
+
+
+def _check_config(manifest: dict, config: object, source: str | Path) -> None:
+    """The manifest's experiment settings (``config``) still give its ``experiment_hash``."""
+    from srmsim.experiment.spec import experiment_digest
+
+    if experiment_digest(config, manifest.get("variants")) != manifest.get("experiment_hash"):
+        raise SrmsimError(f"{source}: its experiment_config and variants no longer give its "
+                          "experiment_hash (hand-edited or corrupt); run the experiment into a "
+                          "new --out directory")
+
+
+def _check_settings(manifest: dict, source: str | Path) -> None:
+    """The baseline and outcomes every reader takes from the manifest are the ones its
+    experiment settings (checked against its hash) give: a baseline edited to another variant
+    turned every effect round (signs and verdicts), and an outcome taken out of the list went
+    unseen. Results of an srmsim that did not keep the settings are read as they are."""
+    config = manifest.get("experiment_config")
+    if config is None:
+        return
+    _check_config(manifest, config, source)
+    outcomes = config.get("outcomes") if isinstance(config, dict) else None
+    names = [o.get("name") if isinstance(o, dict) else o for o in outcomes] \
+        if isinstance(outcomes, list) else None
+    baseline = config.get("baseline") if isinstance(config, dict) else None
+    for key, value, verb in (("baseline", baseline, "is"), ("outcomes", names, "are")):
+        if manifest.get(key) != value:
+            raise SrmsimError(f"{source}: its {key} {verb} not the experiment's (its "
+                              f"experiment_config gives {str(value)[:80]!r}: hand-edited); run "
+                              "the experiment into a new --out directory")
 
 
 def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]:
