@@ -633,10 +633,16 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
     print(f"outcome rate {dc.rate(prevalence, n_pos, pct=True)} ({dc.count(n_pos)} of "
           f"{dc.count(a['n_used'])})")
     if 0 < n_pos < a["n_used"]:
-        bands = risk.bootstrap_curves(df, args.score, args.outcome, args.direction,
+        # real data: the curves of the score in its published bands (see _banded)
+        scored = _banded(df, args.score, grid, args.direction) if dc.real else df
+        bands = risk.bootstrap_curves(scored, args.score, args.outcome, args.direction,
                                       cluster=cluster, n_boot=args.n_boot, seed=args.seed,
                                       protect=dc.threshold if dc.real else None)
         print(bands.summary() + cluster_note)
+        if dc.real:
+            print("AUC and average precision are of the score in the bands the published "
+                  "thresholds cut (real data: the score's own give the order of pupils "
+                  "within a band)")
         written += _curve_plots(bands, published, dc, prevalence, f"{args.score} {op} t", out)
     else:
         print("only one outcome value present: no ROC / PR curves")
@@ -730,6 +736,31 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             print(f"by {printable(str(col))} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
                   f"{points(gap_fr)}, recall {points(gap_se)}")
     return written
+
+
+def _banded(df: pd.DataFrame, score: str, grid, direction: str) -> pd.DataFrame:
+    """Real data: ``df`` with the score replaced by its band of the published thresholds (0
+    below the first, 1 up to the second, ...; missing stays missing), each flag the same.
+
+    Why: the AUC is the share of (with, without the outcome) pairs in order, a sum over the
+    bands of counts the tables publish plus, within each band, how its pupils are ordered.
+    Printed to 3 decimals of a small table that gave the within-band order exactly: a band of
+    10 with and 12 without holding two scores, its 9 with and 1 without at the lower one,
+    gave 0.634, and 6 x 9 - 5 x 1 = 49 has no other solution, so 1 and 1, the counts the grid
+    hid. In its bands the score's AUC and AP follow from the published counts alone."""
+    import numpy as np
+
+    from srmsim.risk._columns import score_values
+
+    s = score_values(df, score)
+    cuts = np.sort(np.asarray(grid, dtype=float))
+    # score < t flagged: its band counts the thresholds at or below it; score > t: below it
+    band = (np.searchsorted(cuts, s, side="right") if direction == "below"
+            else np.searchsorted(cuts, s, side="left")).astype(float)
+    band[np.isnan(s)] = np.nan
+    out = df.copy()
+    out[score] = band
+    return out
 
 
 def _curve_plots(bands, published: pd.DataFrame, dc: _Disclosure, prevalence: float,
