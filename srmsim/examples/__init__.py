@@ -7,6 +7,7 @@ DIR`` copies them out with the same layout, so the experiments' relative paths s
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -44,13 +45,20 @@ def copy_examples(target: str | Path) -> list[Path]:
     files = example_files()
     if not files:
         raise SrmsimError("this installation ships no examples (a broken install?)")
-    clashes = [rel for rel in files if (target / rel).exists()]
+    # lexists: a dangling symbolic link is the user's too (exists() is False, and the copy
+    # replaced the link itself)
+    clashes = [rel for rel in files if os.path.lexists(target / rel)]
     if clashes:
         raise SrmsimError(f"{target}: would overwrite {plural(len(clashes), 'existing file')}, "
                           "e.g. "
                           f"{clashes[0]}; choose an empty or new folder")
-    new_dirs = sorted({d for rel in files for d in (target / rel).parents
-                       if d.is_relative_to(target) and not d.exists()}, key=lambda d: -len(d.parts))
+    folders = {d for rel in files for d in (target / rel).parents}
+    not_folders = sorted(d for d in folders if os.path.lexists(d) and not d.is_dir())
+    if not_folders:  # a file where a folder goes: refused before anything is copied
+        raise SrmsimError(f"{not_folders[0]}: is a file, not a folder; choose an empty or new "
+                          "folder")
+    # every folder this copy creates, the target's missing parents too, deepest first
+    new_dirs = sorted((d for d in folders if not os.path.lexists(d)), key=lambda d: -len(d.parts))
     written: list[Path] = []
     try:
         for rel, source in sorted(files.items()):
