@@ -51,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed is not None and args.seed < 0:
         raise SrmsimError("--seed must be a non-negative integer")
+    from srmsim.stats._checks import MAX_COUNT, whole_number
+
+    # the flags' own names: the fit's check said "replications=0", "max_evals=0"
+    whole_number(args.replications, "--replications", 1, MAX_COUNT)
+    whole_number(args.max_evals, "--max-evals", 1, MAX_COUNT)
     moments = (None if args.moments is None else
                [m.strip() for m in args.moments.split(",") if m.strip()])
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
