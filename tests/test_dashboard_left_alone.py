@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pytest
+from test_dashboard_mutation_review import _render
 
 from srmsim.dashboard import model as dm
 from srmsim.dashboard import settings as ds
@@ -166,34 +167,6 @@ def test_from_python_the_parameter_keyword_still_takes_the_value_itself():
         ds.apply_settings(big, None, {ds.SCALED + "t": 3})
 
 
-# ------------------------------------------------------------------ panels
-
-
-def _render(panel, m) -> tuple[list[str], list[list[list[str]]]]:
-    """A panel drawn by Solara without a browser: its lines of text and its tables."""
-    import html
-    import re
-
-    import ipyvuetify as v
-    import solara
-    from solara.widgets.widgets import HTML
-
-    @solara.component
-    def Page():
-        panel(m)
-
-    _, rc = solara.render(Page(), handle_error=False)
-    try:
-        lines = ["".join(map(str, w.children)) for w in rc.find(v.Html).widgets]
-        tables = [[[html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
-                   for row in re.findall(r"<tr>(.*?)</tr>", w.unsafe_innerHTML)]
-                  for w in rc.find(HTML).widgets]
-        selects = [w.items for w in rc.find(v.Select).widgets]
-    finally:
-        rc.close()
-    return lines, tables, selects
-
-
 # ------------------------------------------------------------------ 3. profiles need history
 
 
@@ -207,7 +180,7 @@ def test_the_profile_picker_needs_the_weekly_history(history):
         m.step()
     open_cases = m.policy.cases.status != 0
     assert open_cases.any()
-    lines, _, selects = _render(Profile, m)
+    lines, _, selects = _render(Profile, m, "selects")
     if history == "none":
         assert m.view.flagged == [] and selects == []
         assert any("need the weekly history" in line and "outputs.history: none" in line

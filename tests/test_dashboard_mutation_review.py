@@ -443,9 +443,10 @@ def test_only_students_whose_weeks_are_recorded_are_offered_for_a_profile():
 # ------------------------------------------------------------------ what the panels show
 
 
-def _render(panel, m) -> tuple[list[str], list[list[list[str]]], list[dict]]:
+def _render(panel, m, third: str = "charts") -> tuple[list[str], list[list[list[str]]], list]:
     """A panel drawn by Solara without a browser: its lines of text, its tables (rows of cell
-    texts, header first) and its charts' ECharts options."""
+    texts, header first) and its charts' ECharts options (``third="selects"``: its pickers'
+    items instead)."""
     import html
     import re
 
@@ -464,10 +465,13 @@ def _render(panel, m) -> tuple[list[str], list[list[list[str]]], list[dict]]:
         tables = [[[html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
                    for row in re.findall(r"<tr>(.*?)</tr>", w.unsafe_innerHTML)]
                   for w in rc.find(HTML).widgets]
-        charts = [w.option for w in rc.find(EchartsWidget).widgets]
+        if third == "selects":
+            rest = [w.items for w in rc.find(v.Select).widgets]
+        else:
+            rest = [w.option for w in rc.find(EchartsWidget).widgets]
     finally:
         rc.close()
-    return lines, tables, charts
+    return lines, tables, rest
 
 
 def _series(charts: list[dict], name: str) -> list[list]:
