@@ -397,7 +397,6 @@ def _missing_parts(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, int]
 def check_arguments(args: argparse.Namespace) -> int | None:
     """Every flag checked before any work or output, naming the flag; returns the capacity in
     cases (None without a capacity)."""
-    import math
 
     from srmsim.privacy import DEFAULT_THRESHOLD
     from srmsim.risk.curves import min_replicates
@@ -441,12 +440,15 @@ def check_arguments(args: argparse.Namespace) -> int | None:
                               "year)")
     if args.minutes_per_case <= 0:
         raise SrmsimError(f"--minutes-per-case must be more than 0, got {args.minutes_per_case:g}")
-    quotient = args.staff_minutes / args.minutes_per_case + 1e-9
-    if not quotient <= MAX_CAPACITY:
+    from srmsim.risk.capacity import capacity_in_cases
+
+    try:  # the flags are checked above: what is left is a quotient past 2**53
+        return capacity_in_cases(staff_minutes_available=args.staff_minutes,
+                                 minutes_per_case=args.minutes_per_case)
+    except SrmsimError:
         raise SrmsimError(f"--staff-minutes {args.staff_minutes:g} / --minutes-per-case "
                           f"{args.minutes_per_case:g} is more than 2**53 cases; check the units "
-                          "of the two")
-    return int(math.floor(quotient))
+                          "of the two") from None
 
 
 def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
