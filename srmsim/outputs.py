@@ -368,6 +368,12 @@ def _replace_dir(out: str | Path, private: bool, replaceable: Callable[[Path], b
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:  # a full disk while writing: name the folder asked for, not ours
+        for attr in ("filename", "filename2"):
+            name = getattr(err, attr)
+            if isinstance(name, str) and Path(name).is_relative_to(tmp):
+                setattr(err, attr, str(out / Path(name).relative_to(tmp)))
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

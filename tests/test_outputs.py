@@ -288,3 +288,16 @@ def test_students_identifiers_are_stored_plain_and_read_back_exactly(tmp_path: P
         assert "RLE_DICTIONARY" in encodings[name], name
     back = pd.read_parquet(tmp_path / "o" / "students.parquet")
     pd.testing.assert_frame_equal(back, result.students, check_categorical=False)
+
+
+def test_a_write_error_in_the_staging_folder_names_the_output_folder(tmp_path: Path) -> None:
+    """A full disk while a result is written: the error names the file under ``--out`` the
+    user asked for, not srmsim's hidden staging folder (``.out.new-...``); nothing is left."""
+    import errno
+
+    out = tmp_path / "out"
+    with pytest.raises(OSError) as caught, replace_dir(out) as tmp:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp / "weekly.csv"))
+    assert caught.value.filename == str(out / "weekly.csv")
+    assert caught.value.strerror == "No space left on device"
+    assert list(tmp_path.iterdir()) == []
