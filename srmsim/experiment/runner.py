@@ -25,7 +25,7 @@ import pandas as pd
 
 from srmsim import executors
 from srmsim.experiment.spec import Experiment
-from srmsim.experiment.store import ResultsStore
+from srmsim.experiment.store import STOPPED_KEY, ResultsStore
 
 if TYPE_CHECKING:
     from srmsim.scenario import Scenario
@@ -243,6 +243,10 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
     seq = experiment.config.sequential
     n_reps = experiment.replications
     reason = "replications"
+    finished = False
+    if seq is not None:  # until its stopping rule decides: a killed session leaves it so
+        manifest[STOPPED_KEY] = None
+        store.write_manifest(manifest)
     progress_bar = _Progress(0, False)
     try:
         tasks = plan(experiment, range(n_reps), store)
@@ -285,6 +289,7 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
                     break
                 n_reps = min(n_reps + seq.batch, seq.max_replications)
                 tasks = plan(experiment, range(n_reps), store)
+        finished = True
     finally:
         progress_bar.close()
         session.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -292,6 +297,8 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
                        replications=n_reps)
         manifest.setdefault("sessions", []).append(session)
         manifest["replications"] = n_reps
+        if finished:  # the analysis reads exactly these n_reps replications
+            manifest[STOPPED_KEY] = reason
         # the runs that failed, for reading to check the failure records against: a record
         # made or copied in for a deleted run is not one of them
         manifest["failed"] = store.failed_keys()

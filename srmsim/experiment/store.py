@@ -46,6 +46,10 @@ DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"
 MIN_PAIRED_RUNS = 2
 #: the run row's own columns besides its outcomes (what running and storing a run add)
 RUN_COLUMNS = (*FAILURE_FIELDS, "students", "experiment_hash")
+#: the manifest's key for why the runner stopped adding replications; None from the start of a
+#: ``sequential:`` experiment's session until its stopping rule decides (a killed one leaves
+#: None). Older srmsim did not write it.
+STOPPED_KEY = "stopped"
 
 
 def run_column(name: str) -> bool:
@@ -82,6 +86,11 @@ class ResultsStore(RunStore):
             raise SrmsimError(f"{self.root / 'manifest.json'}: its replications are not a whole "
                               "number from 1 to the number of its seeds (hand-edited or "
                               "corrupt); run the experiment into a new --out directory")
+        if not isinstance(manifest.get(STOPPED_KEY, ""), str):  # None while unfinished
+            if manifest[STOPPED_KEY] is not None:
+                raise SrmsimError(f"{self.root / 'manifest.json'}: its {STOPPED_KEY!r} is not "
+                                  "why the experiment stopped (hand-edited or corrupt); run the "
+                                  "experiment into a new --out directory")
         if not isinstance(manifest.get("baseline"), str) \
                 or not isinstance(outcomes, list) \
                 or not all(isinstance(o, str) for o in outcomes) \
@@ -128,6 +137,9 @@ class ResultsStore(RunStore):
         have = stored | {(f["variant"], f["replication"]) for f in failures}
         missing = [(v, r) for v in variants for r in range(n) if (v, r) not in have]
         again = self.resume_command(manifest)
+        # a sequential experiment killed while a later batch ran leaves runs past the count
+        # the manifest records: counted, they would bias the design its stopping rule makes
+        past = sorted(k for k in have if k[1] >= n)
         if missing:
             variant, replication = missing[0]
             raise SrmsimError(
@@ -136,6 +148,24 @@ class ResultsStore(RunStore):
                 f"{self.run_path(variant, replication)}\n  (neither a run file nor a failure "
                 f"record): the experiment did not finish, or run files were deleted{THEN_RUN}"
                 f"{again}")
+        if STOPPED_KEY in manifest and manifest[STOPPED_KEY] is None:
+            extra = (f"; {plural(len(past), 'run')} past those {n} replications "
+                     f"{agree(len(past), 'is', 'are')} stored") if past else ""
+            raise SrmsimError(
+                f"{self.root}: the sequential experiment did not finish: its stopping rule has "
+                f"not decided how many replications to keep (stopped or killed while it added "
+                f"replications{extra}),\n  so no analysis can tell its result{THEN_RUN}{again}")
+        if past:
+            variant, replication = past[0]
+            decided = STOPPED_KEY in manifest  # else an older srmsim's: perhaps a killed run
+            raise SrmsimError(
+                f"{self.root}: {plural(len(past), 'run')} past the {n} replications "
+                f"manifest.json records, first {self.run_path(variant, replication)}:\n  "
+                + ("not among the replications the stopping rule kept (left by an earlier, "
+                   "interrupted session, or copied in); move them (runs/, detail/ and "
+                   "failures/) out of the results" if decided else
+                   f"the experiment did not finish (a sequential one stopped or killed while it "
+                   f"added replications), or they were copied in{THEN_RUN}{again}"))
         if failures:
             self.check_enough(runs, manifest, n, len(failures), again)
         return failures
@@ -230,12 +260,38 @@ class ResultsStore(RunStore):
         current = self.manifest()
         if current is None or current.get("experiment_hash") != experiment.digest():
             return False
+        if STOPPED_KEY in current and current[STOPPED_KEY] is None:
+            return False  # a sequential experiment whose stopping rule has not decided
         n = int(current.get("replications", experiment.replications))
         return all(self.has(v, r) for v in experiment.variants for r in range(n))
+
+    def failed_only(self, experiment) -> int:
+        """The number of failed runs when every other run of this very experiment is stored
+        (it finished, with failures), else 0: run again without --resume, such a folder is
+        refused with what to do, and calling it unfinished would mislead."""
+        current = self.manifest()
+        if current is None or current.get("experiment_hash") != experiment.digest() \
+                or (STOPPED_KEY in current and current[STOPPED_KEY] is None):
+            return 0
+        n = int(current.get("replications", experiment.replications))
+        failed = {(k[0], k[1]) for k in self.failed_keys()}
+        if not all(self.has(v, r) or (v, r) in failed
+                   for v in experiment.variants for r in range(n)):
+            return 0
+        return sum(1 for v in experiment.variants for r in range(n)
+                   if (v, r) in failed and not self.has(v, r))
 
     def start(self, experiment, resume: bool) -> dict[str, Any]:
         """Check or create the manifest; refuse to mix results of different experiments."""
         digest = experiment.digest()
+        failed = 0 if resume else self.failed_only(experiment)
+        if failed:
+            them = agree(failed, "it", "them")
+            raise SrmsimError(
+                f"{self.folder} already holds the finished results of experiment "
+                f"{experiment.name!r}, in which {plural(failed, 'run')} failed (errors in "
+                f"{self.root / 'failures'})\n  to run {them} again (once what made {them} fail "
+                f"is fixed): {self.resume_command(self.manifest())}\n  or choose another --out")
         current = self.reopen(digest, str(experiment.source), resume, seeds=experiment.seeds(),
                               inputs=experiment.input_files)
         if current is not None:
