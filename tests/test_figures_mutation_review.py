@@ -1,19 +1,21 @@
 """Mutation review of the figures srmsim draws: srmsim.figures (the Agg figure, PNG bytes,
 saving) and srmsim.risk.plots (roc.png, pr.png with and without the bootstrap band, the
-published-points curves of real data, fairness.png, the value-of-pooling figure), and the
-forest plot of effects (srmsim.experiment.compare.forest_plot, forest.png), whose numbers no
-test read back. Each test draws with the Agg canvas and reads the artists back (line data,
-errorbar segments, filled areas, axis labels, titles, legends), against numbers written into
-the input by hand: the effect and both ends of its interval, the variant on each row, shares in
+published-points curves of real data, fairness.png, the value-of-pooling figure), and two
+figures whose numbers no test read back: the forest plot of effects
+(srmsim.experiment.compare.forest_plot, forest.png) and a run's weekly attendance chart
+(srmsim.report.run.attendance_figure). Each test draws with the Agg canvas and reads the
+artists back (line data, errorbar segments, filled areas, axis labels, titles, legends),
+against numbers written into the input by hand: the effect and both ends of its interval, the variant on each row, shares in
 percentage points, the zero and chance lines, the base rate, hidden (NaN) cells not drawn.
 
-Mutations tried: 70 (risk.plots 43, figures 15, forest_plot 12), each alone, against
-tests/test_privacy_figures.py, test_risk_cli.py, test_summary_thresholds_privacy_review.py,
+Mutations tried: 75 (risk.plots 43, figures 15, forest_plot 12, attendance_figure 5), each
+alone, against tests/test_privacy_figures.py, test_risk_cli.py, test_summary_thresholds_privacy_review.py,
 test_privacy_few_schools.py and the fairness test of test_resource_limits_review.py (risk.plots);
 test_pages_injection_review.py, test_input_safety.py, test_privacy_figures.py and
 test_risk_cli.py (figures); test_experiment_mutation_review.py and test_pages_injection_review.py
-(forest_plot). Killed by those: 11. Survived: 59, of which 56 are killed by the tests below and
-3 are equivalent; survivors left: 0. No defect was found.
+(forest_plot); test_report_mutation_review.py and test_reports_review.py (attendance_figure).
+Killed by those: 11. Survived: 64, of which 61 are killed by the tests below and 3 are
+equivalent; survivors left: 0. No defect was found.
 
 Equivalent mutants, and why:
 - fairness ``n`` read from a group's last row instead of its first: a group's n (pupils with a
@@ -400,3 +402,25 @@ def test_a_figure_saved_by_hand_draws_dollar_signs_as_written():
     fig, ax = new_figure()
     ax.set_xlabel("a$\\frac{1}{$b")
     assert fig.get_tightbbox().width > 0
+
+
+# ------------------------------------------------------------------ a run's weekly attendance
+def test_the_weekly_attendance_chart_draws_each_school_and_the_trust_in_percent():
+    """report.html of a run: one line per school and the trust's, in % of sessions, against
+    the week of the run as the weekly table numbers it. The trust's week is its sessions
+    attended over its sessions possible (a big school counts more), not a mean of rates."""
+    from types import SimpleNamespace
+
+    from srmsim.report.run import attendance_figure
+
+    weekly = pd.DataFrame({
+        "school": ["A", "A", "B", "B"], "run_week": [3, 4, 3, 4],
+        "sessions_attended": [90, 80, 10, 5], "sessions_possible": [100, 100, 20, 10]})
+    weekly["attendance_rate"] = weekly["sessions_attended"] / weekly["sessions_possible"]
+    ax = attendance_figure(SimpleNamespace(weekly=weekly)).axes[0]
+    lines = {ln.get_label(): xy(ln) for ln in ax.get_lines()}
+    assert lines == {"school A": [(3, 90.0), (4, 80.0)], "school B": [(3, 50.0), (4, 50.0)],
+                     "trust": [(3, round(10000 / 120, 9)), (4, round(8500 / 110, 9))]}
+    assert ax.get_xlabel() == "week of the run"
+    assert ax.get_ylabel() == "attendance (% of sessions)"
+    assert legend_texts(ax) == ["school A", "school B", "trust"]
