@@ -114,6 +114,23 @@ def folder_bytes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
             if p.is_file() and p.name not in skip}
 
 
+@pytest.fixture
+def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Every figure srmsim.risk.plots saves while a test runs, by file name (read back from
+    the matplotlib artists)."""
+    import srmsim.risk.plots as plots
+
+    grabbed: dict[str, Any] = {}
+    real_save = plots.save
+
+    def grab(fig: Any, path: Any, dpi: int = 120) -> Any:
+        grabbed[Path(path).name] = fig
+        return real_save(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "save", grab)
+    return grabbed
+
+
 #: CI sets this for its second Python: the tests marked ``once`` ran on the first
 REPEAT = os.environ.get("SRMSIM_CI_REPEAT") == "1"
 #: .ci/run sets this: there, a skip for a missing dependency or browser is a failure

@@ -30,7 +30,6 @@ Equivalent mutants, and why:
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,20 +39,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 import srmsim.risk.plots as plots
 from srmsim.figures import new_figure, png_bytes, save
 from srmsim.risk.curves import CurveBands
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure the plotting functions save, by file name."""
-    grabbed: dict[str, object] = {}
-    real_save = plots.save
-
-    def grab(fig, path, dpi=120):
-        grabbed[Path(path).name] = fig
-        return real_save(fig, path, dpi)
-
-    monkeypatch.setattr(plots, "save", grab)
-    return grabbed
 
 
 def xy(line) -> list[tuple[float, float]]:

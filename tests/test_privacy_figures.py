@@ -25,20 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_risk_cli import mark_simulated, students  # noqa: E402
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure the plotting functions save, by file name."""
-    grabbed: dict[str, object] = {}
-    real_save = plots.save
-
-    def grab(fig, path, dpi=120):
-        grabbed[Path(path).name] = fig
-        return real_save(fig, path, dpi)
-
-    monkeypatch.setattr(plots, "save", grab)
-    return grabbed
-
-
 def plotted(fig) -> list[tuple[float, float]]:
     """Every data point of every line and filled area of a figure (legends excluded)."""
     points = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_policy_scenario
+from conftest import folder_bytes, tiny_policy_scenario
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment import load_experiment, run_experiment
@@ -140,16 +140,12 @@ def test_a_killed_sequential_experiment_is_not_rerun_without_resume(killed, tmp_
     adding replications): without --resume it is refused as unfinished, untouched."""
     path, src = killed
     out = _copy(src, tmp_path)
-    # (the results, byte for byte; srmsim's own lock file, which a killed writer may leave, is
-    # no result)
-    def files() -> dict[str, bytes]:
-        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*")
-                if p.is_file() and p.name != LOCK_NAME}
-
-    before = files()
+    # the results byte for byte; srmsim's own lock file, which a killed writer may leave, is
+    # no result
+    before = folder_bytes(out, skip=(LOCK_NAME,))
     fails(capsys, "experiment", str(path), "--out", str(out), "--workers", "1", "--quiet",
           contains="unfinished results")
-    assert files() == before
+    assert folder_bytes(out, skip=(LOCK_NAME,)) == before
 
 
 def test_a_killed_sequential_experiment_resumed_is_the_uninterrupted_one(killed, tmp_path):
