@@ -409,3 +409,13 @@ def test_the_weekly_attendance_chart_draws_each_school_and_the_trust_in_percent(
     assert ax.get_xlabel() == "week of the run"
     assert ax.get_ylabel() == "attendance (% of sessions)"
     assert legend_texts(ax) == ["school A", "school B", "trust"]
+
+
+@pytest.mark.parametrize("groups", [[False, True], ["False", "True"]])
+def test_fairness_legends_say_yes_and_no_as_the_terminal_does(tmp_path, figures, groups):
+    """A flag's groups are "no" and "yes" in the legend, as `srmsim thresholds` prints them
+    (they were ``fsm=False``, ``fsm=True``)."""
+    t = with_gaps(fairness_table({groups[0]: [0.1, 0.3], groups[1]: [0.2, 0.4]}))
+    plots.plot_fairness(t, tmp_path / "fairness.png")
+    rate = figures["fairness.png"].axes[0]
+    assert legend_texts(rate) == ["fsm=no (n=100)", "fsm=yes (n=100)"]

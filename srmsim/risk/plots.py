@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.figures import new_figure, save
-from srmsim.labels import plural, printable
+from srmsim.labels import plural, printable, yes_no
 from srmsim.risk.curves import CurveBands, interval_text
 
 
@@ -111,7 +111,7 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
             for j, metric in enumerate(("flag_rate", "sensitivity")):
                 shown = gsub.dropna(subset=[metric])
                 axes[i, j].plot(shown["threshold"], shown[metric],
-                                label=printable(f"{col}={g} (n={n_text})"))
+                                label=printable(f"{col}={yes_no(g)} (n={n_text})"))
         for j, metric in enumerate(("flag_rate", "sensitivity")):
             gap = sub.groupby("threshold")[f"{metric}_gap"].first()
             worst = float(np.nanmax(gap.to_numpy())) if gap.notna().any() else float("nan")
