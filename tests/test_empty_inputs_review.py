@@ -198,3 +198,27 @@ def test_compare_reads_a_run_without_detail_digests_that_report_refuses(tmp_path
     assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 2
     assert "records no SHA-256 of its weekly detail file" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("records", ["empty", "header", "missing"])
+@pytest.mark.parametrize("kind", ["scenario", "experiment"])
+def test_validate_reads_the_records_a_study_names(tmp_path: Path, capsys, records: str,
+                                                  kind: str) -> None:
+    """`srmsim validate` of a scenario (or an experiment on one) whose ``population.records``
+    file is empty, has only its header row, or is missing said "valid scenario" (exit 0) and
+    left the error to `srmsim run`; now it is refused by the records file's name, nothing said
+    valid."""
+    path = tmp_path / f"{records}.csv"
+    if records == "empty":
+        path.write_text("", encoding="utf-8")
+    elif records == "header":
+        path.write_text((SAMPLE / "students.csv").read_text(encoding="utf-8").splitlines()[0]
+                        + "\n", encoding="utf-8")
+    scenario = tmp_path / "trust.yaml"
+    scenario.write_text(f"name: trust\npopulation:\n  records: {path.name}\n", encoding="utf-8")
+    target = scenario
+    if kind == "experiment":
+        target = tmp_path / "study.yaml"
+        target.write_text("name: study\nscenario: trust.yaml\nreplications: 2\nbaseline: a\n"
+                          "variants:\n  a: {}\n  b: {}\n", encoding="utf-8")
+    _refused(["validate", str(target)], capsys, f"{path}: ")

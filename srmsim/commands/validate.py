@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 
 from srmsim.argtypes import path_argument
-from srmsim.errors import SrmsimError
 from srmsim.labels import plural, yes_no
 
 
@@ -32,12 +31,11 @@ def run(args: argparse.Namespace) -> int:
 
         trial = load_trial(args.file)
         check_population(trial)  # a trust from records: its blocks, once the sizes are read
-        print(f"{args.file}: valid trial '{trial.name}'")
-        _warn_memory(lambda: check_study_fits(
-            {trial.scenario.name: trial.scenario.with_overrides({"outputs.history": "none"},
-                                                                trial.source)},
-            trial.seeds(1)[0], f"trial {trial.name!r}: scenario"))
-        return 0
+        return _valid(f"{args.file}: valid trial '{trial.name}'", _memory_warning(
+            lambda: check_study_fits(
+                {trial.scenario.name: trial.scenario.with_overrides({"outputs.history": "none"},
+                                                                    trial.source)},
+                trial.seeds(1)[0], f"trial {trial.name!r}: scenario")))
     if isinstance(data, dict) and "objectives" in data:
         from srmsim.explore.optimise import load_optimisation
 
@@ -52,29 +50,36 @@ def run(args: argparse.Namespace) -> int:
         from srmsim.experiment.spec import load_experiment
 
         exp = load_experiment(args.file)
-        print(f"{args.file}: valid experiment '{exp.name}' "
-              f"({plural(len(exp.variants), 'variant')} x "
-              f"{plural(exp.replications, 'replication')})")
-        _warn_memory(lambda: check_study_fits(
+        warning = _memory_warning(lambda: check_study_fits(
             {v: exp.scenario_for(v, 0) for v in exp.variants}, exp.seeds(1)[0],
             f"experiment {exp.name!r}: variant"))
-        return 0
+        return _valid(f"{args.file}: valid experiment '{exp.name}' "
+                      f"({plural(len(exp.variants), 'variant')} x "
+                      f"{plural(exp.replications, 'replication')})", warning)
     scenario = load_scenario(args.file)
-    print(f"{args.file}: valid scenario '{scenario.name}' "
-          f"({plural(scenario.trust.n_schools, 'school')}, {plural(scenario.years, 'year')}, "
-          f"policy: {yes_no(bool(scenario.policy))})")
-    _warn_memory(lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
-    return 0
+    warning = _memory_warning(
+        lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
+    return _valid(f"{args.file}: valid scenario '{scenario.name}' "
+                  f"({plural(scenario.trust.n_schools, 'school')}, "
+                  f"{plural(scenario.years, 'year')}, policy: {yes_no(bool(scenario.policy))})",
+                  warning)
 
 
-def _warn_memory(check: Callable[[], None]) -> None:
-    """Print, as a warning, that a run would not fit in this machine's memory: the file is
-    valid (another machine may run it), but `srmsim run` would refuse it here."""
+def _memory_warning(check: Callable[[], None]) -> str | None:
+    """The warning that a run would not fit in this machine's memory (the file is valid:
+    another machine may run it, but `srmsim run` would refuse it here), else None. Records
+    that cannot be read (``population.records``) are an error, before "valid" is printed."""
     from srmsim.memory import RunTooBigError
 
     try:
         check()
     except RunTooBigError as err:
-        print(f"warning: too big for this machine: {err}")
-    except SrmsimError:  # records that cannot be read: the run's own error, as before
-        pass
+        return f"warning: too big for this machine: {err}"
+    return None
+
+
+def _valid(line: str, warning: str | None) -> int:
+    print(line)
+    if warning:
+        print(warning)
+    return 0
