@@ -197,13 +197,6 @@ class StudentTable:
             setattr(t, b, getattr(self, b)[:, index])
         return t
 
-    def put(self, rows: slice, part: StudentTable) -> None:
-        """Copy ``part`` into the rows ``rows`` (a slice as long as ``part``)."""
-        for c in COLUMNS:
-            getattr(self, c.name)[rows] = getattr(part, c.name)
-        for b in BUFFERS:
-            getattr(self, b)[:, rows] = getattr(part, b)
-
     def concat(self, other: StudentTable) -> StudentTable:
         t = StudentTable.__new__(StudentTable)
         for c in COLUMNS:
