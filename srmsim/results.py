@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import __version__
+from srmsim.calendar import SESSIONS_PER_WEEK
 from srmsim.errors import SrmsimError
 from srmsim.inputs import load_json, whole
 from srmsim.labels import percent, plural, rounded
@@ -610,7 +611,7 @@ class RunResult:
         if students is None:
             students = cls.students_of(model, final)
         events = model.policy.events() if model.policy is not None else None
-        student_weeks = int(students["sessions_possible"].sum() // 10)
+        student_weeks = int(students["sessions_possible"].sum() // SESSIONS_PER_WEEK)
         summary = RunSummary({
             "scenario": model.config.name,
             "scenario_hash": model.config.digest(),
