@@ -84,56 +84,61 @@ def registry_of(manifest: dict, source: str | Path = "manifest.json") -> dict[st
         raise SrmsimError(f"{source}: its outcome_definitions are not ones srmsim wrote "
                           f"(hand-edited or corrupt; {why[:200]}); run the experiment into a "
                           "new --out directory") from None
-    _check_definitions(manifest, manifest.get("outcome_definitions") or [], source)
+    _check_definitions(manifest, source)
     return registry
 
 
-def _check_definitions(manifest: dict, definitions: object, source: str | Path) -> None:
-    """The outcome definitions are the experiment's: its settings, kept beside them, still give
-    the manifest's ``experiment_hash`` (which every stored run carries) and define the same
-    outcomes. An edited ``better`` would otherwise turn every verdict on that outcome round,
-    silently. Results of an srmsim that did not keep the settings are read as they are."""
+#: what to do about results edited by hand
+AGAIN = "; run the experiment into a new --out directory"
+
+
+def _settings_outcomes(manifest: dict) -> tuple[dict, list | None] | None:
+    """The experiment settings a manifest keeps (as a dict) and their outcomes list (None if
+    not a list); None for results of an srmsim that did not keep the settings."""
     config = manifest.get("experiment_config")
     if config is None:
-        return
-    again = "; run the experiment into a new --out directory"
-    _check_config(manifest, config, source)
-    outcomes = config.get("outcomes") if isinstance(config, dict) else None
-    expected = [o for o in outcomes if isinstance(o, dict)] if isinstance(outcomes, list) \
-        else None
-    if definitions != expected:
-        raise SrmsimError(f"{source}: its outcome_definitions are not the experiment's (its "
-                          f"experiment_config defines them otherwise: hand-edited){again}")
-
-
-def _check_config(manifest: dict, config: object, source: str | Path) -> None:
-    """The manifest's experiment settings (``config``) still give its ``experiment_hash``."""
-    from srmsim.experiment.spec import experiment_digest
-
-    if experiment_digest(config, manifest.get("variants")) != manifest.get("experiment_hash"):
-        raise SrmsimError(f"{source}: its experiment_config and variants no longer give its "
-                          "experiment_hash (hand-edited or corrupt); run the experiment into a "
-                          "new --out directory")
+        return None
+    config = config if isinstance(config, dict) else {}
+    outcomes = config.get("outcomes")
+    return config, outcomes if isinstance(outcomes, list) else None
 
 
 def _check_settings(manifest: dict, source: str | Path) -> None:
-    """The baseline and outcomes every reader takes from the manifest are the ones its
-    experiment settings (checked against its hash) give: a baseline edited to another variant
-    turned every effect round (signs and verdicts), and an outcome taken out of the list went
-    unseen. Results of an srmsim that did not keep the settings are read as they are."""
-    config = manifest.get("experiment_config")
-    if config is None:
+    """What every reader takes from the manifest is what its experiment settings (still giving
+    its ``experiment_hash``, which every stored run carries) say: the baseline (edited to
+    another variant, every effect turned round) and the outcomes (one taken off the list went
+    unseen); the definitions are checked once built (:func:`registry_of`). Results of an
+    srmsim that did not keep the settings are read as they are."""
+    from srmsim.experiment.spec import experiment_digest
+
+    kept = _settings_outcomes(manifest)
+    if kept is None:
         return
-    _check_config(manifest, config, source)
-    outcomes = config.get("outcomes") if isinstance(config, dict) else None
+    config, outcomes = kept
+    if experiment_digest(manifest["experiment_config"], manifest.get("variants")) \
+            != manifest.get("experiment_hash"):
+        raise SrmsimError(f"{source}: its experiment_config and variants no longer give its "
+                          f"experiment_hash (hand-edited or corrupt){AGAIN}")
     names = [o.get("name") if isinstance(o, dict) else o for o in outcomes] \
-        if isinstance(outcomes, list) else None
-    baseline = config.get("baseline") if isinstance(config, dict) else None
-    for key, value, verb in (("baseline", baseline, "is"), ("outcomes", names, "are")):
+        if outcomes is not None else None
+    for key, value, verb in (("baseline", config.get("baseline"), "is"),
+                             ("outcomes", names, "are")):
         if manifest.get(key) != value:
             raise SrmsimError(f"{source}: its {key} {verb} not the experiment's (its "
-                              f"experiment_config gives {str(value)[:80]!r}: hand-edited); run "
-                              "the experiment into a new --out directory")
+                              f"experiment_config gives {str(value)[:80]!r}: hand-edited){AGAIN}")
+
+
+def _check_definitions(manifest: dict, source: str | Path) -> None:
+    """The outcome definitions are the experiment settings' (an edited ``better`` would turn
+    every verdict on that outcome round, silently)."""
+    kept = _settings_outcomes(manifest)
+    if kept is None:
+        return
+    outcomes = kept[1]
+    expected = [o for o in outcomes if isinstance(o, dict)] if outcomes is not None else None
+    if (manifest.get("outcome_definitions") or []) != expected:
+        raise SrmsimError(f"{source}: its outcome_definitions are not the experiment's (its "
+                          f"experiment_config defines them otherwise: hand-edited){AGAIN}")
 
 
 def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]:
