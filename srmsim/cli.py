@@ -90,8 +90,10 @@ def short_message(text: str, max_lines: int = 12, max_line: int = MAX_LINE) -> s
 
     lines = [printable(ln) for ln in text.splitlines()] or [""]
     out = [ln if len(ln) <= max_line else ln[:max_line] + "..." for ln in lines[:max_lines]]
-    if len(lines) > max_lines:
-        out.append(f"  ... and {plural(len(lines) - max_lines, 'more problem')}")
+    rest = lines[max_lines:]
+    if rest:  # a problem's continuation lines (indented further, a list of names) are its own
+        more = sum(not ln.startswith("    ") for ln in rest)
+        out.append(f"  ... and {plural(more, 'more problem')}" if more else "  ...")
     return "\n".join(out)
 
 

@@ -744,3 +744,20 @@ def test_trial_replications_out_of_range_is_the_flags_error(tmp_path, capsys) ->
     _fails(capsys, ["trial", str(study), "--set", "trust.n_schools=-3", "--workers", "1",
                     "--out", str(tmp_path / "o")], contains="trust.n_schools")
     assert not (tmp_path / "o").exists()  # --set reaches the trial's scenario
+
+
+def test_a_problems_continuation_lines_are_not_counted_as_problems(rules_raise, capsys) -> None:
+    """Past the 12 lines shown, only problem lines are counted: a problem's list of names on
+    an indented line of its own is part of it."""
+    from srmsim.errors import SrmsimError
+
+    problems = [ln for i in range(1, 10) for ln in (f"  k{i}: unknown key; expected one of:",
+                                                     "      a, b, c")]
+    rules_raise(SrmsimError("\n".join(["f.yaml: invalid", *problems])))
+    assert main(["rules"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1:12] == problems[:11]
+    assert lines[12:] == ["  ... and 3 more problems"]  # k7's list, k8 and k9 with theirs
+    rules_raise(SrmsimError("\n".join(["f.yaml: invalid", *problems[:12]])))
+    assert main(["rules"]) == 2
+    assert capsys.readouterr().err.splitlines()[12:] == ["  ..."]  # only k6's list is cut

@@ -371,3 +371,35 @@ def test_a_summary_too_large_to_audit_is_refused_before_the_audit(tmp_path: Path
     monkeypatch.setattr(describe, "MAX_SMALL_COUNTS", expected)
     assert main(["data", "summary", str(out), "--by", "school"]) == 0
     assert main(["data", "summary", str(out), "--by", "school,sex"]) == 2
+
+
+def test_a_mapping_error_quotes_long_values_cut_and_lists_every_field(tmp_path: Path,
+                                                                        capsys) -> None:
+    """A 5,000-character encoding, key or field name is quoted cut to an excerpt that says its
+    length; the fields an unknown one could be are listed whole on a line of their own, under
+    the 300 characters the command line prints of a line (the last fields were cut off)."""
+    from srmsim.data.mapping import parse_mapping
+    from srmsim.data.schema import TABLES
+    from srmsim.errors import MAX_LINE, ScenarioError
+
+    long = "x" * 5000
+    for raw in ({"encoding": long}, {long: 1}, {"students": {long: 1}},
+                {"students": {"columns": {"a": long}}}, {"students": {"constants": {long: "1"}}},
+                {"students": {"values": {long: {"a": "b"}}}},
+                {"students": {"values": {"sex": {long: long}}}},
+                {"students": {"date_formats": {long: "%d"}}}):
+        with pytest.raises(ScenarioError) as err:
+            parse_mapping(raw, "m.yaml")
+        lines = str(err.value).splitlines()
+        assert max(map(len, lines)) < MAX_LINE, lines
+        assert "(5,000 characters)" in str(err.value) or "(5,002 characters)" in str(err.value)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("observations:\n  columns:\n    a: zz\n")
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "a.csv").write_text("x\n1\n")
+    assert main(["data", "import", str(tmp_path / "ex"), "--mapping", str(mapping),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "..." not in err
+    assert ", ".join(TABLES["observations"].names) in err  # withdrawn and notes included
+    assert not (tmp_path / "o").exists()

@@ -36,7 +36,7 @@ from typing import Any
 
 from srmsim.data.schema import TABLES, Table
 from srmsim.errors import ScenarioError
-from srmsim.labels import LABEL_RULE, excerpt, is_label
+from srmsim.labels import LABEL_RULE, cut, excerpt, is_label
 
 DEFAULT_MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A")
 
@@ -142,7 +142,7 @@ def parse_mapping(raw: Any, source: str = "<mapping>") -> Mapping:
         raise MappingError(source, "expected a mapping (key: value) at the top level")
     for key in raw:
         if key not in _TOP_KEYS:
-            problems.append((str(key), f"unknown key; expected one of {sorted(_TOP_KEYS)}"))
+            problems.append((cut(str(key)), "unknown key; " + _one_of(sorted(_TOP_KEYS))))
     if "encoding" in raw:
         m.encoding = _check_encoding(raw["encoding"], "encoding", problems) or m.encoding
     if raw.get("reference_date") is not None:
@@ -189,7 +189,7 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
         return tm
     for key in raw:
         if key not in _TABLE_KEYS:
-            problems.append((f"{p}.{key}", f"unknown key; expected one of {sorted(_TABLE_KEYS)}"))
+            problems.append((f"{p}.{cut(str(key))}", "unknown key; " + _one_of(sorted(_TABLE_KEYS))))
     files = raw.get("files", [])
     if isinstance(files, str):
         files = [files]
@@ -204,34 +204,34 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
                             "must map source column names to schema fields")
     seen_src: dict[str, str] = {}
     for src, dst in cols.items():
-        kp = f'{p}.columns."{src}"'
+        kp = f'{p}.columns."{cut(str(src))}"'
         if not isinstance(src, str):
-            problems.append((kp, f"source column name {src!r} must be quoted text"))
+            problems.append((kp, f"source column name {excerpt(src)} must be quoted text"))
             continue
         if not isinstance(dst, str) or dst not in tbl:
-            problems.append((kp, f"unknown {p} field {dst!r}; expected one of {tbl.names}"))
+            problems.append((kp, f"unknown {p} field {excerpt(dst)}; " + _one_of(tbl.names)))
             continue
         norm = normalise_column(src)
         if norm in seen_src:
-            problems.append((kp, f"same column as {seen_src[norm]!r} once case and spaces are "
+            problems.append((kp, f"same column as {excerpt(seen_src[norm])} once case and spaces are "
                                  "ignored"))
             continue
         seen_src[norm] = src
         if dst in tm.columns.values():
-            problems.append((kp, f"field {dst!r} is already mapped from "
-                                 f"{tm.source_for(dst)!r}"))
+            problems.append((kp, f"field {excerpt(dst)} is already mapped from "
+                                 f"{excerpt(tm.source_for(dst))}"))
             continue
         tm.columns[src] = dst
 
     consts = _mapping_section(raw, "constants", p, problems,
                               "must map schema fields to one value each")
     for fname, value in consts.items():
-        kp = f"{p}.constants.{fname}"
+        kp = f"{p}.constants.{cut(str(fname))}"
         if fname not in tbl:
-            problems.append((kp, f"unknown {p} field {fname!r}; expected one of {tbl.names}"))
+            problems.append((kp, f"unknown {p} field {excerpt(fname)}; " + _one_of(tbl.names)))
         elif fname in tm.columns.values():
-            problems.append((kp, f"field {fname!r} is also mapped from column "
-                                 f"{tm.source_for(fname)!r}; use one or the other"))
+            problems.append((kp, f"field {excerpt(fname)} is also mapped from column "
+                                 f"{excerpt(tm.source_for(fname))}; use one or the other"))
         elif isinstance(value, dict | list) or value is None:
             problems.append((kp, "must be a single value"))
         elif not _raw_text(value):  # '' would fill a required field with nothing, unnoticed
@@ -242,9 +242,9 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
     vals = _mapping_section(raw, "values", p, problems,
                             "must map schema fields to {source value: value}")
     for fname, vmap in vals.items():
-        kp = f"{p}.values.{fname}"
+        kp = f"{p}.values.{cut(str(fname))}"
         if fname not in tbl:
-            problems.append((kp, f"unknown {p} field {fname!r}; expected one of {tbl.names}"))
+            problems.append((kp, f"unknown {p} field {excerpt(fname)}; " + _one_of(tbl.names)))
             continue
         if not isinstance(vmap, dict):
             problems.append((kp, "must map source values to schema values"))
@@ -256,17 +256,17 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
         clean: dict[str, Any] = {}
         folded: dict[str, str] = {}  # values are matched ignoring case: "Yes" is "yes"
         for src, dst in vmap.items():
-            vkp = f"{kp}.{src}"
+            vkp = f"{kp}.{cut(str(src))}"
             if isinstance(src, bool) or src is None:
-                problems.append((vkp, f"the key was read as {src!r} by YAML; quote it "
+                problems.append((vkp, f"the key was read as {excerpt(src)} by YAML; quote it "
                                       "(for example \"Yes\": true)"))
                 continue
             if fld.categories and (not isinstance(dst, str) or
                                    dst.casefold() not in {c.casefold() for c in fld.categories}):
-                problems.append((vkp, f"{dst!r} is not one of {list(fld.categories)}"))
+                problems.append((vkp, f"{excerpt(dst)} is not one of {list(fld.categories)}"))
                 continue
             if fld.type == "bool" and not isinstance(dst, bool):
-                problems.append((vkp, f"{dst!r} must be true or false"))
+                problems.append((vkp, f"{excerpt(dst)} must be true or false"))
                 continue
             if fld.type == "str" and (isinstance(dst, bool) or not isinstance(dst, str | int)
                                       or not str(dst).strip()):
@@ -286,7 +286,7 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
                 continue
             key = _raw_text(src).casefold()
             if key in folded:
-                problems.append((vkp, f"same source value as {folded[key]!r} once case is "
+                problems.append((vkp, f"same source value as {excerpt(folded[key])} once case is "
                                       "ignored; give it once"))
                 continue
             folded[key] = str(src)
@@ -296,10 +296,10 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
     dfmt = _mapping_section(raw, "date_formats", p, problems,
                             "must map date fields to formats like '%d/%m/%Y'")
     for fname, fmt in dfmt.items():
-        kp = f"{p}.date_formats.{fname}"
+        kp = f"{p}.date_formats.{cut(str(fname))}"
         if fname not in tbl or tbl[fname].type != "date":
             dates = [f.name for f in tbl.fields if f.type == "date"]
-            problems.append((kp, f"{fname!r} is not a date field of {p}; date fields: {dates}"))
+            problems.append((kp, f"{excerpt(fname)} is not a date field of {p}; date fields: {dates}"))
         elif not isinstance(fmt, str) or "%" not in fmt or not _valid_format(fmt):
             problems.append((kp, "must be a strftime format such as '%d/%m/%Y'"))
         else:
@@ -311,6 +311,12 @@ def _parse_table(raw: Any, tbl: Table, problems: list[tuple[str, str]]) -> Table
     else:
         tm.ignore = ign
     return tm
+
+
+def _one_of(names: list[str]) -> str:
+    """The names a key may take, on a line of their own: a line of the message stays under the
+    length the command line prints whole, whatever the file's path and the value quoted."""
+    return "expected one of:\n      " + ", ".join(names)
 
 
 def _mapping_section(raw: dict, key: str, path: str, problems: list[tuple[str, str]],
@@ -349,12 +355,12 @@ def _check_encoding(value: Any, key: str, problems: list[tuple[str, str]]) -> st
     try:
         codecs.lookup(value)
     except LookupError:
-        problems.append((key, f"unknown encoding {value!r}"))
+        problems.append((key, f"unknown encoding {excerpt(value)}"))
         return None
     from srmsim.data.readers import reads_files_in
 
     if not reads_files_in(value):
-        problems.append((key, f"{value!r} is not a text encoding for files; use one such as "
+        problems.append((key, f"{excerpt(value)} is not a text encoding for files; use one such as "
                               "utf-8 or cp1252"))
         return None
     return value
@@ -368,5 +374,5 @@ def _check_date(value: Any, key: str, problems: list[tuple[str, str]]) -> dt.dat
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        problems.append((key, f"{value!r} is not a date in the form YYYY-MM-DD"))
+        problems.append((key, f"{excerpt(value)} is not a date in the form YYYY-MM-DD"))
         return None

@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from srmsim.errors import DataError, EstimationError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, excerpt, plural
 from srmsim.risk._columns import (
     complete_pairs,
     complete_risks,
@@ -109,7 +109,7 @@ def fit_logistic(
     warm start, such as an earlier fit on similar data: the same optimum, in fewer steps.
     """
     if solver not in SOLVERS:
-        raise DataError(f"{what}: solver must be one of {list(SOLVERS)}, got {solver!r}")
+        raise DataError(f"{what}: solver must be one of {list(SOLVERS)}, got {excerpt(solver)}")
     if start_params is not None and solver != "newton":
         raise DataError(f"{what}: start_params is for solver='newton' only")
     try:
@@ -286,7 +286,7 @@ class RiskModel:
         solver: str = "statsmodels",
     ):
         if solver not in SOLVERS:
-            raise DataError(f"{self.name}: solver must be one of {list(SOLVERS)}, got {solver!r}")
+            raise DataError(f"{self.name}: solver must be one of {list(SOLVERS)}, got {excerpt(solver)}")
         if reference_levels is not None and not isinstance(reference_levels, Mapping):
             raise DataError(f"{self.name}: reference_levels must map feature names to their "
                             f"reference level, got {type(reference_levels).__name__}")

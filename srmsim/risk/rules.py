@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import RuleError
+from srmsim.labels import excerpt
 from srmsim.risk._columns import require_columns
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -53,12 +54,12 @@ def condition_flags(
     for name, cond in conditions.items():
         if not (isinstance(cond, tuple | list) and len(cond) == 3):
             raise RuleError(
-                f"condition '{name}': expected (column, operator, value), got {cond!r}"
+                f"condition '{name}': expected (column, operator, value), got {excerpt(cond)}"
             )
         column, op, value = cond
         if op not in OPERATORS:
             raise RuleError(
-                f"condition '{name}': unknown operator {op!r}; use one of {', '.join(OPERATORS)}"
+                f"condition '{name}': unknown operator {excerpt(op)}; use one of {', '.join(OPERATORS)}"
             )
         require_columns(df, [column], f"condition '{name}'")
         s = df[column]

@@ -20,7 +20,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree, look_alikes, plural
+from srmsim.labels import agree, excerpt, look_alikes, plural
 
 _MAX_LISTED = 20
 LARGEST_VALUE = 1e150
@@ -427,7 +427,7 @@ def arm_order(
 def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
     """Option strings are user input too: a typo must be named, with the accepted values."""
     if value not in allowed:
-        raise SrmsimError(f"{name}={value!r} is not one of {_listing(allowed)}")
+        raise SrmsimError(f"{name}={excerpt(value)} is not one of {_listing(allowed)}")
     return value
 
 
