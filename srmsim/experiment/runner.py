@@ -232,7 +232,8 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
     from srmsim.experiment.compare import compare_frame
 
     store = ResultsStore(out)
-    manifest = store.start(experiment, resume or store.complete(experiment))
+    complete = store.complete(experiment)
+    manifest = store.start(experiment, resume or complete)
     digest = manifest["experiment_hash"]
     workers = workers or os.cpu_count() or 1
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "workers": workers,
@@ -244,7 +245,10 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
     n_reps = experiment.replications
     reason = "replications"
     finished = False
-    if seq is not None:  # until its stopping rule decides: a killed session leaves it so
+    # a finished sequential experiment run again only re-reads its runs: its decision stands,
+    # even when that session is interrupted (Ctrl-C) before re-making it
+    decided = complete and isinstance(manifest.get(STOPPED_KEY), str)
+    if seq is not None and not decided:  # until its rule decides: a killed session leaves it so
         manifest[STOPPED_KEY] = None
         store.write_manifest(manifest)
     progress_bar = _Progress(0, False)
@@ -296,8 +300,9 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
                        seconds=round(time.perf_counter() - t0, 3), runs=done, failures=failed,
                        replications=n_reps)
         manifest.setdefault("sessions", []).append(session)
-        manifest["replications"] = n_reps
-        if finished:  # the analysis reads exactly these n_reps replications
+        if finished or not decided:  # the analysis reads exactly these n_reps replications
+            manifest["replications"] = n_reps
+        if finished:
             manifest[STOPPED_KEY] = reason
         # the runs that failed, for reading to check the failure records against: a record
         # made or copied in for a deleted run is not one of them
