@@ -1150,6 +1150,8 @@ def rename_variant(out: Path, old: str, name: str) -> None:
     (out / "manifest.json").write_text(json.dumps(m))
     for top in ("runs", "detail"):
         (out / top / old).rename(out / top / name)
+    if (out / "scenarios" / f"{old}.yaml").exists():
+        (out / "scenarios" / f"{old}.yaml").rename(out / "scenarios" / f"{name}.yaml")
     for f in (out / "runs").glob("*/*.parquet"):
         edits = {"experiment_hash": m["experiment_hash"]}
         _edit_parquet(f, **(edits | ({"variant": name} if f.parent.name == name else {})))

@@ -247,6 +247,13 @@ def test_a_hand_edited_scenario_of_a_variant_is_refused_naming_it(tmp_path, caps
     assert ExperimentResult.load(out).scenario("none") is not None  # the other one is intact
     assert main(["report", str(out)]) == 2
     assert "texts.yaml: not the scenario" in capsys.readouterr().err
+    # deleted, it was read as a folder from an srmsim that saved no scenarios: the report
+    # silently left out what the variant did
+    file.unlink()
+    with pytest.raises(SrmsimError, match=r"scenarios/texts\.yaml: missing"):
+        ExperimentResult.load(out).scenario("texts")
+    assert main(["report", str(out)]) == 2
+    assert "texts.yaml: missing" in capsys.readouterr().err
 
 
 # --- 5. Ctrl-C while a finished sequential experiment is run again ---------------------------
