@@ -42,7 +42,10 @@ def cut(text: str, limit: int = 60) -> str:
 
 
 def excerpt(value: object, limit: int = 60) -> str:
-    """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs."""
+    """``repr`` of a value cut to ``limit`` characters: error messages never echo whole inputs.
+    A long text is quoted cut, with its own length (not its quoted ``repr``'s)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
     try:
         text = repr(value)
     except ValueError:  # an int past Python's 4,300-digit limit (YAML's 0x followed by 10,000 f)

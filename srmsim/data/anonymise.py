@@ -33,7 +33,7 @@ from srmsim.data.kanon import generalise_rare, hierarchy, k_anonymise
 from srmsim.data.schema import MAX_AGE_MONTHS, MIN_AGE_MONTHS, OBSERVATIONS, STUDENTS, TABLES
 from srmsim.data.validate import age_in_months
 from srmsim.errors import DataError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, excerpt, plural
 from srmsim.outputs import json_dumps
 from srmsim.privacy import key_id, pseudonymise
 
@@ -225,7 +225,7 @@ def _meta_date(value: Any) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise DataError(f"dataset.json: reference_date {value!r} is not YYYY-MM-DD") from None
+        raise DataError(f"dataset.json: reference_date {excerpt(value)} is not YYYY-MM-DD") from None
 
 
 def _check_args(ds: Dataset, quasi: list[str], k: int, l_diversity: int, sensitive: list[str],
@@ -240,9 +240,9 @@ def _check_args(ds: Dataset, quasi: list[str], k: int, l_diversity: int, sensiti
         raise DataError(f"--max-suppressed must be a fraction in [0, 1) (got {max_suppressed})")
     for name in (*quasi, *sensitive):
         if name not in STUDENTS:
-            raise DataError(f"{name!r} is not a students field; choose from {STUDENTS.names}")
+            raise DataError(f"{excerpt(name)} is not a students field; choose from {STUDENTS.names}")
         if STUDENTS[name].kind in ("direct", "free_text", "dob"):
-            raise DataError(f"{name!r} is dropped by anonymise and cannot be a quasi-identifier "
+            raise DataError(f"{excerpt(name)} is dropped by anonymise and cannot be a quasi-identifier "
                             "or sensitive field")
         if name == "student_id":
             raise DataError("student_id is pseudonymised and unique; it cannot be a "

@@ -41,7 +41,7 @@ from srmsim.data.schema import (
 )
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem, load_json
-from srmsim.labels import IDENTIFIER_FORBIDDEN_PATTERN, plural, printable
+from srmsim.labels import IDENTIFIER_FORBIDDEN_PATTERN, excerpt, plural, printable
 from srmsim.outputs import json_dumps, make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
@@ -158,7 +158,7 @@ def read_dataset(path: str | Path) -> Dataset:
         raise DataError(f"{meta_path}: not a dataset description written by srmsim "
                         "(wrong shape: hand-edited or corrupt)")
     if meta.get("format") != FORMAT:
-        raise DataError(f"{meta_path}: 'format' is {meta.get('format')!r}, expected {FORMAT!r}")
+        raise DataError(f"{meta_path}: 'format' is {excerpt(meta.get('format'))}, expected {FORMAT!r}")
     frames: dict[str, pd.DataFrame] = {}
     files: dict[str, Path] = {}
     for name, tbl in TABLES.items():

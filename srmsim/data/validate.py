@@ -257,7 +257,7 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
         src.colname.setdefault(fld.name, expected)
         if fld.required:
             src.file_problems.append((expected, fld.name, "missing_required_column",
-                                      f"required column {expected!r} (field {fld.name}) not found"))
+                                      f"required column {excerpt(expected)} (field {fld.name}) not found"))
         elif fld.name in tm.columns.values():
             src.missing_optional.append(expected)
     for group in tbl.one_of:
@@ -792,7 +792,7 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
                                 "'ignore' to silence this)"),
                                (s.missing_optional, "mapped but not in the file")):
                 if len(columns) == 1:
-                    notes.append(f"{s.raw.path}: column {columns[0]!r} is {what}")
+                    notes.append(f"{s.raw.path}: column {excerpt(columns[0])} is {what}")
                 elif columns:  # one line, not one per column of a very wide file
                     shown = ", ".join(excerpt(h) for h in columns[:10])
                     more = f" and {len(columns) - 10} more" if len(columns) > 10 else ""
