@@ -453,7 +453,7 @@ def test_records_reaching_week_40_are_simulated_for_two_years(tmp_path, monkeypa
     monkeypatch.setattr(Simulator, "moments", lambda self, values: np.full(len(MOMENT_NAMES), 0.9))
     for last, years in ((39, 1), (40, 2), (39 * MAX_YEARS, MAX_YEARS),
                         (39 * MAX_YEARS + 1, None)):
-        ds = small_record_trust(30)
+        ds = small_record_trust(30, attended=lambda i, w: 8)  # 90%+ of 30 would bound a count
         obs = ds.observations.copy()
         obs.loc[obs["period"] == 3, "period"] = last
         data = tmp_path / f"w{last}"
@@ -610,7 +610,7 @@ def test_an_empty_fsm_group_of_real_records_is_withheld_not_named(tmp_path, monk
     from srmsim.data.dataset import Dataset, write_dataset
 
     monkeypatch.setattr(Simulator, "moments", lambda self, values: np.full(len(MOMENT_NAMES), 0.9))
-    ds = small_record_trust(40)
+    ds = small_record_trust(40, attended=lambda i, w: 8)  # 90%+ of 40 would bound a count
     assert ds.meta["real_data"]
     write_dataset(Dataset(ds.students.assign(fsm=fsm), ds.observations, ds.meta), tmp_path / "d")
     fit = calibrate(tmp_path / "d", params="dynamics.absence_logit", moments=["attendance"],

@@ -43,7 +43,7 @@ def tiny_trust(n_fsm: int = 6, seed: int = 1) -> Dataset:
         fsm = i < n_fsm
         students.append({"student_id": sid, "school": school, "year_group": 7 + i % 2,
                          "fsm": fsm, "age_months": 140 + i % 12})
-        p = 0.7 if (fsm and i < 3) else rng.beta(30, 1.5)
+        p = 0.7 if (fsm and i < 3) else rng.beta(30, 3)
         for w in range(1, 5):
             obs.append({"student_id": sid, "school": school, "period_type": "week",
                         "period": w, "sessions_possible": 10,
@@ -242,7 +242,7 @@ def test_the_audit_leaves_ordinary_counts_alone() -> None:
 
 def absent_few(n: int = 60, absent: int = 7, seed: int = 2) -> Dataset:
     """One school of ``n`` students, ``absent`` of them persistently absent (attendance 0.7),
-    the rest near full attendance: the 10th percentile falls among the absent and the 25th
+    the rest at 92.5 to 95%: the 10th percentile falls among the absent and the 25th
     above 0.9, which brackets their number to 6..15 -- narrower than 10."""
     rng = np.random.default_rng(seed)
     students, obs = [], []
@@ -250,7 +250,7 @@ def absent_few(n: int = 60, absent: int = 7, seed: int = 2) -> Dataset:
         sid = f"S{i:03d}"
         students.append({"student_id": sid, "school": "A", "year_group": 7, "fsm": i % 2 == 0,
                          "age_months": 140})
-        attended = [7] * 4 if i < absent else [10, 10, 10, int(rng.integers(9, 11))]
+        attended = [7] * 4 if i < absent else [10, 9, 9, int(rng.integers(9, 11))]
         for w, a in enumerate(attended, start=1):
             obs.append({"student_id": sid, "school": "A", "period_type": "week", "period": w,
                         "sessions_possible": 10, "sessions_attended": a})
@@ -303,7 +303,7 @@ def missing_few(n: int = 80, fsm_unknown: int = 3, no_attainment: int = 4,
                          "fsm": None if i < fsm_unknown else i % 4 == 0,
                          "age_months": 140 + i % 12,
                          "prior_attainment": None if i < prior_missing else float(rng.normal())})
-        p = rng.beta(30, 2)
+        p = rng.beta(30, 3)
         for w in range(1, 5):
             obs.append({"student_id": sid, "school": school, "period_type": "week",
                         "period": w, "sessions_possible": 10,

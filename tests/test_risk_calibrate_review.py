@@ -19,14 +19,15 @@ from srmsim.errors import DataError
 
 
 def _full_attendance(tmp_path: Path) -> Path:
-    """Every student at every session: the attendance moments do not vary at all."""
-    write_dataset(small_record_trust(60, attended=lambda i, w: 10), tmp_path / "ds")
+    """Every student at 5 of 10 sessions every week: the attendance moments do not vary at all.
+    (Not 100%: an attendance of 100% says no pupil is persistently absent, and is withheld.)"""
+    write_dataset(small_record_trust(60, attended=lambda i, w: 5), tmp_path / "ds")
     return tmp_path / "ds"
 
 
 def test_a_moment_undefined_on_the_data_is_skipped_with_its_reason_not_a_refusal(
         tmp_path) -> None:
-    # every student at 100%: the attendance ICC is 0 / 0. It was not in spec.skipped, so a
+    # every student at 50%: the attendance ICC is 0 / 0. It was not in spec.skipped, so a
     # calibration with the default moments refused the dataset ("attendance_icc: no value")
     data = _full_attendance(tmp_path)
     o, e = io.StringIO(), io.StringIO()
@@ -62,7 +63,7 @@ def test_a_constant_score_gives_no_slope_and_no_runtime_warning() -> None:
 
 
 def test_parameter_se_counts_each_moment_at_least_at_its_se_floor(tmp_path) -> None:
-    # the moments fitted do not vary in the bootstrap (every student at 100%): their SEs are
+    # the moments fitted do not vary in the bootstrap (every student at 50%): their SEs are
     # the floors, and the objective weighs them so; the sandwich's meat took their bootstrap
     # covariance (0) over the floors, and the fitted parameter came back with an SE of 0
     data = _full_attendance(tmp_path)

@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from srmsim.calibrate.moments import MOMENTS
-from srmsim.privacy import DEFAULT_SYMBOLS, DEFAULT_THRESHOLD, Symbols, protect_cells
+from srmsim.privacy import (
+    DEFAULT_SYMBOLS,
+    DEFAULT_THRESHOLD,
+    Symbols,
+    feasible_ranges,
+    protect_cells,
+)
 
 #: moment -> (cell of its n, cell of its events or None): moments sharing a cell share a count
 CELLS: dict[str, tuple[str, str | None]] = {
@@ -85,6 +91,25 @@ QUANTILES = {"attendance_p10": 0.10, "attendance_p25": 0.25, "attendance_p50": 0
 #: same students bounds each (a 10th percentile below 0.9 says at least a tenth are
 #: persistently absent), so quantiles are audited with them
 AT_MOST_RATE = {"absent": 0.9, "severe": 0.5}
+
+
+def mean_inequalities(pos: dict[str, int], attendance: float,
+                      values: np.ndarray) -> list[dict[int, float]]:
+    """The bounds the pooled attendance (sessions attended / possible) puts on the counts of
+    students at most 90% and 50% (each entry ``{cell: coefficient}`` sums to at most zero).
+
+    Why: with one calendar (every student the same sessions) the attendance is the mean of the
+    students' rates, and a persistently absent student attends at most 90%, a severely absent
+    one at most 50%, every other student more. So ``0.1 absent + 0.4 severe <= (1 - a) n`` and
+    ``0.4 absent + 0.5 severe >= (0.9 - a) n``: 88 students at 98.0% have at most 3 severely
+    absent (2 x 0.02 x 88), whatever the table hides. An inequality the records break (students
+    of unequal sessions) is left out: an attacker assuming one calendar is then wrong."""
+    if not np.isfinite(attendance):
+        return []
+    rows = [{pos["absent"]: 0.1, pos["severe"]: 0.4, pos["sessions"]: -(1.0 - attendance)},
+            {pos["absent"]: -0.4, pos["severe"]: -0.5, pos["sessions"]: 0.9 - attendance}]
+    return [r for r in rows if sum(k * values[c] for c, k in r.items()) <= 1e-9 * max(
+        1.0, values[pos["sessions"]])]
 
 
 def quantile_bounds(n: int, quantiles: dict[str, float]) -> dict[str, list[tuple[str, int, int]]]:
@@ -234,11 +259,30 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     small = values < threshold
     free = np.array([(c in UNKNOWN or c in left_out) and values[i] == 0
                      for i, c in enumerate(names)])
+    by_mean = False
+    if "attendance" in published and "value" in by_name.columns:
+        attendance = float(pd.to_numeric(pd.Series([by_name.loc["attendance", "value"]]),
+                                         errors="coerce").iloc[0])
+        rows = mean_inequalities(pos, attendance, values)
+        audited = small & ~keep & ~free
+        if rows and audited.any():
+            # what the attendance gives with every other count hidden: hiding cannot widen
+            # it, so a small count it pins (that the known counts alone leave wide) withholds
+            # the attendance itself, as a quantile is withheld
+            def pinned(rules: list[dict[int, float]]) -> np.ndarray:
+                lo, hi = feasible_ranges(values, ~keep, equations, rules,
+                                         cells=np.flatnonzero(audited), free=free,
+                                         enough=threshold)
+                return audited & (hi - lo < threshold)
+
+            by_mean = bool((pinned([*inequalities, *rows]) & ~pinned(inequalities)).any())
+        if not by_mean:
+            inequalities += rows
     primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
     hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
                                      priority=priority, free=free, keep=keep)
-    withheld, hidden_counts = set(by_quantile), set()
+    withheld, hidden_counts = set(by_quantile) | ({"attendance"} if by_mean else set()), set()
     for m in published:
         n_cell, e_cell = CELLS[m]
         if hidden[pos[n_cell]]:
