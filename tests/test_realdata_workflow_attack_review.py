@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from srmsim.calibrate.disclosure import CELLS, protect_moments
 from srmsim.cli import main
@@ -164,3 +165,30 @@ def test_the_sample_keeps_its_attendance_moment() -> None:
     w = protect_moments(moment_counts(measures), spec.available,
                         population=population_counts(measures))
     assert "attendance" not in w.moments and "persistent_absence" not in w.moments
+
+
+def test_one_attendance_rate_for_every_pupil_has_no_icc_and_no_slope() -> None:
+    """Every pupil at 25 of 30 sessions: there is no variation to split between schools and
+    no slope on attendance (documented as undefined, as for 100%). Rounding in the group means
+    gave an attendance ICC of about 0.9, and the rate's variance of 3e-30 a slope of noise,
+    both printed and fitted as targets."""
+    from srmsim.calibrate.moments import MomentSpec, moment_counts, student_measures
+
+    rng = np.random.default_rng(3)
+    students, obs = [], []
+    for i in range(61):  # 61: the rate's variance then rounds to 3e-30, not 0
+        sid, school = f"P{i:03d}", "ABC"[i % 3]
+        students.append({"student_id": sid, "school": school, "year_group": 7,
+                         "fsm": i % 4 == 0, "age_months": 140})
+        for w, a in enumerate([8, 8, 9], start=1):
+            obs.append({"student_id": sid, "school": school, "period_type": "week",
+                        "period": w, "sessions_possible": 10, "sessions_attended": a})
+        obs.append({"student_id": sid, "school": school, "period_type": "term", "period": 1,
+                    "assessment_score": float(rng.normal(100, 15))})
+    students, obs = pd.DataFrame(students), pd.DataFrame(obs)
+    spec = MomentSpec.from_data(students, obs)
+    values = moment_counts(student_measures(students, obs, spec)).set_index("moment")["value"]
+    assert values["attendance"] == pytest.approx(25 / 30)
+    assert np.isnan(values["attendance_icc"])
+    assert np.isnan(values["attainment_attendance_slope"])
+    assert np.isfinite(values["attainment_icc"])  # the scores vary: defined

@@ -356,12 +356,13 @@ def student_measures(students: pd.DataFrame, observations: pd.DataFrame,
 
 
 def _icc(values: np.ndarray, groups: np.ndarray) -> float:
-    """One-way ANOVA ICC for unequal group sizes, not truncated at zero."""
+    """One-way ANOVA ICC for unequal group sizes, not truncated at zero; undefined (NaN) when
+    every value is the same (rounding in the group means made 60 rates of 0.7 an ICC of 0.90)."""
     n_total = len(values)
     k = np.bincount(groups).astype(float)
     used = k > 0
     a = int(used.sum())
-    if a < 2 or n_total - a < 1:
+    if a < 2 or n_total - a < 1 or not np.ptp(values) > 0:
         return float("nan")
     means = np.bincount(groups, values)[used] / k[used]
     grand = values.mean()
@@ -437,7 +438,9 @@ def _vector(m: _Arrays, skipped: dict[str, str] | None = None) -> tuple[np.ndarr
             z = m.attainment[both]
             x = 10 * rate[both]
             vx, sz = x.var(), z.std()
-            if vx > 0 and sz > 0:  # a constant score has no SD to standardise by
+            # a constant score has no SD to standardise by; a constant rate's variance can be
+            # rounding (3e-30 for 0.8333...), which gave a slope of noise: tested on the values
+            if np.ptp(x) > 0 and np.ptp(z) > 0:
                 z = (z - z.mean()) / sz
                 put("attainment_attendance_slope", float(((x - x.mean()) * z).mean() / vx),
                     both.sum())
