@@ -13,14 +13,25 @@ import importlib
 import os
 import pkgutil
 import sys
+from typing import NoReturn
 
 from srmsim import __version__
 from srmsim.errors import MAX_LINE, SrmsimError
 from srmsim.memory import keep_freed_memory
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors (a value of the wrong type, a choice not offered) quote
+    the value cut as srmsim's own errors are: a 3,000-character ``--threads`` was echoed whole.
+    Sub-commands' parsers are of this class too (``add_subparsers`` makes its parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {short_message(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="srmsim",
         description="Simulate and evaluate student-intervention policies in schools and trusts.",
     )
@@ -62,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except OSError as err:  # writing outputs: a full disk, no permission, a vanished folder
         where = f"{err.filename}: " if err.filename else ""
-        print(f"srmsim: error: {where}{err.strerror or err} (nothing half-written is left)",
-              file=sys.stderr)
+        print("srmsim: error: " + short_message(f"{where}{err.strerror or err} (nothing "
+                                                "half-written is left)"), file=sys.stderr)
         return 2
     except RuntimeError as err:  # Path.resolve() on a symbolic-link loop, Python 3.11 and 3.12
         if not str(err).startswith("Symlink loop from "):

@@ -761,3 +761,17 @@ def test_a_problems_continuation_lines_are_not_counted_as_problems(rules_raise, 
     rules_raise(SrmsimError("\n".join(["f.yaml: invalid", *problems[:12]])))
     assert main(["rules"]) == 2
     assert capsys.readouterr().err.splitlines()[12:] == ["  ..."]  # only k6's list is cut
+
+
+def test_argparse_errors_and_os_errors_quote_a_huge_value_cut(tmp_path, capsys) -> None:
+    """argparse's own errors (a 3,000-character --threads) and an OS error naming a path too
+    long for the file system were printed whole; each line is cut as srmsim's errors are."""
+    huge = "a" * 3000
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--threads", huge])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid int value" in err and max(map(len, err.splitlines())) <= 330
+    assert main(["compare", str(tmp_path / huge)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error: ") and max(map(len, err.splitlines())) <= 330
