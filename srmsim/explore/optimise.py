@@ -582,6 +582,61 @@ def _tell(opt: Optimisation, study: Any, trials: list[Any], runs: pd.DataFrame) 
         study.tell(t.number, [float(means[o]) for o in opt.config.objectives])
 
 
+def _complete_batch(opt: Optimisation, study: Any, left: list[Any], index: int,
+                    total: int) -> None:
+    """Finish asking for batch ``index`` as an uninterrupted session would have.
+
+    A session stopped while asking for a batch leaves some of its candidates not yet asked for,
+    or one without all its levers. No run of the batch has started then (runs start once every
+    candidate is asked for), but asking for the rest with a fresh sampler would draw them from the
+    start of its random stream, not where the stopped session had got to: other candidates, and
+    every later batch different. The batch is asked for again in a copy of the study holding the
+    batches before it, with the batch's sampler, and the candidates missing from the real study
+    are added from it, each whole in one write; a candidate missing levers gets the copy's values
+    for them and its sampler's records (those it has are kept)."""
+    optuna = require("optuna")
+    from optuna.trial import TrialState
+
+    size = opt.config.search.batch
+    first = index * size
+    count = min(size, total - first)
+    names = [t.number for t in left]
+    if names != list(range(first, first + len(left))) or len(left) > count:
+        return  # not a batch this version asks for: finish it as it is
+    full = _searched_names(opt)
+    if len(left) == count and all(set(t.params) == full for t in left):
+        return  # every candidate asked for with every lever: nothing to redo
+    before = [t for t in study.get_trials(deepcopy=True) if t.number < first]
+    copy = optuna.create_study(directions=study.directions, sampler=_sampler(opt, index))
+    copy.add_trials(before)
+    for _ in range(count):
+        opt.suggest(copy.ask())
+    replayed = [t for t in copy.get_trials(deepcopy=True) if t.number >= first]
+    for trial, again in zip(left, replayed, strict=False):
+        if any(again.params.get(k) != v for k, v in trial.params.items()):
+            return  # asked for by another sampler (an older srmsim): finish it as it is
+        storage = study._storage
+        for key, value in again.system_attrs.items():  # NSGA-II's generation of the candidate
+            if key not in trial.system_attrs:
+                storage.set_trial_system_attr(trial._trial_id, key, value)
+        for name, dist in again.distributions.items():
+            if name not in trial.params:
+                storage.set_trial_param(trial._trial_id, name,
+                                        dist.to_internal_repr(again.params[name]), dist)
+    for again in replayed[len(left):]:
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.RUNNING, params=again.params, distributions=again.distributions,
+            system_attrs=again.system_attrs))
+
+
+def _searched_names(opt: Optimisation) -> set[str]:
+    """The names of a candidate's params: its levers and the budget's stick-breaking shares."""
+    names = set(opt.config.levers)
+    if opt.config.budget:
+        names |= {f"budget.{role}" for role in list(opt.config.budget.roles)[:-1]}
+    return names
+
+
 @executors.connects_scheduler
 def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, scheduler: Any = None,
            resume: bool = False, progress: bool = True, max_batches: int | None = None) -> Any:
@@ -608,7 +663,11 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
                 existing = study.get_trials(deepcopy=False)
                 left = [t for t in existing if t.state == TrialState.RUNNING]
                 if left:  # a batch a killed session asked for: finish it (runs already stored stay)
-                    study.sampler = _sampler(opt, left[0].number // opt.config.search.batch)
+                    index = left[0].number // opt.config.search.batch
+                    _complete_batch(opt, study, left, index, total)
+                    study.sampler = _sampler(opt, index)
+                    left = [t for t in study.get_trials(deepcopy=False)
+                            if t.state == TrialState.RUNNING]
                     pending = [Trial(study, t._trial_id) for t in left]
                     for trial in pending:
                         opt.suggest(trial)  # keeps the values it has; draws any it had not got yet
