@@ -76,11 +76,27 @@ def _exit_with(parent: int, ppid: int) -> None:
         time.sleep(1.0)
         if os.getppid() != ppid:  # spawned: re-parented when the parent died
             os._exit(1)
-        if os.name == "posix":  # (on Windows os.kill would terminate the parent)
-            try:
-                os.kill(parent, 0)
-            except (ProcessLookupError, PermissionError):  # gone (its number maybe reused)
-                os._exit(1)
+        if os.name == "posix" and _gone(parent):  # (on Windows os.kill would end the parent)
+            os._exit(1)
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (POSIX): not there (its number maybe reused), or a
+    zombie its own parent has not reaped yet. A killed command is a zombie until then, and a
+    parent that reads the command's output to its end before reaping it (``subprocess.run``
+    with ``capture_output``, a CI runner) waits for the workers, which hold that output open:
+    each would wait for the other for ever. The zombie state is read from /proc (Linux); where
+    there is none the worker ends once the zombie is reaped."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read()
+    except OSError:
+        return False
+    return fields[fields.rfind(b")") + 2:][:1] in (b"Z", b"X")  # the state, after "(name) "
 
 
 @contextmanager

@@ -3,6 +3,12 @@ to the same result" for `srmsim optimise` (and the other commands beyond `experi
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +80,72 @@ def test_a_search_stopped_while_asking_for_a_batch_resumes_to_the_same_candidate
     assert len(resumed) == len(whole) == 9
     assert resumed.equals(whole), (whole.compare(resumed) if whole.shape == resumed.shape
                                    else resumed)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are read from /proc")
+def test_a_killed_command_that_is_not_reaped_yet_counts_as_gone_for_its_workers():
+    """A worker ends when its command is gone. A command killed with kill -9 stays a zombie
+    until its own parent reaps it, and the workers took a zombie for a live command."""
+    from srmsim.executors import _gone
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"/proc/{child.pid}/stat").read_bytes().split(b") ")[1].startswith(b"Z"):
+            assert time.monotonic() < deadline, "the child never ended"
+            time.sleep(0.02)
+        assert _gone(child.pid)  # a zombie, not yet reaped
+        assert not _gone(os.getpid())
+    finally:
+        child.wait()
+    assert _gone(child.pid)  # reaped (its number maybe reused by then: a rare false 'alive')
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are read from /proc")
+def test_output_of_a_killed_trial_ends_while_it_is_not_reaped(tmp_path):
+    """`subprocess.run(..., capture_output=True)` (and CI runners) read a command's output to its
+    end before reaping it. A trial killed with kill -9 left its fork server and workers holding
+    that output open for ever: they waited for the zombie to go, the caller for the output to
+    end. Now they end within a few seconds."""
+    psutil = pytest.importorskip("psutil")
+    path = _trial_file(tmp_path)
+    out = tmp_path / "t"
+    cmd = [sys.executable, "-m", "srmsim", "trial", str(path), "--workers", "2", "--quiet",
+           "--no-report", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env=_env())
+    try:
+        deadline = time.monotonic() + 120
+        runs = out / "store" / "runs" / "trial"
+        # its workers, forked from the fork server, run replications
+        while len(psutil.Process(proc.pid).children(recursive=True)) < 4 or not (
+                runs.is_dir() and any(runs.iterdir())):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the trial never started its workers"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        try:
+            proc.communicate(timeout=30)  # not proc.wait(): the caller reads the output first
+        except subprocess.TimeoutExpired:
+            pytest.fail("the killed trial's workers kept its output open")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+def _trial_file(tmp: Path) -> Path:
+    """A trial of a few hundred replications of a tiny trust: long enough to be killed part way."""
+    (tmp / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    path = tmp / "trial.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "tiny_trial", "scenario": "tiny.yaml",
+        "randomise": {"unit": "students", "block": "school"},
+        "outcome": "attendance_rate", "population": "all", "replications": 400, "seed": 3}))
+    return path
