@@ -7,13 +7,16 @@ clear message on stderr and exit with status 2, never a traceback.
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import functools
 import importlib
 import os
 import pkgutil
 import sys
-from typing import NoReturn
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 from srmsim import __version__
 from srmsim.errors import MAX_LINE, SrmsimError
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        status = int(args.func(args) or 0)
+        with _interrupts_kept():
+            status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return status
     except BrokenPipeError:
@@ -89,6 +93,40 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srmsim: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _interrupts_kept() -> Iterator[None]:
+    """Ctrl-C stops the command even when it lands in a finaliser or a weak reference's
+    callback (SQLAlchemy's, in a search's study): Python prints "Exception ignored" there and
+    goes on, and the command ran to its end. The interrupt is raised again in the main thread,
+    from a timer: raised at once it would land in this hook, and be ignored there too (one
+    that lands in another finaliser comes back here; one still pending when the command ends is
+    raised then, never in what the caller does next)."""
+    import threading
+
+    previous = sys.unraisablehook
+    timers: list[threading.Timer] = []
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            timer = threading.Timer(0.05, _thread.interrupt_main)
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        pending = any(not timer.finished.is_set() for timer in timers)
+        for timer in timers:
+            timer.cancel()
+    if pending:
+        raise KeyboardInterrupt
 
 
 def short_message(text: str, max_lines: int = 12, max_line: int = MAX_LINE) -> str:

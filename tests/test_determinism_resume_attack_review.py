@@ -149,3 +149,35 @@ def _trial_file(tmp: Path) -> Path:
         "randomise": {"unit": "students", "block": "school"},
         "outcome": "attendance_rate", "population": "all", "replications": 400, "seed": 3}))
     return path
+
+
+def test_ctrl_c_landing_in_a_finaliser_still_stops_the_command(monkeypatch, capsys):
+    """Ctrl-C raised while Python ran a finaliser (SQLAlchemy's weak-reference callbacks during
+    a search, say) was printed as "Exception ignored" and lost: the command ran to its end."""
+    import argparse
+
+    from srmsim import cli
+
+    class Finalised:
+        def __del__(self):
+            raise KeyboardInterrupt  # as the signal handler does, wherever the main thread is
+
+    def work(args):
+        Finalised()  # dropped at once: its finaliser runs here
+        if args.at_once:
+            return 0  # the command ends before the interrupt is raised again
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the command's work goes on
+            sum(range(1000))
+        return 0
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--at-once", action="store_true")
+    parser.set_defaults(func=work)
+    monkeypatch.setattr(cli, "_parser", lambda: parser)
+    hook = sys.unraisablehook
+    for argv in ([], ["--at-once"]):
+        assert cli.main(argv) == 130
+        assert "srmsim: interrupted" in capsys.readouterr().err
+        assert sys.unraisablehook is hook  # put back
+        time.sleep(0.2)  # and no interrupt reaches the caller afterwards
