@@ -11,6 +11,11 @@ a difference, or left out because its moment is skipped (``no FSM students`` say
 keep a feasible range at least the threshold wide given everything printed; further counts are
 hidden until it does.
 
+The values bound counts too: the attendance (a mean of rates within [0, 1]) and its
+quantiles bound how many students are at most 90% or 50% (:func:`mean_inequalities`,
+:func:`quantile_bounds`), and the attainment-attendance slope caps the rates' spread
+(:func:`spread_pins`); such a moment is withheld if it pins a small count whatever is hidden.
+
 A moment is **withheld** when it is based on fewer students than the threshold, or when it is a
 share one of whose counts is hidden (the share with either count gives the other). A withheld
 moment is not used in the fit either: a parameter fitted to it, or its simulated value near the
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -93,23 +99,145 @@ QUANTILES = {"attendance_p10": 0.10, "attendance_p25": 0.25, "attendance_p50": 0
 AT_MOST_RATE = {"absent": 0.9, "severe": 0.5}
 
 
-def mean_inequalities(pos: dict[str, int], attendance: float,
-                      values: np.ndarray) -> list[dict[int, float]]:
+def _lines(steps: np.ndarray) -> list[tuple[float, float]]:
+    """``F(k) = steps[0] + ... + steps[k - 1]`` as lines ``(slope, intercept)``, one through
+    each run of equal steps: with steps that never fall (F convex) F is their maximum, with
+    steps that never rise (F concave) their minimum, at every whole k."""
+    total = np.r_[0.0, np.cumsum(steps)]
+    if not len(steps):
+        return []
+    starts = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1]])
+    return [(float(steps[k]), float(total[k] - steps[k] * k)) for k in starts]
+
+
+def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray,
+                      quantiles: dict[str, float] | None = None) -> list[dict[int, float]]:
     """The bounds the pooled attendance (sessions attended / possible) puts on the counts of
-    students at most 90% and 50% (each entry ``{cell: coefficient}`` sums to at most zero).
+    students at most 90% and 50% (each entry ``{cell: coefficient}`` sums to at most zero),
+    with the published attendance ``quantiles`` of the same students.
 
     Why: with one calendar (every student the same sessions) the attendance is the mean of the
-    students' rates, and a persistently absent student attends at most 90%, a severely absent
-    one at most 50%, every other student more. So ``0.1 absent + 0.4 severe <= (1 - a) n`` and
-    ``0.4 absent + 0.5 severe >= (0.9 - a) n``: 88 students at 98.0% have at most 3 severely
-    absent (2 x 0.02 x 88), whatever the table hides. An inequality the records break (students
-    of unequal sessions) is left out: an attacker assuming one calendar is then wrong."""
+    students' rates, so the students' shortfalls ``1 - rate`` add up to ``(1 - a) n``. A
+    persistently absent student falls short by at least 10%, a severely absent one by at least
+    50%, every other by less than 10%: ``0.1 absent + 0.4 severe <= (1 - a) n`` and
+    ``0.4 absent + 0.5 severe >= (0.9 - a) n``. 88 students at 98.0% have at most 3 severely
+    absent (2 x 0.02 x 88), whatever the table hides. A quantile says more about each student
+    in order: a 10th percentile q puts the lowest tenth at most q (a shortfall of at least
+    1 - q) and the others at least q, so with 100 students at 94.45% and percentiles of 94.75%,
+    95% and 96.25% the shortfalls of the 50 lowest already add up to 2.2 of the 5.55, and at
+    most 7 can be severely absent (the attendance alone said 11, the 10th percentile 10) and
+    at least 1 persistently absent. The shortfall each student in order must and can have,
+    summed, is convex in the two counts (concave for what it can have), so it is a few linear
+    bounds (the two above when no quantile is published; a constant term goes on the
+    ``unit`` cell, a kept 1). A bound the records break (students of unequal sessions) is left
+    out: an attacker assuming one calendar is then wrong."""
     if not np.isfinite(attendance):
         return []
-    rows = [{pos["absent"]: 0.1, pos["severe"]: 0.4, pos["sessions"]: -(1.0 - attendance)},
-            {pos["absent"]: -0.4, pos["severe"]: -0.5, pos["sessions"]: 0.9 - attendance}]
+    n = int(values[pos["sessions"]])
+    order = np.arange(1, n + 1)
+    least, most = np.zeros(n), np.ones(n)  # shortfall of the i-th lowest rate, by the quantiles
+    for moment, q in (quantiles or {}).items():
+        if moment in QUANTILES and np.isfinite(q) and n:
+            h = QUANTILES[moment] * (n - 1)
+            least = np.where(order <= np.floor(h) + 1, np.maximum(least, 1.0 - q), least)
+            most = np.where(order > np.ceil(h), np.minimum(most, 1.0 - q), most)
+    # least shortfall: sum of max(0.5, least) over the severe, max(0.1, least) over the other
+    # absent, least over the rest = sum(least) + W(severe) + U(absent), W and U convex
+    w_lines = _lines(np.maximum(0.5, least) - np.maximum(0.1, least))
+    u_lines = _lines(np.maximum(0.1, least) - least)
+    # greatest: min(1, most), min(0.5, most), min(0.1, most) = 0.1 n - spare + P + R, concave
+    p_lines = _lines(np.minimum(1.0, most) - np.minimum(0.5, most))
+    r_lines = _lines(np.minimum(0.5, most) - np.minimum(0.1, most))
+    spare = float((0.1 - np.minimum(0.1, most)).sum())
+    rows = []
+    for (ws, wi) in w_lines or [(0.4, 0.0)]:
+        for (us, ui) in u_lines or [(0.1, 0.0)]:
+            rows.append({pos["severe"]: ws, pos["absent"]: us,
+                         pos["sessions"]: -(1.0 - attendance),
+                         pos["unit"]: float(least.sum()) + wi + ui})
+    for (ps, pi) in p_lines or [(0.5, 0.0)]:
+        for (rs, ri) in r_lines or [(0.4, 0.0)]:
+            rows.append({pos["severe"]: -ps, pos["absent"]: -rs,
+                         pos["sessions"]: 0.9 - attendance, pos["unit"]: spare - pi - ri})
+    rows = [{c: k for c, k in r.items() if k != 0.0 or c != pos["unit"]} for r in rows]
     return [r for r in rows if sum(k * values[c] for c, k in r.items()) <= 1e-9 * max(
         1.0, values[pos["sessions"]])]
+
+
+SLOPE = "attainment_attendance_slope"
+
+
+def least_variance(lo: np.ndarray, hi: np.ndarray, total: float | None = None) -> float:
+    """The least (population) variance of values each within ``[lo, hi]`` (summing to
+    ``total`` if given; ``inf`` if they cannot): the values are ``clip(c, lo, hi)`` for one
+    ``c``, found by bisection on their sum (or on the slope of ``sum dist(c, [lo, hi])^2``)."""
+    if len(lo) == 0:
+        return 0.0
+    if total is not None and not lo.sum() - 1e-9 <= total <= hi.sum() + 1e-9:
+        return float("inf")
+    a, b = float(lo.min()), float(hi.max())
+    for _ in range(60):
+        c = (a + b) / 2
+        x = np.clip(c, lo, hi)
+        if (x.sum() < total) if total is not None else ((c - x).sum() < 0):
+            a = c
+        else:
+            b = c
+    return float(np.clip((a + b) / 2, lo, hi).var())
+
+
+def spread_pins(n: int, absent: int, severe: int, attendance: float,
+                quantiles: dict[str, float], ceiling: float,
+                ranges: dict[str, tuple[float, float]], threshold: int) -> bool:
+    """Whether a ceiling on the variance of the ``n`` students' attendance rates, with the
+    attendance (their mean, one calendar) and the ``quantiles``, pins a count under the
+    threshold of students at most 90% or 50% (or a remainder) to a range narrower than it.
+
+    Why: the attainment-attendance slope is a correlation over the SD of the rates (the score
+    is standardised), so ``SD <= 1 / |slope|``: 100 pupils at 94.35% with a slope of 1.04
+    (SD per 10 points) cannot have more than 4 below 50% (each adds to the variance) although
+    the attendance and its percentiles allow 10. Sound, not exact: the pairs (absent, severe)
+    within the threshold of the true ones and within ``ranges`` (what the table's other counts
+    leave each hidden one; a shown one is left out) are tried, and a pair is possible if the
+    rates in order can take it within the ceiling (:func:`least_variance`); a count is pinned
+    if the possible pairs span less than the threshold of it. ``ceiling``: over the ``n``
+    students (the slope's, over ``m`` of them, times ``m / n``: the ``m`` of ``n`` values
+    closest to their mean vary at most ``n / m`` times as much). Where the true counts fail
+    that with the mean (unequal sessions), the mean is not used; where they fail even without
+    it, this says it pins."""
+    order = np.arange(1, n + 1)
+    q_lo, q_hi = np.zeros(n), np.ones(n)
+    for moment, q in quantiles.items():
+        if moment in QUANTILES and np.isfinite(q):
+            h = QUANTILES[moment] * (n - 1)
+            q_hi = np.where(order <= np.floor(h) + 1, np.minimum(q_hi, q), q_hi)
+            q_lo = np.where(order > np.ceil(h), np.maximum(q_lo, q), q_lo)
+
+    def possible(a: int, s: int, total: float | None) -> bool:
+        if not 0 <= s <= a <= n:
+            return False
+        lo = np.maximum(q_lo, np.where(order <= s, 0.0, np.where(order <= a, 0.5, 0.9)))
+        hi = np.minimum(q_hi, np.where(order <= s, 0.5, np.where(order <= a, 0.9, 1.0)))
+        return bool((lo <= hi + 1e-12).all()) and least_variance(lo, hi, total) <= ceiling
+
+    total: float | None = attendance * n if np.isfinite(attendance) else None
+    if not possible(absent, severe, total):
+        total = None
+        if not possible(absent, severe, total):
+            return True
+    (a_lo, a_hi), (s_lo, s_hi) = (ranges.get(c, (v, v)) for c, v in (("absent", absent),
+                                                                        ("severe", severe)))
+    found = [(a, s) for a in range(int(max(a_lo, absent - threshold)),
+                                   int(min(a_hi, absent + threshold)) + 1)
+             for s in range(int(max(s_lo, severe - threshold)),
+                            int(min(s_hi, severe + threshold, a)) + 1)
+             if possible(a, s, total)]
+    a, s = np.array(found).T
+    counts = [(absent, a, "absent" in ranges), (n - absent, n - a, "absent" in ranges),
+              (severe, s, "severe" in ranges), (n - severe, n - s, "severe" in ranges),
+              (absent - severe, a - s, bool(ranges))]
+    return any(hidden and true < threshold and seen.max() - seen.min() < threshold
+               for true, seen, hidden in counts)
 
 
 def quantile_bounds(n: int, quantiles: dict[str, float]) -> dict[str, list[tuple[str, int, int]]]:
@@ -246,38 +374,55 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     # the records' counts other commands print are known: shown, and not hidden here
     keep = np.array([c in population for c in names])
     shown |= keep
-    # the published quantiles' bounds join the audit as fixed (shown, kept) constants
-    for cell, bounds in quantile_bounds(n_sessions, {m: q for m, q in quantiles.items()
-                                                     if m not in by_quantile}).items():
-        for _, lo, hi in bounds:
-            for bound, sign in ((lo, -1.0), (hi, 1.0)):
-                names.append(f"bound_{len(names)}")
-                values = np.r_[values, float(bound)]
-                keep = np.r_[keep, True]
-                inequalities.append({pos[cell]: sign, len(names) - 1: -sign})
-    shown = np.r_[shown, np.ones(len(names) - len(shown), dtype=bool)]
+    pos["unit"] = len(names)  # the constant term of a bound: a kept (known) 1
+    names.append("unit")
+    values, keep, shown = np.r_[values, 1.0], np.r_[keep, True], np.r_[shown, True]
     small = values < threshold
     free = np.array([(c in UNKNOWN or c in left_out) and values[i] == 0
                      for i, c in enumerate(names)])
+
+    def bracket(qs: dict[str, float]) -> list[dict[int, float]]:
+        """The published quantiles' bounds on the counts at most 90% and 50%."""
+        return [{pos[cell]: sign, pos["unit"]: -sign * bound}
+                for cell, bounds in quantile_bounds(n_sessions, qs).items()
+                for _, lo, hi in bounds for bound, sign in ((lo, -1.0), (hi, 1.0))]
+
+    published_quantiles = {m: q for m, q in quantiles.items() if m not in by_quantile}
     by_mean = False
+    attendance = np.nan
     if "attendance" in published and "value" in by_name.columns:
         attendance = float(pd.to_numeric(pd.Series([by_name.loc["attendance", "value"]]),
                                          errors="coerce").iloc[0])
-        rows = mean_inequalities(pos, attendance, values)
-        audited = small & ~keep & ~free
-        if rows and audited.any():
-            # what the attendance gives with every other count hidden: hiding cannot widen
-            # it, so a small count it pins (that the known counts alone leave wide) withholds
-            # the attendance itself, as a quantile is withheld
-            def pinned(rules: list[dict[int, float]]) -> np.ndarray:
-                lo, hi = feasible_ranges(values, ~keep, equations, rules,
-                                         cells=np.flatnonzero(audited), free=free,
-                                         enough=threshold)
-                return audited & (hi - lo < threshold)
+    audited = small & ~keep & ~free
+    if np.isfinite(attendance) and audited.any():
+        # what the attendance gives with every other count hidden: hiding cannot widen it,
+        # so a small count it pins (that the known counts and the quantiles alone leave wide)
+        # withholds the attendance itself, as a quantile is withheld; and if it pins one only
+        # with the quantiles (each of which says how far short of full attendance the lowest
+        # students fall), quantiles are withheld until it pins none, the attendance kept
+        def pinned(rules: list[dict[int, float]]) -> np.ndarray:
+            lo, hi = feasible_ranges(values, ~keep, equations, rules,
+                                     cells=np.flatnonzero(audited), free=free,
+                                     enough=threshold)
+            return audited & (hi - lo < threshold)
 
-            by_mean = bool((pinned([*inequalities, *rows]) & ~pinned(inequalities)).any())
-        if not by_mean:
-            inequalities += rows
+        def pins(qs: dict[str, float]) -> int:
+            rules = [*inequalities, *bracket(qs)]
+            more = mean_inequalities(pos, attendance, values, qs)
+            return int((pinned([*rules, *more]) & ~pinned(rules)).sum()) if more else 0
+
+        by_mean = pins({}) > 0
+        if not by_mean and published_quantiles and pins(published_quantiles):
+            # the most quantiles (the lower ones first) the attendance pins nothing with
+            keep_q = next(set(kept) for size in range(len(published_quantiles) - 1, -1, -1)
+                          for kept in combinations(published_quantiles, size)
+                          if not pins({m: published_quantiles[m] for m in kept}))
+            by_quantile |= set(published_quantiles) - keep_q
+            published_quantiles = {m: q for m, q in published_quantiles.items()
+                                   if m in keep_q}
+    inequalities += bracket(published_quantiles)
+    if np.isfinite(attendance) and not by_mean:
+        inequalities += mean_inequalities(pos, attendance, values, published_quantiles)
     primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
     hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
@@ -292,6 +437,24 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         if small[pos[n_cell]] or (e_cell is not None
                                   and (hidden[pos[n_cell]] or hidden[pos[e_cell]])):
             withheld.add(m)
+    slope = np.nan
+    if SLOPE in published and SLOPE not in withheld and "value" in by_name.columns:
+        slope = float(pd.to_numeric(pd.Series([by_name.loc[SLOPE, "value"]]),
+                                    errors="coerce").iloc[0])
+    at_most = [pos[c] for c in ("absent", "severe", "not_absent", "not_severe",
+                                "absent_not_severe")]
+    if np.isfinite(slope) and slope != 0 and n_sessions and (audited & hidden)[at_most].any():
+        # the slope bounds the spread of the attendance rates: with their mean and quantiles,
+        # that bounds how many sit far below it
+        lo, hi = feasible_ranges(values, hidden, equations, inequalities,
+                                 cells=[pos[c] for c in AT_MOST_RATE], free=free)
+        ranges = {c: (float(lo[pos[c]]), float(hi[pos[c]])) for c in AT_MOST_RATE
+                  if hidden[pos[c]]}
+        ceiling = values[pos["both"]] / n_sessions / (100.0 * slope ** 2)
+        if spread_pins(n_sessions, int(values[pos["absent"]]), int(values[pos["severe"]]),
+                       np.nan if by_mean else attendance, published_quantiles, ceiling, ranges,
+                       threshold):
+            withheld.add(SLOPE)
     return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold,
                     population=tuple(population.items()))
 
