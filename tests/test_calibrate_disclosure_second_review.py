@@ -34,7 +34,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srmsim.calibrate.disclosure import mean_inequalities, population_counts, protect_moments
+from srmsim.calibrate.disclosure import (
+    mean_inequalities,
+    one_calendar,
+    population_counts,
+    protect_moments,
+    quantile_bounds,
+)
 from srmsim.calibrate.moments import MomentSpec, moment_counts, student_measures
 from srmsim.cli import main
 from srmsim.data.dataset import Dataset, base_meta, write_dataset
@@ -69,28 +75,55 @@ def trust(attended: list[int], noise: float | None = None, seed: int = 0) -> Dat
     return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
 
 
-def audit(ds: Dataset) -> tuple[frozenset[str], pd.Series]:
+def audit(ds: Dataset, whole: bool = True) -> tuple[frozenset[str], pd.Series]:
+    """The moments calibrate withholds on ``ds`` (``whole=False``: as if the audit did not
+    know every pupil has the same 40 sessions) and the moments' values."""
     spec = MomentSpec.from_data(ds.students, ds.observations)
     measures = student_measures(ds.students, ds.observations, spec)
     counts = moment_counts(measures)
-    w = protect_moments(counts, spec.available, population=population_counts(measures))
+    w = protect_moments(counts, spec.available, population=population_counts(measures),
+                        sessions=one_calendar(measures) if whole else None)
     return w.moments, counts.set_index("moment")["value"]
 
 
 def feasible(n: int, attendance: float, percentiles: dict[float, float],
-             fixed: dict[str, int]) -> list[tuple[int, int]]:
-    """The (absent, severe) pairs one calendar, the attendance and the percentiles allow."""
-    total = (1 - attendance) * n
+             fixed: dict[str, int], sessions: int | None = None) -> list[tuple[int, int]]:
+    """The (absent, severe) pairs one calendar, the attendance and the percentiles allow; with
+    ``sessions``, in whole sessions missed of that many (each pupil's possible missed sessions
+    enumerated and tested against the DfE rules and the percentiles directly)."""
     order = np.arange(1, n + 1)
-    least, most = np.zeros(n), np.ones(n)
-    for p, q in percentiles.items():
-        h = p * (n - 1)
-        least = np.where(order <= np.floor(h) + 1, np.maximum(least, 1 - q), least)
-        most = np.where(order > np.ceil(h), np.minimum(most, 1 - q), most)
+    if sessions:
+        missed = np.arange(sessions + 1)
+        rate = (sessions - missed) / sessions
+        ok = np.ones((n, sessions + 1), dtype=bool)
+        for p, q in percentiles.items():
+            h = p * (n - 1)
+            ok &= np.where((order <= np.floor(h) + 1)[:, None], rate <= q + 1e-12, True)
+            ok &= np.where((order > np.ceil(h))[:, None], rate >= q - 1e-12, True)
+        is_absent, is_severe = missed * 10 >= sessions, missed * 2 >= sessions
+        total = round((1 - attendance) * n * sessions)
+    else:
+        total = (1 - attendance) * n
+        least, most = np.zeros(n), np.ones(n)
+        for p, q in percentiles.items():
+            h = p * (n - 1)
+            least = np.where(order <= np.floor(h) + 1, np.maximum(least, 1 - q), least)
+            most = np.where(order > np.ceil(h), np.minimum(most, 1 - q), most)
     pairs = []
     for absent in range(n + 1):
         for severe in range(absent + 1):
             if fixed.get("absent", absent) != absent or fixed.get("severe", severe) != severe:
+                continue
+            if sessions:
+                kind = np.where((order <= severe)[:, None], is_severe, np.where(
+                    (order <= absent)[:, None], is_absent & ~is_severe, ~is_absent))
+                allowed = ok & kind
+                if not allowed.any(axis=1).all():
+                    continue
+                lo = np.where(allowed, missed, sessions + 1).min(axis=1)
+                hi = np.where(allowed, missed, -1).max(axis=1)
+                if lo.sum() <= total <= hi.sum():
+                    pairs.append((absent, severe))
                 continue
             lo = np.maximum(least, np.where(order <= severe, 0.5,
                                             np.where(order <= absent, 0.1, 0.0)))
@@ -114,9 +147,10 @@ def pinned(pairs: list[tuple[int, int]], n: int, truth: tuple[int, int]) -> list
     return out
 
 
-def attack(moments: list[dict], n: int, truth: tuple[int, int]) -> list[str]:
+def attack(moments: list[dict], n: int, truth: tuple[int, int],
+           sessions: int | None = None) -> list[str]:
     """What a published moments table (fit.json's rows) pins, knowing the pupils (the Total
-    of ``srmsim data summary``, all with sessions)."""
+    of ``srmsim data summary``, all with sessions), and with ``sessions`` their sessions."""
     by = {m["moment"]: m for m in moments}
     fixed = {cell: int(by[m]["events"]) for m, cell in (("persistent_absence", "absent"),
                                                        ("severe_absence", "severe"))
@@ -126,7 +160,7 @@ def attack(moments: list[dict], n: int, truth: tuple[int, int]) -> list[str]:
         return []
     shown = {PERCENTILES[m]: by[m]["target"] for m in PERCENTILES
              if isinstance(by.get(m, {}).get("target"), float)}
-    return pinned(feasible(n, a, shown, fixed), n, truth)
+    return pinned(feasible(n, a, shown, fixed, sessions), n, truth)
 
 
 def calibrate_report(ds: Dataset, tmp_path: Path) -> tuple[int, dict, str]:
@@ -143,19 +177,26 @@ def calibrate_report(ds: Dataset, tmp_path: Path) -> tuple[int, dict, str]:
 def test_percentiles_that_pin_a_count_with_the_attendance_are_withheld() -> None:
     """100 pupils at 94.45%, percentiles 94.75%, 95%, 96.25%: alone, the attendance leaves 0
     to 11 severely absent and the percentiles 0 to 10; together 0 to 7, and 1 to 10
-    persistently absent, whatever the table hides. The 25th and 50th percentiles are withheld
-    (with either, the attendance still pins the severely absent: 0 to 9, 0 to 7); the
-    attendance and the 10th percentile stay, and pin nothing."""
+    persistently absent, whatever the table hides. In whole sessions of 40 (which the
+    attendance's digits and the 4 weeks give away) the 10th percentile alone, with the
+    attendance, says 1 to 10 are persistently absent: the lowest ten miss at most 3 sessions
+    each unless absent, the others at most 2. The percentiles are withheld, the attendance
+    stays, and pins nothing."""
     moments, values = audit(trust(LEAKY))
     every = {PERCENTILES[m]: values[m] for m in PERCENTILES}
     pairs = feasible(100, values["attendance"], every, {})
     assert max(s for _, s in pairs) == 7 and min(a for a, _ in pairs) == 1
     assert sorted(pinned(pairs, 100, (6, 2))) == ["absent", "severe"]
     assert max(s for _, s in feasible(100, values["attendance"], {}, {})) == 11
-    assert {"attendance_p25", "attendance_p50"} <= moments
-    assert not {"attendance", "attendance_p10"} & moments
-    kept = {PERCENTILES[m]: values[m] for m in PERCENTILES if m not in moments}
-    assert pinned(feasible(100, values["attendance"], kept, {}), 100, (6, 2)) == []
+    assert set(PERCENTILES) <= moments and "attendance" not in moments
+    assert pinned(feasible(100, values["attendance"], {}, {}, sessions=40), 100, (6, 2)) == []
+    # the audit in fractions of a session kept the 10th percentile, which whole sessions pin
+    fractions, _ = audit(trust(LEAKY), whole=False)
+    assert "attendance_p10" not in fractions and "attendance" not in fractions
+    p10 = {0.10: values["attendance_p10"]}
+    assert pinned(feasible(100, values["attendance"], p10, {}), 100, (6, 2)) == []
+    assert pinned(feasible(100, values["attendance"], p10, {}, sessions=40), 100, (6, 2)) \
+        == ["absent"]
 
 
 def test_a_published_report_pins_nothing_with_the_percentiles(tmp_path) -> None:
@@ -173,6 +214,7 @@ def test_a_published_report_pins_nothing_with_the_percentiles(tmp_path) -> None:
         "note"]
     assert "attendance_p50" not in report["moments_used"]
     assert attack(report["moments"], 100, (10, 2)) == []
+    assert attack(report["moments"], 100, (10, 2), sessions=40) == []
     # negative control: the median printed as before gives the 2 away (0 to 8), and the 8
     # absent but not severely (2 to 10)
     _, values = audit(trust(attended))
@@ -197,33 +239,41 @@ def test_a_trust_where_nothing_is_pinned_keeps_its_attendance(tmp_path) -> None:
 
 
 def test_the_audits_bounds_are_exactly_what_the_attendance_and_percentiles_allow() -> None:
-    """On random trusts (one calendar, some pupils anywhere from 0 to 100%), the pairs
-    (absent, severe) that satisfy every bound :func:`mean_inequalities` gives are exactly the
-    brute force's: none weaker (a leak), none stronger (a count hidden for nothing)."""
+    """On random trusts (one calendar, some pupils anywhere from 0 to 100%; every other one in
+    whole sessions), the pairs (absent, severe) that satisfy every bound
+    :func:`mean_inequalities` gives, within the percentiles' brackets
+    (:func:`quantile_bounds`), are exactly the brute force's: none weaker (a leak), none
+    stronger (a count hidden for nothing); and the brackets rule out only impossible pairs."""
     rng = np.random.default_rng(3)
     pos = {"sessions": 0, "absent": 1, "severe": 2, "unit": 3}
     checked = 0
-    for _ in range(40):
+    for trial in range(60):
         n = int(rng.integers(2, 30))
         rates = np.where(rng.random(n) < 0.3, rng.uniform(0, 1, n), rng.uniform(0.85, 1, n))
+        sessions = None if trial % 2 else int(rng.integers(3, 60))
+        if sessions:  # whole sessions
+            rates = np.round(rates * sessions) / sessions
         a = float(rates.mean())
         qs = np.quantile(rates, list(PERCENTILES.values()))
         shown = {m: float(q) for m, q in zip(PERCENTILES, qs, strict=True) if rng.random() < 0.7}
-        truth = np.array([n, (rates <= 0.9).sum(), (rates <= 0.5).sum(), 1.0])
-        rows = mean_inequalities(pos, a, truth, shown)
+        truth = np.array([n, (rates <= 0.9 + 1e-12).sum(), (rates <= 0.5 + 1e-12).sum(), 1.0])
+        rows = mean_inequalities(pos, a, truth, shown, sessions)
         assert rows  # the true counts satisfy every bound: none is left out
-        allowed = set(feasible(n, a, {PERCENTILES[m]: q for m, q in shown.items()}, {}))
+        allowed = set(feasible(n, a, {PERCENTILES[m]: q for m, q in shown.items()}, {},
+                               sessions))
+
         for absent in range(n + 1):
             for severe in range(absent + 1):
                 x = np.array([n, absent, severe, 1.0])
                 ok = all(sum(k * x[c] for c, k in r.items()) <= 1e-7 for r in rows)
                 in_range = all(  # pairs the percentiles' own brackets exclude are audited apart
-                    (q <= cut) == (count >= np.floor(PERCENTILES[m] * (n - 1)) + 1)
-                    or (q > cut and count <= np.ceil(PERCENTILES[m] * (n - 1)))
-                    for m, q in shown.items() for cut, count in ((0.9, absent), (0.5, severe)))
+                    lo <= count <= hi for cell, count in (("absent", absent), ("severe", severe))
+                    for _, lo, hi in quantile_bounds(n, shown, sessions)[cell])
                 if in_range:
                     assert ok == ((absent, severe) in allowed), (n, shown, absent, severe)
                     checked += 1
+                else:  # the brackets are true: they rule out only what is impossible
+                    assert (absent, severe) not in allowed
     assert checked > 1000
 
 
@@ -279,3 +329,15 @@ def test_the_sample_keeps_its_slope() -> None:
     obs = pd.read_csv(root / "observations.csv")
     moments, _ = audit(Dataset(students, obs, base_meta()))
     assert moments == frozenset()
+
+
+def test_whole_sessions_only_for_one_calendar() -> None:
+    """The audit works in whole sessions only where every pupil with sessions has the same
+    whole number of them (an attacker assuming so elsewhere is wrong)."""
+    measures = pd.DataFrame({"possible": [40.0, 40, 40, 0], "attended": [38.0, 12, 40, 0]})
+    assert one_calendar(measures) == 40
+    assert one_calendar(measures.assign(possible=[40.0, 38, 40, 0])) is None
+    assert one_calendar(measures.assign(attended=[38.5, 12, 40, 0])) is None
+    spec = MomentSpec.from_data(trust(LEAKY).students, trust(LEAKY).observations)
+    assert one_calendar(student_measures(trust(LEAKY).students, trust(LEAKY).observations,
+                                         spec)) == 40

@@ -110,8 +110,44 @@ def _lines(steps: np.ndarray) -> list[tuple[float, float]]:
     return [(float(steps[k]), float(total[k] - steps[k] * k)) for k in starts]
 
 
+def shortfall_bounds(n: int, quantiles: dict[str, float] | None = None,
+                     sessions: int | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                           tuple[float, float, float, float]]:
+    """How far short of full attendance each of ``n`` students in order (lowest rate first)
+    must and can fall: ``(least, most, (severe_least, absent_least, absent_most, rest_most))``,
+    ``least``/``most`` by the published ``quantiles`` and the four by the cut-offs (a severely
+    absent student falls short by at least ``severe_least``, one absent but not severely by
+    ``absent_least`` to ``absent_most``, any other by at most ``rest_most``).
+
+    Why ``sessions`` (every student's sessions, one calendar of whole sessions): rates are then
+    whole sessions over it, which an attacker knows from the spec's weeks and the attendance's
+    digits, and every bound is a whole session: with 40 a student not persistently absent misses
+    at most 3 (7.5%, not 10%), and a 10th percentile of 94.75% puts the lowest tenth at most
+    92.5%. 100 students at 94.45% with that percentile have at least 1 persistently absent
+    (at most 7.5% short for the lowest 10, at most 5% for the rest make only 5.25 of 5.55)."""
+    if sessions:
+        whole = float(sessions)
+        absent_least, severe_least = -(-sessions // 10) / whole, -(-sessions // 2) / whole
+        cuts = (severe_least, absent_least, severe_least - 1 / whole, absent_least - 1 / whole)
+    else:
+        cuts = (0.5, 0.1, 0.5, 0.1)
+    order = np.arange(1, n + 1)
+    least, most = np.zeros(n), np.ones(n)
+    for moment, q in (quantiles or {}).items():
+        if moment in QUANTILES and np.isfinite(q) and n:
+            h = QUANTILES[moment] * (n - 1)
+            below, above = q, q  # the rate at most q (the lowest), at least q (the others)
+            if sessions:
+                below = np.floor(q * sessions + 1e-9) / sessions
+                above = np.ceil(q * sessions - 1e-9) / sessions
+            least = np.where(order <= np.floor(h) + 1, np.maximum(least, 1.0 - below), least)
+            most = np.where(order > np.ceil(h), np.minimum(most, 1.0 - above), most)
+    return least, most, cuts
+
+
 def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray,
-                      quantiles: dict[str, float] | None = None) -> list[dict[int, float]]:
+                      quantiles: dict[str, float] | None = None,
+                      sessions: int | None = None) -> list[dict[int, float]]:
     """The bounds the pooled attendance (sessions attended / possible) puts on the counts of
     students at most 90% and 50% (each entry ``{cell: coefficient}`` sums to at most zero),
     with the published attendance ``quantiles`` of the same students.
@@ -129,36 +165,35 @@ def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray
     at least 1 persistently absent. The shortfall each student in order must and can have,
     summed, is convex in the two counts (concave for what it can have), so it is a few linear
     bounds (the two above when no quantile is published; a constant term goes on the
-    ``unit`` cell, a kept 1). A bound the records break (students of unequal sessions) is left
-    out: an attacker assuming one calendar is then wrong."""
+    ``unit`` cell, a kept 1), in whole sessions with ``sessions`` (:func:`shortfall_bounds`).
+    A bound the records break (students of unequal sessions) is left out: an attacker assuming
+    one calendar is then wrong."""
     if not np.isfinite(attendance):
         return []
     n = int(values[pos["sessions"]])
-    order = np.arange(1, n + 1)
-    least, most = np.zeros(n), np.ones(n)  # shortfall of the i-th lowest rate, by the quantiles
-    for moment, q in (quantiles or {}).items():
-        if moment in QUANTILES and np.isfinite(q) and n:
-            h = QUANTILES[moment] * (n - 1)
-            least = np.where(order <= np.floor(h) + 1, np.maximum(least, 1.0 - q), least)
-            most = np.where(order > np.ceil(h), np.minimum(most, 1.0 - q), most)
-    # least shortfall: sum of max(0.5, least) over the severe, max(0.1, least) over the other
-    # absent, least over the rest = sum(least) + W(severe) + U(absent), W and U convex
-    w_lines = _lines(np.maximum(0.5, least) - np.maximum(0.1, least))
-    u_lines = _lines(np.maximum(0.1, least) - least)
-    # greatest: min(1, most), min(0.5, most), min(0.1, most) = 0.1 n - spare + P + R, concave
-    p_lines = _lines(np.minimum(1.0, most) - np.minimum(0.5, most))
-    r_lines = _lines(np.minimum(0.5, most) - np.minimum(0.1, most))
-    spare = float((0.1 - np.minimum(0.1, most)).sum())
+    least, most, (severe_least, absent_least, absent_most, rest_most) = shortfall_bounds(
+        n, quantiles, sessions)
+    # least shortfall: sum of max(severe_least, least) over the severe, max(absent_least,
+    # least) over the other absent, least over the rest = sum(least) + W(severe) + U(absent),
+    # W and U convex
+    w_lines = _lines(np.maximum(severe_least, least) - np.maximum(absent_least, least))
+    u_lines = _lines(np.maximum(absent_least, least) - least)
+    # greatest: min(1, most), min(absent_most, most), min(rest_most, most)
+    # = rest_most n - spare + P(severe) + R(absent), P and R concave
+    p_lines = _lines(np.minimum(1.0, most) - np.minimum(absent_most, most))
+    r_lines = _lines(np.minimum(absent_most, most) - np.minimum(rest_most, most))
+    spare = float((rest_most - np.minimum(rest_most, most)).sum())
     rows = []
-    for (ws, wi) in w_lines or [(0.4, 0.0)]:
-        for (us, ui) in u_lines or [(0.1, 0.0)]:
+    for (ws, wi) in w_lines or [(severe_least - absent_least, 0.0)]:
+        for (us, ui) in u_lines or [(absent_least, 0.0)]:
             rows.append({pos["severe"]: ws, pos["absent"]: us,
                          pos["sessions"]: -(1.0 - attendance),
                          pos["unit"]: float(least.sum()) + wi + ui})
-    for (ps, pi) in p_lines or [(0.5, 0.0)]:
-        for (rs, ri) in r_lines or [(0.4, 0.0)]:
+    for (ps, pi) in p_lines or [(1.0 - absent_most, 0.0)]:
+        for (rs, ri) in r_lines or [(absent_most - rest_most, 0.0)]:
             rows.append({pos["severe"]: -ps, pos["absent"]: -rs,
-                         pos["sessions"]: 0.9 - attendance, pos["unit"]: spare - pi - ri})
+                         pos["sessions"]: 1.0 - attendance - rest_most,
+                         pos["unit"]: spare - pi - ri})
     rows = [{c: k for c, k in r.items() if k != 0.0 or c != pos["unit"]} for r in rows]
     return [r for r in rows if sum(k * values[c] for c, k in r.items()) <= 1e-9 * max(
         1.0, values[pos["sessions"]])]
@@ -188,7 +223,8 @@ def least_variance(lo: np.ndarray, hi: np.ndarray, total: float | None = None) -
 
 def spread_pins(n: int, absent: int, severe: int, attendance: float,
                 quantiles: dict[str, float], ceiling: float,
-                ranges: dict[str, tuple[float, float]], threshold: int) -> bool:
+                ranges: dict[str, tuple[float, float]], threshold: int,
+                sessions: int | None = None) -> bool:
     """Whether a ceiling on the variance of the ``n`` students' attendance rates, with the
     attendance (their mean, one calendar) and the ``quantiles``, pins a count under the
     threshold of students at most 90% or 50% (or a remainder) to a range narrower than it.
@@ -206,18 +242,17 @@ def spread_pins(n: int, absent: int, severe: int, attendance: float,
     that with the mean (unequal sessions), the mean is not used; where they fail even without
     it, this says it pins."""
     order = np.arange(1, n + 1)
-    q_lo, q_hi = np.zeros(n), np.ones(n)
-    for moment, q in quantiles.items():
-        if moment in QUANTILES and np.isfinite(q):
-            h = QUANTILES[moment] * (n - 1)
-            q_hi = np.where(order <= np.floor(h) + 1, np.minimum(q_hi, q), q_hi)
-            q_lo = np.where(order > np.ceil(h), np.maximum(q_lo, q), q_lo)
+    least, most, (severe_least, absent_least, absent_most, rest_most) = shortfall_bounds(
+        n, quantiles, sessions)
+    q_lo, q_hi = 1.0 - most, 1.0 - least  # the rates the quantiles leave each in order
 
     def possible(a: int, s: int, total: float | None) -> bool:
         if not 0 <= s <= a <= n:
             return False
-        lo = np.maximum(q_lo, np.where(order <= s, 0.0, np.where(order <= a, 0.5, 0.9)))
-        hi = np.minimum(q_hi, np.where(order <= s, 0.5, np.where(order <= a, 0.9, 1.0)))
+        lo = np.maximum(q_lo, np.where(order <= s, 0.0, np.where(
+            order <= a, 1.0 - absent_most, 1.0 - rest_most)))
+        hi = np.minimum(q_hi, np.where(order <= s, 1.0 - severe_least, np.where(
+            order <= a, 1.0 - absent_least, 1.0)))
         return bool((lo <= hi + 1e-12).all()) and least_variance(lo, hi, total) <= ceiling
 
     total: float | None = attendance * n if np.isfinite(attendance) else None
@@ -240,27 +275,35 @@ def spread_pins(n: int, absent: int, severe: int, attendance: float,
                for true, seen, hidden in counts)
 
 
-def quantile_bounds(n: int, quantiles: dict[str, float]) -> dict[str, list[tuple[str, int, int]]]:
+def quantile_bounds(n: int, quantiles: dict[str, float],
+                    sessions: int | None = None) -> dict[str, list[tuple[str, int, int]]]:
     """For each count of :data:`AT_MOST_RATE`, the (moment, least, greatest) it is pinned to by
     each quantile of ``n`` students: with ``h = p (n - 1)``, a quantile at most the cut-off
     puts the ``floor(h) + 1`` lowest rates at or below it; one above it leaves at most
-    ``ceil(h)`` students there."""
+    ``ceil(h)`` students there. With ``sessions`` (whole sessions of one calendar) the rates
+    are whole sessions: the lowest are at most the session below the quantile, the others at
+    least the one above, so a quantile between two sessions either side of a cut-off gives
+    both bounds (a 10th percentile of 91.25% of 40 sessions, between 36 and 37, says exactly
+    ``floor(h) + 1`` are persistently absent)."""
     out: dict[str, list[tuple[str, int, int]]] = {c: [] for c in AT_MOST_RATE}
     for moment, q in quantiles.items():
         if moment not in QUANTILES or not np.isfinite(q) or n < 1:
             continue
         h = QUANTILES[moment] * (n - 1)
+        sides = ((np.floor(q * sessions + 1e-9) / sessions,
+                  np.ceil(q * sessions - 1e-9) / sessions) if sessions else (q,))
         for cell, cut in AT_MOST_RATE.items():
-            out[cell].append((moment, int(np.floor(h)) + 1, n) if q <= cut
-                             else (moment, 0, int(np.ceil(h))))
+            out[cell] += list(dict.fromkeys((moment, int(np.floor(h)) + 1, n) if side <= cut
+                                            else (moment, 0, int(np.ceil(h)))
+                                            for side in sides))
     return out
 
 
 def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
-            threshold: int) -> tuple[float, set[str]]:
+            threshold: int, sessions: int | None = None) -> tuple[float, set[str]]:
     """The narrowest range the quantiles alone give a small count (of students at most a
     cut-off, its remainder, or absent-but-not-severe), and the quantiles giving its ends."""
-    bounds = quantile_bounds(n, quantiles)
+    bounds = quantile_bounds(n, quantiles, sessions)
     rng = {c: (max([lo for _, lo, _ in b], default=0), min([hi for _, _, hi in b], default=n))
            for c, b in bounds.items()}
     (a_lo, a_hi), (s_lo, s_hi) = rng["absent"], rng["severe"]
@@ -282,18 +325,18 @@ def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
 
 
 def _safe_quantiles(values: dict[str, float], n: int, quantiles: dict[str, float],
-                    threshold: int) -> set[str]:
+                    threshold: int, sessions: int | None = None) -> set[str]:
     """The quantiles to withhold so that they alone pin no small count to a range narrower
     than the threshold: one at a time, the quantile giving a too-narrow range an end whose
     removal widens the narrowest range most."""
     withheld: set[str] = set()
     while True:
         left = {m: q for m, q in quantiles.items() if m not in withheld}
-        width, ends = _narrow(values, n, left, threshold)
+        width, ends = _narrow(values, n, left, threshold, sessions)
         if not ends:
             return withheld
         best = max(sorted(ends, key=list(QUANTILES).index), key=lambda m: _narrow(
-            values, n, {k: q for k, q in left.items() if k != m}, threshold)[0])
+            values, n, {k: q for k, q in left.items() if k != m}, threshold, sessions)[0])
         withheld.add(best)
 
 
@@ -307,6 +350,8 @@ class Withheld:
     symbols: Symbols = DEFAULT_SYMBOLS
     #: the records' counts the audit took as known (:func:`population_counts`), for a re-audit
     population: tuple[tuple[str, int], ...] = ()
+    #: every student's sessions, where all have the same whole number (:func:`one_calendar`)
+    sessions: int | None = None
 
     def note(self, moment: str) -> str:
         return NOTE.format(t=self.threshold) if moment in self.moments else ""
@@ -321,15 +366,29 @@ def population_counts(measures: pd.DataFrame) -> dict[str, int]:
             "fsm_unknown_all": students - yes - no}
 
 
+def one_calendar(measures: pd.DataFrame) -> int | None:
+    """Every student's sessions where all students with sessions have the same whole number
+    of them, attended in whole sessions (rates are then whole sessions over it); else None."""
+    possible = pd.to_numeric(measures["possible"], errors="coerce").to_numpy(float)
+    attended = pd.to_numeric(measures["attended"], errors="coerce").to_numpy(float)
+    has = possible > 0
+    values = np.unique(possible[has])
+    whole = np.all(np.mod(np.r_[possible[has], attended[has]], 1) == 0)
+    return int(values[0]) if len(values) == 1 and whole else None
+
+
 def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                     threshold: int = DEFAULT_THRESHOLD,
-                    population: dict[str, int] | None = None) -> Withheld:
+                    population: dict[str, int] | None = None,
+                    sessions: int | None = None) -> Withheld:
     """Audit the moments table's counts (``counts``: ``moment, n, events`` of every moment, as
     :func:`~srmsim.calibrate.moments.moment_counts` gives) for the moments in ``published``.
 
     ``population`` (:func:`population_counts`): the records' pupils, FSM and non-FSM pupils,
     which ``srmsim data summary`` prints; the pupils a moment leaves out (no attendance
     records, no score, no reading age) are then counts too, audited with the others.
+    ``sessions`` (:func:`one_calendar`): every student's sessions, whole, where all have the
+    same; the attendance's and quantiles' bounds are then in whole sessions.
     """
     published = [m for m in published if m in CELLS]
     population = {k: int(v) for k, v in (population or {}).items() if k in POPULATION}
@@ -369,8 +428,9 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         if e_cell is not None:
             shown[pos[e_cell]] = True
     n_sessions = int(values[pos["sessions"]])
+
     by_quantile = _safe_quantiles({c: values[pos[c]] for c in AT_MOST_RATE}, n_sessions,
-                                  quantiles, threshold)
+                                  quantiles, threshold, sessions)
     # the records' counts other commands print are known: shown, and not hidden here
     keep = np.array([c in population for c in names])
     shown |= keep
@@ -384,7 +444,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     def bracket(qs: dict[str, float]) -> list[dict[int, float]]:
         """The published quantiles' bounds on the counts at most 90% and 50%."""
         return [{pos[cell]: sign, pos["unit"]: -sign * bound}
-                for cell, bounds in quantile_bounds(n_sessions, qs).items()
+                for cell, bounds in quantile_bounds(n_sessions, qs, sessions).items()
                 for _, lo, hi in bounds for bound, sign in ((lo, -1.0), (hi, 1.0))]
 
     published_quantiles = {m: q for m, q in quantiles.items() if m not in by_quantile}
@@ -408,7 +468,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
 
         def pins(qs: dict[str, float]) -> int:
             rules = [*inequalities, *bracket(qs)]
-            more = mean_inequalities(pos, attendance, values, qs)
+            more = mean_inequalities(pos, attendance, values, qs, sessions)
             return int((pinned([*rules, *more]) & ~pinned(rules)).sum()) if more else 0
 
         by_mean = pins({}) > 0
@@ -422,7 +482,8 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                                    if m in keep_q}
     inequalities += bracket(published_quantiles)
     if np.isfinite(attendance) and not by_mean:
-        inequalities += mean_inequalities(pos, attendance, values, published_quantiles)
+        inequalities += mean_inequalities(pos, attendance, values, published_quantiles,
+                                          sessions)
     primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
     hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
@@ -453,10 +514,10 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         ceiling = values[pos["both"]] / n_sessions / (100.0 * slope ** 2)
         if spread_pins(n_sessions, int(values[pos["absent"]]), int(values[pos["severe"]]),
                        np.nan if by_mean else attendance, published_quantiles, ceiling, ranges,
-                       threshold):
+                       threshold, sessions):
             withheld.add(SLOPE)
     return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold,
-                    population=tuple(population.items()))
+                    population=tuple(population.items()), sessions=sessions)
 
 
 VALUE_COLUMNS = ("target", "simulated", "difference", "se", "tolerance", "within")
@@ -487,5 +548,5 @@ def apply(fit: pd.DataFrame, withheld: Withheld) -> pd.DataFrame:
     return out
 
 
-__all__ = ["CELLS", "LEFT_OUT", "NOTE", "POPULATION", "Withheld", "apply", "population_counts",
-           "protect_moments"]
+__all__ = ["CELLS", "LEFT_OUT", "NOTE", "POPULATION", "Withheld", "apply", "one_calendar",
+           "population_counts", "protect_moments"]

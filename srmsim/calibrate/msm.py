@@ -337,13 +337,14 @@ def _withhold(spec: MomentSpec, measures: pd.DataFrame, moments: Sequence[str] |
     is kept as a row of the table, withheld like one of a group of 1 to 9 (a missing row, or
     another note, said 0), and asking for a withheld moment is an error: fitting to it would
     reveal it."""
-    from srmsim.calibrate.disclosure import population_counts, protect_moments
+    from srmsim.calibrate.disclosure import one_calendar, population_counts, protect_moments
 
     for m, why in list(spec.skipped.items()):
         if why in ("no FSM students", "no non-FSM students"):
             del spec.skipped[m]
     withheld = protect_moments(moment_counts(measures), spec.available,
-                               population=population_counts(measures))
+                               population=population_counts(measures),
+                               sessions=one_calendar(measures))
     asked = sorted(set(moments or ()) & withheld.moments)
     if asked:
         raise DataError(f"{agree(len(asked), 'moment')} {asked} "

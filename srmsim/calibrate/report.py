@@ -95,6 +95,8 @@ class CalibrationResult:
                 columns={"target": "value"})
             withheld = protect_moments(counts, table["moment"], threshold,
                                        population=dict(withheld.population)
+                                       if withheld is not None else None,
+                                       sessions=withheld.sessions
                                        if withheld is not None else None)
         return apply(table, withheld)
 
