@@ -24,9 +24,6 @@ n``). That second attacker uses only this two-group bound.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import re
 import sys
 from pathlib import Path
@@ -42,11 +39,11 @@ from srmsim.calibrate.disclosure import (
     quantile_bounds,
 )
 from srmsim.calibrate.moments import MomentSpec, moment_counts, student_measures
-from srmsim.cli import main
-from srmsim.data.dataset import Dataset, base_meta, write_dataset
+from srmsim.data.dataset import Dataset, base_meta
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_privacy_attack import T  # noqa: E402
+from test_realdata_workflow_attack_review import calibrate_report  # noqa: E402
 
 PERCENTILES = {"attendance_p10": 0.10, "attendance_p25": 0.25, "attendance_p50": 0.50}
 #: 100 pupils, 40 sessions each: 2 at 30% (severely absent), 4 at 85%, the rest above 90%
@@ -161,17 +158,6 @@ def attack(moments: list[dict], n: int, truth: tuple[int, int],
     shown = {PERCENTILES[m]: by[m]["target"] for m in PERCENTILES
              if isinstance(by.get(m, {}).get("target"), float)}
     return pinned(feasible(n, a, shown, fixed, sessions), n, truth)
-
-
-def calibrate_report(ds: Dataset, tmp_path: Path) -> tuple[int, dict, str]:
-    write_dataset(ds, tmp_path / "ds")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
-                       "--params", "dynamics.absence_logit", "--max-evals", "1",
-                       "--replications", "1", "--quiet"])
-    report = json.loads((tmp_path / "fit" / "fit.json").read_text()) if status == 0 else {}
-    return status, report, out.getvalue() + err.getvalue()
 
 
 def test_percentiles_that_pin_a_count_with_the_attendance_are_withheld() -> None:

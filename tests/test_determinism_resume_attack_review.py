@@ -13,21 +13,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import tiny_policy_scenario
 
 pytest.importorskip("optuna")
 
 from srmsim.explore import optimise as optimise_module  # noqa: E402
 from srmsim.explore.optimise import optimisation_from_dict, search, trials_table  # noqa: E402
 
-TINY = {"name": "tiny", "trust": {"n_schools": 2, "students_per_year_group": 20, "size_cv": 0.0},
-        "outputs": {"history": "none"},
-        "policy": {"parameters": {"attendance_threshold": 0.9},
-                   "rules": {"low_attendance": {"when": "attendance_rate < attendance_threshold",
-                                                "cadence": "half_termly"}},
-                   "workflows": {"attendance": {"trigger": "low_attendance", "steps": [
-                       {"action": "parent_text", "weeks": 3, "goal": "attendance(3) >= 0.9"},
-                       {"action": "parent_meeting", "weeks": 3}]}},
-                   "staff": {"school": {"pastoral": 300, "attendance_officer": 300}}}}
+TINY = tiny_policy_scenario(trust={"n_schools": 2, "students_per_year_group": 20,
+                                   "size_cv": 0.0})
+TINY["policy"]["staff"]["school"]["attendance_officer"] = 300
 
 
 def _optimisation(tmp: Path, sampler: str):
