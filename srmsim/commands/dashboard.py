@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -52,8 +53,12 @@ def _check_port(port: int) -> None:
 
 def server_command(port: int) -> list[str]:
     """The Solara server for the dashboard app, on the loopback address, never opening a
-    browser itself."""
-    return [sys.executable, "-m", "solara", "run", APP, "--host", HOST, "--port", str(port),
+    browser itself.
+
+    ``-P``: ``python -m`` puts the current folder first on the import path, so a ``uvicorn.py``
+    or ``random.py`` in the folder the command was started from ran in place of the real
+    module (anyone who can write there ran code as the user)."""
+    return [sys.executable, "-P", "-m", "solara", "run", APP, "--host", HOST, "--port", str(port),
             "--production", "--no-open"]
 
 
@@ -86,8 +91,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"srmsim dashboard: open http://{HOST}:{args.port}/ in a browser "
           "(Ctrl+C stops it)", flush=True)
     proc = subprocess.Popen(server_command(args.port), env=server_env(scenario))
+
+    def stop(signum: int, frame: object) -> None:
+        # SIGTERM or SIGHUP to this command alone (a process manager, `kill PID`) killed it and
+        # left the server serving the port with nothing to stop it
+        proc.terminate()
+
+    signals = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {s: signal.signal(s, stop) for s in signals}
     try:
-        return proc.wait()
+        status = proc.wait()
+        return 128 + -status if status < 0 else status
     except KeyboardInterrupt:
         proc.terminate()
         try:
@@ -95,3 +109,6 @@ def run(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import solara
 from mesa.visualization import SolaraViz
+from solara.server import cdn_helper
 
 from srmsim.dashboard.model import DashboardModel
 from srmsim.dashboard.panels import PANELS
 from srmsim.dashboard.settings import available_scenarios, model_params
 from srmsim.scenario import Scenario
+
+
+def _not_fetched(url: str) -> bytes:
+    """Solara's asset proxy (``/_solara/cdn/...``) fetched any npm file a request named from
+    cdn.jsdelivr.net and saved it in the environment's ``share/solara/cdn``: any web page or
+    local user could make the server download and write files. The page's own assets are
+    there already (``solara-assets``), so the proxy serves only those; others are not found."""
+    raise OSError(f"srmsim dashboard fetches nothing from the internet ({url})")
+
+
+cdn_helper.fetch_from_cdn = _not_fetched
 
 
 @solara.component
