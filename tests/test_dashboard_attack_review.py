@@ -156,3 +156,28 @@ def test_the_server_fetches_nothing_runs_nothing_from_the_folder_and_stops_with_
         log.close()
         cdn.shutdown()
 
+
+def test_at_the_years_end_the_open_cases_table_agrees_with_the_weeks_figures():
+    """Stepping to the year's end (and past it): the year's end closes the leavers' cases after
+    the week's report, and the page's table of open cases (13 receiving support) disagreed
+    with its summary line and chart (15). The table now counts the week as the report does."""
+    from srmsim.dashboard.model import IN_SUPPORT, WAITING, DashboardModel
+    from srmsim.scenario import scenario_from_dict
+
+    sc = scenario_from_dict({
+        "name": "year_end", "trust": {"n_schools": 2, "students_per_year_group": 20},
+        "policy": {"parameters": {"t": 0.9}, "rules": {"low": "attendance(2) < t"},
+                   "workflows": {"wf": {"trigger": "low",
+                                        "steps": [{"action": "parent_text", "weeks": 2}]}},
+                   "staff": {"school": {"pastoral": 0}}}})  # staff at their end: none
+    m = DashboardModel(base=sc, seed="3")
+    while m.running:
+        m.step()
+        now, table = m.view.figures.iloc[-1], m.view.workflow_steps
+        assert (table["waiting"].sum(), table["receiving"].sum()) == (now[WAITING],
+                                                                      now[IN_SUPPORT])
+    assert m.week_index == 39
+    # the case this guards: leavers' cases were open in the week's report and are closed now
+    assert m.workflow_steps()["receiving"].sum() < now[IN_SUPPORT]
+    m.step()  # past the end: nothing changes
+    assert m.week_index == 39 and m.view.workflow_steps.equals(table)
