@@ -181,3 +181,39 @@ def test_at_the_years_end_the_open_cases_table_agrees_with_the_weeks_figures():
     assert m.workflow_steps()["receiving"].sum() < now[IN_SUPPORT]
     m.step()  # past the end: nothing changes
     assert m.week_index == 39 and m.view.workflow_steps.equals(table)
+
+
+def test_a_scenario_file_edited_into_a_bad_one_while_serving_is_a_short_error_on_the_page(
+        tmp_path, monkeypatch, capsys):
+    """Each browser session reads the command line's scenario afresh. Edited into a bad one
+    after the command checked it, it raised in the page: a traceback in the browser and the
+    terminal, and no page. Now the page says why in one line and offers the shipped
+    scenarios; the terminal gets the same short error."""
+    import ipyvuetify as v
+    import solara
+
+    from srmsim.dashboard import app
+    from srmsim.dashboard.settings import SCENARIO_ENV, available_scenarios
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ntrust: {n_schools: 2, students_per_year_group: 20}\n")
+    monkeypatch.setenv(SCENARIO_ENV, str(path))
+    assert "mine" in available_scenarios()  # as the command checked it
+    path.write_text("name: mine\ntrust: {n_schools: -3}\n")  # then edited
+
+    @solara.component
+    def Served() -> None:  # as the server lays the page out (its sidebar needs the layout)
+        with solara.AppLayout():
+            app.Page()
+
+    _, rc = solara.render(Served(), handle_error=False)
+    try:
+        alerts = [" ".join(map(str, w.children)) for w in rc.find(v.Alert).widgets]
+        offered = [w.items for w in rc.find(v.Select).widgets if w.label == "Scenario"]
+    finally:
+        rc.close()
+    assert any("trust.n_schools: Input should be greater than or equal to 0 (got -3)" in a
+               and str(path) in a for a in alerts), alerts
+    assert offered and "mine" not in offered[0] and "default" in offered[0]
+    err = capsys.readouterr().err
+    assert "trust.n_schools" in err and "Traceback" not in err

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from srmsim.argtypes import MAX_SEED
-from srmsim.errors import ScenarioError
+from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.policy.config import PolicyConfig
 from srmsim.policy.profile import SHARE_NAMES, WHOLE_NAMES, WINDOWS
 from srmsim.policy.profile import vocabulary as profile_vocabulary
@@ -104,6 +104,20 @@ def available_scenarios(extra: str | os.PathLike | None = None) -> dict[str, Sce
         sc = default_scenario()
         found[sc.name] = sc
     return found
+
+
+def page_scenarios() -> tuple[dict[str, Scenario], str]:
+    """The scenarios a new browser session is offered, and the error of the file named on the
+    command line when it no longer loads ("" when it does).
+
+    Each session reads that file afresh, so an edit shows on reloading the page; but a file
+    edited into a bad one (or moved, or given real records) since the command checked it
+    raised in the page: a traceback in the browser and the terminal, and no page. Now the
+    page says why and offers the shipped scenarios."""
+    try:
+        return available_scenarios(), ""
+    except SrmsimError as err:
+        return available_scenarios(extra=""), str(err)  # "": not the command line's file
 
 
 def label(name: str) -> str:
