@@ -8,6 +8,7 @@ Wilson intervals (they behave near 0 and 1, where rates of 0.95 and 0.05 live).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,11 +329,14 @@ class TrialResult:
                 write_text(json_dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],
                                       indent=2) + "\n", out / "trial_failures.json")
             if html:
-                from srmsim.outputs import link_copy
+                from srmsim.outputs import dir_mode, link_copy
                 from srmsim.report import write_report
 
                 for name in keep:  # the store in place first: the report reads its timings
                     if (final / name).exists():
                         link_copy(final / name, out / name)
+                # the report is owner-only when its folder is; the staging folder is 0700
+                # until the swap, so give it its final mode first (docs/privacy.md section 2)
+                os.chmod(out, dir_mode(self.trial.from_records))
                 write_report(out)
         return final
