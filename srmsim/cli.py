@@ -106,13 +106,21 @@ def _interrupts_kept() -> Iterator[None]:
     import threading
 
     previous = sys.unraisablehook
-    timers: list[threading.Timer] = []
+    lock = threading.Lock()
+    state = {"asked": 0, "raised": 0, "ended": False}
+
+    def interrupt() -> None:
+        with lock:  # once the command has ended, it raises what is left itself
+            if not state["ended"]:
+                state["raised"] += 1
+                _thread.interrupt_main()
 
     def hook(unraisable: Any) -> None:
         if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-            timer = threading.Timer(0.05, _thread.interrupt_main)
+            with lock:
+                state["asked"] += 1
+            timer = threading.Timer(0.05, interrupt)
             timer.daemon = True
-            timers.append(timer)
             timer.start()
         else:
             previous(unraisable)
@@ -122,9 +130,9 @@ def _interrupts_kept() -> Iterator[None]:
         yield
     finally:
         sys.unraisablehook = previous
-        pending = any(not timer.finished.is_set() for timer in timers)
-        for timer in timers:
-            timer.cancel()
+        with lock:
+            state["ended"] = True
+            pending = state["raised"] < state["asked"]
     if pending:
         raise KeyboardInterrupt
 
