@@ -307,7 +307,8 @@ class RunStore:
             hint = (f"\n  to continue those results, run: {self.resume_command(current)}"
                     if isinstance(settings, dict) and settings else "")
             raise SrmsimError(
-                f"{self.folder} holds results of another {self.kind}, or {source} has changed "
+                f"{self.folder} holds results of another {self.kind}, or {source} (or a scenario "
+                f"file it names) has changed "
                 f"since they were made ({self.kind} hash {current.get(self.hash_key)} there, "
                 f"{digest} now); run it into a new --out directory{hint}")
         if not (resume or complete):

@@ -496,7 +496,8 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
             raise SrmsimError(f"{marker}: not an srmsim optimisation record (hand-edited or "
                               "corrupt); choose another --out")
         if old.get("hash") != digest:
-            raise SrmsimError(f"{out} holds another optimisation, or {opt.source} has changed "
+            raise SrmsimError(f"{out} holds another optimisation, or {opt.source} (or the scenario "
+                              "file it names) has changed "
                               f"since (hash {old.get('hash')} there, {digest} now); choose "
                               "another --out")
         if not resume and not old.get("finished"):
