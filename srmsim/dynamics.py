@@ -394,7 +394,15 @@ def withdrawal_logit(annual: float, slope: float, engagement: np.ndarray) -> flo
     weeks = calendar.WEEKS_PER_YEAR
 
     def excess(c: float) -> float:
-        h = 1.0 / (1.0 + np.exp(-(c - slope * e)))
+        with np.errstate(over="ignore"):  # exp(800) is inf: a hazard of 0, as meant
+            h = 1.0 / (1.0 + np.exp(-(c - slope * e)))
         return float(np.mean(1.0 - (1.0 - h) ** weeks)) - annual
 
-    return float(brentq(excess, -30.0, 30.0, xtol=1e-10))
+    lo, hi = -30.0, 30.0
+    if excess(lo) > 0 or excess(hi) < 0:
+        # a steep slope (or a share of 1, or a tiny one) out of reach of +-30: widen until every
+        # student's logit is beyond +-40 (a hazard of 1, or 0, in float64), which brackets any
+        # share in (0, 1]; the usual bracket is kept first so ordinary runs are unchanged
+        lo = min(lo, float(slope * e.min()) - 800.0)
+        hi = max(hi, float(slope * e.max()) + 40.0)
+    return float(brentq(excess, lo, hi, xtol=1e-10))

@@ -93,7 +93,9 @@ class PopulationConfig(_Strict):
     fsm_engagement_gap: Shift = -0.45
     sen_engagement_gap: Shift = -0.3
     engagement_school_sd: NonNeg = 0.15
-    latent_correlation: Annotated[float, Field(ge=-0.95, le=0.95)] = Field(
+    # above -0.5: three latents pairwise correlated at r have a correlation matrix only for
+    # r > -1/2 (from -0.5 on, the draw's Cholesky factor raised LinAlgError, a traceback)
+    latent_correlation: Annotated[float, Field(gt=-0.5, le=0.95)] = Field(
         0.4, description="correlation of engagement, attainment and wellbeing within a student"
     )
     reading_gap_mean: Shift = Field(-3.0, description="mean reading age minus age, months")

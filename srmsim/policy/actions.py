@@ -115,7 +115,8 @@ def resolve_actions(overrides: Mapping[str, ActionOverride], source: str = "poli
             if isinstance(err, ValidationError):
                 # (a check of the whole action, such as "automated", has no field to name)
                 problems = [(".".join([f"{source}.{name}", *(str(x) for x in e["loc"])]),
-                             e["msg"]) for e in err.errors(include_url=False)]
+                             e["msg"].removeprefix("Value error, "))
+                            for e in err.errors(include_url=False)]
                 raise ScenarioError("scenario", problems) from None
             raise
     return actions
