@@ -31,7 +31,10 @@ def _logit(p: float) -> float:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    # exp(-x) is inf far below 0 (a between-school SD of 1e6 is allowed): a rate of 0, as meant,
+    # not a RuntimeWarning in the user's terminal
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 #: Gauss-Hermite nodes and weights (probabilists', weights summing to 1) for averages over a

@@ -7,6 +7,8 @@ extreme dynamics, policies and request streams): these are the values that faile
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,15 @@ def test_a_catalogue_action_made_automated_with_staff_minutes_is_told_plainly() 
     message = str(err.value)
     assert "policy.actions.parent_meeting: an automated action uses no staff minutes" in message
     assert "Value error" not in message
+
+
+def test_a_huge_between_school_spread_runs_without_overflow_warnings() -> None:
+    """``fsm_school_sd`` up to 1e6 is accepted; a school's FSM rate is then 0 or 1, but the
+    logistic printed "RuntimeWarning: overflow encountered in exp" on the way."""
+    scenario = scenario_from_dict({"trust": TINY, "outputs": {"history": "none"},
+                                   "population": {"fsm_school_sd": 1e6}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        students = srmsim.run(scenario).students
+    assert students["fsm"].isin([True, False]).all()
+    assert np.isfinite(students["attendance_rate"]).all()
