@@ -149,7 +149,8 @@ class OutputConfig(_Strict):
     """What a run records.
 
     ``history``: per-student weekly history kept for ``model.student(uid)``: ``all``, ``none``,
-    a number of students sampled at random (stable by uid), or ``auto`` (all up to 20,000
+    about a number of students sampled at random (each with chance that number over the
+    students, stable by uid), or ``auto`` (all up to 20,000
     students, else a sample of 1,000), so memory stays bounded at scale.
     """
 
