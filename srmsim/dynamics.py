@@ -403,6 +403,7 @@ def withdrawal_logit(annual: float, slope: float, engagement: np.ndarray) -> flo
         # a steep slope (or a share of 1, or a tiny one) out of reach of +-30: widen until every
         # student's logit is beyond +-40 (a hazard of 1, or 0, in float64), which brackets any
         # share in (0, 1]; the usual bracket is kept first so ordinary runs are unchanged
-        lo = min(lo, float(slope * e.min()) - 800.0)
-        hi = max(hi, float(slope * e.max()) + 40.0)
+        z = slope * e  # (a slope of either sign)
+        lo = min(lo, float(z.min()) - 800.0)
+        hi = max(hi, float(z.max()) + 40.0)
     return float(brentq(excess, lo, hi, xtol=1e-10))
