@@ -371,7 +371,7 @@ def test_dashboard_server_listens_on_loopback_only_and_opens_no_browser(tmp_path
     cmd = server_command(8123)
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--port") + 1] == "8123"
-    assert "--no-open" in cmd and cmd[1:4] == ["-m", "solara", "run"]
+    assert "--no-open" in cmd and cmd[1:5] == ["-P", "-m", "solara", "run"]
     monkeypatch.setenv(SCENARIO_ENV, "/elsewhere/old.yaml")  # from an earlier shell session
     env = server_env(None)
     assert SCENARIO_ENV not in env and env["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] == "False"
