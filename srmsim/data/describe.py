@@ -205,12 +205,116 @@ def describe(ds: Dataset, by: list[str] | None = None, threshold: int = DEFAULT_
                         f"hold more than {MAX_SMALL_COUNTS:,} counts under {threshold}, each "
                         "audited against all the others so that none can be worked out, too "
                         "many to audit in minutes: group by fewer or coarser columns")
-    ref, primary, secondary = linked_masks(ds, canon, threshold)
+    cache: dict = {}
+    ref, primary, secondary = linked_masks(ds, canon, threshold, cache)
     order = _row_order(ref, table, [_label(b) for b in canon])
     masks = tuple(m.iloc[order].set_axis(table.index) for m in (primary, secondary))
-    return suppress_small_counts(table, count_columns=COUNTS, symbols=symbols,
-                                 rate_columns=RATES, threshold=threshold,
-                                 masks=masks)
+    out = suppress_small_counts(table, count_columns=COUNTS, symbols=symbols,
+                                rate_columns=RATES, threshold=threshold, masks=masks)
+    if attendance_pins_severe(ds, canon, threshold, cache):
+        low = out.attrs["suppression"]["symbols"]
+        out["attendance_pct"] = out["attendance_pct"].where(
+            out["attendance_pct"] == low["withheld"], low["low"])
+    return out
+
+
+def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD,
+                           _cache: dict | None = None) -> bool:
+    """Whether the mean attendances the table of ``by`` (one or more of :data:`GROUPABLE`,
+    in their order) and its smaller breakdowns show (each
+    beside its shown ``with_sessions`` and ``persistently_absent``) pin the records' severely
+    absent pupils, or the persistently but not severely absent ones, to fewer than
+    ``threshold`` values when that count is under ``threshold``.
+
+    Why: ``srmsim calibrate`` prints the severely absent pupils of the same records (hidden
+    when under 10), and with one calendar a group's mean is the mean of its pupils' rates: a
+    persistently absent pupil misses at least 10% of their sessions and a severely absent one
+    at least 50%, so ``0.1 absent + 0.4 severe <= (1 - mean) pupils``. 200 pupils at 97.1%
+    with 40 persistently absent shown have at most 4 severely absent; the rows of a
+    breakdown bound the sum of theirs. Each group's severe count is an unknown of the audit
+    (the sum of the finest groups'), its printed mean a bound to 1 decimal (in whole sessions
+    with one calendar, :func:`srmsim.calibrate.disclosure.mean_inequalities`); every group's
+    persistently absent count is taken as known, shown or hidden, so the audit can only be
+    stricter than an attacker."""
+    from srmsim.calibrate.disclosure import mean_inequalities, one_calendar
+    from srmsim.privacy import feasible_ranges
+
+    cache: dict = {} if _cache is None else _cache
+    finest, _, _ = linked_masks(ds, by, threshold, cache)
+    att = _attendance(ds)
+    if not len(att):
+        return False
+    sessions = one_calendar(att[att["possible"] > 0])
+    severe_of = dict(zip(att["student_id"], (att["possible"] > 0)
+                         & ((att["possible"] - att["attended"]) * 2 >= att["possible"]),
+                         strict=True))
+    st = ds.students
+    names = [_label(b) for b in by]
+    keys = [tuple("(missing)" if pd.isna(v) else str(v) for v in row)
+            for row in st[list(by)].itertuples(index=False)]
+    fine = finest[names].iloc[:-1].to_numpy()
+    where = {tuple(r): i for i, r in enumerate(fine.tolist())}
+    cells = len(fine)
+    severe = np.zeros(cells)
+    for key, sid in zip(keys, st["student_id"], strict=True):
+        severe[where[key]] += float(severe_of.get(sid, False))
+    finest_absent = finest["persistently_absent"].astype("float64").to_numpy()
+    # cells: the finest groups' severe counts, then per group: severe, absent, with sessions
+    values: list[float] = [float(v) for v in severe]
+    hidden = [True] * cells
+    unit = len(values)
+    values.append(1.0)
+    hidden.append(False)
+    equations: list[dict[int, float]] = []
+    inequalities: list[dict[int, float]] = []
+
+    def add(value: float, hide: bool) -> int:
+        values.append(value)
+        hidden.append(hide)
+        return len(values) - 1
+
+    for c in range(cells):  # a group's severe pupils are some of its absent
+        inequalities.append({c: 1.0, unit: -float(finest_absent[c])})
+    total = add(float(severe.sum()), True)
+    equations.append({total: 1.0, **{c: -1.0 for c in range(cells)}})
+    absent_total = float(finest["persistently_absent"].iloc[-1])
+    rest = add(absent_total - float(severe.sum()), True)  # absent but not severely
+    equations.append({rest: 1.0, total: 1.0, unit: -absent_total})
+    shown_any = False
+    for key, (table, m_primary, m_secondary) in list(cache.items()):
+        hide = (m_primary | m_secondary)[["persistently_absent", "with_sessions"]].to_numpy()
+        body = table[[_label(b) for b in key]].to_numpy()
+        for j in range(len(table)):
+            mean = float(table["attendance_pct"].iloc[j])
+            if (hide[j].any() or not np.isfinite(mean)
+                    or pd.isna(table["persistently_absent"].iloc[j])):
+                continue
+            if j == len(table) - 1:
+                members = list(range(cells))
+            else:
+                cols = [names.index(_label(b)) for b in key]
+                members = np.flatnonzero((fine[:, cols] == body[j]).all(axis=1)).tolist()
+            shown_any = True
+            g = add(float(severe[members].sum()), True)
+            equations.append({g: 1.0, **{c: -1.0 for c in members}})
+            local = np.array([values[g], float(table["persistently_absent"].iloc[j]),
+                              float(table["with_sessions"].iloc[j]), 1.0])
+            at = {"severe": 0, "absent": 1, "sessions": 2, "unit": 3}
+            printed = round(mean, 1)  # as the table prints it: the mean is known to +-0.05
+            for edge, sign in ((printed - 0.05 - 1e-9, 1.0), (printed + 0.05 + 1e-9, -1.0)):
+                for rule in mean_inequalities(at, edge / 100, local, None, sessions):
+                    if np.sign(rule.get(0, 0.0)) != sign:
+                        continue  # the bound the other end of the rounding gives
+                    known = sum(k * local[i] for i, k in rule.items() if i != 0)
+                    inequalities.append({g: rule[0], unit: known})
+    if not shown_any:
+        return False
+    values_arr, hidden_arr = np.array(values), np.array(hidden)
+    audited = [c for c in (total, rest) if values_arr[c] < threshold]
+    if not audited:
+        return False
+    lo, hi = feasible_ranges(values_arr, hidden_arr, equations, inequalities, cells=audited)
+    return bool(any(hi[c] - lo[c] < threshold for c in audited))
 
 
 def small_counts(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD
