@@ -248,16 +248,17 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
     severe_of = dict(zip(att["student_id"], (att["possible"] > 0)
                          & ((att["possible"] - att["attended"]) * 2 >= att["possible"]),
                          strict=True))
-    st = ds.students
     names = [_label(b) for b in by]
-    keys = [tuple("(missing)" if pd.isna(v) else str(v) for v in row)
-            for row in st[list(by)].itertuples(index=False)]
     fine = finest[names].iloc[:-1].to_numpy()
     where = {tuple(r): i for i, r in enumerate(fine.tolist())}
     cells = len(fine)
     severe = np.zeros(cells)
-    for key, sid in zip(keys, st["student_id"], strict=True):
-        severe[where[key]] += float(severe_of.get(sid, False))
+    frame = ds.students[list(by)].copy()  # grouped and labelled as describe_counts does
+    frame["severe"] = ds.students["student_id"].map(severe_of).fillna(False).astype(float)
+    for key, g in frame.groupby(list(by), sort=True, dropna=False):
+        label = tuple("(missing)" if pd.isna(k) else str(k)
+                      for k in (key if isinstance(key, tuple) else (key,)))
+        severe[where[label]] = float(g["severe"].sum())
     finest_absent = finest["persistently_absent"].astype("float64").to_numpy()
     # cells: the finest groups' severe counts, then per group: severe, absent, with sessions
     values: list[float] = [float(v) for v in severe]
