@@ -432,8 +432,13 @@ def test_twfe_is_least_squares_with_school_and_period_effects_and_g_minus_1_df()
                          *[(data["period"] == p).to_numpy(float) for p in range(1, 5)]])
     b, _, _ = _ols(X, data["attendance_rate"].to_numpy())
     assert got["estimate"] == pytest.approx(b[0], rel=1e-9)
-    assert got["df"] == 7  # 8 schools
-    half = sps.t.ppf(0.95, 7) * got["se"]  # the file's alpha 0.1
+    # 8 schools, fewer than 30: CR2 with the Bell-McCaffrey df, no longer CR1 with G - 1 = 7
+    # (tests/test_trial_small_clusters_review.py)
+    from srmsim import stats
+
+    cr2 = stats.did_twfe(data, "attendance_rate", "school", "period", "start_period", se="cr2")
+    assert got["df"] == cr2.df != 7 and got["se"] == cr2.se
+    half = sps.t.ppf(0.95, got["df"]) * got["se"]  # the file's alpha 0.1
     assert got["ci_high"] - got["ci_low"] == pytest.approx(2 * half, rel=1e-9)
     assert (got["n"], got["n_clusters"]) == (200, 8)
 

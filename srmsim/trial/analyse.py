@@ -229,8 +229,13 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
     res: Any  # the fit of whichever estimator the design uses (Analysis.result)
     if c.randomise.unit == "stepped_wedge":
         if a.method == "twfe":
+            from srmsim.stats._inference import cluster_se_for
+
+            # as se: auto for schools: CR1 with t(G - 1) rejected a true 0 in 13% of stepped
+            # wedges of 4 schools (10% of 6), CR2 with Bell-McCaffrey df below 30 schools
             res = stats.did_twfe(analysed, y, unit="school", time="period",
-                                 treated_from="start_period", cluster="school", alpha=a.alpha)
+                                 treated_from="start_period", cluster="school", alpha=a.alpha,
+                                 se=cluster_se_for(int(analysed["school"].nunique())))
             row.update(estimate=res.estimate, se=res.se, ci_low=res.ci_low, ci_high=res.ci_high,
                        p_value=res.p_value, df=res.df)
         elif a.method == "group_time":
