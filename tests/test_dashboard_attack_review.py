@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_dashboard import _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,12 +36,6 @@ policy:
   staff:
     school: {pastoral: 300}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, bytes]:
