@@ -115,7 +115,13 @@ def choose_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "be
     fewest columns are withheld that leave a grid (among equals, the choice publishing the most
     thresholds, then the first by column name), so the result does not depend on the order
     the columns are given in. The overall table is never given up for a column: with no
-    threshold safe overall the grid is empty."""
+    threshold safe overall the grid is empty.
+
+    Grids are nested from ``min_count`` 10 up, so that runs of the same records that differ
+    only in ``by`` or ``min_count`` cut no overall band under 10 together: a grid with ``by``
+    columns is chosen among the thresholds of the overall grid at 10, and one above 10 among
+    those of the grid at 10 with the same ``by`` (whose groups' bands it then keeps whole too).
+    Tables by group of runs with other ``by`` columns are not nested (docs/privacy.md)."""
     if isinstance(min_count, int | np.integer) and not isinstance(min_count, bool) \
             and min_count < 1:
         raise DataError(f"the suppression threshold must be at least 1 (got {min_count})")
