@@ -123,6 +123,52 @@ def check_identified(groups: np.ndarray) -> None:
         )
 
 
+_NO_WITHIN = 1e-6
+"""Within-group residual spread (root mean square, once the fixed terms and the group means are
+fitted) at or below this fraction of the fixed part's residual spread is no within-group
+variation: the fit is refused (see :func:`require_within_variation`)."""
+
+
+def require_within_variation(y: np.ndarray, X: pd.DataFrame | np.ndarray,
+                             groups: np.ndarray) -> None:
+    """Refuse an outcome that does not vary within groups once the fixed terms are fitted.
+
+    Why: the residual variance is then zero, where the random-intercept likelihood grows without
+    bound, and MixedLM returned a "converged" fit that was wrong while only a boundary note was
+    printed: 20 groups of 10 with every member of a group alike got a group variance of 0.07
+    (the group means' is 1.26), an intercept 0.21 off the grand mean (balanced groups: every
+    GLS estimate is that mean) and an SE of 0.07 (0.25). Within-group spread of 1e-7 of the
+    outcome's gave errors of 5-25% in the group variance. Each group is then one value: its
+    mean is the data. The within residuals come from the fixed terms with the group means
+    removed (Frisch-Waugh-Lovell), so no column per group is formed.
+    """
+    y = np.asarray(y, dtype=float)
+    A = np.asarray(X, dtype=float)
+    counts = np.bincount(groups).astype(float)
+    counts[counts == 0] = 1.0
+    both = np.column_stack([y, A])
+    means = np.stack([np.bincount(groups, weights=both[:, j], minlength=counts.size)
+                      for j in range(both.shape[1])], axis=1) / counts[:, None]
+    within = both - means[groups]
+    y_w, A_w = within[:, 0], within[:, 1:]
+    # columns constant within every group (the intercept, a school-level arm) vanish here
+    keep = np.sqrt((A_w**2).sum(axis=0)) > 1e-12 * np.sqrt((A**2).sum(axis=0))
+    resid_w = y_w
+    if keep.any():
+        resid_w = y_w - A_w[:, keep] @ np.linalg.lstsq(A_w[:, keep], y_w, rcond=None)[0]
+    resid = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    total = float(np.sqrt(np.mean(resid**2)))
+    spread = float(np.sqrt(np.mean(resid_w**2)))
+    if spread <= _NO_WITHIN * total:
+        raise EstimationError(
+            f"mixed model: the outcome does not vary within the groups once the fixed terms "
+            f"are fitted (within-group spread {spread / total:.1g} of the total): the residual "
+            "variance is (close to) zero, where the random-intercept likelihood has no maximum "
+            "the optimisers can locate and the fit's estimates and standard errors are wrong "
+            "(not only within-group ones); each group is a single value, so "
+            "analyse one row per group (its mean), e.g. with method='ols' on the group means")
+
+
 def boundary_warning(group_variance: float, residual_variance: float, notes: list[str]) -> None:
     """Warn (and note) when the best fit sits on the edge of the parameter space."""
     if group_variance <= _BOUNDARY * residual_variance:
@@ -158,6 +204,7 @@ def fit_mixedlm(
     check_identified(groups)
     y = np.asarray(y, dtype=float)
     ck.require_fit_residuals(y, X, "mixed model")
+    require_within_variation(y, X, np.asarray(groups))
     unit = float(np.std(y)) or 1.0
     model = MixedLM(y / unit, X, groups=groups)  # the search, in units of the outcome's SD
     best, best_name, attempts = None, "", []
