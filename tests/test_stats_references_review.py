@@ -84,3 +84,50 @@ def test_no_variation_within_groups_after_a_covariate_is_refused():
     df["y"] = df["y"] + 2 * df["x"]
     with pytest.raises(EstimationError, match="does not vary within the groups"):
         stats.random_intercept(df, "y", "g", covariates=["x"])
+
+
+# ------------------------------------------------------------------ GEE with a lone cluster
+
+
+def _two_school_trial(seed: int, n_c: int = 20, n_t: int = 15) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"y": rng.normal(size=n_c + n_t), "arm": ["c"] * n_c + ["t"] * n_t,
+                         "school": [0] * n_c + [1] * n_t})
+
+
+def _contrast_estimable_without(df: pd.DataFrame, school: int) -> bool:
+    """Is the arm contrast estimable from the other clusters? Mancl & DeRouen's I - H_g is
+    singular exactly when it is not (leave-one-cluster-out information singular)."""
+    rest = df[df["school"] != school]
+    X = np.column_stack([np.ones(len(rest)), rest["arm"] != "c"]).astype(float)
+    with_c = np.vstack([X, [0.0, 1.0]])
+    return np.linalg.matrix_rank(X) == np.linalg.matrix_rank(with_c)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gee_robust_se_with_an_arm_in_one_cluster_is_refused(seed):
+    """Before: statsmodels solved the singular (I - H_g) and returned round-off as the SE
+    (0.93, 0.25, 0.23, 0.28 for these four panels of noise), unless the round-off happened to
+    be exact (LinAlgError, already refused)."""
+    df = _two_school_trial(seed, n_t=15 + seed)
+    assert not _contrast_estimable_without(df, 1) and not _contrast_estimable_without(df, 0)
+    with pytest.raises(EstimationError, match="one cluster in an arm.*Mancl-DeRouen"):
+        stats.estimate_effect(df, "y", "arm", "c", cluster="school", method="gee")
+
+
+def test_gee_robust_se_with_the_reference_arm_in_one_cluster_is_refused():
+    """Controls all in school 0, treated over 8 schools: without school 0 the contrast is not
+    estimable, so no bias-reduced sandwich exists. Before: a warning and an SE that was
+    round-off (8.3, 3.9, 1.3, 19.1 for the same data moved by 1e-12)."""
+    rng = np.random.default_rng(0)
+    school = np.repeat(np.arange(16), 5)
+    arm = np.where(school % 2 == 0, "c", "t")
+    df = pd.DataFrame({"y": rng.normal(size=80) + rng.normal(size=16)[school], "arm": arm,
+                       "school": np.where(arm == "c", 0, school)})
+    assert not _contrast_estimable_without(df, 0)
+    with pytest.raises(EstimationError, match="arm 'c' lies in a single cluster"):
+        stats.estimate_effect(df, "y", "arm", "c", cluster="school", method="gee")
+    # the model-based GEE SE needs no such inverse and is still given
+    est = stats.estimate_effect(df, "y", "arm", "c", cluster="school", method="gee",
+                                se="classical")
+    assert np.isfinite(est.effect()["se"])

@@ -241,6 +241,26 @@ def _gee(y, X, codes, se, notes):
     return res, params, bse, np.full(params.size, float(G - 1))
 
 
+def _refuse_lone_arm_cluster(arm_lab: np.ndarray, arms: Sequence[str], codes: np.ndarray,
+                             cluster: str | None) -> None:
+    """GEE's robust variance with an arm (the reference too) in a single cluster: refused.
+
+    Why: that cluster alone determines the arm's contrast, so its I - H_g in Mancl & DeRouen's
+    (I - H_g)^-1 is singular and the bias-reduced sandwich does not exist. statsmodels solves
+    the singular system anyway, and unless the round-off happens to be exact (LinAlgError) it
+    returns a number that is round-off: 0.93, 0.25, 0.23, 0.28, 0.63, 0.16 for six panels of two
+    schools of noise. (Without the bias reduction the clusters' scores cancel: an SE of 0.)"""
+    lone = [a for a in arms if np.unique(codes[arm_lab == a]).size < 2]
+    if lone:
+        raise EstimationError(
+            f"GEE robust variance: {agree(len(lone), 'arm')} {ck._listing(lone)} "
+            f"{agree(len(lone), 'lies', 'lie')} in a single cluster of {cluster!r} (one cluster "
+            f"in an arm, {int(codes.max()) + 1} clusters in all): that cluster alone determines "
+            "the contrast, so the bias-reduced (Mancl-DeRouen) sandwich is undefined and no "
+            "cluster-robust SE exists; more clusters per arm are needed (se='classical' gives "
+            "the model-based SE)")
+
+
 def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str],
                      ref_clusters: int | None = None) -> None:
     """Robust variances cannot see the spread of an arm with one student (its residual is 0 at
@@ -440,6 +460,8 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
             notes.append(f"two-way clustered by {cluster!r} and {second!r} "
                          f"({int(second_codes.max()) + 1} clusters); t df = fewer clusters - 1")
     elif method == "gee":
+        if se != "classical":
+            _refuse_lone_arm_cluster(arm_lab.to_numpy(), arms, codes, cluster)
         res, params, bse, dfs = _gee(y, X, codes, se, notes)
     else:
         if codes is None:  # _resolve_se has already required cluster= for a mixed model
