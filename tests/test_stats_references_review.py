@@ -131,3 +131,131 @@ def test_gee_robust_se_with_the_reference_arm_in_one_cluster_is_refused():
     est = stats.estimate_effect(df, "y", "arm", "c", cluster="school", method="gee",
                                 se="classical")
     assert np.isfinite(est.effect()["se"])
+
+
+# ------------------------------------------------------------------ Callaway-Sant'Anna options
+
+
+@pytest.fixture(scope="module")
+def mpdta() -> pd.DataFrame:
+    """R did::mpdta (see tests/data/README.md); first.treat 0 means never treated."""
+    df = pd.read_csv(DATA / "mpdta.csv.gz")
+    return df.assign(g=df["first.treat"].replace(0, np.nan))
+
+
+def _two_by_two(df: pd.DataFrame, control: str, base: str) -> dict[tuple[float, float], float]:
+    """Every ATT(g, t) as R's did defines it (att_gt, no covariates): the change from the base
+    period in cohort g minus that in the controls, never treated or (``notyettreated``) units
+    with G == 0 or G > the later of the two periods and G != g; base period g - 1 after
+    treatment (and always, ``universal``), else the period before t. Units count in a cell
+    when observed in both its periods."""
+    wide = df.pivot(index="countyreal", columns="year", values="lemp")
+    first = df.groupby("countyreal")["g"].first().reindex(wide.index)
+    periods = list(wide.columns)
+    out = {}
+    for g in sorted(first.dropna().unique()):
+        k_g = periods.index(g)
+        for k_t, t in enumerate(periods):
+            k_b = k_g - 1 if (k_t >= k_g or base == "universal") else k_t - 1
+            if k_b < 0 or k_b == k_t:
+                continue
+            change = wide[t] - wide[periods[k_b]]
+            later = max(t, periods[k_b])
+            ctrl = first.isna() | ((first > later) & (first != g)) if control == "notyet" \
+                else first.isna()
+            out[(g, t)] = change[first == g].mean() - change[ctrl].mean()
+    return out
+
+
+@pytest.mark.parametrize("control", ["never", "notyet"])
+@pytest.mark.parametrize("base", ["varying", "universal"])
+@pytest.mark.parametrize("unbalanced", [False, True])
+def test_group_time_cells_are_r_did_two_by_two_dids(mpdta, control, base, unbalanced):
+    """ATT(g, t) on mpdta with each control group and base period, on the balanced panel and
+    with 10% of county-years dropped (each cell then uses the counties seen in both periods)."""
+    df = mpdta
+    if unbalanced:
+        df = df.drop(index=np.random.default_rng(3).choice(len(df), 250, replace=False))
+    res = stats.did_group_time(df, "lemp", "countyreal", "year", "g", control=control,
+                               base_period=base, n_boot=50)
+    ref = _two_by_two(df, control, base)
+    got = res.att_gt.set_index(["group", "time"])["att"]
+    assert len(got) == len(ref) == 12
+    for key, value in ref.items():
+        assert got[key] == pytest.approx(value, abs=1e-14)
+
+
+def _r_did_simple(df: pd.DataFrame, control: str) -> tuple[float, float]:
+    """aggte(type = "simple") and its analytic SE as R's did computes them: post cells weighted
+    by P(G = g), each cell's influence function n/n_T (dY - mean_T) on treated and
+    -n/n_C (dY - mean_C) on controls, plus the weights' influence (wif: numerator and
+    denominator terms); SE = sqrt(sum psi^2) / n."""
+    wide = df.pivot(index="countyreal", columns="year", values="lemp")
+    first = df.groupby("countyreal")["g"].first().reindex(wide.index).to_numpy()
+    periods, n = list(wide.columns), len(wide)
+    infl, att, pg, cohort = [], [], [], []
+    for g in sorted(set(first[np.isfinite(first)])):
+        k_g = periods.index(g)
+        for t in periods[k_g:]:
+            change = (wide[t] - wide[periods[k_g - 1]]).to_numpy()
+            treated = first == g
+            ctrl = ~np.isfinite(first)
+            if control == "notyet":
+                ctrl = ctrl | ((first > t) & (first != g))
+            psi = np.zeros(n)
+            psi[treated] = n / treated.sum() * (change[treated] - change[treated].mean())
+            psi[ctrl] = -n / ctrl.sum() * (change[ctrl] - change[ctrl].mean())
+            infl.append(psi)
+            att.append(change[treated].mean() - change[ctrl].mean())
+            pg.append(float(np.mean(first == g)))
+            cohort.append(g)
+    psi_cells, att_a, pg_a = np.array(infl).T, np.array(att), np.array(pg)
+    total = pg_a.sum()
+    member = np.array([(first == g).astype(float) for g in cohort]).T
+    wif = (member - pg_a) / total - np.outer((member - pg_a).sum(axis=1), pg_a / total**2)
+    agg = psi_cells @ (pg_a / total) + wif @ att_a
+    return float((pg_a * att_a).sum() / total), float(np.sqrt((agg**2).sum()) / n)
+
+
+@pytest.mark.parametrize("control", ["never", "notyet"])
+def test_simple_att_and_its_analytic_se_are_r_dids_without_the_small_cluster_factor(
+        mpdta, control, monkeypatch):
+    """srmsim's SE is R did's analytic one with each arm scaled by sqrt(G/(G-1)) (documented):
+    with that factor set to 1 the two agree to rounding for both control groups (never:
+    -0.0400, SE 0.0120)."""
+    from srmsim.stats import did
+
+    est, se = _r_did_simple(mpdta, control)
+    with_factor = stats.did_group_time(mpdta, "lemp", "countyreal", "year", "g",
+                                       control=control, n_boot=50).overall
+    monkeypatch.setattr(did, "_small_cluster_factor", lambda g: np.ones(np.shape(g)))
+    res = stats.did_group_time(mpdta, "lemp", "countyreal", "year", "g", control=control,
+                               n_boot=50)
+    assert res.overall["estimate"] == pytest.approx(est, abs=1e-15)
+    assert res.overall["se"] == pytest.approx(se, rel=1e-12)
+    assert 1.0 < with_factor["se"] / se < 1.03  # the factor: smallest cohort 20 counties
+    if control == "never":
+        assert (round(est, 4), round(se, 4)) == (-0.0400, 0.0120)
+
+
+def test_notyet_without_never_treated_units_matches_r_dids_recoding(mpdta, monkeypatch):
+    """No never-treated county: R's did drops the periods from the last cohort's start on and
+    uses that cohort as never treated. srmsim skips the cells without controls instead, and
+    gets the same post-treatment cells and simple ATT (and analytic SE); it also reports the
+    last cohort's own pre-period cells."""
+    from srmsim.stats import did
+
+    monkeypatch.setattr(did, "_small_cluster_factor", lambda g: np.ones(np.shape(g)))
+    treated = mpdta[mpdta["g"].notna()]
+    last = treated["g"].max()
+    recoded = treated[treated["year"] < last].assign(g=lambda d: d["g"].where(d["g"] != last))
+    res = stats.did_group_time(treated, "lemp", "countyreal", "year", "g", control="notyet",
+                               n_boot=50)
+    est, se = _r_did_simple(recoded, "notyet")
+    assert res.overall["estimate"] == pytest.approx(est, abs=1e-15)
+    assert res.overall["se"] == pytest.approx(se, rel=1e-12)
+    ref = _two_by_two(recoded, "notyet", "varying")
+    got = res.att_gt.set_index(["group", "time"])["att"]
+    for key, value in ref.items():
+        assert got[key] == pytest.approx(value, abs=1e-14)
+    assert set(got.index) - set(ref) == {(last, 2004.0), (last, 2005.0)}

@@ -26,7 +26,13 @@ Data: one row per unit and period, or one row per student with ``unit`` a school
 then averaged to unit-period cells first, so each school counts once per period). ``time`` is
 numeric; ``first_treated``/``treated_from`` holds the first treated period of the unit, and a
 missing or infinite value means never treated. Event time counts observed periods, so gaps in the
-period labels (e.g. years) do not distort it.
+period labels (e.g. years) do not distort it. Unbalanced panels: each ATT(g, t) uses the units
+observed in both of its periods, and the cohort shares count every unit (R's ``did`` instead
+keeps only units seen in every period, or with ``allow_unbalanced_panel`` treats the rows as
+repeated cross-sections). With ``control="notyet"`` and no never-treated unit, cells without a
+not-yet-treated control are skipped: the post-treatment cells and aggregates are those of R's
+``did``, which drops the periods from the last cohort's start and uses that cohort as never
+treated; the last cohort's own pre-period cells are reported too.
 """
 
 from __future__ import annotations
