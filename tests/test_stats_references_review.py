@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from srmsim import stats
 from srmsim.errors import EstimationError
@@ -259,3 +260,156 @@ def test_notyet_without_never_treated_units_matches_r_dids_recoding(mpdta, monke
     for key, value in ref.items():
         assert got[key] == pytest.approx(value, abs=1e-14)
     assert set(got.index) - set(ref) == {(last, 2004.0), (last, 2005.0)}
+
+
+# ------------------------------------------------------------------ RDD: kernels, ties, clusters
+
+
+def _side_hc2(x: np.ndarray, y: np.ndarray, w: np.ndarray, order: int) -> tuple[float, float]:
+    """One side's weighted local polynomial intercept and its HC2 variance as rdrobust computes
+    them (vce = "hc2"): hii = R_i' (R'WR)^-1 R_i w_i, residuals scaled by (1 - hii)^(-1/2),
+    V = G^-1 (sum w_i^2 R_i R_i' e_i^2 / (1 - hii)) G^-1."""
+    R = np.column_stack([x**p for p in range(order + 1)])
+    G_inv = np.linalg.inv(R.T @ (R * w[:, None]))
+    beta = G_inv @ (R * w[:, None]).T @ y
+    hii = np.einsum("ij,jk,ik->i", R, G_inv, R * w[:, None])
+    e = (y - R @ beta) / np.sqrt(1 - hii)
+    meat = (R * (w * e)[:, None]).T @ (R * (w * e)[:, None])
+    return float(beta[0]), float((G_inv @ meat @ G_inv)[0, 0])
+
+
+def _bell_mccaffrey_df(X: np.ndarray, w: np.ndarray, clusters: np.ndarray, j: int) -> float:
+    """Satterthwaite df of coefficient j under CR2 (clubSandwich), with full n x n matrices on
+    the weighted design: u_g = (I - H)_g' A_g X_g M e_j, df = (sum u_g'u_g)^2 / sum (u_g'u_h)^2."""
+    Xw = X * np.sqrt(w)[:, None]
+    M = np.linalg.inv(Xw.T @ Xw)
+    resid_maker = np.eye(len(X)) - Xw @ M @ Xw.T
+    us = []
+    for g in np.unique(clusters):
+        rows = np.flatnonzero(clusters == g)
+        lam, vec = np.linalg.eigh(resid_maker[np.ix_(rows, rows)])
+        root = vec @ np.diag(np.where(lam > 1e-10, 1 / np.sqrt(np.abs(lam)), 0.0)) @ vec.T
+        us.append(resid_maker[rows].T @ root @ Xw[rows] @ M[:, j])
+    gram = np.array(us) @ np.array(us).T
+    return float(np.trace(gram) ** 2 / (gram**2).sum())
+
+
+@pytest.mark.parametrize("kernel", ["triangular", "uniform", "epanechnikov"])
+def test_rdd_jump_and_se_are_rdrobusts_hc2_on_a_running_variable_with_ties(kernel):
+    """A whole-number running variable (many ties), h = 6 given: the jump, its HC2 SE (rdrobust
+    vce = "hc2", p = 1) and the robust SE (h = b, the local quadratic's HC2, as rdrobust at
+    rho = 1), each side fitted on its own; the t df are Bell-McCaffrey's."""
+    rng = np.random.default_rng(1)
+    x = np.round(rng.uniform(-10, 10, 400))
+    y = 0.5 * x + 2 * (x < 0) + rng.normal(size=400)
+    res = stats.rdd(pd.DataFrame({"x": x, "y": y}), "y", "x", 0.0, bandwidth=6.0, kernel=kernel)
+    u = np.abs(x) / 6.0
+    k = {"triangular": 1 - u, "uniform": np.ones_like(u),
+         "epanechnikov": 0.75 * (1 - u**2)}[kernel]
+    k = np.where(u <= 1, k, 0.0)
+    below, above = (k > 0) & (x < 0), (k > 0) & (x >= 0)
+    for order, est, se in ((1, res.estimate, res.se), (2, res.robust_estimate, res.robust_se)):
+        b_lo, v_lo = _side_hc2(x[below], y[below], k[below], order)
+        b_hi, v_hi = _side_hc2(x[above], y[above], k[above], order)
+        assert est == pytest.approx(b_lo - b_hi, abs=1e-12)  # treated below the cutoff
+        assert se == pytest.approx(np.sqrt(v_lo + v_hi), rel=1e-10)
+    sel = k > 0
+    xs, t = x[sel], (x[sel] < 0).astype(float)
+    X = np.column_stack([np.ones(sel.sum()), t, xs, t * xs])
+    assert res.df == pytest.approx(_bell_mccaffrey_df(X, k[sel], np.arange(sel.sum()), 1),
+                                   rel=1e-9)
+    assert (res.ci_low, res.ci_high) == pytest.approx(
+        res.estimate + np.array([-1, 1]) * sps.t.ppf(0.975, res.df) * res.se, rel=1e-12)
+
+
+def test_rdd_cluster_se_is_cr2_with_a_school_on_both_sides_of_the_cutoff():
+    """Clustered by school, schools spanning the cutoff: CR2 on the kernel-weighted design with
+    one block per school (a school's shocks on both sides covary; rdrobust's per-side crv2
+    leaves that covariance out), Bell-McCaffrey df, against full n x n algebra."""
+    rng = np.random.default_rng(4)
+    school = rng.integers(0, 25, 400)
+    x = np.round(rng.uniform(-10, 10, 400))
+    y = 0.5 * x + 2 * (x < 0) + rng.normal(size=400) + rng.normal(0, 0.5, 25)[school]
+    res = stats.rdd(pd.DataFrame({"x": x, "y": y, "s": school}), "y", "x", 0.0,
+                    bandwidth=6.0, cluster="s")
+    k = np.where(np.abs(x) <= 6, 1 - np.abs(x) / 6, 0.0)
+    sel = k > 0
+    xs, ys, ws, cs = x[sel], y[sel], k[sel], school[sel]
+    t = (xs < 0).astype(float)
+    X = np.column_stack([np.ones(xs.size), t, xs, t * xs])
+    Xw, yw = X * np.sqrt(ws)[:, None], ys * np.sqrt(ws)
+    M = np.linalg.inv(Xw.T @ Xw)
+    e = yw - Xw @ (M @ Xw.T @ yw)
+    H = Xw @ M @ Xw.T
+    meat = np.zeros((4, 4))
+    for g in np.unique(cs):
+        rows = np.flatnonzero(cs == g)
+        lam, vec = np.linalg.eigh(np.eye(rows.size) - H[np.ix_(rows, rows)])
+        score = Xw[rows].T @ (vec @ np.diag(1 / np.sqrt(lam)) @ vec.T) @ e[rows]
+        meat += np.outer(score, score)
+    assert res.se == pytest.approx(np.sqrt((M @ meat @ M)[1, 1]), rel=1e-10)
+    assert res.df == pytest.approx(_bell_mccaffrey_df(X, ws, cs, 1), rel=1e-9)
+
+
+# ------------------------------------------------------------------ PowerUp! designs and options
+
+
+def _powerupr_mdes(se: float, df: float, power: float = 0.8, alpha: float = 0.05,
+                   two_tailed: bool = True) -> tuple[float, float, float]:
+    """PowerUpR 1.1.0's .mdes.fun: t1 = |qt(alpha/2 or alpha)|, t2 = |qt(power)|, m = t1 + t2
+    if power >= 0.5 else t1 - t2; MDES = m SE, interval MDES (1 -+ t1 / m)."""
+    t1 = abs(sps.t.ppf(alpha / 2 if two_tailed else alpha, df))
+    t2 = abs(sps.t.ppf(power, df))
+    m = t1 + t2 if power >= 0.5 else t1 - t2
+    return m * se, m * se * (1 - t1 / m), m * se * (1 + t1 / m)
+
+
+def _powerupr_power(es: float, se: float, df: float, alpha: float = 0.05,
+                    two_tailed: bool = True) -> float:
+    """PowerUpR's .power.fun: noncentral t with lambda = es / SE."""
+    lam = es / se
+    if not two_tailed:
+        return 1 - sps.nct.cdf(sps.t.isf(alpha, df), df, lam)
+    t1 = sps.t.isf(alpha / 2, df)
+    return 1 - sps.nct.cdf(t1, df, lam) + sps.nct.cdf(-t1, df, lam)
+
+
+@pytest.mark.parametrize("call, df, se", [
+    # PowerUpR's own examples: mdes.bira2f1(n=55, J=3): df = J (n - 2) - g1,
+    # SSE = sqrt((1 - r21) / (p (1 - p) J n))
+    (lambda **k: stats.mdes("bira2f1", n=55, J=3, **k), 3 * 53, np.sqrt(1 / (0.25 * 165))),
+    # mdes.ira1r1(n=200): df = n - g1 - 2, SSE = sqrt((1 - r21) / (p (1 - p) n))
+    (lambda **k: stats.mdes("ira1r1", n=200, **k), 198, np.sqrt(1 / (0.25 * 200))),
+    # options beyond the examples: unequal allocation, covariates at each level
+    (lambda **k: stats.mdes("bira2f1", n=30, J=12, p=0.3, r2_level1=0.4, g1=2, **k),
+     12 * 28 - 2, np.sqrt(0.6 / (0.21 * 360))),
+    (lambda **k: stats.mdes("cra2r2", rho=0.15, n=18.5, J=24, p=0.4, r2_level1=0.3,
+                            r2_level2=0.6, g2=3, **k),
+     24 - 3 - 2, np.sqrt(0.15 * 0.4 / (0.24 * 24) + 0.85 * 0.7 / (0.24 * 24 * 18.5))),
+    (lambda **k: stats.mdes("bcra3f2", rho2=0.12, n=25, J=6, K=8, p=0.5, r2_level1=0.5,
+                            r2_level2=0.3, g2=1, **k),
+     8 * (6 - 2) - 1, np.sqrt(0.12 * 0.7 / (0.25 * 48) + 0.88 * 0.5 / (0.25 * 48 * 25))),
+])
+@pytest.mark.parametrize("power, alpha, tails", [(0.8, 0.05, 2), (0.9, 0.01, 1), (0.3, 0.05, 2)])
+def test_mdes_is_powerupr_for_every_design_and_option(call, df, se, power, alpha, tails):
+    """MDES and its interval as PowerUpR computes them, including one-tailed tests and power
+    below 0.5 (PowerUpR's t1 - t2 branch)."""
+    r = call(power=power, alpha=alpha, tails=tails)
+    assert r.df == df and r.se == pytest.approx(se, rel=1e-12)
+    ref = _powerupr_mdes(se, df, power, alpha, tails == 2)
+    assert (r.mdes, r.ci_low, r.ci_high) == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("effect", [0.25, -0.25, 0.05])
+@pytest.mark.parametrize("tails", [1, 2])
+def test_power_is_powerupr_for_blocked_designs(effect, tails):
+    """power.bira2f1(n=55, J=3) (PowerUpR's example, es = 0.25) and power.bcra3f2(rho2=.10,
+    n=20, J=44, K=5), with negative and small effects and either tail."""
+    for r, df, se in (
+            (stats.power("bira2f1", effect, n=55, J=3, tails=tails), 159,
+             np.sqrt(1 / (0.25 * 165))),
+            (stats.power("bcra3f2", effect, rho2=0.10, n=20, J=44, K=5, tails=tails), 210,
+             np.sqrt(0.10 / (0.25 * 220) + 0.90 / (0.25 * 220 * 20)))):
+        assert r.df == df and r.se == pytest.approx(se, rel=1e-12)
+        assert r.power == pytest.approx(_powerupr_power(effect, se, df, 0.05, tails == 2),
+                                        rel=1e-9, abs=1e-12)
