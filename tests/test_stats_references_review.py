@@ -17,7 +17,7 @@ import pytest
 from scipy import stats as sps
 
 from srmsim import stats
-from srmsim.errors import EstimationError
+from srmsim.errors import DataError, EstimationError
 
 DATA = Path(__file__).parent / "data"
 
@@ -413,3 +413,18 @@ def test_power_is_powerupr_for_blocked_designs(effect, tails):
         assert r.df == df and r.se == pytest.approx(se, rel=1e-12)
         assert r.power == pytest.approx(_powerupr_power(effect, se, df, 0.05, tails == 2),
                                         rel=1e-9, abs=1e-12)
+
+
+def test_group_time_with_every_treated_unit_treated_from_the_first_period_says_so():
+    """Ten units treated from period 1 of 1-5, ten never: R's did drops units already treated
+    in the first period, leaving none treated. Before: "no unit is ever treated in the data",
+    which is false and hid the cause (the left-out note was lost with the error)."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([(u, t, 1.0 if u < 10 else np.nan, rng.normal())
+                       for u in range(20) for t in range(1, 6)], columns=["u", "t", "g", "y"])
+    with pytest.raises(DataError, match=r"every treated unit \(10 units\) is treated from the "
+                                        r"first observed period 1"):
+        stats.did_group_time(df, "y", "u", "t", "g")
+    with pytest.raises(DataError, match="R's did uses 0"):  # never coded 0, as in R
+        stats.did_group_time(df.assign(g=np.where(df["u"] < 10, 1.0, 0.0)), "y", "u", "t", "g",
+                             control="notyet")

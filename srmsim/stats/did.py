@@ -627,6 +627,14 @@ def did_group_time(
         )
     cohorts = sorted({int(k) for k in g_idx[usable & np.isfinite(g_idx)]})
     if not cohorts:
+        if early.any():  # treated units exist, but none has a period before its treatment
+            raise DataError(
+                f"first_treated column {first_treated!r}: every treated unit "
+                f"({plural(int(early.sum()), 'unit')}) is treated from the first observed "
+                f"period {periods[0]:g} or before, so none has a pre-treatment period to "
+                "compare with and no group-time effect exists"
+                + ("; if a value before the first period means never treated (R's did uses "
+                   "0), blank it" if np.any(early & (g_unit < periods[0])) else ""))
         raise DataError(f"first_treated column {first_treated!r}: no unit is ever treated in the data")
 
     cohort_key, period_key, event_key, deltas, treat_rows, ctrl_rows = [], [], [], [], [], []
