@@ -428,3 +428,21 @@ def test_group_time_with_every_treated_unit_treated_from_the_first_period_says_s
     with pytest.raises(DataError, match="R's did uses 0"):  # never coded 0, as in R
         stats.did_group_time(df.assign(g=np.where(df["u"] < 10, 1.0, 0.0)), "y", "u", "t", "g",
                              control="notyet")
+
+
+# ------------------------------------------------------------------ risks at the boundaries
+
+
+@pytest.mark.parametrize("counts, published", [
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((6, 7, 2, 7), (0.0582, 0.8062)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),   # no events in one arm
+    ((0, 10, 0, 20), (-0.1611, 0.2775)),   # no events in either arm
+    ((0, 10, 0, 10), (-0.2775, 0.2775)),
+])
+def test_risk_difference_reproduces_newcombes_table_at_zero_events(counts, published):
+    """Newcombe (1998, Stat Med 17: 873), Table II, method 10 (hybrid score): the examples
+    with small arms and zero events, where the Wald interval fails."""
+    rd = stats.risk_difference(*counts)
+    assert (round(rd.ci_low, 4), round(rd.ci_high, 4)) == published
