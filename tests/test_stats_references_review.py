@@ -262,6 +262,72 @@ def test_notyet_without_never_treated_units_matches_r_dids_recoding(mpdta, monke
     assert set(got.index) - set(ref) == {(last, 2004.0), (last, 2005.0)}
 
 
+def _r_did_cells(df: pd.DataFrame, control: str) -> tuple[list[dict], int]:
+    """Every ATT(g, t) (varying base) with R did's per-unit influence function and P(G = g)."""
+    wide = df.pivot(index="countyreal", columns="year", values="lemp")
+    first = df.groupby("countyreal")["g"].first().reindex(wide.index).to_numpy()
+    periods, n = list(wide.columns), len(wide)
+    cells = []
+    for g in sorted(set(first[np.isfinite(first)])):
+        k_g = periods.index(g)
+        for k_t, t in enumerate(periods):
+            k_b = k_g - 1 if k_t >= k_g else k_t - 1
+            if k_b < 0:
+                continue
+            change = (wide[t] - wide[periods[k_b]]).to_numpy()
+            treated, ctrl = first == g, ~np.isfinite(first)
+            if control == "notyet":
+                ctrl = ctrl | ((first > max(t, periods[k_b])) & (first != g))
+            psi = np.zeros(n)
+            psi[treated] = n / treated.sum() * (change[treated] - change[treated].mean())
+            psi[ctrl] = -n / ctrl.sum() * (change[ctrl] - change[ctrl].mean())
+            cells.append({"e": k_t - k_g, "att": change[treated].mean() - change[ctrl].mean(),
+                          "psi": psi, "pg": float(np.mean(treated)),
+                          "member": treated.astype(float)})
+    return cells, n
+
+
+def _r_did_weighted(cells: list[dict]) -> tuple[float, np.ndarray]:
+    """aggte's weighted mean of cells by P(G = g) and its influence function (wif included)."""
+    att = np.array([c["att"] for c in cells])
+    pg = np.array([c["pg"] for c in cells])
+    member = np.array([c["member"] for c in cells]).T
+    total = pg.sum()
+    wif = (member - pg) / total - np.outer((member - pg).sum(axis=1), pg / total**2)
+    return float((pg * att).sum() / total), (np.array([c["psi"] for c in cells]).T
+                                             @ (pg / total) + wif @ att)
+
+
+@pytest.mark.parametrize("control", ["never", "notyet"])
+def test_event_study_and_dynamic_att_are_r_dids_aggte_dynamic(mpdta, control, monkeypatch):
+    """aggte(type = "dynamic"): ATT(e) weights the cohorts at event time e by P(G = g), the
+    overall dynamic ATT averages ATT(e) over e >= 0, each with its influence function; srmsim's
+    event study and dynamic aggregate equal them (SEs with the documented small-cluster factor
+    set to 1; never treated: dynamic -0.0772, SE 0.0200)."""
+    from srmsim.stats import did
+
+    monkeypatch.setattr(did, "_small_cluster_factor", lambda g: np.ones(np.shape(g)))
+    res = stats.did_group_time(mpdta, "lemp", "countyreal", "year", "g", control=control,
+                               n_boot=50)
+    cells, n = _r_did_cells(mpdta, control)
+    study = res.event_study.set_index("event_time")
+    by_e = {}
+    for e in sorted({c["e"] for c in cells}):
+        by_e[e] = _r_did_weighted([c for c in cells if c["e"] == e])
+        assert study.loc[e, "estimate"] == pytest.approx(by_e[e][0], abs=1e-15)
+        assert study.loc[e, "se"] == pytest.approx(np.sqrt((by_e[e][1] ** 2).sum()) / n,
+                                                   rel=1e-12)
+    post = [e for e in by_e if e >= 0]
+    dynamic = float(np.mean([by_e[e][0] for e in post]))
+    infl = np.mean([by_e[e][1] for e in post], axis=0)
+    assert res.aggregates.loc["dynamic", "estimate"] == pytest.approx(dynamic, abs=1e-15)
+    assert res.aggregates.loc["dynamic", "se"] == pytest.approx(
+        np.sqrt((infl**2).sum()) / n, rel=1e-12)
+    if control == "never":
+        assert (round(dynamic, 4), round(float(np.sqrt((infl**2).sum()) / n), 4)) == (
+            -0.0772, 0.0200)
+
+
 # ------------------------------------------------------------------ RDD: kernels, ties, clusters
 
 
