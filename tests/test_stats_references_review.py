@@ -57,6 +57,26 @@ def test_random_intercept_matches_balanced_reml_when_members_differ_a_little():
     assert fit.fixed.loc["Intercept", "se"] == pytest.approx(ref["se"], rel=1e-4)
 
 
+@pytest.mark.parametrize("reml", [True, False])
+def test_random_intercept_is_balanced_one_way_anova_reml_and_ml(reml):
+    """Balanced one-way random effects in closed form: REML tau^2 = (MSB - MSW) / n, ML
+    tau^2 = ((G - 1)/G MSB - MSW) / n, sigma^2 = MSW for both; the intercept's SE is
+    sqrt(MSB / N) (ML: sqrt((G - 1)/G MSB / N)) with G - 1 between-within df (SAS BETWITHIN)."""
+    rng = np.random.default_rng(5)
+    groups, n = 15, 8
+    g = np.repeat(np.arange(groups), n)
+    df = pd.DataFrame({"y": 0.7 * rng.normal(size=groups)[g] + rng.normal(size=g.size), "g": g})
+    ref = _balanced_reml(df)
+    msb, msw = n * df.groupby("g")["y"].mean().var(ddof=1), ref["sigma2"]
+    shrink = 1.0 if reml else (groups - 1) / groups
+    fit = stats.random_intercept(df, "y", "g", reml=reml)
+    assert fit.group_variance == pytest.approx((shrink * msb - msw) / n, rel=1e-9)
+    assert fit.residual_variance == pytest.approx(msw, rel=1e-9)
+    assert fit.fixed.loc["Intercept", "se"] == pytest.approx(np.sqrt(shrink * msb / len(df)),
+                                                             rel=1e-9)
+    assert fit.fixed.loc["Intercept", "df"] == groups - 1
+
+
 @pytest.mark.parametrize("noise", [0.0, 1e-8])
 def test_no_variation_within_groups_is_refused_not_a_wrong_fit(noise):
     """Every member of a group alike: the residual variance is 0 and the likelihood has no
