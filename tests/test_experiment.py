@@ -416,7 +416,8 @@ def test_sequential_stopping(tmp_path):
     summary = run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
     assert summary["replications"] == 7 and summary["stopped"] == "max_replications reached"
     path = write_experiment(tmp_path, replications=3, sequential={
-        "half_width": {"attendance": 1.0}, "max_replications": 7, "batch": 2})
+        "half_width": {"attendance": 1.0}, "max_replications": 7, "batch": 2,
+        "min_replications": 3})  # allowed to stop on its first round
     summary = run_experiment(load_experiment(path), tmp_path / "o2", workers=1, progress=False)
     assert summary["replications"] == 3 and summary["stopped"] == "half-width target met"
 

@@ -369,7 +369,7 @@ def test_sequential_resume_matches_the_uninterrupted_run(tmp_path, capsys):
     # a target of 30 stops the uninterrupted run at 4
     exp = tiny_experiment(tmp_path, replications=2,
                           sequential={"half_width": {"cost": 30.0}, "max_replications": 6,
-                                      "batch": 2})
+                                      "batch": 2, "min_replications": 2})
     full = tmp_path / "full"
     assert main(["experiment", str(exp), "--out", str(full), "--workers", "1", "--quiet"]) == 0
     assert json.loads((full / "manifest.json").read_text())["replications"] == 4

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from srmsim import executors
-from srmsim.experiment.spec import Experiment
+from srmsim.experiment.spec import Experiment, SequentialConfig
 from srmsim.experiment.store import STOPPED_KEY, ResultsStore
 
 if TYPE_CHECKING:
@@ -188,6 +188,25 @@ class _Progress:
             self.bar.close()
 
 
+def sequential_step(effects: pd.DataFrame, seq: SequentialConfig, n_reps: int
+                    ) -> tuple[str | None, int]:
+    """The stopping rule's decision on the effects of the first ``n_reps`` replications: why it
+    stops (and ``n_reps``), or ``None`` and how many replications to run before it decides
+    again. A met target stops it only from ``seq.min_replications`` (``max_replications`` if
+    lower): on fewer, a half-width is too noisy an estimate to stop on (see
+    :class:`~srmsim.experiment.spec.SequentialConfig`), so the next round goes there at once."""
+    floor = min(seq.min_replications, seq.max_replications)
+    wide = effects[effects["outcome"].isin(list(seq.half_width))]
+    # a half-width that is not a number (an outcome undefined in every run) is no interval at
+    # all, so not within its target
+    too_wide = wide[~(wide["half_width"] <= wide["outcome"].map(seq.half_width))]
+    if too_wide.empty and n_reps >= floor:
+        return "half-width target met", n_reps
+    if n_reps >= seq.max_replications:
+        return "max_replications reached", n_reps
+    return None, min(max(n_reps + seq.batch, floor), seq.max_replications)
+
+
 @executors.connects_scheduler
 def run_experiment(
     experiment: Experiment,
@@ -201,7 +220,8 @@ def run_experiment(
     """Run every missing variant x replication into the store at ``out``.
 
     With ``sequential:`` in the experiment, replications are added in batches until every CI
-    half-width named there is below its target, or ``max_replications`` is reached.
+    half-width named there is below its target (on at least ``min_replications``), or
+    ``max_replications`` is reached (:func:`sequential_step`).
     Returns a summary: runs done, failures, replications, stopping reason.
 
     ``timings`` (for benchmarks/experiments.py) receives a record per run: where and when it ran
@@ -281,17 +301,10 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
                 effects = compare_frame(runs, experiment.baseline, experiment.outcomes,
                                         registry=experiment.outcome_registry(),
                                         order=list(experiment.variants))
-                wide = effects[effects["outcome"].isin(list(seq.half_width))]
-                # a half-width that is not a number (an outcome undefined in every run) is no
-                # interval at all, so not within its target
-                too_wide = wide[~(wide["half_width"] <= wide["outcome"].map(seq.half_width))]
-                if too_wide.empty:
-                    reason = "half-width target met"
+                stop, n_reps = sequential_step(effects, seq, n_reps)
+                if stop is not None:
+                    reason = stop
                     break
-                if n_reps >= seq.max_replications:
-                    reason = "max_replications reached"
-                    break
-                n_reps = min(n_reps + seq.batch, seq.max_replications)
                 tasks = plan(experiment, range(n_reps), store)
         finished = True
     finally:
