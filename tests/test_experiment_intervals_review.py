@@ -10,10 +10,12 @@ differences as certain, and neither said that its verdicts are not adjusted for 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from conftest import tiny_policy_scenario
 
@@ -105,3 +107,61 @@ def test_the_default_min_replications_keeps_the_experiment_hash(tmp_path):
                                         min_replications=3))
     assert other.hashed_config()["sequential"]["min_replications"] == 3
     assert other.digest() != default.digest()
+
+
+# --- 2. zero-width intervals and multiplicity, said where the verdicts are printed ----------
+
+def _table(columns: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    """A runs table from {variant: {outcome: values by replication}}."""
+    return pd.concat([pd.DataFrame({"variant": v, "replication": range(len(next(iter(o.values())))),
+                                    **o}) for v, o in columns.items()], ignore_index=True)
+
+
+def test_identical_paired_differences_are_named_not_shown_as_certain():
+    """Two replications of a share of 150 students, each one student lower under the variant:
+    a zero-width interval at -0.67 pp and the verdict "better", which the table showed as
+    certain although a share of a few students repeats a difference by chance (above half of
+    the time on some outcomes, measured); the varying outcome is not named."""
+    from srmsim.experiment.compare import format_effects
+
+    runs = _table({"base": {"share": [3 / 150, 5 / 150], "score": [1.0, 2.0]},
+                   "v": {"share": [2 / 150, 4 / 150], "score": [1.5, 2.1]}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division or degrees-of-freedom warning
+        eff = compare_frame(runs, "base", ["share", "score"]).set_index("outcome")
+    # 3/150 - 2/150 and 5/150 - 4/150 differ in the last bit: an interval 1e-17 wide and a
+    # variance-reduction factor of 1e29 before they were read as the same difference
+    assert eff.loc["share", "ci_low"] == eff.loc["share", "ci_high"] == pytest.approx(-1 / 150)
+    assert eff.loc["share", "half_width"] == 0 and np.isnan(eff.loc["share", "variance_reduction"])
+    text = format_effects(eff.reset_index())
+    note = next(line for line in text.splitlines() if "every paired difference" in line)
+    assert "'v' (share; 2 replications)" in note and "score" not in note
+
+
+def test_a_variant_identical_to_the_baseline_gets_zero_intervals_and_one_short_note():
+    """All differences exactly 0: intervals [0, 0], "no clear change", no warning and no NaN;
+    the note names the variant once ("every outcome"), not each of its outcomes."""
+    from srmsim.experiment.compare import format_effects
+
+    rng = np.random.default_rng(0)
+    base = {"a": list(rng.normal(size=5)), "b": list(rng.binomial(20, 0.1, 5) / 20)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eff = compare_frame(_table({"base": base, "same": base}), "base", ["a", "b"])
+    assert (eff[["difference", "ci_low", "ci_high", "half_width"]] == 0).all().all()
+    assert set(eff["verdict"]) == {"no clear change"}
+    assert "'same' (every outcome; 5 replications)" in format_effects(eff)
+
+
+def test_the_report_carries_the_notes(tmp_path):
+    """The HTML report shows the notes of the printed table under its effects table."""
+    from srmsim.report import write_report
+
+    path = _experiment(tmp_path, half_width={"attendance": 0.05})
+    exp = yaml.safe_load(path.read_text())
+    del exp["sequential"]
+    exp["variants"]["same"] = {"policy": None}
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
+    html = write_report(tmp_path / "o").read_text()
+    assert "Every paired difference is the same in &#x27;same&#x27; (every outcome" in html

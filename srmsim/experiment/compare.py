@@ -208,6 +208,21 @@ def _spread(values: np.ndarray) -> float:
     return scale * float(np.std(np.asarray(values, dtype=float) / scale, ddof=1))
 
 
+#: paired differences this many units in the last place (of the largest value) apart are one
+#: difference: rounding of the outcome and of the subtraction is within 4 (measured), and a real
+#: difference is more than 1e13 apart
+SAME_DIFFERENCE_ULPS = 8
+
+
+def _same_up_to_rounding(d: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """The differences ``d = a - b`` agree up to rounding: a share one student lower in two
+    runs is 3/150 - 2/150 in one and 5/150 - 4/150 in the other, which differ in the last bit,
+    so the interval was 1e-17 wide (a verdict, as if measured that precisely) and the
+    variance-reduction factor 1e29, where the same difference gives width 0 and no factor."""
+    top = max(float(np.abs(a).max()), float(np.abs(b).max()))
+    return float(np.ptp(d)) <= SAME_DIFFERENCE_ULPS * np.finfo(float).eps * top
+
+
 def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
     """Refuse a runs table that would give a silently wrong effects table.
 
@@ -327,6 +342,8 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
             mean_d = float(d.mean()) if n else np.nan
             if n >= 2:
                 sd = _spread(d)
+                if sd > 0 and _same_up_to_rounding(d, a, b):
+                    sd = 0.0
                 if n not in t_quantile:
                     t_quantile[n] = stats.t.ppf(0.5 + level / 2, n - 1)
                 half = float(t_quantile[n] * sd / np.sqrt(n))
@@ -548,6 +565,34 @@ def _fewer_replications(effects: pd.DataFrame,
     return "".join(lines)
 
 
+def no_spread_note(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
+                   shown: int = 10) -> str:
+    """A sentence naming the rows whose paired differences are all the same ("" if none).
+
+    Their SD is 0, so the t interval has no width: exact where the difference cannot vary (a
+    variant identical to the baseline, or one that does not touch the outcome), but an outcome
+    of few values repeats one difference by chance: on 2 replications of a 1-school trust, 18-42%
+    of shares and counts did, and the 95% intervals covered the true effect in 58-83% of
+    experiments; the table and the report showed such an interval, and its verdict, as certain."""
+    rows = effects[(effects["replications"] >= 2) & (effects["half_width"] == 0)]
+    if rows.empty:
+        return ""
+    parts = []
+    for variant, own in rows.groupby("variant", sort=False):
+        every = (effects["variant"] == variant).sum() == len(own) and len(own) > 1
+        labels = ("every outcome" if every else
+                  ", ".join(get_outcome(o, registry).label for o in own["outcome"][:shown])
+                  + (f" and {len(own) - shown} more" if len(own) > shown else ""))
+        counts = sorted(set(own["replications"].astype(int)))
+        parts.append(f"{variant!r} ({labels}; {'/'.join(map(str, counts))} replications)")
+    more = f" and {len(parts) - shown} more variants" if len(parts) > shown else ""
+    return (f"every paired difference is the same in {', '.join(parts[:shown])}{more}, so "
+            "the interval has no width: exact only if the difference cannot vary (a variant "
+            "identical to the baseline, or one that does not touch the outcome); an outcome of "
+            "few values (a share of a few students, a count) repeats one difference by chance "
+            "on few replications: add replications before relying on it.")
+
+
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
                    level: float = 0.95) -> str:
     """The printed table: plain numbers with units, the simulation interval (ci_low to
@@ -559,6 +604,7 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
     text += _fewer_replications(effects, registry)
+    text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry),) if note)
     return (text + f"\nci_low to ci_high: the {percent_level(level)} simulation interval "
             "(Monte-Carlo uncertainty under the model's assumptions, not a forecast).\n"
             "pp = percentage points; relative_change only on ratio scales; more columns in "

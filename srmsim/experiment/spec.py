@@ -69,7 +69,7 @@ class SequentialConfig(StrictModel):
     #: that is lower): the half-width of 2 or 3 replications is itself a noisy estimate, and an
     #: outcome of few values (a share of few students, a count) often has the same paired
     #: difference in every one of them, a half-width of 0. Stopping there, a first round of
-    #: 2 stopped at once in 17-38% of experiments on such outcomes, and their 95% intervals
+    #: 2 stopped at once in 18-42% of experiments on such outcomes, and their 95% intervals
     #: held the true effect in 51-77% of experiments (docs/guides/researcher.md)
     min_replications: Annotated[int, Field(ge=2, le=100_000)] = MIN_SEQUENTIAL_REPLICATIONS
 
