@@ -153,6 +153,23 @@ def test_a_variant_identical_to_the_baseline_gets_zero_intervals_and_one_short_n
     assert "'same' (every outcome; 5 replications)" in format_effects(eff)
 
 
+def test_the_table_says_its_verdicts_are_not_adjusted_for_multiplicity():
+    """Four variants x five outcomes, none with any effect (independent noise): one of the 20
+    verdicts says "higher" with this seed, as 5% of 20 would; nothing said the verdicts are
+    each at 95% on their own. The note gives the 20 comparisons and the one expected."""
+    from srmsim.experiment.compare import format_effects
+
+    rng = np.random.default_rng(4)
+    columns = {v: {f"o{k}": list(rng.normal(size=10)) for k in range(5)}
+               for v in ["base", "a", "b", "c", "d"]}
+    eff = compare_frame(_table(columns), "base", [f"o{k}" for k in range(5)])
+    assert (eff["verdict"] != "no clear change").sum() >= 1
+    text = format_effects(eff)
+    assert "not adjusted for multiplicity: of these 20 comparisons about 1 would" in text
+    # one comparison: nothing to adjust
+    assert "multiplicity" not in format_effects(eff.head(1))
+
+
 def test_the_report_carries_the_notes(tmp_path):
     """The HTML report shows the notes of the printed table under its effects table."""
     from srmsim.report import write_report
@@ -165,3 +182,4 @@ def test_the_report_carries_the_notes(tmp_path):
     run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
     html = write_report(tmp_path / "o").read_text()
     assert "Every paired difference is the same in &#x27;same&#x27; (every outcome" in html
+    assert "not adjusted for multiplicity: of these 4 comparisons" in html

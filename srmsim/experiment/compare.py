@@ -593,6 +593,20 @@ def no_spread_note(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
             "on few replications: add replications before relying on it.")
 
 
+def multiplicity_note(effects: pd.DataFrame, level: float = 0.95) -> str:
+    """A sentence saying the verdicts are not adjusted for multiplicity ("" for one interval).
+
+    Each verdict is its own interval's: 20 comparisons of variants that change nothing give a
+    "better" or "worse" about once (64% of the time at least one), and nothing said so."""
+    k = int(np.isfinite(effects["half_width"]).sum()) if len(effects) else 0
+    if k < 2:
+        return ""
+    chance = k * (1 - level)
+    return (f"each verdict is its own {percent_level(level)} interval's, not adjusted for "
+            f"multiplicity: of these {k} comparisons about {chance:.2g} would show a clear "
+            "change by chance if no variant changed anything.")
+
+
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
                    level: float = 0.95) -> str:
     """The printed table: plain numbers with units, the simulation interval (ci_low to
@@ -604,7 +618,8 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
     text += _fewer_replications(effects, registry)
-    text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry),) if note)
+    text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry),
+                                                   multiplicity_note(effects, level)) if note)
     return (text + f"\nci_low to ci_high: the {percent_level(level)} simulation interval "
             "(Monte-Carlo uncertainty under the model's assumptions, not a forecast).\n"
             "pp = percentage points; relative_change only on ratio scales; more columns in "

@@ -12,6 +12,7 @@ from srmsim.experiment.compare import (
     effects_display,
     failed_note,
     mark_better,
+    multiplicity_note,
     no_spread_note,
 )
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
@@ -414,7 +415,7 @@ def build(res: ExperimentResult) -> Page:
            f"and ci_high bound its {level} simulation interval; pp = percentage points; "
            "relative_change is shown only where a ratio means something. effects.csv also "
            "keeps the variance-reduction factor of the paired comparison.", "meta")
-    for note in (no_spread_note(eff, res.registry),):
+    for note in (no_spread_note(eff, res.registry), multiplicity_note(eff, res.level)):
         if note:
             page.note(esc(note[0].upper() + note[1:]))
     page.png(res.forest_png, f"Effect of each variant against the baseline with its {level} "
