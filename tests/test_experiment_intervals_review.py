@@ -183,3 +183,35 @@ def test_the_report_carries_the_notes(tmp_path):
     html = write_report(tmp_path / "o").read_text()
     assert "Every paired difference is the same in &#x27;same&#x27; (every outcome" in html
     assert "not adjusted for multiplicity: of these 4 comparisons" in html
+
+
+# --- 3. designs whose points are not replications -----------------------------------------
+
+def test_a_morris_experiment_says_its_intervals_are_not_of_the_mean_over_the_ranges(tmp_path):
+    """Eight points of a Morris design (4 trajectories of one parameter), all with one seed, were
+    printed as "8 replications" with 95% Monte-Carlo intervals and verdicts, although the points
+    are one trust on a grid (the mean of x^2 over a 4-level grid of [0, 1] is 0.389, not 1/3)
+    and a trajectory's points are dependent. The table and the report now say so; an lhs
+    experiment's table has no such note."""
+    from srmsim.experiment.result import ExperimentResult
+    from srmsim.report import write_report
+
+    path = _experiment(tmp_path, half_width={"attendance": 0.05})
+    exp = yaml.safe_load(path.read_text())
+    del exp["sequential"], exp["replications"]
+    exp["uncertain"] = {"policy.parameters.attendance_threshold": [0.85, 0.95]}
+    exp["design"] = {"method": "morris", "n": 4}
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
+    res = ExperimentResult.load(tmp_path / "o")
+    assert "the runs are the points of a morris design, not replications: every point ran " \
+           "with the same seed" in str(res)
+    assert "do not hold the mean effect over the ranges" in str(res)
+    html = write_report(tmp_path / "o").read_text()
+    assert "The runs are the points of a morris design" in html
+
+    del exp["design"]
+    exp["replications"] = 2
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    run_experiment(load_experiment(path), tmp_path / "lhs", workers=1, progress=False)
+    assert "design, not replications" not in str(ExperimentResult.load(tmp_path / "lhs"))

@@ -78,7 +78,7 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
             from srmsim.report import write_report
 
             write_report(out, stage / "report.html", result=res)
-    print(format_effects(effects, registry))
+    print(format_effects(effects, registry, manifest=res.manifest))
     print("wrote " + ", ".join(str(out / name) for name in names if (out / name).exists()))
     if wanted_html and not html:  # --report with another --baseline: say why there is none
         print(f"note: report.html is written against the experiment's own baseline "

@@ -172,7 +172,8 @@ class ExperimentResult:
         head = (f"experiment {self.name}: {plural(len(self.variants), 'variant')} x "
                 f"{plural(self.replications, 'replication')}, baseline {self.baseline}, root seed "
                 f"{self.manifest.get('root_seed')}")
-        return head + "\n" + format_effects(self.effects, self.registry, self.level)
+        return head + "\n" + format_effects(self.effects, self.registry, self.level,
+                                            self.manifest)
 
     def table(self) -> pd.DataFrame:
         """The effects table as formatted text (a DataFrame, for notebooks)."""

@@ -9,6 +9,7 @@ import pandas as pd
 
 from srmsim.experiment.compare import (
     MAX_FOREST_VARIANTS,
+    design_note,
     effects_display,
     failed_note,
     mark_better,
@@ -415,7 +416,8 @@ def build(res: ExperimentResult) -> Page:
            f"and ci_high bound its {level} simulation interval; pp = percentage points; "
            "relative_change is shown only where a ratio means something. effects.csv also "
            "keeps the variance-reduction factor of the paired comparison.", "meta")
-    for note in (no_spread_note(eff, res.registry), multiplicity_note(eff, res.level)):
+    for note in (no_spread_note(eff, res.registry), multiplicity_note(eff, res.level),
+                 design_note(res.manifest)):
         if note:
             page.note(esc(note[0].upper() + note[1:]))
     page.png(res.forest_png, f"Effect of each variant against the baseline with its {level} "
