@@ -215,3 +215,16 @@ def test_a_morris_experiment_says_its_intervals_are_not_of_the_mean_over_the_ran
     path.write_text(yaml.safe_dump(exp, sort_keys=False))
     run_experiment(load_experiment(path), tmp_path / "lhs", workers=1, progress=False)
     assert "design, not replications" not in str(ExperimentResult.load(tmp_path / "lhs"))
+
+
+def test_min_replications_above_max_replications_is_refused(tmp_path):
+    """An explicit min_replications the experiment can never reach would do nothing: refused,
+    naming both settings (the default 10 with a lower max_replications stops at the maximum)."""
+    from srmsim.errors import SrmsimError
+
+    path = _experiment(tmp_path, half_width={"attendance": 0.05}, max_replications=6,
+                       min_replications=8)
+    with pytest.raises(SrmsimError, match=r"min_replications \(8\) is above max_replications "
+                                          r"\(6\)"):
+        load_experiment(path)
+    load_experiment(_experiment(tmp_path, half_width={"attendance": 0.05}, max_replications=6))

@@ -146,6 +146,13 @@ class ExperimentConfig(StrictModel):
                 raise ValueError(f"sequential.max_replications ({self.sequential.max_replications})"
                                  f" is below replications ({self.replications}{default}), the "
                                  "first round: raise max_replications or lower replications")
+            seq = self.sequential
+            if "min_replications" in seq.model_fields_set \
+                    and seq.min_replications > seq.max_replications:
+                # it would do nothing: the rule never runs past max_replications
+                raise ValueError(f"sequential.min_replications ({seq.min_replications}) is above "
+                                 f"max_replications ({seq.max_replications}): the experiment "
+                                 "never runs that many; lower it or raise max_replications")
         return self
 
 
