@@ -220,7 +220,7 @@ def _same_up_to_rounding(d: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
     so the interval was 1e-17 wide (a verdict, as if measured that precisely) and the
     variance-reduction factor 1e29, where the same difference gives width 0 and no factor."""
     top = max(float(np.abs(a).max()), float(np.abs(b).max()))
-    return float(np.ptp(d)) <= SAME_DIFFERENCE_ULPS * np.finfo(float).eps * top
+    return bool(float(np.ptp(d)) <= SAME_DIFFERENCE_ULPS * np.finfo(float).eps * top)
 
 
 def check_runs(runs: pd.DataFrame, outcomes: list[str], level: float) -> None:
@@ -620,9 +620,9 @@ def design_note(manifest: Mapping | None) -> str:
     100% (conservative)."""
     config = (manifest or {}).get("experiment_config")
     design = config.get("design") if isinstance(config, Mapping) else None
-    method = design.get("method") if isinstance(design, Mapping) else None
-    if method not in ("sobol", "morris"):
+    if not isinstance(design, Mapping) or design.get("method") not in ("sobol", "morris"):
         return ""
+    method = design["method"]
     common = (design.get("seeds") or "common") == "common"
     seeds = ("every point ran with the same seed (one simulated trust), so the intervals hold no "
              "replication noise: they are of the mean over the points for that trust"

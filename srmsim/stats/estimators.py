@@ -460,7 +460,7 @@ dropped first (reghdfe's singletons; noted). With method="ols", cluster= given a
             notes.append(f"two-way clustered by {cluster!r} and {second!r} "
                          f"({int(second_codes.max()) + 1} clusters); t df = fewer clusters - 1")
     elif method == "gee":
-        if se != "classical":
+        if se != "classical" and codes is not None:
             _refuse_lone_arm_cluster(arm_lab.to_numpy(), arms, codes, cluster)
         res, params, bse, dfs = _gee(y, X, codes, se, notes)
     else:
