@@ -523,7 +523,12 @@ class NNT:
 
     ``direction`` is "fewer" when the arm lowers the risk (RD < 0) and "more" when it raises it.
     When the risk-difference CI includes 0 the NNT interval passes through infinity (Altman 1998):
-    then ``ci_low`` is the smallest NNT in the interval and ``ci_high`` is infinite.
+    then ``ci_low`` is the smallest NNT in the interval, in either direction, and ``ci_high`` is
+    infinite. Altman's two bounds, which ``ci_low`` alone cannot tell apart, are
+    ``fewer_from`` (the interval holds "treat k for one fewer case" for every k from it up) and
+    ``more_from`` (the same for one more case): RD -0.02 (CI -0.10 to 0.05) is NNT 50 fewer,
+    CI "10 (fewer) to infinity to 20 (more)". Both are infinite where the interval holds no RD
+    of that sign, and NaN when it does not reach 0 (or no interval was given).
     """
 
     value: float
@@ -531,13 +536,24 @@ class NNT:
     ci_high: float
     direction: str
     crosses_zero: bool
+    fewer_from: float = math.nan
+    more_from: float = math.nan
 
     def describe(self) -> str:
+        if self.crosses_zero:
+            sides = [f"{bound:.1f} for one {side} case" for bound, side in
+                     ((self.fewer_from, "fewer"), (self.more_from, "more")) if math.isfinite(bound)]
+            through = (f"CI {' to infinity to '.join(sides)}" if len(sides) == 2 else
+                       f"CI {sides[0]} to infinity" if sides else "CI infinite")
+            if math.isinf(self.value):
+                return f"no difference in risk: NNT is infinite ({through})"
+            return (f"treat {self.value:.1f} students for one {self.direction} case (CI includes "
+                    f"no effect: the NNT interval runs through infinity, Altman 1998: {through})")
         if math.isinf(self.value):
             return "no difference in risk: NNT is infinite"
         text = f"treat {self.value:.1f} students for one {self.direction} case"
-        if self.crosses_zero:
-            return text + " (CI includes no effect: the NNT interval runs through infinity)"
+        if math.isnan(self.ci_low):
+            return text
         return text + f" (CI {self.ci_low:.1f} to {self.ci_high:.1f})"
 
 
@@ -567,7 +583,9 @@ def nnt(
         bounds = sorted((1 / abs(ci_low), 1 / abs(ci_high)))
         return NNT(value, bounds[0], bounds[1], direction, False)
     far = max(abs(ci_low), abs(ci_high))
-    return NNT(value, math.inf if far == 0 else 1 / far, math.inf, direction, True)
+    fewer = 1 / -ci_low if ci_low < 0 else math.inf  # Altman's NNT (benefit or harm) bounds
+    more = 1 / ci_high if ci_high > 0 else math.inf
+    return NNT(value, math.inf if far == 0 else 1 / far, math.inf, direction, True, fewer, more)
 
 
 def binary_effects(
