@@ -14,6 +14,7 @@ import math
 import pytest
 
 from srmsim import stats
+from srmsim.errors import SrmsimError
 
 # ------------------------------------------------------------------ NNT (Altman 1998)
 
@@ -48,3 +49,10 @@ def test_nnt_without_an_interval_says_no_interval():
     assert text == "treat 10.0 students for one fewer case"
     k = stats.nnt(stats.risk_difference(30, 200, 50, 200))  # interval not through 0
     assert math.isnan(k.fewer_from) and math.isnan(k.more_from)
+
+
+@pytest.mark.parametrize("low, high", [(0.05, None), (None, 0.2)])
+def test_nnt_with_one_bound_of_the_interval_is_refused(low, high):
+    """nnt(0.1, 0.05) returned NNT 10 with no interval, the bound given silently dropped."""
+    with pytest.raises(SrmsimError, match="both ci_low and ci_high"):
+        stats.nnt(0.1, low, high)

@@ -567,6 +567,9 @@ def nnt(
         rd, ci_low, ci_high = risk_diff.estimate, risk_diff.ci_low, risk_diff.ci_high
     else:
         rd = ck.finite_number(risk_diff, "risk difference")
+        if (ci_low is None) != (ci_high is None):  # one bound alone was silently ignored
+            raise SrmsimError(f"give both ci_low and ci_high of the risk difference, or "
+                              f"neither; got ci_low={ci_low!r}, ci_high={ci_high!r}")
     if not -1.0 <= rd <= 1.0:
         raise SrmsimError(f"a risk difference lies between -1 and 1, got {rd!r}")
     if ci_low is not None and ci_high is not None:
