@@ -10,8 +10,12 @@ functions called directly. Each reference figure names its source.
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from srmsim import stats
 from srmsim.errors import SrmsimError
@@ -56,3 +60,153 @@ def test_nnt_with_one_bound_of_the_interval_is_refused(low, high):
     """nnt(0.1, 0.05) returned NNT 10 with no interval, the bound given silently dropped."""
     with pytest.raises(SrmsimError, match="both ci_low and ci_high"):
         stats.nnt(0.1, low, high)
+
+
+# ------------------------------------------------------------------ design effect
+
+
+def test_design_effect_with_unequal_clusters_is_kerry_and_blands():
+    """Eldridge et al.'s (2006) 1 + ((cv^2 + 1) m - 1) rho, cv over the clusters with divisor
+    k, is Kerry & Bland's (2001) 1 + (sum m_i^2 / sum m_i - 1) rho (the docstring's advice)."""
+    sizes = np.array([4, 9, 15, 22, 30, 61])
+    kerry_bland = 1 + (np.sum(sizes**2) / np.sum(sizes) - 1) * 0.12
+    cv = sizes.std() / sizes.mean()
+    assert stats.design_effect(sizes.mean(), 0.12, cv) == pytest.approx(kerry_bland, rel=1e-13)
+    assert stats.design_effect(sizes.mean(), 0.12, sizes.std(ddof=1) / sizes.mean()) > kerry_bland
+
+
+# ------------------------------------------------------------------ regression sandwiches
+
+
+def _panel(seed: int = 3, n: int = 157) -> pd.DataFrame:
+    """Firm-year rows, unbalanced (firms and years drawn at random), two rows missing z."""
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n),
+                      "firm": rng.integers(0, 13, n), "year": rng.integers(0, 7, n)})
+    d["y"] = (1 + 0.5 * d["x"] - 0.2 * d["z"] + rng.normal(size=n)
+              + 0.5 * rng.normal(size=13)[d["firm"]] + 0.7 * rng.normal(size=7)[d["year"]])
+    d.loc[[3, 50], "z"] = np.nan
+    return d
+
+
+def _cr1(X: np.ndarray, e: np.ndarray, M: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """One CR1 sandwich, Cameron, Gelbach & Miller's (2011) c = G/(G-1) (N-1)/(N-k)."""
+    _, inv = np.unique(codes, return_inverse=True)
+    scores = np.zeros((inv.max() + 1, X.shape[1]))
+    np.add.at(scores, inv, X * e[:, None])
+    (N, k), G = X.shape, inv.max() + 1
+    return G / (G - 1) * (N - 1) / (N - k) * M @ scores.T @ scores @ M
+
+
+def test_regress_sandwiches_are_the_textbook_formulas_on_unbalanced_data_with_gaps():
+    """HC0-HC3 (MacKinnon & White 1985; Long & Ervin 2000) and CGM two-way (V_firm + V_year -
+    V_firm-year, each CR1) written out in numpy, on an unbalanced panel with two rows missing a
+    covariate (left out, as the rows' report says)."""
+    d = _panel()
+    dd = d.dropna()
+    X = np.column_stack([np.ones(len(dd)), dd["x"], dd["z"]])
+    y = dd["y"].to_numpy()
+    M = np.linalg.inv(X.T @ X)
+    e = y - X @ (M @ X.T @ y)
+    h = np.einsum("ij,jk,ik->i", X, M, X)
+    N, k = X.shape
+
+    def sandwich(u: np.ndarray) -> np.ndarray:
+        return M @ (X * u[:, None]).T @ (X * u[:, None]) @ M
+
+    ref = {"classical": e @ e / (N - k) * M, "hc0": sandwich(e),
+           "hc1": sandwich(e) * N / (N - k), "hc2": sandwich(e / np.sqrt(1 - h)),
+           "hc3": sandwich(e / (1 - h))}
+    for se, V in ref.items():
+        r = stats.regress(d, "y ~ x + z", se=se)
+        assert r.n == N and r.missing.n_dropped == 2
+        assert r.table["se"].to_numpy() == pytest.approx(np.sqrt(np.diag(V)), rel=1e-10)
+        assert (r.table["df"] == N - k).all()
+    firm, year = dd["firm"].to_numpy(), dd["year"].to_numpy()
+    V = _cr1(X, e, M, firm) + _cr1(X, e, M, year) - _cr1(X, e, M, firm * 100 + year)
+    r = stats.regress(d, "y ~ x + z", se="cluster", cluster=["firm", "year"])
+    assert r.table["se"].to_numpy() == pytest.approx(np.sqrt(np.diag(V)), rel=1e-10)
+    assert (r.table["df"] == min(len(np.unique(firm)), len(np.unique(year))) - 1).all()
+    # and the same two-way SE for an arm contrast through estimate_effect
+    d["arm"] = np.where(d["x"] > 0, "t", "c")
+    e2 = stats.estimate_effect(d, "y", "arm", "c", cluster=["firm", "year"], se="cluster",
+                               covariates=["z"]).effect()
+    r2 = stats.regress(d.assign(t=(d["arm"] == "t").astype(float)), "y ~ t + z",
+                       se="cluster", cluster=["firm", "year"]).coef("t")
+    assert (e2["estimate"], e2["se"], e2["df"]) == pytest.approx(
+        (r2["estimate"], r2["se"], r2["df"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("n1, n0", [(5, 30), (12, 12), (3, 40)])
+def test_hc2_of_two_arms_is_welchs_se_with_imbens_kolesars_bell_mccaffrey_df(n1, n0):
+    """Imbens & Kolesar (2016, Review of Economics and Statistics 98(4), section on a binary
+    regressor): HC2's SE of a difference in means is Welch's (unequal-variance) SE, and its
+    Bell-McCaffrey df have the closed form (N0 + N1)^2 (N0 - 1)(N1 - 1) / (N1^2 (N1 - 1) +
+    N0^2 (N0 - 1)), not Welch-Satterthwaite's (which depends on the sample variances)."""
+    rng = np.random.default_rng(n1 * 100 + n0)
+    y1, y0 = 3 * rng.normal(size=n1), rng.normal(size=n0)
+    d = pd.DataFrame({"y": np.r_[y1, y0], "arm": ["t"] * n1 + ["c"] * n0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.StatsWarning)
+        got = stats.estimate_effect(d, "y", "arm", "c", se="hc2").effect()
+    welch = sps.ttest_ind(y1, y0, equal_var=False)
+    se = np.sqrt(y1.var(ddof=1) / n1 + y0.var(ddof=1) / n0)
+    df = (n0 + n1) ** 2 * (n0 - 1) * (n1 - 1) / (n1**2 * (n1 - 1) + n0**2 * (n0 - 1))
+    assert got["estimate"] == pytest.approx(y1.mean() - y0.mean(), rel=1e-12)
+    assert got["se"] == pytest.approx(se, rel=1e-10)
+    assert got["se"] == pytest.approx(abs(got["estimate"]) / abs(welch.statistic), rel=1e-10)
+    assert got["df"] == pytest.approx(df, rel=1e-9)
+    assert got["p_value"] == pytest.approx(2 * sps.t.sf(abs(welch.statistic), df), rel=1e-9)
+
+
+# ------------------------------------------------------------------ risk ratio (Katz)
+
+
+@pytest.mark.parametrize("a, n1, c, n0", [(15, 50, 25, 50), (1, 40, 9, 38), (3, 7, 1, 9)])
+def test_risk_ratio_is_statsmodels_katz_log_interval(a, n1, c, n0):
+    """statsmodels' Table2x2.riskratio_confint (the log, Katz, method) where no cell is 0."""
+    got = stats.risk_ratio(a, n1, c, n0)
+    table = sm_table(a, n1, c, n0)
+    assert got.estimate == pytest.approx(table.riskratio, rel=1e-12)
+    assert (got.ci_low, got.ci_high) == pytest.approx(table.riskratio_confint(), rel=1e-10)
+
+
+def sm_table(a: int, n1: int, c: int, n0: int):
+    from statsmodels.stats.contingency_tables import Table2x2
+
+    return Table2x2(np.array([[a, n1 - a], [c, n0 - c]]), shift_zeros=False)
+
+
+def test_risk_ratio_with_every_treated_student_an_event_needs_no_correction():
+    """40/40 against 30/41: Katz's se(log RR) = sqrt(1/a - 1/n1 + 1/c - 1/n0) is finite (the
+    zero is a non-event cell), so no continuity correction is applied, where statsmodels'
+    Table2x2 (shift_zeros=True by default) adds 0.5 to every cell and reports 1.3498."""
+    got = stats.risk_ratio(40, 40, 30, 41)
+    se = np.sqrt(1 / 40 - 1 / 40 + 1 / 30 - 1 / 41)
+    z = sps.norm.isf(0.025)
+    assert got.estimate == pytest.approx(41 / 30, rel=1e-12)
+    assert (got.ci_low, got.ci_high) == pytest.approx(
+        (41 / 30 * np.exp(-z * se), 41 / 30 * np.exp(z * se)), rel=1e-12)
+    assert got.method == "log"
+
+
+# ------------------------------------------------------------------ simulated against analytic
+
+
+def test_simulated_power_agrees_with_powerups_individual_design():
+    """Students randomised 30/30, effect 0.5 SD, a t-test: PowerUp!'s IRA power (noncentral t,
+    0.478, as G*Power's for d = 0.5 with 30 per group) lies in the Monte-Carlo interval."""
+    def simulate(seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame({"t": np.repeat([True, False], 30),
+                             "y": np.repeat([0.5, 0.0], 30) + rng.normal(size=60)})
+
+    def estimate(d: pd.DataFrame) -> tuple[float, float]:
+        t = sps.ttest_ind(d.loc[d["t"], "y"], d.loc[~d["t"], "y"])
+        return float(d.loc[d["t"], "y"].mean() - d.loc[~d["t"], "y"].mean()), float(t.pvalue)
+
+    analytic = stats.power("individual", 0.5, n=60).power
+    assert analytic == pytest.approx(0.4779, abs=5e-5)
+    sim = stats.simulated_power(simulate, estimate, n_sims=3000, seed=11)
+    assert sim.ci_low < analytic < sim.ci_high
+    assert sim.mean_estimate == pytest.approx(0.5, abs=0.02)

@@ -324,7 +324,11 @@ def design_effect(m: float, rho: float, cv: float = 0.0) -> float:
     """Variance inflation of clustering: 1 + rho ((m - 1) + m cv^2).
 
     ``m`` is the mean cluster size and ``cv`` the coefficient of variation of cluster sizes
-    (Eldridge et al. 2006); with equal sizes this is Kish's 1 + (m - 1) rho.
+    (Eldridge et al. 2006); with equal sizes this is Kish's 1 + (m - 1) rho. Take cv's SD over
+    the clusters with divisor k, the number of clusters (numpy's ``std()``): then
+    m (1 + cv^2) = sum m_i^2 / sum m_i and this is exactly Kerry & Bland's (2001) design effect
+    1 + (sum m_i^2 / sum m_i - 1) rho for a size-weighted analysis; the sample SD (divisor
+    k - 1) overstates it slightly with few clusters.
     """
     m = ck.finite_number(m, "cluster size m")
     rho, cv = ck.finite_number(rho, "rho"), ck.finite_number(cv, "cv")
