@@ -210,3 +210,29 @@ def test_simulated_power_agrees_with_powerups_individual_design():
     sim = stats.simulated_power(simulate, estimate, n_sims=3000, seed=11)
     assert sim.ci_low < analytic < sim.ci_high
     assert sim.mean_estimate == pytest.approx(0.5, abs=0.02)
+
+
+# ------------------------------------------------------------------ cost per outcome
+
+
+@pytest.mark.parametrize("cost, gain, dominated, says", [
+    # the cost-effectiveness plane (Drummond et al., Methods for the Economic Evaluation of
+    # Health Care Programmes, ch. 4): dominated = costs more for no gain, or no less for a loss
+    (100.0, 0.0, True, "dominated"),
+    (100.0, -0.05, True, "dominated"),
+    (0.0, -0.05, True, "dominated"),
+    # a saving at no change in outcome dominates the comparator
+    (-100.0, 0.0, False, "dominant"),
+    # south-west quadrant: 100 saved for 0.05 fewer outcomes, 2000 per outcome lost
+    (-100.0, -0.05, False, "trade-off, not dominated): 2000 saved per outcome lost"),
+    (0.0, 0.0, False, "no difference in cost or outcome"),
+])
+def test_cost_per_outcome_calls_only_a_policy_that_costs_no_less_dominated(cost, gain,
+                                                                             dominated, says):
+    """cost_per_outcome(-100, 0) (saves 100, same outcomes) and (-100, -0.05) (saves money,
+    loses outcomes) were both reported "policy is dominated" with dominated=True."""
+    r = stats.cost_per_outcome(cost, gain)
+    assert math.isinf(r.value) and r.dominated is dominated
+    assert says in r.note
+    if not dominated:
+        assert "is dominated" not in r.note

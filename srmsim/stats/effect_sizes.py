@@ -661,7 +661,11 @@ def binary_effects(
 
 @dataclass(frozen=True)
 class CostPerOutcome:
-    """Incremental cost per incremental outcome (e.g. per persistent absence avoided)."""
+    """Incremental cost per incremental outcome (e.g. per persistent absence avoided).
+
+    ``dominated``: the policy costs more for no more outcomes, or costs no less for fewer (the
+    cost-effectiveness plane's north-west quadrant and its edges); a saving is never dominated.
+    """
 
     value: float
     ci_low: float
@@ -680,7 +684,10 @@ def cost_per_outcome(
     ``cost`` is the incremental cost (per student or in total) and ``gain`` the incremental
     outcomes on the same basis (e.g. the reduction in persistent-absence risk per student, or
     cases avoided in total). When the policy gains nothing (gain <= 0) there is no finite cost per
-    outcome: the value is infinite and ``dominated`` is True (with a note), never a negative ratio.
+    outcome: the value is infinite (never a negative ratio), and the note says which case it is:
+    dominated (``dominated`` True) when it also costs at least as much (and not both nothing),
+    dominant when it saves money at no loss of outcomes, and a trade-off (saving money, losing
+    outcomes: the saving per outcome lost is -cost / -gain) when it saves money for fewer.
     A gain interval that excludes 0 gives a cost interval. The interval is the range of
     ``cost / g`` over the gains g > 0 in the gain interval: when that interval reaches 0 the
     ratio is unbounded, upwards for a positive cost (+infinity) and downwards for a saving
@@ -697,12 +704,28 @@ def cost_per_outcome(
             raise SrmsimError(f"gain_ci {tuple(gain_ci)!r} must run from low to high around "
                               f"the gain {gain!r}")
     if gain <= 0:
-        note = "no outcome gained (gain <= 0): cost per outcome is infinite, policy is dominated"
+        # the cost-effectiveness plane (Drummond et al.): a policy that costs more for no gain,
+        # or no less for a loss, is dominated; one that saves money is not (a saving at no
+        # loss dominates; a saving for a loss is a trade-off): "dominated" was said of both
+        dominated = (cost > 0 and gain == 0) or (cost >= 0 and gain < 0)
+        if dominated:
+            note = ("no outcome gained (gain <= 0) at no saving: cost per outcome is infinite, "
+                    "policy is dominated")
+        elif cost == 0:
+            note = "no difference in cost or outcome: cost per outcome is undefined (infinite)"
+        elif gain == 0:
+            note = ("policy saves money at no change in outcome (dominant); no outcome gained, so "
+                    "cost per outcome is infinite")
+        else:
+            saved = cost / gain  # both negative: the saving per outcome lost
+            per = f"{saved:g} saved per outcome lost; " if math.isfinite(saved) else ""
+            note = (f"policy saves money but loses outcomes (a trade-off, not dominated): {per}"
+                    "no outcome gained, so cost per outcome is infinite")
         lo = hi = math.inf
         if gain_ci is not None and g_hi > 0:  # some gains in the interval are positive
             lo = _ratio(cost, g_hi) if cost > 0 else 0.0 if cost == 0 else -math.inf
             note += f"; gain CI reaches {g_hi:g}, so the interval starts at {lo:g}"
-        return CostPerOutcome(math.inf, lo, hi, cost, gain, True, note)
+        return CostPerOutcome(math.inf, lo, hi, cost, gain, dominated, note)
     value = _ratio(cost, gain)
     lo = hi = math.nan
     note = "policy saves money while gaining outcomes (dominant)" if cost < 0 else ""
