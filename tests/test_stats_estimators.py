@@ -279,7 +279,7 @@ def test_non_finite_effect_is_an_error_not_a_number(monkeypatch):
     df = trial(12)
     from srmsim.stats import estimators
 
-    def broken(y, X, codes, se, terms=None):
+    def broken(y, X, codes, se, terms=None, nested=0):
         k = X.shape[1]
         return None, np.full(k, np.nan), np.full(k, np.nan), np.full(k, 10.0)
 
@@ -346,7 +346,9 @@ def _with_singletons(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
     """A row alone in its school fits its own dummy exactly (leverage 1): it counted in HC1's
     N / (N - k) (SE 0.7% too large) and as a cluster in CR1 (df 12 instead of 9). The estimate,
-    SE and df now equal those of statsmodels' fit on the data without the singletons."""
+    SE and df now equal those of statsmodels' fit on the data without the singletons (CR1 with
+    the school effects, nested in the school clusters, and the intercept left out of k, as
+    fixest and reghdfe count it)."""
     clean, with_single = _with_singletons(21)
     kw = {"cluster": "school"} if se == "cluster" else {}
     est = stats.estimate_effect(with_single, "score", "arm", "control", covariates=["prior"],
@@ -358,8 +360,11 @@ def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
     ref = (model.fit(cov_type="cluster", cov_kwds={"groups": clean["school"]}, use_t=True)
            if se == "cluster" else model.fit(cov_type="HC1" if se == "hc1" else "nonrobust"))
     row = est.effect()
+    n, k = model.exog.shape
+    nested = clean["school"].nunique() if se == "cluster" else 0  # intercept + S - 1 dummies
     assert row["estimate"] == pytest.approx(ref.params["m"], rel=1e-9)
-    assert row["se"] == pytest.approx(ref.bse["m"], rel=1e-9)
+    assert row["se"] == pytest.approx(ref.bse["m"] * np.sqrt((n - k) / (n - k + nested)),
+                                      rel=1e-9)
     assert row["df"] == (9 if se == "cluster" else ref.df_resid)
     assert row["n"] + row["n_reference"] == len(clean) == est.rows_used
     assert est.rows_dropped == 3 and "3 alone in their fixed-effect level" in est.summary()
