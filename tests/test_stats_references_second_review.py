@@ -331,3 +331,29 @@ def test_estimate_effect_cr1_is_did_twfe_on_a_school_panel():
     assert est["estimate"] == pytest.approx(twfe.estimate, rel=1e-10)
     assert est["se"] == pytest.approx(twfe.se, rel=1e-10)
     assert est["df"] == twfe.df == G - 1
+
+
+# ------------------------------------------------------------------ PowerUpR's power cross-checks
+
+
+@pytest.mark.parametrize("design, effect, mdes, params, df, se", [
+    # PowerUpR 1.1.0 man/ira.Rd: mdes.ira(n=250) (0.356), then power.ira(es=.356, n=250)
+    ("ira", 0.356, 0.356, {"n": 250}, 248, np.sqrt(1 / (0.25 * 250))),
+    # man/cra2.Rd: mdes.cra2(rho2=.17, n=15, J=20) (0.629), then power.cra2(es=.629, ...)
+    ("cra2", 0.629, 0.629, {"rho": 0.17, "n": 15, "J": 20}, 18,
+     np.sqrt(0.17 / (0.25 * 20) + 0.83 / (0.25 * 20 * 15))),
+])
+@pytest.mark.parametrize("tails", [1, 2])
+def test_power_of_ira_and_cra2_is_powerupr_at_its_cross_check(design, effect, mdes, params, df,
+                                                               se, tails):
+    """The designs the first review checked for MDES only: power is PowerUpR's .power.fun
+    (noncentral t, lambda = es / SSE), and the MDES printed to 3 decimals has power 0.80."""
+    r = stats.power(design, effect, tails=tails, **params)
+    assert (r.df, r.se) == (df, pytest.approx(se, rel=1e-12))
+    t1 = sps.t.isf(0.05 / tails, df)
+    ref = sps.nct.sf(t1, df, effect / se) + (sps.nct.cdf(-t1, df, effect / se) if tails == 2
+                                             else 0.0)
+    assert r.power == pytest.approx(ref, rel=1e-9)
+    if tails == 2:
+        assert round(stats.mdes(design, **params).mdes, 3) == mdes
+        assert r.power == pytest.approx(0.80, abs=1e-3)
