@@ -357,3 +357,43 @@ def test_power_of_ira_and_cra2_is_powerupr_at_its_cross_check(design, effect, md
     if tails == 2:
         assert round(stats.mdes(design, **params).mdes, 3) == mdes
         assert r.power == pytest.approx(0.80, abs=1e-3)
+
+
+# ------------------------------------------------------------------ Hedges' g from data
+
+
+def test_hedges_g_data_refuses_an_icc_without_clusters():
+    """hedges_g_data(df, ..., icc=0.2) without cluster= returned the unadjusted g (gamma 1),
+    the ICC silently dropped, where hedges_g_from_d refuses an icc without cluster_size."""
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"y": rng.normal(size=60), "arm": ["t", "c"] * 30,
+                      "s": np.repeat(np.arange(6), 10)})
+    with pytest.raises(SrmsimError, match="icc=0.2 is for the cluster adjustment"):
+        stats.hedges_g_data(d, "y", "arm", "c", icc=0.2)
+    with pytest.raises(SrmsimError, match="give both cluster_size and icc"):
+        stats.hedges_g_from_d(0.3, 30, 30, icc=0.2)
+
+
+def test_hedges_g_data_with_clusters_is_the_wwc_formula_on_the_data():
+    """Schools of unequal size, two blanks: g = omega gamma d with the pooled within-arm SD,
+    omega = 1 - 3/(4N - 9), gamma = sqrt(1 - 2(n - 1) rho / (N - 2)) with n = N / M (WWC
+    Procedures Handbook v4.1, Appendix E; Hedges 2007), the same as hedges_g on the summaries."""
+    rng = np.random.default_rng(12)
+    sizes = rng.integers(5, 30, 12)
+    s = np.repeat(np.arange(12), sizes)
+    arm = np.where(s % 2 == 0, "t", "c")
+    y = 0.3 * (arm == "t") + 0.5 * rng.normal(size=12)[s] + rng.normal(size=s.size)
+    d = pd.DataFrame({"y": y, "arm": arm, "s": s})
+    d.loc[[0, 7], "y"] = np.nan
+    got = stats.hedges_g_data(d, "y", "arm", "c", cluster="s", icc=0.15)
+    dd = d.dropna()
+    yt, yc = dd.loc[dd["arm"] == "t", "y"], dd.loc[dd["arm"] == "c", "y"]
+    N, M = len(dd), dd["s"].nunique()
+    sp = np.sqrt(((len(yt) - 1) * yt.var() + (len(yc) - 1) * yc.var()) / (N - 2))
+    omega = 1 - 3 / (4 * N - 9)
+    gamma = np.sqrt(1 - 2 * (N / M - 1) * 0.15 / (N - 2))
+    assert got.g == pytest.approx(omega * gamma * (yt.mean() - yc.mean()) / sp, rel=1e-12)
+    assert got.rows_dropped == 2 and got.cluster_size == pytest.approx(N / M)
+    summary = stats.hedges_g(yt.mean(), yc.mean(), yt.std(), yc.std(), len(yt), len(yc),
+                             cluster_size=N / M, icc=0.15)
+    assert (got.g, got.se) == pytest.approx((summary.g, summary.se), rel=1e-12)

@@ -276,6 +276,11 @@ def hedges_g_data(
     ``icc`` if given, otherwise the ICC of a random-intercept model with an arm term.
     """
     ck.one_cluster(cluster, "Hedges' g")
+    if icc is not None and not cluster:  # was silently ignored: g without the adjustment
+        raise SrmsimError(
+            f"icc={icc!r} is for the cluster adjustment, which needs cluster= (the column whose "
+            "clusters give the average cluster size); for summary figures use "
+            "hedges_g_from_d(d, n_t, n_c, cluster_size=..., icc=...)")
     ck.require_frame(df)
     ck.single_columns({"outcome": outcome, "treatment": treatment})
     ck.require_columns(df, {"outcome": outcome, "treatment": treatment, "cluster": cluster})
