@@ -561,3 +561,21 @@ def test_cr2_df_counts_the_schools_that_inform_the_effect():
     with pytest.raises(EstimationError, match=r"CR2 standard error and Bell-McCaffrey df of "
                                               r"'arm\[t\]' are not defined"):
         stats.estimate_effect(two, "y", "arm", "c", cluster="school", se="cr2")
+
+
+def test_a_school_level_covariate_beside_school_fixed_effects_is_named_not_the_effect():
+    """Pupils randomised within schools, with school fixed effects and a school-level covariate
+    (the school's FSM share): the arm is identified, the covariate adds nothing. The refusal
+    named a school dummy and said the effect was not identified; it names the covariate."""
+    rng = np.random.default_rng(3)
+    school = np.repeat(np.arange(8), 30)
+    df = pd.DataFrame({"school": school, "arm": np.tile(["control", "mentor"], 120),
+                       "fsm_share": (school % 4) / 10.0})
+    df["score"] = rng.normal(size=len(df)) + 0.3 * (df["arm"] == "mentor") + school / 5
+    with pytest.raises(DataError, match=r"'fsm_share' adds nothing to the other terms.*effect "
+                                        r"itself is identified") as err:
+        stats.estimate_effect(df, "score", "arm", "control", covariates=["fsm_share"],
+                              fixed_effects="school")
+    assert "FE:school" not in str(err.value)
+    fine = stats.estimate_effect(df, "score", "arm", "control", fixed_effects="school")
+    assert abs(fine.table["estimate"].iloc[0] - 0.3) < 0.4

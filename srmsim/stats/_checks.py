@@ -552,8 +552,14 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
     The ``protected`` terms (the arms) go last, so when a treatment is confounded with, say,
     school fixed effects, the message names the treatment term rather than a school dummy.
     """
-    order = [c for c in X.columns if c not in protected] + [c for c in X.columns if c in protected]
-    X = X[order]  # protected terms last: they are the ones reported when they are not identified
+    # the intercept and fixed-effect dummies first, the protected terms (the arms) last: a term
+    # that adds nothing is then a covariate (a school-level one beside school fixed effects was
+    # reported as a school dummy, with "the effect is not identified") or an arm
+    base = [c for c in X.columns if c not in protected and (c == "Intercept"
+                                                           or str(c).startswith("FE:"))]
+    order = base + [c for c in X.columns if c not in protected and c not in base] \
+        + [c for c in X.columns if c in protected]
+    X = X[order]
     A = X.to_numpy(dtype=float)
     if A.shape[0] <= A.shape[1]:
         raise DataError(
@@ -566,6 +572,13 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
     diag = np.abs(np.diag(r))
     tol = max(A.shape) * np.finfo(float).eps * 1e3 * (diag.max() if diag.size else 1.0)
     bad = [X.columns[j] for j in range(A.shape[1]) if diag[j] <= tol]
+    if bad and protected and not any(b in protected for b in bad):
+        raise DataError(
+            f"{context}: {agree(len(bad), 'term')} {_listing(bad)} "
+            f"{agree(len(bad), 'adds', 'add')} nothing to the other terms (collinear with them: "
+            "for example a school-level covariate together with school fixed effects, or a "
+            "covariate that is constant); remove it: the intercept and fixed effects already "
+            "account for it, and the effect itself is identified")
     if bad:
         which = [b for b in bad if b in protected] or bad
         raise DataError(
