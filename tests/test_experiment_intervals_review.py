@@ -165,9 +165,9 @@ def test_the_table_says_its_verdicts_are_not_adjusted_for_multiplicity():
     eff = compare_frame(_table(columns), "base", [f"o{k}" for k in range(5)])
     assert (eff["verdict"] != "no clear change").sum() >= 1
     text = format_effects(eff)
-    assert "not adjusted for multiplicity: of these 20 comparisons about 1 would" in text
+    assert "no adjustment for multiple comparisons: among these 20 comparisons, about 1 would" in text
     # one comparison: nothing to adjust
-    assert "multiplicity" not in format_effects(eff.head(1))
+    assert "multiple comparisons" not in format_effects(eff.head(1))
 
 
 def test_the_report_carries_the_notes(tmp_path):
@@ -182,7 +182,7 @@ def test_the_report_carries_the_notes(tmp_path):
     run_experiment(load_experiment(path), tmp_path / "o", workers=1, progress=False)
     html = write_report(tmp_path / "o").read_text()
     assert "Every paired difference is the same in &#x27;same&#x27; (every outcome" in html
-    assert "not adjusted for multiplicity: of these 4 comparisons" in html
+    assert "no adjustment for multiple comparisons: among these 4 comparisons" in html
 
 
 # --- 3. designs whose points are not replications -----------------------------------------

@@ -602,9 +602,10 @@ def multiplicity_note(effects: pd.DataFrame, level: float = 0.95) -> str:
     if k < 2:
         return ""
     chance = k * (1 - level)
-    return (f"each verdict is its own {percent_level(level)} interval's, not adjusted for "
-            f"multiplicity: of these {k} comparisons about {chance:.2g} would show a clear "
-            "change by chance if no variant changed anything.")
+    return (f"each verdict comes from its own {percent_level(level)} interval, with no "
+            f"adjustment for multiple comparisons: among these {k} comparisons, about "
+            f"{chance:.2g} would show a clear change by chance even if no variant changed "
+            "anything.")
 
 
 def design_note(manifest: Mapping | None) -> str:
