@@ -40,22 +40,26 @@ def thresholds_cli(path: Path, out: Path, by: list[str], capsys) -> tuple[int, s
 
 def test_two_by_columns_that_fit_alone_withhold_one_instead_of_failing(tmp_path: Path,
                                                                          capsys) -> None:
-    """Was: 'too few students ... to publish any threshold' (exit 2), though each column alone
-    is published. Now the column that leaves no threshold is withheld with one note and the
-    rest is printed, as with a column whose group is too small; every band of every table
-    written (overall and per group shown) still holds at least 10 with and 10 without."""
+    """Was: 'too few students ... to publish any threshold' (exit 2). Now the column that
+    leaves no threshold is withheld with one note and the rest is printed, as with a column
+    whose group is too small; every band of every table written (overall and per group shown)
+    still holds at least 10 with and 10 without. Each column's groups are now cut on its own
+    grid, chosen among the overall grid's thresholds (so that runs with other --by columns
+    cut no group's band under 10): no threshold of the overall grid splits the SEN pupils
+    (all scoring 0.80 to 0.90) into bands of 10 and 10, so sen is withheld alone too."""
     from srmsim.risk import band_counts
 
     path = tmp_path / "pupils.csv"
     opposite_groups().to_csv(path, index=False)
-    for cols in (["fsm"], ["sen"]):  # each alone: published
-        status, out, _ = thresholds_cli(path, tmp_path / "alone", cols, capsys)
-        assert status == 0 and f"by {cols[0]} at threshold" in out
+    status, out, _ = thresholds_cli(path, tmp_path / "alone", ["fsm"], capsys)
+    assert status == 0 and "by fsm at threshold" in out
+    status, out, _ = thresholds_cli(path, tmp_path / "alone", ["sen"], capsys)
+    assert status == 0 and "by sen: withheld (no threshold leaves" in out
     status, out, err = thresholds_cli(path, tmp_path / "both", ["fsm", "sex", "sen"], capsys)
     assert status == 0, err
     notes = [line for line in out.splitlines() if "withheld" in line]
-    assert notes == ["by sen: withheld (with --by fsm sex no threshold leaves at least 10 "
-                     "students with and 10 without the outcome in every band of every group)"]
+    assert notes == ["by sen: withheld (no threshold leaves at least 10 students with and 10 "
+                     "without the outcome in every band of every group)"]
     assert "by fsm at threshold" in out and "by sex at threshold" in out
     assert "by sen at threshold" not in out
     overall = pd.read_csv(tmp_path / "both" / "thresholds.csv")
@@ -132,9 +136,10 @@ def test_the_fewest_columns_are_withheld() -> None:
     for by in (["sen", "fsm", "fsm2"], ["fsm2", "sen", "fsm"]):
         grid, withheld = protected_grid(df, "att", "left", by=by, min_count=10)
         assert grid.size and withheld == ["sen"]
-    df["fsm"] = df["sen"]  # now two columns agree with sen: fsm2 goes
+    df["fsm"] = df["sen"]  # now two columns agree with sen: they go, each having no own grid
+    # (was fsm2, the fewest: each column's grid no longer depends on the others given)
     _, withheld = protected_grid(df, "att", "left", by=["fsm2", "sen", "fsm"], min_count=10)
-    assert withheld == ["fsm2"]
+    assert withheld == ["sen", "fsm"]
 
 
 # --- 2. str(result) and result.summary() show a policy run's staff and cost rows ---

@@ -70,13 +70,15 @@ def test_the_sample_by_sex_beside_no_by_cuts_no_small_band_overall() -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_grids_of_two_runs_of_one_by_nest_per_group(seed: int) -> None:
     """Two runs with the same ``--by sex`` and two ``--suppress-below`` values publish each
-    sex's table on two grids; together they must cut no group's band under 10 either, and
-    every overall grid (any --by, any threshold) lies in the overall grid at 10."""
+    sex's table on two grids (the column's own, ``by_grid``); together they must cut no
+    group's band under 10 either, and every overall grid (any --by, any threshold) lies in the
+    overall grid at 10."""
     df = _random_export(seed)
     at = {k: choose_grid(df, "score", "y", "below", None, ["sex"], k) for k in (10, 11, 12, 14)}
     assert all(c.grid.size and not c.too_small and not c.conflicting for c in at.values())
     grids = [c.grid for c in at.values()]
-    per_group = _union_bands(df, "score", "y", grids, by=["sex"])
+    per_group = _union_bands(df, "score", "y", [c.by_grid["sex"] for c in at.values()],
+                             by=["sex"])
     assert _smallest(per_group) >= MIN
     base = choose_grid(df, "score", "y", "below", None, None, 10).grid
     others = [choose_grid(df, "score", "y", "below", None, by, k).grid

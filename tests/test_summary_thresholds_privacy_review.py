@@ -202,16 +202,17 @@ def test_thresholds_prints_counts_of_exactly_ten_and_the_rows_used(tmp_path: Pat
                                                                     capsys) -> None:
     out = _thresholds(tmp_path, capsys, "--by", "sex")
     assert "rows: 117; used 107; missing score 10; missing outcome 0" in out
-    assert "2 of 3 candidate thresholds published" in out
+    assert "2 of 2 candidate thresholds published (each between two scores)" in out
     assert "by sex: withheld (a group has fewer than 20 students with, or without" in out
     # 32 of the 107 rows used (not of the 117 rows)
     assert "outcome rate 29.9% (32 of 107)" in out
-    # F1 at 0.9: 44 / (44 + 35 + 10) = 0.494; at 0.7: 20 / 57 = 0.351
-    assert ("best F1: threshold 0.9: flags 57 students (53.3%): 22 with the outcome, 35 "
+    # thresholds between the scores (0.6 flags the 0.5s, 0.8 the 0.5s and 0.7s: what 0.7 and
+    # 0.9 flagged below): F1 at 0.8: 44 / (44 + 35 + 10) = 0.494; at 0.6: 20 / 57 = 0.351
+    assert ("best F1: threshold 0.8: flags 57 students (53.3%): 22 with the outcome, 35 "
             "without, precision 38.6%, recall 68.8%, F1 0.494") in out
     table = pd.read_csv(tmp_path / "out" / "thresholds.csv")
     assert table[["threshold", "flagged", "tp", "fp", "fn", "tn"]].values.tolist() == [
-        [0.7, 25, 10, 15, 22, 60], [0.9, 57, 22, 35, 10, 40]]
+        [0.6, 25, 10, 15, 22, 60], [0.8, 57, 22, 35, 10, 40]]
 
 
 def test_capacity_and_cost_on_published_thresholds(tmp_path: Path, capsys) -> None:
@@ -227,9 +228,9 @@ def test_capacity_and_cost_on_published_thresholds(tmp_path: Path, capsys) -> No
 
 def test_equal_costs_choose_the_threshold_flagging_fewer(tmp_path: Path, capsys) -> None:
     """5 a miss, 3 a needless case: 22 x 5 + 15 x 3 = 155 = 10 x 5 + 35 x 3; the tie goes to
-    0.7, which flags 25 rather than 57."""
+    0.6 (between the scores 0.5 and 0.7), which flags 25 rather than 57."""
     out = _thresholds(tmp_path, capsys, "--cost-missed", "5", "--cost-needless", "3")
-    assert "threshold 0.7 flags 25 students, cost £155" in out
+    assert "threshold 0.6 flags 25 students, cost £155" in out
 
 
 def _flag_trust(folder: Path, eal: bool, no_sessions: int) -> Path:

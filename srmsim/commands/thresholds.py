@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --h
     import numpy as np
     import pandas as pd
 
+    from srmsim.risk.protected import GridChoice
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -342,11 +344,11 @@ def run(args: argparse.Namespace) -> int:
     check_inputs_outside(out, [args.path])
     check_out(out, earlier_report)  # refused now, not after the report is printed
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)
-    grid = args.thresholds
+    choice = None
     notes: list[str] = []
     if real:
         shown = "" if why == NOT_A_RUN else f" ({why})"
-        grid, by_cols, table, notes = _protect_grid(df, args, table, by_cols, shown)
+        choice, by_cols, table, notes = _protect_grid(df, args, by_cols, shown)
         _refuse_small_left_out(df, args, by_cols, label)
         print(f"{label}: treated as real data{shown}: only thresholds whose every band of scores "
               f"holds at least {args.suppress_below} students with and without the outcome are "
@@ -359,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     # from real data, owner-only like every output built from records (checked, then shared)
     with _no_new_folders_on_failure(out), replace_dir(out, private=real,
                                                       replaceable=earlier_report) as tmp:
-        written = _report(df, args, dc, table, grid, by_cols, cluster, cluster_note, op, cases,
+        written = _report(df, args, dc, table, choice, by_cols, cluster, cluster_note, op, cases,
                           tmp)
     print("wrote " + ", ".join(str(out / p.name) for p in written))
     return 0
@@ -577,47 +579,77 @@ def earlier_report(folder: Path) -> bool:
     return holds_only(("thresholds.csv",), OUTPUT_FILES)(folder)
 
 
-def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, table: pd.DataFrame,
-                  by_cols: list[str], why: str = "") -> tuple[np.ndarray, list[str], pd.DataFrame, list[str]]:
-    """Real data: the published grid (every band >= N with and without the outcome, overall
-    and per group), the --by columns that can be shown, the table on that grid, and the lines
-    that say what was left out (printed once nothing can fail any more)."""
+def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
+                  why: str = "") -> tuple[GridChoice, list[str], pd.DataFrame, list[str]]:
+    """Real data: the published grids (every band >= N with and without the outcome, overall
+    and per group, each --by column on its own grid), the --by columns that can be shown, the
+    overall table, and the lines that say what was left out (printed once nothing can fail any
+    more)."""
     from srmsim import risk
     from srmsim.risk.protected import choose_grid
 
     n = args.suppress_below
-    grid, too_small, conflicting = choose_grid(df, args.score, args.outcome, args.direction,
-                                               args.thresholds, by_cols, min_count=n)
+    choice = choose_grid(df, args.score, args.outcome, args.direction, args.thresholds, by_cols,
+                         min_count=n)
+    grid = choice.grid
+    notes = []
+    if choice.dropped.size:
+        notes.append(_dropped_note(choice, n))
     if not grid.size:
+        if args.thresholds is not None and choice.cuts.size:
+            near = sorted({c for t in choice.dropped for c in _nearest(choice.cuts, t)})
+            raise DataError(f"{args.path}: none of the given thresholds can be published from "
+                            f"real data{why}: each flags other students than every threshold "
+                            f"of the protected grid; nearest that can: "
+                            f"{', '.join(f'{c:g}' for c in near[:6])}")
         raise DataError(f"{args.path}: too few students with or without '{args.outcome}' to "
                         f"publish any threshold from real data{why}; each band of scores needs "
                         f"at least {n} of each (see docs/privacy.md)")
-    candidates = table["threshold"].to_numpy(float)
-    notes = []
-    if args.thresholds is not None and grid.size < candidates.size:
-        dropped = ", ".join(f"{t:g}" for t in sorted(set(candidates) - set(grid)))
-        notes.append(f"thresholds {dropped} not published: a band of scores they cut would hold "
-                     f"fewer than {n} students with or without the outcome")
-    elif grid.size < candidates.size:
-        notes.append(f"{grid.size} of {candidates.size} candidate thresholds published: every "
-                     f"band of scores they cut holds at least {n} students with and {n} without "
-                     "the outcome")
-    for col in too_small:
+    if args.thresholds is None:
+        notes.append(f"{grid.size} of {choice.base.size} candidate thresholds published (each "
+                     f"between two scores): every band of scores they cut holds at least {n} "
+                     f"students with and {n} without the outcome")
+    for col in choice.too_small:
         notes.append(f"by {col}: withheld (a group has fewer than {2 * n} students with, or "
                      "without, the outcome)")
-    if conflicting:  # each fits alone; with the columns shown no threshold fits every group
-        shown = [c for c in by_cols if c not in too_small + conflicting]
-        named = ", ".join(map(str, conflicting))
-        beside = f"with --by {' '.join(map(str, shown))} " if shown else ""
-        notes.append(f"by {named}: withheld ({beside}no threshold leaves at least {n} students "
+    which = "no threshold" if args.thresholds is None else "no given threshold"
+    for col in choice.conflicting:
+        notes.append(f"by {col}: withheld ({which} leaves at least {n} students "
                      f"with and {n} without the outcome in every band of every group)")
+    for col, own in choice.by_grid.items():
+        if own.size < grid.size:
+            notes.append(f"tables by {col}: on the published thresholds that leave at least {n} "
+                         f"students with and {n} without the outcome in every band of every "
+                         "group")
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, grid)
-    withheld = too_small + conflicting
-    return grid, [c for c in by_cols if c not in withheld], table, notes
+    withheld = choice.too_small + choice.conflicting
+    return choice, [c for c in by_cols if c not in withheld], table, notes
+
+
+def _nearest(cuts: np.ndarray, t: float) -> list[float]:
+    """The thresholds of a grid (sorted) either side of ``t``."""
+    import numpy as np
+
+    i = int(np.searchsorted(cuts, t))
+    return [float(c) for c in cuts[max(i - 1, 0):i + 1]]
+
+
+def _dropped_note(choice: GridChoice, n: int) -> str:
+    """Which given thresholds were not published, and the nearest that could be: a given
+    threshold is published only where it flags the same pupils as one of the grid's."""
+
+    parts = []
+    for t in choice.dropped:
+        near = [f"{c:g}" for c in _nearest(choice.cuts, t)]
+        parts.append(f"{t:g} (nearest: {' or '.join(near)})" if near else f"{t:g}")
+    return (f"thresholds {', '.join(parts)} not published: each flags other students than every "
+            f"threshold of the protected grid (whose every band of scores holds at least {n} "
+            f"students with and {n} without the outcome); a threshold flagging the same students "
+            "as one of the grid's is published")
 
 
 def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: pd.DataFrame,
-            grid, by_cols: list[str], cluster, cluster_note: str, op: str, cases: int | None,
+            choice: GridChoice | None, by_cols: list[str], cluster, cluster_note: str, op: str, cases: int | None,
             out: Path) -> list[Path]:
     import numpy as np
 
@@ -636,7 +668,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
           f"{dc.count(a['n_used'])})")
     if 0 < n_pos < a["n_used"]:
         # real data: the curves of the score in its published bands (see _banded)
-        scored = _banded(df, args.score, grid, args.direction) if dc.real else df
+        scored = _banded(df, args.score, choice.grid, args.direction) if choice is not None else df
         bands = risk.bootstrap_curves(scored, args.score, args.outcome, args.direction,
                                       cluster=cluster, n_boot=args.n_boot, seed=args.seed,
                                       protect=dc.threshold if dc.real else None)
@@ -697,8 +729,13 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
               f"recall {dc.rate(cm.recall, cm.flagged, pct=True)}")
 
     if by_cols:
-        by_table = risk.threshold_table(df, args.score, args.outcome, args.direction,
-                                        grid, by=by_cols)
+        if choice is not None:  # real data: each column on its own grid
+            from srmsim.risk.protected import by_group_table
+
+            by_table = by_group_table(df, args.score, args.outcome, args.direction, choice)
+        else:
+            by_table = risk.threshold_table(df, args.score, args.outcome, args.direction,
+                                            args.thresholds, by=by_cols)
         if dc.real:  # per-group missing rows would add up to the (partly hidden) missing total
             by_table = by_table.drop(columns="n_missing")
         gaps = risk.group_gaps(by_table)
@@ -717,7 +754,10 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         ref_t = (best_f1["threshold"] if best_f1 is not None
                  else thresholds[(len(thresholds) - 1) // 2])
         for col in by_cols:
-            sub = by_table[(by_table["by"] == col) & (by_table["threshold"] == ref_t)]
+            own = by_table.loc[by_table["by"] == col, "threshold"].to_numpy(float)
+            # a column's own grid may not hold ref_t: its nearest threshold (the lower on a tie)
+            col_t = own[np.argmin(np.abs(own - ref_t))] if own.size else ref_t
+            sub = by_table[(by_table["by"] == col) & (by_table["threshold"] == col_t)]
             if "n_missing" not in sub.columns:
                 sub = sub.assign(n_missing=-1)
             # the groups fairness.png draws (a 400-group column printed one line naming all
@@ -735,7 +775,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             # a group is a value of the data: its \x1b[2J would clear the terminal
-            print(f"by {printable(str(col))} at threshold {ref_t:.4g}: {parts}; gaps: flag rate "
+            print(f"by {printable(str(col))} at threshold {col_t:.4g}: {parts}; gaps: flag rate "
                   f"{points(gap_fr)}, recall {points(gap_se)}")
     return written
 

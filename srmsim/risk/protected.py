@@ -12,10 +12,17 @@ column. Then every count in the tables (``flagged``, ``tp``, ``fp``, ``fn``, ``t
 are built from) is at least ``min_count``, so nothing needs suppressing and nothing small can be
 recovered; rates computed from them reveal nothing more.
 
+Runs of the same rows side by side are covered too: every threshold is a cut of one family
+drawn from the score alone (:func:`base_cuts`, between two scores, so ``--direction below``
+and ``above`` flag exact complements), the outcome's grid is chosen among them from the lowest
+score whatever the direction, and each ``by`` column's groups are on the column's own grid,
+chosen among the outcome's (so it does not depend on the other columns given). Given
+thresholds are published only where they flag the pupils a cut does (:func:`choose_grid`).
+
 A ``by`` column with a group too small for any band (fewer than ``2 * min_count`` students with,
 or without, the outcome) is withheld whole: dropping only that group would leave it as the total
-minus the others. Columns that each fit alone but together leave no threshold are withheld
-too, the fewest that leave one (:func:`choose_grid`).
+minus the others; so is one whose groups no threshold of the outcome's grid splits into bands
+of ``min_count``.
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(1)
@@ -28,7 +35,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import NamedTuple
 
@@ -37,8 +44,8 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.privacy import DEFAULT_THRESHOLD
-from srmsim.risk._columns import require_columns
-from srmsim.risk.thresholds import _by_columns, threshold_table
+from srmsim.risk._columns import outcome_values, require_columns, score_values
+from srmsim.risk.thresholds import _by_columns, _threshold_values, threshold_table
 from srmsim.stats._checks import MAX_COUNT, whole_number
 
 
@@ -49,134 +56,261 @@ def _units(table: pd.DataFrame) -> list[pd.DataFrame]:
     return [g for _, g in table.groupby(["by", "group"], sort=True)]
 
 
+def _greedy(cums: list[np.ndarray], totals: list[float], min_count: int) -> list[int]:
+    """Greedy along running totals (one per unit and kind of pupil, in the order flags grow):
+    keep a position when every total has grown by at least ``min_count`` since the last kept;
+    then drop kept positions from the end until every total has ``min_count`` beyond the last."""
+    kept: list[int] = []
+    last = [0.0] * len(cums)
+    for i in range(len(cums[0]) if cums else 0):
+        if all(c[i] - lc >= min_count for c, lc in zip(cums, last, strict=True)):
+            kept.append(i)
+            last = [c[i] for c in cums]
+    while kept and not all(t - c[kept[-1]] >= min_count for c, t in zip(cums, totals,
+                                                                        strict=True)):
+        kept.pop()
+    return kept
+
+
 def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, direction: str,
-          min_count: int) -> np.ndarray:
-    """Greedy: walk thresholds in the order flags grow; keep one when every unit gains at least
-    ``min_count`` positives and negatives since the last kept; then drop kept thresholds from
-    the end until every unit has ``min_count`` of each beyond the last."""
+          min_count: int, pupils: bool = False) -> np.ndarray:
+    """The thresholds :func:`_greedy` keeps, walked in the order flags grow, so that every unit
+    has at least ``min_count`` positives and negatives (``pupils``: pupils) in every band."""
     order = np.sort(thresholds) if direction == "below" else np.sort(thresholds)[::-1]
-    series = []
+    cums, totals = [], []
     for u in units:
         s = u.set_index("threshold").reindex(order)
-        n_pos = int(u["n_pos"].iloc[0])
-        n_neg = int(u["n"].iloc[0]) - n_pos
-        series.append((s["tp"].to_numpy(float), s["fp"].to_numpy(float), n_pos, n_neg))
-    kept: list[int] = []
-    last = [(0.0, 0.0) for _ in series]
-    for i in range(len(order)):
-        if all(tp[i] - lt >= min_count and fp[i] - lf >= min_count
-               for (tp, fp, _, _), (lt, lf) in zip(series, last, strict=True)):
-            kept.append(i)
-            last = [(tp[i], fp[i]) for tp, fp, _, _ in series]
-    while kept and not all(n_pos - tp[kept[-1]] >= min_count and n_neg - fp[kept[-1]] >= min_count
-                           for tp, fp, n_pos, n_neg in series):
-        kept.pop()
-    return np.sort(order[kept])
+        if pupils:
+            cums.append(s["flagged"].to_numpy(float))
+            totals.append(float(u["n"].iloc[0]))
+            continue
+        n_pos = float(u["n_pos"].iloc[0])
+        cums += [s["tp"].to_numpy(float), s["fp"].to_numpy(float)]
+        totals += [n_pos, float(u["n"].iloc[0]) - n_pos]
+    return np.sort(order[_greedy(cums, totals, min_count)])
 
 
-#: most --by columns searched for the fewest to withhold when together they leave no threshold
-#: (every subset is tried: 2**12 grids at most)
-MAX_SEARCHED_COLUMNS = 12
+#: the base family of cuts has about this many bands at most (as the old percentile grid had
+#: 101 thresholds): a band holds at least ``rows / MAX_BASE_BANDS`` pupils, and at least 10
+MAX_BASE_BANDS = 100
+
+
+def _between(lo: float, hi: float) -> float:
+    """The number with the fewest decimals strictly between two adjacent distinct scores (their
+    midpoint rounded as far as it stays between): 96.85 between 96.8 and 96.9, 0.82 between
+    0.812 and 0.83. A cut there flags the same pupils whether it is read as ``score < t`` or
+    ``score <= t``, so ``--direction above`` counts exactly the others."""
+    mid = lo + (hi - lo) / 2
+    for decimals in range(-15, 18):
+        v = round(mid, decimals)
+        if lo < v < hi:
+            return float(v)
+    return float(mid)
+
+
+def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
+    """The canonical family every published threshold of real data is drawn from: from the
+    score alone (the rows used), cuts strictly between adjacent distinct scores, chosen from the
+    lowest so that every band -- below the first cut, between neighbours, above the last --
+    holds at least ``max(least, rows / MAX_BASE_BANDS)`` pupils (``least`` 10 for the command;
+    the library's protection below 10 uses its own).
+
+    Why from the score alone: ``flagged`` (and ``n``) does not depend on the outcome, so the
+    grids of two outcomes drawn from one family are at least a band of 10 pupils apart; and
+    a cut between two scores splits the pupils the same way for ``--direction below`` and
+    ``above``."""
+    s = np.sort(np.asarray(score, dtype=float))
+    s = s[~np.isnan(s)]
+    size = max(least, -(-s.size // MAX_BASE_BANDS))
+    values, counts = np.unique(s, return_counts=True)
+    below = np.cumsum(counts)  # pupils at or below each distinct value
+    cuts: list[int] = []
+    last = 0
+    while True:
+        i = int(np.searchsorted(below, last + size, side="left"))
+        if i >= values.size - 1 or s.size - below[i] < size:
+            break
+        cuts.append(i)
+        last = int(below[i])
+    return np.array([_between(values[i], values[i + 1]) for i in cuts], dtype=float)
 
 
 class GridChoice(NamedTuple):
-    """A protected grid and why ``by`` columns were withheld (each list in the order given)."""
+    """The protected grids of one outcome, and why ``by`` columns were withheld (each list in
+    the order given)."""
 
+    #: the thresholds of the overall table (the given ones that flag the same pupils as a cut
+    #: of the outcome's grid, when thresholds are given)
     grid: np.ndarray
     #: a group with fewer than ``2 * min_count`` students with, or without, the outcome
     too_small: list
-    #: each fine alone, but with the columns shown no threshold is safe for every group
+    #: every group big enough, but no cut of the outcome's grid leaves ``min_count`` with and
+    #: without the outcome in every band of every group of the column
     conflicting: list
+    #: each column shown -> the thresholds of its tables by group (its own grid)
+    by_grid: dict = {}
+    #: given thresholds not published: they flag other pupils than every cut of the grid
+    dropped: np.ndarray = np.array([])
+    #: the outcome's grid of cuts (what given thresholds are matched against)
+    cuts: np.ndarray = np.array([])
+    #: the score's base cuts every grid is chosen among (:func:`base_cuts`)
+    base: np.ndarray = np.array([])
+
+
+#: most by columns :func:`protected_grid` searches for the fewest to withhold when their grids
+#: share no threshold (every subset is tried: 2**12 at most)
+MAX_SEARCHED_COLUMNS = 12
 
 
 def protected_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "below",
                    thresholds: Sequence[float] | np.ndarray | None = None,
                    by: str | Sequence[str] | None = None,
                    min_count: int = DEFAULT_THRESHOLD) -> tuple[np.ndarray, list[str]]:
-    """The thresholds (a subset of ``thresholds`` or the default grid) safe to publish, and the
-    ``by`` columns that must be withheld (see :func:`choose_grid` for why each is).
+    """One grid safe for the overall table and every group table of the ``by`` columns shown,
+    and the ``by`` columns withheld (see :func:`choose_grid`).
 
-    Use the same grid for every table one report prints (overall and by group): two tables on
-    different grids can be differenced against each other.
-    """
+    The grid is the thresholds the outcome's grid and every shown column's own grid share (so
+    it is nested in the grids of every other run, as each of those is). Columns that each have
+    a grid can share none (FSM pupils' scores all low, SEN pupils' all high); then the fewest
+    are withheld that leave a shared threshold (among equals, the choice keeping the most
+    thresholds, then the first by column name). ``srmsim thresholds`` prints each column on its
+    own grid instead (:func:`choose_grid`, :func:`by_group_table`)."""
     choice = choose_grid(df, score, outcome, direction, thresholds, by, min_count)
     withheld = choice.too_small + choice.conflicting
-    return choice.grid, [c for c in _by_columns(by) if c in withheld]
+
+    def shared(cols: Sequence) -> np.ndarray:
+        grid = choice.grid
+        for col in cols:
+            grid = grid[np.isin(grid, choice.by_grid[col])]
+        return grid
+
+    names = sorted(choice.by_grid, key=repr)  # a canonical order: the given order changes nothing
+    grid = shared(names)
+    if not grid.size and choice.grid.size and names:
+        if len(names) > MAX_SEARCHED_COLUMNS:
+            raise DataError(f"the {len(names)} by columns share no threshold safe to publish "
+                            f"from real data, and at most {MAX_SEARCHED_COLUMNS} are searched "
+                            "for which to withhold; give fewer by columns")
+        best: tuple = ((), choice.grid)
+        for size in range(len(names) - 1, 0, -1):
+            for cols in combinations(names, size):
+                found = shared(cols)
+                if found.size and (best[0] == () or found.size > best[1].size):
+                    best = (cols, found)  # on a tie the first in name order stays
+            if best[0]:
+                break
+        grid = best[1]
+        withheld = withheld + [c for c in names if c not in best[0]]
+    return grid, [c for c in _by_columns(by) if c in withheld]
+
+
+def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
+           min_count: int) -> tuple[np.ndarray, dict, list, list]:
+    """The outcome's grid, each column's grid, and the columns too small or with no grid: the
+    same for both directions and whatever else is asked (see :func:`choose_grid`)."""
+    if min_count > DEFAULT_THRESHOLD:
+        # nested: chosen among the grids at the least threshold, so that runs at two
+        # thresholds together cut no band under it (on the sample, 96.8 at 10 and 97.396 at
+        # 11 held 4 SEN and 6 other pupils between them)
+        base, base_cols, too_small, none = _grids(df, score, outcome, by_cols,
+                                                  DEFAULT_THRESHOLD)
+        candidates = base
+    else:
+        s = score_values(df, score)
+        y = outcome_values(df, outcome)
+        candidates = base_cuts(s[~np.isnan(s) & ~np.isnan(y)], min_count)
+        base_cols, too_small, none = {}, [], []
+    if not candidates.size:
+        return candidates, {}, too_small, none
+    overall = threshold_table(df, score, outcome, "below", candidates)
+    grid = _keep([overall], candidates, "below", min_count)
+    cols: dict = {}
+    for col in by_cols:
+        if col in too_small or col in none:
+            continue
+        groups = _units(threshold_table(df, score, outcome, "below", candidates, by=[col]))
+        if not all(min(int(g["n_pos"].iloc[0]), int(g["n"].iloc[0] - g["n_pos"].iloc[0]))
+                   >= 2 * min_count for g in groups):
+            too_small.append(col)
+            continue
+        own = base_cols[col] if min_count > DEFAULT_THRESHOLD else grid
+        own = _keep(groups, own, "below", min_count) if own.size else own
+        if own.size:
+            cols[col] = own
+        else:
+            none.append(col)
+    return grid, cols, too_small, none
+
+
+def _matching(df: pd.DataFrame, score: str, outcome: str, direction: str,
+              given: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Which given thresholds flag exactly the pupils a cut flags (the same count: the sets are
+    nested), so that printing the given value shows nothing the cut's row does not."""
+    s = score_values(df, score)
+    y = outcome_values(df, outcome)
+    s = np.sort(s[~np.isnan(s) & ~np.isnan(y)])
+    side = "left" if direction == "below" else "right"  # below: score < t; above: <= t unflagged
+    return np.isin(np.searchsorted(s, given, side=side), np.searchsorted(s, cuts, side="left"))
 
 
 def choose_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "below",
                 thresholds: Sequence[float] | np.ndarray | None = None,
                 by: str | Sequence[str] | None = None,
                 min_count: int = DEFAULT_THRESHOLD) -> GridChoice:
-    """:func:`protected_grid` with the reasons: a ``by`` column with a group too small for any
-    band is withheld whole (dropping only that group would leave it as the total minus the
-    others). Columns that each leave a grid alone can still leave none together (FSM pupils'
-    scores all low, SEN pupils' all high: no one threshold cuts both groups in two); then the
-    fewest columns are withheld that leave a grid (among equals, the choice publishing the most
-    thresholds, then the first by column name), so the result does not depend on the order
-    the columns are given in. The overall table is never given up for a column: with no
-    threshold safe overall the grid is empty.
+    """:func:`protected_grid` with each column's grid and the reasons columns are withheld.
 
-    Grids are nested from ``min_count`` 10 up, so that runs of the same records that differ
-    only in ``by`` or ``min_count`` cut no overall band under 10 together: a grid with ``by``
-    columns is chosen among the thresholds of the overall grid at 10, and one above 10 among
-    those of the grid at 10 with the same ``by`` (whose groups' bands it then keeps whole too).
-    Tables by group of runs with other ``by`` columns are not nested (docs/privacy.md)."""
+    Every table of every run on the same rows is cut from one family, so that ANY set of runs
+    side by side (any ``by``, ``min_count``, thresholds, direction or outcome) cuts no band
+    under 10: :func:`base_cuts` from the score alone (the outcome's grids of two outcomes are
+    then a band of 10 pupils apart, and a cut between two scores is read the same way by both
+    directions); the outcome's grid, chosen greedily from the lowest score among those cuts so
+    that every band holds ``min_count`` with and without the outcome (the same for both
+    directions); each ``by`` column's grid among the outcome's, with the rule within its own
+    groups only, so it does not depend on the other columns given (a group's tables of ``--by
+    sex`` and ``--by sex fsm`` are the same). Above 10, each is chosen among its grid at 10.
+
+    A column with a group too small for any band is withheld whole (dropping only that group
+    would leave it as the total minus the others), and so is one whose groups no cut splits
+    into bands of ``min_count``. Given ``thresholds`` are published only where one flags exactly
+    the pupils a cut of the table's grid flags (its row is then the cut's); the others are
+    ``dropped``. The overall table is never given up for a column: with no cut safe overall
+    the grid is empty."""
     if isinstance(min_count, int | np.integer) and not isinstance(min_count, bool) \
             and min_count < 1:
         raise DataError(f"the suppression threshold must be at least 1 (got {min_count})")
     min_count = whole_number(min_count, "min_count", 1, MAX_COUNT)
     by_cols = _by_columns(by)
-    overall = threshold_table(df, score, outcome, direction, thresholds)
-    candidates = overall["threshold"].to_numpy(float)
-    units = _units(overall)
-    if min_count > DEFAULT_THRESHOLD:
-        # a stricter grid is chosen among the thresholds of the grid at the least threshold,
-        # so that the two runs' grids together cut no band under it: on the sample, 96.8 at
-        # 10 and 97.396 at 11 held 4 SEN and 6 other pupils between them
-        base = choose_grid(df, score, outcome, direction, thresholds, by, DEFAULT_THRESHOLD)
-        candidates = base.grid
-    elif by_cols and min_count == DEFAULT_THRESHOLD:
-        # a grid by groups is chosen among the thresholds of the overall one, so that runs
-        # with other --by columns (or none) publish overall tables on nested grids: on the
-        # sample, 88.308 without --by and 90.46 with --by sex held 2 SEN pupils between them
-        candidates = choose_grid(df, score, outcome, direction, thresholds, None,
-                                 DEFAULT_THRESHOLD).grid
-    too_small: list = []
-    fits: dict = {}  # column -> its groups' count series, for the columns whose groups all fit
-    if by_cols:
-        long = threshold_table(df, score, outcome, direction, thresholds, by=by_cols)
-        for col in by_cols:
-            groups = _units(long[long["by"] == col])
-            if all(min(int(g["n_pos"].iloc[0]), int(g["n"].iloc[0] - g["n_pos"].iloc[0]))
-                   >= 2 * min_count for g in groups):
-                fits[col] = groups
-            else:
-                too_small.append(col)
+    # the checks of a table (columns, values, thresholds; no rows with a score and an outcome)
+    threshold_table(df, score, outcome, direction, thresholds, by_cols or None)
+    cuts, cols, too_small, none = _grids(df, score, outcome, by_cols, min_count)
+    too_small = [c for c in by_cols if c in too_small]
+    none = [c for c in by_cols if c in none]
+    cols = {c: cols[c] for c in by_cols if c in cols}
+    s = score_values(df, score)
+    base = base_cuts(s[~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))],
+                     min(min_count, DEFAULT_THRESHOLD))
+    if thresholds is None:
+        return GridChoice(cuts, too_small, none, cols, np.array([]), cuts, base)
+    given = np.unique(_threshold_values(thresholds))
+    on_grid = _matching(df, score, outcome, direction, given, cuts)
+    cols = {c: given[_matching(df, score, outcome, direction, given, g)] for c, g in cols.items()}
+    none += [c for c in by_cols if c in cols and not cols[c].size]
+    cols = {c: g for c, g in cols.items() if g.size}
+    return GridChoice(given[on_grid], too_small, none, cols, given[~on_grid], cuts, base)
 
-    def grid_with(cols: Sequence) -> np.ndarray:
-        return _keep(units + [g for c in cols for g in fits[c]], candidates, direction,
-                     min_count)
 
-    grid = grid_with(list(fits))
-    if grid.size or not fits or not grid_with([]).size:
-        return GridChoice(grid, too_small, [])
-    if len(fits) > MAX_SEARCHED_COLUMNS:
-        raise DataError(f"the {len(fits)} --by columns together leave no threshold safe to "
-                        "publish from real data, and srmsim searches at most "
-                        f"{MAX_SEARCHED_COLUMNS} for which to withhold; give fewer --by columns")
-    names = sorted(fits, key=repr)  # a canonical order: the given order changes nothing
-    best: tuple | None = None
-    for size in range(len(names) - 1, -1, -1):
-        for cols in combinations(names, size):
-            found = grid_with(cols)
-            if found.size and (best is None or found.size > best[1].size):
-                best = (cols, found)  # on a tie the first in name order stays
-        if best is not None:
-            break
-    assert best is not None  # size 0 is the overall grid, non-empty above
-    conflicting = [c for c in by_cols if c in fits and c not in best[0]]
-    return GridChoice(best[1], too_small, conflicting)
+def by_group_table(df: pd.DataFrame, score: str, outcome: str, direction: str,
+                   choice: GridChoice, reference: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The tables by group of the columns shown, each column on its own grid (``by_grid``), as
+    :func:`srmsim.risk.threshold_table` with ``by`` gives them."""
+    parts = [threshold_table(df, score, outcome, direction, grid, by=[col], reference=reference)
+             for col, grid in choice.by_grid.items()]
+    if not parts:
+        raise DataError("no --by column can be shown: every one is withheld")
+    attrs = dict(parts[0].attrs)
+    table = pd.concat(parts, ignore_index=True)
+    table.attrs = {**attrs, "by": list(choice.by_grid)}
+    return table
 
 
 def band_counts(table: pd.DataFrame, direction: str = "below") -> pd.DataFrame:
@@ -229,4 +363,4 @@ def published_curves(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             pr.sort_values(["recall"], kind="stable").reset_index(drop=True))
 
 
-__all__ = ["GridChoice", "band_counts", "choose_grid", "protected_grid", "published_curves", "published_numbers"]
+__all__ = ["GridChoice", "band_counts", "base_cuts", "by_group_table", "choose_grid", "protected_grid", "published_curves", "published_numbers"]

@@ -178,11 +178,12 @@ def threshold_table(
     """One row per threshold (and per group with ``by``): flags, confusion counts and rates.
 
     ``protect=10`` (a whole number from 1) is for real pupils' data: only thresholds of
-    :func:`srmsim.risk.protected_grid` are kept (every band of scores holds at least 10 with and
-    10 without the outcome, overall and in every group), ``by`` columns with a too-small group,
-    or that leave no threshold with the others, are left out (named in
-    ``attrs["withheld_by"]``) and ``n_missing`` is dropped. Several tables of one report must
-    share one grid: compute it once with ``protected_grid`` instead. Rows
+    :func:`srmsim.risk.protected.choose_grid` are kept (every band of scores holds at least 10
+    with and 10 without the outcome, overall, and in every group of a column on that column's
+    own grid), ``by`` columns with a too-small group, or whose groups no threshold of the grid
+    splits so, are left out (named in ``attrs["withheld_by"]``) and ``n_missing`` is dropped.
+    Given ``thresholds`` are kept only where one flags the same pupils as a threshold of the
+    grid. Rows
     left out for a missing score or outcome numbering 1 to ``protect - 1`` (overall, with or
     without the outcome, or in a group shown) are refused: see :func:`left_out_problem`.
 
@@ -208,19 +209,22 @@ def threshold_table(
         raise DataError(f"reference must map a by column to its reference group, e.g. "
                         f"{{'fsm': 'False'}}, got {reference!r}")
     if protect is not None:
-        from srmsim.risk.protected import protected_grid
+        from srmsim.risk.protected import by_group_table, choose_grid
 
         protect = whole_number(protect, "protect", 1, MAX_COUNT)
-        grid, withheld = protected_grid(df, score, outcome, direction, thresholds, by,
-                                        min_count=protect)
+        choice = choose_grid(df, score, outcome, direction, thresholds, by, min_count=protect)
+        withheld = choice.too_small + choice.conflicting
         keep = [c for c in _by_columns(by) if c not in withheld]
         problem = left_out_problem(df, score, outcome, keep, protect)
         if problem:
             raise DataError(problem)
-        table = threshold_table(df, score, outcome, direction, grid, keep or None, reference)
+        if keep:  # each column on its own grid
+            table = by_group_table(df, score, outcome, direction, choice, reference)
+        else:
+            table = threshold_table(df, score, outcome, direction, choice.grid, None, reference)
         if "n_missing" in table.columns:
             table = table.drop(columns="n_missing")
-        table.attrs["withheld_by"] = withheld
+        table.attrs["withheld_by"] = [c for c in _by_columns(by) if c in withheld]
         table.attrs["protect"] = protect
         return table
     s = score_values(df, score)
