@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import combinations
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -249,7 +249,8 @@ def _matching(df: pd.DataFrame, score: str, outcome: str, direction: str,
     s = score_values(df, score)
     y = outcome_values(df, outcome)
     s = np.sort(s[~np.isnan(s) & ~np.isnan(y)])
-    side = "left" if direction == "below" else "right"  # below: score < t; above: <= t unflagged
+    # below flags score < t; above leaves score <= t unflagged
+    side: Literal["left", "right"] = "left" if direction == "below" else "right"
     return np.isin(np.searchsorted(s, given, side=side), np.searchsorted(s, cuts, side="left"))
 
 
