@@ -24,7 +24,7 @@ from srmsim.report.files import (
 )
 from srmsim.report.page import Page
 from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
-from srmsim.trial.report import REQUIRED_SUMMARY_COLUMNS, summary_display
+from srmsim.trial.report import REQUIRED_SUMMARY_COLUMNS, naive_scale, summary_display
 
 #: the trial_runs.csv columns the report's figure computes with
 RUN_NUMBERS = ["estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth"]
@@ -51,7 +51,9 @@ def ci_level(summary: pd.DataFrame) -> str:
         if len(coverage) else "95%"
 
 
-def headline(summary: pd.DataFrame, scale: str) -> list[str]:
+def headline(summary: pd.DataFrame, scale: str, naive: str | None = None) -> list[str]:
+    """The estimate, truth, bias, coverage and power in words; the naive before/after's bias
+    in the unit of its ``post`` column (``naive``, default ``scale``)."""
     out = []
     est, truth, bias = (_value(summary, s) for s in ("mean estimate", "mean true effect (ITT)",
                                                      "bias"))
@@ -79,10 +81,10 @@ def headline(summary: pd.DataFrame, scale: str) -> list[str]:
             out.append(f"{words} {percent_of_runs(v[0])} of replications (Monte-Carlo "
                        f"interval {percent_of_runs(v[1])} to {percent_of_runs(v[2])})"
                        + (tail if start == "rejection" else "."))
-    naive = _value(summary, "naive bias")
-    if naive:
+    naive_bias = _value(summary, "naive bias")
+    if naive_bias:
         out.append(f"A naive before/after comparison of the students served would be off by "
-                   f"{format_difference(naive[0], scale)}.")
+                   f"{format_difference(naive_bias[0], naive or scale)}.")
     return out
 
 
@@ -123,6 +125,7 @@ def build(path: Path) -> Page:
     settings = json_mapping(meta, "settings", where)
     outcome = json_text(settings, "outcome", where)
     scale = COLUMN_SCALES.get(outcome, "number")
+    naive = naive_scale(settings.get("naive"))
     page = Page(f"Trial report: {json_text(meta, 'name', where, path.name)}",
                 json_text(settings, "description", where))
     page.h2("What was run", "what")
@@ -156,8 +159,8 @@ def build(path: Path) -> Page:
               "Intervals here are Monte-Carlo intervals over replications: they show how precisely "
               "these replications pin down bias, coverage and power.")
     page.h2("Estimate against the truth", "headline")
-    page.bullets(headline(summary, scale), "headline")
-    page.table(summary_display(summary, scale), {"value"}, "trial_summary",
+    page.bullets(headline(summary, scale, naive), "headline")
+    page.table(summary_display(summary, scale, naive), {"value"}, "trial_summary",
                raw=summary[["value"]])
     # the analysis's level (analysis.alpha), as the headline says it: a trial at alpha 0.1
     # had its 90% intervals drawn under the title "95% CI"

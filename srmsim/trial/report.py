@@ -149,20 +149,37 @@ def _format(measure: str, value: float, scale: str) -> str:
     return f"{value:,.4g}"
 
 
-def summary_display(summary: pd.DataFrame, scale: str = "number") -> pd.DataFrame:
+#: summary measures of the naive before/after, in the unit of ``naive.post``, which need not be
+#: the outcome's (a reading trial may check its served students' attendance)
+NAIVE_MEASURES = ("mean naive", "mean true effect on post", "naive bias")
+
+
+def naive_scale(naive: Any) -> str | None:
+    """The scale of a trial's ``naive.post`` column (``naive``: the trial's naive settings, as
+    a model or as trial.json's mapping), None when the trial has no naive comparison."""
+    post = naive.get("post") if isinstance(naive, dict) else getattr(naive, "post", None)
+    return COLUMN_SCALES.get(post, "number") if isinstance(post, str) else None
+
+
+def summary_display(summary: pd.DataFrame, scale: str = "number",
+                    naive: str | None = None) -> pd.DataFrame:
     """The summary as text: effects in the outcome's unit (``scale``, see
-    :data:`srmsim.experiment.outcomes.COLUMN_SCALES`), rates as percentages."""
+    :data:`srmsim.experiment.outcomes.COLUMN_SCALES`), the naive before/after's rows in the unit
+    of its ``post`` column (``naive``, default ``scale``), rates as percentages."""
+    scales = [naive if naive and str(m).startswith(NAIVE_MEASURES) else scale
+              for m in summary["measure"]]
     return pd.DataFrame({
         "measure": summary["measure"],
-        "value": [_format(m, v, scale) for m, v in zip(summary["measure"], summary["value"],
-                                                       strict=True)],
-        "95% interval": [f"{_format(m, lo, scale)} to {_format(m, hi, scale)}"
+        "value": [_format(m, v, s) for m, v, s in zip(summary["measure"], summary["value"],
+                                                      scales, strict=True)],
+        "95% interval": [f"{_format(m, lo, s)} to {_format(m, hi, s)}"
                          if math.isfinite(lo) else ""
-                         for m, lo, hi in zip(summary["measure"], summary["ci_low"],
-                                              summary["ci_high"], strict=True)],
-        "note": [_with_mcse(str(note), mcse, scale) for note, mcse in zip(
+                         for m, lo, hi, s in zip(summary["measure"], summary["ci_low"],
+                                                 summary["ci_high"], scales, strict=True)],
+        "note": [_with_mcse(str(note), mcse, s) for note, mcse, s in zip(
             summary["note"].fillna(""),
-            summary["mcse"] if "mcse" in summary else [math.nan] * len(summary), strict=True)],
+            summary["mcse"] if "mcse" in summary else [math.nan] * len(summary), scales,
+            strict=True)],
     })
 
 
@@ -174,11 +191,13 @@ def _with_mcse(note: str, mcse: float, scale: str) -> str:
     return (note + "; " if note else "") + f"Monte-Carlo SE {se}"
 
 
-def format_summary(summary: pd.DataFrame, scale: str = "number") -> str:
-    """The table `srmsim trial` prints: plain numbers, effects in the outcome's unit."""
+def format_summary(summary: pd.DataFrame, scale: str = "number", naive: str | None = None
+                   ) -> str:
+    """The table `srmsim trial` prints: plain numbers, effects in the outcome's unit (the naive
+    before/after's in its ``post`` column's, ``naive``)."""
     from srmsim.experiment.compare import text_table
 
-    return text_table(summary_display(summary, scale), right={"value"})
+    return text_table(summary_display(summary, scale, naive), right={"value"})
 
 
 def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
@@ -286,7 +305,7 @@ class TrialResult:
 
     def table(self) -> str:
         scale = COLUMN_SCALES.get(self.trial.config.outcome, "number")
-        return format_summary(self.summary, scale)
+        return format_summary(self.summary, scale, naive_scale(self.trial.config.naive))
 
     def plot(self, path: str | Path | None = None):
         return plot(self.runs, path, title=self.trial.name)

@@ -1,0 +1,81 @@
+"""Do srmsim's commands agree with each other? A researcher's workflow, cross-checked: the
+trial's printed table against its files and report, units and labels on every figure."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from srmsim.trial import run_trial, trial_from_dict
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
+NAIVE_ROWS = ("mean naive pre-post", "mean true effect on post", "naive bias")
+
+
+def _reading_trial_with_attendance_naive():
+    """A reading trial (outcome in months) whose school checks its served students' attendance
+    before and after (a share): the two parts of the table have different units."""
+    spec = {
+        "name": "reading_with_attendance_check",
+        "scenario": "reading_age.yaml",
+        "overrides": {"trust.n_schools": 2, "trust.students_per_year_group": 60},
+        "randomise": {"unit": "students", "block": "school"},
+        "outcome": "reading_gap_end",
+        "baseline": "reading_gap_start",
+        "population": "flagged",
+        "analysis": {"method": "ols", "se": "hc1"},
+        "naive": {"pre": "attendance_autumn", "post": "attendance_summer"},
+        "replications": 3,
+        "seed": 5,
+    }
+    return trial_from_dict(spec, "naive-unit-trial", SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def naive_in_another_unit(tmp_path_factory):
+    result = run_trial(_reading_trial_with_attendance_naive(), workers=1, progress=False)
+    out = tmp_path_factory.mktemp("trial")
+    result.report(out)
+    return result, out
+
+
+def _lines(table: str, start: str) -> list[str]:
+    return [line for line in table.splitlines() if line.startswith(start)]
+
+
+def test_naive_rows_are_printed_in_the_unit_of_their_own_column(naive_in_another_unit):
+    # the naive before/after of attendance (a share) was printed in the outcome's unit:
+    # '+0.0046 months' for an attendance change of +0.46 percentage points
+    result, _ = naive_in_another_unit
+    table = result.table()
+    for start in NAIVE_ROWS:
+        (line,) = _lines(table, start)
+        assert "months" not in line, line
+        assert line.count(" pp") >= 2, line  # the value and its interval
+    (estimate,) = _lines(table, "mean estimate")
+    assert "months" in estimate and " pp" not in estimate
+    # the printed figure is the CSV's value in percentage points
+    naive = float(result.summary.loc[result.summary["measure"].str.startswith("naive bias"),
+                                     "value"].iloc[0])
+    (line,) = _lines(table, "naive bias")
+    shown = float(re.search(r"([+-]\d+(?:\.\d+)?) pp", line).group(1))
+    assert shown == pytest.approx(100 * naive, abs=0.051 if abs(100 * naive) >= 1 else 0.0051)
+
+
+def test_report_gives_the_naive_rows_and_headline_their_own_unit(naive_in_another_unit):
+    result, out = naive_in_another_unit
+    html = (out / "report.html").read_text()
+    headline = re.search(r"naive before/after comparison of the students served would be off "
+                         r"by ([^<]*?)\.(?:\s|<)", html)
+    assert headline and headline.group(1).endswith(" pp"), headline
+    for start in NAIVE_ROWS:
+        row = re.search(re.escape(start) + r".*?</tr>", html, flags=re.S)
+        assert row, start
+        assert "months" not in row.group(0) and " pp" in row.group(0), row.group(0)
+        # the report's figure is the one `srmsim trial` printed
+        (line,) = _lines(result.table(), start)
+        value = re.search(r"[+-]?\d[\d.,]* pp", line).group(0)
+        assert value in row.group(0)
