@@ -79,3 +79,45 @@ def test_report_gives_the_naive_rows_and_headline_their_own_unit(naive_in_anothe
         (line,) = _lines(result.table(), start)
         value = re.search(r"[+-]?\d[\d.,]* pp", line).group(0)
         assert value in row.group(0)
+
+
+# ------------------------------------------------------------------ shipped files agree
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_notebook_04_does_not_call_the_naive_truth_the_effect_among_served():
+    # notebook 04 labelled naive_truth (the effect on attendance_summer among the naive
+    # comparison's students: +4.7 pp in an 8-school run) "true effect among served", the name
+    # the trial table gives true_effect_served (the effect on attendance_rate: +3.4 pp)
+    import json
+
+    from srmsim.trial.report import summarise
+    from srmsim.trial.run import RUN_COLUMNS
+
+    nb = json.loads((ROOT / "notebooks" / "04_evaluate_like_a_trial.ipynb").read_text())
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    labels = re.findall(r'"([^"]+)":\s*r\["naive_truth"\]', code)
+    assert labels, "the notebook no longer plots naive_truth: update this test"
+    import pandas as pd
+
+    row = {k: 0.0 for k in RUN_COLUMNS}
+    row.update(error="", covered=True, rejected=False, naive=0.01, naive_truth=0.01)
+    measures = summarise(pd.DataFrame([row, row]))["measure"].tolist()
+    served = next(m for m in measures if "among served" in m)
+    for label in labels:
+        assert label not in served, (label, served)
+
+
+def test_shipped_cluster_trial_comment_names_the_standard_errors_it_uses():
+    # the file's header said "cluster-robust standard errors (t with J - 1 df)" while at its
+    # 20 schools se: auto analyses with CR2 and Bell-McCaffrey df (trial.describe() says so)
+    from srmsim.trial import load_trial
+
+    path = ROOT / "experiments" / "trial_attendance_cluster.yaml"
+    described = load_trial(path).describe()
+    assert "CR2 with Bell-McCaffrey df" in described
+    header = "".join(line for line in path.read_text().splitlines(keepends=True)
+                     if line.startswith("#"))
+    claims = re.sub(r"\s+", " ", header)
+    assert "(t with J - 1 df)" not in claims
+    assert "CR2" in claims
