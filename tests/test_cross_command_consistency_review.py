@@ -3,6 +3,7 @@ trial's printed table against its files and report, units and labels on every fi
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -67,12 +68,12 @@ def test_naive_rows_are_printed_in_the_unit_of_their_own_column(naive_in_another
 
 def test_report_gives_the_naive_rows_and_headline_their_own_unit(naive_in_another_unit):
     result, out = naive_in_another_unit
-    html = (out / "report.html").read_text()
+    text = (out / "report.html").read_text()
     headline = re.search(r"naive before/after comparison of the students served would be off "
-                         r"by ([^<]*?)\.(?:\s|<)", html)
+                         r"by ([^<]*?)\.(?:\s|<)", text)
     assert headline and headline.group(1).endswith(" pp"), headline
     for start in NAIVE_ROWS:
-        row = re.search(re.escape(start) + r".*?</tr>", html, flags=re.S)
+        row = re.search(re.escape(start) + r".*?</tr>", text, flags=re.S)
         assert row, start
         assert "months" not in row.group(0) and " pp" in row.group(0), row.group(0)
         # the report's figure is the one `srmsim trial` printed
@@ -121,3 +122,31 @@ def test_shipped_cluster_trial_comment_names_the_standard_errors_it_uses():
     claims = re.sub(r"\s+", " ", header)
     assert "(t with J - 1 df)" not in claims
     assert "CR2" in claims
+
+
+def test_report_says_the_group_rows_are_not_the_itt_of_a_screened_trial(naive_in_another_unit):
+    # the report's 'all treated-arm students' row gave the reading gap's truth over the whole
+    # treated arm (+1.8 months on a 4-school trust) beside the trial's true ITT effect among the
+    # screened students (+9.6 months), both "among treated-arm students", with nothing saying
+    # which population each is
+    from srmsim.trial.groups import ALL, truth_effects
+
+    result, out = naive_in_another_unit
+    itt = result.measure("mean true effect (ITT)")
+    eff = truth_effects(result.groups)
+    whole_arm = float(eff.loc[(eff["group"] == ALL) & (eff["outcome"] == "reading_gap_end"),
+                              "difference"].iloc[0])
+    assert whole_arm < 0.8 * itt  # the two populations' effects really differ
+    page = re.sub(r"\s+", " ", html.unescape((out / "report.html").read_text()))
+    assert "screened or not" in page and "is not the trial's true effect (ITT) above" in page
+
+
+def test_group_rows_caveat_names_the_design():
+    from srmsim.report.trial import _groups_caveat
+
+    assert "stepped wedge" in _groups_caveat({"randomise": {"unit": "stepped_wedge"},
+                                              "population": "all"})
+    assert "screened" in _groups_caveat({"randomise": {"unit": "students"},
+                                         "population": "flagged"})
+    # an all-students school trial's group row is its ITT population: nothing to add
+    assert _groups_caveat({"randomise": {"unit": "schools"}, "population": "all"}) == ""
