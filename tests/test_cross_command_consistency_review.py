@@ -150,3 +150,19 @@ def test_group_rows_caveat_names_the_design():
                                          "population": "flagged"})
     # an all-students school trial's group row is its ITT population: nothing to add
     assert _groups_caveat({"randomise": {"unit": "schools"}, "population": "all"}) == ""
+
+
+def test_school_trial_description_gives_the_count_randomisation_treats():
+    # "schools randomised (50% treated)" for a 5-school trust whose every replication treats 3
+    # of 5 (60%): the share asked for, rounded half up, is not the share treated
+    from srmsim.trial import replicate
+
+    spec = {"name": "five", "scenario": "attendance_escalation.yaml",
+            "overrides": {"trust.n_schools": 5, "trust.students_per_year_group": 10},
+            "randomise": {"unit": "schools", "share_treated": 0.5},
+            "outcome": "attendance_rate", "replications": 1, "seed": 2}
+    trial = trial_from_dict(spec, "five-trial", SCENARIOS)
+    rep = replicate(trial, 0)
+    treated = rep.students.loc[rep.students["arm"] == "treated", "school"].nunique()
+    assert treated == 3
+    assert f"{treated} of 5 schools" in trial.describe()

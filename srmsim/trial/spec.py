@@ -445,7 +445,11 @@ class Trial:
             design = (f"students randomised ({given_percent(r.share_treated)} treated"
                       f"{', within schools' if r.block == 'school' else ''})")
         elif r.unit == "schools":
-            design = f"schools randomised ({given_percent(r.share_treated)} treated)"
+            # the count too: 0.5 of 5 schools treats 3 (60%), which "50% treated" hid
+            n = self.scenario.trust.n_schools
+            count = ("" if self.from_records else
+                     f": {treated_count(n, r.share_treated)} of {plural(n, 'school')}")
+            design = f"schools randomised ({given_percent(r.share_treated)} treated{count})"
         else:
             steps, weeks = r.steps or 0, r.step_weeks or 0  # set for a stepped wedge
             design = (f"stepped wedge: {plural(steps, 'group')} of schools "
