@@ -166,3 +166,19 @@ def test_school_trial_description_gives_the_count_randomisation_treats():
     treated = rep.students.loc[rep.students["arm"] == "treated", "school"].nunique()
     assert treated == 3
     assert f"{treated} of 5 schools" in trial.describe()
+
+
+def test_report_says_a_share_outcome_has_its_effects_in_percentage_points(tmp_path):
+    # the report's definitions read "outcome attendance_rate (share)" above a table of
+    # "+0.80 pp": a share of 0 to 1 whose effects are printed in percentage points
+    spec = {"name": "share", "scenario": "attendance_escalation.yaml",
+            "overrides": {"trust.n_schools": 4, "trust.students_per_year_group": 10},
+            "randomise": {"unit": "schools"}, "outcome": "attendance_rate",
+            "replications": 2, "seed": 4}
+    result = run_trial(trial_from_dict(spec, "share-trial", SCENARIOS), workers=1)
+    result.report(tmp_path)
+    page = re.sub(r"<[^>]+>", " ", html.unescape((tmp_path / "report.html").read_text()))
+    page = re.sub(r"\s+", " ", page)
+    assert "outcome attendance_rate (share (0 to 1); effects in percentage points)" in page
+    (line,) = _lines(result.table(), "mean estimate")
+    assert " pp" in line

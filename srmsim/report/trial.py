@@ -9,7 +9,15 @@ from pathlib import Path
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.experiment.outcomes import COLUMN_SCALES, GROUPS, OUTCOMES, RESOURCES, format_difference
+from srmsim.experiment.outcomes import (
+    COLUMN_SCALES,
+    DIFFERENCE_UNIT,
+    GROUPS,
+    OUTCOMES,
+    RESOURCES,
+    UNIT_TEXT,
+    format_difference,
+)
 from srmsim.labels import percent_of_runs
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import (
@@ -32,6 +40,16 @@ RUN_NUMBERS = ["estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_t
 #: the registry outcome that measures a students column a trial can analyse
 COLUMN_OUTCOMES = {"attendance_rate": "attendance", "persistent_absent": "persistent_absence",
                    "reading_gap_end": "reading_gap_end", "attainment": "attainment"}
+
+
+def outcome_unit(scale: str) -> str:
+    """The unit of a trial's outcome and of its effects, in words: a share's effects are in
+    percentage points (the page showed "attendance_rate (share)" above "+0.80 pp"; an SD
+    outcome was "(sd)")."""
+    if scale == "number":
+        return "as recorded"
+    unit, effects = UNIT_TEXT.get(scale, scale), DIFFERENCE_UNIT.get(scale, scale)
+    return unit if unit == effects else f"{unit}; effects in {effects}"
 
 
 def _value(summary: pd.DataFrame, start: str) -> tuple[float, float, float] | None:
@@ -148,7 +166,7 @@ def build(path: Path) -> Page:
         page.p(describe_trust(scenario))
         page.p(describe_policy(scenario))
     versions = json_mapping(meta, "versions", where)
-    page.definitions([("outcome", f"{outcome} ({scale if scale != 'number' else 'as recorded'})"),
+    page.definitions([("outcome", f"{outcome} ({outcome_unit(scale)})"),
                       ("replications", f"{len(runs):,}"),
                       ("root seed", json_text(meta, "root_seed", where, "not recorded")),
                       ("srmsim version", json_text(versions, "srmsim", where, "?")),
