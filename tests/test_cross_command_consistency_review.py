@@ -182,3 +182,22 @@ def test_report_says_a_share_outcome_has_its_effects_in_percentage_points(tmp_pa
     assert "outcome attendance_rate (share (0 to 1); effects in percentage points)" in page
     (line,) = _lines(result.table(), "mean estimate")
     assert " pp" in line
+
+
+def test_figure_leaves_out_a_naive_check_in_another_unit(naive_in_another_unit):
+    # trial.png drew the naive attendance change (a share, +0.005) on the axis of the reading
+    # estimate (about +10 months), and its error beside the estimate's in one histogram
+    import matplotlib.pyplot as plt
+
+    from srmsim.trial.report import plot
+
+    result, _ = naive_in_another_unit
+    fig = result.plot()
+    labels = [lab for ax in fig.axes for lab in ax.get_legend_handles_labels()[1]]
+    plt.close(fig)
+    assert not any("naive" in lab for lab in labels), labels
+    assert "true effect (ITT)" in labels
+    fig = plot(result.runs)  # the same runs, units not given: the naive figures are drawn
+    labels = [lab for ax in fig.axes for lab in ax.get_legend_handles_labels()[1]]
+    plt.close(fig)
+    assert any("naive" in lab for lab in labels)

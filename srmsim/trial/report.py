@@ -200,9 +200,12 @@ def format_summary(summary: pd.DataFrame, scale: str = "number", naive: str | No
     return text_table(summary_display(summary, scale, naive), right={"value"})
 
 
-def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
+def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
+         naive: bool = True):
     """Left: each replication's estimate and CI against its truth and the naive figure.
-    Right: distributions of estimate - truth and naive - its truth."""
+    Right: distributions of estimate - truth and naive - its truth. ``naive=False`` leaves the
+    naive figures out: a naive check in another unit than the outcome's (attendance beside
+    a reading gap in months) has no place on the same axis."""
     from matplotlib.ticker import MaxNLocator
 
     from srmsim.figures import new_figure, save
@@ -223,7 +226,8 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
                                                       e["ci_high"] - e["estimate"]],
                         fmt="o", ms=3, lw=0.8, color=colour, label=label)
     ax.plot(x, ok["true_effect"], "k_", ms=9, mew=2, label="true effect (ITT)")
-    if ok["naive"].notna().any():
+    show_naive = naive and bool(ok["naive"].notna().any())
+    if show_naive:
         ax.plot(x, ok["naive"], "^", ms=4, color="tab:orange", label="naive pre-post (served)")
         ax.plot(x, ok["naive_truth"], "_", ms=8, mew=1.5, color="tab:orange",
                 label="true effect among them")
@@ -234,7 +238,7 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = ""):
     ax.set_title(title or "estimate vs truth per replication", fontsize=9, loc="left")
     err = (ok["estimate"] - ok["true_effect"]).to_numpy(dtype=float)
     parts = [(err, "tab:blue", "trial estimate - truth")]
-    if ok["naive"].notna().any():
+    if show_naive:
         parts.append(((ok["naive"] - ok["naive_truth"]).to_numpy(dtype=float), "tab:orange",
                       "naive - its truth"))
     values = np.concatenate([p[0][np.isfinite(p[0])] for p in parts])
@@ -308,7 +312,10 @@ class TrialResult:
         return format_summary(self.summary, scale, naive_scale(self.trial.config.naive))
 
     def plot(self, path: str | Path | None = None):
-        return plot(self.runs, path, title=self.trial.name)
+        c = self.trial.config
+        unit = COLUMN_SCALES.get(c.outcome, "number")
+        return plot(self.runs, path, title=self.trial.name,
+                    naive=naive_scale(c.naive) in (None, unit))
 
     def write(self, out: str | Path, html: bool = False) -> Path:
         """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions),
