@@ -201,3 +201,19 @@ def test_figure_leaves_out_a_naive_check_in_another_unit(naive_in_another_unit):
     labels = [lab for ax in fig.axes for lab in ax.get_legend_handles_labels()[1]]
     plt.close(fig)
     assert any("naive" in lab for lab in labels)
+
+
+def test_trial_summary_csv_gives_each_rows_unit(naive_in_another_unit):
+    # trial_summary.csv held 0.0046 (an attendance share) and 10.2 (months) in one column with
+    # no unit anywhere in the folder but the outcome's name
+    import pandas as pd
+
+    result, out = naive_in_another_unit
+    csv = pd.read_csv(out / "trial_summary.csv")
+    unit = dict(zip(csv["measure"], csv["unit"], strict=True))
+    assert unit["mean estimate"] == unit["bias (estimate - truth)"] == "months"
+    assert unit["naive bias (naive - its truth)"] == "share (0 to 1)"
+    assert unit["coverage of the 95% CI"] == "share of replications (0 to 1)"
+    assert unit["replications"] == "replications"
+    # the values are the summary's, unchanged
+    assert csv["value"].tolist() == pytest.approx(result.summary["value"].tolist(), nan_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from srmsim.experiment.outcomes import COLUMN_SCALES, format_difference
+from srmsim.experiment.outcomes import COLUMN_SCALES, UNIT_TEXT, format_difference
 from srmsim.labels import given_percent, over_replications, percent_of_runs, plural
 from srmsim.outputs import csv_text, json_dumps
 from srmsim.results import write_text
@@ -159,6 +159,30 @@ def naive_scale(naive: Any) -> str | None:
     a model or as trial.json's mapping), None when the trial has no naive comparison."""
     post = naive.get("post") if isinstance(naive, dict) else getattr(naive, "post", None)
     return COLUMN_SCALES.get(post, "number") if isinstance(post, str) else None
+
+
+def summary_units(summary: pd.DataFrame, scale: str = "number",
+                  naive: str | None = None) -> list[str]:
+    """The unit of each summary row's raw value, as trial_summary.csv gives it (the CSV held
+    0.0068 for an estimate the table printed as +0.68 pp, with no unit anywhere in the folder
+    but the outcome's name): effects in the outcome's (the naive rows in ``naive``'s), rates
+    as shares of the replications."""
+    def words(s: str) -> str:
+        return UNIT_TEXT.get(s, "") or "as recorded"
+
+    units = []
+    for m in summary["measure"].astype(str):
+        if m == "replications":
+            units.append("replications")
+        elif m.startswith(("coverage", "rejection")):
+            units.append("share of replications (0 to 1)")
+        elif m.startswith("students whose"):
+            units.append("students")
+        elif naive and m.startswith(NAIVE_MEASURES):
+            units.append(words(naive))
+        else:
+            units.append(words(scale))
+    return units
 
 
 def summary_display(summary: pd.DataFrame, scale: str = "number",
@@ -336,7 +360,11 @@ class TrialResult:
         with replace_dir(final, private=self.trial.from_records,
                          replaceable=holds_only(TRIAL_MARKERS, TRIAL_FILES), keep=keep) as out:
             write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
-            write_text(csv_text(self.summary, float_format="%.10g"), out / "trial_summary.csv")
+            c = self.trial.config
+            units = summary_units(self.summary, COLUMN_SCALES.get(c.outcome, "number"),
+                                  naive_scale(c.naive))
+            write_text(csv_text(pd.DataFrame(self.summary).assign(unit=units),
+                                float_format="%.10g"), out / "trial_summary.csv")
             self.plot(out / "trial.png")
             meta = {"name": self.trial.name, "source": self.trial.source,
                     "trial_hash": self.trial.digest(), "design": self.trial.describe(),
