@@ -254,3 +254,31 @@ def test_power_of_a_well_powered_design_is_computed_not_refused(design, effect, 
 
     res = stats.power(design, effect, **params)
     assert res.power == pytest.approx(_power_by_integration(res.ncp, res.df, 0.05), abs=1e-9)
+
+
+# ------------------------------------------------------------------ experiment's summary line
+@pytest.mark.parametrize("sequential, why", [
+    (None, "(a fixed number of replications)"),
+    ({"half_width": {"attendance": 0.5}, "max_replications": 4, "batch": 2,
+      "min_replications": 2}, "(stopped: half-width target met)"),
+])
+def test_experiment_summary_line_says_why_it_ran_that_many(tmp_path, capsys, monkeypatch,
+                                                            sequential, why):
+    # a fixed-design experiment's line ended "40 runs in 1.6 s (replications)": the runner's
+    # internal stopping reason, meaningless without a sequential rule
+    import yaml
+
+    from srmsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "e", "scenario": str(SCENARIOS / "attendance_escalation.yaml"),
+            "baseline": "a", "replications": 2, "seed": 4, "outcomes": ["attendance"],
+            "variants": {"a": {"policy": None}, "b": {}}}
+    if sequential:
+        spec["sequential"] = sequential
+    (tmp_path / "e.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["experiment", "e.yaml", "--workers", "1", "--quiet", "--no-report",
+                 "--set", "trust.n_schools=1", "--set", "trust.students_per_year_group=8"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(why), first
+    assert "(replications)" not in first

@@ -110,9 +110,13 @@ def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int
 
     summary = run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler,
                              resume=args.resume, progress=not args.quiet)
+    # the runner's reason is "replications" for a fixed design, which printed as a bare
+    # "(replications)"; a sequential rule's reason says why it stopped
+    why = (f"stopped: {summary['stopped']}" if exp.config.sequential is not None
+           else "a fixed number of replications")
     print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x "
           f"{plural(summary['replications'], 'replication')}, {plural(summary['runs'], 'run')} "
-          f"in {summary['seconds']:.1f} s ({summary['stopped']})")
+          f"in {summary['seconds']:.1f} s ({why})")
     failures = summary["failures"]
     if failures:  # before the analysis, which refuses when they leave a variant too few runs
         print(f"{plural(len(failures), 'run')} failed (details in {out / 'failures'}):")
