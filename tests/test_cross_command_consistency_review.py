@@ -282,3 +282,21 @@ def test_experiment_summary_line_says_why_it_ran_that_many(tmp_path, capsys, mon
     first = capsys.readouterr().out.splitlines()[0]
     assert first.endswith(why), first
     assert "(replications)" not in first
+
+
+def test_true_effect_note_names_the_population_it_averages_over(naive_in_another_unit):
+    # the ITT row's note said "treated arm" for a screened trial, whose truth is over the
+    # flagged treated-arm students only, and for a stepped wedge, whose truth is over treated
+    # school-periods while some school is untreated
+    from srmsim.trial.report import truth_population
+
+    result, out = naive_in_another_unit
+    (line,) = _lines(result.table(), "mean true effect (ITT)")
+    assert "flagged treated-arm students: trial minus counterfactual" in line
+    spec = {"name": "sw", "scenario": "attendance_escalation.yaml",
+            "overrides": {"trust.n_schools": 4},
+            "randomise": {"unit": "stepped_wedge", "steps": 2, "step_weeks": 13},
+            "outcome": "attendance_rate", "analysis": {"method": "twfe"},
+            "replications": 1, "seed": 1}
+    sw = trial_from_dict(spec, "sw-trial", SCENARIOS)
+    assert "school-periods" in truth_population(sw.config)

@@ -306,11 +306,13 @@ def test_results_are_identical_whatever_the_executor(reading_result, tmp_path) -
     """Two local processes give the rows one process gave, byte for byte in the CSVs; asking
     for fewer replications gives a prefix of the same rows (seeds do not depend on the count)."""
     from srmsim.trial import TrialResult, summarise
+    from srmsim.trial.report import truth_population
 
     two = run_trial(make(reading_trial(25)), replications=3, workers=2)
     one_runs = reading_result.runs.iloc[:3].reset_index(drop=True)
     pd.testing.assert_frame_equal(one_runs, two.runs)
-    one = TrialResult(two.trial, one_runs, summarise(one_runs))
+    one = TrialResult(two.trial, one_runs,
+                      summarise(one_runs, population=truth_population(two.trial.config)))
     one.write(tmp_path / "a")
     two.write(tmp_path / "b")
     for name in ("trial_runs.csv", "trial_summary.csv"):

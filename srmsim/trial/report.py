@@ -43,7 +43,19 @@ def _mean_ci(x: np.ndarray) -> tuple[float, float, float, float]:
     return m, m - half, m + half, mcse
 
 
-def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+def truth_population(config: Any) -> str:
+    """Whom a trial's true effect averages over, in words (see :mod:`srmsim.trial.analyse`):
+    the note said "treated arm" also where the truth is over screened students only or a
+    stepped wedge's treated school-periods."""
+    if config.randomise.unit == "stepped_wedge":
+        return "treated school-periods while some school is untreated"
+    if config.population == "flagged":
+        return "flagged treated-arm students"
+    return "treated arm"
+
+
+def summarise(runs: pd.DataFrame, alpha: float = 0.05,
+              population: str = "treated arm") -> pd.DataFrame:
     """One row per measure over the replications that finished (failures are counted).
 
     The naive bias is the naive before/after minus the policy's true effect on ``post`` among the
@@ -93,7 +105,7 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     truth = ok["true_effect"].to_numpy(dtype=float)
     err = est - truth
     add("mean estimate", est)
-    add("mean true effect (ITT)", truth, "treated arm: trial minus counterfactual")
+    add("mean true effect (ITT)", truth, f"{population}: trial minus counterfactual")
     add("mean true effect among served", ok["true_effect_served"].to_numpy(dtype=float))
     add("bias (estimate - truth)", err)
     finite = err[np.isfinite(err)]

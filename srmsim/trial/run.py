@@ -289,7 +289,7 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
                out: str | Path | None, resume: bool, report: bool) -> Any:
     """:func:`run_trial` once it holds the output folder's lock (if it has one)."""
     from srmsim.trial.groups import collect
-    from srmsim.trial.report import TrialResult, summarise
+    from srmsim.trial.report import TrialResult, summarise, truth_population
     from srmsim.trial.store import TrialStore
 
     store = TrialStore.of(out) if out is not None else None
@@ -335,7 +335,7 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
     failures = [r for r in rows if r.get("error")]
     runs = pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in rows], columns=RUN_COLUMNS)
     runs = runs.sort_values("replication", kind="stable").reset_index(drop=True)
-    summary = summarise(runs, trial.config.analysis.alpha)
+    summary = summarise(runs, trial.config.analysis.alpha, truth_population(trial.config))
     result = TrialResult(trial, runs, summary, seconds=seconds, failures=failures,
                          stored=len(done), groups=collect(rows))
     if out is not None:
