@@ -81,9 +81,9 @@ def test_a_trial_at_alpha_0_1_is_reported_with_90_percent_intervals(trial90, mon
     titles = []
     real = trial_report.plot
 
-    def spy(runs, path=None, title=""):
+    def spy(runs, path=None, title="", **kw):
         titles.append(title)
-        return real(runs, path, title)
+        return real(runs, path, title, **kw)
 
     monkeypatch.setattr(trial_report, "plot", spy)
     html = rtrial.build(trial90).render()
