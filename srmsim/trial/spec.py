@@ -447,7 +447,7 @@ class Trial:
         elif r.unit == "schools":
             # the count too: 0.5 of 5 schools treats 3 (60%), which "50% treated" hid
             n = self.scenario.trust.n_schools
-            count = ("" if self.from_records else
+            count = ("" if self.from_records or r.share_treated is None else
                      f": {treated_count(n, r.share_treated)} of {plural(n, 'school')}")
             design = f"schools randomised ({given_percent(r.share_treated)} treated{count})"
         else:
