@@ -33,14 +33,19 @@ def _smallest(bands: pd.DataFrame) -> int:
     return int(bands[["positives", "negatives"]].min().min())
 
 
-def _random_export(seed: int) -> pd.DataFrame:
+def _random_export(seed: int, second_outcome: bool = False) -> pd.DataFrame:
+    """900 synthetic pupils; ``second_outcome`` adds ``y2`` on the same score (drawn after the
+    rest, so the other columns are the same either way)."""
     rng = np.random.default_rng(seed)
     n = 900
     sex = rng.choice(["F", "M"], n)
     fsm = rng.random(n) < 0.3
     score = np.round(rng.normal(100, 15, n) - 6 * fsm, 1)
     y = rng.random(n) < 1 / (1 + np.exp((score - 92) / 8))
-    return pd.DataFrame({"score": score, "y": y, "sex": sex, "fsm": fsm})
+    df = pd.DataFrame({"score": score, "y": y, "sex": sex, "fsm": fsm})
+    if second_outcome:
+        df.insert(2, "y2", rng.random(n) < 1 / (1 + np.exp((score - 100) / 10)))
+    return df
 
 
 def test_the_sample_stricter_suppress_below_beside_the_default_cuts_no_small_band() -> None:

@@ -15,6 +15,7 @@ each outcome and in all, are 0 or at least 10. Each test failed before the canon
 
 from __future__ import annotations
 
+import sys
 from itertools import product
 from pathlib import Path
 
@@ -25,21 +26,16 @@ import pytest
 from srmsim.cli import main
 from srmsim.risk import published_numbers
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_privacy_every_output_review import _random_export  # noqa: E402
+
 MIN = 10
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "students.csv"
 
 
 def _export(seed: int) -> pd.DataFrame:
-    """A synthetic export of 900 pupils (as tests/test_privacy_every_output_review.py's), with a
-    second outcome on the same score."""
-    rng = np.random.default_rng(seed)
-    n = 900
-    sex = rng.choice(["F", "M"], n)
-    fsm = rng.random(n) < 0.3
-    score = np.round(rng.normal(100, 15, n) - 6 * fsm, 1)
-    y = rng.random(n) < 1 / (1 + np.exp((score - 92) / 8))
-    y2 = rng.random(n) < 1 / (1 + np.exp((score - 100) / 10))
-    return pd.DataFrame({"score": score, "y": y, "y2": y2, "sex": sex, "fsm": fsm})
+    """A synthetic export of 900 pupils with a second outcome on the same score."""
+    return _random_export(seed, second_outcome=True)
 
 
 def _published(path: Path, out: Path, score: str, outcome: str, direction: str = "below",
