@@ -31,7 +31,15 @@ from srmsim.report.files import (
     school_number,
 )
 from srmsim.report.page import Page
-from srmsim.trial.groups import ALL, COLUMNS, TRUTH_OUTCOMES, WITH, WITHOUT, truth_effects
+from srmsim.trial.groups import (
+    ALL,
+    COLUMNS,
+    TRUTH_OUTCOMES,
+    WITH,
+    WITHOUT,
+    truth_effects,
+    truth_outcome,
+)
 from srmsim.trial.report import REQUIRED_SUMMARY_COLUMNS, naive_scale, summary_display
 
 #: the trial_runs.csv columns the report's figure computes with
@@ -260,7 +268,7 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str, caveat: s
            "control arm is never referred, so this is all the trial's cost).")
     shown, raw = resources_rows(all_arm)
     page.table(shown, {"value"}, "trial_cost", raw=raw)
-    outcomes = [OUTCOMES[o] for o in TRUTH_OUTCOMES]
+    outcomes = [truth_outcome(o) for o in TRUTH_OUTCOMES]
     ct = cost_per_unit(all_arm, outcomes, {WITH: float(all_arm["students"].iloc[0])})
     if ct is not None:
         page.p("Cost per unit of each outcome: the policy's cost (or staff hours) divided by the "
@@ -288,7 +296,7 @@ def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str, caveat: s
         page.h3(o.heading())
         page.table(group_table(eff, o, groups + schools, WITHOUT), numeric=set(),
                    table_id=f"groups_{o.name}")
-    focus = OUTCOMES[COLUMN_OUTCOMES.get(outcome_column, main[0].name)]
+    focus = truth_outcome(COLUMN_OUTCOMES.get(outcome_column, main[0].name))
     page.figure(group_figure(eff, focus, groups, WITHOUT, [WITH]),
                 f"{focus.label}: true effect among treated-arm students, by FSM, SEN and EAL "
                 "group.")

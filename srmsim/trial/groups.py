@@ -20,11 +20,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from srmsim.experiment.outcomes import Cohort, measure, measure_groups
+from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome, measure, measure_groups
 
 #: outcomes measured in both runs of every replication (the last three are resources and reach)
 TRUTH_OUTCOMES = ("attendance", "persistent_absence", "reading_gap_end", "reading_behind_2y",
                   "attainment", "students_served", "staff_hours", "cost")
+
+
+def _mean_student_attendance(c: Cohort) -> float:
+    """Mean over students with sessions of each one's share attended: the trial's ITT on
+    attendance_rate averages students, so the rows printed beside it do too (the registry's
+    pooled share weights a full-year student over a mid-year joiner, and differs from it)."""
+    s = c.attending
+    if not len(s):
+        return float("nan")
+    return float((s["sessions_attended"].to_numpy(dtype=float)
+                  / s["sessions_possible"].to_numpy(dtype=float)).mean())
+
+
+#: the trial's attendance: each student's rate, averaged (not the experiments' pooled share)
+ATTENDANCE = Outcome("attendance", "Attendance (mean of students' rates)", "share", "higher",
+                     _mean_student_attendance,
+                     "mean over students of each one's share of possible sessions attended, as "
+                     "the trial's effect on attendance_rate averages them",
+                     columns=("sessions_possible", "sessions_attended"))
+
+
+def truth_outcome(name: str) -> Outcome:
+    """The entry a trial's group rows measure ``name`` with: the registry's, but attendance
+    as the mean of students' rates (:data:`ATTENDANCE`)."""
+    return ATTENDANCE if name == "attendance" else OUTCOMES[name]
+
+
 #: the treated arm as a whole, the trial's "trust" row
 ALL = "all treated-arm students"
 #: names of the two runs, as variant and baseline of the effects table
@@ -41,10 +68,11 @@ def group_truths(trial_students: pd.DataFrame, cf_students: pd.DataFrame,
     frames = []
     for column, students in (("trial", trial_students), ("counterfactual", cf_students)):
         run = SimpleNamespace(students=students[treated], events=None)
-        whole = measure(run, list(TRUTH_OUTCOMES), Cohort(run.students))
+        entries = [truth_outcome(o) for o in TRUTH_OUTCOMES]
+        whole = measure(run, entries, Cohort(run.students))
         rows = pd.DataFrame({"group": ALL, "outcome": list(whole), "value": list(whole.values()),
                              "students": len(run.students)})
-        groups = measure_groups(run, list(TRUTH_OUTCOMES))
+        groups = measure_groups(run, entries)
         frames.append(pd.concat([rows, groups], ignore_index=True)
                       .rename(columns={"value": column}))
     out = frames[0].copy()
