@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from test_trial_review import _trial  # the trial review's small trial
 
 from srmsim.trial.analyse import student_data, truths
@@ -46,3 +47,47 @@ def test_group_attendance_averages_students_as_the_itt_does_with_mid_year_joiner
     assert abs(effect - itt) < 1e-12
     # the subgroups are measured the same way (the treated arm's not-FSM student: the joiner)
     assert abs(rows.loc[("not FSM", "attendance"), "trial"] - 36 / 40) < 1e-12
+
+
+# ------------------------------------------------------------- 2. naive check in another unit
+def _naive_trial(tmp_path, pre: str, post: str):
+    import yaml
+    from test_trial_review import SCENARIOS
+
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "t", "scenario": str(SCENARIOS / "reading_age.yaml"),
+        "overrides": {"trust.n_schools": 2, "trust.students_per_year_group": 10},
+        "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+        "naive": {"pre": pre, "post": post}, "replications": 1, "seed": 1}))
+    return path
+
+
+def test_a_naive_check_in_another_unit_than_the_outcome_is_noted_at_load(tmp_path, capsys,
+                                                                          monkeypatch):
+    """A reading trial (months) whose naive check is attendance (a share) was accepted in
+    silence, and only its report showed the naive rows in another unit and off the figure.
+    validate and trial now say so when the file loads, naming both keys; a naive check in the
+    outcome's unit gets no note."""
+    import srmsim.trial
+    from srmsim.cli import main
+
+    path = _naive_trial(tmp_path, "attendance_autumn", "attendance_summer")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: naive.post 'attendance_summer' is in share (0 to 1)" in out
+    assert "outcome 'reading_gap_end' in months" in out
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(srmsim.trial, "run_trial", stop)
+    with pytest.raises(Stop):
+        main(["trial", str(path), "--out", str(tmp_path / "o")])
+    assert "note: naive.post 'attendance_summer'" in capsys.readouterr().out
+    same = _naive_trial(tmp_path, "reading_gap_start", "reading_gap_end")
+    assert main(["validate", str(same)]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         whole_number(args.replications, "--replications", 1, MAX_REPLICATIONS)
     trial = load_trial(args.file, overrides=parse_settings(args.settings) or None,
                        replications=args.replications)
+    for note in trial.notes():
+        print(f"note: {note}")
     out = Path(args.out) if args.out else Path("results") / trial.name
     result = run_trial(trial, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.quiet, out=out, resume=args.resume,

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
         trial = load_trial(args.file)
         check_population(trial)  # a trust from records: its blocks, once the sizes are read
+        for note in trial.notes():
+            print(f"note: {note}")
         return _valid(f"{args.file}: valid trial '{trial.name}'", _memory_warning(
             lambda: check_study_fits(
                 {trial.scenario.name: trial.scenario.with_overrides({"outputs.history": "none"},

@@ -462,6 +462,26 @@ class Trial:
         return (f"{c.name}: {design}; outcome {c.outcome} ({c.population} students{base}); "
                 f"analysis {a.method}{se}")
 
+    def notes(self) -> list[str]:
+        """What a valid trial file may not mean, said when it loads (validate, trial): a naive
+        check whose ``post`` is in another unit than the outcome's is reported in its own unit
+        and left off the estimate's figure, which nothing said until the report."""
+        from srmsim.experiment.outcomes import COLUMN_SCALES, UNIT_TEXT
+
+        c = self.config
+        if c.naive is None:
+            return []
+        post, outcome = (COLUMN_SCALES.get(col, "number") for col in (c.naive.post, c.outcome))
+        if post == outcome:
+            return []
+
+        def unit(scale: str) -> str:
+            return UNIT_TEXT.get(scale) or "a unit of its own"
+
+        return [f"naive.post {c.naive.post!r} is in {unit(post)}, the outcome {c.outcome!r} in "
+                f"{unit(outcome)}: the naive rows are printed in naive.post's unit and left off "
+                "the estimate-against-truth figure"]
+
     def _se_shown(self, se: str | None = None) -> str:
         """``se: auto`` as the choice it makes for this trust (the count of schools analysed
         decides in each replication; it is the trust's unless records set it). ``se``: the
