@@ -91,3 +91,17 @@ def test_a_naive_check_in_another_unit_than_the_outcome_is_noted_at_load(tmp_pat
     same = _naive_trial(tmp_path, "reading_gap_start", "reading_gap_end")
     assert main(["validate", str(same)]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_a_naive_check_whose_pre_and_post_differ_in_unit_is_refused(tmp_path, capsys):
+    """naive: {pre: reading_gap_start (months), post: attendance_summer (a share)} was run,
+    and its 'naive' was a share minus a number of months (an attendance of 0.93 after a gap of
+    -14 months: +14.93, printed in the share's unit). The file is now refused at load, exit 2,
+    naming naive.pre and both units."""
+    from srmsim.cli import main
+
+    path = _naive_trial(tmp_path, "reading_gap_start", "attendance_summer")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "naive.pre" in err and "months" in err and "share" in err
+    assert "Traceback" not in err

@@ -246,6 +246,14 @@ def _resolve(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
             if col not in measures:
                 problems.append((f"naive.{key}", f"{col!r} is not a numeric column of "
                                  f"students.parquet; known: {known}"))
+        from srmsim.experiment.outcomes import COLUMN_SCALES, UNIT_TEXT
+
+        # post - pre of a share and a reading gap in months is no change in anything
+        pre, post = (COLUMN_SCALES.get(getattr(cfg.naive, k)) for k in ("pre", "post"))
+        if pre and post and pre != post:
+            problems.append(("naive.pre", f"{cfg.naive.pre!r} is in {UNIT_TEXT[pre]} but "
+                             f"naive.post {cfg.naive.post!r} in {UNIT_TEXT[post]}: the naive "
+                             "check is post minus pre, so both must be in one unit"))
 
     policy = scenario.policy
     if policy is None:
