@@ -105,3 +105,51 @@ def test_a_naive_check_whose_pre_and_post_differ_in_unit_is_refused(tmp_path, ca
     err = capsys.readouterr().err
     assert "naive.pre" in err and "months" in err and "share" in err
     assert "Traceback" not in err
+
+
+# ------------------------------------------------------------- 3. CR1's k with nested effects
+def _sandwich_parts(d: pd.DataFrame, fes: list[str], clusterings: list[list[str]]):
+    """The full dummy regression of y on the arm and every fixed effect, by numpy: the arm's
+    coefficient and, per clustering (a list of columns; two = their intersection), G and the
+    arm's entry of bread S'S bread without any small-sample factor."""
+    parts = [np.ones(len(d)), (d["arm"] == "t").to_numpy(float)]
+    for fe in fes:
+        parts += list(pd.get_dummies(d[fe], drop_first=True, dtype=float).to_numpy().T)
+    X = np.column_stack(parts)
+    bread = np.linalg.inv(X.T @ X)
+    b = bread @ X.T @ d["y"].to_numpy()
+    e = d["y"].to_numpy() - X @ b
+    out = []
+    for cols in clusterings:
+        g = d.groupby(cols, sort=False).ngroup().to_numpy()
+        S = np.zeros((g.max() + 1, X.shape[1]))
+        np.add.at(S, g, X * e[:, None])
+        out.append((g.max() + 1, (bread @ S.T @ S @ bread)[1, 1]))
+    return b[1], X.shape[1], out
+
+
+def _school_term_panel(seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    school, term = np.repeat(np.arange(12), 24), np.tile(np.repeat(np.arange(6), 4), 12)
+    arm = np.where(rng.random(school.size) < 0.5, "t", "c")
+    y = (0.3 * (arm == "t") + rng.normal(size=12)[school] + rng.normal(size=6)[term]
+         + rng.normal(size=school.size))
+    return pd.DataFrame({"y": y, "arm": arm, "school": school, "term": term})
+
+
+def test_one_way_cr1_keeps_the_intercept_in_k_as_fixest():
+    """fixest's K with fixed effects nested in the clusters (R/VCOV.R, fixef.K = "nested")
+    drops the nested effects' dummies but keeps the intercept: its own tests expect dof.K 6
+    for y ~ x | fe1 (3) + fe2 (5) clustered by fe1, i.e. all 8 columns less fe1's 2. srmsim
+    left the intercept out as well: with school (nested) and term effects here, k 6 where
+    fixest has 7, the SE too small by sqrt((N - 7)/(N - 6))."""
+    from srmsim import stats
+
+    d = _school_term_panel()
+    b, k_full, [(G, meat)] = _sandwich_parts(d, ["school", "term"], [["school"]])
+    N, K = len(d), k_full - (12 - 1)
+    se = np.sqrt(G / (G - 1) * (N - 1) / (N - K) * meat)
+    est = stats.estimate_effect(d, "y", "arm", "c", cluster="school",
+                                fixed_effects=["school", "term"], se="cluster").effect()
+    assert est["estimate"] == pytest.approx(b, rel=1e-10)
+    assert est["se"] == pytest.approx(se, rel=1e-10)

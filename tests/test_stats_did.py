@@ -87,8 +87,9 @@ def test_twfe_matches_dummy_regression_on_unbalanced_panel(panel):
     ref = sm.OLS(df["y"], sm.add_constant(X)).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(df["school"])[0]})
     assert twfe.estimate == pytest.approx(ref.params["D"], rel=1e-8)
-    # same sandwich; statsmodels counts the nested school dummies in k, we do not (as Stata)
-    n, k_sm, k_ours = len(df), X.shape[1] + 1, 1 + 9
+    # same sandwich; statsmodels counts the nested school dummies in k, we do not (as Stata and
+    # fixest, whose K keeps the intercept: D + 9 term dummies + 1)
+    n, k_sm, k_ours = len(df), X.shape[1] + 1, 1 + 9 + 1
     adjust = np.sqrt((n - k_sm) / (n - k_ours))
     assert twfe.se == pytest.approx(ref.bse["D"] * adjust, rel=1e-6)
 

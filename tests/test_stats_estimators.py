@@ -347,8 +347,7 @@ def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
     """A row alone in its school fits its own dummy exactly (leverage 1): it counted in HC1's
     N / (N - k) (SE 0.7% too large) and as a cluster in CR1 (df 12 instead of 9). The estimate,
     SE and df now equal those of statsmodels' fit on the data without the singletons (CR1 with
-    the school effects, nested in the school clusters, and the intercept left out of k, as
-    fixest and reghdfe count it)."""
+    the school effects, nested in the school clusters, left out of k, as fixest counts it)."""
     clean, with_single = _with_singletons(21)
     kw = {"cluster": "school"} if se == "cluster" else {}
     est = stats.estimate_effect(with_single, "score", "arm", "control", covariates=["prior"],
@@ -361,7 +360,8 @@ def test_singleton_fixed_effect_rows_are_dropped_as_reghdfe_does(se):
            if se == "cluster" else model.fit(cov_type="HC1" if se == "hc1" else "nonrobust"))
     row = est.effect()
     n, k = model.exog.shape
-    nested = clean["school"].nunique() if se == "cluster" else 0  # intercept + S - 1 dummies
+    # the S - 1 school dummies (fixest keeps the intercept in K)
+    nested = clean["school"].nunique() - 1 if se == "cluster" else 0
     assert row["estimate"] == pytest.approx(ref.params["m"], rel=1e-9)
     assert row["se"] == pytest.approx(ref.bse["m"] * np.sqrt((n - k) / (n - k + nested)),
                                       rel=1e-9)

@@ -407,7 +407,7 @@ def test_twfe_clustered_by_a_coarser_column_is_the_dummy_regression_clustered_by
                    pd.get_dummies(df["t"], prefix="t", drop_first=True, dtype=float)], axis=1)
     ref = sm.OLS(df["y"], sm.add_constant(X)).fit(cov_type="cluster",
                                                   cov_kwds={"groups": df["district"]})
-    n, k_sm, k_ours = len(df), X.shape[1] + 1, 1 + 5
+    n, k_sm, k_ours = len(df), X.shape[1] + 1, 1 + 5 + 1  # D, 5 terms, the intercept
     assert res.estimate == pytest.approx(ref.params["D"], rel=1e-8)
     assert res.se == pytest.approx(ref.bse["D"] * math.sqrt((n - k_sm) / (n - k_ours)), rel=1e-6)
     assert (res.n_clusters, res.df) == (8, 7)

@@ -555,7 +555,7 @@ def test_twfe_cr1_does_not_count_units_seen_once_as_clusters():
     unchanged and adds no score. Reference: the dummy regression on the 8 panelled units, CR1
     clustered by unit with G/(G - 1) (N - 1)/(N - k), k without the nested unit effects
     (Stata's xtreg/reghdfe, fixest), t(G - 1) = t(7); reghdfe drops the 20 singletons and
-    prints exactly this. Before: t(27) and SE 0.692 instead of 0.740 (interval 19% narrower)."""
+    prints exactly this. Before: t(27) and SE 0.692 instead of 0.751 (interval 19% narrower)."""
     import statsmodels.api as sm
 
     panel, with_once = _panel_with_units_seen_once()
@@ -565,7 +565,7 @@ def test_twfe_cr1_does_not_count_units_seen_once_as_clusters():
     fit = sm.OLS(panel["y"].to_numpy(), X).fit()
     scores = np.array([X[panel["u"] == g].T @ fit.resid[panel["u"] == g] for g in range(8)])
     bread = np.linalg.inv(X.T @ X)
-    n, k, clusters = len(panel), 1 + 4, 8
+    n, k, clusters = len(panel), 1 + 4 + 1, 8  # fixest's K keeps the intercept
     var = (bread @ scores.T @ scores @ bread)[0, 0] * clusters / (clusters - 1) * (n - 1) / (n - k)
     res = stats.did_twfe(with_once, "y", "u", "t", "g")
     assert res.estimate == pytest.approx(fit.params[0], abs=1e-12)

@@ -285,10 +285,12 @@ def _blocked(seed: int = 4, G: int = 20, m: int = 6) -> pd.DataFrame:
 
 def test_cr1_leaves_school_effects_nested_in_school_clusters_out_of_k():
     """R's fixest (feols(y ~ t + base | s, cluster = ~s), default ssc: fixef.K = "nested") and
-    Stata's reghdfe / xtreg, fe count k without fixed effects nested in the clusters, as srmsim's
+    Stata's xtreg, fe count k without fixed effects nested in the clusters, as srmsim's
     did_twfe does: CR1 = G/(G-1) (N-1)/(N-K) M S'S M on the within-school design with K = 2
-    slopes. estimate_effect counted the intercept and 19 school dummies: 20 schools of 6 gave
-    an SE 9.7% larger (0.1899 against 0.1731)."""
+    slopes + 1 (fixest keeps the intercept: R/VCOV.R adds 1 when every fixed effect is nested,
+    and its tests expect dof.K = 2 for y ~ x | fe1 + fe2 with both nested). estimate_effect
+    counted the intercept and 19 school dummies: 20 schools of 6 gave an SE 9.7% larger
+    (0.1899 against 0.1738); then dropped the intercept too (0.1731)."""
     d = _blocked()
     est = stats.estimate_effect(d, "y", "arm", "c", cluster="s", fixed_effects="s",
                                 covariates=["base"], se="cluster")
@@ -300,7 +302,7 @@ def test_cr1_leaves_school_effects_nested_in_school_clusters_out_of_k():
     b = M @ X.T @ yw
     scores = np.zeros((20, 2))
     np.add.at(scores, d["s"].to_numpy(), X * (yw - X @ b)[:, None])
-    N, K, G = len(d), 2, 20
+    N, K, G = len(d), 2 + 1, 20
     V = G / (G - 1) * (N - 1) / (N - K) * M @ scores.T @ scores @ M
     row = est.effect()
     assert row["estimate"] == pytest.approx(b[0], rel=1e-10)

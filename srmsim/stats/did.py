@@ -240,8 +240,9 @@ def did_twfe(
     if G < 2:
         raise EstimationError("cluster-robust SEs need at least 2 clusters; found 1")
     # the unit effects are not counted in k: _prepare requires each unit in one cluster, so they
-    # are nested in the clusters (CR1 as Stata's xtreg, fe vce(cluster) and R's fixest)
-    k = 1 + (T - 1)
+    # are nested in the clusters (CR1 as Stata's xtreg, fe vce(cluster) and R's fixest, whose
+    # K keeps the intercept: treatment + T - 1 period effects + 1)
+    k = 1 + (T - 1) + 1
     scores = np.bincount(c, weights=dt * e, minlength=G)
     var = float(scores @ scores) / sxx**2 * (G / (G - 1)) * ((N - 1) / max(N - k, 1))
     model_var = float(e @ e) / sxx / max(N - n_units - T, 1)

@@ -332,18 +332,19 @@ def _warn_hc1_small_arm(y: np.ndarray, ref_mask: np.ndarray, arms: Mapping[str, 
 
 def _nested_columns(data: pd.DataFrame, X: pd.DataFrame, fes: Sequence[str],
                     codes: np.ndarray, notes: list[str]) -> int:
-    """How many columns of ``X`` CR1's k leaves out: fixed effects nested in the clusters (every
-    level within one cluster, a school's own effect clustered by school) with the intercept,
-    as R's fixest (``fixef.K = "nested"``), Stata's reghdfe and xtreg, fe, and
-    :func:`~srmsim.stats.did_twfe` count k. Why: such effects take nothing from the clusters'
-    scores (each cluster's residuals sum to zero along them), and counting them inflated
+    """How many columns of ``X`` CR1's k leaves out: the dummies of fixed effects nested in the
+    clusters (every level within one cluster, a school's own effect clustered by school), as R's
+    fixest (``fixef.K = "nested"``), Stata's xtreg, fe and :func:`~srmsim.stats.did_twfe` count
+    k; the intercept stays counted (fixest's K is the slopes + 1 when every fixed effect is
+    nested: its own tests' ``dof.K``). Why: such effects take nothing from the clusters' scores
+    (each cluster's residuals sum to zero along them), and counting them inflated
     (N - 1)/(N - k) as the clusters grew small: 20 schools of 6 students, SE 9.7% larger than
     fixest's. 0 when no fixed effect is nested."""
     nested = [fe for fe in fes
               if pd.Series(codes).groupby(ck.group_codes(data[fe])).nunique().max() == 1]
     if not nested:
         return 0
-    columns = 1 + sum(int(str(c).startswith(f"FE:{fe}[")) for fe in nested for c in X.columns)
+    columns = sum(int(str(c).startswith(f"FE:{fe}[")) for fe in nested for c in X.columns)
     notes.append(f"fixed {agree(len(nested), 'effect')} {ck._listing(nested)} nested in the "
                  "clusters: not counted in CR1's (N - 1)/(N - k), as fixest and reghdfe")
     return columns
