@@ -3,6 +3,8 @@ attendance against its ITT, the naive check's unit at load, and two-way clustere
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,3 +155,39 @@ def test_one_way_cr1_keeps_the_intercept_in_k_as_fixest():
                                 fixed_effects=["school", "term"], se="cluster").effect()
     assert est["estimate"] == pytest.approx(b, rel=1e-10)
     assert est["se"] == pytest.approx(se, rel=1e-10)
+
+
+def test_two_way_cr1_leaves_effects_nested_in_either_dimension_out_of_k():
+    """Two-way CR1 by school and term with school and term effects: both are nested (each in
+    its own dimension), so fixest's K is the arm + the intercept (its tests: dof.K 2 for
+    y ~ x | fe1 + fe2 clustered by both). srmsim counted all 18 columns. Reference: the CGM
+    matrix by numpy, each term with its own G/(G - 1) (fixest's cluster.df "conventional"),
+    all with (N - 1)/(N - K): 12 schools, 6 terms, 72 school-terms; K = 2 against 18."""
+    from srmsim import stats
+
+    d = _school_term_panel()
+    b, k_full, parts = _sandwich_parts(d, ["school", "term"],
+                                       [["school"], ["term"], ["school", "term"]])
+    N, K = len(d), k_full - (12 - 1) - (6 - 1)
+    (ga, va), (gb, vb), (gab, vab) = parts
+    assert (ga, gb, gab, K) == (12, 6, 72, 2)
+    cgm = ga / (ga - 1) * va + gb / (gb - 1) * vb - gab / (gab - 1) * vab
+    est = stats.estimate_effect(d, "y", "arm", "c", cluster=["school", "term"],
+                                fixed_effects=["school", "term"], se="cluster")
+    row = est.effect()
+    assert row["estimate"] == pytest.approx(b, rel=1e-10)
+    assert row["se"] == pytest.approx(np.sqrt(cgm * (N - 1) / (N - K)), rel=1e-10)
+    assert row["df"] == 6 - 1
+    assert any("nested in the clusters" in n for n in est.notes)
+    # a term effect only, clustered by school and by pairs of terms: nested in the pairs, so
+    # its 5 dummies leave k (not the intercept)
+    d["pair"] = d["term"] // 2
+    _, k_term, parts = _sandwich_parts(d, ["term"], [["school"], ["pair"], ["school", "pair"]])
+    (ga, va), (gb, vb), (gab, vab) = parts
+    cgm = ga / (ga - 1) * va + gb / (gb - 1) * vb - gab / (gab - 1) * vab
+    K = k_term - (6 - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.StatsWarning)  # 3 term pairs: few clusters
+        row = stats.estimate_effect(d, "y", "arm", "c", cluster=["school", "pair"],
+                                    fixed_effects=["term"], se="cluster").effect()
+    assert K == 2 and row["se"] == pytest.approx(np.sqrt(cgm * (N - 1) / (N - K)), rel=1e-10)

@@ -184,7 +184,9 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
 def _ols(y, X, codes, se, terms=None, nested=0):
     """OLS fit, coefficients, SEs and the df of each coefficient's interval (``terms``: the
     columns whose CR2 df are needed; every column by default). ``nested``: columns of fixed
-    effects nested in the (one-way) clusters, left out of CR1's k (:func:`_nested_columns`)."""
+    effects nested in the clusters (of either dimension when two-way), left out of CR1's k
+    (:func:`_nested_columns`); two-way, every CGM term carries (N - 1)/(N - k), so the factor
+    rescales their sum."""
     model = OLS(y, X)
     if se in ("cr2", "hc2"):  # HC2 is CR2 with each student a cluster of their own
         res, dfs, _ = fit_cr2_ols(model, codes if se == "cr2" else np.arange(len(y)), terms)
@@ -195,7 +197,7 @@ def _ols(y, X, codes, se, terms=None, nested=0):
         return res, np.asarray(res.params, dtype=float), np.asarray(res.bse, dtype=float), dfs
     if se == "cluster":
         res, df, _ = fit_clustered_ols(model, codes)
-        if nested:  # CR1's (N - 1)/(N - k) with k = the columns not nested in the clusters
+        if nested:  # (N - 1)/(N - k) with k = the columns not nested in the clusters
             n, k = X.shape
             inner = getattr(res, "_results", res)  # before bse is read (and cached)
             inner.cov_params_default = inner.cov_params_default * ((n - k) / (n - k + nested))
@@ -331,7 +333,7 @@ def _warn_hc1_small_arm(y: np.ndarray, ref_mask: np.ndarray, arms: Mapping[str, 
 
 
 def _nested_columns(data: pd.DataFrame, X: pd.DataFrame, fes: Sequence[str],
-                    codes: np.ndarray, notes: list[str]) -> int:
+                    codes: Sequence[np.ndarray], notes: list[str]) -> int:
     """How many columns of ``X`` CR1's k leaves out: the dummies of fixed effects nested in the
     clusters (every level within one cluster, a school's own effect clustered by school), as R's
     fixest (``fixef.K = "nested"``), Stata's xtreg, fe and :func:`~srmsim.stats.did_twfe` count
@@ -339,9 +341,12 @@ def _nested_columns(data: pd.DataFrame, X: pd.DataFrame, fes: Sequence[str],
     nested: its own tests' ``dof.K``). Why: such effects take nothing from the clusters' scores
     (each cluster's residuals sum to zero along them), and counting them inflated
     (N - 1)/(N - k) as the clusters grew small: 20 schools of 6 students, SE 9.7% larger than
-    fixest's. 0 when no fixed effect is nested."""
+    fixest's. ``codes``: one array per clustering dimension; with two-way clustering an effect
+    nested in either dimension is left out, as fixest's cpp_check_nested tests each cluster
+    variable in turn (a school effect clustered by school and term). 0 when none is nested."""
     nested = [fe for fe in fes
-              if pd.Series(codes).groupby(ck.group_codes(data[fe])).nunique().max() == 1]
+              if any(pd.Series(c).groupby(ck.group_codes(data[fe])).nunique().max() == 1
+                     for c in codes)]
     if not nested:
         return 0
     columns = sum(int(str(c).startswith(f"FE:{fe}[")) for fe in nested for c in X.columns)
@@ -406,12 +411,13 @@ def estimate_effect(
     there (its 95% interval covered 85% with 5 students against 300). ``covariates`` are adjusted for (text/categorical ones are
     dummy coded, which is noted). ``fixed_effects`` adds dummies for a column such as a block or
     school (omitted from the table); with method="ols", rows alone in their fixed-effect level are
-dropped first (reghdfe's singletons; noted), and CR1 (se="cluster", one column) leaves fixed
-    effects nested in the clusters out of k, as fixest and reghdfe (noted). With method="ols",
+dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed effects
+    nested in the clusters (in either column, two-way) out of k, as fixest (noted). With method="ols",
     cluster= given and se="hc1", the SEs are
     HC1 (not clustered): a warning and a note say so. ``cluster=["school", "term"]`` (OLS with
-    se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011) with t df
-    G_min - 1; the table's n_clusters counts the first column's clusters, while an arm within one
+    se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011), each term
+    with its own G/(G - 1) (fixest's ``ssc(cluster.df = "conventional")``; fixest's default
+    applies G_min/(G_min - 1) to all three), with t df G_min - 1; the table's n_clusters counts the first column's clusters, while an arm within one
     cluster of either column is warned and "few clusters" is judged by G_min.
 
     >>> est = estimate_effect(df, "score", "arm", "control", cluster="school",
@@ -482,8 +488,9 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster", one column) 
         if second and codes is not None:
             second_codes = ck.group_codes(data[second])
             both = np.column_stack([codes, second_codes])
-        nested = (_nested_columns(data, X, fes, codes, notes)
-                  if se == "cluster" and codes is not None and not second else 0)
+        nested = (_nested_columns(data, X, fes, [codes] + ([second_codes] if second else []),
+                                  notes)
+                  if se == "cluster" and codes is not None else 0)
         res, params, bse, dfs = _ols(y, X, both, se, [list(X.columns).index(t) for t in arm_terms],
                                      nested)
         if second:
