@@ -11,7 +11,7 @@ import pytest
 from test_trial_review import _trial  # the trial review's small trial
 
 from srmsim.trial.analyse import student_data, truths
-from srmsim.trial.groups import ALL, group_truths
+from srmsim.trial.groups import ALL, group_truths, truth_effects
 
 
 # ------------------------------------------------------------- 1. group attendance = the ITT's
@@ -47,6 +47,10 @@ def test_group_attendance_averages_students_as_the_itt_does_with_mid_year_joiner
     itt = truths(trial, data, data)["true_effect"]
     assert abs(itt - 0.2) < 1e-12 and abs(pooled - itt) > 0.15  # the definitions differ here
     assert abs(effect - itt) < 1e-12
+    # the report's table is truth_effects over replications: its difference is the ITT's too
+    table = pd.concat([group_truths(tr, cf, treated).assign(replication=r) for r in range(3)])
+    eff = truth_effects(table).set_index(["group", "outcome"])
+    assert abs(eff.loc[(ALL, "attendance"), "difference"] - itt) < 1e-12
     # the subgroups are measured the same way (the treated arm's not-FSM student: the joiner)
     assert abs(rows.loc[("not FSM", "attendance"), "trial"] - 36 / 40) < 1e-12
 
