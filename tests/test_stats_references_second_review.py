@@ -289,7 +289,7 @@ def test_cr1_leaves_school_effects_nested_in_school_clusters_out_of_k():
     did_twfe does: CR1 = G/(G-1) (N-1)/(N-K) M S'S M on the within-school design with K = 2
     slopes + 1 (fixest keeps the intercept: R/VCOV.R adds 1 when every fixed effect is nested,
     and its tests expect dof.K = 2 for y ~ x | fe1 + fe2 with both nested). estimate_effect
-    counted the intercept and 19 school dummies: 20 schools of 6 gave an SE 9.7% larger
+    counted the intercept and 19 school dummies: 20 schools of 6 gave an SE 9.3% larger
     (0.1899 against 0.1738); then dropped the intercept too (0.1731)."""
     d = _blocked()
     est = stats.estimate_effect(d, "y", "arm", "c", cluster="s", fixed_effects="s",
