@@ -1439,3 +1439,13 @@ def test_another_projects_dataset_json_does_not_block_outputs(run_dir, tmp_path)
     assert cli("report", str(run_dir), "--out", str(out)).returncode == 0 and out.is_file()
     (project / "dataset.json").write_text("{not json")
     assert is_dataset_folder(project)
+
+
+def test_the_group_tables_say_their_intervals_are_not_adjusted(experiment_dir):
+    """The report's effects by group and school are many intervals side by side (6 groups,
+    each school, each outcome and variant): the page says they are not adjusted for multiple
+    comparisons, as the headline table's note does for its verdicts."""
+    out, _ = experiment_dir
+    page = (out / "report.html").read_text()
+    groups = page[page.index("Effects by group and by school"):]
+    assert "not adjusted for multiple comparisons" in groups[:2000]

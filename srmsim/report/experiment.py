@@ -256,6 +256,10 @@ def groups_section(page: Page, res: ExperimentResult) -> None:
         if not main:
             return
         page.h2("Effects by group and by school", "groups")
+        page.note("Each row's interval is its own, not adjusted for multiple comparisons: "
+                  "among this many groups, schools and outcomes some intervals exclude 0 by "
+                  "chance alone, so a difference between groups is a hypothesis to test, "
+                  "not a finding.")
         groups = [g for g in ("FSM", "not FSM", "SEN", "not SEN", "EAL", "not EAL")
                   if g in set(ge["group"])]
         schools = sorted({g for g in ge["group"] if isinstance(g, str) and g.startswith("school ")},
