@@ -56,38 +56,28 @@ def _units(table: pd.DataFrame) -> list[pd.DataFrame]:
     return [g for _, g in table.groupby(["by", "group"], sort=True)]
 
 
-def _greedy(cums: list[np.ndarray], totals: list[float], min_count: int) -> list[int]:
-    """Greedy along running totals (one per unit and kind of pupil, in the order flags grow):
-    keep a position when every total has grown by at least ``min_count`` since the last kept;
-    then drop kept positions from the end until every total has ``min_count`` beyond the last."""
+def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, min_count: int) -> np.ndarray:
+    """Greedy from the lowest threshold (every grid is chosen from the lowest score, whatever
+    the direction): keep one when every unit has gained at least ``min_count`` positives and
+    negatives since the last kept; then drop kept ones from the end until every unit has
+    ``min_count`` of each beyond the last."""
+    order = np.sort(thresholds)
+    cums, totals = [], []
+    for u in units:
+        s = u.set_index("threshold").reindex(order)
+        n_pos = float(u["n_pos"].iloc[0])
+        cums += [s["tp"].to_numpy(float), s["fp"].to_numpy(float)]
+        totals += [n_pos, float(u["n"].iloc[0]) - n_pos]
     kept: list[int] = []
     last = [0.0] * len(cums)
-    for i in range(len(cums[0]) if cums else 0):
+    for i in range(len(order) if cums else 0):
         if all(c[i] - lc >= min_count for c, lc in zip(cums, last, strict=True)):
             kept.append(i)
             last = [c[i] for c in cums]
     while kept and not all(t - c[kept[-1]] >= min_count for c, t in zip(cums, totals,
                                                                         strict=True)):
         kept.pop()
-    return kept
-
-
-def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, direction: str,
-          min_count: int, pupils: bool = False) -> np.ndarray:
-    """The thresholds :func:`_greedy` keeps, walked in the order flags grow, so that every unit
-    has at least ``min_count`` positives and negatives (``pupils``: pupils) in every band."""
-    order = np.sort(thresholds) if direction == "below" else np.sort(thresholds)[::-1]
-    cums, totals = [], []
-    for u in units:
-        s = u.set_index("threshold").reindex(order)
-        if pupils:
-            cums.append(s["flagged"].to_numpy(float))
-            totals.append(float(u["n"].iloc[0]))
-            continue
-        n_pos = float(u["n_pos"].iloc[0])
-        cums += [s["tp"].to_numpy(float), s["fp"].to_numpy(float)]
-        totals += [n_pos, float(u["n"].iloc[0]) - n_pos]
-    return np.sort(order[_greedy(cums, totals, min_count)])
+    return order[kept]
 
 
 #: the base family of cuts has about this many bands at most (as the old percentile grid had
@@ -223,7 +213,7 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
     if not candidates.size:
         return candidates, {}, too_small, none
     overall = threshold_table(df, score, outcome, "below", candidates)
-    grid = _keep([overall], candidates, "below", min_count)
+    grid = _keep([overall], candidates, min_count)
     cols: dict = {}
     for col in by_cols:
         if col in too_small or col in none:
@@ -234,7 +224,7 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
             too_small.append(col)
             continue
         own = base_cols[col] if min_count > DEFAULT_THRESHOLD else grid
-        own = _keep(groups, own, "below", min_count) if own.size else own
+        own = _keep(groups, own, min_count) if own.size else own
         if own.size:
             cols[col] = own
         else:
