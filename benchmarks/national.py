@@ -9,6 +9,8 @@ tables, writing the files. Peak RSS is the process's.
     python benchmarks/national.py --threads 2
     python benchmarks/national.py --schools 3500            # 3.5M students
     python benchmarks/national.py --memory default          # numpy's and glibc's memory defaults
+    python benchmarks/national.py --policy scenarios/attendance_escalation.yaml
+                                                            # England with that file's policy
 
 Never run two of these at once on a small machine: 8M students need about 4 GB.
 The end-to-end figure to quote is ``/usr/bin/time -v srmsim run scenarios/england.yaml``.
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schools", type=int, default=None, help="override trust.n_schools")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--policy", default=None, metavar="SCENARIO",
+                        help="give England the policy of this scenario file (the funder's "
+                             "comparison: its events table is the run's largest)")
     parser.add_argument("--memory", choices=("srmsim", "default"), default="srmsim",
                         help="srmsim: the memory settings `srmsim` uses (srmsim.memory); "
                              "default: numpy's and glibc's own (huge pages, blocks returned)")
@@ -72,7 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     sc = load_scenario(ROOT / "scenarios" / "england.yaml")
     if args.schools:
         sc = sc.with_overrides({"trust.n_schools": args.schools})
-    print(f"{sc.trust.n_schools:,} schools, {args.threads} thread(s), {args.memory} memory "
+    if args.policy:
+        policy = load_scenario(args.policy).policy
+        if policy is None:
+            parser.error(f"{args.policy} has no policy")
+        sc = sc.with_overrides({"policy": policy.model_dump(exclude_unset=True)},
+                               source=f"england with the policy of {args.policy}")
+    print(f"{sc.trust.n_schools:,} schools, "
+          f"{'policy of ' + args.policy if args.policy else 'no policy'}, "
+          f"{args.threads} thread(s), {args.memory} memory "
           f"settings, load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     ph = Phases()
@@ -90,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         result.write(out)
         ph.mark("write files")
     weeks = int(result.weekly["enrolled"].sum())
-    print(f"{n:,} students, {weeks:,} student-weeks")
+    events = f", {len(result.events):,} events" if result.events is not None else ""
+    print(f"{n:,} students, {weeks:,} student-weeks{events}")
     print(f"{'phase':<16} {'wall s':>8} {'user s':>8} {'sys s':>7} {'faults':>9} "
           f"{'peak GiB':>9}")
     total = [0.0, 0.0, 0.0, 0]

@@ -231,16 +231,24 @@ def test_week_kernel_compiled_against_numpy(tmp_path):
 
 # ----------------------------------------------------------------------------- national.py
 @pytest.mark.parametrize("args", [["--schools", "5"],
-                                  ["--schools", "5", "--threads", "2", "--memory", "default"]])
+                                  ["--schools", "5", "--threads", "2", "--memory", "default"],
+                                  ["--schools", "5", "--policy",
+                                   "scenarios/attendance_escalation.yaml"]])
 def test_national_phases(tmp_path, args):
     """England cut to 5 schools: the four phases, their page faults adding up to the total, the
-    student-weeks at most 39 a student; with ``--threads 2`` the helper processes' line."""
+    student-weeks at most 39 a student; with ``--threads 2`` the helper processes' line; with
+    ``--policy`` the policy named and its events counted."""
     out = run_script("national.py", *args, tmp_path=tmp_path)
-    assert out.startswith("5 schools, ")
-    m = re.search(r"([\d,]+) students, ([\d,]+) student-weeks", out)
+    policy = "--policy" in args
+    assert out.startswith("5 schools, " + ("policy of scenarios/attendance_escalation.yaml, "
+                                           if policy else "no policy, "))
+    m = re.search(r"([\d,]+) students, ([\d,]+) student-weeks(, ([\d,]+) events)?", out)
     assert m, out
     students, weeks = int(num(m[1])), int(num(m[2]))
     assert 0.9 * students * WEEKS_PER_YEAR <= weeks <= students * WEEKS_PER_YEAR
+    assert (m[3] is not None) == policy
+    if policy:  # a half-termly rule over 5,000 students refers hundreds, each a few events
+        assert int(num(m[4])) > 1000
     line_with(out, "phase", "wall s", "user s", "faults", "peak GiB")
     faults = [int(num(line_with(out, phase).split()[-2]))
               for phase in ("build the trust", "39 weeks", "result tables", "write files")]

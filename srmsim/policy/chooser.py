@@ -473,7 +473,6 @@ class Choosers:
         keep = np.sort(len(key) - 1 - last)
         d = {k: v[keep] for k, v in d.items()}
         week, referred = d["run_week"], d["queued_at"]
-        uniq, inv = np.unique(d["uid"], return_inverse=True)
         names = e.policy.action_names
         frame = pd.DataFrame({
             "run_week": week, "queued_week": referred,
@@ -482,7 +481,7 @@ class Choosers:
             # term k holds the same referrals and the learning curves compare like with like
             "term": calendar.run_term(referred),
             "school": d["school"].astype(np.int32),
-            "student": e.pseudonyms(uniq)[inv],
+            "student": e.pseudonym_column(d["uid"]),  # the students table's, hashed once
             "workflow": [e.policy.workflows[w].name for w in d["wf"]],
             "step": d["step"].astype(np.int16) + 1,
             "action": pd.Categorical.from_codes(d["action"].astype(np.int64), names),
