@@ -298,6 +298,35 @@ def test_queue_order_is_group_then_priority_then_tie(data):
     assert got.tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("priorities, groups", [
+    ("rates", 100),     # an attendance rate, a hundred schools: one uint64 key, sorted
+    ("rates", 60000),   # group, rank, tie and position overflow 64 bits: one stable argsort
+    ("normal", 60000),  # 70,000 distinct priorities and 60,000 groups: the lexsort itself
+    ("whole", 60000),   # counts of risk factors, many groups: ranked by subtraction
+])
+def test_queue_order_of_a_national_queue(priorities, groups):
+    """Queues of a national run (70,000 cases): every way queue_order packs its keys gives the
+    lexsort's order, with NaN, -0.0 and 0.0, +-inf and tied draws among the priorities."""
+    from srmsim.policy.engine import queue_order
+
+    rng = np.random.default_rng(groups)
+    n = 70_000
+    priority = {"rates": -(rng.integers(0, 41, n) / 40.0), "normal": rng.normal(size=n),
+                "whole": rng.integers(0, 6, n).astype(float)}[priorities]
+    odd = rng.random(n)
+    priority[odd < 0.01] = np.nan
+    if priorities != "whole":
+        priority[(odd >= 0.01) & (odd < 0.02)] = np.inf
+        priority[(odd >= 0.02) & (odd < 0.03)] = -np.inf
+        priority[(odd >= 0.03) & (odd < 0.05)] = -0.0
+        priority[(odd >= 0.05) & (odd < 0.07)] = 0.0
+    tie = (rng.integers(0, 4, n) * 2**30).astype(np.uint32)  # few distinct: stability matters
+    group = rng.integers(0, groups, n)
+    p = np.where(np.isnan(priority), -np.inf, priority)
+    assert queue_order(group, priority, tie).tolist() == np.lexsort((tie, -p, group)).tolist()
+    assert queue_order(None, priority, tie).tolist() == np.lexsort((tie, -p)).tolist()
+
+
 def test_fading_effects_halve_every_half_life_over_long_runs():
     """The fading store is kept at a reference week and rescaled when its factor gets tiny:
     the effect seen is still size x 0.5^(weeks / half-life), to float32 precision."""

@@ -70,45 +70,57 @@ def queue_order(group: np.ndarray | None, priority: np.ndarray, tie: np.ndarray)
     """The order staff serve a queue in: by group (school), then priority, higher first (NaN
     last), then the case's tie draw (``uint32``), then the order cases were made.
 
-    Equal to ``np.lexsort((tie, -priority, group))``; when the priorities are whole numbers in a
-    modest range (counts of risk factors, bands) the three keys are packed into one ``uint64`` and
-    sorted once, several times faster than the three passes of a lexsort. When the position in
-    the queue fits in the key's spare bits too, every key is distinct and a plain sort of the keys
-    (numpy's SIMD sort) gives the order in their low bits, faster again than a stable argsort.
+    Equal to ``np.lexsort((tie, -priority, group))``, made faster by packing the keys into one
+    ``uint64``: the priority as its rank among the queue's priorities (0 the highest), the
+    group and the tie draw beside it, sorted once. When the position in the queue fits in the
+    key's spare bits too, every key is distinct and a plain sort of the keys (numpy's SIMD sort)
+    gives the order in their low bits; else one stable argsort. Only a queue with more distinct
+    priorities and groups than 32 bits can rank goes to the lexsort's three passes.
     """
     if len(priority) == 0:
         return np.zeros(0, dtype=np.int64)
     finite = np.isfinite(priority)
     all_finite = bool(finite.all())  # the usual case: no mask, no copies below
     p = priority if all_finite else np.where(np.isnan(priority), -np.inf, priority)
+    n_groups = int(group.max()) + 1 if group is not None else 1
+    keys = (tie, -p) if group is None else (tie, -p, group)
+    if n_groups > 2**16 or (group is not None and group.min() < 0):
+        return np.lexsort(keys)  # (groups srmsim never makes)
+    rank, last = _priority_ranks(p, finite, all_finite)
+    bits = [(n_groups - 1).bit_length() if group is not None else 0, last.bit_length(), 32,
+            (len(p) - 1).bit_length()]  # group, rank, tie, position
+    if sum(bits[:3]) > 64:
+        return np.lexsort(keys)
+    key = rank << np.uint64(32)
+    key |= tie.astype(np.uint64)
+    if group is not None:
+        key |= group.astype(np.uint64) << np.uint64(bits[1] + 32)
+    if sum(bits) > 64:
+        return np.argsort(key, kind="stable")
+    shift = np.uint64(bits[3])
+    key <<= shift
+    key |= np.arange(len(p), dtype=np.uint64)
+    return (np.sort(key) & np.uint64((1 << bits[3]) - 1)).astype(np.int64)
+
+
+def _priority_ranks(p: np.ndarray, finite: np.ndarray, all_finite: bool
+                    ) -> tuple[np.ndarray, int]:
+    """Each priority's rank (``uint64``, 0 = the highest; equal priorities, equal ranks; -inf,
+    where NaN was, after every finite one) and the largest rank.
+
+    Whole numbers in a modest range (counts of risk factors, bands) are ranked by subtraction;
+    any others (a recent attendance rate, +-inf) by their place among the distinct values, one
+    sort (``np.unique``; -0.0 and 0.0 are one value, as in the lexsort's comparisons)."""
     pf = p if all_finite else p[finite]
     lo = float(pf.min()) if len(pf) else 0.0
     hi = float(pf.max()) if len(pf) else 0.0
-    n_groups = int(group.max()) + 1 if group is not None else 1
     whole = hi - lo < 2**15 and np.array_equal(pf, np.floor(pf))  # Python floats
-    if not whole or n_groups > 2**16 or (group is not None and group.min() < 0) or (
-            not all_finite and np.any(p == np.inf)):
-        keys = (tie, -p) if group is None else (tie, -p, group)
-        return np.lexsort(keys)
-    # rank 0 = highest priority; -inf (no priority) after every finite one
-    last = int(hi - lo) + 1
-    bits = [(n_groups - 1).bit_length() if group is not None else 0, last.bit_length(), 32,
-            (len(p) - 1).bit_length()]  # group, rank, tie, position
-    if sum(bits) <= 64:
-        shift = np.uint64(bits[3])
-        key = ((hi - p) if all_finite else np.where(finite, hi - np.where(finite, p, hi), last)
-               ).astype(np.uint64)
-        key <<= np.uint64(32) + shift
-        key |= tie.astype(np.uint64) << shift
-        key |= np.arange(len(p), dtype=np.uint64)
-        if group is not None:
-            key |= group.astype(np.uint64) << np.uint64(sum(bits[1:]))
-        return (np.sort(key) & np.uint64((1 << bits[3]) - 1)).astype(np.int64)
-    rank = np.where(finite, hi - np.where(finite, p, hi), 2**15).astype(np.uint64)
-    key = (rank << np.uint64(32)) | tie.astype(np.uint64)
-    if group is not None:
-        key |= group.astype(np.uint64) << np.uint64(48)
-    return np.argsort(key, kind="stable")
+    if whole and (all_finite or not np.any(p == np.inf)):
+        last = int(hi - lo) + 1  # the rank of -inf (no priority)
+        rank = (hi - p) if all_finite else np.where(finite, hi - np.where(finite, p, hi), last)
+        return rank.astype(np.uint64), (last if not all_finite else last - 1)
+    values, inverse = np.unique(p, return_inverse=True)  # ascending: -inf first, +inf last
+    return (len(values) - 1 - inverse).astype(np.uint64), len(values) - 1
 
 
 def run_pseudonym_key(seed: int, from_records: bool) -> bytes:
