@@ -34,6 +34,7 @@ listed in ``MomentSpec.skipped`` with the reason.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -518,7 +519,12 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
     ``schools``: resample whole schools (the right unit when students cluster in schools, and
     needed for the ICCs); ``students``: resample students within each school (keeps every
     school; used by ``auto`` with fewer than 10 schools, where a school bootstrap has too few
-    distinct resamples -- it understates the ICCs' uncertainty).
+    distinct resamples). The students' bootstrap measures the sampling of pupils within these
+    schools only, so it leaves out the between-school variation a simulated trust redraws (on
+    srmsim's default trust of 4 schools its SEs were 0.56 of the SD across trusts for the
+    attendance, 0.31 for the reading gap's mean). The replicates' spread is a school
+    bootstrap's plug-in variance, (G - 1) / G of the sampling variance for G schools:
+    :func:`bootstrap_scale` is the factor that corrects it.
     """
     from srmsim.stats._checks import MAX_REPEATS, whole_number
 
@@ -548,11 +554,28 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
     return reps, method
 
 
-def floored_se(reps: np.ndarray) -> np.ndarray:
-    """Standard deviation of bootstrap replicates, floored at each ``MomentDef.se_floor``."""
+def bootstrap_scale(measures: pd.DataFrame, method: str) -> float:
+    """The factor a bootstrap SD is multiplied by to estimate the sampling SE: sqrt(G / (G - 1))
+    for a school bootstrap of G schools, 1 for the students' one.
+
+    Resampling G schools with replacement gives a mean of school totals the plug-in variance
+    s^2 / G with divisor G, (G - 1) / G of the unbiased s^2 / G (the CR1 / jackknife factor):
+    on srmsim trusts of 12 schools the bootstrap SEs were 0.94-0.95 of the SD across trusts
+    (0.95 expected at 10 schools). Within a school of n pupils the students' bootstrap has
+    the same (n - 1) / n, negligible for schools of 20 or more, so it is left alone.
+    """
+    if method != "schools":
+        return 1.0
+    g = int(measures["school"].astype("str").nunique())
+    return math.sqrt(g / (g - 1)) if g > 1 else 1.0
+
+
+def floored_se(reps: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Standard deviation of bootstrap replicates times ``scale`` (:func:`bootstrap_scale`),
+    floored at each ``MomentDef.se_floor``."""
     with warnings.catch_warnings():  # a moment skipped in every replicate is all-NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        se = np.nanstd(reps, axis=0, ddof=1)
+        se = np.nanstd(reps, axis=0, ddof=1) * scale
     floors = np.array([m.se_floor for m in MOMENTS])
     return np.where(np.isnan(se), floors, np.maximum(se, floors))
 
@@ -561,7 +584,7 @@ def bootstrap_se(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 200, se
                  method: str = "auto") -> tuple[np.ndarray, str]:
     """Sampling SE of each moment (see :func:`bootstrap_moments`), floored, and the method."""
     reps, method = bootstrap_moments(measures, spec, n_boot, seed, method)
-    return floored_se(reps), method
+    return floored_se(reps, bootstrap_scale(measures, method)), method
 
 
 def moments_from_run(result: Any, spec: MomentSpec | None = None) -> pd.DataFrame:

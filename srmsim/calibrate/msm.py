@@ -27,7 +27,8 @@ How the simulation is set up, and why:
   ``B = (J'J)^-1``, ``J`` the Jacobian of the standardised residuals at the estimate
   (forward differences) and ``C`` the bootstrap correlation of the data moments (so
   correlated moments are not counted as independent evidence; each moment's variance is its
-  floored SE squared, as the objective weighs it); ``1 + 1/R`` adds
+  floored SE squared, as the objective weighs it; a school bootstrap's SD is scaled by
+  sqrt(G / (G - 1)), :func:`~srmsim.calibrate.moments.bootstrap_scale`); ``1 + 1/R`` adds
   the simulation noise of R replications; rescaled from [0, 1]. NaN when the moments do not
   pin a parameter down. With fewer than 10 schools the bootstrap keeps the schools fixed, so
   the uncertainty of school-level quantities is understated.
@@ -57,6 +58,7 @@ from srmsim.calibrate.moments import (
     MOMENTS,
     MomentSpec,
     bootstrap_moments,
+    bootstrap_scale,
     floored_se,
     moment_counts,
     moment_values,
@@ -532,7 +534,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
                         "fit fewer parameters")
 
     reps, boot_method = bootstrap_moments(measures, spec, n_boot=n_boot, seed=0)
-    se = floored_se(reps)
+    se = floored_se(reps, bootstrap_scale(measures, boot_method))
 
     # --- the simulated trust: records population, the data's year groups and span
     records_path = sim_records = (data / "students.parquet").resolve()
