@@ -224,3 +224,41 @@ def test_a_small_trusts_report_says_its_standard_errors_are_too_small(tmp_path) 
     assert fit.optimiser["bootstrap"]["method"] == "students"
     assert FIXED_SCHOOLS_NOTE in fit.notes
     assert "leaving out how schools differ" in fit.format()
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the SE floors
+
+
+def test_the_documented_se_floors_are_the_ones_applied() -> None:
+    """docs/guides/trust.md's table of floors names every moment once with the floor the code
+    applies (a share's in percentage points)."""
+    import re
+
+    from srmsim.calibrate.moments import MOMENTS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "trust.md").read_text()
+    table = doc.split("| moments | SE floor |")[1].split("\n\n")[0]
+    documented: dict[str, float] = {}
+    for line in table.strip().splitlines()[1:]:
+        names, floor = line.strip("|").split("|")
+        value = float(re.match(r"\s*([0-9.]+)", floor).group(1))
+        value /= 100 if "percentage point" in floor else 1
+        for name in re.findall(r"`(\w+)`", names):
+            assert name not in documented, name
+            documented[name] = value
+    assert documented == pytest.approx({m.name: m.se_floor for m in MOMENTS})
+
+
+def test_floors_bind_after_the_school_scaling_and_only_below_it() -> None:
+    """A moment constant in every replicate (or in none defined) gets its floor, not the floor
+    scaled; one varying above its floor gets its SD times the scale."""
+    from srmsim.calibrate.moments import MOMENTS, floored_se
+
+    k = len(MOMENTS)
+    reps = np.tile(np.array([[0.0], [1.0], [2.0], [3.0]]), (1, k))
+    reps[:, 1] = 0.4
+    reps[:3, 2] = np.nan
+    se = floored_se(reps, scale=math.sqrt(12 / 11))
+    assert se[0] == pytest.approx(math.sqrt(5 / 3) * math.sqrt(12 / 11))
+    assert se[1] == MOMENTS[1].se_floor and se[2] == MOMENTS[2].se_floor

@@ -55,7 +55,9 @@ class MomentDef:
     """A moment: its name, what it measures, and the floor on its standard error.
 
     ``se_floor`` stops a moment that happens not to vary in a small sample (no severe absence at
-    all) from getting an infinite weight; it is about the resolution of the measure.
+    all) from getting an infinite weight; it is a fixed number, not one pupil's share, so in
+    a small trust it can weigh an event-free share far above its resolution (the floors and
+    that caveat are in docs/guides/trust.md).
     """
 
     name: str
