@@ -90,14 +90,14 @@ def test_a_school_bootstrap_se_of_a_mean_of_school_means_is_the_textbook_se() ->
     i = MOMENT_NAMES.index("reading_gap_mean")
     assert method == "schools"
     assert se[i] == pytest.approx(textbook, rel=0.04)  # Monte-Carlo error 1.3%; 0.894 before
-    assert bootstrap_scale(m, "schools") == pytest.approx(math.sqrt(5 / 4))
-    assert bootstrap_scale(m, "students") == 1.0
+    assert np.allclose(bootstrap_scale(m, "schools"), math.sqrt(5 / 4))
+    assert np.array_equal(bootstrap_scale(m, "students"), np.ones(len(MOMENT_NAMES)))
 
 
 def test_a_bootstrap_of_one_school_is_not_scaled() -> None:
     """One school: no between-school variance to correct (G / (G - 1) would divide by zero)."""
-    m = pd.DataFrame({"student_id": ["a", "b", "c"], "school": "x"})
-    assert bootstrap_scale(m, "schools") == 1.0
+    m = _clustered(np.random.default_rng(0), [5])
+    assert np.array_equal(bootstrap_scale(m, "schools"), np.ones(len(MOMENT_NAMES)))
 
 
 @pytest.mark.once
@@ -226,6 +226,57 @@ def test_a_small_trusts_report_says_its_standard_errors_are_too_small(tmp_path) 
     assert fit.optimiser["bootstrap"]["method"] == "students"
     assert FIXED_SCHOOLS_NOTE in fit.notes
     assert "leaving out how schools differ" in fit.format()
+
+
+def test_a_share_of_pupils_in_one_school_of_twelve_gets_a_pupils_se() -> None:
+    """12 schools, FSM recorded in one of them only: resampling whole schools, every replicate
+    with that school has its FSM pupils' share, so the SE of persistent_absence_fsm was the
+    0.01 floor (its SD across such datasets: 0.25). It now comes from resampling pupils within
+    the school: about the binomial SE of a share of that school's FSM pupils."""
+    sizes = [30, 45, 60, 25, 50, 40, 35, 55, 30, 45, 60, 40]
+    m = _clustered(np.random.default_rng(4), sizes)
+    m.loc[m["school"] != "0", "fsm"] = np.nan
+    m.loc[m["school"] == "0", "fsm"] = np.arange(30) % 2  # 15 FSM pupils
+    spec = MomentSpec(**SPEC, schools=12)
+    se, method = bootstrap_se(m, spec, n_boot=800, seed=1)
+    i = MOMENT_NAMES.index("persistent_absence_fsm")
+    fsm = m[(m["school"] == "0") & (m["fsm"] == 1)]
+    p = ((fsm["possible"] - fsm["attended"]) * 10 >= fsm["possible"]).mean()
+    assert 0 < p < 1 and method == "schools"
+    assert se[i] == pytest.approx(math.sqrt(p * (1 - p) / 15), rel=0.15)
+    from srmsim.calibrate.moments import few_school_moments
+
+    few = few_school_moments(m, method)
+    assert few == ["persistent_absence_fsm", "persistent_absence_non_fsm"]
+    scale = bootstrap_scale(m, method)
+    assert scale[i] == 1.0 and scale[0] == pytest.approx(math.sqrt(12 / 11))
+    assert few_school_moments(m, "students") == []
+
+
+def test_a_calibration_says_which_moments_rest_on_few_schools(tmp_path) -> None:
+    """A 10-school trust whose FSM is recorded in three schools: the fit's notes name
+    persistent_absence_non_fsm as resampled within its schools (persistent_absence_fsm is
+    withheld on these records: one FSM pupil is persistently absent)."""
+    from srmsim.calibrate import calibrate
+    from srmsim.calibrate.export import generate
+    from srmsim.data import assign_tables, identity_mapping, import_files
+
+    generate(tmp_path / "csv", schools=10, per_year=8, seed=8)
+    students = pd.read_csv(tmp_path / "csv" / "students.csv")
+    students["fsm"] = students["fsm"].astype(object)
+    students.loc[~students["school"].isin(sorted(students["school"].unique())[:3]), "fsm"] = None
+    students.to_csv(tmp_path / "csv" / "students.csv", index=False)
+    mapping = identity_mapping()
+    result, _ = import_files(assign_tables(sorted((tmp_path / "csv").glob("*.csv")), mapping),
+                             mapping, tmp_path / "imported")
+    assert result.ok
+    fit = calibrate(tmp_path / "imported", params=["dynamics.absence_logit"],
+                    moments=["attendance", "persistent_absence_non_fsm"], replications=1,
+                    max_evals=3)
+    assert fit.optimiser["bootstrap"]["method"] == "schools"
+    assert any(n.startswith("standard errors of persistent_absence_non_fsm: its students are "
+                            "in fewer than 10 schools") for n in fit.notes), fit.notes
+    assert FIXED_SCHOOLS_NOTE not in fit.notes
 
 
 # --------------------------------------------------------------------------------------------

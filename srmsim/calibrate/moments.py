@@ -527,6 +527,12 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
     attendance, 0.31 for the reading gap's mean). The replicates' spread is a school
     bootstrap's plug-in variance, (G - 1) / G of the sampling variance for G schools:
     :func:`bootstrap_scale` is the factor that corrects it.
+
+    In a school bootstrap of 10 or more schools, a moment whose students are in fewer than 10
+    of them (:func:`few_school_moments`: FSM recorded in a few schools only) is taken from a
+    students' bootstrap drawn alongside: resampling whole schools, the FSM share of pupils all
+    in one school is that school's share in every replicate, and its SE was the 0.01 floor
+    where its SD across datasets was 0.25.
     """
     from srmsim.stats._checks import MAX_REPEATS, whole_number
 
@@ -542,23 +548,61 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
         raise DataError(f"bootstrap method {method!r}: expected auto, schools or students")
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(arr.school == s) for s in range(n_schools)]
+    few = _few_schools(arr, method)
     reps = np.full((n_boot, len(MOMENTS)), np.nan)
+
+    def pupils() -> _Arrays:
+        return arr.take(np.concatenate([rows[rng.integers(0, len(rows), len(rows))]
+                                        for rows in members]))
+
     for b in range(n_boot):
         if method == "schools":
             pick = rng.integers(0, n_schools, n_schools)
             idx = np.concatenate([members[s] for s in pick])
             sample = arr.take(idx)
             sample.school = np.repeat(np.arange(n_schools), [len(members[s]) for s in pick])
+            reps[b] = _vector(sample, spec.skipped)[0]
+            if few.any():
+                reps[b, few] = _vector(pupils(), spec.skipped)[0][few]
         else:
-            idx = np.concatenate([rows[rng.integers(0, len(rows), len(rows))] for rows in members])
-            sample = arr.take(idx)
-        reps[b] = _vector(sample, spec.skipped)[0]
+            reps[b] = _vector(pupils(), spec.skipped)[0]
     return reps, method
 
 
-def bootstrap_scale(measures: pd.DataFrame, method: str) -> float:
-    """The factor a bootstrap SD is multiplied by to estimate the sampling SE: sqrt(G / (G - 1))
-    for a school bootstrap of G schools, 1 for the students' one.
+def _moment_schools(m: _Arrays) -> np.ndarray:
+    """The schools each moment's students are in (the students :func:`_vector` counts)."""
+    has = m.possible > 0
+    ok = ~np.isnan(m.attainment)
+    masks = {name: has for name in _ATTENDANCE}
+    masks["persistent_absence_fsm"] = has & (m.fsm == 1)
+    masks["persistent_absence_non_fsm"] = has & (m.fsm == 0)
+    masks["attainment_icc"] = ok
+    masks["attainment_attendance_slope"] = ok & has
+    masks["reading_gap_mean"] = masks["reading_gap_sd"] = ~np.isnan(m.reading_gap)
+    return np.array([len(np.unique(m.school[masks[name]])) for name in MOMENT_NAMES])
+
+
+def _few_schools(m: _Arrays, method: str) -> np.ndarray:
+    """Which moments a school bootstrap of 10 or more schools takes from a students' one:
+    those whose students are in fewer than 10 schools (as ``auto`` does for a whole trust)."""
+    n_schools = len(np.unique(m.school))
+    if method != "schools" or n_schools < 10:
+        return np.zeros(len(MOMENTS), dtype=bool)
+    return _moment_schools(m) < 10
+
+
+def few_school_moments(measures: pd.DataFrame, method: str) -> list[str]:
+    """The moments a bootstrap by ``method`` (``schools`` or ``students``, as resolved by
+    :func:`bootstrap_moments`) resamples as students within fixed schools although the trust
+    is resampled by school: their students are in fewer than 10 schools."""
+    few = _few_schools(_Arrays.of(measures), method)
+    return [name for name, f in zip(MOMENT_NAMES, few, strict=True) if f]
+
+
+def bootstrap_scale(measures: pd.DataFrame, method: str) -> np.ndarray:
+    """The factor each moment's bootstrap SD is multiplied by to estimate its sampling SE:
+    sqrt(G / (G - 1)) for a school bootstrap of G schools, 1 for the students' one (and for the
+    moments a school bootstrap takes from a students' one, :func:`few_school_moments`).
 
     Resampling G schools with replacement gives a mean of school totals the plug-in variance
     s^2 / G with divisor G, (G - 1) / G of the unbiased s^2 / G (the CR1 / jackknife factor):
@@ -566,13 +610,16 @@ def bootstrap_scale(measures: pd.DataFrame, method: str) -> float:
     (0.95 expected at 10 schools). Within a school of n pupils the students' bootstrap has
     the same (n - 1) / n, negligible for schools of 20 or more, so it is left alone.
     """
+    ones = np.ones(len(MOMENTS))
     if method != "schools":
-        return 1.0
-    g = int(measures["school"].astype("str").nunique())
-    return math.sqrt(g / (g - 1)) if g > 1 else 1.0
+        return ones
+    arr = _Arrays.of(measures)
+    g = len(np.unique(arr.school))
+    scale = math.sqrt(g / (g - 1)) if g > 1 else 1.0
+    return np.where(_few_schools(arr, method), 1.0, scale * ones)
 
 
-def floored_se(reps: np.ndarray, scale: float = 1.0) -> np.ndarray:
+def floored_se(reps: np.ndarray, scale: float | np.ndarray = 1.0) -> np.ndarray:
     """Standard deviation of bootstrap replicates times ``scale`` (:func:`bootstrap_scale`),
     floored at each ``MomentDef.se_floor``."""
     with warnings.catch_warnings():  # a moment skipped in every replicate is all-NaN

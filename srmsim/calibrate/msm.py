@@ -60,6 +60,7 @@ from srmsim.calibrate.moments import (
     MomentSpec,
     bootstrap_moments,
     bootstrap_scale,
+    few_school_moments,
     floored_se,
     moment_counts,
     moment_values,
@@ -544,8 +545,15 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
 
     reps, boot_method = bootstrap_moments(measures, spec, n_boot=n_boot, seed=0)
     se = floored_se(reps, bootstrap_scale(measures, boot_method))
+    few = [m for m in few_school_moments(measures, boot_method) if m in used]
     if boot_method == "students":
         notes.append(FIXED_SCHOOLS_NOTE)
+    elif few:
+        notes.append(f"standard errors of {', '.join(few)}: {agree(len(few), 'its', 'their')} "
+                     "students are in fewer than 10 schools, so the bootstrap resamples them "
+                     "within those schools, as in a trust of fewer than 10 schools, and "
+                     f"{agree(len(few), 'its SE leaves', 'their SEs leave')} out how schools "
+                     "differ (too small)")
 
     # --- the simulated trust: records population, the data's year groups and span
     records_path = sim_records = (data / "students.parquet").resolve()
