@@ -550,7 +550,7 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         notes.append(FIXED_SCHOOLS_NOTE)
     elif few:
         notes.append(f"standard errors of {', '.join(few)}: {agree(len(few), 'its', 'their')} "
-                     "students are in fewer than 10 schools, so the bootstrap resamples them "
+                     "students are in one or two schools, so the bootstrap resamples them "
                      "within those schools, as in a trust of fewer than 10 schools, and "
                      f"{agree(len(few), 'its SE leaves', 'their SEs leave')} out how schools "
                      "differ (too small)")
