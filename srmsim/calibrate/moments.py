@@ -573,7 +573,7 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
 
 
 #: in a school bootstrap, a moment whose students are in fewer schools than this is
-#: bootstrapped as students within those schools (one school: constant; two: two values)
+#: bootstrapped as students within those schools (one school: constant; two: three values)
 FEW_SCHOOLS = 3
 
 
