@@ -7,6 +7,7 @@ workers, CI) and still displays in Jupyter when returned. Every plot in srmsim s
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,14 @@ class PlainFigure(Figure):
         super().draw(renderer)
 
     def tight_layout(self, *args: Any, **kwargs: Any) -> None:
+        """As matplotlib's, without its warning when the layout cannot be tightened (a long
+        legend): the figure is drawn as it is, and the warning, a file path and a line of
+        matplotlib, reached the user's terminal from `srmsim report`."""
         self._plain_text()
-        super().tight_layout(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Tight layout not applied",
+                                    category=UserWarning)
+            super().tight_layout(*args, **kwargs)
 
     def get_tightbbox(self, *args: Any, **kwargs: Any) -> Any:
         self._plain_text()

@@ -444,8 +444,9 @@ def measure(result: Any, outcomes: Sequence[str | Outcome], cohort: Cohort | Non
 GROUPS = (("fsm", "FSM", "not FSM"), ("sen", "SEN", "not SEN"), ("eal", "EAL", "not EAL"))
 
 
-def group_cohorts(result: Any, columns: set[str] | None = None) -> dict[str, Cohort]:
-    """The run's students split by FSM, SEN, EAL and school: label -> cohort.
+def group_cohorts(result: Any, columns: set[str] | None = None, schools: bool = True
+                  ) -> dict[str, Cohort]:
+    """The run's students split by FSM, SEN, EAL and (``schools``) school: label -> cohort.
 
     ``columns``: the students columns the measures read (None: all). Students are renamed by
     row number (in their events too) before splitting, so each split is a cheap integer
@@ -478,10 +479,34 @@ def group_cohorts(result: Any, columns: set[str] | None = None) -> dict[str, Coh
         flag = s[col].to_numpy(dtype=bool)
         out[yes] = part(flag)
         out[no] = part(~flag)
+    # the schools: each school's rows (and its students' events) as one slice of a stable sort
+    # by school, in their order in the table: the rows of a mask per school, at the cost of one
+    # sort rather than a pass over every row and event for each school (8,000 passes over 8M
+    # students and 25M events for England)
+    if not schools:
+        return out
     school = s["school"].to_numpy()
-    for k in sorted(np.unique(school)):
-        out[f"school {int(k)}"] = part(school == k)
+    rows, starts = _by_value(school)
+    if events is not None and pos is not None:
+        ev_rows, ev_starts = _by_value(school[pos], np.unique(school))
+    for i, k in enumerate(np.unique(school)):
+        cohort = s.iloc[rows[starts[i]:starts[i + 1]]]
+        ev = events
+        if events is not None and pos is not None:
+            ev = events.iloc[ev_rows[ev_starts[i]:ev_starts[i + 1]]]
+        out[f"school {int(k)}"] = Cohort(cohort, ev)
     return out
+
+
+def _by_value(values: np.ndarray, keys: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``values`` grouped by value (a stable sort: each group in table order) and
+    where each of ``keys`` (default: the distinct values, ascending) starts and ends among
+    them: group i is ``positions[bounds[i]:bounds[i + 1]]``."""
+    order = np.argsort(values, kind="stable")
+    keys = np.unique(values) if keys is None else keys
+    bounds = np.searchsorted(values[order], keys, side="left")
+    return order, np.append(bounds, len(values))
 
 
 def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFrame:

@@ -228,9 +228,18 @@ def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFra
     return shown, raw
 
 
-def group_frame(run: _Run, names: list[str]) -> pd.DataFrame:
+#: above this many schools the run report tabulates the groups only (a row per school of a
+#: national run would be 8,000 rows, and 80 s of measuring), and draws the schools' weekly
+#: attendance as a band rather than a line (and a legend entry) each
+MAX_SCHOOL_ROWS = 50
+MAX_SCHOOL_LINES = 20
+
+
+def group_frame(run: _Run, names: list[str], cohorts: dict[str, Cohort] | None = None
+                ) -> pd.DataFrame:
+    """A row of ``names`` for each of ``cohorts`` (default: the groups and every school)."""
     rows = []
-    for group, cohort in group_cohorts(run).items():
+    for group, cohort in (group_cohorts(run) if cohorts is None else cohorts).items():
         values = measured(run, names, cohort)
         row = {"students": group, "number": f"{len(cohort.students):,}"}
         row.update({OUTCOMES[n].label: _shown(n, values[n]) for n in names})
@@ -242,15 +251,25 @@ def attendance_figure(run: _Run):
     from srmsim.figures import new_figure
 
     fig, ax = new_figure(9, 3.6)
-    for school, w in run.weekly.groupby("school"):
-        ax.plot(w["run_week"], 100 * w["attendance_rate"], lw=1, label=f"school {school}")
-    trust = run.weekly.groupby("run_week")[["sessions_attended", "sessions_possible"]].sum()
+    weekly = run.weekly
+    n_schools = weekly["school"].nunique()
+    if n_schools <= MAX_SCHOOL_LINES:
+        for school, w in weekly.groupby("school"):
+            ax.plot(w["run_week"], 100 * w["attendance_rate"], lw=1, label=f"school {school}")
+    else:  # a band: a line for each of thousands of schools is a blot, its legend a page
+        spread = (100 * weekly.groupby("run_week")["attendance_rate"]
+                  .quantile([0.0, 0.1, 0.9, 1.0]).unstack())
+        ax.fill_between(spread.index, spread[0.0], spread[1.0], color="tab:blue", alpha=0.15,
+                        lw=0, label=f"{n_schools:,} schools: lowest to highest")
+        ax.fill_between(spread.index, spread[0.1], spread[0.9], color="tab:blue", alpha=0.35,
+                        lw=0, label="schools: 10th to 90th percentile")
+    trust = weekly.groupby("run_week")[["sessions_attended", "sessions_possible"]].sum()
     ax.plot(trust.index, 100 * trust["sessions_attended"] / trust["sessions_possible"], "k",
             lw=2.2, label="trust")
     ax.set_xlabel("week of the run")
     ax.set_ylabel("attendance (% of sessions)")
     ax.set_title("Attendance each week, by school", fontsize=10, loc="left")
-    ax.legend(fontsize=6, ncol=2 if run.weekly["school"].nunique() > 6 else 1, loc="lower left")
+    ax.legend(fontsize=6, ncol=2 if 6 < n_schools <= MAX_SCHOOL_LINES else 1, loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -274,11 +293,12 @@ def reading_figure(run: _Run):
     return fig
 
 
-def groups_figure(run: _Run):
+def groups_figure(run: _Run, cohorts: dict[str, Cohort] | None = None):
     from srmsim.figures import new_figure
 
     fig, ax = new_figure(7, 3.2)
-    cohorts = {k: v for k, v in group_cohorts(run).items() if not k.startswith("school ")}
+    cohorts = {k: v for k, v in (group_cohorts(run, schools=False) if cohorts is None
+                                 else cohorts).items() if not k.startswith("school ")}
     o = OUTCOMES["persistent_absence"]
     values = [100 * o(c) for c in cohorts.values()]
     ax.barh(list(cohorts)[::-1], values[::-1], color="tab:blue")
@@ -368,14 +388,23 @@ def students_sections(page: Page, run: _Run) -> None:
         page.definitions(rows)
 
     page.h2("By group and by school", "groups")
+    n_schools = run.students["school"].nunique()
+    cohorts = group_cohorts(run, schools=n_schools <= MAX_SCHOOL_ROWS)
     page.table(group_frame(run, ["attendance", "persistent_absence", "reading_gap_end",
                                  "attainment"]
-                           + (["students_served", "staff_hours"] if run.events is not None else [])),
+                           + (["students_served", "staff_hours"] if run.events is not None else []),
+                           cohorts),
                set())
+    if n_schools > MAX_SCHOOL_ROWS:
+        page.note(f"The {n_schools:,} schools are not listed one by one (more than "
+                  f"{MAX_SCHOOL_ROWS}): their weekly attendance is drawn below as a band, and "
+                  "each student's school is in <code>students.parquet</code>.")
     page.h2("The trust's year in pictures", "pictures")
-    page.figure(attendance_figure(run), "Weekly attendance of each school and the trust.")
-    page.figure(groups_figure(run), "Persistent absence among FSM, SEN and EAL students and "
-                "their peers.")
+    page.figure(attendance_figure(run), "Weekly attendance of each school and the trust."
+                if n_schools <= MAX_SCHOOL_LINES else "Weekly attendance of the trust, and the "
+                "spread of the schools' (lowest to highest, and 10th to 90th percentile).")
+    page.figure(groups_figure(run, cohorts), "Persistent absence among FSM, SEN and EAL "
+                "students and their peers.")
     if run.students["reading_gap_start"].notna().any():
         page.figure(reading_figure(run), "Distribution of the reading gap at the September test "
                     "and at the last test of the year.")
