@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
-           "format_difference", "format_relative", "format_value", "get_outcome", "group_cohorts",
+           "columns_read", "format_difference", "format_relative", "format_value", "get_outcome",
+           "group_cohorts",
            "measure", "measure_groups", "significant_decimals"]
 
 Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "days",
@@ -444,6 +445,15 @@ def measure(result: Any, outcomes: Sequence[str | Outcome], cohort: Cohort | Non
 GROUPS = (("fsm", "FSM", "not FSM"), ("sen", "SEN", "not SEN"), ("eal", "EAL", "not EAL"))
 
 
+def columns_read(outcomes: Sequence[str | Outcome]) -> set[str] | None:
+    """The students columns ``outcomes`` read (None: any, an outcome that does not say): the
+    ``columns`` of :func:`group_cohorts`, so that each group copies only those."""
+    entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
+    if any(o.columns is None for o in entries):
+        return None
+    return {c for o in entries for c in o.columns or ()}
+
+
 def group_cohorts(result: Any, columns: set[str] | None = None, schools: bool = True
                   ) -> dict[str, Cohort]:
     """The run's students split by FSM, SEN, EAL and (``schools``) school: label -> cohort.
@@ -512,10 +522,8 @@ def _by_value(values: np.ndarray, keys: np.ndarray | None = None
 def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFrame:
     """Long table ``group, outcome, value, students``: every outcome in every subgroup."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
-    needed = (None if any(o.columns is None for o in entries)
-              else {c for o in entries for c in o.columns or ()})
     rows = []
-    for group, cohort in group_cohorts(result, needed).items():
+    for group, cohort in group_cohorts(result, columns_read(entries)).items():
         values = measure(result, entries, cohort)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
