@@ -98,3 +98,29 @@ def test_a_layout_that_cannot_be_tightened_warns_nobody():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fig.tight_layout()
+
+
+@pytest.mark.parametrize("names, wanted", [
+    (["a", "b", "c"], ["c", "x", "a", "a"]),
+    (["a", "b", None], [None, "b", "q"]),
+    ([1, 2, 3], [3, 1, 9]),
+    ([1, 2, 3], ["1"]),   # a number is not its text: not found, as pandas has it
+    (["1", "2"], [1]),
+    (["x", 1.5], [1.5]),
+    ([], ["a"]),
+    (["x", "y"], []),
+])
+def test_events_find_their_students_as_pandas_does(names, wanted):
+    """The events' students located among the students table's by Arrow's hash lookup: the
+    positions pandas' get_indexer gives (-1 where absent), whatever the values' types."""
+    names_s = pd.Series(names, dtype=object if any(not isinstance(v, str) for v in names)
+                        else "str")
+    wanted_s = pd.Series(wanted, dtype=object if any(not isinstance(v, str) for v in wanted)
+                         else "str")
+    want = pd.Index(names_s).get_indexer(wanted_s)
+    assert outcomes._rows_of(names_s, wanted_s).tolist() == want.tolist()
+
+
+def test_students_named_twice_are_refused_as_pandas_refuses_them():
+    with pytest.raises(pd.errors.InvalidIndexError):
+        outcomes._rows_of(pd.Series(["a", "a", "b"]), pd.Series(["a"]))

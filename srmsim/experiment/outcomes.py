@@ -470,11 +470,11 @@ def group_cohorts(result: Any, columns: set[str] | None = None, schools: bool = 
     events = result.events
     pos = None
     if events is not None and "student" in s.columns:
-        pos = pd.Index(s["student"]).get_indexer(events["student"])
-        keep = pos >= 0
-        pos = pos[keep]
-        events = pd.DataFrame({"run_week": events["run_week"].to_numpy()[keep],
-                               "event": events["event"].array[keep], "student": pos})
+        pos = _rows_of(s["student"], events["student"])
+        listed = pos >= 0
+        pos = pos[listed]
+        events = pd.DataFrame({"run_week": events["run_week"].to_numpy()[listed],
+                               "event": events["event"].array[listed], "student": pos})
         s["student"] = np.arange(len(s))
     if "sex" in s.columns:  # the one text column a measure reads: as a flag, cheap to select
         s["male"] = (s["sex"] == "M").to_numpy()
@@ -506,6 +506,31 @@ def group_cohorts(result: Any, columns: set[str] | None = None, schools: bool = 
             ev = events.iloc[ev_rows[ev_starts[i]:ev_starts[i + 1]]]
         out[f"school {int(k)}"] = Cohort(cohort, ev)
     return out
+
+
+def _rows_of(names: pd.Series, wanted: pd.Series) -> np.ndarray:
+    """Each of ``wanted``'s position among ``names`` (-1 where absent), as
+    ``pd.Index(names).get_indexer(wanted)``: by Arrow's hash lookup of the texts, without a
+    Python string for each (3.2M events' pseudonyms among 1M students: 0.56 s against 3.9 s).
+    Names that are not all distinct, or not text, go to pandas (which refuses duplicates)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def text(column: pd.Series) -> pa.Array | None:
+        try:
+            array = pa.array(column.array)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            return None
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return array.cast(pa.large_string())
+        return None  # numbers, categories, mixed: compared as pandas compares them
+
+    values, keys = text(names), text(wanted)
+    if (values is not None and keys is not None
+            and pc.count_distinct(values, mode="all").as_py() == len(values)):
+        found = pc.index_in(keys, value_set=values).fill_null(-1)
+        return found.to_numpy(zero_copy_only=False).astype(np.intp)
+    return pd.Index(names).get_indexer(wanted)
 
 
 def _by_value(values: np.ndarray, keys: np.ndarray | None = None
