@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.report:
         from srmsim.report import write_report
 
+        del result  # the report reads the files: the run's tables need not stay in memory too
         write_report(out)
     print(f"wrote {out}/")
     return 0
