@@ -420,7 +420,8 @@ def build(res: ExperimentResult) -> Page:
            f"and ci_high bound its {level} simulation interval; pp = percentage points; "
            "relative_change is shown only where a ratio means something. effects.csv also "
            "keeps the variance-reduction factor of the paired comparison.", "meta")
-    for note in (no_spread_note(eff, res.registry), multiplicity_note(eff, res.level),
+    for note in (no_spread_note(eff, res.registry, level=res.level),
+                 multiplicity_note(eff, res.level),
                  design_note(res.manifest)):
         if note:
             page.note(esc(note[0].upper() + note[1:]))
