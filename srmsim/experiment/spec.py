@@ -70,7 +70,8 @@ class SequentialConfig(StrictModel):
     #: outcome of few values (a share of few students, a count) often has the same paired
     #: difference in every one of them, a half-width of 0. Stopping there, a first round of
     #: 2 stopped at once in 18-42% of experiments on such outcomes, and their 95% intervals
-    #: held the true effect in 51-77% of experiments (docs/guides/researcher.md)
+    #: held the true effect in 51-77% of experiments (docs/guides/researcher.md). A half-width
+    #: of 0 never meets a target, on any number (:func:`srmsim.experiment.runner.sequential_step`)
     min_replications: Annotated[int, Field(ge=2, le=100_000)] = MIN_SEQUENTIAL_REPLICATIONS
 
 
