@@ -51,8 +51,15 @@ def masked_schools(result) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
             for k in np.unique(school)}
 
 
-def test_schools_are_the_masks_rows_in_the_tables_order(folder):
+def with_events(folder):
+    """The run folder's tables as the report reads them, and its events (which it does not)."""
     run = run_report._Run(folder)
+    run.events = pd.read_parquet(folder / "events.parquet")
+    return run
+
+
+def test_schools_are_the_masks_rows_in_the_tables_order(folder):
+    run = with_events(folder)
     assert not np.all(np.diff(run.students["school"].to_numpy()) >= 0)  # not sorted by school
     got = outcomes.group_cohorts(run)
     want = masked_schools(run)
@@ -124,3 +131,35 @@ def test_events_find_their_students_as_pandas_does(names, wanted):
 def test_students_named_twice_are_refused_as_pandas_refuses_them():
     with pytest.raises(pd.errors.InvalidIndexError):
         outcomes._rows_of(pd.Series(["a", "a", "b"]), pd.Series(["a"]))
+
+
+def test_a_policy_runs_report_does_not_read_its_events(folder, monkeypatch):
+    """None of the outcomes a run report shows reads the workflow events, so the report of a
+    policy's run does not load events.parquet (25.5M rows for England with a policy): the
+    policy's sections are there, from the students and weekly tables."""
+    assert run_report.EVENTS_READ is False
+    read = []
+    real = run_report.read_parquet
+
+    def reading(path, *args, **kwargs):
+        read.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(run_report, "read_parquet", reading)
+    html = build_html(folder)
+    assert "events.parquet" not in read and "students.parquet" in read
+    assert "Cost and staff hours" in html and "Queues and staff use over the year" in html
+
+
+def test_groups_carry_events_only_for_outcomes_that_read_them(folder):
+    """An outcome that reads the events names "student" (referrals): its groups carry their
+    students' events; outcomes of the students' columns alone get none to copy."""
+    result = with_events(folder)
+    plain = outcomes.group_cohorts(result, outcomes.columns_read(["attendance"]))
+    assert all(c.events is None for c in plain.values())
+    referred = outcomes.group_cohorts(result, outcomes.columns_read(["referrals"]))
+    flagged = sum(len(c.events[c.events["event"] == "flagged"]) for k, c in referred.items()
+                  if k.startswith("school "))
+    assert flagged == int((result.events["event"] == "flagged").sum()) > 0
+    measured = outcomes.measure_groups(result, ["referrals", "attendance"])
+    assert measured.query("outcome == 'referrals'")["value"].gt(0).any()

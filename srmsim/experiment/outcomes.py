@@ -109,7 +109,9 @@ class Outcome:
     gain: str | None = None
     relative: bool = True  # False for a gap between groups, whose baseline can be near zero
     #: the students columns the measure reads (None: it may read any); subgroups then carry
-    #: only these, which keeps measuring every group of every run cheap
+    #: only these, which keeps measuring every group of every run cheap. A measure that reads
+    #: the workflow events names "student", the column they join the students on: subgroups
+    #: carry their students' events only then
     columns: tuple[str, ...] | None = None
 
     @property
@@ -467,7 +469,8 @@ def group_cohorts(result: Any, columns: set[str] | None = None, schools: bool = 
         keep = {"student", "school", "sex", *(g for g, _, _ in GROUPS), *columns}
         s = s[[c for c in s.columns if c in keep]]
     s = s.copy(deep=False)
-    events = result.events
+    # events only for outcomes that read them (they name the "student" column they join on)
+    events = result.events if columns is None or "student" in columns else None
     pos = None
     if events is not None and "student" in s.columns:
         pos = _rows_of(s["student"], events["student"])

@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 RUN_OUTCOMES = ["attendance", "persistent_absence", "severe_absence", "reading_gap_end",
                 "reading_behind_2y", "attainment", "incidents", "withdrawal"]
 POLICY_OUTCOMES = ["students_served", "interventions", "weeks_waited", "staff_hours", "cost"]
+#: whether an outcome the report shows reads the workflow events (an outcome that does names
+#: the students' "student" column, which events join on, or no columns at all): none does, so
+#: a report does not load events.parquet, the run's largest file (25.5M rows for England with
+#: a policy: 8 s to read and 8 s to join to the students)
+_READ = columns_read(RUN_OUTCOMES + POLICY_OUTCOMES)
+EVENTS_READ = _READ is None or "student" in _READ
 #: the students and weekly columns the report computes with: present and numeric, or an error
 STUDENT_NUMBERS = sorted({"school", "fsm", "sen", "eal", "reading_gap_start",
                           *(c for n in RUN_OUTCOMES + POLICY_OUTCOMES
@@ -69,10 +75,12 @@ class _Run:
         self.students = read_parquet(path / "students.parquet")
         need_numbers(self.students, STUDENT_NUMBERS, path / "students.parquet")
         ev = path / "events.parquet"
-        self.events = read_parquet(ev) if ev.exists() else None
+        #: the run had a policy (its events were written)
+        self.has_events = ev.exists()
+        self.events = read_parquet(ev) if self.has_events and EVENTS_READ else None
         weekly = read_parquet(path / "weekly.parquet")
         need_columns(weekly, WEEKLY_COLUMNS, path / "weekly.parquet")
-        need_numbers(weekly, WEEKLY_NUMBERS + (POLICY_WEEKLY_NUMBERS if self.events is not None
+        need_numbers(weekly, WEEKLY_NUMBERS + (POLICY_WEEKLY_NUMBERS if self.has_events
                                                else []), path / "weekly.parquet")
         check_rows(path, self.summary, self.students, weekly)
         if "stream" in weekly.columns:  # request streams' rows: the report reads their own file
@@ -368,11 +376,11 @@ def build(path: Path) -> Page:
 def students_sections(page: Page, run: _Run) -> None:
     """The students' year: outcomes, cost, groups and schools, pictures, queues."""
     page.h2("The year in numbers", "headline")
-    names = RUN_OUTCOMES + (POLICY_OUTCOMES if run.events is not None else [])
+    names = RUN_OUTCOMES + (POLICY_OUTCOMES if run.has_events else [])
     shown, raw = headline_rows(run, names)
     page.table(shown, {"value"}, "headline", raw=raw)
 
-    if run.events is not None:
+    if run.has_events:
         page.h2("Cost and staff hours", "cost")
         served = int((run.students["interventions"] > 0).sum())
         # a column blank for every student was never measured: its sum is not £0 or 0 h
@@ -390,7 +398,7 @@ def students_sections(page: Page, run: _Run) -> None:
     page.h2("By group and by school", "groups")
     n_schools = run.students["school"].nunique()
     shown = ["attendance", "persistent_absence", "reading_gap_end", "attainment"] + (
-        ["students_served", "staff_hours"] if run.events is not None else [])
+        ["students_served", "staff_hours"] if run.has_events else [])
     # each group a copy of the columns its figures read, not of the whole table (at 8M
     # students, 9 s of copying for six groups)
     cohorts = group_cohorts(run, columns_read(shown), schools=n_schools <= MAX_SCHOOL_ROWS)
@@ -408,7 +416,7 @@ def students_sections(page: Page, run: _Run) -> None:
     if run.students["reading_gap_start"].notna().any():
         page.figure(reading_figure(run), "Distribution of the reading gap at the September test "
                     "and at the last test of the year.")
-    if run.events is not None:
+    if run.has_events:
         page.h2("Queues and staff use over the year", "weeks")
         page.figure(workload_figure(run), "New referrals, open cases, cases waiting and "
                     "staff hours each week, summed over the schools (a student in two "
