@@ -209,7 +209,12 @@ def _order_key(label: str) -> tuple:
 
 def group_order(labels: Iterable[str]) -> list[str]:
     """The distinct group labels in reading order: numbers by value, so year 2 comes before
-    year 10 (as text "10" sorted first), then text, then ``"(missing)"``."""
+    year 10 (as text "10" sorted first), then text, then ``"(missing)"``.
+
+    An array of labels (a row each) is made distinct first, by pandas' hash table: a Python
+    set of 8M students' labels took 1.8 s of a national thresholds table."""
+    if isinstance(labels, np.ndarray | pd.Series | pd.Index):
+        labels = pd.unique(np.asarray(labels, dtype=object).ravel())
     return sorted({str(g) for g in labels}, key=_order_key)
 
 
