@@ -267,6 +267,89 @@ def _power_at(t1: float, df: float, ncp: float, tails: int) -> float:
     return upper + lower
 
 
+def _check_power(power: object, alpha: float, tails: int) -> float:
+    power = ck.finite_number(power, "power")
+    if not 0 < power < 1:
+        raise SrmsimError(f"power={power!r} must lie strictly between 0 and 1")
+    if power <= alpha / tails:
+        raise DataError(
+            f"power={power!r} must exceed alpha/tails = {alpha / tails:g}: a test rejects that "
+            "often with no effect at all, so the MDES would be 0 or negative"
+        )
+    return power
+
+
+def _check_se_df(se: object, df: object) -> tuple[float, float]:
+    """A standard error (finite, > 0) and degrees of freedom (> 0, inf for a normal test)."""
+    se = ck.finite_number(se, "se")
+    if not se > 0:
+        raise DataError(f"se={se!r} must be above 0 (an estimate with no spread has no MDES)")
+    if isinstance(df, bool) or not isinstance(df, int | float) or math.isnan(df) or not df > 0:
+        raise DataError(f"df={df!r} must be a number above 0 (inf for a normal reference)")
+    return se, float(df)
+
+
+def _mdes_at(se: float, df: float, alpha: float, power: float, tails: int
+             ) -> tuple[float, float]:
+    """(MDES, t1): M * SE with M = t(1 - alpha/tails, df) + t(power, df)."""
+    t1 = float(sps.t.isf(alpha / tails, df))  # isf, not ppf(1 - alpha): finite for tiny alpha
+    t2 = float(sps.t.ppf(power, df))
+    m = (t1 + t2) * se
+    _finite_result("the MDES", t1, t2, m, m - t1 * se, m + t1 * se)
+    return m, t1
+
+
+def _power_of(effect: float, se: float, df: float, alpha: float, tails: int
+              ) -> tuple[float, float]:
+    """(power, ncp) of the t test at ``effect`` for an estimate with SE ``se`` on ``df``."""
+    ncp = effect / se
+    t1 = float(sps.t.isf(alpha / tails, df))
+    _finite_result("the critical value", t1)
+    if abs(ncp) <= _NCP_LIMIT:
+        pw = _power_at(t1, df, ncp, tails)
+    elif ncp < 0 and tails == 1:  # rejecting in the upper tail needs Z > |ncp| >= 1e6
+        pw = 0.0
+    elif t1 <= 0:  # alpha >= 0.5 one-sided: the threshold is at or below 0
+        pw = 1.0
+    elif math.isinf(df):  # the normal test: V / df is exactly 1
+        pw = 1.0
+    else:
+        ratio = abs(ncp) / t1
+        pw = float(sps.chi2.cdf(df * ratio * ratio, df))  # inf (overflow) gives 1
+    _finite_result(f"power at effect {effect:g} (noncentrality {ncp:g}, df {df:g})", pw)
+    return min(1.0, max(0.0, pw)), ncp  # sf + cdf can round to 1 + 1e-16
+
+
+def mdes_from_se(se: float, df: float, alpha: float = 0.05, power: float = 0.8, *,
+                 tails: int = 2) -> float:
+    """MDES of any estimate whose standard error ``se`` and degrees of freedom ``df`` are
+    known (measured in a simulation, say), in the unit of ``se``: the same formula as
+    :func:`mdes`, for designs PowerUp! has no sheet for (a trial's CR2 analysis, a stepped
+    wedge).
+
+    >>> round(mdes_from_se(0.212289, 18), 6)  # mdes("cluster2", rho=0.17, n=15, J=20)
+    0.629006
+    """
+    alpha, tails = _check_common(alpha, tails)
+    power = _check_power(power, alpha, tails)
+    se, df = _check_se_df(se, df)
+    return _mdes_at(se, df, alpha, power, tails)[0]
+
+
+def power_from_se(effect: float, se: float, df: float, alpha: float = 0.05, *,
+                  tails: int = 2) -> float:
+    """Power to detect ``effect`` (the unit of ``se``) for an estimate with standard error
+    ``se`` on ``df`` degrees of freedom: :func:`power`'s noncentral t, for any design.
+
+    >>> round(power_from_se(0.25, 0.25 / 1.0, 1e9), 4)  # ncp 1: about the normal's 0.17
+    0.1701
+    """
+    alpha, tails = _check_common(alpha, tails)
+    se, df = _check_se_df(se, df)
+    effect = ck.finite_number(effect, "effect")
+    return _power_of(effect, se, df, alpha, tails)[0]
+
+
 def mdes(
     design: str, alpha: float = 0.05, power: float = 0.8, *, tails: int = 2, **parameters: float
 ) -> DesignResult:
@@ -278,20 +361,10 @@ def mdes(
     """
     name = design_name(design)
     alpha, tails = _check_common(alpha, tails)
-    power = ck.finite_number(power, "power")
-    if not 0 < power < 1:
-        raise SrmsimError(f"power={power!r} must lie strictly between 0 and 1")
-    if power <= alpha / tails:
-        raise DataError(
-            f"power={power!r} must exceed alpha/tails = {alpha / tails:g}: a test rejects that "
-            "often with no effect at all, so the MDES would be 0 or negative"
-        )
+    power = _check_power(power, alpha, tails)
     q = _parameters(name, parameters)
     se, df = _se_df(name, q)
-    t1 = float(sps.t.isf(alpha / tails, df))  # isf, not ppf(1 - alpha): finite for tiny alpha
-    t2 = float(sps.t.ppf(power, df))
-    m = (t1 + t2) * se
-    _finite_result("the MDES", t1, t2, m, m - t1 * se, m + t1 * se)
+    m, t1 = _mdes_at(se, df, alpha, power, tails)
     return DesignResult(name, se, df, alpha, tails, power, m, m - t1 * se, m + t1 * se, None, None, q)
 
 
@@ -308,20 +381,7 @@ def power(
     q = _parameters(name, parameters)
     se, df = _se_df(name, q)
     effect = ck.finite_number(effect, "effect")
-    ncp = effect / se
-    t1 = float(sps.t.isf(alpha / tails, df))
-    _finite_result("the critical value", t1)
-    if abs(ncp) <= _NCP_LIMIT:
-        pw = _power_at(t1, df, ncp, tails)
-    elif ncp < 0 and tails == 1:  # rejecting in the upper tail needs Z > |ncp| >= 1e6
-        pw = 0.0
-    elif t1 <= 0:  # alpha >= 0.5 one-sided: the threshold is at or below 0
-        pw = 1.0
-    else:
-        ratio = abs(ncp) / t1
-        pw = float(sps.chi2.cdf(df * ratio * ratio, df))  # inf (overflow) gives 1
-    _finite_result(f"power at effect {effect:g} (noncentrality {ncp:g}, df {df:g})", pw)
-    pw = min(1.0, max(0.0, pw))  # sf + cdf can round to 1 + 1e-16
+    pw, ncp = _power_of(effect, se, df, alpha, tails)
     return DesignResult(
         name, se, df, alpha, tails, pw, math.nan, math.nan, math.nan, effect, ncp, q
     )
