@@ -18,7 +18,7 @@ from srmsim.experiment.outcomes import (
     UNIT_TEXT,
     format_difference,
 )
-from srmsim.labels import percent_of_runs
+from srmsim.labels import given_percent, percent_of_runs
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import (
     json_mapping,
@@ -40,7 +40,15 @@ from srmsim.trial.groups import (
     truth_effects,
     truth_outcome,
 )
-from srmsim.trial.report import REQUIRED_SUMMARY_COLUMNS, naive_scale, summary_display
+from srmsim.trial.report import (
+    ANALYTIC_POWER,
+    MDES,
+    MDES_POWER,
+    MDES_SD,
+    REQUIRED_SUMMARY_COLUMNS,
+    naive_scale,
+    summary_display,
+)
 
 #: the trial_runs.csv columns the report's figure computes with
 RUN_NUMBERS = ["estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth"]
@@ -107,11 +115,32 @@ def headline(summary: pd.DataFrame, scale: str, naive: str | None = None) -> lis
             out.append(f"{words} {percent_of_runs(v[0])} of replications (Monte-Carlo "
                        f"interval {percent_of_runs(v[1])} to {percent_of_runs(v[2])})"
                        + (tail if start == "rejection" else "."))
+    out += design_headline(summary, scale)
     naive_bias = _value(summary, "naive bias")
     if naive_bias:
         out.append(f"A naive before/after comparison of the students served would be off by "
                    f"{format_difference(naive_bias[0], naive or scale)}.")
     return out
+
+
+def design_headline(summary: pd.DataFrame, scale: str) -> list[str]:
+    """The design's MDES (and in outcome SDs) and its analytic power at the true effect, in
+    words; nothing for a folder of an older srmsim, whose summary has neither."""
+    mdes, power = _value(summary, MDES), _value(summary, ANALYTIC_POWER)
+    if not mdes or not math.isfinite(mdes[0]):
+        return []
+    size = format_difference(mdes[0], scale).lstrip("+±")
+    sd = _value(summary, MDES_SD)
+    in_sd = f" ({sd[0]:.3f} outcome SDs)" if sd and math.isfinite(sd[0]) else ""
+    text = (f"The design's minimum detectable effect is {size}{in_sd}: the smallest true effect "
+            f"it detects {given_percent(MDES_POWER)} of the time (Monte-Carlo interval "
+            f"{format_difference(mdes[1], scale).lstrip('+±')} to "
+            f"{format_difference(mdes[2], scale).lstrip('+±')}).")
+    if power and math.isfinite(power[0]):
+        text += (f" At the simulated true effect its analytic power is "
+                 f"{percent_of_runs(power[0], 1)}, "
+                 "to compare with the rejection rate above.")
+    return [text]
 
 
 def check_replications(path: Path, runs: pd.DataFrame, seeds: object) -> None:

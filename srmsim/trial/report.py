@@ -127,6 +127,7 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05,
         rate(f"rejection rate (p < {alpha:g})", ok["rejected"].to_numpy(dtype=bool),
              np.isfinite(ok["p_value"].to_numpy(dtype=float)), "a p-value",
              f"true effect 0: type I error, nominal {given_percent(alpha)}" if null else "power")
+        rows.extend(design_rows(ok, alpha))
     naive = ok["naive"].to_numpy(dtype=float)
     if np.isfinite(naive).any():
         add("mean naive pre-post (served, treated arm)", naive)
@@ -138,6 +139,98 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05,
         add("students whose baseline the policy changed", float(np.nanmean(changed)),
             "the baseline covariate is measured after treatment began: pick a pre-treatment one")
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+#: the power the minimum detectable effect size is quoted at (PowerUp!'s and the EEF's 80%)
+MDES_POWER = 0.8
+MDES = "MDES"
+MDES_SD = "MDES in outcome SDs"
+ANALYTIC_POWER = "analytic power at the mean true effect"
+
+
+def _median_df(df: np.ndarray) -> float:
+    """The analysis's degrees of freedom over the replications: their median (CR2's
+    Bell-McCaffrey df differ from one replication to the next, and a few small ones would pull
+    a mean down); inf (a normal reference) counts as the largest; NaN when none recorded one."""
+    df = df[~np.isnan(df)]
+    df = df[df > 0]
+    return float(np.median(df)) if len(df) else math.nan
+
+
+def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
+    """The design's minimum detectable effect size and its analytic power at the true effect,
+    from the simulation alone, as summary rows.
+
+    MDES = (t(1 - alpha/2, df) + t(0.8, df)) x SE, two-sided (PowerUp!'s formula, through
+    :func:`srmsim.stats.designs.mdes_from_se`), with SE the SD over the replications of
+    estimate minus truth (the table's "SD of (estimate - truth)"): the estimator's real
+    sampling error, whatever the analysis reports (a cluster-robust SE that runs low would
+    move an MDES built on the mean reported SE while the design's precision stays put; both
+    are in the table to compare). Not the SD of the estimates themselves: where the true
+    effect differs between replications (other students flagged and served), that spread is
+    the effect's, not the estimator's (trial_reading.yaml: SD of the estimates 0.97 months,
+    of the errors 0.45, of the truths 0.87; the estimates' SD doubled the MDES). df is the
+    median of the analysis's df over the replications (:func:`_median_df`). Its interval is
+    the Monte-Carlo one of the SD (chi-square on R - 1 df, for normal errors), carried
+    through. The standardised MDES divides by the mean over replications of the outcome's SD
+    without the policy (the counterfactual run) among the students analysed, as PowerUp!
+    reports an MDES; the analytic power is the noncentral t at the mean true effect (ITT)
+    with the same SE and df (:func:`srmsim.stats.designs.power_from_se`), to set beside the
+    simulated rejection rate. The notes name the rows they use rather than quote numbers,
+    so the summary is the same whoever formats it.
+    """
+    from srmsim.stats.designs import mdes_from_se, power_from_se
+
+    err = ok["estimate"].to_numpy(dtype=float) - ok["true_effect"].to_numpy(dtype=float)
+    err = err[np.isfinite(err)]
+    k = len(err)
+    df = _median_df(ok["df"].to_numpy(dtype=float))
+    sd = float(np.std(err, ddof=1)) if k > 1 else math.nan
+    why = ("fewer than 2 estimates with a true effect" if k < 2
+           else "the estimates' errors do not vary" if not sd > 0
+           else "no replication recorded its df" if math.isnan(df) else "")
+    at = f"{given_percent(MDES_POWER)} power, two-sided p < {alpha:g}"
+
+    def row(measure: str, value: float = math.nan, lo: float = math.nan, hi: float = math.nan,
+            note: str = "") -> dict[str, Any]:
+        return {"measure": measure, "value": value, "ci_low": lo, "ci_high": hi,
+                "mcse": math.nan, "note": note}
+
+    outcome_sd = ok["outcome_sd"].to_numpy(dtype=float) if "outcome_sd" in ok else \
+        np.array([math.nan])
+    has_sd = bool(np.isfinite(outcome_sd).any()) and float(np.nanmean(outcome_sd)) > 0
+    if why:
+        out = [row(f"{MDES} ({at})", note=f"not computable: {why}"),
+               row(ANALYTIC_POWER, note=f"not computable: {why}")]
+        return out[:1] + ([row(MDES_SD, note=f"not computable: {why}")] if has_sd else []) \
+            + out[1:]
+    # Monte-Carlo interval of the SD: (R - 1) s^2 / sigma^2 is chi-square on R - 1 df
+    sd_lo = sd * math.sqrt((k - 1) / float(sps.chi2.isf(0.025, k - 1)))
+    sd_hi = sd * math.sqrt((k - 1) / float(sps.chi2.ppf(0.025, k - 1)))
+    m, m_lo, m_hi = (mdes_from_se(s, df, alpha, MDES_POWER) for s in (sd, sd_lo, sd_hi))
+    df_text = "inf (normal)" if math.isinf(df) else f"{df:.3g}"
+    out = [row(f"{MDES} ({at})", m, m_lo, m_hi,
+               f"the smallest true effect detected {given_percent(MDES_POWER)} of the time: "
+               f"(t(1 - alpha/2, df) + t({MDES_POWER:g}, df)) x SE, SE = SD of "
+               f"(estimate - truth) over {k} replications, df {df_text} (median); "
+               "interval: Monte-Carlo")]
+    if has_sd:
+        ysd = float(np.nanmean(outcome_sd))
+        out.append(row(MDES_SD, m / ysd, m_lo / ysd, m_hi / ysd,
+                       "MDES / the outcome's SD without the policy among the students "
+                       "analysed (trial_runs.csv: outcome_sd), as PowerUp! reports it"))
+    truth = ok["true_effect"].to_numpy(dtype=float)
+    truth = truth[np.isfinite(truth)]
+    if not len(truth):
+        out.append(row(ANALYTIC_POWER, note="not computable: no replication has a true effect"))
+        return out
+    effect = float(truth.mean())
+    p, p_a, p_b = (power_from_se(effect, s, df, alpha) for s in (sd, sd_lo, sd_hi))
+    out.append(row(ANALYTIC_POWER, p, min(p_a, p_b), max(p_a, p_b),
+                   "noncentral t at the mean true effect (ITT), with the MDES's SE and df: "
+                   "compare the simulated rejection rate (reported SEs off the SD of "
+                   "(estimate - truth), or a bias, part them); interval: Monte-Carlo"))
+    return out
 
 
 #: summary measures that are effects (in the outcome's unit) rather than rates or counts
@@ -152,6 +245,12 @@ def _format(measure: str, value: float, scale: str) -> str:
         return f"{value:,.0f}"
     if measure.startswith(("coverage", "rejection")):
         return percent_of_runs(value, 1)
+    if measure.startswith(ANALYTIC_POWER):  # 100% only when exactly so, as the rates
+        return percent_of_runs(value, 1)
+    if measure.startswith(MDES_SD):
+        return f"{value:.3f} SD"
+    if measure.startswith(MDES):  # a size, not a direction
+        return format_difference(value, scale).lstrip("+±")
     if measure.startswith("students whose"):
         return f"{value:,.1f} students"
     if measure.startswith(("RMSE", "SD of", "mean reported SE")):
@@ -188,6 +287,10 @@ def summary_units(summary: pd.DataFrame, scale: str = "number",
             units.append("replications")
         elif m.startswith(("coverage", "rejection")):
             units.append("share of replications (0 to 1)")
+        elif m.startswith(ANALYTIC_POWER):
+            units.append("probability (0 to 1)")
+        elif m.startswith(MDES_SD):
+            units.append("outcome standard deviations")
         elif m.startswith("students whose"):
             units.append("students")
         elif naive and m.startswith(NAIVE_MEASURES):

@@ -45,8 +45,11 @@ RUN_COLUMNS = [
     "replication", "seed", "estimate", "se", "ci_low", "ci_high", "p_value", "df",
     "true_effect", "true_effect_served", "covered", "rejected", "naive", "naive_truth", "n",
     "n_treated", "n_control", "n_clusters", "n_missing", "n_truth_missing", "n_served",
-    "n_naive", "baseline_changed", "error",
+    "n_naive", "baseline_changed", "error", "outcome_sd",
 ]
+#: columns an older srmsim's stored rows lack (NaN when read): the outcome's SD without the
+#: policy among the students analysed, for the standardised MDES
+OPTIONAL_RUN_COLUMNS = ("outcome_sd",)
 TARGET_TASK_SECONDS = 1.0
 STUDENT_WEEKS_PER_SECOND = 3e6  # conservative engine speed, for batch sizing only
 
@@ -94,6 +97,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     from srmsim.policy.compiled import compile_policy
     from srmsim.results import student_frame
     from srmsim.trial.analyse import (
+        CF,
         estimate,
         panel_data,
         screen_flags,
@@ -167,10 +171,19 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
     row["rejected"] = bool(row["p_value"] < c.analysis.alpha)
     row["error"] = ""
+    row["outcome_sd"] = _outcome_sd(analysis.data[c.outcome + CF])
     row = {k: row.get(k, _missing(k)) for k in RUN_COLUMNS}
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
                        trial_students, cf_students, week0, panel,
                        group_truths(trial_students, cf_students, treated))
+
+
+def _outcome_sd(counterfactual: pd.Series) -> float:
+    """The outcome's SD without the policy (its counterfactual values) over the rows analysed,
+    both arms: the SD a standardised effect size divides by, untouched by the treatment."""
+    y = counterfactual.to_numpy(dtype=float, na_value=np.nan)
+    y = y[np.isfinite(y)]
+    return float(np.std(y, ddof=1)) if len(y) > 1 else math.nan
 
 
 def _missing(column: str) -> Any:
@@ -333,7 +346,8 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
     if store is not None:  # uninterrupted or resumed, the same rows from the same files
         rows = store.rows(trial, n)
     failures = [r for r in rows if r.get("error")]
-    runs = pd.DataFrame([{k: r[k] for k in RUN_COLUMNS} for r in rows], columns=RUN_COLUMNS)
+    runs = pd.DataFrame([{k: r.get(k, math.nan) if k in OPTIONAL_RUN_COLUMNS else r[k]
+                          for k in RUN_COLUMNS} for r in rows], columns=RUN_COLUMNS)
     runs = runs.sort_values("replication", kind="stable").reset_index(drop=True)
     summary = summarise(runs, trial.config.analysis.alpha, truth_population(trial.config))
     result = TrialResult(trial, runs, summary, seconds=seconds, failures=failures,

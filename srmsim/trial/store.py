@@ -207,8 +207,13 @@ class TrialStore(RunStore):
         """As the run store's, and the row is one a replication writes (:func:`row_problem`):
         an edited row went into trial_runs.csv and the summary as it was, or stopped the
         report with a traceback (an estimate of 'abc' or inf)."""
+        from srmsim.trial.run import OPTIONAL_RUN_COLUMNS
+
         df = super()._read_run(path, digest, seeds)
         problem = row_problem(df, self._alpha)
+        for column in OPTIONAL_RUN_COLUMNS:  # an older srmsim's row: not recorded then
+            if column not in df.columns:
+                df[column] = math.nan
         if problem:
             raise SrmsimError(f"{path}: not a replication's row as a trial stores it: "
                               f"{problem} (hand-edited or corrupt); {self.rerun_hint()}")
@@ -253,15 +258,16 @@ def row_problem(df: pd.DataFrame, alpha: float | None) -> str | None:
     replication) writes, or None: every column of trial_runs.csv, numbers
     where numbers go (finite, or missing: df may be infinite, a normal reference), counts whole
     and not negative, and ``covered``/``rejected`` as its interval, truth and p-value give."""
-    from srmsim.trial.run import RUN_COLUMNS
+    from srmsim.trial.run import OPTIONAL_RUN_COLUMNS, RUN_COLUMNS
 
-    missing = [c for c in RUN_COLUMNS if c not in df.columns]  # the hash: the run store's check
-    if missing:
+    missing = [c for c in RUN_COLUMNS if c not in df.columns and c not in OPTIONAL_RUN_COLUMNS]
+    if missing:  # the hash: the run store's check
         return f"no column {', '.join(map(repr, missing[:5]))}"
     row = df.iloc[0]
     if not isinstance(row["error"], str):
         return f"error is {_shown(row['error'])}, not text"
-    numbers = [c for c in RUN_COLUMNS if c not in (*_FLAGS, "error", "replication", "seed")]
+    numbers = [c for c in RUN_COLUMNS if c not in (*_FLAGS, "error", "replication", "seed")
+               and c in df.columns]
     for column in numbers:
         problem = _value_problem(column, df[column])
         if problem:
@@ -295,7 +301,7 @@ def _value_problem(column: str, values: pd.Series) -> str | None:
         return f"{column} is {value!r}, not a finite number"
     if column == "p_value" and not (math.isnan(value) or 0.0 <= value <= 1.0):
         return f"p_value is {value!r}, outside 0 to 1"
-    if column in ("se", "df") and value < 0:
+    if column in ("se", "df", "outcome_sd") and value < 0:
         return f"{column} is {value!r}, below 0"
     return None
 
