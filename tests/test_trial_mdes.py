@@ -250,6 +250,44 @@ def test_an_older_stores_rows_without_outcome_sd_still_resume() -> None:
     assert "below 0" in row_problem(runs.assign(outcome_sd=-1.0), 0.05)
 
 
+def reading_at_its_mdes(replications: int):
+    """trial_reading_null.yaml (4 schools of 80 a year group, students randomised within
+    schools, screened) with its reading workflow's effects at 0.255 of the catalogue's: a true
+    effect of about +3.3 months, about this design's MDES (3.16 months over 400 replications)."""
+    import yaml
+
+    spec = yaml.safe_load((REPO / "experiments" / "trial_reading_null.yaml").read_text())
+    for action, reading in (("reading_club", 6.0), ("parent_reading_at_home", 4.0),
+                            ("extra_teacher_support", 3.0)):
+        spec["overrides"][f"policy.actions.{action}.effect"] = {"reading": 0.255 * reading,
+                                                                "attainment": 0.0}
+    spec["replications"] = replications
+    return run_trial(trial_from_dict(spec, "test-trial", REPO / "experiments"))
+
+
+def check_at_mdes(result, within: float | None = None) -> None:
+    s = rows_of(result.summary)
+    truth, mdes = s.loc["mean true effect (ITT)", "value"], s.loc[MDES_ROW]
+    assert mdes["ci_low"] < truth < mdes["ci_high"], (truth, mdes)  # the design at its MDES
+    rej, power = s.loc["rejection rate (p < 0.05)"], s.loc[ANALYTIC_POWER]
+    assert rej["ci_low"] < 0.8 < rej["ci_high"], rej
+    assert rej["ci_low"] < power["value"] < rej["ci_high"], (rej, power)
+    if within is not None:
+        assert abs(rej["value"] - 0.8) < within
+
+
+def test_a_simulated_trial_at_its_mdes_rejects_about_80_percent() -> None:
+    """60 replications (76.7%, Wilson 64.6-85.6%; the slow version runs 400)."""
+    check_at_mdes(reading_at_its_mdes(60))
+
+
+@pytest.mark.slow
+def test_a_simulated_trial_at_its_mdes_rejects_80_percent_over_400_replications() -> None:
+    """Seed 23, 400 replications: true +3.28 months, MDES 3.16 (2.95-3.39); rejected 81.2%
+    (77.1-84.8%), analytic power 82.8%."""
+    check_at_mdes(reading_at_its_mdes(400), within=0.05)
+
+
 @pytest.mark.slow
 def test_shipped_cluster_trial_analytic_power_is_in_its_rejection_interval() -> None:
     """The shipped 20-school attendance trial, 100 replications: the noncentral-t power at its
