@@ -164,6 +164,7 @@ def test_rows_sit_after_the_rejection_rate_with_units() -> None:
     assert re.search(r"MDES \(80% power, two-sided p < 0.05\) +\d+(\.\d+)? pp", line), line
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the RMSE row's
 def test_without_variation_or_df_the_rows_say_why() -> None:
     runs = two_arm_runs(0.3, reps=20)
     flat = runs.assign(estimate=1.0, true_effect=0.5)
@@ -172,6 +173,12 @@ def test_without_variation_or_df_the_rows_say_why() -> None:
     assert s.loc[MDES_ROW, "note"] == "not computable: the estimates' errors do not vary"
     s = rows_of(summarise(runs.assign(df=np.nan)))
     assert s.loc[ANALYTIC_POWER, "note"] == "not computable: no replication recorded its df"
+    # errors too large for double precision, an alpha past its quantiles: said, not raised
+    s = rows_of(summarise(runs.assign(estimate=1e300 * np.arange(20.0), true_effect=0.0)))
+    assert s.loc[MDES_ROW, "note"] == "not computable: the estimates' errors overflow"
+    s = rows_of(summarise(runs.assign(estimate=runs["estimate"] * 1e153, df=2.0),
+                          alpha=1e-320))  # t(1 - alpha/2, 2) = 1e160: MDES 1e313
+    assert s.loc[ANALYTIC_POWER, "note"].startswith("not computable: the MDES cannot be")
     # an older srmsim's rows have no outcome SD: no standardised row, the others as before
     s = rows_of(summarise(runs.drop(columns="outcome_sd")))
     assert MDES_SD not in s.index and math.isfinite(s.loc[MDES_ROW, "value"])

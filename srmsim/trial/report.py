@@ -179,15 +179,18 @@ def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
     simulated rejection rate. The notes name the rows they use rather than quote numbers,
     so the summary is the same whoever formats it.
     """
+    from srmsim.errors import SrmsimError
     from srmsim.stats.designs import mdes_from_se, power_from_se
 
     err = ok["estimate"].to_numpy(dtype=float) - ok["true_effect"].to_numpy(dtype=float)
     err = err[np.isfinite(err)]
     k = len(err)
     df = _median_df(ok["df"].to_numpy(dtype=float))
-    sd = float(np.std(err, ddof=1)) if k > 1 else math.nan
+    with np.errstate(over="ignore"):  # an overflowing spread is said below, not warned
+        sd = float(np.std(err, ddof=1)) if k > 1 else math.nan
     why = ("fewer than 2 estimates with a true effect" if k < 2
            else "the estimates' errors do not vary" if not sd > 0
+           else "the estimates' errors overflow" if not math.isfinite(sd)
            else "no replication recorded its df" if math.isnan(df) else "")
     at = f"{given_percent(MDES_POWER)} power, two-sided p < {alpha:g}"
 
@@ -199,15 +202,21 @@ def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
     outcome_sd = ok["outcome_sd"].to_numpy(dtype=float) if "outcome_sd" in ok else \
         np.array([math.nan])
     has_sd = bool(np.isfinite(outcome_sd).any()) and float(np.nanmean(outcome_sd)) > 0
+    if not why:
+        # Monte-Carlo interval of the SD: (R - 1) s^2 / sigma^2 is chi-square on R - 1 df
+        sd_lo = sd * math.sqrt((k - 1) / float(sps.chi2.isf(0.025, k - 1)))
+        sd_hi = sd * math.sqrt((k - 1) / float(sps.chi2.ppf(0.025, k - 1)))
+        effect = float(np.nanmean(ok["true_effect"].to_numpy(dtype=float)))
+        try:  # an alpha or a spread beyond double precision's quantiles says so, not raises
+            m, m_lo, m_hi = (mdes_from_se(s, df, alpha, MDES_POWER) for s in (sd, sd_lo, sd_hi))
+            p, p_a, p_b = (power_from_se(effect, s, df, alpha) for s in (sd, sd_lo, sd_hi))
+        except SrmsimError as err:
+            why = str(err)
     if why:
         out = [row(f"{MDES} ({at})", note=f"not computable: {why}"),
                row(ANALYTIC_POWER, note=f"not computable: {why}")]
         return out[:1] + ([row(MDES_SD, note=f"not computable: {why}")] if has_sd else []) \
             + out[1:]
-    # Monte-Carlo interval of the SD: (R - 1) s^2 / sigma^2 is chi-square on R - 1 df
-    sd_lo = sd * math.sqrt((k - 1) / float(sps.chi2.isf(0.025, k - 1)))
-    sd_hi = sd * math.sqrt((k - 1) / float(sps.chi2.ppf(0.025, k - 1)))
-    m, m_lo, m_hi = (mdes_from_se(s, df, alpha, MDES_POWER) for s in (sd, sd_lo, sd_hi))
     df_text = "inf (normal)" if math.isinf(df) else f"{df:.3g}"
     out = [row(f"{MDES} ({at})", m, m_lo, m_hi,
                f"the smallest true effect detected {given_percent(MDES_POWER)} of the time: "
@@ -219,13 +228,6 @@ def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
         out.append(row(MDES_SD, m / ysd, m_lo / ysd, m_hi / ysd,
                        "MDES / the outcome's SD without the policy among the students "
                        "analysed (trial_runs.csv: outcome_sd), as PowerUp! reports it"))
-    truth = ok["true_effect"].to_numpy(dtype=float)
-    truth = truth[np.isfinite(truth)]
-    if not len(truth):
-        out.append(row(ANALYTIC_POWER, note="not computable: no replication has a true effect"))
-        return out
-    effect = float(truth.mean())
-    p, p_a, p_b = (power_from_se(effect, s, df, alpha) for s in (sd, sd_lo, sd_hi))
     out.append(row(ANALYTIC_POWER, p, min(p_a, p_b), max(p_a, p_b),
                    "noncentral t at the mean true effect (ITT), with the MDES's SE and df: "
                    "compare the simulated rejection rate (reported SEs off the SD of "
