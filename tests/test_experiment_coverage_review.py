@@ -19,6 +19,7 @@ estimate, difference / baseline mean), so there is none to check.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,9 @@ from srmsim.experiment import load_experiment, run_experiment
 from srmsim.experiment.compare import compare_frame, format_effects, load_runs
 from srmsim.experiment.runner import sequential_step
 from srmsim.experiment.spec import SequentialConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_experiment_intervals_review import run_sequentially  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "quickstart.yaml"
@@ -218,13 +222,7 @@ def test_sequential_intervals_of_a_rare_difference_cover_the_expected_difference
     truth = -0.06 / 600
     covered, sizes = [], []
     for _ in range(200):
-        runs = _rare_runs(rng, 200)
-        n = 10
-        while True:
-            effects = compare_frame(runs[runs["replication"] < n], "base", ["y"])
-            stop, n = sequential_step(effects, seq, n)
-            if stop:
-                break
+        effects, n = run_sequentially(_rare_runs(rng, 200), seq, 10)
         row = effects.iloc[0]
         covered.append(row["ci_low"] <= truth <= row["ci_high"])
         sizes.append(n)

@@ -87,15 +87,21 @@ def test_sequential_intervals_of_a_rare_share_cover_the_true_effect():
         runs = pd.DataFrame({"variant": ["base"] * 200 + ["v"] * 200,
                              "replication": np.r_[np.arange(200), np.arange(200)],
                              "y": np.r_[base, variant] / 150})
-        n = 2
-        while True:
-            effects = compare_frame(runs[runs["replication"] < n], "base", ["y"])
-            stop, n = sequential_step(effects, seq, n)
-            if stop:
-                break
-        row = effects.iloc[0]
+        row = run_sequentially(runs, seq, 2)[0].iloc[0]
         covered.append(row["ci_low"] <= truth <= row["ci_high"])
     assert np.mean(covered) >= 0.85
+
+
+def run_sequentially(runs: pd.DataFrame, seq: SequentialConfig, first: int
+                     ) -> tuple[pd.DataFrame, int]:
+    """The sequential rule applied to ``runs`` (variant "v" against "base", outcome "y") from a
+    first round of ``first`` replications: the effects it stops on and their replications."""
+    n = first
+    while True:
+        effects = compare_frame(runs[runs["replication"] < n], "base", ["y"])
+        stop, n = sequential_step(effects, seq, n)
+        if stop:
+            return effects, n
 
 
 def test_the_default_min_replications_keeps_the_experiment_hash(tmp_path):
