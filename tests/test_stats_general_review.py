@@ -87,3 +87,17 @@ def test_intervals_stay_finite_for_a_tiny_alpha_and_keep_their_bits_otherwise():
     for alpha in (0.05, 0.1, 0.01):
         assert critical_value(alpha, None) == sps.norm.ppf(1 - alpha / 2)
         assert critical_value(alpha, 7.0) == sps.t.ppf(1 - alpha / 2, 7.0)
+
+
+@pytest.mark.parametrize("n", [1, 7, 60, 100, 400, 2999])
+def test_wilson_bounds_of_none_and_all_are_exactly_0_and_1(n):
+    """0 of n and n of n: the Wilson bound at the observed end is exactly 0 or 1 (centre -+ half
+    reached it only up to rounding: 60 of 60 gave 0.9999999999999998, which the trial's table
+    printed as ">99.9%" for a rejection rate that was certainly 100% in its replications)."""
+    from srmsim.labels import percent_of_runs
+    from srmsim.stats._inference import wilson
+
+    assert wilson(n, n)[1] == 1.0 and wilson(0, n)[0] == 0.0
+    assert percent_of_runs(wilson(n, n)[1], 1) == "100.0%"
+    low, high = wilson(n, n)
+    assert 0 < low < 1 and wilson(0, n)[1] == pytest.approx(1 - low)  # the mirror image

@@ -67,7 +67,11 @@ def wilson(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # none (all) of n: the bound is exactly 0 (1), which centre -+ half reaches only up to
+    # rounding (60 of 60 gave 0.9999999999999998, printed ">99.9%" for a certain 100%)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return (low, high)
 
 
 def cluster_sandwich(
