@@ -499,10 +499,11 @@ def group_cohorts(result: Any, columns: set[str] | None = None, schools: bool = 
     if not schools:
         return out
     school = s["school"].to_numpy()
-    rows, starts = _by_value(school)
+    schools_here = np.unique(school)
+    rows, starts = _by_value(school, schools_here)
     if events is not None and pos is not None:
-        ev_rows, ev_starts = _by_value(school[pos], np.unique(school))
-    for i, k in enumerate(np.unique(school)):
+        ev_rows, ev_starts = _by_value(school[pos], schools_here)
+    for i, k in enumerate(schools_here):
         cohort = s.iloc[rows[starts[i]:starts[i + 1]]]
         ev = events
         if events is not None and pos is not None:
@@ -536,13 +537,11 @@ def _rows_of(names: pd.Series, wanted: pd.Series) -> np.ndarray:
     return pd.Index(names).get_indexer(wanted)
 
 
-def _by_value(values: np.ndarray, keys: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _by_value(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``values`` grouped by value (a stable sort: each group in table order) and
-    where each of ``keys`` (default: the distinct values, ascending) starts and ends among
-    them: group i is ``positions[bounds[i]:bounds[i + 1]]``."""
+    where each of ``keys`` (ascending, every value among them) starts and ends among them:
+    group i is ``positions[bounds[i]:bounds[i + 1]]``."""
     order = np.argsort(values, kind="stable")
-    keys = np.unique(values) if keys is None else keys
     bounds = np.searchsorted(values[order], keys, side="left")
     return order, np.append(bounds, len(values))
 

@@ -396,7 +396,7 @@ def students_sections(page: Page, run: _Run) -> None:
         page.definitions(rows)
 
     page.h2("By group and by school", "groups")
-    n_schools = run.students["school"].nunique()
+    n_schools = run.weekly["school"].nunique()  # as the attendance figure counts them
     shown = ["attendance", "persistent_absence", "reading_gap_end", "attainment"] + (
         ["students_served", "staff_hours"] if run.has_events else [])
     # each group a copy of the columns its figures read, not of the whole table (at 8M

@@ -213,10 +213,8 @@ def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
         except SrmsimError as err:
             why = str(err)
     if why:
-        out = [row(f"{MDES} ({at})", note=f"not computable: {why}"),
-               row(ANALYTIC_POWER, note=f"not computable: {why}")]
-        return out[:1] + ([row(MDES_SD, note=f"not computable: {why}")] if has_sd else []) \
-            + out[1:]
+        names = [f"{MDES} ({at})", *([MDES_SD] if has_sd else []), ANALYTIC_POWER]
+        return [row(name, note=f"not computable: {why}") for name in names]
     df_text = "inf (normal)" if math.isinf(df) else f"{df:.3g}"
     out = [row(f"{MDES} ({at})", m, m_lo, m_hi,
                f"the smallest true effect detected {given_percent(MDES_POWER)} of the time: "
