@@ -13,8 +13,8 @@ ones too: persistent absence under reading support, skewness -1.3 and 42% of its
 nominal at 30 was a rare difference (two or more years behind in reading under attendance
 escalation: 6% of replications differ, by a student or two): 84% at 30 and 46% at 10, every miss
 an interval of no width (all differences 0), whose intervals with a width covered 99.8-100%.
-No interval is given for ``relative_change`` (a point
-estimate, difference / baseline mean), so there is none to check.
+``relative_change``'s interval (Fieller's) is checked in
+tests/test_relative_change_interval.py.
 """
 
 from __future__ import annotations

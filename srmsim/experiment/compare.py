@@ -25,7 +25,8 @@ from srmsim.labels import agree, percent_level, plural, printable
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
-                  "relative_change", "verdict", "better", "sd_paired", "variance_reduction"]
+                  "relative_change", "relative_low", "relative_high", "verdict", "better",
+                  "sd_paired", "variance_reduction"]
 
 
 def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -314,8 +315,13 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     a positive baseline (see :mod:`srmsim.experiment.outcomes`), else NaN; ``verdict`` says
     whether the interval shows the variant better, worse, or no clear change (``not measured``
     when no replication has a finite value in both arms, e.g. an outcome of an empty group).
+    ``relative_low`` to ``relative_high`` is Fieller's interval for the relative change at the
+    same level (:func:`srmsim.stats._inference.paired_ratio_interval`): NaN where there is no
+    relative change, and where the baseline mean is not clearly away from zero.
     """
     from scipy import stats  # here, not at the top: workers import this package, never this
+
+    from srmsim.stats._inference import paired_ratio_interval
 
     check_runs(runs, list(outcomes), level)
     runs = runs.assign(replication=replication_numbers(runs).astype(np.int64))
@@ -365,12 +371,18 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                 sd, half, vr = np.nan, np.nan, np.nan
             mb = float(b.mean()) if n else np.nan
             rel = mean_d / mb if n and info.ratio and mb > 0 else np.nan
+            rel_low = rel_high = np.nan
+            if n >= 2 and np.isfinite(rel):
+                # differences equal up to rounding are one difference, as for ci_low/ci_high
+                same = np.full(n, mean_d) if sd == 0 else d
+                rel_low, rel_high = paired_ratio_interval(same, b, t_quantile[n])
             rows.append({
                 "variant": variant, "baseline": baseline, "outcome": outcome,
                 "label": info.label, "unit": info.unit, "replications": n,
                 "mean_variant": float(a.mean()) if n else np.nan, "mean_baseline": mb,
                 "difference": mean_d, "ci_low": mean_d - half, "ci_high": mean_d + half,
-                "half_width": half, "relative_change": rel,
+                "half_width": half, "relative_change": rel, "relative_low": rel_low,
+                "relative_high": rel_high,
                 # no interval is not "no clear change": say that nothing (finite) was measured
                 "verdict": (info.verdict(mean_d - half, mean_d + half) if n >= 2 else
                             "not measured" if n == 0 else "one run: no interval"),
@@ -669,5 +681,5 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
                                                    design_note(manifest)) if note)
     return (text + f"\nci_low to ci_high: the {percent_level(level)} simulation interval "
             "(Monte-Carlo uncertainty under the model's assumptions, not a forecast).\n"
-            "pp = percentage points; relative_change only on ratio scales; more columns in "
-            "effects.csv.")
+            "pp = percentage points; relative_change only on ratio scales; its interval and "
+            "more columns in effects.csv.")

@@ -419,7 +419,9 @@ def build(res: ExperimentResult) -> Page:
            "replications; difference is variant minus baseline, paired by replication; ci_low "
            f"and ci_high bound its {level} simulation interval; pp = percentage points; "
            "relative_change is shown only where a ratio means something. effects.csv also "
-           "keeps the variance-reduction factor of the paired comparison.", "meta")
+           f"keeps relative_low and relative_high (Fieller's {level} interval for the "
+           "relative change) and the variance-reduction factor of the paired comparison.",
+           "meta")
     for note in (no_spread_note(eff, res.registry, level=res.level),
                  multiplicity_note(eff, res.level),
                  design_note(res.manifest)):

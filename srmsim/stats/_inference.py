@@ -248,3 +248,38 @@ def _hc2(q: np.ndarray, r_inv: np.ndarray, resid: np.ndarray,
         with np.errstate(divide="ignore", invalid="ignore"):
             df[cols] = trace**2 / frob
     return cov, df
+
+
+def paired_ratio_interval(difference: np.ndarray, baseline: np.ndarray,
+                          t: float) -> tuple[float, float]:
+    """Fieller's interval for ``mean(difference) / mean(baseline)`` from paired observations
+    (a relative change: variant minus baseline over the baseline, replication by replication).
+
+    Why Fieller and not difference-interval / baseline mean: the baseline mean is estimated
+    too, from the same replications, and a ratio's sampling distribution is skewed. The set is
+    every theta whose paired t statistic of ``difference - theta * baseline`` is within ``t``
+    (exact under normality, whatever the correlation of the pairs): a bounded interval only
+    when the baseline mean is itself clearly away from zero (``mean^2 > t^2 var / n``), else
+    (nan, nan), for the ratio could then be any size. ``t`` is the t quantile of the
+    difference's own interval (n - 1 degrees of freedom)."""
+    d = np.asarray(difference, dtype=float)
+    b = np.asarray(baseline, dtype=float)
+    n = len(d)
+    mean_b = float(b.mean()) if n else math.nan
+    if n < 2 or len(b) != n or not (math.isfinite(t) and mean_b != 0 and math.isfinite(mean_b)):
+        return (math.nan, math.nan)
+    theta = float(d.mean()) / mean_b
+    # variances of the means, relative to the baseline mean (scale-free: costs in pounds and
+    # shares alike)
+    cov = np.cov(np.vstack([d, b]) / mean_b, ddof=1) / n
+    w_dd, w_db, w_bb = float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 1])
+    g = t * t * w_bb
+    if not g < 1:  # the baseline mean is not clearly away from zero: unbounded
+        return (math.nan, math.nan)
+    # the residuals' variance at the estimate, from the residuals themselves (no cancellation)
+    r = (d - theta * b) / mean_b
+    q = float(np.var(r, ddof=1)) / n
+    det = max(w_bb * w_dd - w_db * w_db, 0.0)
+    root = t * math.sqrt(max(q - t * t * det, 0.0))
+    centre = theta - t * t * w_db
+    return ((centre - root) / (1 - g), (centre + root) / (1 - g))
