@@ -11,6 +11,7 @@ replications, and on the quickstart's own runs.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from scipy import stats
 
 from srmsim.experiment.compare import compare_frame, format_effects
+from srmsim.report import write_report
 from srmsim.stats._inference import paired_ratio_interval
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -172,3 +174,16 @@ def test_quickstart_relative_intervals_cover_the_rest_of_the_replications(tmp_pa
                 rows.append(r.relative_low <= rel <= r.relative_high)
     assert len(rows) >= 30
     assert np.mean(rows) >= 0.85
+    # the HTML report's effects table shows the interval, each cell holding effects.csv's number
+    page = (tmp_path / "pool" / "report.html")
+    write_report(tmp_path / "pool", page)
+    html = page.read_text()
+    effects = compare_frame(runs, BASELINE, _outcomes())
+    cells = {col: [float(v) for v in re.findall(
+        rf"<td class='num' data-col='{col}' data-value='([^']+)'>", html)]
+        for col in ("relative_change", "relative_low", "relative_high")}
+    for col, values in cells.items():
+        assert len(values) == len(effects)
+        assert np.allclose(np.sort(values), np.sort(effects[col].to_numpy()), rtol=1e-9,
+                           equal_nan=True)  # (the report orders variants as the file lists them)
+    assert "relative_low to relative_high: Fieller" in html

@@ -541,15 +541,19 @@ def axis_units(ax, info: Outcome) -> None:
 #: the columns `srmsim experiment` / `srmsim compare` print, named as in effects.csv
 TABLE_COLUMNS = ["variant", "outcome", "mean_baseline", "mean_variant", "difference", "ci_low",
                  "ci_high", "relative_change", "verdict"]
+#: the same with the relative change's interval (the HTML report)
+RELATIVE_TABLE_COLUMNS = [*TABLE_COLUMNS[:-1], "relative_low", "relative_high", "verdict"]
 
 
-def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None
-                    ) -> pd.DataFrame:
-    """The effects table as text, each number in its outcome's unit (what the CLI prints)."""
+def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
+                    relative_interval: bool = False) -> pd.DataFrame:
+    """The effects table as text, each number in its outcome's unit (what the CLI prints);
+    ``relative_interval`` adds ``relative_low`` and ``relative_high`` after the relative
+    change (the HTML report's wider table)."""
     rows = []
     for r in effects.itertuples(index=False):
         info = get_outcome(r.outcome, registry)
-        rows.append({
+        row = {
             "variant": r.variant, "outcome": info.label,
             "mean_baseline": info.format_value(r.mean_baseline),
             "mean_variant": info.format_value(r.mean_variant),
@@ -558,8 +562,13 @@ def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | Non
             "ci_high": info.format_difference(r.ci_high),
             "relative_change": format_relative(r.relative_change),
             "verdict": r.verdict,
-        })
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        }
+        if relative_interval:
+            row["relative_low"] = format_relative(getattr(r, "relative_low", math.nan))
+            row["relative_high"] = format_relative(getattr(r, "relative_high", math.nan))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=RELATIVE_TABLE_COLUMNS if relative_interval
+                        else TABLE_COLUMNS)
 
 
 def _fewer_replications(effects: pd.DataFrame,

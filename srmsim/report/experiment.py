@@ -27,7 +27,7 @@ from srmsim.report.requests import experiment_section as requests_section
 from srmsim.report.words import describe_trust, describe_variant
 
 EFFECT_NUMBERS = {"mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
-                  "relative_change"}
+                  "relative_change", "relative_low", "relative_high"}
 
 
 def _interval(o, lo: float, hi: float, short: bool = False) -> str:
@@ -412,16 +412,17 @@ def build(res: ExperimentResult) -> Page:
         page.bullets(sentences, "headline")
     eff = res.effects
     page.h3("All effects")
-    page.table(effects_display(eff, res.registry), EFFECT_NUMBERS, "effects", "verdict",
+    page.table(effects_display(eff, res.registry, relative_interval=True), EFFECT_NUMBERS,
+               "effects", "verdict",
                raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
-                        "relative_change"]])
+                        "relative_change", "relative_low", "relative_high"]])
     page.p("Columns as in effects.csv: mean_baseline and mean_variant are the means over "
            "replications; difference is variant minus baseline, paired by replication; ci_low "
            f"and ci_high bound its {level} simulation interval; pp = percentage points; "
-           "relative_change is shown only where a ratio means something. effects.csv also "
-           f"keeps relative_low and relative_high (Fieller's {level} interval for the "
-           "relative change) and the variance-reduction factor of the paired comparison.",
-           "meta")
+           "relative_change is shown only where a ratio means something, with its "
+           f"{level} interval (relative_low to relative_high: Fieller's, which allows for the "
+           "baseline mean being estimated too). effects.csv also keeps the variance-reduction "
+           "factor of the paired comparison.", "meta")
     for note in (no_spread_note(eff, res.registry, level=res.level),
                  multiplicity_note(eff, res.level),
                  design_note(res.manifest)):
