@@ -335,8 +335,10 @@ def test_a_candidate_whose_constraint_was_never_measured_does_not_meet_it(tmp_pa
     from srmsim.explore.optimise import trials_table
 
     opt, study = _search_with_runs(tmp_path, monkeypatch, lambda trial, rep: np.nan)
+    take_up = study.trials[0].params["policy.actions.boost.take_up"]
     with pytest.raises(SrmsimError, match=r"no candidate could be scored: 4 of them lack an "
-                       r"objective or constraint \(candidate trial-00000: outcome "
+                       r"objective or constraint \(candidate trial-00000 "
+                       rf"\(policy.actions.boost.take_up = {take_up:.6g}\): outcome "
                        r"'staff_hours' is missing or infinite in replication 0\)"):
         trials_table(opt, study)
 
@@ -349,7 +351,10 @@ def test_a_candidate_missing_one_replication_is_left_out_and_named(tmp_path, mon
     opt, study = _search_with_runs(
         tmp_path, monkeypatch, lambda trial, rep: np.nan if (trial, rep) == (2, 1) else 300.0)
     assert trials_table(opt, study)["trial"].tolist() == [0, 1, 3]
-    assert unscored_notes(study) == ["trial-00002: outcome 'staff_hours' is missing or "
+    # the note names the candidate's lever values: its number alone did not say which policy
+    take_up = study.trials[2].params["policy.actions.boost.take_up"]
+    assert unscored_notes(study) == [f"trial-00002 (policy.actions.boost.take_up = "
+                                     f"{take_up:.6g}): outcome 'staff_hours' is missing or "
                                      "infinite in replication 1"]
 
 

@@ -74,6 +74,7 @@ from srmsim.labels import (
     agree,
     check_distinct,
     check_room_for,
+    printable,
 )
 from srmsim.outputs import (
     check_out,
@@ -717,7 +718,7 @@ def trials_table(opt: Optimisation, study: Any) -> pd.DataFrame:
         if unscored:
             first = unscored[0]
             raise SrmsimError(f"no candidate could be scored: {len(unscored)} of them lack an "
-                              f"objective or constraint (candidate {_variant(first.number)}: "
+                              f"objective or constraint (candidate {_candidate(first)}: "
                               f"{first.user_attrs[UNSCORED]}); choose outcomes every run "
                               "measures")
         raise SrmsimError("no candidate has finished: run the search first")
@@ -728,12 +729,21 @@ def trials_table(opt: Optimisation, study: Any) -> pd.DataFrame:
 
 
 def unscored_notes(study: Any) -> list[str]:
-    """One line per candidate left out of trials.csv because its runs could not score it."""
+    """One line per candidate left out of trials.csv because its runs could not score it,
+    naming its lever values (the candidate's number alone did not say which policy failed)."""
     from optuna.trial import TrialState
 
-    return [f"{_variant(t.number)}: {t.user_attrs[UNSCORED]}"
+    return [f"{_candidate(t)}: {t.user_attrs[UNSCORED]}"
             for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
             if UNSCORED in t.user_attrs]
+
+
+def _candidate(trial: Any) -> str:
+    """``trial-00002 (policy.actions.boost.take_up = 0.45)``: a candidate and its levers."""
+    from srmsim.report.explore import lever_text
+
+    levers = ", ".join(f"{printable(k)} = {lever_text(v)}" for k, v in trial.params.items())
+    return f"{_variant(trial.number)} ({levers})" if levers else _variant(trial.number)
 
 
 def _pareto(opt: Optimisation, table: pd.DataFrame) -> np.ndarray:
