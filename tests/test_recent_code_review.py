@@ -1,0 +1,54 @@
+"""Review of sessions 34-36 (595d551..aa14746) by fresh eyes: each test failed before its fix."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.cli import main
+from srmsim.risk import published_numbers
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_privacy_every_output_review import _random_export  # noqa: E402
+
+
+def _bands_of_one_run(out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The overall bands (with, without the outcome) an attacker reads off one run's two CSVs:
+    the overall table's rows, and each column's groups summed (they partition the pupils) at
+    its own thresholds."""
+    keep = ["n", "n_pos", "flagged", "tp", "fp"]
+    overall = published_numbers(pd.read_csv(out / "thresholds.csv"), keep)
+    rows = [overall[["threshold", *keep]]]
+    by = published_numbers(pd.read_csv(out / "thresholds_by_group.csv", dtype={"group": str}),
+                           keep)
+    rows.append(by.groupby(["by", "threshold"], as_index=False)[keep].sum()
+                .drop(columns="by"))
+    every = pd.concat(rows).drop_duplicates("threshold").sort_values("threshold")
+    n, n_pos = int(overall["n"].iloc[0]), int(overall["n_pos"].iloc[0])
+    tp = np.r_[0, every["tp"].to_numpy(int), n_pos]
+    fp = np.r_[0, every["fp"].to_numpy(int), n - n_pos]
+    return np.diff(tp), np.diff(fp)
+
+
+@pytest.mark.parametrize("suppress", [11, 20])
+def test_by_tables_above_10_cut_no_overall_band_under_suppress_below(
+        tmp_path: Path, capsys: pytest.CaptureFixture, suppress: int) -> None:
+    """``--suppress-below 20 --by sex`` on a synthetic export of 900 pupils printed the overall
+    table at 96.75 and 100.35 (tp 292 and 317) and the girls' and boys' tables at 98.45 (tp
+    147 + 160 = 307): 10 pupils with the outcome between 98.45 and 100.35, in ONE run that
+    promised bands of 20. Above 10 a column's grid was chosen among its grid at 10 only, not
+    among the overall grid at the stricter threshold too."""
+    path = tmp_path / "export.csv"
+    _random_export(0, second_outcome=True).to_csv(path, index=False)
+    for outcome in ("y", "y2"):
+        out = tmp_path / f"out-{outcome}"
+        assert main(["thresholds", str(path), "--score", "score", "--outcome", outcome,
+                     "--by", "sex", "fsm", "--suppress-below", str(suppress), "--cluster",
+                     "none", "--n-boot", "40", "--out", str(out)]) == 0
+        pos, neg = _bands_of_one_run(out)
+        assert min(pos.min(), neg.min()) >= suppress, (outcome, pos, neg)
+    capsys.readouterr()
