@@ -14,6 +14,7 @@ from srmsim.risk import published_numbers
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_privacy_every_output_review import _random_export  # noqa: E402
+from test_thresholds_cross_run_review import _published, _small_differences  # noqa: E402
 
 
 def _bands_of_one_run(out: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -52,3 +53,22 @@ def test_by_tables_above_10_cut_no_overall_band_under_suppress_below(
         pos, neg = _bands_of_one_run(out)
         assert min(pos.min(), neg.min()) >= suppress, (outcome, pos, neg)
     capsys.readouterr()
+
+
+def test_a_cut_between_two_adjacent_floats_is_not_a_score(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """Scores 0.3 and 0.1 + 0.2 (0.30000000000000004, the next float: one rate computed two
+    ways) have no number between them, and the base cut there was 0.30000000000000004 itself.
+    ``--direction below`` counted 20 pupils under it (tp 10) and ``above`` left 23 unflagged
+    (13 with the outcome): the 3 pupils at the cut and their outcome, by one subtraction. No
+    cut is placed where no number lies strictly between the two scores."""
+    rng = np.random.default_rng(3)
+    score = np.r_[np.full(20, 0.3), np.full(3, 0.1 + 0.2), np.round(rng.uniform(0.4, 1, 200), 3)]
+    left = np.r_[[1] * 10 + [0] * 10, [1] * 3, (rng.uniform(size=200) < 0.4).astype(int)]
+    path = tmp_path / "export.csv"
+    pd.DataFrame({"att": score, "left": left}).to_csv(path, index=False)
+    rows = []
+    for direction in ("below", "above"):
+        rows += _published(path, tmp_path / direction, "att", "left", direction)
+    capsys.readouterr()
+    assert _small_differences(rows) == []

@@ -95,7 +95,7 @@ def _between(lo: float, hi: float) -> float:
         v = round(mid, decimals)
         if lo < v < hi:
             return float(v)
-    return float(mid)
+    return float(mid) if lo < mid < hi else float(np.nextafter(lo, hi))
 
 
 def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
@@ -114,10 +114,15 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     size = max(least, -(-s.size // MAX_BASE_BANDS))
     values, counts = np.unique(s, return_counts=True)
     below = np.cumsum(counts)  # pupils at or below each distinct value
+    # where a number lies strictly between a value and the next: none between 0.3 and 0.1 + 0.2
+    # (adjacent floats), and a cut there was a score, read differently by the two directions
+    room = np.flatnonzero(values[1:] > np.nextafter(values[:-1], np.inf))
     cuts: list[int] = []
     last = 0
     while True:
         i = int(np.searchsorted(below, last + size, side="left"))
+        j = int(np.searchsorted(room, i))  # the first value from i with room after it
+        i = int(room[j]) if j < room.size else values.size
         if i >= values.size - 1 or s.size - below[i] < size:
             break
         cuts.append(i)
