@@ -72,3 +72,30 @@ def test_a_cut_between_two_adjacent_floats_is_not_a_score(tmp_path: Path,
         rows += _published(path, tmp_path / direction, "att", "left", direction)
     capsys.readouterr()
     assert _small_differences(rows) == []
+
+
+def test_a_column_that_splits_another_s_groups_cuts_no_small_band_of_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--by sex sex_fsm`` (a column whose groups each lie inside one sex: F-fsm, F-non, ...)
+    put each column on its own grid, and the boys' rows of ``sex_fsm`` add up to the boys' at
+    that column's thresholds: on a synthetic export of 900 pupils the boys' table cut 91.15
+    and the sex_fsm table 92.05, and the two sums put 3 boys with the outcome and 3 without
+    between them, in ONE run. A column whose groups split a shown column's is now on
+    thresholds of that column's grid too."""
+    df = _random_export(1)
+    df["sex_fsm"] = df["sex"] + np.where(df["fsm"], "-fsm", "-non")
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    rows = _published(path, tmp_path / "run", "score", "y", by=("sex", "sex_fsm"))
+    by = pd.read_csv(tmp_path / "run" / "thresholds_by_group.csv", dtype={"group": str})
+    fine = published_numbers(by[by["by"] == "sex_fsm"], ["n", "n_pos", "flagged", "tp", "fp"])
+    capsys.readouterr()
+    # the sex_fsm groups' rows summed within each sex: that sex's rows at those thresholds
+    fine = fine.assign(sex=fine["group"].str[0])
+    sums = fine.groupby(["sex", "threshold"], as_index=False)[
+        ["n", "n_pos", "flagged", "tp", "fp"]].sum()
+    for r in sums.itertuples(index=False):
+        rows.append({"unit": ("sex", r.sex), "outcome": "y", "key": (r.threshold, 0),
+                     "all": r.flagged, "pos": r.tp, "neg": r.flagged - r.tp, "n": r.n,
+                     "n_pos": r.n_pos})
+    assert _small_differences(rows) == []
