@@ -99,3 +99,48 @@ def test_a_column_that_splits_another_s_groups_cuts_no_small_band_of_them(
                      "all": r.flagged, "pos": r.tp, "neg": r.flagged - r.tp, "n": r.n,
                      "n_pos": r.n_pos})
     assert _small_differences(rows) == []
+
+
+def _bands_in(score: np.ndarray, y: np.ndarray, mask: np.ndarray, cuts: list) -> list[tuple]:
+    """(with, without the outcome) in each band the sorted ``cuts`` make of the pupils in
+    ``mask``."""
+    s, o = score[mask], y[mask]
+    pos = [0, *((o[s < t] == 1).sum() for t in cuts), int((o == 1).sum())]
+    all_ = [0, *((s < t).sum() for t in cuts), int(mask.sum())]
+    return [(p1 - p0, (a1 - p1) - (a0 - p0))
+            for p0, p1, a0, a1 in zip(pos, pos[1:], all_, all_[1:], strict=False)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_run_every_sum_of_printed_rows_cuts_bands_of_the_threshold(seed: int) -> None:
+    """Random exports with columns a, b and their crossing ab, every --by set, at 10 to 15: the
+    thresholds one run prints for a population (overall, a group), directly or as the sum of
+    the rows of a column's groups inside it, cut bands of at least ``min_count`` with and
+    without the outcome. Before, 190 bands across 60 such exports were smaller (a column's own
+    grid above 10, a crossing's beside its margins)."""
+    from itertools import combinations
+
+    from srmsim.risk.protected import choose_grid
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(400, 1500))
+    df = pd.DataFrame({"s": np.round(rng.normal(0, 1, n), int(rng.integers(1, 3))),
+                       "a": rng.choice(list("PQ"), n),
+                       "b": rng.choice(list("XYZ"), n, p=[0.5, 0.3, 0.2])})
+    df["y"] = (rng.random(n) < 1 / (1 + np.exp(2 * df["s"]))).astype(int)
+    df["ab"] = df["a"] + df["b"]
+    score, y = df["s"].to_numpy(), df["y"].to_numpy()
+    for min_count in (10, 12, 15):
+        for by in (c for k in (1, 2, 3) for c in combinations(["a", "b", "ab"], k)):
+            choice = choose_grid(df, "s", "y", "below", None, list(by), min_count)
+            printed: dict[tuple, set] = {("", ""): set(choice.grid)}
+            for col, grid in choice.by_grid.items():
+                printed[("", "")].update(grid)  # a column's groups add up to everyone
+                for coarse in [col, *choice.by_grid]:  # and to the groups they lie in
+                    if coarse == col or df.groupby(col)[coarse].nunique().max() == 1:
+                        for value in df[coarse].unique():
+                            printed.setdefault((coarse, value), set()).update(grid)
+            for (col, value), cuts in printed.items():
+                mask = np.ones(n, bool) if col == "" else (df[col] == value).to_numpy()
+                bands = _bands_in(score, y, mask, sorted(cuts))
+                assert min(min(b) for b in bands) >= min_count, (min_count, by, col, value)
