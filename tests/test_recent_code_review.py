@@ -144,3 +144,31 @@ def test_one_run_every_sum_of_printed_rows_cuts_bands_of_the_threshold(seed: int
                 mask = np.ones(n, bool) if col == "" else (df[col] == value).to_numpy()
                 bands = _bands_in(score, y, mask, sorted(cuts))
                 assert min(min(b) for b in bands) >= min_count, (min_count, by, col, value)
+
+
+def test_a_column_withheld_for_splitting_another_says_so(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    """A column whose groups split another's, left with none of the other's thresholds, was
+    withheld with the note of a column no threshold suits ("no threshold leaves at least 10
+    ... in every band of every group"), which is not why: say which column it splits."""
+    rng = np.random.default_rng(2)
+    n = int(rng.integers(400, 1500))
+    df = pd.DataFrame({"s": np.round(rng.normal(0, 1, n), int(rng.integers(1, 3))),
+                       "a": rng.choice(list("PQ"), n),
+                       "b": rng.choice(list("XYZ"), n, p=[0.5, 0.3, 0.2])})
+    df["y"] = (rng.random(n) < 1 / (1 + np.exp(2 * df["s"]))).astype(int)
+    df["ab"] = df["a"] + df["b"]
+    df.insert(0, "student", [f"s{i}" for i in range(n)])
+    df.insert(1, "school", rng.choice([f"k{i}" for i in range(6)], n))
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    alone = main(["thresholds", str(path), "--score", "s", "--outcome", "y", "--by", "ab",
+                  "--out", str(tmp_path / "alone")])
+    assert alone == 0 and "by ab: withheld" not in capsys.readouterr().out  # shown on its own
+    code = main(["thresholds", str(path), "--score", "s", "--outcome", "y", "--by", "a", "ab",
+                 "--out", str(tmp_path / "both")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "by ab: withheld (its groups split those of a, so its tables may use only " \
+           "thresholds of a's" in " ".join(out.split())
+    assert "by ab: withheld (no threshold leaves" not in out

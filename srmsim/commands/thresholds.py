@@ -614,6 +614,13 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str]
                      "without, the outcome)")
     which = "no threshold" if args.thresholds is None else "no given threshold"
     for col in choice.conflicting:
+        coarser = choice.split.get(col)
+        if coarser is not None:  # its groups' rows would add up to the coarser column's
+            notes.append(f"by {col}: withheld (its groups split those of {coarser}, so its "
+                         f"tables may use only thresholds of {coarser}'s, and none of those "
+                         f"leaves at least {n} students with and {n} without the outcome in "
+                         f"every band of every group of {col})")
+            continue
         notes.append(f"by {col}: withheld ({which} leaves at least {n} students "
                      f"with and {n} without the outcome in every band of every group)")
     for col, own in choice.by_grid.items():

@@ -150,6 +150,9 @@ class GridChoice(NamedTuple):
     cuts: np.ndarray = np.array([])
     #: the score's base cuts every grid is chosen among (:func:`base_cuts`)
     base: np.ndarray = np.array([])
+    #: a conflicting column whose groups split those of another column shown -> that column
+    #: (its tables may use only the other's thresholds, and none of them was safe for it)
+    split: dict = {}
 
 
 #: most by columns :func:`protected_grid` searches for the fewest to withhold when their grids
@@ -241,19 +244,21 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
     return grid, cols, too_small, none
 
 
-def _within_coarser(cols: dict, df: pd.DataFrame, score: str, outcome: str) -> dict:
+def _within_coarser(cols: dict, df: pd.DataFrame, score: str, outcome: str
+                    ) -> tuple[dict, dict]:
     """Each column's grid kept only at thresholds of every shown column whose groups its own
     split (``sex_fsm``'s F-fsm and F-non are the girls of ``sex``): its groups' rows add up to
     that column's groups' rows at its thresholds, so those must be thresholds of the coarser
     grid (``--by sex sex_fsm`` of 900 pupils put 3 boys with the outcome and 3 without between
     the boys' 91.15 and the sums' 92.05). The intersection, not a new greedy choice, so the
-    grid stays among the column's own grid of a run without the coarser one."""
+    grid stays among the column's own grid of a run without the coarser one. Also returns, for
+    each column left with no threshold, the coarser column that took its last ones."""
     if len(cols) < 2:
-        return cols
+        return cols, {}
     s = score_values(df, score)
     used = ~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))
     codes = {c: pd.factorize(group_labels(df, c)[used])[0] for c in cols}
-    out = {}
+    out, split = {}, {}
     for fine, grid in cols.items():
         for coarse in cols:
             a, b = codes[coarse], codes[fine]
@@ -261,9 +266,12 @@ def _within_coarser(cols: dict, df: pd.DataFrame, score: str, outcome: str) -> d
                 continue
             # fine splits coarse: each of its groups lies within one group of coarse
             if len(np.unique(b * (a.max() + 1) + a)) == len(np.unique(b)):
-                grid = grid[np.isin(grid, cols[coarse])]
+                kept = grid[np.isin(grid, cols[coarse])]
+                if grid.size and not kept.size:
+                    split[fine] = coarse
+                grid = kept
         out[fine] = grid
-    return out
+    return out, split
 
 
 def _matching(df: pd.DataFrame, score: str, outcome: str, direction: str,
@@ -311,20 +319,21 @@ def choose_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "be
     cuts, cols, too_small, none = _grids(df, score, outcome, by_cols, min_count)
     too_small = [c for c in by_cols if c in too_small]
     none = [c for c in by_cols if c in none]
-    cols = _within_coarser({c: cols[c] for c in by_cols if c in cols}, df, score, outcome)
+    cols, split = _within_coarser({c: cols[c] for c in by_cols if c in cols}, df, score,
+                                  outcome)
     none = [c for c in by_cols if c in none or (c in cols and not cols[c].size)]
     cols = {c: g for c, g in cols.items() if g.size}
     s = score_values(df, score)
     base = base_cuts(s[~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))],
                      min(min_count, DEFAULT_THRESHOLD))
     if thresholds is None:
-        return GridChoice(cuts, too_small, none, cols, np.array([]), cuts, base)
+        return GridChoice(cuts, too_small, none, cols, np.array([]), cuts, base, split)
     given = np.unique(_threshold_values(thresholds))
     on_grid = _matching(df, score, outcome, direction, given, cuts)
     cols = {c: given[_matching(df, score, outcome, direction, given, g)] for c, g in cols.items()}
     none += [c for c in by_cols if c in cols and not cols[c].size]
     cols = {c: g for c, g in cols.items() if g.size}
-    return GridChoice(given[on_grid], too_small, none, cols, given[~on_grid], cuts, base)
+    return GridChoice(given[on_grid], too_small, none, cols, given[~on_grid], cuts, base, split)
 
 
 def by_group_table(df: pd.DataFrame, score: str, outcome: str, direction: str,
