@@ -111,6 +111,18 @@ def _bands_in(score: np.ndarray, y: np.ndarray, mask: np.ndarray, cuts: list) ->
             for p0, p1, a0, a1 in zip(pos, pos[1:], all_, all_[1:], strict=False)]
 
 
+def _crossed_export(seed: int) -> pd.DataFrame:
+    """A random export: score s, outcome y, columns a and b and their crossing ab."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(400, 1500))
+    df = pd.DataFrame({"s": np.round(rng.normal(0, 1, n), int(rng.integers(1, 3))),
+                       "a": rng.choice(list("PQ"), n),
+                       "b": rng.choice(list("XYZ"), n, p=[0.5, 0.3, 0.2])})
+    df["y"] = (rng.random(n) < 1 / (1 + np.exp(2 * df["s"]))).astype(int)
+    df["ab"] = df["a"] + df["b"]
+    return df
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_one_run_every_sum_of_printed_rows_cuts_bands_of_the_threshold(seed: int) -> None:
     """Random exports with columns a, b and their crossing ab, every --by set, at 10 to 15: the
@@ -122,13 +134,8 @@ def test_one_run_every_sum_of_printed_rows_cuts_bands_of_the_threshold(seed: int
 
     from srmsim.risk.protected import choose_grid
 
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(400, 1500))
-    df = pd.DataFrame({"s": np.round(rng.normal(0, 1, n), int(rng.integers(1, 3))),
-                       "a": rng.choice(list("PQ"), n),
-                       "b": rng.choice(list("XYZ"), n, p=[0.5, 0.3, 0.2])})
-    df["y"] = (rng.random(n) < 1 / (1 + np.exp(2 * df["s"]))).astype(int)
-    df["ab"] = df["a"] + df["b"]
+    df = _crossed_export(seed)
+    n = len(df)
     score, y = df["s"].to_numpy(), df["y"].to_numpy()
     for min_count in (10, 12, 15):
         for by in (c for k in (1, 2, 3) for c in combinations(["a", "b", "ab"], k)):
@@ -151,15 +158,10 @@ def test_a_column_withheld_for_splitting_another_says_so(tmp_path: Path,
     """A column whose groups split another's, left with none of the other's thresholds, was
     withheld with the note of a column no threshold suits ("no threshold leaves at least 10
     ... in every band of every group"), which is not why: say which column it splits."""
-    rng = np.random.default_rng(2)
-    n = int(rng.integers(400, 1500))
-    df = pd.DataFrame({"s": np.round(rng.normal(0, 1, n), int(rng.integers(1, 3))),
-                       "a": rng.choice(list("PQ"), n),
-                       "b": rng.choice(list("XYZ"), n, p=[0.5, 0.3, 0.2])})
-    df["y"] = (rng.random(n) < 1 / (1 + np.exp(2 * df["s"]))).astype(int)
-    df["ab"] = df["a"] + df["b"]
+    df = _crossed_export(2)
+    n = len(df)
     df.insert(0, "student", [f"s{i}" for i in range(n)])
-    df.insert(1, "school", rng.choice([f"k{i}" for i in range(6)], n))
+    df.insert(1, "school", np.random.default_rng(2).choice([f"k{i}" for i in range(6)], n))
     path = tmp_path / "export.csv"
     df.to_csv(path, index=False)
     alone = main(["thresholds", str(path), "--score", "s", "--outcome", "y", "--by", "ab",
