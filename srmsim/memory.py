@@ -131,14 +131,21 @@ def amount(nbytes: float) -> str:
     return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.0f} MiB"
 
 
+def run_bytes(students: int, history_rows: int, requests: int = 0,
+              request_steps: int = 0) -> int:
+    """A lower bound of a run's peak memory (the constants above; a policy's cases and events
+    come on top): what :func:`check_run_fits` checks, and what a study's workers each need."""
+    return (BASE_BYTES + students * BYTES_PER_STUDENT + history_rows * BYTES_PER_HISTORY_ROW
+            + requests * BYTES_PER_REQUEST + request_steps * BYTES_PER_REQUEST_STEP)
+
+
 def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
                    requests: int = 0, request_steps: int = 0) -> None:
     """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is
     available: a trust of 10**9 students should be a clear message in a second, not a
     MemoryError traceback after minutes, or a machine brought down by swapping.
     ``request_steps``: the requests times their stream's number of steps."""
-    need = (BASE_BYTES + students * BYTES_PER_STUDENT + history_rows * BYTES_PER_HISTORY_ROW
-            + requests * BYTES_PER_REQUEST + request_steps * BYTES_PER_REQUEST_STEP)
+    need = run_bytes(students, history_rows, requests, request_steps)
     have = available_bytes()
     if have is not None and need > have:
         parts = [f"about {students:,} students"] if students else []

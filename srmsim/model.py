@@ -70,19 +70,25 @@ def history_share(scenario: Scenario, n: int) -> float:
     return min(1.0, target / max(n, 1))
 
 
-def check_scenario_fits(scenario: Scenario, cohort_size: np.ndarray, what: str) -> int:
-    """:func:`~srmsim.memory.check_run_fits` of a run of ``scenario`` whose schools have these
-    cohort sizes (``SchoolProfiles.cohort_size``); returns the students the run will hold.
-    One estimate for the run itself and for the studies and ``validate``, which check it before
-    anything is written (see :func:`run_cohort_sizes`)."""
+def _run_size(scenario: Scenario, cohort_size: np.ndarray) -> tuple[int, int, int, int]:
+    """(students, history rows, requests, request steps) of a run of ``scenario`` whose schools
+    have these cohort sizes: what the memory estimate of :mod:`srmsim.memory` counts."""
     n_weeks = scenario.years * calendar.WEEKS_PER_YEAR
     cohorts = int(np.sum(cohort_size, dtype=np.int64))
     students = cohorts * (len(scenario.trust.year_groups) + scenario.years - 1)
     per_stream = [(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
                    * n_weeks, len(r.steps)) for r in scenario.requests.values()]
-    check_run_fits(students, int(history_share(scenario, students) * students * n_weeks), what,
-                   int(sum(n for n, _ in per_stream)),
-                   int(sum(n * steps for n, steps in per_stream)))
+    return (students, int(history_share(scenario, students) * students * n_weeks),
+            int(sum(n for n, _ in per_stream)), int(sum(n * steps for n, steps in per_stream)))
+
+
+def check_scenario_fits(scenario: Scenario, cohort_size: np.ndarray, what: str) -> int:
+    """:func:`~srmsim.memory.check_run_fits` of a run of ``scenario`` whose schools have these
+    cohort sizes (``SchoolProfiles.cohort_size``); returns the students the run will hold.
+    One estimate for the run itself and for the studies and ``validate``, which check it before
+    anything is written (see :func:`run_cohort_sizes`)."""
+    students, history, requests, steps = _run_size(scenario, cohort_size)
+    check_run_fits(students, history, what, requests, steps)
     return students
 
 
@@ -99,12 +105,30 @@ def run_cohort_sizes(scenario: Scenario, seed: int | None = None) -> np.ndarray:
     return generate_schools(scenario, crn).cohort_size
 
 
-def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str) -> None:
+def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
+                     workers: int = 1) -> tuple[int, str]:
     """Refuse a study (an experiment's variants, a trial's runs) before anything is written
     when a run of one of ``scenarios`` cannot fit in memory: each of its runs would fail alike,
-    after the results folder had been started. ``what`` names the study's kind of scenario."""
+    after the results folder had been started. ``what`` names the study's kind of scenario.
+
+    Returns how many of ``workers`` local processes can each hold a run of the largest at once
+    (at least 1), and a note when that is fewer: two national runs side by side on a machine
+    with room for one were each killed for memory, where one at a time finishes (the results do
+    not depend on the number of workers)."""
+    from srmsim.memory import amount, available_bytes, run_bytes
+
+    largest = 0
     for name, scenario in scenarios.items():
-        check_scenario_fits(scenario, run_cohort_sizes(scenario, seed), f"{what} {name!r}")
+        sizes = run_cohort_sizes(scenario, seed)
+        check_scenario_fits(scenario, sizes, f"{what} {name!r}")
+        largest = max(largest, run_bytes(*_run_size(scenario, sizes)))
+    have = available_bytes() if workers > 1 else None
+    if have is None or workers * largest <= have:
+        return workers, ""
+    fit = max(1, have // largest)
+    return fit, (f"{workers} workers would each hold a run of about {amount(largest)} (more "
+                 f"with a policy's cases), {amount(workers * largest)} at once, and "
+                 f"{amount(have)} is available: {fit} at a time instead (the same results)")
 
 
 class SchoolAgent(mesa.Agent):

@@ -117,6 +117,8 @@ def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int
     print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x "
           f"{plural(summary['replications'], 'replication')}, {plural(summary['runs'], 'run')} "
           f"in {summary['seconds']:.1f} s ({why})")
+    for note in summary.get("notes", []):
+        print(f"note: {note}")
     failures = summary["failures"]
     if failures:  # before the analysis, which refuses when they leave a variant too few runs
         print(f"{plural(len(failures), 'run')} failed (details in {out / 'failures'}):")

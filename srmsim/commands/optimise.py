@@ -50,6 +50,8 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,
                    scheduler=args.scheduler, resume=args.resume, progress=not args.quiet)
     front = res["front"]
+    for note in res.get("notes", []):
+        print(f"note: {note}")
     if res["unscored"]:  # left out of trials.csv: say which and why
         print(f"note: {plural(len(res['unscored']), 'candidate')} could not be scored and "
               f"{agree(len(res['unscored']), 'is', 'are')} left out: "

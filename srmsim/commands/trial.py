@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
                        progress=not args.quiet, out=out, resume=args.resume,
                        report=not args.no_report)
     print(trial.describe())
+    for note in result.notes:
+        print(f"note: {note}")
     earlier = f" ({result.stored} stored by an earlier session)" if result.stored else ""
     ran = len(result.runs) - result.stored
     print(f"{plural(ran, 'replication')} in {result.seconds:.1f} s{earlier}")

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                   warning)
 
 
-def _memory_warning(check: Callable[[], None]) -> str | None:
+def _memory_warning(check: Callable[[], object]) -> str | None:
     """The warning that a run would not fit in this machine's memory (the file is valid:
     another machine may run it, but `srmsim run` would refuse it here), else None. Records
     that cannot be read (``population.records``) are an error, before "valid" is printed."""

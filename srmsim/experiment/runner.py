@@ -228,7 +228,8 @@ def run_experiment(
     With ``sequential:`` in the experiment, replications are added in batches until every CI
     half-width named there is below its target (on at least ``min_replications``), or
     ``max_replications`` is reached (:func:`sequential_step`).
-    Returns a summary: runs done, failures, replications, stopping reason.
+    Returns a summary: runs done, failures, replications, stopping reason, and notes (fewer
+    local workers than asked, where memory holds fewer runs at once).
 
     ``timings`` (for benchmarks/experiments.py) receives a record per run: where and when it ran
     (``_timing`` of :func:`run_one`), and the parent's seconds storing it.
@@ -240,15 +241,22 @@ def run_experiment(
 
     # before the results folder is started: a variant too big failed run by run, leaving a
     # manifest, its scenarios and a failure record per run (the first replication's sizes)
-    check_study_fits({v: experiment.scenario_for(v, 0) for v in experiment.variants},
-                     experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant")
+    workers = workers or os.cpu_count() or 1
+    # local workers as many as can hold a run each (a Dask cluster's memory is its own)
+    fit, memory_note = check_study_fits(
+        {v: experiment.scenario_for(v, 0) for v in experiment.variants},
+        experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant",
+        workers if scheduler is None else 1)
+    workers = fit if scheduler is None else workers
     from srmsim.records import check_out_of_records
 
     check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])
     from srmsim.outputs import folder_lock
 
     with folder_lock(out):  # one writer at a time; a killed one's staging folders go
-        return _run_locked(experiment, out, workers, scheduler, resume, progress, timings)
+        summary = _run_locked(experiment, out, workers, scheduler, resume, progress, timings)
+    summary["notes"] = [memory_note] if memory_note else []
+    return summary
 
 
 def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | None,

@@ -426,6 +426,9 @@ class TrialResult:
     #: per replication, the treated arm's outcomes in both runs by group
     #: (:func:`srmsim.trial.groups.group_truths`); None for results that keep none
     groups: pd.DataFrame | None = None
+    #: what the session changed to run at all (fewer local workers, where memory holds fewer
+    #: runs at once)
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.summary, TrialSummary):

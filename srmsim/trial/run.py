@@ -285,17 +285,22 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
 
     # so is a trust too big for memory (checked with the first replication's school sizes;
     # the trial and its counterfactual run one after the other, each as big as the other)
-    check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
+    # local workers as many as can hold a run each (a Dask cluster's memory is its own)
+    fit, memory_note = check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
         {"outputs.history": "none"}, trial.source)}, trial.seeds(1)[0],
-        f"trial {trial.name!r}: scenario")
+        f"trial {trial.name!r}: scenario", workers if scheduler is None else 1)
+    workers = fit if scheduler is None else workers
     if out is None:
-        return _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
-    from srmsim.outputs import folder_lock
-    from srmsim.records import check_out_of_records
+        result = _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
+    else:
+        from srmsim.outputs import folder_lock
+        from srmsim.records import check_out_of_records
 
-    check_out_of_records(out, [trial.scenario])
-    with folder_lock(out):  # one writer at a time; a killed one's staging folders go
-        return _run_trial(trial, n, workers, scheduler, progress, out, resume, report)
+        check_out_of_records(out, [trial.scenario])
+        with folder_lock(out):  # one writer at a time; a killed one's staging folders go
+            result = _run_trial(trial, n, workers, scheduler, progress, out, resume, report)
+    result.notes = [memory_note] if memory_note else []
+    return result
 
 
 def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: bool,
