@@ -113,7 +113,7 @@ def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
 
     Returns how many of ``workers`` local processes can each hold a run of the largest at once
     (at least 1), and a note when that is fewer: two national runs side by side on a machine
-    with room for one were each killed for memory, where one at a time finishes (the results do
+    with room for one would be killed for memory, where one at a time finishes (the results do
     not depend on the number of workers)."""
     from srmsim.memory import amount, available_bytes, run_bytes
 

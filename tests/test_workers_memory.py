@@ -1,8 +1,8 @@
 """Studies run no more local workers at once than memory holds runs.
 
 Each local worker of an experiment, trial or optimisation holds one run; two national runs side
-by side on a machine with room for one were each killed for memory (a worker's death, the
-study stopped) where one at a time finishes. Before any process starts, the study now runs as
+by side on a machine with room for one would be killed for memory (a worker's death stops
+the study) where one at a time finishes. Before any process starts, the study now runs as
 many workers as its largest run's memory estimate fits in the memory available (at least one;
 a run that cannot fit at all is refused, as before), says so, and gives the same results.
 """
