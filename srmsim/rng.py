@@ -61,6 +61,11 @@ def _unit23(bits23: np.ndarray) -> np.ndarray:
     return out
 
 
+def _unit53(bits: np.ndarray) -> np.ndarray:
+    """float64 Uniform(0, 1) from the top 53 of 64 random bits, strictly inside the interval."""
+    return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
 def _mix_scalar(x: int) -> int:
     return int(_mix(np.array([x & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0])
 
@@ -101,8 +106,18 @@ class CRN:
 
     def uniform(self, decision: str, week: int, uid: np.ndarray) -> np.ndarray:
         """Uniform(0, 1) per uid, strictly inside the interval (53-bit resolution)."""
-        b = self.bits(decision, week, uid)
-        return ((b >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+        return _unit53(self.bits(decision, week, uid))
+
+    def uniform_each(self, decisions: list[str], week: int, which: np.ndarray,
+                     uid: np.ndarray) -> np.ndarray:
+        """``uniform(decisions[which[i]], week, uid[i])`` for every ``i``, in one hash pass
+        over all of them: the same numbers as one call per decision, without splitting the
+        uids by decision and scattering the draws back (the policy's take-up draws of a queue
+        whose cases wait for different workflow steps)."""
+        keys = np.array([self.key(d, week) for d in decisions], dtype=np.uint64)
+        x = np.multiply(_as_uint64(uid), _GAMMA)
+        x += keys[which]
+        return _unit53(_mix(x))
 
     def uniform2(self, decision: str, week: int, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two independent float32 Uniform(0, 1) per uid from one hash (23-bit resolution each).

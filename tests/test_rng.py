@@ -211,3 +211,16 @@ def test_binomial_inv_top_uniform_gives_a_plausible_count() -> None:
     u = np.array([np.nextafter(np.float32(1), np.float32(0))])
     # True Binomial(10, 0.05) quantile at 1 - 6e-8 is 7; the engine returns all 10 sessions.
     assert binomial_inv(u, 10, np.array([0.05], dtype=np.float32))[0] <= 8
+
+
+def test_uniform_each_is_the_per_decision_uniform():
+    """One hash pass over uids of several decisions gives each uid its own decision's draw."""
+    crn = CRN(seed=7)
+    uid = np.array([5, 9, 5, 2**40, 0, 77], dtype=np.int64)
+    which = np.array([1, 0, 0, 2, 1, 2])
+    names = ["take_up.a.0", "take_up.a.1", "take_up.b.0"]
+    got = crn.uniform_each(names, 3, which, uid)
+    for d, name in enumerate(names):
+        sel = which == d
+        assert np.array_equal(got[sel], crn.uniform(name, 3, uid[sel]))
+    assert crn.uniform_each(names, 3, which[:0], uid[:0]).shape == (0,)

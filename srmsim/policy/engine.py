@@ -293,6 +293,8 @@ class PolicyEngine:
         self._used_pool = np.zeros_like(self.pool_capacity)
         self._week_report: dict[str, np.ndarray] = {}
         self._scratch_f32: np.ndarray | None = None
+        #: the take-up draws' decision name of each (workflow, step) key, made once
+        self._take_up_decisions: list[str] | None = None
         self._pseudonym_key = run_pseudonym_key(model.seed, model.records is not None)
         #: pseudonyms made so far for the tables (sorted uids, their text): the students
         #: table's and the events' are the same students, each hashed once
@@ -666,18 +668,11 @@ class PolicyEngine:
         Keyed by (workflow, step, week, uid), so the answer does not depend on who else queues.
         """
         c = self.cases
-        u = np.empty(len(idx))
-        key = self._key(idx)
-        present = _present(key, len(self.step_of_key))
-        for k in present:
-            w, i = self.step_of_key[k]
-            name = self.policy.workflows[w].name
-            if len(present) == 1:  # every case at one step: no masks
-                u = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now, c.uid[idx])
-                break
-            sel = key == k
-            u[sel] = self.model.crn.uniform(f"policy.take_up.{name}.{i}", now,
-                                            c.uid[idx[sel]])
+        decisions = self._take_up_decisions
+        if decisions is None:
+            decisions = self._take_up_decisions = [
+                f"policy.take_up.{self.policy.workflows[w].name}.{i}" for w, i in self.step_of_key]
+        u = self.model.crn.uniform_each(decisions, now, self._key(idx), c.uid[idx])
         return u < self.take_up[c.action[idx]]
 
     def _start(self, idx: np.ndarray, now: int, source: int) -> None:
