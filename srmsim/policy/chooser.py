@@ -353,7 +353,7 @@ class Choosers:
         from srmsim.policy.engine import POOL, QUEUED, SCHOOL
 
         e, c = self.engine, self.engine.cases
-        _, counts = e._running()
+        counts = e._running_counts()
         school_free = e.school_capacity - counts[:, SCHOOL] @ e.minutes
         pool_free = e.pool_capacity - counts[:, POOL].sum(axis=0) @ e.minutes
         waiting = np.flatnonzero(c.status == QUEUED)

@@ -293,6 +293,9 @@ class PolicyEngine:
         self._used_pool = np.zeros_like(self.pool_capacity)
         self._week_report: dict[str, np.ndarray] = {}
         self._scratch_f32: np.ndarray | None = None
+        #: running cases by slot (school, source, action), kept up to date by _start and
+        #: _end_course rather than recounted from the case table twice a week (None: recount)
+        self._slot_counts: np.ndarray | None = None
         #: the take-up draws' decision name of each (workflow, step) key, made once
         self._take_up_decisions: list[str] | None = None
         self._pseudonym_key = run_pseudonym_key(model.seed, model.records is not None)
@@ -374,6 +377,7 @@ class PolicyEngine:
         if len(self.cases):
             self.cases.row[:] = rows_of(self.cases.uid)
             self.cases.keep(self.cases.row >= 0)
+            self._slot_counts = None  # running cases of students gone from the table dropped
         residual = np.zeros((*self.residual.shape[:2], len(new_uid)), dtype=np.float32)
         residual[:, :, old_rows[ok]] = self.residual[:, :, ok]
         self.residual = residual
@@ -487,6 +491,8 @@ class PolicyEngine:
         with its effects on if ``now - 1 - start >= onset``; one that ended before its onset
         (a leaver, or an action shorter than its onset) never worked."""
         c = self.cases
+        if self._slot_counts is not None and len(idx):
+            self._slot_counts -= np.bincount(c.slot[idx], minlength=len(self._slot_counts))
         if len(idx) and self._fade_groups:
             faded = idx
             if self._any_onset:
@@ -694,6 +700,8 @@ class PolicyEngine:
         c.source[idx] = source
         # the running case's place in _running's count by school, source and action
         c.slot[idx] = (c.school[idx] * 2 + source) * len(self.minutes) + c.action[idx]
+        if self._slot_counts is not None:
+            self._slot_counts += np.bincount(c.slot[idx], minlength=len(self._slot_counts))
         np.add.at(self.model.students.interventions, c.row[idx], np.int16(1))
         if self.choosers is not None:
             self.choosers.started(idx)
@@ -743,17 +751,25 @@ class PolicyEngine:
         return q[~blocked.ravel().take(group[q] * blocked.shape[1] + c.action[q])]
 
     def _running(self) -> tuple[np.ndarray, np.ndarray]:
-        """The running cases, and how many run in each school, by source and action (one
-        bincount; minutes by role are then a small matrix product with ``self.minutes``)."""
-        c = self.cases
-        active = np.flatnonzero(c.status == ACTIVE)
+        """The running cases, and :meth:`_running_counts`."""
+        return np.flatnonzero(self.cases.status == ACTIVE), self._running_counts()
+
+    def _running_counts(self) -> np.ndarray:
+        """How many cases run in each school, by source and action (minutes by role are then
+        a small matrix product with ``self.minutes``). Read only: the array is kept up to date
+        as cases start and end; counted from the case table (one bincount) when it is not."""
         n_schools, n_actions = len(self.school_capacity), len(self.minutes)
-        counts = np.bincount(c.slot[active], minlength=n_schools * 2 * n_actions)
-        return active, counts.reshape(n_schools, 2, n_actions)
+        counts = self._slot_counts
+        if counts is None:
+            c = self.cases
+            active = np.flatnonzero(c.status == ACTIVE)
+            counts = np.bincount(c.slot[active], minlength=n_schools * 2 * n_actions)
+            self._slot_counts = counts
+        return counts.reshape(n_schools, 2, n_actions)
 
     def _measure_use(self) -> None:
         """Staff minutes already committed this week to running cases, by source."""
-        _, counts = self._running()
+        counts = self._running_counts()
         self._used_school[:] = counts[:, SCHOOL] @ self.minutes
         self._used_pool[:] = counts[:, POOL].sum(axis=0) @ self.minutes
 
