@@ -387,6 +387,8 @@ def _end_course_at_once(self, idx, now):
     from srmsim.policy.engine import _present
 
     c = self.cases
+    if self._slot_counts is not None:  # the course no longer runs (as _end_course counts it)
+        np.subtract.at(self._slot_counts, c.slot[idx], 1)
     c.spent_minutes[idx] = 0.0
     c.spent_cost[idx] = 0.0
     idx = idx[now - c.start[idx] > self.onset[c.action[idx]]]
