@@ -188,6 +188,21 @@ class ProfileContext:
             self._cache[key] = value
         return value
 
+    def window_parts(self, name: str, n: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """A share's parts over the last ``n`` weeks (its numerator's and denominator's sums,
+        int16) and a bound on the denominator's size, so that a rule comparing the share with
+        a number can do without the float64 division (``attendance(4) < 0.9``: see
+        ``rules._float32_threshold``); None for a window that is not a share, or whose
+        buffers are not 8-bit whole numbers."""
+        if name not in WINDOWS or WINDOWS[name][2] is None:
+            return None
+        _, num, den = WINDOWS[name]
+        t = self.model.students
+        if any(getattr(t, b).dtype != np.int8 for b in (num, den)):
+            return None
+        self._fresh()
+        return self._sum(num, n), self._sum(den, n), 128 * n  # |sum of n int8 values| <= 128n
+
     def _sum(self, name: str, n: int) -> np.ndarray:
         """The rolling buffer ``name`` summed over the last ``n`` weeks (int16, this week's).
 

@@ -612,6 +612,10 @@ class _Compare(_Node):
         self.ops, self.kind, self.children = tuple(ops), "bool", tuple(operands)
 
     def run(self, ev: _Evaluation) -> tuple[Any, bool]:
+        if len(self.ops) == 1 and self.ops[0] in _FLIPPED:
+            fast = self._rate_against_number(ev)
+            if fast is not None:
+                return fast, True
         # Each operand is evaluated once, as in Python: a < b < c is (a < b) and (b < c).
         left, _ = self.children[0].run(ev)
         acc: Any = None
@@ -626,11 +630,80 @@ class _Compare(_Node):
             left = right
         return acc, _owned(acc)
 
+    def _rate_against_number(self, ev: _Evaluation) -> np.ndarray | None:
+        """``rate(n) < x`` (or <=, >, >=, either way round) without the float64 division, when
+        the context gives the rate's integer parts (:meth:`ProfileContext.window_parts`): the
+        parts divided in float32 and compared with a float32 threshold proved to give the
+        float64 answer for every possible pair (see :func:`_float32_threshold`); else None."""
+        parts_of = getattr(ev.ctx, "window_parts", None)
+        if parts_of is None:
+            return None
+        (a, b), op = self.children, self.ops[0]
+        if isinstance(b, _Window) and isinstance(a, _Const | _Param):
+            a, b, op = b, a, _FLIPPED[op]
+        if not isinstance(a, _Window) or not isinstance(b, _Const | _Param):
+            return None
+        value, _ = b.run(ev)
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or float(value) != value):
+            return None
+        parts = parts_of(a.name, a.n)
+        if parts is None:
+            return None
+        num, den, bound = parts
+        strict = op in ("<", ">=")  # the threshold of "< x" (its complement is ">= x")
+        t = _float32_threshold(float(value), strict, bound)
+        if t is None:
+            return None
+        rate = np.divide(num, den, dtype=np.float32)  # (0 / 0 = NaN, x / 0 = +-inf, as float64)
+        result = rate < t if op in ("<", "<=") else rate >= t
+        return ev._check_column(result, f"window {a.name}({a.n})", "bool")
+
     def render(self) -> str:
         parts = [self.children[0].render()]
         for op, child in zip(self.ops, self.children[1:], strict=True):
             parts += [op, child.render()]
         return "(" + " ".join(parts) + ")"
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+@functools.lru_cache(maxsize=1024)
+def _float32_threshold(c: float, strict: bool, bound: int) -> np.float32 | None:
+    """A float32 ``t`` with ``fl64(k / d) < c  <=>  fl32(k / d) < t`` (``strict``; else with
+    ``<=`` on the left) for every integer ``k`` and every ``0 < |d| <= bound``, or None.
+
+    For each ``d`` let ``k_d`` be the first ``k`` whose float64 quotient is past ``c`` (``>= c``,
+    or ``> c``); the float64 test holds exactly for ``k < k_d`` (rounding is monotone). With
+    ``t`` the least float32 quotient ``k_d / d``, the float32 test fails for every ``k >= k_d``,
+    and holds for every ``k < k_d`` if it holds for ``k_d - 1``: checked for every ``d``.
+    (Negative ``d`` are the same quotients, ``k / d = -k / -d``; ``d = 0`` gives +-inf or NaN in
+    both types, which compare alike with any finite ``c`` and ``t``.) Quotients of distinct
+    fractions with ``d <= bound`` differ by at least ``1 / bound**2``, so the check passes
+    unless ``c`` is large or ``bound`` is beyond a few thousand."""
+    if not math.isfinite(c) or abs(c) > 2.0**20 or bound < 1:
+        return None
+    d = np.arange(1, bound + 1, dtype=np.float64)
+
+    def past(k: np.ndarray) -> np.ndarray:
+        q = k / d  # float64 division of exact whole numbers: fl64(k / d), as numpy divides
+        return q >= c if strict else q > c
+
+    k = np.ceil(c * d)
+    for _ in range(4):  # k within a step or two of k_d: move it there
+        down = past(k - 1)
+        up = ~past(k)
+        if not down.any() and not up.any():
+            break
+        k = k - down + up
+    else:
+        return None
+    t = np.float32((k.astype(np.float32) / d.astype(np.float32)).min())
+    below = ((k - 1).astype(np.float32) / d.astype(np.float32)).max()
+    if not (below < t) or np.abs(k).max() >= 2.0**24:  # (whole numbers exact in float32)
+        return None
+    return t
 
 
 class _Count(_Node):
