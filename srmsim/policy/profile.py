@@ -194,9 +194,11 @@ class ProfileContext:
         a number can do without the float64 division (``attendance(4) < 0.9``: see
         ``rules._float32_threshold``); None for a window that is not a share, or whose
         buffers are not 8-bit whole numbers."""
-        if name not in WINDOWS or WINDOWS[name][2] is None:
+        if name not in WINDOWS:
             return None
         _, num, den = WINDOWS[name]
+        if den is None:
+            return None
         t = self.model.students
         if any(getattr(t, b).dtype != np.int8 for b in (num, den)):
             return None
