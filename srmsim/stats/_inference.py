@@ -260,13 +260,24 @@ def paired_ratio_interval(difference: np.ndarray, baseline: np.ndarray,
     every theta whose paired t statistic of ``difference - theta * baseline`` is within ``t``
     (exact under normality, whatever the correlation of the pairs): a bounded interval only
     when the baseline mean is itself clearly away from zero (``mean^2 > t^2 var / n``), else
-    (nan, nan), for the ratio could then be any size. ``t`` is the t quantile of the
+    (nan, nan), for the ratio could then be any size (so too where an end is beyond the
+    largest float). ``t`` is the t quantile of the
     difference's own interval (n - 1 degrees of freedom)."""
     d = np.asarray(difference, dtype=float)
     b = np.asarray(baseline, dtype=float)
     n = len(d)
-    mean_b = float(b.mean()) if n else math.nan
-    if n < 2 or len(b) != n or not (math.isfinite(t) and mean_b != 0 and math.isfinite(mean_b)):
+    if n < 2 or len(b) != n or not (math.isfinite(t) and np.isfinite(d).all()
+                                    and np.isfinite(b).all()):
+        return (math.nan, math.nan)
+    # each series on its own scale (largest size 1): divided by the baseline mean alone, the
+    # differences' squares underflowed (differences 1e-160 of the baseline: an interval of no
+    # width, without the estimate) or overflowed (a baseline of 1e-300: NaN); the interval of
+    # the scaled ratio is the ratio's over scale_d / scale_b (t statistics do not see scales)
+    scale_d = float(np.abs(d).max()) or 1.0
+    scale_b = float(np.abs(b).max()) or 1.0
+    d, b = d / scale_d, b / scale_b
+    mean_b = float(b.mean())
+    if mean_b == 0:
         return (math.nan, math.nan)
     theta = float(d.mean()) / mean_b
     # variances of the means, relative to the baseline mean (scale-free: costs in pounds and
@@ -282,4 +293,11 @@ def paired_ratio_interval(difference: np.ndarray, baseline: np.ndarray,
     det = max(w_bb * w_dd - w_db * w_db, 0.0)
     root = t * math.sqrt(max(q - t * t * det, 0.0))
     centre = theta - t * t * w_db
-    return ((centre - root) / (1 - g), (centre + root) / (1 - g))
+    with np.errstate(over="ignore", under="ignore"):
+        ends = np.array([centre - root, centre + root]) / (1 - g)
+        ratio = scale_d / scale_b
+        ends = ends * ratio if np.isfinite(ratio) and ratio >= np.finfo(float).tiny \
+            else ends * scale_d / scale_b
+    if not np.isfinite(ends).all():  # an end beyond the largest float
+        return (math.nan, math.nan)
+    return (float(ends[0]), float(ends[1]))
