@@ -75,3 +75,51 @@ def test_effects_relative_interval_holds_the_relative_change_for_tiny_difference
     lo, hi = _fieller_by_hand(np.full(n, 1.0), b, t)
     assert row["relative_low"] == pytest.approx(lo * mean_d, rel=1e-9)
     assert row["relative_high"] == pytest.approx(hi * mean_d, rel=1e-9)
+
+
+class _NoParts:
+    """The engine's own context without its window parts: every share divided in float64."""
+
+    def __init__(self, ctx):
+        self.field, self.window, self.parameter = ctx.field, ctx.window, ctx.parameter
+
+
+def test_share_rules_on_a_run_s_own_buffers_match_the_float64_answer():
+    """The float32 path reads the run's int8 buffers (window_parts), where the existing tests
+    give it synthetic parts: every window length 1-13, each comparison either way round, and
+    thresholds at and a float64 step beside fractions, on the model's week-by-week windows
+    across a year end (leavers, the new intake)."""
+    from conftest import REPO_ROOT
+
+    from srmsim.model import TrustModel
+    from srmsim.policy.profile import vocabulary
+    from srmsim.policy.rules import evaluate_rules, parse_rules
+    from srmsim.scenario import load_scenario
+
+    params = {"a": 0.9, "b": float(np.nextafter(0.9, 1.0)), "c": 1 / 3, "d": 0.0, "e": 1.0,
+              "f": 2.0**-30, "g": -1.0, "h": 1e9, "i": float(np.nextafter(8 / 11, 0.0))}
+    texts = {}
+    for n in range(1, 14):
+        p = "abcdefghi"[n % 9]
+        texts[f"lt{n}"] = f"attendance({n}) < {p}"
+        texts[f"le{n}"] = f"attendance({n}) <= {p}"
+        texts[f"gt{n}"] = f"{p} > on_time_rate({n})"
+        texts[f"ge{n}"] = f"{p} >= attendance({n})"
+        texts[f"k{n}"] = f"attendance({n}) > {n / 13!r}"
+    rules = parse_rules(texts, vocabulary(params))
+    scenario = load_scenario(REPO_ROOT / "scenarios" / "attendance_escalation_small.yaml")
+    model = TrustModel(scenario.with_overrides({"years": 2, "trust.n_schools": 2}, "test"),
+                       seed=3)
+    model.policy.ctx.parameters.update(params)
+    split = 0
+    for week in range(60):
+        model.step()
+        if week % 3:
+            continue
+        ctx = model.policy.ctx
+        fast = evaluate_rules(rules, ctx, len(model.students))
+        plain = evaluate_rules(rules, _NoParts(ctx), len(model.students))
+        for name in texts:
+            assert np.array_equal(fast[name], plain[name]), (week, texts[name])
+            split += 0 < plain[name].sum() < len(model.students)
+    assert split > 100  # the thresholds cut the students, not all or none
