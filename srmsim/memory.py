@@ -156,5 +156,5 @@ def check_run_fits(students: int, history_rows: int, what: str = "this scenario"
         gib = 2**30
         raise RunTooBigError(
             f"{what} simulates {' and '.join(parts)}: that needs about {need / gib:,.1f} GiB of "
-            f"memory, and {have / gib:,.1f} GiB is available; make the trust (trust.n_schools, "
+            f"memory, and {max(have, 0) / gib:,.1f} GiB is available; make the trust (trust.n_schools, "
             "trust.students_per_year_group), years, outputs.history or the requests smaller")

@@ -106,3 +106,11 @@ def test_a_trial_runs_one_at_a_time_when_memory_holds_one(tmp_path, monkeypatch,
     free = run_trial(trial, workers=1, progress=False)
     assert free.notes == []
     pd.testing.assert_frame_equal(capped.runs, free.runs)
+
+
+def test_no_memory_left_reads_as_none_not_minus_zero(monkeypatch):
+    """A cgroup already over its limit leaves a negative headroom: the refusal said "-0.0 GiB
+    is available"."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: -5 * 2**20)
+    with pytest.raises(memory.RunTooBigError, match=r"and 0\.0 GiB is available"):
+        memory.check_run_fits(1000, 0)
