@@ -106,7 +106,7 @@ def run_cohort_sizes(scenario: Scenario, seed: int | None = None) -> np.ndarray:
 
 
 def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
-                     workers: int = 1) -> tuple[int, str]:
+                     workers: int = 1, local: bool = True) -> tuple[int, str]:
     """Refuse a study (an experiment's variants, a trial's runs) before anything is written
     when a run of one of ``scenarios`` cannot fit in memory: each of its runs would fail alike,
     after the results folder had been started. ``what`` names the study's kind of scenario.
@@ -114,15 +114,17 @@ def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
     Returns how many of ``workers`` local processes can each hold a run of the largest at once
     (at least 1), and a note when that is fewer: two national runs side by side on a machine
     with room for one would be killed for memory, where one at a time finishes (the results do
-    not depend on the number of workers)."""
+    not depend on the number of workers). Not ``local`` (a Dask cluster, whose memory is its
+    own): ``workers`` as given."""
     from srmsim.memory import amount, available_bytes, run_bytes
 
     largest = 0
     for name, scenario in scenarios.items():
-        sizes = run_cohort_sizes(scenario, seed)
-        check_scenario_fits(scenario, sizes, f"{what} {name!r}")
-        largest = max(largest, run_bytes(*_run_size(scenario, sizes)))
-    have = available_bytes() if workers > 1 else None
+        size = _run_size(scenario, run_cohort_sizes(scenario, seed))
+        students, history, requests, steps = size
+        check_run_fits(students, history, f"{what} {name!r}", requests, steps)
+        largest = max(largest, run_bytes(*size))
+    have = available_bytes() if local and workers > 1 else None
     if have is None or workers * largest <= have:
         return workers, ""
     fit = max(1, have // largest)

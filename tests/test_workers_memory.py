@@ -42,6 +42,8 @@ def test_workers_are_cut_to_the_runs_memory_holds(monkeypatch):
     fit, note = check_study_fits(scenarios, 1, "variant", 4)
     assert fit == 2  # the largest run decides
     assert note.startswith(f"4 workers would each hold a run of about {memory.amount(each)}")
+    # a Dask cluster's memory is its own: its workers as given
+    assert check_study_fits(scenarios, 1, "variant", 4, local=False) == (4, "")
     assert f"{memory.amount(int(2.5 * each))} is available: 2 at a time instead" in note
     # one run that does not fit at all is still refused, whatever the workers
     monkeypatch.setattr(memory, "available_bytes", lambda: each // 2)

@@ -242,12 +242,10 @@ def run_experiment(
     # before the results folder is started: a variant too big failed run by run, leaving a
     # manifest, its scenarios and a failure record per run (the first replication's sizes)
     workers = workers or os.cpu_count() or 1
-    # local workers as many as can hold a run each (a Dask cluster's memory is its own)
-    fit, memory_note = check_study_fits(
+    workers, memory_note = check_study_fits(
         {v: experiment.scenario_for(v, 0) for v in experiment.variants},
-        experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant",
-        workers if scheduler is None else 1)
-    workers = fit if scheduler is None else workers
+        experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant", workers,
+        local=scheduler is None)
     from srmsim.records import check_out_of_records
 
     check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])

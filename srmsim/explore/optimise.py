@@ -876,12 +876,11 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
 
     # before the study, the search store or a process: a baseline too big for memory failed
     # run by run, then the search stopped on "no finished runs", leaving study.db and failures
-    # (local workers as many as can hold a run each; a Dask cluster's memory is its own)
-    fit, memory_note = check_study_fits(
+    # (and as many local workers as can each hold a run at once)
+    workers, memory_note = check_study_fits(
         {BASELINE: opt.scenario(opt.config.baseline or {})},
         replication_seeds(opt.root_seed, 1)[0], f"optimisation {opt.name!r}: variant",
-        workers if scheduler is None else 1)
-    workers = fit if scheduler is None else workers
+        workers, local=scheduler is None)
     # one pool for the search and the front; one writer of the folder at a time
     with folder_lock(out), executors.local_processes(workers if scheduler is None else 1,
                                                      executors.RUN_MODULES):

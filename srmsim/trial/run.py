@@ -285,11 +285,10 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
 
     # so is a trust too big for memory (checked with the first replication's school sizes;
     # the trial and its counterfactual run one after the other, each as big as the other)
-    # local workers as many as can hold a run each (a Dask cluster's memory is its own)
-    fit, memory_note = check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
+    # and as many local workers as can each hold a run at once
+    workers, memory_note = check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
         {"outputs.history": "none"}, trial.source)}, trial.seeds(1)[0],
-        f"trial {trial.name!r}: scenario", workers if scheduler is None else 1)
-    workers = fit if scheduler is None else workers
+        f"trial {trial.name!r}: scenario", workers, local=scheduler is None)
     if out is None:
         result = _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
     else:
