@@ -32,7 +32,8 @@ keeps only units seen in every period, or with ``allow_unbalanced_panel`` treats
 repeated cross-sections). With ``control="notyet"`` and no never-treated unit, cells without a
 not-yet-treated control are skipped: the post-treatment cells and aggregates are those of R's
 ``did``, which drops the periods from the last cohort's start and uses that cohort as never
-treated; the last cohort's own pre-period cells are reported too.
+treated; the last cohort's own pre-period cells are reported too. ``anticipation`` follows R's
+``did`` (in the units of ``time``); see :func:`did_group_time`.
 """
 
 from __future__ import annotations
@@ -519,12 +520,14 @@ class GroupTimeResult:
     missing: ck.MissingReport
     outcome: str
     notes: list[str] = field(default_factory=list)
+    anticipation: float = 0.0
 
     def summary(self) -> str:
         o = self.overall
         lines = [
             f"Group-time DiD (Callaway-Sant'Anna) for {self.outcome!r}: control = "
-            f"{self.control} units, base period = {self.base_period}",
+            f"{self.control} units, base period = {self.base_period}"
+            + (f", anticipation = {self.anticipation:g}" if self.anticipation else ""),
             f"  {plural(self.n_units, 'unit')}, {plural(self.n_clusters, 'cluster')}; SEs from "
             "influence functions "
             "(small-cluster corrected), t with Satterthwaite df; band: multiplier bootstrap, "
@@ -582,6 +585,7 @@ def did_group_time(
     cluster: str | None = None,
     *,
     base_period: str = "varying",
+    anticipation: float = 0,
     n_boot: int = 999,
     seed: int = 0,
     alpha: float = 0.05,
@@ -595,6 +599,16 @@ def did_group_time(
     pre-period and are left out (noted); units first treated after the last period count as
     never treated (noted).
 
+    ``anticipation`` (R's ``did`` argument, in the units of ``time``): units may respond this
+    long before they are first treated, so a cohort first treated in g is compared with its last
+    period t with t + anticipation < g (the base of its post-treatment effects), a not-yet-treated
+    control must be untreated beyond the later of its two periods plus ``anticipation``, units
+    first treated by the first period plus ``anticipation`` are left out, and only those first
+    treated after the last period plus ``anticipation`` count as never treated (those within it
+    of the last period are left out: they have no post-treatment period and are not clean
+    controls). Effects between g - anticipation and g stay pre-treatment cells (event time < 0)
+    and do not enter the overall ATT, as in R's ``did``.
+
     Event-study columns: event_time, estimate, se, ci_low, ci_high, p_value, df, band_low,
     band_high (simultaneous sup-t band over event times), n_cohorts. ``n_boot`` and ``seed``
     set the multiplier bootstrap behind the band; SEs and pointwise intervals are analytic.
@@ -607,6 +621,10 @@ def did_group_time(
     ck.check_choice(control, ("never", "notyet"), "control")
     ck.check_choice(base_period, ("varying", "universal"), "base_period")
     alpha = ck.check_alpha(alpha)
+    anticipation = ck.finite_number(anticipation, "anticipation")
+    if anticipation < 0:
+        raise DataError(f"anticipation={anticipation:g} must be 0 or more: how long before their "
+                        "first treated period units may already respond")
     n_boot = ck.whole_number(n_boot, "n_boot", 50, ck.MAX_REPEATS, " (more draws do not "
                              "sharpen the band's quantile, only cost time and memory)")
     seed = ck.whole_number(seed, "seed", 0, MAX_SEED)
@@ -626,11 +644,17 @@ def did_group_time(
     c_codes = pd.factorize(c_unit)[0]
     n_clusters = int(c_codes.max()) + 1
     g_idx = np.where(np.isfinite(g_unit), np.searchsorted(periods, g_unit, side="left"), np.inf)
+    inside = g_idx < len(periods)  # first treated by the last period (between two: the next)
+    # the first treated period each unit counts from: that observed period; inf: never treated
+    g_eff = np.where(inside, periods[np.where(inside, g_idx, 0).astype(int)], np.inf)
+    ahead = f" (anticipation {anticipation:g})" if anticipation else ""
 
-    early = np.isfinite(g_unit) & (g_idx == 0)
+    early = inside & (g_eff <= periods[0] + anticipation)  # R's did: g <= first + anticipation
     if early.any():
+        when = (f"by the first observed period + anticipation ({periods[0] + anticipation:g})"
+                if anticipation else "from the first observed period")
         notes.append(
-            f"{plural(early.sum(), 'unit')} treated from the first observed period "
+            f"{plural(early.sum(), 'unit')} treated {when} "
             f"{agree(int(early.sum()), 'has', 'have')} no pre-period and "
             f"{agree(int(early.sum()), 'is', 'are')} left out"
         )
@@ -641,12 +665,22 @@ def did_group_time(
                 f"{periods[0]:g} (e.g. {g_unit[before][0]:g}); if that value means never treated "
                 "(R's did uses 0), blank it instead"
             )
-    late = np.isfinite(g_unit) & (g_idx >= len(periods))
+    last = float(periods[-1])
+    late = np.isfinite(g_unit) & ~inside & (g_unit > last + anticipation)
     if late.any():
-        notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period "
+        notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period{ahead} "
                      f"{agree(int(late.sum()), 'counts', 'count')} as never")
-        g_idx = np.where(late, np.inf, g_idx)
-    between = np.isfinite(g_idx) & ~early & ~np.isin(g_unit, periods)
+    # first treated after the last period but within the anticipation of it: they may respond
+    # already (not clean controls) and have no post-treatment period (no effect to estimate)
+    pending = np.isfinite(g_unit) & ~inside & ~late
+    if pending.any():
+        notes.append(f"{plural(pending.sum(), 'unit')} first treated after the last period "
+                     f"{last:g} but within the anticipation ({anticipation:g}) of it "
+                     f"{agree(int(pending.sum()), 'is', 'are')} left out: "
+                     f"{agree(int(pending.sum()), 'it', 'they')} may respond already and "
+                     f"{agree(int(pending.sum()), 'has', 'have')} no treated period")
+    g_idx = np.where(inside, g_idx, np.inf)
+    between = inside & ~early & ~np.isin(g_unit, periods)
     if between.any():  # their cohort's label and event times are those of the next period
         first = int(np.flatnonzero(between)[0])
         notes.append(
@@ -654,7 +688,7 @@ def did_group_time(
             f"{g_unit[first]:g}) {agree(int(between.sum()), 'is', 'are')} counted from the next "
             f"observed period ({periods[int(g_idx[first])]:g}) and join the cohort of that "
             "period; event times count observed periods")
-    usable = ~early
+    usable = ~early & ~pending
     never = np.isinf(g_idx) & usable
     if control == "never" and not never.any():
         hint = ""
@@ -671,7 +705,7 @@ def did_group_time(
             raise DataError(
                 f"first_treated column {first_treated!r}: every treated unit "
                 f"({plural(int(early.sum()), 'unit')}) is treated from the first observed "
-                f"period {periods[0]:g} or before, so none has a pre-treatment period to "
+                f"period {periods[0]:g}{ahead} or before, so none has a pre-treatment period to "
                 "compare with and no group-time effect exists"
                 + ("; if a value before the first period means never treated (R's did uses "
                    "0), blank it" if np.any(early & (g_unit < periods[0])) else ""))
@@ -682,9 +716,11 @@ def did_group_time(
     skipped = 0
     for k_g in cohorts:
         in_g = usable & (g_idx == k_g)
+        # the base of its post-treatment effects: the last period t with t + anticipation < g
+        k_pre = int(np.count_nonzero(periods + anticipation < periods[k_g])) - 1
         for k_t in range(len(periods)):
             if k_t >= k_g or base_period == "universal":
-                k_b = k_g - 1
+                k_b = k_pre
             else:
                 k_b = k_t - 1
             if k_b < 0 or k_t == k_b:
@@ -694,7 +730,9 @@ def did_group_time(
             if control == "never":
                 ctrl = never & ok
             else:
-                ctrl = usable & ok & (g_idx > max(k_t, k_b)) & (g_idx != k_g)
+                # untreated (and not yet responding) in both periods of the cell
+                ctrl = (usable & ok & (g_eff > periods[max(k_t, k_b)] + anticipation)
+                        & (g_idx != k_g))
             trt = in_g & ok
             if not trt.any() or not ctrl.any():
                 skipped += 1
@@ -836,9 +874,10 @@ def did_group_time(
         seed=seed,
         alpha=alpha,
         n_units=int(usable.sum()),
-        n_clusters=n_clusters,
+        n_clusters=int(np.unique(c_codes[usable]).size),  # of the units used
         missing=missing,
         outcome=outcome,
         notes=notes,
+        anticipation=anticipation,
     )
 
