@@ -105,6 +105,20 @@ def run_cohort_sizes(scenario: Scenario, seed: int | None = None) -> np.ndarray:
     return generate_schools(scenario, crn).cohort_size
 
 
+def _size_digest(scenario: Scenario) -> str:
+    """What a run's memory estimate reads of ``scenario`` (:func:`_run_size`, the cohort sizes
+    of :func:`run_cohort_sizes`), as text: scenarios alike in it need the same memory, so a
+    study's many scenarios (every replication's draws of its uncertain parameters) are sized
+    once each."""
+    import json
+
+    parts = {"trust": scenario.trust.model_dump(mode="json"), "years": scenario.years,
+             "records": str(scenario.population.records or ""),
+             "history": scenario.outputs.history,
+             "requests": {k: r.model_dump(mode="json") for k, r in scenario.requests.items()}}
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
 def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
                      workers: int = 1, local: bool = True) -> tuple[int, str]:
     """Refuse a study (an experiment's variants, a trial's runs) before anything is written
@@ -119,7 +133,12 @@ def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
     from srmsim.memory import amount, available_bytes, run_bytes
 
     largest = 0
+    seen: set[str] = set()
     for name, scenario in scenarios.items():
+        key = _size_digest(scenario)
+        if key in seen:  # the same trust, years, history and requests: the same size
+            continue
+        seen.add(key)
         size = _run_size(scenario, run_cohort_sizes(scenario, seed))
         students, history, requests, steps = size
         check_run_fits(students, history, f"{what} {name!r}", requests, steps)

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
         exp = load_experiment(args.file)
         warning = _memory_warning(lambda: check_study_fits(
-            {v: exp.scenario_for(v, 0) for v in exp.variants}, exp.seeds(1)[0],
+            exp.sized_scenarios(), exp.seeds(1)[0],
             f"experiment {exp.name!r}: variant"))
         return _valid(f"{args.file}: valid experiment '{exp.name}' "
                       f"({plural(len(exp.variants), 'variant')} x "

@@ -243,7 +243,7 @@ def run_experiment(
     # manifest, its scenarios and a failure record per run (the first replication's sizes)
     workers = workers or os.cpu_count() or 1
     workers, memory_note = check_study_fits(
-        {v: experiment.scenario_for(v, 0) for v in experiment.variants},
+        experiment.sized_scenarios(),
         experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant", workers,
         local=scheduler is None)
     from srmsim.records import check_out_of_records

@@ -281,11 +281,24 @@ class Experiment:
         sc = self.variants[variant]
         return sc.with_overrides(draws, self.source) if draws else sc
 
+    def sized_scenarios(self) -> dict[str, Scenario]:
+        """The scenarios whose runs' memory a study must check: each variant's, and where an
+        uncertain parameter sizes the trust (``trust.n_schools: [10, 400]``, say) each
+        replication's draw of it, so the largest is checked, not the first replication's."""
+        sizing = [k for k in self.config.uncertain if k.split(".")[0] in SIZE_SECTIONS]
+        reps = range(len(self.parameter_draws())) if sizing else range(1)
+        return {(f"{v} (replication {r + 1}: {', '.join(sizing)} drawn)" if sizing else v):
+                self.scenario_for(v, r) for v in self.variants for r in reps}
+
 
 def experiment_digest(config: Any, variants: Any) -> str:
     """:meth:`Experiment.digest` of its hashed settings and its variants' scenario digests."""
     data = {"config": config, "variants": variants}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: the scenario sections a run's memory estimate reads (srmsim.model._size_digest)
+SIZE_SECTIONS = ("trust", "years", "outputs", "requests")
 
 
 _SHADOWED = ("is also an uncertain parameter: every replication's draw would replace this value, "

@@ -394,6 +394,35 @@ class Optimisation:
                                           for i, r in enumerate(roles)}})
         return out
 
+    def sized_scenarios(self) -> dict[str, Scenario]:
+        """The scenarios whose runs' memory the search must check: the baseline, each lever at
+        its ends (:meth:`_extreme_params`), every numeric lever at its high end at once (a trust
+        of ``n_schools`` x ``students_per_year_group`` at both highs is the largest the search
+        may propose), and each with the uncertain parameters that size the trust at either end
+        of their ranges."""
+        from srmsim.experiment.spec import SIZE_SECTIONS
+
+        found = {BASELINE: self.scenario(self.config.baseline or {})}
+        highs = {k: int(lever.bounds[1]) if lever.integer else lever.high
+                 for k, lever in self.config.levers.items() if lever.choices is None}
+        corner = {**self._example_params(), **highs}
+        for params in [*self._extreme_params(), corner]:
+            try:
+                found[f"with {_lever_values(params)}"] = self.scenario(self.overrides(params))
+            except ScenarioError:  # levers at their highs together may not make a scenario
+                continue
+        sizing = {k: r for k, r in self.config.uncertain.items()
+                  if k.split(".")[0] in SIZE_SECTIONS}
+        if not sizing:
+            return found
+        out = dict(found)
+        for name, sc in found.items():
+            for end, values in (("low", {k: r[0] for k, r in sizing.items()}),
+                                ("high", {k: r[1] for k, r in sizing.items()})):
+                out[f"{name}, uncertain {', '.join(sizing)} at the {end} end"] = (
+                    sc.with_overrides(values, self.source))
+        return out
+
     def suggest(self, trial: Any) -> None:
         """Ask Optuna for each lever's value (the trial keeps them as its params)."""
         for key, lever in self.config.levers.items():
@@ -740,10 +769,15 @@ def unscored_notes(study: Any) -> list[str]:
 
 def _candidate(trial: Any) -> str:
     """``trial-00002 (policy.actions.boost.take_up = 0.45)``: a candidate and its levers."""
+    levers = _lever_values(trial.params)
+    return f"{_variant(trial.number)} ({levers})" if levers else _variant(trial.number)
+
+
+def _lever_values(params: Mapping[str, Any]) -> str:
+    """``policy.actions.boost.take_up = 0.45, trust.n_schools = 40``: lever values to print."""
     from srmsim.report.explore import lever_text
 
-    levers = ", ".join(f"{printable(k)} = {lever_text(v)}" for k, v in trial.params.items())
-    return f"{_variant(trial.number)} ({levers})" if levers else _variant(trial.number)
+    return ", ".join(f"{printable(k)} = {lever_text(v)}" for k, v in params.items())
 
 
 def _pareto(opt: Optimisation, table: pd.DataFrame) -> np.ndarray:
@@ -878,9 +912,8 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     # run by run, then the search stopped on "no finished runs", leaving study.db and failures
     # (and as many local workers as can each hold a run at once)
     workers, memory_note = check_study_fits(
-        {BASELINE: opt.scenario(opt.config.baseline or {})},
-        replication_seeds(opt.root_seed, 1)[0], f"optimisation {opt.name!r}: variant",
-        workers, local=scheduler is None)
+        opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
+        f"optimisation {opt.name!r}: candidate", workers, local=scheduler is None)
     # one pool for the search and the front; one writer of the folder at a time
     with folder_lock(out), executors.local_processes(workers if scheduler is None else 1,
                                                      executors.RUN_MODULES):
