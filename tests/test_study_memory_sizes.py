@@ -126,3 +126,28 @@ def test_an_optimisation_counts_uncertain_sizes_at_both_ends(tmp_path):
     assert len(ends) == 2 * (len(sized) // 3)  # each candidate at the low and the high end
     assert {sized[n].trust.size_cv for n in ends} == {0.0, 0.9}
     assert not any("absence_logit" in n for n in sized)  # not a size
+
+
+def test_an_unknown_outcome_is_named_with_the_closest_and_the_known_ones_once(tmp_path):
+    """The error listed all 120 outcomes, 90 of them the learning outcomes' per-group and
+    per-term copies, so the command line's cut-off message never reached a near miss."""
+    from srmsim.errors import ScenarioError
+
+    path = _request_experiment(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["outcomes"] = ["attendence", "ghost"]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError) as err:
+        load_experiment(path)
+    text = str(err.value)
+    assert "unknown outcomes 'attendence' (did you mean 'attendance'?), 'ghost';" in text
+    assert "regret_t7" not in text and "regret_fsm" not in text
+    assert "each of regret, oracle_match" in text and "(_t1 to _t15)" in text
+    assert len(text) < 1200
+    opt = _size_optimisation(tmp_path)
+    data = yaml.safe_load(opt.read_text())
+    data["objectives"] = {"staff_hour": "minimise"}
+    opt.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"objectives: unknown outcome 'staff_hour' \(did "
+                                            r"you mean 'staff_hours'\?\); known: attendance"):
+        load_optimisation(opt)

@@ -55,6 +55,30 @@ DEFAULT_OUTCOMES = ["attendance", "persistent_absence", "reading_gap_end", "atta
                     "staff_hours", "cost"]
 
 
+def unknown_outcomes(unknown: list[str], custom: bool = True) -> str:
+    """The error for outcome names that are not srmsim's: each with the closest known name, and
+    the known ones listed once each, the learning outcomes' per-group and per-term copies
+    (``regret_fsm``, ``regret_t1`` ... ``regret_t15``: 90 names) summed up in a clause.
+    ``custom``: where user-defined outcomes may be named too (say how)."""
+    import difflib
+
+    from srmsim.experiment.learning import GROUPS, MAX_TERMS
+
+    def closest(name: str) -> str:
+        close = difflib.get_close_matches(name, list(OUTCOMES), n=1, cutoff=0.75)
+        return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)
+
+    suffixes = [*GROUPS, *(f"t{k + 1}" for k in range(MAX_TERMS))]
+    bases = [n for n in OUTCOMES if f"{n}_t1" in OUTCOMES]
+    copies = {f"{b}_{x}" for b in bases for x in suffixes}
+    shown = [n for n in OUTCOMES if n not in copies]
+    return (f"unknown {agree(len(unknown), 'outcome')} {', '.join(map(closest, unknown))}; "
+            f"known: {', '.join(shown)}; each of {', '.join(bases)} also by group "
+            f"({', '.join('_' + g for g in GROUPS)}) and by term of the run (_t1 to "
+            f"_t{MAX_TERMS})"
+            + (" (or define one: see docs/reports.md, user-defined outcomes)" if custom else ""))
+
+
 #: the default ``sequential.min_replications``
 MIN_SEQUENTIAL_REPLICATIONS = 10
 
@@ -98,9 +122,7 @@ class ExperimentConfig(StrictModel):
                              f"({', '.join(self.variants)})")
         unknown = [o for o in self.outcomes if isinstance(o, str) and o not in OUTCOMES]
         if unknown:
-            raise ValueError(f"unknown {agree(len(unknown), 'outcome')} {unknown}; known: "
-                             f"{', '.join(OUTCOMES)} "
-                             "(or define one: see docs/reports.md, user-defined outcomes)")
+            raise ValueError(unknown_outcomes(unknown))
         names = [o if isinstance(o, str) else o.name for o in self.outcomes]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

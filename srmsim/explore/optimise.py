@@ -62,6 +62,7 @@ from srmsim.experiment.spec import (
     _leaf_keys,
     check_uncertain,
     shadowed_keys,
+    unknown_outcomes,
 )
 from srmsim.experiment.store import ResultsStore
 from srmsim.explore import require
@@ -71,7 +72,6 @@ from srmsim.labels import (
     Label,
     Range,
     StrictModel,
-    agree,
     check_distinct,
     check_room_for,
     printable,
@@ -262,9 +262,7 @@ class OptimiseConfig(StrictModel):
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
-                raise ValueError(f"{what}: unknown {agree(len(unknown), 'outcome')} {unknown}; "
-                                 "known: "
-                                 f"{', '.join(OUTCOMES)}")
+                raise ValueError(f"{what}: {unknown_outcomes(unknown, custom=False)}")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")
         if self.budget and set(self.budget.roles.values()) & set(self.levers):
