@@ -35,6 +35,7 @@ import pandas as pd
 
 from srmsim import calendar
 from srmsim.errors import SrmsimError
+from srmsim.memory import check_events_fit
 from srmsim.policy.casebook import Table
 from srmsim.policy.chooser import Choosers
 from srmsim.policy.compiled import CompiledPolicy, compile_policy
@@ -281,6 +282,9 @@ class PolicyEngine:
         # cost), each column kept in its own dtype until the table is built; a case's fixed
         # columns (uid, school, workflow) are kept once, by serial, in _case_keys
         self._events: list[tuple] = []
+        #: events recorded each week, and this week's so far (the mid-run memory check)
+        self._weekly_events: list[int] = []
+        self._events_this_week = 0
         self._case_keys: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._n_cases = 0  # cases ever opened: the next case's serial
         self._row_uid = model.students.uid.copy()
@@ -320,6 +324,7 @@ class PolicyEngine:
         if len(idx) == 0:
             return
         c = self.cases
+        self._events_this_week += len(idx)
         self._events.append((
             self.model.week_index, EVENTS.index(event), OUTCOMES.index(outcome),
             (c.serial[idx], c.step[idx], c.action[idx]), minutes, cost,
@@ -924,6 +929,10 @@ class PolicyEngine:
         self.delivered.new_week()
         if 4 * n_closed > len(c):
             c.keep(c.status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
+        self._weekly_events.append(self._events_this_week)
+        self._events_this_week = 0
+        check_events_fit(self._weekly_events, self.model.n_weeks - now - 1,
+                         f"scenario {self.model.config.name!r}")
 
     @property
     def pool_minutes_used(self) -> np.ndarray:

@@ -1,0 +1,80 @@
+"""A run stops mid-way, with the figures, when its policy's events cannot fit by its end.
+
+How many events a policy makes is only known once it runs, so the check before the run
+leaves them out (a national run with a policy peaked at twice its estimate). Every four weeks
+the run now costs the events so far, plus the weeks left at the least weekly count of the last
+four, against the memory available, and stops cleanly (exit 2, nothing written) where they
+cannot fit, rather than being killed when its events table is made at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import srmsim.model
+from srmsim import memory
+from srmsim.cli import main
+from srmsim.model import TrustModel
+from srmsim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+MB = 2**20
+
+
+def test_the_events_so_far_and_the_least_recent_week_are_costed(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4 * MB)
+    weekly = [9_000, 1_000, 1_500, 1_200]  # the least of the last four: 1,000 a week
+    need = (sum(weekly) + 1_000 * 35) * memory.BYTES_PER_EVENT
+    assert need > 4 * MB
+    with pytest.raises(memory.RunTooBigError) as err:
+        memory.check_events_fit(weekly, 35, "scenario 'x'")
+    text = str(err.value)
+    assert text.startswith("scenario 'x': its policy made 12,700 case events in its first 4 weeks "
+                           "(at least 1,000 a week lately), so about 47,700 by the end")
+    assert f"needs about {memory.amount(need)} of memory, and 4 MiB is available" in text
+    assert "nothing written" in text
+    monkeypatch.setattr(memory, "available_bytes", lambda: need)
+    memory.check_events_fit(weekly, 35, "x")  # just fits
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4 * MB)
+    memory.check_events_fit(weekly[:3], 35, "x")  # not a fourth week: not checked
+    memory.check_events_fit([*weekly, 0, 0, 0, 0], 31, "x")  # quiet lately: what is held fits
+    memory.check_events_fit(weekly, 0, "x")  # the last week: the table is being made
+    monkeypatch.setattr(memory, "available_bytes", lambda: None)  # the system does not say
+    memory.check_events_fit(weekly, 35, "x")
+
+
+def _scenario():
+    return load_scenario(ROOT / "scenarios" / "attendance_escalation_small.yaml")
+
+
+def test_a_run_whose_events_would_not_fit_stops_at_a_fourth_week(monkeypatch):
+    model = TrustModel(_scenario())  # checked before the run with the machine's memory
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1_000)
+    with pytest.raises(memory.RunTooBigError, match=r"case events in its first (\d+) weeks") as err:
+        while not model.done:
+            model.step()
+    weeks = int(re.search(r"first (\d+) weeks", str(err.value)).group(1))
+    assert weeks % 4 == 0 and model.week_index == weeks - 1  # stopped in that week's apply
+    # with room for them, the same run goes on, and its results do not depend on the check
+    monkeypatch.undo()
+    free = TrustModel(_scenario())
+    free.run()
+    assert len(free.results().events) > 0
+
+
+def test_the_command_stops_with_exit_2_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # an earlier run's folder: kept as it was
+    monkeypatch.setattr(srmsim.model, "check_run_fits", lambda *a, **k: None)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1_000)
+    code = main(["run", str(ROOT / "scenarios" / "attendance_escalation_small.yaml"),
+                 "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "its policy made" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    assert (out / "summary.json").read_text() == "{}"
