@@ -78,6 +78,12 @@ UNKNOWN: dict[str, dict[str, int]] = {
 #: the FSM pupils and, with ``--by fsm``, the non-FSM ones): known to an attacker holding both
 #: outputs, so the audit takes them as given (kept constants, never printed here) ...
 POPULATION = ("students", "fsm_all", "non_fsm_all", "fsm_unknown_all")
+#: ... and the persistently absent pupils its Total row prints, counted as here (10%+ of
+#: sessions missed, among the pupils with sessions): where at least the threshold the summary
+#: shows it, so the attendance is judged with it known (100 pupils at 94.93% beside the
+#: summary's 19 persistently absent put the severely absent at 0 to 7, while this table hid
+#: its own persistent-absence share to protect them)
+SUMMARY_SHOWN = ("absent",)
 #: ... and the pupils a moment leaves out, worked out from them: 445 pupils in the summary and
 #: ``n`` 442 for attendance here said 3 have no attendance records; audited like
 #: :data:`UNKNOWN` (zero, nothing missing, is not)
@@ -386,7 +392,9 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
 
     ``population`` (:func:`population_counts`): the records' pupils, FSM and non-FSM pupils,
     which ``srmsim data summary`` prints; the pupils a moment leaves out (no attendance
-    records, no score, no reading age) are then counts too, audited with the others.
+    records, no score, no reading age) are then counts too, audited with the others, and the
+    attendance is judged with the summary's persistently absent pupils known
+    (:data:`SUMMARY_SHOWN`).
     ``sessions`` (:func:`one_calendar`): every student's sessions, whole, where all have the
     same; the attendance's and quantiles' bounds are then in whole sessions.
     """
@@ -460,8 +468,12 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         # withholds the attendance itself, as a quantile is withheld; and if it pins one only
         # with the quantiles (each of which says how far short of full attendance the lowest
         # students fall), quantiles are withheld until it pins none, the attendance kept
+        # the summary's own counts are known whatever this table hides
+        known = keep | np.array([bool(population) and c in SUMMARY_SHOWN
+                                 and values[i] >= threshold for i, c in enumerate(names)])
+
         def pinned(rules: list[dict[int, float]]) -> np.ndarray:
-            lo, hi = feasible_ranges(values, ~keep, equations, rules,
+            lo, hi = feasible_ranges(values, ~known, equations, rules,
                                      cells=np.flatnonzero(audited), free=free,
                                      enough=threshold)
             return audited & (hi - lo < threshold)
@@ -548,5 +560,5 @@ def apply(fit: pd.DataFrame, withheld: Withheld) -> pd.DataFrame:
     return out
 
 
-__all__ = ["CELLS", "LEFT_OUT", "NOTE", "POPULATION", "Withheld", "apply", "one_calendar",
-           "population_counts", "protect_moments"]
+__all__ = ["CELLS", "LEFT_OUT", "NOTE", "POPULATION", "SUMMARY_SHOWN", "Withheld", "apply",
+           "one_calendar", "population_counts", "protect_moments"]
