@@ -79,3 +79,41 @@ def test_calibrate_attendance_beside_the_summarys_persistent_absence_hides_sever
         f"attendance {printed.group(1)}% of {n} with {absent} persistently absent (summary) "
         f"puts the severely absent at 0 to {most_severe}")
 
+
+@pytest.fixture(scope="module")
+def sobol_results(tmp_path_factory) -> Path:
+    """A small Sobol experiment (12 points, one school of 20 pupils a year group)."""
+    import yaml
+
+    work = tmp_path_factory.mktemp("sobol")
+    study = yaml.safe_load((REPO / "experiments" / "uncertain_attendance.yaml").read_text())
+    study.update(name="sobol49", design={"method": "sobol", "n": 2},
+                 scenario=str(REPO / "scenarios" / "attendance_escalation_small.yaml"))
+    (work / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    status, _, err = quiet("experiment", str(work / "study.yaml"), "--workers", "1", "--quiet",
+                           "--no-report", "--set", "trust.n_schools=1",
+                           "--set", "trust.students_per_year_group=20",
+                           "--out", str(work / "results"))
+    assert status == 0, err
+    return work / "results"
+
+
+@pytest.mark.parametrize("value", [1e308, -1e200])
+def test_sensitivity_refuses_an_outcome_whose_square_overflows(sobol_results, tmp_path,
+                                                               value) -> None:
+    # A stored outcome of 1e308 (finite) overflowed the variance: sensitivity printed S1 and ST
+    # of 0 for attendance, with numpy's "overflow encountered in square" on stderr, while
+    # compare and report refuse it (> 1e150). It is refused as an infinite one is.
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(sobol_results, results)
+    run = sorted((results / "runs" / "escalation").glob("rep-*.parquet"))[3]
+    table = pd.read_parquet(run)
+    table["attendance"] = value
+    table.to_parquet(run)
+    status, out, err = quiet("sensitivity", str(results))
+    assert status == 2, out
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert "Warning" not in err and "attendance" in err and "1e+150" in err, err
+    assert not (results / "sensitivity.csv").exists()

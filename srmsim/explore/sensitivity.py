@@ -30,20 +30,23 @@ COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf
 
 def _outcome_values(parameters: np.ndarray, y: object, d: int) -> np.ndarray:
     """One finite number per design point, and as many as there are points: SALib met a short
-    ``y`` with a RuntimeError about "the model output file"."""
+    ``y`` with a RuntimeError about "the model output file". A value beyond +-1e150 is refused
+    as an infinite one is (as ``compare`` does): its square overflowed the variance, and a
+    stored 1e308 gave every parameter S1 and ST of 0."""
     points = np.asarray(parameters)
     values = np.asarray(y, dtype=float)
     if points.ndim != 2 or points.shape[1] != d or values.shape != (len(points),):
         raise SrmsimError(f"{plural(len(points), 'design point')} of {plural(d, 'parameter')} "
                           f"are needed, one outcome value each; got parameters of shape "
                           f"{points.shape} and {plural(values.size, 'outcome value')}")
-    bad = np.flatnonzero(~np.isfinite(values))
+    bad = np.flatnonzero(~(np.abs(values) <= ck.LARGEST_VALUE))  # NaN compares False
     if bad.size:
         first = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
         raise SrmsimError(f"{plural(bad.size, 'design point')} {agree(bad.size, 'has', 'have')} "
-                          f"no finite value ({agree(bad.size, 'design point')} {first}: in an "
+                          f"no finite value within +-{ck.LARGEST_VALUE:g} "
+                          f"({agree(bad.size, 'design point')} {first}: in an "
                           f"experiment, the {agree(bad.size, 'replication')} of that number); a "
-                          "missing or infinite outcome leaves nothing to apportion")
+                          "missing, infinite or overflowing outcome leaves nothing to apportion")
     return values
 
 
