@@ -117,3 +117,19 @@ def test_sensitivity_refuses_an_outcome_whose_square_overflows(sobol_results, tm
     assert err.startswith("srmsim: error:") and "Traceback" not in err, err
     assert "Warning" not in err and "attendance" in err and "1e+150" in err, err
     assert not (results / "sensitivity.csv").exists()
+
+
+@pytest.mark.parametrize("value", ["9007199254740993", "99999999999999999999"])
+def test_thresholds_names_the_flag_of_a_huge_suppress_below(tmp_path, value) -> None:
+    # "srmsim: error: min_count=99999999999999999999 is out of range: it must be from 1 to
+    # 9,007,199,254,740,992": the message named an internal parameter, not the flag given
+    rows = pd.DataFrame({"school": [f"S{i % 4}" for i in range(200)],
+                         "score": [i / 200 for i in range(200)],
+                         "outcome": [int(i % 3 == 0) for i in range(200)]})
+    rows.to_csv(tmp_path / "export.csv", index=False)
+    status, out, err = quiet("thresholds", str(tmp_path / "export.csv"), "--score", "score",
+                             "--outcome", "outcome", "--suppress-below", value,
+                             "--out", str(tmp_path / "out"))
+    assert status == 2 and out == "", out
+    assert err.startswith("srmsim: error: --suppress-below") and "min_count" not in err, err
+    assert not (tmp_path / "out").exists()

@@ -402,12 +402,14 @@ def check_arguments(args: argparse.Namespace) -> int | None:
 
     from srmsim.privacy import DEFAULT_THRESHOLD
     from srmsim.risk.curves import min_replicates
-    from srmsim.stats._checks import MAX_REPEATS
+    from srmsim.stats._checks import MAX_COUNT, MAX_REPEATS
 
     if args.suppress_below < DEFAULT_THRESHOLD:  # a lower one publishes what the rule protects
         raise SrmsimError(f"--suppress-below must be at least {DEFAULT_THRESHOLD} (got "
                           f"{args.suppress_below}): no count under 10 of real pupils is "
                           "published; a higher one is stricter")
+    if args.suppress_below > MAX_COUNT:  # the grid's check named its own min_count instead
+        raise SrmsimError(f"--suppress-below must be at most 2**53 (got {args.suppress_below})")
     fewest = min_replicates(0.95)  # the curves' 95% bands: fewer did not contain the AUC
     if not fewest <= args.n_boot <= MAX_REPEATS:  # 10**9 was taken and never finished
         why = (f": a 95% percentile interval needs at least {fewest} replicates"
