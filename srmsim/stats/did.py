@@ -607,7 +607,9 @@ def did_group_time(
     treated after the last period plus ``anticipation`` count as never treated (those within it
     of the last period are left out: they have no post-treatment period and are not clean
     controls). Effects between g - anticipation and g stay pre-treatment cells (event time < 0)
-    and do not enter the overall ATT, as in R's ``did``.
+    and do not enter the overall ATT, as in R's ``did``. These rules read each unit's own first
+    treated value, also when it falls in a period with no rows (its cohort, that of the next
+    observed period, takes its base from its earliest unit).
 
     Event-study columns: event_time, estimate, se, ci_low, ci_high, p_value, df, band_low,
     band_high (simultaneous sup-t band over event times), n_cohorts. ``n_boot`` and ``seed``
@@ -645,11 +647,11 @@ def did_group_time(
     n_clusters = int(c_codes.max()) + 1
     g_idx = np.where(np.isfinite(g_unit), np.searchsorted(periods, g_unit, side="left"), np.inf)
     inside = g_idx < len(periods)  # first treated by the last period (between two: the next)
-    # the first treated period each unit counts from: that observed period; inf: never treated
-    g_eff = np.where(inside, periods[np.where(inside, g_idx, 0).astype(int)], np.inf)
     ahead = f" (anticipation {anticipation:g})" if anticipation else ""
-
-    early = inside & (g_eff <= periods[0] + anticipation)  # R's did: g <= first + anticipation
+    # the anticipation rules read each unit's own first treated value, not the observed period
+    # its cohort counts from: with a year missing, units first treated in it respond (with
+    # anticipation 1) in the year before, which is then no clean base or control period
+    early = inside & (g_unit <= periods[0] + anticipation)  # R's did: g <= first + anticipation
     if early.any():
         when = (f"by the first observed period + anticipation ({periods[0] + anticipation:g})"
                 if anticipation else "from the first observed period")
@@ -716,8 +718,10 @@ def did_group_time(
     skipped = 0
     for k_g in cohorts:
         in_g = usable & (g_idx == k_g)
-        # the base of its post-treatment effects: the last period t with t + anticipation < g
-        k_pre = int(np.count_nonzero(periods + anticipation < periods[k_g])) - 1
+        # the base of its post-treatment effects: the last period t with t + anticipation < g,
+        # for the earliest first treated value among its units (those in a period with no rows
+        # join it; with anticipation 0 this is the period before periods[k_g])
+        k_pre = int(np.count_nonzero(periods + anticipation < g_unit[in_g].min())) - 1
         for k_t in range(len(periods)):
             if k_t >= k_g or base_period == "universal":
                 k_b = k_pre
@@ -731,7 +735,7 @@ def did_group_time(
                 ctrl = never & ok
             else:
                 # untreated (and not yet responding) in both periods of the cell
-                ctrl = (usable & ok & (g_eff > periods[max(k_t, k_b)] + anticipation)
+                ctrl = (usable & ok & (g_unit > periods[max(k_t, k_b)] + anticipation)
                         & (g_idx != k_g))
             trt = in_g & ok
             if not trt.any() or not ctrl.any():
