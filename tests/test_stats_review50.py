@@ -52,3 +52,32 @@ def test_anticipation_reads_first_treated_values_in_a_missing_period(control):
         assert cells.loc[(3.0, 4.0), "att"] == pytest.approx(
             change[g == 3].mean() - change[ctrl].mean(), rel=1e-12)
     assert abs(res.overall["estimate"] - 1) < 0.1
+
+
+@pytest.mark.parametrize("control", ["never", "notyet"])
+@pytest.mark.parametrize("base_period", ["varying", "universal"])
+def test_anticipation_in_tenths_is_the_same_as_in_whole_periods(control, base_period):
+    """Periods 0.1 to 0.8 (as read from a file), anticipation 0.1: the same design as periods
+    1 to 8 with anticipation 1, so every cell must match. Was: in binary 0.7 + 0.1 < 0.8, so
+    the 0.8 cohort's base was 0.7, the period it already responds in (its ATT at 0.8 was 2.04
+    for a true 1), and with not-yet-treated controls the 0.8 cohort stood as a control in the
+    cells ending in 0.7."""
+    rng = np.random.default_rng(0)
+    units, t = 300, np.arange(1, 9, dtype=float)
+    g = np.array([4.0, 6.0, 8.0, np.nan])[rng.integers(0, 4, units)]
+    gi = np.nan_to_num(g, nan=np.inf)[:, None]
+    effect = np.where(t >= gi, 1.0, np.where(t >= gi - 1, -1.0, 0.0))
+    y = rng.normal(size=units)[:, None] + 0.1 * t + effect + 0.2 * rng.normal(size=(units, 8))
+    whole = pd.DataFrame({"u": np.repeat(np.arange(units), 8), "t": np.tile(t, units),
+                          "g": np.repeat(g, 8), "y": y.ravel()})
+    tenths = whole.assign(t=[float(f"{v / 10:g}") for v in whole["t"]],
+                          g=[float(f"{v / 10:g}") for v in whole["g"]])
+    kw = {"control": control, "base_period": base_period, "n_boot": 50}
+    a = stats.did_group_time(whole, "y", "u", "t", "g", anticipation=1, **kw).att_gt
+    b = stats.did_group_time(tenths, "y", "u", "t", "g", anticipation=0.1, **kw).att_gt
+    assert len(a) == len(b)
+    np.testing.assert_allclose(b[["group", "time"]] * 10, a[["group", "time"]], rtol=1e-12)
+    for col in ("att", "se", "n_treated", "n_control", "event_time"):
+        np.testing.assert_allclose(b[col], a[col], rtol=1e-10, err_msg=col)
+    post8 = b[(b["group"] == 0.8) & (b["time"] == 0.8)]
+    assert abs(float(post8["att"].iloc[0]) - 1) < 0.15

@@ -502,6 +502,20 @@ def _mammen(rng: np.random.Generator, n_boot: int, n_clusters: int) -> np.ndarra
     return np.where(low, -(root5 - 1) / 2, (root5 + 1) / 2)
 
 
+def _round_off_slack(periods: np.ndarray, anticipation: float) -> float:
+    """Allowance for round-off when period labels plus ``anticipation`` are compared with first
+    treated values: in binary 0.7 + 0.1 < 0.8, so with periods in tenths and anticipation 0.1
+    the 0.8 cohort took 0.7, its own anticipation period, as its base. 1e-9 of the labels'
+    scale, kept well below the smallest gap between periods; none without anticipation (the
+    labels are then compared as they are, as the cohorts are formed)."""
+    if not anticipation:
+        return 0.0
+    slack = 1e-9 * max(float(np.abs(periods).max()), float(anticipation))
+    if periods.size > 1:
+        slack = min(slack, 1e-3 * float(np.diff(periods).min()))
+    return slack
+
+
 @dataclass
 class GroupTimeResult:
     """Callaway-Sant'Anna group-time effects, their event-study aggregation and overall ATT."""
@@ -648,10 +662,11 @@ def did_group_time(
     g_idx = np.where(np.isfinite(g_unit), np.searchsorted(periods, g_unit, side="left"), np.inf)
     inside = g_idx < len(periods)  # first treated by the last period (between two: the next)
     ahead = f" (anticipation {anticipation:g})" if anticipation else ""
+    reach = anticipation + _round_off_slack(periods, anticipation)
     # the anticipation rules read each unit's own first treated value, not the observed period
     # its cohort counts from: with a year missing, units first treated in it respond (with
     # anticipation 1) in the year before, which is then no clean base or control period
-    early = inside & (g_unit <= periods[0] + anticipation)  # R's did: g <= first + anticipation
+    early = inside & (g_unit <= periods[0] + reach)  # R's did: g <= first + anticipation
     if early.any():
         when = (f"by the first observed period + anticipation ({periods[0] + anticipation:g})"
                 if anticipation else "from the first observed period")
@@ -668,7 +683,7 @@ def did_group_time(
                 "(R's did uses 0), blank it instead"
             )
     last = float(periods[-1])
-    late = np.isfinite(g_unit) & ~inside & (g_unit > last + anticipation)
+    late = np.isfinite(g_unit) & ~inside & (g_unit > last + reach)
     if late.any():
         notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period{ahead} "
                      f"{agree(int(late.sum()), 'counts', 'count')} as never")
@@ -721,7 +736,7 @@ def did_group_time(
         # the base of its post-treatment effects: the last period t with t + anticipation < g,
         # for the earliest first treated value among its units (those in a period with no rows
         # join it; with anticipation 0 this is the period before periods[k_g])
-        k_pre = int(np.count_nonzero(periods + anticipation < g_unit[in_g].min())) - 1
+        k_pre = int(np.count_nonzero(periods + reach < g_unit[in_g].min())) - 1
         for k_t in range(len(periods)):
             if k_t >= k_g or base_period == "universal":
                 k_b = k_pre
@@ -735,7 +750,7 @@ def did_group_time(
                 ctrl = never & ok
             else:
                 # untreated (and not yet responding) in both periods of the cell
-                ctrl = (usable & ok & (g_unit > periods[max(k_t, k_b)] + anticipation)
+                ctrl = (usable & ok & (g_unit > periods[max(k_t, k_b)] + reach)
                         & (g_idx != k_g))
             trt = in_g & ok
             if not trt.any() or not ctrl.any():
