@@ -147,10 +147,12 @@ def test_event_times_count_observed_periods_with_anticipation():
     assert abs(c6.loc[6, "att"] - 1) < 4 * c6.loc[6, "se"]
 
 
-def test_units_treated_just_after_the_panel_are_neither_controls_nor_a_cohort():
+def test_units_treated_just_after_the_panel_are_no_cohort_and_never_never_treated():
     """R counts units first treated after the last period plus anticipation as never treated;
-    those within the anticipation of the last period may respond already: they are left out,
-    with a note, and are no longer anyone's control."""
+    those within the anticipation of the last period may respond already: no never-treated
+    control (left out with control='never', noted), but, as in R's did, not-yet-treated
+    controls in the cells ending more than the anticipation before their first treated period
+    (tests/test_stats_review50.py checks which)."""
     df = _panel(5, units=120)
     late = df["u"].isin(np.flatnonzero(df.groupby("u")["g"].first().isna())[:15])
     df.loc[late, "g"] = 8.5  # after the last period 8
@@ -159,7 +161,11 @@ def test_units_treated_just_after_the_panel_are_neither_controls_nor_a_cohort():
                                anticipation=1)
     assert any("after the last period 8 but within the anticipation (1)" in n for n in res.notes)
     assert any("as never" in n for n in plain.notes)
-    assert res.n_units == plain.n_units - 15
+    assert res.n_units == plain.n_units  # not-yet-treated controls in cells ending by 7
+    left = stats.did_group_time(df, "y", "u", "t", "g", n_boot=99, control="never",
+                                anticipation=1)
+    assert left.n_units == plain.n_units - 15
+    assert any("are left out" in n for n in left.notes)
     assert res.anticipation == 1 and plain.anticipation == 0
     far = stats.did_group_time(df.assign(g=df["g"].replace(8.5, 9.5)), "y", "u", "t", "g",
                                n_boot=99, control="notyet", anticipation=1)

@@ -81,3 +81,33 @@ def test_anticipation_in_tenths_is_the_same_as_in_whole_periods(control, base_pe
         np.testing.assert_allclose(b[col], a[col], rtol=1e-10, err_msg=col)
     post8 = b[(b["group"] == 0.8) & (b["time"] == 0.8)]
     assert abs(float(post8["att"].iloc[0]) - 1) < 0.15
+
+
+def test_units_first_treated_just_after_the_panel_are_not_yet_treated_controls_while_clean():
+    """Periods 1-8, anticipation 1, 15 units first treated in 8.5 (after the panel, within the
+    anticipation of its end): they may respond from 7.5, so R's did uses them as not-yet-treated
+    controls in the cells ending in 7 or before (8.5 > 7 + 1) and not in those ending in 8. Was:
+    left out of every cell, so the not-yet-treated cells ending by 7 lost 15 clean controls and
+    differed from R's; they are now those of the same units marked never treated, and the cells
+    ending in 8 those of the units dropped."""
+    rng = np.random.default_rng(5)
+    units, t = 150, np.arange(1, 9, dtype=float)
+    g = np.array([4.0, 6.0, np.nan])[rng.integers(0, 3, units)]
+    g[np.flatnonzero(np.isnan(g))[:15]] = 8.5
+    y = rng.normal(size=units)[:, None] + 0.3 * t + rng.normal(size=(units, 8))
+    df = pd.DataFrame({"u": np.repeat(np.arange(units), 8), "t": np.tile(t, units),
+                       "g": np.repeat(g, 8), "y": y.ravel()})
+    kw = {"control": "notyet", "anticipation": 1, "n_boot": 50}
+    res = stats.did_group_time(df, "y", "u", "t", "g", **kw).att_gt.set_index(["group", "time"])
+    as_never = stats.did_group_time(df.assign(g=df["g"].replace(8.5, np.nan)), "y", "u", "t",
+                                    "g", **kw).att_gt.set_index(["group", "time"])
+    dropped = stats.did_group_time(df[df["g"] != 8.5], "y", "u", "t", "g",
+                                   **kw).att_gt.set_index(["group", "time"])
+    assert res.index.equals(as_never.index)
+    ends = res.index.get_level_values("time").to_numpy()
+    for ref, rows in ((as_never, ends <= 7), (dropped, ends == 8)):
+        for col in ("att", "se", "n_control"):
+            np.testing.assert_allclose(res.loc[rows, col], ref.loc[res.index[rows], col],
+                                       rtol=1e-12, err_msg=col)
+    assert (res.loc[ends <= 7, "n_control"] == dropped.loc[res.index[ends <= 7],
+                                                           "n_control"] + 15).all()

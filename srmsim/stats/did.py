@@ -619,11 +619,13 @@ def did_group_time(
     control must be untreated beyond the later of its two periods plus ``anticipation``, units
     first treated by the first period plus ``anticipation`` are left out, and only those first
     treated after the last period plus ``anticipation`` count as never treated (those within it
-    of the last period are left out: they have no post-treatment period and are not clean
-    controls). Effects between g - anticipation and g stay pre-treatment cells (event time < 0)
-    and do not enter the overall ATT, as in R's ``did``. These rules read each unit's own first
-    treated value, also when it falls in a period with no rows (its cohort, that of the next
-    observed period, takes its base from its earliest unit).
+    of the last period have no post-treatment period and are no never-treated control; with
+    ``control="notyet"``, as in R, they are controls in the cells that end more than
+    ``anticipation`` before their first treated period). Effects between g - anticipation and g
+    stay pre-treatment cells (event time < 0) and do not enter the overall ATT, as in R's
+    ``did``. These rules read each unit's own first treated value, also when it falls in a
+    period with no rows (its cohort, that of the next observed period, takes its base from its
+    earliest unit).
 
     Event-study columns: event_time, estimate, se, ci_low, ci_high, p_value, df, band_low,
     band_high (simultaneous sup-t band over event times), n_cohorts. ``n_boot`` and ``seed``
@@ -687,15 +689,24 @@ def did_group_time(
     if late.any():
         notes.append(f"{plural(late.sum(), 'unit')} first treated after the last period{ahead} "
                      f"{agree(int(late.sum()), 'counts', 'count')} as never")
-    # first treated after the last period but within the anticipation of it: they may respond
-    # already (not clean controls) and have no post-treatment period (no effect to estimate)
+    # first treated after the last period but within the anticipation of it: no post-treatment
+    # period (no effect to estimate, no cohort) and they may respond by the last periods, so
+    # never a never-treated control; as R's did, a not-yet-treated control in the cells that
+    # end more than the anticipation before their first treated period
     pending = np.isfinite(g_unit) & ~inside & ~late
     if pending.any():
-        notes.append(f"{plural(pending.sum(), 'unit')} first treated after the last period "
-                     f"{last:g} but within the anticipation ({anticipation:g}) of it "
-                     f"{agree(int(pending.sum()), 'is', 'are')} left out: "
-                     f"{agree(int(pending.sum()), 'it', 'they')} may respond already and "
-                     f"{agree(int(pending.sum()), 'has', 'have')} no treated period")
+        n_pend = int(pending.sum())
+        head = (f"{plural(n_pend, 'unit')} first treated after the last period {last:g} but "
+                f"within the anticipation ({anticipation:g}) of it")
+        if control == "never":
+            notes.append(f"{head} {agree(n_pend, 'is', 'are')} left out: "
+                         f"{agree(n_pend, 'it', 'they')} may respond already and "
+                         f"{agree(n_pend, 'has', 'have')} no treated period")
+        else:
+            notes.append(f"{head} {agree(n_pend, 'has', 'have')} no treated period and may "
+                         "respond already: not-yet-treated controls only in the cells ending "
+                         "more than the anticipation before that first treated period (as R's "
+                         "did), never as never treated")
     g_idx = np.where(inside, g_idx, np.inf)
     between = inside & ~early & ~np.isin(g_unit, periods)
     if between.any():  # their cohort's label and event times are those of the next period
@@ -705,8 +716,8 @@ def did_group_time(
             f"{g_unit[first]:g}) {agree(int(between.sum()), 'is', 'are')} counted from the next "
             f"observed period ({periods[int(g_idx[first])]:g}) and join the cohort of that "
             "period; event times count observed periods")
-    usable = ~early & ~pending
-    never = np.isinf(g_idx) & usable
+    usable = ~early & ~(pending & (control == "never"))
+    never = np.isinf(g_idx) & usable & ~pending
     if control == "never" and not never.any():
         hint = ""
         if np.any(np.isfinite(g_unit) & (g_unit < periods[0])):
