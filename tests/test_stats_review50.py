@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from srmsim import stats
+from srmsim.errors import DataError
 
 
 def _gap_panel(seed: int = 0, units: int = 600) -> pd.DataFrame:
@@ -111,3 +112,16 @@ def test_units_first_treated_just_after_the_panel_are_not_yet_treated_controls_w
                                        rtol=1e-12, err_msg=col)
     assert (res.loc[ends <= 7, "n_control"] == dropped.loc[res.index[ends <= 7],
                                                            "n_control"] + 15).all()
+
+
+@pytest.mark.parametrize("continuity", [1e-320, 5e-324])
+def test_risk_ratio_with_a_subnormal_continuity_is_named_not_a_math_domain_error(continuity):
+    """0/50 against 10/50 with continuity=5e-324: the risk 5e-324 / 50 underflowed to 0 and
+    math.log raised 'math domain error'; now the interval-overflow error names the cause, as
+    it already did for continuity=1e-300."""
+    with pytest.raises(DataError, match="continuity=.* is too small"):
+        stats.risk_ratio(0, 50, 10, 50, continuity=continuity)
+    with pytest.raises(DataError, match="continuity=.* is too small"):
+        stats.risk_ratio(0, 10**9, 10, 50, continuity=continuity)
+    ok = stats.risk_ratio(10, 50, 20, 50, continuity=continuity)  # no zero arm: 0.5 as ever
+    assert ok.estimate == pytest.approx(0.5, rel=1e-12)

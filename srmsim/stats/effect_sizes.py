@@ -492,7 +492,9 @@ def risk_ratio(
         a, c = a + continuity, c + continuity
         n1, n0 = n1 + 2 * continuity, n0 + 2 * continuity
         method = f"log, continuity {continuity}"
-    log_rr = math.log(a / n1) - math.log(c / n0)
+    # logs of the counts, not of their ratio: a continuity of 1e-320 makes a / n1 underflow to 0
+    # (log(0): a ValueError) where the interval-overflow check below names the cause
+    log_rr = (math.log(a) - math.log(n1)) - (math.log(c) - math.log(n0))
     se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
     if se == 0:  # every student in both arms has the event: the interval would be the point 1
         raise DataError(
