@@ -125,3 +125,16 @@ def test_risk_ratio_with_a_subnormal_continuity_is_named_not_a_math_domain_error
         stats.risk_ratio(0, 10**9, 10, 50, continuity=continuity)
     ok = stats.risk_ratio(10, 50, 20, 50, continuity=continuity)  # no zero arm: 0.5 as ever
     assert ok.estimate == pytest.approx(0.5, rel=1e-12)
+
+
+def test_never_treated_coded_just_after_the_panel_is_explained_with_anticipation():
+    """Never-treated units coded as 9 (the period after a panel of 1-8), anticipation 1: by R's
+    rule only values after 9 count as never treated, so control='never' has none. Was: 'no unit
+    is never treated', though 38 units were meant to be; now the error says which values count
+    and that those units may respond already."""
+    df = _gap_panel(units=120)
+    df["g"] = df["g"].fillna(9.0)
+    with pytest.raises(DataError, match=r"is never treated \(\d+ units first treated after the "
+                       r"last period 8, e\.g\. in 9, are within the anticipation \(1\).*only "
+                       r"values after 9 count as never treated"):
+        stats.did_group_time(df, "y", "u", "t", "g", anticipation=1, n_boot=50)

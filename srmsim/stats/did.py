@@ -723,6 +723,14 @@ def did_group_time(
         if np.any(np.isfinite(g_unit) & (g_unit < periods[0])):
             hint = (f" ({first_treated!r} has values before the first period {periods[0]:g}, "
                     "e.g. 0: if they mean never treated, as in R's did, blank them)")
+        if pending.any():  # e.g. never treated coded as the period after the panel
+            n_pend = int(pending.sum())
+            hint += (f" ({plural(n_pend, 'unit')} first treated after the last period "
+                     f"{last:g}, e.g. in {g_unit[pending][0]:g}, {agree(n_pend, 'is', 'are')} "
+                     f"within the anticipation ({anticipation:g}) of it and may respond "
+                     f"already, so only values after {last + anticipation:g} count as never "
+                     f"treated; if {agree(n_pend, 'that value means', 'those values mean')} "
+                     "never treated, blank them)")
         raise DataError(
             f"control='never' but no unit in {unit!r} is never treated{hint}; use "
             "control='notyet'"
