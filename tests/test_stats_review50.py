@@ -138,3 +138,22 @@ def test_never_treated_coded_just_after_the_panel_is_explained_with_anticipation
                        r"last period 8, e\.g\. in 9, are within the anticipation \(1\).*only "
                        r"values after 9 count as never treated"):
         stats.did_group_time(df, "y", "u", "t", "g", anticipation=1, n_boot=50)
+
+
+def test_gee_fits_an_outcome_far_from_zero_as_ols_does():
+    """Outcomes of 1e8 +- 1 (e.g. an identifier-like score scale, or pence): the GEE stopping
+    rule asked the coefficients' update to fall below 1e-8 SD, under the round-off of an
+    intercept of 1e8 (1.5e-8), so it stopped with 'GEE fit is unsound: Iteration limit reached'
+    though OLS and the mixed model fit the same rows. The effect and SE are those of the outcome
+    less 1e8."""
+    rng = np.random.default_rng(0)
+    school = np.repeat(np.arange(12), 10)
+    arm = np.where(school % 2 == 0, "T", "C")
+    y = rng.normal(size=school.size) + 0.3 * (arm == "T") + rng.normal(size=12)[school]
+    df = pd.DataFrame({"y": y, "arm": arm, "school": school})
+    near = stats.estimate_effect(df, "y", "arm", "C", cluster="school", method="gee")
+    far = stats.estimate_effect(df.assign(y=df["y"] + 1e8), "y", "arm", "C", cluster="school",
+                                method="gee")
+    for col in ("estimate", "se"):
+        assert float(far.table[col].iloc[0]) == pytest.approx(float(near.table[col].iloc[0]),
+                                                              rel=1e-6)

@@ -224,11 +224,14 @@ def _gee(y, X, codes, se, notes):
         # outcome's units: a fixed 1e-6 stopped after one step with y in units of 1e-9 (effect
         # 0.08% off) and never converged with y in units of 1e9
         unit = float(np.std(y)) or 1.0
+        # nor below the round-off of the intercept's update: y of 1e8 +- 1 (ulp 1.5e-8) never
+        # met 1e-8 * sd and stopped with 'no convergence' where OLS and mixed fit it
+        floor = 64 * np.finfo(float).eps * float(np.abs(y).max())
         # the plain sandwich underestimates the variance with few clusters (its 95% t(G - 1)
         # interval covered 91% with 8 schools); Mancl & DeRouen's bias-reduced one does not and
         # tends to the plain one as clusters grow
         try:
-            res = model.fit(maxiter=200, ctol=1e-8 * unit,
+            res = model.fit(maxiter=200, ctol=max(1e-8 * unit, floor),
                             cov_type="naive" if se == "classical" else "bias_reduced")
         except np.linalg.LinAlgError:  # Mancl-DeRouen's (I - H_g)^-1 with H_g's eigenvalue 1
             raise EstimationError(
