@@ -157,3 +157,29 @@ def test_gee_fits_an_outcome_far_from_zero_as_ols_does():
     for col in ("estimate", "se"):
         assert float(far.table[col].iloc[0]) == pytest.approx(float(near.table[col].iloc[0]),
                                                               rel=1e-6)
+
+
+def test_left_out_units_in_clusters_of_their_own_do_not_raise_the_df():
+    """200 units in 10 districts (both arms in each), plus 12 units treated from the first
+    period (left out: no pre-period) in 6 districts of their own. Those units carry nothing,
+    yet their districts counted in the cap G - 1 of every Satterthwaite df: t(15) instead of
+    t(9) for 10 districts, a narrower interval, while n_clusters said 10. Now every df, interval
+    and p-value is that of the data without them, and no df exceeds the districts used - 1."""
+    rng = np.random.default_rng(0)
+    t = np.arange(1, 6, dtype=float)
+    shock = rng.normal(size=(10, t.size))
+    rows = [(u, tt, [3.0, np.nan][u % 2],
+             rng.normal() + shock[(u // 2) % 10, k] + (tt >= 3 and u % 2 == 0), f"d{(u // 2) % 10}")
+            for u in range(200) for k, tt in enumerate(t)]
+    df = pd.DataFrame(rows, columns=["u", "t", "g", "y", "district"])
+    extra = pd.DataFrame([(1000 + k, tt, 1.0, rng.normal(), f"e{k % 6}")
+                          for k in range(12) for tt in t], columns=df.columns)
+    kw = {"cluster": "district", "n_boot": 200, "seed": 3}
+    a = stats.did_group_time(df, "y", "u", "t", "g", **kw)
+    b = stats.did_group_time(pd.concat([df, extra]), "y", "u", "t", "g", **kw)
+    assert b.n_clusters == 10 and any("left out" in n for n in b.notes)
+    for x, y in ((a.att_gt, b.att_gt), (a.event_study, b.event_study), (a.aggregates,
+                                                                         b.aggregates)):
+        for col in ("df", "ci_low", "ci_high", "p_value"):
+            np.testing.assert_allclose(y[col], x[col], rtol=1e-12, err_msg=col)
+    assert (b.att_gt["df"] <= 9).all() and b.overall["df"] <= 9

@@ -433,7 +433,9 @@ def _variance_and_df(infl: np.ndarray, clusters: np.ndarray, arms: np.ndarray) -
 
     Units fall into arms (their cohort, or never treated); the variance is a sum of arm parts,
     each estimated from G_arm clusters with G_arm - 1 df, so df = V^2 / sum(V_a^2 / (G_a - 1))
-    (Welch's t, generalised). Capped at G - 1.
+    (Welch's t, generalised). Capped at G - 1, G the clusters of the arms that carry variance:
+    units left out (or outside a cell) add nothing to it, and clusters of their own lifted
+    the cap (12 left-out units in 6 districts of their own took t(9) to t(15)).
     """
     G = int(clusters.max()) + 1
     totals = np.bincount(clusters, weights=infl, minlength=G)
@@ -448,7 +450,8 @@ def _variance_and_df(infl: np.ndarray, clusters: np.ndarray, arms: np.ndarray) -
     if (g_arm[used] < 2).any() or var <= 0:
         return var, math.nan
     df = float(sum(v_arm[used]) ** 2 / (v_arm[used] ** 2 / (g_arm[used] - 1)).sum())
-    return var, min(df, float(G - 1))
+    g_used = int(present[used].any(axis=0).sum())
+    return var, min(df, float(g_used - 1))
 
 
 def _warn_few_treated_clusters(cohort_member, onehot, cohort_periods, notes) -> None:
