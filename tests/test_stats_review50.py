@@ -183,3 +183,47 @@ def test_left_out_units_in_clusters_of_their_own_do_not_raise_the_df():
         for col in ("df", "ci_low", "ci_high", "p_value"):
             np.testing.assert_allclose(y[col], x[col], rtol=1e-12, err_msg=col)
     assert (b.att_gt["df"] <= 9).all() and b.overall["df"] <= 9
+
+
+def _schools() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    school = np.repeat(np.arange(12), 10)
+    return pd.DataFrame({"y": rng.normal(size=120), "x": rng.normal(size=120), "school": school,
+                         "arm": np.where(rng.random(120) < 0.5, "T", "C")})
+
+
+@pytest.mark.parametrize(("call", "shown"), [
+    (lambda d: stats.estimate_effect(d, "y", "y", 0.0), "'y' is named as both the outcome and "
+     "the treatment"),
+    (lambda d: stats.estimate_effect(d, "y", "arm", "C", covariates=["x", "x"]),
+     "'x' is named twice as a covariate"),
+    (lambda d: stats.estimate_effect(d, "y", "arm", "C", covariates=["arm"]),
+     "'arm' is named as both the treatment and the covariate"),
+    (lambda d: stats.estimate_effect(d, "y", "arm", "C", fixed_effects=["school", "school"]),
+     "'school' is named twice as a fixed effect"),
+    (lambda d: stats.random_intercept(d, "y", "school", covariates=["y"]),
+     "'y' is named as both the outcome and the covariate"),
+    (lambda d: stats.rdd(d, "x", "x", 0.0), "'x' is named as both the outcome and the running"),
+    (lambda d: stats.binary_effects(d, "arm", "arm", "C"), "'arm' is named as both"),
+])
+def test_a_column_in_two_roles_is_named(call, shown):
+    """Was: outcome = treatment listed 120 outcome values as arms ("reference arm '0' not
+    found"), covariates=['x', 'x'] said "terms 'x', 'x', 'x' add nothing", the treatment as a
+    covariate "terms 'arm[T]', 'arm[T]', 'arm[T]' are collinear", the same fixed effect twice
+    listed eleven school dummies, and rdd's outcome as its running variable 'the model
+    reproduces the outcome exactly'."""
+    with pytest.raises(DataError, match=shown):
+        call(_schools())
+
+
+def test_did_roles_must_differ_and_a_cluster_may_be_the_unit():
+    df = _gap_panel(units=60)
+    with pytest.raises(DataError, match="'u' is named as both the unit and the time"):
+        stats.did_twfe(df, "y", "u", "u", "g")
+    with pytest.raises(DataError, match="'t' is named as both the time and the first_treated"):
+        stats.did_group_time(df, "y", "u", "t", "t")
+    res = stats.did_group_time(df, "y", "u", "t", "g", cluster="u", n_boot=50)
+    assert res.n_clusters == res.n_units
+    fe = stats.estimate_effect(_schools(), "y", "arm", "C", fixed_effects="school",
+                               cluster="school", se="cluster")
+    assert np.isfinite(fe.table["se"].iloc[0])

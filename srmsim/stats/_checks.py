@@ -98,6 +98,24 @@ def single_columns(roles: Mapping[str, object]) -> None:
         if not isinstance(name, str):
             raise DataError(f"{role} column name must be a string, got {name!r} (the {role} "
                             "is one column)")
+    distinct_roles(roles)
+
+
+def distinct_roles(roles: Mapping[str, str | Sequence[str] | None]) -> None:
+    """A column in two roles, or twice in one list, is a slip, named as such: outcome=treatment
+    listed every outcome value as an arm ('reference arm 0 not found'), and covariates=['x',
+    'x'] or a treatment given as a covariate said "terms 'x', 'x', 'x' add nothing"."""
+    seen: dict[str, str] = {}
+    for role, names in roles.items():
+        for name in as_list(names):
+            if not isinstance(name, str):
+                continue  # require_columns names it
+            if name in seen:
+                where = (f"twice as a {role}" if seen[name] == role
+                         else f"as both the {seen[name]} and the {role}")
+                raise DataError(f"column {name!r} is named {where}; each column takes one role "
+                                "once")
+            seen[name] = role
 
 
 def one_cluster(cluster: object, where: str) -> str | None:

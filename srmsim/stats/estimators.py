@@ -443,6 +443,8 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     if second:
         se_type = "two-way cluster-robust (CGM, CR1 each)"
     ck.single_columns({"outcome": outcome, "treatment": treatment})
+    ck.distinct_roles({"outcome": outcome, "treatment": treatment, "covariate": covariates,
+                       "fixed effect": fes})
     ck.require_columns(
         df,
         {

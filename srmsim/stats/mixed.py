@@ -382,6 +382,7 @@ def random_intercept(
     covariates = ck.as_list(covariates)
     alpha = ck.check_alpha(alpha)
     ck.single_columns({"outcome": outcome, "group": group})
+    ck.distinct_roles({"outcome": outcome, "group": group, "covariate": covariates})
     ck.require_columns(df, {"outcome": outcome, "group": group, "covariate": covariates})
     ck.numeric_column(df, outcome, "outcome")
     ck.require_some_values(df, outcome, "outcome")
