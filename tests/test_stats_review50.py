@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from srmsim import stats
-from srmsim.errors import DataError
+from srmsim.errors import DataError, SrmsimError
 
 
 def _gap_panel(seed: int = 0, units: int = 600) -> pd.DataFrame:
@@ -227,3 +227,42 @@ def test_did_roles_must_differ_and_a_cluster_may_be_the_unit():
     fe = stats.estimate_effect(_schools(), "y", "arm", "C", fixed_effects="school",
                                cluster="school", se="cluster")
     assert np.isfinite(fe.table["se"].iloc[0])
+
+
+def _mixed_inputs() -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(12), 10)
+    y = rng.normal(size=120) + rng.normal(size=12)[groups]
+    return y, pd.DataFrame({"Intercept": np.ones(120)}), groups
+
+
+@pytest.mark.parametrize(("change", "shown"), [
+    (lambda y, X, g: (y, X.assign(Intercept=np.where(np.arange(120) == 2, np.nan, 1.0)), g),
+     "X holds nan at position 2"),  # was LinAlgError 'SVD did not converge'
+    (lambda y, X, g: (np.where(np.arange(120) == 3, np.inf, y), X, g), "y holds inf at position 3"),
+    (lambda y, X, g: (y, X, np.where(np.arange(120) == 4, np.nan, g)),
+     "groups has a missing label at position 4"),  # was a numpy casting TypeError
+    (lambda y, X, g: (y, X, g[:-1]), "must have one entry"),  # was a statsmodels ValueError
+    (lambda y, X, g: (y, X.iloc[:-1], g), "must have one entry"),  # was LinAlgError
+    (lambda y, X, g: (y * 1e-200, X, g), "within \\+-1e-150 of 0"),  # was ZeroDivisionError
+    (lambda y, X, g: (y * 1e200, X, g), "within \\+-1e\\+150"),  # was "within-group spread nan"
+    (lambda y, X, g: (y, X.assign(Intercept="a"), g), "must be numeric"),
+])
+def test_fit_mixedlm_checks_its_arrays(change, shown):
+    """fit_mixedlm is public and takes arrays: hostile ones are named, not numpy, LAPACK or
+    statsmodels tracebacks."""
+    with pytest.raises(DataError, match=shown):
+        stats.fit_mixedlm(*change(*_mixed_inputs()))
+
+
+def test_fit_mixedlm_reads_labels_arrays_and_one_optimiser_name():
+    """Text group labels (was a casting TypeError), X as an array (was AttributeError) and
+    optimizers='powell' (was read letter by letter: optimisers 'p', 'o', ... all rejected) give
+    the fit of the integer-coded, DataFrame call."""
+    y, X, g = _mixed_inputs()
+    ref = stats.fit_mixedlm(y, X, g, optimizers=("powell",))[0].params.to_numpy()
+    for args in ((y, X, np.char.add("school ", g.astype(str))), (y, X.to_numpy(), g)):
+        got = stats.fit_mixedlm(*args, optimizers="powell")[0].params.to_numpy()
+        np.testing.assert_allclose(got, ref, rtol=1e-10)
+    with pytest.raises(SrmsimError, match="optimizer='foo' is not one of"):
+        stats.fit_mixedlm(y, X, g, optimizers=["foo"])

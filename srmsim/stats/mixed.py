@@ -186,6 +186,49 @@ def boundary_warning(group_variance: float, residual_variance: float, notes: lis
         )
 
 
+_OPTIMIZERS = ("lbfgs", "bfgs", "powell", "nm", "cg", "newton", "ncg")  # MixedLM.fit's methods
+
+
+def _checked_arrays(y: object, X: object, groups: object) -> tuple[np.ndarray, pd.DataFrame,
+                                                                   np.ndarray]:
+    """fit_mixedlm is public and takes arrays: they get the checks the table estimators give
+    their columns (NaN in X was a LAPACK 'SVD did not converge', text or missing groups a numpy
+    casting TypeError, a y of 1e-200 a ZeroDivisionError, lengths that differ a ValueError from
+    statsmodels). Group labels of any kind become codes; integer codes are kept as given."""
+    try:
+        y = np.asarray(y, dtype=float)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(
+            np.asarray(X, dtype=float).reshape(-1, 1) if np.ndim(X) == 1 else
+            np.asarray(X, dtype=float)).rename(columns=lambda j: f"x{j}")
+        A = frame.to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"fit_mixedlm: y and X must be numeric ({err})") from None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    g = np.asarray(groups)
+    if y.ndim != 1 or A.ndim != 2 or g.ndim != 1 or not (len(y) == len(A) == len(g)):
+        raise DataError(f"fit_mixedlm: y of shape {np.shape(y)}, X {A.shape} and groups "
+                        f"{g.shape} must have one entry (X: one row) per observation")
+    for what, values in (("y", y[:, None]), ("X", A)):
+        bad = ~np.isfinite(values) | (np.abs(values) > ck.LARGEST_VALUE)
+        if bad.any():
+            row = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise DataError(f"fit_mixedlm: {what} holds {float(values[bad][0])!r} at position {row}: "
+                            "give complete, finite rows (random_intercept drops and counts "
+                            f"missing ones) and values within +-{ck.LARGEST_VALUE:g}")
+    top = float(np.abs(y).max(initial=0.0))
+    if 0.0 < top < ck.SMALLEST_SCALE:
+        raise DataError(f"fit_mixedlm: every y is within +-{ck.SMALLEST_SCALE:g} of 0, where "
+                        "squares underflow to 0 and every variance vanishes; rescale it")
+    if not (np.issubdtype(g.dtype, np.integer) and g.min(initial=0) >= 0):
+        codes = pd.factorize(g)[0]  # labels of any kind
+        if (codes < 0).any():
+            raise DataError(f"fit_mixedlm: groups has a missing label at position "
+                            f"{int(np.flatnonzero(codes < 0)[0])}")
+        g = codes
+    return y, frame, g
+
+
 def fit_mixedlm(
     y: np.ndarray,
     X: pd.DataFrame,
@@ -199,10 +242,14 @@ def fit_mixedlm(
 
     Raises EstimationError listing every attempt when none is sound.
     """
+    if isinstance(optimizers, str):  # one name, not its letters ('l', 'b', 'f', 'g', 's')
+        optimizers = (optimizers,)
     if not optimizers:
         raise EstimationError("no optimisers given for the mixed model")
+    for name in optimizers:
+        ck.check_choice(name, _OPTIMIZERS, "optimizer")
+    y, X, groups = _checked_arrays(y, X, groups)
     check_identified(groups)
-    y = np.asarray(y, dtype=float)
     ck.require_fit_residuals(y, X, "mixed model")
     require_within_variation(y, X, np.asarray(groups))
     unit = float(np.std(y)) or 1.0
