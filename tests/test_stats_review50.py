@@ -266,3 +266,12 @@ def test_fit_mixedlm_reads_labels_arrays_and_one_optimiser_name():
         np.testing.assert_allclose(got, ref, rtol=1e-10)
     with pytest.raises(SrmsimError, match="optimizer='foo' is not one of"):
         stats.fit_mixedlm(y, X, g, optimizers=["foo"])
+
+
+def test_the_early_note_shows_the_anticipation_and_its_sum():
+    """Cohort 3 with anticipation 2 has no clean period: the note was 'treated by the first
+    observed period + anticipation (3)', the sum read as the anticipation."""
+    res = stats.did_group_time(_gap_panel(units=120), "y", "u", "t", "g", anticipation=2,
+                               n_boot=50)
+    assert any("treated by the first observed period plus the anticipation (1 + 2 = 3) have no "
+               "pre-period and are left out" in n for n in res.notes), res.notes

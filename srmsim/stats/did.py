@@ -673,7 +673,8 @@ def did_group_time(
     # anticipation 1) in the year before, which is then no clean base or control period
     early = inside & (g_unit <= periods[0] + reach)  # R's did: g <= first + anticipation
     if early.any():
-        when = (f"by the first observed period + anticipation ({periods[0] + anticipation:g})"
+        when = (f"by the first observed period plus the anticipation ({periods[0]:g} + "
+                f"{anticipation:g} = {periods[0] + anticipation:g})"
                 if anticipation else "from the first observed period")
         notes.append(
             f"{plural(early.sum(), 'unit')} treated {when} "
