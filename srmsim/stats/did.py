@@ -53,7 +53,7 @@ from srmsim.figures import new_figure, save
 from srmsim.labels import agree, plural
 
 from . import _checks as ck
-from ._inference import cr2_sandwich, wald
+from ._inference import cr2_sandwich, critical_value, wald
 
 _BOOT_CHUNK = 10_000  # draws made at a time, so memory stays at chunk x clusters
 _ROUND_OFF = 1e-10  # relative size below which a standard error is round-off, not evidence
@@ -868,8 +868,20 @@ def did_group_time(
     if ok.any():
         tmax = _sup_t(rng, n_boot, cluster_infl[ok], se_es[ok])
         q = float(np.quantile(tmax, 1 - alpha))
+        df_min = float(df_es[ok].min())
         # the bootstrap quantile is on the normal scale; the same tail probability on t(df)
-        band_crit = float(sps.t.ppf(sps.norm.cdf(q), float(df_es[ok].min())))
+        band_crit = float(sps.t.ppf(sps.norm.cdf(q), df_min))
+        # a sup over event times is at least each one's |t|: a quantile below the pointwise
+        # critical value is Monte-Carlo error or the lumpy multiplier law of few clusters
+        # (one event time, 21 units: a band 61% of the pointwise interval's width); as R's did
+        pointwise = critical_value(alpha, df_min)
+        if band_crit < pointwise:
+            ck.warn(f"the simultaneous band's bootstrap critical value ({band_crit:.3g}) fell "
+                    f"below the pointwise one ({pointwise:.3g}), which a band over "
+                    f"{plural(int(ok.sum()), 'event time')} cannot be: the band is given as the "
+                    "pointwise intervals (as R's did does); more draws (n_boot) or clusters "
+                    "sharpen it", notes)
+            band_crit = pointwise
     half = np.where(ok, band_crit * se_es, math.nan)
     event_study["band_low"] = event_study["estimate"] - half
     event_study["band_high"] = event_study["estimate"] + half
