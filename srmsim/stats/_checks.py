@@ -101,13 +101,13 @@ def single_columns(roles: Mapping[str, object]) -> None:
     distinct_roles(roles)
 
 
-def distinct_roles(roles: Mapping[str, str | Sequence[str] | None]) -> None:
+def distinct_roles(roles: Mapping[str, object]) -> None:
     """A column in two roles, or twice in one list, is a slip, named as such: outcome=treatment
     listed every outcome value as an arm ('reference arm 0 not found'), and covariates=['x',
     'x'] or a treatment given as a covariate said "terms 'x', 'x', 'x' add nothing"."""
     seen: dict[str, str] = {}
     for role, names in roles.items():
-        for name in as_list(names):
+        for name in as_list(names):  # type: ignore[arg-type]  # (anything else is one name)
             if not isinstance(name, str):
                 continue  # require_columns names it
             if name in seen:

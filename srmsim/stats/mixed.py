@@ -197,9 +197,12 @@ def _checked_arrays(y: object, X: object, groups: object) -> tuple[np.ndarray, p
     statsmodels). Group labels of any kind become codes; integer codes are kept as given."""
     try:
         y = np.asarray(y, dtype=float)
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(
-            np.asarray(X, dtype=float).reshape(-1, 1) if np.ndim(X) == 1 else
-            np.asarray(X, dtype=float)).rename(columns=lambda j: f"x{j}")
+        if isinstance(X, pd.DataFrame):
+            frame = X
+        else:
+            values = np.asarray(X, dtype=float)
+            frame = pd.DataFrame(values.reshape(-1, 1) if values.ndim == 1 else values
+                                 ).rename(columns=lambda j: f"x{j}")
         A = frame.to_numpy(dtype=float)
     except (TypeError, ValueError) as err:
         raise DataError(f"fit_mixedlm: y and X must be numeric ({err})") from None
