@@ -107,7 +107,7 @@ def test_an_optimisation_is_sized_by_its_levers_at_their_high_ends_together(tmp_
     monkeypatch.setattr(memory, "available_bytes", lambda: (one_high + both) // 2)
     out = tmp_path / "search"
     with pytest.raises(memory.RunTooBigError,
-                       match=r"candidate 'with trust\.n_schools = 400, "
+                       match=r"variant 'with trust\.n_schools = 400, "
                              r"trust\.students_per_year_group = 400'"):
         optimise(opt, out, workers=1)
     assert not out.exists()

@@ -911,7 +911,7 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     # (and as many local workers as can each hold a run at once)
     workers, memory_note = check_study_fits(
         opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
-        f"optimisation {opt.name!r}: candidate", workers, local=scheduler is None)
+        f"optimisation {opt.name!r}: variant", workers, local=scheduler is None)
     # one pool for the search and the front; one writer of the folder at a time
     with folder_lock(out), executors.local_processes(workers if scheduler is None else 1,
                                                      executors.RUN_MODULES):
