@@ -24,7 +24,7 @@ target, would give it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -96,6 +96,8 @@ LEFT_OUT: dict[str, dict[str, int]] = {
     "no_reading": {"students": 1, "reading": -1},
 }
 NOTE = "withheld: based on a count below {t}, or it would reveal one"
+#: the bounds a mean attendance puts on the counts, given the quantiles published beside it
+Rules = Callable[[dict[str, float]], list[dict[int, float]]]
 
 #: attendance quantiles (numpy's linear interpolation) over the students with sessions
 QUANTILES = {"attendance_p10": 0.10, "attendance_p25": 0.25, "attendance_p50": 0.50}
@@ -153,7 +155,8 @@ def shortfall_bounds(n: int, quantiles: dict[str, float] | None = None,
 
 def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray,
                       quantiles: dict[str, float] | None = None,
-                      sessions: int | None = None) -> list[dict[int, float]]:
+                      sessions: int | None = None,
+                      upper: float | None = None) -> list[dict[int, float]]:
     """The bounds the pooled attendance (sessions attended / possible) puts on the counts of
     students at most 90% and 50% (each entry ``{cell: coefficient}`` sums to at most zero),
     with the published attendance ``quantiles`` of the same students.
@@ -173,9 +176,12 @@ def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray
     bounds (the two above when no quantile is published; a constant term goes on the
     ``unit`` cell, a kept 1), in whole sessions with ``sessions`` (:func:`shortfall_bounds`).
     A bound the records break (students of unequal sessions) is left out: an attacker assuming
-    one calendar is then wrong."""
+    one calendar is then wrong. ``upper``: where the attendance is known only to a range
+    (``srmsim data summary`` prints it to 0.1 point), ``attendance`` is its least and
+    ``upper`` its greatest value: each bound is taken at the end that makes it loosest."""
     if not np.isfinite(attendance):
         return []
+    top = attendance if upper is None else upper
     n = int(values[pos["sessions"]])
     least, most, (severe_least, absent_least, absent_most, rest_most) = shortfall_bounds(
         n, quantiles, sessions)
@@ -198,7 +204,7 @@ def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray
     for (ps, pi) in p_lines or [(1.0 - absent_most, 0.0)]:
         for (rs, ri) in r_lines or [(absent_most - rest_most, 0.0)]:
             rows.append({pos["severe"]: -ps, pos["absent"]: -rs,
-                         pos["sessions"]: 1.0 - attendance - rest_most,
+                         pos["sessions"]: 1.0 - top - rest_most,
                          pos["unit"]: spare - pi - ri})
     rows = [{c: k for c, k in r.items() if k != 0.0 or c != pos["unit"]} for r in rows]
     return [r for r in rows if sum(k * values[c] for c, k in r.items()) <= 1e-9 * max(
@@ -372,6 +378,18 @@ def population_counts(measures: pd.DataFrame) -> dict[str, int]:
             "fsm_unknown_all": students - yes - no}
 
 
+def summary_mean(attendance: float) -> tuple[float, float]:
+    """The range ``srmsim data summary``'s Total row gives the attendance: it prints the same
+    mean (:func:`srmsim.data.describe.describe`, sessions attended / possible over the same
+    rows) as a percentage to 1 decimal, so a reader knows it to +-0.05 point; at a rounding
+    tie, where the two commands' sums could round apart, the value itself (stricter)."""
+    pct = 100.0 * attendance
+    shown = round(pct, 1)
+    if abs(pct - shown) > 0.05 - 1e-6:
+        return attendance, attendance
+    return (shown - 0.05) / 100.0, (shown + 0.05) / 100.0
+
+
 def one_calendar(measures: pd.DataFrame) -> int | None:
     """Every student's sessions where all students with sessions have the same whole number
     of them, attended in whole sessions (rates are then whole sessions over it); else None."""
@@ -394,7 +412,8 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     which ``srmsim data summary`` prints; the pupils a moment leaves out (no attendance
     records, no score, no reading age) are then counts too, audited with the others, and the
     attendance is judged with the summary's persistently absent pupils known
-    (:data:`SUMMARY_SHOWN`).
+    (:data:`SUMMARY_SHOWN`); where it is withheld, the quantiles are judged beside the mean
+    the summary prints to 0.1 point (:func:`summary_mean`).
     ``sessions`` (:func:`one_calendar`): every student's sessions, whole, where all have the
     same; the attendance's and quantiles' bounds are then in whole sessions.
     """
@@ -462,6 +481,12 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         attendance = float(pd.to_numeric(pd.Series([by_name.loc["attendance", "value"]]),
                                          errors="coerce").iloc[0])
     audited = small & ~keep & ~free
+    # the bounds the mean attendance a reader knows puts on the counts: this table's, or where
+    # it is withheld, the summary's (None: no mean is known)
+    def own(qs: dict[str, float]) -> list[dict[int, float]]:
+        return mean_inequalities(pos, attendance, values, qs, sessions)
+
+    mean_rules: Rules | None = own if np.isfinite(attendance) else None
     if np.isfinite(attendance) and audited.any():
         # what the attendance gives with every other count hidden: hiding cannot widen it,
         # so a small count it pins (that the known counts and the quantiles alone leave wide)
@@ -478,24 +503,37 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                                      enough=threshold)
             return audited & (hi - lo < threshold)
 
-        def pins(qs: dict[str, float]) -> int:
+        def pins(qs: dict[str, float], mean: Rules = own) -> int:
             rules = [*inequalities, *bracket(qs)]
-            more = mean_inequalities(pos, attendance, values, qs, sessions)
+            more = mean(qs)
             return int((pinned([*rules, *more]) & ~pinned(rules)).sum()) if more else 0
 
         by_mean = pins({}) > 0
-        if not by_mean and published_quantiles and pins(published_quantiles):
+        if by_mean:
+            mean_rules = None
+        if by_mean and population:
+            # the summary prints the same mean to 0.1 point (:func:`summary_mean`) where it
+            # alone pins nothing: the quantiles are judged beside it
+            s_lo, s_hi = summary_mean(attendance)
+
+            def printed(qs: dict[str, float]) -> list[dict[int, float]]:
+                return mean_inequalities(pos, s_lo, values, qs, sessions, upper=s_hi)
+
+            if not pins({}, printed):
+                mean_rules = printed
+        if mean_rules is not None and published_quantiles and pins(published_quantiles,
+                                                                   mean_rules):
             # the most quantiles (the lower ones first) the attendance pins nothing with
+            rule: Rules = mean_rules
             keep_q = next(set(kept) for size in range(len(published_quantiles) - 1, -1, -1)
                           for kept in combinations(published_quantiles, size)
-                          if not pins({m: published_quantiles[m] for m in kept}))
+                          if not pins({m: published_quantiles[m] for m in kept}, rule))
             by_quantile |= set(published_quantiles) - keep_q
             published_quantiles = {m: q for m, q in published_quantiles.items()
                                    if m in keep_q}
     inequalities += bracket(published_quantiles)
-    if np.isfinite(attendance) and not by_mean:
-        inequalities += mean_inequalities(pos, attendance, values, published_quantiles,
-                                          sessions)
+    if mean_rules is not None:
+        inequalities += mean_rules(published_quantiles)
     primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
     hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,

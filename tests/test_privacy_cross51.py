@@ -1,0 +1,154 @@
+"""Privacy attacks across the outputs of one real dataset (review 51).
+
+Each test publishes what a user would from one set of records -- ``srmsim data summary`` and
+``srmsim calibrate`` through the CLI -- and plays the attacker on everything printed together
+with its own linear programme over the pupils' attendance rates (sorted, each in [0, 1], no
+calendar assumed, numpy's linear quantiles), failing if a count under 10 is pinned to a range
+narrower than 10.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import linprog
+
+from srmsim.cli import main
+
+QUANTILES = {"attendance_p10": 0.10, "attendance_p25": 0.25, "attendance_p50": 0.50}
+
+
+def quiet(*argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(argv))
+    return status, out.getvalue(), err.getvalue()
+
+
+def records(work: Path, attended: list[int], sessions: int = 100) -> Path:
+    """One school's pupils with one termly attendance row each (``attended`` of ``sessions``),
+    imported as real records."""
+    n = len(attended)
+    rng = np.random.default_rng(51)
+    score = np.round(100 + rng.normal(0, 10, n), 1)
+    ids = [f"P{i:04d}" for i in range(n)]
+    students = pd.DataFrame({"student_id": ids, "school": "A",
+                             "year_group": [7 + i % 5 for i in range(n)], "age_months": 140,
+                             "sex": ["F" if i % 2 else "M" for i in range(n)],
+                             "fsm": ["true" if i % 5 == 0 else "false" for i in range(n)],
+                             "sen": "false", "eal": "false", "prior_attainment": score})
+    obs = pd.DataFrame({"student_id": ids, "school": "A", "period_type": "term", "period": 1,
+                        "sessions_possible": sessions, "sessions_attended": attended,
+                        "assessment_score": score})
+    (work / "in").mkdir(parents=True)
+    students.to_csv(work / "in" / "students.csv", index=False)
+    obs.to_csv(work / "in" / "observations.csv", index=False)
+    status, _, err = quiet("data", "import", str(work / "in" / "students.csv"),
+                           str(work / "in" / "observations.csv"), "--out", str(work / "ds"))
+    assert status == 0, err
+    return work / "ds"
+
+
+def summary_total(ds: Path) -> dict[str, str]:
+    """The Total row of ``srmsim data summary``, by column."""
+    status, out, err = quiet("data", "summary", str(ds))
+    assert status == 0, err
+    lines = out.splitlines()
+    total = next(line.split() for line in lines if line.lstrip().startswith("Total"))
+    return dict(zip(lines[0].split()[1:], total[1:], strict=True))
+
+
+def calibrate_moments(ds: Path, out: Path) -> pd.DataFrame:
+    """``srmsim calibrate``'s fit_moments.csv (a short fit: only the moments matter here)."""
+    status, _, err = quiet("calibrate", str(ds), "--out", str(out), "--params",
+                           "dynamics.absence_logit", "--max-evals", "2", "--replications", "1",
+                           "--quiet")
+    assert status == 0, err
+    return pd.read_csv(out / "fit_moments.csv", dtype=str).set_index("moment")
+
+
+def rate_constraints(n: int, severe: int, absent: int, mean: tuple[float, float],
+                     quantiles: dict[float, tuple[float, float]]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``A r <= b`` for ``n`` sorted attendance rates with ``severe`` of them at most 0.5,
+    ``absent`` at most 0.9, their mean within ``mean`` and each quantile ``p`` (numpy's
+    linear interpolation) within its range."""
+    eps = 1e-7
+    rows: list[np.ndarray] = []
+    rhs: list[float] = []
+
+    def at_most(coefs: list[tuple[int, float]], bound: float) -> None:
+        row = np.zeros(n)
+        for i, k in coefs:
+            row[i] += k
+        rows.append(row)
+        rhs.append(bound)
+
+    for i in range(n - 1):
+        at_most([(i, 1.0), (i + 1, -1.0)], 0.0)
+    for count, cut in ((severe, 0.5), (absent, 0.9)):
+        if count:
+            at_most([(count - 1, 1.0)], cut)
+        if count < n:
+            at_most([(count, -1.0)], -(cut + eps))
+    for p, (q_lo, q_hi) in quantiles.items():
+        h = p * (n - 1)
+        f, c = int(np.floor(h)), int(np.ceil(h))
+        coefs = [(f, 1.0 - (h - f))] + ([(c, h - f)] if c != f else [])
+        at_most(coefs, q_hi)
+        at_most([(i, -k) for i, k in coefs], -q_lo)
+    at_most([(i, 1.0 / n) for i in range(n)], mean[1])
+    at_most([(i, -1.0 / n) for i in range(n)], -mean[0])
+    return np.array(rows), np.array(rhs)
+
+
+def possible_severe(n: int, absent: int, mean: tuple[float, float],
+                    quantiles: dict[float, tuple[float, float]]) -> list[int]:
+    """The numbers of severely absent pupils an attacker cannot rule out from the printed
+    figures (:func:`rate_constraints`): one LP per candidate."""
+    found = []
+    for s in range(absent + 1):
+        a, b = rate_constraints(n, s, absent, mean, quantiles)
+        fit = linprog(np.zeros(n), A_ub=a, b_ub=b, bounds=[(0.0, 1.0)] * n, method="highs")
+        if fit.status == 0:
+            found.append(s)
+    return found
+
+
+@pytest.fixture(scope="module")
+def quantiles_beside_summary_mean(tmp_path_factory) -> tuple[Path, int]:
+    """101 pupils of one calendar of 100 sessions: 3 severely absent (50%), 15 more
+    persistently absent (90%), 55 at 95%, one at 97%, 27 at 100% (mean 94.28%)."""
+    attended = [50] * 3 + [90] * 15 + [95] * 55 + [97] + [100] * 27
+    return records(tmp_path_factory.mktemp("q51"), attended), 3
+
+
+def test_calibrate_percentiles_beside_the_summarys_mean_hide_severe(
+        quantiles_beside_summary_mean, tmp_path) -> None:
+    # calibrate withheld its attendance (94.28% beside the summary's 18 persistently absent
+    # put the 3 severely absent at 0 to 9) but printed its percentiles, 90%, 95% and 95%,
+    # judged against its own withheld mean only; the summary printed the same mean to 0.1
+    # point (94.3%, which alone allows 0 to 10). With the median, the lowest 51 pupils each
+    # miss at least 5%: 1.8 + 0.4 severe + 33 x 0.05 <= 5.81 puts them at 0 to 5.
+    ds, severe = quantiles_beside_summary_mean
+    total = summary_total(ds)
+    moments = calibrate_moments(ds, tmp_path / "fit")
+    n, absent = int(total["with_sessions"]), int(total["persistently_absent"])
+    assert absent >= 10 and total["attendance_pct"] not in ("low", "x"), total
+    shown = float(total["attendance_pct"]) / 100
+    mean = (shown - 0.0005, shown + 0.0005)
+    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
+                     float(moments.loc[m, "target"]) + 1e-9)
+                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+    assert moments.loc["severe_absence", "events"] == "c"
+    seen = possible_severe(n, absent, mean, quantiles)
+    assert severe in seen
+    assert max(seen) - min(seen) >= 10, (
+        f"summary mean {total['attendance_pct']}% of {n} with {absent} persistently absent "
+        f"and calibrate's percentiles {quantiles} put the severely absent at {seen}")
