@@ -31,12 +31,13 @@ def quiet(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def records(work: Path, attended: list[int], sessions: int = 100) -> Path:
-    """One school's pupils with one termly attendance row each (``attended`` of ``sessions``),
-    imported as real records."""
+def records(work: Path, attended: list[int], sessions: int = 100,
+            score: np.ndarray | None = None) -> Path:
+    """One school's pupils with one termly attendance row each (``attended`` of ``sessions``)
+    and a score (random unless given), imported as real records."""
     n = len(attended)
-    rng = np.random.default_rng(51)
-    score = np.round(100 + rng.normal(0, 10, n), 1)
+    if score is None:
+        score = np.round(100 + np.random.default_rng(51).normal(0, 10, n), 1)
     ids = [f"P{i:04d}" for i in range(n)]
     students = pd.DataFrame({"student_id": ids, "school": "A",
                              "year_group": [7 + i % 5 for i in range(n)], "age_months": 140,
@@ -152,3 +153,65 @@ def test_calibrate_percentiles_beside_the_summarys_mean_hide_severe(
     assert max(seen) - min(seen) >= 10, (
         f"summary mean {total['attendance_pct']}% of {n} with {absent} persistently absent "
         f"and calibrate's percentiles {quantiles} put the severely absent at {seen}")
+
+
+def least_variance_of(n: int, severe: int, absent: int, mean: tuple[float, float],
+                      quantiles: dict[float, tuple[float, float]]) -> float:
+    """The least variance the printed figures allow ``n`` rates with ``severe`` severely
+    absent (``inf`` if none): a convex QP (SLSQP from a feasible point of the LP)."""
+    from scipy.optimize import minimize
+
+    a, b = rate_constraints(n, severe, absent, mean, quantiles)
+    start = linprog(np.zeros(n), A_ub=a, b_ub=b, bounds=[(0.0, 1.0)] * n, method="highs")
+    if start.status != 0:
+        return float("inf")
+    fit = minimize(lambda r: r.var(), start.x, jac=lambda r: 2 * (r - r.mean()) / n,
+                   method="SLSQP", bounds=[(0.0, 1.0)] * n,
+                   constraints=[{"type": "ineq", "fun": lambda r: b - a @ r,
+                                 "jac": lambda r: -a}],
+                   options={"maxiter": 1000, "ftol": 1e-12})
+    assert fit.success, fit.message
+    return float(fit.fun)
+
+
+@pytest.fixture(scope="module")
+def slope_beside_summary_mean(tmp_path_factory) -> tuple[Path, int]:
+    """The 101 pupils above with a score correlated 0.6 with their attendance: calibrate's
+    slope (0.72 SD per 10 points) caps the rates' variance at 0.019 (it is 0.007)."""
+    attended = np.array([50] * 3 + [90] * 15 + [95] * 55 + [97] + [100] * 27)
+    rate = attended / 100
+    z = (rate - rate.mean()) / rate.std()
+    noise = np.random.default_rng(1).normal(0, 1, len(rate))
+    score = np.round(100 + 10 * (0.6 * z + 0.8 * noise), 1)
+    return records(tmp_path_factory.mktemp("s51"), attended.tolist(), score=score), 3
+
+
+def test_calibrate_slope_beside_the_summarys_mean_hides_severe(
+        slope_beside_summary_mean, tmp_path) -> None:
+    # calibrate withheld its attendance and judged its attainment-attendance slope without
+    # any mean, but the summary prints it (94.3%): the slope 0.7244 caps the variance of the
+    # rates at 1 / (100 x 0.7244^2) = 0.0191, and with 18 persistently absent, a 10th
+    # percentile of 90% and the mean at least 94.25%, 9 severely absent pupils need a
+    # variance of 0.0199: the 3 are 0 to 8 (without the mean 0 to 10).
+    ds, severe = slope_beside_summary_mean
+    total = summary_total(ds)
+    moments = calibrate_moments(ds, tmp_path / "fit")
+    n, absent = int(total["with_sessions"]), int(total["persistently_absent"])
+    assert absent >= 10 and total["attendance_pct"] not in ("low", "x"), total
+    shown = float(total["attendance_pct"]) / 100
+    mean = (shown - 0.0005, shown + 0.0005)
+    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
+                     float(moments.loc[m, "target"]) + 1e-9)
+                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+    slope = moments.loc["attainment_attendance_slope", "target"]
+    seen = possible_severe(n, absent, mean, quantiles)
+    if slope not in ("low", "x"):
+        # the score is standardised: slope = correlation / SD of the rates (in tens of points)
+        ceiling = 1.0 / (100.0 * float(slope) ** 2) * (1 + 1e-9)
+        seen = [s for s in seen
+                if least_variance_of(n, s, absent, mean, quantiles) <= ceiling]
+    assert severe in seen
+    assert max(seen) - min(seen) >= 10, (
+        f"summary mean {total['attendance_pct']}% of {n} with {absent} persistently absent, "
+        f"calibrate's percentiles {quantiles} and slope {slope} put the severely absent at "
+        f"{seen}")

@@ -214,14 +214,27 @@ def mean_inequalities(pos: dict[str, int], attendance: float, values: np.ndarray
 SLOPE = "attainment_attendance_slope"
 
 
-def least_variance(lo: np.ndarray, hi: np.ndarray, total: float | None = None) -> float:
+def least_variance(lo: np.ndarray, hi: np.ndarray,
+                   total: float | tuple[float, float] | None = None) -> float:
     """The least (population) variance of values each within ``[lo, hi]`` (summing to
-    ``total`` if given; ``inf`` if they cannot): the values are ``clip(c, lo, hi)`` for one
-    ``c``, found by bisection on their sum (or on the slope of ``sum dist(c, [lo, hi])^2``)."""
+    ``total`` if given, or to a sum within it if a ``(least, greatest)`` pair; ``inf`` if
+    they cannot): the values are ``clip(c, lo, hi)`` for one ``c``, found by bisection on
+    their sum (or on the slope of ``sum dist(c, [lo, hi])^2``). Why a pair: a mean printed
+    rounded (the summary's, to 0.1 point) is known only to a range, and the least variance is
+    convex in the sum, so over a range it is at the sum nearest the unconstrained one's."""
     if len(lo) == 0:
         return 0.0
+    if isinstance(total, tuple):
+        free = float(np.clip(_centre(lo, hi, None), lo, hi).sum())
+        nearest = min(max(free, total[0]), total[1])
+        return least_variance(lo, hi, None if nearest == free else nearest)
     if total is not None and not lo.sum() - 1e-9 <= total <= hi.sum() + 1e-9:
         return float("inf")
+    return float(np.clip(_centre(lo, hi, total), lo, hi).var())
+
+
+def _centre(lo: np.ndarray, hi: np.ndarray, total: float | None) -> float:
+    """The ``c`` of :func:`least_variance`."""
     a, b = float(lo.min()), float(hi.max())
     for _ in range(60):
         c = (a + b) / 2
@@ -230,13 +243,13 @@ def least_variance(lo: np.ndarray, hi: np.ndarray, total: float | None = None) -
             a = c
         else:
             b = c
-    return float(np.clip((a + b) / 2, lo, hi).var())
+    return (a + b) / 2
 
 
 def spread_pins(n: int, absent: int, severe: int, attendance: float,
                 quantiles: dict[str, float], ceiling: float,
                 ranges: dict[str, tuple[float, float]], threshold: int,
-                sessions: int | None = None) -> bool:
+                sessions: int | None = None, upper: float | None = None) -> bool:
     """Whether a ceiling on the variance of the ``n`` students' attendance rates, with the
     attendance (their mean, one calendar) and the ``quantiles``, pins a count under the
     threshold of students at most 90% or 50% (or a remainder) to a range narrower than it.
@@ -252,13 +265,14 @@ def spread_pins(n: int, absent: int, severe: int, attendance: float,
     students (the slope's, over ``m`` of them, times ``m / n``: the ``m`` of ``n`` values
     closest to their mean vary at most ``n / m`` times as much). Where the true counts fail
     that with the mean (unequal sessions), the mean is not used; where they fail even without
-    it, this says it pins."""
+    it, this says it pins. ``upper``: the mean is known only to ``[attendance, upper]`` (the
+    summary's, printed to 0.1 point, where this table withholds its own)."""
     order = np.arange(1, n + 1)
     least, most, (severe_least, absent_least, absent_most, rest_most) = shortfall_bounds(
         n, quantiles, sessions)
     q_lo, q_hi = 1.0 - most, 1.0 - least  # the rates the quantiles leave each in order
 
-    def possible(a: int, s: int, total: float | None) -> bool:
+    def possible(a: int, s: int, total: float | tuple[float, float] | None) -> bool:
         if not 0 <= s <= a <= n:
             return False
         lo = np.maximum(q_lo, np.where(order <= s, 0.0, np.where(
@@ -267,7 +281,9 @@ def spread_pins(n: int, absent: int, severe: int, attendance: float,
             order <= a, 1.0 - absent_least, 1.0)))
         return bool((lo <= hi + 1e-12).all()) and least_variance(lo, hi, total) <= ceiling
 
-    total: float | None = attendance * n if np.isfinite(attendance) else None
+    total: float | tuple[float, float] | None = None
+    if np.isfinite(attendance):
+        total = attendance * n if upper is None else (attendance * n, upper * n)
     if not possible(absent, severe, total):
         total = None
         if not possible(absent, severe, total):
@@ -487,6 +503,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         return mean_inequalities(pos, attendance, values, qs, sessions)
 
     mean_rules: Rules | None = own if np.isfinite(attendance) else None
+    mean_range = (attendance, attendance)  # the least and greatest mean a reader knows
     if np.isfinite(attendance) and audited.any():
         # what the attendance gives with every other count hidden: hiding cannot widen it,
         # so a small count it pins (that the known counts and the quantiles alone leave wide)
@@ -520,7 +537,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                 return mean_inequalities(pos, s_lo, values, qs, sessions, upper=s_hi)
 
             if not pins({}, printed):
-                mean_rules = printed
+                mean_rules, mean_range = printed, (s_lo, s_hi)
         if mean_rules is not None and published_quantiles and pins(published_quantiles,
                                                                    mean_rules):
             # the most quantiles (the lower ones first) the attendance pins nothing with
@@ -562,9 +579,10 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         ranges = {c: (float(lo[pos[c]]), float(hi[pos[c]])) for c in AT_MOST_RATE
                   if hidden[pos[c]]}
         ceiling = values[pos["both"]] / n_sessions / (100.0 * slope ** 2)
+        least_mean, most_mean = mean_range if mean_rules is not None else (np.nan, np.nan)
         if spread_pins(n_sessions, int(values[pos["absent"]]), int(values[pos["severe"]]),
-                       np.nan if by_mean else attendance, published_quantiles, ceiling, ranges,
-                       threshold, sessions):
+                       least_mean, published_quantiles, ceiling, ranges, threshold, sessions,
+                       upper=most_mean):
             withheld.add(SLOPE)
     return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold,
                     population=tuple(population.items()), sessions=sessions)
