@@ -215,3 +215,38 @@ def test_calibrate_slope_beside_the_summarys_mean_hides_severe(
         f"summary mean {total['attendance_pct']}% of {n} with {absent} persistently absent, "
         f"calibrate's percentiles {quantiles} and slope {slope} put the severely absent at "
         f"{seen}")
+
+
+@pytest.fixture(scope="module")
+def interpolated_percentile(tmp_path_factory) -> tuple[Path, int]:
+    """100 pupils of one calendar of 100 sessions: 3 severely absent (50%), 15 more
+    persistently absent (90%), 55 at 95%, one at 97%, 26 at 100%. The 10th percentile of 100
+    is ``0.1 r_9 + 0.9 r_10`` (numpy's linear interpolation at h = 9.9)."""
+    attended = [50] * 3 + [90] * 15 + [95] * 55 + [97] + [100] * 26
+    return records(tmp_path_factory.mktemp("i51"), attended), 3
+
+
+def test_calibrate_interpolated_percentile_beside_the_absent_hides_severe(
+        interpolated_percentile, tmp_path) -> None:
+    # calibrate printed 18 persistently absent of 100 (as the summary does) and a 10th
+    # percentile of 90%: its audit read the percentile as "the 10 lowest at most 90%, the rest
+    # at least 90%", which leaves 0 to 10 severely absent. But 18 persistently absent put
+    # r_10 at most 90%, so 0.1 r_9 + 0.9 r_10 = 90% puts r_9 at 90% too: at most 9 are
+    # severely absent, and the 3 were 0 to 9 (from calibrate's output alone).
+    ds, severe = interpolated_percentile
+    moments = calibrate_moments(ds, tmp_path / "fit")
+    row = moments.loc["persistent_absence"]
+    assert row["events"].isdigit(), row
+    n, absent = int(row["n"]), int(row["events"])
+    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
+                     float(moments.loc[m, "target"]) + 1e-9)
+                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+    mean = (0.0, 1.0)  # calibrate withholds its attendance here
+    if moments.loc["attendance", "target"] not in ("low", "x"):
+        value = float(moments.loc["attendance", "target"])
+        mean = (value - 1e-9, value + 1e-9)
+    seen = possible_severe(n, absent, mean, quantiles)
+    assert severe in seen
+    assert max(seen) - min(seen) >= 10, (
+        f"calibrate's {absent} persistently absent of {n} and percentiles {quantiles} put the "
+        f"severely absent at {seen}")

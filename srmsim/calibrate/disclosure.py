@@ -303,27 +303,61 @@ def spread_pins(n: int, absent: int, severe: int, attendance: float,
                for true, seen, hidden in counts)
 
 
-def quantile_bounds(n: int, quantiles: dict[str, float],
-                    sessions: int | None = None) -> dict[str, list[tuple[str, int, int]]]:
+def quantile_bounds(n: int, quantiles: dict[str, float], sessions: int | None = None,
+                    counts: dict[str, float] | None = None
+                    ) -> dict[str, list[tuple[str, int, int]]]:
     """For each count of :data:`AT_MOST_RATE`, the (moment, least, greatest) it is pinned to by
-    each quantile of ``n`` students: with ``h = p (n - 1)``, a quantile at most the cut-off
-    puts the ``floor(h) + 1`` lowest rates at or below it; one above it leaves at most
-    ``ceil(h)`` students there. With ``sessions`` (whole sessions of one calendar) the rates
-    are whole sessions: the lowest are at most the session below the quantile, the others at
-    least the one above, so a quantile between two sessions either side of a cut-off gives
-    both bounds (a 10th percentile of 91.25% of 40 sessions, between 36 and 37, says exactly
-    ``floor(h) + 1`` are persistently absent)."""
+    each quantile of ``n`` students: with ``h = p (n - 1) = f + w``, numpy's quantile is
+    ``(1 - w) r_f + w r_c`` of the rates in order (``c = f + 1``, or ``f`` when ``w = 0``), so
+    ``r_f <= q <= r_c``: a quantile at most the cut-off puts the ``f + 1`` lowest rates at or
+    below it; one above it leaves at most ``c`` students there. With ``sessions`` (whole sessions of one
+    calendar) the rates are whole sessions: the lowest are at most the session below the
+    quantile, the others at least the one above, so a quantile between two sessions either
+    side of a cut-off gives both bounds (a 10th percentile of 91.25% of 40 sessions, between 36
+    and 37, says exactly ``floor(h) + 1`` are persistently absent).
+
+    ``counts`` (the true counts at most each cut-off, for deciding what to withhold only): the
+    weight ``w`` is used too. As a rate is within [0, 1], ``r_f >= (q - w) / (1 - w)`` and
+    ``r_c <= q / w``: a quantile at most the cut-off puts ``c + 1`` at or below it where even
+    ``r_c`` must be, one above it at most ``f`` where even ``r_f`` must be above. And where the
+    other count is known, the weights tie the two rates: with 18 of 100 students
+    persistently absent, ``r_10 <= 0.9``, and a 10th percentile of 90% (``0.1 r_9 + 0.9 r_10``)
+    puts ``r_9`` at 90% too: at most 9 are severely absent, where ``r_10 >= 0.9`` said 10. Such
+    a bound holds only where its premise does, so it is given where the true count meets it
+    (an attacker who knows the count gets it; one who does not gets less)."""
     out: dict[str, list[tuple[str, int, int]]] = {c: [] for c in AT_MOST_RATE}
+
+    def down(x: float) -> float:  # the greatest rate at most x
+        return float(np.floor(x * sessions + 1e-9) / sessions) if sessions else x
+
+    def up(x: float) -> float:  # the least rate at least x
+        return float(np.ceil(x * sessions - 1e-9) / sessions) if sessions else x
+
+    def above(t: float) -> float:  # the least rate a student above the cut-off t can have
+        return float((np.floor(t * sessions + 1e-9) + 1) / sessions) if sessions else t
+
     for moment, q in quantiles.items():
         if moment not in QUANTILES or not np.isfinite(q) or n < 1:
             continue
         h = QUANTILES[moment] * (n - 1)
-        sides = ((np.floor(q * sessions + 1e-9) / sessions,
-                  np.ceil(q * sessions - 1e-9) / sessions) if sessions else (q,))
+        f = int(np.floor(h))
+        w = h - f
+        c = f + 1 if w > 0 else f
         for cell, cut in AT_MOST_RATE.items():
-            out[cell] += list(dict.fromkeys((moment, int(np.floor(h)) + 1, n) if side <= cut
-                                            else (moment, 0, int(np.ceil(h)))
-                                            for side in sides))
+            f_lo, f_hi, c_lo, c_hi = 0.0, q, q, 1.0  # r_f and r_c
+            if w > 0 and counts is not None:
+                f_lo, c_hi = max(0.0, (q - w) / (1 - w)), min(1.0, q / w)
+                for other, t in AT_MOST_RATE.items():
+                    if other == cell:
+                        continue
+                    if counts[other] >= c + 1:  # r_c <= t
+                        f_lo = max(f_lo, (q - w * down(t)) / (1 - w))
+                    if counts[other] <= f:  # r_f > t
+                        c_hi = min(c_hi, (q - (1 - w) * above(t)) / w)
+            f_lo, f_hi, c_lo, c_hi = up(f_lo), down(f_hi), up(c_lo), down(c_hi)
+            lo = c + 1 if c_hi <= cut else f + 1 if f_hi <= cut else 0
+            hi = f if f_lo > cut else c if c_lo > cut else n
+            out[cell].append((moment, lo, min(hi, n)))
     return out
 
 
@@ -331,7 +365,7 @@ def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
             threshold: int, sessions: int | None = None) -> tuple[float, set[str]]:
     """The narrowest range the quantiles alone give a small count (of students at most a
     cut-off, its remainder, or absent-but-not-severe), and the quantiles giving its ends."""
-    bounds = quantile_bounds(n, quantiles, sessions)
+    bounds = quantile_bounds(n, quantiles, sessions, counts=values)
     rng = {c: (max([lo for _, lo, _ in b], default=0), min([hi for _, _, hi in b], default=n))
            for c, b in bounds.items()}
     (a_lo, a_hi), (s_lo, s_hi) = rng["absent"], rng["severe"]
