@@ -32,7 +32,7 @@ def quiet(*argv: str) -> tuple[int, str, str]:
 
 
 def records(work: Path, attended: list[int], sessions: int = 100,
-            score: np.ndarray | None = None) -> Path:
+            score: np.ndarray | None = None, fsm: list[bool] | None = None) -> Path:
     """One school's pupils with one termly attendance row each (``attended`` of ``sessions``)
     and a score (random unless given), imported as real records."""
     n = len(attended)
@@ -42,7 +42,8 @@ def records(work: Path, attended: list[int], sessions: int = 100,
     students = pd.DataFrame({"student_id": ids, "school": "A",
                              "year_group": [7 + i % 5 for i in range(n)], "age_months": 140,
                              "sex": ["F" if i % 2 else "M" for i in range(n)],
-                             "fsm": ["true" if i % 5 == 0 else "false" for i in range(n)],
+                             "fsm": ["true" if (fsm[i] if fsm else i % 5 == 0) else "false"
+                                     for i in range(n)],
                              "sen": "false", "eal": "false", "prior_attainment": score})
     obs = pd.DataFrame({"student_id": ids, "school": "A", "period_type": "term", "period": 1,
                         "sessions_possible": sessions, "sessions_attended": attended,
@@ -250,3 +251,39 @@ def test_calibrate_interpolated_percentile_beside_the_absent_hides_severe(
     assert max(seen) - min(seen) >= 10, (
         f"calibrate's {absent} persistently absent of {n} and percentiles {quantiles} put the "
         f"severely absent at {seen}")
+
+
+@pytest.fixture(scope="module")
+def absent_hidden_here_shown_there(tmp_path_factory) -> tuple[Path, int]:
+    """85 pupils of one calendar: 14 severely absent (30-50%), 3 more persistently absent
+    (80%), 68 at 92-100%; 6 of the 17 absent are FSM pupils (16 FSM in all)."""
+    attended = [30] * 4 + [40] * 5 + [50] * 5 + [80] * 3 + [92] * 10 + [95] * 30 + [100] * 28
+    fsm = [i in (0, 4, 9, 12, 14, 16) or (i >= 17 and i % 7 == 0) for i in range(85)]
+    return records(tmp_path_factory.mktemp("k51"), attended, fsm=fsm), 3
+
+
+def test_calibrate_hides_no_count_behind_the_summarys_persistently_absent(
+        absent_hidden_here_shown_there, tmp_path) -> None:
+    # calibrate printed a 10th percentile of 44% (at h = 8.4: the 9 lowest at most 44%, so at
+    # least 9 severely absent) and protected the 3 absent but not severely by hiding its own
+    # 17 persistently absent; the summary prints the 17, so 17 - severe put them at 0 to 8.
+    ds, rest = absent_hidden_here_shown_there
+    total = summary_total(ds)
+    moments = calibrate_moments(ds, tmp_path / "fit")
+    n, absent = int(total["with_sessions"]), int(total["persistently_absent"])
+    assert absent >= 10, total
+    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
+                     float(moments.loc[m, "target"]) + 1e-9)
+                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+    mean = (0.0, 1.0)
+    if moments.loc["attendance", "target"] not in ("low", "x"):
+        value = float(moments.loc["attendance", "target"])
+        mean = (value - 1e-9, value + 1e-9)
+    elif total["attendance_pct"] not in ("low", "x"):
+        shown = float(total["attendance_pct"]) / 100
+        mean = (shown - 0.0005, shown + 0.0005)
+    seen = [absent - s for s in possible_severe(n, absent, mean, quantiles)]
+    assert rest in seen
+    assert max(seen) - min(seen) >= 10, (
+        f"the summary's {absent} persistently absent of {n} and calibrate's percentiles "
+        f"{quantiles} put those not severely absent at {sorted(seen)}")

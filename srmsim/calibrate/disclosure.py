@@ -362,13 +362,18 @@ def quantile_bounds(n: int, quantiles: dict[str, float], sessions: int | None = 
 
 
 def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
-            threshold: int, sessions: int | None = None) -> tuple[float, set[str]]:
+            threshold: int, sessions: int | None = None,
+            known: frozenset[str] = frozenset()) -> tuple[float, set[str]]:
     """The narrowest range the quantiles alone give a small count (of students at most a
-    cut-off, its remainder, or absent-but-not-severe), and the quantiles giving its ends."""
+    cut-off, its remainder, or absent-but-not-severe), and the quantiles giving its ends;
+    the counts in ``known`` (printed by another command) at their values."""
     bounds = quantile_bounds(n, quantiles, sessions, counts=values)
     rng = {c: (max([lo for _, lo, _ in b], default=0), min([hi for _, _, hi in b], default=n))
            for c, b in bounds.items()}
+    for c in known & set(rng):
+        rng[c] = (int(values[c]), int(values[c]))
     (a_lo, a_hi), (s_lo, s_hi) = rng["absent"], rng["severe"]
+    s_hi = min(s_hi, a_hi)  # the severely absent are some of the absent
     checks = [(values["absent"], a_hi - a_lo, ["absent"]),
               (n - values["absent"], a_hi - a_lo, ["absent"]),
               (values["severe"], s_hi - s_lo, ["severe"]),
@@ -377,9 +382,9 @@ def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
                ["absent", "severe"])]
     width, ends = np.inf, set()
     for v, w, cells in checks:
-        if v < threshold and w < threshold:
+        if v < threshold and w < threshold and not set(cells) <= known:
             width = min(width, w)
-            for c in cells:
+            for c in set(cells) - known:
                 lo_c, hi_c = rng[c]
                 ends |= {m for m, lo_m, hi_m in bounds[c]
                          if (lo_m > 0 and lo_m == lo_c) or (hi_m < n and hi_m == hi_c)}
@@ -387,18 +392,20 @@ def _narrow(values: dict[str, float], n: int, quantiles: dict[str, float],
 
 
 def _safe_quantiles(values: dict[str, float], n: int, quantiles: dict[str, float],
-                    threshold: int, sessions: int | None = None) -> set[str]:
-    """The quantiles to withhold so that they alone pin no small count to a range narrower
-    than the threshold: one at a time, the quantile giving a too-narrow range an end whose
-    removal widens the narrowest range most."""
+                    threshold: int, sessions: int | None = None,
+                    known: frozenset[str] = frozenset()) -> set[str]:
+    """The quantiles to withhold so that they alone (with the ``known`` counts another command
+    prints) pin no small count to a range narrower than the threshold: one at a time, the
+    quantile giving a too-narrow range an end whose removal widens the narrowest range most."""
     withheld: set[str] = set()
     while True:
         left = {m: q for m, q in quantiles.items() if m not in withheld}
-        width, ends = _narrow(values, n, left, threshold, sessions)
+        width, ends = _narrow(values, n, left, threshold, sessions, known)
         if not ends:
             return withheld
         best = max(sorted(ends, key=list(QUANTILES).index), key=lambda m: _narrow(
-            values, n, {k: q for k, q in left.items() if k != m}, threshold, sessions)[0])
+            values, n, {k: q for k, q in left.items() if k != m}, threshold, sessions,
+            known)[0])
         withheld.add(best)
 
 
@@ -505,9 +512,13 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         if e_cell is not None:
             shown[pos[e_cell]] = True
     n_sessions = int(values[pos["sessions"]])
+    # the summary's own counts are known whatever this table hides: the quantiles, the
+    # attendance and the slope are judged with them (the cells' audit only knows what it shows)
+    by_summary = frozenset(c for c in SUMMARY_SHOWN
+                           if population and values[pos[c]] >= threshold)
 
     by_quantile = _safe_quantiles({c: values[pos[c]] for c in AT_MOST_RATE}, n_sessions,
-                                  quantiles, threshold, sessions)
+                                  quantiles, threshold, sessions, by_summary)
     # the records' counts other commands print are known: shown, and not hidden here
     keep = np.array([c in population for c in names])
     shown |= keep
@@ -545,8 +556,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         # with the quantiles (each of which says how far short of full attendance the lowest
         # students fall), quantiles are withheld until it pins none, the attendance kept
         # the summary's own counts are known whatever this table hides
-        known = keep | np.array([bool(population) and c in SUMMARY_SHOWN
-                                 and values[i] >= threshold for i, c in enumerate(names)])
+        known = keep | np.array([c in by_summary for c in names])
 
         def pinned(rules: list[dict[int, float]]) -> np.ndarray:
             lo, hi = feasible_ranges(values, ~known, equations, rules,
@@ -608,10 +618,13 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     if np.isfinite(slope) and slope != 0 and n_sessions and (audited & hidden)[at_most].any():
         # the slope bounds the spread of the attendance rates: with their mean and quantiles,
         # that bounds how many sit far below it
-        lo, hi = feasible_ranges(values, hidden, equations, inequalities,
+        # what the summary prints is known however this table hides it (its persistently
+        # absent pupils: exact, not the range this table's own counts leave them)
+        unknown = hidden & ~np.array([c in by_summary for c in names])
+        lo, hi = feasible_ranges(values, unknown, equations, inequalities,
                                  cells=[pos[c] for c in AT_MOST_RATE], free=free)
         ranges = {c: (float(lo[pos[c]]), float(hi[pos[c]])) for c in AT_MOST_RATE
-                  if hidden[pos[c]]}
+                  if unknown[pos[c]]}
         ceiling = values[pos["both"]] / n_sessions / (100.0 * slope ** 2)
         least_mean, most_mean = mean_range if mean_rules is not None else (np.nan, np.nan)
         if spread_pins(n_sessions, int(values[pos["absent"]]), int(values[pos["severe"]]),
