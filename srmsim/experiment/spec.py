@@ -305,8 +305,9 @@ class Experiment:
 
     def sized_scenarios(self) -> dict[str, Scenario]:
         """The scenarios whose runs' memory a study must check: each variant's, and where an
-        uncertain parameter sizes the trust (``trust.n_schools: [10, 400]``, say) each
-        replication's draw of it, so the largest is checked, not the first replication's."""
+        uncertain parameter sizes the runs (a request stream's ``arrivals.per_week``, the
+        schools' ``trust.size_cv``) each replication's draw of it, so the largest is checked,
+        not the first replication's (uncertain keys are real numbers: no whole-number size)."""
         sizing = [k for k in self.config.uncertain if k.split(".")[0] in SIZE_SECTIONS]
         reps = range(len(self.parameter_draws())) if sizing else range(1)
         return {(f"{v} (replication {r + 1}: {', '.join(sizing)} drawn)" if sizing else v):
