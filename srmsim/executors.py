@@ -246,10 +246,12 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
     pending: set[Future[Rows]] = set()
     here: Future[Rows] | None = None  # the task this process is running meanwhile
     local = ThreadPoolExecutor(1, thread_name_prefix="srmsim-run-here")
+    workers: dict[int, Any] = {}  # the pool's processes seen (how one died is said from them)
     try:
         while queue or pending:
             up = pool.ready()
             if up:
+                workers.update(getattr(pool.pool, "_processes", None) or {})
                 while queue and len(pending) < 2 * pool.workers:
                     pending.add(pool.pool.submit(fn, *queue.popleft()))
             elif queue and (here is None or here.done()):
@@ -260,13 +262,38 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
             for fut in done:
                 on_rows(fut.result())
     except BrokenProcessPool:
-        raise SrmsimError(WORKER_DIED) from None
+        raise SrmsimError(WORKER_DIED + _how_died(workers)) from None
     except BaseException:
         for fut in pending:
             fut.cancel()
         raise
     finally:
         local.shutdown(wait=False, cancel_futures=True)
+
+
+def _how_died(workers: dict[int, Any]) -> str:
+    """A second line, ``worker 1234 was killed by signal 9, SIGKILL: ...``, for the pool's
+    processes that a signal other than the pool's own SIGTERM ended: "a worker process died"
+    alone did not say whether memory ran out (the kernel's out-of-memory killer sends SIGKILL)
+    or it crashed."""
+    import signal
+
+    died = []
+    for pid, proc in sorted(workers.items()):
+        try:
+            code = proc.exitcode  # polls: a process killed by a signal has a negative code
+        except (OSError, ValueError, AttributeError):
+            continue
+        if code is None or code >= 0 or -code == signal.SIGTERM:
+            continue
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "an unknown signal"
+        why = (": the kernel's out-of-memory killer sends it, as does `kill -9`"
+               if -code == signal.SIGKILL else "")
+        died.append(f"worker {pid} was killed by signal {-code}, {name}{why}")
+    return "\n" + "; ".join(died) if died else ""  # (its own line: long lines are cut)
 
 
 def connect(scheduler: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -270,6 +271,9 @@ def test_a_killed_worker_gives_a_short_error_and_resume_finishes(tmp_path):
     assert proc.returncode == 2, err
     assert "worker process died" in err and "--resume" in err
     assert "Traceback" not in err
+    # which worker, and how: SIGKILL, as the out-of-memory killer's
+    assert re.search(r"worker \d+ was killed by signal 9, SIGKILL: the kernel's out-of-memory "
+                     r"killer sends it", err), err
     kept = len(list(part.glob("runs/*/*.parquet")))
     assert 0 < kept < 30, "the kill should land part way through"
     assert main(["experiment", str(exp), "--out", str(part), "--quiet", "--workers", "2",
