@@ -123,6 +123,25 @@ def possible_severe(n: int, absent: int, mean: tuple[float, float],
     return found
 
 
+def printed_quantiles(moments: pd.DataFrame) -> dict[float, tuple[float, float]]:
+    """calibrate's printed attendance percentiles, each as the range its digits allow."""
+    return {p: (float(moments.loc[m, "target"]) - 1e-9, float(moments.loc[m, "target"]) + 1e-9)
+            for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+
+
+def printed_mean(moments: pd.DataFrame, total: dict[str, str] | None = None
+                 ) -> tuple[float, float]:
+    """The narrowest range of the pooled attendance that is printed: calibrate's, else the
+    summary's (to 0.1 point), else nothing (0 to 1)."""
+    if moments.loc["attendance", "target"] not in ("low", "x"):
+        value = float(moments.loc["attendance", "target"])
+        return value - 1e-9, value + 1e-9
+    if total is not None and total["attendance_pct"] not in ("low", "x"):
+        shown = float(total["attendance_pct"]) / 100
+        return shown - 0.0005, shown + 0.0005
+    return 0.0, 1.0
+
+
 @pytest.fixture(scope="module")
 def quantiles_beside_summary_mean(tmp_path_factory) -> tuple[Path, int]:
     """101 pupils of one calendar of 100 sessions: 3 severely absent (50%), 15 more
@@ -143,11 +162,7 @@ def test_calibrate_percentiles_beside_the_summarys_mean_hide_severe(
     moments = calibrate_moments(ds, tmp_path / "fit")
     n, absent = int(total["with_sessions"]), int(total["persistently_absent"])
     assert absent >= 10 and total["attendance_pct"] not in ("low", "x"), total
-    shown = float(total["attendance_pct"]) / 100
-    mean = (shown - 0.0005, shown + 0.0005)
-    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
-                     float(moments.loc[m, "target"]) + 1e-9)
-                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+    mean, quantiles = printed_mean(moments, total), printed_quantiles(moments)
     assert moments.loc["severe_absence", "events"] == "c"
     seen = possible_severe(n, absent, mean, quantiles)
     assert severe in seen
@@ -199,11 +214,7 @@ def test_calibrate_slope_beside_the_summarys_mean_hides_severe(
     moments = calibrate_moments(ds, tmp_path / "fit")
     n, absent = int(total["with_sessions"]), int(total["persistently_absent"])
     assert absent >= 10 and total["attendance_pct"] not in ("low", "x"), total
-    shown = float(total["attendance_pct"]) / 100
-    mean = (shown - 0.0005, shown + 0.0005)
-    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
-                     float(moments.loc[m, "target"]) + 1e-9)
-                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
+    mean, quantiles = printed_mean(moments, total), printed_quantiles(moments)
     slope = moments.loc["attainment_attendance_slope", "target"]
     seen = possible_severe(n, absent, mean, quantiles)
     if slope not in ("low", "x"):
@@ -239,13 +250,7 @@ def test_calibrate_interpolated_percentile_beside_the_absent_hides_severe(
     row = moments.loc["persistent_absence"]
     assert row["events"].isdigit(), row
     n, absent = int(row["n"]), int(row["events"])
-    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
-                     float(moments.loc[m, "target"]) + 1e-9)
-                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
-    mean = (0.0, 1.0)  # calibrate withholds its attendance here
-    if moments.loc["attendance", "target"] not in ("low", "x"):
-        value = float(moments.loc["attendance", "target"])
-        mean = (value - 1e-9, value + 1e-9)
+    mean, quantiles = printed_mean(moments), printed_quantiles(moments)  # (calibrate's alone)
     seen = possible_severe(n, absent, mean, quantiles)
     assert severe in seen
     assert max(seen) - min(seen) >= 10, (
@@ -272,16 +277,7 @@ def test_calibrate_hides_no_count_behind_the_summarys_persistently_absent(
     moments = calibrate_moments(ds, tmp_path / "fit")
     n, absent = int(total["with_sessions"]), int(total["persistently_absent"])
     assert absent >= 10, total
-    quantiles = {p: (float(moments.loc[m, "target"]) - 1e-9,
-                     float(moments.loc[m, "target"]) + 1e-9)
-                 for m, p in QUANTILES.items() if moments.loc[m, "target"] not in ("low", "x")}
-    mean = (0.0, 1.0)
-    if moments.loc["attendance", "target"] not in ("low", "x"):
-        value = float(moments.loc["attendance", "target"])
-        mean = (value - 1e-9, value + 1e-9)
-    elif total["attendance_pct"] not in ("low", "x"):
-        shown = float(total["attendance_pct"]) / 100
-        mean = (shown - 0.0005, shown + 0.0005)
+    mean, quantiles = printed_mean(moments, total), printed_quantiles(moments)
     seen = [absent - s for s in possible_severe(n, absent, mean, quantiles)]
     assert rest in seen
     assert max(seen) - min(seen) >= 10, (
