@@ -133,7 +133,7 @@ class RunTooBigError(SrmsimError):
     (``srmsim validate`` warns of it, and still exits 0)."""
 
 
-def check_events_fit(weekly_events: list[int], weeks_left: int, what: str) -> None:
+def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str) -> None:
     """Refuse a run mid-way when its policy's events cannot fit in memory by its end.
 
     Why: how many events a policy makes (cases flagged, queued, started, reviewed...) is only
@@ -144,7 +144,7 @@ def check_events_fit(weekly_events: list[int], weeks_left: int, what: str) -> No
     lower bound, as far as the weeks to come resemble those), are costed at
     :data:`BYTES_PER_EVENT` against the memory available now: a run that cannot fit stops with
     the figures (nothing written), rather than being killed at the end, where its events
-    table is made. ``weekly_events``: the events of each week so far."""
+    table is made. ``weekly_events``: the events of each week so far; ``scenario``: its name."""
     weeks = len(weekly_events)
     if weeks_left <= 0 or weeks < EVENT_CHECK_WEEKS or weeks % EVENT_CHECK_WEEKS:
         return
@@ -155,7 +155,7 @@ def check_events_fit(weekly_events: list[int], weeks_left: int, what: str) -> No
     have = available_bytes()
     if have is not None and need > have:
         raise RunTooBigError(
-            f"{what}: its policy made {recorded:,} case events in its first "
+            f"scenario {scenario!r}: its policy made {recorded:,} case events in its first "
             f"{weeks} weeks (at least {rate:,} a week lately), so about {total:,} by the end of "
             f"the run, whose events table needs about {amount(need)} of memory, and "
             f"{amount(max(have, 0))} is available; stopped before that (nothing written): make "

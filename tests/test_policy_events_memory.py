@@ -30,7 +30,7 @@ def test_the_events_so_far_and_the_least_recent_week_are_costed(monkeypatch):
     need = (sum(weekly) + 1_000 * 35) * memory.BYTES_PER_EVENT
     assert need > 4 * MB
     with pytest.raises(memory.RunTooBigError) as err:
-        memory.check_events_fit(weekly, 35, "scenario 'x'")
+        memory.check_events_fit(weekly, 35, "x")
     text = str(err.value)
     assert text.startswith("scenario 'x': its policy made 12,700 case events in its first 4 weeks "
                            "(at least 1,000 a week lately), so about 47,700 by the end")

@@ -310,11 +310,11 @@ def quantile_bounds(n: int, quantiles: dict[str, float], sessions: int | None = 
     each quantile of ``n`` students: with ``h = p (n - 1) = f + w``, numpy's quantile is
     ``(1 - w) r_f + w r_c`` of the rates in order (``c = f + 1``, or ``f`` when ``w = 0``), so
     ``r_f <= q <= r_c``: a quantile at most the cut-off puts the ``f + 1`` lowest rates at or
-    below it; one above it leaves at most ``c`` students there. With ``sessions`` (whole sessions of one
-    calendar) the rates are whole sessions: the lowest are at most the session below the
-    quantile, the others at least the one above, so a quantile between two sessions either
-    side of a cut-off gives both bounds (a 10th percentile of 91.25% of 40 sessions, between 36
-    and 37, says exactly ``floor(h) + 1`` are persistently absent).
+    below it; one above it leaves at most ``c`` students there. With ``sessions`` (whole
+    sessions of one calendar) the rates are whole sessions: the lowest are at most the session
+    below the quantile, the others at least the one above, so a quantile between two sessions
+    either side of a cut-off gives both bounds (a 10th percentile of 91.25% of 40 sessions,
+    between 36 and 37, says exactly ``floor(h) + 1`` are persistently absent).
 
     ``counts`` (the true counts at most each cut-off, for deciding what to withhold only): the
     weight ``w`` is used too. As a rate is within [0, 1], ``r_f >= (q - w) / (1 - w)`` and

@@ -308,7 +308,7 @@ class Experiment:
         uncertain parameter sizes the runs (a request stream's ``arrivals.per_week``, the
         schools' ``trust.size_cv``) each replication's draw of it, so the largest is checked,
         not the first replication's (uncertain keys are real numbers: no whole-number size)."""
-        sizing = [k for k in self.config.uncertain if k.split(".")[0] in SIZE_SECTIONS]
+        sizing = sizing_keys(self.config.uncertain)
         reps = range(len(self.parameter_draws())) if sizing else range(1)
         return {(f"{v} (replication {r + 1}: {', '.join(sizing)} drawn)" if sizing else v):
                 self.scenario_for(v, r) for v in self.variants for r in reps}
@@ -322,6 +322,11 @@ def experiment_digest(config: Any, variants: Any) -> str:
 
 #: the scenario sections a run's memory estimate reads (srmsim.model._size_digest)
 SIZE_SECTIONS = ("trust", "years", "outputs", "requests")
+
+
+def sizing_keys(uncertain: dict[str, Any]) -> list[str]:
+    """The uncertain keys that change a run's size (and so its memory), in their order."""
+    return [k for k in uncertain if k.split(".")[0] in SIZE_SECTIONS]
 
 
 _SHADOWED = ("is also an uncertain parameter: every replication's draw would replace this value, "

@@ -62,6 +62,7 @@ from srmsim.experiment.spec import (
     _leaf_keys,
     check_uncertain,
     shadowed_keys,
+    sizing_keys,
     unknown_outcomes,
 )
 from srmsim.experiment.store import ResultsStore
@@ -398,8 +399,6 @@ class Optimisation:
         of ``n_schools`` x ``students_per_year_group`` at both highs is the largest the search
         may propose), and each with the uncertain parameters that size the trust at either end
         of their ranges."""
-        from srmsim.experiment.spec import SIZE_SECTIONS
-
         found = {BASELINE: self.scenario(self.config.baseline or {})}
         highs = {k: int(lever.bounds[1]) if lever.integer else lever.high
                  for k, lever in self.config.levers.items() if lever.choices is None}
@@ -409,8 +408,7 @@ class Optimisation:
                 found[f"with {_lever_values(params)}"] = self.scenario(self.overrides(params))
             except ScenarioError:  # levers at their highs together may not make a scenario
                 continue
-        sizing = {k: r for k, r in self.config.uncertain.items()
-                  if k.split(".")[0] in SIZE_SECTIONS}
+        sizing = {k: self.config.uncertain[k] for k in sizing_keys(self.config.uncertain)}
         if not sizing:
             return found
         out = dict(found)

@@ -932,7 +932,7 @@ class PolicyEngine:
         self._weekly_events.append(self._events_this_week)
         self._events_this_week = 0
         check_events_fit(self._weekly_events, self.model.n_weeks - now - 1,
-                         f"scenario {self.model.config.name!r}")
+                         self.model.config.name)
 
     @property
     def pool_minutes_used(self) -> np.ndarray:
