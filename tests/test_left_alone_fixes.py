@@ -15,15 +15,16 @@ from srmsim.cli import main
 
 def opposite_groups(k: int = 60, fsm_low: float = 0.10, sen_low: float = 0.80) -> pd.DataFrame:
     """400 pupils with spread scores, and two groups of ``k`` (half with the outcome): FSM
-    pupils' scores all in [fsm_low, fsm_low + 0.1], SEN pupils' all in [sen_low, sen_low + 0.1].
+    pupils' scores all in [fsm_low, fsm_low + 0.1], SEN pupils' all ``sen_low + 0.05``.
     Each group is large enough alone (30 with and 30 without the outcome), but a threshold that
-    cuts the FSM group into two bands of 10 and 10 leaves the SEN group in one band."""
+    cuts the FSM group into two bands of 10 and 10 leaves the SEN group in one band. (SEN
+    spread over [0.8, 0.9] was left whole only by where the grid's cuts happened to fall.)"""
     rng = np.random.default_rng(0)
     n = 400
     y_group = np.arange(k) % 2 == 0
     return pd.DataFrame({
         "att": np.r_[rng.uniform(0, 1, n), rng.uniform(fsm_low, fsm_low + .1, k),
-                     rng.uniform(sen_low, sen_low + .1, k)],
+                     np.full(k, sen_low + .05)],
         "left": np.r_[rng.uniform(size=n) < .4, y_group, y_group],
         "fsm": np.r_[np.zeros(n, bool), np.ones(k, bool), np.zeros(k, bool)],
         "sen": np.r_[np.zeros(n, bool), np.zeros(k, bool), np.ones(k, bool)],
@@ -46,7 +47,7 @@ def test_two_by_columns_that_fit_alone_withhold_one_instead_of_failing(tmp_path:
     still holds at least 10 with and 10 without. Each column's groups are now cut on its own
     grid, chosen among the overall grid's thresholds (so that runs with other --by columns
     cut no group's band under 10): no threshold of the overall grid splits the SEN pupils
-    (all scoring 0.80 to 0.90) into bands of 10 and 10, so sen is withheld alone too."""
+    (all scoring 0.85) into bands of 10 and 10, so sen is withheld alone too."""
     from srmsim.risk import band_counts
 
     path = tmp_path / "pupils.csv"

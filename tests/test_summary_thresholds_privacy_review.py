@@ -171,14 +171,15 @@ def test_the_attendance_attack_recovers_the_count_from_the_old_table(
 
 def _bands_csv(path: Path, both: int = 0, no_outcome: int = 0, no_score: int = 10,
                no_score_with: int = 0) -> Path:
-    """Scores 0.5, 0.7, 0.9 with (positives, negatives) (10, 15), (12, 20), (10, 40), and
+    """Scores 0.4, 0.7, 0.95 with (positives, negatives) (10, 15), (12, 20), (10, 40) (none at
+    a fence of 0.5 or 0.9, which a score in tenths or hundredths only bounds), and
     rows left out: ``no_score`` without a score and without the outcome, ``no_score_with``
     without a score with it, ``both`` missing both, ``no_outcome`` missing the outcome only.
     Flagging ``score < t``: t = 0.7 flags 25 (tp 10, fp 15, fn 22, tn 60); t = 0.9 flags 57
-    (tp 22, fp 35, fn 10, tn 40); t = 0.5 flags no one, so its band below is empty and it is
+    (tp 22, fp 35, fn 10, tn 40); t = 0.4 flags no one, so its band below is empty and it is
     not published."""
     rows = []
-    for score, pos, neg in ((0.5, 10, 15), (0.7, 12, 20), (0.9, 10, 40)):
+    for score, pos, neg in ((0.4, 10, 15), (0.7, 12, 20), (0.95, 10, 40)):
         rows += [{"school": len(rows) % 3, "att": score, "left": 1} for _ in range(pos)]
         rows += [{"school": len(rows) % 3, "att": score, "left": 0} for _ in range(neg)]
     rows += [{"school": k % 3, "att": None, "left": 0} for k in range(no_score)]
@@ -228,7 +229,7 @@ def test_capacity_and_cost_on_published_thresholds(tmp_path: Path, capsys) -> No
 
 def test_equal_costs_choose_the_threshold_flagging_fewer(tmp_path: Path, capsys) -> None:
     """5 a miss, 3 a needless case: 22 x 5 + 15 x 3 = 155 = 10 x 5 + 35 x 3; the tie goes to
-    0.6 (between the scores 0.5 and 0.7), which flags 25 rather than 57."""
+    0.6 (between the scores 0.4 and 0.7), which flags 25 rather than 57."""
     out = _thresholds(tmp_path, capsys, "--cost-missed", "5", "--cost-needless", "3")
     assert "threshold 0.6 flags 25 students, cost £155" in out
 

@@ -19,6 +19,10 @@ score whatever the direction, and each ``by`` column's groups are on the column'
 chosen among the outcome's (so it does not depend on the other columns given). Given
 thresholds are published only where they flag the pupils a cut does (:func:`choose_grid`).
 
+Beside `data summary` and `calibrate` of the same pupils, which count them at the DfE cut-offs
+(attendance at most 90% or 50%), no cut is published a few pupils from such a count
+(:func:`fence_plan`, :func:`clear_of_fences`).
+
 A ``by`` column with a group too small for any band (fewer than ``2 * min_count`` students with,
 or without, the outcome) is withheld whole: dropping only that group would leave it as the total
 minus the others; so is one whose groups no threshold of the outcome's grid splits into bands
@@ -80,6 +84,89 @@ def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, min_count: int) -> 
     return order[kept]
 
 
+class Fence(NamedTuple):
+    """A cut-off other commands count the same pupils at: ``value``, and whether they count the
+    scores at or below it (attendance of at most 90%) or at or above it (absence of 10% or
+    more, whose complement a threshold table's ``flagged`` is)."""
+
+    value: float
+    at_or_below: bool
+
+
+#: the DfE cut-offs `data summary` and `calibrate` count pupils at (persistently absent:
+#: attendance at most 90%; severely absent: at most 50%), read off an attendance share or an
+#: absence share (at least 10%, at least 50%), for a score within [0, 1]
+SHARE_FENCES = (Fence(0.9, True), Fence(0.5, True), Fence(0.1, False), Fence(0.5, False))
+#: the same for a score in percent (within [0, 100], not within [0, 1])
+PERCENT_FENCES = tuple(Fence(100 * f.value, f.at_or_below) for f in SHARE_FENCES)
+
+
+class FencePlan(NamedTuple):
+    """The fences of one score, and how far a pupil's true value may lie from the value
+    printed (``tol``; :func:`fence_plan`)."""
+
+    fences: tuple[Fence, ...]
+    tol: float
+    #: the scores are the values themselves (not rounded): a pupil within ``tol`` of a fence
+    #: is exactly at it, so the count at the fence is known, not just bounded
+    exact: bool
+
+
+def fence_plan(score: np.ndarray) -> FencePlan:
+    """The fences a score's published cuts must keep clear of (:func:`clear_of_fences`).
+
+    Why: `data summary` prints the pupils at or below 90% attendance; a threshold of 0.895 on
+    the attendance rate beside it gave the 3 pupils at exactly 90% (88 - 85). Which scores are
+    attendance is not known, so every score within [0, 1] gets the share fences and every
+    other within [0, 100] the percent ones (a risk score loses a little resolution near them).
+    A score rounded to d decimals (0.87, 0.9, 0.93) was some true rate within half a step of
+    each value, so a fence's count is known only to lie between the pupils clearly below and
+    clearly above it; unrounded scores are exact up to float error (90% computed as 0.9 * 100
+    is 90.00000000000001)."""
+    s = np.asarray(score, dtype=float)
+    s = s[~np.isnan(s)]
+    if not s.size or s.min() < 0:
+        return FencePlan((), 0.0, True)
+    share = bool(s.max() <= 1)
+    if not share and s.max() > 100:
+        return FencePlan((), 0.0, True)
+    fences = SHARE_FENCES if share else PERCENT_FENCES
+    exact = FencePlan(fences, 1e-9 * (1.0 if share else 100.0), True)
+    # the coarsest rounding that holds every score; shares of 0 and 1 only are flags
+    for decimals in range(0, 7 if share else 5):
+        scaled = s * 10.0 ** decimals
+        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return exact if share and not decimals else \
+                FencePlan(fences, 0.5 * 10.0 ** -decimals, False)
+    return exact
+
+
+def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
+                    min_count: int) -> np.ndarray:
+    """Which ``cuts`` (between scores: ``score < cut`` flags) leave at least ``min_count`` of
+    these pupils between themselves and each fence of ``plan``, or flag exactly the pupils a
+    fence counts (the count known exactly: an unrounded score, or none of them near it). Then
+    a published ``flagged`` (or ``n - flagged``) beside another command's count at the fence
+    differs from it by 0 or by at least ``min_count`` pupils."""
+    cuts = np.asarray(cuts, dtype=float)
+    ok = np.ones(cuts.size, dtype=bool)
+    if not plan.fences or not cuts.size:
+        return ok
+    s = np.sort(np.asarray(score, dtype=float))
+    s = s[~np.isnan(s)]
+    flagged = np.searchsorted(s, cuts, side="left")
+    for fence in plan.fences:
+        below = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
+        upto = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
+        if plan.exact:  # the count of scores at or below it, or the complement of those above
+            least = most = upto if fence.at_or_below else below
+        else:
+            least, most = below, upto
+        ok &= (flagged <= least - min_count) | (flagged >= most + min_count) \
+            | ((flagged == least) & (least == most))
+    return ok
+
+
 #: the base family of cuts has about this many bands at most (as the old percentile grid had
 #: 101 thresholds): a band holds at least ``rows / MAX_BASE_BANDS`` pupils, and at least 10
 MAX_BASE_BANDS = 100
@@ -108,7 +195,8 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     Why from the score alone: ``flagged`` (and ``n``) does not depend on the outcome, so the
     grids of two outcomes drawn from one family are at least a band of 10 pupils apart; and
     a cut between two scores splits the pupils the same way for ``--direction below`` and
-    ``above``."""
+    ``above``. No cut lies within ``least`` pupils of a fence other commands count pupils at
+    (:func:`clear_of_fences`), unless it flags exactly the pupils counted there."""
     s = np.sort(np.asarray(score, dtype=float))
     s = s[~np.isnan(s)]
     size = max(least, -(-s.size // MAX_BASE_BANDS))
@@ -117,6 +205,8 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     # where a number lies strictly between a value and the next: none between 0.3 and 0.1 + 0.2
     # (adjacent floats), and a cut there was a score, read differently by the two directions
     room = np.flatnonzero(values[1:] > np.nextafter(values[:-1], np.inf))
+    # and where the cut keeps clear of the fences other commands count pupils at
+    room = room[clear_of_fences(s, np.nextafter(values[room], np.inf), fence_plan(s), least)]
     cuts: list[int] = []
     last = 0
     while True:
@@ -215,9 +305,14 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         candidates = base
     else:
         s = score_values(df, score)
-        y = outcome_values(df, outcome)
-        candidates = base_cuts(s[~np.isnan(s) & ~np.isnan(y)], min_count)
+        candidates = base_cuts(s[~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))],
+                               min_count)
         base_cols, too_small, none = {}, [], []
+    s = score_values(df, score)
+    used = ~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))
+    plan = fence_plan(s[used])
+    # clear of the fences at this threshold too (the base cuts are clear at the least)
+    candidates = candidates[clear_of_fences(s[used], candidates, plan, min_count)]
     if not candidates.size:
         return candidates, {}, too_small, none
     overall = threshold_table(df, score, outcome, "below", candidates)
@@ -236,6 +331,11 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         # 98.45 10 pupils with the outcome from the overall grid's 100.35)
         own = base_cols[col][np.isin(base_cols[col], grid)] if min_count > DEFAULT_THRESHOLD \
             else grid
+        # each group's flagged pupils beside the same group's count at a fence (`data summary
+        # --by fsm` prints each group's persistently absent)
+        labels = group_labels(df, col)[used]
+        for label in np.unique(labels):
+            own = own[clear_of_fences(s[used][labels == label], own, plan, min_count)]
         own = _keep(groups, own, min_count) if own.size else own
         if own.size:
             cols[col] = own
@@ -400,4 +500,17 @@ def published_curves(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             pr.sort_values(["recall"], kind="stable").reset_index(drop=True))
 
 
-__all__ = ["GridChoice", "band_counts", "base_cuts", "by_group_table", "choose_grid", "protected_grid", "published_curves", "published_numbers"]
+__all__ = [
+    "Fence",
+    "FencePlan",
+    "GridChoice",
+    "band_counts",
+    "base_cuts",
+    "by_group_table",
+    "choose_grid",
+    "clear_of_fences",
+    "fence_plan",
+    "protected_grid",
+    "published_curves",
+    "published_numbers",
+]

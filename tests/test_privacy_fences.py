@@ -1,0 +1,179 @@
+"""`srmsim thresholds` on the attendance rate beside `srmsim data summary` of the same pupils.
+
+The summary prints the pupils at or below 90% attendance (persistently absent). A threshold
+table prints how many pupils score below each of its thresholds. Before the fences of
+`srmsim.risk.protected.fence_plan`, 200 pupils with 3 at exactly 90% got a published threshold
+of 0.895 (85 flagged) beside the summary's 88: 88 - 85 = 3 pupils at exactly 90%. Each test
+publishes both through the CLI and plays the attacker: every published ``flagged`` (overall,
+and within each FSM group beside `data summary --by fsm`) must equal the summary's count or be
+at least 10 from it, whatever the score's units or direction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_privacy_cross51 import quiet, records
+
+from srmsim.risk import protected
+
+MIN = 10
+
+
+def attended_of(sessions: int) -> list[int]:
+    """200 pupils' sessions attended: 85 below 90%, 3 at exactly 90%, 112 above."""
+    rng = np.random.default_rng(15)
+    percent = np.r_[rng.integers(60, 90, 85), [90] * 3, rng.integers(91, 101, 112)]
+    return [int(round(p * sessions / 100)) for p in percent]
+
+
+def summary_counts(ds: Path, by: str | None = None) -> dict[str, int]:
+    """``persistently_absent`` of `data summary` (its Total, or each row of ``--by``)."""
+    status, out, err = quiet("data", "summary", str(ds), *(["--by", by] if by else []))
+    assert status == 0, err
+    lines = out.splitlines()
+    head = lines[0].split()
+    col = head.index("persistently_absent")
+    rows = {}
+    for line in lines[1:]:
+        cells = line.split()
+        if len(cells) == len(head) and cells[col].isdigit():
+            rows[cells[0].lower()] = int(cells[col])
+    return rows
+
+
+def export(ds_dir: Path, attended: list[int], sessions: int, scale: str,
+           alternate: bool = False) -> Path:
+    """The pupils' attendance (as a share, a percentage or an absence share), their FSM
+    flag and an outcome (random, or ``alternate``: every other pupil by attendance), as a CSV
+    a user would give `srmsim thresholds`."""
+    rate = np.array(attended, dtype=float) / sessions
+    score = {"share": rate, "percent": rate * 100, "absence": 1 - rate}[scale]
+    left = np.random.default_rng(4).uniform(size=len(rate)) < 0.45
+    if alternate:
+        left = np.argsort(np.argsort(rate, kind="stable"), kind="stable") % 2 == 0
+    path = ds_dir / f"export_{scale}.csv"
+    pd.DataFrame({"score": score, "left": left,
+                  "fsm": ["true" if i % 2 else "false" for i in range(len(rate))]}
+                 ).to_csv(path, index=False)
+    return path
+
+
+def published(path: Path, out: Path, direction: str, by: bool) -> tuple[pd.DataFrame,
+                                                                         pd.DataFrame | None]:
+    status, _, err = quiet("thresholds", str(path), "--score", "score", "--outcome", "left",
+                           "--direction", direction, "--n-boot", "40", "--out", str(out),
+                           *(["--by", "fsm"] if by else []))
+    assert status == 0, err
+    groups = out / "thresholds_by_group.csv"
+    return (pd.read_csv(out / "thresholds.csv"),
+            pd.read_csv(groups) if groups.exists() else None)
+
+
+def recovered(flagged: pd.Series, count: int) -> list[int]:
+    """Pupils between a published threshold and the summary's cut-off, where under 10."""
+    gaps = (flagged.astype(int) - count).abs()
+    return sorted(int(g) for g in gaps if 0 < g < MIN)
+
+
+CASES = [(100, "share", "below"), (100, "percent", "below"), (100, "absence", "above"),
+         (190, "share", "below"), (190, "percent", "below"), (190, "absence", "above")]
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory) -> dict[int, Path]:
+    """The same 200 pupils imported as real records on a calendar of 100 sessions (rates in
+    hundredths: a score of 0.9 only bounds a rate) and of 190 (171 of 190 is exactly 90%)."""
+    out = {}
+    for sessions in (100, 190):
+        work = tmp_path_factory.mktemp(f"s{sessions}")
+        out[sessions] = records(work, attended_of(sessions), sessions=sessions,
+                                fsm=[bool(i % 2) for i in range(200)])
+        # the widest breakdown first: the summary's ledger then allows the Total and --by fsm
+        assert quiet("data", "summary", str(out[sessions]), "--by", "school,fsm")[0] == 0
+    return out
+
+
+@pytest.mark.parametrize(("sessions", "scale", "direction"), CASES)
+def test_published_thresholds_keep_ten_pupils_from_the_summary_count(
+        datasets, tmp_path: Path, sessions: int, scale: str, direction: str) -> None:
+    ds = datasets[sessions]
+    total = summary_counts(ds)["total"]
+    assert total == 88  # the 85 below 90% and the 3 at exactly 90%
+    path = export(tmp_path, attended_of(sessions), sessions, scale)
+    table, _ = published(path, tmp_path / "out", direction, by=False)
+    assert len(table) >= 4
+    assert recovered(table["flagged"], total) == []
+    # the family every grid is drawn from: with an exact rate it holds the cut at 90% itself
+    # (flagging the 88); with a rate in hundredths (0.9 was anything from 0.895 to 0.905), no
+    # cut within 10 pupils of it
+    score = pd.read_csv(path)["score"].to_numpy()
+    base = protected.base_cuts(score)
+    flags = np.searchsorted(np.sort(score), base) if direction == "below" else \
+        len(score) - np.searchsorted(np.sort(score), base)
+    assert (total in set(flags)) == (sessions == 190)
+    assert recovered(pd.Series(flags), total) == []
+
+
+@pytest.mark.parametrize("sessions", [100, 190])
+def test_each_fsm_group_keeps_ten_pupils_from_its_summary_count(
+        datasets, tmp_path: Path, sessions: int) -> None:
+    counts = summary_counts(datasets[sessions], "fsm")
+    path = export(tmp_path, attended_of(sessions), sessions, "share")
+    _, groups = published(path, tmp_path / "out", "below", by=True)
+    assert groups is not None and set(groups["group"].astype(str).str.lower()) == {"true",
+                                                                                "false"}
+    for label, rows in groups.groupby(groups["group"].astype(str).str.lower()):
+        count = counts[label]
+        assert recovered(rows["flagged"], count) == [], (label, count, rows["flagged"])
+
+
+def test_without_the_fences_the_attack_recovers_the_pupils_at_ninety(
+        datasets, tmp_path: Path, monkeypatch) -> None:
+    """Negative control: with no fences the family every grid is drawn from has cuts 7 and 9
+    pupils from the summary's count, and an outcome (every other pupil) whose grid takes one
+    publishes it."""
+    monkeypatch.setattr(protected, "fence_plan", lambda score: protected.FencePlan((), 0, True))
+    total = summary_counts(datasets[100])["total"]
+    path = export(tmp_path, attended_of(100), 100, "share", alternate=True)
+    score = np.sort(pd.read_csv(path)["score"].to_numpy())
+    assert recovered(pd.Series(np.searchsorted(score, protected.base_cuts(score))), total) \
+        == [7, 9]
+    table, _ = published(path, tmp_path / "out", "below", by=False)
+    assert recovered(table["flagged"], total) == [9]
+    monkeypatch.undo()  # and with them, the same outcome's grid keeps clear
+    table, _ = published(path, tmp_path / "out2", "below", by=False)
+    assert len(table) >= 4 and recovered(table["flagged"], total) == []
+
+
+@pytest.mark.parametrize(("score", "expected"), [
+    ([0.87, 0.9, 0.93], (protected.SHARE_FENCES, 0.005, False)),
+    ([87.0, 90.0, 93.0], (protected.PERCENT_FENCES, 0.5, False)),
+    ([171 / 190, 172 / 190, 0.5], (protected.SHARE_FENCES, 1e-9, True)),
+    ([0.0, 1.0, 1.0], (protected.SHARE_FENCES, 1e-9, True)),  # a flag, not a rounded rate
+    ([-1.0, 0.5], ((), 0.0, True)),
+    ([50.0, 100.5], ((), 0.0, True)),
+])
+def test_fence_plan_reads_the_units_and_rounding_off_the_scores(score, expected) -> None:
+    plan = protected.fence_plan(np.array(score + [np.nan]))
+    assert plan.fences == expected[0] and plan.exact == expected[2]
+    assert plan.tol == pytest.approx(expected[1])
+
+
+def test_clear_of_fences_bounds_a_rounded_count_and_pins_an_exact_one() -> None:
+    # 20 pupils below 0.9, 3 at it, 20 above; cuts flag 13, 20, 23 and 33 of them
+    s = np.r_[np.linspace(0.6, 0.85, 20), [0.9] * 3, np.linspace(0.92, 0.99, 20)]
+    cuts = np.array([s[12] + 1e-6, 0.88, 0.91, s[32] + 1e-6])
+    exact = protected.FencePlan((protected.Fence(0.9, True),), 1e-9, True)
+    rounded = protected.FencePlan((protected.Fence(0.9, True),), 0.005, False)
+    below = protected.FencePlan((protected.Fence(0.9, False),), 1e-9, True)
+    # counted at or below 0.9: 23; exactly known: 23 is safe, 13 and 33 are 10 away
+    assert protected.clear_of_fences(s, cuts, exact, MIN).tolist() == [True, False, True, True]
+    # rounded: anywhere from 20 to 23, so neither 20 nor 23 is safe
+    assert protected.clear_of_fences(s, cuts, rounded, MIN).tolist() == [False, False, False,
+                                                                         True]
+    # counted at or above 0.9 (an absence share): its complement is 20 below
+    assert protected.clear_of_fences(s, cuts, below, MIN).tolist() == [False, True, False, True]
