@@ -177,3 +177,21 @@ def test_clear_of_fences_bounds_a_rounded_count_and_pins_an_exact_one() -> None:
                                                                          True]
     # counted at or above 0.9 (an absence share): its complement is 20 below
     assert protected.clear_of_fences(s, cuts, below, MIN).tolist() == [False, True, False, True]
+
+
+def test_a_grid_emptied_by_the_fences_says_so(tmp_path: Path, monkeypatch) -> None:
+    """55 pupils scoring 0.85 to 0.95 in hundredths: the one cut their bands allow lies by
+    0.9 (0.895), so nothing is published, and the error names the fences as well as the
+    bands."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "few.csv"
+    pd.DataFrame({"att": np.round(rng.uniform(0.85, 0.95, 55), 2),
+                  "left": rng.uniform(size=55) < .5}).to_csv(path, index=False)
+    argv = ("thresholds", str(path), "--score", "att", "--outcome", "left", "--n-boot", "40",
+            "--out", str(tmp_path / "out"))
+    status, _, err = quiet(*argv)
+    assert status == 2 and not (tmp_path / "out").exists()
+    assert "each band of scores needs at least 10 of each, and no threshold may lie within " \
+           "10 students of 0.1, 0.5, 0.9" in err
+    monkeypatch.setattr(protected, "fence_plan", lambda score: protected.FencePlan((), 0, True))
+    assert quiet(*argv)[0] == 0  # the bands alone allow one

@@ -587,13 +587,22 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str]
     and per group, each --by column on its own grid), the --by columns that can be shown, the
     overall table, and the lines that say what was left out (printed once nothing can fail any
     more)."""
+    import numpy as np
+
     from srmsim import risk
-    from srmsim.risk.protected import choose_grid
+    from srmsim.risk._columns import outcome_values, score_values
+    from srmsim.risk.protected import choose_grid, fence_plan
 
     n = args.suppress_below
     choice = choose_grid(df, args.score, args.outcome, args.direction, args.thresholds, by_cols,
                          min_count=n)
     grid = choice.grid
+    s = score_values(df, args.score)
+    fences = sorted({f.value for f in fence_plan(
+        s[~np.isnan(s) & ~np.isnan(outcome_values(df, args.outcome))]).fences})
+    # why a grid can be sparser than its bands need (docs/privacy.md, "Fences")
+    fenced = f", and no threshold may lie within {n} students of " \
+        f"{', '.join(f'{v:g}' for v in fences)}" if fences else ""
     notes = []
     if choice.dropped.size:
         notes.append(_dropped_note(choice, n))
@@ -606,7 +615,7 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str]
                             f"{', '.join(f'{c:g}' for c in near[:6])}")
         raise DataError(f"{args.path}: too few students with or without '{args.outcome}' to "
                         f"publish any threshold from real data{why}; each band of scores needs "
-                        f"at least {n} of each (see docs/privacy.md)")
+                        f"at least {n} of each{fenced} (see docs/privacy.md)")
     if args.thresholds is None:
         notes.append(f"{grid.size} of {choice.base.size} candidate thresholds published (each "
                      f"between two scores): every band of scores they cut holds at least {n} "
@@ -625,6 +634,10 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str]
             continue
         notes.append(f"by {col}: withheld ({which} leaves at least {n} students "
                      f"with and {n} without the outcome in every band of every group)")
+    if fences and choice.conflicting:
+        notes.append(f"(every threshold also keeps at least {n} students of each group from "
+                     f"{', '.join(f'{v:g}' for v in fences)}, the cut-offs `data summary` "
+                     "counts pupils at: see docs/privacy.md)")
     for col, own in choice.by_grid.items():
         if own.size < grid.size:
             notes.append(f"tables by {col}: on the published thresholds that leave at least {n} "
