@@ -37,3 +37,20 @@ class MemorySettings(WorkerPlugin):
 
         keep_freed_memory()
 
+
+
+def memory_report() -> dict[str, Any]:
+    """What a worker tells srmsim's memory check (:func:`srmsim.executors.dask_workers`): the
+    memory its machine has available (:func:`srmsim.memory.available_bytes`), and the shares of
+    its ``memory_limit`` at which Dask pauses it (it starts no task until its memory falls back)
+    and its nanny kills it: its own configuration, which may not be the client's."""
+    import dask
+
+    from srmsim.memory import available_bytes
+
+    def share(key: str) -> float | None:
+        value = dask.config.get(f"distributed.worker.memory.{key}", None)
+        return float(value) if isinstance(value, (int, float)) and value else None
+
+    return {"available": available_bytes(), "pause": share("pause"),
+            "terminate": share("terminate")}

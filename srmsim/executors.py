@@ -24,6 +24,8 @@ from concurrent.futures import (
 )
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from srmsim.errors import SrmsimError
@@ -38,6 +40,13 @@ WORKER_DIED = (
     "with fewer workers")
 
 _POOLS: dict[int, _Workers] = {}  # the pools kept by local_processes(), by size
+
+#: a study's largest run on a Dask cluster: its estimated bytes and what it is, for the
+#: :func:`execute` calls inside :func:`runs_need` (each worker gets no more runs at a time
+#: than its memory holds)
+_RUN_NEED: ContextVar[tuple[int, str]] = ContextVar("srmsim_run_need", default=(0, ""))
+#: seconds between two looks at a cluster's workers while a study runs (one joins, one goes)
+WORKERS_REFRESH_SECONDS = 2.0
 
 #: what a worker imports before its first run of a scenario (experiments, searches): named here,
 #: in a module that imports nothing heavy, so a command can start the workers' imports first
@@ -343,26 +352,258 @@ def connects_scheduler(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+@dataclass(frozen=True)
+class DaskWorker:
+    """A Dask worker, as a study's memory check sees it.
+
+    ``limit``: its ``memory_limit`` in bytes (0: none). ``alone``: the most its process may
+    reach holding one run: where it has a limit, the share of it at which Dask pauses it (80%
+    by default: it then starts no task until its memory falls back, and a process keeps memory
+    it has freed, :mod:`srmsim.memory`) or, with no pause, its nanny kills it (95%); else its
+    own share of the interpreter and libraries (:data:`srmsim.memory.BASE_BYTES`) and the
+    memory its machine has available as the worker reports it, which that machine's workers
+    without a limit share. None where that is not known (a worker that could not report)."""
+
+    address: str
+    host: str
+    nthreads: int
+    limit: int
+    alone: int | None
+
+
+def dask_workers(client: Any) -> list[DaskWorker]:
+    """The workers of the cluster ``client`` is connected to, and their memory.
+
+    Why: a run bigger than a worker's memory limit is killed by its nanny, again on each worker
+    it is retried on, and the study ends in ``KilledWorker`` minutes later (or the worker,
+    paused for memory, never starts another task); a worker with 4 threads runs 4 runs at once
+    in one process."""
+    from srmsim.memory import BASE_BYTES
+
+    try:
+        info = client.scheduler_info(n_workers=-1)  # newer Clients report 5 workers by default
+    except TypeError:  # older Clients: every worker, and no such argument
+        info = client.scheduler_info()
+    found = dict(info.get("workers") or {})
+    reports: dict[str, Any] = {}
+    if found:
+        from srmsim.dask_workers import memory_report
+
+        try:
+            reports = client.run(memory_report, workers=list(found), on_error="return")
+        except Exception:  # noqa: BLE001 - a cluster that cannot say: its workers' own limits
+            reports = {}
+    reports = {addr: r for addr, r in reports.items() if isinstance(r, dict)}
+    free: dict[str, int] = {}  # the least a machine's workers report available, by host
+    for addr, report in reports.items():
+        value = report.get("available")
+        if isinstance(value, int) and not isinstance(value, bool):
+            host = str(found.get(addr, {}).get("host", addr))
+            free[host] = min(free.get(host, value), max(value, 0))
+    workers = []
+    for addr, w in sorted(found.items()):
+        limit = int(w.get("memory_limit") or 0)
+        host = str(w.get("host", addr))
+        report = reports.get(addr)
+        if limit:
+            # a worker that could not report: the defaults of its Dask
+            share = (report or {"pause": 0.8}).get("pause") or (report or {}).get("terminate")
+            alone: int | None = int(limit * min(share or 1.0, 1.0))
+        else:
+            alone = free[host] + BASE_BYTES if host in free and report is not None else None
+        workers.append(DaskWorker(addr, host, max(int(w.get("nthreads") or 1), 1), limit, alone))
+    return workers
+
+
+def dask_slots(workers: Sequence[DaskWorker], need: int) -> dict[str, int]:
+    """How many runs of ``need`` bytes (:func:`srmsim.memory.run_bytes`) each worker may run at
+    once: its threads, or as many as its memory holds, all in one process that holds the
+    interpreter and libraries once (``need`` less :data:`~srmsim.memory.BASE_BYTES` each); a
+    machine's available memory, for its workers without a limit, shared among them (one run
+    each in turn, up to their threads). A worker whose memory is not known: its threads."""
+    from srmsim.memory import BASE_BYTES
+
+    each = need - BASE_BYTES
+    slots = {w.address: w.nthreads for w in workers}
+    shared: dict[str, list[DaskWorker]] = {}
+    for w in workers:
+        if each <= 0 or w.alone is None:
+            continue
+        if w.limit:
+            slots[w.address] = min(w.nthreads, max(w.alone - BASE_BYTES, 0) // each)
+        else:
+            slots[w.address] = 0
+            shared.setdefault(w.host, []).append(w)
+    for machine in shared.values():
+        left = ((machine[0].alone or 0) - BASE_BYTES) // each
+        while left > 0 and any(slots[w.address] < w.nthreads for w in machine):
+            for w in machine:
+                if left > 0 and slots[w.address] < w.nthreads:
+                    slots[w.address] += 1
+                    left -= 1
+    return slots
+
+
+def _refuse_if_none_fits(workers: Sequence[DaskWorker], need: int, what: str,
+                         ending: str = "nothing was run or written") -> None:
+    """A :class:`~srmsim.memory.RunTooBigError` when every worker's memory is known and none can
+    hold one run of ``need`` bytes even alone (``ending``: what became of the study)."""
+    from srmsim.memory import RunTooBigError, amount
+
+    if not workers or any(w.alone is None or w.alone >= need for w in workers):
+        return
+    best = max(workers, key=lambda w: w.alone or 0)
+    source = (f"{(best.alone or 0) / best.limit:.0%} of its memory limit, {amount(best.limit)}, "
+              "where Dask pauses or ends it" if best.limit else "no memory limit: the memory available "
+              "on its machine, and its own interpreter and libraries")
+    raise RunTooBigError(
+        f"no worker of the Dask cluster can hold a run of about {amount(need)} (more with a "
+        f"policy's cases): the largest of its {len(workers)} workers has {amount(best.alone or 0)}"
+        f" ({source}); {ending}\n"
+        f"the run: {what}\n"
+        "give the workers more memory (dask worker --memory-limit), or make the trust "
+        "(trust.n_schools, trust.students_per_year_group), years, outputs.history or the "
+        "requests smaller")
+
+
+def check_cluster_fits(client: Any, need: int, what: str) -> str:
+    """Refuse, before a study writes anything, runs of ``need`` bytes (its largest, ``what``)
+    that no worker of the cluster can hold (:class:`~srmsim.memory.RunTooBigError`); else a
+    note when its workers' memory holds fewer runs at once than their threads, whose runs
+    :func:`execute` then holds back (inside :func:`runs_need`), or "".
+
+    Why: otherwise each run is killed on a worker (its nanny's memory limit) and retried on the
+    next, and the study ends in ``KilledWorker`` minutes later. A cluster with no workers yet
+    (one that scales up on demand) or that does not say its workers' memory is not checked."""
+    from srmsim.memory import amount
+
+    workers = dask_workers(client)
+    _refuse_if_none_fits(workers, need, what)
+    slots = dask_slots(workers, need)
+    threads = sum(w.nthreads for w in workers)
+    at_once = sum(slots.values())
+    if at_once >= threads:
+        return ""
+    from srmsim.labels import agree, plural
+
+    none = sum(n == 0 for n in slots.values())
+    return (f"the Dask cluster's {plural(len(workers), 'worker')} "
+            f"{agree(len(workers), 'has', 'have')} {plural(threads, 'thread')}, and "
+            f"their memory holds {plural(at_once, 'run')} of about {amount(need)} at once (more "
+            "with a policy's cases): each worker gets no more runs at a time than its memory "
+            "holds (the same results)"
+            + (f"; {none} with room for none get no runs" if none else ""))
+
+
+@contextmanager
+def runs_need(need: int, what: str = "the study's largest run") -> Iterator[None]:
+    """Every Dask :func:`execute` inside the block sends each worker no more tasks at a time
+    than its memory holds runs of ``need`` bytes (see :func:`check_cluster_fits`); each task
+    runs its runs one after another, so it holds one at a time. Local execution ignores it."""
+    token = _RUN_NEED.set((int(need), what))
+    try:
+        yield
+    finally:
+        _RUN_NEED.reset(token)
+
+
 def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: Any,
                   on_rows: Callable[[Rows], object]) -> None:
+    """The tasks on a Dask cluster, their rows stored as each finishes. Inside
+    :func:`runs_need`, where a worker's memory holds fewer runs than its threads, each worker is
+    given at most that many tasks at a time (each held to it)."""
     try:
         from distributed import Client, as_completed
     except ImportError as err:  # pragma: no cover - the dask extra is missing
         raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
     own = not isinstance(scheduler, Client)
     client = connect(scheduler) if own else scheduler
+    pending: set[Any] = set()
     try:
         from srmsim.dask_workers import MemorySettings
 
         # the srmsim command's memory settings, as its local workers take them
         client.register_plugin(MemorySettings())
-        columns = list(zip(*tasks, strict=True)) if tasks else []
-        futures = client.map(fn, *columns, pure=False)
-        for fut in as_completed(futures):
-            on_rows(fut.result())
+        need, what = _RUN_NEED.get()
+        held = _HeldBack(client, need, what) if need > 0 and tasks else None
+        if held is None or not held.needed():
+            columns = list(zip(*tasks, strict=True)) if tasks else []
+            futures = client.map(fn, *columns, pure=False)
+            pending.update(futures)
+            for fut in as_completed(futures):
+                pending.discard(fut)
+                on_rows(fut.result())
+        else:
+            held.run(fn, tasks, on_rows, pending)
     finally:
         if own:
             client.close()
+
+
+class _HeldBack:
+    """Tasks given to each Dask worker no faster than its memory holds runs of ``need``
+    bytes: each task is held to its worker (``workers=``; another may take it only once that
+    worker has gone), and the next is sent as one finishes. The workers are looked at again
+    every :data:`WORKERS_REFRESH_SECONDS` while tasks wait, so one that joins gets tasks too."""
+
+    def __init__(self, client: Any, need: int, what: str):
+        self.client = client
+        self.need = need
+        self.what = what
+        self.slots: dict[str, int] = {}
+        self.threads: dict[str, int] = {}
+        self.seen = 0.0
+        self._look()
+
+    def _look(self) -> None:
+        import time
+
+        workers = dask_workers(self.client)
+        _refuse_if_none_fits(workers, self.need, self.what, "runs finished before are kept: "
+                             "run the same command again with --resume once they can")
+        self.slots = dask_slots(workers, self.need)
+        self.threads = {w.address: w.nthreads for w in workers}
+        self.seen = time.monotonic()
+
+    def needed(self) -> bool:
+        """Whether any worker holds fewer runs than its threads (else Dask's own placement)."""
+        return any(n < self.threads[a] for a, n in self.slots.items())
+
+    def run(self, fn: Callable[..., Rows], tasks: Sequence[tuple],
+            on_rows: Callable[[Rows], object], pending: set[Any]) -> None:
+        import time
+
+        from distributed import as_completed
+
+        queue = deque(tasks)
+        where: dict[Any, str] = {}  # each task's worker
+        load: dict[str, int] = {}  # the tasks each worker holds now
+        finished = as_completed()
+
+        def send() -> None:
+            for addr, n in self.slots.items():
+                while queue and load.get(addr, 0) < n:
+                    fut = self.client.submit(fn, *queue.popleft(), pure=False, workers=[addr],
+                                             allow_other_workers=True)
+                    where[fut] = addr
+                    load[addr] = load.get(addr, 0) + 1
+                    pending.add(fut)
+                    finished.add(fut)
+
+        send()
+        while queue or pending:
+            if not pending:  # no worker to send to (all gone): wait for one, as Dask would
+                time.sleep(WORKERS_REFRESH_SECONDS)
+                self._look()
+                send()
+                continue
+            fut = next(finished)
+            pending.discard(fut)
+            load[where.pop(fut)] -= 1
+            on_rows(fut.result())
+            if queue and time.monotonic() - self.seen > WORKERS_REFRESH_SECONDS:
+                self._look()
+            send()
 
 
 def batches(tasks: Sequence[Any], size: int, workers: int = 1) -> list[list[Any]]:

@@ -176,6 +176,17 @@ def run_bytes(students: int, history_rows: int, requests: int = 0,
             + requests * BYTES_PER_REQUEST + request_steps * BYTES_PER_REQUEST_STEP)
 
 
+def run_holds(students: int, history_rows: int, requests: int = 0) -> str:
+    """What makes a run big, for a message: its students, and its history or requests where
+    they weigh (``about 80,000 students and 3,120,000 student-weeks of history ...``)."""
+    parts = [f"about {students:,} students"] if students else []
+    if history_rows * BYTES_PER_HISTORY_ROW > students * BYTES_PER_STUDENT:
+        parts.append(f"{history_rows:,} student-weeks of history (outputs.history)")
+    if requests:
+        parts.append(f"about {requests:,} requests (requests:)")
+    return " and ".join(parts)
+
+
 def check_run_fits(students: int, history_rows: int, what: str = "this scenario",
                    requests: int = 0, request_steps: int = 0) -> None:
     """Refuse, before anything is allocated, a run whose estimated peak memory exceeds what is
@@ -185,13 +196,9 @@ def check_run_fits(students: int, history_rows: int, what: str = "this scenario"
     need = run_bytes(students, history_rows, requests, request_steps)
     have = available_bytes()
     if have is not None and need > have:
-        parts = [f"about {students:,} students"] if students else []
-        if history_rows * BYTES_PER_HISTORY_ROW > students * BYTES_PER_STUDENT:
-            parts.append(f"{history_rows:,} student-weeks of history (outputs.history)")
-        if requests:
-            parts.append(f"about {requests:,} requests (requests:)")
         gib = 2**30
         raise RunTooBigError(
-            f"{what} simulates {' and '.join(parts)}: that needs about {need / gib:,.1f} GiB of "
-            f"memory, and {max(have, 0) / gib:,.1f} GiB is available; make the trust (trust.n_schools, "
-            "trust.students_per_year_group), years, outputs.history or the requests smaller")
+            f"{what} simulates {run_holds(students, history_rows, requests)}: that needs about "
+            f"{need / gib:,.1f} GiB of memory, and {max(have, 0) / gib:,.1f} GiB is available; "
+            "make the trust (trust.n_schools, trust.students_per_year_group), years, "
+            "outputs.history or the requests smaller")

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import mesa
 import numpy as np
@@ -119,6 +119,16 @@ def _size_digest(scenario: Scenario) -> str:
     return json.dumps(parts, sort_keys=True, default=str)
 
 
+class StudySize(NamedTuple):
+    """What :func:`size_study` found: the local workers to run (``workers``), a note for the
+    user or "", and the bytes of the study's largest run (``need``) and what that run is."""
+
+    workers: int
+    note: str
+    need: int
+    what: str
+
+
 def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
                      workers: int = 1, local: bool = True) -> tuple[int, str]:
     """Refuse a study (an experiment's variants, a trial's runs) before anything is written
@@ -128,11 +138,26 @@ def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
     Returns how many of ``workers`` local processes can each hold a run of the largest at once
     (at least 1), and a note when that is fewer: two national runs side by side on a machine
     with room for one would be killed for memory, where one at a time finishes (the results do
-    not depend on the number of workers). Not ``local`` (a Dask cluster, whose memory is its
-    own): ``workers`` as given."""
-    from srmsim.memory import amount, available_bytes, run_bytes
+    not depend on the number of workers). Not ``local``: ``workers`` as given (a Dask cluster's
+    workers are checked by :func:`size_study` with its client)."""
+    size = size_study(scenarios, seed, what, workers, local=local)
+    return size.workers, size.note
 
-    largest = 0
+
+def size_study(scenarios: dict[str, Scenario], seed: int, what: str, workers: int = 1,
+               local: bool = True, cluster: Any = None) -> StudySize:
+    """:func:`check_study_fits`, and the size of the study's largest run, for a Dask cluster's
+    workers (:func:`srmsim.executors.runs_need`).
+
+    With ``cluster`` (a Dask client) the runs are checked against its workers, not this
+    machine, whose memory they do not use: a run that no worker's memory limit (or, where a
+    worker has none, its machine's memory) can hold is refused, naming it, and the note says
+    when the workers' memory holds fewer runs at once than their threads
+    (:func:`srmsim.executors.check_cluster_fits`)."""
+    from srmsim.executors import check_cluster_fits
+    from srmsim.memory import amount, available_bytes, run_bytes, run_holds
+
+    largest, described = 0, ""
     seen: set[str] = set()
     for name, scenario in scenarios.items():
         key = _size_digest(scenario)
@@ -141,15 +166,23 @@ def check_study_fits(scenarios: dict[str, Scenario], seed: int, what: str,
         seen.add(key)
         size = _run_size(scenario, run_cohort_sizes(scenario, seed))
         students, history, requests, steps = size
-        check_run_fits(students, history, f"{what} {name!r}", requests, steps)
-        largest = max(largest, run_bytes(*size))
+        if cluster is None:
+            check_run_fits(students, history, f"{what} {name!r}", requests, steps)
+        need = run_bytes(*size)
+        if need > largest:
+            largest = need
+            described = f"{what} {name!r}, {run_holds(students, history, requests)}"
+    if cluster is not None:
+        return StudySize(workers, check_cluster_fits(cluster, largest, described), largest,
+                         described)
     have = available_bytes() if local and workers > 1 else None
     if have is None or workers * largest <= have:
-        return workers, ""
+        return StudySize(workers, "", largest, described)
     fit = max(1, have // largest)
-    return fit, (f"{workers} workers would each hold a run of about {amount(largest)} (more "
-                 f"with a policy's cases), {amount(workers * largest)} at once, and "
-                 f"{amount(have)} is available: {fit} at a time instead (the same results)")
+    return StudySize(fit, (f"{workers} workers would each hold a run of about {amount(largest)} "
+                           f"(more with a policy's cases), {amount(workers * largest)} at once, "
+                           f"and {amount(have)} is available: {fit} at a time instead (the "
+                           "same results)"), largest, described)
 
 
 class SchoolAgent(mesa.Agent):

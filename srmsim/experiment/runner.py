@@ -237,23 +237,26 @@ def run_experiment(
     from srmsim.argtypes import check_workers
 
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
-    from srmsim.model import check_study_fits
+    from srmsim.model import size_study
 
     # before the results folder is started: a variant too big failed run by run, leaving a
-    # manifest, its scenarios and a failure record per run (the first replication's sizes)
+    # manifest, its scenarios and a failure record per run (the first replication's sizes);
+    # on a Dask cluster, checked against its workers' memory
     workers = workers or os.cpu_count() or 1
-    workers, memory_note = check_study_fits(
-        experiment.sized_scenarios(),
-        experiment.seeds(1)[0], f"experiment {experiment.name!r}: variant", workers,
-        local=scheduler is None)
+    size = size_study(experiment.sized_scenarios(), experiment.seeds(1)[0],
+                      f"experiment {experiment.name!r}: variant", workers,
+                      local=scheduler is None, cluster=scheduler)
+    workers = size.workers
     from srmsim.records import check_out_of_records
 
     check_out_of_records(Path(out), [experiment.base, *experiment.variants.values()])
     from srmsim.outputs import folder_lock
 
-    with folder_lock(out):  # one writer at a time; a killed one's staging folders go
+    # one writer at a time (a killed one's staging folders go); a cluster's workers each get
+    # no more runs at a time than their memory holds
+    with folder_lock(out), executors.runs_need(size.need, size.what):
         summary = _run_locked(experiment, out, workers, scheduler, resume, progress, timings)
-    summary["notes"] = [memory_note] if memory_note else []
+    summary["notes"] = [size.note] if size.note else []
     return summary
 
 

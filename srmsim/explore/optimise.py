@@ -901,20 +901,23 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
-    from srmsim.model import check_study_fits
+    from srmsim.model import size_study
     from srmsim.rng import replication_seeds
 
     # before the study, the search store or a process: a baseline too big for memory failed
     # run by run, then the search stopped on "no finished runs", leaving study.db and failures
-    # (and as many local workers as can each hold a run at once)
-    workers, memory_note = check_study_fits(
-        opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
-        f"optimisation {opt.name!r}: variant", workers, local=scheduler is None)
+    # (and as many local workers as can each hold a run at once; on a Dask cluster, its
+    # workers' memory, and each worker no more runs at a time than it holds)
+    size = size_study(opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
+                      f"optimisation {opt.name!r}: variant", workers,
+                      local=scheduler is None, cluster=scheduler)
+    workers = size.workers
     # one pool for the search and the front; one writer of the folder at a time
-    with folder_lock(out), executors.local_processes(workers if scheduler is None else 1,
-                                                     executors.RUN_MODULES):
+    with (folder_lock(out),
+          executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES),
+          executors.runs_need(size.need, size.what)):
         res = _optimise(opt, out, workers, scheduler, resume, progress)
-    res["notes"] = [memory_note] if memory_note else []
+    res["notes"] = [size.note] if size.note else []
     return res
 
 

@@ -281,24 +281,27 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     check_workers(workers)  # the API as the CLI: 1 .. 4 a core (10,000 forked 10,000)
     workers = workers or os.cpu_count() or 1
     check_population(trial)  # before the store or a replication: each would fail alike
-    from srmsim.model import check_study_fits
+    from srmsim.model import size_study
 
     # so is a trust too big for memory (checked with the first replication's school sizes;
     # the trial and its counterfactual run one after the other, each as big as the other)
-    # and as many local workers as can each hold a run at once
-    workers, memory_note = check_study_fits({trial.scenario.name: trial.scenario.with_overrides(
+    # and as many local workers as can each hold a run at once (on a Dask cluster: its
+    # workers' memory, and each worker no more runs at a time than it holds)
+    size = size_study({trial.scenario.name: trial.scenario.with_overrides(
         {"outputs.history": "none"}, trial.source)}, trial.seeds(1)[0],
-        f"trial {trial.name!r}: scenario", workers, local=scheduler is None)
-    if out is None:
-        result = _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
-    else:
-        from srmsim.outputs import folder_lock
-        from srmsim.records import check_out_of_records
+        f"trial {trial.name!r}: scenario", workers, local=scheduler is None, cluster=scheduler)
+    workers = size.workers
+    with executors.runs_need(size.need, size.what):
+        if out is None:
+            result = _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
+        else:
+            from srmsim.outputs import folder_lock
+            from srmsim.records import check_out_of_records
 
-        check_out_of_records(out, [trial.scenario])
-        with folder_lock(out):  # one writer at a time; a killed one's staging folders go
-            result = _run_trial(trial, n, workers, scheduler, progress, out, resume, report)
-    result.notes = [memory_note] if memory_note else []
+            check_out_of_records(out, [trial.scenario])
+            with folder_lock(out):  # one writer at a time; a killed one's staging folders go
+                result = _run_trial(trial, n, workers, scheduler, progress, out, resume, report)
+    result.notes = [size.note] if size.note else []
     return result
 
 

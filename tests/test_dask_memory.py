@@ -1,0 +1,272 @@
+"""A Dask cluster's workers are sized before a study runs on them.
+
+Local studies were checked against this machine's memory; on a cluster (``--scheduler``)
+nothing was: a run bigger than every worker's ``memory_limit`` was killed by the worker's
+nanny, retried on the next worker and killed again, and the study ended in a ``KilledWorker``
+traceback minutes later, with its results folder started; a worker with 4 threads ran 4 runs at
+once in one process, whatever its limit. Now the study's largest run (the estimate of the local
+check, :func:`srmsim.memory.run_bytes`) is checked against the workers before anything is
+written, and each worker gets no more runs at a time than its memory holds.
+
+Real clusters: ``LocalCluster(processes=False)`` where the workers' memory is only read (its
+memory manager, which would measure this whole test process against a small limit, is
+switched off), processes where the workers' memory must be their own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import tiny_policy_scenario
+
+from srmsim import executors, memory
+from srmsim.cli import main
+from srmsim.experiment import load_runs
+from srmsim.model import _run_size, run_cohort_sizes
+from srmsim.scenario import scenario_from_dict
+
+distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+
+MB = 2**20
+#: a worker of an in-process cluster measures the whole test process against its limit: it
+#: would pause (no task runs) or spill; the tests read its limit, nothing else
+NO_MEMORY_MANAGER = {"distributed.worker.memory.pause": False,
+                     "distributed.worker.memory.terminate": False,
+                     "distributed.worker.memory.target": False,
+                     "distributed.worker.memory.spill": False}
+
+
+def in_process(n_workers: int, threads: int, limit: int | str) -> distributed.LocalCluster:
+    """A cluster of threads in this process whose workers report ``limit`` (bytes, 0: none)."""
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads,
+                                    processes=False, dashboard_address=None, memory_limit=limit)
+
+
+def estimate(scenario: dict, seed: int) -> int:
+    """What the study's check estimates a run of ``scenario`` needs."""
+    sc = scenario_from_dict(scenario, "test")
+    return memory.run_bytes(*_run_size(sc, run_cohort_sizes(sc, seed)))
+
+
+def write_experiment(tmp: Path, big: dict | None = None, replications: int = 2) -> Path:
+    (tmp / "tiny.yaml").write_text(yaml.safe_dump(tiny_policy_scenario()))
+    exp = {"name": "tiny_exp", "scenario": "tiny.yaml", "baseline": "none",
+           "replications": replications, "seed": 7, "outcomes": ["attendance", "staff_hours"],
+           "variants": {"none": {"policy": None}, "texts": {}, **({"big": big} if big else {})}}
+    path = tmp / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+# ------------------------------------------------------------------ refused before anything
+
+
+def test_a_run_no_worker_can_hold_is_refused_before_anything_is_written(tmp_path, capsys):
+    """400,000 students (about 303 MiB) on workers limited to 250 MB: the workers, past 80% of
+    their limit once srmsim was imported, paused, and the study, its results folder started,
+    never finished (a worker that took the run would have been killed by its nanny). Now exit
+    2 at once, naming the variant, the figure and the largest worker's room; no folder."""
+    path = write_experiment(tmp_path, big={"trust.n_schools": 2000})
+    need = estimate({**tiny_policy_scenario(), "trust": {
+        "n_schools": 2000, "students_per_year_group": 40, "size_cv": 0.0}}, 7)
+    assert 250e6 < need < memory.available_bytes()  # this machine could hold it: not its check
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     memory_limit="250MB", dashboard_address=None) as cluster:
+        capsys.readouterr()
+        status = main(["experiment", str(path), "--out", str(out), "--quiet",
+                       "--scheduler", cluster.scheduler_address])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert not out.exists()
+    assert "Traceback" not in err
+    assert (f"no worker of the Dask cluster can hold a run of about {memory.amount(need)}"
+            in err)
+    # Dask pauses a worker at 80% of its limit: it starts no run until its memory falls back
+    assert (f"the largest of its 2 workers has {memory.amount(0.8 * 250e6)} (80% of its memory "
+            f"limit, {memory.amount(250e6)}, where Dask pauses or ends it)") in err
+    assert "the run: experiment 'tiny_exp': variant 'big', about 400,000 students" in err
+    assert "dask worker --memory-limit" in err and "nothing was run or written" in err
+
+
+def test_a_trial_too_big_for_every_worker_is_refused_too(tmp_path):
+    """The trial's entry point makes the same check (its scenario named), from Python."""
+    from srmsim.trial import load_trial, run_trial
+
+    trial_path = Path(__file__).resolve().parents[1] / "experiments" / "trial_reading.yaml"
+    trial = load_trial(trial_path, {"trust.n_schools": 2000})
+    with dask.config.set(NO_MEMORY_MANAGER), in_process(1, 1, "200MB") as cluster, \
+            pytest.raises(memory.RunTooBigError, match=r"no worker of the Dask cluster") as err:
+        run_trial(trial, replications=2, scheduler=cluster.scheduler_address,
+                  progress=False, out=tmp_path / "trial")
+    assert f"trial {trial.name!r}: scenario" in str(err.value)
+    assert not (tmp_path / "trial").exists()
+
+
+def test_a_cluster_is_checked_against_its_workers_not_this_machine(monkeypatch, tmp_path):
+    """A run bigger than this machine's memory but within the workers' limits runs on the
+    cluster: it was refused against the memory of the machine that only stores the results.
+    (This process is told it has half a run's memory; the workers, processes of their own,
+    have their real memory and a limit that holds the run.)"""
+    path = write_experiment(tmp_path)
+    need = estimate(tiny_policy_scenario(), 7)
+    monkeypatch.setattr(memory, "available_bytes", lambda: need // 2)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  memory_limit=4 * need, dashboard_address=None) as cluster:
+        assert main(["experiment", str(path), "--out", str(tmp_path / "out"), "--quiet",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert len(load_runs(tmp_path / "out")[0]) == 4
+    # locally, as before, refused
+    assert main(["experiment", str(path), "--out", str(tmp_path / "here"), "--quiet",
+                 "--workers", "1"]) == 2
+
+
+# ------------------------------------------------------------ no more at once than fit
+
+
+ACTIVE: dict[str, int] = {}
+PEAK: dict[str, int] = {}
+LOCK = threading.Lock()
+
+
+def one_run(i: int) -> list[dict]:
+    """A task that holds its worker for a moment, counting the tasks running on it at once
+    (the cluster's workers are threads of this process, so they share these counters)."""
+    where = distributed.get_worker().address
+    with LOCK:
+        ACTIVE[where] = ACTIVE.get(where, 0) + 1
+        PEAK[where] = max(PEAK.get(where, 0), ACTIVE[where])
+    time.sleep(0.15)
+    with LOCK:
+        ACTIVE[where] -= 1
+    return [{"task": i, "worker": where}]
+
+
+def run_tasks(client, n: int, need: int) -> list[dict]:
+    ACTIVE.clear()
+    PEAK.clear()
+    rows: list[dict] = []
+    with executors.runs_need(need, "a test run"):
+        executors.execute(one_run, [(i,) for i in range(n)], 1, client, rows.extend)
+    return rows
+
+
+def test_each_worker_gets_no_more_runs_at_once_than_its_limit_holds():
+    """4 threads and a limit that holds 2 runs besides the interpreter: 4 ran at once."""
+    each = 100 * MB
+    need = memory.BASE_BYTES + each
+    with dask.config.set(NO_MEMORY_MANAGER), \
+            in_process(1, 4, memory.BASE_BYTES + 2 * each + each // 2) as cluster, \
+            distributed.Client(cluster) as client:
+        note = executors.check_cluster_fits(client, need, "a test run")
+        rows = run_tasks(client, 10, need)
+        assert sorted(r["task"] for r in rows) == list(range(10))  # each once, none lost
+        assert max(PEAK.values()) == 2, PEAK
+        # with room for all four threads: Dask's own placement, all at once
+        free = run_tasks(client, 8, memory.BASE_BYTES + each // 4)
+        assert len(free) == 8 and max(PEAK.values()) == 4, PEAK
+    assert note == (f"the Dask cluster's 1 worker has 4 threads, and their memory holds 2 "
+                    f"runs of about {memory.amount(need)} at once (more with a policy's cases)"
+                    ": each worker gets no more runs at a time than its memory holds (the "
+                    "same results)")
+
+
+def test_a_worker_too_small_for_one_run_gets_none():
+    """A cluster of a small worker and a big one: the runs go to the big one only (they were
+    spread over both, and those on the small one killed)."""
+    from distributed import Scheduler, SpecCluster, Worker
+
+    each = 100 * MB
+    need = memory.BASE_BYTES + each
+
+    def worker(limit: int) -> dict:
+        return {"cls": Worker, "options": {"nthreads": 3, "memory_limit": limit}}
+
+    with dask.config.set(NO_MEMORY_MANAGER), SpecCluster(
+            scheduler={"cls": Scheduler, "options": {"dashboard_address": None}},
+            workers={"small": worker(need - MB), "big": worker(memory.BASE_BYTES + 2 * each)},
+    ) as cluster, distributed.Client(cluster) as client:
+        client.wait_for_workers(2)
+        big = next(a for a, w in client.scheduler_info()["workers"].items()
+                   if w["name"] == "big")
+        note = executors.check_cluster_fits(client, need, "a test run")
+        rows = run_tasks(client, 8, need)
+    assert sorted(r["task"] for r in rows) == list(range(8))
+    assert {r["worker"] for r in rows} == {big}
+    assert PEAK == {big: 2}
+    assert "2 workers have 6 threads, and their memory holds 2 runs" in note
+    assert note.endswith("; 1 with room for none get no runs")
+
+
+def test_a_worker_is_sized_by_where_dask_pauses_it():
+    """Dask pauses a worker past a share of its limit (80% by default, set on the worker):
+    paused, it starts no run until its memory falls back, which memory a process keeps for
+    reuse does not. A 4 GiB worker that pauses at half holds 2 runs of 1 GiB, not 3."""
+    config = {**NO_MEMORY_MANAGER, "distributed.worker.memory.pause": 0.5}
+    with dask.config.set(config), in_process(1, 4, 4 * 2**30) as cluster, \
+            distributed.Client(cluster) as client:
+        (worker,) = executors.dask_workers(client)
+        need = memory.BASE_BYTES + 900 * MB
+        assert (worker.limit, worker.alone) == (4 * 2**30, 2 * 2**30)
+        assert executors.dask_slots([worker], need) == {worker.address: 2}
+        with dask.config.set({"distributed.worker.memory.pause": False,
+                              "distributed.worker.memory.terminate": 0.95}):
+            (worker,) = executors.dask_workers(client)  # (the worker reads its config now)
+        assert worker.alone == int(0.95 * 4 * 2**30)
+        assert executors.dask_slots([worker], need) == {worker.address: 4}
+
+
+def test_workers_without_a_limit_share_their_machines_available_memory(monkeypatch):
+    """Workers with no memory_limit (0) are sized by the memory their machine reports available
+    (less the interpreter each already holds), shared by that machine's workers; with too
+    little for one run the study is refused, saying so. They were not checked at all."""
+    each = 100 * MB
+    need = memory.BASE_BYTES + each
+    with dask.config.set(NO_MEMORY_MANAGER), in_process(2, 2, 0) as cluster, \
+            distributed.Client(cluster) as client:
+        # the workers are threads of this process: they report what this lambda says
+        monkeypatch.setattr(memory, "available_bytes", lambda: 3 * each + each // 2)
+        workers = executors.dask_workers(client)
+        assert [w.limit for w in workers] == [0, 0]
+        assert executors.dask_slots(workers, need) == dict.fromkeys(
+            [w.address for w in workers], 2) | {workers[1].address: 1}
+        assert "have 4 threads, and their memory holds 3 runs" in executors.check_cluster_fits(
+            client, need, "a test run")
+        monkeypatch.setattr(memory, "available_bytes", lambda: each // 2)
+        with pytest.raises(memory.RunTooBigError) as err:
+            executors.check_cluster_fits(client, need, "experiment 'x': variant 'v'")
+        # a worker that cannot say (srmsim missing there, say): not checked, its threads
+        monkeypatch.setattr(memory, "available_bytes", lambda: 1 / 0)
+        workers = executors.dask_workers(client)
+        assert [w.alone for w in workers] == [None, None]
+        assert executors.check_cluster_fits(client, need, "a test run") == ""
+    assert ("no memory limit: the memory available on its machine, and its own interpreter "
+            "and libraries" in str(err.value))
+    assert "the run: experiment 'x': variant 'v'" in str(err.value)
+
+
+def test_an_experiment_held_back_on_the_cluster_gives_the_same_results(tmp_path, capsys):
+    """The note is printed, and the results are those of one local worker."""
+    path = write_experiment(tmp_path, replications=3)
+    need = estimate(tiny_policy_scenario(), 7)
+    extra = need - memory.BASE_BYTES
+    assert main(["experiment", str(path), "--out", str(tmp_path / "local"), "--quiet",
+                 "--workers", "1"]) == 0
+    with dask.config.set(NO_MEMORY_MANAGER), \
+            in_process(1, 2, memory.BASE_BYTES + extra + extra // 2) as cluster:
+        capsys.readouterr()
+        assert main(["experiment", str(path), "--out", str(tmp_path / "dask"), "--quiet",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    out = capsys.readouterr().out
+    assert "note: the Dask cluster's 1 worker has 2 threads, and their memory holds 1 run of" in out
+    assert ((tmp_path / "local" / "effects.csv").read_bytes()
+            == (tmp_path / "dask" / "effects.csv").read_bytes())
+    runs = [load_runs(tmp_path / o)[0].drop(columns="runtime_seconds") for o in ("local", "dask")]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
