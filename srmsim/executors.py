@@ -41,6 +41,21 @@ WORKER_DIED = (
 
 _POOLS: dict[int, _Workers] = {}  # the pools kept by local_processes(), by size
 
+#: what a Dask worker's death means: the last worker to try the task, then what to do. Dask
+#: gives up on a task once the workers running it have died (``allowed-failures``, 3)
+DASK_WORKER_DIED = (
+    "a Dask worker died running this study's runs{where}, most likely for memory: its nanny "
+    "restarts a worker that passes its memory limit (95% of it by default), and the system "
+    "kills one that takes more than its machine has\n"
+    "Runs finished before it are kept: run the same command again with --resume (from Python: "
+    "resume=True), on workers with more memory each (dask worker --memory-limit) or fewer "
+    "threads each (--nthreads)")
+DASK_CANCELLED = (
+    "the Dask cluster cancelled this study's runs (reason: {why}): its scheduler went away or "
+    "restarted, or another client cancelled them\n"
+    "Runs finished before it are kept: run the same command again with --resume (from Python: "
+    "resume=True)")
+
 #: a study's largest run on a Dask cluster: its estimated bytes and what it is, for the
 #: :func:`execute` calls inside :func:`runs_need` (each worker gets no more runs at a time
 #: than its memory holds)
@@ -511,11 +526,15 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
                   on_rows: Callable[[Rows], object]) -> None:
     """The tasks on a Dask cluster, their rows stored as each finishes. Inside
     :func:`runs_need`, where a worker's memory holds fewer runs than its threads, each worker is
-    given at most that many tasks at a time (each held to it)."""
+    given at most that many tasks at a time (each held to it); a worker's death, or the cluster
+    cancelling the tasks, is a short :class:`SrmsimError` (the runs stored before it kept)."""
     try:
         from distributed import Client, as_completed
+        from distributed.scheduler import KilledWorker
     except ImportError as err:  # pragma: no cover - the dask extra is missing
         raise SrmsimError("--scheduler needs the dask extra: pip install 'srmsim[dask]'") from err
+    from concurrent.futures import CancelledError
+
     own = not isinstance(scheduler, Client)
     client = connect(scheduler) if own else scheduler
     pending: set[Any] = set()
@@ -535,7 +554,19 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
                 on_rows(fut.result())
         else:
             held.run(fn, tasks, on_rows, pending)
+    except KilledWorker as err:
+        last = getattr(getattr(err, "last_worker", None), "address", None)
+        raise SrmsimError(DASK_WORKER_DIED.format(
+            where=f" (the last to try them: {last})" if last else "")) from None
+    except CancelledError as err:  # distributed's FutureCancelledError, with its reason
+        why = str(getattr(err, "reason", "") or "unknown")[:100]
+        raise SrmsimError(DASK_CANCELLED.format(why=why)) from None
     finally:
+        if pending:  # stopped early: the cluster need not finish runs no one will store
+            try:
+                client.cancel(list(pending))
+            except Exception:  # noqa: BLE001, S110 - a client already gone cancelled them
+                pass
         if own:
             client.close()
 

@@ -6,11 +6,13 @@ nanny, retried on the next worker and killed again, and the study ended in a ``K
 traceback minutes later, with its results folder started; a worker with 4 threads ran 4 runs at
 once in one process, whatever its limit. Now the study's largest run (the estimate of the local
 check, :func:`srmsim.memory.run_bytes`) is checked against the workers before anything is
-written, and each worker gets no more runs at a time than its memory holds.
+written, each worker gets no more runs at a time than its memory holds, and a worker that dies
+anyway ends the study with a short message (exit 2), the runs stored before it kept.
 
 Real clusters: ``LocalCluster(processes=False)`` where the workers' memory is only read (its
 memory manager, which would measure this whole test process against a small limit, is
-switched off), processes where the workers' memory must be their own.
+switched off), processes where the workers' memory must be their own or a worker must really
+be killed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from conftest import tiny_policy_scenario
 
 from srmsim import executors, memory
 from srmsim.cli import main
+from srmsim.errors import SrmsimError
 from srmsim.experiment import load_runs
 from srmsim.model import _run_size, run_cohort_sizes
 from srmsim.scenario import scenario_from_dict
@@ -270,3 +273,64 @@ def test_an_experiment_held_back_on_the_cluster_gives_the_same_results(tmp_path,
             == (tmp_path / "dask" / "effects.csv").read_bytes())
     runs = [load_runs(tmp_path / o)[0].drop(columns="runtime_seconds") for o in ("local", "dask")]
     pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+# ------------------------------------------------------------------ a worker killed anyway
+
+
+def test_a_worker_killed_for_memory_ends_the_study_with_a_short_message():
+    """A task that takes more than its worker's limit is killed by the nanny: that was a
+    ``KilledWorker`` traceback (after minutes of retries); now a short SrmsimError saying what
+    happened and to resume, the rows of the tasks finished before it delivered (stored)."""
+
+    def task(mb: int) -> list[dict]:
+        import time as clock
+
+        if mb:
+            clock.sleep(0.5)  # the small tasks first
+            held = b"x" * (mb * 2**20)  # every page written
+            clock.sleep(10)
+            return [{"held": len(held)}]
+        return [{"mb": mb}]
+
+    rows: list[dict] = []
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     memory_limit="400MB", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, \
+            pytest.raises(SrmsimError) as err:
+        executors.execute(task, [(0,), (0,), (800,)], 1, client, rows.extend)
+    assert rows == [{"mb": 0}, {"mb": 0}]
+    first, second = str(err.value).splitlines()
+    assert first.startswith("a Dask worker died running this study's runs (the last to try "
+                            "them: tcp://")
+    assert "most likely for memory" in first
+    assert second.startswith("Runs finished before it are kept: run the same command again "
+                             "with --resume")
+    assert max(len(line) for line in (first, second)) <= 300
+
+
+def test_runs_cancelled_on_the_cluster_end_the_study_with_a_short_message():
+    """The scheduler restarted, or another client cancelled the study's tasks: that was a
+    ``FutureCancelledError`` traceback; now a short SrmsimError, the finished rows delivered."""
+
+    def slow(i: int) -> list[dict]:
+        time.sleep(0.3)
+        return [{"task": i}]
+
+    rows: list[dict] = []
+    with in_process(1, 1, 0) as cluster, distributed.Client(cluster) as client:
+
+        def on_rows(batch: list[dict]) -> None:
+            rows.extend(batch)
+            if len(rows) == 1:  # another client's cancel, as the cluster's owner might
+                with distributed.Client(cluster.scheduler_address) as other:
+                    other.cancel([distributed.Future(k, other) for k in client.futures],
+                                 force=True)
+
+        with pytest.raises(SrmsimError) as err:
+            executors.execute(slow, [(i,) for i in range(4)], 1, client, on_rows)
+    assert rows == [{"task": 0}]
+    first, second = str(err.value).splitlines()
+    assert first.startswith("the Dask cluster cancelled this study's runs (reason: ")
+    assert second.startswith("Runs finished before it are kept: run the same command again")
