@@ -3,7 +3,8 @@
 Local worker processes take the ``srmsim`` command's memory settings when they start
 (:func:`srmsim.executors._prepare_worker`); a Dask worker is started by Dask, so srmsim registers
 :class:`MemorySettings` with the cluster before its first task, and every worker, including one
-that joins later, applies them once. Results do not depend on it (see :mod:`srmsim.memory`).
+that joins later, applies them once (and, where a worker has a memory limit, gives freed memory
+back after each task). Results do not depend on it (see :mod:`srmsim.memory`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ _PROCESS = uuid.uuid4().hex
 
 
 class MemorySettings(WorkerPlugin):
-    """:func:`srmsim.memory.keep_freed_memory` in each worker process, once."""
+    """:func:`srmsim.memory.keep_freed_memory` in each worker process, once; on a worker with a
+    memory limit, the memory freed given back after each task
+    (:func:`srmsim.memory.return_freed_memory`): Dask measures the process against its limit,
+    and a worker paused past 80% of it, its freed memory kept, never resumed."""
 
     #: the name the cluster knows it by; registered again (each srmsim command on the same
     #: cluster), it is ignored by workers that have it, so it runs once per worker
@@ -29,6 +33,7 @@ class MemorySettings(WorkerPlugin):
 
     def __init__(self) -> None:
         self.origin = _PROCESS
+        self.trim = False
 
     def setup(self, worker: Any) -> None:
         if self.origin == _PROCESS:
@@ -36,6 +41,14 @@ class MemorySettings(WorkerPlugin):
         from srmsim.memory import keep_freed_memory
 
         keep_freed_memory()
+        manager = getattr(worker, "memory_manager", None)
+        self.trim = bool(getattr(manager, "memory_limit", None))
+
+    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
+        if self.trim and start == "executing" and finish in ("memory", "error"):
+            from srmsim.memory import return_freed_memory
+
+            return_freed_memory()
 
 
 

@@ -87,6 +87,26 @@ def keep_freed_memory() -> bool:
     )
 
 
+def return_freed_memory() -> bool:
+    """Give the memory this process has freed back to the kernel now (glibc's ``malloc_trim``);
+    True if it could. Why: a Dask worker with a memory limit measures its process against it,
+    and pauses (starts no task) past 80% of it until the process shrinks; memory kept for reuse
+    by :func:`keep_freed_memory` never shrinks it, so a run that peaked past that share left its
+    worker paused for good and the study never finished. Called after each of its tasks
+    (:class:`srmsim.dask_workers.MemorySettings`); within a task the memory is still reused."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True
+
+
 def available_bytes() -> int | None:
     """Memory this process could still take: Linux's MemAvailable (lowered to a cgroup v2
     limit's headroom where one is set), else physical memory; None if the system does not say."""

@@ -334,3 +334,33 @@ def test_runs_cancelled_on_the_cluster_end_the_study_with_a_short_message():
     first, second = str(err.value).splitlines()
     assert first.startswith("the Dask cluster cancelled this study's runs (reason: ")
     assert second.startswith("Runs finished before it are kept: run the same command again")
+
+
+def test_a_worker_paused_for_memory_resumes_after_a_run():
+    """srmsim's workers keep freed memory for reuse (srmsim.memory.keep_freed_memory); a Dask
+    worker with a memory limit pauses past 80% of it and starts no task until its process
+    shrinks, which kept memory never did: after one run that peaked there (500 MB on a 700 MB
+    worker) the worker stayed paused at 564 MiB and the study never finished. Now a worker with
+    a limit gives freed memory back after each task, resumes, and runs the rest."""
+
+    def peak(mb: int) -> list[dict]:
+        import time as clock
+
+        import numpy as np
+
+        blocks = [np.ones(25 * 2**20 // 8) for _ in range(mb // 25)]  # heap blocks, written
+        clock.sleep(0.5)  # long enough for the worker's memory monitor to pause it
+        return [{"mb": sum(b.nbytes for b in blocks) // 2**20}]
+
+    rows: list[dict] = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  memory_limit="700MB", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        study = threading.Thread(target=executors.execute, daemon=True,
+                                 args=(peak, [(500,), (500,), (500,)], 1, client, rows.extend))
+        study.start()
+        study.join(40)
+        finished = not study.is_alive()
+        status = client.run(lambda dask_worker: str(dask_worker.status))
+    assert finished, f"the study never finished: the worker is {status}"
+    assert rows == [{"mb": 500}] * 3
