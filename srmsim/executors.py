@@ -467,14 +467,22 @@ def _refuse_if_none_fits(workers: Sequence[DaskWorker], need: int, what: str,
 
     if not workers or any(w.alone is None or w.alone >= need for w in workers):
         return
+    from srmsim.labels import plural
+
     best = max(workers, key=lambda w: w.alone or 0)
-    source = (f"{(best.alone or 0) / best.limit:.0%} of its memory limit, {amount(best.limit)}, "
-              "where Dask pauses or ends it" if best.limit else "no memory limit: the memory available "
-              "on its machine, and its own interpreter and libraries")
+    room = best.alone or 0
+    if not best.limit:
+        source = ("no memory limit: the memory available on its machine, and its own "
+                  "interpreter and libraries")
+    elif room < best.limit:
+        source = (f"{room / best.limit:.0%} of its memory limit, {amount(best.limit)}, where Dask "
+                  "pauses or ends it")
+    else:
+        source = "its memory limit"
     raise RunTooBigError(
         f"no worker of the Dask cluster can hold a run of about {amount(need)} (more with a "
-        f"policy's cases): the largest of its {len(workers)} workers has {amount(best.alone or 0)}"
-        f" ({source}); {ending}\n"
+        f"policy's cases): the largest of its {plural(len(workers), 'worker')} has "
+        f"{amount(room)} ({source}); {ending}\n"
         f"the run: {what}\n"
         "give the workers more memory (dask worker --memory-limit), or make the trust "
         "(trust.n_schools, trust.students_per_year_group), years, outputs.history or the "

@@ -113,6 +113,26 @@ def test_a_trial_too_big_for_every_worker_is_refused_too(tmp_path):
     assert not (tmp_path / "trial").exists()
 
 
+def test_an_optimisation_too_big_for_every_worker_is_refused_too(tmp_path):
+    """The optimisation's entry point too: a lever's high end (2,000 schools) is its largest."""
+    from srmsim.explore.optimise import optimise
+
+    root = Path(__file__).resolve().parents[1]
+    spec = yaml.safe_load((root / "experiments" / "optimise_attendance.yaml").read_text())
+    spec["scenario"] = str(root / "scenarios" / "attendance_escalation_small.yaml")
+    spec["levers"]["trust.n_schools"] = {"low": 3, "high": 2000, "integer": True}
+    path = tmp_path / "opt.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with dask.config.set(NO_MEMORY_MANAGER), in_process(1, 1, "200MB") as cluster, \
+            pytest.raises(memory.RunTooBigError, match=r"no worker of the Dask cluster") as err:
+        optimise(path, tmp_path / "opt", scheduler=cluster.scheduler_address, progress=False)
+    assert "the run: optimisation 'optimise_attendance': variant " in str(err.value)
+    assert "trust.n_schools = 2,000" in str(err.value)
+    assert f"the largest of its 1 worker has {memory.amount(200e6)} (its memory limit)" in str(
+        err.value)
+    assert not (tmp_path / "opt").exists()
+
+
 def test_a_cluster_is_checked_against_its_workers_not_this_machine(monkeypatch, tmp_path):
     """A run bigger than this machine's memory but within the workers' limits runs on the
     cluster: it was refused against the memory of the machine that only stores the results.
