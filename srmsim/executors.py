@@ -534,7 +534,7 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
                   on_rows: Callable[[Rows], object]) -> None:
     """The tasks on a Dask cluster, their rows stored as each finishes. Inside
     :func:`runs_need`, where a worker's memory holds fewer runs than its threads, each worker is
-    given at most that many tasks at a time (each held to it); a worker's death, or the cluster
+    given at most that many tasks at a time (:class:`_HeldBack`); a worker's death, or the cluster
     cancelling the tasks, is a short :class:`SrmsimError` (the runs stored before it kept)."""
     try:
         from distributed import Client, as_completed
@@ -581,9 +581,11 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
 
 class _HeldBack:
     """Tasks given to each Dask worker no faster than its memory holds runs of ``need``
-    bytes: each task is held to its worker (``workers=``; another may take it only once that
-    worker has gone), and the next is sent as one finishes. The workers are looked at again
-    every :data:`WORKERS_REFRESH_SECONDS` while tasks wait, so one that joins gets tasks too."""
+    bytes: each task is asked of its worker (``workers=``, loosely: Dask gives it to another if
+    that worker has gone, and may move one not started yet from a worker busy with other
+    work), which starts it at once, and the next is sent as one finishes. The workers are looked
+    at again every :data:`WORKERS_REFRESH_SECONDS` while tasks wait, so one that joins gets
+    tasks too."""
 
     def __init__(self, client: Any, need: int, what: str):
         self.client = client
