@@ -3,8 +3,8 @@
 Local worker processes take the ``srmsim`` command's memory settings when they start
 (:func:`srmsim.executors._prepare_worker`); a Dask worker is started by Dask, so srmsim registers
 :class:`MemorySettings` with the cluster before its first task, and every worker, including one
-that joins later, applies them once (and, where a worker has a memory limit, gives freed memory
-back after each task). Results do not depend on it (see :mod:`srmsim.memory`).
+that joins later, applies them once (and, where a worker is past half its memory limit, gives
+freed memory back after each task). Results do not depend on it (see :mod:`srmsim.memory`).
 """
 
 from __future__ import annotations
@@ -22,18 +22,23 @@ _PROCESS = uuid.uuid4().hex
 
 class MemorySettings(WorkerPlugin):
     """:func:`srmsim.memory.keep_freed_memory` in each worker process, once; on a worker with a
-    memory limit, the memory freed given back after each task
-    (:func:`srmsim.memory.return_freed_memory`): Dask measures the process against its limit,
-    and a worker paused past 80% of it, its freed memory kept, never resumed."""
+    memory limit whose process has passed half of it, the memory freed given back after each
+    task (:func:`srmsim.memory.return_freed_memory`): Dask measures the process against its
+    limit, and a worker paused past 80% of it, its freed memory kept, never resumed."""
 
     #: the name the cluster knows it by; registered again (each srmsim command on the same
     #: cluster), it is ignored by workers that have it, so it runs once per worker
     name = "srmsim-memory"
     idempotent = True
 
+    #: the share of its memory limit above which a worker gives freed memory back after a task:
+    #: below Dask's own thresholds (60% target, 70% spill, 80% pause), so a worker with room
+    #: to spare keeps it for reuse, as a local worker does
+    TRIM_SHARE = 0.5
+
     def __init__(self) -> None:
         self.origin = _PROCESS
-        self.trim = False
+        self.limit = 0
 
     def setup(self, worker: Any) -> None:
         if self.origin == _PROCESS:
@@ -42,10 +47,14 @@ class MemorySettings(WorkerPlugin):
 
         keep_freed_memory()
         manager = getattr(worker, "memory_manager", None)
-        self.trim = bool(getattr(manager, "memory_limit", None))
+        self.limit = int(getattr(manager, "memory_limit", None) or 0)
 
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
-        if self.trim and start == "executing" and finish in ("memory", "error"):
+        if not self.limit or start != "executing" or finish not in ("memory", "error"):
+            return
+        import psutil  # a dependency of distributed
+
+        if psutil.Process().memory_info().rss > self.TRIM_SHARE * self.limit:
             from srmsim.memory import return_freed_memory
 
             return_freed_memory()
