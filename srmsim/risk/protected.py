@@ -101,6 +101,11 @@ SHARE_FENCES = (Fence(0.9, True), Fence(0.5, True), Fence(0.1, False), Fence(0.5
 PERCENT_FENCES = tuple(Fence(100 * f.value, f.at_or_below) for f in SHARE_FENCES)
 
 
+#: how far float error may put a share (x 100 a percentage) from its true value: a score
+#: within it of a fence is at the fence, one within it of [0, 1] is within [0, 1]
+FLOAT_SLACK = 1e-9
+
+
 class FencePlan(NamedTuple):
     """The fences of one score, and how far a pupil's true value may lie from the value
     printed (``tol``; :func:`fence_plan`)."""
@@ -125,13 +130,15 @@ def fence_plan(score: np.ndarray) -> FencePlan:
     is 90.00000000000001)."""
     s = np.asarray(score, dtype=float)
     s = s[~np.isnan(s)]
-    if not s.size or s.min() < 0:
+    # float error may leave a share a step outside [0, 1] (a full attendance summed over
+    # terms is 1.0000000000000002, its absence -2.2e-16): still a share, still fenced
+    if not s.size or s.min() < -FLOAT_SLACK * 100:
         return FencePlan((), 0.0, True)
-    share = bool(s.max() <= 1)
-    if not share and s.max() > 100:
+    share = bool(s.min() >= -FLOAT_SLACK and s.max() <= 1 + FLOAT_SLACK)
+    if not share and s.max() > 100 * (1 + FLOAT_SLACK):
         return FencePlan((), 0.0, True)
     fences = SHARE_FENCES if share else PERCENT_FENCES
-    exact = FencePlan(fences, 1e-9 * (1.0 if share else 100.0), True)
+    exact = FencePlan(fences, FLOAT_SLACK * (1.0 if share else 100.0), True)
     # the coarsest rounding that holds every score; shares of 0 and 1 only are flags
     for decimals in range(0, 7 if share else 5):
         scaled = s * 10.0 ** decimals
