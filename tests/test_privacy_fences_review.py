@@ -56,3 +56,28 @@ def test_a_share_a_float_step_outside_its_range_is_still_fenced(
     assert recovered(table["flagged"], 88) == []  # absence > t flags those at or below 90%
     assert protected.fence_plan(score).fences == (protected.SHARE_FENCES if scale != "percent"
                                                   else protected.PERCENT_FENCES)
+
+
+def test_a_few_rates_rounded_among_exact_ones_leave_the_fence_count_unknown(
+        tmp_path: Path) -> None:
+    """Most pupils' rates exact (k of 190 sessions), 5 pupils of another calendar (280 of 310,
+    90.3%) exported rounded to 0.9: the scores are not all in hundredths, so they were read as
+    exact and the 5 as at 90%. The family of cuts then held one flagging 93 (88 + the 5) and
+    one flagging 81, beside the summary's 88. A score exactly at a fence may be a rounded
+    rate, so the count there is known only to lie between the pupils below and those at it."""
+    attended = np.array(attended_of(190))
+    sessions = np.full(200, 190)
+    moved = np.flatnonzero(attended > 171)[:5]
+    sessions[moved], attended[moved] = 310, 280
+    ds = records(tmp_path / "rec", attended.tolist(), sessions=sessions.tolist())
+    assert summary_counts(ds)["total"] == 88
+    rate = attended / sessions
+    score = rate.copy()
+    score[moved] = np.round(rate[moved], 2)
+    flags = np.searchsorted(np.sort(score), protected.base_cuts(score))
+    assert recovered(pd.Series(flags), 88) == []
+    for direction, shown in (("below", score), ("above", 1 - score)):
+        path = write(tmp_path / f"export_{direction}.csv", shown, rate)
+        table, _ = published(path, tmp_path / f"out_{direction}", direction, by=False)
+        assert len(table) >= 4
+        assert recovered(table["flagged"], 88) == []

@@ -112,9 +112,6 @@ class FencePlan(NamedTuple):
 
     fences: tuple[Fence, ...]
     tol: float
-    #: the scores are the values themselves (not rounded): a pupil within ``tol`` of a fence
-    #: is exactly at it, so the count at the fence is known, not just bounded
-    exact: bool
 
 
 def fence_plan(score: np.ndarray) -> FencePlan:
@@ -125,26 +122,25 @@ def fence_plan(score: np.ndarray) -> FencePlan:
     attendance is not known, so every score within [0, 1] gets the share fences and every
     other within [0, 100] the percent ones (a risk score loses a little resolution near them).
     A score rounded to d decimals (0.87, 0.9, 0.93) was some true rate within half a step of
-    each value, so a fence's count is known only to lie between the pupils clearly below and
-    clearly above it; unrounded scores are exact up to float error (90% computed as 0.9 * 100
-    is 90.00000000000001)."""
+    each value (``tol``); unrounded scores are exact up to float error (90% computed as
+    0.9 * 100 is 90.00000000000001)."""
     s = np.asarray(score, dtype=float)
     s = s[~np.isnan(s)]
     # float error may leave a share a step outside [0, 1] (a full attendance summed over
     # terms is 1.0000000000000002, its absence -2.2e-16): still a share, still fenced
     if not s.size or s.min() < -FLOAT_SLACK * 100:
-        return FencePlan((), 0.0, True)
+        return FencePlan((), 0.0)
     share = bool(s.min() >= -FLOAT_SLACK and s.max() <= 1 + FLOAT_SLACK)
     if not share and s.max() > 100 * (1 + FLOAT_SLACK):
-        return FencePlan((), 0.0, True)
+        return FencePlan((), 0.0)
     fences = SHARE_FENCES if share else PERCENT_FENCES
-    exact = FencePlan(fences, FLOAT_SLACK * (1.0 if share else 100.0), True)
+    exact = FencePlan(fences, FLOAT_SLACK * (1.0 if share else 100.0))
     # the coarsest rounding that holds every score; shares of 0 and 1 only are flags
     for decimals in range(0, 7 if share else 5):
         scaled = s * 10.0 ** decimals
         if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
             return exact if share and not decimals else \
-                FencePlan(fences, 0.5 * 10.0 ** -decimals, False)
+                FencePlan(fences, 0.5 * 10.0 ** -decimals)
     return exact
 
 
@@ -152,9 +148,16 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
                     min_count: int) -> np.ndarray:
     """Which ``cuts`` (between scores: ``score < cut`` flags) leave at least ``min_count`` of
     these pupils between themselves and each fence of ``plan``, or flag exactly the pupils a
-    fence counts (the count known exactly: an unrounded score, or none of them near it). Then
-    a published ``flagged`` (or ``n - flagged``) beside another command's count at the fence
-    differs from it by 0 or by at least ``min_count`` pupils."""
+    fence counts when that count is known (no score within ``tol`` of it). Then a published
+    ``flagged`` (or ``n - flagged``) beside another command's count at the fence differs from
+    it by 0 or by at least ``min_count`` pupils.
+
+    Why a score at a fence leaves the count unknown even when the others are exact: it may be
+    a rate rounded to the fence from either side. 5 pupils at 280 of 310 sessions (90.3%)
+    exported as 0.9 among exact rates k/190 made the pupils at or below 0.9 93, beside the
+    summary's 88; an exact 171/190 is the same number. The count at the fence then lies
+    between the pupils below it and those up to it (for an absence share counted at or above
+    it, its complement does), and every cut keeps ``min_count`` clear of both."""
     cuts = np.asarray(cuts, dtype=float)
     ok = np.ones(cuts.size, dtype=bool)
     if not plan.fences or not cuts.size:
@@ -163,12 +166,8 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
     s = s[~np.isnan(s)]
     flagged = np.searchsorted(s, cuts, side="left")
     for fence in plan.fences:
-        below = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
-        upto = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
-        if plan.exact:  # the count of scores at or below it, or the complement of those above
-            least = most = upto if fence.at_or_below else below
-        else:
-            least, most = below, upto
+        least = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
+        most = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
         ok &= (flagged <= least - min_count) | (flagged >= most + min_count) \
             | ((flagged == least) & (least == most))
     return ok
