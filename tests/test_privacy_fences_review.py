@@ -2,8 +2,8 @@
 fence plan of `srmsim.risk.protected` used to misread.
 
 Each test publishes both through the CLI and plays the attacker: every published ``flagged``
-(attendance below t, or absence above it) must equal the summary's count of pupils at
-or below 90% attendance or be at least 10 from it.
+(attendance below t, or absence above it) must be at least 10 from the summary's count of
+pupils at or below 90% attendance.
 """
 
 from __future__ import annotations
@@ -123,3 +123,34 @@ def test_thresholds_keep_ten_pupils_from_the_quantiles_calibrate_prints(
         # here: the attacker needs only n
         assert at_most == int(np.floor(p * (n - 1))) + 1 or p == 0.25
         assert recovered(table["flagged"], at_most) == [], name
+
+
+def test_no_threshold_flags_exactly_a_count_the_summary_hides(tmp_path: Path) -> None:
+    """School A's 120 pupils (40 at most 90%, none at exactly 90%) and B's 80 (5): `data
+    summary --by school` hides both schools' counts beside the Total's 45. `thresholds` on
+    school A's export published 0.9 flagging exactly its 40 (a cut flagging the pupils a fence
+    counts was let through), and 45 - 40 gave B's 5."""
+    rng = np.random.default_rng(3)
+    attended = np.r_[rng.integers(120, 171, 40), rng.integers(172, 191, 80),
+                     rng.integers(120, 171, 5), rng.integers(172, 191, 75)]
+    records(tmp_path / "rec", attended.tolist(), sessions=190)  # its CSVs, re-labelled
+    students = pd.read_csv(tmp_path / "rec" / "in" / "students.csv")
+    students["school"] = ["A"] * 120 + ["B"] * 80
+    observations = pd.read_csv(tmp_path / "rec" / "in" / "observations.csv")
+    observations["school"] = students["school"]
+    students.to_csv(tmp_path / "students.csv", index=False)
+    observations.to_csv(tmp_path / "observations.csv", index=False)
+    ds = tmp_path / "ds"
+    status, _, err = quiet("data", "import", str(tmp_path / "students.csv"),
+                           str(tmp_path / "observations.csv"), "--out", str(ds))
+    assert status == 0, err
+    counts = summary_counts(ds, "school")
+    assert counts == {"total": 45}  # A's and B's are hidden
+    rate = attended[:120] / 190
+    assert int((rate <= 0.9).sum()) == 40
+    left = np.random.default_rng(1).uniform(size=120) < 0.5
+    path = tmp_path / "school_a.csv"
+    pd.DataFrame({"score": rate, "left": left}).to_csv(path, index=False)
+    table, _ = published(path, tmp_path / "out", "below", by=False)
+    assert len(table) >= 2
+    assert all(abs(int(f) - 40) >= 10 for f in table["flagged"]), table["flagged"].tolist()

@@ -43,17 +43,17 @@ def _pupils(bands: dict[str, list[tuple[float, int, int]]], schools: int = 3) ->
     return df
 
 
-#: per sex, 36 with and 75 without the outcome; thresholds 0.7 and 0.9 cut bands of at least
-#: 12 with and 15 without in each group, so both are published with --by sex (no score is
-#: at a fence of 0.5 or 0.9, which a score in tenths or hundredths only bounds)
-EACH = [(0.4, 12, 15), (0.7, 12, 20), (0.95, 12, 40)]
+#: per sex, 36 with and 75 without the outcome; thresholds 700 and 900 cut bands of at least
+#: 12 with and 15 without in each group, so both are published with --by sex (points, not a
+#: share or a percentage, so no fence of `srmsim.risk.protected.fence_plan` applies)
+EACH = [(400, 12, 15), (700, 12, 20), (950, 12, 40)]
 
 
 def _blank(df: pd.DataFrame, sex: str, outcome: int, k: int, column: str = "att"
            ) -> pd.DataFrame:
     """``column`` blanked in the first ``k`` pupils of ``sex`` with outcome ``outcome``
     (appended as new rows, so the bands above stay as they are)."""
-    extra = pd.DataFrame([{"school": i % 3, "sex": sex, "att": 0.7, "left": outcome}
+    extra = pd.DataFrame([{"school": i % 3, "sex": sex, "att": 700, "left": outcome}
                           for i in range(k)])
     extra[column] = np.nan
     return pd.concat([df, extra], ignore_index=True)
@@ -260,11 +260,12 @@ def test_the_fsm_count_of_the_fsm_unknown_row_is_known_to_be_zero() -> None:
 
 
 def _auc_pairs(tmp_path: Path, capsys) -> tuple[pd.DataFrame, str]:
-    """Scores 0.4 (10 with the outcome, 10 without), 0.7 (9, 1) and 0.71 (1, 11): only 0.7
-    is published (at 0.71 the band above would hold 1 with the outcome), so the band 0.7 to
-    0.71 (10 with, 12 without) hides 9 and 1 at 0.7 and 1 and 11 at 0.71."""
+    """Scores 400 (10 with the outcome, 10 without), 700 (9, 1) and 710 (1, 11): only 700
+    is published (at 710 the band above would hold 1 with the outcome), so the band 700 to
+    710 (10 with, 12 without) hides 9 and 1 at 700 and 1 and 11 at 710 (points, not a share
+    or a percentage, so no fence of `srmsim.risk.protected.fence_plan` applies)."""
     rows = []
-    for score, pos, neg in ((0.4, 10, 10), (0.7, 9, 1), (0.71, 1, 11)):
+    for score, pos, neg in ((400, 10, 10), (700, 9, 1), (710, 1, 11)):
         rows += [{"att": score, "left": 1}] * pos + [{"att": score, "left": 0}] * neg
     df = pd.DataFrame(rows)
     df.insert(0, "school", np.arange(len(df)) % 4)
@@ -274,10 +275,10 @@ def _auc_pairs(tmp_path: Path, capsys) -> tuple[pd.DataFrame, str]:
 
 def _within_band_solutions(auc: str, p: int, n: int) -> set[tuple[int, int]]:
     """The attacker: the published band counts give every pair of pupils in order but those
-    within the band 0.7-0.71 (P = 10 with, N = 12 without); a printed AUC (3 decimals) of
+    within the band 700-710 (P = 10 with, N = 12 without); a printed AUC (3 decimals) of
     the 20 x 22 pairs then gives the pairs in order there, W = (P N + p1 N - n1 P) / 2
-    (p1 with and n1 without the outcome at 0.7). Every (p1, n1) that agrees."""
-    between = 10 * 12 + 0.5 * 10 * 10  # band 0.4's pupils with the outcome below band 2's
+    (p1 with and n1 without the outcome at 700). Every (p1, n1) that agrees."""
+    between = 10 * 12 + 0.5 * 10 * 10  # band 400's pupils with the outcome below band 2's
     low, high = (float(auc) - 0.0005) * p * n, (float(auc) + 0.0005) * p * n
     found = set()
     for p1 in range(11):
@@ -290,13 +291,13 @@ def _within_band_solutions(auc: str, p: int, n: int) -> set[tuple[int, int]]:
 
 def test_the_printed_auc_gives_no_order_within_a_band(tmp_path: Path, capsys) -> None:
     """The score's own AUC, 279 of 440 pairs in order = 0.634, has one solution: 9 with and
-    1 without the outcome at 0.7 (6 x 9 - 5 x 1 = 49), so 1 and 1, two counts the grid hid.
+    1 without the outcome at 700 (6 x 9 - 5 x 1 = 49), so 1 and 1, two counts the grid hid.
     Printed now: the AUC of the score in its published bands, (120 + 50 + 60) / 440 = 0.523,
     which the published table gives on its own. Fix: the curves of real data are of the
     score's published bands (commands/thresholds.py ``_banded``)."""
     table, printed = _auc_pairs(tmp_path, capsys)
-    # printed between the scores 0.4 and 0.7 (the grid's cuts are; it flags what 0.7 did)
-    assert table["threshold"].tolist() == [0.6]
+    # printed between the scores 400 and 700 (the grid's cuts are; it flags what 700 did)
+    assert table["threshold"].tolist() == [600]
     auc = re.search(r"^AUC ([\d.]+); average precision ([\d.]+)", printed, re.M)
     assert auc and auc.group(1) == "0.523", printed
     assert "of the score in the bands the published thresholds cut" in printed

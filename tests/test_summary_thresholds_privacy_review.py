@@ -171,21 +171,21 @@ def test_the_attendance_attack_recovers_the_count_from_the_old_table(
 
 def _bands_csv(path: Path, both: int = 0, no_outcome: int = 0, no_score: int = 10,
                no_score_with: int = 0) -> Path:
-    """Scores 0.4, 0.7, 0.95 with (positives, negatives) (10, 15), (12, 20), (10, 40) (none at
-    a fence of 0.5 or 0.9, which a score in tenths or hundredths only bounds), and
+    """Scores 400, 700, 950 with (positives, negatives) (10, 15), (12, 20), (10, 40) (points,
+    not a share or a percentage, so no fence of `srmsim.risk.protected.fence_plan` applies), and
     rows left out: ``no_score`` without a score and without the outcome, ``no_score_with``
     without a score with it, ``both`` missing both, ``no_outcome`` missing the outcome only.
-    Flagging ``score < t``: t = 0.7 flags 25 (tp 10, fp 15, fn 22, tn 60); t = 0.9 flags 57
-    (tp 22, fp 35, fn 10, tn 40); t = 0.4 flags no one, so its band below is empty and it is
+    Flagging ``score < t``: t = 700 flags 25 (tp 10, fp 15, fn 22, tn 60); t = 900 flags 57
+    (tp 22, fp 35, fn 10, tn 40); t = 400 flags no one, so its band below is empty and it is
     not published."""
     rows = []
-    for score, pos, neg in ((0.4, 10, 15), (0.7, 12, 20), (0.95, 10, 40)):
+    for score, pos, neg in ((400, 10, 15), (700, 12, 20), (950, 10, 40)):
         rows += [{"school": len(rows) % 3, "att": score, "left": 1} for _ in range(pos)]
         rows += [{"school": len(rows) % 3, "att": score, "left": 0} for _ in range(neg)]
     rows += [{"school": k % 3, "att": None, "left": 0} for k in range(no_score)]
     rows += [{"school": k % 3, "att": None, "left": 1} for k in range(no_score_with)]
     rows += [{"school": k % 3, "att": None, "left": None} for k in range(both)]
-    rows += [{"school": k % 3, "att": 0.7, "left": None} for k in range(no_outcome)]
+    rows += [{"school": k % 3, "att": 700, "left": None} for k in range(no_outcome)]
     df = pd.DataFrame(rows)
     df["sex"] = ["X" if k < 3 else "FM"[k % 2] for k in range(len(df))]
     df.to_csv(path, index=False)
@@ -207,31 +207,31 @@ def test_thresholds_prints_counts_of_exactly_ten_and_the_rows_used(tmp_path: Pat
     assert "by sex: withheld (a group has fewer than 20 students with, or without" in out
     # 32 of the 107 rows used (not of the 117 rows)
     assert "outcome rate 29.9% (32 of 107)" in out
-    # thresholds between the scores (0.6 flags the 0.5s, 0.8 the 0.5s and 0.7s: what 0.7 and
-    # 0.9 flagged below): F1 at 0.8: 44 / (44 + 35 + 10) = 0.494; at 0.6: 20 / 57 = 0.351
-    assert ("best F1: threshold 0.8: flags 57 students (53.3%): 22 with the outcome, 35 "
+    # thresholds between the scores (600 flags the 400s, 800 the 400s and 700s: what 700 and
+    # 900 flagged below): F1 at 800: 44 / (44 + 35 + 10) = 0.494; at 600: 20 / 57 = 0.351
+    assert ("best F1: threshold 800: flags 57 students (53.3%): 22 with the outcome, 35 "
             "without, precision 38.6%, recall 68.8%, F1 0.494") in out
     table = pd.read_csv(tmp_path / "out" / "thresholds.csv")
     assert table[["threshold", "flagged", "tp", "fp", "fn", "tn"]].values.tolist() == [
-        [0.6, 25, 10, 15, 22, 60], [0.8, 57, 22, 35, 10, 40]]
+        [600, 25, 10, 15, 22, 60], [800, 57, 22, 35, 10, 40]]
 
 
 def test_capacity_and_cost_on_published_thresholds(tmp_path: Path, capsys) -> None:
-    """Capacity 57: both published thresholds fit, the one flagging the most (0.9, exactly
-    57) is chosen. Costs 100 a miss, 10 a needless case: 0.7 costs 22 x 100 + 15 x 10 = 2,350,
-    0.9 costs 10 x 100 + 35 x 10 = 1,350."""
+    """Capacity 57: both published thresholds fit, the one flagging the most (900, exactly
+    57) is chosen. Costs 100 a miss, 10 a needless case: 700 costs 22 x 100 + 15 x 10 = 2,350,
+    900 costs 10 x 100 + 35 x 10 = 1,350."""
     out = _thresholds(tmp_path, capsys, "--capacity", "57", "--cost-missed", "100",
-                      "--cost-needless", "10", "--thresholds", "0.7", "0.9")
+                      "--cost-needless", "10", "--thresholds", "700", "900")
     assert "not published" not in out
-    assert "at capacity 57 students (nearest published threshold): threshold 0.9 flags 57" in out
-    assert "threshold 0.9 flags 57 students, cost £1,350" in out
+    assert "at capacity 57 students (nearest published threshold): threshold 900 flags 57" in out
+    assert "threshold 900 flags 57 students, cost £1,350" in out
 
 
 def test_equal_costs_choose_the_threshold_flagging_fewer(tmp_path: Path, capsys) -> None:
     """5 a miss, 3 a needless case: 22 x 5 + 15 x 3 = 155 = 10 x 5 + 35 x 3; the tie goes to
-    0.6 (between the scores 0.4 and 0.7), which flags 25 rather than 57."""
+    600 (between the scores 400 and 700), which flags 25 rather than 57."""
     out = _thresholds(tmp_path, capsys, "--cost-missed", "5", "--cost-needless", "3")
-    assert "threshold 0.6 flags 25 students, cost £155" in out
+    assert "threshold 600 flags 25 students, cost £155" in out
 
 
 def _flag_trust(folder: Path, eal: bool, no_sessions: int) -> Path:
@@ -281,10 +281,10 @@ def test_a_flag_no_pupil_has_recorded_is_not_available(tmp_path: Path, capsys) -
 
 
 def test_a_count_of_exactly_ten_is_printed(tmp_path: Path, capsys) -> None:
-    """10 is not under 10: at 0.7 the 10 pupils flagged with the outcome are printed."""
-    out = _thresholds(tmp_path, capsys, "--thresholds", "0.7")
+    """10 is not under 10: at 700 the 10 pupils flagged with the outcome are printed."""
+    out = _thresholds(tmp_path, capsys, "--thresholds", "700")
     # 25 of 107 flagged: 23.4%; 10 of 25 with the outcome: 40.0%
-    assert ("best F1: threshold 0.7: flags 25 students (23.4%): 10 with the outcome, 15 "
+    assert ("best F1: threshold 700: flags 25 students (23.4%): 10 with the outcome, 15 "
             "without, precision 40.0%") in out
 
 

@@ -147,17 +147,21 @@ def fence_plan(score: np.ndarray) -> FencePlan:
 def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
                     min_count: int) -> np.ndarray:
     """Which ``cuts`` (between scores: ``score < cut`` flags) leave at least ``min_count`` of
-    these pupils between themselves and each fence of ``plan``, or flag exactly the pupils a
-    fence counts when that count is known (no score within ``tol`` of it). Then a published
-    ``flagged`` (or ``n - flagged``) beside another command's count at the fence differs from
-    it by 0 or by at least ``min_count`` pupils.
+    these pupils between themselves and each fence of ``plan``. Then a published ``flagged``
+    (or ``n - flagged``) beside another command's count at the fence differs from it by at
+    least ``min_count`` pupils.
 
     Why a score at a fence leaves the count unknown even when the others are exact: it may be
     a rate rounded to the fence from either side. 5 pupils at 280 of 310 sessions (90.3%)
     exported as 0.9 among exact rates k/190 made the pupils at or below 0.9 93, beside the
     summary's 88; an exact 171/190 is the same number. The count at the fence then lies
     between the pupils below it and those up to it (for an absence share counted at or above
-    it, its complement does), and every cut keeps ``min_count`` clear of both."""
+    it, its complement does), and every cut keeps ``min_count`` clear of both.
+
+    Why not even a cut flagging exactly the pupils at or below a fence: those are a count
+    other commands may hide. `data summary --by school` hid school A's 40 persistently absent
+    (and B's 5) beside the Total's 45; `thresholds` on school A's pupils published 0.9
+    flagging the 40, and 45 - 40 gave B's 5."""
     cuts = np.asarray(cuts, dtype=float)
     ok = np.ones(cuts.size, dtype=bool)
     if not plan.fences or not cuts.size:
@@ -168,8 +172,7 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
     for fence in plan.fences:
         least = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
         most = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
-        ok &= (flagged <= least - min_count) | (flagged >= most + min_count) \
-            | ((flagged == least) & (least == most))
+        ok &= (flagged <= least - min_count) | (flagged >= most + min_count)
     return ok
 
 
@@ -202,7 +205,7 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     grids of two outcomes drawn from one family are at least a band of 10 pupils apart; and
     a cut between two scores splits the pupils the same way for ``--direction below`` and
     ``above``. No cut lies within ``least`` pupils of a fence other commands count pupils at
-    (:func:`clear_of_fences`), unless it flags exactly the pupils counted there."""
+    (:func:`clear_of_fences`)."""
     s = np.sort(np.asarray(score, dtype=float))
     s = s[~np.isnan(s)]
     size = max(least, -(-s.size // MAX_BASE_BANDS))
