@@ -91,9 +91,6 @@ def calendars(n: int) -> tuple[np.ndarray, np.ndarray]:
     return sessions, np.minimum(sessions, np.round(sessions * share)).astype(int)
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed (review 53): calibrate's attendance "
-                   "quantiles are not fenced; fencing them by rank moves the toy scores of "
-                   "12 older tests onto the fences (see the review's report)")
 @pytest.mark.parametrize(("scale", "direction"), [("share", "below"), ("absence", "above")])
 def test_thresholds_keep_ten_pupils_from_the_quantiles_calibrate_prints(
         tmp_path: Path, scale: str, direction: str) -> None:
@@ -154,3 +151,20 @@ def test_no_threshold_flags_exactly_a_count_the_summary_hides(tmp_path: Path) ->
     table, _ = published(path, tmp_path / "out", "below", by=False)
     assert len(table) >= 2
     assert all(abs(int(f) - 40) >= 10 for f in table["flagged"]), table["flagged"].tolist()
+
+
+@pytest.mark.parametrize("n", [1, 2, 11, 191, 213, 1001])
+def test_quantile_counts_hold_the_pupils_at_or_below_numpys_quantile(n: int) -> None:
+    """The pupils at or below numpy's quantile are at least the range's low end whatever the
+    rates (tied, rounded to hundredths), and within the range when the rates are distinct
+    (p (n - 1) whole, as 0.1 x 190, gives two ends); for an absence share (1 - rate) they
+    are the highest, so the range of those below them is its mirror."""
+    rng = np.random.default_rng(n)
+    for rate, distinct in ((rng.uniform(0.5, 1, n), True),
+                           (np.round(rng.uniform(0.5, 1, n), 2), False)):
+        for p in protected.QUANTILE_FENCES:
+            at_most = int((rate <= np.quantile(rate, p)).sum())
+            rising, falling = protected.quantile_counts(np.sort(rate), p)
+            assert rising[0] <= at_most and (at_most <= rising[1] or not distinct)
+            assert rising[1] - rising[0] <= 1
+            assert falling == (n - rising[1], n - rising[0])

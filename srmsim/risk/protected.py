@@ -99,6 +99,9 @@ class Fence(NamedTuple):
 SHARE_FENCES = (Fence(0.9, True), Fence(0.5, True), Fence(0.1, False), Fence(0.5, False))
 #: the same for a score in percent (within [0, 100], not within [0, 1])
 PERCENT_FENCES = tuple(Fence(100 * f.value, f.at_or_below) for f in SHARE_FENCES)
+#: the quantiles of the pupils' attendance `calibrate` prints
+#: (:data:`srmsim.calibrate.disclosure.QUANTILES`)
+QUANTILE_FENCES = (0.1, 0.25, 0.5)
 
 
 #: how far float error may put a share (x 100 a percentage) from its true value: a score
@@ -112,6 +115,10 @@ class FencePlan(NamedTuple):
 
     fences: tuple[Fence, ...]
     tol: float
+    #: the quantiles `calibrate` prints of the same pupils' attendance (fenced by rank, from
+    #: the bottom for attendance and from the top for absence); of all the pupils only, so no
+    #: group's table is fenced at them
+    quantiles: tuple[float, ...] = ()
 
 
 def fence_plan(score: np.ndarray) -> FencePlan:
@@ -123,7 +130,12 @@ def fence_plan(score: np.ndarray) -> FencePlan:
     other within [0, 100] the percent ones (a risk score loses a little resolution near them).
     A score rounded to d decimals (0.87, 0.9, 0.93) was some true rate within half a step of
     each value (``tol``); unrounded scores are exact up to float error (90% computed as
-    0.9 * 100 is 90.00000000000001)."""
+    0.9 * 100 is 90.00000000000001).
+
+    `calibrate` prints the same pupils' attendance quantiles to full precision beside their
+    number, and numpy's linear quantile of 213 distinct rates has 22 pupils at or below its
+    10th percentile: a threshold of 0.79 flagging 21 beside it gave the 1 pupil between. So
+    a share or a percentage is fenced at those ranks too (:data:`QUANTILE_FENCES`)."""
     s = np.asarray(score, dtype=float)
     s = s[~np.isnan(s)]
     # float error may leave a share a step outside [0, 1] (a full attendance summed over
@@ -134,14 +146,15 @@ def fence_plan(score: np.ndarray) -> FencePlan:
     if not share and s.max() > 100 * (1 + FLOAT_SLACK):
         return FencePlan((), 0.0)
     fences = SHARE_FENCES if share else PERCENT_FENCES
-    exact = FencePlan(fences, FLOAT_SLACK * (1.0 if share else 100.0))
+    tol = FLOAT_SLACK * (1.0 if share else 100.0)
     # the coarsest rounding that holds every score; shares of 0 and 1 only are flags
     for decimals in range(0, 7 if share else 5):
         scaled = s * 10.0 ** decimals
         if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
-            return exact if share and not decimals else \
-                FencePlan(fences, 0.5 * 10.0 ** -decimals)
-    return exact
+            if decimals or not share:
+                tol = 0.5 * 10.0 ** -decimals
+            break
+    return FencePlan(fences, tol, QUANTILE_FENCES)
 
 
 def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
@@ -149,7 +162,8 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
     """Which ``cuts`` (between scores: ``score < cut`` flags) leave at least ``min_count`` of
     these pupils between themselves and each fence of ``plan``. Then a published ``flagged``
     (or ``n - flagged``) beside another command's count at the fence differs from it by at
-    least ``min_count`` pupils.
+    least ``min_count`` pupils. So does it from the pupils at or below each of its
+    quantiles (:func:`quantile_counts`), or it is that count, known from ``n`` anyway.
 
     Why a score at a fence leaves the count unknown even when the others are exact: it may be
     a rate rounded to the fence from either side. 5 pupils at 280 of 310 sessions (90.3%)
@@ -173,7 +187,31 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
         least = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
         most = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
         ok &= (flagged <= least - min_count) | (flagged >= most + min_count)
+    for p in plan.quantiles if s.size else ():
+        for least, most in quantile_counts(s, p):
+            ok &= (flagged <= least - min_count) | (flagged >= most + min_count) \
+                | ((flagged == least) & (least == most))
     return ok
+
+
+def quantile_counts(s: np.ndarray, p: float) -> list[tuple[int, int]]:
+    """How many of the sorted scores ``s`` lie below the pupils an attacker knows to be at or
+    below numpy's linear ``p`` quantile of their rates (a range: least, most), when the
+    scores rise with the rates (the rates, rounded, or in percent) and when they fall (an
+    absence share, whose highest those pupils are).
+
+    Why ranks, not values: the quantile of ``n`` distinct rates lies between the ``k``-th and
+    the next (``k = floor(p (n - 1))``, from 0), so ``k + 1`` pupils attend at most that,
+    known from ``n`` alone; rates tied there make it more, but then unknown. A score that
+    rises with the rate orders the pupils the same (rounding ties some, never reorders), so
+    a cut between two scores flags the lowest pupils by rate, and ``flagged - (k + 1)`` lie
+    between it and the quantile. ``p (n - 1)`` a float step from a whole number is read both
+    ways (numpy works it out in floats)."""
+    n = s.size
+    h = p * (n - 1)
+    k_lo = min(max(int(np.floor(h - 1e-9)), 0), n - 1)
+    k_hi = min(max(int(np.floor(h + 1e-9)), 0), n - 1)
+    return [(k_lo + 1, k_hi + 1), (n - k_hi - 1, n - k_lo - 1)]
 
 
 #: the base family of cuts has about this many bands at most (as the old percentile grid had
@@ -343,8 +381,9 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         # each group's flagged pupils beside the same group's count at a fence (`data summary
         # --by fsm` prints each group's persistently absent)
         labels = group_labels(df, col)[used]
-        for label in np.unique(labels):
-            own = own[clear_of_fences(s[used][labels == label], own, plan, min_count)]
+        for label in np.unique(labels):  # the quantiles are of all the pupils only
+            own = own[clear_of_fences(s[used][labels == label], own,
+                                      plan._replace(quantiles=()), min_count)]
         own = _keep(groups, own, min_count) if own.size else own
         if own.size:
             cols[col] = own
@@ -522,4 +561,5 @@ __all__ = [
     "protected_grid",
     "published_curves",
     "published_numbers",
+    "quantile_counts",
 ]
