@@ -198,7 +198,8 @@ def test_a_grid_emptied_by_the_fences_says_so(tmp_path: Path, monkeypatch) -> No
             "--out", str(tmp_path / "out"))
     status, _, err = quiet(*argv)
     assert status == 2 and not (tmp_path / "out").exists()
-    assert "each band of scores needs at least 10 of each, and no threshold may lie within " \
-           "10 students of 0.1, 0.5, 0.9" in err
+    assert "each band of scores needs at least 10 of each (see docs/privacy.md)\nand every " \
+           "threshold keeps 10 students from 0.1, 0.5, 0.9 and from the ranks of the 10th, " \
+           "25th, 50th percentiles `calibrate` prints" in err
     monkeypatch.setattr(protected, "fence_plan", lambda score: protected.FencePlan((), 0))
     assert quiet(*argv)[0] == 0  # the bands alone allow one

@@ -598,11 +598,13 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str]
                          min_count=n)
     grid = choice.grid
     s = score_values(df, args.score)
-    fences = sorted({f.value for f in fence_plan(
-        s[~np.isnan(s) & ~np.isnan(outcome_values(df, args.outcome))]).fences})
+    plan = fence_plan(s[~np.isnan(s) & ~np.isnan(outcome_values(df, args.outcome))])
+    fences = sorted({f.value for f in plan.fences})
     # why a grid can be sparser than its bands need (docs/privacy.md, "Fences")
-    fenced = f", and no threshold may lie within {n} students of " \
-        f"{', '.join(f'{v:g}' for v in fences)}" if fences else ""
+    ranks = f" and from the ranks of the {', '.join(f'{100 * q:g}th' for q in plan.quantiles)} " \
+        "percentiles `calibrate` prints" if plan.quantiles else ""
+    fenced = f"\nand every threshold keeps {n} students from " \
+        f"{', '.join(f'{v:g}' for v in fences)}{ranks}" if fences else ""
     notes = []
     if choice.dropped.size:
         notes.append(_dropped_note(choice, n))
@@ -615,7 +617,7 @@ def _protect_grid(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str]
                             f"{', '.join(f'{c:g}' for c in near[:6])}")
         raise DataError(f"{args.path}: too few students with or without '{args.outcome}' to "
                         f"publish any threshold from real data{why}; each band of scores needs "
-                        f"at least {n} of each{fenced} (see docs/privacy.md)")
+                        f"at least {n} of each (see docs/privacy.md){fenced}")
     if args.thresholds is None:
         notes.append(f"{grid.size} of {choice.base.size} candidate thresholds published (each "
                      f"between two scores): every band of scores they cut holds at least {n} "
