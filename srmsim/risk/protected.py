@@ -380,10 +380,15 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
             else grid
         # each group's flagged pupils beside the same group's count at a fence (`data summary
         # --by fsm` prints each group's persistently absent)
-        labels = group_labels(df, col)[used]
-        for label in np.unique(labels):  # the quantiles are of all the pupils only
-            own = own[clear_of_fences(s[used][labels == label], own,
-                                      plan._replace(quantiles=()), min_count)]
+        # (each group's scores a slice of one sort: a mask a group was n x groups at 8,000
+        # schools; the quantiles are of all the pupils only)
+        codes = pd.factorize(group_labels(df, col)[used])[0]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(codes.max(initial=-1) + 2))
+        in_groups = s[used][order]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            own = own[clear_of_fences(in_groups[lo:hi], own, plan._replace(quantiles=()),
+                                      min_count)]
         own = _keep(groups, own, min_count) if own.size else own
         if own.size:
             cols[col] = own
