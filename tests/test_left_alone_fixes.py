@@ -13,7 +13,7 @@ from srmsim.cli import main
 # --- 1. srmsim thresholds --by with columns that fit alone but leave no threshold together ---
 
 
-def opposite_groups(k: int = 60, fsm_low: float = 0.10, sen_low: float = 0.80) -> pd.DataFrame:
+def opposite_groups(k: int = 60, fsm_low: float = 0.25, sen_low: float = 0.65) -> pd.DataFrame:
     """400 pupils with spread scores, and two groups of ``k`` (half with the outcome): FSM
     pupils' scores all in [fsm_low, fsm_low + 0.1], SEN pupils' all ``sen_low + 0.05``.
     Each group is large enough alone (30 with and 30 without the outcome), but a threshold that
@@ -47,7 +47,7 @@ def test_two_by_columns_that_fit_alone_withhold_one_instead_of_failing(tmp_path:
     still holds at least 10 with and 10 without. Each column's groups are now cut on its own
     grid, chosen among the overall grid's thresholds (so that runs with other --by columns
     cut no group's band under 10): no threshold of the overall grid splits the SEN pupils
-    (all scoring 0.85) into bands of 10 and 10, so sen is withheld alone too."""
+    (all scoring 0.70) into bands of 10 and 10, so sen is withheld alone too."""
     from srmsim.risk import band_counts
 
     path = tmp_path / "pupils.csv"

@@ -203,3 +203,46 @@ def test_a_grid_emptied_by_the_fences_says_so(tmp_path: Path, monkeypatch) -> No
            "25th, 50th percentiles `calibrate` prints" in err
     monkeypatch.setattr(protected, "fence_plan", lambda score: protected.FencePlan((), 0))
     assert quiet(*argv)[0] == 0  # the bands alone allow one
+
+
+def straddling(score: np.ndarray, grid: np.ndarray, fence: float) -> tuple[int, int]:
+    """The ``flagged`` of the published cuts either side of ``fence`` (what an attacker reads)."""
+    flagged = np.searchsorted(np.sort(score), grid)
+    count = int((score <= fence).sum())
+    return int(flagged[flagged < count].max()), int(flagged[flagged > count].min())
+
+
+@pytest.mark.parametrize("fenced", [True, False])
+def test_the_cuts_around_a_fence_do_not_give_its_count_away(monkeypatch, fenced) -> None:
+    """300 pupils of distinct rates, 100 to 139 of them below 90% (a count `data summary`
+    may hide, as school A's beside a Total): the published cuts either side of 0.9 are the
+    same for blocks of at least 10 consecutive counts, so reading them (and the rule that
+    keeps them 10 from the count) leaves at least 10 candidates. Placed at the first place 10
+    clear of the count, the cut above was the count + 10 for every count (control)."""
+    if not fenced:  # the rule as it was: the base cuts moved to the first place clear
+        def anchored(score, least=10):
+            s = np.sort(score)
+            plan = protected.fence_plan(s)
+            mids = (s[:-1] + s[1:]) / 2
+            ok = np.flatnonzero(protected.clear_of_fences(s, mids, plan, least))
+            cuts, last = [], 0
+            for i in ok:
+                if i + 1 - last >= least and s.size - (i + 1) >= least:
+                    cuts.append(mids[i])
+                    last = i + 1
+            return np.array(cuts)
+        monkeypatch.setattr(protected, "base_cuts", anchored)
+        monkeypatch.setattr(protected, "around_fences", lambda s, cuts, plan, m: np.sort(cuts))
+    seen: dict[tuple[int, int], list[int]] = {}
+    for below in range(100, 140):
+        score = np.r_[np.linspace(0.6, 0.89, below), np.linspace(0.91, 0.999, 300 - below)]
+        df = pd.DataFrame({"att": score, "left": np.arange(300) % 2 == 0})
+        grid = protected.choose_grid(df, "att", "left").grid
+        lower, upper = straddling(score, grid, 0.9)
+        assert below - lower >= MIN and upper - below >= MIN
+        seen.setdefault((lower, upper), []).append(below)
+    blocks = [len(counts) for counts in seen.values()]
+    if fenced:  # the first and last blocks run past the counts tried
+        assert min(blocks[1:-1]) >= MIN, seen
+    else:  # most counts were pinned exactly
+        assert sum(n == 1 for n in blocks) >= 30, seen

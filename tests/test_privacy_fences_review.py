@@ -79,7 +79,7 @@ def test_a_few_rates_rounded_among_exact_ones_leave_the_fence_count_unknown(
     for direction, shown in (("below", score), ("above", 1 - score)):
         path = write(tmp_path / f"export_{direction}.csv", shown, rate)
         table, _ = published(path, tmp_path / f"out_{direction}", direction, by=False)
-        assert len(table) >= 4
+        assert len(table) >= 3  # a grid to attack (sparser near the fences)
         assert recovered(table["flagged"], 88) == []
 
 

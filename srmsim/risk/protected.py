@@ -194,6 +194,38 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
     return ok
 
 
+def around_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
+                  min_count: int) -> np.ndarray:
+    """``cuts`` (sorted) without those that would leave the nearest cuts either side of a
+    fence fewer than ``3 * min_count`` of these pupils apart: from the lowest above the fence
+    up, each too near the one below it is dropped.
+
+    Why: the cuts either side keep ``min_count`` from the fence's count (:func:`clear_of_fences`),
+    and that rule is public, so the count lies from the lower one's ``flagged`` plus
+    ``min_count`` to the upper one's minus ``min_count``: cuts 20 apart pinned it. A count
+    another command hides (a school's persistently absent beside a Total) is then known to
+    within at least ``min_count``."""
+    cuts = np.sort(np.asarray(cuts, dtype=float))
+    if not plan.fences or cuts.size < 2:
+        return cuts
+    s = np.sort(np.asarray(score, dtype=float))
+    s = s[~np.isnan(s)]
+    flagged = np.searchsorted(s, cuts, side="left")
+    keep = np.ones(cuts.size, dtype=bool)
+    for fence in plan.fences:
+        least = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
+        most = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
+        below = np.flatnonzero(keep & (flagged <= least))
+        if not below.size:
+            continue
+        lower = flagged[below[-1]]
+        for j in np.flatnonzero(keep & (flagged >= most)):
+            if flagged[j] - lower >= 3 * min_count:
+                break
+            keep[j] = False
+    return cuts[keep]
+
+
 def quantile_counts(s: np.ndarray, p: float) -> list[tuple[int, int]]:
     """How many of the sorted scores ``s`` lie below the pupils an attacker knows to be at or
     below numpy's linear ``p`` quantile of their rates (a range: least, most), when the
@@ -252,8 +284,6 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     # where a number lies strictly between a value and the next: none between 0.3 and 0.1 + 0.2
     # (adjacent floats), and a cut there was a score, read differently by the two directions
     room = np.flatnonzero(values[1:] > np.nextafter(values[:-1], np.inf))
-    # and where the cut keeps clear of the fences other commands count pupils at
-    room = room[clear_of_fences(s, np.nextafter(values[room], np.inf), fence_plan(s), least)]
     cuts: list[int] = []
     last = 0
     while True:
@@ -264,7 +294,13 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
             break
         cuts.append(i)
         last = int(below[i])
-    return np.array([_between(values[i], values[i + 1]) for i in cuts], dtype=float)
+    # then those too near a fence dropped (not moved: a cut placed at the first place clear
+    # of a fence, min_count beyond it, gave the fence's count away to anyone who knows
+    # this rule), and the cuts either side of a fence wide apart, in every grid drawn from
+    # these
+    found = np.array([_between(values[i], values[i + 1]) for i in cuts], dtype=float)
+    plan = fence_plan(s)
+    return around_fences(s, found[clear_of_fences(s, found, plan, least)], plan, least)
 
 
 class GridChoice(NamedTuple):
@@ -359,7 +395,9 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
     used = ~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))
     plan = fence_plan(s[used])
     # clear of the fences at this threshold too (the base cuts are clear at the least)
-    candidates = candidates[clear_of_fences(s[used], candidates, plan, min_count)]
+    candidates = around_fences(s[used], candidates[clear_of_fences(s[used], candidates, plan,
+                                                                   min_count)],
+                               plan, min_count)
     if not candidates.size:
         return candidates, {}, too_small, none
     overall = threshold_table(df, score, outcome, "below", candidates)
@@ -390,6 +428,8 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
             own = own[clear_of_fences(in_groups[lo:hi], own, plan._replace(quantiles=()),
                                       min_count)]
         own = _keep(groups, own, min_count) if own.size else own
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            own = around_fences(in_groups[lo:hi], own, plan, min_count)
         if own.size:
             cols[col] = own
         else:
@@ -557,6 +597,7 @@ __all__ = [
     "Fence",
     "FencePlan",
     "GridChoice",
+    "around_fences",
     "band_counts",
     "base_cuts",
     "by_group_table",
