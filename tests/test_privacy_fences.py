@@ -246,3 +246,18 @@ def test_the_cuts_around_a_fence_do_not_give_its_count_away(monkeypatch, fenced)
         assert min(blocks[1:-1]) >= MIN, seen
     else:  # most counts were pinned exactly
         assert sum(n == 1 for n in blocks) >= 30, seen
+
+
+def test_around_fences_drops_the_cuts_above_a_fence_until_those_either_side_are_30_apart():
+    # 300 distinct scores, 110 of them below 0.9; cuts flagging 80, 100, 120, 125, 135, 150
+    s = np.r_[np.linspace(0.6, 0.89, 110), np.linspace(0.91, 0.999, 190)]
+    flags = [80, 100, 120, 125, 135, 150]
+    cuts = np.array([(s[k - 1] + s[k]) / 2 for k in flags])
+    plan = protected.FencePlan((protected.Fence(0.9, True),), 1e-9)
+    kept = np.searchsorted(s, protected.around_fences(s, cuts, plan, MIN)).tolist()
+    assert kept == [80, 100, 135, 150]  # 100 to 135: the count read as 110 to 125
+    # at 20 a side they must be 60 apart: 150 is 50 above 100, so nothing above the fence is left
+    assert np.searchsorted(s, protected.around_fences(s, cuts, plan, 20)).tolist() == [80, 100]
+    # no fence in the way, or a single cut: as given
+    assert protected.around_fences(s, cuts, protected.FencePlan((), 0.0), MIN).size == 6
+    assert protected.around_fences(s, cuts[:1], plan, MIN).size == 1

@@ -416,10 +416,14 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         # 98.45 10 pupils with the outcome from the overall grid's 100.35)
         own = base_cols[col][np.isin(base_cols[col], grid)] if min_count > DEFAULT_THRESHOLD \
             else grid
+        own = _keep(groups, own, min_count) if own.size else own
         # each group's flagged pupils beside the same group's count at a fence (`data summary
-        # --by fsm` prints each group's persistently absent)
-        # (each group's scores a slice of one sort: a mask a group was n x groups at 8,000
-        # schools; the quantiles are of all the pupils only)
+        # --by fsm` prints each group's persistently absent): the cuts too near dropped
+        # after the grid is chosen, not before (the first cut clear of a count, among cuts a
+        # few of the group's pupils apart, gave the count to within those few), and those
+        # either side kept apart (:func:`around_fences`). Each group's scores are a slice of
+        # one sort (a mask a group was rows x groups at 8,000 schools); the quantiles are of
+        # all the pupils only.
         codes = pd.factorize(group_labels(df, col)[used])[0]
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(codes.max(initial=-1) + 2))
@@ -427,7 +431,6 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             own = own[clear_of_fences(in_groups[lo:hi], own, plan._replace(quantiles=()),
                                       min_count)]
-        own = _keep(groups, own, min_count) if own.size else own
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             own = around_fences(in_groups[lo:hi], own, plan, min_count)
         if own.size:
