@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from srmsim.cli import main
 from srmsim.data import describe as describe_module
@@ -145,6 +146,7 @@ def test_the_persistently_but_not_severely_absent_are_audited_too() -> None:
     assert "absent_not_severe" in severe_attack(shown, [5, 5, 10], 12)
 
 
+@pytest.mark.once
 def test_a_crossed_table_and_its_breakdowns_are_audited_together(tmp_path: Path) -> None:
     """--by year_group,school: the Total's and every group's mean would bound the same 3
     (their rows add up to the Total); withheld in every order of --by. With the absent at 60%

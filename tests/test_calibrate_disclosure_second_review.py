@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from srmsim.calibrate.disclosure import (
     mean_inequalities,
@@ -160,6 +161,7 @@ def attack(moments: list[dict], n: int, truth: tuple[int, int],
     return pinned(feasible(n, a, shown, fixed, sessions), n, truth)
 
 
+@pytest.mark.once
 def test_percentiles_that_pin_a_count_with_the_attendance_are_withheld() -> None:
     """100 pupils at 94.45%, percentiles 94.75%, 95%, 96.25%: alone, the attendance leaves 0
     to 11 severely absent and the percentiles 0 to 10; together 0 to 7, and 1 to 10
@@ -278,6 +280,7 @@ def most_severe(n: int, attendance: float, slope: float) -> int:
     return n
 
 
+@pytest.mark.once
 def test_the_slope_cannot_bound_the_spread_of_attendance(tmp_path) -> None:
     """Scores tied closely to attendance (slope 0.82 SD per 10 points): the rates' SD is at
     most 12.2 percentage points, and with the attendance at most 7 of the 100 pupils can be at

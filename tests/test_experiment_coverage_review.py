@@ -110,6 +110,7 @@ def _drawn_coverage(runs: pd.DataFrame, size: int, experiments: int, seed: int) 
     return pd.DataFrame(rows)
 
 
+@pytest.mark.once
 def test_intervals_of_a_few_experiments_cover_the_effect_of_the_rest(tmp_path):
     """Fast version of the study below: 40 replications of the quickstart on 2 schools of 30 a
     year group, four disjoint experiments of 10, each of the 84 intervals (3 variants x 7
@@ -210,6 +211,7 @@ def test_a_zero_half_width_does_not_meet_a_sequential_target():
     assert sequential_step(some, seq, 10) == ("half-width target met", 10)
 
 
+@pytest.mark.once
 def test_sequential_intervals_of_a_rare_difference_cover_the_expected_difference():
     """The rare difference above, a target of 0.4 pp, batches of 10 from 10: the rule stopped at
     10 whenever the 10 differences were all 0 (54% of experiments, 0.94^10) with the interval

@@ -40,6 +40,7 @@ def _experiment(tmp: Path, **sequential) -> Path:
 
 # --- 1. the sequential rule's first decision -----------------------------------------------
 
+@pytest.mark.once
 def test_a_first_round_of_two_does_not_stop_on_its_own_half_width(tmp_path):
     """A target the first round's 2 replications meet (a half-width of 5 percentage points
     of attendance) stopped the experiment at 2 replications; it now runs to the default
@@ -70,6 +71,7 @@ def test_min_replications_above_max_replications_stops_at_the_maximum():
     assert sequential_step(met, seq, 10) == ("half-width target met", 10)
 
 
+@pytest.mark.once
 def test_sequential_intervals_of_a_rare_share_cover_the_true_effect():
     """The share of 150 students with a rare event (2%), each event removed by the variant with
     probability 0.3: the true effect is exactly -0.3 x 2% = -0.6 pp. Stopping on the rule's
@@ -176,6 +178,7 @@ def test_the_table_says_its_verdicts_are_not_adjusted_for_multiplicity():
     assert "multiple comparisons" not in format_effects(eff.head(1))
 
 
+@pytest.mark.once
 def test_the_report_carries_the_notes(tmp_path):
     """The HTML report shows the notes of the printed table under its effects table."""
     from srmsim.report import write_report
@@ -193,6 +196,7 @@ def test_the_report_carries_the_notes(tmp_path):
 
 # --- 3. designs whose points are not replications -----------------------------------------
 
+@pytest.mark.once
 def test_a_morris_experiment_says_its_intervals_are_not_of_the_mean_over_the_ranges(tmp_path):
     """Eight points of a Morris design (4 trajectories of one parameter), all with one seed, were
     printed as "8 replications" with 95% Monte-Carlo intervals and verdicts, although the points

@@ -98,6 +98,7 @@ def datasets(tmp_path_factory) -> dict[int, Path]:
 
 
 @pytest.mark.parametrize(("sessions", "scale", "direction"), CASES)
+@pytest.mark.once
 def test_published_thresholds_keep_ten_pupils_from_the_summary_count(
         datasets, tmp_path: Path, sessions: int, scale: str, direction: str) -> None:
     ds = datasets[sessions]
@@ -120,6 +121,7 @@ def test_published_thresholds_keep_ten_pupils_from_the_summary_count(
 
 
 @pytest.mark.parametrize("sessions", [100, 190])
+@pytest.mark.once
 def test_each_fsm_group_keeps_ten_pupils_from_its_summary_count(
         datasets, tmp_path: Path, sessions: int) -> None:
     counts = summary_counts(datasets[sessions], "fsm")
@@ -132,6 +134,7 @@ def test_each_fsm_group_keeps_ten_pupils_from_its_summary_count(
         assert recovered(rows["flagged"], count) == [], (label, count, rows["flagged"])
 
 
+@pytest.mark.once
 def test_without_the_fences_the_attack_recovers_the_pupils_at_ninety(
         datasets, tmp_path: Path, monkeypatch) -> None:
     """Negative control: with no fences the family every grid is drawn from has cuts 7 and 9

@@ -58,6 +58,7 @@ def test_a_share_a_float_step_outside_its_range_is_still_fenced(
                                                   else protected.PERCENT_FENCES)
 
 
+@pytest.mark.once
 def test_a_few_rates_rounded_among_exact_ones_leave_the_fence_count_unknown(
         tmp_path: Path) -> None:
     """Most pupils' rates exact (k of 190 sessions), 5 pupils of another calendar (280 of 310,
@@ -92,6 +93,7 @@ def calendars(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(("scale", "direction"), [("share", "below"), ("absence", "above")])
+@pytest.mark.once
 def test_thresholds_keep_ten_pupils_from_the_quantiles_calibrate_prints(
         tmp_path: Path, scale: str, direction: str) -> None:
     """`calibrate` prints the pupils' attendance quantiles to full precision beside their

@@ -153,6 +153,7 @@ def test_effects_table_carries_the_interval_where_a_relative_change_means_someth
     assert "its interval and more columns in effects.csv" in format_effects(effects.reset_index())
 
 
+@pytest.mark.once
 def test_quickstart_relative_intervals_cover_the_rest_of_the_replications(tmp_path):
     """As the difference's fast coverage test: 40 replications of the quickstart on 2 schools
     of 30 a year group, four disjoint experiments of 10, each relative interval checked

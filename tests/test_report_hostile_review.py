@@ -127,11 +127,13 @@ EXPLORED = {
 
 
 @pytest.mark.parametrize("damage", list(TRIAL))
+@pytest.mark.once
 def test_trial_values_of_the_wrong_kind_are_short_errors(trial_dir, tmp_path, damage):
     report_refuses(trial_dir, tmp_path, TRIAL[damage])
 
 
 @pytest.mark.parametrize("damage", list(EXPERIMENT))
+@pytest.mark.once
 def test_manifest_values_of_the_wrong_kind_are_short_errors(experiment_dir, tmp_path, damage):
     report_refuses(experiment_dir[0], tmp_path, EXPERIMENT[damage])
 
@@ -142,11 +144,13 @@ def test_summary_values_of_the_wrong_kind_are_short_errors(run_dir, tmp_path, da
 
 
 @pytest.mark.parametrize("damage", list(OPTIMISE))
+@pytest.mark.once
 def test_optimise_values_of_the_wrong_kind_are_short_errors(optimise_dir, tmp_path, damage):
     report_refuses(optimise_dir, tmp_path, OPTIMISE[damage])
 
 
 @pytest.mark.parametrize("damage", list(EXPLORED))
+@pytest.mark.once
 def test_exploration_values_of_the_wrong_kind_are_short_errors(explored_dir, tmp_path, damage):
     report_refuses(explored_dir, tmp_path, EXPLORED[damage])
 
@@ -155,6 +159,7 @@ def test_exploration_values_of_the_wrong_kind_are_short_errors(explored_dir, tmp
 BIDI = "abc\u202edef"  # RIGHT-TO-LEFT OVERRIDE: "abcfed" on screen
 
 
+@pytest.mark.once
 def test_bidirectional_controls_in_names_are_shown_not_applied(run_dir, experiment_dir,
                                                               optimise_dir, tmp_path):
     pages = [
@@ -169,6 +174,7 @@ def test_bidirectional_controls_in_names_are_shown_not_applied(run_dir, experime
         assert "abc\\u202edef" in page
 
 
+@pytest.mark.once
 def test_a_name_with_dollar_signs_is_drawn_as_written(experiment_dir, tmp_path):
     """matplotlib read ``$...$`` in a variant name as TeX: an unbalanced one was a traceback."""
     name = "a$\\frac{1}{$b"
@@ -177,6 +183,7 @@ def test_a_name_with_dollar_signs_is_drawn_as_written(experiment_dir, tmp_path):
     assert f"<b>{name}</b> against none" in page
 
 
+@pytest.mark.once
 def test_a_school_group_edited_by_hand_is_listed_not_a_traceback(experiment_dir, trial_dir,
                                                                  tmp_path):
     def experiment(out: Path) -> None:
@@ -206,6 +213,7 @@ def test_long_texts_from_json_are_cut(trial_dir, tmp_path):
 
 
 # ------------------------------------------------------------------ missing data
+@pytest.mark.once
 def test_an_outcome_never_measured_is_not_shown_as_zero(run_dir, tmp_path):
     """Blank reading gaps (no student tested) were counted as not behind: 0.0% two years
     behind in reading, for the trust and each group."""

@@ -55,6 +55,7 @@ def _root_seed(out: Path, name: str, value: str) -> None:
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.once
 def test_json_nan_or_infinity_shown_as_text_is_refused(run_dir, experiment_dir, trial_dir,
                                                        tmp_path, value):
     """Python's JSON reader takes NaN, Infinity and 1e400 (inf) as numbers: the report showed
@@ -76,6 +77,7 @@ def test_json_nan_or_infinity_shown_as_text_is_refused(run_dir, experiment_dir, 
     # a whole number too large for a float: formatting it raised OverflowError (a traceback)
     ("median_days", "1" + "0" * 400), ("deadline_days", "1" + "0" * 400),
     ("staff_hours", "1" + "0" * 400), ("utilisation_clerk", "1" + "0" * 400)])
+@pytest.mark.once
 def test_request_stream_measures_must_be_finite(requests_run_dir, tmp_path, key, value):
     """A stream's measures in summary.json printed as "inf days" and "(nan days)", or raised
     OverflowError; now each is an error naming the field."""
@@ -214,6 +216,7 @@ def test_small_rates_and_minutes_are_not_described_as_none(tmp_path):
 
 
 # -------------------------------------------------------------------- an optimise folder
+@pytest.mark.once
 def test_a_huge_whole_lever_value_is_shown_not_a_traceback(optimise_dir, tmp_path):
     """A 400-digit whole number among optimise.json's best_overrides made the report raise
     OverflowError (lever_text converted it to a float)."""
@@ -249,6 +252,7 @@ def test_a_count_too_large_for_a_float_is_refused(optimise_dir, tmp_path):
 
 # ------------------------------------------------------------------ the page in a browser
 @requires_browser
+@pytest.mark.once
 def test_a_very_long_word_does_not_widen_the_page(experiment_dir, tmp_path):
     """A description of one 900-character word (cut to the page's text limit, not broken) made
     the whole page 14,000 pixels wide: every section scrolled sideways."""
@@ -349,6 +353,7 @@ def test_a_variant_scenario_edited_in_the_folder_is_refused(experiment_dir, tmp_
              "run the experiment into a new --out directory")
 
 
+@pytest.mark.once
 def test_a_trial_scenario_edited_in_the_folder_is_refused(trial_dir, tmp_path):
     """The trial report described scenario.yaml as the trial's trust and policy without checking
     it against trial.json's trial_hash: edited, it showed a trust of 7 schools for a trial of
@@ -361,6 +366,7 @@ def test_a_trial_scenario_edited_in_the_folder_is_refused(trial_dir, tmp_path):
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan"), -5.0, 2.5])
+@pytest.mark.once
 def test_a_run_file_with_a_bad_students_count_is_refused(experiment_dir, tmp_path, value):
     """runs/<variant>/rep-*.parquet edited to count inf (or NaN) students: the report's cost
     table showed "inf" students, and "inf" units gained at £0 each."""
@@ -373,6 +379,7 @@ def test_a_run_file_with_a_bad_students_count_is_refused(experiment_dir, tmp_pat
     _refused(out, "runs/texts: a run's students count is", "not a whole number >= 0")
 
 
+@pytest.mark.once
 def test_an_experiment_name_edited_into_the_manifest_is_cut_or_refused(experiment_dir, tmp_path):
     """manifest.json's name was cut in the page's title but shown whole (200,000 characters) in
     the "What was run" table, a mapping as its repr and NaN as "nan"."""

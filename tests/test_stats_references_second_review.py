@@ -193,6 +193,7 @@ def test_risk_ratio_with_every_treated_student_an_event_needs_no_correction():
 # ------------------------------------------------------------------ simulated against analytic
 
 
+@pytest.mark.once
 def test_simulated_power_agrees_with_powerups_individual_design():
     """Students randomised 30/30, effect 0.5 SD, a t-test: PowerUp!'s IRA power (noncentral t,
     0.478, as G*Power's for d = 0.5 with 30 per group) lies in the Monte-Carlo interval."""

@@ -126,6 +126,7 @@ def _runs(path: Path, tmp: Path, combos: list[dict], score: str = "score") -> li
 
 
 @pytest.mark.parametrize("seed", range(3))
+@pytest.mark.once
 def test_a_tables_by_group_of_runs_with_other_by_columns(
         exports: dict, tmp_path: Path, capsys: pytest.CaptureFixture, seed: int) -> None:
     """(a) ``--by sex`` and ``--by sex fsm`` each published the girls' and boys' tables on their
@@ -150,6 +151,7 @@ def _default_run(path: Path, tmp: Path, score: str, outcome: str) -> Path:
 
 
 @pytest.mark.parametrize("seed", range(3))
+@pytest.mark.once
 def test_b_runs_with_other_explicit_thresholds(
         exports: dict, tmp_path: Path, capsys: pytest.CaptureFixture, seed: int) -> None:
     """(b) ``--thresholds 95`` in one run and ``--thresholds 95.5`` in another: each alone cut
@@ -165,6 +167,7 @@ def test_b_runs_with_other_explicit_thresholds(
 
 
 @pytest.mark.parametrize("seed", range(3))
+@pytest.mark.once
 def test_c_below_beside_above(exports: dict, tmp_path: Path, capsys: pytest.CaptureFixture,
                               seed: int) -> None:
     """(c) below flags ``score < t``, above ``score > t``: at one printed ``t`` the two runs'
@@ -208,6 +211,7 @@ def _all_combos(outcomes: tuple, by_sets: tuple, thresholds: list) -> list[dict]
     return combos
 
 
+@pytest.mark.once
 def test_every_combination_on_an_export(exports: dict, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     """Everything at once: two outcomes, both directions, four --by sets, two
@@ -220,6 +224,7 @@ def test_every_combination_on_an_export(exports: dict, tmp_path: Path,
     assert _small_differences(rows) == []
 
 
+@pytest.mark.once
 def test_every_combination_on_the_sample(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The same on data/sample's prior attainment, outcomes SEN and FSM."""
     near = _near_published(SAMPLE, tmp_path, "prior_attainment", "sen")

@@ -158,6 +158,7 @@ def reports(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.once
 def test_every_band_of_every_group_holds_ten_with_and_without(reports, case) -> None:
     text, out, overall, by_table, direction = reports[case]
     by = case[1]

@@ -214,6 +214,7 @@ def cluster_result(tmp_path_factory):
     return run_trial(trial, out=out, report=True), out
 
 
+@pytest.mark.once
 def test_a_simulated_trial_reports_its_mdes_from_its_own_replications(cluster_result) -> None:
     result, out = cluster_result
     runs = result.runs
@@ -283,6 +284,7 @@ def check_at_mdes(result, within: float | None = None) -> None:
         assert abs(rej["value"] - 0.8) < within
 
 
+@pytest.mark.once
 def test_a_simulated_trial_at_its_mdes_rejects_about_80_percent() -> None:
     """60 replications (76.7%, Wilson 64.6-85.6%; the slow version runs 400)."""
     check_at_mdes(reading_at_its_mdes(60))

@@ -74,6 +74,7 @@ def test_twfe_cr2_is_the_dummy_regressions_cr2(units: str) -> None:
         stats.did_twfe(df, "y", units, "period", "start", se="cr3")
 
 
+@pytest.mark.once
 def test_twfe_cr2_holds_the_level_where_cr1_over_rejects() -> None:
     """200 stepped wedges of 4 unequal schools with no effect: CR1 with t(G - 1) rejects about
     14% at the 5% level (the defect), CR2 with Bell-McCaffrey df about 5%."""
