@@ -133,6 +133,78 @@ def test_an_optimisation_too_big_for_every_worker_is_refused_too(tmp_path):
     assert not (tmp_path / "opt").exists()
 
 
+def big_lever_optimisation(tmp: Path, high: int = 2000, **changes):
+    """The shipped optimisation on the small scenario, with a lever up to ``high`` schools."""
+    from srmsim.explore.optimise import load_optimisation
+
+    root = Path(__file__).resolve().parents[1]
+    spec = yaml.safe_load((root / "experiments" / "optimise_attendance.yaml").read_text())
+    spec["scenario"] = str(root / "scenarios" / "attendance_escalation_small.yaml")
+    spec["levers"]["trust.n_schools"] = {"low": 3, "high": high, "integer": True}
+    spec.update(changes)
+    path = tmp / "opt.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return load_optimisation(path)
+
+
+def test_a_search_called_directly_is_refused_too(tmp_path):
+    """``search`` from Python is sized as ``optimise`` is: it made no check, and its runs went to
+    the cluster's workers as many at once as their threads (the nanny killing each too big)."""
+    from srmsim.explore.optimise import search
+
+    opt = big_lever_optimisation(tmp_path)
+    with dask.config.set(NO_MEMORY_MANAGER), in_process(1, 1, "200MB") as cluster, \
+            pytest.raises(memory.RunTooBigError, match=r"no worker of the Dask cluster") as err:
+        search(opt, tmp_path / "opt", scheduler=cluster.scheduler_address, progress=False)
+    assert "the run: optimisation 'optimise_attendance': variant " in str(err.value)
+    assert "trust.n_schools = 2,000" in str(err.value)
+    assert f"the largest of its 1 worker has {memory.amount(200e6)} (its memory limit)" in str(
+        err.value)
+    assert not (tmp_path / "opt").exists()
+
+
+def test_a_search_called_directly_holds_runs_back_as_optimise_does(tmp_path, monkeypatch):
+    """Where a worker's limit holds one run of the search's largest, its two threads get one
+    run at a time (a warning says so: ``search`` returns the study, not notes), and ``optimise``
+    sizes its search once, not again inside it."""
+    from srmsim.explore import optimise as module
+    from srmsim.model import size_study
+
+    opt = big_lever_optimisation(tmp_path, high=4, replications=1,
+                                 search={"sampler": "nsga2", "trials": 2, "batch": 2})
+    need = module._size(opt, 1, None).need
+    held: list[tuple[int, str]] = []
+    evaluate = module._evaluate
+
+    def seen(*args):  # what the search's runs are sized by, where they are sent
+        held.append(executors._RUN_NEED.get())
+        return evaluate(*args)
+
+    monkeypatch.setattr(module, "_evaluate", seen)
+    with dask.config.set(NO_MEMORY_MANAGER), \
+            in_process(1, 2, need + (need - memory.BASE_BYTES) // 2) as cluster, \
+            pytest.warns(UserWarning, match=r"srmsim: the Dask cluster's 1 worker has 2 threads, "
+                         r"and their memory holds 1 run of about"):
+        study = module.search(opt, tmp_path / "opt", scheduler=cluster.scheduler_address,
+                              progress=False, max_batches=1)
+    assert len(study.trials) == 2
+    assert held == [(need, module._size(opt, 1, None).what)]
+
+    class Stop(Exception):
+        """Raised at the search's first batch: the search is sized by then."""
+
+    def stop(*args):
+        raise Stop
+
+    sized: list[str] = []
+    monkeypatch.setattr("srmsim.model.size_study",
+                        lambda *a, **k: sized.append(a[2]) or size_study(*a, **k))
+    monkeypatch.setattr(module, "_evaluate", stop)
+    with pytest.raises(Stop):
+        module.optimise(opt, tmp_path / "again", progress=False)
+    assert sized == ["optimisation 'optimise_attendance': variant"]
+
+
 def test_a_cluster_is_checked_against_its_workers_not_this_machine(monkeypatch, tmp_path):
     """A run bigger than this machine's memory but within the workers' limits runs on the
     cluster: it was refused against the memory of the machine that only stores the results.

@@ -44,7 +44,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -99,6 +99,9 @@ from srmsim.scenario import (
 from srmsim.stats._checks import whole_number
 from srmsim.store import only_hidden, read_json
 from srmsim.yamlio import dump_yaml, refuse_empty
+
+if TYPE_CHECKING:
+    from srmsim.model import StudySize
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 BASELINE = "baseline"
@@ -664,14 +667,45 @@ def _searched_names(opt: Optimisation) -> set[str]:
     return names
 
 
+def _size(opt: Optimisation, workers: int, scheduler: Any) -> StudySize:
+    """The optimisation's memory check (:func:`srmsim.model.size_study`), before the study, the
+    search store or a process: a baseline too big for memory failed run by run, then the search
+    stopped on "no finished runs", leaving study.db and failures. Its largest run is the largest
+    any candidate can make; as many local workers as can each hold one at once, or, on a Dask
+    cluster, its workers' memory (and each worker no more runs at a time than it holds,
+    :func:`srmsim.executors.runs_need`)."""
+    from srmsim.model import size_study
+    from srmsim.rng import replication_seeds
+
+    return size_study(opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
+                      f"optimisation {opt.name!r}: variant", workers,
+                      local=scheduler is None, cluster=scheduler)
+
+
 @executors.connects_scheduler
 def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, scheduler: Any = None,
            resume: bool = False, progress: bool = True, max_batches: int | None = None) -> Any:
-    """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early."""
+    """Run (or resume) the search; returns the Optuna study. ``max_batches`` stops early.
+
+    Sized as :func:`optimise` is (:func:`_size`): called directly, it ran every candidate with
+    no memory check, a cluster's workers given as many runs at once as their threads. A note
+    (fewer local workers than asked, or a cluster's workers given fewer runs at once than
+    their threads) is a warning: the study is what it returns."""
+    workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
+    size = _size(opt, workers, scheduler)
+    if size.note:
+        import warnings
+
+        warnings.warn(f"srmsim: {size.note}", stacklevel=2)
+    with executors.runs_need(size.need, size.what):
+        return _search(opt, Path(out), size.workers, scheduler, resume, progress, max_batches)
+
+
+def _search(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume: bool,
+            progress: bool, max_batches: int | None) -> Any:
+    """:func:`search` once sized (:func:`optimise` sizes the search and the front once)."""
     from optuna.trial import Trial, TrialState
 
-    workers = whole_number(workers, "workers", 1, max_workers(), " (4 a core on this machine)")
-    out = Path(out)
     from srmsim.records import check_out_of_records
 
     check_out_of_records(out, [opt.base])  # before the study is made there
@@ -901,16 +935,7 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
     if not isinstance(opt, Optimisation):
         opt = load_optimisation(opt)
     out = Path(out)
-    from srmsim.model import size_study
-    from srmsim.rng import replication_seeds
-
-    # before the study, the search store or a process: a baseline too big for memory failed
-    # run by run, then the search stopped on "no finished runs", leaving study.db and failures
-    # (and as many local workers as can each hold a run at once; on a Dask cluster, its
-    # workers' memory, and each worker no more runs at a time than it holds)
-    size = size_study(opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
-                      f"optimisation {opt.name!r}: variant", workers,
-                      local=scheduler is None, cluster=scheduler)
+    size = _size(opt, workers, scheduler)  # once: the search inside is not sized again
     workers = size.workers
     # one pool for the search and the front; one writer of the folder at a time
     with (folder_lock(out),
@@ -926,7 +951,7 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     from srmsim.experiment.compare import compare_frame
     from srmsim.experiment.runner import run_experiment
 
-    study = search(opt, out, workers, scheduler, resume, progress)
+    study = _search(opt, out, workers, scheduler, resume, progress, None)
     table = trials_table(opt, study)
     front = table[table["pareto"]]
     if front.empty:
