@@ -557,7 +557,10 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
             columns = list(zip(*tasks, strict=True)) if tasks else []
             futures = client.map(fn, *columns, pure=False)
             pending.update(futures)
-            for fut in as_completed(futures):
+            # on this client's loop: as_completed's default is the default client's, another
+            # client in this process (a notebook's), and a result lost with its worker was
+            # then awaited on two loops (a RuntimeError traceback, not the message below)
+            for fut in as_completed(futures, loop=client.loop):
                 pending.discard(fut)
                 on_rows(fut.result())
         else:
@@ -619,7 +622,7 @@ class _HeldBack:
         queue = deque(tasks)
         where: dict[Any, str] = {}  # each task's worker
         load: dict[str, int] = {}  # the tasks each worker holds now
-        finished = as_completed()
+        finished = as_completed(loop=self.client.loop)  # (see _execute_dask)
 
         def send() -> None:
             for addr, n in self.slots.items():

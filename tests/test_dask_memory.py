@@ -17,6 +17,8 @@ be killed.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -400,6 +402,58 @@ def test_a_worker_killed_for_memory_ends_the_study_with_a_short_message():
     assert second.startswith("Runs finished before it are kept: run the same command again "
                              "with --resume")
     assert max(len(line) for line in (first, second)) <= 300
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills a process with SIGKILL")
+def test_the_command_ends_with_a_short_message_when_a_worker_is_killed_and_resumes(
+        tmp_path, capsys, monkeypatch):
+    """The real command, its worker's process killed (SIGKILL, as the kernel's out-of-memory
+    killer sends) while it runs the study's runs: exit 2, a short message and no traceback, the
+    runs finished before it stored; ``--resume`` on the cluster, its worker back, gives the
+    results of an uninterrupted run. (Dask gives up on a task at the first death here,
+    ``allowed-failures`` 0: a run too big for its worker is killed on each retry.)"""
+    from srmsim.experiment.store import ResultsStore
+
+    path = write_experiment(tmp_path, replications=4)
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert main(["experiment", str(path), "--out", str(whole), "--quiet", "--workers", "1"]) == 0
+    save = ResultsStore.save_run
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+
+        def save_and_kill(store: ResultsStore, row: dict) -> None:
+            save(store, row)
+            if pids:  # the worker's process, once: its first run is stored
+                os.kill(pids.pop(), signal.SIGKILL)
+
+        monkeypatch.setattr(ResultsStore, "save_run", save_and_kill)
+        capsys.readouterr()
+        status = main(["experiment", str(path), "--out", str(out), "--quiet",
+                       "--scheduler", cluster.scheduler_address])
+        err = capsys.readouterr().err
+        monkeypatch.setattr(ResultsStore, "save_run", save)
+        stored = ResultsStore(out).load()
+        client.wait_for_workers(1)  # its nanny starts another
+        assert main(["experiment", str(path), "--out", str(out), "--quiet", "--resume",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert status == 2, err
+    assert "Traceback" not in err
+    first, second = err.strip().splitlines()
+    assert first.startswith("srmsim: error: a Dask worker died running this study's runs (the "
+                            "last to try them: tcp://")
+    assert second.startswith("Runs finished before it are kept: run the same command again "
+                             "with --resume")
+    runs = {o: load_runs(o)[0].drop(columns="runtime_seconds") for o in (whole, out)}
+    assert 1 <= len(stored) < len(runs[whole]) == 8
+    key = ["variant", "replication"]
+    before = stored.drop(columns="runtime_seconds").set_index(key).sort_index()
+    # those stored before the worker died are the uninterrupted run's
+    pd.testing.assert_frame_equal(before, runs[whole].set_index(key).loc[before.index])
+    pd.testing.assert_frame_equal(runs[whole], runs[out])
+    assert (whole / "effects.csv").read_bytes() == (out / "effects.csv").read_bytes()
 
 
 def test_runs_cancelled_on_the_cluster_end_the_study_with_a_short_message():
