@@ -371,19 +371,44 @@ def connects_scheduler(fn: Callable[P, R]) -> Callable[P, R]:
 class DaskWorker:
     """A Dask worker, as a study's memory check sees it.
 
-    ``limit``: its ``memory_limit`` in bytes (0: none). ``alone``: the most its process may
-    reach holding one run: where it has a limit, the share of it at which Dask pauses it (80%
-    by default: it then starts no task until its memory falls back, and a process keeps memory
-    it has freed, :mod:`srmsim.memory`) or, with no pause, its nanny kills it (95%); else its
-    own share of the interpreter and libraries (:data:`srmsim.memory.BASE_BYTES`) and the
-    memory its machine has available as the worker reports it, which that machine's workers
-    without a limit share. None where that is not known (a worker that could not report)."""
+    ``limit``: its ``memory_limit`` in bytes (0: none). ``pause``: the share of it at which Dask
+    pauses it (80% by default: it then starts no task until its memory falls back, and a process
+    keeps memory it has freed, :mod:`srmsim.memory`) or, with no pause, its nanny kills it (95%),
+    in bytes (0: no limit). ``base``: what its process holds before any run, as it reports it
+    after importing what a run imports, at least :data:`srmsim.memory.BASE_BYTES` (the figure a
+    run's estimate already counts). ``machine``: the memory its machine has for runs, shared by
+    that machine's workers: what it reports available, and what its workers hold beyond their
+    ``base`` (runs in progress, memory freed and kept for reuse: theirs to use again); None where
+    the worker could not report."""
 
     address: str
     host: str
     nthreads: int
     limit: int
-    alone: int | None
+    pause: int
+    base: int
+    machine: int | None
+
+    @property
+    def alone(self) -> int | None:
+        """The most its process may reach holding one run: its limit's ``pause`` share, no more
+        than its ``base`` and its ``machine`` (a limit above what its machine has is no room: the
+        kernel kills the worker first), or, with no limit, those two; None if not known."""
+        if self.machine is None:
+            return self.pause or None
+        room = self.base + self.machine
+        return min(self.pause, room) if self.pause else room
+
+    @property
+    def room(self) -> int | None:
+        """What it has for runs alone: ``alone`` less its ``base``; None if not known."""
+        alone = self.alone
+        return None if alone is None else max(alone - self.base, 0)
+
+
+def _count(value: Any) -> int | None:
+    """A worker's reported figure in bytes, or None where it is none (a hostile or old report)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def dask_workers(client: Any) -> list[DaskWorker]:
@@ -410,50 +435,63 @@ def dask_workers(client: Any) -> list[DaskWorker]:
             reports = {}
     reports = {addr: r for addr, r in reports.items() if isinstance(r, dict)}
     free: dict[str, int] = {}  # the least a machine's workers report available, by host
+    held: dict[str, int] = {}  # what they hold beyond their baselines, by host
+    bases: dict[str, int] = {}
+    processes: set[tuple[str, Any]] = set()  # workers that are threads of one process: once
     for addr, report in reports.items():
-        value = report.get("available")
-        if isinstance(value, int) and not isinstance(value, bool):
-            host = str(found.get(addr, {}).get("host", addr))
-            free[host] = min(free.get(host, value), max(value, 0))
+        host = str(found.get(addr, {}).get("host", addr))
+        bases[addr] = max(_count(report.get("baseline")) or 0, BASE_BYTES)
+        value = _count(report.get("available"))
+        if value is not None:
+            free[host] = min(free.get(host, value), value)
+        rss, pid = _count(report.get("rss")), _count(report.get("pid"))
+        if rss is not None and (host, pid or addr) not in processes:
+            processes.add((host, pid or addr))
+            held[host] = held.get(host, 0) + max(rss - bases[addr], 0)
     workers = []
     for addr, w in sorted(found.items()):
         limit = int(w.get("memory_limit") or 0)
         host = str(w.get("host", addr))
         report = reports.get(addr)
+        pause = 0
         if limit:
             # a worker that could not report: the defaults of its Dask
             share = (report or {"pause": 0.8}).get("pause") or (report or {}).get("terminate")
-            alone: int | None = int(limit * min(share or 1.0, 1.0))
-        else:
-            alone = free[host] + BASE_BYTES if host in free and report is not None else None
-        workers.append(DaskWorker(addr, host, max(int(w.get("nthreads") or 1), 1), limit, alone))
+            pause = int(limit * min(share or 1.0, 1.0))
+        machine = free[host] + held.get(host, 0) if host in free and report is not None else None
+        workers.append(DaskWorker(addr, host, max(int(w.get("nthreads") or 1), 1), limit, pause,
+                                  bases.get(addr, BASE_BYTES), machine))
     return workers
 
 
 def dask_slots(workers: Sequence[DaskWorker], need: int) -> dict[str, int]:
     """How many runs of ``need`` bytes (:func:`srmsim.memory.run_bytes`) each worker may run at
-    once: its threads, or as many as its memory holds, all in one process that holds the
-    interpreter and libraries once (``need`` less :data:`~srmsim.memory.BASE_BYTES` each); a
-    machine's available memory, for its workers without a limit, shared among them (one run
-    each in turn, up to their threads). A worker whose memory is not known: its threads."""
+    once: its threads, or as many as its memory holds, all in one process that holds its
+    ``base`` once (``need`` less :data:`~srmsim.memory.BASE_BYTES` each): within its limit's
+    ``pause`` share, and within its machine's memory, shared among that machine's workers (one
+    run each in turn, up to what each may hold). A worker whose memory is not known: its
+    threads."""
     from srmsim.memory import BASE_BYTES
 
     each = need - BASE_BYTES
     slots = {w.address: w.nthreads for w in workers}
+    most: dict[str, int] = {}  # what each worker may hold, its machine aside
     shared: dict[str, list[DaskWorker]] = {}
     for w in workers:
         if each <= 0 or w.alone is None:
             continue
-        if w.limit:
-            slots[w.address] = min(w.nthreads, max(w.alone - BASE_BYTES, 0) // each)
+        most[w.address] = (min(w.nthreads, max(w.pause - w.base, 0) // each) if w.pause
+                           else w.nthreads)
+        if w.machine is None:  # a limit, its machine not known: the limit alone
+            slots[w.address] = most[w.address]
         else:
             slots[w.address] = 0
             shared.setdefault(w.host, []).append(w)
     for machine in shared.values():
-        left = ((machine[0].alone or 0) - BASE_BYTES) // each
-        while left > 0 and any(slots[w.address] < w.nthreads for w in machine):
+        left = (machine[0].machine or 0) // each
+        while left > 0 and any(slots[w.address] < most[w.address] for w in machine):
             for w in machine:
-                if left > 0 and slots[w.address] < w.nthreads:
+                if left > 0 and slots[w.address] < most[w.address]:
                     slots[w.address] += 1
                     left -= 1
     return slots
@@ -463,26 +501,34 @@ def _refuse_if_none_fits(workers: Sequence[DaskWorker], need: int, what: str,
                          ending: str = "nothing was run or written") -> None:
     """A :class:`~srmsim.memory.RunTooBigError` when every worker's memory is known and none can
     hold one run of ``need`` bytes even alone (``ending``: what became of the study)."""
-    from srmsim.memory import RunTooBigError, amount
+    from srmsim.memory import BASE_BYTES, RunTooBigError, amount
 
-    if not workers or any(w.alone is None or w.alone >= need for w in workers):
+    each = need - BASE_BYTES
+    if not workers or any(w.room is None or w.room >= each for w in workers):
         return
     from srmsim.labels import plural
 
-    best = max(workers, key=lambda w: w.alone or 0)
+    best = max(workers, key=lambda w: w.room or 0)
     room = best.alone or 0
     if not best.limit:
         source = ("no memory limit: the memory available on its machine, and its own "
                   "interpreter and libraries")
+    elif room < best.pause:
+        source = (f"its memory limit, {amount(best.limit)}, is more than its machine has: the "
+                  "memory available there, and its own interpreter and libraries")
     elif room < best.limit:
         source = (f"{room / best.limit:.0%} of its memory limit, {amount(best.limit)}, where Dask "
                   "pauses or ends it")
     else:
         source = "its memory limit"
+    own = ""  # (its own line: long lines are cut)
+    if best.base > BASE_BYTES:  # measured on the worker: more than the estimate's own process
+        own = (f"its process holds {amount(best.base)} before any run (Python, Dask, srmsim) "
+               f"and a run needs {amount(max(each, 0))} more\n")
     raise RunTooBigError(
         f"no worker of the Dask cluster can hold a run of about {amount(need)} (more with a "
         f"policy's cases): the largest of its {plural(len(workers), 'worker')} has "
-        f"{amount(room)} ({source}); {ending}\n"
+        f"{amount(room)} ({source}); {ending}\n{own}"
         f"the run: {what}\n"
         "give the workers more memory (dask worker --memory-limit), or make the trust "
         "(trust.n_schools, trust.students_per_year_group), years, outputs.history or the "

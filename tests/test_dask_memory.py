@@ -47,6 +47,19 @@ NO_MEMORY_MANAGER = {"distributed.worker.memory.pause": False,
                      "distributed.worker.memory.spill": False}
 
 
+@pytest.fixture(autouse=True)
+def process_size(monkeypatch) -> None:
+    """Workers that are threads of this process report its size: the test process's (hundreds
+    of MiB, more as the suite goes on) where a worker process would report its own. They report
+    :data:`~srmsim.memory.BASE_BYTES` here, as if Dask and srmsim took no more than the
+    estimate counts; a test that needs another figure sets its own (workers that are processes
+    of their own measure themselves)."""
+    from srmsim import dask_workers
+
+    monkeypatch.setattr(dask_workers, "process_bytes", lambda: memory.BASE_BYTES)
+    monkeypatch.setattr(dask_workers, "_BASELINE", 0)
+
+
 def in_process(n_workers: int, threads: int, limit: int | str) -> distributed.LocalCluster:
     """A cluster of threads in this process whose workers report ``limit`` (bytes, 0: none)."""
     return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads,
@@ -88,10 +101,16 @@ def test_a_run_no_worker_can_hold_is_refused_before_anything_is_written(tmp_path
         capsys.readouterr()
         status = main(["experiment", str(path), "--out", str(out), "--quiet",
                        "--scheduler", cluster.scheduler_address])
+        with distributed.Client(cluster) as client:
+            imported = client.run(lambda: "srmsim.model" in __import__("sys").modules)
     err = capsys.readouterr().err
     assert status == 2, err
     assert not out.exists()
     assert "Traceback" not in err
+    # a run's modules would take these workers past their pause share: not imported there (a
+    # worker paused by them would stay paused), their size estimated with them
+    assert list(imported.values()) == [False, False]
+    assert "its process holds " in err and " before any run (Python, Dask, srmsim)" in err
     assert (f"no worker of the Dask cluster can hold a run of about {memory.amount(need)}"
             in err)
     # Dask pauses a worker at 80% of its limit: it starts no run until its memory falls back
@@ -302,10 +321,12 @@ def test_a_worker_too_small_for_one_run_gets_none():
     assert note.endswith("; 1 with room for none get no runs")
 
 
-def test_a_worker_is_sized_by_where_dask_pauses_it():
+def test_a_worker_is_sized_by_where_dask_pauses_it(monkeypatch):
     """Dask pauses a worker past a share of its limit (80% by default, set on the worker):
     paused, it starts no run until its memory falls back, which memory a process keeps for
-    reuse does not. A 4 GiB worker that pauses at half holds 2 runs of 1 GiB, not 3."""
+    reuse does not. A 4 GiB worker that pauses at half holds 2 runs of 1 GiB, not 3 (its
+    machine has room for more)."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 64 * 2**30)
     config = {**NO_MEMORY_MANAGER, "distributed.worker.memory.pause": 0.5}
     with dask.config.set(config), in_process(1, 4, 4 * 2**30) as cluster, \
             distributed.Client(cluster) as client:
@@ -347,6 +368,100 @@ def test_workers_without_a_limit_share_their_machines_available_memory(monkeypat
     assert ("no memory limit: the memory available on its machine, and its own interpreter "
             "and libraries" in str(err.value))
     assert "the run: experiment 'x': variant 'v'" in str(err.value)
+
+
+def test_a_limit_above_what_its_machine_has_is_capped_by_it(monkeypatch):
+    """A worker's memory_limit is no room where its machine has less: two workers each limited
+    to the machine's whole memory (LocalCluster's default gives each its share of it; Dask
+    itself ignores a limit above the machine's memory), were sized at their limits, and runs
+    beyond what the machine had were killed by the kernel, not refused. Now the machine's
+    available memory is shared among its workers, limited or not, as for workers without one."""
+    from distributed.system import MEMORY_LIMIT
+
+    each = 100 * MB
+    need = memory.BASE_BYTES + each
+    with dask.config.set(NO_MEMORY_MANAGER), in_process(2, 2, MEMORY_LIMIT) as cluster, \
+            distributed.Client(cluster) as client:
+        monkeypatch.setattr(memory, "available_bytes", lambda: 3 * each + each // 2)
+        workers = executors.dask_workers(client)
+        assert [w.limit for w in workers] == [MEMORY_LIMIT] * 2
+        assert [w.alone for w in workers] == [memory.BASE_BYTES + 3 * each + each // 2] * 2
+        assert executors.dask_slots(workers, need) == {workers[0].address: 2,
+                                                       workers[1].address: 1}
+        assert "have 4 threads, and their memory holds 3 runs" in executors.check_cluster_fits(
+            client, need, "a test run")
+        monkeypatch.setattr(memory, "available_bytes", lambda: each // 2)
+        with pytest.raises(memory.RunTooBigError) as err:
+            executors.check_cluster_fits(client, need, "experiment 'x': variant 'v'")
+    assert (f"the largest of its 2 workers has {memory.amount(memory.BASE_BYTES + each // 2)} "
+            f"(its memory limit, {memory.amount(MEMORY_LIMIT)}, is more than its machine has: "
+            "the memory available there, and its own interpreter and libraries)") in str(
+        err.value)
+
+
+def test_memory_a_worker_holds_beyond_its_baseline_is_its_to_use(monkeypatch):
+    """Memory a worker's process holds beyond what it held before any run (runs in progress,
+    memory freed and kept for reuse) is not available to the machine, but is the worker's: a
+    look at the workers during a study counted it as gone, and gave fewer runs (or refused the
+    study) as runs held memory. Workers that are threads of one process count it once."""
+    from srmsim import dask_workers
+
+    each = 100 * MB
+    need = memory.BASE_BYTES + each
+    with dask.config.set(NO_MEMORY_MANAGER), in_process(2, 2, 0) as cluster, \
+            distributed.Client(cluster) as client:
+        monkeypatch.setattr(memory, "available_bytes", lambda: each // 2)
+        with pytest.raises(memory.RunTooBigError):  # the baseline, measured before any run
+            executors.check_cluster_fits(client, need, "a test run")
+        monkeypatch.setattr(dask_workers, "process_bytes", lambda: memory.BASE_BYTES + 2 * each)
+        workers = executors.dask_workers(client)
+    assert [w.base for w in workers] == [memory.BASE_BYTES] * 2
+    assert [w.machine for w in workers] == [2 * each + each // 2] * 2
+    assert sum(executors.dask_slots(workers, need).values()) == 2
+
+
+def test_a_worker_is_sized_with_what_its_own_process_holds_before_any_run():
+    """A Dask worker's process holds Dask's libraries as well as a run's: measured on the
+    worker (a real process), more than the estimate's BASE_BYTES, and a limit with room for a
+    run beside BASE_BYTES but not beside the worker's own is refused, saying so. Memory a run
+    freed and the worker keeps for reuse is not counted as its baseline (it is the worker's to
+    use again): the least figure seen while it ran nothing stands."""
+    def imported() -> bool:
+        import sys
+
+        return all(name in sys.modules for name in executors.RUN_MODULES)
+
+    def resident() -> int:  # (this process's dask_workers.process_bytes is the fixture's)
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+    def churn(mb: int) -> list[dict]:
+        import numpy as np
+
+        blocks = [np.ones(25 * 2**20 // 8) for _ in range(mb // 25)]  # heap blocks, written
+        return [{"mb": sum(b.nbytes for b in blocks) // 2**20}]  # freed, kept for reuse
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  memory_limit="2GB", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        (worker,) = executors.dask_workers(client)
+        assert all(client.run(imported).values())  # as its first run would
+        # between the estimate's own process and the worker's: fits the one, not the other
+        each = worker.pause - (memory.BASE_BYTES + worker.base) // 2
+        assert worker.base > memory.BASE_BYTES and worker.room == worker.pause - worker.base
+        with pytest.raises(memory.RunTooBigError) as err:
+            executors.check_cluster_fits(client, memory.BASE_BYTES + each, "a test run")
+        rows: list[dict] = []
+        executors.execute(churn, [(300,)], 1, client, rows.extend)
+        (after,) = executors.dask_workers(client)
+        grown = client.run(resident)[worker.address]
+    assert rows == [{"mb": 300}]
+    assert str(err.value).splitlines()[1] == (
+        f"its process holds {memory.amount(worker.base)} before any run (Python, Dask, srmsim) "
+        f"and a run needs {memory.amount(each)} more")
+    assert grown > worker.base + 250 * MB  # kept for reuse (a limit of 2 GB: not given back)
+    assert after.base == worker.base
 
 
 def test_an_experiment_held_back_on_the_cluster_gives_the_same_results(tmp_path, capsys):
