@@ -134,26 +134,6 @@ def test_a_trial_too_big_for_every_worker_is_refused_too(tmp_path):
     assert not (tmp_path / "trial").exists()
 
 
-def test_an_optimisation_too_big_for_every_worker_is_refused_too(tmp_path):
-    """The optimisation's entry point too: a lever's high end (2,000 schools) is its largest."""
-    from srmsim.explore.optimise import optimise
-
-    root = Path(__file__).resolve().parents[1]
-    spec = yaml.safe_load((root / "experiments" / "optimise_attendance.yaml").read_text())
-    spec["scenario"] = str(root / "scenarios" / "attendance_escalation_small.yaml")
-    spec["levers"]["trust.n_schools"] = {"low": 3, "high": 2000, "integer": True}
-    path = tmp_path / "opt.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    with dask.config.set(NO_MEMORY_MANAGER), in_process(1, 1, "200MB") as cluster, \
-            pytest.raises(memory.RunTooBigError, match=r"no worker of the Dask cluster") as err:
-        optimise(path, tmp_path / "opt", scheduler=cluster.scheduler_address, progress=False)
-    assert "the run: optimisation 'optimise_attendance': variant " in str(err.value)
-    assert "trust.n_schools = 2,000" in str(err.value)
-    assert f"the largest of its 1 worker has {memory.amount(200e6)} (its memory limit)" in str(
-        err.value)
-    assert not (tmp_path / "opt").exists()
-
-
 def big_lever_optimisation(tmp: Path, high: int = 2000, **changes):
     """The shipped optimisation on the small scenario, with a lever up to ``high`` schools."""
     from srmsim.explore.optimise import load_optimisation
@@ -168,15 +148,18 @@ def big_lever_optimisation(tmp: Path, high: int = 2000, **changes):
     return load_optimisation(path)
 
 
-def test_a_search_called_directly_is_refused_too(tmp_path):
-    """``search`` from Python is sized as ``optimise`` is: it made no check, and its runs went to
+@pytest.mark.parametrize("entry", ["optimise", "search"])
+def test_an_optimisation_too_big_for_every_worker_is_refused_too(tmp_path, entry):
+    """The optimisation's entry points too: a lever's high end (2,000 schools) is its largest.
+    ``search`` from Python is sized as ``optimise`` is: it made no check, and its runs went to
     the cluster's workers as many at once as their threads (the nanny killing each too big)."""
-    from srmsim.explore.optimise import search
+    from srmsim.explore import optimise as module
 
     opt = big_lever_optimisation(tmp_path)
     with dask.config.set(NO_MEMORY_MANAGER), in_process(1, 1, "200MB") as cluster, \
             pytest.raises(memory.RunTooBigError, match=r"no worker of the Dask cluster") as err:
-        search(opt, tmp_path / "opt", scheduler=cluster.scheduler_address, progress=False)
+        getattr(module, entry)(opt, tmp_path / "opt", scheduler=cluster.scheduler_address,
+                               progress=False)
     assert "the run: optimisation 'optimise_attendance': variant " in str(err.value)
     assert "trust.n_schools = 2,000" in str(err.value)
     assert f"the largest of its 1 worker has {memory.amount(200e6)} (its memory limit)" in str(
