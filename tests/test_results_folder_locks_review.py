@@ -305,3 +305,23 @@ def test_optimise_and_trial_refuse_a_folder_another_command_writes(tmp_path, cap
         assert [p.name for p in out.iterdir()] == [LOCK_NAME]  # nothing written
     finally:
         kill(proc)
+
+
+def test_a_search_called_from_python_is_refused_while_another_command_writes_its_folder(
+        tmp_path):
+    """``search`` (the optimisation's search alone, from Python) takes the folder's lock as
+    ``optimise`` does: two searches into one study.db at once interleaved their batches."""
+    from srmsim.explore.optimise import load_optimisation, search
+
+    spec = yaml.safe_load((REPO / "experiments" / "optimise_attendance.yaml").read_text())
+    spec["scenario"] = str(REPO / "scenarios" / "attendance_escalation_small.yaml")
+    path = tmp_path / "opt.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "opt"
+    proc = hold(out, "exclusive")
+    try:
+        with pytest.raises(SrmsimError, match="in use by"):
+            search(load_optimisation(path), out, progress=False, max_batches=1)
+    finally:
+        kill(proc)
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # no study.db, no runs

@@ -697,7 +697,9 @@ def search(opt: Optimisation, out: str | os.PathLike, workers: int = 1, schedule
         import warnings
 
         warnings.warn(f"srmsim: {size.note}", stacklevel=2)
-    with executors.runs_need(size.need, size.what):
+    # one writer of the folder at a time, as optimise (two searches into one study.db at once
+    # interleaved their batches)
+    with folder_lock(out), executors.runs_need(size.need, size.what):
         return _search(opt, Path(out), size.workers, scheduler, resume, progress, max_batches)
 
 
