@@ -453,12 +453,13 @@ class PolicyEngine:
         if self.choosers is not None:
             self.choosers.refit_due(self.model.week)
         self._trigger(now, triggers, values)
-        self._prioritise(values)
+        queued: np.ndarray | None = self._prioritise(values)
         if self.choosers is not None:
             self.choosers.plan_week(now)
-        self._start_automated(now)
+            queued = None  # (the choosers may change the queue)
+        self._start_automated(now)  # (none when no action is automated)
         self._measure_use()
-        self._prepare_queue(now)
+        self._prepare_queue(now, queued)
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray, bool]:
         """The model's school starts; the same with the table's end; whether every school has
@@ -768,11 +769,12 @@ class PolicyEngine:
             snapshot = self._event("flagged", idx)
             self._event("queued", idx, snapshot=snapshot)
 
-    def _prioritise(self, values: dict[str, np.ndarray]) -> None:
+    def _prioritise(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Set the queued cases' priorities; returns the queued cases."""
         c = self.cases
         queued = np.flatnonzero(c.status == QUEUED)
         if len(queued) == 0:
-            return
+            return queued
         for w, wf in enumerate(self.policy.workflows):
             if wf.priority is None:
                 continue
@@ -782,6 +784,7 @@ class PolicyEngine:
                 if value.dtype.kind == "f":  # (a count, an integer, has no NaN)
                     value = np.where(np.isnan(value), -np.inf, value)
                 c.priority[sel] = value
+        return queued
 
     def _offer(self, idx: np.ndarray, now: int) -> np.ndarray:
         """Take-up draws for cases that may be offered a place this week: True = accepts.
@@ -828,13 +831,17 @@ class PolicyEngine:
             self._start(queued[accept], now, SCHOOL)
             self._decline(queued[~accept], now)
 
-    def _prepare_queue(self, now: int) -> None:
-        """This week's staff queue: the cases waiting for staff (ordered when allocated)."""
+    def _prepare_queue(self, now: int, queued: np.ndarray | None = None) -> None:
+        """This week's staff queue: the cases waiting for staff (ordered when allocated).
+        ``queued``: every queued case, if the caller has just found them (none automated)."""
         c = self.cases
-        waiting = c.status == QUEUED
-        if self._any_automated:
-            waiting &= ~self.automated.take(c.action)
-        self._waiting = np.flatnonzero(waiting)
+        if queued is not None and not self._any_automated:
+            self._waiting = queued
+        else:
+            waiting = c.status == QUEUED
+            if self._any_automated:
+                waiting &= ~self.automated.take(c.action)
+            self._waiting = np.flatnonzero(waiting)
         self._queue_declined: list[np.ndarray] = []
         self._offered = np.zeros(len(c), dtype=bool)  # declined an offer this week
 
@@ -1032,7 +1039,7 @@ class PolicyEngine:
         self._week_report = {
             "flags": self._flags.copy(),
             "referrals": self._referrals.copy(),
-            "active_cases": counts.sum(axis=(1, 2)),
+            "active_cases": counts.reshape(n_schools, -1).sum(axis=1),
             "queue_length": np.bincount(c.school[queued], minlength=n_schools),
             "staff_minutes_used": used_school.sum(axis=1),
             "staff_minutes_available": self.school_capacity.sum(axis=1),
