@@ -938,9 +938,49 @@ def context_for(data) -> CountingContext:
     return CountingContext(data["fields"], data["windows"], data["parameters"])
 
 
+def constant_part(tree):
+    """The value of a subtree of number leaves alone, as the parser folds it (float64; an
+    overflow raises FloatingPointError), or None where it reads the students' data. Every
+    subtree is visited, so an overflow anywhere in the tree raises."""
+    tag = tree[0]
+    if tag == "num":
+        return np.float64(tree[1])
+    if tag == "bool":
+        return None
+    parts = [c for c in tree[1:] if isinstance(c, tuple)]
+    parts += [c for group in tree[1:] if isinstance(group, list) for c in group
+              if isinstance(c, tuple)]
+    values = [constant_part(c) for c in parts]
+    if tag not in ("neg", "abs", "arith", "minmax") or any(v is None for v in values):
+        return None
+    with np.errstate(all="ignore", over="raise"):
+        if tag == "neg":
+            return -values[0]
+        if tag == "abs":
+            return abs(values[0])
+        if tag == "minmax":
+            return np.float64(ref_min_max(tree[1], [float(v) for v in values]))
+        a, b = values
+        return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}[tree[1]](a, b)
+
+
+def constant_overflows(tree) -> bool:
+    try:
+        constant_part(tree)
+    except FloatingPointError:
+        return True
+    return False
+
+
 def check_tree(tree, data, spelling: int) -> None:
     """(a) both renderings of a random tree evaluate like the reference evaluator, without
-    touching the inputs; (c) the parsed rule's canonical text parses back to the same rule."""
+    touching the inputs; (c) the parsed rule's canonical text parses back to the same rule.
+    A tree whose constant part overflows (2 / 1.1e-308) is refused, as the parser must."""
+    if constant_overflows(tree):
+        for minimal in (False, True):
+            with pytest.raises(RuleError, match="a constant part of the rule overflows"):
+                parse_rule("r", render(tree, minimal, spelling), VOCAB)
+        return
     snapshot = {k: v.copy() for k, v in data["fields"].items()}
     want = [bool(reference(tree, data, i)) for i in range(N)]
     rules = [parse_rule("r", render(tree, minimal, spelling), VOCAB) for minimal in (False, True)]
