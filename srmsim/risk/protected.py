@@ -379,6 +379,9 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
            min_count: int) -> tuple[np.ndarray, dict, list, list]:
     """The outcome's grid, each column's grid, and the columns too small or with no grid: the
     same for both directions and whatever else is asked (see :func:`choose_grid`)."""
+    s = score_values(df, score)
+    used = ~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))
+    scores = s[used]  # the rows the tables count
     if min_count > DEFAULT_THRESHOLD:
         # nested: chosen among the grids at the least threshold, so that runs at two
         # thresholds together cut no band under it (on the sample, 96.8 at 10 and 97.396 at
@@ -387,16 +390,12 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
                                                   DEFAULT_THRESHOLD)
         candidates = base
     else:
-        s = score_values(df, score)
-        candidates = base_cuts(s[~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))],
-                               min_count)
+        candidates = base_cuts(scores, min_count)
         base_cols, too_small, none = {}, [], []
-    s = score_values(df, score)
-    used = ~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))
-    plan = fence_plan(s[used])
+    plan = fence_plan(scores)
     # clear of the fences at this threshold too (the base cuts are clear at the least)
-    candidates = around_fences(s[used], candidates[clear_of_fences(s[used], candidates, plan,
-                                                                   min_count)],
+    candidates = around_fences(scores, candidates[clear_of_fences(scores, candidates, plan,
+                                                                  min_count)],
                                plan, min_count)
     if not candidates.size:
         return candidates, {}, too_small, none
@@ -427,7 +426,7 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         codes = pd.factorize(group_labels(df, col)[used])[0]
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(codes.max(initial=-1) + 2))
-        in_groups = s[used][order]
+        in_groups = scores[order]
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             own = own[clear_of_fences(in_groups[lo:hi], own, plan._replace(quantiles=()),
                                       min_count)]
