@@ -506,10 +506,10 @@ class TrustModel(mesa.Model):
         """Run every remaining week, with a progress bar for runs longer than a few seconds."""
         show = self.progress if progress is None else progress
         if show:
-            from tqdm.auto import tqdm
+            from srmsim.progress import progress_bar
 
-            with tqdm(total=self.n_weeks - self.week_index, unit="week", delay=2.0,
-                      desc=self.config.name) as bar:
+            with progress_bar(total=self.n_weeks - self.week_index, unit="week", delay=2.0,
+                              desc=self.config.name) as bar:
                 while not self.done:
                     self.step()
                     bar.update(1)

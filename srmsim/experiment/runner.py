@@ -173,15 +173,15 @@ class _Progress:
         self.failures = 0
         self.bar = None
         if enabled and total:
-            from tqdm.auto import tqdm
+            from srmsim.progress import progress_bar
 
-            self.bar = tqdm(total=total, unit="run", desc="runs", smoothing=0.1)
+            self.bar = progress_bar(total=total, unit="run", desc="runs", smoothing=0.1)
 
     def update(self, rows: list[dict[str, Any]]) -> None:
         self.failures += sum(1 for r in rows if r.get("error"))
         if self.bar is not None:
+            self.bar.set_postfix(failures=self.failures, refresh=False)  # shown by update()
             self.bar.update(len(rows))
-            self.bar.set_postfix(failures=self.failures)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -717,9 +717,9 @@ def _search(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume: 
     batches_run = 0
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from srmsim.progress import progress_bar
 
-        bar = tqdm(total=total, unit="candidate", desc="search")
+        bar = progress_bar(total=total, unit="candidate", desc="search")
     try:
         with executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES):
             while max_batches is None or batches_run < max_batches:
@@ -746,9 +746,8 @@ def _search(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume: 
                 runs = _evaluate(opt, store, pending, workers, scheduler)
                 _tell(opt, study, pending, runs)
                 batches_run += 1
-                if bar is not None:
-                    bar.n = len(study.get_trials(deepcopy=False))
-                    bar.refresh()
+                if bar is not None:  # (update, not refresh: a log's bar is redrawn seldom)
+                    bar.update(len(study.get_trials(deepcopy=False)) - bar.n)
     finally:
         if bar is not None:
             bar.close()

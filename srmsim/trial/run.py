@@ -322,9 +322,9 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
     rows: list[dict[str, Any]] = []
     bar = None
     if progress and tasks:
-        from tqdm.auto import tqdm
+        from srmsim.progress import progress_bar
 
-        bar = tqdm(total=len(tasks), unit="replication", desc=trial.name, smoothing=0.1)
+        bar = progress_bar(total=len(tasks), unit="replication", desc=trial.name, smoothing=0.1)
 
     def on_rows(batch_rows: list[dict[str, Any]]) -> None:
         if store is not None:
