@@ -31,6 +31,11 @@ def progress_bar(**kwargs: Any) -> Any:
 
 
 def _terminal(stream: Any) -> bool:
+    """Whether a bar on ``stream`` is redrawn in place: a terminal, or a Jupyter kernel's
+    output (which overwrites on a carriage return; without ipywidgets, tqdm.auto's bar there
+    is a text one, and such a stream says it is no terminal)."""
+    if type(stream).__module__.startswith("ipykernel."):
+        return True
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream

@@ -116,6 +116,24 @@ def test_a_notebook_widget_keeps_its_own_redraws(monkeypatch: pytest.MonkeyPatch
     assert seen == [{"total": 3, "file": seen[0]["file"]}]
 
 
+def test_a_text_bar_in_a_jupyter_kernel_keeps_its_own_redraws() -> None:
+    """Without ipywidgets, tqdm.auto's bar in a notebook is a text bar on the kernel's output
+    stream, which redraws in place but says it is no terminal."""
+    OutStream = pytest.importorskip("ipykernel.iostream").OutStream  # noqa: N806
+
+    class KernelOutput(io.StringIO):
+        pass
+
+    KernelOutput.__module__ = OutStream.__module__
+    out = KernelOutput()
+    assert not out.isatty()
+    bar = progress_bar(total=3, file=out)
+    try:
+        assert bar.mininterval == 0.1
+    finally:
+        bar.close()
+
+
 def test_an_experiment_written_to_a_log_draws_its_bar_twice(tmp_path: Path) -> None:
     """The command's own bar, with its failures count: the first and the last draw."""
     scenario = tmp_path / "small.yaml"
