@@ -399,6 +399,24 @@ def test_privacy_audit_sides_hide_the_same_cells(tmp_path):
     assert m and finite(num(m[3])) >= 0, out
 
 
+def test_thresholds_sides_give_the_same_table(tmp_path):
+    """A small trust, two rounds (both orders): the by-school table counted at once and one
+    count a group agree, and the protected table keeps some rows."""
+    out = run_script("thresholds.py", "--pupils", "6000", "--schools", "30", "--rounds", "2",
+                     tmp_path=tmp_path)
+    assert re.search(r"^6,000 pupils, 30 schools, by school", out, re.M), out
+    for r in (1, 2):
+        for side in ("every group at once", "one count a group"):
+            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
+            assert m and finite(num(m[1])) >= 0, out
+    m = re.search(r"same counts and rates: (True|False); rows: ([\d,]+)", out)
+    assert m and m[1] == "True" and num(m[2]) % 30 == 0 and num(m[2]) > 30, out
+    m = re.search(rf"best wall: ({NUM}) s vs ({NUM}) s: x({NUM})", out)
+    assert m and finite(num(m[3])) > 0, out
+    m = re.search(rf"with protect=10 .*: ({NUM}) s wall, ({NUM}) s CPU, ([\d,]+) rows kept", out)
+    assert m and num(m[3]) > 0, out
+
+
 def test_privacy_cross_attack_finds_no_leak(tmp_path):
     """Two trusts (a seed range), two groupings, one of them crossed: the attacker pins no
     count under 10 (the script exits 1 if it does). The default fourteen groupings take about

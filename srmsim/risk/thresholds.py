@@ -120,6 +120,71 @@ def _confusion(score: np.ndarray, y: np.ndarray, t: np.ndarray, direction: str) 
     )
 
 
+def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: np.ndarray,
+                        y: np.ndarray, used: np.ndarray, t: np.ndarray, direction: str
+                        ) -> pd.DataFrame:
+    """:func:`_confusion` of each group's used rows, group after group (``groups``' order),
+    with ``by``, ``group`` and ``n_missing`` in front: the same table as one call a group, made
+    at once.
+
+    Why: a call a group compared every row's label with each group's (a trust's 2,000 schools
+    at 400k pupils: 800 million comparisons) and built a frame a group, 8 s in all. Here each
+    row's key is its group's number times ``width`` plus its score's rank among the distinct
+    scores and thresholds (equal values, equal ranks), so sorted keys hold each group's scores
+    in order, and one ``searchsorted`` of every (group, threshold) counts the flags."""
+    index = {g: i for i, g in enumerate(groups)}
+    codes, found = pd.factorize(labels)
+    group = np.array([index[str(g)] for g in found], dtype=np.int64)[codes]
+    n_groups = len(groups)
+    n_missing = np.bincount(group[~used], minlength=n_groups)
+    g_used, s_used = group[used], score[used]
+    positive = y[used] == 1
+    values = np.unique(np.concatenate([s_used, t]))  # -0.0 and 0.0 one value, as they compare
+    width = values.size
+    key = g_used * width + np.searchsorted(values, s_used)
+    probe = np.arange(n_groups)[:, None] * width + np.searchsorted(values, t)[None, :]
+
+    def flags(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's rows, and how many of them each threshold flags (groups x thresholds)."""
+        sizes = np.bincount(keys // width, minlength=n_groups)
+        ends = np.cumsum(sizes)
+        keys = np.sort(keys)
+        if direction == "below":  # score < t: the keys before the threshold's
+            return sizes, np.searchsorted(keys, probe, side="left") - (ends - sizes)[:, None]
+        return sizes, ends[:, None] - np.searchsorted(keys, probe, side="right")  # score > t
+
+    n, flagged = flags(key)
+    n_pos, tp = flags(key[positive])
+    fp = flagged - tp
+    fn = n_pos[:, None] - tp
+    tn = (n - n_pos)[:, None] - fp
+    each = t.size
+
+    def per_row(a: np.ndarray) -> np.ndarray:  # a group's value on each of its rows
+        return np.repeat(np.asarray(a, dtype=np.int64), each)
+
+    table = pd.DataFrame({
+        "by": col,
+        "group": np.repeat(np.array(groups, dtype=object), each),
+        "n_missing": per_row(n_missing),
+        "threshold": np.tile(t, n_groups),
+        "n": per_row(n),
+        "n_pos": per_row(n_pos),
+        "flagged": flagged.ravel().astype(np.int64),
+        "flag_rate": _ratio(flagged, n[:, None]).ravel(),
+        "tp": tp.ravel().astype(np.int64),
+        "fp": fp.ravel().astype(np.int64),
+        "fn": fn.ravel().astype(np.int64),
+        "tn": tn.ravel().astype(np.int64),
+        "sensitivity": _ratio(tp, tp + fn).ravel(),
+        "specificity": _ratio(tn, tn + fp).ravel(),
+        "precision": _ratio(tp, tp + fp).ravel(),
+        "npv": _ratio(tn, tn + fn).ravel(),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn).ravel(),
+    })
+    return table
+
+
 def _threshold_values(thresholds: object) -> np.ndarray:
     """Thresholds as floats, in the order given: numbers (+-inf allowed, flagging everyone or
     nobody); NaN, text and booleans refused."""
@@ -258,15 +323,7 @@ def threshold_table(
                     f"reference group {ref_label!r} for column '{col}' not found; groups: "
                     f"{groups_found}"
                 )
-            groups = []
-            for g in groups_found:
-                in_g = labels == g
-                part = _confusion(s[used & in_g], y[used & in_g], t, direction)
-                part.insert(0, "n_missing", int((in_g & ~used).sum()))
-                part.insert(0, "group", g)
-                part.insert(0, "by", col)
-                groups.append(part)
-            long = pd.concat(groups, ignore_index=True)
+            long = _confusion_by_group(col, labels, groups_found, s, y, used, t, direction)
             if ref_label is None:
                 ref = overall.set_index("threshold")
             else:

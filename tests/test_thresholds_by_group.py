@@ -1,0 +1,98 @@
+"""``threshold_table(..., by=...)`` counts every group at once; each group's rows must still be
+counted as ``confusion_at`` counts them on that group alone. (Scores are finite: the table
+refuses others; thresholds may be infinite.)
+
+The by-group table was one ``confusion_at`` a group, with every row's label compared with each
+group's (8 s for 2,000 schools at 400k pupils; ``benchmarks/thresholds.py``). It is now one sort
+of (group, score rank) keys: these tests hold it to the plain per-group count on ties, signed
+zeros, missing values, groups with no complete row, both directions, and thresholds between,
+on and beyond the scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from srmsim.risk import confusion_at, threshold_table
+from srmsim.risk._columns import group_labels, group_order
+
+
+def _per_group(df: pd.DataFrame, col: str, thresholds: np.ndarray,
+               direction: str) -> pd.DataFrame:
+    """The by-group rows the slow way: each group's complete rows counted on their own."""
+    labels = group_labels(df, col)
+    rows_of = pd.Series(np.arange(len(df))).groupby(labels).indices  # label -> its rows
+    parts = []
+    for g in group_order(labels):
+        mine = df.iloc[rows_of[g]]
+        complete = mine.dropna(subset=["s", "y"])
+        part = confusion_at(complete["s"].to_numpy(), complete["y"].to_numpy(), thresholds,
+                            direction)
+        parts.append(part.assign(by=col, group=g, n_missing=len(mine) - len(complete)))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _frame(seed: int, n: int, kind: str) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        s = rng.integers(0, 6, n).astype(float)
+    elif kind == "signed zeros":
+        s = np.round(rng.normal(size=n), 1)
+        s[rng.random(n) < 0.1] = -0.0
+        s[rng.random(n) < 0.1] = 0.0
+    else:
+        s = rng.random(n)
+    s[rng.random(n) < 0.05] = np.nan
+    y = (rng.random(n) < 0.3).astype(float)
+    y[rng.random(n) < 0.05] = np.nan
+    school = rng.integers(0, 40, n)
+    return pd.DataFrame({"s": s, "y": y, "school": school,
+                         "label": rng.choice(np.array(["a", "b", "10", "2", None], dtype=object), n)})
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "signed zeros"])
+@pytest.mark.parametrize("direction", ["below", "above"])
+@pytest.mark.parametrize("thresholds", [None, [-np.inf, -0.0, 0.0, 0.3, 0.3, 2.0, 5.0, np.inf]])
+def test_each_group_is_counted_as_on_its_own(kind: str, direction: str,
+                                             thresholds: list[float] | None) -> None:
+    df = _frame(7, 1500, kind)
+    table = threshold_table(df, "s", "y", direction, thresholds, by=["school", "label"])
+    for col in ("school", "label"):
+        mine = table[table["by"] == col].reset_index(drop=True)
+        t = pd.unique(mine["threshold"])  # (the given ones sorted, repeats made one)
+        expected = _per_group(df, col, t, direction)
+        assert_frame_equal(mine[expected.columns], expected, check_exact=True)
+
+
+def test_a_group_whose_rows_all_miss_a_value_has_empty_counts() -> None:
+    df = pd.DataFrame({"s": [0.1, 0.2, np.nan, 0.4, 0.5], "y": [1.0, 0.0, 1.0, np.nan, 0.0],
+                       "school": ["A", "A", "B", "B", "C"]})
+    table = threshold_table(df, "s", "y", "below", [0.15, 0.45], by="school")
+    b = table[table["group"] == "B"]
+    assert b["n"].tolist() == [0, 0] and b["n_missing"].tolist() == [2, 2]
+    assert b["flagged"].tolist() == [0, 0] and b["sensitivity"].isna().all()
+    a = table[table["group"] == "A"]
+    assert a["flagged"].tolist() == [1, 2] and a["tp"].tolist() == [1, 1]
+    c = table[table["group"] == "C"]
+    assert c["flagged"].tolist() == [0, 0] and c["tn"].tolist() == [1, 1]
+
+
+def test_many_groups_of_one_row_each() -> None:
+    """Every row its own group: the keys of neighbouring groups must never mix."""
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"s": rng.integers(0, 3, n).astype(float), "y": rng.random(n) < 0.5,
+                       "pupil": np.arange(n)})
+    for direction in ("below", "above"):
+        table = threshold_table(df, "s", "y", direction, [0.0, 0.5, 1.0, 2.0, 3.0], by="pupil")
+        expected = _per_group(df.assign(y=df["y"].astype(float)), "pupil",
+                              np.array([0.0, 0.5, 1.0, 2.0, 3.0]), direction)
+        assert_frame_equal(table[expected.columns], expected, check_exact=True)
+        flags = table.pivot(index="group", columns="threshold", values="flagged")
+        s = df.set_index(df["pupil"].astype(str))["s"]
+        for t in flags.columns:
+            hit = (s < t) if direction == "below" else (s > t)
+            assert (flags[t] == hit.reindex(flags.index).astype(int)).all()
