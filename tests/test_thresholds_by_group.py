@@ -18,6 +18,7 @@ from pandas.testing import assert_frame_equal
 
 from srmsim.risk import confusion_at, threshold_table
 from srmsim.risk._columns import group_labels, group_order
+from srmsim.risk.thresholds import left_out_problem
 
 
 def _per_group(df: pd.DataFrame, col: str, thresholds: np.ndarray,
@@ -96,3 +97,73 @@ def test_many_groups_of_one_row_each() -> None:
         for t in flags.columns:
             hit = (s < t) if direction == "below" else (s > t)
             assert (flags[t] == hit.reindex(flags.index).astype(int)).all()
+
+
+def _first_small_by_hand(df: pd.DataFrame, by: list[str], min_count: int) -> tuple[str, str] | None:
+    """(where, which rows) of the first unit whose left-out rows number 1 to min_count - 1:
+    the whole file, then each column's groups in reading order; counted with pandas."""
+    left = df["s"].isna() | df["y"].isna()
+    kinds = {"are missing": left, "have": left & (df["y"] == 1),
+             "do not have": left & (df["y"] != 1)}
+    units = [("", pd.Series("", index=df.index))]
+    units += [(col, pd.Series(group_labels(df, col), index=df.index)) for col in by]
+    for col, labels in units:
+        for g in group_order(labels.to_numpy()) if col else [""]:
+            for kind, rows in kinds.items():
+                k = int((rows & (labels == g)).sum())
+                if 0 < k < min_count:
+                    return (f" in group '{g}' of '{col}'" if col else "", kind)
+    return None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_left_out_rows_refused_are_those_of_the_first_small_group(seed: int) -> None:
+    """``left_out_problem`` counts every group at once; it must name the same unit and rows
+    as counting them one group at a time would (a unit's 'missing' rows first)."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    s = rng.random(n)
+    s[rng.random(n) < 0.04] = np.nan
+    y = (rng.random(n) < 0.4).astype(float)
+    y[rng.random(n) < 0.02] = np.nan
+    df = pd.DataFrame({"s": s, "y": y, "school": rng.integers(0, 12, n),
+                       "label": rng.choice(np.array(["a", "b", "10", "2", None], dtype=object), n)})
+    for by, min_count in ((["school"], 10), (["label", "school"], 30), (["school"], 60)):
+        problem = left_out_problem(df, "s", "y", by, min_count)
+        expected = _first_small_by_hand(df, by, min_count)
+        if expected is None:
+            assert problem is None
+            continue
+        where, kind = expected
+        assert problem is not None and problem.startswith(f"fewer than {min_count} rows{where} ")
+        head = problem.split(":")[0]
+        assert (" are missing " in head) == (kind == "are missing")
+        assert (" have 'y'" in head and " do not " not in head) == (kind == "have")
+        assert (" do not have " in head) == (kind == "do not have")
+
+
+@pytest.mark.parametrize(("target", "missing", "positive", "kind"), [
+    (0, 3, 1, "are missing"), (7, 12, 5, "have"), (11, 12, 10, "do not have"),
+    (4, 12, 12, None)])
+def test_the_refused_group_is_the_one_with_too_few_left_out_rows(
+        target: int, missing: int, positive: int, kind: str | None) -> None:
+    """Twelve schools of 200 pupils: school 3 has 20 rows without a score (10 of them with the
+    outcome), ``target`` has ``missing`` (``positive`` with it), the rest none. Only the
+    target's rows can make a count from 1 to 9."""
+    rows = []
+    for school in range(12):
+        lost = {3: (20, 10), target: (missing, positive)}.get(school, (0, 0))
+        for i in range(200):
+            gone = i < lost[0]
+            rows.append({"school": f"S{school}", "s": np.nan if gone else 0.5 + i / 1000,
+                         "y": 1.0 if (i < lost[1] if gone else i % 3 == 0) else 0.0})
+    df = pd.DataFrame(rows)
+    problem = left_out_problem(df, "s", "y", "school", 10)
+    if kind is None:  # 12 missing, all 12 with the outcome: counts of 12, 12 and 0
+        assert problem is None
+        return
+    assert problem is not None
+    head = problem.split(":")[0]
+    assert head.startswith(f"fewer than 10 rows in group 'S{target}' of 'school' "), head
+    assert head.endswith({"are missing": "are missing 's' or 'y'", "have": "missing 's' have 'y'",
+                          "do not have": "do not have 'y'"}[kind]), head

@@ -132,9 +132,7 @@ def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: 
     row's key is its group's number times ``width`` plus its score's rank among the distinct
     scores and thresholds (equal values, equal ranks), so sorted keys hold each group's scores
     in order, and one ``searchsorted`` of every (group, threshold) counts the flags."""
-    index = {g: i for i, g in enumerate(groups)}
-    codes, found = pd.factorize(labels)
-    group = np.array([index[str(g)] for g in found], dtype=np.int64)[codes]
+    group = _group_numbers(labels, groups)
     n_groups = len(groups)
     n_missing = np.bincount(group[~used], minlength=n_groups)
     g_used, s_used = group[used], score[used]
@@ -183,6 +181,14 @@ def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: 
         "f1": _ratio(2 * tp, 2 * tp + fp + fn).ravel(),
     })
     return table
+
+
+def _group_numbers(labels: np.ndarray, groups: list[str]) -> np.ndarray:
+    """Each row's group as its place in ``groups`` (:func:`group_order` of ``labels``): found
+    through the distinct labels, not by comparing every row with every group."""
+    index = {g: i for i, g in enumerate(groups)}
+    codes, found = pd.factorize(labels)
+    return np.array([index[str(g)] for g in found], dtype=np.int64)[codes]
 
 
 def _threshold_values(thresholds: object) -> np.ndarray:
@@ -372,23 +378,36 @@ def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
     if not left.any():
         return None
     positive = left & (y == 1)  # NaN == 1 is False: a missing outcome is not the outcome
-    units: list[tuple[str, np.ndarray]] = [("", np.ones(len(df), dtype=bool))]
+    parts = (left, positive, left & ~positive)
+    few = f"fewer than {min_count}"
+
+    def first_small(group: np.ndarray, n_groups: int) -> tuple[int, int] | None:
+        """The first group (in order) with a part of 1 to ``min_count - 1`` rows, and the
+        first such part; counted for every group at once."""
+        counts = np.stack([np.bincount(group[p], minlength=n_groups) for p in parts], axis=1)
+        small = (counts > 0) & (counts < min_count)
+        found = np.flatnonzero(small.any(axis=1))
+        return None if not found.size else (int(found[0]), int(np.flatnonzero(small[found[0]])[0]))
+
+    units = [("", np.zeros(len(df), dtype=np.int64), [""])]
     for col in _by_columns(by):
         labels = group_labels(df, col)
-        units += [(f" in group {excerpt(str(g), 40)} of '{col}'", labels == g)
-                  for g in group_order(labels)]
-    few = f"fewer than {min_count}"
-    for where, rows in units:
-        for part, what in ((left, f"{few} rows{where} are missing '{score}' or '{outcome}'"),
-                           (positive, f"{few} rows{where} missing '{score}' have '{outcome}'"),
-                           (left & ~positive, f"{few} rows{where} missing '{score}' or "
-                                              f"'{outcome}' do not have '{outcome}'")):
-            if 0 < int((part & rows).sum()) < min_count:
-                return (f"{what}: they are left out, and {few} such rows cannot be reported "
-                        "without revealing their count (a total of the records minus the rows "
-                        "used)\n"
-                        f"drop those rows, or fill in their '{score}' and '{outcome}', first; "
-                        "nothing is published")
+        groups = group_order(labels)
+        units.append((col, _group_numbers(labels, groups), groups))
+    for col, group, groups in units:
+        hit = first_small(group, len(groups))
+        if hit is None:
+            continue
+        where = f" in group {excerpt(str(groups[hit[0]]), 40)} of '{col}'" if col else ""
+        what = (f"{few} rows{where} are missing '{score}' or '{outcome}'",
+                f"{few} rows{where} missing '{score}' have '{outcome}'",
+                f"{few} rows{where} missing '{score}' or '{outcome}' do not have "
+                f"'{outcome}'")[hit[1]]
+        return (f"{what}: they are left out, and {few} such rows cannot be reported "
+                "without revealing their count (a total of the records minus the rows "
+                "used)\n"
+                f"drop those rows, or fill in their '{score}' and '{outcome}', first; "
+                "nothing is published")
     return None
 
 
