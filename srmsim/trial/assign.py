@@ -42,11 +42,18 @@ class StudentAssignment:
     def _assign(self, uid: np.ndarray, school: np.ndarray) -> None:
         u = self._crn.uniform("trial.assign.students", 0, uid)
         groups = school if self.block == "school" else np.zeros(len(uid), dtype=np.int64)
+        # every block at once: by block, then draw (equal draws by position: lexsort is
+        # stable), and the first treated_count(size) of each block treated (a pass a block
+        # over every student cost about 40 s for England's 8,000 schools)
+        order = np.lexsort((u, groups))
+        ranked = groups[order]
+        starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1]))) \
+            if len(order) else np.zeros(0, dtype=np.int64)
+        sizes = np.diff(np.append(starts, len(order)))
+        quota = np.array([treated_count(int(k), self.share) for k in sizes], dtype=np.int64)
+        place = np.arange(len(order)) - np.repeat(starts, sizes)  # within the block
         arm = np.zeros(len(uid), dtype=bool)
-        for g in np.unique(groups):
-            idx = np.flatnonzero(groups == g)
-            order = idx[np.argsort(u[idx], kind="stable")]
-            arm[order[:treated_count(len(idx), self.share)]] = True
+        arm[order[place < np.repeat(quota, sizes)]] = True
         all_uid = np.concatenate([self._uid, uid])
         all_arm = np.concatenate([self._arm, arm])
         order = np.argsort(all_uid, kind="stable")
