@@ -7,7 +7,9 @@ its own with ``confusion_at``, as the table did before, finding each group's row
 every row's label with the group's. Both sides give the same table (checked here; the cases are
 tested in tests/test_thresholds_by_group.py). The sides alternate in this one process, round
 after round; wall and CPU seconds are printed per round, with the ratio of the best times,
-then the protected table of real pupils' data (``protect=10``), which builds it more than once.
+then the protected table of real pupils' data (``protect=10``), which builds it more than once,
+and the check of the rows such a table leaves out (``left_out_problem``), every group at once
+against a mask of every row a group, as it was before 2026-12-06.
 
     python benchmarks/thresholds.py                          # 400,000 pupils in 2,000 schools
     python benchmarks/thresholds.py --pupils 50000 --schools 250 --rounds 3
@@ -23,20 +25,24 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from srmsim.labels import excerpt  # noqa: E402
 from srmsim.risk import confusion_at, threshold_table  # noqa: E402
 from srmsim.risk._columns import group_labels, group_order  # noqa: E402
+from srmsim.risk.thresholds import left_out_problem  # noqa: E402
 
 
 def pupils(n: int, schools: int, seed: int = 1) -> pd.DataFrame:
     """Attendance rates (a fortieth of them missing), who went on to be persistently absent
-    (a tenth), and a school each."""
+    (about a tenth), and a school each."""
     rng = np.random.default_rng(seed)
     attendance = np.round(rng.beta(18, 1.8, n), 3)
     attendance[rng.random(n) < 0.025] = np.nan
@@ -64,6 +70,24 @@ def one_count_a_group(df: pd.DataFrame, direction: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def left_out_a_mask_a_group(df: pd.DataFrame, min_count: int) -> str | None:
+    """The left-out check by school the way it was made before: a mask of every row for each
+    group (all built first), then the three kinds of left-out rows counted in each."""
+    s = df["attendance"].to_numpy(dtype=float)
+    y = df["absent"].to_numpy(dtype=float)
+    left = np.isnan(s) | np.isnan(y)
+    positive = left & (y == 1)
+    labels = group_labels(df, "school")
+    units = [("", np.ones(len(df), dtype=bool))]
+    units += [(f" in group {excerpt(g, 40)} of 'school'", labels == g)
+              for g in group_order(labels)]
+    for where, rows in units:
+        for part in (left, positive, left & ~positive):
+            if 0 < int((part & rows).sum()) < min_count:
+                return where
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pupils", type=int, default=400_000)
@@ -77,22 +101,13 @@ def main() -> None:
     def at_once() -> pd.DataFrame:
         return threshold_table(df, "attendance", "absent", "below", by="school")
 
-    sides = {"every group at once": at_once,
-             "one count a group": lambda: one_count_a_group(df, "below")}
-    best: dict[str, float] = {}
-    tables: dict[str, pd.DataFrame] = {}
-    for r in range(args.rounds):
-        for name, fn in (sides.items() if r % 2 == 0 else reversed(sides.items())):
-            w, c = time.perf_counter(), time.process_time()
-            tables[name] = fn()
-            w, c = time.perf_counter() - w, time.process_time() - c
-            best[name] = min(best.get(name, np.inf), w)
-            print(f"round {r + 1}  {name:<20} {w:7.2f} s wall  {c:7.2f} s CPU")
+    tables, best = alternate({"every group at once": at_once,
+                              "one count a group": lambda: one_count_a_group(df, "below")},
+                             args.rounds)
     at, each = tables["every group at once"], tables["one count a group"]
     same = at[each.columns].equals(each)
     print(f"same counts and rates: {same}; rows: {len(each):,}")
-    first, second = best["every group at once"], best["one count a group"]
-    print(f"best wall: {first:.2f} s vs {second:.2f} s: x{second / first:.1f}")
+    print(f"best wall: {best[0]:.2f} s vs {best[1]:.2f} s: x{best[1] / best[0]:.1f}")
     # real pupils' data: the table keeps only thresholds with 10 pupils either side in every
     # group, which builds the by-school table more than once
     w, c = time.perf_counter(), time.process_time()
@@ -100,7 +115,35 @@ def main() -> None:
     w, c = time.perf_counter() - w, time.process_time() - c
     print(f"with protect=10 (as for real pupils' data): {w:.2f} s wall, {c:.2f} s CPU, "
           f"{len(kept):,} rows kept")
+    # the check of the rows such a table leaves out, by school: every group at once against a
+    # mask a group (a fortieth of the pupils have no attendance rate: schools with 1-9 such)
+    found, best = alternate(
+        {"left out, every group at once":
+         lambda: left_out_problem(df, "attendance", "absent", "school", 10),
+         "left out, a mask a group": lambda: left_out_a_mask_a_group(df, 10)}, args.rounds)
+    message = found["left out, every group at once"]
+    where = found["left out, a mask a group"]
+    same = isinstance(message, str) and where is not None and \
+        message.startswith(f"fewer than 10 rows{where} ")
+    print(f"same group refused: {same}; best wall: {best[0]:.2f} s vs {best[1]:.2f} s: "
+          f"x{best[1] / best[0]:.1f}")
 
+
+def alternate(sides: dict[str, Callable[[], Any]], rounds: int
+              ) -> tuple[dict[str, Any], list[float]]:
+    """Run two sides in turn, round after round (the first side first in odd rounds), printing
+    each one's wall and CPU seconds; each side's last result and best wall time, in order."""
+    best = dict.fromkeys(sides, np.inf)
+    results: dict[str, Any] = {}
+    width = max(len(name) for name in sides)
+    for r in range(rounds):
+        for name, fn in (sides.items() if r % 2 == 0 else reversed(sides.items())):
+            w, c = time.perf_counter(), time.process_time()
+            results[name] = fn()
+            w, c = time.perf_counter() - w, time.process_time() - c
+            best[name] = min(best[name], w)
+            print(f"round {r + 1}  {name:<{width}} {w:7.2f} s wall  {c:7.2f} s CPU")
+    return results, list(best.values())
 
 if __name__ == "__main__":
     main()

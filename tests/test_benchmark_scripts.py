@@ -415,6 +415,26 @@ def test_thresholds_sides_give_the_same_table(tmp_path):
     assert m and finite(num(m[3])) > 0, out
     m = re.search(rf"with protect=10 .*: ({NUM}) s wall, ({NUM}) s CPU, ([\d,]+) rows kept", out)
     assert m and num(m[3]) > 0, out
+    for r in (1, 2):
+        for side in ("left out, every group at once", "left out, a mask a group"):
+            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
+            assert m and finite(num(m[1])) >= 0, out
+    m = re.search(rf"same group refused: (True|False); best wall: ({NUM}) s vs ({NUM}) s", out)
+    assert m and m[1] == "True", out
+
+
+def test_trial_assign_sides_give_the_same_arms(tmp_path):
+    out = run_script("trial_assign.py", "--students", "20000", "--schools", "40", "--rounds",
+                     "2", tmp_path=tmp_path)
+    assert re.search(r"^20,000 students in 40 schools, half treated in each$", out, re.M), out
+    for r in (1, 2):
+        for side in ("every school at once", "a school at a time"):
+            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
+            assert m and finite(num(m[1])) >= 0, out
+    m = re.search(r"same arms: (True|False); treated: ([\d,]+)", out)
+    assert m and m[1] == "True" and 9_900 <= num(m[2]) <= 10_100, out
+    m = re.search(rf"best wall: ({NUM}) s vs ({NUM}) s: x({NUM})", out)
+    assert m and finite(num(m[3])) > 0, out
 
 
 def test_privacy_cross_attack_finds_no_leak(tmp_path):

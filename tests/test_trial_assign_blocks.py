@@ -2,8 +2,8 @@
 school at a time makes (its students in the order of their draws, equal draws by position,
 and the first ``treated_count`` of them treated).
 
-A pass a school over every student took about 40 s for England's 8,000 schools at each
-replication; all schools are now ordered in one sort."""
+A pass over every student for each school grew with schools x students (3M students in 3,000
+schools: 6 s a replication); all schools are now ordered in one sort."""
 
 from __future__ import annotations
 

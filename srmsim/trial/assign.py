@@ -43,8 +43,8 @@ class StudentAssignment:
         u = self._crn.uniform("trial.assign.students", 0, uid)
         groups = school if self.block == "school" else np.zeros(len(uid), dtype=np.int64)
         # every block at once: by block, then draw (equal draws by position: lexsort is
-        # stable), and the first treated_count(size) of each block treated (a pass a block
-        # over every student cost about 40 s for England's 8,000 schools)
+        # stable), and the first treated_count(size) of each block treated (a pass over every
+        # student for each block grew with blocks x students: benchmarks/trial_assign.py)
         order = np.lexsort((u, groups))
         ranked = groups[order]
         starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1]))) \
