@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from srmsim.errors import DataError
 from srmsim.risk import confusion_at, threshold_table
 from srmsim.risk._columns import group_labels, group_order
 from srmsim.risk.thresholds import left_out_problem
@@ -167,3 +168,46 @@ def test_the_refused_group_is_the_one_with_too_few_left_out_rows(
     assert head.startswith(f"fewer than 10 rows in group 'S{target}' of 'school' "), head
     assert head.endswith({"are missing": "are missing 's' or 'y'", "have": "missing 's' have 'y'",
                           "do not have": "do not have 'y'"}[kind]), head
+
+
+def _columns(n: int) -> dict[str, pd.Series]:
+    rng = np.random.default_rng(4)
+    gaps = rng.random(n) < 0.1
+    return {
+        "int64": pd.Series(rng.integers(-5, 30, n)),
+        "uint8": pd.Series(rng.integers(0, 255, n).astype(np.uint8)),
+        "bool": pd.Series(rng.random(n) < 0.5),
+        "Int64": pd.Series(pd.array(np.where(gaps, None, rng.integers(0, 9, n)), dtype="Int64")),
+        "boolean": pd.Series(pd.array(np.where(gaps, None, rng.random(n) < 0.5),
+                                      dtype="boolean")),
+        "str": pd.Series(np.where(gaps, None, rng.choice(["a", "b", "10", "2", "ü", ""], n)),
+                         dtype="str"),
+        "string": pd.Series(np.where(gaps, None, rng.choice(["a", "a long label"], n)),
+                            dtype="string"),
+        "float": pd.Series(np.where(rng.random(n) < 0.5, -0.0, 0.0)),  # row by row: 2 labels
+    }
+
+
+@pytest.mark.parametrize("kind", list(_columns(1)))
+def test_group_labels_read_each_row_as_its_own_text(kind: str) -> None:
+    """Whole numbers, true/false and text are made text once per distinct value; every row
+    must read as it would alone (missing rows as '(missing)'), width of the text included."""
+    s = _columns(400)[kind]
+    labels = group_labels(pd.DataFrame({"g": s}), "g")
+    by_row = s.astype(str).to_numpy(dtype=object)  # each row made text on its own
+    by_row[s.isna().to_numpy()] = "(missing)"
+    by_row = by_row.astype(str)
+    assert labels.dtype == by_row.dtype and np.array_equal(labels, by_row)
+    if kind in ("bool", "boolean"):
+        assert set(labels) <= {"True", "False", "(missing)"}
+    if kind == "float":
+        assert set(labels) == {"0.0", "-0.0"}
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", "object"])
+def test_a_real_group_named_like_the_missing_rows_is_refused_naming_its_first_row(
+        dtype: str) -> None:
+    s = pd.Series(["a", None, "b", "(missing)", "(missing)"], dtype=dtype,
+                  index=[10, 11, 12, 13, 14])
+    with pytest.raises(DataError, match=r"the value '\(missing\)' \(row 13\)"):
+        group_labels(pd.DataFrame({"g": s}), "g")
