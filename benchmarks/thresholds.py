@@ -25,14 +25,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sides import alternate  # noqa: E402  (benchmarks/, this script's folder)
 
 from srmsim.labels import excerpt  # noqa: E402
 from srmsim.risk import confusion_at, threshold_table  # noqa: E402
@@ -128,22 +128,6 @@ def main() -> None:
     print(f"same group refused: {same}; best wall: {best[0]:.2f} s vs {best[1]:.2f} s: "
           f"x{best[1] / best[0]:.1f}")
 
-
-def alternate(sides: dict[str, Callable[[], Any]], rounds: int
-              ) -> tuple[dict[str, Any], list[float]]:
-    """Run two sides in turn, round after round (the first side first in odd rounds), printing
-    each one's wall and CPU seconds; each side's last result and best wall time, in order."""
-    best = dict.fromkeys(sides, np.inf)
-    results: dict[str, Any] = {}
-    width = max(len(name) for name in sides)
-    for r in range(rounds):
-        for name, fn in (sides.items() if r % 2 == 0 else reversed(sides.items())):
-            w, c = time.perf_counter(), time.process_time()
-            results[name] = fn()
-            w, c = time.perf_counter() - w, time.process_time() - c
-            best[name] = min(best[name], w)
-            print(f"round {r + 1}  {name:<{width}} {w:7.2f} s wall  {c:7.2f} s CPU")
-    return results, list(best.values())
 
 if __name__ == "__main__":
     main()

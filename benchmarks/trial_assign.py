@@ -23,12 +23,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sides import alternate  # noqa: E402  (benchmarks/, this script's folder)
 
 from srmsim.trial.assign import StudentAssignment  # noqa: E402
 from srmsim.trial.spec import treated_count  # noqa: E402
@@ -65,23 +66,13 @@ def main() -> None:
     school = rng.integers(0, args.schools, args.students)
     print(f"{args.students:,} students in {len(np.unique(school)):,} schools, half treated in "
           "each")
-    sides = {"every school at once": lambda: StudentAssignment(7, SHARE, "school").treated(
-                 uid, school),
-             "a school at a time": lambda: SchoolAtATime(7, SHARE, "school").treated(
-                 uid, school)}
-    best: dict[str, float] = {}
-    arms = {}
-    for r in range(args.rounds):
-        for name, fn in (sides.items() if r % 2 == 0 else reversed(sides.items())):
-            w, c = time.perf_counter(), time.process_time()
-            arms[name] = fn()
-            w, c = time.perf_counter() - w, time.process_time() - c
-            best[name] = min(best.get(name, np.inf), w)
-            print(f"round {r + 1}  {name:<22} {w:7.2f} s wall  {c:7.2f} s CPU")
+    arms, best = alternate(
+        {"every school at once": lambda: StudentAssignment(7, SHARE, "school").treated(uid, school),
+         "a school at a time": lambda: SchoolAtATime(7, SHARE, "school").treated(uid, school)},
+        args.rounds)
     same = bool(np.array_equal(arms["every school at once"], arms["a school at a time"]))
-    first, second = best["every school at once"], best["a school at a time"]
     print(f"same arms: {same}; treated: {int(arms['every school at once'].sum()):,}")
-    print(f"best wall: {first:.2f} s vs {second:.2f} s: x{second / first:.1f}")
+    print(f"best wall: {best[0]:.2f} s vs {best[1]:.2f} s: x{best[1] / best[0]:.1f}")
 
 
 if __name__ == "__main__":

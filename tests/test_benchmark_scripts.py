@@ -74,6 +74,14 @@ def run_script(name: str, *args: str, tmp_path: Path) -> str:
     return proc.stdout
 
 
+def assert_rounds(out: str, *sides: str, rounds: int = 2) -> None:
+    """Each side's wall and CPU seconds printed in every round (``sides.alternate``)."""
+    for r in range(1, rounds + 1):
+        for side in sides:
+            m = re.search(rf"round {r}  {re.escape(side)}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
+            assert m and finite(num(m[1])) >= 0 and finite(num(m[2])) >= 0, out
+
+
 def num(text: str) -> float:
     """A printed number ("1,000", "0.93", "x1.82" less its x) as a float."""
     return float(text.replace(",", ""))
@@ -387,10 +395,7 @@ def test_privacy_audit_sides_hide_the_same_cells(tmp_path):
     solves every end print the same table, hiding some of its 3 schools x 5 year groups."""
     out = run_script("privacy_audit.py", "--schools", "3", "--rounds", "2", tmp_path=tmp_path)
     assert re.search(r"^[\d,]+ pupils, 3 schools, --by school,year_group$", out, re.M), out
-    for r in (1, 2):
-        for side in ("audit with shortcuts", "solve every end"):
-            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
-            assert m and finite(num(m[1])) >= 0, out
+    assert_rounds(out, "audit with shortcuts", "solve every end")
     m = re.search(r"same table printed: (True|False); groups: (\d+); cells hidden: (\d+)", out)
     assert m, out
     # every school (40 pupils or more) has pupils in each of Years 7-11
@@ -405,20 +410,14 @@ def test_thresholds_sides_give_the_same_table(tmp_path):
     out = run_script("thresholds.py", "--pupils", "6000", "--schools", "30", "--rounds", "2",
                      tmp_path=tmp_path)
     assert re.search(r"^6,000 pupils, 30 schools, by school", out, re.M), out
-    for r in (1, 2):
-        for side in ("every group at once", "one count a group"):
-            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
-            assert m and finite(num(m[1])) >= 0, out
+    assert_rounds(out, "every group at once", "one count a group")
     m = re.search(r"same counts and rates: (True|False); rows: ([\d,]+)", out)
     assert m and m[1] == "True" and num(m[2]) % 30 == 0 and num(m[2]) > 30, out
     m = re.search(rf"best wall: ({NUM}) s vs ({NUM}) s: x({NUM})", out)
     assert m and finite(num(m[3])) > 0, out
     m = re.search(rf"with protect=10 .*: ({NUM}) s wall, ({NUM}) s CPU, ([\d,]+) rows kept", out)
     assert m and num(m[3]) > 0, out
-    for r in (1, 2):
-        for side in ("left out, every group at once", "left out, a mask a group"):
-            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
-            assert m and finite(num(m[1])) >= 0, out
+    assert_rounds(out, "left out, every group at once", "left out, a mask a group")
     m = re.search(rf"same group refused: (True|False); best wall: ({NUM}) s vs ({NUM}) s", out)
     assert m and m[1] == "True", out
 
@@ -427,10 +426,7 @@ def test_trial_assign_sides_give_the_same_arms(tmp_path):
     out = run_script("trial_assign.py", "--students", "20000", "--schools", "40", "--rounds",
                      "2", tmp_path=tmp_path)
     assert re.search(r"^20,000 students in 40 schools, half treated in each$", out, re.M), out
-    for r in (1, 2):
-        for side in ("every school at once", "a school at a time"):
-            m = re.search(rf"round {r}  {side}\s+({NUM}) s wall\s+({NUM}) s CPU", out)
-            assert m and finite(num(m[1])) >= 0, out
+    assert_rounds(out, "every school at once", "a school at a time")
     m = re.search(r"same arms: (True|False); treated: ([\d,]+)", out)
     assert m and m[1] == "True" and 9_900 <= num(m[2]) <= 10_100, out
     m = re.search(rf"best wall: ({NUM}) s vs ({NUM}) s: x({NUM})", out)

@@ -192,7 +192,7 @@ def _labels_of_distinct_values(s: pd.Series, column: str, isna: np.ndarray) -> n
         raise _named_like_missing(column, s.index[int(np.flatnonzero(codes == clash[0])[0])])
     if isna.any():
         text = np.append(text, MISSING_GROUP)  # (code -1: the last)
-    return np.asarray(text.astype(str))[codes] if len(text) else np.full(len(s), "", dtype=str)
+    return text.astype(str)[codes]
 
 
 def _kind(kind: type) -> str:

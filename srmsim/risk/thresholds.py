@@ -97,27 +97,33 @@ def _confusion(score: np.ndarray, y: np.ndarray, t: np.ndarray, direction: str) 
     else:
         flagged = n - np.searchsorted(all_sorted, t, side="right")
         tp = n_pos - np.searchsorted(pos_sorted, t, side="right")
+    return pd.DataFrame(_counts_and_rates(t, np.full(t.size, n), np.full(t.size, n_pos),
+                                          flagged, tp))
+
+
+def _counts_and_rates(t: np.ndarray, n: np.ndarray, n_pos: np.ndarray, flagged: np.ndarray,
+                      tp: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :data:`TABLE_COLUMNS`, one row per element of the (equal-length)
+    arrays: the threshold, the rows and those with the outcome, and those it flags."""
     fp = flagged - tp
     fn = n_pos - tp
     tn = (n - n_pos) - fp
-    return pd.DataFrame(
-        {
-            "threshold": t,
-            "n": np.full(t.size, n, dtype=np.int64),
-            "n_pos": np.full(t.size, n_pos, dtype=np.int64),
-            "flagged": flagged.astype(np.int64),
-            "flag_rate": _ratio(flagged, np.full(t.size, n)),
-            "tp": tp.astype(np.int64),
-            "fp": fp.astype(np.int64),
-            "fn": fn.astype(np.int64),
-            "tn": tn.astype(np.int64),
-            "sensitivity": _ratio(tp, tp + fn),
-            "specificity": _ratio(tn, tn + fp),
-            "precision": _ratio(tp, tp + fp),
-            "npv": _ratio(tn, tn + fn),
-            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        }
-    )
+    return {
+        "threshold": t,
+        "n": n.astype(np.int64),
+        "n_pos": n_pos.astype(np.int64),
+        "flagged": flagged.astype(np.int64),
+        "flag_rate": _ratio(flagged, n),
+        "tp": tp.astype(np.int64),
+        "fp": fp.astype(np.int64),
+        "fn": fn.astype(np.int64),
+        "tn": tn.astype(np.int64),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "precision": _ratio(tp, tp + fp),
+        "npv": _ratio(tn, tn + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
 
 
 def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: np.ndarray,
@@ -153,34 +159,18 @@ def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: 
 
     n, flagged = flags(key)
     n_pos, tp = flags(key[positive])
-    fp = flagged - tp
-    fn = n_pos[:, None] - tp
-    tn = (n - n_pos)[:, None] - fp
     each = t.size
 
     def per_row(a: np.ndarray) -> np.ndarray:  # a group's value on each of its rows
-        return np.repeat(np.asarray(a, dtype=np.int64), each)
+        return np.repeat(a, each)
 
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "by": col,
-        "group": np.repeat(np.array(groups, dtype=object), each),
-        "n_missing": per_row(n_missing),
-        "threshold": np.tile(t, n_groups),
-        "n": per_row(n),
-        "n_pos": per_row(n_pos),
-        "flagged": flagged.ravel().astype(np.int64),
-        "flag_rate": _ratio(flagged, n[:, None]).ravel(),
-        "tp": tp.ravel().astype(np.int64),
-        "fp": fp.ravel().astype(np.int64),
-        "fn": fn.ravel().astype(np.int64),
-        "tn": tn.ravel().astype(np.int64),
-        "sensitivity": _ratio(tp, tp + fn).ravel(),
-        "specificity": _ratio(tn, tn + fp).ravel(),
-        "precision": _ratio(tp, tp + fp).ravel(),
-        "npv": _ratio(tn, tn + fn).ravel(),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn).ravel(),
+        "group": per_row(np.array(groups, dtype=object)),
+        "n_missing": per_row(n_missing).astype(np.int64),
+        **_counts_and_rates(np.tile(t, n_groups), per_row(n), per_row(n_pos), flagged.ravel(),
+                            tp.ravel()),
     })
-    return table
 
 
 def _group_numbers(labels: np.ndarray, groups: list[str]) -> np.ndarray:
