@@ -220,8 +220,14 @@ class RecordPopulation:
         prior = (pd.to_numeric(df["prior_attainment"], errors="coerce").to_numpy(float)
                  if "prior_attainment" in df else np.full(n, np.nan))
         self.prior_z = standardise_prior(prior)
-        self.rows_by_school = [np.flatnonzero(df["_school"].to_numpy() == s)
-                               for s in range(len(self.school_ids))]
+        # each school's rows in file order, from one stable sort (a mask of every row for each
+        # school took schools x rows: minutes for a country's records)
+        code = df["_school"].to_numpy()
+        self._rows = np.argsort(code, kind="stable")
+        counts = np.bincount(code, minlength=len(self.school_ids))
+        self._first_row = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        self._row_count = counts
+        self.rows_by_school = np.split(self._rows, np.cumsum(counts)[:-1])
 
     @classmethod
     def from_path(cls, path: str | Path) -> RecordPopulation:
@@ -266,10 +272,9 @@ class RecordPopulation:
     def traits(self, crn: CRN, uid: np.ndarray, school: np.ndarray) -> dict[str, np.ndarray]:
         """Each new student copies the traits of a record drawn (by uid) from their school."""
         u = crn.uniform("records.resample", 0, uid)
-        pick = np.empty(len(uid), dtype=np.int64)
-        for s in np.unique(school):
-            sel = school == s
-            rows = self.rows_by_school[s]
-            pick[sel] = rows[np.minimum((u[sel] * len(rows)).astype(np.int64), len(rows) - 1)]
+        school = np.asarray(school, dtype=np.intp)
+        count = self._row_count[school]
+        within = np.minimum((u * count).astype(np.int64), count - 1)  # (u < 1: count - 1 at most)
+        pick = self._rows[self._first_row[school] + within]
         return {"sex": self.sex[pick], "fsm": self.fsm[pick], "sen": self.sen[pick],
                 "eal": self.eal[pick], "prior_z": self.prior_z[pick]}

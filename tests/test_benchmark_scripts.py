@@ -433,6 +433,18 @@ def test_trial_assign_sides_give_the_same_arms(tmp_path):
     assert m and finite(num(m[3])) > 0, out
 
 
+def test_groups_sides_give_the_same_flags_and_records(tmp_path):
+    out = run_script("groups.py", "--pupils", "20000", "--schools", "40", "--rounds", "2",
+                     tmp_path=tmp_path)
+    assert re.search(r"^20,000 pupils in 40 schools; each flags 10% of its pupils$", out,
+                     re.M), out
+    assert_rounds(out, "every school at once", "a school at a time")
+    m = re.search(r"capacity flags the same: (True|False); flagged: ([\d,]+)", out)
+    assert m and m[1] == "True" and 1_900 <= num(m[2]) <= 2_000, out
+    assert "records copied the same: True" in out, out
+    assert len(re.findall(rf"best wall: ({NUM}) s vs ({NUM}) s: x({NUM})", out)) == 2, out
+
+
 def test_privacy_cross_attack_finds_no_leak(tmp_path):
     """Two trusts (a seed range), two groupings, one of them crossed: the attacker pins no
     count under 10 (the script exits 1 if it does). The default fourteen groupings take about

@@ -835,18 +835,24 @@ def flag_top_share(risk: np.ndarray, share: float, groups: np.ndarray | None = N
 
 
 def _flag_top_share(risk: np.ndarray, share: float, codes: np.ndarray | None) -> np.ndarray:
-    """:func:`flag_top_share` for checked input: complete risks, integer group codes."""
-    from srmsim.risk.capacity import _top_threshold
+    """:func:`flag_top_share` for checked input: complete risks, integer group codes from 0.
 
-    flags = np.zeros(risk.size, dtype=bool)
+    Every group at once: the rows sorted by group and then by falling risk, each group's
+    threshold is its ``floor(share * n)``-th riskiest value (0-based), as
+    :func:`~srmsim.risk.capacity.threshold_for_top` finds it for one group; a pass over every
+    row for each group took minutes for a country's thousands of schools."""
     if codes is None:
         codes = np.zeros(risk.size, dtype=np.int64)
-    for g in np.unique(codes):
-        m = codes == g
-        k = int(np.floor(share * m.sum() + 1e-9))
-        t = _top_threshold(risk[m], k, "above")
-        flags[m] = risk[m] > t
-    return flags
+    if risk.size == 0:
+        return np.zeros(0, dtype=bool)
+    sizes = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    k = np.floor(share * sizes + 1e-9).astype(np.int64)
+    inside = k < sizes  # else the whole group is flagged (the threshold is -inf)
+    order = np.lexsort((-risk, codes))  # by group, the riskiest first
+    threshold = np.full(sizes.size, -np.inf)
+    threshold[inside] = risk[order[starts[inside] + k[inside]]]
+    return risk > threshold[codes]
 
 
 def evaluate_risk(
