@@ -550,7 +550,10 @@ def bootstrap_moments(measures: pd.DataFrame, spec: MomentSpec, n_boot: int = 20
     if method not in ("schools", "students"):
         raise DataError(f"bootstrap method {method!r}: expected auto, schools or students")
     rng = np.random.default_rng(seed)
-    members = [np.flatnonzero(arr.school == s) for s in range(n_schools)]
+    # each school's rows in order, from one sort (a mask of every row for each school took
+    # schools x pupils)
+    members = np.split(np.argsort(arr.school, kind="stable"),
+                       np.cumsum(np.bincount(arr.school))[:-1]) if n_schools else []
     few = _few_schools(arr, method)
     reps = np.full((n_boot, len(MOMENTS)), np.nan)
 
