@@ -176,7 +176,9 @@ def test_without_variation_or_df_the_rows_say_why() -> None:
     # errors too large for double precision, an alpha past its quantiles: said, not raised
     s = rows_of(summarise(runs.assign(estimate=1e300 * np.arange(20.0), true_effect=0.0)))
     assert s.loc[MDES_ROW, "note"] == "not computable: the estimates' errors overflow"
-    s = rows_of(summarise(runs.assign(estimate=runs["estimate"] * 1e153, df=2.0),
+    # (the runs as analysed at that alpha: no p-value is below it)
+    s = rows_of(summarise(runs.assign(estimate=runs["estimate"] * 1e153, df=2.0,
+                                      rejected=runs["p_value"] < 1e-320),
                           alpha=1e-320))  # t(1 - alpha/2, 2) = 1e160: MDES 1e313
     assert s.loc[ANALYTIC_POWER, "note"].startswith("not computable: the MDES cannot be")
     # an older srmsim's rows have no outcome SD: no standardised row, the others as before

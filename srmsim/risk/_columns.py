@@ -101,6 +101,11 @@ def outcome_values(df: pd.DataFrame, column: str) -> np.ndarray:
     bad = ~missing
     if not bad.any():
         return out
+    if isinstance(s.dtype, pd.CategoricalDtype):  # "found 0" beside "must be 0/1" read oddly
+        shown = ", ".join(repr(_plain(c)) for c in list(s.cat.categories)[:5])
+        raise DataError(
+            f"column '{column}': outcome must be boolean or 0/1, found category values "
+            f"(categories {shown}); convert the column to true/false or numbers first")
     raise DataError(
         f"column '{column}': outcome must be boolean or 0/1, found {_first_bad(s, bad)}"
     )
@@ -363,3 +368,15 @@ def check_direction(direction: str) -> str:
     if direction not in ("below", "above"):
         raise DataError(f"direction must be 'below' or 'above', got {direction!r}")
     return direction
+
+
+def require_rows_used(score: str, outcome: str, missing_score: np.ndarray,
+                      missing_outcome: np.ndarray) -> None:
+    """Refuse a table none of whose rows has both a score and an outcome: there is nothing to
+    count, and a threshold found from no rows (inf) would flag everyone when applied."""
+    if not (~missing_score & ~missing_outcome).any():
+        raise DataError(
+            f"no rows with both a score and an outcome: column '{score}' is missing in "
+            f"{int(missing_score.sum())} and '{outcome}' in {int(missing_outcome.sum())} of the "
+            f"{missing_score.size} rows")
+

@@ -33,6 +33,7 @@ from srmsim.risk._columns import (
     check_direction,
     complete_risks,
     outcome_values,
+    require_rows_used,
     risk_array,
     score_values,
 )
@@ -135,8 +136,10 @@ class CapacityResult:
 def _used(df: pd.DataFrame, score: str, outcome: str) -> tuple[np.ndarray, np.ndarray, int, int]:
     s = score_values(df, score)
     y = outcome_values(df, outcome)
-    used = ~np.isnan(s) & ~np.isnan(y)
-    return s[used], y[used], int(np.isnan(s).sum()), int(np.isnan(y).sum())
+    miss_s, miss_y = np.isnan(s), np.isnan(y)
+    require_rows_used(score, outcome, miss_s, miss_y)
+    used = ~miss_s & ~miss_y
+    return s[used], y[used], int(miss_s.sum()), int(miss_y.sum())
 
 
 def threshold_at_capacity(

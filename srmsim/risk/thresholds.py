@@ -32,6 +32,7 @@ from srmsim.risk._columns import (
     group_order,
     outcome_values,
     require_columns,
+    require_rows_used,
     risk_array,
     score_values,
 )
@@ -294,12 +295,8 @@ def threshold_table(
     require_columns(df, by_cols, "by")
     miss_s = np.isnan(s)
     miss_y = np.isnan(y)
+    require_rows_used(score, outcome, miss_s, miss_y)
     used = ~miss_s & ~miss_y
-    if not used.any():
-        raise DataError(
-            f"no rows with both a score and an outcome: column '{score}' is missing in "
-            f"{int(miss_s.sum())} and '{outcome}' in {int(miss_y.sum())} of the {s.size} rows"
-        )
     t = _thresholds_arg(thresholds, s[used])
     overall = _confusion(s[used], y[used], t, direction)
     if not by_cols:

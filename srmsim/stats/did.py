@@ -265,7 +265,19 @@ def did_twfe(
         var, df_t = _twfe_cr2(D, e, u, t, c)
     se_twfe = math.sqrt(var)
     lo, hi, p = (float(v) for v in wald(beta, se_twfe, df_t, alpha))
-    ever = data.groupby("_u")["_g"].first()
+    # units treated in a period they are observed in: a first treated period after the panel
+    # (9999 for "never", or 0 as R's did codes it) is no treated unit
+    treated_periods = np.bincount(u, weights=D, minlength=n_units)
+    ever = treated_periods > 0
+    always = ever & (treated_periods == np.bincount(u, minlength=n_units))
+    before = data["_g"].to_numpy() < data["_t"].min()
+    if np.any(always) and before.any():
+        notes.append(
+            f"{plural(int(always.sum()), 'unit')} {agree(int(always.sum()), 'is', 'are')} treated "
+            f"in every period observed, {int(np.unique(u[before]).size)} of them with "
+            f"{treated_from!r} before the first period (e.g. {data['_g'].to_numpy()[before][0]:g}): "
+            "their unit effects absorb it, so they weigh on the estimate only as controls; if "
+            "that value means never treated (R's did uses 0), blank it instead")
     return DidEstimate(
         estimate=beta,
         se=se_twfe,
@@ -276,7 +288,7 @@ def did_twfe(
         n=N,
         n_units=n_units,
         n_clusters=G,
-        n_treated_units=int(np.isfinite(ever).sum()),
+        n_treated_units=int(ever.sum()),
         alpha=alpha,
         missing=missing,
         notes=tuple(notes),

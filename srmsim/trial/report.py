@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from srmsim.errors import DataError
 from srmsim.experiment.outcomes import COLUMN_SCALES, UNIT_TEXT, format_difference
 from srmsim.labels import given_percent, over_replications, percent_of_runs, plural
 from srmsim.outputs import csv_text, json_dumps
 from srmsim.results import write_text
+from srmsim.stats._checks import check_alpha
 from srmsim.stats._inference import wilson
 from srmsim.trial.spec import Trial
 
@@ -43,6 +45,44 @@ def _mean_ci(x: np.ndarray) -> tuple[float, float, float, float]:
     return m, m - half, m + half, mcse
 
 
+#: the columns of a trial's replications (trial_runs.csv) that :func:`summarise` reads
+SUMMARISED_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "p_value", "df", "true_effect",
+                      "true_effect_served", "covered", "rejected", "naive", "naive_truth",
+                      "baseline_changed", "error")
+
+
+def _check_runs(runs: object) -> None:
+    """A table of replications with the columns of trial_runs.csv that :func:`summarise`
+    reads."""
+    if not isinstance(runs, pd.DataFrame):
+        raise DataError(f"runs must be a table of replications (a DataFrame, as trial_runs.csv "
+                        f"holds), not {type(runs).__name__}")
+    lacking = [c for c in SUMMARISED_COLUMNS if c not in runs.columns]
+    if lacking:
+        raise DataError(f"runs lacks {plural(len(lacking), 'column')} "
+                        f"{', '.join(map(repr, lacking[:8]))}{' ...' if len(lacking) > 8 else ''}"
+                        ": give the replications as trial_runs.csv holds them")
+
+
+def _check_analysed_at(ok: pd.DataFrame, alpha: float) -> None:
+    """The replications' ``rejected`` and ``covered`` were decided at the trial's own alpha
+    (its ``analysis.alpha``): summarised at another, the rejection rate and the CI's level
+    would be labelled with an alpha they were not found at. A replication rejected with p at
+    or above ``alpha``, or not rejected below it, shows the runs were analysed at another."""
+    p = pd.to_numeric(ok["p_value"], errors="coerce").to_numpy(dtype=float)
+    rejected = ok["rejected"].to_numpy(dtype=bool)
+    known = np.isfinite(p)
+    wrong = known & (rejected != (p < alpha))
+    if wrong.any():
+        shown = p[wrong]
+        raise DataError(
+            f"the runs were analysed at another significance level than alpha={alpha:g}: "
+            f"{plural(int(wrong.sum()), 'replication')} with p from {shown.min():.3g} to "
+            f"{shown.max():.3g} {'were' if wrong.sum() > 1 else 'was'} "
+            f"{'rejected' if rejected[wrong][0] else 'not rejected'} there; summarise them at "
+            "the alpha they were analysed at (the trial's analysis.alpha)")
+
+
 def truth_population(config: Any) -> str:
     """Whom a trial's true effect averages over, in words (see :mod:`srmsim.trial.analyse`):
     the note said "treated arm" also where the truth is over screened students only or a
@@ -63,7 +103,11 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05,
     higher next time anyway) and every other change over the year (seasons, low readers falling
     further behind) add to the naive figure.
     """
-    ok = runs[runs["error"].fillna("") == ""]
+    alpha = check_alpha(alpha)
+    _check_runs(runs)
+    error = runs["error"]
+    ok = runs[(error.isna() | (error.astype(str) == "")).to_numpy()]
+    _check_analysed_at(ok, alpha)
     failed = len(runs) - len(ok)
     n = len(ok)
     rows: list[dict[str, Any]] = [{
