@@ -190,9 +190,17 @@ FileName = Annotated[str, AfterValidator(check_file_name)]
 NUL made ``Path.resolve`` raise ValueError, a traceback)."""
 
 
-#: The invisible characters: zero-width space and joiners U+200B-U+200D, word joiner and
-#: invisible operators U+2060-U+2064, the byte-order mark U+FEFF (zero-width no-break space).
-_INVISIBLE = "\u200b-\u200d\u2060-\u2064\ufeff"
+#: The invisible characters: Unicode's default-ignorable code points (DerivedCoreProperties:
+#: the soft hyphen U+00AD, the combining grapheme joiner U+034F, the Hangul fillers, Khmer
+#: inherent vowels U+17B4-U+17B5, Mongolian and other variation selectors, zero-width space and
+#: joiners U+200B-U+200D, word joiner and invisible operators U+2060-U+206F, the byte-order mark
+#: U+FEFF, the tag characters U+E0000-U+E0FFF) and the other format characters (category Cf:
+#: Arabic number signs, interlinear annotation marks, Egyptian hieroglyph format controls).
+#: ``S01`` and ``S01`` + U+E0041 were two schools that printed alike.
+_INVISIBLE = ("\u00ad\u034f\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+              "\u17b4\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u206f\u3164\ufe00-\ufe0f"
+              "\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+              "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
 #: What no identifier (a student or school id) holds: the control characters and the invisible
 #: ones, with which ``S1`` and ``S1\u200b`` were two schools that print alike.
 IDENTIFIER_FORBIDDEN_PATTERN = f"[{_CONTROLS}{_INVISIBLE}]"

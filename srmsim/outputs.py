@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, SrmsimError
+from srmsim.labels import printable
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -286,6 +287,7 @@ def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None
     folder. Called before long work too, so that a refusal does not come at its end."""
     given = out
     out = Path(os.path.abspath(out))  # so that "." has a real parent to build beside
+    refuse_link(out, f"--out {given}")
     if out.exists():
         if not out.is_dir():
             raise DataError(f"--out {given}: exists and is not a directory")
@@ -294,6 +296,15 @@ def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None
             raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
                             "choose an empty or new folder")
     return out
+
+
+def refuse_link(folder: Path, what: str) -> None:
+    """A results folder that is itself a symbolic link is refused: replacing it replaced the
+    link with a folder and left the lock file in the folder it pointed to (a dangling one
+    failed with "File exists"). Links among its parents are followed as usual."""
+    if folder.is_symlink():
+        raise DataError(f"{what}: is a symbolic link (to {printable(os.readlink(folder))}); give "
+                        "the folder it points to, or a new one")
 
 
 def link_copy(src: Path, dst: Path) -> None:
@@ -614,6 +625,8 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
     if held in _HELD:
         yield True
         return
+    if not shared:
+        refuse_link(key, str(folder))
     made = [p for p in (key, *key.parents) if not p.exists()]
     if not shared:
         key.mkdir(parents=True, exist_ok=True)

@@ -879,6 +879,11 @@ def parse_symbols(text: str) -> Symbols:
         else:
             raise DataError(f"--symbols {text!r}: {part!r} reads as a number; a withheld cell "
                             "must not look like a value")
+        # nor as one to a spreadsheet: '12%' is 0.12 to Excel, '1 000' and '0x1F' numbers to
+        # others, TRUE a boolean
+        if any(ch.isdigit() for ch in part) or part.lower() in ("true", "false"):
+            raise DataError(f"--symbols {text!r}: {part!r} holds a digit or reads as a value to "
+                            "a spreadsheet; a withheld cell must not look like a value")
         if len(part) > 12 or not part.isprintable():
             raise DataError(f"--symbols {text!r}: each symbol is at most 12 printable "
                             "characters")

@@ -102,7 +102,7 @@ def test_notebook_04_does_not_call_the_naive_truth_the_effect_among_served():
     import pandas as pd
 
     row = {k: 0.0 for k in RUN_COLUMNS}
-    row.update(error="", covered=True, rejected=False, naive=0.01, naive_truth=0.01)
+    row.update(error="", covered=True, rejected=False, p_value=1.0, naive=0.01, naive_truth=0.01)
     measures = summarise(pd.DataFrame([row, row]))["measure"].tolist()
     served = next(m for m in measures if "among served" in m)
     for label in labels:

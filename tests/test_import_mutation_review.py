@@ -139,15 +139,18 @@ def test_age_from_date_of_birth_at_both_limits(tmp_path):
 
 
 def test_a_number_too_large_for_a_float_is_wrong_type_not_infinity(tmp_path):
-    """'1e400' matches the number pattern but reads as infinity: in a field with no upper
-    limit (assessment_score) it must be refused as not a number, never imported as inf."""
+    """'1e400' matches the number pattern but reads as infinity: it must be refused as not a
+    number, never imported as inf (nor reported as merely out of range); a finite 1e300 is
+    out of assessment_score's range (within +-1,000,000)."""
     obs = OB_HEAD + ",assessment_score\nA1,S,week,1,10,8,1e400\nA1,S,week,2,10,8,-1e400\n" \
         "A1,S,week,3,10,8,1e300\n"
     res = _check(tmp_path, _students("A1,S,7,140"), obs)
     assert _rejects(res, "wrong_type") == [
         ("observations.csv", 2, "assessment_score", "1e400"),
         ("observations.csv", 3, "assessment_score", "-1e400")]
-    assert res.observations["assessment_score"].tolist() == [1e300]
+    assert _rejects(res, "out_of_range") == [
+        ("observations.csv", 4, "assessment_score", "1e300")]
+    assert res.observations["assessment_score"].tolist() == []
 
 
 # ------------------------------------------------------------------ duplicates: every copy

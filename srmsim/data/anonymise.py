@@ -142,7 +142,10 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
         age = age_in_months(st["date_of_birth"], ref)
         if "age_months" not in st.columns:
             st["age_months"] = pd.Series(pd.NA, index=st.index, dtype="Int64")
-        fill = st["age_months"].isna() & age.notna()
+        # a reference date given here is the date the ages are at: every pupil with a date of
+        # birth gets their age at it (it was reported as used while only missing ages were
+        # filled, the others staying at the import's date); else missing ages are filled
+        fill = age.notna() if reference_date is not None else st["age_months"].isna() & age.notna()
         wrong = fill & ((age < MIN_AGE_MONTHS) | (age > MAX_AGE_MONTHS)).fillna(False)
         if wrong.any():
             raise DataError(f"--reference-date {ref.isoformat()}: {int(wrong.sum())} pupils "

@@ -178,7 +178,21 @@ def read_dataset(path: str | Path) -> Dataset:
     _check_links(frames["students"], frames["observations"], files["observations"])
     ds = Dataset(students=frames["students"], observations=frames["observations"], meta=meta)
     meta["real_data"] = _is_real(ds, meta_path)
+    _meta_flag(meta, "anonymised", False, meta_path)
     return ds
+
+
+def _meta_flag(meta: dict[str, Any], key: str, default: bool, meta_path: Path) -> bool:
+    """A true/false entry of ``dataset.json``; any other value (a hand-edited "no", which
+    read as true) is an error naming the file and the entry."""
+    claimed = meta.get(key, default)
+    if not isinstance(claimed, bool):
+        kind = {"NoneType": "null", "str": "text", "int": "a number", "float": "a number",
+                "list": "a list", "dict": "an object"}.get(type(claimed).__name__,
+                                                           "another type")
+        raise DataError(f"{meta_path}: {key} must be true or false (got {kind}); "
+                        "hand-edited or corrupt, re-import the export")
+    return claimed
 
 
 def _is_real(ds: Dataset, meta_path: Path) -> bool:
@@ -186,14 +200,7 @@ def _is_real(ds: Dataset, meta_path: Path) -> bool:
     public dataset srmsim can check (:func:`~srmsim.data.loaders.is_public_copy`) is not. Why:
     the flag turns small-count suppression off, and a hand-edited ``false`` on imported records
     must not; a damaged flag is an error rather than a guess."""
-    claimed = ds.meta.get("real_data", True)
-    if not isinstance(claimed, bool):
-        kind = {"NoneType": "null", "str": "text", "int": "a number", "float": "a number",
-                "list": "a list", "dict": "an object"}.get(type(claimed).__name__,
-                                                           "another type")
-        raise DataError(f"{meta_path}: real_data must be true or false (got {kind}); "
-                        "hand-edited or corrupt, re-import the export")
-    if claimed:
+    if _meta_flag(ds.meta, "real_data", True, meta_path):
         return True
     from srmsim.data.loaders import is_public_copy  # it builds on this module
 

@@ -163,14 +163,17 @@ OBSERVATIONS = Table(
         Field("sessions_attended", "int", "Sessions attended; at most sessions_possible.",
               min=0, max=400),
         Field("incidents", "int", "Behaviour incidents recorded.", min=0),
-        Field("assessment_score", "float", "Assessment score on the school's scale."),
+        Field("assessment_score", "float", "Assessment score on the school's scale; within "
+              "+-1,000,000, so one mistyped value cannot swamp the moments calibrate fits.",
+              min=-1_000_000, max=1_000_000),
         Field("reading_age_months", "int", "Reading age in months.", min=24, max=300),
         Field("lms_logins", "int", "Logins to the learning platform.", min=0),
         Field("assignments_set", "int", "Assignments set on the learning platform.", min=0),
         Field("assignments_on_time", "int", "Assignments handed in on time; at most "
               "assignments_set.", min=0),
         Field("satisfaction", "int", "Satisfaction pulse, 1 (low) to 5 (high).", min=1, max=5),
-        Field("exam_score", "float", "Exam score (outcome) on the exam's own scale."),
+        Field("exam_score", "float", "Exam score (outcome) on the exam's own scale; within "
+              "+-1,000,000, as assessment_score.", min=-1_000_000, max=1_000_000),
         Field("withdrawn", "bool", "Student withdrew or left during this period (outcome)."),
         Field("notes", "str", "Free-text notes. Free text: dropped by anonymise.",
               kind="free_text"),

@@ -96,6 +96,7 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
     :func:`srmsim.risk.published_numbers` and a suppressed cell is simply not drawn. A column of
     many groups shows its first :data:`MAX_FAIRNESS_GROUPS`, and its titles say so."""
     by_cols = list(dict.fromkeys(table["by"].tolist()))
+    unit, per_unit = _threshold_unit(table["threshold"].to_numpy(dtype=float))
     fig, axes = new_figure(10, 3.2 * len(by_cols), nrows=len(by_cols), ncols=2, squeeze=False)
     for i, col in enumerate(by_cols):
         sub = table[table["by"] == col]
@@ -110,12 +111,12 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
             n_text = f"{int(n)}" if np.isfinite(n) else "c"
             for j, metric in enumerate(("flag_rate", "sensitivity")):
                 shown = gsub.dropna(subset=[metric])
-                axes[i, j].plot(shown["threshold"], shown[metric],
+                axes[i, j].plot(shown["threshold"] / unit, shown[metric],
                                 label=printable(f"{col}={yes_no(g)} (n={n_text})"))
         for j, metric in enumerate(("flag_rate", "sensitivity")):
             gap = sub.groupby("threshold")[f"{metric}_gap"].first()
             worst = float(np.nanmax(gap.to_numpy())) if gap.notna().any() else float("nan")
-            axes[i, j].set(xlabel=f"threshold ({table.attrs.get('score', 'score')})",
+            axes[i, j].set(xlabel=f"threshold ({table.attrs.get('score', 'score')}{per_unit})",
                            ylabel=metric.replace("_", " "),
                            title=printable(f"{metric.replace('_', ' ')} by {col} "
                                            f"(largest gap {worst:.3f})") + shown_of)
@@ -123,6 +124,18 @@ def plot_fairness(table: pd.DataFrame, path: str | Path) -> Path:
     fig.tight_layout()
     save(fig, path, dpi=110)
     return Path(path)
+
+
+def _threshold_unit(thresholds: np.ndarray) -> tuple[float, str]:
+    """The power of ten a threshold axis is drawn in, and the words for it: thresholds beyond
+    1e100 (scores of 1.7e308 made matplotlib's tick locator overflow, a traceback) are drawn
+    in units of their largest power of ten; other scores as they are."""
+    finite = np.abs(thresholds[np.isfinite(thresholds)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top < 1e100:
+        return 1.0, ""
+    power = int(np.floor(np.log10(top)))
+    return 10.0**power, f", in units of 1e{power}"
 
 
 def plot_value_of_pooling(result: pd.DataFrame, path: str | Path) -> Path:
