@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 from srmsim.errors import SrmsimError
 
@@ -11,13 +12,16 @@ from srmsim.errors import SrmsimError
 MAX_SEED = 2**63 - 1
 
 
+_WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
 def seed_argument(text: str) -> int:
     """argparse type of ``--seed``: a whole number from 0 to 2**63 - 1 (never wrapped)."""
-    try:
-        value = int(text)
-    except ValueError:
+    # digits 0-9 only, as the files' and --set's reader: int() also took '1_000' and '٣'
+    if not _WHOLE.fullmatch(text):
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise argparse.ArgumentTypeError(f"{shown!r} is not a whole number") from None
+    value = int(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError("must be from 0 to 2**63 - 1")
     return value

@@ -140,6 +140,16 @@ class DynamicsConfig(_Strict):
     withdrawal_years: list[int] = Field(
         default_factory=lambda: [12, 13], description="year groups with a withdrawal hazard"
     )
+
+    @field_validator("withdrawal_years")
+    @classmethod
+    def _withdrawal_years(cls, v: list[int]) -> list[int]:
+        # as trust.year_groups and a rule's years: -5 and 2**70 were kept as given
+        if any(y < 1 or y > 14 for y in v):
+            raise ValueError("year groups must be between 1 and 14")
+        if len(set(v)) < len(v):
+            raise ValueError("a year group is given more than once")
+        return v
     withdrawal_annual: Fraction = Field(
         0.08, description="share of students in withdrawal years who withdraw within a year")
     withdrawal_engagement: NonNeg = 0.9
@@ -210,7 +220,34 @@ class Scenario(_Strict):
         that holds them, which a relative input file they name is read from (as a scenario's
         own are from the scenario's folder), never the current folder."""
         changes = expand_overrides(overrides, source, base_dir)
-        return scenario_from_dict(deep_merge(self.to_dict(), changes), source)
+        scenario = scenario_from_dict(deep_merge(self.to_dict(), changes), source)
+        _check_parameters_read(changes, self, scenario, source)
+        return scenario
+
+
+def _check_parameters_read(changes: dict[str, Any], base: Scenario, scenario: Scenario,
+                           source: str) -> None:
+    """A policy parameter the overrides (``--set``, a variant, a lever) add to the base's must
+    be read by some rule, goal or priority of the resulting policy: a misspelt one
+    (``policy.parameters.attendance_treshold``) changed nothing, silently. The base's own
+    parameters may be set whatever reads them (the dashboard sends them all back; validate
+    notes a file's unread ones)."""
+    policy = changes.get("policy")
+    given = policy.get("parameters") if isinstance(policy, dict) else None
+    if not isinstance(given, dict) or not given or scenario.policy is None or base.policy is None:
+        return  # (an uncertain parameter drawn for a variant without a policy: it has none)
+    added = [name for name in given if name not in base.policy.parameters]
+    if not added:
+        return
+    from srmsim.policy.compiled import compile_policy
+
+    read = compile_policy(scenario.policy, source).parameters_read()
+    unread = [name for name in added if name not in read]
+    if unread:
+        raise ScenarioError(source, [(f"policy.parameters.{name}",
+                                      "no rule, goal or priority of the policy reads this "
+                                      "parameter, so setting it changes nothing (a misspelt "
+                                      "name?)") for name in unread])
 
 
 def expand_overrides(overrides: dict[str, Any], source: str = "overrides",
@@ -431,6 +468,7 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
 
         compile_policy(scenario.policy, source)  # rules, actions and workflows, with key paths
         _check_school_indices(scenario, source)
+        _check_rule_years(scenario, source)
     return scenario
 
 
@@ -454,6 +492,23 @@ def _check_school_indices(scenario: Scenario, source: str) -> None:
         if bad:
             problems.append((path, f"school indices {bad[:5]} are not schools of the trust "
                              f"(0 to {n - 1 if n else 'n_schools - 1'})"))
+    if problems:
+        raise ScenarioError(source, problems)
+
+
+def _check_rule_years(scenario: Scenario, source: str) -> None:
+    """A rule's ``years`` must be year groups of the trust: a rule scoped to none of them
+    flagged nobody and its workflows were a silent no-op (as a school index beyond the trust
+    is refused)."""
+    assert scenario.policy is not None
+    groups = scenario.trust.year_groups
+    problems = []
+    for name, rule in scenario.policy.rules.items():
+        bad = [y for y in rule.years or [] if y not in groups]
+        if bad:
+            problems.append((f"policy.rules.{name}.years",
+                             f"year groups {bad[:5]} are not year groups of the trust "
+                             f"({groups[0]} to {groups[-1]}, trust.year_groups)"))
     if problems:
         raise ScenarioError(source, problems)
 

@@ -60,11 +60,11 @@ def test_a_copy_that_fails_part_way_takes_back_what_it_wrote(tmp_path, monkeypat
 
     target = tmp_path / "mine"
     target.mkdir()
-    (target / "notes.txt").write_text("mine\n")
+    (target / ".notes").write_text("mine\n")  # (a visible file of the user's is refused)
     monkeypatch.setattr(examples, "write_atomic", fill_up)
     assert main(["examples", str(target)]) == 2
     assert "No space left on device" in capsys.readouterr().err
-    assert [p.name for p in target.rglob("*")] == ["notes.txt"]  # no file, no empty folder
+    assert [p.name for p in target.rglob("*")] == [".notes"]  # no file, no empty folder
     monkeypatch.setattr(examples, "write_atomic", real)
     assert main(["examples", str(target)]) == 0
     assert len([p for p in target.rglob("*") if p.is_file()]) == len(_shipped()) + 1

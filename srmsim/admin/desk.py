@@ -46,7 +46,7 @@ def read_arrival_days(path: Path) -> np.ndarray:
     """Arrival days (since the run's start) from a CSV with a ``day`` column, validated."""
     problem = input_file_problem(path)
     if problem:
-        raise SrmsimError(f"{path}: arrivals file {problem}")
+        raise SrmsimError(f"{path}: {problem} (the arrivals file)")
     if path.stat().st_size > _MAX_ARRIVALS_FILE_BYTES:
         raise SrmsimError(f"{path}: arrivals file larger than 100 MB")
     import pyarrow as pa

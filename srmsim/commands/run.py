@@ -49,6 +49,10 @@ def _run(args: argparse.Namespace) -> int:
     scenario = (default_scenario() if args.scenario is None
                 else load_scenario(args.scenario, empty_hint=NO_FILE_HINT))
     settings = parse_settings(args.settings)
+    if args.seed is not None and "seed" in settings:  # one of them was silently ignored
+        from srmsim.errors import SrmsimError
+
+        raise SrmsimError("the seed is given twice (--seed and --set seed=); give it once")
     if settings:
         source = f"{args.scenario or 'default scenario'} (--set)"
         scenario = scenario.with_overrides(settings, source)

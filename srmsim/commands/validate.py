@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from srmsim.argtypes import path_argument
 from srmsim.labels import plural, yes_no
@@ -40,14 +41,19 @@ def run(args: argparse.Namespace) -> int:
                 trial.seeds(1)[0], f"trial {trial.name!r}: scenario")))
     if isinstance(data, dict) and "objectives" in data:
         from srmsim.explore.optimise import load_optimisation
+        from srmsim.rng import replication_seeds
 
         opt = load_optimisation(args.file)
-        print(f"{args.file}: valid optimisation '{opt.name}' "
-              f"({plural(len(opt.config.levers), 'lever')}"
-              f"{' and a staff budget' if opt.config.budget else ''}, "
-              f"{plural(len(opt.config.objectives), 'objective')}, "
-              f"{plural(opt.config.search.trials, 'candidate')})")
-        return 0
+        # the candidates' trusts, as optimise sizes them: records that cannot be read are an
+        # error here too (validate called such a file valid; optimise refused it)
+        warning = _memory_warning(lambda: check_study_fits(
+            opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
+            f"optimisation {opt.name!r}: candidate"))
+        return _valid(f"{args.file}: valid optimisation '{opt.name}' "
+                      f"({plural(len(opt.config.levers), 'lever')}"
+                      f"{' and a staff budget' if opt.config.budget else ''}, "
+                      f"{plural(len(opt.config.objectives), 'objective')}, "
+                      f"{plural(opt.config.search.trials, 'candidate')})", warning)
     if isinstance(data, dict) and "variants" in data:
         from srmsim.experiment.spec import load_experiment
 
@@ -59,12 +65,34 @@ def run(args: argparse.Namespace) -> int:
                       f"({plural(len(exp.variants), 'variant')} x "
                       f"{plural(exp.replications, 'replication')})", warning)
     scenario = load_scenario(args.file)
+    _check_arrival_files(scenario, str(args.file))
+    if scenario.policy is not None:  # a variant may still change a rule to read one: a note
+        from srmsim.policy.compiled import compile_policy
+
+        read = compile_policy(scenario.policy, str(args.file)).parameters_read()
+        for name in scenario.policy.parameters:
+            if name not in read:
+                print(f"note: policy.parameters.{name} is read by no rule, goal or priority "
+                      "(a misspelt name?)")
     warning = _memory_warning(
         lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
     return _valid(f"{args.file}: valid scenario '{scenario.name}' "
                   f"({plural(scenario.trust.n_schools, 'school')}, "
                   f"{plural(scenario.years, 'year')}, policy: {yes_no(bool(scenario.policy))})",
                   warning)
+
+
+def _check_arrival_files(scenario: Any, source: str) -> None:
+    """The scenario's request streams' arrivals files read, as a run reads them first (validate
+    called a scenario with a missing one valid)."""
+    from srmsim.errors import ScenarioError
+    from srmsim.experiment.spec import check_arrival_files
+
+    try:
+        check_arrival_files({scenario.name: scenario}, source)
+    except ScenarioError as err:
+        raise ScenarioError(source, [(p.removeprefix(f"variants.{scenario.name}."), m)
+                                     for p, m in err.problems]) from None
 
 
 def _memory_warning(check: Callable[[], object]) -> str | None:

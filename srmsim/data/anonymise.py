@@ -142,10 +142,14 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
         age = age_in_months(st["date_of_birth"], ref)
         if "age_months" not in st.columns:
             st["age_months"] = pd.Series(pd.NA, index=st.index, dtype="Int64")
-        # a reference date given here is the date the ages are at: every pupil with a date of
-        # birth gets their age at it (it was reported as used while only missing ages were
-        # filled, the others staying at the import's date); else missing ages are filled
-        fill = age.notna() if reference_date is not None else st["age_months"].isna() & age.notna()
+        fill = st["age_months"].isna() & age.notna()
+        imported_at = _meta_date(ds.meta.get("reference_date"))
+        if reference_date is not None and imported_at is not None and imported_at != ref:
+            # ages the import derived from the dates of birth (at its reference date) move to
+            # the date given here: they stayed at the import's while the report named this
+            # one; an age the school recorded (another value) is kept
+            derived = (st["age_months"] == age_in_months(st["date_of_birth"], imported_at))
+            fill |= derived.fillna(False).astype(bool) & age.notna()
         wrong = fill & ((age < MIN_AGE_MONTHS) | (age > MAX_AGE_MONTHS)).fillna(False)
         if wrong.any():
             raise DataError(f"--reference-date {ref.isoformat()}: {int(wrong.sum())} pupils "

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
-from srmsim.labels import plural
+from srmsim.labels import plural, printable
 from srmsim.outputs import write_atomic
 
 FOLDERS = ("scenarios", "experiments", "notebooks", "data")
@@ -47,6 +47,12 @@ def copy_examples(target: str | Path) -> list[Path]:
         raise SrmsimError("this installation ships no examples (a broken install?)")
     # lexists: a dangling symbolic link is the user's too (exists() is False, and the copy
     # replaced the link itself)
+    if target.is_dir():  # as --out is refused: `srmsim examples /` wrote data/ and the rest at /
+        foreign = sorted(p.name for p in target.iterdir()
+                         if p.name not in FOLDERS and not p.name.startswith("."))
+        if foreign:
+            raise SrmsimError(f"{target}: holds files other than the examples' folders (e.g. "
+                              f"{printable(foreign[0])}); choose an empty or new folder")
     clashes = [rel for rel in files if os.path.lexists(target / rel)]
     if clashes:
         raise SrmsimError(f"{target}: would overwrite {plural(len(clashes), 'existing file')}, "

@@ -320,6 +320,35 @@ def _shadowed(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
     return problems
 
 
+def _seed_ignored(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
+    """A seed the runs would not use: the replications' seeds come from the search's seed (its
+    ``seed:``, else the scenario's), so a lever, the baseline or, beside ``seed:``, the
+    overrides setting one changed nothing (overrides' ``seed: 5`` was recorded in
+    base_scenario.yaml while every run used ``seed: 11``'s)."""
+    why = ("the search's replication seeds (from its seed:, else the scenario's) replace the "
+           "scenario's seed in every run: this seed would change nothing; set the "
+           "optimisation's seed: instead")
+    problems = [(f"levers.{k}", why) for k in config.levers if k == "seed"]
+    if config.baseline and "seed" in expand_dotted(config.baseline, source):
+        problems.append(("baseline.seed", why))
+    if config.seed is not None and "seed" in expand_dotted(config.overrides, source):
+        problems.append(("overrides.seed", why))
+    return problems
+
+
+def _file_key(path: str) -> str:
+    """An experiment's key path as the optimisation file names it: its baseline variant is
+    ``baseline``, its candidates are the levers' values."""
+    for prefix, key in (("variants.baseline", "baseline"), ("variants.candidate-", "levers")):
+        if path.startswith(prefix):
+            rest = path[len(prefix):]
+            if key == "levers":
+                rest = rest.partition(".")[2]
+                return f"levers: {rest}" if rest else "levers"
+            return key + rest
+    return path
+
+
 class Optimisation:
     """A validated optimisation file with its base scenario."""
 
@@ -340,6 +369,15 @@ class Optimisation:
                                              for p, m in err.problems]) from None
         check_uncertain(config.uncertain, {"baseline": self.scenario(config.baseline or {})},
                         source)
+        # the runs' own checks (arrival files, records, memory-free ones) before anything is
+        # written: they failed at the first batch, after optimise.json and study.db were
+        # written, and validate called the file valid
+        candidates = {f"candidate-{i}": self.overrides(params)
+                      for i, params in enumerate(self._extreme_params())}
+        try:
+            self.experiment(candidates, 1, self.root_seed)
+        except ScenarioError as err:
+            raise ScenarioError(source, [(_file_key(p), m) for p, m in err.problems]) from None
 
     @property
     def from_records(self) -> bool:
@@ -473,7 +511,8 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
     except ValidationError as err:
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
                                      for p, m in _problems(err)]) from None
-    problems = _shadowed(config, source) + _overridden(config, source)
+    problems = _shadowed(config, source) + _overridden(config, source) \
+        + _seed_ignored(config, source)
     if problems:
         raise ScenarioError(source, problems)
     if config.baseline:

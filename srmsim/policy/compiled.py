@@ -81,6 +81,14 @@ class CompiledPolicy:
             rules += [s.goal for s in wf.steps if s.goal] + ([wf.priority] if wf.priority else [])
         return max((r.max_window for r in rules), default=0)
 
+    def parameters_read(self) -> set[str]:
+        """The parameters some rule, goal, priority or the pool's outcome reads (through the
+        rules they refer to too): setting any other changes nothing."""
+        rules = [*self.rules.values(), *([self.pool_outcome] if self.pool_outcome else [])]
+        for wf in self.workflows:
+            rules += [s.goal for s in wf.steps if s.goal] + ([wf.priority] if wf.priority else [])
+        return {name for rule in rules for name in rule.parameters}
+
     def due_triggers(self, week: int) -> list[str]:
         """The workflow triggers evaluated in week ``week`` of the school year (by cadence)."""
         return sorted({wf.trigger for wf in self.workflows

@@ -28,6 +28,7 @@ Shape (a teacher should be able to read it)::
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -276,6 +277,12 @@ class StaffConfig(_Strict):
         for key in v:
             if isinstance(key, bool):
                 raise ValueError(f"school index {key!r} is true/false, not a whole number")
+            # digits only, as the files' reader reads numbers: '1_0' was school 10 and ' 1',
+            # '1.0' and '+1' school 1, where YAML's 1_000 is text
+            if not isinstance(key, int) and not (isinstance(key, str)
+                                                 and re.fullmatch(r"[0-9]+", key)):
+                raise ValueError(f"school index {str(key)[:40]!r} is not a whole number written "
+                                 "with the digits 0-9")
             try:
                 index = _SCHOOL_INDEX.validate_python(key, strict=False)
             except ValidationError:

@@ -576,6 +576,14 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     except ValidationError as err:
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
                                      for p, m in _problems(err)]) from None
+    if cfg.seed is not None and "seed" in expand_dotted(cfg.overrides or {}, source):
+        # the replications' seeds come from the trial's own seed: this one changed nothing
+        # while scenario.yaml recorded it
+        given = "--set seed" if overrides and "seed" in expand_dotted(overrides, source) \
+            else "overrides.seed"
+        raise ScenarioError(source, [(given, "the trial's seed: gives every replication its "
+                                      "seed, replacing the scenario's, so this seed would "
+                                      "change nothing; set the trial's seed: instead")])
     path = (Path(base_dir) / cfg.scenario).resolve()
     try:
         base = load_scenario(path)
