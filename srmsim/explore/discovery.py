@@ -22,7 +22,7 @@ from srmsim.explore.prim import PrimResult, check_bounds, check_runs, prim
 from srmsim.explore.tables import Explored
 from srmsim.labels import agree, percent_of_runs, plural
 from srmsim.outputs import json_dumps
-from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
+from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, nonfinite_rows, parse_rule
 from srmsim.stats import _checks as ck
 
 MAX_CONDITION_LENGTH = 500
@@ -86,6 +86,14 @@ def condition_cases(table: pd.DataFrame, condition: str) -> np.ndarray:
     for name in sorted(rule.fields):
         _require_values(table, name)
     ctx = ArrayContext({c: table[c].to_numpy(dtype=float) for c in table.columns})
+    bad = nonfinite_rows(rule, ctx, len(table))
+    if bad.any():  # x / -0.0 is -inf and 0 / 0 NaN: the comparison, not the data, decided
+        n = int(bad.sum())
+        reps = ", ".join(str(r) for r in table.index[bad][:5]) + (", ..." if n > 5 else "")
+        raise DataError(f"the condition divides by zero or overflows in "
+                        f"{plural(n, 'replication')} ({agree(n, 'replication')} {reps}): it "
+                        "cannot be judged there; write it without the division (e.g. "
+                        "cost_diff > 2000 * gain instead of cost_diff / gain > 2000)")
     return rule.evaluate(ctx, size=len(table))
 
 

@@ -1312,6 +1312,23 @@ class Rule:
         return f"Rule({self.name!r}, {self.text!r})"
 
 
+def nonfinite_rows(rule: Rule, ctx: RuleContext, size: int) -> np.ndarray:
+    """Rows (students, replications) where some number the rule computes on the way (a
+    quotient, a product, a difference) is infinite or NaN: a comparison of it is then decided
+    by IEEE rules (x / -0.0 is -inf, 0 / 0 fails every test), not by the data. For a caller
+    that must judge every row, such as a discovery condition over a few hundred runs: each
+    numeric part is computed again, which is cheap there."""
+    ev = _Evaluation(ctx, size)
+    bad = np.zeros(size, dtype=bool)
+    with np.errstate(all="ignore"):
+        for node in _walk(rule._root):
+            if node.kind != "number" or isinstance(node, _RuleRef):
+                continue
+            value, _ = node.run(ev)
+            bad |= ~np.isfinite(np.asarray(value, dtype=float))
+    return bad
+
+
 def _walk(root: _Node) -> Iterable[_Node]:
     stack = [root]
     while stack:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
@@ -159,6 +160,20 @@ def check_replications(path: Path, runs: pd.DataFrame, seeds: object) -> None:
                           "again")
 
 
+def _check_intervals(runs: pd.DataFrame, where: Path) -> None:
+    """Each replication's estimate lies within its interval, as a trial writes them: an
+    edited row (an estimate of 100 beside an interval of 0.9, or the ends swapped) stopped the
+    report's figure with a traceback (negative error bars)."""
+    est, lo, hi = (pd.to_numeric(runs[c], errors="coerce").to_numpy(dtype=float)
+                   for c in ("estimate", "ci_low", "ci_high"))
+    known = np.isfinite(est) & np.isfinite(lo) & np.isfinite(hi)
+    bad = np.flatnonzero(known & ~((lo <= est) & (est <= hi)))
+    if bad.size:
+        raise SrmsimError(f"{where}: row {int(bad[0]) + 2}: estimate {est[bad[0]]:g} is outside "
+                          f"its interval [{lo[bad[0]]:g}, {hi[bad[0]]:g}]; hand-edited or "
+                          "damaged: run the trial again")
+
+
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
@@ -176,6 +191,7 @@ def build(path: Path) -> Page:
         raise SrmsimError(f"{path / 'trial_runs.csv'}: column 'covered' must be True or False; "
                           "run the trial again")
     check_replications(path, runs, meta.get("seeds"))
+    _check_intervals(runs, path / "trial_runs.csv")
     runs["error"] = runs["error"].astype("object").where(runs["error"].notna(), "").astype(str)
     settings = json_mapping(meta, "settings", where)
     outcome = json_text(settings, "outcome", where)

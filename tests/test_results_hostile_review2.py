@@ -1,0 +1,123 @@
+"""Results read back: damaged folders named, not drawn; arithmetic the data does not decide.
+
+Found by probing experiments, discovery, optimisation and trial reports (2026-12-06): a
+discovery condition that divides by zero was judged by IEEE rules (x / -0.0 = -inf), a custom
+outcome left infinite values out of its mean, and hand-edited result files were reported as
+they read (an estimate outside its interval stopped the trial report with a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.errors import DataError, SrmsimError
+from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
+from srmsim.explore.discovery import condition_cases
+from srmsim.report import explore as rexpl
+from srmsim.report.page import Page
+
+
+# ------------------------------------------------------------ discovery conditions
+def test_a_condition_that_divides_by_zero_is_refused_naming_the_runs():
+    table = pd.DataFrame({"cost_diff": [100.0, 50.0, 80.0, 0.0],
+                          "gain_diff": [-0.01, 0.0, -0.02, 0.0]}, index=[0, 1, 2, 3])
+    for condition in ("cost_diff / (-gain_diff * 100) > 2000",
+                      "cost_diff / (0 - gain_diff * 100) > 2000",
+                      "not (cost_diff / gain_diff >= 0)"):
+        with pytest.raises(DataError, match=r"the condition divides by zero or overflows in 2 "
+                                            r"replications \(replications 1, 3\)"):
+            condition_cases(table, condition)
+    # the same question without the division: judged on the data in every run
+    got = condition_cases(table, "cost_diff > -2000 * gain_diff * 100")
+    assert got.tolist() == [False, True, False, False]
+    with pytest.raises(DataError, match="overflows in 1 replication"):
+        condition_cases(pd.DataFrame({"x": [1e300, 1.0]}), "x * x > 1")
+
+
+# ------------------------------------------------------------ custom outcomes
+def test_an_infinite_value_makes_a_custom_mean_not_measured():
+    """interventions / weeks_waited: 24 of 41 students infinite were left out of the mean."""
+    outcome = CustomOutcome(CustomOutcomeConfig.model_validate(
+        {"name": "ratio", "statistic": "mean", "of": "interventions / weeks_waited"}))
+    values = np.array([1.0, 3.0, np.inf, np.nan])
+    assert math.isnan(outcome._statistic(values, np.ones(4, dtype=bool)))
+    assert outcome._statistic(values, np.array([True, True, False, True])) == 2.0  # NaN: missing
+    pct = CustomOutcome(CustomOutcomeConfig.model_validate(
+        {"name": "p", "statistic": "percentile", "q": 50, "of": "attendance_rate"}))
+    assert math.isnan(pct._statistic(np.array([0.5, -np.inf]), np.ones(2, dtype=bool)))
+
+
+# ------------------------------------------------------------ damaged result folders
+def _discovery(folder: Path, runs: int, cases: int) -> Path:
+    d = folder / "discovery"
+    d.mkdir(parents=True)
+    (d / "discovery.json").write_text(json.dumps({"box": 1, "runs": runs, "cases": cases,
+                                                  "condition": "x < 1", "variant": "v"}))
+    pd.DataFrame({"parameter": ["p"], "low": [0.1], "high": [0.2], "range_low": [0.0],
+                  "range_high": [1.0], "quasi_p": [0.01]}).to_csv(d / "prim_box.csv",
+                                                                   index=False)
+    pd.DataFrame({"box": [0, 1], "coverage": [1.0, 0.8], "density": [0.25, 0.5],
+                  "mass": [1.0, 0.4], "res_dim": [0, 1], "runs": [40, 16],
+                  "cases": [10, 8]}).to_csv(d / "prim_trajectory.csv", index=False)
+    pd.DataFrame({"box": ["p < 0.2"], "runs": [16], "cases": [8], "coverage": [0.8],
+                  "density": [0.5]}).to_csv(d / "cart_leaves.csv", index=False)
+    return d
+
+
+@pytest.mark.parametrize(("runs", "cases"), [(40, 99), (16, 99), (40, 9), (41, 10)])
+def test_discovery_counts_other_than_the_whole_spaces_are_refused(tmp_path, runs, cases):
+    """'it holds in 99 of 16 runs (619%)' was printed from an edited discovery.json."""
+    _discovery(tmp_path, runs, cases)
+    with pytest.raises(SrmsimError, match=rf"discovery.json: its {cases} cases of {runs} runs "
+                                          "are not those of prim_trajectory.csv's first box"):
+        rexpl.discovery_section(Page("t"), tmp_path)
+    shutil.rmtree(tmp_path / "discovery")
+    _discovery(tmp_path, 40, 10)
+    page = Page("t")
+    rexpl.discovery_section(page, tmp_path)
+    assert "it holds in 10 of 40 runs" in "".join(page.parts)
+
+
+def _optimise(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "optimise.json").write_text(json.dumps({
+        "name": "o", "finished": "2026-01-01", "objectives": {"attendance": "maximise"},
+        "levers": ["policy.parameters.t"], "replications": 2, "reevaluate_replications": 2}))
+    pd.DataFrame({"trial": [0, 1, 2], "policy.parameters.t": [0.85, 0.9, 0.95],
+                  "attendance": [0.92, 0.93, 0.91], "feasible": [True, True, True],
+                  "pareto": [False, True, False]}).to_csv(folder / "trials.csv", index=False)
+    pd.DataFrame({"trial": [1], "policy.parameters.t": [0.9], "attendance": [0.93],
+                  "feasible": [True], "pareto": [True]}).to_csv(folder / "pareto.csv",
+                                                                 index=False)
+
+
+@pytest.mark.parametrize(("column", "value", "words"), [
+    ("attendance", 0.99, "a front candidate's values differ from its row in trials.csv"),
+    ("feasible", False, "is not marked feasible and on the front"),
+    ("trial", 2, "its candidates are not those trials.csv marks as the front")])
+def test_a_pareto_front_other_than_trials_csvs_is_refused(tmp_path, column, value, words):
+    _optimise(tmp_path / "o")
+    assert "Pareto" in rexpl.build_optimise(tmp_path / "o").render()
+    front = pd.read_csv(tmp_path / "o" / "pareto.csv")
+    front[column] = [value]
+    front.to_csv(tmp_path / "o" / "pareto.csv", index=False)
+    with pytest.raises(SrmsimError, match=words):
+        rexpl.build_optimise(tmp_path / "o")
+
+
+def test_a_trial_replication_outside_its_interval_is_named(tmp_path):
+    from srmsim.report.trial import _check_intervals
+
+    runs = pd.DataFrame({"estimate": [0.5, 100.0, np.nan], "ci_low": [0.1, -6.3, 0.0],
+                         "ci_high": [0.9, 8.2, 1.0]})
+    with pytest.raises(SrmsimError, match=r"trial_runs.csv: row 3: estimate 100 is outside its "
+                                          r"interval \[-6.3, 8.2\]"):
+        _check_intervals(runs, tmp_path / "trial_runs.csv")
+    _check_intervals(runs.drop(index=1), tmp_path / "trial_runs.csv")  # NaN: a failed run
