@@ -121,3 +121,31 @@ def test_a_trial_replication_outside_its_interval_is_named(tmp_path):
                                           r"interval \[-6.3, 8.2\]"):
         _check_intervals(runs, tmp_path / "trial_runs.csv")
     _check_intervals(runs.drop(index=1), tmp_path / "trial_runs.csv")  # NaN: a failed run
+
+
+# ------------------------------------------------------------ labels and a missing file
+@pytest.mark.parametrize(("label", "words"), [("   ", "the label is blank"),
+                                              ("Attendance", "is a built-in outcome's"),
+                                              ("attendance ", "is a built-in outcome's")])
+def test_a_custom_label_blank_or_a_built_in_outcomes_is_refused(label, words):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=words):
+        CustomOutcomeConfig.model_validate({"name": "x", "statistic": "mean",
+                                            "of": "attendance_rate", "label": label})
+    assert CustomOutcomeConfig.model_validate(
+        {"name": "x", "statistic": "mean", "of": "attendance_rate",
+         "label": "Attendance of the flagged"}).label == "Attendance of the flagged"
+
+
+def test_a_missing_parameters_csv_is_named(tmp_path, monkeypatch):
+    from srmsim.explore import tables
+
+    monkeypatch.setattr(tables, "load_runs", lambda path: (pd.DataFrame(),
+                                                           {"uncertain": {"p": [0, 1]}}))
+    with pytest.raises(SrmsimError, match=r"parameters.csv: missing, though the experiment has "
+                                          "uncertain: parameters"):
+        tables.Explored(tmp_path)
+    monkeypatch.setattr(tables, "load_runs", lambda path: (pd.DataFrame(), {}))
+    with pytest.raises(SrmsimError, match="has no uncertain: parameters to explore"):
+        tables.Explored(tmp_path)

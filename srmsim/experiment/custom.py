@@ -94,7 +94,18 @@ class CustomOutcomeConfig(StrictModel):
         if bad:
             raise ValueError(f"the label holds the control character {bad}; write it as one "
                              "line of plain text")
+        if v and not v.strip():  # an outcome row with no name in the table and the figure
+            raise ValueError("the label is blank; give words, or leave it out (the name is "
+                             "used)")
+        if v.strip().casefold() in _builtin_labels():
+            raise ValueError(f"the label {v!r} is a built-in outcome's: the two rows would read "
+                             "alike; give another")
         return v
+
+
+@lru_cache(maxsize=1)
+def _builtin_labels() -> frozenset[str]:
+    return frozenset(o.label.strip().casefold() for o in OUTCOMES.values())
 
 
 @lru_cache(maxsize=1)

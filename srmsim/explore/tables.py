@@ -26,9 +26,12 @@ class Explored:
         self.path = Path(path)
         self.runs, self.manifest = load_runs(self.path)
         params = self.path / "parameters.csv"
-        if not self.manifest.get("uncertain") or not params.exists():
+        if not self.manifest.get("uncertain"):
             raise SrmsimError(f"{self.path}: the experiment has no uncertain: parameters to "
                               "explore (add an uncertain: section and a design: to it)")
+        if not params.exists():  # it said "no uncertain: parameters" of one that has them
+            raise SrmsimError(f"{params}: missing, though the experiment has uncertain: "
+                              "parameters (deleted or moved?); run the experiment again")
         where = self.path / "manifest.json"
         self.bounds, self.design = manifest_design(self.manifest, where)
         self.names = list(self.bounds)
