@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_report_mutation_review import _discovery  # the same discovery folder
 
 from srmsim.errors import DataError, SrmsimError
 from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
@@ -55,22 +56,6 @@ def test_an_infinite_value_makes_a_custom_mean_not_measured():
 
 
 # ------------------------------------------------------------ damaged result folders
-def _discovery(folder: Path, runs: int, cases: int) -> Path:
-    d = folder / "discovery"
-    d.mkdir(parents=True)
-    (d / "discovery.json").write_text(json.dumps({"box": 1, "runs": runs, "cases": cases,
-                                                  "condition": "x < 1", "variant": "v"}))
-    pd.DataFrame({"parameter": ["p"], "low": [0.1], "high": [0.2], "range_low": [0.0],
-                  "range_high": [1.0], "quasi_p": [0.01]}).to_csv(d / "prim_box.csv",
-                                                                   index=False)
-    pd.DataFrame({"box": [0, 1], "coverage": [1.0, 0.8], "density": [0.25, 0.5],
-                  "mass": [1.0, 0.4], "res_dim": [0, 1], "runs": [40, 16],
-                  "cases": [10, 8]}).to_csv(d / "prim_trajectory.csv", index=False)
-    pd.DataFrame({"box": ["p < 0.2"], "runs": [16], "cases": [8], "coverage": [0.8],
-                  "density": [0.5]}).to_csv(d / "cart_leaves.csv", index=False)
-    return d
-
-
 @pytest.mark.parametrize(("runs", "cases"), [(40, 99), (16, 99), (40, 9), (41, 10)])
 def test_discovery_counts_other_than_the_whole_spaces_are_refused(tmp_path, runs, cases):
     """'it holds in 99 of 16 runs (619%)' was printed from an edited discovery.json."""
