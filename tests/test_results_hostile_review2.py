@@ -134,3 +134,21 @@ def test_a_missing_parameters_csv_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "load_runs", lambda path: (pd.DataFrame(), {}))
     with pytest.raises(SrmsimError, match="has no uncertain: parameters to explore"):
         tables.Explored(tmp_path)
+
+
+# ------------------------------------------------------------ the printed Morris table
+def test_the_printed_morris_table_reads_in_each_outcomes_unit():
+    """mu* of attendance printed 0.0197 (a raw share) where the report shows 1.97 pp."""
+    from srmsim.experiment.outcomes import OUTCOMES
+    from srmsim.explore.sensitivity import format_sensitivity
+
+    morris = pd.DataFrame({"target": ["on"] * 2, "variant": ["on"] * 2,
+                           "outcome": ["attendance", "cost"], "parameter": ["a", "a"],
+                           "method": ["morris"] * 2, "mu_star": [0.0197, 1234.5],
+                           "mu_star_conf": [0.002, 10.0], "sigma": [0.001, np.nan]})
+    text = format_sensitivity(morris, dict(OUTCOMES))
+    table = text.split("\n\n")[1]
+    assert "1.97 pp" in table and "0.20 pp" in table and "0.10 pp" in table
+    assert OUTCOMES["cost"].format_difference(1234.5).lstrip("+") in table
+    assert "0.0197" not in table
+    assert "0.0197" in format_sensitivity(morris).split("\n\n")[1]  # without: as computed

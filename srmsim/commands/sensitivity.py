@@ -48,9 +48,21 @@ def _sensitivity(out: Path, args: argparse.Namespace) -> int:
     with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
         write_text(csv_text(table, float_format="%.6g"), stage / "sensitivity.csv")
         sensitivity_plot(table, stage / "sensitivity.png")
-    print(format_sensitivity(table))
+    print(format_sensitivity(table, _registry(out)))
     print(f"wrote {out / 'sensitivity.csv'} and {out / 'sensitivity.png'}")
     from srmsim.report import refresh_report
 
     refresh_report(out)
     return 0
+
+
+def _registry(out: Path) -> dict:
+    """The experiment's outcomes (built-in and its own), read back from its manifest, which
+    :func:`~srmsim.explore.sensitivity.sensitivity` has just checked."""
+    import json
+
+    from srmsim.experiment.compare import registry_of
+
+    where = out / "manifest.json"
+    return registry_of(json.loads(where.read_text(encoding="utf-8")), where)
+

@@ -12,6 +12,7 @@ spread: non-linearity or interaction), as refined by Campolongo et al. (2007).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -275,10 +276,14 @@ ROWS_MEANING = ("Rows whose target is 'variant - baseline' are about the policy'
                 "+/- is half the width of the confidence interval.")
 
 
-def format_sensitivity(table: pd.DataFrame) -> str:
+def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = None) -> str:
     """The indices table for a reader who has not met Sobol or Morris: headings in words and a
-    few lines on what the numbers mean (the report's page says the same at more length)."""
+    few lines on what the numbers mean (the report's page says the same at more length).
+    ``registry``: the experiment's outcomes, so that Morris's mu* and sigma read in each
+    outcome's unit (``1.97 pp``, not ``0.0197``), as the report shows them."""
     import textwrap
+
+    from srmsim.experiment.outcomes import get_outcome
 
     morris = (table["method"] == "morris").any()
     headings = MORRIS_HEADINGS if morris else SOBOL_HEADINGS
@@ -286,8 +291,15 @@ def format_sensitivity(table: pd.DataFrame) -> str:
     constant = table[list(headings)].isna().all(axis=1)
     flat = list(dict.fromkeys(f"{t}: {o}" for t, o in zip(
         table.loc[constant, "target"], table.loc[constant, "outcome"], strict=True)))
-    out = table.loc[~constant, ["target", "outcome", "parameter", *headings]].rename(
-        columns=headings)
+    out = table.loc[~constant, ["target", "outcome", "parameter", *headings]]
+    if morris and registry is not None:
+        outcomes = [get_outcome(o, registry) for o in out["outcome"]]
+        out = out.astype({c: object for c in headings})
+        for column in headings:
+            out[column] = [o.format_difference(v).lstrip("+\u00b1") if np.isfinite(v) else "-"
+                           for o, v in zip(outcomes, table.loc[~constant, column],
+                                           strict=True)]
+    out = out.rename(columns=headings)
     words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " " + ROWS_MEANING,
                           width=100)
     text = words + "\n\n" + (out.to_string(index=False, float_format=lambda v: rounded(v, ".3g"))
