@@ -625,10 +625,9 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
     if held in _HELD:
         yield True
         return
-    if not shared:
-        refuse_link(key, str(folder))
     made = [p for p in (key, *key.parents) if not p.exists()]
     if not shared:
+        refuse_link(key, str(folder))
         key.mkdir(parents=True, exist_ok=True)
     lock = key / LOCK_NAME
     try:

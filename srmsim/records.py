@@ -224,10 +224,9 @@ class RecordPopulation:
         # school took schools x rows: minutes for a country's records)
         code = df["_school"].to_numpy()
         self._rows = np.argsort(code, kind="stable")
-        counts = np.bincount(code, minlength=len(self.school_ids))
-        self._first_row = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        self._row_count = counts
-        self.rows_by_school = np.split(self._rows, np.cumsum(counts)[:-1])
+        self._row_count = np.bincount(code, minlength=len(self.school_ids))
+        self._first_row = np.cumsum(self._row_count) - self._row_count
+        self.rows_by_school = np.split(self._rows, self._first_row[1:])
 
     @classmethod
     def from_path(cls, path: str | Path) -> RecordPopulation:

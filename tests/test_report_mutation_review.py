@@ -571,10 +571,11 @@ def _optimise(folder: Path, **meta) -> None:
             "constraints": {"cost": {"min": 100, "max": 5000}}, "reevaluate_replications": 4}
     data.update(meta)
     (folder / "optimise.json").write_text(json.dumps(data))
-    pd.DataFrame({"trial": [0, 1]}).to_csv(folder / "trials.csv", index=False)
-    pd.DataFrame({"trial": [1], "policy.parameters.t": [0.9], "attendance": [0.93],
-                  "feasible": [True], "pareto": [True]}).to_csv(folder / "pareto.csv",
-                                                                 index=False)
+    trials = pd.DataFrame({"trial": [0, 1], "policy.parameters.t": [0.8, 0.9],
+                           "attendance": [0.92, 0.93], "feasible": [True, True],
+                           "pareto": [False, True]})
+    trials.to_csv(folder / "trials.csv", index=False)
+    trials[trials["pareto"]].to_csv(folder / "pareto.csv", index=False)  # as optimise writes it
     pd.DataFrame({"policy": ["trial-00001"], "objective": ["attendance"], "mean_regret": [0.0],
                   "p90_regret": [0.0], "max_regret": [0.0], "states": [3]}).to_csv(
         folder / "regret.csv", index=False)

@@ -83,17 +83,27 @@ def _optimise(folder: Path) -> None:
                                                                  index=False)
 
 
-@pytest.mark.parametrize(("column", "value", "words"), [
-    ("attendance", 0.99, "a front candidate's values differ from its row in trials.csv"),
-    ("feasible", False, "is not marked feasible and on the front"),
-    ("trial", 2, "its candidates are not those trials.csv marks as the front")])
-def test_a_pareto_front_other_than_trials_csvs_is_refused(tmp_path, column, value, words):
+@pytest.mark.parametrize(("column", "value"), [("attendance", 0.99), ("feasible", False),
+                                               ("trial", 2)])
+def test_a_pareto_front_other_than_trials_csvs_is_refused(tmp_path, column, value):
     _optimise(tmp_path / "o")
     assert "Pareto" in rexpl.build_optimise(tmp_path / "o").render()
     front = pd.read_csv(tmp_path / "o" / "pareto.csv")
     front[column] = [value]
     front.to_csv(tmp_path / "o" / "pareto.csv", index=False)
-    with pytest.raises(SrmsimError, match=words):
+    with pytest.raises(SrmsimError, match="pareto.csv: not the rows trials.csv marks as the "
+                                          "front"):
+        rexpl.build_optimise(tmp_path / "o")
+
+
+def test_an_infeasible_candidate_on_the_front_is_refused(tmp_path):
+    _optimise(tmp_path / "o")
+    for name in ("trials.csv", "pareto.csv"):  # both edited alike
+        table = pd.read_csv(tmp_path / "o" / name)
+        table.loc[table["trial"] == 1, "feasible"] = False
+        table.to_csv(tmp_path / "o" / name, index=False)
+    with pytest.raises(SrmsimError, match="trials.csv: an infeasible candidate is marked as on "
+                                          "the front"):
         rexpl.build_optimise(tmp_path / "o")
 
 

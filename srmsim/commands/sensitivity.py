@@ -65,4 +65,3 @@ def _registry(out: Path) -> dict:
 
     where = out / "manifest.json"
     return registry_of(json.loads(where.read_text(encoding="utf-8")), where)
-

@@ -311,31 +311,24 @@ def regret_display(reg: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_front(front: pd.DataFrame, trials: pd.DataFrame, path: Path) -> None:
-    """pareto.csv is the rows of trials.csv marked ``pareto``, as optimise writes them: a
-    front candidate edited to 99.0% and 1 hour (trials.csv: 94.7%, 61 hours), or marked
-    infeasible yet on the front, was reported as it read."""
-    where = path / "pareto.csv"
+    """pareto.csv is the rows of trials.csv marked ``pareto`` (all feasible), as optimise
+    writes them: a front candidate edited to 99.0% and 1 hour (trials.csv: 94.7%, 61 hours),
+    or marked infeasible yet on the front, was reported as it read."""
+    need_columns(trials, ["trial", "feasible", "pareto"], path / "trials.csv")
 
-    def flags(table: pd.DataFrame, column: str) -> pd.Series:
+    def marked(table: pd.DataFrame, column: str) -> pd.Series:
         return table[column].astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
 
-    if "trial" not in trials:
-        raise SrmsimError(f"{path / 'trials.csv'}: no trial column; {AGAIN}")
-    if (flags(front, "pareto") & ~flags(front, "feasible")).any() or not flags(front,
-                                                                             "pareto").all():
-        raise SrmsimError(f"{where}: a candidate on the front is not marked feasible and on "
-                          f"the front; {AGAIN}")
-    listed = trials[flags(trials, "pareto")] if "pareto" in trials else \
-        trials[trials["trial"].astype(str).isin(front["trial"].astype(str))]
-    if sorted(listed["trial"].astype(str)) != sorted(front["trial"].astype(str)):
-        raise SrmsimError(f"{where}: its candidates are not those trials.csv marks as the "
+    listed = trials[marked(trials, "pareto")]
+    if not marked(listed, "feasible").all():
+        raise SrmsimError(f"{path / 'trials.csv'}: an infeasible candidate is marked as on the "
                           f"front; {AGAIN}")
     shared = [c for c in front.columns if c in trials.columns]
     mine = front[shared].astype(str).set_index("trial").sort_index()
     theirs = listed[shared].astype(str).set_index("trial").sort_index()
     if not mine.equals(theirs):
-        raise SrmsimError(f"{where}: a front candidate's values differ from its row in "
-                          f"trials.csv; {AGAIN}")
+        raise SrmsimError(f"{path / 'pareto.csv'}: not the rows trials.csv marks as the front "
+                          f"(a candidate, a value or a flag differs); {AGAIN}")
 
 
 def build_optimise(path: Path) -> Page:

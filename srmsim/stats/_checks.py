@@ -653,6 +653,7 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
             "a school-level treatment together with school fixed effects, a covariate that is "
             "constant, or an arm that coincides with a cluster); the effect is not identified"
         )
+    require_resolvable_terms(X, context)  # (numerically independent, but lost to rounding)
 
 
 SCALE_SPREAD = 1e12

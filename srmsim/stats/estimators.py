@@ -483,7 +483,6 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     X = pd.concat(blocks, axis=1)
     arm_terms = [f"{treatment}[{a}]" for a in others]
     ck.check_full_rank(X, protected=arm_terms, context=f"effect of {treatment!r}")
-    ck.require_resolvable_terms(X, f"effect of {treatment!r}")
     if method == "ols":  # OLS is solved by pseudo-inverse; MixedLM fitted a 1e140 covariate
         # exactly and GEE stops with an error (no convergence) rather than a wrong number
         ck.require_comparable_scales(X, f"effect of {treatment!r}")

@@ -446,7 +446,6 @@ def random_intercept(
         axis=1,
     )
     ck.check_full_rank(X, protected=list(X.columns), context="random-intercept model")
-    ck.require_resolvable_terms(X, "random-intercept model")
     codes = ck.group_codes(data[group])
     n_groups = int(codes.max()) + 1
     if n_groups < 2:

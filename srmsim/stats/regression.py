@@ -331,7 +331,6 @@ def regress(
     ck.require_variation(model.endog, outcome)
     X = pd.DataFrame(model.exog, columns=model.exog_names)
     ck.check_full_rank(X, protected=[], context=f"regression {formula!r}")
-    ck.require_resolvable_terms(X, f"regression {formula!r}")
     ck.require_comparable_scales(X, f"regression {formula!r}")
     n_clusters: list[int] = []
     dof: float | np.ndarray
