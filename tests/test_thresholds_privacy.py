@@ -59,7 +59,8 @@ def test_a_run_folders_table_of_another_length_is_refused(sim_run, tmp_path: Pat
         out, err = capsys.readouterr()
         assert status == 2 and out == "" and not (tmp_path / "t").exists()
         assert "students.parquet: its rows are not the students summary.json counts" in err
-        assert str(len(table)) not in err and str(len(changed)) not in err
+        message = err.replace(str(folder), "FOLDER")  # a path may hold any digits
+        assert str(len(table)) not in message and str(len(changed)) not in message
 
 
 def test_summary_json_records_the_digest_of_the_table_written(sim_run) -> None:

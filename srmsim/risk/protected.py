@@ -14,8 +14,9 @@ recovered; rates computed from them reveal nothing more.
 
 Runs of the same rows side by side are covered too: every threshold is a cut of one family
 drawn from the score alone (:func:`base_cuts`, between two scores, so ``--direction below``
-and ``above`` flag exact complements), the outcome's grid is chosen among them from the lowest
-score whatever the direction, and each ``by`` column's groups are on the column's own grid,
+and ``above`` flag exact complements), the outcome's grid is chosen among them from both
+ends of the pupils' order towards its middle whatever the direction (so a score read the other
+way round, absence for attendance, gets the same cuts), and each ``by`` column's groups are on the column's own grid,
 chosen among the outcome's (so it does not depend on the other columns given). Given
 thresholds are published only where they flag the pupils a cut does (:func:`choose_grid`).
 
@@ -39,7 +40,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from typing import Literal, NamedTuple
 
@@ -61,10 +62,10 @@ def _units(table: pd.DataFrame) -> list[pd.DataFrame]:
 
 
 def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, min_count: int) -> np.ndarray:
-    """Greedy from the lowest threshold (every grid is chosen from the lowest score, whatever
-    the direction): keep one when every unit has gained at least ``min_count`` positives and
-    negatives since the last kept; then drop kept ones from the end until every unit has
-    ``min_count`` of each beyond the last."""
+    """The thresholds kept so that every band holds ``min_count`` positives and negatives in
+    every unit: greedy from the lowest threshold up to the middle of the pupils and from the
+    highest down to it (:func:`_meet`), keeping one when every unit has gained at least
+    ``min_count`` of each since the last kept."""
     order = np.sort(thresholds)
     cums, totals = [], []
     for u in units:
@@ -72,16 +73,67 @@ def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, min_count: int) -> 
         n_pos = float(u["n_pos"].iloc[0])
         cums += [s["tp"].to_numpy(float), s["fp"].to_numpy(float)]
         totals += [n_pos, float(u["n"].iloc[0]) - n_pos]
+    if not cums or not order.size:
+        return order[:0]
+    cum, total = np.array(cums), np.array(totals)[:, None]
+    flagged, rows = cum.sum(axis=0), float(total.sum())
+    lower = _kept_from_lowest(cum[:, 2 * flagged <= rows], min_count)
+    top = (total - cum)[:, ::-1]  # the same counts read from the highest threshold
+    upper = order.size - 1 - _kept_from_lowest(top[:, 2 * flagged[::-1] >= rows],
+                                               min_count)[::-1]
+
+    def misfit(lo: np.ndarray, hi: np.ndarray) -> str | None:
+        below = cum[:, lo[-1]] if lo.size else np.zeros(len(cum))
+        above = cum[:, hi[0]] if hi.size else total[:, 0]
+        if (lo.size and hi.size and lo[-1] == hi[0]) or np.all(above - below >= min_count):
+            return None
+        return _nearer_middle(flagged[lo[-1]] if lo.size else None,
+                              flagged[hi[0]] if hi.size else None, rows)
+
+    return order[_meet(lower, upper, misfit)]
+
+
+def _kept_from_lowest(cum: np.ndarray, min_count: int) -> np.ndarray:
+    """Indices of the columns of ``cum`` (running totals, one row per count) kept greedily
+    from the first: each when every row has gained at least ``min_count`` since the last."""
     kept: list[int] = []
-    last = [0.0] * len(cums)
-    for i in range(len(order) if cums else 0):
-        if all(c[i] - lc >= min_count for c, lc in zip(cums, last, strict=True)):
+    last = np.zeros(len(cum))
+    for i in range(cum.shape[1]):
+        if np.all(cum[:, i] - last >= min_count):
             kept.append(i)
-            last = [c[i] for c in cums]
-    while kept and not all(t - c[kept[-1]] >= min_count for c, t in zip(cums, totals,
-                                                                        strict=True)):
-        kept.pop()
-    return order[kept]
+            last = cum[:, i]
+    return np.array(kept, dtype=int)
+
+
+def _nearer_middle(lower: float | None, upper: float | None, rows: float) -> str:
+    """Which of two cuts either side of the middle of ``rows`` pupils (``flagged`` of each,
+    None for no cut) is nearer to it: ``"both"`` when they are as near, so that the choice
+    is the same read from either end."""
+    if lower is None or upper is None:
+        return "upper" if lower is None else "lower"
+    gap = (rows - 2 * lower) - (2 * upper - rows)
+    return "both" if gap == 0 else ("upper" if gap > 0 else "lower")
+
+
+def _meet(lower: np.ndarray, upper: np.ndarray,
+          misfit: Callable[[np.ndarray, np.ndarray], str | None]) -> np.ndarray:
+    """The cuts chosen from the lowest score up to the middle of the pupils (``lower``) and
+    from the highest down to it (``upper``, both ascending), together: while the cuts either
+    side of the middle do not fit, the side ``misfit`` names is dropped (``"both"``, or one).
+
+    Why from both ends: a grid chosen from the lowest score alone cut the pupils at different
+    places when the same pupils were scored the other way round (attendance, and absence as
+    1 minus it), and the two tables side by side differed by bands of 3 to 9 pupils. Chosen
+    from both ends towards the middle, with the middle settled the same way from either
+    end, the two scores get the same cuts (each the other's in reverse)."""
+    while (side := misfit(lower, upper)) is not None:
+        drop_lower = side in ("lower", "both") and lower.size > 0 or not upper.size
+        drop_upper = side in ("upper", "both") and upper.size > 0 or not lower.size
+        if not lower.size and not upper.size:
+            break
+        lower = lower[:-1] if drop_lower and lower.size else lower
+        upper = upper[1:] if drop_upper and upper.size else upper
+    return np.union1d(lower, upper)
 
 
 class Fence(NamedTuple):
@@ -197,8 +249,10 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
 def around_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
                   min_count: int) -> np.ndarray:
     """``cuts`` (sorted) without those that would leave the nearest cuts either side of a
-    fence fewer than ``3 * min_count`` of these pupils apart: from the lowest above the fence
-    up, each too near the one below it is dropped.
+    fence fewer than ``3 * min_count`` of these pupils apart: for a fence below the middle of
+    the pupils, each cut above it too near the one below it is dropped, from the lowest up;
+    for one above the middle the same from the highest down (:func:`_meet`), so that a score
+    read the other way round (absence for attendance) loses the same cuts.
 
     Why: the cuts either side keep ``min_count`` from the fence's count (:func:`clear_of_fences`),
     and that rule is public, so the count lies from the lower one's ``flagged`` plus
@@ -210,11 +264,44 @@ def around_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
         return cuts
     s = np.sort(np.asarray(score, dtype=float))
     s = s[~np.isnan(s)]
+    rows = s.size
+    spans = _fence_spans(s, plan)
     flagged = np.searchsorted(s, cuts, side="left")
-    keep = np.ones(cuts.size, dtype=bool)
-    for fence in plan.fences:
-        least = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
-        most = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
+    lower = np.flatnonzero(_kept_around(flagged, spans, min_count) & (2 * flagged <= rows))
+    # read from the highest: each pupil's rank from the top, the spans turned round
+    top = rows - flagged[::-1]
+    turned = sorted((rows - most, rows - least) for least, most in spans)
+    upper = cuts.size - 1 - np.flatnonzero(_kept_around(top, turned, min_count)
+                                           & (2 * top <= rows))[::-1]
+
+    def misfit(lo: np.ndarray, hi: np.ndarray) -> str | None:
+        kept = flagged[np.union1d(lo, hi)]
+        sides = set()  # every fence's at once: the same whichever end is read first
+        for least, most in spans:
+            below, above = kept[kept <= least], kept[kept >= most]
+            if below.size and above.size and above[0] - below[-1] < 3 * min_count:
+                middle = least + most - rows
+                sides |= {"lower", "upper"} if middle == 0 else \
+                    {"upper" if middle < 0 else "lower"}
+        return None if not sides else ("both" if len(sides) == 2 else sides.pop())
+
+    return cuts[_meet(lower, upper, misfit)]
+
+
+def _fence_spans(s: np.ndarray, plan: FencePlan) -> list[tuple[int, int]]:
+    """Each fence's pupils as (least, most): the sorted scores ``s`` certainly below it, and
+    those up to it (float error and rounding, ``plan.tol``), in the pupils' order."""
+    spans = {(int(np.searchsorted(s, f.value - plan.tol, side="left")),
+              int(np.searchsorted(s, f.value + plan.tol, side="right"))) for f in plan.fences}
+    return sorted(spans)
+
+
+def _kept_around(flagged: np.ndarray, spans: list[tuple[int, int]], min_count: int
+                 ) -> np.ndarray:
+    """Which cuts (``flagged``, ascending) stay when, fence by fence from the lowest, each cut
+    above a fence too near the last one below it (``3 * min_count``) is dropped."""
+    keep = np.ones(flagged.size, dtype=bool)
+    for least, most in spans:
         below = np.flatnonzero(keep & (flagged <= least))
         if not below.size:
             continue
@@ -223,7 +310,7 @@ def around_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
             if flagged[j] - lower >= 3 * min_count:
                 break
             keep[j] = False
-    return cuts[keep]
+    return keep
 
 
 def quantile_counts(s: np.ndarray, p: float) -> list[tuple[int, int]]:
@@ -266,16 +353,18 @@ def _between(lo: float, hi: float) -> float:
 
 def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     """The canonical family every published threshold of real data is drawn from: from the
-    score alone (the rows used), cuts strictly between adjacent distinct scores, chosen from the
-    lowest so that every band -- below the first cut, between neighbours, above the last --
-    holds at least ``max(least, rows / MAX_BASE_BANDS)`` pupils (``least`` 10 for the command;
-    the library's protection below 10 uses its own).
+    score alone (the rows used), cuts strictly between adjacent distinct scores, chosen from
+    the lowest score up to the middle of the pupils and from the highest down to it so that
+    every band -- below the first cut, between neighbours, above the last -- holds at least
+    ``max(least, rows / MAX_BASE_BANDS)`` pupils (``least`` 10 for the command; the library's
+    protection below 10 uses its own).
 
     Why from the score alone: ``flagged`` (and ``n``) does not depend on the outcome, so the
     grids of two outcomes drawn from one family are at least a band of 10 pupils apart; and
     a cut between two scores splits the pupils the same way for ``--direction below`` and
-    ``above``. No cut lies within ``least`` pupils of a fence other commands count pupils at
-    (:func:`clear_of_fences`)."""
+    ``above``. Why from both ends: a score read the other way round (absence as 1 minus
+    attendance) then gets the same cuts (:func:`_meet`). No cut lies within ``least`` pupils
+    of a fence other commands count pupils at (:func:`clear_of_fences`)."""
     s = np.sort(np.asarray(score, dtype=float))
     s = s[~np.isnan(s)]
     size = max(least, -(-s.size // MAX_BASE_BANDS))
@@ -284,16 +373,19 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     # where a number lies strictly between a value and the next: none between 0.3 and 0.1 + 0.2
     # (adjacent floats), and a cut there was a score, read differently by the two directions
     room = np.flatnonzero(values[1:] > np.nextafter(values[:-1], np.inf))
-    cuts: list[int] = []
-    last = 0
-    while True:
-        i = int(np.searchsorted(below, last + size, side="left"))
-        j = int(np.searchsorted(room, i))  # the first value from i with room after it
-        i = int(room[j]) if j < room.size else values.size
-        if i >= values.size - 1 or s.size - below[i] < size:
-            break
-        cuts.append(i)
-        last = int(below[i])
+    last = values.size - 2  # the cut after value i is the cut after value last - i read turned
+    lower = _cuts_from_lowest(counts, room, size)
+    upper = last - _cuts_from_lowest(counts[::-1], last - room[::-1], size)[::-1]
+
+    def misfit(lo: np.ndarray, hi: np.ndarray) -> str | None:
+        if lo.size and hi.size and lo[-1] == hi[0]:
+            return None
+        if (below[hi[0]] if hi.size else s.size) - (below[lo[-1]] if lo.size else 0) >= size:
+            return None
+        return _nearer_middle(below[lo[-1]] if lo.size else None,
+                              below[hi[0]] if hi.size else None, s.size)
+
+    cuts = _meet(lower, upper, misfit) if values.size > 1 else lower
     # then those too near a fence dropped (not moved: a cut placed at the first place clear
     # of a fence, min_count beyond it, gave the fence's count away to anyone who knows
     # this rule), and the cuts either side of a fence wide apart, in every grid drawn from
@@ -301,6 +393,24 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     found = np.array([_between(values[i], values[i + 1]) for i in cuts], dtype=float)
     plan = fence_plan(s)
     return around_fences(s, found[clear_of_fences(s, found, plan, least)], plan, least)
+
+
+def _cuts_from_lowest(counts: np.ndarray, room: np.ndarray, size: int) -> np.ndarray:
+    """Indices of the distinct scores (their ``counts``, lowest first) a cut follows, chosen
+    from the lowest up to the middle of the pupils: each at the first value with ``room``
+    after it that leaves at least ``size`` pupils since the last cut."""
+    below = np.cumsum(counts)
+    rows = int(below[-1]) if below.size else 0
+    cuts: list[int] = []
+    last = 0
+    while True:
+        i = int(np.searchsorted(below, last + size, side="left"))
+        j = int(np.searchsorted(room, i))  # the first value from i with room after it
+        if j >= room.size or 2 * int(below[room[j]]) > rows:
+            break
+        cuts.append(int(room[j]))
+        last = int(below[room[j]])
+    return np.array(cuts, dtype=int)
 
 
 class GridChoice(NamedTuple):
@@ -491,7 +601,8 @@ def choose_grid(df: pd.DataFrame, score: str, outcome: str, direction: str = "be
     side by side (any ``by``, ``min_count``, thresholds, direction or outcome) cuts no band
     under 10: :func:`base_cuts` from the score alone (the outcome's grids of two outcomes are
     then a band of 10 pupils apart, and a cut between two scores is read the same way by both
-    directions); the outcome's grid, chosen greedily from the lowest score among those cuts so
+    directions); the outcome's grid, chosen greedily from both ends towards the middle among
+    those cuts (:func:`_meet`: a score read the other way round gets the same cuts) so
     that every band holds ``min_count`` with and without the outcome (the same for both
     directions); each ``by`` column's grid among the outcome's, with the rule within its own
     groups only, so it does not depend on the other columns given (a group's tables of ``--by
