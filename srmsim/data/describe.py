@@ -235,7 +235,14 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
     (the sum of the finest groups'), its printed mean a bound to 1 decimal (in whole sessions
     with one calendar, :func:`srmsim.calibrate.disclosure.mean_inequalities`); every group's
     persistently absent count is taken as known, shown or hidden, so the audit can only be
-    stricter than an attacker."""
+    stricter than an attacker.
+
+    When the records' severely absent pupils are at least ``threshold`` calibrate prints
+    their number, so the audit takes it as known; then, and always, no group's severely
+    absent count under ``threshold`` may be pinned exactly (means of FSM and non-FSM pupils
+    bounding theirs to at most 7 and 5 beside calibrate's 12 made them 7 and 5). Exactly,
+    not to fewer than ``threshold`` values as for the total: a group's high mean bounds its
+    count to a few, and that rule would withhold most tables' means."""
     from srmsim.calibrate.disclosure import mean_inequalities, one_calendar
     from srmsim.privacy import feasible_ranges
 
@@ -312,10 +319,24 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
         return False
     values_arr, hidden_arr = np.array(values), np.array(hidden)
     audited = [c for c in (total, rest) if values_arr[c] < threshold]
-    if not audited:
+    if audited:
+        lo, hi = feasible_ranges(values_arr, hidden_arr, equations, inequalities, cells=audited)
+        if any(hi[c] - lo[c] < threshold for c in audited):
+            return True
+    # each group's severely absent pupils (of the finest groups, and of each row shown) must
+    # not be pinned exactly when under the threshold: FSM and non-FSM means bounded theirs to
+    # at most 7 and 5, and calibrate's 12 in all made them exactly 7 and 5. calibrate may
+    # print a total of at least the threshold (it hides it when a remainder is small, as
+    # above), so the attacker is taken to know it then.
+    if values_arr[total] >= threshold:
+        hidden_arr[total] = hidden_arr[rest] = False
+    groups = [c for c in range(len(values_arr)) if hidden_arr[c] and c not in (total, rest)
+              and values_arr[c] < threshold]
+    if not groups:
         return False
-    lo, hi = feasible_ranges(values_arr, hidden_arr, equations, inequalities, cells=audited)
-    return bool(any(hi[c] - lo[c] < threshold for c in audited))
+    lo, hi = feasible_ranges(values_arr, hidden_arr, equations, inequalities, cells=groups,
+                             enough=1.0)
+    return bool(any(hi[c] == lo[c] for c in groups))
 
 
 def small_counts(ds: Dataset, by: list[str], threshold: int = DEFAULT_THRESHOLD
