@@ -239,7 +239,8 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
 
     When the records' severely absent pupils are at least ``threshold`` calibrate prints
     their number, so the audit takes it as known; then, and always, no group's severely
-    absent count under ``threshold`` may be pinned exactly (means of FSM and non-FSM pupils
+    absent count (or persistently but not severely absent count) under ``threshold`` may be
+    pinned exactly (means of FSM and non-FSM pupils
     bounding theirs to at most 7 and 5 beside calibrate's 12 made them 7 and 5). Exactly,
     not to fewer than ``threshold`` values as for the total: a group's high mean bounds its
     count to a few, and that rule would withhold most tables' means."""
@@ -281,6 +282,7 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
         hidden.append(hide)
         return len(values) - 1
 
+    absent_of = dict(enumerate(finest_absent.tolist()))  # each group cell's absent pupils
     for c in range(cells):  # a group's severe pupils are some of its absent
         inequalities.append({c: 1.0, unit: -float(finest_absent[c])})
     total = add(float(severe.sum()), True)
@@ -304,6 +306,8 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
                 members = np.flatnonzero((fine[:, cols] == body[j]).all(axis=1)).tolist()
             shown_any = True
             g = add(float(severe[members].sum()), True)
+            if len(members) < cells:  # the Total's are the total and rest, audited above
+                absent_of[g] = float(table["persistently_absent"].iloc[j])
             equations.append({g: 1.0, **{c: -1.0 for c in members}})
             local = np.array([values[g], float(table["persistently_absent"].iloc[j]),
                               float(table["with_sessions"].iloc[j]), 1.0])
@@ -323,15 +327,17 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
         lo, hi = feasible_ranges(values_arr, hidden_arr, equations, inequalities, cells=audited)
         if any(hi[c] - lo[c] < threshold for c in audited):
             return True
-    # each group's severely absent pupils (of the finest groups, and of each row shown) must
-    # not be pinned exactly when under the threshold: FSM and non-FSM means bounded theirs to
-    # at most 7 and 5, and calibrate's 12 in all made them exactly 7 and 5. calibrate may
-    # print a total of at least the threshold (it hides it when a remainder is small, as
-    # above), so the attacker is taken to know it then.
+    # each group's severely absent pupils (of the finest groups, and of each row shown), and
+    # its persistently but not severely absent (its absent, known, less those), must not be
+    # pinned exactly when under the threshold: FSM and non-FSM means bounded their severe to
+    # at most 7 and 5, and calibrate's 12 in all made them exactly 7 and 5 (and with 13 and
+    # 11 of 20 absent each, the other 7 and 9). calibrate may print a total of at least the
+    # threshold (it hides it when a remainder is small, as above), so the attacker is taken
+    # to know it then.
     if values_arr[total] >= threshold:
         hidden_arr[total] = hidden_arr[rest] = False
-    groups = [c for c in range(len(values_arr)) if hidden_arr[c] and c not in (total, rest)
-              and values_arr[c] < threshold]
+    groups = [c for c, absent in absent_of.items() if hidden_arr[c]
+              and min(values_arr[c], absent - values_arr[c]) < threshold]
     if not groups:
         return False
     lo, hi = feasible_ranges(values_arr, hidden_arr, equations, inequalities, cells=groups,
