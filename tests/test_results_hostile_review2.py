@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -162,3 +163,20 @@ def test_the_printed_morris_table_reads_in_each_outcomes_unit():
     assert OUTCOMES["cost"].format_difference(1234.5).lstrip("+") in table
     assert "0.0197" not in table
     assert "0.0197" in format_sensitivity(morris).split("\n\n")[1]  # without: as computed
+
+
+@pytest.mark.parametrize("scale", ["number", "hours", "money", "share", "count", "months",
+                                   "requests"])
+def test_huge_and_tiny_numbers_print_as_powers_of_ten(scale):
+    """A custom sum of 7e149 printed as 150 digits (and 1e300 in pareto.csv as 301); a
+    difference of 3e-9 as +0.000000, as if there were none."""
+    from srmsim.experiment.outcomes import format_difference, format_value
+
+    huge, tiny = format_value(7e149, scale), format_difference(3e-9, scale)
+    assert "× 10^" in huge and len(huge) < 30, huge
+    assert "× 10^" in tiny and tiny.startswith("+"), tiny
+    assert not re.search(r"\d{5}", huge + tiny)
+    assert format_difference(-1e300, scale).startswith("-")
+    # ordinary numbers as before
+    assert "× 10^" not in format_value(12345.6, scale) + format_difference(0.4, scale)
+    assert format_difference(0.0, scale).startswith("±")

@@ -156,8 +156,19 @@ class Outcome:
         return "better" if up == (self.better == "higher") else "worse"
 
 
+#: from this size a number prints as ``1.235 × 10^17``: plain digits beyond a float's 15-17
+#: significant ones are noise (1e300 printed as 301 digits)
+HUGE = 1e15
+
+
 def _plain(value: float, decimals: int) -> str:
-    return f"{value:,.{decimals}f}"
+    return _power_of_ten(value, 4) if abs(value) >= HUGE else f"{value:,.{decimals}f}"
+
+
+def _power_of_ten(value: float, digits: int) -> str:
+    """``value`` as ``m × 10^e`` with ``digits`` significant digits: 1.235 × 10^17."""
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')} × 10^{int(exponent)}"
 
 
 def format_value(value: float, scale: str) -> str:
@@ -165,7 +176,7 @@ def format_value(value: float, scale: str) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     if scale == "share":
-        return f"{100 * value:,.1f}%"
+        return f"{_plain(100 * value, 1)}%"
     if scale == "money":
         return f"-£{_pounds(-value)}" if value < 0 else f"£{_pounds(value)}"
     if scale == "hours":
@@ -212,15 +223,23 @@ def format_difference(value: float, scale: str) -> str:
     sign = "+" if value > 0 else "-" if value < 0 else "±"
     a = abs(value)
     if scale == "share":
-        a = 100 * a
-        return f"{sign}{_plain(a, significant_decimals(a, 2))} pp"
-    base, unit = {"money": (0, ""), "hours": (0, " h"), "months": (2, " months"),
+        return f"{sign}{_difference_digits(100 * a, 2)} pp"
+    if scale == "money":
+        return f"{sign}£{_power_of_ten(a, 2) if 0 < a < 5e-7 else _pounds(a)}"
+    base, unit = {"hours": (0, " h"), "months": (2, " months"),
                   "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
                   "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week"),
                   "requests": (0 if a >= 100 else 1, " requests")}.get(scale, (3, ""))
-    if scale == "money":
-        return f"{sign}£{_pounds(a)}"
-    return f"{sign}{_plain(a, significant_decimals(a, base))}{unit}"
+    return f"{sign}{_difference_digits(a, base)}{unit}"
+
+
+def _difference_digits(a: float, base: int) -> str:
+    """A difference's size ``a`` with ``base`` decimals, more for a small one, and as a power
+    of ten where six decimals would still read 0.000000 (a real difference, not none)."""
+    decimals = significant_decimals(a, base)
+    if 0 < a < 0.5 * 10 ** -decimals:
+        return _power_of_ten(a, 2)
+    return _plain(a, decimals)
 
 
 def format_relative(value: float) -> str:
