@@ -418,3 +418,23 @@ def test_an_unmapped_long_column_name_is_noted_as_an_excerpt(tmp_path: Path, cap
     assert status in (0, 2)
     (note,) = [ln for ln in out.splitlines() if "1111" in ln]
     assert "(400 characters)" in note and len(note) < 300, note
+
+
+@pytest.mark.once
+def test_a_rejected_reimport_leaves_the_dataset_there_as_it_was(tmp_path: Path, capsys) -> None:
+    """``data import --overwrite`` of an export with rejected rows deleted the dataset already
+    in --out (the folder was replaced by the new reports) and exited 2: a bad row in a new
+    export lost the old records. The folder is now left exactly as it was."""
+    out = tmp_path / "ds"
+    args = ["data", "import", str(PUPILS), str(WEEKS), "--mapping", str(EXAMPLE_MAPPING),
+            "--out", str(out)]
+    assert main(args + ["--allow-rejects"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(args + ["--overwrite"]) == 2  # the same export: 40 rows rejected
+    err = capsys.readouterr().err
+    assert "no dataset written: 40 rows rejected" in err and "is unchanged" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert len(read_dataset(out).students) == 235
+    # accepted, it replaces the folder as before
+    assert main(args + ["--overwrite", "--allow-rejects"]) == 0

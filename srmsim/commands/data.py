@@ -164,6 +164,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from srmsim.data.dataset import META_FILE
     from srmsim.data.importer import import_files
     from srmsim.data.validate import format_report
 
@@ -179,6 +180,12 @@ def run_import(args: argparse.Namespace) -> int:
               f"{plural(tables['observations']['accepted'], 'observation')}); "
               f"reject report in {out / 'rejects.csv'}")
         return 0
+    if (out / META_FILE).exists():  # a re-import with rejects: the dataset there is kept
+        print(f"no dataset written: {plural(result.rejected, 'row')} rejected; the dataset "
+              f"in {out} is unchanged (`srmsim data validate ... --out DIR` writes the whole "
+              "reject report); fix the export, or pass --allow-rejects to import the accepted "
+              "rows", file=sys.stderr)
+        return EXIT_REJECTS
     print(f"no dataset written: {plural(result.rejected, 'row')} rejected (see "
           f"{out / 'rejects.csv'}); "
           "fix the export, or pass --allow-rejects to import the accepted rows", file=sys.stderr)

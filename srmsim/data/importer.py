@@ -134,9 +134,12 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
     """Validate and import; returns the result and whether the dataset was written.
 
     The new folder (reports, and the dataset when accepted) replaces ``out`` as a whole, so
-    with ``overwrite`` a rejected import leaves only its reports, never an old dataset beside
-    them; an error on the way leaves ``out`` untouched. The returned result has identifying
-    values withheld unless ``show_identifiers``.
+    an accepted import never leaves a stale file of the old one. A rejected import into a
+    folder that holds a dataset (with ``overwrite``) leaves it as it was, reports and all:
+    its reports beside the old dataset would read as that dataset's, and replacing the folder
+    deleted a dataset because a new export had one bad row. An error on the way leaves
+    ``out`` untouched too. The returned result has identifying values withheld unless
+    ``show_identifiers``.
     """
     if not files.get("students"):
         raise DataError("import needs a students file (observations are linked to it); give one "
@@ -151,6 +154,8 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
     result = validate_files(files, mapping)
     shown = result if show_identifiers else mask_identifiers(result)
     written = result.ok or allow_rejects
+    if not written and (out / META_FILE).exists():
+        return shown, False  # the dataset already there stays, untouched
     with replace_dir(out, private=True, replaceable=replaceable) as tmp:
         write_report(shown, tmp)
         if written:
