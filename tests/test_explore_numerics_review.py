@@ -5,7 +5,6 @@ as unexplained NaN, and a damaged results folder met with a traceback."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -194,14 +193,15 @@ def test_a_damaged_results_folder_is_named_not_a_traceback(results, tmp_path, ca
 def test_discover_names_the_folder_and_a_plain_row_for_a_run_outside_its_range(results,
                                                                               tmp_path, capsys):
     """A range narrowed by hand in manifest.json: PRIM's message named neither the folder nor
-    the row but as numpy's repr ("in row np.int64(0)")."""
+    the row but as numpy's repr ("in row np.int64(0)"). The draws are now checked against
+    the manifest's design first, and the folder's parameters.csv is named."""
     folder = tmp_path / "o"
     shutil.copytree(results, folder)
     _manifest(lambda m: m["uncertain"].update({EFFECT: [0.0, 0.01]}))(folder)
     assert main(["discover", str(folder), "--condition", "attainment_diff < 0.1"]) == 2
     err = capsys.readouterr().err
-    assert re.search(rf"{re.escape(str(folder))}: PRIM: parameter '{EFFECT}' is [0-9.e-]+ in "
-                     r"row \d+, outside its bounds \(0, 0\.01\)", err), err
+    assert f"{folder / 'parameters.csv'}: not the values the design and seed in " \
+        "manifest.json draw" in err, err
     assert "np.int64" not in err and "Traceback" not in err
     assert not (folder / "discovery").exists()
 
@@ -220,3 +220,59 @@ def test_a_cart_leaf_may_hold_exactly_mass_min_of_the_runs():
                          mass_min=0.07)
     assert sorted(leaves["density"]) == [0.0, 1.0]
     assert sorted(leaves["coverage"]) == [0.0, 1.0]
+
+
+@pytest.fixture(scope="module")
+def lhs_results(tmp_path_factory) -> dict[int, Path]:
+    """The same experiment (the default Latin hypercube, 8 states of the world) with seeds 3
+    and 4."""
+    tmp = tmp_path_factory.mktemp("lhs")
+    (tmp / "boost.yaml").write_text(yaml.safe_dump(TINY))
+    out = {}
+    for seed in (3, 4):
+        exp = {"name": "boost", "scenario": "boost.yaml", "baseline": "off", "seed": seed,
+               "outcomes": ["attainment"], "variants": {"off": {"policy": None}, "on": {}},
+               "replications": 8,
+               "uncertain": {EFFECT: [0.0, 0.4],
+                             "policy.actions.boost.cost_per_week": [0.0, 10.0]}}
+        (tmp / f"exp{seed}.yaml").write_text(yaml.safe_dump(exp))
+        run_experiment(load_experiment(tmp / f"exp{seed}.yaml"), tmp / f"o{seed}", workers=1,
+                       progress=False)
+        out[seed] = tmp / f"o{seed}"
+    return out
+
+
+def _reverse_column(folder: Path) -> None:
+    table = pd.read_csv(folder / "parameters.csv")
+    table[EFFECT] = table[EFFECT].to_numpy()[::-1]  # still within its bounds
+    table.to_csv(folder / "parameters.csv", index=False)
+
+
+@pytest.mark.parametrize("command", [["discover", "--condition", "attainment_diff < 0.01"],
+                                     ["sensitivity"]])
+@pytest.mark.parametrize("damage", ["other_seed", "reversed"])
+def test_parameters_csv_not_the_designs_draws_is_refused(lhs_results, tmp_path, capsys,
+                                                         command, damage):
+    """parameters.csv copied from the same experiment run with another seed (or a column
+    reversed by hand, within its bounds) was analysed as the runs' own: discover reported
+    another parameter and region with exit 0. Now refused naming the file; nothing written."""
+    folder = tmp_path / "o"
+    shutil.copytree(lhs_results[3], folder)
+    if damage == "other_seed":
+        shutil.copy(lhs_results[4] / "parameters.csv", folder / "parameters.csv")
+    else:
+        _reverse_column(folder)
+    before = sorted(p.name for p in folder.iterdir())
+    assert main([command[0], str(folder), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'parameters.csv'}: not the values the design and seed" in err, err
+    assert "Traceback" not in err and sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_the_designs_own_draws_are_analysed(lhs_results, tmp_path, capsys):
+    """Negative control: the folder as written is read (each seed's own draws)."""
+    for seed, folder in lhs_results.items():
+        copy = tmp_path / f"o{seed}"
+        shutil.copytree(folder, copy)
+        assert main(["discover", str(copy), "--condition", "attainment_diff < 1"]) == 0
+    capsys.readouterr()

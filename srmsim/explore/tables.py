@@ -47,6 +47,8 @@ class Explored:
             shown = ", ".join(map(str, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
             raise DataError(f"{params}: no row for {agree(len(unknown), 'replication')} {shown},"
                             " which the experiment ran (hand-edited or corrupt)")
+        check_draws(params, self.parameters, self.bounds, self.design,
+                    self.manifest.get("root_seed"), self.manifest.get("versions"))
 
     def variant(self, name: str | None) -> str:
         """A variant to look at: the one named, or the only one besides the baseline."""
@@ -105,6 +107,36 @@ def manifest_design(manifest: dict, where: Path) -> tuple[dict[str, tuple[float,
         raise DataError(f"{where}: its design is not one srmsim wrote (hand-edited or corrupt; "
                         f"{why[:200]})") from None
     return bounds, design
+
+
+def check_draws(path: Path, parameters: pd.DataFrame, bounds: dict[str, tuple[float, float]],
+                design: dict, seed: object, made_with: object = None) -> None:
+    """The draws read are the design's points for the manifest's seed, in replication order
+    (each is drawn from them alone, :func:`srmsim.explore.design.sample`). Why: the file is
+    not hashed with the runs, and a parameters.csv copied from the same experiment with
+    another seed (or a column reordered within its bounds) was analysed as the runs' own:
+    `discover` named another parameter and region, exit 0."""
+    from srmsim.explore.design import DesignConfig, sample
+
+    rows = len(parameters)
+    if not isinstance(seed, int) or isinstance(seed, bool) or \
+            list(parameters.index) != list(range(rows)):
+        raise DataError(f"{path}: its replications are not 0 to {rows - 1}, or the manifest "
+                        "has no seed to check them against (hand-edited or corrupt)")
+    config = DesignConfig.model_validate({k: v for k, v in design.items()
+                                          if k != "levels" or design.get("method") == "morris"})
+    expected = sample(config, bounds, seed, rows if config.method == "lhs" else None)
+    if expected.shape != parameters.shape or not np.array_equal(
+            expected, parameters[list(bounds)].to_numpy()):
+        from srmsim.store import versions
+
+        now = versions()
+        changed = [f"{lib} {made_with[lib]} then, {now[lib]} now" for lib in ("numpy", "scipy")
+                   if isinstance(made_with, dict) and made_with.get(lib, now[lib]) != now[lib]]
+        raise DataError(f"{path}: not the values the design and seed in manifest.json draw "
+                        "(either file edited, or copied from another experiment"
+                        + (f"; or drawn by other libraries: {', '.join(changed)}" if changed
+                           else "") + "); run the experiment again")
 
 
 def read_parameters(path: Path, names: list[str]) -> pd.DataFrame:
