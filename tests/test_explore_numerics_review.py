@@ -276,3 +276,31 @@ def test_the_designs_own_draws_are_analysed(lhs_results, tmp_path, capsys):
         shutil.copytree(folder, copy)
         assert main(["discover", str(copy), "--condition", "attainment_diff < 1"]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "a folder"])
+def test_a_damaged_search_store_is_named_not_a_traceback(tmp_path, capsys, damage):
+    """study.db cut short, overwritten or replaced by a folder: optuna's sqlalchemy error (or
+    sqlite's) escaped as a traceback with exit 1, on a resumed search and a repeated one."""
+    from test_explore import tiny_optimisation
+
+    data = tiny_optimisation(tmp_path, replications=1, search={"trials": 2, "batch": 2})
+    path = tmp_path / "opt.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "o"
+    argv = ["optimise", str(path), "--out", str(out), "--quiet", "--workers", "1"]
+    assert main(argv) == 0
+    store = out / "study.db"
+    if damage == "truncated":
+        store.write_bytes(store.read_bytes()[:1000])
+    elif damage == "random bytes":
+        store.write_bytes(np.random.default_rng(1).bytes(8192))
+    else:
+        store.unlink()
+        store.mkdir()
+    capsys.readouterr()
+    for extra in ([], ["--resume"]):
+        assert main(argv + extra) == 2
+        err = capsys.readouterr().err
+        assert f"{store}: not a search store srmsim can read" in err, err
+        assert "Traceback" not in err and len(err.splitlines()) <= 2

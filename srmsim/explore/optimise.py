@@ -40,6 +40,7 @@ import hashlib
 import json
 import math
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Mapping
@@ -583,8 +584,17 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
                    marker)
     directions = ["maximize" if d == "maximise" else "minimize"
                   for d in opt.config.objectives.values()]
-    return optuna.create_study(storage=f"sqlite:///{(out / 'study.db').resolve()}",
-                               study_name=opt.name, directions=directions, load_if_exists=True)
+    store = out / "study.db"
+    try:
+        return optuna.create_study(storage=f"sqlite:///{store.resolve()}",
+                                   study_name=opt.name, directions=directions,
+                                   load_if_exists=True)
+    except (sqlite3.Error, OSError, require("sqlalchemy.exc").SQLAlchemyError) as err:
+        # a truncated or overwritten file met sqlalchemy's DatabaseError as a traceback
+        why = str(getattr(err, "orig", None) or err).splitlines()[0][:120]
+        raise SrmsimError(f"{store}: not a search store srmsim can read ({why}); choose "
+                          "another --out, or delete the folder to start the search again") \
+            from None
 
 
 def _sampler(opt: Optimisation, batch_index: int) -> Any:
