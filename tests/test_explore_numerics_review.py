@@ -129,6 +129,19 @@ def test_an_outcome_without_indices_is_explained_not_printed_as_nan():
     assert "(no outcome varied)" in only and "NaN" not in only
 
 
+def test_indices_outside_zero_to_one_are_explained():
+    """Under a heading that says "the share (0 to 1)" rows read S1 1.22 and ST -0.004 from a
+    small design, unexplained."""
+    def table(s1: float, st: float) -> pd.DataFrame:
+        return pd.DataFrame([{"target": "on", "variant": "on", "outcome": "attainment",
+                              "parameter": p, "method": "sobol", "S1": s1, "S1_conf": 0.3,
+                              "ST": st, "ST_conf": 0.3} for p in ("a", "b")])
+
+    text = " ".join(format_sensitivity(table(1.22, -0.00354)).split())
+    assert "2 rows above 1 or below 0: estimates from this many design points stray" in text
+    assert "above 1 or below 0" not in format_sensitivity(table(0.4, 0.6))  # control
+
+
 # --- a damaged results folder ---------------------------------------------------------------
 
 

@@ -309,4 +309,12 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
             "No indices (blank in sensitivity.csv) for what did not vary with the uncertain "
             "parameters, which leaves no variance to apportion: " + "; ".join(flat) + ".",
             width=100)
+    if not morris:  # a share above 1 or below 0 beside a heading that says 0 to 1
+        strays = out.loc[(table.loc[~constant, ["S1", "ST"]].lt(0)
+                          | table.loc[~constant, ["S1", "ST"]].gt(1)).any(axis=1).to_numpy()]
+        if len(strays):
+            text += "\n" + textwrap.fill(
+                f"{plural(len(strays), 'row')} above 1 or below 0: estimates from this many "
+                "design points stray outside the 0 to 1 the indices lie in (their +/- says by "
+                "how much they may be off); a design with a larger n narrows them.", width=100)
     return text
