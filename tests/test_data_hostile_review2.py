@@ -172,3 +172,20 @@ def test_a_hand_edited_anonymised_flag_is_named(tmp_path):
         with pytest.raises(DataError, match=r"dataset.json: anonymised must be true or false"):
             read_dataset(edited)
     assert read_dataset(ds).anonymised is False
+
+
+# ------------------------------------------------------------ a group named as the table's rows
+@pytest.mark.parametrize("name", ["Total", "TOTAL", " total", "(missing)"])
+def test_a_school_called_as_the_tables_own_rows_is_refused(tmp_path, capsys, name):
+    """A school called Total printed a second row labelled Total (30 pupils beside the real
+    total's 150), in the table and in summary.csv, with nothing to tell them apart."""
+    path = tmp_path / "pupils.csv"
+    path.write_text(_pupils(n=60, school=lambda i: name if i % 2 else "S01"), encoding="utf-8")
+    out = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(path), "--out", str(out)]) == 0
+    capsys.readouterr()
+    for by in ("school", "sex"):  # every summary is audited by school
+        err = _error(capsys, ["data", "summary", str(out), "--by", by, "--out",
+                              str(tmp_path / "s.csv")])
+        assert f"a school is called {name.strip()!r}, as summary tables label" in err, err
+        assert not (tmp_path / "s.csv").exists()

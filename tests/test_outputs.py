@@ -113,12 +113,15 @@ def test_rejects_withhold_identifiers_unless_asked_and_neutralise_formulas(
     assert "31/02/2011" in (shown / "rejects.csv").read_text()
 
 
-def test_failed_overwrite_leaves_no_old_dataset_beside_new_reports(tmp_path: Path) -> None:
+def test_failed_overwrite_leaves_the_old_dataset_and_no_new_reports_beside_it(
+        tmp_path: Path) -> None:
+    """A rejected re-import leaves the folder as it was (it had replaced it with the new
+    reports, deleting the dataset): no new report beside the old dataset either."""
     out = tmp_path / "ds"
     assert main(import_args(export(tmp_path), out)) == 0
-    assert (out / "dataset.json").exists()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert main(import_args(export(tmp_path, bad=True), out) + ["--overwrite"]) == 2
-    assert sorted(p.name for p in out.iterdir()) == ["rejects.csv", "summary.json"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds.")]  # no leftovers
 
 

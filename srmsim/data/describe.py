@@ -59,6 +59,11 @@ def _named(columns: list[str]) -> str:
     return ",".join(printable(cut(str(c), 40)) for c in columns)
 
 
+#: labels the table gives rows of its own: a group's value equal to one (any case) would
+#: print two rows alike
+RESERVED_LABELS = {"total": "their total row", "(missing)": "pupils with no value recorded"}
+
+
 def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     """The unsuppressed table: one row per group and a Total row. Not for printing."""
     by = list(by or ["school"])
@@ -119,6 +124,13 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     # left out says it has no pupil (no FSM pupil at A), a count --by school hides
     levels = [labelled(tuple(pd.Series(frame[c].unique()).sort_values(na_position="last")))
               for c in names]
+    for c, column in zip(names, by, strict=True):  # a school called Total read as the total
+        for value in frame[c].dropna().unique():
+            meant = RESERVED_LABELS.get(str(value).strip().casefold())
+            if meant:
+                raise DataError(f"a {column} is called {str(value)!r}, as summary tables "
+                                f"label {meant} (every summary is audited by {column} too); "
+                                "rename it in the export or the mapping and import again")
     size = int(np.prod([len(v) for v in levels], dtype=float))
     if size > MAX_GROUPS:
         raise DataError(f"--by {_named(by)}: {size:,} groups (every combination of the "
