@@ -548,6 +548,13 @@ def test_experiment_default_folder_settings_and_printed_lines(tmp_path, monkeypa
     assert ", 0 runs in " in capsys.readouterr().out
     assert (out / "report.html").read_bytes() == report
     _fails(capsys, ["compare", str(tmp_path)], contains="no manifest.json")
+    # another baseline beside the file's report.html: said so (the report is left as it is);
+    # an empty --baseline was read as the file's, silently
+    assert main(["compare", str(out), "--baseline", "b"]) == 0
+    assert (f"note: {out / 'report.html'} stays against the experiment's own baseline (a); "
+            "effects.csv and forest.png are now against b") in capsys.readouterr().out
+    assert (out / "report.html").read_bytes() == report
+    _fails(capsys, ["compare", str(out), "--baseline", " "], contains="--baseline: empty")
 
 
 def test_data_anonymise_flags_reach_the_anonymisation(tmp_path, monkeypatch, capsys) -> None:

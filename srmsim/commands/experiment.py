@@ -83,6 +83,9 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
     if wanted_html and not html:  # --report with another --baseline: say why there is none
         print(f"note: report.html is written against the experiment's own baseline "
               f"({res.baseline}), not {baseline}; run `srmsim compare {out} --report` for it")
+    elif not own_baseline and (out / "report.html").exists():  # beside effects against another
+        print(f"note: {out / 'report.html'} stays against the experiment's own baseline "
+              f"({res.baseline}); effects.csv and forest.png are now against {baseline}")
     curve = report_learning(out, res.runs, res.level)
     if curve:
         print()
@@ -131,6 +134,9 @@ def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int
 
 def compare_cmd(args: argparse.Namespace) -> int:
     out = Path(args.dir)
+    if args.baseline is not None and not args.baseline.strip():  # '' read as the file's
+        raise SrmsimError("--baseline: empty; give a variant's name, or leave it out for the "
+                          "experiment's own baseline")
     if not (out / "manifest.json").exists():
         raise SrmsimError(f"{out}: not an experiment results directory (no manifest.json)")
     _report(out, args.baseline, html=args.report)
