@@ -66,8 +66,18 @@ def _unit53(bits: np.ndarray) -> np.ndarray:
     return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
 def _mix_scalar(x: int) -> int:
-    return int(_mix(np.array([x & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0])
+    """:func:`_mix` of one number, in Python integers (the same bits): a decision's key is made
+    once a week per decision, and numpy's one-element arrays cost several times as much."""
+    x &= _MASK64
+    x ^= x >> 30
+    x = (x * int(_M1)) & _MASK64
+    x ^= x >> 27
+    x = (x * int(_M2)) & _MASK64
+    return x ^ (x >> 31)
 
 
 def name_hash(name: str) -> int:

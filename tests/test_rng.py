@@ -224,3 +224,36 @@ def test_uniform_each_is_the_per_decision_uniform():
         sel = which == d
         assert np.array_equal(got[sel], crn.uniform(name, 3, uid[sel]))
     assert crn.uniform_each(names, 3, which[:0], uid[:0]).shape == (0,)
+
+
+def test_one_numbers_mix_in_python_integers_is_the_vectors():
+    """A decision's key is mixed once a week in Python integers (numpy's one-element arrays
+    cost several times as much): the same bits as the vectorised finaliser, any input."""
+    from srmsim.rng import _mix, _mix_scalar
+
+    rng = np.random.default_rng(0)
+    xs = [0, 1, -1, 2**63, 2**64 - 1, 2**64, -(2**70)]
+    xs += [int(v) * 7919 for v in rng.integers(-(2**62), 2**62, 5000, dtype=np.int64)]
+    got = [_mix_scalar(x) for x in xs]
+    want = _mix(np.array([x & 0xFFFFFFFFFFFFFFFF for x in xs], dtype=np.uint64)).tolist()
+    assert got == want
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32])
+def test_weeks_since_is_the_masked_difference(dtype):
+    """Weeks since an event, NEVER where none happened (``last < 0``), computed without a
+    branch per student: the same as the masked copy, for every value of the type (int32: a
+    range about the weeks of a run and its extremes)."""
+    from srmsim.policy.profile import NEVER, _weeks_since
+
+    info = np.iinfo(dtype)
+    if dtype == np.int32:
+        last = np.r_[np.arange(-40_000, 40_000), info.min, info.max].astype(dtype)
+    else:
+        last = np.arange(info.min, info.max + 1).astype(dtype)
+    for step in (0, 1, 37, 120 if dtype == np.int8 else 520):
+        with np.errstate(over="ignore"):
+            want = np.subtract(dtype(step), last)
+        np.copyto(want, dtype(NEVER), where=last < 0)
+        got = _weeks_since(last, step)
+        assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -43,9 +43,7 @@ class Table:
 
     def append(self, **cols: np.ndarray | float | int) -> np.ndarray:
         """Add rows; returns their positions. Every column must be given."""
-        # (np.ndim of a Python number builds an array; numbers are never a column's values)
-        lengths = {len(v) if isinstance(v, np.ndarray) else np.shape(v)[0] for v in cols.values()
-                   if not isinstance(v, int | float) and np.ndim(v) == 1}
+        lengths = {n for n in map(_column_length, cols.values()) if n is not None}
         if len(lengths) != 1:
             raise ValueError("append needs at least one column array, all of one length")
         k = lengths.pop()
@@ -73,3 +71,14 @@ class Table:
             arr[: len(rows)] = arr[rows]
         self._n = len(rows)
         self._views()
+
+
+def _column_length(value: np.ndarray | float | int) -> int | None:
+    """The number of rows an appended value gives (a 1-D array or sequence), or None for one
+    value for every row: arrays and numbers are told apart without ``np.ndim``, which builds
+    an array from a number (the engine appends a week's cases with a dozen constant columns)."""
+    if isinstance(value, np.ndarray):
+        return len(value) if value.ndim == 1 else None
+    if isinstance(value, int | float | np.generic):
+        return None
+    return np.shape(value)[0] if np.ndim(value) == 1 else None

@@ -330,6 +330,8 @@ class PolicyEngine:
         #: running cases by slot (school, source, action), kept up to date by _start and
         #: _end_course rather than recounted from the case table twice a week (None: recount)
         self._slot_counts: np.ndarray | None = None
+        #: _roles_used: the roles of each set of queued actions seen (by the set's bytes)
+        self._roles_of_actions: dict[bytes, np.ndarray] = {}
         #: the take-up draws' decision name of each (workflow, step) key, made once
         self._take_up_decisions: list[str] | None = None
         self._pseudonym_key = run_pseudonym_key(model.seed, model.records is not None)
@@ -369,7 +371,7 @@ class PolicyEngine:
 
     def _new_serials(self, k: int) -> np.ndarray:
         """Serial numbers for ``k`` new cases (their order of opening; events refer to them)."""
-        if self._n_cases + k > np.iinfo(np.int32).max:
+        if self._n_cases + k > OPEN:  # (the largest int32)
             raise SrmsimError("more than 2**31 cases opened in one run")
         serial = np.arange(self._n_cases, self._n_cases + k, dtype=np.int32)
         self._n_cases += k
@@ -898,7 +900,7 @@ class PolicyEngine:
         not fit keeps its place: no one behind it for the same role jumps ahead. A student who
         is offered a place (it would fit) and declines it frees the place for the next.
         """
-        used = np.zeros_like(available)
+        used = np.zeros(available.shape)  # (float64, as the minutes; np.zeros_like costs 10x)
         if len(candidates) == 0:
             return used
         c = self.cases
@@ -912,7 +914,7 @@ class PolicyEngine:
         sizes[-1] = len(candidates) - starts[-1]
         # the roles the cases' actions use, one row each: every step below is one call for all
         # of them (a row's sums are the ones a pass per role made, in the same order)
-        roles = np.flatnonzero((self.minutes[_present(act, len(self.minutes))] != 0).any(axis=0))
+        roles = self._roles_used(_present(act, len(self.minutes)))
         full = self._minutes_by_role[roles].take(act, axis=1)  # minutes a case takes, by role
         need = full * accepted  # ... if it accepts
         before = np.cumsum(need, axis=1)
@@ -933,6 +935,16 @@ class PolicyEngine:
         for j, r in enumerate(roles):
             used[:, r] = np.bincount(group_served, weights=need[j][served], minlength=len(used))
         return used
+
+    def _roles_used(self, actions: np.ndarray) -> np.ndarray:
+        """The roles (ascending) that any of ``actions`` (distinct, ascending) takes minutes
+        of: the same few sets of actions queue every week, so each set's roles are found once."""
+        key = actions.tobytes()
+        roles = self._roles_of_actions.get(key)
+        if roles is None:
+            roles = np.flatnonzero((self.minutes[actions] != 0).any(axis=0))
+            self._roles_of_actions[key] = roles
+        return roles
 
     def allocate_schools(self) -> None:
         """Every school agent serves its own queue from its own staff (one vectorised pass)."""

@@ -271,6 +271,11 @@ class ArrayContext:
             ) from None
 
 
+def _label(what: str, name: str, n: int) -> str:
+    """A column as messages name it: ``field 'x'`` or ``window attendance(4)``."""
+    return f"field {name!r}" if what == "field" else f"window {name}({n})"
+
+
 class _Evaluation:
     """State of one evaluation pass: columns fetched once and checked, results of rules so far."""
 
@@ -291,28 +296,32 @@ class _Evaluation:
         cached = self.columns.get(key)
         if cached is not None:
             return cached
-        label = f"field {name!r}" if what == "field" else f"window {name}({n})"
         if self.ctx is None:  # only constant folding runs without a context, and it reads no data
-            raise RuntimeError(f"{label} read while folding constants")
+            raise RuntimeError(f"{_label(what, name, n)} read while folding constants")
         raw = self.ctx.field(name) if what == "field" else self.ctx.window(name, n)
-        values = self._check_column(np.asarray(raw), label, kind)
+        values = self._check_column(np.asarray(raw), (what, name, n), kind)
         self.columns[key] = values
         return values
 
-    def _check_column(self, values: np.ndarray, label: str, kind: Kind) -> np.ndarray:
-        where = f"rule {self.rule!r}: {label}"
+    def _check_column(self, values: np.ndarray, source: tuple[str, str, int], kind: Kind
+                      ) -> np.ndarray:
+        """``values`` checked as the column ``source`` (what, name, n) of the rule being
+        evaluated; its label is only written out for an error (this runs a few times a week)."""
         if values.ndim != 1:
-            raise DataError(f"{where} must be one value per student, got shape {values.shape}")
+            raise DataError(f"{self._where(source)} must be one value per student, got shape "
+                            f"{values.shape}")
         if self.size is None:
-            self.size, self.size_from = len(values), label
+            self.size, self.size_from = len(values), _label(*source)
         elif len(values) != self.size:
             raise DataError(
-                f"{where} has {len(values)} values but {self.size_from} has {self.size}"
+                f"{self._where(source)} has {len(values)} values but {self.size_from} has "
+                f"{self.size}"
             )
         dtype = values.dtype
         if kind == "bool":
             if dtype.kind != "b":
-                raise DataError(f"{where} must be true/false (bool dtype), got {dtype}")
+                raise DataError(f"{self._where(source)} must be true/false (bool dtype), got "
+                                f"{dtype}")
             return values
         # Numbers: signed integers and floats are used as they are (no copy): narrow ones (int16
         # incident counts, float32 scores) are compared in their own type where that gives the
@@ -323,7 +332,10 @@ class _Evaluation:
         if dtype.kind in "ub":
             wide = np.float64 if dtype.itemsize == 8 and dtype.kind == "u" else np.int64
             return values.astype(wide)
-        raise DataError(f"{where} must be numeric, got dtype {dtype}")
+        raise DataError(f"{self._where(source)} must be numeric, got dtype {dtype}")
+
+    def _where(self, source: tuple[str, str, int]) -> str:
+        return f"rule {self.rule!r}: {_label(*source)}"
 
     def parameter(self, name: str, kind: Kind) -> float | int | bool:
         if name in self.params:
@@ -376,6 +388,14 @@ def _wide(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=16)
+def _int_range(dtype: np.dtype) -> tuple[int, int]:
+    """An integer dtype's least and greatest values (``np.iinfo`` builds an object each call,
+    and rules compare the same few column types every week)."""
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
 def _holds(dtype: np.dtype, scalar: Any) -> bool:
     """Whether comparing a ``dtype`` array with ``scalar`` in numpy's promoted type gives the
     answer of 64-bit values, under any numpy >= 1.26 promotion rules: int16 against a whole
@@ -383,8 +403,8 @@ def _holds(dtype: np.dtype, scalar: Any) -> bool:
     if isinstance(scalar, bool) or not isinstance(scalar, int | float):
         return False
     if dtype.kind == "i":
-        info = np.iinfo(dtype)
-        return isinstance(scalar, int) and info.min <= scalar <= info.max
+        low, high = _int_range(dtype)
+        return isinstance(scalar, int) and low <= scalar <= high
     with np.errstate(all="ignore"):
         return float(dtype.type(scalar)) == scalar  # compared as Python numbers: exactly
 
@@ -657,7 +677,7 @@ class _Compare(_Node):
             return None
         rate = np.divide(num, den, dtype=np.float32)  # (0 / 0 = NaN, x / 0 = +-inf, as float64)
         result = rate < t if op in ("<", "<=") else rate >= t
-        return ev._check_column(result, f"window {a.name}({a.n})", "bool")
+        return ev._check_column(result, ("window", a.name, a.n), "bool")
 
     def render(self) -> str:
         parts = [self.children[0].render()]
