@@ -153,3 +153,22 @@ def test_request_outcomes_of_variants_without_streams_are_refused(tmp_path: Path
         experiment_from_dict(data, "e.yaml", tmp_path)
     data["outcomes"] = ["attendance"]  # the schools' outcomes still compare the two
     assert experiment_from_dict(data, "e.yaml", tmp_path).variants["desk"].requests
+
+
+@pytest.mark.parametrize("outcome", ["regret", "regret_t1", "oracle_match_fsm", "explore_share"])
+def test_choice_outcomes_with_no_variant_choosing_are_refused(tmp_path: Path, outcome) -> None:
+    """regret_t1 of an experiment where no step chooses among candidate actions: every run was
+    simulated to print "not measured". A baseline of no policy beside a variant that chooses
+    stays allowed (it reads "not measured" beside the others)."""
+    import shutil
+
+    shutil.copy(Path(__file__).parents[1] / "scenarios" / "learning.yaml", tmp_path)
+    (tmp_path / "schools.yaml").write_text(yaml.safe_dump(
+        {"name": "schools", "seed": 1, "trust": {"n_schools": 1}}))
+    data = {"name": "e", "scenario": "schools.yaml", "baseline": "none", "replications": 2,
+            "outcomes": ["attendance", outcome], "variants": {"none": {}, "also": {}}}
+    with pytest.raises(ScenarioError, match=rf"outcomes: {outcome} measures the choices of a "
+                                            r"step among candidate actions, and no variant"):
+        experiment_from_dict(data, "e.yaml", tmp_path)
+    data.update(scenario="learning.yaml", variants={"none": {"policy": None}, "learned": {}})
+    assert experiment_from_dict(data, "e.yaml", tmp_path).outcomes[-1] == outcome

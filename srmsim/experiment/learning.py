@@ -104,6 +104,17 @@ def _group(g: str) -> Callable[[pd.DataFrame], pd.Series]:
     return lambda d: d[g].astype(bool)
 
 
+def _choice_outcomes() -> frozenset[str]:
+    """The outcomes read from a run's choices among candidate actions (its decisions)."""
+    bases = ["regret", "oracle_match"]
+    return frozenset(["explore_share", *bases, *(f"{b}_{g}" for b in bases for g in GROUPS),
+                      *(f"{b}_t{k + 1}" for b in bases for k in range(MAX_TERMS))])
+
+
+#: outcomes with nothing to measure in a run without choices among candidate actions
+CHOICE_OUTCOMES = _choice_outcomes()
+
+
 def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
     """Entries for :data:`srmsim.experiment.outcomes.OUTCOMES`."""
     out: dict[str, tuple[str, Callable[[RunResult], float]]] = {

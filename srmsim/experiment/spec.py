@@ -210,6 +210,7 @@ class Experiment:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
         check_request_outcomes(self.outcomes, self.variants, source)
+        check_choice_outcomes(self.outcomes, self.variants, source)
         #: SHA-256 of each arrivals file and each trust's records, by path: the experiment's
         #: identity includes what the files hold, so --resume refuses one changed since
         self.input_files = {**check_arrival_files(self.variants, source),
@@ -386,6 +387,26 @@ def check_request_outcomes(outcomes: list[str], scenarios: dict[str, Scenario], 
                                       f"streams, and {agree(len(bare), 'variant')} "
                                       f"{', '.join(bare)} {agree(len(bare), 'has', 'have')} "
                                       "none (requests:); remove the outcome or add streams")])
+
+
+def check_choice_outcomes(outcomes: list[str], scenarios: dict[str, Scenario], source: str
+                          ) -> None:
+    """Outcomes of a step's choices among candidate actions (regret, oracle match, explore
+    share, by group and term) need such a step in some variant: with none, every run was
+    simulated to print "not measured" for them (a variant without one, such as a baseline of
+    no policy, reads "not measured" beside the others)."""
+    from srmsim.experiment.learning import CHOICE_OUTCOMES
+
+    wanted = [o for o in outcomes if o in CHOICE_OUTCOMES]
+    chosen = any(sc.policy is not None and any(
+        step.candidates for wf in sc.policy.workflows.values() for step in wf.steps)
+        for sc in scenarios.values())
+    if wanted and not chosen:
+        raise ScenarioError(source, [("outcomes", f"{', '.join(wanted)} "
+                                      f"{agree(len(wanted), 'measures', 'measure')} the choices "
+                                      "of a step among candidate actions, and no variant has "
+                                      "such a step (candidates: and a chooser:); remove the "
+                                      "outcome or add one")])
 
 
 def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str, str]:
