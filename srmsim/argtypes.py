@@ -15,13 +15,20 @@ MAX_SEED = 2**63 - 1
 _WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 
-def seed_argument(text: str) -> int:
-    """argparse type of ``--seed``: a whole number from 0 to 2**63 - 1 (never wrapped)."""
-    # digits 0-9 only, as the files' and --set's reader: int() also took '1_000' and '٣'
+def whole_argument(text: str) -> int:
+    """argparse type of a whole number (counts, sizes, ports): digits 0-9 only, as the files'
+    and ``--set``'s reader; ``int()`` also took '1_000' and '٣' (an Arabic-Indic 3)."""
     if not _WHOLE.fullmatch(text):
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise argparse.ArgumentTypeError(f"{shown!r} is not a whole number") from None
-    value = int(text)
+    if len(text.strip().lstrip("+-")) > 40:  # beyond every option's range (and int()'s limit)
+        raise argparse.ArgumentTypeError(f"{text.strip()[:20]}... is too large")
+    return int(text)
+
+
+def seed_argument(text: str) -> int:
+    """argparse type of ``--seed``: a whole number from 0 to 2**63 - 1 (never wrapped)."""
+    value = whole_argument(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError("must be from 0 to 2**63 - 1")
     return value

@@ -778,7 +778,7 @@ def test_argparse_errors_and_os_errors_quote_a_huge_value_cut(tmp_path, capsys) 
         main(["run", "--threads", huge])
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid int value" in err and max(map(len, err.splitlines())) <= 330
+    assert "is not a whole number" in err and max(map(len, err.splitlines())) <= 330
     assert main(["compare", str(tmp_path / huge)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("srmsim: error: ") and max(map(len, err.splitlines())) <= 330

@@ -172,3 +172,20 @@ def test_examples_refuse_a_folder_of_other_files(tmp_path, capsys):
     (mine / "notes.txt").unlink()
     (mine / ".git").mkdir()  # hidden entries are a project's own, not in the way
     assert main(["examples", str(mine)]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--threads"], ["experiment", "e.yaml", "--workers"], ["data", "summary", "d", "--threshold"],
+    ["thresholds", "f.csv", "--score", "s", "--outcome", "y", "--n-boot"],
+    ["data", "anonymise", "d", "--out", "o", "--k"], ["calibrate", "d", "--max-evals"],
+    ["discover", "d", "--box"], ["trial", "t.yaml", "--replications"], ["dashboard", "--port"]])
+def test_whole_number_options_take_digits_only(tmp_path, capsys, argv):
+    """--seed alone was narrowed to digits: the other whole-number options took Python's
+    int() spellings ('1_000', an Arabic-Indic 3) as numbers."""
+    for text in ("1_000", "\u0663", "1e3", "9" * 5000):
+        with pytest.raises(SystemExit) as stop:  # argparse's own usage error
+            main([*argv, text])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "is not a whole number" in err or "is too large" in err, err
+        assert "Traceback" not in err

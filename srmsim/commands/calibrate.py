@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srmsim.argtypes import path_argument, seed_argument
+from srmsim.argtypes import path_argument, seed_argument, whole_argument
 from srmsim.errors import SrmsimError
 
 
@@ -33,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="moments to match (default: all the data give)")
     p.add_argument("--seed", type=seed_argument, default=None,
                    help="root seed of the common random numbers (default: the scenario's)")
-    p.add_argument("--replications", type=int, default=2, metavar="R",
+    p.add_argument("--replications", type=whole_argument, default=2, metavar="R",
                    help="simulated trusts per evaluation (default 2)")
-    p.add_argument("--max-evals", type=int, default=80, metavar="N",
+    p.add_argument("--max-evals", type=whole_argument, default=80, metavar="N",
                    help="most parameter sets to simulate (default 80)")
     p.add_argument("--method", default="least_squares", choices=("least_squares", "nelder-mead"),
                    help="optimiser (default least_squares)")

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from srmsim.argtypes import path_argument
+from srmsim.argtypes import path_argument, whole_argument
 from srmsim.errors import SrmsimError
 
 HOST = "127.0.0.1"
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "workflows, and watch the year run beside the same year with no policy.")
     p.add_argument("scenario", type=path_argument, nargs="?", default=None,
                    help="scenario YAML to open first (default: the shipped scenarios)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+    p.add_argument("--port", type=whole_argument, default=DEFAULT_PORT,
                    help=f"port on {HOST} to serve on (default {DEFAULT_PORT})")
     p.set_defaults(func=run)
 

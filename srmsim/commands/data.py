@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import path_argument
+from srmsim.argtypes import path_argument, whole_argument
 from srmsim.errors import DataError
 from srmsim.labels import plural
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sp.add_argument("--allow-rejects", action="store_true",
                         help="exit 0 (and, for import, write the dataset) even if rows were "
                              "rejected")
-        sp.add_argument("--show", type=int, default=20, metavar="N",
+        sp.add_argument("--show", type=whole_argument, default=20, metavar="N",
                         help="print the first N rejects (default 20; all are in rejects.csv)")
         sp.add_argument("--show-identifiers", action="store_true",
                         help="show raw values of identifying fields (names, UPNs, dates of "
@@ -80,8 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--quasi", default=None, metavar="F1,F2",
                    help="quasi-identifiers (default: school,year_group,age_months,sex,fsm,sen,"
                         "eal)")
-    a.add_argument("--k", type=int, default=5, help="smallest equivalence class (default 5)")
-    a.add_argument("--l", dest="l_diversity", type=int, default=1,
+    a.add_argument("--k", type=whole_argument, default=5, help="smallest equivalence class (default 5)")
+    a.add_argument("--l", dest="l_diversity", type=whole_argument, default=1,
                    help="distinct sensitive values per class (default 1: not enforced)")
     a.add_argument("--sensitive", default="", metavar="F1,F2",
                    help="sensitive fields for l-diversity, e.g. sen")
@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("dir", type=path_argument, metavar="DIR", help="a dataset directory")
     s.add_argument("--by", default="school", metavar="F1,F2",
                    help="students columns to group by (default school)")
-    s.add_argument("--threshold", type=int, default=None, metavar="N",
+    s.add_argument("--threshold", type=whole_argument, default=None, metavar="N",
                    help="suppress counts below N (default and least 10)")
     s.add_argument("--symbols", default="c,low,x", metavar="C,LOW,X",
                    help="symbols for confidential counts, rates on small counts, withheld "

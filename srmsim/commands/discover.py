@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import path_argument
+from srmsim.argtypes import path_argument, whole_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", default=None,
                    help="variant whose outcomes the condition reads (default: the only one "
                    "besides the baseline)")
-    p.add_argument("--box", type=int, default=None,
+    p.add_argument("--box", type=whole_argument, default=None,
                    help="box of the peeling trajectory to report (default: the last)")
     p.add_argument("--min-density", type=float, default=None,
                    help="report the box of highest coverage with at least this density")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import check_workers, path_argument
+from srmsim.argtypes import check_workers, path_argument, whole_argument
 from srmsim.errors import SrmsimError
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run every variant x replication of an experiment file with "
                        "common random numbers, store each run, then print the paired effects.")
     p.add_argument("file", type=path_argument, help="experiment YAML (see experiments/)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=whole_argument, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import path_argument
+from srmsim.argtypes import path_argument, whole_argument
 from srmsim.labels import agree, plural
 
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(and regret.csv with uncertain: parameters) in --out.")
     p.add_argument("file", type=path_argument,
                    help="optimisation YAML (see experiments/optimise_attendance.yaml)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=whole_argument, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import path_argument, seed_argument
+from srmsim.argtypes import path_argument, seed_argument, whole_argument
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_argument, default=None, help="override the scenario's seed")
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: out/<scenario name>)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
+    p.add_argument("--threads", type=whole_argument, default=1, metavar="N",
                    help="cores for each week's per-student passes: N-1 helper processes "
                    "sharing the student table on Linux, threads elsewhere (results are "
                    "identical whatever N; helps from about a million students; default 1)")

@@ -31,7 +31,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import finite_float, non_negative_float, path_argument, seed_argument
+from srmsim.argtypes import (
+    finite_float,
+    non_negative_float,
+    path_argument,
+    seed_argument,
+    whole_argument,
+)
 from srmsim.errors import DataError, SrmsimError
 from srmsim.labels import agree, percent, plural, points, printable, yes_no
 from srmsim.results import check_student_rows, simulation_problem
@@ -64,10 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cluster", default="school",
                    help="column whose clusters the bootstrap resamples (default school; "
                    "'none' resamples rows)")
-    p.add_argument("--n-boot", type=int, default=200,
+    p.add_argument("--n-boot", type=whole_argument, default=200,
                    help="bootstrap replicates, 40 to 100,000 (default 200)")
     p.add_argument("--seed", type=seed_argument, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--capacity", type=int, default=None, metavar="N",
+    p.add_argument("--capacity", type=whole_argument, default=None, metavar="N",
                    help="cases staff can take in total (0 to 2**53)")
     p.add_argument("--staff-minutes", type=non_negative_float, default=None, metavar="M",
                    help=f"staff minutes available (with --minutes-per-case; at most "
@@ -83,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"cost in £ of a needless intervention (at most {_money(MAX_COST)})")
     p.add_argument("--out", type=path_argument,
                    default=None, help="output directory (default: <input>/thresholds)")
-    p.add_argument("--suppress-below", type=int, default=10, metavar="N",
+    p.add_argument("--suppress-below", type=whole_argument, default=10, metavar="N",
                    help="real (non-simulated) data: publish only thresholds whose every band "
                         "of scores holds at least N students with and N without the outcome "
                         "(overall and in every --by group), and show other counts below N as "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import check_workers, path_argument
+from srmsim.argtypes import check_workers, path_argument, whole_argument
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "trial.png and trial.json in --out, and keeps each finished replication in --out/store "
         "so that --resume continues a trial that was stopped.")
     p.add_argument("file", type=path_argument, help="trial YAML (see experiments/trial_*.yaml)")
-    p.add_argument("--replications", type=int, default=None,
+    p.add_argument("--replications", type=whole_argument, default=None,
                    help="number of replications (default: the file's)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=whole_argument, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
