@@ -530,3 +530,25 @@ def test_standard_errors_cover_the_truth_across_data_sets(tmp_path) -> None:
             covered += abs(est.loc[name, "estimate"] - truth) <= 1.96 * est.loc[name, "se"]
     print(f"95% intervals covering the truth: {covered} of {total}")
     assert covered / total >= 0.75, (covered, total)
+
+
+def test_the_records_copy_holds_only_what_the_simulation_reads(tmp_path: Path) -> None:
+    """With --ignore-prior-attainment calibrate copied the whole students table less prior
+    attainment (names, UPNs, dates of birth, addresses, notes) into the fit report's folder;
+    the copy now holds the columns a records trust reads, and the trust is built from it."""
+    from srmsim.calibrate.msm import SIMULATED_COLUMNS, _records_without_prior
+    from srmsim.records import RecordPopulation
+
+    students = pd.DataFrame({
+        "student_id": ["1001", "1002"], "school": ["A", "B"], "year_group": [7, 8],
+        "sex": ["F", "M"], "fsm": [True, False], "sen": [False, False], "eal": [False, True],
+        "prior_attainment": [101.0, 95.0], "name": ["Finley", "Ava"],
+        "upn": ["X80120007007", "X80120007008"], "postcode": ["ZZ99 7AU", "ZZ99 7AV"],
+        "notes": ["lives with gran", ""]})
+    source = tmp_path / "students.parquet"
+    students.to_parquet(source)
+    copy = _records_without_prior(source, tmp_path)
+    table = pd.read_parquet(copy)
+    assert list(table.columns) == list(SIMULATED_COLUMNS)
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert RecordPopulation.from_path(copy).school_ids == ["A", "B"]

@@ -306,9 +306,17 @@ def _moment_correlation(reps: np.ndarray) -> np.ndarray:
 # preparing data and base scenario
 
 
+#: the students' columns a trust built from records reads (:class:`srmsim.records.RecordPopulation`)
+SIMULATED_COLUMNS = ("school", "year_group", "sex", "fsm", "sen", "eal")
+
+
 def _records_without_prior(students_path: Path, out: Path) -> Path:
+    """The records copy calibrated.yaml points at: the columns the simulated trust reads and
+    no other. Why: the whole students table less prior attainment was copied, names, UPNs,
+    dates of birth, addresses and notes with it, into the folder of the fit report the
+    owner checks before sharing."""
     df = pd.read_parquet(students_path)
-    df = df.drop(columns=[c for c in ("prior_attainment",) if c in df.columns])
+    df = df[[c for c in SIMULATED_COLUMNS if c in df.columns]]
     from srmsim.outputs import write_atomic
 
     path = out / RECORDS_FILE  # a copy of pupil records: owner-only

@@ -16,9 +16,10 @@ Runs of the same rows side by side are covered too: every threshold is a cut of 
 drawn from the score alone (:func:`base_cuts`, between two scores, so ``--direction below``
 and ``above`` flag exact complements), the outcome's grid is chosen among them from both
 ends of the pupils' order towards its middle whatever the direction (so a score read the other
-way round, absence for attendance, gets the same cuts), and each ``by`` column's groups are on the column's own grid,
-chosen among the outcome's (so it does not depend on the other columns given). Given
-thresholds are published only where they flag the pupils a cut does (:func:`choose_grid`).
+way round, absence for attendance, gets the same cuts), and each ``by`` column's groups are
+on the column's own grid, chosen among the outcome's (so it does not depend on the other
+columns given). Given thresholds are published only where they flag the pupils a cut does
+(:func:`choose_grid`).
 
 Beside `data summary` and `calibrate` of the same pupils, which count them at the DfE cut-offs
 (attendance at most 90% or 50%), no cut is published a few pupils from such a count
@@ -126,13 +127,12 @@ def _meet(lower: np.ndarray, upper: np.ndarray,
     1 minus it), and the two tables side by side differed by bands of 3 to 9 pupils. Chosen
     from both ends towards the middle, with the middle settled the same way from either
     end, the two scores get the same cuts (each the other's in reverse)."""
-    while (side := misfit(lower, upper)) is not None:
-        drop_lower = side in ("lower", "both") and lower.size > 0 or not upper.size
-        drop_upper = side in ("upper", "both") and upper.size > 0 or not lower.size
-        if not lower.size and not upper.size:
-            break
-        lower = lower[:-1] if drop_lower and lower.size else lower
-        upper = upper[1:] if drop_upper and upper.size else upper
+    while (lower.size or upper.size) and (side := misfit(lower, upper)) is not None:
+        # the side named, or the other when the named one has no cut left
+        drop_lower = lower.size > 0 and (side != "upper" or not upper.size)
+        drop_upper = upper.size > 0 and (side != "lower" or not lower.size)
+        lower = lower[:-1] if drop_lower else lower
+        upper = upper[1:] if drop_upper else upper
     return np.union1d(lower, upper)
 
 
