@@ -787,6 +787,10 @@ def suppress_small_counts(table: pd.DataFrame, count_columns: Sequence[str] | No
     must be a count or a rate, or the table is refused naming it: a ``mean_minutes`` left out
     of ``rate_columns`` would be printed as it is and give a small count back.
     """
+    from srmsim.stats._checks import MAX_COUNT, whole_number
+
+    # NaN, 0, -1, 2.5 and True hid nothing (the 5 was printed); '10' met numpy's ufunc error
+    threshold = whole_number(threshold, "suppress_small_counts: threshold", 1, MAX_COUNT)
     sym = _symbols(symbols)
     for arg, given in (("rate_columns", rate_columns), ("label_columns", label_columns)):
         if isinstance(given, str):

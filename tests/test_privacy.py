@@ -291,3 +291,16 @@ def test_audit_shortcuts_hide_the_cells_the_plain_audit_hides(seed, monkeypatch)
 
     monkeypatch.setattr(privacy, "feasible_ranges", plain)
     assert np.array_equal(fast, privacy.protect_cells(values, primary, eqs, ineqs, floor=floor))
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), 0, -1, 2.5, True, "10"])
+def test_suppress_small_counts_refuses_a_threshold_that_is_no_count(threshold) -> None:
+    """NaN, 0, -1, 2.5 and True hid nothing (a count of 5 printed as it is), and '10' met
+    numpy's ufunc error: the threshold must be a whole number from 1, as the risk tables'."""
+    from srmsim.errors import SrmsimError
+    from srmsim.privacy import suppress_small_counts
+
+    table = pd.DataFrame({"g": ["a", "b", "c"], "n": [5, 50, 60]})
+    assert suppress_small_counts(table, threshold=10)["n"].tolist() == ["c", "50", "60"]
+    with pytest.raises(SrmsimError, match="suppress_small_counts: threshold"):
+        suppress_small_counts(table, threshold=threshold)
