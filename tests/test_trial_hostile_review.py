@@ -172,3 +172,17 @@ def test_the_untouched_store_still_resumes(finished, tmp_path, capsys):
     assert main(["trial", str(path), "--out", str(out), "--quiet", "--no-report", "--resume",
                  "--workers", "1"]) == 0
     assert (out / "trial_runs.csv").read_bytes() == before
+
+
+def test_a_finished_trial_run_again_without_a_report_keeps_its_report(tmp_path, capsys):
+    """The researcher's guide: a finished trial run again into its folder only prints its
+    table. With --no-report it deleted the report the first run wrote (exit 0)."""
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(SPEC, sort_keys=False))
+    out = tmp_path / "out"
+    argv = ["trial", str(path), "--out", str(out), "--quiet", "--workers", "1"]
+    assert main(argv) == 0
+    report = (out / "report.html").read_bytes()
+    assert main([*argv, "--no-report"]) == 0
+    assert (out / "report.html").read_bytes() == report
+    capsys.readouterr()

@@ -518,7 +518,13 @@ class TrialResult:
         from srmsim.trial.store import STORE_DIR, TRIAL_FILES, TRIAL_MARKERS, TrialStore
 
         final = Path(out)
-        keep = (STORE_DIR,) if TrialStore.of(final).belongs_to(self.trial) else ()
+        keep: tuple[str, ...] = (STORE_DIR,) if TrialStore.of(final).belongs_to(self.trial) \
+            else ()
+        if keep and not html and self.stored == len(self.runs) \
+                and (final / "report.html").is_file():
+            # a finished trial run again without a report: its report still holds (it was
+            # deleted, though the researcher's guide says such a run only prints its table)
+            keep += ("report.html",)
         with replace_dir(final, private=self.trial.from_records,
                          replaceable=holds_only(TRIAL_MARKERS, TRIAL_FILES), keep=keep) as out:
             write_text(csv_text(self.runs, float_format="%.10g"), out / "trial_runs.csv")
