@@ -75,6 +75,10 @@ DEFAULT_SYMBOLS = Symbols()
 # keys and pseudonyms
 
 
+#: the fewest distinct bytes a key may hold: a run of one character is no secret
+MIN_KEY_SYMBOLS = 6
+
+
 def load_key(file: str | Path | None = None, env: str | None = None) -> bytes:
     """The pseudonymisation key from a file or an environment variable (exactly one).
 
@@ -105,6 +109,11 @@ def load_key(file: str | Path | None = None, env: str | None = None) -> bytes:
     if len(key) < MIN_KEY_BYTES:
         raise DataError(f"{where}: the key is {len(key)} bytes; at least {MIN_KEY_BYTES} are "
                         "needed (e.g. python -c \"import secrets; print(secrets.token_hex(32))\")")
+    if len(set(key)) < MIN_KEY_SYMBOLS:  # 20 spaces or 32 zero bytes were accepted
+        raise DataError(f"{where}: the key holds only {len(set(key))} distinct "
+                        f"{'character' if len(set(key)) == 1 else 'characters'}, a key anyone "
+                        "could guess; use a random one (e.g. python -c \"import secrets; "
+                        "print(secrets.token_hex(32))\")")
     return key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -275,3 +276,43 @@ def test_tiny_data_everyone_suppressed_is_refused() -> None:
         anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=2)
     anon, rep = anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=1)
     assert len(anon.students) == 3 and rep.students_suppressed == 0
+
+
+@pytest.mark.parametrize("weak", [b" " * 20, b"\x00" * 32, b"ab" * 16])
+def test_a_key_of_a_few_repeated_characters_is_refused(imported, tmp_path: Path, capsys,
+                                                       weak: bytes) -> None:
+    """20 spaces or 32 zero bytes were accepted as the key (only a key of newlines, empty
+    once stripped, was refused): a key anyone could guess."""
+    raw_dir, _, _ = imported
+    (tmp_path / "weak").write_bytes(weak)
+    out = tmp_path / "a"
+    assert main(["data", "anonymise", str(raw_dir), "--out", str(out), "--key-file",
+                 str(tmp_path / "weak")]) == 2
+    assert "distinct character" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_more_suppressed_than_allowed_writes_nothing(imported, tmp_path: Path, capsys) -> None:
+    """--quasi prior_attainment suppressed 429 of 445 pupils against --max-suppressed 5%: a
+    warning, the dataset written, exit 0. Now nothing is written; the library still reports."""
+    raw_dir, _, _ = imported
+    (tmp_path / "key").write_bytes(KEY)
+    out = tmp_path / "a"
+    assert main(["data", "anonymise", str(raw_dir), "--out", str(out), "--key-file",
+                 str(tmp_path / "key"), "--quasi", "prior_attainment"]) == 2
+    err = capsys.readouterr().err
+    assert "more than --max-suppressed 5%" in err and "nothing written" in err, err
+    assert not out.exists()
+    _, rep = anonymise(read_dataset(raw_dir), KEY, quasi=["prior_attainment"])
+    assert rep.max_suppressed_exceeded
+
+
+def test_a_reference_date_with_no_dates_of_birth_is_refused(imported, tmp_path: Path) -> None:
+    """The records' ages recorded with no date of birth: --reference-date was accepted and
+    changed nothing (reference_date: null in the output)."""
+    raw = read_dataset(imported[0])
+    raw.students = raw.students.drop(columns=["date_of_birth"])
+    with pytest.raises(DataError, match="--reference-date 2024-09-01: the records hold no date "
+                                        "of birth"):
+        anonymise(raw, KEY, reference_date=dt.date(2024, 9, 1))
+    anonymise(raw, KEY)  # without it, as before

@@ -111,7 +111,7 @@ def test_anonymise_gives_every_age_at_the_reference_date_given(tmp_path, capsys)
         + "\n".join(rows) + "\n")
     (tmp_path / "map.yaml").write_text("reference_date: 2024-09-01\n")
     key = tmp_path / "key.txt"
-    key.write_text("k" * 64)
+    key.write_text("0123456789abcdef" * 4)
     ds = tmp_path / "ds"
     assert main(["data", "import", "--mapping", str(tmp_path / "map.yaml"), "--students",
                  str(tmp_path / "pupils.csv"), "--out", str(ds)]) == 0

@@ -376,7 +376,7 @@ def test_no_raw_identifier_reaches_any_anonymised_output(data, tmp_path_factory,
                                                          monkeypatch):
     work = tmp_path_factory.mktemp("ids")
     monkeypatch.chdir(work)
-    monkeypatch.setenv("SRMSIM_TEST_KEY", "k" * 24)
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "0123456789abcdefghijklmn")
     students, obs, mapping_doc, secrets, stored = identifier_export(data, seed=11)
     students.to_csv(work / "trust_pupils.csv", index=False)
     obs.to_csv(work / "weekly_obs.csv", index=False)

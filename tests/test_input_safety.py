@@ -732,7 +732,7 @@ def test_shared_outputs_never_land_in_the_dataset_folder(tmp_path, capsys, monke
                  "--out", str(data)]) == 0
     capsys.readouterr()
     (tmp_path / "link").symlink_to(data)
-    monkeypatch.setenv("SRMSIM_TEST_KEY", "k" * 32)
+    monkeypatch.setenv("SRMSIM_TEST_KEY", "0123456789abcdef" * 2)
     before = {p.name: p.read_bytes() for p in data.iterdir()}
     for out in (data / "sub", tmp_path / "link" / "sub", data / "a" / "b"):
         fails(capsys, "calibrate", str(data), "--out", str(out), "--max-evals", "2",

@@ -100,7 +100,7 @@ def _argv(template: list[str], examples: dict[str, Path], work: Path) -> list[st
             a = str(work / "out")
         elif a == "{key}":
             key = work / "key"
-            key.write_text("k" * 64)
+            key.write_text("0123456789abcdef" * 4)
             key.chmod(0o600)
             a = str(key)
         elif a.startswith("{"):

@@ -134,7 +134,12 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
     rep.students_in, rep.observations_in = len(st), len(ob)
 
     # 2. date of birth -> age in months (before dropping columns)
-    if "date_of_birth" in st.columns and st["date_of_birth"].notna().any():
+    has_dob = "date_of_birth" in st.columns and bool(st["date_of_birth"].notna().any())
+    if reference_date is not None and not has_dob:  # accepted and changing nothing before
+        raise DataError(f"--reference-date {reference_date.isoformat()}: the records hold no "
+                        "date of birth to compute ages from (their ages are as recorded); "
+                        "leave it out")
+    if has_dob:
         ref = reference_date or _meta_date(ds.meta.get("reference_date"))
         if ref is None:
             raise DataError("the dataset has dates of birth but no reference date to compute "
@@ -302,6 +307,12 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
                         "directory or pass --overwrite")
     ds = read_dataset(in_dir)
     anon, rep = anonymise(ds, key, **kwargs)
+    if rep.max_suppressed_exceeded:  # 429 of 445 suppressed against 5% was written, exit 0
+        raise DataError(f"{rep.students_suppressed} of {rep.students_in} students "
+                        f"({rep.students_suppressed / max(rep.students_in, 1):.0%}) would be "
+                        f"suppressed, more than --max-suppressed {rep.max_suppressed:.0%}, "
+                        "with every generalisation used: nothing written; give fewer --quasi "
+                        "fields, a lower --k, or a higher --max-suppressed")
     # pseudonymised records are still personal data: owner-only, replaced whole
     with replace_dir(out, private=True, replaceable=holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
                      ) as tmp:
