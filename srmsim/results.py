@@ -645,6 +645,7 @@ class RunResult:
             summary["requests"] = {
                 name: stream_summary(name, desk.config, requests, requests_weekly,
                                      desk.time_average_in_system)
+                | ({"arrivals_after_run": desk.after_run} if desk.after_run else {})
                 for name, desk in desks.items()}
         ids = list(model.records.school_ids) if model.records is not None else None
         decisions = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,28 @@ def test_choice_outcomes_with_no_variant_choosing_are_refused(tmp_path: Path, ou
         experiment_from_dict(data, "e.yaml", tmp_path)
     data.update(scenario="learning.yaml", variants={"none": {"policy": None}, "learned": {}})
     assert experiment_from_dict(data, "e.yaml", tmp_path).outcomes[-1] == outcome
+
+
+def test_arrivals_after_the_run_are_said_not_dropped_silently(tmp_path: Path, capsys) -> None:
+    """An arrivals file of days 1, 400 and 10000 on a one-year run (273 days) made one
+    arrival, exit 0, and said nothing of the other two."""
+    from srmsim.cli import main
+
+    (tmp_path / "days.csv").write_text("day\n1\n400\n10000\n")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "name": "s", "years": 1, "trust": {"n_schools": 0},
+        "requests": {"cert": {"arrivals": {"file": "days.csv"}, "steps": [
+            {"name": "intake", "role": "clerk", "minutes": 30}],
+            "staff": {"clerk": {"staff": 1}}}}}))
+    assert main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: request stream cert: 2 arrivals of its arrivals file fall on day 273 or "
+            "later, after the run ends, and were not simulated") in out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["requests"]["cert"]["arrivals"] == 1
+    assert summary["requests"]["cert"]["arrivals_after_run"] == 2
+    (tmp_path / "days.csv").write_text("day\n1\n2\n")  # all within: no note, no key
+    assert main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o2"), "--quiet"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert "arrivals_after_run" not in json.loads(
+        (tmp_path / "o2" / "summary.json").read_text())["requests"]["cert"]

@@ -310,7 +310,7 @@ def test_experiment_prints_the_replications_its_stopping_rule_kept(tmp_path, cap
 @pytest.mark.parametrize("command", ["trial", "optimise"])
 @pytest.mark.parametrize("workers,says", [
     ("0", "--workers must be at least 1"), ("-1", "--workers must be at least 1"),
-    ("1000000", "--workers 1000000: at most"), ("two", "invalid int value: 'two'")])
+    ("1000000", "--workers 1000000: at most"), ("two", "'two' is not a whole number")])
 def test_workers_of_trial_and_optimise_are_checked_first(tmp_path, capsys, command, workers,
                                                         says):
     """--workers 0, -1, a million or a word: a one-line error and exit 2, before the study

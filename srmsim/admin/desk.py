@@ -112,6 +112,7 @@ class StreamDesk:
         # staff minutes one person does per calendar day at the current speed
         self.rate = {r: g.hours_per_week * 60 / DAYS_PER_WEEK for r, g in config.staff.items()}
         self.file_days = None
+        self.after_run = 0
         if config.arrivals.file is not None:
             path = Path(config.arrivals.file)
             if not path.is_absolute() and base_dir is not None:
@@ -121,6 +122,9 @@ class StreamDesk:
             in_run = int(np.searchsorted(self.file_days, n_weeks * DAYS_PER_WEEK))
             check_run_fits(0, 0, f"request stream {name!r} (arrivals.file {path})", in_run,
                            in_run * len(config.steps))
+            #: the file's arrivals on days after the run's last, not simulated (said, not lost
+            #: without a word: days 1, 400 and 10000 on a 273-day run made one arrival)
+            self.after_run = len(self.file_days) - in_run
         # one entry per request, in order of arrival
         self.arrival: list[float] = []
         self.finish: list[float] = []

@@ -86,6 +86,11 @@ def _run(args: argparse.Namespace) -> int:
                   "alone")
         else:
             print(result.summary_table().to_string(index=False))
+    for name, stream in (result.summary.get("requests") or {}).items():
+        if stream.get("arrivals_after_run"):
+            print(f"note: request stream {name}: {plural(stream['arrivals_after_run'], 'arrival')}"
+                  f" of its arrivals file fall on day {result.summary['weeks'] * 7} or later, "
+                  "after the run ends, and were not simulated")
     if args.report:
         from srmsim.report import write_report
 
