@@ -198,3 +198,34 @@ def test_arrivals_after_the_run_are_said_not_dropped_silently(tmp_path: Path, ca
     assert "note:" not in capsys.readouterr().out
     assert "arrivals_after_run" not in json.loads(
         (tmp_path / "o2" / "summary.json").read_text())["requests"]["cert"]
+
+
+def test_requests_still_queued_at_the_end_cancel_nothing_when_collected(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """200,000 requests queued for one clerk: the run wrote its files in 5 s and the process
+    took a minute more to exit, each queued request's generator cancelling its request (a
+    search of the queue) as it was collected. They now leave the queue alone."""
+    import gc
+
+    import simpy.resources.base as base
+
+    from srmsim.model import TrustModel
+    from srmsim.scenario import scenario_from_dict
+
+    (tmp_path / "days.csv").write_text("day\n" + "1\n" * 2000)
+    sc = scenario_from_dict({
+        "name": "s", "years": 1, "trust": {"n_schools": 0},
+        "requests": {"cert": {"arrivals": {"file": str(tmp_path / "days.csv")}, "steps": [
+            {"name": "intake", "role": "clerk", "minutes": 600}],
+            "staff": {"clerk": {"staff": 1}}}}}, "s.yaml")
+    cancelled = []
+    real = base.Put.cancel
+    monkeypatch.setattr(base.Put, "cancel", lambda self: (cancelled.append(self.triggered),
+                                                           real(self)))
+    model = TrustModel(sc)
+    model.run()
+    assert model.results().summary["requests"]["cert"]["open_at_end"] > 1000
+    model.release()  # as a worker does (Mesa < 3.4 keeps a model alive otherwise)
+    del model
+    gc.collect()
+    assert cancelled.count(False) == 0

@@ -231,11 +231,16 @@ class StreamDesk:
                     yield env.timeout(auto.delay_days)
                 if work > 0:
                     queued = env.now
-                    with self.people[step.role].request() as req:
-                        yield req
-                        self.queue_days[rid] += env.now - queued
-                        log.add(rid, "started", env.now, j + 1, attempt + 1)
-                        yield from self._work(rid, step.role, work)
+                    # not `with ...request()`: at the end of a run every request still queued
+                    # cancelled itself as its generator was collected, each a search of the
+                    # queue (200,000 queued requests took a minute to exit after the run)
+                    people = self.people[step.role]
+                    req = people.request()
+                    yield req
+                    self.queue_days[rid] += env.now - queued
+                    log.add(rid, "started", env.now, j + 1, attempt + 1)
+                    yield from self._work(rid, step.role, work)
+                    people.release(req)
                 attempt += 1
                 log.add(rid, "finished", env.now, j + 1, attempt, work)
                 if attempt < MAX_ATTEMPTS and rework[row, j, attempt - 1] < step.rework:
