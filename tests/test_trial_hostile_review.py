@@ -186,3 +186,16 @@ def test_a_finished_trial_run_again_without_a_report_keeps_its_report(tmp_path, 
     assert main([*argv, "--no-report"]) == 0
     assert (out / "report.html").read_bytes() == report
     capsys.readouterr()
+
+
+def test_a_block_of_one_student_is_not_told_to_use_an_empty_range_of_shares():
+    """One student in the trust: the advice read "use a share from 0.5 to below 0.5" (no
+    share) and "(1 students)"."""
+    spec = {**SPEC, "randomise": {"unit": "students", "block": "none"},
+            "overrides": {"trust.n_schools": 1, "trust.students_per_year_group": 1,
+                          "trust.year_groups": [7]}}
+    with pytest.raises(SrmsimError) as err:
+        trial_from_dict(spec, "one.yaml")
+    text = str(err.value)
+    assert "(1 student) is 1 treated and 0 control" in text, text
+    assert "more students are needed" in text and "to below" not in text

@@ -326,10 +326,14 @@ def check_strata(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
             else "September intake")
     where = "the trust's" if r.block == "none" else "an average school's"
     n_t = treated_count(block, r.share_treated)
-    return [("randomise.share_treated", f"{r.share_treated:g} of {where} {what} ({block:,} "
-             f"students) is {n_t} treated and {block - n_t} control: each block of students "
-             f"randomised together needs both arms; use a share from {0.5 / block:.3g} to below "
-             f"{1 - 0.5 / block:.6g}, or more students (trust.students_per_year_group)")]
+    # a block of one student can never hold both arms: no share helps (it read "use a share
+    # from 0.5 to below 0.5")
+    remedy = (f"use a share from {0.5 / block:.3g} to below {1 - 0.5 / block:.6g}, or more "
+              "students" if block > 1 else "more students are needed")
+    return [("randomise.share_treated", f"{r.share_treated:g} of {where} {what} "
+             f"({plural(block, 'student')}) is {n_t} treated and {block - n_t} control: each "
+             f"block of students randomised together needs both arms; {remedy} "
+             "(trust.students_per_year_group)")]
 
 
 def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
@@ -340,9 +344,10 @@ def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
             raise ValueError("check_schools needs a resolved trial (share_treated set)")
         n_t = treated_count(n_schools, r.share_treated)
         if min(n_t, n_schools - n_t) < 2:
-            return [("randomise.share_treated", f"with {n_schools} schools and share_treated "
-                     f"{r.share_treated}, {n_t} would be treated and {n_schools - n_t} not; a "
-                     "school-randomised trial needs at least 2 schools in each arm")]
+            return [("randomise.share_treated", f"with {plural(n_schools, 'school')} and "
+                     f"share_treated {r.share_treated}, {n_t} would be treated and "
+                     f"{n_schools - n_t} not; a school-randomised trial needs at least 2 "
+                     "schools in each arm")]
     if r.unit == "stepped_wedge" and r.steps is not None and n_schools < max(r.steps, 2):
         return [("randomise.steps", f"{r.steps} steps need at least {max(r.steps, 2)} schools; "
                  f"the trust has {n_schools}")]
