@@ -189,3 +189,17 @@ def test_a_school_called_as_the_tables_own_rows_is_refused(tmp_path, capsys, nam
                               str(tmp_path / "s.csv")])
         assert f"a school is called {name.strip()!r}, as summary tables label" in err, err
         assert not (tmp_path / "s.csv").exists()
+
+
+def test_thresholds_name_a_score_of_one_value_and_a_score_that_is_the_outcome(tmp_path, capsys):
+    """Both were "too few students with or without the outcome ... keeps 10 students from
+    0.1, 0.5, 0.9 and from the ranks ...": a reason that was not the reason."""
+    path = tmp_path / "e.csv"
+    pd.DataFrame({"score": [0.9] * 60, "out": [0, 1] * 30}).to_csv(path, index=False)
+    err = _error(capsys, ["thresholds", str(path), "--score", "score", "--outcome", "out",
+                          "--out", str(tmp_path / "t")])
+    assert "column 'score' (score) has one value in every row with an outcome" in err
+    err = _error(capsys, ["thresholds", str(path), "--score", "out", "--outcome", "out",
+                          "--out", str(tmp_path / "t")])
+    assert "--score and --outcome are the same column ('out')" in err
+    assert not (tmp_path / "t").exists()

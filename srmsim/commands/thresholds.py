@@ -470,6 +470,9 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
 
     from srmsim.risk._columns import group_labels, outcome_values, score_values
 
+    if args.score == args.outcome:  # "too few students with or without" it said
+        raise DataError(f"--score and --outcome are the same column ('{args.score}'): a "
+                        "score is judged by how it flags another column's outcome")
     for col, role in ((args.score, "score"), (args.outcome, "outcome"),
                       *((c, "--by") for c in by_cols)):
         if col not in df.columns:
@@ -485,6 +488,9 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
     n_used = int(used.sum())
     if n_used == 0:
         raise DataError(f"{label}: no row has both '{args.score}' and '{args.outcome}'")
+    if np.unique(s[used]).size == 1:  # no threshold can split them
+        raise DataError(f"{label}: column '{args.score}' (score) has one value in every row "
+                        f"with an outcome: no threshold tells students apart")
     n_pos = int((y[used] == 1).sum())
     if cluster is not None and 0 < n_pos < n_used:  # the curves are bootstrapped over clusters
         missing = df[cluster].isna().to_numpy()
