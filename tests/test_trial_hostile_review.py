@@ -199,3 +199,13 @@ def test_a_block_of_one_student_is_not_told_to_use_an_empty_range_of_shares():
     text = str(err.value)
     assert "(1 student) is 1 treated and 0 control" in text, text
     assert "more students are needed" in text and "to below" not in text
+
+
+def test_a_trigger_that_flags_no_one_is_named_in_each_failed_replication():
+    """population: flagged with a trigger no student meets: each replication failed with
+    "DataError: data has no rows", which said nothing of why."""
+    spec = {**SPEC, "population": "flagged",
+            "overrides": {**SPEC["overrides"], "policy.parameters.reading_threshold": -1000}}
+    with pytest.raises(SrmsimError, match="the policy's trigger flagged no student at the "
+                                          r"screening week \(week \d+\)"):
+        replicate(trial_from_dict(spec, "none.yaml"), 0)

@@ -36,7 +36,7 @@ import pandas as pd
 
 from srmsim import executors
 from srmsim.argtypes import MAX_SEED
-from srmsim.errors import ScenarioError, SrmsimError
+from srmsim.errors import DataError, ScenarioError, SrmsimError
 from srmsim.stats._checks import whole_number
 from srmsim.trial.spec import MAX_REPLICATIONS, Trial, check_bootstrap
 
@@ -154,6 +154,10 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     cf_students = student_frame(cf_model.all_students())
     cf_model.release()
 
+    if flagged and not np.asarray(flagged[0]).any():  # the analysis said "data has no rows"
+        raise DataError(f"the policy's trigger flagged no student at the screening week "
+                        f"(week {week0}), so the trial's population (flagged) is empty: "
+                        "check the trigger's rule and parameters")
     students = student_data(trial, trial_students, cf_students, treated,
                             flagged[0] if flagged else None)
     panel = None
