@@ -443,6 +443,11 @@ def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
         if e["type"] == "extra_forbidden":
             msg = ("unknown key (check the spelling; every key is in the documentation's "
                    "file-format reference)")
+        elif e["type"] == "list_type" and isinstance(e.get("input"), dict) and e["input"] \
+                and all(str(k).isdigit() for k in e["input"]):
+            # `--set trust.year_groups.0=9` answered "Input should be a valid list"
+            msg = (f"a list is given whole, not item by item ({path}.0=...): give every "
+                   f"item, {path}=[...]")
         elif ("input" in e and e["type"] not in ("missing", "value_error")
               and not isinstance(e["input"], dict)):
             msg = f"{msg} (got {excerpt(e['input'])})"

@@ -189,3 +189,15 @@ def test_whole_number_options_take_digits_only(tmp_path, capsys, argv):
         err = capsys.readouterr().err
         assert "is not a whole number" in err or "is too large" in err, err
         assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("setting, path", [
+    ("trust.year_groups.0=9", "trust.year_groups"),
+    ("policy.workflows.attendance.steps.0.weeks=5", "policy.workflows.attendance.steps")])
+def test_a_list_item_set_alone_is_told_to_give_the_list(tmp_path, capsys, setting, path):
+    """--set trust.year_groups.0=9 answered pydantic's "Input should be a valid list"."""
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "attendance_escalation_small.yaml"
+    err = _error(capsys, ["run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
+                          "--set", setting])
+    assert f"a list is given whole, not item by item ({path}.0=...)" in err, err
+    assert not (tmp_path / "o").exists()
