@@ -252,10 +252,10 @@ def attendance_pins_severe(ds: Dataset, by: list[str], threshold: int = DEFAULT_
     When the records' severely absent pupils are at least ``threshold`` calibrate prints
     their number, so the audit takes it as known; then, and always, no group's severely
     absent count (or persistently but not severely absent count) under ``threshold`` may be
-    pinned exactly (means of FSM and non-FSM pupils
-    bounding theirs to at most 7 and 5 beside calibrate's 12 made them 7 and 5). Exactly,
-    not to fewer than ``threshold`` values as for the total: a group's high mean bounds its
-    count to a few, and that rule would withhold most tables' means."""
+    pinned exactly (means of FSM and non-FSM pupils bounding theirs to at most 7 and 5
+    beside calibrate's 12 made them 7 and 5). Exactly, not to fewer than ``threshold``
+    values as for the total: a group's high mean bounds its count to a few, and that rule
+    would withhold most tables' means."""
     from srmsim.calibrate.disclosure import mean_inequalities, one_calendar
     from srmsim.privacy import feasible_ranges
 

@@ -104,17 +104,6 @@ def _group(g: str) -> Callable[[pd.DataFrame], pd.Series]:
     return lambda d: d[g].astype(bool)
 
 
-def _choice_outcomes() -> frozenset[str]:
-    """The outcomes read from a run's choices among candidate actions (its decisions)."""
-    bases = ["regret", "oracle_match"]
-    return frozenset(["explore_share", *bases, *(f"{b}_{g}" for b in bases for g in GROUPS),
-                      *(f"{b}_t{k + 1}" for b in bases for k in range(MAX_TERMS))])
-
-
-#: outcomes with nothing to measure in a run without choices among candidate actions
-CHOICE_OUTCOMES = _choice_outcomes()
-
-
 def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
     """Entries for :data:`srmsim.experiment.outcomes.OUTCOMES`."""
     out: dict[str, tuple[str, Callable[[RunResult], float]]] = {
@@ -147,6 +136,12 @@ def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
                 f"{UNITS[key]} added in term {k + 1} of the run per 100 staff hours used in it",
                 _per_100h_term(key, k))
     return out
+
+
+#: outcomes read from a run's choices among candidate actions (its decisions), with nothing
+#: to measure in a run without them: every learning outcome but what the actions delivered
+#: per staff hour (simulator truth, measured with or without a chooser)
+CHOICE_OUTCOMES = frozenset(n for n in learning_outcomes() if "_per_100h" not in n)
 
 
 #: measures of the learning curve: (outcome, its title in tables and plots)

@@ -211,8 +211,10 @@ def significant_decimals(a: float, base: int, most: int = 6) -> int:
 
 def _pounds(a: float) -> str:
     """An amount of money >= 0: whole pounds from £10, pence below (a difference of £0.40 read
-    "+£0", as if there were none)."""
+    "+£0", as if there were none), a power of ten below a millionth of a pound."""
     d = significant_decimals(a, 0)
+    if 0 < a < 0.5 * 10 ** -d:
+        return _power_of_ten(a, 2)
     return _plain(a, max(d, 2) if d else 0)
 
 
@@ -225,7 +227,7 @@ def format_difference(value: float, scale: str) -> str:
     if scale == "share":
         return f"{sign}{_difference_digits(100 * a, 2)} pp"
     if scale == "money":
-        return f"{sign}£{_power_of_ten(a, 2) if 0 < a < 5e-7 else _pounds(a)}"
+        return f"{sign}£{_pounds(a)}"
     base, unit = {"hours": (0, " h"), "months": (2, " months"),
                   "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
                   "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week"),

@@ -8,6 +8,7 @@ replication (same seed, same parameters), and ``x_baseline`` the baseline's valu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,9 @@ from srmsim.experiment.compare import load_runs
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES
 from srmsim.inputs import input_file_problem
 from srmsim.labels import agree
+
+if TYPE_CHECKING:
+    from srmsim.explore.design import DesignConfig
 
 
 class Explored:
@@ -88,7 +92,7 @@ def manifest_design(manifest: dict, where: Path) -> tuple[dict[str, tuple[float,
     a hand-edited range or design met a TypeError, or SALib's reshape error, as a traceback."""
     from pydantic import ValidationError
 
-    from srmsim.explore.design import DesignConfig, ranges
+    from srmsim.explore.design import ranges
 
     try:
         bounds = ranges(manifest["uncertain"])
@@ -98,15 +102,22 @@ def manifest_design(manifest: dict, where: Path) -> tuple[dict[str, tuple[float,
     try:
         if not isinstance(design, dict):
             raise TypeError(f"design is {type(design).__name__}, not a mapping")
-        # the manifest keeps every field, levels too when the method is not morris's
-        DesignConfig.model_validate({k: v for k, v in design.items()
-                                     if k != "levels" or design.get("method") == "morris"})
+        design_config(design)
     except (TypeError, ValidationError) as err:
         why = (err.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
                if isinstance(err, ValidationError) else str(err))
         raise DataError(f"{where}: its design is not one srmsim wrote (hand-edited or corrupt; "
                         f"{why[:200]})") from None
     return bounds, design
+
+
+def design_config(design: dict) -> DesignConfig:
+    """The manifest's design as the experiment gave it (the manifest keeps every field,
+    ``levels`` too when the method is not Morris's)."""
+    from srmsim.explore.design import DesignConfig
+
+    return DesignConfig.model_validate({k: v for k, v in design.items()
+                                        if k != "levels" or design.get("method") == "morris"})
 
 
 def check_draws(path: Path, parameters: pd.DataFrame, bounds: dict[str, tuple[float, float]],
@@ -116,15 +127,14 @@ def check_draws(path: Path, parameters: pd.DataFrame, bounds: dict[str, tuple[fl
     not hashed with the runs, and a parameters.csv copied from the same experiment with
     another seed (or a column reordered within its bounds) was analysed as the runs' own:
     `discover` named another parameter and region, exit 0."""
-    from srmsim.explore.design import DesignConfig, sample
+    from srmsim.explore.design import sample
 
     rows = len(parameters)
     if not isinstance(seed, int) or isinstance(seed, bool) or \
             list(parameters.index) != list(range(rows)):
         raise DataError(f"{path}: its replications are not 0 to {rows - 1}, or the manifest "
                         "has no seed to check them against (hand-edited or corrupt)")
-    config = DesignConfig.model_validate({k: v for k, v in design.items()
-                                          if k != "levels" or design.get("method") == "morris"})
+    config = design_config(design)
     expected = sample(config, bounds, seed, rows if config.method == "lhs" else None)
     if expected.shape != parameters.shape or not np.array_equal(
             expected, parameters[list(bounds)].to_numpy()):

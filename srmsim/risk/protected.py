@@ -76,34 +76,46 @@ def _keep(units: list[pd.DataFrame], thresholds: np.ndarray, min_count: int) -> 
         totals += [n_pos, float(u["n"].iloc[0]) - n_pos]
     if not cums or not order.size:
         return order[:0]
-    cum, total = np.array(cums), np.array(totals)[:, None]
+    return order[_from_both_ends(np.array(cums), np.array(totals), min_count)]
+
+
+def _from_both_ends(cum: np.ndarray, total: np.ndarray, least: float) -> np.ndarray:
+    """Indices of the candidate cuts (columns of ``cum``: running totals below each, one row
+    per count, of ``total`` each) that keep every band at least ``least`` in every row:
+    greedy from the lowest cut up to the middle of the pupils and from the highest down to
+    it, the middle settled by :func:`_meet`. The outcome's and each column's grids
+    (positives and negatives per group) and the base cuts (pupils) are all chosen so."""
     flagged, rows = cum.sum(axis=0), float(total.sum())
-    lower = _kept_from_lowest(cum[:, 2 * flagged <= rows], min_count)
-    top = (total - cum)[:, ::-1]  # the same counts read from the highest threshold
-    upper = order.size - 1 - _kept_from_lowest(top[:, 2 * flagged[::-1] >= rows],
-                                               min_count)[::-1]
+    lower = _kept_from_lowest(cum[:, 2 * flagged <= rows], least)
+    top = (total[:, None] - cum)[:, ::-1]  # the same counts read from the highest cut
+    upper = cum.shape[1] - 1 - _kept_from_lowest(top[:, 2 * flagged[::-1] >= rows],
+                                                 least)[::-1]
 
     def misfit(lo: np.ndarray, hi: np.ndarray) -> str | None:
         below = cum[:, lo[-1]] if lo.size else np.zeros(len(cum))
-        above = cum[:, hi[0]] if hi.size else total[:, 0]
-        if (lo.size and hi.size and lo[-1] == hi[0]) or np.all(above - below >= min_count):
+        above = cum[:, hi[0]] if hi.size else total
+        if (lo.size and hi.size and lo[-1] == hi[0]) or np.all(above - below >= least):
             return None
         return _nearer_middle(flagged[lo[-1]] if lo.size else None,
                               flagged[hi[0]] if hi.size else None, rows)
 
-    return order[_meet(lower, upper, misfit)]
+    return _meet(lower, upper, misfit)
 
 
-def _kept_from_lowest(cum: np.ndarray, min_count: int) -> np.ndarray:
+def _kept_from_lowest(cum: np.ndarray, least: float) -> np.ndarray:
     """Indices of the columns of ``cum`` (running totals, one row per count) kept greedily
-    from the first: each when every row has gained at least ``min_count`` since the last."""
+    from the first: each the first where every row has gained at least ``least`` since the
+    last kept (each row's first such column found by bisection: the base cuts' candidates
+    are every distinct score)."""
     kept: list[int] = []
     last = np.zeros(len(cum))
-    for i in range(cum.shape[1]):
-        if np.all(cum[:, i] - last >= min_count):
-            kept.append(i)
-            last = cum[:, i]
-    return np.array(kept, dtype=int)
+    while True:
+        i = max(int(np.searchsorted(row, start + least, side="left"))
+                for row, start in zip(cum, last, strict=True))
+        if i >= cum.shape[1]:
+            return np.array(kept, dtype=int)
+        kept.append(i)
+        last = cum[:, i]
 
 
 def _nearer_middle(lower: float | None, upper: float | None, rows: float) -> str:
@@ -235,9 +247,7 @@ def clear_of_fences(score: np.ndarray, cuts: np.ndarray, plan: FencePlan,
     s = np.sort(np.asarray(score, dtype=float))
     s = s[~np.isnan(s)]
     flagged = np.searchsorted(s, cuts, side="left")
-    for fence in plan.fences:
-        least = int(np.searchsorted(s, fence.value - plan.tol, side="left"))
-        most = int(np.searchsorted(s, fence.value + plan.tol, side="right"))
+    for least, most in _fence_spans(s, plan):
         ok &= (flagged <= least - min_count) | (flagged >= most + min_count)
     for p in plan.quantiles if s.size else ():
         for least, most in quantile_counts(s, p):
@@ -373,19 +383,10 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     # where a number lies strictly between a value and the next: none between 0.3 and 0.1 + 0.2
     # (adjacent floats), and a cut there was a score, read differently by the two directions
     room = np.flatnonzero(values[1:] > np.nextafter(values[:-1], np.inf))
-    last = values.size - 2  # the cut after value i is the cut after value last - i read turned
-    lower = _cuts_from_lowest(counts, room, size)
-    upper = last - _cuts_from_lowest(counts[::-1], last - room[::-1], size)[::-1]
-
-    def misfit(lo: np.ndarray, hi: np.ndarray) -> str | None:
-        if lo.size and hi.size and lo[-1] == hi[0]:
-            return None
-        if (below[hi[0]] if hi.size else s.size) - (below[lo[-1]] if lo.size else 0) >= size:
-            return None
-        return _nearer_middle(below[lo[-1]] if lo.size else None,
-                              below[hi[0]] if hi.size else None, s.size)
-
-    cuts = _meet(lower, upper, misfit) if values.size > 1 else lower
+    # the pupils at or below each candidate cut (after a value with room after it)
+    chosen = _from_both_ends(below[room][None, :].astype(float), np.array([float(s.size)]),
+                             size) if room.size else room
+    cuts = room[chosen]
     # then those too near a fence dropped (not moved: a cut placed at the first place clear
     # of a fence, min_count beyond it, gave the fence's count away to anyone who knows
     # this rule), and the cuts either side of a fence wide apart, in every grid drawn from
@@ -393,24 +394,6 @@ def base_cuts(score: np.ndarray, least: int = DEFAULT_THRESHOLD) -> np.ndarray:
     found = np.array([_between(values[i], values[i + 1]) for i in cuts], dtype=float)
     plan = fence_plan(s)
     return around_fences(s, found[clear_of_fences(s, found, plan, least)], plan, least)
-
-
-def _cuts_from_lowest(counts: np.ndarray, room: np.ndarray, size: int) -> np.ndarray:
-    """Indices of the distinct scores (their ``counts``, lowest first) a cut follows, chosen
-    from the lowest up to the middle of the pupils: each at the first value with ``room``
-    after it that leaves at least ``size`` pupils since the last cut."""
-    below = np.cumsum(counts)
-    rows = int(below[-1]) if below.size else 0
-    cuts: list[int] = []
-    last = 0
-    while True:
-        i = int(np.searchsorted(below, last + size, side="left"))
-        j = int(np.searchsorted(room, i))  # the first value from i with room after it
-        if j >= room.size or 2 * int(below[room[j]]) > rows:
-            break
-        cuts.append(int(room[j]))
-        last = int(below[room[j]])
-    return np.array(cuts, dtype=int)
 
 
 class GridChoice(NamedTuple):

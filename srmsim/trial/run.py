@@ -147,17 +147,21 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     week0 = None
     if c.population == "flagged":
         week0 = screening_week(policy, cf_model.n_weeks)
-        hooks.setdefault(week0, []).append(
-            lambda m, w: flagged.append(screen_flags(m, policy, w)))
+
+        def screen(m: TrustModel, w: int) -> None:
+            flags = screen_flags(m, policy, w)
+            if not flags.any():  # the analysis said "data has no rows", a year later
+                raise DataError(f"the policy's trigger flagged no student at the screening "
+                                f"week (week {w}), so the trial's population (flagged) is "
+                                "empty: check the trigger's rule and parameters")
+            flagged.append(flags)
+
+        hooks.setdefault(week0, []).append(screen)
     rec_cf = _panel_hooks(hooks, c, periods) if sw else None
     _drive(cf_model, hooks)
     cf_students = student_frame(cf_model.all_students())
     cf_model.release()
 
-    if flagged and not np.asarray(flagged[0]).any():  # the analysis said "data has no rows"
-        raise DataError(f"the policy's trigger flagged no student at the screening week "
-                        f"(week {week0}), so the trial's population (flagged) is empty: "
-                        "check the trigger's rule and parameters")
     students = student_data(trial, trial_students, cf_students, treated,
                             flagged[0] if flagged else None)
     panel = None
