@@ -35,6 +35,7 @@ Equivalent mutants, and why:
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -234,6 +235,37 @@ def test_an_arrivals_file_row_number_is_the_file_s_line(tmp_path: Path) -> None:
     path.write_text("day\n1\n2\n-3\n")  # the header is line 1: -3 is on line 4
     with pytest.raises(SrmsimError, match="row 4: day must be"):
         read_arrival_days(path)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("day\n1\n\n3\n", "row 3: day must be a finite number >= 0 (got nothing"),
+    ("day,who\n1,a\n\n3,b\n-1,c\n", "row 3: day must be"),  # the blank line, not row 5
+    ("day\n1\n\nx\n", "row 3: day must be"),
+    ("day\n1\n  \n3\n", "row 3: day must be"),
+    ("day\n1\n\n2\n-3\n", "row 3: day must be"),  # -3 was named as row 4
+])
+def test_a_blank_line_amid_the_arrivals_is_named_at_its_line(tmp_path: Path, text: str,
+                                                             says: str) -> None:
+    """A blank line between arrivals was dropped (a request whose day was lost, silently), and
+    every row after it was numbered one line too early."""
+    from srmsim.admin.desk import read_arrival_days
+    from srmsim.errors import SrmsimError
+
+    path = tmp_path / "arrivals.csv"
+    path.write_text(text)
+    with pytest.raises(SrmsimError, match=re.escape(says)):
+        read_arrival_days(path)
+
+
+@pytest.mark.parametrize("text", ["day\n1\n3\n\n\n", "day\r\n1\r\n3\r\n\r\n", "day\n1\n3",
+                                  "day,who\n1,a\n3,b\n\n"])
+def test_blank_lines_at_the_end_of_an_arrivals_file_are_no_arrivals(tmp_path: Path,
+                                                                    text: str) -> None:
+    from srmsim.admin.desk import read_arrival_days
+
+    path = tmp_path / "arrivals.csv"
+    path.write_text(text)
+    assert read_arrival_days(path).tolist() == [1.0, 3.0]
 
 
 def test_the_memory_check_counts_the_file_s_arrivals_inside_the_run(tmp_path: Path,

@@ -200,6 +200,9 @@ def test_the_largest_flags_allowed_give_finite_figures(tmp_path: Path, capsys):
     (["--capacity", "5", "--staff-minutes", "600", "--minutes-per-case", "5"],
      "either --capacity or --staff-minutes"),
     (["--staff-minutes", "600"], "--minutes-per-case"),
+    # the flag given is out of range: that first, not "give both"
+    (["--minutes-per-case", "0"], "--minutes-per-case must be more than 0, got 0"),
+    (["--staff-minutes", "1e9"], "--staff-minutes 1e+09: at most"),
     (["--suppress-below", "0"], "--suppress-below must be at least 10"),
     (["--suppress-below", "9"], "--suppress-below must be at least 10"),
     (["--n-boot", "0"], "--n-boot must be from 40 to 100,000 (got 0)"),

@@ -60,8 +60,13 @@ def read_arrival_days(path: Path) -> np.ndarray:
         names = [str(h) for h in header.iloc[0]]
         if names.count("day") != 1:
             raise SrmsimError(f"{path}: needs one 'day' column (header: {str(names[:10])[:120]})")
-        days = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(
-            include_columns=["day"], column_types={"day": pa.float64()})).column("day").to_numpy()
+        # blank lines read as rows (of no day): row numbers are then the file's lines, and a
+        # blank line amid the arrivals is named, not dropped (a request whose day was lost)
+        days = pa_csv.read_csv(
+            path, parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=["day"], column_types={"day": pa.float64()})
+        ).column("day").to_numpy()
     except pd.errors.EmptyDataError:  # pandas' "No columns to parse from file"
         raise SrmsimError(f"{path}: the arrivals file is empty: it needs a 'day' column"
                           ) from None
@@ -73,20 +78,38 @@ def read_arrival_days(path: Path) -> np.ndarray:
     except OSError as err:  # a regular file that cannot be read (/proc/self/mem, permissions)
         raise SrmsimError(f"{path}: cannot read the arrivals file: {err.strerror or err}"
                           ) from None
+    days = days[:len(days) - _blank_lines_at_end(path)]
     if not len(days):  # a failed export, not "no request arrives" (which needs no file)
         raise SrmsimError(f"{path}: has a 'day' column but no rows: no arrivals (with no "
                           "arrivals.file and no per_week, none arrive)")
     bad = np.flatnonzero(~np.isfinite(days) | (days < 0))
     if len(bad):
+        got = "nothing: a blank line or an empty day" if np.isnan(days[bad[0]]) else days[bad[0]]
         raise SrmsimError(f"{path}: row {int(bad[0]) + 2}: day must be a finite number >= 0 "
-                          f"(got {days[bad[0]]})")
+                          f"(got {got})")
     return np.sort(days)
+
+
+def _blank_lines_at_end(path: Path) -> int:
+    """How many lines at the end of the file are blank (an editor's or an export's trailing
+    newlines: not arrivals)."""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 4096))
+        tail = f.read()
+    lines = tail.split(b"\n")
+    if lines and lines[-1].strip() == b"":
+        lines.pop()  # the newline that ends the last line
+    blank = 0
+    while blank < len(lines) - 1 and lines[-1 - blank].strip() == b"":
+        blank += 1
+    return blank
 
 
 def _name_the_row(path: Path) -> None:
     """Raise an error naming the first row whose day is no number (a second, slower read)."""
     try:
-        text = pd.read_csv(path, usecols=["day"], dtype=str, keep_default_na=False)["day"]
+        text = pd.read_csv(path, usecols=["day"], dtype=str, keep_default_na=False,
+                           skip_blank_lines=False)["day"]
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
         return
     bad = np.flatnonzero(pd.to_numeric(text, errors="coerce").isna().to_numpy())

@@ -441,15 +441,16 @@ def check_arguments(args: argparse.Namespace) -> int | None:
         return int(args.capacity)
     if not minutes:
         return None
-    if args.staff_minutes is None or args.minutes_per_case is None:
-        raise SrmsimError("give both --staff-minutes and --minutes-per-case (or --capacity)")
+    # each flag's own range first: what is wrong with the one given, then what is missing
     for flag, value in (("--staff-minutes", args.staff_minutes),
                         ("--minutes-per-case", args.minutes_per_case)):
-        if value > MAX_MINUTES:
+        if value is not None and value > MAX_MINUTES:
             raise SrmsimError(f"{flag} {value:g}: at most {MAX_MINUTES:,} (the minutes in a "
                               "year)")
-    if args.minutes_per_case <= 0:
+    if args.minutes_per_case is not None and args.minutes_per_case <= 0:
         raise SrmsimError(f"--minutes-per-case must be more than 0, got {args.minutes_per_case:g}")
+    if args.staff_minutes is None or args.minutes_per_case is None:
+        raise SrmsimError("give both --staff-minutes and --minutes-per-case (or --capacity)")
     from srmsim.risk.capacity import capacity_in_cases
 
     try:  # the flags are checked above: what is left is a quotient past 2**53
