@@ -76,6 +76,7 @@ def test_an_anonymised_copy_is_bound_by_the_summaries_of_its_source(tmp_path: Pa
         assert "Traceback" not in err
     # nor a calibration: its n per moment beside the summary's Total gave the suppressed
     anon2, fit = tmp_path / "anon2", tmp_path / "fit"
+    (ds / "exports.json").unlink()  # the first copy was never shared (else a second is refused)
     assert main(["data", "anonymise", str(ds), "--out", str(anon2), "--key-file", str(key),
                  "--quasi", "school,sex,fsm,sen", "--k", "3"]) == 0
     capsys.readouterr()

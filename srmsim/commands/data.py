@@ -267,6 +267,7 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_rdataset(args: argparse.Namespace) -> int:
     from srmsim.data.dataset import DATASET_FILES, META_FILE, write_dataset
     from srmsim.data.describe import carry_ledger
+    from srmsim.data.exports import carry_exports
     from srmsim.data.loaders import load_rdataset
     from srmsim.outputs import holds_only, replace_dir
 
@@ -277,6 +278,7 @@ def run_rdataset(args: argparse.Namespace) -> int:
     with replace_dir(args.out, replaceable=holds_only(DATASET_FILES, DATASET_FILES)) as tmp:
         write_dataset(ds, tmp, overwrite=True)
         carry_ledger(args.out, tmp)  # what was published from the folder still binds it
+        carry_exports(args.out, tmp)  # ... and what was exported of it
     print(f"{args.package}/{args.item}: {plural(len(ds.students), 'student')} in "
           f"{plural(ds.students['school'].nunique(), 'school')} written to {args.out}/")
     for note in ds.meta.get("notes", []):

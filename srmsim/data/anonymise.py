@@ -22,6 +22,7 @@ The key is never written; ``dataset.json`` stores only its fingerprint
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,7 +290,8 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
     from srmsim.data.dataset import DATASET_FILES, META_FILE
-    from srmsim.data.describe import bind_copy, carry_ledger
+    from srmsim.data.describe import bind_copy, carry_ledger, data_digest
+    from srmsim.data.exports import carry_exports, check_export, export_record, record_export
     from srmsim.outputs import (
         check_inputs_outside,
         check_out_of_data,
@@ -306,18 +308,31 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
         raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
                         "directory or pass --overwrite")
     ds = read_dataset(in_dir)
-    anon, rep = anonymise(ds, key, **kwargs)
+    # the export is known by its records, its settings and its key: another export of these
+    # records is refused (check_export), and this one recorded before it is put in place
+    # (record_export)
+    settings = {name: kwargs.get(name, param.default)  # every setting, defaults included
+                for name, param in inspect.signature(anonymise).parameters.items()
+                if param.default is not inspect.Parameter.empty}
+    settings = {name: (list(v) if isinstance(v, list | tuple) else
+                       v.isoformat() if isinstance(v, dt.date) else v)
+                for name, v in settings.items()}
+    made = export_record(data_digest(Path(in_dir), ds.meta), key_id(key), settings)
+    anon, rep = anonymise(ds, key, **kwargs)  # (the settings' own problems named first)
     if rep.max_suppressed_exceeded:  # 429 of 445 suppressed against 5% was written, exit 0
         raise DataError(f"{rep.students_suppressed} of {rep.students_in} students "
                         f"({rep.students_suppressed / max(rep.students_in, 1):.0%}) would be "
                         f"suppressed, more than --max-suppressed {rep.max_suppressed:.0%}, "
                         "with every generalisation used: nothing written; give fewer --quasi "
                         "fields, a lower --k, or a higher --max-suppressed")
+    check_export(in_dir, made)
     # pseudonymised records are still personal data: owner-only, replaced whole
     with replace_dir(out, private=True, replaceable=holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
                      ) as tmp:
         write_dataset(anon, tmp, private=True)
         write_file(tmp / REPORT_FILE, json_dumps(rep.shareable(), indent=2) + "\n", private=True)
         carry_ledger(out, tmp)  # what was published from the folder still binds it
+        carry_exports(out, tmp)  # ... and what was exported of it
         bind_copy(in_dir, tmp)  # ... and what was published from the records it copies
+        record_export(in_dir, made)  # last before the copy is put in place
     return rep

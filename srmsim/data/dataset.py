@@ -47,8 +47,11 @@ from srmsim.outputs import json_dumps, make_dir, write_atomic, write_file
 META_FILE = "dataset.json"
 #: the groupings of the summaries published from a dataset (srmsim.data.describe.record_summary)
 LEDGER_FILE = "published.json"
+#: the anonymised exports made of a dataset's records (srmsim.data.exports)
+EXPORTS_FILE = "exports.json"
 #: every file a dataset directory holds (what may be replaced by a new one)
-DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet", LEDGER_FILE)
+DATASET_FILES = (META_FILE, "students.parquet", "observations.parquet", LEDGER_FILE,
+                 EXPORTS_FILE)
 FORMAT = "srmsim-dataset"
 
 

@@ -488,7 +488,7 @@ def _known_by_definition(table: pd.DataFrame) -> tuple[np.ndarray, list[tuple[in
 # the summaries already published from a dataset folder
 
 
-def _data_digest(folder: Path, meta: dict) -> str:
+def data_digest(folder: Path, meta: dict) -> str:
     """SHA-256 of the dataset's table files (``meta``: its dataset.json): the ledger holds for
     these records only."""
     from srmsim.results import file_sha256
@@ -542,7 +542,7 @@ def carry_ledger(old: str | Path, new: str | Path) -> None:
                         "it") from None
     meta_file = Path(new) / META_FILE
     if meta_file.is_file():
-        ledger = {**ledger, "data_sha256": _data_digest(Path(new), load_json(meta_file))}
+        ledger = {**ledger, "data_sha256": data_digest(Path(new), load_json(meta_file))}
     write_file(Path(new) / LEDGER_FILE, json_dumps(ledger, indent=2) + "\n", private=True)
 
 
@@ -579,7 +579,7 @@ def check_not_bound(folder: str | Path, ds: Dataset, what: str) -> None:
     if not (path.exists() or path.is_symlink()):
         return
     ledger = _read_ledger(path)
-    if ledger["tables"] and ledger["data_sha256"] != _data_digest(folder, ds.meta):
+    if ledger["tables"] and ledger["data_sha256"] != data_digest(folder, ds.meta):
         raise DataError(f"{path}: summaries were published from other records than {folder} "
                         f"holds (those it was copied from); {what} would print counts of these "
                         "records that could be differenced against them, so nothing is "
@@ -600,7 +600,7 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
     """
     folder = Path(folder)
     path = folder / LEDGER_FILE
-    digest = _data_digest(folder, ds.meta)
+    digest = data_digest(folder, ds.meta)
     new = sorted(by, key=GROUPABLE.index)
     ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
                     "tables": [], "audit": AUDIT_VERSION}

@@ -22,6 +22,7 @@ import pandas as pd
 
 from srmsim.data.dataset import DATASET_FILES, META_FILE, Dataset, base_meta, write_dataset
 from srmsim.data.describe import carry_ledger
+from srmsim.data.exports import carry_exports
 from srmsim.data.mapping import Mapping
 from srmsim.data.schema import TABLES
 from srmsim.data.validate import ValidationResult, validate_files
@@ -161,4 +162,5 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
         if written:
             write_dataset(to_dataset(result, mapping, files), tmp, private=True)
         carry_ledger(out, tmp)  # what was published from the folder still binds it
+        carry_exports(out, tmp)  # ... and what was exported of it
     return shown, written
