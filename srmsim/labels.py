@@ -55,6 +55,35 @@ def excerpt(value: object, limit: int = 60) -> str:
     return cut(text, limit)
 
 
+#: a header cell that is a value, not a column name: a number, a date, a long run of digits
+#: (a UPN, an admission number, a phone number) or a UK postcode
+_VALUE_LIKE = re.compile(r"""\s*(?:
+      [-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?%?
+    | \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T].*)?
+    | .*\d{6,}.*
+    | [A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}
+    )\s*""", re.VERBOSE)
+HEADER_OF_VALUES = ("not shown: the first row holds numbers, dates or ids where column names go "
+                    "(a file without a header row?)")
+
+
+def header_holds_values(names: Iterable[object]) -> bool:
+    """Whether a file's column names include a value (:data:`_VALUE_LIKE`): a file exported
+    without its header row, whose first row of data pandas or the reader took for the names.
+    Why: listing the columns then printed one pupil's UPN, name and date of birth."""
+    return any(isinstance(n, str) and _VALUE_LIKE.fullmatch(n) for n in names)
+
+
+def column_names(names: Iterable[object], limit: int = 20) -> str:
+    """A file's column names for a message, at most ``limit`` (each cut), or
+    :data:`HEADER_OF_VALUES` when they include a value (:func:`header_holds_values`)."""
+    names = list(names)
+    if header_holds_values(names):
+        return f"({HEADER_OF_VALUES})"
+    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
+    return ", ".join(cut(printable(str(n)), 60) for n in names[:limit]) + more
+
+
 def agree(n: SupportsInt, one: str, many: str | None = None) -> str:
     """The word for ``n`` things: ``one`` when ``n`` is 1, else ``many`` (default ``one + "s"``).
     Also for verbs: ``agree(n, "has", "have")``. Printed text says "1 school" and "3 schools",

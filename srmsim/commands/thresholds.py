@@ -39,7 +39,7 @@ from srmsim.argtypes import (
     whole_argument,
 )
 from srmsim.errors import DataError, SrmsimError
-from srmsim.labels import agree, percent, plural, points, printable, yes_no
+from srmsim.labels import agree, column_names, percent, plural, points, printable, yes_no
 from srmsim.results import check_student_rows, simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -477,10 +477,8 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
     for col, role in ((args.score, "score"), (args.outcome, "outcome"),
                       *((c, "--by") for c in by_cols)):
         if col not in df.columns:
-            shown = ", ".join(map(str, list(df.columns)[:20]))
-            more = " ..." if len(df.columns) > 20 else ""
             raise DataError(f"{label}: column '{col}' ({role}) not found; available columns: "
-                            f"{shown}{more}")
+                            f"{column_names(df.columns)}")
     s = _read_column(df, args.score, score_values, _withheld_score_problem, dc.real, label)
     y = _read_column(df, args.outcome, outcome_values, _withheld_outcome_problem, dc.real, label)
     for col in by_cols:

@@ -34,10 +34,12 @@ from srmsim.data.schema import (
 )
 from srmsim.errors import DataError
 from srmsim.labels import (
+    HEADER_OF_VALUES,
     IDENTIFIER_FORBIDDEN_PATTERN,
     agree,
     cut,
     excerpt,
+    header_holds_values,
     identifier_character,
     plural,
     printable,
@@ -791,7 +793,10 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
             for columns, what in ((s.unmapped, "not in the mapping and not imported (list under "
                                 "'ignore' to silence this)"),
                                (s.missing_optional, "mapped but not in the file")):
-                if len(columns) == 1:
+                if header_holds_values(columns):  # no header row: the names are a pupil's
+                    notes.append(f"{s.raw.path}: {plural(len(columns), 'column')} "
+                                 f"{what.split(' (')[0]}, {HEADER_OF_VALUES}")
+                elif len(columns) == 1:
                     notes.append(f"{s.raw.path}: column {excerpt(columns[0])} is {what}")
                 elif columns:  # one line, not one per column of a very wide file
                     shown = ", ".join(excerpt(h) for h in columns[:10])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.labels import plural
+from srmsim.labels import column_names, plural
 from srmsim.stats import _checks
 
 MISSING_GROUP = "(missing)"
@@ -37,9 +37,8 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str | None], what: str =
         except TypeError:  # a list given for one column: pandas raised "unhashable type"
             raise DataError(f"column{role} must be one column name, got {col!r}") from None
         if col not in df.columns:
-            shown = ", ".join(map(str, list(df.columns)[:20]))
-            more = " ..." if len(df.columns) > 20 else ""
-            raise DataError(f"column '{col}'{role} not found; available columns: {shown}{more}")
+            raise DataError(f"column '{col}'{role} not found; available columns: "
+                            f"{column_names(df.columns)}")
         if not df.columns.is_unique and not isinstance(df.columns.get_loc(col), int):
             # df[col] would be a frame of the copies, not a column: pandas raised deep inside
             raise DataError(f"column '{col}'{role} appears more than once; rename the copies")

@@ -20,7 +20,14 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree, excerpt, look_alikes, plural
+from srmsim.labels import (
+    HEADER_OF_VALUES,
+    agree,
+    excerpt,
+    header_holds_values,
+    look_alikes,
+    plural,
+)
 
 _MAX_LISTED = 20
 LARGEST_VALUE = 1e150
@@ -86,7 +93,8 @@ def require_columns(df: pd.DataFrame, roles: Mapping[str, str | Sequence[str] | 
                 )
     if missing:
         raise DataError(
-            f"{'; '.join(missing)} not found in the data; columns present: {_listing(df.columns)}"
+            f"{'; '.join(missing)} not found in the data; columns present: "
+            f"{f'({HEADER_OF_VALUES})' if header_holds_values(df.columns) else _listing(df.columns)}"
         )
 
 
