@@ -243,6 +243,9 @@ def test_an_arrivals_file_row_number_is_the_file_s_line(tmp_path: Path) -> None:
     ("day\n1\n\nx\n", "row 3: day must be"),
     ("day\n1\n  \n3\n", "row 3: day must be"),
     ("day\n1\n\n2\n-3\n", "row 3: day must be"),  # -3 was named as row 4
+    ("day\n1\nnan\n", "row 3: day must be a finite number >= 0 (got nan)"),  # not "nothing"
+    ("day\n1\nNA\n", "row 3: day must be a finite number >= 0 (got 'NA')"),
+    ("day\r1\r\r3\r", "row 3: day must be"),
 ])
 def test_a_blank_line_amid_the_arrivals_is_named_at_its_line(tmp_path: Path, text: str,
                                                              says: str) -> None:
@@ -258,7 +261,8 @@ def test_a_blank_line_amid_the_arrivals_is_named_at_its_line(tmp_path: Path, tex
 
 
 @pytest.mark.parametrize("text", ["day\n1\n3\n\n\n", "day\r\n1\r\n3\r\n\r\n", "day\n1\n3",
-                                  "day,who\n1,a\n3,b\n\n"])
+                                  "day,who\n1,a\n3,b\n\n", "day\r1\r3\r\r\r",  # old Mac endings
+                                  "day\n1\n3\n" + "\n" * 70_000])  # past any block read
 def test_blank_lines_at_the_end_of_an_arrivals_file_are_no_arrivals(tmp_path: Path,
                                                                     text: str) -> None:
     from srmsim.admin.desk import read_arrival_days

@@ -62,11 +62,13 @@ def read_arrival_days(path: Path) -> np.ndarray:
             raise SrmsimError(f"{path}: needs one 'day' column (header: {str(names[:10])[:120]})")
         # blank lines read as rows (of no day): row numbers are then the file's lines, and a
         # blank line amid the arrivals is named, not dropped (a request whose day was lost)
-        days = pa_csv.read_csv(
+        column = pa_csv.read_csv(
             path, parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(
-                include_columns=["day"], column_types={"day": pa.float64()})
-        ).column("day").to_numpy()
+                include_columns=["day"], column_types={"day": pa.float64()},
+                null_values=[""])  # 'NA', 'null' or 'nan': a value named, not a blank
+        ).column("day")
+        days, empty = column.to_numpy(), column.is_null().to_numpy(zero_copy_only=False)
     except pd.errors.EmptyDataError:  # pandas' "No columns to parse from file"
         raise SrmsimError(f"{path}: the arrivals file is empty: it needs a 'day' column"
                           ) from None
@@ -78,13 +80,15 @@ def read_arrival_days(path: Path) -> np.ndarray:
     except OSError as err:  # a regular file that cannot be read (/proc/self/mem, permissions)
         raise SrmsimError(f"{path}: cannot read the arrivals file: {err.strerror or err}"
                           ) from None
-    days = days[:len(days) - _blank_lines_at_end(path)]
+    blank = _blank_lines_at_end(path)
+    trailing = int(np.argmin(empty[::-1])) if not empty.all() else len(days)
+    days = days[:len(days) - min(blank, trailing)]
     if not len(days):  # a failed export, not "no request arrives" (which needs no file)
         raise SrmsimError(f"{path}: has a 'day' column but no rows: no arrivals (with no "
                           "arrivals.file and no per_week, none arrive)")
     bad = np.flatnonzero(~np.isfinite(days) | (days < 0))
     if len(bad):
-        got = "nothing: a blank line or an empty day" if np.isnan(days[bad[0]]) else days[bad[0]]
+        got = "nothing: a blank line or an empty day" if empty[bad[0]] else days[bad[0]]
         raise SrmsimError(f"{path}: row {int(bad[0]) + 2}: day must be a finite number >= 0 "
                           f"(got {got})")
     return np.sort(days)
@@ -92,17 +96,22 @@ def read_arrival_days(path: Path) -> np.ndarray:
 
 def _blank_lines_at_end(path: Path) -> int:
     """How many lines at the end of the file are blank (an editor's or an export's trailing
-    newlines: not arrivals)."""
+    newlines: not arrivals), whatever the line endings (``\\n``, ``\\r\\n`` or ``\\r``, as the
+    CSV reader takes them) and however many."""
+    size, blocks = path.stat().st_size, []
     with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - 4096))
-        tail = f.read()
-    lines = tail.split(b"\n")
-    if lines and lines[-1].strip() == b"":
-        lines.pop()  # the newline that ends the last line
-    blank = 0
-    while blank < len(lines) - 1 and lines[-1 - blank].strip() == b"":
-        blank += 1
-    return blank
+        while size > 0:  # back from the end, a block at a time, to the last character
+            step = min(size, 1 << 16)
+            size -= step
+            f.seek(size)
+            blocks.append(f.read(step))
+            if blocks[-1].strip(b" \t\r\n"):
+                break
+    tail = b"".join(reversed(blocks))
+    space = tail[len(tail.rstrip(b" \t\r\n")):]
+    breaks = space.count(b"\r\n") + space.replace(b"\r\n", b"").count(b"\r") \
+        + space.replace(b"\r\n", b"").count(b"\n")
+    return max(breaks - 1, 0)  # the first ends the last line of arrivals
 
 
 def _name_the_row(path: Path) -> None:
