@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
+    _printable_anywhere()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -135,6 +136,20 @@ def _interrupts_kept() -> Iterator[None]:
             pending = state["raised"] < state["asked"]
     if pending:
         raise KeyboardInterrupt
+
+
+def _printable_anywhere() -> None:
+    """A terminal or pipe whose encoding lacks a character srmsim prints (an ASCII locale:
+    LC_ALL=C with PYTHONUTF8=0 and no locale coercion) shows it as '?', rather than the
+    command failing with UnicodeEncodeError after its files were written (the en dash of an
+    effects table)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on a replaced stream
+        try:
+            "£–×".encode(stream.encoding)
+        except (UnicodeEncodeError, LookupError, TypeError):
+            if reconfigure is not None:
+                reconfigure(errors="replace")
 
 
 def short_message(text: str, max_lines: int = 12, max_line: int = MAX_LINE) -> str:

@@ -388,3 +388,21 @@ def test_the_best_policy_is_not_one_whose_re_evaluation_has_a_gap(tmp_path):
                      "infinite in replication 1"]
     with pytest.raises(SrmsimError, match="no front policy could be scored on re-evaluation"):
         choose_best(opt, runs[runs["variant"] != "trial-00000"])
+
+
+def test_a_morris_point_an_ulp_past_its_bound_is_inside_it():
+    """`discover` on a Morris experiment over (-0.8, -0.1) refused its own runs: SALib maps
+    the top level to -0.8 + 0.7000000000000001 = -0.09999999999999998, 'outside its bounds'."""
+    from SALib.sample import morris
+
+    from srmsim.explore.prim import check_bounds
+
+    points = morris.sample({"num_vars": 1, "names": ["a"], "bounds": [[-0.8, -0.1]]}, 6,
+                           num_levels=4, seed=1)
+    assert points.max() > -0.1  # the design's own point, past the bound by float error
+    frame = pd.DataFrame({"a": points[:, 0]})
+    np.testing.assert_array_equal(check_bounds(frame, {"a": (-0.8, -0.1)}, "PRIM"),
+                                  [[-0.8], [-0.1]])
+    frame.loc[0, "a"] = -0.0999  # a real excursion is still refused
+    with pytest.raises(SrmsimError, match="outside its bounds"):
+        check_bounds(frame, {"a": (-0.8, -0.1)}, "PRIM")

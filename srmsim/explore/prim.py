@@ -131,7 +131,10 @@ def check_bounds(frame: pd.DataFrame, bounds: object, where: str) -> np.ndarray:
         if not low < high:
             raise DataError(f"{where}: bounds[{name!r}] = ({low:g}, {high:g}) must have "
                             "low < high")
-        outside = ~frame[name].between(low, high).to_numpy()
+        # a design's point at a bound may lie an ulp past it (SALib's Morris grid maps the
+        # top level of (-0.8, -0.1) to -0.8 + 0.7000000000000001 = -0.09999999999999998)
+        slack = 8 * np.finfo(float).eps * max(abs(low), abs(high))
+        outside = ~frame[name].between(low - slack, high + slack).to_numpy()
         if outside.any():
             row = frame.index.tolist()[np.flatnonzero(outside)[0]]  # 0, not np.int64(0)
             raise DataError(f"{where}: parameter {name!r} is {frame.at[row, name]:g} in row "
