@@ -292,6 +292,14 @@ def test_store_damage_is_reported_by_name(tmp_path, capsys):
         fails(capsys, "compare", str(out), contains=contains)
         fails(capsys, "experiment", str(exp), "--out", str(out), "--resume", "--workers", "1",
               "--quiet", contains=contains)
+    good.unlink()  # a pipe or a device in its place: named as such, not as a missing file
+    os.mkfifo(good)
+    fails(capsys, "compare", str(out), contains="rep-00001.parquet: run file is not a regular "
+                                                "file (a device, pipe or socket)")
+    good.unlink()
+    good.symlink_to("/dev/zero")
+    fails(capsys, "compare", str(out), contains="run file is not a regular file")
+    good.unlink()
     good.write_bytes(data)
     # a run whose hash column was dropped is no more this experiment's than one of another hash
     pd.read_parquet(good).drop(columns=["experiment_hash"]).to_parquet(good)
