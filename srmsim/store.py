@@ -64,6 +64,30 @@ def versions() -> dict[str, str]:
     return out
 
 
+
+def protect_records_study(folder: str | Path) -> bool:
+    """Make a study folder of a trust built from real records owner-only again (folder 0700,
+    every file 0600) and say whether it is one, by the input files its manifest recorded
+    (``records:<path>``, :func:`srmsim.experiment.spec.record_files`). Why: compare and a
+    re-report of such a folder copied with open permissions (``cp -r``) wrote effects.csv
+    and report.html readable by everyone, as they went by the folder's mode alone."""
+    folder = Path(folder)
+    try:
+        manifest = load_json(folder / "manifest.json")
+    except ValueError:
+        return False
+    if not isinstance(manifest, dict):
+        return False
+    config = manifest.get("experiment_config")
+    recorded = [manifest.get("input_files"),
+                config.get("input_files") if isinstance(config, dict) else None]
+    if not any(isinstance(files, dict) and any(str(k).startswith("records:") for k in files)
+               for files in recorded):
+        return False
+    make_dir(folder, private=True)
+    restrict_tree(folder)
+    return True
+
 class RunStore:
     """Runs keyed by variant and replication, checked against the manifest when read.
 

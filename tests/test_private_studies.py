@@ -84,6 +84,23 @@ def test_experiment_folder_is_owner_only_when_built_from_records(tmp_path, recor
     elsewhere.parent.mkdir()
     assert main(["report", str(out), "--out", str(elsewhere)]) == 0
     assert mode(elsewhere) == (0o600 if from_records else 0o644)
+    # a copy opened up whole (`cp -r` with the umask's modes): compare and re-report close it
+    # again (they wrote effects.csv and report.html readable by all, going by the mode alone)
+    if from_records:
+        import shutil
+
+        copy = tmp_path / "copy"
+        shutil.copytree(out, copy, copy_function=shutil.copyfile)  # modes of new files
+        for entry in [copy, *copy.rglob("*")]:
+            os.chmod(entry, 0o755 if entry.is_dir() else 0o644)
+        assert main(["compare", str(copy), "--report"]) == 0
+        assert modes(copy) == private
+        for entry in [copy, *copy.rglob("*")]:
+            os.chmod(entry, 0o755 if entry.is_dir() else 0o644)
+        assert main(["report", str(copy)]) == 0
+        assert modes(copy) == private
+        assert main(["report", str(copy), "--out", str(tmp_path / "shared" / "r2.html")]) == 0
+        assert mode(tmp_path / "shared" / "r2.html") == 0o600
 
 
 @pytest.mark.parametrize("from_records", [True, False])

@@ -139,5 +139,8 @@ def compare_cmd(args: argparse.Namespace) -> int:
                           "experiment's own baseline")
     if not (out / "manifest.json").exists():
         raise SrmsimError(f"{out}: not an experiment results directory (no manifest.json)")
+    from srmsim.store import protect_records_study
+
+    protect_records_study(out)  # a copy opened up is closed again before anything is added
     _report(out, args.baseline, html=args.report)
     return 0

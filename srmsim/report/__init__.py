@@ -90,7 +90,9 @@ def write_report(path: str | Path, out: str | Path | None = None,
     # --out puts it, and so is the report of a run folder whose students table is not the one
     # its run wrote (real data copied in): its counts are unprotected; any other report is for
     # sharing, readable like any new file
-    private = owner_only(path)
+    from srmsim.store import protect_records_study
+
+    private = (Path(path).is_dir() and protect_records_study(path)) or owner_only(path)
     if not private and folder_kind(path) == "run":
         why = simulation_problem(Path(path))
         if why is not None:
