@@ -74,6 +74,27 @@ def header_holds_values(names: Iterable[object]) -> bool:
     return any(isinstance(n, str) and _VALUE_LIKE.fullmatch(n) for n in names)
 
 
+#: a cell of a plain data field (a year group, a sex, a score) that holds what identifies a
+#: pupil instead, as in an export whose columns shifted: a date (of birth), a long run of
+#: digits (a UPN, a phone number), a postcode, two words (a name, an address), an e-mail
+_MAY_IDENTIFY = re.compile(r"""\s*(?:
+      \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T].*)?
+    | .*\d{6,}.*
+    | .*[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}.*
+    | .*[^\W\d_]{2,}\s+[^\W\d_]{2,}.*
+    | .*@.*
+    )\s*""", re.VERBOSE | re.DOTALL)
+
+
+def value_may_identify(value: object) -> bool:
+    """Whether a cell's text may identify a pupil whatever its column says
+    (:data:`_MAY_IDENTIFY`, or longer than 24 characters): such a value is not echoed in a
+    message or a reject report. Why: a shifted export put a date of birth in year_group and a
+    name in sex, and the errors quoted them as the plain data those fields hold."""
+    text = str(value)
+    return len(text) > 24 or _MAY_IDENTIFY.fullmatch(text) is not None
+
+
 def column_names(names: Iterable[object], limit: int = 20) -> str:
     """A file's column names for a message, at most ``limit`` (each cut), or
     :data:`HEADER_OF_VALUES` when they include a value (:func:`header_holds_values`)."""

@@ -41,7 +41,13 @@ from srmsim.data.schema import (
 )
 from srmsim.errors import DataError
 from srmsim.inputs import input_file_problem, load_json
-from srmsim.labels import IDENTIFIER_FORBIDDEN_PATTERN, excerpt, plural, printable
+from srmsim.labels import (
+    IDENTIFIER_FORBIDDEN_PATTERN,
+    excerpt,
+    plural,
+    printable,
+    value_may_identify,
+)
 from srmsim.outputs import json_dumps, make_dir, write_atomic, write_file
 
 META_FILE = "dataset.json"
@@ -321,7 +327,7 @@ def _row_error(source: str | Path, f: Field, bad: np.ndarray, what: str,
     header row 1), else 1 = the table's first row."""
     rows = np.flatnonzero(bad)
     shown = ""
-    if f.kind == "data" and what != "is missing":
+    if f.kind == "data" and what != "is missing" and not value_may_identify(values[rows[0]]):
         shown = f" ({printable(str(values[rows[0]])[:40])!r})"
     first = int(file_rows[rows[0]]) if file_rows is not None else int(rows[0]) + 1
     return DataError(f"{source}: {f.name} {what}: {plural(len(rows), 'row')}, first row "

@@ -27,6 +27,7 @@ from srmsim.data.mapping import Mapping
 from srmsim.data.schema import TABLES
 from srmsim.data.validate import ValidationResult, validate_files
 from srmsim.errors import DataError
+from srmsim.labels import value_may_identify
 from srmsim.outputs import (
     check_inputs_outside,
     check_out,
@@ -65,8 +66,11 @@ def mask_identifiers(result: ValidationResult) -> ValidationResult:
     if not len(rej):
         return result
     rej = rej.copy()
-    hide = [identifying(t, f) for t, f in zip(rej["table"], rej["field"], strict=True)]
     values = rej["value"].astype(object).tolist()
+    # an identifying field's value, and any value that may identify whatever its field (a
+    # date of birth in year_group, a name in sex: an export whose columns shifted)
+    hide = [identifying(t, f) or (isinstance(v, str) and value_may_identify(v))
+            for t, f, v in zip(rej["table"], rej["field"], values, strict=True)]
     messages = rej["message"].astype(object).tolist()
     for i, h in enumerate(hide):
         if not h:
