@@ -459,3 +459,8 @@ def test_dashboard_in_a_browser(dashboard, browser, small_file, tmp_path):
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
               and "Initialize failed: invalid dom" not in e["message"]]
     assert not severe, severe
+    # the terminal shows the address alone: Solara's rules-of-hooks warning about Mesa's
+    # solara_viz.py (with advice to edit Mesa) and its cookie advice for 127.0.0.1 were
+    # printed as UserWarnings at every start and every page opened
+    log = (tmp_path / "server.log").read_text()
+    assert "Warning" not in log and "open http://127.0.0.1:" in log, log[-3000:]

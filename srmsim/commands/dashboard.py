@@ -70,10 +70,28 @@ def server_env(scenario: Path | None) -> dict[str, str]:
     env.pop(SCENARIO_ENV, None)
     if scenario is not None:
         env[SCENARIO_ENV] = str(scenario.resolve())
+    # Solara's advice on each page opened at 127.0.0.1 (not "localhost"): its session cookie
+    # falls back to samesite=lax, which is what a dashboard on this computer wants
+    quiet = [_mesa_hooks_warning_filter(),
+             "ignore:Cookies with samesite=none require https:UserWarning"]
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS"), *quiet) if w)
     # the server imports this srmsim, wherever it was imported from
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def _mesa_hooks_warning_filter() -> str | None:
+    """A ``PYTHONWARNINGS`` entry silencing Solara's rules-of-hooks warning about Mesa's own
+    ``solara_viz.py`` (a ``use_state`` after an early return, Mesa's code, not srmsim's),
+    which every start of the dashboard printed as a UserWarning with Solara's advice to edit
+    that file. Solara's check stays on for srmsim's components. None where the file's path
+    cannot be written in the entry (it holds the separator ``:``)."""
+    spec = importlib.util.find_spec("mesa")
+    if spec is None or spec.origin is None:
+        return None
+    viz = str(Path(spec.origin).parent / "visualization" / "solara_viz.py")
+    return None if ":" in viz or "," in viz else f"ignore:{viz}:UserWarning"
 
 
 def run(args: argparse.Namespace) -> int:
