@@ -63,6 +63,9 @@ def test_json_nan_or_infinity_shown_as_text_is_refused(run_dir, experiment_dir, 
     out = _copy(experiment_dir[0], tmp_path / "exp")
     _root_seed(out, "manifest.json", value)
     _refused(out, "manifest.json: root_seed is", "not a text or a finite number")
+    proc = cli("compare", str(out))  # it printed "root seed nan" (a helper's probe)
+    assert proc.returncode == 2 and "manifest.json: root_seed is" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
     out = _copy(trial_dir, tmp_path / "trial")
     _root_seed(out, "trial.json", value)
     _refused(out, "trial.json: root_seed is", "not a text or a finite number")

@@ -91,6 +91,11 @@ class ResultsStore(RunStore):
                 raise SrmsimError(f"{self.root / 'manifest.json'}: its {STOPPED_KEY!r} is not "
                                   "why the experiment stopped (hand-edited or corrupt); run the "
                                   "experiment into a new --out directory")
+        # the root seed compare prints as report shows it: a NaN one was refused by report
+        # and printed as "root seed nan" by compare
+        from srmsim.report.files import json_text
+
+        json_text(manifest, "root_seed", self.root / "manifest.json")
         if not isinstance(manifest.get("baseline"), str) \
                 or not isinstance(outcomes, list) \
                 or not all(isinstance(o, str) for o in outcomes) \
