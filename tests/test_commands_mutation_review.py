@@ -446,7 +446,12 @@ def test_data_validate_withholds_identifiers_unless_asked_and_shows_n_rejects(tm
     assert main(["data", "validate", *inputs, "--show", "2", "--out", str(tmp_path / "a")]) == 2
     out = capsys.readouterr().out
     shown = [ln for ln in out.splitlines() if ln.startswith("  ") and " -- " in ln]
-    assert len(shown) == 2 and "... and 38 more (see rejects.csv)" in out
+    assert len(shown) == 2 and f"... and 38 more (see {tmp_path / 'a' / 'rejects.csv'})" in out
+    # without --out no rejects.csv is written: the list says how to get one (it sent the
+    # reader to a file that was never written)
+    assert main(["data", "validate", *inputs, "--show", "2"]) == 2
+    assert ("... and 38 more (data validate --out DIR writes them all to rejects.csv)"
+            in capsys.readouterr().out)
     rejects = pd.read_csv(tmp_path / "a" / "rejects.csv", dtype=str, keep_default_na=False)
     for text in (out, (tmp_path / "a" / "rejects.csv").read_text()):
         assert "1104" not in text and "14/03/2022" not in text

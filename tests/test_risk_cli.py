@@ -351,3 +351,23 @@ def test_a_by_column_of_many_groups_prints_the_groups_its_figure_draws(tmp_path:
     assert "gaps: flag rate" in line
     table = pd.read_csv(tmp_path / "thresholds" / "thresholds_by_group.csv")
     assert table.loc[table["by"] == "form", "group"].nunique() == 25
+
+
+@pytest.mark.parametrize("simulated", [True, False])
+def test_the_capacity_line_shows_a_cost_only_when_one_is_given(tmp_path: Path, capsys,
+                                                               simulated: bool) -> None:
+    """Without --cost-per-case the capacity line read "cost £0", as if the cases were free
+    (a newcomer's reading, 2026-12-06)."""
+    if simulated:
+        path = simulated_folder(tmp_path)
+    else:
+        path = tmp_path / "d.csv"
+        students(n_schools=2, n=400).to_csv(path, index=False)
+    base = ["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
+            "--n-boot", "40", "--capacity", "60"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("at capacity")]
+    assert len(line) == 1 and "cost" not in line[0], line
+    assert main([*base, "--out", str(tmp_path / "b"), "--cost-per-case", "150"]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("at capacity")]
+    assert len(line) == 1 and ", cost £" in line[0], line

@@ -154,7 +154,8 @@ def run_validate(args: argparse.Namespace) -> int:
     result = validate_files(files, mapping)
     if not args.show_identifiers:
         result = mask_identifiers(result)
-    print(format_report(result, args.show))
+    print(format_report(result, args.show,
+                        str(Path(args.out) / "rejects.csv") if args.out else None))
     if args.out:
         rej, summ = write_report_dir(result, args.out)
         print(f"wrote {rej} and {summ}")
@@ -169,11 +170,13 @@ def run_import(args: argparse.Namespace) -> int:
     from srmsim.data.validate import format_report
 
     mapping = _mapping(args)
+    out = Path(args.out)
+    had_dataset = (out / META_FILE).exists()  # a rejected re-import leaves it, reports and all
     result, written = import_files(_files(args, mapping), mapping, args.out,
                                    allow_rejects=args.allow_rejects, overwrite=args.overwrite,
                                    show_identifiers=args.show_identifiers)
-    print(format_report(result, args.show))
-    out = Path(args.out)
+    print(format_report(result, args.show,
+                        str(out / "rejects.csv") if written or not had_dataset else None))
     if written:
         tables = result.summary["tables"]
         print(f"dataset written to {out}/ ({plural(tables['students']['accepted'], 'student')}, "

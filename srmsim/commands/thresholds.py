@@ -80,8 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"{MAX_MINUTES:,}, a year)")
     p.add_argument("--minutes-per-case", type=non_negative_float, default=None, metavar="C",
                    help=f"staff minutes one case needs (more than 0, at most {MAX_MINUTES:,})")
-    p.add_argument("--cost-per-case", type=non_negative_float, default=0.0,
-                   help=f"cost of one case in £ (at most {_money(MAX_COST)})")
+    p.add_argument("--cost-per-case", type=non_negative_float, default=None,
+                   help=f"cost of one case in £ (at most {_money(MAX_COST)}); the capacity "
+                        "line shows the cost only when it is given")
     p.add_argument("--cost-missed", type=non_negative_float, default=None,
                    help=f"cost in £ of missing a student who reaches the outcome "
                         f"(at most {_money(MAX_COST)})")
@@ -731,11 +732,13 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         cap = risk.threshold_at_capacity(
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
-            cost_per_case=args.cost_per_case)
+            cost_per_case=args.cost_per_case or 0.0)
         line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {cap.threshold:.4g} "
                 f"flags {dc.count(cap.flagged)} students, precision "
                 f"{dc.rate(cap.precision, cap.tp, cap.fp, pct=True)}, "
-                f"recall {dc.rate(cap.recall, cap.tp, pct=True)}, cost {_money(cap.cost)}")
+                f"recall {dc.rate(cap.recall, cap.tp, pct=True)}")
+        if args.cost_per_case is not None:  # "cost £0" read as free when no cost was given
+            line += f", cost {_money(cap.cost)}"
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:,.0f}"
         if cap.spare_capacity and cap.n_boundary_ties:
@@ -878,9 +881,9 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
     line = (f"at capacity {plural(cases, 'student')} (nearest published threshold): "
             f"threshold {row['threshold']:.4g} flags {dc.count(row['flagged'])} students, "
-            f"precision {_fmt(row['precision'], True)}, recall {_fmt(row['sensitivity'], True)}, "
-            "cost "
-            f"{_money(row['flagged'] * args.cost_per_case)}")
+            f"precision {_fmt(row['precision'], True)}, recall {_fmt(row['sensitivity'], True)}")
+    if args.cost_per_case is not None:
+        line += f", cost {_money(row['flagged'] * args.cost_per_case)}"
     if args.minutes_per_case is not None:
         line += f", staff minutes {row['flagged'] * args.minutes_per_case:,.0f}"
     print(line)

@@ -817,7 +817,8 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
     }
 
 
-def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
+def format_report(result: ValidationResult, max_rejects: int = 20,
+                  full_list: str | None = "rejects.csv") -> str:
     """A plain-text report: per-file counts, counts per rule, then the first rejects.
 
     Counts here are exact (not small-count suppressed): the report is for the data owner fixing
@@ -837,8 +838,12 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
     for note in s["notes"]:
         lines.append(f"note: {note}")
     rej = result.rejects
+    # where every reject is: the report folder's rejects.csv, or (data validate without --out)
+    # the option that writes one
+    where = (f"all in {full_list}" if full_list
+             else "data validate --out DIR writes them all to rejects.csv")
     if len(rej) and max_rejects <= 0:
-        lines.append(f"{len(rej)} violations (all in rejects.csv; --show N prints the first N)")
+        lines.append(f"{len(rej)} violations ({where}; --show N prints the first N)")
     elif len(rej):
         lines.append("")
         lines.append("rejects (file:row column [field] value -- rule: message):")
@@ -850,7 +855,8 @@ def format_report(result: ValidationResult, max_rejects: int = 20) -> str:
             lines.append(f"  {r.file}:{row} {cut(r.column, width)}{fld}{val} -- {r.rule}: "
                          f"{cut(r.message, width)}")
         if len(rej) > max_rejects:
-            lines.append(f"  ... and {len(rej) - max_rejects} more (see rejects.csv)")
+            lines.append(f"  ... and {len(rej) - max_rejects} more "
+                         f"({f'see {full_list}' if full_list else where})")
     # values, column names and file names come from the export: never raw control characters
     return "\n".join(printable(line) for line in lines)
 

@@ -5,21 +5,21 @@ the Python API, the forest plot, the HTML report and the dashboard. Adding an ou
 :class:`Outcome` entry in :data:`OUTCOMES`; its ``scale`` decides how its numbers print:
 
 =========  ===========================  =======================  ===========================
-scale      a level prints as            a difference prints      relative change shown
-=========  ===========================  =======================  ===========================
-share      ``93.1%``                    ``+0.52 pp``             yes (a positive ratio)
-months     ``-3.2 months``              ``+0.41 months``         no (a gap can be negative)
-sd         ``0.012 SD``                 ``+0.012 SD``            no (an interval scale)
-hours      ``4,790 h``                  ``+4,790 h``             yes
-money      ``£167,500``                 ``+£167,500``            yes
-per100     ``12.3 per 100``             ``+1.20 per 100``        yes
-count      ``2.31 per student``         ``+0.120 per student``   yes
-weeks      ``2.10 weeks``               ``+0.40 weeks``          yes
-days       ``87.1 days``                ``-86.1 days``           yes
-requests   ``2,212 requests``           ``-1,746 requests``      yes
-per_week   ``64.2 per week``            ``+43.0 per week``       yes
-number     ``2.310``                    ``+0.120``               no
-=========  ===========================  =======================  ===========================
+scale      a level prints as            a difference prints         relative change shown
+=========  ===========================  ==========================  ===========================
+share      ``93.1%``                    ``+0.52 pp``                yes (a positive ratio)
+months     ``-3.2 months``              ``+0.41 months``            no (a gap can be negative)
+sd         ``0.012 SD``                 ``+0.012 SD``               no (an interval scale)
+hours      ``4,790 h``                  ``+4,790 h``                yes
+money      ``£167,500``                 ``+£167,500``               yes
+per100     ``12.3 per 100 students``    ``+1.20 per 100 students``  yes
+count      ``2.31 per student``         ``+0.120 per student``      yes
+weeks      ``2.10 weeks``               ``+0.40 weeks``             yes
+days       ``87.1 days``                ``-86.1 days``              yes
+requests   ``2,212 requests``           ``-1,746 requests``         yes
+per_week   ``64.2 per week``            ``+43.0 per week``          yes
+number     ``2.310``                    ``+0.120``                  no
+=========  ===========================  ==========================  ===========================
 
 ``days``, ``requests`` and ``per_week`` are the scales of the request-stream outcomes.
 
@@ -186,7 +186,7 @@ def format_value(value: float, scale: str) -> str:
     if scale == "sd":
         return f"{_plain(value, 3)} SD"
     if scale == "per100":
-        return f"{_plain(value, 1)} per 100"
+        return f"{_plain(value, 1)} per 100 students"
     if scale == "count":
         return f"{_plain(value, 2)} per student"
     if scale == "weeks":
@@ -229,7 +229,7 @@ def format_difference(value: float, scale: str) -> str:
     if scale == "money":
         return f"{sign}£{_pounds(a)}"
     base, unit = {"hours": (0, " h"), "months": (2, " months"),
-                  "sd": (3, " SD"), "per100": (2, " per 100"), "count": (3, " per student"),
+                  "sd": (3, " SD"), "per100": (2, " per 100 students"), "count": (3, " per student"),
                   "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week"),
                   "requests": (0 if a >= 100 else 1, " requests")}.get(scale, (3, ""))
     return f"{sign}{_difference_digits(a, base)}{unit}"
