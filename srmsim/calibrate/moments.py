@@ -65,6 +65,7 @@ class MomentDef:
     se_floor: float
     rate: bool = False  # a share of students (a count over a count): suppressed on small counts
     share: bool = False  # a proportion from 0 to 1 (sessions or students): printed as a percentage
+    unit: str = ""  # what a value of any other moment is in, printed after it
 
 
 MOMENTS: tuple[MomentDef, ...] = (
@@ -82,9 +83,9 @@ MOMENTS: tuple[MomentDef, ...] = (
     MomentDef("attendance_icc", "between-school ICC of student attendance", 0.01),
     MomentDef("attainment_icc", "between-school ICC of attainment", 0.01),
     MomentDef("attainment_attendance_slope", "SD of attainment per 10 points of attendance",
-              0.02),
-    MomentDef("reading_gap_mean", "mean reading age minus age (months)", 0.25),
-    MomentDef("reading_gap_sd", "SD of reading age minus age (months)", 0.25),
+              0.02, unit="SD"),
+    MomentDef("reading_gap_mean", "mean reading age minus age (months)", 0.25, unit="months"),
+    MomentDef("reading_gap_sd", "SD of reading age minus age (months)", 0.25, unit="months"),
 )
 MOMENT_NAMES: tuple[str, ...] = tuple(m.name for m in MOMENTS)
 _INDEX = {name: i for i, name in enumerate(MOMENT_NAMES)}
