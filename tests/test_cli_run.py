@@ -98,8 +98,8 @@ def test_resolved_scenario_reloads_to_the_same_hash(default_run) -> None:
 
 def test_run_prints_a_short_summary_table(default_run) -> None:
     out, printed = default_run
-    for label in ("students", "attendance", "persistent absence (FSM)",
-                  "persistent absence (non-FSM)", "mean reading gap", "withdrawals"):
+    for label in ("students", "attendance", "persistent absence, FSM",
+                  "persistent absence, non-FSM", "mean reading gap", "withdrawals"):
         assert label in printed
     # every count says what it counts, as the other rows give their unit
     assert re.search(r"^ *withdrawals +\d[\d,]* students?$", printed, re.M), printed
@@ -214,13 +214,13 @@ def test_counts_in_printed_lines_read_as_english(tmp_path: Path, capsys) -> None
 
 
 def test_run_summary_says_n_a_for_a_group_with_no_students(tmp_path: Path, capsys) -> None:
-    """A trust with no FSM students printed 'persistent absence (FSM)  nan%'."""
+    """A trust with no FSM students printed 'persistent absence, FSM  nan%'."""
     none = tmp_path / "none.yaml"
     none.write_text("name: none\ntrust:\n  n_schools: 1\n  students_per_year_group: 5\n"
                     "population:\n  fsm_rate: 0\n")
     assert main(["run", str(none), "--out", str(tmp_path / "o")]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"persistent absence \(FSM\) +n/a\n", printed)
+    assert re.search(r"persistent absence, FSM +n/a\n", printed)
     assert re.search(r"mean reading gap, start -> end +-?\d+\.\d -> -?\d+\.\d months\n",
                      printed)
     assert "nan" not in printed
@@ -261,7 +261,7 @@ def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path)
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "persistent absence (FSM)" in proc.stdout
+    assert "persistent absence, FSM" in proc.stdout
     assert "Traceback" not in proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 7

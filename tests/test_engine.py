@@ -208,7 +208,7 @@ def test_summary_headline_matches_the_students_table(make_small_scenario: Factor
         s.loc[s["fsm"], "persistent_absent"].mean())
     assert summary["reading_gap_end"] == pytest.approx(s["reading_gap_end"].mean(), abs=1e-4)
     table = result.summary_table()
-    assert "persistent absence (FSM)" in set(table["measure"])
+    assert "persistent absence, FSM" in set(table["measure"])
 
 
 def test_run_accepts_a_path_an_object_or_nothing(default_scenario_path: Path) -> None:

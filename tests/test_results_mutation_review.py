@@ -208,10 +208,10 @@ def test_summary_rows_print_each_figure_as_a_rounded_percentage_or_unit() -> Non
     assert rows == {
         "students": "2,400",
         "attendance": "91.4%",
-        "persistent absence (all)": "20.4%",
-        "persistent absence (FSM)": "31.6%",
-        "persistent absence (non-FSM)": "14.9%",
-        "severe absence": "1.2%",
+        "persistent absence, all (missed 10%+ of sessions)": "20.4%",
+        "persistent absence, FSM": "31.6%",
+        "persistent absence, non-FSM": "14.9%",
+        "severe absence (missed 50%+ of sessions)": "1.2%",
         "mean reading gap, start -> end": "-3.2 -> -2.0 months",
         "withdrawals": "12 students",
         "interventions started": "3 interventions",
@@ -223,7 +223,7 @@ def test_summary_rows_print_each_figure_as_a_rounded_percentage_or_unit() -> Non
                               "persistent_absence_fsm": None}, policy=False))
     assert "staff hours" not in rows and "cost" not in rows
     assert rows["mean reading gap, start -> end"] == "-3.2 -> n/a months"
-    assert rows["persistent absence (FSM)"] == "n/a"
+    assert rows["persistent absence, FSM"] == "n/a"
     assert summary_rows({"students": 0}, policy=True) == []
 
 

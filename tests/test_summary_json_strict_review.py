@@ -64,11 +64,11 @@ def test_summary_read_back_prints_n_a_as_before(no_fsm_run) -> None:
     out, printed = no_fsm_run
     strict = strict_loads((out / "summary.json").read_text())
     old = {**strict, "persistent_absence_fsm": math.nan}
-    assert "persistent absence (FSM)" in printed
-    line = next(ln for ln in printed.splitlines() if "persistent absence (FSM)" in ln)
+    assert "persistent absence, FSM" in printed
+    line = next(ln for ln in printed.splitlines() if "persistent absence, FSM" in ln)
     assert line.split()[-1] == "n/a"
     assert format_summary(strict) == format_summary(old)
-    again = next(ln for ln in format_summary(strict).splitlines() if "(FSM)" in ln)
+    again = next(ln for ln in format_summary(strict).splitlines() if "absence, FSM" in ln)
     assert again.split()[-1] == "n/a"
 
 
