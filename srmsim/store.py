@@ -72,15 +72,16 @@ def protect_records_study(folder: str | Path) -> bool:
     re-report of such a folder copied with open permissions (``cp -r``) wrote effects.csv
     and report.html readable by everyone, as they went by the folder's mode alone."""
     folder = Path(folder)
-    try:
-        manifest = load_json(folder / "manifest.json")
-    except ValueError:
-        return False
-    if not isinstance(manifest, dict):
-        return False
-    config = manifest.get("experiment_config")
-    recorded = [manifest.get("input_files"),
-                config.get("input_files") if isinstance(config, dict) else None]
+    recorded = []
+    for where in ("manifest.json", "store/manifest.json"):  # an experiment's, a trial's
+        try:
+            manifest = load_json(folder / where)
+        except ValueError:
+            continue
+        if isinstance(manifest, dict):
+            config = manifest.get("experiment_config")
+            recorded += [manifest.get("input_files"),
+                         config.get("input_files") if isinstance(config, dict) else None]
     if not any(isinstance(files, dict) and any(str(k).startswith("records:") for k in files)
                for files in recorded):
         return False

@@ -122,6 +122,11 @@ def test_trial_folder_and_files_are_owner_only_when_built_from_records(tmp_path,
     if from_records:
         assert mode(out) == 0o700 and mode(out / "store") == 0o700
         assert {mode(p) for p in files} == {0o600}
+        # re-reporting a copy opened up closes it again, as for an experiment
+        for entry in [out, *out.rglob("*")]:
+            os.chmod(entry, 0o755 if entry.is_dir() else 0o644)
+        assert main(["report", str(out)]) == 0
+        assert modes(out) == {"files": {0o600}, "folders": {0o700}}
     else:
         assert mode(out) == 0o755 and mode(out / "trial_runs.csv") == 0o644
 
