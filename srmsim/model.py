@@ -34,7 +34,7 @@ import pandas as pd
 from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
 from srmsim.blocks import MIN_ROWS_PER_THREAD, BlockRunner
-from srmsim.errors import SrmsimError
+from srmsim.errors import DataError, SrmsimError
 from srmsim.memory import check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
@@ -164,7 +164,13 @@ def size_study(scenarios: dict[str, Scenario], seed: int, what: str, workers: in
         if key in seen:  # the same trust, years, history and requests: the same size
             continue
         seen.add(key)
-        size = _run_size(scenario, run_cohort_sizes(scenario, seed))
+        try:
+            cohorts = run_cohort_sizes(scenario, seed)
+        except DataError as err:  # records a study's variant names: say which variant
+            if not scenario.population.records:
+                raise
+            raise DataError(f"{what} {name!r}: population.records: {err}") from None
+        size = _run_size(scenario, cohorts)
         students, history, requests, steps = size
         if cluster is None:
             check_run_fits(students, history, f"{what} {name!r}", requests, steps)

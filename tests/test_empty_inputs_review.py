@@ -221,4 +221,6 @@ def test_validate_reads_the_records_a_study_names(tmp_path: Path, capsys, record
         target = tmp_path / "study.yaml"
         target.write_text("name: study\nscenario: trust.yaml\nreplications: 2\nbaseline: a\n"
                           "variants:\n  a: {}\n  b: {}\n", encoding="utf-8")
-    _refused(["validate", str(target)], capsys, f"{path}: ")
+    # named by the study and its variant, then the records file (2026-12-06)
+    which = "scenario 'trust'" if kind == "scenario" else "experiment 'study': variant 'a'"
+    _refused(["validate", str(target)], capsys, f"{which}: population.records: {path}: ")
