@@ -192,7 +192,7 @@ def test_a_period_given_as_a_number_and_one_as_a_date_are_not_duplicates(tmp_pat
     res = _check(tmp_path, _students("A1,S,7,140"), obs)
     assert [r[1] for r in _rejects(res, "duplicate_observation")] == [2, 3, 4, 5]
     assert "week 1 (rows 2, 3 of observations.csv)" in res.rejects["message"].iloc[0]
-    assert "week starting 2024-09-16 (rows 4, 5" in res.rejects["message"].iloc[2]
+    assert "week starting 2024-09-16, numbered 3 (rows 4, 5" in res.rejects["message"].iloc[2]
 
 
 def test_a_row_with_a_missing_period_type_is_not_a_duplicate(tmp_path):
@@ -218,15 +218,39 @@ def test_times_of_day_on_period_starts_do_not_make_two_periods(tmp_path):
 # ------------------------------------------------------------------ periods from start dates
 def test_weeks_and_terms_numbered_from_one(tmp_path):
     obs = ("student_id,school,period_type,period_start,sessions_possible,sessions_attended\n"
-           "A1,S,week,2024-09-02,10,8\nA1,S,week,2024-09-16,10,8\nA1,S,week,2024-09-04,10,8\n"
+           "A1,S,week,2024-09-02,10,8\nA1,S,week,2024-09-16,10,8\nA2,S,week,2024-09-04,10,8\n"
            "A1,S,term,2025-01-06,100,80\nA1,S,term,2024-09-02,100,80\n")
-    res = _check(tmp_path, _students("A1,S,7,140"), obs)
+    res = _check(tmp_path, _students("A1,S,7,140", "A2,S,7,140"), obs)
     got = res.observations.set_index(res.observations["period_start"].dt.strftime("%m-%d")
                                      + res.observations["period_type"])["period"].to_dict()
     # 2024-09-04 is two days into week 1; 09-16 is two weeks after 09-02: week 3
     assert got == {"09-02week": 1, "09-16week": 3, "09-04week": 1, "01-06term": 2,
                    "09-02term": 1}
     assert res.summary["period_origin"] == {"week": "2024-09-02", "term": "2024-09-02"}
+
+
+def test_weeks_are_calendar_weeks_from_the_monday_of_the_first(tmp_path):
+    """A term starting on a Wednesday (4 September 2024) and the Monday after it were weeks
+    1 and 1 (days counted from the Wednesday), every later week one too low, and the dataset
+    written was refused by its own reader as holding a duplicate; now weeks 1, 2, 3."""
+    obs = ("student_id,school,period_type,period_start,sessions_possible,sessions_attended\n"
+           "A1,S,week,2024-09-04,6,6\nA1,S,week,2024-09-09,10,2\nA1,S,week,2024-09-16,10,10\n")
+    res = _check(tmp_path, _students("A1,S,7,140"), obs)
+    assert not len(res.rejects)
+    assert res.observations["period"].tolist() == [1, 2, 3]
+    assert res.summary["period_origin"] == {"week": "2024-09-02"}  # that week's Monday
+
+
+@pytest.mark.parametrize("rows", [
+    "A1,S,week,,2024-09-02,10,8\nA1,S,week,,2024-09-04,10,8\n",  # two dates of one week
+    "A1,S,week,1,,10,8\nA1,S,week,,2024-09-03,10,8\n",  # a number and a date of week 1
+])
+def test_rows_of_one_week_are_duplicates_however_the_week_is_given(tmp_path, rows):
+    obs = ("student_id,school,period_type,period,period_start,sessions_possible,"
+           "sessions_attended\n" + rows)
+    res = _check(tmp_path, _students("A1,S,7,140"), obs)
+    assert [r[1] for r in _rejects(res, "duplicate_observation")] == [2, 3]
+    assert "(rows 2, 3 of observations.csv)" in res.rejects["message"].iloc[0]
 
 
 # ------------------------------------------------------------------ counts and the report

@@ -226,9 +226,11 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
     wanted: dict[str, str] = {}  # field -> normalised source name
     for s, f in tm.columns.items():
         wanted[f] = normalise_column(s)
-    for f in tbl.names:  # a column already named like the field maps itself
-        if f not in wanted and f not in tm.constants and normalise_column(f) in by_norm:
-            wanted[f] = normalise_column(f)
+    ignore = {normalise_column(c) for c in tm.ignore}
+    for f in tbl.names:  # a column already named like the field maps itself, unless ignored
+        norm = normalise_column(f)  # ('ignore: [Name, Notes]' stored the names and notes)
+        if f not in wanted and f not in tm.constants and norm in by_norm and norm not in ignore:
+            wanted[f] = norm
     used: set[int] = set()
     for f, norm in wanted.items():
         pos = by_norm.get(norm)
@@ -245,7 +247,6 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
         used.add(pos[0])
     for f in tm.constants:
         src.colname[f] = "(constant in mapping)"
-    ignore = {normalise_column(c) for c in tm.ignore}
     for i, h in enumerate(raw.header):
         if i in used:
             continue
@@ -634,19 +635,21 @@ def _check_observations(frame: pd.DataFrame, parsed: pd.DataFrame, col: _Collect
         ot = parsed["assignments_on_time"].astype("float64").to_numpy()
         col.add(ot > st, "assignments_on_time", "on_time_exceeds_set",
                 pair("assignments_on_time", "assignments_set"))
-    # duplicate (student, period type, period) -- the period as given, number or start date
-    keys = pd.DataFrame({"s": parsed["student_id"], "t": parsed["period_type"],
-                         "p": parsed["period"], "d": parsed["period_start"]})
-    keys.loc[keys["p"].notna(), "d"] = pd.NaT  # the period as given: number, else start date
+    # duplicate (student, period type, period) -- the period as it will be stored: given, or
+    # numbered from its start date (two dates of one week, or a number and a date of the same
+    # week, made a dataset that its own reader refused)
+    numbers, _ = _period_numbers(parsed, parsed)
+    keys = pd.DataFrame({"s": parsed["student_id"], "t": parsed["period_type"], "p": numbers})
     complete = (parsed["student_id"].notna() & parsed["period_type"].notna()
-                & (parsed["period"].notna() | parsed["period_start"].notna())).to_numpy()
+                & numbers.notna()).to_numpy()
     dup = complete & keys.duplicated(keep=False).to_numpy()
     if dup.any():
         per = pd.Series(np.where(parsed["period"].notna().to_numpy(), _text(parsed["period"]),
                                  "starting " + _text(parsed["period_start"].dt.strftime(
-                                     "%Y-%m-%d"))), index=parsed.index, dtype=object)
+                                     "%Y-%m-%d")) + ", numbered " + _text(numbers)),
+                        index=parsed.index, dtype=object)
         key = pd.Series(_text(parsed["student_id"]) + "|" + _text(parsed["period_type"]) + "|"
-                        + per, index=parsed.index)
+                        + _text(numbers), index=parsed.index)
         where = _where_listing(frame, col, dup, key)
         col.add(dup, "student_id", "duplicate_observation",
                 ("more than one row for this student and " + _text(parsed["period_type"])
@@ -675,32 +678,42 @@ def _link_observations(obs: pd.DataFrame, col: _Collector, students: pd.DataFram
             + " in the students table")
 
 
-def _derive_periods(obs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Fill ``period`` from ``period_start`` where only the date is given.
+def _period_numbers(obs: pd.DataFrame, export: pd.DataFrame
+                    ) -> tuple[pd.Series, dict[str, str]]:
+    """Each row's period: as given, else numbered from ``period_start``, with the origin taken
+    from every row of ``export`` (the whole observations export, rejected rows included, so
+    the rows kept are numbered as the duplicate check numbered them).
 
-    Weeks: week 1 is the week of the earliest week start in the import, and a later week is
-    numbered by elapsed calendar weeks (so holidays leave gaps). Terms: the distinct term start
-    dates in order are terms 1, 2, 3, ...
+    Weeks: week 1 is the calendar week (Monday to Sunday) of the earliest week start in the
+    export, and a later week is numbered by elapsed calendar weeks (so holidays leave gaps): a
+    term starting on a Wednesday, with the next week's rows dated Monday, is weeks 1 and 2
+    (counting days from that Wednesday made them 1 and 1, and every later week one too low).
+    Terms: the distinct term start dates in order are terms 1, 2, 3, ...
     """
+    period = obs["period"].copy()
     origin: dict[str, str] = {}
-    need = obs["period"].isna() & obs["period_start"].notna()
+    need = period.isna() & obs["period_start"].notna()
     if not need.any():
-        return obs, origin
-    obs = obs.copy()
+        return period, origin
     for ptype in ("week", "term"):
         rows = need & (obs["period_type"] == ptype).fillna(False)
         if not rows.any():
             continue
-        dates = obs.loc[(obs["period_type"] == ptype).fillna(False), "period_start"].dropna()
-        first = dates.min()
-        origin[ptype] = first.date().isoformat()
+        dates = export.loc[(export["period_type"] == ptype).fillna(False),
+                           "period_start"].dropna()
         if ptype == "week":
-            days = (obs.loc[rows, "period_start"] - first).dt.days
-            obs.loc[rows, "period"] = (days // 7 + 1).astype("Int64")
+            def monday(d: pd.Series) -> pd.Series:
+                return d.dt.normalize() - pd.to_timedelta(d.dt.dayofweek, unit="D")
+
+            first = monday(dates).min()
+            origin[ptype] = first.date().isoformat()
+            days = (monday(obs.loc[rows, "period_start"]) - first).dt.days
+            period.loc[rows] = (days // 7 + 1).astype("Int64")
         else:
+            origin[ptype] = dates.min().date().isoformat()
             ranks = {d: i + 1 for i, d in enumerate(sorted(dates.unique()))}
-            obs.loc[rows, "period"] = obs.loc[rows, "period_start"].map(ranks).astype("Int64")
-    return obs, origin
+            period.loc[rows] = obs.loc[rows, "period_start"].map(ranks).astype("Int64")
+    return period.astype("Int64"), origin
 
 
 def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationResult:
@@ -726,7 +739,8 @@ def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationR
         cols[name].structural = structural  # type: ignore[attr-defined]
     obs_ok = ~cols["observations"].bad
     observations = parsed["observations"].loc[obs_ok].reset_index(drop=True)
-    observations, origin = _derive_periods(observations)
+    observations = observations.copy()
+    observations["period"], origin = _period_numbers(observations, parsed["observations"])
     if origin:
         starts = "; ".join(f"{ptype} 1 starts {day}" for ptype, day in origin.items())
         notes.append(f"period numbered from period_start: {starts}")
