@@ -158,6 +158,20 @@ def comma_numbers(cells: pd.Series) -> tuple[np.ndarray, str | None]:
     return comma, DECIMAL_COMMA_HINT if only_decimal else COMMA_HINT
 
 
+#: single-byte encodings of Western exports that read any byte: a UTF-8 file read with one of
+#: them is not refused by the decoder, it is misread (:func:`_read_csv`)
+_ONE_BYTE_WESTERN = frozenset({"cp1252", "iso8859-1", "iso8859-15", "cp850", "mac-roman",
+                               "latin-1"})
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _read_csv(path: Path, encoding: str) -> RawFile:
     _check_csv_memory(path)
     data = path.read_bytes()
@@ -170,6 +184,15 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
         # matched no column of the mapping
         raise DataError(f"{path}: starts with a UTF-8 byte-order mark: the file is UTF-8, "
                         f"not {encoding}; set 'encoding: utf-8' in the mapping")
+    if codec in _ONE_BYTE_WESTERN and not data.isascii() and _is_utf8(data):
+        # every non-ASCII character a UTF-8 byte pair: read as cp1252 'José Müller' became
+        # 'JosÃ© MÃ¼ller' and '£5' 'Â£5', silently (an old export's encoding kept in the
+        # mapping when the school's new system writes UTF-8)
+        sample = next(ch for ch in data.decode("utf-8") if not ch.isascii())
+        raise DataError(f"{path}: the file is UTF-8 (its {sample!r} is two or more UTF-8 "
+                        f"bytes), not {encoding}, which would read it as "
+                        f"{sample.encode('utf-8').decode(encoding, 'replace')!r}; set "
+                        "'encoding: utf-8' in the mapping")
     _local.offsets = []
     try:
         text = data[start:].decode(encoding, errors="srmsim_record")

@@ -1,0 +1,45 @@
+"""Messy school exports (a helper's probe, 2026-12-06): a UTF-8 file read with a one-byte
+encoding is refused, not misread.
+
+`encoding: cp1252` kept in a mapping for an old export, given the school's new UTF-8 export,
+stored 'José Müller' as 'JosÃ© MÃ¼ller' and '£5' as 'Â£5' with nothing rejected (the decoder
+reads any byte). A real cp1252 file still imports as it did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from srmsim.cli import main
+
+TEXT = "Adno,School,Year,Age,Name\n1,S,7,140,José Müller\n2,S,7,140,Ann £5\n"
+
+
+def _mapping(tmp_path: Path, encoding: str) -> Path:
+    path = tmp_path / "map.yaml"
+    path.write_text(f"encoding: {encoding}\nstudents: {{files: [\"*pupils*\"], columns: "
+                    "{Adno: student_id, School: school, Year: year_group, Age: age_months, "
+                    "Name: name}}\n")
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "iso-8859-15", "windows-1252"])
+def test_a_utf8_export_read_as_a_one_byte_encoding_is_refused(tmp_path: Path, capsys,
+                                                               encoding: str) -> None:
+    (tmp_path / "pupils.csv").write_bytes(TEXT.encode("utf-8"))
+    assert main(["data", "import", str(tmp_path / "pupils.csv"), "--mapping",
+                 str(_mapping(tmp_path, encoding)), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "the file is UTF-8" in err and "set 'encoding: utf-8'" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_real_cp1252_export_still_imports(tmp_path: Path, capsys) -> None:
+    (tmp_path / "pupils.csv").write_bytes(TEXT.encode("cp1252"))
+    assert main(["data", "import", str(tmp_path / "pupils.csv"), "--mapping",
+                 str(_mapping(tmp_path, "cp1252")), "--out", str(tmp_path / "out")]) == 0
+    names = pd.read_parquet(tmp_path / "out" / "students.parquet")["name"].tolist()
+    assert names == ["José Müller", "Ann £5"]
