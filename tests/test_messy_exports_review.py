@@ -43,3 +43,21 @@ def test_a_real_cp1252_export_still_imports(tmp_path: Path, capsys) -> None:
                  str(_mapping(tmp_path, "cp1252")), "--out", str(tmp_path / "out")]) == 0
     names = pd.read_parquet(tmp_path / "out" / "students.parquet")["name"].tolist()
     assert names == ["José Müller", "Ann £5"]
+
+
+def test_an_age_a_year_or_more_from_its_date_of_birth_is_rejected(tmp_path: Path,
+                                                                 capsys) -> None:
+    """A row with date of birth 2013-02-01 (139 months at 2024-09-01) and age_months 200
+    imported with 200; an age of the export's own day (145) is still kept as given."""
+    (tmp_path / "students.csv").write_text(
+        "student_id,school,year_group,date_of_birth,age_months\n"
+        "z1,S,7,2013-02-01,200\nz2,S,7,2013-02-01,145\nz3,S,7,2013-02-01,\n")
+    (tmp_path / "map.yaml").write_text("reference_date: 2024-09-01\n")
+    out = tmp_path / "out"
+    assert main(["data", "import", "--students", str(tmp_path / "students.csv"), "--mapping",
+                 str(tmp_path / "map.yaml"), "--out", str(out), "--allow-rejects"]) == 0
+    printed = capsys.readouterr().out
+    assert "students.csv:2 age_months '200' -- impossible_age" in printed
+    assert "139" not in printed  # the birth's own age (its month) is not shown
+    kept = pd.read_parquet(out / "students.parquet").set_index("student_id")["age_months"]
+    assert kept.to_dict() == {"z2": 145, "z3": 139}

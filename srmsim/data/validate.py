@@ -58,7 +58,8 @@ RULES: dict[str, str] = {
     "unknown_category": "a value that is not one of the field's categories (add it to the "
                         "mapping's 'values')",
     "impossible_age": "age (or date of birth) gives an age under 3 or over 25 years, or a "
-                      "birth after the reference date",
+                      "birth after the reference date, or an age_months more than 12 months "
+                      "from the one its date of birth gives",
     "duplicate_student_id": "the student id appears on more than one students row (every "
                             "copy is rejected)",
     "duplicate_observation": "more than one observation row for the same student and period",
@@ -74,6 +75,9 @@ RULES: dict[str, str] = {
 }
 
 FILE_LEVEL_RULES = ("missing_required_column", "duplicate_column")
+#: how far a given age_months may lie from its date of birth's age at the reference date (an
+#: export's age is often of its own day, up to a school year later)
+AGE_DOB_SLACK_MONTHS = 12
 
 _BOOL_TOKENS = {"true": True, "false": False, "t": True, "f": False, "yes": True, "no": False,
                 "y": True, "n": False, "1": True, "0": False}
@@ -590,6 +594,17 @@ def _check_students(frame: pd.DataFrame, parsed: pd.DataFrame, mapping: Mapping,
                 "age " + _text(age) + f" months at "
                 f"{ref.isoformat()}; a pupil must be {MIN_AGE_MONTHS} to {MAX_AGE_MONTHS} "
                 "months (3 to 25 years) old")
+        # both given: an age_months may be of the export's day, not the reference date, but
+        # not more than a year off what the date of birth gives (age 200 months beside a birth
+        # giving 139 was stored as 200: one of the two is wrong, and which is not known)
+        given = parsed["age_months"].astype("float64").to_numpy(na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            apart = np.isfinite(arr) & np.isfinite(given) & ~bad & (
+                np.abs(given - arr) > AGE_DOB_SLACK_MONTHS)
+        col.add(apart, "age_months", "impossible_age",  # (the birth's age is not shown)
+                "age_months " + _text(parsed["age_months"]) + " is more than "
+                f"{AGE_DOB_SLACK_MONTHS} months from the age the date of birth gives at "
+                f"{ref.isoformat()}: one of them is wrong")
         fill = parsed["age_months"].isna() & age.notna()
         parsed.loc[fill, "age_months"] = age[fill]
     ids = parsed["student_id"]
