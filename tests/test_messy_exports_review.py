@@ -61,3 +61,14 @@ def test_an_age_a_year_or_more_from_its_date_of_birth_is_rejected(tmp_path: Path
     assert "139" not in printed  # the birth's own age (its month) is not shown
     kept = pd.read_parquet(out / "students.parquet").set_index("student_id")["age_months"]
     assert kept.to_dict() == {"z2": 145, "z3": 139}
+
+
+def test_dates_of_birth_without_a_mapping_say_how_to_give_the_reference_date(
+        tmp_path: Path, capsys) -> None:
+    """It said "<schema names>: reference_date: needed ...", naming no file to edit."""
+    (tmp_path / "students.csv").write_text("student_id,school,year_group,date_of_birth\n"
+                                           "z1,S,7,2013-02-01\n")
+    assert main(["data", "validate", str(tmp_path / "students.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "<schema names>" not in err and "reference_date: 2024-09-01" in err
+    assert "--mapping FILE" in err

@@ -113,9 +113,13 @@ class Mapping:
                         f"{hits[1]} in {self.source}; make the patterns distinct")
 
 
+#: the source of the mapping used when no mapping file is given
+IDENTITY_SOURCE = "<schema names>"
+
+
 def identity_mapping() -> Mapping:
     """A mapping for files already in the schema (column names are the field names)."""
-    m = Mapping(source="<schema names>")
+    m = Mapping(source=IDENTITY_SOURCE)
     for name, tbl in TABLES.items():
         m.tables[name] = TableMapping(table=tbl, files=[f"{name}*"])
     return m

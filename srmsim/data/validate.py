@@ -19,7 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from srmsim.data.mapping import Mapping, MappingError, TableMapping, normalise_column
+from srmsim.data.mapping import (
+    IDENTITY_SOURCE,
+    Mapping,
+    MappingError,
+    TableMapping,
+    normalise_column,
+)
 from srmsim.data.readers import MAX_SHOWN, RawFile, comma_numbers, read_raw
 from srmsim.data.schema import (
     MAX_AGE_MONTHS,
@@ -583,6 +589,11 @@ def _check_students(frame: pd.DataFrame, parsed: pd.DataFrame, mapping: Mapping,
     dob = parsed["date_of_birth"]
     if dob.notna().any():
         ref = mapping.reference_date
+        if ref is None and mapping.source == IDENTITY_SOURCE:  # no mapping file was given
+            raise DataError("the students file has dates of birth: ages are computed at a "
+                            "reference date, which a mapping file gives; write one holding "
+                            "the line 'reference_date: 2024-09-01' (the first day of the "
+                            "school year) and pass it with --mapping FILE")
         if ref is None:
             raise MappingError(mapping.source, [(
                 "reference_date", "needed because date_of_birth is given: ages are computed at "
