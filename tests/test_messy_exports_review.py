@@ -72,3 +72,20 @@ def test_dates_of_birth_without_a_mapping_say_how_to_give_the_reference_date(
     err = capsys.readouterr().err
     assert "<schema names>" not in err and "reference_date: 2024-09-01" in err
     assert "--mapping FILE" in err
+
+
+@pytest.mark.parametrize("title", ["Pupil List - Northfield Academy,,,,", "Pupil List",
+                                   "Report,run 06/12/2026,,,"])
+def test_a_title_row_above_the_column_names_is_named(tmp_path: Path, capsys,
+                                                     title: str) -> None:
+    """Each required column was reported missing and every row rejected (or "N cells but the
+    header has 1"), with no word of the title row above the names."""
+    (tmp_path / "pupils.csv").write_text(title + "\n" + TEXT)
+    (tmp_path / "map.yaml").write_text(
+        'students: {files: ["*pupils*"], columns: {Adno: student_id, School: school, '
+        "Year: year_group, Age: age_months, Name: name}}\n")
+    assert main(["data", "validate", "--students", str(tmp_path / "pupils.csv"), "--mapping",
+                 str(tmp_path / "map.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "delete the title" in err and "Traceback" not in err, err
+    assert "José" not in err

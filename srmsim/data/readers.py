@@ -243,6 +243,12 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     _check_width(path, len(header))
     ncol = len(header)
     body, body_starts = records[1:], starts[1:]
+    if ncol == 1 and body and len(body[0]) > 2:
+        # a report's title alone on row 1: every row was rejected for "N cells but the header
+        # has 1", with no word of why
+        raise DataError(f"{path}: row 1 holds one cell and row 2 holds {len(body[0])}: the "
+                        "column names must be on row 1 (delete the title or other rows above "
+                        "them)")
     problems: list[dict] = []
 
     # Rows whose number of cells differs from the header cannot be aligned: reject them whole.

@@ -279,7 +279,20 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
             src.file_problems.append((names, "/".join(group), "missing_required_column",
                                       f"needs a column for {' or '.join(group)} ({names}); "
                                       "none found"))
+    if any(p[2] == "missing_required_column" for p in src.file_problems):
+        _title_rows_above(raw, set(wanted.values()))
     return src
+
+
+def _title_rows_above(raw: RawFile, wanted: set[str]) -> None:
+    """Refuse, naming the row, a file whose column names are a few rows down (a report title,
+    a date line or a two-row header above them): each required column was reported missing
+    and every row rejected, with no word of why."""
+    for i in range(min(5, raw.n_rows)):
+        cells = {normalise_column(v) for v in raw.frame.iloc[i].dropna().astype(str)}
+        if len(cells & wanted) >= 2:
+            raise DataError(f"{raw.path}: the column names are on row {int(raw.rows[i])}, not "
+                            "row 1: delete the title (or other) rows above them")
 
 
 class _Collector:
