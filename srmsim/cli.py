@@ -87,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         where = str(err).removeprefix("Symlink loop from ").strip("'")
         print(f"srmsim: error: {where}: symbolic links that form a loop", file=sys.stderr)
         return 2
-    except MemoryError:  # past the estimate srmsim.memory.check_run_fits refuses before a run
-        print("srmsim: error: out of memory: use fewer schools or students, outputs.history: "
-              "none, or fewer --workers (nothing half-written is left)", file=sys.stderr)
+    except MemoryError:  # past the estimates srmsim checks before the work
+        print(f"srmsim: error: out of memory in 'srmsim {args.command}' (nothing "
+              f"half-written is left): {_OUT_OF_MEMORY_HINTS.get(args.command, _SMALLER)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("srmsim: interrupted", file=sys.stderr)
@@ -136,6 +137,16 @@ def _interrupts_kept() -> Iterator[None]:
             pending = state["raised"] < state["asked"]
     if pending:
         raise KeyboardInterrupt
+
+
+_SMALLER = "give it less to do (fewer schools or students, years, replications or --workers)"
+#: what to make smaller when a command runs out of memory past srmsim's own estimates
+_OUT_OF_MEMORY_HINTS = {
+    "run": "use fewer schools or students, outputs.history: none, or fewer request-stream "
+           "steps, reworks or arrivals",
+    "data": "export fewer rows at a time (a term, or a group of schools)",
+    "thresholds": "give fewer rows, or a smaller --n-boot",
+}
 
 
 def _printable_anywhere() -> None:

@@ -90,8 +90,9 @@ def test_an_interrupt_exits_130_and_memory_2_with_one_line(rules_raise, capsys) 
     assert main(["rules"]) == 130  # 128 + SIGINT, as a shell reports Ctrl-C
     assert capsys.readouterr().err == "srmsim: interrupted\n"
     rules_raise(MemoryError())
-    err = _fails(capsys, ["rules"], contains="out of memory: use fewer schools or students")
-    assert "fewer --workers" in err
+    err = _fails(capsys, ["rules"], contains="out of memory in 'srmsim rules' (nothing "
+                                             "half-written is left): give it less to do")
+    assert "or --workers)" in err
 
 
 def test_a_long_error_is_cut_to_twelve_lines_and_escaped(rules_raise, capsys) -> None:

@@ -95,3 +95,23 @@ def test_data_import_exits_2_and_writes_nothing(tmp_path: Path, capsys,
     err = capsys.readouterr().err
     assert rc == 2 and "reading it needs about" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_long_rows_at_the_top_do_not_hide_the_rows_below(tmp_path: Path, monkeypatch) -> None:
+    """The rows were estimated from the first MiB scaled to the file's size: 120 rows of long
+    notes at the top of 6 million short ones counted as about 25,000 rows, and the import ran
+    out of memory (a helper's probe, 2026-12-06). The rows are now counted over the file."""
+    path = tmp_path / "students.csv"
+    with open(path, "w") as f:
+        f.write("student_id,school,notes\n")
+        for i in range(120):
+            f.write(f"P{i:07d},S01,{'x' * 10_000}\n")
+        for i in range(120, 200_000):
+            f.write(f"P{i:07d},S{i % 50:02d},\n")
+    rows = 200_001
+    need = readers.reading_memory(rows, rows * 3, path.stat().st_size)
+    free_memory(monkeypatch, int(need * 0.9))
+    with pytest.raises(DataError, match=r"about 200,001 rows of 3 columns"):
+        readers.read_raw(path)
+    free_memory(monkeypatch, int(need * 1.1))
+    assert readers.read_raw(path).n_rows == 200_000

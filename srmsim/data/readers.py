@@ -342,7 +342,7 @@ MAX_SHOWN = 200
 #: of them take less (300,000 rows of one short id: 93-99 MB against 112 estimated).
 BYTES_PER_CELL = 110
 BYTES_PER_ROW = 250
-_SAMPLE_BYTES = 1 << 20
+_BLOCK_BYTES = 1 << 20
 
 
 def reading_memory(rows: float, cells: float, file_bytes: int) -> float:
@@ -368,16 +368,20 @@ def _check_memory(path: Path, rows: float, columns: float, file_bytes: int) -> N
 
 
 def _check_csv_memory(path: Path) -> None:
-    """:func:`_check_memory` for a CSV, its rows and columns estimated from its first MiB
-    (line ends and commas), scaled to the file's size."""
+    """:func:`_check_memory` for a CSV, its rows and columns counted over the whole file (line
+    ends and commas, a MiB at a time: about 0.1 s for 250 MB). Why not from the first MiB
+    scaled to the file's size: 120 rows of long notes at the top of 6 million short ones made
+    it about 25,000 rows, and the import ran out of memory instead of being refused."""
     size = path.stat().st_size
+    lf = cr = commas = 0
     with open(path, "rb") as f:
-        sample = f.read(_SAMPLE_BYTES)
-    if not sample:
+        while block := f.read(_BLOCK_BYTES):
+            lf, cr, commas = (lf + block.count(b"\n"), cr + block.count(b"\r"),
+                              commas + block.count(b","))
+    if not size:
         return
-    lines = max(sample.count(b"\n"), sample.count(b"\r"), 1)
-    columns = sample.count(b",") / lines + 1
-    _check_memory(path, lines * size / len(sample), columns, size)
+    lines = max(lf, cr, 1)
+    _check_memory(path, lines, commas / lines + 1, size)
 
 
 def _check_width(path: Path, ncol: int) -> None:
