@@ -707,7 +707,8 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         scored = _banded(df, args.score, choice.grid, args.direction) if choice is not None else df
         bands = risk.bootstrap_curves(scored, args.score, args.outcome, args.direction,
                                       cluster=cluster, n_boot=args.n_boot, seed=args.seed,
-                                      protect=dc.threshold if dc.real else None)
+                                      protect=dc.threshold if dc.real else None,
+                                      progress=True)
         print(bands.summary() + cluster_note)
         if dc.real:
             print("AUC and average precision are of the score in the bands the published "
