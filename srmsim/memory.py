@@ -36,9 +36,12 @@ BYTES_PER_HISTORY_ROW = 200
 #: fresh processes, scenarios/certification_backlog.yaml with backlogs of 20k, 80k and 160k):
 #: ~2.25-2.30 kB a request of one step, ~2.60-2.72 kB of three; a request of 50 steps
 #: earlier ~11 kB. The old 1,000 + 180 a step (measured on arrivals, most of them served)
-#: let a backlog of 10 million waiting requests, some 25 GB, pass as 12 GB. Rounded down.
+#: let a backlog of 10 million waiting requests, some 25 GB, pass as 12 GB. Rounded down. A
+#: step is at least its draws, made when the request arrives (srmsim.admin.desk's _admit): a
+#: service size and a rework draw for each of 12 attempts and a dropout draw, 8 B each, 200 B
+#: (170 let 450,000 requests of 50 steps pass as 4.8 GB and run out of memory at 5.4 GB).
 BYTES_PER_REQUEST = 1900
-BYTES_PER_REQUEST_STEP = 170
+BYTES_PER_REQUEST_STEP = 200
 BASE_BYTES = 150 * 2**20
 #: a policy's event at the run's end, when its events table is made (the events themselves,
 #: their pseudonymised students and their columns): measured 2026-12-05, England with the
