@@ -295,6 +295,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     from srmsim.outputs import (
         check_inputs_outside,
         check_out_of_data,
+        folder_lock,
         holds_only,
         replace_dir,
         write_file,
@@ -325,14 +326,18 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
                         f"suppressed, more than --max-suppressed {rep.max_suppressed:.0%}, "
                         "with every generalisation used: nothing written; give fewer --quasi "
                         "fields, a lower --k, or a higher --max-suppressed")
-    check_export(in_dir, made)
-    # pseudonymised records are still personal data: owner-only, replaced whole
-    with replace_dir(out, private=True, replaceable=holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
-                     ) as tmp:
-        write_dataset(anon, tmp, private=True)
-        write_file(tmp / REPORT_FILE, json_dumps(rep.shareable(), indent=2) + "\n", private=True)
-        carry_ledger(out, tmp)  # what was published from the folder still binds it
-        carry_exports(out, tmp)  # ... and what was exported of it
-        bind_copy(in_dir, tmp)  # ... and what was published from the records it copies
-        record_export(in_dir, made)  # last before the copy is put in place
+    # the source's lock from the check to the record: two exports made at once both passed
+    # the check before either was recorded
+    with folder_lock(in_dir):
+        check_export(in_dir, made)
+        # pseudonymised records are still personal data: owner-only, replaced whole
+        replaceable = holds_only((*DATASET_FILES, REPORT_FILE), (*DATASET_FILES, REPORT_FILE))
+        with replace_dir(out, private=True, replaceable=replaceable) as tmp:
+            write_dataset(anon, tmp, private=True)
+            write_file(tmp / REPORT_FILE, json_dumps(rep.shareable(), indent=2) + "\n",
+                       private=True)
+            carry_ledger(out, tmp)  # what was published from the folder still binds it
+            carry_exports(out, tmp)  # ... and what was exported of it
+            bind_copy(in_dir, tmp)  # ... and what was published from the records it copies
+            record_export(in_dir, made)  # last before the copy is put in place
     return rep
