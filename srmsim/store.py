@@ -64,7 +64,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-
 def protect_records_study(folder: str | Path) -> bool:
     """Make a study folder of a trust built from real records owner-only again (folder 0700,
     every file 0600) and say whether it is one, by the input files its manifest recorded
@@ -88,6 +87,7 @@ def protect_records_study(folder: str | Path) -> bool:
     make_dir(folder, private=True)
     restrict_tree(folder)
     return True
+
 
 class RunStore:
     """Runs keyed by variant and replication, checked against the manifest when read.
