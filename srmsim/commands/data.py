@@ -8,6 +8,7 @@ the schema's own column names.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sys
 from pathlib import Path
@@ -239,21 +240,30 @@ def run_summary(args: argparse.Namespace) -> int:
                             "summary.csv")
         check_out_of_data(args.out, args.dir)
         check_outside_datasets(args.out)  # nor in another: --out OTHER/dataset.json
-    ds = read_dataset(args.dir)
-    by = _split(args.by) or ["school"]
-    table = describe(ds, by=by, threshold=threshold, symbols=parse_symbols(args.symbols))
-    if args.out:  # only an earlier summary (any breakdown) is replaced, never a raw export
-        from srmsim.outputs import check_replaceable
+    # the dataset folder's lock from reading the records to recording the summary in its
+    # ledger: two summaries at once both printed, and one done while an import or an
+    # anonymised copy was being swapped in was lost from the ledger (a helper's race)
+    from srmsim.outputs import folder_lock
 
-        own = {c for c in table.columns if c not in by}
+    folder = Path(args.dir)
+    locked = (folder_lock(folder.resolve()) if folder.is_dir()  # (a link: its folder's lock)
+              else contextlib.nullcontext())
+    with locked:
+        ds = read_dataset(args.dir)
+        by = _split(args.by) or ["school"]
+        table = describe(ds, by=by, threshold=threshold, symbols=parse_symbols(args.symbols))
+        if args.out:  # only an earlier summary (any breakdown) is replaced, never a raw export
+            from srmsim.outputs import check_replaceable
 
-        def is_summary(head: bytes) -> bool:
-            first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-            return own <= set(first.split(","))
+            own = {c for c in table.columns if c not in by}
 
-        check_replaceable(args.out, is_summary, "a summary table")
-    if ds.meta["real_data"]:  # refused, or recorded, before anything is shown
-        record_summary(args.dir, ds, by, threshold)
+            def is_summary(head: bytes) -> bool:
+                first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+                return own <= set(first.split(","))
+
+            check_replaceable(args.out, is_summary, "a summary table")
+        if ds.meta["real_data"]:  # refused, or recorded, before anything is shown
+            record_summary(args.dir, ds, by, threshold)
     print(table.to_string(index=False))
     sym = table.attrs["suppression"]["symbols"]
     print(f"\n{sym['confidential']} = count below {threshold} or hidden to protect one; "
