@@ -325,3 +325,25 @@ def test_a_search_called_from_python_is_refused_while_another_command_writes_its
     finally:
         kill(proc)
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # no study.db, no runs
+
+
+def test_a_run_is_refused_before_it_simulates_while_another_writes_its_folder(
+        finished, tmp_path, capsys, monkeypatch):
+    """`srmsim run` took its folder's lock only to swap its files in: two runs into one folder
+    both simulated and both exited 0, the last one's files winning (a helper's race probe,
+    2026-12-06). It now holds the lock from the start, as experiment and trial do."""
+    import srmsim.model
+
+    scenario = finished.parent / "scenarios" / "tiny.yaml"
+    out = tmp_path / "run"
+
+    def never(*args, **kwargs):
+        raise AssertionError("simulated while another command held the folder")
+
+    monkeypatch.setattr(srmsim.model, "run", never)
+    proc = hold(out, "exclusive")
+    try:
+        assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 2
+        assert f"{out}: in use by another srmsim command" in capsys.readouterr().err
+    finally:
+        kill(proc)

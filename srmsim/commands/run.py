@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from srmsim.argtypes import path_argument, seed_argument, whole_argument
 from srmsim.labels import plural
@@ -72,7 +73,15 @@ def _run(args: argparse.Namespace) -> int:
     check_out_of_records(out, [scenario])  # the reason first: never among the records
     check_out(out, holds_only(RUN_MARKERS, RUN_FILES))  # refused now, not after the run
     from srmsim.model import run as run_scenario  # after the checks: a bad input fails quickly
+    from srmsim.outputs import folder_lock
 
+    with folder_lock(out):  # from the start, as experiment and trial: two runs into one
+        # folder both ran and the last one's files won (a helper's race probe)
+        return _run_into(args, scenario, out, run_scenario)
+
+
+def _run_into(args: argparse.Namespace, scenario: Any, out: Path, run_scenario: Any) -> int:
+    """The run, its printed summary and report, written into ``out`` (whose lock is held)."""
     result = run_scenario(scenario, seed=args.seed, out=out, progress=not args.quiet,
                           threads=args.threads)
     if not args.quiet:
