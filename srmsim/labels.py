@@ -55,14 +55,14 @@ def excerpt(value: object, limit: int = 60) -> str:
     return cut(text, limit)
 
 
-#: a header cell that is a value, not a column name: a number, a date, a long run of digits
-#: (a UPN, an admission number, a phone number) or a UK postcode
-_VALUE_LIKE = re.compile(r"""\s*(?:
-      [-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?%?
-    | \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T].*)?
-    | .*\d{6,}.*
-    | [A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}
-    )\s*""", re.VERBOSE)
+#: what identifies a pupil in a cell: a date (of birth), a long run of digits (a UPN, an
+#: admission or phone number), a UK postcode
+_DATE = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T].*)?"
+_DIGITS = r".*\d{6,}.*"
+_POSTCODE = r"[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}"
+#: a header cell that is a value, not a column name: a number, or one of the above
+_VALUE_LIKE = re.compile(rf"\s*(?:[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?%?"
+                         rf"|{_DATE}|{_DIGITS}|{_POSTCODE})\s*")
 HEADER_OF_VALUES = ("not shown: the first row holds numbers, dates or ids where column names go "
                     "(a file without a header row?)")
 
@@ -75,15 +75,10 @@ def header_holds_values(names: Iterable[object]) -> bool:
 
 
 #: a cell of a plain data field (a year group, a sex, a score) that holds what identifies a
-#: pupil instead, as in an export whose columns shifted: a date (of birth), a long run of
-#: digits (a UPN, a phone number), a postcode, two words (a name, an address), an e-mail
-_MAY_IDENTIFY = re.compile(r"""\s*(?:
-      \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T].*)?
-    | .*\d{6,}.*
-    | .*[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}.*
-    | .*[^\W\d_]{2,}\s+[^\W\d_]{2,}.*
-    | .*@.*
-    )\s*""", re.VERBOSE | re.DOTALL)
+#: pupil instead, as in an export whose columns shifted: one of the above (a postcode anywhere
+#: in it), two words (a name, an address), an e-mail
+_MAY_IDENTIFY = re.compile(rf"\s*(?:{_DATE}|{_DIGITS}|.*{_POSTCODE}.*"
+                           rf"|.*[^\W\d_]{{2,}}\s+[^\W\d_]{{2,}}.*|.*@.*)\s*", re.DOTALL)
 
 
 def value_may_identify(value: object) -> bool:

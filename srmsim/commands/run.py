@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from srmsim.argtypes import path_argument, seed_argument, whole_argument
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
+
+if TYPE_CHECKING:  # pydantic loads only when a command runs
+    from srmsim.scenario import Scenario
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,16 +75,17 @@ def _run(args: argparse.Namespace) -> int:
 
     check_out_of_records(out, [scenario])  # the reason first: never among the records
     check_out(out, holds_only(RUN_MARKERS, RUN_FILES))  # refused now, not after the run
-    from srmsim.model import run as run_scenario  # after the checks: a bad input fails quickly
     from srmsim.outputs import folder_lock
 
     with folder_lock(out):  # from the start, as experiment and trial: two runs into one
         # folder both ran and the last one's files won (a helper's race probe)
-        return _run_into(args, scenario, out, run_scenario)
+        return _run_into(args, scenario, out)
 
 
-def _run_into(args: argparse.Namespace, scenario: Any, out: Path, run_scenario: Any) -> int:
+def _run_into(args: argparse.Namespace, scenario: Scenario, out: Path) -> int:
     """The run, its printed summary and report, written into ``out`` (whose lock is held)."""
+    from srmsim.model import run as run_scenario  # after the checks: a bad input fails quickly
+
     result = run_scenario(scenario, seed=args.seed, out=out, progress=not args.quiet,
                           threads=args.threads)
     if not args.quiet:
