@@ -553,3 +553,38 @@ def test_an_empty_constant_is_refused(value: str) -> None:
     """`constants: {school: ""}` gave every pupil an empty (required) school id."""
     with pytest.raises(MappingError, match=r"students\.constants\.school: must not be empty"):
         parse_mapping({"students": {"constants": {"school": value}}})
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("sex", "Female", "sex must be one of"),
+    ("year_group", "seven", "year_group must be a whole number"),
+    ("year_group", "15", "year_group must be"),
+    ("fsm", "perhaps", "fsm must be one of"),
+])
+def test_a_constant_its_field_cannot_hold_is_a_mapping_error(tmp_path: Path, field: str,
+                                                             value: str, says: str) -> None:
+    """`constants: {sex: Female}` (not a category) rejected every row of the file, each with
+    the cell's message; it is the mapping's mistake, named at its key before a file is read."""
+    st, ob = fake_export()
+    mp = mapping()
+    source = mp["students"]["columns"]
+    for src in [s for s, f in source.items() if f == field]:
+        del source[src]
+    mp["students"]["constants"] = {field: value}
+    paths = write_export(tmp_path, st, ob, mp)
+    with pytest.raises(MappingError) as err:
+        validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
+    text = str(err.value)
+    assert f"students.constants.{field}: '{value}': {says}" in text
+    assert str(paths["mapping"]) in text
+
+
+def test_a_constant_recoded_under_values_or_valid_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "pupils.csv"
+    path.write_text("student_id,school,age_months\nA1,S1,140\nA2,S2,141\n")
+    mp = parse_mapping({"students": {"constants": {"sex": "Girl", "year_group": "8"},
+                                     "values": {"sex": {"Girl": "F"}}}})
+    res = validate_files({"students": [path]}, mp)
+    assert res.rejected == 0
+    assert res.students["sex"].tolist() == ["F", "F"]
+    assert res.students["year_group"].tolist() == [8, 8]

@@ -169,6 +169,7 @@ def validate_files(files: abc.Mapping[str, abc.Sequence[str | Path]], mapping: M
                         f"{sorted(TABLES)}")
     if not any(files.values()):
         raise DataError("no input files given")
+    _check_constants(mapping)  # before any file is read
     sources: dict[str, list[Source]] = {name: [] for name in TABLES}
     for name, paths in files.items():
         tm = mapping.for_table(name)
@@ -753,6 +754,25 @@ def _period_numbers(obs: pd.DataFrame, export: pd.DataFrame
             ranks = {d: i + 1 for i, d in enumerate(sorted(dates.unique()))}
             period.loc[rows] = obs.loc[rows, "period_start"].map(ranks).astype("Int64")
     return period.astype("Int64"), origin
+
+
+def _check_constants(mapping: Mapping) -> None:
+    """A constant its field cannot hold (``constants: {sex: Female}``, not a category) is a
+    mistake in the mapping and is named there: read as a cell, it rejected every row of the
+    file, each with the cell's message. Checked the way a cell is (after any recoding under
+    ``values``)."""
+    problems: list[tuple[str, str]] = []
+    for name, tm in mapping.tables.items():
+        for fname, value in tm.constants.items():
+            frame = pd.DataFrame({fname: pd.Series([value], dtype="str"), "_src": [0],
+                                  "_row": [0]})
+            col = _Collector(frame, [], name)
+            _parse_field(frame[fname], tm.table[fname], tm, col)
+            if col.bad.any():
+                message = str(pd.concat(col.parts)["message"].iloc[0]) if col.parts else ""
+                problems.append((f"{name}.constants.{fname}", f"{excerpt(value)}: {message}"))
+    if problems:
+        raise MappingError(mapping.source, problems)
 
 
 def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationResult:
