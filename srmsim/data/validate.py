@@ -743,7 +743,7 @@ def _period_numbers(obs: pd.DataFrame, export: pd.DataFrame
                            "period_start"].dropna()
         if ptype == "week":
             def monday(d: pd.Series) -> pd.Series:
-                return d.dt.normalize() - pd.to_timedelta(d.dt.dayofweek, unit="D")
+                return d.dt.normalize() - pd.to_timedelta(d.dt.day_of_week, unit="D")
 
             first = monday(dates).min()
             origin[ptype] = first.date().isoformat()
