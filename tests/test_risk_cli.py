@@ -371,3 +371,25 @@ def test_the_capacity_line_shows_a_cost_only_when_one_is_given(tmp_path: Path, c
     assert main([*base, "--out", str(tmp_path / "b"), "--cost-per-case", "150"]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("at capacity")]
     assert len(line) == 1 and ", cost £" in line[0], line
+
+
+def test_printed_thresholds_are_the_published_ones(tmp_path: Path, capsys):
+    """Thresholds with five significant digits (scaled scores such as 105.55) were printed to
+    four (105.5), a threshold thresholds.csv does not hold; given back as --thresholds it was
+    "not published". Every threshold printed is one of the table's, as written there."""
+    df = students()
+    df["scaled"] = np.round(95 + 20 * df["attendance_rate"] + (df["uid"] % 7) * 0.0111, 2)
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    status = main(["thresholds", str(path), "--score", "scaled", "--outcome", "withdrawn",
+                   "--by", "fsm", "--n-boot", "40", "--cost-missed", "10",
+                   "--cost-needless", "1", "--out", str(tmp_path / "out")])
+    assert status == 0
+    out = capsys.readouterr().out
+    printed = [float(t) for t in re.findall(r"threshold ([0-9.]+)", out)]
+    assert len(printed) >= 3  # best F1, cost-minimising, by fsm
+    table = pd.read_csv(tmp_path / "out" / "thresholds.csv")
+    written = set(table["threshold"].astype(str))
+    assert any(len(t.replace(".", "").lstrip("0")) >= 5 for t in written)  # the case at issue
+    for t in re.findall(r"threshold ([0-9.]+)", out):
+        assert t in written or float(t) in set(table["threshold"]), t

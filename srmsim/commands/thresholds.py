@@ -302,11 +302,18 @@ def _money(x: float) -> str:
     return f"£{float(x):,.2f}".removesuffix(".00")
 
 
+def _threshold(t: float) -> str:
+    """A threshold as thresholds.csv holds it when it has at most 8 significant digits (else
+    to 8): given back as ``--thresholds`` it is the published one. Four digits printed 110.55
+    as 110.5, a threshold the table does not hold."""
+    return f"{float(t):.8g}"
+
+
 def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
     dc = dc or _Disclosure(False, 0)
     tp, fp, fn = row["tp"], row["fp"], row["fn"]
     return (
-        f"threshold {row['threshold']:.4g}: flags {dc.count(row['flagged'])} "
+        f"threshold {_threshold(row['threshold'])}: flags {dc.count(row['flagged'])} "
         f"students ({dc.rate(row['flag_rate'], row['flagged'], pct=True)}): {dc.count(tp)} "
         f"with the outcome, {dc.count(fp)} without, precision "
         f"{dc.rate(row['precision'], tp, fp, pct=True)}, "
@@ -734,7 +741,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case or 0.0)
-        line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {cap.threshold:.4g} "
+        line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {_threshold(cap.threshold)} "
                 f"flags {dc.count(cap.flagged)} students, precision "
                 f"{dc.rate(cap.precision, cap.tp, cap.fp, pct=True)}, "
                 f"recall {dc.rate(cap.recall, cap.tp, pct=True)}")
@@ -755,14 +762,14 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         best = table.loc[cost.sort_values(kind="stable").index]
         best = best[cost.loc[best.index] == cost.min()].sort_values("flagged").iloc[0]
         print(f"cost-minimising among published thresholds (missed {_money(args.cost_missed)}, "
-              f"needless {_money(args.cost_needless)}): threshold {best['threshold']:.4g} flags "
+              f"needless {_money(args.cost_needless)}): threshold {_threshold(best['threshold'])} flags "
               f"{dc.count(best['flagged'])} students, cost {_money(cost.min())}, precision "
               f"{_fmt(best['precision'], True)}, recall {_fmt(best['sensitivity'], True)}")
     elif args.cost_missed is not None:
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
         print(f"cost-minimising (missed {_money(args.cost_missed)}, needless "
-              f"{_money(args.cost_needless)}): threshold {cm.threshold:.4g} flags "
+              f"{_money(args.cost_needless)}): threshold {_threshold(cm.threshold)} flags "
               f"{dc.count(cm.flagged)} students, cost {_money(cm.cost)}, "
               f"precision {dc.rate(cm.precision, cm.flagged, pct=True)}, "
               f"recall {dc.rate(cm.recall, cm.flagged, pct=True)}")
@@ -814,7 +821,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             # a group is a value of the data: its \x1b[2J would clear the terminal
-            print(f"by {printable(str(col))} at threshold {col_t:.4g}: {parts}; gaps: flag rate "
+            print(f"by {printable(str(col))} at threshold {_threshold(col_t)}: {parts}; gaps: flag rate "
                   f"{points(gap_fr)}, recall {points(gap_se)}")
     return written
 
@@ -881,7 +888,7 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
         return
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
     line = (f"at capacity {plural(cases, 'student')} (nearest published threshold): "
-            f"threshold {row['threshold']:.4g} flags {dc.count(row['flagged'])} students, "
+            f"threshold {_threshold(row['threshold'])} flags {dc.count(row['flagged'])} students, "
             f"precision {_fmt(row['precision'], True)}, recall {_fmt(row['sensitivity'], True)}")
     if args.cost_per_case is not None:
         line += f", cost {_money(row['flagged'] * args.cost_per_case)}"
