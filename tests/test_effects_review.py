@@ -409,3 +409,31 @@ def test_reading_behind_is_a_share_of_the_students_with_a_reading_test():
     none = OUTCOMES["reading_behind_2y"].measure(
         Cohort(pd.DataFrame({"reading_gap_end": [np.nan, np.nan]})))
     assert np.isnan(none)
+
+
+def test_runs_without_a_partner_are_named_not_dropped_silently():
+    """A replication missing from one arm dropped its pair without a word, and two runs tables
+    numbered apart (nothing in common) gave 0 replications, "not measured"."""
+    import warnings
+
+    from srmsim.experiment.compare import PairingWarning, compare
+
+    rng = np.random.default_rng(6)
+    a = rng.normal(0.9, 0.01, 8)
+    runs = pd.DataFrame({"variant": ["base"] * 8 + ["pol"] * 8,
+                         "replication": list(range(8)) * 2,
+                         "attendance": np.r_[a, a + 0.005 + rng.normal(0, 0.002, 8)]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the complete table: no warning
+        full = compare(runs, "base", ["attendance"])
+    assert full["replications"].tolist() == [8]
+    with pytest.warns(PairingWarning, match=r"the baseline: 1 replication with no partner in "
+                                            r"'pol' \(4\)"):
+        seven = compare(runs.drop(index=12), "base", ["attendance"])
+    assert seven["replications"].tolist() == [7]
+    apart = runs.assign(replication=runs["replication"] + 100 * (runs["variant"] == "pol"))
+    with pytest.warns(PairingWarning, match=r"variant 'pol': 8 replications with no partner "
+                                            r"in the baseline \(100, 101, 102, 103, 104 and 3 "
+                                            r"more\)"):
+        none = compare(apart, "base", ["attendance"])
+    assert none["verdict"].tolist() == ["not measured"]

@@ -201,3 +201,19 @@ def test_threshold_for_top_refuses_a_negative_or_fractional_k_and_missing_scores
     with pytest.raises(SrmsimError, match="threshold=nan must be a number"):
         risk.flag(r, float("nan"), "above")
     assert risk.flag(r, risk.threshold_for_top(r, 3, "above"), "above").sum() == 3
+
+
+def test_capacity_and_cost_results_print_their_choice():
+    """print() of a cost result dumped its whole table of candidate thresholds."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"s": rng.normal(size=500)})
+    df["y"] = rng.random(500) < 1 / (1 + np.exp(2 + 2 * df["s"]))
+    cap = risk.threshold_at_capacity(df, "s", "y", "below", capacity_cases=50)
+    assert str(cap) == (f"threshold {cap.threshold:.8g} flags 50 of 500 students (capacity 50): "
+                        f"{cap.tp} with the outcome, precision {100 * cap.precision:.1f}%, "
+                        f"recall {100 * cap.recall:.1f}%")
+    cost = risk.cost_minimising_threshold(df, "s", "y", "below", 1000, 100)
+    assert str(cost).startswith(f"threshold {cost.threshold:.8g}: cost {cost.cost:,.2f}")
+    assert "\n" not in str(cost)
+    none = risk.threshold_at_capacity(df.assign(y=False), "s", "y", "below", capacity_cases=50)
+    assert "recall undefined" in str(none)

@@ -381,3 +381,27 @@ def test_fit_logistic_refuses_bad_outcomes_and_designs():
         risk.fit_logistic(np.c_[np.ones(4), [1.0, np.inf, 3.0, 4.0]], np.array([0, 1, 0, 1]))
     with pytest.raises(DataError, match="ridge_sd"):
         risk.PooledRisk(ridge_sd=0)
+
+
+@pytest.mark.parametrize("model", [lambda: risk.PerSchoolRisk(min_events=5),
+                                   lambda: risk.PartiallyPooledRisk()])
+def test_school_ids_of_another_type_at_prediction_are_refused(model) -> None:
+    """Fitted on school numbers and given them as text (``read_csv(dtype=str)``), every school
+    was unseen and got the pooled model's risk, without a word (per pupil up to 0.68 off)."""
+    df, _ = simulate(n_schools=6, n=200, tau=1.0, seed=3)
+    df["school"] = df["school"].str[1:].astype(int)
+    m = model().fit(df, "withdrawn", FEATURES)
+    p = m.predict_proba(df)
+    with pytest.raises(DataError, match=r"column 'school': school ids were numbers in "
+                                        r"training, now text"):
+        m.predict_proba(df.assign(school=df["school"].astype(str)))
+    # the same ids in another numeric or categorical type are the same schools
+    for same in (df["school"].astype(float), df["school"].astype("Int64"),
+                 df["school"].astype("category")):
+        assert np.array_equal(m.predict_proba(df.assign(school=same)), p)
+    text = df.assign(school="S" + df["school"].astype(str))
+    mt = model().fit(text, "withdrawn", FEATURES)
+    assert np.array_equal(mt.predict_proba(text.assign(school=text["school"].astype("string"))),
+                          mt.predict_proba(text))
+    with pytest.raises(DataError, match="were text in training, now numbers"):
+        mt.predict_proba(df)

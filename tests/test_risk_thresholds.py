@@ -285,3 +285,36 @@ def test_boolean_columns_compare_with_their_text_labels():
         0.0, -1.0, 1.0]
     text = pd.DataFrame({"sex": ["F", "M", "F"]})  # text columns compare with text as before
     assert risk.count_score(text, {"f": ("sex", "==", "F")}).tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_text_columns_are_not_ordered_letter_by_letter(dtype):
+    """Year groups read as text: "year >= '10'" held for Years 7, 8 and 9 ("7" > "10")."""
+    df = pd.DataFrame({"year": pd.Series(["7", "8", "9", "10", "11"], dtype=dtype)})
+    for op in ("<", "<=", ">", ">="):
+        with pytest.raises(RuleError, match="holds text, which .* letter by letter"):
+            risk.count_score(df, {"ks4": ("year", op, "10")})
+    assert risk.count_score(df, {"y10": ("year", "==", "10")}).tolist() == [0, 0, 0, 1, 0]
+    numbers = df.assign(year=pd.to_numeric(df["year"]))
+    assert risk.count_score(numbers, {"ks4": ("year", ">=", 10)}).tolist() == [0, 0, 0, 1, 1]
+    # ordered categories and dates compare by their own order, as before
+    cats = pd.DataFrame({"band": pd.Categorical(["low", "mid", "high"],
+                                                categories=["low", "mid", "high"], ordered=True),
+                         "seen": pd.to_datetime(["2025-01-06", "2025-03-03", "2025-05-05"])})
+    assert risk.count_score(cats, {"b": ("band", ">=", "mid")}).tolist() == [0, 1, 1]
+    assert risk.count_score(cats, {"s": ("seen", "<", "2025-03-01")}).tolist() == [1, 0, 0]
+
+
+@pytest.mark.parametrize(("values", "dtype", "op", "value", "expected"), [
+    ([True, False, None, True], "boolean", "==", True, [1.0, 0.0, None, 1.0]),
+    ([0, 2, None, 1], "Int64", ">=", 1, [0.0, 1.0, None, 1.0]),
+    ([0.8, 0.95, None, 0.85], "Float64", "<", 0.9, [1.0, 0.0, None, 1.0]),
+])
+def test_nullable_columns_give_nan_or_not_met_where_missing(values, dtype, op, value, expected):
+    """A pandas nullable column with pd.NA raised pandas' own "cannot convert to 'bool'"."""
+    df = pd.DataFrame({"c": pd.array(values, dtype=dtype)})
+    got = risk.count_score(df, {"k": ("c", op, value)})
+    assert got.isna().tolist() == [e is None for e in expected]
+    assert got.fillna(-1).tolist() == [-1 if e is None else e for e in expected]
+    not_met = risk.count_score(df, {"k": ("c", op, value)}, missing="false")
+    assert not_met.tolist() == [0.0 if e is None else e for e in expected]

@@ -343,3 +343,35 @@ def test_hedges_g_cluster_adjustment_refuses_clusters_holding_both_arms():
         stats.hedges_g_data(df, "y", "arm", "control", cluster="school", icc=0.2)
     plain = stats.hedges_g_data(df, "y", "arm", "control")
     assert plain.gamma == 1.0 and plain.cluster_size is None
+
+
+def test_results_print_readably_with_units():
+    """hedges_g_data's result had no table, summary() or notes (the ICC's boundary caveat was
+    a passing warning pointing into srmsim), and it and the binary effects printed as raw
+    dataclass reprs."""
+    import pandas as pd
+
+    from srmsim import stats
+    from srmsim.stats import StatsWarning
+
+    rng = np.random.default_rng(7)
+    school = np.repeat(np.arange(12), 10)
+    arm = np.where(school % 2 == 0, "t", "c")
+    df = pd.DataFrame({"y": 0.3 * (arm == "t") + rng.normal(size=school.size), "arm": arm,
+                       "school": school})
+    df.loc[[0, 5], "y"] = np.nan
+    with pytest.warns(StatsWarning, match="the ICC of the cluster adjustment") as caught:
+        g = stats.hedges_g_data(df, "y", "arm", "c", cluster="school")
+    assert caught[0].filename == __file__  # the caller's line, not srmsim's
+    assert g.missing.by_column == {"y": 2, "arm": 0, "school": 0}
+    assert g.notes and "the ICC of the cluster adjustment" in g.notes[0]
+    text = str(g)
+    assert text.startswith(f"Hedges' g {g.g:+.3f} SD (95% CI {g.ci_low:+.3f} to")
+    assert "2 dropped for missing values (missing per column: 'y': 2)" in text
+    assert "note: the ICC" in text
+    assert g.table.loc[0, "g"] == g.g and g.table.loc[0, "eef_months"] == g.months
+    rd = stats.risk_difference(30, 250, 38, 251)
+    assert str(rd).startswith(f"risk difference {100 * rd.estimate:+.2f} pp (95% CI")
+    assert "12.0% (30 of 250) in the arm against 15.1% (38 of 251)" in str(rd)
+    assert str(stats.cost_per_outcome(12000, 10, gain_ci=(5, 15))).startswith(
+        "1,200 a unit of outcome gained (CI 800 to 2,400): cost 12,000")

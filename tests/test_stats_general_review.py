@@ -101,3 +101,45 @@ def test_wilson_bounds_of_none_and_all_are_exactly_0_and_1(n):
     assert percent_of_runs(wilson(n, n)[1], 1) == "100.0%"
     low, high = wilson(n, n)
     assert 0 < low < 1 and wilson(0, n)[1] == pytest.approx(1 - low)  # the mirror image
+
+
+def test_a_blank_text_cell_is_missing_and_text_numbers_warn():
+    """A covariate of numbers written as text with one empty cell: the blank was a level of its
+    own ("rows: none dropped"), and one dummy per number came with only a note. The blank is
+    now a missing row, as for a number, and the dummy coding of numbers warns."""
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    from srmsim import stats
+    from srmsim.stats import StatsWarning
+
+    rng = np.random.default_rng(1)
+    n = 300
+    arm = np.where(rng.random(n) < 0.5, "t", "c")
+    x = rng.integers(0, 10, n).astype(float)
+    df = pd.DataFrame({"y": 0.3 * (arm == "t") + 0.5 * x + rng.normal(size=n), "arm": arm,
+                       "x": x})
+    text = df.assign(x=df["x"].map(lambda v: f"{v:g}"))
+    text.loc[0, "x"] = "  "
+    with pytest.warns(StatsWarning, match="every level is a number written as text"):
+        got = stats.estimate_effect(text, "y", "arm", "c", covariates=["x"])
+    assert got.missing.by_column["x"] == 1 and got.missing.n_used == n - 1
+    # the same model with x as categories and row 0 missing, by statsmodels
+    ref = smf.ols("y ~ C(arm, Treatment('c')) + C(x)", df.iloc[1:]).fit(cov_type="HC1")
+    assert got.table["estimate"].iloc[0] == pytest.approx(ref.params.iloc[1], rel=1e-10)
+    assert got.table["se"].iloc[0] == pytest.approx(ref.bse.iloc[1], rel=1e-10)
+    # a blank arm is a missing row too, not an arm named ""
+    arms = df.assign(arm=df["arm"].where(df.index != 5, ""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = stats.estimate_effect(arms, "y", "arm", "c")
+    assert e.missing.by_column["arm"] == 1
+    assert e.table["arm"].tolist() == ["t"]
+    assert int(e.table["n"].iloc[0] + e.table["n_reference"].iloc[0]) == n - 1
+    # words as categories keep their plain note, no warning
+    words = df.assign(x=np.where(df["x"] > 4, "high", "low"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = stats.estimate_effect(words, "y", "arm", "c", covariates=["x"])
+    assert any("is categorical" in note for note in w.notes)

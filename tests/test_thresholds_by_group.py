@@ -184,7 +184,7 @@ def _columns(n: int) -> dict[str, pd.Series]:
                          dtype="str"),
         "string": pd.Series(np.where(gaps, None, rng.choice(["a", "a long label"], n)),
                             dtype="string"),
-        "float": pd.Series(np.where(rng.random(n) < 0.5, -0.0, 0.0)),  # row by row: 2 labels
+        "float": pd.Series(np.where(rng.random(n) < 0.5, -0.0, 1.5)),  # row by row
     }
 
 
@@ -194,14 +194,14 @@ def test_group_labels_read_each_row_as_its_own_text(kind: str) -> None:
     must read as it would alone (missing rows as '(missing)'), width of the text included."""
     s = _columns(400)[kind]
     labels = group_labels(pd.DataFrame({"g": s}), "g")
-    by_row = s.astype(str).to_numpy(dtype=object)  # each row made text on its own
+    by_row = s.astype(str).str.replace("-0.0", "0.0").to_numpy(dtype=object)  # row by row
     by_row[s.isna().to_numpy()] = "(missing)"
     by_row = by_row.astype(str)
     assert labels.dtype == by_row.dtype and np.array_equal(labels, by_row)
     if kind in ("bool", "boolean"):
         assert set(labels) <= {"True", "False", "(missing)"}
-    if kind == "float":
-        assert set(labels) == {"0.0", "-0.0"}
+    if kind == "float":  # -0.0 is 0.0 (test_minus_zero_and_zero_are_one_group)
+        assert set(labels) == {"0.0", "1.5"}
 
 
 @pytest.mark.parametrize("dtype", ["str", "string", "object"])
@@ -211,3 +211,19 @@ def test_a_real_group_named_like_the_missing_rows_is_refused_naming_its_first_ro
                   index=[10, 11, 12, 13, 14])
     with pytest.raises(DataError, match=r"the value '\(missing\)' \(row 13\)"):
         group_labels(pd.DataFrame({"g": s}), "g")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "Float64", "object"])
+def test_minus_zero_and_zero_are_one_group(dtype: str) -> None:
+    """A float group column holding 0.0 and -0.0 (``np.round`` of small negative numbers) made
+    two groups, "0.0" and "-0.0", with fairness gaps between a group and itself."""
+    rng = np.random.default_rng(8)
+    n = 400
+    df = pd.DataFrame({"s": rng.normal(size=n), "y": rng.random(n) < 0.3})
+    g = np.where(np.arange(n) % 2 == 0, -0.0, 0.0)
+    g[:100] = 1.0
+    df["g"] = pd.Series(g, dtype=dtype) if dtype != "object" else pd.Series(list(g), dtype=object)
+    table = threshold_table(df, "s", "y", by="g", thresholds=[0.0])
+    assert table["group"].tolist() == ["0.0", "1.0"]
+    assert table["n"].tolist() == [300, 100]
+    assert set(group_labels(df, "g")) == {"0.0", "1.0"}

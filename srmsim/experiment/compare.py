@@ -391,12 +391,50 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
 
+class PairingWarning(UserWarning):
+    """Runs of a runs table with no partner in the baseline (or the baseline's with none in a
+    variant): the paired effects leave them out."""
+
+
 def compare(results: str | Path | pd.DataFrame, baseline: str | None = None,
             outcomes: list[str] | None = None, level: float = 0.95) -> pd.DataFrame:
-    """Effects of every variant against the baseline: a results directory or a runs table."""
+    """Effects of every variant against the baseline: a results directory or a runs table.
+
+    Each effect pairs the runs of one replication number (common random numbers); a run
+    without its partner is left out, and a runs table passed in says which with a
+    :class:`PairingWarning` (a results directory's failed runs are printed by
+    :func:`load_runs`)."""
     if isinstance(results, pd.DataFrame):
-        return compare_loaded(results, {}, baseline, outcomes, level)
+        effects = compare_loaded(results, {}, baseline, outcomes, level)
+        _warn_unpaired(results, baseline)
+        return effects
     return compare_loaded(*load_runs(results), baseline, outcomes, level)
+
+
+def _warn_unpaired(runs: pd.DataFrame, baseline: str | None, shown: int = 5) -> None:
+    """A :class:`PairingWarning` naming the runs each variant's effects left out for want of a
+    partner: a missing replication dropped its pair without a word, and two runs tables with
+    their own numbering (no replication in common) gave 0 replications, "not measured"."""
+    import warnings
+
+    rep = replication_numbers(runs).astype(np.int64)
+    base = set(rep[runs["variant"] == baseline].tolist())
+    lines = []
+    for variant in variant_order(runs):
+        if variant == baseline:
+            continue
+        own = set(rep[runs["variant"] == variant].tolist())
+        name = repr(printable(str(variant)))
+        for whose, other, left in ((f"variant {name}", "the baseline", own - base),
+                                   ("the baseline", name, base - own)):
+            if left:
+                first = ", ".join(map(str, sorted(left)[:shown]))
+                more = f" and {len(left) - shown} more" if len(left) > shown else ""
+                lines.append(f"{whose}: {plural(len(left), 'replication')} with no partner in "
+                             f"{other} ({first}{more})")
+    if lines:
+        warnings.warn("runs left out of the paired effects: " + "; ".join(lines),
+                      PairingWarning, stacklevel=3)
 
 
 def compare_loaded(runs: pd.DataFrame, manifest: dict, baseline: str | None = None,

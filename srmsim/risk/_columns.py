@@ -160,12 +160,25 @@ def group_labels(df: pd.DataFrame, column: str) -> np.ndarray:
     refuse_mixed_kinds(s, column)
     if _one_text_per_value(s.dtype):
         return _labels_of_distinct_values(s, column, isna)
-    labels = s.astype(str).to_numpy(dtype=object)
+    labels = _without_negative_zero(s).astype(str).to_numpy(dtype=object)
     clash = ~isna & (labels == MISSING_GROUP)
     if clash.any():
         raise _named_like_missing(column, s.index[int(np.flatnonzero(clash)[0])])
     labels[isna] = MISSING_GROUP
     return labels.astype(str)
+
+
+def _without_negative_zero(s: pd.Series) -> pd.Series:
+    """-0.0 made 0.0: the same number, which read as text ("-0.0", as ``np.round`` of a small
+    negative number gives it) made a group of its own beside "0.0", with gaps between the two."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        return s + 0.0  # (-0.0 + 0.0 is 0.0; NaN and NA stay missing)
+    if s.dtype == object:
+        zero = np.fromiter((isinstance(v, float | np.floating) and v == 0 for v in s),
+                           dtype=bool, count=len(s))
+        if zero.any():
+            return s.mask(zero, 0.0)
+    return s
 
 
 def _named_like_missing(column: str, row: object) -> DataError:

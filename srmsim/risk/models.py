@@ -273,6 +273,17 @@ def _expit_dot(X: np.ndarray, params: np.ndarray, offset: np.ndarray | float = 0
 # --------------------------------------------------------------------------- base class
 
 
+def _id_kind(ids: pd.Series) -> str:
+    """What a column of ids holds, as :meth:`RiskModel._school_ids` compares it: numbers (of
+    any width: 3 and 3.0 are one school), text, true/false, or pandas' name for anything else."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):  # the kind of its labels
+        ids = pd.Series(ids.cat.categories)
+    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return "numbers"
+    return {"string": "text", "boolean": "true/false"}.get(kind, kind)
+
+
 class RiskModel:
     """Common interface: ``fit(df, outcome, features, school)`` then ``predict_proba(df)``."""
 
@@ -350,6 +361,22 @@ class RiskModel:
     def _check_fitted(self) -> None:
         if not hasattr(self, "outcome_"):
             raise EstimationError(f"{self.name}: call fit() before predict_proba()")
+
+    def _school_ids(self, df: pd.DataFrame, school: str, fitting: bool = False) -> pd.Series:
+        """The school column, checked to hold ids of the kind the model was fitted on. A school
+        the model has not seen gets the pooled model, so ids read back as text (``"3"`` after
+        ``read_csv(dtype=str)``) made every school unseen and every risk the pooled one,
+        without a word: refused, as a feature's change of type is."""
+        require_columns(df, [school], "school")
+        ids = df[school]
+        kind = _id_kind(ids)
+        if fitting:
+            self.school_kind_ = kind
+        elif kind not in (getattr(self, "school_kind_", kind), "empty"):
+            raise DataError(f"column '{school}': school ids were {self.school_kind_} in "
+                            f"training, now {kind}: no school would be recognised; give them "
+                            "the type they had when the model was fitted")
+        return ids
 
     def __repr__(self) -> str:
         state = "fitted" if hasattr(self, "outcome_") else "unfitted"
@@ -532,7 +559,7 @@ class PerSchoolRisk(RiskModel):
         self.notes_ += self.pooled_.notes_
         design = self.pooled_.design_
         X = design.transform(rows)
-        schools = rows[school].to_numpy()
+        schools = self._school_ids(rows, school, fitting=True).to_numpy()
         self.school_params_: dict[object, np.ndarray] = {}
         self.fallback_schools_: list[object] = []
         for sch in pd.unique(schools):
@@ -567,10 +594,9 @@ class PerSchoolRisk(RiskModel):
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
-        require_columns(df, [self.school_], "school")
+        schools = self._school_ids(df, self.school_).to_numpy()
         X = self.pooled_.design_.transform(df)
         out = special.expit(X @ self.pooled_.params_)
-        schools = df[self.school_].to_numpy()
         for sch, params in self.school_params_.items():
             m = schools == sch
             if m.any():
@@ -697,7 +723,7 @@ class PartiallyPooledRisk(RiskModel):
         features = self._features(features)
         rows, y = self._training_rows(df, outcome, features, school)
         X = self._fit_design(features, rows)
-        codes, labels = pd.factorize(rows[school], sort=True)
+        codes, labels = pd.factorize(self._school_ids(rows, school, fitting=True), sort=True)
         n_groups = len(labels)
         # the starting fit (and its ridge decision) with the model's own solver, as for the
         # other models: solver='newton' had still fitted it with statsmodels
@@ -767,9 +793,9 @@ class PartiallyPooledRisk(RiskModel):
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
-        require_columns(df, [self.school_], "school")
+        ids = self._school_ids(df, self.school_)
         X = self.design_.transform(df)
-        u = df[self.school_].map(self._effects).to_numpy(dtype=float, na_value=np.nan)
+        u = ids.map(self._effects).to_numpy(dtype=float, na_value=np.nan)
         u = np.where(np.isnan(u), 0.0, u)  # unseen school: pooled intercept
         return special.expit(X @ self.params_ + u)
 

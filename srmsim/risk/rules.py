@@ -66,7 +66,10 @@ def condition_flags(
         isna = s.isna().to_numpy()
         value = _comparison_value(name, column, s, op, value)
         try:
-            met = np.asarray(OPERATORS[op](s, value), dtype=bool)
+            met = OPERATORS[op](s, value)
+            if isinstance(met.dtype, pd.BooleanDtype):  # a nullable column: NA where missing
+                met = met.fillna(False)
+            met = np.asarray(met, dtype=bool)
         except TypeError as err:
             raise RuleError(
                 f"condition '{name}': cannot compare column '{column}' ({s.dtype}) {op} {value!r}"
@@ -118,6 +121,12 @@ def _comparison_value(name: str, column: str, s: pd.Series, op: str, value: obje
         if pd.api.types.is_numeric_dtype(s.dtype):
             raise RuleError(f"condition '{name}': column '{column}' holds {s.dtype} values; "
                             f"compare it with a number, not the text {value!r}")
+        if op not in ("==", "!=") and (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+            # text is ordered letter by letter: year groups read as text, "year >= '10'",
+            # held for years 7, 8 and 9 too ("7" > "10")
+            raise RuleError(f"condition '{name}': column '{column}' holds text, which {op} "
+                            "would order letter by letter ('7' comes after '10'); convert the "
+                            "column to numbers, or compare with == or !=")
     return value
 
 

@@ -402,6 +402,10 @@ def drop_incomplete(
     columns = list(dict.fromkeys(columns))
     require_finite(df, columns)
     na = df[columns].isna()
+    for c in columns:  # a blank cell of text (an export's empty field) is missing too
+        blank = _blank_text(df[c])
+        if blank is not None:
+            na[c] |= blank
     by_column = {c: int(na[c].sum()) for c in columns}
     keep = ~na.any(axis=1).to_numpy()
     report = MissingReport(n_input=len(df), n_used=int(keep.sum()), by_column=by_column)
@@ -413,6 +417,21 @@ def drop_incomplete(
         )
     kept = list(dict.fromkeys([*columns, *carry]))
     return df.loc[keep, kept].reset_index(drop=True), report
+
+
+def _blank_text(s: pd.Series) -> np.ndarray | None:
+    """Cells of a text column that hold nothing but spaces (``""`` from ``read_csv`` with
+    ``keep_default_na=False``, a spreadsheet's empty field): None where there are none. They
+    were a category of their own (a covariate level, an arm, a cluster) and no row was
+    reported dropped."""
+    if not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        return None
+    try:
+        stripped = s.str.strip()  # (NaN for a cell that is not text)
+    except AttributeError:  # an object column without any text
+        return None
+    blank = stripped.eq("").fillna(False).to_numpy(dtype=bool)
+    return blank if blank.any() else None
 
 
 def label(value: object) -> str:
@@ -609,10 +628,15 @@ def covariate_block(
                 f"{role} column {col!r} is not numeric and has a single level {levels[0]!r}; "
                 "it carries no information, remove it"
             )
-        notes.append(
-            f"{role} {col!r} is categorical: coded as {len(levels) - 1} dummies against "
-            f"level {levels[0]!r}"
-        )
+        note = (f"{role} {col!r} is categorical: coded as {len(levels) - 1} dummies against "
+                f"level {levels[0]!r}")
+        if pd.to_numeric(pd.Series(levels), errors="coerce").notna().all():
+            # every level reads as a number: numbers stored as text (read_csv(dtype=str)), one
+            # term per value where a single slope was meant
+            warn(f"{note}, though every level is a number written as text; for one slope, "
+                 f"give the column as numbers (pd.to_numeric(df[{col!r}]))", notes, stacklevel=4)
+        else:
+            notes.append(note)
         blocks.append(dummies(s, term_name(col), levels[1:]))
     if not blocks:
         return pd.DataFrame(index=df.index)

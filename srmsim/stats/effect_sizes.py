@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,11 @@ class HedgesG:
     icc: float | None
     small_sample: str
     rows_dropped: int = 0
+    alpha: float = 0.05
+    #: rows used and dropped, per column (:func:`hedges_g_data`; None from summary figures)
+    missing: ck.MissingReport | None = None
+    #: what a reader must know (an ICC estimated at its boundary), as for every estimator
+    notes: tuple[str, ...] = ()
 
     def __float__(self) -> float:
         return self.g
@@ -80,6 +86,35 @@ class HedgesG:
     def months(self) -> int:
         """EEF months of progress for this g."""
         return int(eef_months(self.g))
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row: g, its interval and every factor behind it (as the other estimators give a
+        table)."""
+        return pd.DataFrame([{
+            "g": self.g, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "d": self.d, "omega": self.omega, "gamma": self.gamma, "n_t": self.n_t,
+            "n_c": self.n_c, "cluster_size": self.cluster_size, "icc": self.icc,
+            "eef_months": self.months}])
+
+    def summary(self) -> str:
+        """Readable report: g in SD units with its interval, its factors, rows and notes."""
+        level = f"{100 * (1 - self.alpha):.4g}%"
+        lines = [f"Hedges' g {self.g:+.3f} SD ({level} CI {self.ci_low:+.3f} to "
+                 f"{self.ci_high:+.3f}; SE {self.se:.3f}): {self.months:+d} months of progress "
+                 "(EEF)",
+                 f"  d {self.d:+.3f} x small-sample correction omega {self.omega:.4f}"
+                 + (f" x cluster adjustment gamma {self.gamma:.4f} (ICC {self.icc:.3f}, "
+                    f"{self.cluster_size:.1f} students a cluster)"
+                    if self.cluster_size is not None and self.icc is not None else ""),
+                 f"  students: {self.n_t:,} in the arm, {self.n_c:,} in the reference arm"]
+        if self.missing is not None:
+            lines.append(f"  rows: {self.missing.describe()}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
 
 
 _LOG_MAX = math.log(np.finfo(float).max)
@@ -190,6 +225,7 @@ def hedges_g_from_d(
         cluster_size=None if cluster_size is None else n,
         icc=None if icc is None else rho,
         small_sample=small_sample,
+        alpha=alpha,
     )
 
 
@@ -298,6 +334,7 @@ def hedges_g_data(
             f"{', '.join(arms)}"
         )
     data, missing = ck.drop_incomplete(df, [outcome, treatment, *([cluster] if cluster else [])])
+    notes: list[str] = []
     lab = ck.labels(data[treatment])
     data = data[lab.isin([arms[0], arm]).to_numpy()].reset_index(drop=True)
     lab = ck.labels(data[treatment])
@@ -329,7 +366,12 @@ def hedges_g_data(
             data = data.assign(_arm=(lab == arm).to_numpy(dtype=float),
                                _y=(y - y.mean()) / (y.std() or 1.0))
             try:
-                rho = random_intercept(data, "_y", cluster, covariates=["_arm"]).icc
+                with warnings.catch_warnings():  # said again below, from the caller's line
+                    warnings.simplefilter("ignore", ck.StatsWarning)
+                    fit = random_intercept(data, "_y", cluster, covariates=["_arm"])
+                rho = fit.icc
+                for note in fit.notes:
+                    ck.warn(f"the ICC of the cluster adjustment: {note}", notes, stacklevel=3)
             except EstimationError as err:
                 raise EstimationError(
                     f"Hedges' g cluster adjustment: the ICC of {outcome!r} within {cluster!r} "
@@ -353,7 +395,8 @@ def hedges_g_data(
         small_sample=small_sample,
         alpha=alpha,
     )
-    return dataclasses.replace(g, rows_dropped=missing.n_dropped)
+    return dataclasses.replace(g, rows_dropped=missing.n_dropped, missing=missing,
+                               notes=tuple(notes))
 
 
 def _months_one(value: object, name: str = "effect_size") -> int:
@@ -401,6 +444,17 @@ class BinaryEffect:
     n_c: int
     alpha: float
     method: str
+
+    def __str__(self) -> str:
+        level = f"{100 * (1 - self.alpha):.4g}%"
+        if self.measure == "risk difference":
+            value = (f"{100 * self.estimate:+.2f} pp ({level} CI {100 * self.ci_low:+.2f} to "
+                     f"{100 * self.ci_high:+.2f} pp)")
+        else:
+            value = f"{self.estimate:.3f} ({level} CI {self.ci_low:.3f} to {self.ci_high:.3f})"
+        return (f"{self.measure} {value}, {self.method}: {100 * self.risk_t:.1f}% "
+                f"({self.events_t:,.0f} of {self.n_t:,}) in the arm against "
+                f"{100 * self.risk_c:.1f}% ({self.events_c:,.0f} of {self.n_c:,})")
 
 
 def _counts(events: float, n: int, arm: str) -> tuple[float, int]:
@@ -681,6 +735,18 @@ class CostPerOutcome:
     gain: float
     dominated: bool
     note: str
+
+    def __str__(self) -> str:
+        """In the caller's units of cost and outcome (the function does not know them)."""
+        def amount(x: float) -> str:
+            return ("infinite" if math.isinf(x) else f"{x:,.0f}" if abs(x) >= 1000
+                    else f"{x:.4g}")
+
+        ci = ("" if math.isnan(self.ci_low) else
+              f" (CI {amount(self.ci_low)} to {amount(self.ci_high)})")
+        text = (f"{amount(self.value)} a unit of outcome gained{ci}: cost {amount(self.cost)} "
+                f"for a gain of {amount(self.gain)}")
+        return text + (f"; {self.note}" if self.note else "")
 
 
 def cost_per_outcome(
