@@ -846,6 +846,7 @@ class PolicyEngine:
             self._waiting = np.flatnonzero(waiting)
         self._queue_declined: list[np.ndarray] = []
         self._offered = np.zeros(len(c), dtype=bool)  # declined an offer this week
+        self._queue_as_prepared = True  # until an allocation starts or offers a case
 
     def _candidates(self, available: np.ndarray, group: np.ndarray | None) -> np.ndarray:
         """Waiting cases that could be served: none of the roles they need is full where they
@@ -853,10 +854,13 @@ class PolicyEngine:
         its other roles; with the one-role catalogue actions that changes nothing.)"""
         c = self.cases
         q = self._waiting
-        still = c.status[q] == QUEUED
-        still &= ~self._offered[q]
-        if not still.all():  # (all of them at the first allocation of the week: no copy)
-            q = q[still]
+        if self._queue_as_prepared:  # the week's first allocation: all queued, none offered
+            self._queue_as_prepared = False  # (two gathers over the queue spared)
+        else:
+            still = c.status[q] == QUEUED
+            still &= ~self._offered[q]
+            if not still.all():
+                q = q[still]
         if len(q) == 0:
             return q
         closed = available < self._min_need  # (groups, roles): not even the smallest case fits
