@@ -588,3 +588,18 @@ def test_a_constant_recoded_under_values_or_valid_is_used(tmp_path: Path) -> Non
     assert res.rejected == 0
     assert res.students["sex"].tolist() == ["F", "F"]
     assert res.students["year_group"].tolist() == [8, 8]
+
+
+def test_iso_dates_with_a_time_after_t_or_a_space_are_read(tmp_path: Path) -> None:
+    """"2013-02-01T10:30:00" was read and "2013-02-01 10:30" (an SQL export's date-time)
+    rejected as not a date: every ISO form gives the day, the time dropped."""
+    path = tmp_path / "pupils.csv"
+    forms = ["2013-02-01", "2013-02-01T10:30", "2013-02-01 10:30", "2013-02-01 10:30:00",
+             "2013-02-01T23:59:59", "2013-02-01T10:30:00Z", "01/02/2013"]
+    rows = "".join(f"A{i},S1,7,{v}\n" for i, v in enumerate(forms))
+    path.write_text("student_id,school,year_group,date_of_birth\n" + rows)
+    mp = parse_mapping({"reference_date": "2024-09-01"})
+    res = validate_files({"students": [path]}, mp)
+    assert res.students["student_id"].tolist() == [f"A{i}" for i in range(5)]
+    assert res.students["age_months"].nunique() == 1  # all the same day
+    assert sorted(res.rejects["row"].tolist()) == [7, 8]  # a zone, a UK date without a format

@@ -384,6 +384,13 @@ def _value_map(tm: TableMapping, fname: str) -> dict[str, Any]:
     return {str(k).casefold(): v for k, v in tm.values.get(fname, {}).items()}
 
 
+#: the dates read without a ``date_formats`` entry: ISO 8601 dates, and date-times with "T" or a
+#: space (an SQL export's "2013-02-01 10:30:00"), whose time is dropped; only "T" with seconds
+#: was read, so "2013-02-01 10:30" was rejected where "2013-02-01T10:30:00" was the same day
+ISO_DATE_FORMS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                  "%Y-%m-%d %H:%M")
+
+
 def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
                  ) -> pd.Series:
     """Parse one field's text into its type; unparseable values become violations."""
@@ -448,7 +455,7 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
         fmt = tm.date_formats.get(f.name)
         parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
         todo = rest.notna()
-        for form in ([fmt] if fmt else []) + ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]:
+        for form in ([fmt] if fmt else []) + list(ISO_DATE_FORMS):
             if not todo.any():
                 break
             got = pd.to_datetime(rest.where(todo), format=form, errors="coerce")
@@ -456,7 +463,7 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
             parsed = parsed.where(got.isna(), got)
             todo &= got.isna()
         bad = todo.to_numpy()
-        shown = fmt or "YYYY-MM-DD"
+        shown = fmt or "YYYY-MM-DD (a time after it, as in 2013-02-01 10:30, is ignored)"
         col.add(bad, f.name, "wrong_type", f"{f.name} must be a date in the format {shown}")
         return parsed
     raise AssertionError(f"unhandled type {f.type}")
