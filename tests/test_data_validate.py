@@ -603,3 +603,16 @@ def test_iso_dates_with_a_time_after_t_or_a_space_are_read(tmp_path: Path) -> No
     assert res.students["student_id"].tolist() == [f"A{i}" for i in range(5)]
     assert res.students["age_months"].nunique() == 1  # all the same day
     assert sorted(res.rejects["row"].tolist()) == [7, 8]  # a zone, a UK date without a format
+
+
+def test_a_comma_at_the_end_of_each_data_row_is_not_a_cell(tmp_path: Path) -> None:
+    """Rows ending with a comma the header does not end with were each rejected as "5 cells
+    but the header has 4"; an empty last cell holds nothing. One holding a value, or two
+    cells too many, are still rejected."""
+    path = tmp_path / "pupils.csv"
+    path.write_text("student_id,school,year_group,age_months\nA1,S1,7,140,\nA2,S1,7,141, \n"
+                    "A3,S1,7,142,x\nA4,S1,7,143,,\nA5,S1,7,144\n")
+    res = validate_files({"students": [path]}, parse_mapping({}))
+    assert res.students["student_id"].tolist() == ["A1", "A2", "A5"]
+    assert res.rejects["row"].tolist() == [4, 5]
+    assert set(res.rejects["rule"]) == {"wrong_field_count"}

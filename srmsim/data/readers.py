@@ -255,6 +255,13 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     structural = []
     cells = body
     ragged = [i for i, rec in enumerate(body) if len(rec) != ncol]
+    for i in ragged:
+        if len(body[i]) == ncol + 1 and not body[i][-1].strip():
+            # a comma at the end of a data row (some systems end every row with one, the
+            # header too or not): an empty last cell holds nothing, and each row was rejected
+            # for one cell too many
+            body[i] = body[i][:-1]
+    ragged = [i for i in ragged if len(body[i]) != ncol]
     if ragged:
         cells = list(body)
         for i in ragged:
