@@ -7,14 +7,15 @@ Step order, once per school week (``TrustModel.PLAN`` lists it; ``step`` runs it
                     grow; withdrawal hazard for the configured year groups
 3. ``record``       run/year/term totals and the rolling windows the risk rules read
 4. ``tests``        reading test at week 0 and each term's end; assessments and pulse at term end
-5. ``policy``       risk rules on their cadence, workflow reviews and escalation, capacity
+5. ``policy``       the pool's refit at term ends (first, so the week's rules read the new
+                    fit), risk rules on their cadence, workflow reviews and escalation, capacity
                     allocation (school agents' staff, then the pool agent's, or the other way
                     round, as the staff mode says), action effects for next week (only when the
                     scenario has a ``policy``)
    ``requests``     request streams (``srmsim.admin``) advance a week in continuous time, with
                     what the student cases left of the pool's staff (only with ``requests``)
 6. ``report``       per-school weekly figures and the per-student history sample
-7. ``year_end``     after week 39: exams and leavers, year groups move up, the new intake arrives
+7. ``year_end``     after week 38 (the 39th): exams and leavers, year groups move up, the new intake arrives
 """
 
 from __future__ import annotations
