@@ -36,6 +36,9 @@ from srmsim.results import file_sha256, write_parquet, write_text
 DEPENDENCIES = ("numpy", "scipy", "pandas", "statsmodels", "mesa", "pyarrow", "pydantic")
 #: how a hint line that gives the resume command starts (the command must fit after it)
 THEN_RUN = "\n  then run: "
+#: a stored number beyond this is refused: its square (any variance or sum of squares) would
+#: overflow to inf (as :mod:`srmsim.stats` refuses its inputs)
+LARGEST_VALUE = 1e150
 #: what a failure record holds (with the study's hash): what :func:`run_one` returns for a run
 #: that raised
 FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runtime_seconds")

@@ -878,10 +878,10 @@ DAMAGES = {
     # became a silently missing replication
     "inf outcome": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet",
                                             attendance=np.inf),
-                    "outcome 'attendance' of variant 'texts' replication 1 is infinite"),
+                    "rep-00001.parquet: outcome 'attendance' is infinite or too large"),
     "text outcome": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet",
                                              attendance="high"),
-                     "replication 1 is not a number \\('high'\\)"),
+                     "rep-00001.parquet: outcome 'attendance' is not a number \\('high'\\)"),
     "missing outcome column": (lambda o: _drop_column(o / "runs/texts/rep-00001.parquet", "cost"),
                                "rep-00001.parquet: has no value for outcome \\['cost'\\]"),
     "NaN seed": (lambda o: _edit_parquet(o / "runs/texts/rep-00001.parquet", seed=np.nan),

@@ -175,6 +175,13 @@ def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsy
     damaged("rep-00001-groups.parquet: missing, but replication 1 is stored")
     groups.write_bytes(detail)
 
+    # a finite number whose square overflows: the summary's inf was blamed on srmsim's own
+    # hidden staging file ("run the command that wrote it again")
+    pd.read_parquet(good).assign(true_effect=1e300).to_parquet(good, index=False)
+    damaged("rep-00001.parquet: not a replication's row as a trial stores it: true_effect is "
+            "1e+300, too large")
+    good.write_bytes(data)
+
     manifest = json.loads((store / "manifest.json").read_text())
     (store / "manifest.json").write_text("{not json")
     damaged("manifest.json: unreadable")

@@ -518,6 +518,18 @@ def _read_ledger(path: Path) -> dict:
     return ledger
 
 
+def _existing_ledger(path: Path) -> dict | None:
+    """The ledger at ``path``, None if there is none, or an error naming it. A symbolic link
+    (dangling, or to a file elsewhere) or a folder in its place is not a ledger srmsim wrote:
+    a dangling link read as "no ledger", and a summary the ledger refused was printed."""
+    if not (path.exists() or path.is_symlink()):
+        return None
+    if path.is_symlink() or not path.is_file():
+        raise DataError(f"{path}: not a file (a link or a folder); it records the summaries "
+                        "published from these records, so none is published without it")
+    return _read_ledger(path)
+
+
 def carry_ledger(old: str | Path, new: str | Path) -> None:
     """Keep the record of the summaries published from the dataset folder ``old`` in ``new``,
     the folder that replaces it (``--overwrite``, written before the swap).
@@ -530,16 +542,14 @@ def carry_ledger(old: str | Path, new: str | Path) -> None:
     from srmsim.outputs import write_file
 
     source = Path(old) / LEDGER_FILE
-    if not (source.exists() or source.is_symlink()):
-        return
     try:
-        if source.is_symlink() or not source.is_file():
-            raise DataError(f"{source}: not a file")
-        ledger = _read_ledger(source)
+        ledger = _existing_ledger(source)
     except DataError:
         raise DataError(f"{source}: not readable, so the dataset is not replaced (it records "
                         "the summaries published from it): move it away first, or repair "
                         "it") from None
+    if ledger is None:
+        return
     meta_file = Path(new) / META_FILE
     if meta_file.is_file():
         ledger = {**ledger, "data_sha256": data_digest(Path(new), load_json(meta_file))}
@@ -558,13 +568,8 @@ def bind_copy(source: str | Path, copy: str | Path) -> None:
     from srmsim.outputs import write_file
 
     path = Path(source) / LEDGER_FILE
-    if not (path.exists() or path.is_symlink()):
-        return
-    if path.is_symlink() or not path.is_file():
-        raise DataError(f"{path}: not a file; it records the summaries published from "
-                        f"{source}, which bind a copy of its records, so none is written")
-    ledger = _read_ledger(path)
-    if ledger["tables"]:
+    ledger = _existing_ledger(path)
+    if ledger is not None and ledger["tables"]:
         write_file(Path(copy) / LEDGER_FILE, json_dumps(ledger, indent=2) + "\n", private=True)
 
 
@@ -575,11 +580,9 @@ def check_not_bound(folder: str | Path, ds: Dataset, what: str) -> None:
     and beside the source's summary that gave the pupils k-anonymity suppressed (445 in the
     summary, 442 in a calibration of the copy)."""
     folder = Path(folder)
-    path = folder / LEDGER_FILE
-    if not (path.exists() or path.is_symlink()):
-        return
-    ledger = _read_ledger(path)
-    if ledger["tables"] and ledger["data_sha256"] != data_digest(folder, ds.meta):
+    ledger = _existing_ledger(path := folder / LEDGER_FILE)
+    if ledger is not None and ledger["tables"] and ledger["data_sha256"] != data_digest(
+            folder, ds.meta):
         raise DataError(f"{path}: summaries were published from other records than {folder} "
                         f"holds (those it was copied from); {what} would print counts of these "
                         "records that could be differenced against them, so nothing is "
@@ -604,8 +607,9 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
     new = sorted(by, key=GROUPABLE.index)
     ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
                     "tables": [], "audit": AUDIT_VERSION}
-    if path.exists():
-        ledger = _read_ledger(path)
+    existing = _existing_ledger(path)
+    if existing is not None:
+        ledger = existing
         if ledger["tables"] and ledger.get("audit") != AUDIT_VERSION:
             raise DataError(f"{path}: the summaries it records were published by an srmsim "
                             "whose audit hid other cells (or counted persistent absence "

@@ -22,6 +22,7 @@ from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 from srmsim.experiment.store import run_column
 from srmsim.labels import agree, percent_level, plural, printable
+from srmsim.store import LARGEST_VALUE
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
@@ -149,8 +150,6 @@ def variant_order(runs: pd.DataFrame, manifest: dict | None = None) -> list[str]
     return listed + [v for v in present if v not in listed]
 
 
-#: values beyond this make sums of squares overflow (as in :mod:`srmsim.stats`)
-LARGEST_VALUE = 1e150
 
 
 #: the largest replication number a runs table may hold (exact as a float64 and an int64)

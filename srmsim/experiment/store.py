@@ -16,10 +16,12 @@ any moment (Ctrl-C, kill -9) leaves only whole files; ``--resume`` runs exactly 
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
@@ -30,6 +32,7 @@ from srmsim.results import write_parquet, write_text
 from srmsim.store import (
     DETAIL_SHA256_KEY,
     FAILURE_FIELDS,
+    LARGEST_VALUE,
     SHA256_PREFIX,
     THEN_RUN,
     RunStore,
@@ -66,6 +69,29 @@ def _numeric(kind) -> bool:
 
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
+
+
+def _outcome_value_problem(outcome: str, column: pd.Series) -> str:
+    """What is wrong with a run file's value of ``outcome`` ("" if nothing): a run writes a
+    number (NaN where it has none). A true/false value was averaged as 1 or 0 once the runs
+    were put together, with no word, and a share of -5 printed as -500%; text was named
+    without its file."""
+    value = column.iloc[0]
+    if pd.api.types.is_bool_dtype(column.dtype) or isinstance(value, bool | np.bool_):
+        return f"is true/false ({bool(value)}), not a number"
+    if not pd.api.types.is_numeric_dtype(column.dtype) and not (
+            isinstance(value, int | float | np.number) or pd.isna(value)):
+        return f"is not a number ({str(value)[:40]!r})"
+    number = float(value) if not pd.isna(value) else math.nan
+    if math.isinf(number) or abs(number) > LARGEST_VALUE:
+        return f"is infinite or too large ({number:g})"
+    from srmsim.experiment.outcomes import OUTCOMES
+
+    builtin = OUTCOMES.get(outcome)
+    if builtin is not None and builtin.scale == "share" and not (
+            math.isnan(number) or 0.0 <= number <= 1.0):
+        return f"is {number:g}, not a share from 0 to 1"
+    return ""
 
 class ResultsStore(RunStore):
     """An experiment's runs (see :class:`srmsim.store.RunStore`), with per-run detail."""
@@ -237,11 +263,17 @@ class ResultsStore(RunStore):
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
         df = super()._read_run(path, digest, seeds)
-        missing = [o for o in getattr(self, "_outcomes", []) if o not in df.columns]
+        outcomes = getattr(self, "_outcomes", [])
+        missing = [o for o in outcomes if o not in df.columns]
         if missing:
             raise SrmsimError(f"{path}: has no value for {agree(len(missing), 'outcome')} "
                               f"{missing} that the manifest "
                               f"lists (hand-edited or corrupt); {self.rerun_hint()}")
+        for outcome in outcomes:
+            problem = _outcome_value_problem(outcome, df[outcome])
+            if problem:
+                raise SrmsimError(f"{path}: outcome {outcome!r} {problem} (hand-edited or "
+                                  f"corrupt); {self.rerun_hint()}")
         return df
 
     def save_run(self, row: dict[str, Any]) -> None:

@@ -37,7 +37,14 @@ from srmsim.inputs import whole
 from srmsim.labels import agree
 from srmsim.outputs import check_out, holds_only
 from srmsim.results import write_parquet
-from srmsim.store import DETAIL_SHA256_KEY, THEN_RUN, RunStore, sha256_column, versions
+from srmsim.store import (
+    DETAIL_SHA256_KEY,
+    LARGEST_VALUE,
+    THEN_RUN,
+    RunStore,
+    sha256_column,
+    versions,
+)
 from srmsim.trial.spec import MAX_REPLICATIONS, Trial
 
 STORE_DIR = "store"
@@ -299,6 +306,8 @@ def _value_problem(column: str, values: pd.Series) -> str | None:
         return None
     if not (math.isfinite(value) or math.isnan(value) or (column == "df" and value == math.inf)):
         return f"{column} is {value!r}, not a finite number"
+    if column != "df" and abs(value) > LARGEST_VALUE:  # its square in the summary: inf
+        return f"{column} is {value!r}, too large (beyond {LARGEST_VALUE:g})"
     if column == "p_value" and not (math.isnan(value) or 0.0 <= value <= 1.0):
         return f"p_value is {value!r}, outside 0 to 1"
     if column in ("se", "df", "outcome_sd") and value < 0:

@@ -1,0 +1,68 @@
+"""Files srmsim wrote and reads back, edited or replaced (a helper's probe of 2026-12-06): an
+experiment's run file with a true/false, impossible or text outcome, and a summary ledger
+replaced by a dangling link. Each is refused naming the file, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_data_import import _imported_fake
+from test_experiment import write_experiment
+
+from srmsim.cli import main
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("exp")
+    out = tmp / "out"
+    assert main(["experiment", str(write_experiment(tmp, replications=3)), "--out", str(out),
+                 "--workers", "1", "--quiet", "--no-report"]) == 0
+    return out
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    (True, "outcome 'attendance' is true/false (True), not a number"),
+    (-5.0, "outcome 'attendance' is -5, not a share from 0 to 1"),
+    ("abc", "outcome 'attendance' is not a number ('abc')"),
+    (1e300, "outcome 'attendance' is infinite or too large (1e+300)"),
+])
+def test_an_edited_outcome_in_a_run_file_is_refused_naming_it(experiment, tmp_path, capsys,
+                                                              value, says):
+    """True was read as 1.0 once the runs were put together (compare printed its effects, exit
+    0, the verdict changed); -5 printed as a mean of -500%; text was named without its file."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(experiment, out)
+    run = out / "runs" / "texts" / "rep-00000.parquet"
+    pd.read_parquet(run).assign(attendance=[value]).to_parquet(run, index=False)
+    capsys.readouterr()
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["compare", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run}: {says}" in err and "Traceback" not in err
+    assert "to make that run again, delete it" in err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_ledger_replaced_by_a_dangling_link_publishes_nothing(tmp_path, capsys):
+    """A published.json that is a link to nowhere read as no ledger: a summary the ledger
+    refused was printed, and a fresh ledger written over the link."""
+    out = _imported_fake(tmp_path, capsys)
+    assert main(["data", "summary", str(out), "--by", "school,sex"]) == 0
+    ledger = out / "published.json"
+    saved = ledger.read_text()
+    ledger.unlink()
+    ledger.symlink_to(tmp_path / "gone.json")
+    capsys.readouterr()
+    assert main(["data", "summary", str(out), "--by", "school,fsm"]) == 2
+    got = capsys.readouterr()
+    assert got.out == "" and "published.json: not a file (a link or a folder)" in got.err
+    assert ledger.is_symlink() and not (tmp_path / "gone.json").exists()
+    ledger.unlink()
+    ledger.write_text(saved)  # the record restored: the refusal is the ledger's own again
+    assert main(["data", "summary", str(out), "--by", "school,fsm"]) == 2
+    assert "--by school,sex,fsm first" in capsys.readouterr().err
