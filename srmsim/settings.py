@@ -48,5 +48,23 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
                               "not a mapping")
         if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
             raise SrmsimError(f"--set {key}: a list value may hold only plain values")
-        out[key] = value
+        out[key] = _input_file_from_here(key, value)
     return out
+
+
+def _input_file_from_here(key: str, value: Any) -> Any:
+    """An input file given on the command line (``population.records``, a request stream's
+    ``arrivals.file``) read from the current folder, as a scenario file's are read from the
+    file's folder: kept relative, the run's saved scenario.yaml named it relative to the folder
+    it was read back from, and the run (or experiment) was refused afterwards as "copied or
+    edited", its report never made."""
+    from pathlib import Path
+
+    from srmsim.scenario import expand_overrides
+
+    if not isinstance(value, str):
+        return value
+    nested: Any = expand_overrides({key: value}, f"--set {key}", base_dir=Path.cwd())
+    for part in key.split("."):
+        nested = nested[part]
+    return nested

@@ -66,3 +66,21 @@ def test_a_ledger_replaced_by_a_dangling_link_publishes_nothing(tmp_path, capsys
     ledger.write_text(saved)  # the record restored: the refusal is the ledger's own again
     assert main(["data", "summary", str(out), "--by", "school,fsm"]) == 2
     assert "--by school,sex,fsm first" in capsys.readouterr().err
+
+
+def test_records_given_with_set_relative_to_here_make_a_run_that_reports(tmp_path, capsys,
+                                                                          monkeypatch):
+    """``--set population.records=students.csv`` ran, then was refused as "copied or edited":
+    the saved scenario.yaml named the file relative to the folder it was read back from."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "data" / "sample" / "students.csv", tmp_path / "students.csv")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--set", "population.records=students.csv", "--out", "run1",
+                 "--quiet", "--report"]) == 0
+    saved = (tmp_path / "run1" / "scenario.yaml").read_text()
+    assert f"records: {tmp_path / 'students.csv'}" in saved
+    capsys.readouterr()
+    assert main(["report", "run1"]) == 0
+    assert "not the scenario this run was made from" not in capsys.readouterr().err

@@ -208,18 +208,6 @@ def write_records(students: pd.DataFrame, observations: pd.DataFrame, out: str |
 # python -m srmsim.calibrate.export: make a synthetic dataset (e.g. data/sample)
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    from srmsim.yamlio import load_yaml_text
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise DataError(f"--set {item!r}: expected KEY=VALUE, e.g. dynamics.absence_logit=-3.8")
-        out[key.strip()] = load_yaml_text(value, f"--set {key.strip()}")
-    return out
-
-
 def generate(out: str | Path, schools: int = 4, per_year: int = 20, seed: int = 7,
              scenario: str | None = None, overrides: dict[str, Any] | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -262,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     from srmsim.errors import SrmsimError
 
     try:
+        from srmsim.settings import parse_settings
+
         students, obs = generate(args.out, args.schools, args.per_year, args.seed, args.scenario,
-                                 _parse_set(args.set))
+                                 parse_settings(args.set))
     except SrmsimError as err:
         print(f"srmsim: error: {err}", file=sys.stderr)
         return err.exit_code
