@@ -65,6 +65,11 @@ TRIAL = {
                        r"trial.json: seconds is 'slow', not a number of seconds"),
     "measure a number": (lambda o: _edit_csv(o / "trial_summary.csv", measure=5),
                          r"trial_summary.csv: column 'measure' holds 5 in data row 1, not a name"),
+    # a figure no replication gave was shown as the trial's result (helper probe, 2026-12-06)
+    "summary edited": (lambda o: pd.read_csv(o / "trial_summary.csv").assign(
+        value=lambda t: t["value"].where(t["measure"] != "mean estimate", 99.999))
+        .to_csv(o / "trial_summary.csv", index=False),
+        r"trial_summary.csv: 'mean estimate' value is 99.999, but trial_runs.csv gives"),
 }
 EXPERIMENT = {
     "versions a list": (lambda o: _json(o / "manifest.json", versions=[1]),

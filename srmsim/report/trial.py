@@ -174,6 +174,45 @@ def _check_intervals(runs: pd.DataFrame, where: Path) -> None:
                           "damaged: run the trial again")
 
 
+def _check_summary(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict,
+                   where: Path) -> None:
+    """trial_summary.csv is what :func:`~srmsim.trial.report.summarise` makes of
+    trial_runs.csv at the trial's alpha: an edited summary (a mean estimate of 100 months, a
+    coverage of 95%) was shown as the trial's result, though no replication gave it. The two
+    files keep 10 significant digits, so figures are compared to a millionth of the runs'
+    scale."""
+    from pydantic import ValidationError
+
+    from srmsim.trial.report import summarise, truth_population
+    from srmsim.trial.spec import TrialConfig
+
+    try:
+        config = TrialConfig.model_validate(settings)
+    except ValidationError:
+        raise SrmsimError(f"{where.parent / 'trial.json'}: its settings are not a trial's "
+                          "(hand-edited or corrupt); run the trial again") from None
+    try:
+        expected = summarise(runs.assign(error=runs["error"].where(runs["error"] != "", None)),
+                             config.analysis.alpha, truth_population(config))
+    except SrmsimError as err:
+        raise SrmsimError(f"{where.parent / 'trial_runs.csv'}: {err}") from None
+    numbers = runs[["estimate", "true_effect"]].apply(pd.to_numeric, errors="coerce")
+    scale = float(np.nanmax(np.abs(numbers.to_numpy(dtype=float)), initial=1.0))
+    got = summary.set_index("measure")
+    if list(got.index) != list(expected["measure"]):
+        raise SrmsimError(f"{where}: its measures are not those trial_runs.csv gives "
+                          "(hand-edited, or made by another srmsim); run the trial again")
+    for column in ("value", "ci_low", "ci_high"):
+        a = got[column].to_numpy(dtype=float)
+        b = expected[column].to_numpy(dtype=float)
+        close = np.isclose(a, b, rtol=1e-6, atol=1e-6 * scale, equal_nan=True)
+        if not close.all():
+            i = int(np.flatnonzero(~close)[0])
+            raise SrmsimError(f"{where}: {got.index[i]!r} {column} is {a[i]:.6g}, but "
+                              f"trial_runs.csv gives {b[i]:.6g} (hand-edited or corrupt); run "
+                              "the trial again")
+
+
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
@@ -197,6 +236,7 @@ def build(path: Path) -> Page:
     outcome = json_text(settings, "outcome", where)
     scale = COLUMN_SCALES.get(outcome, "number")
     naive = naive_scale(settings.get("naive"))
+    _check_summary(summary, runs, settings, path / "trial_summary.csv")
     page = Page(f"Trial report: {json_text(meta, 'name', where, path.name)}",
                 json_text(settings, "description", where))
     page.h2("What was run", "what")
