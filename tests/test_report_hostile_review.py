@@ -104,12 +104,21 @@ OPTIMISE = {
                        r"pareto.csv: column 'attendance' holds 'x' in data row 1"),
     "unknown objective": (lambda o: _json(o / "optimise.json", objectives={"zzz": "maximise"}),
                           r"pareto.csv: missing column \['zzz'\]"),
-    "effects column gone": (lambda o: pd.read_csv(o / "front_effects.csv")
-                            .drop(columns="difference").to_csv(o / "front_effects.csv",
-                                                               index=False),
+    # the front's effects are computed from front/ (front_effects.csv is not read when it
+    # is there), and the best policy named must be the one its runs choose, with its levers
+    "effects column gone": (lambda o: (shutil.rmtree(o / "front"), pd.read_csv(
+                            o / "front_effects.csv").drop(columns="difference").to_csv(
+                            o / "front_effects.csv", index=False)),
                             r"front_effects.csv: missing column \['difference'\]"),
-    "text effect": (lambda o: _edit_csv(o / "front_effects.csv", difference="x"),
+    "text effect": (lambda o: (shutil.rmtree(o / "front"),
+                               _edit_csv(o / "front_effects.csv", difference="x")),
                     r"front_effects.csv: column 'difference' holds 'x' in data row 1"),
+    "best edited": (lambda o: _json(o / "optimise.json", best="baseline"),
+                    r"optimise.json: best_overrides are not the levers .*front ran 'baseline'"),
+    "best lever edited": (lambda o: _json(o / "optimise.json", best_overrides={
+                          **json.loads((o / "optimise.json").read_text())["best_overrides"],
+                          "policy.parameters.attendance_threshold": 0.5}),
+                          r"optimise.json: best_overrides are not the levers"),
 }
 EXPLORED = {
     "runs a text": (lambda o: _json(o / "discovery" / "discovery.json", runs="x"),
@@ -128,6 +137,15 @@ EXPLORED = {
     "repeated rows": (lambda o: pd.concat([pd.read_csv(o / "sensitivity.csv")] * 2)
                       .to_csv(o / "sensitivity.csv", index=False),
                       r"sensitivity.csv: a policy, outcome and parameter appear twice"),
+    # edited figures were shown as the analysis's (helper probe, 2026-12-06)
+    "index edited": (lambda o: pd.read_csv(o / "sensitivity.csv").assign(
+                     ST=lambda t: t["ST"].where(t.index != 0, 0.987))
+                     .to_csv(o / "sensitivity.csv", index=False),
+                     r"sensitivity.csv: row 2 ST is 0.987, but the runs give"),
+    "box outside its range": (lambda o: pd.read_csv(o / "discovery" / "prim_box.csv").assign(
+                              low=-1e6).to_csv(o / "discovery" / "prim_box.csv", index=False),
+                              r"prim_box.csv: row 2 .* is not a box within the parameter's "
+                              "range"),
 }
 
 
@@ -171,8 +189,8 @@ def test_bidirectional_controls_in_names_are_shown_not_applied(run_dir, experime
         _report(run_dir, tmp_path / "run", lambda o: _json(o / "summary.json", scenario=BIDI)),
         _report(experiment_dir[0], tmp_path / "exp",
                 lambda o: _json(o / "manifest.json", name=BIDI, description=f"x\x1b[2J{BIDI}")),
-        _report(optimise_dir, tmp_path / "opt",
-                lambda o: _json(o / "optimise.json", name=BIDI, best=BIDI)),
+        # (an edited best policy is refused now: front/'s runs choose another)
+        _report(optimise_dir, tmp_path / "opt", lambda o: _json(o / "optimise.json", name=BIDI)),
     ]
     for page in pages:
         assert "\u202e" not in page and "\x1b" not in page

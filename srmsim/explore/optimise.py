@@ -909,23 +909,31 @@ def choose_best(opt: Optimisation, runs: pd.DataFrame) -> tuple[str, bool, list[
     again (among all, if none does); whether it meets them; and a note for each policy whose
     re-evaluation lacks an objective or constraint in some replication, which is not chosen (a
     mean skipping the gap was over other states of the world than the rest's)."""
+    return choose_among(runs, dict(opt.config.objectives), dict(opt.config.constraints),
+                        opt.config.choose or list(opt.config.objectives)[0])
+
+
+def choose_among(runs: pd.DataFrame, objectives: Mapping[str, str],
+                 constraints: Mapping[str, Bound], target: str) -> tuple[str, bool, list[str]]:
+    """:func:`choose_best` from the front's runs and what optimise.json records, so a report
+    can tell the best policy it names is the one these runs choose."""
+    outcomes = list(dict.fromkeys([*objectives, *constraints]))
     means, notes = {}, []
     for variant, arm in runs[runs["variant"] != BASELINE].groupby("variant"):
-        reason = _unscored(arm, opt.outcomes)
+        reason = _unscored(arm, outcomes)
         if reason:
             notes.append(f"{variant} on re-evaluation: {reason}")
         else:
-            means[variant] = arm[opt.outcomes].astype(float).mean()
+            means[variant] = arm[outcomes].astype(float).mean()
     if not means:
         raise SrmsimError(f"no front policy could be scored on re-evaluation ({notes[0]}); "
                           "choose outcomes every run measures")
     table = pd.DataFrame(means).T
     ok = pd.Series(True, index=table.index)
-    for outcome, bound in opt.config.constraints.items():
+    for outcome, bound in constraints.items():
         ok &= table[outcome].map(bound.violation) <= 0
-    target = opt.config.choose or list(opt.config.objectives)[0]
     pool = table[ok] if ok.any() else table
-    best = (pool[target].idxmax() if opt.config.objectives[target] == "maximise"
+    best = (pool[target].idxmax() if objectives[target] == "maximise"
             else pool[target].idxmin())
     return str(best), bool(ok.any()), notes
 

@@ -131,6 +131,36 @@ def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome], level: 
     return shown, raw, morris
 
 
+def _check_indices(table: pd.DataFrame, folder: Path, path: Path) -> None:
+    """sensitivity.csv holds the indices its folder's runs give (computed again, as `srmsim
+    sensitivity` did, and compared to the 6 digits the file keeps): an S1 edited from 0.07 to
+    0.99 was shown as the parameter's share of the variance."""
+    from srmsim.explore.sensitivity import COLUMNS, sensitivity
+
+    if "level" not in table or table.empty:  # an older srmsim's file: its settings unknown
+        return
+    variants = list(dict.fromkeys(table["variant"]))
+    differences = bool((table["target"] != table["variant"]).any())
+    expected = sensitivity(folder, outcomes=list(dict.fromkeys(table["outcome"])),
+                           variants=variants, differences=differences,
+                           level=float(table["level"].iloc[0]))
+    keys = ["target", "outcome", "parameter", "method"]
+    same_rows = (len(expected) == len(table) and (
+        expected[keys].astype(str).to_numpy() == table[keys].astype(str).to_numpy()).all())
+    numbers = [c for c in COLUMNS[5:] if c != "level"]
+    if same_rows:
+        a = table[numbers].to_numpy(dtype=float)
+        b = expected[numbers].to_numpy(dtype=float)
+        close = np.isclose(a, b, rtol=1e-5, atol=1e-9, equal_nan=True)
+        if close.all():
+            return
+        row, col = np.argwhere(~close)[0]
+        raise SrmsimError(f"{path}: row {row + 2} {numbers[col]} is {a[row, col]:.6g}, but the "
+                          f"runs give {b[row, col]:.6g} (hand-edited or corrupt); {AGAIN}")
+    raise SrmsimError(f"{path}: its rows are not the indices the runs give (hand-edited or "
+                      f"corrupt); {AGAIN}")
+
+
 def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) -> None:
     """Sobol or Morris indices from ``sensitivity.csv`` (``srmsim sensitivity DIR``)."""
     from srmsim.explore.sensitivity import COLUMNS, sensitivity_plot
@@ -145,6 +175,7 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
                           f"corrupt); {AGAIN}")
     for col in COLUMNS[5:]:
         table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
+    _check_indices(table, folder, path)
     page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
     index_columns = ["mu_star", "sigma"] if (table["method"] == "morris").any() else ["S1", "ST"]
     constant = table[index_columns].isna().all(axis=1)
@@ -180,6 +211,25 @@ def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
                          "density": [percent_of_runs(float(v)) for v in cart["density"]]})
 
 
+def _check_box(box: pd.DataFrame, folder: Path, where: Path) -> None:
+    """Each limit of PRIM's box lies within its parameter's range, and that range is the one the
+    experiment drew the parameter from: a box edited to -9.5 to 7.25 for a parameter drawn
+    from -4.4 to -3.8 was shown as where the condition holds. (The box itself is not
+    recomputed: discovery.json does not record PRIM's settings.)"""
+    from srmsim.explore.tables import Explored
+
+    bounds = Explored(folder).bounds
+    for i, row in enumerate(box.itertuples(index=False)):
+        drawn = bounds.get(str(row.parameter))
+        ok = drawn is not None and all(np.isclose(a, b, rtol=1e-5, atol=1e-12) for a, b in
+                                       zip((row.range_low, row.range_high), drawn, strict=True))
+        ok = ok and row.range_low - 1e-9 <= row.low <= row.high <= row.range_high + 1e-9
+        if not ok:
+            raise SrmsimError(f"{where}: row {i + 2} ({str(row.parameter)[:60]!r}) is not a box "
+                              "within the parameter's range as the experiment drew it "
+                              f"(hand-edited or corrupt); {AGAIN}")
+
+
 def discovery_section(page: Page, folder: Path) -> None:
     """PRIM's box and trajectory and CART's leaves from ``discovery/``
     (``srmsim discover DIR``)."""
@@ -211,6 +261,7 @@ def discovery_section(page: Page, folder: Path) -> None:
                                                       or int(whole["cases"].iloc[0]) != cases)):
         raise SrmsimError(f"{where}: its {cases:,} cases of {runs:,} runs are not those of "
                           f"prim_trajectory.csv's first box; {AGAIN}")
+    _check_box(box, folder, d / "prim_box.csv")
     page.h2("When does it happen (scenario discovery)", "discovery")
     condition = json_text(about, "condition", where, "?")
     variant = json_text(about, "variant", where, "?")
@@ -331,6 +382,40 @@ def _check_front(front: pd.DataFrame, trials: pd.DataFrame, path: Path) -> None:
                           f"(a candidate, a value or a flag differs); {AGAIN}")
 
 
+def _front_effects(path: Path, meta: dict, objectives: dict[str, str], constraints: dict
+                   ) -> pd.DataFrame | None:
+    """The re-evaluated front's effects, computed from its runs in ``front/`` (a checked
+    experiment store), and optimise.json's best policy checked against them: the policy those
+    runs choose, with the overrides ``front/`` ran it with. front_effects.csv edited to +50 pp,
+    or a best policy (and a lever value no candidate had) edited into optimise.json, were shown
+    as the search's. None when the folder has no ``front/``."""
+    from srmsim.experiment.compare import compare_frame, load_runs_and_failures, registry_of
+    from srmsim.explore.optimise import BASELINE, Bound, choose_among
+
+    front = path / "front"
+    if not (front / "manifest.json").is_file():
+        return None
+    runs, manifest, _ = load_runs_and_failures(front)
+    # as optimise computed front_effects.csv (its rows in the runs' order)
+    effects = compare_frame(runs, BASELINE, list(manifest.get("outcomes") or []),
+                            registry=registry_of(manifest, front / "manifest.json"))
+    where = path / "optimise.json"
+    best = json_text(meta, "best", where)
+    if best:
+        ran = (manifest.get("experiment_config") or {}).get("variants") or {}
+        if json_mapping(meta, "best_overrides", where) != ran.get(best):
+            raise SrmsimError(f"{where}: best_overrides are not the levers {front} ran "
+                              f"{best[:40]!r} with (hand-edited or corrupt); {AGAIN}")
+        target = json_text(meta, "choose", where) or next(iter(objectives), "")
+        bounds = {k: Bound.model_validate(v) for k, v in constraints.items()}
+        directions = set(objectives.values()) <= {"maximise", "minimise"}  # (else: older)
+        chosen = choose_among(runs, objectives, bounds, target)[0] if directions else best
+        if chosen != best:
+            raise SrmsimError(f"{where}: best is {best[:40]!r}, but the re-evaluated runs in "
+                              f"{front} choose {chosen!r} (hand-edited or corrupt); {AGAIN}")
+    return effects
+
+
 def build_optimise(path: Path) -> Page:
     """The report of an ``srmsim optimise`` folder."""
     from srmsim.experiment.compare import effects_display
@@ -398,11 +483,13 @@ def build_optimise(path: Path) -> Page:
               "a constraint) and the Pareto front (red).")
 
     effects_path = path / "front_effects.csv"
-    if effects_path.is_file():
+    eff = _front_effects(path, meta, objectives, constraints)
+    if eff is None and effects_path.is_file():  # no front/ store (an older srmsim's folder)
         eff = read_csv(effects_path)
         need_text(eff, ["variant", "outcome", "verdict"], effects_path)
         need_numbers(eff, ["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
                            "relative_change"], effects_path)
+    if eff is not None:
         page.h2("The front re-evaluated", "reevaluated")
         n = json_count(meta, "reevaluate_replications", where)
         page.p("Each front policy against the baseline on "
