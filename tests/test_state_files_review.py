@@ -84,3 +84,27 @@ def test_records_given_with_set_relative_to_here_make_a_run_that_reports(tmp_pat
     capsys.readouterr()
     assert main(["report", "run1"]) == 0
     assert "not the scenario this run was made from" not in capsys.readouterr().err
+
+
+def test_a_dataset_table_cut_or_a_later_schema_is_refused(tmp_path, capsys):
+    """One school's pupils cut out of both tables was summarised as the import (315 of the 445
+    pupils dataset.json records), and a schema_version of 99 read as this one."""
+    import json
+
+    out = _imported_fake(tmp_path, capsys)
+    meta_path = out / "dataset.json"
+    meta = json.loads(meta_path.read_text())
+    students = pd.read_parquet(out / "students.parquet")
+    observations = pd.read_parquet(out / "observations.parquet")
+    kept = students[students["school"] != students["school"].iloc[0]]
+    kept.to_parquet(out / "students.parquet", index=False)
+    observations[observations["student_id"].isin(kept["student_id"])].to_parquet(
+        out / "observations.parquet", index=False)
+    assert main(["data", "summary", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (f"dataset.json: tables.students.rows is {len(students)}, but students.parquet "
+            f"holds {len(kept)} rows") in err
+    meta_path.write_text(json.dumps({**meta, "schema_version": 99}))
+    assert main(["data", "summary", str(out)]) == 2
+    assert "schema_version is 99, not the record schema this srmsim reads (1)" in \
+        capsys.readouterr().err
