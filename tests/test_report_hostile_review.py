@@ -142,6 +142,10 @@ EXPLORED = {
                      ST=lambda t: t["ST"].where(t.index != 0, 0.987))
                      .to_csv(o / "sensitivity.csv", index=False),
                      r"sensitivity.csv: row 2 ST is 0.987, but the runs give"),
+    "box moved within its range": (lambda o: pd.read_csv(o / "discovery" / "prim_box.csv")
+                                   .assign(high=lambda b: (b["low"] + b["high"]) / 2)
+                                   .to_csv(o / "discovery" / "prim_box.csv", index=False),
+                                   r"prim_box.csv: not what PRIM finds in the runs"),
     "box outside its range": (lambda o: pd.read_csv(o / "discovery" / "prim_box.csv").assign(
                               low=-1e6).to_csv(o / "discovery" / "prim_box.csv", index=False),
                               r"prim_box.csv: row 2 .* is not a box within the parameter's "

@@ -10,7 +10,7 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,9 @@ class Discovery:
     prim: PrimResult
     box_index: int
     cart: pd.DataFrame
+    #: PRIM's options (peel_alpha, paste_alpha, mass_min), kept in discovery.json so a report
+    #: can find the same box again from the runs
+    options: dict = field(default_factory=dict)
 
     @property
     def box(self) -> pd.DataFrame:
@@ -206,7 +209,9 @@ def discover(results: str | Path, condition: str, variant: str | None = None,
     index = len(traj) - 1 if box is None else box
     found.box(index)  # validates the index
     cart = cart_leaves(x, cases, ex.bounds, mass_min=mass_min)
-    return Discovery(condition, variant, x, cases, found, index, cart)
+    return Discovery(condition, variant, x, cases, found, index, cart,
+                     {"peel_alpha": float(peel_alpha), "paste_alpha": float(paste_alpha),
+                      "mass_min": float(mass_min)})
 
 
 def trajectory_plot(found: Discovery, path: str | Path | None = None):
@@ -247,7 +252,7 @@ def write_discovery(found: Discovery, out: str | Path, results: str | Path | Non
              "cart_leaves.csv": found.cart}
     # what was asked, for the experiment's report (srmsim report reads DIR/discovery/)
     about = {"condition": found.condition, "variant": found.variant, "box": found.box_index,
-             "runs": len(found.cases), "cases": int(found.cases.sum())}
+             "runs": len(found.cases), "cases": int(found.cases.sum()), "prim": found.options}
     study = Path(results) if results is not None else out.parent
     private = study.is_dir() and owner_only(study)  # an experiment of records
     with replace_dir(out, private=private,

@@ -230,6 +230,37 @@ def _check_box(box: pd.DataFrame, folder: Path, where: Path) -> None:
                               f"(hand-edited or corrupt); {AGAIN}")
 
 
+def _check_discovery(about: dict, box: pd.DataFrame, traj: pd.DataFrame, folder: Path,
+                     where: Path) -> None:
+    """PRIM's trajectory and box are those the runs give, found again with the options
+    discovery.json records (an older srmsim's records none: then only :func:`_check_box`)."""
+    from srmsim.explore.discovery import discover
+
+    options = about.get("prim")
+    if options is None:
+        return
+    if not (isinstance(options, dict) and set(options) == {"peel_alpha", "paste_alpha",
+                                                            "mass_min"}):
+        raise SrmsimError(f"{where}: prim is not PRIM's options as srmsim writes them "
+                          f"(hand-edited or corrupt); {AGAIN}")
+    try:
+        found = discover(folder, json_text(about, "condition", where),
+                         variant=json_text(about, "variant", where) or None,
+                         box=json_count(about, "box", where), **options)
+    except SrmsimError as err:
+        raise SrmsimError(f"{where}: its condition and options do not find a box in these runs "
+                          f"({err}); {AGAIN}") from None
+    for name, got, expected in (("prim_box.csv", box, found.box),
+                                ("prim_trajectory.csv", traj, found.prim.trajectory)):
+        columns = [c for c in expected.columns if pd.api.types.is_numeric_dtype(expected[c])]
+        same = len(got) == len(expected) and all(c in got for c in columns) and np.allclose(
+            got[columns].to_numpy(dtype=float), expected[columns].to_numpy(dtype=float),
+            rtol=1e-5, atol=1e-12, equal_nan=True)
+        if not same:
+            raise SrmsimError(f"{where.parent / name}: not what PRIM finds in the runs with the "
+                              f"options discovery.json records (hand-edited or corrupt); {AGAIN}")
+
+
 def discovery_section(page: Page, folder: Path) -> None:
     """PRIM's box and trajectory and CART's leaves from ``discovery/``
     (``srmsim discover DIR``)."""
@@ -262,6 +293,7 @@ def discovery_section(page: Page, folder: Path) -> None:
         raise SrmsimError(f"{where}: its {cases:,} cases of {runs:,} runs are not those of "
                           f"prim_trajectory.csv's first box; {AGAIN}")
     _check_box(box, folder, d / "prim_box.csv")
+    _check_discovery(about, box, traj, folder, where)
     page.h2("When does it happen (scenario discovery)", "discovery")
     condition = json_text(about, "condition", where, "?")
     variant = json_text(about, "variant", where, "?")
