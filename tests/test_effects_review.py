@@ -344,8 +344,8 @@ def test_compare_on_edited_run_files(finished, tmp_path, capsys):
     pd.testing.assert_frame_equal(eff.drop(index=[("texts", "attendance")]), untouched)
     for value, message in ((np.inf, "is infinite"), ("n/a", "is not a number")):
         _edit_run(out, "texts", 1, attendance=value)
-        assert main(["compare", str(out)]) == 2
-        assert f"'attendance' of variant 'texts' replication 1 {message}" in \
+        assert main(["compare", str(out)]) == 2  # named by its run file
+        assert f"texts/rep-00001.parquet: outcome 'attendance' {message}" in \
             capsys.readouterr().err
     shutil.copy(out / "runs" / "texts" / "rep-00002.parquet",
                 out / "runs" / "texts" / "rep-00001.parquet")
