@@ -27,7 +27,7 @@ def experiment(tmp_path_factory) -> Path:
     (True, "outcome 'attendance' is true/false (True), not a number"),
     (-5.0, "outcome 'attendance' is -5, not a share from 0 to 1"),
     ("abc", "outcome 'attendance' is not a number ('abc')"),
-    (1e300, "outcome 'attendance' is infinite or too large (1e+300)"),
+    (1e300, "outcome 'attendance' is infinite or too large (1e+300; beyond 1e+150)"),
 ])
 def test_an_edited_outcome_in_a_run_file_is_refused_naming_it(experiment, tmp_path, capsys,
                                                               value, says):

@@ -212,11 +212,24 @@ def test_records_column_names_match_ignoring_spaces_and_case(tmp_path: Path, cap
                                   pd.read_parquet(tmp_path / "run_excel" / "students.parquet"))
 
 
+def test_records_rows_ending_with_a_comma_are_read_as_without(tmp_path: Path, capsys) -> None:
+    """A comma ending each data row (and not the header) is an empty last cell, not a value:
+    the records are those of the same file without it (pandas shifted every value a column)."""
+    plain = _records(tmp_path / "plain.csv", HEADER)
+    trailing = _records(tmp_path / "trailing.csv", HEADER, tail=",")
+    assert _run(tmp_path, plain, "plain") == 0
+    assert _run(tmp_path, trailing, "trailing") == 0
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "run_plain" / "students.parquet"),
+        pd.read_parquet(tmp_path / "run_trailing" / "students.parquet"))
+
+
 @pytest.mark.parametrize("header, sep, tail, message", [
     (HEADER.replace(",fsm,", ",fsm,FSM ,"), ",", "", "'fsm' and 'FSM' are one column"),
     (HEADER, ";", "", "separated by semicolons"),
     (HEADER + ",", ",", ",x", "column 10 has values but no name"),
-    (HEADER, ",", ",", "row 2: 10 cells but the header has 9"),  # pandas shifted the values
+    (HEADER, ",", ",x", "row 2: 10 cells but the header has 9"),  # pandas shifted the values
 ])
 def test_records_columns_that_cannot_be_read_are_refused(tmp_path: Path, capsys, header: str,
                                                          sep: str, tail: str,

@@ -84,7 +84,7 @@ def _outcome_value_problem(outcome: str, column: pd.Series) -> str:
         return f"is not a number ({str(value)[:40]!r})"
     number = float(value) if not pd.isna(value) else math.nan
     if math.isinf(number) or abs(number) > LARGEST_VALUE:
-        return f"is infinite or too large ({number:g})"
+        return f"is infinite or too large ({number:g}; beyond {LARGEST_VALUE:g})"
     from srmsim.experiment.outcomes import OUTCOMES
 
     builtin = OUTCOMES.get(outcome)

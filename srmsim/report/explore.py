@@ -137,8 +137,8 @@ def _check_indices(table: pd.DataFrame, folder: Path, path: Path) -> None:
     0.99 was shown as the parameter's share of the variance."""
     from srmsim.explore.sensitivity import COLUMNS, sensitivity
 
-    if "level" not in table or table.empty:  # an older srmsim's file: its settings unknown
-        return
+    if "level" not in table or table.empty or not (folder / "manifest.json").is_file():
+        return  # an older srmsim's file (its settings unknown), or no experiment's runs
     variants = list(dict.fromkeys(table["variant"]))
     differences = bool((table["target"] != table["variant"]).any())
     expected = sensitivity(folder, outcomes=list(dict.fromkeys(table["outcome"])),
@@ -218,6 +218,8 @@ def _check_box(box: pd.DataFrame, folder: Path, where: Path) -> None:
     recomputed: discovery.json does not record PRIM's settings.)"""
     from srmsim.explore.tables import Explored
 
+    if not (folder / "manifest.json").is_file():  # (not an experiment: no runs to check by)
+        return
     bounds = Explored(folder).bounds
     for i, row in enumerate(box.itertuples(index=False)):
         drawn = bounds.get(str(row.parameter))
@@ -237,7 +239,7 @@ def _check_discovery(about: dict, box: pd.DataFrame, traj: pd.DataFrame, folder:
     from srmsim.explore.discovery import discover
 
     options = about.get("prim")
-    if options is None:
+    if options is None or not (folder / "manifest.json").is_file():
         return
     if not (isinstance(options, dict) and set(options) == {"peel_alpha", "paste_alpha",
                                                             "mass_min"}):
