@@ -113,6 +113,47 @@ def test_year_end_stops_the_run():
     assert m.week_index == 39 and len(m.figures()) == 39
 
 
+def test_the_overview_says_what_it_compares_and_when_the_run_is_over(small_file):
+    """A scenario without a policy read "94.9% with the policy, 94.9% without" under "there is
+    nothing to compare with"; at the end of the year the play button stayed greyed out with no
+    word of why (a helper driving the page in a browser)."""
+    from srmsim.dashboard.panels import status_lines
+
+    sc = scenario_from_dict({"trust": {"n_schools": 1, "students_per_year_group": 10}})
+    m = DashboardModel(base=sc)
+    m.step()
+    lines = status_lines(m)
+    assert lines[0] == "This scenario has no policy: there is nothing to compare with."
+    assert re.fullmatch(r"This week: attendance \d+\.\d%\.", lines[1])
+    assert not any("with the policy" in line or "over" in line for line in lines)
+    while m.running:
+        m.step()
+    assert any(line.startswith("The run is over") for line in status_lines(m))
+    with_policy = DashboardModel(base=load_scenario(small_file))
+    with_policy.step()
+    lines = status_lines(with_policy)
+    assert "with the policy" in lines[0] and lines[1].startswith("Cases open now:")
+
+
+def test_settings_of_the_wrong_kind_are_refused_and_the_page_says_so(small_file):
+    """The page's controls give numbers and true/false only, but a modified client's "no" for
+    a workflow was read as on and 2.7 schools as 2; a refused setting reached Mesa's Reset as
+    a ScenarioError (an error page)."""
+    sc = load_scenario(small_file)
+    workflow = next(k for k in ds.model_params(sc) if k.startswith(ds.WORKFLOW))
+    for settings, says in (({workflow: "no"}, "is not on or off"),
+                           ({"minutes__" + next(iter(sc.policy.staff.school)): "60"},
+                            "is not a number")):
+        with pytest.raises(ScenarioError, match=says):
+            ds.apply_settings(sc, None, settings)
+    with pytest.raises(ScenarioError, match="2.7 is not a whole number of schools"):
+        ds.apply_settings(sc, 2.7, {})
+    assert ds.apply_settings(sc, 2.0, {}).trust.n_schools == 2
+    m = DashboardModel(base=sc, n_schools=2.7, seed="5")
+    assert m.notice.startswith("Settings not used (") and m.seed == 5
+    assert m.config.trust.n_schools == sc.trust.n_schools
+
+
 def test_gaps_by_group_match_the_student_table(small_file):
     m = DashboardModel(base=load_scenario(small_file))
     for _ in range(3):

@@ -16,7 +16,8 @@ import pandas as pd
 from mesa import DataCollector
 
 from srmsim import calendar
-from srmsim.dashboard.settings import apply_settings, parse_seed
+from srmsim.dashboard.settings import apply_settings, check_for_page, parse_seed
+from srmsim.errors import ScenarioError
 from srmsim.model import TrustModel
 from srmsim.scenario import Scenario, default_scenario
 from srmsim.students import ENROLLED
@@ -115,8 +116,14 @@ class DashboardModel(TrustModel):
         # description, not an srmsim one); the srmsim scenario is ``base``.
         settings = {k: v for k, v in kwargs.items() if k != "scenario"}
         base = base if base is not None else default_scenario()
-        scenario = apply_settings(base, n_schools, settings)
-        chosen, self.notice = parse_seed(seed, scenario.seed)
+        try:
+            scenario = apply_settings(base, n_schools, settings)
+            unused = ""
+        except ScenarioError as err:  # (the page's controls give none: defence in depth)
+            check_for_page(base)  # the scenario itself must be one the page may show
+            scenario, unused = base, f"Settings not used ({err}); the scenario as it is. "
+        chosen, notice = parse_seed(seed, scenario.seed)
+        self.notice = unused + notice
         super().__init__(scenario, seed=chosen)
         self.baseline: TrustModel | None = None
         if scenario.policy is not None:

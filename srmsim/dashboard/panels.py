@@ -146,19 +146,35 @@ def Overview(m: dm.DashboardModel) -> None:
         _line(f"{m.view.on_roll:,} students on roll.")
         if m.notice:
             solara.Warning(m.notice)
+        for line in status_lines(m):
+            _line(line)
+
+
+def status_lines(m: dm.DashboardModel) -> list[str]:
+    """The overview's lines after the notice: this week's figures (beside "no policy" only
+    when there is a policy: a scenario without one read "94.9% with the policy, 94.9% without"
+    under "there is nothing to compare with"), that the year is over (the play button then
+    stays greyed out, with no word of why), and the settings in use."""
+    lines = []
+    if m.policy is None:
+        lines.append("This scenario has no policy: there is nothing to compare with.")
+    if m.view.week_index:
+        now = m.view.figures.iloc[-1]
         if m.policy is None:
-            _line("This scenario has no policy: there is nothing to compare with.")
-        if m.view.week_index:
-            now = m.view.figures.iloc[-1]
-            _line(f"This week: attendance {_number(now[dm.ATTENDANCE], 1, '%')} with the "
-                  f"policy, {_number(now[dm.ATTENDANCE_NP], 1, '%')} without.")
-            if m.policy is not None:
-                _line(f"Cases open now: {int(now[dm.WAITING] + now[dm.IN_SUPPORT]):,} "
-                      f"({int(now[dm.WAITING]):,} waiting for staff, "
-                      f"{int(now[dm.IN_SUPPORT]):,} receiving support); "
-                      f"flagged this week: {int(now[dm.FLAGGED]):,}.")
-        _line("Settings in use (change them on the left, then press Reset): "
-              + "; ".join(settings_in_use(m)) + ".")
+            lines.append(f"This week: attendance {_number(now[dm.ATTENDANCE], 1, '%')}.")
+        else:
+            lines.append(f"This week: attendance {_number(now[dm.ATTENDANCE], 1, '%')} with "
+                         f"the policy, {_number(now[dm.ATTENDANCE_NP], 1, '%')} without.")
+            lines.append(f"Cases open now: {int(now[dm.WAITING] + now[dm.IN_SUPPORT]):,} "
+                         f"({int(now[dm.WAITING]):,} waiting for staff, "
+                         f"{int(now[dm.IN_SUPPORT]):,} receiving support); "
+                         f"flagged this week: {int(now[dm.FLAGGED]):,}.")
+    if m.done:
+        lines.append("The run is over: every school week has been run. Press Reset to run "
+                     "it again, with the settings on the left.")
+    lines.append("Settings in use (change them on the left, then press Reset): "
+                 + "; ".join(settings_in_use(m)) + ".")
+    return lines
 
 
 def Attendance(m: dm.DashboardModel) -> None:

@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.policy.config import PolicyConfig
@@ -367,6 +369,21 @@ def parse_seed(text: Any, fallback: int) -> tuple[int, str]:
     return int(raw), ""
 
 
+def _switch(key: str, value: Any) -> bool:
+    """A checkbox's value: true or false, or 1 or 0 (the text "no" was read as on)."""
+    if not (isinstance(value, bool | np.bool_) or (isinstance(value, int | np.integer)
+                                                    and value in (0, 1))):
+        raise ScenarioError("dashboard", [(key, f"{str(value)[:40]!r} is not on or off")])
+    return bool(value)
+
+
+def _number(key: str, value: Any) -> float:
+    """A slider's value: a number (with_overrides then checks it is finite and in range)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        raise ScenarioError("dashboard", [(key, f"{str(value)[:40]!r} is not a number")])
+    return float(value)
+
+
 def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, Any]
                    ) -> Scenario:
     """The scenario with the dashboard's choices applied (validated like a scenario file).
@@ -378,6 +395,11 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
     check_for_page(base)
     overrides: dict[str, Any] = {}
     if n_schools is not None:
+        # a whole number, as the slider gives (2.7 was taken as 2); its range: with_overrides'
+        if isinstance(n_schools, bool) or not isinstance(n_schools, int | float | np.number) \
+                or not float(n_schools).is_integer():
+            raise ScenarioError("dashboard", [("n_schools", f"{n_schools!r} is not a whole "
+                                                            "number of schools")])
         overrides["trust.n_schools"] = int(n_schools)
     policy = base.policy
     for key, value in settings.items():
@@ -397,14 +419,14 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
             overrides[f"policy.parameters.{name}"] = scaled(float(value), exponent)
         elif kind == PARAMETER:
             old = policy.parameters[name]
-            overrides[f"policy.parameters.{name}"] = bool(value) if isinstance(old, bool) \
-                else float(value)
+            overrides[f"policy.parameters.{name}"] = _switch(key, value) \
+                if isinstance(old, bool) else _number(key, value)
         elif kind == MINUTES:
-            overrides[f"policy.staff.school.{name}"] = float(value)
+            overrides[f"policy.staff.school.{name}"] = _number(key, value)
         elif kind == POOL_MINUTES:
-            overrides[f"policy.staff.pool.{name}"] = float(value)
+            overrides[f"policy.staff.pool.{name}"] = _number(key, value)
         else:
-            overrides[f"policy.workflows.{name}.enabled"] = bool(value)
+            overrides[f"policy.workflows.{name}.enabled"] = _switch(key, value)
     if not overrides:
         return base
     changed = base.with_overrides(overrides, source="dashboard")
