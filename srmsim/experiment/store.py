@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
+from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.inputs import whole
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
@@ -70,7 +71,6 @@ def _numeric(kind) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
-
 def _outcome_value_problem(outcome: str, column: pd.Series) -> str:
     """What is wrong with a run file's value of ``outcome`` ("" if nothing): a run writes a
     number (NaN where it has none). A true/false value was averaged as 1 or 0 once the runs
@@ -85,13 +85,12 @@ def _outcome_value_problem(outcome: str, column: pd.Series) -> str:
     number = float(value) if not pd.isna(value) else math.nan
     if math.isinf(number) or abs(number) > LARGEST_VALUE:
         return f"is infinite or too large ({number:g}; beyond {LARGEST_VALUE:g})"
-    from srmsim.experiment.outcomes import OUTCOMES
-
     builtin = OUTCOMES.get(outcome)
     if builtin is not None and builtin.scale == "share" and not (
             math.isnan(number) or 0.0 <= number <= 1.0):
         return f"is {number:g}, not a share from 0 to 1"
     return ""
+
 
 class ResultsStore(RunStore):
     """An experiment's runs (see :class:`srmsim.store.RunStore`), with per-run detail."""

@@ -214,8 +214,9 @@ def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
 def _check_box(box: pd.DataFrame, folder: Path, where: Path) -> None:
     """Each limit of PRIM's box lies within its parameter's range, and that range is the one the
     experiment drew the parameter from: a box edited to -9.5 to 7.25 for a parameter drawn
-    from -4.4 to -3.8 was shown as where the condition holds. (The box itself is not
-    recomputed: discovery.json does not record PRIM's settings.)"""
+    from -4.4 to -3.8 was shown as where the condition holds. (All a discovery made before
+    discovery.json recorded PRIM's options can be checked by; :func:`_check_discovery` finds
+    a newer one's box again.)"""
     from srmsim.explore.tables import Explored
 
     if not (folder / "manifest.json").is_file():  # (not an experiment: no runs to check by)
