@@ -1202,8 +1202,12 @@ TRIAL_DAMAGES = {
                           "trial_runs.csv: column 'estimate' holds inf"),
     "covered not boolean": (lambda o: _edit_csv(o / "trial_runs.csv", covered="maybe"),
                             "column 'covered' must be True or False"),
-    "infinite group value": (lambda o: _edit_csv(o / "trial_groups.csv", trial=np.inf),
+    # (without its store, which would refuse the edited file first: not the store's detail)
+    "infinite group value": (lambda o: (shutil.rmtree(o / "store"),
+                                        _edit_csv(o / "trial_groups.csv", trial=np.inf)),
                              "trial_groups.csv: outcome 'attendance' .* is infinite"),
+    "group value edited": (lambda o: _edit_csv(o / "trial_groups.csv", trial=0.5),
+                           "trial_groups.csv: not the group detail the trial's store keeps"),
     # rows deleted or a seed edited: the figure and table passed for the whole trial's
     "deleted replication": (lambda o: pd.read_csv(o / "trial_runs.csv").iloc[:-1]
                             .to_csv(o / "trial_runs.csv", index=False),

@@ -223,6 +223,7 @@ def test_a_school_group_edited_by_hand_is_listed_not_a_traceback(experiment_dir,
                           **{"sha256:groups": file_sha256(f)})
 
     def trial(out: Path) -> None:
+        shutil.rmtree(out / "store")  # (its checked detail would refuse the edited file)
         df = pd.read_csv(out / "trial_groups.csv")
         df["group"] = df["group"].where(df["group"] != "school 1", "school x")
         df.to_csv(out / "trial_groups.csv", index=False)

@@ -213,6 +213,35 @@ def _check_summary(summary: pd.DataFrame, runs: pd.DataFrame, settings: dict,
                               "the trial again")
 
 
+def _check_groups(table: pd.DataFrame, path: Path, where: Path) -> None:
+    """trial_groups.csv holds the group detail its trial's store keeps (each file checked by
+    its SHA-256): the truth by group and school edited by hand (a group's attendance set to
+    0.5) was shown as the simulation's. A folder without its store (moved, or made by an older
+    srmsim) has nothing to check it by."""
+    from srmsim.trial.groups import collect
+    from srmsim.trial.store import TrialStore
+
+    store = TrialStore.of(path)
+    if not (store.root / "manifest.json").is_file():
+        return
+    store.load()
+    expected = collect([{"replication": r, "_groups": g} for r, g in sorted(
+        store._groups.items())])
+    if expected is None:
+        expected = table.iloc[:0]
+    keys = ["replication", "group", "outcome"]
+    got = table.sort_values(keys, kind="stable").reset_index(drop=True)
+    expected = expected.sort_values(keys, kind="stable").reset_index(drop=True)
+    numbers = [c for c in expected.columns if c not in keys]
+    same = len(got) == len(expected) and (
+        got[keys].astype(str).to_numpy() == expected[keys].astype(str).to_numpy()).all() and \
+        np.allclose(got[numbers].to_numpy(dtype=float), expected[numbers].to_numpy(dtype=float),
+                    rtol=1e-8, atol=1e-12, equal_nan=True)
+    if not same:
+        raise SrmsimError(f"{where}: not the group detail the trial's store keeps "
+                          "(hand-edited or corrupt); run the trial again")
+
+
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
@@ -288,6 +317,7 @@ def build(path: Path) -> Page:
         if table.duplicated(["group", "outcome", "replication"]).any():
             raise SrmsimError(f"{groups}: a group, outcome and replication appear twice "
                               "(hand-edited or corrupt); run the trial again")
+        _check_groups(table, path, groups)
         try:
             effects = truth_effects(table)
         except SrmsimError as err:
