@@ -226,7 +226,7 @@ def _check_groups(table: pd.DataFrame, path: Path, where: Path) -> None:
         return
     store.load()
     expected = collect([{"replication": r, "_groups": g} for r, g in sorted(
-        store._groups.items())])
+        store.group_detail.items())])
     if expected is None:
         expected = table.iloc[:0]
     keys = ["replication", "group", "outcome"]

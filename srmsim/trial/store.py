@@ -75,6 +75,12 @@ class TrialStore(RunStore):
     def folder(self) -> Path:
         return self.root.parent
 
+    @property
+    def group_detail(self) -> dict[int, pd.DataFrame]:
+        """The finished replications' group detail, by replication, as the last :meth:`load`
+        checked it (each file against the SHA-256 its row records)."""
+        return dict(self._groups)
+
     @classmethod
     def of(cls, out: str | Path) -> TrialStore:
         """The store inside the output folder ``out``."""
