@@ -216,4 +216,4 @@ def test_capacity_and_cost_results_print_their_choice():
     assert str(cost).startswith(f"threshold {cost.threshold:.8g}: cost {cost.cost:,.2f}")
     assert "\n" not in str(cost)
     none = risk.threshold_at_capacity(df.assign(y=False), "s", "y", "below", capacity_cases=50)
-    assert "recall undefined" in str(none)
+    assert "recall n/a" in str(none)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError, SrmsimError
+from srmsim.labels import percent
 from srmsim.risk._columns import (
     check_direction,
     complete_risks,
@@ -110,12 +111,6 @@ def flag(score: np.ndarray, threshold: float, direction: str) -> np.ndarray:
     return score < threshold if direction == "below" else score > threshold
 
 
-def _percent(share: float) -> str:
-    """A share as a percentage; "undefined" for 0/0 (no student flagged, or none with the
-    outcome)."""
-    return f"{100 * share:.1f}%" if np.isfinite(share) else "undefined"
-
-
 @dataclass
 class CapacityResult:
     """The threshold that fills capacity, and what it catches there."""
@@ -142,8 +137,8 @@ class CapacityResult:
         spare = f"; {self.spare_capacity:,} places unused" if self.spare_capacity else ""
         return (f"threshold {self.threshold:.8g} flags {self.flagged:,} of "
                 f"{self.n_used:,} students (capacity {self.capacity_cases:,}): {self.tp:,} with "
-                f"the outcome, precision {_percent(self.precision)}, recall "
-                f"{_percent(self.recall)}{spare}")
+                f"the outcome, precision {percent(self.precision)}, recall "
+                f"{percent(self.recall)}{spare}")
 
 
 def _used(df: pd.DataFrame, score: str, outcome: str) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -223,7 +218,7 @@ class CostResult:
         return (f"threshold {self.threshold:.8g}: cost {self.cost:,.2f} (in the units of the "
                 f"costs given), flags {self.flagged:,}: {self.tp:,} with the outcome, "
                 f"{self.fp:,} without, {self.fn:,} missed; precision "
-                f"{_percent(self.precision)}, recall {_percent(self.recall)}")
+                f"{percent(self.precision)}, recall {percent(self.recall)}")
 
 
 def cost_minimising_threshold(
