@@ -123,3 +123,14 @@ def test_counts_of_the_same_text_with_different_window_lengths_are_not_shared():
     assert got["a"].tolist() == [True, False]
     assert got["b"].tolist() == [False, True]
 
+
+
+@pytest.mark.parametrize("value", [2**53 + 1, -(2**53) - 1, 10**30])
+def test_a_whole_number_parameter_beyond_2_53_is_refused_not_rounded(value):
+    # pydantic's float | bool field turned 2**53 + 1 into the float 2**53, which rules then
+    # compared with, without a word; 2**53 itself is exact and stays
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="parameter 'k' is beyond 2\\*\\*53"):
+        PolicyConfig.model_validate({"parameters": {"k": value}})
+    assert PolicyConfig.model_validate({"parameters": {"k": 2**53}}).parameters["k"] == 2**53

@@ -340,6 +340,18 @@ class PolicyConfig(_Strict):
                        "staff role")
         return self
 
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _exact_parameters(cls, v: object) -> object:
+        """A whole number beyond 2**53 is refused before it becomes the nearest float (which
+        a rule would compare with instead: 2**53 + 1 read as 2**53, without a word)."""
+        if isinstance(v, dict):
+            for name, value in v.items():
+                if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+                    raise ValueError(f"parameter {name!r} is beyond 2**53, where whole numbers "
+                                     "cannot be compared exactly")
+        return v
+
     @field_validator("rules", mode="before")
     @classmethod
     def _short_rules(cls, v: object) -> object:
