@@ -216,3 +216,27 @@ def test_cluster_bootstrap_of_one_school_is_refused():
         risk.bootstrap_curves(df, "s", "y", cluster="school", n_boot=50)
     rows = risk.bootstrap_curves(df, "s", "y", cluster=None, n_boot=50)
     assert rows.auc_low < rows.auc < rows.auc_high
+
+
+def test_auc_and_average_precision_warn_of_the_rows_they_leave_out():
+    # a bare number said nothing of the 400 of 1,000 rows without a score or an outcome
+    import warnings
+
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from srmsim.stats import StatsWarning
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"s": rng.normal(size=1000), "y": (rng.random(1000) < 0.3).astype(float)})
+    df.loc[:299, "s"] = np.nan
+    df.loc[250:349, "y"] = np.nan  # 50 rows lack both
+    full = df.dropna()
+    for fn, reference in ((risk.auc, roc_auc_score), (risk.average_precision,
+                                                      average_precision_score)):
+        with pytest.warns(StatsWarning, match=r"of the 650 rows with both a score and an "
+                          r"outcome; rows left out: 300 without a score, 100 without an outcome"):
+            value = fn(df, "s", "y", "above")
+        assert value == pytest.approx(reference(full["y"], full["s"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # complete rows: nothing to say
+            fn(full, "s", "y", "above")

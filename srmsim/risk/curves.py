@@ -17,6 +17,7 @@ average precision, ``sum_k (R_k - R_{k-1}) P_k`` over the cut points.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,7 +36,7 @@ from srmsim.risk._columns import (
     score_values,
     seed_value,
 )
-from srmsim.stats._checks import MAX_COUNT, MAX_REPEATS, whole_number
+from srmsim.stats._checks import MAX_COUNT, MAX_REPEATS, StatsWarning, whole_number
 
 MAX_GRID_POINTS = 100_000
 """Most points of the grid on which bootstrap bands are reported (101 by default)."""
@@ -182,15 +183,33 @@ def pr_curve(df: pd.DataFrame, score: str, outcome: str, direction: str = "below
 
 
 def auc(df: pd.DataFrame, score: str, outcome: str, direction: str = "below") -> float:
-    """Trapezoid ROC AUC (the Mann-Whitney probability that a positive ranks riskier)."""
-    return float(roc_curve(df, score, outcome, direction).attrs["auc"])
+    """Trapezoid ROC AUC (the Mann-Whitney probability that a positive ranks riskier), of the
+    rows with both a score and an outcome; rows left out are warned about with their counts
+    (:class:`~srmsim.stats.StatsWarning`): a bare number cannot say it rests on part of the data."""
+    curve = roc_curve(df, score, outcome, direction)
+    _warn_left_out("auc", curve.attrs)
+    return float(curve.attrs["auc"])
 
 
 def average_precision(
     df: pd.DataFrame, score: str, outcome: str, direction: str = "below"
 ) -> float:
-    """Average precision: the area under the step PR curve."""
-    return float(pr_curve(df, score, outcome, direction).attrs["average_precision"])
+    """Average precision: the area under the step PR curve, of the complete rows (rows left
+    out are warned about, as for :func:`auc`)."""
+    curve = pr_curve(df, score, outcome, direction)
+    _warn_left_out("average_precision", curve.attrs)
+    return float(curve.attrs["average_precision"])
+
+
+def _warn_left_out(what: str, info: dict) -> None:
+    """Warn when rows without a score or an outcome were left out of ``what`` (the curves
+    keep the same counts in their ``attrs``; a row may lack both)."""
+    score, outcome = info["n_missing_score"], info["n_missing_outcome"]
+    if score or outcome:
+        missing = ", ".join(p for p in (f"{score:,} without a score" if score else "",
+                                         f"{outcome:,} without an outcome" if outcome else "") if p)
+        warnings.warn(f"{what} is of the {info['n_used']:,} rows with both a score and an "
+                      f"outcome; rows left out: {missing}", StatsWarning, stacklevel=3)
 
 
 def auc_arrays(risk: np.ndarray, y: np.ndarray) -> float:
