@@ -705,6 +705,15 @@ def test_sensitivity_level_outside_half_to_one_is_refused(tmp_path, capsys, leve
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("level", ["0.9999999999", "0.97531234"])
+def test_sensitivity_level_the_csv_cannot_hold_is_refused_before_anything_is_written(
+        tmp_path, capsys, level) -> None:
+    # written to 6 digits, 0.9999999999 became 1, a sensitivity.csv every later report refused
+    _fails(capsys, ["sensitivity", str(tmp_path), "--level", level],
+           contains="give at most 6 significant digits")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sensitivity_and_discover_flags_reach_the_analysis(tmp_path, monkeypatch,
                                                            capsys) -> None:
     import srmsim.explore.discovery as discovery

@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=sensitivity_cmd)
 
 
+#: how sensitivity.csv writes its numbers, the level among them
+LEVEL_FORMAT = "%.6g"
+
+
 def sensitivity_cmd(args: argparse.Namespace) -> int:
     from srmsim.errors import SrmsimError
     from srmsim.outputs import folder_lock
@@ -31,6 +35,11 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
 
     if not 0.5 <= args.level < 1:
         raise SrmsimError("--level must be between 0.5 and 1")
+    if float(f"{args.level:{LEVEL_FORMAT[1:]}}") != args.level:
+        # sensitivity.csv holds it to 6 digits: 0.9999999999 was written as 1, a file the
+        # report then refused, and with it every later report of the folder
+        raise SrmsimError(f"--level {args.level!r}: give at most 6 significant digits, below "
+                          "1 (sensitivity.csv records the level to 6)")
     out = Path(args.dir)
     # a results folder moved among its records: sensitivity writes into it
     check_results_out_of_records(out, out, what="the experiment folder")
@@ -46,7 +55,7 @@ def _sensitivity(out: Path, args: argparse.Namespace) -> int:
 
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
     with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
-        write_text(csv_text(table, float_format="%.6g"), stage / "sensitivity.csv")
+        write_text(csv_text(table, float_format=LEVEL_FORMAT), stage / "sensitivity.csv")
         sensitivity_plot(table, stage / "sensitivity.png")
     print(format_sensitivity(table, _registry(out)))
     print(f"wrote {out / 'sensitivity.csv'} and {out / 'sensitivity.png'}")
