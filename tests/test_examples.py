@@ -70,6 +70,21 @@ def test_a_copy_that_fails_part_way_takes_back_what_it_wrote(tmp_path, monkeypat
     assert len([p for p in target.rglob("*") if p.is_file()]) == len(_shipped()) + 1
 
 
+@pytest.mark.parametrize("link", ["mine/scenarios", "mine/data/sample", "mine"])
+def test_a_symbolic_link_in_the_way_is_refused_and_nothing_is_written(tmp_path, capsys,
+                                                                      link) -> None:
+    # a scenarios/ linked elsewhere took the eleven scenarios out of the folder named
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("mine\n")
+    (tmp_path / link).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / link).symlink_to(elsewhere, target_is_directory=True)
+    assert main(["examples", str(tmp_path / "mine")]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert [p.name for p in elsewhere.iterdir()] == ["notes.txt"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "notes.txt"]
+
+
 def test_the_wheel_carries_the_examples(tmp_path) -> None:
     # built from a copy: a build writes build/ and *.egg-info into its source tree, which CI's
     # install of the next Python is writing at the same time

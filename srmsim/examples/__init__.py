@@ -45,6 +45,13 @@ def copy_examples(target: str | Path) -> list[Path]:
     files = example_files()
     if not files:
         raise SrmsimError("this installation ships no examples (a broken install?)")
+    folders = {d for rel in files for d in (target / rel).parents}
+    # the target and the folders inside it that exist: a symbolic link among them would take
+    # the copy out of the folder named (a scenarios/ linked elsewhere was written through)
+    links = sorted(d for d in folders if (d == target or target in d.parents) and d.is_symlink())
+    if links:
+        raise SrmsimError(f"{links[0]}: is a symbolic link; the examples are copied only into "
+                          "real folders: choose an empty or new folder")
     # lexists: a dangling symbolic link is the user's too (exists() is False, and the copy
     # replaced the link itself)
     if target.is_dir():  # as --out is refused: `srmsim examples /` wrote data/ and the rest at /
@@ -58,7 +65,6 @@ def copy_examples(target: str | Path) -> list[Path]:
         raise SrmsimError(f"{target}: would overwrite {plural(len(clashes), 'existing file')}, "
                           "e.g. "
                           f"{clashes[0]}; choose an empty or new folder")
-    folders = {d for rel in files for d in (target / rel).parents}
     not_folders = sorted(d for d in folders if os.path.lexists(d) and not d.is_dir())
     if not_folders:  # a file where a folder goes: refused before anything is copied
         raise SrmsimError(f"{not_folders[0]}: is a file, not a folder; choose an empty or new "
