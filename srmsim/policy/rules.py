@@ -1123,6 +1123,10 @@ class _Compiler:
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise _Problem(f"the number {self.token(node)} is too large (not finite)")
+            digits = re.split(r"[eE]", ast.get_source_segment(self.text, node) or "0")[0]
+            if value == 0.0 and re.search(r"[1-9]", digits):  # 1e-400: below every float
+                raise _Problem(f"the number {self.token(node)} is too small: it reads as 0; use "
+                               "0 or a larger number")
             return _Const(value)
         what = {
             str: "text strings",
