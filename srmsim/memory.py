@@ -156,7 +156,10 @@ class RunTooBigError(SrmsimError):
     (``srmsim validate`` warns of it, and still exits 0)."""
 
 
-def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str) -> None:
+def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str,
+                     made: str = "its policy made", events: str = "case events",
+                     advice: str = "make the trust, years or the policy's reach smaller (fewer "
+                                   "students flagged, longer steps)") -> None:
     """Refuse a run mid-way when its policy's events cannot fit in memory by its end.
 
     Why: how many events a policy makes (cases flagged, queued, started, reviewed...) is only
@@ -167,7 +170,10 @@ def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str) -
     lower bound, as far as the weeks to come resemble those), are costed at
     :data:`BYTES_PER_EVENT` against the memory available now: a run that cannot fit stops with
     the figures (nothing written), rather than being killed at the end, where its events
-    table is made. ``weekly_events``: the events of each week so far; ``scenario``: its name."""
+    table is made. ``weekly_events``: the events of each week so far; ``scenario``: its name;
+    ``made``, ``events`` and ``advice``: what made them, what they are and what to change, for
+    the message (request streams' events, whose reworks the check before the run cannot count
+    either, are checked the same way)."""
     weeks = len(weekly_events)
     if weeks_left <= 0 or weeks < EVENT_CHECK_WEEKS or weeks % EVENT_CHECK_WEEKS:
         return
@@ -178,12 +184,11 @@ def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str) -
     have = available_bytes()
     if have is not None and need > have:
         raise RunTooBigError(
-            f"scenario {scenario!r}: its policy made {recorded:,} case events in its first "
+            f"scenario {scenario!r}: {made} {recorded:,} {events} in its first "
             f"{weeks} weeks (at least {rate:,} a week lately), so about {total:,} by the end of "
             f"the run, whose events table needs about {amount(need)} of memory, and "
-            f"{amount(max(have, 0))} is available; stopped before that (nothing written): make "
-            "the trust, years or the policy's reach smaller (fewer students flagged, longer "
-            "steps)")
+            f"{amount(max(have, 0))} is available;\n"  # (a line of its own: never cut off)
+            f"stopped before that (nothing written): {advice}")
 
 
 def amount(nbytes: float) -> str:

@@ -305,7 +305,8 @@ class TrustModel(mesa.Model):
         if scenario.requests:
             from srmsim.admin.desk import RequestDesk
 
-            self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks)
+            self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks,
+                                        scenario=scenario.name)
         self._layout_changed()
 
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int,

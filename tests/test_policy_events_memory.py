@@ -78,3 +78,26 @@ def test_the_command_stops_with_exit_2_and_writes_nothing(tmp_path, monkeypatch,
     assert "its policy made" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
     assert (out / "summary.json").read_text() == "{}"
+
+
+def test_request_streams_whose_events_would_not_fit_stop_with_exit_2(tmp_path, monkeypatch,
+                                                                     capsys):
+    # the check before the run counts one attempt a step; a rework of 0.9 made six times the
+    # events of the same requests without it, and such a run was killed at its end instead
+    path = tmp_path / "desk.yaml"
+    path.write_text(
+        "name: desk\nyears: 1\ntrust: {n_schools: 0}\nrequests:\n  s:\n"
+        "    arrivals: {per_week: 10}\n    backlog: 4000\n    steps:\n"
+        "      - {name: a, role: clerk, minutes: 1, service: fixed, rework: 0.9}\n"
+        "    staff:\n      clerk: {staff: 100}\n")
+    out = tmp_path / "out"
+    monkeypatch.setattr(srmsim.model, "check_run_fits", lambda *a, **k: None)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1_000)
+    assert main(["run", str(path), "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"scenario 'desk': its request streams made [\d,]+ request events in its "
+                     r"first 4 weeks", err), err
+    assert "the reworks smaller" in err and "Traceback" not in err
+    assert not out.exists()
+    monkeypatch.undo()
+    assert main(["run", str(path), "--quiet", "--out", str(out)]) == 0  # room: it runs
