@@ -398,6 +398,20 @@ def test_report_of_a_non_result_folder_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "no such folder" in proc.stderr
 
 
+def test_report_of_an_imported_dataset_says_what_the_folder_is(tmp_path):
+    # its import's summary.json read as a run's: "students.parquet: missing columns
+    # ['attainment', ...]; run the command that wrote it again", which could not help
+    from srmsim.cli import main
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    assert main(["data", "import", str(sample / "students.csv"),
+                 str(sample / "observations.csv"), "--out", str(tmp_path / "d")]) == 0
+    proc = cli("report", str(tmp_path / "d"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "an imported dataset (dataset.json), not a result folder" in proc.stderr
+    assert not (tmp_path / "d" / "report.html").exists()
+
+
 @pytest.mark.once
 def test_result_objects_print_and_plot(experiment_dir):
     from srmsim import stats

@@ -617,9 +617,10 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
                             "published; if none of them was shared, delete the file and "
                             "publish again")
         if ledger["data_sha256"] != digest:
-            raise DataError(f"{path}: the summaries it records were published from other "
-                            "records than this folder now holds; two summaries of changed "
-                            "records can be differenced, so none is published")
+            raise DataError(f"{path}: summaries were published from other records (those "
+                            "this folder was anonymised from, or these before a change); one "
+                            "of these beside them could be differenced into small counts, so "
+                            "none is published")
         if ledger["threshold"] != threshold:
             raise DataError(f"--threshold {threshold}: the summaries of {folder} were published "
                             f"with --threshold {ledger['threshold']}; at another threshold other "

@@ -31,6 +31,10 @@ def folder_kind(path: str | Path) -> str:
     if not path.is_dir():
         raise SrmsimError(f"{path}: is a file; give the folder a run, experiment, trial or "
                           "optimisation wrote")
+    if (path / "dataset.json").is_file():  # (its import's summary.json is not a run's)
+        raise SrmsimError(f"{path}: an imported dataset (dataset.json), not a result folder; "
+                          "report the folder a run, experiment, trial or optimisation wrote "
+                          "(`srmsim data summary` describes a dataset)")
     for kind, marker in KINDS.items():
         if (path / marker).is_file():
             return kind
