@@ -123,6 +123,12 @@ def test_cli_user_errors_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["data", "validate", str(tmp_path / "x.csv"), "--mapping",
                  str(EXAMPLE_MAPPING)]) == 2
     assert "matches no 'files' pattern" in capsys.readouterr().err
+    # without a mapping the patterns are the tables' own names, said as such (it printed
+    # "matches no 'files' pattern in <schema names>")
+    assert main(["data", "validate", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "without a --mapping its name must match students* or observations*" in err
+    assert "<schema names>" not in err
     assert main(["data", "validate", "--students", str(tmp_path / "pupils.csv")]) == 2
     assert "file not found" in capsys.readouterr().err
     assert main(["data", "summary", str(tmp_path)]) == 2

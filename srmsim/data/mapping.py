@@ -106,6 +106,12 @@ class Mapping:
         from srmsim.errors import DataError
 
         if not hits:
+            if self.source == IDENTITY_SOURCE:  # no mapping: the tables' own names
+                patterns = " or ".join(p for tm in self.tables.values() for p in tm.files)
+                raise DataError(
+                    f"{path}: cannot tell which table this file holds: without a --mapping its "
+                    f"name must match {patterns} (or pass it with --students / "
+                    "--observations)")
             raise DataError(
                 f"{path}: cannot tell which table this file holds: its name matches no 'files' "
                 f"pattern in {self.source} (or pass it with --students / --observations)")
