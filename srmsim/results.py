@@ -503,13 +503,13 @@ def _months(x: float | None) -> str:
 
 def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [] if not s.get("students") else [
-        ("students", f"{s['students']:,}"),
+        ("students", plural(s['students'], 'student')),
         ("attendance", percent(s['attendance'])),
         ("persistent absence, all (missed 10%+ of sessions)", percent(s["persistent_absence"])),
         ("persistent absence, FSM", percent(s['persistent_absence_fsm'])),
         ("persistent absence, non-FSM", percent(s['persistent_absence_non_fsm'])),
         ("severe absence (missed 50%+ of sessions)", percent(s["severe_absence"])),
-        ("mean reading gap, start -> end",
+        ("mean reading gap (below 0 = behind), start -> end",
          f"{_months(s['reading_gap_start'])} -> {_months(s['reading_gap_end'])} months"),
         ("withdrawals", plural(s['withdrawals'], 'student')),
     ]

@@ -221,7 +221,7 @@ def test_run_summary_says_n_a_for_a_group_with_no_students(tmp_path: Path, capsy
     assert main(["run", str(none), "--out", str(tmp_path / "o")]) == 0
     printed = capsys.readouterr().out
     assert re.search(r"persistent absence, FSM +n/a\n", printed)
-    assert re.search(r"mean reading gap, start -> end +-?\d+\.\d -> -?\d+\.\d months\n",
+    assert re.search(r"mean reading gap \(below 0 = behind\), start -> end +-?\d+\.\d -> -?\d+\.\d months\n",
                      printed)
     assert "nan" not in printed
     from srmsim.results import request_rows

@@ -206,13 +206,13 @@ SUMMARY = {"scenario": "trust", "schools": 1, "weeks": 39, "seed": 7, "students"
 def test_summary_rows_print_each_figure_as_a_rounded_percentage_or_unit() -> None:
     rows = dict(summary_rows({**SUMMARY, "interventions": 3}, policy=True))
     assert rows == {
-        "students": "2,400",
+        "students": "2,400 students",
         "attendance": "91.4%",
         "persistent absence, all (missed 10%+ of sessions)": "20.4%",
         "persistent absence, FSM": "31.6%",
         "persistent absence, non-FSM": "14.9%",
         "severe absence (missed 50%+ of sessions)": "1.2%",
-        "mean reading gap, start -> end": "-3.2 -> -2.0 months",
+        "mean reading gap (below 0 = behind), start -> end": "-3.2 -> -2.0 months",
         "withdrawals": "12 students",
         "interventions started": "3 interventions",
         "staff hours": "1,235 h",
@@ -222,7 +222,7 @@ def test_summary_rows_print_each_figure_as_a_rounded_percentage_or_unit() -> Non
     rows = dict(summary_rows({**SUMMARY, "reading_gap_end": math.nan,
                               "persistent_absence_fsm": None}, policy=False))
     assert "staff hours" not in rows and "cost" not in rows
-    assert rows["mean reading gap, start -> end"] == "-3.2 -> n/a months"
+    assert rows["mean reading gap (below 0 = behind), start -> end"] == "-3.2 -> n/a months"
     assert rows["persistent absence, FSM"] == "n/a"
     assert summary_rows({"students": 0}, policy=True) == []
 
@@ -232,7 +232,7 @@ def test_a_gap_that_rounds_to_zero_prints_without_a_minus() -> None:
     two shares "-0.0 pp": a sign on a zero reads as a real (if small) deficit."""
     rows = dict(summary_rows({**SUMMARY, "reading_gap_start": -0.04,
                               "reading_gap_end": -0.06}, policy=False))
-    assert rows["mean reading gap, start -> end"] == "0.0 -> -0.1 months"
+    assert rows["mean reading gap (below 0 = behind), start -> end"] == "0.0 -> -0.1 months"
     assert points(-0.0004) == "0.0 pp" and points(-0.0006) == "-0.1 pp"
     assert points(-0.00004, 2) == "0.00 pp"
 
