@@ -110,6 +110,11 @@ def test_printed_indices_are_named_in_words_and_explained():
     assert "total share incl. interactions (ST)" in header
     assert "share (0 to 1) of an outcome's variance" in text and "0.625" in text
     assert "mu*" not in text
+    # the level of the +/- is said, as the report says it (the terminal said "the confidence
+    # interval" whatever --level was)
+    assert "half the width of the 95% confidence interval" in " ".join(text.split())
+    text = " ".join(format_sensitivity(sobol.assign(level=0.9)).split())
+    assert "half the width of the 90% confidence interval" in text
 
 
 def _cart_data() -> tuple[pd.DataFrame, np.ndarray, dict]:

@@ -21,7 +21,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.design import problem
 from srmsim.explore.tables import Explored
-from srmsim.labels import agree, plural, rounded
+from srmsim.labels import agree, percent_level, plural, rounded
 from srmsim.stats import _checks as ck
 
 #: ``level``: the confidence level of the intervals (``--level``), which a report names
@@ -273,7 +273,7 @@ MORRIS_MEANING = (
     "those changes: a sigma as large as mu* means the effect depends on the other parameters "
     "or is not a straight line.")
 ROWS_MEANING = ("Rows whose target is 'variant - baseline' are about the policy's effect; "
-                "+/- is half the width of the confidence interval.")
+                "+/- is half the width of the {level} confidence interval.")
 
 
 def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = None) -> str:
@@ -300,8 +300,10 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
                            for o, v in zip(outcomes, table.loc[~constant, column],
                                            strict=True)]
     out = out.rename(columns=headings)
-    words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " " + ROWS_MEANING,
-                          width=100)
+    levels = table["level"].dropna().unique() if "level" in table else []
+    level = percent_level(float(levels[0])) if len(levels) == 1 else "95%"
+    words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " "
+                          + ROWS_MEANING.format(level=level), width=100)
     text = words + "\n\n" + (out.to_string(index=False, float_format=lambda v: rounded(v, ".3g"))
                              if len(out) else "(no outcome varied)")
     if flat:
