@@ -10,6 +10,7 @@ differences as certain, and neither said that its verdicts are not adjusted for 
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from srmsim.experiment import load_experiment, run_experiment
 from srmsim.experiment.compare import compare_frame
 from srmsim.experiment.runner import sequential_step
 from srmsim.experiment.spec import SequentialConfig
+from srmsim.explore.design import DesignConfig
 
 
 def _experiment(tmp: Path, **sequential) -> Path:
@@ -219,12 +221,24 @@ def test_a_morris_experiment_says_its_intervals_are_not_of_the_mean_over_the_ran
     assert "do not hold the mean effect over the ranges" in str(res)
     html = write_report(tmp_path / "o").read_text()
     assert "The runs are the points of a morris design" in html
+    # nor does the page call them replications elsewhere (it said "8 per variant" under
+    # "replications" and "run 8 times ... paired replications" in its reading guide)
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "runs per variant 8 points of a Morris design (one seed)" in text
+    assert "Every variant was run at the 8 points of a Morris design (one seed)" in text
+    assert "paired replications" not in text
+    assert DesignConfig(method="sobol", n=8).runs_in_words("48") == \
+        "48 points of a Sobol design (one seed)"
+    assert DesignConfig(method="sobol", n=8, seeds="distinct").runs_in_words("48") == \
+        "48 points of a Sobol design (a seed each)"
 
     del exp["design"]
     exp["replications"] = 2
     path.write_text(yaml.safe_dump(exp, sort_keys=False))
     run_experiment(load_experiment(path), tmp_path / "lhs", workers=1, progress=False)
     assert "design, not replications" not in str(ExperimentResult.load(tmp_path / "lhs"))
+    text = " ".join(re.sub(r"<[^>]+>", " ", write_report(tmp_path / "lhs").read_text()).split())
+    assert "replications 2 per variant" in text and "paired replications" in text
 
 
 def test_min_replications_above_max_replications_is_refused(tmp_path):

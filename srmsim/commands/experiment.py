@@ -115,11 +115,16 @@ def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int
                              resume=args.resume, progress=not args.quiet)
     # the runner's reason is "replications" for a fixed design, which printed as a bare
     # "(replications)"; a sequential rule's reason says why it stopped
-    why = (f"stopped: {summary['stopped']}" if exp.config.sequential is not None
-           else "a fixed number of replications")
-    print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x "
-          f"{plural(summary['replications'], 'replication')}, {plural(summary['runs'], 'run')} "
-          f"in {summary['seconds']:.1f} s ({why})")
+    design = exp.config.design
+    if design is not None and design.fixed_size:  # the design's points, not replications
+        per_variant = design.runs_in_words(f"{summary['replications']:,}")
+        why = "the design's points"
+    else:
+        per_variant = plural(summary['replications'], 'replication')
+        why = (f"stopped: {summary['stopped']}" if exp.config.sequential is not None
+               else "a fixed number of replications")
+    print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x {per_variant}, "
+          f"{plural(summary['runs'], 'run')} in {summary['seconds']:.1f} s ({why})")
     for note in summary.get("notes", []):
         print(f"note: {note}")
     failures = summary["failures"]

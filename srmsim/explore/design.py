@@ -64,6 +64,15 @@ class DesignConfig(StrictModel):
     def common_seed(self) -> bool:
         return self.fixed_size and (self.seeds or "common") == "common"
 
+    def runs_in_words(self, runs: str) -> str:
+        """``runs`` (a count, or ``2 to 3``) of one variant as what they are: replications, or
+        a Sobol or Morris design's points (not replications: common seeds, dependent points;
+        a reader was told "48 replications" and then that they were not)."""
+        if not self.fixed_size:
+            return f"{runs} replication{'' if runs == '1' else 's'}"
+        seeds = "one seed" if self.common_seed else "a seed each"
+        return f"{runs} points of a {self.method.capitalize()} design ({seeds})"
+
     def size(self, d: int) -> int:
         if self.n is None:  # _check: only lhs has no n
             raise ValueError("an lhs design has as many points as replications")

@@ -4,6 +4,7 @@ outcome, effects by FSM/SEN/EAL and school, queues and staff use over the year."
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -18,6 +19,7 @@ from srmsim.experiment.compare import (
 )
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
+from srmsim.explore.design import DesignConfig
 from srmsim.labels import cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
@@ -369,6 +371,22 @@ def _replications(res: ExperimentResult) -> str:
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
+def _design(manifest: Mapping) -> DesignConfig | None:
+    """The experiment's Sobol or Morris design as its manifest records it (None: replications,
+    or a design srmsim cannot read, whose note :func:`design_note` leaves out too)."""
+    config = manifest.get("experiment_config")
+    design = config.get("design") if isinstance(config, Mapping) else None
+    if not isinstance(design, Mapping):
+        return None
+    keys = ("method", "n", "seeds", "second_order", *(("levels",) if design.get("method")
+                                                       == "morris" else ()))
+    try:  # (the manifest holds every field, the defaults of other methods' too)
+        parsed = DesignConfig.model_validate({k: design[k] for k in keys if k in design})
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.fixed_size else None
+
+
 def build(res: ExperimentResult) -> Page:
     m = res.manifest
     where = res.path / "manifest.json"
@@ -383,6 +401,7 @@ def build(res: ExperimentResult) -> Page:
     # (what is shared) gave "2 per variant" as if the experiment had planned two
     failed = res.failures
     per_variant = _replications(res)
+    design = _design(m)
     if failed:
         page.note(esc(failed_note(failed, "the folder's failures/")))
     base = res.scenario(res.baseline)
@@ -392,7 +411,10 @@ def build(res: ExperimentResult) -> Page:
             ("variants", ", ".join(res.variants)),
             ("replications", f"{per_variant} per variant, with common random numbers "
              "(replication i of every variant uses the same seed)"
-             + (f"; {plural(len(failed), 'run')} failed" if failed else "")),
+             + (f"; {plural(len(failed), 'run')} failed" if failed else ""))
+            if design is None else
+            ("runs per variant", f"{design.runs_in_words(per_variant)}: run i of every variant "
+             "is the same point" + (f"; {plural(len(failed), 'run')} failed" if failed else "")),
             ("root seed", json_text(m, "root_seed", where, "not recorded")),
             ("srmsim version", json_text(versions, "srmsim", where, "?")),
             ("created", json_text(m, "created", where, "?"))]
@@ -444,11 +466,14 @@ def build(res: ExperimentResult) -> Page:
         discovery_section(page, res.path)
 
     page.h2("How to read this report", "method")
-    page.raw("<p>Every variant was run " + esc(per_variant) + " times"
-             + (" (some runs failed)" if failed else "") + ". Replication i of "
+    runs = (f"Every variant was run {esc(per_variant)} times" if design is None else
+            f"Every variant was run at the {esc(design.runs_in_words(per_variant))}")
+    paired = ("replications" if design is None else
+              "points (what it holds is in the note under the effects)")
+    page.raw("<p>" + runs + (" (some runs failed)" if failed else "") + ". Run i of "
              "every variant shares its random numbers, so differences come from the policy, not "
              "from luck; the interval of a difference is a t interval over the paired "
-             "replications. Files: <code>effects.csv</code> (every number above, unrounded), "
+             f"{paired}. Files: <code>effects.csv</code> (every number above, unrounded), "
              "<code>runs/</code> (one row per run), <code>scenarios/</code> (each variant's "
              "resolved scenario), <code>manifest.json</code> (seeds and versions).</p>")
     return page
