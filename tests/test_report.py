@@ -663,8 +663,15 @@ def test_optimise_prints_the_front_in_units_and_the_best_policy_in_words(optimis
     assert re.search(r"^trial-\d{5} +Attendance +\d+\.\d% +\d+\.\d% +[+-±][\d.]+ pp",
                      printed, re.M)
     assert "pp = percentage points" in printed
-    best = next(x for x in lines if x.startswith("best: "))
-    assert best.startswith(f"best: {meta['best']}: policy.") and "{" not in best
+    best = next(x for x in lines if x.startswith("best "))
+    # ... saying by what it is best, as the report does
+    assert best.startswith("best (the best attendance on re-evaluation, within the "
+                           f"constraints): {meta['best']}: policy.") and "{" not in best
+    front_shown = len(front)
+    evaluated = pd.read_csv(optimise_dir / "front_effects.csv")["variant"].nunique()
+    if evaluated < front_shown:  # front_max 2: which of the front were re-evaluated is said
+        assert (f"re-evaluated against the baseline ({evaluated} of the {front_shown}, spread "
+                "along attendance (reevaluate.front_max); 2 fresh replications):") in printed
     assert not re.search(r"\d\.\d{7,}", printed), "a float printed with all its digits"
     assert "True" not in printed and "False" not in printed and "nan" not in printed
 

@@ -34,6 +34,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
 
     from srmsim.argtypes import check_workers
     from srmsim.experiment.compare import format_effects, text_table
+    from srmsim.experiment.outcomes import get_outcome
     from srmsim.explore.optimise import load_optimisation, optimise
     from srmsim.report.explore import (
         REGRET_COLUMNS,
@@ -66,8 +67,12 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     renamed = [f"{short} = {key}" for key, short in short_names(levers).items() if key != short]
     if renamed:
         print("levers: " + "; ".join(renamed))
-    print("re-evaluated against the baseline "
-          f"({plural(opt.config.reevaluate.replications, 'fresh replication')}):")
+    evaluated = res["effects"]["variant"].nunique() if len(res["effects"]) else 0
+    which = ("" if evaluated >= len(front) else
+             f"{evaluated} of the {len(front)}, spread along "
+             f"{get_outcome(objectives[0]).label.lower()} (reevaluate.front_max); ")
+    print(f"re-evaluated against the baseline ({which}"
+          f"{plural(opt.config.reevaluate.replications, 'fresh replication')}):")
     print(format_effects(res["effects"]))
     if "regret" in res:
         print("regret across the states of the world:")
@@ -75,7 +80,9 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \
         "again on re-evaluation)"
     chosen = "; ".join(f"{key} = {lever_text(v)}" for key, v in res["best_overrides"].items())
-    print(f"best: {res['best']}: {chosen}{note}")
+    target = get_outcome(opt.config.choose or objectives[0]).label.lower()
+    within = ", within the constraints" if opt.config.constraints else ""
+    print(f"best (the best {target} on re-evaluation{within}): {res['best']}: {chosen}{note}")
     from srmsim.report import write_report
 
     print(f"wrote {out / 'pareto.csv'}, {out / 'pareto.png'}, {out / 'front_effects.csv'}, "

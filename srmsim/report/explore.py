@@ -527,7 +527,12 @@ def build_optimise(path: Path) -> Page:
     if eff is not None:
         page.h2("The front re-evaluated", "reevaluated")
         n = json_count(meta, "reevaluate_replications", where)
-        page.p("Each front policy against the baseline on "
+        evaluated = eff["variant"].nunique()
+        first = get_outcome(next(iter(objectives))).label.lower() if objectives else "?"
+        page.p(("Each front policy" if evaluated >= len(front) else
+                f"{evaluated} of the {len(front)} front policies, spread along {first} "
+                "(reevaluate.front_max),")
+               + " against the baseline on "
                + (f"{n} fresh replications" if n else "fresh replications")
                + ": differences paired by replication, with 95% simulation intervals (Monte-Carlo "
                "uncertainty under the model's assumptions, not a forecast). The runs are in front/, "
