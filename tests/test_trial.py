@@ -399,6 +399,27 @@ def test_replications_without_a_ci_are_left_out_of_coverage_and_power() -> None:
         "(Monte-Carlo interval 44% to 100%)." in said, said
 
 
+def test_power_among_analysed_trials_also_says_it_over_all_run() -> None:
+    """A replication whose design could not be estimated (an arm's flagged pupils in one
+    school) is left out of the power, 3 of 8; over the 12 trials run it was 3 of 12, which
+    the summary did not say."""
+    from srmsim.trial.report import summarise
+    from srmsim.trial.run import RUN_COLUMNS
+
+    rows = [{c: 0.0 for c in RUN_COLUMNS} | {
+        "replication": i, "estimate": 1.0, "true_effect": 1.0, "ci_low": 0.0, "ci_high": 2.0,
+        "p_value": 0.01 if i < 3 else 0.4, "covered": True, "rejected": i < 3, "naive": np.nan,
+        "error": "" if i < 8 else "not estimable"} for i in range(12)]
+    s = summarise(pd.DataFrame(rows, columns=RUN_COLUMNS)).set_index("measure")
+    rej = s.loc["rejection rate (p < 0.05)"]
+    assert rej["value"] == 3 / 8
+    assert rej["note"] == ("3 of 8, Wilson CI; power; 3 of all 12 run (25.0%) counting the 4 "
+                           "failed as finding nothing")
+    rows = [r | {"true_effect": 0.0} for r in rows]  # a null trial: type I error as it was
+    s = summarise(pd.DataFrame(rows, columns=RUN_COLUMNS)).set_index("measure")
+    assert "of all 12 run" not in s.loc["rejection rate (p < 0.05)", "note"]
+
+
 def test_means_over_fewer_replications_say_so() -> None:
     """A replication whose policy served nobody has no true effect among served students: the
     mean was taken over the others and printed beside 'replications 4' without a word."""

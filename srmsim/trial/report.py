@@ -19,7 +19,7 @@ from scipy import stats as sps
 
 from srmsim.errors import DataError
 from srmsim.experiment.outcomes import COLUMN_SCALES, UNIT_TEXT, format_difference
-from srmsim.labels import given_percent, over_replications, percent_of_runs, plural
+from srmsim.labels import given_percent, over_replications, percent, percent_of_runs, plural
 from srmsim.outputs import csv_text, json_dumps
 from srmsim.results import write_text
 from srmsim.stats._checks import check_alpha
@@ -168,9 +168,14 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05,
              has_ci & has_truth, "a CI" if has_truth.all() else "a CI and a true effect",
              f"nominal {level}")
         null = bool(np.all(np.abs(truth) < 1e-12))
-        rate(f"rejection rate (p < {alpha:g})", ok["rejected"].to_numpy(dtype=bool),
+        rejected = ok["rejected"].to_numpy(dtype=bool)
+        rate(f"rejection rate (p < {alpha:g})", rejected,
              np.isfinite(ok["p_value"].to_numpy(dtype=float)), "a p-value",
              f"true effect 0: type I error, nominal {given_percent(alpha)}" if null else "power")
+        if failed and not null:  # the rate is among the trials that could be analysed
+            k = int(rejected.sum())
+            rows[-1]["note"] += (f"; {k} of all {len(runs)} run ({percent(k / len(runs))})"
+                                 f" counting the {failed} failed as finding nothing")
         rows.extend(design_rows(ok, alpha))
     naive = ok["naive"].to_numpy(dtype=float)
     if np.isfinite(naive).any():
