@@ -789,7 +789,7 @@ def test_resource_table_gives_the_mean_over_replications():
     res = SimpleNamespace(runs=runs, variants=["a"], outcomes=["cost"],
                           outcome=lambda n: OUTCOMES[n], students_per_run=lambda v: 1500)
     row = rexp.resource_table(res).iloc[0]
-    assert row["Cost"] == "£300" and row["students"] == "1,500"
+    assert row["Cost"] == "£300" and row["students in the trust (mean per run)"] == "1,500"
 
 
 def test_a_run_of_seed_0_is_reported(tmp_path):

@@ -109,6 +109,11 @@ def _small(value: float, scale: str) -> str:
     return f"{value:,.{significant_decimals(a, 0)}f}" + (" h" if scale == "hours" else "")
 
 
+#: the resource table's count of the students a run simulates (a bare "students" column
+#: beside cost and hours read as the students served)
+STUDENTS_COLUMN = "students in the trust (mean per run)"
+
+
 def resource_table(res: ExperimentResult) -> pd.DataFrame:
     rows = []
     means = res.runs.groupby("variant", sort=False)
@@ -120,7 +125,7 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
                 row[res.outcome(r).label] = res.outcome(r).format_value(float(g[r].mean()))
         n = res.students_per_run(variant)
         if n:
-            row["students"] = f"{n:,.0f}"
+            row[STUDENTS_COLUMN] = f"{n:,.0f}"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -233,13 +238,17 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
 
 def cost_section(page: Page, res: ExperimentResult) -> None:
     page.h2("Cost and staff hours", "cost")
-    page.table(resource_table(res), numeric={"Cost", "Staff hours", "students"})
+    page.table(resource_table(res), numeric={"Cost", "Staff hours", STUDENTS_COLUMN})
     ct = cost_table(res)
     if ct is not None:
         page.p("Cost per unit of each outcome: the variant's extra cost (or staff hours) over "
                "the baseline, divided by the improvement it bought across the trust's students "
-               "over the run (every school year it simulates). Shown only where the improvement is clear (its interval excludes "
-               "zero).")
+               "over the run (every school year it simulates; a mean over the replications, so "
+               "it may be a fraction of a student). Shown only where the improvement is clear "
+               "(its interval excludes zero). Each row charges the variant's whole cost to its "
+               "one outcome, so rows do not add up, and an outcome a policy moves only as a "
+               "side effect (reading, for an attendance policy) shows a high cost per unit: "
+               "read the row of the outcome the policy is for.")
         page.table(ct, {"units gained over the run", "cost per unit", "staff hours per unit"},
                    "cost_per_unit")
 
