@@ -814,3 +814,15 @@ def test_a_streams_requests_are_its_backlog_and_its_arrivals(tmp_path):
     check_stream_rows(tmp_path, run, requests, weekly)
     with pytest.raises(SrmsimError, match="are not its backlog at the start and its arrivals"):
         check_stream_rows(tmp_path, run, requests.iloc[2:], weekly)
+
+
+def test_recorded_times_read_as_the_pages_write_times(tmp_path):
+    # the experiment page said 'created 2026-12-06T16:13:55', the run page 'made 2026-12-06 16:13'
+    from srmsim.report.files import json_time
+
+    where = tmp_path / "manifest.json"
+    assert json_time({"created": "2026-12-06T16:13:55"}, "created", where) == "2026-12-06 16:13"
+    assert json_time({"created": "2026-12-06T16:13:55.123+00:00"}, "created", where) == \
+        "2026-12-06 16:13"
+    assert json_time({"created": "last week"}, "created", where) == "last week"
+    assert json_time({}, "created", where, "?") == "?"

@@ -22,7 +22,7 @@ from srmsim.experiment.result import ExperimentResult
 from srmsim.explore.design import DesignConfig
 from srmsim.labels import cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
-from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, school_number
+from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, json_time, school_number
 from srmsim.report.page import Page, esc, interval_note
 from srmsim.report.requests import backlog_columns
 from srmsim.report.requests import experiment_section as requests_section
@@ -426,7 +426,7 @@ def build(res: ExperimentResult) -> Page:
              "is the same point" + (f"; {plural(len(failed), 'run')} failed" if failed else "")),
             ("root seed", json_text(m, "root_seed", where, "not recorded")),
             ("srmsim version", json_text(versions, "srmsim", where, "?")),
-            ("created", json_text(m, "created", where, "?"))]
+            ("made", json_time(m, "created", where, "?"))]
     if settings:
         rows.append(("command-line settings (--set)",
                      cut(", ".join(f"{k}={v}" for k, v in settings.items()), TEXT_LIMIT)))

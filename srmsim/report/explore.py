@@ -25,6 +25,7 @@ from srmsim.report.files import (
     json_mapping,
     json_names,
     json_text,
+    json_time,
     need_columns,
     need_numbers,
     need_text,
@@ -505,7 +506,7 @@ def build_optimise(path: Path) -> Page:
     uncertain = json_names(meta, "uncertain", where)
     if uncertain:
         rows.append(("uncertain parameters", ", ".join(uncertain)))
-    rows.append(("finished", json_text(meta, "finished", where)))
+    rows.append(("finished", json_time(meta, "finished", where)))
     page.definitions(rows)
 
     page.h2("The Pareto front", "front")

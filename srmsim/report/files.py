@@ -78,6 +78,18 @@ def json_text(data: dict[str, Any], key: str, where: Path, default: str = "") ->
     return cut(str(value), TEXT_LIMIT)
 
 
+def json_time(data: dict[str, Any], key: str, where: Path, default: str = "") -> str:
+    """A time the file records (ISO 8601, ``2026-12-06T16:13:55``) as the pages write times,
+    ``2026-12-06 16:13``; text that is not such a time as it is (:func:`json_text`)."""
+    import datetime as dt
+
+    text = json_text(data, key, where, default)
+    try:
+        return dt.datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return text
+
+
 def json_mapping(data: dict[str, Any], key: str, where: Path) -> dict[str, Any]:
     """``data[key]`` when it is a JSON object (absent or null: empty), else an error."""
     value = data.get(key)
