@@ -298,13 +298,14 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     out = capsys.readouterr().out
     lines = {line.split(" ")[0]: line for line in out.splitlines()}
     assert "missed £2,000, needless £300)" in lines["cost-minimising"]
-    cost = re.search(r", cost £(\d{1,3}(?:,\d{3})*(?:\.\d\d)?), ", lines["cost-minimising"])
+    cost = re.search(r", cost of the errors \(missed \+ needless\) £(\d{1,3}(?:,\d{3})*(?:\.\d\d)?), ",
+                     lines["cost-minimising"])
     assert cost and float(cost[1].replace(",", "")) >= 1000
-    assert "cost £" in lines["at"] and lines["at"].startswith("at capacity 300 students")
+    assert "cost of the cases £" in lines["at"] and lines["at"].startswith("at capacity 300 students")
     assert " with the outcome, " in lines["best"] and "tp " not in out and "fp " not in out
     assert "by fsm at threshold" in out and "no: flag " in lines["by"]
     assert "yes: flag " in lines["by"] and "True" not in out and "False" not in out
-    gap = lines["by"].split("gaps: flag rate ")[1].split(",")[0]
+    gap = lines["by"].split("(highest group minus lowest): flag rate ")[1].split(",")[0]
     assert gap.endswith(" pp") and float(gap.removesuffix(" pp")) >= 0
     # precision and recall are shares of students, printed as the flag rate is (they were
     # '0.808' beside '21.3%'); the recall gap in pp; counts of 1,000+ with separators
@@ -314,7 +315,7 @@ def test_printed_report_has_units_and_plain_words(tmp_path: Path, capsys, real: 
     assert re.search(r"flags [\d,]+ students", lines["at"]), lines["at"]
     assert re.search(r"flags [\d,]+ students", lines["cost-minimising"])
     assert re.search(rf"no: flag {rate} recall {rate} \(n \d,\d{{3}}", lines["by"]), lines["by"]
-    assert re.search(r"gaps: flag rate -?\d+\.\d pp, recall -?\d+\.\d pp$", lines["by"])
+    assert re.search(r"gaps \(highest group minus lowest\): flag rate -?\d+\.\d pp, recall -?\d+\.\d pp$", lines["by"])
     assert re.search(r"\(\d{3} of 1,800\)$", lines["outcome"]), lines["outcome"]
 
 
@@ -348,7 +349,7 @@ def test_a_by_column_of_many_groups_prints_the_groups_its_figure_draws(tmp_path:
     shown = re.findall(r"\bg\d\d: flag", line)
     assert len(shown) == MAX_FAIRNESS_GROUPS
     assert f"and {25 - MAX_FAIRNESS_GROUPS} more groups in thresholds_by_group.csv" in line
-    assert "gaps: flag rate" in line
+    assert "gaps (highest group minus lowest): flag rate" in line
     table = pd.read_csv(tmp_path / "thresholds" / "thresholds_by_group.csv")
     assert table.loc[table["by"] == "form", "group"].nunique() == 25
 
@@ -370,7 +371,7 @@ def test_the_capacity_line_shows_a_cost_only_when_one_is_given(tmp_path: Path, c
     assert len(line) == 1 and "cost" not in line[0], line
     assert main([*base, "--out", str(tmp_path / "b"), "--cost-per-case", "150"]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("at capacity")]
-    assert len(line) == 1 and ", cost £" in line[0], line
+    assert len(line) == 1 and ", cost of the cases £" in line[0], line
 
 
 def test_printed_thresholds_are_the_published_ones(tmp_path: Path, capsys):

@@ -224,14 +224,14 @@ def test_capacity_and_cost_on_published_thresholds(tmp_path: Path, capsys) -> No
                       "--cost-needless", "10", "--thresholds", "700", "900")
     assert "not published" not in out
     assert "at capacity 57 students (nearest published threshold): threshold 900 flags 57" in out
-    assert "threshold 900 flags 57 students, cost £1,350" in out
+    assert "threshold 900 flags 57 students, cost of the errors (missed + needless) £1,350" in out
 
 
 def test_equal_costs_choose_the_threshold_flagging_fewer(tmp_path: Path, capsys) -> None:
     """5 a miss, 3 a needless case: 22 x 5 + 15 x 3 = 155 = 10 x 5 + 35 x 3; the tie goes to
     600 (between the scores 400 and 700), which flags 25 rather than 57."""
     out = _thresholds(tmp_path, capsys, "--cost-missed", "5", "--cost-needless", "3")
-    assert "threshold 600 flags 25 students, cost £155" in out
+    assert "threshold 600 flags 25 students, cost of the errors (missed + needless) £155" in out
 
 
 def _flag_trust(folder: Path, eal: bool, no_sessions: int) -> Path:

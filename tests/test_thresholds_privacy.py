@@ -251,7 +251,7 @@ def test_capacity_and_cost_lines_of_real_data_print_only_published_counts(tmp_pa
             row = published[published["flagged"] == flagged]
             assert len(row) == 1 and flagged <= capacity, line
             assert flagged == published.loc[published["flagged"] <= capacity, "flagged"].max()
-            assert f"cost £{flagged * 7:,}" in line
+            assert f"cost of the cases £{flagged * 7:,}" in line
             if "--staff-minutes" in flags:
                 assert f"staff minutes {flagged * 30:,}" in line
             best = int(re.search(r"flags ([\d,]+)", cost_line).group(1).replace(",", ""))

@@ -746,7 +746,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
                 f"{dc.rate(cap.precision, cap.tp, cap.fp, pct=True)}, "
                 f"recall {dc.rate(cap.recall, cap.tp, pct=True)}")
         if args.cost_per_case is not None:  # "cost £0" read as free when no cost was given
-            line += f", cost {_money(cap.cost)}"
+            line += f", cost of the cases {_money(cap.cost)}"
         if cap.staff_minutes is not None:
             line += f", staff minutes {cap.staff_minutes:,.0f}"
         if cap.spare_capacity and cap.n_boundary_ties:
@@ -763,14 +763,16 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         best = best[cost.loc[best.index] == cost.min()].sort_values("flagged").iloc[0]
         print(f"cost-minimising among published thresholds (missed {_money(args.cost_missed)}, "
               f"needless {_money(args.cost_needless)}): threshold {_threshold(best['threshold'])} flags "
-              f"{dc.count(best['flagged'])} students, cost {_money(cost.min())}, precision "
+              f"{dc.count(best['flagged'])} students, cost of the errors (missed + needless) "
+              f"{_money(cost.min())}, precision "
               f"{_fmt(best['precision'], True)}, recall {_fmt(best['sensitivity'], True)}")
     elif args.cost_missed is not None:
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
         print(f"cost-minimising (missed {_money(args.cost_missed)}, needless "
               f"{_money(args.cost_needless)}): threshold {_threshold(cm.threshold)} flags "
-              f"{dc.count(cm.flagged)} students, cost {_money(cm.cost)}, "
+              f"{dc.count(cm.flagged)} students, cost of the errors (missed + needless) "
+              f"{_money(cm.cost)}, "
               f"precision {dc.rate(cm.precision, cm.flagged, pct=True)}, "
               f"recall {dc.rate(cm.recall, cm.flagged, pct=True)}")
 
@@ -821,8 +823,9 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             # a group is a value of the data: its \x1b[2J would clear the terminal
-            print(f"by {printable(str(col))} at threshold {_threshold(col_t)}: {parts}; gaps: flag rate "
-                  f"{points(gap_fr)}, recall {points(gap_se)}")
+            print(f"by {printable(str(col))} at threshold {_threshold(col_t)}: {parts}; gaps "
+                  f"(highest group minus lowest): flag rate {points(gap_fr)}, recall "
+                  f"{points(gap_se)}")
     return written
 
 
@@ -891,7 +894,7 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
             f"threshold {_threshold(row['threshold'])} flags {dc.count(row['flagged'])} students, "
             f"precision {_fmt(row['precision'], True)}, recall {_fmt(row['sensitivity'], True)}")
     if args.cost_per_case is not None:
-        line += f", cost {_money(row['flagged'] * args.cost_per_case)}"
+        line += f", cost of the cases {_money(row['flagged'] * args.cost_per_case)}"
     if args.minutes_per_case is not None:
         line += f", staff minutes {row['flagged'] * args.minutes_per_case:,.0f}"
     print(line)
