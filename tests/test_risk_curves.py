@@ -118,6 +118,13 @@ def test_bootstrap_is_deterministic_and_bands_cover_point():
     assert (a.pr["precision_low"] <= a.pr["precision_high"] + 1e-12).all()
     assert a.roc["tpr"].iloc[-1] == 1.0
     assert "AUC" in a.summary()
+    # 8 schools: the interval says it is not to be trusted (2 schools printed 0.986-0.987 as
+    # if it were); 12 do not
+    assert "only 8 clusters: a bootstrap over so few understates the uncertainty" in a.summary()
+    many = risk.bootstrap_curves(_schools(12, 60, seed=9), "s", "y", n_boot=50, seed=1)
+    assert "clusters: a bootstrap over so few" not in many.summary()
+    iid = risk.bootstrap_curves(df, "s", "y", cluster=None, n_boot=50, seed=1)
+    assert "so few" not in iid.summary()
 
 
 @pytest.mark.once

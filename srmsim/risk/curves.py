@@ -330,13 +330,21 @@ class CurveBands:
                     f"{pct} CI: bootstrap over {unit}, {self.n_boot} replicates, only "
                     f"{defined} with both outcomes, fewer than the {fewest} an interval needs "
                     "(use more replicates)")
+        few = (f"; only {self.n_clusters} clusters: a bootstrap over so few understates the "
+               "uncertainty (too narrow to trust)"
+               if self.cluster and self.n_clusters < FEW_CLUSTERS else "")
         return (
             f"AUC {self.auc:.3f} ({pct} CI {self.auc_low:.3f}-{self.auc_high:.3f}); "
             f"average precision {self.average_precision:.3f} "
             f"({self.ap_low:.3f}-{self.ap_high:.3f}); bootstrap over {unit}, "
-            f"{self.n_boot} replicates, {self.n_undefined} undefined"
+            f"{self.n_boot} replicates, {self.n_undefined} undefined{few}"
         )
 
+
+#: clusters below which a cluster bootstrap's interval is said to be too narrow to trust (with
+#: 2 schools there are 3 distinct resamples; coverage of cluster bootstraps falls well below
+#: nominal with fewer than 10-20 clusters)
+FEW_CLUSTERS = 10
 
 #: rows drawn in all (replicates x rows) from which a bootstrap shows a progress bar: about
 #: 10 s on the project's machine
