@@ -1474,3 +1474,31 @@ def test_the_group_tables_say_their_intervals_are_not_adjusted(experiment_dir):
     page = (out / "report.html").read_text()
     groups = page[page.index("Effects by group and by school"):]
     assert "not adjusted for multiple comparisons" in groups[:2000]
+
+
+def test_trial_page_shows_the_summary_its_runs_give_not_the_csvs_rounding(trial_dir, tmp_path,
+                                                                          monkeypatch):
+    """trial_summary.csv keeps 10 digits: an analytic power of 0.99999999999 read back as 1
+    showed '100.0%' on the page where `srmsim trial` printed '>99.9%'. The page shows the
+    summary the runs give (the check against the file still holds at its precision)."""
+    import srmsim.report.trial as rtrial
+    from srmsim.trial.report import summarise
+
+    copy = tmp_path / "t"
+    shutil.copytree(trial_dir, copy)
+    (copy / "report.html").unlink(missing_ok=True)
+    real = summarise
+
+    def nearly_one(*args, **kwargs):
+        out = real(*args, **kwargs)
+        row = out["measure"].str.startswith("rejection rate")
+        out.loc[row, "value"] = 1 - 1e-11  # what the runs give, as the file rounds it to 1
+        return out
+
+    summary_file = pd.read_csv(copy / "trial_summary.csv")
+    summary_file.loc[summary_file["measure"].str.startswith("rejection rate"), "value"] = 1.0
+    summary_file.to_csv(copy / "trial_summary.csv", index=False)
+    monkeypatch.setattr("srmsim.trial.report.summarise", nearly_one)
+    html = rtrial.build(copy).render()
+    row = next(line for line in html.split("<tr>") if "rejection rate (p &lt; 0.05)" in line)
+    assert re.search(r"data-col='value'[^>]*>&gt;99\.9%</td>", row), row
