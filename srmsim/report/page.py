@@ -153,5 +153,5 @@ class Page:
                 f"<title>{esc(self.title)}</title><style>{STYLE}</style></head><body>"
                 + "\n".join(self.parts)
                 + f"<footer>Made by srmsim {esc(__version__)} on {esc(made)}. srmsim is a "
-                "simulation: every figure here describes simulated students.</footer>"
+                "simulation: every figure here is simulated, not observed.</footer>"
                 "</body></html>\n")

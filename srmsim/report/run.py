@@ -363,8 +363,12 @@ def build(path: Path) -> Page:
                       ("srmsim version",
                        json_text(s, "srmsim_version", path / "summary.json", "?")),
                       ("made", made)])
-    page.note("One run is one possible year for the simulated trust. Compare policies with "
-              "<code>srmsim experiment</code>, which repeats runs and gives simulation intervals.")
+    weeks = s.get("weeks")
+    span = f"its {weeks} weeks" if isinstance(weeks, int) and weeks > 0 else "its weeks"
+    who = "trust" if len(run.students) else "service"
+    page.note(f"One run is one possible course of {span} for the simulated {who}, one draw of "
+              "chance. Compare policies with <code>srmsim experiment</code>, which repeats "
+              "runs and gives simulation intervals.")
 
     if len(run.students):
         students_sections(page, run)
