@@ -153,10 +153,13 @@ def summarise(runs: pd.DataFrame, alpha: float = 0.05,
     add("mean true effect among served", ok["true_effect_served"].to_numpy(dtype=float))
     add("bias (estimate - truth)", err)
     finite = err[np.isfinite(err)]
-    add("RMSE", float(np.sqrt(np.mean(finite**2))) if len(finite) else math.nan)
+    add("RMSE", float(np.sqrt(np.mean(finite**2))) if len(finite) else math.nan,
+        "typical error of one trial's estimate, bias included (lower is better)")
     add("SD of (estimate - truth)", float(np.std(finite, ddof=1)) if len(finite) > 1
         else math.nan, "the reported SEs should match it")
-    add("mean reported SE", ok["se"].to_numpy(dtype=float), ci=False)
+    add("mean reported SE", ok["se"].to_numpy(dtype=float),
+        "the standard error the analysis reports, on average: near the SD above when the "
+        "analysis is honest about its uncertainty", ci=False)
     if n:
         level = given_percent(1 - alpha)
         has_ci = (np.isfinite(ok["ci_low"].to_numpy(dtype=float))
