@@ -156,6 +156,16 @@ def test_report_counts_have_thousands_separators() -> None:
     assert "students suppressed: 12 of 2,400; their observations removed: 468 of 93,600" in text
 
 
+def test_report_says_a_generalised_field_is_so_for_every_student() -> None:
+    # "generalised fsm -> not shown" did not say the column was emptied for everyone
+    from srmsim.data.anonymise import AnonymisationReport
+
+    text = AnonymisationReport(generalised={"fsm": "not shown",
+                                            "age_months": "whole years"}).format()
+    assert "  fsm: removed for every student\n" in text
+    assert "  generalised age_months -> whole years (for every student)\n" in text
+
+
 def test_generalised_numbers_become_bounds() -> None:
     rng = np.random.default_rng(0)
     n = 400

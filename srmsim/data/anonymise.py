@@ -99,8 +99,9 @@ class AnonymisationReport:
                      f"k >= {self.k_target}" + (f", l >= {self.l_target} over "
                                                 f"{', '.join(self.sensitive)}"
                                                 if self.sensitive else ""))
-        for f, how in self.generalised.items():
-            lines.append(f"  generalised {f} -> {how}")
+        for f, how in self.generalised.items():  # global recoding: every student alike
+            lines.append(f"  {f}: removed for every student" if how == "not shown" else
+                         f"  generalised {f} -> {how} (for every student)")
         lines.append(f"  students suppressed: {self.students_suppressed:,} of "
                      f"{self.students_in:,}; their observations removed: "
                      f"{self.observations_suppressed:,} of {self.observations_in:,}")
