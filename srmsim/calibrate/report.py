@@ -118,6 +118,7 @@ class CalibrationResult:
                  f"(+{o['se_evaluations']} for standard errors) x "
                  f"{plural(o['replications'], 'run')} "
                  f"(common random numbers, seed {o['seed']}), {o['seconds']} s; objective "
+                 "(the moments' squared misses, each over its SE squared: lower is closer) "
                  f"{o['start_objective']:.2f} -> {o['objective']:.2f}",
                  "", "moments (target = data, simulated = mean of the runs; shares of sessions "
                  "or students in %, their differences and tolerances in percentage points, pp; "
