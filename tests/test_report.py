@@ -592,11 +592,32 @@ def test_policy_switches_and_numbers_are_described_in_words():
     from srmsim.scenario import scenario_from_dict
 
     policy = {**SCENARIO["policy"], "parameters": {
-        "attendance_threshold": 0.9, "letters_first": True, "quiet": False, "budget": 1e6}}
+        "attendance_threshold": 0.9, "letters_first": True, "quiet": False, "budget": 1e6,
+        "unused": 3}}
+    policy["rules"] = {"low_attendance": {
+        "when": "attendance_rate < attendance_threshold and letters_first and not quiet "
+                "and sessions_missed < budget", "cadence": "half_termly"}}
     text = describe_policy(scenario_from_dict({**SCENARIO, "policy": policy}))
     assert ("Thresholds: attendance_threshold = 0.9, letters_first = yes, quiet = no, "
             "budget = 1,000,000.") in text
     assert not re.search(r"True|False|e\+0", text)
+
+
+def test_a_variant_is_described_with_the_thresholds_its_own_workflows_read():
+    """A variant with the attendance workflow switched off listed attendance_threshold among
+    its thresholds; a goal's and a rule's named rules' parameters count."""
+    from srmsim.report.words import describe_policy
+    from srmsim.scenario import load_scenario
+
+    sc = load_scenario(REPO / "scenarios" / "reading_and_attendance.yaml")
+    both = describe_policy(sc)
+    assert "reading_goal = -18" in both and "attendance_threshold = 0.9" in both
+    reading = describe_policy(sc.with_overrides(
+        {"policy.workflows.attendance.enabled": False}, source="t"))
+    assert "reading_threshold = -24, reading_goal = -18." in reading
+    assert "attendance_threshold" not in reading
+    dropout = describe_policy(load_scenario(REPO / "scenarios" / "dropout_prevention.yaml"))
+    assert "Thresholds: min_factors = 2." in dropout  # read through at_risk's named rules
 
 
 def test_queue_table_shows_a_dash_for_a_variant_without_a_queue():
