@@ -511,7 +511,7 @@ def test_leaves_and_regret_columns_hold_their_own_numbers():
     cart = pd.DataFrame({"box": ["a < 1"], "runs": [1200], "cases": [30], "coverage": [0.6],
                          "density": [0.025]})
     row = rexpl.leaves_display(cart).iloc[0]
-    assert (row["runs"], row["cases"], row["coverage"], row["density"]) == \
+    assert (row["runs"], row["runs where it holds"], row["coverage"], row["density"]) == \
         ("1,200", "30", "60%", "2%")
     reg = pd.DataFrame({"policy": ["p"], "objective": ["attendance"], "mean_regret": [0.001],
                         "p90_regret": [0.002], "max_regret": [0.004]})

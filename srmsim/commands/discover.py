@@ -49,14 +49,14 @@ def _discover(args: argparse.Namespace, out: Path) -> int:
     """:func:`discover_cmd` once no other command writes the experiment folder."""
     from srmsim.experiment.compare import text_table
     from srmsim.explore.discovery import discover, write_discovery
-    from srmsim.report.explore import leaves_display
+    from srmsim.report.explore import HOLDS_IN, leaves_display
 
     found = discover(args.dir, args.condition, variant=args.variant, peel_alpha=args.peel_alpha,
                      mass_min=args.mass_min, box=args.box, min_density=args.min_density)
     paths = write_discovery(found, out, args.dir)
     print(found.summary())
     print("classification tree leaves (densest first):")
-    print(text_table(leaves_display(found.cart), right={"leaf", "runs", "cases", "coverage",
+    print(text_table(leaves_display(found.cart), right={"leaf", "runs", HOLDS_IN, "coverage",
                                                          "density"}))
     print("wrote " + ", ".join(str(p) for p in paths))
     if out == Path(args.dir) / "discovery":  # where the experiment's report looks for them

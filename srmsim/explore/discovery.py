@@ -73,6 +73,10 @@ class Discovery:
             lines.append(f"  {r['parameter']}: {f(r['low'])} .. {f(r['high'])} "
                          f"(of {f(r['range_low'])} .. {f(r['range_high'])}; "
                          f"quasi-p {r['quasi_p']:.2g})")
+        lines.append("  (coverage: the share of the runs where the condition holds that the box "
+                     "holds; density: the share of the box's runs where it holds; mass: the "
+                     "box's share of all runs; quasi-p: the chance of a restriction as tight by "
+                     "luck alone, small = the parameter matters)")
         return "\n".join(lines)
 
 

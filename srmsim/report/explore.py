@@ -201,13 +201,17 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
     page.p("From sensitivity.csv, written by `srmsim sensitivity`.", "meta")
 
 
+#: the shown name of the leaves' ``cases`` column (cart_leaves.csv keeps the short one)
+HOLDS_IN = "runs where it holds"
+
+
 def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
     """cart_leaves.csv as text: counts with separators, coverage and density as percentages
     (the shares the words above define), as the report and `srmsim discover` show them."""
     leaf = {"leaf": cart["leaf"]} if "leaf" in cart else {}  # the report reads the CSV's box
     return pd.DataFrame({**leaf, "box": cart["box"],
                          "runs": [f"{int(v):,}" for v in cart["runs"]],
-                         "cases": [f"{int(v):,}" for v in cart["cases"]],
+                         HOLDS_IN: [f"{int(v):,}" for v in cart["cases"]],
                          "coverage": [percent_of_runs(float(v)) for v in cart["coverage"]],
                          "density": [percent_of_runs(float(v)) for v in cart["density"]]})
 
