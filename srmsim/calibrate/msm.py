@@ -711,6 +711,13 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     fit.insert(6, "within", np.abs(simulated_best - target) <= tolerance)
     fit.insert(7, "used", [m in used for m in MOMENT_NAMES])
     fit = fit[~fit["skipped"].astype(bool)].drop(columns=["skipped"]).reset_index(drop=True)
+    far = fit.loc[fit["used"] & (fit["difference"].abs() > 2 * fit["tolerance"]), "moment"]
+    if len(far):  # (a fit "3 of 6 within tolerance" hid that its absence moments were out of reach)
+        notes.append(f"{', '.join(far)} {agree(len(far), 'is', 'are')} missed by more than "
+                     "twice the tolerance: the simulator cannot reproduce "
+                     f"{agree(len(far), 'it', 'them')} within the parameters' ranges, so the "
+                     f"estimates fitted to {agree(len(far), 'it', 'them')} describe the nearest it "
+                     "gets, not these data")
 
     calibrated = base.with_overrides({
         **{r.parameter: float(r.estimate) for r in estimates.itertuples()},
