@@ -503,6 +503,10 @@ def test_data_summary_out_and_by_reach_their_checks(tmp_path, capsys) -> None:
     assert main(["data", "summary", str(ds)]) == 0
     default = capsys.readouterr().out
     assert default.split()[0] == "school"
+    # the columns are said in words under the table (fsm_pct, with_sessions read as code)
+    assert "\nstudents (fsm, sen, eal: of them FSM, SEN, EAL, as % in *_pct); with_sessions: " \
+        "those with sessions recorded; persistently_absent: of those, who missed 10%+ of them" \
+        in default
     assert main(["data", "summary", str(ds), "--by", ","]) == 0
     assert capsys.readouterr().out == default
 

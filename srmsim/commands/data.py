@@ -266,7 +266,10 @@ def run_summary(args: argparse.Namespace) -> int:
             record_summary(args.dir, ds, by, threshold)
     print(table.to_string(index=False))
     sym = table.attrs["suppression"]["symbols"]
-    print(f"\n{sym['confidential']} = count below {threshold} or hidden to protect one; "
+    print("\nstudents (fsm, sen, eal: of them FSM, SEN, EAL, as % in *_pct); with_sessions: "
+          "those with sessions recorded; persistently_absent: of those, who missed 10%+ of them "
+          "(as % in persistent_absence_pct); attendance_pct: % of sessions attended")
+    print(f"{sym['confidential']} = count below {threshold} or hidden to protect one; "
           f"{sym['low']} = rate based on a suppressed count (of either kind); "
           f"{sym['withheld']} = not available")
     if args.out:
