@@ -684,6 +684,8 @@ def test_optimise_prints_the_front_in_units_and_the_best_policy_in_words(optimis
     assert re.search(r"^trial-\d{5} +Attendance +\d+\.\d% +\d+\.\d% +[+-±][\d.]+ pp",
                      printed, re.M)
     assert "pp = percentage points" in printed
+    # the columns it leaves out are in front_effects.csv, the file optimise writes
+    assert "more columns in front_effects.csv." in printed and "in effects.csv" not in printed
     best = next(x for x in lines if x.startswith("best "))
     # ... saying by what it is best, as the report does
     assert best.startswith("best (the best attendance on re-evaluation, within the "

@@ -73,7 +73,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
              f"{get_outcome(objectives[0]).label.lower()} (reevaluate.front_max); ")
     print(f"re-evaluated against the baseline ({which}"
           f"{plural(opt.config.reevaluate.replications, 'fresh replication')}):")
-    print(format_effects(res["effects"]))
+    print(format_effects(res["effects"], file="front_effects.csv"))
     if "regret" in res:
         print("regret across the states of the world:")
         print(text_table(regret_display(res["regret"]), right=set(REGRET_COLUMNS)))

@@ -711,11 +711,13 @@ def design_note(manifest: Mapping | None) -> str:
 
 
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
-                   level: float = 0.95, manifest: Mapping | None = None) -> str:
+                   level: float = 0.95, manifest: Mapping | None = None,
+                   file: str = "effects.csv") -> str:
     """The printed table: plain numbers with units, the simulation interval (ci_low to
     ci_high, at ``level``: the one ``effects`` was computed at, which the note names) and a
     verdict, with notes on what the intervals cannot say (an experiment's ``manifest`` names
-    its design); the variance-reduction factor stays in effects.csv."""
+    its design); the variance-reduction factor stays in the table's ``file`` (an
+    optimisation's is front_effects.csv: the note named an effects.csv it never writes)."""
     if effects.empty:  # a header over no rows said nothing of why
         return ("No effects: there is no variant to compare with the baseline (the experiment "
                 "has only its baseline variant); add a variant to estimate effects.")
@@ -728,4 +730,4 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     return (text + f"\nci_low to ci_high: the {percent_level(level)} simulation interval "
             "(Monte-Carlo uncertainty under the model's assumptions, not a forecast).\n"
             "pp = percentage points; relative_change only on ratio scales; its interval and "
-            "more columns in effects.csv.")
+            f"more columns in {file}.")
