@@ -589,7 +589,7 @@ def test_nelder_mead_leaves_a_start_at_the_upper_bound(sample, monkeypatch) -> N
 
 def test_prior_attainment_for_half_the_students_is_used(tmp_path) -> None:
     """From half the records with a prior attainment the simulation starts them at it, so
-    attainment_icc has no effect and asking to fit it is refused."""
+    attainment_icc has almost no effect and asking to fit it is refused."""
     from conftest import small_record_trust
 
     from srmsim.data.dataset import Dataset, write_dataset

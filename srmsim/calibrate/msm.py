@@ -534,8 +534,10 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         if p.name == "population.attainment_icc" and prior_used:
             given = "at least half of the" if real else f"{prior_share:.0%} of"
             reason = (f"the records give prior attainment for {given} students, and "
-                      "the simulation starts each of them at it, so attainment_icc has no effect "
-                      "(use ignore_prior_attainment / --ignore-prior-attainment to fit it)")
+                      "the simulation starts each of them at it, so attainment_icc has almost "
+                      "no effect (it only sets how far each school's effect, read from the "
+                      "records, is shrunk; use ignore_prior_attainment / "
+                      "--ignore-prior-attainment to fit it)")
         elif p.informs and not set(p.informs) & set(used):
             reason = ("none of the moments that inform it is available: "
                       + _unavailable(p.informs, spec, withheld))
@@ -575,8 +577,9 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
             f"{prior_share:.0%} of records have one"
         notes.append(f"each simulated student starts at their recorded prior attainment "
                      f"({share}), standardised within the trust; "
-                     "engagement and wellbeing are drawn conditionally on it, and "
-                     "population.attainment_icc has no effect on these students")
+                     "each school's attainment effect is read from the records; engagement "
+                     "and wellbeing are drawn conditionally on it, and "
+                     "population.attainment_icc has almost no effect on these students")
     years = max(1, -(-spec.weeks_needed // calendar.WEEKS_PER_YEAR))
     if years > MAX_YEARS:  # one stray date (1900-01-01) numbers every other week from it
         raise DataError(f"{data}: the observations' periods reach week {spec.weeks_needed}, "
