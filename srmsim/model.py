@@ -36,7 +36,7 @@ from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
 from srmsim.blocks import MIN_ROWS_PER_THREAD, BlockRunner
 from srmsim.errors import DataError, SrmsimError
-from srmsim.memory import check_run_fits
+from srmsim.memory import check_events_fit, check_run_fits
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
@@ -305,8 +305,7 @@ class TrustModel(mesa.Model):
         if scenario.requests:
             from srmsim.admin.desk import RequestDesk
 
-            self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks,
-                                        scenario=scenario.name)
+            self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks)
         self._layout_changed()
 
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int,
@@ -432,6 +431,7 @@ class TrustModel(mesa.Model):
             self.policy.apply()
         if self.requests is not None:
             self.requests.advance(step, self._pool_minutes_left())
+        self._check_events_fit()
         self._report(obs)
         if week == calendar.WEEKS_PER_YEAR - 1:
             self._year_end()
@@ -439,6 +439,25 @@ class TrustModel(mesa.Model):
             self.policy.finish()
         self.week_index += 1
         self._runtime += time.perf_counter() - t0
+
+    def _check_events_fit(self) -> None:
+        """:func:`~srmsim.memory.check_events_fit` of the policy's case events and the request
+        streams' events together: both tables are made at the end, and each checked alone
+        against all the memory left passed a run that needed more than there was."""
+        made = [(source.weekly_events, who, kind) for source, who, kind in (
+            (self.policy, "its policy", "case"), (self.requests, "its request streams",
+                                                  "request")) if source is not None]
+        if not made:
+            return
+        weekly = [sum(week) for week in zip(*(m[0] for m in made), strict=True)]
+        advice = {"its policy": "make the trust, years or the policy's reach smaller (fewer "
+                                "students flagged, longer steps)",
+                  "its request streams": "make the backlog, the arrivals or the reworks "
+                                         "smaller, or the years fewer"}
+        check_events_fit(weekly, self.n_weeks - self.week_index - 1, self.config.name,
+                         made=" and ".join(m[1] for m in made) + " made",
+                         events=" and ".join(m[2] for m in made) + " events",
+                         advice="; or ".join(advice[m[1]] for m in made))
 
     def _pool_minutes_left(self) -> dict[str, float]:
         """Pool minutes of each role this week's student cases left for request streams."""

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 import srmsim.model
 from srmsim import memory
@@ -101,3 +102,32 @@ def test_request_streams_whose_events_would_not_fit_stop_with_exit_2(tmp_path, m
     assert not out.exists()
     monkeypatch.undo()
     assert main(["run", str(path), "--quiet", "--out", str(out)]) == 0  # room: it runs
+
+
+def test_a_policys_and_request_streams_events_are_costed_together(monkeypatch):
+    """Each kind of event was checked alone against all the memory left: a run whose case and
+    request events tables together could not fit was not stopped (helper 194)."""
+    spec = yaml.safe_load((ROOT / "scenarios" / "attendance_escalation_small.yaml").read_text())
+    certification = yaml.safe_load(
+        (ROOT / "scenarios" / "certification_backlog.yaml").read_text())["requests"]
+    certification["certification"].update(backlog=2000, arrivals={"per_week": 100})
+    spec.update(requests=certification, outputs={"history": "none"})
+    from srmsim.scenario import scenario_from_dict
+
+    scenario = scenario_from_dict(spec, "both")
+    free = TrustModel(scenario, seed=1)
+    for _ in range(8):
+        free.step()
+    weeks = len(free.policy.weekly_events)
+    case, request = (sum(e) + min(e[-4:]) * (free.n_weeks - weeks) for e in (
+        free.policy.weekly_events, free.requests.weekly_events))
+    assert case > 0 and request > 0 and weeks == len(free.requests.weekly_events) == 8
+    both = (case + request) * memory.BYTES_PER_EVENT
+    either = max(case, request) * memory.BYTES_PER_EVENT
+    model = TrustModel(scenario, seed=1)  # checked before the run with the machine's memory
+    monkeypatch.setattr(memory, "available_bytes", lambda: (both + either) // 2)
+    with pytest.raises(memory.RunTooBigError, match=r"its policy and its request streams made "
+                       r"[\d,]+ case and request events in its first 8 weeks") as err:
+        for _ in range(8):
+            model.step()
+    assert "the policy's reach smaller" in str(err.value) and "the reworks" in str(err.value)

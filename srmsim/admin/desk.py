@@ -32,7 +32,7 @@ from srmsim.admin.config import DAYS_PER_WEEK, RequestStep, RequestStream
 from srmsim.admin.events import EventLog
 from srmsim.errors import SrmsimError
 from srmsim.inputs import input_file_problem
-from srmsim.memory import check_events_fit, check_run_fits
+from srmsim.memory import check_run_fits
 from srmsim.rng import CRN
 
 #: attempts of one step drawn in advance; a step reworked more often than this stops reworking
@@ -392,12 +392,11 @@ class RequestDesk:
     """Every request stream of a scenario, on one SimPy clock."""
 
     def __init__(self, streams: dict[str, RequestStream], crn: CRN, n_weeks: int,
-                 base_dir: Path | None = None, scenario: str = ""):
+                 base_dir: Path | None = None):
         self.env = simpy.Environment()
-        self.n_weeks, self.scenario = n_weeks, scenario
-        #: the streams' events of each week so far, the backlog's in the first (the mid-run
-        #: memory check), and of all weeks so far
-        self._weekly_events: list[int] = []
+        #: the streams' events of each week so far, the backlog's in the first (the model's
+        #: mid-run memory check), and of all weeks so far
+        self.weekly_events: list[int] = []
         self._logged = 0
         people = pool_people(streams)
         self.streams = {name: StreamDesk(name, cfg, crn, self.env, n_weeks, base_dir, people)
@@ -413,14 +412,10 @@ class RequestDesk:
             desk.close_week(week)
         # reworks, dropouts and the staff's pace decide how many events a request makes: the
         # check before the run counts one attempt a step (a rework of 0.9 made 6 times the
-        # events), so a run whose event tables cannot fit stops here, nothing written
+        # events), so the model checks them as the run goes (TrustModel._check_events_fit)
         logged = sum(len(d.log) for d in self.streams.values())
-        self._weekly_events.append(logged - self._logged)
+        self.weekly_events.append(logged - self._logged)
         self._logged = logged
-        check_events_fit(self._weekly_events, self.n_weeks - week - 1, self.scenario,
-                         made="its request streams made", events="request events",
-                         advice="make the backlog, the arrivals or the reworks smaller, or the "
-                                "years fewer")
 
     def requests(self) -> pd.DataFrame:
         frames = [d.requests() for d in self.streams.values()]

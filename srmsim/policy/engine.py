@@ -35,7 +35,6 @@ import pandas as pd
 
 from srmsim import calendar
 from srmsim.errors import SrmsimError
-from srmsim.memory import check_events_fit
 from srmsim.policy.casebook import Table
 from srmsim.policy.chooser import Choosers
 from srmsim.policy.compiled import CompiledPolicy, compile_policy
@@ -1070,8 +1069,11 @@ class PolicyEngine:
             c.keep(c.status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
         self._weekly_events.append(self._events_this_week)
         self._events_this_week = 0
-        check_events_fit(self._weekly_events, self.model.n_weeks - now - 1,
-                         self.model.config.name)
+
+    @property
+    def weekly_events(self) -> list[int]:
+        """The events recorded each week so far (the model's mid-run memory check)."""
+        return self._weekly_events
 
     @property
     def pool_minutes_used(self) -> np.ndarray:
