@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.population import NATIONAL_RATES, SchoolProfiles, _logit
+from srmsim.population import NATIONAL_RATES, SchoolProfiles, _logit, sen_chance
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 
@@ -259,9 +259,7 @@ class RecordPopulation:
                               for r in self.rows_by_school])
         eal_share = np.array([_known_share(self.eal[r], pop.eal_rate)
                               for r in self.rows_by_school])
-        shares = {"fsm": fsm_share, "eal": eal_share,
-                  "sen": np.array([_known_share(self.sen[r], pop.sen_rate)
-                                   for r in self.rows_by_school])}
+        shares = {"fsm": fsm_share, "eal": eal_share}
         return SchoolProfiles(
             cohort_size=per_year.astype(np.int64),
             fsm_logit=np.array([_logit(p) for p in fsm_share]),
@@ -291,12 +289,17 @@ class RecordPopulation:
         if icc <= 0 or not has.any():
             return drawn
         code = self.df["_school"].to_numpy()
-        explained = np.full(len(code), -sum(getattr(pop, f"{k}_attainment_gap")
-                                             * NATIONAL_RATES[k] for k in ("fsm", "sen", "eal")))
-        for k in ("fsm", "sen", "eal"):  # an unknown flag counts at its school's share
-            flag = getattr(self, k).astype(float)
-            flag = np.where(flag >= 0, flag, shares[k][code])
-            explained += getattr(pop, f"{k}_attainment_gap") * flag
+        # an unknown flag counts at the chance the simulation draws it with: FSM and EAL at
+        # the school's share, SEN at its chance given FSM (the pupil's, or the school's share)
+        fsm = np.where(self.fsm >= 0, self.fsm, shares["fsm"][code])
+        eal = np.where(self.eal >= 0, self.eal, shares["eal"][code])
+        with_fsm, without = (sen_chance(pop.sen_rate, pop.fsm_rate, np.array([f]))[0]
+                             for f in (True, False))
+        sen = np.where(self.sen >= 0, self.sen, fsm * with_fsm + (1 - fsm) * without)
+        explained = (pop.fsm_attainment_gap * fsm + pop.sen_attainment_gap * sen
+                     + pop.eal_attainment_gap * eal
+                     - sum(getattr(pop, f"{k}_attainment_gap") * NATIONAL_RATES[k]
+                           for k in ("fsm", "sen", "eal")))
         j = len(self.school_ids)
         n = np.bincount(code[has], minlength=j).astype(float)
         total = np.bincount(code[has], weights=(self.prior_z - explained)[has], minlength=j)

@@ -60,3 +60,35 @@ def test_schools_without_recorded_prior_attainment_keep_their_drawn_effect():
     assert effects[1] == drawn[1] and not np.array_equal(effects, drawn)
     none = RecordPopulation(records.drop(columns="prior_attainment"))
     assert np.array_equal(none.schools(scenario, CRN(3)).attainment_effect, drawn)
+
+
+def test_unrecorded_flags_count_at_the_chance_the_simulation_draws_them_with():
+    """Half the SEN flags unrecorded in a school of 60% SEN and one of 5%: counted at the
+    schools' recorded SEN shares while the simulation draws them at SEN's chance given FSM,
+    the schools' own components were -0.149 and +0.017 apart again (helper 194)."""
+    from srmsim.population import NATIONAL_RATES, generate_students
+
+    scenario = Scenario(name="t").with_overrides({"trust.n_schools": 2}, "t")
+    pop = scenario.population
+    rng = np.random.default_rng(0)
+    rows = []
+    for school, sen_rate in (("A", 0.6), ("B", 0.05)):  # equal true effects
+        sen = rng.random(3000) < sen_rate
+        fsm = rng.random(3000) < 0.24
+        prior = -0.45 * fsm - 0.7 * sen + np.sqrt(1 - pop.attainment_icc) * rng.normal(size=3000)
+        rows.append(pd.DataFrame({"school": school, "year_group": 7, "fsm": fsm,
+                                  "sen": np.where(rng.random(3000) < 0.5, sen, np.nan),
+                                  "prior_attainment": 100 + 15 * prior}))
+    records = RecordPopulation(pd.concat(rows, ignore_index=True))
+    schools = records.schools(scenario, CRN(1))
+    uid = np.arange(20000)
+    school = np.repeat([0, 1], 10000).astype(np.int32)
+    t = generate_students(scenario, CRN(1), schools, uid, school, np.full(20000, 7, np.int8),
+                          traits=records.traits(CRN(1), uid, school))
+    structure = (schools.attainment_effect[school] + pop.fsm_attainment_gap * t.fsm
+                 + pop.sen_attainment_gap * t.sen + pop.eal_attainment_gap * t.eal
+                 - sum(getattr(pop, f"{k}_attainment_gap") * NATIONAL_RATES[k]
+                       for k in ("fsm", "sen", "eal")))
+    own = t.attainment - structure
+    means = [own[school == k].mean() for k in (0, 1)]
+    assert abs(means[0] - means[1]) < 0.05, means
