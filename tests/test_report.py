@@ -1525,3 +1525,12 @@ def test_trial_page_shows_the_summary_its_runs_give_not_the_csvs_rounding(trial_
     html = rtrial.build(copy).render()
     row = next(line for line in html.split("<tr>") if "rejection rate (p &lt; 0.05)" in line)
     assert re.search(r"data-col='value'[^>]*>&gt;99\.9%</td>", row), row
+
+
+def test_the_best_policys_heading_says_within_the_constraints_only_when_it_is():
+    from srmsim.commands.optimise import best_heading
+
+    assert best_heading("attendance", True, True) == \
+        "best (the best attendance on re-evaluation, within the constraints)"
+    assert best_heading("attendance", True, False) == "best (the best attendance on re-evaluation)"
+    assert best_heading("staff hours", False, True) == "best (the best staff hours on re-evaluation)"

@@ -81,10 +81,18 @@ def optimise_cmd(args: argparse.Namespace) -> int:
         "again on re-evaluation)"
     chosen = "; ".join(f"{key} = {lever_text(v)}" for key, v in res["best_overrides"].items())
     target = get_outcome(opt.config.choose or objectives[0]).label.lower()
-    within = ", within the constraints" if opt.config.constraints else ""
-    print(f"best (the best {target} on re-evaluation{within}): {res['best']}: {chosen}{note}")
+    print(f"{best_heading(target, bool(opt.config.constraints), res['feasible_on_reevaluation'])}"
+          f": {res['best']}: {chosen}{note}")
     from srmsim.report import write_report
 
     print(f"wrote {out / 'pareto.csv'}, {out / 'pareto.png'}, {out / 'front_effects.csv'}, "
           f"{out / 'best_policy.yaml'}, {write_report(out)}")
     return 0
+
+
+def best_heading(target: str, constraints: bool, feasible: bool) -> str:
+    """What the best policy is best by: ``target`` (an outcome's label) on re-evaluation, and
+    within the constraints only when there are some and a front policy met them again (the line
+    said "within the constraints" beside "no front policy met every constraint again")."""
+    within = ", within the constraints" if constraints and feasible else ""
+    return f"best (the best {target} on re-evaluation{within})"

@@ -570,9 +570,10 @@ def build_optimise(path: Path) -> Page:
     if best:
         target = json_text(meta, "choose", where) or next(iter(objectives), "")
         page.p(f"{best}: the best {get_outcome(target).label.lower()} among the re-evaluated "
-               "front policies" + (" that met every constraint again."
-                                  if meta.get("feasible_on_reevaluation", True) else
-                                  " (none met every constraint again on re-evaluation)."))
+               "front policies" + ("." if not constraints else
+                                   " that met every constraint again."
+                                   if meta.get("feasible_on_reevaluation", True) else
+                                   " (none met every constraint again on re-evaluation)."))
         page.definitions([(k, lever_text(v))
                           for k, v in json_mapping(meta, "best_overrides", where).items()])
     page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
