@@ -618,6 +618,20 @@ def test_a_variant_is_described_with_the_thresholds_its_own_workflows_read():
     assert "attendance_threshold" not in reading
     dropout = describe_policy(load_scenario(REPO / "scenarios" / "dropout_prevention.yaml"))
     assert "Thresholds: min_factors = 2." in dropout  # read through at_risk's named rules
+    # a chooser's rule reads a parameter too; a name in a rule's comment is not read
+    small = load_scenario(REPO / "scenarios" / "attendance_escalation_small.yaml")
+    spec = small.to_dict()
+    spec["policy"]["parameters"].update(deep_threshold=0.8, old_threshold=0.85)
+    spec["policy"]["rules"]["low_attendance"]["when"] = \
+        "attendance_rate < attendance_threshold  # was old_threshold"
+    spec["policy"]["workflows"]["attendance"]["steps"][1] = {
+        "candidates": ["parent_meeting", "attendance_officer_visit"], "weeks": 3,
+        "chooser": {"kind": "rule",
+                    "rules": {"attendance_officer_visit": "attendance(4) < deep_threshold"}}}
+    from srmsim.scenario import scenario_from_dict
+
+    text = describe_policy(scenario_from_dict(spec, "t"))
+    assert "Thresholds: attendance_threshold = 0.9, deep_threshold = 0.8." in text, text
 
 
 def test_queue_table_shows_a_dash_for_a_variant_without_a_queue():

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         read = compile_policy(scenario.policy, str(args.file)).parameters_read()
         for name in scenario.policy.parameters:
             if name not in read:
-                print(f"note: policy.parameters.{name} is read by no rule, goal or priority "
-                      "(a misspelt name?)")
+                print(f"note: policy.parameters.{name} is read by no rule, goal, priority or "
+                      "chooser (a misspelt name?)")
     warning = _memory_warning(
         lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
     return _valid(f"{args.file}: valid scenario '{scenario.name}' "

@@ -82,11 +82,21 @@ class CompiledPolicy:
         return max((r.max_window for r in rules), default=0)
 
     def parameters_read(self) -> set[str]:
-        """The parameters some rule, goal, priority or the pool's outcome reads (through the
-        rules they refer to too): setting any other changes nothing."""
+        """The parameters some rule, goal, priority, chooser or the pool's outcome reads
+        (through the rules they refer to too): setting any other changes nothing."""
         rules = [*self.rules.values(), *([self.pool_outcome] if self.pool_outcome else [])]
         for wf in self.workflows:
-            rules += [s.goal for s in wf.steps if s.goal] + ([wf.priority] if wf.priority else [])
+            rules += _expressions(wf)
+        return {name for rule in rules for name in rule.parameters}
+
+    def parameters_in_use(self) -> set[str]:
+        """The parameters the enabled workflows read (their triggers, goals, priorities and
+        choosers, through the rules they name) and the pool's outcome: those that describe
+        the policy as it runs (a variant that switches a workflow off does not use its
+        threshold, though another rule may still read it)."""
+        rules = [*([self.pool_outcome] if self.pool_outcome else [])]
+        for wf in self.workflows:
+            rules += [self.rules[wf.trigger], *_expressions(wf)]
         return {name for rule in rules for name in rule.parameters}
 
     def due_triggers(self, week: int) -> list[str]:
@@ -118,6 +128,16 @@ class CompiledPolicy:
                 if role in self.roles:  # else the action is in no workflow: it never runs
                     m[a, self.roles.index(role)] = minutes
         return m
+
+
+def _expressions(wf: CompiledWorkflow) -> list[Rule]:
+    """A workflow's own expressions: its steps' goals and choosers' rules and measures, and its
+    priority (its trigger is a rule of the policy's)."""
+    out: list[Rule] = [wf.priority] if wf.priority else []
+    for st in wf.steps:
+        out += [r for r in (st.goal, st.measure) if r is not None]
+        out += list((st.choice_rules or {}).values())
+    return out
 
 
 def _compile_choice(step: CompiledStep, candidates: list[str], chooser: ChooserConfig | None,

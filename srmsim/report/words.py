@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from srmsim.labels import given_percent, plural, setting
 from srmsim.scenario import Scenario
-
-if TYPE_CHECKING:
-    from srmsim.policy.config import PolicyConfig
 
 
 def _years(groups: list[int]) -> str:
@@ -40,14 +36,11 @@ def describe_policy(sc: Scenario) -> str:
     if pol is None:
         return "No policy: no risk rules and no interventions (business as usual)."
     parts = []
-    used: set[str] = set()  # the parameters the enabled workflows' triggers read
     for name, wf in pol.workflows.items():
         if not wf.enabled:
             continue
         rule = pol.rules.get(wf.trigger)
         when = rule if isinstance(rule, str) else getattr(rule, "when", wf.trigger)
-        for text in (wf.trigger, wf.priority, *(st.goal for st in wf.steps)):
-            used |= _parameters_read(pol, text or "")
         # StepConfig sets action (to the first candidate if not given)
         steps = " → ".join(cast(str, s.action).replace("_", " ") for s in wf.steps)
         parts.append(f"{name.replace('_', ' ')}: students with {when} are referred to "
@@ -60,32 +53,16 @@ def describe_policy(sc: Scenario) -> str:
         staffing = " Staff time per school per week: " + ", ".join(
             f"{role.replace('_', ' ')} {setting(minutes)} min" for role, minutes in staff.items()) + "."
     params = ""
+    # the thresholds the enabled workflows read (another workflow's, switched off in this
+    # variant, are not this policy's)
+    from srmsim.policy.compiled import compile_policy
+
+    used = compile_policy(pol).parameters_in_use()
     shown = {k: v for k, v in pol.parameters.items() if k in used}
-    if shown:  # (another workflow's, switched off in this variant, are not this policy's)
+    if shown:
         params = " Thresholds: " + ", ".join(f"{k} = {setting(v)}"
                                              for k, v in shown.items()) + "."
     return "Policy. " + "; ".join(parts) + "." + params + staffing
-
-
-def _parameters_read(pol: PolicyConfig, expression: str) -> set[str]:
-    """The policy's parameters an expression (a trigger's rule name, a goal, a priority) reads,
-    through the rules it names too."""
-    seen: set[str] = set()
-    todo, found = [expression], set()
-    while todo:
-        text = todo.pop()
-        if text in seen:
-            continue
-        seen.add(text)
-        config = pol.rules.get(text)  # a rule's name: its expression
-        if config is not None:
-            text = config if isinstance(config, str) else getattr(config, "when", "") or ""
-        for word in re.findall(r"[A-Za-z_]\w*", text):
-            if word in pol.parameters:
-                found.add(word)
-            elif word in pol.rules:
-                todo.append(word)
-    return found
 
 
 def describe_requests(sc: Scenario) -> list[str]:
