@@ -125,7 +125,8 @@ def test_counts_of_the_same_text_with_different_window_lengths_are_not_shared():
 
 
 
-@pytest.mark.parametrize("value", [2**53 + 1, -(2**53) - 1, 10**30])
+@pytest.mark.parametrize("value", [2**53 + 1, -(2**53) - 1, 10**30, np.int64(2**53 + 1),
+                                   np.uint64(2**63)])
 def test_a_whole_number_parameter_beyond_2_53_is_refused_not_rounded(value):
     # pydantic's float | bool field turned 2**53 + 1 into the float 2**53, which rules then
     # compared with, without a word; 2**53 itself is exact and stays

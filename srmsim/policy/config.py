@@ -28,9 +28,11 @@ Shape (a teacher should be able to read it)::
 
 from __future__ import annotations
 
+import numbers
 import re
 from typing import Annotated, Literal, get_args
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     ConfigDict,
@@ -347,7 +349,8 @@ class PolicyConfig(_Strict):
         a rule would compare with instead: 2**53 + 1 read as 2**53, without a word)."""
         if isinstance(v, dict):
             for name, value in v.items():
-                if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+                if (isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+                        and abs(int(value)) > 2**53):  # (numpy's integers are Integral too)
                     raise ValueError(f"parameter {name!r} is beyond 2**53, where whole numbers "
                                      "cannot be compared exactly")
         return v
