@@ -273,3 +273,15 @@ def test_paired_t_intervals_cover_a_known_effect_at_their_level(n):
     eff = compare_frame(runs, "base", names)
     covered = ((eff["ci_low"] <= 0.3) & (0.3 <= eff["ci_high"])).mean()
     assert 0.92 <= covered <= 0.98
+
+
+def test_the_design_is_read_from_older_manifests_too():
+    """Folders of 2026-11-30 to 12-03 keep the design at the manifest's top level, without
+    experiment_config: their report called the design's points replications (helper 194)."""
+    from srmsim.experiment.compare import design_note, manifest_design
+
+    design = {"method": "sobol", "n": 4, "seeds": None}
+    assert manifest_design({"experiment_config": {"design": design}}) == design
+    assert manifest_design({"design": design}) == design
+    assert manifest_design({"experiment_config": {}}) is None and manifest_design(None) is None
+    assert "points of a sobol design" in design_note({"design": design})

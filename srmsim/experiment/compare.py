@@ -679,6 +679,15 @@ def multiplicity_note(effects: pd.DataFrame, level: float = 0.95) -> str:
             "anything.")
 
 
+def manifest_design(manifest: Mapping | None) -> Mapping | None:
+    """The ``design:`` an experiment's manifest records (its ``experiment_config``'s, or for
+    folders of 2026-11-30 to 12-03 the manifest's own), None without one."""
+    manifest = manifest or {}
+    config = manifest.get("experiment_config")
+    design = config.get("design") if isinstance(config, Mapping) else manifest.get("design")
+    return design if isinstance(design, Mapping) else None
+
+
 def design_note(manifest: Mapping | None) -> str:
     """What the intervals of an experiment run over a ``design:`` (Sobol or Morris) are about
     ("" for replications: the default Latin hypercube, or no uncertain parameters).
@@ -690,9 +699,8 @@ def design_note(manifest: Mapping | None) -> str:
     95% intervals of the mean of known functions of 4 parameters (linear, a step, a product, a
     sum of squares) held it in 53-88% of 300 designs of n = 10; over a Sobol design's points,
     100% (conservative)."""
-    config = (manifest or {}).get("experiment_config")
-    design = config.get("design") if isinstance(config, Mapping) else None
-    if not isinstance(design, Mapping) or design.get("method") not in ("sobol", "morris"):
+    design = manifest_design(manifest)
+    if design is None or design.get("method") not in ("sobol", "morris"):
         return ""
     method = design["method"]
     common = (design.get("seeds") or "common") == "common"

@@ -13,6 +13,7 @@ from srmsim.experiment.compare import (
     design_note,
     effects_display,
     failed_note,
+    manifest_design,
     mark_better,
     multiplicity_note,
     no_spread_note,
@@ -383,9 +384,8 @@ def _replications(res: ExperimentResult) -> str:
 def _design(manifest: Mapping) -> DesignConfig | None:
     """The experiment's Sobol or Morris design as its manifest records it (None: replications,
     or a design srmsim cannot read, whose note :func:`design_note` leaves out too)."""
-    config = manifest.get("experiment_config")
-    design = config.get("design") if isinstance(config, Mapping) else None
-    if not isinstance(design, Mapping):
+    design = manifest_design(manifest)
+    if design is None:
         return None
     keys = ("method", "n", "seeds", "second_order", *(("levels",) if design.get("method")
                                                        == "morris" else ()))
