@@ -179,8 +179,18 @@ def test_moments_the_simulator_cannot_reach_are_named_in_the_notes(tmp_path) -> 
                                  for c in ("difference", "tolerance"))
         assert str(fit.loc[moment, "used"]) == "True"
         assert not abs(difference) <= 2 * tolerance
+    assert "twice the tolerance: the simulator does not reproduce" in far[0]
     within = [m for m in fit.index if str(fit.loc[m, "used"]) == "True" and m not in named]
     for moment in within:
         difference, tolerance = (pd.to_numeric(fit.loc[moment, c], errors="coerce")
                                  for c in ("difference", "tolerance"))
         assert not abs(difference) > 2 * tolerance
+    # a fit stopped before it converged says so, rather than blaming the simulator
+    status, _, err = cli(["calibrate", str(data), "--out", str(tmp_path / "stopped"), "--params",
+                          "dynamics.absence_engagement", "--max-evals", "1",
+                          "--replications", "1", "--quiet"])
+    assert status == 0, err
+    report = json.loads((tmp_path / "stopped" / "fit.json").read_text())
+    far = [n for n in report["notes"] if "missed by more than twice" in n]
+    assert not report["optimiser"]["success"] and len(far) == 1
+    assert "where the fit stopped, before it converged: more --max-evals" in far[0]

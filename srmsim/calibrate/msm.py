@@ -716,11 +716,14 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     fit = fit[~fit["skipped"].astype(bool)].drop(columns=["skipped"]).reset_index(drop=True)
     far = fit.loc[fit["used"] & (fit["difference"].abs() > 2 * fit["tolerance"]), "moment"]
     if len(far):  # (a fit "3 of 6 within tolerance" hid that its absence moments were out of reach)
+        them = agree(len(far), "it", "them")
+        why = (f": the simulator does not reproduce {them} within the parameters' ranges (or "
+               f"only at the cost of other moments), so the estimates fitted to {them} describe "
+               "the nearest it gets, not these data" if status["success"] else
+               " where the fit stopped, before it converged: more --max-evals may bring "
+               f"{them} closer")
         notes.append(f"{', '.join(far)} {agree(len(far), 'is', 'are')} missed by more than "
-                     "twice the tolerance: the simulator cannot reproduce "
-                     f"{agree(len(far), 'it', 'them')} within the parameters' ranges, so the "
-                     f"estimates fitted to {agree(len(far), 'it', 'them')} describe the nearest it "
-                     "gets, not these data")
+                     f"twice the tolerance{why}")
 
     calibrated = base.with_overrides({
         **{r.parameter: float(r.estimate) for r in estimates.itertuples()},
