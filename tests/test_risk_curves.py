@@ -241,7 +241,8 @@ def test_auc_and_average_precision_warn_of_the_rows_they_leave_out():
     for fn, reference in ((risk.auc, roc_auc_score), (risk.average_precision,
                                                       average_precision_score)):
         with pytest.warns(StatsWarning, match=r"of the 650 rows with both a score and an "
-                          r"outcome; rows left out: 300 without a score, 100 without an outcome"):
+                          r"outcome; 350 left out \(300 without a score, 100 without an "
+                          r"outcome; a row may lack both\)"):
             value = fn(df, "s", "y", "above")
         assert value == pytest.approx(reference(full["y"], full["s"]))
         with warnings.catch_warnings():

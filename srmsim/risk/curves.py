@@ -112,6 +112,7 @@ def _complete(df: pd.DataFrame, score: str, outcome: str) -> tuple[np.ndarray, n
     y = outcome_values(df, outcome)
     used = ~np.isnan(s) & ~np.isnan(y)
     info = {
+        "n_rows": len(used),
         "n_used": int(used.sum()),
         "n_missing_score": int(np.isnan(s).sum()),
         "n_missing_outcome": int(np.isnan(y).sum()),
@@ -208,8 +209,10 @@ def _warn_left_out(what: str, info: dict) -> None:
     if score or outcome:
         missing = ", ".join(p for p in (f"{score:,} without a score" if score else "",
                                          f"{outcome:,} without an outcome" if outcome else "") if p)
+        left = info["n_rows"] - info["n_used"]
         warnings.warn(f"{what} is of the {info['n_used']:,} rows with both a score and an "
-                      f"outcome; rows left out: {missing}", StatsWarning, stacklevel=3)
+                      f"outcome; {left:,} left out ({missing}; a row may lack both)",
+                      StatsWarning, stacklevel=3)
 
 
 def auc_arrays(risk: np.ndarray, y: np.ndarray) -> float:
