@@ -137,13 +137,16 @@ def test_a_whole_number_parameter_beyond_2_53_is_refused_not_rounded(value):
     assert PolicyConfig.model_validate({"parameters": {"k": 2**53}}).parameters["k"] == 2**53
 
 
-@pytest.mark.parametrize("text", ["x < 1e-400", "x < -0.5e-999", "x >= 1_0e-500"])
+@pytest.mark.parametrize("text", ["x < 1e-400", "x < -0.5e-999", "x >= 1_0e-500",
+                                  "x < 1e-200 * 1e-200", "x < 1e-200 / 1e200"])
 def test_a_number_below_every_float_is_refused_not_read_as_zero(text):
     # 1e400 was refused as not finite, 1e-400 quietly became 0
-    with pytest.raises(RuleError, match="is too small: it reads as 0"):
+    with pytest.raises(RuleError, match=r"is too small: it reads as 0|works out below every "
+                       r"float \(it reads as 0\)"):
         parse_rule("r", text, VOCAB)
 
 
-@pytest.mark.parametrize("text", ["x < 0.0", "x < 0e5", "x < 00.000", "x < 1e-310"])
+@pytest.mark.parametrize("text", ["x < 0.0", "x < 0e5", "x < 00.000", "x < 1e-310",
+                                  "x < 0 * 1e-200", "x < 1e-100 * 1e-100"])
 def test_zero_written_any_way_and_tiny_numbers_are_numbers(text):
     parse_rule("r", text, VOCAB)

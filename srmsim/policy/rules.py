@@ -812,6 +812,10 @@ def _fold(node: _Node) -> _Node:
         except FloatingPointError:
             raise _Problem("a constant part of the rule overflows (too large a number)") from None
         value = _python_scalar(value)
+        if (isinstance(node, _Arith) and node.op in ("*", "/") and value == 0
+                and all(v != 0 for v in values)):  # 1e-200 * 1e-200, as 1e200 * 1e200 above
+            raise _Problem("a constant part of the rule works out below every float (it reads "
+                           "as 0); use 0 or larger numbers")
         if not isinstance(value, bool) and isinstance(value, int) and abs(value) > _EXACT_INT:
             raise _Problem("a constant part of the rule works out beyond 2**53, where whole "
                            "numbers cannot be compared exactly")
