@@ -156,10 +156,15 @@ class RunTooBigError(SrmsimError):
     (``srmsim validate`` warns of it, and still exits 0)."""
 
 
+#: what to make smaller when a policy's case events, or request streams' events, cannot fit
+POLICY_EVENTS_ADVICE = ("make the trust, years or the policy's reach smaller (fewer students "
+                        "flagged, longer steps)")
+REQUEST_EVENTS_ADVICE = "make the backlog, the arrivals or the reworks smaller, or the years fewer"
+
+
 def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str,
                      made: str = "its policy made", events: str = "case events",
-                     advice: str = "make the trust, years or the policy's reach smaller (fewer "
-                                   "students flagged, longer steps)") -> None:
+                     advice: str = POLICY_EVENTS_ADVICE) -> None:
     """Refuse a run mid-way when its policy's events cannot fit in memory by its end.
 
     Why: how many events a policy makes (cases flagged, queued, started, reviewed...) is only

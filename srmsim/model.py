@@ -36,7 +36,12 @@ from srmsim import calendar, dynamics
 from srmsim.argtypes import MAX_SEED
 from srmsim.blocks import MIN_ROWS_PER_THREAD, BlockRunner
 from srmsim.errors import DataError, SrmsimError
-from srmsim.memory import check_events_fit, check_run_fits
+from srmsim.memory import (
+    POLICY_EVENTS_ADVICE,
+    REQUEST_EVENTS_ADVICE,
+    check_events_fit,
+    check_run_fits,
+)
 from srmsim.population import SchoolProfiles, cohort_layout, generate_schools, generate_students
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
@@ -306,6 +311,18 @@ class TrustModel(mesa.Model):
             from srmsim.admin.desk import RequestDesk
 
             self.requests = RequestDesk(scenario.requests, self.crn, self.n_weeks)
+        #: events the policy and request streams recorded each week, and in all so far: their
+        #: tables are made at the end (:meth:`_check_events_fit`)
+        self._weekly_events: list[int] = []
+        self._events_recorded = 0
+        made = [(who, kind, advice) for source, who, kind, advice in (
+            (self.policy, "its policy", "case", POLICY_EVENTS_ADVICE),
+            (self.requests, "its request streams", "request", REQUEST_EVENTS_ADVICE))
+            if source is not None]
+        #: what made them, what they are and what to make smaller, for the check's message
+        self._events_words = (" and ".join(m[0] for m in made) + " made",
+                              " and ".join(m[1] for m in made) + " events",
+                              "; or ".join(m[2] for m in made))
         self._layout_changed()
 
     def _new_students(self, uid: np.ndarray, school: np.ndarray, year: np.ndarray, step: int,
@@ -444,20 +461,14 @@ class TrustModel(mesa.Model):
         """:func:`~srmsim.memory.check_events_fit` of the policy's case events and the request
         streams' events together: both tables are made at the end, and each checked alone
         against all the memory left passed a run that needed more than there was."""
-        made = [(source.weekly_events, who, kind) for source, who, kind in (
-            (self.policy, "its policy", "case"), (self.requests, "its request streams",
-                                                  "request")) if source is not None]
-        if not made:
+        sources = [s for s in (self.policy, self.requests) if s is not None]
+        if not sources:
             return
-        weekly = [sum(week) for week in zip(*(m[0] for m in made), strict=True)]
-        advice = {"its policy": "make the trust, years or the policy's reach smaller (fewer "
-                                "students flagged, longer steps)",
-                  "its request streams": "make the backlog, the arrivals or the reworks "
-                                         "smaller, or the years fewer"}
-        check_events_fit(weekly, self.n_weeks - self.week_index - 1, self.config.name,
-                         made=" and ".join(m[1] for m in made) + " made",
-                         events=" and ".join(m[2] for m in made) + " events",
-                         advice="; or ".join(advice[m[1]] for m in made))
+        recorded = sum(s.events_recorded for s in sources)
+        self._weekly_events.append(recorded - self._events_recorded)
+        self._events_recorded = recorded
+        check_events_fit(self._weekly_events, self.n_weeks - self.week_index - 1,
+                         self.config.name, *self._events_words)
 
     def _pool_minutes_left(self) -> dict[str, float]:
         """Pool minutes of each role this week's student cases left for request streams."""

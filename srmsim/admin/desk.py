@@ -394,10 +394,6 @@ class RequestDesk:
     def __init__(self, streams: dict[str, RequestStream], crn: CRN, n_weeks: int,
                  base_dir: Path | None = None):
         self.env = simpy.Environment()
-        #: the streams' events of each week so far, the backlog's in the first (the model's
-        #: mid-run memory check), and of all weeks so far
-        self.weekly_events: list[int] = []
-        self._logged = 0
         people = pool_people(streams)
         self.streams = {name: StreamDesk(name, cfg, crn, self.env, n_weeks, base_dir, people)
                         for name, cfg in streams.items()}
@@ -410,12 +406,13 @@ class RequestDesk:
         self.env.run(until=(week + 1) * DAYS_PER_WEEK)
         for desk in self.streams.values():
             desk.close_week(week)
-        # reworks, dropouts and the staff's pace decide how many events a request makes: the
-        # check before the run counts one attempt a step (a rework of 0.9 made 6 times the
-        # events), so the model checks them as the run goes (TrustModel._check_events_fit)
-        logged = sum(len(d.log) for d in self.streams.values())
-        self.weekly_events.append(logged - self._logged)
-        self._logged = logged
+
+    @property
+    def events_recorded(self) -> int:
+        """Events logged so far, the backlog's too: reworks, dropouts and the staff's pace
+        decide how many a request makes (a rework of 0.9 made six times those the check
+        before the run counts), so the model checks them as the run goes."""
+        return sum(len(d.log) for d in self.streams.values())
 
     def requests(self) -> pd.DataFrame:
         frames = [d.requests() for d in self.streams.values()]

@@ -309,9 +309,8 @@ class PolicyEngine:
         # cost), each column kept in its own dtype until the table is built; a case's fixed
         # columns (uid, school, workflow) are kept once, by serial, in _case_keys
         self._events: list[tuple] = []
-        #: events recorded each week, and this week's so far (the mid-run memory check)
-        self._weekly_events: list[int] = []
-        self._events_this_week = 0
+        #: events recorded so far (the model's mid-run memory check)
+        self.events_recorded = 0
         self._case_keys: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._n_cases = 0  # cases ever opened: the next case's serial
         self._row_uid = model.students.uid.copy()
@@ -359,7 +358,7 @@ class PolicyEngine:
         if len(idx) == 0:
             return None
         c = self.cases
-        self._events_this_week += len(idx)
+        self.events_recorded += len(idx)
         if snapshot is None:
             snapshot = (c.serial[idx], c.step[idx], c.action[idx])
         self._events.append((
@@ -1067,13 +1066,6 @@ class PolicyEngine:
         self.delivered.new_week()
         if 4 * n_closed > len(c):
             c.keep(c.status != CLOSED)  # drop closed cases once they are a quarter; events keep the history
-        self._weekly_events.append(self._events_this_week)
-        self._events_this_week = 0
-
-    @property
-    def weekly_events(self) -> list[int]:
-        """The events recorded each week so far (the model's mid-run memory check)."""
-        return self._weekly_events
 
     @property
     def pool_minutes_used(self) -> np.ndarray:
