@@ -12,7 +12,7 @@ import numpy as np
 
 from srmsim.blocks import BlockRunner
 from srmsim.rng import CRN
-from srmsim.scenario import Scenario
+from srmsim.scenario import PopulationConfig, Scenario
 from srmsim.students import WINDOW, StudentTable
 
 #: students generated at a time: each one's draws are keyed by its uid, so generating a large
@@ -111,6 +111,23 @@ def generate_schools(scenario: Scenario, crn: CRN) -> SchoolProfiles:
     )
 
 
+def attainment_structure(pop: PopulationConfig, school_effect: np.ndarray | float,
+                         fsm: np.ndarray, sen: np.ndarray, eal: np.ndarray) -> np.ndarray:
+    """A student's expected attainment from their school's effect and their FSM, SEN and EAL
+    (flags, or the chances an unrecorded one is drawn with), centred on England's rates, so
+    that 0 is the national average and a trust with more disadvantaged students sits below
+    it: what their own component is added to."""
+    return (
+        school_effect
+        + pop.fsm_attainment_gap * fsm
+        + pop.sen_attainment_gap * sen
+        + pop.eal_attainment_gap * eal
+        - (pop.fsm_attainment_gap * NATIONAL_RATES["fsm"]
+           + pop.sen_attainment_gap * NATIONAL_RATES["sen"]
+           + pop.eal_attainment_gap * NATIONAL_RATES["eal"])
+    )
+
+
 def cohort_layout(schools: SchoolProfiles, year_groups: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """School index and year group of every student of a full school roll."""
     size = np.asarray(schools.cohort_size, dtype=np.int64)
@@ -179,15 +196,7 @@ def generate_students(
     r = pop.latent_correlation
     corr = np.full((3, 3), r) + np.eye(3) * (1 - r)
     icc = pop.attainment_icc
-    structure = (
-        schools.attainment_effect[school]
-        + pop.fsm_attainment_gap * fsm
-        + pop.sen_attainment_gap * sen
-        + pop.eal_attainment_gap * eal
-        - (pop.fsm_attainment_gap * NATIONAL_RATES["fsm"]
-           + pop.sen_attainment_gap * NATIONAL_RATES["sen"]
-           + pop.eal_attainment_gap * NATIONAL_RATES["eal"])
-    )
+    structure = attainment_structure(pop, schools.attainment_effect[school], fsm, sen, eal)
     if prior_z is not None:
         # A recorded prior attainment fixes the student's own attainment component, so that
         # engagement and wellbeing are drawn conditionally on it (the Cholesky factor's first

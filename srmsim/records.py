@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.population import NATIONAL_RATES, SchoolProfiles, _logit, sen_chance
+from srmsim.population import SchoolProfiles, _logit, attainment_structure, sen_chance
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 
@@ -259,19 +259,18 @@ class RecordPopulation:
                               for r in self.rows_by_school])
         eal_share = np.array([_known_share(self.eal[r], pop.eal_rate)
                               for r in self.rows_by_school])
-        shares = {"fsm": fsm_share, "eal": eal_share}
         return SchoolProfiles(
             cohort_size=per_year.astype(np.int64),
             fsm_logit=np.array([_logit(p) for p in fsm_share]),
             eal_logit=np.array([_logit(p) for p in eal_share]),
-            attainment_effect=self._attainment_effects(scenario, shares,
+            attainment_effect=self._attainment_effects(scenario, fsm_share, eal_share,
                                                        drawn.attainment_effect),
             engagement_effect=drawn.engagement_effect,
             absence_effect=drawn.absence_effect,
         )
 
-    def _attainment_effects(self, scenario: Scenario, shares: dict[str, np.ndarray],
-                            drawn: np.ndarray) -> np.ndarray:
+    def _attainment_effects(self, scenario: Scenario, fsm_share: np.ndarray,
+                            eal_share: np.ndarray, drawn: np.ndarray) -> np.ndarray:
         """Each school's attainment effect as its records show it: the mean of its pupils'
         recorded prior attainment less what their FSM, SEN and EAL explain, shrunk as a random
         effect (``icc / (icc + (1 - icc) / n)``); the drawn effect where none is recorded.
@@ -291,15 +290,12 @@ class RecordPopulation:
         code = self.df["_school"].to_numpy()
         # an unknown flag counts at the chance the simulation draws it with: FSM and EAL at
         # the school's share, SEN at its chance given FSM (the pupil's, or the school's share)
-        fsm = np.where(self.fsm >= 0, self.fsm, shares["fsm"][code])
-        eal = np.where(self.eal >= 0, self.eal, shares["eal"][code])
+        fsm = np.where(self.fsm >= 0, self.fsm, fsm_share[code])
+        eal = np.where(self.eal >= 0, self.eal, eal_share[code])
         with_fsm, without = (sen_chance(pop.sen_rate, pop.fsm_rate, np.array([f]))[0]
                              for f in (True, False))
         sen = np.where(self.sen >= 0, self.sen, fsm * with_fsm + (1 - fsm) * without)
-        explained = (pop.fsm_attainment_gap * fsm + pop.sen_attainment_gap * sen
-                     + pop.eal_attainment_gap * eal
-                     - sum(getattr(pop, f"{k}_attainment_gap") * NATIONAL_RATES[k]
-                           for k in ("fsm", "sen", "eal")))
+        explained = attainment_structure(pop, 0.0, fsm, sen, eal)
         j = len(self.school_ids)
         n = np.bincount(code[has], minlength=j).astype(float)
         total = np.bincount(code[has], weights=(self.prior_z - explained)[has], minlength=j)
