@@ -132,14 +132,20 @@ def sensitivity_table(table: pd.DataFrame, registry: dict[str, Outcome], level: 
     return shown, raw, morris
 
 
+def _has_runs(folder: Path) -> bool:
+    """Whether ``folder`` is an experiment's, whose runs the sensitivity and discovery files
+    are checked against (the sections are also drawn from bare files, which have none)."""
+    return (folder / "manifest.json").is_file()
+
+
 def _check_indices(table: pd.DataFrame, folder: Path, path: Path) -> None:
     """sensitivity.csv holds the indices its folder's runs give (computed again, as `srmsim
     sensitivity` did, and compared to the 6 digits the file keeps): an S1 edited from 0.07 to
     0.99 was shown as the parameter's share of the variance."""
     from srmsim.explore.sensitivity import COLUMNS, sensitivity
 
-    if "level" not in table or table.empty or not (folder / "manifest.json").is_file():
-        return  # an older srmsim's file (its settings unknown), or no experiment's runs
+    if "level" not in table or table.empty:  # an older srmsim's file: its settings unknown
+        return
     variants = list(dict.fromkeys(table["variant"]))
     differences = bool((table["target"] != table["variant"]).any())
     expected = sensitivity(folder, outcomes=list(dict.fromkeys(table["outcome"])),
@@ -176,7 +182,8 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
                           f"corrupt); {AGAIN}")
     for col in COLUMNS[5:]:
         table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
-    _check_indices(table, folder, path)
+    if _has_runs(folder):
+        _check_indices(table, folder, path)
     page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
     index_columns = ["mu_star", "sigma"] if (table["method"] == "morris").any() else ["S1", "ST"]
     constant = table[index_columns].isna().all(axis=1)
@@ -224,8 +231,6 @@ def _check_box(box: pd.DataFrame, folder: Path, where: Path) -> None:
     a newer one's box again.)"""
     from srmsim.explore.tables import Explored
 
-    if not (folder / "manifest.json").is_file():  # (not an experiment: no runs to check by)
-        return
     bounds = Explored(folder).bounds
     for i, row in enumerate(box.itertuples(index=False)):
         drawn = bounds.get(str(row.parameter))
@@ -245,7 +250,7 @@ def _check_discovery(about: dict, box: pd.DataFrame, traj: pd.DataFrame, folder:
     from srmsim.explore.discovery import discover
 
     options = about.get("prim")
-    if options is None or not (folder / "manifest.json").is_file():
+    if options is None:
         return
     if not (isinstance(options, dict) and set(options) == {"peel_alpha", "paste_alpha",
                                                             "mass_min"}):
@@ -300,8 +305,9 @@ def discovery_section(page: Page, folder: Path) -> None:
                                                       or int(whole["cases"].iloc[0]) != cases)):
         raise SrmsimError(f"{where}: its {cases:,} cases of {runs:,} runs are not those of "
                           f"prim_trajectory.csv's first box; {AGAIN}")
-    _check_box(box, folder, d / "prim_box.csv")
-    _check_discovery(about, box, traj, folder, where)
+    if _has_runs(folder):
+        _check_box(box, folder, d / "prim_box.csv")
+        _check_discovery(about, box, traj, folder, where)
     page.h2("When does it happen (scenario discovery)", "discovery")
     condition = json_text(about, "condition", where, "?")
     variant = json_text(about, "variant", where, "?")
