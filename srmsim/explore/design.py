@@ -28,6 +28,14 @@ from srmsim.labels import StrictModel
 MAX_RUNS = 1_000_000
 
 
+def points_in_words(runs: str, method: str, common_seed: bool) -> str:
+    """``runs`` (a count, or ``2 to 3``) of one variant of a Sobol or Morris design as what
+    they are, the design's points (not replications: common seeds, dependent points; a reader
+    was told "48 replications" and then that they were not)."""
+    seeds = "one seed" if common_seed else "a seed each"
+    return f"{runs} points of a {method.capitalize()} design ({seeds})"
+
+
 class DesignConfig(StrictModel):
     method: Literal["lhs", "sobol", "morris"] = "lhs"
     n: Annotated[int, Field(ge=2, le=65_536)] | None = Field(
@@ -65,13 +73,8 @@ class DesignConfig(StrictModel):
         return self.fixed_size and (self.seeds or "common") == "common"
 
     def runs_in_words(self, runs: str) -> str:
-        """``runs`` (a count, or ``2 to 3``) of one variant as what they are: replications, or
-        a Sobol or Morris design's points (not replications: common seeds, dependent points;
-        a reader was told "48 replications" and then that they were not)."""
-        if not self.fixed_size:
-            return f"{runs} replication{'' if runs == '1' else 's'}"
-        seeds = "one seed" if self.common_seed else "a seed each"
-        return f"{runs} points of a {self.method.capitalize()} design ({seeds})"
+        """:func:`points_in_words` of this (Sobol or Morris) design."""
+        return points_in_words(runs, self.method, self.common_seed)
 
     def size(self, d: int) -> int:
         if self.n is None:  # _check: only lhs has no n

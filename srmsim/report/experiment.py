@@ -20,7 +20,7 @@ from srmsim.experiment.compare import (
 )
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
-from srmsim.explore.design import DesignConfig
+from srmsim.explore.design import points_in_words
 from srmsim.labels import cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
 from srmsim.report.files import TEXT_LIMIT, json_mapping, json_text, json_time, school_number
@@ -381,19 +381,14 @@ def _replications(res: ExperimentResult) -> str:
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
-def _design(manifest: Mapping) -> DesignConfig | None:
-    """The experiment's Sobol or Morris design as its manifest records it (None: replications,
-    or a design srmsim cannot read, whose note :func:`design_note` leaves out too)."""
+def _design_points(manifest: Mapping, runs: str) -> str | None:
+    """``runs`` per variant as the points of the Sobol or Morris design the manifest records,
+    or None (replications: the default design, or none)."""
     design = manifest_design(manifest)
-    if design is None:
+    if design is None or design.get("method") not in ("sobol", "morris"):
         return None
-    keys = ("method", "n", "seeds", "second_order", *(("levels",) if design.get("method")
-                                                       == "morris" else ()))
-    try:  # (the manifest holds every field, the defaults of other methods' too)
-        parsed = DesignConfig.model_validate({k: design[k] for k in keys if k in design})
-    except ValueError:
-        return None
-    return parsed if parsed is not None and parsed.fixed_size else None
+    return points_in_words(runs, str(design["method"]),
+                           (design.get("seeds") or "common") == "common")
 
 
 def build(res: ExperimentResult) -> Page:
@@ -410,7 +405,7 @@ def build(res: ExperimentResult) -> Page:
     # (what is shared) gave "2 per variant" as if the experiment had planned two
     failed = res.failures
     per_variant = _replications(res)
-    design = _design(m)
+    points = _design_points(m, per_variant)
     if failed:
         page.note(esc(failed_note(failed, "the folder's failures/")))
     base = res.scenario(res.baseline)
@@ -421,8 +416,8 @@ def build(res: ExperimentResult) -> Page:
             ("replications", f"{per_variant} per variant, with common random numbers "
              "(replication i of every variant uses the same seed)"
              + (f"; {plural(len(failed), 'run')} failed" if failed else ""))
-            if design is None else
-            ("runs per variant", f"{design.runs_in_words(per_variant)}: run i of every variant "
+            if points is None else
+            ("runs per variant", f"{points}: run i of every variant "
              "is the same point" + (f"; {plural(len(failed), 'run')} failed" if failed else "")),
             ("root seed", json_text(m, "root_seed", where, "not recorded")),
             ("srmsim version", json_text(versions, "srmsim", where, "?")),
@@ -475,9 +470,9 @@ def build(res: ExperimentResult) -> Page:
         discovery_section(page, res.path)
 
     page.h2("How to read this report", "method")
-    runs = (f"Every variant was run {esc(per_variant)} times" if design is None else
-            f"Every variant was run at the {esc(design.runs_in_words(per_variant))}")
-    paired = ("replications" if design is None else
+    runs = (f"Every variant was run {esc(per_variant)} times" if points is None else
+            f"Every variant was run at the {esc(points)}")
+    paired = ("replications" if points is None else
               "points (what it holds is in the note under the effects)")
     page.raw("<p>" + runs + (" (some runs failed)" if failed else "") + ". Run i of "
              "every variant shares its random numbers, so differences come from the policy, not "
