@@ -35,7 +35,7 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
 
     if not 0.5 <= args.level < 1:
         raise SrmsimError("--level must be between 0.5 and 1")
-    if float(f"{args.level:{LEVEL_FORMAT[1:]}}") != args.level:
+    if float(LEVEL_FORMAT % args.level) != args.level:
         # sensitivity.csv holds it to 6 digits: 0.9999999999 was written as 1, a file the
         # report then refused, and with it every later report of the folder
         raise SrmsimError(f"--level {args.level!r}: give at most 6 significant digits, below "

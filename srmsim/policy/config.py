@@ -32,7 +32,6 @@ import numbers
 import re
 from typing import Annotated, Literal, get_args
 
-import numpy as np
 from pydantic import (
     AfterValidator,
     ConfigDict,
@@ -44,6 +43,7 @@ from pydantic import (
 )
 
 from srmsim.labels import Label, StrictModel, check_distinct
+from srmsim.policy.rules import _parameter_value
 
 #: a shift of a logit, SD or months: bounded so a typo (1e300) is reported, not simulated
 Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
@@ -349,10 +349,11 @@ class PolicyConfig(_Strict):
         a rule would compare with instead: 2**53 + 1 read as 2**53, without a word)."""
         if isinstance(v, dict):
             for name, value in v.items():
-                if (isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-                        and abs(int(value)) > 2**53):  # (numpy's integers are Integral too)
-                    raise ValueError(f"parameter {name!r} is beyond 2**53, where whole numbers "
-                                     "cannot be compared exactly")
+                if isinstance(value, numbers.Integral):  # (numpy's integers are Integral too)
+                    try:  # the rules' own check of a value
+                        _parameter_value(value)
+                    except ValueError as err:
+                        raise ValueError(f"parameter {name!r} {err}") from None
         return v
 
     @field_validator("rules", mode="before")
