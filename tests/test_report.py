@@ -707,8 +707,9 @@ def test_optimise_prints_the_front_in_units_and_the_best_policy_in_words(optimis
     front_shown = len(front)
     evaluated = pd.read_csv(optimise_dir / "front_effects.csv")["variant"].nunique()
     if evaluated < front_shown:  # front_max 2: which of the front were re-evaluated is said
-        assert (f"re-evaluated against the baseline ({evaluated} of the {front_shown}, spread "
-                "along attendance (reevaluate.front_max); 2 fresh replications):") in printed
+        assert (f"re-evaluated against the baseline ({evaluated} of the {front_shown} front "
+                "policies, spread along attendance (reevaluate.front_max); 2 fresh "
+                "replications):") in printed
     assert not re.search(r"\d\.\d{7,}", printed), "a float printed with all its digits"
     assert "True" not in printed and "False" not in printed and "nan" not in printed
 

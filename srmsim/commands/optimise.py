@@ -41,6 +41,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
         front_levers,
         front_table,
         lever_text,
+        reevaluated_policies,
         regret_display,
         short_names,
     )
@@ -67,11 +68,8 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     renamed = [f"{short} = {key}" for key, short in short_names(levers).items() if key != short]
     if renamed:
         print("levers: " + "; ".join(renamed))
-    evaluated = res["effects"]["variant"].nunique() if len(res["effects"]) else 0
-    which = ("" if evaluated >= len(front) else
-             f"{evaluated} of the {len(front)}, spread along "
-             f"{get_outcome(objectives[0]).label.lower()} (reevaluate.front_max); ")
-    print(f"re-evaluated against the baseline ({which}"
+    which = reevaluated_policies(res["effects"], len(front), objectives)
+    print(f"re-evaluated against the baseline ({which + '; ' if which else ''}"
           f"{plural(opt.config.reevaluate.replications, 'fresh replication')}):")
     print(format_effects(res["effects"], file="front_effects.csv"))
     if "regret" in res:

@@ -462,6 +462,18 @@ def _front_effects(path: Path, meta: dict, objectives: dict[str, str], constrain
     return effects
 
 
+def reevaluated_policies(effects: pd.DataFrame, front: int, objectives: list[str]) -> str:
+    """Which of the front's ``front`` policies the re-evaluation ``effects`` cover, when
+    ``reevaluate.front_max`` left some out ("" when it covers them all): a front policy
+    missing from the re-evaluation went unexplained."""
+    evaluated = effects["variant"].nunique() if len(effects) else 0
+    if evaluated >= front:
+        return ""
+    first = get_outcome(objectives[0]).label.lower() if objectives else "?"
+    return (f"{evaluated} of the {front} front policies, spread along {first} "
+            "(reevaluate.front_max)")
+
+
 def build_optimise(path: Path) -> Page:
     """The report of an ``srmsim optimise`` folder."""
     from srmsim.experiment.compare import effects_display
@@ -538,11 +550,8 @@ def build_optimise(path: Path) -> Page:
     if eff is not None:
         page.h2("The front re-evaluated", "reevaluated")
         n = json_count(meta, "reevaluate_replications", where)
-        evaluated = eff["variant"].nunique()
-        first = get_outcome(next(iter(objectives))).label.lower() if objectives else "?"
-        page.p(("Each front policy" if evaluated >= len(front) else
-                f"{evaluated} of the {len(front)} front policies, spread along {first} "
-                "(reevaluate.front_max),")
+        which = reevaluated_policies(eff, len(front), list(objectives))
+        page.p((f"{which[0].upper()}{which[1:]}," if which else "Each front policy")
                + " against the baseline on "
                + (f"{n} fresh replications" if n else "fresh replications")
                + ": differences paired by replication, with 95% simulation intervals (Monte-Carlo "
