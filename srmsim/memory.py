@@ -190,10 +190,10 @@ def check_events_fit(weekly_events: list[int], weeks_left: int, scenario: str,
     if have is not None and need > have:
         raise RunTooBigError(
             f"scenario {scenario!r}: {made} {recorded:,} {events} in its first "
-            f"{weeks} weeks (at least {rate:,} a week lately), so about {total:,} by the end of "
-            f"the run, whose events table needs about {amount(need)} of memory, and "
-            f"{amount(max(have, 0))} is available;\n"  # (a line of its own: never cut off)
-            f"stopped before that (nothing written): {advice}")
+            f"{weeks} weeks (at least {rate:,} a week lately);\n"  # (lines of their own: the
+            f"so about {total:,} by the end of the run, whose events table needs about "  # CLI
+            f"{amount(need)} of memory, and {amount(max(have, 0))} is available;\n"  # cuts
+            f"stopped before that (nothing written): {advice}")  # lines past MAX_LINE)
 
 
 def amount(nbytes: float) -> str:

@@ -18,6 +18,7 @@ import yaml
 import srmsim.model
 from srmsim import memory
 from srmsim.cli import main
+from srmsim.errors import MAX_LINE
 from srmsim.model import TrustModel
 from srmsim.scenario import load_scenario
 
@@ -34,7 +35,7 @@ def test_the_events_so_far_and_the_least_recent_week_are_costed(monkeypatch):
         memory.check_events_fit(weekly, 35, "x")
     text = str(err.value)
     assert text.startswith("scenario 'x': its policy made 12,700 case events in its first 4 weeks "
-                           "(at least 1,000 a week lately), so about 47,700 by the end")
+                           "(at least 1,000 a week lately);\nso about 47,700 by the end")
     assert f"needs about {memory.amount(need)} of memory, and 4 MiB is available" in text
     assert "nothing written" in text
     monkeypatch.setattr(memory, "available_bytes", lambda: need)
@@ -43,6 +44,21 @@ def test_the_events_so_far_and_the_least_recent_week_are_costed(monkeypatch):
     memory.check_events_fit(weekly[:3], 35, "x")  # not a fourth week: not checked
     memory.check_events_fit([*weekly, 0, 0, 0, 0], 31, "x")  # quiet lately: what is held fits
     memory.check_events_fit(weekly, 0, "x")  # the last week: the table is being made
+
+
+def test_every_line_of_the_message_fits_the_cli_line_with_the_longest_names(monkeypatch):
+    """The CLI cuts a line past MAX_LINE: with a 64-character scenario name, both sources and
+    figures of ten digits, no line of the message may be cut (its figures were)."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)
+    weekly = [1_234_567_890 // 40] * 36
+    with pytest.raises(memory.RunTooBigError) as err:
+        memory.check_events_fit(weekly, 3, "n" * 64, "its policy and its request streams made",
+                                "case and request events", memory.POLICY_EVENTS_ADVICE
+                                + "; or " + memory.REQUEST_EVENTS_ADVICE)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3
+    assert all(len(line) <= MAX_LINE for line in lines), [len(line) for line in lines]
+    assert "1,111,111,092 case and request events" in lines[0]
     monkeypatch.setattr(memory, "available_bytes", lambda: None)  # the system does not say
     memory.check_events_fit(weekly, 35, "x")
 
