@@ -394,3 +394,79 @@ def test_printed_thresholds_are_the_published_ones(tmp_path: Path, capsys):
     assert any(len(t.replace(".", "").lstrip("0")) >= 5 for t in written)  # the case at issue
     for t in re.findall(r"threshold ([0-9.]+)", out):
         assert t in written or float(t) in set(table["threshold"]), t
+
+
+def test_best_f1_says_when_flagging_everyone_beats_every_threshold(tmp_path: Path, capsys):
+    """Flags are strict (score < t), so no row of the table flags everyone: with a common
+    outcome and a score that tells nothing, 'best F1' praised a row worse than flagging all."""
+    rng = np.random.default_rng(3)
+    n = 300
+    useless = students(n_schools=3, n=100).assign(
+        attendance_rate=rng.integers(0, 5, n) / 4, withdrawn=rng.random(n) < 0.7)
+    folder = simulated_folder(tmp_path, useless)
+    assert main(["thresholds", str(folder), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "t")]) == 0
+    out = capsys.readouterr().out
+    p = useless["withdrawn"].mean()
+    everyone = 2 * p / (1 + p)  # precision p, recall 1
+    best = pd.read_csv(tmp_path / "t" / "thresholds.csv")["f1"].max()
+    assert everyone > best
+    assert (f"best of the table's thresholds only: flagging every one of the {n} students "
+            f"would give F1 {everyone:.3f}") in out
+    # a score that does tell: no such line
+    (tmp_path / "good").mkdir()
+    folder2 = simulated_folder(tmp_path / "good")
+    assert main(["thresholds", str(folder2), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "t2")]) == 0
+    out = capsys.readouterr().out
+    assert "best F1: threshold" in out and "flagging every one" not in out
+
+
+@pytest.mark.parametrize("column", ["uid", "student_id", "id"])
+def test_a_student_twice_is_refused(tmp_path: Path, capsys, column: str):
+    """A file appended to itself counted every student twice (a band of 5 and 5 passed as 10
+    and 10 on real data): a repeated student id is refused, naming rows, not the id."""
+    df = students(n_schools=3).rename(columns={"uid": column})
+    df = pd.concat([df, df.iloc[[7]]], ignore_index=True)
+    path = tmp_path / "twice.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    # rows as the file numbers its lines (the header is line 1)
+    assert (f"twice.csv: column '{column}' (student id) repeats: row {len(df) + 1} has the id "
+            "of row 9") in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_group_named_like_missing_names_the_file(tmp_path: Path, capsys):
+    df = students(n_schools=3).astype({"sex": object})
+    df.loc[3, "sex"] = "(missing)"
+    path = tmp_path / "labels.csv"
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--by", "sex"]) == 2
+    assert capsys.readouterr().err.startswith(f"srmsim: error: {path}: column 'sex'")
+
+
+def test_many_given_thresholds_not_published_are_counted_not_listed(tmp_path: Path, capsys):
+    """Real data: 100,000 thresholds given printed every one not published on one 3 MB line."""
+    path = tmp_path / "export.csv"
+    students(n_schools=6, n=300).to_csv(path, index=False)
+    given = [f"{0.5 + i / 4000:.6f}" for i in range(2000)]
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "40", "--thresholds", *given]) == 0
+    out = capsys.readouterr().out
+    (note,) = [x for x in out.splitlines() if "not published" in x]
+    assert len(note) < 600 and re.search(r"and [\d,]+ more not published", note)
+
+
+def test_real_data_capacity_beyond_the_students_says_so(tmp_path: Path, capsys):
+    path = tmp_path / "export.csv"
+    students(n_schools=6, n=300).to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "40", "--capacity", "100000"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("at capacity")]
+    assert ("the capacity is enough for every one of the 1,800 students with a score and an "
+            "outcome, but no published threshold flags them all") in line

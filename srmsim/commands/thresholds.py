@@ -490,7 +490,11 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
     s = _read_column(df, args.score, score_values, _withheld_score_problem, dc.real, label)
     y = _read_column(df, args.outcome, outcome_values, _withheld_outcome_problem, dc.real, label)
     for col in by_cols:
-        group_labels(df, col)  # its one error shows the label srmsim itself gives, no data
+        try:
+            group_labels(df, col)  # its one error shows the label srmsim itself gives, no data
+        except DataError as exc:
+            raise DataError(f"{label}: {exc}") from None
+    _check_one_row_a_student(df, label)
     used = ~np.isnan(s) & ~np.isnan(y)
     n_used = int(used.sum())
     if n_used == 0:
@@ -509,6 +513,32 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
                             f"first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
                             "a bootstrap over clusters needs every row assigned to one (or "
                             "give --cluster none)")
+
+
+#: student id columns: those of srmsim's own files (a run's students.parquet, an imported
+#: dataset's students, a policy's events) and the usual export names; the first a table has
+#: is checked for repeats
+STUDENT_ID_COLUMNS = ("uid", "student_id", "student", "pupil_id", "id")
+
+
+def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
+    """Every count is of rows taken as students: a student twice (a file appended to itself,
+    two exports joined) would count twice, and on real data make a band of 5 and 5 pass the
+    threshold of 10. Refused where the table has a student id column; names rows, not ids."""
+    import numpy as np
+
+    for col in STUDENT_ID_COLUMNS:
+        if col not in df.columns:
+            continue
+        ids = df[col]
+        repeated = ids.notna().to_numpy() & ids.duplicated(keep="first").to_numpy()
+        if repeated.any():
+            at = int(np.flatnonzero(repeated)[0])
+            first = int(np.flatnonzero((ids == ids.iloc[at]).to_numpy())[0])
+            raise DataError(f"{label}: column '{col}' (student id) repeats: row {df.index[at]} "
+                            f"has the id of row {df.index[first]}; each row must be one "
+                            "student, counted once")
+        return
 
 
 def _read_column(df: pd.DataFrame, column: str, read, withheld, real: bool, label: str):
@@ -677,14 +707,21 @@ def _nearest(cuts: np.ndarray, t: float) -> list[float]:
     return [float(c) for c in cuts[max(i - 1, 0):i + 1]]
 
 
+#: given thresholds the note on those not published names (the rest are counted)
+DROPPED_SHOWN = 6
+
+
 def _dropped_note(choice: GridChoice, n: int) -> str:
     """Which given thresholds were not published, and the nearest that could be: a given
     threshold is published only where it flags the same pupils as one of the grid's."""
 
     parts = []
-    for t in choice.dropped:
+    for t in choice.dropped[:DROPPED_SHOWN]:
         near = [f"{c:g}" for c in _nearest(choice.cuts, t)]
         parts.append(f"{t:g} (nearest: {' or '.join(near)})" if near else f"{t:g}")
+    more = len(choice.dropped) - DROPPED_SHOWN
+    if more > 0:  # (100,000 thresholds given printed a 3 MB line)
+        parts.append(f"and {more:,} more")
     return (f"thresholds {', '.join(parts)} not published: each flags other students than every "
             f"threshold of the protected grid (whose every band of scores holds at least {n} "
             f"students with and {n} without the outcome); a threshold flagging the same students "
@@ -733,6 +770,16 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
     else:
         best_f1 = risk.best_row(table, "f1")
         print("best F1: " + _describe_row(best_f1, dc))
+        # flags are strict (score < t), so no threshold of the table flags every student; with
+        # a common outcome flagging everyone (precision = the outcome rate, recall 1) can beat
+        # every row, and "best" would then praise a score that does worse than no score at all
+        everyone = 2 * prevalence / (1 + prevalence)
+        shown = not dc.real or min(n_pos, a["n_used"] - n_pos) >= dc.threshold
+        if shown and everyone > float(best_f1["f1"]):
+            print(f"  best of the table's thresholds only: flagging every one of the "
+                  f"{dc.count(a['n_used'])} students would give F1 {_fmt(everyone, False)} "
+                  "(precision the outcome rate, recall 100%): by F1 the score does worse than "
+                  "flagging everyone")
 
     if cases is not None and dc.real:
         _print_on_grid_capacity(args, table, dc, cases)
@@ -897,4 +944,8 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
         line += f", cost of the cases {_money(row['flagged'] * args.cost_per_case)}"
     if args.minutes_per_case is not None:
         line += f", staff minutes {row['flagged'] * args.minutes_per_case:,.0f}"
+    used = int(table.attrs["n_used"])
+    if cases >= used:  # (the rows used are printed above: nothing new is told)
+        line += (f"; the capacity is enough for every one of the {used:,} students with a "
+                 "score and an outcome, but no published threshold flags them all")
     print(line)
