@@ -185,6 +185,26 @@ def test_prim_finds_a_planted_box():
     assert found.trajectory["density"].iloc[0] == pytest.approx(y.mean())
 
 
+def test_prim_keeps_runs_an_ulp_past_a_bound_in_every_box():
+    """SALib's Morris grid puts the top level of (-0.8, -0.1) at -0.09999999999999998:
+    check_bounds lets it through, but the first box was the exact bounds, so such runs were
+    in no box and coverage, density and mass were of the others (box 0 held 0 of 3 cases)."""
+    top = -0.8 + 0.7000000000000001
+    assert top > -0.1
+    rng = np.random.default_rng(2)
+    a = rng.choice([-0.8, -0.8 + 0.7 / 3, -0.8 + 1.4 / 3, top], size=200)
+    b = rng.uniform(size=200)
+    x = pd.DataFrame({"a": a, "b": b})
+    y = (a == top) & (b < 0.5)
+    found = prim(x, y, bounds={"a": (-0.8, -0.1), "b": (0.0, 1.0)})
+    first = found.trajectory.iloc[0]
+    assert (first["runs"], first["cases"], first["coverage"]) == (200, y.sum(), 1.0)
+    box = found.box().set_index("parameter")
+    assert box.loc["a", "high"] == -0.1 and box.loc["a", "low"] > -0.3  # the top level kept
+    assert found.trajectory.iloc[-1]["cases"] > 0
+    assert found.members[len(found.trajectory) - 1][a == top].any()
+
+
 def test_conditions_are_parsed_never_evaluated():
     table = pd.DataFrame({"attendance_diff": [0.001, 0.003], "cost": [1.0, 2.0]})
     assert condition_cases(table, "attendance_diff < 0.002").tolist() == [True, False]
@@ -263,6 +283,13 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert leaves[0].split() == ["leaf", "box", "runs", "runs", "where", "it", "holds",
                                  "coverage", "density"]
     assert all(re.search(r" \d+%  +\d+%$", line) for line in leaves[1:-1]), leaves
+    # a PRIM option that is not a number is the option's fault, not the results folder's
+    for flag, value in (("--peel-alpha", "nan"), ("--mass-min", "inf")):
+        assert main(["discover", str(out), "--condition", "attainment_diff < 0.03", flag,
+                     value]) == 2
+        err = capsys.readouterr().err
+        assert f"error: PRIM: {flag[2:].replace('-', '_')}={value} must be a finite number" in err
+        assert str(out) not in err
     assert (out / "discovery" / "prim_trajectory.png").stat().st_size > 1000
     assert not pd.read_csv(out / "discovery" / "cart_leaves.csv").empty
     # outputs replaced whole or not at all: a failed figure leaves the earlier files byte for
@@ -566,3 +593,14 @@ def test_regret_compares_policies_only_in_states_where_each_was_measured():
     assert c.loc["a", "mean_regret"] == pytest.approx(np.mean([2.0, 1.0, 0.0]))
     assert c.loc["b", "mean_regret"] == pytest.approx(np.mean([0.0, 2.0, 0.5]))
     assert c.loc["c", "mean_regret"] == pytest.approx(np.mean([1.0, 0.0, 0.0]))
+    # the command's table and the report say so, in the same words (the table read as if every
+    # state counted)
+    from srmsim.report.explore import regret_state_notes
+
+    notes = regret_state_notes(regret(opt, runs), 4)
+    assert notes == [
+        "Attendance: only the 3 of 4 states where every policy's value was measured are "
+        "compared (in the others which policy is best is unknown).",
+        "Cost: only the 3 of 4 states where every policy's value was measured are compared (in "
+        "the others which policy is best is unknown)."]
+    assert regret_state_notes(regret(opt, runs), 3) == []

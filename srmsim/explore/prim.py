@@ -220,9 +220,15 @@ def _between(outside: float, inside: float) -> float:
 
 
 def _check_options(peel_alpha: object, paste_alpha: object, mass_min: object) -> None:
+    """PRIM's options: an SrmsimError, never a DataError (which callers read as a problem of
+    the runs: `discover --peel-alpha nan` was blamed on the results folder)."""
     for name, value, top in (("peel_alpha", peel_alpha, 0.5), ("paste_alpha", paste_alpha, 0.5),
                              ("mass_min", mass_min, 1.0)):
-        if not 0 < ck.finite_number(value, f"PRIM: {name}") < top:
+        try:
+            number = ck.finite_number(value, f"PRIM: {name}")
+        except DataError as err:
+            raise SrmsimError(str(err)) from None
+        if not 0 < number < top:
             raise SrmsimError(f"PRIM: {name}={value!r} must lie strictly between 0 and {top:g}")
 
 
@@ -245,8 +251,13 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
     names = list(frame.columns)
     xv = frame.to_numpy(dtype=float)
     n, total = len(y), int(y.sum())
-    init = check_bounds(frame, bounds, "PRIM") if bounds is not None \
-        else np.vstack([xv.min(axis=0), xv.max(axis=0)])
+    if bounds is not None:
+        init = check_bounds(frame, bounds, "PRIM")
+        # a run an ulp past a bound (which check_bounds lets through) is at the bound: outside
+        # the first box it left every box, and coverage and density, without it
+        xv = np.clip(xv, init[0], init[1])
+    else:
+        init = np.vstack([xv.min(axis=0), xv.max(axis=0)])
     lim = init.copy()
     inside = _in(xv, lim)
     result = PrimResult(names, pd.DataFrame(init, index=["low", "high"], columns=names),
