@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.population import SchoolProfiles, _logit, attainment_structure, sen_chance
+from srmsim.population import (
+    SchoolProfiles,
+    _logit,
+    attainment_sd,
+    attainment_structure,
+    sen_chance,
+)
 from srmsim.rng import CRN
 from srmsim.scenario import Scenario
 
@@ -298,7 +304,8 @@ class RecordPopulation:
         explained = attainment_structure(pop, 0.0, fsm, sen, eal)
         j = len(self.school_ids)
         n = np.bincount(code[has], minlength=j).astype(float)
-        total = np.bincount(code[has], weights=(self.prior_z - explained)[has], minlength=j)
+        own = self.prior_z * attainment_sd(pop, j) - explained  # prior_z on attainment's scale
+        total = np.bincount(code[has], weights=own[has], minlength=j)
         mean = np.divide(total, n, out=np.zeros(j), where=n > 0)
         shrink = icc / (icc + (1 - icc) / np.maximum(n, 1))
         return np.where(n > 0, shrink * mean, drawn)
