@@ -43,6 +43,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
         lever_text,
         reevaluated_policies,
         regret_display,
+        regret_state_notes,
         short_names,
     )
 
@@ -75,6 +76,8 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     if "regret" in res:
         print("regret across the states of the world:")
         print(text_table(regret_display(res["regret"]), right=set(REGRET_COLUMNS)))
+        for line in regret_state_notes(res["regret"], opt.config.reevaluate.replications):
+            print(line)
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \
         "again on re-evaluation)"
     chosen = "; ".join(f"{key} = {lever_text(v)}" for key, v in res["best_overrides"].items())
@@ -83,8 +86,9 @@ def optimise_cmd(args: argparse.Namespace) -> int:
           f": {res['best']}: {chosen}{note}")
     from srmsim.report import write_report
 
-    print(f"wrote {out / 'pareto.csv'}, {out / 'pareto.png'}, {out / 'front_effects.csv'}, "
-          f"{out / 'best_policy.yaml'}, {write_report(out)}")
+    written = ["trials.csv", "pareto.csv", "pareto.png", "front_effects.csv",
+               *(["regret.csv"] if "regret" in res else []), "best_policy.yaml"]
+    print(f"wrote {', '.join(str(out / name) for name in written)}, {write_report(out)}")
     return 0
 
 

@@ -407,6 +407,19 @@ def regret_display(reg: pd.DataFrame) -> pd.DataFrame:
                                strict=True)}})
 
 
+def regret_state_notes(reg: pd.DataFrame, states: int) -> list[str]:
+    """The objectives whose regret compares fewer states than were re-evaluated (a policy's
+    value missing in the others), in words, for the command and the report alike: the
+    command's table read as if every state counted."""
+    if "states" not in reg.columns:
+        return []
+    return [f"{get_outcome(o).label}: only the {int(used):,} of {states:,} states where every "
+            "policy's value was measured are compared (in the others which policy is best is "
+            "unknown)."
+            for o, used in reg.groupby("objective", sort=False)["states"].min().items()
+            if used < states]
+
+
 def _check_front(front: pd.DataFrame, trials: pd.DataFrame, path: Path) -> None:
     """pareto.csv is the rows of trials.csv marked ``pareto`` (all feasible), as optimise
     writes them: a front candidate edited to 99.0% and 1 hour (trials.csv: 94.7%, 61 hours),
@@ -574,11 +587,8 @@ def build_optimise(path: Path) -> Page:
         states = meta.get("reevaluate_replications")
         if "states" in reg.columns and whole(states):
             need_numbers(reg, ["states"], regret_path)
-            for o, used in reg.groupby("objective", sort=False)["states"].min().items():
-                if used < states:
-                    page.p(f"{get_outcome(o).label}: only the {int(used):,} of {states:,} states "
-                           "where every policy's value was measured are compared (in the others "
-                           "which policy is best is unknown).")
+            for note in regret_state_notes(reg, states):
+                page.p(note)
 
     page.h2("The best policy", "best")
     best = json_text(meta, "best", where)
