@@ -260,6 +260,8 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert "first-order share of variance (S1)" in capsys.readouterr().out
     assert (out / "sensitivity.png").stat().st_size > 1000
     assert len(pd.read_csv(out / "sensitivity.csv")) == len(table)
+    assert not (out / "sensitivity_second_order.csv").exists()  # no pairs were designed
+
     # scenario discovery: the gain is below 0.03 SD exactly when effect * take-up < 0.03
     found = discover(out, "attainment_diff < 0.03")
     box = found.box.set_index("parameter")
@@ -312,6 +314,46 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert main(["discover", str(out), "--condition", "attainment_diff < 0.03",
                  "--variant", "nope"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.once
+def test_second_order_indices_are_written_and_printed(tmp_path, capsys):
+    """A design with second_order: true ran the points of the second-order indices, which were
+    never reported. The boost's effect does not depend on its cost: their S2 is 0."""
+    exp = load_experiment(boost_experiment(tmp_path, method="sobol", n=8, second_order=True))
+    assert exp.replications == 8 * (2 * 2 + 2)
+    out = tmp_path / "o"
+    run_experiment(exp, out, workers=1, progress=False)
+    assert main(["sensitivity", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Second-order Sobol indices" in printed and "joint share beyond each alone (S2)" \
+        in printed
+    assert f"wrote {out / 'sensitivity.csv'}, {out / 'sensitivity.png'}, " \
+        f"{out / 'sensitivity_second_order.csv'}" in printed
+    pairs = pd.read_csv(out / "sensitivity_second_order.csv")
+    assert list(pairs.columns) == ["target", "variant", "outcome", "parameter", "other", "S2",
+                                   "S2_conf", "level"]
+    # one pair of two parameters for each target (on, off, on - off) and outcome
+    assert len(pairs) == 3 * 2
+    assert set(zip(pairs["parameter"], pairs["other"], strict=True)) == {
+        ("policy.actions.boost.cost_per_week", "policy.actions.boost.effect.attainment")}
+    diff = pairs[(pairs["target"] == "on - off") & (pairs["outcome"] == "attainment")].iloc[0]
+    assert abs(diff["S2"]) <= max(diff["S2_conf"], 0.05)
+    # the report shows them, checked against the runs as sensitivity.csv is
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "Interactions: second-order indices" in page and "sensitivity-pairs" in page
+    edited = pairs.copy()
+    edited.loc[0, "S2"] = 0.9
+    edited.to_csv(out / "sensitivity_second_order.csv", index=False)
+    assert main(["report", str(out)]) == 2
+    assert "sensitivity_second_order.csv: row 2 S2 is 0.9, but the runs give" in \
+        capsys.readouterr().err
+    # a narrower run rewrites the pairs with the indices it computed
+    assert main(["sensitivity", str(out), "--outcome", "attainment"]) == 0
+    assert set(pd.read_csv(out / "sensitivity_second_order.csv")["outcome"]) == {"attainment"}
+    assert main(["report", str(out)]) == 0
+
 
 
 @pytest.mark.parametrize("design,where", [

@@ -49,16 +49,28 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
 
 def _sensitivity(out: Path, args: argparse.Namespace) -> int:
     """:func:`sensitivity_cmd` once it holds the experiment folder's lock."""
-    from srmsim.explore.sensitivity import format_sensitivity, sensitivity, sensitivity_plot
+    from srmsim.explore.sensitivity import (
+        PAIRS_FILE,
+        format_pairs,
+        format_sensitivity,
+        sensitivity,
+        sensitivity_plot,
+    )
     from srmsim.outputs import csv_text, replace_files
     from srmsim.results import write_text
 
     table = sensitivity(out, outcomes=args.outcome, variants=args.variant, level=args.level)
-    with replace_files(out, ["sensitivity.csv", "sensitivity.png"]) as stage:  # as a pair
+    pairs = table.attrs.get("pairs")
+    written = ["sensitivity.csv", "sensitivity.png", *([PAIRS_FILE] if pairs is not None else [])]
+    with replace_files(out, ["sensitivity.csv", "sensitivity.png", PAIRS_FILE]) as stage:
         write_text(csv_text(table, float_format=LEVEL_FORMAT), stage / "sensitivity.csv")
         sensitivity_plot(table, stage / "sensitivity.png")
+        if pairs is not None:
+            write_text(csv_text(pairs, float_format=LEVEL_FORMAT), stage / PAIRS_FILE)
     print(format_sensitivity(table, _registry(out)))
-    print(f"wrote {out / 'sensitivity.csv'} and {out / 'sensitivity.png'}")
+    if pairs is not None:
+        print("\n" + format_pairs(pairs))
+    print(f"wrote {', '.join(str(out / name) for name in written)}")
     from srmsim.report import refresh_report
 
     refresh_report(out)

@@ -27,6 +27,10 @@ from srmsim.stats import _checks as ck
 #: ``level``: the confidence level of the intervals (``--level``), which a report names
 COLUMNS = ["target", "variant", "outcome", "parameter", "method", "S1", "S1_conf", "ST",
            "ST_conf", "mu_star", "mu_star_conf", "mu", "sigma", "level"]
+#: second-order Sobol indices (a design with ``second_order: true``), one row per pair of
+#: parameters, in :data:`PAIRS_FILE`
+PAIR_COLUMNS = ["target", "variant", "outcome", "parameter", "other", "S2", "S2_conf", "level"]
+PAIRS_FILE = "sensitivity_second_order.csv"
 
 
 def _outcome_values(parameters: np.ndarray, y: object, d: int) -> np.ndarray:
@@ -93,6 +97,10 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
     """Sobol or Morris indices of one outcome ``y`` (one value per design point, in design order).
 
     ``parameters`` holds the design's points (rows) with columns in sorted parameter order.
+    With a Sobol design of ``second_order: true``, the second-order indices S2 (the share of
+    the variance due to two parameters together, beyond each alone) are in
+    ``attrs["pairs"]``: one row per pair (``parameter``, ``other``), with ``S2_conf``; the
+    design's extra points are run for them.
     """
     method = design.get("method", "lhs")
     prob = problem(uncertain)
@@ -108,8 +116,12 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
     _check_design(np.asarray(parameters, dtype=float), method, prob["num_vars"],
                   bool(design.get("second_order")))
     rows = [{"parameter": name, "method": method} for name in prob["names"]]
+    names = prob["names"]
+    pairs = [{"parameter": names[i], "other": names[j]}
+             for i in range(len(names)) for j in range(i + 1, len(names))] \
+        if method == "sobol" and design.get("second_order") else []
     if _constant(y):  # no variance to apportion: round-off left indices of pure noise
-        return pd.DataFrame(rows)
+        return _with_pairs(pd.DataFrame(rows), pairs)
     if method == "sobol":
         # Saltelli's estimators divide by the variance of the base points (each block's first
         # and last rows): where only the mixed rows vary, SALib gave every index as 0 (a
@@ -131,6 +143,9 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
         for i, row in enumerate(rows):
             row.update(S1=res["S1"][i], S1_conf=res["S1_conf"][i], ST=res["ST"][i],
                        ST_conf=res["ST_conf"][i])
+        for pair in pairs:
+            i, j = names.index(pair["parameter"]), names.index(pair["other"])
+            pair.update(S2=res["S2"][i, j], S2_conf=res["S2_conf"][i, j])
     else:
         morris = require("SALib.analyze.morris")
         res = morris.analyze(prob, np.asarray(parameters, dtype=float), y, conf_level=level,
@@ -138,7 +153,12 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
         for i, row in enumerate(rows):
             row.update(mu_star=res["mu_star"][i], mu_star_conf=res["mu_star_conf"][i],
                        mu=res["mu"][i], sigma=res["sigma"][i])
-    return pd.DataFrame(rows)
+    return _with_pairs(pd.DataFrame(rows), pairs)
+
+
+def _with_pairs(frame: pd.DataFrame, pairs: list[dict]) -> pd.DataFrame:
+    frame.attrs["pairs"] = pd.DataFrame(pairs, columns=["parameter", "other", "S2", "S2_conf"])
+    return frame
 
 
 def sensitivity(results: str | Path, outcomes: list[str] | None = None,
@@ -147,7 +167,9 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
     """Sobol or Morris indices of every outcome, per variant and per paired difference.
 
     ``target`` is the variant's name for its own outcome, ``"<variant> - <baseline>"`` for its
-    paired effect (``differences=False`` leaves those out).
+    paired effect (``differences=False`` leaves those out). With a Sobol design of
+    ``second_order: true`` the second-order indices are in ``attrs["pairs"]``
+    (:data:`PAIR_COLUMNS`).
     """
     ex = Explored(results)
     if ex.design.get("method") not in ("sobol", "morris"):
@@ -163,7 +185,7 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
                           f"{agree(len(unknown), 'was', 'were')} not measured "
                           f"(measured: {', '.join(ex.outcomes)})")
     chosen = list(dict.fromkeys(variants or ex.variants))
-    frames = []
+    frames, pair_frames = [], []
     for variant in chosen:
         ex.variant(variant)  # validates the name
         table = ex.outcome_table(variant)
@@ -183,12 +205,21 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
                                     level, seed)
                 except SrmsimError as err:
                     raise SrmsimError(f"{ex.path}: {target}, {outcome}: {err}") from None
-                frame.insert(0, "outcome", outcome)
-                frame.insert(0, "variant", variant)
-                frame.insert(0, "target", target)
-                frame["level"] = level
+                pairs = frame.attrs.pop("pairs", None)
+                if pairs is None:  # (an indices() of no pairs)
+                    pairs = pd.DataFrame(columns=PAIR_COLUMNS[3:7])
+                for part in (frame, pairs):
+                    part.insert(0, "outcome", outcome)
+                    part.insert(0, "variant", variant)
+                    part.insert(0, "target", target)
+                    part["level"] = level
                 frames.append(frame)
-    return pd.DataFrame(pd.concat(frames, ignore_index=True), columns=COLUMNS)
+                pair_frames.append(pairs)
+    table = pd.DataFrame(pd.concat(frames, ignore_index=True), columns=COLUMNS)
+    if ex.design.get("method") == "sobol" and ex.design.get("second_order"):
+        table.attrs["pairs"] = pd.DataFrame(pd.concat(pair_frames, ignore_index=True),
+                                            columns=PAIR_COLUMNS)
+    return table
 
 
 #: sensitivity.png draws at most this many outcomes (columns), targets (rows) and parameters
@@ -274,6 +305,30 @@ MORRIS_MEANING = (
     "or is not a straight line.")
 ROWS_MEANING = ("Rows whose target is 'variant - baseline' are about the policy's effect; "
                 "+/- is half the width of the {level} confidence interval.")
+
+
+PAIRS_MEANING = (
+    "Second-order Sobol indices (the design has second_order: true): S2 is the share of the "
+    "variance that two parameters account for together, beyond what each does alone (their "
+    "interaction); +/- is half the width of the {level} confidence interval. Estimates near 0 "
+    "whose interval spans 0 show no interaction the design could detect.")
+
+
+def format_pairs(pairs: pd.DataFrame) -> str:
+    """The second-order indices (:data:`PAIRS_FILE`) for a reader: headings in words."""
+    import textwrap
+
+    levels = pairs["level"].dropna().unique()
+    level = percent_level(float(levels[0])) if len(levels) == 1 else "95%"
+    shown = pairs.dropna(subset=["S2"])
+    words = textwrap.fill(PAIRS_MEANING.format(level=level), width=100)
+    if not len(shown):
+        return words + "\n\n(no outcome varied)"
+    out = shown[["target", "outcome", "parameter", "other", "S2", "S2_conf"]].rename(
+        columns={"other": "with", "S2": "joint share beyond each alone (S2)",
+                 "S2_conf": "S2 +/-"})
+    return words + "\n\n" + out.to_string(index=False,
+                                            float_format=lambda v: rounded(v, ".3g"))
 
 
 def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = None) -> str:

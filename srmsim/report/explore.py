@@ -138,23 +138,31 @@ def _has_runs(folder: Path) -> bool:
     return (folder / "manifest.json").is_file()
 
 
-def _check_indices(table: pd.DataFrame, folder: Path, path: Path) -> None:
+def _check_indices(table: pd.DataFrame, folder: Path, path: Path) -> pd.DataFrame | None:
     """sensitivity.csv holds the indices its folder's runs give (computed again, as `srmsim
     sensitivity` did, and compared to the 6 digits the file keeps): an S1 edited from 0.07 to
-    0.99 was shown as the parameter's share of the variance."""
+    0.99 was shown as the parameter's share of the variance. Returns the indices computed
+    (their ``attrs["pairs"]``: the second-order ones), None for an older srmsim's file."""
     from srmsim.explore.sensitivity import COLUMNS, sensitivity
 
     if "level" not in table or table.empty:  # an older srmsim's file: its settings unknown
-        return
+        return None
     variants = list(dict.fromkeys(table["variant"]))
     differences = bool((table["target"] != table["variant"]).any())
     expected = sensitivity(folder, outcomes=list(dict.fromkeys(table["outcome"])),
                            variants=variants, differences=differences,
                            level=float(table["level"].iloc[0]))
-    keys = ["target", "outcome", "parameter", "method"]
+    _same_numbers(table, expected, ["target", "outcome", "parameter", "method"],
+                  [c for c in COLUMNS[5:] if c != "level"], path)
+    return expected
+
+
+def _same_numbers(table: pd.DataFrame, expected: pd.DataFrame, keys: list[str],
+                  numbers: list[str], path: Path) -> None:
+    """``table`` (a file's rows) holds ``expected``'s (computed again from the runs), in order,
+    to the 6 digits the file keeps."""
     same_rows = (len(expected) == len(table) and (
         expected[keys].astype(str).to_numpy() == table[keys].astype(str).to_numpy()).all())
-    numbers = [c for c in COLUMNS[5:] if c != "level"]
     if same_rows:
         a = table[numbers].to_numpy(dtype=float)
         b = expected[numbers].to_numpy(dtype=float)
@@ -166,6 +174,37 @@ def _check_indices(table: pd.DataFrame, folder: Path, path: Path) -> None:
                           f"runs give {b[row, col]:.6g} (hand-edited or corrupt); {AGAIN}")
     raise SrmsimError(f"{path}: its rows are not the indices the runs give (hand-edited or "
                       f"corrupt); {AGAIN}")
+
+
+def _pairs_section(page: Page, path: Path, expected: pd.DataFrame | None,
+                   registry: dict[str, Outcome], level: str) -> None:
+    """Second-order indices from ``sensitivity_second_order.csv`` (a design of
+    ``second_order: true``), checked against the runs as sensitivity.csv is."""
+    from srmsim.explore.sensitivity import PAIR_COLUMNS
+
+    pairs = read_csv(path)
+    need_text(pairs, PAIR_COLUMNS[:5], path)
+    need_numbers(pairs, ["S2", "S2_conf", "level"], path)
+    if expected is not None:
+        _same_numbers(pairs, expected.attrs.get("pairs", pd.DataFrame(columns=PAIR_COLUMNS)),
+                      PAIR_COLUMNS[:5], ["S2", "S2_conf"], path)
+    pairs = pairs.dropna(subset=["S2"]).reset_index(drop=True)
+    if pairs.empty:
+        return
+    page.h3("Interactions: second-order indices")
+    page.p("The design has second_order: true. S2 is the share of the variance that two "
+           "parameters account for together, beyond what each does alone; estimates near 0 "
+           f"whose {level} interval spans 0 show no interaction the design could detect.")
+    shown = pd.DataFrame({
+        "policy (or effect)": pairs["target"],
+        "outcome": [get_outcome(o, registry).label for o in pairs["outcome"]],
+        "parameter": pairs["parameter"], "with": pairs["other"],
+        "S2": [_index(v) for v in pairs["S2"]],
+        f"S2 {level} interval": [_ci(v, c) for v, c in zip(pairs["S2"], pairs["S2_conf"],
+                                                           strict=True)]})
+    page.table(shown, {"S2", f"S2 {level} interval"}, "sensitivity-pairs",
+               raw=pairs[["S2"]])
+    page.p(f"From {path.name}, written by `srmsim sensitivity`.", "meta")
 
 
 def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) -> None:
@@ -182,8 +221,7 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
                           f"corrupt); {AGAIN}")
     for col in COLUMNS[5:]:
         table[col] = pd.to_numeric(table.get(col), errors="coerce") if col in table else math.nan
-    if _has_runs(folder):
-        _check_indices(table, folder, path)
+    expected = _check_indices(table, folder, path) if _has_runs(folder) else None
     page.h2("Which assumptions drive the results (sensitivity)", "sensitivity")
     index_columns = ["mu_star", "sigma"] if (table["method"] == "morris").any() else ["S1", "ST"]
     constant = table[index_columns].isna().all(axis=1)
@@ -206,6 +244,10 @@ def sensitivity_section(page: Page, folder: Path, registry: dict[str, Outcome]) 
                 "First-order (blue) and total (orange) Sobol indices of each parameter with "
                 f"their {level} intervals, per outcome (columns) and policy or effect (rows).")
     page.p("From sensitivity.csv, written by `srmsim sensitivity`.", "meta")
+    from srmsim.explore.sensitivity import PAIRS_FILE
+
+    if (folder / PAIRS_FILE).is_file():
+        _pairs_section(page, folder / PAIRS_FILE, expected, registry, level)
 
 
 #: the shown name of the leaves' ``cases`` column (cart_leaves.csv keeps the short one)
