@@ -330,7 +330,8 @@ class TrustModel(mesa.Model):
         """New students; ``shared`` (the first table, already in the table's school order):
         generated on every core straight into the helpers' shared memory when the run has
         helpers and no records (students copying records are generated here, then shared)."""
-        traits = self.records.traits(self.crn, uid, school) if self.records is not None else None
+        traits = (self.records.traits(self.crn, uid, school, self.config.population)
+                  if self.records is not None else None)
         if shared and traits is None and self._helpers is not None:
             return self._helpers.generate(self.config, self.crn, self.school_profiles, uid,
                                           school, year, self._week_blocks.blocks(len(uid)))

@@ -135,11 +135,9 @@ def attainment_sd(pop: PopulationConfig, n_schools: int = 0) -> float:
     spread FSM, SEN and EAL add (Bernoulli at the stated shares, SEN given FSM by
     :func:`sen_chance`).
 
-    Why: a recorded prior attainment is standardised within the trust (SD 1) and becomes the
-    student's attainment, but a synthetic trust's attainment has SD ``attainment_sd`` (1.03-1.05
-    at the defaults): a trust rebuilt from records had too little attainment spread, its
-    reading-gap SD came out 0.47 +- 0.08 months below the data's at the true parameters, and
-    calibration raised ``reading_gap_sd`` to make up for it."""
+    Why: the scale a recorded prior attainment (a z-score within the trust) is put on to be a
+    student's attainment (1.03-1.05 at the defaults;
+    :meth:`srmsim.records.RecordPopulation.prior_attainment`)."""
     pf, ps, pe = pop.fsm_rate, pop.sen_rate, pop.eal_rate
     with_fsm = float(sen_chance(ps, pf, np.array([True]))[0])
     cov_fs = pf * with_fsm - pf * ps
@@ -176,8 +174,8 @@ def generate_students(
     """New students with profiles and latents; draws keyed by uid, so each is independent.
 
     ``traits`` (from real records, see :mod:`srmsim.records`) fixes any of ``sex`` (0/1 or -1
-    unknown), ``fsm``, ``sen``, ``eal`` (0/1 or -1 unknown) and ``prior_z`` (standardised prior
-    attainment, NaN unknown); unknown values are drawn as for a synthetic student.
+    unknown), ``fsm``, ``sen``, ``eal`` (0/1 or -1 unknown) and ``prior_attainment`` (on the
+    attainment's scale, NaN unknown); unknown values are drawn as for a synthetic student.
 
     ``out`` (a table of ``len(uid)`` rows, already holding every column's fill value) receives
     the students instead of a new table: a large trust is generated block by block straight
@@ -204,7 +202,7 @@ def generate_students(
     fsm = u_fsm < _sigmoid(schools.fsm_logit[school])
     sen = u_sen < sen_chance(pop.sen_rate, pop.fsm_rate, fsm)
     eal = u_eal < _sigmoid(schools.eal_logit[school])
-    prior_z = None
+    prior = None
     if traits is not None:
         def known(name: str, drawn: np.ndarray) -> np.ndarray:
             given = traits.get(name)
@@ -214,25 +212,22 @@ def generate_students(
         fsm = known("fsm", fsm.astype(np.int8)).astype(bool)
         sen = known("sen", sen.astype(np.int8)).astype(bool)
         eal = known("eal", eal.astype(np.int8)).astype(bool)
-        prior_z = traits.get("prior_z")
-        if prior_z is not None:  # standardised within the trust: on the attainment's scale
-            prior_z = prior_z * attainment_sd(pop, len(schools))
+        prior = traits.get("prior_attainment")
 
     r = pop.latent_correlation
     corr = np.full((3, 3), r) + np.eye(3) * (1 - r)
     icc = pop.attainment_icc
     structure = attainment_structure(pop, schools.attainment_effect[school], fsm, sen, eal)
-    if prior_z is not None:
+    if prior is not None:
         # A recorded prior attainment fixes the student's own attainment component, so that
         # engagement and wellbeing are drawn conditionally on it (the Cholesky factor's first
         # row is (1, 0, 0): a = z[0]).
-        has_prior = ~np.isnan(prior_z)
-        z[0, has_prior] = ((prior_z - structure) / np.sqrt(max(1 - icc, 1e-9)))[has_prior]
+        has_prior = ~np.isnan(prior)
+        z[0, has_prior] = ((prior - structure) / np.sqrt(max(1 - icc, 1e-9)))[has_prior]
     a, e, w = np.linalg.cholesky(corr) @ z[:3]
 
     # Centred on England's rates (in ``structure``), so 0 is the national average and a trust
-    # with more disadvantaged students sits below it; equals the scaled ``prior_z`` where it was
-    # recorded.
+    # with more disadvantaged students sits below it; equals the recorded prior where there is one.
     attainment = structure + np.sqrt(1 - icc) * a
     engagement_base = (
         schools.engagement_effect[school]
@@ -258,8 +253,8 @@ def generate_students(
     t.attainment[:] = attainment
     t.attainment_anchor[:] = attainment
     t.prior_attainment[:] = attainment + 0.3 * z[4]
-    if prior_z is not None:
-        t.prior_attainment[:] = np.where(np.isnan(prior_z), t.prior_attainment, prior_z)
+    if prior is not None:
+        t.prior_attainment[:] = np.where(np.isnan(prior), t.prior_attainment, prior)
     t.engagement_base[:] = engagement_base
     t.engagement_ar[:] = dyn.engagement_shock_sd * z[5]
     t.wellbeing_base[:] = wellbeing_base

@@ -15,6 +15,7 @@ import pytest
 from srmsim import risk
 from srmsim.records import RecordPopulation
 from srmsim.rng import CRN
+from srmsim.scenario import Scenario
 
 
 def _top_share_one_group_at_a_time(score: np.ndarray, share: float, groups: np.ndarray
@@ -98,11 +99,13 @@ def test_records_rows_by_school_and_resampled_traits(seed):
     uid = np.arange(500, dtype=np.int64) + int(rng.integers(0, 10**6))
     school = rng.choice(np.unique(code), uid.size)
     crn = CRN(seed)
-    traits = pop.traits(crn, uid, school)
+    traits = pop.traits(crn, uid, school, Scenario(name="t").population)
     u = crn.uniform("records.resample", 0, uid)
     for i in range(uid.size):  # each student copies a record of their own school, drawn by uid
         rows = pop.rows_by_school[school[i]]
         pick = rows[min(int(u[i] * len(rows)), len(rows) - 1)]
         assert traits["sex"][i] == pop.sex[pick] and traits["fsm"][i] == pop.fsm[pick]
-        assert np.array_equal(traits["prior_z"][i], pop.prior_z[pick], equal_nan=True)
+        assert np.array_equal(traits["prior_attainment"][i],
+                              pop.prior_attainment(Scenario(name="t").population)[pick],
+                              equal_nan=True)
         assert code[pick] == school[i]

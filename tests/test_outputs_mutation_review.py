@@ -450,10 +450,10 @@ def test_every_record_of_a_school_is_drawn_and_each_copies_its_own_row() -> None
     pop = RecordPopulation(records)
     uid = np.arange(3000)
     school = np.where(uid % 2 == 0, 0, 1)
-    traits = pop.traits(CRN(4), uid, school)
+    traits = pop.traits(CRN(4), uid, school, default_scenario().population)
     # which record each student copied, told by its prior (distinct per record)
-    z = pop.prior_z
-    picked = np.array([int(np.flatnonzero(z == v)[0]) for v in traits["prior_z"]])
+    z = pop.prior_attainment(default_scenario().population)
+    picked = np.array([int(np.flatnonzero(z == v)[0]) for v in traits["prior_attainment"]])
     assert set(picked[school == 1]) == {3}
     counts = np.bincount(picked[school == 0], minlength=3)[:3]
     assert counts.min() > 400  # about 500 each of 1500

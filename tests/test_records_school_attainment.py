@@ -39,7 +39,7 @@ def test_school_attainment_effects_are_estimated_from_the_records():
     assert np.corrcoef(effects, truth)[0, 1] > 0.95
     # what is left for the pupils' own components has (almost) no school-level part
     code = pop.df["_school"].to_numpy()
-    own = pop.prior_z - effects[code]
+    own = pop.prior_attainment(scenario.population) - effects[code]
     school_means = np.bincount(code, own) / np.bincount(code)
     spread_of_means = np.std(school_means - school_means.mean())
     assert spread_of_means < 0.5 * np.std(truth)
@@ -84,7 +84,7 @@ def test_unrecorded_flags_count_at_the_chance_the_simulation_draws_them_with():
     uid = np.arange(20000)
     school = np.repeat([0, 1], 10000).astype(np.int32)
     t = generate_students(scenario, CRN(1), schools, uid, school, np.full(20000, 7, np.int8),
-                          traits=records.traits(CRN(1), uid, school))
+                          traits=records.traits(CRN(1), uid, school, scenario.population))
     structure = (schools.attainment_effect[school] + pop.fsm_attainment_gap * t.fsm
                  + pop.sen_attainment_gap * t.sen + pop.eal_attainment_gap * t.eal
                  - sum(getattr(pop, f"{k}_attainment_gap") * NATIONAL_RATES[k]
@@ -117,7 +117,7 @@ def test_a_trust_rebuilt_from_records_has_the_generators_attainment_spread(tmp_p
     pupil's attainment: the rebuilt trust had SD 1 against a synthetic trust's 1.03-1.05, its
     reading-gap SD came out 0.47 +- 0.08 months below the data's at the true parameters, and
     calibration raised reading_gap_sd about 0.7 months to make up for it (helper 195)."""
-    from srmsim import population
+    from srmsim import records
     from srmsim.calibrate.export import generate
     from srmsim.model import TrustModel
     from srmsim.population import attainment_sd
@@ -132,7 +132,7 @@ def test_a_trust_rebuilt_from_records_has_the_generators_attainment_spread(tmp_p
         return float(np.std(TrustModel(sc, seed=4).all_students().attainment.astype(float)))
 
     rebuilt = spread()
-    monkeypatch.setattr(population, "attainment_sd", lambda pop, n_schools=0: 1.0)
+    monkeypatch.setattr(records, "attainment_sd", lambda pop, n_schools=0: 1.0)
     unscaled = spread()  # the recorded prior attainment's z-scores as they are
     scale = attainment_sd(sc.population, 10)
     assert scale > 1.03 and abs(rebuilt / unscaled - scale) < 0.005, (rebuilt, unscaled)
