@@ -699,7 +699,9 @@ def test_the_sensitivity_command_records_its_level(monkeypatch, tmp_path):
 
     def indices(x, y, bounds, design, level, seed):
         seen["level"] = level
-        return pd.DataFrame({"parameter": ["p"], "method": ["sobol"], "S1": [0.1]})
+        frame = pd.DataFrame({"parameter": ["p"], "method": ["sobol"], "S1": [0.1]})
+        frame.attrs["pairs"] = pd.DataFrame(columns=["parameter", "other", "S2", "S2_conf"])
+        return frame
 
     class Explored:
         def __init__(self, path):

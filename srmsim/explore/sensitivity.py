@@ -157,6 +157,8 @@ def indices(parameters: np.ndarray, y: np.ndarray, uncertain: dict[str, tuple[fl
 
 
 def _with_pairs(frame: pd.DataFrame, pairs: list[dict]) -> pd.DataFrame:
+    """``frame`` with the second-order indices in ``attrs["pairs"]`` (none but for a Sobol
+    design of ``second_order: true``): one return for the indices of one outcome."""
     frame.attrs["pairs"] = pd.DataFrame(pairs, columns=["parameter", "other", "S2", "S2_conf"])
     return frame
 
@@ -205,9 +207,7 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
                                     level, seed)
                 except SrmsimError as err:
                     raise SrmsimError(f"{ex.path}: {target}, {outcome}: {err}") from None
-                pairs = frame.attrs.pop("pairs", None)
-                if pairs is None:  # (an indices() of no pairs)
-                    pairs = pd.DataFrame(columns=PAIR_COLUMNS[3:7])
+                pairs = frame.attrs.pop("pairs")
                 for part in (frame, pairs):
                     part.insert(0, "outcome", outcome)
                     part.insert(0, "variant", variant)
