@@ -69,8 +69,14 @@ def traits_school_at_a_time(pop: RecordPopulation, crn: CRN, uid: np.ndarray,
 def traits_as_shipped(pop: RecordPopulation, crn: CRN, uid: np.ndarray,
                       school: np.ndarray) -> np.ndarray:
     """The records as shipped, recovered from the traits drawn: each record's row number is
-    planted in its ``prior_z`` (the copies' values), so both sides return record rows."""
-    return pop.traits(crn, uid, school)["prior_z"].astype(np.int64)
+    planted in its ``prior_z`` (the copies' values, which the traits give times the attainment
+    scale), so both sides return record rows."""
+    from srmsim.population import attainment_sd
+    from srmsim.scenario import PopulationConfig
+
+    config = PopulationConfig()
+    scaled = pop.traits(crn, uid, school, config)["prior_attainment"]
+    return np.rint(scaled / attainment_sd(config, len(pop.school_ids))).astype(np.int64)
 
 
 def main() -> None:
