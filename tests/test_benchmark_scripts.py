@@ -454,3 +454,18 @@ def test_privacy_cross_attack_finds_no_leak(tmp_path):
     for seed in (0, 1):
         assert re.search(rf"^seed {seed}: 0 count\(s\) under 10 pinned \(\d+ s\)$", out, re.M)
     assert out.rstrip().endswith("0 of 2 trusts leaked")
+
+
+# ----------------------------------------------------------------------------- sort_keys.py
+def test_sort_keys_times_both_sides(tmp_path):
+    """Two sizes, one round: a row per size with both sides' ns a key and their ratios (the
+    ratio the quotient of the two figures printed beside it, to their rounding)."""
+    out = run_script("sort_keys.py", "--sizes", "500", "2000", "--rounds", "1", tmp_path=tmp_path)
+    line_with(out, "keys", "default ns/key", "no AVX-512 ns/key", "ratio (wall)")
+    rows = [ln.split() for ln in out.splitlines() if ln.split()[:1] in (["500"], ["2,000"])]
+    assert [r[0] for r in rows] == ["500", "2,000"]
+    for r in rows:
+        default, without = finite(num(r[1])), finite(num(r[2]))
+        assert default > 0 and without > 0
+        assert r[3].endswith("x") and r[4].endswith("x")
+        assert num(r[3][:-1]) == pytest.approx(default / without, rel=0.1, abs=0.01)
