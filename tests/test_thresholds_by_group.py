@@ -18,7 +18,7 @@ from pandas.testing import assert_frame_equal
 
 from srmsim.errors import DataError
 from srmsim.risk import confusion_at, threshold_table
-from srmsim.risk._columns import group_labels, group_order
+from srmsim.risk._columns import group_labels, group_numbers, group_order
 from srmsim.risk.thresholds import left_out_problem
 
 
@@ -227,3 +227,24 @@ def test_minus_zero_and_zero_are_one_group(dtype: str) -> None:
     assert table["group"].tolist() == ["0.0", "1.0"]
     assert table["n"].tolist() == [300, 100]
     assert set(group_labels(df, "g")) == {"0.0", "1.0"}
+
+
+@pytest.mark.parametrize("values", [
+    ["b", "a", None, "10", "2", "a"],
+    [3, 1, 2, 3, 10],
+    [1.5, -0.0, 0.0, np.nan, 2.0],
+    [True, False, True],
+    pd.array([1, None, 3], dtype="Int64"),
+    pd.array(["x", None, "y", "x"], dtype="string"),
+    pd.Series(["b", None, "a", "b"], dtype=object),  # text made row by row
+    pd.Series([0.5, -0.0, 0.0, None], dtype=object),
+])
+def test_group_numbers_are_the_places_of_the_labels_in_their_order(values) -> None:
+    """group_numbers (made from the distinct values) numbers each row as its label's place in
+    group_order of group_labels, the row-by-row way."""
+    df = pd.DataFrame({"g": values})
+    labels = group_labels(df, "g")
+    groups = group_order(labels)
+    numbers, found = group_numbers(df, "g")
+    assert found == groups
+    assert [groups[i] for i in numbers] == list(labels)

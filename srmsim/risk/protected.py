@@ -50,7 +50,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.privacy import DEFAULT_THRESHOLD
-from srmsim.risk._columns import group_labels, outcome_values, require_columns, score_values
+from srmsim.risk._columns import group_numbers, outcome_values, require_columns, score_values
 from srmsim.risk.thresholds import _by_columns, _threshold_values, threshold_table
 from srmsim.stats._checks import MAX_COUNT, whole_number
 
@@ -516,7 +516,7 @@ def _grids(df: pd.DataFrame, score: str, outcome: str, by_cols: list,
         # either side kept apart (:func:`around_fences`). Each group's scores are a slice of
         # one sort (a mask a group was rows x groups at 8,000 schools); the quantiles are of
         # all the pupils only.
-        codes = pd.factorize(group_labels(df, col)[used])[0]
+        codes = pd.factorize(group_numbers(df, col)[0][used])[0]
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(codes.max(initial=-1) + 2))
         in_groups = scores[order]
@@ -545,7 +545,7 @@ def _within_coarser(cols: dict, df: pd.DataFrame, score: str, outcome: str
         return cols, {}
     s = score_values(df, score)
     used = ~np.isnan(s) & ~np.isnan(outcome_values(df, outcome))
-    codes = {c: pd.factorize(group_labels(df, c)[used])[0] for c in cols}
+    codes = {c: pd.factorize(group_numbers(df, c)[0][used])[0] for c in cols}
     out, split = {}, {}
     for fine, grid in cols.items():
         for coarse in cols:

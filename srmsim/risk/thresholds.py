@@ -28,8 +28,7 @@ from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.risk._columns import (
     check_direction,
     complete_pairs,
-    group_labels,
-    group_order,
+    group_numbers,
     outcome_values,
     require_columns,
     require_rows_used,
@@ -127,7 +126,7 @@ def _counts_and_rates(t: np.ndarray, n: np.ndarray, n_pos: np.ndarray, flagged: 
     }
 
 
-def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: np.ndarray,
+def _confusion_by_group(col: str, group: np.ndarray, groups: list[str], score: np.ndarray,
                         y: np.ndarray, used: np.ndarray, t: np.ndarray, direction: str
                         ) -> pd.DataFrame:
     """:func:`_confusion` of each group's used rows, group after group (``groups``' order),
@@ -138,8 +137,8 @@ def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: 
     at 400k pupils: 800 million comparisons) and built a frame a group, 8 s in all. Here each
     row's key is its group's number times ``width`` plus its score's rank among the distinct
     scores and thresholds (equal values, equal ranks), so sorted keys hold each group's scores
-    in order, and one ``searchsorted`` of every (group, threshold) counts the flags."""
-    group = _group_numbers(labels, groups)
+    in order, and one ``searchsorted`` of every (group, threshold) counts the flags. ``group``
+    is each row's place in ``groups`` (:func:`~srmsim.risk._columns.group_numbers`)."""
     n_groups = len(groups)
     n_missing = np.bincount(group[~used], minlength=n_groups)
     g_used, s_used = group[used], score[used]
@@ -172,14 +171,6 @@ def _confusion_by_group(col: str, labels: np.ndarray, groups: list[str], score: 
         **_counts_and_rates(np.tile(t, n_groups), per_row(n), per_row(n_pos), flagged.ravel(),
                             tp.ravel()),
     })
-
-
-def _group_numbers(labels: np.ndarray, groups: list[str]) -> np.ndarray:
-    """Each row's group as its place in ``groups`` (:func:`group_order` of ``labels``): found
-    through the distinct labels, not by comparing every row with every group."""
-    index = {g: i for i, g in enumerate(groups)}
-    codes, found = pd.factorize(labels)
-    return np.array([index[str(g)] for g in found], dtype=np.int64)[codes]
 
 
 def _threshold_values(thresholds: object) -> np.ndarray:
@@ -304,9 +295,8 @@ def threshold_table(
     else:
         parts = []
         for col in by_cols:
-            labels = group_labels(df, col)
+            group, groups_found = group_numbers(df, col)  # 'a', not np.str_('a'); 2 before 10
             ref_label = None if reference is None else reference.get(col)
-            groups_found = group_order(labels)  # 'a', not np.str_('a'); 2 before 10
             if ref_label is not None and not isinstance(ref_label, str):
                 # a list was looked up in a set (TypeError: unhashable); a number never matched
                 raise DataError(f"reference group for column '{col}' must be one group label as "
@@ -316,7 +306,7 @@ def threshold_table(
                     f"reference group {ref_label!r} for column '{col}' not found; groups: "
                     f"{groups_found}"
                 )
-            long = _confusion_by_group(col, labels, groups_found, s, y, used, t, direction)
+            long = _confusion_by_group(col, group, groups_found, s, y, used, t, direction)
             if ref_label is None:
                 ref = overall.set_index("threshold")
             else:
@@ -378,9 +368,7 @@ def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
 
     units = [("", np.zeros(len(df), dtype=np.int64), [""])]
     for col in _by_columns(by):
-        labels = group_labels(df, col)
-        groups = group_order(labels)
-        units.append((col, _group_numbers(labels, groups), groups))
+        units.append((col, *group_numbers(df, col)))
     for col, group, groups in units:
         hit = first_small(group, len(groups))
         if hit is None:
