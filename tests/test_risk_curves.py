@@ -70,6 +70,35 @@ def test_cluster_bootstrap_resamples_whole_schools():
         assert np.all(per_school == np.round(per_school))
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("direction", ["below", "above"])
+def test_cluster_table_counts_what_each_replicates_rows_sum(seed, direction):
+    """The (tie group x school) table times a replicate's draws gives the rows' running totals
+    bit for bit (the curves' bootstrap relies on it), on scores with ties and one-row
+    schools, and the same distinct pupils drawn; the draws are bootstrap_weights' own."""
+    from srmsim.risk._cluster_table import ClusterTable
+    from srmsim.risk.curves import _points, _prepare, bootstrap_draws
+
+    rng = np.random.default_rng(seed)
+    n, n_schools = int(rng.integers(1, 400)), int(rng.integers(1, 30))
+    s = np.round(rng.normal(size=n), int(rng.integers(0, 3)))  # rounded: ties
+    y = (rng.random(n) < rng.uniform(0.05, 0.95)).astype(float)
+    codes = rng.integers(0, n_schools, n)
+    codes = pd.factorize(codes, sort=True)[0].astype(np.int64)  # one-row schools, no gaps
+    prep = _prepare(s, y, direction)
+    sorted_codes = codes[prep.order]
+    n_clusters = int(codes.max()) + 1
+    table = ClusterTable(prep.y, prep.ends, sorted_codes, n_clusters)
+    weights = risk.bootstrap_weights(sorted_codes, n, 30, seed)
+    for draws, w in zip(bootstrap_draws(n_clusters, 30, seed), weights, strict=True):
+        assert np.array_equal(draws[sorted_codes], w)
+        for got, want in zip(table.points(draws), _points(prep, w), strict=True):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+        drawn = w > 0
+        assert table.drawn(draws) == (int(np.count_nonzero(drawn & (prep.y == 1))),
+                                      int(np.count_nonzero(drawn)))
+
+
 def _schools(n_schools: int, n: int, seed: int, informative_share: float = 1.0) -> pd.DataFrame:
     """Schools where the score is informative in some schools and pure noise in the others."""
     rng = np.random.default_rng(seed)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from srmsim.errors import DataError
 from srmsim.labels import percent_level, plural
+from srmsim.risk._cluster_table import ClusterTable
 from srmsim.risk._columns import (
     check_direction,
     cluster_codes,
@@ -233,22 +234,34 @@ def cluster_bootstrap_weights(
     ``codes`` are cluster indices 0..n_clusters-1 per row; the weight of a row is the number of
     times its cluster was drawn (0 if not drawn), so the replicate is a union of whole clusters.
     """
+    return _cluster_draws(n_clusters, rng)[codes]
+
+
+def _cluster_draws(n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """How many times each cluster is drawn in one replicate (``n_clusters`` draws)."""
     drawn = rng.integers(0, n_clusters, size=n_clusters)
-    counts = np.bincount(drawn, minlength=n_clusters).astype(float)
-    return counts[codes]
+    return np.bincount(drawn, minlength=n_clusters).astype(float)
 
 
 def bootstrap_weights(
     codes: np.ndarray | None, n_rows: int, n_boot: int, seed: int | np.random.Generator
 ) -> Iterator[np.ndarray]:
     """Yield ``n_boot`` weight vectors: over clusters if ``codes`` is given, else over rows."""
-    n_boot = whole_number(n_boot, "n_boot", 1, MAX_REPEATS)
-    rng = np.random.default_rng(seed_value(seed))
     if codes is None:
         codes = np.arange(n_rows)
     n_clusters = int(codes.max()) + 1 if codes.size else 0
+    for draws in bootstrap_draws(n_clusters, n_boot, seed):
+        yield draws[codes]
+
+
+def bootstrap_draws(n_clusters: int, n_boot: int, seed: int | np.random.Generator
+                    ) -> Iterator[np.ndarray]:
+    """Yield ``n_boot`` replicates' draws of each cluster (of :func:`bootstrap_weights`: its
+    weights are these at each row's cluster, from the same seed)."""
+    n_boot = whole_number(n_boot, "n_boot", 1, MAX_REPEATS)
+    rng = np.random.default_rng(seed_value(seed))
     for _ in range(n_boot):
-        yield cluster_bootstrap_weights(codes, n_clusters, rng)
+        yield _cluster_draws(n_clusters, rng)
 
 
 def _interp_right(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -423,22 +436,33 @@ def bootstrap_curves(
     auc0, ap0 = _auc_ap(tp, fp)
     roc0 = _roc_on_grid(tp, fp, grid)
     pr0 = _pr_on_grid(tp, fp, grid)
-    sorted_codes = None if codes is None else codes[prep.order]
+    # each row's cluster, in score order (rows: a cluster each)
+    sorted_codes = np.arange(s.size) if codes is None else codes[prep.order]
+    # counted once into (tie group x cluster) where that is no larger than the rows
+    table = ClusterTable(prep.y, prep.ends, sorted_codes, n_clusters) \
+        if codes is not None and ClusterTable.fits(prep.ends.size, n_clusters, s.size) else None
     aucs, aps, rocs, prs = [], [], [], []
     n_undefined = 0
     fewest_drawn = np.inf  # fewest distinct students with, or without, the outcome drawn
-    replicates = bootstrap_weights(sorted_codes, s.size, n_boot, seed)
+    replicates = bootstrap_draws(n_clusters, n_boot, seed)
     if progress and n_boot * s.size >= LONG_BOOTSTRAP:
         from srmsim.progress import progress_bar
 
         replicates = progress_bar(iterable=replicates, total=n_boot, desc="bootstrap",
                                   unit="replicate", leave=False)
-    for w in replicates:
+    for draws in replicates:
+        if table is not None:
+            btp, bfp = table.points(draws)
+            pos, rows = table.drawn(draws) if protect is not None else (0, 0)
+        else:
+            w = draws[sorted_codes]
+            btp, bfp = _points(prep, w)
+            if protect is not None:
+                drawn = w > 0
+                pos = int(np.count_nonzero(drawn & (prep.y == 1)))
+                rows = int(np.count_nonzero(drawn))
         if protect is not None:
-            drawn = w > 0
-            pos = int(np.count_nonzero(drawn & (prep.y == 1)))
-            fewest_drawn = min(fewest_drawn, pos, int(np.count_nonzero(drawn)) - pos)
-        btp, bfp = _points(prep, w)
+            fewest_drawn = min(fewest_drawn, pos, rows - pos)
         if btp[-1] <= 0 or bfp[-1] <= 0:
             n_undefined += 1
             continue
