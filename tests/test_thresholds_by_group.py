@@ -248,3 +248,29 @@ def test_group_numbers_are_the_places_of_the_labels_in_their_order(values) -> No
     numbers, found = group_numbers(df, "g")
     assert found == groups
     assert [groups[i] for i in numbers] == list(labels)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("direction", ["below", "above"])
+def test_flag_counts_are_the_plain_comparisons(seed, direction) -> None:
+    """_flag_counts (no sort of the rows) gives each group's size and, per threshold, the rows
+    with score < t (or > t) counted one by one: ties, signed zeros, infinite, repeated and
+    unsorted thresholds, empty and one-row groups."""
+    from srmsim.risk.thresholds import _flag_counts
+
+    rng = np.random.default_rng(seed)
+    n, n_groups = int(rng.integers(0, 300)), int(rng.integers(1, 12))
+    score = np.round(rng.normal(size=n), 1)
+    score[rng.random(n) < 0.1] = -0.0
+    group = rng.integers(0, n_groups, n)
+    t = np.concatenate([rng.choice(np.r_[score, 0.0, -0.0], 6), np.round(rng.normal(size=4), 1),
+                        [np.inf, -np.inf, 0.0]])
+    rng.shuffle(t)
+    sizes, flagged = _flag_counts(score, t, direction, group, n_groups)
+    flags = score[:, None] < t[None, :] if direction == "below" else score[:, None] > t[None, :]
+    for g in range(n_groups):
+        mine = group == g
+        assert sizes[g] == mine.sum()
+        assert flagged[g].tolist() == flags[mine].sum(axis=0).tolist()
+    one_size, one = _flag_counts(score, t, direction)
+    assert one_size.tolist() == [n] and one[0].tolist() == flags.sum(axis=0).tolist()
