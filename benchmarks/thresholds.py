@@ -11,8 +11,16 @@ then the protected table of real pupils' data (``protect=10``), which builds it 
 and the check of the rows such a table leaves out (``left_out_problem``), every group at once
 against a mask of every row a group, as it was before 2026-12-06.
 
+``--counting`` (added 2026-12-06) times instead the two counts ``srmsim thresholds`` on real
+data repeats on every row: a table's flags by school, counted by each score's place among the
+thresholds (``_flag_counts``) against sorted (school, score rank) keys as before; and the curves' bootstrap
+over schools, a (tie group x school) table weighted by each replicate's draws
+(``ClusterTable``) against each replicate's running totals over every row as before. Both
+sides give the same numbers to the bit (checked here).
+
     python benchmarks/thresholds.py                          # 400,000 pupils in 2,000 schools
     python benchmarks/thresholds.py --pupils 50000 --schools 250 --rounds 3
+    python benchmarks/thresholds.py --counting --pupils 2000000 --schools 800
 """
 
 from __future__ import annotations
@@ -36,8 +44,10 @@ from sides import alternate  # noqa: E402  (benchmarks/, this script's folder)
 
 from srmsim.labels import excerpt  # noqa: E402
 from srmsim.risk import confusion_at, threshold_table  # noqa: E402
+from srmsim.risk._cluster_table import ClusterTable  # noqa: E402
 from srmsim.risk._columns import group_labels, group_order  # noqa: E402
-from srmsim.risk.thresholds import left_out_problem  # noqa: E402
+from srmsim.risk.curves import _points, _prepare, bootstrap_draws  # noqa: E402
+from srmsim.risk.thresholds import _flag_counts, left_out_problem  # noqa: E402
 
 
 def pupils(n: int, schools: int, seed: int = 1) -> pd.DataFrame:
@@ -88,13 +98,81 @@ def left_out_a_mask_a_group(df: pd.DataFrame, min_count: int) -> str | None:
     return None
 
 
+def flags_by_sorting(score: np.ndarray, group: np.ndarray, n_groups: int,
+                     t: np.ndarray) -> np.ndarray:
+    """The flags of ``score < t`` by group as the table counted them before 2026-12-06: a key
+    of each row's group and score rank, the keys sorted, then one ``searchsorted``."""
+    values = np.unique(np.concatenate([score, t]))
+    width = values.size
+    keys = np.sort(group * width + np.searchsorted(values, score))
+    probe = np.arange(n_groups)[:, None] * width + np.searchsorted(values, t)[None, :]
+    sizes = np.bincount(group, minlength=n_groups)
+    return np.searchsorted(keys, probe, side="left") - (np.cumsum(sizes) - sizes)[:, None]
+
+
+def bootstrap_by_rows(prep, codes: np.ndarray, n_clusters: int, n_boot: int) -> list:
+    """Each replicate's (tp, fp) as the curves counted them before: every row weighted by its
+    school's draws, then running totals over every row."""
+    return [_points(prep, draws[codes]) for draws in bootstrap_draws(n_clusters, n_boot, 0)]
+
+
+def bootstrap_by_table(prep, codes: np.ndarray, n_clusters: int, n_boot: int) -> list:
+    """The same from the (tie group x school) table counted once."""
+    table = ClusterTable(prep.y, prep.ends, codes, n_clusters)
+    return [table.points(draws) for draws in bootstrap_draws(n_clusters, n_boot, 0)]
+
+
+def counting(df: pd.DataFrame, rounds: int, n_boot: int) -> None:
+    """``--counting``: a table's flags, and the curves' bootstrap, both ways."""
+    used = df["attendance"].notna().to_numpy()
+    s = df["attendance"].to_numpy(dtype=float)[used]
+    y = df["absent"].to_numpy(dtype=float)[used]
+    t = threshold_table(df, "attendance", "absent")["threshold"].to_numpy()
+    school = pd.factorize(df["school"].to_numpy()[used], sort=True)[0].astype(np.int64)
+    n_schools = int(school.max()) + 1
+    print(f"{s.size:,} pupils with a score, {t.size} thresholds, flags of score < t by "
+          "school, 10 tables")
+    found, best = alternate(
+        {"flags: place among thresholds":
+         lambda: [_flag_counts(s, t, "below", school, n_schools)[1] for _ in range(10)],
+         "flags: sorted keys": lambda: [flags_by_sorting(s, school, n_schools, t)
+                                        for _ in range(10)]},
+        rounds)
+    same = all(np.array_equal(a, b) for a, b in zip(*found.values(), strict=True))
+    print(f"same flags: {same}; best wall: {best[0]:.2f} s vs {best[1]:.2f} s: "
+          f"x{best[1] / best[0]:.1f}")
+    # real data: the curves are of the score in its ~100 published bands (banded here by the
+    # thresholds), resampled by school
+    band = np.searchsorted(t, s, side="right").astype(float)
+    prep = _prepare(band, y, "below")
+    codes = pd.factorize(df["school"].to_numpy()[used], sort=True)[0].astype(np.int64)
+    n_clusters = int(codes.max()) + 1
+    sorted_codes = codes[prep.order]
+    print(f"bootstrap over {n_clusters:,} schools, {prep.ends.size} bands, {n_boot} replicates")
+    found, best = alternate(
+        {"bootstrap: band x school table":
+         lambda: bootstrap_by_table(prep, sorted_codes, n_clusters, n_boot),
+         "bootstrap: every row a replicate":
+         lambda: bootstrap_by_rows(prep, sorted_codes, n_clusters, n_boot)}, rounds)
+    same = all(np.array_equal(a, b) for pa, pb in zip(*found.values(), strict=True)
+               for a, b in zip(pa, pb, strict=True))
+    print(f"same totals to the bit: {same}; best wall: {best[0]:.2f} s vs {best[1]:.2f} s: "
+          f"x{best[1] / best[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pupils", type=int, default=400_000)
     ap.add_argument("--schools", type=int, default=2_000)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--counting", action="store_true",
+                    help="time a table's flags and the curves' bootstrap, both ways")
+    ap.add_argument("--n-boot", type=int, default=200, help="replicates with --counting")
     args = ap.parse_args()
     df = pupils(args.pupils, args.schools)
+    if args.counting:
+        counting(df, args.rounds, args.n_boot)
+        return
     print(f"{len(df):,} pupils, {df['school'].nunique():,} schools, by school, "
           "attendance below each of the default thresholds")
 
