@@ -422,6 +422,18 @@ def test_thresholds_sides_give_the_same_table(tmp_path):
     assert m and m[1] == "True", out
 
 
+
+def test_thresholds_counting_sides_agree(tmp_path):
+    """``--counting``, two rounds: a table's flags by school and the curves' bootstrap over
+    schools, each both ways, give the same numbers."""
+    out = run_script("thresholds.py", "--counting", "--pupils", "6000", "--schools", "30",
+                     "--rounds", "2", "--n-boot", "20", tmp_path=tmp_path)
+    assert_rounds(out, "flags: place among thresholds", "flags: sorted keys")
+    assert_rounds(out, "bootstrap: band x school table", "bootstrap: every row a replicate")
+    assert re.search(r"same flags: True; best wall", out), out
+    assert re.search(r"same totals to the bit: True; best wall", out), out
+    assert re.search(r"^bootstrap over 30 schools, \d+ bands, 20 replicates$", out, re.M), out
+
 def test_trial_assign_sides_give_the_same_arms(tmp_path):
     out = run_script("trial_assign.py", "--students", "20000", "--schools", "40", "--rounds",
                      "2", tmp_path=tmp_path)
