@@ -97,6 +97,30 @@ def test_a_pareto_front_other_than_trials_csvs_is_refused(tmp_path, column, valu
         rexpl.build_optimise(tmp_path / "o")
 
 
+
+def test_a_front_of_whole_numbers_beside_fractions_in_trials_csv_is_accepted(tmp_path):
+    """A front whose hours are all whole (591) read from pareto.csv as "591" and the same row
+    of trials.csv, beside 610.5, as "591.0": optimise wrote every file, then its report
+    refused them as differing, and exited 2 (found by a probe, 2026-12-06)."""
+    folder = tmp_path / "o"
+    _optimise(folder)
+    trials = pd.read_csv(folder / "trials.csv")
+    trials["staff_hours"] = [610.5, 591.0, 600.25]
+    trials["chooser"] = ["a", "b", "a"]  # a lever of text
+    trials.to_csv(folder / "trials.csv", index=False)
+    front = pd.read_csv(folder / "pareto.csv")
+    front["staff_hours"] = [591]  # as optimise wrote it: "591"
+    front["chooser"] = ["b"]
+    front.to_csv(folder / "pareto.csv", index=False)
+    assert ",591,b\n" in (folder / "pareto.csv").read_text()
+    assert "Pareto" in rexpl.build_optimise(folder).render()
+    for column, value in (("staff_hours", 591.5), ("chooser", "a")):  # still told apart
+        edited = front.copy()
+        edited[column] = [value]
+        edited.to_csv(folder / "pareto.csv", index=False)
+        with pytest.raises(SrmsimError, match="pareto.csv: not the rows trials.csv marks"):
+            rexpl.build_optimise(folder)
+
 def test_an_infeasible_candidate_on_the_front_is_refused(tmp_path):
     _optimise(tmp_path / "o")
     for name in ("trials.csv", "pareto.csv"):  # both edited alike

@@ -478,10 +478,24 @@ def _check_front(front: pd.DataFrame, trials: pd.DataFrame, path: Path) -> None:
     shared = [c for c in front.columns if c in trials.columns]
     mine = front[shared].astype(str).set_index("trial").sort_index()
     theirs = listed[shared].astype(str).set_index("trial").sort_index()
-    if not mine.equals(theirs):
+    if not (mine.index.equals(theirs.index) and all(
+            _same_cells(mine[c], theirs[c]) for c in mine.columns)):
         raise SrmsimError(f"{path / 'pareto.csv'}: not the rows trials.csv marks as the front "
                           f"(a candidate, a value or a flag differs); {AGAIN}")
 
+
+
+def _same_cells(a: pd.Series, b: pd.Series) -> bool:
+    """Two columns of the same rows read from two CSV files hold the same values: as numbers
+    where both read as numbers (each file's reader guesses its own type: a front whose hours
+    are all whole, 591, read as "591", the same row in trials.csv beside 610.5 as "591.0"),
+    else as text."""
+    x, y = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    unread = (x.isna() & (a.str.lower() != "nan")) | (y.isna() & (b.str.lower() != "nan"))
+    if unread.any():  # text (a flag, a label): the text itself
+        return a.equals(b)
+    xv, yv = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+    return bool(np.array_equal(xv, yv, equal_nan=True))
 
 def _front_effects(path: Path, meta: dict, objectives: dict[str, str], constraints: dict
                    ) -> pd.DataFrame | None:
