@@ -266,6 +266,16 @@ def expand_overrides(overrides: dict[str, Any], source: str = "overrides",
 MAX_OVERRIDE_DEPTH = 64
 
 
+#: what is wrong with a dotted key that has an empty name in it (``../x``, ``a..b``, ``x.``)
+DOTTED_KEY_PROBLEM = ("is not a key path: names joined by single dots, none empty (such as "
+                      "policy.parameters.attendance_threshold)")
+
+
+def dotted_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a dotted key path (an empty name in it), or None."""
+    return DOTTED_KEY_PROBLEM if "" in str(key).split(".") else None
+
+
 def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
                   _depth: int = 0) -> dict[str, Any]:
     """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``; a problem
@@ -276,6 +286,9 @@ def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
     out: dict[str, Any] = {}
     for key, value in overrides.items():
         parts = str(key).split(".")
+        problem = dotted_key_problem(str(key))  # ('../x': the check named an empty key)
+        if problem:
+            raise ScenarioError(source, [(excerpt(str(key)), problem)])
         if _depth + len(parts) > MAX_OVERRIDE_DEPTH:
             raise ScenarioError(source, [(excerpt(str(key)), "nested deeper than "
                                           f"{MAX_OVERRIDE_DEPTH} levels")])

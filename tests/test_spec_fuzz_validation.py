@@ -152,6 +152,21 @@ def test_budget_roles_writing_one_key_are_refused(tmp_path, capsys):
           "roles write the same scenario key more than once")
 
 
+
+@pytest.mark.parametrize("key", ["../x", "policy..parameters.x", "policy.parameters.", ".x"])
+def test_keys_with_an_empty_name_are_named(tmp_path, capsys, key):
+    """'../x' as a lever was refused as "levers: unknown key", without the key; as a budget
+    role's key it was blamed on the levers (found by a probe, 2026-12-06)."""
+    lever = {key: {"low": 1, "high": 2}}
+    fails(capsys, optimisation(tmp_path, levers=lever),
+          f"levers: {key!r}: is not a key path: names joined by single dots, none empty")
+    roles = {"pastoral": key, "attendance_officer": ROLES["attendance_officer"]}
+    fails(capsys, optimisation(tmp_path, budget={"total": 1080, "roles": roles}),
+          f"budget: roles.pastoral: {key!r} is not a key path")
+    # an experiment's variant, and the same key in the overrides of a scenario
+    fails(capsys, experiment(tmp_path, variants={"none": {"policy": None}, "w": {key: 1}}),
+          f"{key!r}: is not a key path")
+
 def test_levers_and_budget_roles_that_are_uncertain_are_refused(tmp_path, capsys):
     # each replication's draw replaced the candidate's value: the search tuned nothing
     path = optimisation(tmp_path, budget={"total": 1080, "roles": ROLES}, uncertain={

@@ -76,6 +76,7 @@ from srmsim.labels import (
     StrictModel,
     check_distinct,
     check_room_for,
+    excerpt,
     printable,
 )
 from srmsim.outputs import (
@@ -91,6 +92,7 @@ from srmsim.results import write_text
 from srmsim.scenario import (
     Scenario,
     _problems,
+    dotted_key_problem,
     expand_dotted,
     expand_overrides,
     load_scenario,
@@ -193,6 +195,10 @@ class Budget(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Budget:
+        for role, key in self.roles.items():  # else blamed on the levers, without the role
+            problem = dotted_key_problem(key)
+            if problem:
+                raise ValueError(f"roles.{role}: {excerpt(key)} {problem}")
         keys = list(self.roles.values())
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:  # the later role's minutes would overwrite the earlier one's
