@@ -145,7 +145,8 @@ _OUT_OF_MEMORY_HINTS = {
     "run": "use fewer schools or students, outputs.history: none, or fewer request-stream "
            "steps, reworks or arrivals",
     "data": "export fewer rows at a time (a term, or a group of schools)",
-    "thresholds": "give fewer rows, or a smaller --n-boot",
+    "thresholds": "give fewer rows, fewer --thresholds or --by groups (a table row for each "
+                  "group and threshold), or a smaller --n-boot",
 }
 
 

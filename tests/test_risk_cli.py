@@ -470,3 +470,23 @@ def test_real_data_capacity_beyond_the_students_says_so(tmp_path: Path, capsys):
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("at capacity")]
     assert ("the capacity is enough for every one of the 1,800 students with a score and an "
             "outcome, but no published threshold flags them all") in line
+
+
+def test_out_of_memory_names_what_to_make_smaller(tmp_path: Path, capsys, monkeypatch):
+    """A table has a row for each group and threshold: 2,000 schools x 50,000 given thresholds
+    ran out of memory, and the hint named only fewer rows or a smaller --n-boot."""
+    import srmsim.risk.thresholds
+
+    def boom(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(srmsim.risk.thresholds, "_flag_counts", boom)
+    path = tmp_path / "export.csv"
+    students().to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome", "withdrawn",
+                 "--by", "school", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error: out of memory in 'srmsim thresholds'"), err
+    assert "fewer --thresholds or --by groups" in err and "Traceback" not in err
+    assert not out.exists()
