@@ -220,21 +220,25 @@ def sample_term_only(work: Path, ids: tuple[str, ...] = ("P00200", "P00201", "P0
     return read_dataset(work / "records")
 
 
-@pytest.mark.parametrize("make, pinned", [
-    # the summary's 445 pupils, attendance n 442: 3 without weekly attendance records
-    (sample_term_only, "no_sessions"),
+@pytest.mark.parametrize("make, pinned, param", [
+    # the summary's 445 pupils, attendance n 442: 3 without weekly attendance records; the
+    # attendance (442 in its digits) is withheld, so the reading gap is fitted
+    (sample_term_only, "no_sessions", "population.reading_gap_mean"),
     # the summary's 80 pupils, attainment n 76: 4 without a score
-    (lambda _: missing_few(), "sessions_no_attainment"),
+    (lambda _: missing_few(), "sessions_no_attainment", "dynamics.absence_logit"),
 ], ids=["term-only attendance", "no score"])
 def test_calibrate_beside_the_summary_gives_no_missing_count_away(tmp_path, make,
-                                                                  pinned) -> None:
+                                                                  pinned, param) -> None:
     ds = make(tmp_path)
     cells = population_truth(ds, truth_cells(ds))
     assert 0 < cells[pinned] < T
     summary = summary_counts(ds)
     assert NUMBER.fullmatch(summary["students"])  # the summary prints the pupils
-    table, _ = fitted_moments(ds, tmp_path)
+    table, _ = fitted_moments(ds, tmp_path, param)
     assert joint_attack(table, summary, cells) == []
+    rows = table.set_index("moment")
+    if pinned == "no_sessions":  # a value an exact fraction of 442: withheld, not just its n
+        assert rows.loc["attendance", "target"] == "low" and rows.loc["attendance", "n"] == "c"
     # negative control: calibrate's audit without the summary's counts, as it was, is beaten
     spec = MomentSpec.from_data(ds.students, ds.observations)
     counts = moment_counts(student_measures(ds.students, ds.observations, spec))

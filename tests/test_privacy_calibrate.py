@@ -260,12 +260,13 @@ def absent_few(n: int = 60, absent: int = 7, seed: int = 2) -> Dataset:
     return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
 
 
-def fitted_moments(ds: Dataset, tmp_path) -> tuple[pd.DataFrame, str]:
+def fitted_moments(ds: Dataset, tmp_path, param: str = "dynamics.absence_logit"
+                   ) -> tuple[pd.DataFrame, str]:
     """Calibrate one parameter briefly on ``ds``: the published fit_moments.csv as the text it
     holds, and what the command printed."""
     write_dataset(ds, tmp_path / "ds")
     status, out, err = quiet(["calibrate", str(tmp_path / "ds"), "--out", str(tmp_path / "fit"),
-                            "--params", "dynamics.absence_logit", "--max-evals", "2",
+                            "--params", param, "--max-evals", "2",
                             "--replications", "1", "--quiet"])
     assert status == 0, err
     return pd.read_csv(tmp_path / "fit" / "fit_moments.csv", dtype=str,
@@ -381,3 +382,50 @@ def test_a_hand_edited_real_data_false_keeps_the_suppression(tmp_path, source) -
     assert table.loc["persistent_absence_fsm", "target"] == "low"
     report = json.loads((tmp_path / "fit" / "fit.json").read_text())
     assert report["real_data"] is True and report["suppressed"] is True
+
+
+def _trust_missing(no_reading: int = 0, no_sessions: int = 0) -> Dataset:
+    """120 pupils in 2 schools, 4 weeks of sessions and a reading age each, less the first
+    ``no_reading`` pupils' reading ages and the last ``no_sessions`` pupils' rows."""
+    rng = np.random.default_rng(5)
+    students, obs = [], []
+    for i in range(120):
+        sid, school = f"P{i:03d}", "AB"[i % 2]
+        students.append({"student_id": sid, "school": school, "year_group": 7 + i % 3,
+                         "fsm": i % 3 == 0, "age_months": 140 + i % 12})
+        if i >= 120 - no_sessions:
+            continue
+        for w in range(4):
+            row = {"student_id": sid, "school": school, "period_type": "week", "period": w + 1,
+                   "sessions_possible": 10, "sessions_attended": int(rng.binomial(10, 0.9))}
+            if w == 0 and i >= no_reading:
+                row["reading_age_months"] = float(125 + (7 * i) % 31)
+            obs.append(row)
+    return Dataset(pd.DataFrame(students), pd.DataFrame(obs), base_meta())
+
+
+@pytest.mark.parametrize(("no_reading", "no_sessions", "withheld", "kept"), [
+    (5, 0, {"reading_gap_mean", "reading_gap_sd"}, {"attendance", "attendance_p25"}),
+    (0, 4, {"attendance", "attendance_p10", "attendance_p25", "attendance_p50",
+            "reading_gap_mean"}, set()),
+    (12, 0, set(), {"reading_gap_mean", "reading_gap_sd", "attendance"}),
+    (0, 0, set(), {"reading_gap_mean", "reading_gap_sd", "attendance", "attendance_p25"}),
+])
+def test_a_value_whose_n_would_reveal_a_small_count_is_withheld(no_reading, no_sessions,
+                                                                withheld, kept) -> None:
+    """A moment's value is an exact fraction of its n: with 5 of 120 pupils without a reading
+    age, the printed reading gap's mean and SD (n hidden) fitted n = 115 only, and the
+    summary's 120 pupils gave the 5 back; 4 without sessions came back from the attendance
+    (a probe, 2026-12-06). Such moments are withheld; 12 missing, or none, keep them."""
+    from srmsim.calibrate.disclosure import one_calendar, population_counts
+
+    ds = _trust_missing(no_reading, no_sessions)
+    spec = MomentSpec.from_data(ds.students, ds.observations)
+    measures = student_measures(ds.students, ds.observations, spec)
+    counts = moment_counts(measures).set_index("moment")
+    assert counts.loc["reading_gap_mean", "n"] == 120 - no_reading - no_sessions
+    w = protect_moments(counts.reset_index(), spec.available,
+                        population=population_counts(measures),
+                        sessions=one_calendar(measures))
+    assert withheld <= w.moments, (withheld, w.moments)
+    assert not kept & w.moments, (kept, w.moments)

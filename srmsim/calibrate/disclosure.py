@@ -16,7 +16,9 @@ quantiles bound how many students are at most 90% or 50% (:func:`mean_inequaliti
 :func:`quantile_bounds`), and the attainment-attendance slope caps the rates' spread
 (:func:`spread_pins`); such a moment is withheld if it pins a small count whatever is hidden.
 
-A moment is **withheld** when it is based on fewer students than the threshold, or when it is a
+A moment is **withheld** when it is based on fewer students than the threshold, when its ``n``
+is hidden and knowing it would pin a small count (its value is an exact fraction of ``n``: a
+mean of whole numbers, whose digits give ``n`` back: :func:`_protect_with_values`), or when it is a
 share one of whose counts is hidden (the share with either count gives the other). A withheld
 moment is not used in the fit either: a parameter fitted to it, or its simulated value near the
 target, would give it back.
@@ -597,17 +599,22 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         inequalities += mean_rules(published_quantiles)
     primary = (shown & small & ~keep) | ~shown
     priority = np.array([1.0 if c == "sessions" else 0.0 for c in names])
-    hidden = primary | protect_cells(values, primary, equations, inequalities, threshold,
-                                     priority=priority, free=free, keep=keep)
     withheld, hidden_counts = set(by_quantile) | ({"attendance"} if by_mean else set()), set()
+    # the n of a moment whose value is printed is known: kept shown where that pins no small
+    # count (:func:`_protect_with_values`), else its moments are withheld below
+    value_cells = [pos[c] for c in VALUE_CELL_ORDER if not small[pos[c]] and any(
+        CELLS[m] == (c, None) and m not in withheld for m in published)]
+    hidden, told = _protect_with_values(
+        values, primary, equations, inequalities, threshold, priority, free, keep,
+        keep | np.array([c in by_summary for c in names]), audited, value_cells)
     for m in published:
         n_cell, e_cell = CELLS[m]
         if hidden[pos[n_cell]]:
             hidden_counts.add((m, "n"))
         if e_cell is not None and hidden[pos[e_cell]]:
             hidden_counts.add((m, "events"))
-        if small[pos[n_cell]] or (e_cell is not None
-                                  and (hidden[pos[n_cell]] or hidden[pos[e_cell]])):
+        if small[pos[n_cell]] or (e_cell is None and hidden[pos[n_cell]]) or (
+                e_cell is not None and (hidden[pos[n_cell]] or hidden[pos[e_cell]])):
             withheld.add(m)
     slope = np.nan
     if SLOPE in published and SLOPE not in withheld and "value" in by_name.columns:
@@ -634,6 +641,56 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     return Withheld(frozenset(withheld), frozenset(hidden_counts), threshold,
                     population=tuple(population.items()), sessions=sessions)
 
+
+
+#: the n cells a published moment's value gives back, in the order they are kept if they can
+#: be (the students with sessions first: the attendance moments inform most parameters)
+VALUE_CELL_ORDER = ("sessions", "reading", "attainment", "both")
+
+
+
+def _protect_with_values(values: np.ndarray, primary: np.ndarray,
+                         equations: list[dict[int, float]], inequalities: list[dict[int, float]],
+                         threshold: int, priority: np.ndarray, free: np.ndarray,
+                         keep: np.ndarray, known: np.ndarray, audited: np.ndarray,
+                         value_cells: list[int]) -> tuple[np.ndarray, list[int]]:
+    """The cells to hide, with as many of ``value_cells`` (in order) kept shown as can be: the
+    n of the moments whose values are printed, which those values give back.
+
+    Why: a moment's value is an exact fraction of its n (a mean of whole numbers: the
+    attendance, the reading gap's mean and SD, a quantile's interpolation), and its digits
+    gave a hidden n back: 115 of 120 pupils with a reading age, and with it the 5 without,
+    which the n had been hidden for (a probe, 2026-12-06). So the suppression takes those n as
+    known; where, known, they pin a small count whatever else is hidden, the last of them is
+    dropped and tried again, and a moment whose n ends hidden is withheld by the caller.
+    A small count may not be left narrower than ``threshold``, or than the known counts leave
+    it with the zeros of ``free`` (nothing missing, which says nothing about anyone) known too:
+    the summary's 6 FSM pupils, all with sessions, are the 6 FSM pupils with sessions however
+    the attendance's n is printed. Returns the hidden mask and the value cells kept shown."""
+    cells = np.flatnonzero(audited)
+    need = np.zeros(len(values))
+    if value_cells and len(cells):
+        lo, hi = feasible_ranges(values, ~known & ~free, equations, inequalities, cells=cells,
+                                 enough=threshold)
+        need = np.minimum(hi - lo, threshold)
+    for k in range(len(value_cells), -1, -1):
+        told = value_cells[:k]
+        keep_k = keep.copy()
+        keep_k[told] = True
+        first = primary & ~keep_k
+        hidden = first | protect_cells(values, first, equations, inequalities, threshold,
+                                       priority=priority, free=free, keep=keep_k)
+        if not told:
+            return hidden, told
+        unknown = hidden & ~(known | keep_k)
+        check = audited & unknown
+        if not check.any():
+            return hidden, told
+        lo, hi = feasible_ranges(values, unknown, equations, inequalities,
+                                 cells=np.flatnonzero(check), free=free, enough=threshold)
+        if np.all((hi - lo)[check] >= need[check]):
+            return hidden, told
+    raise AssertionError("unreachable: no value cell kept returns above")
 
 VALUE_COLUMNS = ("target", "simulated", "difference", "se", "tolerance", "within")
 
