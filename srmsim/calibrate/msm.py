@@ -548,9 +548,9 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         else:
             fit_params.append(p)
     if not fit_params:  # each one's reason: a withheld moment is not otherwise told
-        why = [n.replace(" not fitted: ", ": ", 1) for n in notes if " not fitted: " in n]
+        reasons = [n.replace(" not fitted: ", ": ", 1) for n in notes if " not fitted: " in n]
         raise DataError(f"{data}: none of the parameters can be fitted from these data"
-                        + "".join(f"\n{w}" for w in why))
+                        + "".join(f"\n{w}" for w in reasons))
     if len(used) < len(fit_params):
         raise DataError(f"{data}: {len(fit_params)} parameters but only {len(used)} moments; "
                         "fit fewer parameters")
