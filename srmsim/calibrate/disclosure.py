@@ -507,6 +507,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     if population:  # a score without sessions is one of the pupils without sessions, ...
         inequalities += [{pos["attainment_no_sessions"]: 1.0, pos["no_sessions"]: -1.0},
                          {pos["sessions_no_attainment"]: 1.0, pos["no_attainment"]: -1.0}]
+    structural = list(inequalities)  # (the values' bounds join below)
     shown = np.zeros(len(names), dtype=bool)
     for m in published:
         n_cell, e_cell = CELLS[m]
@@ -605,7 +606,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     value_cells = [pos[c] for c in VALUE_CELL_ORDER if not small[pos[c]] and any(
         CELLS[m] == (c, None) and m not in withheld for m in published)]
     hidden, told = _protect_with_values(
-        values, primary, equations, inequalities, threshold, priority, free, keep,
+        values, primary, equations, inequalities, structural, threshold, priority, free, keep,
         keep | np.array([c in by_summary for c in names]), audited, value_cells)
     for m in published:
         n_cell, e_cell = CELLS[m]
@@ -651,6 +652,7 @@ VALUE_CELL_ORDER = ("sessions", "reading", "attainment", "both")
 
 def _protect_with_values(values: np.ndarray, primary: np.ndarray,
                          equations: list[dict[int, float]], inequalities: list[dict[int, float]],
+                         structural: list[dict[int, float]],
                          threshold: int, priority: np.ndarray, free: np.ndarray,
                          keep: np.ndarray, known: np.ndarray, audited: np.ndarray,
                          value_cells: list[int]) -> tuple[np.ndarray, list[int]]:
@@ -664,13 +666,15 @@ def _protect_with_values(values: np.ndarray, primary: np.ndarray,
     known; where, known, they pin a small count whatever else is hidden, the last of them is
     dropped and tried again, and a moment whose n ends hidden is withheld by the caller.
     A small count may not be left narrower than ``threshold``, or than the known counts leave
-    it with the zeros of ``free`` (nothing missing, which says nothing about anyone) known too:
+    it by the identities alone (``structural``: not the values' bounds, which are drawn with
+    the true n) with the zeros of ``free`` (nothing missing, which says nothing about anyone)
+    known too:
     the summary's 6 FSM pupils, all with sessions, are the 6 FSM pupils with sessions however
     the attendance's n is printed. Returns the hidden mask and the value cells kept shown."""
     cells = np.flatnonzero(audited)
     need = np.zeros(len(values))
     if value_cells and len(cells):
-        lo, hi = feasible_ranges(values, ~known & ~free, equations, inequalities, cells=cells,
+        lo, hi = feasible_ranges(values, ~known & ~free, equations, structural, cells=cells,
                                  enough=threshold)
         need = np.minimum(hi - lo, threshold)
     for k in range(len(value_cells), -1, -1):
