@@ -18,8 +18,8 @@ quantiles bound how many students are at most 90% or 50% (:func:`mean_inequaliti
 
 A moment is **withheld** when it is based on fewer students than the threshold, when its ``n``
 is hidden and knowing it would pin a small count (its value is an exact fraction of ``n``: a
-mean of whole numbers, whose digits give ``n`` back: :func:`_protect_with_values`), or when it is a
-share one of whose counts is hidden (the share with either count gives the other). A withheld
+mean of whole numbers, whose digits give ``n`` back: :func:`_protect_with_values`), or when it is
+a share one of whose counts is hidden (the share with either count gives the other). A withheld
 moment is not used in the fit either: a parameter fitted to it, or its simulated value near the
 target, would give it back.
 """
@@ -643,11 +643,9 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
                     population=tuple(population.items()), sessions=sessions)
 
 
-
 #: the n cells a published moment's value gives back, in the order they are kept if they can
 #: be (the students with sessions first: the attendance moments inform most parameters)
 VALUE_CELL_ORDER = ("sessions", "reading", "attainment", "both")
-
 
 
 def _protect_with_values(values: np.ndarray, primary: np.ndarray,
@@ -668,9 +666,9 @@ def _protect_with_values(values: np.ndarray, primary: np.ndarray,
     A small count may not be left narrower than ``threshold``, or than the known counts leave
     it by the identities alone (``structural``: not the values' bounds, which are drawn with
     the true n) with the zeros of ``free`` (nothing missing, which says nothing about anyone)
-    known too:
-    the summary's 6 FSM pupils, all with sessions, are the 6 FSM pupils with sessions however
-    the attendance's n is printed. Returns the hidden mask and the value cells kept shown."""
+    known too: the summary's 6 FSM pupils, all with sessions, are the 6 FSM pupils with sessions
+    however the attendance's n is printed. Returns the hidden mask and the value cells kept
+    shown."""
     cells = np.flatnonzero(audited)
     need = np.zeros(len(values))
     if value_cells and len(cells):
@@ -695,6 +693,7 @@ def _protect_with_values(values: np.ndarray, primary: np.ndarray,
         if np.all((hi - lo)[check] >= need[check]):
             return hidden, told
     raise AssertionError("unreachable: no value cell kept returns above")
+
 
 VALUE_COLUMNS = ("target", "simulated", "difference", "se", "tolerance", "within")
 
