@@ -560,6 +560,9 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
         # students fall), quantiles are withheld until it pins none, the attendance kept
         # the summary's own counts are known whatever this table hides
         known = keep | np.array([c in by_summary for c in names])
+        # ... and the students with sessions: the attendance's digits give them (an exact
+        # fraction of them: :func:`_protect_with_values`), so its bounds are judged with them
+        known[pos["sessions"]] |= not small[pos["sessions"]]
 
         def pinned(rules: list[dict[int, float]]) -> np.ndarray:
             lo, hi = feasible_ranges(values, ~known, equations, rules,
