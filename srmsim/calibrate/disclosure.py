@@ -608,7 +608,7 @@ def protect_moments(counts: pd.DataFrame, published: Iterable[str],
     # count (:func:`_protect_with_values`), else its moments are withheld below
     value_cells = [pos[c] for c in VALUE_CELL_ORDER if not small[pos[c]] and any(
         CELLS[m] == (c, None) and m not in withheld for m in published)]
-    hidden, told = _protect_with_values(
+    hidden = _protect_with_values(
         values, primary, equations, inequalities, structural, threshold, priority, free, keep,
         keep | np.array([c in by_summary for c in names]), audited, value_cells)
     for m in published:
@@ -656,7 +656,7 @@ def _protect_with_values(values: np.ndarray, primary: np.ndarray,
                          structural: list[dict[int, float]],
                          threshold: int, priority: np.ndarray, free: np.ndarray,
                          keep: np.ndarray, known: np.ndarray, audited: np.ndarray,
-                         value_cells: list[int]) -> tuple[np.ndarray, list[int]]:
+                         value_cells: list[int]) -> np.ndarray:
     """The cells to hide, with as many of ``value_cells`` (in order) kept shown as can be: the
     n of the moments whose values are printed, which those values give back.
 
@@ -670,32 +670,29 @@ def _protect_with_values(values: np.ndarray, primary: np.ndarray,
     it by the identities alone (``structural``: not the values' bounds, which are drawn with
     the true n) with the zeros of ``free`` (nothing missing, which says nothing about anyone)
     known too: the summary's 6 FSM pupils, all with sessions, are the 6 FSM pupils with sessions
-    however the attendance's n is printed. Returns the hidden mask and the value cells kept
-    shown."""
+    however the attendance's n is printed."""
+    def hide(keep_k: np.ndarray) -> np.ndarray:
+        first = primary & ~keep_k
+        return first | protect_cells(values, first, equations, inequalities, threshold,
+                                     priority=priority, free=free, keep=keep_k)
+
     cells = np.flatnonzero(audited)
-    need = np.zeros(len(values))
     if value_cells and len(cells):
         lo, hi = feasible_ranges(values, ~known & ~free, equations, structural, cells=cells,
                                  enough=threshold)
         need = np.minimum(hi - lo, threshold)
-    for k in range(len(value_cells), -1, -1):
-        told = value_cells[:k]
+    for k in range(len(value_cells), 0, -1):
         keep_k = keep.copy()
-        keep_k[told] = True
-        first = primary & ~keep_k
-        hidden = first | protect_cells(values, first, equations, inequalities, threshold,
-                                       priority=priority, free=free, keep=keep_k)
-        if not told:
-            return hidden, told
-        unknown = hidden & ~(known | keep_k)
-        check = audited & unknown
+        keep_k[value_cells[:k]] = True
+        hidden = hide(keep_k)
+        check = audited & hidden & ~(known | keep_k)
         if not check.any():
-            return hidden, told
-        lo, hi = feasible_ranges(values, unknown, equations, inequalities,
+            return hidden
+        lo, hi = feasible_ranges(values, hidden & ~(known | keep_k), equations, inequalities,
                                  cells=np.flatnonzero(check), free=free, enough=threshold)
         if np.all((hi - lo)[check] >= need[check]):
-            return hidden, told
-    raise AssertionError("unreachable: no value cell kept returns above")
+            return hidden
+    return hide(keep)
 
 
 VALUE_COLUMNS = ("target", "simulated", "difference", "se", "tolerance", "within")
