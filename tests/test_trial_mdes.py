@@ -89,6 +89,13 @@ def test_mdes_of_a_two_arm_trial_is_the_textbook_value() -> None:
         assert "df 98 (median)" in row["note"] and "4000 replications" in row["note"]
 
 
+def test_a_large_df_is_written_out_in_the_mdes_note() -> None:
+    """A trial of 1,312 students has df 1,310: the note says so in plain figures, not in the
+    scientific notation of a format's three significant figures ("1.31e+03")."""
+    row = rows_of(summarise(two_arm_runs(0.0, n=1312, reps=200))).loc[MDES_ROW]
+    assert "df 1,310 (median)" in row["note"], row["note"]
+
+
 def test_a_true_effect_of_the_mdes_is_detected_80_percent_of_the_time() -> None:
     """Draw the design once at no effect to read its MDES, then again with that MDES as the true
     effect: the t test rejects about 80% (Wilson interval), and the analytic power at it is 80%."""

@@ -267,7 +267,8 @@ def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
     if why:
         names = [f"{MDES} ({at})", *([MDES_SD] if has_sd else []), ANALYTIC_POWER]
         return [row(name, note=f"not computable: {why}") for name in names]
-    df_text = "inf (normal)" if math.isinf(df) else f"{df:.3g}"
+    # three significant figures, written out: "1,310", not "1.31e+03"
+    df_text = "inf (normal)" if math.isinf(df) else f"{float(f'{df:.3g}'):,.10g}"
     out = [row(f"{MDES} ({at})", m, m_lo, m_hi,
                f"the smallest true effect detected {given_percent(MDES_POWER)} of the time: "
                f"(t(1 - alpha/2, df) + t({MDES_POWER:g}, df)) x SE, SE = SD of "
