@@ -157,6 +157,18 @@ def rounded(value: float, spec: str) -> str:
     return text
 
 
+def significant(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant figures as a reader writes it: ``1,310`` and ``0.0123``,
+    not the ``1.31e+03`` of a ``.3g`` format (which turns to an exponent from 1,000 at three
+    figures); an exponent only beyond 10^15 or below 10^-4, where the figure needs one."""
+    if not math.isfinite(x):
+        return str(x)
+    r = float(format(x, f".{digits}g"))
+    if r != 0 and not 1e-4 <= abs(r) < 1e15:
+        return rounded(r, f".{digits}g")
+    return rounded(r, ",.16g")
+
+
 def given_percent(x: float | None) -> str:
     """A share a user set (``share_treated``, a significance level) as a percentage with the
     digits it was given: 0.5 -> ``50%``, 0.975 -> ``97.5%`` (:func:`percent` rounds to fixed

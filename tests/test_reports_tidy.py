@@ -14,10 +14,29 @@ import yaml
 
 from srmsim.cli import main
 from srmsim.errors import ScenarioError
-from srmsim.labels import percent_of_runs, printable, rounded
+from srmsim.labels import percent_of_runs, printable, rounded, significant
 from srmsim.scenario import scenario_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- figures
+def test_three_significant_figures_are_written_out_not_as_an_exponent():
+    """A trial's df of 1,310 printed "1.31e+03" (a ``.3g`` format turns to an exponent from
+    1,000 at three figures); a learned chooser's regret of 12,345 minutes the same."""
+    values = (1310.4, 12345.0, 98.0, 3.456, 0.0123456, 999.6, -1234.5, -0.0, 0.1 + 0.2)
+    assert [significant(v) for v in values] == [
+        "1,310", "12,300", "98", "3.46", "0.0123", "1,000", "-1,230", "0", "0.3"]
+    assert significant(1e20) == "1e+20" and significant(-1.234e-5) == "-1.23e-05"
+    assert significant(float("nan")) == "nan" and significant(2.0 / 3.0, 2) == "0.67"
+
+
+def test_a_discovery_box_limit_is_written_out():
+    """The report showed a staff-minutes box of "1.2e+04 to 3e+04" (a ``.4g`` format)."""
+    from srmsim.report.explore import _limit
+
+    assert [_limit(v) for v in (12000.0, 30000.0, 0.91254, 12345.6, 0.5, float("inf"))] == [
+        "12,000", "30,000", "0.9125", "12,350", "0.5", "inf"]
 
 
 # ----------------------------------------------------------------------------- Sobol indices

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
-from srmsim.labels import over_replications, percent, percent_level, plural
+from srmsim.labels import over_replications, percent, percent_level, plural, significant
 from srmsim.outputs import replace_files, write_csv
 from srmsim.policy.chooser import oracle_matched
 from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
@@ -167,7 +167,7 @@ def curve_cell(measure: str, mean: float, low: float, high: float) -> str:
     def f(x: float) -> str:
         if not math.isfinite(x):
             return "–"
-        return percent(x) if share else f"{x:,.3g}"
+        return percent(x) if share else significant(x)
 
     text = f"{f(mean)} ({f(low)} to {f(high)})" if math.isfinite(low) else f(mean)
     return text if share or not math.isfinite(mean) else text + unit

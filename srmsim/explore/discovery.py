@@ -11,6 +11,7 @@ condition mostly holds; a classification tree (CART, Breiman et al. 1984) is a s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.prim import PrimResult, check_bounds, check_runs, prim
 from srmsim.explore.tables import Explored
-from srmsim.labels import agree, percent_of_runs, plural
+from srmsim.labels import agree, percent_of_runs, plural, significant
 from srmsim.outputs import json_dumps
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, nonfinite_rows, parse_rule
 from srmsim.stats import _checks as ck
@@ -69,7 +70,7 @@ class Discovery:
             lines.append("  no parameter restricted: the condition is not confined to a region")
         for _, r in box.iterrows():
             # a whole-number parameter's numbers in full: 12,000, not 1.2e+04
-            f = "{:,.10g}".format if r["parameter"] in self.prim.integers else "{:.4g}".format
+            f = "{:,.10g}".format if r["parameter"] in self.prim.integers else partial(significant, digits=4)
             lines.append(f"  {r['parameter']}: {f(r['low'])} .. {f(r['high'])} "
                          f"(of {f(r['range_low'])} .. {f(r['range_high'])}; "
                          f"quasi-p {r['quasi_p']:.2g})")

@@ -19,7 +19,14 @@ from scipy import stats as sps
 
 from srmsim.errors import DataError
 from srmsim.experiment.outcomes import COLUMN_SCALES, UNIT_TEXT, format_difference
-from srmsim.labels import given_percent, over_replications, percent, percent_of_runs, plural
+from srmsim.labels import (
+    given_percent,
+    over_replications,
+    percent,
+    percent_of_runs,
+    plural,
+    significant,
+)
 from srmsim.outputs import csv_text, json_dumps
 from srmsim.results import write_text
 from srmsim.stats._checks import check_alpha
@@ -267,8 +274,7 @@ def design_rows(ok: pd.DataFrame, alpha: float) -> list[dict[str, Any]]:
     if why:
         names = [f"{MDES} ({at})", *([MDES_SD] if has_sd else []), ANALYTIC_POWER]
         return [row(name, note=f"not computable: {why}") for name in names]
-    # three significant figures, written out: "1,310", not "1.31e+03"
-    df_text = "inf (normal)" if math.isinf(df) else f"{float(f'{df:.3g}'):,.10g}"
+    df_text = "inf (normal)" if math.isinf(df) else significant(df)
     out = [row(f"{MDES} ({at})", m, m_lo, m_hi,
                f"the smallest true effect detected {given_percent(MDES_POWER)} of the time: "
                f"(t(1 - alpha/2, df) + t({MDES_POWER:g}, df)) x SE, SE = SD of "
