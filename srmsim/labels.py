@@ -169,6 +169,13 @@ def significant(x: float, digits: int = 3) -> str:
     return rounded(r, ",.16g")
 
 
+def plain_number(value: float, digits: int = 4) -> str:
+    """A number as a reader writes it: a whole one in full (``12,345``: a count is exact), any
+    other to ``digits`` :func:`significant` figures (``0.9125``, ``1,235``)."""
+    v = float(value)
+    return f"{int(v):,}" if v.is_integer() and abs(v) < 1e15 else significant(v, digits)
+
+
 def given_percent(x: float | None) -> str:
     """A share a user set (``share_treated``, a significance level) as a percentage with the
     digits it was given: 0.5 -> ``50%``, 0.975 -> ``97.5%`` (:func:`percent` rounds to fixed

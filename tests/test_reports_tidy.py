@@ -14,7 +14,7 @@ import yaml
 
 from srmsim.cli import main
 from srmsim.errors import ScenarioError
-from srmsim.labels import percent_of_runs, printable, rounded, significant
+from srmsim.labels import percent_of_runs, plain_number, printable, rounded, significant
 from srmsim.scenario import scenario_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,9 +33,7 @@ def test_three_significant_figures_are_written_out_not_as_an_exponent():
 
 def test_a_discovery_box_limit_is_written_out():
     """The report showed a staff-minutes box of "1.2e+04 to 3e+04" (a ``.4g`` format)."""
-    from srmsim.report.explore import _limit
-
-    assert [_limit(v) for v in (12000.0, 30000.0, 0.91254, 12345.6, 0.5, float("inf"))] == [
+    assert [plain_number(v) for v in (12000.0, 30000.0, 0.91254, 12345.6, 0.5, float("inf"))] == [
         "12,000", "30,000", "0.9125", "12,350", "0.5", "inf"]
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
 from srmsim.inputs import whole
-from srmsim.labels import percent_level, percent_of_runs, plural, rounded, setting, significant
+from srmsim.labels import percent_level, percent_of_runs, plain_number, plural, rounded, setting
 from srmsim.report.files import (
     AGAIN,
     embed_png,
@@ -265,13 +265,6 @@ def leaves_display(cart: pd.DataFrame) -> pd.DataFrame:
                          "density": [percent_of_runs(float(v)) for v in cart["density"]]})
 
 
-def _limit(value: float) -> str:
-    """A box limit as a reader writes it: a whole number in full (``12,000``), else four
-    significant figures (``0.9125``, ``1,235``), never ``1.2e+04``."""
-    v = float(value)
-    return f"{int(v):,}" if v.is_integer() and abs(v) < 1e15 else significant(v, 4)
-
-
 def _check_box(box: pd.DataFrame, folder: Path, where: Path) -> None:
     """Each limit of PRIM's box lies within its parameter's range, and that range is the one the
     experiment drew the parameter from: a box edited to -9.5 to 7.25 for a parameter drawn
@@ -377,9 +370,9 @@ def discovery_section(page: Page, folder: Path) -> None:
                "uncertain parameters.")
     else:
         limits = pd.DataFrame({"parameter": box["parameter"],
-                               "box": [f"{_limit(a)} to {_limit(b)}" for a, b in
+                               "box": [f"{plain_number(a)} to {plain_number(b)}" for a, b in
                                        zip(box["low"], box["high"], strict=True)],
-                               "full range": [f"{_limit(a)} to {_limit(b)}" for a, b in
+                               "full range": [f"{plain_number(a)} to {plain_number(b)}" for a, b in
                                               zip(box["range_low"], box["range_high"],
                                                   strict=True)],
                                "quasi-p": [f"{p:.2g}" for p in box["quasi_p"]]})

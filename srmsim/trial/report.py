@@ -24,6 +24,7 @@ from srmsim.labels import (
     over_replications,
     percent,
     percent_of_runs,
+    plain_number,
     plural,
     significant,
 )
@@ -316,7 +317,7 @@ def _format(measure: str, value: float, scale: str) -> str:
         return format_difference(value, scale).lstrip("+±")  # a size, not a direction
     if measure.startswith(EFFECT_MEASURES):
         return format_difference(value, scale)
-    return f"{value:,.4g}"
+    return plain_number(value)
 
 
 #: summary measures of the naive before/after, in the unit of ``naive.post``, which need not be
