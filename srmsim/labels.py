@@ -190,6 +190,16 @@ def given_percent(x: float | None) -> str:
     return f"{text}%"
 
 
+def p_text(p: float | None, decimals: int = 4) -> str:
+    """A p-value to ``decimals`` places, one too small to show as ``<0.0001`` (at 4): the
+    estimators' tables printed p = 3e-12 as ``0.0000``, read as a p-value of exactly zero."""
+    if p is None or not math.isfinite(p):
+        return "NaN"
+    if p < 0.5 * 10.0 ** -decimals:  # what would round to 0 at these decimals
+        return f"<{10.0 ** -decimals:.{decimals}f}"
+    return f"{p:.{decimals}f}"
+
+
 def points(gap: float | None, decimals: int = 1) -> str:
     """A gap between two shares in percentage points (``0.012`` -> ``1.2 pp``), the unit that
     goes with :func:`percent`; a gap that rounds to zero is ``0.0 pp``, never ``-0.0 pp``."""

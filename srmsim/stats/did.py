@@ -50,7 +50,7 @@ from scipy import stats as sps
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import DataError, EstimationError
 from srmsim.figures import new_figure, save
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, given_percent, p_text, plural
 
 from . import _checks as ck
 from ._inference import cr2_sandwich, critical_value, wald
@@ -170,7 +170,7 @@ class DidEstimate:
                 else "CR1 cluster-robust SE, t with")
         lines = [
             f"Two-way fixed effects DiD (unit and period fixed effects, {kind} {self.df:g} df)",
-            f"  estimate {self.estimate:.4f} (SE {self.se:.4f}), {100 * (1 - self.alpha):.0f}% CI "
+            f"  estimate {self.estimate:.4f} (SE {self.se:.4f}), {given_percent(1 - self.alpha)} CI "
             f"{self.ci_low:.4f} to {self.ci_high:.4f}, p = {self.p_value:.4g}",
             f"  {plural(self.n_units, 'unit')} ({self.n_treated_units} ever treated), "
             f"{plural(self.n_clusters, 'cluster')}; rows: {self.missing.describe()}",
@@ -563,10 +563,11 @@ class GroupTimeResult:
             f"{self.n_boot} Mammen draws (seed {self.seed})",
             f"  rows: {self.missing.describe()}",
             f"  overall ATT {o['estimate']:.4f} (SE {o['se']:.4f}), "
-            f"{100 * (1 - self.alpha):.0f}% CI {o['ci_low']:.4f} to {o['ci_high']:.4f}, "
+            f"{given_percent(1 - self.alpha)} CI {o['ci_low']:.4f} to {o['ci_high']:.4f}, "
             f"p = {o['p_value']:.4g}",
             "  event study:",
-            self.event_study.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+            self.event_study.to_string(index=False, float_format=lambda v: f"{v:.4f}",
+                                      formatters={"p_value": p_text}),
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -597,7 +598,7 @@ class GroupTimeResult:
         ax.axvline(-0.5, color="black", linewidth=0.8, linestyle="--")
         ax.set_xlabel("periods since first treated (event time)")
         ax.set_ylabel(f"ATT on {self.outcome}")
-        level = f"{100 * (1 - self.alpha):.0f}%"
+        level = given_percent(1 - self.alpha)
         ax.set_title(title or f"Event study ({self.control} controls): {level} CI and band")
         ax.legend(loc="best")
         save(fig, path)

@@ -42,7 +42,7 @@ import pandas as pd
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.figures import new_figure, save
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, given_percent, plural
 
 from . import _checks as ck
 from ._inference import cluster_sandwich, cr2_sandwich, wald
@@ -324,7 +324,7 @@ class RddResult:
         return self.n_above if self.treated_side == "below" else self.n_below
 
     def summary(self) -> str:
-        level = f"{100 * (1 - self.alpha):.0f}%"
+        level = given_percent(1 - self.alpha)
         se_kind = (f"CR2 clustered, {self.n_clusters} clusters" if self.n_clusters else "HC2") + \
             f", t({self.df:.1f})"
         lines = [

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree
+from srmsim.labels import agree, given_percent
 
 from . import _checks as ck
 from ._inference import wilson
@@ -99,7 +99,7 @@ class HedgesG:
 
     def summary(self) -> str:
         """Readable report: g in SD units with its interval, its factors, rows and notes."""
-        level = f"{100 * (1 - self.alpha):.4g}%"
+        level = given_percent(1 - self.alpha)
         lines = [f"Hedges' g {self.g:+.3f} SD ({level} CI {self.ci_low:+.3f} to "
                  f"{self.ci_high:+.3f}; SE {self.se:.3f}): {self.months:+d} months of progress "
                  "(EEF)",
@@ -446,7 +446,7 @@ class BinaryEffect:
     method: str
 
     def __str__(self) -> str:
-        level = f"{100 * (1 - self.alpha):.4g}%"
+        level = given_percent(1 - self.alpha)
         if self.measure == "risk difference":
             value = (f"{100 * self.estimate:+.2f} pp ({level} CI {100 * self.ci_low:+.2f} to "
                      f"{100 * self.ci_high:+.2f} pp)")

@@ -31,7 +31,7 @@ from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.regression.linear_model import OLS
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, given_percent, p_text, plural
 
 from . import _checks as ck
 from ._inference import critical_value, wald
@@ -132,8 +132,9 @@ class EffectEstimate:
             f"Effect of {self.treatment!r} on {self.outcome!r} (reference arm {self.reference!r})",
             f"  method: {self.method}; standard errors: {self.se_type}{cluster}",
             f"  rows: {self.missing.describe()}",
-            f"  {100 * (1 - self.alpha):.0f}% confidence intervals:",
-            self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+            f"  {given_percent(1 - self.alpha)} confidence intervals:",
+            self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}",
+                                 formatters={"p_value": p_text}),
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)

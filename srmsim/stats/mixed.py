@@ -28,7 +28,7 @@ import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from srmsim.errors import DataError, EstimationError
-from srmsim.labels import agree, plural
+from srmsim.labels import agree, given_percent, p_text, plural
 
 from . import _checks as ck
 from ._inference import between_within_df, critical_value, wald
@@ -402,8 +402,8 @@ class RandomInterceptFit:
             f"  optimiser: {self.optimizer}; log-likelihood {self.loglik:.4f}",
             f"  group variance {self.group_variance:.4f}, residual variance "
             f"{self.residual_variance:.4f}, ICC {self.icc:.3f}",
-            f"  fixed effects ({100 * (1 - self.alpha):.0f}% CI, t with between-within df):",
-            self.fixed.to_string(float_format=lambda v: f"{v:.4f}"),
+            f"  fixed effects ({given_percent(1 - self.alpha)} CI, t with between-within df):",
+            self.fixed.to_string(float_format=lambda v: f"{v:.4f}", formatters={"p_value": p_text}),
         ]
         rejected = self.attempts[self.attempts["status"] != "accepted"]
         for _, row in rejected.iterrows():

@@ -34,7 +34,7 @@ import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree
+from srmsim.labels import agree, given_percent, p_text
 
 from . import _checks as ck
 from ._inference import cr2_sandwich, critical_value, wald
@@ -263,8 +263,9 @@ class RegressionResult:
             f"Linear regression {self.formula}",
             f"  standard errors: {self.se_type}{clusters}",
             f"  rows: {self.missing.describe()}",
-            f"  {100 * (1 - self.alpha):.0f}% confidence intervals:",
-            self.table.to_string(float_format=lambda v: f"{v:.6f}"),
+            f"  {given_percent(1 - self.alpha)} confidence intervals:",
+            self.table.to_string(float_format=lambda v: f"{v:.6f}",
+                                 formatters={"p_value": lambda p: p_text(p, 6)}),
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""What the estimators' ``summary()`` prints: the interval's level as given and p-values that
+are not zero.
+
+Found 2026-12-07 (a review of srmsim's statistics in the corners a user reaches): with
+``alpha=0.001`` (or 0.005) every summary headed its intervals "100% confidence intervals", and
+with ``alpha=0.025`` "98%" (``{:.0f}`` of 99.9, 99.5 and 97.5), while the intervals below were
+the 99.9%, 99.5% and 97.5% ones; and the tables printed any p-value under 0.00005 as
+``0.0000`` (``0.000000`` in ``regress``), read as a p-value of exactly zero. The intervals
+and p-values themselves were right (checked here against statsmodels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from srmsim import stats
+from srmsim.labels import p_text
+
+
+def _trial(seed: int = 2, n: int = 400, effect: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"arm": np.repeat(["control", "treated"], n // 2),
+                       "school": np.tile(np.arange(20), n // 20)})
+    df["t"] = (df["arm"] == "treated").astype(float)
+    df["y"] = effect * df["t"] + rng.normal(size=n)
+    return df
+
+
+def _statsmodels(df: pd.DataFrame, alpha: float) -> tuple[float, float, float]:
+    """Classical OLS of y on the arm by statsmodels: (ci_low, ci_high, p) of the arm."""
+    fit = sm.OLS(df["y"], sm.add_constant(df[["t"]])).fit()
+    lo, hi = fit.conf_int(alpha).loc["t"]
+    return float(lo), float(hi), float(fit.pvalues["t"])
+
+
+@pytest.mark.parametrize(("alpha", "label"), [(0.001, "99.9%"), (0.005, "99.5%"),
+                                              (0.025, "97.5%"), (0.05, "95%"), (0.1, "90%")])
+def test_summaries_name_the_level_their_intervals_have(alpha: float, label: str) -> None:
+    df = _trial()
+    lo, hi, _ = _statsmodels(df, alpha)
+    effect = stats.estimate_effect(df, "y", "arm", "control", se="classical", alpha=alpha)
+    row = effect.effect()
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+    assert f"  {label} confidence intervals:" in effect.summary()
+    reg = stats.regress(df, "y ~ t", se="classical", alpha=alpha)
+    assert tuple(reg.coef("t")[["ci_low", "ci_high"]]) == pytest.approx((lo, hi), rel=1e-9)
+    assert f"  {label} confidence intervals:" in reg.summary()
+    mixed = stats.random_intercept(df, "y", "school", covariates=["t"], alpha=alpha)
+    assert f"fixed effects ({label} CI," in mixed.summary()
+    g = stats.hedges_g(1.0, 0.0, 1.0, 1.0, 200, 200, alpha=alpha)
+    assert f"({label} CI " in g.summary()
+
+
+def test_did_and_rdd_summaries_name_the_level_given() -> None:
+    rng = np.random.default_rng(5)
+    units, periods = 12, 4
+    panel = pd.DataFrame({"unit": np.repeat(np.arange(units), periods),
+                          "period": np.tile(np.arange(periods), units)})
+    panel["start"] = np.where(panel["unit"] < 6, 2, np.inf)
+    panel["y"] = (panel["period"] >= panel["start"]) * 0.5 + rng.normal(size=len(panel))
+    twfe = stats.did_twfe(panel, "y", "unit", "period", "start", alpha=0.001)
+    assert ", 99.9% CI " in twfe.summary()
+    x = rng.uniform(-1, 1, 800)
+    rd = pd.DataFrame({"x": x, "y": (x < 0) * 0.5 + x + rng.normal(scale=0.3, size=800)})
+    result = stats.rdd(rd, "y", "x", 0.0, alpha=0.025)
+    assert result.summary().count("97.5% CI") == 2
+
+
+def test_a_p_value_below_the_printed_places_is_not_printed_as_zero() -> None:
+    df = _trial()
+    _, _, p = _statsmodels(df, 0.05)
+    assert 0 < p < 1e-12  # an effect of 1 SD on 400 students
+    effect = stats.estimate_effect(df, "y", "arm", "control", se="classical")
+    assert effect.effect()["p_value"] == pytest.approx(p, rel=1e-6)
+    line = effect.summary().splitlines()[-1]
+    assert "<0.0001" in line.split() and "0.0000" not in line.split()
+    reg = stats.regress(df, "y ~ t", se="classical").summary()
+    t_row = next(r for r in reg.splitlines() if r.startswith("t "))
+    assert "<0.000001" in t_row.split()
+    mixed = stats.random_intercept(df, "y", "school", covariates=["t"]).summary()
+    t_row = next(r for r in mixed.splitlines() if r.startswith("t "))
+    assert "<0.0001" in t_row.split()
+    # a p-value that shows at 4 places is printed as before: no effect, p about 0.3-0.9
+    null = stats.estimate_effect(_trial(effect=0.0), "y", "arm", "control", se="classical")
+    shown = null.summary().splitlines()[-1].split()
+    assert f"{null.effect()['p_value']:.4f}" in shown
+
+
+def test_p_text_rounds_at_its_places_and_marks_what_is_below() -> None:
+    assert p_text(0.04999) == "0.0500"
+    assert p_text(0.00005) == "0.0001"  # rounds up to the last place: shown
+    assert p_text(0.0000499) == "<0.0001"
+    assert p_text(0.0) == "<0.0001"
+    assert p_text(3e-12, 6) == "<0.000001"
+    assert p_text(float("nan")) == "NaN"
+    assert p_text(1.0) == "1.0000"
