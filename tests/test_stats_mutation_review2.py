@@ -333,7 +333,7 @@ def test_two_way_with_few_clusters_in_one_column_says_so_and_its_fit_agrees():
     assert r.table["se"].to_numpy() == pytest.approx(np.sqrt(np.diag(V)), rel=1e-10)
     assert r.n_clusters == [30, 4] and (r.table["df"] == 3).all()
     assert "two-way" in r.se_type
-    assert any(n.startswith("only 4 clusters: intervals use t(3)") for n in r.notes)
+    assert any(n.startswith("only 4 clusters: CR1 with t(3)") for n in r.notes)
     crit = sps.t.ppf(0.975, 3)
     half = crit * r.table["se"].to_numpy()
     assert r.table["ci_high"].to_numpy() == pytest.approx(r.table["estimate"] + half, rel=1e-12)

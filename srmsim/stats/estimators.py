@@ -34,7 +34,7 @@ from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.labels import agree, given_percent, p_text, plural
 
 from . import _checks as ck
-from ._inference import critical_value, wald
+from ._inference import critical_value, few_clusters_cr1_note, wald
 from .mixed import attempts_frame, boundary_warning, fit_mixedlm, fixed_effects_table
 from .regression import (
     CR2_TYPE,
@@ -578,6 +578,10 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
         shown = ", ".join(f"{a} {d:.1f}" for a, d in zip(others, df_arm, strict=True))
         notes.append(f"HC2 (bias-reduced) variance with Bell-McCaffrey t df per arm ({shown}) "
                      "instead of HC1 with N - k")
+    elif method == "ols" and se == "cluster" and codes is not None:
+        cr1 = few_clusters_cr1_note(fewest, float(df_arm[0]), bool(second))
+        if cr1:
+            notes.append(cr1)
     elif (cluster_df and codes is not None and not math.isnan(float(df_arm[0]))
             and fewest < 10):
         notes.append(f"only {fewest} clusters: intervals rely on small-sample t df")

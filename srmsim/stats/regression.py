@@ -37,7 +37,7 @@ from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.labels import agree, given_percent, p_text
 
 from . import _checks as ck
-from ._inference import cr2_sandwich, critical_value, wald
+from ._inference import cr2_sandwich, critical_value, few_clusters_cr1_note, wald
 
 SE_CHOICES = ("classical", "hc0", "hc1", "hc2", "hc3", "cluster", "cr2")
 
@@ -349,9 +349,10 @@ def regress(
         res, dof, n_clusters = fit_clustered_ols(model, cluster_codes(data, clusters))
         se_type = ("two-way cluster-robust (CGM, CR1 each)" if len(clusters) == 2
                    else "cluster-robust (CR1)")
-        if min(n_clusters) < 10:
-            notes.append(f"only {min(n_clusters)} clusters: intervals use t({dof:g}) but the "
-                         "cluster-robust variance itself is imprecise")
+        cr1 = few_clusters_cr1_note(min(n_clusters), float(np.min(dof)),
+                                   len(clusters) == 2)
+        if cr1:
+            notes.append(cr1)
     else:
         cov = "nonrobust" if se == "classical" else se.upper()
         res = model.fit(cov_type=cov, use_t=True)
