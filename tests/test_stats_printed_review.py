@@ -148,3 +148,33 @@ def test_cr1_with_few_schools_says_its_interval_is_too_narrow_as_it_is() -> None
     twelve = stats.estimate_effect(_school_trial(1, schools=12), "y", "arm", "control",
                                    cluster="school", se="cluster")
     assert any(n.startswith("only 12 clusters: CR1 with t(11)") for n in twelve.notes)
+
+
+def test_an_effect_over_fewer_replications_than_run_says_so_with_one_outcome() -> None:
+    """Weeks waited is undefined in a replication where the variant serves nobody. With that
+    outcome alone, 4 of 10 replications undefined gave an effect over 6, matching scipy's paired
+    t interval over those 6, and the printed table said nothing: its note compared each row with
+    the fullest row, here itself. With the experiment's manifest (10 replications run) it now
+    names the row; a bare runs table, which knows no plan, is as before."""
+    from scipy import stats as sps
+
+    from srmsim.experiment.compare import compare_frame, format_effects
+
+    rng = np.random.default_rng(4)
+    base = rng.normal(3.0, 0.5, 10)
+    variant = base - 0.4 + rng.normal(0, 0.1, 10)
+    variant[[1, 4, 5, 8]] = np.nan  # nobody served in these replications
+    runs = pd.DataFrame({"variant": ["none"] * 10 + ["texts"] * 10,
+                         "replication": list(range(10)) * 2,
+                         "weeks_waited": np.r_[base, variant]})
+    eff = compare_frame(runs, "none", ["weeks_waited"])
+    row = eff.iloc[0]
+    ok = np.isfinite(variant)
+    ci = sps.ttest_rel(variant[ok], base[ok]).confidence_interval(0.95)
+    assert row["replications"] == 6
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    text = format_effects(eff, manifest={"replications": 10})
+    assert "note: 'texts' Weeks waited: 6 of 10 replications" in text
+    assert "of 10 replications" not in format_effects(eff)
+    full = compare_frame(runs.fillna(1.0), "none", ["weeks_waited"])
+    assert "replications (the others" not in format_effects(full, manifest={"replications": 10})

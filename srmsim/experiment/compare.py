@@ -609,13 +609,17 @@ def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | Non
 
 
 def _fewer_replications(effects: pd.DataFrame,
-                        registry: Mapping[str, Outcome] | None = None) -> str:
-    """Lines naming each printed row computed on fewer replications than the fullest row: a
+                        registry: Mapping[str, Outcome] | None = None,
+                        planned: int | None = None) -> str:
+    """Lines naming each printed row computed on fewer replications than the fullest row, or
+    than the ``planned`` replications of the experiment (its manifest's) when given: a
     replication without a finite value in both runs (an outcome of an empty group, a baseline
-    run that failed) is left out of that row, and the printed table has no column saying so."""
+    run that failed) is left out of that row, and the printed table has no column saying so.
+    Against the fullest row alone, an experiment of one outcome undefined in 4 of its 10
+    replications printed its effect over 6 with no word (every row was "the fullest")."""
     if not len(effects):
         return ""
-    most = int(effects["replications"].max())
+    most = max(int(effects["replications"].max()), planned or 0)
     short = effects[effects["replications"] < most]
     lines = [f"\nnote: {r.variant!r} {get_outcome(r.outcome, registry).label}: "
              f"{int(r.replications)} of {most} replications (the others have no finite value "
@@ -731,7 +735,9 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
                 "has only its baseline variant); add a variant to estimate effects.")
     text = text_table(effects_display(effects, registry), right={
         "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
-    text += _fewer_replications(effects, registry)
+    planned = (manifest or {}).get("replications")
+    text += _fewer_replications(effects, registry, planned if isinstance(planned, int)
+                                and not isinstance(planned, bool) else None)
     text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry, level=level),
                                                    multiplicity_note(effects, level),
                                                    design_note(manifest)) if note)
