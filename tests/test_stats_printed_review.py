@@ -178,3 +178,28 @@ def test_an_effect_over_fewer_replications_than_run_says_so_with_one_outcome() -
     assert "of 10 replications" not in format_effects(eff)
     full = compare_frame(runs.fillna(1.0), "none", ["weeks_waited"])
     assert "replications (the others" not in format_effects(full, manifest={"replications": 10})
+
+
+def _staggered(units: int, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    panel = pd.DataFrame({"unit": np.repeat(np.arange(units), 4),
+                          "period": np.tile(np.arange(4), units)})
+    panel["start"] = np.where(panel["unit"] < units // 2, 2, np.inf)
+    panel["y"] = (panel["period"] >= panel["start"]) * 0.5 + rng.normal(size=len(panel))
+    return panel
+
+
+def test_did_twfe_default_cr1_with_few_clusters_says_it_is_too_narrow() -> None:
+    """did_twfe's default se="cluster" (CR1, t(G - 1)) with 6 schools printed no note at all,
+    though its docstring (and tests/test_trial_small_clusters_review.py's study) found it too
+    narrow there; it now says so and names se="cr2", which has no such note, and from 30
+    clusters there is none."""
+    few = stats.did_twfe(_staggered(6), "y", "unit", "period", "start")
+    assert few.df == 5
+    note = next(n for n in few.notes if n.startswith("only 6 clusters"))
+    assert "CR1 with t(5) gives intervals too narrow" in note and "se='cr2'" in note
+    assert note in few.summary()
+    cr2 = stats.did_twfe(_staggered(6), "y", "unit", "period", "start", se="cr2")
+    assert not any("too narrow" in n for n in cr2.notes)
+    many = stats.did_twfe(_staggered(30), "y", "unit", "period", "start")
+    assert not any("clusters:" in n for n in many.notes)

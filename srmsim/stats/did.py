@@ -53,7 +53,7 @@ from srmsim.figures import new_figure, save
 from srmsim.labels import agree, given_percent, p_text, plural
 
 from . import _checks as ck
-from ._inference import cr2_sandwich, critical_value, wald
+from ._inference import cr2_sandwich, critical_value, few_clusters_cr1_note, wald
 
 _BOOT_CHUNK = 10_000  # draws made at a time, so memory stays at chunk x clusters
 _ROUND_OFF = 1e-10  # relative size below which a standard error is round-off, not evidence
@@ -179,6 +179,13 @@ class DidEstimate:
         return "\n".join(lines)
 
 
+#: CR1's and CR2's coverage with few schools, as the note of did_twfe(se="cluster") quotes it:
+#: 500 simulated panels each (schools adopting in periods 1-3 of 4, 15-34 pupils a school-period,
+#: school and school-period shocks, a constant effect)
+TWFE_CR1_MEASURED = ("95% intervals of a staggered-adoption effect covered the truth in 86% of "
+                     "simulated panels of 4 schools and 93% of 6", "96%")
+
+
 def did_twfe(
     df: pd.DataFrame,
     outcome: str,
@@ -263,6 +270,10 @@ def did_twfe(
     df_t = float(G - 1)
     if se == "cr2":
         var, df_t = _twfe_cr2(D, e, u, t, c)
+    else:  # the default: say when its interval is too narrow (it said nothing)
+        cr1 = few_clusters_cr1_note(G, df_t, measured=TWFE_CR1_MEASURED)
+        if cr1:
+            notes.append(cr1)
     se_twfe = math.sqrt(var)
     lo, hi, p = (float(v) for v in wald(beta, se_twfe, df_t, alpha))
     # units treated in a period they are observed in: a first treated period after the panel
