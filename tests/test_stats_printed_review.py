@@ -203,3 +203,45 @@ def test_did_twfe_default_cr1_with_few_clusters_says_it_is_too_narrow() -> None:
     assert not any("too narrow" in n for n in cr2.notes)
     many = stats.did_twfe(_staggered(30), "y", "unit", "period", "start")
     assert not any("clusters:" in n for n in many.notes)
+
+
+def _four_schools(seed: int) -> pd.DataFrame:
+    """The coverage study's generator: 4 schools of 10-39 pupils, 2 an arm, ICC 0.2."""
+    rng = np.random.default_rng(4000 + seed)
+    sizes = rng.integers(10, 40, size=4)
+    arm = np.array(["control", "control", "treated", "treated"])
+    rng.shuffle(arm)
+    school = np.repeat(np.arange(4), sizes)
+    y = (rng.normal(scale=np.sqrt(0.2), size=4)[school]
+         + rng.normal(scale=np.sqrt(0.8), size=len(school)) + 0.3 * (arm[school] == "treated"))
+    return pd.DataFrame({"y": y, "arm": arm[school], "school": school})
+
+
+def test_gee_with_an_indefinite_working_covariance_is_refused_for_that_reason() -> None:
+    """GEE on 4 schools whose exchangeable correlation came out at -0.028 with a school of 37
+    pupils (below -1/36): statsmodels' model-based variance of the arm is NaN, and srmsim
+    refused saying "the clusters' residuals cancel exactly ... use a model-based standard
+    error" (the robust SE was 0.11; the model-based one is what did not exist). It now names the
+    working correlation. A fit below the bound whose model-based variance exists is returned as
+    before."""
+    from statsmodels.genmod import cov_struct, families
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+
+    from srmsim.errors import EstimationError
+
+    df = _four_schools(0)
+    X = np.column_stack([np.ones(len(df)), (df["arm"] == "treated").to_numpy(float)])
+    model = GEE(df["y"].to_numpy(), X, groups=df["school"].to_numpy(),
+                cov_struct=cov_struct.Exchangeable(), family=families.Gaussian())
+    fit = model.fit(cov_type="bias_reduced")
+    rho = float(model.cov_struct.dep_params)
+    largest = int(df["school"].value_counts().max())
+    assert rho <= -1 / (largest - 1) and not fit.cov_naive[1, 1] > 0  # no variance
+    assert np.isfinite(fit.bse[1]) and fit.bse[1] > 0.05
+    with pytest.raises(EstimationError, match=r"working correlation came out at -0\.028") as err:
+        stats.estimate_effect(df, "y", "arm", "control", cluster="school", method="gee")
+    assert "cancel" not in str(err.value)
+    below = _four_schools(47)  # -0.033 with a school of 37, but a model-based variance exists
+    row = stats.estimate_effect(below, "y", "arm", "control", cluster="school",
+                                method="gee").effect()
+    assert np.isfinite(row["se"]) and row["df"] == 3
