@@ -180,6 +180,38 @@ def test_an_effect_over_fewer_replications_than_run_says_so_with_one_outcome() -
     assert "replications (the others" not in format_effects(full, manifest={"replications": 10})
 
 
+def test_effects_printed_and_plotted_name_the_level_they_were_computed_at(tmp_path) -> None:
+    """``format_effects(compare(..., level=0.9))`` labelled the 90% intervals "the 95% simulation
+    interval" (its own default), and so did the forest plot: the effects table now records its
+    level, and a different one given with it is refused."""
+    from scipy import stats as sps
+
+    from srmsim.errors import SrmsimError
+    from srmsim.experiment.compare import compare_frame, forest_plot, format_effects
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(0.92, 0.01, 8)
+    runs = pd.DataFrame({"variant": ["none"] * 8 + ["texts"] * 8,
+                         "replication": list(range(8)) * 2,
+                         "attendance": np.r_[base, base + 0.004 + rng.normal(0, 0.002, 8)]})
+    eff = compare_frame(runs, "none", ["attendance"], level=0.9)
+    d = runs["attendance"].to_numpy()[8:] - base
+    ci = sps.ttest_rel(d + base, base).confidence_interval(0.9)
+    assert (eff.loc[0, "ci_low"], eff.loc[0, "ci_high"]) == pytest.approx((ci.low, ci.high))
+    text = format_effects(eff)
+    assert "the 90% simulation interval" in text and "95%" not in text
+    with pytest.raises(SrmsimError, match="these effects' intervals are 90% intervals"):
+        format_effects(eff, level=0.95)
+    fig = forest_plot(eff, tmp_path / "forest.png")
+    titles = " ".join(t.get_text() for t in fig.texts)
+    assert "90% simulation intervals" in titles and "95%" not in titles
+    # a table read back from effects.csv knows no level: the one given is taken
+    plain = eff.copy()
+    plain.attrs = {}
+    assert "the 80% simulation interval" in format_effects(plain, level=0.8)
+    assert "the 95% simulation interval" in format_effects(plain)
+
+
 def _staggered(units: int, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     panel = pd.DataFrame({"unit": np.repeat(np.arange(units), 4),

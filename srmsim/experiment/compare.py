@@ -387,7 +387,24 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                             "not measured" if n == 0 else "one run: no interval"),
                 "better": info.better or "", "sd_paired": sd, "variance_reduction": vr,
             })
-    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    effects.attrs["level"] = float(level)  # for format_effects and forest_plot to name
+    return effects
+
+
+def effects_level(effects: pd.DataFrame, level: float | None) -> float:
+    """The level ``effects``' intervals are at: the one :func:`compare_frame` recorded (a table
+    read back from effects.csv has none: then ``level``, else 95%). A ``level`` other than the
+    recorded one is refused: ``format_effects(compare(..., level=0.9))`` labelled the 90%
+    intervals "95%"."""
+    recorded = effects.attrs.get("level")
+    if level is None:
+        return float(recorded) if recorded is not None else 0.95
+    if recorded is not None and not math.isclose(float(recorded), float(level)):
+        raise SrmsimError(f"level={level!r}: these effects' intervals are "
+                          f"{percent_level(float(recorded))} intervals; leave level out, or "
+                          "compare again at that level")
+    return float(level)
 
 
 class PairingWarning(UserWarning):
@@ -483,9 +500,9 @@ def forest_rows(effects: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
                 registry: Mapping[str, Outcome] | None = None, title: str | None = None,
-                level: float = 0.95):
+                level: float | None = None):
     """Paired differences with their simulation intervals (at ``level``, the one ``effects``
-    was computed at), one panel per outcome.
+    was computed at: :func:`effects_level`), one panel per outcome.
 
     Each panel is on its outcome's own scale and unit (shares in percentage points), with a
     zero line and an arrow showing which way is better. A long study is summarised by its first
@@ -493,6 +510,7 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
     """
     from srmsim.figures import new_figure, save
 
+    level = effects_level(effects, level)
     effects, shown_note = forest_rows(effects)
     outcomes = list(dict.fromkeys(effects["outcome"]))
     n_rows = len(effects)
@@ -723,13 +741,14 @@ def design_note(manifest: Mapping | None) -> str:
 
 
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
-                   level: float = 0.95, manifest: Mapping | None = None,
+                   level: float | None = None, manifest: Mapping | None = None,
                    file: str = "effects.csv") -> str:
     """The printed table: plain numbers with units, the simulation interval (ci_low to
     ci_high, at ``level``: the one ``effects`` was computed at, which the note names) and a
     verdict, with notes on what the intervals cannot say (an experiment's ``manifest`` names
     its design); the variance-reduction factor stays in the table's ``file`` (an
     optimisation's is front_effects.csv: the note named an effects.csv it never writes)."""
+    level = effects_level(effects, level)
     if effects.empty:  # a header over no rows said nothing of why
         return ("No effects: there is no variant to compare with the baseline (the experiment "
                 "has only its baseline variant); add a variant to estimate effects.")
