@@ -212,6 +212,18 @@ def test_effects_printed_and_plotted_name_the_level_they_were_computed_at(tmp_pa
     assert "the 95% simulation interval" in format_effects(plain)
 
 
+def test_the_effect_table_prints_no_clusters_and_df_in_words() -> None:
+    """estimate_effect's summary printed an analysis without clusters as ``n_clusters <NA>``
+    and a df of 398 as ``398.0000``; the table itself keeps its values."""
+    df = _trial()
+    plain = stats.estimate_effect(df, "y", "arm", "control")
+    row = plain.summary().splitlines()[-1].split()
+    assert "none" in row and "398.0" in row and "<NA>" not in plain.summary()
+    assert pd.isna(plain.table["n_clusters"].iloc[0]) and plain.table["df"].iloc[0] == 398
+    clustered = stats.estimate_effect(df, "y", "arm", "control", cluster="school", se="cr2")
+    assert clustered.summary().splitlines()[5].split()[7] == "20"
+
+
 def _staggered(units: int, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     panel = pd.DataFrame({"unit": np.repeat(np.arange(units), 4),

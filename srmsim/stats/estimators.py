@@ -125,6 +125,14 @@ class EffectEstimate:
             rows.append((r["arm"], r["estimate"] - crit * r["se"], r["estimate"] + crit * r["se"]))
         return pd.DataFrame(rows, columns=["arm", "ci_low", "ci_high"]).set_index("arm")
 
+    def _shown(self) -> pd.DataFrame:
+        """The table as printed: no clusters as "none", not pandas' ``<NA>`` (df is printed to
+        one decimal, not "398.0000")."""
+        if "n_clusters" not in self.table:
+            return self.table
+        return self.table.assign(n_clusters=[
+            "none" if pd.isna(v) else f"{int(v):,}" for v in self.table["n_clusters"]])
+
     def summary(self) -> str:
         """Readable report: design, rows used and dropped, the effect table and every note."""
         cluster = f", {self.n_clusters} clusters" if self.n_clusters else ""
@@ -133,8 +141,8 @@ class EffectEstimate:
             f"  method: {self.method}; standard errors: {self.se_type}{cluster}",
             f"  rows: {self.missing.describe()}",
             f"  {given_percent(1 - self.alpha)} confidence intervals:",
-            self.table.to_string(index=False, float_format=lambda v: f"{v:.4f}",
-                                 formatters={"p_value": p_text}),
+            self._shown().to_string(index=False, float_format=lambda v: f"{v:.4f}",
+                                    formatters={"p_value": p_text, "df": lambda v: f"{v:.1f}"}),
         ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
