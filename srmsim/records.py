@@ -101,6 +101,13 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     # a school called 'nan', a typo in a flag 'false': refused by name instead
     check_values(df, STUDENTS, path, keys=False, file_rows=file_rows,
                  hint="correct the records file")
+    if "student_id" not in df.columns:  # with ids, a repeat is refused by check_values
+        from srmsim.data.dataset import repeated_block_problem
+
+        # a file appended to itself doubled every school's size and pupil, silently
+        problem = repeated_block_problem(df, file_rows)
+        if problem:
+            raise DataError(f"{path}: {problem}")
     return df
 
 

@@ -431,3 +431,49 @@ def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool
             with np.errstate(invalid="ignore"):
                 if (a > b).any():
                     fail(part, a > b, f"exceeds {total}")
+
+
+def repeated_block(frame: pd.DataFrame) -> tuple[int, int] | None:
+    """``(p, k)`` when the table is its first ``p`` rows written ``k`` (2 or more) times over,
+    cell for cell (the smallest such ``p``), else ``None``.
+
+    Why: a table of pupils without an id column cannot be checked for a pupil listed twice,
+    and a file appended to itself (``cat a.csv a.csv``, an export run twice into one file)
+    counted every pupil twice, silently. Rows alike by chance are common in a narrow table (a
+    school, an attendance of 100% and no outcome), a whole table repeating itself is not: a
+    block of one distinct row (every row alike) is not taken for a copy.
+    """
+    n = len(frame)
+    if n < 2:
+        return None
+    cells = frame.reset_index(drop=True)
+    try:
+        hashes = pd.util.hash_pandas_object(cells, index=False).to_numpy()
+    except TypeError:  # unhashable cells (lists of a nested Parquet column): as text
+        hashes = pd.util.hash_pandas_object(cells.astype("str"), index=False).to_numpy()
+    for p in range(1, n // 2 + 1):
+        if n % p or not (hashes[p:] == hashes[:-p]).all():
+            continue
+        if len(np.unique(hashes[:p])) < 2:
+            continue
+        if cells.iloc[p:].reset_index(drop=True).equals(cells.iloc[:-p].reset_index(drop=True)):
+            return p, n // p
+    return None
+
+
+def repeated_block_problem(frame: pd.DataFrame, rows: np.ndarray | None = None,
+                           ids: str = "a student_id column") -> str | None:
+    """What to tell the user when ``frame`` (a table of pupils with no id column) is a block
+    of rows written more than once (:func:`repeated_block`), naming the rows, or ``None``.
+    ``rows``: each row's number in the file (default: the header is row 1, then 2, 3, ...);
+    ``ids``: the id column(s) that would let the rows be told apart."""
+    found = repeated_block(frame)
+    if found is None:
+        return None
+    p, k = found
+    numbers = np.arange(2, len(frame) + 2) if rows is None else np.asarray(rows)
+    copies = "" if k == 2 else f", {k - 1} times over"
+    return (f"rows {int(numbers[p]):,}-{int(numbers[-1]):,} repeat rows "
+            f"{int(numbers[0]):,}-{int(numbers[p - 1]):,} cell for cell{copies} (the file "
+            "appended to itself?)\nwith no id column a pupil listed twice counts as two: "
+            f"remove the copy, or add {ids} if they are different pupils")
