@@ -132,3 +132,38 @@ def test_thresholds_finds_an_id_column_named_as_exports_name_it(tmp_path: Path, 
                           "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "th")])
     assert f"column '{column}' (student id) repeats: row {len(df) + 1} has the id of " \
            "row 9" in err
+
+
+# ------------------------------------------- identifiers where a breakdown's labels belong
+def _import_students(tmp_path: Path, school) -> Path:
+    sample = pd.read_csv(Path(__file__).parents[1] / "data/sample/students.csv", dtype=str)
+    pupils = sample.head(60).copy()
+    pupils["school"] = [school(i, sid) for i, sid in enumerate(pupils["student_id"])]
+    pupils.to_csv(tmp_path / "students.csv", index=False)
+    ds = tmp_path / "ds"
+    assert main(["data", "import", str(tmp_path / "students.csv"), "--out", str(ds)]) == 0
+    return ds
+
+
+@pytest.mark.parametrize("school", [lambda i, sid: sid,  # the pupil id in the school column
+                                    lambda i, sid: f"{['Alice', 'Bob', 'Chloe'][i % 3]} "
+                                                   f"Smith{i}"])  # the pupils' names
+def test_a_school_column_of_pupils_ids_or_names_is_not_published(tmp_path: Path, capsys,
+                                                                school) -> None:
+    """A school column holding the pupils' ids or names (a shifted export, a wrong mapping)
+    was published as one row a pupil, labelled by the name, counts hidden but names shown."""
+    ds = _import_students(tmp_path, school)
+    capsys.readouterr()
+    err = _error(capsys, ["data", "summary", str(ds), "--out", str(tmp_path / "s.csv")])
+    assert "--by school: most of its values are each one pupil's own" in err
+    assert "P000" not in err and "Smith" not in err
+    assert not (tmp_path / "s.csv").exists() and not (ds / "published.json").exists()
+
+
+def test_a_few_tiny_schools_are_still_groups(tmp_path: Path, capsys) -> None:
+    """Schools of one pupil among real schools (a small provision) are groups, shown as c."""
+    ds = _import_students(tmp_path, lambda i, sid: f"T{i}" if i < 9 else "MAIN")
+    assert main(["data", "summary", str(ds)]) == 0
+    out = capsys.readouterr().out
+    assert "MAIN" in out and "T8" in out
+

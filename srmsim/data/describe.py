@@ -131,6 +131,8 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
                 raise DataError(f"a {column} is called {str(value)!r}, as summary tables "
                                 f"label {meant} (every summary is audited by {column} too); "
                                 "rename it in the export or the mapping and import again")
+    for c, column in zip(names, by, strict=True):
+        _check_groups_not_pupils(frame[c], column)
     size = int(np.prod([len(v) for v in levels], dtype=float))
     if size > MAX_GROUPS:
         raise DataError(f"--by {_named(by)}: {size:,} groups (every combination of the "
@@ -156,6 +158,25 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
         table[f"{flag}_pct"] = pct(flag, "students")
     table["persistent_absence_pct"] = pct("persistently_absent", "with_sessions")
     return table[[*names, *COUNTS, *RATES]]
+
+
+#: a breakdown column with at least this many values each held by one pupil, and most of its
+#: values so, holds identifiers (a name or a pupil id), not groups
+SINGLE_PUPIL_VALUES = DEFAULT_THRESHOLD
+
+
+def _check_groups_not_pupils(values: pd.Series, column: str) -> None:
+    """Refuse a breakdown whose values are pupils' own: a school column holding the pupils'
+    names or ids (a shifted export, a wrong mapping) published one row a pupil, labelled by
+    the name, counts suppressed but the names printed. Few values of one pupil each (a tiny
+    school) are groups; how many is never said (it would be a count of pupils)."""
+    sizes = values.dropna().value_counts()
+    singles = int((sizes == 1).sum())
+    if singles >= SINGLE_PUPIL_VALUES and 2 * singles > len(sizes):
+        raise DataError(f"--by {_named([column])}: most of its values are each one pupil's own "
+                        "(at least 10 of them): these look like pupils' names or ids, not "
+                        f"groups, and are not published; check the export's {column} column "
+                        "and the mapping, and import again")
 
 
 def breakdown_fields() -> list[str]:
