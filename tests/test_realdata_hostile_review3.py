@@ -167,3 +167,19 @@ def test_a_few_tiny_schools_are_still_groups(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "MAIN" in out and "T8" in out
 
+
+# ------------------------------------------------ thresholds: two columns of one name
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_thresholds_columns_one_name_in_another_case_are_refused(tmp_path: Path, capsys,
+                                                                 suffix: str) -> None:
+    """'withdrawn' and 'Withdrawn': --outcome withdrawn silently read one of the two (import
+    and a records file take them for one column)."""
+    df = _export()
+    df["Withdrawn"] = 1 - df["withdrawn"]
+    path = tmp_path / f"export{suffix}"
+    df.to_csv(path, index=False) if suffix == ".csv" else df.to_parquet(path)
+    err = _error(capsys, ["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                          "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "th")])
+    assert "column names 'withdrawn' and 'Withdrawn' are one name once case and spaces are " \
+           "ignored" in err
+    assert not (tmp_path / "th").exists()

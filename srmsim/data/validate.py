@@ -391,6 +391,11 @@ ISO_DATE_FORMS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %
                   "%Y-%m-%d %H:%M")
 
 
+#: a time of day followed by a time zone (``+01:00``, ``-0500``, ``Z``), as Python and pandas
+#: write a zoned timestamp
+_ZONED_TIME = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}:?\d{2}|Z|UTC)$"
+
+
 def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
                  ) -> pd.Series:
     """Parse one field's text into its type; unparseable values become violations."""
@@ -464,7 +469,13 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
             todo &= got.isna()
         bad = todo.to_numpy()
         shown = fmt or "YYYY-MM-DD (a time after it, as in 2013-02-01 10:30, is ignored)"
-        col.add(bad, f.name, "wrong_type", f"{f.name} must be a date in the format {shown}")
+        message = f"{f.name} must be a date in the format {shown}"
+        # a time with a zone (a Parquet timestamp stored in UTC: a London midnight in summer
+        # is 23:00 the day before) was told its time "is ignored", which it was not
+        zoned = rest.str.contains(_ZONED_TIME, regex=True, na=False).to_numpy() & bad
+        col.add(zoned, f.name, "wrong_type", f"{f.name} is a date and time with a time zone, "
+                "whose day depends on the zone: export the date alone (YYYY-MM-DD)")
+        col.add(bad & ~zoned, f.name, "wrong_type", message)
         return parsed
     raise AssertionError(f"unhandled type {f.type}")
 
