@@ -183,3 +183,20 @@ def test_thresholds_columns_one_name_in_another_case_are_refused(tmp_path: Path,
     assert "column names 'withdrawn' and 'Withdrawn' are one name once case and spaces are " \
            "ignored" in err
     assert not (tmp_path / "th").exists()
+
+
+def test_thresholds_export_with_its_header_again_below_is_named(tmp_path: Path, capsys):
+    """`cat a.csv b.csv`: the second header was reported as a score holding text at its row,
+    with no word of why (import and a records file say the header is repeated)."""
+    a, b = _export(seed=3), _export(seed=4)
+    path = tmp_path / "joined.csv"
+    path.write_text(a.to_csv(index=False) + b.to_csv(index=False))
+    err = _error(capsys, ["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                          "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "th")])
+    assert "joined.csv: row 362 repeats the header: two exports joined? remove it" in err
+    one_cell = a.astype({"school": object})
+    one_cell.loc[5, "school"] = "school"  # a cell equal to its column's name is data
+    one_cell.to_csv(path, index=False)
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "th")]) == 0
+

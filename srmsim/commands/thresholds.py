@@ -39,7 +39,7 @@ from srmsim.argtypes import (
     whole_argument,
 )
 from srmsim.errors import DataError, SrmsimError
-from srmsim.labels import agree, column_names, percent, plural, points, printable, yes_no
+from srmsim.labels import agree, column_names, cut, percent, plural, points, printable, yes_no
 from srmsim.results import check_student_rows, simulation_problem
 
 if TYPE_CHECKING:  # numpy and pandas load when the command runs, so `srmsim --help` stays quick
@@ -229,6 +229,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                                 "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
+            _check_repeated_header(target, df)
         elif suffix in (".parquet", ".pq"):
             import hashlib
             import io
@@ -271,6 +272,30 @@ def _check_run_rows(folder: Path, rows: int) -> None:
         check_student_rows(folder, summary, rows)
 
 
+def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
+    """Refuse a CSV whose header comes again below (two exports joined with ``cat``): it was
+    reported as a score "holding text" at that row, with no word of why. A row counts only if
+    each of its cells equals its column's name (trimmed, in any case), as import judges one."""
+    import numpy as np
+    import pandas as pd
+
+    if df.empty:
+        return
+    rows = np.ones(len(df), dtype=bool)
+    for name in df.columns:
+        column = df[name]
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+            return  # a column of numbers holds no header's text
+        cells = column.astype("str").str.strip().str.casefold().to_numpy(dtype=object)
+        rows &= cells == str(name).strip().casefold()
+        if not rows.any():
+            return
+    at = np.flatnonzero(rows)
+    more = f" (and {plural(len(at) - 1, 'later row')})" if len(at) > 1 else ""
+    raise DataError(f"{path}: row {int(at[0]) + 2:,} repeats the header{more}: two exports "
+                    "joined? remove it")
+
+
 def _unique_columns(path: Path, names: list[str]) -> None:
     """Two columns with one name: pandas would rename the second ('att.1') and --score att
     would silently read whichever came first. (And no file wider than an export can be.)"""
@@ -279,11 +304,20 @@ def _unique_columns(path: Path, names: list[str]) -> None:
     if len(names) > MAX_COLUMNS:
         raise DataError(f"{path}: {len(names):,} columns, more than the {MAX_COLUMNS:,} a pupil "
                         "table can have here; is this the right file?")
-    seen: set[str] = set()
-    dup = [n for n in names if n in seen or seen.add(n)]  # type: ignore[func-returns-value]
-    if dup:
-        raise DataError(f"{path}: column name {dup[0]!r} appears more than once; rename the "
-                        "copies so that --score, --outcome and --by name one column each")
+    from srmsim.data.mapping import normalise_column
+
+    # in any case too, as import and a records file compare names: 'withdrawn' and
+    # 'Withdrawn' were two columns, and --outcome withdrawn silently read one of them
+    seen: dict[str, str] = {}
+    for name in map(str, names):
+        key = normalise_column(name)
+        if key in seen:
+            what = (f"column name {cut(name, 60)!r} appears more than once" if seen[key] == name
+                    else f"column names {cut(seen[key], 60)!r} and {cut(name, 60)!r} are one "
+                         "name once case and spaces are ignored")
+            raise DataError(f"{path}: {what}; rename the copies so that --score, --outcome "
+                            "and --by name one column each")
+        seen[key] = name
 
 
 def _fmt(x: float, pct: bool = False) -> str:
@@ -497,7 +531,6 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
             group_labels(df, col)  # its one error shows the label srmsim itself gives, no data
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
-    _check_one_row_a_student(df, label)
     used = ~np.isnan(s) & ~np.isnan(y)
     n_used = int(used.sum())
     if n_used == 0:
@@ -505,6 +538,9 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
     if np.unique(s[used]).size == 1:  # no threshold can split them
         raise DataError(f"{label}: column '{args.score}' (score) has one value in every row "
                         f"with an outcome: no threshold tells students apart")
+    # after those: a score of one value beside an outcome of 0, 1, 0, 1, ... is a table of
+    # two rows repeated, and that was not the reason
+    _check_one_row_a_student(df, label)
     n_pos = int((y[used] == 1).sum())
     if cluster is not None and 0 < n_pos < n_used:  # the curves are bootstrapped over clusters
         missing = df[cluster].isna().to_numpy()
