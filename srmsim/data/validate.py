@@ -68,6 +68,8 @@ RULES: dict[str, str] = {
                       "from the one its date of birth gives",
     "duplicate_student_id": "the student id appears on more than one students row (every "
                             "copy is rejected)",
+    "duplicate_upn": "the UPN (a pupil's own number) is on students rows of different "
+                     "student ids: one pupil listed twice (every copy is rejected)",
     "duplicate_observation": "more than one observation row for the same student and period",
     "attended_exceeds_possible": "sessions_attended > sessions_possible",
     "on_time_exceeds_set": "assignments_on_time > assignments_set",
@@ -658,6 +660,19 @@ def _check_students(frame: pd.DataFrame, parsed: pd.DataFrame, mapping: Mapping,
         msg = pd.Series("", index=frame.index, dtype=object)
         msg[dup] = ("student_id appears " + counts.astype(str) + " times (" + where[dup] + ")")
         col.add(dup, "student_id", "duplicate_student_id", msg.to_numpy())
+    if "upn" in parsed.columns:
+        # a UPN is one pupil's, nationally: one under two student ids (two schools' exports
+        # both listing a pupil who moved, or is dual-registered) counted the pupil twice
+        upn = parsed["upn"].astype("string").str.strip().str.upper()
+        known = upn.notna() & ids.notna()
+        holders = ids[known].groupby(upn[known]).transform("nunique")
+        twice = np.zeros(len(parsed), dtype=bool)
+        twice[np.flatnonzero(known.to_numpy())[(holders > 1).to_numpy()]] = True
+        if twice.any():
+            where = _where_listing(frame, col, twice, upn)
+            col.add(twice, "upn", "duplicate_upn",
+                    ("the same upn is on rows with other student ids (" + where[twice]
+                     + "): one pupil listed twice?").reindex(frame.index).to_numpy())
 
 
 def _where_listing(frame: pd.DataFrame, col: _Collector, mask: np.ndarray,
