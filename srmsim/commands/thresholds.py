@@ -575,13 +575,12 @@ def student_id_column(columns: pd.Index) -> str | None:
     return None
 
 
-def _check_one_row_a_student(df: pd.DataFrame, label: str) -> bool:
+def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
     """Every count is of rows taken as students: a student twice (a file appended to itself,
     two exports joined) would count twice, and on real data make a band of 5 and 5 pass the
     threshold of 10. Refused where the table has a student id column, naming rows, not ids;
     without one, a table that is a block of rows written twice or more is refused (rows alike
-    by chance are common, see :func:`srmsim.data.dataset.repeated_block`). Returns whether the
-    table has an id column."""
+    by chance are common, see :func:`srmsim.data.dataset.repeated_block`)."""
     import numpy as np
 
     col = student_id_column(df.columns)
@@ -592,7 +591,7 @@ def _check_one_row_a_student(df: pd.DataFrame, label: str) -> bool:
                                          ids="a student id column such as student_id")
         if problem:
             raise DataError(f"{label}: {problem}")
-        return False
+        return
     ids = df[col]
     repeated = ids.notna().to_numpy() & ids.duplicated(keep="first").to_numpy()
     if repeated.any():
@@ -601,7 +600,6 @@ def _check_one_row_a_student(df: pd.DataFrame, label: str) -> bool:
         raise DataError(f"{label}: column '{col}' (student id) repeats: row {df.index[at]} "
                         f"has the id of row {df.index[first]}; each row must be one "
                         "student, counted once")
-    return True
 
 
 def _read_column(df: pd.DataFrame, column: str, read, withheld, real: bool, label: str):
