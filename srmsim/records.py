@@ -108,6 +108,16 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         problem = repeated_block_problem(df, file_rows)
         if problem:
             raise DataError(f"{path}: {problem}")
+        if "upn" in df.columns:  # a pupil's own number: keyed by it, a repeat is one pupil twice
+            upn = df["upn"].astype("string").str.strip().str.upper()
+            again = upn.notna().to_numpy() & upn.duplicated(keep="first").to_numpy()
+            if again.any():
+                rows = np.arange(2, len(df) + 2) if file_rows is None else np.asarray(file_rows)
+                at = int(np.flatnonzero(again)[0])
+                first = int(np.flatnonzero((upn == upn.iloc[at]).fillna(False).to_numpy())[0])
+                raise DataError(f"{path}: upn repeats: row {int(rows[at]):,} has the upn of row "
+                                f"{int(rows[first]):,}; each row must be one pupil, counted "
+                                "once (remove the copy)")
     return df
 
 

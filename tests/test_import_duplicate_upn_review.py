@@ -47,3 +47,23 @@ def test_upns_missing_or_repeated_under_one_id_are_not_this_rule(tmp_path: Path,
     assert main(["data", "validate", "--students", str(tmp_path / "students.csv")]) == 2
     printed = capsys.readouterr().out
     assert "duplicate_student_id: 2 rows" in printed and "duplicate_upn" not in printed
+
+
+def test_a_records_file_keyed_by_upn_refuses_a_pupil_twice(tmp_path: Path) -> None:
+    """A scenario's records CSV with UPNs and no student_id counted a pupil listed twice
+    (once in each of two schools' rows) as two pupils."""
+    import pytest
+
+    from srmsim.errors import DataError
+    from srmsim.records import read_student_records
+
+    pupils = _pupils().drop(columns=["student_id"])
+    path = tmp_path / "records.csv"
+    pupils.to_csv(path, index=False)
+    assert len(read_student_records(path)) == 30
+    again = pupils.iloc[[4]].assign(school="S02")
+    pd.concat([pupils, again]).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"records\.csv: upn repeats: row 32 has the upn of row "
+                                        r"6; each row must be one pupil") as err:
+        read_student_records(path)
+    assert "A100000000004" not in str(err.value)
