@@ -153,7 +153,8 @@ def test_a_school_column_of_pupils_ids_or_names_is_not_published(tmp_path: Path,
     """A school column holding the pupils' ids or names (a shifted export, a wrong mapping)
     was published as one row a pupil, labelled by the name, counts hidden but names shown."""
     ds = _import_students(tmp_path, school)
-    capsys.readouterr()
+    assert "note: most school values are each one pupil's own: a name or pupil id in the " \
+           "school column?" in capsys.readouterr().out  # said at import already
     err = _error(capsys, ["data", "summary", str(ds), "--out", str(tmp_path / "s.csv")])
     assert "--by school: most of its values are each one pupil's own" in err
     assert "P000" not in err and "Smith" not in err
@@ -163,6 +164,7 @@ def test_a_school_column_of_pupils_ids_or_names_is_not_published(tmp_path: Path,
 def test_a_few_tiny_schools_are_still_groups(tmp_path: Path, capsys) -> None:
     """Schools of one pupil among real schools (a small provision) are groups, shown as c."""
     ds = _import_students(tmp_path, lambda i, sid: f"T{i}" if i < 9 else "MAIN")
+    assert "one pupil's own" not in capsys.readouterr().out
     assert main(["data", "summary", str(ds)]) == 0
     out = capsys.readouterr().out
     assert "MAIN" in out and "T8" in out

@@ -477,3 +477,17 @@ def repeated_block_problem(frame: pd.DataFrame, rows: np.ndarray | None = None,
             f"{int(numbers[0]):,}-{int(numbers[p - 1]):,} cell for cell{copies} (the file "
             "appended to itself?)\nwith no id column a pupil listed twice counts as two: "
             f"remove the copy, or add {ids} if they are different pupils")
+
+
+#: values each held by one pupil, at least this many and most of a column's, make it a column
+#: of pupils' own values (names, ids), not of groups
+SINGLE_PUPIL_VALUES = 10
+
+
+def pupils_own_values(values: pd.Series) -> bool:
+    """Whether a column meant to group pupils (a school) holds their own values instead: at
+    least :data:`SINGLE_PUPIL_VALUES` of its values are each one pupil's, and most of them
+    are. A few tiny schools among real ones are groups."""
+    sizes = values.dropna().value_counts()
+    singles = int((sizes == 1).sum())
+    return singles >= SINGLE_PUPIL_VALUES and 2 * singles > len(sizes)

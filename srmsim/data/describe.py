@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from srmsim.data.dataset import LEDGER_FILE, META_FILE, Dataset
+from srmsim.data.dataset import LEDGER_FILE, META_FILE, Dataset, pupils_own_values
 from srmsim.data.schema import STUDENTS, TABLES
 from srmsim.errors import DataError
 from srmsim.inputs import load_json, whole
@@ -160,19 +160,12 @@ def describe_counts(ds: Dataset, by: list[str] | None = None) -> pd.DataFrame:
     return table[[*names, *COUNTS, *RATES]]
 
 
-#: a breakdown column with at least this many values each held by one pupil, and most of its
-#: values so, holds identifiers (a name or a pupil id), not groups
-SINGLE_PUPIL_VALUES = DEFAULT_THRESHOLD
-
-
 def _check_groups_not_pupils(values: pd.Series, column: str) -> None:
-    """Refuse a breakdown whose values are pupils' own: a school column holding the pupils'
-    names or ids (a shifted export, a wrong mapping) published one row a pupil, labelled by
-    the name, counts suppressed but the names printed. Few values of one pupil each (a tiny
-    school) are groups; how many is never said (it would be a count of pupils)."""
-    sizes = values.dropna().value_counts()
-    singles = int((sizes == 1).sum())
-    if singles >= SINGLE_PUPIL_VALUES and 2 * singles > len(sizes):
+    """Refuse a breakdown whose values are pupils' own (:func:`srmsim.data.dataset.
+    pupils_own_values`): a school column holding the pupils' names or ids (a shifted export, a
+    wrong mapping) published one row a pupil, labelled by the name, counts suppressed but the
+    names printed. How many is never said (it would be a count of pupils)."""
+    if pupils_own_values(values):
         raise DataError(f"--by {_named([column])}: most of its values are each one pupil's own "
                         "(at least 10 of them): these look like pupils' names or ids, not "
                         f"groups, and are not published; check the export's {column} column "

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from srmsim.data.dataset import pupils_own_values
 from srmsim.data.mapping import (
     IDENTITY_SOURCE,
     Mapping,
@@ -829,6 +830,11 @@ def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationR
                 base = np.flatnonzero(cols[name].src == i)
                 structural[base[s.raw.structural]] = True
         cols[name].structural = structural  # type: ignore[attr-defined]
+    if len(students) and pupils_own_values(students["school"]):
+        # said at import, not only when a summary refuses to publish it
+        notes.append("most school values are each one pupil's own: a name or pupil id in the "
+                     "school column? (check the export and the mapping; `data summary` will "
+                     "not publish such a column)")
     obs_ok = ~cols["observations"].bad
     observations = parsed["observations"].loc[obs_ok].reset_index(drop=True)
     observations = observations.copy()
