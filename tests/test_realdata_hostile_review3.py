@@ -202,3 +202,22 @@ def test_thresholds_export_with_its_header_again_below_is_named(tmp_path: Path, 
     assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
                  "withdrawn", "--n-boot", "40", "--out", str(tmp_path / "th")]) == 0
 
+
+
+# ------------------------------------------------ a dataset written inside another's folder
+def test_no_dataset_or_report_is_written_inside_a_dataset_folder(tmp_path: Path, capsys):
+    """`data import --out DS/sub` (and `rdataset`, `validate --out`) wrote inside the private
+    folder DS, after which `data import ... --out DS --overwrite` was refused: "holds files
+    srmsim did not write there"."""
+    sample = Path(__file__).parents[1] / "data/sample/students.csv"
+    ds = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(sample), "--out", str(ds)]) == 0
+    before = sorted(p.name for p in ds.iterdir())
+    for argv in (["data", "import", "--students", str(sample), "--out", str(ds / "sub")],
+                 ["data", "validate", "--students", str(sample), "--out", str(ds / "rep")],
+                 ["data", "rdataset", "nlme", "MathAchieve", "--out", str(ds / "hsb")]):
+        err = _error(capsys, argv)
+        assert f"inside the dataset folder {ds}" in err
+    assert sorted(p.name for p in ds.iterdir()) == before
+    assert main(["data", "import", "--students", str(sample), "--out", str(ds),
+                 "--overwrite"]) == 0

@@ -150,6 +150,9 @@ def run_validate(args: argparse.Namespace) -> int:
     mapping = _mapping(args)
     files = _files(args, mapping)
     if args.out:
+        from srmsim.data.dataset import check_outside_datasets
+
+        check_outside_datasets(args.out)  # as import: never inside a dataset's folder
         check_inputs_outside(args.out, [p for ps in files.values() for p in ps])
         check_report_dir(args.out)
     result = validate_files(files, mapping)
@@ -166,10 +169,13 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import META_FILE
+    from srmsim.data.dataset import META_FILE, check_outside_datasets
     from srmsim.data.importer import import_files
     from srmsim.data.validate import format_report
 
+    # not inside another dataset's folder: that one could no longer be re-imported ("holds
+    # files srmsim did not write there"), and raw records would sit among another's
+    check_outside_datasets(args.out)
     mapping = _mapping(args)
     out = Path(args.out)
     had_dataset = (out / META_FILE).exists()  # a rejected re-import leaves it, reports and all
@@ -281,12 +287,18 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def run_rdataset(args: argparse.Namespace) -> int:
-    from srmsim.data.dataset import DATASET_FILES, META_FILE, write_dataset
+    from srmsim.data.dataset import (
+        DATASET_FILES,
+        META_FILE,
+        check_outside_datasets,
+        write_dataset,
+    )
     from srmsim.data.describe import carry_ledger
     from srmsim.data.exports import carry_exports
     from srmsim.data.loaders import load_rdataset
     from srmsim.outputs import holds_only, replace_dir
 
+    check_outside_datasets(args.out)  # as import: never inside another dataset's folder
     ds = load_rdataset(args.package, args.item)
     if (Path(args.out) / META_FILE).exists() and not args.overwrite:
         raise DataError(f"--out {args.out}: already holds a dataset ({META_FILE}); choose "
