@@ -109,7 +109,10 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         if problem:
             raise DataError(f"{path}: {problem}")
         if "upn" in df.columns:  # a pupil's own number: keyed by it, a repeat is one pupil twice
+            from srmsim.data.validate import UPN_SHAPE
+
             upn = df["upn"].astype("string").str.strip().str.upper()
+            upn = upn.where(upn.str.fullmatch(UPN_SHAPE).fillna(False).astype(bool))
             again = upn.notna().to_numpy() & upn.duplicated(keep="first").to_numpy()
             if again.any():
                 rows = np.arange(2, len(df) + 2) if file_rows is None else np.asarray(file_rows)

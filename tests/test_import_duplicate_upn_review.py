@@ -41,6 +41,7 @@ def test_upns_missing_or_repeated_under_one_id_are_not_this_rule(tmp_path: Path,
     """Missing UPNs are not one pupil; a row repeated whole is a duplicate_student_id."""
     pupils = _pupils()
     pupils.loc[[3, 8], "upn"] = ""
+    pupils.loc[[10, 11, 12], "upn"] = "UNKNOWN"  # a placeholder is no pupil's number
     pupils.to_csv(tmp_path / "students.csv", index=False)
     assert main(["data", "validate", "--students", str(tmp_path / "students.csv")]) == 0
     pd.concat([pupils, pupils.iloc[[5]]]).to_csv(tmp_path / "students.csv", index=False)
@@ -58,6 +59,7 @@ def test_a_records_file_keyed_by_upn_refuses_a_pupil_twice(tmp_path: Path) -> No
     from srmsim.records import read_student_records
 
     pupils = _pupils().drop(columns=["student_id"])
+    pupils.loc[[1, 2], "upn"] = "TBC"  # a placeholder is no pupil's number
     path = tmp_path / "records.csv"
     pupils.to_csv(path, index=False)
     assert len(read_student_records(path)) == 30

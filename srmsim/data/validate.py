@@ -69,8 +69,9 @@ RULES: dict[str, str] = {
                       "from the one its date of birth gives",
     "duplicate_student_id": "the student id appears on more than one students row (every "
                             "copy is rejected)",
-    "duplicate_upn": "the UPN (a pupil's own number) is on students rows of different "
-                     "student ids: one pupil listed twice (every copy is rejected)",
+    "duplicate_upn": "the UPN (a pupil's own number; a value of another shape, such as a "
+                     "placeholder, is not judged) is on students rows of different student "
+                     "ids: one pupil listed twice (every copy is rejected)",
     "duplicate_observation": "more than one observation row for the same student and period",
     "attended_exceeds_possible": "sessions_attended > sessions_possible",
     "on_time_exceeds_set": "assignments_on_time > assignments_set",
@@ -84,6 +85,9 @@ RULES: dict[str, str] = {
 }
 
 FILE_LEVEL_RULES = ("missing_required_column", "duplicate_column")
+#: a value that can be a UPN (a letter, then 10 or 11 digits, then a digit or a letter): one
+#: pupil's own number, whose repeats under other student ids are ``duplicate_upn``
+UPN_SHAPE = r"[A-Z][0-9]{10,11}[0-9A-Z]"
 #: how far a given age_months may lie from its date of birth's age at the reference date (an
 #: export's age is often of its own day, up to a school year later)
 AGE_DOB_SLACK_MONTHS = 12
@@ -665,7 +669,8 @@ def _check_students(frame: pd.DataFrame, parsed: pd.DataFrame, mapping: Mapping,
         # a UPN is one pupil's, nationally: one under two student ids (two schools' exports
         # both listing a pupil who moved, or is dual-registered) counted the pupil twice
         upn = parsed["upn"].astype("string").str.strip().str.upper()
-        known = upn.notna() & ids.notna()
+        # only a value shaped like a UPN: a placeholder ("UNKNOWN", "TBC", "0") is no pupil's
+        known = upn.str.fullmatch(UPN_SHAPE).fillna(False).astype(bool) & ids.notna()
         holders = ids[known].groupby(upn[known]).transform("nunique")
         twice = np.zeros(len(parsed), dtype=bool)
         twice[np.flatnonzero(known.to_numpy())[(holders > 1).to_numpy()]] = True
