@@ -35,6 +35,57 @@ def input_file_problem(path: str | Path) -> str | None:
     return None
 
 
+#: the most entries of one folder compared with a missing file's name (a folder of a million
+#: files is not listed in full to suggest a name)
+_HINT_ENTRIES = 2_000
+#: the folders of shipped files the documentation's commands name from its top folder
+_SHIPPED = ("experiments", "scenarios", "data", "notebooks")
+
+
+def _close_entry(folder: Path, name: str) -> str | None:
+    """The entry of ``folder`` whose name is nearest ``name`` (a typo), or ``None``."""
+    import difflib
+    import itertools
+
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in itertools.islice(entries, _HINT_ENTRIES)]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def missing_file_hint(path: str | Path) -> str:
+    """What to try when ``path`` does not exist, as a clause for "file not found (...)", or
+    ``""``: the nearest name where one part is misspelt (``scenario/default.yaml`` ->
+    ``scenarios/default.yaml``), else, for a relative path, the folder it was looked for in
+    (the shipped files' paths are relative to the folder ``srmsim examples`` makes)."""
+    path = Path(path)
+    parts = path.parts
+    here = Path(parts[0]) if path.is_absolute() else Path(".")
+    for k, part in enumerate(parts[1:] if path.is_absolute() else parts,
+                             start=1 if path.is_absolute() else 0):
+        if not (here / part).exists():
+            near = _close_entry(here, part)
+            if near is not None and part not in (".", ".."):
+                guess = Path(*parts[:k], near, *parts[k + 1:])
+                if guess.exists():
+                    return f"did you mean {guess}?"
+            break
+        here = here / part
+    if path.is_absolute():
+        return ""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the current folder was deleted
+        return ""
+    if parts and parts[0] in _SHIPPED and not Path(parts[0]).is_dir():
+        return (f"no {parts[0]}/ folder in {cwd}, the current folder: run from the folder "
+                "`srmsim examples DIR` makes, or the repository's")
+    return f"the current folder is {cwd}"
+
+
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are all different (``object_pairs_hook``): with two
     ``"baseline"`` keys the last would silently win."""

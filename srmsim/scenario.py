@@ -9,8 +9,12 @@ path, e.g. ``scenarios/x.yaml: population.fsm_rate: must be <= 1 (got 1.4)``.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -446,16 +450,87 @@ def _union_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         errors = out
 
 
-def _problems(err: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+def _members(tp: Any) -> list[Any]:
+    """The types a field's annotation allows (``X | None`` is X and None)."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(tp) for m in _members(a)]
+    return [tp]
+
+
+def _models_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[type[BaseModel]]:
+    """The models of the mapping at ``loc`` (a pydantic error's location, union branch names
+    included) below ``model``, or ``[]`` where the walk loses its way."""
+
+    def step(tp: Any, item: Any) -> Any:
+        for m in _members(tp):
+            origin = typing.get_origin(m)
+            if isinstance(m, type) and issubclass(m, BaseModel):
+                if item == m.__name__:
+                    return m
+                for name, f in m.model_fields.items():
+                    if item in (name, f.alias):
+                        return f.annotation
+            elif origin is dict and isinstance(item, str):
+                return typing.get_args(m)[1]
+            elif origin in (list, tuple) and isinstance(item, int):
+                return typing.get_args(m)[0]
+        return tp if isinstance(item, str) and (item in _BRANCH_NAMES or "[" in item
+                                                or "-" in item) else None
+
+    tp: Any = model
+    for item in loc:
+        tp = step(tp, item)
+        if tp is None:
+            return []
+    return [m for m in _members(tp) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _unknown_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """The message for a key the model does not have at ``loc``: the closest key allowed there
+    (``n_school`` -> ``n_schools``), or the mapping one level down that has it (``n_schools``
+    not indented under ``trust:``), else a plea to check the spelling."""
+    key, parent = (loc[-1], loc[:-1]) if loc else ("", ())
+    models = _models_at(model, parent) if model is not None and isinstance(key, str) else []
+    fields = {(f.alias or name): name for m in models for name, f in m.model_fields.items()}
+    close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.75)
+    if close:
+        return (f"unknown key: did you mean {close[0]!r}? (every key is in the documentation's "
+                "file-format reference)")
+    if model is not None:
+        owners = [k for k in fields
+                  if any(key in (n, f.alias) for m in _models_at(model, (*parent, fields[k]))
+                         for n, f in m.model_fields.items())]
+        if owners:
+            where = _format_loc((*parent, owners[0], key))
+            return (f"unknown key here: it belongs under {owners[0]!r} ({where}; in a file, "
+                    f"indented under '{owners[0]}:')")
+    return ("unknown key (check the spelling; every key is in the documentation's "
+            "file-format reference)")
+
+
+_MODEL_TYPE = re.compile(r"a valid dictionary or instance of [A-Za-z_]\w*")
+
+
+def _problems(err: ValidationError, prefix: str = "",
+              model: type[BaseModel] | None = None) -> list[tuple[str, str]]:
+    """``(key path, message)`` for each of pydantic's errors, in plain words; ``model``, the
+    model validated, lets a misspelt key be answered with the key meant."""
     problems: dict[str, str] = {}
     for e in _union_errors([dict(e) for e in err.errors(include_url=False)]):
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and "[" in x and "]" in x))
         path = _format_loc(loc)
         path = f"{prefix}.{path}" if prefix and path else (prefix or path)
         msg = e["msg"].removeprefix("Value error, ")
+        # "a valid dictionary or instance of TrustConfig": the class's name says nothing to
+        # someone writing a file (also inside a union's merged message)
+        msg = _MODEL_TYPE.sub("a mapping of keys to values", msg)
         if e["type"] == "extra_forbidden":
-            msg = ("unknown key (check the spelling; every key is in the documentation's "
-                   "file-format reference)")
+            msg = _unknown_key(model, tuple(e["loc"]))
+        elif e["type"] == "model_type" and e.get("input") is None:
+            # `trust:` with its keys not indented under it: "instance of TrustConfig (got None)"
+            msg = ("is empty: give its keys indented under it (with spaces), or leave it out")
         elif e["type"] == "list_type" and isinstance(e.get("input"), dict) and e["input"] \
                 and all(str(k).isdigit() for k in e["input"]):
             # `--set trust.year_groups.0=9` answered "Input should be a valid list"
@@ -480,7 +555,7 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(plain_value(data))
     except ValidationError as err:
-        raise ScenarioError(source, _problems(err)) from None
+        raise ScenarioError(source, _problems(err, model=Scenario)) from None
     if scenario.policy is not None:
         from srmsim.policy.compiled import compile_policy
 

@@ -36,7 +36,7 @@ from typing import Any, cast
 import yaml
 
 from srmsim.errors import ScenarioError, SrmsimError
-from srmsim.inputs import input_file_problem
+from srmsim.inputs import input_file_problem, missing_file_hint
 
 #: PyYAML's pure-Python reader takes ~50 us a value and ~1 s a MB of text on the project's
 #: machine: 20 MB and 1,000,000 values kept a hostile file busy for 25-90 s before refusing it.
@@ -274,6 +274,31 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _plain_yaml_problem(problem: str, context: str) -> tuple[str, bool] | None:
+    """PyYAML's words for the commonest slips (a line indented out of step, a tab, a missing
+    ':', an unclosed quote or bracket), which say nothing to someone who has not read the YAML
+    grammar ("expected <block end>, but found '<block mapping start>'"), put plainly with what
+    to check; and whether the place to name is where the construct *began* (an unclosed quote
+    is noticed at the end of the file). ``None``: PyYAML's own words are kept."""
+    if problem == "mapping values are not allowed here":
+        return ("unexpected ':' (is this line indented deeper than the one above, or is the "
+                "line above missing its ':'? a value holding ': ' needs quotes)", False)
+    if problem.startswith(("expected <block end>", "did not find expected key",
+                           "did not find expected '-'")):
+        return ("this line does not line up with the lines above it (keys of one level start "
+                "in the same column, indented with spaces)", False)
+    if problem.startswith("found character '\\t'"):
+        return "a tab character: indent YAML with spaces, not tabs", False
+    if problem == "could not find expected ':'":
+        return "this line has no ':' (each line of a mapping is 'key: value')", True
+    if "quoted scalar" in context and "end of stream" in problem:
+        return "a quote opened here is never closed", True
+    if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
+        bracket = "[" if "]" in problem[:20] else "{"
+        return f"a '{bracket}' opened here is not closed (or its items lack commas)", True
+    return None
+
+
 def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = False) -> Any:
     """Parse YAML text with the limits above; every problem is a ScenarioError naming ``source``.
     With ``numbers_as_text`` every plain number is the text written (for ids: ``010``)."""
@@ -290,8 +315,13 @@ def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = Fa
                             f"character U+{code:04X} is not allowed in YAML text") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(err, "problem", None) or str(err)
+        plain = _plain_yaml_problem(problem, getattr(err, "context", None) or "")
+        if plain is not None:
+            words, at_start = plain
+            mark = (getattr(err, "context_mark", None) or mark) if at_start else mark
+            problem = words
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ScenarioError(source, f"malformed YAML: {where}{_excerpt(problem, 200)}") from None
     except RecursionError:  # pragma: no cover - the depth limit comes first
         raise ScenarioError(source, "malformed YAML: nested too deeply") from None
@@ -322,10 +352,16 @@ def read_yaml_file(path: str | Path, error: type[SrmsimError] = ScenarioError,
             return error(source, problems)
         return error(str(ScenarioError(source, problems)))
 
+    def not_found() -> SrmsimError:
+        hint = missing_file_hint(path)
+        return fail("file not found" + (f" ({hint})" if hint else ""))
+
     try:
         if path.is_dir():
             raise fail("is a directory, not a YAML file")
         problem = input_file_problem(path)
+        if problem == "file not found":
+            raise not_found()
         if problem:
             raise fail(problem)
         size = path.stat().st_size
@@ -334,7 +370,7 @@ def read_yaml_file(path: str | Path, error: type[SrmsimError] = ScenarioError,
                        "files")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise fail("file not found") from None
+        raise not_found() from None
     except OSError as err:
         raise fail(f"cannot read: {err.strerror or err}") from None
     try:

@@ -436,7 +436,9 @@ def test_mapping_file_problems(tmp_path: Path) -> None:
         load_mapping(tmp_path / "nope.yaml")
     p = tmp_path / "m.yaml"
     p.write_text("students: [1, 2\n")
-    with pytest.raises(MappingError, match="malformed YAML: line 2"):
+    # where the '[' opened, not the end of the file where PyYAML noticed it
+    with pytest.raises(MappingError, match=r"malformed YAML: line 1, column 11: a '\[' opened "
+                                           "here is not closed"):
         load_mapping(p)
 
 

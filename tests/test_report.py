@@ -360,8 +360,7 @@ def test_a_sum_of_only_non_finite_values_is_not_measured_not_zero():
     ({"name": "x", "statistic": "mean", "of": "attendance_rate", "q": "high"},
      "outcomes[1].q: Input should be a valid number (got 'high')"),
     ({"name": "x", "statistic": "mean"}, "outcomes[1].of: Field required"),
-    (5, "outcomes[1]: Input should be a valid string or a valid dictionary or instance of "
-        "CustomOutcomeConfig (got 5)"),
+    (5, "outcomes[1]: Input should be a valid string or a mapping of keys to values (got 5)"),
 ])
 def test_bad_user_outcomes_are_clear_errors(tmp_path, custom, where):
     path = write_experiment(tmp_path, outcomes=["attendance", custom])

@@ -72,7 +72,7 @@ BAD = [
     ("dynamics:\n  absence_logit: 1\n  seasonalty: 2\n", "dynamics.seasonalty", "unknown key"),
     ("trust:\n  n_schools: ten\n", "trust.n_schools", "integer"),
     ("trust:\n  n_schools: 3.5\n", "trust.n_schools", "integer"),
-    ("trust: [1, 2]\n", "trust", "dictionary"),
+    ("trust: [1, 2]\n", "trust", "a mapping of keys to values"),
     ("dynamics:\n  withdrawal_years: 12\n", "dynamics.withdrawal_years", "list"),
     ("population:\n  fsm_rate: 1.4\n", "population.fsm_rate", "1.4"),
     ("population:\n  sen_rate: -0.1\n", "population.sen_rate", "-0.1"),
@@ -89,9 +89,14 @@ BAD = [
 def test_an_unknown_key_points_where_the_keys_are_listed(tmp_path: Path) -> None:
     """The README lists no keys; the documentation's file-format reference lists them all."""
     with pytest.raises(ScenarioError) as info:
-        load_scenario(write(tmp_path, "trust:\n  n_schoolz: 3\n"))
-    assert str(info.value).endswith("trust.n_schoolz: unknown key (check the spelling; every key "
+        load_scenario(write(tmp_path, "trust:\n  zzz: 3\n"))
+    assert str(info.value).endswith("trust.zzz: unknown key (check the spelling; every key "
                                     "is in the documentation's file-format reference)")
+    with pytest.raises(ScenarioError) as info:  # a near miss is answered with the key meant
+        load_scenario(write(tmp_path, "trust:\n  n_schoolz: 3\n"))
+    assert str(info.value).endswith("trust.n_schoolz: unknown key: did you mean 'n_schools'? "
+                                    "(every key is in the documentation's file-format "
+                                    "reference)")
 
 
 @pytest.mark.parametrize("text,key_path,what", BAD, ids=[b[1] + ":" + b[2] for b in BAD])

@@ -490,7 +490,7 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
         config = ExperimentConfig.model_validate(data)
     except ValidationError as err:
         problems = []
-        for path, msg in _problems(err):
+        for path, msg in _problems(err, model=ExperimentConfig):
             problems.append((path, msg.removeprefix("Value error, ")))
         raise ScenarioError(source, problems) from None
     for name, variant in config.variants.items():

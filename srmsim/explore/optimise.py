@@ -517,7 +517,7 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
         config = OptimiseConfig.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
-                                     for p, m in _problems(err)]) from None
+                                     for p, m in _problems(err, model=OptimiseConfig)]) from None
     problems = _shadowed(config, source) + _overridden(config, source) \
         + _seed_ignored(config, source)
     if problems:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
+from srmsim.inputs import missing_file_hint
 from srmsim.outputs import owner_only
 from srmsim.results import simulation_problem, write_text
 
@@ -27,7 +28,8 @@ def folder_kind(path: str | Path) -> str:
     """``run``, ``experiment``, ``trial`` or ``optimise``; a clear error for anything else."""
     path = Path(path)
     if not path.exists():
-        raise SrmsimError(f"{path}: no such folder")
+        hint = missing_file_hint(path)
+        raise SrmsimError(f"{path}: no such folder" + (f" ({hint})" if hint else ""))
     if not path.is_dir():
         raise SrmsimError(f"{path}: is a file; give the folder a run, experiment, trial or "
                           "optimisation wrote")
@@ -38,9 +40,36 @@ def folder_kind(path: str | Path) -> str:
     for kind, marker in KINDS.items():
         if (path / marker).is_file():
             return kind
+    inside = result_folders_in(path)
+    if inside:
+        more = f" and {len(inside) - 3:,} more" if len(inside) > 3 else ""
+        raise SrmsimError(f"{path}: not a result folder itself; the result folders in it: "
+                          f"{', '.join(str(p) for p in inside[:3])}{more} (give one of them)")
     raise SrmsimError(f"{path}: not a result folder (expected manifest.json from `srmsim "
                       "experiment`, trial.json from `srmsim trial`, summary.json from "
                       "`srmsim run` or optimise.json from `srmsim optimise`)")
+
+
+#: the most entries of a folder looked through for result folders inside it
+_LOOK_IN = 1_000
+
+
+def result_folders_in(path: Path) -> list[Path]:
+    """The result folders directly inside ``path`` (``results/`` holds ``results/quickstart``),
+    sorted: what `srmsim report results` most likely meant."""
+    import itertools
+
+    found = []
+    try:
+        with os.scandir(path) as entries:
+            for entry in itertools.islice(entries, _LOOK_IN):
+                if entry.is_dir(follow_symlinks=False) and not (
+                        Path(entry.path) / "dataset.json").exists() and any(
+                        (Path(entry.path) / m).is_file() for m in KINDS.values()):
+                    found.append(Path(entry.path))
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def build_html(path: str | Path, result: ExperimentResult | None = None) -> str:

@@ -580,7 +580,7 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
         cfg = TrialConfig.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
-                                     for p, m in _problems(err)]) from None
+                                     for p, m in _problems(err, model=TrialConfig)]) from None
     if cfg.seed is not None and "seed" in expand_dotted(cfg.overrides or {}, source):
         # the replications' seeds come from the trial's own seed: this one changed nothing
         # while scenario.yaml recorded it
