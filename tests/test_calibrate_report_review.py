@@ -11,8 +11,10 @@ from srmsim.calibrate.report import _moment_value
 
 
 def test_every_moment_not_a_share_or_an_icc_prints_its_unit() -> None:
-    assert _moment_value("reading_gap_mean", "target", -3.0056) == "-3.0056 months"
-    assert _moment_value("reading_gap_sd", "tolerance", 1.9355) == "1.9355 months"
+    # months to 2 decimals: a reading gap to 1/10,000 of a month claimed a precision no
+    # reading test has (printed "-3.0056 months" until 2026-12-07)
+    assert _moment_value("reading_gap_mean", "target", -3.0056) == "-3.01 months"
+    assert _moment_value("reading_gap_sd", "tolerance", 1.9355) == "1.94 months"
     assert _moment_value("attainment_attendance_slope", "simulated", 0.37) == "0.3700 SD"
     assert _moment_value("attendance", "target", 0.9148) == "91.48%"
     assert _moment_value("attendance", "difference", 0.0192) == "1.92 pp"

@@ -207,7 +207,8 @@ class CalibrationResult:
 def _moment_value(moment: str, column: str, value: object) -> str:
     """A cell of the printed moments table: a share (attendance, absence) as a percentage and a
     difference or tolerance of one in percentage points, to the same 4 decimals of a fraction
-    as the other moments; a suppressed cell (``c``, ``low``, ``x``) as it is."""
+    as the ICCs and the slope; reading gaps in months to 2; a suppressed cell (``c``, ``low``,
+    ``x``) as it is."""
     if isinstance(value, str):
         return value
     v = float(value)  # type: ignore[arg-type]
@@ -215,7 +216,10 @@ def _moment_value(moment: str, column: str, value: object) -> str:
         decimals = _DECIMALS - 2
         return percent(v, decimals) if column in ("target", "simulated") else points(v, decimals)
     unit = moment_def(moment).unit if moment in MOMENT_NAMES else ""
-    return f"{v:.{_DECIMALS}f}" + (f" {unit}" if unit else "")
+    # a reading gap to 1/10,000 of a month claimed a precision no reading test has (its SE is
+    # about a month): months to 2 decimals; fit_moments.csv keeps every digit
+    decimals = 2 if unit == "months" else _DECIMALS
+    return f"{v:.{decimals}f}" + (f" {unit}" if unit else "")
 
 
 def _json_default(v: Any) -> Any:
