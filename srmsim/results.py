@@ -701,14 +701,28 @@ class RunResult:
         write_text(json_dumps(summary, indent=2) + "\n", folder / "summary.json",
                    private=private)
 
+    def _regret_unit(self) -> str:
+        """The unit regret is in when every chooser targets one growth effect (months for
+        reading, SD for attainment), else ``""``: a level effect's gain (absence, engagement)
+        has no unit a reader would know."""
+        policy = self.scenario.policy
+        if policy is None:
+            return ""
+        targets = {step.chooser.target for w in policy.workflows.values() for step in w.steps
+                   if step.candidates and step.chooser is not None}
+        units = {"reading": "months", "attainment": "SD"}
+        return units.get(targets.pop(), "") if len(targets) == 1 else ""
+
     def summary_table(self) -> pd.DataFrame:
         rows = summary_rows(self.summary, self.events is not None)
         if self.decisions is not None and len(self.decisions):
             from srmsim.policy.chooser import oracle_matched
 
             d = self.decisions
+            unit = self._regret_unit()
             rows += [("choices of action (referrals)", f"{len(d):,}"),
-                     ("regret vs the oracle, per referral (target units)",
-                      f"{d['regret'].mean():.2f}"),
+                     ("regret vs the oracle, per referral"
+                      + ("" if unit else " (target units)"),
+                      f"{d['regret'].mean():.2f}" + (f" {unit}" if unit else "")),
                      ("referrals given the oracle's action", f"{oracle_matched(d).mean():.1%}")]
         return pd.DataFrame(rows, columns=["measure", "value"])
