@@ -86,6 +86,13 @@ def missing_file_hint(path: str | Path) -> str:
     return f"the current folder is {cwd}"
 
 
+def hint_clause(path: str | Path) -> str:
+    """`` (did you mean ...?)`` or `` (the current folder is ...)`` for a path that does not
+    exist, to follow "file not found" or "no such folder"; ``""`` when there is nothing to add."""
+    hint = missing_file_hint(path)
+    return f" ({hint})" if hint else ""
+
+
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are all different (``object_pairs_hook``): with two
     ``"baseline"`` keys the last would silently win."""

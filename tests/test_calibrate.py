@@ -508,7 +508,7 @@ def test_cli_errors_name_what_is_wrong(sample_dataset, tmp_path) -> None:
                            str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "not a dataset directory" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and f"{tmp_path / 'missing'}: no such folder" in proc.stderr
     status, _ = quiet_main(["calibrate", str(sample_dataset), "--out", str(tmp_path / "o"),
                             "--params", "dynamics.nope"])
     assert status == 2

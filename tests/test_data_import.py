@@ -120,6 +120,7 @@ def test_validate_allow_rejects_exits_0(capsys) -> None:
 
 
 def test_cli_user_errors_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    (tmp_path / "x.csv").write_text("a\n1\n", encoding="utf-8")  # (a missing one: not found)
     assert main(["data", "validate", str(tmp_path / "x.csv"), "--mapping",
                  str(EXAMPLE_MAPPING)]) == 2
     assert "matches no 'files' pattern" in capsys.readouterr().err

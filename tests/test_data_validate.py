@@ -448,8 +448,11 @@ def test_files_are_assigned_to_tables_by_pattern(tmp_path: Path) -> None:
     m = parse_mapping(mapping())
     out = assign_tables([tmp_path / "Trust_PUPILS_2024.csv", tmp_path / "weekly.csv"], m)
     assert [p.name for p in out["students"]] == ["Trust_PUPILS_2024.csv"]
+    (tmp_path / "other.csv").write_text("a\n", encoding="utf-8")
     with pytest.raises(DataError, match="matches no 'files' pattern"):
         assign_tables([tmp_path / "other.csv"], m)
+    with pytest.raises(DataError, match="others.csv: file not found"):  # a typo: said so
+        assign_tables([tmp_path / "others.csv"], m)
     with pytest.raises(DataError, match="given twice"):
         assign_tables([tmp_path / "weekly.csv"], m, observations=[tmp_path / "weekly.csv"])
 

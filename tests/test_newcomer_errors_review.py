@@ -11,6 +11,7 @@ results) and `srmsim compare` of a run's folder said only what they expected.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,39 @@ def test_compare_of_a_run_or_of_the_results_folder_says_what_to_give(tmp_path, c
     assert "e.yaml: is a file; give the folder `srmsim experiment` wrote" in err, err
     err = _error(capsys, ["compare", "result/quickstart"])
     assert err.endswith("no such folder (did you mean results/quickstart?)"), err
+
+
+@pytest.mark.parametrize("argv, given, meant, what", [
+    (["data", "summary", "out/trst"], "out/trst", "out/trust", "no such folder"),
+    (["calibrate", "out/trst", "--out", "fit"], "out/trst", "out/trust", "no such folder"),
+    (["data", "anonymise", "out/trst", "--out", "anon", "--key-file", "k"], "out/trst",
+     "out/trust", "no such folder"),
+    (["thresholds", "out/dem", "--score", "s", "--outcome", "o"], "out/dem", "out/demo",
+     "no such file or directory"),
+    (["data", "validate", "data/studnts.csv"], "data/studnts.csv", "data/students.csv",
+     "file not found"),
+    (["data", "import", "data/students.csv", "data/observatons.csv", "--out", "ds"],
+     "data/observatons.csv", "data/observations.csv", "file not found"),
+    (["sensitivity", "results/uncertain_atendance"], "results/uncertain_atendance",
+     "results/uncertain_attendance", "no such folder"),
+    (["discover", "results/uncertain_atendance", "--condition", "attendance_diff < 0"],
+     "results/uncertain_atendance", "results/uncertain_attendance", "no such folder"),
+])
+def test_every_command_answers_a_mistyped_input_with_the_one_meant(
+        tmp_path, capsys, monkeypatch, argv, given, meant, what) -> None:
+    """`srmsim data summary out/trus` said "not a dataset directory (expected dataset.json,
+    ...)", `data validate` of a misspelt file "cannot tell which table this file holds",
+    `thresholds` "no such file or directory", `sensitivity` "not an experiment results
+    directory": none said the folder or file was simply mistyped."""
+    monkeypatch.chdir(tmp_path)
+    for folder in ("out/trust", "out/demo", "results/uncertain_attendance"):
+        Path(folder).mkdir(parents=True)
+    Path("data").mkdir()
+    for name in ("students.csv", "observations.csv"):
+        Path("data", name).write_text("student_id\n", encoding="utf-8")
+    Path("data", "k").write_text(secrets.token_hex(32), encoding="utf-8")
+    Path("data", "k").chmod(0o600)
+    err = _error(capsys, [a.replace("k", "data/k") if a == "k" else a for a in argv])
+    assert err == f"srmsim: error: {given}: {what} (did you mean {meant}?)", err
+    assert not Path(given).exists() and sorted(p.name for p in Path(".").iterdir()) == [
+        "data", "out", "results"]  # nothing written

@@ -41,6 +41,10 @@ def sensitivity_cmd(args: argparse.Namespace) -> int:
         raise SrmsimError(f"--level {args.level!r}: give at most 6 significant digits, below "
                           "1 (sensitivity.csv records the level to 6)")
     out = Path(args.dir)
+    if not out.exists():  # before the lock, which would make the folder while it holds it
+        from srmsim.inputs import hint_clause
+
+        raise SrmsimError(f"{out}: no such folder{hint_clause(out)}")
     # a results folder moved among its records: sensitivity writes into it
     check_results_out_of_records(out, out, what="the experiment folder")
     with folder_lock(out):  # read and written by one command at a time

@@ -210,7 +210,9 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         target = path
         base = path.parent
     else:
-        raise DataError(f"{path}: no such file or directory")
+        from srmsim.inputs import hint_clause
+
+        raise DataError(f"{path}: no such file or directory{hint_clause(path)}")
     from srmsim.inputs import input_file_problem
 
     problem = input_file_problem(target)

@@ -40,7 +40,7 @@ from srmsim.data.schema import (
     to_arrow,
 )
 from srmsim.errors import DataError
-from srmsim.inputs import input_file_problem, load_json, whole
+from srmsim.inputs import hint_clause, input_file_problem, load_json, whole
 from srmsim.labels import (
     IDENTIFIER_FORBIDDEN_PATTERN,
     excerpt,
@@ -152,6 +152,8 @@ def check_outside_datasets(out: str | Path) -> None:
 def read_dataset(path: str | Path) -> Dataset:
     """Read a dataset directory written by srmsim, with schema dtypes."""
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such folder{hint_clause(path)}")
     if not path.is_dir():
         raise DataError(f"{path}: not a dataset directory (expected {META_FILE}, "
                         "students.parquet, observations.parquet)")

@@ -106,6 +106,10 @@ class Mapping:
         from srmsim.errors import DataError
 
         if not hits:
+            if not Path(path).exists():  # a mistyped name: say so, not which names are read
+                from srmsim.inputs import hint_clause
+
+                raise DataError(f"{path}: file not found{hint_clause(path)}")
             if self.source == IDENTITY_SOURCE:  # no mapping: the tables' own names
                 patterns = " or ".join(p for tm in self.tables.values() for p in tm.files)
                 raise DataError(

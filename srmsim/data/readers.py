@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from srmsim.errors import DataError
-from srmsim.inputs import input_file_problem
+from srmsim.inputs import hint_clause, input_file_problem
 from srmsim.labels import cut, plural
 
 _local = threading.local()
@@ -91,7 +91,8 @@ def read_raw(path: str | Path, encoding: str = "utf-8",
     path = Path(path)
     problem = input_file_problem(path)
     if problem:
-        raise DataError(f"{path}: {problem}")
+        raise DataError(f"{path}: {problem}"
+                        + (hint_clause(path) if problem == "file not found" else ""))
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         raw = _read_parquet(path)

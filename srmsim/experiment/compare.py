@@ -40,6 +40,10 @@ def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[d
     failed (left out of every analysis, which says so: printed here)."""
     from srmsim.experiment.store import ResultsStore
 
+    if not Path(path).exists():
+        from srmsim.inputs import hint_clause
+
+        raise SrmsimError(f"{path}: no such folder{hint_clause(path)}")
     store = ResultsStore(path)
     manifest = store.manifest()
     if manifest is None:
