@@ -67,6 +67,10 @@ def check_results_out_of_records(out: str | Path, results: str | Path,
 def read_student_records(path: str | Path) -> pd.DataFrame:
     """The students table of an imported dataset directory, or a Parquet/CSV file of it."""
     path = Path(path)
+    if not path.exists():  # a mistyped folder or file: the one meant, if one is near
+        from srmsim.inputs import hint_clause
+
+        raise DataError(f"{path}: no such file or folder{hint_clause(path)}")
     if path.is_dir():
         path = path / "students.parquet"
     if not path.exists():

@@ -214,3 +214,15 @@ def test_every_command_answers_a_mistyped_input_with_the_one_meant(
     assert err == f"srmsim: error: {given}: {what} (did you mean {meant}?)", err
     assert not Path(given).exists() and sorted(p.name for p in Path(".").iterdir()) == [
         "data", "out", "results"]  # nothing written
+
+
+def test_a_mistyped_records_folder_in_a_scenario_is_answered_with_the_one_meant(
+        tmp_path, capsys) -> None:
+    """`population: {records: out/trst}` said "out/trst/students.parquet: no student records
+    here (expected an imported dataset directory ...)"."""
+    (tmp_path / "out" / "trust").mkdir(parents=True)
+    (tmp_path / "s.yaml").write_text("name: s\npopulation:\n  records: out/trst\n",
+                                     encoding="utf-8")
+    err = _error(capsys, ["validate", str(tmp_path / "s.yaml")])
+    assert err.endswith(f"population.records: {tmp_path / 'out' / 'trst'}: no such file or "
+                        f"folder (did you mean {tmp_path / 'out' / 'trust'}?)"), err
