@@ -226,3 +226,33 @@ def test_a_mistyped_records_folder_in_a_scenario_is_answered_with_the_one_meant(
     err = _error(capsys, ["validate", str(tmp_path / "s.yaml")])
     assert err.endswith(f"population.records: {tmp_path / 'out' / 'trst'}: no such file or "
                         f"folder (did you mean {tmp_path / 'out' / 'trust'}?)"), err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("command, file, said", [
+    (["run"], "experiments/quickstart.yaml",
+     "an experiment file (it has 'variants:'), not a scenario: run it with `srmsim experiment"),
+    (["experiment", "--workers", "1"], "scenarios/default.yaml",
+     "a scenario file (it has 'years:'), not an experiment: run it with `srmsim run"),
+    (["trial", "--workers", "1"], "experiments/quickstart.yaml",
+     "an experiment file (it has 'variants:'), not a trial: run it with `srmsim experiment"),
+    (["experiment", "--workers", "1"], "experiments/trial_reading.yaml",
+     "a trial file (it has 'randomise:'), not an experiment: run it with `srmsim trial"),
+    (["run"], "experiments/optimise_attendance.yaml",
+     "an optimisation file (it has 'objectives:'), not a scenario: run it with `srmsim optimise"),
+    (["optimise", "--workers", "1"], "experiments/quickstart.yaml",
+     "an experiment file (it has 'variants:'), not an optimisation: run it with `srmsim "
+     "experiment"),
+])
+def test_a_study_file_given_to_the_wrong_command_names_the_right_one(
+        tmp_path, capsys, monkeypatch, command, file, said) -> None:
+    """`srmsim run experiments/quickstart.yaml` listed five "unknown key (check the spelling;
+    ...)" lines, one per experiment key; `srmsim experiment scenarios/default.yaml` three
+    "Field required" and two "unknown key"."""
+    monkeypatch.chdir(tmp_path)
+    path = ROOT / file
+    err = _error(capsys, [command[0], str(path), *command[1:]])
+    assert err == f"srmsim: error: {path}: {said} {path}`", err
+    assert list(tmp_path.iterdir()) == []  # nothing run, nothing written

@@ -98,9 +98,11 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
         from srmsim import executors
 
         executors.start_server(executors.RUN_MODULES)  # the workers' imports overlap ours
+    from srmsim.commands import check_file_kind
     from srmsim.experiment.spec import load_experiment
     from srmsim.outputs import folder_lock
 
+    check_file_kind(args.file, "experiment")
     exp = load_experiment(args.file, parse_settings(args.settings))
     out = Path(args.out) if args.out else Path("results") / exp.name
     with folder_lock(out):  # runs and report by this command alone

@@ -48,6 +48,9 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     )
 
     check_workers(args.workers)
+    from srmsim.commands import check_file_kind
+
+    check_file_kind(args.file, "optimisation")
     opt = load_optimisation(args.file)
     out = Path(args.out) if args.out else Path("results") / opt.name
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,

@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from srmsim.scenario import NO_FILE_HINT, default_scenario, load_scenario
 
+    if args.scenario is not None:
+        from srmsim.commands import check_file_kind
+
+        check_file_kind(args.scenario, "scenario")
     scenario = (default_scenario() if args.scenario is None
                 else load_scenario(args.scenario, empty_hint=NO_FILE_HINT))
     settings = parse_settings(args.settings)

@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     check_workers(args.workers)
     if args.replications is not None:  # the flag's own error, not one blamed on the file
         whole_number(args.replications, "--replications", 1, MAX_REPLICATIONS)
+    from srmsim.commands import check_file_kind
+
+    check_file_kind(args.file, "trial")
     trial = load_trial(args.file, overrides=parse_settings(args.settings) or None,
                        replications=args.replications)
     for note in trial.notes():
