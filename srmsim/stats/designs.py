@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from scipy import stats as sps
 
 from srmsim.errors import DataError, EstimationError, SrmsimError
-from srmsim.labels import agree
+from srmsim.labels import agree, given_percent
 
 from . import _checks as ck
 
@@ -185,12 +185,6 @@ def _se_df(design: str, q: dict[str, float]) -> tuple[float, float]:
     return se, df
 
 
-def _level(alpha: float, tails: int) -> str:
-    """The confidence level of the interval ``t(1 - alpha / tails)`` standard errors either
-    side: 95% for alpha 0.05 two-sided, 90% one-sided."""
-    return f"{100 * (1 - 2 * alpha / tails):.10g}%"
-
-
 @dataclass(frozen=True)
 class DesignResult:
     """MDES or power of a design, with the SE and df that produced it (PowerUp! conventions)."""
@@ -220,7 +214,7 @@ class DesignResult:
             lines = [f"Minimum detectable effect size, design {self.design}",
                      f"  MDES:        {self.mdes:.3f} SD (outcome standard deviations)",
                      # PowerUp!'s interval: the CI an estimate equal to the MDES would get
-                     f"  {_level(self.alpha, self.tails) + ' CI:':<13}{self.ci_low:.3f} to "
+                     f"  {given_percent(1 - 2 * self.alpha / self.tails) + ' CI:':<13}{self.ci_low:.3f} to "
                      f"{self.ci_high:.3f} SD (of an estimate equal to the MDES)",
                      f"  at power {self.power:.2f}, alpha {self.alpha:g} ({tails})"]
         else:
