@@ -12,6 +12,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -25,7 +26,14 @@ from srmsim.admin.config import Name as StreamName
 from srmsim.admin.config import RequestStream
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.labels import Label, StrictModel, check_distinct, excerpt, file_name_problem
+from srmsim.labels import (
+    Label,
+    StrictModel,
+    check_distinct,
+    excerpt,
+    file_name_problem,
+    printable,
+)
 from srmsim.policy.config import PolicyConfig
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -224,8 +232,13 @@ class Scenario(_Strict):
         that holds them, which a relative input file they name is read from (as a scenario's
         own are from the scenario's folder), never the current folder."""
         changes = expand_overrides(overrides, source, base_dir)
-        scenario = scenario_from_dict(deep_merge(self.to_dict(), changes), source)
+        base = self.to_dict()
+        try:
+            scenario = scenario_from_dict(deep_merge(base, changes), source)
+        except ScenarioError as err:
+            raise ScenarioError(err.source, _name_new_entries(err.problems, base)) from None
         _check_parameters_read(changes, self, scenario, source)
+        _check_new_actions_used(changes, self, scenario, source)
         return scenario
 
 
@@ -252,6 +265,91 @@ def _check_parameters_read(changes: dict[str, Any], base: Scenario, scenario: Sc
                                       "no rule, goal or priority of the policy reads this "
                                       "parameter, so setting it changes nothing (a misspelt "
                                       "name?)") for name in unread])
+
+
+#: what one entry of a mapping of named entries is called, by the mapping's key path
+ENTRY_NOUNS = {"policy.workflows": "workflow", "policy.rules": "rule",
+               "policy.actions": "action", "requests": "request stream"}
+
+
+def _absent_prefix(path: str, base: dict[str, Any]) -> tuple[str, str, Any] | None:
+    """The first part of the key path ``path`` (``policy.workflows.nosuch.trigger``) that the
+    scenario ``base`` lacks (``policy.workflows.nosuch``), with the key path above it and the
+    value there (the mapping that lacks it, or None), or None when ``base`` has it all."""
+    node: Any = base
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict):
+            return None
+        key = _key_in(node, part)
+        if key not in node or node[key] is None:
+            return ".".join(parts[:i + 1]), ".".join(parts[:i]), node if key not in node else None
+        node = node[key]
+    return None
+
+
+def _name_new_entries(problems: list[tuple[str, str]], base: dict[str, Any]
+                      ) -> list[tuple[str, str]]:
+    """Problems of overrides that set part of an entry the scenario lacks, named as that.
+
+    ``policy.workflows.nosuch.cooldown_weeks`` (a lever, a variant, an uncertain parameter,
+    ``--set``) makes a new workflow holding only a cooldown, and was refused as
+    "policy.workflows.nosuch.trigger: Field required": the missing fields of an entry nobody
+    meant to add. The entry is named instead, with the ones the scenario has."""
+    missing: dict[str, list[str]] = {}
+    where: dict[str, tuple[str, Any]] = {}
+    others = []
+    for path, message in problems:
+        found = _absent_prefix(path, base) if message == "Field required" else None
+        if found is None or found[0] == path:
+            others.append((path, message))
+            continue
+        entry, parent, value = found
+        missing.setdefault(entry, []).append(path[len(entry) + 1:])
+        where[entry] = (parent, value)
+    out = []
+    for entry, fields in missing.items():
+        parent, value = where[entry]
+        name = entry.rpartition(".")[2]
+        noun = ENTRY_NOUNS.get(parent)
+        need = f"a new one needs {' and '.join(fields)} as well"
+        if isinstance(value, dict) and noun is not None:
+            has = sorted(value, key=str)
+            listed = (", ".join(printable(str(k)[:40]) for k in has[:12])
+                      + (f" and {len(has) - 12} more" if len(has) > 12 else "")) if has else ""
+            out.append((entry, f"the scenario has no {noun} {excerpt(name)} "
+                        f"({f'its {noun}s: {listed}' if listed else f'it has no {noun}s'}; "
+                        f"a misspelt name?): {need}"))
+        else:  # `policy: null` (a variant without a policy), or no such mapping at all
+            out.append((entry, f"the scenario has no {entry} ({entry}: null or not given), so "
+                        f"this would make one with only what it sets: {need}"))
+    return others + out
+
+
+def _check_new_actions_used(changes: dict[str, Any], base: Scenario, scenario: Scenario,
+                            source: str) -> None:
+    """An action the overrides add (in neither the scenario nor the catalogue) must be used
+    by a workflow step: ``policy.actions.parent_txt.take_up`` (a misspelt lever or uncertain
+    parameter) made a new action nobody runs, and every run was the same, silently."""
+    policy = changes.get("policy")
+    given = policy.get("actions") if isinstance(policy, dict) else None
+    if not isinstance(given, dict) or not given or scenario.policy is None or base.policy is None:
+        # (an uncertain action's draw for a variant without a policy: it has no workflows, and
+        # the variants with one are checked)
+        return
+    from srmsim.policy.actions import CATALOGUE
+
+    known = set(CATALOGUE) | set(base.policy.actions)
+    used = {a for wf in scenario.policy.workflows.values() for step in wf.steps
+            for a in [step.action, *(step.candidates or [])] if a}
+    unused = [name for name in given if name not in known and name not in used]
+    if unused:
+        actions = sorted(used)
+        raise ScenarioError(source, [(f"policy.actions.{name}", (
+            f"no action {excerpt(str(name))} in the scenario or the catalogue, and no workflow "
+            f"step uses it, so this changes nothing (the steps use: {', '.join(actions) or 'none'}"
+            "; a misspelt name?)"))
+            for name in unused])
 
 
 def expand_overrides(overrides: dict[str, Any], source: str = "overrides",
@@ -513,6 +611,12 @@ def _unknown_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
 _MODEL_TYPE = re.compile(r"a valid dictionary or instance of [A-Za-z_]\w*")
 
 
+#: a non-finite number where a number is expected (YAML reads 1e400 as infinity)
+NOT_FINITE_INF = ("is not a finite number: YAML reads it as {}infinity (.inf, or a number "
+                  "beyond 1.8e308 such as 1e400)")
+NOT_FINITE_NAN = "is not a finite number: YAML reads it as NaN, not a number (.nan)"
+
+
 def _problems(err: ValidationError, prefix: str = "",
               model: type[BaseModel] | None = None) -> list[tuple[str, str]]:
     """``(key path, message)`` for each of pydantic's errors, in plain words; ``model``, the
@@ -526,7 +630,13 @@ def _problems(err: ValidationError, prefix: str = "",
         # "a valid dictionary or instance of TrustConfig": the class's name says nothing to
         # someone writing a file (also inside a union's merged message)
         msg = _MODEL_TYPE.sub("a mapping of keys to values", msg)
-        if e["type"] == "extra_forbidden":
+        given = e.get("input")
+        if isinstance(given, float) and not math.isfinite(given):
+            # 1e400 was "Input should be a finite number (got inf)", or for a whole number
+            # "a valid integer (got inf)": neither said where an inf the file never wrote came from
+            msg = NOT_FINITE_NAN if given != given else NOT_FINITE_INF.format(
+                "-" if given < 0 else "")
+        elif e["type"] == "extra_forbidden":
             msg = _unknown_key(model, tuple(e["loc"]))
         elif e["type"] == "model_type" and e.get("input") is None:
             # `trust:` with its keys not indented under it: "instance of TrustConfig (got None)"

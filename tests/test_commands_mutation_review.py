@@ -309,7 +309,7 @@ def test_validate_prints_the_counts_each_file_asks_for(tmp_path, capsys) -> None
                                       "replications": 5, "variants": {"a": {}, "b": {}}})
     assert main(["validate", str(exp)]) == 0
     assert capsys.readouterr().out.startswith(
-        f"{exp}: valid experiment 'e' (2 variants x 5 replications)")
+        f"{exp}: valid experiment 'e' (2 variants x 5 replications; 10 runs)")
     opt = {"name": "o", "scenario": "tiny.yaml", "replications": 3,
            "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.9},
                       "policy.workflows.attendance.cooldown_weeks":
@@ -317,8 +317,11 @@ def test_validate_prints_the_counts_each_file_asks_for(tmp_path, capsys) -> None
            "objectives": {"attendance": "maximise"}, "search": {"trials": 7}}
     path = _yaml(tmp_path / "o.yaml", opt)
     assert main(["validate", str(path)]) == 0
-    assert capsys.readouterr().out == \
+    assert capsys.readouterr().out == (
         f"{path}: valid optimisation 'o' (2 levers, 1 objective, 7 candidates)\n"
+        "runs: 24 search runs (7 candidates and the baseline x 3 replications), then at most "
+        "160 to re-evaluate the front (7 policies and the baseline x 20 replications); 184 in "
+        "all\n")
     opt["budget"] = {"total": 600, "roles": {"pastoral": "policy.staff.school.pastoral",
                                              "officer": "policy.staff.school.attendance_officer"}}
     _yaml(path, opt)

@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
         warning = _memory_warning(lambda: check_study_fits(
             opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
             f"optimisation {opt.name!r}: candidate"))
+        search, front = opt.config.runs()
         return _valid(f"{args.file}: valid optimisation '{opt.name}' "
                       f"({plural(len(opt.config.levers), 'lever')}"
                       f"{' and a staff budget' if opt.config.budget else ''}, "
                       f"{plural(len(opt.config.objectives), 'objective')}, "
-                      f"{plural(opt.config.search.trials, 'candidate')})", warning)
+                      f"{plural(opt.config.search.trials, 'candidate')})\n"
+                      f"runs: {opt.config.plan()}; {search + front:,} in all", warning)
     if isinstance(data, dict) and "variants" in data:
         from srmsim.experiment.spec import load_experiment
 
@@ -61,9 +63,15 @@ def run(args: argparse.Namespace) -> int:
         warning = _memory_warning(lambda: check_study_fits(
             exp.sized_scenarios(), exp.seeds(1)[0],
             f"experiment {exp.name!r}: variant"))
+        design = exp.config.design
+        # a Sobol or Morris design's runs are its points, not replications
+        each = (design.runs_in_words(f"{exp.replications:,}") if design and design.fixed_size
+                else plural(exp.replications, "replication"))
+        runs = len(exp.variants) * exp.max_replications
         return _valid(f"{args.file}: valid experiment '{exp.name}' "
-                      f"({plural(len(exp.variants), 'variant')} x "
-                      f"{plural(exp.replications, 'replication')})", warning)
+                      f"({plural(len(exp.variants), 'variant')} x {each}; "
+                      f"{'at most ' if exp.config.sequential else ''}{plural(runs, 'run')})",
+                      warning)
     scenario = load_scenario(args.file)
     _check_arrival_files(scenario, str(args.file))
     if scenario.policy is not None:  # a variant may still change a rule to read one: a note

@@ -30,7 +30,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import RuleError, ScenarioError, SrmsimError
@@ -112,6 +112,17 @@ class ExperimentConfig(StrictModel):
     uncertain: dict[str, Range] = Field(default_factory=dict)
     sequential: SequentialConfig | None = None
     design: DesignConfig | None = None
+
+    @field_validator("design", "sequential", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any, info: Any) -> Any:
+        """``design:`` or ``sequential:`` written with nothing under it (its lines commented
+        out, say) ran 30 replications of a Latin hypercube, or a fixed number of them, without
+        a word: the section the file names is refused empty, as a missing one is not."""
+        if value is None:
+            raise ValueError(f"is empty (null): give its settings, or leave {info.field_name} "
+                             "out")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
@@ -379,15 +390,34 @@ def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[s
     """Every uncertain key must be a numeric scenario key in every variant, valid at both ends
     of its range and inside it (a range beyond a key's limits failed run by run, after the
     experiment had started)."""
+    # variants with a policy first: a policy key's problem is told of the scenario's own
+    # policy, not of a variant without one (policy: null)
+    ordered = sorted(scenarios.items(), key=lambda item: item[1].policy is None)
     for key, (low, high) in uncertain.items():
-        for name, sc in scenarios.items():
+        for name, sc in ordered:
             for where, value in (("", (low + high) / 2), ("low end: ", low), ("high end: ", high)):
                 try:
                     sc.with_overrides({key: value}, source)
                 except ScenarioError as err:
                     raise ScenarioError(source, [(f"uncertain.{key}", f"in variant {name}: {where}"
-                                                  + "; ".join(m for _, m in err.problems))]
+                                                  + "; ".join(_uncertain_problem(key, p, m)
+                                                              for p, m in sorted(
+                                                                  err.problems,
+                                                                  key=lambda x: x[0] == key)))]
                                         ) from None
+
+
+def _uncertain_problem(key: str, path: str, message: str) -> str:
+    """One problem of an uncertain parameter's value, with its own key path when the parameter's
+    does not hold it (``policy.rules.x.when`` of ``policy.workflows.w.trigger``), and a key that
+    takes whole numbers explained: its draws are real numbers (``cooldown_weeks`` drawn as 2.5
+    was "Input should be a valid integer")."""
+    if path == key and message.startswith("Input should be a valid integer"):
+        return ("takes whole numbers, and an uncertain parameter is drawn from a continuous "
+                "range (" + message.removeprefix("Input should be a valid integer").strip(" ()")
+                + "): give each value a variant instead")
+    # (a path above the key, such as the workflow it names, is in the key already)
+    return message if path == "" or key.startswith(path) else f"{path}: {message}"
 
 
 def check_request_outcomes(outcomes: list[str], scenarios: dict[str, Scenario], source: str

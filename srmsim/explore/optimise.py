@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from srmsim import executors
 from srmsim.argtypes import MAX_SEED, max_workers
@@ -149,6 +149,9 @@ class Lever(StrictModel):
         if self.choices is not None:
             if self.low is not None or self.high is not None or self.integer or self.step:
                 raise ValueError("give either choices or low/high, not both")
+            if len(self.choices) < 2:  # as low == high is refused: a lever that never moves
+                raise ValueError("needs at least 2 choices: with one the lever never changes "
+                                 "(set the key in overrides instead)")
             if len({json.dumps(c) for c in self.choices}) != len(self.choices):
                 raise ValueError("choices must be distinct")
             if len(set(self.choices)) != len(self.choices):  # Optuna finds a choice by ==
@@ -228,10 +231,25 @@ class Bound(StrictModel):
                     for edge, gap in gaps), default=-np.inf)
 
 
+#: the most candidates a search may have: Optuna keeps each in study.db and its own work took
+#: 0.15-0.3 s a candidate on the project's machine (2026-12-07) before any run, so 100,000
+#: (allowed before) spent 4-8 hours on bookkeeping alone, without a word of warning
+MAX_TRIALS = 10_000
+
+
 class Search(StrictModel):
     sampler: Literal["nsga2", "tpe"] | None = None
-    trials: Annotated[int, Field(ge=1, le=100_000)] = 48
+    trials: Annotated[int, Field(ge=1)] = 48
     batch: Annotated[int, Field(ge=2, le=1000)] = 8
+
+    @field_validator("trials")
+    @classmethod
+    def _at_most(cls, trials: int) -> int:
+        if trials > MAX_TRIALS:
+            raise ValueError(f"{trials:,} candidates, more than the {MAX_TRIALS:,} a search may "
+                             "have (Optuna's own work on each candidate, before its runs, adds "
+                             "up to hours)")
+        return trials
 
 
 class Reevaluate(StrictModel):
@@ -257,6 +275,19 @@ class OptimiseConfig(StrictModel):
     search: Search = Field(default_factory=Search)
     reevaluate: Reevaluate = Field(default_factory=Reevaluate)
 
+    @field_validator("budget", "baseline", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any, info: Any) -> Any:
+        """``budget:`` or ``baseline:`` written with nothing under it (its lines commented out,
+        say): a null budget was no budget and a null baseline the scenario with its policy,
+        where leaving the key out means no policy, both silently."""
+        if value is None:
+            raise ValueError("is empty (null): " + (
+                "give total and roles, or leave budget out" if info.field_name == "budget"
+                else "give its overrides ({} for the scenario as it is), or leave baseline out "
+                "to compare with no policy"))
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> OptimiseConfig:
         if not self.levers and self.budget is None:
@@ -265,11 +296,11 @@ class OptimiseConfig(StrictModel):
         check_distinct([*self.levers, *(self.budget.roles if self.budget else ())],
                        "lever and budget role")
         check_distinct(self.uncertain, "uncertain parameter")
-        runs = (self.search.trials * self.replications
-                + self.reevaluate.front_max * self.reevaluate.replications)
-        if runs > MAX_RUNS:
-            raise ValueError(f"search.trials x replications plus the front's re-evaluation is "
-                             f"{runs:,} runs, more than {MAX_RUNS:,}")
+        search, front = self.runs()
+        if search + front > MAX_RUNS:
+            raise ValueError(f"{search + front:,} runs, more than {MAX_RUNS:,}: "
+                             f"{self.plan()}; lower search.trials, replications or "
+                             "reevaluate")
         for what, names in (("objectives", self.objectives), ("constraints", self.constraints)):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
@@ -282,6 +313,23 @@ class OptimiseConfig(StrictModel):
             if not low < high:
                 raise ValueError(f"uncertain.{key}: range [{low}, {high}] must have low < high")
         return self
+
+    def runs(self) -> tuple[int, int]:
+        """The runs of the search (every candidate's replications and the baseline's) and of
+        the front's re-evaluation at most (``front_max`` policies and the baseline)."""
+        policies = min(self.reevaluate.front_max, self.search.trials)
+        return ((self.search.trials + 1) * self.replications,
+                (policies + 1) * self.reevaluate.replications)
+
+    def plan(self) -> str:
+        """What the search will run, in words: validate prints it, and a file over the
+        limit is told it (100,000 candidates passed validate and ran for hours unannounced)."""
+        search, front = self.runs()
+        policies = min(self.reevaluate.front_max, self.search.trials)
+        return (f"{search:,} search runs ({self.search.trials:,} candidates and the baseline "
+                f"x {self.replications:,} replications), then at most {front:,} to re-evaluate "
+                f"the front ({policies:,} policies and the baseline x "
+                f"{self.reevaluate.replications:,} replications)")
 
     def searched_keys(self) -> dict[str, str]:
         """Scenario keys each candidate sets, with what sets them (a lever, a budget role)."""
@@ -343,6 +391,20 @@ def _seed_ignored(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
     return problems
 
 
+def _lever_hint(lever: Lever | None, message: str) -> str:
+    """A lever's value refused by its scenario key, with the lever's setting that fits the key:
+    a range over a whole-number key (``cooldown_weeks: {low: 2, high: 12}``) was told only
+    "Input should be a valid integer (got 2.0)", a range over a true/false one "a valid
+    boolean (got 0.0)"."""
+    if lever is None or lever.choices is not None:
+        return message
+    if message.startswith("Input should be a valid integer") and not lever.integer:
+        return f"{message}: the key takes whole numbers, so give the lever integer: true"
+    if message.startswith("Input should be a valid boolean"):
+        return f"{message}: the key is true or false, so give the lever choices: [true, false]"
+    return message
+
+
 def _file_key(path: str) -> str:
     """An experiment's key path as the optimisation file names it: its baseline variant is
     ``baseline``, its candidates are the levers' values."""
@@ -366,7 +428,8 @@ class Optimisation:
             try:
                 self.scenario(self.overrides(params))
             except ScenarioError as err:
-                raise ScenarioError(source, [(f"levers: {p}" if p else "levers", m)
+                raise ScenarioError(source, [(f"levers: {p}" if p else "levers",
+                                              _lever_hint(config.levers.get(p), m))
                                              for p, m in err.problems]) from None
         if config.baseline is not None:
             try:

@@ -1,0 +1,257 @@
+"""The exploratory commands' files (optimise, and the experiments sensitivity and discover read)
+refuse hostile input with one short line naming the file and the field, exit 2 and write
+nothing: a lever, variant or uncertain parameter on an entry the scenario lacks, non-finite
+numbers, empty sections, one-choice levers, and searches too long to announce."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("optuna")
+
+from srmsim.cli import main  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_explore import TINY, tiny_optimisation  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_KEY = "policy.workflows.nosuch.cooldown_weeks"
+
+
+def refused(capsys, tmp_path: Path, text: str, *contains: str, command: str = "validate",
+            name: str = "f.yaml") -> str:
+    """``srmsim COMMAND`` of a file holding ``text``: exit 2, one short line naming the file,
+    no traceback, and nothing written beside the file and the scenario."""
+    path = tmp_path / name
+    path.write_text(text)
+    before = sorted(tmp_path.rglob("*"))
+    argv = [command, str(path)] + (["--out", str(tmp_path / "out")] if command != "validate"
+                                   else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"srmsim: error: {path}: ") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    for part in contains:
+        assert part in err, err
+    assert sorted(tmp_path.rglob("*")) == before
+    return err
+
+
+def optimisation_text(tmp_path: Path, **extra) -> str:
+    return yaml.safe_dump(tiny_optimisation(tmp_path, **extra), sort_keys=False)
+
+
+def experiment_text(tmp_path: Path, **extra) -> str:
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    data = {"name": "e", "scenario": "tiny.yaml", "baseline": "none", "seed": 2,
+            "outcomes": ["attendance"], "variants": {"none": {"policy": None}, "w": {}},
+            "uncertain": {"population.fsm_rate": [0.1, 0.4]},
+            "design": {"method": "sobol", "n": 4}, **extra}
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+# --- entries the scenario does not have -----------------------------------------------------
+
+@pytest.mark.parametrize("command", ["validate", "optimise"])
+def test_a_lever_on_a_missing_workflow_names_it_and_the_scenarios_workflows(tmp_path, capsys,
+                                                                            command):
+    """It was "levers: policy.workflows.nosuch.trigger: Field required": the fields of a
+    workflow nobody meant to add, not that the scenario has no workflow 'nosuch'."""
+    text = optimisation_text(tmp_path, levers={WORKFLOW_KEY: {"low": 1, "high": 8,
+                                                              "integer": True}})
+    err = refused(capsys, tmp_path, text, "levers: policy.workflows.nosuch:",
+                  "no workflow 'nosuch'", "its workflows: attendance", command=command)
+    assert "Field required" not in err
+
+
+@pytest.mark.parametrize("where", ["overrides", "baseline"])
+def test_overrides_and_a_baseline_on_a_missing_workflow_name_it(tmp_path, capsys, where):
+    text = optimisation_text(tmp_path, **{where: {WORKFLOW_KEY: 3}})
+    refused(capsys, tmp_path, text, f"{where}: policy.workflows.nosuch:", "no workflow 'nosuch'")
+
+
+def test_a_variant_or_set_on_a_missing_workflow_or_rule_names_it(tmp_path, capsys):
+    text = experiment_text(tmp_path, variants={"none": {"policy": None},
+                                               "w": {WORKFLOW_KEY: 3}})
+    refused(capsys, tmp_path, text, "variants.w.policy.workflows.nosuch:",
+            "no workflow 'nosuch'", "its workflows: attendance")
+    assert main(["run", str(tmp_path / "tiny.yaml"), "--set", "policy.rules.nosuch.cadence=weekly",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "no rule 'nosuch'" in err and "its rules: low_attendance" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_uncertain_parameter_on_a_missing_workflow_names_it(tmp_path, capsys):
+    """Told of the variant with the policy (not of the no-policy one) and before the whole-number
+    problem its draws also have: the message is cut at 300 characters."""
+    text = experiment_text(tmp_path, uncertain={WORKFLOW_KEY: [1, 3]})
+    refused(capsys, tmp_path, text, f"uncertain.{WORKFLOW_KEY}: in variant w: "
+            "the scenario has no workflow 'nosuch' (its workflows: attendance")
+
+
+def test_an_uncertain_whole_number_key_is_explained(tmp_path, capsys):
+    text = experiment_text(tmp_path, uncertain={"policy.workflows.attendance.cooldown_weeks":
+                                                [1, 4]})
+    refused(capsys, tmp_path, text, "takes whole numbers", "continuous range", "(got 2.5)")
+
+
+@pytest.mark.parametrize("where", ["levers", "uncertain", "variant"])
+def test_an_action_the_scenario_lacks_and_no_workflow_uses_is_refused(tmp_path, capsys, where):
+    """``policy.actions.parent_txt.take_up`` made a new action nobody runs: a search over it, a
+    variant or an uncertain parameter changed nothing, silently (the run passed)."""
+    key = "policy.actions.parent_txt.take_up"
+    if where == "levers":
+        text = optimisation_text(tmp_path, levers={key: {"low": 0.1, "high": 0.5}})
+    elif where == "uncertain":
+        text = experiment_text(tmp_path, uncertain={key: [0.1, 0.5]})
+    else:
+        text = experiment_text(tmp_path, variants={"none": {"policy": None}, "w": {key: 0.3}})
+    refused(capsys, tmp_path, text, "policy.actions.parent_txt", "no action 'parent_txt'",
+            "no workflow step uses it", "use: parent_meeting, parent_text")
+
+
+def test_an_action_of_the_scenario_or_catalogue_or_one_a_workflow_uses_may_be_set(tmp_path,
+                                                                                 capsys):
+    scenario = {**TINY, "policy": {**TINY["policy"], "actions": {"my_call": {"take_up": 0.8}},
+                                   "workflows": {"attendance": {
+                                       "trigger": "low_attendance",
+                                       "steps": [{"action": "my_call", "weeks": 3}]}}}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(scenario))
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "e", "scenario": "tiny.yaml", "baseline": "none", "replications": 2,
+        "variants": {"none": {"policy": None}, "w": {"policy.actions.my_call.take_up": 0.5},
+                     "x": {"policy.actions.mentoring.take_up": 0.5},
+                     "y": {"policy.actions.fresh.take_up": 0.5,
+                           "policy.workflows.attendance.steps": [{"action": "fresh"}]}}}))
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+# --- non-finite numbers -----------------------------------------------------------------------
+
+NON_FINITE = ["1e400", "-1e400", ".inf", "-.inf", ".nan"]
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("field", [
+    "replications", "seed", "search.trials", "search.batch", "reevaluate.replications",
+    "reevaluate.front_max", "reevaluate.seed", "budget.total", "constraints.attendance.min",
+    f"levers.{'policy.parameters.attendance_threshold'}.high",
+    f"levers.{'policy.parameters.attendance_threshold'}.step",
+])
+def test_every_number_of_an_optimisation_refuses_non_finite_values(tmp_path, capsys, field,
+                                                                   value):
+    """1e400 (YAML reads it as inf) was "Input should be a finite number (got inf)", or "a
+    valid integer (got inf)": nothing said the file's number was not finite, nor why."""
+    extra = {"budget": {"total": 600, "roles": {"pastoral": "policy.staff.school.pastoral",
+                                                "officer": "policy.staff.school.attendance_officer"}},
+             "constraints": {"attendance": {"min": 0.5}}}
+    data = tiny_optimisation(tmp_path, **extra)
+    node, *path = field.split(".", 1)
+    if node == "levers":
+        data["levers"]["policy.parameters.attendance_threshold"][path[0].rsplit(".", 1)[1]] = "@"
+    elif path:
+        data.setdefault(node, {})
+        sub = data[node]
+        for part in path[0].split(".")[:-1]:
+            sub = sub.setdefault(part, {})
+        sub[path[0].split(".")[-1]] = "@"
+    else:
+        data[node] = "@"
+    text = yaml.safe_dump(data, sort_keys=False).replace("'@'", value)
+    err = refused(capsys, tmp_path, text, f"{field}: is not a finite number: YAML reads it as")
+    assert ("NaN" in err) == (value == ".nan")
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("where,field", [
+    ({"uncertain": {"population.fsm_rate": [0.1, "@"]}}, "uncertain.population.fsm_rate[1]"),
+    ({"design": {"method": "sobol", "n": "@"}}, "design.n"),
+    ({"seed": "@"}, "seed"),
+    ({"variants": {"none": {"policy": None}, "w": {"population.fsm_rate": "@"}}},
+     "variants.w.population.fsm_rate"),
+])
+def test_every_number_of_a_design_experiment_refuses_non_finite_values(tmp_path, capsys, where,
+                                                                       field, value):
+    text = experiment_text(tmp_path, **where).replace("'@'", value)
+    refused(capsys, tmp_path, text, f"{field}: is not a finite number: YAML reads it as")
+
+
+# --- empty sections, one-choice levers, levers that do not fit their key -------------------------
+
+@pytest.mark.parametrize("section,hint", [("budget", "give total and roles"),
+                                          ("baseline", "to compare with no policy")])
+def test_an_empty_optimisation_section_is_refused(tmp_path, capsys, section, hint):
+    """``budget:`` with nothing under it was no budget, ``baseline:`` the scenario with its policy
+    (leaving it out means no policy), both silently."""
+    text = optimisation_text(tmp_path) + f"{section}:\n"
+    refused(capsys, tmp_path, text, f"{section}: is empty (null)", hint)
+
+
+@pytest.mark.parametrize("section", ["design", "sequential"])
+def test_an_empty_experiment_section_is_refused(tmp_path, capsys, section):
+    """``design:`` with nothing under it ran 30 replications of a Latin hypercube unannounced."""
+    data = yaml.safe_load(experiment_text(tmp_path))
+    data.pop("design")
+    text = yaml.safe_dump(data, sort_keys=False) + f"{section}:\n"
+    refused(capsys, tmp_path, text, f"{section}: is empty (null)")
+
+
+def test_a_lever_with_one_choice_is_refused_as_low_equal_to_high_is(tmp_path, capsys):
+    text = optimisation_text(tmp_path, levers={"policy.rules.low_attendance.cadence":
+                                               {"choices": ["weekly"]}})
+    refused(capsys, tmp_path, text, "levers.policy.rules.low_attendance.cadence: needs at least "
+            "2 choices")
+
+
+@pytest.mark.parametrize("lever,hint", [
+    ({"policy.workflows.attendance.cooldown_weeks": {"low": 2, "high": 12}}, "integer: true"),
+    ({"policy.workflows.attendance.enabled": {"low": 0, "high": 1}},
+     "choices: [true, false]"),
+])
+def test_a_range_lever_on_a_whole_number_or_true_false_key_says_what_fits(tmp_path, capsys,
+                                                                          lever, hint):
+    refused(capsys, tmp_path, optimisation_text(tmp_path, levers=lever), hint)
+
+
+# --- the size of a search -----------------------------------------------------------------------
+
+def test_a_search_of_100000_candidates_is_refused_naming_the_field(tmp_path, capsys):
+    """It passed validate and ran for hours (Optuna's bookkeeping alone, 0.15-0.3 s a
+    candidate here), with no warning."""
+    text = optimisation_text(tmp_path, search={"trials": 100_000})
+    refused(capsys, tmp_path, text, "search.trials: 100,000 candidates, more than the 10,000")
+    refused(capsys, tmp_path, text, "search.trials", command="optimise")
+
+
+def test_a_search_over_the_run_limit_says_where_its_runs_come_from(tmp_path, capsys):
+    text = optimisation_text(tmp_path, search={"trials": 10_000}, replications=100)
+    refused(capsys, tmp_path, text, "1,000,280 runs, more than 1,000,000: 1,000,100 search runs "
+            "(10,000 candidates and the baseline x 100 replications)")
+
+
+def test_validate_prints_the_runs_a_search_makes(tmp_path, capsys):
+    path = tmp_path / "o.yaml"
+    path.write_text(optimisation_text(tmp_path, search={"trials": 6, "batch": 3},
+                                      reevaluate={"replications": 4, "front_max": 2}))
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "runs: 21 search runs (6 candidates and the baseline x 3 replications), then at most "
+        "12 to re-evaluate the front (2 policies and the baseline x 4 replications); 33 in all")
+    shipped = ROOT / "experiments" / "optimise_attendance.yaml"
+    assert main(["validate", str(shipped)]) == 0
+    assert "; 159 in all" in capsys.readouterr().out
+
+
+def test_validate_calls_a_designs_runs_points(tmp_path, capsys):
+    path = tmp_path / "e.yaml"
+    path.write_text(experiment_text(tmp_path))
+    assert main(["validate", str(path)]) == 0
+    assert "(2 variants x 12 points of a Sobol design (one seed); 24 runs)" in \
+        capsys.readouterr().out
+
