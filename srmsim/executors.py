@@ -78,10 +78,13 @@ def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
     """A worker's initializer: watch the parent, take the memory settings of the srmsim
     command (the fork server is a fresh process: it inherits none), then import what its tasks
     need before the first task arrives (a worker forked from a preloaded fork server has them)."""
+    import signal
     import threading
 
     from srmsim.memory import keep_freed_memory
 
+    # Ctrl-C stops a run as before (the fork server they come from ignores it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     keep_freed_memory()
 
     threading.Thread(target=_exit_with, args=(parent, os.getppid()), daemon=True,
@@ -158,8 +161,28 @@ def start_server(preload: Sequence[str] = ()) -> None:
     from multiprocessing import forkserver
 
     ctx.set_forkserver_preload(["__main__", *preload])  # no effect once the server runs
-    with _one_thread_each():
+    with _one_thread_each(), _server_ignores_ctrl_c():
         forkserver.ensure_running()
+
+
+@contextmanager
+def _server_ignores_ctrl_c() -> Iterator[None]:
+    """Start the fork server with Ctrl-C ignored, which it keeps through its ``exec``: Ctrl-C
+    reaches the whole process group, and one in the server's first seconds (its imports, before
+    it ignores SIGINT itself) printed a KeyboardInterrupt traceback beside "srmsim:
+    interrupted". This command stops on its own Ctrl-C; the workers take the usual handler back
+    (:func:`_prepare_worker`). (A Ctrl-C in the milliseconds the server takes to start is lost.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Workers:
