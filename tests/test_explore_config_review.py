@@ -219,6 +219,21 @@ def test_a_range_lever_on_a_whole_number_or_true_false_key_says_what_fits(tmp_pa
     refused(capsys, tmp_path, optimisation_text(tmp_path, levers=lever), hint)
 
 
+@pytest.mark.parametrize("key", ["population.records", "requests.cert.arrivals.file"])
+def test_a_lever_cannot_choose_an_input_file(tmp_path, capsys, key):
+    """A lever's file was read from the current folder (not the optimisation file's), and a
+    search over pupils' records did not make its folder owner-only (only the base's records
+    did): a lever that names an input file is refused."""
+    (tmp_path / "a.csv").write_text("school,year_group\nA,7\n")
+    text = optimisation_text(tmp_path, levers={key: {"choices": ["a.csv", "b.csv"]}})
+    refused(capsys, tmp_path, text, f"levers: {key} names an input file")
+
+
+def test_an_optimisations_description_is_as_long_as_an_experiments_at_most(tmp_path, capsys):
+    refused(capsys, tmp_path, optimisation_text(tmp_path, description="x" * 10_001),
+            "description: String should have at most 10000 characters")
+
+
 # --- the size of a search -----------------------------------------------------------------------
 
 def test_a_search_of_100000_candidates_is_refused_naming_the_field(tmp_path, capsys):
@@ -243,6 +258,12 @@ def test_validate_prints_the_runs_a_search_makes(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1] == (
         "runs: 21 search runs (6 candidates and the baseline x 3 replications), then at most "
         "12 to re-evaluate the front (2 policies and the baseline x 4 replications); 33 in all")
+    path.write_text(optimisation_text(tmp_path, search={"trials": 1, "batch": 2}, replications=1,
+                                      reevaluate={"replications": 2, "front_max": 1}))
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "runs: 2 search runs (1 candidate and the baseline x 1 replication), then at most "
+        "4 to re-evaluate the front (1 policy and the baseline x 2 replications); 6 in all")
     shipped = ROOT / "experiments" / "optimise_attendance.yaml"
     assert main(["validate", str(shipped)]) == 0
     assert "; 159 in all" in capsys.readouterr().out

@@ -77,6 +77,7 @@ from srmsim.labels import (
     check_distinct,
     check_room_for,
     excerpt,
+    plural,
     printable,
 )
 from srmsim.outputs import (
@@ -260,7 +261,7 @@ class Reevaluate(StrictModel):
 
 class OptimiseConfig(StrictModel):
     name: OptimisationName = "optimise"
-    description: str = ""
+    description: str = Field("", max_length=10_000)  # as an experiment's: the report shows it
     scenario: FileName
     overrides: dict[str, Any] = Field(default_factory=dict)
     replications: Annotated[int, Field(ge=1, le=10_000)] = 4
@@ -307,6 +308,10 @@ class OptimiseConfig(StrictModel):
                 raise ValueError(f"{what}: {unknown_outcomes(unknown, custom=False)}")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")
+        files = [k for k in self.levers if _names_a_file(k)]
+        if files:  # read from the current folder, and a trust of records made no folder private
+            raise ValueError(f"levers: {files[0]} names an input file: a search does not choose "
+                             "between pupils' records or arrivals files (set it in overrides)")
         if self.budget and set(self.budget.roles.values()) & set(self.levers):
             raise ValueError("a budget role's key is also a lever")
         for key, (low, high) in self.uncertain.items():
@@ -326,10 +331,10 @@ class OptimiseConfig(StrictModel):
         limit is told it (100,000 candidates passed validate and ran for hours unannounced)."""
         search, front = self.runs()
         policies = min(self.reevaluate.front_max, self.search.trials)
-        return (f"{search:,} search runs ({self.search.trials:,} candidates and the baseline "
-                f"x {self.replications:,} replications), then at most {front:,} to re-evaluate "
-                f"the front ({policies:,} policies and the baseline x "
-                f"{self.reevaluate.replications:,} replications)")
+        return (f"{search:,} search runs ({plural(self.search.trials, 'candidate')} and the "
+                f"baseline x {plural(self.replications, 'replication')}), then at most "
+                f"{front:,} to re-evaluate the front ({plural(policies, 'policy', 'policies')} "
+                f"and the baseline x {plural(self.reevaluate.replications, 'replication')})")
 
     def searched_keys(self) -> dict[str, str]:
         """Scenario keys each candidate sets, with what sets them (a lever, a budget role)."""
@@ -337,6 +342,14 @@ class OptimiseConfig(StrictModel):
         if self.budget:
             keys.update({k: f"budget role {r}" for r, k in self.budget.roles.items()})
         return keys
+
+
+def _names_a_file(key: str) -> bool:
+    """``population.records`` or a request stream's ``arrivals.file``: a scenario key whose
+    value is an input file (:func:`srmsim.scenario.expand_overrides` resolves them)."""
+    parts = key.split(".")
+    return parts[:2] == ["population", "records"] or (
+        parts[0] == "requests" and parts[2:4] == ["arrivals", "file"])
 
 
 def _overridden(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
