@@ -234,6 +234,13 @@ def test_an_optimisations_description_is_as_long_as_an_experiments_at_most(tmp_p
             "description: String should have at most 10000 characters")
 
 
+@pytest.mark.parametrize("outcome", ["request_backlog_end", "explore_share"])
+def test_an_objective_no_candidate_measures_is_blamed_on_the_objectives(tmp_path, capsys,
+                                                                        outcome):
+    text = optimisation_text(tmp_path, objectives={outcome: "minimise"})
+    refused(capsys, tmp_path, text, f"objectives and constraints: {outcome} measures")
+
+
 # --- the size of a search -----------------------------------------------------------------------
 
 def test_a_search_of_100000_candidates_is_refused_naming_the_field(tmp_path, capsys):

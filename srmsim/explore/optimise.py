@@ -420,7 +420,10 @@ def _lever_hint(lever: Lever | None, message: str) -> str:
 
 def _file_key(path: str) -> str:
     """An experiment's key path as the optimisation file names it: its baseline variant is
-    ``baseline``, its candidates are the levers' values."""
+    ``baseline``, its candidates are the levers' values, and its outcomes the objectives and
+    constraints (an outcome no candidate can measure was blamed on "outcomes:")."""
+    if path == "outcomes":
+        return "objectives and constraints"
     for prefix, key in (("variants.baseline", "baseline"), ("variants.candidate-", "levers")):
         if path.startswith(prefix):
             rest = path[len(prefix):]
