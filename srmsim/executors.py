@@ -83,14 +83,24 @@ def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
 
     from srmsim.memory import keep_freed_memory
 
-    # Ctrl-C stops a run as before (the fork server they come from ignores it)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ctrl-C (the fork server they come from ignores it) stops a run at once, as before
+    signal.signal(signal.SIGINT, _stop_quietly)
     keep_freed_memory()
 
     threading.Thread(target=_exit_with, args=(parent, os.getppid()), daemon=True,
                      name="srmsim-parent-watch").start()
     for name in preload:
         importlib.import_module(name)
+
+
+def _stop_quietly(signum: int, frame: Any) -> None:
+    """A worker's Ctrl-C (it reaches the whole process group): end its run, or its wait for
+    one, with SystemExit. A KeyboardInterrupt stopped a run alike, but a worker waiting
+    between batches (a search's between its candidates) printed "Process ForkServerProcess-2:"
+    and a traceback under the command's own "srmsim: interrupted"; multiprocessing ends a
+    process on SystemExit without one. A run's SystemExit goes back to the parent as its
+    result, as the KeyboardInterrupt did."""
+    raise SystemExit(128 + signum)
 
 
 def _exit_with(parent: int, ppid: int) -> None:
