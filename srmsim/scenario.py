@@ -301,8 +301,9 @@ def _name_new_entries(problems: list[tuple[str, str]], base: dict[str, Any]
     others = []
     for path, message in problems:
         found = _absent_prefix(path, base) if message == "Field required" else None
-        if found is None or found[0] == path:
-            others.append((path, message))
+        if found is None or found[0] == path or "[" in found[0] or (
+                isinstance(found[2], dict) and found[1] not in ENTRY_NOUNS):
+            others.append((path, message))  # (a list's item, a section's own key: as it is)
             continue
         entry, parent, value = found
         missing.setdefault(entry, []).append(path[len(entry) + 1:])
@@ -313,7 +314,7 @@ def _name_new_entries(problems: list[tuple[str, str]], base: dict[str, Any]
         name = entry.rpartition(".")[2]
         noun = ENTRY_NOUNS.get(parent)
         need = f"a new one needs {' and '.join(fields)} as well"
-        if isinstance(value, dict) and noun is not None:
+        if isinstance(value, dict) and noun is not None:  # (else: a section that is null)
             has = sorted(value, key=str)
             listed = (", ".join(printable(str(k)[:40]) for k in has[:12])
                       + (f" and {len(has) - 12} more" if len(has) > 12 else "")) if has else ""

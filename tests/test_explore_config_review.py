@@ -86,6 +86,14 @@ def test_a_variant_or_set_on_a_missing_workflow_or_rule_names_it(tmp_path, capsy
     assert not (tmp_path / "run").exists()
 
 
+def test_a_lever_on_a_section_the_scenario_leaves_out_says_what_a_new_one_needs(tmp_path,
+                                                                               capsys):
+    text = optimisation_text(tmp_path, levers={"policy.pool_model.refit":
+                                               {"choices": ["termly", "half_termly"]}})
+    refused(capsys, tmp_path, text, "levers: policy.pool_model: the scenario has no "
+            "policy.pool_model", "needs outcome and features as well")
+
+
 def test_an_uncertain_parameter_on_a_missing_workflow_names_it(tmp_path, capsys):
     """Told of the variant with the policy (not of the no-policy one) and before the whole-number
     problem its draws also have: the message is cut at 300 characters."""
