@@ -613,9 +613,9 @@ _MODEL_TYPE = re.compile(r"a valid dictionary or instance of [A-Za-z_]\w*")
 
 
 #: a non-finite number where a number is expected (YAML reads 1e400 as infinity)
-NOT_FINITE_INF = ("is not a finite number: YAML reads it as {}infinity (.inf, or a number "
-                  "beyond 1.8e308 such as 1e400)")
-NOT_FINITE_NAN = "is not a finite number: YAML reads it as NaN, not a number (.nan)"
+NOT_FINITE_INF = ("is not a finite number but {}infinity (YAML reads .inf, and numbers beyond "
+                  "1.8e308 such as 1e400, as infinity)")
+NOT_FINITE_NAN = "is not a finite number but NaN, not a number (YAML reads .nan so)"
 
 
 def _problems(err: ValidationError, prefix: str = "",

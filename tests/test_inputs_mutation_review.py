@@ -302,9 +302,9 @@ def test_no_schools_needs_streams_and_from_pool_needs_pool_minutes() -> None:
 
 def test_nan_and_infinity_are_refused_where_no_range_would_catch_them() -> None:
     assert problem({"population": {"fsm_school_sd": float("nan")}}) == (
-        "x.yaml: population.fsm_school_sd: is not a finite number: YAML reads it as NaN, not a "
-        "number (.nan)")
-    assert "dynamics.absence_logit: is not a finite number: YAML reads it as infinity" in problem(
+        "x.yaml: population.fsm_school_sd: is not a finite number but NaN, not a number (YAML "
+        "reads .nan so)")
+    assert "dynamics.absence_logit: is not a finite number but infinity" in problem(
         {"dynamics": {"absence_logit": float("inf")}})
 
 

@@ -255,7 +255,7 @@ def test_numpy_numbers_are_the_numbers_they_hold() -> None:
     assert scenario_from_dict({"trust": {"n_schools": np.uint8(2)}}).trust.n_schools == 2
     with pytest.raises(ScenarioError, match="n_schools: Input should be a valid integer"):
         Scenario().with_overrides({"trust.n_schools": np.bool_(True)})
-    with pytest.raises(ScenarioError, match="fsm_rate: Input should be a finite number"):
+    with pytest.raises(ScenarioError, match="fsm_rate: is not a finite number but NaN"):
         Scenario().with_overrides({"population.fsm_rate": np.float64("nan")})
     experiments = Path(__file__).resolve().parents[1] / "experiments"
     quick = yaml.safe_load((experiments / "quickstart.yaml").read_text())
