@@ -490,3 +490,65 @@ def test_out_of_memory_names_what_to_make_smaller(tmp_path: Path, capsys, monkey
     assert err.startswith("srmsim: error: out of memory in 'srmsim thresholds'"), err
     assert "fewer --thresholds or --by groups" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def _missing_written_as(tmp_path: Path, score: str, outcome: str) -> Path:
+    """720 students, 12 without a score (non-FSM girls without the outcome) and 12 others
+    without an outcome, those cells written as given."""
+    df = students().astype({"attendance_rate": object, "withdrawn": object})
+    blank = df.index[~df["withdrawn"].astype(bool) & ~df["fsm"] & (df["sex"] == "F")][:12]
+    df.loc[blank, "attendance_rate"] = score
+    df.loc[df.index.difference(blank)[:12], "withdrawn"] = outcome
+    df["withdrawn"] = df["withdrawn"].map(lambda v: int(v) if isinstance(v, bool) else v)
+    path = tmp_path / f"export{len(list(tmp_path.iterdir()))}.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("score", "outcome"), [(" nan ", " NA"), ("  ", "NULL "),
+                                                (" N/A", " #N/A ")])
+def test_missing_values_with_spaces_are_missing_as_import_reads_them(tmp_path: Path, capsys,
+                                                                     score, outcome):
+    """' nan ' in the score was refused as text while 'NaN' was a missing row: a cell that
+    import reads as missing (trimmed, one of its missing values) is missing here too, and
+    counted as such."""
+    argv = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
+    plain = _missing_written_as(tmp_path, "NaN", "NaN")
+    assert main(["thresholds", str(plain), *argv, "--out", str(tmp_path / "a")]) == 0
+    expected = capsys.readouterr().out
+    assert "rows: 720; used 696; missing score 12; missing outcome 12" in expected
+    padded = _missing_written_as(tmp_path, score, outcome)
+    assert main(["thresholds", str(padded), *argv, "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().out.replace(str(padded), "F").replace(str(tmp_path / "b"), "O") \
+        == expected.replace(str(plain), "F").replace(str(tmp_path / "a"), "O")
+
+
+def test_a_spelling_import_keeps_as_text_is_still_refused(tmp_path: Path, capsys):
+    """Not broader than import: ' -nan ' is not one of its missing values."""
+    path = _missing_written_as(tmp_path, " -nan ", "NaN")
+    assert main(["thresholds", str(path), "--score", "attendance_rate", "--outcome",
+                 "withdrawn", "--out", str(tmp_path / "o")]) == 2
+    assert "score must be numeric; row " in capsys.readouterr().err
+
+
+def test_an_experiment_folder_is_named_with_what_to_give(tmp_path: Path, capsys):
+    """An experiment's results folder was answered with a list of its files."""
+    folder = tmp_path / "quickstart"
+    (folder / "scenarios").mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"name": "quickstart", "baseline": "no_policy"}')
+    (folder / "scenarios" / "no_policy.yaml").write_text("name: no_policy\n")
+    (folder / "effects.csv").write_text("variant\n")
+    argv = ["--score", "attendance_rate", "--outcome", "withdrawn"]
+    assert main(["thresholds", str(folder), *argv]) == 2
+    err = capsys.readouterr().err
+    assert (f"{folder}: an experiment's results folder (manifest.json), not a run's: "
+            "experiments keep no per-student table") in err
+    assert f"srmsim run {folder / 'scenarios' / 'no_policy.yaml'} --out DIR, then give DIR" in err
+    assert "effects.csv" not in err and not (folder / "thresholds").exists()
+    # a run's folder inside it: that run's table is named
+    run = folder / "one_run"
+    run.mkdir()
+    students(n_schools=2, n=30).to_parquet(run / "students.parquet")
+    assert main(["thresholds", str(folder), *argv]) == 2
+    assert (f"give a run's students.parquet, such as {run / 'students.parquet'}"
+            in capsys.readouterr().err)

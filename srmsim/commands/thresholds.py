@@ -192,8 +192,12 @@ class _Disclosure:
         return _fmt(x, pct)
 
 
-def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
+def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, Path]:
     """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder.
+
+    In a CSV file's ``columns`` (the score and outcome) a cell that is, once trimmed, one of
+    import's missing values (:data:`srmsim.data.mapping.DEFAULT_MISSING`: ' nan ', ' NA') is
+    missing, as ``NaN`` is: such a cell was refused as text.
 
     A Parquet file is read once, from bytes whose SHA-256 is left in ``attrs["sha256"]`` (to be
     checked against a run's summary.json: the digest is of the very bytes read)."""
@@ -203,8 +207,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     if path.is_dir():
         target = path / "students.parquet"
         if not target.exists():
-            found = sorted(p.name for p in path.iterdir())[:10]
-            raise DataError(f"{path}: run directory has no students.parquet (found {found})")
+            raise DataError(_no_students_table(path))
         base = path
     elif path.exists():
         target = path
@@ -231,6 +234,9 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                                 "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
+            padded = _padded_missing(df, columns)
+            if padded:  # read again, so the column's type is inferred as for NaN
+                df = pd.read_csv(target, na_values=padded)
             _check_repeated_header(target, df)
         elif suffix in (".parquet", ".pq"):
             import hashlib
@@ -272,6 +278,60 @@ def _check_run_rows(folder: Path, rows: int) -> None:
         return
     if isinstance(summary, dict) and "scenario_hash" in summary:
         check_student_rows(folder, summary, rows)
+
+
+#: the most entries of an experiment's folder looked through for a run's students.parquet
+_LOOK_IN = 1_000
+
+
+def _no_students_table(path: Path) -> str:
+    """What to tell the user of a folder without students.parquet. An experiment's folder
+    (manifest.json) was answered with a list of its files: it is said to be one, with a run's
+    students.parquet inside it to give, or how to make one (experiments keep no per-student
+    table)."""
+    import itertools
+
+    if not (path / "manifest.json").is_file():
+        found = sorted(p.name for p in itertools.islice(path.iterdir(), _LOOK_IN))[:10]
+        return f"{path}: run directory has no students.parquet (found {found})"
+    what = f"{path}: an experiment's results folder (manifest.json), not a run's"
+    inside = []
+    for root, dirs, files in itertools.islice(os.walk(path), _LOOK_IN):
+        if "students.parquet" in files:
+            inside.append(Path(root) / "students.parquet")
+        dirs.sort()
+        if Path(root) != path:
+            dirs.clear()  # a run's folder directly inside, not every replication's files
+    if inside:
+        return f"{what}: give a run's students.parquet, such as {sorted(inside)[0]}"
+    scenarios = sorted(itertools.islice((path / "scenarios").glob("*.yaml"), _LOOK_IN))
+    run = (f"to threshold a variant's students: srmsim run {scenarios[0]} --out DIR, then "
+           "give DIR" if scenarios else "to threshold a variant's students: srmsim run "
+           "SCENARIO --out DIR, then give DIR")
+    return (f"{what}: experiments keep no per-student table (only each replication's "
+            f"outcomes)\n{run}")
+
+
+def _padded_missing(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, list[str]]:
+    """The spellings in each of ``columns`` (text columns only) that pandas read as text but
+    import reads as missing: one of its missing values with spaces around it. Not broader than
+    import: ' -nan ' stays text, as import keeps it."""
+    import pandas as pd
+
+    from srmsim.data.mapping import DEFAULT_MISSING
+
+    found: dict[str, list[str]] = {}
+    for name in dict.fromkeys(columns):
+        if name not in df.columns or not isinstance(df[name], pd.Series):
+            continue
+        column = df[name]
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+            continue  # a column of numbers holds no text
+        spellings = [v for v in column.dropna().unique()
+                     if isinstance(v, str) and v != v.strip() and v.strip() in DEFAULT_MISSING]
+        if spellings:
+            found[name] = spellings
+    return found
 
 
 def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
@@ -361,7 +421,7 @@ def run(args: argparse.Namespace) -> int:
     from srmsim import risk
 
     cases = check_arguments(args)
-    df, base = load_frame(args.path)
+    df, base = load_frame(args.path, (args.score, args.outcome))
     digest = df.attrs.pop("sha256", None)
     label = f"{args.path}"
     why = simulation_problem(base, digest) if Path(args.path).is_dir() else NOT_A_RUN
