@@ -106,10 +106,18 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     check_values(df, STUDENTS, path, keys=False, file_rows=file_rows,
                  hint="correct the records file")
     if "student_id" not in df.columns:  # with ids, a repeat is refused by check_values
-        from srmsim.data.dataset import repeated_block_problem
+        from srmsim.data.dataset import repeated_block_problem, repeated_id_problem
+        from srmsim.data.mapping import student_id_column
 
+        # an export's own id column ('Student ID', 'Pupil ID'; 'UPN' is the upn field,
+        # below): a pupil listed twice was counted twice, silently
+        own = student_id_column(df.columns)
+        if own is not None and own != "upn":
+            problem = repeated_id_problem(df[own], own, file_rows)
+            if problem:
+                raise DataError(f"{path}: {problem} (remove the copy)")
         # a file appended to itself doubled every school's size and pupil, silently
-        problem = repeated_block_problem(df, file_rows)
+        problem = None if own not in (None, "upn") else repeated_block_problem(df, file_rows)
         if problem:
             raise DataError(f"{path}: {problem}")
         if "upn" in df.columns:  # a pupil's own number: keyed by it, a repeat is one pupil twice

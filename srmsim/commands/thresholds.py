@@ -463,6 +463,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label}: treated as real data{shown}: only thresholds whose every band of scores "
               f"holds at least {args.suppress_below} students with and without the outcome are "
               f"published; other counts below {args.suppress_below} are shown as 'c'")
+        from srmsim.data.mapping import STUDENT_ID_COLUMNS, student_id_column
+
         if student_id_column(df.columns) is None:
             print(f"{label}: no student id column ({', '.join(STUDENT_ID_COLUMNS)}): each row "
                   "is taken as one student, and a student listed twice cannot be found")
@@ -616,34 +618,13 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
                             "give --cluster none)")
 
 
-#: student id columns: those of srmsim's own files (a run's students.parquet, an imported
-#: dataset's students, a policy's events) and the usual export names, matched as import matches
-#: column names (trimmed, in any case, '_' as a space); the first a table has is checked for
-#: repeats
-STUDENT_ID_COLUMNS = ("uid", "student_id", "student", "pupil_id", "id", "upn")
-
-
-def student_id_column(columns: pd.Index) -> str | None:
-    """The table's student id column (:data:`STUDENT_ID_COLUMNS`), or ``None``."""
-    from srmsim.data.mapping import normalise_column
-
-    def key(name: object) -> str:
-        return normalise_column(str(name).replace("_", " "))
-
-    names = {key(c): c for c in reversed(list(columns))}  # the first of one name
-    for wanted in STUDENT_ID_COLUMNS:
-        if key(wanted) in names:
-            return str(names[key(wanted)])
-    return None
-
-
 def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
     """Every count is of rows taken as students: a student twice (a file appended to itself,
     two exports joined) would count twice, and on real data make a band of 5 and 5 pass the
     threshold of 10. Refused where the table has a student id column, naming rows, not ids;
     without one, a table that is a block of rows written twice or more is refused (rows alike
     by chance are common, see :func:`srmsim.data.dataset.repeated_block`)."""
-    import numpy as np
+    from srmsim.data.mapping import student_id_column
 
     col = student_id_column(df.columns)
     if col is None:
@@ -654,14 +635,11 @@ def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
         if problem:
             raise DataError(f"{label}: {problem}")
         return
-    ids = df[col]
-    repeated = ids.notna().to_numpy() & ids.duplicated(keep="first").to_numpy()
-    if repeated.any():
-        at = int(np.flatnonzero(repeated)[0])
-        first = int(np.flatnonzero((ids == ids.iloc[at]).to_numpy())[0])
-        raise DataError(f"{label}: column '{col}' (student id) repeats: row {df.index[at]} "
-                        f"has the id of row {df.index[first]}; each row must be one "
-                        "student, counted once")
+    from srmsim.data.dataset import repeated_id_problem
+
+    problem = repeated_id_problem(df[col], col, df.index.to_numpy())
+    if problem:
+        raise DataError(f"{label}: {problem}")
 
 
 def _read_column(df: pd.DataFrame, column: str, read, withheld, real: bool, label: str):

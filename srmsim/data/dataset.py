@@ -463,6 +463,22 @@ def repeated_block(frame: pd.DataFrame) -> tuple[int, int] | None:
     return None
 
 
+def repeated_id_problem(ids: pd.Series, column: str, rows: np.ndarray | None = None
+                        ) -> str | None:
+    """What to tell the user when a student id (of column ``column``, not a schema key: a
+    table's own 'Student ID', 'uid') is on more than one row, naming the first repeat's row and
+    the row it repeats, never the id; else ``None``. ``rows``: each row's number in the file
+    (default: the header is row 1, then 2, 3, ...). Missing ids are no one's."""
+    repeated = ids.notna().to_numpy() & ids.duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return None
+    numbers = np.arange(2, len(ids) + 2) if rows is None else np.asarray(rows)
+    at = int(np.flatnonzero(repeated)[0])
+    first = int(np.flatnonzero((ids == ids.iloc[at]).fillna(False).to_numpy(dtype=bool))[0])
+    return (f"column '{column}' (student id) repeats: row {numbers[at]} has the id of row "
+            f"{numbers[first]}; each row must be one student, counted once")
+
+
 def repeated_block_problem(frame: pd.DataFrame, rows: np.ndarray | None = None,
                            ids: str = "a student_id column") -> str | None:
     """What to tell the user when ``frame`` (a table of pupils with no id column) is a block

@@ -30,6 +30,7 @@ import codecs
 import datetime as dt
 import fnmatch
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,26 @@ class MappingError(ScenarioError):
 def normalise_column(name: str) -> str:
     """How source column names are compared: trimmed, case-folded, inner spaces collapsed."""
     return " ".join(str(name).split()).casefold()
+
+
+#: student id columns: those of srmsim's own files (a run's students.parquet, an imported
+#: dataset's students, a policy's events) and the usual export names ('Student ID', 'UPN'),
+#: matched as import matches column names (trimmed, in any case, '_' as a space); the first a
+#: table has is checked for repeats (``srmsim thresholds``, a scenario's population.records)
+STUDENT_ID_COLUMNS = ("uid", "student_id", "student", "pupil_id", "id", "upn")
+
+
+def student_id_column(columns: Iterable[object]) -> str | None:
+    """The table's student id column (:data:`STUDENT_ID_COLUMNS`), or ``None``."""
+
+    def key(name: object) -> str:
+        return normalise_column(str(name).replace("_", " "))
+
+    names = {key(c): c for c in reversed(list(columns))}  # the first of one name
+    for wanted in STUDENT_ID_COLUMNS:
+        if key(wanted) in names:
+            return str(names[key(wanted)])
+    return None
 
 
 @dataclass
