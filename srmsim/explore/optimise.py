@@ -128,6 +128,11 @@ RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "
 
 #: the most grid points a lever's step may make (Optuna's decimal arithmetic fails far beyond)
 MAX_LEVER_STEPS = 1_000_000
+#: the most choices of all levers together: the search checks each choice as a scenario of its
+#: own before it starts (every one must be valid), 2-4 ms each, so 90 levers of 100 choices
+#: passed validate after 39 s; 1,000 is a few seconds, and more than a search of at most
+#: MAX_TRIALS candidates can try with any care
+MAX_CHOICES = 1_000
 #: the narrowest lever range: the smallest normal float (narrower ones broke TPE's arithmetic)
 MIN_LEVER_WIDTH = sys.float_info.min
 
@@ -308,6 +313,13 @@ class OptimiseConfig(StrictModel):
                 raise ValueError(f"{what}: {unknown_outcomes(unknown, custom=False)}")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")
+        choices = sum(len(lever.choices) for lever in self.levers.values()
+                      if lever.choices is not None)
+        if choices > MAX_CHOICES:
+            raise ValueError(f"levers: {choices:,} choices in all, more than the "
+                             f"{MAX_CHOICES:,} a search may have (each is checked as a "
+                             "scenario before the search starts, a few ms each); give fewer "
+                             "choices, or a numeric lever low and high instead")
         files = [k for k in self.levers if _names_a_file(k)]
         if files:  # read from the current folder, and a trust of records made no folder private
             raise ValueError(f"levers: {files[0]} names an input file: a search does not choose "
