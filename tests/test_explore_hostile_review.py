@@ -237,6 +237,27 @@ def test_an_outcome_or_variant_named_twice_is_analysed_once(sobol_results, tmp_p
     assert not table.duplicated(["target", "outcome", "parameter"]).any()
 
 
+
+@pytest.mark.parametrize("condition", ["attainment_diff < 0", "attainment < 0.5 and "
+                                       "attainment_baseline > 0"])
+def test_a_difference_asked_of_the_baseline_says_the_baseline_has_none(sobol_results, capsys,
+                                                                      condition):
+    """--variant the baseline with a _diff name was told "unknown name" as if misspelt."""
+    out = sobol_results / "never"
+    assert main(["discover", str(sobol_results), "--condition", condition, "--variant", "off",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    name = "attainment_diff" if "_diff" in condition else "attainment_baseline"
+    assert (f"--condition: {name}: off is the baseline, which has no _diff or _baseline "
+            "columns (they compare a variant with the baseline: its difference from it, the "
+            "baseline's value)\ngive --variant one of on, or write the condition on the "
+            "baseline's own outcomes (attainment)") in err
+    assert "Traceback" not in err and not out.exists()
+    # a misspelt name of the baseline's, or a difference asked of a variant, as before
+    assert main(["discover", str(sobol_results), "--condition", "attainmnt < 0", "--variant",
+                 "off", "--out", str(out)]) == 2
+    assert "names you can use: attainment)" in capsys.readouterr().err
+
 # --- designs, Sobol and Morris indices ------------------------------------------------------
 
 

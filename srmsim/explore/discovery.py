@@ -172,6 +172,29 @@ def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, f
                                           ).reset_index(drop=True)
 
 
+def _refuse_differences_of_the_baseline(ex: Explored, variant: str, condition: str) -> None:
+    """The baseline's table has no ``_diff`` or ``_baseline`` columns (differences are of a
+    variant from the baseline): a condition on one, with ``--variant`` the baseline, was told
+    "unknown name" as if misspelt. Says so, naming the variants that have them."""
+    import re
+
+    from srmsim.experiment.outcomes import DERIVED_SUFFIXES
+
+    derived = {o + suffix for o in ex.outcomes for suffix in DERIVED_SUFFIXES}
+    used = [n for n in dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", condition))
+            if n in derived]
+    if not used:
+        return
+    others = [v for v in ex.variants if v != variant]
+    which = (f"give --variant one of {', '.join(others)}" if others
+             else "the experiment has no other variant")
+    raise SrmsimError(f"--condition: {used[0]}: {variant} is the baseline, which has no _diff "
+                      "or _baseline columns (they compare a variant with the baseline: its "
+                      "difference from it, the baseline's value)\n"
+                      f"{which}, or write the condition on the baseline's own outcomes "
+                      f"({', '.join(ex.outcomes)})")
+
+
 def discover(results: str | Path, condition: str, variant: str | None = None,
              peel_alpha: float = 0.05, paste_alpha: float = 0.05, mass_min: float = 0.05,
              box: int | None = None, min_density: float | None = None) -> Discovery:
@@ -189,6 +212,8 @@ def discover(results: str | Path, condition: str, variant: str | None = None,
     except DataError as err:  # the runs, not the condition
         raise DataError(f"{ex.path}: variant {variant}: {err}") from None
     except SrmsimError as err:
+        if variant == ex.baseline:
+            _refuse_differences_of_the_baseline(ex, variant, condition)
         names = ", ".join(table.columns)
         raise SrmsimError(f"--condition: {err} (names you can use: {names})") from None
     x = ex.parameters.loc[table.index, ex.names]
