@@ -83,14 +83,17 @@ def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
 
     from srmsim.memory import keep_freed_memory
 
-    # Ctrl-C (the fork server they come from ignores it) stops a run at once, as before
-    signal.signal(signal.SIGINT, _stop_quietly)
     keep_freed_memory()
 
     threading.Thread(target=_exit_with, args=(parent, os.getppid()), daemon=True,
                      name="srmsim-parent-watch").start()
     for name in preload:
         importlib.import_module(name)
+    # Ctrl-C stops a run at once, as before; not until here: a worker forked from the fork
+    # server ignores it as the server does, and a Ctrl-C while it started (its
+    # keep_freed_memory runs ldconfig) ended the start with "Exception in initializer" and a
+    # traceback. One in those moments is the parent's to act on (its workers then end with it).
+    signal.signal(signal.SIGINT, _stop_quietly)
 
 
 def _stop_quietly(signum: int, frame: Any) -> None:

@@ -296,7 +296,13 @@ def test_validate_calls_a_designs_runs_points(tmp_path, capsys):
 
 SERVER_SIGNALS = """
 import multiprocessing.forkserver as fs, os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal gives it (a test
+# runner's worker may pass it on ignored)
 from srmsim import executors
+
+def catches_ctrl_c(pid):  # the worker's start is over: its own handler is set
+    mask = next(l for l in open(f"/proc/{pid}/status") if l.startswith("SigCgt:")).split()[1]
+    return bool(int(mask, 16) >> (signal.SIGINT - 1) & 1)
 executors.start_server(executors.RUN_MODULES)
 pid = fs._forkserver._forkserver_pid
 mask = next(l for l in open(f"/proc/{pid}/status") if l.startswith("SigIgn:")).split()[1]
@@ -318,6 +324,9 @@ idle = executors._Workers(2)  # workers waiting for a task
 while not idle.ready():
     time.sleep(0.01)
 processes = list(idle.pool._processes.values())
+deadline = time.time() + 60
+while not all(catches_ctrl_c(p.pid) for p in processes) and time.time() < deadline:
+    time.sleep(0.01)
 for process in processes:
     os.kill(process.pid, signal.SIGINT)
 for process in processes:
