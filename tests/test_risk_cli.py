@@ -531,6 +531,29 @@ def test_a_spelling_import_keeps_as_text_is_still_refused(tmp_path: Path, capsys
     assert "score must be numeric; row " in capsys.readouterr().err
 
 
+def test_rows_a_cell_wider_than_the_header_are_not_read_shifted(tmp_path: Path, capsys):
+    """Every row ending in a comma (a spreadsheet's empty last column) made pandas take the
+    first column for the index and move every value one column left: the outcome was read as
+    the score. Empty cells beyond the header are dropped, and the table reads as without them;
+    a value beyond the header is refused naming its row, nothing written."""
+    argv = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
+    plain = _missing_written_as(tmp_path, "NaN", "NaN")
+    assert main(["thresholds", str(plain), *argv, "--out", str(tmp_path / "a")]) == 0
+    expected = capsys.readouterr().out
+    lines = plain.read_text().splitlines()
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("\n".join([lines[0], *(line + "," for line in lines[1:])]) + "\n")
+    assert main(["thresholds", str(trailing), *argv, "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().out.replace(str(trailing), "F").replace(str(tmp_path / "b"), "O") \
+        == expected.replace(str(plain), "F").replace(str(tmp_path / "a"), "O")
+    valued = tmp_path / "valued.csv"
+    valued.write_text("\n".join([lines[0], *(line + ",7" for line in lines[1:])]) + "\n")
+    assert main(["thresholds", str(valued), *argv, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert f"{valued}: row 2 has a value beyond the header's" in err, err
+    assert "Traceback" not in err and not (tmp_path / "c").exists()
+
+
 def test_an_experiment_folder_is_named_with_what_to_give(tmp_path: Path, capsys):
     """An experiment's results folder was answered with a list of its files."""
     folder = tmp_path / "quickstart"

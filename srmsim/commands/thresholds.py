@@ -228,15 +228,20 @@ def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.Data
             import csv
 
             with open(target, newline="", encoding="utf-8-sig") as f:
-                names = next(csv.reader(f), [])
+                rows = csv.reader(f)
+                names = next(rows, [])
+                wider = len(next(rows, names)) > len(names)  # the first row past the header
             if not any(n.strip() for n in names):  # pandas' "No columns to parse from file"
                 raise DataError(f"{target}: no column names on row 1 (the file is empty or "
                                 "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
             df = pd.read_csv(target)
+            read = _beyond_the_header(target, df) if wider else {}
+            if read:
+                df = _read_csv_quietly(target, **read)
             padded = _padded_missing(df, columns)
             if padded:  # read again, so the column's type is inferred as for NaN
-                df = pd.read_csv(target, na_values=padded)
+                df = _read_csv_quietly(target, na_values=padded, **read)
             _check_repeated_header(target, df)
         elif suffix in (".parquet", ".pq"):
             import hashlib
@@ -310,6 +315,35 @@ def _no_students_table(path: Path) -> str:
            "SCENARIO --out DIR, then give DIR")
     return (f"{what}: experiments keep no per-student table (only each replication's "
             f"outcomes)\n{run}")
+
+
+def _beyond_the_header(path: Path, df: pd.DataFrame) -> dict[str, bool]:
+    """How to read a CSV whose first row is a cell wider than its header (``df`` as pandas read
+    it). pandas then took the first column for the rows' index and moved every value one column
+    left: the outcome read as the score, silently (or "no row has both" when the cells were
+    trailing commas). Cells beyond the header that are all empty (trailing commas) are dropped
+    (``index_col=False``); a value in one is refused, naming its row, as a records file's is."""
+    if df.shape[1] == 0:
+        return {}
+    beyond = df.iloc[:, -1]  # in the shifted read, the cells past the header's last column
+    if beyond.notna().any():
+        row = int(beyond.notna().to_numpy().argmax()) + 2
+        raise DataError(f"{path}: row {row} has a value beyond the header's {df.shape[1]} "
+                        "columns (a column with no name, or a delimiter inside a value): name "
+                        "the column in the header or delete the value")
+    return {"index_col": False}
+
+
+def _read_csv_quietly(path: Path, **read) -> pd.DataFrame:
+    """``pd.read_csv`` without the ParserWarning of ``index_col=False`` on rows wider than the
+    header (their extra cells are empty: :func:`_beyond_the_header` checked)."""
+    import warnings
+
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        return pd.read_csv(path, **read)
 
 
 def _padded_missing(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, list[str]]:
