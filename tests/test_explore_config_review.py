@@ -5,6 +5,7 @@ numbers, empty sections, one-choice levers, and searches too long to announce.""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -348,8 +349,13 @@ def test_ctrl_c_stops_workers_and_their_fork_server_without_a_traceback(tmp_path
 
     done = subprocess.run([sys.executable, "-c", SERVER_SIGNALS], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=180)
-    assert done.stdout.splitlines() == ["True", "True", "SystemExit True", "[130, 130]"], \
-        done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["True", "True", "SystemExit True"], done.stderr
+    # every idle worker ends: on its own Ctrl-C (130), or, once the first has, as the pool
+    # stops the rest when one of its workers is gone (SIGTERM, or its queue closed under it):
+    # the exit code of the second races, what is printed (nothing, below) does not
+    codes = json.loads(lines[3])
+    assert len(codes) == 2 and None not in codes and 130 in codes, (lines, done.stderr)
     assert "Traceback" not in done.stderr and "Process " not in done.stderr, done.stderr
 
 
