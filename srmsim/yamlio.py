@@ -36,7 +36,7 @@ from typing import Any, cast
 import yaml
 
 from srmsim.errors import ScenarioError, SrmsimError
-from srmsim.inputs import input_file_problem, missing_file_hint
+from srmsim.inputs import hint_clause, input_file_problem
 
 #: PyYAML's pure-Python reader takes ~50 us a value and ~1 s a MB of text on the project's
 #: machine: 20 MB and 1,000,000 values kept a hostile file busy for 25-90 s before refusing it.
@@ -353,8 +353,7 @@ def read_yaml_file(path: str | Path, error: type[SrmsimError] = ScenarioError,
         return error(str(ScenarioError(source, problems)))
 
     def not_found() -> SrmsimError:
-        hint = missing_file_hint(path)
-        return fail("file not found" + (f" ({hint})" if hint else ""))
+        return fail(f"file not found{hint_clause(path)}")
 
     try:
         if path.is_dir():

@@ -143,12 +143,11 @@ def _not_an_experiment(out: Path) -> str:
     """Why ``srmsim compare`` cannot read ``out``, with what was likely meant: the folder
     misspelt, another kind of result (a run has no variants to compare), or the experiments
     inside a folder of results."""
-    from srmsim.inputs import missing_file_hint
+    from srmsim.inputs import hint_clause
     from srmsim.report import KINDS, result_folders_in
 
     if not out.exists():
-        hint = missing_file_hint(out)
-        return f"{out}: no such folder" + (f" ({hint})" if hint else "")
+        return f"{out}: no such folder{hint_clause(out)}"
     if out.is_file():
         return (f"{out}: is a file; give the folder `srmsim experiment` wrote (results/ and the "
                 "experiment's name, unless --out said otherwise)")

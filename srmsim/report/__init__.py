@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
-from srmsim.inputs import missing_file_hint
+from srmsim.inputs import hint_clause
 from srmsim.outputs import owner_only
 from srmsim.results import simulation_problem, write_text
 
@@ -28,8 +28,7 @@ def folder_kind(path: str | Path) -> str:
     """``run``, ``experiment``, ``trial`` or ``optimise``; a clear error for anything else."""
     path = Path(path)
     if not path.exists():
-        hint = missing_file_hint(path)
-        raise SrmsimError(f"{path}: no such folder" + (f" ({hint})" if hint else ""))
+        raise SrmsimError(f"{path}: no such folder{hint_clause(path)}")
     if not path.is_dir():
         raise SrmsimError(f"{path}: is a file; give the folder a run, experiment, trial or "
                           "optimisation wrote")
