@@ -225,3 +225,19 @@ def test_power_is_a_probability_over_a_grid(alpha, tails):
         for n in (4, 100, 10**6, 2**53):
             pw = stats.power("individual", effect, alpha=alpha, tails=tails, n=n).power
             assert 0.0 <= pw <= 1.0, (effect, n, pw)
+
+
+def test_exact_power_at_the_mdes_is_the_rejection_rate_and_named_at_few_df():
+    """PowerUp!'s multiplier t(1 - alpha/2) + t(power) gives less than the power asked for at
+    few df: the summary says how much, and the figure is the simulated rejection rate."""
+    few = stats.mdes("cluster2", rho=0.17, n=15, J=4)  # df 2
+    rng = np.random.default_rng(7)
+    draws = 400_000
+    t = (rng.standard_normal(draws) + few.mdes / few.se) / np.sqrt(
+        rng.chisquare(few.df, draws) / few.df)
+    rejected = np.mean(np.abs(t) > sps.t.isf(0.025, few.df))
+    assert abs(few.exact_power() - rejected) < 4 * np.sqrt(0.25 / draws)
+    assert few.exact_power() == pytest.approx(0.766, abs=0.001)
+    assert "power is 0.766 at this MDES by the noncentral t (df 2)" in few.summary()
+    many = stats.mdes("cluster2", rho=0.17, n=15, J=20)  # df 18: the formula is within 0.001
+    assert abs(many.exact_power() - 0.8) < 0.001 and "noncentral" not in many.summary()
