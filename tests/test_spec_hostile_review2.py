@@ -121,6 +121,22 @@ def test_validate_notes_a_parameter_of_the_file_that_nothing_reads(tmp_path, cap
     assert "attendance_threshold is read" not in out
 
 
+def test_validate_notes_an_action_no_workflow_step_uses(tmp_path, capsys):
+    """``mentorng: {take_up: 0.5}`` made a new action and left mentoring as it was: every run
+    the same as without the change, and validate said nothing."""
+    data = tiny_policy_scenario()
+    used = data["policy"]["workflows"]["attendance"]["steps"][0]["action"]
+    data["policy"]["actions"] = {used[:-1] + "x" + used[-1]: {"take_up": 0.5},
+                                 "reading_club": {"take_up": 0.5}, used: {"take_up": 0.7}}
+    path = _write(tmp_path / "s.yaml", data)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (f"note: policy.actions.{used[:-1]}x{used[-1]} is a new action no workflow step "
+            f"uses; did you mean {used!r}?") in out
+    assert "note: policy.actions.reading_club changes a catalogue action no workflow step" in out
+    assert f"policy.actions.{used} " not in out and out.count("note:") == 2
+
+
 # ------------------------------------------------------------ scopes and numbers
 def test_a_rule_scoped_to_year_groups_the_trust_lacks_is_refused():
     data = tiny_policy_scenario()

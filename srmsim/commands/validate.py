@@ -82,12 +82,40 @@ def run(args: argparse.Namespace) -> int:
             if name not in read:
                 print(f"note: policy.parameters.{name} is read by no rule, goal, priority or "
                       "chooser (a misspelt name?)")
+        for note in _unused_action_notes(scenario.policy):
+            print(f"note: {note}")
     warning = _memory_warning(
         lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
     return _valid(f"{args.file}: valid scenario '{scenario.name}' "
                   f"({plural(scenario.trust.n_schools, 'school')}, "
                   f"{plural(scenario.years, 'year')}, policy: {yes_no(bool(scenario.policy))})",
                   warning)
+
+
+def _unused_action_notes(policy: Any) -> list[str]:
+    """The scenario's ``policy.actions`` entries no workflow step runs: a change to a catalogue
+    action, or a new action, that changes nothing in this scenario (``mentorng: {take_up:
+    0.5}`` made a new action and left mentoring as it was). Notes, not errors: an experiment's
+    variant may switch a step to one. (The names are labels: checked when the file loaded.)"""
+    import difflib
+
+    from srmsim.policy.actions import CATALOGUE
+
+    used = {a for wf in policy.workflows.values() for step in wf.steps
+            for a in [step.action, *(step.candidates or [])] if a}
+    notes = []
+    for name in policy.actions:
+        if name in used:
+            continue
+        if name in CATALOGUE:
+            notes.append(f"policy.actions.{name} changes a catalogue action no workflow step "
+                         "uses here")
+            continue
+        near = difflib.get_close_matches(name, sorted(used | set(CATALOGUE)), n=1, cutoff=0.75)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        notes.append(f"policy.actions.{name} is a new action no workflow step "
+                     f"uses{hint}")
+    return notes
 
 
 def _check_arrival_files(scenario: Any, source: str) -> None:
