@@ -470,6 +470,7 @@ def run(args: argparse.Namespace) -> int:
         cluster_note = " (no 'school' column: bootstrap resamples students)"
     by_cols = list(dict.fromkeys(args.by))
     _check_data(df, args, by_cols, cluster, dc, label)
+    counted = cluster  # the column whose clusters with a row used are printed (how many, or one)
     if cluster is not None:  # one school's own file: a cluster bootstrap has nothing to resample
         used = df[[args.score, args.outcome]].notna().all(axis=1).to_numpy()
         if df.loc[used, cluster].nunique() < 2:
@@ -493,7 +494,7 @@ def run(args: argparse.Namespace) -> int:
     if real:
         shown = "" if why == NOT_A_RUN else f" ({why})"
         choice, by_cols, table, notes = _protect_grid(df, args, by_cols, shown)
-        _refuse_small_left_out(df, args, by_cols, label)
+        _refuse_small_left_out(df, args, by_cols, label, counted)
         print(f"{label}: treated as real data{shown}: only thresholds whose every band of scores "
               f"holds at least {args.suppress_below} students with and without the outcome are "
               f"published; other counts below {args.suppress_below} are shown as 'c'")
@@ -517,15 +518,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refuse_small_left_out(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
-                           label: str) -> None:
+                           label: str, cluster: str | None = None) -> None:
     """Real data: the tables' n is the rows used, and other commands print the rows of the same
     records (``srmsim data summary``: its students, and FSM/SEN/EAL pupils, per group), so
     1 to 9 rows left out for a missing score or outcome (overall, with or without the outcome,
     or in a group of a --by column shown) would be given away by a subtraction: refused before
-    anything is printed or written, saying which but not how many."""
+    anything is printed or written, saying which but not how many. ``cluster``: the column
+    whose clusters with a row used the bootstrap's line counts (or says is one)."""
     from srmsim.risk.thresholds import left_out_problem
 
-    problem = left_out_problem(df, args.score, args.outcome, by_cols, args.suppress_below)
+    problem = left_out_problem(df, args.score, args.outcome, by_cols, args.suppress_below,
+                               cluster=cluster)
     if problem:
         raise DataError(f"{label}: {problem} (see docs/privacy.md)")
 

@@ -349,7 +349,8 @@ def threshold_table(
 
 def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
                      by: str | Sequence[str] | None = None,
-                     min_count: int = DEFAULT_THRESHOLD) -> str | None:
+                     min_count: int = DEFAULT_THRESHOLD,
+                     cluster: str | None = None) -> str | None:
     """Real data: why the rows left out of a table (missing the score, the outcome or both)
     cannot be published around, or None.
 
@@ -360,6 +361,12 @@ def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
     with the outcome (``outcome == 1``: a total of the outcome minus ``n_pos``) and without it
     (0 or missing), and the same in every group of every ``by`` column. Says which, never how
     many.
+
+    ``cluster``: the column a bootstrap resamples, whose printed count of clusters is of those
+    with a row used. It says how many clusters have every row left out, and a school's pupils
+    are printed too: 15 left out, 12 of them a school that sent no score, left 3 (``bootstrap
+    over 6 school clusters`` of 7). So the rows left out in such clusters and in the others
+    are two groups, each 0 or at least ``min_count`` in every part.
     """
     s = score_values(df, score)
     y = outcome_values(df, outcome)
@@ -378,21 +385,32 @@ def left_out_problem(df: pd.DataFrame, score: str, outcome: str,
         found = np.flatnonzero(small.any(axis=1))
         return None if not found.size else (int(found[0]), int(np.flatnonzero(small[found[0]])[0]))
 
-    units = [("", np.zeros(len(df), dtype=np.int64), [""])]
+    units: list[tuple[str | None, np.ndarray, list[str]]] = [
+        ("", np.zeros(len(df), dtype=np.int64), [""])]
     for col in _by_columns(by):
         units.append((col, *group_numbers(df, col)))
+    if cluster is not None:
+        codes, _ = group_numbers(df, cluster)
+        empty = np.bincount(codes[~left], minlength=int(codes.max()) + 1) == 0
+        if empty[codes].any():  # some cluster with no row used: its rows, and the others'
+            units.append((None, (~empty[codes]).astype(np.int64), ["", ""]))
     for col, group, groups in units:
         hit = first_small(group, len(groups))
         if hit is None:
             continue
         where = f" in group {excerpt(str(groups[hit[0]]), 40)} of '{col}'" if col else ""
+        why = ""
+        if col is None:
+            where = f" of the '{cluster}' clusters with {('no', 'a')[hit[0]]} row used"
+            why = (f"\nthe bootstrap's line counts the '{cluster}' clusters with a row used, "
+                   "so the rows of those with none are known (their pupils' total)")
         what = (f"{few} rows{where} are missing '{score}' or '{outcome}'",
                 f"{few} rows{where} missing '{score}' have '{outcome}'",
                 f"{few} rows{where} missing '{score}' or '{outcome}' do not have "
                 f"'{outcome}'")[hit[1]]
         return (f"{what}: they are left out, and {few} such rows cannot be reported "
-                "without revealing their count (a total of the records minus the rows "
-                "used)\n"
+                f"without revealing their count (a total of the records minus the rows "
+                f"used){why}\n"
                 f"drop those rows, or fill in their '{score}' and '{outcome}', first; "
                 "nothing is published")
     return None
