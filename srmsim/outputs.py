@@ -288,6 +288,7 @@ def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None
     given = out
     out = Path(os.path.abspath(out))  # so that "." has a real parent to build beside
     refuse_link(out, f"--out {given}")
+    refuse_lock_link(out)
     if out.exists():
         if not out.is_dir():
             raise DataError(f"--out {given}: exists and is not a directory")
@@ -296,6 +297,17 @@ def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None
             raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
                             "choose an empty or new folder")
     return out
+
+
+def refuse_lock_link(folder: Path) -> None:
+    """A lock file (:data:`LOCK_NAME`) that is a symbolic link is refused: srmsim never makes
+    one, and one planted in a shared results folder was followed, so the file it pointed to
+    (another of the user's files) was emptied and overwritten by the lock's text, and the
+    result's swap then hard-linked it into the owner-only folder and made it 0600."""
+    lock = folder / LOCK_NAME
+    if lock.is_symlink():
+        raise DataError(f"{lock}: is a symbolic link (to {printable(os.readlink(lock))}); "
+                        "srmsim's lock file never is one: remove it and run the command again")
 
 
 def refuse_link(folder: Path, what: str) -> None:
@@ -510,7 +522,11 @@ def _open_locked(lock: Path, shared: bool) -> int | None:
     except ImportError:  # pragma: no cover - Windows
         return None
     for _ in range(20):  # the file was unlinked by its releasing holder: open the new one
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        refuse_lock_link(lock.parent)  # never followed: see below
+        # O_NOFOLLOW: a link put in its place between the check and the open fails (ELOOP)
+        # rather than have its target truncated and written, and then hard-linked into an
+        # owner-only result and made 0600 (the exclusive holder empties and writes the lock)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:

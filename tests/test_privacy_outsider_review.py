@@ -66,3 +66,31 @@ def test_a_school_with_every_row_left_out_is_not_counted_out(tmp_path: Path) -> 
                      str(tmp_path / "none"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert REFUSAL not in res.stderr and re.search(r"school clusters", res.stdout) is None
+
+
+def test_a_lock_file_planted_as_a_link_is_refused_not_followed(tmp_path: Path) -> None:
+    """Someone who can write into a shared results folder plants ``.srmsim.lock`` as a link to
+    another of the user's files. The lock was opened through it, emptied and written ("pid,
+    srmsim thresholds ...") and the result published: the user's file was lost, and then
+    hard-linked into the owner-only result and made 0600. Refused now before anything is
+    printed (exit 2, the file untouched, nothing written); a lock taken directly too."""
+    import pytest
+
+    from srmsim.errors import SrmsimError
+    from srmsim.outputs import LOCK_NAME, folder_lock
+
+    own = tmp_path / "mine.txt"
+    own.write_text("the user's own file\n")
+    out = tmp_path / "shared" / "report"
+    out.mkdir(parents=True)
+    (out / LOCK_NAME).symlink_to(own)
+    path = school_without_scores(tmp_path, others=0)
+    res = srmsim_cli("thresholds", str(path), *ARGS, "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stdout == "" and "symbolic link" in res.stderr and "Traceback" not in res.stderr
+    assert own.read_text() == "the user's own file\n"
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    for shared in (False, True):
+        with pytest.raises(SrmsimError, match="symbolic link"), folder_lock(out, shared=shared):
+            pass
+        assert own.read_text() == "the user's own file\n"
