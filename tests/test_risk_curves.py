@@ -277,3 +277,28 @@ def test_auc_and_average_precision_warn_of_the_rows_they_leave_out():
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # complete rows: nothing to say
             fn(full, "s", "y", "above")
+
+
+def test_row_bootstrap_does_not_depend_on_the_tables_row_order():
+    """A row bootstrap draws rows by their place in the score order: tied scores (attendance
+    of exactly 100%, a count of absences) were left in the table's order, so the same rows
+    re-sorted gave another interval from the same seed. Each replicate is the rows ordered by
+    (score, outcome) drawn as numpy draws them: its AUC is the Mann-Whitney AUC of those
+    rows weighted by their draws (scikit-learn's, independently)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"s": rng.integers(0, 6, 300).astype(float),
+                       "y": (rng.random(300) < 0.3).astype(int)})
+    shuffled = df.sample(frac=1, random_state=4).reset_index(drop=True)
+    a = risk.bootstrap_curves(df, "s", "y", cluster=None, n_boot=60, seed=5)
+    b = risk.bootstrap_curves(shuffled, "s", "y", cluster=None, n_boot=60, seed=5)
+    assert np.array_equal(a.auc_samples, b.auc_samples)
+    assert (a.auc_low, a.auc_high) == (b.auc_low, b.auc_high)
+    rows = df.sort_values(["s", "y"], kind="stable")
+    draw = np.random.default_rng(5)
+    expected = []
+    for _ in range(60):
+        weights = np.bincount(draw.integers(0, len(df), len(df)), minlength=len(df))
+        expected.append(roc_auc_score(rows["y"], -rows["s"], sample_weight=weights))
+    np.testing.assert_allclose(a.auc_samples, expected, rtol=0, atol=1e-12)

@@ -66,11 +66,11 @@ class _Sorted:
 
 
 def _prepare(score: np.ndarray, y: np.ndarray, direction: str) -> _Sorted:
+    """Rows from most to least at risk; tied scores ordered by outcome, so the order is the
+    data's, not the table's: a row bootstrap draws by position in it (the same rows re-sorted
+    gave another "95% CI" of the AUC from the same seed: 0.414-0.555 and 0.410-0.581)."""
     check_direction(direction)
-    if direction == "below":
-        order = np.argsort(score, kind="stable")
-    else:
-        order = np.argsort(-score, kind="stable")
+    order = np.lexsort((y, score if direction == "below" else -score))
     s = score[order]
     if s.size == 0:
         raise DataError("no rows with both a score and an outcome")
