@@ -94,6 +94,27 @@ def test_twfe_matches_dummy_regression_on_unbalanced_panel(panel):
     assert twfe.se == pytest.approx(ref.bse["D"] * adjust, rel=1e-6)
 
 
+@pytest.mark.parametrize("se", ["cluster", "cr2"])
+def test_twfe_outcome_level_does_not_move_its_se(panel, se):
+    """An outcome of 1e9 + y shifts nothing but the level: the estimate and SE are those of
+    the same (rounded) values without the level, and both match the dummy regression
+    (statsmodels, regress()). The projections stopped on the level's size (1e-2 short of 1e9),
+    and the SE moved by 6e-6 of itself (CR2 2e-5)."""
+    df = panel.sample(frac=0.8, random_state=3).reset_index(drop=True)  # unbalanced: iterated
+    high = df.assign(y=df["y"] + 1e9)
+    rounded = df.assign(y=high["y"] - 1e9)  # the same values as the shifted table holds
+    shifted = stats.did_twfe(high, "y", "school", "term", "first_term", se=se)
+    level = stats.did_twfe(rounded, "y", "school", "term", "first_term", se=se)
+    assert shifted.estimate == pytest.approx(level.estimate, rel=1e-12)
+    assert shifted.se == pytest.approx(level.se, rel=1e-10)
+    treated = rounded.assign(D=(rounded["term"] >= rounded["first_term"]).astype(float))
+    ref = stats.regress(treated, "y ~ D + C(school) + C(term)", se=se, cluster="school")
+    if se == "cr2":  # CR2 of the full dummy design; CR1 counts the school dummies in k
+        assert shifted.se == pytest.approx(ref.table.loc["D", "se"], rel=1e-9)
+        assert shifted.df == pytest.approx(ref.table.loc["D", "df"], rel=1e-9)
+    assert shifted.estimate == pytest.approx(ref.table.loc["D", "estimate"], rel=1e-12)
+
+
 def test_twfe_with_several_rows_per_cell_weighs_rows_and_says_so():
     """Students within school units: each row counts once (a dummy regression on the rows),
     and a note tells the user that a cell with more rows weighs more."""

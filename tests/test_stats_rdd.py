@@ -91,6 +91,29 @@ def test_uniform_kernel_equals_ols_on_the_window():
     assert res.estimate == pytest.approx(fit_l[1] - fit_r[1], rel=1e-9)
 
 
+@pytest.mark.parametrize("bandwidth", [None, 5.0])
+def test_outcome_level_does_not_move_the_jump(bandwidth):
+    """An outcome of 1e9 + y (an outcome in small units beside a large level) shifts only the
+    intercepts: the jump, its SEs and the bandwidth are those of the same (rounded) values
+    without the level, and the jump that of least squares each side (numpy's polyfit, on the
+    window of the uniform kernel). The normal equations on the raw level moved the jump by 5e-6
+    and its SE by 8e-7 of itself."""
+    df = threshold_school(5, curved=False)
+    high = df.assign(reading=df["reading"] + 1e9)
+    rounded = df.assign(reading=high["reading"] - 1e9)  # the values the shifted table holds
+    kw = {"cutoff": 90, "bandwidth": bandwidth, "kernel": "uniform"}
+    a = stats.rdd(high, "reading", "attendance", **kw)
+    b = stats.rdd(rounded, "reading", "attendance", **kw)
+    assert a.bandwidth == pytest.approx(b.bandwidth, rel=1e-12)
+    for name in ("estimate", "se", "df", "robust_estimate", "robust_se"):
+        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-10), name
+    w = rounded[(rounded["attendance"] - 90).abs() <= a.bandwidth]
+    left, right = w[w.attendance < 90], w[w.attendance >= 90]
+    jump = (np.polyfit(left.attendance - 90, left.reading, 1)[1]
+            - np.polyfit(right.attendance - 90, right.reading, 1)[1])
+    assert a.estimate == pytest.approx(jump, rel=1e-9)
+
+
 def test_uniform_kernel_keeps_rows_exactly_one_bandwidth_away():
     """A whole-number score and a whole-number bandwidth: the rows exactly h from the cutoff are
     in the window (|u| <= 1, as rdrobust weighs), so the jump is OLS each side on 85..95."""

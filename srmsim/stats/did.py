@@ -125,10 +125,17 @@ def _prepare(
 
 
 def _absorb(M: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float = 1e-11) -> np.ndarray:
-    """Remove unit and time means by alternating projections (exact for unbalanced panels too)."""
+    """Remove unit and time means by alternating projections (exact for unbalanced panels too).
+
+    Each column's mean goes first (a constant lies in the unit effects' span, so the result is
+    the same), and each column stops on its own spread: the rule was on the largest value of
+    any column, so an outcome of 1e9 + y stopped the projections 1e-2 short, and the SE moved
+    by 6e-6 of itself (2e-5 with CR2) where the data's own rounding moves it by nothing."""
     M = np.array(M, dtype=float, copy=True)
+    M -= M.mean(axis=0)
     ca, cb = np.bincount(a).astype(float), np.bincount(b).astype(float)
-    scale = max(1.0, float(np.abs(M).max()))
+    scale = np.abs(M).max(axis=0)
+    scale[scale == 0] = 1.0
     for _ in range(10_000):
         for codes, counts in ((a, ca), (b, cb)):
             means = np.stack(
@@ -139,7 +146,7 @@ def _absorb(M: np.ndarray, a: np.ndarray, b: np.ndarray, tol: float = 1e-11) -> 
         resid_a = np.stack(
             [np.bincount(a, weights=M[:, j], minlength=ca.size) for j in range(M.shape[1])], axis=1
         ) / ca[:, None]
-        if np.abs(resid_a).max() < tol * scale:
+        if np.all(np.abs(resid_a).max(axis=0) < tol * scale):
             return M
     raise EstimationError("two-way fixed effects did not converge (alternating projections)")
 
