@@ -375,3 +375,19 @@ def test_results_print_readably_with_units():
     assert "12.0% (30 of 250) in the arm against 15.1% (38 of 251)" in str(rd)
     assert str(stats.cost_per_outcome(12000, 10, gain_ci=(5, 15))).startswith(
         "1,200 a unit of outcome gained (CI 800 to 2,400): cost 12,000")
+
+
+def test_binary_effects_with_an_arm_whose_outcomes_are_all_missing():
+    """binary_effects stopped with "n_t must be a positive number, got 0" when an arm's outcomes
+    were all missing; that arm is now named (a warning) and left out, and the other arm's row
+    is its own risk difference (Newcombe, from the counts)."""
+    df = pd.DataFrame({"y": [0, 1, 0, 1, None, None, 1, 0, 0, 0],
+                       "arm": ["c", "c", "t", "t", "u", "u", "c", "t", "t", "c"]})
+    with pytest.warns(stats.StatsWarning, match="arm 'u' of 'arm' has no row left"):
+        table = stats.binary_effects(df, "y", "arm", "c")
+    assert list(table["arm"]) == ["t"]
+    rd = stats.risk_difference(1, 4, 2, 4)
+    row = table.iloc[0]
+    assert (row["events"], row["n"], row["events_reference"], row["n_reference"]) == (1, 4, 2, 4)
+    assert (row["rd_ci_low"], row["rd_ci_high"]) == pytest.approx((rd.ci_low, rd.ci_high))
+    assert row["rows_dropped"] == 2

@@ -579,3 +579,25 @@ def test_a_school_level_covariate_beside_school_fixed_effects_is_named_not_the_e
     assert "FE:school" not in str(err.value)
     fine = stats.estimate_effect(df, "score", "arm", "control", fixed_effects="school")
     assert abs(fine.table["estimate"].iloc[0] - 0.3) < 0.4
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_arm_whose_outcomes_are_all_missing_is_said_not_estimated(categorical):
+    """A third arm whose outcomes are not yet in vanished from the table without a word: it is
+    now named (warning and note), and the other arm's effect is that of the two arms alone
+    (statsmodels OLS with HC1 on their rows)."""
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"y": rng.normal(size=90), "arm": np.repeat(["control", "mentor", "texts"], 30)})
+    df.loc[df["arm"] == "texts", "y"] = np.nan
+    if categorical:
+        df["arm"] = pd.Categorical(df["arm"])
+    with pytest.warns(stats.StatsWarning, match="arm 'texts' of 'arm' has no row left"):
+        est = stats.estimate_effect(df, "y", "arm", "control")
+    assert list(est.table["arm"]) == ["mentor"]
+    assert sum("'texts'" in n and "not estimated" in n for n in est.notes) == 1
+    two = df[df["arm"] != "texts"]
+    ref = sm.OLS(two["y"].to_numpy(), sm.add_constant(
+        (two["arm"] == "mentor").to_numpy(dtype=float))).fit(cov_type="HC1")
+    row = est.effect("mentor")
+    assert row["estimate"] == pytest.approx(ref.params[1], rel=1e-12)
+    assert row["se"] == pytest.approx(ref.bse[1], rel=1e-10)

@@ -517,6 +517,19 @@ def arm_order(
     return [ref] + [a for a in ordered if a != ref]
 
 
+def warn_lost_arms(before: Sequence[str], after: Sequence[str], column: str,
+                   missing: MissingReport, notes: list[str] | None, stacklevel: int = 4) -> None:
+    """Arms of the input (``before``) with no row left once incomplete rows are dropped
+    (``after``): not estimated, and said so. Why: a third arm whose outcomes were all missing
+    vanished from the table without a word (a categorical column's said "has no rows"), and
+    binary_effects stopped with "n_t must be a positive number, got 0"."""
+    lost = [a for a in before if a not in set(after) and a.strip()]  # (a blank is missing)
+    if lost:
+        warn(f"{agree(len(lost), 'arm')} {_listing(lost)} of {column!r} "
+             f"{agree(len(lost), 'has', 'have')} no row left once rows missing a needed value "
+             f"are dropped ({missing.describe()}): not estimated", notes, stacklevel=stacklevel)
+
+
 def check_choice(value: str, allowed: Sequence[str], name: str) -> str:
     """Option strings are user input too: a typo must be named, with the accepted values."""
     if value not in allowed:

@@ -669,8 +669,13 @@ def binary_effects(
     ck.single_columns({"outcome": outcome, "treatment": treatment})
     ck.require_columns(df, {"outcome": outcome, "treatment": treatment})
     ck.require_some_values(df, outcome, "outcome")
-    arms = ck.arm_order(df[treatment], reference, treatment)
+    before = ck.arm_order(df[treatment], reference, treatment)
     data, missing = ck.drop_incomplete(df, [outcome, treatment])
+    try:
+        arms = ck.arm_order(data[treatment], reference, treatment)
+    except DataError as err:
+        raise DataError(f"after dropping rows ({missing.describe()}): {err}") from None
+    ck.warn_lost_arms(before, arms, treatment, missing, None)
     y = ck.numeric_column(data, outcome, "outcome")
     bad = ~y.isin([0.0, 1.0])
     if bad.any():

@@ -491,16 +491,18 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     ck.numeric_column(df, outcome, "outcome")
     ck.require_some_values(df, outcome, "outcome")
     ck.require_some_values(df, treatment, "treatment")
-    ck.arm_order(df[treatment], reference, treatment)  # arms before dropping: clearer errors
+    # arms before dropping: clearer errors, and a category with no row at all is noted here
+    before = ck.arm_order(df[treatment], reference, treatment, notes)
     needed = [outcome, treatment, *clusters, *covariates, *fes]
     data, missing = ck.drop_incomplete(df, needed)
     if fes and method == "ols":
         data, n_single = _drop_singletons(data, fes, notes)
         missing = dataclasses.replace(missing, n_used=len(data), singletons=n_single)
     try:
-        arms = ck.arm_order(data[treatment], reference, treatment, notes)
+        arms = ck.arm_order(data[treatment], reference, treatment)
     except DataError as err:
         raise DataError(f"after dropping rows ({missing.describe()}): {err}") from None
+    ck.warn_lost_arms(before, arms, treatment, missing, notes)
     ref, others = arms[0], arms[1:]
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
     ck.require_variation(y, outcome)
