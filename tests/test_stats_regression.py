@@ -324,3 +324,20 @@ def test_a_term_confined_to_one_cluster_is_warned_with_cluster_ses(term, se):
     assert len(said) == 1 and repr(term if term == "d01" else "d[T.True]") in said[0]
     assert warned("y ~ x + t", se) == []
     assert warned("y ~ x + C(g)", "cluster") == []
+
+
+def test_leverage_one_row_is_named_by_its_own_label_after_a_blank_cell():
+    """A row alone in its category is refused for robust SEs, naming its label. A blank text
+    cell earlier in the table is a missing row (as the fit counts it), but the labels were
+    read from the rows without NaN, so the message named the row before the right one."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.normal(size=20), "g": ["a"] * 9 + ["b"] * 10 + ["c"]},
+                      index=[f"r{i}" for i in range(20)])
+    df.loc["r2", "g"] = "  "
+    with pytest.raises(EstimationError, match=r"row 'r19' of the data each alone determine"):
+        stats.regress(df, "y ~ g", se="hc1")
+    # the row that fits its own category: the one whose leverage is 1 in the rows used
+    used = df.drop(index="r2")
+    X = pd.get_dummies(used["g"], drop_first=True, dtype=float).assign(const=1.0).to_numpy()
+    leverage = np.einsum("ij,ji->i", X, np.linalg.pinv(X))
+    assert list(used.index[np.isclose(leverage, 1.0)]) == ["r19"]

@@ -401,11 +401,7 @@ def drop_incomplete(
     """
     columns = list(dict.fromkeys(columns))
     require_finite(df, columns)
-    na = df[columns].isna()
-    for c in columns:  # a blank cell of text (an export's empty field) is missing too
-        blank = _blank_text(df[c])
-        if blank is not None:
-            na[c] |= blank
+    na = missing_cells(df, columns)
     by_column = {c: int(na[c].sum()) for c in columns}
     keep = ~na.any(axis=1).to_numpy()
     report = MissingReport(n_input=len(df), n_used=int(keep.sum()), by_column=by_column)
@@ -417,6 +413,19 @@ def drop_incomplete(
         )
     kept = list(dict.fromkeys([*columns, *carry]))
     return df.loc[keep, kept].reset_index(drop=True), report
+
+
+def missing_cells(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Which cells of ``columns`` :func:`drop_incomplete` counts as missing: NaN, None, pd.NA,
+    and a text cell of nothing but spaces. One rule, so a caller naming the rows used (by their
+    labels) counts the same rows as the fit (a blank cell shifted regress's row labels by one)."""
+    columns = list(dict.fromkeys(columns))
+    na = df[columns].isna()
+    for c in columns:  # a blank cell of text (an export's empty field) is missing too
+        blank = _blank_text(df[c])
+        if blank is not None:
+            na[c] |= blank
+    return na
 
 
 def _blank_text(s: pd.Series) -> np.ndarray | None:

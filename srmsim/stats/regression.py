@@ -336,7 +336,7 @@ def regress(
     n_clusters: list[int] = []
     dof: float | np.ndarray
     if se != "classical":  # clustered too: a cluster sandwich cannot see that row's error either
-        complete = ~df[[*used, *clusters]].isna().any(axis=1).to_numpy()
+        complete = ~ck.missing_cells(df, [*used, *clusters]).any(axis=1).to_numpy()
         _refuse_leverage_one(model.exog, df.index[complete], formula, se)
     if se in ("cr2", "cluster"):
         _warn_single_cluster_dummies(X, cluster_codes(data, clusters), notes)
