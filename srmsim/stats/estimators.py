@@ -391,6 +391,34 @@ def _nested_columns(data: pd.DataFrame, X: pd.DataFrame, fes: Sequence[str],
     return columns
 
 
+#: a covariate whose size is this many times its spread (root mean square over SD) enters
+#: GEE and the mixed model centred at its mean
+CENTRE_FROM = 1e3
+
+
+def _centre_far_covariates(X: pd.DataFrame, arm_terms: Sequence[str], method: str,
+                           notes: list[str]) -> pd.DataFrame:
+    """Covariates far from zero beside their spread, centred at their mean for GEE and the
+    mixed model (noted). Why: the arms' effects and SEs do not depend on a covariate's level
+    (the intercept takes it), but the fits did: a covariate of 1e5 + x stopped GEE with
+    'Iteration limit reached' (its stopping rule is on the score, whose round-off grows with the
+    covariate's size) and moved the mixed model's effect by 9e-4 of itself at 1e6 + x (3e-6 at
+    a year such as 2010 + x). Only the intercept changes: the reference arm's mean there."""
+    far = [c for c in X.columns
+           if c != "Intercept" and c not in arm_terms and not str(c).startswith("FE:")
+           and CENTRE_FROM < ck._parts_of_size(X[c].to_numpy(dtype=float)) < math.inf]
+    if not far:
+        return X
+    means = X[far].mean()
+    notes.append(f"{agree(len(far), 'covariate')} {ck._listing(far)} "
+                 f"{agree(len(far), 'is', 'are')} far from zero beside "
+                 f"{agree(len(far), 'its', 'their')} spread: centred at "
+                 f"{agree(len(far), 'its mean', 'their means')} "
+                 f"({', '.join(f'{m:.6g}' for m in means)}) for the {method} fit; the effects "
+                 "do not change, the intercept is the reference arm's mean there")
+    return X.assign(**{c: X[c] - means[c] for c in far})
+
+
 def _drop_singletons(data: pd.DataFrame, fes: Sequence[str],
                      notes: list[str]) -> tuple[pd.DataFrame, int]:
     """Drop rows alone in their fixed-effect level, repeatedly (as reghdfe does by default).
@@ -521,6 +549,8 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     if method == "ols":  # OLS is solved by pseudo-inverse; MixedLM fitted a 1e140 covariate
         # exactly and GEE stops with an error (no convergence) rather than a wrong number
         ck.require_comparable_scales(X, f"effect of {treatment!r}")
+    else:
+        X = _centre_far_covariates(X, arm_terms, method, notes)
     codes = ck.group_codes(data[cluster]) if cluster else None
     attempts = None
     if method == "ols":
