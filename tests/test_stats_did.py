@@ -504,3 +504,24 @@ def test_units_origins_and_labels_do_not_change_the_estimates():
     es = stats.did_group_time(renamed, "y", "school", "term", "first_term", n_boot=99)
     np.testing.assert_allclose(es.event_study[cols].to_numpy(float),
                                cs.event_study[cols].to_numpy(float), rtol=1e-9, atol=1e-15)
+
+
+def test_band_needs_a_draw_beyond_its_quantile(panel):
+    """A simultaneous band at alpha takes the 1 - alpha quantile of the draws' sup |t|; with
+    fewer than 1/alpha draws that quantile is beyond the largest draw, and np.quantile gave the
+    largest (50 draws at alpha 0.01: a '99%' band that no draw lay beyond). It is left out
+    (NaN, warned); the pointwise intervals stand, and 1/alpha draws give the band again."""
+    with pytest.warns(StatsWarning, match=r"n_boot=50 draws are too few .* at least 100"):
+        few = stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=50,
+                                   alpha=0.01)
+    assert few.event_study["band_low"].isna().all() and few.event_study["band_high"].isna().all()
+    enough = stats.did_group_time(panel, "y", "school", "term", "first_term", n_boot=100,
+                                  alpha=0.01)
+    pd.testing.assert_frame_equal(few.event_study.drop(columns=["band_low", "band_high"]),
+                                  enough.event_study.drop(columns=["band_low", "band_high"]))
+    post = enough.event_study[enough.event_study["se"].notna()]
+    assert post["band_low"].notna().all()
+    assert (post["band_low"] <= post["ci_low"] + 1e-12).all()  # a band, never narrower
+    # the pointwise intervals are t(df) at 99%, whatever the draws
+    crit = scipy_t.ppf(0.995, post["df"])
+    np.testing.assert_allclose(post["ci_high"] - post["estimate"], crit * post["se"], rtol=1e-10)

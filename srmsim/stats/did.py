@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -896,7 +897,15 @@ def did_group_time(
     df_es = event_study["df"].to_numpy(dtype=float)
     ok = np.isfinite(se_es) & (se_es > 0) & np.isfinite(df_es)  # the event times with an interval
     band_crit = math.nan
-    if ok.any():
+    # the band's quantile, 1 - alpha of the draws, lies beyond the largest one with fewer than
+    # 1/alpha draws: np.quantile then gives the largest, and the band is too narrow for its level
+    # (as the risk curves' percentile intervals need min_replicates)
+    fewest = math.ceil(1 / Decimal(repr(alpha)))
+    if ok.any() and n_boot < fewest:
+        ck.warn(f"n_boot={n_boot:,} draws are too few for a simultaneous band at alpha="
+                f"{alpha:g}: its quantile needs at least {fewest:,} (1/alpha), so that a draw "
+                "lies beyond it; no band is given (NaN), the pointwise intervals stand", notes)
+    elif ok.any():
         tmax = _sup_t(rng, n_boot, cluster_infl[ok], se_es[ok])
         q = float(np.quantile(tmax, 1 - alpha))
         df_min = float(df_es[ok].min())
