@@ -79,7 +79,10 @@ class StepLearner:
             self.records.append(record)
 
     def training_frame(self, now: int) -> pd.DataFrame:
-        """The records of the last ``history_terms`` terms, in a stable order."""
+        """The records of the last ``history_terms`` terms, in an order set by their content
+        (week, school, action, gain, features), never by the pseudonym: a trust built from real
+        records has a random pseudonym key each run, and ordering by it changed the fit's
+        rounding, so the same seed gave other predicted gains (and, at a near tie, choices)."""
         cols = [*TRAINING_COLUMNS, *self.features]
         if not self.records:
             return pd.DataFrame({c: [] for c in cols})
@@ -87,7 +90,8 @@ class StepLearner:
         oldest = now - self.config.history_terms * 13
         frame = frame[frame["week"] >= oldest]
         self.records = [frame]
-        return frame.sort_values(["week", "pid", "action"], kind="stable").reset_index(drop=True)
+        order = ["week", "school", "action", "gain", *self.features]
+        return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
     def refit(self, now: int) -> None:
         from sklearn.linear_model import BayesianRidge
