@@ -372,6 +372,15 @@ def test_decisions_are_reproducible_across_workers(tmp_path):
     ({"chooser": {"kind": "learned", "measure": "open('x')", "features": ["fsm"]}},
      "chooser.measure"),
     ({"chooser": {"exploration": 1.5}}, "exploration"),
+    ({"chooser": {"exploration": -0.1}}, "exploration"),
+    ({"chooser": {"kind": "learned", "measure": "reading_gap", "features": ["uid"]}},
+     "features[0]: unknown profile field 'uid'"),
+    # pooled_risk with no pool model is NaN all run: the rule never held, the measure's change
+    # was never a number (the learner explored for ever), silently
+    ({"chooser": {"kind": "rule", "rules": {"small_group_tuition": "pooled_risk > 0.3"}}},
+     "chooser.rules: reads pooled_risk, but there is no policy.pool_model"),
+    ({"chooser": {"kind": "learned", "measure": "pooled_risk", "features": ["fsm"]}},
+     "chooser.measure: reads pooled_risk, but there is no policy.pool_model"),
 ])
 def test_bad_choice_steps_are_rejected_with_the_key_path(change, where):
     step = {"candidates": ["reading_club", "small_group_tuition"], "weeks": 13, **change}

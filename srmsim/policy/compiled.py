@@ -191,8 +191,16 @@ def _pool_field_users(rules: dict[str, Rule], workflows: list[CompiledWorkflow]
            if "pooled_risk" in rule.fields]
     for wf in workflows:
         for i, st in enumerate(wf.steps):
+            path = f"policy.workflows.{wf.name}.steps[{i}]"
             if st.goal is not None and "pooled_risk" in st.goal.fields:
-                out.append((f"policy.workflows.{wf.name}.steps[{i}].goal", what))
+                out.append((f"{path}.goal", what))
+            # a chooser's expressions too: a rule never held (the fixed action for everyone),
+            # and a measure's change was never a number (the learner explored for ever)
+            if st.measure is not None and "pooled_risk" in st.measure.fields:
+                out.append((f"{path}.chooser.measure", what))
+            if st.choice_rules and any("pooled_risk" in r.fields
+                                       for r in st.choice_rules.values()):
+                out.append((f"{path}.chooser.rules", what))
         if wf.priority is not None and "pooled_risk" in wf.priority.fields:
             out.append((f"policy.workflows.{wf.name}.priority", what))
     return out
