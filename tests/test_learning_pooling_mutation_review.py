@@ -189,6 +189,23 @@ def test_the_learners_fit_does_not_depend_on_the_pseudonym_key():
         np.testing.assert_array_equal(p, predictions[0])
 
 
+def test_a_feature_not_known_yet_is_predicted_at_the_training_mean_not_at_zero():
+    """Records with x around 10: arm 1 (gain 1 + 3x) is far better there than arm 0 (2 + x). A
+    referral whose x is not known yet (attendance_rate before the year's first session, a
+    reading gap before the first test) was predicted at x = 0, outside the data, where arm 0
+    looked better; it is now predicted at each arm's training mean."""
+    rng = np.random.default_rng(5)
+    lr = learner()
+    lr.receive(records(60, rng, week=0, mean=10.0, noise=0.1))
+    lr.refit(now=13)
+    means = [lr.models[-1][a].x_mean for a in (0, 1)]
+    got = lr.predict(np.array([[np.nan]]), np.zeros(1))[0]
+    want = [lr.predict(np.array([m]), np.zeros(1))[0, a] for a, m in enumerate(means)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(got, [12.0, 31.0], atol=0.5)
+    assert got.argmax() == 1
+
+
 def test_an_arm_with_exactly_min_cases_records_is_modelled_and_one_short_is_not():
     rng = np.random.default_rng(8)
     lr = learner(min_cases=7)

@@ -122,9 +122,13 @@ class StepLearner:
         """Predicted gain of each candidate (rows x candidates); NaN where no model yet.
 
         With ``z`` (rows x candidates x (1 + features) standard normals) each row's gain is
-        instead drawn from the posterior: a Thompson sample, one per referral and action."""
+        instead drawn from the posterior: a Thompson sample, one per referral and action.
+
+        A feature not known yet (no reading test, no session this school year) counts as the
+        training records' mean: as 0 it was read as a value (0% attendance, at reading age) the
+        model never saw, and its slope carried the prediction far outside the data."""
         out = np.full((len(x), len(self.step.candidates)), np.nan)
-        x = np.nan_to_num(x, nan=0.0)
+        missing = np.isnan(x)
         if self.config.data == "pooled":
             keys = np.full(len(x), -1)
         else:
@@ -136,11 +140,12 @@ class StepLearner:
             sel = keys == group
             for j, a in enumerate(self.step.candidates):
                 post = fitted[a]
-                out[sel, j] = x[sel] @ post.coef + post.intercept
+                xs = np.where(missing[sel], post.x_mean[None, :], x[sel])
+                out[sel, j] = xs @ post.coef + post.intercept
                 if z is not None:  # coefficients drawn around their mean, pivoting at x_mean
                     zs = z[sel, j]
                     out[sel, j] += post.y_se * zs[:, 0] + np.einsum(
-                        "nd,nd->n", x[sel] - post.x_mean, zs[:, 1:] @ post.root.T)
+                        "nd,nd->n", xs - post.x_mean, zs[:, 1:] @ post.root.T)
         return out
 
 
