@@ -516,9 +516,21 @@ def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
     if policy and s.get("students"):
         rows += [("interventions started", plural(s['interventions'], 'intervention')),
                  ("staff hours", f"{s['staff_hours']:,.0f} h"), ("cost", f"£{s['cost']:,.0f}")]
+    if "pool_model_refits" in s:
+        rows.append(pool_model_row(s["pool_model_refits"], s.get("pool_model_scored", 0)))
     for name, r in s.get("requests", {}).items():
         rows += request_rows(name, r)
     return rows
+
+
+def pool_model_row(refits: int, scored: int) -> tuple[str, str]:
+    """The pool's risk model: at how many refits it scored the students (``pooled_risk``)."""
+    text = f"{scored:,} of {plural(refits, 'refit')}"
+    if refits and not scored:
+        text += ": pooled_risk empty all run"
+    elif not refits:
+        text = "no refit with a period to learn from"
+    return ("pooled risk model scored students at", text)
 
 
 @dataclass
@@ -652,6 +664,8 @@ class RunResult:
         if model.policy is not None and model.policy.choosers is not None:
             decisions = model.policy.choosers.decisions()
             summary.update(model.policy.delivered.summary())
+        if model.policy is not None and model.policy.pool_model is not None:
+            summary.update(model.policy.pool_model.summary())
         return cls(model.config, model.seed, students, weekly, model.history(),
                    events, summary, requests, requests_weekly, request_events, school_ids=ids,
                    decisions=decisions)

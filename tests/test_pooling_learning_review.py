@@ -221,3 +221,23 @@ def test_a_coarsen_spec_on_the_outcome_is_refused():
     """Banding the 0/1 outcome failed every coarsened fit: half the table NaN, no error."""
     with pytest.raises(DataError, match="would coarsen the outcome column 'y'"):
         pooling(trust(), coarsen={"bands": {"y": 0.5}})
+
+
+@pytest.mark.parametrize("outcome, scored", [("attendance_term < 0.9", True),
+                                             ("attendance_term < 0.2", False)])
+def test_the_run_says_whether_the_pools_model_ever_scored_anyone(outcome, scored):
+    """A pool model whose outcome is too rare to fit left pooled_risk empty and the run
+    referred no one, saying nothing of why; the summary now counts the refits that scored."""
+    from srmsim import run
+    from srmsim.scenario import load_scenario
+
+    sc = load_scenario("scenarios/pooling.yaml").with_overrides(
+        {"years": 1, "trust": {"n_schools": 3, "students_per_year_group": 60},
+         "policy": {"pool_model": {"outcome": outcome}}})
+    result = run(sc, seed=2)
+    refits, got = result.summary["pool_model_refits"], result.summary["pool_model_scored"]
+    assert refits == 2 and got == (refits if scored else 0)
+    row = dict(result.summary_table().itertuples(index=False))["pooled risk model scored "
+                                                               "students at"]
+    assert row == ("2 of 2 refits" if scored else "0 of 2 refits: pooled_risk empty all run")
+    assert (result.summary["interventions"] > 0) == scored

@@ -132,8 +132,16 @@ class PoolRiskModel:
             train = pd.concat(self.pairs, ignore_index=True)
             predicted, info = self._fit_predict(train, current)
             scores[rows] = predicted
+            info["scored"] = bool(np.isfinite(predicted).any())
             self.fits.append({"week": self.engine.model.week_index, **info})
         self.engine.pool_scores = scores
+
+    def summary(self) -> dict[str, int]:
+        """For summary.json: refits with training pairs, and those that scored any student. A
+        model that never fits (too few events, a failed fit) leaves ``pooled_risk`` empty and
+        the rules reading it never hold: without this the run said nothing of why."""
+        return {"pool_model_refits": len(self.fits),
+                "pool_model_scored": sum(bool(f.get("scored")) for f in self.fits)}
 
     def _pair(self, before: pd.DataFrame, after: pd.DataFrame, serial_before: np.ndarray,
               serial_after: np.ndarray) -> pd.DataFrame:
