@@ -206,6 +206,26 @@ def test_a_feature_not_known_yet_is_predicted_at_the_training_mean_not_at_zero()
     assert got.argmax() == 1
 
 
+def test_records_with_an_infinite_gain_are_left_out_of_the_fit_not_a_crash():
+    """measure: "1 / incidents_term" changes by inf at a student's first incident: the refit
+    raised scikit-learn's ValueError (a traceback ended the run); such records say nothing of
+    the gain and are left out, as records with a missing value are."""
+    rng = np.random.default_rng(7)
+    clean = records(30, rng, week=0)
+    bad = clean.iloc[:6].copy()
+    bad["gain"] = [np.inf, -np.inf, np.nan, np.inf, 1.0, 2.0]
+    bad.loc[bad.index[4:], "x"] = np.inf
+    bad["pid"] = [f"bad{i}" for i in range(len(bad))]
+    lr, want = learner(), learner()
+    lr.receive(pd.concat([clean, bad], ignore_index=True))
+    want.receive(clean)
+    lr.refit(now=13)
+    want.refit(now=13)
+    x = rng.normal(size=(20, 1))
+    np.testing.assert_array_equal(lr.predict(x, np.zeros(20)), want.predict(x, np.zeros(20)))
+    assert lr.fits[-1]["records"] == want.fits[-1]["records"] == 60
+
+
 def test_an_arm_with_exactly_min_cases_records_is_modelled_and_one_short_is_not():
     rng = np.random.default_rng(8)
     lr = learner(min_cases=7)

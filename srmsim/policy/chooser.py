@@ -97,7 +97,11 @@ class StepLearner:
         from sklearn.linear_model import BayesianRidge
 
         frame = self.training_frame(now)
-        frame = frame.dropna(subset=[*self.features, "gain"])
+        # only records with a finite gain and features: a measure such as "1 / incidents_term"
+        # gives an infinite change at a student's first incident, and the fit raised on it
+        # (a traceback ended the run)
+        values = frame[[*self.features, "gain"]].to_numpy(dtype=np.float64)
+        frame = frame[np.isfinite(values).all(axis=1)]
         groups = ([(-1, frame)] if self.config.data == "pooled"
                   else [(int(s), f) for s, f in frame.groupby("school", sort=True)])
         self.models = {}
@@ -128,7 +132,7 @@ class StepLearner:
         training records' mean: as 0 it was read as a value (0% attendance, at reading age) the
         model never saw, and its slope carried the prediction far outside the data."""
         out = np.full((len(x), len(self.step.candidates)), np.nan)
-        missing = np.isnan(x)
+        missing = ~np.isfinite(x)
         if self.config.data == "pooled":
             keys = np.full(len(x), -1)
         else:
@@ -419,7 +423,8 @@ class Choosers:
             if len(sel) == 0:
                 continue
             st = learner.step
-            gain = e.evaluate_now({"m": st.measure})["m"][c.row[sel]] - c.measure0[sel]
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: not a gain (refit)
+                gain = e.evaluate_now({"m": st.measure})["m"][c.row[sel]] - c.measure0[sel]
             record = {"pid": e.pseudonyms(c.uid[sel]), "school": c.school[sel].astype(np.int64),
                       "week": np.full(len(sel), e.model.week_index),
                       "action": c.action[sel].astype(np.int64), "gain": gain}
