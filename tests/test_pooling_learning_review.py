@@ -241,3 +241,15 @@ def test_the_run_says_whether_the_pools_model_ever_scored_anyone(outcome, scored
                                                                "students at"]
     assert row == ("2 of 2 refits" if scored else "0 of 2 refits: pooled_risk empty all run")
     assert (result.summary["interventions"] > 0) == scored
+
+
+@pytest.mark.parametrize("column", ["upn", "Pupil_ID", "full_name"])
+def test_a_student_identifier_as_a_feature_is_refused_without_quoting_one(column):
+    """Every held-out student's identifier is new to the pool, so every fit failed (after
+    seconds per fit of one column per student) and the EstimationError listed the identifiers
+    the model had seen: real students' UPNs in an error message."""
+    df = trust()
+    df[column] = [f"A{i:012d}" for i in range(len(df))]
+    with pytest.raises(DataError, match=f"feature '{column}' .*identifier") as err:
+        pooling(df, features=["x", column])
+    assert "A0000" not in str(err.value)

@@ -97,6 +97,26 @@ def _choose_holdout(
     return chosen
 
 
+def _refuse_identifiers(df: pd.DataFrame, features: Sequence[str]) -> None:
+    """A student identifier as a feature (a column named as one, or text with a different value
+    on every row): each held-out student's value is new to the pooled schools, so every fit
+    failed, after minutes of fitting one column per student, and the error quoted the
+    identifiers the model had seen. Refused by name, never quoting a value."""
+    from srmsim.data.mapping import STUDENT_ID_COLUMNS, student_id_column
+    from srmsim.risk.design import _is_numeric
+
+    for f in features:
+        named = student_id_column([f]) is not None
+        s = df[f]
+        unique = (not named and not _is_numeric(s) and s.notna().sum() >= 10
+                  and s.nunique(dropna=True) == s.notna().sum())
+        if named or unique:
+            why = (f"is a student identifier column ({', '.join(STUDENT_ID_COLUMNS)})" if named
+                   else "has a different value on every row: an identifier, not a category")
+            raise DataError(f"value_of_pooling: feature '{f}' {why}; a pooled model cannot "
+                            "learn from it for another school's students. Leave it out.")
+
+
 #: most model fits one value_of_pooling call makes (n_orders x contributing schools x variants)
 MAX_FITS = 100_000
 
@@ -138,6 +158,7 @@ def value_of_pooling(
         # the outcome as a feature gave AUC 1.0; the school is unseen in held-out schools
         raise DataError(f"value_of_pooling: the {'outcome' if outcome in features else 'school'} "
                         f"column cannot also be a feature")
+    _refuse_identifiers(df, features)
     if not callable(model):
         raise DataError(f"value_of_pooling: model must make a fresh risk model (e.g. "
                         f"PooledRisk), got {type(model).__name__}")
