@@ -734,9 +734,15 @@ class RunResult:
 
             d = self.decisions
             unit = self._regret_unit()
+            # no candidate changed the target (target: wellbeing among reading actions): regret
+            # 0.00 and 100% read as perfect choosing, whatever was chosen
+            blind = bool((d["oracle_gain"] == 0).all() and (d["gain"] == 0).all())
+            unmeasured = "not measured: no candidate changes the chooser's target"
             rows += [("choices of action (referrals)", f"{len(d):,}"),
                      ("regret vs the oracle, per referral"
                       + ("" if unit else " (target units)"),
+                      unmeasured if blind else
                       f"{d['regret'].mean():.2f}" + (f" {unit}" if unit else "")),
-                     ("referrals given the oracle's action", f"{oracle_matched(d).mean():.1%}")]
+                     ("referrals given the oracle's action",
+                      unmeasured if blind else f"{oracle_matched(d).mean():.1%}")]
         return pd.DataFrame(rows, columns=["measure", "value"])

@@ -428,3 +428,27 @@ def test_a_modifier_slope_can_be_uncertain_in_an_experiment(tmp_path):
     assert len(set(slopes)) == 4 and all(0 <= s <= 2 for s in slopes)
     # the other modifiers of the action are kept
     assert "fsm" in exp.scenario_for("a", 0).policy.actions["reading_club"].modifiers
+
+
+def test_a_target_no_candidate_changes_is_noted_and_its_regret_not_claimed(tmp_path, capsys):
+    """target: wellbeing among reading actions: every true gain is 0, so `srmsim run` printed
+    regret 0.00 and 100% oracle match (perfect choosing, whatever was chosen) and validate said
+    nothing."""
+    from srmsim.cli import main
+
+    sc = learning_scenario("random", years=1, schools=2, target="wellbeing")
+    path = tmp_path / "sc.yaml"
+    path.write_text(sc.to_yaml(), encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: policy.workflows.reading.steps[0].chooser.target is 'wellbeing'" in out
+    table = dict(run(sc)[1].summary_table().itertuples(index=False))
+    assert table["referrals given the oracle's action"].startswith("not measured")
+    assert table["regret vs the oracle, per referral (target units)"].startswith("not measured")
+    # a target the candidates do change is measured, and validate has no note
+    reading = learning_scenario("random", years=1, schools=2)
+    path.write_text(reading.to_yaml(), encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    assert "chooser.target" not in capsys.readouterr().out
+    table = dict(run(reading)[1].summary_table().itertuples(index=False))
+    assert table["regret vs the oracle, per referral"].endswith(" months")

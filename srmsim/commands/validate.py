@@ -77,12 +77,13 @@ def run(args: argparse.Namespace) -> int:
     if scenario.policy is not None:  # a variant may still change a rule to read one: a note
         from srmsim.policy.compiled import compile_policy
 
-        read = compile_policy(scenario.policy, str(args.file)).parameters_read()
+        compiled = compile_policy(scenario.policy, str(args.file))
+        read = compiled.parameters_read()
         for name in scenario.policy.parameters:
             if name not in read:
                 print(f"note: policy.parameters.{name} is read by no rule, goal, priority or "
                       "chooser (a misspelt name?)")
-        for note in _unused_action_notes(scenario.policy):
+        for note in [*_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled)]:
             print(f"note: {note}")
     warning = _memory_warning(
         lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
@@ -115,6 +116,26 @@ def _unused_action_notes(policy: Any) -> list[str]:
         hint = f"; did you mean {near[0]!r}?" if near else ""
         notes.append(f"policy.actions.{name} is a new action no workflow step "
                      f"uses{hint}")
+    return notes
+
+
+def _untargeted_choice_notes(compiled: Any) -> list[str]:
+    """Choice steps whose chooser ``target`` none of the candidates changes within the step's
+    weeks (``target: wellbeing`` among reading actions): every choice's true gain is 0, so any
+    chooser has regret 0 and matches the oracle, and the run printed "regret 0.00, 100%" as if
+    it chose perfectly. Notes, not errors: a variant may give a candidate such an effect."""
+    notes = []
+    for w, i, st in compiled.choice_steps:
+        target = st.chooser.target
+        names = [compiled.action_names[a] for a in st.candidates]
+        effects = [compiled.actions[n].effect for n in names]
+        weeks = compiled.workflows[w].steps[i].weeks
+        if all(getattr(e, target) == 0 or e.onset_weeks >= weeks for e in effects):
+            notes.append(f"policy.workflows.{compiled.workflows[w].name}.steps[{i}].chooser."
+                         f"target is {target!r}, which none of its candidates "
+                         f"({', '.join(names)}) changes within the step: every choice's gain "
+                         "is 0, so regret is 0 and every choice matches the oracle whatever "
+                         "is chosen")
     return notes
 
 
