@@ -70,6 +70,9 @@ class StepLearner:
         self.records: list[pd.DataFrame] = []
         # (group -> {action id: posterior}); group -1 = the pool's trust-wide model
         self.models: dict[int, dict[int, Posterior]] = {}
+        #: per group, the features' mean over its training records (every action's): a feature
+        #: a referral lacks counts as this, the same value for every action it is compared on
+        self.fill: dict[int, np.ndarray] = {}
         self.fits: list[dict] = []
         self.n_schools = n_schools
 
@@ -105,6 +108,7 @@ class StepLearner:
         groups = ([(-1, frame)] if self.config.data == "pooled"
                   else [(int(s), f) for s, f in frame.groupby("school", sort=True)])
         self.models = {}
+        self.fill = {}
         for group, data in groups:
             fitted = {}
             for a in self.step.candidates:
@@ -117,6 +121,8 @@ class StepLearner:
                     m = BayesianRidge().fit(x, own["gain"].to_numpy(dtype=np.float64))
                 fitted[a] = posterior(m, x)
             self.models[group] = fitted
+            if len(fitted) == len(self.step.candidates):  # else predict() skips the group
+                self.fill[group] = data[self.features].to_numpy(dtype=np.float64).mean(axis=0)
         self.fits.append({"week": now, "records": len(frame),
                           "groups": sum(len(f) == len(self.step.candidates)
                                         for f in self.models.values())})
@@ -128,9 +134,10 @@ class StepLearner:
         With ``z`` (rows x candidates x (1 + features) standard normals) each row's gain is
         instead drawn from the posterior: a Thompson sample, one per referral and action.
 
-        A feature not known yet (no reading test, no session this school year) counts as the
-        training records' mean: as 0 it was read as a value (0% attendance, at reading age) the
-        model never saw, and its slope carried the prediction far outside the data."""
+        A feature not known yet (no reading test, no session this school year) counts as its
+        mean over the training records of every action, so each action is predicted for the
+        same student: as 0 it was read as a value (0% attendance, at reading age) the model
+        never saw, and its slope carried the prediction far outside the data."""
         out = np.full((len(x), len(self.step.candidates)), np.nan)
         missing = ~np.isfinite(x)
         if self.config.data == "pooled":
@@ -144,7 +151,7 @@ class StepLearner:
             sel = keys == group
             for j, a in enumerate(self.step.candidates):
                 post = fitted[a]
-                xs = np.where(missing[sel], post.x_mean[None, :], x[sel])
+                xs = np.where(missing[sel], self.fill[int(group)][None, :], x[sel])
                 out[sel, j] = xs @ post.coef + post.intercept
                 if z is not None:  # coefficients drawn around their mean, pivoting at x_mean
                     zs = z[sel, j]
