@@ -7,9 +7,10 @@ benchmark only).
 
 The learned chooser is a regularised T-learner: one Bayesian ridge regression
 (:class:`sklearn.linear_model.BayesianRidge`) per candidate action of the change in the step's
-``measure`` over the step on the profile ``features`` at referral. Its training data come only
-from the records schools send the pool when a step is reviewed: a keyed-hash pseudonym, the
-school, the features at referral, the action and the observed change -- no uid, no latent field,
+``measure`` over the step on the profile ``features`` when the action starts. Its training data
+come only from the records schools send the pool when a step is reviewed: a keyed-hash
+pseudonym, the school, the features at the start, the action and the observed change since the
+start -- no uid, no latent field,
 no oracle value. At each refit (term or half-term end) it fits on the last ``history_terms``
 terms of records, from all schools (``data: pooled``) or each school's own (``data: own``).
 Each referral then gets the candidate with the largest predicted gain per staff minute among the
