@@ -112,7 +112,8 @@ def _refuse_identifiers(df: pd.DataFrame, features: Sequence[str]) -> None:
                   and s.nunique(dropna=True) == s.notna().sum())
         if named or unique:
             why = (f"is a student identifier column ({', '.join(STUDENT_ID_COLUMNS)})" if named
-                   else "has a different value on every row: an identifier, not a category")
+                   else "is text with a different value on every row: an identifier, not a "
+                   "category (numbers stored as text: convert the column to numbers)")
             raise DataError(f"value_of_pooling: feature '{f}' {why}; a pooled model cannot "
                             "learn from it for another school's students. Leave it out.")
 
