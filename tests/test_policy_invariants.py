@@ -100,7 +100,7 @@ def test_a_pool_model_feature_listed_twice_is_refused_not_a_run_that_never_score
 
 def test_hostile_policy_run_keeps_the_engine_invariants():
     """Two workflows sharing a trigger and staff, an action needing two roles, an automated
-    step, cooldowns 0 and 1, NaN and constant-NaN priorities, a 13-week window in week 0,
+    step, cooldowns 0 and 1, NaN priorities (one NaN until a student's first assessment), a 13-week window in week 0,
     withdrawals and a year boundary: the events table and weekly report keep the documented
     semantics."""
     from srmsim.model import run
@@ -118,7 +118,7 @@ def test_hostile_policy_run_keeps_the_engine_invariants():
             "w1": {"trigger": "r", "priority": "reading_gap", "cooldown_weeks": 0,
                    "steps": [{"action": "a2", "goal": "attendance(13) > 0.95"},
                              {"action": "txt"}, {"action": "a1"}]},
-            "w2": {"trigger": "r", "priority": "0 / 0", "cooldown_weeks": 1,
+            "w2": {"trigger": "r", "priority": "assessment - assessment", "cooldown_weeks": 1,
                    "steps": [{"action": "a1"}]},
             "w3": {"trigger": "r2", "priority": "count(fsm, sen)", "cooldown_weeks": 2,
                    "steps": [{"action": "a2", "goal": "false"}]}},

@@ -331,12 +331,12 @@ def test_custom_outcomes_agree_with_the_table_by_hand():
 
 
 def test_a_sum_of_only_non_finite_values_is_not_measured_not_zero():
-    """`sum of attendance_rate / 0` once reported 0 (the infinite values dropped as missing,
+    """`sum of attendance_rate / interventions` (all infinite) once reported 0 (the infinite values dropped as missing,
     then an empty sum); an empty group still sums to 0."""
     from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 
     outcome = CustomOutcome(CustomOutcomeConfig.model_validate(
-        {"name": "x", "statistic": "sum", "of": "attendance_rate / 0"}))
+        {"name": "x", "statistic": "sum", "of": "attendance_rate / interventions"}))
     inf = np.array([np.inf, np.inf, -np.inf])
     assert math.isnan(outcome._statistic(inf, np.ones(3, dtype=bool)))
     assert outcome._statistic(inf, np.zeros(3, dtype=bool)) == 0.0

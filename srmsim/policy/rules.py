@@ -965,6 +965,11 @@ class _Compiler:
             raise _Problem(f"operator '{symbol}' in {self.token(node)} is not allowed ({hint})")
         left = self.expect(node.left, self.compile(node.left), "number", f"'{op}'")
         right = self.expect(node.right, self.compile(node.right), "number", f"'{op}'")
+        if op == "/" and isinstance(right, _Const) and right.value == 0:
+            # 'x / 0' (or '1 / (2 - 2)') is infinite or NaN for every student, whatever the
+            # data: a slip, which made a rule true or false for all and 1e400 is refused too
+            raise _Problem(f"{self.token(node)} divides by zero: it is infinite or not a number "
+                           "whatever the data; divide by a number that is not 0")
         return _Arith(op, left, right)
 
     def _Compare(self, node: ast.Compare) -> _Node:
@@ -1568,7 +1573,8 @@ def describe_vocabulary(vocab: Vocabulary) -> str:
         "Constants: numbers, true, false. Other rules of the scenario may be used by name.",
         "Missing values (NaN): comparisons with NaN are false (!= is true), arithmetic gives NaN;",
         "  so 'reading_gap < -24' does not flag a student with no reading test yet.",
-        "Division by zero gives inf or NaN, never an error.",
+        "Dividing by a constant 0 is an error; a division by a value that is 0 for a student",
+        "  gives inf or NaN there.",
     ]
     return "\n".join(lines)
 

@@ -1,0 +1,60 @@
+"""Hostile command lines and files, found by sweep 211 (2026-12-07): what earlier sweeps missed.
+
+- A rule that divides by a constant 0 (``reading_gap < 1/0``, ``reading_gap / 0 > 0``) was
+  valid: the constant folded to infinity or NaN (``1e400`` itself is refused), so the rule was
+  true or false for every student whatever the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import srmsim.policy.rules as rules_module
+from srmsim.cli import main
+from srmsim.errors import RuleError
+from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, parse_rule
+
+VOCAB = Vocabulary(fields={"x": FieldSpec("number", "a number"), "y": FieldSpec("number", "")},
+                   windows={}, parameters={"t": 0.5}, max_window=13)
+
+
+# ------------------------------------------------------------ division by a constant zero
+@pytest.mark.parametrize("text", ["x < 1/0", "x < 0 / 0", "x / 0 > 1", "x / (2 - 2) > 1",
+                                  "x / -0.0 < 1", "min(x, 1 / 0) < 1"])
+def test_a_rule_dividing_by_a_constant_zero_is_refused(text):
+    with pytest.raises(RuleError, match=r"divides by zero: it is infinite or not a number "
+                                        r"whatever the data"):
+        parse_rule("r", text, VOCAB)
+
+
+def test_a_priority_dividing_by_a_constant_zero_is_refused():
+    with pytest.raises(RuleError, match=r"score 's': '0 / 0' \(column 1\) divides by zero"):
+        rules_module.parse_score("s", "0 / 0", VOCAB)
+
+
+def test_a_division_by_data_is_still_allowed_and_judged_per_student():
+    """Only a constant 0 is refused: a divisor that is 0 for some students is data, and a
+    parameter is not a constant (an experiment's variant may change it)."""
+    parse_rule("p", "x / (t - 0.5) > 1", VOCAB)
+    rule = parse_rule("r", "x / y > 1", VOCAB)
+    ctx = ArrayContext({"x": np.array([3.0, 1.0, 1.0]), "y": np.array([2.0, 2.0, 0.0])},
+                       parameters=dict(VOCAB.parameters))
+    with np.errstate(all="ignore"):
+        assert rule.evaluate(ctx).tolist() == [True, False, True]
+
+
+def test_validate_names_the_file_and_rule_that_divides_by_zero(tmp_path: Path, capsys):
+    text = Path("scenarios/reading_age.yaml").read_text()
+    bad = text.replace('"reading_gap < reading_threshold"', '"reading_gap < reading_threshold / 0"')
+    assert bad != text
+    path = tmp_path / "s.yaml"
+    path.write_text(bad)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert (f"{path}: policy.rules.low_reading: rule 'low_reading': 'reading_threshold / 0' "
+            "(column 15) divides by zero") in err
+
