@@ -121,8 +121,14 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
 
 def check_replaceable(path: str | Path, looks_like: Callable[[bytes], bool], what: str) -> None:
     """An existing file at ``--out FILE`` is replaced only if it is a ``what`` srmsim wrote
-    (``looks_like`` its first 4 KB): a raw pupil export or a run's students.parquet once was."""
+    (``looks_like`` its first 4 KB): a raw pupil export or a run's students.parquet once was.
+    A symbolic link is refused, as a results folder that is one is (:func:`refuse_link`): the
+    rename that writes the file replaced the link itself, dangling or not, and never the file
+    it pointed to."""
     path = Path(path)
+    if path.is_symlink():
+        raise SrmsimError(f"--out {path}: is a symbolic link (to {printable(os.readlink(path))}); "
+                          "name the file it points to, or a new one (nothing was written)")
     if path.exists() and not path.is_file() and not path.is_dir():
         # the rename that writes the file would put it in the place of /dev/null or a pipe
         raise SrmsimError(f"--out {path}: is a device, pipe or socket, not a file; name a new "

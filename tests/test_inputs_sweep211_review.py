@@ -3,6 +3,8 @@
 - A rule that divides by a constant 0 (``reading_gap < 1/0``, ``reading_gap / 0 > 0``) was
   valid: the constant folded to infinity or NaN (``1e400`` itself is refused), so the rule was
   true or false for every student whatever the data.
+- ``srmsim report DIR --out LINK`` and ``srmsim data summary DIR --out LINK`` replaced a symbolic
+  link itself with the new file (silently when it pointed nowhere), never the file it pointed to.
 """
 
 from __future__ import annotations
@@ -58,3 +60,43 @@ def test_validate_names_the_file_and_rule_that_divides_by_zero(tmp_path: Path, c
     assert (f"{path}: policy.rules.low_reading: rule 'low_reading': 'reading_threshold / 0' "
             "(column 15) divides by zero") in err
 
+
+# ------------------------------------------------------------ --out FILE as a symbolic link
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(["run", "--quiet", "--set", "trust.n_schools=1", "--set",
+                 "trust.students_per_year_group=10", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "ds"
+    assert main(["data", "import", "data/sample/students.csv", "data/sample/observations.csv",
+                 "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("command", ["report", "data summary"])
+@pytest.mark.parametrize("dangling", [True, False])
+def test_an_out_file_that_is_a_symbolic_link_is_refused_and_kept(
+        command, dangling, run_folder, dataset, tmp_path, capsys):
+    """`srmsim report DIR --out LINK` and `srmsim data summary DIR --out LINK` replaced the link
+    itself with a new file (dangling: silently, exit 0), never the file it pointed to."""
+    args = ["report", str(run_folder)] if command == "report" else ["data", "summary", str(dataset)]
+    target = tmp_path / "shared.out"
+    if not dangling:  # an earlier output of the same command, which it would replace
+        assert main([*args, "--out", str(target)]) == 0
+    before = target.read_bytes() if not dangling else None
+    link = tmp_path / "link.out"
+    link.symlink_to(target)
+    capsys.readouterr()
+    assert main([*args, "--out", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {link}: is a symbolic link (to {target}); name the file it points to" in err
+    assert "Traceback" not in err
+    assert link.is_symlink() and Path(link.readlink()) == target
+    assert (target.read_bytes() if not dangling else target.exists()) == (before or False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["link.out"] + ([] if dangling else ["shared.out"]))
