@@ -994,15 +994,26 @@ def divides_by_constant_zero(tree) -> bool:
     return any(map(divides_by_constant_zero, _subtrees(tree)))
 
 
+def constant_underflows(tree) -> bool:
+    """Whether a product or quotient of two nonzero constants works out as 0 (``1e-200 *
+    1e-200``): the parser refuses it, as it refuses ``1e-400``."""
+    if tree[0] == "arith" and tree[1] in "*/" and reads_no_data(tree[2]) \
+            and reads_no_data(tree[3]):
+        a, b = reference(tree[2], None, 0), reference(tree[3], None, 0)
+        if a != 0 and b != 0 and (a * b if tree[1] == "*" else ref_div(a, b)) == 0:
+            return True
+    return any(map(constant_underflows, _subtrees(tree)))
+
+
 def check_tree(tree, data, spelling: int) -> None:
     """(a) both renderings of a random tree evaluate like the reference evaluator, without
     touching the inputs; (c) the parsed rule's canonical text parses back to the same rule.
     A tree whose constant part overflows (2 / 1.1e-308) or that divides by a constant 0 is
     refused, as the parser must."""
-    if constant_overflows(tree) or divides_by_constant_zero(tree):
+    if constant_overflows(tree) or divides_by_constant_zero(tree) or constant_underflows(tree):
         for minimal in (False, True):
-            with pytest.raises(RuleError, match="a constant part of the rule overflows|divides "
-                                                "by zero"):
+            with pytest.raises(RuleError, match="a constant part of the rule (overflows|works "
+                                                "out below every float)|divides by zero"):
                 parse_rule("r", render(tree, minimal, spelling), VOCAB)
         return
     snapshot = {k: v.copy() for k, v in data["fields"].items()}
