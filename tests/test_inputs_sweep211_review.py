@@ -5,6 +5,10 @@
   true or false for every student whatever the data.
 - ``srmsim report DIR --out LINK`` and ``srmsim data summary DIR --out LINK`` replaced a symbolic
   link itself with the new file (silently when it pointed nowhere), never the file it pointed to.
+- A study file given to ``srmsim dashboard`` or ``calibrate --scenario``, a column mapping given
+  where a scenario or experiment goes (``srmsim run/validate mapping.yaml``), and a scenario or
+  experiment given as ``--mapping`` listed every one of their keys as unknown; ``run`` and the
+  study commands named the file's kind and the command that takes it.
 """
 
 from __future__ import annotations
@@ -100,3 +104,43 @@ def test_an_out_file_that_is_a_symbolic_link_is_refused_and_kept(
     assert (target.read_bytes() if not dangling else target.exists()) == (before or False)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["link.out"] + ([] if dangling else ["shared.out"]))
+
+
+# ------------------------------------------------------------ a file given to the wrong command
+ROOT = Path(__file__).resolve().parents[1]
+MAPPING = "pass it to `srmsim data validate` or `srmsim data import` as --mapping"
+
+
+@pytest.mark.parametrize("argv, file, said", [
+    (["dashboard", "{file}"], "experiments/quickstart.yaml",
+     "an experiment file (it has 'variants:'), not a scenario: run it with `srmsim experiment"),
+    (["dashboard", "{file}"], "data/mapping_example.yaml",
+     f"a data mapping file (it has 'students:'), not a scenario: {MAPPING}"),
+    (["calibrate", "{data}", "--out", "{out}", "--scenario", "{file}"],
+     "experiments/trial_reading.yaml",
+     "a trial file (it has 'randomise:'), not a scenario: run it with `srmsim trial"),
+    (["run", "{file}", "--out", "{out}"], "data/mapping_example.yaml",
+     f"a data mapping file (it has 'students:'), not a scenario: {MAPPING}"),
+    (["validate", "{file}"], "data/mapping_example.yaml",
+     f"a data mapping file (it has 'students:'), not a scenario: {MAPPING}"),
+    (["experiment", "{file}", "--out", "{out}"], "data/mapping_example.yaml",
+     f"a data mapping file (it has 'students:'), not an experiment: {MAPPING}"),
+    (["data", "validate", "{students}", "--mapping", "{file}"], "scenarios/default.yaml",
+     "a scenario file (it has 'years:'), not a data mapping: run it with `srmsim run"),
+    (["data", "import", "{students}", "--out", "{out}", "--mapping", "{file}"],
+     "experiments/quickstart.yaml",
+     "an experiment file (it has 'variants:'), not a data mapping: run it with `srmsim "
+     "experiment"),
+])
+def test_a_file_given_to_the_wrong_command_names_its_kind(
+        argv, file, said, dataset, tmp_path, capsys):
+    path = ROOT / file
+    out = tmp_path / "out"
+    args = [a.format(file=path, data=dataset, out=out, students=ROOT / "data/sample/students.csv")
+            for a in argv]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"srmsim: error: {path}: {said} {path}`" or err == (
+        f"srmsim: error: {path}: {said} {path}"), err
+    assert not out.exists()
+

@@ -24,7 +24,28 @@ def _kind(data: dict[str, Any]) -> tuple[str, str, str] | None:
     shown = next((k for k in data if k in fields), None)
     if shown is not None and "scenario" not in data:
         return "scenario", str(shown), "run"
+    # a column mapping's tables, in a file with no scenario key (no study file has them)
+    shown = next((k for k in ("students", "observations") if k in data), None)
+    if shown is not None and "scenario" not in data:
+        return "data mapping", shown, "data import --mapping"
     return None
+
+
+def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
+    """What is wrong with a file of another kind than ``expected`` ('scenario', 'experiment',
+    'trial', 'optimisation', 'data mapping'), naming the command that takes it, or ``None``
+    (``data`` is the file's parsed top level)."""
+    kind = _kind(data) if isinstance(data, dict) else None
+    if kind is None or kind[0] == expected:
+        return None
+    name, key, command = kind
+
+    def a(word: str) -> str:
+        return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+    how = (f"pass it to `srmsim data validate` or `srmsim data import` as --mapping {path}"
+           if command.startswith("data") else f"run it with `srmsim {command} {path}`")
+    return f"{a(name)} file (it has '{key}:'), not {a(expected)}: {how}"
 
 
 def check_file_kind(path: str | Path, expected: str) -> None:
@@ -33,14 +54,6 @@ def check_file_kind(path: str | Path, expected: str) -> None:
     from srmsim.errors import ScenarioError
     from srmsim.scenario import read_yaml
 
-    data = read_yaml(path)
-    kind = _kind(data) if isinstance(data, dict) else None
-    if kind is None or kind[0] == expected:
-        return
-    name, key, command = kind
-
-    def a(word: str) -> str:
-        return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-    raise ScenarioError(str(path), f"{a(name)} file (it has '{key}:'), not {a(expected)}: run "
-                                   f"it with `srmsim {command} {path}`")
+    why = wrong_kind(read_yaml(path), path, expected)
+    if why is not None:
+        raise ScenarioError(str(path), why)

@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     moments = (None if args.moments is None else
                [m.strip() for m in args.moments.split(",") if m.strip()])
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.scenario is not None:  # an experiment's keys were listed as unknown ones
+        from srmsim.commands import check_file_kind
+
+        check_file_kind(args.scenario, "scenario")
     result = calibrate(args.data, scenario=args.scenario, params=args.params, seed=args.seed,
                        replications=args.replications, max_evals=args.max_evals,
                        method=args.method, moments=moments,

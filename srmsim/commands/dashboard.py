@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     scenario = None
     if args.scenario is not None:
         scenario = Path(args.scenario)
+        from srmsim.commands import check_file_kind
+
+        check_file_kind(scenario, "scenario")  # an experiment's keys listed as unknown ones
         check_for_page(load_scenario(scenario))  # a bad, too large or real-records file
         # stops here, exit 2
     _check_port(args.port)

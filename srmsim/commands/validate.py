@@ -72,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
                       f"({plural(len(exp.variants), 'variant')} x {each}; "
                       f"{'at most ' if exp.config.sequential else ''}{plural(runs, 'run')})",
                       warning)
+    from srmsim.commands import wrong_kind
+    from srmsim.errors import ScenarioError
+
+    why = wrong_kind(data, args.file, "scenario")  # a column mapping: its keys "unknown"
+    if why is not None:
+        raise ScenarioError(str(args.file), why)
     scenario = load_scenario(args.file)
     _check_arrival_files(scenario, str(args.file))
     if scenario.policy is not None:  # a variant may still change a rule to read one: a note

@@ -166,6 +166,11 @@ def load_mapping(path: str | Path) -> Mapping:
     # a truncated mapping is not "the files use the schema's names", which no --mapping gives
     raw = refuse_empty(raw, str(path), "mapping", "give no --mapping for files whose columns "
                        "have the schema's names", error=MappingError)
+    from srmsim.commands import wrong_kind
+
+    why = wrong_kind(raw, path, "data mapping")  # a scenario listed its every key as unknown
+    if why is not None:
+        raise MappingError(str(path), why)
     return parse_mapping(raw, source=str(path))
 
 
