@@ -5,6 +5,8 @@
   true or false for every student whatever the data.
 - ``srmsim report DIR --out LINK`` and ``srmsim data summary DIR --out LINK`` replaced a symbolic
   link itself with the new file (silently when it pointed nowhere), never the file it pointed to.
+- ``srmsim compare/sensitivity/discover DATASET`` called an imported dataset a run (and sent the
+  user to ``srmsim report``, which refuses it); sensitivity and discover gave no hint at all.
 - A study file given to ``srmsim dashboard`` or ``calibrate --scenario``, a column mapping given
   where a scenario or experiment goes (``srmsim run/validate mapping.yaml``), and a scenario or
   experiment given as ``--mapping`` listed every one of their keys as unknown; ``run`` and the
@@ -144,3 +146,23 @@ def test_a_file_given_to_the_wrong_command_names_its_kind(
         f"srmsim: error: {path}: {said} {path}"), err
     assert not out.exists()
 
+
+# ------------------------------------------------------------ an experiment's commands on a dataset
+@pytest.mark.parametrize("argv", [["compare"], ["sensitivity"],
+                                  ["discover", "--condition", "attendance < 0.9"]])
+def test_a_dataset_folder_given_for_an_experiment_is_named_as_such(argv, dataset, capsys):
+    """`srmsim compare DATASET` said "it holds a run ... (`srmsim report DATASET` describes it)",
+    which report then refused; sensitivity and discover said only "no manifest.json"."""
+    before = sorted(p.name for p in dataset.iterdir())
+    assert main([argv[0], str(dataset), *argv[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"srmsim: error: {dataset}: not an experiment results directory (no "
+                   f"manifest.json): it holds an imported dataset (`srmsim data summary "
+                   f"{dataset}` describes it)"), err
+    assert sorted(p.name for p in dataset.iterdir()) == before
+
+
+def test_sensitivity_of_a_run_folder_says_what_it_holds(run_folder, capsys):
+    assert main(["sensitivity", str(run_folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"it holds a run, which has no variants to compare (`srmsim report {run_folder}`" in err

@@ -139,39 +139,15 @@ def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int
     return 1 if failures else 0
 
 
-def _not_an_experiment(out: Path) -> str:
-    """Why ``srmsim compare`` cannot read ``out``, with what was likely meant: the folder
-    misspelt, another kind of result (a run has no variants to compare), or the experiments
-    inside a folder of results."""
-    from srmsim.inputs import hint_clause
-    from srmsim.report import KINDS, result_folders_in
-
-    if not out.exists():
-        return f"{out}: no such folder{hint_clause(out)}"
-    if out.is_file():
-        return (f"{out}: is a file; give the folder `srmsim experiment` wrote (results/ and the "
-                "experiment's name, unless --out said otherwise)")
-    base = f"{out}: not an experiment results directory (no manifest.json)"
-    kind = next((k for k, marker in KINDS.items() if (out / marker).is_file()), None)
-    if kind is not None and out.is_dir():
-        return (f"{base}: it holds a {kind}, which has no variants to compare "
-                f"(`srmsim report {out}` describes it)")
-    inside = [p for p in result_folders_in(out) if (p / "manifest.json").is_file()] \
-        if out.is_dir() else []
-    if inside:
-        more = f" and {len(inside) - 3:,} more" if len(inside) > 3 else ""
-        return (f"{base}; the experiments in it: {', '.join(map(str, inside[:3]))}{more} "
-                "(give one of them)")
-    return base
-
-
 def compare_cmd(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     if args.baseline is not None and not args.baseline.strip():  # '' read as the file's
         raise SrmsimError("--baseline: empty; give a variant's name, or leave it out for the "
                           "experiment's own baseline")
     if not (out / "manifest.json").exists():
-        raise SrmsimError(_not_an_experiment(out))
+        from srmsim.experiment.compare import not_an_experiment
+
+        raise SrmsimError(not_an_experiment(out))
     from srmsim.store import protect_records_study
 
     protect_records_study(out)  # a copy opened up is closed again before anything is added

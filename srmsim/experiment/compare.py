@@ -30,6 +30,35 @@ EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replicatio
                   "sd_paired", "variance_reduction"]
 
 
+def not_an_experiment(out: Path) -> str:
+    """Why ``srmsim compare`` (``sensitivity``, ``discover``) cannot read ``out``, with what was
+    likely meant: the folder misspelt, another kind of result (a run has no variants to
+    compare), an imported dataset, or the experiments inside a folder of results."""
+    from srmsim.inputs import hint_clause
+    from srmsim.report import KINDS, result_folders_in
+
+    if not out.exists():
+        return f"{out}: no such folder{hint_clause(out)}"
+    if out.is_file():
+        return (f"{out}: is a file; give the folder `srmsim experiment` wrote (results/ and the "
+                "experiment's name, unless --out said otherwise)")
+    base = f"{out}: not an experiment results directory (no manifest.json)"
+    if (out / "dataset.json").is_file():  # (its import's summary.json is not a run's)
+        return (f"{base}: it holds an imported dataset (`srmsim data summary {out}` describes "
+                "it)")
+    kind = next((k for k, marker in KINDS.items() if (out / marker).is_file()), None)
+    if kind is not None and out.is_dir():
+        return (f"{base}: it holds a {kind}, which has no variants to compare "
+                f"(`srmsim report {out}` describes it)")
+    inside = [p for p in result_folders_in(out) if (p / "manifest.json").is_file()] \
+        if out.is_dir() else []
+    if inside:
+        more = f" and {len(inside) - 3:,} more" if len(inside) > 3 else ""
+        return (f"{base}; the experiments in it: {', '.join(map(str, inside[:3]))}{more} "
+                "(give one of them)")
+    return base
+
+
 def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
     runs, manifest, _ = load_runs_and_failures(path)
     return runs, manifest
@@ -47,7 +76,7 @@ def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[d
     store = ResultsStore(path)
     manifest = store.manifest()
     if manifest is None:
-        raise SrmsimError(f"{path}: not an experiment results directory (no manifest.json)")
+        raise SrmsimError(not_an_experiment(Path(path)))
     runs = store.load()
     failures = store.check_whole(runs, manifest)
     _check_settings(manifest, store.root / "manifest.json")
