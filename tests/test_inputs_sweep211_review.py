@@ -11,6 +11,8 @@
   where a scenario or experiment goes (``srmsim run/validate mapping.yaml``), and a scenario or
   experiment given as ``--mapping`` listed every one of their keys as unknown; ``run`` and the
   study commands named the file's kind and the command that takes it.
+- ``srmsim data validate/import --show -1`` was taken as 0, after the whole export was read; one
+  reject was "1 violations".
 """
 
 from __future__ import annotations
@@ -166,3 +168,25 @@ def test_sensitivity_of_a_run_folder_says_what_it_holds(run_folder, capsys):
     assert main(["sensitivity", str(run_folder)]) == 2
     err = capsys.readouterr().err
     assert f"it holds a run, which has no variants to compare (`srmsim report {run_folder}`" in err
+
+
+# ------------------------------------------------------------ data validate/import --show
+@pytest.mark.parametrize("command", ["validate", "import"])
+def test_a_negative_show_is_refused_before_anything_is_read(command, tmp_path, capsys):
+    """`--show -1` was taken as 0 (no reject printed) after the whole file was read."""
+    out = tmp_path / "out"
+    argv = ["data", command, str(ROOT / "data/sample/students.csv"), "--show", "-1"]
+    assert main(argv + (["--out", str(out)] if command == "import" else [])) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == ("srmsim: error: --show=-1 is out of range: it must be from 0 "
+                                    "to 9,007,199,254,740,992"), captured.err
+    assert captured.out == "" and not out.exists()
+
+
+def test_one_violation_is_one(tmp_path, capsys):
+    text = (ROOT / "data/sample/students.csv").read_text().splitlines()
+    text[2] = text[2].replace(",7,", ",seven,", 1)
+    (tmp_path / "students.csv").write_text("\n".join(text) + "\n")
+    assert main(["data", "validate", str(tmp_path / "students.csv"), "--show", "0"]) == 2
+    out = capsys.readouterr().out
+    assert "\n1 violation (data validate --out DIR writes them all" in out, out

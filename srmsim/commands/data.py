@@ -142,11 +142,19 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
     return assign_tables(args.files, mapping, args.students, args.observations)
 
 
+def _check_show(show: int) -> None:
+    """``--show N``, up front: -1 was taken as 0 (no reject printed), after the whole import."""
+    from srmsim.stats._checks import MAX_COUNT, whole_number
+
+    whole_number(show, "--show", 0, MAX_COUNT)
+
+
 def run_validate(args: argparse.Namespace) -> int:
     from srmsim.data.importer import check_report_dir, mask_identifiers, write_report_dir
     from srmsim.data.validate import format_report, validate_files
     from srmsim.outputs import check_inputs_outside
 
+    _check_show(args.show)
     mapping = _mapping(args)
     files = _files(args, mapping)
     if args.out:
@@ -173,6 +181,7 @@ def run_import(args: argparse.Namespace) -> int:
     from srmsim.data.importer import import_files
     from srmsim.data.validate import format_report
 
+    _check_show(args.show)
     # not inside another dataset's folder: that one could no longer be re-imported ("holds
     # files srmsim did not write there"), and raw records would sit among another's
     check_outside_datasets(args.out)

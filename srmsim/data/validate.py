@@ -960,7 +960,7 @@ def format_report(result: ValidationResult, max_rejects: int = 20,
     where = (f"all in {full_list}" if full_list
              else "data validate --out DIR writes them all to rejects.csv")
     if len(rej) and max_rejects <= 0:
-        lines.append(f"{len(rej)} violations ({where}; --show N prints the first N)")
+        lines.append(f"{plural(len(rej), 'violation')} ({where}; --show N prints the first N)")
     elif len(rej):
         lines.append("")
         lines.append("rejects (file:row column [field] value -- rule: message):")
