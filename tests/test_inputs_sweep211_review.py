@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,28 @@ def test_one_violation_is_one(tmp_path, capsys):
     assert main(["data", "validate", str(tmp_path / "students.csv"), "--show", "0"]) == 2
     out = capsys.readouterr().out
     assert "\n1 violation (data validate --out DIR writes them all" in out, out
+
+
+@pytest.mark.parametrize("study, names, said", [
+    ("experiments/quickstart.yaml", "experiments/trial_reading.yaml",
+     "a trial file (it has 'randomise:'), not a scenario: run it with `srmsim trial"),
+    ("experiments/trial_reading.yaml", "experiments/quickstart.yaml",
+     "an experiment file (it has 'variants:'), not a scenario: run it with `srmsim experiment"),
+    ("experiments/quickstart.yaml", "data/mapping_example.yaml",
+     f"a data mapping file (it has 'students:'), not a scenario: {MAPPING}"),
+])
+def test_a_study_whose_scenario_names_another_kind_of_file_says_so(
+        study, names, said, tmp_path, capsys):
+    """An experiment's (trial's) `scenario:` naming a study or mapping file listed every key of
+    that file as unknown."""
+    text = (ROOT / study).read_text()
+    target = ROOT / names
+    edited = re.sub(r"^scenario: .*$", f"scenario: {target}", text, count=1, flags=re.M)
+    assert edited != text
+    path = tmp_path / "study.yaml"
+    path.write_text(edited)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"srmsim: error: {path}: scenario: {target}: {said}"), err
+    assert "\n" not in err
+
