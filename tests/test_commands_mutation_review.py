@@ -346,7 +346,7 @@ def test_rules_lists_the_vocabulary_and_rules_actions_the_catalogue(capsys) -> N
     assert lines[0].split() == ["action", "weeks", "take_up", "staff_minutes_per_week",
                                 "cost_per_week", "effect"]
     names = list(catalogue_table()["action"])
-    assert [line.split()[0] for line in lines[1:]] == names and len(names) >= 5
+    assert [line.split()[0] for line in lines[1:len(names) + 1]] == names and len(names) >= 5
 
 
 # --- srmsim dashboard -----------------------------------------------------------------------------

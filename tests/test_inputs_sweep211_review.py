@@ -216,3 +216,15 @@ def test_a_study_whose_scenario_names_another_kind_of_file_says_so(
     assert err.startswith(f"srmsim: error: {path}: scenario: {target}: {said}"), err
     assert "\n" not in err
 
+
+# ------------------------------------------------------------ srmsim rules --actions
+def test_the_action_catalogue_says_its_units(capsys):
+    """`srmsim rules --actions` printed bare numbers: cost 8.0 (of what?), effects 'absence
+    -0.15, attainment +0.14, reading +6' with no unit."""
+    assert main(["rules", "--actions"]) == 0
+    out = capsys.readouterr().out
+    legend = out.split("\n\n", 1)[1]
+    for said in ("cost_per_week: £ a student a week", "attainment in SD",
+                 "reading in months of reading age", "weekly absence logit",
+                 "staff_minutes_per_week: a student's staff minutes a week, by role"):
+        assert said in legend.replace("\n", " ").replace("  ", " "), said

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+#: the units of `srmsim rules --actions`' columns (the table alone printed bare numbers)
+ACTION_UNITS = """
+weeks: length of a course; take_up: share of the students offered it who take it up;
+staff_minutes_per_week: a student's staff minutes a week, by role; cost_per_week: £ a student a week.
+effect: over a full course, attainment in SD and reading in months of reading age; while it runs
+  (fading after), absence as a shift of the weekly absence logit (negative helps), engagement and
+  wellbeing in SD, incidents as a shift of the log rate of behaviour incidents.
+Sources: docs/policies.md and srmsim/policy/actions.py."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rules", help="list the profile fields, windows and functions rules use")
@@ -16,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         from srmsim.policy.actions import catalogue_table
 
         print(catalogue_table().drop(columns="source").to_string(index=False))
+        print(ACTION_UNITS)
         return 0
     from srmsim.policy.compiled import POOL_FIELDS
     from srmsim.policy.profile import vocabulary
