@@ -300,8 +300,9 @@ def check_out(out: str | Path, replaceable: Callable[[Path], bool] | None = None
             raise DataError(f"--out {given}: exists and is not a directory")
         if any(p.name != LOCK_NAME for p in out.iterdir()) \
                 and not (replaceable is not None and replaceable(out)):
-            raise DataError(f"--out {given}: exists and holds files srmsim did not write there; "
-                            "choose an empty or new folder")
+            raise DataError(f"--out {given}: exists and holds files this command did not write "
+                            f"there ({_foreign_entries(out, replaceable)}); choose an empty or "
+                            "new folder")
     return out
 
 
@@ -314,6 +315,19 @@ def refuse_lock_link(folder: Path) -> None:
     if lock.is_symlink():
         raise DataError(f"{lock}: is a symbolic link (to {printable(os.readlink(lock))}); "
                         "srmsim's lock file never is one: remove it and run the command again")
+
+
+def _foreign_entries(out: Path, replaceable: Callable[[Path], bool] | None) -> str:
+    """The entries of ``out`` that keep it from being replaced, a few by name: "srmsim did not
+    write there" alone was untrue of a run folder holding the thresholds srmsim wrote into it,
+    and said nothing of which file to move."""
+    foreign = getattr(replaceable, "foreign", None)
+    names = sorted(foreign(out) if foreign is not None else
+                   (p.name for p in out.iterdir() if p.name != LOCK_NAME))
+    if not names:  # (the folder holds only what this kind writes, but not its marker)
+        names = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)
+    shown = ", ".join(printable(n) for n in names[:3])
+    return shown + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
 
 
 def refuse_link(folder: Path, what: str) -> None:
@@ -456,8 +470,14 @@ def holds_only(markers: Iterable[str], names: Iterable[str]) -> Callable[[Path],
         # .summary.json.swp of an editor, a .students.parquet.bak) and was removed with the folder
         return any(entry.startswith(f".{name}") and _TEMP_TAIL.fullmatch(entry[len(name) + 1:])
                    for name in allowed)
-    return lambda folder: (holds_any(*markers)(folder)
-                           and all(ours(p.name) for p in folder.iterdir()))
+    def foreign(folder: Path) -> list[str]:
+        return [p.name for p in folder.iterdir() if not ours(p.name)]
+
+    def replaceable(folder: Path) -> bool:
+        return holds_any(*markers)(folder) and not foreign(folder)
+
+    replaceable.foreign = foreign  # type: ignore[attr-defined]  # (named when refused)
+    return replaceable
 
 
 def check_inputs_outside(out: str | Path, inputs: Iterable[str | Path | None],

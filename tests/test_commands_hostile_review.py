@@ -75,7 +75,7 @@ def test_optimise_never_writes_into_a_folder_of_other_files(tmp_path, capsys, sc
     (mine / "trials.csv").write_text("my own table\n")
     (mine / "notes.txt").write_text("notes\n")
     fails(capsys, "optimise", str(study), "--out", str(mine), "--workers", "1", "--quiet",
-          contains="holds files srmsim did not write")
+          contains="holds files this command did not write there (notes.txt, trials.csv)")
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt", "trials.csv"]
     assert (mine / "trials.csv").read_text() == "my own table\n"
     a_file = tmp_path / "a_file"

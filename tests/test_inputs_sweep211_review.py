@@ -10,9 +10,13 @@
 - A study file given to ``srmsim dashboard`` or ``calibrate --scenario``, a column mapping given
   where a scenario or experiment goes (``srmsim run/validate mapping.yaml``), and a scenario or
   experiment given as ``--mapping`` listed every one of their keys as unknown; ``run`` and the
-  study commands named the file's kind and the command that takes it.
+  study commands named the file's kind and the command that takes it. An experiment's
+  ``scenario:`` naming a study or mapping file listed its keys as unknown too.
 - ``srmsim data validate/import --show -1`` was taken as 0, after the whole export was read; one
   reject was "1 violations".
+- ``srmsim rules --actions`` printed the catalogue's costs and effects without units.
+- A refused ``--out`` folder "holds files srmsim did not write there": untrue of the thresholds
+  srmsim writes into a run's folder, and silent on which files; it now names them.
 """
 
 from __future__ import annotations
@@ -228,3 +232,28 @@ def test_the_action_catalogue_says_its_units(capsys):
                  "reading in months of reading age", "weekly absence logit",
                  "staff_minutes_per_week: a student's staff minutes a week, by role"):
         assert said in legend.replace("\n", " ").replace("  ", " "), said
+
+
+# ------------------------------------------------------------ an --out folder refused: what is in the way
+def test_a_refused_out_folder_names_what_is_in_the_way(tmp_path, capsys):
+    """`srmsim thresholds RUN` writes RUN/thresholds by default; `srmsim run --out RUN` then said
+    the folder "holds files srmsim did not write there", untrue, and not which."""
+    run = tmp_path / "r"
+    tiny = ["--quiet", "--set", "trust.n_schools=1", "--set", "trust.students_per_year_group=10"]
+    assert main(["run", *tiny, "--out", str(run)]) == 0
+    assert main(["thresholds", str(run), "--score", "attendance_rate", "--outcome",
+                 "persistent_absent"]) == 0
+    (run / "notes.txt").write_text("mine")
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["run", *tiny, "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"srmsim: error: --out {run}: exists and holds files this command did not "
+                   "write there (notes.txt, thresholds); choose an empty or new folder"), err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in "abcde":
+        (other / name).write_text(name)
+    assert main(["run", *tiny, "--out", str(other)]) == 2
+    assert "did not write there (a, b, c and 2 more); choose" in capsys.readouterr().err

@@ -202,7 +202,7 @@ def test_a_folder_of_other_files_is_refused_before_any_work(tmp_path, capsys):
     home.mkdir()
     (home / "notes.txt").write_text("mine")
     fails(capsys, "trial", str(path), "--out", str(home), "--quiet",
-          contains="holds files srmsim did not write there")
+          contains="holds files this command did not write there (notes.txt)")
     assert [p.name for p in home.iterdir()] == ["notes.txt"]
 
 

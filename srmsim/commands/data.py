@@ -183,7 +183,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     _check_show(args.show)
     # not inside another dataset's folder: that one could no longer be re-imported ("holds
-    # files srmsim did not write there"), and raw records would sit among another's
+    # files this command did not write there"), and raw records would sit among another's
     check_outside_datasets(args.out)
     mapping = _mapping(args)
     out = Path(args.out)
