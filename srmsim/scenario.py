@@ -301,8 +301,10 @@ def _name_new_entries(problems: list[tuple[str, str]], base: dict[str, Any]
     others = []
     for path, message in problems:
         found = _absent_prefix(path, base) if message == "Field required" else None
+        # (a section the scenario leaves out, `policy` of one without a policy, is found in
+        # the top level, "", and named as a null one: it was "trigger: Field required")
         if found is None or found[0] == path or "[" in found[0] or (
-                isinstance(found[2], dict) and found[1] not in ENTRY_NOUNS):
+                isinstance(found[2], dict) and found[1] not in ENTRY_NOUNS and found[1] != ""):
             others.append((path, message))  # (a list's item, a section's own key: as it is)
             continue
         entry, parent, value = found

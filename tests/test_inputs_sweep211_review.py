@@ -17,6 +17,8 @@
 - ``srmsim rules --actions`` printed the catalogue's costs and effects without units.
 - A refused ``--out`` folder "holds files srmsim did not write there": untrue of the thresholds
   srmsim writes into a run's folder, and silent on which files; it now names them.
+- A change to the policy of a scenario that has none (``--set policy.workflows.x.enabled=false``)
+  was "Field required" for each field of a workflow nobody meant to add.
 """
 
 from __future__ import annotations
@@ -257,3 +259,23 @@ def test_a_refused_out_folder_names_what_is_in_the_way(tmp_path, capsys):
         (other / name).write_text(name)
     assert main(["run", *tiny, "--out", str(other)]) == 2
     assert "did not write there (a, b, c and 2 more); choose" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ a change to a policy the scenario lacks
+@pytest.mark.parametrize("setting, needs", [
+    ("policy.workflows.attendance.enabled=false",
+     "workflows.attendance.trigger and workflows.attendance.steps"),
+    ("policy.pool_model.features=[fsm]", "pool_model.outcome"),
+])
+def test_a_change_to_the_policy_of_a_scenario_without_one_says_so(setting, needs, tmp_path,
+                                                                   capsys):
+    """`srmsim run --set policy.workflows.attendance.enabled=false` on the default scenario (no
+    policy; the quickstart's variants on a policy-less scenario) was "invalid" and one "Field
+    required" line per field of a workflow nobody meant to add."""
+    out = tmp_path / "out"
+    assert main(["run", "--set", setting, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("srmsim: error: default scenario (--set): policy: the scenario has no policy "
+                   "(policy: null or not given), so this would make one with only what it sets: "
+                   f"a new one needs {needs} as well"), err
+    assert not out.exists()
