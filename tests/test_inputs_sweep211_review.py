@@ -19,6 +19,7 @@
   srmsim writes into a run's folder, and silent on which files; it now names them.
 - A change to the policy of a scenario that has none (``--set policy.workflows.x.enabled=false``)
   was "Field required" for each field of a workflow nobody meant to add.
+- ``srmsim validate`` of a policy with rules and no enabled workflow said only "policy: yes".
 """
 
 from __future__ import annotations
@@ -279,3 +280,23 @@ def test_a_change_to_the_policy_of_a_scenario_without_one_says_so(setting, needs
                    "(policy: null or not given), so this would make one with only what it sets: "
                    f"a new one needs {needs} as well"), err
     assert not out.exists()
+
+
+# ------------------------------------------------------------ a policy that acts on no one
+@pytest.mark.parametrize("policy, note", [
+    ("policy:\n  rules:\n    r: fsm\n", True),
+    ("policy:\n  rules:\n    r: fsm\n  workflows:\n    w:\n      trigger: r\n      enabled: false\n"
+     "      steps: [{action: mentoring}]\n", True),
+    ("policy:\n  rules:\n    r: fsm\n  workflows:\n    w:\n      trigger: r\n"
+     "      steps: [{action: parent_text}]\n", False),
+])
+def test_validate_notes_a_policy_with_no_enabled_workflow(policy, note, tmp_path, capsys):
+    """Rules without a workflow were "valid scenario ... policy: yes", and every run of it
+    acted on no student without a word."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\n" + policy)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(f"{path}: valid scenario 's' (10 schools, 1 year, policy: yes)\n"), out
+    assert ("note: policy: no workflow is enabled, so the policy acts on no student (a rule alone "
+            "flags no one; an experiment's variant may enable one)\n" in out) == note

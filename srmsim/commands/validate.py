@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
                       "chooser (a misspelt name?)")
         for note in [*_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled)]:
             print(f"note: {note}")
+        if not compiled.workflows:  # "policy: yes", and no student was ever acted on
+            print("note: policy: no workflow is enabled, so the policy acts on no student "
+                  "(a rule alone flags no one; an experiment's variant may enable one)")
     warning = _memory_warning(
         lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
     return _valid(f"{args.file}: valid scenario '{scenario.name}' "
