@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from srmsim.errors import SrmsimError
 from srmsim.yamlio import load_yaml_text
+
+if TYPE_CHECKING:  # (pydantic stays out of `srmsim --help`)
+    from pydantic import BaseModel
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,20}$")
 MAX_VALUE = 10_000
@@ -50,6 +53,24 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
             raise SrmsimError(f"--set {key}: a list value may hold only plain values")
         out[key] = _input_file_from_here(key, value)
     return out
+
+
+def refuse_study_keys(settings: dict[str, Any], study: type[BaseModel], kind: str,
+                      hints: dict[str, str] | None = None) -> None:
+    """``--set`` changes the study's scenario: a key of the study file itself (an experiment's
+    ``replications``, ``variants``) was "unknown key (check the spelling; ...)", though spelt
+    right. ``study``: the file's model; ``hints``: a key's own option (a trial's
+    ``--replications``)."""
+    from srmsim.scenario import Scenario
+
+    scenario_keys = {f.alias or n for n, f in Scenario.model_fields.items()}
+    study_keys = {f.alias or n for n, f in study.model_fields.items()}
+    for key in settings:
+        first = key.split(".", 1)[0]
+        if first in study_keys and first not in scenario_keys:
+            how = (hints or {}).get(first, f"change it in the {kind} file")
+            raise SrmsimError(f"--set {key}: {first!r} is a key of the {kind} file, not of its "
+                              f"scenario, which --set changes; {how}")
 
 
 def _input_file_from_here(key: str, value: Any) -> Any:

@@ -20,6 +20,7 @@
 - A change to the policy of a scenario that has none (``--set policy.workflows.x.enabled=false``)
   was "Field required" for each field of a workflow nobody meant to add.
 - ``srmsim validate`` of a policy with rules and no enabled workflow said only "policy: yes".
+- ``srmsim experiment/trial FILE --set replications=2`` said "unknown key (check the spelling)".
 """
 
 from __future__ import annotations
@@ -300,3 +301,26 @@ def test_validate_notes_a_policy_with_no_enabled_workflow(policy, note, tmp_path
     assert out.endswith(f"{path}: valid scenario 's' (10 schools, 1 year, policy: yes)\n"), out
     assert ("note: policy: no workflow is enabled, so the policy acts on no student (a rule alone "
             "flags no one; an experiment's variant may enable one)\n" in out) == note
+
+
+# ------------------------------------------------------------ --set of a study file's own key
+@pytest.mark.parametrize("argv, key, how", [
+    (["experiment", "experiments/quickstart.yaml"], "replications=2",
+     "'replications' is a key of the experiment file, not of its scenario, which --set changes; "
+     "change it in the experiment file"),
+    (["experiment", "experiments/quickstart.yaml"], "variants.both.policy=null",
+     "'variants' is a key of the experiment file, not of its scenario, which --set changes; "
+     "change it in the experiment file"),
+    (["trial", "experiments/trial_reading.yaml"], "replications=2",
+     "'replications' is a key of the trial file, not of its scenario, which --set changes; "
+     "use --replications N"),
+])
+def test_set_of_a_study_file_key_says_it_is_the_study_s(argv, key, how, tmp_path, capsys):
+    """`srmsim experiment FILE --set replications=2` said "replications: unknown key (check the
+    spelling; ...)", of a key spelt right; a trial's "overrides.replications: unknown key"."""
+    out = tmp_path / "out"
+    assert main([argv[0], str(ROOT / argv[1]), "--set", key, "--out", str(out), "--workers",
+                 "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"srmsim: error: --set {key.partition('=')[0]}: {how}", err
+    assert not out.exists()

@@ -99,11 +99,14 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
 
         executors.start_server(executors.RUN_MODULES)  # the workers' imports overlap ours
     from srmsim.commands import check_file_kind
-    from srmsim.experiment.spec import load_experiment
+    from srmsim.experiment.spec import ExperimentConfig, load_experiment
     from srmsim.outputs import folder_lock
+    from srmsim.settings import refuse_study_keys
 
     check_file_kind(args.file, "experiment")
-    exp = load_experiment(args.file, parse_settings(args.settings))
+    settings = parse_settings(args.settings)
+    refuse_study_keys(settings, ExperimentConfig, "experiment")
+    exp = load_experiment(args.file, settings)
     out = Path(args.out) if args.out else Path("results") / exp.name
     with folder_lock(out):  # runs and report by this command alone
         return _run_and_report(exp, out, args)

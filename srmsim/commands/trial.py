@@ -47,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from srmsim.commands import check_file_kind
 
     check_file_kind(args.file, "trial")
-    trial = load_trial(args.file, overrides=parse_settings(args.settings) or None,
+    settings = parse_settings(args.settings)
+    from srmsim.settings import refuse_study_keys
+    from srmsim.trial.spec import TrialConfig
+
+    refuse_study_keys(settings, TrialConfig, "trial",
+                      {"replications": "use --replications N"})
+    trial = load_trial(args.file, overrides=settings or None,
                        replications=args.replications)
     for note in trial.notes():
         print(f"note: {note}")
