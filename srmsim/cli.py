@@ -77,9 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"srmsim: error: {short_message(str(err))}", file=sys.stderr)
         return err.exit_code
     except OSError as err:  # writing outputs: a full disk, no permission, a vanished folder
-        where = f"{err.filename}: " if err.filename else ""
-        print("srmsim: error: " + short_message(f"{where}{err.strerror or err} (nothing "
-                                                "half-written is left)"), file=sys.stderr)
+        print("srmsim: error: " + short_message(f"{_os_error(err)} (nothing half-written is "
+                                                "left)"), file=sys.stderr)
         return 2
     except RuntimeError as err:  # Path.resolve() on a symbolic-link loop, Python 3.11 and 3.12
         if not str(err).startswith("Symlink loop from "):
@@ -95,6 +94,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srmsim: interrupted", file=sys.stderr)
         return 130
+
+
+def _os_error(err: OSError) -> str:
+    """An OS error in the user's words: the file being written, not the hidden temporary it is
+    written to first (``--out /proc/x.csv`` said "/proc/.x.csv.srmsim-tmp-anku8r7b: No such file
+    or directory"), and a file where a folder is needed said so (``--out notes.txt/r.html``
+    said "notes.txt: File exists")."""
+    import errno
+
+    from srmsim.outputs import TEMP_MARKER
+
+    name = err.filename
+    if not name:
+        return str(err.strerror or err)
+    name = os.fsdecode(name)
+    folder, base = os.path.split(name)
+    if base.startswith(".") and TEMP_MARKER in base:
+        name = os.path.join(folder, base[1:].rpartition(TEMP_MARKER)[0])
+    why = err.strerror or str(err)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and not os.path.isdir(name):
+        # the first file on the way that is not a folder
+        part = os.path.normpath(name)
+        parts = [part]
+        while os.path.dirname(part) not in ("", part):
+            part = os.path.dirname(part)
+            parts.append(part)
+        file = next((p for p in reversed(parts) if os.path.exists(p) and not os.path.isdir(p)),
+                    None)
+        if file is not None:
+            shown = "" if file == os.path.normpath(name) else f"{file} "
+            return f"{name}: {shown}is a file, not a folder"
+    return f"{name}: {why}"
 
 
 @contextlib.contextmanager

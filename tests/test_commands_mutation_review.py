@@ -685,6 +685,8 @@ def test_calibrate_flags_reach_the_fit_and_progress_goes_to_stderr(tmp_path, mon
     import srmsim.calibrate.msm as msm
 
     seen = _stop_at(monkeypatch, msm, "calibrate")
+    monkeypatch.chdir(tmp_path)  # --scenario is read first, to tell a study file given there
+    (tmp_path / "base.yaml").write_text("name: base\nyears: 1\n")
     assert main(["calibrate", str(tmp_path / "d"), "--out", str(tmp_path / "o"),
                  "--scenario", "base.yaml", "--params", "dynamics.absence_logit=-5:-3",
                  "--moments", "attendance_mean, ,pa_rate,", "--seed", "11",

@@ -21,6 +21,8 @@
   was "Field required" for each field of a workflow nobody meant to add.
 - ``srmsim validate`` of a policy with rules and no enabled workflow said only "policy: yes".
 - ``srmsim experiment/trial FILE --set replications=2`` said "unknown key (check the spelling)".
+- ``--out notes.txt/r.html`` said "notes.txt: File exists"; an unwritable ``--out FILE`` named the
+  hidden temporary written first.
 """
 
 from __future__ import annotations
@@ -324,3 +326,26 @@ def test_set_of_a_study_file_key_says_it_is_the_study_s(argv, key, how, tmp_path
     err = capsys.readouterr().err.strip()
     assert err == f"srmsim: error: --set {key.partition('=')[0]}: {how}", err
     assert not out.exists()
+
+
+# ------------------------------------------------------------ an --out FILE that cannot be written
+def test_an_unwritable_out_file_is_named_as_given(run_folder, dataset, tmp_path, capsys):
+    """`--out notes.txt/r.html` said "notes.txt: File exists"; `--out /proc/x.csv` named the
+    hidden temporary (/proc/.x.csv.srmsim-tmp-anku8r7b), not the file asked for."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for argv, where in ((["report", str(run_folder), "--out", str(notes / "r.html")], notes),
+                        (["data", "summary", str(dataset), "--out", str(notes / "a" / "s.csv")],
+                         notes / "a")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        shown = "" if where == notes else f"{notes} "
+        assert err == (f"srmsim: error: {where}: {shown}is a file, not a folder (nothing "
+                       "half-written is left)"), err
+    assert notes.read_text() == "mine"
+    if not Path("/proc/self").is_dir():  # (Linux: /proc takes no new file)
+        return
+    assert main(["data", "summary", str(dataset), "--out", "/proc/x.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("srmsim: error: /proc/x.csv: "), err
+    assert "srmsim-tmp" not in err
