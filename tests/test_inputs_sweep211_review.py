@@ -23,6 +23,7 @@
 - ``srmsim experiment/trial FILE --set replications=2`` said "unknown key (check the spelling)".
 - ``--out notes.txt/r.html`` said "notes.txt: File exists"; an unwritable ``--out FILE`` named the
   hidden temporary written first.
+- ``srmsim thresholds`` of a Parquet file named .csv, or a Latin-1 CSV, was a UnicodeDecodeError.
 """
 
 from __future__ import annotations
@@ -349,3 +350,20 @@ def test_an_unwritable_out_file_is_named_as_given(run_folder, dataset, tmp_path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("srmsim: error: /proc/x.csv: "), err
     assert "srmsim-tmp" not in err
+
+
+# ------------------------------------------------------------ thresholds: a file of the other format
+def test_thresholds_names_a_misnamed_or_non_utf8_file(dataset, tmp_path, capsys):
+    """A Parquet file named .csv, or a CSV in Latin-1, was "cannot read (UnicodeDecodeError:
+    'utf-8' codec can't decode byte 0xc4 in position 7: ...)"."""
+    misnamed = tmp_path / "pupils.csv"
+    misnamed.write_bytes((dataset / "students.parquet").read_bytes())
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"score,outcome\n0.5,1\n\xff,0\n")
+    for path, said in ((misnamed, "a Parquet file named .csv; name it .parquet"),
+                       (latin, "not UTF-8 text (invalid start byte at byte 20); save it as CSV "
+                               "UTF-8")):
+        assert main(["thresholds", str(path), "--score", "score", "--outcome", "outcome",
+                     "--out", str(tmp_path / "out")]) == 2
+        assert capsys.readouterr().err.strip() == f"srmsim: error: {path}: {said}"
+    assert not (tmp_path / "out").exists()

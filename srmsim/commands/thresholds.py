@@ -260,6 +260,13 @@ def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.Data
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
+        with open(target, "rb") as fh:  # the other format, misnamed: said so, not a decoder's
+            head = fh.read(4)           # UnicodeDecodeError or Arrow's "magic bytes"
+        if suffix == ".csv" and head == b"PAR1":
+            raise DataError(f"{target}: a Parquet file named .csv; name it .parquet") from None
+        if isinstance(err, UnicodeDecodeError):
+            raise DataError(f"{target}: not UTF-8 text ({err.reason} at byte {err.start}); "
+                            "save it as CSV UTF-8") from None
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
     if path.is_dir():
