@@ -628,3 +628,31 @@ def test_a_students_line_names_their_own_traits_and_staff_minutes(run):
     assert student_line(m, int(t.uid[i])).endswith(
         f"actions started: {t.interventions[i]}, weeks waited: {t.weeks_waited[i]}, "
         f"staff minutes: {float(t.staff_minutes[i]):,.0f}.")
+
+
+def test_the_casework_panel_counts_cases_not_students():
+    """Waiting and receiving support count cases (one student in one workflow), and a student
+    in the reading and the attendance workflows is two: after 15 weeks of this trust 51 cases
+    were open for 44 students, and the card, its chart and its table called them students."""
+    from srmsim.dashboard.panels import Casework
+    from srmsim.policy.engine import CLOSED
+
+    sc = load_scenario(ds.shipped_scenario_dir() / "reading_and_attendance.yaml")
+    m = DashboardModel(base=sc.with_overrides({"trust": {"n_schools": 2,
+                                                         "students_per_year_group": 30}}),
+                       seed="3")
+    for _ in range(15):
+        m.step()
+    c = m.policy.cases
+    cases, students = int((c.status != CLOSED).sum()), len(np.unique(c.uid[c.status != CLOSED]))
+    now = m.figures().iloc[-1]
+    assert now[dm.WAITING] + now[dm.IN_SUPPORT] == cases > students  # the panel's figures are cases
+    _, tables, charts = _render(Casework, m)
+    (chart,) = charts
+    names = [s["name"] for s in chart["series"]]
+    assert [n for n in names if n.startswith(("Waiting", "Receiving"))] == [
+        "Waiting for staff (cases)", "Receiving support (cases)"]
+    assert "students" in next(n for n in names if n.startswith("Flagged"))
+    assert chart["yAxis"]["name"] != "Students"
+    (table,) = tables
+    assert sum(int(r[3]) + int(r[4]) for r in table[1:]) == cases

@@ -828,3 +828,19 @@ def test_recorded_times_read_as_the_pages_write_times(tmp_path):
         "2026-12-06 16:13"
     assert json_time({"created": "last week"}, "created", where) == "last week"
     assert json_time({}, "created", where, "?") == "?"
+
+
+def test_the_run_reports_queue_figure_counts_cases_not_students(run_folder):
+    """Its lines are the weekly reports' queue_length and active_cases and its bars their
+    referrals: cases, one per student and workflow (the caption says a student in two workflows
+    is two cases); the axis said "students"."""
+    from srmsim.report.run import _Run, workload_figure
+
+    run = _Run(run_folder)
+    fig = workload_figure(run)
+    ax = fig.axes[0]
+    w = run.weekly.groupby("run_week")[["queue_length", "active_cases"]].sum()
+    lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    np.testing.assert_array_equal(lines["open cases"], w["active_cases"])
+    np.testing.assert_array_equal(lines["waiting for an action"], w["queue_length"])
+    assert ax.get_ylabel() == "cases"

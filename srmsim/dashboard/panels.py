@@ -196,20 +196,23 @@ def Reading(m: dm.DashboardModel) -> None:
 
 
 def Casework(m: dm.DashboardModel) -> None:
-    with _card("Students flagged, waiting and receiving support (students)"):
+    # waiting and receiving count cases (engine's queue_length, active_cases), not students:
+    # a student in two workflows is two (the card said "students" of 51 cases of 44 students)
+    with _card("Students flagged, cases waiting and receiving support"):
         if m.policy is None:
             _line("No policy in this scenario: nobody is flagged.")
             return
         if _waiting_for_first_week(m):
             return
         figs = m.view.figures
-        _chart([_series(col.replace(" (students)", ""), figs.index, figs[col], colour)
+        _chart([_series(col, figs.index, figs[col], colour)
                 for col, colour in ((dm.FLAGGED, "#d62728"), (dm.WAITING, "#ff7f0e"),
-                                    (dm.IN_SUPPORT, "#2ca02c"))], "Students", y_min=0)
+                                    (dm.IN_SUPPORT, "#2ca02c"))], "Students or cases", y_min=0)
         steps = m.view.workflow_steps
         _table(["Workflow", "Step", "Action", "Waiting for staff", "Receiving it"],
                steps.itertuples(index=False, name=None),
-               "Open cases now, students, summed over schools.")
+               "Open cases now, summed over schools (a student in two workflows is two "
+               "cases).")
 
 
 def Staff(m: dm.DashboardModel) -> None:

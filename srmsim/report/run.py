@@ -329,7 +329,7 @@ def workload_figure(run: _Run):
     ax1.plot(w.index, w["active_cases"], label="open cases")
     ax1.bar(w.index, w["referrals"], color="tab:grey", alpha=0.4, label="new referrals")
     ax1.set_xlabel("week of the run")
-    ax1.set_ylabel("students")
+    ax1.set_ylabel("cases")  # the caption: a student in two workflows is two cases
     ax1.set_title("Referrals, open cases and queue (trust)", fontsize=9, loc="left")
     ax1.legend(fontsize=7)
     ax2.plot(w.index, w["staff_minutes_used"] / 60, label="used")
