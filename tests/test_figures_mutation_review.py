@@ -370,6 +370,63 @@ def test_the_forest_plot_draws_each_effect_and_its_interval_on_its_variants_row(
     assert "95% simulation intervals" in fig._suptitle.get_text()
 
 
+
+def _overlapping_ticks(ax) -> list[tuple[str, str]]:
+    """Neighbouring x tick labels whose drawn boxes overlap."""
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = sorted(((t.get_window_extent(renderer), t.get_text())
+                    for t in ax.get_xticklabels() if t.get_visible() and t.get_text()),
+                   key=lambda b: b[0].x0)
+    return [(a, b) for (box_a, a), (box_b, b) in zip(boxes, boxes[1:], strict=False)
+            if box_a.x1 > box_b.x0]
+
+
+def test_a_long_variant_name_leaves_the_panels_room_for_their_ticks():
+    """A variant may be named in 64 characters; beside each row it took the panels' width and
+    the cost axis's ticks ran into each other (£8,000£10,000£12,000)."""
+    from srmsim.experiment.compare import forest_plot
+
+    effects = forest_effects()
+    effects["variant"] = effects["variant"].map({"a": "a" * 64, "b": "b" * 40, "c": "c"})
+    effects.loc[effects["outcome"] == "cost", ["difference", "ci_low", "ci_high"]] = [
+        [14483.0, 12000.0, 15000.0], [0.0, 0.0, 0.0], [7000.0, 6000.0, 8000.0]]
+    fig = forest_plot(effects)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert not _overlapping_ticks(ax), ax.get_title(loc="left")
+
+
+def test_one_replication_and_an_unmeasured_outcome_say_so_on_their_rows():
+    """With one replication there is no interval and an outcome of an empty group has no
+    difference: the rows showed a bare point and nothing at all (under a title promising
+    intervals); each now carries its verdict, as the table does."""
+    from srmsim.experiment.compare import forest_plot
+
+    effects = forest_effects()
+    effects["ci_low"] = effects["ci_high"] = np.nan
+    effects["verdict"] = "one run: no interval"
+    missing = (effects["outcome"] == "cost") & (effects["variant"] == "b")
+    effects.loc[missing, ["difference", "verdict"]] = [np.nan, "not measured"]
+    fig = forest_plot(effects)
+    fig.canvas.draw()
+    att, cost = fig.axes
+    names = {round(t.get_position()[1]): t.get_text() for t in att.get_yticklabels()}
+    words = {names[round(t.xy[1])]: t.get_text() for t in att.texts if hasattr(t, "xy")}
+    assert words == dict.fromkeys("abc", "one run: no interval")
+    rows = {round(t.xy[1] if hasattr(t, "xy") else t.get_position()[1]): t.get_text()
+            for t in cost.texts}
+    assert rows[next(y for y, n in names.items() if n == "b")] == "not measured"
+    assert sorted(rows.values()) == ["not measured", "one run: no interval",
+                                     "one run: no interval"]
+    # each note inside its panel: beside its point, on the side with room
+    renderer = fig.canvas.get_renderer()
+    for ax in (att, cost):
+        inside = ax.get_window_extent(renderer)
+        for t in ax.texts:
+            box = t.get_window_extent(renderer)
+            assert inside.x0 <= box.x0 and box.x1 <= inside.x1, t.get_text()
+
+
 def test_a_figure_saved_by_hand_draws_dollar_signs_as_written():
     """A figure srmsim returns (``ExperimentResult.forest``) saved the plain way, with neither
     tight layout nor a tight box: only its draw sees the texts, and an unbalanced ``$`` in a

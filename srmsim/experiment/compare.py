@@ -554,7 +554,11 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
                 va="center", fontsize=10)
         save(fig, path)
         return fig
-    fig, axes = new_figure(7.5, 1.3 + 0.42 * n_rows + 0.75 * len(outcomes),
+    # a variant's name beside each row takes its width from the panels: 64 characters (the
+    # longest name) left them 40% of the figure, and the £ ticks of a cost ran into each other
+    longest = max(len(str(v)) for v in effects["variant"])
+    fig, axes = new_figure(7.5 + max(0.0, 0.07 * longest - 1.5),
+                           1.3 + 0.42 * n_rows + 0.75 * len(outcomes),
                            nrows=len(outcomes), squeeze=False)
     baseline = effects["baseline"].iloc[0] if n_rows else ""
     for ax, outcome in zip(axes[:, 0], outcomes, strict=True):
@@ -566,10 +570,24 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
         d = e["difference"] * scale
         colours = ["tab:green" if v == "better" else "tab:red" if v == "worse" else "tab:blue"
                    for v in e["verdict"]]
-        for yi, di, lo, hi, c in zip(y, d, e["ci_low"] * scale, e["ci_high"] * scale, colours,
-                                     strict=True):
-            ax.errorbar([di], [yi], xerr=[[di - lo], [hi - di]], fmt="o", color=c, capsize=3)
+        lone: list[tuple[float, float, str]] = []
+        for yi, di, lo, hi, c, verdict in zip(y, d, e["ci_low"] * scale, e["ci_high"] * scale,
+                                              colours, e["verdict"], strict=True):
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.errorbar([di], [yi], xerr=[[di - lo], [hi - di]], fmt="o", color=c,
+                            capsize=3)
+            elif np.isfinite(di):  # one replication: a point, and the table's word for it
+                ax.plot([di], [yi], "o", color=c)
+                lone.append((di, yi, str(verdict)))
+            else:  # "not measured": an empty row read as no effect
+                ax.text(0.5, yi, str(verdict), transform=ax.get_yaxis_transform(),
+                        ha="center", va="center", fontsize=7, color="dimgrey")
         ax.axvline(0, color="grey", lw=0.8)
+        middle = sum(ax.get_xlim()) / 2
+        for di, yi, verdict in lone:  # beside its point, on the side with room
+            ax.annotate(verdict, (di, yi), xytext=(-7 if di > middle else 7, 0),
+                        textcoords="offset points", ha="right" if di > middle else "left",
+                        va="center", fontsize=7, color="dimgrey")
         ax.set_yticks(y, e["variant"])
         ax.set_ylim(-0.7, len(e) - 0.3)
         ax.set_title(info.label, fontsize=9, loc="left", fontweight="bold", pad=12)
