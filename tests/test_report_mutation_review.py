@@ -127,6 +127,14 @@ def test_trial_headline_puts_estimate_truth_and_bias_each_in_its_sentence():
     assert rtrial.headline(summary, "share")[3].endswith("; this is the trial's power.")
 
 
+def test_trial_headline_of_one_replication_gives_no_empty_interval():
+    """One replication has no Monte-Carlo interval of its bias: the sentence read "(Monte-Carlo
+    interval – to –)"."""
+    summary = _summary([("bias (estimate - truth)", -0.0025, np.nan, np.nan, "")])
+    assert rtrial.headline(summary, "share") == [
+        "Bias (estimate minus truth): -0.25 pp (one replication: no interval)."]
+
+
 def _arm(students: float, served_share: float, cost: float, hours: float) -> pd.DataFrame:
     rows = [("students_served", served_share), ("cost", cost), ("staff_hours", hours)]
     return pd.DataFrame({"outcome": [r[0] for r in rows], "difference": [r[1] for r in rows],
@@ -279,6 +287,27 @@ def test_headline_sentences_give_each_effect_with_its_interval_and_skip_resource
     assert out["y"] == ["Attendance: 90.0% → 90.0%, ±0.00 pp (90% simulation interval -0.20 "
                         "to +0.20): no clear change."]
 
+
+
+def test_a_headline_of_one_replication_gives_no_empty_interval():
+    """One replication has no interval: the sentence read "+1.00 pp (90% simulation interval –
+    to –): one run: no interval."."""
+    res = _experiment(_group_effects())
+    res.effects = _effects([("x", "attendance", 0.90, 0.91, 0.01, np.nan, np.nan,
+                             "one run: no interval")])
+    assert rexp.headline_sentences(res)["x"] == [
+        "Attendance: 90.0% → 91.0%, +1.00 pp: one run: no interval."]
+
+
+def test_a_group_row_without_an_interval_or_a_difference_says_so():
+    """A group measured in one replication has no interval, and in none no difference: the
+    cells read "+1.00 pp (– to –)" and "– (– to –)"."""
+    ge = _group_effects()
+    ge.loc[ge["variant"] == "x", ["ci_low", "ci_high"]] = np.nan
+    ge.loc[ge["variant"] == "y", ["difference", "ci_low", "ci_high"]] = np.nan
+    row = rexp.group_table(ge, OUTCOMES["attendance"], ["FSM"], "none", "95%").iloc[0]
+    assert row["x (difference, 95% interval)"] == "+1.00 pp (no interval: one replication)"
+    assert row["y (difference, 95% interval)"] == "not measured"
 
 # ---------------------------------------------------------------------------------- requests
 def _stream(**changes) -> dict:

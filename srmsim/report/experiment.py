@@ -41,6 +41,16 @@ def _interval(o, lo: float, hi: float, short: bool = False) -> str:
     return f"{a} to {b}"
 
 
+def _difference_cell(o, difference: float, lo: float, hi: float) -> str:
+    """``+0.51 pp (+0.40 to +0.62)``; a difference of one replication has no interval and a
+    group no replication measured has no difference: both read "– (– to –)"."""
+    if not math.isfinite(difference):
+        return "not measured"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{o.format_difference(difference)} (no interval: one replication)"
+    return f"{o.format_difference(difference)} ({_interval(o, lo, hi, short=True)})"
+
+
 def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
     """Per variant, one plain sentence per outcome that has a better direction."""
     out: dict[str, list[str]] = {}
@@ -48,10 +58,14 @@ def headline_sentences(res: ExperimentResult) -> dict[str, list[str]]:
         o = res.outcome(r.outcome)
         if r.outcome in RESOURCES or not math.isfinite(r.difference):
             continue
+        # one replication has no interval: its sentence read "(95% simulation interval – to
+        # –): one run: no interval."; the verdict says it alone
+        interval = (f" ({percent_level(res.level)} simulation interval "
+                    f"{_interval(o, r.ci_low, r.ci_high, short=True)})"
+                    if math.isfinite(r.ci_low) and math.isfinite(r.ci_high) else "")
         out.setdefault(r.variant, []).append(
             f"{o.label}: {o.format_value(r.mean_baseline)} → {o.format_value(r.mean_variant)}, "
-            f"{o.format_difference(r.difference)} ({percent_level(res.level)} simulation "
-            f"interval {_interval(o, r.ci_low, r.ci_high, short=True)}): {r.verdict}.")
+            f"{o.format_difference(r.difference)}{interval}: {r.verdict}.")
     return out
 
 
@@ -166,9 +180,8 @@ def _group_rows(by_group: dict[str, list[tuple]], o: Outcome, groups: list[str],
             continue
         row = {"students": group, f"{baseline} (level)": o.format_value(float(recs[0][3]))}
         for _, _, variant, _, difference, ci_low, ci_high in recs:
-            row[f"{variant} (difference, {level} interval)"] = (
-                f"{o.format_difference(difference)} "
-                f"({_interval(o, ci_low, ci_high, short=True)})")
+            row[f"{variant} (difference, {level} interval)"] = _difference_cell(
+                o, difference, ci_low, ci_high)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -96,10 +96,13 @@ def headline(summary: pd.DataFrame, scale: str, naive: str | None = None) -> lis
         out.append(f"The trial's analysis estimated {format_difference(est[0], scale)} on "
                    f"average; the true effect in the simulation was "
                    f"{format_difference(truth[0], scale)}.")
-    if bias:
-        out.append(f"Bias (estimate minus truth): {format_difference(bias[0], scale)} "
-                   f"(Monte-Carlo interval {format_difference(bias[1], scale)} to "
-                   f"{format_difference(bias[2], scale)}).")
+    if bias:  # one replication has no interval: it read "(Monte-Carlo interval – to –)"
+        interval = (f" (Monte-Carlo interval {format_difference(bias[1], scale)} to "
+                    f"{format_difference(bias[2], scale)})"
+                    if math.isfinite(bias[1]) and math.isfinite(bias[2])
+                    else " (one replication: no interval)")
+        out.append(f"Bias (estimate minus truth): {format_difference(bias[0], scale)}"
+                   f"{interval}.")
     rejection = summary[summary["measure"].str.startswith("rejection")]
     null = not rejection.empty and "type I" in str(rejection["note"].iloc[0])
     tail = ("; with no true effect, this is the false-positive (type I error) rate." if null
