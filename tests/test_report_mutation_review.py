@@ -873,3 +873,36 @@ def test_the_run_reports_queue_figure_counts_cases_not_students(run_folder):
     np.testing.assert_array_equal(lines["open cases"], w["active_cases"])
     np.testing.assert_array_equal(lines["waiting for an action"], w["queue_length"])
     assert ax.get_ylabel() == "cases"
+
+
+def test_the_group_figure_says_which_rows_have_no_interval_or_no_difference():
+    """A group measured in one replication was a bare point, one measured in none an empty
+    row; each now says so beside its row, inside the axes."""
+    ge = _group_effects()
+    ge.loc[ge["variant"] == "x", ["ci_low", "ci_high"]] = np.nan
+    ge.loc[(ge["variant"] == "y") & (ge["group"] == "FSM"), ["difference", "ci_low",
+                                                            "ci_high"]] = np.nan
+    fig = rexp.group_figure(ge, OUTCOMES["attendance"], ["FSM", "school 2"], "none", ["x", "y"])
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    rows = {round(t.get_position()[1]): t.get_text() for t in ax.get_yticklabels()}
+    notes = {rows[round(t.xy[1] if hasattr(t, "xy") else t.get_position()[1])]: t.get_text()
+             for t in ax.texts if t.get_text() != "better: higher →"}
+    assert notes == {"FSM: x": "no interval: one replication", "FSM: y": "not measured",
+                     "school 2: x": "no interval: one replication"}
+    inside = ax.get_window_extent()
+    for t in ax.texts:
+        box = t.get_window_extent()
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1 + 1, t.get_text()
+
+
+def test_the_group_figure_keeps_its_axis_wide_beside_long_variant_names():
+    """A variant may be named in 64 characters: "not FSM: <name>" beside each row left the
+    axis 37% of the figure; the figure widens with the names instead."""
+    ge = _group_effects()
+    ge["variant"] = ge["variant"].map({"x": "x" * 64, "y": "y"})
+    fig = rexp.group_figure(ge, OUTCOMES["attendance"], ["FSM", "school 10"], "none",
+                            ["x" * 64, "y"])
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert ax.get_position().width * fig.get_figwidth() > 5.0  # inches, as with short names

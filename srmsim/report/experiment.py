@@ -220,8 +220,12 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
 
     scale = 100.0 if o.scale == "share" else 1.0
     unit = o.difference_unit
-    fig, ax = new_figure(8, 0.9 + 0.32 * len(groups) * len(variants))
+    # "FSM: <variant>" beside each row: a 64-character name left the axis a third of the width
+    longest = max((len(f"{g}: {v}") for g in groups for v in variants), default=0)
+    fig, ax = new_figure(8 + max(0.0, 0.06 * longest - 1.5),
+                         0.9 + 0.32 * len(groups) * len(variants))
     y = 0.0
+    lone: list[tuple[float, float, str]] = []
     ticks, labels = [], []
     palette = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
                "tab:olive", "tab:cyan"]
@@ -234,13 +238,25 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
             if g.empty:
                 continue
             d, lo, hi = (float(g[c].iloc[0]) * scale for c in ("difference", "ci_low", "ci_high"))
-            ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", capsize=2,
-                        color=colours[v])
+            if math.isfinite(lo) and math.isfinite(hi):
+                ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", capsize=2,
+                            color=colours[v])
+            elif math.isfinite(d):  # measured in one replication: a bare point read as exact
+                ax.plot([d], [y], "o", color=colours[v])
+                lone.append((d, y, "no interval: one replication"))
+            else:
+                ax.text(0.5, y, "not measured", transform=ax.get_yaxis_transform(),
+                        ha="center", va="center", fontsize=7, color="dimgrey")
             ticks.append(y)
             labels.append(f"{group}: {v}")
             y += 1
         y += 0.5
     ax.axvline(0, color="grey", lw=0.8)
+    middle = sum(ax.get_xlim()) / 2
+    for d, yi, words in lone:  # beside its point, on the side with room
+        ax.annotate(words, (d, yi), xytext=(-6 if d > middle else 6, 0),
+                    textcoords="offset points", ha="right" if d > middle else "left",
+                    va="center", fontsize=6, color="dimgrey")
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""))
     mark_better(ax, o)
