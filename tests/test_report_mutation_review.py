@@ -906,3 +906,23 @@ def test_the_group_figure_keeps_its_axis_wide_beside_long_variant_names():
     fig.canvas.draw()
     (ax,) = fig.axes
     assert ax.get_position().width * fig.get_figwidth() > 5.0  # inches, as with short names
+
+
+@pytest.mark.parametrize("keep_scenario", [True, False])
+def test_a_run_folder_of_a_policy_without_its_events_is_refused(run_folder, tmp_path, capsys,
+                                                               keep_scenario):
+    """A run with a policy always writes events.parquet; a folder that lost it made a report
+    with no cost, staff hours, students served or queues, as if no policy had run, without a
+    word. Now it is an error naming the file (exit 2), and no report is written."""
+    from srmsim.cli import main
+
+    folder = tmp_path / "copy"
+    shutil.copytree(run_folder, folder)
+    (folder / "report.html").unlink(missing_ok=True)
+    (folder / "events.parquet").unlink()
+    if not keep_scenario:  # weekly.parquet's policy columns say it too
+        (folder / "scenario.yaml").unlink()
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "events.parquet: missing" in err and "Traceback" not in err
+    assert not (folder / "report.html").exists()

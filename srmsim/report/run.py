@@ -80,6 +80,13 @@ class _Run:
         self.events = read_parquet(ev) if self.has_events and EVENTS_READ else None
         weekly = read_parquet(path / "weekly.parquet")
         need_columns(weekly, WEEKLY_COLUMNS, path / "weekly.parquet")
+        had_policy = (self.scenario is not None and self.scenario.policy is not None) \
+            or any(c in weekly.columns for c in POLICY_WEEKLY_NUMBERS)
+        if had_policy and not self.has_events:
+            # a run with a policy always writes its events (none referred: an empty table);
+            # without them the page dropped its cost, staff hours and queues without a word
+            raise SrmsimError(f"{ev}: missing, though the run had a policy (its scenario.yaml "
+                              f"or weekly.parquet says so): deleted or not copied; {AGAIN}")
         need_numbers(weekly, WEEKLY_NUMBERS + (POLICY_WEEKLY_NUMBERS if self.has_events
                                                else []), path / "weekly.parquet")
         check_rows(path, self.summary, self.students, weekly)
