@@ -970,6 +970,12 @@ DAMAGES = {
     # a detail file deleted or left without its run: group effects paired other replications
     "deleted groups detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").unlink(),
                               "rep-00001-groups.parquet: missing, but its run is stored"),
+    # every detail file gone: the report said the results were "made by an older srmsim"
+    "deleted detail folder": (lambda o: shutil.rmtree(o / "detail"),
+                              "rep-00000-(groups|weekly).parquet: missing, but its run is stored"),
+    "every weekly detail deleted": (
+        lambda o: [f.unlink() for f in o.glob("detail/*/rep-*-weekly.parquet")],
+        "rep-00000-weekly.parquet: missing, but its run is stored"),
     "weekly detail without its run": (
         lambda o: shutil.copy(o / "detail/texts/rep-00001-weekly.parquet",
                               o / "detail/texts/rep-00007-weekly.parquet"),
