@@ -1279,6 +1279,10 @@ TRIAL_DAMAGES = {
                             "trial_runs.csv: its rows are not the \\d+ replications"),
     "edited seed": (lambda o: _edit_csv(o / "trial_runs.csv", seed=5),
                     "trial_runs.csv: its rows are not the \\d+ replications and seeds"),
+    # deleted while the store keeps the group detail: reported as "made by an older srmsim"
+    "deleted group table": (lambda o: (o / "trial_groups.csv").unlink(),
+                            "trial_groups.csv: missing, though the trial's store keeps its "
+                            "group detail"),
     "duplicated group rows": (lambda o: pd.concat([pd.read_csv(o / "trial_groups.csv")] * 2)
                               .to_csv(o / "trial_groups.csv", index=False),
                               "trial_groups.csv: a group, outcome and replication appear twice"),

@@ -247,6 +247,20 @@ def _check_groups(table: pd.DataFrame, path: Path, where: Path) -> None:
                           "(hand-edited or corrupt); run the trial again")
 
 
+def _check_no_groups(path: Path, groups: Path) -> None:
+    """A folder without trial_groups.csv is an older srmsim's only if its store keeps no group
+    detail: one deleted or not copied was reported as "made by an older srmsim"."""
+    from srmsim.trial.store import TrialStore
+
+    store = TrialStore.of(path)
+    if not (store.root / "manifest.json").is_file():
+        return
+    store.load()
+    if store.group_detail:
+        raise SrmsimError(f"{groups}: missing, though the trial's store keeps its group detail "
+                          "(deleted or not copied); run the trial again")
+
+
 def build(path: Path) -> Page:
     from srmsim.trial.report import plot
 
@@ -329,6 +343,7 @@ def build(path: Path) -> Page:
             raise SrmsimError(f"{groups}: {err}") from None
         truth_sections(page, effects, outcome, _groups_caveat(settings))
     else:
+        _check_no_groups(path, groups)
         page.h2("Cost, staff hours and effects by group", "cost")
         page.p("This trial folder keeps no per-group detail (made by an older srmsim): run the "
                "trial again for cost, staff hours and effects by group.")
