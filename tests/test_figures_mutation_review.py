@@ -476,3 +476,27 @@ def test_fairness_legends_say_yes_and_no_as_the_terminal_does(tmp_path, figures,
     plots.plot_fairness(t, tmp_path / "fairness.png")
     rate = figures["fairness.png"].axes[0]
     assert legend_texts(rate) == ["fsm=no (n=100)", "fsm=yes (n=100)"]
+
+
+def test_the_pareto_plot_draws_each_objective_by_its_label_in_its_unit():
+    """pareto.png (the optimisation report's figure) drew attendance as a share, 0.938 to
+    0.944, under "attendance (maximise)", and "staff_hours (minimise)" with no unit, beside a
+    table of 93.8% and 139 h."""
+    from types import SimpleNamespace
+
+    from srmsim.explore.optimise import pareto_plot
+
+    table = pd.DataFrame({"trial": [0, 1, 2], "attendance": [0.938, 0.94, 0.944],
+                          "staff_hours": [139.0, 556.0, 980.0],
+                          "feasible": [True, True, False], "pareto": [True, True, False]})
+    opt = SimpleNamespace(name="o", config=SimpleNamespace(
+        objectives={"attendance": "maximise", "staff_hours": "minimise"}))
+    fig = pareto_plot(opt, table)
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "Attendance (%, maximise)"
+    assert ax.get_ylabel() == "Staff hours (hours, minimise)"
+    (front,) = [ln for ln in ax.get_lines() if ln.get_label() == "Pareto front"]
+    assert xy(front) == [(93.8, 139.0), (94.0, 556.0)]
+    assert table["attendance"].tolist() == [0.938, 0.94, 0.944]  # the caller's table unchanged
+    opt.config.objectives = {"staff_hours": "minimise"}
+    assert pareto_plot(opt, table).axes[0].get_ylabel() == "Staff hours (hours, minimise)"

@@ -976,6 +976,16 @@ def pareto_plot(opt: Optimisation, table: pd.DataFrame, path: str | Path | None 
     from srmsim.figures import new_figure, save
 
     names = list(opt.config.objectives)
+    # each objective by its label, in its unit, as the front's table shows it: the axes were
+    # "attendance (maximise)" from 0.938 to 0.944 and "staff_hours (minimise)" with no unit
+    scale = {n: 100.0 if OUTCOMES[n].scale == "share" else 1.0 for n in names}
+    table = table.assign(**{n: table[n].astype(float) * scale[n] for n in names})
+
+    def axis_label(name: str) -> str:
+        o = OUTCOMES[name]
+        unit = "%" if o.scale == "share" else o.unit
+        return f"{o.label} ({unit + ', ' if unit else ''}{opt.config.objectives[name]})"
+
     fig, ax = new_figure(5.8, 4.2)
     feas, front = table["feasible"], table["pareto"]
     if len(names) >= 2:
@@ -985,15 +995,15 @@ def pareto_plot(opt: Optimisation, table: pd.DataFrame, path: str | Path | None 
                    label="breaks a constraint")
         f = table[front].sort_values(x)
         ax.plot(f[x], f[y], "o-", color="tab:red", label="Pareto front")
-        ax.set_xlabel(f"{x} ({opt.config.objectives[x]})")
-        ax.set_ylabel(f"{y} ({opt.config.objectives[y]})")
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
     else:
         x = names[0]
         ax.scatter(table["trial"], table[x], s=14, c=np.where(feas, "grey", "lightgrey"))
         best = table[front]
         ax.scatter(best["trial"], best[x], s=60, color="tab:red", label="best")
         ax.set_xlabel("candidate")
-        ax.set_ylabel(f"{x} ({opt.config.objectives[x]})")
+        ax.set_ylabel(axis_label(x))
     ax.legend(fontsize=8)
     ax.set_title(opt.name, fontsize=9, loc="left")
     fig.tight_layout()
