@@ -500,3 +500,30 @@ def test_the_pareto_plot_draws_each_objective_by_its_label_in_its_unit():
     assert table["attendance"].tolist() == [0.938, 0.94, 0.944]  # the caller's table unchanged
     opt.config.objectives = {"staff_hours": "minimise"}
     assert pareto_plot(opt, table).axes[0].get_ylabel() == "Staff hours (hours, minimise)"
+
+
+def _trial_runs(n: int) -> pd.DataFrame:
+    est = np.linspace(0.01, 0.02, n)
+    return pd.DataFrame({"error": [""] * n, "estimate": est, "ci_low": est - 0.005,
+                         "ci_high": est + 0.005, "covered": [True] * n,
+                         "true_effect": [0.012] * n, "naive": [np.nan] * n,
+                         "naive_truth": [np.nan] * n})
+
+
+def test_the_trial_figure_gives_its_unit_and_level_and_whole_replications():
+    """trial.png read "effect" and "error" with no unit (a share's 0.01 beside a report of
+    +1.00 pp), its legend "CI" at no level (analysis.alpha 0.1 draws 90% CIs), and one
+    replication on an axis of -0.04, -0.02, 0.00..."""
+    from srmsim.trial.report import plot
+
+    fig = plot(_trial_runs(1), scale="share", level="90%")
+    ax, ax2 = fig.axes
+    assert ax.get_ylabel() == "effect (percentage points)"
+    assert ax2.get_xlabel() == "error (percentage points)"
+    assert "estimate, 90% CI covers truth" in ax.get_legend_handles_labels()[1]
+    (true,) = [ln for ln in ax.get_lines() if ln.get_label() == "true effect (ITT)"]
+    assert xy(true) == [(0.0, 1.2)]  # in points, as the report prints it
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0"]
+    fig = plot(_trial_runs(4), scale="months")
+    assert fig.axes[0].get_ylabel() == "effect (months)"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1", "2", "3"]

@@ -324,7 +324,8 @@ def build(path: Path) -> Page:
     # the analysis's level (analysis.alpha), as the headline says it: a trial at alpha 0.1
     # had its 90% intervals drawn under the title "95% CI"
     page.figure(plot(runs, title=f"Estimate and its {ci_level(summary)} CI in each replication, "
-                     "against the true effect", naive=naive in (None, scale)),
+                     "against the true effect", naive=naive in (None, scale), scale=scale,
+                     level=ci_level(summary)),
                 "Left: each replication's estimate (blue when its CI covers the truth, red when "
                 "not) and the true effect (black). Right: estimate minus truth over "
                 "replications.")

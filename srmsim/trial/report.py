@@ -23,6 +23,7 @@ from srmsim.labels import (
     given_percent,
     over_replications,
     percent,
+    percent_level,
     percent_of_runs,
     plain_number,
     plural,
@@ -400,16 +401,27 @@ def format_summary(summary: pd.DataFrame, scale: str = "number", naive: str | No
 
 
 def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
-         naive: bool = True):
+         naive: bool = True, scale: str | None = None, level: str = ""):
     """Left: each replication's estimate and CI against its truth and the naive figure.
     Right: distributions of estimate - truth and naive - its truth. ``naive=False`` leaves the
     naive figures out: a naive check in another unit than the outcome's (attendance beside
-    a reading gap in months) has no place on the same axis."""
+    a reading gap in months) has no place on the same axis. ``scale`` (the outcome's, as in
+    :data:`COLUMN_SCALES`) puts the unit on the axes, shares in percentage points; ``level``
+    (``90%``) names the CIs' level in the legend."""
     from matplotlib.ticker import MaxNLocator
 
+    from srmsim.experiment.outcomes import DIFFERENCE_UNIT
     from srmsim.figures import new_figure, save
 
     ok = runs[runs["error"].fillna("") == ""].reset_index(drop=True)
+    # trial.png's axes read "effect" and "error" with no unit, a share's 0.01 beside a
+    # report that says +1.00 pp, and its legend "CI" at no level
+    unit = DIFFERENCE_UNIT.get(scale, "") if scale else ""
+    if scale == "share":
+        ok = ok.assign(**{c: ok[c].astype(float) * 100 for c in (
+            "estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth")
+            if c in ok})
+    ci = f"{level} CI" if level else "CI"
     fig, (ax, ax2) = new_figure(11, 4.2, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
     if ok.empty:
         ax.text(0.5, 0.5, "no replication finished", ha="center", va="center")
@@ -417,8 +429,8 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
         return fig
     x = np.arange(len(ok))
     cover = ok["covered"].to_numpy(dtype=bool)
-    for mask, colour, label in ((cover, "tab:blue", "estimate, CI covers truth"),
-                                (~cover, "tab:red", "estimate, CI misses truth")):
+    for mask, colour, label in ((cover, "tab:blue", f"estimate, {ci} covers truth"),
+                                (~cover, "tab:red", f"estimate, {ci} misses truth")):
         if mask.any():
             e = ok[mask]
             ax.errorbar(x[mask], e["estimate"], yerr=[e["estimate"] - e["ci_low"],
@@ -432,7 +444,12 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
                 label="true effect among them")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("replication")
-    ax.set_ylabel("effect")
+    ax.set_xlim(-0.5, len(ok) - 0.5)  # whole replications (one was drawn at -0.04, -0.02...)
+    if len(ok) <= 10:
+        ax.set_xticks(x)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"effect ({unit})" if unit else "effect")
     ax.legend(fontsize=7, loc="best")
     ax.set_title(title or "estimate vs truth per replication", fontsize=9, loc="left")
     err = (ok["estimate"] - ok["true_effect"]).to_numpy(dtype=float)
@@ -446,7 +463,7 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
     for v, colour, label in parts:
         ax2.hist(v[np.isfinite(v)], bins=bins, color=colour, alpha=0.55, label=label)
     ax2.axvline(0, color="black", lw=0.8)
-    ax2.set_xlabel("error")
+    ax2.set_xlabel(f"error ({unit})" if unit else "error")
     ax2.set_ylabel("replications")
     ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.legend(fontsize=7)
@@ -517,7 +534,8 @@ class TrialResult:
         c = self.trial.config
         unit = COLUMN_SCALES.get(c.outcome, "number")
         return plot(self.runs, path, title=self.trial.name,
-                    naive=naive_scale(c.naive) in (None, unit))
+                    naive=naive_scale(c.naive) in (None, unit), scale=unit,
+                    level=percent_level(1 - c.analysis.alpha))
 
     def write(self, out: str | Path, html: bool = False) -> Path:
         """trial_runs.csv, trial_summary.csv, trial.png, trial.json (settings, seeds, versions),
