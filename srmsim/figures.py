@@ -25,6 +25,18 @@ class PlainFigure(Figure):
     def _plain_text(self) -> None:
         for text in self.findobj(Text):
             text.set_parse_math(False)
+        # except the numbers matplotlib's own formatters write: a log axis labels its ticks
+        # "$\mathdefault{10^{2}}$", which was drawn as those characters (the request report's
+        # waiting times); these formatters write numbers only, never a user's text
+        from matplotlib.ticker import LogFormatter, ScalarFormatter
+
+        for ax in self.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                for formatter, labels in ((axis.get_major_formatter(), axis.get_majorticklabels),
+                                          (axis.get_minor_formatter(), axis.get_minorticklabels)):
+                    if isinstance(formatter, LogFormatter | ScalarFormatter):
+                        for text in labels():
+                            text.set_parse_math(True)
 
     def draw(self, renderer: Any) -> None:
         self._plain_text()

@@ -527,3 +527,23 @@ def test_the_trial_figure_gives_its_unit_and_level_and_whole_replications():
     fig = plot(_trial_runs(4), scale="months")
     assert fig.axes[0].get_ylabel() == "effect (months)"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1", "2", "3"]
+
+
+def test_a_log_axis_draws_its_powers_of_ten_as_numbers_beside_literal_names():
+    """Texts are drawn as written (a name's ``$`` is a character), but a log axis's own tick
+    labels are matplotlib's mathtext: the request report's waiting-time axis read
+    "$\\mathdefault{10^{1}}$" where 10¹ belongs. A name with an unbalanced ``$`` on the other
+    axis is still a character, not a ValueError."""
+    fig, ax = new_figure(6, 3)
+    ax.plot([1, 1000], [0, 1])
+    ax.set_xscale("log")
+    ax.set_yticks([0, 1], ["a$\\frac{1}{$b", "$x$"])
+    assert png_bytes(fig)[:4] == b"\x89PNG"
+    renderer = fig.canvas.get_renderer()
+    powers = [t for t in ax.get_xticklabels() if t.get_text().startswith("$\\mathdefault{10^")
+              and t.get_visible()]
+    assert powers
+    for t in powers:  # drawn as 10 with a raised power: a few characters wide, not 22
+        assert t.get_window_extent(renderer).width < 8 * t.get_fontsize(), t.get_text()
+    literal = {t.get_text(): t.get_window_extent(renderer).width for t in ax.get_yticklabels()}
+    assert literal["$x$"] > 2 * t.get_fontsize()  # three characters, dollars included
