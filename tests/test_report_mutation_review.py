@@ -926,3 +926,19 @@ def test_a_run_folder_of_a_policy_without_its_events_is_refused(run_folder, tmp_
     err = capsys.readouterr().err
     assert "events.parquet: missing" in err and "Traceback" not in err
     assert not (folder / "report.html").exists()
+
+
+def test_the_weeks_figure_draws_a_variant_without_a_policy_at_zero():
+    """A variant with no policy keeps no queue or staff columns (NaN): it was named in the
+    legend and drawn nowhere, beside a table giving it 0 h; it is a line at 0, said to be the
+    policy-less one."""
+    weeks = pd.DataFrame({"variant": ["none"] * 3 + ["x"] * 3, "run_week": [0, 1, 2] * 2,
+                          "queue_length": [np.nan] * 3 + [4.0, 2.0, 0.0],
+                          "staff_minutes_used": [np.nan] * 3 + [600.0, 300.0, 60.0],
+                          "staff_minutes_available": [np.nan] * 3 + [900.0] * 3})
+    fig = rexp.weeks_figure(SimpleNamespace(weeks=weeks, variants=["none", "x"]))
+    queue, hours = fig.axes
+    lines = {ln.get_label(): list(ln.get_ydata()) for ln in queue.get_lines()}
+    assert lines == {"none (no policy)": [0.0, 0.0, 0.0], "x": [4.0, 2.0, 0.0]}
+    lines = {ln.get_label(): list(ln.get_ydata()) for ln in hours.get_lines()}
+    assert lines["none (no policy)"] == [0.0, 0.0, 0.0] and lines["x"] == [10.0, 5.0, 1.0]

@@ -195,8 +195,14 @@ def weeks_figure(res: ExperimentResult):
     fig, (ax1, ax2) = new_figure(10, 3.6, ncols=2)
     for variant in res.variants:
         v = w[w["variant"] == variant]
-        ax1.plot(v["run_week"], v["queue_length"], label=variant)
-        ax2.plot(v["run_week"], v["staff_minutes_used"] / 60, label=variant)
+        queue, used = v["queue_length"].astype(float), v["staff_minutes_used"].astype(float) / 60
+        label = variant
+        if queue.isna().all() and used.isna().all():
+            # a variant without a policy keeps no queue columns: its line was missing (NaN),
+            # named in the legend and drawn nowhere; it has no cases and uses no staff time
+            queue, used, label = queue.fillna(0.0), used.fillna(0.0), f"{variant} (no policy)"
+        ax1.plot(v["run_week"], queue, label=label)
+        ax2.plot(v["run_week"], used, label=label)
     avail = w[w["variant"] == res.variants[-1]]
     if "staff_minutes_available" in w and avail["staff_minutes_available"].max() > 0:
         ax2.plot(avail["run_week"], avail["staff_minutes_available"] / 60, "k--", lw=0.8,
