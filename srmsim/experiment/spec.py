@@ -280,15 +280,18 @@ class Experiment:
         """Draws of the uncertain parameters, one per replication: by default a Latin hypercube
         (a prefix of the same design whatever the number run, so added replications extend it),
         else the points of ``design:`` (Sobol or Morris, :mod:`srmsim.explore.design`)."""
+        # made once: planning asks for a run's draw run by run, and a list of n empty draws
+        # made on each call (no uncertain parameters) was quadratic: 2 variants x 100,000
+        # replications planned for half an hour before the first run
         if getattr(self, "_draws", None) is not None:
             return self._draws
         keys = sorted(self.config.uncertain)
         n = self.max_replications
-        if not keys:
-            return [{} for _ in range(n)]
-        values = design_sample(self.config.design or DesignConfig(), self.config.uncertain,
-                               self.root_seed, n)
-        self._draws: list[dict[str, float]] = [dict(zip(keys, map(float, row), strict=True)) for row in values]
+        self._draws: list[dict[str, float]] = [{} for _ in range(n)]
+        if keys:
+            values = design_sample(self.config.design or DesignConfig(), self.config.uncertain,
+                                   self.root_seed, n)
+            self._draws = [dict(zip(keys, map(float, row), strict=True)) for row in values]
         return self._draws
 
     def hashed_config(self) -> dict[str, Any]:
