@@ -8,10 +8,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import tiny_policy_scenario
 
-from srmsim.experiment import load_experiment
+from srmsim.cli import main
+from srmsim.experiment import load_experiment, run_experiment
+from srmsim.experiment.result import ExperimentResult
 
 TRUST = {"n_schools": 2, "students_per_year_group": 20, "size_cv": 0.0}
 
@@ -44,3 +47,47 @@ def test_planning_many_replications_makes_the_draws_once(tmp_path: Path) -> None
     seconds = time.process_time() - t0
     assert len(tasks) == 20_000 and tasks[-1].replication == 9_999
     assert seconds < 10, f"planning 20,000 runs took {seconds:.1f} s of CPU"  # quadratic: ~20 s
+
+
+def test_an_experiment_stopped_just_after_its_manifest_resumes_to_a_whole_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed (or Ctrl-C) in the moment after a new results folder's manifest.json was written
+    and before each variant's scenarios/<variant>.yaml: --resume ran every run, then the report
+    was refused for good ("scenarios/none.yaml: missing ... run the experiment into a new --out
+    directory"), all the runs lost. Measured with SIGKILL on a 61-variant experiment: none of
+    its scenarios had been written. Resuming now writes the missing ones (the experiment's own,
+    as its hash is the manifest's)."""
+    import srmsim.experiment.store as store_module
+
+    path = _experiment(tmp_path, variants=2)
+    out = tmp_path / "out"
+    real = store_module.write_text
+
+    def stopped(text: str, target: Path, private: bool = False) -> None:
+        if Path(target).parent.name == "scenarios":
+            raise KeyboardInterrupt  # as Ctrl-C there; SIGKILL leaves the same files
+        real(text, target, private)
+
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "write_text", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(load_experiment(path), out, workers=1, progress=False)
+    assert (out / "manifest.json").exists()
+    assert not (out / "scenarios").exists() and not (out / "experiment.yaml").exists()
+    capsys.readouterr()
+    argv = ["experiment", str(path), "--out", str(out), "--workers", "1", "--quiet",
+            "--no-report"]
+    assert main([*argv, "--resume"]) == 0, capsys.readouterr().err
+    res = ExperimentResult.load(out)
+    assert [res.scenario(v).digest() for v in ("none", "texts0", "texts1")] == \
+        [sc.digest() for sc in load_experiment(path).variants.values()]
+    assert (out / "experiment.yaml").read_text() == path.read_text()
+    # one deleted later is named with the command that writes it again, which does
+    (out / "scenarios" / "texts1.yaml").unlink()
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "texts1.yaml: missing" in err and "--resume --out" in err
+    assert main(argv) == 0  # a finished experiment run again: reads its runs
+    assert ExperimentResult.load(out).scenario("texts1").digest() == \
+        load_experiment(path).variants["texts1"].digest()

@@ -81,16 +81,19 @@ class ExperimentResult:
         (its staff, thresholds and workflows) although its runs had another."""
         from srmsim.errors import SrmsimError
         from srmsim.scenario import load_scenario
-        from srmsim.store import DETAIL_SHA256_KEY
+        from srmsim.store import DETAIL_SHA256_KEY, THEN_RUN
 
         if variant not in self._scenarios:
             path = self.path / "scenarios" / f"{variant}.yaml"
             if not path.exists() and self.manifest.get(DETAIL_SHA256_KEY):
-                # written with every variant's scenario at the start: one gone was deleted,
-                # and the report would describe the variant as if from an older srmsim
+                # written with every variant's scenario at the start: one gone was deleted
+                # (or the start was killed), and the report would describe the variant as if
+                # from an older srmsim. Resuming writes it again from the experiment file
+                from srmsim.experiment.store import ResultsStore
+
                 raise SrmsimError(f"{path}: missing (srmsim saves every variant's scenario "
-                                  "when an experiment starts); run the experiment into a new "
-                                  "--out directory")
+                                  "when an experiment starts); to write it again"
+                                  f"{THEN_RUN}{ResultsStore(self.path).resume_command()}")
             scenario = load_scenario(path) if path.exists() else None
             recorded = (self.manifest.get("variants") or {}).get(variant)
             if scenario is not None and isinstance(recorded, str) \

@@ -332,6 +332,7 @@ class ResultsStore(RunStore):
                               inputs=experiment.input_files)
         if current is not None:
             self.protect(experiment.from_records)
+            self._save_inputs(experiment, missing_only=True)
             return current
         check_out(self.root, only_hidden)  # a new store: never scattered among other files
         self.protect(experiment.from_records)
@@ -365,15 +366,27 @@ class ResultsStore(RunStore):
             write_text(draws.to_csv(index=False, float_format="%.17g"),
                        self.root / "parameters.csv", private=self.private)
         self.write_manifest(manifest)
+        self._save_inputs(experiment)
+        return manifest
+
+    def _save_inputs(self, experiment, missing_only: bool = False) -> None:
+        """Each variant's resolved scenario (``scenarios/<variant>.yaml``, which the report
+        reads and checks against the manifest) and the experiment file as run. ``missing_only``
+        (a resumed store): only those not there, as a store killed or interrupted just after
+        its manifest was written lacks them (this experiment's, as its hash is the manifest's),
+        and its report, once every run had been made again, was refused for good."""
         for variant, scenario in experiment.variants.items():  # resolved, --set included
-            write_text(scenario.to_yaml(), self.root / "scenarios" / f"{variant}.yaml",
-                       private=self.private)
+            path = self.root / "scenarios" / f"{variant}.yaml"
+            if not (missing_only and path.exists()):
+                write_text(scenario.to_yaml(), path, private=self.private)
+        path = self.root / "experiment.yaml"
+        if missing_only and path.exists():
+            return
         try:
             text = Path(experiment.source).read_text(encoding="utf-8")
-            write_text(text, self.root / "experiment.yaml", private=self.private)
+            write_text(text, path, private=self.private)
         except OSError:  # pragma: no cover - the file was read moments ago
             pass
-        return manifest
 
     def _check_detail_runs(self, kind: str) -> None:
         """Each stored run has its ``kind`` detail and each detail file its run (both are
