@@ -203,6 +203,12 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
         write(tmp)
         os.chmod(tmp, file_mode(private))
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        # a full disk fails the file's close or pyarrow's write, whose errors name no file:
+        # "srmsim: error: No space left on device" did not say where
+        raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

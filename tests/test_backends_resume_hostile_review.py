@@ -5,6 +5,8 @@ Each test fails without its fix."""
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from pathlib import Path
 
@@ -91,3 +93,23 @@ def test_an_experiment_stopped_just_after_its_manifest_resumes_to_a_whole_report
     assert main(argv) == 0  # a finished experiment run again: reads its runs
     assert ExperimentResult.load(out).scenario("texts1").digest() == \
         load_experiment(path).variants["texts1"].digest()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_names_the_file_that_could_not_be_written(
+        tmp_path: Path) -> None:
+    """On a full disk the error of a file's close (and pyarrow's) names no file: ``srmsim
+    experiment`` onto a full 300 KB tmpfs printed "srmsim: error: No space left on device", not
+    where. The atomic write names the file it was writing."""
+    from srmsim.outputs import write_atomic
+
+    def onto_full_disk(tmp: str) -> None:
+        with open("/dev/full", "w") as fh:  # fails as a full disk does, at the flush
+            fh.write("x" * 10)
+
+    target = tmp_path / "runs" / "manifest.json"
+    with pytest.raises(OSError) as caught:
+        write_atomic(target, onto_full_disk)
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(target)
+    assert sorted(p.name for p in target.parent.iterdir()) == []  # no temporary left
