@@ -113,3 +113,70 @@ def test_a_full_disk_names_the_file_that_could_not_be_written(
     assert caught.value.errno == errno.ENOSPC
     assert caught.value.filename == str(target)
     assert sorted(p.name for p in target.parent.iterdir()) == []  # no temporary left
+
+
+def test_a_trial_killed_while_it_wrote_its_first_manifest_runs_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGKILL in the moment a new trial wrote store/manifest.json (its temporary made, not yet
+    renamed; met killing `srmsim trial` as its folder appeared) left a folder of an empty
+    store/: every later `srmsim trial` into it, with --resume or without, was refused with
+    "exists and holds files srmsim did not write there". Such a store, holding nothing, is
+    started again."""
+    from srmsim.outputs import TEMP_MARKER
+
+    spec = {"name": "tiny_trial",
+            "scenario": str(Path(__file__).resolve().parents[1] / "scenarios" / "reading_age.yaml"),
+            "overrides": {"trust.n_schools": 2, "trust.students_per_year_group": 12},
+            "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+            "baseline": "reading_gap_start", "replications": 2, "seed": 11}
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    argv = ["trial", str(path), "--quiet", "--no-report", "--workers", "1"]
+    whole = tmp_path / "whole"
+    assert main([*argv, "--out", str(whole)]) == 0
+    out = tmp_path / "out"
+    (out / "store").mkdir(parents=True)
+    (out / "store" / f".manifest.json{TEMP_MARKER}k1ll3d00").write_text("{")
+    assert main([*argv, "--out", str(out), "--resume"]) == 0, capsys.readouterr().err
+    for name in ("trial_runs.csv", "trial_summary.csv", "trial.json"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes()
+
+
+def test_an_experiment_killed_before_its_manifest_leaves_a_folder_it_runs_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An experiment with uncertain: parameters wrote parameters.csv before manifest.json: killed
+    between the two, its folder was refused for good ("exists and holds files srmsim did not
+    write there"). The manifest is written first; a parameters.csv missing after it (killed
+    just after) is written on --resume."""
+    path = _experiment(tmp_path)
+    exp = yaml.safe_load(path.read_text())
+    exp["uncertain"] = {"dynamics.absence_logit": [-4.5, -3.8]}
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    run_experiment(load_experiment(path), whole, workers=1, progress=False)
+    # killed after its first file: with the manifest first, that file is the manifest
+    out.mkdir()
+    (out / "manifest.json").write_bytes((whole / "manifest.json").read_bytes())
+    argv = ["experiment", str(path), "--out", str(out), "--workers", "1", "--quiet",
+            "--no-report", "--resume"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (out / "parameters.csv").read_bytes() == (whole / "parameters.csv").read_bytes()
+    from srmsim.explore.tables import Explored
+
+    assert len(Explored(out).parameters) == 2  # read and checked against the design
+    # and a kill before the manifest leaves nothing but temporaries: nothing is written first
+    from srmsim.experiment.store import ResultsStore
+
+    before: list[list[str]] = []
+    real = ResultsStore.write_manifest
+
+    def first(self: ResultsStore, manifest: dict) -> None:
+        if not before:
+            before.append(sorted(p.name for p in self.root.iterdir()
+                                 if not p.name.startswith(".")))
+        real(self, manifest)
+
+    monkeypatch.setattr(ResultsStore, "write_manifest", first)
+    run_experiment(load_experiment(path), tmp_path / "new", workers=1, progress=False)
+    assert before == [[]]

@@ -361,10 +361,8 @@ class ResultsStore(RunStore):
             design = experiment.config.design
             manifest["uncertain"] = {k: list(v) for k, v in experiment.config.uncertain.items()}
             manifest["design"] = design.model_dump() if design is not None else {"method": "lhs"}
-            draws = pd.DataFrame(experiment.parameter_draws())
-            draws.insert(0, "replication", range(len(draws)))
-            write_text(draws.to_csv(index=False, float_format="%.17g"),
-                       self.root / "parameters.csv", private=self.private)
+        # first: a folder holding anything else (a parameters.csv written before it, and the
+        # command killed) was refused as not srmsim's
         self.write_manifest(manifest)
         self._save_inputs(experiment)
         return manifest
@@ -374,7 +372,14 @@ class ResultsStore(RunStore):
         reads and checks against the manifest) and the experiment file as run. ``missing_only``
         (a resumed store): only those not there, as a store killed or interrupted just after
         its manifest was written lacks them (this experiment's, as its hash is the manifest's),
-        and its report, once every run had been made again, was refused for good."""
+        and its report, once every run had been made again, was refused for good; so does
+        ``parameters.csv``, the uncertain parameters' draws the explore tools read."""
+        path = self.root / "parameters.csv"
+        if experiment.config.uncertain and not (missing_only and path.exists()):
+            draws = pd.DataFrame(experiment.parameter_draws())
+            draws.insert(0, "replication", range(len(draws)))
+            write_text(draws.to_csv(index=False, float_format="%.17g"), path,
+                       private=self.private)
         for variant, scenario in experiment.variants.items():  # resolved, --set included
             path = self.root / "scenarios" / f"{variant}.yaml"
             if not (missing_only and path.exists()):

@@ -125,6 +125,10 @@ class TrialStore(RunStore):
         unfinished one is continued with ``resume`` and otherwise refused, as is a foreign
         folder, a changed trial file and a damaged store.
         """
+        if self.root.is_dir() and not any(self.root.iterdir()):
+            # a store whose manifest was never written (killed while it wrote it: the command
+            # holding the lock has removed its temporary): the folder refused as not srmsim's
+            self.root.rmdir()
         check_out(self.folder, holds_only(TRIAL_MARKERS, TRIAL_FILES))
         self._alpha = trial.config.analysis.alpha
         digest, seeds = trial.digest(), trial.seeds(n)
