@@ -149,6 +149,7 @@ class RunStore:
         source = (manifest or {}).get(self.source_key)
         if manifest is None or not isinstance(source, str):
             return f"the {self.kind} again with --resume"
+        source = self._source_from_here(manifest, source)
         base = shlex.join(["srmsim", self.kind, source, *self.resume_options(manifest),
                            "--resume", "--out", str(self.folder)])
         settings = manifest.get("settings")
@@ -161,6 +162,31 @@ class RunStore:
             return command
         where = (self.root / "manifest.json").relative_to(self.folder)
         return f"{base} with the same --set values as before (see {where})"
+
+    def source_entries(self, source: str | os.PathLike[str]) -> dict[str, str]:
+        """The manifest's record of the study file: as given (``source_key``), and from the
+        results folder (``<source_key>_from_folder``), so that the resume command printed from
+        another folder than the one the study started in names the file from there."""
+        entries = {self.source_key: str(source)}
+        try:
+            entries[f"{self.source_key}_from_folder"] = os.path.relpath(
+                os.path.abspath(source), os.path.abspath(self.folder))
+        except ValueError:  # (Windows: another drive) the path as given, as before
+            pass
+        return entries
+
+    def _source_from_here(self, manifest: dict[str, Any], source: str) -> str:
+        """The study file as the current folder reaches it: ``srmsim report results/x`` run
+        from another folder than the experiment printed a resume command naming the file
+        relative to the folder it was started in, which failed ("no such file")."""
+        from_folder = manifest.get(f"{self.source_key}_from_folder")
+        if not isinstance(from_folder, str) or os.path.isabs(source):
+            return source
+        path = os.path.normpath(os.path.join(os.path.abspath(self.folder), from_folder))
+        try:
+            return os.path.relpath(path)
+        except ValueError:  # (Windows: another drive)
+            return path
 
     def recorded_inputs(self, manifest: dict[str, Any]) -> Any:
         """The SHA-256 of each input file the study's hash covers, as ``manifest`` records

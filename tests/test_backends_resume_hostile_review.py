@@ -178,3 +178,37 @@ def test_an_experiment_killed_before_its_manifest_leaves_a_folder_it_runs_again(
     monkeypatch.setattr(ResultsStore, "write_manifest", first)
     run_experiment(load_experiment(path), tmp_path / "new", workers=1, progress=False)
     assert before == [[]]
+
+
+@pytest.mark.parametrize("kind", ["experiment", "trial"])
+def test_the_resume_command_names_the_study_file_from_the_folder_it_is_printed_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """The manifest kept the study file as given, relative to the folder the study started
+    in: `srmsim report results/x` run from another folder printed a resume command naming a
+    file that is not there from where it was printed. The command names it from here."""
+    from srmsim.experiment.store import ResultsStore
+    from srmsim.trial.store import TrialStore
+
+    start = tmp_path / "project"
+    start.mkdir()
+    _experiment(start)
+    monkeypatch.chdir(start)
+    if kind == "experiment":
+        store, command = ResultsStore, ["experiment", "exp.yaml", "--workers", "1"]
+    else:
+        reading = Path(__file__).resolve().parents[1] / "scenarios" / "reading_age.yaml"
+        (start / "trial.yaml").write_text(yaml.safe_dump({
+            "name": "tiny_trial", "scenario": str(reading),
+            "overrides": {"trust.n_schools": 2, "trust.students_per_year_group": 12},
+            "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+            "baseline": "reading_gap_start", "replications": 2, "seed": 5}))
+        store, command = TrialStore.of, ["trial", "trial.yaml"]
+    assert main([*command, "--out", "results/x", "--quiet", "--no-report"]) == 0
+    assert f" {command[1]} " in store(Path("results/x")).resume_command()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    printed = store(Path("../project/results/x")).resume_command()
+    named = printed.split()[2]
+    assert named == f"../project/{command[1]}" and (elsewhere / named).is_file()
+    assert printed.endswith("--resume --out ../project/results/x")

@@ -339,7 +339,7 @@ class ResultsStore(RunStore):
         manifest = {
             "name": experiment.name,
             "experiment_hash": digest,
-            "experiment_file": str(experiment.source),
+            **self.source_entries(experiment.source),
             "baseline": experiment.baseline,
             "variants": {k: v.digest() for k, v in experiment.variants.items()},
             "outcomes": experiment.outcomes,

@@ -151,7 +151,8 @@ class TrialStore(RunStore):
         if current is not None:
             return current
         manifest = {"kind": "trial", "name": trial.name, self.hash_key: digest,
-                    "trial_file": trial.source, "settings": trial.settings, "replications": n,
+                    **self.source_entries(trial.source), "settings": trial.settings,
+                    "replications": n,
                     "input_files": dict(sorted(trial.input_files.items())),
                     "root_seed": trial.root_seed,
                     "seeds": seeds, "versions": versions(),
