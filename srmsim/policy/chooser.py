@@ -150,9 +150,9 @@ class StepLearner:
             if len(fitted) < len(self.step.candidates):
                 continue  # every candidate needs a model before the chooser trusts any
             sel = keys == group
+            xs = np.where(missing[sel], self.fill[int(group)][None, :], x[sel])  # (every action's)
             for j, a in enumerate(self.step.candidates):
                 post = fitted[a]
-                xs = np.where(missing[sel], self.fill[int(group)][None, :], x[sel])
                 out[sel, j] = xs @ post.coef + post.intercept
                 if z is not None:  # coefficients drawn around their mean, pivoting at x_mean
                     zs = z[sel, j]
