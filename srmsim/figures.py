@@ -66,6 +66,34 @@ def new_figure(width: float = 6.4, height: float = 4.0, nrows: int = 1, ncols: i
     return fig, axes
 
 
+def effect_rows(ax: Any, rows: list[tuple[float, float, float, float, str, str]],
+                capsize: float = 3, fontsize: float = 7) -> None:
+    """Effects as points with their intervals, one ``(difference, y, low, high, colour, words)``
+    a row (the forest plot's, the report's by-group figure's). A difference without an interval
+    (one replication) is a point with ``words`` beside it, on the side with room; a row with no
+    difference (not measured) shows ``words`` alone: a bare point read as exact, and an empty
+    row as no effect."""
+    import math
+
+    lone = []
+    for d, y, lo, hi, colour, words in rows:
+        if math.isfinite(lo) and math.isfinite(hi):
+            ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", color=colour,
+                        capsize=capsize)
+        elif math.isfinite(d):
+            ax.plot([d], [y], "o", color=colour)
+            lone.append((d, y, words))
+        else:
+            ax.text(0.5, y, words, transform=ax.get_yaxis_transform(), ha="center",
+                    va="center", fontsize=fontsize, color="dimgrey")
+    middle = sum(ax.get_xlim()) / 2  # (after every point: the limits they set)
+    for d, y, words in lone:
+        right = d > middle
+        ax.annotate(words, (d, y), xytext=(-7 if right else 7, 0), textcoords="offset points",
+                    ha="right" if right else "left", va="center", fontsize=fontsize,
+                    color="dimgrey")
+
+
 def png_bytes(fig: Figure, dpi: int = 120) -> bytes:
     """The figure as PNG bytes: one rendering that a file and a report can share."""
     buf = io.BytesIO()

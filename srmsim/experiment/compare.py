@@ -541,7 +541,7 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
     zero line and an arrow showing which way is better. A long study is summarised by its first
     outcomes and variants (see :func:`forest_rows`), with a note saying so.
     """
-    from srmsim.figures import new_figure, save
+    from srmsim.figures import effect_rows, new_figure, save
 
     level = effects_level(effects, level)
     effects, shown_note = forest_rows(effects)
@@ -570,24 +570,12 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
         d = e["difference"] * scale
         colours = ["tab:green" if v == "better" else "tab:red" if v == "worse" else "tab:blue"
                    for v in e["verdict"]]
-        lone: list[tuple[float, float, str]] = []
-        for yi, di, lo, hi, c, verdict in zip(y, d, e["ci_low"] * scale, e["ci_high"] * scale,
-                                              colours, e["verdict"], strict=True):
-            if np.isfinite(lo) and np.isfinite(hi):
-                ax.errorbar([di], [yi], xerr=[[di - lo], [hi - di]], fmt="o", color=c,
-                            capsize=3)
-            elif np.isfinite(di):  # one replication: a point, and the table's word for it
-                ax.plot([di], [yi], "o", color=c)
-                lone.append((di, yi, str(verdict)))
-            else:  # "not measured": an empty row read as no effect
-                ax.text(0.5, yi, str(verdict), transform=ax.get_yaxis_transform(),
-                        ha="center", va="center", fontsize=7, color="dimgrey")
-        ax.axvline(0, color="grey", lw=0.8)
-        middle = sum(ax.get_xlim()) / 2
-        for di, yi, verdict in lone:  # beside its point, on the side with room
-            ax.annotate(verdict, (di, yi), xytext=(-7 if di > middle else 7, 0),
-                        textcoords="offset points", ha="right" if di > middle else "left",
-                        va="center", fontsize=7, color="dimgrey")
+        ax.axvline(0, color="grey", lw=0.8)  # (first: the side with room counts 0 in)
+        # one replication, or not measured: the table's verdict says so beside the row
+        effect_rows(ax, [(float(di), float(yi), float(lo), float(hi), c, str(verdict))
+                         for yi, di, lo, hi, c, verdict in zip(
+                             y, d, e["ci_low"] * scale, e["ci_high"] * scale, colours,
+                             e["verdict"], strict=True)])
         ax.set_yticks(y, e["variant"])
         ax.set_ylim(-0.7, len(e) - 0.3)
         ax.set_title(info.label, fontsize=9, loc="left", fontweight="bold", pad=12)

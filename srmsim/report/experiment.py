@@ -42,8 +42,8 @@ def _interval(o, lo: float, hi: float, short: bool = False) -> str:
 
 
 def _difference_cell(o, difference: float, lo: float, hi: float) -> str:
-    """``+0.51 pp (+0.40 to +0.62)``; a difference of one replication has no interval and a
-    group no replication measured has no difference: both read "– (– to –)"."""
+    """``+0.51 pp (+0.40 to +0.62)``; a difference of one replication has no interval, and a
+    group no replication measured has no difference (both read "– (– to –)" once)."""
     if not math.isfinite(difference):
         return "not measured"
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -222,7 +222,7 @@ def weeks_figure(res: ExperimentResult):
 
 def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
                  variants: list[str], level: str = "95%"):
-    from srmsim.figures import new_figure
+    from srmsim.figures import effect_rows, new_figure
 
     scale = 100.0 if o.scale == "share" else 1.0
     unit = o.difference_unit
@@ -231,7 +231,7 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
     fig, ax = new_figure(8 + max(0.0, 0.06 * longest - 1.5),
                          0.9 + 0.32 * len(groups) * len(variants))
     y = 0.0
-    lone: list[tuple[float, float, str]] = []
+    rows: list[tuple[float, float, float, float, str, str]] = []
     ticks, labels = [], []
     palette = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
                "tab:olive", "tab:cyan"]
@@ -244,25 +244,14 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
             if g.empty:
                 continue
             d, lo, hi = (float(g[c].iloc[0]) * scale for c in ("difference", "ci_low", "ci_high"))
-            if math.isfinite(lo) and math.isfinite(hi):
-                ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", capsize=2,
-                            color=colours[v])
-            elif math.isfinite(d):  # measured in one replication: a bare point read as exact
-                ax.plot([d], [y], "o", color=colours[v])
-                lone.append((d, y, "no interval: one replication"))
-            else:
-                ax.text(0.5, y, "not measured", transform=ax.get_yaxis_transform(),
-                        ha="center", va="center", fontsize=7, color="dimgrey")
+            rows.append((d, y, lo, hi, colours[v], "not measured" if not math.isfinite(d)
+                         else "no interval: one replication"))
             ticks.append(y)
             labels.append(f"{group}: {v}")
             y += 1
         y += 0.5
-    ax.axvline(0, color="grey", lw=0.8)
-    middle = sum(ax.get_xlim()) / 2
-    for d, yi, words in lone:  # beside its point, on the side with room
-        ax.annotate(words, (d, yi), xytext=(-6 if d > middle else 6, 0),
-                    textcoords="offset points", ha="right" if d > middle else "left",
-                    va="center", fontsize=6, color="dimgrey")
+    ax.axvline(0, color="grey", lw=0.8)  # (first: the side with room counts 0 in)
+    effect_rows(ax, rows, capsize=2, fontsize=6)
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""))
     mark_better(ax, o)
