@@ -343,8 +343,7 @@ def _check_new_actions_used(changes: dict[str, Any], base: Scenario, scenario: S
     from srmsim.policy.actions import CATALOGUE
 
     known = set(CATALOGUE) | set(base.policy.actions)
-    used = {a for wf in scenario.policy.workflows.values() for step in wf.steps
-            for a in [step.action, *(step.candidates or [])] if a}
+    used = scenario.policy.actions_used()
     unused = [name for name in given if name not in known and name not in used]
     if unused:
         actions = sorted(used)

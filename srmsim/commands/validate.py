@@ -111,8 +111,7 @@ def _unused_action_notes(policy: Any) -> list[str]:
 
     from srmsim.policy.actions import CATALOGUE
 
-    used = {a for wf in policy.workflows.values() for step in wf.steps
-            for a in [step.action, *(step.candidates or [])] if a}
+    used = policy.actions_used()
     notes = []
     for name in policy.actions:
         if name in used:

@@ -322,6 +322,12 @@ class PolicyConfig(_Strict):
     workflows: dict[Label, WorkflowConfig] = Field(default_factory=dict)
     staff: StaffConfig = Field(default_factory=StaffConfig)
 
+    def actions_used(self) -> set[str]:
+        """The actions some workflow step runs or chooses among (disabled workflows too: a
+        variant may enable one)."""
+        return {a for wf in self.workflows.values() for step in wf.steps
+                for a in [step.action, *(step.candidates or [])] if a}
+
     @model_validator(mode="after")
     def _distinct_names(self) -> PolicyConfig:
         """Names that differ only in case or by look-alike characters are refused, as for
