@@ -97,35 +97,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _os_error(err: OSError) -> str:
-    """An OS error in the user's words: the file being written, not the hidden temporary it is
-    written to first (``--out /proc/x.csv`` said "/proc/.x.csv.srmsim-tmp-anku8r7b: No such file
-    or directory"), and a file where a folder is needed said so (``--out notes.txt/r.html``
-    said "notes.txt: File exists")."""
+    """An OS error in the user's words: a file where a folder is needed said so (``--out
+    notes.txt/r.html`` said "notes.txt: File exists"). (A file written through a temporary is
+    named by :func:`srmsim.outputs.write_atomic` as the file, not the temporary.)"""
     import errno
+    from pathlib import Path
 
-    from srmsim.outputs import TEMP_MARKER
-
-    name = err.filename
-    if not name:
+    if not err.filename:
         return str(err.strerror or err)
-    name = os.fsdecode(name)
-    folder, base = os.path.split(name)
-    if base.startswith(".") and TEMP_MARKER in base:
-        name = os.path.join(folder, base[1:].rpartition(TEMP_MARKER)[0])
-    why = err.strerror or str(err)
-    if err.errno in (errno.EEXIST, errno.ENOTDIR) and not os.path.isdir(name):
+    name = Path(os.fsdecode(err.filename))
+    if err.errno in (errno.EEXIST, errno.ENOTDIR) and not name.is_dir():
         # the first file on the way that is not a folder
-        part = os.path.normpath(name)
-        parts = [part]
-        while os.path.dirname(part) not in ("", part):
-            part = os.path.dirname(part)
-            parts.append(part)
-        file = next((p for p in reversed(parts) if os.path.exists(p) and not os.path.isdir(p)),
-                    None)
+        file = next((p for p in reversed([name, *name.parents])
+                     if p.exists() and not p.is_dir()), None)
         if file is not None:
-            shown = "" if file == os.path.normpath(name) else f"{file} "
-            return f"{name}: {shown}is a file, not a folder"
-    return f"{name}: {why}"
+            return f"{name}: {'' if file == name else f'{file} '}is a file, not a folder"
+    return f"{name}: {err.strerror or err}"
 
 
 @contextlib.contextmanager

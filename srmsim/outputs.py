@@ -192,25 +192,29 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
     removed (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
-    if private:  # each new folder owner-only (mkdir -p would give its parents the umask)
-        for folder in reversed([path.parent, *path.parent.parents]):
-            if not folder.exists():
-                folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARKER}", dir=path.parent)
-    os.close(fd)
+    tmp: str | None = None
+    temporary = f".{path.name}{TEMP_MARKER}"
     try:
+        if private:  # each new folder owner-only (mkdir -p would give its parents the umask)
+            for folder in reversed([path.parent, *path.parent.parents]):
+                if not folder.exists():
+                    folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temporary, dir=path.parent)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, file_mode(private))
         os.replace(tmp, path)
     except OSError as err:
-        if err.filename is not None or err.errno is None:
-            raise
-        # a full disk fails the file's close or pyarrow's write, whose errors name no file:
-        # "srmsim: error: No space left on device" did not say where
+        if err.errno is None or (err.filename is not None and not os.path.basename(
+                os.fsdecode(err.filename)).startswith(temporary)):
+            raise  # (a folder on the way, named)
+        # the file being written, not its hidden temporary (``--out /proc/x.csv`` said
+        # "/proc/.x.csv.srmsim-tmp-anku8r7b: No such file or directory"), nor no file at all
+        # (a full disk fails the file's close or pyarrow's write, whose errors name none)
         raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
