@@ -206,10 +206,15 @@ class StudentTable:
         return t
 
     def sorted_by_school(self) -> StudentTable:
-        order = np.lexsort((self.uid, self.school))
-        if np.all(order[1:] > order[:-1]):
+        """The table in (school, uid) order: itself when it is in that order already (a new
+        trust's students are), checked in one pass rather than by sorting (a sort of England's
+        8M rows took 0.17 s to find it in order)."""
+        school, uid = self.school, self.uid
+        later_school = school[1:] > school[:-1]
+        same_school = school[1:] == school[:-1]
+        if np.all(later_school | (same_school & (uid[1:] >= uid[:-1]))):
             return self
-        return self.take(order)
+        return self.take(np.lexsort((uid, school)))
 
     def nbytes(self) -> int:
         return sum(getattr(self, c.name).nbytes for c in COLUMNS) + sum(

@@ -37,8 +37,8 @@ place in the table's school order.
 Equivalent mutants, and why:
 - generation in blocks from ``n >= block_rows`` instead of ``>``: a block of all the rows
   gives the same table (every draw is keyed by uid).
-- ``sorted_by_school``'s check ``order[1:] >= order[:-1]``: ``order`` is a permutation, so no
-  two entries are equal.
+- ``sorted_by_school``'s in-order check ``uid[1:] >= uid[:-1]`` -> ``>`` within a school: a
+  table's uids are all different.
 - ``concat`` dropping the other table's rolling buffers: it is only ever an intake's, whose
   buffers are all zero when generated.
 - ``sit_exams`` on ``year_group >= final_year``: no student on roll is ever above the final

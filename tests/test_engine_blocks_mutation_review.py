@@ -40,8 +40,9 @@ Equivalent mutants, and why:
   they are equal only for u below 2**-30 and h exactly that value.
 - the reading test's uniform ``+ 0.5`` -> ``+ 0.25`` (in 53 bits): moves u by 2**-55, below a
   float32 normal's resolution except for u under about 2**-29 (one draw in 5e8).
-- StudentTable.sorted_by_school: ``>`` -> ``>=`` on a permutation (no two equal); a stable
-  argsort by school instead of (school, uid): rows always arrive in uid order within a school
+- StudentTable.sorted_by_school: ``>=`` -> ``>`` between uids of one school (a table's uids
+  all differ); a stable argsort by school instead of (school, uid): rows always arrive in uid
+  order within a school
   (the first table's uids run in layout order, each intake's above every earlier uid).
 - model.all_students putting the students still here before those who left (listed as left
   at first): ``results.student_frame`` sorts a table not in uid order by uid, so
@@ -439,3 +440,21 @@ def test_a_tables_bytes_count_every_column_and_its_weekly_buffers() -> None:
     assert len(BUFFERS) * WINDOW == 84
     for n in (0, 1, 1000):
         assert StudentTable(n).nbytes() == n * per_student
+
+
+def test_sorted_by_school_is_the_table_itself_only_when_in_school_then_uid_order() -> None:
+    """The in-order check (one pass, not a sort) against the sort it stands for, on small
+    tables of every kind: in order, out of order by school or by uid within a school, ties."""
+    from srmsim.students import StudentTable
+
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        n = int(rng.integers(0, 9))
+        t = StudentTable(n)
+        t.school[:] = rng.integers(0, 3, n)
+        t.uid[:] = rng.integers(0, 4, n)
+        order = np.lexsort((t.uid, t.school))
+        out = t.sorted_by_school()
+        assert np.array_equal(out.uid, t.uid[order])
+        assert np.array_equal(out.school, t.school[order])
+        assert (out is t) == bool(np.all(order[1:] > order[:-1]))
