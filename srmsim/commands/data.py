@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     key = a.add_mutually_exclusive_group(required=True)
     key.add_argument("--key-file", type=path_argument,
                      metavar="F", help="file holding the secret key (>= 16 bytes); "
-                     "must not be inside --out")
+                     "must not be inside --out or any dataset folder")
     key.add_argument("--key-env", metavar="VAR", help="environment variable holding the key")
     a.add_argument("--quasi", default=None, metavar="F1,F2",
                    help="quasi-identifiers (default: school,year_group,age_months,sex,fsm,sen,"
@@ -215,7 +215,7 @@ def run_anonymise(args: argparse.Namespace) -> int:
     from srmsim.data.anonymise import DEFAULT_QUASI, anonymise_dir, check_key_location
     from srmsim.privacy import load_key
 
-    check_key_location(args.key_file, args.out)
+    check_key_location(args.key_file, args.out, args.in_dir)
     key = load_key(file=args.key_file, env=args.key_env)
     ref = None
     if args.reference_date:

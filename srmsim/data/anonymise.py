@@ -112,8 +112,11 @@ class AnonymisationReport:
         return "\n".join(lines)
 
 
-def check_key_location(key_file: str | Path | None, out: str | Path) -> None:
-    """Refuse a key file inside the output directory: the key must never sit with the data."""
+def check_key_location(key_file: str | Path | None, out: str | Path,
+                       in_dir: str | Path | None = None) -> None:
+    """Refuse a key file inside the output directory, the input dataset's folder or any other
+    dataset folder: the key must never sit with the data. A folder is shared whole, and a key
+    beside the raw records it pseudonymises links every pseudonym back to a pupil's id."""
     if key_file is None:
         return
     key = Path(key_file).resolve()
@@ -121,6 +124,14 @@ def check_key_location(key_file: str | Path | None, out: str | Path) -> None:
     if key == out_dir or key.is_relative_to(out_dir):
         raise DataError(f"key file {key_file} is inside the output directory {out}; keep the key "
                         "away from the pseudonymised data")
+    from srmsim.data.dataset import is_dataset_folder
+
+    src = None if in_dir is None else Path(in_dir).resolve()
+    for folder in key.parents:
+        if folder == src or is_dataset_folder(folder):
+            raise DataError(f"key file {key_file} is inside the dataset folder {folder}, which "
+                            "travels with the key when it is shared; keep the key outside every "
+                            "dataset folder")
 
 
 def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFAULT_QUASI,
@@ -287,7 +298,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
                   key_file: str | Path | None = None, overwrite: bool = False,
                   **kwargs: Any) -> AnonymisationReport:
     """Read a dataset directory, anonymise it, write the result and the report into ``out``."""
-    check_key_location(key_file, out)
+    check_key_location(key_file, out, in_dir)
     if Path(in_dir).resolve() == Path(out).resolve():
         raise DataError(f"--out {out} is the input directory; write the anonymised copy elsewhere")
     from srmsim.data.dataset import DATASET_FILES, META_FILE
