@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from srmsim.data.dataset import Dataset, base_meta, read_dataset, write_dataset
@@ -36,7 +37,13 @@ from srmsim.data.validate import age_in_months
 from srmsim.errors import DataError
 from srmsim.labels import agree, excerpt, plural
 from srmsim.outputs import json_dumps
-from srmsim.privacy import key_id, pseudonymise
+from srmsim.privacy import (
+    DEFAULT_SYMBOLS,
+    DEFAULT_THRESHOLD,
+    key_id,
+    pseudonymise,
+    suppression_masks,
+)
 
 DEFAULT_QUASI = ("school", "year_group", "age_months", "sex", "fsm", "sen", "eal")
 REPORT_FILE = "anonymisation_report.json"
@@ -77,10 +84,49 @@ class AnonymisationReport:
         The values and their counts (``sex: other (2)``) would undo the recoding they report:
         beside the records, the pupils holding the field's catch-all value are those very few
         (all of them, when one value was recoded into an empty catch-all). The full report is
-        printed to the user who ran the command (:meth:`format`)."""
+        printed to the user who ran the command (:meth:`format`). Its counts of pupils and
+        observations are suppressed as a summary's are (:meth:`_shareable_counts`)."""
         shared = {k: v for k, v in self.__dict__.items() if k != "rare_categories"}
         shared["rare_values_recoded"] = {f: len(vals) for f, vals in self.rare_categories.items()}
+        shared.update(self._shareable_counts())
+        shared["suppression"] = {
+            "threshold": DEFAULT_THRESHOLD, "confidential": DEFAULT_SYMBOLS.confidential,
+            "note": f"{DEFAULT_SYMBOLS.confidential} = a count of pupils below "
+                    f"{DEFAULT_THRESHOLD} (zero included), or one hidden so that none can be "
+                    "worked out from the counts shown or the records beside this report"}
         return shared
+
+    def _shareable_counts(self) -> dict[str, int | str]:
+        """The report's counts of pupils and observations, small ones suppressed.
+
+        Pupils suppressed for k-anonymity (5 of 300) and pupils without a date of birth
+        (``students_in - dob_converted``) are small counts of real pupils. The records beside
+        the report give the kept pupils and observations (``in - suppressed``), so those
+        remainders are taken as known in the audit (:func:`srmsim.privacy.suppression_masks`),
+        and observation counts, which are pupils times weeks, are hidden with the pupils'."""
+        dob = float(self.dob_converted) if self.reference_date is not None else np.nan
+        table = pd.DataFrame({"in": [float(self.students_in), float(self.observations_in)],
+                              "suppressed": [float(self.students_suppressed),
+                                             float(self.observations_suppressed)],
+                              "with_dob": [dob, np.nan]}, index=["students", "observations"])
+        cols = ["in", "suppressed", "with_dob"]
+        primary, secondary = suppression_masks(
+            table, cols, total_row=None, total_column=None,
+            subsets={"suppressed": "in", "with_dob": "in"},
+            complements=["suppressed", "with_dob"], zero_remainder_ok=["with_dob"],
+            known_remainders=[(0, "suppressed"), (1, "suppressed")])
+        hide = (primary | secondary).to_numpy().copy()
+        if hide[0, :2].any():  # observations per pupil would give the pupils back
+            hide[1, :2] = True
+        names = {(0, 0): "students_in", (0, 1): "students_suppressed",
+                 (1, 0): "observations_in", (1, 1): "observations_suppressed",
+                 (0, 2): "dob_converted"}
+        out: dict[str, int | str] = {}
+        for (i, j), name in names.items():
+            value = getattr(self, name)
+            out[name] = DEFAULT_SYMBOLS.confidential if hide[i, j] and not (
+                j == 2 and self.reference_date is None) else value
+        return out
 
     def format(self) -> str:
         lines = ["anonymisation report"]
