@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -133,3 +134,148 @@ def test_a_key_beside_the_dataset_folders_is_accepted(raw: Path, tmp_path: Path)
     key.write_bytes(KEY)
     assert main(["data", "anonymise", str(raw), "--out", str(tmp_path / "anon"),
                  "--key-file", str(key)]) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# what is published of the source beside what is published of its anonymised copy
+#
+# Found 2026-12-07: the copy holds the source's pupils less those k-anonymity suppressed, and
+# only a *summary* of the source bound the copy (bind_copy) when the copy was made. So
+# `calibrate raw` (n = 300 per moment) then `data anonymise raw` then `data summary anon`
+# (Total 295), or `data anonymise raw` then `data summary raw` (Total 300) then `data summary
+# anon` (295), each printed both numbers: 5 pupils suppressed.
+
+
+def _anonymise(raw: Path, tmp_path: Path) -> Path:
+    key = tmp_path / "key"
+    key.write_bytes(KEY)
+    out = tmp_path / "anon"
+    assert main(["data", "anonymise", str(raw), "--out", str(out), "--key-file", str(key)]) == 0
+    return out
+
+
+def _calibrate(data: Path, out: Path) -> int:
+    return main(["calibrate", str(data), "--out", str(out), "--max-evals", "1",
+                 "--replications", "1", "--quiet", "--params", "dynamics.absence_logit"])
+
+
+def _pupils_printed(text: str) -> set[int]:
+    """The pupil totals an attacker reads: a summary's Total students, calibrate's n."""
+    found = set()
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["Total"] and len(words) > 1 and words[1].isdigit():
+            found.add(int(words[1]))
+    return found
+
+
+def test_a_copy_made_after_a_calibration_of_its_source_is_bound(raw: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    assert _calibrate(raw, tmp_path / "fit") == 0
+    moments = pd.read_csv(tmp_path / "fit" / "fit_moments.csv")
+    source_n = int(moments.loc[moments["moment"] == "attendance", "n"].iloc[0])
+    assert source_n == 300
+    anon = _anonymise(raw, tmp_path)
+    capsys.readouterr()
+    status = main(["data", "summary", str(anon)])
+    out, err = capsys.readouterr()
+    assert status == 2 and "none is published" in err and "Traceback" not in err, err
+    copy_n = _pupils_printed(out)
+    assert not any(0 < source_n - n < 10 for n in copy_n)  # 300 - 295 before
+    assert _calibrate(anon, tmp_path / "fit2") == 2
+    assert not (tmp_path / "fit2").exists()
+
+
+@pytest.mark.parametrize("first", ["summary", "calibrate"])
+def test_the_source_of_an_unbound_copy_publishes_nothing(raw: Path, tmp_path: Path, capsys,
+                                                        first: str) -> None:
+    anon = _anonymise(raw, tmp_path)
+    capsys.readouterr()
+    if first == "summary":
+        status = main(["data", "summary", str(raw)])
+    else:
+        status = _calibrate(raw, tmp_path / "fit")
+        assert not (tmp_path / "fit").exists()
+    out, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in err, err
+    assert "its records were anonymised" in err and "exports.json" in err
+    source_n = _pupils_printed(out)
+    assert main(["data", "summary", str(anon)]) == 0  # the copy's own summary is allowed
+    copy_n = _pupils_printed(capsys.readouterr().out)
+    assert copy_n == {295}
+    assert not any(0 < s - c < 10 for s in source_n for c in copy_n)  # 300 - 295 before
+    assert not (raw / "published.json").exists()
+
+
+def test_a_source_that_published_before_its_copy_goes_on_publishing(raw: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    """The copy made after a summary is bound, so the source's later summaries (breakdowns of
+    the first) and its calibration are allowed, and a calibration before a summary does not
+    fix the summary's threshold."""
+    assert main(["data", "summary", str(raw), "--by", "school,sex"]) == 0
+    _anonymise(raw, tmp_path)
+    assert main(["data", "summary", str(raw), "--by", "sex"]) == 0
+    assert _calibrate(raw, tmp_path / "fit") == 0
+    other = tmp_path / "other"
+    shutil.copytree(raw, other)
+    (other / "published.json").unlink()
+    (other / "exports.json").unlink()
+    assert _calibrate(other, tmp_path / "fit_other") == 0
+    assert main(["data", "summary", str(other), "--threshold", "12"]) == 0
+    ledger = json.loads((other / "published.json").read_text())
+    assert ledger["threshold"] == 12 and ledger["counted"] == ["calibrate"]
+
+
+def _thresholds(path: Path, out: Path, *flags: str) -> int:
+    return main(["thresholds", str(path), "--score", "prior_attainment", "--outcome", "fsm",
+                 "--out", str(out), *flags])
+
+
+def _rows_printed(text: str) -> set[int]:
+    return {int(line.split()[1].rstrip(";")) for line in text.splitlines()
+            if line.startswith("rows: ") and line.split()[1].rstrip(";").isdigit()}
+
+
+def test_thresholds_of_a_bound_copy_print_nothing(raw: Path, tmp_path: Path, capsys) -> None:
+    """`data summary raw` (Total 300), then a copy keeping FSM, then `thresholds anon`
+    printed 'rows: 295' and '77 of 295' with the outcome: the 5 suppressed, none of them FSM."""
+    assert main(["data", "summary", str(raw)]) == 0
+    source_n = _pupils_printed(capsys.readouterr().out)
+    assert source_n == {300}
+    key = tmp_path / "key"
+    key.write_bytes(KEY)
+    anon = tmp_path / "anon"
+    assert main(["data", "anonymise", str(raw), "--out", str(anon), "--key-file", str(key),
+                 "--quasi", "school,year_group,age_months,sex"]) == 0
+    capsys.readouterr()
+    status = _thresholds(anon, tmp_path / "t")
+    out, err = capsys.readouterr()
+    assert not any(0 < 300 - n < 10 for n in _rows_printed(out))
+    assert status == 2 and "published from other records" in err and "Traceback" not in err
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("target", ["folder", "file"])
+def test_thresholds_of_records_bind_a_later_copy(raw: Path, tmp_path: Path, capsys,
+                                                target: str) -> None:
+    path = raw if target == "folder" else raw / "students.parquet"
+    assert _thresholds(path, tmp_path / "t") == 0
+    assert _rows_printed(capsys.readouterr().out) == {300}
+    assert json.loads((raw / "published.json").read_text())["counted"] == ["thresholds"]
+    anon = _anonymise(raw, tmp_path)
+    capsys.readouterr()
+    assert main(["data", "summary", str(anon)]) == 2  # its Total of 295 beside the 300
+    assert "none is published" in capsys.readouterr().err
+
+
+def test_thresholds_refused_for_bad_input_or_an_unbound_copy_record_nothing(
+        raw: Path, tmp_path: Path, capsys) -> None:
+    assert main(["thresholds", str(raw), "--score", "nosuch", "--outcome", "fsm", "--out",
+                 str(tmp_path / "t")]) == 2
+    assert not (raw / "published.json").exists()  # nothing printed, nothing recorded
+    _anonymise(raw, tmp_path)
+    capsys.readouterr()
+    assert _thresholds(raw, tmp_path / "t") == 2
+    out, err = capsys.readouterr()
+    assert "its records were anonymised" in err and not out
+    assert not (raw / "published.json").exists() and not (tmp_path / "t").exists()

@@ -504,9 +504,9 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
     measures = student_measures(ds.students, ds.observations, spec)
     real = bool(ds.meta["real_data"])  # checked by read_dataset: only public data are not
     if real:
-        from srmsim.data.describe import check_not_bound
+        from srmsim.data.describe import check_counts_allowed
 
-        check_not_bound(data, ds, "calibrate")
+        check_counts_allowed(data, "calibrate", ds.meta)  # recorded after the fit
     withheld = _withhold(spec, measures, moments) if real else None  # before the table: it
     skip_undefined(spec, moment_values(measures, spec),  # (no constant moment is fitted)
                    withheld.moments if withheld is not None else frozenset())
@@ -744,6 +744,10 @@ def _calibrate(data: str | Path, scenario: Scenario | str | Path | None,
         "bootstrap": {"method": boot_method, "replications": n_boot},
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if real:  # before anything is written or printed: a copy made after it is bound
+        from srmsim.data.describe import record_counts
+
+        record_counts(data, "calibrate", ds.meta)
     result = CalibrationResult(
         data=str(data.resolve()), scenario=calibrated, base=base, estimates=estimates, fit=fit,
         spec=spec, optimiser=optimiser, notes=notes, records_path=str(records_path),

@@ -467,6 +467,13 @@ def run(args: argparse.Namespace) -> int:
     label = f"{args.path}"
     why = simulation_problem(base, digest) if Path(args.path).is_dir() else NOT_A_RUN
     real = why is not None
+    from srmsim.data.dataset import is_dataset_folder
+
+    records = is_dataset_folder(base)  # its records (or a file among them): bound as a summary
+    if records:
+        from srmsim.data.describe import check_counts_allowed
+
+        check_counts_allowed(base, "thresholds")
     dc = _Disclosure(real, args.suppress_below)
     cluster = None if args.cluster.lower() == "none" else args.cluster
     cluster_note = ""
@@ -502,6 +509,10 @@ def run(args: argparse.Namespace) -> int:
         shown = "" if why == NOT_A_RUN else f" ({why})"
         choice, by_cols, table, notes = _protect_grid(df, args, by_cols, shown)
         _refuse_small_left_out(df, args, by_cols, label, counted)
+        if records:  # before anything is printed: a copy made after it is bound
+            from srmsim.data.describe import record_counts
+
+            record_counts(base, "thresholds")
         print(f"{label}: treated as real data{shown}: only thresholds whose every band of scores "
               f"holds at least {args.suppress_below} students with and without the outcome are "
               f"published; other counts below {args.suppress_below} are shown as 'c'")

@@ -507,9 +507,20 @@ def data_digest(folder: Path, meta: dict) -> str:
     these records only."""
     from srmsim.results import file_sha256
 
-    tables = meta.get("tables", {})
-    return ",".join(file_sha256(folder / tables.get(name, {}).get("file", f"{name}.parquet"))
-                    for name in TABLES)
+    tables = meta.get("tables", {}) if isinstance(meta, dict) else None
+    digests = []
+    for name in TABLES:
+        entry = tables.get(name, {}) if isinstance(tables, dict) else None
+        file = entry.get("file", f"{name}.parquet") if isinstance(entry, dict) else None
+        # read_dataset checks these; a folder read without it (thresholds) is checked here
+        if not isinstance(file, str) or Path(file).name != file or file in ("", ".", ".."):
+            raise DataError(f"{folder / META_FILE}: not a dataset description written by "
+                            f"srmsim (its {name} table's file is not a file of the folder)")
+        try:
+            digests.append(file_sha256(folder / file))
+        except OSError as err:
+            raise DataError(f"{folder / file}: cannot be read ({err.strerror or err})") from None
+    return ",".join(digests)
 
 
 def _read_ledger(path: Path) -> dict:
@@ -521,7 +532,9 @@ def _read_ledger(path: Path) -> dict:
               and all(isinstance(t, list) and all(b in GROUPABLE for b in t)
                       for t in ledger["tables"])
               and whole(ledger.get("threshold"))
-              and isinstance(ledger.get("data_sha256"), str))
+              and isinstance(ledger.get("data_sha256"), str)
+              and isinstance(ledger.get("counted", []), list)
+              and all(isinstance(c, str) for c in ledger.get("counted", [])))
     except ValueError as err:
         raise DataError(f"{path}: not readable ({str(err)[:200]}); it records the summaries "
                         "published from these records, so none is published without it") \
@@ -530,6 +543,88 @@ def _read_ledger(path: Path) -> dict:
         raise DataError(f"{path}: not a record of published summaries as srmsim writes it "
                         "(hand-edited or corrupt); none is published without it")
     return ledger
+
+
+def _publishes(ledger: dict | None) -> bool:
+    """Whether a ledger records anything published: a summary's table, or counts another
+    command printed (``counted``: ``calibrate``)."""
+    return ledger is not None and bool(ledger["tables"] or ledger.get("counted"))
+
+
+def _check_no_unbound_copy(folder: Path, ledger: dict | None, what: str) -> None:
+    """Refuse the first publication from records an anonymised copy was made of before
+    anything was published from them (:data:`srmsim.data.dataset.EXPORTS_FILE`).
+
+    Why: that copy was not bound (:func:`bind_copy` binds a copy by what its source published
+    when it is made), so its summary could still be published, and beside this one the two
+    Totals differ by the pupils k-anonymity suppressed (300 here, 295 in the copy: 5), by
+    school and with their SEN and absence. Nothing in the copy can learn what is published
+    here later, so it is refused here, before the first publication only: once something is
+    published, copies made after it are bound."""
+    from srmsim.data.dataset import EXPORTS_FILE
+
+    exports = folder / EXPORTS_FILE
+    if _publishes(ledger) or not (exports.exists() or exports.is_symlink()):
+        return
+    raise DataError(f"{folder}: nothing published: its records were anonymised ({exports}) "
+                    "before anything was published from them\n"
+                    f"  the copy is not bound by {what}, and beside a summary of the copy it "
+                    "would give the pupils k-anonymity suppressed\n"
+                    "  publish from the copy only, or, if the copy was never shared, delete "
+                    f"{exports} and run again")
+
+
+def _dataset_meta(folder: Path, meta: dict | None) -> dict:
+    if meta is None:
+        try:
+            meta = load_json(folder / META_FILE, max_bytes=1 << 20)
+        except ValueError as err:
+            raise DataError(f"{folder / META_FILE}: not readable ({str(err)[:200]})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{folder / META_FILE}: not a dataset description written by srmsim")
+    return meta
+
+
+def check_counts_allowed(folder: str | Path, what: str, meta: dict | None = None) -> None:
+    """Before the work of a command that will print counts of the real records in ``folder``:
+    refused as :func:`record_counts` would refuse it, writing nothing."""
+    folder = Path(folder)
+    meta = _dataset_meta(folder, meta)
+    existing = _existing_ledger(path := folder / LEDGER_FILE)
+    _check_same_records(path, existing, folder, meta, what)
+    _check_no_unbound_copy(folder, existing, what)
+
+
+def record_counts(folder: str | Path, what: str, meta: dict | None = None) -> None:
+    """Before a command other than ``data summary`` prints counts of the real records in the
+    dataset folder ``folder`` (``what``: ``calibrate``, whose ``n`` per moment is their pupils,
+    or ``thresholds``, whose rows are), note it in the folder's ledger, so that an anonymised
+    copy made afterwards is bound (:func:`bind_copy`) as after a summary: calibrate's n of 300
+    beside a summary of the copy (295) gave the 5 pupils k-anonymity suppressed. Refused where
+    the ledger was written from other records (:func:`_check_same_records`) or an unbound copy was
+    made (:func:`_check_no_unbound_copy`). ``meta``: the folder's ``dataset.json`` (read when
+    not given). A ledger that cannot be written publishes nothing."""
+    from srmsim.outputs import folder_lock, write_file
+
+    folder = Path(folder)
+    path = folder / LEDGER_FILE
+    meta = _dataset_meta(folder, meta)
+    with folder_lock(folder.resolve()):
+        existing = _existing_ledger(path)
+        _check_same_records(path, existing, folder, meta, what)
+        _check_no_unbound_copy(folder, existing, what)
+        if existing is not None and what in existing.get("counted", []):
+            return
+        ledger = existing or {"format": "srmsim-published",
+                              "data_sha256": data_digest(folder, meta),
+                              "threshold": DEFAULT_THRESHOLD, "tables": [],
+                              "audit": AUDIT_VERSION}
+        ledger = {**ledger, "counted": sorted({*ledger.get("counted", []), what})}
+        try:
+            write_file(path, json_dumps(ledger, indent=2) + "\n", private=True)
+        except OSError as err:
+            raise DataError(f"{path}: cannot record {what} there ({err.strerror}); nothing is "
+                            "published without the record") from None
 
 
 def _existing_ledger(path: Path) -> dict | None:
@@ -583,20 +678,19 @@ def bind_copy(source: str | Path, copy: str | Path) -> None:
 
     path = Path(source) / LEDGER_FILE
     ledger = _existing_ledger(path)
-    if ledger is not None and ledger["tables"]:
+    if _publishes(ledger):
         write_file(Path(copy) / LEDGER_FILE, json_dumps(ledger, indent=2) + "\n", private=True)
 
 
-def check_not_bound(folder: str | Path, ds: Dataset, what: str) -> None:
-    """Refuse to publish counts of the records in ``folder`` when summaries published from
-    other records bind it (:func:`bind_copy`: an anonymised copy of records a summary was
-    published from). Why: ``what`` prints how many of the copy's pupils each figure rests on,
-    and beside the source's summary that gave the pupils k-anonymity suppressed (445 in the
-    summary, 442 in a calibration of the copy)."""
-    folder = Path(folder)
-    ledger = _existing_ledger(path := folder / LEDGER_FILE)
-    if ledger is not None and ledger["tables"] and ledger["data_sha256"] != data_digest(
-            folder, ds.meta):
+def _check_same_records(path: Path, ledger: dict | None, folder: Path, meta: dict,
+                        what: str) -> None:
+    """Refuse counts of the records in ``folder`` when summaries published from other records
+    bind it (:func:`bind_copy`: an anonymised copy of records a summary was published from).
+    Why: ``what`` prints how many of the copy's pupils each figure rests on, and beside the
+    source's summary that gave the pupils k-anonymity suppressed (445 in the summary, 442 in
+    a calibration of the copy)."""
+    if ledger is not None and _publishes(ledger) and ledger["data_sha256"] != data_digest(
+            folder, meta):
         raise DataError(f"{path}: summaries were published from other records than {folder} "
                         f"holds (those it was copied from); {what} would print counts of these "
                         "records that could be differenced against them, so nothing is "
@@ -622,6 +716,7 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
     ledger: dict = {"format": "srmsim-published", "data_sha256": digest, "threshold": threshold,
                     "tables": [], "audit": AUDIT_VERSION}
     existing = _existing_ledger(path)
+    _check_no_unbound_copy(folder, existing, "this summary")
     if existing is not None:
         ledger = existing
         if ledger["tables"] and ledger.get("audit") != AUDIT_VERSION:
@@ -635,7 +730,9 @@ def record_summary(folder: str | Path, ds: Dataset, by: list[str], threshold: in
                             "this folder was anonymised from, or these before a change); one "
                             "of these beside them could be differenced into small counts, so "
                             "none is published")
-        if ledger["threshold"] != threshold:
+        if not ledger["tables"]:  # counts only (calibrate's): no table at a threshold yet
+            ledger = {**ledger, "threshold": threshold}
+        elif ledger["threshold"] != threshold:
             raise DataError(f"--threshold {threshold}: the summaries of {folder} were published "
                             f"with --threshold {ledger['threshold']}; at another threshold other "
                             "cells are hidden and the two could give a small count away")
