@@ -26,12 +26,16 @@ class ScenarioError(SrmsimError):
         self.problems = problems
         lines = [f"{source}: invalid" if len(problems) > 1 else f"{source}:"]
         for path, what in problems:
-            lines.append(f"  {path}: {what}" if path else f"  {what}")
+            line = f"  {path}: {what}" if path else f"  {what}"
+            # the CLI cuts a line past MAX_LINE: a long problem goes below its key path, on a
+            # continuation line, so that it is read whole (an invalid variant name's rule
+            # was cut at "(it may become a folder na...")
+            lines.append(line if len(line) <= MAX_LINE else f"  {path}:\n    {what}")
+        msg = "\n".join(lines)
         if len(problems) == 1:
             path, what = problems[0]
-            msg = f"{source}: {path}: {what}" if path else f"{source}: {what}"
-        else:
-            msg = "\n".join(lines)
+            one = f"{source}: {path}: {what}" if path else f"{source}: {what}"
+            msg = one if len(one) <= MAX_LINE else msg
         super().__init__(msg)
 
 

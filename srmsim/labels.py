@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _LABEL = re.compile(LABEL_PATTERN)
 LABEL_RULE = ("a name of 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, "
-              "not ending in '.' and not a device name Windows reserves such as CON or NUL "
+              "not ending in '.' and not a Windows device name such as CON or NUL "
               "(it may become a folder name)")
 #: names Windows reserves for devices, whatever the case and extension (``NUL``, ``com1.txt``)
 _WINDOWS_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(?:\..*)?", re.IGNORECASE)
@@ -312,7 +312,7 @@ def _windows_problem(name: str) -> str | None:
     if _WINDOWS_DEVICE.fullmatch(name):
         return f"Windows reserves {name.split('.')[0].upper()} for a device"
     if name.endswith((".", " ")):
-        return "Windows drops a final dot or space from a folder name"
+        return "Windows drops a folder name's final dot or space"
     return None
 
 
