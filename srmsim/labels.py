@@ -208,6 +208,44 @@ def points(gap: float | None, decimals: int = 1) -> str:
     return f"{rounded(gap * 100, f'.{decimals}f')} pp"
 
 
+#: the unit of a scenario key a search or a table varies, by the key's pattern (first match;
+#: ``*`` is any text): the optimisation's lever columns read
+#: "pastoral 1,035.4" and "cooldown_weeks 5" with nothing to say minutes a week or weeks
+KEY_UNITS: tuple[tuple[str, str], ...] = (
+    ("policy.staff.school.*", "minutes a week per school"),
+    ("policy.staff.per_school.*.*", "minutes a week in that school"),
+    ("policy.staff.pool.*", "minutes a week, trust pool"),
+    ("policy.actions.*.staff_minutes.*", "minutes a week per student"),
+    ("policy.actions.*.take_up", "share taking it up, 0-1"),
+    ("policy.actions.*.cost_per_week", "£ a week per student"),
+    ("policy.actions.*.effect.reading", "months of reading age"),
+    ("policy.actions.*.effect.attainment", "SD"),
+    ("policy.actions.*.effect.engagement", "SD"),
+    ("policy.actions.*.effect.wellbeing", "SD"),
+    ("policy.actions.*.effect.absence", "shift of the absence log-odds"),
+    ("policy.actions.*.effect.incidents", "shift of the log incident rate"),
+    ("trust.n_schools", "schools"),
+    ("trust.students_per_year_group", "students"),
+    ("*weeks", "weeks"),
+)
+
+#: the unit of a policy parameter by what the rules compare it with (the dashboard's
+#: :func:`srmsim.dashboard.settings.parameter_meanings`)
+PARAMETER_UNITS = {"share": "share, 0-1", "whole": "count", "weeks": "weeks"}
+
+
+def key_unit(key: str, parameter_meaning: str | None = None) -> str:
+    """The unit of the scenario key ``key`` (:data:`KEY_UNITS`), ``""`` when none is known; a
+    policy parameter's from ``parameter_meaning`` (``share``, ``whole`` or ``weeks``: how the
+    rules use it), since its name alone does not say whether 0.9 is a rate or a count."""
+    if key.startswith("policy.parameters."):
+        return PARAMETER_UNITS.get(parameter_meaning or "", "")
+    for pattern, unit in KEY_UNITS:
+        if re.fullmatch(re.escape(pattern).replace(r"\*", ".+"), key):
+            return unit
+    return ""
+
+
 def yes_no(value: object) -> str:
     """A yes/no value as ``yes`` / ``no``, not Python's ``True`` / ``False`` (also when a table
     holds them as the text ``"True"`` / ``"False"``); anything else as its text."""

@@ -48,3 +48,60 @@ def test_a_short_error_stays_on_one_line() -> None:
     assert str(ScenarioError("a.yaml", [("name", "bad")])) == "a.yaml: name: bad"
     long = str(ScenarioError("a.yaml", [("name", "x" * 400)]))
     assert long.splitlines()[0] == "a.yaml:" and long.splitlines()[-1] == "    " + "x" * 400
+
+
+# --- the optimisation's levers say their units ------------------------------------------------
+
+def test_the_optimisation_front_names_each_levers_unit(tmp_path, capsys) -> None:
+    """`srmsim optimise experiments/optimise_attendance.yaml` printed the front's levers as
+    "attendance_threshold 0.915029", "cooldown_weeks 5" and "pastoral 1,035.4" with no unit (a
+    share of sessions? minutes a week?); report.html's table the same. Each column now says it,
+    and so does the best policy's line; a parameter's unit is read from the rule comparing it."""
+    from test_explore import TINY
+
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    data = {"name": "tiny_opt", "scenario": "tiny.yaml", "replications": 1, "seed": 5,
+            "levers": {"policy.parameters.attendance_threshold": {"low": 0.8, "high": 0.98},
+                       "policy.workflows.attendance.cooldown_weeks": {"low": 2, "high": 12,
+                                                                      "integer": True},
+                       "policy.rules.low_attendance.cadence": {"choices": ["weekly", "termly"]}},
+            "budget": {"total": 600, "roles": {"pastoral": "policy.staff.school.pastoral",
+                                               "attendance_officer":
+                                               "policy.staff.pool.attendance_officer"}},
+            "objectives": {"attendance": "maximise", "staff_hours": "minimise"},
+            "search": {"trials": 4, "batch": 4}, "reevaluate": {"replications": 2, "front_max": 1}}
+    path = tmp_path / "opt.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "out"
+    assert main(["optimise", str(path), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    header = printed.splitlines()[1]
+    for column in ("attendance_threshold (share, 0-1)", "cooldown_weeks (weeks)",
+                   "pastoral (minutes a week per school)"):
+        assert column in header, header
+    assert "cadence " in header and "cadence (" not in header  # a choice: words, no unit
+    best = next(line for line in printed.splitlines() if line.startswith("best"))
+    assert "policy.staff.school.pastoral = " in best and "(minutes a week per school)" in best
+    html = (out / "report.html").read_text()
+    for column in ("attendance_threshold (share, 0-1)", "cooldown_weeks (weeks)",
+                   "pastoral (minutes a week per school)"):
+        assert f">{column}</th>" in html, column
+    assert "(minutes a week per school)</dd>" in html or "(minutes a week per school)<" in html
+
+
+def test_lever_units_by_key_and_by_how_rules_use_a_parameter() -> None:
+    from srmsim.labels import key_unit
+    from srmsim.report.explore import lever_units
+    from srmsim.scenario import load_scenario
+
+    policy = load_scenario(ROOT / "scenarios" / "attendance_escalation.yaml").policy
+    units = lever_units(["policy.parameters.attendance_threshold",
+                         "policy.staff.pool.attendance_officer",
+                         "policy.actions.parent_text.take_up", "policy.rules.x.cadence"], policy)
+    assert units == {"policy.parameters.attendance_threshold": "share, 0-1",
+                     "policy.staff.pool.attendance_officer": "minutes a week, trust pool",
+                     "policy.actions.parent_text.take_up": "share taking it up, 0-1",
+                     "policy.rules.x.cadence": ""}
+    assert key_unit("policy.parameters.min_factors", "whole") == "count"
+    assert key_unit("policy.parameters.unknown") == ""  # no rule says: no unit guessed
+    assert key_unit("policy.actions.reading_club.effect.reading") == "months of reading age"

@@ -41,6 +41,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
         front_levers,
         front_table,
         lever_text,
+        lever_units,
         reevaluated_policies,
         regret_display,
         regret_state_notes,
@@ -67,7 +68,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
           f"Pareto front of {len(front)}:")
     objectives = list(opt.config.objectives)
     levers = front_levers(front, objectives)
-    shown, raw = front_table(front, objectives, levers)
+    shown, raw = front_table(front, objectives, levers, lever_units(levers, opt.base.policy))
     print(text_table(shown, right=set(shown.columns) - {"candidate"}))
     renamed = [f"{short} = {key}" for key, short in short_names(levers).items() if key != short]
     if renamed:
@@ -83,7 +84,9 @@ def optimise_cmd(args: argparse.Namespace) -> int:
             print(line)
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \
         "again on re-evaluation)"
-    chosen = "; ".join(f"{key} = {lever_text(v)}" for key, v in res["best_overrides"].items())
+    units = lever_units(list(res["best_overrides"]), opt.base.policy)
+    chosen = "; ".join(f"{key} = {lever_text(v)}" + (f" ({units[key]})" if units[key] else "")
+                       for key, v in res["best_overrides"].items())
     target = get_outcome(opt.config.choose or objectives[0]).label.lower()
     print(f"{best_heading(target, bool(opt.config.constraints), res['feasible_on_reevaluation'])}"
           f": {res['best']}: {chosen}{note}")

@@ -17,7 +17,15 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
 from srmsim.inputs import whole
-from srmsim.labels import percent_level, percent_of_runs, plain_number, plural, rounded, setting
+from srmsim.labels import (
+    key_unit,
+    percent_level,
+    percent_of_runs,
+    plain_number,
+    plural,
+    rounded,
+    setting,
+)
 from srmsim.report.files import (
     AGAIN,
     embed_png,
@@ -423,11 +431,25 @@ def front_levers(front: pd.DataFrame, objectives: list[str],
             if c in front.columns and c not in ("trial", "feasible", "pareto", *objectives)]
 
 
-def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str]
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def lever_units(levers: list[str], policy: object = None) -> dict[str, str]:
+    """Each lever's unit (:func:`srmsim.labels.key_unit`), ``""`` for one without (a choice);
+    ``policy`` (the base scenario's :class:`PolicyConfig`, if known) says a parameter's, from
+    how its rules compare it (a share of sessions, a count, weeks)."""
+    from srmsim.dashboard.settings import parameter_meanings
+    from srmsim.policy.config import PolicyConfig
+
+    meanings = parameter_meanings(policy) if isinstance(policy, PolicyConfig) else {}
+    return {k: key_unit(k, meanings.get(k.removeprefix("policy.parameters."))) for k in levers}
+
+
+def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str],
+                units: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Pareto front as shown: each lever's column by its short name and unit (``units``,
+    :func:`lever_units`), each objective's by its label, its values in its unit."""
     shown = pd.DataFrame({"candidate": [f"trial-{int(t):05d}" for t in front["trial"]]})
     for lever, short in short_names(levers).items():
-        shown[short] = [lever_text(v) for v in front[lever]]
+        unit = (units or {}).get(lever)
+        shown[f"{short} ({unit})" if unit else short] = [lever_text(v) for v in front[lever]]
     for name in objectives:
         o = get_outcome(name)
         shown[o.label] = [o.format_value(float(v)) for v in front[name]]
@@ -543,6 +565,17 @@ def reevaluated_policies(effects: pd.DataFrame, front: int, objectives: list[str
             "(reevaluate.front_max)")
 
 
+def _base_policy(path: Path) -> object:
+    """The policy of the folder's base_scenario.yaml, for its parameters' units; None when the
+    file is missing or no longer a valid scenario (the columns then go without those units)."""
+    from srmsim.scenario import load_scenario
+
+    try:
+        return load_scenario(path / "base_scenario.yaml").policy
+    except (SrmsimError, OSError):
+        return None
+
+
 def build_optimise(path: Path) -> Page:
     """The report of an ``srmsim optimise`` folder."""
     from srmsim.experiment.compare import effects_display
@@ -602,7 +635,8 @@ def build_optimise(path: Path) -> Page:
 
     page.h2("The Pareto front", "front")
     page.raw(FRONT_WORDS)
-    shown, raw = front_table(front, list(objectives), levers)
+    shown, raw = front_table(front, list(objectives), levers,
+                             lever_units(levers, _base_policy(path)))
     page.table(shown, set(raw.columns), "pareto", raw=raw)
     page.p("Levers: " + "; ".join(f"{v} = {k}" for k, v in short_names(levers).items()
                                   if k != v) + ".", "meta")
@@ -655,8 +689,10 @@ def build_optimise(path: Path) -> Page:
                                    " that met every constraint again."
                                    if meta.get("feasible_on_reevaluation", True) else
                                    " (none met every constraint again on re-evaluation)."))
-        page.definitions([(k, lever_text(v))
-                          for k, v in json_mapping(meta, "best_overrides", where).items()])
+        chosen = json_mapping(meta, "best_overrides", where)
+        units = lever_units(list(chosen), _base_policy(path))
+        page.definitions([(k, lever_text(v) + (f" ({units[k]})" if units[k] else ""))
+                          for k, v in chosen.items()])
     page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
            "best_policy.yaml`. Files: trials.csv (every candidate), pareto.csv (the front), "
            "front_effects.csv (the re-evaluation), front/ (its runs).", "meta")
