@@ -51,6 +51,8 @@ class PlainFigure(Figure):
             warnings.filterwarnings("ignore", message="Tight layout not applied",
                                     category=UserWarning)
             super().tight_layout(*args, **kwargs)
+            if _refit_titles(self):  # the axes moved: their fitted titles fit again
+                super().tight_layout(*args, **kwargs)
 
     def get_tightbbox(self, *args: Any, **kwargs: Any) -> Any:
         self._plain_text()
@@ -64,6 +66,97 @@ def new_figure(width: float = 6.4, height: float = 4.0, nrows: int = 1, ncols: i
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, **subplots)
     return fig, axes
+
+
+#: the attribute a fitted title keeps its whole text and settings in (see :func:`fitted_title`)
+_FITTED = "_srmsim_fitted_title"
+
+
+def _title_room(ax: Any, loc: str) -> float:
+    """Pixels a title of ``ax`` may take: from the axes' left edge (a left title) to the next
+    axes on its right, or to the figure's edge; a centred one, the axes' width."""
+    fig = ax.figure
+    pos = ax.get_position()
+    if loc != "left":
+        return float(fig.bbox.width * pos.width)
+    right = min([o.get_position().x0 for o in fig.axes if o is not ax
+                 and o.get_position().x0 > pos.x0 + 1e-9
+                 and o.get_position().y1 > pos.y0 and o.get_position().y0 < pos.y1],
+                default=1.0)
+    return float(fig.bbox.width * (right - pos.x0) * 0.97)
+
+
+def _wrapped(ax: Any, text: str, fontsize: float, loc: str, fontweight: Any) -> str:
+    """``text`` broken at spaces onto lines of at most :func:`_title_room` (measured in its font);
+    a word longer than a line is broken within."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    room = _title_room(ax, loc)
+    probe = Text(0, 0, "", fontsize=fontsize, fontweight=fontweight, figure=fig)
+    probe.set_parse_math(False)
+
+    def fits(words: str) -> bool:
+        probe.set_text(words)
+        return bool(probe.get_window_extent(renderer).width <= room)
+
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            while len(word) > 1 and not fits(word):
+                cut = len(word) - 1
+                while cut > 1 and not fits(word[:cut]):
+                    cut -= 1
+                if line:
+                    lines.append(line)
+                    line = ""
+                lines.append(word[:cut])
+                word = word[cut:]
+            candidate = f"{line} {word}" if line else word
+            if line and not fits(candidate):
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def fitted_title(ax: Any, text: str, fontsize: float = 9, loc: str = "left",
+                 **kwargs: Any) -> Text:
+    """Set ``ax``'s title broken onto lines that fit within the figure: a long outcome label or
+    user-written name ran past the figure's edge, where the PNG was clipped or, saved with
+    ``bbox_inches="tight"``, widened until the plot was a strip. The figure's ``tight_layout``
+    fits it again once the axes have moved (:meth:`PlainFigure.tight_layout`)."""
+    weight = kwargs.get("fontweight", "normal")
+    title = ax.set_title(_wrapped(ax, text, fontsize, loc, weight), fontsize=fontsize, loc=loc,
+                         **kwargs)
+    setattr(title, _FITTED, (text, fontsize, loc, weight))
+    return title
+
+
+def _refit_titles(fig: Figure) -> bool:
+    """Fit every :func:`fitted_title` again to where its axes are now; whether one changed."""
+    changed = False
+    for ax in fig.axes:
+        for where in ("title", "_left_title", "_right_title"):  # matplotlib's three titles
+            title: Any = getattr(ax, where, None)
+            fitted = getattr(title, _FITTED, None)
+            if fitted is None:
+                continue
+            text, fontsize, loc, weight = fitted
+            again = _wrapped(ax, text, fontsize, loc, weight)
+            if again != title.get_text():
+                title.set_text(again)
+                changed = True
+    return changed
+
+
+def legend_beside(ax: Any, fontsize: float = 7, **kwargs: Any) -> Any:
+    """The axes' legend outside it, at its right: a legend inside (``loc="best"``) covered bars
+    of a histogram that fills its axes, whatever corner it chose. ``tight_layout`` makes room."""
+    return ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                     borderaxespad=0.0, **kwargs)
 
 
 def effect_rows(ax: Any, rows: list[tuple[float, float, float, float, str, str]],

@@ -105,3 +105,72 @@ def test_lever_units_by_key_and_by_how_rules_use_a_parameter() -> None:
     assert key_unit("policy.parameters.min_factors", "whole") == "count"
     assert key_unit("policy.parameters.unknown") == ""  # no rule says: no unit guessed
     assert key_unit("policy.actions.reading_club.effect.reading") == "months of reading age"
+
+
+# --- figures: the legend clear of the bars, long titles within the figure ----------------------
+
+def _trial_runs(n: int = 200):
+    """Replications whose errors spread evenly: the histogram's bars fill its axes to the top
+    from edge to edge, so a legend inside it covers some bar wherever it goes."""
+    import numpy as np
+    import pandas as pd
+
+    truth = np.full(n, 2.0)
+    estimate = truth + np.repeat(np.linspace(-1, 1, 25), n // 25 + 1)[:n]
+    return pd.DataFrame({"error": "", "estimate": estimate, "ci_low": estimate - 1,
+                         "ci_high": estimate + 1, "true_effect": truth,
+                         "covered": np.abs(estimate - truth) < 1,
+                         "naive": estimate[::-1], "naive_truth": truth})
+
+
+def _inside(inner, outer, slack: float = 0.5) -> bool:
+    return (inner.x0 >= outer.x0 - slack and inner.x1 <= outer.x1 + slack
+            and inner.y0 >= outer.y0 - slack and inner.y1 <= outer.y1 + slack)
+
+
+def test_the_trial_histograms_legend_covers_no_bar() -> None:
+    """trial.png's right panel (errors over replications) put its legend inside the axes at
+    "best": with bars across the whole axes, it covered some of them."""
+    from srmsim.trial.report import plot
+
+    fig = plot(_trial_runs(), scale="months", level="95%")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax2 = fig.axes[1]
+    legend = ax2.get_legend().get_window_extent(renderer)
+    bars = [p.get_window_extent(renderer) for p in ax2.patches if p.get_height() > 0]
+    assert len(bars) >= 25
+    assert not any(legend.overlaps(b) for b in bars)
+    assert _inside(legend, fig.bbox)  # beside the axes, yet in the figure
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == [
+        "trial estimate - truth", "naive - its truth"]
+
+
+def test_long_titles_are_wrapped_within_the_figure() -> None:
+    """A long outcome label in the report's by-group figure (a custom outcome's) and a long
+    title of trial.png ran past the figure's right edge: now broken onto lines within it."""
+    import pandas as pd
+
+    from srmsim.experiment.outcomes import Outcome
+    from srmsim.report.experiment import group_figure
+    from srmsim.trial.report import plot
+
+    label = ("Share of pupils in Year 7 and Year 8 reading at or above their chronological age "
+             "by the summer term assessment")
+    o = Outcome(name="reading_at_age", label=label, scale="share", better="higher",
+                measure=lambda cohort: 0.0)
+    ge = pd.DataFrame({"group": ["FSM", "not FSM"], "variant": "support",
+                       "outcome": "reading_at_age", "difference": [0.02, 0.01],
+                       "ci_low": [0.01, 0.0], "ci_high": [0.03, 0.02]})
+    trial_title = " ".join(["Reading support trial in the Northern Lights trust:"] * 4)
+    figures = [(group_figure(ge, o, ["FSM", "not FSM"], "no_policy", ["support"]),
+                f"{label} by group: effect with 95% simulation interval"),
+               (plot(_trial_runs(), title=trial_title, scale="months"), trial_title)]
+    for fig, text in figures:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            title = ax.get_title(loc="left")
+            assert title and _inside(ax._left_title.get_window_extent(renderer), fig.bbox), title
+        shown = fig.axes[0].get_title(loc="left")
+        assert "\n" in shown and shown.replace("\n", " ") == text  # every word, in order

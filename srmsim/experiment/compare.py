@@ -541,7 +541,7 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
     zero line and an arrow showing which way is better. A long study is summarised by its first
     outcomes and variants (see :func:`forest_rows`), with a note saying so.
     """
-    from srmsim.figures import effect_rows, new_figure, save
+    from srmsim.figures import effect_rows, fitted_title, new_figure, save
 
     level = effects_level(effects, level)
     effects, shown_note = forest_rows(effects)
@@ -578,7 +578,7 @@ def forest_plot(effects: pd.DataFrame, path: str | Path | None = None,
                              e["verdict"], strict=True)])
         ax.set_yticks(y, e["variant"])
         ax.set_ylim(-0.7, len(e) - 0.3)
-        ax.set_title(info.label, fontsize=9, loc="left", fontweight="bold", pad=12)
+        fitted_title(ax, info.label, fontsize=9, loc="left", fontweight="bold", pad=12)
         ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""), fontsize=8)
         ax.tick_params(labelsize=8)
         mark_better(ax, info)

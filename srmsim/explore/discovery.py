@@ -246,7 +246,7 @@ def discover(results: str | Path, condition: str, variant: str | None = None,
 
 def trajectory_plot(found: Discovery, path: str | Path | None = None):
     """Coverage against density along the peeling trajectory; colour = restricted parameters."""
-    from srmsim.figures import new_figure, save
+    from srmsim.figures import fitted_title, new_figure, save
 
     traj = found.prim.trajectory
     fig, ax = new_figure(5.6, 4.2)
@@ -261,7 +261,7 @@ def trajectory_plot(found: Discovery, path: str | Path | None = None):
     ax.set_ylabel("density (share of the box's runs that are cases)")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_title(found.condition, fontsize=9, loc="left")
+    fitted_title(ax, found.condition, fontsize=9, loc="left")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     save(fig, path)

@@ -222,7 +222,7 @@ def weeks_figure(res: ExperimentResult):
 
 def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
                  variants: list[str], level: str = "95%"):
-    from srmsim.figures import effect_rows, new_figure
+    from srmsim.figures import effect_rows, fitted_title, new_figure
 
     scale = 100.0 if o.scale == "share" else 1.0
     unit = o.difference_unit
@@ -255,7 +255,7 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel(f"difference from {baseline}" + (f" ({unit})" if unit else ""))
     mark_better(ax, o)
-    ax.set_title(f"{o.label} by group: effect with {level} simulation interval", fontsize=9,
+    fitted_title(ax, f"{o.label} by group: effect with {level} simulation interval", fontsize=9,
                  loc="left", pad=12)
     fig.tight_layout()
     return fig

@@ -411,7 +411,7 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
     from matplotlib.ticker import MaxNLocator
 
     from srmsim.experiment.outcomes import DIFFERENCE_UNIT
-    from srmsim.figures import new_figure, save
+    from srmsim.figures import fitted_title, legend_beside, new_figure, save
 
     ok = runs[runs["error"].fillna("") == ""].reset_index(drop=True)
     # trial.png's axes read "effect" and "error" with no unit, a share's 0.01 beside a
@@ -451,7 +451,7 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"effect ({unit})" if unit else "effect")
     ax.legend(fontsize=7, loc="best")
-    ax.set_title(title or "estimate vs truth per replication", fontsize=9, loc="left")
+    fitted_title(ax, title or "estimate vs truth per replication", fontsize=9, loc="left")
     err = (ok["estimate"] - ok["true_effect"]).to_numpy(dtype=float)
     parts = [(err, "tab:blue", "trial estimate - truth")]
     if show_naive:
@@ -466,8 +466,8 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
     ax2.set_xlabel(f"error ({unit})" if unit else "error")
     ax2.set_ylabel("replications")
     ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax2.legend(fontsize=7)
-    ax2.set_title("errors over replications", fontsize=9, loc="left")
+    legend_beside(ax2, fontsize=7)  # inside, it covered bars of a histogram filling its axes
+    fitted_title(ax2, "errors over replications", fontsize=9, loc="left")
     fig.tight_layout()
     save(fig, path, dpi=110)
     return fig
