@@ -174,3 +174,34 @@ def test_long_titles_are_wrapped_within_the_figure() -> None:
             assert title and _inside(ax._left_title.get_window_extent(renderer), fig.bbox), title
         shown = fig.axes[0].get_title(loc="left")
         assert "\n" in shown and shown.replace("\n", " ") == text  # every word, in order
+
+
+# --- notebooks: who each is for, the same in the notebook and in the docs ----------------------
+
+def _audiences(table_doc: Path) -> dict[str, str]:
+    """``notebook -> "for" column`` of a docs table of the notebooks."""
+    rows = {}
+    for line in table_doc.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`0") and cells[0].endswith(".ipynb`"):
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def test_every_notebook_says_who_it_is_for_as_the_docs_do() -> None:
+    """Notebooks 08 and 09 named their readers otherwise than the docs ("trust analysts" in 08,
+    "analysts" in notebooks.md and "trusts, analysts" in the teachers' guide; 09 "trust leads"
+    and "trusts"), and 01, 04 and 07 did not say at all, unlike the others."""
+    import json
+    import re
+
+    docs = [_audiences(ROOT / "docs" / "notebooks.md"),
+            _audiences(ROOT / "docs" / "guides" / "teacher.md")]
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == 9 and all(set(d) == {n.name for n in notebooks} for d in docs)
+    for path in notebooks:
+        first = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        said = re.search(r"^\*For ([^.*]+)\.\*", first.split("\n\n", 2)[1])
+        assert said, f"{path.name}: its first paragraph does not say who it is for"
+        readers = said.group(1).replace(" and ", ", ")
+        assert [d[path.name] for d in docs] == [readers, readers], path.name
