@@ -26,15 +26,14 @@ class ScenarioError(SrmsimError):
         self.problems = problems
         lines = [f"{source}: invalid" if len(problems) > 1 else f"{source}:"]
         for path, what in problems:
-            line = f"  {path}: {what}" if path else f"  {what}"
-            # the CLI cuts a line past MAX_LINE: a long problem goes below its key path, on a
-            # continuation line, so that it is read whole (an invalid variant name's rule
-            # was cut at "(it may become a folder na...")
-            lines.append(line if len(line) <= MAX_LINE else f"  {path}:\n    {what}")
+            lines.append(f"  {path}: {what}" if path else f"  {what}")
         msg = "\n".join(lines)
         if len(problems) == 1:
             path, what = problems[0]
             one = f"{source}: {path}: {what}" if path else f"{source}: {what}"
+            # the CLI cuts a line past MAX_LINE: a problem too long to share a line with the
+            # file's path goes on a line of its own, to be read whole (an invalid variant
+            # name's rule was cut at "(it may become a folder na...")
             msg = one if len(one) <= MAX_LINE else msg
         super().__init__(msg)
 

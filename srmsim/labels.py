@@ -350,7 +350,7 @@ def _windows_problem(name: str) -> str | None:
     if _WINDOWS_DEVICE.fullmatch(name):
         return f"Windows reserves {name.split('.')[0].upper()} for a device"
     if name.endswith((".", " ")):
-        return "Windows drops a folder name's final dot or space"
+        return "Windows drops a name's final dot"
     return None
 
 
