@@ -166,7 +166,9 @@ def significant(x: float, digits: int = 3) -> str:
     r = float(format(x, f".{digits}g"))
     if r != 0 and not 1e-4 <= abs(r) < 1e15:
         return rounded(r, f".{digits}g")
-    return rounded(r, ",.16g")
+    # 15 digits, the most every such float keeps exactly: at 16, 0.815 printed as
+    # 0.8149999999999999 (the float nearest 0.815 is a hair below it)
+    return rounded(r, ",.15g")
 
 
 def plain_number(value: float, digits: int = 4) -> str:

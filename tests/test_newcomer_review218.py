@@ -206,3 +206,21 @@ def test_every_notebook_says_who_it_is_for_as_the_docs_do() -> None:
         readers = said.group(1).replace(" and ", ", ")
         assert [d[path.name] for d in docs] == [readers, readers], path.name
 
+
+# --- numbers print as written --------------------------------------------------------------
+
+def test_three_significant_figures_never_print_a_floats_binary_tail() -> None:
+    """Notebook 08's learning curve printed a term's regret as "0.8149999999999999 (-5.2 to
+    6.83)": ``significant`` rounded to 0.815 and then wrote that float with 16 digits, one more
+    than every such float keeps. Now 15."""
+    from srmsim.experiment.learning import curve_cell
+    from srmsim.labels import significant
+
+    assert significant(0.8149999) == "0.815" and significant(0.815) == "0.815"
+    assert [significant(x) for x in (0.00123, 2.675, 123456.0, 0.285, 1310.2, 1e14 + 3)] == [
+        "0.00123", "2.67", "123,000", "0.285", "1,310", "100,000,000,000,000"]
+    assert curve_cell("regret", 0.8149999999999999, -5.2, 6.83) == "0.815 (-5.2 to 6.83)"
+    for x in (0.815, 0.1 + 0.2, 1 / 3, 2 / 3 * 1000, 0.000123456, 9.995):
+        text = significant(x)
+        assert len(text.replace(",", "").lstrip("-0.")) <= 4, text  # 3 figures (and a point)
+
