@@ -224,3 +224,22 @@ def test_three_significant_figures_never_print_a_floats_binary_tail() -> None:
         text = significant(x)
         assert len(text.replace(",", "").lstrip("-0.")) <= 4, text  # 3 figures (and a point)
 
+
+def test_the_sensitivity_table_names_outcomes_by_their_labels() -> None:
+    """`srmsim sensitivity DIR` printed its outcome column as field names (attendance,
+    persistent_absence) under the heading "target", where the report and every other table
+    print "Attendance" and "Persistent absence"."""
+    import pandas as pd
+
+    from srmsim.explore.sensitivity import format_sensitivity
+
+    rows = pd.DataFrame({"target": ["escalation - no_policy"] * 2, "variant": "escalation",
+                         "outcome": ["persistent_absence", "staff_hours"], "parameter": "a",
+                         "method": "sobol", "S1": [0.5, float("nan")], "S1_conf": [0.1, None],
+                         "ST": [0.6, float("nan")], "ST_conf": [0.1, None], "level": 0.95})
+    text = format_sensitivity(rows)
+    table = text.split("\n\n")[1].splitlines()
+    assert table[0].split()[:3] == ["policy", "(or", "effect)"] and "target" not in table[0]
+    assert "Persistent absence" in table[1] and "persistent_absence" not in text
+    assert "escalation - no_policy: Staff hours." in " ".join(text.split())
+    assert "Rows whose policy is 'variant - baseline'" in " ".join(text.split())

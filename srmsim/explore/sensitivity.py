@@ -303,7 +303,7 @@ MORRIS_MEANING = (
     "parameter moves across its full range, its overall influence; sigma is the spread of "
     "those changes: a sigma as large as mu* means the effect depends on the other parameters "
     "or is not a straight line.")
-ROWS_MEANING = ("Rows whose target is 'variant - baseline' are about the policy's effect; "
+ROWS_MEANING = ("Rows whose policy is 'variant - baseline' are about the policy's effect; "
                 "+/- is half the width of the {level} confidence interval.")
 
 
@@ -344,7 +344,12 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
     headings = MORRIS_HEADINGS if morris else SOBOL_HEADINGS
     # an outcome that did not vary has no indices: it printed as rows of NaN, unexplained
     constant = table[list(headings)].isna().all(axis=1)
-    flat = list(dict.fromkeys(f"{t}: {o}" for t, o in zip(
+    # outcomes by their labels, as the report and the experiment's table name them (the
+    # column printed attendance and persistent_absence, field names, under "target")
+    def label(name: str) -> str:
+        return get_outcome(name, registry).label
+
+    flat = list(dict.fromkeys(f"{t}: {label(o)}" for t, o in zip(
         table.loc[constant, "target"], table.loc[constant, "outcome"], strict=True)))
     out = table.loc[~constant, ["target", "outcome", "parameter", *headings]]
     if morris and registry is not None:
@@ -354,7 +359,8 @@ def format_sensitivity(table: pd.DataFrame, registry: dict[str, Any] | None = No
             out[column] = [o.format_difference(v).lstrip("+\u00b1") if np.isfinite(v) else "-"
                            for o, v in zip(outcomes, table.loc[~constant, column],
                                            strict=True)]
-    out = out.rename(columns=headings)
+    out = out.assign(outcome=[label(o) for o in out["outcome"]]).rename(
+        columns={**headings, "target": "policy (or effect)"})
     levels = table["level"].dropna().unique() if "level" in table else []
     level = percent_level(float(levels[0])) if len(levels) == 1 else "95%"
     words = textwrap.fill((MORRIS_MEANING if morris else SOBOL_MEANING) + " "
