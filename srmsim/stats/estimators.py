@@ -37,10 +37,12 @@ from . import _checks as ck
 from ._inference import critical_value, few_clusters_cr1_note, wald
 from .mixed import attempts_frame, boundary_warning, fit_mixedlm, fixed_effects_table
 from .regression import (
+    CENTRE_FROM,
     CR2_TYPE,
     check_cluster_arg,
     fit_clustered_ols,
     fit_cr2_ols,
+    fit_ols,
     negative_cgm_cause,
     standard_errors,
 )
@@ -211,7 +213,7 @@ def _ols(y, X, codes, se, terms=None, nested=0):
             inner = getattr(res, "_results", res)  # before bse is read (and cached)
             inner.cov_params_default = inner.cov_params_default * ((n - k) / (n - k + nested))
     else:
-        res = model.fit(cov_type="HC1" if se == "hc1" else "nonrobust", use_t=True)
+        res = fit_ols(model, cov_type="HC1" if se == "hc1" else "nonrobust", use_t=True)
         df = float(res.df_resid)
     ck.require_residual_variation(res.resid, y, "OLS effect model")
     params = np.asarray(res.params, dtype=float)
@@ -389,11 +391,6 @@ def _nested_columns(data: pd.DataFrame, X: pd.DataFrame, fes: Sequence[str],
     notes.append(f"fixed {agree(len(nested), 'effect')} {ck._listing(nested)} nested in the "
                  "clusters: not counted in CR1's (N - 1)/(N - k), as fixest and reghdfe")
     return columns
-
-
-#: a covariate whose size is this many times its spread (root mean square over SD) enters
-#: GEE and the mixed model centred at its mean
-CENTRE_FROM = 1e3
 
 
 def _centre_far_covariates(X: pd.DataFrame, arm_terms: Sequence[str], method: str,

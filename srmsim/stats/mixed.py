@@ -32,6 +32,7 @@ from srmsim.labels import agree, given_percent, p_text, plural
 
 from . import _checks as ck
 from ._inference import between_within_df, critical_value, wald
+from .regression import CENTRE_FROM, centring
 
 DEFAULT_OPTIMIZERS: tuple[str, ...] = ("lbfgs", "bfgs", "powell", "nm")
 """All are fitted and compared (the order only matters for ties). "cg" is accepted too but left
@@ -232,6 +233,12 @@ def _checked_arrays(y: object, X: object, groups: object) -> tuple[np.ndarray, p
     return y, frame, g
 
 
+def _has_constant(X: pd.DataFrame) -> bool:
+    """Whether a column of ``X`` is a nonzero constant (an intercept: shifting y moves it only)."""
+    A = X.to_numpy(dtype=float)
+    return bool(((A == A[:1]).all(axis=0) & (A[:1] != 0)).any()) if len(A) else False
+
+
 def fit_mixedlm(
     y: np.ndarray,
     X: pd.DataFrame,
@@ -256,7 +263,13 @@ def fit_mixedlm(
     ck.require_fit_residuals(y, X, "mixed model")
     require_within_variation(y, X, np.asarray(groups))
     unit = float(np.std(y)) or 1.0
-    model = MixedLM(y / unit, X, groups=groups)  # the search, in units of the outcome's SD
+    # an outcome far from zero beside its spread (1e9 + y) is searched centred: uncentred, its
+    # profile likelihood lost digits and the group variance came out 4e-5 of itself off; an
+    # ordinary outcome is searched as it is (centred, the optimisers stopped short of a group
+    # variance of zero more often: 6 boundary fits of 40 were no longer called so)
+    far = CENTRE_FROM < ck._parts_of_size(y) < math.inf and _has_constant(X)
+    centre = float(np.mean(y)) if far else 0.0
+    model = MixedLM((y - centre) / unit, X, groups=groups)  # the search, in units of the outcome's SD
     best, best_name, attempts = None, "", []
     for name in optimizers:
         result, attempt = _try_fit(model, name, reml)
@@ -280,8 +293,58 @@ def fit_mixedlm(
         attempts.append(attempt)
         if result is not None:
             best, best_name = result, attempt.optimizer
+    if polish and _group_variance(best) <= _NEAR_BOUNDARY * float(best.scale):
+        result, attempt = _at_boundary(model, best, reml)
+        attempts.append(attempt)
+        if result is not None:
+            best, best_name = result, attempt.optimizer
     return _in_outcome_units(MixedLM(y, X, groups=groups), best, reml, unit, attempts), attempts, \
         best_name
+
+
+_NEAR_BOUNDARY = 1e-6
+"""A best group variance below this fraction of the residual variance is compared with the
+fit at :data:`_AT_BOUNDARY` (:func:`_at_boundary`)."""
+
+_AT_BOUNDARY = 1e-10
+"""The group variance, as a fraction of the residual one, at which the boundary candidate is
+evaluated: statsmodels' likelihood breaks down below about 1e-12 (singular covariance; at 0
+exactly it is infinite) and is still exact at 1e-10."""
+
+
+def _at_boundary(model: MixedLM, best, reml: bool) -> tuple[Any | None, FitAttempt]:
+    """The fit with the group variance at the boundary, when it beats ``best`` (else None).
+
+    Why: where the likelihood's maximum is at zero group variance the optimisers stop where its
+    slope flattens, anywhere from 1e-10 to 3e-8 of the residual variance depending on the
+    rounding of the outcome, so the same data searched centred or not (y and y + 1e9) were or
+    were not called boundary fits (:data:`_BOUNDARY`, 1e-8). Evaluated (not iterated) at
+    :data:`_AT_BOUNDARY` and kept when its log-likelihood is at least the best's.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    name = f"group variance at the boundary ({_AT_BOUNDARY:g} of the residual)"
+    attempt = FitAttempt(optimizer=name, status="failed")
+    start = MixedLMParams.from_components(np.asarray(best.fe_params, dtype=float),
+                                          np.full((1, 1), _AT_BOUNDARY))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # maxiter=0 'did not converge': nothing is searched
+        try:
+            with np.errstate(all="ignore"):
+                result = model.fit(reml=reml, method="bfgs", start_params=start, maxiter=0)
+        except Exception as err:  # noqa: BLE001 - recorded, the best fit stands
+            attempt.reason = f"{type(err).__name__}: {err}"
+            return None, attempt
+    result.converged = True  # the likelihood is evaluated at a point, not searched
+    attempt.loglik, attempt.group_variance = float(result.llf), _group_variance(result)
+    reason = _judge(model, result)
+    if not reason and not result.llf >= best.llf:
+        reason = "lower log-likelihood than the best fit's (its maximum is not at zero)"
+    if reason:
+        attempt.status, attempt.reason = "rejected", reason
+        return None, attempt
+    attempt.status = "accepted"
+    return result, attempt
 
 
 def _in_outcome_units(model: MixedLM, best, reml: bool, unit: float,
@@ -327,11 +390,17 @@ def attempts_frame(attempts: Sequence[FitAttempt]) -> pd.DataFrame:
 
 
 def fixed_effects_table(
-    result, X: pd.DataFrame, codes: np.ndarray, alpha: float
+    result, X: pd.DataFrame, codes: np.ndarray, alpha: float, back: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Fixed effects with t(between-within df) intervals; returns (table, df per term)."""
+    """Fixed effects with t(between-within df) intervals; returns (table, df per term).
+    ``back``: the fit was on ``X @ back`` (:func:`~srmsim.stats.regression.centring`), whose
+    estimates and covariance are re-expressed for ``X``'s own columns."""
     est = np.asarray(result.fe_params, dtype=float)
     se = np.asarray(result.bse_fe, dtype=float)
+    if back is not None:
+        k = est.size
+        cov = back @ np.asarray(result.cov_params(), dtype=float)[:k, :k] @ back.T
+        est, se = back @ est, np.sqrt(np.diag(cov))
     dfs = between_within_df(X.to_numpy(dtype=float), codes)
     if (dfs < 1).any():  # t(1) was used here: a finite interval for an unidentified term
         names = [t for t, d in zip(X.columns, dfs, strict=True) if d < 1]
@@ -452,8 +521,18 @@ def random_intercept(
         raise DataError(f"group column {group!r} has a single group; a random intercept needs 2+")
     y = ck.numeric_column(data, outcome, "outcome").to_numpy()
     ck.require_variation(y, outcome)
-    result, attempts, chosen = fit_mixedlm(y, X, codes, reml=reml, optimizers=optimizers)
-    fixed, _ = fixed_effects_table(result, X, codes, alpha)
+    back = centring(X.to_numpy(dtype=float))  # a covariate of 1e6 + x: fitted as x - mean
+    if back is not None:
+        far = [c for c, b in zip(X.columns, back[0], strict=True) if b and c != "Intercept"]
+        notes.append(f"{agree(len(far), 'covariate')} {ck._listing(far)} "
+                     f"{agree(len(far), 'is', 'are')} far from zero beside "
+                     f"{agree(len(far), 'its', 'their')} spread: fitted centred at "
+                     f"{agree(len(far), 'its mean', 'their means')} (the statsmodels result is "
+                     "that fit); the table's intercept is re-expressed at zero")
+    fitted = X if back is None else pd.DataFrame(X.to_numpy(dtype=float) @ back,
+                                                 columns=X.columns)
+    result, attempts, chosen = fit_mixedlm(y, fitted, codes, reml=reml, optimizers=optimizers)
+    fixed, _ = fixed_effects_table(result, X, codes, alpha, back)
     fit = RandomInterceptFit(
         fixed=fixed,
         group_variance=_group_variance(result),
