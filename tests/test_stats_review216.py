@@ -195,3 +195,21 @@ def test_stepped_wedge_mixed_model_interval_covers_at_its_level_with_six_schools
     coverage, mcse = hits / fits, np.sqrt(0.95 * 0.05 / fits)
     assert refused <= 4
     assert abs(coverage - 0.95) < 3 * mcse, coverage
+
+
+@pytest.mark.parametrize("se", ["cluster", "cr2"])
+def test_one_cluster_per_arm_with_a_covariate_is_refused_not_reported(se):
+    """Two schools, one an arm: with a covariate, CR1/CR2 gave SE 0.0097 (the school SD is 0.5)
+    and p = 0.005 from the covariate's imbalance alone, with only a warning; without one they
+    are refused already, as GEE and the mixed model refuse the design."""
+    from srmsim.errors import EstimationError
+
+    d = _clustered(groups=2, size=32)
+    with pytest.raises(EstimationError, match=r"arm 't' and the reference arm 'c' each lie in a "
+                                              r"single cluster of 'g'"):
+        estimate_effect(d, "y", "arm", "c", cluster="g", covariates=["x"], se=se)
+    # the reference in a single school but the arm in two: reported, with the warning
+    three = _clustered(groups=3, size=20)
+    with pytest.warns(UserWarning, match="single cluster"):
+        est = estimate_effect(three, "y", "arm", "c", cluster="g", covariates=["x"], se=se)
+    assert np.isfinite(est.table["se"].iloc[0])

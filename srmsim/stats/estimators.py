@@ -306,6 +306,23 @@ def _refuse_lone_arm_cluster(arm_lab: np.ndarray, arms: Sequence[str], codes: np
             "the model-based SE)")
 
 
+def _refuse_lone_cluster_contrast(table: pd.DataFrame, ref: str, cluster: str | None) -> None:
+    """OLS with CR1/CR2 when the reference arm and an arm each lie in a single cluster: refused.
+
+    Why: that arm's effect is then the two clusters' difference, and each cluster's residuals
+    sum to zero along it, so the sandwich holds none of their own shocks: without covariates CR1
+    is 0 and CR2 undefined (both refused), but with a covariate the SE came from the covariate's
+    small imbalance alone (2 schools of 32, SE 0.0097 against a school SD of 0.5, p = 0.005)
+    and was returned with a warning. GEE and the mixed model refuse the same design."""
+    lone = [a for a, g in zip(table["arm"], table["n_clusters"], strict=True) if int(g) < 2]
+    if lone:
+        raise EstimationError(
+            f"{agree(len(lone), 'arm')} {ck._listing(lone)} and the reference arm {ref!r} each "
+            f"lie in a single cluster of {cluster!r}: the effect is those clusters' difference, "
+            "which no cluster-robust SE can tell from their own shocks (it would come from the "
+            "covariates alone); more clusters per arm are needed")
+
+
 def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str],
                      ref_clusters: int | None = None) -> None:
     """Robust variances cannot see the spread of an arm with one student (its residual is 0 at
@@ -627,6 +644,8 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
         ref_clusters = min(len(np.unique(codes[ref_mask])),
                            len(np.unique(second_codes[ref_mask])))
         fewest = min(fewest, int(second_codes.max()) + 1)
+    if method == "ols" and se in ("cluster", "cr2") and not second and ref_clusters == 1:
+        _refuse_lone_cluster_contrast(table, ref, cluster)
     _check_arm_sizes(checked, ref, method, se, notes, ref_clusters)
     if method == "ols" and se == "hc1" and not second:
         _warn_hc1_small_arm(y, ref_mask, masks, float(res.df_resid), alpha, notes)
