@@ -213,3 +213,18 @@ def test_one_cluster_per_arm_with_a_covariate_is_refused_not_reported(se):
     with pytest.warns(UserWarning, match="single cluster"):
         est = estimate_effect(three, "y", "arm", "c", cluster="g", covariates=["x"], se=se)
     assert np.isfinite(est.table["se"].iloc[0])
+
+
+@pytest.mark.parametrize("se", ["cluster", "cr2"])
+def test_regress_refuses_a_dummy_that_is_one_cluster_against_another(se):
+    """regress('y ~ treat + x') on two schools, one treated: an SE from x alone, warned only."""
+    from srmsim.errors import EstimationError
+
+    d = _clustered(groups=2, size=32).assign(treat=lambda t: (t["arm"] == "t").astype(int))
+    with pytest.raises(EstimationError, match=r"term 'treat' is 1 in a single cluster and 0 in "
+                                              r"a single other one"):
+        regress(d, "y ~ treat + x", se=se, cluster="g")
+    three = _clustered(groups=3, size=20).assign(treat=lambda t: (t["arm"] == "t").astype(int))
+    with pytest.warns(UserWarning, match="single cluster"):  # one side in two: warned
+        fit = regress(three, "y ~ treat + x", se=se, cluster="g")
+    assert np.isfinite(fit.coef("treat")["se"])

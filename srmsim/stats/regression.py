@@ -454,7 +454,8 @@ def _warn_single_cluster_dummies(X: pd.DataFrame, codes: np.ndarray, notes: list
     """A 0/1 term that is 1 (or 0) in the rows of one cluster only (a policy tried in one
     school) is that cluster's own shock as much as an effect, and a cluster-robust variance
     cannot see that shock: its SE is unreliable (pure noise gave p = 0.002 with 12 clusters).
-    Warned, as :func:`~srmsim.stats.estimators.estimate_effect` warns of an arm in one cluster.
+    Warned, as :func:`~srmsim.stats.estimators.estimate_effect` warns of an arm in one cluster;
+    refused (one-way clustering) when its 0s too are one cluster, as estimate_effect refuses.
     ``codes``: one cluster code per row (two-way: each way's codes, columns of a 2-D array)."""
     ways = np.asarray(codes)
     ways = ways.reshape(len(X), -1)
@@ -467,6 +468,15 @@ def _warn_single_cluster_dummies(X: pd.DataFrame, codes: np.ndarray, notes: list
         if name == "Intercept" or level or not np.isin(x, (0.0, 1.0)).all() or x.min() == x.max():
             continue
         for way in ways.T:
+            if max(len(np.unique(way[x == 1])), len(np.unique(way[x == 0]))) < 2 \
+                    and ways.shape[1] == 1:
+                # 1s in one cluster and 0s in another: the term is those clusters' difference,
+                # whose shocks no cluster sandwich holds (its SE came from the other terms'
+                # imbalance alone: 0.006 where the cluster SD was 0.5); estimate_effect refuses
+                raise EstimationError(
+                    f"term {name!r} is 1 in a single cluster and 0 in a single other one: it is "
+                    "those clusters' difference, which no cluster-robust SE can tell from their "
+                    "own shocks; more clusters on each side are needed")
             if min(len(np.unique(way[x == 1])), len(np.unique(way[x == 0]))) < 2:
                 lone.append(name)
                 break
