@@ -4,6 +4,10 @@ Why: ``Path.read_bytes`` on ``/dev/zero`` or ``/dev/urandom`` never ends (it fil
 ``MemoryError`` traceback), and on a named pipe it blocks. Every command that reads a file the
 user names (an export, a mapping or scenario YAML, a key file, a dataset's ``dataset.json``)
 first asks :func:`input_file_problem` and reports its answer as its own error.
+
+:func:`wrong_kind` tells a file's kind (scenario, study, column mapping) from its top-level keys,
+so a file given to the wrong command is refused naming the command that takes it; it lives here,
+not among the commands, because the data layer (a mapping's reader) asks it too.
 """
 
 from __future__ import annotations
@@ -139,4 +143,47 @@ def load_json(path: str | Path, max_bytes: int | None = None) -> Any:
     return data
 
 
-__all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "unique_keys"]
+#: the key that marks each kind of study file (as `srmsim validate` tells them apart), and the
+#: command that runs it
+_MARKERS = (("trial", "randomise", "trial"), ("optimisation", "objectives", "optimise"),
+            ("experiment", "variants", "experiment"))
+
+
+def _kind(data: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(kind, the key that shows it, the command that runs it) of a file's top-level mapping,
+    or ``None`` when it shows none (the validator then says what is wrong)."""
+    for kind, key, command in _MARKERS:
+        if key in data:
+            return kind, key, command
+    from srmsim.scenario import Scenario
+
+    fields = {f.alias or n for n, f in Scenario.model_fields.items()} - {"name", "description",
+                                                                         "seed"}
+    shown = next((k for k in data if k in fields), None)
+    if shown is not None and "scenario" not in data:
+        return "scenario", str(shown), "run"
+    # a column mapping's tables, in a file with no scenario key (no study file has them)
+    shown = next((k for k in ("students", "observations") if k in data), None)
+    if shown is not None and "scenario" not in data:
+        return "data mapping", shown, "data import --mapping"
+    return None
+
+
+def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
+    """What is wrong with a file of another kind than ``expected`` ('scenario', 'experiment',
+    'trial', 'optimisation', 'data mapping'), naming the command that takes it, or ``None``
+    (``data`` is the file's parsed top level)."""
+    kind = _kind(data) if isinstance(data, dict) else None
+    if kind is None or kind[0] == expected:
+        return None
+    name, key, command = kind
+
+    def a(word: str) -> str:
+        return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+    how = (f"pass it to `srmsim data validate` or `srmsim data import` as --mapping {path}"
+           if command.startswith("data") else f"run it with `srmsim {command} {path}`")
+    return f"{a(name)} file (it has '{key}:'), not {a(expected)}: {how}"
+
+
+__all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "unique_keys", "wrong_kind"]

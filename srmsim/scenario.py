@@ -762,7 +762,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
     from srmsim.yamlio import refuse_empty
 
     data = refuse_empty(read_yaml(path), str(path), "scenario", empty_hint)
-    from srmsim.commands import wrong_kind
+    from srmsim.inputs import wrong_kind
 
     # an experiment's `scenario:` naming a study or mapping file listed its keys as unknown
     why = wrong_kind(data, path, "scenario")

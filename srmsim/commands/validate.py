@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                       f"({plural(len(exp.variants), 'variant')} x {each}; "
                       f"{'at most ' if exp.config.sequential else ''}{plural(runs, 'run')})",
                       warning)
-    from srmsim.commands import wrong_kind
     from srmsim.errors import ScenarioError
+    from srmsim.inputs import wrong_kind
 
     why = wrong_kind(data, args.file, "scenario")  # a column mapping: its keys "unknown"
     if why is not None:

@@ -166,7 +166,7 @@ def load_mapping(path: str | Path) -> Mapping:
     # a truncated mapping is not "the files use the schema's names", which no --mapping gives
     raw = refuse_empty(raw, str(path), "mapping", "give no --mapping for files whose columns "
                        "have the schema's names", error=MappingError)
-    from srmsim.commands import wrong_kind
+    from srmsim.inputs import wrong_kind
 
     why = wrong_kind(raw, path, "data mapping")  # a scenario listed its every key as unknown
     if why is not None:
