@@ -64,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     if settings:
         source = f"{args.scenario or 'default scenario'} (--set)"
         scenario = scenario.with_overrides(settings, source)
+        _refuse_idle_policy_settings(settings, scenario, source)
     if args.seed is not None and args.seed < 0:
         from srmsim.errors import SrmsimError
 
@@ -84,6 +85,28 @@ def _run(args: argparse.Namespace) -> int:
     with folder_lock(out):  # from the start, as experiment and trial: two runs into one
         # folder both ran and the last one's files won (a helper's race probe)
         return _run_into(args, scenario, out)
+
+
+#: the parts of a policy that act only through its workflows (its staff minutes also serve
+#: request streams, ``from_pool``)
+_WORKFLOW_ONLY = ("policy.rules.", "policy.parameters.", "policy.actions.", "policy.pool_model.")
+
+
+def _refuse_idle_policy_settings(settings: dict[str, object], scenario: Scenario,
+                                 source: str) -> None:
+    """``--set policy.rules.x=...`` on a scenario whose policy enables no workflow (or that has
+    no policy, when the setting makes one holding only the rule) ran, and the rule flagged no
+    one, without a word: refused, as `srmsim validate` notes such a policy."""
+    if scenario.policy is None or not scenario.policy.acts_on_no_one():
+        return
+    idle = [key for key in settings if key.startswith(_WORKFLOW_ONLY)]
+    if idle:
+        from srmsim.errors import ScenarioError
+
+        raise ScenarioError(source, [(key, "the policy enables no workflow, so this changes "
+                                      "nothing (a rule alone refers no student): enable or add "
+                                      "a workflow (policy.workflows) that uses it")
+                                     for key in idle])
 
 
 def _run_into(args: argparse.Namespace, scenario: Scenario, out: Path) -> int:

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                       "chooser (a misspelt name?)")
         for note in [*_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled)]:
             print(f"note: {note}")
-        if not compiled.workflows:  # "policy: yes", and no student was ever acted on
+        if scenario.policy.acts_on_no_one():  # "policy: yes", and no student was acted on
             print("note: policy: no workflow is enabled, so the policy acts on no student "
                   "(a rule alone flags no one; an experiment's variant may enable one)")
     warning = _memory_warning(

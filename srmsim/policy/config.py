@@ -328,6 +328,12 @@ class PolicyConfig(_Strict):
         return {a for wf in self.workflows.values() for step in wf.steps
                 for a in [step.action, *(step.candidates or [])] if a}
 
+    def acts_on_no_one(self) -> bool:
+        """No workflow is enabled, so the policy refers and serves no student: its rules,
+        parameters and actions change nothing (`srmsim validate` notes it; `srmsim run --set`
+        refuses a setting of them)."""
+        return not any(wf.enabled for wf in self.workflows.values())
+
     @model_validator(mode="after")
     def _distinct_names(self) -> PolicyConfig:
         """Names that differ only in case or by look-alike characters are refused, as for

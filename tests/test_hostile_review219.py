@@ -1,0 +1,56 @@
+"""Hostile command lines and files, review 219 (2026-12-07).
+
+- ``srmsim run SCENARIO --set policy.rules.x=...`` on a scenario whose policy enables no workflow
+  (or that has no policy) ran, and the rule flagged no one, without a word.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from srmsim.cli import main
+
+SMALL = "name: small\ntrust: {n_schools: 1, students_per_year_group: 20}\n"
+WORKFLOW = ("policy:\n  rules:\n    low: \"attendance(4) < 0.9\"\n  workflows:\n    w:\n"
+            "      trigger: low\n      steps:\n        - {action: parent_text, weeks: 6}\n")
+
+
+def _file(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------ --set of a policy that acts on no one
+@pytest.mark.parametrize("scenario,settings", [
+    (SMALL, ["policy.rules.x=attendance(4) < 0.9"]),  # no policy: the setting makes one
+    (SMALL + "policy:\n  rules:\n    a: \"attendance(4) < 0.9\"\n",
+     ["policy.rules.a=attendance(4) < 0.8"]),  # a policy of rules alone
+    (SMALL + WORKFLOW, ["policy.workflows.w.enabled=false",
+                        "policy.rules.low=attendance(4) < 0.8"]),  # its one workflow switched off
+])
+def test_a_policy_setting_that_acts_on_no_one_is_refused(tmp_path, capsys, scenario, settings):
+    path = _file(tmp_path, scenario)
+    out = tmp_path / "out"
+    argv = ["run", str(path), "--out", str(out), "--quiet"]
+    for item in settings:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    key = settings[-1].split("=")[0]
+    assert f"{key}: the policy enables no workflow, so this changes nothing" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_rule_set_where_a_workflow_runs_still_runs(tmp_path, capsys):
+    path = _file(tmp_path, SMALL + WORKFLOW)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--quiet",
+                 "--set", "policy.rules.low=attendance(4) < 0.8"]) == 0
+    assert (out / "summary.json").exists()
+    # switching the policy's one workflow off alone is a baseline run, not refused
+    assert main(["run", str(path), "--out", str(tmp_path / "off"), "--quiet",
+                 "--set", "policy.workflows.w.enabled=false"]) == 0
