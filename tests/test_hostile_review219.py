@@ -2,6 +2,9 @@
 
 - ``srmsim run SCENARIO --set policy.rules.x=...`` on a scenario whose policy enables no workflow
   (or that has no policy) ran, and the rule flagged no one, without a word.
+- A rule that is not text (``rules: {x: }``, ``rules: {x: [1, 2]}``) was "is empty: give its keys
+  indented under it" or "Input should be a mapping of keys to values"; the parser's own
+  words for it were "expected the rule as text, got NoneType None".
 """
 
 from __future__ import annotations
@@ -54,3 +57,41 @@ def test_a_rule_set_where_a_workflow_runs_still_runs(tmp_path, capsys):
     # switching the policy's one workflow off alone is a baseline run, not refused
     assert main(["run", str(path), "--out", str(tmp_path / "off"), "--quiet",
                  "--set", "policy.workflows.w.enabled=false"]) == 0
+
+
+# ------------------------------------------------ a rule that is not text, in plain words
+@pytest.mark.parametrize("rules,said", [
+    ("{x: }", "rule 'x': is empty: a rule is a true/false condition"),
+    ("{x: [1, 2]}", "rule 'x': is a list ([1, 2]): a rule is a true/false condition"),
+    ("{x: 3}", "rule 'x': is the number 3: a rule is"),
+    ("{x: {when: }}", "rule 'x': its when: is empty: a rule is"),
+    ("{x: {when: [1]}}", "rule 'x': its when: is a list ([1]): a rule is"),
+])
+def test_a_rule_that_is_not_text_names_the_rule_and_says_what_a_rule_is(tmp_path, capsys,
+                                                                       rules, said):
+    path = _file(tmp_path, SMALL + f"policy:\n  rules: {rules}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"policy.rules: {said}" in err
+    assert "written as text in quotes" in err
+    assert "Input should" not in err and "indented under it" not in err
+
+
+def test_rules_that_are_not_text_given_by_set_are_counted(tmp_path, capsys):
+    path = _file(tmp_path, SMALL + WORKFLOW)
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--set", "policy.rules.x=null",
+                 "--set", "policy.rules.y=[1, 2]"]) == 2
+    err = capsys.readouterr().err
+    assert "rule 'x': is empty" in err and "(and 1 more such rule)" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_rule_parser_words_a_value_that_is_not_text_alike():
+    from srmsim.errors import RuleError
+    from srmsim.policy.profile import vocabulary
+    from srmsim.policy.rules import parse_rules, parse_score
+
+    with pytest.raises(RuleError, match=r"rule 'x': is empty: a rule is a true/false condition"):
+        parse_rules({"x": None}, vocabulary())  # type: ignore[dict-item]
+    with pytest.raises(RuleError, match=r"score 's': is a list \(\[1\]\): a score is a number"):
+        parse_score("s", [1], vocabulary())  # type: ignore[arg-type]

@@ -356,7 +356,8 @@ def test_syntax_errors_name_the_column():
 
 
 def test_non_text_rule_is_rejected():
-    with pytest.raises(RuleError, match=r"rule 'flagged': expected the rule as text, got bool"):
+    with pytest.raises(RuleError, match=r"rule 'flagged': is true, a true/false value alone: "
+                                        r"a rule is a true/false condition"):
         parse_rule("flagged", True, VOCAB)  # YAML `flagged: true` without quotes
 
 

@@ -42,8 +42,8 @@ from pydantic import (
     model_validator,
 )
 
-from srmsim.labels import Label, StrictModel, check_distinct
-from srmsim.policy.rules import _parameter_value
+from srmsim.labels import Label, StrictModel, check_distinct, excerpt, plural
+from srmsim.policy.rules import _parameter_value, text_problem
 
 #: a shift of a logit, SD or months: bounded so a typo (1e300) is reported, not simulated
 Shift = Annotated[float, Field(ge=-1000.0, le=1000.0)]
@@ -371,7 +371,25 @@ class PolicyConfig(_Strict):
     @field_validator("rules", mode="before")
     @classmethod
     def _short_rules(cls, v: object) -> object:
-        """A rule may be just its expression: ``low_reading: "reading_gap < -24"``."""
-        if isinstance(v, dict):
-            return {k: {"when": r} if isinstance(r, str) else r for k, r in v.items()}
-        return v
+        """A rule may be just its expression: ``low_reading: "reading_gap < -24"``. Any other
+        value than text or a mapping (``x:`` with nothing after it, ``x: [1, 2]``), or a
+        ``when:`` that is not text, is refused naming the rule and saying what a rule is: it was
+        "is empty: give its keys indented under it" or "Input should be a mapping of keys to
+        values"."""
+        if not isinstance(v, dict):
+            return v
+        problems = []
+        for k, r in v.items():
+            if isinstance(r, dict) and "when" in r:
+                r, where = r["when"], "its when: "
+            elif isinstance(r, dict | RuleConfig):
+                continue
+            else:
+                where = ""
+            problem = text_problem(r)
+            if problem:
+                problems.append(f"rule {excerpt(k)}: {where}{problem}")
+        if problems:
+            more = f" (and {plural(len(problems) - 1, 'more such rule')})" if problems[1:] else ""
+            raise ValueError(problems[0] + more)
+        return {k: {"when": r} if isinstance(r, str) else r for k, r in v.items()}

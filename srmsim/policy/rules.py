@@ -1241,10 +1241,7 @@ def _compile(
     only labels messages (a goal named after a workflow such as ``reading-support``).
     ``invalid``: rules of the scenario that failed to parse, named as such when used."""
     if not isinstance(text, str):
-        raise _Problem(
-            f"expected the rule as text, got {type(text).__name__} {text!r} "
-            "(in YAML, put the rule in quotes)"
-        )
+        raise _Problem(text_problem(text, "rule" if kind == "bool" else "score") or "")
     if referable:
         problems = _name_problems("rule", name)
         if problems:
@@ -1275,6 +1272,33 @@ def _compile(
         frozenset(compiler.parameters),
         frozenset(compiler.references),
     )
+
+
+def text_problem(value: object, noun: str = "rule") -> str | None:
+    """What a file's value is instead of a rule's (``noun="score"``: a priority's or measure's)
+    text, in the words of someone writing YAML, or ``None`` for text: ``x:`` with nothing after
+    it is empty (YAML's null) and ``x: [1, 2]`` a list, which were "expected the rule as text,
+    got NoneType None" or "Input should be a mapping of keys to values"."""
+    if isinstance(value, str):
+        return None
+    from srmsim.labels import excerpt  # (pydantic's module: only on an error)
+
+    if value is None:
+        got = "is empty"
+    elif isinstance(value, bool):
+        got = f"is {str(value).lower()}, a true/false value alone"
+    elif isinstance(value, int | float):
+        got = f"is the number {excerpt(value)}"
+    elif isinstance(value, list | tuple):
+        got = f"is a list ({excerpt(value)})"
+    elif isinstance(value, dict):
+        got = "is a mapping"
+    else:
+        got = f"is {excerpt(value)}"
+    what = ("a true/false condition on a student's profile" if noun == "rule"
+            else "a number worked out from a student's profile")
+    example = '"attendance(4) < 0.9"' if noun == "rule" else '"-attendance(4)"'
+    return f"{got}: a {noun} is {what}, written as text in quotes, e.g. {example}"
 
 
 # ---------------------------------------------------------------------------------------------
