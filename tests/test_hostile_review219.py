@@ -5,6 +5,8 @@
 - A rule that is not text (``rules: {x: }``, ``rules: {x: [1, 2]}``) was "is empty: give its keys
   indented under it" or "Input should be a mapping of keys to values"; the parser's own
   words for it were "expected the rule as text, got NoneType None".
+- A rule's ``9007199254740993.0`` (or ``9007199254740992.0 + 1``) was read as 2**53 without a
+  word, where ``9007199254740993`` is refused.
 """
 
 from __future__ import annotations
@@ -95,3 +97,37 @@ def test_the_rule_parser_words_a_value_that_is_not_text_alike():
         parse_rules({"x": None}, vocabulary())  # type: ignore[dict-item]
     with pytest.raises(RuleError, match=r"score 's': is a list \(\[1\]\): a score is a number"):
         parse_score("s", [1], vocabulary())  # type: ignore[arg-type]
+
+
+# ------------------------------------------------ a float literal beyond 2**53
+@pytest.mark.parametrize("text", ["attendance(4) < 9007199254740993.0",
+                                  "attendance(4) < 9_007_199_254_740_993.0",
+                                  "attendance(4) < 9007199254740993.",
+                                  "attendance(4) > -9007199254740994.0",
+                                  "attendance(4) < 9007199254740992.0 + 1"])
+def test_a_float_beyond_2_53_is_refused_as_the_whole_number_is(text):
+    from srmsim.errors import RuleError
+    from srmsim.policy.profile import vocabulary
+    from srmsim.policy.rules import parse_rule
+
+    with pytest.raises(RuleError, match=r"beyond 2\*\*53, where whole numbers cannot be "
+                                        r"compared exactly"):
+        parse_rule("r", text, vocabulary())
+    with pytest.raises(RuleError, match=r"beyond 2\*\*53"):  # the integer case, as before
+        parse_rule("r", "attendance(4) < 9007199254740993", vocabulary())
+
+
+@pytest.mark.parametrize("text", ["attendance(4) < 9007199254740992.0", "attendance(4) < 1e30",
+                                  "attendance(4) < 1e20 * 2", "attendance(4) < 0.1 + 0.2"])
+def test_floats_that_are_held_exactly_or_written_as_magnitudes_are_kept(text):
+    from srmsim.policy.profile import vocabulary
+    from srmsim.policy.rules import parse_rule
+
+    parse_rule("r", text, vocabulary())
+
+
+def test_a_scenario_rule_with_such_a_float_is_refused_naming_it(tmp_path, capsys):
+    path = _file(tmp_path, SMALL + WORKFLOW.replace("0.9", "9007199254740993.0"))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "policy.rules.low: rule 'low': the number '9007199254740993.0'" in err

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import fractions
 import functools
 import keyword
 import math
@@ -812,6 +813,14 @@ def _fold(node: _Node) -> _Node:
         except FloatingPointError:
             raise _Problem("a constant part of the rule overflows (too large a number)") from None
         value = _python_scalar(value)
+        if (isinstance(node, _Arith) and node.op != "/" and isinstance(value, float)
+                and all(not isinstance(v, bool) for v in values)):
+            # 9007199254740992.0 + 1 is ...992.0: the 1 lost, as the integers' sum is refused
+            exact = {"+": operator.add, "-": operator.sub, "*": operator.mul}[node.op](
+                *(fractions.Fraction(v) for v in values))
+            if abs(exact) > _EXACT_INT and exact != value:
+                raise _Problem("a constant part of the rule works out beyond 2**53, where whole "
+                               "numbers cannot be compared exactly")
         if (isinstance(node, _Arith) and node.op in ("*", "/") and value == 0
                 and all(v != 0 for v in values)):  # 1e-200 * 1e-200, as 1e200 * 1e200 above
             raise _Problem("a constant part of the rule works out below every float (it reads "
@@ -1132,7 +1141,13 @@ class _Compiler:
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise _Problem(f"the number {self.token(node)} is too large (not finite)")
-            digits = re.split(r"[eE]", ast.get_source_segment(self.text, node) or "0")[0]
+            written = ast.get_source_segment(self.text, node) or "0"
+            digits = re.split(r"[eE]", written)[0]
+            if digits == written and abs(fractions.Fraction(written.replace("_", ""))) > _EXACT_INT:
+                # 9007199254740993.0 read as ...992.0, without a word, where 9007199254740993
+                # is refused (1e30, written as a magnitude, is kept)
+                raise _Problem(f"the number {self.token(node)} is beyond 2**53, where whole "
+                               "numbers cannot be compared exactly; use a smaller number")
             if value == 0.0 and re.search(r"[1-9]", digits):  # 1e-400: below every float
                 raise _Problem(f"the number {self.token(node)} is too small: it reads as 0; use "
                                "0 or a larger number")
