@@ -31,8 +31,10 @@ _LABEL = re.compile(LABEL_PATTERN)
 LABEL_RULE = ("a name of 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit, "
               "not ending in '.' and not a Windows device name such as CON or NUL "
               "(it may become a folder name)")
-#: names Windows reserves for devices, whatever the case and extension (``NUL``, ``com1.txt``)
-_WINDOWS_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(?:\..*)?", re.IGNORECASE)
+#: names Windows reserves for devices, whatever the case and extension (``NUL``, ``com1.txt``;
+#: ``COM¹`` and ``CONIN$`` too, which no label can spell but a folder name can)
+_WINDOWS_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)"
+                             r"(?:\..*)?", re.IGNORECASE)
 
 
 def cut(text: str, limit: int = 60) -> str:
@@ -347,8 +349,9 @@ def page_text(text: str) -> str:
     return printable(text.translate(_SPACES))
 
 
-def _windows_problem(name: str) -> str | None:
-    """Why Windows could not hold a folder or file named ``name``, or ``None``."""
+def windows_name_problem(name: str) -> str | None:
+    """Why Windows could not hold a folder or file named ``name``, or ``None`` (a label's
+    check, and the folders `srmsim examples` makes, which are copied between machines)."""
     if _WINDOWS_DEVICE.fullmatch(name):
         return f"Windows reserves {name.split('.')[0].upper()} for a device"
     if name.endswith((".", " ")):
@@ -358,13 +361,13 @@ def _windows_problem(name: str) -> str | None:
 
 def is_label(name: object) -> bool:
     return (isinstance(name, str) and _LABEL.fullmatch(name) is not None
-            and _windows_problem(name) is None)
+            and windows_name_problem(name) is None)
 
 
 def check_label(name: object) -> str:
     """Return ``name`` if it is a safe label, else raise ValueError saying what a label is."""
     if not is_label(name):
-        why = _windows_problem(name) if isinstance(name, str) else None
+        why = windows_name_problem(name) if isinstance(name, str) else None
         raise ValueError(f"{excerpt(name)} is not a valid name"
                          f"{f' ({why})' if why else ''}: use {LABEL_RULE}")
     return name  # type: ignore[return-value]

@@ -7,6 +7,7 @@
   words for it were "expected the rule as text, got NoneType None".
 - A rule's ``9007199254740993.0`` (or ``9007199254740992.0 + 1``) was read as 2**53 without a
   word, where ``9007199254740993`` is refused.
+- ``srmsim examples con`` (``nul.txt``, ``COM1``, ``ex.``) wrote a folder Windows cannot hold.
 """
 
 from __future__ import annotations
@@ -131,3 +132,20 @@ def test_a_scenario_rule_with_such_a_float_is_refused_naming_it(tmp_path, capsys
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "policy.rules.low: rule 'low': the number '9007199254740993.0'" in err
+
+
+# ------------------------------------------------ srmsim examples into a Windows device name
+@pytest.mark.parametrize("name", ["con", "NUL", "aux.txt", "com1", "LPT1.md", "nul/inner",
+                                  "made/Con/inner", "CONIN$", "com\u00b9", "ex.", "ex "])
+def test_examples_refuse_a_folder_windows_cannot_hold(tmp_path, capsys, name):
+    target = tmp_path / name
+    assert main(["examples", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "is no folder name Windows can hold" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written, no folder made
+
+
+@pytest.mark.parametrize("name", ["console", "conx", "com10", "nul_data", "examples"])
+def test_examples_keep_names_that_only_look_like_devices(tmp_path, capsys, name):
+    assert main(["examples", str(tmp_path / name)]) == 0
+    assert (tmp_path / name / "scenarios").is_dir()

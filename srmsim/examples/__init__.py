@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from srmsim.errors import SrmsimError
-from srmsim.labels import plural, printable
+from srmsim.labels import plural, printable, windows_name_problem
 from srmsim.outputs import write_atomic
 
 FOLDERS = ("scenarios", "experiments", "notebooks", "data")
@@ -45,6 +45,13 @@ def copy_examples(target: str | Path) -> list[Path]:
     files = example_files()
     if not files:
         raise SrmsimError("this installation ships no examples (a broken install?)")
+    # the folders this copy names or makes: `srmsim examples con` wrote a folder that cannot
+    # be copied to Windows, which reserves CON, NUL, COM1... (any extension) for devices
+    for folder in [target, *(p for p in target.parents if not os.path.lexists(p))]:
+        why = windows_name_problem(folder.name) if folder.name not in ("", ".", "..") else None
+        if why:
+            raise SrmsimError(f"{folder}: is no folder name Windows can hold ({why}); choose "
+                              "another name, so the examples can be copied to any machine")
     folders = {d for rel in files for d in (target / rel).parents}
     # the target and the folders inside it that exist: a symbolic link among them would take
     # the copy out of the folder named (a scenarios/ linked elsewhere was written through)
