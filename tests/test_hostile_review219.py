@@ -8,6 +8,8 @@
 - A rule's ``9007199254740993.0`` (or ``9007199254740992.0 + 1``) was read as 2**53 without a
   word, where ``9007199254740993`` is refused.
 - ``srmsim examples con`` (``nul.txt``, ``COM1``, ``ex.``) wrote a folder Windows cannot hold.
+- ``srmsim report RUN`` after summary.json's ``seed: 7`` was edited by hand printed "seed 7" beside
+  the trust and policy of the run's scenario.yaml (seed 11).
 """
 
 from __future__ import annotations
@@ -149,3 +151,37 @@ def test_examples_refuse_a_folder_windows_cannot_hold(tmp_path, capsys, name):
 def test_examples_keep_names_that_only_look_like_devices(tmp_path, capsys, name):
     assert main(["examples", str(tmp_path / name)]) == 0
     assert (tmp_path / name / "scenarios").is_dir()
+
+
+# ------------------------------------------------ a run's summary.json edited by hand
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("run219")
+    path = _file(tmp, SMALL)
+    assert main(["run", str(path), "--out", str(tmp / "out"), "--quiet", "--seed", "11"]) == 0
+    return tmp / "out"
+
+
+@pytest.mark.parametrize("key,value", [("seed", 7), ("years", 5)])
+def test_a_summary_that_disagrees_with_its_scenario_yaml_is_refused(small_run, tmp_path, capsys,
+                                                                     key, value):
+    import json
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(small_run, folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary[key] = value  # each valid alone: the report printed "seed 7" beside seed 11's run
+    (folder / "summary.json").write_text(json.dumps(summary))
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"summary.json: its {key} {value!r} is not that of the run's scenario.yaml" in err
+    assert not (folder / "report.html").exists()
+
+
+def test_an_unedited_run_still_reports(small_run, tmp_path):
+    import shutil
+
+    shutil.copytree(small_run, tmp_path / "run")
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "report.html").exists()

@@ -144,6 +144,15 @@ def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
         raise SrmsimError(f"{path / 'scenario.yaml'}: not the scenario this run was made from "
                           f"(its digest {scenario.digest()}, summary.json's {str(recorded)[:20]}; "
                           f"copied from another run or edited); {AGAIN}")
+    if scenario is not None:
+        # the page shows summary.json's seed beside scenario.yaml's trust and policy: a run
+        # always records its scenario's own (the seed given is saved in scenario.yaml), so an
+        # edited `seed: 7` was printed as the run's seed, the digest check passing
+        for key, saved in (("seed", scenario.seed), ("years", scenario.years)):
+            if key in summary and summary[key] != saved:
+                raise SrmsimError(f"{where}: its {key} {repr(summary[key])[:40]} is not that of "
+                                  f"the run's scenario.yaml ({saved!r}): hand-edited, or copied "
+                                  f"from another run; {AGAIN}")
 
 
 #: each request stream's counts and measures in summary.json (the report formats them)
