@@ -10,6 +10,8 @@
 - ``srmsim examples con`` (``nul.txt``, ``COM1``, ``ex.``) wrote a folder Windows cannot hold.
 - ``srmsim report RUN`` after summary.json's ``seed: 7`` was edited by hand printed "seed 7" beside
   the trust and policy of the run's scenario.yaml (seed 11).
+- A trial randomising students in a one-school trust with a school-clustered analysis (gee,
+  mixed, se auto/cluster/cr2) was valid, and every replication failed.
 """
 
 from __future__ import annotations
@@ -185,3 +187,42 @@ def test_an_unedited_run_still_reports(small_run, tmp_path):
     shutil.copytree(small_run, tmp_path / "run")
     assert main(["report", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "report.html").exists()
+
+
+# ------------------------------------------------ students randomised in a one-school trust
+TRIAL = """name: t219
+scenario: s.yaml
+overrides: {{trust.n_schools: {schools}, trust.students_per_year_group: 10}}
+randomise: {{unit: students}}
+outcome: attendance_rate
+analysis: {analysis}
+replications: 2
+seed: 5
+"""
+
+
+@pytest.mark.parametrize("analysis,key", [
+    ("{method: gee}", "analysis.method"), ("{method: mixed}", "analysis.method"),
+    ("{method: ols, se: cr2}", "analysis.se"), ("{method: ols, se: auto}", "analysis.se"),
+    ("{method: ols, se: cluster}", "analysis.se")])
+def test_a_school_clustered_analysis_of_a_one_school_trial_is_refused(tmp_path, capsys,
+                                                                      analysis, key):
+    """Each valid alone: every replication failed ("needs at least 2 clusters") after
+    validate called the trial valid."""
+    _file(tmp_path, SMALL + WORKFLOW)
+    trial = _file(tmp_path, TRIAL.format(schools=1, analysis=analysis), "t.yaml")
+    assert main(["validate", str(trial)]) == 2
+    err = capsys.readouterr().err
+    assert f"{key}: " in err and "needs at least 2 schools, and the trust has 1 school" in err
+    out = tmp_path / "out"
+    assert main(["trial", str(trial), "--out", str(out), "--quiet", "--workers", "1"]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("schools,analysis", [(1, "{method: ols, se: hc1}"),
+                                              (1, "{method: ols, se: classical}"),
+                                              (2, "{method: gee}"), (2, "{method: ols, se: cr2}")])
+def test_analyses_that_fit_the_trust_stay_valid(tmp_path, capsys, schools, analysis):
+    _file(tmp_path, SMALL + WORKFLOW)
+    trial = _file(tmp_path, TRIAL.format(schools=schools, analysis=analysis), "t.yaml")
+    assert main(["validate", str(trial)]) == 0, capsys.readouterr().err

@@ -362,6 +362,18 @@ def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
                  f"crosses over with those not yet crossed, and a group of one school has no "
                  f"standard error: {n_schools} schools in {r.steps} steps leave a group of one; "
                  f"{fix}, or analysis.method twfe or mixed")]
+    a = cfg.analysis
+    if r.unit == "students" and n_schools < 2 and (
+            a.method in ("mixed", "gee") or a.se in ("auto", "cluster", "cr2")):
+        # students randomised in a one-school trust (each valid alone): an analysis over
+        # schools, a random effect or a cluster-robust SE, has one cluster, and every
+        # replication failed after validate called the trial valid
+        key, how = (("analysis.method", f"method {a.method}, which models schools as "
+                     "clusters,") if a.method in ("mixed", "gee")
+                    else ("analysis.se", f"se {a.se}, robust to clustering by school,"))
+        return [(key, f"{how} needs at least 2 schools, and the trust has "
+                 f"{plural(n_schools, 'school')}: every replication would fail; use method ols "
+                 "with se: hc1 or classical, or a trust of at least 2 schools")]
     if r.unit == "students" and r.block == "none" and n_schools < 1:  # pragma: no cover
         return [("randomise.block", "the trust has no schools")]
     return []
