@@ -12,6 +12,8 @@
   the trust and policy of the run's scenario.yaml (seed 11).
 - A trial randomising students in a one-school trust with a school-clustered analysis (gee,
   mixed, se auto/cluster/cr2) was valid, and every replication failed.
+- An optimisation's constraint no run can meet (``attendance: {min: 2}``, ``staff_hours: {max:
+  -1}``) was valid: every candidate of the search was infeasible.
 """
 
 from __future__ import annotations
@@ -226,3 +228,37 @@ def test_analyses_that_fit_the_trust_stay_valid(tmp_path, capsys, schools, analy
     _file(tmp_path, SMALL + WORKFLOW)
     trial = _file(tmp_path, TRIAL.format(schools=schools, analysis=analysis), "t.yaml")
     assert main(["validate", str(trial)]) == 0, capsys.readouterr().err
+
+
+# ------------------------------------------------ an optimisation's constraint no outcome can meet
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _optimisation(tmp_path: Path, constraint: str) -> Path:
+    text = (REPO / "experiments" / "optimise_attendance.yaml").read_text(encoding="utf-8")
+    text = text.replace("../scenarios/", f"{REPO}/scenarios/")
+    assert "staff_hours: {max: 600}" in text
+    return _file(tmp_path, text.replace("staff_hours: {max: 600}", constraint), "o.yaml")
+
+
+@pytest.mark.parametrize("constraint,said", [
+    ("attendance: {min: 2}", "attendance {min: 2}: attendance, a share (0 to 1), is never "
+                             "above 1"),
+    ("attendance: {max: -0.5}", "attendance {max: -0.5}: attendance, a share (0 to 1), is "
+                                "never below 0"),
+    ("staff_hours: {max: -1}", "staff_hours {max: -1}: staff_hours is never below 0"),
+    ("cost: {min: -10, max: -1}", "cost {max: -1}: cost is never below 0"),
+])
+def test_a_constraint_no_candidate_can_meet_is_refused(tmp_path, capsys, constraint, said):
+    path = _optimisation(tmp_path, constraint)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"constraints: {said}, so this can never be met" in err
+
+
+@pytest.mark.parametrize("constraint", ["attendance: {min: 1}", "staff_hours: {max: 0}",
+                                        "attendance: {max: 0}", "reading_gap_end: {max: -30}",
+                                        "attainment: {min: 5}"])
+def test_constraints_at_the_edge_or_on_open_scales_stay_valid(tmp_path, capsys, constraint):
+    assert main(["validate", str(_optimisation(tmp_path, constraint))]) == 0, \
+        capsys.readouterr().err

@@ -54,7 +54,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from srmsim import executors
 from srmsim.argtypes import MAX_SEED, max_workers
 from srmsim.errors import ScenarioError, SrmsimError
-from srmsim.experiment.outcomes import OUTCOMES
+from srmsim.experiment.outcomes import OUTCOMES, RATIO_SCALES
 from srmsim.experiment.runner import batch_size, plan, run_batch, store_rows
 from srmsim.experiment.spec import (
     _SHADOWED,
@@ -311,6 +311,20 @@ class OptimiseConfig(StrictModel):
             unknown = [o for o in names if o not in OUTCOMES]
             if unknown:
                 raise ValueError(f"{what}: {unknown_outcomes(unknown, custom=False)}")
+        for name, bound in self.constraints.items():
+            # each bound valid alone: `attendance: {min: 2}` (a share) or `staff_hours:
+            # {max: -1}` left every candidate infeasible, found only after the whole search
+            scale = OUTCOMES[name].scale
+            if scale == "share" and bound.min is not None and bound.min > 1:
+                side, limit, key, given = "above", 1, "min", bound.min
+            elif scale in RATIO_SCALES and bound.max is not None and bound.max < 0:
+                side, limit, key, given = "below", 0, "max", bound.max
+            else:
+                continue
+            what = f"{name}, a share (0 to 1)," if scale == "share" else name
+            raise ValueError(f"constraints: {name} {{{key}: {given:g}}}: {what} is never "
+                             f"{side} {limit}, so this can never be met: every candidate would "
+                             "be infeasible")
         if self.choose is not None and self.choose not in self.objectives:
             raise ValueError(f"choose: {self.choose!r} is not among the objectives")
         choices = sum(len(lever.choices) for lever in self.levers.values()
