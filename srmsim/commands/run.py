@@ -87,11 +87,6 @@ def _run(args: argparse.Namespace) -> int:
         return _run_into(args, scenario, out)
 
 
-#: the parts of a policy that act only through its workflows (its staff minutes also serve
-#: request streams, ``from_pool``)
-_WORKFLOW_ONLY = ("policy.rules.", "policy.parameters.", "policy.actions.", "policy.pool_model.")
-
-
 def _refuse_idle_policy_settings(settings: dict[str, object], scenario: Scenario,
                                  source: str) -> None:
     """``--set policy.rules.x=...`` on a scenario whose policy enables no workflow (or that has
@@ -99,7 +94,9 @@ def _refuse_idle_policy_settings(settings: dict[str, object], scenario: Scenario
     one, without a word: refused, as `srmsim validate` notes such a policy."""
     if scenario.policy is None or not scenario.policy.acts_on_no_one():
         return
-    idle = [key for key in settings if key.startswith(_WORKFLOW_ONLY)]
+    from srmsim.policy.config import WORKFLOW_ONLY_KEYS
+
+    idle = [key for key in settings if key.startswith(WORKFLOW_ONLY_KEYS)]
     if idle:
         from srmsim.errors import ScenarioError
 

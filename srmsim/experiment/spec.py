@@ -220,6 +220,7 @@ class Experiment:
         if problems:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
+        _check_uncertain_policy_acts(config.uncertain, self.variants, source)
         check_request_outcomes(self.outcomes, self.variants, source)
         check_choice_outcomes(self.outcomes, self.variants, source)
         #: SHA-256 of each arrivals file and each trust's records, by path: the experiment's
@@ -408,6 +409,23 @@ def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[s
                                                                   err.problems,
                                                                   key=lambda x: x[0] == key)))]
                                         ) from None
+
+
+def _check_uncertain_policy_acts(uncertain: dict[str, tuple[float, float]],
+                                 scenarios: dict[str, Scenario], source: str) -> None:
+    """Uncertain policy keys (its rules, parameters, actions) need a variant whose policy
+    enables a workflow: with only ``no_policy: {policy: null}`` (each valid alone) the draws
+    changed nothing in any run, and the sensitivity study found them all inert."""
+    from srmsim.policy.config import WORKFLOW_ONLY_KEYS
+
+    if any(sc.policy is not None and not sc.policy.acts_on_no_one()
+           for sc in scenarios.values()):
+        return
+    idle = [key for key in uncertain if key.startswith(WORKFLOW_ONLY_KEYS)]
+    if idle:
+        raise ScenarioError(source, [(f"uncertain.{key}", "no variant's policy enables a "
+                                      "workflow, so its draws change nothing in any run (a "
+                                      "rule alone refers no student)") for key in idle])
 
 
 def _uncertain_problem(key: str, path: str, message: str) -> str:

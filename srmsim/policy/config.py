@@ -314,6 +314,13 @@ class PoolModelConfig(_Strict):
     history_periods: Annotated[int, Field(ge=1, le=100)] = 6
 
 
+#: the key paths of the parts of a policy that act only through its workflows (its staff
+#: minutes also serve request streams, ``from_pool``): set where no workflow is enabled, they
+#: change nothing (:meth:`PolicyConfig.acts_on_no_one`)
+WORKFLOW_ONLY_KEYS = ("policy.rules.", "policy.parameters.", "policy.actions.",
+                      "policy.pool_model.")
+
+
 class PolicyConfig(_Strict):
     parameters: dict[Label, float | bool] = Field(default_factory=dict)
     pool_model: PoolModelConfig | None = None
