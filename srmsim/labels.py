@@ -367,7 +367,10 @@ def is_label(name: object) -> bool:
 def check_label(name: object) -> str:
     """Return ``name`` if it is a safe label, else raise ValueError saying what a label is."""
     if not is_label(name):
-        why = windows_name_problem(name) if isinstance(name, str) else None
+        # Windows' reason only for a name otherwise allowed: '..' was "not a valid name
+        # (Windows drops a final dot or space from a folder name)", as if that were all
+        why = (windows_name_problem(name) if isinstance(name, str) and _LABEL.fullmatch(name)
+               else None)
         raise ValueError(f"{excerpt(name)} is not a valid name"
                          f"{f' ({why})' if why else ''}: use {LABEL_RULE}")
     return name  # type: ignore[return-value]

@@ -14,6 +14,9 @@
   mixed, se auto/cluster/cr2) was valid, and every replication failed.
 - An optimisation's constraint no run can meet (``attendance: {min: 2}``, ``staff_hours: {max:
   -1}``) was valid: every candidate of the search was infeasible.
+- An experiment's uncertain policy keys with no variant whose policy enables a workflow (only
+  ``no_policy: {policy: null}``) were drawn and changed nothing.
+- ``name: ..`` was refused "(Windows drops a final dot or space from a folder name)".
 """
 
 from __future__ import annotations
@@ -262,3 +265,43 @@ def test_a_constraint_no_candidate_can_meet_is_refused(tmp_path, capsys, constra
 def test_constraints_at_the_edge_or_on_open_scales_stay_valid(tmp_path, capsys, constraint):
     assert main(["validate", str(_optimisation(tmp_path, constraint))]) == 0, \
         capsys.readouterr().err
+
+
+# ------------------------------------------------ uncertain policy keys where no policy acts
+def _uncertain(tmp_path: Path, variants: str) -> Path:
+    text = (REPO / "experiments" / "uncertain_attendance.yaml").read_text(encoding="utf-8")
+    text = text.replace("../scenarios/", f"{REPO}/scenarios/")
+    assert "  no_policy: {policy: null}\n  escalation: {}\n" in text
+    return _file(tmp_path, text.replace("  no_policy: {policy: null}\n  escalation: {}\n",
+                                        variants), "u.yaml")
+
+
+@pytest.mark.parametrize("variants", [
+    "  no_policy: {policy: null}\n",
+    "  no_policy: {policy: null}\n  off: {policy.workflows.attendance.enabled: false}\n"])
+def test_uncertain_policy_keys_no_variant_acts_on_are_refused(tmp_path, capsys, variants):
+    path = _uncertain(tmp_path, variants)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert ("uncertain.policy.actions.parent_text.take_up: no variant's policy enables a "
+            "workflow, so its draws change nothing") in err
+    assert "uncertain.dynamics.absence_logit" not in err  # a draw that acts everywhere
+
+
+def test_uncertain_policy_keys_stay_valid_beside_a_variant_that_acts(tmp_path, capsys):
+    path = _uncertain(tmp_path, "  no_policy: {policy: null}\n  escalation: {}\n")
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,why", [("..", None), (".", None), ("a/b.", None),
+                                      ("run.", "Windows drops a final dot"),
+                                      ("nul.txt", "Windows reserves NUL")])
+def test_a_name_is_given_windows_reason_only_when_that_is_its_fault(name, why):
+    from srmsim.labels import check_label
+
+    with pytest.raises(ValueError) as err:
+        check_label(name)
+    if why is None:  # '..' was "(Windows drops a final dot or space from a folder name)"
+        assert "Windows drops" not in str(err.value) and "is not a valid name: use" in str(err.value)
+    else:
+        assert why in str(err.value)
