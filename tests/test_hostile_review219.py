@@ -17,6 +17,7 @@
 - An experiment's uncertain policy keys with no variant whose policy enables a workflow (only
   ``no_policy: {policy: null}``) were drawn and changed nothing.
 - ``name: ..`` was refused "(Windows drops a final dot or space from a folder name)".
+- A step shorter than its action's onset never works; validate said nothing.
 """
 
 from __future__ import annotations
@@ -305,3 +306,20 @@ def test_a_name_is_given_windows_reason_only_when_that_is_its_fault(name, why):
         assert "Windows drops" not in str(err.value) and "is not a valid name: use" in str(err.value)
     else:
         assert why in str(err.value)
+
+
+# ------------------------------------------------ a step that ends before its action works
+@pytest.mark.parametrize("weeks,onset,noted", [(2, 3, True), (2, 39, True), (3, 3, False),
+                                               (6, 1, False)])
+def test_validate_notes_a_step_that_ends_before_its_action_works(tmp_path, capsys, weeks, onset,
+                                                                 noted):
+    """Each valid alone; a course shorter than its onset never works (same results as an
+    action with no effect), yet its staff time and cost were charged without a word."""
+    text = SMALL + WORKFLOW.replace("weeks: 6", f"weeks: {weeks}") + (
+        f"  actions:\n    parent_text: {{effect: {{onset_weeks: {onset}, absence: -1}}}}\n")
+    path = _file(tmp_path, text)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    said = (f"note: policy.workflows.w.steps[0] ends after {weeks} weeks, before action "
+            f"'parent_text' begins to work (onset_weeks {onset})")
+    assert (said in out) is noted, out

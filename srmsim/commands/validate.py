@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
             if name not in read:
                 print(f"note: policy.parameters.{name} is read by no rule, goal, priority or "
                       "chooser (a misspelt name?)")
-        for note in [*_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled)]:
+        for note in [*_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled),
+                     *_before_onset_notes(compiled)]:
             print(f"note: {note}")
         if scenario.policy.acts_on_no_one():  # "policy: yes", and no student was acted on
             print("note: policy: no workflow is enabled, so the policy acts on no student "
@@ -144,6 +145,23 @@ def _untargeted_choice_notes(compiled: Any) -> list[str]:
                          f"({', '.join(names)}) changes within the step: every choice's gain "
                          "is 0, so regret is 0 and every choice matches the oracle whatever "
                          "is chosen")
+    return notes
+
+
+def _before_onset_notes(compiled: Any) -> list[str]:
+    """Fixed steps that end before their action's effects begin (``weeks: 2`` of an action with
+    ``onset_weeks: 4``; each valid alone): such a course never works (docs/model.md 8.10), and
+    the runs charged its staff time and cost for nothing. Notes, not errors: a variant may
+    lengthen the step."""
+    notes = []
+    for wf in compiled.workflows:
+        for i, st in enumerate(wf.steps):
+            onset = compiled.actions[st.action].effect.onset_weeks
+            if not st.candidates and st.weeks < onset:
+                notes.append(f"policy.workflows.{wf.name}.steps[{i}] ends after "
+                             f"{plural(st.weeks, 'week')}, before action {st.action!r} begins "
+                             f"to work (onset_weeks {onset}): its courses cost staff time and "
+                             "money and change nothing")
     return notes
 
 
