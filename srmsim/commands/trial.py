@@ -68,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
     ran = len(result.runs) - result.stored
     print(f"{plural(ran, 'replication')} in {result.seconds:.1f} s{earlier}")
     print(result.table())
+    print()
+    print(result.subgroup_table())
     written = [out / "trial_runs.csv", out / "trial_summary.csv", out / "trial.png"]
+    if result.subgroups is not None:
+        written.append(out / "trial_subgroups.csv")
     if not args.no_report:
         written.append(out / "report.html")
     print("wrote " + ", ".join(str(p) for p in written))

@@ -329,6 +329,7 @@ def build(path: Path) -> Page:
                 "Left: each replication's estimate (blue when its CI covers the truth, red when "
                 "not) and the true effect (black). Right: estimate minus truth over "
                 "replications.")
+    subgroup_section(page, path, scale, config_alpha(settings, where))
     groups = path / "trial_groups.csv"
     if groups.exists():
         table = read_csv(groups)
@@ -349,6 +350,71 @@ def build(path: Path) -> Page:
         page.p("This trial folder keeps no per-group detail (made by an older srmsim): run the "
                "trial again for cost, staff hours and effects by group.")
     return page
+
+
+def config_alpha(settings: dict, where: Path) -> float:
+    """The trial's significance level from trial.json's settings (checked with the summary)."""
+    from srmsim.trial.spec import TrialConfig
+
+    return TrialConfig.model_validate(settings).analysis.alpha
+
+
+def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
+    """The subgroup estimates over replications from trial_subgroups.csv, checked against the
+    trial's store (each replication's file by its SHA-256), so an edited table is refused
+    rather than shown as the trial's; nothing for a folder without subgroup estimates."""
+    from srmsim.trial.store import TrialStore
+    from srmsim.trial.subgroups import (
+        CAVEAT,
+        COLUMNS,
+        collect,
+        subgroup_display,
+        summarise_subgroups,
+    )
+
+    where = path / "trial_subgroups.csv"
+    store = TrialStore.of(path)
+    if not where.exists():
+        if store.keeps_subgroups():
+            store.load()
+            if store.subgroup_detail:
+                raise SrmsimError(f"{where}: missing, though the trial's store keeps its "
+                                  "subgroup estimates (deleted or not copied); run the trial "
+                                  "again")
+        return
+    table = read_csv(where)
+    need_columns(table, ["replication", *COLUMNS], where)
+    need_text(table, ["factor", "level", "status"], where)
+    need_numbers(table, ["replication", "estimate", "ci_low", "ci_high", "p_value",
+                         "true_effect"], where)
+    if store.keeps_subgroups():
+        store.load()
+        expected = collect([{"replication": r, "_subgroups": g}
+                            for r, g in sorted(store.subgroup_detail.items())])
+        numbers = ["estimate", "se", "ci_low", "ci_high", "p_value", "true_effect"]
+        same = expected is not None and len(expected) == len(table) and (
+            expected[["replication", "factor", "level", "status"]].astype(str).to_numpy()
+            == table[["replication", "factor", "level", "status"]].astype(str).to_numpy()
+        ).all() and np.allclose(expected[numbers].to_numpy(dtype=float),
+                                table[numbers].to_numpy(dtype=float), rtol=1e-8, atol=1e-12,
+                                equal_nan=True)
+        if not same:
+            raise SrmsimError(f"{where}: not the subgroup estimates the trial's store keeps "
+                              "(hand-edited or corrupt); run the trial again")
+    table["covered"] = table["covered"].astype(str).isin(["True", "1", "1.0"])
+    table["status"] = table["status"].astype(str)
+    summary = summarise_subgroups(table, alpha)
+    replications = int(table["replication"].nunique())
+    page.h2("Subgroup estimates", "subgroups")
+    page.p("The trial's own analysis (same estimator, standard errors and clustering) within "
+           "each subgroup, next to the subgroup's true effect, mean over replications; the "
+           "share of replications whose interval covered the subgroup's truth, with its "
+           "Monte-Carlo (Wilson) interval; and for each pair of subgroups the interaction test "
+           "(arm x subgroup in the trial's model): the share of replications in which it found "
+           f"the effect differs (p < {alpha:g}). A subgroup with under 10 analysed students in "
+           "an arm (or, schools randomised, under 2 schools) is not estimated. " + CAVEAT)
+    page.table(subgroup_display(summary, replications, scale, alpha),
+               {"true effect", "estimate"}, "trial_subgroups")
 
 
 def _count(value: float) -> str:

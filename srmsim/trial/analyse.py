@@ -213,6 +213,31 @@ def _require_two_schools_per_arm(analysed: pd.DataFrame, population: str) -> Non
             "error exists; schools are the units of this trial and each arm needs 2 or more")
 
 
+def fit_arms(trial: Trial, analysed: pd.DataFrame, treatment: str = "arm",
+             covariates: tuple[str, ...] = ()) -> Any:
+    """The pre-registered comparison of a student- or school-randomised trial on ``analysed``
+    (method, standard errors, clustering, school fixed effects and baseline as the trial file
+    resolves them): the main analysis, and the same one on a subgroup's rows
+    (:mod:`srmsim.trial.subgroups`), so a subgroup is analysed exactly as the trial is.
+    ``covariates`` are added after the baseline (a subgroup's interaction model)."""
+    from srmsim import stats
+
+    c, a = trial.config, trial.config.analysis
+    blocked = c.randomise.unit == "students" and c.randomise.block == "school"
+    if a.method is None or a.se is None:  # resolved from the design when the trial loads
+        raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
+    se: str = a.se
+    if se == "auto":  # by the schools this replication analyses (see trial.spec)
+        from srmsim.stats._inference import cluster_se_for
+
+        se = cluster_se_for(int(analysed["school"].nunique()))
+    cluster = "school" if (a.method != "ols" or se in ("cluster", "cr2")) else None
+    fixed = "school" if blocked and a.method == "ols" else None
+    return stats.estimate_effect(analysed, c.outcome, treatment, "control", cluster=cluster,
+                                 covariates=([c.baseline] if c.baseline else []) + list(covariates),
+                                 fixed_effects=fixed, method=a.method, se=se, alpha=a.alpha)
+
+
 def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
     """Analyse the trial as pre-registered; ``data`` from :func:`student_data` or the panel."""
     from srmsim import stats
@@ -256,20 +281,7 @@ def estimate(trial: Trial, data: pd.DataFrame, seed: int) -> Analysis:
                                         se="classical", alpha=a.alpha)
             row.update(_effect_row(res))
     else:
-        blocked = c.randomise.unit == "students" and c.randomise.block == "school"
-        if a.method is None or a.se is None:  # resolved from the design when the trial loads
-            raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
-        se: str = a.se
-        if se == "auto":  # by the schools this replication analyses (see trial.spec)
-            from srmsim.stats._inference import cluster_se_for
-
-            se = cluster_se_for(int(analysed["school"].nunique()))
-        cluster = "school" if (a.method != "ols" or se in ("cluster", "cr2")) else None
-        fixed = "school" if blocked and a.method == "ols" else None
-        res = stats.estimate_effect(analysed, y, "arm", "control", cluster=cluster,
-                                    covariates=[c.baseline] if c.baseline else [],
-                                    fixed_effects=fixed, method=a.method, se=se,
-                                    alpha=a.alpha)
+        res = fit_arms(trial, analysed)
         row.update(_effect_row(res))
     treated = analysed["arm"] == "treated"
     row.update(n=int(len(analysed)), n_treated=int(treated.sum()),

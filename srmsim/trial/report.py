@@ -506,6 +506,10 @@ class TrialResult:
     #: what the session changed to run at all (fewer local workers, where memory holds fewer
     #: runs at once)
     notes: list[str] = field(default_factory=list)
+    #: per replication, the trial's analysis within each subgroup and its interaction tests
+    #: (:func:`srmsim.trial.subgroups.subgroup_estimates`); None for a stepped wedge, or a
+    #: store begun by an srmsim before them
+    subgroups: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.summary, TrialSummary):
@@ -529,6 +533,31 @@ class TrialResult:
     def table(self) -> str:
         scale = COLUMN_SCALES.get(self.trial.config.outcome, "number")
         return format_summary(self.summary, scale, naive_scale(self.trial.config.naive))
+
+    def subgroup_summary(self) -> pd.DataFrame | None:
+        """Over replications, each subgroup's mean estimate and truth, coverage and the
+        interaction tests' rejection rate (:func:`srmsim.trial.subgroups.summarise_subgroups`);
+        None when the trial keeps no subgroup estimates."""
+        from srmsim.trial.subgroups import summarise_subgroups
+
+        if self.subgroups is None:
+            return None
+        return summarise_subgroups(self.subgroups, self.trial.config.analysis.alpha)
+
+    def subgroup_table(self) -> str:
+        """The subgroup summary as `srmsim trial` prints it, or why there is none."""
+        from srmsim.trial.subgroups import format_subgroups
+
+        summary = self.subgroup_summary()
+        if summary is None:
+            return ("Subgroups: no estimates (a stepped wedge's analysis has no interaction "
+                    "test)" if self.trial.unit == "stepped_wedge" else
+                    "Subgroups: no estimates (no replication finished, or a trial begun by an "
+                    "srmsim before them: run it into a new --out directory for them)")
+        ok = int((self.runs["error"].fillna("") == "").sum())
+        return format_subgroups(summary, ok, COLUMN_SCALES.get(self.trial.config.outcome,
+                                                                "number"),
+                                self.trial.config.analysis.alpha)
 
     def plot(self, path: str | Path | None = None):
         c = self.trial.config
@@ -580,6 +609,12 @@ class TrialResult:
             write_text(self.trial.scenario.to_yaml(), out / "scenario.yaml")  # resolved, --set too
             if self.groups is not None:
                 write_text(csv_text(self.groups, float_format="%.10g"), out / "trial_groups.csv")
+            subgroup_summary = self.subgroup_summary()
+            if self.subgroups is not None and subgroup_summary is not None:
+                write_text(csv_text(self.subgroups, float_format="%.10g"),
+                           out / "trial_subgroups.csv")
+                write_text(csv_text(subgroup_summary, float_format="%.10g"),
+                           out / "trial_subgroup_summary.csv")
             if self.failures:
                 keep_keys = ("replication", "seed", "error", "traceback")
                 write_text(json_dumps([{k: f.get(k) for k in keep_keys} for f in self.failures],

@@ -70,6 +70,9 @@ class Replication:
     panel: pd.DataFrame | None = field(default=None, repr=False)
     #: the treated arm's outcomes, cost and reach in both runs, by group (for the report)
     groups: pd.DataFrame | None = field(default=None, repr=False)
+    #: the trial's analysis within each subgroup and its interaction tests
+    #: (:func:`srmsim.trial.subgroups.subgroup_estimates`); None for a stepped wedge
+    subgroups: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _drive(model: Any, hooks: dict[int, list[Callable[[Any, int], None]]]) -> None:
@@ -107,6 +110,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     )
     from srmsim.trial.assign import SteppedWedgeAssignment, make_assignment
     from srmsim.trial.groups import group_truths
+    from srmsim.trial.subgroups import subgroup_estimates
 
     replication = whole_number(replication, "replication", 0, MAX_REPLICATIONS - 1)
     if seed is None:
@@ -183,7 +187,8 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     row = {k: row.get(k, _missing(k)) for k in RUN_COLUMNS}
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
                        trial_students, cf_students, week0, panel,
-                       group_truths(trial_students, cf_students, treated))
+                       group_truths(trial_students, cf_students, treated),
+                       subgroup_estimates(trial, analysis.data, trial_students))
 
 
 def _outcome_sd(counterfactual: pd.Series) -> float:
@@ -221,7 +226,7 @@ def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[di
         try:
             rep = replicate(trial, replication, seed)
             # the group detail travels beside the row (as an experiment run's detail does)
-            rows.append({**rep.row, "_groups": rep.groups})
+            rows.append({**rep.row, "_groups": rep.groups, "_subgroups": rep.subgroups})
         except Exception as err:  # recorded, reported, and counted as a failure
             row = _failed_row(replication, seed, err)
             row["traceback"] = traceback.format_exc(limit=6)
@@ -365,8 +370,11 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
                           for k in RUN_COLUMNS} for r in rows], columns=RUN_COLUMNS)
     runs = runs.sort_values("replication", kind="stable").reset_index(drop=True)
     summary = summarise(runs, trial.config.analysis.alpha, truth_population(trial.config))
+    from srmsim.trial.subgroups import collect as collect_subgroups
+
     result = TrialResult(trial, runs, summary, seconds=seconds, failures=failures,
-                         stored=len(done), groups=collect(rows))
+                         stored=len(done), groups=collect(rows),
+                         subgroups=collect_subgroups(rows))
     if out is not None:
         result.write(out, html=report)
     return result

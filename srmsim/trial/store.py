@@ -52,9 +52,14 @@ STORE_DIR = "store"
 TRIAL_MARKERS = ("trial.json", "trial_runs.csv", f"{STORE_DIR}/manifest.json")
 #: every entry a trial folder may hold (its results, its report and the resume store)
 TRIAL_FILES = ("trial.json", "trial_runs.csv", "trial_summary.csv", "trial.png", "scenario.yaml",
-               "trial_groups.csv", "trial_failures.json", "report.html", STORE_DIR)
+               "trial_groups.csv", "trial_subgroups.csv", "trial_subgroup_summary.csv",
+               "trial_failures.json", "report.html", STORE_DIR)
 VARIANT = "trial"  # the store keys runs by variant; a trial has one
 GROUPS = "groups"  # the kind of a replication's detail file (its SHA-256 column's suffix)
+SUBGROUPS = "subgroups"  # ... and of its subgroup estimates
+#: the manifest key saying every finished replication keeps its subgroup estimates (a store of
+#: an srmsim before them, or of a stepped wedge, has none: its trial reports no subgroups)
+SUBGROUP_KEY = "subgroup_detail"
 
 
 class TrialStore(RunStore):
@@ -68,6 +73,8 @@ class TrialStore(RunStore):
         self._noted = False
         #: the finished replications' group detail, by replication, as the last load checked it
         self._groups: dict[int, pd.DataFrame] = {}
+        #: ... and their subgroup estimates (none in a store without :data:`SUBGROUP_KEY`)
+        self._subgroups: dict[int, pd.DataFrame] = {}
         #: the trial's significance level, once known: a stored row's ``rejected`` must agree
         self._alpha: float | None = None
 
@@ -80,6 +87,22 @@ class TrialStore(RunStore):
         """The finished replications' group detail, by replication, as the last :meth:`load`
         checked it (each file against the SHA-256 its row records)."""
         return dict(self._groups)
+
+    @property
+    def subgroup_detail(self) -> dict[int, pd.DataFrame]:
+        """The finished replications' subgroup estimates, by replication, as the last
+        :meth:`load` checked them."""
+        return dict(self._subgroups)
+
+    def keeps_subgroups(self) -> bool:
+        """Whether this store's replications keep their subgroup estimates (its manifest says
+        so: one begun by an srmsim before them keeps none, and its new ones add none, so a
+        resumed trial gives the same files as an uninterrupted one)."""
+        try:
+            manifest = self.manifest()
+        except SrmsimError:
+            return False
+        return bool(manifest and manifest.get(SUBGROUP_KEY) is True)
 
     @classmethod
     def of(cls, out: str | Path) -> TrialStore:
@@ -158,6 +181,8 @@ class TrialStore(RunStore):
                     "seeds": seeds, "versions": versions(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": [],
                     DETAIL_SHA256_KEY: True}  # every finished replication records it
+        if trial.unit != "stepped_wedge":
+            manifest[SUBGROUP_KEY] = True
         self.write_manifest(manifest)
         return manifest
 
@@ -170,15 +195,23 @@ class TrialStore(RunStore):
     def groups_path(self, replication: int) -> Path:
         return self.root / "detail" / f"rep-{replication:05d}-groups.parquet"
 
+    def subgroups_path(self, replication: int) -> Path:
+        return self.root / "detail" / f"rep-{replication:05d}-subgroups.parquet"
+
     def save(self, row: dict[str, Any], digest: str) -> None:
         """One finished replication's row (a failed one's with its traceback), its group
-        detail first, so a stored row always has its detail."""
+        detail and subgroup estimates first, so a stored row always has its detail."""
         row = dict(row)
         groups = row.pop("_groups", None)
+        subgroups = row.pop("_subgroups", None)
         if groups is not None:
             path = self.groups_path(row["replication"])
             write_parquet(groups, path, private=self.private)
             self.record_detail(row, GROUPS, path)
+        if subgroups is not None and self.keeps_subgroups():
+            path = self.subgroups_path(row["replication"])
+            write_parquet(subgroups, path, private=self.private)
+            self.record_detail(row, SUBGROUPS, path)
         self.save_run({**row, "variant": VARIANT, self.hash_key: digest})
 
     def rows(self, trial: Trial, n: int) -> list[dict[str, Any]]:
@@ -189,8 +222,8 @@ class TrialStore(RunStore):
                               f"not stored{THEN_RUN}{self.resume_command()}")
         self._alpha = trial.config.analysis.alpha
         runs = self.load(trial.digest(), trial.seeds(n))
-        runs = runs.drop(columns=["variant", self.hash_key, sha256_column(GROUPS)],
-                         errors="ignore")
+        runs = runs.drop(columns=["variant", self.hash_key, sha256_column(GROUPS),
+                                  sha256_column(SUBGROUPS)], errors="ignore")
         # only failed rows carry a traceback: the others' is a gap the table filled in
         rows = [{k: v for k, v in row.items() if k != "traceback" or isinstance(v, str)}
                 for row in runs.to_dict("records")]
@@ -198,6 +231,9 @@ class TrialStore(RunStore):
             groups = self._groups.get(int(row["replication"]))
             if groups is not None:  # a finished replication (a failed one has no group detail)
                 row["_groups"] = groups
+            subgroups = self._subgroups.get(int(row["replication"]))
+            if subgroups is not None:
+                row["_subgroups"] = subgroups
         return rows
 
     @staticmethod
@@ -215,6 +251,11 @@ class TrialStore(RunStore):
         digests = self.detail_digests(GROUPS, self._finished(runs))
         self._groups = {replication: self.read_groups(replication, recorded)
                         for (_, replication), recorded in sorted(digests.items())}
+        self._subgroups = {}
+        if self.keeps_subgroups():
+            sub = self.detail_digests(SUBGROUPS, self._finished(runs))
+            self._subgroups = {replication: self.read_subgroups(replication, recorded)
+                               for (_, replication), recorded in sorted(sub.items())}
         if not self._noted:
             self._noted = True
             self.note_unchecked(sum(h is None for h in digests.values()), GROUPS)
@@ -263,6 +304,30 @@ class TrialStore(RunStore):
         if recorded is not None:
             self.check_detail(path, recorded, VARIANT, replication, hint)
         return groups
+
+
+    def read_subgroups(self, replication: int, recorded: str | None) -> pd.DataFrame:
+        """A finished replication's subgroup estimates, checked against the SHA-256 its row
+        recorded: an edited file would pass its numbers off as the trial's analysis."""
+        from srmsim.trial.subgroups import COLUMNS
+
+        path = self.subgroups_path(replication)
+        hint = self.rerun_hint(self.run_path(VARIANT, replication))
+        if not path.is_file():
+            raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
+                              f"(every finished replication has its subgroup estimates); {hint}")
+        if recorded is None:  # pragma: no cover - detail_digests refuses a missing SHA-256
+            raise SrmsimError(f"{path}: its replication records no SHA-256 of it; {hint}")
+        self.check_detail(path, recorded, VARIANT, replication, hint)
+        try:
+            table = pd.read_parquet(path)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
+            raise SrmsimError(f"{path}: unreadable subgroup estimates ({type(err).__name__}); "
+                              f"{hint}") from None
+        if list(table.columns) != COLUMNS:
+            raise SrmsimError(f"{path}: not a trial's subgroup estimates (columns "
+                              f"{list(table.columns)[:10]}, expected {COLUMNS}); {hint}")
+        return table
 
 
 #: stored columns holding counts (whole numbers, at least 0)

@@ -1,0 +1,252 @@
+"""Subgroup estimates of a trial: would the trial see that the policy works for some students
+and not others?
+
+Each replication analyses every subgroup (FSM or not, SEN or not, EAL or not, female or male)
+with the trial's own pre-registered analysis restricted to the subgroup's rows
+(:func:`srmsim.trial.analyse.fit_arms`: the same method, standard errors, clustering, school
+fixed effects and baseline), next to the subgroup's true effect (mean over its analysed
+treated-arm students of trial minus counterfactual outcome, as the trial's own truth). The
+evidence of a *difference* between two subgroups is the test of interaction, not one subgroup
+being significant and the other not: the trial's model on all analysed rows with the subgroup
+and arm x subgroup added, whose arm x subgroup coefficient is the difference in effect (first
+level minus second), with the analysis's own SE and df. Subgroup analyses are exploratory.
+
+A subgroup with fewer than :data:`MIN_PER_ARM` analysed students in an arm, or (schools
+randomised) fewer than 2 schools in an arm, is reported as too few, not estimated; with a trust
+from real records no count of such a factor's groups is written, so nothing printed gives a
+count under 10 by subtraction. Stepped-wedge trials have no subgroup estimates (their
+group-time analysis has no interaction test).
+
+Nothing here draws a random number, so the trial's results are unchanged and the same seed
+gives the same subgroup rows whatever runs them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from srmsim.errors import SrmsimError
+from srmsim.experiment.outcomes import format_difference
+from srmsim.labels import given_percent, p_text, percent_of_runs
+from srmsim.stats._inference import wilson
+from srmsim.trial.spec import Trial
+
+#: fewest analysed students of a subgroup in each arm for it to be estimated (and printed)
+MIN_PER_ARM = 10
+#: subgroup factors: students column, the label of its first level (True, or code "F"), the
+#: label of the second; the interaction is first minus second
+FACTORS: tuple[tuple[str, str, str], ...] = (
+    ("fsm", "FSM", "not FSM"), ("sen", "SEN", "not SEN"), ("eal", "EAL", "not EAL"),
+    ("sex", "female", "male"))
+#: the level name of a factor's interaction row
+DIFFERENCE = "difference"
+#: columns of one replication's subgroup rows (trial_subgroups.csv adds ``replication``)
+COLUMNS = ["factor", "level", "estimate", "se", "ci_low", "ci_high", "p_value", "df",
+           "true_effect", "covered", "n_treated", "n_control", "n_clusters", "status", "note"]
+ESTIMATED = "estimated"
+_LABELS = {column: (first, second) for column, first, second in FACTORS}
+CAVEAT = ("Subgroup analyses are exploratory: with many subgroups some look significant by\n"
+          "chance. The evidence that the effect differs between two subgroups is the interaction\n"
+          "test (the 'minus' rows), not one subgroup's interval excluding zero while the\n"
+          "other's does not.")
+
+
+def _first_level(column: str, values: pd.Series) -> np.ndarray:
+    """Whether each student is in the factor's first level (FSM, SEN, EAL; female)."""
+    if column == "sex":
+        return (values.astype(str) == "F").to_numpy()
+    return values.to_numpy(dtype=bool)
+
+
+def _blank(factor: str, level: str, status: str) -> dict[str, Any]:
+    row: dict[str, Any] = {c: math.nan for c in COLUMNS}
+    row.update(factor=factor, level=level, covered=False, status=status, note="")
+    return row
+
+
+def _fit(trial: Trial, data: pd.DataFrame, treatment: str = "arm",
+         covariates: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
+    """The trial's analysis on ``data``: the effect row and the warnings it gave, as a note."""
+    from srmsim.trial.analyse import fit_arms
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit_arms(trial, data, treatment, covariates)
+    e = res.effect()
+    row = {k: float(e[k]) for k in ("estimate", "se", "ci_low", "ci_high", "p_value", "df")}
+    return row, "; ".join(dict.fromkeys(str(w.message) for w in caught))
+
+
+def _truth(rows: pd.DataFrame, outcome: str) -> float:
+    """Mean over the treated-arm rows of trial minus counterfactual outcome."""
+    from srmsim.trial.analyse import CF
+
+    tr = rows[rows["arm"] == "treated"]
+    diff = (tr[outcome] - tr[outcome + CF]).dropna()
+    return float(diff.mean()) if len(diff) else math.nan
+
+
+def _too_few(trial: Trial, rows: pd.DataFrame) -> str | None:
+    """Why a subgroup is not estimated, or None."""
+    treated = rows["arm"] == "treated"
+    if min(int(treated.sum()), int((~treated).sum())) < MIN_PER_ARM:
+        return f"too few students (under {MIN_PER_ARM} in an arm)"
+    if trial.unit == "schools":
+        schools = rows.groupby("arm")["school"].nunique()
+        if min(int(schools.get("treated", 0)), int(schools.get("control", 0))) < 2:
+            return "too few schools (under 2 in an arm)"
+    return None
+
+
+def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
+                       students: pd.DataFrame) -> pd.DataFrame | None:
+    """One replication's subgroup rows (:data:`COLUMNS`): each level of each factor, then its
+    difference; None for a stepped wedge. ``analysed``: the rows the trial's analysis used (with
+    ``uid``, ``arm`` and both runs' outcome); ``students``: students.parquet of the trial run."""
+    from srmsim.errors import DataError, EstimationError
+
+    if trial.unit == "stepped_wedge":
+        return None
+    y = trial.config.outcome
+    info = students.set_index("uid")
+    out: list[dict[str, Any]] = []
+    for column, first, second in FACTORS:
+        is_first = _first_level(column, info[column].reindex(analysed["uid"].to_numpy()))
+        levels = []
+        for label, mask in ((first, is_first), (second, ~is_first)):
+            rows = analysed[mask]
+            treated = rows["arm"] == "treated"
+            counts = {"n_treated": float(treated.sum()), "n_control": float((~treated).sum()),
+                      "n_clusters": float(rows["school"].nunique())}
+            why = _too_few(trial, rows)
+            row = _blank(column, label, why or ESTIMATED)
+            row.update(counts)
+            if why is None:
+                try:
+                    fit, note = _fit(trial, rows.reset_index(drop=True))
+                except (EstimationError, DataError, SrmsimError) as err:
+                    row["status"] = f"not estimable: {err}"
+                else:
+                    row.update(fit, note=note, true_effect=_truth(rows, y))
+                    row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
+            levels.append(row)
+        diff = _blank(column, DIFFERENCE, ESTIMATED)
+        if all(r["status"] == ESTIMATED for r in levels):
+            data = analysed.assign(
+                _subgroup=is_first.astype(float),
+                _treated=(analysed["arm"] == "treated").to_numpy(dtype=float),
+                _interaction=np.where(is_first & (analysed["arm"] == "treated").to_numpy(),
+                                      "treated", "control"))
+            try:
+                fit, note = _fit(trial, data.reset_index(drop=True), "_interaction",
+                                 ("_treated", "_subgroup"))
+            except (EstimationError, DataError, SrmsimError) as err:
+                diff["status"] = f"not estimable: {err}"
+            else:
+                truth = levels[0]["true_effect"] - levels[1]["true_effect"]
+                diff.update(fit, note=note, true_effect=truth,
+                            covered=bool(fit["ci_low"] <= truth <= fit["ci_high"]))
+        else:
+            diff["status"] = "not tested: a group is not estimated"
+        if trial.from_records and any(r["status"] != ESTIMATED for r in levels):
+            # the other group's count and the trial's total give this one's by subtraction
+            for r in levels:
+                r.update(n_treated=math.nan, n_control=math.nan, n_clusters=math.nan)
+                if r["status"] != ESTIMATED:
+                    r["true_effect"] = math.nan
+        out += [*levels, diff]
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def collect(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The ``_subgroups`` tables of finished replication rows, one long table with a
+    ``replication`` column; None when no row carries one."""
+    frames = [r["_subgroups"].assign(replication=r["replication"]) for r in rows
+              if isinstance(r.get("_subgroups"), pd.DataFrame)]
+    if not frames:
+        return None
+    out = pd.concat(frames, ignore_index=True)
+    return out[["replication", *COLUMNS]].sort_values(["replication"], kind="stable"
+                                                      ).reset_index(drop=True)
+
+
+SUMMARY_COLUMNS = ["factor", "level", "replications_estimated", "true_effect", "estimate",
+                   "coverage", "coverage_low", "coverage_high", "rejected", "rejected_low",
+                   "rejected_high", "p_value"]
+
+
+def summarise_subgroups(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Over replications, per factor and level: in how many it was estimated, the mean true
+    effect and mean estimate, the share of intervals covering the truth with its Wilson
+    interval, and for the difference rows the share of replications whose interaction test
+    rejected at ``alpha`` (its power, or its false-positive rate where the effect does not
+    differ), with a lone replication's p-value."""
+    out = []
+    for (factor, level), g in table.groupby(["factor", "level"], sort=False):
+        done = g[g["status"] == ESTIMATED]
+        k = len(done)
+        covered = int(done["covered"].astype(bool).sum())
+        cov_lo, cov_hi = wilson(covered, k)
+        rows = {"factor": factor, "level": level, "replications_estimated": k,
+                "true_effect": float(done["true_effect"].mean()) if k else math.nan,
+                "estimate": float(done["estimate"].mean()) if k else math.nan,
+                "coverage": covered / k if k else math.nan, "coverage_low": cov_lo,
+                "coverage_high": cov_hi, "rejected": math.nan, "rejected_low": math.nan,
+                "rejected_high": math.nan,
+                "p_value": float(done["p_value"].iloc[0]) if k == 1 else math.nan}
+        if level == DIFFERENCE and k:
+            hits = int((done["p_value"].to_numpy(dtype=float) < alpha).sum())
+            lo, hi = wilson(hits, k)
+            rows.update(rejected=hits / k, rejected_low=lo, rejected_high=hi)
+        out.append(rows)
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def _rate(value: float, low: float, high: float) -> str:
+    if not math.isfinite(value):
+        return ""
+    return f"{percent_of_runs(value)} ({percent_of_runs(low)} to {percent_of_runs(high)})"
+
+
+def subgroup_display(summary: pd.DataFrame, replications: int, scale: str = "number",
+                     alpha: float = 0.05) -> pd.DataFrame:
+    """The subgroup summary as text: effects in the outcome's unit (``scale``), rates as
+    percentages of the replications with their Monte-Carlo (Wilson) intervals."""
+    level = given_percent(1 - alpha)
+    rows = []
+    for r in summary.itertuples(index=False):
+        k = int(r.replications_estimated)
+        diff = r.level == DIFFERENCE
+        name = f"{_LABELS[r.factor][0]} minus {_LABELS[r.factor][1]} (interaction)" \
+            if diff and r.factor in _LABELS else str(r.level)
+        if k == 0:
+            status = "too few in every replication" if not diff else "not tested"
+            rows.append([name, "", "", "", "", status])
+            continue
+        if diff:
+            test = (f"p = {p_text(r.p_value)}" if replications == 1 else
+                    f"p < {alpha:g} in {_rate(r.rejected, r.rejected_low, r.rejected_high)}")
+        else:
+            test = ""
+        done = "" if k == replications else f"estimated in {k} of {replications}"
+        rows.append([name, format_difference(r.true_effect, scale),
+                     format_difference(r.estimate, scale),
+                     _rate(r.coverage, r.coverage_low, r.coverage_high), test, done])
+    return pd.DataFrame(rows, columns=["subgroup", "true effect", "estimate",
+                                       f"{level} CI covers truth", "interaction test", "note"])
+
+
+def format_subgroups(summary: pd.DataFrame, replications: int, scale: str = "number",
+                     alpha: float = 0.05) -> str:
+    """The subgroup table `srmsim trial` prints, under its caveat."""
+    from srmsim.experiment.compare import text_table
+
+    shown = subgroup_display(summary, replications, scale, alpha)
+    many = "mean over replications; " if replications > 1 else ""
+    return (f"Subgroups ({many}coverage with its Monte-Carlo interval).\n{CAVEAT}\n"
+            + text_table(shown, right={"true effect", "estimate"}))
