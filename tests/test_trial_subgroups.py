@@ -206,6 +206,14 @@ def test_subgroup_files_are_written_and_resume_to_the_same_bytes(tmp_path, capsy
                  "--workers", "2", "--resume"]) == 0
     for name in ("trial_subgroups.csv", "trial_subgroup_summary.csv", "trial_runs.csv"):
         assert (part / name).read_bytes() == (full / name).read_bytes(), name
+    # the report shows only what the store keeps: an edited estimate is refused by name
+    edited = table.copy()
+    edited.loc[0, "estimate"] = 99.0
+    edited.to_csv(full / "trial_subgroups.csv", index=False)
+    capsys.readouterr()
+    assert main(["report", str(full)]) == 2
+    err = capsys.readouterr().err
+    assert "trial_subgroups.csv" in err and "hand-edited" in err and "Traceback" not in err
 
 
 def test_an_edited_subgroup_file_in_the_store_is_refused(tmp_path, capsys) -> None:
@@ -249,7 +257,7 @@ def test_subgroup_coverage_over_120_simulated_trials() -> None:
     summary = result.subgroup_summary()
     for r in summary.itertuples():
         k = r.replications_estimated  # a small group (SEN) is too few in a few replications
-        assert k >= 110, r
+        assert k >= 90, r
         assert r.coverage * k >= sps.binom.ppf(0.0005, k, 0.95), r
         assert r.coverage * k <= sps.binom.isf(0.0005, k, 0.95), r
     assert row(summary, "fsm", sg.DIFFERENCE)["rejected"] > 0.9

@@ -112,8 +112,14 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
 
     if trial.unit == "stepped_wedge":
         return None
+    from srmsim.trial.analyse import CF
+
     y = trial.config.outcome
     info = students.set_index("uid")
+    # only the columns the analysis and the truth read (the fits take each column's checks)
+    keep = ["uid", "school", "arm", y, y + CF, *([trial.config.baseline]
+                                                 if trial.config.baseline else [])]
+    analysed = analysed[list(dict.fromkeys(keep))]
     out: list[dict[str, Any]] = []
     for column, first, second in FACTORS:
         is_first = _first_level(column, info[column].reindex(analysed["uid"].to_numpy()))
