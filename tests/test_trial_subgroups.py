@@ -196,6 +196,7 @@ def test_subgroup_files_are_written_and_resume_to_the_same_bytes(tmp_path, capsy
     assert (full / "trial_subgroup_summary.csv").is_file()
     html = (full / "report.html").read_text()
     assert "Subgroup estimates" in html and "interaction" in html
+    assert "mean estimate with its 95% interval" in html  # the figure
     # an interrupted trial (replication 1 lost) resumed on 2 workers: the same files
     assert main(["trial", str(path), "--out", str(part), "--quiet", "--no-report",
                  "--workers", "1"]) == 0

@@ -368,6 +368,7 @@ def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
         CAVEAT,
         COLUMNS,
         collect,
+        plot_subgroups,
         subgroup_display,
         summarise_subgroups,
     )
@@ -415,6 +416,11 @@ def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
            "an arm (or, schools randomised, under 2 schools) is not estimated. " + CAVEAT)
     page.table(subgroup_display(summary, replications, scale, alpha),
                {"true effect", "estimate"}, "trial_subgroups")
+    level = given_percent(1 - alpha)
+    page.figure(plot_subgroups(summary, scale, level),
+                f"Each subgroup's mean estimate with its {level} interval (mean ends) against its "
+                "mean true effect (black), and each interaction (purple): the difference in "
+                "effect between the two groups.")
 
 
 def _count(value: float) -> str:

@@ -182,7 +182,7 @@ def collect(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
 
 
 SUMMARY_COLUMNS = ["factor", "level", "replications_estimated", "true_effect", "estimate",
-                   "coverage", "coverage_low", "coverage_high", "rejected", "rejected_low",
+                   "mean_ci_low", "mean_ci_high", "coverage", "coverage_low", "coverage_high", "rejected", "rejected_low",
                    "rejected_high", "p_value"]
 
 
@@ -201,6 +201,8 @@ def summarise_subgroups(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFram
         rows = {"factor": factor, "level": level, "replications_estimated": k,
                 "true_effect": float(done["true_effect"].mean()) if k else math.nan,
                 "estimate": float(done["estimate"].mean()) if k else math.nan,
+                "mean_ci_low": float(done["ci_low"].mean()) if k else math.nan,
+                "mean_ci_high": float(done["ci_high"].mean()) if k else math.nan,
                 "coverage": covered / k if k else math.nan, "coverage_low": cov_lo,
                 "coverage_high": cov_hi, "rejected": math.nan, "rejected_low": math.nan,
                 "rejected_high": math.nan,
@@ -211,6 +213,46 @@ def summarise_subgroups(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFram
             rows.update(rejected=hits / k, rejected_low=lo, rejected_high=hi)
         out.append(rows)
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def plot_subgroups(summary: pd.DataFrame, scale: str = "number", level: str = "95%") -> Any:
+    """Each subgroup's and each interaction's mean estimate with its mean interval (the
+    typical interval one trial reports) against its mean true effect, over replications."""
+    from srmsim.experiment.outcomes import DIFFERENCE_UNIT
+    from srmsim.figures import effect_rows, new_figure
+
+    factor = 100.0 if scale == "share" else 1.0  # shares' effects in percentage points
+    rows = list(summary.itertuples(index=False))
+    fig, ax = new_figure(7, 0.32 * len(rows) + 1.2)
+    points: list[tuple[float, float, float, float, str, str]] = []
+    for i, r in enumerate(rows):
+        y = float(len(rows) - 1 - i)
+        diff = r.level == DIFFERENCE
+        colour = "tab:purple" if diff else "tab:blue"
+        words = "too few in every replication" if not r.replications_estimated else ""
+        points.append((r.estimate * factor, y, r.mean_ci_low * factor, r.mean_ci_high * factor,
+                       colour, words))
+        if math.isfinite(r.true_effect):
+            ax.plot([r.true_effect * factor], [y], "k|", ms=12, mew=2)
+    effect_rows(ax, points)
+    labels = [f"{_LABELS[r.factor][0]} minus {_LABELS[r.factor][1]}"
+              if r.level == DIFFERENCE and r.factor in _LABELS else str(r.level) for r in rows]
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels[::-1], fontsize=8)
+    ax.axvline(0, color="grey", lw=0.8)
+    unit = DIFFERENCE_UNIT.get(scale, "")
+    ax.set_xlabel(f"effect ({unit})" if unit else "effect")
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[
+        Line2D([], [], color="black", marker="|", ls="", ms=10, mew=2,
+               label="true effect (mean)"),
+        Line2D([], [], color="tab:blue", marker="o", label=f"estimate (mean), {level} CI "
+               "(mean ends)"),
+        Line2D([], [], color="tab:purple", marker="o", label="interaction (difference)")],
+        fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
 
 
 def _rate(value: float, low: float, high: float) -> str:
