@@ -262,3 +262,34 @@ def test_subgroup_coverage_over_120_simulated_trials() -> None:
         assert r.coverage * k >= sps.binom.ppf(0.0005, k, 0.95), r
         assert r.coverage * k <= sps.binom.isf(0.0005, k, 0.95), r
     assert row(summary, "fsm", sg.DIFFERENCE)["rejected"] > 0.9
+
+
+def test_a_trial_from_records_writes_no_subgroup_count_under_10(tmp_path, capsys) -> None:
+    """End to end on pupil records (240 pupils, 2 schools, 2 replications): whatever a
+    subgroup's size, no count under 10 is in trial_subgroups.csv, its summary or what is
+    printed, and the folder is owner-only."""
+    from conftest import two_school_records
+
+    records = two_school_records(tmp_path)
+    spec = {"name": "rec", "scenario": str(SCENARIOS / "reading_age.yaml"),
+            "overrides": {"population.records": str(records)},
+            "randomise": {"unit": "students"}, "outcome": "reading_gap_end",
+            "baseline": "reading_gap_start", "population": "flagged", "replications": 2,
+            "seed": 3}
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    assert main(["trial", str(path), "--out", str(out), "--quiet", "--no-report",
+                 "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out / "trial_subgroups.csv")
+    levels = table[table["level"] != sg.DIFFERENCE]
+    assert (levels["status"] != sg.ESTIMATED).any(), "some group should be too few here"
+    counts = table[["n_treated", "n_control"]].to_numpy(dtype=float)
+    assert not ((counts < 10) & np.isfinite(counts)).any()
+    for (_, factor), g in levels.groupby(["replication", "factor"]):
+        if (g["status"] != sg.ESTIMATED).any():
+            assert g[["n_treated", "n_control", "n_clusters"]].isna().all(axis=None), factor
+    assert "Subgroups" in printed
+    assert (out.stat().st_mode & 0o077) == 0
+    assert ((out / "trial_subgroups.csv").stat().st_mode & 0o077) == 0
