@@ -171,15 +171,21 @@ def test_from_records_no_count_of_a_factor_with_a_small_group_is_written(monkeyp
              if (table.loc[(table["factor"] == f) & (table["level"] != sg.DIFFERENCE),
                            "status"] != sg.ESTIMATED).any()]
     assert small
-    for factor in small:  # neither group's count: the other's and the total give it
-        cells = table.loc[table["factor"] == factor, ["n_treated", "n_control", "n_clusters"]]
+    numbers = ["estimate", "se", "ci_low", "ci_high", "p_value", "df", "true_effect",
+               "n_treated", "n_control", "n_clusters"]
+    for factor in small:  # neither group: its count (or df, or p-value) and the total give it
+        cells = table.loc[table["factor"] == factor, numbers]
         assert cells.isna().all(axis=None)
+        assert not table.loc[table["factor"] == factor, "status"].eq(sg.ESTIMATED).any()
     counts = table[["n_treated", "n_control"]].to_numpy(dtype=float)
     assert not ((counts < 10) & np.isfinite(counts)).any()
     # the same trust not from records shows its counts, small ones included
     monkeypatch.undo()
     shown = sg.subgroup_estimates(trial, rep.analysed, rep.trial_students)
     assert (shown[["n_treated", "n_control"]].to_numpy(dtype=float) < 10).any()
+    # ... and estimates the other group of such a factor, which from records is not shown
+    other = shown[shown["factor"].isin(small) & (shown["status"] == sg.ESTIMATED)]
+    assert len(other) and other["df"].notna().all()
 
 
 def test_subgroup_files_are_written_and_resume_to_the_same_bytes(tmp_path, capsys) -> None:
@@ -287,9 +293,11 @@ def test_a_trial_from_records_writes_no_subgroup_count_under_10(tmp_path, capsys
     assert (levels["status"] != sg.ESTIMATED).any(), "some group should be too few here"
     counts = table[["n_treated", "n_control"]].to_numpy(dtype=float)
     assert not ((counts < 10) & np.isfinite(counts)).any()
+    numbers = ["estimate", "se", "ci_low", "ci_high", "p_value", "df", "true_effect",
+               "n_treated", "n_control", "n_clusters"]
     for (_, factor), g in levels.groupby(["replication", "factor"]):
         if (g["status"] != sg.ESTIMATED).any():
-            assert g[["n_treated", "n_control", "n_clusters"]].isna().all(axis=None), factor
+            assert g[numbers].isna().all(axis=None), factor
     assert "Subgroups" in printed
     assert (out.stat().st_mode & 0o077) == 0
     assert ((out / "trial_subgroups.csv").stat().st_mode & 0o077) == 0

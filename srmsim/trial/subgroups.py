@@ -13,8 +13,9 @@ level minus second), with the analysis's own SE and df. Subgroup analyses are ex
 
 A subgroup with fewer than :data:`MIN_PER_ARM` analysed students in an arm, or (schools
 randomised) fewer than 2 schools in an arm, is reported as too few, not estimated; with a trust
-from real records no count of such a factor's groups is written, so nothing printed gives a
-count under 10 by subtraction. Stepped-wedge trials have no subgroup estimates (their
+from real records neither group of such a factor is shown (no count, estimate, df or p-value:
+with the trial's total each would give the small group's size), so nothing written gives a
+count under 10 by any arithmetic. Stepped-wedge trials have no subgroup estimates (their
 group-time analysis has no interaction test).
 
 Nothing here draws a random number, so the trial's results are unchanged and the same seed
@@ -160,11 +161,16 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
         else:
             diff["status"] = "not tested: a group is not estimated"
         if trial.from_records and any(r["status"] != ESTIMATED for r in levels):
-            # the other group's count and the trial's total give this one's by subtraction
+            # the other group's count (or its df, or its p-value with its estimate and SE,
+            # which give the df) and the trial's total give this one's by subtraction: from
+            # real records, a factor with a group too few shows neither group
             for r in levels:
-                r.update(n_treated=math.nan, n_control=math.nan, n_clusters=math.nan)
-                if r["status"] != ESTIMATED:
-                    r["true_effect"] = math.nan
+                if r["status"] == ESTIMATED:
+                    r["status"] = ("not shown: the other group is too few, and from real "
+                                   "records its size would follow from this one's")
+                r.update({c: math.nan for c in COLUMNS if c not in ("factor", "level", "status",
+                                                                     "covered", "note")},
+                         covered=False, note="")
         out += [*levels, diff]
     return pd.DataFrame(out, columns=COLUMNS)
 
