@@ -301,3 +301,25 @@ def test_a_trial_from_records_writes_no_subgroup_count_under_10(tmp_path, capsys
     assert "Subgroups" in printed
     assert (out.stat().st_mode & 0o077) == 0
     assert ((out / "trial_subgroups.csv").stat().st_mode & 0o077) == 0
+
+
+def test_a_failing_subgroup_fit_never_fails_the_replication(monkeypatch) -> None:
+    """A subgroup's fit that fails in any way (a singular matrix inside statsmodels, say) is
+    that row's status; the replication and its main result stand as they were."""
+    import srmsim.trial.analyse as analyse
+
+    trial = make(fsm_only(1))
+    before = replicate(trial, 0).row
+    real = analyse.fit_arms
+
+    def singular(trial, data, treatment="arm", covariates=()):
+        if treatment == "_interaction":
+            raise np.linalg.LinAlgError("Singular matrix")
+        return real(trial, data, treatment, covariates)
+
+    monkeypatch.setattr(analyse, "fit_arms", singular)
+    rep = replicate(trial, 0)
+    assert pd.Series(rep.row).equals(pd.Series(before))  # NaN in the same places
+    diff = rep.subgroups[rep.subgroups["level"] == sg.DIFFERENCE]
+    assert diff["status"].str.startswith("not estimable: LinAlgError").all()
+    assert diff["estimate"].isna().all()

@@ -92,6 +92,15 @@ def _truth(rows: pd.DataFrame, outcome: str) -> float:
     return float(diff.mean()) if len(diff) else math.nan
 
 
+def _not_estimable(err: Exception) -> str:
+    """A subgroup fit that failed, as its row's status: any failure (an estimator's refusal,
+    a singular fit inside statsmodels) stays in the subgroup's row, so a subgroup never turns
+    the trial's replication, and so its main result, into a failure."""
+    if isinstance(err, SrmsimError):
+        return f"not estimable: {err}"
+    return f"not estimable: {type(err).__name__}: {err}"
+
+
 def _too_few(trial: Trial, rows: pd.DataFrame) -> str | None:
     """Why a subgroup is not estimated, or None."""
     treated = rows["arm"] == "treated"
@@ -109,8 +118,6 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
     """One replication's subgroup rows (:data:`COLUMNS`): each level of each factor, then its
     difference; None for a stepped wedge. ``analysed``: the rows the trial's analysis used (with
     ``uid``, ``arm`` and both runs' outcome); ``students``: students.parquet of the trial run."""
-    from srmsim.errors import DataError, EstimationError
-
     if trial.unit == "stepped_wedge":
         return None
     from srmsim.trial.analyse import CF
@@ -136,8 +143,8 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
             if why is None:
                 try:
                     fit, note = _fit(trial, rows.reset_index(drop=True))
-                except (EstimationError, DataError, SrmsimError) as err:
-                    row["status"] = f"not estimable: {err}"
+                except Exception as err:  # noqa: BLE001 - see _not_estimable
+                    row["status"] = _not_estimable(err)
                 else:
                     row.update(fit, note=note, true_effect=_truth(rows, y))
                     row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
@@ -152,8 +159,8 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
             try:
                 fit, note = _fit(trial, data.reset_index(drop=True), "_interaction",
                                  ("_treated", "_subgroup"))
-            except (EstimationError, DataError, SrmsimError) as err:
-                diff["status"] = f"not estimable: {err}"
+            except Exception as err:  # noqa: BLE001 - see _not_estimable
+                diff["status"] = _not_estimable(err)
             else:
                 truth = levels[0]["true_effect"] - levels[1]["true_effect"]
                 diff.update(fit, note=note, true_effect=truth,
