@@ -323,3 +323,29 @@ def test_a_failing_subgroup_fit_never_fails_the_replication(monkeypatch) -> None
     diff = rep.subgroups[rep.subgroups["level"] == sg.DIFFERENCE]
     assert diff["status"].str.startswith("not estimable: LinAlgError").all()
     assert diff["estimate"].isna().all()
+
+
+def test_no_subgroups_skips_them_and_a_resumed_trial_keeps_its_first_choice(tmp_path,
+                                                                            capsys) -> None:
+    """--no-subgroups writes no subgroup files and the same trial_runs.csv; resumed without the
+    flag, the trial keeps the choice it began with (its files as an uninterrupted run's)."""
+    spec = fsm_only(2) | {"scenario": str(SCENARIOS / "reading_age.yaml")}
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    base = ["trial", str(path), "--quiet", "--no-report", "--workers", "1"]
+    full, skip = tmp_path / "full", tmp_path / "skip"
+    assert main([*base, "--out", str(full)]) == 0
+    assert main([*base, "--out", str(skip), "--no-subgroups"]) == 0
+    printed = capsys.readouterr().out
+    assert "--no-subgroups" in printed.split("Subgroups:")[-1]
+    assert not (skip / "trial_subgroups.csv").exists()
+    assert not (skip / "trial_subgroup_summary.csv").exists()
+    assert (skip / "trial_runs.csv").read_bytes() == (full / "trial_runs.csv").read_bytes()
+    kept = (skip / "trial_runs.csv").read_bytes()
+    for f in [*(skip / "store").glob("runs/trial/rep-00001.parquet"),
+              *(skip / "store").glob("detail/rep-00001-*")]:
+        f.unlink()
+    assert main([*base, "--out", str(skip), "--resume"]) == 0
+    assert not (skip / "trial_subgroups.csv").exists()
+    assert not list((skip / "store" / "detail").glob("*subgroups*"))
+    assert (skip / "trial_runs.csv").read_bytes() == kept

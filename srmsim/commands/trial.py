@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue a stopped trial in --out: run only the replications not stored")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    p.add_argument("--no-subgroups", action="store_true",
+                   help="skip the subgroup estimates (FSM, SEN, EAL, sex and their interaction "
+                   "tests: the trial's analysis 12 more times a replication); a stopped trial "
+                   "resumes with the choice it began with")
     add_set_argument(p)
     p.set_defaults(func=run)
 
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / trial.name
     result = run_trial(trial, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.quiet, out=out, resume=args.resume,
-                       report=not args.no_report)
+                       report=not args.no_report, subgroups=not args.no_subgroups)
     print(trial.describe())
     for note in result.notes:
         print(f"note: {note}")

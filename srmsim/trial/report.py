@@ -552,8 +552,9 @@ class TrialResult:
         if summary is None:
             return ("Subgroups: no estimates (a stepped wedge's analysis has no interaction "
                     "test)" if self.trial.unit == "stepped_wedge" else
-                    "Subgroups: no estimates (no replication finished, or a trial begun by an "
-                    "srmsim before them: run it into a new --out directory for them)")
+                    "Subgroups: no estimates (run with --no-subgroups, begun by an srmsim "
+                    "before them, or no replication finished; run the trial into a new --out "
+                    "directory for them)")
         ok = int((self.runs["error"].fillna("") == "").sum())
         return format_subgroups(summary, ok, COLUMN_SCALES.get(self.trial.config.outcome,
                                                                 "number"),

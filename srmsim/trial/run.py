@@ -94,8 +94,11 @@ def _panel_hooks(hooks: dict[int, list], config: Any, periods: int) -> Any:
     return rec
 
 
-def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replication:
-    """Run and analyse one replication (``seed`` defaults to the trial's seed for it)."""
+def replicate(trial: Trial, replication: int, seed: int | None = None,
+              subgroups: bool = True) -> Replication:
+    """Run and analyse one replication (``seed`` defaults to the trial's seed for it);
+    ``subgroups=False`` leaves out the subgroup estimates (:mod:`srmsim.trial.subgroups`),
+    which nothing else depends on."""
     from srmsim.model import TrustModel
     from srmsim.policy.compiled import compile_policy
     from srmsim.results import student_frame
@@ -188,7 +191,8 @@ def replicate(trial: Trial, replication: int, seed: int | None = None) -> Replic
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
                        trial_students, cf_students, week0, panel,
                        group_truths(trial_students, cf_students, treated),
-                       subgroup_estimates(trial, analysis.data, trial_students))
+                       subgroup_estimates(trial, analysis.data, trial_students)
+                       if subgroups else None)
 
 
 def _outcome_sd(counterfactual: pd.Series) -> float:
@@ -221,10 +225,11 @@ def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[di
     ``error`` set, so one bad draw does not lose the others.
     """
     trial = Trial.from_payload(payload)
+    subgroups = bool(payload.get("subgroups", True))
     rows = []
     for replication, seed in batch:
         try:
-            rep = replicate(trial, replication, seed)
+            rep = replicate(trial, replication, seed, subgroups)
             # the group detail travels beside the row (as an experiment run's detail does)
             rows.append({**rep.row, "_groups": rep.groups, "_subgroups": rep.subgroups})
         except Exception as err:  # recorded, reported, and counted as a failure
@@ -270,7 +275,7 @@ def check_population(trial: Trial) -> None:
 @executors.connects_scheduler
 def run_trial(trial: Trial, replications: int | None = None, workers: int | None = 1,
               scheduler: Any = None, progress: bool = False, out: str | Path | None = None,
-              resume: bool = False, report: bool = False):
+              resume: bool = False, report: bool = False, subgroups: bool = True):
     """Run every replication and summarise them; returns a :class:`TrialResult`.
 
     ``workers``: local processes (1 = in this process, None = all cores); ``scheduler``: a Dask
@@ -281,6 +286,10 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     (:mod:`srmsim.trial.store`), then write the trial's files there (and ``report.html`` if
     ``report``), the folder replaced whole. ``resume`` continues an unfinished trial in ``out``
     with the replications not stored yet; the files are the same bytes as an uninterrupted run's.
+
+    ``subgroups=False`` (``--no-subgroups``) skips the subgroup estimates, which fit the
+    trial's analysis 12 more times a replication; a stored trial keeps the choice it began
+    with (its manifest's), so a resumed one writes the same files.
     """
     n = trial.replications if replications is None else whole_number(
         replications, "replications", 1, MAX_REPLICATIONS)  # 0 ran the file's count
@@ -306,27 +315,32 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     workers = size.workers
     with executors.runs_need(size.need, size.what):
         if out is None:
-            result = _run_trial(trial, n, workers, scheduler, progress, None, resume, report)
+            result = _run_trial(trial, n, workers, scheduler, progress, None, resume, report,
+                                subgroups)
         else:
             from srmsim.outputs import folder_lock
             from srmsim.records import check_out_of_records
 
             check_out_of_records(out, [trial.scenario])
             with folder_lock(out):  # one writer at a time; a killed one's staging folders go
-                result = _run_trial(trial, n, workers, scheduler, progress, out, resume, report)
+                result = _run_trial(trial, n, workers, scheduler, progress, out, resume, report,
+                                    subgroups)
     result.notes = [size.note] if size.note else []
     return result
 
 
 def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: bool,
-               out: str | Path | None, resume: bool, report: bool) -> Any:
+               out: str | Path | None, resume: bool, report: bool,
+               subgroups: bool = True) -> Any:
     """:func:`run_trial` once it holds the output folder's lock (if it has one)."""
     from srmsim.trial.groups import collect
     from srmsim.trial.report import TrialResult, summarise, truth_population
     from srmsim.trial.store import TrialStore
 
     store = TrialStore.of(out) if out is not None else None
-    manifest = store.start(trial, n, resume) if store is not None else None
+    manifest = store.start(trial, n, resume, subgroups) if store is not None else None
+    if store is not None:  # a stored trial keeps its first session's choice
+        subgroups = store.keeps_subgroups()
     seeds = trial.seeds(n)
     done = set(store.stored(n)) if store is not None else set()
     tasks = [(r, s) for r, s in enumerate(seeds) if r not in done]
@@ -350,8 +364,8 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
     try:
-        execute(trial.to_payload(), executors.batches(tasks, size, n_workers), workers, scheduler,
-                on_rows)
+        execute({**trial.to_payload(), "subgroups": subgroups},
+                executors.batches(tasks, size, n_workers), workers, scheduler, on_rows)
     finally:
         if bar is not None:
             bar.close()

@@ -140,7 +140,8 @@ class TrialStore(RunStore):
             return False
         return manifest is not None and manifest.get(self.hash_key) == trial.digest()
 
-    def start(self, trial: Trial, n: int, resume: bool) -> dict[str, Any]:
+    def start(self, trial: Trial, n: int, resume: bool, subgroups: bool = True
+              ) -> dict[str, Any]:
         """Check the folder and the store, or create the manifest; returns the manifest.
 
         A finished trial (of this trial file or another) may be run again into its folder:
@@ -181,7 +182,7 @@ class TrialStore(RunStore):
                     "seeds": seeds, "versions": versions(),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "sessions": [],
                     DETAIL_SHA256_KEY: True}  # every finished replication records it
-        if trial.unit != "stepped_wedge":
+        if subgroups and trial.unit != "stepped_wedge":
             manifest[SUBGROUP_KEY] = True
         self.write_manifest(manifest)
         return manifest
