@@ -253,6 +253,17 @@ class RunStore:
         write_text(json_dumps(manifest, indent=2) + "\n", self.root / "manifest.json",
                    private=self.private)
 
+    def end_session(self, manifest: dict[str, Any], ending: BaseException | None) -> None:
+        """Write the manifest as a session ends; ``ending``: the error it ends on, if any.
+        Why: on a full disk the run file that failed was reported as manifest.json, whose
+        write then failed too and replaced the first error; that error (or a Ctrl-C) is
+        the one raised, and the manifest stays as it was (whole: a resume rewrites it)."""
+        try:
+            self.write_manifest(manifest)
+        except OSError:
+            if ending is None:
+                raise
+
     # ------------------------------------------------------------------ reading
     def failures(self) -> list[dict[str, Any]]:
         """Every failure record, each of the shape :meth:`save_failure` writes and in the file

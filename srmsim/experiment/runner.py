@@ -287,6 +287,7 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
         manifest[STOPPED_KEY] = None
         store.write_manifest(manifest)
     progress_bar = _Progress(0, False)
+    ending: BaseException | None = None
     try:
         tasks = plan(experiment, range(n_reps), store)
         # no pool (no processes to start) when every run is stored already
@@ -322,6 +323,9 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
                     break
                 tasks = plan(experiment, range(n_reps), store)
         finished = True
+    except BaseException as err:  # reported as it is, not hidden by the manifest's error
+        ending = err
+        raise
     finally:
         progress_bar.close()
         session.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -335,6 +339,6 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
         # the runs that failed, for reading to check the failure records against: a record
         # made or copied in for a deleted run is not one of them
         manifest["failed"] = store.failed_keys()
-        store.write_manifest(manifest)
+        store.end_session(manifest, ending)
     return {"runs": done, "failures": store.failures(), "replications": n_reps,
             "stopped": reason, "seconds": session["seconds"]}

@@ -363,9 +363,13 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
 
     t0 = time.perf_counter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    ending: BaseException | None = None
     try:
         execute({**trial.to_payload(), "subgroups": subgroups},
                 executors.batches(tasks, size, n_workers), workers, scheduler, on_rows)
+    except BaseException as err:  # reported as it is, not hidden by the manifest's error
+        ending = err
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -375,7 +379,7 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
                 "replications_run": len(rows), "workers": workers,
                 "executor": "dask" if scheduler is not None else
                 ("local-processes" if workers > 1 else "in-process")})
-            store.write_manifest(manifest)
+            store.end_session(manifest, ending)
     seconds = time.perf_counter() - t0
     if store is not None:  # uninterrupted or resumed, the same rows from the same files
         rows = store.rows(trial, n)

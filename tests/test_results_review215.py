@@ -1,0 +1,94 @@
+"""Results folders, compare and reports under attack (helper 215, 2026-12-07).
+
+A comparison against another baseline left report.html describing the old one; a report's
+--out could land inside a results store; on a full disk the manifest's error hid the run
+file's; damaged or mixed results folders were probed for a short error naming the file.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_experiment import write_experiment
+from test_trial_resume import write_trial
+
+import srmsim.outputs
+import srmsim.results
+from srmsim.cli import main
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished experiment of 2 replications with its report (copied by each test)."""
+    tmp = tmp_path_factory.mktemp("study")
+    exp = write_experiment(tmp, replications=2)
+    out = tmp / "done"
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    return out
+
+
+@pytest.fixture
+def study(finished, tmp_path) -> Path:
+    out = tmp_path / "study"
+    shutil.copytree(finished, out)
+    return out
+
+
+def fails(capsys, argv: list[str], contains: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert contains in err, err
+    return err
+
+
+def every_file(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+# ------------------------------------------------------------ a full disk
+def full_disk_after_first_run_file(monkeypatch) -> list[Path]:
+    """Every write fails with ENOSPC from the first run file on (the disk stays full)."""
+    real = srmsim.results.write_atomic
+    failed: list[Path] = []
+
+    def write_atomic(path, write, private=False):
+        path = Path(path)
+        if failed or ("runs" in path.parts and path.suffix == ".parquet"):
+            failed.append(path)
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, write, private)
+
+    for module in (srmsim.results, srmsim.outputs):  # parquet files; text files
+        monkeypatch.setattr(module, "write_atomic", write_atomic)
+    return failed
+
+
+def test_a_full_disk_names_the_run_file_not_the_manifest(tmp_path, monkeypatch, capsys):
+    """It said 'manifest.json: No space left on device': the manifest written as the session
+    ended failed too, and its error replaced the run file's."""
+    exp = write_experiment(tmp_path, replications=2)
+    out = tmp_path / "out"
+    failed = full_disk_after_first_run_file(monkeypatch)
+    err = fails(capsys, ["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"],
+                contains=f"{out / 'runs' / 'none' / 'rep-00000.parquet'}: No space left")
+    assert "manifest.json" not in err
+    assert failed[-1].name == "manifest.json"  # it was tried, and failed
+    monkeypatch.undo()  # space freed: the study resumes
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1",
+                 "--resume", "--no-report"]) == 0
+    assert len(pd.read_csv(out / "effects.csv")) == 6
+
+
+def test_a_full_disk_names_the_trials_run_file_not_the_manifest(tmp_path, monkeypatch, capsys):
+    path = write_trial(tmp_path, replications=2)
+    out = tmp_path / "out"
+    failed = full_disk_after_first_run_file(monkeypatch)
+    err = fails(capsys, ["trial", str(path), "--out", str(out), "--quiet", "--no-report",
+                         "--workers", "1"], contains="rep-00000.parquet: No space left")
+    assert "manifest.json" not in err and failed[-1].name == "manifest.json"
