@@ -562,12 +562,15 @@ def test_experiment_default_folder_settings_and_printed_lines(tmp_path, monkeypa
     assert ", 0 runs in " in capsys.readouterr().out
     assert (out / "report.html").read_bytes() == report
     _fails(capsys, ["compare", str(tmp_path)], contains="no manifest.json")
-    # another baseline beside the file's report.html: said so (the report is left as it is);
-    # an empty --baseline was read as the file's, silently
+    # another baseline: its effects beside the file's effects.csv and report.html, which stay
+    # as they are, said so; an empty --baseline was read as the file's, silently
+    effects = (out / "effects.csv").read_bytes()
     assert main(["compare", str(out), "--baseline", "b"]) == 0
-    assert (f"note: {out / 'report.html'} stays against the experiment's own baseline (a); "
-            "effects.csv and forest.png are now against b") in capsys.readouterr().out
+    assert (f"note: effects.csv, forest.png, report.html in {out} stay against the "
+            "experiment's own baseline (a)") in capsys.readouterr().out
     assert (out / "report.html").read_bytes() == report
+    assert (out / "effects.csv").read_bytes() == effects
+    assert (out / "effects-vs-b.csv").is_file() and (out / "forest-vs-b.png").is_file()
     _fails(capsys, ["compare", str(out), "--baseline", " "], contains="--baseline: empty")
 
 

@@ -388,7 +388,7 @@ def test_compare_report_with_another_baseline_says_why_there_is_no_report(finish
     printed = capsys.readouterr().out
     assert not (out / "report.html").exists()
     assert "report.html is written against the experiment's own baseline (none)" in printed
-    eff = pd.read_csv(out / "effects.csv")
+    eff = pd.read_csv(out / "effects-vs-texts.csv")
     assert set(eff["baseline"]) == {"texts"} and set(eff["variant"]) == {"none", "more_staff"}
     # against another baseline the pairs are as independent code gives them
     runs = pd.concat(pd.read_parquet(p) for p in sorted((out / "runs").glob("*/*.parquet")))

@@ -92,3 +92,48 @@ def test_a_full_disk_names_the_trials_run_file_not_the_manifest(tmp_path, monkey
     err = fails(capsys, ["trial", str(path), "--out", str(out), "--quiet", "--no-report",
                          "--workers", "1"], contains="rep-00000.parquet: No space left")
     assert "manifest.json" not in err and failed[-1].name == "manifest.json"
+
+
+# ------------------------------------------------------------ compare --baseline
+def test_another_baseline_is_written_beside_the_experiments_own_files(study, capsys):
+    """`srmsim compare DIR --baseline texts` rewrote effects.csv against texts and left
+    report.html (its tables and forest plot) against none: the folder said two things."""
+    own = every_file(study)
+    assert main(["compare", str(study), "--baseline", "texts"]) == 0
+    printed = capsys.readouterr().out
+    after = every_file(study)
+    # every file of the experiment's own comparison is as it was, and states its baseline
+    assert {k: v for k, v in after.items() if k in own} == own
+    assert set(pd.read_csv(study / "effects.csv")["baseline"]) == {"none"}
+    assert "against none:" in (study / "report.html").read_text()
+    # the other comparison in files that name its baseline
+    assert sorted(set(after) - set(own)) == ["effects-vs-texts.csv", "forest-vs-texts.png"]
+    vs = pd.read_csv(study / "effects-vs-texts.csv")
+    assert set(vs["baseline"]) == {"texts"} and set(vs["variant"]) == {"none", "more_staff"}
+    assert f"wrote {study / 'effects-vs-texts.csv'}, {study / 'forest-vs-texts.png'}" in printed
+    assert "more columns in effects-vs-texts.csv" in printed
+    assert (f"note: effects.csv, forest.png, report.html in {study} stay against the "
+            "experiment's own baseline (none)") in printed
+    # the printed table is the file's: none against texts is minus texts against none
+    row = vs.set_index(["variant", "outcome"]).loc[("none", "attendance")]
+    own_row = pd.read_csv(study / "effects.csv").set_index(["variant", "outcome"]).loc[
+        ("texts", "attendance")]
+    assert row["difference"] == pytest.approx(-own_row["difference"])
+    # a report written now is still the experiment's own, and agrees with effects.csv
+    assert main(["report", str(study)]) == 0
+    page = (study / "report.html").read_text()
+    assert "against none:" in page and "against texts" not in page
+
+
+def test_runs_added_later_remove_comparisons_against_other_baselines(finished, study, capsys):
+    """effects-vs-B.csv of 5 runs beside effects.csv of 6 would disagree: a resume that adds
+    runs removes it, as it rewrites effects.csv."""
+    assert main(["compare", str(study), "--baseline", "texts"]) == 0
+    assert (study / "effects-vs-texts.csv").is_file()
+    (study / "runs" / "more_staff" / "rep-00001.parquet").unlink()
+    assert main(["experiment", str(finished.parent / "exp.yaml"), "--out", str(study), "--quiet", "--workers", "1",
+                 "--resume", "--no-report"]) == 0
+    assert not (study / "effects-vs-texts.csv").exists()
+    assert not (study / "forest-vs-texts.png").exists()
+    assert (study / "effects.csv").is_file()
+

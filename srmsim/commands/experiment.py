@@ -36,18 +36,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("compare", help="paired effects of an experiment's results",
                        description="Effects of each variant against the baseline: means, paired "
                        "difference with 95% CI, relative change, CRN variance reduction. Writes "
-                       "effects.csv and forest.png in DIR.")
+                       "effects.csv and forest.png in DIR; against another --baseline B, "
+                       "effects-vs-B.csv and forest-vs-B.png beside them.")
     c.add_argument("dir", type=path_argument,
                    help="results directory written by `srmsim experiment`")
-    c.add_argument("--baseline", default=None, help="baseline variant (default: the file's)")
+    c.add_argument("--baseline", default=None, help="baseline variant (default: the file's; another writes "
+                   "effects-vs-B.csv and forest-vs-B.png)")
     c.add_argument("--report", action="store_true", help="also write report.html")
     c.set_defaults(func=compare_cmd)
 
 
+def against_names(baseline: str) -> list[str]:
+    """The files of a comparison against another baseline than the experiment's own."""
+    return [f"effects-vs-{baseline}.csv", f"forest-vs-{baseline}.png"]
+
+
 def _report(out: Path, baseline: str | None = None, html: bool = True,
             runs_added: bool = False) -> None:
-    """effects.csv, forest.png and (for the file's baseline) report.html, swapped in as a set
-    once all are written; a report.html older than runs added in this session is removed."""
+    """effects.csv, forest.png and report.html against the experiment's baseline, or
+    effects-vs-B.csv and forest-vs-B.png against another (``baseline``), swapped in as a set
+    once all are written; a report.html or comparison older than runs added in this session
+    is removed."""
     from srmsim.outputs import folder_lock
 
     with folder_lock(out):  # read and written by one command at a time
@@ -55,7 +64,13 @@ def _report(out: Path, baseline: str | None = None, html: bool = True,
 
 
 def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool) -> None:
-    """:func:`_report` once it holds the results folder's lock."""
+    """:func:`_report` once it holds the results folder's lock.
+
+    Why another baseline's effects go beside the experiment's, not over them: effects.csv
+    rewritten against it left report.html (and its forest plot and tables) stating effects
+    against the experiment's own baseline, one folder saying two things; and the report,
+    rewritten by ``srmsim report``, a resume or a sensitivity analysis, is always against
+    the experiment's own. Each file now says one baseline in its name or content."""
     from srmsim.experiment.compare import compare_loaded, forest_plot, format_effects
     from srmsim.experiment.learning import report_learning
     from srmsim.experiment.result import ExperimentResult
@@ -64,28 +79,39 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
 
     res = ExperimentResult.load(out)  # read once: effects, figure, report and curve share it
     registry = res.registry
-    own_baseline = baseline in (None, res.baseline) and bool(res.outcomes)
+    other = baseline is not None and baseline != res.baseline
+    own_baseline = not other and bool(res.outcomes)
     effects = res.effects if own_baseline else compare_loaded(res.runs, res.manifest, baseline)
-    wanted_html, html = html, html and baseline in (None, res.baseline)
-    names = ["effects.csv", "forest.png"] + (["report.html"] if html or runs_added else [])
+    wanted_html, html = html, html and not other
+    if other:
+        assert baseline is not None  # (a variant with runs: compare_loaded checked it)
+        names = against_names(baseline)
+        effects_name, forest_name = names
+    else:
+        names = ["effects.csv", "forest.png"] + (["report.html"] if html or runs_added else [])
+        effects_name, forest_name = "effects.csv", "forest.png"
+        if runs_added:  # comparisons against other baselines of fewer runs
+            names += [name for variant in res.variants for name in against_names(variant)]
     with replace_files(out, names) as stage:
-        write_csv(effects, stage / "effects.csv", float_format="%.10g")
+        write_csv(effects, stage / effects_name, float_format="%.10g")
         if own_baseline:  # rendered once, embedded again in the report
-            save_png(res.forest_png, stage / "forest.png")
+            save_png(res.forest_png, stage / forest_name)
         else:
-            forest_plot(effects, stage / "forest.png", registry)
+            forest_plot(effects, stage / forest_name, registry)
         if html:
             from srmsim.report import write_report
 
             write_report(out, stage / "report.html", result=res)
-    print(format_effects(effects, registry, manifest=res.manifest))
+    print(format_effects(effects, registry, manifest=res.manifest, file=effects_name))
     print("wrote " + ", ".join(str(out / name) for name in names if (out / name).exists()))
+    if other:  # the folder's own files are left as they are, and say so
+        kept = [n for n in ("effects.csv", "forest.png", "report.html") if (out / n).exists()]
+        if kept:
+            print(f"note: {', '.join(kept)} in {out} stay against the experiment's own "
+                  f"baseline ({res.baseline})")
     if wanted_html and not html:  # --report with another --baseline: say why there is none
         print(f"note: report.html is written against the experiment's own baseline "
               f"({res.baseline}), not {baseline}; run `srmsim compare {out} --report` for it")
-    elif not own_baseline and (out / "report.html").exists():  # beside effects against another
-        print(f"note: {out / 'report.html'} stays against the experiment's own baseline "
-              f"({res.baseline}); effects.csv and forest.png are now against {baseline}")
     curve = report_learning(out, res.runs, res.level)
     if curve:
         print()
