@@ -137,3 +137,36 @@ def test_runs_added_later_remove_comparisons_against_other_baselines(finished, s
     assert not (study / "forest-vs-texts.png").exists()
     assert (study / "effects.csv").is_file()
 
+
+# ------------------------------------------------------------ report --out
+@pytest.mark.parametrize("where", ["runs/none/report.html", "runs/report.html",
+                                   "detail/texts/r.html", "runs"])
+def test_a_report_inside_the_studys_own_store_is_refused(study, capsys, where):
+    """`srmsim report DIR --out DIR/runs/none/report.html` wrote it among the run files a
+    resume reads."""
+    before = every_file(study)
+    fails(capsys, ["report", str(study), "--out", str(study / where)],
+          contains=f"inside {study}'s {where.split('/')[0]}/ folder")
+    assert every_file(study) == before
+
+
+def test_a_report_inside_another_result_folder_is_refused(study, tmp_path, capsys):
+    """`--out OTHER/report.html` replaced another experiment's report with this one's; a
+    file in a run folder stopped that run's folder being replaced by its next run."""
+    other = tmp_path / "other"
+    shutil.copytree(study, other)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text("{}")
+    before = every_file(tmp_path)
+    for target in (other / "report.html", other / "runs" / "texts" / "x.html",
+                   run / "report.html", run / "deeper" / "r.html"):
+        err = fails(capsys, ["report", str(study), "--out", str(target)],
+                    contains=f"--out {target}: inside the ")
+        assert f"another result than {study}" in err
+    assert every_file(tmp_path) == before
+    # directly in the folder reported, or outside any result folder: written
+    for target in (study / "copy.html", tmp_path / "shared" / "r.html"):
+        target.parent.mkdir(exist_ok=True)
+        assert main(["report", str(study), "--out", str(target)]) == 0
+        assert target.read_text().startswith("<!DOCTYPE html>")

@@ -27,8 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srmsim.outputs import folder_lock
-    from srmsim.report import write_report
+    from srmsim.report import check_out_of_results, write_report
 
+    if args.out is not None:  # (write_report also writes into a study's staging folder)
+        check_out_of_results(args.out, args.dir)
     with folder_lock(args.dir, shared=True):  # not while a command writes the folder
         path = write_report(Path(args.dir), args.out)
     print(f"wrote {path}")

@@ -100,6 +100,27 @@ def _build_html(path: Path, kind: str, result: ExperimentResult | None) -> str:
     return page.render()
 
 
+def check_out_of_results(out: str | Path, path: str | Path) -> None:
+    """Refuse a report file (``--out``) inside a result folder, however deep, other than
+    directly in the folder reported (``path``, where report.html goes by default). Why: in
+    a results store (``runs/``, ``detail/``, a trial's ``store/``) it sits among the runs a
+    resume reads and checks; in another study's folder it replaces that study's report or
+    stops that folder being written again ("holds files srmsim did not write")."""
+    target = Path(os.path.abspath(out)).resolve()
+    if target.is_dir():  # refused as a folder, with this file suggested: not refused again
+        target = target / "report.html"
+    own = Path(os.path.abspath(path)).resolve()
+    for folder in target.parents:
+        kind = next((k for k, marker in KINDS.items() if (folder / marker).is_file()), None)
+        if kind is None or (folder == own and target.parent == own):
+            continue
+        what = (f"the {kind} folder {folder}, another result than {path}" if folder != own
+                else f"{path}'s {target.relative_to(folder).parts[0]}/ folder, which srmsim "
+                "reads and writes itself")
+        raise SrmsimError(f"--out {out}: inside {what}; write the report directly in {path} "
+                          "or outside any result folder (nothing was written)")
+
+
 def write_report(path: str | Path, out: str | Path | None = None,
                  result: ExperimentResult | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
@@ -146,4 +167,4 @@ def refresh_report(path: str | Path) -> None:
         print(f"updated {write_report(path)}")
 
 
-__all__ = ["build_html", "folder_kind", "refresh_report", "write_report"]
+__all__ = ["build_html", "check_out_of_results", "folder_kind", "refresh_report", "write_report"]
