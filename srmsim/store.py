@@ -29,7 +29,7 @@ import pandas as pd
 from srmsim import __version__
 from srmsim.errors import MAX_LINE, SrmsimError
 from srmsim.inputs import input_file_problem, load_json, whole
-from srmsim.labels import agree
+from srmsim.labels import agree, printable
 from srmsim.outputs import json_dumps, make_dir, restrict_tree
 from srmsim.results import file_sha256, write_parquet, write_text
 
@@ -405,10 +405,16 @@ class RunStore:
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
         """One run file, or an error naming it: a store must never yield a wrong table."""
+        for entry in (path, path.parent, path.parent.parent):  # the file, runs/<variant>, runs
+            if entry.is_symlink():  # its runs may be another folder's, and resume writes there
+                raise SrmsimError(f"{entry}: is a symbolic link (to "
+                                  f"{printable(os.readlink(entry))}); srmsim never makes one in "
+                                  f"a results store; {self.rerun_hint()}")
         problem = input_file_problem(path)  # a pipe or a device read as "not found" before
-        if problem:
-            raise SrmsimError(f"{path}: run file {problem.removesuffix('; give a saved file')}; "
-                              f"{self.rerun_hint()}")
+        if problem:  # (not "run file file not found")
+            raise SrmsimError(f"{path}: run file "
+                              f"{problem.removeprefix('file ').removesuffix('; give a saved file')}"
+                              f"; {self.rerun_hint()}")
         try:
             df = pd.read_parquet(path)
         except Exception as err:  # pyarrow raises several types for truncated/empty files

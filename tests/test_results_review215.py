@@ -170,3 +170,64 @@ def test_a_report_inside_another_result_folder_is_refused(study, tmp_path, capsy
         target.parent.mkdir(exist_ok=True)
         assert main(["report", str(study), "--out", str(target)]) == 0
         assert target.read_text().startswith("<!DOCTYPE html>")
+
+
+# ------------------------------------------------------------ damaged results folders
+def edit_manifest(study: Path, edit) -> None:
+    import json
+
+    path = study / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+@pytest.mark.parametrize(("edit", "says"), [
+    (lambda m: m.update(root_seed=8), "its root_seed 8 does not give its seeds"),
+    (lambda m: m.update(root_seed="7"), "its root_seed 7 does not give its seeds"),
+    (lambda m: m.update(seeds=[*m["seeds"], 5]), "its root_seed 7 does not give its seeds"),
+    (lambda m: m.update(name="other"), "its name is not the experiment's"),
+])
+def test_a_manifest_whose_seed_or_name_was_edited_is_refused(study, capsys, edit, says):
+    """An edited root seed was printed by compare and the report as the experiment's (its
+    runs came from another), an extra seed and another name went unnoticed."""
+    edit_manifest(study, edit)
+    before = every_file(study)
+    for command in ("compare", "report"):
+        fails(capsys, [command, str(study)], contains=f"{study / 'manifest.json'}: {says}")
+    assert every_file(study) == before
+
+
+@pytest.mark.parametrize("link", ["file", "variant folder", "dangling"])
+def test_a_run_file_replaced_by_a_symbolic_link_is_refused(finished, study, tmp_path, capsys,
+                                                           link):
+    """A run file (or runs/<variant>) that is a link to a copy elsewhere was read as the
+    store's, and a resume would write new runs through it; a dangling one was 'run file file
+    not found'."""
+    run = study / "runs" / "texts" / "rep-00001.parquet"
+    if link == "file":
+        shutil.move(run, tmp_path / "kept.parquet")
+        run.symlink_to(tmp_path / "kept.parquet")
+        named = run
+    elif link == "variant folder":
+        shutil.move(study / "runs" / "texts", tmp_path / "texts")
+        (study / "runs" / "texts").symlink_to(tmp_path / "texts")
+        named = study / "runs" / "texts"
+    else:
+        run.unlink()
+        run.symlink_to("nowhere")
+        named = run
+    before = every_file(study)
+    for argv in (["compare", str(study)], ["report", str(study)],
+                 ["experiment", str(finished.parent / "exp.yaml"), "--out", str(study),
+                  "--resume", "--quiet", "--workers", "1"]):
+        err = fails(capsys, argv, contains=f"{named}: is a symbolic link (to ")
+        assert "file file" not in err
+    assert every_file(study) == before
+
+
+def test_a_run_file_that_is_a_folder_reads_plainly(study, capsys):
+    run = study / "runs" / "texts" / "rep-00001.parquet"
+    run.unlink()
+    run.mkdir()
+    fails(capsys, ["compare", str(study)], contains=f"{run}: run file is a directory")
