@@ -80,15 +80,16 @@ def group_truths(trial_students: pd.DataFrame, cf_students: pd.DataFrame,
     return out[COLUMNS]
 
 
-def collect(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
-    """The ``_groups`` tables of finished replication rows, one long table with a
+def collect(rows: list[dict[str, Any]], key: str = "_groups",
+            columns: list[str] = COLUMNS) -> pd.DataFrame | None:
+    """The ``key`` tables (of ``columns``) of finished replication rows, one long table with a
     ``replication`` column; None when no row carries one."""
-    frames = [r["_groups"].assign(replication=r["replication"]) for r in rows
-              if isinstance(r.get("_groups"), pd.DataFrame)]
+    frames = [r[key].assign(replication=r["replication"]) for r in rows
+              if isinstance(r.get(key), pd.DataFrame)]
     if not frames:
         return None
     out = pd.concat(frames, ignore_index=True)
-    return out[["replication", *COLUMNS]].sort_values(["replication"], kind="stable"
+    return out[["replication", *columns]].sort_values(["replication"], kind="stable"
                                                       ).reset_index(drop=True)
 
 

@@ -35,6 +35,7 @@ from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import format_difference
 from srmsim.labels import given_percent, p_text, percent_of_runs
 from srmsim.stats._inference import wilson
+from srmsim.trial import groups
 from srmsim.trial.spec import Trial
 
 #: fewest analysed students of a subgroup in each arm for it to be estimated (and printed)
@@ -185,13 +186,7 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
 def collect(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
     """The ``_subgroups`` tables of finished replication rows, one long table with a
     ``replication`` column; None when no row carries one."""
-    frames = [r["_subgroups"].assign(replication=r["replication"]) for r in rows
-              if isinstance(r.get("_subgroups"), pd.DataFrame)]
-    if not frames:
-        return None
-    out = pd.concat(frames, ignore_index=True)
-    return out[["replication", *COLUMNS]].sort_values(["replication"], kind="stable"
-                                                      ).reset_index(drop=True)
+    return groups.collect(rows, "_subgroups", COLUMNS)
 
 
 SUMMARY_COLUMNS = ["factor", "level", "replications_estimated", "true_effect", "estimate",
