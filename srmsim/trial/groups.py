@@ -14,6 +14,7 @@ outcome sets the whole cost against the whole gain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -78,6 +79,139 @@ def group_truths(trial_students: pd.DataFrame, cf_students: pd.DataFrame,
     out = frames[0].copy()
     out["counterfactual"] = frames[1]["counterfactual"].to_numpy()
     return out[COLUMNS]
+
+
+#: the outcomes of :data:`TRUTH_OUTCOMES` that are shares of students, with whom each is a
+#: share of (its denominator) and who counts (its numerator), as the registry measures them
+SHARE_OUTCOMES: dict[str, tuple[Callable[[pd.DataFrame], np.ndarray],
+                                Callable[[pd.DataFrame], np.ndarray]]] = {
+    "persistent_absence": (lambda s: (s["sessions_possible"] > 0).to_numpy(),
+                           lambda s: s["persistent_absent"].to_numpy(dtype=bool)),
+    "reading_behind_2y": (lambda s: s["reading_gap_end"].notna().to_numpy(),
+                          lambda s: (s["reading_gap_end"] < -24).to_numpy()),
+    "students_served": (lambda s: np.ones(len(s), dtype=bool),
+                        lambda s: (s["interventions"] > 0).to_numpy()),
+}
+
+
+def group_masks(students: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The rows of ``students`` in each group of :func:`group_truths`, by its label."""
+    from srmsim.experiment.outcomes import GROUPS
+
+    out = {ALL: np.ones(len(students), dtype=bool)}
+    for column, yes, no in GROUPS:
+        flag = students[column].to_numpy(dtype=bool)
+        out[yes], out[no] = flag, ~flag
+    school = students["school"].to_numpy()
+    for k in np.unique(school):
+        out[f"school {int(k)}"] = school == k
+    return out
+
+
+def _partitions(groups: pd.Series) -> list[np.ndarray]:
+    """The group rows' partitions of the treated arm, as masks over ``groups``: each flag's two
+    groups (FSM and not FSM, ...), and the schools together (they add up to the arm)."""
+    from srmsim.experiment.outcomes import GROUPS
+
+    labels = groups.astype(str)
+    out = [labels.isin([yes, no]).to_numpy() for _, yes, no in GROUPS]
+    out.append(labels.str.startswith("school ").to_numpy())
+    return out
+
+
+def _under(values: np.ndarray, threshold: int) -> np.ndarray:
+    """Which of ``values`` (counts, NaN for none) are small, by
+    :func:`srmsim.privacy.suppression_masks` (primary suppression, zeros included)."""
+    from srmsim.privacy import suppression_masks
+
+    cells = pd.DataFrame({"count": np.asarray(values, dtype=float)})
+    primary, _ = suppression_masks(cells, ["count"], threshold, total_row=None,
+                                   total_column=None)
+    return primary["count"].to_numpy(dtype=bool, copy=True)
+
+
+def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
+                          cf_students: pd.DataFrame, treated: np.ndarray,
+                          analysed: np.ndarray | None = None, all_analysed_ok: bool = False,
+                          threshold: int = 10) -> pd.DataFrame:
+    """One replication's :func:`group_truths` safe to write from real records: no count under
+    ``threshold`` follows from it, or from it beside the trial's other files, by arithmetic.
+
+    A group withheld withholds every row of its partition (both groups of a flag, every
+    school), counts and outcomes alike, as the subgroup estimates do
+    (:mod:`srmsim.trial.subgroups`): the other group's size (or its means beside the whole
+    arm's, which weight the two) and the arm's total give the small one's. A group is
+    withheld when it has fewer than ``threshold`` students (zero included) or, ``analysed``
+    given (which of the trial run's students the analysis used), when the treated-arm
+    students of it the analysis left out are: its size here minus its analysed treated
+    students in trial_runs.csv (the whole arm) or trial_subgroups.csv (its subgroup) gives
+    them (none left out is allowed with ``all_analysed_ok``, a population of every student,
+    where it says only that no outcome was missing). A share (the persistently absent, those
+    served) is withheld in every row of its partition, and in all rows when the whole arm's
+    is, where the students with it or without it are under ``threshold``, as are those it is
+    not a share of (without sessions, never tested), or where its group's students times it
+    would give such a count (the attacker's reckoning); a share of 0 by construction (nobody
+    is served without the policy) is known to everyone and stays."""
+    treated = np.asarray(treated, dtype=bool)
+    out = table.copy()
+    labels = out["group"].astype(str)
+    whole = (labels == ALL).to_numpy()
+    numbers = ["trial", "counterfactual", "students"]
+    small = _under(out["students"].to_numpy(dtype=float), threshold)
+    if analysed is not None:
+        masks = group_masks(trial_students[treated])
+        used = np.asarray(analysed, dtype=bool)[treated]
+        # a school's analysed students are printed nowhere: only the arm's and its flags'
+        left = {g: float((m & ~used).sum()) for g, m in masks.items()
+                if not g.startswith("school ")}
+        left_out = labels.map(left).to_numpy(dtype=float)
+        few = _under(left_out, threshold)
+        if all_analysed_ok:
+            few &= left_out != 0
+        small |= few
+    if (small & whole).any():  # the whole arm: nothing of this replication is written
+        out[numbers] = np.nan
+        return out
+    for part in _partitions(labels):
+        if (small & part).any():
+            out.loc[part, numbers] = np.nan
+    for column, students in (("trial", trial_students), ("counterfactual", cf_students)):
+        arm = students[treated]
+        masks = group_masks(arm)
+        hide = np.zeros(len(out), dtype=bool)
+        for outcome, (base, hit) in SHARE_OUTCOMES.items():
+            rows = (out["outcome"] == outcome).to_numpy()
+            of, yes = base(arm), hit(arm)
+            share = out[column].to_numpy(dtype=float)
+            size = out["students"].to_numpy(dtype=float)
+            counts = []
+            for i in np.flatnonzero(rows):
+                m = masks.get(labels.iloc[i])
+                if m is None or not np.isfinite(share[i]):
+                    continue
+                if column == "counterfactual" and outcome == "students_served" \
+                        and share[i] == 0:
+                    continue  # without the policy nobody is served: known to everyone
+                k, d = float((m & of & yes).sum()), float((m & of).sum())
+                guess = np.rint(share[i] * size[i])
+                counts.append((i, [k, d - k, size[i] - d, guess, size[i] - guess]))
+            if not counts:
+                continue
+            flat = np.array([c for _, cs in counts for c in cs], dtype=float)
+            under = _under(flat, threshold).reshape(len(counts), 5)
+            # all of the group counted (all have sessions, all tested): as an export complete
+            under[:, 2] &= flat.reshape(len(counts), 5)[:, 2] != 0
+            for (i, _), u in zip(counts, under, strict=True):
+                hide[i] |= bool(u.any())
+        for outcome in out["outcome"][hide].unique():
+            same = (out["outcome"] == outcome).to_numpy()
+            if (hide & same & whole).any():
+                out.loc[same, column] = np.nan
+                continue
+            for part in _partitions(labels):
+                if (hide & same & part).any():
+                    out.loc[same & part, column] = np.nan
+    return out
 
 
 def collect(rows: list[dict[str, Any]], key: str = "_groups",

@@ -112,7 +112,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
         truths,
     )
     from srmsim.trial.assign import SteppedWedgeAssignment, make_assignment
-    from srmsim.trial.groups import group_truths
+    from srmsim.trial.groups import group_truths, withhold_small_groups
     from srmsim.trial.subgroups import subgroup_estimates
 
     replication = whole_number(replication, "replication", 0, MAX_REPLICATIONS - 1)
@@ -188,11 +188,60 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
     row["error"] = ""
     row["outcome_sd"] = _outcome_sd(analysis.data[c.outcome + CF])
     row = {k: row.get(k, _missing(k)) for k in RUN_COLUMNS}
+    groups = group_truths(trial_students, cf_students, treated)
+    if trial.from_records:  # nothing written or printed may give a count under 10
+        row = withhold_small_counts(row, int(np.count_nonzero(treated)))
+        used = None if sw else np.isin(uid, analysis.data["uid"].to_numpy())
+        groups = withhold_small_groups(groups, trial_students, cf_students, treated, used,
+                                       all_analysed_ok=c.population == "all")
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
-                       trial_students, cf_students, week0, panel,
-                       group_truths(trial_students, cf_students, treated),
+                       trial_students, cf_students, week0, panel, groups,
                        subgroup_estimates(trial, analysis.data, trial_students)
                        if subgroups else None)
+
+
+#: the counts of a replication's row other than its arms' (which decide whether it is shown)
+INCIDENTAL_COUNTS = ("n_missing", "n_truth_missing", "n_served", "n_naive", "baseline_changed")
+
+
+class ArmTooFew(DataError):
+    """A replication from real records with an arm too few to show; its message quotes the
+    threshold, no count."""
+
+
+def withhold_small_counts(row: dict[str, Any], arm: int, threshold: int = 10
+                          ) -> dict[str, Any]:
+    """A replication's row safe to write from real records (``arm``: the treated arm's
+    students, whose size trial_groups.csv gives).
+
+    An arm of fewer than ``threshold`` analysed students fails the replication (its estimate's
+    df, or its p-value with the estimate and SE, and the other arm's count give the arm's size
+    back, as its own count does): the trial's analysis is withheld as a subgroup too few is
+    (:mod:`srmsim.trial.subgroups`). Every other count under ``threshold`` (zero included) is
+    left blank (NaN), and so is one whose remainder is (the treated students not served, of
+    the arm; those with a true effect, of the treated analysed; those whose baseline the policy
+    left alone, of all analysed), found by :func:`srmsim.privacy.suppression_masks` with the
+    arms' counts as published."""
+    from srmsim.privacy import suppression_masks
+
+    arms = pd.DataFrame({c: [float(row[c])] for c in ("n_treated", "n_control")})
+    primary, _ = suppression_masks(arms, list(arms.columns), threshold, total_row=None,
+                                   total_column=None)
+    if primary.to_numpy().any():
+        raise ArmTooFew(f"an arm has fewer than {threshold} analysed students: from real "
+                        "records the replication's analysis and counts are not shown (each "
+                        "would give the arm's size)")
+    shown = ["n", "n_treated", "arm"]
+    cells = pd.DataFrame({**{c: [float(row[c])] for c in ("n", "n_treated")},
+                          "arm": [float(arm)],
+                          **{c: [float(row[c])] for c in INCIDENTAL_COUNTS}})
+    parts = {"n_served": "arm", "n_truth_missing": "n_treated", "baseline_changed": "n"}
+    primary, secondary = suppression_masks(
+        cells, list(cells.columns), threshold, total_row=None, total_column=None,
+        subsets=parts, complements=list(parts),
+        published=np.array([[c in shown for c in cells.columns]]))
+    hidden = primary | secondary
+    return {**row, **{c: math.nan for c in INCIDENTAL_COUNTS if bool(hidden[c].iloc[0])}}
 
 
 def _outcome_sd(counterfactual: pd.Series) -> float:
@@ -212,6 +261,23 @@ def _failed_row(replication: int, seed: int, err: BaseException) -> dict[str, An
     row.update(replication=replication, seed=seed, covered=False, rejected=False,
                error=f"{type(err).__name__}: {err}")
     return row
+
+
+def _numbers_withheld(row: dict[str, Any], err: BaseException) -> dict[str, Any]:
+    """A failed replication's row from real records with every number of its error's message
+    (in ``error`` and the traceback's) written ``#``: a message can quote a count of the rows
+    or students it refused ("data has 5 rows"), printed and written beside the others."""
+    import re
+
+    message = str(err)
+    if isinstance(err, ArmTooFew):
+        return row
+    withheld = re.sub(r"\d+", "#", message)
+    if withheld == message:
+        return row
+    note = " (numbers withheld: the trust is built from real records)"
+    return {**row, "error": f"{type(err).__name__}: {withheld}{note}",
+            "traceback": str(row["traceback"]).replace(message, withheld + note)}
 
 
 #: what a worker process imports before its first replication
@@ -235,6 +301,8 @@ def _run_batch(payload: dict[str, Any], batch: list[tuple[int, int]]) -> list[di
         except Exception as err:  # recorded, reported, and counted as a failure
             row = _failed_row(replication, seed, err)
             row["traceback"] = traceback.format_exc(limit=6)
+            if trial.from_records:
+                row = _numbers_withheld(row, err)
             rows.append(row)
     return rows
 
