@@ -165,7 +165,11 @@ def test_a_failed_replication_from_records_quotes_no_number(tmp_path, monkeypatc
     from srmsim.trial import load_trial
 
     def fails(*args, **kwargs):
-        raise DataError("data has 5 rows of 168")
+        n = 5  # the counts in variables, as real code quotes them (its lines are shown)
+        try:
+            raise ValueError(f"{n + 2} rows")
+        except ValueError as err:  # a message raised from: left out of the traceback
+            raise DataError(f"data has {n} rows of {n + 163}") from err
 
     monkeypatch.setattr(run_mod, "replicate", fails)
     spec = {"name": "rec", "scenario": str(SCENARIOS / "reading_age.yaml"),
@@ -185,5 +189,6 @@ def test_a_failed_replication_from_records_quotes_no_number(tmp_path, monkeypatc
             assert row["error"].startswith("DataError: data has # rows of #")
             assert "5" not in row["error"] and "168" not in row["error"]
             assert "data has 5" not in row["traceback"] and "data has #" in row["traceback"]
+            assert "7 rows" not in row["traceback"] and "fails" in row["traceback"]
         else:
             assert row["error"] == "DataError: data has 5 rows of 168"

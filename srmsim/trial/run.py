@@ -265,19 +265,21 @@ def _failed_row(replication: int, seed: int, err: BaseException) -> dict[str, An
 
 def _numbers_withheld(row: dict[str, Any], err: BaseException) -> dict[str, Any]:
     """A failed replication's row from real records with every number of its error's message
-    (in ``error`` and the traceback's) written ``#``: a message can quote a count of the rows
-    or students it refused ("data has 5 rows"), printed and written beside the others."""
+    written ``#`` (in ``error`` and at the end of the traceback, which keeps its frames but not
+    the messages of the exceptions it was raised from): a message can quote a count of the
+    rows or students it refused ("data has 5 rows"), printed and written beside the others."""
     import re
 
-    message = str(err)
     if isinstance(err, ArmTooFew):
         return row
+    message = str(err)
     withheld = re.sub(r"\d+", "#", message)
-    if withheld == message:
-        return row
-    note = " (numbers withheld: the trust is built from real records)"
-    return {**row, "error": f"{type(err).__name__}: {withheld}{note}",
-            "traceback": str(row["traceback"]).replace(message, withheld + note)}
+    note = "" if withheld == message else \
+        " (numbers withheld: the trust is built from real records)"
+    error = f"{type(err).__name__}: {withheld}{note}"
+    frames = "".join(traceback.format_tb(err.__traceback__, limit=6))
+    return {**row, "error": error,
+            "traceback": f"Traceback (most recent call last):\n{frames}{error}\n"}
 
 
 #: what a worker process imports before its first replication
