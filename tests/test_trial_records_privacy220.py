@@ -192,3 +192,34 @@ def test_a_failed_replication_from_records_quotes_no_number(tmp_path, monkeypatc
             assert "7 rows" not in row["traceback"] and "fails" in row["traceback"]
         else:
             assert row["error"] == "DataError: data has 5 rows of 168"
+
+
+def test_a_group_whose_treated_pupils_left_out_are_few_is_withheld() -> None:
+    """trial_groups.csv's FSM students minus trial_subgroups.csv's analysed FSM treated gave
+    the FSM pupils the analysis left out (not flagged, or missing the outcome): 3 here. Their
+    group is withheld with its partner; the arm, with 23 left out, stays."""
+    from srmsim.trial.groups import withhold_small_groups
+
+    n = 80
+    students = pd.DataFrame({"fsm": np.arange(n) < 30, "sen": np.arange(n) % 2 == 0,
+                             "eal": np.arange(n) % 3 == 0, "school": np.arange(n) % 2})
+    sizes = {ALL: n, "FSM": 30, "not FSM": 50, "SEN": 40, "not SEN": 40, "EAL": 27,
+             "not EAL": 53, "school 0": 40, "school 1": 40}
+    table = pd.DataFrame([{"group": g, "outcome": "attendance", "trial": 0.9,
+                           "counterfactual": 0.9, "students": k} for g, k in sizes.items()])
+    treated = np.ones(n, dtype=bool)
+    analysed = np.ones(n, dtype=bool)
+    analysed[[0, 1, 2]] = False  # 3 FSM pupils
+    analysed[30:50] = False  # 20 not FSM
+    numbers = ["trial", "counterfactual", "students"]
+    shown = withhold_small_groups(table, students, students, treated).set_index("group")
+    assert shown[numbers].notna().all(axis=None)
+    out = withhold_small_groups(table, students, students, treated, analysed,
+                                all_analysed_ok=True).set_index("group")
+    assert out.loc[["FSM", "not FSM"], numbers].isna().all(axis=None)
+    assert out.loc[ALL, "students"] == n and out.loc["school 0", "students"] == 40
+    analysed[:] = True  # none left out: said of a population of every pupil only
+    assert withhold_small_groups(table, students, students, treated, analysed,
+                                 all_analysed_ok=True)["students"].notna().all()
+    assert withhold_small_groups(table, students, students, treated, analysed,
+                                 all_analysed_ok=False)["students"].isna().all()

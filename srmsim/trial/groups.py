@@ -181,6 +181,8 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
         hide = np.zeros(len(out), dtype=bool)
         for outcome, (base, hit) in SHARE_OUTCOMES.items():
             rows = (out["outcome"] == outcome).to_numpy()
+            if not rows.any():
+                continue
             of, yes = base(arm), hit(arm)
             share = out[column].to_numpy(dtype=float)
             size = out["students"].to_numpy(dtype=float)
