@@ -481,3 +481,14 @@ def test_sort_keys_times_both_sides(tmp_path):
         assert default > 0 and without > 0
         assert r[3].endswith("x") and r[4].endswith("x")
         assert num(r[3][:-1]) == pytest.approx(default / without, rel=0.1, abs=0.01)
+
+
+def test_trial_subgroups_sides_give_the_same_table(tmp_path):
+    out = run_script("trial_subgroups.py", "--trial", "experiments/trial_fsm_subgroups.yaml",
+                     "--rounds", "1", tmp_path=tmp_path)
+    assert_rounds(out, "new + subgroups", "old + subgroups", "new, no subgroups",
+                  "old, no subgroups", rounds=1)
+    assert_rounds(out, "new", "old", rounds=1)
+    assert re.search(r"^same subgroup table: True; rows: 12$", out, re.M), out
+    m = re.search(rf"a replication: x({NUM})$", out, re.M)
+    assert m and finite(num(m[1])) > 0, out

@@ -11,6 +11,7 @@ import pytest
 from srmsim import stats
 from srmsim.errors import DataError, EstimationError, SrmsimError
 from srmsim.stats import StatsWarning
+from srmsim.stats import _checks as ck
 
 
 def two_level(seed: int, groups: int, size: int, tau2: float, sigma2: float) -> pd.DataFrame:
@@ -379,3 +380,18 @@ def test_regress_reads_booleans_and_numbers_stored_as_objects_as_the_other_estim
     for variant in (df.assign(b=df.b.astype("boolean")), df.assign(x=df.x.astype(object))):
         pd.testing.assert_series_equal(stats.regress(variant, "y ~ x + b").table["estimate"],
                                        plain)
+
+
+@pytest.mark.parametrize("values", [
+    [3, 1, 3, 2], [1.0, None, 1, "1", 2.5], ["b", "a", None, "b", " "], [None, None],
+    [np.nan, 2.0, 2], []])
+def test_group_codes_and_present_labels_label_each_value_once_as_every_row(values) -> None:
+    """group_codes and present_labels label a column's distinct values once (the estimators
+    call them on every fit); they give what labelling every row gave: codes in order of first
+    appearance, one code for values with one label (1, 1.0 and "1"), -1 where missing."""
+    s = pd.Series(values, dtype=object if values else float)
+    labelled = ck.labels(s)
+    np.testing.assert_array_equal(ck.group_codes(s), pd.factorize(labelled)[0])
+    assert ck.present_labels(s) == set(labelled.dropna())
+    if values[:2] == [1.0, None]:
+        assert list(ck.group_codes(s)) == [0, -1, 0, 0, 1]

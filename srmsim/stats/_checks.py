@@ -401,9 +401,9 @@ def drop_incomplete(
     """
     columns = list(dict.fromkeys(columns))
     require_finite(df, columns)
-    na = missing_cells(df, columns)
-    by_column = {c: int(na[c].sum()) for c in columns}
-    keep = ~na.any(axis=1).to_numpy()
+    na = missing_cells(df, columns).to_numpy(dtype=bool)  # (columns in order, no repeats)
+    by_column = {c: int(n) for c, n in zip(columns, na.sum(axis=0), strict=True)}
+    keep = ~na.any(axis=1)
     report = MissingReport(n_input=len(df), n_used=int(keep.sum()), by_column=by_column)
     if report.n_used == 0:
         worst = max(by_column, key=lambda c: by_column[c])
@@ -467,14 +467,27 @@ def _refuse_bools_mixed_with_numbers(series: pd.Series) -> None:
                         "and false equals 0, so they would merge: use one kind of value")
 
 
-def labels(series: pd.Series) -> pd.Series:
-    """Arm labels as Python strings, missing kept missing (R factors arrive as strings anyway)."""
-    codes, uniques = pd.factorize(series)  # label each distinct value once, not every row
+def _coded_labels(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's code (-1 where missing) and the label of each code: a column's distinct
+    values labelled once, not every row."""
+    codes, uniques = pd.factorize(series)
     if series.dtype == object and any(isinstance(u, int | float | np.number | np.bool_)
                                       for u in uniques):  # text arms need no row scan
         _refuse_bools_mixed_with_numbers(series)
-    table = np.array([label(u) for u in uniques] + [None], dtype=object)
+    return codes, [label(u) for u in uniques]
+
+
+def labels(series: pd.Series) -> pd.Series:
+    """Arm labels as Python strings, missing kept missing (R factors arrive as strings anyway)."""
+    codes, levels = _coded_labels(series)
+    table = np.array([*levels, None], dtype=object)
     return pd.Series(table[codes], index=series.index, dtype=object)
+
+
+def present_labels(series: pd.Series) -> set[str]:
+    """The labels of a column's non-missing values (as ``set(labels(series).dropna())``,
+    without labelling every row: the estimators ask it of each fit's arms and levels)."""
+    return set(_coded_labels(series)[1])
 
 
 def natural_order(series: pd.Series) -> list[str]:
@@ -496,7 +509,7 @@ def arm_order(
     Order of the other arms: category order for a categorical column, otherwise sorted.
     Categories with no rows are reported in ``notes`` rather than silently skipped.
     """
-    present = set(labels(series).dropna())
+    present = present_labels(series)
     ordered = [a for a in natural_order(series) if a in present]
     if isinstance(series.dtype, pd.CategoricalDtype) and notes is not None:
         empty = [label(c) for c in series.cat.categories if label(c) not in present]
@@ -644,7 +657,8 @@ def covariate_block(
             blocks.append(pd.DataFrame({term_name(col): values}, index=df.index))
             continue
         levels = natural_order(s)
-        levels = [lev for lev in levels if lev in set(labels(s))]
+        present = present_labels(s)
+        levels = [lev for lev in levels if lev in present]
         if len(levels) < 2:
             raise DataError(
                 f"{role} column {col!r} is not numeric and has a single level {levels[0]!r}; "
@@ -688,7 +702,7 @@ def check_full_rank(X: pd.DataFrame, protected: Sequence[str], context: str) -> 
         )
     scale = np.sqrt((A**2).sum(axis=0))
     scale[scale == 0] = 1.0
-    _, r = np.linalg.qr(A / scale, mode="reduced")
+    r = np.linalg.qr(A / scale, mode="r")  # R alone: the same R as "reduced", without Q
     diag = np.abs(np.diag(r))
     tol = max(A.shape) * np.finfo(float).eps * 1e3 * (diag.max() if diag.size else 1.0)
     bad = [X.columns[j] for j in range(A.shape[1]) if diag[j] <= tol]
@@ -741,5 +755,9 @@ def require_comparable_scales(X: pd.DataFrame, context: str) -> None:
 
 
 def group_codes(values: pd.Series) -> np.ndarray:
-    """Integer codes for cluster/group labels (labels compared as text, as with arms)."""
-    return pd.factorize(labels(values))[0]
+    """Integer codes for cluster/group labels (labels compared as text, as with arms), in
+    order of first appearance, -1 where missing; each distinct value is labelled once (two
+    values with one label, 1 and 1.0, share a code)."""
+    codes, levels = _coded_labels(values)
+    merged = pd.factorize(np.array(levels, dtype=object))[0]
+    return np.where(codes >= 0, merged[codes] if len(levels) else codes, -1)

@@ -540,8 +540,9 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     if fes and method == "ols":
         data, n_single = _drop_singletons(data, fes, notes)
         missing = dataclasses.replace(missing, n_used=len(data), singletons=n_single)
-    try:
-        arms = ck.arm_order(data[treatment], reference, treatment)
+    try:  # (with no row dropped the arms are those found above)
+        arms = (list(before) if missing.n_dropped == 0
+                else ck.arm_order(data[treatment], reference, treatment))
     except DataError as err:
         raise DataError(f"after dropping rows ({missing.describe()}): {err}") from None
     ck.warn_lost_arms(before, arms, treatment, missing, notes)
@@ -551,11 +552,13 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     arm_lab = ck.labels(data[treatment])
     blocks = [
         pd.DataFrame({"Intercept": np.ones(len(data))}),
-        ck.dummies(data[treatment], treatment, others),
+        pd.DataFrame({f"{treatment}[{a}]": (arm_lab == a).to_numpy(dtype=float)
+                      for a in others}, index=data.index),  # ck.dummies, from arm_lab
         ck.covariate_block(data, covariates, notes),
     ]
     for fe in fes:
-        levels = [lev for lev in ck.natural_order(data[fe]) if lev in set(ck.labels(data[fe]))]
+        present = ck.present_labels(data[fe])  # (once, not once a level)
+        levels = [lev for lev in ck.natural_order(data[fe]) if lev in present]
         blocks.append(ck.dummies(data[fe], f"FE:{fe}", levels[1:]))
     X = pd.concat(blocks, axis=1)
     arm_terms = [f"{treatment}[{a}]" for a in others]

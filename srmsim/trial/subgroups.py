@@ -84,12 +84,10 @@ def _fit(trial: Trial, data: pd.DataFrame, treatment: str = "arm",
     return row, "; ".join(dict.fromkeys(str(w.message) for w in caught))
 
 
-def _truth(rows: pd.DataFrame, outcome: str) -> float:
-    """Mean over the treated-arm rows of trial minus counterfactual outcome."""
-    from srmsim.trial.analyse import CF
-
-    tr = rows[rows["arm"] == "treated"]
-    diff = (tr[outcome] - tr[outcome + CF]).dropna()
+def _truth(effect: pd.Series, treated: np.ndarray) -> float:
+    """Mean over the treated-arm rows of trial minus counterfactual outcome (``effect``, that
+    difference for every analysed row, taken once a replication)."""
+    diff = effect[treated].dropna()
     return float(diff.mean()) if len(diff) else math.nan
 
 
@@ -102,14 +100,13 @@ def _not_estimable(err: Exception) -> str:
     return f"not estimable: {type(err).__name__}: {err}"
 
 
-def _too_few(trial: Trial, rows: pd.DataFrame) -> str | None:
-    """Why a subgroup is not estimated, or None."""
-    treated = rows["arm"] == "treated"
+def _too_few(trial: Trial, treated: np.ndarray, school: np.ndarray) -> str | None:
+    """Why a subgroup is not estimated, or None (``treated``, ``school``: its rows' arm and
+    school, as arrays: this runs for every subgroup of every replication)."""
     if min(int(treated.sum()), int((~treated).sum())) < MIN_PER_ARM:
         return f"too few students (under {MIN_PER_ARM} in an arm)"
     if trial.unit == "schools":
-        schools = rows.groupby("arm")["school"].nunique()
-        if min(int(schools.get("treated", 0)), int(schools.get("control", 0))) < 2:
+        if min(np.unique(school[treated]).size, np.unique(school[~treated]).size) < 2:
             return "too few schools (under 2 in an arm)"
     return None
 
@@ -129,34 +126,37 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
     keep = ["uid", "school", "arm", y, y + CF, *([trial.config.baseline]
                                                  if trial.config.baseline else [])]
     analysed = analysed[list(dict.fromkeys(keep))]
+    # what every subgroup reads, taken once a replication (the fits still check their rows)
+    arm_treated = (analysed["arm"] == "treated").to_numpy(dtype=bool)
+    school = analysed["school"].to_numpy()
+    effect = analysed[y] - analysed[y + CF]
+    uids = analysed["uid"].to_numpy()
     out: list[dict[str, Any]] = []
     for column, first, second in FACTORS:
-        is_first = _first_level(column, info[column].reindex(analysed["uid"].to_numpy()))
+        is_first = _first_level(column, info[column].reindex(uids))
         levels = []
         for label, mask in ((first, is_first), (second, ~is_first)):
-            rows = analysed[mask]
-            treated = rows["arm"] == "treated"
+            treated, schools = arm_treated[mask], school[mask]
             counts = {"n_treated": float(treated.sum()), "n_control": float((~treated).sum()),
-                      "n_clusters": float(rows["school"].nunique())}
-            why = _too_few(trial, rows)
+                      "n_clusters": float(np.unique(schools).size)}
+            why = _too_few(trial, treated, schools)
             row = _blank(column, label, why or ESTIMATED)
             row.update(counts)
             if why is None:
                 try:
-                    fit, note = _fit(trial, rows.reset_index(drop=True))
+                    fit, note = _fit(trial, analysed[mask].reset_index(drop=True))
                 except Exception as err:  # noqa: BLE001 - see _not_estimable
                     row["status"] = _not_estimable(err)
                 else:
-                    row.update(fit, note=note, true_effect=_truth(rows, y))
+                    row.update(fit, note=note, true_effect=_truth(effect, mask & arm_treated))
                     row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
             levels.append(row)
         diff = _blank(column, DIFFERENCE, ESTIMATED)
         if all(r["status"] == ESTIMATED for r in levels):
             data = analysed.assign(
                 _subgroup=is_first.astype(float),
-                _treated=(analysed["arm"] == "treated").to_numpy(dtype=float),
-                _interaction=np.where(is_first & (analysed["arm"] == "treated").to_numpy(),
-                                      "treated", "control"))
+                _treated=arm_treated.astype(float),
+                _interaction=np.where(is_first & arm_treated, "treated", "control"))
             try:
                 fit, note = _fit(trial, data.reset_index(drop=True), "_interaction",
                                  ("_treated", "_subgroup"))
