@@ -94,12 +94,12 @@ def binomial_upper(n: int, p: float, tail: float = 0.001) -> int:
 
 @pytest.fixture(scope="module")
 def reading_result():
-    return run_trial(make(reading_trial(25)))
+    return run_trial(make(reading_trial(25)), subgroups=False)
 
 
 @pytest.fixture(scope="module")
 def zero_effect_result():
-    return run_trial(make(reading_trial(40, seed=23), overrides=ZERO_READING))
+    return run_trial(make(reading_trial(40, seed=23), overrides=ZERO_READING), subgroups=False)
 
 
 # ------------------------------------------------------------------ exact counterfactuals
@@ -119,7 +119,7 @@ def _frames_equal(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
 @pytest.mark.parametrize("spec", [reading_trial(1), cluster_trial(1)],
                          ids=["students_school_staff", "schools_with_pool_staff"])
 def test_control_arm_outcomes_are_identical_to_the_counterfactual(spec) -> None:
-    rep = replicate(make(spec), 0)
+    rep = replicate(make(spec), 0, subgroups=False)
     control = (rep.students["arm"] == "control").to_numpy()
     assert 0 < control.sum() < len(control)
     a = rep.trial_students[control].reset_index(drop=True)
@@ -172,12 +172,12 @@ def test_screening_flags_are_the_engine_flags_at_its_first_evaluation() -> None:
 @pytest.mark.once
 def test_assignment_is_balanced_within_schools_and_reproducible() -> None:
     trial = make(reading_trial(2))
-    a, b = replicate(trial, 0), replicate(trial, 0)
+    a, b = replicate(trial, 0, subgroups=False), replicate(trial, 0, subgroups=False)
     pd.testing.assert_frame_equal(a.students, b.students)
     assert a.row == b.row
     per_school = a.students.groupby("school")["arm"].apply(lambda s: (s == "treated").mean())
     assert np.allclose(per_school, 0.5, atol=0.02)
-    other = replicate(trial, 1)
+    other = replicate(trial, 1, subgroups=False)
     assert not np.array_equal(a.students["arm"], other.students["arm"])
 
 
@@ -196,7 +196,7 @@ def test_students_trial_is_unbiased_and_covers_the_truth(reading_result) -> None
 
 @pytest.mark.once
 def test_cluster_trial_with_pooled_staff_covers_the_truth() -> None:
-    result = run_trial(make(cluster_trial(16)))
+    result = run_trial(make(cluster_trial(16)), subgroups=False)
     runs = result.runs
     assert (runs["error"] == "").all()
     # 12 schools: se auto is CR2 with each replication's Bell-McCaffrey df, below CR1's J - 1
@@ -213,15 +213,16 @@ def test_cluster_se_is_cr2_below_30_schools_unless_the_file_names_one() -> None:
     auto = make(cluster_trial(1))
     assert auto.config.analysis.se == "auto"
     assert "se auto: CR2 with Bell-McCaffrey df (12 schools, fewer than 30" in auto.describe()
-    cr2_row = replicate(auto, 0).row
+    cr2_row = replicate(auto, 0, subgroups=False).row
     assert 6 < cr2_row["df"] < 11
     named = make(cluster_trial(1) | {"analysis": {"se": "cluster"}})
     assert "analysis ols, se cluster (CR1 with t(G - 1): its interval is too narrow with few " \
         "schools, 12 schools here" in named.describe()
-    cr1_row = replicate(named, 0).row
+    cr1_row = replicate(named, 0, subgroups=False).row
     assert cr1_row["df"] == 11 and cr1_row["estimate"] == cr2_row["estimate"]
     assert cr1_row["se"] < cr2_row["se"]
-    explicit = replicate(make(cluster_trial(1) | {"analysis": {"se": "cr2"}}), 0).row
+    explicit = replicate(make(cluster_trial(1) | {"analysis": {"se": "cr2"}}), 0,
+                         subgroups=False).row
     assert explicit["df"] == cr2_row["df"] and explicit["se"] == cr2_row["se"]
     many = make(cluster_trial(1) | {"overrides": {"trust.n_schools": 30,
                                                   "trust.students_per_year_group": 16}})
@@ -256,7 +257,7 @@ def test_naive_pre_post_is_fooled_where_the_randomised_estimate_is_not(zero_effe
 
 @pytest.mark.slow
 def test_students_trial_operating_characteristics_over_200_replications() -> None:
-    result = run_trial(make(reading_trial(200, seed=101)), workers=2)
+    result = run_trial(make(reading_trial(200, seed=101)), workers=2, subgroups=False)
     runs = result.runs
     err = runs["estimate"] - runs["true_effect"]
     assert abs(err.mean()) < 3 * err.std(ddof=1) / np.sqrt(len(err))
@@ -266,7 +267,8 @@ def test_students_trial_operating_characteristics_over_200_replications() -> Non
 
 @pytest.mark.slow
 def test_zero_effect_type_one_error_over_400_replications() -> None:
-    result = run_trial(make(reading_trial(400, seed=303), overrides=ZERO_READING), workers=2)
+    result = run_trial(make(reading_trial(400, seed=303), overrides=ZERO_READING), workers=2,
+                       subgroups=False)
     k = int(result.runs["rejected"].sum())
     lo, hi = sps.binom.ppf(0.001, 400, 0.05), sps.binom.isf(0.001, 400, 0.05)
     assert lo <= k <= hi
@@ -274,7 +276,7 @@ def test_zero_effect_type_one_error_over_400_replications() -> None:
 
 @pytest.mark.slow
 def test_cluster_trial_coverage_over_200_replications() -> None:
-    result = run_trial(make(cluster_trial(200, seed=9)), workers=2)
+    result = run_trial(make(cluster_trial(200, seed=9)), workers=2, subgroups=False)
     assert 0.88 <= result.runs["covered"].mean() <= 0.99
 
 
@@ -308,7 +310,7 @@ def test_results_are_identical_whatever_the_executor(reading_result, tmp_path) -
     from srmsim.trial import TrialResult, summarise
     from srmsim.trial.report import truth_population
 
-    two = run_trial(make(reading_trial(25)), replications=3, workers=2)
+    two = run_trial(make(reading_trial(25)), replications=3, workers=2, subgroups=False)
     one_runs = reading_result.runs.iloc[:3].reset_index(drop=True)
     pd.testing.assert_frame_equal(one_runs, two.runs)
     one = TrialResult(two.trial, one_runs,
@@ -325,7 +327,7 @@ def test_dask_scheduler_gives_the_same_rows(reading_result) -> None:
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster:
         dask = run_trial(make(reading_trial(25)), replications=2,
-                         scheduler=cluster.scheduler_address)
+                         scheduler=cluster.scheduler_address, subgroups=False)
     pd.testing.assert_frame_equal(reading_result.runs.iloc[:2].reset_index(drop=True), dask.runs)
 
 
@@ -468,7 +470,8 @@ def test_cli_writes_table_csvs_and_plot(tmp_path, capsys) -> None:
     spec["scenario"] = str(SCENARIOS / "reading_age.yaml")
     path.write_text(yaml.safe_dump(spec))
     out = tmp_path / "out"
-    status = main(["trial", str(path), "--workers", "1", "--out", str(out), "--quiet"])
+    status = main(["trial", str(path), "--workers", "1", "--out", str(out), "--quiet",
+                   "--no-subgroups"])
     assert status == 0
     printed = capsys.readouterr().out
     assert "coverage of the 95% CI" in printed and "naive" in printed

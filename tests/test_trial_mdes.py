@@ -220,7 +220,7 @@ def cluster_spec(replications: int = 6) -> dict:
 def cluster_result(tmp_path_factory):
     out = tmp_path_factory.mktemp("mdes") / "trial"
     trial = trial_from_dict(cluster_spec(), "test-trial", SCENARIOS)
-    return run_trial(trial, out=out, report=True), out
+    return run_trial(trial, out=out, report=True, subgroups=False), out
 
 
 @pytest.mark.once
@@ -250,7 +250,7 @@ def test_outcome_sd_is_the_counterfactual_outcomes_sd_among_those_analysed() -> 
     from srmsim.trial import replicate
 
     trial = trial_from_dict(cluster_spec(), "test-trial", SCENARIOS)
-    rep = replicate(trial, 0)
+    rep = replicate(trial, 0, subgroups=False)
     y = rep.analysed["attendance_rate_counterfactual"].dropna()
     assert rep.row["outcome_sd"] == pytest.approx(float(y.std(ddof=1)), rel=1e-12)
     # not the trial run's outcomes (the treated arm's moved)
@@ -279,7 +279,7 @@ def reading_at_its_mdes(replications: int):
         spec["overrides"][f"policy.actions.{action}.effect"] = {"reading": 0.255 * reading,
                                                                 "attainment": 0.0}
     spec["replications"] = replications
-    return run_trial(trial_from_dict(spec, "test-trial", REPO / "experiments"))
+    return run_trial(trial_from_dict(spec, "test-trial", REPO / "experiments"), subgroups=False)
 
 
 def check_at_mdes(result, within: float | None = None) -> None:
@@ -313,7 +313,8 @@ def test_shipped_cluster_trial_analytic_power_is_in_its_rejection_interval() -> 
     several times the true effect."""
     from srmsim.trial import load_trial
 
-    result = run_trial(load_trial(REPO / "experiments" / "trial_attendance_cluster.yaml"))
+    result = run_trial(load_trial(REPO / "experiments" / "trial_attendance_cluster.yaml"),
+                       subgroups=False)
     s = rows_of(result.summary)
     rej, power = s.loc["rejection rate (p < 0.05)"], s.loc[ANALYTIC_POWER]
     assert rej["ci_low"] < power["value"] < rej["ci_high"]

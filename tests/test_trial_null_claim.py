@@ -17,7 +17,7 @@ def test_readme_zero_effect_reading_claim_is_reproduced(repo_root):
                       text)  # (an aside such as "(nominal 5%: 2)" may follow the count)
     assert claim, "docs/guides/researcher.md no longer states the zero-effect reading claim in the tested form"
     path, rejected, replications, naive = claim.groups()
-    result = run_trial(load_trial(repo_root / path), workers=2)
+    result = run_trial(load_trial(repo_root / path), workers=2, subgroups=False)
     runs = result.runs
     assert len(runs) == int(replications) and (runs["error"] == "").all()
     assert (runs["true_effect"] == 0).all()  # the policy does nothing: truth is exactly 0
