@@ -497,14 +497,17 @@ def test_cli_as_a_subprocess_with_replications_flag(tmp_path) -> None:
     assert "coverage of the 95% CI" in proc.stdout
 
 
-def test_cli_reports_a_bad_trial_file_in_one_line(tmp_path, capsys) -> None:
+def test_cli_reports_a_bad_trial_file_naming_the_file_and_key(tmp_path, capsys) -> None:
+    """One problem: the file, then the key and problem whole (on the same line, or below the
+    file when the two would not fit on one: the problem here lists the columns it could be)."""
     bad = tmp_path / "bad.yaml"
     spec = reading_trial(2) | {"outcome": "happiness"}
     spec["scenario"] = str(SCENARIOS / "reading_age.yaml")
     bad.write_text(yaml.safe_dump(spec))
     assert main(["trial", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}: outcome: 'happiness' is not a numeric column of students.parquet" in err
+    assert re.search(rf"{re.escape(str(bad))}:(\n  | )outcome: 'happiness' is not a numeric "
+                     r"column of students\.parquet", err), err
     assert "Traceback" not in err
 
 
