@@ -89,3 +89,24 @@ def path_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(f"holds the control or invisible character {hidden}: "
                                          "give a name of visible characters")
     return text
+
+
+def out_argument(text: str) -> str:
+    """argparse type of an ``--out`` file or folder: a :func:`path_argument`, whose last name
+    and each folder it would create are names Windows can hold (``--out con`` wrote results
+    that cannot be copied to a Windows machine, which reserves CON, NUL, COM1... with any
+    extension for devices, and drops a final dot or space), as `srmsim examples` refuses."""
+    import os
+    from pathlib import Path
+
+    from srmsim.labels import windows_name_problem
+
+    text = path_argument(text)
+    path = Path(text)
+    for entry in [path, *(p for p in path.parents if not os.path.lexists(p))]:
+        why = windows_name_problem(entry.name) if entry.name not in ("", ".", "..") else None
+        if why:
+            raise argparse.ArgumentTypeError(
+                f"{entry} is no name Windows can hold ({why}): choose another, so the results "
+                "can be copied to any machine")
+    return text

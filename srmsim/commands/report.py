@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import path_argument
+from srmsim.argtypes import out_argument, path_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dir", type=path_argument,
                    help="a folder written by `srmsim run`, `srmsim experiment`, "
                    "`srmsim trial` or `srmsim optimise`")
-    p.add_argument("--out", type=path_argument,
+    p.add_argument("--out", type=out_argument,
                    default=None, help="file to write (default: DIR/report.html)")
     p.set_defaults(func=run)
 

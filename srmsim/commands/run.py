@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srmsim.argtypes import path_argument, seed_argument, whole_argument
+from srmsim.argtypes import out_argument, path_argument, seed_argument, whole_argument
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", type=path_argument, nargs="?", default=None,
                    help="scenario YAML (default: the built-in default trust)")
     p.add_argument("--seed", type=seed_argument, default=None, help="override the scenario's seed")
-    p.add_argument("--out", type=path_argument,
+    p.add_argument("--out", type=out_argument,
                    default=None, help="output directory (default: out/<scenario name>)")
     p.add_argument("--threads", type=whole_argument, default=1, metavar="N",
                    help="cores for each week's per-student passes: N-1 helper processes "

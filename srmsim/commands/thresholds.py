@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from srmsim.argtypes import (
     finite_float,
     non_negative_float,
+    out_argument,
     path_argument,
     seed_argument,
     whole_argument,
@@ -88,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(at most {_money(MAX_COST)})")
     p.add_argument("--cost-needless", type=non_negative_float, default=None,
                    help=f"cost in £ of a needless intervention (at most {_money(MAX_COST)})")
-    p.add_argument("--out", type=path_argument,
+    p.add_argument("--out", type=out_argument,
                    default=None, help="output directory (default: <input>/thresholds)")
     p.add_argument("--suppress-below", type=whole_argument, default=10, metavar="N",
                    help="real (non-simulated) data: publish only thresholds whose every band "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srmsim.argtypes import check_workers, path_argument, whole_argument
+from srmsim.argtypes import check_workers, out_argument, path_argument, whole_argument
 from srmsim.labels import plural
 from srmsim.settings import add_set_argument, parse_settings
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--out", type=path_argument,
+    p.add_argument("--out", type=out_argument,
                    default=None, help="output directory (default: results/<name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue a stopped trial in --out: run only the replications not stored")
