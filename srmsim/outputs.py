@@ -283,14 +283,28 @@ def owner_only(folder: str | Path) -> bool:
 
 
 def restrict_tree(root: str | Path) -> None:
-    """Make a folder and everything in it owner-only (0700 folders, 0600 files)."""
+    """Make a folder and everything in it owner-only (0700 folders, 0600 files).
+
+    A symbolic link inside it is left alone, never followed: chmod follows links (Linux has
+    no lchmod), so a store file replaced by a link to a file outside the folder made that
+    file owner-only (reading the store refuses the link by name)."""
     root = Path(root)
     os.chmod(root, PRIVATE_DIR)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            os.chmod(os.path.join(dirpath, d), PRIVATE_DIR)
-        for f in filenames:
-            os.chmod(os.path.join(dirpath, f), PRIVATE_FILE)
+    for dirpath, dirnames, filenames in os.walk(root):  # (os.walk enters no linked folder)
+        for names, mode in ((dirnames, PRIVATE_DIR), (filenames, PRIVATE_FILE)):
+            for name in names:
+                chmod_unlinked(os.path.join(dirpath, name), mode)
+
+
+def chmod_unlinked(path: str | os.PathLike[str], mode: int) -> None:
+    """``os.chmod`` of ``path`` unless it is a symbolic link, which is never followed (where
+    the system cannot change a link's own mode, the link is skipped: its mode means nothing)."""
+    if os.chmod in os.supports_follow_symlinks:  # (BSD, macOS: lchmod)
+        with contextlib.suppress(NotImplementedError):
+            os.chmod(path, mode, follow_symlinks=False)
+            return
+    if not os.path.islink(path):
+        os.chmod(path, mode)
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,6 +51,20 @@ SHA256_PREFIX = "sha256:"
 DETAIL_SHA256_KEY = "detail_sha256"
 
 
+def root_seed_gives(root: object, seeds: object) -> bool:
+    """Whether the root seed a manifest records gives its seeds (each replication's, or one
+    common seed repeated for a design): the root seed printed as the study's must be the one
+    its runs' seeds came from, and an edited one, or an extra seed, went unnoticed. A record
+    with no seeds has nothing to check (a store refuses a manifest without them)."""
+    from srmsim.rng import replication_seeds
+
+    if not isinstance(seeds, list) or not seeds:
+        return True
+    n = len(seeds)
+    return (whole(root) and 0 <= root < 2**128
+            and seeds in (replication_seeds(root, n), replication_seeds(root, 1) * n))
+
+
 def sha256_column(kind: str) -> str:
     """The run row's column with the SHA-256 of its ``kind`` detail file."""
     return f"{SHA256_PREFIX}{kind}"
@@ -103,6 +117,8 @@ class RunStore:
     hash_key = "experiment_hash"
     #: the manifest key of the study file's path (what the resume command runs)
     source_key = "experiment_file"
+    #: the variant of a store that has one (a trial's: its detail files are not by variant)
+    single_variant: str | None = None
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
@@ -216,6 +232,54 @@ class RunStore:
         return (f"to make that run again, delete {'its files:' if files else 'it'}{what}"
                 f"{THEN_RUN}{self.resume_command()}")
 
+    def refuse_link(self, path: Path) -> None:
+        """Refuse ``path``, or a folder between it and the results folder, that is a symbolic
+        link, naming it and what removing it costs: srmsim never makes one, a run or detail
+        file linked to a copy elsewhere was read as the store's, a resume wrote through a
+        linked folder, and a study of real records made the file linked to owner-only."""
+        for entry in (path, *path.parents):
+            if entry == self.folder or self.folder not in entry.parents:
+                return
+            if entry.is_symlink():
+                raise SrmsimError(f"{entry}: is a symbolic link (to "
+                                  f"{printable(os.readlink(entry))}); srmsim never makes one in "
+                                  f"a results store\n  {self._link_repair(entry)}")
+
+    def refuse_links(self) -> None:
+        """:meth:`refuse_link` for every entry of the store (before anything is read or
+        written: a linked variant folder with no run in it yet was written through)."""
+        if self.root.is_symlink() or not self.root.is_dir():
+            self.refuse_link(self.root)
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):  # (enters no linked folder)
+            for name in sorted([*dirnames, *filenames]):
+                self.refuse_link(Path(dirpath) / name)
+
+    def _link_repair(self, entry: Path) -> str:
+        """What to do about a symbolic link ``entry`` in the store, and which runs that makes
+        again: "delete it" of a linked variant folder deleted every run of that variant."""
+        again = f"run the {self.kind} into a new --out directory"
+        if entry == self.root or entry.parent == self.root:  # store/, runs/, manifest.json...
+            what = "this folder's manifest" if entry.name == "manifest.json" else "what it holds"
+            return f"replace the link by a copy of {what} (rm, then cp), or {again}"
+        parts = entry.relative_to(self.root).parts
+        runs = self.root / "runs" / parts[1]
+        if entry.is_dir() and len(parts) == 2:  # runs/<variant>, failures/..., detail/...
+            also = f" and {runs}" if parts[0] == "detail" else ""
+            return (f"to make every run of variant {printable(parts[1])} again, remove the "
+                    f"link{also} (rm {entry}: the folder it points to is left as it is; each "
+                    f"of those runs is lost and made again){THEN_RUN}{self.resume_command()}")
+        if parts[0] == "detail":
+            try:
+                replication = int(entry.name.split("-")[1])
+            except (IndexError, ValueError):
+                return f"move it out of the results, or {again}"
+            variant = parts[1] if len(parts) == 3 else self.single_variant
+            if variant is not None:  # the run and all its detail (as detail_hint names them)
+                return self.rerun_hint(self.run_path(variant, replication),
+                                       entry.with_name(f"rep-{replication:05d}-*.parquet"))
+        return self.rerun_hint()
+
     # ------------------------------------------------------------------ writing
     def protect(self, private: bool) -> None:
         """A study of a trust built from real records keeps its folder owner-only (0700), as a
@@ -271,6 +335,7 @@ class RunStore:
         seed or an error, would pass a deleted run off as a failed one."""
         out = []
         for p in sorted(self.root.glob("failures/*/*.json")):
+            self.refuse_link(p)
             row = read_json(p)
             if not (isinstance(row, dict) and set(row) <= {*FAILURE_FIELDS, self.hash_key}
                     and isinstance(row.get("variant"), str)
@@ -320,6 +385,7 @@ class RunStore:
                      hint: str) -> None:
         """Refuse a detail file whose bytes are not those its run wrote (``recorded``, from
         :meth:`detail_digests`), naming it and the repair (``hint``)."""
+        self.refuse_link(path)
         if file_sha256(path) != recorded:
             # one path a line: a line longer than MAX_LINE is cut, and two paths made one
             raise SrmsimError(f"{path}: not the detail file its run wrote (truncated, edited, "
@@ -337,6 +403,7 @@ class RunStore:
     def manifest(self) -> dict[str, Any] | None:
         """The manifest, or None if there is none; an error if it is not one srmsim wrote."""
         path = self.root / "manifest.json"
+        self.refuse_link(path)
         if not path.exists():
             return None
         manifest = read_json(path)
@@ -358,6 +425,7 @@ class RunStore:
         again only reports), a manifest whose seeds are not the study's, a damaged run file.
         ``inputs``: the study's input files' SHA-256 by path, so that a changed one is named.
         """
+        self.refuse_links()
         current = self.manifest()
         if current is None:
             if self.holds_runs():
@@ -390,6 +458,7 @@ class RunStore:
              allow_empty: bool = False) -> pd.DataFrame:
         """Every stored run, each file checked: readable, one row, where its name says, made by
         this study (``digest``, from the manifest if not given) with its seed."""
+        self.refuse_links()
         manifest = self.manifest() or {}
         digest = digest or manifest.get(self.hash_key)
         seeds = seeds if seeds is not None else manifest.get("seeds")
@@ -405,11 +474,7 @@ class RunStore:
     def _read_run(self, path: Path, digest: str | None, seeds: list[int] | None
                   ) -> pd.DataFrame:
         """One run file, or an error naming it: a store must never yield a wrong table."""
-        for entry in (path, path.parent, path.parent.parent):  # the file, runs/<variant>, runs
-            if entry.is_symlink():  # its runs may be another folder's, and resume writes there
-                raise SrmsimError(f"{entry}: is a symbolic link (to "
-                                  f"{printable(os.readlink(entry))}); srmsim never makes one in "
-                                  f"a results store; {self.rerun_hint()}")
+        self.refuse_link(path)  # its runs may be another folder's, and resume writes there
         problem = input_file_problem(path)  # a pipe or a device read as "not found" before
         if problem:  # (not "run file file not found")
             raise SrmsimError(f"{path}: run file "

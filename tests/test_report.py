@@ -8,6 +8,7 @@ import html
 import io
 import json
 import math
+import os
 import re
 import shutil
 from html.parser import HTMLParser
@@ -1438,6 +1439,11 @@ def test_oversized_or_device_json_is_refused_before_it_is_read(run_dir, experime
     shutil.copytree(experiment_dir[0], exp)
     (exp / "manifest.json").unlink()
     (exp / "manifest.json").symlink_to("/dev/zero")
+    proc = cli("compare", str(exp))  # (a link in a results store is refused as one)
+    assert proc.returncode == 2 and "manifest.json: is a symbolic link (to /dev/zero)" \
+        in proc.stderr, proc.stderr
+    (exp / "manifest.json").unlink()
+    os.mkfifo(exp / "manifest.json")  # read, a pipe blocks for ever
     proc = cli("compare", str(exp))
     assert proc.returncode == 2 and "manifest.json: unreadable" in proc.stderr, proc.stderr
     assert "not a regular file" in proc.stderr

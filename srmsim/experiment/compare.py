@@ -167,17 +167,11 @@ def _check_settings(manifest: dict, source: str | Path) -> None:
 def _check_root_seed(manifest: dict, source: str | Path) -> None:
     """The root seed compare and the report print is the one the runs' seeds come from (each
     run's seed is checked against the manifest's list): an edited one was printed as the
-    experiment's, and an extra seed went unnoticed. A design with one common seed repeats
-    the first."""
-    from srmsim.inputs import whole
-    from srmsim.rng import replication_seeds
+    experiment's, and an extra seed went unnoticed."""
+    from srmsim.store import root_seed_gives
 
-    root, seeds = manifest.get("root_seed"), manifest.get("seeds")
-    if not isinstance(seeds, list) or not seeds:
-        return  # (the store refuses a manifest without seeds)
-    n = len(seeds)
-    if not (whole(root) and 0 <= root < 2**128) or seeds not in (
-            replication_seeds(root, n), replication_seeds(root, 1) * n):
+    root = manifest.get("root_seed")
+    if not root_seed_gives(root, manifest.get("seeds")):
         raise SrmsimError(f"{source}: its root_seed {str(root)[:40]} does not give its seeds "
                           f"(hand-edited or corrupt){AGAIN}")
 

@@ -425,6 +425,7 @@ class ResultsStore(RunStore):
         digests = self.detail_digests(kind, runs)
         unchecked = 0
         for f in sorted(self.root.glob(f"detail/*/rep-*-{kind}.parquet")):
+            self.refuse_link(f)
             try:
                 replication = int(f.name.split("-")[1])
                 if f != self.detail_path(f.parent.name, replication, kind):

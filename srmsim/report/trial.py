@@ -147,13 +147,20 @@ def design_headline(summary: pd.DataFrame, scale: str) -> list[str]:
     return [text]
 
 
-def check_replications(path: Path, runs: pd.DataFrame, seeds: object) -> None:
+def check_replications(path: Path, runs: pd.DataFrame, seeds: object,
+                       meta: dict | None = None) -> None:
     """trial_runs.csv holds replications 0, 1, ... once each, with the seeds trial.json lists:
     with rows deleted, repeated or edited, its figure and table would pass for the trial's
     while trial_summary.csv describes other replications. (trial.json of an older srmsim lists
     no seeds: nothing to check against.)"""
     if not isinstance(seeds, list):
         return
+    from srmsim.store import root_seed_gives
+
+    root = (meta or {}).get("root_seed")
+    if "root_seed" in (meta or {}) and not root_seed_gives(root, seeds):  # printed as the trial's
+        raise SrmsimError(f"{path / 'trial.json'}: its root_seed {str(root)[:40]} does not give "
+                          "its seeds (hand-edited or corrupt); run the trial again")
     where = path / "trial_runs.csv"
     need_numbers(runs, ["replication", "seed"], where)
     if runs["replication"].tolist() != list(range(len(seeds))) \
@@ -277,7 +284,7 @@ def build(path: Path) -> Page:
     if not runs["covered"].astype(str).isin(["True", "False", "1", "0", "1.0", "0.0"]).all():
         raise SrmsimError(f"{path / 'trial_runs.csv'}: column 'covered' must be True or False; "
                           "run the trial again")
-    check_replications(path, runs, meta.get("seeds"))
+    check_replications(path, runs, meta.get("seeds"), meta)
     _check_intervals(runs, path / "trial_runs.csv")
     runs["error"] = runs["error"].astype("object").where(runs["error"].notna(), "").astype(str)
     settings = json_mapping(meta, "settings", where)

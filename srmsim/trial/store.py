@@ -42,6 +42,7 @@ from srmsim.store import (
     LARGEST_VALUE,
     THEN_RUN,
     RunStore,
+    root_seed_gives,
     sha256_column,
     versions,
 )
@@ -66,6 +67,7 @@ class TrialStore(RunStore):
     kind = "trial"
     hash_key = "trial_hash"
     source_key = "trial_file"
+    single_variant = VARIANT
 
     def __init__(self, root: str | os.PathLike[str]):
         super().__init__(root)
@@ -77,6 +79,8 @@ class TrialStore(RunStore):
         self._subgroups: dict[int, pd.DataFrame] = {}
         #: the trial's significance level, once known: a stored row's ``rejected`` must agree
         self._alpha: float | None = None
+        #: the root seed and seeds last found to agree (:meth:`manifest`)
+        self._seeds_checked: tuple[Any, tuple[Any, ...]] | None = None
 
     @property
     def folder(self) -> Path:
@@ -119,6 +123,15 @@ class TrialStore(RunStore):
         if not whole(n) or not 1 <= n <= MAX_REPLICATIONS or n != len(manifest["seeds"]):
             raise SrmsimError(f"{self.root / 'manifest.json'}: not an srmsim trial manifest "
                               "(hand-edited or corrupt); run the trial into a new --out directory")
+        checked = (manifest.get("root_seed"), tuple(manifest["seeds"]))
+        if "root_seed" in manifest and checked != self._seeds_checked:
+            # checked once, not at each read (one a replication: keeps_subgroups)
+            if not root_seed_gives(manifest["root_seed"], manifest["seeds"]):
+                raise SrmsimError(f"{self.root / 'manifest.json'}: its root_seed "
+                                  f"{str(manifest['root_seed'])[:40]} does not give its seeds "
+                                  "(hand-edited or corrupt); run the trial into a new --out "
+                                  "directory")
+            self._seeds_checked = checked
         return manifest
 
     def resume_options(self, manifest: dict[str, Any]) -> list[str]:
@@ -288,6 +301,7 @@ class TrialStore(RunStore):
 
         path = self.groups_path(replication)
         hint = self.rerun_hint(self.run_path(VARIANT, replication))
+        self.refuse_link(path)
         if not path.is_file():
             raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
                               f"(every finished replication has its group detail); {hint}")
@@ -314,6 +328,7 @@ class TrialStore(RunStore):
 
         path = self.subgroups_path(replication)
         hint = self.rerun_hint(self.run_path(VARIANT, replication))
+        self.refuse_link(path)
         if not path.is_file():
             raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
                               f"(every finished replication has its subgroup estimates); {hint}")
