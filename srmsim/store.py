@@ -199,6 +199,10 @@ class RunStore:
         if not isinstance(from_folder, str) or os.path.isabs(source):
             return source
         path = os.path.normpath(os.path.join(os.path.abspath(self.folder), from_folder))
+        if not os.path.exists(path) and os.path.exists(source):
+            # the folder was moved (or copied) since: from its old place the file was this
+            # (a resume with the file where it is records that place, see reopen)
+            return source
         try:
             return os.path.relpath(path)
         except ValueError:  # (Windows: another drive)
@@ -452,6 +456,9 @@ class RunStore:
             raise SrmsimError(f"{self.root / 'manifest.json'}: its seeds are not this "
                               f"{self.kind}'s (hand-edited); run it into a new --out directory")
         self.load(digest, current.get("seeds"), allow_empty=True)  # every stored run intact
+        # the study file as given now, from where the folder is now: a folder moved or copied
+        # (cp -r) since kept the old place's, and its resume command named a file not there
+        current.update(self.source_entries(source))
         return current
 
     def load(self, digest: str | None = None, seeds: list[int] | None = None,

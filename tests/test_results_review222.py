@@ -253,3 +253,33 @@ def test_an_existing_folder_on_the_way_is_not_the_outs_problem(tmp_path, monkeyp
     assert main(["run", "--quiet", "--set", "years=1", "--set", "trust.n_schools=1",
                  "--out", "con./fine"]) == 0
     assert (tmp_path / "con." / "fine").is_dir()
+
+
+# ------------------------------------------------------------ a moved or copied folder
+def drop_a_run(out: Path) -> None:
+    for p in (out / "runs" / "texts" / "rep-00001.parquet",
+              *(out / "detail" / "texts").glob("rep-00001-*")):
+        p.unlink()
+
+
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_moved_or_copied_study_names_its_file_and_resumes(tmp_path, monkeypatch, capsys, how):
+    """After `mv x sub/x` (or cp -r), the resume command named the study file from the
+    folder's old place (sub/exp.yaml: no such file), and resuming kept that record, so the
+    next hint was wrong too."""
+    monkeypatch.chdir(tmp_path)
+    write_experiment(tmp_path, replications=2)
+    assert main(["experiment", "exp.yaml", "--out", "x", "--quiet", "--workers", "1"]) == 0
+    drop_a_run(tmp_path / "x")
+    (tmp_path / "sub").mkdir()
+    (shutil.move if how == "moved" else shutil.copytree)("x", "sub/x")
+    fails(capsys, ["compare", "sub/x"],
+          contains="then run: srmsim experiment exp.yaml --resume --out sub/x")
+    assert main(["experiment", "exp.yaml", "--resume", "--out", "sub/x", "--quiet",
+                 "--workers", "1"]) == 0
+    manifest = json.loads((tmp_path / "sub" / "x" / "manifest.json").read_text())
+    assert manifest["experiment_file_from_folder"] == "../../exp.yaml"
+    drop_a_run(tmp_path / "sub" / "x")
+    monkeypatch.chdir(tmp_path / "sub")  # from elsewhere the file is named from the folder
+    fails(capsys, ["compare", "x"],
+          contains="then run: srmsim experiment ../exp.yaml --resume --out x")
