@@ -22,9 +22,17 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from typing import Annotated, SupportsInt
+from typing import Annotated, Any, SupportsInt
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -428,9 +436,48 @@ def _pair(value: object) -> object:
 Range = Annotated[tuple[FiniteFloat, FiniteFloat], BeforeValidator(_pair)]
 
 
+def rounded_whole(given: object, made: object) -> tuple[str, int, float] | None:
+    """Where (``""``, ``"[2]"``, ``"[x]"``) a whole number beyond 2**53 in ``given`` became a
+    float of another value in ``made`` (pydantic makes the int 2**53 + 1 the float 2**53, even
+    when strict), that number and that float; or ``None``. The YAML reader keeps a whole
+    number exact (a seed may be up to 2**63 - 1): only the model knows a float was expected."""
+    if isinstance(given, int) and not isinstance(given, bool):
+        if isinstance(made, float) and abs(given) > 2**53 and made != given:
+            return "", given, made
+        return None
+    if isinstance(given, list | tuple) and isinstance(made, list | tuple) \
+            and len(given) == len(made):
+        pairs: Iterable[tuple[object, object, object]] = (
+            (i, g, m) for i, (g, m) in enumerate(zip(given, made, strict=True)))
+    elif isinstance(given, dict) and isinstance(made, dict):
+        pairs = ((k, v, made[k]) for k, v in given.items() if k in made)
+    else:
+        return None
+    for key, g, m in pairs:
+        found = rounded_whole(g, m)
+        if found is not None:
+            return (f"[{excerpt(key)}]{found[0]}", *found[1:])
+    return None
+
+
 class StrictModel(BaseModel):
     """Base of srmsim's config models: unknown keys are errors, floats must be finite, and no
-    value is coerced (a boolean or a text is not a number)."""
+    value is coerced (a boolean or a text is not a number), not even silently rounded."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _exact_floats(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A whole number beyond 2**53 where a float is expected is refused, not rounded to
+        the nearest float (9007199254740993 read as 9007199254740992.0)."""
+        made = handler(value)
+        found = rounded_whole(value, made)
+        if found is not None:
+            where, given, rounded = found
+            raise ValueError(
+                f"{excerpt(given)}{f' (at {where})' if where else ''} is beyond 2**53, where a "
+                f"float cannot hold every whole number: it would be read as {rounded!r} "
+                "without a word; give a number a float holds")
+        return made
 

@@ -22,6 +22,12 @@ from a user is hostile input:
 - only the plain tags (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``, ``!!seq``,
   ``!!map``) are read: ``!!binary``, ``!!set``, ``!!timestamp``, ``!!python/...`` or a custom
   ``!tag`` is an error naming the tag (``!!binary`` made bytes, ``!!set`` a set);
+- a number beyond 2**53 written to more digits than a float keeps (``9007199254740993.0``,
+  also as ``9007199254740993.0e0``, which a float reads as ``9007199254740992.0``) is an error
+  naming its key (:func:`rounded_number`): a rule ``t > 9007199254740992`` was silently false.
+  ``1e30``, ``0.1`` or ``1e-3`` are read as always (a float keeps every digit they write, or,
+  below 2**53, every whole number); a whole number (``9007199254740993``) stays exact, and
+  where a model expects a float the model refuses it (:class:`srmsim.labels.StrictModel`);
 - a file of ids and cell values (a data mapping) is read with ``numbers_as_text=True``: there
   ``010`` stays the text ``"010"`` (a school id), and :func:`yaml_number` reads a number from
   such text where one is needed.
@@ -29,6 +35,8 @@ from a user is hostile input:
 
 from __future__ import annotations
 
+import fractions
+import math
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -81,8 +89,56 @@ def _merged_keys(node: Any, visiting: set[int]) -> list[str]:
     return keys
 
 
+class RoundedNumber(Exception):
+    """A number the file writes to more digits than a float keeps (:func:`rounded_number`):
+    its ``path`` (``policy.parameters.t``, ``variants[2].x``), the text, the float it would be
+    and its place in the file."""
+
+    def __init__(self, path: str, written: str, rounded: float, mark: Any):
+        super().__init__(written)
+        self.path, self.written, self.rounded, self.mark = path, written, rounded, mark
+
+    def problem(self, where: bool) -> str:
+        """The message; ``where``: with the line and column (not for a one-line ``--set``)."""
+        at = f" (line {self.mark.line + 1}, column {self.mark.column + 1})" if where else ""
+        return (f"{_excerpt(self.written)}{at} is beyond 2**53, where a number has more "
+                f"digits than a float keeps: it would be read as {self.rounded!r} without a "
+                "word; give a number a float holds")
+
+
+def _refuse_rounded(root: Any) -> None:
+    """Raise :class:`RoundedNumber` for the first float in the document that would be silently
+    rounded (each node once: an alias repeats a node, not its checking)."""
+    stack: list[tuple[Any, str]] = [(root, "")]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in reversed(node.value):
+                if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                    stack.append((value_node, path))  # a merge's keys are this mapping's
+                else:
+                    key = _excerpt(str(key_node.value))
+                    stack.append((value_node, f"{path}.{key}" if path else key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(
+                enumerate(node.value))))
+        elif node.tag == _YAML_TAG + "float":
+            written = str(node.value)
+            rounded = rounded_number(written)
+            if rounded is not None:
+                raise RoundedNumber(path, written, rounded, node.start_mark)
+
+
 class BoundedLoader(yaml.SafeLoader):
-    """SafeLoader with alias, expansion and depth limits, duplicate-key checks, string keys."""
+    """SafeLoader with alias, expansion and depth limits, duplicate-key checks, string keys,
+    and no number silently rounded (:func:`rounded_number`)."""
+
+    #: False where plain numbers are read as the text written (nothing is rounded there)
+    numbers_are_numbers = True
 
     def __init__(self, stream: Any):
         super().__init__(stream)
@@ -126,6 +182,11 @@ class BoundedLoader(yaml.SafeLoader):
         if anchor is not None:
             self._sizes[id(node)] = self._nodes - before
         return node
+
+    def construct_document(self, node: Any) -> Any:
+        if self.numbers_are_numbers:
+            _refuse_rounded(node)
+        return super().construct_document(node)
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         if node.tag not in _PLAIN_TAGS:  # !!binary made bytes, !!set a set, !x is unknown
@@ -214,6 +275,41 @@ def _float_of(text: str) -> float:
     return float(text)  # 1e400 is inf: refused later like any non-finite number
 
 
+#: beyond 2**53 a float holds whole numbers only, and not all of them (2**53 + 1 is not one)
+EXACT_FLOAT = 2**53
+_DECIMAL = re.compile(r"^[-+]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([-+]?[0-9]+))?$")
+
+
+def rounded_number(text: str) -> float | None:
+    """The float a number written as ``text`` would silently become, when ``text`` is beyond
+    2**53 and gives a digit that float does not keep (``9007199254740993.0``, also written
+    ``9007199254740993.0e0``, reads as ``9007199254740992.0``, so ``t > 9007199254740992`` was
+    false); else ``None``. A number written to no more digits than a float keeps is not
+    refused: ``1e30`` (one digit), ``0.1``, ``1e-3`` (below 2**53: no whole number is lost)."""
+    try:
+        value = _float_of(text)
+    except ValueError:
+        return None
+    text = text.strip().replace("_", "")  # `!!float 9_007_199_254_740_993.0`: as float() reads it
+    found = _DECIMAL.match(text)
+    if not math.isfinite(value) or abs(value) < EXACT_FLOAT or found is None:
+        return None  # (rounding is monotone: a number beyond 2**53 reads as 2**53 or beyond)
+    whole, fraction, power = found.group(1), found.group(2) or "", int(found.group(3) or 0)
+    digits = (whole + fraction).lstrip("0")
+    last = power - len(fraction)  # 10**last: the place of the last digit written
+    significant = digits.rstrip("0")
+    if len(significant) > 400:
+        # below 1e309 with 400 significant digits: a fraction below 1e-90, which the float
+        # (a whole number here) cannot hold
+        return value
+    exact = fractions.Fraction(int(significant or "0")) * \
+        fractions.Fraction(10) ** (last + len(digits) - len(significant))
+    if text.startswith("-"):
+        exact = -exact
+    return value if abs(fractions.Fraction(value) - exact) >= fractions.Fraction(10) ** last \
+        else None
+
+
 def _core_int(loader: BoundedLoader, node: yaml.ScalarNode) -> int:
     return _int_of(str(loader.construct_scalar(node)))
 
@@ -234,6 +330,8 @@ BoundedLoader.add_constructor(_MERGE, _text)  # `<<` as a value (as a key it mer
 class _NumbersAsTextLoader(BoundedLoader):
     """BoundedLoader for files of ids and cell values: a plain number is the text written, so
     the school id ``010`` is ``"010"``, not ten, and ``1e3`` is ``"1e3"``, not 1000.0."""
+
+    numbers_are_numbers = False
 
 
 _NumbersAsTextLoader.add_constructor("tag:yaml.org,2002:int", _text)
@@ -307,6 +405,8 @@ def load_yaml_text(text: str, source: str = "<yaml>", numbers_as_text: bool = Fa
     loader = _NumbersAsTextLoader if numbers_as_text else BoundedLoader
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+    except RoundedNumber as err:
+        raise ScenarioError(source, [(err.path, err.problem("\n" in text.strip()))]) from None
     except yaml.reader.ReaderError as err:  # a control character: its place, not PyYAML's
         line = text.count("\n", 0, err.position) + 1
         column = err.position - text.rfind("\n", 0, err.position)
