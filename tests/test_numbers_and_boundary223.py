@@ -1,21 +1,29 @@
-"""Numbers a float cannot hold as written.
+"""Numbers a float cannot hold as written, and the random-intercept fit at zero group variance.
 
 1. A number beyond 2**53 written to more digits than a float keeps (``9007199254740993.0``) was
    silently rounded by the YAML reader (``t > 9007199254740992`` was false for it), and a whole
    number beyond 2**53 where a model expects a float was rounded by pydantic: both are refused
    naming the file and the key, exit 2, while ``0.1``, ``1e-3`` or ``1e30`` read as always.
+2. At zero group variance statsmodels' fixed-effect SEs (from the joint Hessian) were NaN in
+   small stepped wedges, so the fit was refused "no sound fit with any optimiser": a boundary
+   fit now reports (X' V^-1 X)^-1 sigma^2, which at V = sigma^2 I is OLS's classical covariance.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from statsmodels.regression.mixed_linear_model import MixedLM
 
+from srmsim import stats
 from srmsim.cli import main
 from srmsim.errors import ScenarioError
 from srmsim.labels import StrictModel
+from srmsim.stats.mixed import BOUNDARY_COVARIANCE, attempts_frame, fit_mixedlm
 from srmsim.yamlio import dump_yaml, load_yaml_text, rounded_number
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,3 +127,76 @@ def test_whole_numbers_stay_whole_where_a_model_takes_them() -> None:
     assert Model(weights={"a": 2**60}).weights == {"a": 2.0**60}
     with pytest.raises(ValueError, match=r"9007199254740993 \(at \['a'\]\) is beyond 2\*\*53"):
         Model(weights={"a": 2**53 + 1})
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. the random-intercept fit at zero group variance
+
+
+def stepped_wedge(seed: int, school_sd: float = 0.0) -> pd.DataFrame:
+    """4 schools x 4 periods x 5 pupils; no school effect unless ``school_sd``."""
+    rng = np.random.default_rng(seed)
+    rows = [(s, p, "treated" if p >= 1 + s % 3 else "control")
+            for s in range(4) for p in range(4) for _ in range(5)]
+    df = pd.DataFrame(rows, columns=["school", "period", "arm"])
+    df["y"] = rng.normal(size=len(df)) + school_sd * rng.normal(size=4)[df["school"]]
+    return df
+
+
+def design(df: pd.DataFrame) -> pd.DataFrame:
+    X = pd.get_dummies(df["period"], prefix="p", drop_first=True, dtype=float)
+    X.insert(0, "Intercept", 1.0)
+    X["arm"] = (df["arm"] == "treated").astype(float)
+    return X
+
+
+def test_a_boundary_fit_reports_the_ols_covariance() -> None:
+    """Seed 23: no school effect, and every optimiser's statsmodels SE for the treatment was NaN
+    (or the fit raised), so the trial's analysis was refused "no sound fit with any optimiser".
+    At zero group variance V = sigma^2 I: the SEs are OLS's classical ones, to 1e-8."""
+    df = stepped_wedge(23)
+    kw = dict(cluster="school", fixed_effects="period", se="classical")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mixed = stats.estimate_effect(df, "y", "arm", "control", method="mixed", **kw)
+        ols = stats.estimate_effect(df, "y", "arm", "control", method="ols", **kw)
+    assert np.isclose(mixed.table["estimate"][0], ols.table["estimate"][0], rtol=1e-9)
+    assert np.isclose(mixed.table["se"][0], ols.table["se"][0], rtol=1e-8)
+    assert any("(X' V^-1 X)^-1 sigma^2" in n for n in mixed.notes)
+    assert any("estimated at zero" in str(w.message) for w in caught)
+    assert (mixed.attempts["warnings"].str.contains(BOUNDARY_COVARIANCE, regex=False)).any()
+
+    X = design(df)
+    result, attempts, _ = fit_mixedlm(df["y"].to_numpy(), X, df["school"].to_numpy())
+    assert float(np.asarray(result.cov_re)[0, 0]) <= 1e-8 * float(result.scale)
+    A, y = X.to_numpy(), df["y"].to_numpy()
+    beta = np.linalg.lstsq(A, y, rcond=None)[0]
+    sigma2 = float(np.sum((y - A @ beta) ** 2)) / (len(y) - A.shape[1])
+    classical = np.sqrt(np.diag(sigma2 * np.linalg.inv(A.T @ A)))
+    np.testing.assert_allclose(np.asarray(result.bse_fe), classical, rtol=1e-8)
+    np.testing.assert_allclose(np.asarray(result.cov_params())[:5, :5],
+                               sigma2 * np.linalg.inv(A.T @ A), rtol=1e-7, atol=1e-12)
+    assert BOUNDARY_COVARIANCE in "; ".join(attempts_frame(attempts)["warnings"])
+
+
+def test_an_interior_fit_keeps_statsmodels_covariance() -> None:
+    """With a school effect the fit is interior: its SEs are statsmodels' own (the joint
+    Hessian's), which differ from (X' V^-1 X)^-1 sigma^2 there, so the test can tell them apart."""
+    df = stepped_wedge(3, school_sd=1.5)
+    X, y, groups = design(df), df["y"].to_numpy(), df["school"].to_numpy()
+    result, attempts, _ = fit_mixedlm(y, X, groups)
+    assert float(np.asarray(result.cov_re)[0, 0]) > 0.1 * float(result.scale)
+    assert BOUNDARY_COVARIANCE not in "; ".join(attempts_frame(attempts)["warnings"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = MixedLM(y, X, groups=groups).fit(start_params=result.params_object,
+                                                 method="bfgs", maxiter=0)
+    np.testing.assert_array_equal(np.asarray(result.bse_fe), np.asarray(again.bse_fe))
+    gamma = float(np.asarray(result.params_object.cov_re)[0, 0])
+    A = X.to_numpy()
+    info = A.T @ A
+    for g in range(4):
+        s = A[groups == g].sum(axis=0)
+        info -= gamma / (1 + gamma * (groups == g).sum()) * np.outer(s, s)
+    gls = np.sqrt(np.diag(float(result.scale) * np.linalg.inv(info)))
+    assert not np.allclose(gls, np.asarray(result.bse_fe), rtol=1e-6)
