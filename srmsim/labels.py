@@ -363,7 +363,7 @@ def windows_name_problem(name: str) -> str | None:
     if _WINDOWS_DEVICE.fullmatch(name):
         return f"Windows reserves {name.split('.')[0].upper()} for a device"
     if name.endswith((".", " ")):
-        return "Windows drops a name's final dot"
+        return "Windows drops a final dot or space from a name"
     return None
 
 

@@ -629,13 +629,18 @@ class RunResult:
             students = cls.students_of(model, final)
         events = model.policy.events() if model.policy is not None else None
         student_weeks = int(students["sessions_possible"].sum() // SESSIONS_PER_WEEK)
+        scenario = model.config
+        if model.seed != scenario.seed:  # (a model given its own seed, from Python)
+            # the scenario.yaml written reproduces this run, as srmsim.model.run saves it: it
+            # carries the seed used, and summary.json's seed and digest are of that scenario
+            scenario = scenario.with_overrides({"seed": model.seed}, "the seed given")
         summary = RunSummary({
-            "scenario": model.config.name,
-            "scenario_hash": model.config.digest(),
+            "scenario": scenario.name,
+            "scenario_hash": scenario.digest(),
             "seed": model.seed,
             "srmsim_version": __version__,
             "schools": len(model.schools),
-            "years": model.config.years,
+            "years": scenario.years,
             "weeks": model.week_index,
             # the records' own school codes stay in memory (school_ids), never in summary.json
             **({"from_records": True} if model.records is not None else {}),
@@ -666,7 +671,7 @@ class RunResult:
             summary.update(model.policy.delivered.summary())
         if model.policy is not None and model.policy.pool_model is not None:
             summary.update(model.policy.pool_model.summary())
-        return cls(model.config, model.seed, students, weekly, model.history(),
+        return cls(scenario, model.seed, students, weekly, model.history(),
                    events, summary, requests, requests_weekly, request_events, school_ids=ids,
                    decisions=decisions)
 

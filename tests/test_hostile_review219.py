@@ -323,3 +323,26 @@ def test_validate_notes_a_step_that_ends_before_its_action_works(tmp_path, capsy
     said = (f"note: policy.workflows.w.steps[0] ends after {weeks} weeks, before action "
             f"'parent_text' begins to work (onset_weeks {onset})")
     assert (said in out) is noted, out
+
+
+def test_a_model_given_its_own_seed_writes_a_folder_its_report_reads(tmp_path, capsys) -> None:
+    """From Python, ``TrustModel(scenario, seed=5).results().write(out)``: the folder's
+    scenario.yaml carries the seed used (as ``srmsim.model.run`` saves it), so the report's
+    check that summary.json's seed is scenario.yaml's passes, and the folder reproduces."""
+    from conftest import small_scenario
+
+    from srmsim.model import TrustModel
+    from srmsim.scenario import load_scenario
+
+    sc = small_scenario()
+    seed = sc.seed + 1
+    model = TrustModel(sc, seed=seed)
+    model.run()
+    out = tmp_path / "run"
+    model.results().write(out)
+    saved = load_scenario(out / "scenario.yaml")
+    assert saved.seed == seed
+    assert main(["report", str(out)]) == 0, capsys.readouterr().err
+    again = TrustModel(saved)
+    again.run()
+    assert again.results().students.equals(model.results().students)
