@@ -213,3 +213,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if REPEAT and (item.get_closest_marker("once") is not None
                        or PURE_MODULES.match(item.path.stem) is not None):
             item.add_marker(once)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished experiment of 2 replications with its report, one a test module (each test
+    changes a copy: :func:`study`); a module may define its own."""
+    from test_experiment import write_experiment
+
+    from srmsim.cli import main
+
+    tmp = tmp_path_factory.mktemp("study")
+    exp = write_experiment(tmp, replications=2)
+    out = tmp / "done"
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    return out
+
+
+@pytest.fixture
+def study(finished: Path, tmp_path: Path) -> Path:
+    """A copy of :func:`finished` of this test's own."""
+    import shutil
+
+    out = tmp_path / "study"
+    shutil.copytree(finished, out)
+    return out

@@ -25,23 +25,6 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """A finished experiment of 2 replications (copied by each test)."""
-    tmp = tmp_path_factory.mktemp("study")
-    exp = write_experiment(tmp, replications=2)
-    out = tmp / "done"
-    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1"]) == 0
-    return out
-
-
-@pytest.fixture
-def study(finished, tmp_path) -> Path:
-    out = tmp_path / "study"
-    shutil.copytree(finished, out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def records_trial(tmp_path_factory) -> tuple[Path, Path]:
     """A finished trial of a trust built from pupil records (so owner-only): its file and
     folder (copied by each test)."""

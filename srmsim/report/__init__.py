@@ -114,10 +114,11 @@ def check_out_of_results(out: str | Path, path: str | Path) -> None:
         kind = next((k for k, marker in KINDS.items() if (folder / marker).is_file()), None)
         if kind is None or (folder == own and target.parent == own):
             continue
-        what = (f"the {kind} folder {folder}, another result than {path}" if folder != own
-                else f"{path}'s {target.relative_to(folder).parts[0]}/ folder, which srmsim "
-                "reads and writes itself")
-        raise SrmsimError(f"--out {out}: inside {what}; write the report directly in {path} "
+        what = (f"the {kind} folder {folder}, another result than the one reported"
+                if folder != own else f"{path}'s {target.relative_to(folder).parts[0]}/ "
+                "folder, which srmsim reads and writes itself")
+        # (the hint on a line of its own: with long paths one line passed the line limit)
+        raise SrmsimError(f"--out {out}: inside {what}\n  write the report directly in {path} "
                           "or outside any result folder (nothing was written)")
 
 
