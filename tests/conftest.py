@@ -238,3 +238,13 @@ def study(finished: Path, tmp_path: Path) -> Path:
     out = tmp_path / "study"
     shutil.copytree(finished, out)
     return out
+
+
+def names_one_problem(err: str, source: object, problem: str) -> bool:
+    """``err`` is srmsim's error for one problem of ``source`` starting ``problem``: on the
+    file's line, or on a line of its own below it when the two pass the line limit (long
+    temporary paths)."""
+    one = f"srmsim: error: {source}: {problem}"
+    below = f"srmsim: error: {source}:\n  {problem}"
+    return (err.startswith(one) and "\n" not in err.strip()) or (
+        err.startswith(below) and err.strip().count("\n") == 1)

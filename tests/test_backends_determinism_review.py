@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import names_one_problem
 
 from srmsim.experiment.spec import load_experiment
 
@@ -81,7 +82,7 @@ def test_an_uncertain_range_whose_width_overflows_is_refused_naming_the_key(
                  ["experiment", str(path), "--out", str(out), "--workers", "1", "--quiet"]):
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"srmsim: error: {path}: uncertain.policy.parameters.x:")
+        assert names_one_problem(err, path, "uncertain.policy.parameters.x:"), err
         assert "overflows" in err and "Traceback" not in err
     assert not out.exists()
 

@@ -122,9 +122,10 @@ def test_an_outcome_without_indices_is_explained_not_printed_as_nan():
     text = format_sensitivity(pd.DataFrame(rows))
     assert "NaN" not in text and "nan" not in text
     assert "0.5" in text
+    # the outcome's label (review 218: it printed its field name)
     assert ("No indices (blank in sensitivity.csv) for what did not vary with the uncertain "
             "parameters, which leaves no variance to apportion: on: Staff hours; on - off: "
-            "Staff hours.")  # the outcome's label (review 218: it printed its field name) in " ".join(text.split())
+            "Staff hours.") in " ".join(text.split())
     only = format_sensitivity(pd.DataFrame(rows[2:]))
     assert "(no outcome varied)" in only and "NaN" not in only
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import names_one_problem
 
 import srmsim.policy.rules as rules_module
 from srmsim.cli import main
@@ -224,8 +225,7 @@ def test_a_study_whose_scenario_names_another_kind_of_file_says_so(
     path.write_text(edited)
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"srmsim: error: {path}: scenario: {target}: {said}"), err
-    assert "\n" not in err
+    assert names_one_problem(err, path, f"scenario: {target}: {said}"), err
 
 
 # ------------------------------------------------------------ srmsim rules --actions

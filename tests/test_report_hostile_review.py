@@ -191,8 +191,9 @@ def test_bidirectional_controls_in_names_are_shown_not_applied(run_dir, experime
                                                               optimise_dir, tmp_path):
     pages = [
         _report(run_dir, tmp_path / "run", lambda o: _json(o / "summary.json", scenario=BIDI)),
+        # (the name is the experiment settings' since review 215: an edited one is refused)
         _report(experiment_dir[0], tmp_path / "exp",
-                lambda o: _json(o / "manifest.json", name=BIDI, description=f"x\x1b[2J{BIDI}")),
+                lambda o: _json(o / "manifest.json", description=f"x\x1b[2J{BIDI}")),
         # (an edited best policy is refused now: front/'s runs choose another)
         _report(optimise_dir, tmp_path / "opt", lambda o: _json(o / "optimise.json", name=BIDI)),
     ]

@@ -388,14 +388,17 @@ def test_a_run_file_with_a_bad_students_count_is_refused(experiment_dir, tmp_pat
 @pytest.mark.once
 def test_an_experiment_name_edited_into_the_manifest_is_cut_or_refused(experiment_dir, tmp_path):
     """manifest.json's name was cut in the page's title but shown whole (200,000 characters) in
-    the "What was run" table, a mapping as its repr and NaN as "nan"."""
+    the "What was run" table, a mapping as its repr and NaN as "nan". A name other than the
+    experiment's is refused now (review 215: its experiment_config gives the name), in a
+    short message that does not quote it."""
     out = _copy(experiment_dir[0], tmp_path / "long")
     manifest = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps({**manifest, "name": "N" * 200_000}))
     proc = cli("report", str(out))
-    assert proc.returncode == 0, proc.stderr
-    page = (out / "report.html").read_text()
-    assert "N" * 1001 not in page and page.count("N" * 1000 + "... (200,000 characters)") == 3
+    assert proc.returncode == 2 and "its name is not the experiment's" in proc.stderr
+    assert "N" * 100 not in proc.stderr and len(proc.stderr) < 1000, proc.stderr
+    assert not (out / "report.html").exists() or "N" * 1001 not in (
+        out / "report.html").read_text()
     out = _copy(experiment_dir[0], tmp_path / "mapping")
     (out / "manifest.json").write_text(json.dumps({**manifest, "name": {"a": [1]}}))
     _refused(out, "manifest.json: name is {'a': [1]}, not a text")

@@ -21,7 +21,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 from srmsim.experiment.store import run_column
-from srmsim.labels import agree, percent_level, plural, printable
+from srmsim.labels import agree, excerpt, percent_level, plural, printable
 from srmsim.store import LARGEST_VALUE
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
@@ -156,6 +156,9 @@ def _check_settings(manifest: dict, source: str | Path) -> None:
                           f"experiment_hash (hand-edited or corrupt){AGAIN}")
     names = [o.get("name") if isinstance(o, dict) else o for o in outcomes] \
         if outcomes is not None else None
+    if "name" in manifest and not isinstance(manifest["name"], str):  # its kind first
+        raise SrmsimError(f"{source}: name is {excerpt(manifest['name'], 40)}, not a text "
+                          f"(hand-edited or corrupt){AGAIN}")
     for key, value, verb in (("baseline", config.get("baseline"), "is"),
                              ("outcomes", names, "are"), ("name", config.get("name"), "is")):
         if manifest.get(key) != value:

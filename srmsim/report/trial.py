@@ -158,6 +158,8 @@ def check_replications(path: Path, runs: pd.DataFrame, seeds: object,
     from srmsim.store import root_seed_gives
 
     root = (meta or {}).get("root_seed")
+    if "root_seed" in (meta or {}):  # NaN or a mapping is named as such first
+        json_text(meta or {}, "root_seed", path / "trial.json")
     if "root_seed" in (meta or {}) and not root_seed_gives(root, seeds):  # printed as the trial's
         raise SrmsimError(f"{path / 'trial.json'}: its root_seed {str(root)[:40]} does not give "
                           "its seeds (hand-edited or corrupt); run the trial again")
