@@ -292,6 +292,19 @@ class TrialStore(RunStore):
                               f"{problem} (hand-edited or corrupt); {self.rerun_hint()}")
         return df
 
+    def _read_detail(self, path: Path, replication: int, what: str, hint: str) -> pd.DataFrame:
+        """A stored replication's detail file (``what``: its group detail, its subgroup
+        estimates) read: refused as a link, missing or unreadable, naming it."""
+        self.refuse_link(path)
+        if not path.is_file():
+            raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
+                              f"(every finished replication has its {what}); {hint}")
+        try:
+            return pd.read_parquet(path)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
+            raise SrmsimError(f"{path}: unreadable {what} ({type(err).__name__}); "
+                              f"{hint}") from None
+
     def read_groups(self, replication: int, recorded: str | None) -> pd.DataFrame:
         """A finished replication's group detail, checked (against the SHA-256 its row
         ``recorded``, unless an older srmsim stored it): a missing, damaged, edited or foreign
@@ -301,15 +314,7 @@ class TrialStore(RunStore):
 
         path = self.groups_path(replication)
         hint = self.rerun_hint(self.run_path(VARIANT, replication))
-        self.refuse_link(path)
-        if not path.is_file():
-            raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
-                              f"(every finished replication has its group detail); {hint}")
-        try:
-            groups = pd.read_parquet(path)
-        except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
-            raise SrmsimError(f"{path}: unreadable group detail ({type(err).__name__}); "
-                              f"{hint}") from None
+        groups = self._read_detail(path, replication, "group detail", hint)
         numeric = ("trial", "counterfactual", "students")
         if list(groups.columns) != COLUMNS or groups[["group", "outcome"]].isna().any(axis=None) \
                 or not all(pd.api.types.is_numeric_dtype(groups[c]) for c in numeric):
@@ -320,7 +325,6 @@ class TrialStore(RunStore):
             self.check_detail(path, recorded, VARIANT, replication, hint)
         return groups
 
-
     def read_subgroups(self, replication: int, recorded: str | None) -> pd.DataFrame:
         """A finished replication's subgroup estimates, checked against the SHA-256 its row
         recorded: an edited file would pass its numbers off as the trial's analysis."""
@@ -328,18 +332,10 @@ class TrialStore(RunStore):
 
         path = self.subgroups_path(replication)
         hint = self.rerun_hint(self.run_path(VARIANT, replication))
-        self.refuse_link(path)
-        if not path.is_file():
-            raise SrmsimError(f"{path}: missing, but replication {replication} is stored "
-                              f"(every finished replication has its subgroup estimates); {hint}")
         if recorded is None:  # pragma: no cover - detail_digests refuses a missing SHA-256
             raise SrmsimError(f"{path}: its replication records no SHA-256 of it; {hint}")
+        table = self._read_detail(path, replication, "subgroup estimates", hint)
         self.check_detail(path, recorded, VARIANT, replication, hint)
-        try:
-            table = pd.read_parquet(path)
-        except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
-            raise SrmsimError(f"{path}: unreadable subgroup estimates ({type(err).__name__}); "
-                              f"{hint}") from None
         if list(table.columns) != COLUMNS:
             raise SrmsimError(f"{path}: not a trial's subgroup estimates (columns "
                               f"{list(table.columns)[:10]}, expected {COLUMNS}); {hint}")
