@@ -52,8 +52,13 @@ OLD = "89a4435f4c9d2d5980dc7b892e24fd02a070040b"
 def _module(name: str, rev: str, path: str, attrs: dict[str, Any]) -> types.ModuleType:
     """``path`` as it was at ``rev``, loaded as a module of its own (``attrs``: parent-package
     attributes it imports, set to the old modules while it loads)."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], check=True,
-                            capture_output=True, text=True).stdout
+    try:
+        source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:  # no git, or not this history
+        raise SystemExit(f"trial_subgroups.py: the old side is read from git ({rev[:10]}:{path}) "
+                         "and this checkout does not have it (a shallow clone or a tarball?); "
+                         "run it in a full clone of the repository, or give --old") from exc
     module = types.ModuleType(name)
     module.__file__ = f"{rev[:8]}:{path}"
     module.__package__ = path.rsplit("/", 1)[0].replace("/", ".")  # (its relative imports)
