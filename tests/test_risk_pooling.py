@@ -224,3 +224,23 @@ def test_coarsened_values_stay_finite_or_are_refused():
     assert np.isfinite(wide).all()
     edges = risk.Coarsener({"bands": {"x": [-1.5e308, 0, 1.5e308]}}).fit_transform(x)["x"]
     assert edges.tolist() == [0.75e308, -0.75e308, 0.75e308]
+
+
+def test_failure_examples_do_not_quote_a_held_out_pupils_rare_category():
+    # one pupil of a held-out school has a category no contributing school shows: every
+    # prediction on that school fails, and the examples say which column, not the value or row
+    df = shared_structure_trust(n_schools=4, n=80, seed=8)
+    df["ethnicity"] = "A"
+    rare = df.index[df["school"] == "S00"][3]
+    df.loc[rare, "ethnicity"] = "Zrare"
+    with pytest.raises(SrmsimError) as caught:
+        risk.value_of_pooling(df, "withdrawn", ["attendance_rate", "ethnicity"], n_orders=2,
+                              holdout_schools=["S00"], seed=0)
+    message = str(caught.value)
+    assert "ethnicity" in message and "never showed" in message
+    assert "Zrare" not in message and f"row {rare}" not in message
+    # the user's own prediction on the file still names the value and row to find it
+    model = risk.PooledRisk().fit(df[df["school"] != "S00"], "withdrawn",
+                                  ["attendance_rate", "ethnicity"])
+    with pytest.raises(DataError, match="Zrare"):
+        model.predict_proba(df[df["school"] == "S00"])

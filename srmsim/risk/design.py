@@ -57,6 +57,18 @@ def _column_stack(cols: Sequence[np.ndarray]) -> np.ndarray:
     return X
 
 
+class UnseenCategoryError(DataError):
+    """A category a fitted design never saw in training (``column`` names the feature).
+
+    Why a class of its own: its message quotes the value and row (what the user needs to find
+    it in their own file), while a summary of many fits (``value_of_pooling``'s failure
+    examples) must say which column without the value, which can identify a pupil."""
+
+    def __init__(self, message: str, column: str):
+        super().__init__(message)
+        self.column = column
+
+
 class FeatureDesign:
     """Learns a coding from training rows; ``transform`` returns ``[1, numeric..., dummies...]``."""
 
@@ -148,10 +160,9 @@ class FeatureDesign:
                 if bad.any():
                     i = int(np.flatnonzero(bad)[0])
                     row = s.index[i].item() if isinstance(s.index[i], np.generic) else s.index[i]
-                    raise DataError(
+                    raise UnseenCategoryError(
                         f"column '{f}': category {text[i]!r} (row {row!r}) was not in the "
-                        f"training data; known: {_listing(sorted(known))}"
-                    )
+                        f"training data; known: {_listing(sorted(known))}", f)
                 for lv in self.levels_[f]:
                     d = (text == lv).astype(float)
                     d[isna] = np.nan

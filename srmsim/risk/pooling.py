@@ -40,7 +40,7 @@ from srmsim.risk._columns import (
     sorted_labels,
 )
 from srmsim.risk.coarsen import Coarsener, CoarsenSpec
-from srmsim.risk.design import FeatureDesign
+from srmsim.risk.design import FeatureDesign, UnseenCategoryError
 from srmsim.risk.models import PooledRisk, RiskModel, RiskModelWarning, evaluate_risk
 from srmsim.stats._checks import MAX_REPEATS, finite_number, whole_number
 
@@ -120,6 +120,17 @@ def _refuse_identifiers(df: pd.DataFrame, features: Sequence[str]) -> None:
 
 #: most model fits one value_of_pooling call makes (n_orders x contributing schools x variants)
 MAX_FITS = 100_000
+
+
+def _failure_example(err: Exception) -> str:
+    """Why a fit or prediction failed, for the result's ``failure_examples``: a held-out
+    school's category the pooled schools never showed is named by its column only (its value
+    and row, which the error quotes for the user's own file, can identify a pupil of a rare
+    group in a school that contributed nothing)."""
+    if isinstance(err, UnseenCategoryError):
+        return (f"column '{err.column}': a held-out school has a category the pooled schools "
+                "never showed (value not quoted)")
+    return str(err)
 
 
 def value_of_pooling(
@@ -233,8 +244,9 @@ def value_of_pooling(
                     risk = m.predict_proba(te)
                 except (EstimationError, DataError) as err:
                     cell["failed"] += 1
-                    if len(failures) < 5 and str(err) not in failures:
-                        failures.append(str(err))
+                    example = _failure_example(err)
+                    if len(failures) < 5 and example not in failures:
+                        failures.append(example)
                     continue
                 if getattr(m, "fit_method_", "mle") == "ridge":
                     cell["ridge"] += 1
