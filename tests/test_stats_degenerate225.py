@@ -76,3 +76,49 @@ def test_regress_with_two_schools_an_arm_recovers_the_effect():
         hits.append(row["ci_low"] <= 0.3 <= row["ci_high"])
     coverage, mcse = float(np.mean(hits)), float(np.sqrt(0.95 * 0.05 / len(hits)))
     assert abs(coverage - 0.95) < 3 * mcse, coverage
+
+
+def _rd(seed: int = 0, n: int = 600, lone: str | None = "below") -> pd.DataFrame:
+    """Jump 0.5 at 0, 20 schools on a side, or one school (``lone``), school SD 0.5."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    school = np.where(x >= 0, rng.integers(0, 20, n), rng.integers(20, 40, n))
+    if lone == "below":
+        school = np.where(x < 0, 20, school)
+    elif lone == "above":
+        school = np.where(x >= 0, 0, school)
+    y = 0.5 * (x < 0) + x + 0.5 * rng.normal(size=40)[school] + rng.normal(scale=0.3, size=n)
+    return pd.DataFrame({"x": x, "y": y, "s": school})
+
+
+@pytest.mark.parametrize(("lone", "side", "treated_side"), [
+    ("below", "below", "below"), ("above", "at or above", "below"),
+    ("below", "below", "above")])
+def test_rdd_refuses_a_side_of_the_cutoff_in_one_cluster(lone, side, treated_side):
+    """Before: warned, and a CR2 SE of about 0.13 returned where the jump's SD over
+    replications is 0.53 (43% of 95% intervals held the true jump)."""
+    with pytest.raises(EstimationError, match=f"rdd: within the bandwidth 1 the rows {side} the "
+                                              "cutoff lie in a single cluster of 's'"):
+        stats.rdd(_rd(lone=lone), "y", "x", 0.0, bandwidth=1.0, cluster="s",
+                  treated_side=treated_side)
+
+
+def test_rdd_refuses_one_cluster_within_the_bandwidth_though_more_lie_beyond_it():
+    d = _rd(lone=None)
+    d.loc[(d["x"] < 0) & (d["x"] > -0.3), "s"] = 20  # near the cutoff below: one school
+    with pytest.raises(EstimationError, match="bandwidth 0.25 the rows below the cutoff lie in "
+                                              "a single cluster of 's'"):
+        stats.rdd(d, "y", "x", 0.0, bandwidth=0.25, cluster="s")
+    assert stats.rdd(d, "y", "x", 0.0, bandwidth=1.0, cluster="s").n_clusters == 40
+
+
+def test_rdd_with_clusters_on_both_sides_recovers_the_jump():
+    """20 schools each side: no note, and the CR2 intervals cover the true jump (95% in 300
+    replications when checked)."""
+    hits = []
+    for seed in range(120):
+        res = stats.rdd(_rd(seed, lone=None), "y", "x", 0.0, bandwidth=1.0, cluster="s")
+        assert res.notes == []
+        hits.append(res.ci_low <= 0.5 <= res.ci_high)
+    coverage, mcse = float(np.mean(hits)), float(np.sqrt(0.95 * 0.05 / len(hits)))
+    assert abs(coverage - 0.95) < 3 * mcse, coverage

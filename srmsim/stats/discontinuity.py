@@ -287,6 +287,27 @@ def _local_fit(
     return float(beta[1]), math.sqrt(var), df
 
 
+def _refuse_lone_side_cluster(xs: np.ndarray, codes: np.ndarray, cluster: str, h: float) -> None:
+    """Refuse clustered SEs when the rows of a side of the cutoff within the bandwidth all lie
+    in one cluster.
+
+    Why: that side's limit is fitted to that cluster's rows alone, so its residuals sum to zero
+    along the side's columns and the cluster sandwich holds none of its shock, which the jump
+    carries whole: the SE came from the other side alone. With 20 schools above the cutoff and
+    one below (school SD 0.5) the CR2 SE was 0.13 where the jump's SD is 0.53, and 43% of 95%
+    intervals held the true jump (20 schools each side: 95%). It was only warned."""
+    lone = [name for name, side in (("below", xs < 0), ("at or above", xs >= 0))
+            if np.unique(codes[side]).size < 2]
+    if lone:
+        where = "on each side of" if len(lone) == 2 else lone[0]
+        raise EstimationError(
+            f"rdd: within the bandwidth {h:.4g} the rows {where} the cutoff lie in a single "
+            f"cluster of {cluster!r}: that side's limit is that cluster's own level, and no "
+            "cluster-robust SE can tell its shock from the jump (the SE would come from the "
+            "other side alone); more clusters on each side are needed (or widen the "
+            "bandwidth)")
+
+
 @dataclass
 class RddResult:
     """Jump at the cutoff with conventional and robust bias-corrected inference."""
@@ -429,14 +450,8 @@ def rdd(
     else:
         codes, G = np.arange(xs.size), None
     _require_distinct_sides(xs, 1, running, h)
-    if cluster:  # as estimate_effect and did_twfe warn of an arm in one cluster
-        lone = [name for name, side in (("below", xs < 0), ("at or above", xs >= 0))
-                if np.unique(codes[side]).size < 2]
-        if lone:
-            where = "on each side of" if len(lone) == 2 else lone[0]
-            ck.warn(f"rdd: within the bandwidth the rows {where} the cutoff lie in a single "
-                    f"cluster of {cluster!r}: the cluster-robust SE cannot tell that cluster's "
-                    "own shock from the jump and is unreliable", notes)
+    if cluster:
+        _refuse_lone_side_cluster(xs, codes, cluster, h)
     _require_distinct_sides(xs, 2, running, h)  # the robust estimate is a local quadratic
     est, se, df_t = _local_fit(xs, ys, treated, ws, codes, order=1)
     lo, hi, p = (float(v) for v in wald(est, se, df_t, alpha))
