@@ -3,7 +3,8 @@
 A cluster-robust SE of a contrast between two single clusters (an arm in one school, the other
 arm in another; a side of an RD cutoff in one school) cannot see those clusters' shocks, which
 the estimate carries whole: each is refused, naming the term or side and the clustering column.
-Designs with 2+ clusters on each side are checked to recover a known effect as before.
+Designs with 2+ clusters on each side are checked to recover a known effect as before. And the
+mixed model's optimiser guard records numerical failures only, never a bug in the call.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from srmsim import stats
-from srmsim.errors import EstimationError
+from srmsim.errors import EstimationError, SrmsimError
 
 
 def _schools(per_arm: int, seed: int = 0, size: int = 30) -> pd.DataFrame:
@@ -122,3 +124,53 @@ def test_rdd_with_clusters_on_both_sides_recovers_the_jump():
         hits.append(res.ci_low <= 0.5 <= res.ci_high)
     coverage, mcse = float(np.mean(hits)), float(np.sqrt(0.95 * 0.05 / len(hits)))
     assert abs(coverage - 0.95) < 3 * mcse, coverage
+
+
+def _grouped(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(30), 20)
+    return pd.DataFrame({"y": 1.0 + rng.normal(0, 0.6, 30)[g] + rng.normal(size=g.size),
+                         "g": g, "arm": np.where(g % 2 == 0, "control", "treat")})
+
+
+def _raising(error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_fit = MixedLM.fit
+
+    def patched(self, *args, method=None, **kwargs):
+        if method == "lbfgs":
+            raise error
+        return real_fit(self, *args, method=method, **kwargs)
+
+    monkeypatch.setattr(MixedLM, "fit", patched)
+
+
+def test_a_bug_raised_inside_an_optimiser_is_not_recorded_as_a_failed_fit(monkeypatch):
+    """Before: a TypeError (a wrong argument, an API change) inside lbfgs's attempt was
+    logged as 'failed' and the other optimisers returned a fit, hiding the bug."""
+    _raising(TypeError("fit() got an unexpected keyword argument 'tol'"), monkeypatch)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        stats.random_intercept(_grouped(), "y", "g")
+
+
+def test_a_numerical_failure_of_lbfgs_is_logged_by_name_and_the_others_carry_the_fit(
+        monkeypatch):
+    _raising(np.linalg.LinAlgError("Singular matrix"), monkeypatch)
+    fit = stats.random_intercept(_grouped(), "y", "g")
+    log = fit.attempts.set_index("optimizer")
+    assert log.loc["lbfgs", "status"] == "failed"
+    assert log.loc["lbfgs", "reason"] == "LinAlgError: Singular matrix"
+    assert "note: optimiser lbfgs failed: LinAlgError: Singular matrix" in fit.summary()
+    assert fit.group_variance > 0.1
+    est = stats.estimate_effect(_grouped(), "y", "arm", "control", cluster="g",
+                                method="mixed", se="classical")
+    assert "optimiser lbfgs failed: LinAlgError: Singular matrix" in est.notes
+    assert np.isfinite(est.table[["estimate", "se", "ci_low", "ci_high"]].to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["newton", "ncg"])
+def test_an_optimiser_mixedlm_lacks_is_refused_by_name(name):
+    """Before: accepted, then statsmodels' 'method newton not available for MixedLM' was
+    logged as a failed fit and reported as 'no sound fit with any optimiser ... check that
+    groups have several members and the outcome varies', blaming the data."""
+    with pytest.raises(SrmsimError, match=f"optimizer='{name}' is not one of 'lbfgs', 'bfgs'"):
+        stats.random_intercept(_grouped(), "y", "g", optimizers=(name,))

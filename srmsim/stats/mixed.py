@@ -3,7 +3,8 @@
 Why the guard: statsmodels 0.15 ``MixedLM.fit`` with the default L-BFGS optimiser can return, on
 the High School and Beyond data, a "converged" fit with zero school variance, intercept 0.505 and
 an infinite log-likelihood (seen with statsmodels 0.15 on High School and Beyond). So every fit here is tried with several
-optimisers; an attempt is rejected when it raised, did not converge, has a non-finite or
+optimisers; an attempt is rejected when it raised a numerical error (any other exception is a
+bug, raised), did not converge, has a non-finite or
 inconsistent log-likelihood, non-finite estimates or standard errors, or a negative variance.
 Among sound attempts the highest log-likelihood wins (so a zero group variance that another
 optimiser beats is never returned), then a short BFGS polish from the winner tightens the
@@ -40,6 +41,13 @@ out by default: on these models it is several times slower and in our checks nev
 
 _BOUNDARY = 1e-8  # group variance below this fraction of the residual variance is "at zero"
 
+#: what a statsmodels fit (or likelihood evaluation) raises when the numbers fail: a singular
+#: matrix (LinAlgError is a ValueError), NaN reaching scipy's optimisers (ValueError), an
+#: overflow or a division by zero. Only these make an attempt "failed"; anything else (a
+#: TypeError, an AttributeError) is a bug in the call, raised, never recorded as an optimiser
+#: that failed while the other optimisers carried the fit
+_FIT_ERRORS: tuple[type[Exception], ...] = (ValueError, ArithmeticError)
+
 
 @dataclass
 class FitAttempt:
@@ -67,7 +75,7 @@ def _judge(model: MixedLM, result) -> str:
         return f"log-likelihood is not finite ({llf})"
     try:
         again = float(model.loglike(result.params_object, profile_fe=False))
-    except Exception as err:  # noqa: BLE001 - any failure to re-evaluate means unsound
+    except _FIT_ERRORS as err:  # a numerical failure to re-evaluate means unsound
         return f"log-likelihood cannot be re-evaluated at the estimates ({err})"
     if not math.isclose(again, llf, rel_tol=1e-6, abs_tol=1e-6):
         return f"reported log-likelihood {llf:.6g} differs from its re-evaluation {again:.6g}"
@@ -141,7 +149,7 @@ def _try_fit(model, optimizer: str, reml: bool, **kwargs) -> tuple[Any | None, F
         try:
             with np.errstate(all="ignore"):
                 result = model.fit(reml=reml, method=optimizer, **kwargs)
-        except Exception as err:  # noqa: BLE001 - recorded and reported, never swallowed
+        except _FIT_ERRORS as err:  # recorded and reported (the fit log, the notes)
             attempt.reason = f"{type(err).__name__}: {err}"
             attempt.warnings = sorted({str(w.message) for w in caught})
             return None, attempt
@@ -244,7 +252,10 @@ def boundary_warning(group_variance: float, residual_variance: float, notes: lis
         )
 
 
-_OPTIMIZERS = ("lbfgs", "bfgs", "powell", "nm", "cg", "newton", "ncg")  # MixedLM.fit's methods
+#: MixedLM.fit's methods (statsmodels refuses "newton" and "ncg" for MixedLM: "method newton not
+#: available", which was recorded as a failed fit and reported as "no sound fit with any
+#: optimiser ... check that groups have several members", blaming the data)
+_OPTIMIZERS = ("lbfgs", "bfgs", "powell", "nm", "cg")
 
 
 def _checked_arrays(y: object, X: object, groups: object) -> tuple[np.ndarray, pd.DataFrame,
@@ -389,7 +400,7 @@ def _at_boundary(model: MixedLM, best, reml: bool) -> tuple[Any | None, FitAttem
         try:
             with np.errstate(all="ignore"):
                 result = model.fit(reml=reml, method="bfgs", start_params=start, maxiter=0)
-        except Exception as err:  # noqa: BLE001 - recorded, the best fit stands
+        except _FIT_ERRORS as err:  # recorded, the best fit stands
             attempt.reason = f"{type(err).__name__}: {err}"
             return None, attempt
     result.converged = True  # the likelihood is evaluated at a point, not searched
