@@ -80,6 +80,31 @@ def test_regress_with_two_schools_an_arm_recovers_the_effect():
     assert abs(coverage - 0.95) < 3 * mcse, coverage
 
 
+def _three_arms(per_arm: int, seed: int = 0) -> pd.DataFrame:
+    d = _schools(3 * per_arm, seed).iloc[: 3 * per_arm * 30]  # 3 x per_arm schools of 30
+    return d.assign(arm=np.array(["control", "a", "b"])[d["school"] % 3])
+
+
+@pytest.mark.parametrize("se", ["cluster", "cr2"])
+@pytest.mark.parametrize("covariates", ["", " + x"])
+def test_regress_refuses_three_arms_of_one_cluster_each(covariates, se):
+    """Before: y ~ arm + x with three schools, one an arm, got SEs of 0.003 and 0.006 (school
+    SD 0.5) and no warning: each of the 0/1 rule's dummies has its 0s in two schools."""
+    with pytest.raises(EstimationError, match="column 'arm' has one cluster of 'school' per "
+                                              r"value \(3 values"):
+        stats.regress(_three_arms(1), f"y ~ arm{covariates}", se=se, cluster="school")
+
+
+@pytest.mark.parametrize("se", ["cluster", "cr2"])
+def test_three_arms_of_two_clusters_each_and_school_effects_are_reported(se):
+    fit = stats.regress(_three_arms(2), "y ~ arm + x", se=se, cluster="school")
+    assert (fit.table["se"] > 0).all() and np.isfinite(fit.table["se"]).all()
+    # school fixed effects clustered by school: the clustering column's own dummies
+    d = _three_arms(2).assign(t=lambda f: np.random.default_rng(5).integers(0, 2, len(f)))
+    assert np.isfinite(stats.regress(d, "y ~ t + x + C(school)", se=se,
+                                     cluster="school").coef("t")["se"])
+
+
 def _rd(seed: int = 0, n: int = 600, lone: str | None = "below") -> pd.DataFrame:
     """Jump 0.5 at 0, 20 schools on a side, or one school (``lone``), school SD 0.5."""
     rng = np.random.default_rng(seed)

@@ -397,6 +397,7 @@ def regress(
     if se in ("cr2", "cluster"):
         _warn_single_cluster_dummies(X, cluster_codes(data, clusters), notes, clusters,
                                      term_columns)
+        _refuse_one_cluster_per_category(data, term_columns, clusters)
     if se == "cr2":
         res, dof, G = fit_cr2_ols(model, cluster_codes(data, clusters))
         n_clusters, se_type = [G], CR2_TYPE
@@ -501,6 +502,40 @@ def _warn_single_cluster_dummies(X: pd.DataFrame, codes: np.ndarray, notes: list
         ck.warn(f"{agree(len(lone), 'term')} {ck._listing(lone)} {agree(len(lone), 'is', 'are')} "
                 "1 (or 0) in a single cluster: the cluster-robust SE cannot tell that cluster's "
                 "own shock from the effect and is unreliable", notes, stacklevel=4)
+
+
+def _refuse_one_cluster_per_category(data: pd.DataFrame,
+                                     term_columns: Mapping[str, Sequence[str]],
+                                     clusters: Sequence[str]) -> None:
+    """Refuse (one-way clustering) a categorical column of 3+ values that has one cluster per
+    value, each cluster holding that value alone: three arms, one school each.
+
+    Why: each contrast between its values is two clusters' difference, and every cluster's
+    residuals sum to zero along its dummies, so the cluster sandwich holds none of their shocks
+    (y ~ arm + x with three schools: SEs 0.003 and 0.006 where the school SD was 0.5, and no
+    warning; two values are :func:`_warn_single_cluster_dummies`' 0/1 rule). The clustering
+    column itself (``C(school)`` clustered by school: the clusters' own fixed effects, nuisance
+    terms beside an effect that varies within them) is left alone."""
+    if len(clusters) != 1:
+        return
+    codes = ck.group_codes(data[clusters[0]])
+    categories = dict.fromkeys(cols[0] for name, cols in term_columns.items()
+                               if len(cols) == 1 and "[" in name
+                               and not name.endswith("[T.True]"))
+    for col in categories:
+        if col in clusters:
+            continue
+        values = ck.group_codes(data[col])
+        n_values = int(values.max()) + 1
+        pairs = np.unique(np.column_stack([values, codes]), axis=0)
+        if n_values >= 3 and len(pairs) == n_values == int(codes.max()) + 1:
+            raise EstimationError(
+                f"column {col!r} has one cluster of {clusters[0]!r} per value ({n_values} "
+                "values, each alone in its cluster): every contrast between its values is two "
+                "clusters' difference, which no cluster-robust SE can tell from their own "
+                "shocks (its SE would come from the other terms' imbalance alone); more "
+                "clusters per value are needed (the clusters' own fixed effects are written "
+                f"with the clustering column: C({ck.term_name(str(clusters[0]))}))")
 
 
 def _refuse_leverage_one(exog: np.ndarray, rows: pd.Index, formula: str, se: str) -> None:
