@@ -183,21 +183,61 @@ def _printable_anywhere() -> None:
 
 
 def short_message(text: str, max_lines: int = 12, max_line: int = MAX_LINE) -> str:
-    """An error message cut to a readable size: never the whole of a hostile input, and never
-    a control character from one (an id's ``\x1b[2J`` would clear the terminal)."""
+    """An error message kept to a readable size: never the whole of a hostile input, and never
+    a control character from one (an id's ``\x1b[2J`` would clear the terminal).
+
+    A line longer than ``max_line`` is wrapped at word boundaries, its continuation indented
+    under it, not cut: a cut lost the line's end, often what to do (a long temporary path, a
+    list of valid choices). The message keeps a bound of about ``max_lines`` x ``max_line``
+    characters: a line past its share is shortened in the middle (its start and end kept),
+    and a word too long for a line (a 1 MB key name) likewise, with an ellipsis."""
     from srmsim.labels import (  # here: pydantic, which labels loads, is slow to load
         plural,
         printable,
     )
 
     lines = [printable(ln) for ln in text.splitlines()] or [""]
-    out = [ln if len(ln) <= max_line else ln[:max_line] + "..." for ln in lines[:max_lines]]
-    rest = lines[max_lines:]
+    kept, rest = lines[:max_lines], lines[max_lines:]
+    share = max(max_line, max_lines * max_line // len(kept))  # each kept line's characters
+    out = [wrapped for ln in kept for wrapped in _wrapped(ln, max_line, share)]
     if rest:  # a problem's continuation lines (indented further, a list of names) are its own
         more = sum(not ln.startswith("    ") for ln in rest)
         out.append(f"  ... and {plural(more, 'more problem')}" if more else "  ...")
     return "\n".join(out)
 
+
+def _wrapped(line: str, width: int, most: int) -> list[str]:
+    """``line`` as lines of at most ``width`` characters, broken between words (a path or
+    command is never split), continuations indented two spaces under it; a word longer than
+    a line, and a line longer than ``most`` characters, shortened in the middle."""
+    import textwrap
+
+    if len(line) <= width:
+        return [line]
+    lead = line[:len(line) - len(line.lstrip(" "))]
+    indent = lead + "  "
+    room = max(width - len(indent), 20)
+    words = [w if len(w) <= room else _middle_cut(w, room, "...") for w in line.split(" ")]
+    line = _middle_cut(" ".join(words), most)
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [line[:width]]
+
+
+def _middle_cut(text: str, limit: int, gap: str = "") -> str:
+    """``text`` in at most about ``limit`` characters: its start and end, joined by ``gap``
+    (by default an ellipsis that says how much is left out); cut between words where a space
+    is near."""
+    if len(text) <= limit:
+        return text
+    room = max(limit - len(gap or " ... (1,000,000,000 characters left out) ... "), 2)
+    head, tail = text[:room * 2 // 3], text[len(text) - (room - room * 2 // 3):]
+    near = max(8, room // 10)  # how far back a word's end may be looked for
+    space = head.rfind(" ", len(head) - near)
+    head = head[:space] if space > 0 else head
+    space = tail.find(" ", 0, near)
+    tail = tail[space + 1:] if space >= 0 else tail
+    left_out = len(text) - len(head) - len(tail)
+    return head + (gap or f" ... ({left_out:,} characters left out) ... ") + tail
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-#: the longest line the CLI prints of an error (:func:`srmsim.cli.short_message` cuts longer
-#: ones), so a hint that must be followed word for word is written to fit
+#: the longest line the CLI prints of an error (:func:`srmsim.cli.short_message` wraps longer
+#: ones between words), so a hint that must be followed word for word is written to fit
 MAX_LINE = 300
 
 
@@ -31,9 +31,9 @@ class ScenarioError(SrmsimError):
         if len(problems) == 1:
             path, what = problems[0]
             one = f"{source}: {path}: {what}" if path else f"{source}: {what}"
-            # the CLI cuts a line past MAX_LINE: a problem too long to share a line with the
-            # file's path goes on a line of its own, to be read whole (an invalid variant
-            # name's rule was cut at "(it may become a folder na...")
+            # the CLI wraps a line past MAX_LINE: a problem too long to share a line with the
+            # file's path goes on a line of its own, read whole rather than broken after the
+            # path (an invalid variant name's rule was cut at "(it may become a folder na...")
             msg = one if len(one) <= MAX_LINE else msg
         super().__init__(msg)
 

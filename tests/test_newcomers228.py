@@ -1,0 +1,62 @@
+"""What newcomers read: errors wrapped rather than cut, tables with readable headings and units,
+regret in its unit, and the jargon of the commands' help glossed (helper 228, 2026-12-07)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from srmsim.cli import main, short_message
+from srmsim.errors import MAX_LINE
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = len("srmsim: error: ")
+
+
+# --- 1. a long error line is wrapped, not cut --------------------------------------------------
+
+def test_a_long_error_line_is_wrapped_between_words_and_keeps_its_end():
+    """A problem past 300 characters on one line lost its end, the part saying what to do."""
+    path = "/tmp/pytest-of-someone/pytest-42/" + "a_long_folder_name_" * 8 + "/exp.yaml"
+    choices = ", ".join(f"variant_{i}" for i in range(40))
+    text = f"{path}: no variant 'x': use one of {choices}; then run: srmsim compare out --resume"
+    shown = short_message(text)
+    lines = shown.splitlines()
+    assert len(lines) > 1 and all(len(line) <= MAX_LINE for line in lines), lines
+    assert all(line.startswith("  ") for line in lines[1:]), lines  # read as one problem
+    assert path in lines[0]  # a path shorter than a line is never split
+    assert " ".join(line.strip() for line in lines) == text  # every word, in order
+    assert shown.endswith("then run: srmsim compare out --resume")
+
+
+def test_a_huge_value_is_shortened_in_the_middle_and_the_message_stays_short():
+    """Hostile input: a 1 MB key name still gives a short message, whose end is kept."""
+    key = "k" * 1_000_000
+    shown = short_message(f"s.yaml: unknown key '{key}': use one of years, seed, trust")
+    assert len(shown) < 2 * MAX_LINE and "k" * (MAX_LINE + 1) not in shown, len(shown)
+    assert "k..." in shown and "...k" in shown
+    assert shown.startswith("s.yaml: unknown key") and shown.endswith("use one of years, seed, "
+                                                                      "trust")
+    words = " ".join(f"name{i}" for i in range(200_000))  # a line of short words
+    shown = short_message(f"f.csv: {words}: rename the columns")
+    assert len(shown) <= 12 * MAX_LINE + 12 * 4 and shown.endswith("rename the columns")
+    assert "characters left out" in shown
+    many = "\n".join(f"  row {i}: " + "x " * 1000 for i in range(40))  # 40 long problems
+    shown = short_message("f.csv: invalid\n" + many)
+    assert len(shown) <= 12 * MAX_LINE + 100 and shown.endswith("... and 29 more problems")
+
+
+def test_the_command_says_a_long_paths_problem_whole(tmp_path, capsys):
+    """`srmsim run s.yaml --out <long path>/...` under a file: the message's line passed 300
+    characters and was cut inside the second path, before "is a file, not a folder"."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    blocker = deep / "a_file_in_the_way.txt"
+    blocker.write_text("x")
+    out = blocker / "results" / ("f" * 40)
+    assert len(f"{out}: {blocker} is a file, not a folder") > MAX_LINE  # the case at stake
+    assert main(["run", str(ROOT / "scenarios" / "default.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert all(len(line) <= MAX_LINE + PREFIX for line in err.splitlines()), err
+    assert str(blocker) in err.replace("\n  ", " ")
+    assert err.rstrip().endswith("is a file, not a folder (nothing half-written is left)"), err
+
