@@ -129,11 +129,11 @@ def test_a_result_at_another_level_says_so_in_its_table_and_forest_plot():
     d = var - base
     lo, _ = sps.t.interval(0.9, 3, loc=d.mean(), scale=sps.sem(d))
     assert res.effects.iloc[0]["ci_low"] == pytest.approx(lo, rel=1e-12)
-    assert "ci_low to ci_high: the 90% simulation interval" in res.summary()
+    assert "90% interval: the simulation interval" in res.summary()
     assert "95%" not in res.summary()
     assert "with 90% simulation intervals" in res.forest._suptitle.get_text()
     default = ExperimentResult(Path("x"), runs, res.manifest)
-    assert "the 95% simulation interval" in default.summary()
+    assert "95% interval: the simulation interval" in default.summary()
     # the HTML report too: its note, headline sentences, table caption and forest plot
     from srmsim.report.experiment import build
 

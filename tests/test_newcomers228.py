@@ -60,3 +60,33 @@ def test_the_command_says_a_long_paths_problem_whole(tmp_path, capsys):
     assert str(blocker) in err.replace("\n  ", " ")
     assert err.rstrip().endswith("is a file, not a folder (nothing half-written is left)"), err
 
+
+# --- 2. the effects table's headings are words -------------------------------------------------
+
+def test_the_printed_effects_table_has_readable_headings_and_the_csv_keeps_its_names(
+        finished, capsys):
+    """`srmsim compare` printed effects.csv's names (mean_baseline, ci_low, relative_change) as
+    the table's headings, with a footnote to explain them."""
+    import pandas as pd
+
+    from srmsim.experiment.outcomes import get_outcome
+
+    assert main(["compare", str(finished)]) == 0
+    printed = capsys.readouterr().out
+    head = printed.splitlines()[0]
+    assert head.split() == ["Variant", "Outcome", "Baseline", "mean", "Variant", "mean",
+                            "Difference", "95%", "interval", "Relative", "change", "Verdict"]
+    for name in ("mean_baseline", "mean_variant", "ci_low", "ci_high", "relative_change"):
+        assert name not in printed
+    effects = pd.read_csv(finished / "effects.csv")
+    assert {"mean_baseline", "mean_variant", "ci_low", "ci_high", "relative_change"} <= set(
+        effects.columns)
+    row = effects[effects["outcome"] == "attendance"].iloc[0]
+    info = get_outcome("attendance")
+    interval = f"{info.format_difference(row.ci_low)} to {info.format_difference(row.ci_high)}"
+    line = next(ln for ln in printed.splitlines() if ln.startswith(row.variant)
+                and "Attendance" in ln)
+    assert interval in line and line.index(interval) + len(interval) == (
+        head.index("95% interval") + len("95% interval")), (head, line)  # under its heading
+    assert "95% interval: the simulation interval of the difference" in printed
+

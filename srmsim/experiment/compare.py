@@ -795,6 +795,26 @@ def design_note(manifest: Mapping | None) -> str:
             "(lhs) with replications.")
 
 
+#: the printed table's headings (effects.csv and the tables in Python keep the names of
+#: :data:`TABLE_COLUMNS`): a reader of the command's output met ``mean_baseline`` and ``ci_low``
+PRINTED_HEADINGS = {"variant": "Variant", "outcome": "Outcome", "mean_baseline": "Baseline mean",
+                    "mean_variant": "Variant mean", "difference": "Difference",
+                    "relative_change": "Relative change", "verdict": "Verdict"}
+#: the printed columns of numbers, right-aligned (with the interval's, headed by its level)
+PRINTED_NUMBERS = frozenset({"Baseline mean", "Variant mean", "Difference", "Relative change"})
+
+
+def printed_effects(display: pd.DataFrame, level: float) -> pd.DataFrame:
+    """:func:`effects_display`'s table under readable headings, its interval in one column
+    (``+0.40 pp to +0.49 pp``) headed by its level; each cell carries its outcome's unit."""
+    interval = [low if low == high == "–" else f"{low} to {high}"
+                for low, high in zip(display["ci_low"], display["ci_high"], strict=True)]
+    shown = display.drop(columns=["ci_low", "ci_high"]).rename(columns=PRINTED_HEADINGS)
+    shown.insert(list(shown.columns).index("Difference") + 1,
+                 f"{percent_level(level)} interval", interval)
+    return shown
+
+
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
                    level: float | None = None, manifest: Mapping | None = None,
                    file: str = "effects.csv") -> str:
@@ -807,15 +827,16 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     if effects.empty:  # a header over no rows said nothing of why
         return ("No effects: there is no variant to compare with the baseline (the experiment "
                 "has only its baseline variant); add a variant to estimate effects.")
-    text = text_table(effects_display(effects, registry), right={
-        "mean_baseline", "mean_variant", "difference", "ci_low", "ci_high", "relative_change"})
+    shown = printed_effects(effects_display(effects, registry), level)
+    text = text_table(shown, right={c for c in shown.columns if c in PRINTED_NUMBERS
+                                    or c.endswith(" interval")})
     planned = (manifest or {}).get("replications")
     text += _fewer_replications(effects, registry, planned if isinstance(planned, int)
                                 and not isinstance(planned, bool) else None)
     text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry, level=level),
                                                    multiplicity_note(effects, level),
                                                    design_note(manifest)) if note)
-    return (text + f"\nci_low to ci_high: the {percent_level(level)} simulation interval "
-            "(Monte-Carlo uncertainty under the model's assumptions, not a forecast).\n"
-            "pp = percentage points; relative_change only on ratio scales; its interval and "
-            f"more columns in {file}.")
+    return (text + f"\n{percent_level(level)} interval: the simulation interval of the "
+            "difference over the replications (Monte-Carlo uncertainty under the model's assumptions, not a "
+            "forecast).\npp = percentage points; relative change = difference / baseline mean, "
+            f"only on ratio scales; its interval and more columns in {file}.")
