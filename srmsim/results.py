@@ -724,13 +724,9 @@ class RunResult:
         """The unit regret is in when every chooser targets one growth effect (months for
         reading, SD for attainment), else ``""``: a level effect's gain (absence, engagement)
         has no unit a reader would know."""
-        policy = self.scenario.policy
-        if policy is None:
-            return ""
-        targets = {step.chooser.target for w in policy.workflows.values() for step in w.steps
-                   if step.candidates and step.chooser is not None}
-        units = {"reading": "months", "attainment": "SD"}
-        return units.get(targets.pop(), "") if len(targets) == 1 else ""
+        from srmsim.policy.config import REGRET_UNITS, chooser_target
+
+        return REGRET_UNITS.get(chooser_target([self.scenario.policy]) or "", ("", ""))[0]
 
     def summary_table(self) -> pd.DataFrame:
         rows = summary_rows(self.summary, self.events is not None)

@@ -90,3 +90,65 @@ def test_the_printed_effects_table_has_readable_headings_and_the_csv_keeps_its_n
         head.index("95% interval") + len("95% interval")), (head, line)  # under its heading
     assert "95% interval: the simulation interval of the difference" in printed
 
+
+# --- 3. regret in its unit -------------------------------------------------------------------
+
+def _learning_experiment(tmp_path: Path, target: str = "reading",
+                         other: str | None = None) -> Path:
+    """Two choosers (fixed, random) on a small trust for a year, 2 replications; ``other``: the
+    random chooser's target, when it differs."""
+    import yaml
+    from test_learning import CANDIDATES, learning_scenario
+
+    (tmp_path / "sc.yaml").write_text(learning_scenario("fixed", years=1, schools=2,
+                                                        target=target).to_yaml())
+    step = {"candidates": CANDIDATES, "weeks": 13,
+            "chooser": {"kind": "random", "target": other or target}}
+    exp = {"name": "l", "scenario": "sc.yaml", "baseline": "fixed", "replications": 2,
+           "seed": 1, "outcomes": ["regret", "regret_t1", "regret_t2", "oracle_match_t1"],
+           "variants": {"fixed": {}, "random": {"policy.workflows.reading.steps": [step]}}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+def test_the_learning_curve_prints_and_plots_regret_in_the_choosers_unit(tmp_path, capsys):
+    """`srmsim experiment` printed "learning curve: regret per referral (lower is better)" over
+    bare numbers, and learning_curve.png's regret axis had no label: regret is the oracle's
+    expected gain minus the chosen action's for one referral, in the target's unit."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from srmsim.experiment.learning import learning_curve, plot_learning_curve
+    from srmsim.experiment.result import ExperimentResult
+
+    out = tmp_path / "out"
+    assert main(["experiment", str(_learning_experiment(tmp_path)), "--out", str(out),
+                 "--workers", "1", "--quiet", "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "learning curve: regret per referral, in months of reading age (lower is better)" \
+        in printed, printed
+    table = printed.split("learning curve: regret per referral")[1].split("\n\n")[0]
+    cells = [line.split()[1:] for line in table.splitlines()[2:]]
+    assert cells and all(row[-1] == "months" for row in cells), table
+    res = ExperimentResult.load(out)
+    assert res.chooser_target() == "reading"
+    fig = plot_learning_curve(learning_curve(res.runs), target=res.chooser_target())
+    axes = {ax.get_title(loc="left"): ax.get_ylabel() for ax in fig.axes}
+    assert axes["regret per referral, in months of reading age (lower is better)"] == (
+        "months of reading age per referral"), axes
+    assert axes["share matched to the oracle"] == "share of referrals (0 to 1)"
+
+
+def test_regret_of_choosers_with_different_targets_claims_no_unit(tmp_path, capsys):
+    """Variants whose choosers target different effects have regrets in different units: none
+    is named (a level effect's gain has none a reader would know), the table says so."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    out = tmp_path / "out"
+    assert main(["experiment", str(_learning_experiment(tmp_path, "reading", "attainment")),
+                 "--out", str(out), "--workers", "1", "--quiet", "--no-report"]) == 0
+    printed = capsys.readouterr().out
+    assert "regret per referral, in the chooser's target units (lower is better)" in printed
+    assert "months" not in printed.split("learning curve: regret")[1].split("\n\n")[0]

@@ -152,16 +152,42 @@ CURVE_MEASURES = (("regret", "regret per referral (lower is better)"),
                   ("attendance_per_100h", "days of attendance per 100 staff hours"))
 
 
-#: the unit each curve measure's numbers are in (regret is in the chooser's own target unit)
+#: the unit each curve measure's numbers are in (regret is in the chooser's own target unit:
+#: :func:`regret_units`)
 CURVE_UNITS = {"regret": "", "oracle_match": "%", "reading_per_100h": " months",
                "attainment_per_100h": " SD", "attendance_per_100h": " days"}
+#: each curve measure's axis in the figure (regret's: :func:`regret_units`)
+CURVE_AXES = {"oracle_match": "share of referrals (0 to 1)",
+              "reading_per_100h": "months of reading age", "attainment_per_100h": "SD of attainment",
+              "attendance_per_100h": "days of attendance"}
 
 
-def curve_cell(measure: str, mean: float, low: float, high: float) -> str:
+def regret_units(target: str | None) -> tuple[str, str]:
+    """Regret's unit after a number (``months``) and in a title (``months of reading age``) for
+    choosers that all target ``target`` (:func:`srmsim.policy.config.chooser_target`); a level
+    effect's, or several targets', is named as the chooser's target units."""
+    from srmsim.policy.config import REGRET_UNITS
+
+    return REGRET_UNITS.get(target or "", ("", "the chooser's target units"))
+
+
+def curve_title(measure: str, title: str, target: str | None = None) -> str:
+    """A curve measure's title, regret's with its unit: it was printed and plotted as bare
+    numbers ("regret per referral (lower is better)" over 1.2, 0.9 ...)."""
+    if measure != "regret":
+        return title
+    return f"regret per referral, in {regret_units(target)[1]} (lower is better)"
+
+
+def curve_cell(measure: str, mean: float, low: float, high: float,
+               target: str | None = None) -> str:
     """One term's ``mean (low to high)`` in the measure's unit: the oracle match as a percentage
     (``21.0% (9.8% to 32.3%)``, not ``0.21 [0.098, 0.323]``), others with the unit once
-    (``82.2 (36.3 to 128) months``); no interval from one replication."""
+    (``82.2 (36.3 to 128) months``; regret's that of the choosers' ``target``); no interval from
+    one replication."""
     unit = CURVE_UNITS.get(measure, "")
+    if measure == "regret" and regret_units(target)[0]:
+        unit = " " + regret_units(target)[0]
     share = unit == "%"
 
     def f(x: float) -> str:
@@ -173,16 +199,17 @@ def curve_cell(measure: str, mean: float, low: float, high: float) -> str:
     return text if share or not math.isfinite(mean) else text + unit
 
 
-def curve_cells(curve: pd.DataFrame) -> list[str]:
+def curve_cells(curve: pd.DataFrame, target: str | None = None) -> list[str]:
     """Each point's ``mean (low to high)``, with ``over k of n replications`` when it is over
     fewer than its variant's runs (a replication with no referral in the term has no value and
-    is left out) or when variants have different numbers of runs, so no count is hidden."""
+    is left out) or when variants have different numbers of runs, so no count is hidden;
+    regret in the unit of the choosers' ``target``."""
     one_total = curve["replications_total"].nunique() <= 1
     cells = []
     for measure, mean, low, high, used, total in zip(
             curve["measure"], curve["mean"], curve["ci_low"], curve["ci_high"],
             curve["replications"], curve["replications_total"], strict=True):
-        cell = curve_cell(measure, mean, low, high)
+        cell = curve_cell(measure, mean, low, high, target)
         cells.append(cell if used == total and one_total
                      else f"{cell} {over_replications(used, total)}")
     return cells
@@ -251,28 +278,31 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
-def format_learning_curve(curve: pd.DataFrame) -> str:
-    """Term-by-term table: one row per variant, ``mean (low to high)`` per term."""
+def format_learning_curve(curve: pd.DataFrame, target: str | None = None) -> str:
+    """Term-by-term table: one row per variant, ``mean (low to high)`` per term; regret in the
+    unit of the choosers' ``target`` (``reading``: months of reading age)."""
     from srmsim.experiment.compare import text_table  # compare imports this module's registry
 
     level = curve_level(curve) if len(curve) else ""  # before the cells: one level or none
     parts = []
-    for measure, unit in CURVE_MEASURES:
+    for measure, title in CURVE_MEASURES:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        cell = c.assign(cell=curve_cells(c))
+        cell = c.assign(cell=curve_cells(c, target))
         wide = cell.pivot(index="variant", columns="term", values="cell").fillna("–")
         wide.columns = [f"term {t}" for t in wide.columns]
-        parts.append(f"learning curve: {unit} (mean and {level} CI "
-                     f"{replications_heading(c)})\n"
+        parts.append(f"learning curve: {curve_title(measure, title, target)} (mean and {level} "
+                     f"CI {replications_heading(c)})\n"
                      + text_table(wide.reset_index(), right=set(wide.columns)))
     return "\n\n".join(parts)
 
 
-def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
+def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None,
+                        target: str | None = None):
     """Each curve measure the runs have (regret, oracle match, gains per 100 staff hours) by
-    term, one line per variant, with the curve's intervals (at its ``level``)."""
+    term, one line per variant, with the curve's intervals (at its ``level``); each axis in
+    its unit, regret's that of the choosers' ``target``."""
     from srmsim.figures import new_figure, save
 
     panels = [(m, t) for m, t in CURVE_MEASURES if (curve["measure"] == m).any()] or [
@@ -283,8 +313,10 @@ def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
         for variant, v in c.groupby("variant", sort=True):
             ax.plot(v["term"], v["mean"], marker="o", label=variant)
             ax.fill_between(v["term"], v["ci_low"], v["ci_high"], alpha=0.15)
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(curve_title(measure, title, target), fontsize=9, loc="left")
         ax.set_xlabel("term of the run")
+        ax.set_ylabel(f"{regret_units(target)[1]} per referral" if measure == "regret"
+                      else CURVE_AXES.get(measure, ""), fontsize=8)
         ax.tick_params(labelsize=8)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
@@ -292,15 +324,16 @@ def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None):
     return fig
 
 
-def report_learning(out: Path, runs: pd.DataFrame, level: float = 0.95) -> str | None:
+def report_learning(out: Path, runs: pd.DataFrame, level: float = 0.95,
+                    target: str | None = None) -> str | None:
     """For ``srmsim compare``: the learning curve table (also CSV and PNG in ``out``), or None
     when the experiment measured no term-by-term outcomes. ``level`` is the experiment
-    result's, the one its effects and report use."""
+    result's, the one its effects and report use; ``target`` its choosers' (regret's unit)."""
     curve = learning_curve(runs, level)
     if curve.empty:
         return None
     with replace_files(out, ["learning_curve.csv", "learning_curve.png"]) as stage:
         write_csv(curve, stage / "learning_curve.csv", float_format="%.10g")
-        plot_learning_curve(curve, stage / "learning_curve.png")
-    return (format_learning_curve(curve)
+        plot_learning_curve(curve, stage / "learning_curve.png", target)
+    return (format_learning_curve(curve, target)
             + f"\nwrote {out / 'learning_curve.csv'} and {out / 'learning_curve.png'}")

@@ -104,6 +104,21 @@ class ExperimentResult:
             self._scenarios[variant] = scenario
         return self._scenarios[variant]
 
+    def chooser_target(self) -> str | None:
+        """The effect every variant's chooser among candidate actions targets, whose unit regret
+        is in (``reading``: months of reading age); None when they differ, none chooses, or a
+        variant's saved scenario is missing or not the one it ran (then no unit is claimed)."""
+        from srmsim.errors import SrmsimError
+        from srmsim.policy.config import chooser_target
+
+        try:
+            scenarios = [self.scenario(v) for v in self.variants]
+        except SrmsimError:  # the report refuses such a folder; a table only loses the unit
+            return None
+        if any(s is None for s in scenarios):  # results of an older srmsim
+            return None
+        return chooser_target(s.policy for s in scenarios)
+
     # ------------------------------------------------------------------ effects
     @cached_property
     def effects(self) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -400,3 +401,19 @@ class PolicyConfig(_Strict):
             more = f" (and {plural(len(problems) - 1, 'more such rule')})" if problems[1:] else ""
             raise ValueError(problems[0] + more)
         return {k: {"when": r} if isinstance(r, str) else r for k, r in v.items()}
+
+
+#: the unit of regret (a difference of true expected gains, per referral) by the choosers'
+#: target: (after a number, in a title); a level effect's gain (its shift x the weeks it acts:
+#: absence, engagement ...) has no unit a reader would know
+REGRET_UNITS = {"reading": ("months", "months of reading age"),
+                "attainment": ("SD", "SD of attainment")}
+
+
+def chooser_target(policies: Iterable[PolicyConfig | None]) -> str | None:
+    """The one effect every chooser among candidate actions in ``policies`` targets (the unit
+    regret is in), or None when there is none or they differ (regrets in different units)."""
+    targets = {step.chooser.target for policy in policies if policy is not None
+               for w in policy.workflows.values() for step in w.steps
+               if step.candidates and step.chooser is not None}
+    return targets.pop() if len(targets) == 1 else None

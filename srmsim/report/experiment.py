@@ -362,6 +362,7 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         curve_cells,
         learning_curve,
         plot_learning_curve,
+        regret_units,
         replications_heading,
     )
 
@@ -369,6 +370,7 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
     level = percent_level(res.level)
     if curve.empty:
         return
+    target = res.chooser_target()
     page.h2("Does the trust learn? The learning curve", "learning")
     page.p("Each referral's choice of action is set against the oracle's (the action the "
            "simulator knows works best for that student). Regret is the oracle's expected gain "
@@ -377,12 +379,12 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
            "regret falling and oracle match rising term by term; a fixed or random one stays "
            f"flat. Means over replications with {level} simulation intervals; the same "
            "numbers are in learning_curve.csv.")
-    for measure, title in (("regret", "Regret per referral"),
+    for measure, title in (("regret", f"Regret per referral, in {regret_units(target)[1]}"),
                            ("oracle_match", "Share of referrals given the oracle's action")):
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        c = c.assign(cell=curve_cells(c), column=[f"term {t}" for t in c["term"]])
+        c = c.assign(cell=curve_cells(c, target), column=[f"term {t}" for t in c["term"]])
         order = [v for v in res.variants if v in set(c["variant"])]
         terms = list(dict.fromkeys(c.sort_values("term")["column"]))
         shown = c.pivot(index="variant", columns="column", values="cell").reindex(
@@ -392,7 +394,8 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         page.h3(f"{title}, by term (mean and {level} interval {replications_heading(c)})")
         page.table(shown.reset_index(), set(terms), f"learning_{measure}",
                    raw=raw.reset_index(drop=True))
-    page.figure(plot_learning_curve(curve), "Regret per referral (left, lower is better) and the "
+    page.figure(plot_learning_curve(curve, target=target), "Regret per referral (left, lower is "
+                "better) and the "
                 "share of referrals given the oracle's action (right), by term of the run, per "
                 f"variant, with {level} intervals.")
 
