@@ -250,7 +250,7 @@ def test_every_command_help_reads_as_printed(capsys) -> None:
         assert "%%" not in printed and "%(" not in printed, name
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
-    assert "95% CI" in capsys.readouterr().out
+    assert "95% simulation interval" in capsys.readouterr().out
 
 
 def test_run_through_a_real_process(tmp_path: Path, default_scenario_path: Path) -> None:

@@ -152,3 +152,74 @@ def test_regret_of_choosers_with_different_targets_claims_no_unit(tmp_path, caps
     printed = capsys.readouterr().out
     assert "regret per referral, in the chooser's target units (lower is better)" in printed
     assert "months" not in printed.split("learning curve: regret")[1].split("\n\n")[0]
+
+
+# --- 4. jargon glossed once -------------------------------------------------------------------
+
+#: a term a teacher would not know, and words of its gloss that must be beside it where it shows
+JARGON = {"ICC": "intraclass correlation", "moments": "summary figures",
+          "PRIM": "patient rule induction method", "CART": "classification tree",
+          "highest coverage": "share of all the runs", "this density": "share of the box's runs",
+          "Sobol": "share of an outcome's variance", "Morris": "the mean size",
+          "NSGA-II": "search algorithms", "Pareto front": "no other beats on every objective",
+          "common random numbers": "the same", "regret.csv": "falls short of the best",
+          "CRN": "never bare", "95% CI": "never bare", "precision": "share of flagged students",
+          "recall": "share of those who reach", "ROC": "against false alarms",
+          "bootstrapped": "resampled", "k-anonymity": "at least k students",
+          "equivalence class": "sharing one combination", "l-diversity": "different values",
+          "stepped wedge": "in turns", "CI coverage": "how often the confidence interval",
+          "power": "how often the trial finds", "pre-post": "before-after",
+          "Dask": "cluster of computers"}
+COMMANDS = [["calibrate"], ["discover"], ["sensitivity"], ["optimise"], ["experiment"],
+            ["compare"], ["thresholds"], ["trial"], ["data", "anonymise"]]
+
+
+def _help(capsys, argv: list[str]) -> str:
+    import pytest
+
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse's line breaks as spaces
+
+
+def test_each_commands_help_glosses_its_jargon(capsys):
+    """`srmsim calibrate --help` spoke of "between-school ICCs", `srmsim compare --help` of
+    "95% CI ... CRN variance reduction", `srmsim discover --help` of PRIM (and --peel-alpha and
+    --mass-min had no help at all): terms a teacher reading the help would not know."""
+    seen = set()
+    for argv in COMMANDS:
+        text = _help(capsys, argv)
+        for term, gloss in JARGON.items():
+            if term in text:
+                seen.add(term)
+                assert gloss in text, (argv, term)
+        assert "--peel-alpha PEEL_ALPHA --mass-min" not in text  # an option with no help
+    assert {"ICC", "PRIM", "Sobol", "Pareto front", "k-anonymity", "stepped wedge",
+            "precision", "Dask", "common random numbers"} <= seen
+
+
+def test_calibrates_printed_moments_heading_glosses_iccs():
+    """The calibration's printed moments table said "ICCs as shares of 0 to 1" and its
+    objective "each over its SE squared", unexplained."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from srmsim.calibrate.report import CalibrationResult
+
+    fit = pd.DataFrame({"moment": ["attainment_icc"], "target": [0.12], "simulated": [0.1],
+                        "difference": [0.02], "tolerance": [0.01], "within": [False],
+                        "used": [True], "n": ["445"]})
+    estimates = pd.DataFrame({"parameter": ["attainment_icc"], "start": [0.1],
+                              "estimate": [0.11], "se": [0.01], "lower": [0.0], "upper": [0.5]})
+    result = SimpleNamespace(
+        optimiser={"method": "least_squares", "success": True, "message": "ok",
+                   "evaluations": 3, "se_evaluations": 2, "replications": 2, "seed": 1,
+                   "seconds": 1.0, "start_objective": 2.0, "objective": 1.0},
+        fit_table=lambda: fit, base=SimpleNamespace(name="default"), data="ds",
+        real_data=False, estimates=estimates, fit=fit, notes=[])
+    text = " ".join(CalibrationResult.format(result).split())  # type: ignore[arg-type]
+    assert "ICCs (intraclass correlations: the share of the spread that lies between schools)" \
+        in text
+    assert "each over its standard error squared" in text

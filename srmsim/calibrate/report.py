@@ -118,11 +118,13 @@ class CalibrationResult:
                  f"(+{o['se_evaluations']} for standard errors) x "
                  f"{plural(o['replications'], 'run')} "
                  f"(common random numbers, seed {o['seed']}), {o['seconds']} s; objective "
-                 "(the moments' squared misses, each over its SE squared: lower is closer) "
+                 "(the moments' squared misses, each over its standard error squared: lower is "
+                 "closer) "
                  f"{o['start_objective']:.2f} -> {o['objective']:.2f}",
                  "", "moments (target = data, simulated = mean of the runs; shares of sessions "
                  "or students in %, their differences and tolerances in percentage points, pp; "
-                 "ICCs as shares of 0 to 1; the slope in SD of attainment per 10 points of "
+                 "ICCs (intraclass correlations: the share of the spread that lies between "
+                 "schools) as shares of 0 to 1; the slope in SD of attainment per 10 points of "
                  "attendance; reading gaps, reading age minus age, in months):",
                  shown.to_string(index=False), ""]
         if self.real_data:

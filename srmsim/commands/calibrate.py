@@ -14,8 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrate", help="fit simulator parameters to an imported dataset (simulated moments)",
         description="Fit dynamics and population parameters so that simulated trusts, built "
                     "by resampling the dataset's students within their schools, match the "
-                    "data's moments (attendance distribution, persistent absence by FSM, "
-                    "between-school ICCs, attendance-attainment slope, reading gap). Writes "
+                    "data's moments (summary figures: attendance distribution, persistent "
+                    "absence by FSM (free school meals), between-school ICCs (intraclass "
+                    "correlation: the share of the spread that lies between schools), "
+                    "attendance-attainment slope, reading gap). Writes "
                     "fit_moments.csv, fit_parameters.csv, fit.json and calibrated.yaml.")
     p.add_argument("data", type=path_argument, metavar="DATA_DIR",
                    help="dataset directory written by 'srmsim data import' (or 'anonymise')")
@@ -32,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--moments", default=None, metavar="M1,M2",
                    help="moments to match (default: all the data give)")
     p.add_argument("--seed", type=seed_argument, default=None,
-                   help="root seed of the common random numbers (default: the scenario's)")
+                   help="root seed of the common random numbers (the same simulated students "
+                   "and events for every parameter set tried; default: the scenario's)")
     p.add_argument("--replications", type=whole_argument, default=2, metavar="R",
                    help="simulated trusts per evaluation (default 2)")
     p.add_argument("--max-evals", type=whole_argument, default=80, metavar="N",

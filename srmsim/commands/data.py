@@ -68,7 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.set_defaults(func=run_import)
 
     a = sub.add_parser("anonymise", aliases=["anonymize"],
-                       help="pseudonymise, drop identifiers, enforce k-anonymity before pooling")
+                       help="pseudonymise, drop identifiers, enforce k-anonymity before pooling",
+                       description="Make a copy of a dataset fit to pool: ids replaced by keyed "
+                       "pseudonyms, identifiers dropped, and k-anonymity enforced (every "
+                       "combination of the quasi-identifiers, the fields that could single a "
+                       "student out together, is shared by at least k students; rarer ones are "
+                       "generalised or suppressed).")
     a.add_argument("in_dir", type=path_argument,
                    metavar="IN_DIR", help="a dataset directory from 'data import'")
     a.add_argument("--out", type=out_argument,
@@ -81,11 +86,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--quasi", default=None, metavar="F1,F2",
                    help="quasi-identifiers (default: school,year_group,age_months,sex,fsm,sen,"
                         "eal)")
-    a.add_argument("--k", type=whole_argument, default=5, help="smallest equivalence class (default 5)")
+    a.add_argument("--k", type=whole_argument, default=5, help="smallest equivalence class: students sharing "
+                   "one combination of the quasi-identifiers (default 5)")
     a.add_argument("--l", dest="l_diversity", type=whole_argument, default=1,
                    help="distinct sensitive values per class (default 1: not enforced)")
     a.add_argument("--sensitive", default="", metavar="F1,F2",
-                   help="sensitive fields for l-diversity, e.g. sen")
+                   help="sensitive fields for l-diversity (each class holds at least l "
+                   "different values of each), e.g. sen")
     a.add_argument("--max-suppressed", type=float, default=0.05, metavar="FRACTION",
                    help="generalise until at most this share of students must be suppressed "
                         "(default 0.05)")

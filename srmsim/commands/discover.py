@@ -11,8 +11,10 @@ from srmsim.argtypes import out_argument, path_argument, whole_argument
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("discover", help="scenario discovery: where does a condition hold",
                        description="Find the ranges of the uncertain parameters where a condition "
-                       "on a variant's outcomes holds (PRIM, with a classification tree as a "
-                       "second view). In the condition, x is the variant's outcome, x_diff its "
+                       "on a variant's outcomes holds (PRIM, the patient rule induction method: "
+                       "it narrows the ranges step by step to a box where the condition mostly "
+                       "holds; with a classification tree (CART) as a second view). In the "
+                       "condition, x is the variant's outcome, x_diff its "
                        "paired difference from the baseline, x_baseline the baseline's. Writes "
                        "prim_trajectory.csv/.png, prim_box.csv, cart_leaves.csv and discovery.json; "
                        "by default in DIR/discovery, and then updates DIR/report.html.")
@@ -27,9 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--box", type=whole_argument, default=None,
                    help="box of the peeling trajectory to report (default: the last)")
     p.add_argument("--min-density", type=float, default=None,
-                   help="report the box of highest coverage with at least this density")
-    p.add_argument("--peel-alpha", type=float, default=0.05)
-    p.add_argument("--mass-min", type=float, default=0.05)
+                   help="report the box of highest coverage (share of all the runs where the "
+                   "condition holds that fall in the box) with at least this density (share "
+                   "of the box's runs where it holds)")
+    p.add_argument("--peel-alpha", type=float, default=0.05,
+                   help="share of the box's runs each step peels off one end of a "
+                   "parameter's range (default 0.05)")
+    p.add_argument("--mass-min", type=float, default=0.05,
+                   help="stop peeling before the box holds less than this share of the runs "
+                   "(default 0.05)")
     p.add_argument("--out", type=out_argument,
                    default=None, help="output folder (default: DIR/discovery)")
     p.set_defaults(func=discover_cmd)

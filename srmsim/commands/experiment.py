@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="run policy variants x replications",
                        description="Run every variant x replication of an experiment file with "
-                       "common random numbers, store each run, then print the paired effects.")
+                       "common random numbers (replication i of every variant has the same seed: "
+                       "the same students and events, so a difference is the policy's), store each "
+                       "run, then print the paired effects.")
     p.add_argument("file", type=path_argument, help="experiment YAML (see experiments/)")
     p.add_argument("--workers", type=whole_argument, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
-                   help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+                   help="address of a Dask scheduler, to run on a cluster of computers, "
+                   "e.g. tcp://127.0.0.1:8786 (default: this computer)")
     p.add_argument("--out", type=out_argument,
                    default=None, help="results directory (default: results/<name>)")
     p.add_argument("--resume", action="store_true", help="run only the runs not yet stored")
@@ -35,7 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("compare", help="paired effects of an experiment's results",
                        description="Effects of each variant against the baseline: means, paired "
-                       "difference with 95% CI, relative change, CRN variance reduction. Writes "
+                       "difference with its 95% simulation interval, relative change, and in "
+                       "effects.csv the variance reduction of common random numbers (the same "
+                       "seeds in every variant: how many times smaller pairing made the "
+                       "difference's variance). Writes "
                        "effects.csv and forest.png in DIR; against another --baseline B, "
                        "effects-vs-B.csv and forest-vs-B.png beside them.")
     c.add_argument("dir", type=path_argument,

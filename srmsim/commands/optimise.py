@@ -12,16 +12,20 @@ from srmsim.labels import agree, plural
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("optimise", help="search policy levers for the best trade-offs",
                        description="Search the decision levers of an optimisation file (NSGA-II "
-                       "or TPE, Optuna) with common random numbers, re-evaluate the Pareto front "
-                       "with more replications, and write the best policy as a scenario. Writes "
+                       "or TPE: Optuna's search algorithms) with common random numbers (the same "
+                       "simulated students and events for every policy tried), re-evaluate the "
+                       "Pareto front (the policies no other beats on every objective) with more "
+                       "replications, and write the best policy as a scenario. Writes "
                        "trials.csv, pareto.csv/.png, front_effects.csv, best_policy.yaml, report.html "
-                       "(and regret.csv with uncertain: parameters) in --out.")
+                       "(and, with uncertain: parameters, regret.csv: how far each front policy "
+                       "falls short of the best in each state of the world) in --out.")
     p.add_argument("file", type=path_argument,
                    help="optimisation YAML (see experiments/optimise_attendance.yaml)")
     p.add_argument("--workers", type=whole_argument, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
-                   help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+                   help="address of a Dask scheduler, to run on a cluster of computers, "
+                   "e.g. tcp://127.0.0.1:8786 (default: this computer)")
     p.add_argument("--out", type=out_argument,
                    default=None, help="output folder (default: results/<name>)")
     p.add_argument("--resume", action="store_true", help="continue a stopped search")

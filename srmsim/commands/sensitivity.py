@@ -10,8 +10,11 @@ from srmsim.argtypes import path_argument
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sensitivity", help="which uncertain parameters drive each outcome",
-                       description="Sobol first-order and total indices (design: sobol) or Morris "
-                       "mu* and sigma (design: morris) of every outcome, per variant and per paired "
+                       description="Sobol first-order and total indices (design: sobol; the "
+                       "share of an outcome's variance a parameter explains alone, and with its "
+                       "interactions) or Morris mu* and sigma (design: morris; the mean size of "
+                       "a parameter's effects, and how much they vary: interactions or curvature) "
+                       "of every outcome, per variant and per paired "
                        "difference from the baseline, with confidence intervals. Writes "
                        "sensitivity.csv and sensitivity.png in DIR, and updates DIR/report.html.")
     p.add_argument("dir", type=path_argument,
@@ -20,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an outcome to analyse (repeatable; default: all measured)")
     p.add_argument("--variant", action="append", default=None,
                    help="a variant to analyse (repeatable; default: all)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals, a share (default 0.95)")
     p.set_defaults(func=sensitivity_cmd)
 
 

@@ -54,9 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "thresholds",
         help="threshold table, ROC/PR curves and fairness plots for a score and an outcome",
-        description="Tabulate flags, precision, recall and group gaps for every threshold of a "
-        "score, with ROC/PR curves bootstrapped over schools. PATH is a CSV or Parquet file, or "
-        "a run directory containing students.parquet.",
+        description="Tabulate flags, precision (the share of flagged students who reach the "
+        "outcome), recall (the share of those who reach it that are flagged) and group gaps for "
+        "every threshold of a score, with ROC/PR curves (recall against false alarms, and "
+        "precision against recall, over all thresholds) bootstrapped over schools (resampled, "
+        "to show their uncertainty). PATH is a CSV or Parquet file, or a run directory "
+        "containing students.parquet.",
     )
     p.add_argument("path", type=path_argument,
                    help="CSV / Parquet file or run directory with students.parquet")

@@ -14,9 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "trial", help="run an in-silico randomised trial of a policy",
         description="Randomise a policy inside the simulation (students, schools or a stepped "
-        "wedge), analyse each replication as the trust would, and compare the estimate with the "
-        "true effect from a counterfactual run with the same seed. Prints bias, CI coverage, "
-        "power and the naive pre-post estimate; writes trial_runs.csv, trial_summary.csv, "
+        "wedge: schools start the policy in turns), analyse each replication as the trust would, "
+        "and compare the estimate with the true effect from a counterfactual run with the same "
+        "seed. Prints bias, CI coverage (how often the confidence interval holds the true "
+        "effect), power (how often the trial finds an effect) and the naive pre-post "
+        "(before-after) estimate; writes trial_runs.csv, trial_summary.csv, "
         "trial.png and trial.json in --out, and keeps each finished replication in --out/store "
         "so that --resume continues a trial that was stopped.")
     p.add_argument("file", type=path_argument, help="trial YAML (see experiments/trial_*.yaml)")
@@ -25,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=whole_argument, default=None,
                    help="local worker processes (default: all cores; 1 = in this process)")
     p.add_argument("--scheduler", default=None,
-                   help="address of a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+                   help="address of a Dask scheduler, to run on a cluster of computers, "
+                   "e.g. tcp://127.0.0.1:8786 (default: this computer)")
     p.add_argument("--out", type=out_argument,
                    default=None, help="output directory (default: results/<name>)")
     p.add_argument("--resume", action="store_true",
