@@ -214,9 +214,10 @@ def _wrapped(line: str, width: int, most: int) -> list[str]:
 
     if len(line) <= width:
         return [line]
-    lead = line[:len(line) - len(line.lstrip(" "))]
-    indent = lead + "  "
-    room = max(width - len(indent), 20)
+    text = line.lstrip(" ")
+    lead = " " * min(len(line) - len(text), 12)  # a deeper indent (hostile) is not kept
+    line, indent = lead + text, lead + "  "
+    room = width - len(indent)
     words = [w if len(w) <= room else _middle_cut(w, room, "...") for w in line.split(" ")]
     line = _middle_cut(" ".join(words), most)
     return textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,

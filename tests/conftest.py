@@ -246,5 +246,7 @@ def names_one_problem(err: str, source: object, problem: str) -> bool:
     temporary paths)."""
     one = f"srmsim: error: {source}: {problem}"
     below = f"srmsim: error: {source}:\n  {problem}"
+    # a problem past the line limit is wrapped: its continuations are indented under it
+    rest = err.strip().splitlines()[2:]
     return (err.startswith(one) and "\n" not in err.strip()) or (
-        err.startswith(below) and err.strip().count("\n") == 1)
+        err.startswith(below) and all(ln.startswith("    ") for ln in rest))

@@ -96,8 +96,8 @@ def test_an_interrupt_exits_130_and_memory_2_with_one_line(rules_raise, capsys) 
 
 
 def test_a_long_error_is_cut_to_twelve_lines_and_escaped(rules_raise, capsys) -> None:
-    """A message of 20 problems shows the first 12 and how many more; a line longer than 300
-    characters ends in '...'; a control character is shown escaped, never sent to the
+    """A message of 20 problems shows the first 12 and how many more; a word longer than 300
+    characters is shortened in the middle; a control character is shown escaped, never sent to the
     terminal."""
     from srmsim.errors import SrmsimError
 
@@ -108,9 +108,11 @@ def test_a_long_error_is_cut_to_twelve_lines_and_escaped(rules_raise, capsys) ->
     assert lines[0] == "srmsim: error: id \\x1b[2J is bad"
     assert lines[1:12] == problems[:11]
     assert lines[12:] == ["  ... and 8 more problems"]
-    rules_raise(SrmsimError("x" * 301))
+    rules_raise(SrmsimError("x" * 301))  # one word longer than a line: its middle left out
     assert main(["rules"]) == 2
-    assert capsys.readouterr().err == "srmsim: error: " + "x" * 300 + "...\n"
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error: xxx") and "x...x" in err and err.endswith("xxx\n")
+    assert len(err) <= len("srmsim: error: ") + 300 + 1 and err.count("\n") == 1
     rules_raise(SrmsimError("y" * 300 + "\n" + "\n".join(problems[:11])))
     assert main(["rules"]) == 2
     lines = capsys.readouterr().err.splitlines()  # exactly 12 lines: nothing is cut

@@ -37,9 +37,11 @@ def refused(capsys, tmp_path: Path, text: str, *contains: str, command: str = "v
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     lines = err.strip().splitlines()
+    # a problem past the line limit is wrapped: its continuations indented under it
     assert (err.startswith(f"srmsim: error: {path}: ") and len(lines) == 1) or (
-        lines[0] == f"srmsim: error: {path}:" and len(lines) == 2
-        and lines[1].startswith("  ")), err
+        lines[0] == f"srmsim: error: {path}:" and len(lines) >= 2
+        and lines[1].startswith("  ") and not lines[1].startswith("    ")
+        and all(ln.startswith("    ") for ln in lines[2:])), err
     for part in contains:
         assert part in err, err
     assert sorted(tmp_path.rglob("*")) == before

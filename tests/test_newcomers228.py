@@ -43,6 +43,8 @@ def test_a_huge_value_is_shortened_in_the_middle_and_the_message_stays_short():
     many = "\n".join(f"  row {i}: " + "x " * 1000 for i in range(40))  # 40 long problems
     shown = short_message("f.csv: invalid\n" + many)
     assert len(shown) <= 12 * MAX_LINE + 100 and shown.endswith("... and 29 more problems")
+    deep = short_message(" " * 5_000 + "x " * 2_000)  # an indent deeper than a line
+    assert len(deep) <= 13 * MAX_LINE and max(map(len, deep.splitlines())) <= MAX_LINE
 
 
 def test_the_command_says_a_long_paths_problem_whole(tmp_path, capsys):
