@@ -202,8 +202,8 @@ def test_each_commands_help_glosses_its_jargon(capsys):
 
 
 def test_calibrates_printed_moments_heading_glosses_iccs():
-    """The calibration's printed moments table said "ICCs as shares of 0 to 1" and its
-    objective "each over its SE squared", unexplained."""
+    """The calibration's printed moments table said "ICCs as shares of 0 to 1", its objective
+    "each over its SE squared" and its parameters table "se: approximate", unexplained."""
     from types import SimpleNamespace
 
     import pandas as pd
@@ -225,3 +225,17 @@ def test_calibrates_printed_moments_heading_glosses_iccs():
     assert "ICCs (intraclass correlations: the share of the spread that lies between schools)" \
         in text
     assert "each over its standard error squared" in text
+    assert "parameters (se: standard error, approximate):" in text
+
+
+def test_the_learning_curves_ci_is_glossed_once():
+    """The printed learning curve headed each table "(mean and 95% CI over ...)" and never said
+    what a CI is."""
+    import pandas as pd
+
+    from srmsim.experiment.learning import format_learning_curve, learning_curve
+
+    runs = pd.DataFrame({"variant": ["a"] * 3, "regret_t1": [1.0, 2.0, 3.0],
+                         "oracle_match_t1": [0.5, 0.6, 0.7]})
+    text = format_learning_curve(learning_curve(runs), target="reading")
+    assert text.count("95% CI") == 2 and text.count("\nCI: the simulation interval") == 1

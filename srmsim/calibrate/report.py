@@ -140,7 +140,7 @@ class CalibrationResult:
             est[c] = [("nan" if not math.isfinite(v) else f"{v:.4g}") for v in est[c]]
         if "at_bound" in est.columns:
             est["at_bound"] = [yes_no(v) for v in est["at_bound"]]
-        lines += ["parameters (se: approximate):", est.to_string(index=False)]
+        lines += ["parameters (se: standard error, approximate):", est.to_string(index=False)]
         used = self.fit[self.fit["used"]]
         lines.append("")
         lines.append(f"{int(used['within'].sum())} of {plural(len(used), 'moment')} within "

@@ -295,6 +295,9 @@ def format_learning_curve(curve: pd.DataFrame, target: str | None = None) -> str
         parts.append(f"learning curve: {curve_title(measure, title, target)} (mean and {level} "
                      f"CI {replications_heading(c)})\n"
                      + text_table(wide.reset_index(), right=set(wide.columns)))
+    if parts:  # the tables' one piece of jargon, said once
+        parts[-1] += ("\nCI: the simulation interval of each mean, at the level shown "
+                      "(Monte-Carlo uncertainty over the replications, not a forecast)")
     return "\n\n".join(parts)
 
 
