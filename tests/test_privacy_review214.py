@@ -72,7 +72,7 @@ def test_the_folder_report_gives_no_small_count_back(raw: Path, tmp_path: Path, 
     out = tmp_path / "anon"
     assert main(["data", "anonymise", str(raw), "--out", str(out), "--key-file", str(key)]) == 0
     printed = capsys.readouterr().out
-    assert "students suppressed: 5 of 300" in printed  # the data owner's own screen
+    assert "students suppressed: c of c" in printed  # printed as the file holds them (224)
     report = json.loads((out / "anonymisation_report.json").read_text())
     anon = read_dataset(out)
     assert len(anon.students) == 295

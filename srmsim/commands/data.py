@@ -186,7 +186,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from srmsim.data.dataset import META_FILE, check_outside_datasets
     from srmsim.data.importer import import_files
-    from srmsim.data.validate import format_report
+    from srmsim.data.validate import format_report, printed_counts
 
     _check_show(args.show)
     # not inside another dataset's folder: that one could no longer be re-imported ("holds
@@ -200,19 +200,23 @@ def run_import(args: argparse.Namespace) -> int:
                                    show_identifiers=args.show_identifiers)
     print(format_report(result, args.show,
                         str(out / "rejects.csv") if written or not had_dataset else None))
+    # counts of pupils and rows as the report above prints them (a small one is c)
+    shown = printed_counts(result.summary)
     if written:
-        tables = result.summary["tables"]
-        print(f"dataset written to {out}/ ({plural(tables['students']['accepted'], 'student')}, "
-              f"{plural(tables['observations']['accepted'], 'observation')}); "
+        st, ob = shown.tables["students"]["accepted"], shown.tables["observations"]["accepted"]
+        print(f"dataset written to {out}/ ({st} {'student' if st == '1' else 'students'}, "
+              f"{ob} {'observation' if ob == '1' else 'observations'}); "
               f"reject report in {out / 'rejects.csv'}")
         return 0
+    rejected = shown.total["rejected"]
+    rows = f"{rejected} {'row' if rejected == '1' else 'rows'}"
     if (out / META_FILE).exists():  # a re-import with rejects: the dataset there is kept
-        print(f"no dataset written: {plural(result.rejected, 'row')} rejected; the dataset "
+        print(f"no dataset written: {rows} rejected; the dataset "
               f"in {out} is unchanged (`srmsim data validate ... --out DIR` writes the whole "
               "reject report); fix the export, or pass --allow-rejects to import the accepted "
               "rows", file=sys.stderr)
         return EXIT_REJECTS
-    print(f"no dataset written: {plural(result.rejected, 'row')} rejected (see "
+    print(f"no dataset written: {rows} rejected (see "
           f"{out / 'rejects.csv'}); "
           "fix the export, or pass --allow-rejects to import the accepted rows", file=sys.stderr)
     return EXIT_REJECTS

@@ -96,8 +96,9 @@ class AnonymisationReport:
                     "worked out from the counts shown or the records beside this report"}
         return shared
 
-    def _shareable_counts(self) -> dict[str, int | str]:
-        """The report's counts of pupils and observations, small ones suppressed.
+    def _hidden_counts(self) -> set[str]:
+        """Which of the report's counts of pupils and observations are suppressed, as a
+        summary's are: the one rule for the file in the folder and for the printed report.
 
         Pupils suppressed for k-anonymity (5 of 300) and pupils without a date of birth
         (``students_in - dob_converted``) are small counts of real pupils. The records beside
@@ -124,14 +125,45 @@ class AnonymisationReport:
         names = {(0, 0): "students_in", (0, 1): "students_suppressed",
                  (1, 0): "observations_in", (1, 1): "observations_suppressed",
                  (0, 2): "dob_converted"}
-        out: dict[str, int | str] = {}
-        for (i, j), name in names.items():
-            value = getattr(self, name)
-            out[name] = DEFAULT_SYMBOLS.confidential if hide[i, j] and not (
-                j == 2 and self.reference_date is None) else value
-        return out
+        return {name for (i, j), name in names.items()
+                if hide[i, j] and not (j == 2 and self.reference_date is None)}
+
+    def _shareable_counts(self) -> dict[str, int | str]:
+        """The report's counts of pupils and observations, small ones suppressed
+        (:meth:`_hidden_counts`)."""
+        hidden = self._hidden_counts()
+        return {name: DEFAULT_SYMBOLS.confidential if name in hidden else getattr(self, name)
+                for name in ("students_in", "students_suppressed", "observations_in",
+                             "observations_suppressed", "dob_converted")}
+
+    def _rare_shown(self) -> dict[str, dict[str, str]]:
+        """Each rare value recoded and its pupils, a count under the threshold hidden (each
+        value's count is of fewer than k pupils: 3 pupils recorded as sex V)."""
+        shown: dict[str, dict[str, str]] = {}
+        for f, vals in self.rare_categories.items():
+            if not vals:
+                shown[f] = {}
+                continue
+            table = pd.DataFrame({"pupils": [float(n) for n in vals.values()]})
+            primary, secondary = suppression_masks(table, ["pupils"], total_row=None,
+                                                   total_column=None)
+            hide = (primary | secondary)["pupils"].tolist()
+            shown[f] = {str(v): DEFAULT_SYMBOLS.confidential if h else f"{n:,}"
+                        for (v, n), h in zip(vals.items(), hide, strict=True)}
+        return shown
 
     def format(self) -> str:
+        """The report as printed: the same counts withheld as in the folder's report
+        (:meth:`_hidden_counts`), since printed text is pasted into reports too; the rare
+        values are named (the folder's report only counts them), their pupils withheld when
+        under the threshold. The smallest class is printed only when it is at least the
+        threshold: ``achieved k = 7`` says some 7 pupils share their quasi-identifiers."""
+        hidden = self._hidden_counts()
+        c = DEFAULT_SYMBOLS.confidential
+
+        def count(name: str) -> str:
+            return c if name in hidden else f"{getattr(self, name):,}"
+
         lines = ["anonymisation report"]
         for t, cols in self.columns_dropped.items():
             if cols:
@@ -140,8 +172,10 @@ class AnonymisationReport:
                      f"{', '.join(self.pseudonymised)}")
         if self.dob_converted:
             lines.append(f"  date_of_birth -> age_months at {self.reference_date} for "
-                         f"{plural(self.dob_converted, 'student')}")
-        for f, vals in self.rare_categories.items():
+                         + (f"{c} students" if "dob_converted" in hidden
+                            else plural(self.dob_converted, "student")))
+        rare = self._rare_shown()
+        for f, vals in rare.items():
             items = ", ".join(f"{v} ({n})" for v, n in vals.items())
             lines.append(f"  rare {f} values recoded: {items}")
         lines.append(f"  quasi-identifiers: {', '.join(self.quasi_identifiers) or '(none)'}; "
@@ -151,13 +185,21 @@ class AnonymisationReport:
         for f, how in self.generalised.items():  # global recoding: every student alike
             lines.append(f"  {f}: removed for every student" if how == "not shown" else
                          f"  generalised {f} -> {how} (for every student)")
-        lines.append(f"  students suppressed: {self.students_suppressed:,} of "
-                     f"{self.students_in:,}; their observations removed: "
-                     f"{self.observations_suppressed:,} of {self.observations_in:,}")
-        lines.append(f"  achieved k = {self.achieved_k}"
-                     + (f", l = {self.achieved_l}" if self.sensitive else ""))
+        lines.append(f"  students suppressed: {count('students_suppressed')} of "
+                     f"{count('students_in')}; their observations removed: "
+                     f"{count('observations_suppressed')} of {count('observations_in')}")
+        l_part = f", l = {self.achieved_l}" if self.sensitive else ""
+        if self.achieved_k is not None and self.achieved_k >= DEFAULT_THRESHOLD:
+            lines.append(f"  achieved k = {self.achieved_k}{l_part}")
+        elif self.achieved_k is not None:  # the smallest class's pupils: a small count
+            lines.append(f"  achieved: k >= {self.k_target} met{l_part} (the smallest "
+                         f"class, under {DEFAULT_THRESHOLD} pupils, is not printed)")
         for w in self.warnings:
             lines.append(f"  warning: {w}")
+        if hidden or any(c in vals.values() for vals in rare.values()):
+            lines.append(f"  {c} = a count of pupils below {DEFAULT_THRESHOLD} (zero included), "
+                         "or one hidden so that none can be worked out\n"
+                         f"    (as in {REPORT_FILE})")
         return "\n".join(lines)
 
 
@@ -219,8 +261,11 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
             fill |= derived.fillna(False).astype(bool) & age.notna()
         wrong = fill & ((age < MIN_AGE_MONTHS) | (age > MAX_AGE_MONTHS)).fillna(False)
         if wrong.any():
-            raise DataError(f"--reference-date {ref.isoformat()}: {int(wrong.sum())} pupils "
-                            f"would be under 3 or over 25 years old; is it the right date?")
+            many = int(wrong.sum())  # a count of pupils: under the threshold, not said
+            raise DataError(f"--reference-date {ref.isoformat()}: "
+                            + (f"{many:,} pupils" if many >= DEFAULT_THRESHOLD else
+                               f"some pupils (fewer than {DEFAULT_THRESHOLD})")
+                            + " would be under 3 or over 25 years old; is it the right date?")
         st.loc[fill, "age_months"] = age[fill]
         rep.dob_converted = int(st["date_of_birth"].notna().sum())
         rep.reference_date = ref.isoformat()
@@ -265,10 +310,9 @@ def anonymise(ds: Dataset, key: bytes, quasi: list[str] | tuple[str, ...] = DEFA
     rep.achieved_l = res.achieved["l"] if sensitive else None
     rep.max_suppressed_exceeded = res.max_suppressed_exceeded
     if res.max_suppressed_exceeded:
-        rep.warnings.append(
-            f"every generalisation was used and {rep.students_suppressed} students "
-            f"({rep.students_suppressed / max(rep.students_in, 1):.0%}) still had to be "
-            f"suppressed, more than --max-suppressed {max_suppressed:.0%}")
+        rep.warnings.append(  # how many is in the report's counts, suppressed as they are
+            "every generalisation was used and more students than --max-suppressed "
+            f"{max_suppressed:.0%} still had to be suppressed")
     if rep.students_in and rep.students_suppressed == rep.students_in:
         # an empty dataset written with exit status 0 would look like a result
         raise DataError(f"every student would be suppressed for k = {k}: the data are too "
@@ -382,11 +426,20 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     made = export_record(data_digest(Path(in_dir), ds.meta), key_id(key), settings)
     anon, rep = anonymise(ds, key, **kwargs)  # (the settings' own problems named first)
     if rep.max_suppressed_exceeded:  # 429 of 445 suppressed against 5% was written, exit 0
-        raise DataError(f"{rep.students_suppressed} of {rep.students_in} students "
-                        f"({rep.students_suppressed / max(rep.students_in, 1):.0%}) would be "
-                        f"suppressed, more than --max-suppressed {rep.max_suppressed:.0%}, "
-                        "with every generalisation used: nothing written; give fewer --quasi "
-                        "fields, a lower --k, or a higher --max-suppressed")
+        hidden = rep._hidden_counts()  # printed as the report prints them
+        few = {"students_suppressed", "students_in"} & hidden
+        share = ("" if few else
+                 f" ({rep.students_suppressed / max(rep.students_in, 1):.0%})")
+        shown = {n: DEFAULT_SYMBOLS.confidential if n in hidden else f"{getattr(rep, n):,}"
+                 for n in ("students_suppressed", "students_in")}
+        raise DataError(f"{shown['students_suppressed']} of {shown['students_in']} students"
+                        f"{share} would be suppressed, more than --max-suppressed "
+                        f"{rep.max_suppressed:.0%}, with every generalisation used: nothing "
+                        "written; give fewer --quasi fields, a lower --k, or a higher "
+                        "--max-suppressed"
+                        + (f" ({DEFAULT_SYMBOLS.confidential} = a count of pupils below "
+                           f"{DEFAULT_THRESHOLD}, or one hidden so that none can be worked "
+                           "out)" if few else ""))
     # the source's lock from the check to the record: two exports made at once both passed
     # the check before either was recorded
     with folder_lock(in_dir):

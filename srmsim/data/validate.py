@@ -934,24 +934,142 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
     }
 
 
+@dataclass
+class PrintedCounts:
+    """The counts of rows a validation or import prints, each as text: a count under the
+    threshold, or one that would give such a count away, is ``c``."""
+
+    files: list[dict[str, Any]]  # per file: read, accepted, rejected, by_rule {rule: text}
+    tables: dict[str, dict[str, str]]  # per table: read, accepted, rejected
+    total: dict[str, str]  # read, accepted, rejected
+    hidden: bool  # whether any count printed is ``c``
+
+
+def printed_counts(summary: dict[str, Any], threshold: int | None = None) -> PrintedCounts:
+    """The counts of ``summary`` (a :class:`ValidationResult`'s) as printed, small ones withheld
+    by the one small-count rule (:func:`srmsim.privacy.suppression_masks`).
+
+    Why: the rows of a students file are pupils and those of an observations file a pupil's
+    weeks, and printed text is pasted into reports: "300 rows read, 297 accepted, 3 rejected"
+    gave 3 pupils whose records were wrong. Each file's rows read, rejected and per rule
+    rejected, its table's and the whole total are one table (a total is the sum of its files,
+    a rule's rows are some of the rejected); the rows accepted are printed (they are the
+    dataset's) when at least the threshold, so the audit takes them as known. A zero is
+    printed: no row rejected says nothing of a pupil."""
+    from srmsim.privacy import DEFAULT_SYMBOLS, DEFAULT_THRESHOLD, suppression_masks
+
+    limit = DEFAULT_THRESHOLD if threshold is None else threshold
+    files = summary["files"]
+    names = list(TABLES)
+    rules = sorted({r for f in files for r in f["by_rule"]})
+    rows: list[dict[str, float]] = []
+    for f in files:
+        rows.append({"read": float(f["rows_read"]), "rejected": float(f["rejected"]),
+                     **{f"rule:{r}": float(f["by_rule"].get(r, 0)) for r in rules}})
+    sums: list[tuple[int, list[int]]] = []
+    for name in names:
+        members = [i for i, f in enumerate(files) if f["table"] == name]
+        sums.append((len(rows), members))
+        rows.append({c: sum(rows[i][c] for i in members) for c in rows[0]} if rows and members
+                    else {"read": 0.0, "rejected": 0.0,
+                          **{f"rule:{r}": 0.0 for r in rules}})
+    parts = list(range(len(files)))
+    rows.append({c: sum(rows[i][c] for i in parts) for c in rows[0]} if parts
+                else {"read": 0.0, "rejected": 0.0, **{f"rule:{r}": 0.0 for r in rules}})
+    table = pd.DataFrame(rows)
+    cols = list(table.columns)
+    values = table.to_numpy()
+    accepted = values[:, 0] - values[:, 1]
+    # the rows accepted are printed when at least the threshold (or none): taken as known
+    told = [(r, "rejected") for r in range(len(table))
+            if accepted[r] >= limit or accepted[r] == 0]
+    # a table's counts and the total's per rule are not printed, but they are sums of the
+    # files': audited as if printed, which can only hide more
+    known = np.zeros(values.shape, dtype=bool)
+    for j, c in enumerate(cols):  # a rule a file's rows did not break is not printed: 0
+        if c.startswith("rule:"):
+            known[:len(files), j] = values[:len(files), j] == 0
+    primary, secondary = suppression_masks(
+        table, cols, limit, total_row=len(table) - 1 if files else None, total_column=None,
+        suppress_zeros=False, subsets={"rejected": "read", **{c: "rejected" for c in cols
+                                                               if c.startswith("rule:")}},
+        complements=["rejected"], sums=sums, known=known, known_remainders=told)
+    hide = (primary | secondary).to_numpy().copy()
+    shown_accepted = np.zeros(len(table), dtype=bool)
+    shown_accepted[[r for r, _ in told]] = True
+    pupils = [i for i, f in enumerate(files) if f["table"] == "students"]
+    weeks = [i for i, f in enumerate(files) if f["table"] != "students"]
+    weeks += [len(files) + k for k, n in enumerate(names) if n != "students"]
+    # observations per pupil would give the pupils back (as in anonymise's report): 3 pupils
+    # rejected, their 9 weeks with them (unknown_student: 9 rows), 12 in all; 7 pupils
+    # imported and their 14 weeks
+    if hide[pupils, :2].any():
+        hide[[*weeks, len(table) - 1], :] = True
+    if not shown_accepted[[*pupils, len(files) + names.index("students")]].all():
+        shown_accepted[[*weeks, len(table) - 1]] = False
+    told = [(r, part) for r, part in told if shown_accepted[r]]
+    for r, _ in told:  # read and accepted printed: their difference is no secret
+        hide[r, 1] &= bool(hide[r, 0])
+    c = DEFAULT_SYMBOLS.confidential
+
+    def text(r: int, j: int) -> str:
+        return c if hide[r, j] else f"{int(values[r, j]):,}"
+
+    def line(r: int) -> dict[str, str]:
+        return {"read": text(r, 0), "rejected": text(r, 1),
+                "accepted": f"{int(accepted[r]):,}" if (r, "rejected") in told else c}
+
+    shown_files: list[dict[str, Any]] = []
+    for i, f in enumerate(files):
+        shown_files.append({**line(i), "by_rule": {
+            r: text(i, cols.index(f"rule:{r}")) for r in f["by_rule"]}})
+    tables = {name: line(len(files) + k) for k, name in enumerate(names)}
+    total = line(len(table) - 1)
+    hidden = any(c in d.values() for d in [*tables.values(), total]) or any(
+        c in (f["read"], f["accepted"], f["rejected"], *f["by_rule"].values())
+        for f in shown_files)
+    return PrintedCounts(files=shown_files, tables=tables, total=total, hidden=hidden)
+
+
+def _rows(text: str) -> str:
+    """``"1 row"``, ``"300 rows"``, ``"c rows"``."""
+    return f"{text} {'row' if text == '1' else 'rows'}"
+
+
+def small_count_note(threshold: int | None = None) -> str:
+    """The legend of ``c`` in printed counts of rows or pupils."""
+    from srmsim.privacy import DEFAULT_SYMBOLS, DEFAULT_THRESHOLD
+
+    return (f"{DEFAULT_SYMBOLS.confidential} = a count of rows (pupils, or their weeks or "
+            f"terms) below {threshold or DEFAULT_THRESHOLD}, or one hidden so that none can be "
+            "worked out")
+
+
 def format_report(result: ValidationResult, max_rejects: int = 20,
                   full_list: str | None = "rejects.csv") -> str:
     """A plain-text report: per-file counts, counts per rule, then the first rejects.
 
-    Counts here are exact (not small-count suppressed): the report is for the data owner fixing
-    their own export, not a statistical output.
+    Counts of rows (each a pupil, or a pupil's week) are printed as a summary prints counts
+    (:func:`printed_counts`): the report is pasted into reports too. The rejects listed are
+    each a row's position in its file, for the data owner to fix (all in ``rejects.csv``).
     """
+    from srmsim.privacy import DEFAULT_THRESHOLD
+
     s = result.summary
+    shown = printed_counts(s)
     lines = []
-    for f in s["files"]:
-        lines.append(f"{f['file']} ({f['table']}): {plural(f['rows_read'], 'row')} read, "
-                     f"{f['accepted']:,} accepted, {f['rejected']:,} rejected"
+    for f, p in zip(s["files"], shown.files, strict=True):
+        lines.append(f"{f['file']} ({f['table']}): {_rows(p['read'])} read, "
+                     f"{p['accepted']} accepted, {p['rejected']} rejected"
                      + (f", {plural(f['blank_rows_skipped'], 'blank row')} skipped"
                         if f["blank_rows_skipped"] else ""))
-        for rule, n in f["by_rule"].items():
-            lines.append(f"    {rule}: {plural(n, 'row')}")
-    lines.append(f"total: {plural(s['rows_read'], 'row')} read, {s['accepted']:,} accepted, "
-                 f"{s['rejected']:,} rejected")
+        for rule in f["by_rule"]:
+            lines.append(f"    {rule}: {_rows(p['by_rule'][rule])}")
+    t = shown.total
+    lines.append(f"total: {_rows(t['read'])} read, {t['accepted']} accepted, "
+                 f"{t['rejected']} rejected")
+    if shown.hidden:
+        lines.append(small_count_note())
     for note in s["notes"]:
         lines.append(f"note: {note}")
     rej = result.rejects
@@ -959,8 +1077,13 @@ def format_report(result: ValidationResult, max_rejects: int = 20,
     # the option that writes one
     where = (f"all in {full_list}" if full_list
              else "data validate --out DIR writes them all to rejects.csv")
+    # how many violations (each row's problems) would bound the rows rejected: said only when
+    # at least the threshold and no count of rows is withheld (3 pupils' and their 9 weeks'
+    # rows rejected: 12 violations)
+    many = len(rej) >= DEFAULT_THRESHOLD and not shown.hidden
     if len(rej) and max_rejects <= 0:
-        lines.append(f"{plural(len(rej), 'violation')} ({where}; --show N prints the first N)")
+        lines.append(f"{plural(len(rej), 'violation') if many else 'violations'} "
+                     f"({where}; --show N prints the first N)")
     elif len(rej):
         lines.append("")
         lines.append("rejects (file:row column [field] value -- rule: message):")
@@ -972,11 +1095,13 @@ def format_report(result: ValidationResult, max_rejects: int = 20,
             lines.append(f"  {r.file}:{row} {cut(r.column, width)}{fld}{val} -- {r.rule}: "
                          f"{cut(r.message, width)}")
         if len(rej) > max_rejects:
-            lines.append(f"  ... and {len(rej) - max_rejects} more "
+            more = len(rej) - max_rejects
+            lines.append(f"  ... and {f'{more:,} ' if many and more >= DEFAULT_THRESHOLD else ''}"
+                         "more "
                          f"({f'see {full_list}' if full_list else where})")
     # values, column names and file names come from the export: never raw control characters
     return "\n".join(printable(line) for line in lines)
 
 
 __all__ = ["RULES", "ValidationResult", "assign_tables", "validate_files", "validate_frames",
-           "format_report", "OBSERVATIONS", "STUDENTS"]
+           "format_report", "printed_counts", "OBSERVATIONS", "STUDENTS"]
