@@ -1,4 +1,4 @@
-"""Privacy review 224: small counts in what the data commands print.
+"""Privacy review 224: small counts in what the data commands print, and the copy-first path.
 
 Found 2026-12-07: ``data anonymise`` printed "students suppressed: 5 of 300; their
 observations removed: 15 of 900", "date_of_birth -> age_months ... for 300 students" (beside
@@ -6,13 +6,16 @@ the copy's 295 pupils: the 5 again), "rare sex values recoded: other (3)" and "a
 (a class of 5 pupils), though ``anonymisation_report.json`` withheld them; its refusals said
 "5 of 105 students (5%) would be suppressed" and "3 pupils would be under 3 or over 25".
 ``data validate`` and ``data import`` printed "300 rows read, 297 accepted, 3 rejected" (3
-pupils), each rule's rows ("unknown_category: 3 rows") and "12 violations".
+pupils), each rule's rows ("unknown_category: 3 rows") and "12 violations". And the refusal of
+a source's first summary after its copy's told the user to delete ``exports.json`` "if the copy
+was never shared", though the copy's summary had been published.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -202,3 +205,25 @@ def test_import_of_few_pupils_does_not_print_them(tmp_path: Path, capsys) -> Non
     printed = capsys.readouterr().out
     assert "(c students, c observations)" in printed
     assert _recoverable(printed) == [] and not re.search(r"\b7 (students|accepted)", printed)
+
+
+def test_source_after_its_moved_copy_is_refused_saying_publish_from_one(
+        raw: Path, key: Path, tmp_path: Path, capsys) -> None:
+    """The copy anonymised, moved, its summary published (Total 295); the source's summary
+    (300) would give the 5 suppressed. Refused whatever the copy's path, nothing written, and
+    the message no longer says a copy whose summary was published may be forgotten."""
+    out = tmp_path / "anon"
+    assert main(["data", "anonymise", str(raw), "--out", str(out), "--key-file", str(key)]) == 0
+    moved = tmp_path / "elsewhere" / "shared"
+    moved.parent.mkdir()
+    shutil.move(out, moved)
+    assert main(["data", "summary", str(moved)]) == 0
+    assert "295" in capsys.readouterr().out
+    before = sorted(p.name for p in raw.iterdir())
+    assert main(["data", "summary", str(raw)]) == 2
+    got = capsys.readouterr()
+    assert "300" not in got.out and got.out == ""
+    assert "publish from one of them only" in got.err
+    assert "neither the copy nor anything published from it was ever shared" in got.err
+    assert "wherever it is now" in got.err and "Traceback" not in got.err
+    assert sorted(p.name for p in raw.iterdir()) == before  # no published.json

@@ -560,7 +560,10 @@ def _check_no_unbound_copy(folder: Path, ledger: dict | None, what: str) -> None
     Totals differ by the pupils k-anonymity suppressed (300 here, 295 in the copy: 5), by
     school and with their SEN and absence. Nothing in the copy can learn what is published
     here later, so it is refused here, before the first publication only: once something is
-    published, copies made after it are bound."""
+    published, copies made after it are bound. The check is this folder's record of its export,
+    not where the copy is: a copy moved or renamed, and its summary published first, is met
+    here all the same. Deleting the record is only for a copy never shared, nor anything
+    published from it (its summary's Total beside this one's gave the suppressed pupils)."""
     from srmsim.data.dataset import EXPORTS_FILE
 
     exports = folder / EXPORTS_FILE
@@ -568,9 +571,11 @@ def _check_no_unbound_copy(folder: Path, ledger: dict | None, what: str) -> None
         return
     raise DataError(f"{folder}: nothing published: its records were anonymised ({exports}) "
                     "before anything was published from them\n"
-                    f"  the copy is not bound by {what}, and beside a summary of the copy it "
-                    "would give the pupils k-anonymity suppressed\n"
-                    "  publish from the copy only, or, if the copy was never shared, delete "
+                    f"  the copy, wherever it is now, is not bound by {what}: its counts "
+                    "(a summary, calibrate, thresholds) beside these would give the pupils "
+                    "k-anonymity suppressed\n"
+                    "  publish from one of them only: from the copy; or, if neither the copy "
+                    "nor anything published from it was ever shared, delete "
                     f"{exports} and run again")
 
 
