@@ -47,7 +47,7 @@ def test_mapping_school_ids_keep_the_digits_written(tmp_path: Path, capsys) -> N
     allowed = tmp_path / "allowed.yaml"
     allowed.write_text('schools: [010, 0x1F, 1e3]\nstudents: {files: ["students*"]}\n')
     assert main(["data", "validate", "--mapping", str(allowed), str(csv)]) == 0
-    assert "3 accepted, 0 rejected" in capsys.readouterr().out
+    assert "c accepted, 0 rejected" in capsys.readouterr().out  # 3 pupils: a small count
 
     constant = tmp_path / "constant.yaml"
     constant.write_text('students:\n  files: ["students*"]\n  constants: {school: 010}\n'
@@ -157,7 +157,7 @@ def test_an_equals_sign_and_a_lone_merge_sign_are_text(tmp_path: Path, capsys) -
     csv = tmp_path / "students.csv"
     csv.write_text(students(["P1,A,7,137,M,false,false,false,="]))
     assert main(["data", "validate", "--mapping", str(mapping), str(csv)]) == 0
-    assert "1 accepted, 0 rejected" in capsys.readouterr().out
+    assert "c accepted, 0 rejected" in capsys.readouterr().out  # 1 pupil: a small count
 
 
 def test_merge_keys_are_honoured_and_a_merge_bomb_is_refused(tmp_path: Path, capsys) -> None:

@@ -83,9 +83,10 @@ class AnonymisationReport:
 
         The values and their counts (``sex: other (2)``) would undo the recoding they report:
         beside the records, the pupils holding the field's catch-all value are those very few
-        (all of them, when one value was recoded into an empty catch-all). The full report is
-        printed to the user who ran the command (:meth:`format`). Its counts of pupils and
-        observations are suppressed as a summary's are (:meth:`_shareable_counts`)."""
+        (all of them, when one value was recoded into an empty catch-all). The values are
+        printed to the user who ran the command (:meth:`format`, with the same counts
+        withheld). Its counts of pupils and observations are suppressed as a summary's are
+        (:meth:`_shareable_counts`)."""
         shared = {k: v for k, v in self.__dict__.items() if k != "rare_categories"}
         shared["rare_values_recoded"] = {f: len(vals) for f, vals in self.rare_categories.items()}
         shared.update(self._shareable_counts())
