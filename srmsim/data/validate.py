@@ -954,8 +954,8 @@ def printed_counts(summary: dict[str, Any], threshold: int | None = None) -> Pri
     gave 3 pupils whose records were wrong. Each file's rows read, rejected and per rule
     rejected, its table's and the whole total are one table (a total is the sum of its files,
     a rule's rows are some of the rejected); the rows accepted are printed (they are the
-    dataset's) when at least the threshold, so the audit takes them as known. A zero is
-    printed: no row rejected says nothing of a pupil."""
+    dataset's) when at least the threshold and none is under it, so the audit takes them as
+    known. A zero is printed: no row rejected says nothing of a pupil."""
     from srmsim.privacy import DEFAULT_SYMBOLS, DEFAULT_THRESHOLD, suppression_masks
 
     limit = DEFAULT_THRESHOLD if threshold is None else threshold
@@ -980,9 +980,12 @@ def printed_counts(summary: dict[str, Any], threshold: int | None = None) -> Pri
     cols = list(table.columns)
     values = table.to_numpy()
     accepted = values[:, 0] - values[:, 1]
-    # the rows accepted are printed when at least the threshold (or none): taken as known
+    # the rows accepted are printed when at least the threshold (or none): taken as known. If
+    # one is small, only the zeros are: the total's 16 less the students' 13 gave the
+    # observations' 3, and the audit cannot hide counts it takes as known
+    small = (accepted > 0) & (accepted < limit)
     told = [(r, "rejected") for r in range(len(table))
-            if accepted[r] >= limit or accepted[r] == 0]
+            if accepted[r] == 0 or (accepted[r] >= limit and not small.any())]
     # a table's counts and the total's per rule are not printed, but they are sums of the
     # files': audited as if printed, which can only hide more
     known = np.zeros(values.shape, dtype=bool)
