@@ -242,3 +242,32 @@ def test_the_rows_accepted_give_no_small_count_by_difference(tmp_path: Path, cap
     printed = capsys.readouterr().out
     assert len(_counts(printed)) == 3
     assert _recoverable(printed) == [], printed
+
+
+def test_rejects_are_not_listed_by_default_when_their_count_is_withheld(tmp_path: Path,
+                                                                       capsys) -> None:
+    """3 pupils rejected, printed as c: a default list of the first 20 rejects, each naming
+    its file and row, counted them again (3 lines of students.csv)."""
+    paths = _bad_export(tmp_path)
+    assert main(["data", "validate", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"])]) == 2
+    printed = capsys.readouterr().out
+    assert "unknown_student: c rows" in printed
+    assert "violations not listed" in printed and "--show N" in printed
+    assert "rejects (file:row" not in printed and paths["students"].name + ":" not in printed
+    # asked for, the owner gets them (their own export's rows to fix)
+    assert main(["data", "validate", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--show", "5"]) == 2
+    assert "rejects (file:row" in capsys.readouterr().out
+
+
+def test_rejects_are_listed_by_default_when_no_count_is_withheld(tmp_path: Path,
+                                                                capsys) -> None:
+    st, ob = fake_export(seed=4, n_students=300, n_weeks=4, schools=("NORTH", "SOUTH", "EAST"))
+    st.loc[list(range(0, 60, 2)), "Gender"] = "Zz"  # 30 pupils and their 120 weeks
+    paths = write_export(tmp_path, st, ob)
+    assert main(["data", "validate", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"])]) == 2
+    printed = capsys.readouterr().out
+    assert "c = a count of rows" not in printed, printed
+    assert "rejects (file:row" in printed and "violations not listed" not in printed

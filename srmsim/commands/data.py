@@ -46,8 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sp.add_argument("--allow-rejects", action="store_true",
                         help="exit 0 (and, for import, write the dataset) even if rows were "
                              "rejected")
-        sp.add_argument("--show", type=whole_argument, default=20, metavar="N",
-                        help="print the first N rejects (default 20; all are in rejects.csv)")
+        sp.add_argument("--show", type=whole_argument, default=None, metavar="N",
+                        help="print the first N rejects (default 20, or none when a count of "
+                             "rows is withheld as c: the list would count them; all are in "
+                             "rejects.csv)")
         sp.add_argument("--show-identifiers", action="store_true",
                         help="show raw values of identifying fields (names, UPNs, dates of "
                              "birth, ids, notes) in the printed and written reject report "
@@ -149,11 +151,13 @@ def _files(args: argparse.Namespace, mapping: Mapping) -> dict[str, list[Path]]:
     return assign_tables(args.files, mapping, args.students, args.observations)
 
 
-def _check_show(show: int) -> None:
-    """``--show N``, up front: -1 was taken as 0 (no reject printed), after the whole import."""
+def _check_show(show: int | None) -> None:
+    """``--show N``, up front: -1 was taken as 0 (no reject printed), after the whole import.
+    None (not given): :func:`~srmsim.data.validate.format_report` chooses."""
     from srmsim.stats._checks import MAX_COUNT, whole_number
 
-    whole_number(show, "--show", 0, MAX_COUNT)
+    if show is not None:
+        whole_number(show, "--show", 0, MAX_COUNT)
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -1048,13 +1048,19 @@ def small_count_note(threshold: int | None = None) -> str:
             "worked out")
 
 
-def format_report(result: ValidationResult, max_rejects: int = 20,
+#: rejects a report lists when not told how many (``--show``)
+SHOWN_REJECTS = 20
+
+
+def format_report(result: ValidationResult, max_rejects: int | None = None,
                   full_list: str | None = "rejects.csv") -> str:
     """A plain-text report: per-file counts, counts per rule, then the first rejects.
 
     Counts of rows (each a pupil, or a pupil's week) are printed as a summary prints counts
     (:func:`printed_counts`): the report is pasted into reports too. The rejects listed are
     each a row's position in its file, for the data owner to fix (all in ``rejects.csv``).
+    ``max_rejects`` None: the first :data:`SHOWN_REJECTS`, but none when a count above is
+    withheld (``c``): a list of 3 rejected rows, each naming its file, counts them again.
     """
     from srmsim.privacy import DEFAULT_THRESHOLD
 
@@ -1084,6 +1090,12 @@ def format_report(result: ValidationResult, max_rejects: int = 20,
     # at least the threshold and no count of rows is withheld (3 pupils' and their 9 weeks'
     # rows rejected: 12 violations)
     many = len(rej) >= DEFAULT_THRESHOLD and not shown.hidden
+    if len(rej) and max_rejects is None and shown.hidden:
+        lines.append("violations not listed: the list would count the rows withheld as c "
+                     f"above ({where}; --show N lists the first N for you)")
+        return "\n".join(printable(line) for line in lines)
+    if max_rejects is None:
+        max_rejects = SHOWN_REJECTS
     if len(rej) and max_rejects <= 0:
         lines.append(f"{plural(len(rej), 'violation') if many else 'violations'} "
                      f"({where}; --show N prints the first N)")
