@@ -196,12 +196,16 @@ class _Disclosure:
         return _fmt(x, pct)
 
 
-def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, Path]:
+def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder.
 
-    In a CSV file's ``columns`` (the score and outcome) a cell that is, once trimmed, one of
-    import's missing values (:data:`srmsim.data.mapping.DEFAULT_MISSING`: ' nan ', ' NA') is
-    missing, as ``NaN`` is: such a cell was refused as text.
+    In a CSV file a cell is missing exactly where ``srmsim data import`` reads it as missing:
+    once trimmed, one of :data:`srmsim.data.mapping.DEFAULT_MISSING` (empty, 'NA', ' nan ',
+    ...). pandas' own longer list ('-nan', '#NA', '<NA>', '1.#IND') made a score missing here
+    that import refuses, and ' NA ' in a --by column was a group called ' NA '. Rows are
+    numbered as import numbers them (the header is row 1; a blank line is a row too: pandas
+    skips it, and every later row was named one row too early). A file too large for the
+    memory free is refused before it is read.
 
     A Parquet file is read once, from bytes whose SHA-256 is left in ``attrs["sha256"]`` (to be
     checked against a run's summary.json: the digest is of the very bytes read)."""
@@ -231,6 +235,11 @@ def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.Data
         if suffix == ".csv":
             import csv
 
+            from srmsim.data.mapping import DEFAULT_MISSING
+            from srmsim.data.readers import csv_shape
+
+            ends, commas = csv_shape(target)
+            _check_memory(target, ends, commas)
             with open(target, newline="", encoding="utf-8-sig") as f:
                 rows = csv.reader(f)
                 names = next(rows, [])
@@ -239,13 +248,18 @@ def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.Data
                 raise DataError(f"{target}: no column names on row 1 (the file is empty or "
                                 "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
-            df = pd.read_csv(target)
-            read = _beyond_the_header(target, df) if wider else {}
+            # import's missing words, not pandas' (keep_default_na=False)
+            missing = {"keep_default_na": False, "na_values": list(DEFAULT_MISSING)}
+            df = pd.read_csv(target, **missing)
+            numbers = _file_rows(target, len(df), ends)
+            read = _beyond_the_header(target, df, numbers) if wider else {}
             if read:
-                df = _read_csv_quietly(target, **read)
-            padded = _padded_missing(df, columns)
+                df = _read_csv_quietly(target, **missing, **read)
+            padded = _padded_missing(df)
             if padded:  # read again, so the column's type is inferred as for NaN
-                df = _read_csv_quietly(target, na_values=padded, **read)
+                df = _read_csv_quietly(target, keep_default_na=False,
+                                       na_values=[*DEFAULT_MISSING, *padded], **read)
+            df.index = pd.Index(numbers)
             _check_repeated_header(target, df)
         elif suffix in (".parquet", ".pq"):
             import hashlib
@@ -275,8 +289,8 @@ def load_frame(path: str | Path, columns: tuple[str, ...] = ()) -> tuple[pd.Data
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
     if path.is_dir():
         _check_run_rows(path, len(df))
-    # messages name rows as a spreadsheet does: the header is row 1, the first pupil row 2
-    df.index = pd.RangeIndex(2, len(df) + 2)
+    if suffix != ".csv":  # messages name rows as a spreadsheet does: the header is row 1
+        df.index = pd.RangeIndex(2, len(df) + 2)
     if digest is not None:
         df.attrs["sha256"] = digest
     return df, base
@@ -328,7 +342,75 @@ def _no_students_table(path: Path) -> str:
             f"outcomes)\n{run}")
 
 
-def _beyond_the_header(path: Path, df: pd.DataFrame) -> dict[str, bool]:
+#: memory pandas takes for a CSV cell it reads: 19 to 27 bytes measured (2026-12-07, peak RSS
+#: growth of ``pd.read_csv``, a million rows of 7 columns of numbers, of words, and a pupil
+#: table), rounded down so that only a file that cannot be read is refused
+FRAME_BYTES_PER_CELL = 16
+
+
+def _check_memory(path: Path, ends: int, commas: int) -> None:
+    """Refuse, before it is read, a CSV whose cells cannot fit in the memory free now (as
+    import refuses an export, :mod:`srmsim.data.readers`): a file of billions of cells was read
+    until the system killed the command, with no word of why. ``ends`` and ``commas``: the
+    file's line ends and commas (:func:`srmsim.data.readers.csv_shape`)."""
+    from srmsim.memory import amount, available_bytes
+
+    lines = max(ends, 1)
+    columns = commas / lines + 1
+    need = lines * columns * FRAME_BYTES_PER_CELL
+    free = available_bytes()
+    if free is not None and need > free:
+        raise DataError(
+            f"{path}: {amount(path.stat().st_size)}, about {lines:,} rows of {columns:,.0f} "
+            f"columns: reading it needs about {amount(need)} of memory and {amount(free)} is "
+            "free; give fewer rows (a term, or a group of schools) or columns (the score, the "
+            "outcome, --by and the school), or use a machine with more memory")
+
+
+def _file_rows(path: Path, n: int, ends: int) -> np.ndarray:
+    """The number in the file of each of the ``n`` rows pandas read, as ``srmsim data import``
+    numbers them: the header is row 1, a record spread over several lines (a quoted line
+    break) is one row, and a blank line is a row of its own. pandas skips blank lines (and
+    lines of spaces or tabs), so numbering its rows 2, 3, ... named every row below one too
+    early. ``ends``: the file's line ends, to skip the second reading when every line is a
+    row."""
+    import csv
+
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        last = b"\n"
+        if fh.tell():
+            fh.seek(-1, os.SEEK_END)
+            last = fh.read(1)
+    lines = ends + (last not in b"\r\n")
+    plain = np.arange(2, n + 2, dtype=np.int64)
+    if lines == n + 1:  # one line a row: no blank line, no line break inside a cell
+        return plain
+    found: list[int] = []
+    text: list[str] = []  # the lines of the record being read
+
+    def tracked(f):
+        for line in f:
+            text.append(line)
+            yield line
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            records = csv.reader(tracked(f))
+            next(records, None)  # the header
+            text.clear()
+            for number, _ in enumerate(records, start=2):
+                if "".join(text).strip(" \t\r\n"):  # the lines pandas does not skip
+                    found.append(number)
+                text.clear()
+    except (csv.Error, UnicodeDecodeError):  # (pandas read it: a field past csv's size limit)
+        return plain
+    return np.asarray(found, dtype=np.int64) if len(found) == n else plain
+
+
+def _beyond_the_header(path: Path, df: pd.DataFrame, rows: np.ndarray) -> dict[str, bool]:
     """How to read a CSV whose first row is a cell wider than its header (``df`` as pandas read
     it). pandas then took the first column for the rows' index and moved every value one column
     left: the outcome read as the score, silently (or "no row has both" when the cells were
@@ -338,7 +420,7 @@ def _beyond_the_header(path: Path, df: pd.DataFrame) -> dict[str, bool]:
         return {}
     beyond = df.iloc[:, -1]  # in the shifted read, the cells past the header's last column
     if beyond.notna().any():
-        row = int(beyond.notna().to_numpy().argmax()) + 2
+        row = int(rows[int(beyond.notna().to_numpy().argmax())])
         raise DataError(f"{path}: row {row} has a value beyond the header's {df.shape[1]} "
                         "columns (a column with no name, or a delimiter inside a value): name "
                         "the column in the header or delete the value")
@@ -357,26 +439,25 @@ def _read_csv_quietly(path: Path, **read) -> pd.DataFrame:
         return pd.read_csv(path, **read)
 
 
-def _padded_missing(df: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, list[str]]:
-    """The spellings in each of ``columns`` (text columns only) that pandas read as text but
-    import reads as missing: one of its missing values with spaces around it. Not broader than
-    import: ' -nan ' stays text, as import keeps it."""
+def _padded_missing(df: pd.DataFrame) -> list[str]:
+    """The spellings in the text columns that pandas read as text but import reads as missing:
+    one of its missing values with spaces (or tabs) around it, ' NA ' or '\tN/A'. In every
+    column, as import trims every cell: ' NA ' in a --by column was a group of its own, and in
+    the school column a school. Not broader than import: ' -nan ' stays text, as import keeps
+    it."""
     import pandas as pd
 
     from srmsim.data.mapping import DEFAULT_MISSING
 
-    found: dict[str, list[str]] = {}
-    for name in dict.fromkeys(columns):
-        if name not in df.columns or not isinstance(df[name], pd.Series):
-            continue
-        column = df[name]
+    found: dict[str, None] = {}
+    for position in range(df.shape[1]):
+        column = df.iloc[:, position]
         if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
             continue  # a column of numbers holds no text
-        spellings = [v for v in column.dropna().unique()
-                     if isinstance(v, str) and v != v.strip() and v.strip() in DEFAULT_MISSING]
-        if spellings:
-            found[name] = spellings
-    return found
+        found.update(dict.fromkeys(
+            v for v in column.dropna().unique()
+            if isinstance(v, str) and v != v.strip() and v.strip() in DEFAULT_MISSING))
+    return list(found)
 
 
 def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
@@ -399,7 +480,7 @@ def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
             return
     at = np.flatnonzero(rows)
     more = f" (and {plural(len(at) - 1, 'later row')})" if len(at) > 1 else ""
-    raise DataError(f"{path}: row {int(at[0]) + 2:,} repeats the header{more}: two exports "
+    raise DataError(f"{path}: row {int(df.index[at[0]]):,} repeats the header{more}: two exports "
                     "joined? remove it")
 
 
@@ -466,7 +547,7 @@ def run(args: argparse.Namespace) -> int:
     from srmsim import risk
 
     cases = check_arguments(args)
-    df, base = load_frame(args.path, (args.score, args.outcome))
+    df, base = load_frame(args.path)
     digest = df.attrs.pop("sha256", None)
     label = f"{args.path}"
     why = simulation_problem(base, digest) if Path(args.path).is_dir() else NOT_A_RUN

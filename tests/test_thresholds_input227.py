@@ -1,0 +1,143 @@
+"""``srmsim thresholds`` on hostile tables: missing words, padded missing words, blank lines,
+files too large for memory, an id column of names, a results folder of another kind, and (in
+``srmsim data import``) placeholder dates. Each is refused or read as ``data import`` reads the
+same file, with a short message naming the file, column and row, exit status 2 and nothing
+written."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.cli import main
+from srmsim.commands.thresholds import load_frame
+from srmsim.data.mapping import DEFAULT_MISSING
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_risk_cli import students  # noqa: E402
+
+ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
+#: what pandas reads as missing and ``data import`` does not (it refuses them in a number)
+PANDAS_ONLY = ["-nan", "#NA", "<NA>", "1.#IND", "-NaN", "#N/A N/A", "-1.#QNAN"]
+
+
+def export(tmp_path: Path, column: str, value: str, rows: slice = slice(0, 12),
+           name: str = "export.csv") -> Path:
+    """A school's export (real data) with ``value`` written in ``column`` of ``rows``."""
+    df = students().astype({column: object})
+    df.loc[df.index[rows], column] = value
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("word", [w for w in DEFAULT_MISSING if w])
+def test_import_missing_words_are_missing(tmp_path: Path, word: str):
+    frame, _ = load_frame(export(tmp_path, "attendance_rate", word))
+    assert frame["attendance_rate"].dtype == float
+    assert int(frame["attendance_rate"].isna().sum()) == 12
+
+
+@pytest.mark.parametrize("word", PANDAS_ONLY)
+def test_pandas_only_missing_words_are_text_as_import_reads_them(tmp_path: Path, capsys,
+                                                                 word: str):
+    """'-nan' was a missing score here and a rejected number in `data import`: one list."""
+    path = export(tmp_path, "attendance_rate", word, rows=slice(4, 16))
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), *ARGS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "column 'attendance_rate': score must be numeric; row 6 holds text" in err, err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_import_refuses_the_same_words(tmp_path: Path):
+    """The other half of the one definition: import reads a pandas-only word as a value (a
+    number it refuses) and an import missing word as missing."""
+    from srmsim.data.mapping import Mapping
+    from srmsim.data.validate import validate_files
+
+    base = pd.read_csv(Path(__file__).parents[1] / "data" / "sample" / "students.csv",
+                       dtype=str, keep_default_na=False).head(6)
+    base.loc[1, "prior_attainment"] = "-nan"
+    base.loc[2, "prior_attainment"] = "<NA>"
+    base.loc[3, "prior_attainment"] = " NA "
+    path = tmp_path / "students.csv"
+    base.to_csv(path, index=False)
+    result = validate_files({"students": [path]}, Mapping())
+    assert sorted(result.rejects["row"].tolist()) == [3, 4]
+    assert set(result.rejects["field"]) == {"prior_attainment"}
+
+
+@pytest.mark.parametrize("word", [" NA ", "\tN/A", " null", "nan "])
+def test_padded_missing_words_in_a_group_column_are_missing(tmp_path: Path, word: str):
+    """' NA ' in a --by column was a group called ' NA ' (import trims it: missing)."""
+    frame, _ = load_frame(export(tmp_path, "sex", word))
+    assert int(frame["sex"].isna().sum()) == 12
+    assert set(frame["sex"].dropna()) == {"F", "M"}
+
+
+def test_padded_missing_word_in_the_cluster_column_is_a_missing_school(tmp_path: Path, capsys):
+    """'\\tN/A' in the school column was a seventh school of the bootstrap."""
+    path = export(tmp_path, "school", "\tN/A", rows=slice(3, 15))
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), *ARGS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "column 'school': cluster (school) is missing in 12 rows, first at row 5" in err, err
+    assert not out.exists()
+
+
+def test_rows_are_named_as_the_file_numbers_them_after_blank_lines(tmp_path: Path, capsys):
+    """pandas skips blank lines: the row named was one too early for each blank line above
+    it. Named as `data import` names it (a record over two lines is one row)."""
+    from srmsim.data.readers import read_raw
+
+    df = students(n_schools=2).astype({"attendance_rate": object, "sex": object})
+    df.loc[39, "attendance_rate"] = "7a"  # row 41 of the file as written
+    df.loc[20, "sex"] = "F\nx"  # a quoted line break above it: one row, two lines
+    lines = df.to_csv(index=False).splitlines()
+    # a blank line, one of spaces and a tab, and a blank line above it, and one at the end
+    text = "\n".join([*lines[:10], "", "  \t", *lines[10:30], "", *lines[30:]]) + "\n\n"
+    path = tmp_path / "gaps.csv"
+    path.write_text(text)
+    raw = read_raw(path, missing_values=DEFAULT_MISSING)
+    row = int(raw.rows[(raw.frame[4] == "7a").to_numpy()][0])  # as import names it
+    assert row == 41 + 3
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), *ARGS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"row {row} holds text" in err, err
+
+
+def test_a_csv_too_large_for_memory_is_refused_before_it_is_read(tmp_path: Path, capsys,
+                                                                 monkeypatch):
+    import srmsim.memory
+
+    path = tmp_path / "export.csv"
+    students().to_csv(path, index=False)
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 20_000)
+
+    def never(*args, **kwargs):
+        raise AssertionError("read before the memory check")
+
+    monkeypatch.setattr(pd, "read_csv", never)
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), *ARGS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: " in err and "about 721 rows of 6 columns" in err, err
+    assert "of memory and 0 MiB is free" in err and not out.exists()
+
+
+def test_valid_file_with_no_blank_line_keeps_its_numbers(tmp_path: Path):
+    """The read is the same where nothing hostile is in the file."""
+    df = students()
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    frame, _ = load_frame(path)
+    assert frame.index.tolist() == list(range(2, len(df) + 2))
+    np.testing.assert_array_equal(frame["attendance_rate"].to_numpy(),
+                                  df["attendance_rate"].to_numpy())
+
