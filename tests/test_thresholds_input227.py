@@ -141,3 +141,58 @@ def test_valid_file_with_no_blank_line_keeps_its_numbers(tmp_path: Path):
     np.testing.assert_array_equal(frame["attendance_rate"].to_numpy(),
                                   df["attendance_rate"].to_numpy())
 
+
+@pytest.mark.parametrize(("marker", "scenario", "what"), [
+    ("trial.json", "scenario.yaml", "a trial's results folder (trial.json)"),
+    ("optimise.json", "base_scenario.yaml", "an optimisation's results folder (optimise.json)"),
+])
+def test_a_trial_or_optimisation_folder_is_named_with_the_command_that_reads_it(
+        tmp_path: Path, capsys, marker: str, scenario: str, what: str):
+    """It printed "run directory has no students.parquet (found ['trial.json', ...])"."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / marker).write_text("{}")
+    (folder / scenario).write_text("name: x\n")
+    (folder / "trial_runs.csv").write_text("a\n1\n")
+    assert main(["thresholds", str(folder), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: {what}, not a run's: it keeps no per-student table" in err, err
+    assert f"`srmsim report {folder}` reads it" in err
+    assert f"srmsim run {folder / scenario} --out DIR, then give DIR" in err
+    assert "found [" not in err and not (folder / "thresholds").exists()
+
+
+FIRST = ["Alice", "Ben", "Chloe", "Dev", "Ella", "Femi", "Grace", "Harry", "Isla", "Jack"]
+LAST = ["Smith", "Jones", "O'Brien", "Khan", "Taylor-Brown", "Nowak"]
+
+
+@pytest.mark.parametrize("names", [
+    lambda i: f"{FIRST[i % 10]} {LAST[i // 10 % 6]} {LAST[i // 60 % 6]}",  # unique
+    lambda i: f"{LAST[i % 6]}, {FIRST[i // 6 % 10]}",  # shared by pupils: "a repeat"
+])
+def test_a_student_column_of_names_is_refused(tmp_path: Path, capsys, names):
+    """A column named 'student' was the id whatever it held: names passed as ids (and two
+    pupils sharing one were refused as one pupil twice)."""
+    df = students()
+    df = df.assign(student=[names(i) for i in range(len(df))]).drop(columns="uid")
+    path = tmp_path / "named.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), *ARGS, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert ("column 'student' is taken as the student id (by its name), but row 2 holds a name "
+            "or a label") in err, err
+    assert "Smith" not in err and "Alice" not in err and not out.exists()
+
+
+def test_a_student_column_of_ids_and_pseudonyms_is_an_id(tmp_path: Path, capsys):
+    """Ids with digits, and hex pseudonyms even where one holds no digit, are ids."""
+    df = students()
+    ids = [f"S{i:05d}" if i % 2 else f"{i:015x}a" for i in range(len(df))]
+    ids[7] = "deadbeefcafebabe"
+    df = df.assign(student=ids).drop(columns="uid")
+    path = tmp_path / "ids.csv"
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), *ARGS, "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+

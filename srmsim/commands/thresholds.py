@@ -321,6 +321,9 @@ def _no_students_table(path: Path) -> str:
     table)."""
     import itertools
 
+    other = _other_results(path)
+    if other:
+        return other
     if not (path / "manifest.json").is_file():
         found = sorted(p.name for p in itertools.islice(path.iterdir(), _LOOK_IN))[:10]
         return f"{path}: run directory has no students.parquet (found {found})"
@@ -408,6 +411,32 @@ def _file_rows(path: Path, n: int, ends: int) -> np.ndarray:
     except (csv.Error, UnicodeDecodeError):  # (pandas read it: a field past csv's size limit)
         return plain
     return np.asarray(found, dtype=np.int64) if len(found) == n else plain
+
+
+#: results folders of another command, kept without a per-student table: (the file that marks
+#: one, what it is, what it keeps instead, the scenario inside it a run can be made from)
+_OTHER_RESULTS = (
+    ("trial.json", "a trial's results folder", "each replication's outcomes by arm",
+     "scenario.yaml"),
+    ("optimise.json", "an optimisation's results folder", "each candidate policy's objectives",
+     "base_scenario.yaml"),
+)
+
+
+def _other_results(path: Path) -> str | None:
+    """What to tell the user of a trial's or an optimisation's results folder given as PATH
+    (it was answered with a list of its files): what kind of folder it is, that ``srmsim
+    report`` reads it, and how to make a run whose students can be thresholded. ``None`` for
+    any other folder."""
+    for marker, what, keeps, scenario in _OTHER_RESULTS:
+        if (path / marker).is_file():
+            made = path / scenario
+            run = (f"srmsim run {made} --out DIR" if made.is_file()
+                   else "srmsim run SCENARIO --out DIR")
+            return (f"{path}: {what} ({marker}), not a run's: it keeps no per-student table "
+                    f"(only {keeps})\n`srmsim report {path}` reads it\nto threshold a "
+                    f"scenario's students: {run}, then give DIR")
+    return None
 
 
 def _beyond_the_header(path: Path, df: pd.DataFrame, rows: np.ndarray) -> dict[str, bool]:
@@ -763,7 +792,8 @@ def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
     two exports joined) would count twice, and on real data make a band of 5 and 5 pass the
     threshold of 10. Refused where the table has a student id column, naming rows, not ids;
     without one, a table that is a block of rows written twice or more is refused (rows alike
-    by chance are common, see :func:`srmsim.data.dataset.repeated_block`)."""
+    by chance are common, see :func:`srmsim.data.dataset.repeated_block`). An id column (found
+    by its name) that holds names or labels is refused first: it is no id."""
     from srmsim.data.mapping import student_id_column
 
     col = student_id_column(df.columns)
@@ -775,9 +805,10 @@ def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
         if problem:
             raise DataError(f"{label}: {problem}")
         return
-    from srmsim.data.dataset import repeated_id_problem
+    from srmsim.data.dataset import names_as_ids_problem, repeated_id_problem
 
-    problem = repeated_id_problem(df[col], col, df.index.to_numpy())
+    problem = (names_as_ids_problem(df[col], col, df.index.to_numpy())
+               or repeated_id_problem(df[col], col, df.index.to_numpy()))
     if problem:
         raise DataError(f"{label}: {problem}")
 

@@ -479,6 +479,36 @@ def repeated_id_problem(ids: pd.Series, column: str, rows: np.ndarray | None = N
             f"{numbers[first]}; each row must be one student, counted once")
 
 
+#: a cell that is a name or a label, not an id: words of letters (a space, an apostrophe, a
+#: hyphen, a comma or a dot between them: 'Alice Smith', "O'Brien, Sean") and no digit
+_NAME_LIKE = r"[^\W\d_]+(?:[\s'’.,-]+[^\W\d_]+)*[.]?"
+#: a pseudonym (hex digits) that happens to hold no digit 0-9 ('deadbeefcafebabe': 1 in
+#: 6.5 million of 16 characters, so one in a national file is likely) is an id, not a name
+_HEX = r"[0-9A-Fa-f]{8,}"
+
+
+def names_as_ids_problem(ids: pd.Series, column: str, rows: np.ndarray | None = None
+                         ) -> str | None:
+    """What to tell the user when the column taken as the student id (``column``, chosen by
+    its name: 'student', 'id') holds names or labels, words with no digit, naming the first
+    such row, never its value; else ``None``. Why: names are not ids (two pupils called
+    'Alice Smith' were refused as one pupil listed twice, and one pupil under two spellings
+    counted twice), and a table of pupils' names is not pseudonymised data. ``rows``: each
+    row's number in the file (default: the header is row 1, then 2, 3, ...)."""
+    if not (ids.dtype == object or pd.api.types.is_string_dtype(ids)):
+        return None  # numbers: ids
+    text = ids.astype("string").str.strip()
+    named = (text.str.fullmatch(_NAME_LIKE) & ~text.str.fullmatch(_HEX)).fillna(False)
+    named = named.to_numpy(dtype=bool)
+    if not named.any():
+        return None
+    numbers = np.arange(2, len(ids) + 2) if rows is None else np.asarray(rows)
+    return (f"column '{column}' is taken as the student id (by its name), but row "
+            f"{int(numbers[int(named.argmax())]):,} holds a name or a label (words with no digit; "
+            "not shown), not an id: pupils who share a name would count as one\n"
+            "give pseudonymised ids (a student_id column) and rename or remove this column")
+
+
 def repeated_block_problem(frame: pd.DataFrame, rows: np.ndarray | None = None,
                            ids: str = "a student_id column") -> str | None:
     """What to tell the user when ``frame`` (a table of pupils with no id column) is a block
