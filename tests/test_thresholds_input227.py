@@ -196,3 +196,39 @@ def test_a_student_column_of_ids_and_pseudonyms_is_an_id(tmp_path: Path, capsys)
     assert main(["thresholds", str(path), *ARGS, "--out", str(tmp_path / "out")]) == 0
     capsys.readouterr()
 
+
+@pytest.mark.parametrize("date", ["0001-01-01", "1753-01-01", "1899-12-30", "1900-01-01",
+                                  "1970-01-01", "9999-12-31"])
+def test_import_refuses_placeholder_period_dates(tmp_path: Path, date: str):
+    """A period_start of 0001-01-01 was imported, and week 1 of the export started then."""
+    from srmsim.data.mapping import Mapping
+    from srmsim.data.validate import validate_files
+
+    sample = Path(__file__).parents[1] / "data" / "sample"
+    students_csv = tmp_path / "students.csv"
+    students_csv.write_bytes((sample / "students.csv").read_bytes())
+    obs = pd.read_csv(sample / "observations.csv", dtype=str, keep_default_na=False).head(8)
+    pupils = pd.read_csv(students_csv, dtype=str).head(8)
+    obs = obs.assign(student_id=pupils["student_id"], school=pupils["school"],
+                     period_type="week", period="",
+                     period_start=[f"2025-09-{1 + 7 * (i % 4):02d}" for i in range(8)])
+    obs["period_start"] = obs["period_start"].where(obs.index != 5, date)
+    path = tmp_path / "observations.csv"
+    obs.to_csv(path, index=False)
+    result = validate_files({"students": [students_csv], "observations": [path]}, Mapping())
+    rejects = result.rejects
+    assert rejects[["row", "field", "rule"]].values.tolist() == [
+        [7, "period_start", "placeholder_date"]]
+    assert "period_start is a placeholder date" in rejects["message"].iloc[0]
+    assert result.summary["notes"] == ["period numbered from period_start: week 1 starts "
+                                       "2025-09-01"], result.summary
+
+
+def test_import_keeps_real_old_and_new_dates(tmp_path: Path):
+    """The first day after the placeholders, and a date in 2099, are dates."""
+    from srmsim.data.validate import placeholder_dates
+
+    dates = pd.Series([pd.Timestamp(d) if d else pd.NaT for d in (
+        "1901-01-01", "1969-12-31", "1970-01-02", "2099-12-31", "", "1900-12-31",
+        "1970-01-01 10:30")], dtype="datetime64[s]")
+    assert placeholder_dates(dates).tolist() == [False, False, False, False, False, True, True]

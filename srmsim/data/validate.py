@@ -67,6 +67,9 @@ RULES: dict[str, str] = {
     "impossible_age": "age (or date of birth) gives an age under 3 or over 25 years, or a "
                       "birth after the reference date, or an age_months more than 12 months "
                       "from the one its date of birth gives",
+    "placeholder_date": "a date a system writes for 'no date' (before 1901, such as "
+                        "0001-01-01, 1753-01-01, 1899-12-30 or 1900-01-01; 1970-01-01; or "
+                        "in the year 9999): leave the cell empty where the date is unknown",
     "duplicate_student_id": "the student id appears on more than one students row (every "
                             "copy is rejected)",
     "duplicate_upn": "the UPN (a pupil's own number; a value of another shape, such as a "
@@ -483,8 +486,32 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
         col.add(zoned, f.name, "wrong_type", f"{f.name} is a date and time with a time zone, "
                 "whose day depends on the zone: export the date alone (YYYY-MM-DD)")
         col.add(bad & ~zoned, f.name, "wrong_type", message)
-        return parsed
+        placeholder = placeholder_dates(parsed)
+        col.add(placeholder, f.name, "placeholder_date",
+                f"{f.name} is a placeholder date (a system's 'no date'), not a real one: leave "
+                "the cell empty where the date is unknown")
+        return parsed.where(~placeholder)
     raise AssertionError(f"unhandled type {f.type}")
+
+
+#: the dates systems write for "no date": every date before this (0001-01-01 of .NET and
+#: SQL, 1753-01-01 of SQL Server, 1899-12-30 and 1900-01-01 of Excel), the Unix epoch, and
+#: the year 9999 (9999-12-31, "forever")
+PLACEHOLDER_BEFORE = "1901-01-01"
+PLACEHOLDER_DATES = ("1970-01-01",)
+PLACEHOLDER_FROM_YEAR = 9999
+
+
+def placeholder_dates(dates: pd.Series) -> np.ndarray:
+    """Which of ``dates`` (parsed, missing as NaT) are a system's placeholder for "no date"
+    (:data:`PLACEHOLDER_BEFORE`, :data:`PLACEHOLDER_DATES`, :data:`PLACEHOLDER_FROM_YEAR`).
+    Why: a period_start of 0001-01-01 was imported, and numbered every week of the export from
+    it ("week 1 starts 0001-01-01": the real weeks became weeks 105,000 and more)."""
+    days = dates.dt.floor("D")
+    found = ((days < pd.Timestamp(PLACEHOLDER_BEFORE))
+             | days.isin(pd.to_datetime(list(PLACEHOLDER_DATES)))
+             | (dates.dt.year >= PLACEHOLDER_FROM_YEAR))
+    return found.fillna(False).to_numpy(dtype=bool)
 
 
 def _number_messages(raw: pd.Series, bad: np.ndarray, message: str, col: _Collector
