@@ -232,3 +232,24 @@ def test_import_keeps_real_old_and_new_dates(tmp_path: Path):
         "1901-01-01", "1969-12-31", "1970-01-02", "2099-12-31", "", "1900-12-31",
         "1970-01-01 10:30")], dtype="datetime64[s]")
     assert placeholder_dates(dates).tolist() == [False, False, False, False, False, True, True]
+
+
+def test_a_parquet_file_s_missing_words_are_missing_as_import_reads_them(tmp_path: Path):
+    """Import reads a Parquet file's text with the same words as a CSV's: 'NA' in a --by
+    column was a group called 'NA' here, and 'NULL' in a text score was refused."""
+    df = students().astype({"sex": object})
+    df["attendance_rate"] = df["attendance_rate"].astype(str)
+    df.loc[:11, "sex"] = " NA "
+    df.loc[12:14, "sex"] = "NA"
+    df.loc[20:21, "attendance_rate"] = "NULL"
+    df.loc[22, "attendance_rate"] = "-nan"  # a value, as import reads it
+    path = tmp_path / "export.parquet"
+    df.to_parquet(path)
+    frame, _ = load_frame(path)
+    assert int(frame["sex"].isna().sum()) == 15
+    assert int(frame["attendance_rate"].isna().sum()) == 2
+    assert frame.loc[24, "attendance_rate"] == "-nan"
+    plain = students()
+    plain.to_parquet(tmp_path / "plain.parquet")
+    assert load_frame(tmp_path / "plain.parquet")[0].equals(
+        plain.set_axis(range(2, len(plain) + 2)))

@@ -271,7 +271,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             data = target.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             _unique_columns(target, pq.read_schema(pa.BufferReader(data)).names)
-            df = pd.read_parquet(io.BytesIO(data))
+            df = _missing_words(pd.read_parquet(io.BytesIO(data)))
             del data
         else:
             raise DataError(f"{target}: expected a .csv or .parquet file, got '{suffix}'")
@@ -487,6 +487,27 @@ def _padded_missing(df: pd.DataFrame) -> list[str]:
             v for v in column.dropna().unique()
             if isinstance(v, str) and v != v.strip() and v.strip() in DEFAULT_MISSING))
     return list(found)
+
+
+def _missing_words(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (read from Parquet) with each text cell that is, once trimmed, one of import's
+    missing words (:data:`srmsim.data.mapping.DEFAULT_MISSING`) missing, as import reads a
+    Parquet file's text: 'NA' in a --by column was a group called 'NA'. Columns of numbers,
+    booleans and categories a run writes hold no text and are left as they are."""
+    import pandas as pd
+
+    from srmsim.data.mapping import DEFAULT_MISSING
+
+    words = set(DEFAULT_MISSING)
+    for position in range(df.shape[1]):
+        column = df.iloc[:, position]
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+            continue
+        text = column.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
+        found = text.isin(words).to_numpy(dtype=bool) & column.notna().to_numpy(dtype=bool)
+        if found.any():
+            df.iloc[found, position] = None
+    return df
 
 
 def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
