@@ -253,3 +253,24 @@ def test_a_parquet_file_s_missing_words_are_missing_as_import_reads_them(tmp_pat
     plain.to_parquet(tmp_path / "plain.parquet")
     assert load_frame(tmp_path / "plain.parquet")[0].equals(
         plain.set_axis(range(2, len(plain) + 2)))
+
+
+@pytest.mark.parametrize(("column", "what"), [
+    ("uid", "is the student id column"),
+    ("pupil_name", "holds pupils' own values"),
+    ("attendance_rate", "holds pupils' own values"),
+])
+def test_a_by_column_of_identifiers_is_refused(tmp_path: Path, capsys, column: str, what: str):
+    """`--by uid` tabulated every pupil as a group of one: identifiers where groups go."""
+    df = students()
+    df["pupil_name"] = [f"{FIRST[i % 10]} {LAST[i // 10 % 6]} {i}" for i in range(len(df))]
+    df["attendance_band"] = df["attendance_rate"].round(1)  # the score, when its own is --by
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    score = "attendance_band" if column == "attendance_rate" else "attendance_rate"
+    assert main(["thresholds", str(path), "--score", score, "--outcome", "withdrawn",
+                 "--n-boot", "40", "--by", "sex", column, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"column '{column}' (--by) {what}" in err, err
+    assert "not groups of pupils" in err and not out.exists()

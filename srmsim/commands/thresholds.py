@@ -785,6 +785,7 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
             group_labels(df, col)  # its one error shows the label srmsim itself gives, no data
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
+    _check_groups(df, by_cols, label)
     used = ~np.isnan(s) & ~np.isnan(y)
     n_used = int(used.sum())
     if n_used == 0:
@@ -806,6 +807,24 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
                             f"first at row {df.index[int(np.flatnonzero(missing)[0])]}; "
                             "a bootstrap over clusters needs every row assigned to one (or "
                             "give --cluster none)")
+
+
+def _check_groups(df: pd.DataFrame, by_cols: list[str], label: str) -> None:
+    """A --by column is groups of pupils, not each pupil's own value: the student id column,
+    or a column most of whose values are each one pupil's (names, ids, a measurement) is
+    refused, naming it (and no value or count). Why: `--by uid` tabulated every pupil as a
+    group of one (on real data each withheld in turn; simulated, 720 groups of one)."""
+    from srmsim.data.dataset import pupils_own_values
+    from srmsim.data.mapping import student_id_column
+
+    ids = student_id_column(df.columns)
+    for col in by_cols:
+        if col == ids or pupils_own_values(df[col]):
+            what = ("is the student id column" if col == ids
+                    else "holds pupils' own values (most of its values are each one pupil's: "
+                         "ids, names or measurements)")
+            raise DataError(f"{label}: column '{col}' (--by) {what}, not groups of pupils: "
+                            "give a column of groups, such as fsm, sen or sex")
 
 
 def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
