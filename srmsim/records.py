@@ -38,6 +38,26 @@ def records_folder(path: str | Path) -> Path:
     return path
 
 
+def not_records_problem(path: str | Path) -> str | None:
+    """Why ``population.records`` names a folder that holds no records (None if it is not
+    such a folder): ``.`` (the scenario file's folder, or the current one for ``--set``) was
+    called "the dataset folder" of a folder that is none, and its missing students.parquet
+    was named instead of the folder given."""
+    from srmsim.data.dataset import META_FILE
+
+    path = Path(path)
+    if not path.is_dir() or (path / "students.parquet").exists():
+        return None
+    what = ("a dataset folder without its students.parquet (damaged: import the records "
+            "again)" if (path / META_FILE).exists() else
+            "a folder that is not a dataset (no students.parquet in it)")
+    # (the hint on a line of its own: after a variant's name and a long path, one line was cut)
+    return (f"{path}: {what}\n  give a "
+            "dataset folder made by `srmsim data import`, or a students Parquet/CSV file (a "
+            "relative path such as `.` is read from the scenario file's folder; in --set, from "
+            "the current folder)")
+
+
 def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario],
                          what: str = "--out") -> None:
     """Refuse an output folder that is, is inside, or holds the records a scenario's trust is
@@ -48,6 +68,9 @@ def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario],
 
     for scenario in scenarios:
         if scenario.population.records:
+            problem = not_records_problem(scenario.population.records)
+            if problem:  # before it is called a dataset folder below
+                raise DataError(f"population.records: {problem}")
             folder = records_folder(scenario.population.records)
             check_out_of_data(out, folder, what)
             check_inputs_outside(out, [folder], what)
@@ -71,11 +94,11 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         from srmsim.inputs import hint_clause
 
         raise DataError(f"{path}: no such file or folder{hint_clause(path)}")
+    problem = not_records_problem(path)
+    if problem:
+        raise DataError(problem)
     if path.is_dir():
         path = path / "students.parquet"
-    if not path.exists():
-        raise DataError(f"{path}: no student records here (expected an imported dataset "
-                        "directory with students.parquet, or a students Parquet/CSV file)")
     from srmsim.data.dataset import check_values
     from srmsim.data.schema import STUDENTS
     from srmsim.inputs import input_file_problem

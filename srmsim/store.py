@@ -101,6 +101,14 @@ def protect_records_study(folder: str | Path) -> bool:
     if not any(isinstance(files, dict) and any(str(k).startswith("records:") for k in files)
                for files in recorded):
         return False
+    if folder.is_symlink():
+        # chmod follows a link (Linux has no lchmod): the folder it points to, wherever it
+        # is, was made owner-only through it; srmsim never makes a study folder a link, and
+        # refuses one for any command that writes the folder (experiment, compare)
+        raise SrmsimError(f"{folder}: is a symbolic link (to {printable(os.readlink(folder))}) "
+                          "to a study of pupil records, whose folder srmsim keeps owner-only, "
+                          "changing no permissions through a link\n  give the folder it points "
+                          f"to: {printable(os.path.realpath(folder))}")
     make_dir(folder, private=True)
     restrict_tree(folder)
     return True

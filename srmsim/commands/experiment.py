@@ -126,6 +126,18 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:
     check_workers(args.workers)
+    if args.out is None:  # results/<name>: known once the file is read
+        return _load_and_run(args)
+    from srmsim.outputs import folder_lock
+
+    # held from the start (importing and reading the experiment took 3.5 s), so a compare or
+    # report of the folder meanwhile is told it is in use, not "no such folder"
+    with folder_lock(Path(args.out)):
+        return _load_and_run(args)
+
+
+def _load_and_run(args: argparse.Namespace) -> int:
+    """:func:`run_experiment_cmd` once its workers are checked."""
     if args.scheduler is None and (args.workers or os.cpu_count() or 1) > 1:
         from srmsim import executors
 
@@ -179,12 +191,19 @@ def compare_cmd(args: argparse.Namespace) -> int:
     if args.baseline is not None and not args.baseline.strip():  # '' read as the file's
         raise SrmsimError("--baseline: empty; give a variant's name, or leave it out for the "
                           "experiment's own baseline")
-    if not (out / "manifest.json").exists():
-        from srmsim.experiment.compare import not_an_experiment
-
-        raise SrmsimError(not_an_experiment(out))
+    from srmsim.experiment.compare import not_an_experiment
+    from srmsim.outputs import folder_lock
     from srmsim.store import protect_records_study
 
-    protect_records_study(out)  # a copy opened up is closed again before anything is added
-    _report(out, args.baseline, html=args.report)
+    if not out.is_dir():  # (the lock would make a folder misspelt)
+        raise SrmsimError(not_an_experiment(out))
+    # the lock first: an experiment holds it from before its manifest is written until its
+    # report is, so one still starting is named ("in use by srmsim experiment ...; wait"),
+    # not called "not an experiment results directory"; and a folder that is a symbolic link
+    # is refused before anything in it is changed
+    with folder_lock(out):
+        if not (out / "manifest.json").exists():
+            raise SrmsimError(not_an_experiment(out))
+        protect_records_study(out)  # a copy opened up is closed again before anything is added
+        _report(out, args.baseline, html=args.report)
     return 0

@@ -22,7 +22,7 @@ from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 from srmsim.experiment.store import run_column
 from srmsim.labels import agree, excerpt, percent_level, plural, printable
-from srmsim.store import LARGEST_VALUE
+from srmsim.store import LARGEST_VALUE, only_hidden
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
@@ -43,6 +43,14 @@ def not_an_experiment(out: Path) -> str:
         return (f"{out}: is a file; give the folder `srmsim experiment` wrote (results/ and the "
                 "experiment's name, unless --out said otherwise)")
     base = f"{out}: not an experiment results directory (no manifest.json)"
+    if (out / "manifest.json").is_file():  # written since it was looked for: one starting
+        return (f"{out}: an experiment is starting in it (its manifest.json was written just "
+                "now); wait for it to finish, then compare again")
+    if out.is_dir() and only_hidden(out):  # (a lock file, a killed write's temporaries)
+        return (f"{out}: holds no results (no manifest.json, which `srmsim experiment` writes "
+                "as it starts): no experiment was run into it, or one was stopped before it "
+                f"began; run it (`srmsim experiment FILE --out {out}`), or give the folder an "
+                "experiment wrote")
     if (out / "dataset.json").is_file():  # (its import's summary.json is not a run's)
         return (f"{base}: it holds an imported dataset (`srmsim data summary {out}` describes "
                 "it)")
@@ -80,6 +88,7 @@ def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[d
     runs = store.load()
     failures = store.check_whole(runs, manifest)
     _check_settings(manifest, store.root / "manifest.json")
+    store.check_experiment_copy(manifest)
     if failures:
         print(failed_note(failures, store.root / "failures"))
     return runs, manifest, failures

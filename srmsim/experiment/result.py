@@ -45,8 +45,13 @@ class ExperimentResult:
     @classmethod
     def load(cls, path: str | Path, level: float = 0.95) -> ExperimentResult:
         runs, manifest, failures = load_runs_and_failures(path)
-        return cls(Path(path), runs, manifest, level,
-                   registry_of(manifest, Path(path) / "manifest.json"), failures)
+        result = cls(Path(path), runs, manifest, level,
+                     registry_of(manifest, Path(path) / "manifest.json"), failures)
+        # every variant's saved scenario, checked now: the report read them (and refused an
+        # edited one) but compare, which does not describe the variants, accepted it
+        for variant in result.variants:
+            result.scenario(variant)
+        return result
 
     # ------------------------------------------------------------------ what was run
     @property
@@ -74,34 +79,13 @@ class ExperimentResult:
 
     def scenario(self, variant: str):
         """The resolved scenario a variant ran (saved in ``scenarios/<variant>.yaml``), or None
-        for results of an older srmsim.
-
-        The file must give the digest manifest.json records for the variant: one edited or
-        copied from another experiment was described in the report as what the variant did
-        (its staff, thresholds and workflows) although its runs had another."""
-        from srmsim.errors import SrmsimError
-        from srmsim.scenario import load_scenario
-        from srmsim.store import DETAIL_SHA256_KEY, THEN_RUN
+        for results of an older srmsim; checked against manifest.json
+        (:meth:`srmsim.experiment.store.ResultsStore.saved_scenario`)."""
+        from srmsim.experiment.store import ResultsStore
 
         if variant not in self._scenarios:
-            path = self.path / "scenarios" / f"{variant}.yaml"
-            if not path.exists() and self.manifest.get(DETAIL_SHA256_KEY):
-                # written with every variant's scenario at the start: one gone was deleted
-                # (or the start was killed), and the report would describe the variant as if
-                # from an older srmsim. Resuming writes it again from the experiment file
-                from srmsim.experiment.store import ResultsStore
-
-                raise SrmsimError(f"{path}: missing (srmsim saves every variant's scenario "
-                                  "when an experiment starts); to write it again"
-                                  f"{THEN_RUN}{ResultsStore(self.path).resume_command()}")
-            scenario = load_scenario(path) if path.exists() else None
-            recorded = (self.manifest.get("variants") or {}).get(variant)
-            if scenario is not None and isinstance(recorded, str) \
-                    and scenario.digest() != recorded:
-                raise SrmsimError(f"{path}: not the scenario variant {variant!r} ran (its digest "
-                                  f"{scenario.digest()}, manifest.json's {recorded[:20]}; copied "
-                                  "or edited); run the experiment into a new --out directory")
-            self._scenarios[variant] = scenario
+            self._scenarios[variant] = ResultsStore(self.path).saved_scenario(variant,
+                                                                              self.manifest)
         return self._scenarios[variant]
 
     def chooser_target(self) -> str | None:

@@ -2,9 +2,11 @@
 
 Layout under the output directory (the shared parts in :mod:`srmsim.store`)::
 
-    manifest.json            experiment hash, seeds, versions, timings, the failed runs
+    manifest.json            experiment hash, seeds, versions, timings, the failed runs, the
+                             SHA-256 of experiment.yaml (and each variant's scenario digest)
     parameters.csv           each replication's uncertain parameter values (if any)
     experiment.yaml          the experiment file as run
+    scenarios/<variant>.yaml each variant's resolved scenario
     runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime,
                                        the SHA-256 of its detail files (sha256:groups, ...)
     failures/<variant>/rep-00012.json  error, seed and experiment hash of a run that raised
@@ -19,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +31,7 @@ from srmsim.experiment.outcomes import OUTCOMES
 from srmsim.inputs import whole
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
-from srmsim.results import write_parquet, write_text
+from srmsim.results import file_sha256, write_parquet, write_text
 from srmsim.store import (
     DETAIL_SHA256_KEY,
     FAILURE_FIELDS,
@@ -40,6 +42,9 @@ from srmsim.store import (
     only_hidden,
     versions,
 )
+
+if TYPE_CHECKING:
+    from srmsim.scenario import Scenario
 
 __all__ = ["RUN_COLUMNS", "ResultsStore", "run_column", "versions"]
 
@@ -54,6 +59,9 @@ RUN_COLUMNS = (*FAILURE_FIELDS, "students", "experiment_hash")
 #: ``sequential:`` experiment's session until its stopping rule decides (a killed one leaves
 #: None). Older srmsim did not write it.
 STOPPED_KEY = "stopped"
+#: the manifest's key for the SHA-256 of ``experiment.yaml``, the results folder's copy of the
+#: experiment file as run: an edited copy was not noticed. Older srmsim did not write it
+EXPERIMENT_COPY_KEY = "experiment_yaml_sha256"
 
 
 def run_column(name: str) -> bool:
@@ -62,6 +70,22 @@ def run_column(name: str) -> bool:
     column: one value would overwrite the other in runs/ and every table read from it."""
     return (folded(name) in {folded(c) for c in RUN_COLUMNS}
             or folded(name).startswith(SHA256_PREFIX))
+
+
+def _experiment_text(experiment) -> str | None:
+    """The experiment file's text, as its copy in the results folder keeps it (None where it
+    cannot be read: an experiment made in Python from a mapping has no file)."""
+    try:
+        return Path(experiment.source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _text_sha256(text: str) -> str:
+    """The SHA-256 of the file :func:`srmsim.results.write_text` writes from ``text``."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _numeric(kind) -> bool:
@@ -332,7 +356,15 @@ class ResultsStore(RunStore):
                               inputs=experiment.input_files)
         if current is not None:
             self.protect(experiment.from_records)
-            self._save_inputs(experiment, missing_only=True)
+            written = self._save_inputs(experiment, missing_only=True)
+            if written is not None:  # a copy killed before it was made, or deleted
+                current[EXPERIMENT_COPY_KEY] = written
+                self.write_manifest(current)
+            # before any run: an edited copy or scenario was refused only by the report made
+            # once every run had been made again
+            self.check_experiment_copy(current)
+            for variant in experiment.variants:
+                self.saved_scenario(variant, current)
             return current
         check_out(self.root, only_hidden)  # a new store: never scattered among other files
         self.protect(experiment.from_records)
@@ -357,6 +389,9 @@ class ResultsStore(RunStore):
             "failed": [],
             DETAIL_SHA256_KEY: True,  # every run row records its detail files' SHA-256
         }
+        text = _experiment_text(experiment)
+        if text is not None:  # the copy _save_inputs writes (experiment.yaml)
+            manifest[EXPERIMENT_COPY_KEY] = _text_sha256(text)
         if experiment.config.uncertain:  # what sensitivity and discovery analyse
             design = experiment.config.design
             manifest["uncertain"] = {k: list(v) for k, v in experiment.config.uncertain.items()}
@@ -367,13 +402,16 @@ class ResultsStore(RunStore):
         self._save_inputs(experiment)
         return manifest
 
-    def _save_inputs(self, experiment, missing_only: bool = False) -> None:
+    def _save_inputs(self, experiment, missing_only: bool = False) -> str | None:
         """Each variant's resolved scenario (``scenarios/<variant>.yaml``, which the report
         reads and checks against the manifest) and the experiment file as run. ``missing_only``
         (a resumed store): only those not there, as a store killed or interrupted just after
         its manifest was written lacks them (this experiment's, as its hash is the manifest's),
         and its report, once every run had been made again, was refused for good; so does
-        ``parameters.csv``, the uncertain parameters' draws the explore tools read."""
+        ``parameters.csv``, the uncertain parameters' draws the explore tools read.
+
+        Returns the SHA-256 of the ``experiment.yaml`` written (None if none was), for the
+        manifest (:data:`EXPERIMENT_COPY_KEY`)."""
         path = self.root / "parameters.csv"
         if experiment.config.uncertain and not (missing_only and path.exists()):
             draws = pd.DataFrame(experiment.parameter_draws())
@@ -385,13 +423,67 @@ class ResultsStore(RunStore):
             if not (missing_only and path.exists()):
                 write_text(scenario.to_yaml(), path, private=self.private)
         path = self.root / "experiment.yaml"
-        if missing_only and path.exists():
+        text = _experiment_text(experiment)
+        if (missing_only and path.exists()) or text is None:
+            return None
+        write_text(text, path, private=self.private)
+        return _text_sha256(text)
+
+    def saved_scenario(self, variant: str, manifest: dict[str, Any]) -> Scenario | None:
+        """The resolved scenario ``variant`` ran (``scenarios/<variant>.yaml``), or None for
+        results of an older srmsim that saved none. The one check of these files (the report,
+        compare and a resume read them through it).
+
+        The file must give the digest manifest.json records for the variant: one edited or
+        copied from another experiment was described in the report as what the variant did
+        (its staff, thresholds and workflows) although its runs had another, and compare
+        accepted it while the report refused it."""
+        from srmsim.scenario import load_scenario
+
+        path = self.root / "scenarios" / f"{variant}.yaml"
+        self.refuse_link(path)
+        if not path.exists():
+            if manifest.get(DETAIL_SHA256_KEY):
+                # written with every variant's scenario at the start: one gone was deleted
+                # (or the start was killed), and the report would describe the variant as if
+                # from an older srmsim. Resuming writes it again from the experiment file
+                raise SrmsimError(f"{path}: missing (srmsim saves every variant's scenario "
+                                  "when an experiment starts); to write it again"
+                                  f"{THEN_RUN}{self.resume_command(manifest)}")
+            return None
+        scenario = load_scenario(path)
+        recorded = (manifest.get("variants") or {}).get(variant)
+        if isinstance(recorded, str) and scenario.digest() != recorded:
+            raise SrmsimError(f"{path}: not the scenario variant {variant!r} ran (its digest "
+                              f"{scenario.digest()}, manifest.json's {recorded[:20]}; copied "
+                              "or edited); run the experiment into a new --out directory")
+        return scenario
+
+    def check_experiment_copy(self, manifest: dict[str, Any]) -> None:
+        """``experiment.yaml`` is the experiment file as run: its SHA-256 is the one the
+        manifest records (:data:`EXPERIMENT_COPY_KEY`). Results of an srmsim that recorded
+        none are read with a note saying the copy is unchecked."""
+        path = self.root / "experiment.yaml"
+        where = self.root / "manifest.json"
+        self.refuse_link(path)
+        if EXPERIMENT_COPY_KEY not in manifest:
+            if path.exists():
+                print(f"note: {path} is not checked: manifest.json records no SHA-256 of it "
+                      "(results of an srmsim older than that check)")
             return
-        try:
-            text = Path(experiment.source).read_text(encoding="utf-8")
-            write_text(text, path, private=self.private)
-        except OSError:  # pragma: no cover - the file was read moments ago
-            pass
+        recorded = manifest[EXPERIMENT_COPY_KEY]
+        if not (isinstance(recorded, str) and len(recorded) == 64):
+            raise SrmsimError(f"{where}: its {EXPERIMENT_COPY_KEY} is not a SHA-256 "
+                              "(hand-edited or corrupt); run the experiment into a new --out "
+                              "directory")
+        again = f"{THEN_RUN}{self.resume_command(manifest)}"
+        if not path.exists():
+            raise SrmsimError(f"{path}: missing (srmsim keeps a copy of the experiment file as "
+                              f"run); to write it again from the experiment file{again}")
+        if not path.is_file() or file_sha256(path) != recorded:
+            raise SrmsimError(f"{path}: not the experiment file as run (its SHA-256 is not the "
+                              "one manifest.json records: edited or replaced); to write it "
+                              f"again from the experiment file, delete it{again}")
 
     def _check_detail_runs(self, kind: str) -> None:
         """Each stored run has its ``kind`` detail and each detail file its run (both are
