@@ -500,6 +500,6 @@ def test_trial_subgroups_sides_give_the_same_table(tmp_path):
     assert_rounds(out, "new + subgroups", "old + subgroups", "new, no subgroups",
                   "old, no subgroups", rounds=1)
     assert_rounds(out, "new", "old", rounds=1)
-    assert re.search(r"^same subgroup table: True; rows: 12$", out, re.M), out
+    assert re.search(r"^same subgroup table: True; rows: 12 \(of 18 new\)$", out, re.M), out
     m = re.search(rf"a replication: x({NUM})$", out, re.M)
     assert m and finite(num(m[1])) > 0, out

@@ -312,10 +312,10 @@ def test_a_failing_subgroup_fit_never_fails_the_replication(monkeypatch) -> None
     before = replicate(trial, 0).row
     real = analyse.fit_arms
 
-    def singular(trial, data, treatment="arm", covariates=()):
+    def singular(trial, data, treatment="arm", covariates=(), **kw):
         if treatment == "_interaction":
             raise np.linalg.LinAlgError("Singular matrix")
-        return real(trial, data, treatment, covariates)
+        return real(trial, data, treatment, covariates, **kw)
 
     monkeypatch.setattr(analyse, "fit_arms", singular)
     rep = replicate(trial, 0)

@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     p.add_argument("--no-subgroups", action="store_true",
-                   help="skip the subgroup estimates (FSM, SEN, EAL, sex and their interaction "
-                   "tests: the trial's analysis 12 more times a replication); a stopped trial "
+                   help="skip the subgroup estimates (FSM, SEN, EAL, sex, year group and their "
+                   "interaction tests: the trial's analysis 18 more times a replication with 5 "
+                   "year groups); a stopped trial "
                    "resumes with the choice it began with")
     add_set_argument(p)
     p.set_defaults(func=run)
@@ -69,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
                        progress=not args.quiet, out=out, resume=args.resume,
                        report=not args.no_report, subgroups=not args.no_subgroups)
     print(trial.describe())
+    gloss = trial.se_gloss()
+    if gloss:
+        print(f"  ({gloss})")
     for note in result.notes:
         print(f"note: {note}")
     earlier = f" ({result.stored} stored by an earlier session)" if result.stored else ""

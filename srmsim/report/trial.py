@@ -420,7 +420,8 @@ def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
            "each subgroup, next to the subgroup's true effect, mean over replications; the "
            "share of replications whose interval covered the subgroup's truth, with its "
            "Monte-Carlo (Wilson) interval; and for each pair of subgroups the interaction test "
-           "(arm x subgroup in the trial's model): the share of replications in which it found "
+           "(arm x subgroup in the trial's model; for the year groups the joint test that the "
+           "effect is the same in every one): the share of replications in which it found "
            f"the effect differs (p < {alpha:g}). A subgroup with under 10 analysed students in "
            "an arm (or, schools randomised, under 2 schools) is not estimated. " + CAVEAT)
     page.table(subgroup_display(summary, replications, scale, alpha),

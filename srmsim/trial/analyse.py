@@ -214,19 +214,20 @@ def _require_two_schools_per_arm(analysed: pd.DataFrame, population: str) -> Non
 
 
 def fit_arms(trial: Trial, analysed: pd.DataFrame, treatment: str = "arm",
-             covariates: tuple[str, ...] = ()) -> Any:
+             covariates: tuple[str, ...] = (), se: str | None = None) -> Any:
     """The pre-registered comparison of a student- or school-randomised trial on ``analysed``
     (method, standard errors, clustering, school fixed effects and baseline as the trial file
     resolves them): the main analysis, and the same one on a subgroup's rows
     (:mod:`srmsim.trial.subgroups`), so a subgroup is analysed exactly as the trial is.
-    ``covariates`` are added after the baseline (a subgroup's interaction model)."""
+    ``covariates`` are added after the baseline (a subgroup's interaction model); ``se``
+    replaces the file's standard errors (a small subgroup's HC2 in place of HC1)."""
     from srmsim import stats
 
     c, a = trial.config, trial.config.analysis
     blocked = c.randomise.unit == "students" and c.randomise.block == "school"
     if a.method is None or a.se is None:  # resolved from the design when the trial loads
         raise SrmsimError(f"{trial.source}: analysis.method and analysis.se are unresolved")
-    se: str = a.se
+    se = a.se if se is None else se
     if se == "auto":  # by the schools this replication analyses (see trial.spec)
         from srmsim.stats._inference import cluster_se_for
 

@@ -422,7 +422,8 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
             "estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth")
             if c in ok})
     ci = f"{level} CI" if level else "CI"
-    fig, (ax, ax2) = new_figure(11, 4.2, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
+    # wide enough for the two legends beside their axes
+    fig, (ax, ax2) = new_figure(12.5, 4.2, ncols=2, gridspec_kw={"width_ratios": [1.6, 1]})
     if ok.empty:
         ax.text(0.5, 0.5, "no replication finished", ha="center", va="center")
         save(fig, path, dpi=110)
@@ -450,7 +451,8 @@ def plot(runs: pd.DataFrame, path: str | Path | None = None, title: str = "",
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"effect ({unit})" if unit else "effect")
-    ax.legend(fontsize=7, loc="best")
+    # beside the axes, as the right panel's: inside ("best") it could cover replications' points
+    legend_beside(ax, fontsize=7)
     fitted_title(ax, title or "estimate vs truth per replication", fontsize=9, loc="left")
     err = (ok["estimate"] - ok["true_effect"]).to_numpy(dtype=float)
     parts = [(err, "tab:blue", "trial estimate - truth")]

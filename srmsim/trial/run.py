@@ -358,7 +358,7 @@ def run_trial(trial: Trial, replications: int | None = None, workers: int | None
     with the replications not stored yet; the files are the same bytes as an uninterrupted run's.
 
     ``subgroups=False`` (``--no-subgroups``) skips the subgroup estimates, which fit the
-    trial's analysis 12 more times a replication; a stored trial keeps the choice it began
+    trial's analysis 18 more times a replication (5 year groups); a stored trial keeps the choice it began
     with (its manifest's), so a resumed one writes the same files.
     """
     n = trial.replications if replications is None else whole_number(

@@ -67,6 +67,26 @@ from srmsim.scenario import (
 from srmsim.yamlio import refuse_empty
 
 UNITS = ("students", "schools", "stepped_wedge")
+#: what the header's standard errors mean, in words a teacher can read (:meth:`Trial.se_gloss`)
+_GLOSS = {
+    "cr2": ("CR2 means the margin of error allows for pupils in the same school being alike, "
+            "with a correction so that it is not too small when there are few schools; "
+            "Bell-McCaffrey df is the matching allowance for few schools, which widens the "
+            "interval"),
+    "cluster": ("CR1 means the margin of error allows for pupils in the same school being "
+                "alike; with few schools it comes out too small"),
+    "hc1": ("HC1 means the margin of error treats pupils as independent but lets some "
+            "pupils' results vary more than others'"),
+    "classical": ("classical means the margin of error treats pupils as independent, with "
+                  "every pupil's result varying by the same amount"),
+    "gee_hc1": ("hc1 with GEE means the margin of error allows for pupils in the same school "
+                "being alike, with a correction for few schools (Mancl-DeRouen)"),
+    "gee_classical": ("classical with GEE means the margin of error comes from the model of "
+                      "how alike pupils in a school are, and is too small if that model is "
+                      "wrong"),
+    "mixed": ("classical with a mixed model means the margin of error comes from the model's "
+              "school effect (how alike pupils in a school are)"),
+}
 NEVER = 10**9  # eligibility week meaning "never referred"
 #: most replications one trial runs (the file's ``replications``, ``run_trial(replications=)``)
 MAX_REPLICATIONS = 100_000
@@ -506,6 +526,27 @@ class Trial:
         return [f"naive.post {c.naive.post!r} is in {unit(post)}, the outcome {c.outcome!r} in "
                 f"{unit(outcome)}: the naive rows are printed in naive.post's unit and left off "
                 "the estimate-against-truth figure"]
+
+    def se_gloss(self) -> str:
+        """The header's standard errors in plain words ("" when it names none): "se auto: CR2
+        with Bell-McCaffrey df" was the whole explanation, which a teacher cannot read. Said
+        after :meth:`describe` (the design trial.json records is unchanged)."""
+        from srmsim.stats._inference import CR2_BELOW, cluster_se_for
+
+        c, r, a = self.config, self.config.randomise, self.config.analysis
+        se: str | None = "auto" if r.unit == "stepped_wedge" and a.method == "twfe" else a.se
+        if not se or (r.unit == "stepped_wedge" and a.method != "twfe"):
+            return ""
+        if se == "auto":
+            if self.from_records:
+                return (f"{_GLOSS['cr2']} (below {CR2_BELOW} schools; from {CR2_BELOW}, "
+                        f"{_GLOSS['cluster']})")
+            se = cluster_se_for(self.scenario.trust.n_schools)
+        if c.analysis.method == "gee":
+            return _GLOSS["gee_" + se] if "gee_" + se in _GLOSS else ""
+        if c.analysis.method == "mixed":
+            return _GLOSS["mixed"]
+        return _GLOSS.get(se, "")
 
     def _se_shown(self, se: str | None = None) -> str:
         """``se: auto`` as the choice it makes for this trust (the count of schools analysed

@@ -1,15 +1,23 @@
 """Subgroup estimates of a trial: would the trial see that the policy works for some students
 and not others?
 
-Each replication analyses every subgroup (FSM or not, SEN or not, EAL or not, female or male)
-with the trial's own pre-registered analysis restricted to the subgroup's rows
+Each replication analyses every subgroup (FSM or not, SEN or not, EAL or not, female or male,
+and each year group) with the trial's own pre-registered analysis restricted to the subgroup's rows
 (:func:`srmsim.trial.analyse.fit_arms`: the same method, standard errors, clustering, school
 fixed effects and baseline), next to the subgroup's true effect (mean over its analysed
 treated-arm students of trial minus counterfactual outcome, as the trial's own truth). The
 evidence of a *difference* between two subgroups is the test of interaction, not one subgroup
 being significant and the other not: the trial's model on all analysed rows with the subgroup
 and arm x subgroup added, whose arm x subgroup coefficient is the difference in effect (first
-level minus second), with the analysis's own SE and df. Subgroup analyses are exploratory.
+level minus second), with the analysis's own SE and df. Year group has several levels, so its
+interaction row is the joint Wald test that the effect is the same in every year group (arm x
+year group, one term a year group but the first, in the same model; F form, Hotelling's for
+cluster-robust standard errors, see :func:`joint_wald`): a p-value, no one difference. Subgroup analyses are exploratory.
+
+A subgroup of a student-randomised trial analysed with HC1 (the default) that has fewer than
+:data:`SMALL_ARM` students in an arm is fitted with HC2 and each contrast's Bell-McCaffrey df
+instead, and so is its factor's interaction test (its note says so): HC1 with N - k df is too
+narrow when an arm is small beside the rest.
 
 A subgroup with fewer than :data:`MIN_PER_ARM` analysed students in an arm, or (schools
 randomised) fewer than 2 schools in an arm, is reported as too few, not estimated; with a trust
@@ -45,7 +53,12 @@ MIN_PER_ARM = 10
 FACTORS: tuple[tuple[str, str, str], ...] = (
     ("fsm", "FSM", "not FSM"), ("sen", "SEN", "not SEN"), ("eal", "EAL", "not EAL"),
     ("sex", "female", "male"))
-#: the level name of a factor's interaction row
+#: the factor of several levels: the students column of year groups (levels ``Year 7``, ...)
+YEAR = "year_group"
+#: below this many analysed students in an arm of a subgroup, HC1 gives way to HC2 with
+#: Bell-McCaffrey df (see :func:`_small_sample_se`)
+SMALL_ARM = 30
+#: the level name of a factor's interaction row (for year group, its joint test)
 DIFFERENCE = "difference"
 #: columns of one replication's subgroup rows (trial_subgroups.csv adds ``replication``)
 COLUMNS = ["factor", "level", "estimate", "se", "ci_low", "ci_high", "p_value", "df",
@@ -54,8 +67,10 @@ ESTIMATED = "estimated"
 _LABELS = {column: (first, second) for column, first, second in FACTORS}
 CAVEAT = ("Subgroup analyses are exploratory: with many subgroups some look significant by\n"
           "chance. The evidence that the effect differs between two subgroups is the interaction\n"
-          "test (the 'minus' rows), not one subgroup's interval excluding zero while the\n"
-          "other's does not.")
+          "test (the 'minus' rows; for year groups the joint test), not one subgroup's interval\n"
+          "excluding zero while the other's does not.")
+#: the name of the year groups' interaction row
+YEAR_TEST = "year groups differ (joint test)"
 
 
 def _first_level(column: str, values: pd.Series) -> np.ndarray:
@@ -72,13 +87,15 @@ def _blank(factor: str, level: str, status: str) -> dict[str, Any]:
 
 
 def _fit(trial: Trial, data: pd.DataFrame, treatment: str = "arm",
-         covariates: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
-    """The trial's analysis on ``data``: the effect row and the warnings it gave, as a note."""
+         covariates: tuple[str, ...] = (), se: str | None = None
+         ) -> tuple[dict[str, Any], str]:
+    """The trial's analysis on ``data`` (``se``: standard errors in place of the file's):
+    the effect row and the warnings it gave, as a note."""
     from srmsim.trial.analyse import fit_arms
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit_arms(trial, data, treatment, covariates)
+        res = fit_arms(trial, data, treatment, covariates, **({"se": se} if se else {}))
     e = res.effect()
     row = {k: float(e[k]) for k in ("estimate", "se", "ci_low", "ci_high", "p_value", "df")}
     return row, "; ".join(dict.fromkeys(str(w.message) for w in caught))
@@ -111,11 +128,181 @@ def _too_few(trial: Trial, treated: np.ndarray, school: np.ndarray) -> str | Non
     return None
 
 
+def _year_levels(trial: Trial, values: pd.Series) -> list[tuple[str, np.ndarray]]:
+    """The year-group levels of the analysed rows (``values``: their year group), each with
+    its rows: every year group of the trust (so a replication with none of one still has its
+    row, too few) and any other the rows hold, in order; none with fewer than two. From real
+    records, the year groups the records hold (the same pupils every replication): the
+    scenario's list may name more, and a year group of none would withhold them all."""
+    years = values.to_numpy()
+    known = set() if trial.from_records else {int(y) for y in trial.scenario.trust.year_groups}
+    present = {int(y) for y in pd.unique(values.dropna())}
+    levels = sorted(known | present)
+    if len(levels) < 2:  # one year group is the whole trial: nothing to compare
+        return []
+    return [(year_label(y), years == y) for y in levels]
+
+
+def year_label(year: int) -> str:
+    """A year group as its level is labelled: ``Year 7``."""
+    return f"Year {year}"
+
+
+def _small_sample_se(trial: Trial, treated: np.ndarray) -> str | None:
+    """The standard errors a subgroup's fit uses in place of the file's, or None for the
+    file's: a student-randomised OLS with HC1 whose subgroup has fewer than
+    :data:`SMALL_ARM` students in an arm gets HC2 with each contrast's Bell-McCaffrey df,
+    because HC1 with N - k df runs narrow there (see :data:`SMALL_ARM`)."""
+    a = trial.config.analysis
+    if a.method != "ols" or a.se != "hc1":
+        return None
+    if min(int(treated.sum()), int((~treated).sum())) < SMALL_ARM:
+        return "hc2"
+    return None
+
+
+def _level_row(trial: Trial, column: str, label: str, mask: np.ndarray,
+               analysed: pd.DataFrame, arm_treated: np.ndarray, school: np.ndarray,
+               effect: pd.Series) -> tuple[dict[str, Any], str | None]:
+    """One level's row (its own analysis, truth and coverage) and the SE it was fitted with
+    in place of the file's (None: the file's)."""
+    treated, schools = arm_treated[mask], school[mask]
+    counts = {"n_treated": float(treated.sum()), "n_control": float((~treated).sum()),
+              "n_clusters": float(np.unique(schools).size)}
+    why = _too_few(trial, treated, schools)
+    row = _blank(column, label, why or ESTIMATED)
+    row.update(counts)
+    se = _small_sample_se(trial, treated) if why is None else None
+    if why is None:
+        try:
+            fit, note = _fit(trial, analysed[mask].reset_index(drop=True), se=se)
+        except Exception as err:  # noqa: BLE001 - see _not_estimable
+            row["status"] = _not_estimable(err)
+        else:
+            row.update(fit, note=_with_se_note(note, se),
+                       true_effect=_truth(effect, mask & arm_treated))
+            row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
+    return row, se
+
+
+def _with_se_note(note: str, se: str | None) -> str:
+    """The fit's warnings, after the word that HC2 stood in for HC1 where it did."""
+    if se != "hc2":
+        return note
+    said = (f"HC2 with Bell-McCaffrey df in place of HC1: an arm of fewer than {SMALL_ARM} "
+            "students, where HC1's interval runs narrow")
+    return "; ".join(filter(None, [said, note]))
+
+
+def _difference(trial: Trial, column: str, levels: list[dict[str, Any]], is_first: np.ndarray,
+                analysed: pd.DataFrame, arm_treated: np.ndarray, se: str | None
+                ) -> dict[str, Any]:
+    """A two-level factor's interaction row: arm x subgroup in the trial's model."""
+    diff = _blank(column, DIFFERENCE, ESTIMATED)
+    data = analysed.assign(
+        _subgroup=is_first.astype(float),
+        _treated=arm_treated.astype(float),
+        _interaction=np.where(is_first & arm_treated, "treated", "control"))
+    try:
+        fit, note = _fit(trial, data.reset_index(drop=True), "_interaction",
+                         ("_treated", "_subgroup"), se=se)
+    except Exception as err:  # noqa: BLE001 - see _not_estimable
+        diff["status"] = _not_estimable(err)
+    else:
+        truth = levels[0]["true_effect"] - levels[1]["true_effect"]
+        diff.update(fit, note=_with_se_note(note, se), true_effect=truth,
+                    covered=bool(fit["ci_low"] <= truth <= fit["ci_high"]))
+    return diff
+
+
+def _joint(trial: Trial, column: str, levels: list[tuple[str, np.ndarray]],
+           analysed: pd.DataFrame, arm_treated: np.ndarray, se: str | None) -> dict[str, Any]:
+    """A factor of several levels (year group): the joint Wald test that the effect is the
+    same in every level, arm x level in the trial's model on every analysed row, as its
+    interaction row (p-value and the F test's denominator df; no estimate, interval or truth:
+    there is no one difference)."""
+    from srmsim.trial.analyse import fit_arms
+
+    row = _blank(column, DIFFERENCE, ESTIMATED)
+    label = np.full(len(analysed), levels[0][0], dtype=object)
+    for name, mask in levels[1:]:
+        label[mask] = name
+    # arm x level for each level but the first: its coefficient is that level's effect minus
+    # the first's, and all are 0 when the effect is the same in every level
+    dummies = {f"_level{i}": mask.astype(float) for i, (_, mask) in enumerate(levels[1:], 1)}
+    data = analysed.assign(_treated=arm_treated.astype(float), **dummies,
+                           _interaction=np.where(arm_treated & (label != levels[0][0]), label,
+                                                 "control"))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = fit_arms(trial, data.reset_index(drop=True), "_interaction",
+                           ("_treated", *dummies), **({"se": se} if se else {}))
+            p_value, df, stat, q = joint_wald(est, [f"_interaction[{n}]" for n, _ in levels[1:]])
+    except Exception as err:  # noqa: BLE001 - see _not_estimable
+        row["status"] = _not_estimable(err)
+        return row
+    said = (f"joint Wald test of arm x {column.replace('_', ' ')} ({q} interaction terms, "
+            f"{est.se_type}): F({q}, {df:.4g}) = {stat:.4g}")
+    note = "; ".join(filter(None, [said, *dict.fromkeys(str(w.message) for w in caught)]))
+    row.update(p_value=p_value, df=df, note=_with_se_note(note, se))
+    return row
+
+
+#: the standard errors whose joint test takes the clusters' Hotelling form (:func:`joint_wald`)
+_CLUSTERED = ("cluster-robust (CR1)", "GEE robust sandwich (Mancl-DeRouen bias-reduced)",
+              "GEE model-based (naive)")
+
+
+def joint_wald(est: Any, terms: list[str]) -> tuple[float, float, float, int]:
+    """The F form of the Wald test that every one of ``terms`` (coefficients of
+    :func:`srmsim.stats.estimate_effect`'s fit ``est``) is 0, W from statsmodels'
+    ``wald_test`` with the covariance of the fit's own standard errors: (p-value, denominator
+    df, F, numerator df q).
+
+    The df are the fit's own for one coefficient: N - k for classical and HC1 standard
+    errors, the smallest of the terms' Bell-McCaffrey df for HC2, the smallest between-within
+    df of a mixed model. With standard errors from G schools (CR1, CR2, GEE) W / q against
+    F(q, G - 1), the project's cluster df, rejected a true "no difference" between 5 year
+    groups in 18% (CR1, 200 simulated trials of 12 schools) and 17% (CR2, 300): the q
+    contrasts' covariance from 12 schools is itself noisy. So W is read as Hotelling's T^2 on
+    G - 1 df, F = W (G - q) / ((G - 1) q) against F(q, G - q) (one term: the t test on
+    G - 1 df squared), which rejected 6.5% and 6.7% of the same trials
+    (tests/test_trial_year_subgroups229.py); it needs more schools than terms.
+    """
+    from scipy import stats as sps
+
+    from srmsim.stats.regression import CR2_TYPE
+
+    names = list(est.terms)
+    fit = est.result
+    r = np.zeros((len(terms), len(np.asarray(fit.params))))
+    for i, term in enumerate(terms):
+        r[i, names.index(term)] = 1.0
+    q = len(terms)
+    wald = float(np.squeeze(fit.wald_test(r, use_f=False, scalar=True).statistic))
+    if est.n_clusters and (est.se_type == CR2_TYPE or est.se_type in _CLUSTERED):
+        g = int(est.n_clusters)
+        if g - q < 1:
+            raise SrmsimError(f"the joint test of {q} terms needs more than {q} schools "
+                              f"({g} analysed): the schools' covariance of the terms is "
+                              "singular")
+        stat, df = wald * (g - q) / ((g - 1) * q), float(g - q)
+    else:
+        stat, df = wald / q, float(np.min(est.table["df"].to_numpy(dtype=float)))
+    if not (math.isfinite(stat) and stat >= 0 and df > 0):
+        raise SrmsimError(f"the joint Wald test is not defined here (F {stat:g}, df {df:g})")
+    p = float(sps.f.sf(stat, q, df)) if math.isfinite(df) else float(sps.chi2.sf(stat * q, q))
+    return p, df, stat, q
+
+
 def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
                        students: pd.DataFrame) -> pd.DataFrame | None:
     """One replication's subgroup rows (:data:`COLUMNS`): each level of each factor, then its
-    difference; None for a stepped wedge. ``analysed``: the rows the trial's analysis used (with
-    ``uid``, ``arm`` and both runs' outcome); ``students``: students.parquet of the trial run."""
+    difference (for year group, the joint test); None for a stepped wedge. ``analysed``: the
+    rows the trial's analysis used (with ``uid``, ``arm`` and both runs' outcome);
+    ``students``: students.parquet of the trial run (without a ``year_group`` column, as a
+    table made by hand may be, no year-group rows)."""
     if trial.unit == "stepped_wedge":
         return None
     from srmsim.trial.analyse import CF
@@ -131,51 +318,35 @@ def subgroup_estimates(trial: Trial, analysed: pd.DataFrame,
     school = analysed["school"].to_numpy()
     effect = analysed[y] - analysed[y + CF]
     uids = analysed["uid"].to_numpy()
-    out: list[dict[str, Any]] = []
+    factors: list[tuple[str, list[tuple[str, np.ndarray]]]] = []
     for column, first, second in FACTORS:
         is_first = _first_level(column, info[column].reindex(uids))
-        levels = []
-        for label, mask in ((first, is_first), (second, ~is_first)):
-            treated, schools = arm_treated[mask], school[mask]
-            counts = {"n_treated": float(treated.sum()), "n_control": float((~treated).sum()),
-                      "n_clusters": float(np.unique(schools).size)}
-            why = _too_few(trial, treated, schools)
-            row = _blank(column, label, why or ESTIMATED)
-            row.update(counts)
-            if why is None:
-                try:
-                    fit, note = _fit(trial, analysed[mask].reset_index(drop=True))
-                except Exception as err:  # noqa: BLE001 - see _not_estimable
-                    row["status"] = _not_estimable(err)
-                else:
-                    row.update(fit, note=note, true_effect=_truth(effect, mask & arm_treated))
-                    row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
-            levels.append(row)
-        diff = _blank(column, DIFFERENCE, ESTIMATED)
-        if all(r["status"] == ESTIMATED for r in levels):
-            data = analysed.assign(
-                _subgroup=is_first.astype(float),
-                _treated=arm_treated.astype(float),
-                _interaction=np.where(is_first & arm_treated, "treated", "control"))
-            try:
-                fit, note = _fit(trial, data.reset_index(drop=True), "_interaction",
-                                 ("_treated", "_subgroup"))
-            except Exception as err:  # noqa: BLE001 - see _not_estimable
-                diff["status"] = _not_estimable(err)
-            else:
-                truth = levels[0]["true_effect"] - levels[1]["true_effect"]
-                diff.update(fit, note=note, true_effect=truth,
-                            covered=bool(fit["ci_low"] <= truth <= fit["ci_high"]))
+        factors.append((column, [(first, is_first), (second, ~is_first)]))
+    if YEAR in info.columns:
+        years = _year_levels(trial, info[YEAR].reindex(uids))
+        if years:
+            factors.append((YEAR, years))
+    out: list[dict[str, Any]] = []
+    for column, masks in factors:
+        fitted = [_level_row(trial, column, label, mask, analysed, arm_treated, school, effect)
+                  for label, mask in masks]
+        levels = [r for r, _ in fitted]
+        # the interaction's variance rests on the smallest cells: HC2 there if any level took it
+        se = next((s for _, s in fitted if s), None)
+        if not all(r["status"] == ESTIMATED for r in levels):
+            diff = _blank(column, DIFFERENCE, "not tested: a group is not estimated")
+        elif len(masks) == 2 and column != YEAR:
+            diff = _difference(trial, column, levels, masks[0][1], analysed, arm_treated, se)
         else:
-            diff["status"] = "not tested: a group is not estimated"
+            diff = _joint(trial, column, masks, analysed, arm_treated, se)
         if trial.from_records and any(r["status"] != ESTIMATED for r in levels):
-            # the other group's count (or its df, or its p-value with its estimate and SE,
-            # which give the df) and the trial's total give this one's by subtraction: from
-            # real records, a factor with a group too few shows neither group
+            # the other groups' counts (or their df, or their p-values with their estimates
+            # and SEs, which give the df) and the trial's total give this one's by
+            # subtraction: from real records, a factor with a group too few shows no group
             for r in levels:
                 if r["status"] == ESTIMATED:
-                    r["status"] = ("not shown: the other group is too few, and from real "
-                                   "records its size would follow from this one's")
+                    r["status"] = ("not shown: another group of it is too few, and from real "
+                                   "records its size would follow from the others'")
                 r.update({c: math.nan for c in COLUMNS if c not in ("factor", "level", "status",
                                                                      "covered", "note")},
                          covered=False, note="")
@@ -204,14 +375,17 @@ def summarise_subgroups(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFram
     for (factor, level), g in table.groupby(["factor", "level"], sort=False):
         done = g[g["status"] == ESTIMATED]
         k = len(done)
-        covered = int(done["covered"].astype(bool).sum())
-        cov_lo, cov_hi = wilson(covered, k)
+        # a joint test has no estimate nor interval: its coverage is none, not 0%
+        spanned = done[np.isfinite(done["estimate"].to_numpy(dtype=float))]
+        k_ci = len(spanned)
+        covered = int(spanned["covered"].astype(bool).sum())
+        cov_lo, cov_hi = wilson(covered, k_ci)
         rows = {"factor": factor, "level": level, "replications_estimated": k,
                 "true_effect": float(done["true_effect"].mean()) if k else math.nan,
                 "estimate": float(done["estimate"].mean()) if k else math.nan,
                 "mean_ci_low": float(done["ci_low"].mean()) if k else math.nan,
                 "mean_ci_high": float(done["ci_high"].mean()) if k else math.nan,
-                "coverage": covered / k if k else math.nan, "coverage_low": cov_lo,
+                "coverage": covered / k_ci if k_ci else math.nan, "coverage_low": cov_lo,
                 "coverage_high": cov_hi, "rejected": math.nan, "rejected_low": math.nan,
                 "rejected_high": math.nan,
                 "p_value": float(done["p_value"].iloc[0]) if k == 1 else math.nan}
@@ -227,7 +401,7 @@ def plot_subgroups(summary: pd.DataFrame, scale: str = "number", level: str = "9
     """Each subgroup's and each interaction's mean estimate with its mean interval (the
     typical interval one trial reports) against its mean true effect, over replications."""
     from srmsim.experiment.outcomes import DIFFERENCE_UNIT
-    from srmsim.figures import effect_rows, new_figure
+    from srmsim.figures import effect_rows, legend_beside, new_figure
 
     factor = 100.0 if scale == "share" else 1.0  # shares' effects in percentage points
     rows = list(summary.itertuples(index=False))
@@ -238,13 +412,16 @@ def plot_subgroups(summary: pd.DataFrame, scale: str = "number", level: str = "9
         diff = r.level == DIFFERENCE
         colour = "tab:purple" if diff else "tab:blue"
         words = "too few in every replication" if not r.replications_estimated else ""
+        if diff and r.replications_estimated and not math.isfinite(r.estimate):
+            # a joint test: no one difference to draw, its rejection rate in words
+            words = (f"p = {p_text(r.p_value)}" if math.isfinite(r.p_value) else
+                     f"rejected in {percent_of_runs(r.rejected)} of replications")
         points.append((r.estimate * factor, y, r.mean_ci_low * factor, r.mean_ci_high * factor,
                        colour, words))
         if math.isfinite(r.true_effect):
             ax.plot([r.true_effect * factor], [y], "k|", ms=12, mew=2)
     effect_rows(ax, points)
-    labels = [f"{_LABELS[r.factor][0]} minus {_LABELS[r.factor][1]}"
-              if r.level == DIFFERENCE and r.factor in _LABELS else str(r.level) for r in rows]
+    labels = [_row_name(r.factor, r.level, "") for r in rows]
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(labels[::-1], fontsize=8)
     ax.axvline(0, color="grey", lw=0.8)
@@ -252,15 +429,26 @@ def plot_subgroups(summary: pd.DataFrame, scale: str = "number", level: str = "9
     ax.set_xlabel(f"effect ({unit})" if unit else "effect")
     from matplotlib.lines import Line2D
 
-    ax.legend(handles=[
+    legend_beside(ax, handles=[
         Line2D([], [], color="black", marker="|", ls="", ms=10, mew=2,
                label="true effect (mean)"),
         Line2D([], [], color="tab:blue", marker="o", label=f"estimate (mean), {level} CI "
                "(mean ends)"),
-        Line2D([], [], color="tab:purple", marker="o", label="interaction (difference)")],
-        fontsize=7, loc="best")
+        Line2D([], [], color="tab:purple", marker="o", label="interaction (difference)")])
     fig.tight_layout()
     return fig
+
+
+def _row_name(factor: str, level: str, interaction: str = " (interaction)") -> str:
+    """A summary row's name: the level, or for an interaction row "FSM minus not FSM" (then
+    ``interaction``), or the year groups' joint test."""
+    if level != DIFFERENCE:
+        return str(level)
+    if factor == YEAR:
+        return YEAR_TEST
+    if factor in _LABELS:
+        return f"{_LABELS[factor][0]} minus {_LABELS[factor][1]}{interaction}"
+    return str(level)
 
 
 def _rate(value: float, low: float, high: float) -> str:
@@ -278,8 +466,7 @@ def subgroup_display(summary: pd.DataFrame, replications: int, scale: str = "num
     for r in summary.itertuples(index=False):
         k = int(r.replications_estimated)
         diff = r.level == DIFFERENCE
-        name = f"{_LABELS[r.factor][0]} minus {_LABELS[r.factor][1]} (interaction)" \
-            if diff and r.factor in _LABELS else str(r.level)
+        name = _row_name(r.factor, r.level)
         if k == 0:
             status = "too few in every replication" if not diff else "not tested"
             rows.append([name, "", "", "", "", status])
@@ -290,6 +477,10 @@ def subgroup_display(summary: pd.DataFrame, replications: int, scale: str = "num
         else:
             test = ""
         done = "" if k == replications else f"estimated in {k} of {replications}"
+        if diff and not math.isfinite(r.estimate):  # a joint test: no one difference
+            rows.append([name, "", "", "", test, "; ".join(filter(None, [
+                "F test over every year group", done]))])
+            continue
         rows.append([name, format_difference(r.true_effect, scale),
                      format_difference(r.estimate, scale),
                      _rate(r.coverage, r.coverage_low, r.coverage_high), test, done])
