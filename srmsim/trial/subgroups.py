@@ -405,7 +405,7 @@ def plot_subgroups(summary: pd.DataFrame, scale: str = "number", level: str = "9
 
     factor = 100.0 if scale == "share" else 1.0  # shares' effects in percentage points
     rows = list(summary.itertuples(index=False))
-    fig, ax = new_figure(7, 0.32 * len(rows) + 1.2)
+    fig, ax = new_figure(9.5, 0.32 * len(rows) + 1.2)  # room for the legend beside
     points: list[tuple[float, float, float, float, str, str]] = []
     for i, r in enumerate(rows):
         y = float(len(rows) - 1 - i)
