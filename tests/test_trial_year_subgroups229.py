@@ -224,6 +224,19 @@ def test_from_records_a_year_group_too_few_withholds_the_whole_factor(years_only
     assert rows.loc["Year 7", "status"].startswith("not shown")
 
 
+def test_from_records_the_year_groups_are_the_records_own(years_only, monkeypatch) -> None:
+    """Records of Years 7-10 in a scenario listing 7-11: from records the levels are the
+    records' (Year 11, with none, would be too few and withhold every year group)."""
+    trial = make()
+    analysed, students = synthetic(np.random.default_rng(6), {y: 1.0 for y in YEARS},
+                                   year_sizes={7: 1, 8: 1, 9: 1, 10: 1, 11: 0})
+    monkeypatch.setattr(Trial, "from_records", property(lambda self: True))
+    rows = year_rows(sg.subgroup_estimates(trial, analysed, students))
+    assert list(rows.index) == [*(f"Year {y}" for y in YEARS[:-1]), sg.DIFFERENCE]
+    assert (rows["status"] == sg.ESTIMATED).all()
+    assert "F(3, " in rows.loc[sg.DIFFERENCE, "note"]
+
+
 def test_every_year_group_of_the_trust_has_a_row(years_only) -> None:
     """A year group with no analysed student still has its row, too few (so every
     replication has the same rows); a trust of one year group has no year-group rows."""
