@@ -549,18 +549,24 @@ def test_cr2_coverage_study_8_schools_with_covariate():
 def test_cr2_df_counts_the_schools_that_inform_the_effect():
     """One treated school among three: its own mean is fitted exactly (I - H_gg singular), so
     only the two control schools' spread informs the SE: Bell-McCaffrey df 1, where CR1 claims
-    G - 1 = 2. With one school per arm nothing is left, and the SE is refused, not reported."""
+    G - 1 = 2. With one school per arm nothing is left, and the SE is refused, not reported.
+    (estimate_effect refuses both designs before the fit: an arm in one school;
+    tests/test_stats_lone_arm230.py. The df are those of the fit underneath.)"""
+    from srmsim.stats.regression import fit_cr2_ols
+
     rng = np.random.default_rng(43)
     school = np.repeat(np.arange(3), 20)
-    df = pd.DataFrame({"y": rng.normal(size=60), "arm": np.where(school == 0, "t", "c"),
-                       "school": school})
-    with pytest.warns(UserWarning, match="single cluster"):
-        row = stats.estimate_effect(df, "y", "arm", "c", cluster="school", se="cr2").effect()
-    assert row["df"] == pytest.approx(1.0, rel=1e-9)
-    two = df[df["school"] < 2]
+    y = rng.normal(size=60)
+    X = sm.add_constant((school == 0).astype(float))
+    _, dfs, _ = fit_cr2_ols(sm.OLS(y, X), school)
+    assert dfs[1] == pytest.approx(1.0, rel=1e-9)
+    two = school < 2
     with pytest.raises(EstimationError, match=r"CR2 standard error and Bell-McCaffrey df of "
-                                              r"'arm\[t\]' are not defined"):
-        stats.estimate_effect(two, "y", "arm", "c", cluster="school", se="cr2")
+                                              r"'const', 'x1' are not defined"):
+        fit_cr2_ols(sm.OLS(y[two], X[two]), school[two])
+    df = pd.DataFrame({"y": y, "arm": np.where(school == 0, "t", "c"), "school": school})
+    with pytest.raises(EstimationError, match="arm 't' lies in a single cluster of 'school'"):
+        stats.estimate_effect(df, "y", "arm", "c", cluster="school", se="cr2")
 
 
 def test_a_school_level_covariate_beside_school_fixed_effects_is_named_not_the_effect():

@@ -85,13 +85,13 @@ def test_random_intercept_refuses_an_outcome_its_covariate_reproduces():
 # GEE's robust SE is refused there instead (its Mancl-DeRouen sandwich does not exist):
 # tests/test_stats_references_review.py
 @pytest.mark.parametrize("method, se", [("ols", "cluster"), ("ols", "cr2")])
-def test_a_reference_arm_in_one_cluster_warns_as_any_other_arm(method, se):
+def test_a_reference_arm_in_one_cluster_is_refused_as_any_other_arm(method, se):
+    """Was warned; refused since its intervals covered 65% (tests/test_stats_lone_arm230.py)."""
     df = _trial(80, 16)
     df.loc[df["arm"] == "control", "school"] = 0  # every control student in one school
-    with pytest.warns(StatsWarning, match="arm 'control' lies in a single cluster"):
-        est = stats.estimate_effect(df, "y", "arm", "control", cluster="school", method=method,
-                                    se=se)
-    assert any("'control' lies in a single cluster" in n for n in est.notes)
+    with pytest.raises(EstimationError, match="arm 'control' lies in a single cluster of "
+                                              "'school'"):
+        stats.estimate_effect(df, "y", "arm", "control", cluster="school", method=method, se=se)
 
 
 def test_a_reference_arm_over_several_clusters_does_not_warn():

@@ -346,31 +346,27 @@ def test_two_way_with_few_clusters_in_one_column_says_so_and_its_fit_agrees():
     assert any(n.startswith("only 4 clusters") for n in est.notes)
 
 
-def test_a_term_within_one_cluster_of_the_second_way_is_warned():
+def test_a_term_within_one_cluster_of_the_second_way_is_refused():
     """A policy tried in one term (in half the schools): its arm lies in a single term cluster,
-    so the two-way SE reads that term's shock as the effect. regress warns of every way (a
-    check of the first way only passed), and estimate_effect warns as it does for one-way."""
+    so the two-way SE reads that term's shock as the effect (95% intervals covered 75% of 281
+    such panels with no effect). regress checks every way (a check of the first way only
+    passed), and both it and estimate_effect refuse it (they warned), as for one-way."""
     df = school_term_panel()
     df["new"] = ((df["term"] == 3) & (df["school"] % 2 == 0)).astype(int)
     df["arm"] = np.where(df["new"] == 1, "new", "old")
 
-    def warned(call) -> list[str]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = call()
-        said = [str(w.message) for w in caught if issubclass(w.category, StatsWarning)
-                and "single cluster" in str(w.message)]
-        assert said == [n for n in result.notes if "single cluster" in n]
-        return said
-
-    for clusters, n_warned in ((["school", "term"], 1), (["term", "school"], 1),
-                               (["school"], 0)):
-        said = warned(lambda c=clusters: stats.regress(df, "y ~ x + new", se="cluster",
-                                                       cluster=c))
-        assert len(said) == n_warned and all("'new'" in s for s in said)
-        said = warned(lambda c=clusters: stats.estimate_effect(df, "y", "arm", "old",
-                                                               cluster=c, se="cluster"))
-        assert len(said) == n_warned and all("'new'" in s for s in said)
+    for clusters in (["school", "term"], ["term", "school"]):
+        with pytest.raises(EstimationError, match="term 'new' is 1 lie in a single cluster of "
+                                                  "'term'"):
+            stats.regress(df, "y ~ x + new", se="cluster", cluster=clusters)
+        with pytest.raises(EstimationError, match="arm 'new' lies in a single cluster of "
+                                                  "'term'"):
+            stats.estimate_effect(df, "y", "arm", "old", cluster=clusters, se="cluster")
+    with warnings.catch_warnings():  # clustered by school alone the arm is in 15 clusters
+        warnings.simplefilter("error", StatsWarning)
+        fit = stats.regress(df, "y ~ x + new", se="cluster", cluster="school")
+        stats.estimate_effect(df, "y", "arm", "old", cluster="school", se="cluster")
+    assert not [n for n in fit.notes if "single cluster" in n]
 
 
 def test_two_way_clustering_needs_two_distinct_columns_with_two_clusters_each():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,23 +289,33 @@ def test_cr2_matches_its_definition_with_small_and_large_clusters():
     df = pd.DataFrame({"x": rng.normal(size=n), "kind": rng.choice(["a", "b", "c"], n),
                        "school": school, "first": (school == 5) * 1.0})
     df["y"] = df["x"] + rng.normal(size=10)[school] + rng.normal(size=n) * (1 + np.abs(df["x"]))
-    with pytest.warns(StatsWarning, match="'first' is 1 \\(or 0\\) in a single cluster"):
-        r = stats.regress(df, "y ~ x + kind + first", se="cr2", cluster="school")
+    r = stats.regress(df, "y ~ x + kind", se="cr2", cluster="school")
     X = r.result.model.exog
     cov, dof = cr2_by_definition(X, np.asarray(r.result.resid), school)
     np.testing.assert_allclose(np.asarray(r.result.cov_params()), cov, rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(r.table["se"], np.sqrt(np.diag(cov)), rtol=1e-9)
     np.testing.assert_allclose(r.table["df"], dof, rtol=1e-8)
+    # a dummy of one cluster: regress refuses its SE (tests/test_stats_lone_arm230.py), so
+    # the singular block is checked on the fit underneath
+    from statsmodels.regression.linear_model import OLS
+
+    from srmsim.stats.regression import fit_cr2_ols
+
+    X = np.column_stack([X, df["first"]])
+    res, dof_first, _ = fit_cr2_ols(OLS(df["y"].to_numpy(), X), school)
+    cov, dof = cr2_by_definition(X, np.asarray(res.resid), school)
+    np.testing.assert_allclose(np.asarray(res.cov_params()), cov, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(dof_first, dof, rtol=1e-8)
 
 
 @pytest.mark.parametrize(("term", "se"), [("d", "cluster"), ("d01", "cr2")])
-def test_a_term_confined_to_one_cluster_is_warned_with_cluster_ses(term, se):
+def test_a_term_confined_to_one_cluster_is_refused_with_cluster_ses(term, se):
     """A 0/1 term that is 1 in one cluster only (a policy tried in one school) is that cluster's
     shock as much as an effect: with 12 clusters, pure noise gave p = 0.002 and no warning.
-    regress now warns, as estimate_effect warns of an arm in one cluster; a school's dummies
-    clustered by school (nuisance terms) and a term spread over clusters are not warned."""
+    regress was made to warn, and now refuses, as estimate_effect refuses an arm in one cluster
+    (its intervals covered 65%: tests/test_stats_lone_arm230.py); a school's dummies clustered
+    by school (nuisance terms) and a term spread over clusters are neither."""
     import warnings
-
 
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(12), 10)
@@ -311,19 +323,15 @@ def test_a_term_confined_to_one_cluster_is_warned_with_cluster_ses(term, se):
                        "d01": (g == 0).astype(int), "t": (g < 6).astype(int)})
     df["y"] = df["x"] + rng.normal(size=12)[g] + rng.normal(size=120)
 
-    def warned(formula: str, se: str) -> list[str]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = stats.regress(df, formula, se=se, cluster="g")
-        said = [str(w.message) for w in caught if issubclass(w.category, StatsWarning)
-                and "single cluster" in str(w.message)]
-        assert said == [n for n in result.notes if "single cluster" in n]
-        return said
-
-    said = warned(f"y ~ x + {term}", se)
-    assert len(said) == 1 and repr(term if term == "d01" else "d[T.True]") in said[0]
-    assert warned("y ~ x + t", se) == []
-    assert warned("y ~ x + C(g)", "cluster") == []
+    shown = term if term == "d01" else "d[T.True]"
+    with pytest.raises(EstimationError, match=rf"the rows where term '{re.escape(shown)}' is 1 "
+                                              r"lie in a single cluster of 'g'"):
+        stats.regress(df, f"y ~ x + {term}", se=se, cluster="g")
+    for formula, kind in (("y ~ x + t", se), ("y ~ x + C(g)", "cluster")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", StatsWarning)
+            result = stats.regress(df, formula, se=kind, cluster="g")
+        assert not [n for n in result.notes if "single cluster" in n]
 
 
 def test_leverage_one_row_is_named_by_its_own_label_after_a_blank_cell():

@@ -761,3 +761,39 @@ def group_codes(values: pd.Series) -> np.ndarray:
     codes, levels = _coded_labels(values)
     merged = pd.factorize(np.array(levels, dtype=object))[0]
     return np.where(codes >= 0, merged[codes] if len(levels) else codes, -1)
+
+
+def refuse_arms_in_one_cluster(sides: Mapping[str, np.ndarray], ways: np.ndarray,
+                               clusters: Sequence[str], context: str, hint: str = "") -> None:
+    """Refuse a cluster-robust SE when an arm lies in a single cluster (of either way).
+
+    ``sides``: each arm's rows as a boolean mask, keyed by how the message names it ("arm
+    'control' lies", "the rows where term 't' is 0 lie"); ``ways``: one cluster code per row, or one column of
+    codes per clustering column; ``clusters``: those columns' names.
+
+    Why: that cluster's residuals sum to zero along the arm's column, so the sandwich (CR1,
+    CR2, two-way CGM alike) holds none of its shock, which the estimate carries whole. With the
+    control arm in one school of 25 and 6 treated schools (school SD 0.5, pupil SD 1, no
+    effect), nominal 95% intervals covered 63-66% of 300 simulated trials (CR1 and CR2, with
+    and without a covariate), two-way CR1 52% (7 schools x 8 terms) and 75% for a policy tried
+    in one term (30 schools x 4 terms); the mixed model covered 97%. It was only warned.
+    One cluster in all is left to the fits, which refuse it as such.
+    """
+    codes = np.asarray(ways)
+    n = len(codes)
+    codes = codes.reshape(n, -1)
+    if any(np.unique(way).size < 2 for way in codes.T):
+        return  # one cluster in all: the fits refuse it as such ("at least 2 clusters")
+    lone = []
+    for subject, mask in sides.items():
+        for j in range(codes.shape[1]):
+            if np.unique(codes[np.asarray(mask, dtype=bool), j]).size == 1:
+                lone.append(f"{subject} in a single cluster of {str(clusters[j])!r}")
+                break
+    if lone:
+        said = "; ".join(lone[:_MAX_LISTED]) + (
+            f"; ... ({len(lone)} in all)" if len(lone) > _MAX_LISTED else "")
+        raise EstimationError(
+            f"{context}: {said}, so the cluster-robust SE holds none of that cluster's own "
+            "shock, which the estimate carries whole (in simulation its nominal 95% intervals "
+            f"covered 52-75%); at least two clusters in every arm are needed{hint}")

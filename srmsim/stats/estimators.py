@@ -306,32 +306,41 @@ def _refuse_lone_arm_cluster(arm_lab: np.ndarray, arms: Sequence[str], codes: np
             "the model-based SE)")
 
 
-def _refuse_lone_cluster_contrast(table: pd.DataFrame, ref: str, cluster: str | None) -> None:
-    """OLS with CR1/CR2 when the reference arm and an arm each lie in a single cluster: refused.
+def _refuse_lone_cluster_arms(arm_lab: np.ndarray, arms: Sequence[str], ways: np.ndarray,
+                              clusters: Sequence[str], treatment: str) -> None:
+    """OLS with CR1/CR2 (one- or two-way) when an arm, the reference too, lies in a single
+    cluster: refused (:func:`~srmsim.stats._checks.refuse_arms_in_one_cluster` says why; GEE
+    refuses the same design, the mixed model models the cluster's shock and covers).
 
-    Why: that arm's effect is then the two clusters' difference, and each cluster's residuals
-    sum to zero along it, so the sandwich holds none of their own shocks: without covariates CR1
-    is 0 and CR2 undefined (both refused), but with a covariate the SE came from the covariate's
-    small imbalance alone (2 schools of 32, SE 0.0097 against a school SD of 0.5, p = 0.005)
-    and was returned with a warning. GEE and the mixed model refuse the same design."""
-    lone = [a for a, g in zip(table["arm"], table["n_clusters"], strict=True) if int(g) < 2]
-    if lone:
+    When the reference arm and an arm each lie in a single cluster (one-way), the effect is those
+    clusters' difference: without covariates CR1 is 0 and CR2 undefined, and with a covariate the
+    SE came from the covariate's small imbalance alone (2 schools of 32, SE 0.0097 against a
+    school SD of 0.5, p = 0.005): said so in those words."""
+    ref = arms[0]
+    codes = np.asarray(ways).reshape(len(arm_lab), -1)
+    masks = {a: arm_lab == a for a in arms}
+    own = {a: np.unique(codes[masks[a], 0]) for a in arms}
+    lone = [a for a in arms[1:] if own[a].size == 1 and not np.isin(own[a], own[ref]).all()]
+    if codes.shape[1] == 1 and lone and own[ref].size == 1:
         raise EstimationError(
             f"{agree(len(lone), 'arm')} {ck._listing(lone)} and the reference arm {ref!r} each "
-            f"lie in a single cluster of {cluster!r}: the effect is those clusters' difference, "
-            "which no cluster-robust SE can tell from their own shocks (it would come from the "
-            "covariates alone); more clusters per arm are needed")
+            f"lie in a single cluster of {clusters[0]!r}: the effect is those clusters' "
+            "difference, which no cluster-robust SE can tell from their own shocks (it would "
+            "come from the covariates alone); more clusters per arm are needed")
+    ck.refuse_arms_in_one_cluster(
+        {f"arm {a!r} lies": masks[a] for a in arms}, codes, clusters,
+        f"effect of {treatment!r} with {'two-way ' if codes.shape[1] == 2 else ''}"
+        "cluster-robust SEs",
+        " (method='mixed' models the cluster's shock: its intervals covered 97%)")
 
 
-def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes: list[str],
-                     ref_clusters: int | None = None) -> None:
+def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str) -> None:
     """Robust variances cannot see the spread of an arm with one student (its residual is 0 at
     leverage 1), so HC1 would return an SE from the other arm alone: refused, not reported, and
     so is OLS with CR1 or CR2, whose cluster sandwich misses that student's error the same way
     (an arm of one student, pure noise, got an SE of 0.08 where its SD is 1, and p = 0.0003). An
-    arm within a single cluster gets a CR1/GEE SE that reads that cluster's shock as the effect:
-    warned, as in :func:`did_twfe`. The reference arm too (``ref_clusters``): every contrast is
-    against its mean, so one cluster there confounds every effect with that cluster's shock."""
+    arm (the reference too) within a single cluster is refused before the fit
+    (:func:`_refuse_lone_cluster_arms`; GEE: :func:`_refuse_lone_arm_cluster`)."""
     robust = method == "ols" and se in ("hc1", "hc2", "cluster", "cr2")
     sizes = {ref: int(table["n_reference"].iloc[0]), **dict(zip(table["arm"], table["n"], strict=True))}
     lone = [a for a, n in sizes.items() if n < 2]
@@ -345,16 +354,6 @@ def _check_arm_sizes(table: pd.DataFrame, ref: str, method: str, se: str, notes:
             "se='classical' "
             "(pooled variance) or collect more data"
         )
-    if method != "mixed" and se != "classical" and table["n_clusters"].notna().all():
-        few = [a for a, g in zip(table["arm"], table["n_clusters"], strict=True) if int(g) < 2]
-        clustered = se in ("cluster", "cr2") if method == "ols" else True  # GEE: a sandwich
-        if clustered and ref_clusters is not None and ref_clusters < 2:
-            few.insert(0, ref)
-        if few:
-            ck.warn(f"{agree(len(few), 'arm')} {ck._listing(few)} "
-                    f"{agree(len(few), 'lies', 'lie')} in a single cluster: the cluster-robust SE "
-                    "cannot tell that cluster's own shock from the effect and is unreliable",
-                    notes, stacklevel=4)
 
 
 def _warn_hc1_small_arm(y: np.ndarray, ref_mask: np.ndarray, arms: Mapping[str, np.ndarray],
@@ -496,7 +495,7 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
     se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011), each term
     with its own G/(G - 1) (fixest's ``ssc(cluster.df = "conventional")``; fixest's default
     applies G_min/(G_min - 1) to all three), with t df G_min - 1; the table's n_clusters counts the first column's clusters, while an arm within one
-    cluster of either column is warned and "few clusters" is judged by G_min.
+    cluster of either column is refused, as one-way, and "few clusters" is judged by G_min.
 
     >>> est = estimate_effect(df, "score", "arm", "control", cluster="school",
     ...                       se="cluster")                               # doctest: +SKIP
@@ -575,6 +574,10 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
         if second and codes is not None:
             second_codes = ck.group_codes(data[second])
             both = np.column_stack([codes, second_codes])
+        # before the fit, whose own checks would name another cause (an SE of 0 to rounding);
+        # an arm of one student is refused as such after it (_check_arm_sizes)
+        if se in ("cluster", "cr2") and both is not None and arm_lab.value_counts().min() > 1:
+            _refuse_lone_cluster_arms(arm_lab.to_numpy(), arms, both, clusters, treatment)
         nested = (_nested_columns(data, X, fes, [codes] + ([second_codes] if second else []),
                                   notes)
                   if se == "cluster" and codes is not None else 0)
@@ -635,21 +638,12 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
             }
         )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    ref_clusters = len(np.unique(codes[ref_mask])) if codes is not None else None
-    checked, fewest = table, int(codes.max()) + 1 if codes is not None else 0
+    fewest = int(codes.max()) + 1 if codes is not None else 0
     if second and codes is not None:
-        # two-way: an arm (or the reference) within one cluster of *either* way is warned, and
-        # few clusters are the smaller count (the df's G), as regress() does; the table's
-        # n_clusters keeps counting the first column's clusters
-        checked = table.assign(n_clusters=[
-            min(int(g), len(np.unique(second_codes[masks[a]])))
-            for a, g in zip(table["arm"], table["n_clusters"], strict=True)])
-        ref_clusters = min(len(np.unique(codes[ref_mask])),
-                           len(np.unique(second_codes[ref_mask])))
+        # two-way: few clusters are the smaller count (the df's G), as regress() does; the
+        # table's n_clusters keeps counting the first column's clusters
         fewest = min(fewest, int(second_codes.max()) + 1)
-    if method == "ols" and se in ("cluster", "cr2") and not second and ref_clusters == 1:
-        _refuse_lone_cluster_contrast(table, ref, cluster)
-    _check_arm_sizes(checked, ref, method, se, notes, ref_clusters)
+    _check_arm_sizes(table, ref, method, se)
     if method == "ols" and se == "hc1" and not second:
         _warn_hc1_small_arm(y, ref_mask, masks, float(res.df_resid), alpha, notes)
     ck.note_share_bounds(y, table["ci_low"].to_numpy(), table["ci_high"].to_numpy(), notes,

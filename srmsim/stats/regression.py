@@ -395,9 +395,9 @@ def regress(
         complete = ~ck.missing_cells(df, [*used, *clusters]).any(axis=1).to_numpy()
         _refuse_leverage_one(model.exog, df.index[complete], formula, se)
     if se in ("cr2", "cluster"):
-        _warn_single_cluster_dummies(X, cluster_codes(data, clusters), notes, clusters,
-                                     term_columns)
         _refuse_one_cluster_per_category(data, term_columns, clusters)
+        _refuse_single_cluster_terms(X, cluster_codes(data, clusters), clusters, term_columns,
+                                     data, formula)
     if se == "cr2":
         res, dof, G = fit_cr2_ols(model, cluster_codes(data, clusters))
         n_clusters, se_type = [G], CR2_TYPE
@@ -455,22 +455,27 @@ def _refuse_vanished_terms(exog_names: Sequence[str], data: pd.DataFrame, used: 
             "has no contrast); use data in which it varies, or leave it out of the formula")
 
 
-def _warn_single_cluster_dummies(X: pd.DataFrame, codes: np.ndarray, notes: list[str],
-                                 clusters: Sequence[str] = (),
-                                 term_columns: Mapping[str, Sequence[str]] | None = None) -> None:
-    """A 0/1 term that is 1 (or 0) in the rows of one cluster only (a policy tried in one
-    school) is that cluster's own shock as much as an effect, and a cluster-robust variance
-    cannot see that shock: its SE is unreliable (pure noise gave p = 0.002 with 12 clusters).
-    Warned, as :func:`~srmsim.stats.estimators.estimate_effect` warns of an arm in one cluster;
-    refused (one-way clustering) when its 0s too are one other cluster, as estimate_effect
-    refuses, a category's dummy included: a text arm ('control'/'treat', one school each) is the
-    dummy ``arm[T.treat]``, and with a covariate its CR1 SE was 0.02 where the estimate's SD is
-    0.74 (27% of 95% intervals covered; 2 schools an arm: CR2 95%).
+def _refuse_single_cluster_terms(X: pd.DataFrame, codes: np.ndarray, clusters: Sequence[str],
+                                 term_columns: Mapping[str, Sequence[str]], data: pd.DataFrame,
+                                 formula: str) -> None:
+    """Refuse cluster-robust SEs when an arm lies in a single cluster (of either way): a 0/1
+    term whose 1s (a policy tried in one school) or 0s (the control arm in one school) do, or a
+    value of a categorical column (a text arm) that does. Why: the cluster sandwich holds none
+    of that cluster's shock, which the term's estimate carries whole
+    (:func:`~srmsim.stats._checks.refuse_arms_in_one_cluster`, the check estimate_effect makes:
+    pure noise gave p = 0.002 with 12 clusters, and with the control arm in one school of 7,
+    95% intervals covered 65% (CR1) and 66% (CR2) of 300). It was only warned, and a text arm
+    not even that; without a covariate the refusal named the intercept's SE of 0 instead.
+
+    A 0/1 term that is 1 in one cluster and 0 in one other is said so in those words (one-way):
+    it is those clusters' difference, and with a covariate its CR1 SE was 0.02 where the
+    estimate's SD is 0.74 (27% of 95% intervals covered). A categorical column nested in the
+    clusters (``C(school)`` clustered by school: the clusters' own fixed effects, nuisance terms
+    beside an effect that varies within them) is left alone.
     ``codes``: one cluster code per row (two-way: each way's codes, columns of a 2-D array);
-    ``clusters``: the clustering columns; ``term_columns``: the columns each term is made of."""
-    ways = np.asarray(codes)
-    ways = ways.reshape(len(X), -1)
-    lone = []
+    ``term_columns``: the columns each term is made of."""
+    ways = np.asarray(codes).reshape(len(X), -1)
+    sides: dict[str, np.ndarray] = {}
     for name in X.columns:
         x = X[name].to_numpy()
         if name == "Intercept" or not np.isin(x, (0.0, 1.0)).all() or x.min() == x.max():
@@ -478,10 +483,7 @@ def _warn_single_cluster_dummies(X: pd.DataFrame, codes: np.ndarray, notes: list
         if ways.shape[1] == 1:
             ones, zeros = np.unique(ways[x == 1, 0]), np.unique(ways[x == 0, 0])
             if ones.size == zeros.size == 1 and ones[0] != zeros[0]:
-                # 1s in one cluster and 0s in another: the term is those clusters' difference,
-                # whose shocks no cluster sandwich holds (its SE came from the other terms'
-                # imbalance alone: 0.006 where the cluster SD was 0.5); estimate_effect refuses
-                cols = list((term_columns or {}).get(str(name), []))
+                cols = list(term_columns.get(str(name), []))
                 of = ("" if cols == [name] or not cols
                       else f" ({agree(len(cols), 'column')} {ck._listing(cols)})")
                 by = f", clustered by {clusters[0]!r}" if clusters else ""
@@ -490,18 +492,26 @@ def _warn_single_cluster_dummies(X: pd.DataFrame, codes: np.ndarray, notes: list
                     f"one{by}: it is those two clusters' difference, which no cluster-robust SE "
                     "can tell from their own shocks (its SE would come from the other terms' "
                     "imbalance alone); more clusters on each side are needed")
-        # a category's dummy is not warned of when 1 (or 0) in one cluster only: school fixed
-        # effects clustered by school are each in one cluster by design (nuisance terms)
         if "[" in str(name) and not str(name).endswith("[T.True]"):
+            continue  # a category's dummy: its column's values are checked below
+        sides[f"the rows where term {name!r} is 1 lie"] = x == 1
+        sides[f"the rows where term {name!r} is 0 lie"] = x == 0
+    categories = dict.fromkeys(cols[0] for name, cols in term_columns.items()
+                               if len(cols) == 1 and "[" in name
+                               and not name.endswith("[T.True]"))
+    for col in categories:
+        values = ck.group_codes(data[col])
+        if col in clusters or any(
+                len(np.unique(np.column_stack([values, way]), axis=0)) == int(values.max()) + 1
+                for way in ways.T):  # each value within one cluster: the clusters' own effects
             continue
-        for way in ways.T:
-            if min(len(np.unique(way[x == 1])), len(np.unique(way[x == 0]))) < 2:
-                lone.append(name)
-                break
-    if lone:
-        ck.warn(f"{agree(len(lone), 'term')} {ck._listing(lone)} {agree(len(lone), 'is', 'are')} "
-                "1 (or 0) in a single cluster: the cluster-robust SE cannot tell that cluster's "
-                "own shock from the effect and is unreliable", notes, stacklevel=4)
+        labels = ck.labels(data[col]).to_numpy()
+        for value in dict.fromkeys(labels):
+            sides[f"value {value!r} of column {col!r} lies"] = labels == value
+    ck.refuse_arms_in_one_cluster(
+        sides, ways, clusters, f"regression {formula!r}",
+        " (a random intercept for the cluster, estimate_effect(method='mixed'), models that "
+        "shock)")
 
 
 def _refuse_one_cluster_per_category(data: pd.DataFrame,
@@ -513,7 +523,7 @@ def _refuse_one_cluster_per_category(data: pd.DataFrame,
     Why: each contrast between its values is two clusters' difference, and every cluster's
     residuals sum to zero along its dummies, so the cluster sandwich holds none of their shocks
     (y ~ arm + x with three schools: SEs 0.003 and 0.006 where the school SD was 0.5, and no
-    warning; two values are :func:`_warn_single_cluster_dummies`' 0/1 rule). The clustering
+    warning; two values are :func:`_refuse_single_cluster_terms`' 0/1 rule). The clustering
     column itself (``C(school)`` clustered by school: the clusters' own fixed effects, nuisance
     terms beside an effect that varies within them) is left alone."""
     if len(clusters) != 1:
