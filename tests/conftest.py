@@ -108,6 +108,18 @@ def make_small_scenario() -> Callable[..., Scenario]:
     return small_scenario
 
 
+def cli_refuses(capsys: pytest.CaptureFixture[str], argv: list[str], contains: str) -> str:
+    """The ``srmsim`` command ``argv`` exits 2 with an error (no traceback) saying
+    ``contains``; its standard error."""
+    from srmsim.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
+    assert contains in err, err
+    return err
+
+
 def folder_bytes(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
     """Every file below ``folder`` by relative path, with its bytes (names in ``skip`` left
     out): to show that a folder was replaced whole, or left exactly as it was."""

@@ -17,23 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import cli_refuses as fails  # noqa: E402
+from conftest import folder_bytes as every_file  # noqa: E402
 
 from srmsim.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def fails(capsys, argv: list[str], contains: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "error:" in err and "Traceback" not in err, err
-    assert contains in err, err
-    return err
-
-
-def every_file(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 def resume(finished: Path, out: Path) -> list[str]:

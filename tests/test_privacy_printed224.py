@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_data_fakes import fake_export, write_export  # noqa: E402
-from test_privacy_review214 import small_counts_recovered  # noqa: E402
+from test_privacy_review214 import KEY, import_raw, small_counts_recovered  # noqa: E402
 
 from srmsim.cli import main  # noqa: E402
 from srmsim.data import read_dataset  # noqa: E402
@@ -33,18 +33,10 @@ from srmsim.data.dataset import Dataset, base_meta, write_dataset  # noqa: E402
 from srmsim.data.schema import OBSERVATIONS, STUDENTS, conform  # noqa: E402
 from srmsim.errors import DataError  # noqa: E402
 
-KEY = b"a-test-key-that-is-long-enough-1"
-
 
 @pytest.fixture
 def raw(tmp_path: Path) -> Path:
-    # 300 pupils of seed 4: k = 5 over the default quasi-identifiers suppresses 5 of them
-    st, ob = fake_export(seed=4, n_students=300, n_weeks=3, schools=("NORTH", "SOUTH", "EAST"))
-    paths = write_export(tmp_path, st, ob)
-    out = tmp_path / "raw"
-    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
-                 "--mapping", str(paths["mapping"]), "--out", str(out), "--show", "0"]) == 0
-    return out
+    return import_raw(tmp_path)
 
 
 @pytest.fixture

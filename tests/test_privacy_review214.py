@@ -30,7 +30,12 @@ KEY = b"a-test-key-that-is-long-enough-1"
 
 @pytest.fixture
 def raw(tmp_path: Path) -> Path:
-    # 300 pupils of seed 4: k = 5 over the default quasi-identifiers suppresses 5 of them
+    return import_raw(tmp_path)
+
+
+def import_raw(tmp_path: Path) -> Path:
+    """300 pupils of seed 4 imported to ``raw``: k = 5 over the default quasi-identifiers
+    suppresses 5 of them."""
     st, ob = fake_export(seed=4, n_students=300, n_weeks=3, schools=("NORTH", "SOUTH", "EAST"))
     paths = write_export(tmp_path, st, ob)
     out = tmp_path / "raw"

@@ -13,25 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import cli_refuses as fails  # noqa: E402
+from conftest import folder_bytes as every_file  # noqa: E402
 from test_experiment import write_experiment
 from test_trial_resume import write_trial
 
 import srmsim.outputs
 import srmsim.results
 from srmsim.cli import main
-
-
-def fails(capsys, argv: list[str], contains: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("srmsim: error:") and "Traceback" not in err, err
-    assert contains in err, err
-    return err
-
-
-def every_file(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 # ------------------------------------------------------------ a full disk

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import cli_refuses as fails  # noqa: E402
+from conftest import folder_bytes as every_file  # noqa: E402
 from test_experiment import write_experiment
 from test_trial_resume import write_trial
 
@@ -42,19 +44,6 @@ def records_trial(tmp_path_factory) -> tuple[Path, Path]:
     assert main(["trial", str(path), "--out", str(out), "--quiet", "--no-report",
                  "--workers", "1"]) == 0
     return path, out
-
-
-def fails(capsys, argv: list[str], contains: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "error:" in err and "Traceback" not in err, err
-    assert contains in err, err
-    return err
-
-
-def every_file(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 def link_to_copy(path: Path, elsewhere: Path) -> Path:
