@@ -199,7 +199,7 @@ def test_effects_printed_and_plotted_name_the_level_they_were_computed_at(tmp_pa
     ci = sps.ttest_rel(d + base, base).confidence_interval(0.9)
     assert (eff.loc[0, "ci_low"], eff.loc[0, "ci_high"]) == pytest.approx((ci.low, ci.high))
     text = format_effects(eff)
-    assert "the 90% simulation interval" in text and "95%" not in text
+    assert "90% interval: the simulation interval" in text and "95%" not in text
     with pytest.raises(SrmsimError, match="these effects' intervals are 90% intervals"):
         format_effects(eff, level=0.95)
     fig = forest_plot(eff, tmp_path / "forest.png")
