@@ -113,11 +113,13 @@ def _panel(treated_schools: int, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # no "Mean of empty slice" gets through
-def test_did_warns_on_one_treated_cluster_and_leaks_no_numpy_warnings():
+def test_did_refuses_or_warns_on_one_treated_cluster_and_leaks_no_numpy_warnings():
+    """did_twfe refuses one treated cluster (its CR1 covered 55%: test_stats_did_lone231);
+    did_group_time reports the effects without SE, with a warning."""
     one = _panel(1)
-    with pytest.warns(StatsWarning, match="only 1 treated cluster"):
-        twfe = stats.did_twfe(one, "y", "school", "term", "first")
-    assert any("treated cluster" in n for n in twfe.notes)
+    with pytest.raises(EstimationError, match="the treated unit-periods lie in a single "
+                       "cluster of 'school'"):
+        stats.did_twfe(one, "y", "school", "term", "first")
     with pytest.warns(StatsWarning, match="only 1 treated cluster"):
         cs = stats.did_group_time(one, "y", "school", "term", "first", n_boot=99)
     assert np.isnan(cs.overall["se"])  # no standard error exists, and none is invented

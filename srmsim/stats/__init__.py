@@ -15,7 +15,7 @@ table, ``summary()`` and the statsmodels fit underneath.
 
 Bad input raises :class:`srmsim.errors.DataError` naming the column or arm; an unsound fit raises
 :class:`srmsim.errors.EstimationError`; a number returned with a caveat (a variance at the
-boundary, one treated cluster) comes with a :class:`StatsWarning` naming the cause and the same
+boundary, a group-time cohort in one cluster) comes with a :class:`StatsWarning` naming the cause and the same
 text in the result's notes.
 """
 

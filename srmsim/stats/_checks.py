@@ -42,8 +42,8 @@ class StatsWarning(UserWarning):
     """A result srmsim returns but does not fully trust: the message names the cause.
 
     Raised as a warning (not an error) when the number is still the right answer to the question
-    asked but a reader must know its limits, e.g. a group variance estimated at zero or a DiD with
-    a single treated cluster.
+    asked but a reader must know its limits, e.g. a group variance estimated at zero or a
+    group-time DiD cohort in a single cluster (its SE is NaN).
     """
 
 

@@ -220,6 +220,10 @@ def did_twfe(
     :func:`did_group_time` averages each cell first. Units seen in a single period and periods
     seen in a single unit are dropped first, repeatedly (noted; reghdfe's singletons): their own
     effect fits them, so they leave the estimate unchanged but counted as clusters in CR1.
+
+    The treated unit-periods, or the untreated ones from the first treated period on (the
+    comparison), in a single cluster are refused for CR1 and CR2 alike: their intervals covered
+    55% (see :func:`_refuse_lone_cluster_sides`).
     """
     alpha = ck.check_alpha(alpha)
     ck.check_choice(se, ("cluster", "cr2"), "se")
@@ -268,13 +272,7 @@ def did_twfe(
             "scores cancel (with two units they always do), so no standard error can be "
             "estimated; more units (clusters) are needed"
         )
-    treated_clusters = np.unique(c[D > 0]).size
-    if treated_clusters < 2:
-        how = ("CR2 standard errors with one treated cluster cannot tell its own shocks from "
-               "the effect" if se == "cr2" else "CR1 standard errors with one treated cluster "
-               "are far too small (its own shocks are read as the effect; MacKinnon & Webb 2017)")
-        ck.warn(f"only {treated_clusters} treated cluster: {how}; treat the interval as "
-                "unreliable", notes)
+    _refuse_lone_cluster_sides(D, data["_t"].to_numpy(), c, cluster or unit, se)
     df_t = float(G - 1)
     if se == "cr2":
         var, df_t = _twfe_cr2(D, e, u, t, c)
@@ -313,6 +311,28 @@ def did_twfe(
         notes=tuple(notes),
         se_type=se,
     )
+
+
+def _refuse_lone_cluster_sides(D: np.ndarray, t: np.ndarray, c: np.ndarray, cluster: str,
+                              se: str) -> None:
+    """did_twfe's CR1 and CR2 when the treated unit-periods, or the untreated ones from the
+    first treated period on (the comparison the effect rests on), lie in a single cluster:
+    refused through :func:`~srmsim.stats._checks.refuse_arms_in_one_cluster`.
+
+    Why: that cluster's own period shocks are in the estimate whole but not in the sandwich.
+    With 8 schools of 3 classes (school x period SD 0.5, class and pupil SD 1, 6 periods, effect
+    1), the treated classes in one school covered 55.3% (CR1) and 55.7% (CR2) of 300 simulated
+    panels, and so did the never-treated classes in one school with every treated class starting
+    in the same period. Never-treated units in one cluster beside staggered starts (schools
+    starting in periods 2, 3 and 4) are not refused: the not-yet-treated schools are
+    comparisons too, and the intervals covered 93.7% (CR1) and 97.0% (CR2). It was only warned
+    (of one treated cluster)."""
+    comparison = (D == 0) & (t >= t[D > 0].min())
+    ck.refuse_arms_in_one_cluster(
+        {"the treated unit-periods lie": D > 0,
+         "the untreated unit-periods from the first treated period on lie": comparison},
+        c, [cluster], f"did_twfe with {'CR2' if se == 'cr2' else 'CR1'} cluster-robust SEs",
+        " (with one such cluster the estimate is descriptive only)")
 
 
 def _drop_lone_cells(data: pd.DataFrame, unit: str, time: str,
@@ -666,7 +686,18 @@ def did_group_time(
     band_high (simultaneous sup-t band over event times), n_cohorts. ``n_boot`` and ``seed``
     set the multiplier bootstrap behind the band; SEs and pointwise intervals are analytic.
     A cohort with a single cluster has no SE (a :class:`StatsWarning` says so), nor has an
-    effect whose arms' changes do not vary (its SE would be round-off). ``n_boot`` is 50 to
+    effect whose arms' changes do not vary (its SE would be round-off). That is decided per
+    group-time cell, not refused for the whole call as :func:`did_twfe` refuses a lone treated
+    or comparison cluster: a cell whose cohort, or whose control group, lies in one cluster gets
+    a NaN SE (its arm's sqrt(G/(G - 1)) is undefined), and so does every aggregate it enters;
+    the other cohorts' cells and aggregates keep theirs, and they cover. With 8 schools of 3
+    classes (school x period SD 0.5), cohort 2 in 4 schools, cohort 4 the classes of one school
+    and 3 never-treated schools, cohort 2's cells covered 96.4% (never-treated controls) and
+    95.8% (not yet treated) of 1,200, its event times 2-3 94-98% of 300, while cohort 4's cells,
+    event times 0-1 and the overall ATT had none; with the never-treated classes in one
+    school and ``control="notyet"``, the cells with a not-yet-treated school among their
+    controls covered 95.4% of 900 (the rest had no SE). Refusing would throw those away, and a
+    NaN cannot be read as a precise estimate. ``n_boot`` is 50 to
     ``MAX_REPEATS`` (100,000, the cap on every repetition count: 10**9 draws once asked for 60
     GiB of weights, and the Monte-Carlo error of the band's 95% quantile is already about 1% at
     10,000); ``seed`` a whole number from 0 to 2**63 - 1.

@@ -356,6 +356,13 @@ def check_strata(cfg: TrialConfig, scenario: Scenario) -> list[tuple[str, str]]:
              "(trust.students_per_year_group)")]
 
 
+def _not_yet_crossed(n_schools: int, steps: int) -> int:
+    """Schools still in control when the first group crosses over (the groups are as equal as
+    :class:`~srmsim.trial.assign.SteppedWedgeAssignment` makes them: the first has
+    ceil(n / steps))."""
+    return n_schools - -(-n_schools // steps)
+
+
 def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
     """Problems with the number of schools for the design (also run once the trust is built)."""
     r = cfg.randomise
@@ -381,7 +388,19 @@ def check_schools(cfg: TrialConfig, n_schools: int) -> list[tuple[str, str]]:
         return [("randomise.steps", f"analysis group_time compares each group of schools that "
                  f"crosses over with those not yet crossed, and a group of one school has no "
                  f"standard error: {n_schools} schools in {r.steps} steps leave a group of one; "
-                 f"{fix}, or analysis.method twfe or mixed")]
+                 f"{fix}, or analysis.method "
+                 f"{'twfe or ' if _not_yet_crossed(n_schools, r.steps) >= 2 else ''}mixed")]
+    if (r.unit == "stepped_wedge" and r.steps is not None and cfg.analysis.method == "twfe"
+            and _not_yet_crossed(n_schools, r.steps) < 2):
+        # the schools not yet crossed when the first group crosses are twfe's comparison: in one
+        # school, did_twfe refuses its cluster-robust SE (it covered 55%), every replication
+        later = _not_yet_crossed(n_schools, r.steps)
+        return [("randomise.steps", f"analysis twfe compares the schools that cross over first "
+                 f"with those not yet crossed: {n_schools} schools in {r.steps} steps leave "
+                 f"{plural(later, 'school')} not yet crossed, and at least 2 are needed for a "
+                 "cluster-robust standard error; "
+                 + ("use 3 steps or " if n_schools == 3 else "use ")
+                 + "a trust of at least 4 schools, or analysis.method mixed")]
     a = cfg.analysis
     if r.unit == "students" and n_schools < 2 and (
             a.method in ("mixed", "gee") or a.se in ("auto", "cluster", "cr2")):
