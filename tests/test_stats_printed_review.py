@@ -208,8 +208,8 @@ def test_effects_printed_and_plotted_name_the_level_they_were_computed_at(tmp_pa
     # a table read back from effects.csv knows no level: the one given is taken
     plain = eff.copy()
     plain.attrs = {}
-    assert "the 80% simulation interval" in format_effects(plain, level=0.8)
-    assert "the 95% simulation interval" in format_effects(plain)
+    assert "80% interval: the simulation interval" in format_effects(plain, level=0.8)
+    assert "95% interval: the simulation interval" in format_effects(plain)
 
 
 def test_the_effect_table_prints_no_clusters_and_df_in_words() -> None:
