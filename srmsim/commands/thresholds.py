@@ -287,6 +287,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                             "save it as CSV UTF-8") from None
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
+    df = _trimmed(df)
     if path.is_dir():
         _check_run_rows(path, len(df))
     if suffix != ".csv":  # messages name rows as a spreadsheet does: the header is row 1
@@ -487,6 +488,30 @@ def _padded_missing(df: pd.DataFrame) -> list[str]:
             v for v in column.dropna().unique()
             if isinstance(v, str) and v != v.strip() and v.strip() in DEFAULT_MISSING))
     return list(found)
+
+
+def _trimmed(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its column names and every text cell trimmed as ``srmsim data import`` trims
+    them (:func:`srmsim.data.readers.trim_cells`): ' F ' and 'F' in a --by column were two
+    groups, ' S1' and 'S1' two schools of the bootstrap, and a header ' sex ' was no column
+    'sex', where import reads one group, one school and one column. Columns of numbers and
+    booleans hold no text and are left as they are."""
+    import pandas as pd
+
+    from srmsim.data.readers import trim_cells
+
+    df.columns = [c.strip() if isinstance(c, str) else c for c in df.columns]
+    for position in range(df.shape[1]):
+        column = df.iloc[:, position]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # a Parquet file's dictionary column
+            names = column.cat.categories
+            if not any(isinstance(v, str) and v != v.strip() for v in names):
+                continue
+            column = column.astype(object)
+        elif not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+            continue
+        df.isetitem(position, trim_cells(column))
+    return df
 
 
 def _missing_words(df: pd.DataFrame) -> pd.DataFrame:

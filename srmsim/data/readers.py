@@ -581,11 +581,22 @@ def _excel_sheets(path: Path) -> dict[str, pd.DataFrame]:
     return sheets
 
 
+def trim_cells(cells: pd.Series) -> pd.Series:
+    """``cells`` with the white space around each text cell removed, as import reads every
+    cell (other values, and missing ones, left as they are). The one trimming of cells: a
+    command reading an export itself (``srmsim thresholds``) trims with it, so that ' F ' and
+    'F' are one group, and ' S1' and 'S1' one school, whichever command reads the file."""
+    if cells.dtype == object:  # (text beside numbers or None: only the text is trimmed)
+        return cells.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
+    return cells.str.strip()
+
+
 def _finish(raw: RawFile, missing_values: tuple[str, ...]) -> None:
-    """Trim cells, turn missing tokens into NA and drop (but count) blank rows."""
+    """Trim cells (:func:`trim_cells`), turn missing tokens into NA and drop (but count) blank
+    rows."""
     frame = raw.frame
     for c in frame.columns:
-        s = frame[c].str.strip()
+        s = trim_cells(frame[c])
         frame[c] = s.where(~s.isin(list(missing_values)) & (s != ""))
     if len(frame.columns):
         blank = np.array(frame.isna().all(axis=1).to_numpy(), dtype=bool)

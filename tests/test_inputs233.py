@@ -1,0 +1,73 @@
+"""Labels and identifiers in real-data inputs (helper 233, 2026-12-07).
+
+``srmsim thresholds`` kept padded labels (' F ' beside 'F', ' S1' beside 'S1') as groups and
+schools of their own where ``srmsim data import`` trims every cell; it read a Parquet file whole
+with no memory check; a scenario's records took a ``student`` column of names as the pupils'
+ids; a ``population.records`` path that does not exist was refused without naming the key; and
+``srmsim report LINK`` of a simulated run wrote report.html through the link.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from srmsim.cli import main
+from srmsim.commands.thresholds import load_frame
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_risk_cli import students  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample" / "students.csv"
+ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
+
+
+def fails(capsys, argv: list[str], contains: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and contains in err, err
+    return err
+
+
+def padded() -> pd.DataFrame:
+    """A school's export whose sex and school cells are written with and without spaces."""
+    df = students()
+    df["school"] = "S" + df["school"].astype(str)
+    odd = df.index % 2 == 1
+    df.loc[odd, "sex"] = " " + df.loc[odd, "sex"] + " "
+    df.loc[odd, "school"] = " " + df.loc[odd, "school"]
+    return df
+
+
+# ------------------------------------------------------------ 1. padded labels
+def test_padded_labels_are_one_group_and_one_school_as_import_reads_them(tmp_path, capsys):
+    path = tmp_path / "export.csv"
+    padded().to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["thresholds", str(path), *ARGS, "--by", "sex", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    groups = pd.read_csv(out / "thresholds_by_group.csv", keep_default_na=False)["group"]
+    assert set(groups) == {"F", "M"}
+    assert "bootstrap over 6 school clusters" in printed, printed  # not 12
+    # the groups import reads from the same file
+    from srmsim.data.mapping import DEFAULT_MISSING
+    from srmsim.data.readers import read_raw
+
+    raw = read_raw(path, missing_values=DEFAULT_MISSING)
+    assert set(raw.frame[raw.header.index("sex")]) == {"F", "M"}
+    assert raw.frame[raw.header.index("school")].nunique() == 6
+
+
+def test_padded_labels_and_column_names_in_parquet_are_trimmed(tmp_path):
+    df = padded().rename(columns={"sex": " sex "})
+    df["sex_cat"] = df[" sex "].astype("category")  # a dictionary column, ' F ' a category
+    path = tmp_path / "export.parquet"
+    df.to_parquet(path, index=False)
+    frame, _ = load_frame(path)
+    assert "sex" in frame.columns and " sex " not in frame.columns
+    assert set(frame["sex"]) == {"F", "M"} and set(frame["sex_cat"]) == {"F", "M"}
+    assert frame["school"].nunique() == 6
+    assert frame["attendance_rate"].tolist() == df["attendance_rate"].tolist()
