@@ -71,3 +71,26 @@ def test_padded_labels_and_column_names_in_parquet_are_trimmed(tmp_path):
     assert set(frame["sex"]) == {"F", "M"} and set(frame["sex_cat"]) == {"F", "M"}
     assert frame["school"].nunique() == 6
     assert frame["attendance_rate"].tolist() == df["attendance_rate"].tolist()
+
+
+# ------------------------------------------------------------ 2. a Parquet file too large
+def test_a_parquet_file_too_large_for_memory_is_refused_before_it_is_read(tmp_path, capsys,
+                                                                        monkeypatch):
+    import srmsim.memory
+
+    path = tmp_path / "export.parquet"
+    students().to_parquet(path, index=False)
+    frame, _ = load_frame(path)  # with the machine's memory it is read
+    assert len(frame) == 720
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 20_000)
+
+    def never(*args, **kwargs):
+        raise AssertionError("read before the memory check")
+
+    monkeypatch.setattr(pd, "read_parquet", never)
+    monkeypatch.setattr(Path, "read_bytes", never)
+    out = tmp_path / "out"
+    err = fails(capsys, ["thresholds", str(path), *ARGS, "--out", str(out)],
+                contains=f"{path}: ")
+    assert "720 rows of 6 columns (from its footer)" in err, err
+    assert "of memory and 0 MiB is free" in err and not out.exists()

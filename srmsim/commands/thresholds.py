@@ -268,6 +268,8 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
+            with pq.ParquetFile(target) as parquet:  # its footer only, not its data
+                _check_parquet_memory(target, parquet.metadata)
             data = target.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             _unique_columns(target, pq.read_schema(pa.BufferReader(data)).names)
@@ -357,18 +359,45 @@ def _check_memory(path: Path, ends: int, commas: int) -> None:
     import refuses an export, :mod:`srmsim.data.readers`): a file of billions of cells was read
     until the system killed the command, with no word of why. ``ends`` and ``commas``: the
     file's line ends and commas (:func:`srmsim.data.readers.csv_shape`)."""
-    from srmsim.memory import amount, available_bytes
-
     lines = max(ends, 1)
     columns = commas / lines + 1
-    need = lines * columns * FRAME_BYTES_PER_CELL
+    _check_fits(path, f"about {lines:,} rows of {columns:,.0f} columns",
+                lines * columns * FRAME_BYTES_PER_CELL)
+
+
+def _check_parquet_memory(path: Path, meta) -> None:
+    """Refuse, before it is read, a Parquet file whose table cannot fit in the memory free now,
+    sized from its footer (``meta``, :class:`pyarrow.parquet.FileMetaData`): it was read whole
+    (its bytes, then its decoded table) until the system killed the command. The read holds the
+    file's bytes and the table at once; the table takes at least its columns' uncompressed
+    size, and at least each cell's width (:data:`FRAME_BYTES_PER_CELL` for text and other
+    cells of no fixed width), so only a file that cannot be read is refused."""
+    import pyarrow as pa
+
+    rows, columns = meta.num_rows, meta.num_columns
+    uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    widths = 0
+    for field_ in meta.schema.to_arrow_schema():
+        kind = field_.type  # (booleans are primitive: 1 bit in Arrow, a byte in pandas)
+        widths += (max(kind.bit_width // 8, 1) if pa.types.is_primitive(kind)
+                   else FRAME_BYTES_PER_CELL)
+    frame = rows * widths
+    _check_fits(path, f"{rows:,} rows of {columns:,} columns (from its footer)",
+                path.stat().st_size + max(uncompressed, frame))
+
+
+def _check_fits(path: Path, shape: str, need: float) -> None:
+    """Refuse a file whose reading needs ``need`` bytes, more than the memory free now
+    (:func:`srmsim.memory.available_bytes`); ``shape``: its rows and columns, for the message."""
+    from srmsim.memory import amount, available_bytes
+
     free = available_bytes()
     if free is not None and need > free:
         raise DataError(
-            f"{path}: {amount(path.stat().st_size)}, about {lines:,} rows of {columns:,.0f} "
-            f"columns: reading it needs about {amount(need)} of memory and {amount(free)} is "
-            "free; give fewer rows (a term, or a group of schools) or columns (the score, the "
-            "outcome, --by and the school), or use a machine with more memory")
+            f"{path}: {amount(path.stat().st_size)}, {shape}: reading it needs about "
+            f"{amount(need)} of memory and {amount(free)} is free; give fewer rows (a term, "
+            "or a group of schools) or columns (the score, the outcome, --by and the school), "
+            "or use a machine with more memory")
 
 
 def _file_rows(path: Path, n: int, ends: int) -> np.ndarray:
