@@ -128,13 +128,22 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     # a school called 'nan', a typo in a flag 'false': refused by name instead
     check_values(df, STUDENTS, path, keys=False, file_rows=file_rows,
                  hint="correct the records file")
+    from srmsim.data.dataset import names_as_ids_problem
+    from srmsim.data.mapping import student_id_column
+
+    # the id column ('student_id', or an export's own: 'Student ID', 'Pupil ID'; 'UPN' is the
+    # upn field, below), found by its name as thresholds finds it
+    own = student_id_column(df.columns)
+    if own is not None and own != "upn":
+        # pupils' names: not pseudonymised ids (two pupils of one name would be one), refused
+        # by column and row as thresholds refuses them, never quoting the value
+        problem = names_as_ids_problem(df[own], own, file_rows)
+        if problem:
+            raise DataError(f"{path}: {problem}")
     if "student_id" not in df.columns:  # with ids, a repeat is refused by check_values
         from srmsim.data.dataset import repeated_block_problem, repeated_id_problem
-        from srmsim.data.mapping import student_id_column
 
-        # an export's own id column ('Student ID', 'Pupil ID'; 'UPN' is the upn field,
-        # below): a pupil listed twice was counted twice, silently
-        own = student_id_column(df.columns)
+        # a pupil listed twice under an export's own id column was counted twice, silently
         if own is not None and own != "upn":
             problem = repeated_id_problem(df[own], own, file_rows)
             if problem:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from srmsim.cli import main
 from srmsim.commands.thresholds import load_frame
@@ -94,3 +95,27 @@ def test_a_parquet_file_too_large_for_memory_is_refused_before_it_is_read(tmp_pa
                 contains=f"{path}: ")
     assert "720 rows of 6 columns (from its footer)" in err, err
     assert "of memory and 0 MiB is free" in err and not out.exists()
+
+
+# ------------------------------------------------------------ 3. names as records' ids
+@pytest.mark.parametrize("column", ["student", "id", "student_id"])
+def test_a_records_id_column_of_names_is_refused_by_column_and_row(tmp_path, capsys, column):
+    records = pd.read_csv(SAMPLE, dtype=str).rename(columns={"student_id": column})
+    records.loc[5, column] = "Alice Smith"
+    path = tmp_path / "records.csv"
+    records.to_csv(path, index=False)
+    out = tmp_path / "out"
+    err = fails(capsys, ["run", str(REPO / "scenarios" / "default.yaml"), "--set",
+                         f"population.records={path}", "--out", str(out)],
+                contains=f"{path}: column '{column}' is taken as the student id (by its name), "
+                         "but row 7 holds a name or a label")
+    assert "Alice" not in err and not out.exists()
+
+
+def test_records_ids_with_digits_still_build_a_trust(tmp_path):
+    from srmsim.records import read_student_records
+
+    records = pd.read_csv(SAMPLE, dtype=str).rename(columns={"student_id": "student"})
+    path = tmp_path / "records.csv"
+    records.to_csv(path, index=False)
+    assert len(read_student_records(path)) == len(records)
