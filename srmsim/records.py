@@ -68,7 +68,13 @@ def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario],
 
     for scenario in scenarios:
         if scenario.population.records:
-            problem = not_records_problem(scenario.population.records)
+            records = Path(scenario.population.records)
+            if not records.exists():  # named by its key, as every other records error is
+                from srmsim.inputs import hint_clause
+
+                raise DataError(f"population.records: {records}: no such file or folder"
+                                f"{hint_clause(records)}")
+            problem = not_records_problem(records)
             if problem:  # before it is called a dataset folder below
                 raise DataError(f"population.records: {problem}")
             folder = records_folder(scenario.population.records)

@@ -119,3 +119,18 @@ def test_records_ids_with_digits_still_build_a_trust(tmp_path):
     path = tmp_path / "records.csv"
     records.to_csv(path, index=False)
     assert len(read_student_records(path)) == len(records)
+
+
+# ------------------------------------------------------------ 4. records that do not exist
+def test_a_missing_records_path_is_named_by_its_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "records.csv").write_text("student_id,school\nP1,S1\n")
+    err = fails(capsys, ["run", str(REPO / "scenarios" / "default.yaml"), "--set",
+                         "population.records=missing"],
+                contains=f"population.records: {tmp_path / 'missing'}: no such file or folder")
+    assert not (tmp_path / "out").exists()
+    err = fails(capsys, ["run", str(REPO / "scenarios" / "default.yaml"), "--set",
+                         "population.records=record.csv"],
+                contains=f"population.records: {tmp_path / 'record.csv'}: no such file or "
+                         f"folder (did you mean {tmp_path / 'records.csv'}?)")
+    assert err.count("population.records") == 1
