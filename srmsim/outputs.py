@@ -354,13 +354,15 @@ def _foreign_entries(out: Path, replaceable: Callable[[Path], bool] | None) -> s
     return shown + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
 
 
-def refuse_link(folder: Path, what: str) -> None:
+def refuse_link(folder: Path, what: str, instead: str = "the folder it points to, or a new one"
+                ) -> None:
     """A results folder that is itself a symbolic link is refused: replacing it replaced the
     link with a folder and left the lock file in the folder it pointed to (a dangling one
-    failed with "File exists"). Links among its parents are followed as usual."""
+    failed with "File exists"). Links among its parents are followed as usual. ``instead``:
+    what to give in its place, for the message."""
     if folder.is_symlink():
         raise DataError(f"{what}: is a symbolic link (to {printable(os.readlink(folder))}); give "
-                        "the folder it points to, or a new one")
+                        f"{instead}")
 
 
 def link_copy(src: Path, dst: Path) -> None:

@@ -134,3 +134,28 @@ def test_a_missing_records_path_is_named_by_its_key(tmp_path, capsys, monkeypatc
                 contains=f"population.records: {tmp_path / 'record.csv'}: no such file or "
                          f"folder (did you mean {tmp_path / 'records.csv'}?)")
     assert err.count("population.records") == 1
+
+
+# ------------------------------------------------------------ 5. report through a link
+@pytest.fixture(scope="module")
+def simulated_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run233") / "run"
+    assert main(["run", str(REPO / "scenarios" / "default.yaml"), "--set", "years=1",
+                 "--set", "trust.n_schools=2", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_report_of_a_linked_simulated_run_is_refused_and_writes_nothing(simulated_run,
+                                                                       tmp_path, capsys):
+    link = tmp_path / "run-link"
+    link.symlink_to(simulated_run)
+    before = sorted(p.name for p in simulated_run.iterdir())
+    err = fails(capsys, ["report", str(link)], contains=f"{link}: is a symbolic link (to ")
+    assert f"give the folder it points to ({simulated_run.resolve()}), or --out FILE" in err
+    assert sorted(p.name for p in simulated_run.iterdir()) == before  # no report.html, no lock file
+    # with --out the link is only read; the folder itself is reported as usual
+    report = tmp_path / "r.html"
+    assert main(["report", str(link), "--out", str(report)]) == 0 and report.is_file()
+    assert sorted(p.name for p in simulated_run.iterdir()) == before
+    assert main(["report", str(simulated_run)]) == 0
+    assert (simulated_run / "report.html").is_file()

@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srmsim.outputs import folder_lock
-    from srmsim.report import check_out_of_results, write_report
+    from srmsim.report import check_out_of_results, check_report_folder, write_report
 
+    check_report_folder(args.dir, args.out)  # a link: before its lock file is made through it
     if args.out is not None:  # (write_report also writes into a study's staging folder)
         check_out_of_results(args.out, args.dir)
     with folder_lock(args.dir, shared=True):  # not while a command writes the folder

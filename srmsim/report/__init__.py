@@ -122,9 +122,32 @@ def check_out_of_results(out: str | Path, path: str | Path) -> None:
                           "or outside any result folder (nothing was written)")
 
 
+def check_report_folder(path: str | Path, out: str | Path | None = None) -> None:
+    """Refuse a result folder given as a symbolic link when report.html would be written
+    through it (no ``out``), as ``--out`` refuses a link (:func:`srmsim.outputs.refuse_link`):
+    the report was written into the folder the link points to, wherever it is, with no word
+    of it. A study of pupil records is refused as a link even with ``out``, as
+    :func:`srmsim.store.protect_records_study` says. Called before anything is read or
+    written (the reading lock's file too); with ``out`` a link is read like any folder."""
+    path = Path(path)
+    if not path.is_symlink():
+        return
+    from srmsim.store import protect_records_study
+
+    protect_records_study(path)  # a records study's link: refused (nothing changed); else False
+    if out is None:
+        from srmsim.labels import printable
+        from srmsim.outputs import refuse_link
+
+        refuse_link(path, str(path), instead="the folder it points to "
+                    f"({printable(os.path.realpath(path))}), or --out FILE for the report: "
+                    "srmsim writes no report into a folder through a link")
+
+
 def write_report(path: str | Path, out: str | Path | None = None,
                  result: ExperimentResult | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
+    check_report_folder(path, out)
     target = Path(out) if out is not None else Path(path) / "report.html"
     if out is not None:
         from srmsim.data.dataset import check_outside_datasets
@@ -168,4 +191,5 @@ def refresh_report(path: str | Path) -> None:
         print(f"updated {write_report(path)}")
 
 
-__all__ = ["build_html", "check_out_of_results", "folder_kind", "refresh_report", "write_report"]
+__all__ = ["build_html", "check_out_of_results", "check_report_folder", "folder_kind",
+           "refresh_report", "write_report"]
