@@ -29,7 +29,7 @@ def test_one_upn_under_two_student_ids_is_rejected_naming_both_rows(tmp_path: Pa
     pd.concat([pupils, again]).to_csv(tmp_path / "students.csv", index=False)
     out = tmp_path / "ds"
     assert main(["data", "import", "--students", str(tmp_path / "students.csv"),
-                 "--out", str(out)]) == 2
+                 "--out", str(out), "--show", "20"]) == 2  # (listed: their count is c)
     printed = capsys.readouterr().out
     assert "duplicate_upn: c rows" in printed
     assert ("students.csv:6 upn '(withheld)' -- duplicate_upn: the same upn is on rows with "

@@ -471,12 +471,12 @@ def test_data_counts_beyond_int64_and_cr_only_lines(tmp_path, capsys):
     (tmp_path / "students.csv").write_text("\n".join(students) + "\n")
     (tmp_path / "observations.csv").write_text("\n".join([obs[0], ",".join(row)]) + "\n")
     main(["data", "validate", "--students", str(tmp_path / "students.csv"), "--observations",
-          str(tmp_path / "observations.csv")])
+          str(tmp_path / "observations.csv"), "--show", "20"])  # (listed: their count is c)
     out = capsys.readouterr().out
     assert "incidents must be below 2**53" in out
     cr = b"\r".join(s.encode() for s in students[:6]).replace(b"P00002", b"P\xff0002") + b"\r"
     (tmp_path / "cr.csv").write_bytes(cr)
-    main(["data", "validate", "--students", str(tmp_path / "cr.csv")])
+    main(["data", "validate", "--students", str(tmp_path / "cr.csv"), "--show", "20"])
     out = capsys.readouterr().out
     assert "cr.csv:4" in out and "0xff" in out
 
@@ -862,7 +862,7 @@ def test_a_ragged_row_does_not_print_the_names_in_it(tmp_path, capsys):
     assert "wrong_field_count" in out and "(withheld)" in out
     assert "Alice" not in out and "A123456789012" not in out
     main(["data", "validate", "--students", str(tmp_path / "pupils.csv"),
-          "--show-identifiers"])
+          "--show-identifiers", "--show", "20"])
     assert "Alice Smith" in capsys.readouterr().out
 
 

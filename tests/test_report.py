@@ -222,9 +222,10 @@ def test_experiment_table_reads_in_units_and_file_order(experiment_dir):
         assert col in eff.columns
     assert "e+" not in stdout and "e-0" not in stdout  # no scientific notation
     assert "crn_gain" not in stdout and "variance_reduction" not in stdout
-    header = next(line for line in stdout.splitlines() if line.startswith("variant"))
-    assert header.split() == ["variant", "outcome", "mean_baseline", "mean_variant",
-                              "difference", "ci_low", "ci_high", "relative_change", "verdict"]
+    header = next(line for line in stdout.splitlines() if line.startswith("Variant"))
+    assert [h.strip() for h in header.split("  ") if h.strip()] == [
+        "Variant", "Outcome", "Baseline mean", "Variant mean", "Difference", "95% interval",
+        "Relative change", "Verdict"]
     cost = eff[(eff["variant"] == "texts") & (eff["outcome"] == "cost")].iloc[0]
     assert math.isnan(cost["relative_change"])  # baseline cost is £0: no ratio
     assert f"+£{cost['difference']:,.0f}" in stdout
