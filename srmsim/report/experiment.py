@@ -377,8 +377,9 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
            "minus the chosen action's, per referral, in the chooser's target unit (months of "
            "reading age for reading): 0 is perfect. A chooser that learns from its cases has "
            "regret falling and oracle match rising term by term; a fixed or random one stays "
-           f"flat. Means over replications with {level} simulation intervals; the same "
-           "numbers are in learning_curve.csv.")
+           f"flat. Means over replications with {level} simulation intervals (the share's "
+           "is a Wilson interval over the replications, so it stays within 0 to 100%); the "
+           "same numbers are in learning_curve.csv.")
     for measure, title in (("regret", f"Regret per referral, in {regret_units(target)[1]}"),
                            ("oracle_match", "Share of referrals given the oracle's action")):
         c = curve[curve["measure"] == measure]

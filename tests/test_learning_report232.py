@@ -1,0 +1,67 @@
+"""The learning curve's intervals and figure.
+
+- The oracle match is a share: its interval over the replications stays inside 0 to 1 (a t
+  interval reached 102.0%) and covers a known mean share about 95% of the time.
+- The learning-curve figure's term axis has whole terms (it showed 1.25, 1.5 ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from srmsim.experiment.learning import learning_curve, plot_learning_curve
+
+
+def _simulated_runs(rng: np.random.Generator, p: float, sets: int, reps: int = 10,
+                    terms: int = 1) -> pd.DataFrame:
+    """``sets`` experiments ("variants") of ``reps`` replications, each replication's oracle
+    match in a term the share matched of its 5 to 39 referrals, with a replication-level
+    chance of a match drawn around ``p`` (overdispersed: a run's referrals are not independent).
+    The mean share over replications is ``p``."""
+    rows = []
+    for s in range(sets):
+        for r in range(reps):
+            row: dict[str, object] = {"variant": f"set{s:04d}", "replication": r}
+            for k in range(terms):
+                m = int(rng.integers(5, 40))
+                row[f"oracle_match_t{k + 1}"] = rng.binomial(m, rng.beta(20 * p, 20 * (1 - p))) / m
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.9, 0.97, 0.995])
+def test_oracle_match_interval_covers_a_known_mean_share_and_stays_inside_0_and_1(p):
+    curve = learning_curve(_simulated_runs(np.random.default_rng(232), p, 800))
+    share = curve[curve["measure"] == "oracle_match"]
+    assert len(share) == 800
+    assert (share["ci_low"] >= 0).all() and (share["ci_high"] <= 1).all()
+    assert (share["ci_low"] <= share["mean"]).all() and (share["mean"] <= share["ci_high"]).all()
+    covered = ((share["ci_low"] <= p) & (p <= share["ci_high"])).mean()
+    assert 0.92 <= covered <= 0.98, covered
+
+
+def test_oracle_match_near_100_percent_is_not_past_it_and_all_100_is_not_certain():
+    runs = pd.DataFrame({"variant": ["a"] * 10 + ["b"] * 10,
+                         "oracle_match_t1": [1.0] * 9 + [0.8] + [1.0] * 10,
+                         "regret_t1": np.linspace(0.1, 1.0, 20)})
+    curve = learning_curve(runs).set_index(["measure", "variant"])
+    a, b = curve.loc[("oracle_match", "a")], curve.loc[("oracle_match", "b")]
+    assert a["mean"] == pytest.approx(0.98)
+    assert a["ci_low"] < 0.98 < a["ci_high"] < 1  # the t interval's high end was 102.5%
+    # ten runs at 100% show no spread: as ten 0/1 trials all matched (Wilson at t on 9 df)
+    assert b["ci_high"] == 1.0 and b["ci_low"] == pytest.approx(0.6615, abs=1e-4)
+    # regret is not a share: still the t interval, symmetric about the mean
+    r = curve.loc[("regret", "a")]
+    assert r["mean"] - r["ci_low"] == pytest.approx(r["ci_high"] - r["mean"])
+
+
+def test_learning_curve_figure_has_whole_terms_on_its_axis():
+    curve = learning_curve(_simulated_runs(np.random.default_rng(1), 0.5, 2, terms=3))
+    fig = plot_learning_curve(curve)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
