@@ -1,17 +1,34 @@
-"""The learning curve's intervals and figure.
+"""The learning curve's intervals and figure, and the report's effects headings.
 
 - The oracle match is a share: its interval over the replications stays inside 0 to 1 (a t
   interval reached 102.0%) and covers a known mean share about 95% of the time.
 - The learning-curve figure's term axis has whole terms (it showed 1.25, 1.5 ...).
+- The HTML report's "All effects" table has the terminal table's readable headings.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import tiny_policy_scenario
 
+from srmsim.cli import main
+from srmsim.experiment.compare import effect_headings
 from srmsim.experiment.learning import learning_curve, plot_learning_curve
+
+
+def cli(*args: str) -> SimpleNamespace:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _simulated_runs(rng: np.random.Generator, p: float, sets: int, reps: int = 10,
@@ -64,4 +81,37 @@ def test_learning_curve_figure_has_whole_terms_on_its_axis():
     fig.canvas.draw()
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_report_all_effects_table_has_the_printed_tables_headings(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_policy_scenario(
+        trust={"n_schools": 2, "students_per_year_group": 20, "size_cv": 0.0})))
+    exp = {"name": "tiny", "scenario": "tiny.yaml", "baseline": "none", "replications": 2,
+           "seed": 3, "outcomes": ["attendance", "staff_hours"],
+           "variants": {"none": {"policy": None}, "texts": {}}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
+    out = tmp_path / "out"
+    run = cli("experiment", str(tmp_path / "exp.yaml"), "--workers", "1", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    proc = cli("report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    html = (out / "report.html").read_text()
+    table = re.search(r"<table id='effects'><thead><tr>(.*?)</tr></thead>", html)
+    assert table is not None
+    heads = re.findall(r"<th>(.*?)</th>", table.group(1))
+    headings = effect_headings(0.95)
+    assert heads == [headings[c] for c in ("variant", "outcome", "mean_baseline", "mean_variant",
+                                           "difference", "ci_low", "ci_high", "relative_change",
+                                           "relative_low", "relative_high", "verdict")]
+    # the terminal table's headings, from the one place
+    printed = run.stdout.splitlines()
+    header = next(ln for ln in printed if ln.startswith("Variant") and "Baseline mean" in ln)
+    for words in ("Baseline mean", "Variant mean", "Difference", "Relative change", "Verdict"):
+        assert words in heads and words in header
+    assert "95% interval: low" in heads
+    assert "Columns as in effects.csv" not in html
+    # cells still carry effects.csv's column names and numbers; the CSV keeps its names
+    assert "data-col='mean_baseline'" in html
+    assert {"mean_baseline", "ci_low", "relative_low"} <= set(
+        pd.read_csv(out / "effects.csv").columns)
 

@@ -187,4 +187,4 @@ def test_quickstart_relative_intervals_cover_the_rest_of_the_replications(tmp_pa
         assert len(values) == len(effects)
         assert np.allclose(np.sort(values), np.sort(effects[col].to_numpy()), rtol=1e-9,
                            equal_nan=True)  # (the report orders variants as the file lists them)
-    assert "relative_low to relative_high: Fieller" in html
+    assert "<th>Relative change 95% interval: low</th>" in html and "(Fieller" in html

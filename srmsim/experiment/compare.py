@@ -813,14 +813,27 @@ PRINTED_HEADINGS = {"variant": "Variant", "outcome": "Outcome", "mean_baseline":
 PRINTED_NUMBERS = frozenset({"Baseline mean", "Variant mean", "Difference", "Relative change"})
 
 
+def effect_headings(level: float) -> dict[str, str]:
+    """Readable headings of the effects table's columns at ``level``, for the printed table
+    and the HTML report alike (one place: the report headed its table ``mean_baseline``,
+    ``ci_low`` ... with a paragraph decoding them); effects.csv keeps its column names.
+    ``interval`` is the printed table's one interval column; the report's wider table has
+    its ends (``ci_low``, ``ci_high``) and the relative change's."""
+    lv = percent_level(level)
+    return {**PRINTED_HEADINGS, "interval": f"{lv} interval",
+            "ci_low": f"{lv} interval: low", "ci_high": f"{lv} interval: high",
+            "relative_low": f"Relative change {lv} interval: low",
+            "relative_high": f"Relative change {lv} interval: high"}
+
+
 def printed_effects(display: pd.DataFrame, level: float) -> pd.DataFrame:
     """:func:`effects_display`'s table under readable headings, its interval in one column
     (``+0.40 pp to +0.49 pp``) headed by its level; each cell carries its outcome's unit."""
+    headings = effect_headings(level)
     interval = [low if low == high == "–" else f"{low} to {high}"
                 for low, high in zip(display["ci_low"], display["ci_high"], strict=True)]
     shown = display.drop(columns=["ci_low", "ci_high"]).rename(columns=PRINTED_HEADINGS)
-    shown.insert(list(shown.columns).index("Difference") + 1,
-                 f"{percent_level(level)} interval", interval)
+    shown.insert(list(shown.columns).index("Difference") + 1, headings["interval"], interval)
     return shown
 
 

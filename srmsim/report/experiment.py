@@ -11,6 +11,7 @@ import pandas as pd
 from srmsim.experiment.compare import (
     MAX_FOREST_VARIANTS,
     design_note,
+    effect_headings,
     effects_display,
     failed_note,
     manifest_design,
@@ -469,14 +470,16 @@ def build(res: ExperimentResult) -> Page:
     page.table(effects_display(eff, res.registry, relative_interval=True), EFFECT_NUMBERS,
                "effects", "verdict",
                raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high",
-                        "relative_change", "relative_low", "relative_high"]])
-    page.p("Columns as in effects.csv: mean_baseline and mean_variant are the means over "
-           "replications; difference is variant minus baseline, paired by replication; ci_low "
-           f"and ci_high bound its {level} simulation interval; pp = percentage points; "
-           "relative_change is shown only where a ratio means something, with its "
-           f"{level} interval (relative_low to relative_high: Fieller's, which allows for the "
-           "baseline mean being estimated too). effects.csv also keeps the variance-reduction "
-           "factor of the paired comparison.", "meta")
+                        "relative_change", "relative_low", "relative_high"]],
+               headings=effect_headings(res.level))
+    page.p("The means are over replications; the difference is variant minus baseline, paired "
+           f"by replication, with its {level} simulation interval; pp = percentage points; the "
+           "relative change (difference / baseline mean) is shown only where a ratio means "
+           f"something, with its {level} interval (Fieller's, which allows for the baseline "
+           "mean being estimated too). effects.csv holds the same numbers unrounded (columns "
+           "mean_baseline, mean_variant, difference, ci_low and ci_high, relative_change, "
+           "relative_low to relative_high) and the variance-reduction factor of the paired "
+           "comparison.", "meta")
     for note in (no_spread_note(eff, res.registry, level=res.level),
                  multiplicity_note(eff, res.level),
                  design_note(res.manifest)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -107,13 +108,15 @@ class Page:
 
     def table(self, df: pd.DataFrame, numeric: set[str] | frozenset[str] = frozenset(),
               table_id: str = "", verdict: str | None = None,
-              raw: pd.DataFrame | None = None) -> None:
+              raw: pd.DataFrame | None = None,
+              headings: Mapping[str, str] | None = None) -> None:
         """A table of already-formatted text; ``numeric`` columns right-aligned; cells of the
         ``verdict`` column get a colour class (better/worse). ``raw``: the unrounded numbers
         behind some columns (same row order), kept in each cell's ``data-value`` so that
-        readers and tests can check the page against the CSV files."""
+        readers and tests can check the page against the CSV files. ``headings``: readable
+        headings of some columns, whose cells keep the column's name in ``data-col``."""
         tid = f" id='{esc(table_id)}'" if table_id else ""
-        head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+        head = "".join(f"<th>{esc((headings or {}).get(c, c))}</th>" for c in df.columns)
         rows = []
         for i, rec in enumerate(df.itertuples(index=False)):
             cells = []
