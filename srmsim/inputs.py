@@ -176,14 +176,12 @@ def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
     kind = _kind(data) if isinstance(data, dict) else None
     if kind is None or kind[0] == expected:
         return None
+    from srmsim.labels import with_article  # here: labels loads pydantic, slow to load
+
     name, key, command = kind
-
-    def a(word: str) -> str:
-        return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
-
     how = (f"pass it to `srmsim data validate` or `srmsim data import` as --mapping {path}"
            if command.startswith("data") else f"run it with `srmsim {command} {path}`")
-    return f"{a(name)} file (it has '{key}:'), not {a(expected)}: {how}"
+    return f"{with_article(name)} file (it has '{key}:'), not {with_article(expected)}: {how}"
 
 
 __all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "unique_keys", "wrong_kind"]

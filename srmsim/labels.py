@@ -117,6 +117,12 @@ def agree(n: SupportsInt, one: str, many: str | None = None) -> str:
     return one if int(n) == 1 else (many if many is not None else one + "s")
 
 
+def with_article(word: str) -> str:
+    """``word`` after ``a`` or ``an`` by its first letter (``an optimisation``, ``a run``):
+    messages built from a kind printed "it holds a optimise"."""
+    return f"{'an' if word[:1].lower() in ('a', 'e', 'i', 'o', 'u') else 'a'} {word}"
+
+
 def plural(n: SupportsInt, one: str, many: str | None = None) -> str:
     """``n`` and the word for ``n`` things: ``"1 school"``, ``"2,400 students"``, ``"0 runs"``."""
     return f"{int(n):,} {agree(int(n), one, many)}"

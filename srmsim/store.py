@@ -399,7 +399,9 @@ class RunStore:
         :meth:`detail_digests`), naming it and the repair (``hint``)."""
         self.refuse_link(path)
         if file_sha256(path) != recorded:
-            # one path a line: a line longer than MAX_LINE is cut, and two paths made one
+            # one path a line: a line longer than MAX_LINE is wrapped at word boundaries
+            # (short_message in srmsim/cli.py), so two paths sharing one line would be split
+            # wherever the width fell
             raise SrmsimError(f"{path}: not the detail file its run wrote (truncated, edited, "
                               f"replaced or swapped):\n  its SHA-256 differs from the one "
                               f"{self.run_path(variant, replication)} records\n  {hint}")

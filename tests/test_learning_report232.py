@@ -1,9 +1,10 @@
-"""The learning curve's intervals and figure, and the report's effects headings.
+"""The learning curve's intervals and figure, the report's effects headings, and two messages.
 
 - The oracle match is a share: its interval over the replications stays inside 0 to 1 (a t
   interval reached 102.0%) and covers a known mean share about 95% of the time.
 - The learning-curve figure's term axis has whole terms (it showed 1.25, 1.5 ...).
 - The HTML report's "All effects" table has the terminal table's readable headings.
+- ``srmsim compare`` on an optimisation's folder says "an optimisation" (not "a optimise").
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from conftest import tiny_policy_scenario
 from srmsim.cli import main
 from srmsim.experiment.compare import effect_headings
 from srmsim.experiment.learning import learning_curve, plot_learning_curve
+from srmsim.labels import with_article
 
 
 def cli(*args: str) -> SimpleNamespace:
@@ -114,4 +116,22 @@ def test_report_all_effects_table_has_the_printed_tables_headings(tmp_path):
     assert "data-col='mean_baseline'" in html
     assert {"mean_baseline", "ci_low", "relative_low"} <= set(
         pd.read_csv(out / "effects.csv").columns)
+
+
+@pytest.mark.parametrize(("marker", "noun"), [("optimise.json", "an optimisation"),
+                                              ("trial.json", "a trial"),
+                                              ("summary.json", "a run")])
+def test_compare_names_another_kind_of_folder_with_the_right_article(tmp_path, marker, noun):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    (folder / marker).write_text("{}")
+    proc = cli("compare", str(folder))
+    assert proc.returncode == 2
+    assert f"it holds {noun}, which has no variants to compare" in proc.stderr, proc.stderr
+    assert "a optimise" not in proc.stderr
+
+
+def test_with_article():
+    assert [with_article(w) for w in ("optimisation", "experiment", "run", "Upload", "")] == [
+        "an optimisation", "an experiment", "a run", "an Upload", "a "]
 

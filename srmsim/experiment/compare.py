@@ -21,7 +21,7 @@ import pandas as pd
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
 from srmsim.experiment.store import run_column
-from srmsim.labels import agree, excerpt, percent_level, plural, printable
+from srmsim.labels import agree, excerpt, percent_level, plural, printable, with_article
 from srmsim.store import LARGEST_VALUE, only_hidden
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
@@ -56,7 +56,8 @@ def not_an_experiment(out: Path) -> str:
                 "it)")
     kind = next((k for k, marker in KINDS.items() if (out / marker).is_file()), None)
     if kind is not None and out.is_dir():
-        return (f"{base}: it holds a {kind}, which has no variants to compare "
+        noun = "optimisation" if kind == "optimise" else kind  # (the kind is its command's)
+        return (f"{base}: it holds {with_article(noun)}, which has no variants to compare "
                 f"(`srmsim report {out}` describes it)")
     inside = [p for p in result_folders_in(out) if (p / "manifest.json").is_file()] \
         if out.is_dir() else []
