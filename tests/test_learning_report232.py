@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import tiny_policy_scenario
+from scipy import stats
 
 from srmsim.cli import main
 from srmsim.experiment.compare import effect_headings
@@ -69,8 +70,10 @@ def test_oracle_match_near_100_percent_is_not_past_it_and_all_100_is_not_certain
     a, b = curve.loc[("oracle_match", "a")], curve.loc[("oracle_match", "b")]
     assert a["mean"] == pytest.approx(0.98)
     assert a["ci_low"] < 0.98 < a["ci_high"] < 1  # the t interval's high end was 102.5%
-    # ten runs at 100% show no spread: as ten 0/1 trials all matched (Wilson at t on 9 df)
-    assert b["ci_high"] == 1.0 and b["ci_low"] == pytest.approx(0.6615, abs=1e-4)
+    # ten runs at 100% show no spread: as ten 0/1 trials all matched (Wilson's low end,
+    # 1 / (1 + z^2 / n), at the t quantile on 9 df)
+    z = stats.t.ppf(0.975, 9)
+    assert b["ci_high"] == 1.0 and b["ci_low"] == pytest.approx(1 / (1 + z * z / 10))
     # regret is not a share: still the t interval, symmetric about the mean
     r = curve.loc[("regret", "a")]
     assert r["mean"] - r["ci_low"] == pytest.approx(r["ci_high"] - r["mean"])
