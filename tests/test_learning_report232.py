@@ -79,6 +79,26 @@ def test_oracle_match_near_100_percent_is_not_past_it_and_all_100_is_not_certain
     assert r["mean"] - r["ci_low"] == pytest.approx(r["ci_high"] - r["mean"])
 
 
+def test_the_oracles_own_match_is_a_point_not_an_interval():
+    """The oracle variant matches itself in every referral by construction: its row read
+    "100.0% (66.1% to 100.0%)" as if it were an estimate; a learned chooser at 100% in every
+    run keeps the interval of ten matched trials."""
+    from srmsim.policy.config import PolicyConfig, chooses_by_oracle
+
+    runs = pd.DataFrame({"variant": ["oracle"] * 10 + ["learned"] * 10,
+                         "oracle_match_t1": [1.0] * 20, "regret_t1": [0.0] * 20})
+    curve = learning_curve(runs, oracles=["oracle"]).set_index(["measure", "variant"])
+    assert tuple(curve.loc[("oracle_match", "oracle"), ["ci_low", "ci_high"]]) == (1.0, 1.0)
+    assert curve.loc[("oracle_match", "learned"), "ci_low"] < 0.7
+    step = {"candidates": ["reading_club", "small_group_tuition"], "weeks": 13}
+    policy = tiny_policy_scenario()["policy"]
+    workflow = next(iter(policy["workflows"]))
+    for kind, oracle in (("oracle", True), ("random", False), ("fixed", False)):
+        policy["workflows"][workflow]["steps"] = [{**step, "chooser": {"kind": kind}}]
+        assert chooses_by_oracle(PolicyConfig.model_validate(policy)) is oracle, kind
+    assert not chooses_by_oracle(None)
+
+
 def test_learning_curve_figure_has_whole_terms_on_its_axis():
     curve = learning_curve(_simulated_runs(np.random.default_rng(1), 0.5, 2, terms=3))
     fig = plot_learning_curve(curve)

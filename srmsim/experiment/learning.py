@@ -10,7 +10,7 @@ target's units (months of reading age for ``target: reading``) per referral; 0 i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -277,9 +277,13 @@ def share_interval(shares: np.ndarray, level: float = 0.95) -> tuple[float, floa
     return (0.0 if m <= 0 else max(0.0, centre - half), 1.0 if m >= 1 else min(1.0, centre + half))
 
 
-def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def learning_curve(runs: pd.DataFrame, level: float = 0.95,
+                   oracles: Collection[str] = ()) -> pd.DataFrame:
     """Per variant and term: the mean of each curve measure over replications, with t intervals
     (a share's, the oracle match's, from :func:`share_interval`: inside 0 to 100%).
+    ``oracles``: the variants whose every chooser is the oracle, whose match with it is 100% by
+    construction: its interval is that point (ten runs at 100% of a learned chooser: 66% to
+    100%, as :func:`share_interval` says; the oracle's own row read so too).
 
     ``runs`` is an experiment's runs table with ``regret_t<k>``, ``oracle_match_t<k>``,
     ``reading_per_100h_t<k>`` ... columns (those it has). ``replications`` counts the runs with a
@@ -303,7 +307,9 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                 x = x[np.isfinite(x)]
                 if len(x) == 0:
                     continue
-                if measure in SHARE_MEASURES:
+                if measure in SHARE_MEASURES and variant in oracles and (x == 1).all():
+                    low = high = 1.0  # the oracle matches itself: no uncertainty to show
+                elif measure in SHARE_MEASURES:
                     low, high = share_interval(x, level)
                 else:
                     half = (float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1)
@@ -370,11 +376,12 @@ def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None,
 
 
 def report_learning(out: Path, runs: pd.DataFrame, level: float = 0.95,
-                    target: str | None = None) -> str | None:
+                    target: str | None = None, oracles: Collection[str] = ()) -> str | None:
     """For ``srmsim compare``: the learning curve table (also CSV and PNG in ``out``), or None
     when the experiment measured no term-by-term outcomes. ``level`` is the experiment
-    result's, the one its effects and report use; ``target`` its choosers' (regret's unit)."""
-    curve = learning_curve(runs, level)
+    result's, the one its effects and report use; ``target`` its choosers' (regret's unit);
+    ``oracles`` as :func:`learning_curve` takes them."""
+    curve = learning_curve(runs, level, oracles)
     if curve.empty:
         return None
     with replace_files(out, ["learning_curve.csv", "learning_curve.png"]) as stage:

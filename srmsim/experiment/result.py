@@ -103,6 +103,18 @@ class ExperimentResult:
             return None
         return chooser_target(s.policy for s in scenarios)
 
+    def oracle_variants(self) -> list[str]:
+        """The variants whose every chooser is the oracle (their oracle match is 100% by
+        construction); none when a saved scenario is missing or not the one it ran."""
+        from srmsim.errors import SrmsimError
+        from srmsim.policy.config import chooses_by_oracle
+
+        try:
+            scenarios = {v: self.scenario(v) for v in self.variants}
+        except SrmsimError:
+            return []
+        return [v for v, s in scenarios.items() if s is not None and chooses_by_oracle(s.policy)]
+
     # ------------------------------------------------------------------ effects
     @cached_property
     def effects(self) -> pd.DataFrame:

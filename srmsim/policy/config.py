@@ -410,6 +410,14 @@ REGRET_UNITS = {"reading": ("months", "months of reading age"),
                 "attainment": ("SD", "SD of attainment")}
 
 
+def chooses_by_oracle(policy: PolicyConfig | None) -> bool:
+    """Whether every choice among candidate actions in ``policy`` is the oracle's (and there is
+    one): its match with the oracle is 100% by construction, not an estimate."""
+    kinds = [step.chooser.kind for w in (policy.workflows.values() if policy else ())
+             for step in w.steps if step.candidates and step.chooser is not None]
+    return bool(kinds) and all(kind == "oracle" for kind in kinds)
+
+
 def chooser_target(policies: Iterable[PolicyConfig | None]) -> str | None:
     """The one effect every chooser among candidate actions in ``policies`` targets (the unit
     regret is in), or None when there is none or they differ (regrets in different units)."""

@@ -367,7 +367,7 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         replications_heading,
     )
 
-    curve = learning_curve(res.runs, res.level)
+    curve = learning_curve(res.runs, res.level, res.oracle_variants())
     level = percent_level(res.level)
     if curve.empty:
         return
