@@ -55,7 +55,8 @@ def test_an_age_a_year_or_more_from_its_date_of_birth_is_rejected(tmp_path: Path
     (tmp_path / "map.yaml").write_text("reference_date: 2024-09-01\n")
     out = tmp_path / "out"
     assert main(["data", "import", "--students", str(tmp_path / "students.csv"), "--mapping",
-                 str(tmp_path / "map.yaml"), "--out", str(out), "--allow-rejects"]) == 0
+                 str(tmp_path / "map.yaml"), "--out", str(out), "--allow-rejects",
+                 "--show", "20"]) == 0  # (listed: their count is c)
     printed = capsys.readouterr().out
     assert "students.csv:2 age_months '200' -- impossible_age" in printed
     assert "139" not in printed  # the birth's own age (its month) is not shown

@@ -124,7 +124,7 @@ def test_data_import_refuses_an_invisible_school_id(tmp_path: Path, capsys) -> N
     out = tmp_path / "dataset"
     code = main(["data", "import", "--mapping", str(paths["mapping"]), "--students",
                  str(paths["students"]), "--observations", str(paths["observations"]),
-                 "--out", str(out)])
+                 "--out", str(out), "--show", "20"])  # (listed: their count is c)
     text = capsys.readouterr()
     assert code == 2
     assert "trust_pupils.csv:7 School Code [school]" in text.out + text.err

@@ -46,7 +46,7 @@ def test_validate_rejects_do_not_echo_an_identifying_cell(tmp_path: Path, capsys
         "student_id,school,year_group,age_months,sex,fsm,sen,eal,prior_attainment\n"
         "P1,S1,7,140,F,N,N,N,100\n" + row + "\n")
     assert main(["data", "validate", "--students", str(tmp_path / "pupils.csv"),
-                 "--out", str(tmp_path / "rep")]) == 2
+                 "--out", str(tmp_path / "rep"), "--show", "20"]) == 2  # (c: listed if asked)
     out, err = capsys.readouterr()
     assert secret not in out + err and "(withheld)" in out
     assert secret not in (tmp_path / "rep" / "rejects.csv").read_text()
