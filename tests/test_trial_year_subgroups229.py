@@ -174,6 +174,7 @@ def _null_rejections(trial: Trial, reps: int, seed: int, **data) -> tuple[int, i
     return hits, done
 
 
+@pytest.mark.slow  # a simulation study (200-300 trials): out of the default run
 def test_joint_test_rejects_about_5_percent_under_no_interaction() -> None:
     """Students randomised (HC1, N - k df): 200 trials with the same effect in every year
     group reject within the 99.9% binomial limits of 5%."""
@@ -183,6 +184,7 @@ def test_joint_test_rejects_about_5_percent_under_no_interaction() -> None:
     assert low <= hits <= high, hits
 
 
+@pytest.mark.slow  # a simulation study (200-300 trials): out of the default run
 @pytest.mark.parametrize("se", ["cluster", "auto"])
 def test_cluster_robust_joint_test_rejects_about_5_percent_with_12_schools(se) -> None:
     """Schools randomised, 12 schools, school x year shocks: 200 null trials. The Hotelling
@@ -325,6 +327,7 @@ def test_a_small_subgroup_is_fitted_with_hc2_and_bell_mccaffrey_df(monkeypatch) 
     assert table.loc[sg.DIFFERENCE, "df"] < 40  # Bell-McCaffrey, not N - k (about 420)
 
 
+@pytest.mark.slow  # a simulation study (200-300 trials): out of the default run
 def test_small_subgroup_interaction_coverage_hc2_against_hc1(monkeypatch) -> None:
     """80 synthetic trials of a dozen EAL students an arm whose effect spreads: the
     interaction's 95% interval covered its truth less often with HC1 than with HC2, and HC2's
