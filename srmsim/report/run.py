@@ -243,12 +243,93 @@ def _shown(name: str, value: float) -> str:
     return OUTCOMES[name].format_value(value) if np.isfinite(value) else NOT_MEASURED
 
 
-def headline_rows(run: _Run, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+#: how the report of a run from real records shows a count, and a value, that would give a
+#: count of under 10 students away (docs/privacy.md's symbols)
+CONFIDENTIAL, LOW = "c", "low"
+#: the fewest students a count from real records may show (docs/privacy.md)
+SMALL = 10
+#: the outcomes whose value is a mean over the students served, withheld with their count
+_WITH_SERVED = ("weeks_waited",)
+#: the whole trust's row of :class:`Withheld`
+ALL = "trust"
+
+
+class Withheld:
+    """What the report of a run from real records leaves out: by the rule of a trial on records
+    (:func:`srmsim.trial.groups.withhold_small_groups`), a group of under 10 students withholds
+    its partition (both groups of a flag, every school), and a share its partition where the
+    students with it, or without it, are under 10; so does the whole trust's. Why: the run's
+    students copy the records, and its report printed "Severe absence 0.4%" of "students 690"
+    (3 students) and a group of 11 SEN students at 9.1% persistent absence (1 student). A run
+    of a simulated trust shows every count: this is made for a run from records only."""
+
+    def __init__(self, run: _Run, names: list[str], shown: list[str],
+                 cohorts: dict[str, Cohort]):
+        """``names``: the whole trust's outcomes shown; ``shown``: each group's."""
+        self.values = {ALL: measured(run, names, Cohort(run.students, run.events))}
+        self.sizes = {ALL: float(len(run.students))}
+        for group, cohort in cohorts.items():
+            self.values[group] = measured(run, shown, cohort)
+            self.sizes[group] = float(len(cohort.students))
+        # the trial's rule and labels (its whole arm is this whole trust); imported here: the
+        # trial package is not loaded for the report of a simulated run
+        from srmsim.trial.groups import ALL as WHOLE_ARM
+        from srmsim.trial.groups import withhold_small_groups
+
+        label = {ALL: WHOLE_ARM}
+        table = pd.DataFrame([{"group": label.get(g, g), "outcome": n, "trial": v,
+                               "counterfactual": v, "students": self.sizes[g]}
+                              for g, vs in self.values.items() for n, v in vs.items()])
+        kept = withhold_small_groups(table, run.students, run.students,
+                                     np.ones(len(run.students), dtype=bool))
+        back = {WHOLE_ARM: ALL}
+        for row in kept.itertuples(index=False):
+            group = back.get(str(row.group), str(row.group))
+            if np.isnan(row.students):
+                self.sizes[group] = float("nan")
+            if np.isnan(row.trial):
+                self.values[group][str(row.outcome)] = float("nan")
+        served = self.values[ALL].get("students_served", 0.0)
+        for name in _WITH_SERVED:  # a mean over the students served: over a count withheld
+            if name in self.values[ALL] and not np.isfinite(served):
+                self.values[ALL][name] = float("nan")
+
+    def value(self, group: str, name: str, measured_value: float) -> str:
+        """``name`` over ``group`` as the page shows it: ``low`` where withheld."""
+        shown = self.values[group][name]
+        if np.isfinite(measured_value) and not np.isfinite(shown):
+            return LOW
+        return _shown(name, shown)
+
+    def count(self, group: str) -> str:
+        """The students of ``group``: ``c`` where withheld."""
+        n = self.sizes[group]
+        return f"{int(n):,}" if np.isfinite(n) else CONFIDENTIAL
+
+    def hidden(self, group: str) -> bool:
+        return not np.isfinite(self.sizes[group])
+
+
+def from_records(run: _Run) -> bool:
+    """Whether the run's trust was built from real records: its summary says so, or its
+    scenario names them (a summary edited to drop the flag is not believed alone)."""
+    return bool(run.summary.get("from_records")) or bool(
+        run.scenario is not None and run.scenario.population.records)
+
+
+def headline_rows(run: _Run, names: list[str], withheld: Withheld | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     values = measured(run, names, Cohort(run.students, run.events))
+    if withheld is None:
+        text = [_shown(n, values[n]) for n in names]
+        raw_values = [values[n] for n in names]
+    else:
+        text = [withheld.value(ALL, n, values[n]) for n in names]
+        raw_values = [withheld.values[ALL][n] for n in names]
     shown = pd.DataFrame({"outcome": [OUTCOMES[n].label for n in names],
-                          "value": [_shown(n, values[n]) for n in names],
+                          "value": text,
                           "what it is": [OUTCOMES[n].description for n in names]})
-    raw = pd.DataFrame({"value": [values[n] for n in names]})
+    raw = pd.DataFrame({"value": raw_values})
     return shown, raw
 
 
@@ -259,25 +340,34 @@ MAX_SCHOOL_ROWS = 50
 MAX_SCHOOL_LINES = 20
 
 
-def group_frame(run: _Run, names: list[str], cohorts: dict[str, Cohort] | None = None
-                ) -> pd.DataFrame:
-    """A row of ``names`` for each of ``cohorts`` (default: the groups and every school)."""
+def group_frame(run: _Run, names: list[str], cohorts: dict[str, Cohort] | None = None,
+                withheld: Withheld | None = None) -> pd.DataFrame:
+    """A row of ``names`` for each of ``cohorts`` (default: the groups and every school);
+    ``withheld``: what a run from records leaves out (``c``, ``low``)."""
     rows = []
     for group, cohort in (group_cohorts(run) if cohorts is None else cohorts).items():
         values = measured(run, names, cohort)
-        row = {"students": group, "number": f"{len(cohort.students):,}"}
-        row.update({OUTCOMES[n].label: _shown(n, values[n]) for n in names})
+        if withheld is None:
+            row = {"students": group, "number": f"{len(cohort.students):,}"}
+            row.update({OUTCOMES[n].label: _shown(n, values[n]) for n in names})
+        else:
+            row = {"students": group, "number": withheld.count(group)}
+            row.update({OUTCOMES[n].label: withheld.value(group, n, values[n]) for n in names})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def attendance_figure(run: _Run):
+def attendance_figure(run: _Run, schools_shown: bool = True):
+    """Each school's weekly attendance (``schools_shown`` False: the trust's alone, as for a
+    run from records whose schools are withheld) and the trust's."""
     from srmsim.figures import new_figure
 
     fig, ax = new_figure(9, 3.6)
     weekly = run.weekly
     n_schools = weekly["school"].nunique()
-    if n_schools <= MAX_SCHOOL_LINES:
+    if not schools_shown:
+        pass
+    elif n_schools <= MAX_SCHOOL_LINES:
         for school, w in weekly.groupby("school"):
             ax.plot(w["run_week"], 100 * w["attendance_rate"], lw=1, label=f"school {school}")
     else:  # a band: a line for each of thousands of schools is a blot, its legend a page
@@ -317,20 +407,27 @@ def reading_figure(run: _Run):
     return fig
 
 
-def groups_figure(run: _Run, cohorts: dict[str, Cohort] | None = None):
+def groups_figure(run: _Run, cohorts: dict[str, Cohort] | None = None,
+                  withheld: Withheld | None = None):
+    """Persistent absence of each group (``withheld``: those a run from records shows)."""
     from srmsim.figures import new_figure
 
     fig, ax = new_figure(7, 3.2)
     cohorts = {k: v for k, v in (group_cohorts(run, schools=False) if cohorts is None
                                  else cohorts).items() if not k.startswith("school ")}
     o = OUTCOMES["persistent_absence"]
+    if withheld is not None:
+        cohorts = {k: v for k, v in cohorts.items()
+                   if np.isfinite(withheld.values[k]["persistent_absence"])}
     values = [100 * o(c) for c in cohorts.values()]
     ax.barh(list(cohorts)[::-1], values[::-1], color="tab:blue")
     trust = 100 * o(Cohort(run.students, run.events))
-    ax.axvline(trust, color="black", lw=1, ls="--", label=f"trust: {trust:.1f}%")
+    if withheld is None or np.isfinite(withheld.values[ALL]["persistent_absence"]):
+        ax.axvline(trust, color="black", lw=1, ls="--", label=f"trust: {trust:.1f}%")
     ax.set_xlabel("persistent absence (% of students missing 10%+ of sessions)")
     ax.set_title("Persistent absence by group", fontsize=10, loc="left")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # (no trust line: withheld from records)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -373,8 +470,11 @@ def build(path: Path) -> Page:
         for sentence in describe_requests(run.scenario):
             page.p(sentence)
     made = time.strftime("%Y-%m-%d %H:%M", time.localtime((path / "summary.json").stat().st_mtime))
+    students = f"{len(run.students):,}"
+    if from_records(run) and len(run.students) < SMALL:  # (0 is a run of no students)
+        students = CONFIDENTIAL if len(run.students) else students
     page.definitions([("scenario", str(name)), ("seed", str(s.get("seed"))),
-                      ("schools", str(s.get("schools"))), ("students", f"{len(run.students):,}"),
+                      ("schools", str(s.get("schools"))), ("students", students),
                       ("weeks", str(s.get("weeks"))),
                       ("srmsim version",
                        json_text(s, "srmsim_version", path / "summary.json", "?")),
@@ -397,8 +497,22 @@ def students_sections(page: Page, run: _Run) -> None:
     """The students' year: outcomes, cost, groups and schools, pictures, queues."""
     page.h2("The year in numbers", "headline")
     names = RUN_OUTCOMES + (POLICY_OUTCOMES if run.has_events else [])
-    shown, raw = headline_rows(run, names)
-    page.table(shown, {"value"}, "headline", raw=raw)
+    n_schools = run.weekly["school"].nunique()  # as the attendance figure counts them
+    shown = ["attendance", "persistent_absence", "reading_gap_end", "attainment"] + (
+        ["students_served", "staff_hours"] if run.has_events else [])
+    # each group a copy of the columns its figures read, not of the whole table (at 8M
+    # students, 9 s of copying for six groups)
+    cohorts = group_cohorts(run, columns_read(shown), schools=n_schools <= MAX_SCHOOL_ROWS)
+    withheld = Withheld(run, names, shown, cohorts) if from_records(run) else None
+    if withheld is not None:
+        page.note("The trust is built from real pupil records (<code>population.records</code>)"
+                  ": a count of students below 10, or one that would give such a count away "
+                  "(with a share, or beside the other groups' counts), is shown as "
+                  f"<code>{CONFIDENTIAL}</code>, and a share or mean based on it as "
+                  f"<code>{LOW}</code>, as in a trial on records (docs/privacy.md). Pictures "
+                  "that count students in small bins or weeks are not drawn.")
+    shown_h, raw = headline_rows(run, names, withheld)
+    page.table(shown_h, {"value"}, "headline", raw=raw)
 
     if run.has_events:
         page.h2("Cost and staff hours", "cost")
@@ -406,37 +520,42 @@ def students_sections(page: Page, run: _Run) -> None:
         # a column blank for every student was never measured: its sum is not £0 or 0 h
         cost, minutes = (float(run.students[c].sum(min_count=1)) for c in ("cost", "staff_minutes"))
         hours = minutes / 60
+        served_hidden = withheld is not None and not np.isfinite(
+            withheld.values[ALL]["students_served"])
         rows = [("cost of actions", _shown("cost", cost)),
                 ("staff hours", _shown("staff_hours", hours)),
-                ("students who received any action", f"{served:,}")]
-        if served:
+                ("students who received any action",
+                 CONFIDENTIAL if served_hidden else f"{served:,}")]
+        if served and not served_hidden:
             rows += [("cost per student served", _shown("cost", cost / served)),
                      ("staff hours per student served",
                       f"{hours / served:,.1f} h" if np.isfinite(hours) else NOT_MEASURED)]
         page.definitions(rows)
 
     page.h2("By group and by school", "groups")
-    n_schools = run.weekly["school"].nunique()  # as the attendance figure counts them
-    shown = ["attendance", "persistent_absence", "reading_gap_end", "attainment"] + (
-        ["students_served", "staff_hours"] if run.has_events else [])
-    # each group a copy of the columns its figures read, not of the whole table (at 8M
-    # students, 9 s of copying for six groups)
-    cohorts = group_cohorts(run, columns_read(shown), schools=n_schools <= MAX_SCHOOL_ROWS)
-    page.table(group_frame(run, shown, cohorts), set())
+    page.table(group_frame(run, shown, cohorts, withheld), set())
     if n_schools > MAX_SCHOOL_ROWS:
         page.note(f"The {n_schools:,} schools are not listed one by one (more than "
                   f"{MAX_SCHOOL_ROWS}): their weekly attendance is drawn below as a band, and "
                   "each student's school is in <code>students.parquet</code>.")
     page.h2("The trust's year in pictures", "pictures")
-    page.figure(attendance_figure(run), "Weekly attendance of each school and the trust."
+    schools_shown = withheld is None or not any(
+        withheld.hidden(g) for g in cohorts if g.startswith("school "))
+    page.figure(attendance_figure(run, schools_shown),
+                "Weekly attendance of the trust (its schools are withheld: a school has too "
+                "few students to show)." if not schools_shown else
+                "Weekly attendance of each school and the trust."
                 if n_schools <= MAX_SCHOOL_LINES else "Weekly attendance of the trust, and the "
                 "spread of the schools' (lowest to highest, and 10th to 90th percentile).")
-    page.figure(groups_figure(run, cohorts), "Persistent absence among FSM, SEN and EAL "
-                "students and their peers.")
-    if run.students["reading_gap_start"].notna().any():
+    page.figure(groups_figure(run, cohorts, withheld), "Persistent absence among FSM, SEN "
+                "and EAL students and their peers" + (" (groups withheld above are left out)."
+                                                      if withheld is not None else "."))
+    if run.students["reading_gap_start"].notna().any() and withheld is None:
+        # (from records not drawn: a bin of the histogram is a count of a few students)
         page.figure(reading_figure(run), "Distribution of the reading gap at the September test "
                     "and at the last test of the year.")
-    if run.has_events:
+    if run.has_events and withheld is None:
+        # (from records not drawn: a week's referrals or cases are often a few students)
         page.h2("Queues and staff use over the year", "weeks")
         page.figure(workload_figure(run), "New referrals, open cases, cases waiting and "
                     "staff hours each week, summed over the schools (a student in two "

@@ -91,6 +91,11 @@ SHARE_OUTCOMES: dict[str, tuple[Callable[[pd.DataFrame], np.ndarray],
                           lambda s: (s["reading_gap_end"] < -24).to_numpy()),
     "students_served": (lambda s: np.ones(len(s), dtype=bool),
                         lambda s: (s["interventions"] > 0).to_numpy()),
+    # not among a trial's group rows; a run report from records shows them (srmsim.report.run)
+    "severe_absence": (lambda s: (s["sessions_possible"] > 0).to_numpy(),
+                       lambda s: s["severe_absent"].to_numpy(dtype=bool)),
+    "withdrawal": (lambda s: np.ones(len(s), dtype=bool),
+                   lambda s: s["withdrawn"].to_numpy(dtype=bool)),
 }
 
 
