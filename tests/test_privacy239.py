@@ -79,7 +79,7 @@ def page_numbers(page: str) -> dict[str, object]:
     """What the report shows, as a reader takes it: the trust's students, its headline
     values, the students served, and each group row's cells by column."""
     defs = {_text(k): _text(v) for k, v in
-            re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", page, re.S)}
+            re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", page)}
     rows = []
     for tr in re.findall(r"<tr>(<td.*?)</tr>", page, re.S):
         rows.append({col: _text(v) for col, v in
@@ -157,3 +157,28 @@ def test_the_attack_finds_the_counts_a_report_shows(reports: dict[str, str]) -> 
     assert all(r["number"] != "c" for r in shown["groups"].values())  # type: ignore[union-attr]
     assert "Distribution of the reading gap" in page and "New referrals, open cases" in page
     assert "population.records" not in page
+
+
+def test_a_trust_of_under_10_students_shows_none_of_its_values(tmp_path: Path) -> None:
+    """One school's 7 year-7 records make a trust of 7: its report said "students 7", every
+    share of them, "SEN ... not measured" (no SEN student: a count of 0) and their cost, and
+    drew their weekly attendance. Now every value is withheld and nothing is drawn."""
+    recs = pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [7] * 7,
+                         "sex": list("FMFMFMF"), "fsm": [True, False] * 3 + [True]})
+    recs.to_parquet(tmp_path / "records.parquet")
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    scenario["trust"] = {**scenario.get("trust", {}), "year_groups": [7]}
+    scenario.setdefault("population", {})["records"] = str(tmp_path / "records.parquet")
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    out = tmp_path / "run"
+    assert main(["run", str(tmp_path / "scenario.yaml"), "--out", str(out), "--report",
+                 "--quiet"]) == 0
+    page = (out / "report.html").read_text()
+    shown = page_numbers(page)
+    assert shown["defs"]["students"] == "c"  # type: ignore[index]
+    assert set(shown["headline"].values()) == {"low"}  # type: ignore[union-attr]
+    assert shown["defs"]["cost of actions"] == "low"  # type: ignore[index]
+    assert {r["number"] for r in shown["groups"].values()} == {"c"}  # type: ignore[union-attr]
+    assert "not measured" not in page and "<img" not in page

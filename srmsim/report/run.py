@@ -297,7 +297,8 @@ class Withheld:
     def value(self, group: str, name: str, measured_value: float) -> str:
         """``name`` over ``group`` as the page shows it: ``low`` where withheld."""
         shown = self.values[group][name]
-        if np.isfinite(measured_value) and not np.isfinite(shown):
+        # a withheld group's "not measured" would say it has no student (a count of 0)
+        if self.hidden(group) or (np.isfinite(measured_value) and not np.isfinite(shown)):
             return LOW
         return _shown(name, shown)
 
@@ -522,8 +523,9 @@ def students_sections(page: Page, run: _Run) -> None:
         hours = minutes / 60
         served_hidden = withheld is not None and not np.isfinite(
             withheld.values[ALL]["students_served"])
-        rows = [("cost of actions", _shown("cost", cost)),
-                ("staff hours", _shown("staff_hours", hours)),
+        whole_hidden = withheld is not None and withheld.hidden(ALL)  # as in the headline
+        rows = [("cost of actions", LOW if whole_hidden else _shown("cost", cost)),
+                ("staff hours", LOW if whole_hidden else _shown("staff_hours", hours)),
                 ("students who received any action",
                  CONFIDENTIAL if served_hidden else f"{served:,}")]
         if served and not served_hidden:
@@ -538,6 +540,8 @@ def students_sections(page: Page, run: _Run) -> None:
         page.note(f"The {n_schools:,} schools are not listed one by one (more than "
                   f"{MAX_SCHOOL_ROWS}): their weekly attendance is drawn below as a band, and "
                   "each student's school is in <code>students.parquet</code>.")
+    if withheld is not None and withheld.hidden(ALL):
+        return  # a trust of under 10 students: its pictures would show what the tables withhold
     page.h2("The trust's year in pictures", "pictures")
     schools_shown = withheld is None or not any(
         withheld.hidden(g) for g in cohorts if g.startswith("school "))
