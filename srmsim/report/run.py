@@ -280,8 +280,15 @@ class Withheld:
         table = pd.DataFrame([{"group": label.get(g, g), "outcome": n, "trial": v,
                                "counterfactual": v, "students": self.sizes[g]}
                               for g, vs in self.values.items() for n, v in vs.items()])
-        kept = withhold_small_groups(table, run.students, run.students,
-                                     np.ones(len(run.students), dtype=bool))
+        # the columns the rule reads; the schools as one when they are not listed (a mask
+        # for each of a national run's 8,000 schools over 8M students would be 64 GB)
+        columns = ["school", "fsm", "sen", "eal", "sessions_possible", "persistent_absent",
+                   "severe_absent", "reading_gap_end", "interventions", "withdrawn"]
+        students = run.students[[c for c in columns if c in run.students.columns]]
+        if not any(g.startswith("school ") for g in cohorts):
+            students = students.assign(school=0)
+        kept = withhold_small_groups(table, students, students,
+                                     np.ones(len(students), dtype=bool))
         back = {WHOLE_ARM: ALL}
         for row in kept.itertuples(index=False):
             group = back.get(str(row.group), str(row.group))
