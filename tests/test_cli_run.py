@@ -191,6 +191,20 @@ def test_validate_checks_without_running(tmp_path: Path, default_scenario_path, 
     assert f"{bad}: trust.year_groups:" in err and "consecutive" in err
 
 
+def test_validate_counts_the_schools_of_the_records(tmp_path: Path, capsys) -> None:
+    """A scenario built from records (two schools) with ``trust.n_schools: 10`` left in it was
+    "valid scenario 'r' (10 schools, ...)": the run builds the records' two schools and
+    ignores n_schools; the line now counts the records' schools."""
+    from conftest import two_school_records
+
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\nyears: 1\ntrust:\n  n_schools: 10\n  year_groups: [7, 8]\n"
+                    f"population:\n  records: {two_school_records(tmp_path)}\n")
+    assert main(["validate", str(path)]) == 0
+    assert "valid scenario 'r' (2 schools from its records, 1 year, policy: no)" in \
+        capsys.readouterr().out
+
+
 def test_counts_in_printed_lines_read_as_english(tmp_path: Path, capsys) -> None:
     """'1 schools, 1 year(s)' and '1 rows' were printed; one helper now words every count."""
     from srmsim.labels import agree, plural

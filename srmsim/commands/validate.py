@@ -97,8 +97,14 @@ def run(args: argparse.Namespace) -> int:
                   "(a rule alone flags no one; an experiment's variant may enable one)")
     warning = _memory_warning(
         lambda: check_study_fits({scenario.name: scenario}, scenario.seed, "scenario"))
+    schools = plural(scenario.trust.n_schools, 'school')
+    if scenario.population.records:  # the records' schools, not trust.n_schools (unused then)
+        from srmsim.records import RecordPopulation
+
+        records = RecordPopulation.from_path(scenario.population.records)  # (read just above)
+        schools = f"{plural(len(records.school_ids), 'school')} from its records"
     return _valid(f"{args.file}: valid scenario '{scenario.name}' "
-                  f"({plural(scenario.trust.n_schools, 'school')}, "
+                  f"({schools}, "
                   f"{plural(scenario.years, 'year')}, policy: {yes_no(bool(scenario.policy))})",
                   warning)
 
