@@ -168,7 +168,8 @@ def _cr2_adjust(lam: np.ndarray) -> np.ndarray:
 
 
 def cr2_sandwich(
-    X: np.ndarray, resid: np.ndarray, codes: np.ndarray, terms: Sequence[int] | None = None
+    X: np.ndarray, resid: np.ndarray, codes: np.ndarray, terms: Sequence[int] | None = None,
+    back: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """CR2 (bias-reduced linearisation) covariance of OLS and Bell-McCaffrey df per coefficient.
 
@@ -184,14 +185,19 @@ def cr2_sandwich(
     Computed with X's thin QR factor (X = QR, H_gg = Q_g Q_g'): each cluster costs the
     eigen-decomposition of Q_g'Q_g (p x p) or of H_gg (n_g x n_g), whichever is smaller. ``X``
     must have full column rank (callers check it); ``terms`` picks the columns whose df are wanted (others are NaN).
-    Returns (covariance, df).
+    ``back``: a (p, p) matrix such that ``X @ back`` spans the same space better conditioned
+    (:func:`~srmsim.stats.regression.centring`); the factorisation is of ``X @ back`` and the
+    results are re-expressed for X's own columns (X = (X back) back^-1, so X's R^-1 is
+    back R_c^-1). Returns (covariance, df).
     """
     X = np.asarray(X, dtype=float)
     resid = np.asarray(resid, dtype=float)
     p = X.shape[1]
     wanted = list(range(p)) if terms is None else list(terms)
-    q, r = np.linalg.qr(X)
+    q, r = np.linalg.qr(X if back is None else X @ back)
     r_inv = np.linalg.solve(r, np.eye(p))  # M = (X'X)^-1 = r_inv r_inv'
+    if back is not None:
+        r_inv = back @ r_inv
     if int(codes.max()) + 1 == codes.size:  # every row its own cluster: HC2, without a loop
         return _hc2(q, r_inv, resid, wanted)
     scores = np.zeros((int(codes.max()) + 1, p))

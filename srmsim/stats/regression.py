@@ -265,7 +265,11 @@ def fit_cr2_ols(model: OLS, codes: np.ndarray, terms: Sequence[int] | None = Non
     if G < 2:
         raise EstimationError(f"cluster-robust SEs need at least 2 clusters; found {G}")
     res = model.fit(use_t=True)
-    cov, df = cr2_sandwich(model.exog, np.asarray(res.resid, dtype=float), codes, terms)
+    back = centring(model.exog)
+    # far from zero, the fit's own residuals carry its rounding into the directions CR2's
+    # (I - H_gg)^(-1/2) amplifies (5e6 + x: SEs 2e-6 off); the centred fit's do not
+    resid = res.resid if back is None else OLS(model.endog, model.exog @ back).fit().resid
+    cov, df = cr2_sandwich(model.exog, np.asarray(resid, dtype=float), codes, terms, back=back)
     wanted = range(df.size) if terms is None else terms
     bad = [model.exog_names[j] for j in wanted if not (math.isfinite(df[j]) and df[j] > 0)]
     if bad:  # every cluster's adjusted residual contrast vanishes: no variance to estimate
