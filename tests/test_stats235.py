@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.regression.linear_model import OLS
 
 from srmsim import stats
+from srmsim.errors import EstimationError
+from srmsim.stats._checks import StatsWarning
+
+
+def _trial(seed: int = 0, schools: int = 8, per_school: int = 10) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    school = np.repeat(np.arange(schools), per_school)
+    arm = np.where(school % 2 == 0, "control", "treat")
+    y = 0.3 * (arm == "treat") + rng.normal(0, 0.5, schools)[school] + rng.normal(size=school.size)
+    return pd.DataFrame({"school": school, "arm": arm, "t": (arm == "treat").astype(int),
+                         "x": rng.normal(size=school.size), "y": y})
+
+
+# 3. GEE's lone-arm refusal in the shared words ---------------------------------------------------
+# GEE refused an arm in one cluster in its own words; now through refuse_arms_in_one_cluster.
+
+def test_gee_refuses_an_arm_in_one_cluster_in_the_shared_words():
+    d = _trial()
+    d.loc[d["arm"] == "control", "school"] = 0  # the control arm all in one school
+    shared = (r"effect of 'arm' with {}: arm 'control' lies in a single cluster of 'school', so "
+              r"the cluster-robust SE holds none of that cluster's own shock.*at least two "
+              r"clusters in every arm")
+    with pytest.raises(EstimationError, match=shared.format("GEE's robust SEs") + ".*Mancl-DeRouen"):
+        stats.estimate_effect(d, "y", "arm", "control", cluster="school", method="gee")
+    with pytest.raises(EstimationError, match=shared.format("cluster-robust SEs")):
+        stats.estimate_effect(d, "y", "arm", "control", cluster="school", se="cr2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatsWarning)  # model-based: not refused, as before
+        assert np.isfinite(stats.estimate_effect(d, "y", "arm", "control", cluster="school",
+                                                 method="gee", se="classical").effect()["se"])
+
 
 # 4. CR2 and HC2 with a covariate far from zero ---------------------------------------------------
 # The fit's own residuals carried its rounding into the directions (I - H_gg)^(-1/2)

@@ -287,23 +287,22 @@ def _refuse_indefinite_working_covariance(model: GEE, naive: np.ndarray,
 
 
 def _refuse_lone_arm_cluster(arm_lab: np.ndarray, arms: Sequence[str], codes: np.ndarray,
-                             cluster: str | None) -> None:
-    """GEE's robust variance with an arm (the reference too) in a single cluster: refused.
+                             cluster: str | None, treatment: str) -> None:
+    """GEE's robust variance with an arm (the reference too) in a single cluster: refused, in
+    the words OLS's cluster-robust SEs are (:func:`~srmsim.stats._checks.refuse_arms_in_one_cluster`).
 
-    Why: that cluster alone determines the arm's contrast, so its I - H_g in Mancl & DeRouen's
-    (I - H_g)^-1 is singular and the bias-reduced sandwich does not exist. statsmodels solves
-    the singular system anyway, and unless the round-off happens to be exact (LinAlgError) it
-    returns a number that is round-off: 0.93, 0.25, 0.23, 0.28, 0.63, 0.16 for six panels of two
-    schools of noise. (Without the bias reduction the clusters' scores cancel: an SE of 0.)"""
-    lone = [a for a in arms if np.unique(codes[arm_lab == a]).size < 2]
-    if lone:
-        raise EstimationError(
-            f"GEE robust variance: {agree(len(lone), 'arm')} {ck._listing(lone)} "
-            f"{agree(len(lone), 'lies', 'lie')} in a single cluster of {cluster!r} (one cluster "
-            f"in an arm, {int(codes.max()) + 1} clusters in all): that cluster alone determines "
-            "the contrast, so the bias-reduced (Mancl-DeRouen) sandwich is undefined and no "
-            "cluster-robust SE exists; more clusters per arm are needed (se='classical' gives "
-            "the model-based SE)")
+    Why GEE too: besides the shock the sandwich cannot see, that cluster alone determines the
+    arm's contrast, so its I - H_g in Mancl & DeRouen's (I - H_g)^-1 is singular and the
+    bias-reduced sandwich does not exist. statsmodels solves the singular system anyway, and
+    unless the round-off happens to be exact (LinAlgError) it returns a number that is
+    round-off: 0.93, 0.25, 0.23, 0.28, 0.63, 0.16 for six panels of two schools of noise.
+    (Without the bias reduction the clusters' scores cancel: an SE of 0.)"""
+    ck.refuse_arms_in_one_cluster(
+        {f"arm {a!r} lies": arm_lab == a for a in arms}, codes, [str(cluster)],
+        f"effect of {treatment!r} with GEE's robust SEs",
+        " (with one cluster in an arm GEE's bias-reduced (Mancl-DeRouen) sandwich is not even "
+        "defined; method='mixed' models the cluster's shock, se='classical' gives GEE's "
+        "model-based SE)")
 
 
 def _refuse_lone_cluster_arms(arm_lab: np.ndarray, arms: Sequence[str], ways: np.ndarray,
@@ -588,7 +587,7 @@ dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed
                          f"({int(second_codes.max()) + 1} clusters); t df = fewer clusters - 1")
     elif method == "gee":
         if se != "classical" and codes is not None:
-            _refuse_lone_arm_cluster(arm_lab.to_numpy(), arms, codes, cluster)
+            _refuse_lone_arm_cluster(arm_lab.to_numpy(), arms, codes, cluster, treatment)
         res, params, bse, dfs = _gee(y, X, codes, se, notes)
     else:
         if codes is None:  # _resolve_se has already required cluster= for a mixed model
