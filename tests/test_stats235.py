@@ -23,6 +23,77 @@ def _trial(seed: int = 0, schools: int = 8, per_school: int = 10) -> pd.DataFram
                          "x": rng.normal(size=school.size), "y": y})
 
 
+# 2. did_group_time's aggregates: SE, df and interval by the cells' rule, or none --------------
+# control="notyet" with the never-treated units in one cluster gave some aggregates an SE but
+# no df or interval, beside the very same cell with all three.
+
+def _classes(first_by_school: dict[int, float], schools: int = 8, seed: int = 0,
+             per_school: int = 3, periods: int = 6) -> pd.DataFrame:
+    """Classes (units) in schools (clusters) with a school x period shock; effect 1."""
+    rng = np.random.default_rng(seed)
+    shock = rng.normal(0, 0.5, size=(schools, periods))
+    rows = []
+    for s in range(schools):
+        g = first_by_school.get(s, np.nan)
+        for k in range(per_school):
+            level = rng.normal()
+            for t in range(periods):
+                y = level + shock[s, t] + 0.1 * t + 1.0 * (t >= g) + rng.normal()
+                rows.append((f"s{s}", f"s{s}c{k}", t, g, y))
+    return pd.DataFrame(rows, columns=["school", "class", "t", "g", "y"])
+
+
+def _notyet(panel: pd.DataFrame):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = stats.did_group_time(panel, "y", "class", "t", "g", control="notyet",
+                                   cluster="school")
+    return fit, [str(w.message) for w in caught]
+
+
+def _se_comes_with_df_and_interval(table: pd.DataFrame) -> None:
+    has_se = np.isfinite(table["se"].to_numpy(dtype=float))
+    for col in ("df", "ci_low", "ci_high", "p_value"):
+        assert (np.isfinite(table[col].to_numpy(dtype=float)) == has_se).all(), col
+
+
+def test_an_event_time_of_one_cell_has_that_cells_se_df_and_interval():
+    """The never-treated classes all in school s0, staggered starts in 2, 3 and 4: event time
+    -3 is cohort 4's cell in period 1 alone (controls: the not-yet-treated cohorts 2 and 3 and
+    s0, six schools). The cell had df 2.09 and an interval; the event time the same SE with no
+    df, for s0 counted as an arm of its own."""
+    fit, _ = _notyet(_classes({s: float(2 + s % 3) for s in range(1, 8)}))
+    cell = fit.att_gt.set_index(["group", "time"]).loc[(4.0, 1.0)]
+    event = fit.event_study.set_index("event_time").loc[-3]
+    assert np.isfinite(cell["df"]) and cell["df"] > 1
+    for col in ("se", "df", "ci_low", "ci_high", "p_value"):
+        assert event[col] == pytest.approx(cell[col], rel=1e-12)
+    assert event["estimate"] == pytest.approx(cell["att"], rel=1e-12)
+    _se_comes_with_df_and_interval(fit.event_study)
+    _se_comes_with_df_and_interval(fit.aggregates)
+    _se_comes_with_df_and_interval(fit.att_gt)
+
+
+def test_an_aggregate_on_an_arm_of_one_cluster_is_withheld_with_its_reason():
+    """Cohorts 3 and 4 two schools each, the never treated one school: event time -2 averages
+    cohort 3's cell in period 1 (controls: cohort 4 and s0) and cohort 4's in period 2
+    (controls: cohort 3 and s0). Each cell has an SE, df and interval; in the average, s0 is
+    the only unit that is a control and never treated, an arm of one cluster whose part of the
+    variance nothing estimates: it had an SE (0.65) without df or interval."""
+    fit, said = _notyet(_classes({1: 3.0, 2: 3.0, 3: 4.0, 4: 4.0}, schools=5))
+    cells = fit.att_gt.set_index(["group", "time"])
+    assert np.isfinite(cells.loc[[(3.0, 1.0), (4.0, 2.0)], ["se", "df", "ci_low"]]).all().all()
+    event = fit.event_study.set_index("event_time").loc[-2]
+    assert np.isfinite(event["estimate"])
+    assert event[["se", "df", "ci_low", "ci_high", "p_value"]].isna().all()
+    assert any("1 effect or aggregate rests on an arm (a cohort, or the controls treated in "
+               "none of its cells) with a single cluster" in m and "no standard error" in m
+               for m in said)
+    assert any("no standard error, interval" in n for n in fit.notes)
+    _se_comes_with_df_and_interval(fit.event_study)
+    _se_comes_with_df_and_interval(fit.aggregates)
+
+
 # 3. GEE's lone-arm refusal in the shared words ---------------------------------------------------
 # GEE refused an arm in one cluster in its own words; now through refuse_arms_in_one_cluster.
 

@@ -391,10 +391,12 @@ def test_group_time_t_intervals_use_the_arms_each_estimate_rests_on():
     """Not-yet-treated controls with one never-treated unit. A cell's arms are its treated
     cohort and its pooled control group, so its t interval has Welch's df (the lone unit's
     own 'arm' once gave a NaN df that was read as the normal: about 90% coverage for nominal
-    95%). An aggregate's arms are the units' cohorts: one resting on the lone never-treated
-    unit keeps its SE but gets no interval, p-value or band, with a warning."""
+    95%). An aggregate's arms follow the same rule: the units that are controls in its cells
+    and treated in none are one arm (event time -2: cohort 2 and the never-treated unit), so it
+    has a df and an interval; it had its SE alone, the never-treated unit counted as an arm of
+    its own (tests/test_stats235.py)."""
     one_never = np.array([2.0] * 4 + [3.0] * 4 + [4.0] * 4 + [np.nan])
-    with pytest.warns(StatsWarning, match="an arm .* with a single cluster: that arm's variance"):
+    with pytest.warns(StatsWarning, match="single control cluster"):
         res = stats.did_group_time(_adoption_panel(one_never, 6, 1), "y", "u", "t", "g",
                                    control="notyet", n_boot=99)
     ok = res.att_gt.dropna(subset=["se"])
@@ -405,8 +407,10 @@ def test_group_time_t_intervals_use_the_arms_each_estimate_rests_on():
     t, c = res.att_gt.iloc[0][["n_treated", "n_control"]]
     assert (t, c) == (4, 9) and 3 < first["df"] < 4 + 9 - 2
     es = res.event_study.set_index("event_time")
-    assert np.isfinite(es.loc[-2, "se"]) and np.isnan(es.loc[-2, "df"])
-    assert es.loc[-2, ["ci_low", "p_value", "band_low", "band_high"]].isna().all()
+    assert 1 < es.loc[-2, "df"] < 12 and es.loc[-2, ["ci_low", "p_value", "band_low"]].notna().all()
+    assert (es.loc[-2, "ci_high"] - es.loc[-2, "estimate"]) / es.loc[-2, "se"] == pytest.approx(
+        scipy_t.ppf(0.975, es.loc[-2, "df"]))
+    assert not any("rest on an arm" in n or "rests on an arm" in n for n in res.notes)
 
 
 def test_a_cell_without_standard_error_leaves_the_aggregates_it_does_not_enter_alone():

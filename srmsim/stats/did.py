@@ -694,7 +694,10 @@ def did_group_time(
     classes (school x period SD 0.5), cohort 2 in 4 schools, cohort 4 the classes of one school
     and 3 never-treated schools, cohort 2's cells covered 96.4% (never-treated controls) and
     95.8% (not yet treated) of 1,200, its event times 2-3 94-98% of 300, while cohort 4's cells,
-    event times 0-1 and the overall ATT had none; with the never-treated classes in one
+    event times 0-1 and the overall ATT had none. An aggregate's arms follow the cells' rule
+    (units that are controls in its cells and treated in none are one arm): an event time of one
+    cell has that cell's SE, df and interval, and an aggregate with an arm of one cluster has no
+    SE, as such a cell has none. With the never-treated classes in one
     school and ``control="notyet"``, the cells with a not-yet-treated school among their
     controls covered 95.4% of 900 (the rest had no SE). Refusing would throw those away, and a
     NaN cannot be read as a precise estimate. ``n_boot`` is 50 to
@@ -886,7 +889,11 @@ def did_group_time(
             round_off.append(est)
             se = math.nan
         elif math.isfinite(se) and not math.isfinite(dof):
-            no_df.append(est)  # an arm of one cluster: no t reference, so no interval
+            # an arm of one cluster: its part of the variance cannot be estimated, so no SE, as
+            # a cell's (sqrt(G/(G - 1)) is undefined there); an SE without df or interval was
+            # given and read as a precise estimate beside cells that had all three
+            no_df.append(est)
+            se = math.nan
         lo, hi, p = (float(v) for v in wald(est, se, dof, alpha))
         if not math.isfinite(se):
             lo = hi = p = math.nan
@@ -912,10 +919,21 @@ def did_group_time(
             "n_control": cells.control.sum(axis=1).astype(int),
         }
     )
+    pooled = len(cohorts)  # the never treated's arm, and the pooled controls'
+
+    def aggregate_arms(select: np.ndarray) -> np.ndarray:
+        """An aggregate's arms by the cells' rule: units that are controls in its cells and
+        treated in none are one control arm, as in each cell (not yet treated cohorts beside
+        the never treated); the others their cohort. With never-treated controls this is the
+        units' cohorts; with not-yet-treated ones an event time of one cell had that cell's
+        SE but no df (the never treated, one school, counted as an arm of its own)."""
+        control = (cells.control[select] > 0).any(axis=0) & ~(cells.treated[select] > 0).any(axis=0)
+        return np.where(control, pooled, arms)
+
     es_rows, es_infl_rows = [], []
     for e in event_times:
         est, infl = _aggregate(att, psi, cell_cohort, ev == e, share, indicator)
-        es_rows.append(infer(est, infl))
+        es_rows.append(infer(est, infl, aggregate_arms(ev == e)))
         es_infl_rows.append(infl)
     es_infl = np.array(es_infl_rows)  # event times x units
     event_study = pd.DataFrame(es_rows)
@@ -964,21 +982,23 @@ def did_group_time(
     rows = []
     if post.any():
         est, infl = _aggregate(att, psi, cell_cohort, post, share, indicator)
-        rows.append({"aggregate": "simple", **infer(est, infl)})
+        rows.append({"aggregate": "simple", **infer(est, infl, aggregate_arms(post))})
         post_e = event_times >= 0
         dyn_infl = es_infl[post_e].mean(axis=0)
         rows.append({"aggregate": "dynamic",
-                     **infer(float(event_study["estimate"].to_numpy()[post_e].mean()), dyn_infl)})
+                     **infer(float(event_study["estimate"].to_numpy()[post_e].mean()), dyn_infl,
+                             aggregate_arms(post))})
     else:
         notes.append("no post-treatment cell is estimable: no overall ATT")
         nan = dict.fromkeys(("estimate", "se", "ci_low", "ci_high", "p_value", "df"), math.nan)
         rows += [{"aggregate": "simple", **nan}, {"aggregate": "dynamic", **nan}]
     if no_df:
         ck.warn(f"{plural(len(no_df), 'effect or aggregate', 'effects or aggregates')} "
-                f"{agree(len(no_df), 'rests', 'rest')} on an arm (a cohort, or the never "
-                "treated) with a single cluster: that arm's variance has no degrees of freedom, "
-                "so no t interval, p-value or band is given (the SE is); more clusters are "
-                "needed in that arm", notes)
+                f"{agree(len(no_df), 'rests', 'rest')} on an arm (a cohort, or the controls "
+                "treated in none of its cells) with a single cluster: that arm's part of the "
+                "variance cannot be estimated from one cluster, so no standard error, interval, "
+                "p-value or band is given (as for a cell whose cohort or controls lie in one "
+                "cluster); more clusters are needed in that arm", notes)
     if round_off:
         ck.warn(f"{plural(len(round_off), 'effect or aggregate', 'effects or aggregates')} "
                 f"{agree(len(round_off), 'has', 'have')} no variation within their "
