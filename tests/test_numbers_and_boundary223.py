@@ -159,7 +159,8 @@ def test_a_boundary_fit_reports_the_ols_covariance() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         mixed = stats.estimate_effect(df, "y", "arm", "control", method="mixed", **kw)
-        ols = stats.estimate_effect(df, "y", "arm", "control", method="ols", **kw)
+        ols = stats.estimate_effect(df, "y", "arm", "control", method="ols",
+                                    **{**kw, "cluster": None})  # (classical OLS: no cluster=)
     assert np.isclose(mixed.table["estimate"][0], ols.table["estimate"][0], rtol=1e-9)
     assert np.isclose(mixed.table["se"][0], ols.table["se"][0], rtol=1e-8)
     assert any("(X' V^-1 X)^-1 sigma^2" in n for n in mixed.notes)

@@ -92,5 +92,5 @@ def test_hc2_refuses_what_robust_variances_cannot_do() -> None:
     with pytest.raises(SrmsimError, match=r"se='hc2' is for method='ols'"):
         stats.estimate_effect(df, "score", "arm", "control", cluster="school", method="gee",
                               se="hc2")
-    with pytest.warns(StatsWarning, match="NOT cluster-robust"):
+    with pytest.raises(SrmsimError, match="cluster='school' given with se='hc2'"):
         stats.estimate_effect(df, "score", "arm", "control", cluster="school", se="hc2")

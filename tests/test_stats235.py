@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from statsmodels.regression.linear_model import OLS
 
 from srmsim import stats
-from srmsim.errors import EstimationError
+from srmsim.errors import EstimationError, SrmsimError
 from srmsim.stats._checks import StatsWarning
 
 
@@ -21,6 +22,38 @@ def _trial(seed: int = 0, schools: int = 8, per_school: int = 10) -> pd.DataFram
     y = 0.3 * (arm == "treat") + rng.normal(0, 0.5, schools)[school] + rng.normal(size=school.size)
     return pd.DataFrame({"school": school, "arm": arm, "t": (arm == "treat").astype(int),
                          "x": rng.normal(size=school.size), "y": y})
+
+
+# 1. cluster= with an se that does not use it ----------------------------------------------------
+# It was only warned: the named clustering was ignored (HC1, the default, HC2, classical).
+
+@pytest.mark.parametrize("se, kind", [(None, "heteroskedasticity-robust (HC1)"),
+                                      ("hc2", "heteroskedasticity-robust (HC2)"),
+                                      ("classical", "classical (iid)")])
+def test_estimate_effect_refuses_a_cluster_its_se_would_ignore(se, kind):
+    kw = {} if se is None else {"se": se}
+    shown = se or "hc1"  # the default
+    with pytest.raises(SrmsimError, match=(
+            rf"cluster='school' given with se='{shown}': {re.escape(kind)} standard errors do "
+            r"not use the clustering; pass se='cr2' \(fewer than 30 clusters\) or "
+            r"se='cluster' for cluster-robust ones, or leave out cluster=")):
+        stats.estimate_effect(_trial(), "y", "arm", "control", cluster="school", **kw)
+    # what the message offers works; GEE and the mixed model use cluster= with their own SEs
+    assert stats.estimate_effect(_trial(), "y", "arm", "control", cluster="school",
+                                 se="cr2").effect()["df"] > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatsWarning)  # fewer than 10 clusters
+        assert np.isfinite(stats.estimate_effect(_trial(), "y", "arm", "control",
+                                                 cluster="school", method="gee").effect()["se"])
+
+
+@pytest.mark.parametrize("se", ["hc1", "hc3", "classical"])
+def test_regress_refuses_a_cluster_its_se_would_ignore(se):
+    with pytest.raises(SrmsimError, match=rf"cluster='school' given with se='{se}'.*se='cr2'"):
+        stats.regress(_trial(), "y ~ t + x", se=se, cluster="school")
+    with pytest.raises(SrmsimError, match=r"cluster=\['school'\] given with se='hc1'"):
+        stats.regress(_trial(), "y ~ t + x", cluster=["school"])  # the default se
+    assert stats.regress(_trial(), "y ~ t + x", se=se).coef("t")["se"] > 0  # without cluster=
 
 
 # 2. did_group_time's aggregates: SE, df and interval by the cells' rule, or none --------------

@@ -160,28 +160,21 @@ def test_hc1_and_cluster_standard_errors():
     assert row["se"] > 1.5 * hc1["se"]  # clustering matters with ICC 0.2 and 20 per school
 
 
-def test_cluster_given_with_hc1_warns_and_notes():
-    df = trial(5, n=200, schools=10, icc=0.1)
-    with pytest.warns(UserWarning, match="NOT cluster-robust"):
-        est = stats.estimate_effect(df, "score", "arm", "control", cluster="school")
-    assert est.se_type == "HC1"
-    assert any("NOT cluster-robust" in n for n in est.notes)
-    assert "NOT cluster-robust" in est.summary()
-
-
-
-def test_cluster_given_with_classical_se_warns_and_claims_no_cluster_df():
-    """cluster= with se='classical' gave iid SEs without a word (p 0.2 where the clustered one
-    is 0.6), and a note that the 'intervals rely on small-sample t df' beside df = N - 2."""
+def test_cluster_given_with_an_se_that_ignores_it_is_refused():
+    """cluster= with se='hc1' (the default) or 'classical' gave SEs that ignore the clustering
+    (warned only since; p 0.2 where the clustered one is 0.6); refused now, saying what to pass
+    (tests/test_stats235.py)."""
     df = trial(5, n=80, schools=8, icc=0.3)
-    with pytest.warns(UserWarning, match="se='classical'.*NOT cluster-robust"):
-        est = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
-                                    se="classical")
-    assert est.effect()["df"] == 80 - 2
-    assert not any("small-sample t df" in n for n in est.notes)
+    for kw, shown in (({}, "hc1"), ({"se": "classical"}, "classical")):
+        with pytest.raises(SrmsimError, match=f"cluster='school' given with se='{shown}'.*"
+                           "se='cr2'"):
+            stats.estimate_effect(df, "score", "arm", "control", cluster="school", **kw)
+    assert stats.estimate_effect(df, "score", "arm", "control", se="classical").effect()["df"] \
+        == 80 - 2
     clustered = stats.estimate_effect(df, "score", "arm", "control", cluster="school",
                                       se="cluster")
     assert any("only 8 clusters" in n for n in clustered.notes)
+
 
 def test_three_arms_categorical_and_reference_order():
     df = trial(6, effects={"control": 0.0, "texts": 0.2, "mentor": 0.5}, n=3000)

@@ -116,7 +116,7 @@ def test_regress_options_and_missing_rows(petersen):
     r = stats.regress(d, "y ~ x", se="hc1")
     assert r.n == 4990 and r.missing.by_column["x"] == 10
     assert "10 dropped" in r.summary()
-    with pytest.warns(StatsWarning, match="NOT cluster-robust"):
+    with pytest.raises(SrmsimError, match="cluster='firm' given with se='hc1'"):
         stats.regress(petersen, "y ~ x", se="hc1", cluster="firm")
     with pytest.raises(SrmsimError, match="se='cluster' needs cluster="):
         stats.regress(petersen, "y ~ x", se="cluster")

@@ -137,6 +137,22 @@ def one_cluster(cluster: object, where: str) -> str | None:
     )
 
 
+def refuse_cluster_ignored(cluster: object, se: str) -> None:
+    """Refuse ``cluster=`` beside an ``se`` that does not use it (classical, HC0-HC3).
+
+    Why: a user who names the clustering column expects cluster-robust SEs, but the default
+    se='hc1' (or any non-cluster one) left the column unused: only a warning said so, and the
+    intervals took students in a school as independent (nor was an arm in one school refused,
+    as it is for cluster-robust SEs). estimate_effect and regress refuse it alike."""
+    if se in ("cluster", "cr2") or not as_list(cluster):  # type: ignore[arg-type]
+        return
+    kind = "classical (iid)" if se == "classical" else f"heteroskedasticity-robust ({se.upper()})"
+    raise SrmsimError(
+        f"cluster={cluster!r} given with se={se!r}: {kind} standard errors do not use the "
+        "clustering; pass se='cr2' (fewer than 30 clusters) or se='cluster' for cluster-robust "
+        f"ones, or leave out cluster= for {kind} ones")
+
+
 def as_list(names: str | Sequence[str] | None) -> list[str]:
     """Callers may pass one column name or several; internally it is always a list. Anything
     else (``cluster=5``) is one name, which :func:`require_columns` refuses as not text."""

@@ -160,13 +160,7 @@ def _resolve_se(method: str, se: str, cluster: str | None, notes: list[str]) -> 
     if method == "ols":
         if se in ("cluster", "cr2") and cluster is None:
             raise SrmsimError(f"se={se!r} needs cluster= (the column naming each student's school)")
-        if se not in ("cluster", "cr2") and cluster is not None:
-            kind = "classical (iid)" if se == "classical" else "heteroskedasticity-robust"
-            notes.append(
-                f"cluster={cluster!r} given but se={se!r}: standard errors are {kind}, NOT "
-                "cluster-robust; pass se='cluster' to account for clustering"
-            )
-            warnings.warn(notes[-1], ck.StatsWarning, stacklevel=4)
+        ck.refuse_cluster_ignored(cluster, se)
         return {"classical": "classical", "hc1": "HC1", "hc2": HC2_TYPE,
                 "cluster": "cluster-robust (CR1)", "cr2": CR2_TYPE}[se]
     if se in ("cr2", "hc2"):
@@ -489,8 +483,8 @@ def estimate_effect(
     school (omitted from the table); with method="ols", rows alone in their fixed-effect level are
 dropped first (reghdfe's singletons; noted), and CR1 (se="cluster") leaves fixed effects
     nested in the clusters (in either column, two-way) out of k, as fixest (noted). With method="ols",
-    cluster= given and se="hc1", the SEs are
-    HC1 (not clustered): a warning and a note say so. ``cluster=["school", "term"]`` (OLS with
+    cluster= beside an se that does not use it (hc1, the default, hc2 or classical) is refused:
+    a named cluster is meant to be accounted for. ``cluster=["school", "term"]`` (OLS with
     se="cluster" only) gives two-way clustered SEs (Cameron, Gelbach & Miller 2011), each term
     with its own G/(G - 1) (fixest's ``ssc(cluster.df = "conventional")``; fixest's default
     applies G_min/(G_min - 1) to all three), with t df G_min - 1; the table's n_clusters counts the first column's clusters, while an arm within one

@@ -353,10 +353,8 @@ def regress(
     if se == "cr2" and len(clusters) != 1:
         raise SrmsimError(f"se='cr2' needs cluster= naming one column, got cluster={cluster!r}; "
                           "two-way clustering is available with se='cluster'")
+    ck.refuse_cluster_ignored(cluster, se)
     notes: list[str] = []
-    if clusters and se not in ("cluster", "cr2"):
-        ck.warn(f"cluster={clusters!r} given but se={se!r}: standard errors are NOT "
-                "cluster-robust; pass se='cluster' to account for clustering", notes)
     parsed, used, outcome = _parse_formula(formula, df.columns)
     ck.require_columns(df, {"formula": used})  # a column name given twice is ambiguous
     ck.numeric_column(df, outcome, "outcome")
