@@ -377,6 +377,7 @@ def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
         CAVEAT,
         COLUMNS,
         collect,
+        cr1_caveat,
         plot_subgroups,
         subgroup_display,
         summarise_subgroups,
@@ -426,6 +427,9 @@ def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
            "an arm (or, schools randomised, under 2 schools) is not estimated. " + CAVEAT)
     page.table(subgroup_display(summary, replications, scale, alpha),
                {"true effect", "estimate"}, "trial_subgroups")
+    caveat = cr1_caveat(table)
+    if caveat:
+        page.p(caveat)
     level = given_percent(1 - alpha)
     page.figure(plot_subgroups(summary, scale, level),
                 f"Each subgroup's mean estimate with its {level} interval (mean ends) against its "

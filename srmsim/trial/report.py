@@ -560,7 +560,7 @@ class TrialResult:
         ok = int((self.runs["error"].fillna("") == "").sum())
         return format_subgroups(summary, ok, COLUMN_SCALES.get(self.trial.config.outcome,
                                                                 "number"),
-                                self.trial.config.analysis.alpha)
+                                self.trial.config.analysis.alpha, self.subgroups)
 
     def plot(self, path: str | Path | None = None):
         c = self.trial.config
