@@ -206,7 +206,8 @@ def test_trial_with_se_cluster_prints_and_reports_the_cr1_note(tmp_path, capsys)
 # ------------------------------------------------------------- the figure's words
 def test_the_joint_tests_words_are_no_smaller_than_the_row_names(years_only) -> None:
     """The joint test's rejection rate is written in the figure at 9 pt or more, no smaller
-    than the rows' names (it was 7 pt beside 8)."""
+    than the rows' names (it was 7 pt beside 8), and inside the axes: its row, the last, sat on
+    the bottom edge with the axis line through its words."""
     trial = make()
     rng = np.random.default_rng(2)
     frames = []
@@ -219,5 +220,9 @@ def test_the_joint_tests_words_are_no_smaller_than_the_row_names(years_only) -> 
     words = [t for t in ax.texts if "rejected in" in t.get_text()]
     assert words
     names = max(t.get_fontsize() for t in ax.get_yticklabels())
+    fig.canvas.draw()
+    box = ax.get_window_extent()
     for t in words:
         assert t.get_fontsize() >= max(9, names)
+        # inside the axes, clear of the bottom line (the last row sat on it)
+        assert t.get_window_extent().y0 > box.y0 + 2, (t.get_window_extent(), box)

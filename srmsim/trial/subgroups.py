@@ -494,6 +494,9 @@ def plot_subgroups(summary: pd.DataFrame, scale: str = "number", level: str = "9
     effect_rows(ax, points, fontsize=WORDS_PT)
     labels = [_row_name(r.factor, r.level, "") for r in rows]
     ax.set_yticks(range(len(rows)))
+    # half a row of room at either end: the joint test, last, has words and no point, and its
+    # row sat on the bottom edge, the words struck through by the axis line
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_yticklabels(labels[::-1], fontsize=8)
     ax.axvline(0, color="grey", lw=0.8)
     unit = DIFFERENCE_UNIT.get(scale, "")
