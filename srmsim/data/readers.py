@@ -376,17 +376,24 @@ def _check_memory(path: Path, rows: float, columns: float, file_bytes: int) -> N
 
 
 def csv_shape(path: Path) -> tuple[int, int]:
-    """The line ends (``\n``, ``\r\n`` or a lone ``\r``, the most of the two counts) and the
-    commas of a CSV, counted over the whole file a MiB at a time (about 0.1 s for 250 MB): what
-    a memory check sizes a file by before it is read. Why not from the first MiB scaled to the
-    file's size: 120 rows of long notes at the top of 6 million short ones made it about 25,000
-    rows, and the import ran out of memory instead of being refused."""
-    lf = cr = commas = 0
+    """The line ends (``\n``, ``\r\n`` and a lone ``\r`` each one, as the CSV reader counts
+    them) and the commas of a CSV, counted over the whole file a MiB at a time (about 0.1 s for
+    250 MB): what a memory check sizes a file by before it is read, and how ``srmsim
+    thresholds`` tells that every line is a row. Why not the larger of the LF and CR counts: a
+    file mixing LF and lone CR line ends (two exports pasted together) had fewer ends than
+    lines, and thresholds numbered its rows 2, 3, ... past every blank line. Why not from the
+    first MiB scaled to the file's size: 120 rows of long notes at the top of 6 million short
+    ones made it about 25,000 rows, and the import ran out of memory instead of being
+    refused."""
+    ends = commas = 0
+    cr_before = False  # the previous block ended with CR: a LF starting this one ends no line
     with open(path, "rb") as f:
         while block := f.read(_BLOCK_BYTES):
-            lf, cr, commas = (lf + block.count(b"\n"), cr + block.count(b"\r"),
-                              commas + block.count(b","))
-    return max(lf, cr), commas
+            ends += (block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+                     - (cr_before and block.startswith(b"\n")))
+            commas += block.count(b",")
+            cr_before = block.endswith(b"\r")
+    return ends, commas
 
 
 def _check_csv_memory(path: Path) -> None:

@@ -1,0 +1,109 @@
+"""Real-data inputs left open by helpers 227 and 233 (helper 237, 2026-12-07).
+
+``srmsim thresholds`` numbered the rows of a CSV mixing LF and lone CR line ends 2, 3, ... past
+its blank lines; a score of '-nan' was refused as "text" with no word of what a missing cell may
+be written as; a scenario's ``population.records`` file's own errors did not begin with the key;
+import took a column of pupils' names mapped to student_id as ids; and a Parquet file whose
+footer understates its data (one long text repeated: a few kB on disk, megabytes decoded) passed
+the memory check and was then decoded whole.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from srmsim.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_risk_cli import students  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIO = REPO / "scenarios" / "default.yaml"
+ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
+
+
+def fails(capsys, argv: list[str], contains: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and contains in err, err
+    return err
+
+
+def editor_line(text: str, marker: str) -> int:
+    """The line of ``text`` holding ``marker`` as an editor numbers it (LF, CR-LF and a lone
+    CR each end a line)."""
+    lines = io.StringIO(text, newline="").readlines()
+    return next(k + 1 for k, line in enumerate(lines) if marker in line)
+
+
+# ------------------------------------------------------------ 1. mixed line ends
+#: line ends of the rows, in turn: LF, a lone CR, a blank line of each, CR-LF, LF then CR
+ENDS = ["\n", "\r", "\n\n", "\r\r", "\r\n", "\n\r"]
+
+
+def mixed(lines: list[str]) -> str:
+    """``lines`` joined with every kind of line end and blank lines between them."""
+    return "".join(line + ENDS[k % len(ENDS)] for k, line in enumerate(lines))
+
+
+def test_csv_shape_counts_every_line_end_of_a_mixed_file(tmp_path, monkeypatch):
+    """The larger of the LF and CR counts was taken as the lines: fewer than the file has."""
+    from srmsim.data import readers
+
+    text = mixed(["a,b"] + [f"{k},x" for k in range(30)])
+    path = tmp_path / "f.csv"
+    path.write_bytes(text.encode())
+    lines = len(io.StringIO(text, newline="").readlines())
+    assert readers.csv_shape(path) == (lines, 31)
+    monkeypatch.setattr(readers, "_BLOCK_BYTES", 7)  # a CR-LF split between two blocks
+    assert readers.csv_shape(path) == (lines, 31)
+
+
+def lf_with_one_lone_cr(rows: list[str]) -> str:
+    """``rows`` ending in LF but one (row 50) in a lone CR, with a blank line above row 100:
+    as many line ends as the larger of the LF and CR counts less one, which thresholds took
+    for one line a row (and so numbered every row below the blank line one too early)."""
+    ends = ["\n"] * len(rows)
+    ends[50] = "\r"
+    ends[99] = "\n\n"
+    return "".join(row + end for row, end in zip(rows, ends, strict=True))
+
+
+@pytest.mark.parametrize("join", [mixed, lf_with_one_lone_cr])
+def test_thresholds_names_the_row_of_a_mixed_file_as_an_editor_shows_it(tmp_path, capsys,
+                                                                         join):
+    df = students()
+    rows = df.to_csv(index=False, lineterminator="\n").splitlines()
+    head, tail = rows[200].rsplit(",", 2)[0], rows[200].rsplit(",", 1)[1]
+    rows[200] = f"{head},-nan,{tail}"
+    text = join(rows)
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode())
+    line = editor_line(text, ",-nan,")
+    assert line > 201  # the blank lines above it are rows too
+    fails(capsys, ["thresholds", str(path), *ARGS], contains=f"row {line} holds text")
+
+
+def _export_rows(marker_row: int) -> list[str]:
+    rows = ["student_id,school,year_group,age_months"]
+    rows += [f"P{k:03d},S1,7,140" for k in range(140)]
+    rows[marker_row] = f"P{marker_row - 1:03d},S1,zz,140"
+    return rows
+
+
+@pytest.mark.parametrize("join", [mixed, lf_with_one_lone_cr])
+@pytest.mark.parametrize("command", ["validate", "import"])
+def test_import_and_validate_name_the_row_of_a_mixed_file_as_an_editor_shows_it(
+        tmp_path, command, join):
+    text = join(_export_rows(120))
+    path = tmp_path / "students.csv"
+    path.write_bytes(text.encode())
+    out = tmp_path / "out"
+    assert main(["data", command, str(path), "--out", str(out)]) == 2
+    rejects = pd.read_csv(out / "rejects.csv")
+    assert rejects["row"].tolist() == [editor_line(text, ",zz,")]
