@@ -107,3 +107,22 @@ def test_import_and_validate_name_the_row_of_a_mixed_file_as_an_editor_shows_it(
     assert main(["data", command, str(path), "--out", str(out)]) == 2
     rejects = pd.read_csv(out / "rejects.csv")
     assert rejects["row"].tolist() == [editor_line(text, ",zz,")]
+
+
+# ------------------------------------------------------------ 2. '-nan' and the missing words
+def test_a_score_of_minus_nan_is_refused_naming_the_words_that_mean_missing(tmp_path, capsys):
+    from srmsim.data.mapping import DEFAULT_MISSING
+
+    df = students().astype({"attendance_rate": object})
+    df.loc[7, "attendance_rate"] = "-nan"
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    err = fails(capsys, ["thresholds", str(path), *ARGS], contains="row 9 holds text")
+    words = ", ".join(w for w in DEFAULT_MISSING if w)
+    assert f"a missing score is an empty cell or one of {words}" in err, err
+    assert "-nan" not in err  # real data: the cell is not shown
+    df = students().astype({"withdrawn": object})
+    df.loc[7, "withdrawn"] = "-nan"
+    df.to_csv(path, index=False)
+    err = fails(capsys, ["thresholds", str(path), *ARGS], contains="row 9 holds another value")
+    assert f"a missing outcome is an empty cell or one of {words}" in err, err

@@ -930,8 +930,11 @@ def _withheld_score_problem(s: pd.Series, column: str) -> str:
         if not pd.api.types.is_complex_dtype(conv.dtype):
             bad = conv.isna().to_numpy() & ~missing
             if bad.any():
+                from srmsim.data.mapping import missing_words
+
                 return (f"column '{column}': score must be numeric; row {s.index[bad.argmax()]} "
-                        "holds text (its value is withheld: real data)")
+                        "holds text (its value is withheld: real data); a missing score is "
+                        f"{missing_words()}")
             values = conv.to_numpy(dtype=float, na_value=np.nan)
             inf = np.isinf(values)
             if inf.any():
@@ -963,8 +966,11 @@ def _withheld_outcome_problem(s: pd.Series, column: str) -> str:
     for row, value in s.items():
         value = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
         if not ok(value):
+            from srmsim.data.mapping import missing_words
+
             return (f"column '{column}': outcome must be boolean or 0/1; row {row} holds "
-                    "another value (withheld: real data)")
+                    "another value (withheld: real data); a missing outcome is "
+                    f"{missing_words()}")
     return (f"column '{column}': outcome must be boolean or 0/1, and it holds {s.dtype} values "
             "(withheld: real data)")
 

@@ -41,6 +41,14 @@ from srmsim.labels import LABEL_RULE, cut, excerpt, is_label
 
 DEFAULT_MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A")
 
+
+def missing_words(words: Iterable[str] = DEFAULT_MISSING) -> str:
+    """How a file says "no value", for a message refusing a cell that is neither a value nor
+    missing: ``an empty cell or one of NA, N/A, ...``. Why: '-nan' or '#NA' (missing to pandas,
+    text here) was refused as "text" with no word of what a missing cell may be written as."""
+    shown = [w for w in dict.fromkeys(words) if w]
+    return "an empty cell" + (f" or one of {', '.join(shown)}" if shown else "")
+
 _TOP_KEYS = {"encoding", "reference_date", "missing_values", "schools", "version", *TABLES}
 _TABLE_KEYS = {"files", "columns", "constants", "values", "date_formats", "ignore", "encoding"}
 
