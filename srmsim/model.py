@@ -175,7 +175,9 @@ def size_study(scenarios: dict[str, Scenario], seed: int, what: str, workers: in
         except DataError as err:  # records a study's variant names: say which variant
             if not scenario.population.records:
                 raise
-            raise DataError(f"{what} {name!r}: population.records: {err}") from None
+            from srmsim.records import records_error
+
+            raise DataError(f"{what} {name!r}: {records_error(err)}") from None
         size = _run_size(scenario, cohorts)
         students, history, requests, steps = size
         if cluster is None:

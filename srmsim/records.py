@@ -25,6 +25,17 @@ from srmsim.population import (
 from srmsim.rng import CRN
 from srmsim.scenario import PopulationConfig, Scenario
 
+#: the scenario key every error about a trust's records begins with
+RECORDS_KEY = "population.records"
+
+
+def records_error(err: DataError) -> DataError:
+    """``err`` as an error about ``population.records``: its message begun with the key, once.
+    Why: the records file's own errors (a missing school column, a bad value, names as ids,
+    too big to read) named only the file, where the scenario's other errors name their key."""
+    text = str(err)
+    return err if text.startswith(f"{RECORDS_KEY}:") else DataError(f"{RECORDS_KEY}: {text}")
+
 
 def records_folder(path: str | Path) -> Path:
     """What a study must not write into: the dataset folder of ``population.records`` (the
@@ -72,11 +83,11 @@ def check_out_of_records(out: str | Path, scenarios: Iterable[Scenario],
             if not records.exists():  # named by its key, as every other records error is
                 from srmsim.inputs import hint_clause
 
-                raise DataError(f"population.records: {records}: no such file or folder"
-                                f"{hint_clause(records)}")
+                raise records_error(DataError(f"{records}: no such file or folder"
+                                              f"{hint_clause(records)}"))
             problem = not_records_problem(records)
             if problem:  # before it is called a dataset folder below
-                raise DataError(f"population.records: {problem}")
+                raise records_error(DataError(problem))
             folder = records_folder(scenario.population.records)
             check_out_of_data(out, folder, what)
             check_inputs_outside(out, [folder], what)
@@ -312,7 +323,11 @@ class RecordPopulation:
         key = (str(target.resolve()), target.stat().st_mtime_ns if target.exists() else 0)
         cached = _CACHE.get(key)
         if cached is None:
-            cached = cls(read_student_records(path), str(path))
+            try:
+                records = read_student_records(path)
+            except DataError as err:  # said as every scenario error is: by its key
+                raise records_error(err) from None
+            cached = cls(records, str(path))
             _CACHE.clear()  # keep one: a worker calibrates one data set at a time
             _CACHE[key] = cached
         return cached

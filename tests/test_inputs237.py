@@ -126,3 +126,42 @@ def test_a_score_of_minus_nan_is_refused_naming_the_words_that_mean_missing(tmp_
     df.to_csv(path, index=False)
     err = fails(capsys, ["thresholds", str(path), *ARGS], contains="row 9 holds another value")
     assert f"a missing outcome is an empty cell or one of {words}" in err, err
+
+
+# ------------------------------------------------------------ 3. population.records' errors
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+RECORDS_FAULTS = {
+    "no_school.csv": ("student_id,year_group\nS1,7\n", "need a 'school' column"),
+    "bad_value.csv": ("student_id,school,fsm\nS1,A,maybe\n", "fsm is not true or false"),
+    "names.csv": ("student,school\nAlice Smith,A\nBob Jones,A\n", "holds a name or a label"),
+    "ragged.csv": ("student_id,school\nS1,A,x\n", "3 cells but the header has 2"),
+    "empty.csv": ("student_id,school\n", "no student records"),
+    "broken.parquet": ("PAR1 not parquet", "cannot be read as Parquet student records"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDS_FAULTS))
+def test_every_records_error_begins_with_the_key(tmp_path, capsys, name):
+    text, what = RECORDS_FAULTS[name]
+    path = _write(tmp_path / name, text)
+    err = fails(capsys, ["run", str(SCENARIO), "--set", f"population.records={path}", "--out",
+                         str(tmp_path / "out")], contains=what)
+    assert err.startswith(f"srmsim: error: population.records: {path}: "), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_records_error_in_a_study_names_the_variant_and_the_key_once(tmp_path, capsys):
+    import yaml
+
+    path = _write(tmp_path / "no_school.csv", RECORDS_FAULTS["no_school.csv"][0])
+    study = tmp_path / "e.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "e", "scenario": str(SCENARIO), "baseline": "a", "replications": 2,
+        "variants": {"a": {"trust.n_schools": 2}, "b": {"population.records": str(path)}}}))
+    err = fails(capsys, ["experiment", str(study), "--out", str(tmp_path / "out")],
+                contains=f"variant 'b': population.records: {path}: student records need")
+    assert err.count("population.records:") == 1, err
