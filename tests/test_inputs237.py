@@ -165,3 +165,57 @@ def test_a_records_error_in_a_study_names_the_variant_and_the_key_once(tmp_path,
     err = fails(capsys, ["experiment", str(study), "--out", str(tmp_path / "out")],
                 contains=f"variant 'b': population.records: {path}: student records need")
     assert err.count("population.records:") == 1, err
+
+
+# ------------------------------------------------------------ 4. names beside or as ids
+NAMES = [f"{a} {b}" for a in ("Alice", "Bob", "Carol", "Dan", "Eve")
+         for b in ("Smith", "Jones", "Brown", "Patel")]
+
+
+def _pupils(path: Path, names_column: str = "student") -> Path:
+    rows = ["student_id," + names_column + ",school,year_group,age_months"]
+    rows += [f"P{k:03d},{name},S1,7,140" for k, name in enumerate(NAMES)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _no_name_in(folder: Path) -> None:
+    for f in folder.iterdir():
+        data = f.read_bytes()
+        if f.suffix == ".parquet":
+            data = pd.read_parquet(f).to_csv().encode()
+        assert not any(n.encode() in data for n in NAMES), f
+
+
+@pytest.mark.parametrize("column", ["Student", "Pupil"])
+def test_a_column_of_names_mapped_as_the_id_is_refused_by_column_never_by_name(
+        tmp_path, capsys, column):
+    path = _pupils(tmp_path / "pupils.csv", column)
+    mapping = _write(tmp_path / "m.yaml", "students:\n  files: ['pupils*']\n"
+                     f"  columns: {{{column}: student_id}}\n  ignore: [student_id]\n")
+    out = tmp_path / "out"
+    assert main(["data", "import", str(path), "--mapping", str(mapping), "--out", str(out),
+                 "--show", "5"]) == 2
+    printed = capsys.readouterr()
+    assert f"column '{column}' (student_id) holds pupils' names, not ids, from row 2" in (
+        printed.out), printed.out
+    assert not any(n in printed.out + printed.err for n in NAMES)
+    assert not (out / "students.parquet").exists()
+    rejects = pd.read_csv(out / "rejects.csv")
+    assert set(rejects["rule"]) == {"names_as_ids"}
+    _no_name_in(out)
+
+
+def test_ids_of_letters_alone_and_a_names_column_beside_the_ids_are_imported_without_names(
+        tmp_path, capsys):
+    """Codes of letters ('a', 'KXB') are ids; a names column beside student_id is not
+    imported (it is not in the mapping), so no name reaches the dataset."""
+    path = _pupils(tmp_path / "students.csv")
+    out = tmp_path / "out"
+    assert main(["data", "import", str(path), "--out", str(out)]) == 0
+    assert "column 'student' is not in the mapping and not imported" in capsys.readouterr().out
+    _no_name_in(out)
+    letters = tmp_path / "letters" / "students.csv"
+    letters.parent.mkdir()
+    letters.write_text("student_id,school,year_group,age_months\na,S1,7,140\nKXB,S1,7,141\n")
+    assert main(["data", "import", str(letters), "--out", str(tmp_path / "out2")]) == 0

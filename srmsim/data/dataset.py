@@ -509,6 +509,19 @@ def names_as_ids_problem(ids: pd.Series, column: str, rows: np.ndarray | None = 
             "give pseudonymised ids (a student_id column) and rename or remove this column")
 
 
+def full_names(values: pd.Series) -> np.ndarray:
+    """Which of ``values`` are a person's full name: two or more words of letters and no digit
+    ('Alice Smith', "O'Brien, Sean"). Stricter than :func:`names_as_ids_problem`'s one word:
+    import checks every export's ids with it, and codes of letters alone ('a', 'KXB') are ids
+    a school may use; a forename and surname never is one."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return np.zeros(len(values), dtype=bool)
+    text = values.astype("string").str.strip()
+    named = (text.str.fullmatch(_NAME_LIKE) & text.str.contains(r"[\s,]", regex=True)
+             ).fillna(False)
+    return named.to_numpy(dtype=bool)
+
+
 def repeated_block_problem(frame: pd.DataFrame, rows: np.ndarray | None = None,
                            ids: str = "a student_id column") -> str | None:
     """What to tell the user when ``frame`` (a table of pupils with no id column) is a block

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from srmsim.data.dataset import pupils_own_values
+from srmsim.data.dataset import full_names, pupils_own_values
 from srmsim.data.mapping import (
     IDENTITY_SOURCE,
     Mapping,
@@ -57,6 +57,9 @@ RULES: dict[str, str] = {
     "missing_required_column": "a required column is not in the file: every row of the file "
                                "is rejected",
     "duplicate_column": "two columns of the file map to the same field: every row is rejected",
+    "names_as_ids": "the column mapped to student_id holds pupils' names (two or more words "
+                    "of letters, no digit), not pseudonymised ids: every row of the file is "
+                    "rejected; the names are never shown",
     "wrong_field_count": "the row has more or fewer cells than the header",
     "bad_encoding": "bytes that are not valid in the declared encoding",
     "missing_value": "a required field is empty",
@@ -87,7 +90,7 @@ RULES: dict[str, str] = {
     "unknown_student": "observation for a student id with no accepted students row",
 }
 
-FILE_LEVEL_RULES = ("missing_required_column", "duplicate_column")
+FILE_LEVEL_RULES = ("missing_required_column", "duplicate_column", "names_as_ids")
 #: a value that can be a UPN (a letter, then 10 or 11 digits, then a digit or a letter): one
 #: pupil's own number, whose repeats under other student ids are ``duplicate_upn``
 UPN_SHAPE = r"[A-Z][0-9]{10,11}[0-9A-Z]"
@@ -292,7 +295,28 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
                                       "none found"))
     if any(p[2] == "missing_required_column" for p in src.file_problems):
         _title_rows_above(raw, set(wanted.values()))
+    _names_as_ids(src)
     return src
+
+
+def _names_as_ids(src: Source) -> None:
+    """A file whose student_id column holds pupils' full names (a 'Student' column of names
+    mapped as the id) is a file-level problem naming the column and the first such row, never
+    a name. Why: it was imported as it was, the names kept as ids in the dataset, and every
+    command that read the dataset later (a scenario's population.records, thresholds) refused
+    it; names are not ids (two pupils of one name were one) and not pseudonymised data."""
+    pos = src.colpos.get("student_id")
+    if pos is None:
+        return
+    named = full_names(src.raw.frame[pos])
+    if not named.any():
+        return
+    column = src.colname["student_id"]
+    row = int(src.raw.rows[int(named.argmax())])
+    src.file_problems.append((column, "student_id", "names_as_ids", (
+        f"column {excerpt(column)} (student_id) holds pupils' names, not ids, from row {row:,} "
+        "(not shown); map a pseudonymised id column to student_id (a names column may be "
+        "mapped to name, which anonymise drops)")))
 
 
 def _title_rows_above(raw: RawFile, wanted: set[str]) -> None:
