@@ -131,7 +131,10 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         if problem:
             raise DataError(f"{path}: {problem}")
         try:
+            _check_parquet_decoded(path)
             df = pd.read_parquet(path)
+        except DataError:
+            raise
         except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
             text = " ".join(str(err).split())[:200]
             raise DataError(f"{path}: cannot be read as Parquet student records "
@@ -183,6 +186,23 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
                                 f"{int(rows[first]):,}; each row must be one pupil, counted "
                                 "once (remove the copy)")
     return df
+
+
+def _check_parquet_decoded(path: Path) -> None:
+    """Refuse a records Parquet file whose decoded cells cannot fit in the memory free, counted
+    a batch at a time as it is decoded (:func:`srmsim.data.readers.parquet_batches`): it was
+    read whole with no check, and a file small on disk (one long text repeated, or a footer
+    that understates its sizes) exhausted memory. The read holds the decoded table and the
+    frame made of it."""
+    import pyarrow.parquet as pq
+
+    from srmsim.data.readers import parquet_batches
+
+    size = path.stat().st_size
+    with pq.ParquetFile(path) as parquet:
+        for _ in parquet_batches(parquet, path, lambda rows, decoded: size + 2 * decoded,
+                                 expanded=False):
+            pass
 
 
 def _columns_problem(path: Path) -> str | None:

@@ -219,3 +219,73 @@ def test_ids_of_letters_alone_and_a_names_column_beside_the_ids_are_imported_wit
     letters.parent.mkdir()
     letters.write_text("student_id,school,year_group,age_months\na,S1,7,140\nKXB,S1,7,141\n")
     assert main(["data", "import", str(letters), "--out", str(tmp_path / "out2")]) == 0
+
+
+# ------------------------------------------------------------ 5. a footer that understates
+def _understated(path: Path, rows: int = 3000, width: int = 20_000) -> Path:
+    """A Parquet file of pupils each with one long note, the same text in every row: written
+    dictionary-encoded, a few kB on disk and in the footer's sizes, ``rows * width`` bytes
+    decoded (60 MB by default)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = students(n_schools=5, n=rows // 5)
+    note = pa.array(["x" * width]).dictionary_encode().take(pa.array([0] * len(df)))
+    table = pa.table({"student_id": [f"P{k:05d}" for k in range(len(df))],
+                      "school": ("S" + df["school"].astype(str)).tolist(),
+                      "year_group": [7] * len(df), "age_months": [140] * len(df),
+                      "attendance_rate": df["attendance_rate"], "withdrawn": df["withdrawn"],
+                      "notes": note.cast(pa.string())})
+    pq.write_table(table, path, row_group_size=500, store_schema=False)
+    meta = pq.ParquetFile(path).metadata
+    declared = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    assert path.stat().st_size < 200_000 and declared < 2_000_000  # the footer's word
+    return path
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    """30 MB free: the footer's sizes fit, the decoded notes (60 MB) do not."""
+    import srmsim.memory
+
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 30_000_000)
+
+
+def test_import_refuses_an_understating_parquet_file_after_one_batch(tmp_path, capsys,
+                                                                     little_memory):
+    path = _understated(tmp_path / "students.parquet")
+    out = tmp_path / "out"
+    err = fails(capsys, ["data", "import", str(path), "--out", str(out)],
+                contains=f"{path}: its first 1,024 rows decode to ")
+    assert "for all 3,000 rows)" in err and "of memory and 29 MiB is free" in err, err
+    assert not out.exists()
+    err = fails(capsys, ["data", "validate", str(path)], contains="its first 1,024 rows decode")
+
+
+def test_thresholds_refuses_an_understating_parquet_file(tmp_path, capsys, little_memory):
+    path = _understated(tmp_path / "export.parquet")
+    out = tmp_path / "out"
+    fails(capsys, ["thresholds", str(path), *ARGS, "--out", str(out)],
+          contains=f"{path}: its first 1,024 rows decode to ")
+    assert not out.exists()
+
+
+def test_records_refuse_an_understating_parquet_file(tmp_path, capsys, little_memory):
+    path = _understated(tmp_path / "records.parquet")
+    fails(capsys, ["run", str(SCENARIO), "--set", f"population.records={path}", "--out",
+                   str(tmp_path / "out")],
+          contains=f"population.records: {path}: its first 1,024 rows decode to ")
+
+
+def test_an_understating_parquet_file_is_read_where_memory_allows(tmp_path):
+    """With the machine's memory the same file is read, every row and cell as written."""
+    from srmsim.commands.thresholds import load_frame
+    from srmsim.data.readers import read_raw
+
+    path = _understated(tmp_path / "export.parquet", rows=1500, width=2_000)
+    raw = read_raw(path)
+    assert raw.n_rows == 1500 and raw.header[-1] == "notes"
+    assert raw.frame[6].str.len().eq(2_000).all()
+    assert raw.frame[0].tolist() == [f"P{k:05d}" for k in range(1500)]
+    frame, _ = load_frame(path)
+    assert len(frame) == 1500 and frame.index[0] == 2

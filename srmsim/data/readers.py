@@ -18,8 +18,10 @@ import datetime as dt
 import io
 import threading
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,9 @@ import pyarrow as pa
 from srmsim.errors import DataError
 from srmsim.inputs import hint_clause, input_file_problem
 from srmsim.labels import cut, plural
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 _local = threading.local()
 
@@ -350,6 +355,8 @@ MAX_SHOWN = 200
 #: of them take less (300,000 rows of one short id: 93-99 MB against 112 estimated).
 BYTES_PER_CELL = 110
 BYTES_PER_ROW = 250
+#: the decoded bytes of a cell that :data:`BYTES_PER_CELL` covers (a short id, code or number)
+_SHORT_CELL = 16
 _BLOCK_BYTES = 1 << 20
 
 
@@ -480,32 +487,107 @@ def arrow_schema_problem(schema: pa.Schema) -> str | None:
     return None
 
 
+#: rows decoded from a Parquet file at a time (:func:`parquet_batches`): what a file whose
+#: footer understates its sizes can decode past the memory limit before it is refused
+PARQUET_BATCH_ROWS = 1024
+
+
+def _decoded_bytes(batch: pa.RecordBatch, expanded: bool) -> int:
+    """The bytes ``batch``'s cells take decoded: Arrow's own buffers, or with ``expanded`` each
+    dictionary-encoded cell at its value's full size (one 1 MB text repeated in 1,000 rows is
+    1 GB as Python strings, a few kB in Arrow and on disk), counted without expanding it."""
+    import pyarrow.compute as pc
+
+    total = 0
+    for column in batch.columns:
+        kind = column.type
+        if not (expanded and pa.types.is_dictionary(kind)):
+            total += column.nbytes
+            continue
+        values = column.dictionary
+        textual = (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+                   or pa.types.is_string_view(values.type))
+        sizes = (pc.binary_length(values) if textual else
+                 pa.array([max(values.type.bit_width // 8, 1) if pa.types.is_primitive(
+                     values.type) else 8] * len(values), pa.int64()))
+        taken = pc.sum(pc.take(sizes, column.indices)).as_py() if len(values) else 0
+        total += column.indices.nbytes + int(taken or 0)
+    return total
+
+
+def parquet_batches(parquet: pq.ParquetFile, path: Path, need: Callable[[int, int], float],
+                    columns: list[str] | None = None, expanded: bool = True
+                    ) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows, :data:`PARQUET_BATCH_ROWS` at a time, refused (a
+    :class:`DataError` naming the file) as soon as ``need(rows, decoded)``, the memory the rows
+    read so far need given their decoded bytes (:func:`_decoded_bytes`), exceeds what was free
+    when reading began. Why: the check before reading trusts the footer, and a footer that
+    understates the data (crafted, or one long text dictionary-encoded in many rows: tiny on
+    disk and in the footer's sizes, huge decoded) passed it, then decoding the file whole
+    exhausted memory. At most one batch is decoded past the limit, never kept."""
+    from srmsim.memory import amount, available_bytes
+
+    free = available_bytes()
+    declared = sum(parquet.metadata.row_group(i).total_byte_size
+                   for i in range(parquet.metadata.num_row_groups))
+    rows = decoded = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
+                                      use_threads=False):
+        rows += batch.num_rows
+        decoded += _decoded_bytes(batch, expanded)
+        if free is not None and need(rows, decoded) > free:
+            total = parquet.metadata.num_rows
+            which = f"its first {rows:,} rows" if rows < total else f"its {rows:,} rows"
+            said = amount(declared) if declared >= 2**20 else f"{declared:,} bytes"
+            raise DataError(
+                f"{path}: {which} decode to {amount(decoded)} (its footer declares {said} "
+                f"for all {total:,} rows): "
+                f"reading them needs about {amount(need(rows, decoded))} of memory and "
+                f"{amount(free)} is free; export fewer rows at a time (a term, or a group of "
+                "schools) or use a machine with more memory")
+        yield batch
+
+
 def _read_parquet(path: Path) -> RawFile:
     """Cells as Arrow holds them (``to_pylist``), not through pandas: pandas turns an integer
     column with a missing value into floats, and pupil id 9007199254740993 was imported as
-    9007199254740992, another pupil's id. A pandas index saved without a name is left out."""
+    9007199254740992, another pupil's id. A pandas index saved without a name is left out.
+    Read :data:`PARQUET_BATCH_ROWS` rows at a time, each checked against the memory free
+    (:func:`parquet_batches`): the footer's sizes are the file's word, not its cells'."""
     import pyarrow.parquet as pq
 
+    size = path.stat().st_size
     try:
         schema = pq.read_schema(path)
         problem = arrow_schema_problem(schema)
         if problem:
             raise DataError(f"{path}: {problem}")
-        meta = pq.read_metadata(path)
-        _check_memory(path, meta.num_rows, meta.num_columns, path.stat().st_size)
-        table = pq.read_table(path)
-        index = [c for c in (table.schema.pandas_metadata or {}).get("index_columns", [])
-                 if isinstance(c, str) and c.startswith("__index_level_")]
-        table = table.drop_columns([c for c in index if c in table.column_names])
-        df = pd.DataFrame({i: pd.Series(col.to_pylist(), dtype=object)
-                           for i, col in enumerate(table.columns)},
-                          index=range(table.num_rows))
+        with pq.ParquetFile(path) as parquet:
+            meta = parquet.metadata
+            _check_memory(path, meta.num_rows, meta.num_columns, size)
+            index = [c for c in (parquet.schema_arrow.pandas_metadata or {}).get(
+                         "index_columns", [])
+                     if isinstance(c, str) and c.startswith("__index_level_")]
+            names = [n for n in parquet.schema_arrow.names if n not in index]
+            cells: list[list[object]] = [[] for _ in names]
+
+            def need(rows: int, decoded: int) -> float:
+                # each cell's string and slot (BYTES_PER_CELL, measured on short cells) and
+                # its text again where it is longer: held as a Python string, then in the frame
+                return (reading_memory(rows, rows * len(names), size)
+                        + 2 * max(decoded - rows * len(names) * _SHORT_CELL, 0))
+
+            for batch in parquet_batches(parquet, path, need, names):
+                for i, col in enumerate(batch.columns):
+                    cells[i].extend(col.to_pylist())
+        df = pd.DataFrame({i: pd.Series(c, dtype=object) for i, c in enumerate(cells)},
+                          index=range(len(cells[0]) if cells else meta.num_rows))
     except DataError:
         raise
     except Exception as err:  # pyarrow raises several types for a broken file
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{path}: not a readable Parquet file ({text})") from None
-    return _typed_to_raw(path, df, table.column_names)
+    return _typed_to_raw(path, df, names)
 
 
 #: The most an .xlsx may unpack to (its sheets, shared strings and styles together). Larger is
