@@ -289,3 +289,17 @@ def test_an_understating_parquet_file_is_read_where_memory_allows(tmp_path):
     assert raw.frame[0].tolist() == [f"P{k:05d}" for k in range(1500)]
     frame, _ = load_frame(path)
     assert len(frame) == 1500 and frame.index[0] == 2
+
+
+# ------------------------------------------------------------ 6. a file-level reject's count
+def test_a_file_level_reject_does_not_print_the_file_s_row_count(tmp_path, capsys):
+    """The report printed "c rows read" and, beside it, "all 3 rows of the file rejected"."""
+    path = tmp_path / "students.csv"
+    path.write_text("student_id,school,age_months\nP1,A,140\nP2,A,140\nP3,A,150\n")
+    out = tmp_path / "out"
+    assert main(["data", "validate", str(path), "--show", "5", "--out", str(out)]) == 2
+    printed = capsys.readouterr().out
+    assert "c rows read" in printed, printed
+    assert "every row of the file rejected" in printed, printed
+    assert "3 rows" not in printed and " 3 " not in printed, printed
+    assert "3 rows" not in (out / "rejects.csv").read_text()

@@ -375,10 +375,12 @@ class _Collector:
         mask = self.src == s_index
         self.bad[mask] = True
         n = int(mask.sum())
+        # (not "all 3 rows": the report prints a count under the threshold as 'c', and the
+        # message beside it gave the file's row count away)
         self.file_level.append({
             "file": self.files[s_index], "table": self.table, "row": pd.NA, "column": column,
             "field": fname, "value": "", "rule": rule,
-            "message": f"{message}; all {n} rows of the file rejected", "_pos": -1,
+            "message": f"{message}; every row of the file rejected", "_pos": -1,
             "_src": s_index, "_n": n})
 
     def records(self) -> pd.DataFrame:
