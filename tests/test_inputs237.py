@@ -5,7 +5,8 @@ its blank lines; a score of '-nan' was refused as "text" with no word of what a 
 be written as; a scenario's ``population.records`` file's own errors did not begin with the key;
 import took a column of pupils' names mapped to student_id as ids; and a Parquet file whose
 footer understates its data (one long text repeated: a few kB on disk, megabytes decoded) passed
-the memory check and was then decoded whole.
+the memory check and was then decoded whole. On the way: a file rejected whole printed its row
+count beside the summary's hidden one, and ``thresholds --by name`` printed pupils' first names.
 """
 
 from __future__ import annotations
@@ -303,3 +304,23 @@ def test_a_file_level_reject_does_not_print_the_file_s_row_count(tmp_path, capsy
     assert "every row of the file rejected" in printed, printed
     assert "3 rows" not in printed and " 3 " not in printed, printed
     assert "3 rows" not in (out / "rejects.csv").read_text()
+
+
+# ------------------------------------------------------------ 7. --by a column of first names
+@pytest.mark.parametrize("column", ["name", "Forename", "Pupil Name", "upn"])
+def test_thresholds_by_a_names_column_is_refused_by_its_name(tmp_path, capsys, column):
+    """First names are shared (about 100 pupils each here), so the column was not refused as
+    pupils' own values, and the table printed each name with its pupils' flag and recall."""
+    firsts = ["Alice", "Bob", "Carol", "Dan", "Eve", "Fay", "Gus"]
+    df = students()
+    df[column] = [firsts[k % len(firsts)] for k in range(len(df))]
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    err = fails(capsys, ["thresholds", str(path), *ARGS, "--by", column, "--out", str(out)],
+                contains=f"column '{column}' (--by) is by its name pupils' names or another "
+                         "personal identifier")
+    assert not any(name in err for name in firsts) and not out.exists()
+    df = df.rename(columns={column: "tutor_group"})  # the same values as groups: published
+    df.to_csv(path, index=False)
+    assert main(["thresholds", str(path), *ARGS, "--by", "tutor_group"]) == 0

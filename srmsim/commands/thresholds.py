@@ -882,11 +882,35 @@ def _check_data(df: pd.DataFrame, args: argparse.Namespace, by_cols: list[str],
                             "give --cluster none)")
 
 
+#: column names of pupils' names as exports head them (matched as import matches names), beside
+#: the schema's personal fields (name, upn, address, postcode, date_of_birth, notes)
+NAME_HEADERS = ("forename", "surname", "first name", "last name", "full name", "given name",
+                "family name", "middle name", "preferred name", "legal name", "known as")
+
+
+def personal_column(column: object) -> bool:
+    """Whether ``column``'s name says it holds a personal identifier: a name ('Forename',
+    'Pupil Name'), a UPN, an address, a postcode, a date of birth or notes. Why: first names
+    are shared by many pupils, so `--by name` was not refused as pupils' own values, and the
+    table printed each first name with its pupils' rates."""
+    from srmsim.data.mapping import normalise_column
+    from srmsim.data.schema import STUDENTS
+
+    key = normalise_column(str(column).replace("_", " "))
+    for who in ("pupil ", "student ", "child "):
+        key = key.removeprefix(who)
+    personal = {normalise_column(f.name.replace("_", " ")) for f in STUDENTS.fields
+                if f.kind in ("direct", "dob", "free_text")}
+    return key in personal or key in NAME_HEADERS
+
+
 def _check_groups(df: pd.DataFrame, by_cols: list[str], label: str) -> None:
     """A --by column is groups of pupils, not each pupil's own value: the student id column,
     or a column most of whose values are each one pupil's (names, ids, a measurement) is
-    refused, naming it (and no value or count). Why: `--by uid` tabulated every pupil as a
-    group of one (on real data each withheld in turn; simulated, 720 groups of one)."""
+    refused, naming it (and no value or count), and so is a column named as a personal
+    identifier (:func:`personal_column`: first names are shared, not each one pupil's). Why:
+    `--by uid` tabulated every pupil as a group of one (on real data each withheld in turn;
+    simulated, 720 groups of one)."""
     from srmsim.data.dataset import pupils_own_values
     from srmsim.data.mapping import student_id_column
 
@@ -898,6 +922,11 @@ def _check_groups(df: pd.DataFrame, by_cols: list[str], label: str) -> None:
                          "ids, names or measurements)")
             raise DataError(f"{label}: column '{col}' (--by) {what}, not groups of pupils: "
                             "give a column of groups, such as fsm, sen or sex")
+        if personal_column(col):
+            raise DataError(f"{label}: column '{col}' (--by) is by its name pupils' names or "
+                            "another personal identifier, not groups of pupils (its values "
+                            "would label the table): give a column of groups, such as fsm, sen "
+                            "or sex")
 
 
 def _check_one_row_a_student(df: pd.DataFrame, label: str) -> None:
