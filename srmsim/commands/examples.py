@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from srmsim.argtypes import path_argument
 from srmsim.labels import plural
@@ -21,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from srmsim.examples import FOLDERS, copy_examples
 
     written = copy_examples(args.dir)
+    # the folder quoted for a shell: "cd my examples && ..." failed when pasted (and a name
+    # holding ';' or '$(...)' ran as a command)
     print(f"copied {plural(len(written), 'file')} into {args.dir}/ ({', '.join(FOLDERS)}); try:\n"
-          f"  cd {args.dir} && srmsim experiment experiments/quickstart.yaml")
+          f"  cd {shlex.quote(args.dir)} && srmsim experiment experiments/quickstart.yaml")
     return 0

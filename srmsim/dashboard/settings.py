@@ -378,10 +378,16 @@ def _switch(key: str, value: Any) -> bool:
 
 
 def _number(key: str, value: Any) -> float:
-    """A slider's value: a number (with_overrides then checks it is finite and in range)."""
+    """A slider's value: a number (with_overrides then checks it is finite and in range).
+    A whole number past the largest float (10**400) is refused here: ``float`` raised
+    OverflowError, a traceback in place of the page."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         raise ScenarioError("dashboard", [(key, f"{str(value)[:40]!r} is not a number")])
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ScenarioError("dashboard", [(key, f"{str(value)[:40]}... is too large a "
+                                               "number")]) from None
 
 
 def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, Any]
@@ -397,9 +403,9 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
     if n_schools is not None:
         # a whole number, as the slider gives (2.7 was taken as 2); its range: with_overrides'
         if isinstance(n_schools, bool) or not isinstance(n_schools, int | float | np.number) \
-                or not float(n_schools).is_integer():
-            raise ScenarioError("dashboard", [("n_schools", f"{n_schools!r} is not a whole "
-                                                            "number of schools")])
+                or not _number("n_schools", n_schools).is_integer():
+            raise ScenarioError("dashboard", [("n_schools", f"{str(n_schools)[:40]} is not a "
+                                                            "whole number of schools")])
         overrides["trust.n_schools"] = int(n_schools)
     policy = base.policy
     for key, value in settings.items():
@@ -416,7 +422,9 @@ def apply_settings(base: Scenario, n_schools: int | None, settings: dict[str, An
         if kind == SCALED:  # the page's slider for a tiny parameter (model_params)
             exponent = tiny_exponent(policy.parameters[name])
             assert exponent is not None  # checked by ``known``
-            overrides[f"policy.parameters.{name}"] = scaled(float(value), exponent)
+            # checked as the other sliders' values: "abc", [1] or 10**400 raised ValueError,
+            # TypeError or OverflowError (a traceback, not "Settings not used"), True read as 1
+            overrides[f"policy.parameters.{name}"] = scaled(_number(key, value), exponent)
         elif kind == PARAMETER:
             old = policy.parameters[name]
             overrides[f"policy.parameters.{name}"] = _switch(key, value) \

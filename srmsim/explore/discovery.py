@@ -203,6 +203,10 @@ def discover(results: str | Path, condition: str, variant: str | None = None,
     ``box``: which box of the peeling trajectory to report (default: the last, the densest);
     ``min_density``: instead, the box of highest coverage whose density reaches this.
     """
+    if box is not None and min_density is not None:
+        # min_density picks a box of its own: box was silently ignored (--box 2 reported box 9)
+        raise SrmsimError(f"box={box!r} and min_density={min_density!r}: give one, not both "
+                          "(min_density chooses the box itself)")
     ex = Explored(results)
     variant = ex.variant(variant)
     table = ex.outcome_table(variant)

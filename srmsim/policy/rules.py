@@ -795,6 +795,13 @@ def _python_scalar(value: Any) -> float | int | bool:
     return value
 
 
+def _parameter_names(node: _Node) -> set[str]:
+    """The parameters a (compiled) expression reads."""
+    if isinstance(node, _Param):
+        return {node.name}
+    return set().union(*(_parameter_names(c) for c in node.children))
+
+
 def _fold(node: _Node) -> _Node:
     """Replace a subtree whose inputs are all literals by its value, computed once at parse time."""
     if node.children and all(isinstance(c, _Const) for c in node.children):
@@ -979,7 +986,37 @@ class _Compiler:
             # data: a slip, which made a rule true or false for all and 1e400 is refused too
             raise _Problem(f"{self.token(node)} divides by zero: it is infinite or not a number "
                            "whatever the data; divide by a number that is not 0")
+        if op == "/" and self._parameters_only(right) and self._value(right) == 0:
+            # 'x / k' with the parameter k: 0 was infinite for every student as 'x / 0' is (a
+            # rule 'attendance_rate < 1 / k' flagged everyone), and passed validate
+            names = ", ".join(f"{n} = {self.vocab.parameters[n]!r}"
+                              for n in sorted(_parameter_names(right)))
+            raise _Problem(f"{self.token(node)} divides by zero with this scenario's parameters "
+                           f"({names}): it is infinite or not a number whatever the data; "
+                           "give the parameter a value that makes the divisor not 0")
         return _Arith(op, left, right)
+
+    def _parameters_only(self, node: _Node) -> bool:
+        """True when ``node`` reads parameters and constants only (no field, window, rule or
+        count), so its value is known when the rule is parsed."""
+        if isinstance(node, _Param):
+            return node.name in self.vocab.parameters
+        if isinstance(node, _Const):
+            return True
+        if isinstance(node, _Arith | _Unary | _MinMax):
+            return all(self._parameters_only(c) for c in node.children)
+        return False
+
+    def _value(self, node: _Node) -> Any:
+        """The value of a node :meth:`_parameters_only` accepts, with the scenario's
+        parameters; None when it cannot be computed (an overflow: left to the evaluation)."""
+        ctx = ArrayContext({}, parameters=self.vocab.parameters)
+        try:
+            with np.errstate(all="ignore"):
+                value, _ = node.run(_Evaluation(ctx, 1))
+        except (RuleError, DataError, FloatingPointError):
+            return None
+        return _python_scalar(value)
 
     def _Compare(self, node: ast.Compare) -> _Node:
         operands_ast = [node.left, *node.comparators]
@@ -1612,8 +1649,8 @@ def describe_vocabulary(vocab: Vocabulary) -> str:
         "Constants: numbers, true, false. Other rules of the scenario may be used by name.",
         "Missing values (NaN): comparisons with NaN are false (!= is true), arithmetic gives NaN;",
         "  so 'reading_gap < -24' does not flag a student with no reading test yet.",
-        "Dividing by a constant 0 is an error; a division by a value that is 0 for a student",
-        "  gives inf or NaN there.",
+        "Dividing by a constant 0 (or by parameters that are 0: '1 / k' with k: 0) is an",
+        "  error; a division by a value that is 0 for a student gives inf or NaN there.",
     ]
     return "\n".join(lines)
 
