@@ -10,6 +10,11 @@
   failed when pasted (a folder holding ``;`` or ``$(...)`` ran as a command).
 - A rule dividing by a parameter that is 0 (``attendance_rate < 1 / k`` with ``k: 0``) was valid
   and infinite for every student (it flagged everyone), where ``x / 0`` is refused.
+- An optimisation lever was checked at its ends only: ``{low: 1, high: 4}`` on a window's length
+  or an integer lever from -1 to 1 on a divisor parameter passed validate, and the search
+  stopped at the first batch that drew 2.1 or 0.
+- ``srmsim report LINK`` of a dangling link or a loop of links said "give the folder it points to"
+  naming a missing folder or the link itself.
 """
 
 from __future__ import annotations
@@ -158,3 +163,69 @@ def test_the_dashboard_cannot_set_a_divisor_parameter_to_zero(tmp_path):
     sc = load_scenario(_file(tmp_path, POLICY.format(k=2, when="attendance_rate < 1 / k")))
     with pytest.raises(ScenarioError, match="divides by zero"):
         apply_settings(sc, None, {"parameter__k": 0})
+
+
+# ------------------------------------- optimise: lever values inside the range, checked first
+DIVISOR = ("name: div\ntrust: {n_schools: 1, students_per_year_group: 20}\npolicy:\n"
+           "  parameters: {k: 2}\n  rules:\n    low: \"attendance(4) < 1 / k\"\n"
+           "    short: \"attendance(w) < 0.9\"\n  workflows:\n    w:\n      trigger: low\n"
+           "      steps:\n        - {action: parent_text, weeks: 6}\n")
+OPTIMISATION = ("name: o\nscenario: div.yaml\nreplications: 1\nseed: 1\nlevers:\n  {lever}\n"
+                "objectives: {{attendance: maximise, staff_hours: minimise}}\n"
+                "search: {{sampler: nsga2, trials: 6, batch: 3}}\n"
+                "reevaluate: {{replications: 2, front_max: 2}}\n")
+
+
+@pytest.mark.parametrize("parameters, lever, says", [
+    # 0 is on the lever's grid, and 1 / k is refused there
+    ("{k: 2, w: 4}", "policy.parameters.k: {low: -1, high: 1, integer: true}",
+     "divides by zero with this scenario's parameters (k = 0.0)"),
+    ("{k: 2, w: 4}", "policy.parameters.k: {low: -1, high: 1, step: 0.5}",
+     "divides by zero with this scenario's parameters (k = 0.0)"),
+    # a window's length between whole numbers (the ends 1 and 4 are whole)
+    ("{k: 2, w: 4}", "policy.parameters.w: {low: 1, high: 4}",
+     "a whole number of weeks from 1 to 13"),
+    ("{k: 2, w: 4}", "policy.parameters.w: {low: 1, high: 4, step: 0.5}",
+     "a whole number of weeks from 1 to 13"),
+])
+def test_a_lever_value_inside_its_range_that_makes_no_scenario_is_refused_by_validate(
+        tmp_path, capsys, parameters, lever, says):
+    """Both passed validate, and the search stopped at its first batch that drew such a value
+    (after writing optimise.json and study.db)."""
+    pytest.importorskip("optuna")
+    _file(tmp_path, DIVISOR.replace("{k: 2}", parameters), "div.yaml")
+    path = _file(tmp_path, OPTIMISATION.format(lever=lever), "o.yaml")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "(the search may propose policy.parameters." in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("lever", [
+    "policy.parameters.k: {low: 1, high: 3, integer: true}",  # 0 is not in the range
+    "policy.parameters.k: {low: -1.25, high: 1.25, step: 0.5}",  # 0 is not on the grid
+    "policy.parameters.w: {low: 1, high: 4, integer: true}",
+])
+def test_a_lever_whose_every_value_makes_a_scenario_is_valid(tmp_path, capsys, lever):
+    pytest.importorskip("optuna")
+    _file(tmp_path, DIVISOR.replace("{k: 2}", "{k: 2, w: 4}"), "div.yaml")
+    path = _file(tmp_path, OPTIMISATION.format(lever=lever), "o.yaml")
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+# ------------------------------------------- report: a link to no folder is not "give its folder"
+@pytest.mark.parametrize("make", ["dangling", "loop"])
+def test_report_of_a_link_to_no_folder_says_so(tmp_path, capsys, make):
+    """It said "give the folder it points to (/x/loop1)": the link itself, or a missing folder."""
+    link = tmp_path / "results"
+    if make == "dangling":
+        link.symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "other").symlink_to(link)
+        link.symlink_to(tmp_path / "other")
+    assert main(["report", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert "that leads to no folder (it dangles, or links loop)" in err
+    assert "give the folder it points to" not in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["results", *(["other"] if make == "loop" else [])])

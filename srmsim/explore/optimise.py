@@ -430,6 +430,31 @@ def _seed_ignored(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
     return problems
 
 
+#: where a continuous lever is checked inside its range: a point no whole number is (a fraction
+#: of the width that is not a simple one)
+_INNER = 0.381966
+
+
+def _inner_values(lever: Lever) -> list[float | int]:
+    """Values inside a numeric lever's range the search may propose that its ends do not stand
+    for, checked before the search starts: 0 where it is on the lever's grid (a rule dividing by
+    the parameter, ``1 / k``, is refused at 0), and a value between whole numbers where the
+    lever is not whole-numbered (a window's length, ``attendance(k)``, must be whole). Both
+    passed validate and failed the first batch that drew them, minutes into the search."""
+    low, high = lever.bounds
+    if lever.integer or lever.step is not None:
+        step = lever.step or 1.0
+        out: list[float | int] = []
+        steps_to_zero = -low / step
+        if low < 0 < high and abs(steps_to_zero - round(steps_to_zero)) <= 1e-9 * max(
+                1.0, steps_to_zero):
+            out.append(0 if lever.integer else 0.0)
+        if not lever.integer and low + step < high:
+            out.append(low + step)  # the grid's second value: 2.5 of {low: 2, step: 0.5}
+        return out
+    return [low + (high - low) * _INNER]
+
+
 def _lever_hint(lever: Lever | None, message: str) -> str:
     """A lever's value refused by its scenario key, with the lever's setting that fits the key:
     a range over a whole-number key (``cooldown_weeks: {low: 2, high: 12}``) was told only
@@ -466,12 +491,18 @@ class Optimisation:
     def __init__(self, config: OptimiseConfig, base: Scenario, scenario_path: Path, source: str):
         self.config, self.base, self.scenario_path, self.source = config, base, scenario_path, source
         self.name = config.name
+        example = self._example_params()
         for params in self._extreme_params():  # every lever value must be a valid scenario
             try:
                 self.scenario(self.overrides(params))
             except ScenarioError as err:
+                # which lever's value did it, when the problem is found elsewhere (a rule)
+                moved = [k for k in config.levers if params[k] != example[k]]
+                at = (f" (the search may propose {moved[0]} = {params[moved[0]]!r})"
+                      if len(moved) == 1 else "")
                 raise ScenarioError(source, [(f"levers: {p}" if p else "levers",
-                                              _lever_hint(config.levers.get(p), m))
+                                              _lever_hint(config.levers.get(p), m)
+                                              + ("" if p in config.levers else at))
                                              for p, m in err.problems]) from None
         if config.baseline is not None:
             try:
@@ -537,7 +568,7 @@ class Optimisation:
         out = [example]
         for key, lever in self.config.levers.items():
             values = lever.choices[1:] if lever.choices is not None else [
-                int(lever.bounds[1]) if lever.integer else lever.high]
+                int(lever.bounds[1]) if lever.integer else lever.high, *_inner_values(lever)]
             out += [{**example, key: v} for v in values]
         if self.config.budget:
             roles = list(self.config.budget.roles)[:-1]

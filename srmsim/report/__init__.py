@@ -139,6 +139,11 @@ def check_report_folder(path: str | Path, out: str | Path | None = None) -> None
         from srmsim.labels import printable
         from srmsim.outputs import refuse_link
 
+        if not path.exists():  # "give the folder it points to" named a missing one, or the link
+            raise SrmsimError(f"{path}: is a symbolic link (to {printable(os.readlink(path))}) "
+                              "that leads to no folder (it dangles, or links loop); give the "
+                              "result folder itself")
+
         refuse_link(path, str(path), instead="the folder it points to "
                     f"({printable(os.path.realpath(path))}), or --out FILE for the report: "
                     "srmsim writes no report into a folder through a link")
