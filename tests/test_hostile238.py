@@ -6,6 +6,8 @@
   page's "Settings not used"; ``True`` was read as 1.
 - ``srmsim discover DIR --box 2 --min-density 0.5`` reported the box --min-density chose and
   ignored --box without a word.
+- ``srmsim discover DIR --condition true`` (or ``"1 < 2"``: no outcome read) reported "the
+  condition is not confined to a region".
 - ``srmsim examples "my examples"`` printed ``cd my examples && ...``: the command it offers
   failed when pasted (a folder holding ``;`` or ``$(...)`` ran as a command).
 - A rule dividing by a parameter that is 0 (``attendance_rate < 1 / k`` with ``k: 0``) was valid
@@ -110,6 +112,22 @@ def test_discover_api_refuses_both_before_reading_the_folder(tmp_path):
 
     with pytest.raises(SrmsimError, match="give one, not both"):
         discover(tmp_path / "never", "attainment < 0.5", box=1, min_density=0.5)
+
+
+@pytest.mark.parametrize("condition", ["true", "1 < 2", "not false"])
+def test_a_condition_that_reads_no_outcome_is_refused(condition):
+    """'true' held in every run and was reported "no parameter restricted: the condition is not
+    confined to a region", a finding about the policy where the condition read nothing
+    ('false' was refused as holding in none)."""
+    pytest.importorskip("sklearn")
+    import pandas as pd
+
+    from srmsim.explore.discovery import condition_cases
+
+    table = pd.DataFrame({"gain": [0.001, 0.002, 0.003]})
+    with pytest.raises(SrmsimError, match="reads no outcome"):
+        condition_cases(table, condition)
+    assert condition_cases(table, "gain < 0.0025").tolist() == [True, True, False]
 
 
 # --------------------------------------------------- examples: the command it prints, quoted

@@ -91,6 +91,10 @@ def condition_cases(table: pd.DataFrame, condition: str) -> np.ndarray:
     rule = parse_rule("condition", condition, vocab)
     if rule.kind != "bool":  # pragma: no cover - parse_rule checks
         raise SrmsimError("the condition must be true or false, e.g. attendance_diff < 0.002")
+    if not rule.fields:  # 'true' or '1 < 2' was reported "not confined to a region"
+        raise SrmsimError(f"the condition {condition.strip()[:60]!r} reads no outcome, so it "
+                          "holds in every run or in none whatever the runs did; compare an "
+                          "outcome, e.g. attendance_diff < 0.002")
     for name in sorted(rule.fields):
         _require_values(table, name)
     ctx = ArrayContext({c: table[c].to_numpy(dtype=float) for c in table.columns})
