@@ -14,6 +14,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,14 @@ def load_runs(path: str | Path) -> tuple[pd.DataFrame, dict]:
 def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[dict]]:
     """An experiment's stored runs, its manifest and the failure records of the runs that
     failed (left out of every analysis, which says so: printed here)."""
+    runs, manifest, failures, _ = load_checked(path)
+    return runs, manifest, failures
+
+
+def load_checked(path: str | Path) -> tuple[pd.DataFrame, dict, list[dict], dict[str, Any]]:
+    """:func:`load_runs_and_failures` and each variant's saved scenario (None for results of
+    an older srmsim), checked against the manifest as every reader checks them
+    (:meth:`srmsim.experiment.store.ResultsStore.check_saved`)."""
     from srmsim.experiment.store import ResultsStore
 
     if not Path(path).exists():
@@ -89,10 +98,10 @@ def load_runs_and_failures(path: str | Path) -> tuple[pd.DataFrame, dict, list[d
     runs = store.load()
     failures = store.check_whole(runs, manifest)
     _check_settings(manifest, store.root / "manifest.json")
-    store.check_experiment_copy(manifest)
+    scenarios = store.check_saved(manifest, variant_order(runs, manifest))
     if failures:
         print(failed_note(failures, store.root / "failures"))
-    return runs, manifest, failures
+    return runs, manifest, failures, scenarios
 
 
 def failed_note(failures: list[dict], where: Path | str, shown: int = 10) -> str:

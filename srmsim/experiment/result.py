@@ -21,7 +21,7 @@ from srmsim.experiment.compare import (
     effects_display,
     forest_plot,
     format_effects,
-    load_runs_and_failures,
+    load_checked,
     registry_of,
     variant_order,
 )
@@ -44,14 +44,12 @@ class ExperimentResult:
 
     @classmethod
     def load(cls, path: str | Path, level: float = 0.95) -> ExperimentResult:
-        runs, manifest, failures = load_runs_and_failures(path)
-        result = cls(Path(path), runs, manifest, level,
-                     registry_of(manifest, Path(path) / "manifest.json"), failures)
-        # every variant's saved scenario, checked now: the report read them (and refused an
-        # edited one) but compare, which does not describe the variants, accepted it
-        for variant in result.variants:
-            result.scenario(variant)
-        return result
+        # every variant's saved scenario is checked as it is read (load_checked): the report
+        # read them (and refused an edited one) but compare, which does not describe the
+        # variants, accepted it
+        runs, manifest, failures, scenarios = load_checked(path)
+        return cls(Path(path), runs, manifest, level,
+                   registry_of(manifest, Path(path) / "manifest.json"), failures, scenarios)
 
     # ------------------------------------------------------------------ what was run
     @property

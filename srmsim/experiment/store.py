@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -362,9 +363,9 @@ class ResultsStore(RunStore):
                 self.write_manifest(current)
             # before any run: an edited copy or scenario was refused only by the report made
             # once every run had been made again
-            self.check_experiment_copy(current)
-            for variant in experiment.variants:
-                self.saved_scenario(variant, current)
+            # (without the note on an older folder's unchecked experiment.yaml: the results
+            # read after the runs print it, and a resume printed it twice)
+            self.check_saved(current, experiment.variants, note=False)
             return current
         check_out(self.root, only_hidden)  # a new store: never scattered among other files
         self.protect(experiment.from_records)
@@ -429,6 +430,17 @@ class ResultsStore(RunStore):
         write_text(text, path, private=self.private)
         return _text_sha256(text)
 
+    def check_saved(self, manifest: dict[str, Any], variants: Iterable[str],
+                    note: bool = True) -> dict[str, Scenario | None]:
+        """The files saved beside the runs, checked against ``manifest``: ``experiment.yaml``
+        (:meth:`check_experiment_copy`) and each of ``variants``' scenario
+        (:meth:`saved_scenario`, returned by variant). The one check every reader applies
+        (compare from Python, ``ExperimentResult.load``, the commands and a resume): Python's
+        ``compare(path)`` checked the copy but accepted an edited variant scenario that
+        ``srmsim compare`` refused."""
+        self.check_experiment_copy(manifest, note)
+        return {variant: self.saved_scenario(variant, manifest) for variant in variants}
+
     def saved_scenario(self, variant: str, manifest: dict[str, Any]) -> Scenario | None:
         """The resolved scenario ``variant`` ran (``scenarios/<variant>.yaml``), or None for
         results of an older srmsim that saved none. The one check of these files (the report,
@@ -459,15 +471,15 @@ class ResultsStore(RunStore):
                               "or edited); run the experiment into a new --out directory")
         return scenario
 
-    def check_experiment_copy(self, manifest: dict[str, Any]) -> None:
+    def check_experiment_copy(self, manifest: dict[str, Any], note: bool = True) -> None:
         """``experiment.yaml`` is the experiment file as run: its SHA-256 is the one the
         manifest records (:data:`EXPERIMENT_COPY_KEY`). Results of an srmsim that recorded
-        none are read with a note saying the copy is unchecked."""
+        none are read with a note saying the copy is unchecked (``note``: once a command)."""
         path = self.root / "experiment.yaml"
         where = self.root / "manifest.json"
         self.refuse_link(path)
         if EXPERIMENT_COPY_KEY not in manifest:
-            if path.exists():
+            if note and path.exists():
                 print(f"note: {path} is not checked: manifest.json records no SHA-256 of it "
                       "(results of an srmsim older than that check)")
             return
