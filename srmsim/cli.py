@@ -56,8 +56,77 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
     _printable_anywhere()
+    try:
+        with _experiment_out_claimed(sys.argv[1:] if argv is None else argv):
+            status = _main(argv)
+            if status != 0:  # refused or interrupted: a folder the claim made goes
+                raise _Ended(status)
+        return status
+    except _Ended as ended:
+        return ended.status
+    except KeyboardInterrupt:  # while srmsim's modules were imported (building the parser)
+        # (was a traceback of the import it landed in, and the exit status of a SIGINT)
+        print("srmsim: interrupted", file=sys.stderr)
+        return 130
+
+
+class _Ended(Exception):
+    """A command's non-zero exit status, carried out of :func:`_experiment_out_claimed`."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def _experiment_out(argv: list[str]) -> str | None:
+    """The ``--out`` folder of ``srmsim experiment ... --out DIR`` (None for another command,
+    no --out, or one its parser would refuse as empty or unprintable), read before the parser
+    is built: building it imports every command's modules (1-4 s)."""
+    if not argv or argv[0] != "experiment" or {"-h", "--help"} & set(argv):
+        return None
+
+    class Peek(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise ValueError(message)
+
+    peek = Peek(add_help=False, exit_on_error=False)
+    peek.add_argument("--out")
+    try:
+        out = peek.parse_known_args(argv[1:])[0].out
+    except (ValueError, argparse.ArgumentError):
+        return None
+    return out if isinstance(out, str) and out.strip() and out.isprintable() else None
+
+
+@contextlib.contextmanager
+def _experiment_out_claimed(argv: list[str]) -> Iterator[None]:
+    """``srmsim experiment FILE --out DIR`` holds DIR's lock (:func:`srmsim.outputs.folder_lock`)
+    from its first moment: for the seconds it spent importing its modules nothing was on disk,
+    and a ``srmsim compare DIR`` or ``report`` meanwhile said "no such folder" rather than that
+    an experiment is starting there. The command takes the same lock again (nested, shared);
+    where this claim cannot be had (in use, a link, a file) the command's own says why. An
+    exception out of the block (a refusal, a Ctrl-C) removes the folders the lock made; a
+    kill -9 leaves its lock file unheld, which the next command takes over."""
+    out = _experiment_out(list(argv))
+    if out is None:
+        yield
+        return
+    from pathlib import Path
+
+    from srmsim.outputs import folder_lock
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(folder_lock(Path(out)))
+        except Exception:  # noqa: BLE001 - the command's own lock refuses it by name
+            pass
+        yield
+
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` once the folder of ``srmsim experiment --out DIR`` is claimed."""
+    keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -73,3 +73,90 @@ def test_an_older_folders_unchecked_copy_is_noted_once_a_command(finished, study
     out = capsys.readouterr().out
     assert out.count(note) == 1, out
 
+
+# ------------------------------------------------------------ 2. claimed from the start
+#: `srmsim experiment` in a subprocess whose start-up (building the parser, which imports
+#: every command's modules: 1-4 s) takes a minute, so what it has on disk meanwhile is seen
+SLOW_START = """
+import sys, time
+import srmsim.cli as cli
+build = cli.build_parser
+def slow():
+    time.sleep(60)
+    return build()
+cli.build_parser = slow
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def _slow_experiment(exp: Path, out: Path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.Popen([sys.executable, "-c", SLOW_START, "experiment", str(exp), "--out",
+                             str(out), "--quiet", "--workers", "1", "--no-report"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def _wait_for(path: Path, proc, seconds: float = 30.0) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, f"{path} not made within {seconds} s of the start"
+        time.sleep(0.05)
+
+
+def test_the_experiment_claims_its_out_folder_before_its_start_up(finished, tmp_path, capsys):
+    """For the seconds `srmsim experiment X --out F` spent importing (before its parser was
+    built), nothing was on disk: `srmsim compare F` meanwhile said "no such folder". F is now
+    claimed (its lock held) first; killed with kill -9, the claim does not block the next
+    run."""
+    import signal
+
+    from conftest import cli_refuses
+
+    out = tmp_path / "new" / "exp"
+    proc = _slow_experiment(finished.parent / "exp.yaml", out)
+    try:
+        _wait_for(out / ".srmsim.lock", proc)
+        err = cli_refuses(capsys, ["compare", str(out)], contains=f"{out}: in use by ")
+        assert "no such folder" not in err and "wait for it to finish" in err
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    # what the killed claim left (a folder holding an unheld lock file) is no obstacle
+    cli_refuses(capsys, ["compare", str(out)], contains=f"{out}: holds no results")
+    assert main(["experiment", str(finished.parent / "exp.yaml"), "--out", str(out), "--quiet",
+                 "--workers", "1", "--no-report"]) == 0
+    assert main(["compare", str(out)]) == 0
+
+
+def test_an_experiment_refused_or_interrupted_while_starting_leaves_nothing(finished, tmp_path,
+                                                                             capsys):
+    """Ctrl-C while the command imported its modules printed the traceback of the import it
+    landed in and exited as killed by SIGINT; now "srmsim: interrupted", status 130, and the
+    folder its claim made is gone, as it is when the experiment is refused."""
+    import signal
+
+    from conftest import cli_refuses
+
+    out = tmp_path / "new" / "exp"
+    proc = _slow_experiment(finished.parent / "exp.yaml", out)
+    try:
+        _wait_for(out / ".srmsim.lock", proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, err.decode()) == (130, "srmsim: interrupted\n")
+    assert not (tmp_path / "new").exists()
+    cli_refuses(capsys, ["experiment", str(tmp_path / "no.yaml"), "--out", str(out)],
+                contains="no.yaml")
+    cli_refuses(capsys, ["experiment", str(finished.parent / "exp.yaml"), "--out", str(out),
+                         "--set", "nosuch=1"], contains="nosuch")
+    assert not (tmp_path / "new").exists()
