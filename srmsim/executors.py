@@ -96,13 +96,40 @@ def _prepare_worker(preload: tuple[str, ...], parent: int) -> None:
     signal.signal(signal.SIGINT, _stop_quietly)
 
 
+class BatchInterrupted(Exception):
+    """A batch of runs cut short by Ctrl-C (in its worker, or in this process), with the
+    ``rows`` of the runs it had finished: its task raises them this way (:func:`stop_asked`
+    says when), and :func:`execute` stores them and stops as on the command's own Ctrl-C.
+    Raised as they were, the SystemExit or KeyboardInterrupt lost them: a batch's rows came
+    back only when every run in it was done."""
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        super().__init__(f"interrupted after {len(rows)} runs")
+        self.rows = rows
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (pickled back to the parent with its rows)
+        return (BatchInterrupted, (self.rows,))
+
+
+#: set in a worker once Ctrl-C reached it (:func:`_stop_quietly`)
+_STOP_ASKED = threading.Event()
+
+
+def stop_asked() -> bool:
+    """Whether Ctrl-C reached this worker: a batch then starts no further run (a queued batch
+    none), rather than each run of it being started and stopped in turn."""
+    return _STOP_ASKED.is_set()
+
+
 def _stop_quietly(signum: int, frame: Any) -> None:
     """A worker's Ctrl-C (it reaches the whole process group): end its run, or its wait for
     one, with SystemExit. A KeyboardInterrupt stopped a run alike, but a worker waiting
     between batches (a search's between its candidates) printed "Process ForkServerProcess-2:"
     and a traceback under the command's own "srmsim: interrupted"; multiprocessing ends a
     process on SystemExit without one. A run's SystemExit goes back to the parent as its
-    result, as the KeyboardInterrupt did."""
+    result, as the KeyboardInterrupt did (a batch of runs keeps those it finished:
+    :class:`BatchInterrupted`)."""
+    _STOP_ASKED.set()
     raise SystemExit(128 + signum)
 
 
@@ -283,7 +310,12 @@ def execute(fn: Callable[..., Rows], tasks: Sequence[tuple], workers: int, sched
         _execute_dask(fn, tasks, scheduler, on_rows)
     elif workers <= 1:
         for task in tasks:
-            on_rows(fn(*task))
+            try:
+                rows = fn(*task)
+            except BatchInterrupted as stopped:  # Ctrl-C here: the batch's finished runs
+                on_rows(stopped.rows)
+                raise KeyboardInterrupt from None
+            on_rows(rows)
     else:
         shared = _POOLS.get(workers)
         pool = shared or _Workers(workers, preload)
@@ -307,6 +339,9 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
     here: Future[Rows] | None = None  # the task this process is running meanwhile
     local = ThreadPoolExecutor(1, thread_name_prefix="srmsim-run-here")
     workers: dict[int, Any] = {}  # the pool's processes seen (how one died is said from them)
+    done: set[Future[Rows]] = set()
+    taking: Future[Rows] | None = None  # a finished task, until its rows are stored
+    left: list[Rows] = []  # its rows, while they are stored
     try:
         while queue or pending:
             up = pool.ready()
@@ -319,16 +354,52 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
                 pending.add(here)
             done, pending = wait(pending, timeout=None if up else 0.05,
                                  return_when=FIRST_COMPLETED)
-            for fut in done:
-                on_rows(fut.result())
+            while done:  # (a result a Ctrl-C kept from being stored is stored below)
+                taking = done.pop()
+                left = [taking.result()]  # (a worker's Ctrl-C: BatchInterrupted)
+                on_rows(left[0])
+                left, taking = [], None
     except BrokenProcessPool:
         raise SrmsimError(WORKER_DIED + _how_died(workers)) from None
-    except BaseException:
+    except BaseException as err:
         for fut in pending:
-            fut.cancel()
+            fut.cancel()  # those not started
+        if isinstance(err, KeyboardInterrupt | BatchInterrupted | SystemExit):
+            taken = {taking} if taking is not None and not left else set()
+            _keep_finished(done | pending | taken, on_rows, left)
+        if isinstance(err, BatchInterrupted | SystemExit):  # a worker's Ctrl-C came first
+            raise KeyboardInterrupt from None
         raise
     finally:
         local.shutdown(wait=False, cancel_futures=True)
+
+
+def _keep_finished(futures: set[Future[Rows]], on_rows: Callable[[Rows], object],
+                   left: list[Rows]) -> None:
+    """Once the command is stopped (Ctrl-C): the rows of every task that has finished or
+    finishes now, given to ``on_rows`` (stored), so ``--resume`` redoes only the runs not
+    done. Dropped before: a task's rows not yet handed over, the runs a batch had finished
+    when Ctrl-C stopped its worker (:class:`BatchInterrupted`), and the run this process made
+    while the workers started (which it waited for anyway before exiting). Tasks still
+    running end at once (the workers' Ctrl-C), or were waited for anyway as the pool shut
+    down. ``left``: the rows of a task the Ctrl-C stopped this process storing, stored again
+    whole (a run stored already is written again, the same files). A second Ctrl-C, or rows
+    that cannot be stored, ends the keeping."""
+    if left:
+        try:
+            on_rows(left[0])
+        except Exception:  # noqa: BLE001 - the interrupt is what the command reports
+            return
+    running = {f for f in futures if not f.cancelled()}
+    for fut in wait(running).done:
+        error = fut.exception()
+        rows = error.rows if isinstance(error, BatchInterrupted) else \
+            None if error is not None else fut.result()
+        if rows:
+            try:
+                on_rows(rows)
+            except Exception:  # noqa: BLE001 - the interrupt is what the command reports
+                return
 
 
 def _how_died(workers: dict[int, Any]) -> str:
@@ -647,6 +718,9 @@ def _execute_dask(fn: Callable[..., Rows], tasks: Sequence[tuple], scheduler: An
                 on_rows(fut.result())
         else:
             held.run(fn, tasks, on_rows, pending)
+    except BatchInterrupted as stopped:  # a worker's Ctrl-C (one started in this terminal)
+        on_rows(stopped.rows)
+        raise KeyboardInterrupt from None
     except KilledWorker as err:
         last = getattr(getattr(err, "last_worker", None), "address", None)
         raise SrmsimError(DASK_WORKER_DIED.format(

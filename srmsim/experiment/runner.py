@@ -122,7 +122,19 @@ TIMING_FIELDS = ("pid", "started", "finished", "cpu_seconds")
 
 
 def run_batch(tasks: list[RunTask]) -> list[dict[str, Any]]:
-    return [run_one(t) for t in tasks]
+    """Each task's row, in order. Stopped by Ctrl-C (in a worker process, or in this one),
+    it raises :class:`srmsim.executors.BatchInterrupted` with the rows of the runs it had
+    finished, for the command to store (they were lost with the batch)."""
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        try:
+            if executors.stop_asked():  # a queued batch of a stopped worker: no run
+                raise SystemExit(130)
+            rows.append(run_one(task))
+        # (executors._stop_quietly in a worker; run_one records only Exceptions as failures)
+        except (SystemExit, KeyboardInterrupt):
+            raise executors.BatchInterrupted(rows) from None
+    return rows
 
 
 def store_rows(store: ResultsStore, rows: list[dict[str, Any]], digest: str | None = None,
