@@ -114,7 +114,8 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     problem = not_records_problem(path)
     if problem:
         raise DataError(problem)
-    if path.is_dir():
+    imported = path.is_dir()  # a dataset folder: written by `srmsim data import`
+    if imported:
         path = path / "students.parquet"
     from srmsim.data.dataset import check_values
     from srmsim.data.schema import STUDENTS
@@ -157,7 +158,7 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     if own is not None and own != "upn":
         # pupils' names: not pseudonymised ids (two pupils of one name would be one), refused
         # by column and row as thresholds refuses them, never quoting the value
-        problem = names_as_ids_problem(df[own], own, file_rows)
+        problem = names_as_ids_problem(df[own], own, file_rows, imported=imported)
         if problem:
             raise DataError(f"{path}: {problem}")
     if "student_id" not in df.columns:  # with ids, a repeat is refused by check_values

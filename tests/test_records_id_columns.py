@@ -62,3 +62,41 @@ def test_blank_ids_are_no_one_and_a_repeated_block_names_the_id_column(tmp_path:
     with pytest.raises(DataError, match=r"column 'Student ID' \(student id\) repeats: row 32 "
                                         r"has the id of row 2;"):
         read_student_records(tmp_path / "r.csv")
+
+
+def test_a_dataset_import_accepted_with_letter_codes_is_accepted_as_records(tmp_path: Path):
+    """Pupil ids that are codes of letters alone ('KXBQZ') pass `srmsim data import` (its rule
+    refuses full names, two words or more) but the dataset it wrote was then refused as
+    ``population.records`` ("row 2 holds a name or a label"), by the one-word rule records
+    apply to a bare file of their own. A dataset folder is judged by import's rule; a bare
+    file keeps the stricter one."""
+    import string
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_data_fakes import fake_export, write_export
+
+    students, observations = fake_export(seed=4, n_students=60, n_weeks=2,
+                                         schools=("NORTH", "SOUTH"))
+    rng = np.random.default_rng(1)
+    codes = {old: "".join(rng.choice(list(string.ascii_uppercase), 6))
+             for old in students["Pupil Ref"]}
+    students["Pupil Ref"] = students["Pupil Ref"].map(codes)
+    observations["Pupil Ref"] = observations["Pupil Ref"].map(codes)
+    paths = write_export(tmp_path, students, observations)
+    dataset = tmp_path / "raw"
+    assert main(["data", "import", str(paths["students"]), str(paths["observations"]),
+                 "--mapping", str(paths["mapping"]), "--out", str(dataset), "--show", "0"]) == 0
+    assert len(read_student_records(dataset)) == 60
+    table = pd.read_parquet(dataset / "students.parquet")
+    assert table["student_id"].str.fullmatch("[A-Z]{6}").all()  # the codes, as imported
+    bare = tmp_path / "records.parquet"  # the same table as a bare file: the one-word rule
+    table.to_parquet(bare)
+    with pytest.raises(DataError, match="holds a name or a label"):
+        read_student_records(bare)
+    named = table.assign(student_id=[f"Amy {code.title()}" for code in table["student_id"]])
+    named.to_parquet(dataset / "students.parquet")  # full names in a dataset: still refused
+    with pytest.raises(DataError, match="holds a name or a label"):
+        read_student_records(dataset)

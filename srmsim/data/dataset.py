@@ -487,19 +487,25 @@ _NAME_LIKE = r"[^\W\d_]+(?:[\s'’.,-]+[^\W\d_]+)*[.]?"
 _HEX = r"[0-9A-Fa-f]{8,}"
 
 
-def names_as_ids_problem(ids: pd.Series, column: str, rows: np.ndarray | None = None
-                         ) -> str | None:
+def names_as_ids_problem(ids: pd.Series, column: str, rows: np.ndarray | None = None,
+                         imported: bool = False) -> str | None:
     """What to tell the user when the column taken as the student id (``column``, chosen by
     its name: 'student', 'id') holds names or labels, words with no digit, naming the first
     such row, never its value; else ``None``. Why: names are not ids (two pupils called
     'Alice Smith' were refused as one pupil listed twice, and one pupil under two spellings
     counted twice), and a table of pupils' names is not pseudonymised data. ``rows``: each
-    row's number in the file (default: the header is row 1, then 2, 3, ...)."""
+    row's number in the file (default: the header is row 1, then 2, 3, ...). ``imported``: the
+    ids of a dataset ``srmsim data import`` wrote, which import checked by its own rule
+    (:func:`full_names`: codes of letters alone, 'KXBQZ', are ids there): judged by that rule,
+    or a dataset import accepted was refused as ``population.records``."""
     if not (ids.dtype == object or pd.api.types.is_string_dtype(ids)):
         return None  # numbers: ids
-    text = ids.astype("string").str.strip()
-    named = (text.str.fullmatch(_NAME_LIKE) & ~text.str.fullmatch(_HEX)).fillna(False)
-    named = named.to_numpy(dtype=bool)
+    if imported:
+        named = full_names(ids)
+    else:
+        text = ids.astype("string").str.strip()
+        named = (text.str.fullmatch(_NAME_LIKE) & ~text.str.fullmatch(_HEX)).fillna(False)
+        named = named.to_numpy(dtype=bool)
     if not named.any():
         return None
     numbers = np.arange(2, len(ids) + 2) if rows is None else np.asarray(rows)
