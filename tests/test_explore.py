@@ -285,13 +285,19 @@ def test_sensitivity_and_discovery_of_a_known_effect_through_the_simulator(tmp_p
     assert leaves[0].split() == ["leaf", "box", "runs", "runs", "where", "it", "holds",
                                  "coverage", "density"]
     assert all(re.search(r" \d+%  +\d+%$", line) for line in leaves[1:-1]), leaves
-    # a PRIM option that is not a number is the option's fault, not the results folder's
-    for flag, value in (("--peel-alpha", "nan"), ("--mass-min", "inf")):
+    # a PRIM option that is not a number is the option's fault, not the results folder's; named
+    # as the option the user typed (it said "PRIM: peel_alpha=0.7", the Python argument)
+    for flag, value, said in (("--peel-alpha", "nan", "--peel-alpha=nan must be a finite number"),
+                              ("--mass-min", "inf", "--mass-min=inf must be a finite number"),
+                              ("--peel-alpha", "0.7",
+                               "--peel-alpha 0.7 must lie strictly between 0 and 0.5"),
+                              ("--mass-min", "1", "--mass-min 1.0 must lie strictly between 0 "
+                               "and 1")):
         assert main(["discover", str(out), "--condition", "attainment_diff < 0.03", flag,
                      value]) == 2
         err = capsys.readouterr().err
-        assert f"error: PRIM: {flag[2:].replace('-', '_')}={value} must be a finite number" in err
-        assert str(out) not in err
+        assert f"error: {said}" in err
+        assert str(out) not in err and "PRIM:" not in err and "_" not in err.split("error:")[1]
     assert (out / "discovery" / "prim_trajectory.png").stat().st_size > 1000
     assert not pd.read_csv(out / "discovery" / "cart_leaves.csv").empty
     # outputs replaced whole or not at all: a failed figure leaves the earlier files byte for

@@ -44,9 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def discover_cmd(args: argparse.Namespace) -> int:
+    from srmsim.explore.prim import check_options
     from srmsim.outputs import folder_lock
     from srmsim.records import check_results_out_of_records
 
+    check_options(args.peel_alpha, mass_min=args.mass_min, options=True)  # before any reading
     out = Path(args.out) if args.out else Path(args.dir) / "discovery"
     check_results_out_of_records(out, args.dir)  # never among the study's records
     with folder_lock(args.dir, shared=True):  # not while a command writes the study

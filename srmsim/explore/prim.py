@@ -219,17 +219,22 @@ def _between(outside: float, inside: float) -> float:
     return mid if min(outside, inside) < mid < max(outside, inside) else float(inside)
 
 
-def _check_options(peel_alpha: object, paste_alpha: object, mass_min: object) -> None:
+def check_options(peel_alpha: object, paste_alpha: object = 0.05, mass_min: object = 0.05,
+                  options: bool = False) -> None:
     """PRIM's options: an SrmsimError, never a DataError (which callers read as a problem of
-    the runs: `discover --peel-alpha nan` was blamed on the results folder)."""
+    the runs: `discover --peel-alpha nan` was blamed on the results folder). ``options``: named
+    as the command's options (``--peel-alpha 0.7``), which `srmsim discover` checks before it
+    reads the runs; from Python, as the arguments (``peel_alpha=0.7``)."""
     for name, value, top in (("peel_alpha", peel_alpha, 0.5), ("paste_alpha", paste_alpha, 0.5),
                              ("mass_min", mass_min, 1.0)):
+        flag = "--" + name.replace("_", "-")
         try:
-            number = ck.finite_number(value, f"PRIM: {name}")
+            number = ck.finite_number(value, flag if options else f"PRIM: {name}")
         except DataError as err:
             raise SrmsimError(str(err)) from None
         if not 0 < number < top:
-            raise SrmsimError(f"PRIM: {name}={value!r} must lie strictly between 0 and {top:g}")
+            given = f"{flag} {value!r}" if options else f"PRIM: {name}={value!r}"
+            raise SrmsimError(f"{given} must lie strictly between 0 and {top:g}")
 
 
 def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: float = 0.05,
@@ -245,7 +250,7 @@ def prim(x: pd.DataFrame, y: np.ndarray, peel_alpha: float = 0.05, paste_alpha: 
     """
     frame, y = check_runs(x, y, "PRIM")
     integers = whole_number_columns(ck.require_frame(x, "PRIM: x"))
-    _check_options(peel_alpha, paste_alpha, mass_min)
+    check_options(peel_alpha, paste_alpha, mass_min)
     if not y.any():
         raise SrmsimError("the condition holds in none of the runs: nothing to discover")
     names = list(frame.columns)
