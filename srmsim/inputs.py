@@ -114,6 +114,15 @@ def whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def not_utf8(head: bytes, err: UnicodeDecodeError) -> str:
+    """What to say of a text file that does not decode as UTF-8, given its first bytes: a
+    UTF-16 file (Excel's "Unicode text", Notepad's "Unicode") said "not UTF-8 text (invalid
+    start byte at byte 0)", which does not tell its owner what to change."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8"
+    return f"not UTF-8 text ({err.reason} at byte {err.start})"
+
+
 def load_json(path: str | Path, max_bytes: int | None = None) -> Any:
     """A JSON file srmsim wrote, parsed strictly: a regular file (not a device such as
     ``/dev/zero``, which never ends) of at most ``max_bytes`` (default

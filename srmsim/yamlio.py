@@ -44,7 +44,7 @@ from typing import Any, cast
 import yaml
 
 from srmsim.errors import ScenarioError, SrmsimError
-from srmsim.inputs import hint_clause, input_file_problem
+from srmsim.inputs import hint_clause, input_file_problem, not_utf8
 
 #: PyYAML's pure-Python reader takes ~50 us a value and ~1 s a MB of text on the project's
 #: machine: 20 MB and 1,000,000 values kept a hostile file busy for 25-90 s before refusing it.
@@ -475,7 +475,7 @@ def read_yaml_file(path: str | Path, error: type[SrmsimError] = ScenarioError,
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise fail(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise fail(f"{not_utf8(raw[:2], err)}: save it as UTF-8") from None
     try:
         return load_yaml_text(text, source, numbers_as_text)
     except ScenarioError as err:

@@ -225,6 +225,24 @@ def test_read_yaml_file_formats_any_srmsim_error_class(tmp_path: Path) -> None:
             assert str(info.value).startswith(f"{path}: {what}"), str(info.value)
 
 
+def test_a_utf16_file_is_named_as_utf16(tmp_path: Path, capsys) -> None:
+    """A scenario or a thresholds CSV saved as UTF-16 (Excel's "Unicode text") said "not
+    UTF-8 text (invalid start byte at byte 0)": it now says what the file is and what to do."""
+    from srmsim.cli import main
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_bytes("name: s\n".encode("utf-16"))
+    table = tmp_path / "t.csv"
+    table.write_bytes("score,outcome\n1,0\n".encode("utf-16"))
+    for argv, advice in ((["validate", str(scenario)], "save it as UTF-8"),
+                         (["thresholds", str(table), "--score", "score", "--outcome", "outcome"],
+                          "save it as CSV UTF-8")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8" in err, err
+        assert advice in err and "byte 0" not in err
+
+
 # --- 5. an empty scenario file is refused, not run as the built-in default ---
 
 

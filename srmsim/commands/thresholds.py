@@ -286,8 +286,9 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         if suffix == ".csv" and head == b"PAR1":
             raise DataError(f"{target}: a Parquet file named .csv; name it .parquet") from None
         if isinstance(err, UnicodeDecodeError):
-            raise DataError(f"{target}: not UTF-8 text ({err.reason} at byte {err.start}); "
-                            "save it as CSV UTF-8") from None
+            from srmsim.inputs import not_utf8
+
+            raise DataError(f"{target}: {not_utf8(head, err)}; save it as CSV UTF-8") from None
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
     df = _trimmed(df)
