@@ -59,9 +59,13 @@ def test_a_priority_dividing_by_a_constant_zero_is_refused():
 
 
 def test_a_division_by_data_is_still_allowed_and_judged_per_student():
-    """Only a constant 0 is refused: a divisor that is 0 for some students is data, and a
-    parameter is not a constant (an experiment's variant may change it)."""
-    parse_rule("p", "x / (t - 0.5) > 1", VOCAB)
+    """Only a divisor 0 whatever the data is refused (a constant 0, or parameters that are 0
+    with the scenario's values: helper 238): a divisor that is 0 for some students is data,
+    and a parameter's divisor that is not 0 here is allowed (a variant may change it)."""
+    assert VOCAB.parameters["t"] == 0.5
+    parse_rule("p", "x / (t - 0.25) > 1", VOCAB)
+    with pytest.raises(RuleError, match=r"divides by zero with this scenario's parameters"):
+        parse_rule("p", "x / (t - 0.5) > 1", VOCAB)
     rule = parse_rule("r", "x / y > 1", VOCAB)
     ctx = ArrayContext({"x": np.array([3.0, 1.0, 1.0]), "y": np.array([2.0, 2.0, 0.0])},
                        parameters=dict(VOCAB.parameters))
