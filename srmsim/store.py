@@ -81,6 +81,18 @@ def versions() -> dict[str, str]:
     return out
 
 
+def names_records(manifest: object) -> bool:
+    """Whether a study's manifest records a trust's pupil records among its input files
+    (``records:<path>``, :func:`srmsim.experiment.spec.record_files`)."""
+    if not isinstance(manifest, dict):
+        return False
+    config = manifest.get("experiment_config")
+    recorded = [manifest.get("input_files"),
+                config.get("input_files") if isinstance(config, dict) else None]
+    return any(isinstance(files, dict) and any(str(k).startswith("records:") for k in files)
+               for files in recorded)
+
+
 def protect_records_study(folder: str | Path) -> bool:
     """Make a study folder of a trust built from real records owner-only again (folder 0700,
     every file 0600) and say whether it is one, by the input files its manifest recorded
@@ -88,18 +100,14 @@ def protect_records_study(folder: str | Path) -> bool:
     re-report of such a folder copied with open permissions (``cp -r``) wrote effects.csv
     and report.html readable by everyone, as they went by the folder's mode alone."""
     folder = Path(folder)
-    recorded = []
+    found = False
     for where in ("manifest.json", "store/manifest.json"):  # an experiment's, a trial's
         try:
             manifest = load_json(folder / where)
         except ValueError:
             continue
-        if isinstance(manifest, dict):
-            config = manifest.get("experiment_config")
-            recorded += [manifest.get("input_files"),
-                         config.get("input_files") if isinstance(config, dict) else None]
-    if not any(isinstance(files, dict) and any(str(k).startswith("records:") for k in files)
-               for files in recorded):
+        found = found or names_records(manifest)
+    if not found:
         return False
     if folder.is_symlink():
         # chmod follows a link (Linux has no lchmod): the folder it points to, wherever it

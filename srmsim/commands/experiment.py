@@ -77,7 +77,7 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
     against the experiment's own baseline, one folder saying two things; and the report,
     rewritten by ``srmsim report``, a resume or a sensitivity analysis, is always against
     the experiment's own. Each file now says one baseline in its name or content."""
-    from srmsim.experiment.compare import compare_loaded, forest_plot, format_effects
+    from srmsim.experiment.compare import forest_plot, format_effects
     from srmsim.experiment.learning import report_learning
     from srmsim.experiment.result import ExperimentResult
     from srmsim.figures import save_png
@@ -87,7 +87,7 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
     registry = res.registry
     other = baseline is not None and baseline != res.baseline
     own_baseline = not other and bool(res.outcomes)
-    effects = res.effects if own_baseline else compare_loaded(res.runs, res.manifest, baseline)
+    effects = res.effects if own_baseline else res.compare(baseline)
     wanted_html, html = html, html and not other
     if other:
         assert baseline is not None  # (a variant with runs: compare_loaded checked it)

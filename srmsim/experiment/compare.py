@@ -679,9 +679,19 @@ def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | Non
     """The effects table as text, each number in its outcome's unit (what the CLI prints);
     ``relative_interval`` adds ``relative_low`` and ``relative_high`` after the relative
     change (the HTML report's wider table)."""
+    from srmsim.experiment.withhold import LOW, WITHHELD
+
     rows = []
     for r in effects.itertuples(index=False):
         info = get_outcome(r.outcome, registry)
+        if r.verdict == WITHHELD:  # an experiment on real records: a small count (low)
+            row = {"variant": r.variant, "outcome": info.label,
+                   **dict.fromkeys(("mean_baseline", "mean_variant", "difference", "ci_low",
+                                    "ci_high", "relative_change"), LOW), "verdict": WITHHELD}
+            if relative_interval:
+                row["relative_low"] = row["relative_high"] = LOW
+            rows.append(row)
+            continue
         row = {
             "variant": r.variant, "outcome": info.label,
             "mean_baseline": info.format_value(r.mean_baseline),
@@ -840,11 +850,18 @@ def printed_effects(display: pd.DataFrame, level: float) -> pd.DataFrame:
     """:func:`effects_display`'s table under readable headings, its interval in one column
     (``+0.40 pp to +0.49 pp``) headed by its level; each cell carries its outcome's unit."""
     headings = effect_headings(level)
-    interval = [low if low == high == "–" else f"{low} to {high}"
+    interval = [low if low == high and low in ("–", "low") else f"{low} to {high}"
                 for low, high in zip(display["ci_low"], display["ci_high"], strict=True)]
     shown = display.drop(columns=["ci_low", "ci_high"]).rename(columns=PRINTED_HEADINGS)
     shown.insert(list(shown.columns).index("Difference") + 1, headings["interval"], interval)
     return shown
+
+
+def withheld_note(effects: pd.DataFrame) -> str:
+    """The note of an experiment on real records whose table withholds a row ("" if none)."""
+    from srmsim.experiment.withhold import NOTE, WITHHELD
+
+    return NOTE if (effects["verdict"] == WITHHELD).any() else ""
 
 
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
@@ -867,7 +884,8 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
                                 and not isinstance(planned, bool) else None)
     text += "".join(f"\nnote: {note}" for note in (no_spread_note(effects, registry, level=level),
                                                    multiplicity_note(effects, level),
-                                                   design_note(manifest)) if note)
+                                                   design_note(manifest),
+                                                   withheld_note(effects)) if note)
     return (text + f"\n{percent_level(level)} interval: the simulation interval of the "
             "difference over the replications (Monte-Carlo uncertainty under the model's assumptions, not a "
             "forecast).\npp = percentage points; relative change = difference / baseline mean, "

@@ -117,8 +117,42 @@ class ExperimentResult:
     @cached_property
     def effects(self) -> pd.DataFrame:
         """Paired effects of each variant against the baseline (the rows of effects.csv)."""
-        return compare_frame(self.runs, self.baseline, self.outcomes, self.level, self.registry,
-                             self.variants)
+        return self.withheld(compare_frame(self.runs, self.baseline, self.outcomes, self.level,
+                                           self.registry, self.variants))
+
+    @cached_property
+    def from_records(self) -> bool:
+        """Whether some variant's trust is built from real pupil records: the manifest names
+        them, or a saved scenario does (either alone is believed)."""
+        from srmsim.store import names_records
+
+        if names_records(self.manifest):
+            return True
+        return any(s is not None and s.population.records
+                   for s in (self.scenario(v) for v in self.variants))
+
+    def _known_zero(self) -> frozenset[str]:
+        """The variants without a policy: their 0 students served is known to everyone."""
+        return frozenset(v for v in self.variants
+                         if (s := self.scenario(v)) is not None and s.policy is None)
+
+    def withheld(self, effects: pd.DataFrame) -> pd.DataFrame:
+        """``effects`` as an experiment on real records may show them (small counts withheld:
+        :mod:`srmsim.experiment.withhold`); unchanged for a simulated trust."""
+        if not self.from_records:
+            return effects
+        from srmsim.experiment.withhold import withhold_effects
+
+        return withhold_effects(effects, self.runs, self.registry, self._known_zero())
+
+    def compare(self, baseline: str | None = None) -> pd.DataFrame:
+        """Paired effects against ``baseline`` (default: the experiment's own), withheld as
+        :meth:`effects` is."""
+        from srmsim.experiment.compare import compare_loaded
+
+        if baseline is None or baseline == self.baseline:
+            return self.effects
+        return self.withheld(compare_loaded(self.runs, self.manifest, baseline))
 
     def _detail(self, kind: str) -> pd.DataFrame | None:
         from srmsim.experiment.store import ResultsStore
@@ -148,7 +182,19 @@ class ExperimentResult:
                                 self.variants)
             eff.insert(0, "group", group)
             frames.append(eff)
-        return pd.concat(frames, ignore_index=True) if frames else None
+        if not frames:
+            return None
+        out = pd.concat(frames, ignore_index=True)
+        if self.from_records:
+            from srmsim.experiment.withhold import WITHHELD, withhold_group_effects
+
+            trust = self.effects
+            hidden = frozenset(zip(trust.loc[trust["verdict"] == WITHHELD, "variant"],
+                                   trust.loc[trust["verdict"] == WITHHELD, "outcome"],
+                                   strict=True))
+            out = withhold_group_effects(out, detail, self.baseline, self.registry,
+                                         self._known_zero(), hidden)
+        return out
 
     @cached_property
     def weeks(self) -> pd.DataFrame | None:

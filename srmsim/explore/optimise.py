@@ -1187,6 +1187,11 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
                    progress=progress)
     runs = ResultsStore(front_dir).load()
     effects = compare_frame(runs, BASELINE, opt.outcomes)
+    if opt.from_records:  # front_effects.csv and its printed table: no count under 10
+        from srmsim.experiment.withhold import withhold_effects
+
+        effects = withhold_effects(effects, runs, known_zero=frozenset(
+            v for v, s in exp.variants.items() if s.policy is None))
 
     best, feasible, unscored = choose_best(opt, runs)
     target = opt.config.choose or list(opt.config.objectives)[0]

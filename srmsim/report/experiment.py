@@ -18,9 +18,11 @@ from srmsim.experiment.compare import (
     mark_better,
     multiplicity_note,
     no_spread_note,
+    withheld_note,
 )
 from srmsim.experiment.outcomes import RESOURCES, Outcome, format_value, significant_decimals
 from srmsim.experiment.result import ExperimentResult
+from srmsim.experiment.withhold import LOW, WITHHELD
 from srmsim.explore.design import points_in_words
 from srmsim.labels import cut, percent, percent_level, plural
 from srmsim.report.explore import discovery_section, sensitivity_section
@@ -103,6 +105,13 @@ def cost_per_unit(effects: pd.DataFrame, outcomes: list[Outcome],
             clear = e["verdict"] == "better"
             row = {"variant": variant, "unit of improvement": o.gain,
                    "units gained over the run": _small(units, "number") if clear else "–"}
+            if e["verdict"] == WITHHELD:  # on real records: a small count (low)
+                row["units gained over the run"] = LOW
+                row.update({k: LOW for k, r in (("cost per unit", "cost"),
+                                                ("staff hours per unit", "staff_hours"))
+                            if r in extra})
+                rows.append(row)
+                continue
             if "cost" in extra:
                 row["cost per unit"] = _small(extra["cost"] / units, "money") if clear \
                     else "no clear gain"
@@ -136,11 +145,16 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
     for variant in res.variants:
         g = means.get_group(variant)
         row = {"variant": variant}
+        n = res.students_per_run(variant)
+        # a trust of under 10 students from real records: its count and cost are withheld
+        few = res.from_records and (n is None or n < 10)
         for r in RESOURCES:
             if r in res.outcomes:
-                row[res.outcome(r).label] = res.outcome(r).format_value(float(g[r].mean()))
-        n = res.students_per_run(variant)
-        if n:
+                row[res.outcome(r).label] = LOW if few else \
+                    res.outcome(r).format_value(float(g[r].mean()))
+        if few:
+            row[STUDENTS_COLUMN] = "c"
+        elif n:
             row[STUDENTS_COLUMN] = f"{n:,.0f}"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -156,7 +170,7 @@ def group_table(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
 
 #: the columns of the group effects that a group table shows, in :func:`_group_rows`' order
 _GROUP_COLUMNS = ("outcome", "group", "variant", "mean_baseline", "difference", "ci_low",
-                  "ci_high")
+                  "ci_high", "verdict")
 
 
 def group_tables(ge: pd.DataFrame, outcomes: list[Outcome], groups: list[str], baseline: str,
@@ -179,10 +193,13 @@ def _group_rows(by_group: dict[str, list[tuple]], o: Outcome, groups: list[str],
         recs = by_group.get(group)
         if not recs:
             continue
-        row = {"students": group, f"{baseline} (level)": o.format_value(float(recs[0][3]))}
-        for _, _, variant, _, difference, ci_low, ci_high in recs:
-            row[f"{variant} (difference, {level} interval)"] = _difference_cell(
-                o, difference, ci_low, ci_high)
+        # a row withheld on real records (srmsim.experiment.withhold): low, as in effects
+        shown = [r for r in recs if r[7] != WITHHELD]
+        base = o.format_value(float(shown[0][3])) if shown else LOW
+        row = {"students": group, f"{baseline} (level)": base}
+        for _, _, variant, _, difference, ci_low, ci_high, verdict in recs:
+            row[f"{variant} (difference, {level} interval)"] = LOW if verdict == WITHHELD \
+                else _difference_cell(o, difference, ci_low, ci_high)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -245,7 +262,9 @@ def group_figure(ge: pd.DataFrame, o: Outcome, groups: list[str], baseline: str,
             if g.empty:
                 continue
             d, lo, hi = (float(g[c].iloc[0]) * scale for c in ("difference", "ci_low", "ci_high"))
-            rows.append((d, y, lo, hi, colours[v], "not measured" if not math.isfinite(d)
+            withheld = g["verdict"].iloc[0] == WITHHELD if "verdict" in g else False
+            rows.append((d, y, lo, hi, colours[v], WITHHELD if withheld
+                         else "not measured" if not math.isfinite(d)
                          else "no interval: one replication"))
             ticks.append(y)
             labels.append(f"{group}: {v}")
@@ -325,6 +344,13 @@ def weeks_section(page: Page, res: ExperimentResult) -> None:
     if res.weeks is None or res.weeks.empty:
         page.h2("Queues and staff use over the year", "weeks")
         page.p("These results keep no weekly detail (made by an older srmsim).")
+    elif res.from_records and "queue_length" in res.weeks:
+        # the cases waiting each week are a few students at a time (a trust of one school of
+        # 6 pupils): withheld, as the report of a run from records draws no weekly cases
+        page.h2("Queues and staff use over the year", "weeks")
+        page.p("Not shown: the trust is built from real pupil records (population.records), "
+               "and a week's cases waiting can be a count of under 10 students "
+               "(docs/privacy.md).")
     elif "queue_length" in res.weeks and res.weeks["queue_length"].notna().any():
         page.h2("Queues and staff use over the year", "weeks")
         page.figure(weeks_figure(res), "Cases waiting for an action and staff hours used, "
@@ -482,7 +508,7 @@ def build(res: ExperimentResult) -> Page:
            "comparison.", "meta")
     for note in (no_spread_note(eff, res.registry, level=res.level),
                  multiplicity_note(eff, res.level),
-                 design_note(res.manifest)):
+                 design_note(res.manifest), withheld_note(eff)):
         if note:
             page.note(esc(note[0].upper() + note[1:]))
     page.png(res.forest_png, f"Effect of each variant against the baseline with its {level} "

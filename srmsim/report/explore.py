@@ -536,6 +536,16 @@ def _front_effects(path: Path, meta: dict, objectives: dict[str, str], constrain
     # as optimise computed front_effects.csv (its rows in the runs' order)
     effects = compare_frame(runs, BASELINE, list(manifest.get("outcomes") or []),
                             registry=registry_of(manifest, front / "manifest.json"))
+    from srmsim.store import names_records
+
+    if names_records(manifest):  # a search of real records: as front_effects.csv withholds
+        from srmsim.experiment.store import ResultsStore
+        from srmsim.experiment.withhold import withhold_effects
+
+        store = ResultsStore(front)
+        scenarios = {v: store.saved_scenario(v, manifest) for v in set(runs["variant"])}
+        effects = withhold_effects(effects, runs, registry_of(manifest), frozenset(
+            v for v, s in scenarios.items() if s is not None and s.policy is None))
     where = path / "optimise.json"
     best = json_text(meta, "best", where)
     if best:
@@ -664,6 +674,11 @@ def build_optimise(path: Path) -> Page:
                                              "ci_low", "ci_high", "relative_change"},
                    "front_effects", "verdict",
                    raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high"]])
+        from srmsim.experiment.compare import withheld_note
+
+        note = withheld_note(eff)  # a search of real records: why a row reads low
+        if note:
+            page.note(esc(note[0].upper() + note[1:]))
     regret_path = path / "regret.csv"
     if regret_path.is_file():
         reg = read_csv(regret_path)

@@ -1,0 +1,231 @@
+"""Privacy review 240: counts under 10 worked out from an experiment on real records
+(``population.records``).
+
+Found 2026-12-07: ``srmsim experiment exp.yaml`` on the records of test_privacy239 (three
+schools, one of 6 pupils; 690 students a run) wrote effects.csv with ``mean_variant
+0.005797101449`` for severe absence (8 student-runs over 2 runs: 4 students a run) beside the
+report's "students in the trust (mean per run) 690", printed "Severe absence 1.0% -> 0.6%", and
+its report showed the school of 6 pupils' share of persistent absence by school. A run's
+report and a trial on records withhold such counts; an experiment now applies the same rule
+(:mod:`srmsim.experiment.withhold`). A simulated experiment's outputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from srmsim.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_privacy239 import REPO, records  # noqa: E402  (the records helper 239 built)
+
+#: the share outcomes the experiment measures (shares of students), and a resource
+OUTCOMES = ["severe_absence", "persistent_absence", "students_served", "cost"]
+
+
+def experiment(folder: Path, recs: Path | None) -> Path:
+    """Two variants x 2 replications of attendance escalation, on ``recs`` (None: a simulated
+    trust of about the same size); the results folder."""
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    if recs is not None:
+        scenario.setdefault("population", {})["records"] = str(recs)
+    else:
+        scenario["trust"] = {**scenario.get("trust", {}), "n_schools": 3,
+                             "students_per_year_group": 45}
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    exp = {"name": "privacy240", "scenario": "scenario.yaml", "baseline": "no_policy",
+           "replications": 2, "seed": 1, "outcomes": OUTCOMES,
+           "variants": {"no_policy": {"policy": None}, "escalation": {}}}
+    (folder / "exp.yaml").write_text(yaml.safe_dump(exp))
+    out = folder / "out"
+    assert main(["experiment", str(folder / "exp.yaml"), "--out", str(out), "--quiet",
+                 "--workers", "1"]) == 0
+    return out
+
+
+def _text(cell: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+
+
+def students_shown(page: str) -> dict[str, float]:
+    """The report's students in the trust (mean per run), by variant, as a reader takes them."""
+    out = {}
+    for tr in re.findall(r"<tr>(<td.*?)</tr>", page, re.S):
+        cells = {col: _text(v) for col, v in
+                 re.findall(r"<td[^>]*data-col='([^']*)'[^>]*>(.*?)</td>", tr, re.S)}
+        n = cells.get("students in the trust (mean per run)", "").replace(",", "")
+        if re.fullmatch(r"\d+", n):
+            out[cells["variant"]] = float(n)
+    return out
+
+
+def small_counts(out: Path, printed: str, effects_file: str = "effects.csv") -> list[str]:
+    """Every count of students under 10 a reader works out: each share of effects.csv, and
+    each percentage the command printed, times the students the report shows (and the
+    students not counted in it); the difference and one mean give the other."""
+    page = (out / "report.html").read_text()
+    students = students_shown(page)
+    found = []
+    with open(out / effects_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        if r["unit"] != "share (0 to 1)" or r["outcome"] == "attendance":
+            continue
+        for variant, column in ((r["variant"], "mean_variant"), (r["baseline"], "mean_baseline")):
+            n = students.get(variant)
+            value = r[column] or (  # the other mean and the difference give it
+                str(float(r["mean_baseline"]) + float(r["difference"]))
+                if column == "mean_variant" and r["mean_baseline"] and r["difference"] else "")
+            if n is None or not value:
+                continue
+            k = round(float(value) * n)
+            if (k < 10 and not (r["outcome"] == "students_served" and variant == "no_policy")) \
+                    or n - k < 10:
+                found.append(f"{effects_file} {variant} {r['outcome']} {value} of {n:g}: {k}")
+    for line in printed.splitlines():
+        m = re.match(r"(\S+)\s+(Severe absence|Persistent absence)\s+([\d.]+)%\s+([\d.]+)%",
+                     line)
+        if m and m[1] in students:
+            for variant, value in (("no_policy", m[3]), (m[1], m[4])):
+                k = round(float(value) / 100 * students[variant])
+                if k < 10:
+                    found.append(f"printed {variant} {m[2]} {value}% of "
+                                 f"{students[variant]:g}: {k}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for kind in ("records", "simulated"):
+        folder = tmp_path_factory.mktemp(kind)
+        out[kind] = experiment(folder, records(folder) if kind == "records" else None)
+    return out
+
+
+def _compare(out: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    assert main(["compare", str(out), "--report", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_an_experiment_on_records_gives_no_small_count(
+        studies: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = studies["records"]
+    printed = _compare(out, capsys)
+    assert small_counts(out, printed) == [], small_counts(out, printed)
+    effects = pd.read_csv(out / "effects.csv").set_index("outcome")
+    # severe absence is a few students a run: withheld in the file, low where printed
+    assert effects.loc["severe_absence", "verdict"] == "withheld"
+    assert effects.loc["severe_absence", ["mean_variant", "mean_baseline", "difference",
+                                          "ci_low", "ci_high"]].isna().all()
+    # persistent absence (about 100 students a run) and the cost are shown
+    assert effects.loc["persistent_absence", "mean_variant"] > 0.05
+    assert effects.loc["cost", "mean_variant"] > 0
+    line = next(x for x in printed.splitlines() if "Severe absence" in x)
+    assert re.search(r"\blow\b.*\bwithheld\b", line) and "%" not in line
+    assert "population.records" in printed
+    page = (out / "report.html").read_text()
+    assert "population.records" in page
+    # by school (one of 6 pupils) and by SEN (a few): low, every school with it
+    rows = {_text(m[0]): m[1] for m in re.findall(
+        r"<td[^>]*data-col='students'[^>]*>([^<]*)</td>(.*?)</tr>", page, re.S)}
+    schools = [g for g in rows if g.startswith("school ")]
+    assert len(schools) >= 3
+    for group in [*schools, "SEN", "not SEN"]:
+        assert "%" not in _text(rows[group]) and "low" in rows[group], group
+    assert "Cases waiting for an action" not in page  # weekly counts of a few students
+    row = next(tr for tr in re.findall(r"<tr>.*?</tr>", page, re.S)
+               if "student lifted out of severe absence" in tr)
+    assert _text(re.sub(r"</td>", " ", row)).split()[-2:] == ["low", "low"]
+
+
+def test_against_another_baseline_too(studies: dict[str, Path],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = studies["records"]
+    printed = _compare(out, capsys, "--baseline", "escalation")
+    assert small_counts(out, printed, "effects-vs-escalation.csv") == []
+    vs = pd.read_csv(out / "effects-vs-escalation.csv").set_index("outcome")
+    assert vs.loc["severe_absence", "verdict"] == "withheld"
+
+
+def test_the_attack_finds_the_counts_a_simulated_experiment_shows(
+        studies: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The attacker above works: on a simulated experiment, whose counts are no one's, it
+    finds them, and nothing is withheld."""
+    out = studies["simulated"]
+    printed = _compare(out, capsys)
+    assert small_counts(out, printed), "the attack finds nothing: it could not fail"
+    effects = pd.read_csv(out / "effects.csv")
+    assert "withheld" not in set(effects["verdict"]) and effects["mean_variant"].notna().all()
+    assert " low " not in printed and "population.records" not in printed
+    page = (out / "report.html").read_text()
+    assert "Cases waiting for an action" in page and "population.records" not in page
+
+
+def test_a_trust_of_under_10_students_shows_none_of_its_values(tmp_path: Path) -> None:
+    """One school's 7 year-7 records: the experiment showed their count, shares and cost."""
+    recs = pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [7] * 7,
+                         "sex": list("FMFMFMF"), "fsm": [True, False] * 3 + [True]})
+    recs.to_parquet(tmp_path / "records.parquet")
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    scenario["trust"] = {**scenario.get("trust", {}), "year_groups": [7]}
+    scenario.setdefault("population", {})["records"] = str(tmp_path / "records.parquet")
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    exp = {"name": "seven", "scenario": "scenario.yaml", "baseline": "no_policy",
+           "replications": 2, "seed": 1, "outcomes": OUTCOMES,
+           "variants": {"no_policy": {"policy": None}, "escalation": {}}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
+    out = tmp_path / "out"
+    assert main(["experiment", str(tmp_path / "exp.yaml"), "--out", str(out), "--quiet",
+                 "--workers", "1"]) == 0
+    effects = pd.read_csv(out / "effects.csv")
+    assert set(effects["verdict"]) == {"withheld"}
+    assert effects[["mean_variant", "mean_baseline", "difference"]].isna().all().all()
+    page = (out / "report.html").read_text()
+    assert students_shown(page) == {}
+    assert page.count("data-col='students in the trust (mean per run)'>c<") == 2
+    assert "data-col='Cost'>low<" in page and "£" not in _text(page.split("Cost per unit")[0]
+                                                               .split("Cost and staff")[-1])
+
+
+def test_an_optimisation_on_records_withholds_its_front_effects(
+        studies: dict[str, Path], tmp_path: Path) -> None:
+    """front_effects.csv (and the search's report) of `srmsim optimise` on the same records
+    wrote the candidates' severe absence beside the baseline's, a few students a run."""
+    recs = studies["records"].parent / "records.parquet"
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    scenario.setdefault("population", {})["records"] = str(recs)
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    spec = yaml.safe_load((REPO / "experiments" / "optimise_attendance.yaml").read_text())
+    spec.pop("budget", None)
+    spec.update(scenario="scenario.yaml", replications=2, constraints={},
+                objectives={"severe_absence": "minimise", "staff_hours": "minimise"},
+                search={"sampler": "tpe", "trials": 4, "batch": 4},
+                reevaluate={"replications": 2, "front_max": 2})
+    (tmp_path / "opt.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    assert main(["optimise", str(tmp_path / "opt.yaml"), "--out", str(out), "--workers", "1",
+                 "--quiet"]) == 0
+    effects = pd.read_csv(out / "front_effects.csv")
+    severe = effects[effects["outcome"] == "severe_absence"]
+    assert len(severe) and set(severe["verdict"]) == {"withheld"}
+    assert severe[["mean_variant", "mean_baseline", "difference"]].isna().all().all()
+    assert (effects.loc[effects["outcome"] == "staff_hours", "mean_variant"] > 0).all()
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "A value shown as low is withheld" in page
