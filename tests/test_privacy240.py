@@ -229,3 +229,30 @@ def test_an_optimisation_on_records_withholds_its_front_effects(
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert "A value shown as low is withheld" in page
+
+
+def test_outcomes_of_unknown_students_are_withheld_on_records(
+        studies: dict[str, Path], tmp_path: Path) -> None:
+    """A user-defined count (the severely absent, a few a run) was written as it is, and a
+    share of FSM students is a share of the FSM students, not of the trust: on records the
+    first is withheld whole, the second by the FSM students' number (about 80: shown)."""
+    recs = studies["records"].parent / "records.parquet"
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    scenario.setdefault("population", {})["records"] = str(recs)
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    count = {"name": "severe_count", "label": "Severely absent students", "statistic": "count",
+             "of": "severe_absent", "scale": "number", "better": "lower"}
+    exp = {"name": "custom240", "scenario": "scenario.yaml", "baseline": "no_policy",
+           "replications": 2, "seed": 1,
+           "outcomes": ["persistent_absence_fsm", count],
+           "variants": {"no_policy": {"policy": None}, "escalation": {}}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
+    out = tmp_path / "out"
+    assert main(["experiment", str(tmp_path / "exp.yaml"), "--out", str(out), "--quiet",
+                 "--workers", "1"]) == 0
+    effects = pd.read_csv(out / "effects.csv").set_index("outcome")
+    assert effects.loc["severe_count", "verdict"] == "withheld"
+    assert pd.isna(effects.loc["severe_count", "mean_baseline"])
+    assert effects.loc["persistent_absence_fsm", "mean_baseline"] > 0.05

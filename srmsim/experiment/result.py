@@ -141,9 +141,12 @@ class ExperimentResult:
         :mod:`srmsim.experiment.withhold`); unchanged for a simulated trust."""
         if not self.from_records:
             return effects
-        from srmsim.experiment.withhold import withhold_effects
+        from srmsim.experiment.withhold import GROUP_SHARES, withhold_effects
 
-        return withhold_effects(effects, self.runs, self.registry, self._known_zero())
+        detail = self._detail("groups") if set(GROUP_SHARES) & set(self.outcomes) else None
+        return withhold_effects(effects, self.runs, self.registry, self._known_zero(),
+                                definitions=self.manifest.get("outcome_definitions"),
+                                detail=detail)
 
     def compare(self, baseline: str | None = None) -> pd.DataFrame:
         """Paired effects against ``baseline`` (default: the experiment's own), withheld as
@@ -193,7 +196,8 @@ class ExperimentResult:
                                    trust.loc[trust["verdict"] == WITHHELD, "outcome"],
                                    strict=True))
             out = withhold_group_effects(out, detail, self.baseline, self.registry,
-                                         self._known_zero(), hidden)
+                                         self._known_zero(), hidden,
+                                         definitions=self.manifest.get("outcome_definitions"))
         return out
 
     @cached_property

@@ -37,9 +37,32 @@ NOTE = ("a value shown as low is withheld: the trust is built from real pupil re
         "number away (docs/privacy.md)")
 
 
+#: built-in shares of one group's students (not the trust's), by that group's label
+GROUP_SHARES = {"persistent_absence_fsm": "FSM"}
+
+
 def student_share(o: Outcome) -> bool:
     """Whether ``o``'s values are shares of students (attendance is a share of sessions)."""
     return o.scale == "share" and o.name != "attendance"
+
+
+def unknown_base(definitions: object) -> frozenset[str]:
+    """The user-defined outcomes (a manifest's ``outcome_definitions``) whose students cannot
+    be known from what an experiment keeps: a count or sum (of students, perhaps), or a
+    statistic of the students ``where`` picks (one school's 6): withheld whole on records."""
+    if not isinstance(definitions, list):
+        return frozenset()
+    return frozenset(str(d.get("name")) for d in definitions if isinstance(d, dict) and (
+        d.get("statistic") in ("count", "sum") or d.get("where") or d.get("minus_where")))
+
+
+def custom_shares(definitions: object) -> frozenset[str]:
+    """The user-defined shares of the trust's students (statistic ``share``, whatever their
+    scale prints)."""
+    if not isinstance(definitions, list):
+        return frozenset()
+    return frozenset(str(d.get("name")) for d in definitions
+                     if isinstance(d, dict) and d.get("statistic") == "share")
 
 
 def _small(values: list[float], threshold: int) -> bool:
@@ -51,46 +74,67 @@ def _small(values: list[float], threshold: int) -> bool:
 
 
 def small_values(values: pd.Series, students: pd.Series | None, o: Outcome,
-                 threshold: int = 10, known_zero: bool = False) -> bool:
+                 threshold: int = 10, known_zero: bool = False, share: bool = False) -> bool:
     """Whether the runs' ``values`` of ``o`` (one per run, over ``students`` per run) would
     give a count of under ``threshold`` students per run on average. ``known_zero``: a share
-    of 0 everyone knows (nobody is served without a policy) stays."""
+    of 0 everyone knows (nobody is served without a policy) stays; ``share``: ``o`` is a
+    share of students whatever its scale."""
+    share_of_students = share or student_share(o)
     if students is None:  # results of an older srmsim: the students are not known
-        return student_share(o)
+        return share_of_students
     n = pd.to_numeric(students, errors="coerce").to_numpy(dtype=float)
     if _small([float(np.mean(n)) if len(n) else 0.0], threshold):
         return True  # a trust or group of under 10 students: none of its values
-    if not student_share(o):
+    if not share_of_students:
         return False
-    share = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(share)
+    shares = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(shares)
     if not ok.any():
         return False  # nothing measured: nothing shown
-    if known_zero and (share[ok] == 0).all():
+    if known_zero and (shares[ok] == 0).all():
         return False
-    counted = float(np.mean(share[ok] * n[ok]))
+    counted = float(np.mean(shares[ok] * n[ok]))
     return _small([counted, float(np.mean(n[ok])) - counted], threshold)
 
 
 def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
                      registry: Mapping[str, Outcome] | None = None,
-                     known_zero: frozenset[str] = frozenset(), threshold: int = 10
+                     known_zero: frozenset[str] = frozenset(), threshold: int = 10,
+                     definitions: object = None, detail: pd.DataFrame | None = None
                      ) -> pd.DataFrame:
     """``effects`` (compare_frame's rows) with the rows of small counts withheld: numbers
-    empty, verdict :data:`WITHHELD`. ``known_zero``: the variants without a policy."""
+    empty, verdict :data:`WITHHELD`. ``known_zero``: the variants without a policy;
+    ``definitions``: the user-defined outcomes (:func:`unknown_base`); ``detail``: the runs'
+    group rows, whose group sizes a share of a group's students (:data:`GROUP_SHARES`) is
+    a share of (without them such a share is withheld)."""
     if effects.empty:
         return effects
     students = runs["students"] if "students" in runs.columns else None
+    whole, shares = unknown_base(definitions), custom_shares(definitions)
     small: dict[tuple[str, str], bool] = {}
+
+    def base(rows: np.ndarray, outcome: str) -> pd.Series | None:
+        if outcome not in GROUP_SHARES:
+            return None if students is None else students[rows]
+        if detail is None:
+            return None
+        g = detail[detail["group"] == GROUP_SHARES[outcome]]
+        size = g.groupby(["variant", "replication"])["students"].first()
+        keys = pd.MultiIndex.from_frame(runs.loc[rows, ["variant", "replication"]])
+        return pd.Series(size.reindex(keys).to_numpy(dtype=float))  # NaN: unknown, small
 
     def is_small(variant: str, outcome: str) -> bool:
         key = (variant, outcome)
         if key not in small:
             rows = (runs["variant"] == variant).to_numpy()
             o = get_outcome(outcome, registry)
-            small[key] = small_values(
-                runs.loc[rows, outcome], None if students is None else students[rows], o,
-                threshold, known_zero=variant in known_zero and outcome == "students_served")
+            n = base(rows, outcome)
+            small[key] = outcome in whole or (outcome in GROUP_SHARES and n is None) \
+                or small_values(runs.loc[rows, outcome].reset_index(drop=True),
+                                None if n is None else n.reset_index(drop=True), o, threshold,
+                                known_zero=variant in known_zero
+                                and outcome == "students_served",
+                                share=outcome in shares)
         return small[key]
 
     hide = np.array([is_small(str(r.variant), str(r.outcome))
@@ -115,13 +159,15 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
                            registry: Mapping[str, Outcome] | None = None,
                            known_zero: frozenset[str] = frozenset(),
                            trust_hidden: frozenset[tuple[str, str]] = frozenset(),
-                           threshold: int = 10) -> pd.DataFrame:
+                           threshold: int = 10, definitions: object = None) -> pd.DataFrame:
     """The group effects (``group`` and effects.csv's columns) with small counts withheld by
     the trial's partition rule: a group of under 10 students withholds its partition (both
     groups of a flag, every school); a share of under 10 students counted (or not) withholds
     that outcome in its partition for that variant, and in every group when the trust's row
     is withheld (``trust_hidden``: its ``(variant, outcome)`` pairs). ``detail``: the runs'
-    group rows (``group, outcome, value, students, variant, replication``)."""
+    group rows (``group, outcome, value, students, variant, replication``). A share of a
+    group's students (:data:`GROUP_SHARES`) or a user-defined outcome of unknown students
+    (:func:`unknown_base`) is withheld in every group: its students there are not known."""
     from srmsim.trial.groups import _partitions
 
     if effects.empty:
@@ -131,12 +177,15 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     part_of = np.full(len(effects), -1)
     for i, mask in enumerate(parts):
         part_of[mask] = i
+    whole = unknown_base(definitions) | frozenset(GROUP_SHARES)
+    shares = custom_shares(definitions)
     small: dict[tuple[str, str, str], bool] = {}
     grouped = {k: g for k, g in detail.groupby(["group", "variant", "outcome"], sort=False)}
     for (group, variant, outcome), g in grouped.items():
         small[(str(group), str(variant), str(outcome))] = small_values(
             g["value"], g["students"], get_outcome(str(outcome), registry), threshold,
-            known_zero=variant in known_zero and outcome == "students_served")
+            known_zero=variant in known_zero and outcome == "students_served",
+            share=outcome in shares)
     # which (partition, variant, outcome) are withheld; a group of few students: all of them
     hidden: set[tuple[int, str, str]] = set()
     group_part = dict(zip(labels, part_of, strict=True))
@@ -148,6 +197,6 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     for i, r in enumerate(effects[["variant", "outcome"]].itertuples(index=False)):
         p = part_of[i]
         v, o = str(r.variant), str(r.outcome)
-        hide[i] = ((v, o) in trust_hidden or (baseline, o) in trust_hidden
+        hide[i] = ((v, o) in trust_hidden or o in whole
                    or p < 0 or (p, v, o) in hidden or (p, baseline, o) in hidden)
     return _blank(effects, hide)

@@ -1188,10 +1188,14 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
     runs = ResultsStore(front_dir).load()
     effects = compare_frame(runs, BASELINE, opt.outcomes)
     if opt.from_records:  # front_effects.csv and its printed table: no count under 10
-        from srmsim.experiment.withhold import withhold_effects
+        from srmsim.experiment.withhold import GROUP_SHARES, withhold_effects
 
-        effects = withhold_effects(effects, runs, known_zero=frozenset(
-            v for v, s in exp.variants.items() if s.policy is None))
+        effects = withhold_effects(
+            effects, runs, known_zero=frozenset(v for v, s in exp.variants.items()
+                                                if s.policy is None),
+            definitions=exp.outcome_definitions,
+            detail=ResultsStore(front_dir).load_detail("groups", runs)
+            if set(GROUP_SHARES) & set(opt.outcomes) else None)
 
     best, feasible, unscored = choose_best(opt, runs)
     target = opt.config.choose or list(opt.config.objectives)[0]

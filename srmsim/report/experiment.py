@@ -147,7 +147,7 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
         row = {"variant": variant}
         n = res.students_per_run(variant)
         # a trust of under 10 students from real records: its count and cost are withheld
-        few = res.from_records and (n is None or n < 10)
+        few = getattr(res, "from_records", False) and (n is None or n < 10)
         for r in RESOURCES:
             if r in res.outcomes:
                 row[res.outcome(r).label] = LOW if few else \
@@ -179,6 +179,8 @@ def group_tables(ge: pd.DataFrame, outcomes: list[Outcome], groups: list[str], b
     outcome took 16 s for an experiment of 1,001 outcomes."""
     wanted = {o.name for o in outcomes}
     sub = ge[ge["outcome"].isin(wanted) & ge["group"].isin(groups)]
+    if "verdict" not in sub.columns:  # (a bare table of the numbers alone)
+        sub = sub.assign(verdict="")
     by: dict[str, dict[str, list[tuple]]] = {}
     for rec in zip(*(sub[c].tolist() for c in _GROUP_COLUMNS), strict=True):
         by.setdefault(rec[0], {}).setdefault(rec[1], []).append(rec)
@@ -344,7 +346,7 @@ def weeks_section(page: Page, res: ExperimentResult) -> None:
     if res.weeks is None or res.weeks.empty:
         page.h2("Queues and staff use over the year", "weeks")
         page.p("These results keep no weekly detail (made by an older srmsim).")
-    elif res.from_records and "queue_length" in res.weeks:
+    elif getattr(res, "from_records", False) and "queue_length" in res.weeks:
         # the cases waiting each week are a few students at a time (a trust of one school of
         # 6 pupils): withheld, as the report of a run from records draws no weekly cases
         page.h2("Queues and staff use over the year", "weeks")

@@ -540,12 +540,15 @@ def _front_effects(path: Path, meta: dict, objectives: dict[str, str], constrain
 
     if names_records(manifest):  # a search of real records: as front_effects.csv withholds
         from srmsim.experiment.store import ResultsStore
-        from srmsim.experiment.withhold import withhold_effects
+        from srmsim.experiment.withhold import GROUP_SHARES, withhold_effects
 
         store = ResultsStore(front)
         scenarios = {v: store.saved_scenario(v, manifest) for v in set(runs["variant"])}
         effects = withhold_effects(effects, runs, registry_of(manifest), frozenset(
-            v for v, s in scenarios.items() if s is not None and s.policy is None))
+            v for v, s in scenarios.items() if s is not None and s.policy is None),
+            definitions=manifest.get("outcome_definitions"),
+            detail=store.load_detail("groups", runs)
+            if set(GROUP_SHARES) & set(effects["outcome"]) else None)
     where = path / "optimise.json"
     best = json_text(meta, "best", where)
     if best:
