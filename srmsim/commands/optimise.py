@@ -39,10 +39,12 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     from srmsim.argtypes import check_workers
     from srmsim.experiment.compare import format_effects, text_table
     from srmsim.experiment.outcomes import get_outcome
+    from srmsim.experiment.withhold import NOTE
     from srmsim.explore.optimise import load_optimisation, optimise
     from srmsim.report.explore import (
         REGRET_COLUMNS,
         front_levers,
+        front_note,
         front_table,
         lever_text,
         lever_units,
@@ -74,6 +76,9 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     levers = front_levers(front, objectives)
     shown, raw = front_table(front, objectives, levers, lever_units(levers, opt.base.policy))
     print(text_table(shown, right=set(shown.columns) - {"candidate"}))
+    front_withheld = front_note(front, objectives)  # a search of real records: why a value is low
+    if front_withheld:
+        print(f"note: {front_withheld}")
     renamed = [f"{short} = {key}" for key, short in short_names(levers).items() if key != short]
     if renamed:
         print("levers: " + "; ".join(renamed))
@@ -83,7 +88,12 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     print(format_effects(res["effects"], file="front_effects.csv"))
     if "regret" in res:
         print("regret across the states of the world:")
-        print(text_table(regret_display(res["regret"]), right=set(REGRET_COLUMNS)))
+        withheld = opt.from_records and bool(
+            res["regret"][["mean_regret", "p90_regret", "max_regret"]].isna().any().any())
+        print(text_table(regret_display(res["regret"], opt.from_records),
+                         right=set(REGRET_COLUMNS)))
+        if withheld:
+            print(f"note: {NOTE}")
         for line in regret_state_notes(res["regret"], opt.config.reevaluate.replications):
             print(line)
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \

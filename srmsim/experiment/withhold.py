@@ -15,7 +15,7 @@ never passed through here: its effects are unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,19 @@ def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
     a share of (without them such a share is withheld)."""
     if effects.empty:
         return effects
+    is_small = _small_test(runs, registry, known_zero, threshold, definitions, detail)
+    hide = np.array([is_small(str(r.variant), str(r.outcome))
+                     or is_small(str(r.baseline), str(r.outcome))
+                     for r in effects[["variant", "baseline", "outcome"]].itertuples()],
+                    dtype=bool)
+    return _blank(effects, hide)
+
+
+def _small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
+                known_zero: frozenset[str], threshold: int, definitions: object,
+                detail: pd.DataFrame | None) -> Callable[[str, str], bool]:
+    """Whether a variant's value of an outcome, over its ``runs``, gives a count of under
+    ``threshold`` students (:func:`small_values`; the arguments as :func:`withhold_effects`'s)."""
     students = runs["students"] if "students" in runs.columns else None
     whole, shares = unknown_base(definitions), custom_shares(definitions)
     small: dict[tuple[str, str], bool] = {}
@@ -137,11 +150,7 @@ def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
                                 share=outcome in shares)
         return small[key]
 
-    hide = np.array([is_small(str(r.variant), str(r.outcome))
-                     or is_small(str(r.baseline), str(r.outcome))
-                     for r in effects[["variant", "baseline", "outcome"]].itertuples()],
-                    dtype=bool)
-    return _blank(effects, hide)
+    return is_small
 
 
 def _blank(effects: pd.DataFrame, hide: np.ndarray) -> pd.DataFrame:
@@ -200,3 +209,44 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
         hide[i] = ((v, o) in trust_hidden or o in whole
                    or p < 0 or (p, v, o) in hidden or (p, baseline, o) in hidden)
     return _blank(effects, hide)
+
+
+def withhold_candidates(table: pd.DataFrame, variants: list[str], runs: pd.DataFrame,
+                        outcomes: list[str], registry: Mapping[str, Outcome] | None = None,
+                        threshold: int = 10, definitions: object = None,
+                        detail: pd.DataFrame | None = None) -> pd.DataFrame:
+    """An optimisation's candidates (trials.csv: one row a candidate, ``variants`` its runs'
+    variant, each of ``outcomes`` its mean over ``runs``) with each mean that gives a count of
+    under ``threshold`` students per run left empty (NaN), by :func:`withhold_effects`' rule.
+    Why: trials.csv, pareto.csv and the printed front showed "Severe absence 0.4%" of a
+    690-student trust, 3 students a run."""
+    is_small = _small_test(runs, registry, frozenset(), threshold, definitions, detail)
+    out = table.copy()
+    for outcome in outcomes:
+        hide = np.array([is_small(v, outcome) for v in variants], dtype=bool)
+        if hide.any():
+            out[outcome] = out[outcome].astype(float).mask(hide)
+    out.attrs.update(table.attrs)
+    return out
+
+
+def withhold_regret(regret: pd.DataFrame, runs: pd.DataFrame,
+                    registry: Mapping[str, Outcome] | None = None, threshold: int = 10,
+                    definitions: object = None, detail: pd.DataFrame | None = None
+                    ) -> pd.DataFrame:
+    """An optimisation's regret.csv (a policy's shortfall from the best policy in each
+    replication) with an objective's regrets empty wherever some front policy's value of it
+    is withheld (:func:`withhold_effects`' rule over ``runs``): the best in a replication
+    is any policy, and a regret is the difference of two such counts."""
+    if regret.empty:
+        return regret
+    is_small = _small_test(runs, registry, frozenset(), threshold, definitions, detail)
+    policies = [str(p) for p in regret["policy"].unique()]
+    hidden = {str(o) for o in regret["objective"].unique()
+              if any(is_small(p, str(o)) for p in policies)}
+    hide = regret["objective"].astype(str).isin(hidden).to_numpy()
+    if not hide.any():
+        return regret
+    out = regret.copy()
+    out.loc[hide, ["mean_regret", "p90_regret", "max_regret"]] = np.nan
+    return out

@@ -979,6 +979,23 @@ def trials_table(opt: Optimisation, study: Any) -> pd.DataFrame:
     return table
 
 
+def shown_candidates(opt: Optimisation, table: pd.DataFrame, store: ResultsStore,
+                     definitions: object = None) -> pd.DataFrame:
+    """:func:`trials_table` as a search of real records may show it: each candidate's mean
+    of an objective that gives a count of under 10 students per run empty (the rule of
+    :func:`srmsim.experiment.withhold.withhold_candidates`, on the search's runs in
+    ``store``; ``definitions``: the user-defined outcomes); the front is chosen from the
+    means themselves, before."""
+    from srmsim.experiment.withhold import GROUP_SHARES, withhold_candidates
+
+    runs = store.load()
+    objectives = list(opt.config.objectives)
+    return withhold_candidates(
+        table, [_variant(int(t)) for t in table["trial"]], runs, objectives,
+        definitions=definitions, detail=store.load_detail("groups", runs)
+        if set(GROUP_SHARES) & set(objectives) else None)
+
+
 def unscored_notes(study: Any) -> list[str]:
     """One line per candidate left out of trials.csv because its runs could not score it,
     naming its lever values (the candidate's number alone did not say which policy failed)."""
@@ -1205,16 +1222,28 @@ def _optimise(opt: Optimisation, out: Path, workers: int, scheduler: Any, resume
         f"among the re-evaluated Pareto front" + ("" if feasible else
                                                   " (none met every constraint again)")})
     header = "".join(f"# {k}: {v}\n" for k, v in best_overrides.items())
-    summary = {"trials": len(table), "front": front, "effects": effects, "best": best,
+    shown = table
+    if opt.from_records:  # trials.csv, pareto.csv/.png and the printed front: as effects
+        shown = shown_candidates(opt, table, ResultsStore(out / "search"),
+                                 exp.outcome_definitions)
+    summary = {"trials": len(table), "front": shown[shown["pareto"]], "effects": effects,
+               "best": best,
                "best_overrides": best_overrides, "feasible_on_reevaluation": feasible,
                "study": study, "unscored": unscored_notes(study) + unscored}
     if opt.config.uncertain:
         summary["regret"] = regret(opt, runs)
+        if opt.from_records:
+            from srmsim.experiment.withhold import GROUP_SHARES, withhold_regret
+
+            summary["regret"] = withhold_regret(
+                summary["regret"], runs, definitions=exp.outcome_definitions,
+                detail=ResultsStore(front_dir).load_detail("groups", runs)
+                if set(GROUP_SHARES) & set(opt.config.objectives) else None)
     # the results, swapped in as a set once all are written (none of a failed session's)
     with replace_files(out, RESULT_FILES) as stage:
-        write_text(csv_text(table, float_format="%.8g"), stage / "trials.csv")
-        write_text(csv_text(front, float_format="%.8g"), stage / "pareto.csv")
-        pareto_plot(opt, table, stage / "pareto.png")
+        write_text(csv_text(shown, float_format="%.8g"), stage / "trials.csv")
+        write_text(csv_text(summary["front"], float_format="%.8g"), stage / "pareto.csv")
+        pareto_plot(opt, shown, stage / "pareto.png")
         write_text(csv_text(effects, float_format="%.8g"), stage / "front_effects.csv")
         write_text(f"# Found by `srmsim optimise {opt.source}` ({best}). Levers:\n{header}"
                    + scenario.to_yaml(), stage / "best_policy.yaml")

@@ -16,6 +16,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.experiment.withhold import LOW
 from srmsim.inputs import whole
 from srmsim.labels import (
     key_unit,
@@ -452,21 +453,31 @@ def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str],
         shown[f"{short} ({unit})" if unit else short] = [lever_text(v) for v in front[lever]]
     for name in objectives:
         o = get_outcome(name)
-        shown[o.label] = [o.format_value(float(v)) for v in front[name]]
+        # empty: withheld (a search of real records, srmsim.experiment.withhold)
+        shown[o.label] = [LOW if pd.isna(v) else o.format_value(float(v)) for v in front[name]]
     raw = front[objectives].rename(columns={n: get_outcome(n).label for n in objectives})
     return shown, raw
+
+
+def front_note(front: pd.DataFrame, objectives: list[str]) -> str:
+    """Why a front's value reads low (a search of real records withholds it; "" if none)."""
+    from srmsim.experiment.withhold import NOTE
+
+    return NOTE if front[[o for o in objectives if o in front.columns]].isna().any().any() \
+        else ""
 
 
 #: the regret table's number columns, as shown
 REGRET_COLUMNS = ("mean regret", "90th percentile", "worst")
 
 
-def regret_display(reg: pd.DataFrame) -> pd.DataFrame:
-    """regret.csv as text, each regret a size in its objective's unit."""
+def regret_display(reg: pd.DataFrame, withheld: bool = False) -> pd.DataFrame:
+    """regret.csv as text, each regret a size in its objective's unit; ``withheld`` (a
+    search of real records): an empty regret is withheld, shown as low."""
     return pd.DataFrame({
         "policy": reg["policy"], "objective": [get_outcome(o).label for o in reg["objective"]],
-        **{col: [_size(get_outcome(o), v) for o, v in zip(reg["objective"], reg[key],
-                                                             strict=True)]
+        **{col: [LOW if withheld and pd.isna(v) else _size(get_outcome(o), v)
+                 for o, v in zip(reg["objective"], reg[key], strict=True)]
            for col, key in zip(REGRET_COLUMNS, ("mean_regret", "p90_regret", "max_regret"),
                                strict=True)}})
 
@@ -651,6 +662,9 @@ def build_optimise(path: Path) -> Page:
     shown, raw = front_table(front, list(objectives), levers,
                              lever_units(levers, _base_policy(path)))
     page.table(shown, set(raw.columns), "pareto", raw=raw)
+    note = front_note(front, list(objectives))
+    if note:
+        page.note(esc(note[0].upper() + note[1:]))
     page.p("Levers: " + "; ".join(f"{v} = {k}" for k, v in short_names(levers).items()
                                   if k != v) + ".", "meta")
     embed_png(page, path / "pareto.png", "Every candidate's mean objectives (grey; crosses break "
@@ -691,7 +705,15 @@ def build_optimise(path: Path) -> Page:
         page.p("In each state of the world (replication) a policy's regret is how far it falls "
                "short of the best re-evaluated policy there: a robust policy has small regret "
                "everywhere, not just on average.")
-        page.table(regret_display(reg), set(REGRET_COLUMNS), "regret")
+        from srmsim.store import names_records
+
+        withheld = names_records(read_json(path / "front" / "manifest.json")) \
+            if (path / "front" / "manifest.json").is_file() else False
+        page.table(regret_display(reg, withheld), set(REGRET_COLUMNS), "regret")
+        if withheld and reg[["mean_regret", "p90_regret", "max_regret"]].isna().any().any():
+            from srmsim.experiment.withhold import NOTE
+
+            page.note(esc(NOTE[0].upper() + NOTE[1:]))
         states = meta.get("reevaluate_replications")
         if "states" in reg.columns and whole(states):
             need_numbers(reg, ["states"], regret_path)

@@ -1,0 +1,130 @@
+"""Privacy review 241: counts under 10 worked out from an optimisation of real records
+(``population.records``).
+
+Found 2026-12-07: ``srmsim optimise opt.yaml`` on the records of test_privacy239 (three
+schools, one of 6 pupils; about 690 students a run) wrote each candidate's mean severe absence
+to trials.csv and pareto.csv (0.0043: 3 students a run), printed and reported the front with
+"Severe absence 0.4%", drew the candidates at those values in pareto.png, and wrote regret.csv's
+gaps between the front policies' severe absence in a state of the world (a few students).
+front_effects.csv already withheld them (test_privacy240); now every output of the search does,
+by the same rule (:mod:`srmsim.experiment.withhold`). A simulated search is unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from srmsim.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_privacy239 import REPO, records  # noqa: E402  (the records helper 239 built)
+from test_privacy240 import students_shown  # noqa: E402
+
+
+def optimisation(folder: Path, recs: Path | None) -> Path:
+    """Four candidates x 2 replications of attendance escalation's levers, minimising severe
+    absence and staff hours under an uncertain take-up (so regret.csv is written), on ``recs``
+    (None: a simulated trust of about the same size); the results folder."""
+    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    if recs is not None:
+        scenario.setdefault("population", {})["records"] = str(recs)
+    else:
+        scenario["trust"] = {**scenario.get("trust", {}), "n_schools": 3,
+                             "students_per_year_group": 45}
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    spec = yaml.safe_load((REPO / "experiments" / "optimise_attendance.yaml").read_text())
+    spec.pop("budget", None)
+    spec.update(scenario="scenario.yaml", replications=2, constraints={},
+                objectives={"severe_absence": "minimise", "staff_hours": "minimise"},
+                uncertain={"policy.actions.parent_text.take_up": [0.4, 0.95]},
+                search={"sampler": "tpe", "trials": 4, "batch": 4},
+                reevaluate={"replications": 2, "front_max": 2})
+    (folder / "opt.yaml").write_text(yaml.safe_dump(spec))
+    out = folder / "out"
+    assert main(["optimise", str(folder / "opt.yaml"), "--out", str(out), "--workers", "1",
+                 "--quiet"]) == 0
+    return out
+
+
+def small_counts(out: Path, printed: str) -> list[str]:
+    """Every count of students under 10 a reader works out from the search's files and its
+    printed front: each candidate's severe absence (a share) times the trust's students (the
+    front's own report shows them), the students not counted in it, and each regret's gap."""
+    assert main(["report", str(out / "front")]) == 0
+    students = students_shown((out / "front" / "report.html").read_text())
+    n = max(students.values())  # every variant runs the same pupils
+    found = []
+    for name in ("trials.csv", "pareto.csv"):
+        for v in pd.read_csv(out / name)["severe_absence"].dropna():
+            k = round(float(v) * n)
+            if k < 10 or n - k < 10:
+                found.append(f"{name} severe_absence {v} of {n:g}: {k}")
+    reg = pd.read_csv(out / "regret.csv")
+    for v in reg.loc[reg["objective"] == "severe_absence",
+                     ["mean_regret", "p90_regret", "max_regret"]].stack().dropna():
+        k = round(float(v) * n)
+        if 0 < k < 10:
+            found.append(f"regret.csv severe_absence {v} of {n:g}: {k}")
+    front = printed.split("Pareto front of")[1].split("re-evaluated against")[0]
+    for value in re.findall(r"\s([\d.]+)%", front):
+        k = round(float(value) / 100 * n)
+        if k < 10:
+            found.append(f"printed {value}% of {n:g}: {k}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    import contextlib
+    import io
+
+    out = {}
+    for kind in ("records", "simulated"):
+        folder = tmp_path_factory.mktemp(kind)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            path = optimisation(folder, records(folder) if kind == "records" else None)
+        out[kind] = (path, printed.getvalue())
+    return out
+
+
+def test_an_optimisation_on_records_gives_no_small_count(
+        searches: dict[str, tuple[Path, str]]) -> None:
+    out, printed = searches["records"]
+    assert small_counts(out, printed) == [], small_counts(out, printed)
+    trials = pd.read_csv(out / "trials.csv")
+    # severe absence (a few students a run) is empty for every candidate; staff hours shown
+    assert trials["severe_absence"].isna().all() and (trials["staff_hours"] > 0).all()
+    front = pd.read_csv(out / "pareto.csv")
+    assert len(front) and front["severe_absence"].isna().all()
+    reg = pd.read_csv(out / "regret.csv").set_index("objective")
+    assert reg.loc["severe_absence", ["mean_regret", "max_regret"]].isna().all().all()
+    assert reg.loc["staff_hours", "max_regret"].notna().all()
+    table = printed.split("Pareto front of")[1].split("re-evaluated against")[0]
+    assert re.search(r"trial-\d+\s+.*\blow\b", table) and "population.records" in table
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    pareto = page.split("The Pareto front</h2>")[1].split("The front re-evaluated")[0]
+    assert "data-col='Severe absence' data-value='nan'>low<" in pareto
+    table = pareto.split("<table id='pareto'>")[1].split("</table>")[0]
+    assert "A value shown as low" in pareto and "%" not in re.sub(r"<[^>]+>", "", table)
+    regret = page.split("Regret across the states")[1].split("</table>")[0]
+    assert re.search(r"Severe absence</td>(<td[^>]*>low</td>){3}", regret), regret
+
+
+def test_the_attack_finds_the_counts_a_simulated_search_shows(
+        searches: dict[str, tuple[Path, str]]) -> None:
+    """The attacker above works: on a simulated search, whose counts are no one's, it finds
+    them, and nothing is withheld."""
+    out, printed = searches["simulated"]
+    assert small_counts(out, printed), "the attack finds nothing: it could not fail"
+    assert pd.read_csv(out / "trials.csv")["severe_absence"].notna().all()
+    assert " low" not in printed and "population.records" not in printed
