@@ -128,3 +128,59 @@ def test_the_attack_finds_the_counts_a_simulated_search_shows(
     assert small_counts(out, printed), "the attack finds nothing: it could not fail"
     assert pd.read_csv(out / "trials.csv")["severe_absence"].notna().all()
     assert " low" not in printed and "population.records" not in printed
+
+
+def _fractions(mean: float, reps: int) -> list[tuple[int, ...]]:
+    """The referrals per run (each under 10) whose shares matched average to ``mean`` over
+    ``reps`` runs: the attacker's search over small denominators (0.3222222222 over 2 runs
+    is 1 of 5 and 4 of 9)."""
+    import itertools
+
+    found = []
+    for ds in itertools.combinations_with_replacement(range(1, 10), reps):
+        for ks in itertools.product(*(range(d + 1) for d in ds)):
+            if abs(sum(k / d for k, d in zip(ks, ds, strict=True)) / reps - mean) < 1e-9:
+                found.append(ds)
+    return found
+
+
+def test_a_learning_curve_on_records_withholds_its_shares_of_referrals(tmp_path: Path) -> None:
+    """The oracle match of a term is a share of its few referrals: learning_curve.csv wrote
+    0.3222222222 over 2 runs (1 of 5 and 4 of 9 referrals matched), and effects.csv the same
+    shares; how many referrals a run made is not kept, so on records they are withheld whole."""
+    recs = records(tmp_path)
+    scenario = yaml.safe_load((REPO / "scenarios" / "learning.yaml").read_text())
+    scenario.setdefault("outputs", {})["history"] = "none"
+    scenario["years"] = 1
+    scenario.setdefault("population", {})["records"] = str(recs)
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    candidates = ["reading_club", "parent_reading_at_home", "small_group_tuition"]
+
+    def chooser(kind: str) -> dict:
+        return {"policy.workflows.reading.steps": [
+            {"candidates": candidates, "weeks": 13, "chooser": {"kind": kind}}]}
+
+    exp = {"name": "learning241", "scenario": "scenario.yaml", "baseline": "fixed",
+           "replications": 2, "seed": 1,
+           "outcomes": ["oracle_match", "oracle_match_t1", "oracle_match_t2", "oracle_match_t3",
+                        "explore_share", "regret", "staff_hours"],
+           "variants": {"fixed": chooser("fixed"), "random": chooser("random")}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
+    out = tmp_path / "out"
+    assert main(["experiment", str(tmp_path / "exp.yaml"), "--out", str(out), "--quiet",
+                 "--workers", "1"]) == 0
+    curve = pd.read_csv(out / "learning_curve.csv")
+    effects = pd.read_csv(out / "effects.csv")
+    shares = [*curve["mean"].dropna(),
+              *effects.loc[effects["outcome"].str.startswith("oracle_match"),
+                           ["mean_variant", "mean_baseline"]].stack().dropna()]
+    small = [(v, f[0]) for v in shares if (f := _fractions(float(v), 2))]
+    assert small == [], small
+    assert len(curve) and curve[["mean", "ci_low", "ci_high"]].isna().all().all()
+    assert set(effects.loc[effects["outcome"].str.startswith("oracle_match"), "verdict"]) \
+        == {"withheld"}
+    assert effects.set_index("outcome").loc["regret", "verdict"] != "withheld"
+    page = (out / "report.html").read_text()
+    table = page.split("id='learning_oracle_match'")[1].split("</table>")[0]
+    assert "%" not in table and ">low<" in table
+    assert "how many referrals each share is of is not kept" in page

@@ -118,7 +118,8 @@ def _write_report(out: Path, baseline: str | None, html: bool, runs_added: bool)
     if wanted_html and not html:  # --report with another --baseline: say why there is none
         print(f"note: report.html is written against the experiment's own baseline "
               f"({res.baseline}), not {baseline}; run `srmsim compare {out} --report` for it")
-    curve = report_learning(out, res.runs, res.level, res.chooser_target(), res.oracle_variants())
+    curve = report_learning(out, res.runs, res.level, res.chooser_target(), res.oracle_variants(),
+                            res.from_records)
     if curve:
         print()
         print(curve)

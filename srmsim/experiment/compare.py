@@ -859,9 +859,13 @@ def printed_effects(display: pd.DataFrame, level: float) -> pd.DataFrame:
 
 def withheld_note(effects: pd.DataFrame) -> str:
     """The note of an experiment on real records whose table withholds a row ("" if none)."""
-    from srmsim.experiment.withhold import NOTE, WITHHELD
+    from srmsim.experiment.withhold import NOTE, REFERRAL_NOTE, WITHHELD, referral_share
 
-    return NOTE if (effects["verdict"] == WITHHELD).any() else ""
+    withheld = effects["verdict"] == WITHHELD
+    if not withheld.any():
+        return ""
+    referrals = effects.loc[withheld, "outcome"].astype(str).map(referral_share)
+    return NOTE + (REFERRAL_NOTE if referrals.any() else "")
 
 
 def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,

@@ -199,16 +199,23 @@ def curve_cell(measure: str, mean: float, low: float, high: float,
     return text if share or not math.isfinite(mean) else text + unit
 
 
-def curve_cells(curve: pd.DataFrame, target: str | None = None) -> list[str]:
+def curve_cells(curve: pd.DataFrame, target: str | None = None, withheld: bool = False
+                ) -> list[str]:
     """Each point's ``mean (low to high)``, with ``over k of n replications`` when it is over
     fewer than its variant's runs (a replication with no referral in the term has no value and
     is left out) or when variants have different numbers of runs, so no count is hidden;
-    regret in the unit of the choosers' ``target``."""
+    regret in the unit of the choosers' ``target``; ``withheld``: an empty mean is withheld
+    (:func:`srmsim.experiment.withhold.withhold_curve`), shown as low."""
+    from srmsim.experiment.withhold import LOW
+
     one_total = curve["replications_total"].nunique() <= 1
     cells = []
     for measure, mean, low, high, used, total in zip(
             curve["measure"], curve["mean"], curve["ci_low"], curve["ci_high"],
             curve["replications"], curve["replications_total"], strict=True):
+        if withheld and math.isnan(mean):
+            cells.append(LOW)
+            continue
         cell = curve_cell(measure, mean, low, high, target)
         cells.append(cell if used == total and one_total
                      else f"{cell} {over_replications(used, total)}")
@@ -323,9 +330,11 @@ def learning_curve(runs: pd.DataFrame, level: float = 0.95,
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
-def format_learning_curve(curve: pd.DataFrame, target: str | None = None) -> str:
+def format_learning_curve(curve: pd.DataFrame, target: str | None = None,
+                          withheld: bool = False) -> str:
     """Term-by-term table: one row per variant, ``mean (low to high)`` per term; regret in the
-    unit of the choosers' ``target`` (``reading``: months of reading age)."""
+    unit of the choosers' ``target`` (``reading``: months of reading age); ``withheld``: as
+    :func:`curve_cells` takes it."""
     from srmsim.experiment.compare import text_table  # compare imports this module's registry
 
     level = curve_level(curve) if len(curve) else ""  # before the cells: one level or none
@@ -334,7 +343,7 @@ def format_learning_curve(curve: pd.DataFrame, target: str | None = None) -> str
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        cell = c.assign(cell=curve_cells(c, target))
+        cell = c.assign(cell=curve_cells(c, target, withheld))
         wide = cell.pivot(index="variant", columns="term", values="cell").fillna("–")
         wide.columns = [f"term {t}" for t in wide.columns]
         parts.append(f"learning curve: {curve_title(measure, title, target)} (mean and {level} "
@@ -376,16 +385,26 @@ def plot_learning_curve(curve: pd.DataFrame, path: str | Path | None = None,
 
 
 def report_learning(out: Path, runs: pd.DataFrame, level: float = 0.95,
-                    target: str | None = None, oracles: Collection[str] = ()) -> str | None:
+                    target: str | None = None, oracles: Collection[str] = (),
+                    from_records: bool = False) -> str | None:
     """For ``srmsim compare``: the learning curve table (also CSV and PNG in ``out``), or None
     when the experiment measured no term-by-term outcomes. ``level`` is the experiment
     result's, the one its effects and report use; ``target`` its choosers' (regret's unit);
-    ``oracles`` as :func:`learning_curve` takes them."""
+    ``oracles`` as :func:`learning_curve` takes them; ``from_records``: the trust is built
+    from real pupil records, whose shares of referrals are withheld
+    (:func:`srmsim.experiment.withhold.withhold_curve`)."""
+    from srmsim.experiment.withhold import CURVE_NOTE, withhold_curve
+
     curve = learning_curve(runs, level, oracles)
     if curve.empty:
         return None
+    note = ""
+    if from_records:
+        withheld = withhold_curve(curve)
+        note = "" if withheld is curve else f"\nnote: {CURVE_NOTE}"
+        curve = withheld
     with replace_files(out, ["learning_curve.csv", "learning_curve.png"]) as stage:
         write_csv(curve, stage / "learning_curve.csv", float_format="%.10g")
         plot_learning_curve(curve, stage / "learning_curve.png", target)
-    return (format_learning_curve(curve, target)
+    return (format_learning_curve(curve, target, bool(note)) + note
             + f"\nwrote {out / 'learning_curve.csv'} and {out / 'learning_curve.png'}")

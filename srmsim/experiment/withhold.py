@@ -36,9 +36,20 @@ NOTE = ("a value shown as low is withheld: the trust is built from real pupil re
         "that share, or not counted in it, or in its group, so the value would give their "
         "number away (docs/privacy.md)")
 
+#: what the note adds when a share of referrals (:func:`referral_share`) is withheld
+REFERRAL_NOTE = ("; a share of referrals (the oracle match, the share explored) is withheld "
+                 "whole: how many referrals it is of is not kept")
 
 #: built-in shares of one group's students (not the trust's), by that group's label
 GROUP_SHARES = {"persistent_absence_fsm": "FSM"}
+
+
+def referral_share(name: str) -> bool:
+    """Whether outcome (or learning-curve measure) ``name`` is a share of a run's referrals
+    given a choice (the oracle match, the share explored), not of its students: how many
+    referrals a run made is not kept, and a share of a few gives its count away (0.4285714286
+    is 3 of 7), so on records it is withheld whole."""
+    return name.startswith("oracle_match") or name == "explore_share"
 
 
 def student_share(o: Outcome) -> bool:
@@ -142,7 +153,8 @@ def _small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
             rows = (runs["variant"] == variant).to_numpy()
             o = get_outcome(outcome, registry)
             n = base(rows, outcome)
-            small[key] = outcome in whole or (outcome in GROUP_SHARES and n is None) \
+            small[key] = outcome in whole or referral_share(outcome) \
+                or (outcome in GROUP_SHARES and n is None) \
                 or small_values(runs.loc[rows, outcome].reset_index(drop=True),
                                 None if n is None else n.reset_index(drop=True), o, threshold,
                                 known_zero=variant in known_zero
@@ -206,7 +218,7 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     for i, r in enumerate(effects[["variant", "outcome"]].itertuples(index=False)):
         p = part_of[i]
         v, o = str(r.variant), str(r.outcome)
-        hide[i] = ((v, o) in trust_hidden or o in whole
+        hide[i] = ((v, o) in trust_hidden or o in whole or referral_share(o)
                    or p < 0 or (p, v, o) in hidden or (p, baseline, o) in hidden)
     return _blank(effects, hide)
 
@@ -249,4 +261,22 @@ def withhold_regret(regret: pd.DataFrame, runs: pd.DataFrame,
         return regret
     out = regret.copy()
     out.loc[hide, ["mean_regret", "p90_regret", "max_regret"]] = np.nan
+    return out
+
+
+#: the note of a learning curve whose shares of referrals are withheld
+CURVE_NOTE = ("a share of referrals shown as low is withheld: the trust is built from real "
+              "pupil records (population.records), and how many referrals each share is of is "
+              "not kept, so the share could give a count of under 10 away (docs/privacy.md)")
+
+
+def withhold_curve(curve: pd.DataFrame) -> pd.DataFrame:
+    """A learning curve (:func:`srmsim.experiment.learning.learning_curve`) of an experiment
+    on real records: each point of a share of referrals (:func:`referral_share`) has its mean
+    and interval empty (the curve printed the oracle match of a term's few referrals)."""
+    hide = curve["measure"].astype(str).map(referral_share).to_numpy(dtype=bool)
+    if not hide.any():
+        return curve
+    out = curve.copy()
+    out.loc[hide, ["mean", "ci_low", "ci_high"]] = np.nan
     return out

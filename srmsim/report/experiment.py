@@ -399,6 +399,12 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
     level = percent_level(res.level)
     if curve.empty:
         return
+    withheld = False
+    if getattr(res, "from_records", False):  # shares of a few referrals: srmsim.experiment.withhold
+        from srmsim.experiment.withhold import withhold_curve
+
+        shown_curve = withhold_curve(curve)
+        withheld, curve = shown_curve is not curve, shown_curve
     target = res.chooser_target()
     page.h2("Does the trust learn? The learning curve", "learning")
     page.p("Each referral's choice of action is set against the oracle's (the action the "
@@ -414,7 +420,7 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         c = curve[curve["measure"] == measure]
         if c.empty:
             continue
-        c = c.assign(cell=curve_cells(c, target), column=[f"term {t}" for t in c["term"]])
+        c = c.assign(cell=curve_cells(c, target, withheld), column=[f"term {t}" for t in c["term"]])
         order = [v for v in res.variants if v in set(c["variant"])]
         terms = list(dict.fromkeys(c.sort_values("term")["column"]))
         shown = c.pivot(index="variant", columns="column", values="cell").reindex(
@@ -424,6 +430,10 @@ def learning_section(page: Page, res: ExperimentResult) -> None:
         page.h3(f"{title}, by term (mean and {level} interval {replications_heading(c)})")
         page.table(shown.reset_index(), set(terms), f"learning_{measure}",
                    raw=raw.reset_index(drop=True))
+        if withheld and c["mean"].isna().any():
+            from srmsim.experiment.withhold import CURVE_NOTE
+
+            page.note(esc(CURVE_NOTE[0].upper() + CURVE_NOTE[1:]))
     page.figure(plot_learning_curve(curve, target=target), "Regret per referral (left, lower is "
                 "better) and the "
                 "share of referrals given the oracle's action (right), by term of the run, per "
