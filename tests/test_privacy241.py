@@ -120,6 +120,28 @@ def test_an_optimisation_on_records_gives_no_small_count(
     assert re.search(r"Severe absence</td>(<td[^>]*>low</td>){3}", regret), regret
 
 
+def test_the_report_of_an_older_search_on_records_withholds_its_front(
+        searches: dict[str, tuple[Path, str]]) -> None:
+    """A search folder an older srmsim wrote holds each candidate's exact means in trials.csv
+    and pareto.csv: `srmsim report DIR` showed them as read ("Severe absence 0.6%"); it now
+    reckons them again on the search's runs."""
+    import shutil
+
+    from srmsim.experiment.store import ResultsStore
+
+    out = searches["records"][0].parent / "older"
+    shutil.copytree(searches["records"][0], out)
+    means = ResultsStore(out / "search").load().groupby("variant")["severe_absence"].mean()
+    for name in ("trials.csv", "pareto.csv"):  # as the older srmsim wrote them
+        table = pd.read_csv(out / name)
+        table["severe_absence"] = [means[f"trial-{int(t):05d}"] for t in table["trial"]]
+        table.to_csv(out / name, index=False, float_format="%.8g")
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    table = page.split("<table id='pareto'>")[1].split("</table>")[0]
+    assert ">low<" in table and "%" not in re.sub(r"<[^>]+>", "", table)
+
+
 def test_the_attack_finds_the_counts_a_simulated_search_shows(
         searches: dict[str, tuple[Path, str]]) -> None:
     """The attacker above works: on a simulated search, whose counts are no one's, it finds

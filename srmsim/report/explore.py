@@ -600,6 +600,33 @@ def _base_policy(path: Path) -> object:
         return None
 
 
+def _withheld_front(path: Path, front: pd.DataFrame, objectives: list[str]) -> pd.DataFrame:
+    """pareto.csv as a search of real records shows it, whoever wrote it: an older srmsim
+    wrote each candidate's exact means (severe absence 0.0058 of 690 students), so the
+    report reckons them again on the search's runs in ``search/``
+    (:func:`srmsim.experiment.withhold.withhold_candidates`); without those runs every
+    objective is withheld. A simulated search's front is returned as it is."""
+    from srmsim.experiment.compare import load_runs_and_failures, registry_of
+    from srmsim.experiment.withhold import GROUP_SHARES, withhold_candidates
+    from srmsim.store import names_records
+
+    front_manifest = path / "front" / "manifest.json"
+    if not (front_manifest.is_file() and names_records(read_json(front_manifest))):
+        return front
+    search = path / "search"
+    if not (search / "manifest.json").is_file():
+        return front.assign(**{o: math.nan for o in objectives if o in front.columns})
+    from srmsim.experiment.store import ResultsStore
+
+    runs, manifest, _ = load_runs_and_failures(search)
+    return withhold_candidates(
+        front, [f"trial-{int(t):05d}" for t in front["trial"]], runs, objectives,
+        registry_of(manifest, search / "manifest.json"),
+        definitions=manifest.get("outcome_definitions"),
+        detail=ResultsStore(search).load_detail("groups", runs)
+        if set(GROUP_SHARES) & set(objectives) else None)
+
+
 def build_optimise(path: Path) -> Page:
     """The report of an ``srmsim optimise`` folder."""
     from srmsim.experiment.compare import effects_display
@@ -625,6 +652,7 @@ def build_optimise(path: Path) -> Page:
     if front["trial"].isna().any():
         raise SrmsimError(f"{path / 'pareto.csv'}: a candidate with no trial number; {AGAIN}")
     _check_front(front, trials, path)
+    front = _withheld_front(path, front, list(objectives))
     levers = front_levers(front, list(objectives), json_names(meta, "levers", where))
     constraints = json_mapping(meta, "constraints", where)
     for k, bound in constraints.items():
