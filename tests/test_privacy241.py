@@ -136,10 +136,16 @@ def test_the_report_of_an_older_search_on_records_withholds_its_front(
         table = pd.read_csv(out / name)
         table["severe_absence"] = [means[f"trial-{int(t):05d}"] for t in table["trial"]]
         table.to_csv(out / name, index=False, float_format="%.8g")
+    reg = pd.read_csv(out / "regret.csv")
+    reg[["mean_regret", "p90_regret", "max_regret"]] = 0.0029  # 2 students of 690
+    reg.to_csv(out / "regret.csv", index=False)
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     table = page.split("<table id='pareto'>")[1].split("</table>")[0]
     assert ">low<" in table and "%" not in re.sub(r"<[^>]+>", "", table)
+    regret = page.split("Regret across the states")[1].split("</table>")[0]
+    assert re.search(r"Severe absence</td>(<td[^>]*>low</td>){3}", regret), regret
+    assert re.search(r"Staff hours</td><td[^>]*>[\d.]+ h<", regret), regret
 
 
 def test_the_attack_finds_the_counts_a_simulated_search_shows(

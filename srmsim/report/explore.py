@@ -737,6 +737,17 @@ def build_optimise(path: Path) -> Page:
 
         withheld = names_records(read_json(path / "front" / "manifest.json")) \
             if (path / "front" / "manifest.json").is_file() else False
+        if withheld:  # reckoned again on front/'s runs: an older srmsim wrote them as they were
+            from srmsim.experiment.compare import load_runs_and_failures, registry_of
+            from srmsim.experiment.store import ResultsStore
+            from srmsim.experiment.withhold import GROUP_SHARES, withhold_regret
+
+            runs, manifest, _ = load_runs_and_failures(path / "front")
+            reg = withhold_regret(
+                reg, runs, registry_of(manifest, path / "front" / "manifest.json"),
+                definitions=manifest.get("outcome_definitions"),
+                detail=ResultsStore(path / "front").load_detail("groups", runs)
+                if set(GROUP_SHARES) & set(reg["objective"].astype(str)) else None)
         page.table(regret_display(reg, withheld), set(REGRET_COLUMNS), "regret")
         if withheld and reg[["mean_regret", "p90_regret", "max_regret"]].isna().any().any():
             from srmsim.experiment.withhold import NOTE
