@@ -92,10 +92,14 @@ def _experiment_out(argv: list[str]) -> str | None:
 
     peek = Peek(add_help=False, exit_on_error=False)
     peek.add_argument("--out")
+    peek.add_argument("--resume", action="store_true")
     try:
-        out = peek.parse_known_args(argv[1:])[0].out
+        known = peek.parse_known_args(argv[1:])[0]
     except (ValueError, argparse.ArgumentError):
         return None
+    out = known.out
+    if known.resume and isinstance(out, str) and not os.path.lexists(out):
+        return None  # not made: the command refuses to resume a folder that is not there
     return out if isinstance(out, str) and out.strip() and out.isprintable() else None
 
 

@@ -129,8 +129,10 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
     check_workers(args.workers)
     if args.out is None:  # results/<name>: known once the file is read
         return _load_and_run(args)
+    from srmsim.commands import check_resume_folder
     from srmsim.outputs import folder_lock
 
+    check_resume_folder(Path(args.out), args.resume)  # before the lock makes the folder
     # held from the start (importing and reading the experiment took 3.5 s), so a compare or
     # report of the folder meanwhile is told it is in use, not "no such folder"
     with folder_lock(Path(args.out)):
@@ -153,6 +155,10 @@ def _load_and_run(args: argparse.Namespace) -> int:
     refuse_study_keys(settings, ExperimentConfig, "experiment")
     exp = load_experiment(args.file, settings)
     out = Path(args.out) if args.out else Path("results") / exp.name
+    if args.out is None:  # (a given --out is checked before its lock)
+        from srmsim.commands import check_resume_folder
+
+        check_resume_folder(out, args.resume)
     with folder_lock(out):  # runs and report by this command alone
         return _run_and_report(exp, out, args)
 

@@ -55,11 +55,12 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     )
 
     check_workers(args.workers)
-    from srmsim.commands import check_file_kind
+    from srmsim.commands import check_file_kind, check_resume_folder
 
     check_file_kind(args.file, "optimisation")
     opt = load_optimisation(args.file)
     out = Path(args.out) if args.out else Path("results") / opt.name
+    check_resume_folder(out, args.resume)
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,
                    scheduler=args.scheduler, resume=args.resume, progress=not args.quiet)
     front = res["front"]

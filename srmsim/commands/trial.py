@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     for note in trial.notes():
         print(f"note: {note}")
     out = Path(args.out) if args.out else Path("results") / trial.name
+    from srmsim.commands import check_resume_folder
+
+    check_resume_folder(out, args.resume)
     result = run_trial(trial, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.quiet, out=out, resume=args.resume,
                        report=not args.no_report, subgroups=not args.no_subgroups)
