@@ -63,10 +63,12 @@ def normalise_column(name: str) -> str:
 
 
 #: student id columns: those of srmsim's own files (a run's students.parquet, an imported
-#: dataset's students, a policy's events) and the usual export names ('Student ID', 'UPN'),
-#: matched as import matches column names (trimmed, in any case, '_' as a space); the first a
-#: table has is checked for repeats (``srmsim thresholds``, a scenario's population.records)
-STUDENT_ID_COLUMNS = ("uid", "student_id", "student", "pupil_id", "id", "upn")
+#: dataset's students, a policy's events) and the usual export names ('Student ID', 'Pupil',
+#: 'UPN'), matched as import matches column names (trimmed, in any case, '_' as a space); the
+#: first a table has is checked for repeats (``srmsim thresholds``, a scenario's
+#: population.records) and named by import when no column is mapped to student_id. 'pupil' and
+#: 'student' alike: a column headed 'Pupil' was no id, so a pupil listed twice counted twice
+STUDENT_ID_COLUMNS = ("uid", "student_id", "student", "pupil_id", "pupil", "id", "upn")
 
 
 def student_id_column(columns: Iterable[object]) -> str | None:

@@ -26,6 +26,7 @@ from srmsim.data.mapping import (
     MappingError,
     TableMapping,
     normalise_column,
+    student_id_column,
 )
 from srmsim.data.readers import MAX_SHOWN, RawFile, comma_numbers, read_raw
 from srmsim.data.schema import (
@@ -930,6 +931,18 @@ def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationR
     return result
 
 
+def _id_column_unmapped(src: Source) -> str | None:
+    """The file's column not imported whose name makes it the student id elsewhere
+    (:func:`srmsim.data.mapping.student_id_column`: 'Pupil', 'Student ID'), when no column is
+    the table's student_id. Why: thresholds and population.records take such a column as the
+    id, while import said only that it was not imported, then that student_id was missing."""
+    if "student_id" not in TABLES[src.table] or "student_id" in src.colpos \
+            or "student_id" in src.constants:
+        return None
+    own = student_id_column(src.unmapped)
+    return None if own is None or normalise_column(own) == "upn" else own
+
+
 def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej: pd.DataFrame,
              notes: list[str], mapping: Mapping) -> dict[str, Any]:
     files = []
@@ -972,6 +985,12 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
                     shown = ", ".join(excerpt(h) for h in columns[:10])
                     more = f" and {len(columns) - 10} more" if len(columns) > 10 else ""
                     notes.append(f"{s.raw.path}: columns {shown}{more} are {what}")
+            own = _id_column_unmapped(s)
+            if own is not None:
+                notes.append(f"{s.raw.path}: column {excerpt(own)} is by its name the student "
+                             "id (as thresholds and population.records take it): map it to "
+                             f"student_id in a --mapping file ({name}: {{columns: "
+                             f"{{{excerpt(own)}: student_id}}}})")
             t_read += n
             t_rej += nrej
         tables[name] = {"rows_read": t_read, "accepted": t_read - t_rej, "rejected": t_rej}
