@@ -25,6 +25,7 @@ from srmsim.data.mapping import (
     Mapping,
     MappingError,
     TableMapping,
+    missing_words,
     normalise_column,
     student_id_column,
 )
@@ -433,9 +434,11 @@ ISO_DATE_FORMS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %
 _ZONED_TIME = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}:?\d{2}|Z|UTC)$"
 
 
-def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
-                 ) -> pd.Series:
-    """Parse one field's text into its type; unparseable values become violations."""
+def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector,
+                 missing: tuple[str, ...] | None = None) -> pd.Series:
+    """Parse one field's text into its type; unparseable values become violations.
+    ``missing``: the cells that mean "no value" (the mapping's), named where a number is
+    unreadable, as thresholds names them (None: a mapping's constant, never missing)."""
     present = raw.notna().to_numpy()
     vmap = _value_map(tm, f.name)
     folded = raw.str.casefold() if (vmap or f.type in ("category", "bool")) else raw
@@ -473,8 +476,16 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector
             with np.errstate(invalid="ignore"):
                 frac = np.isfinite(arr) & (arr != np.floor(arr))
             bad |= frac
-        col.add(bad, f.name, "wrong_type", _number_messages(raw, bad, f"{f.name} must be {what}",
-                                                            col))
+        message = f"{f.name} must be {what}"
+        messages = _number_messages(raw, bad, message, col)
+        unreadable = present & ~np.isfinite(arr)  # text ('-nan', '#NA'), not a fraction
+        if missing is not None and unreadable.any():
+            # '-nan' was refused as "must be a number", not saying how a missing cell is written
+            if isinstance(messages, str):
+                messages = np.full(len(raw), messages, dtype=object)
+            plain = unreadable & (messages == message)
+            messages[plain] = f"{message}; a missing value is {missing_words(missing)}"
+        col.add(bad, f.name, "wrong_type", messages)
         num = num.where(~bad)
         ok = num.notna().to_numpy()
         out = np.zeros(len(raw), dtype=bool)
@@ -618,7 +629,7 @@ def _validate_table(tbl: Table, sources: list[Source], mapping: Mapping
         _add_read_problems(col, i, s)
     parsed = pd.DataFrame(index=frame.index)
     for f in tbl.fields:
-        parsed[f.name] = _parse_field(frame[f.name], f, tm, col)
+        parsed[f.name] = _parse_field(frame[f.name], f, tm, col, mapping.missing_values)
     present_cols = np.array([[f in s.colpos or f in s.constants for s in sources] + [False]
                              for f in tbl.names], dtype=bool)
     has_col = {f: present_cols[j][col.src] for j, f in enumerate(tbl.names)}
