@@ -127,3 +127,56 @@ def test_a_fraction_in_a_whole_number_field_is_not_told_of_missing_words(tmp_pat
                  str(tmp_path / "out"), "--show", "5"]) == 2
     printed = capsys.readouterr().out
     assert "wrong_type: age_months must be a whole number\n" in printed, printed
+
+
+# ------------------------------------ 4. every value of a parameter lever's grid is checked
+DIVISOR = ("name: div\ntrust: {{n_schools: 1, students_per_year_group: 20}}\npolicy:\n"
+           "  parameters: {{k: 0}}\n  rules:\n    low: \"attendance(4) < 1 / ({divisor})\"\n"
+           "  workflows:\n    w:\n      trigger: low\n"
+           "      steps:\n        - {{action: parent_text, weeks: 6}}\n")
+OPTIMISATION = ("name: o\nscenario: div.yaml\nreplications: 1\nseed: 1\nlevers:\n"
+                "  policy.parameters.k: {lever}\n"
+                "objectives: {{attendance: maximise, staff_hours: minimise}}\n"
+                "search: {{sampler: nsga2, trials: 6, batch: 3}}\n"
+                "reevaluate: {{replications: 2, front_max: 2}}\n")
+
+
+def _optimisation(tmp: Path, divisor: str, lever: str) -> Path:
+    (tmp / "div.yaml").write_text(DIVISOR.format(divisor=divisor))
+    path = tmp / "o.yaml"
+    path.write_text(OPTIMISATION.format(lever=lever))
+    return path
+
+
+@pytest.mark.parametrize("divisor, lever, value", [
+    ("k - 3", "{low: 0, high: 6, integer: true}", "3"),
+    ("k - 4", "{low: 0, high: 6, integer: true, step: 2}", "4"),
+    ("k - 0.75", "{low: 0, high: 1, step: 0.25}", "0.75"),
+])
+def test_a_grid_value_that_divides_by_zero_is_refused_by_validate(tmp_path, capsys, divisor,
+                                                                  lever, value):
+    """Only 0 and the ends were checked: `1 / (k - 3)` with k from 0 to 6 passed validate and
+    failed the first batch that drew 3. The first such value is refused, naming the lever,
+    the value and the rule."""
+    pytest.importorskip("optuna")
+    path = _optimisation(tmp_path, divisor, lever)
+    err = cli_refuses(capsys, ["validate", str(path)],
+                      contains=f"levers: policy.rules.low: rule 'low': '1 / ({divisor})'")
+    assert "divides by zero" in err
+    assert f"(the search may propose policy.parameters.k = {value})" in err
+
+
+def test_a_grid_that_never_divides_by_zero_passes_and_a_long_one_is_noted(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    from srmsim.cli import main
+    from srmsim.explore.optimise import MAX_GRID_CHECKED
+
+    path = _optimisation(tmp_path, "k - 3.5", "{low: 0, high: 6, integer: true}")
+    assert main(["validate", str(path)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    path = _optimisation(tmp_path, "k - 3", f"{{low: 0, high: {MAX_GRID_CHECKED}, "
+                                            "integer: true}")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (f"note: levers: policy.parameters.k: its grid holds {MAX_GRID_CHECKED + 1:,} "
+            f"values, more than the {MAX_GRID_CHECKED:,} checked one by one") in out

@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             opt.sized_scenarios(), replication_seeds(opt.root_seed, 1)[0],
             f"optimisation {opt.name!r}: candidate"))
         search, front = opt.config.runs()
+        for note in opt.notes:  # what the checks before the search left out
+            print(f"note: {note}")
         return _valid(f"{args.file}: valid optimisation '{opt.name}' "
                       f"({plural(len(opt.config.levers), 'lever')}"
                       f"{' and a staff budget' if opt.config.budget else ''}, "

@@ -43,7 +43,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -128,6 +128,9 @@ RESULT_FILES = ("trials.csv", "pareto.csv", "pareto.png", "front_effects.csv", "
 
 #: the most grid points a lever's step may make (Optuna's decimal arithmetic fails far beyond)
 MAX_LEVER_STEPS = 1_000_000
+#: most values of a policy parameter lever's grid each built as a scenario before the search
+#: (about 2 ms each): beyond it only the lever's ends and 0 are, and a note says so
+MAX_GRID_CHECKED = 2_000
 #: the most choices of all levers together: the search checks each choice as a scenario of its
 #: own before it starts (every one must be valid), 2-4 ms each, so 90 levers of 100 choices
 #: passed validate after 39 s; 1,000 is a few seconds, and more than a search of at most
@@ -492,7 +495,10 @@ class Optimisation:
         self.config, self.base, self.scenario_path, self.source = config, base, scenario_path, source
         self.name = config.name
         example = self._example_params()
-        for params in self._extreme_params():  # every lever value must be a valid scenario
+        #: what the checks before the search left out (a parameter lever's grid too long)
+        self.notes: list[str] = []
+        for params in [*self._extreme_params(), *self._grid_params(example)]:
+            # every lever value must be a valid scenario
             try:
                 self.scenario(self.overrides(params))
             except ScenarioError as err:
@@ -576,6 +582,29 @@ class Optimisation:
                 out.append({**example, **{f"budget.{r}": float(i == first)
                                           for i, r in enumerate(roles)}})
         return out
+
+    def _grid_params(self, example: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The example candidate with each policy parameter lever's every grid value (integer
+        or stepped), in order. Why: a rule dividing by ``k - 3`` is refused at k = 3 only,
+        which a lever from 0 to 6 passed (its ends and 0 were checked) and the search's first
+        batch to draw 3 failed. A grid over :data:`MAX_GRID_CHECKED` values is left out, with
+        a note; only parameters are read by rules' arithmetic."""
+        for key, lever in self.config.levers.items():
+            if lever.choices is not None or not (lever.integer or lever.step is not None) \
+                    or not key.startswith("policy.parameters."):
+                continue
+            low, high = lever.bounds
+            step = lever.step or 1.0
+            n = round((high - low) / step) + 1
+            if n > MAX_GRID_CHECKED:
+                self.notes.append(
+                    f"levers: {key}: its grid holds {n:,} values, more than the "
+                    f"{MAX_GRID_CHECKED:,} checked one by one: only its ends (and 0) were "
+                    "checked, so a value at which a rule divides by zero stops the search")
+                continue
+            for i in range(n):  # as Optuna makes them: low + i * step
+                yield {**example, key: int(low) + i * int(step) if lever.integer
+                       else low + i * step}
 
     def sized_scenarios(self) -> dict[str, Scenario]:
         """The scenarios whose runs' memory the search must check: the baseline, each lever at
@@ -1169,7 +1198,7 @@ def optimise(opt: Optimisation | str | Path, out: str | os.PathLike, workers: in
           executors.local_processes(workers if scheduler is None else 1, executors.RUN_MODULES),
           executors.runs_need(size.need, size.what)):
         res = _optimise(opt, out, workers, scheduler, resume, progress)
-    res["notes"] = [size.note] if size.note else []
+    res["notes"] = [*opt.notes, *([size.note] if size.note else [])]
     return res
 
 
