@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # before the claim below: a Ctrl-C landing inside numpy's import (which this loads) came out
+    # as numpy's ImportError, not a KeyboardInterrupt, and its traceback; here, before any
+    # folder is made, it is an interrupted import as in any Python program
+    keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
     _printable_anywhere()
     try:
         with _experiment_out_claimed(sys.argv[1:] if argv is None else argv):
@@ -130,7 +134,6 @@ def _experiment_out_claimed(argv: list[str]) -> Iterator[None]:
 
 def _main(argv: list[str] | None) -> int:
     """:func:`main` once the folder of ``srmsim experiment --out DIR`` is claimed."""
-    keep_freed_memory()  # a big run's cost is fresh pages: see srmsim.memory
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

