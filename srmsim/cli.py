@@ -85,7 +85,7 @@ class _Ended(Exception):
 
 def _experiment_out(argv: list[str]) -> str | None:
     """The ``--out`` folder of ``srmsim experiment ... --out DIR`` (None for another command,
-    no --out, or one its parser would refuse as empty or unprintable), read before the parser
+    no --out, or one its parser would refuse: :func:`srmsim.argtypes.out_argument`), read before the parser
     is built: building it imports every command's modules (1-4 s)."""
     if not argv or argv[0] != "experiment" or {"-h", "--help"} & set(argv):
         return None
@@ -94,8 +94,13 @@ def _experiment_out(argv: list[str]) -> str | None:
         def error(self, message: str) -> NoReturn:
             raise ValueError(message)
 
+    from srmsim.argtypes import out_argument
+
     peek = Peek(add_help=False, exit_on_error=False)
-    peek.add_argument("--out")
+    # the command's own check of --out: a name it refuses (empty, unprintable, one Windows
+    # cannot hold) is not made here (the claim made aux/ of `--out aux/new`, and the command
+    # then took it as a folder of the user's that was already there)
+    peek.add_argument("--out", type=out_argument)
     peek.add_argument("--resume", action="store_true")
     try:
         known = peek.parse_known_args(argv[1:])[0]
@@ -104,7 +109,7 @@ def _experiment_out(argv: list[str]) -> str | None:
     out = known.out
     if known.resume and isinstance(out, str) and not os.path.lexists(out):
         return None  # not made: the command refuses to resume a folder that is not there
-    return out if isinstance(out, str) and out.strip() and out.isprintable() else None
+    return out if isinstance(out, str) else None
 
 
 @contextlib.contextmanager

@@ -78,10 +78,12 @@ def test_an_older_folders_unchecked_copy_is_noted_once_a_command(finished, study
 #: `srmsim experiment` in a subprocess whose start-up (building the parser, which imports
 #: every command's modules: 1-4 s) takes a minute, so what it has on disk meanwhile is seen
 SLOW_START = """
-import sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # (a CI run in the background ignores it)
 import srmsim.cli as cli
 build = cli.build_parser
 def slow():
+    open(os.environ["SRMSIM_TEST_BUILDING"], "w").close()  # the parser's build has begun
     time.sleep(60)
     return build()
 cli.build_parser = slow
@@ -94,20 +96,23 @@ def _slow_experiment(exp: Path, out: Path):
     import subprocess
     import sys
 
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               SRMSIM_TEST_BUILDING=str(out.parent.parent / "building"))
     return subprocess.Popen([sys.executable, "-c", SLOW_START, "experiment", str(exp), "--out",
                              str(out), "--quiet", "--workers", "1", "--no-report"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-def _wait_for(path: Path, proc, seconds: float = 30.0) -> None:
+def _wait_for(path: Path, proc, polls: int = 600) -> None:
+    """Until ``path`` exists (``polls`` looks 50 ms apart), the process still running."""
     import time
 
-    end = time.monotonic() + seconds
-    while not path.exists():
+    for _ in range(polls):
+        if path.exists():
+            return
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < end, f"{path} not made within {seconds} s of the start"
         time.sleep(0.05)
+    pytest.fail(f"{path} not made in {polls} looks 50 ms apart")
 
 
 def test_the_experiment_claims_its_out_folder_before_its_start_up(finished, tmp_path, capsys):
@@ -149,6 +154,7 @@ def test_an_experiment_refused_or_interrupted_while_starting_leaves_nothing(fini
     proc = _slow_experiment(finished.parent / "exp.yaml", out)
     try:
         _wait_for(out / ".srmsim.lock", proc)
+        _wait_for(tmp_path / "building", proc)  # (Ctrl-Cs within the claim itself: by hand)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -250,12 +256,16 @@ def test_ctrl_c_with_local_workers_is_one_line_130_and_resumable(tmp_path, capsy
     proc = subprocess.Popen([sys.executable, "-m", "srmsim", "experiment", str(exp), "--out",
                              str(out), "--quiet", "--workers", "2", "--no-report"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+                            start_new_session=True,  # (a CI run in the background ignores it)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        end = time.monotonic() + 180
-        while not list(out.glob("runs/*/*.parquet")):
-            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+        for _ in range(9000):  # looks 20 ms apart
+            if list(out.glob("runs/*/*.parquet")):
+                break
+            assert proc.poll() is None, proc.communicate()
             time.sleep(0.02)
+        else:
+            pytest.fail("no run stored in 9,000 looks 20 ms apart")
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=180)
     finally:
