@@ -180,3 +180,23 @@ def test_a_grid_that_never_divides_by_zero_passes_and_a_long_one_is_noted(tmp_pa
     out = capsys.readouterr().out
     assert (f"note: levers: policy.parameters.k: its grid holds {MAX_GRID_CHECKED + 1:,} "
             f"values, more than the {MAX_GRID_CHECKED:,} checked one by one") in out
+
+
+def test_the_grid_budget_is_the_levers_together(tmp_path, capsys, monkeypatch):
+    """Each lever had its own 2,000 values: fifty levers of 1,000 built 50,000 scenarios before
+    the search. The budget is shared: a second lever past what the first left is noted."""
+    pytest.importorskip("optuna")
+    from srmsim.cli import main
+    from srmsim.explore import optimise
+
+    monkeypatch.setattr(optimise, "MAX_GRID_CHECKED", 10)
+    (tmp_path / "div.yaml").write_text(DIVISOR.format(divisor="k + j + 1").replace(
+        "parameters: {k: 0}", "parameters: {k: 0, j: 0}"))
+    path = tmp_path / "o.yaml"
+    path.write_text(OPTIMISATION.format(lever="{low: 0, high: 6, integer: true}").replace(
+        "objectives:", "  policy.parameters.j: {low: 0, high: 6, integer: true}\nobjectives:"))
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note: levers: policy.parameters.k:" not in out  # 7 values: within the 10
+    assert ("note: levers: policy.parameters.j: its grid holds 7 values, more than the 10 "
+            "checked one by one (for all levers together)") in out, out
