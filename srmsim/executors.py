@@ -374,6 +374,10 @@ def _execute_local(pool: _Workers, fn: Callable[..., Rows], tasks: Sequence[tupl
         local.shutdown(wait=False, cancel_futures=True)
 
 
+#: how long a stopped command waits for its running tasks' rows (:func:`_keep_finished`)
+KEEP_FINISHED_SECONDS = 20.0
+
+
 def _keep_finished(futures: set[Future[Rows]], on_rows: Callable[[Rows], object],
                    left: list[Rows]) -> None:
     """Once the command is stopped (Ctrl-C): the rows of every task that has finished or
@@ -391,7 +395,9 @@ def _keep_finished(futures: set[Future[Rows]], on_rows: Callable[[Rows], object]
         except Exception:  # noqa: BLE001 - the interrupt is what the command reports
             return
     running = {f for f in futures if not f.cancelled()}
-    for fut in wait(running).done:
+    # bounded: a task whose worker does not end at Ctrl-C must not hold the command (one run
+    # under Python 3.13 in CI waited past 180 s); what finished by then is kept
+    for fut in wait(running, timeout=KEEP_FINISHED_SECONDS).done:
         error = fut.exception()
         rows = error.rows if isinstance(error, BatchInterrupted) else \
             None if error is not None else fut.result()
