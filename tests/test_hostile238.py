@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import pytest
 import yaml
@@ -34,10 +33,7 @@ TINY = ("name: tiny\npolicy:\n  parameters: {eps: 0.00000003, t: 0.9}\n  rules:\
         "    low: {when: 'attendance_rate < t + eps'}\n")
 
 
-def _file(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+from test_hostile_review219 import _file  # noqa: E402  (a scenario file in tmp_path)
 
 
 # ------------------------------------------------------------ dashboard: the sliders' values

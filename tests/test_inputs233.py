@@ -19,6 +19,7 @@ from srmsim.cli import main
 from srmsim.commands.thresholds import load_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import cli_refuses as fails  # noqa: E402
 from test_risk_cli import students  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,11 +27,6 @@ SAMPLE = REPO / "data" / "sample" / "students.csv"
 ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
 
 
-def fails(capsys, argv: list[str], contains: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and contains in err, err
-    return err
 
 
 def padded() -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pytest
 from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import cli_refuses as fails  # noqa: E402
 from test_risk_cli import students  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,11 +29,6 @@ SCENARIO = REPO / "scenarios" / "default.yaml"
 ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
 
 
-def fails(capsys, argv: list[str], contains: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and contains in err, err
-    return err
 
 
 def editor_line(text: str, marker: str) -> int:

@@ -44,17 +44,35 @@ def records(folder: Path) -> Path:
     return path
 
 
-def run_report(folder: Path, from_records: bool) -> str:
+def seven_records(folder: Path) -> Path:
+    """One school's 7 Year 7 pupils: a trust of under 10 students."""
+    path = folder / "records.parquet"
+    pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [7] * 7,
+                  "sex": list("FMFMFMF"), "fsm": [True, False] * 3 + [True]}).to_parquet(path)
+    return path
+
+
+def escalation_scenario(folder: Path, recs: Path | None,
+                        year_groups: list[int] | None = None) -> Path:
+    """``scenario.yaml`` in ``folder``: attendance escalation for one year without history,
+    its trust built from ``recs`` (None: a simulated trust of about the same size)."""
     scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
     scenario.setdefault("outputs", {})["history"] = "none"
     scenario["years"] = 1
-    if from_records:
-        scenario.setdefault("population", {})["records"] = str(records(folder))
-    else:  # a simulated trust of about the same size
+    if recs is not None:
+        scenario.setdefault("population", {})["records"] = str(recs)
+    else:
         scenario["trust"] = {**scenario.get("trust", {}), "n_schools": 3,
                              "students_per_year_group": 45}
+    if year_groups is not None:
+        scenario["trust"] = {**scenario.get("trust", {}), "year_groups": year_groups}
     path = folder / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario))
+    return path
+
+
+def run_report(folder: Path, from_records: bool) -> str:
+    path = escalation_scenario(folder, records(folder) if from_records else None)
     out = folder / "run"
     assert main(["run", str(path), "--out", str(out), "--report", "--quiet"]) == 0
     return (out / "report.html").read_text()
@@ -163,18 +181,9 @@ def test_a_trust_of_under_10_students_shows_none_of_its_values(tmp_path: Path) -
     """One school's 7 year-7 records make a trust of 7: its report said "students 7", every
     share of them, "SEN ... not measured" (no SEN student: a count of 0) and their cost, and
     drew their weekly attendance. Now every value is withheld and nothing is drawn."""
-    recs = pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [7] * 7,
-                         "sex": list("FMFMFMF"), "fsm": [True, False] * 3 + [True]})
-    recs.to_parquet(tmp_path / "records.parquet")
-    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
-    scenario.setdefault("outputs", {})["history"] = "none"
-    scenario["years"] = 1
-    scenario["trust"] = {**scenario.get("trust", {}), "year_groups": [7]}
-    scenario.setdefault("population", {})["records"] = str(tmp_path / "records.parquet")
-    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    path = escalation_scenario(tmp_path, seven_records(tmp_path), year_groups=[7])
     out = tmp_path / "run"
-    assert main(["run", str(tmp_path / "scenario.yaml"), "--out", str(out), "--report",
-                 "--quiet"]) == 0
+    assert main(["run", str(path), "--out", str(out), "--report", "--quiet"]) == 0
     page = (out / "report.html").read_text()
     shown = page_numbers(page)
     assert shown["defs"]["students"] == "c"  # type: ignore[index]

@@ -25,26 +25,24 @@ import yaml
 from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_privacy239 import REPO, records  # noqa: E402  (the records helper 239 built)
+from test_privacy239 import (  # noqa: E402  (the records helpers 239 built)
+    escalation_scenario,
+    records,
+    seven_records,
+)
 
 #: the share outcomes the experiment measures (shares of students), and a resource
 OUTCOMES = ["severe_absence", "persistent_absence", "students_served", "cost"]
 
 
-def experiment(folder: Path, recs: Path | None) -> Path:
-    """Two variants x 2 replications of attendance escalation, on ``recs`` (None: a simulated
-    trust of about the same size); the results folder."""
-    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
-    scenario.setdefault("outputs", {})["history"] = "none"
-    scenario["years"] = 1
-    if recs is not None:
-        scenario.setdefault("population", {})["records"] = str(recs)
-    else:
-        scenario["trust"] = {**scenario.get("trust", {}), "n_schools": 3,
-                             "students_per_year_group": 45}
-    (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+def experiment(folder: Path, recs: Path | None, outcomes: list | None = None,
+               year_groups: list[int] | None = None) -> Path:
+    """Two variants x 2 replications of attendance escalation measuring ``outcomes`` (default
+    :data:`OUTCOMES`), on ``recs`` (None: a simulated trust of about the same size); the
+    results folder."""
+    escalation_scenario(folder, recs, year_groups)
     exp = {"name": "privacy240", "scenario": "scenario.yaml", "baseline": "no_policy",
-           "replications": 2, "seed": 1, "outcomes": OUTCOMES,
+           "replications": 2, "seed": 1, "outcomes": outcomes or OUTCOMES,
            "variants": {"no_policy": {"policy": None}, "escalation": {}}}
     (folder / "exp.yaml").write_text(yaml.safe_dump(exp))
     out = folder / "out"
@@ -175,22 +173,7 @@ def test_the_attack_finds_the_counts_a_simulated_experiment_shows(
 
 def test_a_trust_of_under_10_students_shows_none_of_its_values(tmp_path: Path) -> None:
     """One school's 7 year-7 records: the experiment showed their count, shares and cost."""
-    recs = pd.DataFrame({"school": ["URN100001"] * 7, "year_group": [7] * 7,
-                         "sex": list("FMFMFMF"), "fsm": [True, False] * 3 + [True]})
-    recs.to_parquet(tmp_path / "records.parquet")
-    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
-    scenario.setdefault("outputs", {})["history"] = "none"
-    scenario["years"] = 1
-    scenario["trust"] = {**scenario.get("trust", {}), "year_groups": [7]}
-    scenario.setdefault("population", {})["records"] = str(tmp_path / "records.parquet")
-    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
-    exp = {"name": "seven", "scenario": "scenario.yaml", "baseline": "no_policy",
-           "replications": 2, "seed": 1, "outcomes": OUTCOMES,
-           "variants": {"no_policy": {"policy": None}, "escalation": {}}}
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
-    out = tmp_path / "out"
-    assert main(["experiment", str(tmp_path / "exp.yaml"), "--out", str(out), "--quiet",
-                 "--workers", "1"]) == 0
+    out = experiment(tmp_path, seven_records(tmp_path), year_groups=[7])
     effects = pd.read_csv(out / "effects.csv")
     assert set(effects["verdict"]) == {"withheld"}
     assert effects[["mean_variant", "mean_baseline", "difference"]].isna().all().all()
@@ -201,57 +184,15 @@ def test_a_trust_of_under_10_students_shows_none_of_its_values(tmp_path: Path) -
                                                                .split("Cost and staff")[-1])
 
 
-def test_an_optimisation_on_records_withholds_its_front_effects(
-        studies: dict[str, Path], tmp_path: Path) -> None:
-    """front_effects.csv (and the search's report) of `srmsim optimise` on the same records
-    wrote the candidates' severe absence beside the baseline's, a few students a run."""
-    recs = studies["records"].parent / "records.parquet"
-    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
-    scenario.setdefault("outputs", {})["history"] = "none"
-    scenario["years"] = 1
-    scenario.setdefault("population", {})["records"] = str(recs)
-    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
-    spec = yaml.safe_load((REPO / "experiments" / "optimise_attendance.yaml").read_text())
-    spec.pop("budget", None)
-    spec.update(scenario="scenario.yaml", replications=2, constraints={},
-                objectives={"severe_absence": "minimise", "staff_hours": "minimise"},
-                search={"sampler": "tpe", "trials": 4, "batch": 4},
-                reevaluate={"replications": 2, "front_max": 2})
-    (tmp_path / "opt.yaml").write_text(yaml.safe_dump(spec))
-    out = tmp_path / "out"
-    assert main(["optimise", str(tmp_path / "opt.yaml"), "--out", str(out), "--workers", "1",
-                 "--quiet"]) == 0
-    effects = pd.read_csv(out / "front_effects.csv")
-    severe = effects[effects["outcome"] == "severe_absence"]
-    assert len(severe) and set(severe["verdict"]) == {"withheld"}
-    assert severe[["mean_variant", "mean_baseline", "difference"]].isna().all().all()
-    assert (effects.loc[effects["outcome"] == "staff_hours", "mean_variant"] > 0).all()
-    assert main(["report", str(out)]) == 0
-    page = (out / "report.html").read_text()
-    assert "A value shown as low is withheld" in page
-
-
 def test_outcomes_of_unknown_students_are_withheld_on_records(
         studies: dict[str, Path], tmp_path: Path) -> None:
     """A user-defined count (the severely absent, a few a run) was written as it is, and a
     share of FSM students is a share of the FSM students, not of the trust: on records the
     first is withheld whole, the second by the FSM students' number (about 80: shown)."""
-    recs = studies["records"].parent / "records.parquet"
-    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
-    scenario.setdefault("outputs", {})["history"] = "none"
-    scenario["years"] = 1
-    scenario.setdefault("population", {})["records"] = str(recs)
-    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario))
     count = {"name": "severe_count", "label": "Severely absent students", "statistic": "count",
              "of": "severe_absent", "scale": "number", "better": "lower"}
-    exp = {"name": "custom240", "scenario": "scenario.yaml", "baseline": "no_policy",
-           "replications": 2, "seed": 1,
-           "outcomes": ["persistent_absence_fsm", count],
-           "variants": {"no_policy": {"policy": None}, "escalation": {}}}
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
-    out = tmp_path / "out"
-    assert main(["experiment", str(tmp_path / "exp.yaml"), "--out", str(out), "--quiet",
-                 "--workers", "1"]) == 0
+    out = experiment(tmp_path, studies["records"].parent / "records.parquet",
+                     ["persistent_absence_fsm", count])
     effects = pd.read_csv(out / "effects.csv").set_index("outcome")
     assert effects.loc["severe_count", "verdict"] == "withheld"
     assert pd.isna(effects.loc["severe_count", "mean_baseline"])

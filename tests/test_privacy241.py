@@ -23,7 +23,7 @@ import yaml
 from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_privacy239 import REPO, records  # noqa: E402  (the records helper 239 built)
+from test_privacy239 import REPO, escalation_scenario, records  # noqa: E402  (239's helpers)
 from test_privacy240 import students_shown  # noqa: E402
 
 
@@ -31,15 +31,7 @@ def optimisation(folder: Path, recs: Path | None) -> Path:
     """Four candidates x 2 replications of attendance escalation's levers, minimising severe
     absence and staff hours under an uncertain take-up (so regret.csv is written), on ``recs``
     (None: a simulated trust of about the same size); the results folder."""
-    scenario = yaml.safe_load((REPO / "scenarios" / "attendance_escalation.yaml").read_text())
-    scenario.setdefault("outputs", {})["history"] = "none"
-    scenario["years"] = 1
-    if recs is not None:
-        scenario.setdefault("population", {})["records"] = str(recs)
-    else:
-        scenario["trust"] = {**scenario.get("trust", {}), "n_schools": 3,
-                             "students_per_year_group": 45}
-    (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario))
+    escalation_scenario(folder, recs)
     spec = yaml.safe_load((REPO / "experiments" / "optimise_attendance.yaml").read_text())
     spec.pop("budget", None)
     spec.update(scenario="scenario.yaml", replications=2, constraints={},
@@ -105,6 +97,11 @@ def test_an_optimisation_on_records_gives_no_small_count(
     assert trials["severe_absence"].isna().all() and (trials["staff_hours"] > 0).all()
     front = pd.read_csv(out / "pareto.csv")
     assert len(front) and front["severe_absence"].isna().all()
+    effects = pd.read_csv(out / "front_effects.csv")  # (helper 240)
+    severe = effects[effects["outcome"] == "severe_absence"]
+    assert len(severe) and set(severe["verdict"]) == {"withheld"}
+    assert severe[["mean_variant", "mean_baseline", "difference"]].isna().all().all()
+    assert (effects.loc[effects["outcome"] == "staff_hours", "mean_variant"] > 0).all()
     reg = pd.read_csv(out / "regret.csv").set_index("objective")
     assert reg.loc["severe_absence", ["mean_regret", "max_regret"]].isna().all().all()
     assert reg.loc["staff_hours", "max_regret"].notna().all()

@@ -60,20 +60,7 @@ def test_regress_refuses_a_cluster_its_se_would_ignore(se):
 # control="notyet" with the never-treated units in one cluster gave some aggregates an SE but
 # no df or interval, beside the very same cell with all three.
 
-def _classes(first_by_school: dict[int, float], schools: int = 8, seed: int = 0,
-             per_school: int = 3, periods: int = 6) -> pd.DataFrame:
-    """Classes (units) in schools (clusters) with a school x period shock; effect 1."""
-    rng = np.random.default_rng(seed)
-    shock = rng.normal(0, 0.5, size=(schools, periods))
-    rows = []
-    for s in range(schools):
-        g = first_by_school.get(s, np.nan)
-        for k in range(per_school):
-            level = rng.normal()
-            for t in range(periods):
-                y = level + shock[s, t] + 0.1 * t + 1.0 * (t >= g) + rng.normal()
-                rows.append((f"s{s}", f"s{s}c{k}", t, g, y))
-    return pd.DataFrame(rows, columns=["school", "class", "t", "g", "y"])
+from test_stats_did_lone231 import _classes  # noqa: E402  (its panel of classes in schools)
 
 
 def _notyet(panel: pd.DataFrame):

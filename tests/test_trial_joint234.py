@@ -20,7 +20,14 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats as sps
-from test_trial_year_subgroups229 import SCENARIOS, YEARS, make, synthetic, year_rows
+from test_trial_year_subgroups229 import (
+    SCENARIOS,
+    YEARS,
+    _null_rejections,
+    make,
+    synthetic,
+    year_rows,
+)
 
 from srmsim import stats
 from srmsim.cli import main
@@ -114,20 +121,9 @@ def _mixed_null_rejections(reps: int, seed: int, school_year_sd: float, per_scho
                            ) -> tuple[int, int]:
     """How many of ``reps`` school-randomised mixed-model trials of 12 schools with the same
     effect in every year group and school x year shocks had the joint test reject at 5%."""
-    trial = make("schools", 12, method="mixed")
-    rng = np.random.default_rng(seed)
-    hits = done = 0
-    for _ in range(reps):
-        analysed, students = synthetic(rng, {y: 1.0 for y in YEARS}, n_schools=12,
-                                       per_school=per_school, unit="schools",
-                                       school_year_sd=school_year_sd)
-        levels = sg._year_levels(trial, students["year_group"])
-        arm = (analysed["arm"] == "treated").to_numpy()
-        joint = sg._joint(trial, sg.YEAR, levels, analysed, arm, None)
-        if joint["status"] == sg.ESTIMATED:
-            done += 1
-            hits += bool(joint["p_value"] < 0.05)
-    return hits, done
+    return _null_rejections(make("schools", 12, method="mixed"), reps, seed, n_schools=12,
+                            per_school=per_school, unit="schools",
+                            school_year_sd=school_year_sd)
 
 
 def test_mixed_joint_test_holds_its_level_with_school_year_shocks_fast() -> None:
