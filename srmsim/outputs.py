@@ -39,10 +39,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from srmsim.errors import DataError, SrmsimError
+import numpy as np
 
-if TYPE_CHECKING:  # numpy and pandas are imported where used: `srmsim experiment --out DIR`
-    import pandas as pd  # takes DIR's lock (folder_lock) before its own slow imports
+from srmsim.errors import DataError, SrmsimError
+from srmsim.labels import printable
+
+if TYPE_CHECKING:  # pandas is imported where used: `srmsim experiment --out DIR` takes DIR's
+    import pandas as pd  # lock (folder_lock) before its own slow imports (numpy and labels are
+    # loaded by then: srmsim.memory and the --out check)
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP, "CSV Injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -67,13 +71,6 @@ _TEMP_TAIL = re.compile(r"(?:" + re.escape(TEMP_MARKER) + r"|\.)[a-z0-9_]{8}")
 # CSV
 
 
-def _printable(text: str) -> str:
-    """:func:`srmsim.labels.printable`, imported when needed (it imports pydantic)."""
-    from srmsim.labels import printable
-
-    return printable(text)
-
-
 def is_formula(text: str) -> bool:
     """Would a spreadsheet run this text cell? (A plain number such as ``-5`` is not run.)"""
     return text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text)
@@ -86,9 +83,9 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def _cell(v: Any, float_format: str | None, np: Any, pd: Any) -> tuple[str, bool]:
-    """The text of one cell and whether it must be quoted (``np``, ``pd``: numpy and pandas,
-    imported once a table by :func:`csv_text`)."""
+def _cell(v: Any, float_format: str | None, pd: Any) -> tuple[str, bool]:
+    """The text of one cell and whether it must be quoted (``pd``: pandas, imported once a
+    table by :func:`csv_text`)."""
     if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float | np.floating) and
                                                   np.isnan(v)):
         return "", False
@@ -110,14 +107,13 @@ def _quote(text: str, force: bool) -> str:
 
 def csv_text(df: pd.DataFrame, float_format: str | None = None, index: bool = False) -> str:
     """The frame as CSV text, formula-like text cells neutralised (header included)."""
-    import numpy as np
     import pandas as pd
 
     frame = df.reset_index() if index else df
-    lines = [",".join(_quote(*_cell(str(c), None, np, pd)) for c in frame.columns)]
+    lines = [",".join(_quote(*_cell(str(c), None, pd)) for c in frame.columns)]
     columns = [frame[c].astype(object).tolist() for c in frame.columns]
     for row in zip(*columns, strict=True):
-        lines.append(",".join(_quote(*_cell(v, float_format, np, pd)) for v in row))
+        lines.append(",".join(_quote(*_cell(v, float_format, pd)) for v in row))
     return "\n".join(lines) + "\n"
 
 
@@ -137,7 +133,7 @@ def check_replaceable(path: str | Path, looks_like: Callable[[bytes], bool], wha
     it pointed to."""
     path = Path(path)
     if path.is_symlink():
-        raise SrmsimError(f"--out {path}: is a symbolic link (to {_printable(os.readlink(path))}); "
+        raise SrmsimError(f"--out {path}: is a symbolic link (to {printable(os.readlink(path))}); "
                           "name the file it points to, or a new one (nothing was written)")
     if path.exists() and not path.is_file() and not path.is_dir():
         # the rename that writes the file would put it in the place of /dev/null or a pipe
@@ -236,15 +232,8 @@ def json_safe(value: Any) -> Any:
     (``json.dumps`` refused it with a TypeError, and a caller's ``default=str`` wrote its
     abbreviated print, "[1 2 ... 9]"); no writer passes one today, the conversion is there so
     that one added later cannot."""
-    import numpy as np
-
-    return _json_safe(value, np)
-
-
-def _json_safe(value: Any, np: Any) -> Any:
-    """:func:`json_safe` with numpy (``np``) imported once."""
     if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist(), np)  # numpy's scalars as Python's, NaN as null below
+        return json_safe(value.tolist())  # numpy's scalars as Python's, NaN as null below
     if isinstance(value, float | np.floating):  # numpy's float32 is no Python float
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.bool_):
@@ -252,13 +241,13 @@ def _json_safe(value: Any, np: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, dict):
-        return {_json_key(k, np): _json_safe(v, np) for k, v in value.items()}
+        return {_json_key(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v, np) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
-def _json_key(key: Any, np: Any) -> Any:
+def _json_key(key: Any) -> Any:
     """A dict key as ``json.dumps`` takes it: numpy's numbers as Python's (a count by an int64
     label was refused, "keys must be str, int, ..."), and a non-finite float as the string
     ``json.dumps`` would have made of it ("NaN", "Infinity", "-Infinity": a key is a string in
@@ -354,7 +343,7 @@ def refuse_lock_link(folder: Path) -> None:
     result's swap then hard-linked it into the owner-only folder and made it 0600."""
     lock = folder / LOCK_NAME
     if lock.is_symlink():
-        raise DataError(f"{lock}: is a symbolic link (to {_printable(os.readlink(lock))}); "
+        raise DataError(f"{lock}: is a symbolic link (to {printable(os.readlink(lock))}); "
                         "srmsim's lock file never is one: remove it and run the command again")
 
 
@@ -367,7 +356,7 @@ def _foreign_entries(out: Path, replaceable: Callable[[Path], bool] | None) -> s
                    (p.name for p in out.iterdir() if p.name != LOCK_NAME))
     if not names:  # (the folder holds only what this kind writes, but not its marker)
         names = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME)
-    shown = ", ".join(_printable(n) for n in names[:3])
+    shown = ", ".join(printable(n) for n in names[:3])
     return shown + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
 
 
@@ -378,7 +367,7 @@ def refuse_link(folder: Path, what: str, instead: str = "the folder it points to
     failed with "File exists"). Links among its parents are followed as usual. ``instead``:
     what to give in its place, for the message."""
     if folder.is_symlink():
-        raise DataError(f"{what}: is a symbolic link (to {_printable(os.readlink(folder))}); give "
+        raise DataError(f"{what}: is a symbolic link (to {printable(os.readlink(folder))}); give "
                         f"{instead}")
 
 
