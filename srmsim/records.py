@@ -132,7 +132,11 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         if problem:
             raise DataError(f"{path}: {problem}")
         try:
-            df = _read_parquet_checked(path)
+            from srmsim.data.readers import parquet_frame
+
+            # decoded under a memory check: a small file (one long text repeated, or a footer
+            # that understates its sizes) exhausted memory
+            df = parquet_frame(path, path, path.stat().st_size)
         except DataError:
             raise
         except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
@@ -186,25 +190,6 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
                                 f"{int(rows[first]):,}; each row must be one pupil, counted "
                                 "once (remove the copy)")
     return df
-
-
-def _read_parquet_checked(path: Path) -> pd.DataFrame:
-    """The records Parquet file as ``pd.read_parquet`` reads it, decoded a batch at a time and
-    refused as soon as its decoded cells cannot fit in the memory free
-    (:func:`srmsim.data.readers.parquet_batches`): it was read whole with no check, and a file
-    small on disk (one long text repeated, or a footer that understates its sizes) exhausted
-    memory. The read holds the decoded table and the frame made of it."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from srmsim.data.readers import parquet_batches
-
-    size = path.stat().st_size
-    with pq.ParquetFile(path) as parquet:
-        schema = parquet.schema_arrow
-        batches = list(parquet_batches(parquet, path, lambda rows, decoded: size + 2 * decoded,
-                                       expanded=False))
-    return pa.Table.from_batches(batches, schema=schema).to_pandas()
 
 
 def _columns_problem(path: Path) -> str | None:

@@ -263,7 +263,6 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             _check_repeated_header(target, df)
         elif suffix in (".parquet", ".pq"):
             import hashlib
-            import io
 
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -273,8 +272,10 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             data = target.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
             _unique_columns(target, pq.read_schema(pa.BufferReader(data)).names)
-            _check_decoded(target, data)
-            df = _missing_words(pd.read_parquet(io.BytesIO(data)))
+            from srmsim.data.readers import parquet_frame
+
+            # decoded once, under a memory check: _check_parquet_memory trusts the footer
+            df = _missing_words(parquet_frame(pa.BufferReader(data), target, len(data)))
             del data
         else:
             raise DataError(f"{target}: expected a .csv or .parquet file, got '{suffix}'")
@@ -386,24 +387,6 @@ def _check_parquet_memory(path: Path, meta) -> None:
     frame = rows * widths
     _check_fits(path, f"{rows:,} rows of {columns:,} columns (from its footer)",
                 path.stat().st_size + max(uncompressed, frame))
-
-
-def _check_decoded(path: Path, data: bytes) -> None:
-    """Refuse a Parquet file (its bytes ``data``, read) whose decoded cells cannot fit in the
-    memory free, counted as it is decoded a batch at a time and each batch let go
-    (:func:`srmsim.data.readers.parquet_batches`): :func:`_check_parquet_memory` trusts the
-    footer, and a footer that understates the data passed it, then reading the file whole
-    exhausted memory. The read holds the bytes, the decoded table and the frame made of it;
-    a dictionary column stays one (a category column) and is counted as such."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from srmsim.data.readers import parquet_batches
-
-    with pq.ParquetFile(pa.BufferReader(data)) as parquet:
-        for _ in parquet_batches(parquet, path, lambda rows, decoded: len(data) + 2 * decoded,
-                                 expanded=False):
-            pass
 
 
 def _check_fits(path: Path, shape: str, need: float) -> None:

@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -546,6 +546,22 @@ def parquet_batches(parquet: pq.ParquetFile, path: Path, need: Callable[[int, in
                 f"{amount(free)} is free; export fewer rows at a time (a term, or a group of "
                 "schools) or use a machine with more memory")
         yield batch
+
+
+def parquet_frame(source: Any, path: Path, held: int) -> pd.DataFrame:
+    """The Parquet file ``source`` (its path, or an Arrow buffer of its bytes) as
+    ``pd.read_parquet`` reads it, decoded once, a batch at a time under
+    :func:`parquet_batches`' memory check (``held``: the bytes the read holds besides, such as
+    the file's; the decoded table and the frame made of it count twice). A dictionary column
+    stays one (a category column) and is counted as such. Why: checking the batches and then
+    reading the file with pandas decoded it whole twice."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(source) as parquet:
+        schema = parquet.schema_arrow
+        batches = list(parquet_batches(parquet, path, lambda rows, decoded: held + 2 * decoded,
+                                       expanded=False))
+    return pa.Table.from_batches(batches, schema=schema).to_pandas()
 
 
 def _read_parquet(path: Path) -> RawFile:
