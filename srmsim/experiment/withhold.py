@@ -4,7 +4,7 @@ Why: every run of such an experiment copies the same pupils, and its effects pri
 beside the trust's students ("Severe absence 0.6%" and "students in the trust (mean per run)
 690": 4 students a run; effects.csv's ``mean_variant 0.005797...`` is 8/1380 over 2 runs). The
 rule is a trial's on records (:func:`srmsim.trial.groups.withhold_small_groups`, its threshold
-test :func:`srmsim.trial.groups._under`), applied to what an experiment keeps of a run (each
+test :func:`srmsim.trial.groups.under_threshold`), applied to what an experiment keeps of a run (each
 outcome's value and the run's students, not the students themselves): a share of students is
 withheld where the students counted in it, or not counted, are under 10 per run on average
 (the attacker's reckoning: the share times the students); a trust or group of under 10
@@ -77,11 +77,11 @@ def custom_shares(definitions: object) -> frozenset[str]:
 
 
 def _small(values: list[float], threshold: int) -> bool:
-    from srmsim.trial.groups import _under
+    from srmsim.trial.groups import under_threshold
 
     # a mean per run, whole students down (9.6 is under 10); unknown: as small
     values = [float(np.floor(max(v, 0.0))) if np.isfinite(v) else 0.0 for v in values]
-    return bool(_under(np.asarray(values, dtype=float), threshold).any())
+    return bool(under_threshold(np.asarray(values, dtype=float), threshold).any())
 
 
 def small_values(values: pd.Series, students: pd.Series | None, o: Outcome,
@@ -189,12 +189,12 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     group rows (``group, outcome, value, students, variant, replication``). A share of a
     group's students (:data:`GROUP_SHARES`) or a user-defined outcome of unknown students
     (:func:`unknown_base`) is withheld in every group: its students there are not known."""
-    from srmsim.trial.groups import _partitions
+    from srmsim.trial.groups import partitions
 
     if effects.empty:
         return effects
     labels = effects["group"].astype(str)
-    parts = _partitions(labels)
+    parts = partitions(labels)
     part_of = np.full(len(effects), -1)
     for i, mask in enumerate(parts):
         part_of[mask] = i

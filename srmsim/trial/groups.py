@@ -113,7 +113,7 @@ def group_masks(students: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _partitions(groups: pd.Series) -> list[np.ndarray]:
+def partitions(groups: pd.Series) -> list[np.ndarray]:
     """The group rows' partitions of the treated arm, as masks over ``groups``: each flag's two
     groups (FSM and not FSM, ...), and the schools together (they add up to the arm)."""
     from srmsim.experiment.outcomes import GROUPS
@@ -124,7 +124,7 @@ def _partitions(groups: pd.Series) -> list[np.ndarray]:
     return out
 
 
-def _under(values: np.ndarray, threshold: int) -> np.ndarray:
+def under_threshold(values: np.ndarray, threshold: int) -> np.ndarray:
     """Which of ``values`` (counts, NaN for none) are small, by
     :func:`srmsim.privacy.suppression_masks` (primary suppression, zeros included)."""
     from srmsim.privacy import suppression_masks
@@ -162,7 +162,7 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     labels = out["group"].astype(str)
     whole = (labels == ALL).to_numpy()
     numbers = ["trial", "counterfactual", "students"]
-    small = _under(out["students"].to_numpy(dtype=float), threshold)
+    small = under_threshold(out["students"].to_numpy(dtype=float), threshold)
     if analysed is not None:
         masks = group_masks(trial_students[treated])
         used = np.asarray(analysed, dtype=bool)[treated]
@@ -170,14 +170,14 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
         left = {g: float((m & ~used).sum()) for g, m in masks.items()
                 if not g.startswith("school ")}
         left_out = labels.map(left).to_numpy(dtype=float)
-        few = _under(left_out, threshold)
+        few = under_threshold(left_out, threshold)
         if all_analysed_ok:
             few &= left_out != 0
         small |= few
     if (small & whole).any():  # the whole arm: nothing of this replication is written
         out[numbers] = np.nan
         return out
-    for part in _partitions(labels):
+    for part in partitions(labels):
         if (small & part).any():
             out.loc[part, numbers] = np.nan
     for column, students in (("trial", trial_students), ("counterfactual", cf_students)):
@@ -205,7 +205,7 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
             if not counts:
                 continue
             flat = np.array([c for _, cs in counts for c in cs], dtype=float)
-            under = _under(flat, threshold).reshape(len(counts), 5)
+            under = under_threshold(flat, threshold).reshape(len(counts), 5)
             # all of the group counted (all have sessions, all tested): as an export complete
             under[:, 2] &= flat.reshape(len(counts), 5)[:, 2] != 0
             for (i, _), u in zip(counts, under, strict=True):
@@ -215,7 +215,7 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
             if (hide & same & whole).any():
                 out.loc[same, column] = np.nan
                 continue
-            for part in _partitions(labels):
+            for part in partitions(labels):
                 if (hide & same & part).any():
                     out.loc[same & part, column] = np.nan
     return out
