@@ -18,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -197,3 +198,39 @@ def test_outcomes_of_unknown_students_are_withheld_on_records(
     assert effects.loc["severe_count", "verdict"] == "withheld"
     assert pd.isna(effects.loc["severe_count", "mean_baseline"])
     assert effects.loc["persistent_absence_fsm", "mean_baseline"] > 0.05
+
+
+def test_rates_per_student_give_no_small_count(tmp_path: Path) -> None:
+    """Referrals and actions per 100 students, incidents per student and a user-defined mean
+    of a whole-number score are counts divided by the students: 35.0 referrals per 100 of 20
+    students is 7 referrals a run. Each is withheld where that count is under 10 a run (by
+    the runs' exact means, kept owner-only in runs/), and shown where it is not; a
+    percentile is not a rate and stays."""
+    from srmsim.experiment.store import ResultsStore
+
+    rng = np.random.default_rng(3)
+    recs = tmp_path / "records.parquet"
+    pd.DataFrame({"school": ["URN100001"] * 20, "year_group": [7] * 20, "sex": list("FM" * 10),
+                  "fsm": rng.random(20) < 0.3}).to_parquet(recs)
+    actions = {"name": "actions_each", "label": "Actions per student", "statistic": "mean",
+               "of": "interventions", "scale": "number"}
+    p90 = {"name": "actions_p90", "label": "Actions (90th percentile)", "statistic": "percentile",
+           "q": 90, "of": "interventions", "scale": "count"}
+    factor = {"referrals": 0.01, "interventions": 0.01, "incidents": 1.0, "actions_each": 1.0}
+    out = experiment(tmp_path, recs, ["referrals", "interventions", "incidents", p90, actions],
+                     year_groups=[7])
+    runs = ResultsStore(out).load()
+    effects = pd.read_csv(out / "effects.csv").set_index("outcome")
+    shown = {}
+    for name, per in factor.items():
+        counts = {v: float((g[name] * g["students"] * per).mean())
+                  for v, g in runs.groupby("variant")}
+        small = counts["escalation"] < 10 or (counts["no_policy"] < 10 and name == "actions_each")
+        shown[name] = effects.loc[name, "verdict"] != "withheld"
+        assert shown[name] == (not small), (name, counts, effects.loc[name].to_dict())
+        if not shown[name]:
+            assert effects.loc[name, ["mean_variant", "mean_baseline", "difference"]].isna().all()
+    # the test could fail both ways: some rate is withheld here and some shown
+    assert not all(shown.values()) and any(shown.values()), shown
+    assert effects.loc["incidents", "mean_variant"] > 0.5  # tens of incidents: shown
+    assert effects.loc["actions_p90", "verdict"] != "withheld"

@@ -223,3 +223,47 @@ def test_a_group_whose_treated_pupils_left_out_are_few_is_withheld() -> None:
                                  all_analysed_ok=True)["students"].notna().all()
     assert withhold_small_groups(table, students, students, treated, analysed,
                                  all_analysed_ok=False)["students"].isna().all()
+
+
+def test_a_rate_per_student_of_few_events_is_withheld() -> None:
+    """A run report from records showed incidents per student and actions per 100 students
+    by group: 0.13 incidents per student of 30 FSM pupils is 4 incidents. Such a rate is
+    withheld across its partition where the count it is of is under 10; the whole arm's 40
+    incidents stay, and no action without the policy (a 0 everyone knows) stays."""
+    from srmsim.trial.groups import withhold_small_groups
+
+    n = 80
+    fsm = np.arange(n) < 30
+    students = pd.DataFrame({"fsm": fsm, "sen": np.arange(n) % 2 == 0,
+                             "eal": np.arange(n) % 3 == 0, "school": np.arange(n) % 2,
+                             "incidents": np.where(np.arange(n) < 4, 1, 0) + 36 * (np.arange(n) == 79),
+                             "interventions": np.where(fsm, 1, 0)})
+    sizes = {ALL: n, "FSM": 30, "not FSM": 50, "SEN": 40, "not SEN": 40, "EAL": 27,
+             "not EAL": 53, "school 0": 40, "school 1": 40}
+    masks = {ALL: np.ones(n, dtype=bool), "FSM": fsm, "not FSM": ~fsm,
+             "SEN": students["sen"].to_numpy(), "not SEN": ~students["sen"].to_numpy(),
+             "EAL": students["eal"].to_numpy(), "not EAL": ~students["eal"].to_numpy(),
+             "school 0": np.arange(n) % 2 == 0, "school 1": np.arange(n) % 2 == 1}
+    rows = []
+    for g, k in sizes.items():
+        m = masks[g]
+        rows.append({"group": g, "outcome": "incidents", "trial": students["incidents"][m].mean(),
+                     "counterfactual": students["incidents"][m].mean(), "students": k})
+        rows.append({"group": g, "outcome": "interventions",
+                     "trial": 100 * students["interventions"][m].mean(), "counterfactual": 0.0,
+                     "students": k})
+    table = pd.DataFrame(rows)
+    out = withhold_small_groups(table, students, students, np.ones(n, dtype=bool))
+    incidents = out[out["outcome"] == "incidents"].set_index("group")
+    # FSM: 4 incidents; not FSM: 36; SEN (even rows) 2, so SEN's partition too
+    assert incidents.loc[["FSM", "not FSM", "SEN", "not SEN"], "trial"].isna().all()
+    assert incidents.loc[ALL, "trial"] == 0.5  # 40 incidents of 80 pupils: shown
+    actions = out[out["outcome"] == "interventions"].set_index("group")
+    # 30 FSM pupils' actions and none for the rest: not FSM's 0 is a count under 10
+    assert actions.loc[["FSM", "not FSM"], "trial"].isna().all()
+    assert actions.loc[ALL, "trial"] == 37.5 and (actions["counterfactual"] == 0).all()
+    # the rule reads the counts: a rate over many events stays
+    students["incidents"] = 5
+    table.loc[table["outcome"] == "incidents", ["trial", "counterfactual"]] = 5.0
+    out = withhold_small_groups(table, students, students, np.ones(n, dtype=bool))
+    assert out[out["outcome"] == "incidents"]["trial"].notna().all()

@@ -126,6 +126,18 @@ def vocabulary() -> Vocabulary:
     return Vocabulary(fields)
 
 
+@lru_cache(maxsize=1)
+def whole_number_fields() -> frozenset[str]:
+    """The fields every value of which is a whole number: the students.parquet columns of
+    integers (incidents, sessions, logins, weeks) and the week of the first referral."""
+    from srmsim.results import student_frame
+    from srmsim.students import StudentTable
+
+    frame = student_frame(StudentTable(0))
+    return frozenset(str(c) for c in frame.columns if frame[c].dtype.kind in "iu") | {
+        "first_flag_week"}
+
+
 def _column(cohort: Cohort, name: str) -> np.ndarray | None:
     """One field of the rule language over the cohort's students (None: the run has no data
     for it), computed once per cohort."""
@@ -182,6 +194,11 @@ class CustomOutcome:
         #: the fields its expressions read: only these are taken from the students table
         self.fields = sorted({f for rule in (self.of, self.where, self.minus)
                               if rule is not None for f in rule.fields})
+
+    def whole_numbers(self) -> bool:
+        """Whether ``of`` is a whole number for every student (counts, weeks, ``count()``):
+        its mean times the students is then a count (:func:`whole_number_fields`)."""
+        return self.of.whole_numbers(whole_number_fields())
 
     def _statistic(self, values: np.ndarray, mask: np.ndarray) -> float:
         v = values[mask]

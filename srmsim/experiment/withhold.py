@@ -7,8 +7,10 @@ rule is a trial's on records (:func:`srmsim.trial.groups.withhold_small_groups`,
 test :func:`srmsim.trial.groups.under_threshold`), applied to what an experiment keeps of a run (each
 outcome's value and the run's students, not the students themselves): a share of students is
 withheld where the students counted in it, or not counted, are under 10 per run on average
-(the attacker's reckoning: the share times the students); a trust or group of under 10
-students withholds every value. A row is withheld where its variant's value or its
+(the attacker's reckoning: the share times the students); a rate per student (referrals or
+actions per 100 students, incidents per student, a user-defined mean of a whole-number score)
+is withheld where the count it gives (the rate times the students) is under 10 per run; a
+trust or group of under 10 students withholds every value. A row is withheld where its variant's value or its
 baseline's is (the difference and the other mean give it back). A simulated experiment is
 never passed through here: its effects are unchanged.
 """
@@ -33,7 +35,8 @@ NUMBERS = ("mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "
 #: the one note a table with withheld rows prints
 NOTE = ("a value shown as low is withheld: the trust is built from real pupil records "
         "(population.records), and under 10 students per run (on average) are counted in "
-        "that share, or not counted in it, or in its group, so the value would give their "
+        "that share, or not counted in it, or in its group, or that rate per student gives "
+        "under 10 referrals, actions or incidents a run, so the value would give their "
         "number away (docs/privacy.md)")
 
 #: what the note adds when a share of referrals (:func:`referral_share`) is withheld
@@ -42,6 +45,14 @@ REFERRAL_NOTE = ("; a share of referrals (the oracle match, the share explored) 
 
 #: built-in shares of one group's students (not the trust's), by that group's label
 GROUP_SHARES = {"persistent_absence_fsm": "FSM"}
+
+#: a rate per student by its scale: times the students and this factor, it is a count per run
+#: (referrals per 100 students: 39.7 of 690 students is 274 referrals)
+PER_STUDENT = {"per100": 0.01, "count": 1.0}
+
+#: outcomes that are 0 in a variant without a policy, as everyone knows (nobody is served,
+#: referred or given an action): a 0 there stays
+POLICY_COUNTS = frozenset({"students_served", "referrals", "interventions"})
 
 
 def referral_share(name: str) -> bool:
@@ -76,6 +87,42 @@ def custom_shares(definitions: object) -> frozenset[str]:
                      if isinstance(d, dict) and d.get("statistic") == "share")
 
 
+def count_rates(definitions: object) -> dict[str, float | None]:
+    """Each user-defined outcome's factor that turns its value, times the students, into a
+    count per run (None: it is not a rate per student): a ``mean`` printed per 100 students
+    (0.01) or per student (1), or the mean of a whole-number score (a mean of ``incidents``
+    times the students is the incidents). A ``percentile`` is not a rate; a statistic with
+    ``where`` is withheld whole (:func:`unknown_base`)."""
+    if not isinstance(definitions, list):
+        return {}
+    from srmsim.errors import RuleError
+    from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
+
+    out: dict[str, float | None] = {}
+    for d in definitions:
+        if not isinstance(d, dict):
+            continue
+        try:
+            config = CustomOutcomeConfig.model_validate(d)
+            rule = CustomOutcome(config)
+        except (ValueError, RuleError):  # (a definition the registry could not build): a count
+            out[str(d.get("name"))] = 1.0
+            continue
+        factor = None
+        if config.statistic == "mean" and not config.where:
+            factor = PER_STUDENT.get(config.scale)
+            if factor is None and rule.whole_numbers():
+                factor = 1.0
+        out[config.name] = factor
+    return out
+
+
+def rate_factor(o: Outcome, rates: Mapping[str, float | None]) -> float | None:
+    """``o``'s factor from a value times the students to a count per run: a user-defined
+    outcome's from ``rates`` (:func:`count_rates`), a built-in's from its scale."""
+    return rates[o.name] if o.name in rates else PER_STUDENT.get(o.scale)
+
+
 def _small(values: list[float], threshold: int) -> bool:
     from srmsim.trial.groups import under_threshold
 
@@ -85,18 +132,22 @@ def _small(values: list[float], threshold: int) -> bool:
 
 
 def small_values(values: pd.Series, students: pd.Series | None, o: Outcome,
-                 threshold: int = 10, known_zero: bool = False, share: bool = False) -> bool:
+                 threshold: int = 10, known_zero: bool = False, share: bool = False,
+                 per_student: float | None = None) -> bool:
     """Whether the runs' ``values`` of ``o`` (one per run, over ``students`` per run) would
-    give a count of under ``threshold`` students per run on average. ``known_zero``: a share
+    give a count of under ``threshold`` students per run on average. ``known_zero``: a value
     of 0 everyone knows (nobody is served without a policy) stays; ``share``: ``o`` is a
-    share of students whatever its scale."""
+    share of students whatever its scale; ``per_student``: ``o`` is a rate per student whose
+    value times the students and this factor is a count (referrals, actions, incidents),
+    small under ``threshold`` a run (:func:`rate_factor`)."""
     share_of_students = share or student_share(o)
+    rate = None if share_of_students else per_student
     if students is None:  # results of an older srmsim: the students are not known
-        return share_of_students
+        return share_of_students or rate is not None
     n = pd.to_numeric(students, errors="coerce").to_numpy(dtype=float)
     if _small([float(np.mean(n)) if len(n) else 0.0], threshold):
         return True  # a trust or group of under 10 students: none of its values
-    if not share_of_students:
+    if not share_of_students and rate is None:
         return False
     shares = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(shares)
@@ -105,6 +156,8 @@ def small_values(values: pd.Series, students: pd.Series | None, o: Outcome,
     if known_zero and (shares[ok] == 0).all():
         return False
     counted = float(np.mean(shares[ok] * n[ok]))
+    if rate is not None:  # a count of events: the count itself, of either sign
+        return _small([abs(counted * rate)], threshold)
     return _small([counted, float(np.mean(n[ok])) - counted], threshold)
 
 
@@ -135,6 +188,7 @@ def _small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
     ``threshold`` students (:func:`small_values`; the arguments as :func:`withhold_effects`'s)."""
     students = runs["students"] if "students" in runs.columns else None
     whole, shares = unknown_base(definitions), custom_shares(definitions)
+    rates = count_rates(definitions)
     small: dict[tuple[str, str], bool] = {}
 
     def base(rows: np.ndarray, outcome: str) -> pd.Series | None:
@@ -158,8 +212,8 @@ def _small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
                 or small_values(runs.loc[rows, outcome].reset_index(drop=True),
                                 None if n is None else n.reset_index(drop=True), o, threshold,
                                 known_zero=variant in known_zero
-                                and outcome == "students_served",
-                                share=outcome in shares)
+                                and outcome in POLICY_COUNTS,
+                                share=outcome in shares, per_student=rate_factor(o, rates))
         return small[key]
 
     return is_small
@@ -199,14 +253,15 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     for i, mask in enumerate(parts):
         part_of[mask] = i
     whole = unknown_base(definitions) | frozenset(GROUP_SHARES)
-    shares = custom_shares(definitions)
+    shares, rates = custom_shares(definitions), count_rates(definitions)
     small: dict[tuple[str, str, str], bool] = {}
     grouped = {k: g for k, g in detail.groupby(["group", "variant", "outcome"], sort=False)}
     for (group, variant, outcome), g in grouped.items():
+        entry = get_outcome(str(outcome), registry)
         small[(str(group), str(variant), str(outcome))] = small_values(
-            g["value"], g["students"], get_outcome(str(outcome), registry), threshold,
-            known_zero=variant in known_zero and outcome == "students_served",
-            share=outcome in shares)
+            g["value"], g["students"], entry, threshold,
+            known_zero=variant in known_zero and outcome in POLICY_COUNTS,
+            share=outcome in shares, per_student=rate_factor(entry, rates))
     # which (partition, variant, outcome) are withheld; a group of few students: all of them
     hidden: set[tuple[int, str, str]] = set()
     group_part = dict(zip(labels, part_of, strict=True))

@@ -1408,6 +1408,29 @@ class Rule:
         """The rule as srmsim understood it: fully parenthesised, constants folded."""
         return self._root.render()
 
+    def whole_numbers(self, fields: Set[str]) -> bool:
+        """Whether this score is a whole number for every student whose ``fields`` are: its
+        constants whole, and only ``+``, ``-``, ``*``, ``abs``, ``min``, ``max`` and
+        ``count()`` over them. Why: a mean of such a score over the students, times their
+        number, is a whole count (a mean of ``incidents`` gives the incidents)."""
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Count):
+                continue  # a whole number of true conditions, whatever they read
+            if isinstance(node, _Const):
+                v = node.value
+                if isinstance(v, bool) or not math.isfinite(v) or v != int(v):
+                    return False
+            elif isinstance(node, _Field):
+                if node.name not in fields:
+                    return False
+            elif not (isinstance(node, _Arith) and node.op != "/"
+                      or isinstance(node, _Unary | _MinMax)):
+                return False
+            stack.extend(node.children)
+        return True
+
     def evaluate(self, ctx: RuleContext, size: int | None = None) -> np.ndarray:
         """One bool per student: True where the rule flags the student (a float64 for a score).
 

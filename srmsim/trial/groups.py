@@ -99,6 +99,13 @@ SHARE_OUTCOMES: dict[str, tuple[Callable[[pd.DataFrame], np.ndarray],
 }
 
 
+#: outcomes a run report from records shows that are a rate per student, not a share: the
+#: column holding each student's count, and the factor from a count per student to the value
+#: (actions started per 100 students): the rate times the group's students is a count
+RATE_OUTCOMES: dict[str, tuple[str, float]] = {"interventions": ("interventions", 100.0),
+                                               "incidents": ("incidents", 1.0)}
+
+
 def group_masks(students: pd.DataFrame) -> dict[str, np.ndarray]:
     """The rows of ``students`` in each group of :func:`group_truths`, by its label."""
     from srmsim.experiment.outcomes import GROUPS
@@ -156,7 +163,9 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     is, where the students with it or without it are under ``threshold``, as are those it is
     not a share of (without sessions, never tested), or where its group's students times it
     would give such a count (the attacker's reckoning); a share of 0 by construction (nobody
-    is served without the policy) is known to everyone and stays."""
+    is served without the policy) is known to everyone and stays. A rate per student
+    (:data:`RATE_OUTCOMES`: actions per 100 students, incidents per student) is withheld the
+    same way where the count it is of (the actions, the incidents) is under ``threshold``."""
     treated = np.asarray(treated, dtype=bool)
     out = table.copy()
     labels = out["group"].astype(str)
@@ -210,6 +219,21 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
             under[:, 2] &= flat.reshape(len(counts), 5)[:, 2] != 0
             for (i, _), u in zip(counts, under, strict=True):
                 hide[i] |= bool(u.any())
+        for outcome, (count_column, per) in RATE_OUTCOMES.items():
+            rows = (out["outcome"] == outcome).to_numpy()
+            if not rows.any() or count_column not in arm.columns:
+                continue
+            rate = out[column].to_numpy(dtype=float)
+            size = out["students"].to_numpy(dtype=float)
+            each = arm[count_column].to_numpy(dtype=float)
+            for i in np.flatnonzero(rows):
+                m = masks.get(labels.iloc[i])
+                if m is None or not np.isfinite(rate[i]):
+                    continue
+                if column == "counterfactual" and outcome == "interventions" and rate[i] == 0:
+                    continue  # no action without the policy: known to everyone
+                counts_here = [float(np.nansum(each[m])), float(np.rint(rate[i] * size[i] / per))]
+                hide[i] |= bool(under_threshold(np.array(counts_here), threshold).any())
         for outcome in out["outcome"][hide].unique():
             same = (out["outcome"] == outcome).to_numpy()
             if (hide & same & whole).any():
