@@ -430,9 +430,12 @@ class RunStore:
             return None
         manifest = read_json(path)
         seeds = manifest.get("seeds", []) if isinstance(manifest, dict) else None
+        # sessions: each run of the command adds one (a text there was an AttributeError
+        # traceback from --resume, after the runs)
         if not isinstance(manifest, dict) or not isinstance(manifest.get(self.hash_key), str) \
                 or not isinstance(seeds, list) \
-                or not all(whole(s) for s in seeds):
+                or not all(whole(s) for s in seeds) \
+                or not isinstance(manifest.get("sessions", []), list):
             raise SrmsimError(f"{path}: not an srmsim {self.kind} manifest (hand-edited or "
                               f"corrupt); run the {self.kind} into a new --out directory")
         return manifest

@@ -97,7 +97,7 @@ def load_checked(path: str | Path) -> tuple[pd.DataFrame, dict, list[dict], dict
         raise SrmsimError(not_an_experiment(Path(path)))
     runs = store.load()
     failures = store.check_whole(runs, manifest)
-    _check_settings(manifest, store.root / "manifest.json")
+    check_settings(manifest, store.root / "manifest.json")
     scenarios = store.check_saved(manifest, variant_order(runs, manifest))
     if failures:
         print(failed_note(failures, store.root / "failures"))
@@ -157,7 +157,7 @@ def _settings_outcomes(manifest: dict) -> tuple[dict, list | None] | None:
     return config, outcomes if isinstance(outcomes, list) else None
 
 
-def _check_settings(manifest: dict, source: str | Path) -> None:
+def check_settings(manifest: dict, source: str | Path) -> None:
     """What every reader takes from the manifest is what its experiment settings (still giving
     its ``experiment_hash``, which every stored run carries) say: the baseline (edited to
     another variant, every effect turned round) and the outcomes (one taken off the list went

@@ -356,6 +356,7 @@ class ResultsStore(RunStore):
         current = self.reopen(digest, str(experiment.source), resume, seeds=experiment.seeds(),
                               inputs=experiment.input_files)
         if current is not None:
+            self._check_before_session(current)
             self.protect(experiment.from_records)
             written = self._save_inputs(experiment, missing_only=True)
             if written is not None:  # a copy killed before it was made, or deleted
@@ -402,6 +403,22 @@ class ResultsStore(RunStore):
         self.write_manifest(manifest)
         self._save_inputs(experiment)
         return manifest
+
+    def _check_before_session(self, manifest: dict[str, Any]) -> None:
+        """What every reader checks of a results folder's manifest (its settings and outcome
+        definitions) and failure records, checked before a resumed session writes anything: a
+        folder the analysis then refused had been given a session in its manifest first, and
+        a hand-made failure record a place among its ``failed`` runs. (Not the failed list
+        itself: a session killed before its end leaves failure records the list lacks.)"""
+        from srmsim.experiment.compare import check_settings, registry_of
+
+        where = self.root / "manifest.json"
+        check_settings(manifest, where)
+        registry_of(manifest, where)
+        failures = self.failures()
+        stored = {(f["variant"], f["replication"]) for f in failures
+                  if self.has(f["variant"], f["replication"])}
+        self.check_failures(failures, stored, {k: v for k, v in manifest.items() if k != "failed"})
 
     def _save_inputs(self, experiment, missing_only: bool = False) -> str | None:
         """Each variant's resolved scenario (``scenarios/<variant>.yaml``, which the report

@@ -444,7 +444,7 @@ def _run_trial(trial: Trial, n: int, workers: int, scheduler: Any, progress: boo
         if bar is not None:
             bar.close()
         if store is not None and manifest is not None:
-            manifest["sessions"].append({
+            manifest.setdefault("sessions", []).append({
                 "started": started, "seconds": round(time.perf_counter() - t0, 3),
                 "replications_run": len(rows), "workers": workers,
                 "executor": "dask" if scheduler is not None else
