@@ -1,5 +1,12 @@
 """Hostile input to the experiment commands, sweep 243 (2026-12-07).
 
+- ``outcomes:`` was checked for duplicates with ``names.count(n)`` for each name: a list of
+  50,000 outcomes (within the YAML limits) took 95 s to be refused.
+- A user-defined outcome whose value passed 1e150 (``of: attendance_rate * 1e200``) was stored,
+  and the experiment then refused its own run files as "hand-edited or corrupt", telling the
+  user to delete them and resume, which made them again.
+- Two user-defined outcomes with one label (or a label and another's name in words) made two
+  rows of the effects table that read the same.
 - A manifest whose ``sessions`` was not a list (hand-edited) stopped ``--resume`` with an
   AttributeError traceback, after the runs.
 - ``--resume`` of a folder whose manifest or failure records the analysis refuses recorded a
@@ -10,12 +17,20 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import cli_refuses, folder_bytes
 
 from srmsim.cli import main
+from srmsim.errors import ScenarioError
+from srmsim.experiment.custom import build_outcomes
+from srmsim.experiment.outcomes import Cohort
+from srmsim.experiment.spec import experiment_from_dict
 
 
 def _resume(finished: Path, out: Path) -> list[str]:
@@ -28,6 +43,60 @@ def _edit_manifest(study: Path, **changes: object) -> None:
     manifest = json.loads(path.read_text())
     manifest.update(changes)
     path.write_text(json.dumps(manifest, indent=2))
+
+
+# ------------------------------------------------------------ a long outcomes list
+def test_a_long_outcomes_list_is_refused_at_once(tmp_path):
+    data = {"name": "x", "scenario": "none.yaml", "baseline": "a", "variants": {"a": {}},
+            "outcomes": ["attendanc" + e for e in "e" * 50_000]}  # 50,000 objects, as YAML's
+    t0 = time.perf_counter()
+    with pytest.raises(ScenarioError, match=r"outcome listed more than once: \['attendance'\]"):
+        experiment_from_dict(data, "x.yaml", tmp_path)
+    assert time.perf_counter() - t0 < 5  # 0.05 s; counted name by name, about 40 s
+
+
+# ------------------------------------------------------------ a custom outcome past 1e150
+def test_a_custom_outcome_beyond_what_the_store_holds_is_not_measured():
+    students = pd.DataFrame({"student": np.arange(4), "fsm": [True, True, False, False],
+                             "attendance_rate": [0.9, 0.8, 0.95, 0.7]})
+    registry = build_outcomes([
+        {"name": "big", "statistic": "mean", "of": "attendance_rate * 1e140"},
+        {"name": "huge", "statistic": "mean", "of": "attendance_rate * 1e200"},
+        {"name": "summed", "statistic": "sum", "of": "attendance_rate * 1e150"},
+        {"name": "gap", "statistic": "mean", "of": "attendance_rate * 1e150", "where": "fsm",
+         "minus_where": "not fsm"},
+        {"name": "wide", "statistic": "mean", "of": "(attendance_rate - 0.8375) * 6e151",
+         "where": "fsm", "minus_where": "not fsm"},
+    ])
+    cohort = Cohort(students)
+    rates = students["attendance_rate"]
+    assert registry["big"](cohort) == pytest.approx(rates.mean() * 1e140, rel=1e-12)
+    assert math.isnan(registry["huge"](cohort))  # 8.4e199: the reader refused the run file
+    assert math.isnan(registry["summed"](cohort))  # 3.35e150, from values of 1e150 or less
+    assert registry["gap"](cohort) == pytest.approx(0.025e150, rel=1e-9)  # 0.85 - 0.825
+    # each side within the limit (+-7.5e149), their difference (1.5e150) beyond it
+    assert math.isnan(registry["wide"](cohort))
+
+
+# ------------------------------------------------------------ outcomes labelled alike
+@pytest.mark.parametrize("outcomes, clash", [
+    ([{"label": "Gap"}, {"label": "Gap"}], "'Gap'"),
+    ([{"label": "gap"}, {"label": "GAP "}], "'GAP ', 'gap'"),
+    ([{"name": "fsm_gap"}, {"label": "fsm gap"}], "'fsm gap'"),
+    ([{"label": "Gap"}, {"label": "Gap of FSM"}], None),
+])
+def test_outcomes_labelled_alike_are_refused(tmp_path, capsys, outcomes, clash):
+    (tmp_path / "s.yaml").write_text("name: s\ntrust: {n_schools: 2}\n")
+    defs = [{"name": f"o{i}", "statistic": "mean", "of": "attendance_rate", **o}
+            for i, o in enumerate(outcomes)]
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(json.dumps({"scenario": "s.yaml", "baseline": "a", "variants": {"a": {}},
+                               "outcomes": ["attendance", *defs]}))
+    if clash is None:
+        assert main(["validate", str(exp)]) == 0
+        return
+    err = cli_refuses(capsys, ["validate", str(exp)], f"outcomes labelled alike ({clash})")
+    assert len(err.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------ damaged manifests on --resume

@@ -48,6 +48,7 @@ from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome
 from srmsim.experiment.store import RUN_COLUMNS, run_column
 from srmsim.labels import StrictModel, control_character
 from srmsim.policy.rules import ArrayContext, FieldSpec, Rule, Vocabulary, parse_rule, parse_score
+from srmsim.store import LARGEST_VALUE
 
 STATISTICS = ("mean", "share", "percentile", "count", "sum")
 #: fields derived from a run's events, added to the students columns
@@ -101,6 +102,12 @@ class CustomOutcomeConfig(StrictModel):
             raise ValueError(f"the label {v!r} is a built-in outcome's: the two rows would read "
                              "alike; give another")
         return v
+
+
+    @property
+    def shown_label(self) -> str:
+        """What tables and figures call the outcome: its label, else its name in words."""
+        return self.label or self.name.replace("_", " ")
 
 
 @lru_cache(maxsize=1)
@@ -228,11 +235,14 @@ class CustomOutcome:
         value = self._statistic(values, mask)
         if self.minus is not None:
             value -= self._statistic(values, self.minus.evaluate(ctx, n))
+        if not abs(value) <= LARGEST_VALUE:  # infinite to every analysis (its square
+            # overflows), as an overflow to inf is: stored, it was refused as a corrupt run file
+            return math.nan
         return value
 
     def outcome(self) -> Outcome:
         c = self.config
-        label = c.label or c.name.replace("_", " ")
+        label = c.shown_label
         text = f"{c.statistic}{f' (q={c.q:g})' if c.q is not None else ''} of {c.of}"
         if c.where:
             text += f" where {c.where}"

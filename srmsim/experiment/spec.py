@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,7 +39,15 @@ from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 from srmsim.experiment.outcomes import DERIVED_SUFFIXES, OUTCOMES, Outcome
 from srmsim.explore.design import MAX_RUNS, DesignConfig
 from srmsim.explore.design import sample as design_sample
-from srmsim.labels import FileName, Label, Range, StrictModel, agree, check_distinct
+from srmsim.labels import (
+    FileName,
+    Label,
+    Range,
+    StrictModel,
+    agree,
+    check_distinct,
+    folded,
+)
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -135,10 +144,20 @@ class ExperimentConfig(StrictModel):
         if unknown:
             raise ValueError(unknown_outcomes(unknown))
         names = [o if isinstance(o, str) else o.name for o in self.outcomes]
-        dup = sorted({n for n in names if names.count(n) > 1})
+        # counted once (names.count for each name was quadratic: a list of 50,000 outcomes,
+        # within the YAML limits, took 95 s to be refused)
+        dup = sorted(n for n, k in Counter(names).items() if k > 1)
         if dup:
             raise ValueError(f"{agree(len(dup), 'outcome')} listed more than once: {dup}")
         check_distinct(names, "outcome")  # columns of runs.parquet and rows of the reports
+        labels = [OUTCOMES[o].label if isinstance(o, str) else o.shown_label
+                  for o in self.outcomes]
+        alike = Counter(folded(label.strip()) for label in labels)
+        same = sorted({label for label in labels if alike[folded(label.strip())] > 1})
+        if same:  # two rows of the effects table and two panels of a figure read the same
+            raise ValueError(f"outcomes labelled alike ({', '.join(map(repr, same))}): their "
+                             "rows in the tables and figures could not be told apart; give "
+                             "each its own label")
         derived = {n + suffix: n for n in names for suffix in DERIVED_SUFFIXES}
         clash = sorted(n for n in names if n in derived)
         if clash:  # the explore tools' x_diff / x_baseline columns would be ambiguous
