@@ -12,6 +12,9 @@
 - ``--resume`` of a folder whose manifest or failure records the analysis refuses recorded a
   session in the manifest (and a hand-made failure record among its failed runs) before the
   refusal.
+- An optimisation's budget role could write its minutes to any numeric key: the search tried
+  ``dynamics.absence_logit = 91.6`` as a share of a staff budget.
+- A user-defined ``count`` with ``scale: share`` printed a count of 35 students as "3,500.0%".
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli_refuses, folder_bytes
+from test_spec_fuzz_validation import ROLES, experiment, fails, optimisation
 
 from srmsim.cli import main
 from srmsim.errors import ScenarioError
@@ -153,3 +157,34 @@ def test_a_failure_record_a_killed_session_left_unlisted_still_resumes(finished,
     assert (study / "runs" / "texts" / "rep-00001.parquet").exists()
     assert not (study / "failures" / "texts" / "rep-00001.json").exists()
     assert json.loads((study / "manifest.json").read_text())["failed"] == []
+
+
+# ------------------------------------------------------------ what a budget splits
+@pytest.mark.parametrize("key, valid", [
+    ("dynamics.absence_logit", False),
+    ("policy.actions.parent_meeting.staff_minutes.pastoral", False),  # minutes per student
+    ("policy.parameters.attendance_threshold", False),
+    ("policy.staff.pool.attendance_officer", True),
+    ("policy.staff.per_school.0.attendance_officer", True),
+])
+def test_a_budget_role_writes_staff_minutes_only(tmp_path, capsys, key, valid):
+    path = optimisation(tmp_path, budget={"total": 1080, "roles": {**ROLES,
+                                                                   "attendance_officer": key}},
+                        levers={})
+    if valid:
+        assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+    else:
+        fails(capsys, path, f"budget: roles.attendance_officer: {key!r} is not a role's staff "
+                            "minutes a week")
+
+
+# ------------------------------------------------------------ a count's scale
+@pytest.mark.parametrize("scale", ["share", "count", "per100", "number"])
+def test_a_custom_count_prints_as_a_number(tmp_path, capsys, scale):
+    low = {"name": "low", "statistic": "count", "of": "attendance_rate < 0.85", "scale": scale}
+    path = experiment(tmp_path, outcomes=["attendance", low])
+    if scale == "number":
+        assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+    else:
+        fails(capsys, path, f"outcomes[1] (low).scale: statistic count is a number of "
+                            f"students: give scale: number (the default), not {scale}")

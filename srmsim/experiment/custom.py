@@ -104,6 +104,15 @@ class CustomOutcomeConfig(StrictModel):
         return v
 
 
+    def scale_problem(self) -> str | None:
+        """Why the scale cannot print this statistic (None if it can): a count of 35
+        students printed as "3,500.0%" (share) or "35 per student". Checked in experiment files
+        only, so that results stored before the check are still read."""
+        if self.statistic == "count" and self.scale != "number":
+            return (f"statistic count is a number of students: give scale: number (the "
+                    f"default), not {self.scale}")
+        return None
+
     @property
     def shown_label(self) -> str:
         """What tables and figures call the outcome: its label, else its name in words."""

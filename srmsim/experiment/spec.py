@@ -573,6 +573,10 @@ def experiment_from_dict(data: Any, source: str, base_dir: Path,
                 CustomOutcome(o)
             except RuleError as err:
                 problems.append((f"outcomes[{i}] ({o.name})", str(err)))
+            else:
+                problem = o.scale_problem()
+                if problem:
+                    problems.append((f"outcomes[{i}] ({o.name}).scale", problem))
     if problems:
         raise ScenarioError(source, problems)
     try:

@@ -40,6 +40,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -199,6 +200,11 @@ class Lever(StrictModel):
         return self.low, self.high
 
 
+#: the scenario keys that hold a role's staff minutes a week (what a budget's roles split):
+#: a role written to another key (``dynamics.absence_logit``) was searched as "91.6 minutes"
+BUDGET_KEYS = re.compile(r"policy\.staff\.(school|pool)\.[^.]+|policy\.staff\.per_school\.[^.]+\.[^.]+")
+
+
 class Budget(StrictModel):
     """Staff minutes a week (``total``) split between roles, each written to a scenario key."""
 
@@ -211,6 +217,10 @@ class Budget(StrictModel):
             problem = dotted_key_problem(key)
             if problem:
                 raise ValueError(f"roles.{role}: {excerpt(key)} {problem}")
+            if not BUDGET_KEYS.fullmatch(key):
+                raise ValueError(f"roles.{role}: {excerpt(key)} is not a role's staff minutes a "
+                                 "week (policy.staff.school.<role>, policy.staff.pool.<role> or "
+                                 "policy.staff.per_school.<school>.<role>), which a budget splits")
         keys = list(self.roles.values())
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:  # the later role's minutes would overwrite the earlier one's
