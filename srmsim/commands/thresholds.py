@@ -248,6 +248,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                 raise DataError(f"{target}: no column names on row 1 (the file is empty or "
                                 "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
+            _check_cells(target, len(names))
             # import's missing words, not pandas' (keep_default_na=False)
             missing = {"keep_default_na": False, "na_values": list(DEFAULT_MISSING)}
             df = pd.read_csv(target, **missing)
@@ -589,6 +590,33 @@ def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
     more = f" (and {plural(len(at) - 1, 'later row')})" if len(at) > 1 else ""
     raise DataError(f"{path}: row {int(df.index[at[0]]):,} repeats the header{more}: two exports "
                     "joined? remove it")
+
+
+def _check_cells(path: Path, ncol: int) -> None:
+    """Refuse, naming the row as import numbers it (the header is row 1, a blank line a row),
+    a CSV row with fewer cells than the header, and a cell holding a NUL byte, as ``srmsim data
+    import`` rejects both (``wrong_field_count``, ``bad_encoding``). pandas read a short row
+    silently: its missing cells as no value, and a cell left out of the middle moved every
+    later value one column left (the outcome read as the score), and a NUL became part of a
+    school's or group's name. Rows wider than the header are left to the reader
+    (:func:`_beyond_the_header`). Never shows a cell: the data are real."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            records = csv.reader(f)
+            next(records, None)  # the header
+            for number, rec in enumerate(records, start=2):
+                if any("\x00" in cell for cell in rec):
+                    raise DataError(f"{path}: row {number:,} holds a NUL byte (0x00): the file "
+                                    "is corrupt or not UTF-8 text; export it again")
+                if len(rec) < ncol and any(cell.strip() for cell in rec):
+                    raise DataError(
+                        f"{path}: row {number:,} has {len(rec)} cells but the header has "
+                        f"{ncol}: a cell left out moves the row's later values into other "
+                        "columns; correct the row (an empty cell keeps its comma)")
+    except (csv.Error, UnicodeDecodeError):  # the reader says why (a field past csv's limit)
+        return
 
 
 def _unique_columns(path: Path, names: list[str]) -> None:

@@ -1,0 +1,59 @@
+"""Hostile-input sweep 244 of the real-data commands (`srmsim thresholds`, a scenario's
+`population.records`, `srmsim data import`): what earlier sweeps left open. Each case is
+refused with a short error naming the file and row (exit 2, nothing written), or read as
+`srmsim data import` reads the same file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from srmsim.commands.thresholds import load_frame
+from srmsim.errors import DataError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import cli_refuses  # noqa: E402
+from test_risk_cli import students  # noqa: E402
+
+ARGS = ["--score", "attendance_rate", "--outcome", "withdrawn", "--n-boot", "40"]
+
+
+def _lines(tmp_path: Path, change, name: str = "export.csv") -> Path:
+    """A school's export (real data, 720 pupils) with its fifth data line (row 6) changed."""
+    lines = students().to_csv(index=False).splitlines()
+    lines[5] = change(lines[5])
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    # the school left out: every later value one column left (the score read from fsm's
+    # column, the outcome from sex's) -- pandas read it without a word
+    (lambda line: ",".join(line.split(",")[:1] + line.split(",")[2:]),
+     "row 6 has 5 cells but the header has 6"),
+    # the last cell left out: the outcome silently missing
+    (lambda line: line.rsplit(",", 1)[0], "row 6 has 5 cells but the header has 6"),
+    # a NUL inside the school: a school of its own (one more bootstrap cluster, of 1 pupil)
+    (lambda line: line.replace(",", ",\x00", 1), "row 6 holds a NUL byte (0x00)"),
+])
+def test_thresholds_refuses_short_rows_and_nul_bytes_as_import_does(tmp_path: Path, capsys,
+                                                                    change, says):
+    path = _lines(tmp_path, change)
+    with pytest.raises(DataError, match=r"row 6 ") as err:
+        load_frame(path)
+    assert says in str(err.value) and "0.9" not in str(err.value)  # no cell shown
+    out = tmp_path / "out"
+    cli_refuses(capsys, ["thresholds", str(path), *ARGS, "--out", str(out)], says)
+    assert not out.exists()
+
+
+def test_thresholds_still_reads_blank_lines_and_empty_cells(tmp_path: Path):
+    """A blank line, a line of spaces and an empty cell (its comma kept) are no short row."""
+    path = _lines(tmp_path, lambda line: "\n   \n" + ",".join(line.split(",")[:4]) + ",,")
+    frame, _ = load_frame(path)
+    assert len(frame) == 720 and frame.index[4] == 8  # rows numbered past the blank lines
+    assert frame.loc[8, ["attendance_rate", "withdrawn"]].isna().all()
+    assert frame["attendance_rate"].isna().sum() == 1
