@@ -144,6 +144,9 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
             raise DataError(f"{path}: cannot be read as Parquet student records "
                             f"({type(err).__name__}: {text})") from None
         df = _schema_names(path, df)
+        if not imported:  # a user's file: rows numbered as if exported with a header, as
+            # import and thresholds number a Parquet file's (its first row was "row 1")
+            file_rows = np.arange(2, len(df) + 2)
     if "school" not in df.columns:
         raise DataError(f"{path}: student records need a 'school' column")
     if df.empty:

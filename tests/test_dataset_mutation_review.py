@@ -344,14 +344,14 @@ def set_value(column: str, row: int, value: object):
     ("observations", lambda t: t.drop_columns(["school"]),
      "observations.parquet: no column school"),
     # C1 (row 11) has no observations, so only this check sees its school is missing
-    ("students", set_value("school", 10, None), "school is missing: 1 row, first row 11"),
-    ("students", set_value("sex", 1, "X"), "sex is not one of F, M, other, unknown: 1 row, "
+    ("students", set_value("school", 10, None), "school is missing: fewer than 10 rows, first row 11"),
+    ("students", set_value("sex", 1, "X"), "sex is not one of F, M, other, unknown: fewer than 10 rows, "
      "first row 2 ('X')"),
     ("observations", set_value("period_type", 0, "month"), "period_type is not one of week, "
-     "term: 1 row, first row 1"),
+     "term: fewer than 10 rows, first row 1"),
     # A4 (row 4) written twice: both copies counted, the first named
     ("students", lambda t: __import__("pyarrow").concat_tables([t, t.slice(3, 1)]),
-     "student_id appears more than once: 2 rows, first row 4"),
+     "student_id appears more than once: fewer than 10 rows, first row 4"),
 ])
 def test_a_hand_edited_table_is_refused_by_name(imported: Path, tmp_path: Path, table: str,
                                                 edit, message: str) -> None:

@@ -38,7 +38,7 @@ def _lines(tmp_path: Path, change, name: str = "export.csv") -> Path:
     (lambda line: line.rsplit(",", 1)[0], "row 6 has 5 cells but the header has 6"),
     # a NUL inside the school: a school of its own (one more bootstrap cluster, of 1 pupil)
     (lambda line: line.replace(",", ",\x00", 1), "row 6 holds a NUL byte (0x00)"),
-])
+], ids=["school-left-out", "outcome-left-out", "nul-byte"])
 def test_thresholds_refuses_short_rows_and_nul_bytes_as_import_does(tmp_path: Path, capsys,
                                                                     change, says):
     path = _lines(tmp_path, change)
@@ -57,3 +57,32 @@ def test_thresholds_still_reads_blank_lines_and_empty_cells(tmp_path: Path):
     assert len(frame) == 720 and frame.index[4] == 8  # rows numbered past the blank lines
     assert frame.loc[8, ["attendance_rate", "withdrawn"]].isna().all()
     assert frame["attendance_rate"].isna().sum() == 1
+
+
+RECORDS_HEADER = "student_id,school,year_group,age_months,sex,fsm,sen,eal,prior_attainment"
+
+
+@pytest.mark.parametrize("bad", [3, 12])
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_records_errors_withhold_a_count_under_10_and_number_parquet_rows_as_import(
+        tmp_path: Path, bad: int, kind: str):
+    """"fsm is not true or false: 3 rows" gave 3 pupils, where `data validate` prints `c`; and
+    a Parquet file's first row was "row 1", where import and thresholds call it row 2."""
+    import pandas as pd
+
+    from srmsim.records import read_student_records
+
+    rows = [f"P{i:03d},S{i % 2},7,140,{'FM'[i % 2]},{'maybe' if i < bad else 'false'},false,"
+            f"false,{90 + i}" for i in range(40)]
+    path = tmp_path / "pupils.csv"
+    path.write_text("\n".join([RECORDS_HEADER, *rows]) + "\n", encoding="utf-8")
+    if kind == "parquet":
+        parquet = tmp_path / "pupils.parquet"
+        pd.read_csv(path, dtype=str).to_parquet(parquet, index=False)
+        path = parquet
+    with pytest.raises(DataError) as err:
+        read_student_records(path)
+    many = "12 rows" if bad == 12 else "fewer than 10 rows"
+    assert str(err.value) == (f"{path}: fsm is not true or false: {many}, first row 2 "
+                              "('maybe'); correct the records file")
+

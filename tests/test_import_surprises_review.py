@@ -230,7 +230,7 @@ def test_records_files_name_the_decimal_comma(tmp_path):
                                'P2,S01,7,140,F,false,false,false,"93,5"']) + "\n")
     with pytest.raises(DataError) as err:
         read_student_records(path)
-    assert str(err.value) == (f"{path}: prior_attainment is not a number: 1 row, first row 3 "
+    assert str(err.value) == (f"{path}: prior_attainment is not a number: fewer than 10 rows, first row 3 "
                               "('93,5'); it uses a decimal comma: export with a decimal point")
     path.write_text("\n".join([HEADER, "P1,S01,7,140,M,false,false,false,9O"]) + "\n")
     with pytest.raises(DataError, match=r"first row 2 \('9O'\); correct the records file$"):

@@ -1258,6 +1258,6 @@ def test_a_bad_value_in_a_records_csv_is_named_by_its_row_in_the_file(tmp_path, 
         "school,year_group,fsm\nA,7,true\n\nA,8,false\nB,7,perhaps\nB,8,true\n")
     scenario = write(tmp_path / "s.yaml", {"name": "s", "population": {"records": "pupils.csv"}})
     err = fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
-                contains="fsm is not true or false: 1 row, first row 5")
+                contains="fsm is not true or false: fewer than 10 rows, first row 5")
     assert "correct the records file" in err and "re-import" not in err
     assert not (tmp_path / "o").exists()

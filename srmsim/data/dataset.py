@@ -343,17 +343,21 @@ DATASET_HINT = "not a dataset as srmsim writes it (re-import the export)"
 def _row_error(source: str | Path, f: Field, bad: np.ndarray, what: str,
                values: np.ndarray, file_rows: np.ndarray | None = None,
                hint: str = DATASET_HINT) -> DataError:
-    """The error for the rows ``bad`` of field ``f``: how many, the first, and its value only
-    when the field is plain data (an id, a name, a date of birth or a note is never printed).
-    The first is numbered as in ``file_rows`` (a CSV's rows as a spreadsheet numbers them, the
-    header row 1), else 1 = the table's first row."""
+    """The error for the rows ``bad`` of field ``f``: how many (``fewer than 10`` when under
+    10: the rows are pupils', and `data validate` prints such a count as `c`), the first, and
+    its value only when the field is plain data (an id, a name, a date of birth or a note is
+    never printed). The first is numbered as in ``file_rows`` (a CSV's rows as a spreadsheet
+    numbers them, the header row 1), else 1 = the table's first row."""
+    from srmsim.privacy import DEFAULT_THRESHOLD
+
     rows = np.flatnonzero(bad)
     shown = ""
     if f.kind == "data" and what != "is missing" and not value_may_identify(values[rows[0]]):
         shown = f" ({printable(str(values[rows[0]])[:40])!r})"
     first = int(file_rows[rows[0]]) if file_rows is not None else int(rows[0]) + 1
-    return DataError(f"{source}: {f.name} {what}: {plural(len(rows), 'row')}, first row "
-                     f"{first}{shown}; {hint}")
+    many = (plural(len(rows), "row") if len(rows) >= DEFAULT_THRESHOLD
+            else f"fewer than {DEFAULT_THRESHOLD} rows")
+    return DataError(f"{source}: {f.name} {what}: {many}, first row {first}{shown}; {hint}")
 
 
 def check_values(frame: pd.DataFrame, tbl: Table, source: str | Path, keys: bool = True,
