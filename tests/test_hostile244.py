@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from srmsim.cli import main
 from srmsim.commands.thresholds import load_frame
 from srmsim.errors import DataError
 
@@ -86,3 +87,36 @@ def test_records_errors_withhold_a_count_under_10_and_number_parquet_rows_as_imp
     assert str(err.value) == (f"{path}: fsm is not true or false: {many}, first row 2 "
                               "('maybe'); correct the records file")
 
+
+def test_pupils_email_addresses_are_no_ids_in_import_records_or_thresholds(tmp_path: Path,
+                                                                           capsys):
+    """An export's pupil email (or login) column mapped as the student id was imported, and
+    read as records and by thresholds, as ids: each names its pupil. Refused as names are,
+    naming the column and row, never an address."""
+    import pandas as pd
+
+    from srmsim.data.dataset import email_addresses
+    from srmsim.records import read_student_records
+
+    rows = [f"pupil.{i}@school.example.org,S{i % 2},7,140,{'FM'[i % 2]},false,false,false,"
+            f"{90 + i}" for i in range(12)]
+    path = tmp_path / "pupils.csv"
+    path.write_text("\n".join([RECORDS_HEADER, *rows]) + "\n", encoding="utf-8")
+    out = tmp_path / "ds"
+    assert main(["data", "import", "--students", str(path), "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert ("names_as_ids: column 'student_id' (student_id) holds pupils' email addresses, "
+            "not ids, from row 2 (not shown)") in printed.out
+    assert "@" not in printed.out + printed.err and not (out / "students.parquet").exists()
+    with pytest.raises(DataError, match="row 2 holds an email address") as err:
+        read_student_records(path)
+    assert "@" not in str(err.value).replace(str(path), "")
+    # thresholds: the pupils' emails under an export's own id column name
+    table = students().rename(columns={"uid": "Student"})
+    table["Student"] = [f"p{i}@school.example.org" for i in range(len(table))]
+    table.to_csv(tmp_path / "export.csv", index=False)
+    err_text = cli_refuses(capsys, ["thresholds", str(tmp_path / "export.csv"), *ARGS, "--out",
+                                    str(tmp_path / "t")], "row 2 holds an email address")
+    assert "@" not in err_text.replace(str(tmp_path), "") and not (tmp_path / "t").exists()
+    # a code with an @ inside is no address: ids of a school's own are still ids
+    assert not email_addresses(pd.Series(["P@1", "x@y", "a.b@c"])).any()

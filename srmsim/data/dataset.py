@@ -510,13 +510,31 @@ def names_as_ids_problem(ids: pd.Series, column: str, rows: np.ndarray | None = 
         text = ids.astype("string").str.strip()
         named = (text.str.fullmatch(_NAME_LIKE) & ~text.str.fullmatch(_HEX)).fillna(False)
         named = named.to_numpy(dtype=bool)
-    if not named.any():
+    emails = email_addresses(ids)
+    if not (named | emails).any():
         return None
     numbers = np.arange(2, len(ids) + 2) if rows is None else np.asarray(rows)
+    at = int((named | emails).argmax())
+    what = ("an email address (not shown), not an id: it names its pupil" if emails[at] else
+            "a name or a label (words with no digit; not shown), not an id: pupils who share "
+            "a name would count as one")
     return (f"column '{column}' is taken as the student id (by its name), but row "
-            f"{int(numbers[int(named.argmax())]):,} holds a name or a label (words with no digit; "
-            "not shown), not an id: pupils who share a name would count as one\n"
+            f"{int(numbers[at]):,} holds {what}\n"
             "give pseudonymised ids (a student_id column) and rename or remove this column")
+
+
+#: an email address ('alice.smith@school.org'): a pupil's own, holding their name
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s.]+"
+
+
+def email_addresses(values: pd.Series) -> np.ndarray:
+    """Which of ``values`` are email addresses. Why: an export's pupil email or login column
+    mapped as the student id was imported as ids, the pupils' names in every one, where a
+    column of their names is refused (:func:`full_names`)."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return np.zeros(len(values), dtype=bool)
+    text = values.astype("string").str.strip()
+    return text.str.fullmatch(_EMAIL).fillna(False).to_numpy(dtype=bool)
 
 
 def full_names(values: pd.Series) -> np.ndarray:

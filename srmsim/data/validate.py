@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from srmsim.data.dataset import full_names, pupils_own_values
+from srmsim.data.dataset import email_addresses, full_names, pupils_own_values
 from srmsim.data.mapping import (
     IDENTITY_SOURCE,
     Mapping,
@@ -60,8 +60,8 @@ RULES: dict[str, str] = {
                                "is rejected",
     "duplicate_column": "two columns of the file map to the same field: every row is rejected",
     "names_as_ids": "the column mapped to student_id holds pupils' names (two or more words "
-                    "of letters, no digit), not pseudonymised ids: every row of the file is "
-                    "rejected; the names are never shown",
+                    "of letters, no digit) or email addresses, not pseudonymised ids: every "
+                    "row of the file is rejected; the names are never shown",
     "wrong_field_count": "the row has more or fewer cells than the header",
     "bad_encoding": "bytes that are not valid in the declared encoding",
     "missing_value": "a required field is empty",
@@ -310,15 +310,17 @@ def _names_as_ids(src: Source) -> None:
     pos = src.colpos.get("student_id")
     if pos is None:
         return
-    named = full_names(src.raw.frame[pos])
+    emails = email_addresses(src.raw.frame[pos])
+    named = full_names(src.raw.frame[pos]) | emails
     if not named.any():
         return
     column = src.colname["student_id"]
-    row = int(src.raw.rows[int(named.argmax())])
+    at = int(named.argmax())
+    what = "email addresses" if emails[at] else "names"
     src.file_problems.append((column, "student_id", "names_as_ids", (
-        f"column {excerpt(column)} (student_id) holds pupils' names, not ids, from row {row:,} "
-        "(not shown); map a pseudonymised id column to student_id (a names column may be "
-        "mapped to name, which anonymise drops)")))
+        f"column {excerpt(column)} (student_id) holds pupils' {what}, not ids, from row "
+        f"{int(src.raw.rows[at]):,} (not shown); map a pseudonymised id column to student_id "
+        "(a names column may be mapped to name, which anonymise drops)")))
 
 
 def _title_rows_above(raw: RawFile, wanted: set[str]) -> None:
