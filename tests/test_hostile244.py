@@ -120,3 +120,25 @@ def test_pupils_email_addresses_are_no_ids_in_import_records_or_thresholds(tmp_p
     assert "@" not in err_text.replace(str(tmp_path), "") and not (tmp_path / "t").exists()
     # a code with an @ inside is no address: ids of a school's own are still ids
     assert not email_addresses(pd.Series(["P@1", "x@y", "a.b@c"])).any()
+
+
+@pytest.mark.parametrize(("column", "says"), [
+    (lambda pa, t: pa.array([[s] for s in t["sex"]]), "column 'sex' holds nested values"),
+    (lambda pa, t: pa.array([{"a": s} for s in t["sex"]]), "column 'sex' holds nested values"),
+    (lambda pa, t: pa.array([s.encode() for s in t["sex"]], pa.binary()),
+     "column 'sex' holds bytes (binary), not text"),
+], ids=["list", "struct", "bytes"])
+def test_thresholds_refuses_parquet_columns_import_refuses(tmp_path: Path, capsys, column, says):
+    """A nested column was "cannot read (ArrowNotImplementedError: Unsupported cast ...)" and
+    one of bytes was read as the text "b'F'": the one check import and records apply."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(students(), preserve_index=False)
+    table = table.set_column(table.schema.get_field_index("sex"), "sex",
+                             column(pa, table.to_pydict()))
+    path = tmp_path / "export.parquet"
+    pq.write_table(table, path)
+    cli_refuses(capsys, ["thresholds", str(path), *ARGS, "--out", str(tmp_path / "t")],
+                f"{path}: {says}")
+    assert not (tmp_path / "t").exists()

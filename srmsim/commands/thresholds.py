@@ -272,8 +272,16 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                 _check_parquet_memory(target, parquet.metadata)
             data = target.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
-            _unique_columns(target, pq.read_schema(pa.BufferReader(data)).names)
-            from srmsim.data.readers import parquet_frame
+            schema = pq.read_schema(pa.BufferReader(data))
+            _unique_columns(target, schema.names)
+            from srmsim.data.readers import arrow_schema_problem, parquet_frame
+
+            # as import and a records file refuse them: a nested column was Arrow's "cannot
+            # read (ArrowNotImplementedError: Unsupported cast ...)", and a column of bytes
+            # read as the text "b'S1'"
+            problem = arrow_schema_problem(schema)
+            if problem:
+                raise DataError(f"{target}: {problem}")
 
             # decoded once, under a memory check: _check_parquet_memory trusts the footer
             df = _missing_words(parquet_frame(pa.BufferReader(data), target, len(data)))
