@@ -142,3 +142,24 @@ def test_thresholds_refuses_parquet_columns_import_refuses(tmp_path: Path, capsy
     cli_refuses(capsys, ["thresholds", str(path), *ARGS, "--out", str(tmp_path / "t")],
                 f"{path}: {says}")
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_utf8_export_read_with_a_utf16_mapping_is_named_so(tmp_path: Path, capsys,
+                                                            encoding: str):
+    """A mapping kept from an old "Unicode text" export (UTF-16) read a new UTF-8 one as one
+    line of CJK characters: "has column names but no rows", no word of the encoding. A real
+    UTF-16 export still reads."""
+    rows = [f"P{i:03d},S{i % 2},7,140,{'FM'[i % 2]},false,false,false,{90 + i}"
+            for i in range(12)]
+    text = "\n".join([RECORDS_HEADER, *rows]) + "\n"
+    path = tmp_path / "pupils.csv"
+    path.write_text(text, encoding="utf-8")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(f"encoding: {encoding}\n", encoding="utf-8")
+    argv = ["data", "validate", "--mapping", str(mapping), "--students", str(path)]
+    err = cli_refuses(capsys, argv, f"{path}: the file is not {encoding} (it holds no NUL byte")
+    assert "set 'encoding: utf-8' in the mapping" in err
+    path.write_bytes(text.encode(encoding))
+    assert main(argv) == 0
+    assert "12 rows read, 12 accepted, 0 rejected" in capsys.readouterr().out

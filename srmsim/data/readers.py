@@ -199,6 +199,13 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
                         f"bytes), not {encoding}, which would read it as "
                         f"{sample.encode('utf-8').decode(encoding, 'replace')!r}; set "
                         "'encoding: utf-8' in the mapping")
+    if (codec.startswith(("utf-16", "utf-32")) and data and b"\x00" not in data
+            and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))):
+        # UTF-16 writes a NUL beside every comma and line end: read as UTF-16, a UTF-8 file
+        # became one line of CJK characters, refused as "column names but no rows"
+        raise DataError(f"{path}: the file is not {encoding} (it holds no NUL byte, which "
+                        f"{encoding} writes for every comma and line end): it is most likely "
+                        "UTF-8; set 'encoding: utf-8' in the mapping")
     _local.offsets = []
     try:
         text = data[start:].decode(encoding, errors="srmsim_record")
