@@ -114,6 +114,22 @@ def whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def misnamed_table(path: str | Path, head: bytes) -> str | None:
+    """What to say of a table file whose first bytes (``head``, at least 4) show it is not what
+    its name says, or ``None``: a Parquet file named .csv (or anything but .parquet) or a zip
+    archive, as an .xlsx workbook is, named .csv. Why: read as text, a Parquet file was "probably
+    UTF-16" (its header holds NUL bytes), and a workbook given as records or named .csv was
+    "Parquet magic bytes not found in footer", neither of which says what to change."""
+    suffix = Path(path).suffix.lower()
+    shown = f"named {suffix}" if suffix else "with no extension"
+    if head.startswith(b"PAR1") and suffix not in (".parquet", ".pq"):
+        return f"a Parquet file {shown}; name it .parquet"
+    if head.startswith(b"PK\x03\x04") and suffix not in (".xlsx", ".xlsm"):
+        return (f"a zip archive (an Excel workbook?) {shown}, not a CSV or Parquet file; save "
+                "the sheet as CSV UTF-8")
+    return None
+
+
 def not_utf8(head: bytes, err: UnicodeDecodeError) -> str:
     """What to say of a text file that does not decode as UTF-8, given its first bytes: a
     UTF-16 file (Excel's "Unicode text", Notepad's "Unicode") said "not UTF-8 text (invalid
@@ -193,4 +209,5 @@ def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
     return f"{with_article(name)} file (it has '{key}:'), not {with_article(expected)}: {how}"
 
 
-__all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "unique_keys", "wrong_kind"]
+__all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "misnamed_table", "unique_keys",
+           "wrong_kind"]

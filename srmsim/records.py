@@ -128,6 +128,9 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
         df, file_rows = _read_csv_records(path)
     else:
+        problem = _not_parquet_problem(path)
+        if problem:
+            raise DataError(f"{path}: {problem}")
         problem = _columns_problem(path)
         if problem:
             raise DataError(f"{path}: {problem}")
@@ -193,6 +196,24 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
                                 f"{int(rows[first]):,}; each row must be one pupil, counted "
                                 "once (remove the copy)")
     return df
+
+
+def _not_parquet_problem(path: Path) -> str | None:
+    """What to say of a records file that is neither named .csv nor a Parquet file, or
+    ``None``: an Excel workbook (or a CSV saved as .txt) was "cannot be read as Parquet
+    student records (ArrowInvalid: Parquet magic bytes not found in footer ...)"."""
+    from srmsim.inputs import misnamed_table
+
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PAR1"):
+        return None
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        return ("an Excel workbook: records are read from a .csv or .parquet file or a dataset "
+                "folder; save the sheet as CSV UTF-8, or import it with `srmsim data import`")
+    return misnamed_table(path, head) or (
+        "not a Parquet file, and not named .csv: give a students .csv or .parquet file, or a "
+        "dataset folder made by `srmsim data import`")
 
 
 def _columns_problem(path: Path) -> str | None:

@@ -163,3 +163,31 @@ def test_a_utf8_export_read_with_a_utf16_mapping_is_named_so(tmp_path: Path, cap
     path.write_bytes(text.encode(encoding))
     assert main(argv) == 0
     assert "12 rows read, 12 accepted, 0 rejected" in capsys.readouterr().out
+
+
+def test_a_table_in_another_format_than_its_name_says_is_named_so(tmp_path: Path, capsys):
+    """A Parquet file named .csv was "probably UTF-16" to import and records (NULs in its
+    "header"); an Excel workbook or a .txt CSV given as records was "Parquet magic bytes not
+    found in footer"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "pupils.csv"
+    pq.write_table(pa.table({"student_id": ["P1"], "school": ["S1"]}), parquet)
+    workbook = tmp_path / "pupils.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(60))  # a zip archive, as a workbook is
+    text = tmp_path / "pupils.txt"
+    text.write_text(RECORDS_HEADER + "\nP1,S1,7,140,F,false,false,false,90\n")
+    cases = [(parquet, "a Parquet file named .csv; name it .parquet"),
+             (workbook, "an Excel workbook: records are read from a .csv or .parquet file"),
+             (text, "not a Parquet file, and not named .csv")]
+    for path, says in cases:
+        scenario = tmp_path / "s.yaml"
+        scenario.write_text(f"name: s\npopulation:\n  records: {path.name}\n")
+        cli_refuses(capsys, ["validate", str(scenario)], f"population.records: {path}: {says}")
+    cli_refuses(capsys, ["data", "validate", "--students", str(parquet)],
+                f"{parquet}: a Parquet file named .csv; name it .parquet")
+    named = tmp_path / "book.csv"
+    named.write_bytes(workbook.read_bytes())
+    cli_refuses(capsys, ["data", "validate", "--students", str(named)],
+                f"{named}: a zip archive (an Excel workbook?) named .csv")

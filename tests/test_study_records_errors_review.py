@@ -32,5 +32,5 @@ def test_the_variant_that_names_unreadable_records_is_named(tmp_path: Path, caps
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "experiment 'e': variant 'b': population.records: " in err, err
-    assert "cannot be read as Parquet student records" in err and "Traceback" not in err
+    assert "not a Parquet file, and not named .csv" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()

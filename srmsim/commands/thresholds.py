@@ -293,8 +293,11 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
         with open(target, "rb") as fh:  # the other format, misnamed: said so, not a decoder's
             head = fh.read(4)           # UnicodeDecodeError or Arrow's "magic bytes"
-        if suffix == ".csv" and head == b"PAR1":
-            raise DataError(f"{target}: a Parquet file named .csv; name it .parquet") from None
+        from srmsim.inputs import misnamed_table
+
+        misnamed = misnamed_table(target, head)
+        if misnamed:
+            raise DataError(f"{target}: {misnamed}") from None
         if isinstance(err, UnicodeDecodeError):
             from srmsim.inputs import not_utf8
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from srmsim.errors import DataError
-from srmsim.inputs import hint_clause, input_file_problem
+from srmsim.inputs import hint_clause, input_file_problem, misnamed_table
 from srmsim.labels import cut, plural
 
 if TYPE_CHECKING:
@@ -181,6 +181,9 @@ def _is_utf8(data: bytes) -> bool:
 def _read_csv(path: Path, encoding: str) -> RawFile:
     _check_csv_memory(path)
     data = path.read_bytes()
+    misnamed = misnamed_table(path, data[:4])
+    if misnamed:
+        raise DataError(f"{path}: {misnamed}")
     start = 0
     codec = codecs.lookup(encoding).name
     if data.startswith(codecs.BOM_UTF8) and codec == "utf-8":
