@@ -613,12 +613,14 @@ def _check_cells(path: Path, ncol: int) -> None:
     (:func:`_beyond_the_header`). Never shows a cell: the data are real."""
     import csv
 
+    with open(path, "rb") as fh:  # (one pass of bytes: looking in every cell took 4 times longer)
+        nul = any(b"\x00" in block for block in iter(lambda: fh.read(1 << 24), b""))
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             records = csv.reader(f)
             next(records, None)  # the header
             for number, rec in enumerate(records, start=2):
-                if any("\x00" in cell for cell in rec):
+                if nul and any("\x00" in cell for cell in rec):
                     raise DataError(f"{path}: row {number:,} holds a NUL byte (0x00): the file "
                                     "is corrupt or not UTF-8 text; export it again")
                 if len(rec) < ncol and any(cell.strip() for cell in rec):
