@@ -247,8 +247,9 @@ def _read_csv_records(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     if raw.problems:  # a row of another width, bytes not in UTF-8, a NUL
         first = raw.problems[0]
         where = f"row {first['row']}: " if first["row"] is not None else ""
+        hint = f"; {raw.encoding_hint}" if raw.encoding_hint else ""
         raise DataError(f"{path}: {where}{first['message']} (a records file must be one plain "
-                        "table of UTF-8 text)")
+                        f"table of UTF-8 text){hint}")
     keep = []
     for i, name in enumerate(raw.header):
         if name:

@@ -191,3 +191,33 @@ def test_a_table_in_another_format_than_its_name_says_is_named_so(tmp_path: Path
     named.write_bytes(workbook.read_bytes())
     cli_refuses(capsys, ["data", "validate", "--students", str(named)],
                 f"{named}: a zip archive (an Excel workbook?) named .csv")
+
+
+def test_a_windows_1252_export_is_named_so_even_when_its_rejects_are_not_listed(tmp_path: Path,
+                                                                               capsys):
+    """Excel's "CSV (Comma delimited)" writes Windows-1252: three pupils named 'Zoë' were
+    three `bad_encoding` rejects ("byte 0xeb ... is not valid utf-8"), the list not printed
+    (a count under 10), with no word of what to change. A UTF-8 file with one stray byte is
+    no Windows file: no such note."""
+    from srmsim.records import read_student_records
+
+    rows = [f"P{i:03d},S{i % 2},7,140,{'FM'[i % 2]},false,false,false,{90 + i},"
+            f"{'Zoë' if i < 3 else 'Bob'}" for i in range(12)]
+    path = tmp_path / "pupils.csv"
+    path.write_bytes(("\n".join([RECORDS_HEADER + ",name", *rows]) + "\n").encode("cp1252"))
+    assert main(["data", "validate", "--students", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "violations not listed" in out
+    assert (f"note: {path}: the file is Windows-1252 (cp1252) text, not UTF-8, as Excel's 'CSV "
+            "(Comma delimited)' saves one: save it as 'CSV UTF-8 (Comma delimited)', or set "
+            "'encoding: cp1252' in the mapping") in out
+    records = tmp_path / "records.csv"
+    records.write_bytes(path.read_bytes())
+    with pytest.raises(DataError, match=r"save it as 'CSV UTF-8 \(Comma delimited\)'$"):
+        read_student_records(records)
+    # UTF-8 with one byte of another encoding: the rest of its accents are UTF-8
+    data = path.read_bytes().replace(b"Zo\xeb", "Zoë".encode())
+    path.write_bytes(data.replace(b"Bob", b"B\xf6b", 1))
+    assert main(["data", "validate", "--students", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "bad_encoding" in out and "Windows-1252" not in out

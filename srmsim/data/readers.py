@@ -84,6 +84,7 @@ class RawFile:
     problems: list[dict] = field(default_factory=list)  # row-level faults found while reading
     structural: np.ndarray | None = None  # rows whose cells could not be aligned with the header
     blank_rows: int = 0
+    encoding_hint: str | None = None  # what the bytes not valid in its encoding suggest
 
     @property
     def n_rows(self) -> int:
@@ -336,7 +337,29 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     raw = RawFile(path=str(path), header=[_escape(h) for h in header], frame=frame,
                   rows=keep_rows, problems=problems)
     raw.structural = np.asarray(structural, dtype=np.int64)
+    if bad_offsets and codec == "utf-8":
+        raw.encoding_hint = windows_1252_hint(data, text)
     return raw
+
+
+#: said of a file not valid UTF-8 that is Windows-1252 text (see :func:`windows_1252_hint`)
+WINDOWS_1252_HINT = ("the file is Windows-1252 (cp1252) text, not UTF-8, as Excel's 'CSV "
+                     "(Comma delimited)' saves one: save it as 'CSV UTF-8 (Comma delimited)'")
+
+
+def windows_1252_hint(data: bytes, text: str) -> str | None:
+    """:data:`WINDOWS_1252_HINT` when ``data`` (read as UTF-8 into ``text``, its bad bytes as
+    markers) holds no UTF-8 character beyond ASCII and reads as Windows-1252, else ``None``
+    (a UTF-8 file with a stray byte is no Windows file). Why: a Windows export's accented names
+    ('Zoë') were rejected row by row as "byte 0xeb ... is not valid utf-8", with no word of
+    what to change, and with fewer than 10 such rows the rejects are not printed at all."""
+    if any(not ch.isascii() and ch not in _SURROGATES for ch in text):
+        return None
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return WINDOWS_1252_HINT
 
 
 def separator_problem(header: list[str]) -> str | None:

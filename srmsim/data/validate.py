@@ -886,7 +886,9 @@ def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationR
     cols: dict[str, _Collector] = {}
     for name, tbl in TABLES.items():
         parsed[name], cols[name] = _validate_table(tbl, sources[name], mapping)
-    notes: list[str] = []
+    notes: list[str] = [f"{s.raw.path}: {s.raw.encoding_hint}, or set 'encoding: cp1252' in "
+                        "the mapping" for name in TABLES for s in sources[name]
+                        if s.raw.encoding_hint]
     st_ok = ~cols["students"].bad
     students = parsed["students"].loc[st_ok].reset_index(drop=True)
     if sources["observations"]:
