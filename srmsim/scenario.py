@@ -633,13 +633,13 @@ def _problems(err: ValidationError, prefix: str = "",
         # someone writing a file (also inside a union's merged message)
         msg = _MODEL_TYPE.sub("a mapping of keys to values", msg)
         given = e.get("input")
-        if isinstance(given, float) and not math.isfinite(given):
+        if e["type"] == "extra_forbidden":  # first: `cost: .nan` is a key that does not exist
+            msg = _unknown_key(model, tuple(e["loc"]))
+        elif isinstance(given, float) and not math.isfinite(given):
             # 1e400 was "Input should be a finite number (got inf)", or for a whole number
             # "a valid integer (got inf)": neither said where an inf the file never wrote came from
             msg = NOT_FINITE_NAN if given != given else NOT_FINITE_INF.format(
                 "-" if given < 0 else "")
-        elif e["type"] == "extra_forbidden":
-            msg = _unknown_key(model, tuple(e["loc"]))
         elif e["type"] == "model_type" and e.get("input") is None:
             # `trust:` with its keys not indented under it: "instance of TrustConfig (got None)"
             msg = ("is empty: give its keys indented under it (with spaces), or leave it out")

@@ -113,11 +113,13 @@ def resolve_actions(overrides: Mapping[str, ActionOverride], source: str = "poli
             from pydantic import ValidationError
 
             if isinstance(err, ValidationError):
-                # (a check of the whole action, such as "automated", has no field to name)
-                problems = [(".".join([f"{source}.{name}", *(str(x) for x in e["loc"])]),
-                             e["msg"].removeprefix("Value error, "))
-                            for e in err.errors(include_url=False)]
-                raise ScenarioError("scenario", problems) from None
+                # in the scenario's own words (pydantic's "Extra inputs are not permitted" for
+                # `effect: {readin: 3}`, its bounds without the value given); a check of the
+                # whole action, such as "automated", names the action
+                from srmsim.scenario import _problems  # here: srmsim.scenario imports this
+
+                raise ScenarioError("scenario", _problems(err, f"{source}.{name}",
+                                                          ActionConfig)) from None
             raise
     return actions
 
