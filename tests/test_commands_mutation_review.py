@@ -412,7 +412,8 @@ def test_trial_options_reach_the_trial_and_the_printed_lines_are_the_files(tmp_p
     assert re.search(r"^2 replications in [0-9.]+ s$", printed, re.M), printed
     (wrote,) = [ln for ln in printed.splitlines() if ln.startswith("wrote ")]
     named = [Path(p) for p in wrote.removeprefix("wrote ").split(", ")]
-    assert sorted(p.name for p in named) == ["trial.png", "trial_runs.csv", "trial_subgroups.csv",
+    assert sorted(p.name for p in named) == ["trial.png", "trial_runs.csv",
+                                             "trial_subgroup_summary.csv", "trial_subgroups.csv",
                                              "trial_summary.csv"]
     assert all(p.parent == out and p.is_file() for p in named)
     assert not (out / "report.html").exists()

@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(result.subgroup_table())
     written = [out / "trial_runs.csv", out / "trial_summary.csv", out / "trial.png"]
-    if result.subgroups is not None:
-        written.append(out / "trial_subgroups.csv")
+    if result.subgroups is not None:  # (their summary only when a replication finished)
+        written += [out / name for name in ("trial_subgroups.csv", "trial_subgroup_summary.csv")
+                    if (out / name).is_file()]
     if not args.no_report:
         written.append(out / "report.html")
     print("wrote " + ", ".join(str(p) for p in written))
