@@ -194,11 +194,34 @@ def _kind(data: dict[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
+def _study_without_kind(data: Any) -> str | None:
+    """What is wrong with a study file (it names its ``scenario:``) that has none of the keys
+    telling which study it is, or ``None``: `srmsim validate` read a trial with `randomize:`
+    as a scenario and listed `scenario`, `randomize` and `outcome` as unknown keys."""
+    if not isinstance(data, dict) or "scenario" not in data:
+        return None
+    import difflib
+
+    from srmsim.labels import with_article
+
+    kinds = {key: kind for kind, key, _ in _MARKERS}
+    for given in data:
+        close = difflib.get_close_matches(str(given), list(kinds), n=1, cutoff=0.75)
+        if close:
+            return (f"{str(given)[:60]!r} is not a key: did you mean {close[0]!r}? (it makes "
+                    f"this {with_article(kinds[close[0]])} file)")
+    return ("has 'scenario:', the key by which a study names its scenario, but none of "
+            "'variants:' (an experiment), 'randomise:' (a trial) or 'objectives:' (an "
+            "optimisation); a scenario file has no 'scenario:' key")
+
+
 def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
     """What is wrong with a file of another kind than ``expected`` ('scenario', 'experiment',
     'trial', 'optimisation', 'data mapping'), naming the command that takes it, or ``None``
     (``data`` is the file's parsed top level)."""
     kind = _kind(data) if isinstance(data, dict) else None
+    if kind is None and expected in ("scenario", "data mapping"):
+        return _study_without_kind(data)
     if kind is None or kind[0] == expected:
         return None
     from srmsim.labels import with_article  # here: labels loads pydantic, slow to load

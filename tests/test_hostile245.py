@@ -45,3 +45,24 @@ def test_an_action_error_is_in_the_scenario_words(tmp_path, capsys, action, said
         err = cli_refuses(capsys, argv, contains=f"{path}: {said}")
         assert "Extra inputs" not in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("scenario: s.yaml\nrandomize: {unit: students}\noutcome: attendance\n",
+     "'randomize' is not a key: did you mean 'randomise'? (it makes this a trial file)"),
+    ("scenario: s.yaml\nbaseline: a\nvariant: {a: {}, b: {}}\n",
+     "'variant' is not a key: did you mean 'variants'? (it makes this an experiment file)"),
+    ("scenario: s.yaml\nbaseline: a\n",
+     "has 'scenario:', the key by which a study names its scenario, but none of 'variants:'"),
+])
+def test_a_study_file_without_its_kind_is_not_read_as_a_scenario(tmp_path, capsys, text, said):
+    """A trial written with `randomize:` (or an experiment with `variant:`) has none of the keys
+    that tell a study's kind, so `srmsim validate` and `run` read it as a scenario and listed
+    `scenario`, `randomize` and `outcome` as unknown keys: the one key misspelt was not named."""
+    (tmp_path / "s.yaml").write_text("name: s\n")
+    study = tmp_path / "study.yaml"
+    study.write_text("name: study\n" + text)
+    for argv in (["validate", str(study)], ["run", str(study), "--out", str(tmp_path / "o")]):
+        err = cli_refuses(capsys, argv, contains=f"{study}: {said}")
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
