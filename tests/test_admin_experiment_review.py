@@ -193,6 +193,10 @@ def test_arrivals_after_the_run_are_said_not_dropped_silently(tmp_path: Path, ca
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["requests"]["cert"]["arrivals"] == 1
     assert summary["requests"]["cert"]["arrivals_after_run"] == 2
+    (tmp_path / "days.csv").write_text("day\n1\n400\n")  # one: its verbs agree
+    assert main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o1"), "--quiet"]) == 0
+    assert ("note: request stream cert: 1 arrival of its arrivals file falls on day 273 or "
+            "later, after the run ends, and was not simulated") in capsys.readouterr().out
     (tmp_path / "days.csv").write_text("day\n1\n2\n")  # all within: no note, no key
     assert main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "o2"), "--quiet"]) == 0
     assert "note:" not in capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srmsim.argtypes import out_argument, path_argument, seed_argument, whole_argument
-from srmsim.labels import plural
+from srmsim.labels import agree, plural
 from srmsim.settings import add_set_argument, parse_settings
 
 if TYPE_CHECKING:  # pydantic loads only when a command runs
@@ -125,9 +125,10 @@ def _run_into(args: argparse.Namespace, scenario: Scenario, out: Path) -> int:
             print(result.summary_table().to_string(index=False))
     for name, stream in (result.summary.get("requests") or {}).items():
         if stream.get("arrivals_after_run"):
-            print(f"note: request stream {name}: {plural(stream['arrivals_after_run'], 'arrival')}"
-                  f" of its arrivals file fall on day {result.summary['weeks'] * 7} or later, "
-                  "after the run ends, and were not simulated")
+            after = stream["arrivals_after_run"]  # "1 arrival ... fall ... were": agreed
+            print(f"note: request stream {name}: {plural(after, 'arrival')} of its arrivals file "
+                  f"{agree(after, 'falls', 'fall')} on day {result.summary['weeks'] * 7} or "
+                  f"later, after the run ends, and {agree(after, 'was', 'were')} not simulated")
     if args.report:
         from srmsim.report import write_report
 
