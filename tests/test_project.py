@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 import unicodedata
@@ -37,6 +38,37 @@ def test_package_ships_type_information() -> None:
     assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["srmsim"]
     assert (REPO_ROOT / "srmsim" / "py.typed").exists()
 
+
+
+def _extra_packages(extras: dict[str, list[str]], name: str) -> set[str]:
+    """The distributions an extra installs, its ``srmsim[...]`` extras expanded."""
+    found: set[str] = set()
+    for requirement in extras[name]:
+        own = re.fullmatch(r"srmsim\[(.+)\]", requirement)
+        if own:
+            for other in own.group(1).split(","):
+                found |= _extra_packages(extras, other.strip())
+        else:
+            found.add(re.split(r"[<>=!~\[; ]", requirement)[0].lower())
+    return found
+
+
+def test_the_notebooks_extra_holds_what_every_notebook_runs_on() -> None:
+    """The README and docs/notebooks.md say: `pip install -e ".[notebooks]"`, then open the
+    notebooks. In such an environment 08 stopped with "4 runs failed (errors in failures/)"
+    (its learned chooser needs scikit-learn) and 09 with "this needs SALib" (helper 245)."""
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    code = {nb.name: "\n".join("".join(cell["source"]) for cell in json.loads(
+        nb.read_text())["cells"] if cell["cell_type"] == "code")
+        for nb in sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))}
+    needs = {"learning": [n for n, c in code.items() if "learning.yaml" in c or "learned" in c],
+             "explore": [n for n, c in code.items() if "srmsim.explore" in c]}
+    assert needs["learning"] and needs["explore"], needs  # (the check still finds them)
+    installed = _extra_packages(extras, "notebooks")
+    for extra, notebooks in needs.items():
+        missing = _extra_packages(extras, extra) - installed
+        assert not missing, f"{notebooks} need {sorted(missing)} ({extra}), not in [notebooks]"
 
 # ----------------------------------------------------------------------------- documentation links
 # Pages docs/hooks.py generates at build time: a link to them is good though no file exists.
