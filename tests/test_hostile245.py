@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import cli_refuses, tiny_policy_scenario
 
+from srmsim.cli import main
 from srmsim.yamlio import dump_yaml
 
 
@@ -66,3 +67,36 @@ def test_a_study_file_without_its_kind_is_not_read_as_a_scenario(tmp_path, capsy
         err = cli_refuses(capsys, argv, contains=f"{study}: {said}")
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_learned_chooser_without_scikit_learn_is_refused_before_the_study(tmp_path, capsys,
+                                                                            monkeypatch):
+    """Without scikit-learn (a `[notebooks]`-only install did not have it), every run of a
+    variant with a learned chooser failed in turn, and the experiment stopped with "6 runs
+    failed (errors in failures/)" and a results folder of failures: refused at once now,
+    nothing written, naming the variant's step."""
+    import importlib.util
+
+    data = tiny_policy_scenario()
+    data["policy"]["rules"]["low_attendance"]["cadence"] = "termly"
+    data["policy"]["workflows"]["attendance"]["steps"] = [{
+        "candidates": ["parent_text", "parent_meeting"], "weeks": 3,
+        "chooser": {"kind": "learned", "measure": "attendance_rate", "target": "absence",
+                    "features": ["fsm", "attendance_rate"]}}]
+    (tmp_path / "s.yaml").write_text(dump_yaml(data))
+    study = tmp_path / "e.yaml"
+    study.write_text(dump_yaml({"name": "e", "scenario": "s.yaml", "baseline": "none",
+                                "replications": 2, "outcomes": ["attendance"],
+                                "variants": {"none": {"policy": None}, "learned": {}}}))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real(name, *a))
+    out = tmp_path / "o"
+    err = cli_refuses(capsys, ["experiment", str(study), "--out", str(out), "--quiet",
+                               "--workers", "1"],
+                      contains=f"{study}: variants.learned.policy.workflows.attendance.steps[0]."
+                               "chooser: a learned chooser needs scikit-learn")
+    assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    monkeypatch.setattr(importlib.util, "find_spec", real)  # installed: the file is valid
+    assert main(["validate", str(study)]) == 0

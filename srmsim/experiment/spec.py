@@ -242,6 +242,7 @@ class Experiment:
         _check_uncertain_policy_acts(config.uncertain, self.variants, source)
         check_request_outcomes(self.outcomes, self.variants, source)
         check_choice_outcomes(self.outcomes, self.variants, source)
+        check_learning_installed(self.variants, source)
         #: SHA-256 of each arrivals file and each trust's records, by path: the experiment's
         #: identity includes what the files hold, so --resume refuses one changed since
         self.input_files = {**check_arrival_files(self.variants, source),
@@ -494,6 +495,20 @@ def check_choice_outcomes(outcomes: list[str], scenarios: dict[str, Scenario], s
                                       "of a step among candidate actions, and no variant has "
                                       "such a step (candidates: and a chooser:); remove the "
                                       "outcome or add one")])
+
+
+def check_learning_installed(scenarios: dict[str, Scenario], source: str) -> None:
+    """Refuse, before anything is written, variants with a learned chooser where scikit-learn
+    is not installed: each of their runs failed in turn, and the study stopped with "6 runs
+    failed (errors in failures/)" and a results folder of failures."""
+    import importlib.util
+
+    from srmsim.policy.config import LEARNING_MISSING, learned_steps
+
+    learned = [(f"variants.{name}.{path}", LEARNING_MISSING) for name, sc in scenarios.items()
+               for path in learned_steps(sc.policy)[:1]]
+    if learned and importlib.util.find_spec("sklearn") is None:
+        raise ScenarioError(source, learned[:1])
 
 
 def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str, str]:

@@ -185,8 +185,9 @@ class Choosers:
             try:
                 import sklearn  # noqa: F401
             except ImportError:
-                raise SrmsimError("a learned chooser needs scikit-learn: "
-                                  "pip install 'srmsim[learning]'") from None
+                from srmsim.policy.config import LEARNING_MISSING
+
+                raise SrmsimError(LEARNING_MISSING) from None
         self.n_features = max((len(st.chooser.features) for st in self.steps.values()
                                if st.chooser.kind == "learned"), default=0)
         self._decisions: list[dict[str, np.ndarray]] = []

@@ -418,6 +418,19 @@ def chooses_by_oracle(policy: PolicyConfig | None) -> bool:
     return bool(kinds) and all(kind == "oracle" for kind in kinds)
 
 
+#: why a learned chooser cannot run here, and what to install
+LEARNING_MISSING = "a learned chooser needs scikit-learn: pip install 'srmsim[learning]'"
+
+
+def learned_steps(policy: PolicyConfig | None) -> list[str]:
+    """The key paths of the enabled workflows' steps that a learned chooser picks for (they
+    need scikit-learn, :data:`LEARNING_MISSING`)."""
+    return [f"policy.workflows.{name}.steps[{i}].chooser"
+            for name, w in (policy.workflows.items() if policy else ()) if w.enabled
+            for i, step in enumerate(w.steps)
+            if step.candidates and step.chooser is not None and step.chooser.kind == "learned"]
+
+
 def chooser_target(policies: Iterable[PolicyConfig | None]) -> str | None:
     """The one effect every chooser among candidate actions in ``policies`` targets (the unit
     regret is in), or None when there is none or they differ (regrets in different units)."""
