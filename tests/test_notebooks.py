@@ -44,6 +44,30 @@ def test_notebook_is_saved_clean(path: Path) -> None:
     assert not dirty, f"{path.name}: clear the outputs of cells {dirty} before committing"
 
 
+
+def test_learning_curves_in_the_notebooks_are_in_the_choosers_units() -> None:
+    """Notebook 08 printed its learning curves "in the chooser's target units", bare numbers,
+    for trusts and analysts: its choosers all target reading, in months (helper 245). Every
+    learning-curve table or figure a notebook makes is given the choosers' target."""
+    import ast
+
+    takes = {"format_learning_curve": 2, "plot_learning_curve": 3}  # arguments, target last
+    calls = []
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                             for line in cell.source.splitlines())  # IPython's magics
+            for node in ast.walk(ast.parse(code)):
+                name = getattr(node, "func", None)
+                if isinstance(node, ast.Call) and isinstance(name, ast.Name) \
+                        and name.id in takes:
+                    given = len(node.args) + len(node.keywords)
+                    calls.append((path.name, name.id, given >= takes[name.id]))
+    assert calls, "no notebook draws a learning curve: this test checks nothing"
+    assert all(ok for *_, ok in calls), [c for c in calls if not c[-1]]
+
 # seconds a cell may take: the slowest takes ~6 s alone, ~15 s on a loaded 2-core CI machine,
 # and over 45 s when other jobs share the two cores (load average 9): a hang still fails, the
 # whole notebook stays inside pytest's 600 s
