@@ -15,12 +15,15 @@
 - An optimisation's budget role could write its minutes to any numeric key: the search tried
   ``dynamics.absence_logit = 91.6`` as a share of a staff budget.
 - A user-defined ``count`` with ``scale: share`` printed a count of 35 students as "3,500.0%".
+- ``srmsim discover A --out B/discovery`` replaced experiment B's own discovery with A's (B's
+  report was then refused as "hand-edited or corrupt"); ``--out B/sub`` wrote into B's folder.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -188,3 +191,27 @@ def test_a_custom_count_prints_as_a_number(tmp_path, capsys, scale):
     else:
         fails(capsys, path, f"outcomes[1] (low).scale: statistic count is a number of "
                             f"students: give scale: number (the default), not {scale}")
+
+
+# ------------------------------------------------------------ discover --out
+@pytest.mark.parametrize("where", ["other/discovery", "other/sub/deeper", "other"])
+def test_discover_writes_into_no_other_result_folder(study, capsys, where):
+    other = study.parent / "other"
+    shutil.copytree(study, other)
+    (other / "discovery").mkdir()
+    (other / "discovery" / "discovery.json").write_text("{}")  # other's own discovery
+    before = folder_bytes(study.parent)
+    out = study.parent / where
+    err = cli_refuses(capsys, ["discover", str(study), "--condition", "attendance_diff < 0",
+                               "--out", str(out)], f"--out {out}: inside the experiment folder "
+                                                   f"{other}, another result than {study}")
+    assert "give no --out" in err
+    assert folder_bytes(study.parent) == before
+
+
+def test_discover_into_its_own_folder_passes_the_check(study, capsys):
+    # the check lets DIR/discovery (named or by default) and other folders of DIR by: the
+    # study has no uncertain parameters, so discovery itself refuses it next
+    for extra in ([], ["--out", str(study / "discovery")], ["--out", str(study / "d2")]):
+        cli_refuses(capsys, ["discover", str(study), "--condition", "attendance_diff < 0",
+                             *extra], "no uncertain: parameters")
