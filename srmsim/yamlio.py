@@ -391,6 +391,9 @@ def _plain_yaml_problem(problem: str, context: str) -> tuple[str, bool] | None:
         return "this line has no ':' (each line of a mapping is 'key: value')", True
     if "quoted scalar" in context and "end of stream" in problem:
         return "a quote opened here is never closed", True
+    if problem == "but found another document":  # PyYAML's context says what it expected
+        return ("a second YAML document ('---' starts one): a file holds one document; "
+                "remove the '---' line, or split the file", False)
     if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
         bracket = "[" if "]" in problem[:20] else "{"
         return f"a '{bracket}' opened here is not closed (or its items lack commas)", True

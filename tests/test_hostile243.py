@@ -17,6 +17,8 @@
 - A user-defined ``count`` with ``scale: share`` printed a count of 35 students as "3,500.0%".
 - ``srmsim discover A --out B/discovery`` replaced experiment B's own discovery with A's (B's
   report was then refused as "hand-edited or corrupt"); ``--out B/sub`` wrote into B's folder.
+- A file of two YAML documents was refused with PyYAML's second half-sentence, "but found
+  another document".
 """
 
 from __future__ import annotations
@@ -215,3 +217,17 @@ def test_discover_into_its_own_folder_passes_the_check(study, capsys):
     for extra in ([], ["--out", str(study / "discovery")], ["--out", str(study / "d2")]):
         cli_refuses(capsys, ["discover", str(study), "--condition", "attendance_diff < 0",
                              *extra], "no uncertain: parameters")
+
+
+# ------------------------------------------------------------ two YAML documents
+@pytest.mark.parametrize("text, line", [("name: a\n---\nname: b\n", 2),
+                                        ("---\n---\nname: b\n", 2)])
+def test_a_second_yaml_document_is_named_in_plain_words(text, line):
+    from srmsim.yamlio import load_yaml_text
+
+    with pytest.raises(ScenarioError) as err:
+        load_yaml_text(text, "e.yaml")
+    assert str(err.value) == (f"e.yaml: malformed YAML: line {line}, column 1: a second YAML "
+                              "document ('---' starts one): a file holds one document; remove "
+                              "the '---' line, or split the file")
+    assert load_yaml_text("---\nname: b\n", "e.yaml") == {"name": "b"}  # one, marked
