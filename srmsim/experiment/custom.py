@@ -103,7 +103,6 @@ class CustomOutcomeConfig(StrictModel):
                              "alike; give another")
         return v
 
-
     def scale_problem(self) -> str | None:
         """Why the scale cannot print this statistic (None if it can): a count of 35
         students printed as "3,500.0%" (share) or "35 per student". Checked in experiment files

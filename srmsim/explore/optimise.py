@@ -202,7 +202,8 @@ class Lever(StrictModel):
 
 #: the scenario keys that hold a role's staff minutes a week (what a budget's roles split):
 #: a role written to another key (``dynamics.absence_logit``) was searched as "91.6 minutes"
-BUDGET_KEYS = re.compile(r"policy\.staff\.(school|pool)\.[^.]+|policy\.staff\.per_school\.[^.]+\.[^.]+")
+BUDGET_KEYS = re.compile(r"policy\.staff\.(school|pool)\.[^.]+"
+                         r"|policy\.staff\.per_school\.[^.]+\.[^.]+")
 
 
 class Budget(StrictModel):
