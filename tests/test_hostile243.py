@@ -19,7 +19,11 @@
   report was then refused as "hand-edited or corrupt"); ``--out B/sub`` wrote into B's folder.
 - A file of two YAML documents was refused with PyYAML's second half-sentence, "but found
   another document".
+- ``srmsim sensitivity DIR`` (all outcomes, the default) was refused whole when one outcome was
+  not measured in a variant: ``weeks_waited`` beside a baseline of no policy, where no one
+  waits.
 """
+# ruff: noqa: F811 - sobol_results is test_explore_hostile_review's module-scoped fixture, imported
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cli_refuses, folder_bytes
+from test_explore_hostile_review import sobol_results  # noqa: F401 - a fixture
 from test_spec_fuzz_validation import ROLES, experiment, fails, optimisation
 
 from srmsim.cli import main
@@ -40,6 +45,7 @@ from srmsim.errors import ScenarioError
 from srmsim.experiment.custom import build_outcomes
 from srmsim.experiment.outcomes import Cohort
 from srmsim.experiment.spec import experiment_from_dict
+from srmsim.explore.tables import Explored
 
 
 def _resume(finished: Path, out: Path) -> list[str]:
@@ -231,3 +237,40 @@ def test_a_second_yaml_document_is_named_in_plain_words(text, line):
                               "document ('---' starts one): a file holds one document; remove "
                               "the '---' line, or split the file")
     assert load_yaml_text("---\nname: b\n", "e.yaml") == {"name": "b"}  # one, marked
+
+
+# ------------------------------------------------------------ sensitivity of an unmeasured outcome
+def _unmeasured_in_the_baseline(monkeypatch, everywhere: bool = False) -> None:
+    """``attainment`` not measured in the baseline ``off`` (as weeks_waited where no policy
+    refers anyone), so neither is the paired difference; ``everywhere``: in ``on`` too."""
+    table = Explored.outcome_table
+
+    def unmeasured(self, variant):
+        out = table(self, variant)
+        gone = ["attainment"] if variant == "off" else ["attainment_diff",
+                                                        "attainment_baseline"]
+        out[gone + (["attainment"] if everywhere else [])] = np.nan
+        return out
+
+    monkeypatch.setattr(Explored, "outcome_table", unmeasured)
+
+
+def test_sensitivity_leaves_out_an_outcome_a_variant_did_not_measure(sobol_results, capsys,
+                                                                      monkeypatch):
+    from srmsim.explore.sensitivity import sensitivity
+
+    whole = sensitivity(sobol_results)  # every target measured
+    _unmeasured_in_the_baseline(monkeypatch)
+    table = sensitivity(sobol_results)
+    assert table.attrs["not_measured"] == [("off", "attainment"), ("on - off", "attainment")]
+    assert set(table["target"]) == {"on"}
+    pd.testing.assert_frame_equal(table.reset_index(drop=True),
+                                  whole[whole["target"] == "on"].reset_index(drop=True))
+    assert main(["sensitivity", str(sobol_results)]) == 0
+    out = capsys.readouterr().out
+    assert "note: not measured in any run, so left out: off: Attainment; on - off: Attainment" \
+        in out
+    assert main(["report", str(sobol_results)]) == 0  # its check computes the same rows
+    _unmeasured_in_the_baseline(monkeypatch, everywhere=True)
+    cli_refuses(capsys, ["sensitivity", str(sobol_results)], "attainment was not measured in "
+                "any run of off, on: nothing to apportion")

@@ -74,7 +74,14 @@ def _sensitivity(out: Path, args: argparse.Namespace) -> int:
         sensitivity_plot(table, stage / "sensitivity.png")
         if pairs is not None:
             write_text(csv_text(pairs, float_format=LEVEL_FORMAT), stage / PAIRS_FILE)
-    print(format_sensitivity(table, _registry(out)))
+    registry = _registry(out)
+    print(format_sensitivity(table, registry))
+    skipped = table.attrs.get("not_measured") or []
+    if skipped:
+        from srmsim.experiment.outcomes import get_outcome
+
+        print("note: not measured in any run, so left out: " + "; ".join(
+            f"{target}: {get_outcome(outcome, registry).label}" for target, outcome in skipped))
     if pairs is not None:
         print("\n" + format_pairs(pairs))
     print(f"wrote {', '.join(str(out / name) for name in written)}")

@@ -169,7 +169,9 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
     """Sobol or Morris indices of every outcome, per variant and per paired difference.
 
     ``target`` is the variant's name for its own outcome, ``"<variant> - <baseline>"`` for its
-    paired effect (``differences=False`` leaves those out). With a Sobol design of
+    paired effect (``differences=False`` leaves those out). An outcome a target has no value
+    of in any run (not measured there) is left out, named in ``attrs["not_measured"]`` as
+    ``(target, outcome)`` pairs. With a Sobol design of
     ``second_order: true`` the second-order indices are in ``attrs["pairs"]``
     (:data:`PAIR_COLUMNS`).
     """
@@ -188,6 +190,7 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
                           f"(measured: {', '.join(ex.outcomes)})")
     chosen = list(dict.fromkeys(variants or ex.variants))
     frames, pair_frames = [], []
+    unmeasured: list[tuple[str, str]] = []
     for variant in chosen:
         ex.variant(variant)  # validates the name
         table = ex.outcome_table(variant)
@@ -202,9 +205,13 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
             kinds.append(("_diff", f"{variant} - {ex.baseline}"))
         for suffix, target in kinds:
             for outcome in outcomes:
+                values = table[outcome + suffix].to_numpy(dtype=float)
+                if np.isnan(values).all():  # not measured in this variant (no one waits
+                    # where there is no policy): the whole analysis was refused for it
+                    unmeasured.append((target, outcome))
+                    continue
                 try:
-                    frame = indices(x, table[outcome + suffix].to_numpy(), ex.bounds, ex.design,
-                                    level, seed)
+                    frame = indices(x, values, ex.bounds, ex.design, level, seed)
                 except SrmsimError as err:
                     raise SrmsimError(f"{ex.path}: {target}, {outcome}: {err}") from None
                 pairs = frame.attrs.pop("pairs")
@@ -215,10 +222,15 @@ def sensitivity(results: str | Path, outcomes: list[str] | None = None,
                     part["level"] = level
                 frames.append(frame)
                 pair_frames.append(pairs)
+    if not frames:
+        raise SrmsimError(f"{ex.path}: {', '.join(outcomes)} {agree(len(outcomes), 'was', 'were')}"
+                          f" not measured in any run of {', '.join(chosen)}: nothing to "
+                          "apportion")
     table = pd.DataFrame(pd.concat(frames, ignore_index=True), columns=COLUMNS)
     if ex.design.get("method") == "sobol" and ex.design.get("second_order"):
         table.attrs["pairs"] = pd.DataFrame(pd.concat(pair_frames, ignore_index=True),
                                             columns=PAIR_COLUMNS)
+    table.attrs["not_measured"] = unmeasured
     return table
 
 
