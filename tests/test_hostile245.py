@@ -100,3 +100,18 @@ def test_a_learned_chooser_without_scikit_learn_is_refused_before_the_study(tmp_
     assert not out.exists()
     monkeypatch.setattr(importlib.util, "find_spec", real)  # installed: the file is valid
     assert main(["validate", str(study)]) == 0
+
+
+def test_validate_prints_at_most_twenty_notes(tmp_path, capsys):
+    """A policy of 30,000 parameters no rule reads printed 30,000 "note:" lines: the first 20
+    now, then how many more."""
+    data = tiny_policy_scenario()
+    data["policy"]["parameters"].update({f"unread{i}": i for i in range(25)})
+    path = tmp_path / "s.yaml"
+    path.write_text(dump_yaml(data))
+    assert main(["validate", str(path)]) == 0
+    notes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 21, notes
+    assert notes[0] == ("note: policy.parameters.unread0 is read by no rule, goal, priority or "
+                        "chooser (a misspelt name?)")
+    assert notes[-1] == "note: ... and 5 more notes like these"

@@ -87,13 +87,11 @@ def run(args: argparse.Namespace) -> int:
 
         compiled = compile_policy(scenario.policy, str(args.file))
         read = compiled.parameters_read()
-        for name in scenario.policy.parameters:
-            if name not in read:
-                print(f"note: policy.parameters.{name} is read by no rule, goal, priority or "
-                      "chooser (a misspelt name?)")
-        for note in [*_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled),
-                     *_before_onset_notes(compiled)]:
-            print(f"note: {note}")
+        _print_notes([*(f"policy.parameters.{name} is read by no rule, goal, priority or "
+                        "chooser (a misspelt name?)"
+                        for name in scenario.policy.parameters if name not in read),
+                      *_unused_action_notes(scenario.policy), *_untargeted_choice_notes(compiled),
+                      *_before_onset_notes(compiled)])
         if scenario.policy.acts_on_no_one():  # "policy: yes", and no student was acted on
             print("note: policy: no workflow is enabled, so the policy acts on no student "
                   "(a rule alone flags no one; an experiment's variant may enable one)")
@@ -109,6 +107,18 @@ def run(args: argparse.Namespace) -> int:
                   f"({schools}, "
                   f"{plural(scenario.years, 'year')}, policy: {yes_no(bool(scenario.policy))})",
                   warning)
+
+
+#: notes `srmsim validate` prints at most: a policy of 30,000 unread parameters printed
+#: 30,000 lines, and the first few say what to fix
+MAX_NOTES = 20
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes[:MAX_NOTES]:
+        print(f"note: {note}")
+    if len(notes) > MAX_NOTES:
+        print(f"note: ... and {len(notes) - MAX_NOTES:,} more notes like these")
 
 
 def _unused_action_notes(policy: Any) -> list[str]:
