@@ -115,3 +115,17 @@ def test_validate_prints_at_most_twenty_notes(tmp_path, capsys):
     assert notes[0] == ("note: policy.parameters.unread0 is read by no rule, goal, priority or "
                         "chooser (a misspelt name?)")
     assert notes[-1] == "note: ... and 5 more notes like these"
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("schools", [0, 0], "a school is given more than once"),
+    ("years", [8, 9, 8], "a year group is given more than once")])
+def test_a_rules_school_or_year_group_is_given_once(tmp_path, capsys, key, value, said):
+    """`dynamics.withdrawal_years` and `trust.year_groups` refuse a repeat; a rule's `schools:
+    [0, 0]` (or 50,000 zeros, parsed and kept) and `years` did not."""
+    data = tiny_policy_scenario()
+    data["policy"]["rules"]["low_attendance"][key] = value
+    path = tmp_path / "s.yaml"
+    path.write_text(dump_yaml(data))
+    cli_refuses(capsys, ["validate", str(path)],
+                contains=f"{path}: policy.rules.low_attendance.{key}: {said}")

@@ -39,6 +39,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -87,6 +88,15 @@ class RuleConfig(_Strict):
                                     description="year groups the rule looks at (all if unset)")
     schools: list[int] | None = Field(None, min_length=1,
                                       description="school indices (all if unset)")
+
+    @field_validator("years", "schools")
+    @classmethod
+    def _each_once(cls, v: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        """As ``dynamics.withdrawal_years``: `schools: [0, 0]` (or 50,000 zeros) was kept."""
+        if v is not None and len(set(v)) < len(v):
+            what = "a year group" if info.field_name == "years" else "a school"
+            raise ValueError(f"{what} is given more than once")
+        return v
 
 
 class EffectConfig(_Strict):
