@@ -548,6 +548,13 @@ def test_experiment_default_folder_settings_and_printed_lines(tmp_path, monkeypa
     (wrote,) = [ln for ln in printed.splitlines() if ln.startswith("wrote ")]
     assert wrote == f"wrote {out / 'effects.csv'}, {out / 'forest.png'}"
     assert not (out / "report.html").exists()
+    # run again, it runs nothing: the line says the runs were stored ("0 runs in 0.0 s" alone
+    # read as if nothing was simulated; helper 245)
+    assert main(["experiment", str(study), "--workers", "1", "--quiet", "--no-report",
+                 "--set", "trust.students_per_year_group=12"]) == 0
+    assert re.match(r"e: 2 variants x 2 replications, 0 runs in [0-9.]+ s \(4 stored by an "
+                    r"earlier session; a fixed number of replications\)$",
+                    capsys.readouterr().out.splitlines()[0])
     # compare against another baseline with --report: no report (it is the file's baseline's),
     # and a note saying so; the effects are b's against itself and a's against b
     assert main(["compare", str(out), "--baseline", "b", "--report"]) == 0

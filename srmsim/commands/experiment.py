@@ -179,8 +179,10 @@ def _run_and_report(exp: Experiment, out: Path, args: argparse.Namespace) -> int
         per_variant = plural(summary['replications'], 'replication')
         why = (f"stopped: {summary['stopped']}" if exp.config.sequential is not None
                else "a fixed number of replications")
+    earlier = (f"{summary['stored']:,} stored by an earlier session; "
+               if summary.get("stored") else "")  # as `srmsim trial` says it
     print(f"{exp.name}: {plural(len(exp.variants), 'variant')} x {per_variant}, "
-          f"{plural(summary['runs'], 'run')} in {summary['seconds']:.1f} s ({why})")
+          f"{plural(summary['runs'], 'run')} in {summary['seconds']:.1f} s ({earlier}{why})")
     for note in summary.get("notes", []):
         print(f"note: {note}")
     failures = summary["failures"]

@@ -300,8 +300,11 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
         store.write_manifest(manifest)
     progress_bar = _Progress(0, False)
     ending: BaseException | None = None
+    stored = 0
     try:
         tasks = plan(experiment, range(n_reps), store)
+        #: runs an earlier session stored ("0 runs in 0.0 s" alone said nothing of them)
+        stored = len(experiment.variants) * n_reps - len(tasks)
         # no pool (no processes to start) when every run is stored already
         pool = workers if scheduler is None and tasks else 1
         with executors.local_processes(pool, executors.RUN_MODULES):
@@ -353,4 +356,4 @@ def _run_locked(experiment: Experiment, out: str | os.PathLike, workers: int | N
         manifest["failed"] = store.failed_keys()
         store.end_session(manifest, ending)
     return {"runs": done, "failures": store.failures(), "replications": n_reps,
-            "stopped": reason, "seconds": session["seconds"]}
+            "stopped": reason, "seconds": session["seconds"], "stored": stored}
