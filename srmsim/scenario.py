@@ -592,6 +592,17 @@ def _unknown_key(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
     (``n_school`` -> ``n_schools``), or the mapping one level down that has it (``n_schools``
     not indented under ``trust:``), else a plea to check the spelling."""
     key, parent = (loc[-1], loc[:-1]) if loc else ("", ())
+    if model is not None and isinstance(key, str) and "." in key.strip("."):
+        # `trust.n_schools: 4` in a file: "trust.n_schools: unknown key" named a key that is
+        # one, written as --set and an experiment's variants write it
+        *outer, last = key.split(".")
+        if any(last in (n, f.alias) for m in _models_at(model, (*parent, *outer))
+               for n, f in m.model_fields.items()):
+            names = [f"{n}:" for n in (*outer, last)]
+            how = (f"{names[0]} then {names[1]} indented under it" if len(names) == 2 else
+                   f"{names[0]} then {', '.join(names[1:])} each indented under the one before")
+            return ("dotted keys are for --set and an experiment's variants: elsewhere in a "
+                    f"file, nest the names ({how})")
     models = _models_at(model, parent) if model is not None and isinstance(key, str) else []
     fields = {(f.alias or name): name for m in models for name, f in m.model_fields.items()}
     close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.75)

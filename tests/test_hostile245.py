@@ -129,3 +129,23 @@ def test_a_rules_school_or_year_group_is_given_once(tmp_path, capsys, key, value
     path.write_text(dump_yaml(data))
     cli_refuses(capsys, ["validate", str(path)],
                 contains=f"{path}: policy.rules.low_attendance.{key}: {said}")
+
+
+@pytest.mark.parametrize(("text", "path", "said"), [
+    ("name: t\ntrust.n_schools: 4\n", "trust.n_schools",
+     "(trust: then n_schools: indented under it)"),
+    ("name: t\npolicy.workflows.w.enabled: false\n", "policy.workflows.w.enabled",
+     "(policy: then workflows:, w:, enabled: each indented under the one before)"),
+])
+def test_a_dotted_key_in_a_file_is_told_to_be_nested(tmp_path, capsys, text, path, said):
+    """`trust.n_schools: 4` written in a scenario file as --set and an experiment's variants
+    write it was "trust.n_schools: unknown key (check the spelling ...)": the spelling was
+    right. A dotted key that is no key (`trust.n_shools`) is still unknown."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(text)
+    cli_refuses(capsys, ["validate", str(scenario)],
+                contains=f"{scenario}: {path}: dotted keys are for --set and an experiment's "
+                         f"variants: elsewhere in a file, nest the names {said}")
+    scenario.write_text("name: t\ntrust.n_shools: 4\n")
+    cli_refuses(capsys, ["validate", str(scenario)],
+                contains=f"{scenario}: trust.n_shools: unknown key")
