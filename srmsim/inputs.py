@@ -220,7 +220,7 @@ def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
     'trial', 'optimisation', 'data mapping'), naming the command that takes it, or ``None``
     (``data`` is the file's parsed top level)."""
     kind = _kind(data) if isinstance(data, dict) else None
-    if kind is None and expected in ("scenario", "data mapping"):
+    if kind is None and expected == "scenario":
         return _study_without_kind(data)
     if kind is None or kind[0] == expected:
         return None
