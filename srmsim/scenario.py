@@ -480,7 +480,10 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
                       "literal['auto','all','none']", "constrained-int", "dict[str,any]"):
             continue
         else:
-            parts.append(("." if parts else "") + str(item))
+            text = str(item)
+            if not text or text != text.strip():  # `"": 1` was "trust.: unknown key"
+                text = repr(text)
+            parts.append(("." if parts else "") + text)
     return "".join(parts)
 
 

@@ -149,3 +149,14 @@ def test_a_dotted_key_in_a_file_is_told_to_be_nested(tmp_path, capsys, text, pat
     scenario.write_text("name: t\ntrust.n_shools: 4\n")
     cli_refuses(capsys, ["validate", str(scenario)],
                 contains=f"{scenario}: trust.n_shools: unknown key")
+
+
+@pytest.mark.parametrize(("text", "path"), [
+    ('name: t\n"": 1\n', "''"), ('name: t\ntrust: {"": 1}\n', "trust.''"),
+    ('name: t\n"trust ": {n_schools: 2}\n', "'trust '")])
+def test_an_empty_or_spaced_key_is_shown_in_quotes(tmp_path, capsys, text, path):
+    """An empty key was "s.yaml: unknown key" (no key named) or "trust.: unknown key", and
+    `"trust "` showed as "trust : ...", its space unseen."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(text)
+    cli_refuses(capsys, ["validate", str(scenario)], contains=f"{scenario}: {path}: unknown key")
