@@ -82,10 +82,24 @@ def _run_size(scenario: Scenario, cohort_size: np.ndarray) -> tuple[int, int, in
     n_weeks = scenario.years * calendar.WEEKS_PER_YEAR
     cohorts = int(np.sum(cohort_size, dtype=np.int64))
     students = cohorts * (len(scenario.trust.year_groups) + scenario.years - 1)
-    per_stream = [(r.backlog + r.arrivals.per_week * (1 + r.arrivals.seasonality.amplitude)
-                   * n_weeks, len(r.steps)) for r in scenario.requests.values()]
+    per_stream = [(r.backlog + _arrivals(r, n_weeks), len(r.steps))
+                  for r in scenario.requests.values()]
     return (students, int(history_share(scenario, students) * students * n_weeks),
             int(sum(n for n, _ in per_stream)), int(sum(n * steps for n, steps in per_stream)))
+
+
+def _arrivals(stream: Any, n_weeks: int) -> float:
+    """A request stream's arrivals in a run of ``n_weeks``: at its busiest weekly rate, or its
+    arrivals file's days within the run. A file that cannot be read counts none: its own
+    error comes from the run, or before a study (``check_arrival_files``)."""
+    if stream.arrivals.file is None:
+        return stream.arrivals.per_week * (1 + stream.arrivals.seasonality.amplitude) * n_weeks
+    from srmsim.admin.desk import arrivals_in_run
+
+    try:
+        return arrivals_in_run(Path(stream.arrivals.file), n_weeks)
+    except (SrmsimError, OSError):
+        return 0
 
 
 def check_scenario_fits(scenario: Scenario, cohort_size: np.ndarray, what: str) -> int:

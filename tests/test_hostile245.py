@@ -160,3 +160,31 @@ def test_an_empty_or_spaced_key_is_shown_in_quotes(tmp_path, capsys, text, path)
     scenario = tmp_path / "s.yaml"
     scenario.write_text(text)
     cli_refuses(capsys, ["validate", str(scenario)], contains=f"{scenario}: {path}: unknown key")
+
+
+def test_an_arrivals_file_counts_in_the_size_checks_before_runs(tmp_path, capsys, monkeypatch):
+    """The size of a run counted a request stream's `per_week` arrivals, not its arrivals
+    file's: `srmsim validate` called a scenario whose file holds more requests than memory
+    does valid with no warning, and an experiment started, each run then refused in turn."""
+    import srmsim.memory as memory
+
+    days = tmp_path / "days.csv"
+    days.write_text("day\n" + "".join(f"{d % 270}\n" for d in sorted(range(2000))))
+    (tmp_path / "s.yaml").write_text(dump_yaml({
+        "name": "c", "trust": {"n_schools": 0}, "requests": {"cert": {
+            "arrivals": {"file": "days.csv"}, "steps": [
+                {"name": "intake", "role": "clerk", "minutes": 30}],
+            "staff": {"clerk": {"staff": 1}}}}}))
+    have = memory.run_bytes(0, 0, 100, 100)  # room for 100 requests, not 2,000
+    monkeypatch.setattr(memory, "available_bytes", lambda: have)
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 0
+    assert "warning: too big for this machine: scenario 'c' simulates about 2,000 requests" \
+        in capsys.readouterr().out
+    study = tmp_path / "e.yaml"
+    study.write_text(dump_yaml({"name": "e", "scenario": "s.yaml", "baseline": "a",
+                                "replications": 2, "outcomes": ["request_throughput"],
+                                "variants": {"a": {}, "b": {}}}))
+    out = tmp_path / "o"
+    cli_refuses(capsys, ["experiment", str(study), "--out", str(out), "--quiet", "--workers",
+                         "1"], contains="simulates about 2,000 requests")
+    assert not out.exists()

@@ -20,6 +20,7 @@ relative task sizes: paired comparisons cancel the shared noise.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -32,7 +33,6 @@ from srmsim.admin.config import DAYS_PER_WEEK, RequestStep, RequestStream
 from srmsim.admin.events import EventLog
 from srmsim.errors import SrmsimError
 from srmsim.inputs import input_file_problem
-from srmsim.memory import check_run_fits
 from srmsim.rng import CRN
 
 #: attempts of one step drawn in advance; a step reworked more often than this stops reworking
@@ -40,6 +40,21 @@ MAX_ATTEMPTS = 12
 WEEKS_PER_CYCLE = 52  # seasonality is a calendar-year cycle
 MINUTES_PER_DAY = 24 * 60
 _MAX_ARRIVALS_FILE_BYTES = 100 * 2**20
+
+
+def arrivals_in_run(path: Path, n_weeks: int) -> int:
+    """How many of the arrivals file's days fall within a run of ``n_weeks`` (the file is
+    sorted: :func:`read_arrival_days`), for the memory check before a run or a study: it
+    counted ``per_week`` arrivals only, so `srmsim validate` called a file of millions of days
+    fine and a study started, each run then refused in turn."""
+    stat = path.stat()
+    return _arrivals_in_run(str(path), stat.st_mtime_ns, stat.st_size, n_weeks)
+
+
+@functools.lru_cache(maxsize=8)
+def _arrivals_in_run(path: str, mtime_ns: int, size: int, n_weeks: int) -> int:
+    """(cached by the file's path, time and size: a study checks each variant)"""
+    return int(np.searchsorted(read_arrival_days(Path(path)), n_weeks * DAYS_PER_WEEK))
 
 
 def read_arrival_days(path: Path) -> np.ndarray:
@@ -150,10 +165,8 @@ class StreamDesk:
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             self.file_days = read_arrival_days(path)
-            # the run's memory check counted per_week arrivals, not a file's (up to 100 MB)
+            # (the run's memory check counted them: srmsim.model's _run_size)
             in_run = int(np.searchsorted(self.file_days, n_weeks * DAYS_PER_WEEK))
-            check_run_fits(0, 0, f"request stream {name!r} (arrivals.file {path})", in_run,
-                           in_run * len(config.steps))
             #: the file's arrivals on days after the run's last, not simulated (said, not lost
             #: without a word: days 1, 400 and 10000 on a 273-day run made one arrival)
             self.after_run = len(self.file_days) - in_run
