@@ -221,3 +221,23 @@ def test_a_windows_1252_export_is_named_so_even_when_its_rejects_are_not_listed(
     assert main(["data", "validate", "--students", str(path)]) == 2
     out = capsys.readouterr().out
     assert "bad_encoding" in out and "Windows-1252" not in out
+
+
+def test_a_workbook_too_large_for_the_memory_free_is_refused_before_it_is_parsed(
+        tmp_path: Path, capsys, monkeypatch):
+    """A CSV and a Parquet file are sized against the memory free before they are read; a
+    workbook was parsed whole (a 650 kB .xlsx of 142 MiB of sheet XML took 740 MB)."""
+    openpyxl = pytest.importorskip("openpyxl")
+    import srmsim.memory
+
+    book = openpyxl.Workbook()
+    for row in [RECORDS_HEADER.split(","),
+                *[[f"P{i}", "S1", 7, 140, "F", "false", "false", "false", 90] for i in range(12)]]:
+        book.active.append(row)
+    path = tmp_path / "pupils.xlsx"
+    book.save(path)
+    argv = ["data", "validate", "--students", str(path)]
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 2_000)
+    cli_refuses(capsys, argv, f"{path}: its sheets unpack to ")
+    monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 2**30)
+    assert main(argv) == 0  # the same workbook with room for it
