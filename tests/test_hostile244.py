@@ -241,3 +241,29 @@ def test_a_workbook_too_large_for_the_memory_free_is_refused_before_it_is_parsed
     cli_refuses(capsys, argv, f"{path}: its sheets unpack to ")
     monkeypatch.setattr(srmsim.memory, "available_bytes", lambda: 2**30)
     assert main(argv) == 0  # the same workbook with room for it
+
+
+@pytest.mark.parametrize(("first", "says"), [
+    ("period_start\n2204-09-09", "weeks reach week 9,"),  # a mistyped year, 2204 for 2024
+    ("period_start\n1902-09-08", "weeks reach week 6,"),  # early: every other row far from it
+    ("period\n99999999", "weeks reach week 99,999,999"),
+    ("period_start\n2024-07-14", None),  # a real week before the others: no note
+])
+def test_a_period_far_from_the_others_is_noted(tmp_path: Path, capsys, first: str, says):
+    column, value = first.split("\n")
+    students_csv = tmp_path / "students.csv"
+    students_csv.write_text("\n".join([RECORDS_HEADER, *[
+        f"P{i:03d},S1,7,140,F,false,false,false,90" for i in range(12)]]) + "\n")
+    rows = [f"P{i:03d},S1,week,{'2024-09-09' if column == 'period_start' else 1},10,9"
+            for i in range(12)]
+    rows[0] = rows[0].replace(",2024-09-09," if column == "period_start" else ",1,",
+                              f",{value},")
+    obs = tmp_path / "observations.csv"
+    obs.write_text(f"student_id,school,period_type,{column},sessions_possible,"
+                   "sessions_attended\n" + "\n".join(rows) + "\n")
+    assert main(["data", "validate", str(students_csv), str(obs)]) == 0
+    out = capsys.readouterr().out
+    if says is None:
+        assert "school years" not in out
+    else:
+        assert f"note: {says}" in out and "more than 50 school years" in out, out

@@ -862,6 +862,29 @@ def _period_numbers(obs: pd.DataFrame, export: pd.DataFrame
     return period.astype("Int64"), origin
 
 
+#: periods a school year at most: calendar weeks, and terms (three, or six half-terms)
+_PERIODS_A_YEAR = {"week": 53, "term": 6}
+
+
+def _far_periods(observations: pd.DataFrame) -> list[str]:
+    """A note for each period type whose periods reach past :data:`srmsim.scenario.MAX_YEARS`
+    school years. Why: one mistyped year (2204-09-09, or 1902 for 2024) numbered the other weeks
+    from it, thousands of weeks apart, and was imported without a word; `srmsim calibrate` then
+    refused the dataset. Which row is wrong is not known (a stray early date moves every
+    other row), so this is a note, not a reject."""
+    from srmsim.scenario import MAX_YEARS
+
+    notes = []
+    for ptype, per_year in _PERIODS_A_YEAR.items():
+        periods = observations.loc[(observations["period_type"] == ptype).fillna(False),
+                                   "period"].dropna()
+        if len(periods) and int(periods.max()) > per_year * MAX_YEARS:
+            notes.append(f"{ptype}s reach {ptype} {int(periods.max()):,}, more than "
+                         f"{MAX_YEARS} school years: is a period or period_start far from the "
+                         "others (a mistyped year)? srmsim calibrate refuses such a dataset")
+    return notes
+
+
 def _check_constants(mapping: Mapping) -> None:
     """A constant its field cannot hold (``constants: {sex: Female}``, not a category) is a
     mistake in the mapping and is named there: read as a cell, it rejected every row of the
@@ -916,6 +939,7 @@ def _validate(sources: dict[str, list[Source]], mapping: Mapping) -> ValidationR
     if origin:
         starts = "; ".join(f"{ptype} 1 starts {day}" for ptype, day in origin.items())
         notes.append(f"period numbered from period_start: {starts}")
+    notes.extend(_far_periods(observations))
 
     rejects = []
     for name in TABLES:
