@@ -39,7 +39,10 @@ def _lines(tmp_path: Path, change, name: str = "export.csv") -> Path:
     (lambda line: line.rsplit(",", 1)[0], "row 6 has 5 cells but the header has 6"),
     # a NUL inside the school: a school of its own (one more bootstrap cluster, of 1 pupil)
     (lambda line: line.replace(",", ",\x00", 1), "row 6 holds a NUL byte (0x00)"),
-], ids=["school-left-out", "outcome-left-out", "nul-byte"])
+    # a value past the header on a row below the first: was pandas' "cannot read
+    # (ParserError: Error tokenizing data. C error: Expected 6 fields in line 6, saw 7)"
+    (lambda line: line + ",9", "row 6 has a value beyond the header's 6 columns"),
+], ids=["school-left-out", "outcome-left-out", "nul-byte", "value-beyond"])
 def test_thresholds_refuses_short_rows_and_nul_bytes_as_import_does(tmp_path: Path, capsys,
                                                                     change, says):
     path = _lines(tmp_path, change)
@@ -52,12 +55,19 @@ def test_thresholds_refuses_short_rows_and_nul_bytes_as_import_does(tmp_path: Pa
 
 
 def test_thresholds_still_reads_blank_lines_and_empty_cells(tmp_path: Path):
-    """A blank line, a line of spaces and an empty cell (its comma kept) are no short row."""
+    """A blank line, a line of spaces and an empty cell (its comma kept) are no short row,
+    and a row ending in an empty cell past the header is read as import reads it (pandas
+    stopped at it: "Expected 6 fields in line 9, saw 7")."""
     path = _lines(tmp_path, lambda line: "\n   \n" + ",".join(line.split(",")[:4]) + ",,")
+    lines = path.read_text().splitlines()
+    lines[9] += ","
+    path.write_text("\n".join(lines) + "\n")
     frame, _ = load_frame(path)
     assert len(frame) == 720 and frame.index[4] == 8  # rows numbered past the blank lines
     assert frame.loc[8, ["attendance_rate", "withdrawn"]].isna().all()
     assert frame["attendance_rate"].isna().sum() == 1
+    assert list(frame.columns) == list(students().columns)
+    assert frame.loc[10].tolist() == students().iloc[6].tolist()  # the trailing comma's row
 
 
 RECORDS_HEADER = "student_id,school,year_group,age_months,sex,fsm,sen,eal,prior_attainment"

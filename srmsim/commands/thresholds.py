@@ -248,13 +248,16 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                 raise DataError(f"{target}: no column names on row 1 (the file is empty or "
                                 "starts with a blank row)")
             _unique_columns(target, [n.strip() for n in names])
-            _check_cells(target, len(names))
+            # a row below the first ending in an empty cell (import drops it): the header's
+            # columns only (pandas stopped at it: "Expected 6 fields in line 8, saw 7")
+            pre = ({"usecols": list(range(len(names)))}
+                   if _check_cells(target, len(names)) and not wider else {})
             # import's missing words, not pandas' (keep_default_na=False)
             missing = {"keep_default_na": False, "na_values": list(DEFAULT_MISSING)}
-            df = pd.read_csv(target, **missing)
+            df = pd.read_csv(target, **missing, **pre)
             numbers = _file_rows(target, len(df), ends)
-            read = _beyond_the_header(target, df, numbers) if wider else {}
-            if read:
+            read = _beyond_the_header(target, df, numbers) if wider else pre
+            if read and not pre:
                 df = _read_csv_quietly(target, **missing, **read)
             padded = _padded_missing(df)
             if padded:  # read again, so the column's type is inferred as for NaN
@@ -494,10 +497,8 @@ def _beyond_the_header(path: Path, df: pd.DataFrame, rows: np.ndarray) -> dict[s
         return {}
     beyond = df.iloc[:, -1]  # in the shifted read, the cells past the header's last column
     if beyond.notna().any():
-        row = int(rows[int(beyond.notna().to_numpy().argmax())])
-        raise DataError(f"{path}: row {row} has a value beyond the header's {df.shape[1]} "
-                        "columns (a column with no name, or a delimiter inside a value): name "
-                        "the column in the header or delete the value")
+        raise DataError(_value_beyond(path, int(rows[int(beyond.notna().to_numpy().argmax())]),
+                                      df.shape[1]))
     return {"index_col": False}
 
 
@@ -603,16 +604,18 @@ def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
                     "joined? remove it")
 
 
-def _check_cells(path: Path, ncol: int) -> None:
+def _check_cells(path: Path, ncol: int) -> bool:
     """Refuse, naming the row as import numbers it (the header is row 1, a blank line a row),
-    a CSV row with fewer cells than the header, and a cell holding a NUL byte, as ``srmsim data
-    import`` rejects both (``wrong_field_count``, ``bad_encoding``). pandas read a short row
-    silently: its missing cells as no value, and a cell left out of the middle moved every
-    later value one column left (the outcome read as the score), and a NUL became part of a
-    school's or group's name. Rows wider than the header are left to the reader
-    (:func:`_beyond_the_header`). Never shows a cell: the data are real."""
+    a CSV row with fewer cells than the header, one with a value beyond the header's columns,
+    and a cell holding a NUL byte, as ``srmsim data import`` rejects them
+    (``wrong_field_count``, ``bad_encoding``). pandas read a short row silently: its missing
+    cells as no value, and a cell left out of the middle moved every later value one column
+    left (the outcome read as the score), and a NUL became part of a school's or group's name.
+    Returns whether a row is wider than the header by empty cells only (a trailing comma,
+    which import drops). Never shows a cell: the data are real."""
     import csv
 
+    wider = False
     with open(path, "rb") as fh:  # (one pass of bytes: looking in every cell took 4 times longer)
         nul = any(b"\x00" in block for block in iter(lambda: fh.read(1 << 24), b""))
     try:
@@ -628,8 +631,20 @@ def _check_cells(path: Path, ncol: int) -> None:
                         f"{path}: row {number:,} has {len(rec)} cells but the header has "
                         f"{ncol}: a cell left out moves the row's later values into other "
                         "columns; correct the row (an empty cell keeps its comma)")
+                if len(rec) > ncol:
+                    if any(cell.strip() for cell in rec[ncol:]):
+                        raise DataError(_value_beyond(path, number, ncol))
+                    wider = True
     except (csv.Error, UnicodeDecodeError):  # the reader says why (a field past csv's limit)
-        return
+        return False
+    return wider
+
+
+def _value_beyond(path: Path, row: int, ncol: int) -> str:
+    """The error for a value in row ``row`` of a CSV beyond its header's ``ncol`` columns."""
+    return (f"{path}: row {row} has a value beyond the header's {ncol} columns (a column with "
+            "no name, or a delimiter inside a value): name the column in the header or delete "
+            "the value")
 
 
 def _unique_columns(path: Path, names: list[str]) -> None:
