@@ -277,3 +277,21 @@ def test_a_period_far_from_the_others_is_noted(tmp_path: Path, capsys, first: st
         assert "school years" not in out
     else:
         assert f"note: {says}" in out and "more than 50 school years" in out, out
+
+
+def test_a_file_without_its_header_row_names_no_pupil(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """An export saved without its header row: its first pupil's row was read as the column
+    names, and the note on columns not in the mapping printed 'Alice Smith'. With nothing of
+    that row mapped and a cell that may name a pupil, the names are not shown; a real header
+    with one unmapped column ('Legal Surname' beside a mapped UPN) is still listed."""
+    headless = tmp_path / "s.csv"
+    headless.write_text("Alice Smith,NFD,F,Y,N\nBob Jones,NFD,M,N,N\n")
+    assert main(["data", "validate", "--students", str(headless)]) == 2
+    out = capsys.readouterr()
+    assert "Alice" not in out.out + out.err and "5 columns not in the mapping" in out.out
+    assert "without a header row" in out.out
+    named = tmp_path / "t.csv"
+    named.write_text("Legal Surname,UPN\nSmith,A123456789012\n")
+    main(["data", "validate", "--students", str(named)])
+    assert "column 'Legal Surname' is not in the mapping" in capsys.readouterr().out

@@ -52,7 +52,13 @@ from srmsim.labels import (
     identifier_character,
     plural,
     printable,
+    value_may_identify,
 )
+
+#: said instead of a file's column names when none of them is mapped and one may name a pupil
+NO_HEADER_MAPPED = ("not shown: none of the first row's cells is a column the mapping names, and "
+                    "one may be a pupil's name or id (a file without a header row, or the wrong "
+                    "mapping?)")
 
 #: Every rule a row can break, with what it means (also in data/README.md).
 RULES: dict[str, str] = {
@@ -1018,6 +1024,11 @@ def _summary(sources: dict[str, list[Source]], cols: dict[str, _Collector], rej:
                 if header_holds_values(columns):  # no header row: the names are a pupil's
                     notes.append(f"{s.raw.path}: {plural(len(columns), 'column')} "
                                  f"{what.split(' (')[0]}, {HEADER_OF_VALUES}")
+                elif not s.colpos and any(value_may_identify(c) for c in columns):
+                    # nothing of row 1 mapped, and a cell of it may be a pupil's name ('Alice
+                    # Smith' was printed as a column of a file without its header row)
+                    notes.append(f"{s.raw.path}: {plural(len(columns), 'column')} "
+                                 f"{what.split(' (')[0]}, {NO_HEADER_MAPPED}")
                 elif len(columns) == 1:
                     notes.append(f"{s.raw.path}: column {excerpt(columns[0])} is {what}")
                 elif columns:  # one line, not one per column of a very wide file
