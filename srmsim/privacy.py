@@ -117,6 +117,23 @@ def load_key(file: str | Path | None = None, env: str | None = None) -> bytes:
     return key
 
 
+def key_file_exposed(file: str | Path) -> str | None:
+    """A note when the key file can be read by other users of the machine (group or others
+    may read it, as a file written under the usual umask 022 can), or None. Why: whoever
+    holds the key can recompute each pupil's pseudonym from their id and link the pooled
+    data back to the pupils; ssh refuses a private key so exposed. A note, not a refusal: the
+    file is the user's, and on a machine of one user it may be intended."""
+    try:
+        mode = Path(file).stat().st_mode
+    except OSError:
+        return None
+    if os.name != "posix" or not mode & 0o044:
+        return None
+    return (f"key file {file} can be read by other users of this machine (mode "
+            f"{mode & 0o777:o}): anyone holding the key can link the pseudonyms back to the "
+            f"pupils' ids; make it private (chmod 600 {file})")
+
+
 def key_id(key: bytes) -> str:
     """A one-way fingerprint of the key, safe to store next to the data (12 hex characters)."""
     return hmac.new(key, b"srmsim key id", hashlib.sha256).hexdigest()[:12]

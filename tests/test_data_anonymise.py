@@ -335,3 +335,19 @@ def test_a_reference_date_with_no_dates_of_birth_is_refused(imported, tmp_path: 
                                         "of birth"):
         anonymise(raw, KEY, reference_date=dt.date(2024, 9, 1))
     anonymise(raw, KEY)  # without it, as before
+
+
+def test_a_key_file_others_can_read_is_noted(imported, tmp_path: Path, capsys) -> None:
+    """Whoever reads the key can recompute every pupil's pseudonym from their id: a key file
+    written under the usual umask (mode 644) gets a note saying how to make it private; a
+    private one (600) none."""
+    raw_dir, _, _ = imported
+    key = tmp_path / "secret.key"
+    key.write_bytes(KEY)
+    for mode, noted in ((0o644, True), (0o600, False)):
+        key.chmod(mode)
+        capsys.readouterr()
+        assert main(["data", "anonymise", str(raw_dir), "--out", str(tmp_path / f"a{mode:o}"),
+                     "--key-file", str(key)]) == 0
+        err = capsys.readouterr().err
+        assert ("can be read by other users" in err and f"chmod 600 {key}" in err) is noted, err

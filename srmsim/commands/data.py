@@ -228,10 +228,13 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_anonymise(args: argparse.Namespace) -> int:
     from srmsim.data.anonymise import DEFAULT_QUASI, anonymise_dir, check_key_location
-    from srmsim.privacy import load_key
+    from srmsim.privacy import key_file_exposed, load_key
 
     check_key_location(args.key_file, args.out, args.in_dir)
     key = load_key(file=args.key_file, env=args.key_env)
+    exposed = key_file_exposed(args.key_file) if args.key_file is not None else None
+    if exposed:
+        print(f"note: {exposed}", file=sys.stderr)
     ref = None
     if args.reference_date:
         try:
