@@ -108,6 +108,13 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: the words a true/false cell of an export may hold (matched stripped and case-folded), as
+#: `srmsim data import` reads them: a school's MIS writes Y/N or Yes/No as often as true/false
+BOOL_WORDS: dict[str, bool] = {"true": True, "false": False, "t": True, "f": False,
+                               "yes": True, "no": False, "y": True, "n": False,
+                               "1": True, "0": False}
+
+
 def whole(value: Any) -> TypeGuard[int]:
     """A whole number as JSON gives it: an int that is not a bool (``true`` is not
     replication 1)."""
@@ -232,5 +239,5 @@ def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
     return f"{with_article(name)} file (it has '{key}:'), not {with_article(expected)}: {how}"
 
 
-__all__ = ["MAX_JSON_BYTES", "input_file_problem", "load_json", "misnamed_table", "unique_keys",
+__all__ = ["BOOL_WORDS", "MAX_JSON_BYTES", "input_file_problem", "load_json", "misnamed_table", "unique_keys",
            "wrong_kind"]

@@ -210,7 +210,8 @@ def test_real_data_outcome_error_names_the_row_that_is_wrong(tmp_path, capsys) -
     assert main(["thresholds", str(path), "--score", "score", "--outcome", "withdrawn",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "column 'withdrawn': outcome must be boolean or 0/1; row 5 holds another value" in err
+    assert "column 'withdrawn': outcome must be boolean or 0/1 (true/false, yes/no, y/n or " \
+        "1/0); row 5 holds another value" in " ".join(err.split())
     assert "Bob" not in err and "Traceback" not in err
     assert not out.exists()
 

@@ -295,3 +295,27 @@ def test_a_file_without_its_header_row_names_no_pupil(tmp_path: Path,
     named.write_text("Legal Surname,UPN\nSmith,A123456789012\n")
     main(["data", "validate", "--students", str(named)])
     assert "column 'Legal Surname' is not in the mapping" in capsys.readouterr().out
+
+
+def test_an_outcome_coded_y_n_reads_as_import_reads_it(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A school's MIS writes flags as Y/N or Yes/No, which `srmsim data import` reads as
+    true/false; `srmsim thresholds` refused the same column as not boolean. It now reads the
+    import's words (any case): the same table as true/false gives, and other text is still
+    refused by row."""
+    df = students()
+    tables = {}
+    for name, words in (("tf", {True: "true", False: "false"}),
+                        ("yn", {True: "Y", False: "no"})):
+        path = tmp_path / f"{name}.csv"
+        df.assign(withdrawn=df["withdrawn"].map(words)).to_csv(path, index=False)
+        out = tmp_path / f"out_{name}"
+        assert main(["thresholds", str(path), *ARGS, "--out", str(out)]) == 0
+        tables[name] = (out / "thresholds.csv").read_text()
+    assert tables["tf"] == tables["yn"]
+    bad = tmp_path / "maybe.csv"
+    df.assign(withdrawn=df["withdrawn"].map({True: "yes", False: "maybe"})).to_csv(bad,
+                                                                                  index=False)
+    cli_refuses(capsys, ["thresholds", str(bad), *ARGS, "--out", str(tmp_path / "x")],
+                "outcome must be boolean or 0/1 (true/false, yes/no, y/n or 1/0); row "
+                f"{int((~df['withdrawn']).to_numpy().argmax()) + 2} holds another value")

@@ -81,9 +81,12 @@ def test_missing_rows_counted_not_dropped_silently(ten):
 
 
 def test_outcome_must_be_boolean_or_01(ten):
-    bad = ten.assign(left=["yes"] * 5 + ["no"] * 5)
-    with pytest.raises(DataError, match=r"column 'left'.*'yes'"):
+    bad = ten.assign(left=["maybe"] * 5 + ["no"] * 5)
+    with pytest.raises(DataError, match=r"column 'left'.*'maybe'"):
         risk.threshold_table(bad, "att", "left")
+    # an export's Y/N (or yes/no, any case) is read as import reads it
+    words = ten.assign(left=[{1: " Yes", 0: "N"}[v] for v in OUTCOME])
+    assert risk.threshold_table(words, "att", "left", thresholds=[0.75])["tp"].iloc[0] == 3
     with pytest.raises(DataError, match=r"column 'left'.*2"):
         risk.threshold_table(ten.assign(left=[0, 1, 2, 0, 0, 0, 0, 0, 0, 0]), "att", "left")
     ok = risk.threshold_table(ten.assign(left=OUTCOME), "att", "left", thresholds=[0.75])

@@ -1046,7 +1046,9 @@ def _withheld_outcome_problem(s: pd.Series, column: str) -> str:
     def ok(v: object) -> bool:
         if isinstance(v, str):  # one text cell makes the reader keep the column as text: the
             # 0/1 and true/false cells beside it are fine, and row 2 was named for holding "1"
-            return v.strip().lower() in ("0", "1", "0.0", "1.0", "true", "false", "")
+            from srmsim.inputs import BOOL_WORDS
+
+            return v.strip().casefold() in (*BOOL_WORDS, "0.0", "1.0", "")
         if v is None or v is pd.NA or isinstance(v, bool) or (isinstance(v, float) and v != v):
             return True
         return isinstance(v, int | float) and v in (0, 1)
@@ -1056,9 +1058,9 @@ def _withheld_outcome_problem(s: pd.Series, column: str) -> str:
         if not ok(value):
             from srmsim.data.mapping import missing_words
 
-            return (f"column '{column}': outcome must be boolean or 0/1; row {row} holds "
-                    "another value (withheld: real data); a missing outcome is "
-                    f"{missing_words()}")
+            return (f"column '{column}': outcome must be boolean or 0/1 (true/false, yes/no, "
+                    f"y/n or 1/0); row {row} holds another value (withheld: real data); a "
+                    f"missing outcome is {missing_words()}")
     return (f"column '{column}': outcome must be boolean or 0/1, and it holds {s.dtype} values "
             "(withheld: real data)")
 

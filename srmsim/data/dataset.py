@@ -40,7 +40,7 @@ from srmsim.data.schema import (
     to_arrow,
 )
 from srmsim.errors import DataError
-from srmsim.inputs import hint_clause, input_file_problem, load_json, whole
+from srmsim.inputs import BOOL_WORDS, hint_clause, input_file_problem, load_json, whole
 from srmsim.labels import (
     IDENTIFIER_FORBIDDEN_PATTERN,
     excerpt,
@@ -333,7 +333,7 @@ def _check_links(students: pd.DataFrame, observations: pd.DataFrame, source: Pat
 _AT_MOST = (("sessions_attended", "sessions_possible"), ("assignments_on_time", "assignments_set"))
 
 
-_BOOL_TEXT = {"true", "false", "1", "0", "1.0", "0.0", "yes", "no", "y", "n", "t", "f"}
+_BOOL_TEXT = {*BOOL_WORDS, "1.0", "0.0"}
 
 
 #: what to do about a bad value in a dataset srmsim wrote

@@ -42,6 +42,7 @@ from srmsim.data.schema import (
     pandas_dtype,
 )
 from srmsim.errors import DataError
+from srmsim.inputs import BOOL_WORDS
 from srmsim.labels import (
     HEADER_OF_VALUES,
     IDENTIFIER_FORBIDDEN_PATTERN,
@@ -106,8 +107,6 @@ UPN_SHAPE = r"[A-Z][0-9]{10,11}[0-9A-Z]"
 #: export's age is often of its own day, up to a school year later)
 AGE_DOB_SLACK_MONTHS = 12
 
-_BOOL_TOKENS = {"true": True, "false": False, "t": True, "f": False, "yes": True, "no": False,
-                "y": True, "n": False, "1": True, "0": False}
 
 REJECT_COLUMNS = ["file", "table", "row", "column", "field", "value", "rule", "message"]
 
@@ -453,7 +452,7 @@ def _parse_field(raw: pd.Series, f: Field, tm: TableMapping, col: _Collector,
     if f.type in ("category", "bool"):
         lookup: dict[str, Any] = {}
         if f.type == "bool":
-            lookup.update(_BOOL_TOKENS)
+            lookup.update(BOOL_WORDS)
         else:
             lookup.update({c.casefold(): c for c in f.categories})
         lookup.update({k: (_canonical(f, v) if f.categories else v) for k, v in vmap.items()})

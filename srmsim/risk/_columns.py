@@ -57,10 +57,13 @@ def _first_bad(series: pd.Series, bad: np.ndarray) -> str:
 def outcome_values(df: pd.DataFrame, column: str) -> np.ndarray:
     """The outcome as floats 1.0 / 0.0 with NaN where missing.
 
-    Accepts bool, nullable boolean, or numbers that are 0 or 1. Anything else (text, 2, 0.5) is
-    a DataError naming the column and the first offending value: a coding mistake must not be
-    turned into a plausible table.
+    Accepts bool, nullable boolean, numbers that are 0 or 1, and text holding the words an
+    import reads as true or false (:data:`srmsim.inputs.BOOL_WORDS`: an export's Y/N or
+    Yes/No). Anything else (other text, 2, 0.5) is a DataError naming the column and the first
+    offending value: a coding mistake must not be turned into a plausible table.
     """
+    from srmsim.inputs import BOOL_WORDS
+
     require_columns(df, [column], "outcome")
     s = df[column]
     missing = s.isna().to_numpy()
@@ -83,11 +86,13 @@ def outcome_values(df: pd.DataFrame, column: str) -> np.ndarray:
             )
         out[~missing] = vals[~missing]
         return out
-    if s.dtype == object:
-        vals = s.to_numpy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        vals = s.to_numpy(dtype=object)
         for i in np.flatnonzero(~missing):
             v = vals[i]
-            if isinstance(v, bool | np.bool_) or (
+            if isinstance(v, str) and v.strip().casefold() in BOOL_WORDS:
+                out[i] = float(BOOL_WORDS[v.strip().casefold()])
+            elif isinstance(v, bool | np.bool_) or (
                 isinstance(v, int | float | np.integer | np.floating) and v in (0, 1)
             ):
                 out[i] = float(v)
