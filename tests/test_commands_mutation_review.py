@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -335,7 +336,7 @@ def test_validate_prints_the_counts_each_file_asks_for(tmp_path, capsys) -> None
 
 def test_rules_lists_the_vocabulary_and_rules_actions_the_catalogue(capsys) -> None:
     """The two listings were never told apart by a test: swapping them passed."""
-    from srmsim.policy.actions import catalogue_table
+    from srmsim.policy.actions import CATALOGUE
 
     assert main(["rules"]) == 0
     out = capsys.readouterr().out
@@ -344,11 +345,19 @@ def test_rules_lists_the_vocabulary_and_rules_actions_the_catalogue(capsys) -> N
     assert "take_up" not in out
     assert main(["rules", "--actions"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    # the header is the catalogue's columns without its long 'source' (the references)
-    assert lines[0].split() == ["action", "weeks", "take_up", "staff_minutes_per_week",
-                                "cost_per_week", "effect"]
-    names = list(catalogue_table()["action"])
+    # headed in words, without the catalogue's long 'source' (the references): it printed
+    # the internal names staff_minutes_per_week and cost_per_week
+    assert lines[0].split("  ")[0] == "Action" and "Staff minutes a week, per student" in lines[0]
+    assert "_" not in lines[0]
+    names = list(CATALOGUE)
     assert [line.split()[0] for line in lines[1:len(names) + 1]] == names and len(names) >= 5
+    # each number with its unit, rounded: 'attainment +0.12125' and a cost of '8.0' did not
+    club = lines[1 + names.index("reading_club")]
+    for said in ("85%", "teaching assistant 30", "£8.00", "attainment +0.12 SD",
+                 "reading +6 months of reading age", "engagement +0.05 SD"):
+        assert said in club, (said, club)
+    assert "absence -0.15 log-odds" in lines[1 + names.index("mentoring")]
+    assert not any(re.search(r"\d\.\d{3}", line) for line in lines[1:len(names) + 1])
 
 
 # --- srmsim dashboard -----------------------------------------------------------------------------

@@ -242,9 +242,9 @@ def test_the_action_catalogue_says_its_units(capsys):
     assert main(["rules", "--actions"]) == 0
     out = capsys.readouterr().out
     legend = out.split("\n\n", 1)[1]
-    for said in ("cost_per_week: £ a student a week", "attainment in SD",
+    for said in ("Cost: £ a student a week", "attainment in SD",
                  "reading in months of reading age", "weekly absence logit",
-                 "staff_minutes_per_week: a student's staff minutes a week, by role"):
+                 "Staff minutes a week: a student's staff minutes a week, by role"):
         assert said in legend.replace("\n", " ").replace("  ", " "), said
 
 

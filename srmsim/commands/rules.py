@@ -6,9 +6,9 @@ import argparse
 
 #: the units of `srmsim rules --actions`' columns (the table alone printed bare numbers)
 ACTION_UNITS = """
-weeks: length of a course; take_up: share of the students offered it who take it up;
-staff_minutes_per_week: a student's staff minutes a week, by role; cost_per_week: £ a student a week.
-effect: over a full course, attainment in SD and reading in months of reading age; while it runs
+Weeks: length of a course; Take-up: share of the students offered it who take it up;
+Staff minutes a week: a student's staff minutes a week, by role; Cost: £ a student a week.
+Effect: over a full course, attainment in SD and reading in months of reading age; while it runs
   (fading after), absence as a shift of the weekly absence logit (negative helps), engagement and
   wellbeing in SD, incidents as a shift of the log rate of behaviour incidents.
 Sources: docs/policies.md and srmsim/policy/actions.py."""
@@ -22,9 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.actions:
-        from srmsim.policy.actions import catalogue_table
+        from srmsim.experiment.compare import text_table
+        from srmsim.policy.actions import catalogue_display
 
-        print(catalogue_table().drop(columns="source").to_string(index=False))
+        table = catalogue_display()
+        print(text_table(table, right={"Weeks", "Take-up", "Cost a week, per student"}))
         print(ACTION_UNITS)
         return 0
     from srmsim.policy.compiled import POOL_FIELDS

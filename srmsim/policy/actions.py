@@ -16,9 +16,13 @@ teacher ~GBP 40/h including on-costs); change them in the scenario's ``policy.ac
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from srmsim.errors import ScenarioError
 from srmsim.policy.config import ActionConfig, ActionOverride, EffectConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: EEF months of progress -> effect size, midpoint of each band of the EEF conversion table
 EEF_MONTHS_TO_EFFECT = {1: 0.055, 2: 0.14, 3: 0.225, 4: 0.31, 5: 0.40, 6: 0.485, 7: 0.57,
@@ -138,4 +142,35 @@ def catalogue_table():
                      "cost_per_week": a.cost_per_week,
                      "effect": ", ".join(f"{k} {v:+g}" for k, v in eff.items()),
                      "source": a.source})
+    return pd.DataFrame(rows)
+
+
+#: an effect's unit by its field (:class:`EffectConfig`), as a scenario key's
+#: (:data:`srmsim.labels.KEY_UNITS`) but short enough for a table cell
+EFFECT_UNITS = {"attainment": "SD", "reading": "months of reading age", "engagement": "SD",
+                "wellbeing": "SD", "absence": "log-odds", "incidents": "log rate"}
+
+
+def catalogue_display() -> pd.DataFrame:
+    """The catalogue as a newcomer reads it (``srmsim rules --actions``): headings in words,
+    take-up as a percentage, costs in £, each effect with its unit to two significant figures
+    (``attainment +0.12125`` and ``cost 8.0`` read as nothing in particular)."""
+    import pandas as pd
+
+    from srmsim.experiment.outcomes import format_value
+    from srmsim.labels import given_percent, plain_number
+
+    def signed(v: float) -> str:
+        return ("+" if v > 0 else "") + plain_number(v, 2)
+
+    rows = []
+    for name, a in CATALOGUE.items():
+        eff = {k: v for k, v in a.effect.model_dump().items() if k in EFFECT_UNITS and v}
+        rows.append({
+            "Action": name, "Weeks": f"{a.weeks:,}", "Take-up": given_percent(a.take_up),
+            "Staff minutes a week, per student": ", ".join(
+                f"{role.replace('_', ' ')} {plain_number(m)}"
+                for role, m in a.staff_minutes.items()) or "automated",
+            "Cost a week, per student": format_value(a.cost_per_week, "money"),
+            "Effect": ", ".join(f"{k} {signed(v)} {EFFECT_UNITS[k]}" for k, v in eff.items())})
     return pd.DataFrame(rows)
