@@ -298,3 +298,26 @@ def test_validate_knows_experiments_and_trials(capsys, repo_root) -> None:
     assert main(["validate", str(repo_root / "experiments" / "trial_reading.yaml")]) == 0
     out = capsys.readouterr().out
     assert "valid experiment 'quickstart'" in out and "valid trial 'trial_reading'" in out
+
+
+@pytest.mark.parametrize(("trial", "summary"), [
+    ("trial_reading.yaml", ["valid trial 'trial_reading' (2 arms: with the policy and without; "
+                            "100 replications)",
+                            "design: students randomised (50% treated, within schools); "
+                            "outcome reading_gap_end (flagged students, adjusted for "
+                            "reading_gap_start); analysis ols, se hc1"]),
+    ("trial_stepped_wedge.yaml", ["valid trial 'trial_stepped_wedge' (each school's weeks "
+                                  "before and after it crosses over to the policy; "
+                                  "100 replications)",
+                                  "design: stepped wedge: 3 groups of schools cross over every "
+                                  "9 weeks; outcome attendance_rate (all students); "
+                                  "analysis group_time"])])
+def test_validate_summarises_a_trials_design(capsys, repo_root, trial, summary) -> None:
+    """A trial got "valid trial 'x'" alone, where an experiment or an optimisation got its
+    design: its arms, randomisation, replications, outcome and analysis are said too."""
+    from srmsim.cli import main
+
+    assert main(["validate", str(repo_root / "experiments" / trial)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1] if line.startswith(str(repo_root)) else line
+            for line in lines[:2]] == summary

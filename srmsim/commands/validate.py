@@ -34,7 +34,14 @@ def run(args: argparse.Namespace) -> int:
         check_population(trial)  # a trust from records: its blocks, once the sizes are read
         for note in trial.notes():
             print(f"note: {note}")
-        return _valid(f"{args.file}: valid trial '{trial.name}'", _memory_warning(
+        # a design summary, as an experiment and an optimisation get ("valid trial 'x'" alone
+        # said nothing of what it would run)
+        plan = trial.describe().split(": ", 1)[1]  # after "<name>: " (a label has no ':')
+        arms = ("each school's weeks before and after it crosses over to the policy"
+                if trial.unit == "stepped_wedge" else "2 arms: with the policy and without")
+        return _valid(f"{args.file}: valid trial '{trial.name}' ({arms}; "
+                      f"{plural(trial.replications, 'replication')})\n"
+                      f"design: {plan}", _memory_warning(
             lambda: check_study_fits(
                 {trial.scenario.name: trial.scenario.with_overrides({"outputs.history": "none"},
                                                                     trial.source)},
