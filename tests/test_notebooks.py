@@ -17,8 +17,10 @@ tests/conftest.py; the executed notebooks for the docs come from the oldest).
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -163,6 +165,9 @@ def test_notebook_runs(path: Path) -> None:
         pytest.fail(f"{path.name} failed:\n{err}")
     noisy = warnings_in(nb)
     assert not noisy, f"{path.name} shows warnings or stderr output:\n" + "\n".join(noisy)
+    unreadable = unreadable_tables(nb)
+    assert not unreadable, f"{path.name} shows tables a newcomer cannot read:\n" + "\n".join(
+        unreadable)
     save_executed(nb, path.name)
 
 
@@ -204,6 +209,69 @@ def warnings_in(nb) -> list[str]:
                 if isinstance(value, str) and "Warning:" in value:
                     found.append(f"cell {i}: {value.strip()[:300]}")
     return found
+
+
+#: the effects frame's own column names: a displayed table shows its headings in words
+#: (:func:`srmsim.experiment.compare.readable_effects`)
+INTERNAL_HEADINGS = frozenset({"mean_baseline", "mean_variant", "ci_low", "ci_high"})
+#: a number with more than 4 decimals after its leading zeros (0.915029130142747, 0.934763,
+#: 23015.700000); a small difference the outcomes' own formatter gives two significant digits
+#: (``±0.00047 months``, not ``±0.00 months``) is readable
+LONG_DECIMALS = re.compile(r"(?<![\w.])-?\d+\.0*[1-9]\d{4,}")
+
+
+def unreadable_tables(nb) -> list[str]:
+    """Tables a cell displays (its HTML) that a newcomer cannot read: a heading that is an
+    internal column name, or a number with more than 4 decimals (a share printed as the raw
+    fraction 0.9423 is what a notebook must show as a percentage)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html", "")
+            if not isinstance(html, str) or "<table" not in html:
+                continue
+            cells = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in
+                     re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", html, re.DOTALL)]
+            heads = sorted(INTERNAL_HEADINGS & set(cells))
+            if heads:
+                found.append(f"cell {i}: internal column names {heads}")
+            long = [c for c in cells if LONG_DECIMALS.search(c)]
+            if long:
+                found.append(f"cell {i}: more than 4 decimals: {long[:3]}")
+    return found
+
+
+def test_table_check_sees_internal_headings_and_long_decimals() -> None:
+    """The check above is not vacuous: it catches an effects frame shown as it is, a raw
+    fraction and a long float in a text cell, and passes a readable table."""
+    import pandas as pd
+
+    from srmsim.experiment.compare import readable_effects
+
+    def shown(frame: pd.DataFrame) -> list[str]:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("table")]
+        nb.cells[0].outputs = [nbformat.v4.new_output(
+            "execute_result", data={"text/html": frame._repr_html_(), "text/plain": str(frame)},
+            execution_count=1)]
+        return unreadable_tables(nb)
+
+    effects = pd.DataFrame({
+        "variant": ["escalation"], "outcome": ["attendance"], "mean_baseline": [0.93],
+        "mean_variant": [0.9423], "difference": [0.0123], "ci_low": [0.01], "ci_high": [0.0146],
+        "relative_change": [0.0132], "verdict": ["better"], "replications": [8],
+        "half_width": [0.0023]})
+    assert shown(effects) == ["cell 0: internal column names ['ci_high', 'ci_low', "
+                              "'mean_baseline', 'mean_variant']"]
+    assert shown(pd.DataFrame({"Attendance": [0.934763]})) == [
+        "cell 0: more than 4 decimals: ['0.934763']"]
+    assert not shown(pd.DataFrame({"Half-width": ["±0.00047 months"], "Share": [0.9423]}))
+    assert shown(pd.DataFrame({"Effect": ["attainment +0.12125", "reading +6"],
+                               "Variance reduction": [0.000058, 23015.7]})) == [
+        "cell 0: more than 4 decimals: ['attainment +0.12125', '23015.700000']"]
+    readable = readable_effects(effects)
+    assert not shown(readable) and list(readable.iloc[0])[2:5] == ["93.0%", "94.2%",
+                                                                   "+1.23 pp"]
 
 
 def test_warning_check_sees_stderr_and_warnings() -> None:

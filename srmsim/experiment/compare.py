@@ -857,6 +857,14 @@ def printed_effects(display: pd.DataFrame, level: float) -> pd.DataFrame:
     return shown
 
 
+def readable_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None = None,
+                     level: float | None = None) -> pd.DataFrame:
+    """The effects table as a reader sees it (printed, or shown in a notebook): headings in
+    words, each number in its outcome's unit and its interval in one column. A notebook showing
+    ``effects`` itself showed ``mean_variant``, ``ci_low`` and attendance as 0.9423."""
+    return printed_effects(effects_display(effects, registry), effects_level(effects, level))
+
+
 def withheld_note(effects: pd.DataFrame) -> str:
     """The note of an experiment on real records whose table withholds a row ("" if none)."""
     from srmsim.experiment.withhold import NOTE, REFERRAL_NOTE, WITHHELD, referral_share
@@ -880,7 +888,7 @@ def format_effects(effects: pd.DataFrame, registry: Mapping[str, Outcome] | None
     if effects.empty:  # a header over no rows said nothing of why
         return ("No effects: there is no variant to compare with the baseline (the experiment "
                 "has only its baseline variant); add a variant to estimate effects.")
-    shown = printed_effects(effects_display(effects, registry), level)
+    shown = readable_effects(effects, registry, level)
     text = text_table(shown, right={c for c in shown.columns if c in PRINTED_NUMBERS
                                     or c.endswith(" interval")})
     planned = (manifest or {}).get("replications")

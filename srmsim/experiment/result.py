@@ -18,10 +18,10 @@ import pandas as pd
 
 from srmsim.experiment.compare import (
     compare_frame,
-    effects_display,
     forest_plot,
     format_effects,
     load_checked,
+    readable_effects,
     registry_of,
     variant_order,
 )
@@ -238,8 +238,9 @@ class ExperimentResult:
                                             self.manifest)
 
     def table(self) -> pd.DataFrame:
-        """The effects table as formatted text (a DataFrame, for notebooks)."""
-        return effects_display(self.effects, self.registry)
+        """The effects table as a reader sees it (a DataFrame, for notebooks): headings in
+        words, numbers in their units (:func:`~srmsim.experiment.compare.readable_effects`)."""
+        return readable_effects(self.effects, self.registry, self.level)
 
     def __str__(self) -> str:
         return self.summary()
