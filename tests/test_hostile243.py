@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +63,10 @@ def _edit_manifest(study: Path, **changes: object) -> None:
 def test_a_long_outcomes_list_is_refused_at_once(tmp_path):
     data = {"name": "x", "scenario": "none.yaml", "baseline": "a", "variants": {"a": {}},
             "outcomes": ["attendanc" + e for e in "e" * 50_000]}  # 50,000 objects, as YAML's
-    t0 = time.perf_counter()
+    # (counted in one pass: name by name it took about 40 s; speed is measured in benchmarks/,
+    # not asserted here)
     with pytest.raises(ScenarioError, match=r"outcome listed more than once: \['attendance'\]"):
         experiment_from_dict(data, "x.yaml", tmp_path)
-    assert time.perf_counter() - t0 < 5  # 0.05 s; counted name by name, about 40 s
 
 
 # ------------------------------------------------------------ a custom outcome past 1e150
