@@ -215,7 +215,9 @@ def cr1_caveat(table: pd.DataFrame | None) -> str:
     about the whole trial, and a subgroup has fewer students and schools still."""
     if table is None or "note" not in table.columns:
         return ""
-    kept = table[table["note"].fillna("").astype(str).str.contains(CR1_KEPT, regex=False)]
+    # (as text first: a column of no note is float NaN, which fillna("") will refuse)
+    kept = table[table["note"].astype(object).fillna("").astype(str).str.contains(CR1_KEPT,
+                                                                             regex=False)]
     if kept.empty:
         return ""
     from srmsim.stats._inference import CR2_BELOW
