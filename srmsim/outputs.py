@@ -542,6 +542,52 @@ def check_out_of_data(out: str | Path, data: str | Path, what: str = "--out") ->
                         f"records, and outputs are meant for sharing); {remedy}")
 
 
+#: the file that marks each kind of result folder (what `srmsim report` recognises it by)
+RESULT_MARKERS = {"experiment": "manifest.json", "trial": "trial.json", "run": "summary.json",
+                  "optimise": "optimise.json"}
+
+
+def result_kind(folder: str | Path) -> str | None:
+    """The kind of result ``folder`` holds (a key of :data:`RESULT_MARKERS`), by its marker
+    file, or None."""
+    return next((kind for kind, marker in RESULT_MARKERS.items()
+                 if (Path(folder) / marker).is_file()), None)
+
+
+def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
+                         instead: str = "a folder outside any result folder") -> None:
+    """Refuse an ``--out`` folder inside another result folder (or an imported dataset's),
+    however deep. Why: it is not that folder's to hold: ``discover A --out B/discovery``
+    replaced experiment B's own discovery and broke B's report, and ``experiment --out B/sub``
+    (run, trial, optimise, calibrate) nested a study among B's files, which B's next run
+    refused ("holds files this command did not write"). ``out`` itself may be a result (the
+    command's own earlier one, to replace or resume: :func:`check_out` judges it).
+    ``analysed``: the result folder the command reads, whose own folders it may write
+    (``discover DIR`` into ``DIR/discovery``); then ``out`` must not be another result itself
+    either. ``instead``: what to give, for the message. Links are followed."""
+    target = Path(os.path.abspath(out)).resolve()
+    own = Path(os.path.abspath(analysed)).resolve() if analysed is not None else None
+    for folder in (target.parents if own is None else (target, *target.parents)):
+        if folder == own:
+            return
+        if (folder / "dataset.json").is_file():  # (its import's summary.json is not a run's)
+            from srmsim.data.dataset import is_dataset_folder
+
+            if is_dataset_folder(folder):
+                where = f"the dataset folder {folder} (its records are kept apart from outputs)"
+            else:
+                continue
+        else:
+            kind = result_kind(folder)
+            if kind is None:
+                continue
+            noun = "optimisation" if kind == "optimise" else kind  # (the kind is its command's)
+            where = (f"the {noun} folder {folder}, another result" if own is None else
+                     f"the {noun} folder {folder}, another result than {analysed}")
+        # (the hint on a line of its own: with long paths one line passed the line limit)
+        raise SrmsimError(f"--out {out}: inside {where}\n  give {instead} (nothing was "
+                          "written)")
+
 # --------------------------------------------------------------------------------------------
 # a lock per results folder
 
@@ -772,8 +818,9 @@ def _remove_made(made: list[Path]) -> None:
             os.rmdir(path)
 
 
-__all__ = ["FORMULA_START", "check_inputs_outside", "check_out", "check_out_of_data", "csv_text",
-           "current_umask", "file_mode", "folder_lock", "holds_any", "holds_only", "is_formula",
-           "json_dumps", "json_safe", "link_copy", "make_dir", "neutralise", "read_csv_cells",
-           "remove_stale_temporaries", "replace_dir", "replace_files", "restore_moved_aside",
-           "restrict_tree", "write_atomic", "write_csv", "write_file"]
+__all__ = ["FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out",
+           "check_out_of_data", "check_out_of_results", "csv_text", "current_umask", "file_mode",
+           "folder_lock", "holds_any", "holds_only", "is_formula", "json_dumps", "json_safe",
+           "link_copy", "make_dir", "neutralise", "read_csv_cells", "remove_stale_temporaries",
+           "replace_dir", "replace_files", "restore_moved_aside", "restrict_tree", "result_kind",
+           "write_atomic", "write_csv", "write_file"]

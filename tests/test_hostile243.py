@@ -273,3 +273,40 @@ def test_sensitivity_leaves_out_an_outcome_a_variant_did_not_measure(sobol_resul
     _unmeasured_in_the_baseline(monkeypatch, everywhere=True)
     cli_refuses(capsys, ["sensitivity", str(sobol_results)], "attainment was not measured in "
                 "any run of off, on: nothing to apportion")
+
+
+# ------------------------------------------------------------ --out of the other commands
+REPO = Path(__file__).resolve().parents[1]
+_WRITERS = {  # each command, with a file it loads before --out is checked
+    "run": ["run", str(REPO / "scenarios" / "attendance_escalation_small.yaml")],
+    "experiment": ["experiment", str(REPO / "experiments" / "quickstart.yaml")],
+    "trial": ["trial", str(REPO / "experiments" / "trial_reading.yaml")],
+    "optimise": ["optimise", str(REPO / "experiments" / "optimise_attendance.yaml")],
+    "calibrate": ["calibrate", "no-data-read-yet"]}
+
+
+@pytest.mark.parametrize("command, marker, noun, where", [
+    ("run", "manifest.json", "experiment", "sub"),
+    ("experiment", "trial.json", "trial", "sub/deeper"),
+    ("trial", "summary.json", "run", "store"),
+    ("optimise", "manifest.json", "experiment", "discovery"),
+    ("calibrate", "optimise.json", "optimisation", "fit"),
+    ("experiment", "dataset.json", "dataset", "results"),
+])
+def test_no_command_writes_into_another_result_folder(tmp_path, capsys, command, marker, noun,
+                                                      where):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / marker).write_text('{"format": "srmsim-dataset"}' if noun == "dataset" else "{}")
+    before = sorted(tmp_path.rglob("*")), folder_bytes(tmp_path)
+    out = other / where
+    err = cli_refuses(capsys, [*_WRITERS[command], "--out", str(out), "--quiet"],
+                      f"--out {out}: inside the {noun} folder {other}")
+    assert "give a folder outside any result folder (nothing was written)" in err
+    assert (sorted(tmp_path.rglob("*")), folder_bytes(tmp_path)) == before
+
+
+def test_a_study_resumes_into_its_own_folder(finished, study, capsys):
+    # its own folder is a result folder: the check looks only above it
+    assert main(_resume(finished, study)) == 0, capsys.readouterr().err
+    assert "0 runs" in capsys.readouterr().out

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         from srmsim.commands import check_file_kind
 
         check_file_kind(args.scenario, "scenario")
+    from srmsim.outputs import check_out_of_results
+
+    check_out_of_results(args.out)  # never nested in another study's folder
     result = calibrate(args.data, scenario=args.scenario, params=args.params, seed=args.seed,
                        replications=args.replications, max_evals=args.max_evals,
                        method=args.method, moments=moments,

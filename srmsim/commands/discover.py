@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from srmsim.argtypes import out_argument, path_argument, whole_argument
@@ -46,37 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def discover_cmd(args: argparse.Namespace) -> int:
     from srmsim.explore.prim import check_options
-    from srmsim.outputs import folder_lock
+    from srmsim.outputs import check_out_of_results, folder_lock
     from srmsim.records import check_results_out_of_records
 
     check_options(args.peel_alpha, mass_min=args.mass_min, options=True)  # before any reading
     out = Path(args.out) if args.out else Path(args.dir) / "discovery"
     check_results_out_of_records(out, args.dir)  # never among the study's records
-    check_out_of_results(out, Path(args.dir))
+    default = Path(args.dir) / "discovery"
+    check_out_of_results(out, args.dir, f"no --out (the discovery goes in {default}, where its "
+                         "report reads it) or a folder outside any other result folder")
     with folder_lock(args.dir, shared=True):  # not while a command writes the study
         return _discover(args, out)
-
-
-def check_out_of_results(out: Path, results: Path) -> None:
-    """Refuse ``--out`` inside another result folder than ``DIR``, however deep. Why:
-    ``--out B/discovery`` replaced experiment B's own discovery with DIR's, and B's report
-    was then refused as "hand-edited or corrupt"; a folder made inside another result folder
-    is not its to hold (``srmsim report --out`` refuses the same). Inside DIR's own folder it
-    goes where it went (its store's parts, which hold other files, are refused as before)."""
-    from srmsim.errors import SrmsimError
-    from srmsim.report import KINDS
-
-    own = Path(os.path.abspath(results)).resolve()
-    target = Path(os.path.abspath(out)).resolve()
-    for folder in (target, *target.parents):
-        if folder == own:
-            return
-        kind = next((k for k, marker in KINDS.items() if (folder / marker).is_file()), None)
-        if kind is not None:
-            raise SrmsimError(f"--out {out}: inside the {kind} folder {folder}, another result "
-                              f"than {results}\n  give no --out (the discovery goes in "
-                              f"{results / 'discovery'}, where its report reads it) or a folder "
-                              "outside any other result folder (nothing was written)")
 
 
 def _discover(args: argparse.Namespace, out: Path) -> int:

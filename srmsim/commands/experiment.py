@@ -130,8 +130,9 @@ def run_experiment_cmd(args: argparse.Namespace) -> int:
     if args.out is None:  # results/<name>: known once the file is read
         return _load_and_run(args)
     from srmsim.commands import check_resume_folder
-    from srmsim.outputs import folder_lock
+    from srmsim.outputs import check_out_of_results, folder_lock
 
+    check_out_of_results(args.out)  # never nested in another study's folder
     check_resume_folder(Path(args.out), args.resume)  # before the lock makes the folder
     # held from the start (importing and reading the experiment took 3.5 s), so a compare or
     # report of the folder meanwhile is told it is in use, not "no such folder"
@@ -157,7 +158,9 @@ def _load_and_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / exp.name
     if args.out is None:  # (a given --out is checked before its lock)
         from srmsim.commands import check_resume_folder
+        from srmsim.outputs import check_out_of_results
 
+        check_out_of_results(out)
         check_resume_folder(out, args.resume)
     with folder_lock(out):  # runs and report by this command alone
         return _run_and_report(exp, out, args)

@@ -41,6 +41,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     from srmsim.experiment.outcomes import get_outcome
     from srmsim.experiment.withhold import NOTE
     from srmsim.explore.optimise import load_optimisation, optimise
+    from srmsim.outputs import check_out_of_results
     from srmsim.report.explore import (
         REGRET_COLUMNS,
         front_levers,
@@ -60,6 +61,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     check_file_kind(args.file, "optimisation")
     opt = load_optimisation(args.file)
     out = Path(args.out) if args.out else Path("results") / opt.name
+    check_out_of_results(out)  # never nested in another study's folder
     check_resume_folder(out, args.resume)
     res = optimise(opt, out, workers=args.workers or os.cpu_count() or 1,
                    scheduler=args.scheduler, resume=args.resume, progress=not args.quiet)

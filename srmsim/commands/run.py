@@ -74,11 +74,12 @@ def _run(args: argparse.Namespace) -> int:
 
         raise SrmsimError("--threads must be a positive integer")
     out = Path(args.out) if args.out else Path("out") / scenario.name
-    from srmsim.outputs import check_out, holds_only
+    from srmsim.outputs import check_out, check_out_of_results, holds_only
     from srmsim.records import check_out_of_records
     from srmsim.results import RUN_FILES, RUN_MARKERS
 
     check_out_of_records(out, [scenario])  # the reason first: never among the records
+    check_out_of_results(out)  # never nested in another study's folder
     check_out(out, holds_only(RUN_MARKERS, RUN_FILES))  # refused now, not after the run
     from srmsim.outputs import folder_lock
 

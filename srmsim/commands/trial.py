@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     out = Path(args.out) if args.out else Path("results") / trial.name
     from srmsim.commands import check_resume_folder
+    from srmsim.outputs import check_out_of_results
 
+    check_out_of_results(out)  # never nested in another study's folder
     check_resume_folder(out, args.resume)
     result = run_trial(trial, workers=args.workers, scheduler=args.scheduler,
                        progress=not args.quiet, out=out, resume=args.resume,

@@ -36,7 +36,8 @@ def not_an_experiment(out: Path) -> str:
     likely meant: the folder misspelt, another kind of result (a run has no variants to
     compare), an imported dataset, or the experiments inside a folder of results."""
     from srmsim.inputs import hint_clause
-    from srmsim.report import KINDS, result_folders_in
+    from srmsim.outputs import result_kind
+    from srmsim.report import result_folders_in
 
     if not out.exists():
         return f"{out}: no such folder{hint_clause(out)}"
@@ -55,7 +56,7 @@ def not_an_experiment(out: Path) -> str:
     if (out / "dataset.json").is_file():  # (its import's summary.json is not a run's)
         return (f"{base}: it holds an imported dataset (`srmsim data summary {out}` describes "
                 "it)")
-    kind = next((k for k, marker in KINDS.items() if (out / marker).is_file()), None)
+    kind = result_kind(out)
     if kind is not None and out.is_dir():
         noun = "optimisation" if kind == "optimise" else kind  # (the kind is its command's)
         return (f"{base}: it holds {with_article(noun)}, which has no variants to compare "

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
 from srmsim.inputs import hint_clause
-from srmsim.outputs import owner_only
+from srmsim.outputs import RESULT_MARKERS, owner_only, result_kind
 from srmsim.results import simulation_problem, write_text
 
 if TYPE_CHECKING:
     from srmsim.experiment.result import ExperimentResult
 
-KINDS = {"experiment": "manifest.json", "trial": "trial.json", "run": "summary.json",
-         "optimise": "optimise.json"}
 
 
 def folder_kind(path: str | Path) -> str:
@@ -36,9 +34,9 @@ def folder_kind(path: str | Path) -> str:
         raise SrmsimError(f"{path}: an imported dataset (dataset.json), not a result folder; "
                           "report the folder a run, experiment, trial or optimisation wrote "
                           "(`srmsim data summary` describes a dataset)")
-    for kind, marker in KINDS.items():
-        if (path / marker).is_file():
-            return kind
+    kind = result_kind(path)
+    if kind is not None:
+        return kind
     inside = result_folders_in(path)
     if inside:
         more = f" and {len(inside) - 3:,} more" if len(inside) > 3 else ""
@@ -64,7 +62,7 @@ def result_folders_in(path: Path) -> list[Path]:
             for entry in itertools.islice(entries, _LOOK_IN):
                 if entry.is_dir(follow_symlinks=False) and not (
                         Path(entry.path) / "dataset.json").exists() and any(
-                        (Path(entry.path) / m).is_file() for m in KINDS.values()):
+                        (Path(entry.path) / m).is_file() for m in RESULT_MARKERS.values()):
                     found.append(Path(entry.path))
     except OSError:
         return []
@@ -111,7 +109,7 @@ def check_out_of_results(out: str | Path, path: str | Path) -> None:
         target = target / "report.html"
     own = Path(os.path.abspath(path)).resolve()
     for folder in target.parents:
-        kind = next((k for k, marker in KINDS.items() if (folder / marker).is_file()), None)
+        kind = result_kind(folder)
         if kind is None or (folder == own and target.parent == own):
             continue
         what = (f"the {kind} folder {folder}, another result than the one reported"
