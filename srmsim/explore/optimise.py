@@ -44,6 +44,7 @@ import re
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -222,8 +223,7 @@ class Budget(StrictModel):
                 raise ValueError(f"roles.{role}: {excerpt(key)} is not a role's staff minutes a "
                                  "week (policy.staff.school.<role>, policy.staff.pool.<role> or "
                                  "policy.staff.per_school.<school>.<role>), which a budget splits")
-        keys = list(self.roles.values())
-        dup = sorted({k for k in keys if keys.count(k) > 1})
+        dup = sorted(k for k, n in Counter(self.roles.values()).items() if n > 1)  # linear
         if dup:  # the later role's minutes would overwrite the earlier one's
             raise ValueError(f"roles write the same scenario key more than once: {dup}")
         return self

@@ -10,6 +10,7 @@ alike. A category never seen in training is an error naming the column and value
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -81,7 +82,7 @@ class FeatureDesign:
             raise DataError(f"features must be a list of column names, got "
                             f"{type(features).__name__}")
         self.features = list(features)
-        twice = sorted({str(f) for f in self.features if self.features.count(f) > 1})
+        twice = sorted(str(f) for f, k in Counter(self.features).items() if k > 1)  # linear
         if twice:  # each copy got its own design column: an exactly collinear design
             raise DataError(f"features list {_listing(twice)} more than once")
         if reference_levels is not None and not isinstance(reference_levels, Mapping):
