@@ -380,6 +380,36 @@ def dotted_key_problem(key: str) -> str | None:
     return DOTTED_KEY_PROBLEM if "" in str(key).split(".") else None
 
 
+def result_neutral(key: str) -> str | None:
+    """What the scenario key ``key`` (dotted) is, in words, if no simulation reads it for a
+    result: a label (the scenario's name, a description, an action's cited source) or what a
+    run records for inspection (``outputs``, which no outcome reads); else None. Why: a lever
+    or an experiment's variant over such a key compared a policy with itself, and the search or
+    the effects table said nothing of it."""
+    parts = str(key).split(".")
+    if parts == ["name"]:
+        return "the scenario's name, a label"
+    if parts == ["description"] or (len(parts) == 3 and parts[0] == "requests"
+                                     and parts[2] == "description"):
+        return "a description"
+    if len(parts) == 4 and parts[:2] == ["policy", "actions"] and parts[3] in ("description",
+                                                                               "source"):
+        return f"an action's {parts[3]}, a text"
+    if parts[0] == "outputs":
+        return "what a run records for inspection (outputs), which no outcome reads"
+    return None
+
+
+def result_settings(scenario: Scenario) -> dict[str, Any]:
+    """``scenario`` as plain data without the keys :func:`result_neutral` names: two scenarios
+    with equal result settings give the same results from the same seed."""
+    def kept(tree: dict[Any, Any], prefix: str) -> dict[Any, Any]:
+        return {k: kept(v, f"{prefix}{k}.") if isinstance(v, dict) else v
+                for k, v in tree.items() if result_neutral(f"{prefix}{k}") is None}
+
+    return kept(scenario.to_dict(), "")
+
+
 def expand_dotted(overrides: dict[str, Any], source: str = "overrides",
                   _depth: int = 0) -> dict[str, Any]:
     """``{"policy.parameters.x": 1}`` -> ``{"policy": {"parameters": {"x": 1}}}``; a problem

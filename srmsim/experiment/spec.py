@@ -57,6 +57,8 @@ from srmsim.scenario import (
     load_scenario,
     plain_value,
     read_yaml,
+    result_neutral,
+    result_settings,
 )
 from srmsim.yamlio import refuse_empty
 
@@ -236,6 +238,7 @@ class Experiment:
                      if "seed" in expand_dotted(overrides or {}, source)]
         if config.seed is not None and "seed" in expand_dotted(self.settings, source):
             problems.append(("--set seed", _SEED_IGNORED))
+        problems += self._labels_only(source)
         if problems:
             raise ScenarioError(source, problems)
         check_uncertain(config.uncertain, self.variants, source)
@@ -247,6 +250,45 @@ class Experiment:
         #: identity includes what the files hold, so --resume refuses one changed since
         self.input_files = {**check_arrival_files(self.variants, source),
                             **record_files(self.variants)}
+
+    def _labels_only(self, source: str) -> list[tuple[str, str]]:
+        """Variants that set a key no simulation reads (:func:`result_neutral`: a name, a
+        description, ``outputs``) and are otherwise the scenario as given or another variant:
+        they run that one again under another name. Refused, not noted: the experiment ran
+        every replication and its table showed "no clear change" for what the user took for
+        another policy, and a note in a long run's output is easily missed. A variant left as
+        the baseline on purpose (``{}``, or the baseline's settings: a replication check) sets
+        no such key and is run as before."""
+        import json
+
+        def settings(scenario: Scenario) -> str:
+            return json.dumps(result_settings(scenario), sort_keys=True, default=str)
+
+        labelled = {name: labels for name, overrides in self.config.variants.items()
+                    for labels in [[k for k in _leaf_keys(expand_dotted(overrides or {}, source))
+                                    if result_neutral(k)]] if labels}
+        if not labelled:  # (the scenarios are not compared: most experiments set no label)
+            return []
+        mine = {name: settings(scenario) for name, scenario in self.variants.items()}
+        as_given = settings(self.base)
+        problems = []
+        for name, labels in labelled.items():
+            twin = next((other for other in self.variants
+                         if other != name and mine[other] == mine[name]), None)
+            listed = ", ".join(labels)
+            verb, them = (agree(len(labels), "changes", "change"),
+                          agree(len(labels), "it", "them"))
+            remedy = ("set a key the simulation reads (a policy parameter, staff minutes...), "
+                      f"or leave {them} out")
+            if twin is not None:
+                problems.append((f"variants.{name}", f"differs from variant {twin} only in "
+                                 f"{listed}, which {verb} no result: it would run {twin} again "
+                                 f"under another name; {remedy}"))
+            elif mine[name] == as_given:
+                problems.append((f"variants.{name}", "differs from the scenario as given only "
+                                 f"in {listed}, which {verb} no result: it is that scenario "
+                                 f"under another name ({{}} says so); {remedy}"))
+        return problems
 
     @property
     def from_records(self) -> bool:
@@ -413,7 +455,13 @@ def check_uncertain(uncertain: dict[str, tuple[float, float]], scenarios: dict[s
                     source: str) -> None:
     """Every uncertain key must be a numeric scenario key in every variant, valid at both ends
     of its range and inside it (a range beyond a key's limits failed run by run, after the
-    experiment had started)."""
+    experiment had started), and one a simulation reads (:func:`result_neutral`: draws of
+    ``outputs.history`` changed no outcome, and the sensitivity study found it inert)."""
+    inert = [(f"uncertain.{key}", f"is {what}: its draws would change no result; draw a key "
+              "the simulation reads (a dynamics or policy parameter...)")
+             for key in uncertain for what in [result_neutral(key)] if what]
+    if inert:
+        raise ScenarioError(source, inert)
     # variants with a policy first: a policy key's problem is told of the scenario's own
     # policy, not of a variant without one (policy: null)
     ordered = sorted(scenarios.items(), key=lambda item: item[1].policy is None)

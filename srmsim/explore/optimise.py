@@ -101,6 +101,7 @@ from srmsim.scenario import (
     load_scenario,
     plain_value,
     read_yaml,
+    result_neutral,
 )
 from srmsim.stats._checks import whole_number
 from srmsim.store import only_hidden, read_json
@@ -428,6 +429,16 @@ def _shadowed(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
     return problems
 
 
+def _changing_nothing(config: OptimiseConfig) -> list[tuple[str, str]]:
+    """Levers over a key no simulation reads (:func:`srmsim.scenario.result_neutral`: the
+    scenario's name, a description, ``outputs``): every candidate would score alike, and the
+    search ran its trials comparing one policy with itself."""
+    return [(f"levers.{key}", f"is {what}: it changes no result, so every candidate would "
+             "score alike; search a key the simulation reads (a policy parameter, staff "
+             "minutes, an action's take_up...)")
+            for key in config.levers for what in [result_neutral(key)] if what]
+
+
 def _seed_ignored(config: OptimiseConfig, source: str) -> list[tuple[str, str]]:
     """A seed the runs would not use: the replications' seeds come from the search's seed (its
     ``seed:``, else the scenario's), so a lever, the baseline or, beside ``seed:``, the
@@ -699,7 +710,7 @@ def optimisation_from_dict(data: Any, source: str, base_dir: Path) -> Optimisati
         raise ScenarioError(source, [(p, m.removeprefix("Value error, "))
                                      for p, m in _problems(err, model=OptimiseConfig)]) from None
     problems = _shadowed(config, source) + _overridden(config, source) \
-        + _seed_ignored(config, source)
+        + _seed_ignored(config, source) + _changing_nothing(config)
     if problems:
         raise ScenarioError(source, problems)
     if config.baseline:
