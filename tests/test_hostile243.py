@@ -306,6 +306,23 @@ def test_no_command_writes_into_another_result_folder(tmp_path, capsys, command,
     assert (sorted(tmp_path.rglob("*")), folder_bytes(tmp_path)) == before
 
 
+def test_thresholds_write_into_no_other_result_folder(tmp_path, capsys):
+    from test_risk_cli import simulated_folder
+
+    run = simulated_folder(tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    (other / "thresholds").mkdir()
+    (other / "thresholds" / "thresholds.csv").write_text("threshold\n0.9\n")  # other's own
+    before = folder_bytes(tmp_path)
+    out = other / "thresholds"
+    err = cli_refuses(capsys, ["thresholds", str(run), "--score", "attendance_rate", "--outcome",
+                               "withdrawn", "--out", str(out)],
+                      f"--out {out}: inside the run folder {other}, another result than {run}")
+    assert "give no --out (the report goes in" in err
+    assert folder_bytes(tmp_path) == before
+
+
 def test_a_study_resumes_into_its_own_folder(finished, study, capsys):
     # its own folder is a result folder: the check looks only above it
     assert main(_resume(finished, study)) == 0, capsys.readouterr().err

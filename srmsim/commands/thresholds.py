@@ -741,7 +741,13 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else base / "thresholds"
     from srmsim.data.dataset import META_FILE
-    from srmsim.outputs import check_inputs_outside, check_out, check_out_of_data, replace_dir
+    from srmsim.outputs import (
+        check_inputs_outside,
+        check_out,
+        check_out_of_data,
+        check_out_of_results,
+        replace_dir,
+    )
 
     if (base / META_FILE).exists():  # an imported dataset's private folder
         if not args.out:
@@ -749,6 +755,9 @@ def run(args: argparse.Namespace) -> int:
                             f"folder outside {base} (the default {out} is inside it)")
         check_out_of_data(out, base)
     check_inputs_outside(out, [args.path])
+    # (--out B/thresholds replaced run B's own thresholds with these)
+    check_out_of_results(out, base, f"no --out (the report goes in {base / 'thresholds'}) or a "
+                         "folder outside any other result folder")
     check_out(out, earlier_report)  # refused now, not after the report is printed
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)
     choice = None
