@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
 from srmsim.inputs import hint_clause
-from srmsim.outputs import RESULT_MARKERS, owner_only, result_kind
+from srmsim.outputs import owner_only, result_kind
 from srmsim.results import simulation_problem, write_text
 
 if TYPE_CHECKING:
     from srmsim.experiment.result import ExperimentResult
-
 
 
 def folder_kind(path: str | Path) -> str:
@@ -61,8 +60,8 @@ def result_folders_in(path: Path) -> list[Path]:
         with os.scandir(path) as entries:
             for entry in itertools.islice(entries, _LOOK_IN):
                 if entry.is_dir(follow_symlinks=False) and not (
-                        Path(entry.path) / "dataset.json").exists() and any(
-                        (Path(entry.path) / m).is_file() for m in RESULT_MARKERS.values()):
+                        Path(entry.path) / "dataset.json").exists() \
+                        and result_kind(entry.path) is not None:
                     found.append(Path(entry.path))
     except OSError:
         return []
