@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 from test_anonymise_mutation_review import KEY, _dataset
@@ -32,10 +30,10 @@ from srmsim.scenario import load_scenario, result_neutral
 ])
 def test_a_long_list_of_repeated_names_is_refused_at_once(refuse, says):
     names = ["school", "sex"] * 50_000 + ["year_group"]  # one name given once: not listed
-    t0 = time.perf_counter()
+    # counted once: 0.05 s; counted name by name it took minutes, past the suite's per-test
+    # timeout (no clock reading is asserted: speed is measured in benchmarks/)
     with pytest.raises(DataError, match=says):
         refuse(names)
-    assert time.perf_counter() - t0 < 2  # 0.05 s; counted name by name, minutes
 
 
 # ------------------------------------------------------------ keys no result reads
