@@ -547,6 +547,30 @@ RESULT_MARKERS = {"experiment": "manifest.json", "trial": "trial.json", "run": "
                   "optimise": "optimise.json"}
 
 
+#: a key each marker file srmsim writes holds (its hash or version): a folder of someone
+#: else's with a manifest.json or summary.json is no srmsim result
+_MARKER_KEYS = {"experiment": ("experiment_hash",), "trial": ("trial_hash",),
+                "run": ("scenario_hash", "srmsim_version"), "optimise": ("hash",)}
+
+
+def _srmsim_result(folder: Path) -> str | None:
+    """:func:`result_kind` of ``folder`` where its marker file is srmsim's own (a JSON object
+    holding one of :data:`_MARKER_KEYS`' keys), else None. Why: :func:`check_out_of_results` looks
+    at every folder above ``--out``, and a project folder of the user's with its own
+    manifest.json (a web extension's, a package's) refused every srmsim --out below it."""
+    from srmsim.inputs import load_json
+
+    kind = result_kind(folder)
+    if kind is None:
+        return None
+    try:
+        data = load_json(folder / RESULT_MARKERS[kind])
+    except (ValueError, OSError):
+        return None
+    return kind if isinstance(data, dict) and any(k in data for k in _MARKER_KEYS[kind]) \
+        else None
+
+
 def result_kind(folder: str | Path) -> str | None:
     """The kind of result ``folder`` holds (a key of :data:`RESULT_MARKERS`), by its marker
     file, or None."""
@@ -578,7 +602,7 @@ def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
             else:
                 continue
         else:
-            kind = result_kind(folder)
+            kind = _srmsim_result(folder)
             if kind is None:
                 continue
             noun = "optimisation" if kind == "optimise" else kind  # (the kind is its command's)

@@ -40,7 +40,7 @@ from test_explore_hostile_review import sobol_results  # noqa: F401 - a fixture
 from test_spec_fuzz_validation import ROLES, experiment, fails, optimisation
 
 from srmsim.cli import main
-from srmsim.errors import ScenarioError
+from srmsim.errors import ScenarioError, SrmsimError
 from srmsim.experiment.custom import build_outcomes
 from srmsim.experiment.outcomes import Cohort
 from srmsim.experiment.spec import experiment_from_dict
@@ -297,13 +297,34 @@ def test_no_command_writes_into_another_result_folder(tmp_path, capsys, command,
                                                       where):
     other = tmp_path / "other"
     other.mkdir()
-    (other / marker).write_text('{"format": "srmsim-dataset"}' if noun == "dataset" else "{}")
+    key = {"manifest.json": "experiment_hash", "trial.json": "trial_hash",
+           "summary.json": "srmsim_version", "optimise.json": "hash"}.get(marker, "format")
+    (other / marker).write_text(f'{{"{key}": "srmsim-dataset"}}')
     before = sorted(tmp_path.rglob("*")), folder_bytes(tmp_path)
     out = other / where
     err = cli_refuses(capsys, [*_WRITERS[command], "--out", str(out), "--quiet"],
                       f"--out {out}: inside the {noun} folder {other}")
     assert "give a folder outside any result folder (nothing was written)" in err
     assert (sorted(tmp_path.rglob("*")), folder_bytes(tmp_path)) == before
+
+
+def test_a_folder_with_a_marker_of_someone_elses_is_no_result(tmp_path):
+    """A project folder of the user's holding its own manifest.json or summary.json (a web
+    extension's, a package's) is not an srmsim result: an --out below it is allowed; the
+    same name holding srmsim's own key is refused."""
+    from srmsim.outputs import check_out_of_results
+
+    for marker, theirs, ours in (("manifest.json", '{"name": "ext", "version": "1.0"}',
+                                  '{"experiment_hash": "ab12"}'),
+                                 ("summary.json", '{"total": 3}', '{"srmsim_version": "1"}'),
+                                 ("trial.json", "not json", '{"trial_hash": "x"}')):
+        folder = tmp_path / marker.split(".")[0]
+        folder.mkdir()
+        (folder / marker).write_text(theirs)
+        check_out_of_results(folder / "results" / "run1")  # not refused
+        (folder / marker).write_text(ours)
+        with pytest.raises(SrmsimError, match="inside the"):
+            check_out_of_results(folder / "results" / "run1")
 
 
 def test_thresholds_write_into_no_other_result_folder(tmp_path, capsys):
