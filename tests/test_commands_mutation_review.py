@@ -611,6 +611,7 @@ def test_data_anonymise_flags_reach_the_anonymisation(tmp_path, monkeypatch, cap
     monkeypatch.setattr(anonymise, "anonymise_dir", spy)
     key = tmp_path / "key.txt"
     key.write_text("0123456789abcdef" * 2)
+    key.chmod(0o600)  # (a key others can read gets a note first)
     _fails(capsys, ["data", "anonymise", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
                     "--key-file", str(key), "--k", "7", "--l", "2", "--sensitive", "sen, fsm",
                     "--quasi", "school,sex", "--max-suppressed", "0.2",
