@@ -27,6 +27,9 @@ import pytest
 
 from srmsim.cli import main
 
+#: the module's every test reads one fixture of 14 CLI runs (17 s): built once, on one worker
+pytestmark = pytest.mark.xdist_group("thresholds_multigroup")
+
 MIN = 10
 SCORE, OUTCOME = "attendance_rate", "withdrawn"
 COUNTS = ("n", "n_pos", "flagged", "tp", "fp", "fn", "tn")
