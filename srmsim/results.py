@@ -502,6 +502,8 @@ def _months(x: float | None) -> str:
 
 
 def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
+    from srmsim.experiment.outcomes import format_value  # which imports this module
+
     rows: list[tuple[str, str]] = [] if not s.get("students") else [
         ("students", plural(s['students'], 'student')),
         ("attendance", percent(s['attendance'])),
@@ -515,7 +517,8 @@ def summary_rows(s: dict[str, Any], policy: bool) -> list[tuple[str, str]]:
     ]
     if policy and s.get("students"):
         rows += [("interventions started", plural(s['interventions'], 'intervention')),
-                 ("staff hours", f"{s['staff_hours']:,.0f} h"), ("cost", f"£{s['cost']:,.0f}")]
+                 ("staff hours", format_value(s["staff_hours"], "hours")),
+                 ("cost", format_value(s["cost"], "money"))]
     if "pool_model_refits" in s:
         rows.append(pool_model_row(s["pool_model_refits"], s.get("pool_model_scored", 0)))
     for name, r in s.get("requests", {}).items():

@@ -353,10 +353,13 @@ def test_rules_lists_the_vocabulary_and_rules_actions_the_catalogue(capsys) -> N
     assert [line.split()[0] for line in lines[1:len(names) + 1]] == names and len(names) >= 5
     # each number with its unit, rounded: 'attainment +0.12125' and a cost of '8.0' did not
     club = lines[1 + names.index("reading_club")]
-    for said in ("85%", "teaching assistant 30", "£8.00", "attainment +0.12 SD",
+    for said in ("85%", "teaching assistant 30", " £8 ", "attainment +0.12 SD",
                  "reading +6 months of reading age", "engagement +0.05 SD"):
         assert said in club, (said, club)
     assert "absence -0.15 log-odds" in lines[1 + names.index("mentoring")]
+    # one money format: whole pounds as £15 is, not £8.00 above it; pence only where there are
+    assert " £15 " in lines[1 + names.index("small_group_tuition")]
+    assert " £0.10 " in lines[1 + names.index("parent_text")]
     assert not any(re.search(r"\d\.\d{3}", line) for line in lines[1:len(names) + 1])
 
 

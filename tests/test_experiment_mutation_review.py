@@ -72,7 +72,8 @@ def test_a_negative_replication_number_is_refused():
     (0.1, "months", "+0.10 months"),       # 0.1 already shows two significant digits
     (0.0046, "months", "+0.0046 months"),  # a small difference keeps two significant digits
     (0.4, "money", "+£0.40"),              # pence below £10, always two of them
-    (5.0, "money", "+£5.00"),              # ... not "+£5.0"
+    (5.5, "money", "+£5.50"),              # ... not "+£5.5"
+    (5.0, "money", "+£5"),                 # ... but none in whole pounds, as £15's: not £5.00
     (12.6, "money", "+£13"),               # whole pounds from £10
     (-12.5, "requests", "-12.5 requests"),  # a mean over replications below 100
     (-1746.0, "requests", "-1,746 requests"),

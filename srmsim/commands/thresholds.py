@@ -682,9 +682,11 @@ def _fmt(x: float, pct: bool = False) -> str:
 
 
 def _money(x: float) -> str:
-    """Costs in pounds with thousands separators, as srmsim's other tables print them (pence
-    kept when there are any: a cost of 0.40 a case is not £0)."""
-    return f"£{float(x):,.2f}".removesuffix(".00")
+    """Costs in pounds as srmsim's other tables print them (the outcomes' money format: pence
+    below £10 when there are any, so a cost of 0.40 a case is not £0; whole pounds from £10)."""
+    from srmsim.experiment.outcomes import format_value
+
+    return format_value(float(x), "money")
 
 
 def _threshold(t: float) -> str:

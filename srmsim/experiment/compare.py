@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.experiment.outcomes import Outcome, format_relative, get_outcome
+from srmsim.experiment.outcomes import Outcome, format_relative, format_value, get_outcome
 from srmsim.experiment.store import run_column
 from srmsim.labels import agree, excerpt, percent_level, plural, printable, with_article
 from srmsim.store import LARGEST_VALUE, only_hidden
@@ -662,8 +662,10 @@ def axis_units(ax, info: Outcome) -> None:
     from matplotlib.ticker import FuncFormatter
 
     if info.scale == "money":
+        # the outcomes' money format (pence below £10: ticks of +-£0.50 all read £0); a tick
+        # a rounding error off zero is zero
         ax.xaxis.set_major_formatter(FuncFormatter(
-            lambda v, _: f"-£{-v:,.0f}" if v < 0 else f"£{v:,.0f}"))
+            lambda v, _: format_value(v if abs(v) >= 1e-9 else 0.0, "money")))
     elif info.scale == "hours":
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
 

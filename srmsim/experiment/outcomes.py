@@ -211,11 +211,15 @@ def significant_decimals(a: float, base: int, most: int = 6) -> int:
 
 def _pounds(a: float) -> str:
     """An amount of money >= 0: whole pounds from £10, pence below (a difference of £0.40 read
-    "+£0", as if there were none), a power of ten below a millionth of a pound."""
+    "+£0", as if there were none) unless it is whole pounds (``£8``, as ``£15`` beside it: the
+    catalogue printed ``£8.00`` over ``£15``), a power of ten below a millionth of a pound."""
     d = significant_decimals(a, 0)
     if 0 < a < 0.5 * 10 ** -d:
         return _power_of_ten(a, 2)
-    return _plain(a, max(d, 2) if d else 0)
+    decimals = max(d, 2) if d else 0
+    if decimals and round(a, decimals) == round(a):
+        decimals = 0
+    return _plain(a, decimals)
 
 
 def format_difference(value: float, scale: str) -> str:
