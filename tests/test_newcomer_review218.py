@@ -6,6 +6,7 @@ read as a teacher or trust leader who does not write code would (helper 218, 202
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -87,6 +88,13 @@ def test_the_optimisation_front_names_each_levers_unit(tmp_path, capsys) -> None
                    "pastoral (minutes a week per school)"):
         assert f">{column}</th>" in html, column
     assert "(minutes a week per school)</dd>" in html or "(minutes a week per school)<" in html
+    # each lever's value rounded by its unit (0.915029 and 1,035.4 minutes were printed), and
+    # the re-evaluated front's table headed in words (it showed mean_baseline, ci_low)
+    front = printed.splitlines()[2:printed.splitlines().index(next(
+        line for line in printed.splitlines() if line.startswith("levers:")))]
+    assert front and not any(re.search(r"\d\.\d{4,}", line) for line in front), front
+    assert not re.search(r"pastoral = [\d,]+\.\d", best), best
+    assert ">Baseline mean</th>" in html and ">mean_baseline<" not in html
 
 
 def test_lever_units_by_key_and_by_how_rules_use_a_parameter() -> None:

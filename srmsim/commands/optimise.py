@@ -102,7 +102,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     note = "" if res["feasible_on_reevaluation"] else " (no front policy met every constraint " \
         "again on re-evaluation)"
     units = lever_units(list(res["best_overrides"]), opt.base.policy)
-    chosen = "; ".join(f"{key} = {lever_text(v)}" + (f" ({units[key]})" if units[key] else "")
+    chosen = "; ".join(f"{key} = {lever_text(v, units[key])}" + (f" ({units[key]})" if units[key] else "")
                        for key, v in res["best_overrides"].items())
     target = get_outcome(opt.config.choose or objectives[0]).label.lower()
     print(f"{best_heading(target, bool(opt.config.constraints), res['feasible_on_reevaluation'])}"

@@ -21,7 +21,7 @@ from srmsim.errors import DataError, SrmsimError
 from srmsim.explore import require
 from srmsim.explore.prim import PrimResult, check_bounds, check_runs, prim
 from srmsim.explore.tables import Explored
-from srmsim.labels import agree, percent_of_runs, plural, significant
+from srmsim.labels import agree, key_unit, percent_of_runs, plural
 from srmsim.outputs import json_dumps
 from srmsim.policy.rules import ArrayContext, FieldSpec, Vocabulary, nonfinite_rows, parse_rule
 from srmsim.stats import _checks as ck
@@ -69,11 +69,15 @@ class Discovery:
         if box.empty:
             lines.append("  no parameter restricted: the condition is not confined to a region")
         for _, r in box.iterrows():
-            # a whole-number parameter's numbers in full: 12,000, not 1.2e+04
-            f = "{:,.10g}".format if r["parameter"] in self.prim.integers else partial(significant, digits=4)
-            lines.append(f"  {r['parameter']}: {f(r['low'])} .. {f(r['high'])} "
-                         f"(of {f(r['range_low'])} .. {f(r['range_high'])}; "
-                         f"quasi-p {r['quasi_p']:.2g})")
+            # rounded by the parameter's unit, which is named: -0.5029 of an effect said
+            # neither what it was in nor more than -0.503 would
+            from srmsim.report.explore import lever_text  # (lazily: the report package is heavy)
+
+            unit = key_unit(r["parameter"])
+            f = partial(lever_text, unit=unit)
+            lines.append(f"  {r['parameter']}: {f(r['low'])} .. {f(r['high'])}"
+                         f"{f' {unit}' if unit else ''} (of {f(r['range_low'])} .. "
+                         f"{f(r['range_high'])}; quasi-p {r['quasi_p']:.2g})")
         lines.append("  (coverage: the share of the runs where the condition holds that the box "
                      "holds; density: the share of the box's runs where it holds; mass: the "
                      "box's share of all runs; quasi-p: the chance of a restriction as tight by "
@@ -150,14 +154,19 @@ def cart_leaves(x: pd.DataFrame, y: np.ndarray, bounds: dict[str, tuple[float, f
                                            random_state=seed).fit(x.to_numpy(), y)
     t = tree.tree_
     rows = []
+    from srmsim.report.explore import lever_text  # (lazily: the report package is heavy)
+
+    def f(value: float, key: str) -> str:
+        """A cut rounded by its parameter's unit (``-0.435``, as the PRIM box prints it)."""
+        return lever_text(value, key_unit(key))
 
     def walk(node: int, lim: dict[str, list[float]]) -> None:
         if t.children_left[node] == -1:
             members = tree.apply(x.to_numpy()) == node
             cases = int(y[members].sum())
             rule = " and ".join(
-                f"{lo:.4g} <= {k} <= {hi:.4g}" if lo > bounds[k][0] and hi < bounds[k][1]
-                else (f"{k} >= {lo:.4g}" if lo > bounds[k][0] else f"{k} <= {hi:.4g}")
+                f"{f(lo, k)} <= {k} <= {f(hi, k)}" if lo > bounds[k][0] and hi < bounds[k][1]
+                else (f"{k} >= {f(lo, k)}" if lo > bounds[k][0] else f"{k} <= {f(hi, k)}")
                 for k, (lo, hi) in lim.items() if lo > bounds[k][0] or hi < bounds[k][1])
             rows.append({"leaf": node, "box": rule or "(everywhere)", "runs": int(members.sum()),
                          "cases": cases, "coverage": cases / max(int(y.sum()), 1),

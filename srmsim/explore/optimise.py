@@ -1069,9 +1069,10 @@ def _candidate(trial: Any) -> str:
 
 def _lever_values(params: Mapping[str, Any]) -> str:
     """``policy.actions.boost.take_up = 0.45, trust.n_schools = 40``: lever values to print."""
+    from srmsim.labels import key_unit
     from srmsim.report.explore import lever_text
 
-    return ", ".join(f"{printable(k)} = {lever_text(v)}" for k, v in params.items())
+    return ", ".join(f"{printable(k)} = {lever_text(v, key_unit(k))}" for k, v in params.items())
 
 
 def _pareto(opt: Optimisation, table: pd.DataFrame) -> np.ndarray:

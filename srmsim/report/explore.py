@@ -15,17 +15,17 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.experiment.outcomes import Outcome, format_value, get_outcome
 from srmsim.experiment.withhold import LOW
 from srmsim.inputs import whole
 from srmsim.labels import (
     key_unit,
     percent_level,
     percent_of_runs,
-    plain_number,
     plural,
     rounded,
     setting,
+    significant,
 )
 from srmsim.report.files import (
     AGAIN,
@@ -386,12 +386,16 @@ def discovery_section(page: Page, folder: Path) -> None:
         page.p("No parameter is restricted: the condition is not confined to one region of the "
                "uncertain parameters.")
     else:
+        units = [key_unit(k) for k in box["parameter"]]
+
+        def span(lows: pd.Series, highs: pd.Series) -> list[str]:
+            """Each ``low to high``, rounded by its parameter's unit and naming it."""
+            return [f"{lever_text(a, u)} to {lever_text(b, u)}" + (f" ({u})" if u else "")
+                    for a, b, u in zip(lows, highs, units, strict=True)]
+
         limits = pd.DataFrame({"parameter": box["parameter"],
-                               "box": [f"{plain_number(a)} to {plain_number(b)}" for a, b in
-                                       zip(box["low"], box["high"], strict=True)],
-                               "full range": [f"{plain_number(a)} to {plain_number(b)}" for a, b in
-                                              zip(box["range_low"], box["range_high"],
-                                                  strict=True)],
+                               "box": span(box["low"], box["high"]),
+                               "full range": span(box["range_low"], box["range_high"]),
                                "quasi-p": [f"{p:.2g}" for p in box["quasi_p"]]})
         page.table(limits, {"box", "full range", "quasi-p"}, "prim_box",
                    raw=box[["low", "quasi_p"]].rename(columns={"low": "box",
@@ -419,9 +423,12 @@ def short_names(keys: list[str]) -> dict[str, str]:
     return {k: k for k in keys}
 
 
-def lever_text(value: object) -> str:
-    """A lever's value as a reader writes it: a number as :func:`srmsim.labels.setting` gives it
-    (``0.915``, ``1,035``, never ``0.915029130142747`` or ``1.035e+03``), a choice as itself."""
+def lever_text(value: object, unit: str = "") -> str:
+    """A lever's value as a reader writes it, rounded by its ``unit`` (:func:`lever_units`):
+    minutes to the minute, money as the outcomes print it, any other to 3 significant figures
+    but whole from 100 (``0.877``, ``-0.503``, ``1,035``; the 6 figures of ``0.876925`` or
+    ``1,035.4`` minutes said more than a search's candidate means), a whole number in full, a
+    choice as itself. pareto.csv and best_policy.yaml keep the exact values."""
     if isinstance(value, str) or not isinstance(value, (int, float, np.integer, np.floating,
                                                         np.bool_)):
         return str(value)
@@ -429,7 +436,14 @@ def lever_text(value: object) -> str:
         return setting(bool(value))
     if isinstance(value, (int, np.integer)):  # exactly: a 400-digit one in an edited
         return f"{int(value):,}"  # optimise.json made float() raise OverflowError, a traceback
-    return setting(float(value)) if math.isfinite(value) else "n/a"
+    v = float(value)
+    if not math.isfinite(v):
+        return "n/a"
+    if "£" in unit:
+        return format_value(v, "money")
+    if v.is_integer() or unit.startswith("minutes") or abs(v) >= 100:
+        return setting(float(round(v)))
+    return significant(v, 3)
 
 
 def front_levers(front: pd.DataFrame, objectives: list[str],
@@ -458,7 +472,7 @@ def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str],
     shown = pd.DataFrame({"candidate": [f"trial-{int(t):05d}" for t in front["trial"]]})
     for lever, short in short_names(levers).items():
         unit = (units or {}).get(lever)
-        shown[f"{short} ({unit})" if unit else short] = [lever_text(v) for v in front[lever]]
+        shown[f"{short} ({unit})" if unit else short] = [lever_text(v, unit or "") for v in front[lever]]
     for name in objectives:
         o = get_outcome(name)
         # empty: withheld (a search of real records, srmsim.experiment.withhold)
@@ -637,7 +651,7 @@ def _withheld_front(path: Path, front: pd.DataFrame, objectives: list[str]) -> p
 
 def build_optimise(path: Path) -> Page:
     """The report of an ``srmsim optimise`` folder."""
-    from srmsim.experiment.compare import effects_display
+    from srmsim.experiment.compare import effect_headings, effects_display
 
     where = path / "optimise.json"
     meta = read_json(where)
@@ -726,7 +740,8 @@ def build_optimise(path: Path) -> Page:
         page.table(effects_display(eff, {}), {"mean_baseline", "mean_variant", "difference",
                                              "ci_low", "ci_high", "relative_change"},
                    "front_effects", "verdict",
-                   raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high"]])
+                   raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high"]],
+                   headings=effect_headings(0.95))  # in words, as the experiment report's
         from srmsim.experiment.compare import withheld_note
 
         note = withheld_note(eff)  # a search of real records: why a row reads low
@@ -778,7 +793,7 @@ def build_optimise(path: Path) -> Page:
                                    " (none met every constraint again on re-evaluation)."))
         chosen = json_mapping(meta, "best_overrides", where)
         units = lever_units(list(chosen), _base_policy(path))
-        page.definitions([(k, lever_text(v) + (f" ({units[k]})" if units[k] else ""))
+        page.definitions([(k, lever_text(v, units[k]) + (f" ({units[k]})" if units[k] else ""))
                           for k, v in chosen.items()])
     page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
            "best_policy.yaml`. Files: trials.csv (every candidate), pareto.csv (the front), "
