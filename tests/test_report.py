@@ -577,8 +577,10 @@ def test_experiment_report_shows_sensitivity_and_discovery(explored_dir):
     assert [r["parameter"][0] for r in shown] == box["parameter"].tolist()
     for r, (_, b) in zip(shown, box.iterrows(), strict=True):
         assert r["box"][1] == pytest.approx(b["low"], rel=1e-5)
-        for text, v in zip(r["box"][0].split(" to "), (b["low"], b["high"]), strict=True):
-            assert "e" not in text and float(text.replace(",", "")) == pytest.approx(v, rel=5e-4)
+        # each limit to 3 significant figures, then the parameter's unit where it has one
+        limits = r["box"][0].split(" (")[0].split(" to ")
+        for text, v in zip(limits, (b["low"], b["high"]), strict=True):
+            assert "e" not in text and float(text.replace(",", "")) == pytest.approx(v, rel=5e-3)
     chosen = traj.loc[about["box"]]
     assert f"<th>coverage</th><td>{chosen['coverage']:.0%}</td>" in page
     assert f"<th>density</th><td>{chosen['density']:.0%}</td>" in page
@@ -678,8 +680,11 @@ def test_optimise_folder_report_shows_front_and_best_policy(optimise_dir):
     assert [r["difference"][1] for r in tables["front_effects"]] == pytest.approx(
         eff["difference"].tolist())
     assert f"{meta['best']}: the best attendance" in page
-    for key, value in meta["best_overrides"].items():
-        shown = f"{value:,.6g}" if isinstance(value, float) else str(value)
+    from srmsim.labels import key_unit
+    from srmsim.report.explore import lever_text
+
+    for key, value in meta["best_overrides"].items():  # rounded by its unit (0.916, 1,035)
+        shown = lever_text(value, key_unit(key)) if isinstance(value, float) else str(value)
         # the value, then its unit where the key has one (minutes a week per school, ...)
         assert re.search(rf"<th>{re.escape(key)}</th><td>{re.escape(shown)}( \([^<]+\))?</td>",
                          page), key
