@@ -133,6 +133,14 @@ def test_the_learning_curve_prints_and_plots_regret_in_the_choosers_unit(tmp_pat
     table = printed.split("learning curve: regret per referral")[1].split("\n\n")[0]
     cells = [line.split()[1:] for line in table.splitlines()[2:]]
     assert cells and all(row[-1] == "months" for row in cells), table
+    # the effects table too (it printed regret as a bare +0.38), and effects.csv's unit
+    import pandas as pd
+
+    regret = [line for line in printed.splitlines() if line.startswith("random ")
+              and ("regret" in line.lower())]
+    assert len(regret) == 3 and all(line.count(" months") >= 4 for line in regret), regret
+    units = pd.read_csv(out / "effects.csv").set_index("outcome")["unit"]
+    assert units["regret"] == units["regret_t1"] == "months", units
     res = ExperimentResult.load(out)
     assert res.chooser_target() == "reading"
     fig = plot_learning_curve(learning_curve(res.runs), target=res.chooser_target())
@@ -154,6 +162,9 @@ def test_regret_of_choosers_with_different_targets_claims_no_unit(tmp_path, caps
     printed = capsys.readouterr().out
     assert "regret per referral, in the chooser's target units (lower is better)" in printed
     assert "months" not in printed.split("learning curve: regret")[1].split("\n\n")[0]
+    import re
+
+    assert not re.search(r"\d months", printed.split("learning curve")[0])  # nor the effects
 
 
 # --- 4. jargon glossed once -------------------------------------------------------------------

@@ -220,10 +220,22 @@ INTERNAL_HEADINGS = frozenset({"mean_baseline", "mean_variant", "ci_low", "ci_hi
 LONG_DECIMALS = re.compile(r"(?<![\w.])-?\d+\.0*[1-9]\d{4,}")
 
 
+def outcome_names() -> frozenset[str]:
+    """The built-in outcomes' names, but those that are also a column of the data they are
+    measured from (``reading_gap_end``, ``incidents``: a students table shown as it is): a
+    table headed ``regret``, ``oracle_match`` or ``reading_per_100h`` shows means as they are
+    in the runs table (shares as raw fractions, no unit), where each outcome's label and
+    ``format_value`` say them in words and units."""
+    from srmsim.experiment.outcomes import OUTCOMES
+
+    return frozenset(name for name, o in OUTCOMES.items() if name not in (o.columns or ()))
+
+
 def unreadable_tables(nb) -> list[str]:
     """Tables a cell displays (its HTML) that a newcomer cannot read: a heading that is an
-    internal column name, or a number with more than 4 decimals (a share printed as the raw
-    fraction 0.9423 is what a notebook must show as a percentage)."""
+    internal column name or an outcome's name (:func:`outcome_names`), or a number with more
+    than 4 decimals (a share printed as the raw fraction 0.9423 is what a notebook must show
+    as a percentage)."""
     found = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
@@ -232,9 +244,15 @@ def unreadable_tables(nb) -> list[str]:
                 continue
             cells = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in
                      re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", html, re.DOTALL)]
+            headings = {unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in
+                        re.findall(r"<th[^>]*>(.*?)</th>", html, re.DOTALL)}
             heads = sorted(INTERNAL_HEADINGS & set(cells))
             if heads:
                 found.append(f"cell {i}: internal column names {heads}")
+            named = sorted(outcome_names() & headings)
+            if named:
+                found.append(f"cell {i}: outcome names for headings {named} (use each "
+                             "outcome's label and format_value)")
             long = [c for c in cells if LONG_DECIMALS.search(c)]
             if long:
                 found.append(f"cell {i}: more than 4 decimals: {long[:3]}")
@@ -272,6 +290,13 @@ def test_table_check_sees_internal_headings_and_long_decimals() -> None:
     readable = readable_effects(effects)
     assert not shown(readable) and list(readable.iloc[0])[2:5] == ["93.0%", "94.2%",
                                                                    "+1.23 pp"]
+    # notebook 08's means by variant: headed by outcome names, a share as the fraction 0.213
+    means = pd.DataFrame({"regret": [0.412], "oracle_match": [0.213],
+                          "reading_per_100h": [73.2]}, index=pd.Index(["fixed"], name="variant"))
+    assert shown(means) == ["cell 0: outcome names for headings ['oracle_match', "
+                            "'reading_per_100h', 'regret'] (use each outcome's label and "
+                            "format_value)"]
+    assert not shown(pd.DataFrame({"Outcome": ["regret"], "Share": ["21.3%"]}))  # a cell: fine
 
 
 def test_warning_check_sees_stderr_and_warnings() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ from srmsim.policy.chooser import oracle_matched
 from srmsim.policy.delivered import GROUPS, UNITS, weekly_column
 from srmsim.policy.delivered import TARGETS as PER_100H
 from srmsim.results import RunResult
+
+if TYPE_CHECKING:
+    from srmsim.experiment.outcomes import Outcome
 
 MAX_TERMS = 15  # five school years of terms: regret_t1 ... regret_t15
 
@@ -142,6 +146,34 @@ def learning_outcomes() -> dict[str, tuple[str, Callable[[RunResult], float]]]:
 #: to measure in a run without them: every learning outcome but what the actions delivered
 #: per staff hour (simulator truth, measured with or without a chooser)
 CHOICE_OUTCOMES = frozenset(n for n in learning_outcomes() if "_per_100h" not in n)
+
+
+#: the scale (:data:`srmsim.experiment.outcomes.SCALES`) of what an action adds to each target
+#: effect, the ``<target>_per_100h`` outcomes' (reading months, attainment SD, attendance days)
+GAIN_SCALES = {"reading": "months", "attainment": "sd", "attendance": "days"}
+#: the outcome each target a chooser can have is measured by: regret, a difference of the
+#: target's true expected gains, is in its unit (reading: the reading gap's months)
+TARGET_OUTCOMES = {"reading": "reading_gap_end", "attainment": "attainment"}
+
+
+def regret_outcomes(target: str | None) -> dict[str, Outcome]:
+    """The regret outcomes (``regret``, by group, by term) in the unit of the outcome the
+    choosers' ``target`` is measured by (``0.52 months`` for reading), to put in a registry;
+    none when the target has no such outcome or the choosers' targets differ (``target`` None):
+    the registry's own entries then print bare numbers. Notebook 08 and `srmsim compare`
+    printed regret as ``+0.123``, a number in no unit."""
+    from dataclasses import replace
+
+    from srmsim.experiment.outcomes import OUTCOMES  # which registers this module's outcomes
+
+    measured_by = TARGET_OUTCOMES.get(target or "")
+    if measured_by is None:
+        return {}
+    scale = OUTCOMES[measured_by].scale
+    out = {name: replace(OUTCOMES[name], scale=scale) for name in sorted(CHOICE_OUTCOMES)
+           if name.startswith("regret")}
+    out["regret"] = replace(out["regret"], label="Mean regret per referral against the oracle")
+    return out
 
 
 #: measures of the learning curve: (outcome, its title in tables and plots)

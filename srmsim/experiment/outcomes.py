@@ -413,7 +413,7 @@ def _whole_run(entries: Mapping[str, tuple[str, Callable[[Any], float]]],
 
 def _register_whole_run_outcomes() -> None:
     from srmsim.admin.measures import REQUEST_OUTCOMES
-    from srmsim.experiment.learning import learning_outcomes
+    from srmsim.experiment.learning import GAIN_SCALES, learning_outcomes
 
     # waits, backlogs and throughput are positive: a relative change means something
     OUTCOMES.update({name: _run_outcome(name, label, cast(Scale, scale), cast(Better, better),
@@ -425,8 +425,8 @@ def _register_whole_run_outcomes() -> None:
     for name in learning:
         if name.startswith("oracle_match"):
             kinds[name] = ("share", "higher")
-        elif "_per_100h" in name:
-            kinds[name] = ("number", "higher")
+        elif "_per_100h" in name:  # in the unit of what was added: 12.3 months
+            kinds[name] = (cast(Scale, GAIN_SCALES[name.split("_per_100h")[0]]), "higher")
         elif name == "explore_share":
             kinds[name] = ("share", None)
     OUTCOMES.update(_whole_run(learning, kinds, ("number", "lower")))

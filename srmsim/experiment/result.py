@@ -48,8 +48,14 @@ class ExperimentResult:
         # read them (and refused an edited one) but compare, which does not describe the
         # variants, accepted it
         runs, manifest, failures, scenarios = load_checked(path)
-        return cls(Path(path), runs, manifest, level,
-                   registry_of(manifest, Path(path) / "manifest.json"), failures, scenarios)
+        res = cls(Path(path), runs, manifest, level,
+                  registry_of(manifest, Path(path) / "manifest.json"), failures, scenarios)
+        if any(str(o).startswith("regret") for o in res.outcomes):
+            from srmsim.experiment.learning import regret_outcomes
+
+            # regret in the unit of its choosers' target (months of reading age), not bare
+            res.registry = {**regret_outcomes(res.chooser_target()), **res.registry}
+        return res
 
     # ------------------------------------------------------------------ what was run
     @property
