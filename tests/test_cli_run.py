@@ -304,13 +304,13 @@ def test_validate_knows_experiments_and_trials(capsys, repo_root) -> None:
     ("trial_reading.yaml", ["valid trial 'trial_reading' (2 arms: with the policy and without; "
                             "100 replications)",
                             "design: students randomised (50% treated, within schools); "
-                            "outcome reading_gap_end (flagged students, adjusted for "
+                            "outcome Reading gap (flagged students, adjusted for "
                             "reading_gap_start); analysis ols, se hc1"]),
     ("trial_stepped_wedge.yaml", ["valid trial 'trial_stepped_wedge' (each school's weeks "
                                   "before and after it crosses over to the policy; "
                                   "100 replications)",
                                   "design: stepped wedge: 3 groups of schools cross over every "
-                                  "9 weeks; outcome attendance_rate (all students); "
+                                  "9 weeks; outcome Attendance (all students); "
                                   "analysis group_time"])])
 def test_validate_summarises_a_trials_design(capsys, repo_root, trial, summary) -> None:
     """A trial got "valid trial 'x'" alone, where an experiment or an optimisation got its

@@ -179,7 +179,8 @@ def test_report_says_a_share_outcome_has_its_effects_in_percentage_points(tmp_pa
     result.report(tmp_path)
     page = re.sub(r"<[^>]+>", " ", html.unescape((tmp_path / "report.html").read_text()))
     page = re.sub(r"\s+", " ", page)
-    assert "outcome attendance_rate (share (0 to 1); effects in percentage points)" in page
+    # (by its label: the column name attendance_rate is the file's word, not the reader's)
+    assert "outcome Attendance (share (0 to 1); effects in percentage points)" in page
     (line,) = _lines(result.table(), "mean estimate")
     assert " pp" in line
 

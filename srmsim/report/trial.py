@@ -50,13 +50,11 @@ from srmsim.trial.report import (
     naive_scale,
     summary_display,
 )
+from srmsim.trial.spec import COLUMN_OUTCOMES, outcome_label
 
 #: the trial_runs.csv columns the report's figure computes with
 RUN_NUMBERS = ["estimate", "ci_low", "ci_high", "true_effect", "naive", "naive_truth"]
 
-#: the registry outcome that measures a students column a trial can analyse
-COLUMN_OUTCOMES = {"attendance_rate": "attendance", "persistent_absent": "persistent_absence",
-                   "reading_gap_end": "reading_gap_end", "attainment": "attainment"}
 
 
 def outcome_unit(scale: str) -> str:
@@ -316,7 +314,7 @@ def build(path: Path) -> Page:
         page.p(describe_trust(scenario))
         page.p(describe_policy(scenario))
     versions = json_mapping(meta, "versions", where)
-    page.definitions([("outcome", f"{outcome} ({outcome_unit(scale)})"),
+    page.definitions([("outcome", f"{outcome_label(outcome)} ({outcome_unit(scale)})"),
                       ("replications", f"{len(runs):,}"),
                       ("root seed", json_text(meta, "root_seed", where, "not recorded")),
                       ("srmsim version", json_text(versions, "srmsim", where, "?")),

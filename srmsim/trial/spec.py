@@ -129,6 +129,21 @@ def student_measures() -> dict[str, str]:
     return {c: str(frame[c].dtype) for c in frame.columns if c not in _NOT_MEASURES}
 
 
+
+#: the registry outcome that measures a students column a trial can analyse
+COLUMN_OUTCOMES = {"attendance_rate": "attendance", "persistent_absent": "persistent_absence",
+                   "reading_gap_end": "reading_gap_end", "attainment": "attainment"}
+
+
+def outcome_label(column: str) -> str:
+    """A trial outcome (a students column) as a reader knows it: the label of the outcome
+    that measures it (``Reading gap``, ``Attendance``), else the column's name. The design
+    line read "outcome reading_gap_end", a column name where the label exists."""
+    from srmsim.experiment.outcomes import OUTCOMES
+
+    name = COLUMN_OUTCOMES.get(column)
+    return OUTCOMES[name].label if name else column
+
 class _Strict(StrictModel):
     pass
 
@@ -523,8 +538,8 @@ class Trial:
         if r.unit == "stepped_wedge" and a.method == "twfe":  # chosen as se auto is
             se = f", se {self._se_shown('auto')}"
         base = f", adjusted for {c.baseline}" if c.baseline else ""
-        return (f"{c.name}: {design}; outcome {c.outcome} ({c.population} students{base}); "
-                f"analysis {a.method}{se}")
+        return (f"{c.name}: {design}; outcome {outcome_label(c.outcome)} ({c.population} "
+                f"students{base}); analysis {a.method}{se}")
 
     def notes(self) -> list[str]:
         """What a valid trial file may not mean, said when it loads (validate, trial): a naive
