@@ -70,6 +70,16 @@ def test_learning_curves_in_the_notebooks_are_in_the_choosers_units() -> None:
     assert calls, "no notebook draws a learning curve: this test checks nothing"
     assert all(ok for *_, ok in calls), [c for c in calls if not c[-1]]
 
+def test_notebooks_write_money_as_the_commands_do() -> None:
+    """Notebook 05 wrote costs as "GBP 480" and "total cost (GBP)" over 12,345, where every
+    command and report prints "£480" (:func:`srmsim.experiment.outcomes.format_value`'s money
+    format): one money format everywhere."""
+    written = [(path.name, i) for path in NOTEBOOKS
+               for i, cell in enumerate(nbformat.read(path, as_version=4).cells)
+               if re.search(r"\bGBP\b", cell.source)]
+    assert not written, written
+
+
 # seconds a cell may take: the slowest takes ~6 s alone, ~15 s on a loaded 2-core CI machine,
 # and over 45 s when other jobs share the two cores (load average 9): a hang still fails, the
 # whole notebook stays inside pytest's 600 s
