@@ -47,3 +47,19 @@ def test_the_discovered_box_rounds_its_limits_and_names_their_unit(monkeypatch) 
     assert lines[2] == (f"  {key}: -0.503 .. -0.1 shift of the absence log-odds "
                         "(of -0.8 .. -0.1; quasi-p 0.0077)")
     assert lines[3] == "  dynamics.absence_logit: -4.4 .. -3.97 (of -4.4 .. -3.8; quasi-p 1)"
+
+
+def test_a_policy_described_in_a_report_rounds_its_thresholds_and_minutes() -> None:
+    """The optimisation's front report described each policy with "attendance_threshold =
+    0.876925" and "pastoral 1,035.4 min": the search's lever values to 6 figures."""
+    from pathlib import Path
+
+    from srmsim.report.words import describe_policy
+    from srmsim.scenario import load_scenario
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "scenarios"
+                       / "attendance_escalation.yaml").with_overrides(
+        {"policy.parameters.attendance_threshold": 0.876925,
+         "policy.staff.school.pastoral": 1035.4})
+    text = describe_policy(sc)
+    assert "attendance_threshold = 0.877." in text and "pastoral 1,035 min" in text, text

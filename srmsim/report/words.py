@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from srmsim.labels import given_percent, plural, setting
+from srmsim.report.explore import lever_text
 from srmsim.scenario import Scenario
 
 
@@ -51,7 +52,8 @@ def describe_policy(sc: Scenario) -> str:
     staffing = ""
     if staff:
         staffing = " Staff time per school per week: " + ", ".join(
-            f"{role.replace('_', ' ')} {setting(minutes)} min" for role, minutes in staff.items()) + "."
+            f"{role.replace('_', ' ')} {lever_text(minutes, 'minutes')} min"
+            for role, minutes in staff.items()) + "."
     params = ""
     # the thresholds the enabled workflows read (another workflow's, switched off in this
     # variant, are not this policy's)
@@ -60,7 +62,9 @@ def describe_policy(sc: Scenario) -> str:
     used = compile_policy(pol).parameters_in_use()
     shown = {k: v for k, v in pol.parameters.items() if k in used}
     if shown:
-        params = " Thresholds: " + ", ".join(f"{k} = {setting(v)}"
+        # rounded as the optimisation prints its levers: a front policy's threshold read
+        # 0.876925, its staff 1,035.4 min
+        params = " Thresholds: " + ", ".join(f"{k} = {lever_text(v)}"
                                              for k, v in shown.items()) + "."
     return "Policy. " + "; ".join(parts) + "." + params + staffing
 
