@@ -11,7 +11,8 @@ import pytest
 @pytest.mark.parametrize("value,unit,text", [
     (0.876925, "share, 0-1", "0.877"),                  # printed 0.876925
     (1035.4, "minutes a week per school", "1,035"),     # printed 1,035.4
-    (44.6, "minutes a week per school", "45"),          # minutes are whole
+    (44.6, "minutes a week per school", "45"),          # minutes are whole from 10
+    (0.4, "minutes a week per school", "0.4"),          # ... not 0 below 1 (as if none)
     (-0.50291, "shift of the absence log-odds", "-0.503"),
     (-3.9694, "", "-3.97"),                             # no unit: 3 significant figures
     (12_345.678, "", "12,346"),                         # ... but whole from 100

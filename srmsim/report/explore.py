@@ -425,8 +425,8 @@ def short_names(keys: list[str]) -> dict[str, str]:
 
 def lever_text(value: object, unit: str = "") -> str:
     """A lever's value as a reader writes it, rounded by its ``unit`` (:func:`lever_units`):
-    minutes to the minute, money as the outcomes print it, any other to 3 significant figures
-    but whole from 100 (``0.877``, ``-0.503``, ``1,035``; the 6 figures of ``0.876925`` or
+    minutes to the minute from 10, money as the outcomes print it, any other to 3 significant
+    figures but whole from 100 (``0.877``, ``-0.503``, ``1,035``; the 6 figures of ``0.876925`` or
     ``1,035.4`` minutes said more than a search's candidate means), a whole number in full, a
     choice as itself. pareto.csv and best_policy.yaml keep the exact values."""
     if isinstance(value, str) or not isinstance(value, (int, float, np.integer, np.floating,
@@ -441,7 +441,8 @@ def lever_text(value: object, unit: str = "") -> str:
         return "n/a"
     if "£" in unit:
         return format_value(v, "money")
-    if v.is_integer() or unit.startswith("minutes") or abs(v) >= 100:
+    # (a fraction of a minute keeps its figures: 0.4 minutes read "0 min", as if none)
+    if v.is_integer() or abs(v) >= (10 if unit.startswith("minutes") else 100):
         return setting(float(round(v)))
     return significant(v, 3)
 
