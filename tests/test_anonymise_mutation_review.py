@@ -302,7 +302,8 @@ def test_a_student_listed_twice_is_refused_not_counted_twice() -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"k": 0}, "--k must be at least 1"),
+    ({"k": 0}, "--k must be at least 2"),
+    ({"k": 1}, "--k must be at least 2"),
     ({"l_diversity": 0}, "--l must be at least 1"),
     ({"max_suppressed": 1.0}, "--max-suppressed"),
     ({"quasi": ["student_id"]}, "student_id is pseudonymised"),
@@ -333,7 +334,7 @@ def test_dates_of_birth_become_ages_at_the_given_reference_date() -> None:
     ob = conform(pd.DataFrame({"student_id": ["a"], "school": ["A"], "period_type": ["week"],
                                "period": [1]}), OBSERVATIONS)
     ds = Dataset(st, ob, base_meta(reference_date="2030-01-01"))
-    a, rep = anonymise(ds, KEY, quasi=["school"], k=1, reference_date=ref)
+    a, rep = anonymise(ds, KEY, quasi=["school"], k=2, reference_date=ref)
     assert rep.reference_date == "2024-09-01"
     ages = a.students.set_index("student_id")["age_months"]
     pid = dict(zip(list("abcd"), pseudonymise(pd.Series(list("abcd")), KEY, "student"),
@@ -345,7 +346,7 @@ def test_dates_of_birth_become_ages_at_the_given_reference_date() -> None:
         bad = st.copy()
         bad.loc[0, "date_of_birth"] = pd.Timestamp(too)
         with pytest.raises(DataError, match="under 3 or over 25"):
-            anonymise(Dataset(bad, ob, base_meta()), KEY, quasi=["school"], k=1, reference_date=ref)
+            anonymise(Dataset(bad, ob, base_meta()), KEY, quasi=["school"], k=2, reference_date=ref)
 
 
 # --------------------------------------------------------------------------------------------

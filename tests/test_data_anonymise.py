@@ -293,8 +293,9 @@ def test_tiny_data_everyone_suppressed_is_refused() -> None:
                                "period": [1]}), OBSERVATIONS)
     with pytest.raises(DataError, match="every student would be suppressed for k = 2"):
         anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=2)
-    anon, rep = anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=1)
-    assert len(anon.students) == 3 and rep.students_suppressed == 0
+    # k = 1 would keep each of them as a class of their own: refused, protecting nothing
+    with pytest.raises(DataError, match="--k must be at least 2"):
+        anonymise(Dataset(st, ob, {}), KEY, quasi=["school"], k=1)
 
 
 @pytest.mark.parametrize("weak", [b" " * 20, b"\x00" * 32, b"ab" * 16])

@@ -113,7 +113,7 @@ def test_reference_date_refusal_says_few_pupils_without_the_count() -> None:
                                "period": [1]}), OBSERVATIONS)
     with pytest.raises(DataError) as err:
         anonymise(Dataset(st, ob, base_meta(reference_date="2024-09-01")), KEY,
-                  quasi=["school"], k=1, reference_date=dt.date(2026, 6, 1))
+                  quasi=["school"], k=2, reference_date=dt.date(2026, 6, 1))
     said = str(err.value)
     assert "some pupils (fewer than 10) would be under 3 or over 25" in said
     assert "3 pupils" not in said

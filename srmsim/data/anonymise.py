@@ -348,10 +348,15 @@ def _meta_date(value: Any) -> dt.date | None:
         raise DataError(f"dataset.json: reference_date {excerpt(value)} is not YYYY-MM-DD") from None
 
 
+#: the smallest k accepted: every combination of the quasi-identifiers shared by two students
+MIN_K = 2
+
+
 def _check_args(ds: Dataset, quasi: list[str], k: int, l_diversity: int, sensitive: list[str],
                 max_suppressed: float) -> None:
-    if k < 1:
-        raise DataError(f"--k must be at least 1 (got {k})")
+    if k < MIN_K:  # a class of one student is that student: k = 1 protects nothing
+        raise DataError(f"--k must be at least {MIN_K} (got {k}): with k = 1 a combination "
+                        "of the quasi-identifiers may single out one student")
     if l_diversity < 1:
         raise DataError(f"--l must be at least 1 (got {l_diversity})")
     if l_diversity > 1 and not sensitive:
