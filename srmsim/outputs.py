@@ -183,10 +183,29 @@ def make_dir(path: str | Path, private: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise DataError(f"--out {path}: exists and is not a directory")
+    if private:
+        private_parents(path / "x")
     path.mkdir(parents=True, exist_ok=True)
     if private:
         os.chmod(path, PRIVATE_DIR)
     return path
+
+
+def private_parents(path: str | Path) -> None:
+    """Make the folders on the way to ``path`` (not ``path`` itself) that srmsim creates
+    owner-only: each missing one is made 0700, and so is each one this thread's
+    :func:`folder_lock` made for it. Why: ``data import --out a/b`` made ``a`` with the
+    umask (readable by everyone) around the 0700 dataset folder; a folder that was there
+    before is the user's and is left as it is."""
+    path = Path(os.path.abspath(path))
+    made = {p for (thread, _), folders in _MADE.items() if thread == threading.get_ident()
+            for p in folders}
+    for folder in reversed(path.parents):
+        if not folder.exists():
+            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            os.chmod(folder, PRIVATE_DIR)  # (mkdir's mode is masked by the umask)
+        elif folder in made and not folder.is_symlink():
+            os.chmod(folder, PRIVATE_DIR)
 
 
 def write_atomic(path: str | Path, write: Callable[[str], None], private: bool = False) -> None:
@@ -202,9 +221,7 @@ def write_atomic(path: str | Path, write: Callable[[str], None], private: bool =
     temporary = f".{path.name}{TEMP_MARKER}"
     try:
         if private:  # each new folder owner-only (mkdir -p would give its parents the umask)
-            for folder in reversed([path.parent, *path.parent.parents]):
-                if not folder.exists():
-                    folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            private_parents(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=temporary, dir=path.parent)
         os.close(fd)
@@ -410,6 +427,8 @@ def _replace_dir(out: str | Path, private: bool, replaceable: Callable[[Path], b
     so the old folder stays whole until the swap.
     """
     out = check_out(out, replaceable)
+    if private:
+        private_parents(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if _held(out) in _HELD:  # under its lock, another new folder is a killed writer's
         remove_stale_stages(out.parent, f".{out.name}.new-")
@@ -618,6 +637,9 @@ def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
 #: folders this process holds a lock on, by (thread, absolute path): nested holders on one
 #: thread share it; another thread is refused as another process is (flock is per open file)
 _HELD: dict[tuple[int, Path], int] = {}
+#: the folders each held lock made (its folder and the parents that were missing), which a
+#: private output then makes owner-only (:func:`private_parents`)
+_MADE: dict[tuple[int, Path], list[Path]] = {}
 
 
 def _held(folder: Path) -> tuple[int, Path]:
@@ -790,6 +812,7 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
                 raise
         if fd is not None:
             _HELD[held] = fd
+            _MADE[held] = [Path(os.path.abspath(p)) for p in made]
             if not shared:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n{_command()}\n".encode("utf-8", "replace"))
@@ -799,6 +822,7 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
     except BaseException as err:
         if fd is not None:
             _HELD.pop(held, None)
+            _MADE.pop(held, None)
             _release(fd, lock, shared)
         elif lock_made and isinstance(err, KeyboardInterrupt):  # stopped inside the open
             with contextlib.suppress(OSError):
@@ -812,10 +836,12 @@ def folder_lock(folder: str | os.PathLike[str], shared: bool = False) -> Iterato
         yield True
     except BaseException:
         del _HELD[held]
+        _MADE.pop(held, None)
         _release(fd, lock, shared)
         _remove_made(made)
         raise
     del _HELD[held]
+    _MADE.pop(held, None)
     _release(fd, lock, shared)
 
 
@@ -845,6 +871,6 @@ def _remove_made(made: list[Path]) -> None:
 __all__ = ["FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out",
            "check_out_of_data", "check_out_of_results", "csv_text", "current_umask", "file_mode",
            "folder_lock", "holds_any", "holds_only", "is_formula", "json_dumps", "json_safe",
-           "link_copy", "make_dir", "neutralise", "read_csv_cells", "remove_stale_temporaries",
+           "link_copy", "make_dir", "neutralise", "private_parents", "read_csv_cells", "remove_stale_temporaries",
            "replace_dir", "replace_files", "restore_moved_aside", "restrict_tree", "result_kind",
            "write_atomic", "write_csv", "write_file"]
