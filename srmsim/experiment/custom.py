@@ -153,6 +153,14 @@ def whole_number_fields() -> frozenset[str]:
         "first_flag_week"}
 
 
+@lru_cache(maxsize=1)
+def complete_fields() -> frozenset[str]:
+    """The fields no student is ever without: the columns of integers (the week of the first
+    referral is missing for a student never referred) and every true/false field."""
+    return (whole_number_fields() - {"first_flag_week"}) | frozenset(
+        name for name, spec in vocabulary().fields.items() if spec.kind == "bool")
+
+
 def _column(cohort: Cohort, name: str) -> np.ndarray | None:
     """One field of the rule language over the cohort's students (None: the run has no data
     for it), computed once per cohort."""
@@ -214,6 +222,17 @@ class CustomOutcome:
         """Whether ``of`` is a whole number for every student (counts, weeks, ``count()``):
         its mean times the students is then a count (:func:`whole_number_fields`)."""
         return self.of.whole_numbers(whole_number_fields())
+
+    def count_line(self) -> tuple[float, float] | None:
+        """``(a, b)`` where ``of`` is ``a`` times a whole number plus ``b`` for every student
+        (``incidents / 2``: its mean, less ``b``, over ``a``, times the students is a count);
+        None otherwise (:meth:`srmsim.policy.rules.Rule.linear_whole`)."""
+        return self.of.linear_whole(whole_number_fields())
+
+    def every_student(self) -> bool:
+        """Whether ``of`` has a value for every student: a mean leaves out those without
+        (a ``reading_gap_end`` never tested, 0 / 0), so only then is it over all of them."""
+        return self.of.never_missing(complete_fields())
 
     def _statistic(self, values: np.ndarray, mask: np.ndarray) -> float:
         v = values[mask]

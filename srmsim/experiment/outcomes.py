@@ -38,8 +38,8 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
-           "columns_read", "format_difference", "format_relative", "format_value", "get_outcome",
+__all__ = ["ACTIONS", "COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
+           "actions_started", "columns_read", "format_difference", "format_relative", "format_value", "get_outcome",
            "group_cohorts",
            "measure", "measure_groups", "significant_decimals"]
 
@@ -445,6 +445,19 @@ COLUMN_SCALES = {"attendance_rate": "share", "attendance_autumn": "share",
 #: outcomes that are resources spent: the report sets every other outcome against them
 RESOURCES = ("cost", "staff_hours")
 
+#: the run row's (and each group row's) count of the actions started for its students
+ACTIONS = "actions_started"
+
+
+def actions_started(students: pd.DataFrame) -> float:
+    """The actions started for ``students`` (NaN where the column is not kept). Why: staff
+    hours and cost are a fixed price per action summed over the actions (the policy's
+    catalogue), so hours over a single action's hours give back how many; on real records
+    they are withheld where these are few (:mod:`srmsim.experiment.withhold`)."""
+    if "interventions" not in students.columns:
+        return math.nan
+    return float(students["interventions"].to_numpy(dtype=float).sum())
+
 
 def get_outcome(name: str, custom: Mapping[str, Outcome] | None = None) -> Outcome:
     """The registry entry of ``name``; an unknown name (a column of an old results folder)
@@ -572,12 +585,17 @@ def _by_value(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFrame:
-    """Long table ``group, outcome, value, students``: every outcome in every subgroup."""
+    """Long table ``group, outcome, value, students, actions_started``: every outcome in
+    every subgroup, with the group's students and the actions started for them
+    (:func:`actions_started`)."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
+    columns = columns_read(entries)
     rows = []
-    for group, cohort in group_cohorts(result, columns_read(entries)).items():
+    for group, cohort in group_cohorts(result, None if columns is None
+                                       else columns | {"interventions"}).items():
         values = measure(result, entries, cohort)
+        actions = actions_started(cohort.students)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
-                         "students": len(cohort.students)})
-    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students"])
+                         "students": len(cohort.students), ACTIONS: actions})
+    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students", ACTIONS])

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -153,6 +154,23 @@ class ExperimentResult:
         return withhold_effects(effects, self.runs, self.registry, self._known_zero(),
                                 definitions=self.manifest.get("outcome_definitions"),
                                 detail=detail)
+
+    def value_withheld(self, variant: str, outcome: str) -> bool:
+        """Whether ``variant``'s mean of ``outcome`` is withheld as its effects rows are (a
+        trust from real records: :func:`srmsim.experiment.withhold.small_test`); never for a
+        simulated trust. Why: the report's resource table printed each variant's mean cost
+        beside the effects that withheld it."""
+        if not self.from_records:
+            return False
+        return self._small_test(variant, outcome)
+
+    @cached_property
+    def _small_test(self) -> Callable[[str, str], bool]:
+        from srmsim.experiment.withhold import GROUP_SHARES, small_test
+
+        detail = self._detail("groups") if set(GROUP_SHARES) & set(self.outcomes) else None
+        return small_test(self.runs, self.registry, self._known_zero(), 10,
+                          self.manifest.get("outcome_definitions"), detail)
 
     def compare(self, baseline: str | None = None) -> pd.DataFrame:
         """Paired effects against ``baseline`` (default: the experiment's own), withheld as

@@ -54,7 +54,13 @@ def run_one(task: RunTask) -> dict[str, Any]:
     is for the benchmarks; it is never stored."""
 
     from srmsim.experiment.custom import build_outcomes
-    from srmsim.experiment.outcomes import OUTCOMES, measure, measure_groups
+    from srmsim.experiment.outcomes import (
+        ACTIONS,
+        OUTCOMES,
+        actions_started,
+        measure,
+        measure_groups,
+    )
     from srmsim.model import TrustModel
 
     started, cpu0 = time.time(), time.process_time()
@@ -72,6 +78,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
         outcomes = [custom.get(o) or OUTCOMES[o] for o in task.outcomes]
         row.update(measure(result, outcomes))
         row["students"] = len(result.students)
+        row[ACTIONS] = actions_started(result.students)
         row["error"] = ""
         row["_groups"] = measure_groups(result, outcomes)
         row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)

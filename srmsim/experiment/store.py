@@ -8,6 +8,7 @@ Layout under the output directory (the shared parts in :mod:`srmsim.store`)::
     experiment.yaml          the experiment file as run
     scenarios/<variant>.yaml each variant's resolved scenario
     runs/<variant>/rep-00012.parquet   one row: variant, replication, seed, outcomes, runtime,
+                                       students, actions started (older srmsim: not kept),
                                        the SHA-256 of its detail files (sha256:groups, ...)
     failures/<variant>/rep-00012.json  error, seed and experiment hash of a run that raised
     detail/<variant>/rep-00012-groups.parquet  outcomes by group and school (for the report)
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.experiment.outcomes import OUTCOMES
+from srmsim.experiment.outcomes import ACTIONS, OUTCOMES
 from srmsim.inputs import whole
 from srmsim.labels import agree, folded, plural
 from srmsim.outputs import check_out
@@ -55,7 +56,7 @@ DETAIL_COLUMNS = {"groups": {"group", "outcome", "value"}, "weekly": {"run_week"
 #: a paired interval needs two
 MIN_PAIRED_RUNS = 2
 #: the run row's own columns besides its outcomes (what running and storing a run add)
-RUN_COLUMNS = (*FAILURE_FIELDS, "students", "experiment_hash")
+RUN_COLUMNS = (*FAILURE_FIELDS, "students", ACTIONS, "experiment_hash")
 #: the manifest's key for why the runner stopped adding replications; None from the start of a
 #: ``sequential:`` experiment's session until its stopping rule decides (a killed one leaves
 #: None). Older srmsim did not write it.

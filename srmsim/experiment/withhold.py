@@ -9,10 +9,12 @@ outcome's value and the run's students, not the students themselves): a share of
 withheld where the students counted in it, or not counted, are under 10 per run on average
 (the attacker's reckoning: the share times the students); a rate per student (referrals or
 actions per 100 students, incidents per student, a user-defined mean of a whole-number score)
-is withheld where the count it gives (the rate times the students) is under 10 per run; a
-trust or group of under 10 students withholds every value. A row is withheld where its variant's value or its
-baseline's is (the difference and the other mean give it back). A simulated experiment is
-never passed through here: its effects are unchanged.
+is withheld where the count it gives (the rate times the students) is under 10 per run; staff
+hours and cost (a fixed price per action, summed) where the actions they are of are under 10
+per run (:func:`priced`); a trust or group of under 10 students withholds every value. A row
+is withheld where its variant's value or its baseline's is (the difference and the other mean
+give it back). A simulated experiment is never passed through here: its effects are
+unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from srmsim.experiment.outcomes import Outcome, get_outcome
+from srmsim.experiment.outcomes import ACTIONS, RESOURCES, Outcome, get_outcome
 
 #: the verdict of a withheld row (its numbers are empty in effects.csv, ``low`` when printed)
 WITHHELD = "withheld"
@@ -36,8 +38,9 @@ NUMBERS = ("mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "
 NOTE = ("a value shown as low is withheld: the trust is built from real pupil records "
         "(population.records), and under 10 students per run (on average) are counted in "
         "that share, or not counted in it, or in its group, or that rate per student gives "
-        "under 10 referrals, actions or incidents a run, so the value would give their "
-        "number away (docs/privacy.md)")
+        "under 10 referrals, actions or incidents a run, or the staff hours or cost are of "
+        "under 10 actions a run (or of a number an older srmsim did not keep), so the value "
+        "would give their number away (docs/privacy.md)")
 
 #: what the note adds when a share of referrals (:func:`referral_share`) is withheld
 REFERRAL_NOTE = ("; a share of referrals (the oracle match, the share explored) is withheld "
@@ -70,12 +73,23 @@ def student_share(o: Outcome) -> bool:
 
 def unknown_base(definitions: object) -> frozenset[str]:
     """The user-defined outcomes (a manifest's ``outcome_definitions``) whose students cannot
-    be known from what an experiment keeps: a count or sum (of students, perhaps), or a
-    statistic of the students ``where`` picks (one school's 6): withheld whole on records."""
+    be known from what an experiment keeps: a count or sum (of students, perhaps), a
+    statistic of the students ``where`` picks (one school's 6), or a mean that gives a count
+    (:func:`count_rates`) of a score some students have no value of (``first_flag_week``,
+    missing for those never referred: the mean is over the others, how many not kept):
+    withheld whole on records."""
     if not isinstance(definitions, list):
         return frozenset()
     return frozenset(str(d.get("name")) for d in definitions if isinstance(d, dict) and (
-        d.get("statistic") in ("count", "sum") or d.get("where") or d.get("minus_where")))
+        d.get("statistic") in ("count", "sum") or d.get("where") or d.get("minus_where"))) \
+        | _custom_rates(definitions)[1]
+
+
+def custom_priced(definitions: object) -> frozenset[str]:
+    """The user-defined means of what actions cost (an expression reading ``staff_minutes``
+    or ``cost``): their mean times the students is the trust's staff time or cost, so they
+    are withheld as staff hours and cost are (:func:`priced`)."""
+    return _custom_rates(definitions)[2]
 
 
 def custom_shares(definitions: object) -> frozenset[str]:
@@ -87,18 +101,34 @@ def custom_shares(definitions: object) -> frozenset[str]:
                      if isinstance(d, dict) and d.get("statistic") == "share")
 
 
-def count_rates(definitions: object) -> dict[str, float | None]:
-    """Each user-defined outcome's factor that turns its value, times the students, into a
-    count per run (None: it is not a rate per student): a ``mean`` printed per 100 students
-    (0.01) or per student (1), or the mean of a whole-number score (a mean of ``incidents``
-    times the students is the incidents). A ``percentile`` is not a rate; a statistic with
-    ``where`` is withheld whole (:func:`unknown_base`)."""
+#: how a rate's value gives a count: ``(factor, offset)``, the count per run being the value
+#: less ``offset``, times the students and ``factor``
+Line = tuple[float, float]
+
+
+def count_rates(definitions: object) -> dict[str, tuple[Line, ...]]:
+    """Each user-defined outcome's ways (:data:`Line`) from its value to a count per run (none:
+    it is not a rate per student): a ``mean`` printed per 100 students (factor 0.01) or per
+    student (1), or the mean of a constant multiple of a whole-number score plus a constant
+    (``incidents``: 1; ``incidents / 2``: factor 2; ``3 * referrals + 1``: offset 1, factor
+    1/3). A ``percentile`` is not a rate; a statistic with ``where`` is withheld whole
+    (:func:`unknown_base`)."""
+    return _custom_rates(definitions)[0]
+
+
+def _custom_rates(definitions: object
+                  ) -> tuple[dict[str, tuple[Line, ...]], frozenset[str], frozenset[str]]:
+    """:func:`count_rates`, the means among them over the students with a value, whose
+    number is not kept (:meth:`srmsim.experiment.custom.CustomOutcome.every_student`), and
+    the means of what actions cost (:func:`custom_priced`)."""
     if not isinstance(definitions, list):
-        return {}
+        return {}, frozenset(), frozenset()
     from srmsim.errors import RuleError
     from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 
-    out: dict[str, float | None] = {}
+    out: dict[str, tuple[Line, ...]] = {}
+    partial: set[str] = set()
+    spent: set[str] = set()
     for d in definitions:
         if not isinstance(d, dict):
             continue
@@ -106,21 +136,29 @@ def count_rates(definitions: object) -> dict[str, float | None]:
             config = CustomOutcomeConfig.model_validate(d)
             rule = CustomOutcome(config)
         except (ValueError, RuleError):  # (a definition the registry could not build): a count
-            out[str(d.get("name"))] = 1.0
+            out[str(d.get("name"))] = ((1.0, 0.0),)
             continue
-        factor = None
+        lines: list[Line] = []
         if config.statistic == "mean" and not config.where:
-            factor = PER_STUDENT.get(config.scale)
-            if factor is None and rule.whole_numbers():
-                factor = 1.0
-        out[config.name] = factor
-    return out
+            if config.scale in PER_STUDENT:
+                lines.append((PER_STUDENT[config.scale], 0.0))
+            line = rule.count_line()
+            if line is not None:
+                lines.append((1.0 / line[0], line[1]))
+            if lines and not rule.every_student():
+                partial.add(config.name)
+            if set(rule.of.fields) & PRICE_FIELDS:
+                spent.add(config.name)
+        out[config.name] = tuple(lines)
+    return out, frozenset(partial), frozenset(spent)
 
 
-def rate_factor(o: Outcome, rates: Mapping[str, float | None]) -> float | None:
-    """``o``'s factor from a value times the students to a count per run: a user-defined
-    outcome's from ``rates`` (:func:`count_rates`), a built-in's from its scale."""
-    return rates[o.name] if o.name in rates else PER_STUDENT.get(o.scale)
+def rate_lines(o: Outcome, rates: Mapping[str, tuple[Line, ...]]) -> tuple[Line, ...]:
+    """``o``'s ways from a value to a count per run: a user-defined outcome's from ``rates``
+    (:func:`count_rates`), a built-in's from its scale."""
+    if o.name in rates:
+        return rates[o.name]
+    return ((PER_STUDENT[o.scale], 0.0),) if o.scale in PER_STUDENT else ()
 
 
 def _small(values: list[float], threshold: int) -> bool:
@@ -133,21 +171,21 @@ def _small(values: list[float], threshold: int) -> bool:
 
 def small_values(values: pd.Series, students: pd.Series | None, o: Outcome,
                  threshold: int = 10, known_zero: bool = False, share: bool = False,
-                 per_student: float | None = None) -> bool:
+                 per_student: tuple[Line, ...] = ()) -> bool:
     """Whether the runs' ``values`` of ``o`` (one per run, over ``students`` per run) would
     give a count of under ``threshold`` students per run on average. ``known_zero``: a value
     of 0 everyone knows (nobody is served without a policy) stays; ``share``: ``o`` is a
     share of students whatever its scale; ``per_student``: ``o`` is a rate per student whose
-    value times the students and this factor is a count (referrals, actions, incidents),
-    small under ``threshold`` a run (:func:`rate_factor`)."""
+    value (less each line's offset) times the students and its factor is a count (referrals,
+    actions, incidents), small under ``threshold`` a run by any line (:func:`rate_lines`)."""
     share_of_students = share or student_share(o)
-    rate = None if share_of_students else per_student
+    lines = () if share_of_students else per_student
     if students is None:  # results of an older srmsim: the students are not known
-        return share_of_students or rate is not None
+        return share_of_students or bool(lines)
     n = pd.to_numeric(students, errors="coerce").to_numpy(dtype=float)
     if _small([float(np.mean(n)) if len(n) else 0.0], threshold):
         return True  # a trust or group of under 10 students: none of its values
-    if not share_of_students and rate is None:
+    if not share_of_students and not lines:
         return False
     shares = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(shares)
@@ -155,10 +193,51 @@ def small_values(values: pd.Series, students: pd.Series | None, o: Outcome,
         return False  # nothing measured: nothing shown
     if known_zero and (shares[ok] == 0).all():
         return False
+    if lines:  # a count of events: the count itself, of either sign
+        return _small([abs(float(np.mean((shares[ok] - offset) * n[ok])) * factor)
+                       for factor, offset in lines], threshold)
     counted = float(np.mean(shares[ok] * n[ok]))
-    if rate is not None:  # a count of events: the count itself, of either sign
-        return _small([abs(counted * rate)], threshold)
     return _small([counted, float(np.mean(n[ok])) - counted], threshold)
+
+
+#: the students columns of what each student's actions cost (a price per action, summed)
+PRICE_FIELDS = frozenset({"staff_minutes", "cost"})
+
+#: the learning loop's gains per 100 staff hours of the whole trust: not a count (a gain over
+#: hours), but undefined where no hour was spent, which says no action was started
+PER_HOUR = frozenset({"reading_per_100h", "attainment_per_100h", "attendance_per_100h"})
+
+
+def priced(name: str) -> bool:
+    """Whether outcome ``name`` is a fixed price times a run's actions, or per 100 of its staff
+    hours (:data:`PER_HOUR`): staff hours and cost are a price per action summed over the
+    actions (the policy's catalogue, ``srmsim rules --actions``), so with one kind of action
+    the hours over one action's give how many. Withheld where the actions are under 10 a
+    run (:func:`small_actions`)."""
+    return name in RESOURCES or name in PER_HOUR
+
+
+def hours_unknown(name: str) -> bool:
+    """Whether ``name`` is a learning gain per 100 staff hours of a group or a term
+    (``reading_per_100h_fsm``, ``_t2``): the actions of those hours are not kept, and a value
+    that is undefined says there were none, so on records it is withheld whole."""
+    return "_per_100h_" in name
+
+
+def small_actions(actions: pd.Series | None, values: pd.Series, threshold: int = 10,
+                  known_zero: bool = False) -> bool:
+    """Whether a priced outcome's ``values`` (:func:`priced`, one per run) are of under
+    ``threshold`` ``actions`` per run on average (the run rows' or group rows' count,
+    :data:`srmsim.experiment.outcomes.ACTIONS`; None: results of an older srmsim, which did
+    not keep it, withheld). ``known_zero``: a variant without a policy, whose 0 hours and
+    cost (no action) everyone knows."""
+    if actions is None:
+        v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        return not (known_zero and ((v == 0) | np.isnan(v)).all())
+    a = pd.to_numeric(actions, errors="coerce").to_numpy(dtype=float)
+    if known_zero and len(a) and (a == 0).all():
+        return False
+    return _small([float(np.mean(a)) if len(a) else 0.0], threshold)
 
 
 def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
@@ -173,7 +252,7 @@ def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
     a share of (without them such a share is withheld)."""
     if effects.empty:
         return effects
-    is_small = _small_test(runs, registry, known_zero, threshold, definitions, detail)
+    is_small = small_test(runs, registry, known_zero, threshold, definitions, detail)
     hide = np.array([is_small(str(r.variant), str(r.outcome))
                      or is_small(str(r.baseline), str(r.outcome))
                      for r in effects[["variant", "baseline", "outcome"]].itertuples()],
@@ -181,14 +260,15 @@ def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
     return _blank(effects, hide)
 
 
-def _small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
+def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
                 known_zero: frozenset[str], threshold: int, definitions: object,
                 detail: pd.DataFrame | None) -> Callable[[str, str], bool]:
     """Whether a variant's value of an outcome, over its ``runs``, gives a count of under
     ``threshold`` students (:func:`small_values`; the arguments as :func:`withhold_effects`'s)."""
     students = runs["students"] if "students" in runs.columns else None
+    actions = runs[ACTIONS] if ACTIONS in runs.columns else None
     whole, shares = unknown_base(definitions), custom_shares(definitions)
-    rates = count_rates(definitions)
+    rates, spent = count_rates(definitions), custom_priced(definitions)
     small: dict[tuple[str, str], bool] = {}
 
     def base(rows: np.ndarray, outcome: str) -> pd.Series | None:
@@ -207,13 +287,17 @@ def _small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
             rows = (runs["variant"] == variant).to_numpy()
             o = get_outcome(outcome, registry)
             n = base(rows, outcome)
+            values = runs.loc[rows, outcome].reset_index(drop=True)
             small[key] = outcome in whole or referral_share(outcome) \
+                or hours_unknown(outcome) \
                 or (outcome in GROUP_SHARES and n is None) \
-                or small_values(runs.loc[rows, outcome].reset_index(drop=True),
-                                None if n is None else n.reset_index(drop=True), o, threshold,
-                                known_zero=variant in known_zero
+                or small_values(values, None if n is None else n.reset_index(drop=True), o,
+                                threshold, known_zero=variant in known_zero
                                 and outcome in POLICY_COUNTS,
-                                share=outcome in shares, per_student=rate_factor(o, rates))
+                                share=outcome in shares, per_student=rate_lines(o, rates)) \
+                or ((priced(outcome) or outcome in spent) and small_actions(
+                    None if actions is None else actions[rows], values, threshold,
+                    known_zero=variant in known_zero))
         return small[key]
 
     return is_small
@@ -254,6 +338,7 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
         part_of[mask] = i
     whole = unknown_base(definitions) | frozenset(GROUP_SHARES)
     shares, rates = custom_shares(definitions), count_rates(definitions)
+    spent = custom_priced(definitions)
     small: dict[tuple[str, str, str], bool] = {}
     grouped = {k: g for k, g in detail.groupby(["group", "variant", "outcome"], sort=False)}
     for (group, variant, outcome), g in grouped.items():
@@ -261,7 +346,10 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
         small[(str(group), str(variant), str(outcome))] = small_values(
             g["value"], g["students"], entry, threshold,
             known_zero=variant in known_zero and outcome in POLICY_COUNTS,
-            share=outcome in shares, per_student=rate_factor(entry, rates))
+            share=outcome in shares, per_student=rate_lines(entry, rates)) or (
+            (priced(str(outcome)) or outcome in spent) and small_actions(
+                g[ACTIONS] if ACTIONS in g.columns else None, g["value"], threshold,
+                known_zero=variant in known_zero))
     # which (partition, variant, outcome) are withheld; a group of few students: all of them
     hidden: set[tuple[int, str, str]] = set()
     group_part = dict(zip(labels, part_of, strict=True))
@@ -273,7 +361,7 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     for i, r in enumerate(effects[["variant", "outcome"]].itertuples(index=False)):
         p = part_of[i]
         v, o = str(r.variant), str(r.outcome)
-        hide[i] = ((v, o) in trust_hidden or o in whole or referral_share(o)
+        hide[i] = ((v, o) in trust_hidden or o in whole or referral_share(o) or hours_unknown(o)
                    or p < 0 or (p, v, o) in hidden or (p, baseline, o) in hidden)
     return _blank(effects, hide)
 
@@ -287,7 +375,7 @@ def withhold_candidates(table: pd.DataFrame, variants: list[str], runs: pd.DataF
     under ``threshold`` students per run left empty (NaN), by :func:`withhold_effects`' rule.
     Why: trials.csv, pareto.csv and the printed front showed "Severe absence 0.4%" of a
     690-student trust, 3 students a run."""
-    is_small = _small_test(runs, registry, frozenset(), threshold, definitions, detail)
+    is_small = small_test(runs, registry, frozenset(), threshold, definitions, detail)
     out = table.copy()
     for outcome in outcomes:
         hide = np.array([is_small(v, outcome) for v in variants], dtype=bool)
@@ -307,7 +395,7 @@ def withhold_regret(regret: pd.DataFrame, runs: pd.DataFrame,
     is any policy, and a regret is the difference of two such counts."""
     if regret.empty:
         return regret
-    is_small = _small_test(runs, registry, frozenset(), threshold, definitions, detail)
+    is_small = small_test(runs, registry, frozenset(), threshold, definitions, detail)
     policies = [str(p) for p in regret["policy"].unique()]
     hidden = {str(o) for o in regret["objective"].unique()
               if any(is_small(p, str(o)) for p in policies)}

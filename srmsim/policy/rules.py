@@ -843,6 +843,71 @@ def _fold(node: _Node) -> _Node:
 # Parsing
 
 
+def _whole(node: _Node, fields: Set[str]) -> bool:
+    """Whether the expression ``node`` is a whole number wherever its ``fields`` are
+    (:meth:`Rule.whole_numbers`)."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Count):
+            continue  # a whole number of true conditions, whatever they read
+        if isinstance(node, _Const):
+            v = node.value
+            if isinstance(v, bool) or not math.isfinite(v) or v != int(v):
+                return False
+        elif isinstance(node, _Field):
+            if node.name not in fields:
+                return False
+        elif not (isinstance(node, _Arith) and node.op != "/"
+                  or isinstance(node, _Unary | _MinMax)):
+            return False
+        stack.extend(node.children)
+    return True
+
+
+def _linear(node: _Node, fields: Set[str]) -> tuple[float, float] | None:
+    """``(a, b)``: ``node`` is ``a`` times a whole number plus ``b`` (``a`` 0: the constant
+    ``b``), or None (:meth:`Rule.linear_whole`). The finest such line: ``3 * interventions +
+    1`` is whole, but its ``(3, 1)`` gives the actions themselves."""
+    if isinstance(node, _Const):
+        v = node.value
+        return (0.0, float(v)) if not isinstance(v, bool) and math.isfinite(v) else None
+    form = None
+    if isinstance(node, _Unary) and node.op == "-":
+        inner = _linear(node.children[0], fields)
+        form = None if inner is None else (-inner[0], -inner[1])
+    elif isinstance(node, _Arith):
+        left, right = (_linear(c, fields) for c in node.children)
+        if left is not None and right is not None:
+            form = _combine(node.op, left, right)
+    if form is None and _whole(node, fields):
+        return 1.0, 0.0
+    return form
+
+
+def _combine(op: str, left: tuple[float, float], right: tuple[float, float]
+             ) -> tuple[float, float] | None:
+    """The line of ``left op right`` (:func:`_linear`), None where it is not one."""
+    (a1, b1), (a2, b2) = left, right
+    if op == "*":
+        if a1 == 0 or a2 == 0:  # a constant times a line
+            c, (a, b) = (b1, right) if a1 == 0 else (b2, left)
+            return a * c, b * c
+        return None
+    if op == "/":
+        return (a1 / b2, b1 / b2) if a2 == 0 and b2 != 0 else None
+    sign = 1.0 if op == "+" else -1.0
+    if a1 == 0 or a2 == 0:
+        return a1 + sign * a2, b1 + sign * b2
+    # two lines: a1 W1 + a2 W2 is a1 (W1 + k W2) where a2 = k a1 for a whole k (or the same
+    # the other way round), else no whole number's multiple
+    for a, other in ((a1, a2), (a2, a1)):
+        k = other / a
+        if abs(k) >= 1 and math.isclose(k, round(k), rel_tol=0, abs_tol=1e-9):
+            return a, b1 + sign * b2
+    return None
+
+
 class _Problem(Exception):
     """One thing wrong with one rule; turned into a RuleError naming the rule."""
 
@@ -1413,20 +1478,33 @@ class Rule:
         constants whole, and only ``+``, ``-``, ``*``, ``abs``, ``min``, ``max`` and
         ``count()`` over them. Why: a mean of such a score over the students, times their
         number, is a whole count (a mean of ``incidents`` gives the incidents)."""
+        return _whole(self._root, fields)
+
+    def linear_whole(self, fields: Set[str]) -> tuple[float, float] | None:
+        """``(a, b)`` where this score is ``a`` times a whole number plus ``b`` for every
+        student whose ``fields`` are whole numbers (``incidents / 2`` is ``(0.5, 0)``,
+        ``3 * incidents + 1`` is ``(3, 1)``); None where it is not such a line, or is a
+        constant. Why: the mean of such a score, less ``b``, over ``a``, times the students is
+        a count, as the mean of a whole-number score is (:meth:`whole_numbers`)."""
+        form = _linear(self._root, fields)
+        return None if form is None or form[0] == 0 else form
+
+    def never_missing(self, fields: Set[str]) -> bool:
+        """Whether this score has a value for every student, given that ``fields`` are never
+        missing: it reads no other field, no window or rule, and divides only by a non-zero
+        constant (0 / 0 is missing). Why: a mean leaves the students without a value out, so
+        only then is it a mean over all the students."""
         stack = [self._root]
         while stack:
             node = stack.pop()
-            if isinstance(node, _Count):
-                continue  # a whole number of true conditions, whatever they read
-            if isinstance(node, _Const):
-                v = node.value
-                if isinstance(v, bool) or not math.isfinite(v) or v != int(v):
-                    return False
-            elif isinstance(node, _Field):
-                if node.name not in fields:
-                    return False
-            elif not (isinstance(node, _Arith) and node.op != "/"
-                      or isinstance(node, _Unary | _MinMax)):
+            if isinstance(node, _Window | _RuleRef) or (
+                    isinstance(node, _Field) and node.name not in fields):
+                return False
+            if isinstance(node, _Const) and not isinstance(node.value, bool) \
+                    and not math.isfinite(node.value):
+                return False
+            if isinstance(node, _Arith) and node.op == "/" and not (
+                    isinstance(node.children[1], _Const) and node.children[1].value != 0):
                 return False
             stack.extend(node.children)
         return True

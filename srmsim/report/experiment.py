@@ -112,12 +112,14 @@ def cost_per_unit(effects: pd.DataFrame, outcomes: list[Outcome],
                             if r in extra})
                 rows.append(row)
                 continue
+            # a resource withheld on real records (of under 10 actions a run): low, as it is
+            low = {r for r in has if eff.loc[(variant, r), "verdict"] == WITHHELD}
             if "cost" in extra:
-                row["cost per unit"] = _small(extra["cost"] / units, "money") if clear \
-                    else "no clear gain"
+                row["cost per unit"] = LOW if "cost" in low else \
+                    _small(extra["cost"] / units, "money") if clear else "no clear gain"
             if "staff_hours" in extra:
-                row["staff hours per unit"] = (_small(extra["staff_hours"] / units, "hours")
-                                               if clear else "no clear gain")
+                row["staff hours per unit"] = LOW if "staff_hours" in low else (
+                    _small(extra["staff_hours"] / units, "hours") if clear else "no clear gain")
             rows.append(row)
     return pd.DataFrame(rows) if rows else None
 
@@ -150,8 +152,8 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
         few = getattr(res, "from_records", False) and (n is None or n < 10)
         for r in RESOURCES:
             if r in res.outcomes:
-                row[res.outcome(r).label] = LOW if few else \
-                    res.outcome(r).format_value(float(g[r].mean()))
+                row[res.outcome(r).label] = LOW if few or res.value_withheld(variant, r) \
+                    else res.outcome(r).format_value(float(g[r].mean()))
         if few:
             row[STUDENTS_COLUMN] = "c"
         elif n:

@@ -531,14 +531,19 @@ def students_sections(page: Page, run: _Run) -> None:
         served_hidden = withheld is not None and not np.isfinite(
             withheld.values[ALL]["students_served"])
         whole_hidden = withheld is not None and withheld.hidden(ALL)  # as in the headline
-        rows = [("cost of actions", LOW if whole_hidden else _shown("cost", cost)),
-                ("staff hours", LOW if whole_hidden else _shown("staff_hours", hours)),
+        # a price per action times the actions: hidden where they are few, as in the headline
+        cost_hidden, hours_hidden = (whole_hidden or withheld is not None and not np.isfinite(
+            withheld.values[ALL].get(name, np.nan)) for name in ("cost", "staff_hours"))
+        rows = [("cost of actions", LOW if cost_hidden else _shown("cost", cost)),
+                ("staff hours", LOW if hours_hidden else _shown("staff_hours", hours)),
                 ("students who received any action",
                  CONFIDENTIAL if served_hidden else f"{served:,}")]
         if served and not served_hidden:
-            rows += [("cost per student served", _shown("cost", cost / served)),
+            rows += [("cost per student served",
+                      LOW if cost_hidden else _shown("cost", cost / served)),
                      ("staff hours per student served",
-                      f"{hours / served:,.1f} h" if np.isfinite(hours) else NOT_MEASURED)]
+                      LOW if hours_hidden else f"{hours / served:,.1f} h"
+                      if np.isfinite(hours) else NOT_MEASURED)]
         page.definitions(rows)
 
     page.h2("By group and by school", "groups")

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from srmsim.experiment.outcomes import OUTCOMES, Cohort, Outcome, measure, measure_groups
+from srmsim.experiment.outcomes import (
+    OUTCOMES,
+    RESOURCES,
+    Cohort,
+    Outcome,
+    measure,
+    measure_groups,
+)
 
 #: outcomes measured in both runs of every replication (the last three are resources and reach)
 TRUTH_OUTCOMES = ("attendance", "persistent_absence", "reading_gap_end", "reading_behind_2y",
@@ -165,7 +172,9 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     would give such a count (the attacker's reckoning); a share of 0 by construction (nobody
     is served without the policy) is known to everyone and stays. A rate per student
     (:data:`RATE_OUTCOMES`: actions per 100 students, incidents per student) is withheld the
-    same way where the count it is of (the actions, the incidents) is under ``threshold``."""
+    same way where the count it is of (the actions, the incidents) is under ``threshold``, and
+    so are staff hours and cost (a price per action times the actions: with one kind of action
+    the hours over one action's give how many) where the actions started are."""
     treated = np.asarray(treated, dtype=bool)
     out = table.copy()
     labels = out["group"].astype(str)
@@ -234,6 +243,21 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
                     continue  # no action without the policy: known to everyone
                 counts_here = [float(np.nansum(each[m])), float(np.rint(rate[i] * size[i] / per))]
                 hide[i] |= bool(under_threshold(np.array(counts_here), threshold).any())
+        for outcome in RESOURCES:  # a price per action times the actions: theirs counted
+            rows = (out["outcome"] == outcome).to_numpy()
+            if not rows.any():
+                continue
+            value = out[column].to_numpy(dtype=float)
+            each = (arm["interventions"].to_numpy(dtype=float)
+                    if "interventions" in arm.columns else None)
+            for i in np.flatnonzero(rows):
+                m = masks.get(labels.iloc[i])
+                if m is None or not np.isfinite(value[i]):
+                    continue
+                if column == "counterfactual" and value[i] == 0:
+                    continue  # no action without the policy: known to everyone
+                actions = float(np.nansum(each[m])) if each is not None else np.nan
+                hide[i] |= bool(under_threshold(np.array([actions]), threshold)[0])
         for outcome in out["outcome"][hide].unique():
             same = (out["outcome"] == outcome).to_numpy()
             if (hide & same & whole).any():
