@@ -215,3 +215,36 @@ def test_anonymise_refuses_k_1_and_import_keeps_the_folders_it_makes_private(
                              str(tmp_path / "anon"), "--key-file", str(key), "--k", k],
                     "--k must be at least 2")
     assert not (tmp_path / "anon").exists()
+
+
+def test_an_optimisations_candidates_regret_and_curve_withhold_priced_outcomes() -> None:
+    """An optimisation's candidates and regrets (reckoned on its runs, as trials.csv and
+    regret.csv are) and a learning curve: staff hours and the gains per 100 of them are
+    withheld for a policy of 5 actions a run, shown for one of 20; a gain per 100 staff hours
+    of a group or a term (whose actions are not kept) is withheld whole."""
+    from srmsim.experiment.withhold import withhold_candidates, withhold_curve, withhold_regret
+
+    runs = pd.DataFrame({"variant": ["few", "few", "many", "many"], "replication": [0, 1] * 2,
+                         "students": 200, "actions_started": [4.0, 6.0, 19.0, 21.0],
+                         "staff_hours": [3.0, 4.5, 15.0, 16.0],
+                         "reading_per_100h": [40.0, 35.0, 30.0, 31.0],
+                         "reading_per_100h_fsm": [50.0, 45.0, 33.0, 36.0]})
+    outcomes = ["staff_hours", "reading_per_100h", "reading_per_100h_fsm"]
+    table = runs.groupby("variant", sort=True)[outcomes].mean().reset_index()
+    kept = withhold_candidates(table, list(table["variant"]), runs, outcomes).set_index("variant")
+    assert kept.loc["few", ["staff_hours", "reading_per_100h"]].isna().all()
+    assert kept.loc["many", "staff_hours"] == 15.5 and kept.loc["many", "reading_per_100h"] == 30.5
+    assert kept["reading_per_100h_fsm"].isna().all()
+    older = withhold_candidates(table, list(table["variant"]), runs.drop(columns="actions_started"),
+                                outcomes).set_index("variant")
+    assert older["staff_hours"].isna().all()  # an older srmsim's runs: their actions unknown
+    regret = pd.DataFrame({"policy": ["few", "many"] * 2, "objective": ["staff_hours"] * 2
+                           + ["reading_per_100h"] * 2, "mean_regret": 1.0, "p90_regret": 2.0,
+                           "max_regret": 3.0})
+    assert withhold_regret(regret, runs)["mean_regret"].isna().all()  # a front policy of 5
+    only_many = regret[regret["policy"] == "many"]
+    assert withhold_regret(only_many, runs)["mean_regret"].notna().all()
+    curve = pd.DataFrame({"variant": "many", "measure": ["regret", "reading_per_100h"],
+                          "term": 1, "mean": [0.5, 30.0], "ci_low": 0.1, "ci_high": 40.0})
+    shown = withhold_curve(curve).set_index("measure")
+    assert shown.loc["regret", "mean"] == 0.5 and np.isnan(shown.loc["reading_per_100h", "mean"])

@@ -408,16 +408,21 @@ def withhold_regret(regret: pd.DataFrame, runs: pd.DataFrame,
 
 
 #: the note of a learning curve whose shares of referrals are withheld
-CURVE_NOTE = ("a share of referrals shown as low is withheld: the trust is built from real "
-              "pupil records (population.records), and how many referrals each share is of is "
-              "not kept, so the share could give a count of under 10 away (docs/privacy.md)")
+CURVE_NOTE = ("a share of referrals (or a gain per 100 staff hours) shown as low is withheld: "
+              "the trust is built from real pupil records (population.records), and how many "
+              "referrals each share is of is not kept (nor how many actions a term's staff "
+              "hours are of), so the value could give a count of under 10 away "
+              "(docs/privacy.md)")
 
 
 def withhold_curve(curve: pd.DataFrame) -> pd.DataFrame:
     """A learning curve (:func:`srmsim.experiment.learning.learning_curve`) of an experiment
     on real records: each point of a share of referrals (:func:`referral_share`) has its mean
-    and interval empty (the curve printed the oracle match of a term's few referrals)."""
-    hide = curve["measure"].astype(str).map(referral_share).to_numpy(dtype=bool)
+    and interval empty (the curve printed the oracle match of a term's few referrals), and so
+    has each gain per 100 staff hours of a term (:func:`hours_unknown`: undefined in a term
+    without an action, and the term's actions are not kept)."""
+    hide = curve["measure"].astype(str).map(
+        lambda m: referral_share(m) or m in PER_HOUR).to_numpy(dtype=bool)
     if not hide.any():
         return curve
     out = curve.copy()
