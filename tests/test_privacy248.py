@@ -156,6 +156,12 @@ def test_a_run_report_from_records_withholds_hours_and_cost_of_few_actions(
                  "staff hours per student served"):
         assert name not in cost or f"<th>{name}</th><td>low<" in cost, (name, cost)
     assert "£" not in cost
+    headline = page.split("The year in numbers")[1].split("Cost and staff hours")[0]
+    for label in ("Staff hours", "Cost"):
+        row = next(tr for tr in re.findall(r"<tr>.*?</tr>", headline, re.S)
+                   if f">{label}<" in tr)
+        value = re.search(r"data-col='value'([^>]*)>([^<]*)<", row)
+        assert value and value[2] == "low" and value[1] == " data-value='nan'", row
 
 
 def test_a_trials_group_rows_withhold_hours_and_cost_of_few_actions() -> None:
