@@ -254,3 +254,23 @@ def test_an_optimisations_candidates_regret_and_curve_withhold_priced_outcomes()
                           "term": 1, "mean": [0.5, 30.0], "ci_low": 0.1, "ci_high": 40.0})
     shown = withhold_curve(curve).set_index("measure")
     assert shown.loc["regret", "mean"] == 0.5 and np.isnan(shown.loc["reading_per_100h", "mean"])
+
+
+def test_a_mean_of_one_condition_is_a_share_of_the_students() -> None:
+    """A mean of ``count(served)`` is the share served: 0.95 of 20 students leaves 1 not
+    served, which the share's complement gives away; 0.5 (10 and 10) is shown. A mean of
+    ``count(reading_gap_end < -24)`` has a value for every student (a comparison with a
+    missing value is false), so it is reckoned so, not withheld whole."""
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.withhold import small_test
+
+    definitions = [{"name": name, "label": name, "statistic": "mean", "of": of,
+                    "scale": "number"}
+                   for name, of in (("served_mean", "count(served)"),
+                                    ("behind_mean", "count(reading_gap_end < -24)"))]
+    runs = pd.DataFrame({"variant": ["most", "most", "half", "half"], "replication": [0, 1] * 2,
+                         "students": 20, "served_mean": [0.95, 0.95, 0.5, 0.5],
+                         "behind_mean": [0.5] * 4})
+    is_small = small_test(runs, build_outcomes(definitions), frozenset(), 10, definitions, None)
+    assert is_small("most", "served_mean") and not is_small("half", "served_mean")
+    assert not is_small("half", "behind_mean")

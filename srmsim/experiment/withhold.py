@@ -94,11 +94,12 @@ def custom_priced(definitions: object) -> frozenset[str]:
 
 def custom_shares(definitions: object) -> frozenset[str]:
     """The user-defined shares of the trust's students (statistic ``share``, whatever their
-    scale prints)."""
+    scale prints, or a ``mean`` of ``count()`` of one condition, 1 or 0 a student)."""
     if not isinstance(definitions, list):
         return frozenset()
     return frozenset(str(d.get("name")) for d in definitions
-                     if isinstance(d, dict) and d.get("statistic") == "share")
+                     if isinstance(d, dict) and d.get("statistic") == "share") \
+        | _custom_rates(definitions)[3]
 
 
 #: how a rate's value gives a count: ``(factor, offset)``, the count per run being the value
@@ -116,19 +117,21 @@ def count_rates(definitions: object) -> dict[str, tuple[Line, ...]]:
     return _custom_rates(definitions)[0]
 
 
-def _custom_rates(definitions: object
-                  ) -> tuple[dict[str, tuple[Line, ...]], frozenset[str], frozenset[str]]:
+def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], frozenset[str],
+                                                frozenset[str], frozenset[str]]:
     """:func:`count_rates`, the means among them over the students with a value, whose
-    number is not kept (:meth:`srmsim.experiment.custom.CustomOutcome.every_student`), and
-    the means of what actions cost (:func:`custom_priced`)."""
+    number is not kept (:meth:`srmsim.experiment.custom.CustomOutcome.every_student`), the
+    means of what actions cost (:func:`custom_priced`) and the means that are shares of the
+    students (:func:`custom_shares`)."""
     if not isinstance(definitions, list):
-        return {}, frozenset(), frozenset()
+        return {}, frozenset(), frozenset(), frozenset()
     from srmsim.errors import RuleError
     from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 
     out: dict[str, tuple[Line, ...]] = {}
     partial: set[str] = set()
     spent: set[str] = set()
+    shares: set[str] = set()
     for d in definitions:
         if not isinstance(d, dict):
             continue
@@ -149,8 +152,10 @@ def _custom_rates(definitions: object
                 partial.add(config.name)
             if set(rule.of.fields) & PRICE_FIELDS:
                 spent.add(config.name)
+            if rule.of.indicator:
+                shares.add(config.name)
         out[config.name] = tuple(lines)
-    return out, frozenset(partial), frozenset(spent)
+    return out, frozenset(partial), frozenset(spent), frozenset(shares)
 
 
 def rate_lines(o: Outcome, rates: Mapping[str, tuple[Line, ...]]) -> tuple[Line, ...]:

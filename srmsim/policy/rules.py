@@ -1489,6 +1489,13 @@ class Rule:
         form = _linear(self._root, fields)
         return None if form is None or form[0] == 0 else form
 
+    @property
+    def indicator(self) -> bool:
+        """Whether this score is 1 or 0 for each student (``count(served)``, of one
+        condition). Why: its mean is a share of the students, whose students without it are a
+        count as much as those with it."""
+        return isinstance(self._root, _Count) and len(self._root.children) == 1
+
     def never_missing(self, fields: Set[str]) -> bool:
         """Whether this score has a value for every student, given that ``fields`` are never
         missing: it reads no other field, no window or rule, and divides only by a non-zero
@@ -1497,6 +1504,8 @@ class Rule:
         stack = [self._root]
         while stack:
             node = stack.pop()
+            if node.kind == "bool" or isinstance(node, _Count):
+                continue  # true or false (a comparison with a missing value is false)
             if isinstance(node, _Window | _RuleRef) or (
                     isinstance(node, _Field) and node.name not in fields):
                 return False
