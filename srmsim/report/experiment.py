@@ -148,12 +148,14 @@ def resource_table(res: ExperimentResult) -> pd.DataFrame:
         g = means.get_group(variant)
         row = {"variant": variant}
         n = res.students_per_run(variant)
-        # a trust of under 10 students from real records: its count and cost are withheld
-        few = getattr(res, "from_records", False) and (n is None or n < 10)
+        # a trust of under 10 students from real records: its count and cost are withheld,
+        # and the cost of under 10 actions a run
+        records = getattr(res, "from_records", False)
+        few = records and (n is None or n < 10)
         for r in RESOURCES:
             if r in res.outcomes:
-                row[res.outcome(r).label] = LOW if few or res.value_withheld(variant, r) \
-                    else res.outcome(r).format_value(float(g[r].mean()))
+                row[res.outcome(r).label] = LOW if few or records and res.value_withheld(
+                    variant, r) else res.outcome(r).format_value(float(g[r].mean()))
         if few:
             row[STUDENTS_COLUMN] = "c"
         elif n:
