@@ -202,7 +202,10 @@ def private_parents(path: str | Path) -> None:
             for p in folders}
     for folder in reversed(path.parents):
         if not folder.exists():
-            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            try:
+                folder.mkdir(mode=PRIVATE_DIR)
+            except FileExistsError:  # made meanwhile by someone else: theirs
+                continue
             os.chmod(folder, PRIVATE_DIR)  # (mkdir's mode is masked by the umask)
         elif folder in made and not folder.is_symlink():
             os.chmod(folder, PRIVATE_DIR)
@@ -871,6 +874,6 @@ def _remove_made(made: list[Path]) -> None:
 __all__ = ["FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out",
            "check_out_of_data", "check_out_of_results", "csv_text", "current_umask", "file_mode",
            "folder_lock", "holds_any", "holds_only", "is_formula", "json_dumps", "json_safe",
-           "link_copy", "make_dir", "neutralise", "private_parents", "read_csv_cells", "remove_stale_temporaries",
-           "replace_dir", "replace_files", "restore_moved_aside", "restrict_tree", "result_kind",
-           "write_atomic", "write_csv", "write_file"]
+           "link_copy", "make_dir", "neutralise", "private_parents", "read_csv_cells",
+           "remove_stale_temporaries", "replace_dir", "replace_files", "restore_moved_aside",
+           "restrict_tree", "result_kind", "write_atomic", "write_csv", "write_file"]

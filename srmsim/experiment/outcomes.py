@@ -38,10 +38,10 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-__all__ = ["ACTIONS", "COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort", "Outcome",
-           "actions_started", "columns_read", "format_difference", "format_relative", "format_value", "get_outcome",
-           "group_cohorts",
-           "measure", "measure_groups", "significant_decimals"]
+__all__ = ["ACTIONS", "COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort",
+           "Outcome", "actions_started", "columns_read", "format_difference", "format_relative",
+           "format_value", "get_outcome", "group_cohorts", "measure", "measure_groups",
+           "significant_decimals"]
 
 Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "days",
                 "requests", "per_week", "number"]
