@@ -322,7 +322,10 @@ def tiny_experiment(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("dask", [False, True], ids=["local", "dask"])
+# with Dask: a LocalCluster's start and a round (15 s); test_experiment checks the executors'
+# effects identical on Dask by default
+@pytest.mark.parametrize("dask", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["local", "dask"])
 def test_experiments_executors_agree(tmp_path, dask):
     """2 variants x 2 replications (``--replications`` replacing the file's 9) on every
     executor, two rounds (both orders) without Dask and with the machine-ceiling

@@ -187,7 +187,7 @@ def _coverage(tmp_path: Path, datasets: int, schools: int, per_year: int) -> np.
     return np.array(z)
 
 
-@pytest.mark.once
+@pytest.mark.slow  # ten calibrations (18 s): the bootstrap SE studies above run by default
 def test_parameter_intervals_cover_a_known_truth_fast(tmp_path) -> None:
     """Ten trusts of 10 schools: at least 8 of the ten 95% intervals cover the true absence
     logit, and the mean z^2 is below 3 (about 1 if the SE is right; an SE half the

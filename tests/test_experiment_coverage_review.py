@@ -110,7 +110,7 @@ def _drawn_coverage(runs: pd.DataFrame, size: int, experiments: int, seed: int) 
     return pd.DataFrame(rows)
 
 
-@pytest.mark.once
+@pytest.mark.slow  # a coverage study (16 s); test_experiment's known-effect coverage runs by default
 def test_intervals_of_a_few_experiments_cover_the_effect_of_the_rest(tmp_path):
     """Fast version of the study below: 40 replications of the quickstart on 2 schools of 30 a
     year group, four disjoint experiments of 10, each of the 84 intervals (3 variants x 7

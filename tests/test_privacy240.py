@@ -103,6 +103,9 @@ def small_counts(out: Path, printed: str, effects_file: str = "effects.csv") -> 
     return found
 
 
+#: the module's studies on records are built once, on one worker
+pytestmark = pytest.mark.xdist_group("privacy240")
+
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}

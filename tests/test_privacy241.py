@@ -73,6 +73,9 @@ def small_counts(out: Path, printed: str) -> list[str]:
     return found
 
 
+#: the module's studies on records are built once, on one worker
+pytestmark = pytest.mark.xdist_group("privacy241")
+
 @pytest.fixture(scope="module")
 def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
     import contextlib

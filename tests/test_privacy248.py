@@ -57,6 +57,9 @@ def twenty_records(folder: Path) -> Path:
     return path
 
 
+#: the module's studies on records are built once, on one worker
+pytestmark = pytest.mark.xdist_group("privacy248")
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """An experiment on the 20 pupils: no policy, escalation (12 actions a run) and the

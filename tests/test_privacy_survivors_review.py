@@ -320,7 +320,7 @@ def test_the_printed_auc_gives_no_order_within_a_band(tmp_path: Path, capsys) ->
 # (6) the order of --by
 
 
-@pytest.mark.once
+@pytest.mark.slow  # six orders of three columns audited and attacked (15 s)
 def test_the_hidden_cells_of_a_three_column_table_do_not_depend_on_the_order() -> None:
     """``--by school,sex,fsm`` in all six orders hides the same cells (by group and count),
     and an attacker holding two layouts pins no count under 10. The order is made canonical

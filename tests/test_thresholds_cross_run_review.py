@@ -211,7 +211,7 @@ def _all_combos(outcomes: tuple, by_sets: tuple, thresholds: list) -> list[dict]
     return combos
 
 
-@pytest.mark.once
+@pytest.mark.slow  # every option combination (21 s): attacks a-d and the sample's run by default
 def test_every_combination_on_an_export(exports: dict, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     """Everything at once: two outcomes, both directions, four --by sets, two
