@@ -593,6 +593,26 @@ def _srmsim_result(folder: Path) -> str | None:
         else None
 
 
+#: the keys of the summary.json `srmsim data validate --out` writes (with rejects.csv), as a
+#: rejected import leaves it too: its own kind of folder, never a run's (whose summary.json
+#: holds :data:`_MARKER_KEYS`' ``run`` keys)
+_REJECT_REPORT_KEYS = ("rows_read", "by_rule")
+
+
+def _reject_report(folder: Path) -> bool:
+    """Does ``folder`` hold srmsim's reject report (``data validate --out``, or an import that
+    rejected rows) and no dataset? Its rejects.csv holds raw rows of pupil records."""
+    from srmsim.inputs import load_json
+
+    if not (folder / "summary.json").is_file() or not (folder / "rejects.csv").is_file():
+        return False
+    try:
+        data = load_json(folder / "summary.json")
+    except (ValueError, OSError):
+        return False
+    return isinstance(data, dict) and all(k in data for k in _REJECT_REPORT_KEYS)
+
+
 def result_kind(folder: str | Path) -> str | None:
     """The kind of result ``folder`` holds (a key of :data:`RESULT_MARKERS`), by its marker
     file, or None."""
@@ -600,8 +620,15 @@ def result_kind(folder: str | Path) -> str | None:
                  if (Path(folder) / marker).is_file()), None)
 
 
+def result_noun(kind: str) -> str:
+    """A kind of :func:`result_kind` as a folder is named in words ("the optimisation folder":
+    the kind is its command's name, and "optimise folder" read as an instruction)."""
+    return "optimisation" if kind == "optimise" else kind
+
+
 def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
-                         instead: str = "a folder outside any result folder") -> None:
+                         instead: str = "a folder outside any result folder",
+                         below_analysed: bool = True) -> None:
     """Refuse an ``--out`` folder inside another result folder (or an imported dataset's),
     however deep. Why: it is not that folder's to hold: ``discover A --out B/discovery``
     replaced experiment B's own discovery and broke B's report, and ``experiment --out B/sub``
@@ -610,12 +637,18 @@ def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
     command's own earlier one, to replace or resume: :func:`check_out` judges it).
     ``analysed``: the result folder the command reads, whose own folders it may write
     (``discover DIR`` into ``DIR/discovery``); then ``out`` must not be another result itself
-    either. ``instead``: what to give, for the message. Links are followed."""
+    either. ``instead``: what to give, for the message. ``below_analysed=False``: ``out`` may
+    be directly in ``analysed`` but no deeper (a report file: in a study's ``runs/`` it sits
+    among the files a resume reads and checks). Links are followed."""
     target = Path(os.path.abspath(out)).resolve()
     own = Path(os.path.abspath(analysed)).resolve() if analysed is not None else None
     for folder in (target.parents if own is None else (target, *target.parents)):
         if folder == own:
-            return
+            if below_analysed or target.parent == own:
+                return
+            raise SrmsimError(f"--out {out}: inside {analysed}'s "
+                              f"{target.relative_to(own).parts[0]}/ folder, which srmsim reads "
+                              f"and writes itself\n  give {instead} (nothing was written)")
         if (folder / "dataset.json").is_file():  # (its import's summary.json is not a run's)
             from srmsim.data.dataset import is_dataset_folder
 
@@ -623,13 +656,16 @@ def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
                 where = f"the dataset folder {folder} (its records are kept apart from outputs)"
             else:
                 continue
+        elif _reject_report(folder):  # (its summary.json is no run's either)
+            where = (f"the reject report folder {folder} (`srmsim data validate --out`: it "
+                     "holds rows of private records)")
         else:
             kind = _srmsim_result(folder)
             if kind is None:
                 continue
-            noun = "optimisation" if kind == "optimise" else kind  # (the kind is its command's)
-            where = (f"the {noun} folder {folder}, another result" if own is None else
-                     f"the {noun} folder {folder}, another result than {analysed}")
+            where = (f"the {result_noun(kind)} folder {folder}, another result" if own is None
+                     else f"the {result_noun(kind)} folder {folder}, another result than "
+                     f"{analysed}")
         # (the hint on a line of its own: with long paths one line passed the line limit)
         raise SrmsimError(f"--out {out}: inside {where}\n  give {instead} (nothing was "
                           "written)")
@@ -876,4 +912,5 @@ __all__ = ["FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out
            "folder_lock", "holds_any", "holds_only", "is_formula", "json_dumps", "json_safe",
            "link_copy", "make_dir", "neutralise", "private_parents", "read_csv_cells",
            "remove_stale_temporaries", "replace_dir", "replace_files", "restore_moved_aside",
-           "restrict_tree", "result_kind", "write_atomic", "write_csv", "write_file"]
+           "restrict_tree", "result_kind", "result_noun", "write_atomic", "write_csv",
+           "write_file"]

@@ -408,6 +408,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
     from srmsim.outputs import (
         check_inputs_outside,
         check_out_of_data,
+        check_out_of_results,
         folder_lock,
         holds_only,
         replace_dir,
@@ -416,6 +417,7 @@ def anonymise_dir(in_dir: str | Path, out: str | Path, key: bytes,
 
     check_out_of_data(out, in_dir)  # an anonymised copy is for sharing
     check_inputs_outside(out, [in_dir])
+    check_out_of_results(out)  # never among a run's or a study's files, nor another dataset's
 
     out = Path(out)
     if (out / META_FILE).exists() and not overwrite:

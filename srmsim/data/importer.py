@@ -31,6 +31,7 @@ from srmsim.labels import value_may_identify
 from srmsim.outputs import (
     check_inputs_outside,
     check_out,
+    check_out_of_results,
     holds_only,
     json_dumps,
     replace_dir,
@@ -106,6 +107,7 @@ def check_report_dir(out: str | Path) -> None:
     read, so that a refusal does not come after the report is printed."""
     if (Path(out) / META_FILE).exists():
         raise DataError(f"--out {out}: holds an imported dataset; write the report elsewhere")
+    check_out_of_results(out)  # rows of raw records never sit among a run's or a study's files
     check_out(out, report_only)
 
 
@@ -154,6 +156,7 @@ def import_files(files: dict[str, list[Any]], mapping: Mapping, out: str | Path,
         raise DataError(f"--out {out}: already holds a dataset ({META_FILE}); choose another "
                         "directory or pass --overwrite")
     check_inputs_outside(out, [p for ps in files.values() for p in ps])
+    check_out_of_results(out)  # raw records never sit among a run's or a study's files
     replaceable = holds_only(IMPORT_FILES, IMPORT_FILES)
     check_out(out, replaceable)  # refused now, not after the files are read
     result = validate_files(files, mapping)

@@ -97,28 +97,6 @@ def _build_html(path: Path, kind: str, result: ExperimentResult | None) -> str:
     return page.render()
 
 
-def check_out_of_results(out: str | Path, path: str | Path) -> None:
-    """Refuse a report file (``--out``) inside a result folder, however deep, other than
-    directly in the folder reported (``path``, where report.html goes by default). Why: in
-    a results store (``runs/``, ``detail/``, a trial's ``store/``) it sits among the runs a
-    resume reads and checks; in another study's folder it replaces that study's report or
-    stops that folder being written again ("holds files srmsim did not write")."""
-    target = Path(os.path.abspath(out)).resolve()
-    if target.is_dir():  # refused as a folder, with this file suggested: not refused again
-        target = target / "report.html"
-    own = Path(os.path.abspath(path)).resolve()
-    for folder in target.parents:
-        kind = result_kind(folder)
-        if kind is None or (folder == own and target.parent == own):
-            continue
-        what = (f"the {kind} folder {folder}, another result than the one reported"
-                if folder != own else f"{path}'s {target.relative_to(folder).parts[0]}/ "
-                "folder, which srmsim reads and writes itself")
-        # (the hint on a line of its own: with long paths one line passed the line limit)
-        raise SrmsimError(f"--out {out}: inside {what}\n  write the report directly in {path} "
-                          "or outside any result folder (nothing was written)")
-
-
 def check_report_folder(path: str | Path, out: str | Path | None = None) -> None:
     """Refuse a result folder given as a symbolic link when report.html would be written
     through it (no ``out``), as ``--out`` refuses a link (:func:`srmsim.outputs.refuse_link`):
@@ -193,5 +171,5 @@ def refresh_report(path: str | Path) -> None:
         print(f"updated {write_report(path)}")
 
 
-__all__ = ["build_html", "check_out_of_results", "check_report_folder", "folder_kind",
+__all__ = ["build_html", "check_report_folder", "folder_kind",
            "refresh_report", "write_report"]

@@ -1,0 +1,84 @@
+"""Hostile input and folders, sweep 249 (2026-12-07).
+
+- ``srmsim data validate/import/anonymise --out X`` with X inside a run's or a study's folder
+  was allowed (only dataset folders were checked); a ``data validate --out`` folder (rejects.csv
+  and summary.json) was taken for no result at all, so a run could be nested in it.
+- ``srmsim report --out`` kept a nesting rule of its own ("the optimise folder", a user's own
+  manifest.json taken for a study).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import cli_refuses, folder_bytes, small_record_trust
+
+from srmsim.cli import main
+
+KEY = "a-test-key-that-is-long-enough-1"
+
+
+def _result_folders(tmp_path: Path, capsys) -> dict[str, Path]:
+    """A run's, an experiment's and an optimisation's folder as their marker files mark them
+    (srmsim's own: holding the keys it writes), and a reject report of `data validate`."""
+    made = {}
+    for kind, marker, key in [("run", "summary.json", "srmsim_version"),
+                              ("experiment", "manifest.json", "experiment_hash"),
+                              ("optimisation", "optimise.json", "hash")]:
+        folder = made[kind] = tmp_path / kind
+        folder.mkdir()
+        (folder / marker).write_text(json.dumps({key: "x"}))
+    (tmp_path / "pupils.csv").write_text("student_id,school,year_group\nS1,A,7\nS2,A,8\n")
+    main(["data", "validate", "--students", str(tmp_path / "pupils.csv"), "--out",
+          str(tmp_path / "rejects")])
+    made["reject report"] = tmp_path / "rejects"
+    capsys.readouterr()
+    return made
+
+
+def test_data_outputs_inside_a_result_folder_are_refused(tmp_path, capsys, monkeypatch):
+    from srmsim.data.dataset import write_dataset
+
+    folders = _result_folders(tmp_path, capsys)
+    data = tmp_path / "data"
+    write_dataset(small_record_trust(), data)
+    monkeypatch.setenv("SRMSIM_TEST_KEY", KEY)
+    pupils = str(tmp_path / "pupils.csv")
+    before = folder_bytes(tmp_path)
+    for kind, folder in folders.items():
+        out = folder / "sub"
+        for argv in (["data", "validate", "--students", pupils, "--out", str(out)],
+                     ["data", "import", "--students", pupils, "--out", str(out)],
+                     ["data", "anonymise", str(data), "--out", str(out), "--key-env",
+                      "SRMSIM_TEST_KEY"]):
+            err = cli_refuses(capsys, argv, f"--out {out}: inside the {kind} folder {folder}")
+            assert "give a folder outside any result folder (nothing was written)" in err
+            assert not out.exists()
+    # a reject report is named as one, never as a run's folder (its summary.json is no run's)
+    cli_refuses(capsys, ["run", "--out", str(folders["reject report"] / "sub")],
+                "inside the reject report folder")
+    assert folder_bytes(tmp_path) == before
+
+
+def test_a_report_file_is_checked_by_the_shared_rule(tmp_path, capsys):
+    """`srmsim report --out` asks the one check every command asks: "the optimisation
+    folder" (not "optimise folder"), and a folder of the user's own with a manifest.json that
+    srmsim did not write is no study."""
+    folders = _result_folders(tmp_path, capsys)
+    run = folders["run"]
+    for name in ("students.parquet", "weekly.parquet"):  # (never read: refused before)
+        (run / name).write_bytes(b"")
+    target = folders["optimisation"] / "r.html"
+    err = cli_refuses(capsys, ["report", str(run), "--out", str(target)],
+                      f"inside the optimisation folder {folders['optimisation']}, another "
+                      f"result than {run}")
+    assert "optimise folder" not in err
+    cli_refuses(capsys, ["report", str(run), "--out", str(run / "deeper" / "r.html")],
+                f"inside {run}'s deeper/ folder, which srmsim reads and writes itself")
+    project = tmp_path / "project"  # a web extension's manifest.json: not srmsim's
+    project.mkdir()
+    (project / "manifest.json").write_text('{"name": "an extension"}')
+    # not refused as a study's folder: it fails later, reading the (empty) run files
+    assert main(["report", str(run), "--out", str(project / "r.html")]) == 2
+    assert "inside the" not in capsys.readouterr().err
