@@ -82,3 +82,36 @@ def test_a_report_file_is_checked_by_the_shared_rule(tmp_path, capsys):
     # not refused as a study's folder: it fails later, reading the (empty) run files
     assert main(["report", str(run), "--out", str(project / "r.html")]) == 2
     assert "inside the" not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ a resume that fails changes nothing
+def _tiny_experiment(tmp_path: Path) -> tuple[Path, Path]:
+    """A finished two-variant, two-replication experiment of a 2-school trust (~1 s)."""
+    (tmp_path / "s.yaml").write_text("name: tiny\ntrust: {n_schools: 1, students_per_year_group: "
+                                     "10}\noutputs: {history: none}\n")
+    (tmp_path / "e.yaml").write_text(
+        "name: e1\nscenario: s.yaml\nbaseline: none\noutcomes: [attendance]\nreplications: 2\n"
+        "variants:\n  none: {}\n  more: {trust: {n_schools: 2}}\n")
+    out = tmp_path / "ex"
+    assert main(["experiment", str(tmp_path / "e.yaml"), "--out", str(out), "--quiet",
+                 "--workers", "1", "--no-report"]) == 0
+    return tmp_path / "e.yaml", out
+
+
+def test_a_resume_over_a_damaged_detail_file_leaves_the_folder_as_it_was(tmp_path, capsys):
+    """A truncated detail file: the resume added a session to manifest.json, then failed at
+    the report. Now refused before the session, naming the file and the repair."""
+    exp, out = _tiny_experiment(tmp_path)
+    capsys.readouterr()
+    detail = out / "detail" / "more" / "rep-00001-weekly.parquet"
+    detail.write_bytes(detail.read_bytes()[:100])
+    before = folder_bytes(out, skip=(".srmsim.lock",))
+    resume = ["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1", "--resume"]
+    err = cli_refuses(capsys, resume, f"{detail}: not the detail file its run wrote (truncated")
+    assert "then run: srmsim experiment" in err
+    assert folder_bytes(out, skip=(".srmsim.lock",)) == before
+    detail.unlink()  # deleted: named as missing, and nothing changed either
+    cli_refuses(capsys, resume, f"{detail}: missing, but its run is stored")
+    assert json.loads((out / "manifest.json").read_bytes()) == json.loads(
+        before["manifest.json"])
+

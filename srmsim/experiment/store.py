@@ -420,6 +420,26 @@ class ResultsStore(RunStore):
         stored = {(f["variant"], f["replication"]) for f in failures
                   if self.has(f["variant"], f["replication"])}
         self.check_failures(failures, stored, {k: v for k, v in manifest.items() if k != "failed"})
+        self._check_stored_detail()
+
+    def _check_stored_detail(self) -> None:
+        """Every stored run's detail files are there and hold the bytes its run wrote (their
+        SHA-256, as the report checks them), before a resumed session writes anything: with one
+        truncated, the resume recorded a session in manifest.json and then failed at the
+        report, leaving the folder changed by a command that said it failed. (A detail file
+        with no run is left: a session killed between the two writes leaves one, and the
+        resume writes it again.)"""
+        runs = self.load(allow_empty=True)
+        for kind in DETAIL_COLUMNS:
+            for (variant, replication), recorded in self.detail_digests(kind, runs).items():
+                if recorded is None:  # (an older srmsim's run: read unchecked, with a note)
+                    continue
+                path = self.detail_path(variant, replication, kind)
+                if not path.is_file():
+                    raise SrmsimError(f"{path}: missing, but its run is stored\n  "
+                                      f"{self.detail_hint(variant, replication)}")
+                self.check_detail(path, recorded, variant, replication,
+                                  self.detail_hint(variant, replication))
 
     def _save_inputs(self, experiment, missing_only: bool = False) -> str | None:
         """Each variant's resolved scenario (``scenarios/<variant>.yaml``, which the report
