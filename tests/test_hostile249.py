@@ -115,3 +115,25 @@ def test_a_resume_over_a_damaged_detail_file_leaves_the_folder_as_it_was(tmp_pat
     assert json.loads((out / "manifest.json").read_bytes()) == json.loads(
         before["manifest.json"])
 
+
+
+def test_a_search_whose_study_was_deleted_is_not_searched_again_silently(tmp_path, capsys):
+    """study.db deleted from a finished search: the resume made a new study, asked its
+    candidates again and took the stored runs of trial-00000... as theirs by name, exit 0."""
+    from test_spec_fuzz_validation import optimisation
+
+    from srmsim.explore.optimise import load_optimisation
+
+    path = optimisation(tmp_path, search={"trials": 4, "batch": 2})
+    out = tmp_path / "op"
+    run = out / "search" / "runs" / "trial-00000" / "rep-00000.parquet"
+    run.parent.mkdir(parents=True)
+    run.write_bytes(b"PAR1")  # (never read: refused before)
+    (out / "optimise.json").write_text(json.dumps(
+        {"name": "o", "hash": load_optimisation(path).digest(), "finished": "2026-12-07"}))
+    before = folder_bytes(out)
+    for resume in (["--resume"], []):
+        cli_refuses(capsys, ["optimise", str(path), "--out", str(out), "--quiet", "--workers",
+                             "1", *resume],
+                    f"{out / 'study.db'}: missing, but the search's runs are stored")
+        assert folder_bytes(out, skip=(".srmsim.lock",)) == before

@@ -769,6 +769,7 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
         if not resume and not old.get("finished"):
             raise SrmsimError(f"{out} already holds an unfinished search; use --resume to "
                               "continue it or choose another --out")
+        _refuse_lost_study(out)
     else:  # a new search: never among other files, which its results would overwrite
         check_out(out, only_hidden)
         out.mkdir(parents=True, exist_ok=True)
@@ -792,6 +793,20 @@ def _study(opt: Optimisation, out: Path, resume: bool) -> Any:
         raise SrmsimError(f"{store}: not a search store srmsim can read ({why}); choose "
                           "another --out, or delete the folder to start the search again") \
             from None
+
+
+def _refuse_lost_study(out: Path) -> None:
+    """Refuse a search whose runs are stored but whose ``study.db`` is gone. Why: a new, empty
+    study was made in its place and the search asked its candidates again, taking each stored
+    run of ``trial-NNNNN`` (stored by name) as the new candidate's, whatever its levers, and
+    said nothing: exit 0 on a search rebuilt from a record that was lost. (With no run stored,
+    a session killed before its study was made, the study is made now: nothing is lost.)"""
+    store = out / "study.db"
+    if not store.exists() and ResultsStore(out / "search").holds_runs():
+        raise SrmsimError(f"{store}: missing, but the search's runs are stored in "
+                          f"{out / 'search'} (study.db records which levers each candidate "
+                          "had: without it they cannot be told apart)\n  restore study.db, or "
+                          "choose another --out (or delete the folder) to search again")
 
 
 def _sampler(opt: Optimisation, batch_index: int) -> Any:
