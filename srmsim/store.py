@@ -46,6 +46,10 @@ FAILURE_FIELDS = ("variant", "replication", "seed", "error", "traceback", "runti
 #: outcome can have): reading checks the file against it, so a truncated, edited, replaced or
 #: swapped detail file is never read as the run's
 SHA256_PREFIX = "sha256:"
+#: how a run row's column that marks a user-defined outcome whose value was beyond
+#: +-:data:`LARGEST_VALUE` starts (a name no outcome can have: its value is stored as missing,
+#: and the effects table says why it is not measured)
+BEYOND_PREFIX = "beyond:"
 #: the manifest key that says every run of the store records its detail files' SHA-256 (a
 #: store without it was written by an older srmsim: its detail is read unchecked, with a note)
 DETAIL_SHA256_KEY = "detail_sha256"

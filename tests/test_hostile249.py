@@ -85,15 +85,16 @@ def test_a_report_file_is_checked_by_the_shared_rule(tmp_path, capsys):
 
 
 # ------------------------------------------------------------ a resume that fails changes nothing
-def _tiny_experiment(tmp_path: Path) -> tuple[Path, Path]:
-    """A finished two-variant, two-replication experiment of a 2-school trust (~1 s)."""
+def _tiny_experiment(tmp_path: Path, outcomes: str = "[attendance]", run: bool = True
+                     ) -> tuple[Path, Path]:
+    """A two-variant, two-replication experiment of a 1-school trust, finished if ``run``."""
     (tmp_path / "s.yaml").write_text("name: tiny\ntrust: {n_schools: 1, students_per_year_group: "
                                      "10}\noutputs: {history: none}\n")
     (tmp_path / "e.yaml").write_text(
-        "name: e1\nscenario: s.yaml\nbaseline: none\noutcomes: [attendance]\nreplications: 2\n"
+        f"name: e1\nscenario: s.yaml\nbaseline: none\noutcomes: {outcomes}\nreplications: 2\n"
         "variants:\n  none: {}\n  more: {trust: {n_schools: 2}}\n")
     out = tmp_path / "ex"
-    assert main(["experiment", str(tmp_path / "e.yaml"), "--out", str(out), "--quiet",
+    assert not run or main(["experiment", str(tmp_path / "e.yaml"), "--out", str(out), "--quiet",
                  "--workers", "1", "--no-report"]) == 0
     return tmp_path / "e.yaml", out
 
@@ -137,3 +138,23 @@ def test_a_search_whose_study_was_deleted_is_not_searched_again_silently(tmp_pat
                              "1", *resume],
                     f"{out / 'study.db'}: missing, but the search's runs are stored")
         assert folder_bytes(out, skip=(".srmsim.lock",)) == before
+
+
+def test_a_custom_outcome_beyond_what_srmsim_stores_says_why_it_is_not_measured(tmp_path,
+                                                                                 capsys):
+    """Its value past 1e150 is stored as missing: the table said "not measured" with no word
+    of why, as if its group were empty."""
+    exp, out = _tiny_experiment(tmp_path, "[attendance, {name: huge, statistic: mean, of: "
+                                "'attendance_rate * 1e160'}, {name: empty, statistic: mean, "
+                                "of: attendance_rate, where: 'attendance_rate > 2'}]", run=False)
+    assert main(["experiment", str(exp), "--out", str(out), "--quiet", "--workers", "1",
+                 "--no-report"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "huge – – – – – not measured: beyond ±1e150" in out, out
+    assert ("'more' huge: 0 of 2 replications (in 2 replications its value was beyond ±1e150, "
+            "more than srmsim stores: rescale the outcome's expression)") in out
+    # an empty group is unmeasured for its own reason, and not said to be too large
+    assert "empty – – – – – not measured note:" in out
+    assert "'more' empty: 0 of 2 replications (the others have no finite value in both runs)" \
+        in out
+

@@ -23,7 +23,7 @@ from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import Outcome, format_relative, format_value, get_outcome
 from srmsim.experiment.store import run_column
 from srmsim.labels import agree, excerpt, percent_level, plural, printable, with_article
-from srmsim.store import LARGEST_VALUE, only_hidden
+from srmsim.store import BEYOND_PREFIX, LARGEST_VALUE, only_hidden
 
 EFFECT_COLUMNS = ["variant", "baseline", "outcome", "label", "unit", "replications",
                   "mean_variant", "mean_baseline", "difference", "ci_low", "ci_high", "half_width",
@@ -401,6 +401,7 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
     base = runs[runs["variant"] == baseline].set_index("replication")
     order = order or variant_order(runs)
     t_quantile: dict[int, float] = {}  # by degrees of freedom: one scipy call each, not per row
+    lost_beyond: dict[tuple[str, str], int] = {}  # replications left out for a value too large
     for variant in [v for v in order if v != baseline]:
         arm = runs[runs["variant"] == variant].set_index("replication")
         common = arm.index.intersection(base.index).sort_values()
@@ -410,6 +411,9 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
             a = _numbers(arm_common[outcome]).to_numpy(dtype=float)
             b = _numbers(base_common[outcome]).to_numpy(dtype=float)
             ok = np.isfinite(a) & np.isfinite(b)
+            beyond = _beyond(arm_common, outcome) | _beyond(base_common, outcome)
+            if beyond[~ok].any():  # said where the table's note and verdict say why
+                lost_beyond[(variant, outcome)] = int(beyond[~ok].sum())
             a, b = a[ok], b[ok]
             n = len(a)
             d = a - b
@@ -453,11 +457,14 @@ def compare_frame(runs: pd.DataFrame, baseline: str, outcomes: list[str],
                 "relative_high": rel_high,
                 # no interval is not "no clear change": say that nothing (finite) was measured
                 "verdict": (info.verdict(mean_d - half, mean_d + half) if n >= 2 else
-                            "not measured" if n == 0 else "one run: no interval"),
+                            "one run: no interval" if n else
+                            f"not measured: beyond {BEYOND_TEXT}"
+                            if (variant, outcome) in lost_beyond else "not measured"),
                 "better": info.better or "", "sd_paired": sd, "variance_reduction": vr,
             })
     effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     effects.attrs["level"] = float(level)  # for format_effects and forest_plot to name
+    effects.attrs["beyond"] = lost_beyond  # for the note on replications left out
     return effects
 
 
@@ -713,6 +720,19 @@ def effects_display(effects: pd.DataFrame, registry: Mapping[str, Outcome] | Non
                         else TABLE_COLUMNS)
 
 
+#: how a value beyond what srmsim stores is named: "not measured: beyond +-1e150"
+BEYOND_TEXT = f"±{LARGEST_VALUE:.0e}".replace("e+", "e")
+
+
+def _beyond(runs: pd.DataFrame, outcome: str) -> np.ndarray:
+    """Which of ``runs`` left a user-defined ``outcome`` unmeasured because its value was
+    beyond +-1e150 (the run row's ``beyond:<outcome>`` column, written by the run)."""
+    column = f"{BEYOND_PREFIX}{outcome}"
+    if column not in runs.columns:
+        return np.zeros(len(runs), dtype=bool)
+    return runs[column].fillna(False).astype(bool).to_numpy()
+
+
 def _fewer_replications(effects: pd.DataFrame,
                         registry: Mapping[str, Outcome] | None = None,
                         planned: int | None = None) -> str:
@@ -726,9 +746,19 @@ def _fewer_replications(effects: pd.DataFrame,
         return ""
     most = max(int(effects["replications"].max()), planned or 0)
     short = effects[effects["replications"] < most]
+    beyond = effects.attrs.get("beyond", {})
+
+    def why(r: Any) -> str:
+        """Why replications are left out: a value too large is said (it is no empty group)."""
+        n = beyond.get((r.variant, r.outcome), 0)
+        if not n:
+            return "the others have no finite value in both runs"
+        return (f"in {plural(n, 'replication')} its value was beyond {BEYOND_TEXT}, more than "
+                "srmsim stores: rescale the outcome's expression")
+
     lines = [f"\nnote: {r.variant!r} {get_outcome(r.outcome, registry).label}: "
-             f"{int(r.replications)} of {most} replications (the others have no finite value "
-             "in both runs)" for r in short.itertuples(index=False)]
+             f"{int(r.replications)} of {most} replications ({why(r)})"
+             for r in short.itertuples(index=False)]
     return "".join(lines)
 
 

@@ -217,6 +217,7 @@ class CustomOutcome:
         #: the fields its expressions read: only these are taken from the students table
         self.fields = sorted({f for rule in (self.of, self.where, self.minus)
                               if rule is not None for f in rule.fields})
+        self.beyond = False
 
     def whole_numbers(self) -> bool:
         """Whether ``of`` is a whole number for every student (counts, weeks, ``count()``):
@@ -262,8 +263,11 @@ class CustomOutcome:
         value = self._statistic(values, mask)
         if self.minus is not None:
             value -= self._statistic(values, self.minus.evaluate(ctx, n))
-        if not abs(value) <= LARGEST_VALUE:  # infinite to every analysis (its square
-            # overflows), as an overflow to inf is: stored, it was refused as a corrupt run file
+        #: whether the last value was beyond +-LARGEST_VALUE (the run row says so: "not
+        #: measured" alone gave no reason)
+        self.beyond = not math.isnan(value) and not abs(value) <= LARGEST_VALUE
+        if self.beyond:  # infinite to every analysis (its square overflows), as an overflow
+            # to inf is: stored, it was refused as a corrupt run file
             return math.nan
         return value
 

@@ -26,6 +26,7 @@ import pandas as pd
 from srmsim import executors
 from srmsim.experiment.spec import Experiment, SequentialConfig
 from srmsim.experiment.store import STOPPED_KEY, ResultsStore
+from srmsim.store import BEYOND_PREFIX
 
 if TYPE_CHECKING:
     from srmsim.scenario import Scenario
@@ -77,6 +78,9 @@ def run_one(task: RunTask) -> dict[str, Any]:
         custom = build_outcomes(list(task.definitions))
         outcomes = [custom.get(o) or OUTCOMES[o] for o in task.outcomes]
         row.update(measure(result, outcomes))
+        # (before the groups are measured: each call says of its own value)
+        row.update({f"{BEYOND_PREFIX}{o.name}": True for o in outcomes
+                    if getattr(o.measure, "beyond", False)})
         row["students"] = len(result.students)
         row[ACTIONS] = actions_started(result.students)
         row["error"] = ""
