@@ -158,3 +158,19 @@ def test_a_custom_outcome_beyond_what_srmsim_stores_says_why_it_is_not_measured(
     assert "'more' empty: 0 of 2 replications (the others have no finite value in both runs)" \
         in out
 
+
+
+def test_run_names_the_scenario_key_of_a_bad_arrivals_file(tmp_path, capsys):
+    """`srmsim run` named only the CSV; `srmsim validate` named the key too: both say it."""
+    (tmp_path / "arrivals.csv").write_text("day\n1\nsoon\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: desk\ntrust: {n_schools: 0}\nrequests:\n  cert:\n    arrivals: "
+                        "{file: arrivals.csv}\n    steps: [{name: a, role: clerk, minutes: 30}]\n"
+                        "    staff: {clerk: {staff: 1}}\n")
+    says = (f"srmsim: error: {scenario}: requests.cert.arrivals.file: "
+            f"{tmp_path / 'arrivals.csv'}: row 3: day must be a finite number >= 0 (got 'soon')")
+    for argv in (["validate", str(scenario)],
+                 ["run", str(scenario), "--out", str(tmp_path / "o"), "--quiet"]):
+        assert " ".join(cli_refuses(capsys, argv, "requests.cert.arrivals.file").split()) \
+            == says
+    assert not (tmp_path / "o").exists()

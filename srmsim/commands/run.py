@@ -73,6 +73,10 @@ def _run(args: argparse.Namespace) -> int:
         from srmsim.errors import SrmsimError
 
         raise SrmsimError("--threads must be a positive integer")
+    if scenario.requests:  # each problem under its key, as `srmsim validate` names it
+        from srmsim.experiment.spec import check_scenario_arrival_files
+
+        check_scenario_arrival_files(scenario, str(args.scenario or "default scenario"))
     out = Path(args.out) if args.out else Path("out") / scenario.name
     from srmsim.outputs import check_out, check_out_of_results, holds_only
     from srmsim.records import check_out_of_records

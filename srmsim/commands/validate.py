@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if why is not None:
         raise ScenarioError(str(args.file), why)
     scenario = load_scenario(args.file)
-    _check_arrival_files(scenario, str(args.file))
+    from srmsim.experiment.spec import check_scenario_arrival_files
+
+    check_scenario_arrival_files(scenario, str(args.file))
     if scenario.policy is not None:  # a variant may still change a rule to read one: a note
         from srmsim.policy.compiled import compile_policy
 
@@ -188,19 +190,6 @@ def _before_onset_notes(compiled: Any) -> list[str]:
                              f"to work (onset_weeks {onset}): its courses cost staff time and "
                              "money and change nothing")
     return notes
-
-
-def _check_arrival_files(scenario: Any, source: str) -> None:
-    """The scenario's request streams' arrivals files read, as a run reads them first (validate
-    called a scenario with a missing one valid)."""
-    from srmsim.errors import ScenarioError
-    from srmsim.experiment.spec import check_arrival_files
-
-    try:
-        check_arrival_files({scenario.name: scenario}, source)
-    except ScenarioError as err:
-        raise ScenarioError(source, [(p.removeprefix(f"variants.{scenario.name}."), m)
-                                     for p, m in err.problems]) from None
 
 
 def _memory_warning(check: Callable[[], object]) -> str | None:

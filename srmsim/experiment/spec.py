@@ -581,6 +581,17 @@ def check_arrival_files(scenarios: dict[str, Scenario], source: str) -> dict[str
     return hashes
 
 
+def check_scenario_arrival_files(scenario: Scenario, source: str) -> None:
+    """One scenario's request streams' arrivals files read, as :func:`check_arrival_files`
+    reads a study's, each problem under its scenario key (``requests.X.arrivals.file``): what
+    `srmsim validate` and `srmsim run` say (run named only the CSV)."""
+    try:
+        check_arrival_files({scenario.name: scenario}, source)
+    except ScenarioError as err:
+        raise ScenarioError(source, [(p.removeprefix(f"variants.{scenario.name}."), m)
+                                     for p, m in err.problems]) from None
+
+
 def record_files(scenarios: dict[str, Scenario]) -> dict[str, str]:
     """SHA-256 of the pupil records each trust is built from (``population.records``), by
     path: the same path re-imported with other pupils is another experiment, so ``--resume``
