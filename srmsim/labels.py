@@ -298,6 +298,39 @@ def control_character(text: str) -> str | None:
     return None if found is None else f"U+{ord(found.group()):04X}"
 
 
+def check_one_line(text: str) -> str:
+    """Return ``text``, a name shown on one line (a trust's name), if it holds no control
+    character, else raise ValueError naming it. Why: ``\x1b[2J`` in a name cleared the terminal
+    `srmsim run` printed to, a NUL or newline broke the report's and the tables' lines."""
+    bad = control_character(text)
+    if bad:
+        raise ValueError(f"holds the control character {bad}; write it as one line of plain "
+                         "text")
+    return text
+
+
+#: what free text (a description) may not hold: the control characters but tab and line breaks,
+#: which a YAML block of several lines has
+_PROSE_CONTROL = re.compile(rf"(?![\t\n\r]){CONTROL_PATTERN}")
+
+
+def check_prose(text: str) -> str:
+    """Return ``text``, free text of lines (a description), if it holds no control character
+    other than tabs and line breaks, else raise ValueError naming it (an ANSI escape drove the
+    terminal, a NUL cut the report's text short)."""
+    found = _PROSE_CONTROL.search(text)
+    if found:
+        raise ValueError(f"holds the control character U+{ord(found.group()):04X}; write "
+                         "plain text (lines and tabs are kept)")
+    return text
+
+
+OneLine = Annotated[str, AfterValidator(check_one_line)]
+"""A name shown on one line: no control character (:func:`check_one_line`)."""
+Prose = Annotated[str, AfterValidator(check_prose)]
+"""Free text such as a description: no control character but tabs and line breaks."""
+
+
 def file_name_problem(name: str) -> str | None:
     """What makes ``name`` no file name (empty, or a control character: a NUL made path
     resolution crash), or ``None``; checked where a scenario names an input file."""

@@ -28,6 +28,8 @@ from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
 from srmsim.labels import (
     Label,
+    OneLine,
+    Prose,
     StrictModel,
     check_distinct,
     excerpt,
@@ -55,7 +57,7 @@ class _Strict(StrictModel):
 class TrustConfig(_Strict):
     """The schools of the trust and their size."""
 
-    name: str = Field("Synthetic trust", max_length=200)
+    name: OneLine = Field("Synthetic trust", max_length=200)
     n_schools: int = Field(10, ge=0, le=100_000)
     students_per_year_group: int = Field(180, ge=1, le=5_000, description="mean cohort size")
     # not Shift: its annotated -1000..1000 overrode this Field's bounds (-0.5 and 999 passed)
@@ -183,7 +185,7 @@ class Scenario(_Strict):
     """A complete, validated scenario."""
 
     name: Label = "default"
-    description: str = Field("", max_length=10_000)
+    description: Prose = Field("", max_length=10_000)
     seed: int = Field(20240901, ge=0, le=MAX_SEED)
     years: int = Field(1, ge=1, le=MAX_YEARS)
     trust: TrustConfig = Field(default_factory=TrustConfig)

@@ -174,3 +174,22 @@ def test_run_names_the_scenario_key_of_a_bad_arrivals_file(tmp_path, capsys):
         assert " ".join(cli_refuses(capsys, argv, "requests.cert.arrivals.file").split()) \
             == says
     assert not (tmp_path / "o").exists()
+
+
+def test_control_characters_in_a_scenarios_labels_are_refused(tmp_path, capsys):
+    """`trust.name` and descriptions took ANSI escapes, NUL and (in a name) newlines, which
+    drove the terminal that printed them and broke the report's lines."""
+    for key, text, says in [
+        ("trust", '{name: "A\\x1b[2J trust"}', "trust.name: holds the control character U+001B"),
+        ("trust", '{name: "two\\nlines"}', "trust.name: holds the control character U+000A"),
+        ("description", '"text\\0"', "description: holds the control character U+0000"),
+        ("requests", '{s1: {description: "\\x1b[31mred", arrivals: {per_week: 1}, steps: '
+         '[{name: a, role: clerk, minutes: 5}], staff: {clerk: {staff: 1}}}}',
+         "requests.s1.description: holds the control character U+001B"),
+    ]:
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: x\n{key}: {text}\n")
+        cli_refuses(capsys, ["validate", str(path)], f"{path}: {says}")
+    path.write_text('name: x\ntrust: {n_schools: 1}\ndescription: "line one\\n\\tline two"\n')
+    assert main(["validate", str(path)]) == 0  # lines and tabs in a description are text
+

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from srmsim.labels import check_distinct, file_name_problem
+from srmsim.labels import Prose, check_distinct, file_name_problem
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -98,7 +98,7 @@ class StaffGroup(_Strict):
 
 
 class RequestStream(_Strict):
-    description: str = ""
+    description: Prose = ""
     arrivals: Arrivals
     backlog: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
         0, description="requests already waiting at the start")

@@ -42,6 +42,7 @@ from srmsim.explore.design import sample as design_sample
 from srmsim.labels import (
     FileName,
     Label,
+    Prose,
     Range,
     StrictModel,
     agree,
@@ -112,7 +113,7 @@ class SequentialConfig(StrictModel):
 
 class ExperimentConfig(StrictModel):
     name: Label = "experiment"
-    description: str = Field("", max_length=10_000)
+    description: Prose = Field("", max_length=10_000)
     scenario: FileName
     variants: dict[Label, dict[str, Any] | None] = Field(min_length=1)
     baseline: Label

@@ -74,6 +74,7 @@ from srmsim.explore.design import MAX_RUNS
 from srmsim.labels import (
     FileName,
     Label,
+    Prose,
     Range,
     StrictModel,
     check_distinct,
@@ -281,7 +282,7 @@ class Reevaluate(StrictModel):
 
 class OptimiseConfig(StrictModel):
     name: OptimisationName = "optimise"
-    description: str = Field("", max_length=10_000)  # as an experiment's: the report shows it
+    description: Prose = Field("", max_length=10_000)  # as an experiment's: the report shows it
     scenario: FileName
     overrides: dict[str, Any] = Field(default_factory=dict)
     replications: Annotated[int, Field(ge=1, le=10_000)] = 4

@@ -44,7 +44,7 @@ from pydantic import (
     model_validator,
 )
 
-from srmsim.labels import Label, StrictModel, check_distinct, excerpt, plural
+from srmsim.labels import Label, Prose, StrictModel, check_distinct, excerpt, plural
 from srmsim.policy.rules import _parameter_value, text_problem
 
 #: a shift of a logit, SD or months: bounded so a typo (1e300) is reported, not simulated
@@ -141,7 +141,7 @@ def _short_modifiers(v: object) -> object:
 
 
 class ActionConfig(_Strict):
-    description: str = ""
+    description: Prose = ""
     effect: EffectConfig = Field(default_factory=EffectConfig)
     modifiers: dict[str, ModifierConfig] = Field(
         default_factory=dict, max_length=16,
@@ -166,7 +166,7 @@ class ActionConfig(_Strict):
 class ActionOverride(_Strict):
     """Partial action for the scenario: unspecified fields keep the catalogue's values."""
 
-    description: str | None = None
+    description: Prose | None = None
     # floats, as always (the scenario's hash reads them: 6 and 6.0 must hash alike); EffectConfig
     # takes a whole-number float as onset_weeks
     effect: dict[str, float] | None = None

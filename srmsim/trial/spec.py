@@ -52,7 +52,7 @@ from pydantic import Field, ValidationError
 
 from srmsim.argtypes import MAX_SEED
 from srmsim.errors import ScenarioError
-from srmsim.labels import FileName, Label, StrictModel, agree, given_percent, plural
+from srmsim.labels import FileName, Label, Prose, StrictModel, agree, given_percent, plural
 from srmsim.rng import replication_seeds
 from srmsim.scenario import (
     Scenario,
@@ -176,7 +176,7 @@ class NaiveConfig(_Strict):
 
 class TrialConfig(_Strict):
     name: Label = "trial"
-    description: str = Field("", max_length=10_000)
+    description: Prose = Field("", max_length=10_000)
     scenario: FileName
     overrides: dict[str, Any] = Field(default_factory=dict)
     randomise: RandomiseConfig
