@@ -137,6 +137,38 @@ def misnamed_table(path: str | Path, head: bytes) -> str | None:
     return None
 
 
+#: the marker a Parquet file starts and ends with
+PARQUET_MAGIC = b"PAR1"
+
+
+def parquet_damage(path: str | Path, err: BaseException) -> str:
+    """What to say, in srmsim's words, of a Parquet file pyarrow could not read (``err``): one
+    that starts as Parquet but lacks its end (a copy or download cut short), one whose inside
+    is broken, or one that is no Parquet file at all. Why: the error read "ArrowInvalid: Parquet
+    magic bytes not found in footer. Either the file is corrupted or ...", Arrow's words, which
+    do not say what happened to the file or what to do. The one wording for every command that
+    reads Parquet (the user's exports and records, and the files srmsim wrote); the caller
+    adds what to do (export it again, or run the command that wrote it again)."""
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(max(size - 4, 0))
+            tail = fh.read(4)
+    except OSError as os_err:
+        return f"cannot be read ({os_err.strerror or os_err})"
+    if isinstance(err, MemoryError):
+        return "too large to read into the memory free"
+    if head != PARQUET_MAGIC:
+        return ("not a Parquet file (it does not start as one: saved in another format, or "
+                "renamed?)")
+    if tail != PARQUET_MAGIC or size < 12:
+        return ("a damaged Parquet file: it starts as one but its end is missing (a copy or "
+                "download cut short?)")
+    return ("a damaged Parquet file: its description of its columns or its data cannot be read "
+            "(altered, or written incompletely?)")
+
+
 def not_utf8(head: bytes, err: UnicodeDecodeError) -> str:
     """What to say of a text file that does not decode as UTF-8, given its first bytes: a
     UTF-16 file (Excel's "Unicode text", Notepad's "Unicode") said "not UTF-8 text (invalid
@@ -239,5 +271,6 @@ def wrong_kind(data: Any, path: str | Path, expected: str) -> str | None:
     return f"{with_article(name)} file (it has '{key}:'), not {with_article(expected)}: {how}"
 
 
-__all__ = ["BOOL_WORDS", "MAX_JSON_BYTES", "input_file_problem", "load_json", "misnamed_table", "unique_keys",
+__all__ = ["BOOL_WORDS", "MAX_JSON_BYTES", "PARQUET_MAGIC", "input_file_problem", "load_json",
+           "misnamed_table", "parquet_damage", "unique_keys",
            "wrong_kind"]

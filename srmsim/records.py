@@ -143,9 +143,10 @@ def read_student_records(path: str | Path) -> pd.DataFrame:
         except DataError:
             raise
         except Exception as err:  # noqa: BLE001 - any reader failure is a user-facing data error
-            text = " ".join(str(err).split())[:200]
-            raise DataError(f"{path}: cannot be read as Parquet student records "
-                            f"({type(err).__name__}: {text})") from None
+            from srmsim.inputs import parquet_damage
+
+            raise DataError(f"{path}: student records, {parquet_damage(path, err)}; export or "
+                            "copy them again") from None
         df = _schema_names(path, df)
         if not imported:  # a user's file: rows numbered as if exported with a header, as
             # import and thresholds number a Parquet file's (its first row was "row 1")

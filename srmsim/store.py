@@ -515,7 +515,9 @@ class RunStore:
         try:
             df = pd.read_parquet(path)
         except Exception as err:  # pyarrow raises several types for truncated/empty files
-            raise SrmsimError(f"{path}: unreadable run file ({type(err).__name__}); "
+            from srmsim.inputs import parquet_damage
+
+            raise SrmsimError(f"{path}: run file, {parquet_damage(path, err)}; "
                               f"{self.rerun_hint()}") from None
         variant = path.parent.name
         try:

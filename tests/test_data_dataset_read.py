@@ -113,7 +113,7 @@ def test_the_cli_exits_2_without_a_traceback(imported: Path, tmp_path: Path, cap
     assert err.startswith("srmsim: error:") and "incidents is not finite" in err
     (data / "students.parquet").write_text("student_id,school\nP1,S1\n")  # not Parquet at all
     assert main(["data", "summary", str(data)]) == 2
-    assert "students.parquet: not a readable Parquet file" in capsys.readouterr().err
+    assert "students.parquet: not a Parquet file (it does not start as one" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("edit", [

@@ -193,3 +193,42 @@ def test_control_characters_in_a_scenarios_labels_are_refused(tmp_path, capsys):
     path.write_text('name: x\ntrust: {n_schools: 1}\ndescription: "line one\\n\\tline two"\n')
     assert main(["validate", str(path)]) == 0  # lines and tabs in a description are text
 
+
+
+def test_a_damaged_parquet_file_is_named_in_srmsims_words(tmp_path, capsys):
+    """A Parquet file cut short (it starts with PAR1) got Arrow's "Parquet magic bytes not found
+    in footer. Either the file is corrupted or ...", command by command."""
+    import pandas as pd
+
+    from srmsim.data.dataset import write_dataset
+    from srmsim.inputs import parquet_damage
+
+    good = tmp_path / "good.parquet"
+    pd.DataFrame({"student_id": [f"S{i}" for i in range(30)], "school": "A", "year_group": 7,
+                  "score": range(30), "out": [i % 2 == 0 for i in range(30)]}).to_parquet(good)
+    whole = good.read_bytes()
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(whole[: len(whole) // 2])
+    broken = tmp_path / "broken.parquet"  # both ends, a broken footer between
+    broken.write_bytes(whole[:-12] + b"\xff" * 8 + whole[-4:])
+    other = tmp_path / "other.parquet"
+    other.write_text("student_id,school\nS1,A\n")
+    err = ValueError("Parquet magic bytes not found in footer")
+    assert parquet_damage(cut, err).startswith("a damaged Parquet file: it starts as one but "
+                                               "its end is missing")
+    assert parquet_damage(broken, err).startswith("a damaged Parquet file: its description of "
+                                                  "its columns or its data cannot be read")
+    assert parquet_damage(other, err).startswith("not a Parquet file")
+    data = tmp_path / "data"
+    write_dataset(small_record_trust(), data)
+    (data / "students.parquet").write_bytes(cut.read_bytes())
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"name: r\npopulation: {{records: {cut}}}\n")
+    damaged = "a damaged Parquet file: it starts as one but its end is missing (a copy or "
+    for argv, path in [(["data", "validate", "--students", str(cut)], cut),
+                       (["thresholds", str(cut), "--score", "score", "--outcome", "out",
+                         "--out", str(tmp_path / "th")], cut),
+                       (["data", "summary", str(data)], data / "students.parquet"),
+                       (["validate", str(scenario)], cut)]:
+        err_text = cli_refuses(capsys, argv, damaged)
+        assert str(path) in err_text and "magic bytes" not in err_text

@@ -137,7 +137,8 @@ RECORDS_FAULTS = {
     "names.csv": ("student,school\nAlice Smith,A\nBob Jones,A\n", "holds a name or a label"),
     "ragged.csv": ("student_id,school\nS1,A,x\n", "3 cells but the header has 2"),
     "empty.csv": ("student_id,school\n", "no student records"),
-    "broken.parquet": ("PAR1 not parquet", "cannot be read as Parquet student records"),
+    "broken.parquet": ("PAR1 not parquet", "student records, a damaged Parquet file: it starts as one but "
+                                         "its end is missing"),
 }
 
 

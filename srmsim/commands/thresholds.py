@@ -305,6 +305,11 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             from srmsim.inputs import not_utf8
 
             raise DataError(f"{target}: {not_utf8(head, err)}; save it as CSV UTF-8") from None
+        if suffix in (".parquet", ".pq"):
+            from srmsim.inputs import parquet_damage
+
+            raise DataError(f"{target}: {parquet_damage(target, err)}; export or copy it "
+                            "again") from None
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
     df = _trimmed(df)

@@ -250,7 +250,9 @@ def _read_table(p: Path, tbl: Table) -> pd.DataFrame:
         problem = arrow_schema_problem(pq.read_schema(p))
         tab = None if problem else pq.read_table(p)
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a broken file
-        raise DataError(f"{p}: not a readable Parquet file ({_short(err)})") from None
+        from srmsim.inputs import parquet_damage
+
+        raise DataError(f"{p}: {parquet_damage(p, err)}; import the records again") from None
     if problem or tab is None:
         raise DataError(f"{p}: not a dataset as srmsim writes it: {problem}")
     columns = []

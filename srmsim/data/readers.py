@@ -634,8 +634,10 @@ def _read_parquet(path: Path) -> RawFile:
     except DataError:
         raise
     except Exception as err:  # pyarrow raises several types for a broken file
-        text = " ".join(str(err).split())[:200]
-        raise DataError(f"{path}: not a readable Parquet file ({text})") from None
+        from srmsim.inputs import parquet_damage
+
+        raise DataError(f"{path}: {parquet_damage(path, err)}; export or copy it again"
+                        ) from None
     return _typed_to_raw(path, df, names)
 
 

@@ -578,7 +578,9 @@ class ResultsStore(RunStore):
             try:  # one pandas conversion for all (a run's table is small)
                 t = pq.read_table(f)
             except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
-                raise SrmsimError(f"{f}: unreadable detail file ({type(err).__name__})\n  "
+                from srmsim.inputs import parquet_damage
+
+                raise SrmsimError(f"{f}: detail file, {parquet_damage(f, err)}\n  "
                                   f"{self.detail_hint(f.parent.name, replication)}") from None
             names = t.column_names
             numeric = names if kind == "weekly" else ["value"]

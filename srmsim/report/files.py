@@ -36,7 +36,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - every failure to read means a damaged file
-        raise SrmsimError(f"{path}: unreadable ({type(err).__name__}); {AGAIN}") from None
+        from srmsim.inputs import parquet_damage
+
+        raise SrmsimError(f"{path}: {parquet_damage(path, err)}; {AGAIN}") from None
     if frame.columns.duplicated().any():
         raise SrmsimError(f"{path}: duplicated column names; {AGAIN}")
     return frame

@@ -302,8 +302,9 @@ class TrialStore(RunStore):
         try:
             return pd.read_parquet(path)
         except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
-            raise SrmsimError(f"{path}: unreadable {what} ({type(err).__name__}); "
-                              f"{hint}") from None
+            from srmsim.inputs import parquet_damage
+
+            raise SrmsimError(f"{path}: {what}, {parquet_damage(path, err)}; {hint}") from None
 
     def read_groups(self, replication: int, recorded: str | None) -> pd.DataFrame:
         """A finished replication's group detail, checked (against the SHA-256 its row
