@@ -232,3 +232,36 @@ def test_a_damaged_parquet_file_is_named_in_srmsims_words(tmp_path, capsys):
                        (["validate", str(scenario)], cut)]:
         err_text = cli_refuses(capsys, argv, damaged)
         assert str(path) in err_text and "magic bytes" not in err_text
+
+
+def test_formula_cells_without_a_calculated_value_are_refused(tmp_path, capsys):
+    """A workbook saved by a program that does not calculate keeps only its formulas: each was
+    read as an empty cell (a missing FSM), silently. Refused, naming the column and the first
+    cell (not counted: a count of cells may be one of pupils); calculated, they are read."""
+    import re
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["student_id", "school", "year_group", "age_months", "fsm"])
+    for i in range(12):
+        sheet.append([f"S{i}", "A", 7, 140, "=1=1"])
+    raw = tmp_path / "raw.xlsx"
+    book.save(raw)
+    cli_refuses(capsys, ["data", "validate", "--students", str(raw)],
+                f"{raw}: formula cells hold no calculated value in 'fsm' (from E2): the "
+                "workbook was saved by a program that does not calculate formulas")
+    saved = tmp_path / "saved.xlsx"  # as Excel saves it: each formula with its value
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(saved, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'(<c r="E\d+")><f>1=1</f><v ?/>', rb'\1 t="b"><f>1=1</f><v>1</v>',
+                              data)
+            dst.writestr(item, data)
+    assert main(["data", "validate", "--students", str(saved)]) == 0, capsys.readouterr().err
+    from srmsim.data.readers import read_raw
+
+    assert read_raw(saved).frame[4].tolist() == ["true"] * 12  # the values Excel calculated

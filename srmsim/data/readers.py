@@ -677,7 +677,10 @@ def _read_excel(path: Path) -> RawFile:
                         "one table: save each sheet as its own file, or delete the others")
     if not sheets:
         raise DataError(f"{path}: the workbook has no sheets")
-    sheet = sheets[filled[0]] if filled else next(iter(sheets.values()))
+    title = filled[0] if filled else next(iter(sheets))
+    sheet = sheets[title]
+    if _holds_formulas(path):
+        _refuse_uncalculated(path, title, sheet)
     if len(sheet):
         header = [_cell_text(v) for v in sheet.iloc[0].tolist()]
         body = sheet.iloc[1:].reset_index(drop=True)
@@ -709,6 +712,61 @@ def _check_excel_memory(path: Path, cells_xml: int) -> None:
             f"{amount(need)} of memory and {amount(free)} is free; export the sheet as CSV or "
             "Parquet (read with less memory), fewer rows at a time, or use a machine with more "
             "memory")
+
+
+def _holds_formulas(path: Path) -> bool:
+    """Whether any worksheet of the workbook holds a formula (an ``<f>`` element), read from
+    its XML a chunk at a time: only then is the workbook read again for its formulas."""
+    with zipfile.ZipFile(path) as book:
+        for member in book.infolist():
+            if not member.filename.startswith("xl/worksheets/"):
+                continue
+            with book.open(member) as fh:
+                tail = b""
+                while chunk := fh.read(1 << 20):
+                    text = tail + chunk
+                    if b"<f>" in text or b"<f " in text or b"<f/" in text:
+                        return True
+                    tail = text[-3:]
+    return False
+
+
+def _refuse_uncalculated(path: Path, title: str, sheet: pd.DataFrame) -> None:
+    """Refuse a sheet whose formula cells hold no calculated value. Why: a workbook written by
+    a program that does not calculate (a script's export, a report generator) keeps only the
+    formulas; Excel shows their values once it calculates, but a reader sees none, and each was
+    read as an empty cell: a missing value, silently. Not counted (a count of cells may be a
+    count of pupils): named by its column and first cell."""
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    try:
+        ws = book[title]
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
+        first: dict[int, str] = {}  # column -> its first uncalculated cell
+        width = len(sheet.columns)
+        for i, row in enumerate(ws.iter_rows(values_only=True)):
+            for j, value in enumerate(row):
+                formula = (isinstance(value, str) and value.startswith("=")) or \
+                    type(value).__name__ in ("ArrayFormula", "DataTableFormula")
+                empty = i >= len(sheet) or j >= width or sheet.iat[i, j] == ""
+                if formula and empty and j not in first:
+                    first[j] = f"{get_column_letter(j + 1)}{i + 1}"
+    finally:
+        book.close()
+    if not first:
+        return
+    header = [_cell_text(v) for v in sheet.iloc[0].tolist()] if len(sheet) else []
+    named = [f"{cut(header[j], 40)!r} (from {ref})" if j < len(header) and header[j]
+             else f"column {get_column_letter(j + 1)} (from {ref})"
+             for j, ref in sorted(first.items())[:5]]
+    more = f" and {len(first) - 5} more columns" if len(first) > 5 else ""
+    raise DataError(f"{path}: formula cells hold no calculated value in {', '.join(named)}"
+                    f"{more}: the workbook was saved by a program that does not calculate "
+                    "formulas, and they would be read as empty; open it in Excel or LibreOffice "
+                    "and save it (which calculates them), or export the sheet as CSV")
 
 
 def _excel_sheets(path: Path) -> dict[str, pd.DataFrame]:
