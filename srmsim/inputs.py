@@ -155,6 +155,8 @@ def parquet_damage(path: str | Path, err: BaseException) -> str:
             head = fh.read(4)
             fh.seek(max(size - 4, 0))
             tail = fh.read(4)
+    except FileNotFoundError:
+        return "missing"
     except OSError as os_err:
         return f"cannot be read ({os_err.strerror or os_err})"
     if isinstance(err, MemoryError):

@@ -517,7 +517,7 @@ class RunStore:
         except Exception as err:  # pyarrow raises several types for truncated/empty files
             from srmsim.inputs import parquet_damage
 
-            raise SrmsimError(f"{path}: run file, {parquet_damage(path, err)}; "
+            raise SrmsimError(f"{path}: unreadable run file: {parquet_damage(path, err)}; "
                               f"{self.rerun_hint()}") from None
         variant = path.parent.name
         try:

@@ -975,8 +975,8 @@ DAMAGES = {
     # per-run detail the report reads: damaged files were pyarrow/pandas tracebacks
     "truncated detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").write_bytes(
         (o / "detail/texts/rep-00001-groups.parquet").read_bytes()[:100]),
-        "rep-00001-groups.parquet: detail file, a damaged Parquet file: it starts as one but its "
-        "end is missing"),
+        "rep-00001-groups.parquet: unreadable detail file: a damaged Parquet file: it starts as "
+        "one but its end is missing"),
     # a detail file deleted or left without its run: group effects paired other replications
     "deleted groups detail": (lambda o: (o / "detail/texts/rep-00001-groups.parquet").unlink(),
                               "rep-00001-groups.parquet: missing, but its run is stored"),
@@ -1046,7 +1046,7 @@ DAMAGES = {
         "out: variant 'texts' has 1 replication that the baseline finished too, fewer "
         "than the 2 an analysis needs, as 2 runs failed"),
     "csv as weekly detail": (lambda o: (o / "detail/texts/rep-00001-weekly.parquet").write_text(
-        "a,b\n1,2\n"), "rep-00001-weekly.parquet: detail file, not a Parquet file"),
+        "a,b\n1,2\n"), "rep-00001-weekly.parquet: unreadable detail file: not a Parquet file"),
     "text in weekly detail": (lambda o: _edit_parquet(
         o / "detail/texts/rep-00001-weekly.parquet", queue_length="x"),
         "rep-00001-weekly.parquet: not a weekly detail file"),

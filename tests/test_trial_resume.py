@@ -161,9 +161,10 @@ def test_store_damage_is_reported_by_name_and_nothing_is_written(tmp_path, capsy
     # the wrong kind, the replication silently dropped out of trial_groups.csv
     groups = store / "detail/rep-00001-groups.parquet"
     detail = groups.read_bytes()
-    for damage, contains in [(b"PAR1xx", "group detail, a damaged Parquet file: it starts as "
-                                         "one but its end is missing"),
-                             (b"group,outcome\nall,x\n", "group detail, not a Parquet file")]:
+    for damage, contains in [(b"PAR1xx", "unreadable group detail: a damaged Parquet file: it "
+                                         "starts as one but its end is missing"),
+                             (b"group,outcome\nall,x\n", "unreadable group detail: not a "
+                                                         "Parquet file")]:
         groups.write_bytes(damage)
         damaged(f"rep-00001-groups.parquet: {contains}")
     pd.read_parquet(store / "detail/rep-00000-groups.parquet").drop(columns=["students"]) \
@@ -303,7 +304,8 @@ def test_an_edited_or_truncated_group_detail_is_refused_on_resume_and_analysis(t
 
     groups.write_bytes(detail[: len(detail) // 2])  # truncated: named, with the same repair
     err = fails(capsys, "trial", str(path), "--out", str(out), "--quiet", "--workers", "1",
-                "--resume", contains=f"{groups}: group detail, a damaged Parquet file")
+                "--resume", contains=f"{groups}: unreadable group detail: a damaged "
+                         "Parquet file")
     assert hint in err, err
 
     # the repair the message gives: delete the run, resume; the same bytes as before

@@ -580,7 +580,7 @@ class ResultsStore(RunStore):
             except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
                 from srmsim.inputs import parquet_damage
 
-                raise SrmsimError(f"{f}: detail file, {parquet_damage(f, err)}\n  "
+                raise SrmsimError(f"{f}: unreadable detail file: {parquet_damage(f, err)}\n  "
                                   f"{self.detail_hint(f.parent.name, replication)}") from None
             names = t.column_names
             numeric = names if kind == "weekly" else ["value"]

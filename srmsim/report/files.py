@@ -38,7 +38,8 @@ def read_parquet(path: Path) -> pd.DataFrame:
     except Exception as err:  # noqa: BLE001 - every failure to read means a damaged file
         from srmsim.inputs import parquet_damage
 
-        raise SrmsimError(f"{path}: {parquet_damage(path, err)}; {AGAIN}") from None
+        raise SrmsimError(f"{path}: unreadable: {parquet_damage(path, err)}; {AGAIN}"
+                          ) from None
     if frame.columns.duplicated().any():
         raise SrmsimError(f"{path}: duplicated column names; {AGAIN}")
     return frame

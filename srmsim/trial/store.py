@@ -304,7 +304,8 @@ class TrialStore(RunStore):
         except Exception as err:  # noqa: BLE001 - pyarrow raises many types for bad files
             from srmsim.inputs import parquet_damage
 
-            raise SrmsimError(f"{path}: {what}, {parquet_damage(path, err)}; {hint}") from None
+            raise SrmsimError(f"{path}: unreadable {what}: {parquet_damage(path, err)}; {hint}"
+                              ) from None
 
     def read_groups(self, replication: int, recorded: str | None) -> pd.DataFrame:
         """A finished replication's group detail, checked (against the SHA-256 its row
