@@ -265,3 +265,19 @@ def test_formula_cells_without_a_calculated_value_are_refused(tmp_path, capsys):
     from srmsim.data.readers import read_raw
 
     assert read_raw(saved).frame[4].tolist() == ["true"] * 12  # the values Excel calculated
+
+
+def test_a_csv_cell_past_the_readers_limit_is_named_by_file_and_row(tmp_path, capsys):
+    """Python's csv said "field larger than field limit (131072)", on the line it had reached:
+    a quote left open runs on over the rows after it, to that limit."""
+    head = "student_id,school,year_group,age_months,notes\nS1,A,7,140,x\n"
+    long = tmp_path / "long.csv"
+    long.write_text(head + "S2,A,7,140," + "y" * 140_000 + "\nS3,A,7,140,z\n")
+    quote = tmp_path / "quote.csv"  # the quote opened on row 3 swallows the 20,000 rows below
+    quote.write_text(head + 'S2,A,7,140,"oops\n' + "".join(f"S{i},A,7,140,z\n"
+                                                           for i in range(3, 20_000)))
+    for path in (long, quote):
+        err = cli_refuses(capsys, ["data", "validate", "--students", str(path)],
+                          f"{path}: row 3: a cell longer than 131,072 characters, more than "
+                          "any cell of an export: most likely a quote (\") left open")
+        assert "field limit" not in err

@@ -179,6 +179,18 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def csv_field_too_long(err: csv.Error, row: int) -> str | None:
+    """What to say when Python's csv reader stopped at a cell over its limit (``row``: the
+    record it was reading, the header row 1), or None for another error. Its own words were
+    "field larger than field limit (131072)"; no cell of an export is that long, but a quote
+    left open runs on over the rows after it."""
+    if "field larger than field limit" not in str(err):
+        return None
+    return (f"row {row:,}: a cell longer than {csv.field_size_limit():,} characters, more than "
+            "any cell of an export: most likely a quote (\") left open, which runs on over the "
+            "rows after it; close the quote, or shorten the cell")
+
+
 def _read_csv(path: Path, encoding: str) -> RawFile:
     _check_csv_memory(path)
     data = path.read_bytes()
@@ -249,6 +261,9 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
         else:
             records.extend(reader)
     except csv.Error as err:
+        too_long = csv_field_too_long(err, len(records) + 1)
+        if too_long:  # (the records read before it stay in the list)
+            raise DataError(f"{path}: {too_long}") from None
         raise DataError(f"{path}: line {max(reader.line_num, 1)}: not a readable CSV file "
                         f"({err})") from None
     if not records:
