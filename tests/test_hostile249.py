@@ -281,3 +281,18 @@ def test_a_csv_cell_past_the_readers_limit_is_named_by_file_and_row(tmp_path, ca
                           f"{path}: row 3: a cell longer than 131,072 characters, more than "
                           "any cell of an export: most likely a quote (\") left open")
         assert "field limit" not in err
+
+
+def test_thresholds_names_the_row_of_a_byte_not_utf8_as_import_does(tmp_path, capsys):
+    """A Windows (cp1252) export: import named the row and the file's encoding; thresholds said
+    only "not UTF-8 text (invalid continuation byte at byte 45)"."""
+    path = tmp_path / "lat.csv"
+    rows = ["student_id,school,score,out,name"] + [f"S{i},A,{i},{i % 2},José"
+                                                  for i in range(40)]
+    path.write_bytes(("\n".join(rows) + "\n").encode("cp1252"))
+    err = cli_refuses(capsys, ["thresholds", str(path), "--score", "score", "--outcome", "out",
+                               "--out", str(tmp_path / "th")],
+                      f"{path}: row 2, column 'name': byte 0xe9 at byte offset 45 (line 2) is "
+                      "not valid utf-8: the file is Windows-1252 (cp1252) text")
+    assert "José" not in err and "Jos" not in err  # the cell itself is never shown
+    assert not (tmp_path / "th").exists()

@@ -368,9 +368,12 @@ def test_thresholds_names_a_misnamed_or_non_utf8_file(dataset, tmp_path, capsys)
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"score,outcome\n0.5,1\n\xff,0\n")
     for path, said in ((misnamed, "a Parquet file named .csv; name it .parquet"),
-                       (latin, "not UTF-8 text (invalid start byte at byte 20); save it as CSV "
-                               "UTF-8")):
+                       (latin, "row 3, column 'score': byte 0xff at byte offset 20 (line 3) is "
+                               "not valid utf-8: the file is Windows-1252 (cp1252) text, not "
+                               "UTF-8, as Excel's 'CSV (Comma delimited)' saves one: save it as "
+                               "'CSV UTF-8 (Comma delimited)'")):
         assert main(["thresholds", str(path), "--score", "score", "--outcome", "outcome",
                      "--out", str(tmp_path / "out")]) == 2
-        assert capsys.readouterr().err.strip() == f"srmsim: error: {path}: {said}"
+        err = capsys.readouterr().err  # (a long line is wrapped at its spaces)
+        assert " ".join(err.split()) == f"srmsim: error: {path}: {said}", err
     assert not (tmp_path / "out").exists()

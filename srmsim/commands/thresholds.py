@@ -302,9 +302,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         if misnamed:
             raise DataError(f"{target}: {misnamed}") from None
         if isinstance(err, UnicodeDecodeError):
-            from srmsim.inputs import not_utf8
-
-            raise DataError(f"{target}: {not_utf8(head, err)}; save it as CSV UTF-8") from None
+            raise DataError(f"{target}: {_undecodable(target, head, err)}") from None
         if suffix in (".parquet", ".pq"):
             from srmsim.inputs import parquet_damage
 
@@ -464,6 +462,31 @@ def _file_rows(path: Path, n: int, ends: int) -> np.ndarray:
     except (csv.Error, UnicodeDecodeError):  # (pandas read it: a field past csv's size limit)
         return plain
     return np.asarray(found, dtype=np.int64) if len(found) == n else plain
+
+
+def _undecodable(path: Path, head: bytes, err: UnicodeDecodeError) -> str:
+    """What to say of a CSV that is not UTF-8, as `srmsim data import` says it: the row and
+    column of its first bad byte and, for a Windows export, that it is Windows-1252 text, read
+    by the project's one CSV reader (:func:`srmsim.data.readers.read_raw`). Only the byte and
+    its place are named, never the cell (real records). Why: thresholds said only "not UTF-8
+    text (... at byte 45)", where import named the row."""
+    from srmsim.data.readers import read_raw
+    from srmsim.inputs import not_utf8
+
+    said = f"{not_utf8(head, err)}; save it as CSV UTF-8"
+    try:
+        raw = read_raw(path)
+    except DataError:  # (a UTF-16 file, or a header not UTF-8: its own words)
+        return said
+    bad = next((p for p in raw.problems if p["rule"] == "bad_encoding"), None)
+    if bad is None:
+        return said
+    where = "the header" if bad["row"] is None else f"row {bad['row']:,}"
+    if bad["col"] is not None:
+        where += f", column {raw.header[bad['col']]!r}"
+    if raw.encoding_hint:
+        return f"{where}: {bad['message']}: {raw.encoding_hint}"
+    return f"{where}: {bad['message']}; save it as CSV UTF-8"
 
 
 #: results folders of another command, kept without a per-student table: (the file that marks
