@@ -51,7 +51,8 @@ def test_data_outputs_inside_a_result_folder_are_refused(tmp_path, capsys, monke
         for argv in (["data", "validate", "--students", pupils, "--out", str(out)],
                      ["data", "import", "--students", pupils, "--out", str(out)],
                      ["data", "anonymise", str(data), "--out", str(out), "--key-env",
-                      "SRMSIM_TEST_KEY"]):
+                      "SRMSIM_TEST_KEY"],
+                     ["data", "rdataset", "MASS", "nlschools", "--out", str(out)]):
             err = cli_refuses(capsys, argv, f"--out {out}: inside the {kind} folder {folder}")
             assert "give a folder outside any result folder (nothing was written)" in err
             assert not out.exists()

@@ -326,6 +326,9 @@ def run_rdataset(args: argparse.Namespace) -> int:
     from srmsim.outputs import holds_only, replace_dir
 
     check_outside_datasets(args.out)  # as import: never inside another dataset's folder
+    from srmsim.outputs import check_out_of_results
+
+    check_out_of_results(args.out)  # ... nor among a run's or a study's files
     ds = load_rdataset(args.package, args.item)
     if (Path(args.out) / META_FILE).exists() and not args.overwrite:
         raise DataError(f"--out {args.out}: already holds a dataset ({META_FILE}); choose "
