@@ -730,7 +730,7 @@ def _beyond(runs: pd.DataFrame, outcome: str) -> np.ndarray:
     column = f"{BEYOND_PREFIX}{outcome}"
     if column not in runs.columns:
         return np.zeros(len(runs), dtype=bool)
-    return runs[column].fillna(False).astype(bool).to_numpy()
+    return runs[column].eq(True).to_numpy(dtype=bool)  # (missing where the run had none)
 
 
 def _fewer_replications(effects: pd.DataFrame,
