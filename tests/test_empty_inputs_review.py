@@ -165,8 +165,9 @@ def test_an_arrivals_file_with_no_days_is_refused(tmp_path: Path, capsys, text: 
                         "arrivals.csv}\n    steps: [{name: a, role: clerk, minutes: 10}]\n"
                         "    staff: {clerk: {staff: 1}}\n", encoding="utf-8")
     out = tmp_path / "r"
+    # named under its scenario key, as validate names it
     _refused(["run", str(scenario), "--out", str(out), "--quiet"], capsys,
-             f"{tmp_path / 'arrivals.csv'}: {line}", out)
+             f"{scenario}: requests.desk.arrivals.file: {tmp_path / 'arrivals.csv'}: {line}", out)
 
 
 def test_compare_reads_a_run_without_detail_digests_that_report_refuses(tmp_path: Path,

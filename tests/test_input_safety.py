@@ -816,7 +816,7 @@ def test_huge_rows_and_headers_are_cut_or_refused(tmp_path, capsys):
     (tmp_path / "field.csv").write_text("\n".join([head[0], head[1].replace(
         "P00000", "P" + "x" * 200_000, 1), head[2]]) + "\n")
     fails(capsys, "data", "validate", "--students", str(tmp_path / "field.csv"),
-          contains="line 2:")
+          contains="row 2: a cell longer than 131,072 characters")
     unmapped = head[0] + "".join(f",extra{i}" for i in range(50))
     (tmp_path / "extra.csv").write_text("\n".join([unmapped, head[1] + "," * 50]) + "\n")
     main(["data", "validate", "--students", str(tmp_path / "extra.csv")])
