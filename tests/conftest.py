@@ -151,7 +151,8 @@ REPEAT = os.environ.get("SRMSIM_CI_REPEAT") == "1"
 #: second Python: statistics, privacy arithmetic, thresholds and risk numbers, rules and
 #: policy semantics, calibration, data validation and import parsing, hostile-input and option
 #: properties, the attacks on studies from records (test_privacy2NN: their subject is what is
-#: withheld, not the engine), reviews of the same. Both Pythons install the same numpy, pandas, scipy,
+#: withheld, not the engine), the attacks on results folders and the reports' numbers
+#: (test_results_review2NN, test_report_mutation_review), reviews of the same. Both Pythons install the same numpy, pandas, scipy,
 #: statsmodels and scikit-learn (only Mesa differs, whose code the engine, model, policy and
 #: dashboard modules test on both), so these give the same numbers on both; measured on the
 #: slow AMD VM of 2026-12-06, they were 358 of the second Python's 749 s of test time, which
@@ -169,7 +170,7 @@ PURE_MODULES = re.compile(
     r"records_school|realdata|learning_pooling|pooling_learning|policy_semantics|"
     r"policy_rate|policy_invariants|policy_mutation|session37|docs_|admin_hostile|"
     r"admin_mutation|dataset_mutation|study_upfront|study_records|study_memory|"
-    r"national_policy|privacy\d)")
+    r"national_policy|privacy\d|results_review|report_mutation)")
 #: .ci/run sets this: there, a skip for a missing dependency or browser is a failure
 STRICT_INSTALL = os.environ.get("SRMSIM_CI") == "1"
 
