@@ -52,6 +52,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
         reevaluated_policies,
         regret_display,
         regret_state_notes,
+        search_registry,
         short_names,
     )
 
@@ -77,7 +78,9 @@ def optimise_cmd(args: argparse.Namespace) -> int:
           f"Pareto front of {len(front)}:")
     objectives = list(opt.config.objectives)
     levers = front_levers(front, objectives)
-    shown, raw = front_table(front, objectives, levers, lever_units(levers, opt.base.policy))
+    registry = search_registry(opt.base.policy)  # regret in its choosers' unit
+    shown, raw = front_table(front, objectives, levers, lever_units(levers, opt.base.policy),
+                             registry)
     print(text_table(shown, right=set(shown.columns) - {"candidate"}))
     front_withheld = front_note(front, objectives)  # a search of real records: why a value is low
     if front_withheld:
@@ -88,12 +91,12 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     which = reevaluated_policies(res["effects"], len(front), objectives)
     print(f"re-evaluated against the baseline ({which + '; ' if which else ''}"
           f"{plural(opt.config.reevaluate.replications, 'fresh replication')}):")
-    print(format_effects(res["effects"], file="front_effects.csv"))
+    print(format_effects(res["effects"], registry, file="front_effects.csv"))
     if "regret" in res:
         print("regret across the states of the world:")
         withheld = opt.from_records and bool(
             res["regret"][["mean_regret", "p90_regret", "max_regret"]].isna().any().any())
-        print(text_table(regret_display(res["regret"], opt.from_records),
+        print(text_table(regret_display(res["regret"], opt.from_records, registry),
                          right=set(REGRET_COLUMNS)))
         if withheld:
             print(f"note: {NOTE}")
@@ -104,7 +107,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     units = lever_units(list(res["best_overrides"]), opt.base.policy)
     chosen = "; ".join(f"{key} = {lever_text(v, units[key])}" + (f" ({units[key]})" if units[key] else "")
                        for key, v in res["best_overrides"].items())
-    target = get_outcome(opt.config.choose or objectives[0]).label.lower()
+    target = get_outcome(opt.config.choose or objectives[0], registry).label.lower()
     print(f"{best_heading(target, bool(opt.config.constraints), res['feasible_on_reevaluation'])}"
           f": {res['best']}: {chosen}{note}")
     from srmsim.report import write_report

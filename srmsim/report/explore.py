@@ -410,6 +410,18 @@ def discovery_section(page: Page, folder: Path) -> None:
 
 
 # --------------------------------------------------------------------------- optimise folder
+def search_registry(policy: object) -> dict[str, Outcome]:
+    """The outcomes a search's tables name beyond the built-in ones: regret in the unit of the
+    base ``policy``'s choosers' target (:func:`srmsim.experiment.learning.regret_outcomes`, as
+    an experiment's results load it). `srmsim optimise` printed a regret objective bare
+    (``0.412``) where `srmsim compare` printed ``0.41 months``."""
+    from srmsim.experiment.learning import regret_outcomes
+    from srmsim.policy.config import PolicyConfig, chooser_target
+
+    return regret_outcomes(chooser_target([policy]) if isinstance(policy, PolicyConfig)
+                           else None)
+
+
 def _objective_text(name: str, direction: str) -> str:
     return f"{get_outcome(name).label} ({direction})"
 
@@ -467,18 +479,21 @@ def lever_units(levers: list[str], policy: object = None) -> dict[str, str]:
 
 
 def front_table(front: pd.DataFrame, objectives: list[str], levers: list[str],
-                units: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                units: dict[str, str] | None = None,
+                registry: dict[str, Outcome] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Pareto front as shown: each lever's column by its short name and unit (``units``,
-    :func:`lever_units`), each objective's by its label, its values in its unit."""
+    :func:`lever_units`), each objective's by its label, its values in its unit (``registry``:
+    :func:`search_registry`, regret's unit)."""
     shown = pd.DataFrame({"candidate": [f"trial-{int(t):05d}" for t in front["trial"]]})
     for lever, short in short_names(levers).items():
         unit = (units or {}).get(lever)
         shown[f"{short} ({unit})" if unit else short] = [lever_text(v, unit or "") for v in front[lever]]
     for name in objectives:
-        o = get_outcome(name)
+        o = get_outcome(name, registry)
         # empty: withheld (a search of real records, srmsim.experiment.withhold)
         shown[o.label] = [LOW if pd.isna(v) else o.format_value(float(v)) for v in front[name]]
-    raw = front[objectives].rename(columns={n: get_outcome(n).label for n in objectives})
+    raw = front[objectives].rename(columns={n: get_outcome(n, registry).label
+                                            for n in objectives})
     return shown, raw
 
 
@@ -494,12 +509,15 @@ def front_note(front: pd.DataFrame, objectives: list[str]) -> str:
 REGRET_COLUMNS = ("mean regret", "90th percentile", "worst")
 
 
-def regret_display(reg: pd.DataFrame, withheld: bool = False) -> pd.DataFrame:
-    """regret.csv as text, each regret a size in its objective's unit; ``withheld`` (a
-    search of real records): an empty regret is withheld, shown as low."""
+def regret_display(reg: pd.DataFrame, withheld: bool = False,
+                   registry: dict[str, Outcome] | None = None) -> pd.DataFrame:
+    """regret.csv as text, each regret a size in its objective's unit (``registry``:
+    :func:`search_registry`); ``withheld`` (a search of real records): an empty regret is
+    withheld, shown as low."""
     return pd.DataFrame({
-        "policy": reg["policy"], "objective": [get_outcome(o).label for o in reg["objective"]],
-        **{col: [LOW if withheld and pd.isna(v) else _size(get_outcome(o), v)
+        "policy": reg["policy"],
+        "objective": [get_outcome(o, registry).label for o in reg["objective"]],
+        **{col: [LOW if withheld and pd.isna(v) else _size(get_outcome(o, registry), v)
                  for o, v in zip(reg["objective"], reg[key], strict=True)]
            for col, key in zip(REGRET_COLUMNS, ("mean_regret", "p90_regret", "max_regret"),
                                strict=True)}})
@@ -685,6 +703,8 @@ def build_optimise(path: Path) -> Page:
             raise SrmsimError(f"{where}: constraint {k[:40]!r} is not a min or max number "
                               f"(hand-edited or corrupt); {AGAIN}")
     replications = json_count(meta, "replications", where, -1)
+    base_policy = _base_policy(path)
+    registry = search_registry(base_policy)  # regret in its choosers' unit
     page.h2("What was searched", "what")
     rows = [("optimisation", name), ("file", json_text(meta, "source", where, "?")),
             ("objectives", ", ".join(_objective_text(k, v) for k, v in objectives.items())),
@@ -698,8 +718,9 @@ def build_optimise(path: Path) -> Page:
                                 "tpe": "TPE (Bayesian optimisation)"}.get(sampler, sampler)))
     if constraints:
         rows.append(("constraints", ", ".join(
-            f"{get_outcome(k).label} " + " and ".join(f"{'at least' if b == 'min' else 'at most'} "
-                                                      f"{get_outcome(k).format_value(v)}"
+            f"{get_outcome(k, registry).label} "
+            + " and ".join(f"{'at least' if b == 'min' else 'at most'} "
+                           f"{get_outcome(k, registry).format_value(v)}"
                                                       for b, v in bound.items())
             for k, bound in constraints.items())))
     uncertain = json_names(meta, "uncertain", where)
@@ -710,8 +731,8 @@ def build_optimise(path: Path) -> Page:
 
     page.h2("The Pareto front", "front")
     page.raw(FRONT_WORDS)
-    shown, raw = front_table(front, list(objectives), levers,
-                             lever_units(levers, _base_policy(path)))
+    shown, raw = front_table(front, list(objectives), levers, lever_units(levers, base_policy),
+                             registry)
     page.table(shown, set(raw.columns), "pareto", raw=raw)
     note = front_note(front, list(objectives))
     if note:
@@ -738,7 +759,7 @@ def build_optimise(path: Path) -> Page:
                + ": differences paired by replication, with 95% simulation intervals (Monte-Carlo "
                "uncertainty under the model's assumptions, not a forecast). The runs are in front/, "
                "an experiment folder (`srmsim report DIR/front` gives its own report).")
-        page.table(effects_display(eff, {}), {"mean_baseline", "mean_variant", "difference",
+        page.table(effects_display(eff, registry), {"mean_baseline", "mean_variant", "difference",
                                              "ci_low", "ci_high", "relative_change"},
                    "front_effects", "verdict",
                    raw=eff[["mean_baseline", "mean_variant", "difference", "ci_low", "ci_high"]],
@@ -772,7 +793,7 @@ def build_optimise(path: Path) -> Page:
                 definitions=manifest.get("outcome_definitions"),
                 detail=ResultsStore(path / "front").load_detail("groups", runs)
                 if set(GROUP_SHARES) & set(reg["objective"].astype(str)) else None)
-        page.table(regret_display(reg, withheld), set(REGRET_COLUMNS), "regret")
+        page.table(regret_display(reg, withheld, registry), set(REGRET_COLUMNS), "regret")
         if withheld and reg[["mean_regret", "p90_regret", "max_regret"]].isna().any().any():
             from srmsim.experiment.withhold import NOTE
 
@@ -787,13 +808,14 @@ def build_optimise(path: Path) -> Page:
     best = json_text(meta, "best", where)
     if best:
         target = json_text(meta, "choose", where) or next(iter(objectives), "")
-        page.p(f"{best}: the best {get_outcome(target).label.lower()} among the re-evaluated "
+        page.p(f"{best}: the best {get_outcome(target, registry).label.lower()} among the "
+               "re-evaluated "
                "front policies" + ("." if not constraints else
                                    " that met every constraint again."
                                    if meta.get("feasible_on_reevaluation", True) else
                                    " (none met every constraint again on re-evaluation)."))
         chosen = json_mapping(meta, "best_overrides", where)
-        units = lever_units(list(chosen), _base_policy(path))
+        units = lever_units(list(chosen), base_policy)
         page.definitions([(k, lever_text(v, units[k]) + (f" ({units[k]})" if units[k] else ""))
                           for k, v in chosen.items()])
     page.p("best_policy.yaml is that policy as a runnable scenario: `srmsim run "
