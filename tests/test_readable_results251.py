@@ -3,12 +3,14 @@ check that fails on the unreadable one."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from srmsim.scenario import load_scenario
 
+sys.path.insert(0, str(Path(__file__).parent))
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,3 +35,42 @@ def test_an_optimisation_prints_a_regret_objective_in_its_choosers_unit() -> Non
     # no chooser (or no known policy): no unit is claimed
     assert search_registry(None) == {}
     assert search_registry(load_scenario(REPO_ROOT / "scenarios" / "default.yaml").policy) == {}
+
+
+def test_thresholds_prints_readable_thresholds_that_give_the_same_row_back(tmp_path, capsys
+                                                                          ) -> None:
+    """`srmsim thresholds` printed a continuous score's thresholds to 8 digits
+    (``threshold -0.84327528``). Now to the fewest digits that flag the same students, with
+    one line saying thresholds.csv keeps them exactly; each printed one given back with
+    --thresholds gives the row it was printed with. A recorded score (105.55) prints as it is."""
+    import re
+
+    import numpy as np
+    from test_risk_cli import mark_simulated, students
+
+    from srmsim.cli import main
+    from srmsim.risk.thresholds import threshold_text
+
+    df = students(n_schools=3)
+    df["risk"] = np.random.default_rng(1).normal(size=len(df)) - 3 * (df["attendance_rate"] - 0.9)
+    run = tmp_path / "run"
+    run.mkdir()
+    df.to_parquet(run / "students.parquet")
+    mark_simulated(run)
+    base = ["thresholds", str(run), "--score", "risk", "--outcome", "withdrawn", "--n-boot",
+            "40", "--direction", "above"]
+    assert main([*base, "--capacity", "50", "--cost-missed", "10", "--cost-needless", "1",
+                 "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    printed = dict(re.findall(r"threshold (-?[\d.]+):? flags (\d+) students", out))
+    assert len(printed) == 3, out  # best F1, at capacity, cost-minimising
+    assert all(len(t.lstrip("-").replace(".", "").lstrip("0")) <= 5 for t in printed), printed
+    assert "thresholds.csv keeps them exactly" in out
+    assert main([*base, "--thresholds", *printed, "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    back = pd.read_csv(tmp_path / "b" / "thresholds.csv")
+    assert {f"{t:g}": str(n) for t, n in zip(back["threshold"], back["flagged"], strict=True)} \
+        == printed
+    # what stays exact: a recorded score's value, an 8-digit one without the scores (real data)
+    assert threshold_text(105.55, df["risk"].to_numpy()) == "105.55"
+    assert threshold_text(-0.479830351) == "-0.47983035"

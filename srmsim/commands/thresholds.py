@@ -717,18 +717,30 @@ def _money(x: float) -> str:
     return format_value(float(x), "money")
 
 
-def _threshold(t: float) -> str:
-    """A threshold as thresholds.csv holds it when it has at most 8 significant digits (else
-    to 8): given back as ``--thresholds`` it is the published one. Four digits printed 110.55
-    as 110.5, a threshold the table does not hold."""
-    return f"{float(t):.8g}"
+class _Thresholds:
+    """Thresholds as printed (:func:`srmsim.risk.thresholds.threshold_text`): simulated data's
+    to the fewest digits that flag the same students (``scores``), real data's as published
+    (``scores`` None: a shorter value would say more about where the scores lie); whether any
+    was shortened, for the line saying where the exact ones are."""
+
+    def __init__(self, scores: np.ndarray | None, direction: str) -> None:
+        self.scores, self.direction, self.shortened = scores, direction, False
+
+    def __call__(self, t: float) -> str:
+        from srmsim.risk.thresholds import threshold_text
+
+        text = threshold_text(t, self.scores, self.direction)
+        self.shortened |= text != threshold_text(t)
+        return text
 
 
-def _describe_row(row: pd.Series, dc: _Disclosure | None = None) -> str:
+def _describe_row(row: pd.Series, dc: _Disclosure | None = None,
+                  shown: _Thresholds | None = None) -> str:
     dc = dc or _Disclosure(False, 0)
+    shown = shown or _Thresholds(None, "below")
     tp, fp, fn = row["tp"], row["fp"], row["fn"]
     return (
-        f"threshold {_threshold(row['threshold'])}: flags {dc.count(row['flagged'])} "
+        f"threshold {shown(row['threshold'])}: flags {dc.count(row['flagged'])} "
         f"students ({dc.rate(row['flag_rate'], row['flagged'], pct=True)}): {dc.count(tp)} "
         f"with the outcome, {dc.count(fp)} without, precision "
         f"{dc.rate(row['precision'], tp, fp, pct=True)}, "
@@ -1237,8 +1249,10 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
     from srmsim import risk
     from srmsim.outputs import write_csv
     from srmsim.risk import plots
+    from srmsim.risk._columns import score_values
 
     a = table.attrs
+    shown_t = _Thresholds(None if dc.real else score_values(df, args.score), args.direction)
     written = [out / "thresholds.csv"]
     published = dc.table(table)
     write_csv(published, written[0])
@@ -1270,7 +1284,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
               "(F1 is 0 at every one)")
     else:
         best_f1 = risk.best_row(table, "f1")
-        print("best F1: " + _describe_row(best_f1, dc))
+        print("best F1: " + _describe_row(best_f1, dc, shown_t))
         # flags are strict (score < t), so no threshold of the table flags every student; with
         # a common outcome flagging everyone (precision = the outcome rate, recall 1) can beat
         # every row, and "best" would then praise a score that does worse than no score at all
@@ -1283,13 +1297,13 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
                   "flagging everyone")
 
     if cases is not None and dc.real:
-        _print_on_grid_capacity(args, table, dc, cases)
+        _print_on_grid_capacity(args, table, dc, cases, shown_t)
     elif cases is not None:
         cap = risk.threshold_at_capacity(
             df, args.score, args.outcome, args.direction, capacity_cases=args.capacity,
             staff_minutes_available=args.staff_minutes, minutes_per_case=args.minutes_per_case,
             cost_per_case=args.cost_per_case or 0.0)
-        line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {_threshold(cap.threshold)} "
+        line = (f"at capacity {plural(cap.capacity_cases, 'student')}: threshold {shown_t(cap.threshold)} "
                 f"flags {dc.count(cap.flagged)} students, precision "
                 f"{dc.rate(cap.precision, cap.tp, cap.fp, pct=True)}, "
                 f"recall {dc.rate(cap.recall, cap.tp, pct=True)}")
@@ -1310,7 +1324,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         best = table.loc[cost.sort_values(kind="stable").index]
         best = best[cost.loc[best.index] == cost.min()].sort_values("flagged").iloc[0]
         print(f"cost-minimising among published thresholds (missed {_money(args.cost_missed)}, "
-              f"needless {_money(args.cost_needless)}): threshold {_threshold(best['threshold'])} flags "
+              f"needless {_money(args.cost_needless)}): threshold {shown_t(best['threshold'])} flags "
               f"{dc.count(best['flagged'])} students, cost of the errors (missed + needless) "
               f"{_money(cost.min())}, precision "
               f"{_fmt(best['precision'], True)}, recall {_fmt(best['sensitivity'], True)}")
@@ -1318,7 +1332,7 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
         cm = risk.cost_minimising_threshold(df, args.score, args.outcome, args.direction,
                                             args.cost_missed, args.cost_needless)
         print(f"cost-minimising (missed {_money(args.cost_missed)}, needless "
-              f"{_money(args.cost_needless)}): threshold {_threshold(cm.threshold)} flags "
+              f"{_money(args.cost_needless)}): threshold {shown_t(cm.threshold)} flags "
               f"{dc.count(cm.flagged)} students, cost of the errors (missed + needless) "
               f"{_money(cm.cost)}, "
               f"precision {dc.rate(cm.precision, cm.flagged, pct=True)}, "
@@ -1371,9 +1385,13 @@ def _report(df: pd.DataFrame, args: argparse.Namespace, dc: _Disclosure, table: 
             gap_fr = sub["flag_rate_gap"].iloc[0] if len(sub) else np.nan
             gap_se = sub["sensitivity_gap"].iloc[0] if len(sub) else np.nan
             # a group is a value of the data: its \x1b[2J would clear the terminal
-            print(f"by {printable(str(col))} at threshold {_threshold(col_t)}: {parts}; gaps "
+            print(f"by {printable(str(col))} at threshold {shown_t(col_t)}: {parts}; gaps "
                   f"(highest group minus lowest): flag rate {points(gap_fr)}, recall "
                   f"{points(gap_se)}")
+    if shown_t.shortened:
+        print("thresholds are printed to the fewest digits (at least 3) that flag the same "
+              "students: give one back with --thresholds for the same row; thresholds.csv "
+              "keeps them exactly")
     return written
 
 
@@ -1429,7 +1447,7 @@ def _curve_plots(bands, published: pd.DataFrame, dc: _Disclosure, prevalence: fl
 
 
 def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _Disclosure,
-                            cases: int) -> None:
+                            cases: int, shown: _Thresholds) -> None:
     """Real data: the published threshold that flags the most students within capacity (an
     off-grid threshold would be one more row to difference against the table)."""
     fit = table[table["flagged"] <= cases]
@@ -1439,7 +1457,7 @@ def _print_on_grid_capacity(args: argparse.Namespace, table: pd.DataFrame, dc: _
         return
     row = fit.sort_values(["flagged", "threshold"]).iloc[-1]
     line = (f"at capacity {plural(cases, 'student')} (nearest published threshold): "
-            f"threshold {_threshold(row['threshold'])} flags {dc.count(row['flagged'])} students, "
+            f"threshold {shown(row['threshold'])} flags {dc.count(row['flagged'])} students, "
             f"precision {_fmt(row['precision'], True)}, recall {_fmt(row['sensitivity'], True)}")
     if args.cost_per_case is not None:
         line += f", cost of the cases {_money(row['flagged'] * args.cost_per_case)}"

@@ -38,6 +38,7 @@ _MODULES = {
     ".rules": ("condition_flags", "count_score",),
     ".thresholds": (
         "best_row", "confusion_at", "default_thresholds", "group_gaps", "threshold_table",
+        "threshold_text",
     ),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _MODULES)
@@ -96,4 +97,5 @@ if TYPE_CHECKING:
         default_thresholds,
         group_gaps,
         threshold_table,
+        threshold_text,
     )

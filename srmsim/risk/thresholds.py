@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.labels import excerpt
+from srmsim.labels import excerpt, rounded
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.risk._columns import (
     check_direction,
@@ -37,6 +37,10 @@ from srmsim.risk._columns import (
 )
 from srmsim.stats._checks import MAX_COUNT, finite_number, whole_number
 
+#: a threshold of at most this many significant digits prints as it is (a recorded score:
+#: ``105.55``, ``0.9125``); a longer one (a percentile between two scores) is shortened
+SHORT_THRESHOLD_DIGITS = 5
+
 MAX_DISTINCT_GRID = 101
 """Scores with at most this many distinct values get every value as a threshold; else quantiles."""
 
@@ -44,6 +48,29 @@ TABLE_COLUMNS = [
     "threshold", "n", "n_pos", "flagged", "flag_rate", "tp", "fp", "fn", "tn",
     "sensitivity", "specificity", "precision", "npv", "f1",
 ]
+
+
+def threshold_text(t: float, score: np.ndarray | None = None, direction: str = "below") -> str:
+    """A threshold as a reader can read and type it back: as thresholds.csv holds it when it has
+    at most :data:`SHORT_THRESHOLD_DIGITS` significant digits, else to the fewest digits (at
+    least 3, and every digit before the point) that flag exactly the students of ``score``
+    that ``t`` flags, so the line printed with it stays true and ``--thresholds`` given it
+    gives the same row; 8 digits when no ``score`` is given (real data: the published value
+    itself). Why: `srmsim thresholds` printed ``threshold -0.47983035``, a percentile between
+    two scores that no analyst reads to 8 digits."""
+    t = float(t)
+    exact = f"{t:.8g}"
+    figures = exact.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+    if score is None or len(figures) <= SHORT_THRESHOLD_DIGITS or not np.isfinite(t) or t == 0:
+        return exact
+    from srmsim.risk.capacity import flag
+
+    flagged = flag(score, t, direction)
+    for digits in range(max(3, int(np.floor(np.log10(abs(t)))) + 1), 8):
+        text = rounded(t, f".{digits}g")
+        if np.array_equal(flag(score, float(text), direction), flagged):
+            return text
+    return exact
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
