@@ -74,3 +74,37 @@ def test_thresholds_prints_readable_thresholds_that_give_the_same_row_back(tmp_p
     # what stays exact: a recorded score's value, an 8-digit one without the scores (real data)
     assert threshold_text(105.55, df["risk"].to_numpy()) == "105.55"
     assert threshold_text(-0.479830351) == "-0.47983035"
+
+
+def test_a_trial_on_records_shows_what_it_withholds_as_the_experiment_report_does() -> None:
+    """trial_groups.csv from real records blanks what it withholds; the trial report showed
+    those cells "not measured" (a group's effect, its students) and "–" (cost, staff hours),
+    where the experiment report shows ``low`` and ``c``. A simulated trial's blank is still
+    "not measured"."""
+    import numpy as np
+
+    from srmsim.report.page import Page
+    from srmsim.report.trial import resources_rows, truth_sections
+    from srmsim.trial.groups import ALL, TRUTH_OUTCOMES, truth_effects
+
+    rows = []
+    for rep in (1, 2):
+        for group, students in ((ALL, 200.0), ("FSM", np.nan), ("not FSM", np.nan)):
+            for outcome in TRUTH_OUTCOMES:
+                value = np.nan if np.isnan(students) or outcome in ("cost", "staff_hours") \
+                    else 0.5 + 0.01 * rep
+                rows.append({"group": group, "outcome": outcome, "trial": value,
+                             "counterfactual": value if outcome != "students_served" else 0.0,
+                             "students": students, "replication": rep})
+    eff = truth_effects(pd.DataFrame(rows))
+    for records, low, count in ((True, "low", "c"), (False, "not measured", "not measured")):
+        shown, _ = resources_rows(eff[eff["group"] == ALL], records)
+        table = dict(zip(shown["measure"], shown["value"], strict=True))
+        assert (table["cost of actions"], table["staff hours"]) == (low, low), table
+        fsm, _ = resources_rows(eff[eff["group"] == "FSM"], records)
+        assert fsm["value"].iloc[0] == count
+        page = Page("t")
+        truth_sections(page, eff, "attendance", records=records)
+        html = page.render()
+        assert ("not measured" in html) != records
+        assert (">low<" in html and "is withheld" in html) == records

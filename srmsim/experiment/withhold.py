@@ -265,6 +265,16 @@ def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
     return _blank(effects, hide)
 
 
+def withhold_blank(effects: pd.DataFrame) -> pd.DataFrame:
+    """``effects`` computed from files that blank what they withhold (a trial's
+    trial_groups.csv from real records), each row without a difference marked
+    :data:`WITHHELD`: the trial report showed such a row "not measured", where an
+    experiment's report shows ``low``."""
+    if effects.empty:
+        return effects
+    return _blank(effects, effects["difference"].isna().to_numpy())
+
+
 def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
                 known_zero: frozenset[str], threshold: int, definitions: object,
                 detail: pd.DataFrame | None) -> Callable[[str, str], bool]:

@@ -19,6 +19,7 @@ from srmsim.experiment.outcomes import (
     UNIT_TEXT,
     format_difference,
 )
+from srmsim.experiment.withhold import LOW, NOTE, WITHHELD, withhold_blank
 from srmsim.labels import given_percent, percent_of_runs
 from srmsim.report.experiment import cost_per_unit, group_figure, group_table
 from srmsim.report.files import (
@@ -31,7 +32,8 @@ from srmsim.report.files import (
     read_json,
     school_number,
 )
-from srmsim.report.page import Page
+from srmsim.report.page import Page, esc
+from srmsim.report.run import CONFIDENTIAL
 from srmsim.trial.groups import (
     ALL,
     COLUMNS,
@@ -350,7 +352,9 @@ def build(path: Path) -> Page:
             effects = truth_effects(table)
         except SrmsimError as err:
             raise SrmsimError(f"{groups}: {err}") from None
-        truth_sections(page, effects, outcome, _groups_caveat(settings))
+        from srmsim.store import names_records
+
+        truth_sections(page, effects, outcome, _groups_caveat(settings), names_records(meta))
     else:
         _check_no_groups(path, groups)
         page.h2("Cost, staff hours and effects by group", "cost")
@@ -435,27 +439,37 @@ def subgroup_section(page: Page, path: Path, scale: str, alpha: float) -> None:
                 "effect between the two groups.")
 
 
-def _count(value: float) -> str:
-    """A number of students, or "not measured" when trial_groups.csv left it blank (the page
-    showed "nan")."""
-    return f"{value:,.0f}" if math.isfinite(value) else "not measured"
+def _count(value: float, records: bool = False) -> str:
+    """A number of students; blank in trial_groups.csv: ``c`` (withheld) from real records,
+    else "not measured" (the page showed "nan")."""
+    if math.isfinite(value):
+        return f"{value:,.0f}"
+    return CONFIDENTIAL if records else "not measured"
 
 
-def resources_rows(all_arm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resources_rows(all_arm: pd.DataFrame, records: bool = False
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cost, staff hours and reach of the policy in the treated arm (trial run minus
-    counterfactual, mean over replications): shown rows and their unrounded values."""
+    counterfactual, mean over replications): shown rows and their unrounded values. From real
+    ``records`` a blank count is withheld (``c``) and a blank cost or hours ``low``, as the
+    experiment report shows them; a trial on records showed them "not measured" and "–"."""
     eff = all_arm.set_index("outcome")
     students = float(all_arm["students"].iloc[0])
     served = float(eff.loc["students_served", "difference"]) * students
     cost, hours = (float(eff.loc[r, "difference"]) for r in ("cost", "staff_hours"))
-    rows = [("treated-arm students", _count(students), students),
-            ("students who received any action", _count(served), served),
-            ("cost of actions", OUTCOMES["cost"].format_value(cost), cost),
-            ("staff hours", OUTCOMES["staff_hours"].format_value(hours), hours)]
+
+    def size(value: float, text: str) -> str:
+        return text if math.isfinite(value) else LOW if records else "not measured"
+
+    rows = [("treated-arm students", _count(students, records), students),
+            ("students who received any action", _count(served, records), served),
+            ("cost of actions", size(cost, OUTCOMES["cost"].format_value(cost)), cost),
+            ("staff hours", size(hours, OUTCOMES["staff_hours"].format_value(hours)), hours)]
     if served > 0:
-        rows += [("cost per student served", OUTCOMES["cost"].format_value(cost / served),
-                  cost / served),
-                 ("staff hours per student served", f"{hours / served:,.1f} h", hours / served)]
+        rows += [("cost per student served",
+                  size(cost, OUTCOMES["cost"].format_value(cost / served)), cost / served),
+                 ("staff hours per student served", size(hours, f"{hours / served:,.1f} h"),
+                  hours / served)]
     shown = pd.DataFrame({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})
     return shown, pd.DataFrame({"value": [r[2] for r in rows]})
 
@@ -478,16 +492,23 @@ def _groups_caveat(settings: dict) -> str:
     return ""
 
 
-def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str, caveat: str = "") -> None:
+def truth_sections(page: Page, eff: pd.DataFrame, outcome_column: str, caveat: str = "",
+                   records: bool = False) -> None:
     """Cost and staff hours, cost per unit of each outcome, and the true effects by FSM/SEN/EAL
     and school, from ``trial_groups.csv`` (the simulator's truth over replications); ``caveat``
-    ends the groups' introduction (see :func:`_groups_caveat`)."""
+    ends the groups' introduction (see :func:`_groups_caveat`); from real ``records`` what the
+    file left blank is withheld, shown ``low`` (:func:`withhold_blank`)."""
+    if records:
+        eff = withhold_blank(eff)
     all_arm = eff[eff["group"] == ALL]
     page.h2("Cost and staff hours", "cost")
     page.p("What the policy spent on the treated arm over the run, mean over replications (the "
            "control arm is never referred, so this is all the trial's cost).")
-    shown, raw = resources_rows(all_arm)
+    shown, raw = resources_rows(all_arm, records)
     page.table(shown, {"value"}, "trial_cost", raw=raw)
+    if records and (shown["value"].isin([LOW, CONFIDENTIAL]).any()
+                    or (eff["verdict"] == WITHHELD).any()):
+        page.note(esc(NOTE[0].upper() + NOTE[1:]))
     outcomes = [truth_outcome(o) for o in TRUTH_OUTCOMES]
     ct = cost_per_unit(all_arm, outcomes, {WITH: float(all_arm["students"].iloc[0])})
     if ct is not None:
