@@ -221,9 +221,16 @@ def warnings_in(nb) -> list[str]:
     return found
 
 
-#: the effects frame's own column names: a displayed table shows its headings in words
-#: (:func:`srmsim.experiment.compare.readable_effects`)
-INTERNAL_HEADINGS = frozenset({"mean_baseline", "mean_variant", "ci_low", "ci_high"})
+#: the effects frame's and the threshold tables' own column names: a displayed table shows its
+#: headings in words (:func:`srmsim.experiment.compare.readable_effects`,
+#: :func:`srmsim.risk.readable_threshold_table`: notebook 05 showed ``flag_rate``, ``tp``,
+#: ``fp`` and ``sensitivity`` as fractions to 3 decimals)
+INTERNAL_HEADINGS = frozenset({
+    "mean_baseline", "mean_variant", "ci_low", "ci_high",
+    "n_pos", "flag_rate", "tp", "fp", "fn", "tn", "sensitivity", "npv", "n_missing",
+    "flag_rate_diff", "sensitivity_diff", "flag_rate_gap", "sensitivity_gap",
+    "flag_rate_max_group", "flag_rate_min_group", "sensitivity_max_group",
+    "sensitivity_min_group"})
 #: a number with more than 4 decimals after its leading zeros (0.915029130142747, 0.934763,
 #: 23015.700000); a small difference the outcomes' own formatter gives two significant digits
 #: (``±0.00047 months``, not ``±0.00 months``) is readable
@@ -307,6 +314,23 @@ def test_table_check_sees_internal_headings_and_long_decimals() -> None:
                             "'reading_per_100h', 'regret'] (use each outcome's label and "
                             "format_value)"]
     assert not shown(pd.DataFrame({"Outcome": ["regret"], "Share": ["21.3%"]}))  # a cell: fine
+    # notebook 05's threshold table, as it was shown and as risk.readable_threshold_table shows it
+    from srmsim import risk
+
+    pupils = pd.DataFrame({"score": [0.8, 0.85, 0.9, 0.95] * 5, "y": [1, 1, 0, 0] * 5,
+                           "fsm": [True, False] * 10})
+    table = risk.threshold_table(pupils, "score", "y", thresholds=[0.86])
+    assert shown(table[["threshold", "flagged", "flag_rate", "tp", "fp", "sensitivity"]]
+                 .round(3)) == ["cell 0: internal column names ['flag_rate', 'fp', "
+                                "'sensitivity', 'tp']"]
+    by = risk.threshold_table(pupils, "score", "y", thresholds=[0.86], by=["fsm"])
+    assert shown(by[["by", "group", "n", "n_pos", "flag_rate_diff"]]) == [
+        "cell 0: internal column names ['flag_rate_diff', 'n_pos']"]
+    for frame in (table, by, risk.group_gaps(by)):
+        readable = risk.readable_threshold_table(frame)
+        assert not shown(readable), shown(readable)
+    assert list(risk.readable_threshold_table(table).iloc[0])[:6] == [
+        "0.86", "20", "10", "10", "50.0%", "10"]
 
 
 def test_warning_check_sees_stderr_and_warnings() -> None:

@@ -38,7 +38,7 @@ _MODULES = {
     ".rules": ("condition_flags", "count_score",),
     ".thresholds": (
         "best_row", "confusion_at", "default_thresholds", "group_gaps", "threshold_table",
-        "threshold_text",
+        "readable_threshold_table", "threshold_text",
     ),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _MODULES)
@@ -96,6 +96,7 @@ if TYPE_CHECKING:
         confusion_at,
         default_thresholds,
         group_gaps,
+        readable_threshold_table,
         threshold_table,
         threshold_text,
     )

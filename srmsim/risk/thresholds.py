@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import DataError
-from srmsim.labels import excerpt, rounded
+from srmsim.labels import excerpt, percent, points, rounded, yes_no
 from srmsim.privacy import DEFAULT_THRESHOLD
 from srmsim.risk._columns import (
     check_direction,
@@ -480,3 +480,60 @@ def best_row(table: pd.DataFrame, metric: str = "f1") -> pd.Series:
     if np.isnan(vals).all():
         raise DataError(f"'{metric}' is undefined (NaN) at every threshold")
     return table.iloc[int(np.nanargmax(vals))]
+
+
+#: each column of :func:`threshold_table` and :func:`group_gaps` in words, with how its values
+#: read: ``count`` whole, ``share`` a percentage, ``gap`` percentage points, ``score`` 3
+#: decimals (F1), ``label`` as text, ``threshold`` by :func:`threshold_text`
+READABLE_COLUMNS: dict[str, tuple[str, str]] = {
+    "by": ("by", "label"), "group": ("group", "label"), "threshold": ("threshold", "threshold"),
+    "n": ("students", "count"), "n_missing": ("left out (missing)", "count"),
+    "n_pos": ("with the outcome", "count"), "flagged": ("flagged", "count"),
+    "flag_rate": ("share flagged", "share"), "tp": ("correctly flagged", "count"),
+    "fp": ("flagged without the outcome", "count"), "fn": ("missed", "count"),
+    "tn": ("correctly not flagged", "count"),
+    "sensitivity": ("recall", "share"), "specificity": ("specificity", "share"),
+    "precision": ("precision", "share"), "npv": ("negative predictive value", "share"),
+    "f1": ("F1", "score"),
+    "flag_rate_diff": ("share flagged minus everyone's", "gap"),
+    "sensitivity_diff": ("recall minus everyone's", "gap"),
+    "flag_rate_gap": ("share flagged: highest group minus lowest", "gap"),
+    "sensitivity_gap": ("recall: highest group minus lowest", "gap"),
+    "flag_rate_max_group": ("flagged most", "label"),
+    "flag_rate_min_group": ("flagged least", "label"),
+    "sensitivity_max_group": ("highest recall", "label"),
+    "sensitivity_min_group": ("lowest recall", "label"),
+}
+
+
+def _readable(value: object, kind: str, score: np.ndarray | None, direction: str) -> str:
+    if kind == "label":
+        return "" if value is None or value is pd.NA else yes_no(value)
+    v = float(value)  # type: ignore[arg-type]
+    if not np.isfinite(v):
+        return "n/a"
+    if kind == "count":
+        return f"{v:,.0f}"
+    if kind == "share":
+        return percent(v)
+    if kind == "gap":
+        return points(v)
+    if kind == "threshold":
+        return threshold_text(v, score, direction)
+    return rounded(v, ".3f")
+
+
+def readable_threshold_table(table: pd.DataFrame, score: np.ndarray | None = None,
+                             direction: str = "below") -> pd.DataFrame:
+    """A threshold table (:func:`threshold_table`, by group or not, or :func:`group_gaps`) as
+    a teacher reads it: headings in words, counts whole, shares as percentages, gaps in
+    percentage points (:data:`READABLE_COLUMNS`; other columns are kept as they are), each
+    threshold by :func:`threshold_text` (given the ``score`` values, shortened where that flags
+    the same students). Why: notebook 05 showed ``flag_rate``, ``tp``, ``fp`` and
+    ``sensitivity`` as 0.123 fractions."""
+    out = pd.DataFrame(index=table.index)
+    for column in table.columns:
+        heading, kind = READABLE_COLUMNS.get(column, (column, ""))
+        out[heading] = ([_readable(v, kind, score, direction) for v in table[column]] if kind
+                        else table[column])
+    return out
