@@ -18,7 +18,12 @@ def test_an_optimisation_prints_a_regret_objective_in_its_choosers_unit() -> Non
     """`srmsim optimise` printed a regret objective bare (``0.412``, headed "target units, e.g.
     reading months"): its front, regret and best-policy tables now take the search's registry,
     regret in months of reading age for choosers that target reading."""
-    from srmsim.report.explore import front_table, regret_display, search_registry
+    from srmsim.report.explore import (
+        front_table,
+        reevaluated_policies,
+        regret_display,
+        search_registry,
+    )
 
     registry = search_registry(load_scenario(REPO_ROOT / "scenarios" / "learning.yaml").policy)
     front = pd.DataFrame({"trial": [3], "feasible": [True], "pareto": [True],
@@ -32,6 +37,10 @@ def test_an_optimisation_prints_a_regret_objective_in_its_choosers_unit() -> Non
                         "p90_regret": [0.3], "max_regret": [0.5]})
     assert list(regret_display(reg, False, registry).iloc[0, 2:]) == [
         "0.20 months", "0.30 months", "0.50 months"]
+    assert reevaluated_policies(pd.DataFrame({"variant": ["trial-00003"]}), 3, ["regret"],
+                                registry) == ("1 of the 3 front policies, spread along mean "
+                                              "regret per referral against the oracle "
+                                              "(reevaluate.front_max)")
     # no chooser (or no known policy): no unit is claimed
     assert search_registry(None) == {}
     assert search_registry(load_scenario(REPO_ROOT / "scenarios" / "default.yaml").policy) == {}

@@ -88,7 +88,7 @@ def optimise_cmd(args: argparse.Namespace) -> int:
     renamed = [f"{short} = {key}" for key, short in short_names(levers).items() if key != short]
     if renamed:
         print("levers: " + "; ".join(renamed))
-    which = reevaluated_policies(res["effects"], len(front), objectives)
+    which = reevaluated_policies(res["effects"], len(front), objectives, registry)
     print(f"re-evaluated against the baseline ({which + '; ' if which else ''}"
           f"{plural(opt.config.reevaluate.replications, 'fresh replication')}):")
     print(format_effects(res["effects"], registry, file="front_effects.csv"))

@@ -422,8 +422,9 @@ def search_registry(policy: object) -> dict[str, Outcome]:
                            else None)
 
 
-def _objective_text(name: str, direction: str) -> str:
-    return f"{get_outcome(name).label} ({direction})"
+def _objective_text(name: str, direction: str,
+                    registry: dict[str, Outcome] | None = None) -> str:
+    return f"{get_outcome(name, registry).label} ({direction})"
 
 
 def short_names(keys: list[str]) -> dict[str, str]:
@@ -618,14 +619,15 @@ def _front_effects(path: Path, meta: dict, objectives: dict[str, str], constrain
     return effects
 
 
-def reevaluated_policies(effects: pd.DataFrame, front: int, objectives: list[str]) -> str:
+def reevaluated_policies(effects: pd.DataFrame, front: int, objectives: list[str],
+                         registry: dict[str, Outcome] | None = None) -> str:
     """Which of the front's ``front`` policies the re-evaluation ``effects`` cover, when
     ``reevaluate.front_max`` left some out ("" when it covers them all): a front policy
     missing from the re-evaluation went unexplained."""
     evaluated = effects["variant"].nunique() if len(effects) else 0
     if evaluated >= front:
         return ""
-    first = get_outcome(objectives[0]).label.lower() if objectives else "?"
+    first = get_outcome(objectives[0], registry).label.lower() if objectives else "?"
     return (f"{evaluated} of the {front} front policies, spread along {first} "
             "(reevaluate.front_max)")
 
@@ -707,7 +709,8 @@ def build_optimise(path: Path) -> Page:
     registry = search_registry(base_policy)  # regret in its choosers' unit
     page.h2("What was searched", "what")
     rows = [("optimisation", name), ("file", json_text(meta, "source", where, "?")),
-            ("objectives", ", ".join(_objective_text(k, v) for k, v in objectives.items())),
+            ("objectives", ", ".join(_objective_text(k, v, registry)
+                                     for k, v in objectives.items())),
             ("levers", ", ".join(levers)),
             ("candidates run", f"{len(trials):,}" + (f", {plural(replications, 'replication')} "
                                                       "each (the same seeds for all)"
@@ -752,7 +755,7 @@ def build_optimise(path: Path) -> Page:
     if eff is not None:
         page.h2("The front re-evaluated", "reevaluated")
         n = json_count(meta, "reevaluate_replications", where)
-        which = reevaluated_policies(eff, len(front), list(objectives))
+        which = reevaluated_policies(eff, len(front), list(objectives), registry)
         page.p((f"{which[0].upper()}{which[1:]}," if which else "Each front policy")
                + " against the baseline on "
                + (f"{n} fresh replications" if n else "fresh replications")
