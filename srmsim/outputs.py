@@ -575,22 +575,60 @@ _MARKER_KEYS = {"experiment": ("experiment_hash",), "trial": ("trial_hash",),
                 "run": ("scenario_hash", "srmsim_version"), "optimise": ("hash",)}
 
 
+#: the file that marks each kind of analysis folder: not one `srmsim report` builds a page of
+#: (:data:`RESULT_MARKERS` chooses its builder), but one no other output is nested in either
+ANALYSIS_MARKERS = {"calibration": "fit.json", "discovery": "discovery.json",
+                    "thresholds": "thresholds.csv"}
+
+#: the keys each JSON marker srmsim writes holds, and the columns thresholds.csv starts with
+_ANALYSIS_KEYS = {"calibration": ("parameters", "optimiser"),
+                  "discovery": ("condition", "variant"),
+                  "thresholds": ("threshold", "n", "n_pos", "flagged")}
+
+
 def _srmsim_result(folder: Path) -> str | None:
     """:func:`result_kind` of ``folder`` where its marker file is srmsim's own (a JSON object
-    holding one of :data:`_MARKER_KEYS`' keys), else None. Why: :func:`check_out_of_results` looks
-    at every folder above ``--out``, and a project folder of the user's with its own
-    manifest.json (a web extension's, a package's) refused every srmsim --out below it."""
+    holding one of :data:`_MARKER_KEYS`' keys), else its :data:`ANALYSIS_MARKERS` kind where
+    that marker is srmsim's, else None. Why: :func:`check_out_of_results` looks at every
+    folder above ``--out``, and a project folder of the user's with its own manifest.json (a
+    web extension's, a package's) refused every srmsim --out below it."""
     from srmsim.inputs import load_json
 
     kind = result_kind(folder)
     if kind is None:
-        return None
+        return _srmsim_analysis(folder)
     try:
         data = load_json(folder / RESULT_MARKERS[kind])
     except (ValueError, OSError):
         return None
     return kind if isinstance(data, dict) and any(k in data for k in _MARKER_KEYS[kind]) \
         else None
+
+
+def _srmsim_analysis(folder: Path) -> str | None:
+    """The :data:`ANALYSIS_MARKERS` kind of ``folder`` (``srmsim calibrate``'s, ``discover``'s
+    or ``thresholds``' output) where its marker is srmsim's own: a JSON object holding
+    :data:`_ANALYSIS_KEYS`' keys, or thresholds.csv whose header starts with its columns."""
+    from srmsim.inputs import load_json
+
+    for kind, marker in ANALYSIS_MARKERS.items():
+        path = folder / marker
+        if not path.is_file():
+            continue
+        keys = _ANALYSIS_KEYS[kind]
+        try:
+            if marker.endswith(".csv"):
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    header = fh.readline(4096).rstrip("\r\n").split(",")
+                if tuple(header[:len(keys)]) == keys:
+                    return kind
+                continue
+            data = load_json(path)
+        except (ValueError, OSError):
+            continue
+        if isinstance(data, dict) and all(k in data for k in keys):
+            return kind
+    return None
 
 
 #: the keys of the summary.json `srmsim data validate --out` writes (with rejects.csv), as a
@@ -628,7 +666,7 @@ def result_noun(kind: str) -> str:
 
 def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
                          instead: str = "a folder outside any result folder",
-                         below_analysed: bool = True) -> None:
+                         below_analysed: bool = True, own: str | None = None) -> None:
     """Refuse an ``--out`` folder inside another result folder (or an imported dataset's),
     however deep. Why: it is not that folder's to hold: ``discover A --out B/discovery``
     replaced experiment B's own discovery and broke B's report, and ``experiment --out B/sub``
@@ -639,15 +677,18 @@ def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
     (``discover DIR`` into ``DIR/discovery``); then ``out`` must not be another result itself
     either. ``instead``: what to give, for the message. ``below_analysed=False``: ``out`` may
     be directly in ``analysed`` but no deeper (a report file: in a study's ``runs/`` it sits
-    among the files a resume reads and checks). Links are followed."""
+    among the files a resume reads and checks). ``own``: the :data:`ANALYSIS_MARKERS` kind
+    the command writes, which ``out`` itself may be (its earlier one, to replace). The
+    folders of ``srmsim calibrate``, ``discover`` and ``thresholds`` are result folders here
+    too (:data:`ANALYSIS_MARKERS`). Links are followed."""
     target = Path(os.path.abspath(out)).resolve()
-    own = Path(os.path.abspath(analysed)).resolve() if analysed is not None else None
-    for folder in (target.parents if own is None else (target, *target.parents)):
-        if folder == own:
-            if below_analysed or target.parent == own:
+    read = Path(os.path.abspath(analysed)).resolve() if analysed is not None else None
+    for folder in (target.parents if read is None else (target, *target.parents)):
+        if folder == read:
+            if below_analysed or target.parent == read:
                 return
             raise SrmsimError(f"--out {out}: inside {analysed}'s "
-                              f"{target.relative_to(own).parts[0]}/ folder, which srmsim reads "
+                              f"{target.relative_to(read).parts[0]}/ folder, which srmsim reads "
                               f"and writes itself\n  give {instead} (nothing was written)")
         if (folder / "dataset.json").is_file():  # (its import's summary.json is not a run's)
             from srmsim.data.dataset import is_dataset_folder
@@ -661,9 +702,12 @@ def check_out_of_results(out: str | Path, analysed: str | Path | None = None,
                      "holds rows of private records)")
         else:
             kind = _srmsim_result(folder)
-            if kind is None:
+            if kind is None or (folder == target and kind == own):
                 continue
-            where = (f"the {result_noun(kind)} folder {folder}, another result" if own is None
+            if kind in ANALYSIS_MARKERS and read is not None and not below_analysed \
+                    and folder.is_relative_to(read):
+                continue  # (the analysed result's own discovery/: its rule below says so)
+            where = (f"the {result_noun(kind)} folder {folder}, another result" if read is None
                      else f"the {result_noun(kind)} folder {folder}, another result than "
                      f"{analysed}")
         # (the hint on a line of its own: with long paths one line passed the line limit)
@@ -907,7 +951,7 @@ def _remove_made(made: list[Path]) -> None:
             os.rmdir(path)
 
 
-__all__ = ["FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out",
+__all__ = ["ANALYSIS_MARKERS", "FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out",
            "check_out_of_data", "check_out_of_results", "csv_text", "current_umask", "file_mode",
            "folder_lock", "holds_any", "holds_only", "is_formula", "json_dumps", "json_safe",
            "link_copy", "make_dir", "neutralise", "private_parents", "read_csv_cells",

@@ -53,7 +53,7 @@ def discover_cmd(args: argparse.Namespace) -> int:
     check_results_out_of_records(out, args.dir)  # never among the study's records
     default = Path(args.dir) / "discovery"
     check_out_of_results(out, args.dir, f"no --out (the discovery goes in {default}, where its "
-                         "report reads it) or a folder outside any other result folder")
+                         "report reads it) or a folder outside any other result folder", own="discovery")
     with folder_lock(args.dir, shared=True):  # not while a command writes the study
         return _discover(args, out)
 

@@ -799,7 +799,7 @@ def run(args: argparse.Namespace) -> int:
     check_inputs_outside(out, [args.path])
     # (--out B/thresholds replaced run B's own thresholds with these)
     check_out_of_results(out, base, f"no --out (the report goes in {base / 'thresholds'}) or a "
-                         "folder outside any other result folder")
+                         "folder outside any other result folder", own="thresholds")
     check_out(out, earlier_report)  # refused now, not after the report is printed
     table = risk.threshold_table(df, args.score, args.outcome, args.direction, args.thresholds)
     choice = None

@@ -1,0 +1,79 @@
+"""Output folders and readers that differed between commands, sweep 252 (2026-12-07).
+
+- The folders of ``srmsim calibrate``, ``discover`` and ``thresholds`` were no result folders to
+  the shared --out check: ``data import --out CALIBRATION/x`` or ``run --out DISCOVERY/x`` was
+  allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import cli_refuses, folder_bytes
+
+from srmsim.errors import SrmsimError
+from srmsim.outputs import check_out_of_results, csv_text
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _analysis_folders(tmp_path: Path) -> dict[str, Path]:
+    """A calibration's, a discovery's and a thresholds report's folder, each with its marker
+    as srmsim writes it (thresholds.csv: the very header of a threshold table)."""
+    import pandas as pd
+
+    from srmsim.risk import threshold_table
+
+    table = threshold_table(pd.DataFrame({"att": [0.8, 0.95, 0.7], "left": [True, False, False]}),
+                            "att", "left", thresholds=[0.9])
+    markers = {"calibration": ("fit.json", json.dumps({"parameters": [], "optimiser": {}})),
+               "discovery": ("discovery.json", json.dumps({"condition": "x < 1",
+                                                            "variant": "on"})),
+               "thresholds": ("thresholds.csv", csv_text(table))}
+    made = {}
+    for kind, (marker, text) in markers.items():
+        folder = made[kind] = tmp_path / kind
+        folder.mkdir()
+        (folder / marker).write_text(text)
+    return made
+
+
+def test_no_output_is_nested_in_a_calibration_discovery_or_thresholds_folder(tmp_path, capsys):
+    folders = _analysis_folders(tmp_path)
+    (tmp_path / "pupils.csv").write_text("student_id,school,year_group\nS1,A,7\nS2,A,8\n")
+    before = folder_bytes(tmp_path)
+    for kind, folder in folders.items():
+        out = folder / "sub"
+        for argv in (["data", "import", "--students", str(tmp_path / "pupils.csv")],
+                     ["run", str(REPO / "scenarios" / "attendance_escalation_small.yaml"),
+                      "--quiet"]):
+            err = cli_refuses(capsys, [*argv, "--out", str(out)],
+                              f"--out {out}: inside the {kind} folder {folder}, another result")
+            assert "give a folder outside any result folder (nothing was written)" in err
+    assert folder_bytes(tmp_path) == before
+    assert not any(p.name == "sub" for p in tmp_path.rglob("*"))
+
+
+def test_an_analysis_folder_is_known_by_srmsims_own_marker(tmp_path):
+    """A folder of the user's own with a fit.json or thresholds.csv is no calibration; the
+    command's own earlier folder may be replaced (``own``), another kind may not."""
+    folders = _analysis_folders(tmp_path)
+    for folder, theirs in ((folders["calibration"], '{"fit": 1}'),
+                           (folders["thresholds"], "threshold,score\n0.9,1\n")):
+        marker = next(folder.iterdir())
+        ours = marker.read_text()
+        marker.write_text(theirs)
+        check_out_of_results(folder / "x")  # not refused
+        marker.write_text(ours)
+        with pytest.raises(SrmsimError, match="inside the"):
+            check_out_of_results(folder / "x")
+    run = tmp_path / "run"
+    (run / "thresholds").mkdir(parents=True)
+    earlier = folders["thresholds"] / "thresholds.csv"
+    (run / "thresholds" / "thresholds.csv").write_bytes(earlier.read_bytes())
+    check_out_of_results(run / "thresholds", run, own="thresholds")  # its earlier report
+    with pytest.raises(SrmsimError, match="inside the thresholds folder"):
+        check_out_of_results(run / "thresholds", run, own="discovery")
+
