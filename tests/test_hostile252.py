@@ -3,6 +3,8 @@
 - The folders of ``srmsim calibrate``, ``discover`` and ``thresholds`` were no result folders to
   the shared --out check: ``data import --out CALIBRATION/x`` or ``run --out DISCOVERY/x`` was
   allowed.
+- ``srmsim data summary --out FILE`` was not checked at all: a summary table could be written
+  among a run's or a study's files.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import cli_refuses, folder_bytes
 
+from srmsim.cli import main
 from srmsim.errors import SrmsimError
 from srmsim.outputs import check_out_of_results, csv_text
 
@@ -77,3 +80,25 @@ def test_an_analysis_folder_is_known_by_srmsims_own_marker(tmp_path):
     with pytest.raises(SrmsimError, match="inside the thresholds folder"):
         check_out_of_results(run / "thresholds", run, own="discovery")
 
+
+def test_a_data_summary_file_is_written_in_no_result_folder(tmp_path, capsys):
+    """`srmsim data summary --out FILE` asks the shared nesting check, as every other output."""
+    from conftest import small_record_trust
+
+    from srmsim.data.dataset import write_dataset
+
+    data = tmp_path / "data"
+    write_dataset(small_record_trust(), data)
+    folders = _analysis_folders(tmp_path)
+    run = folders["run"] = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"srmsim_version": "1"}))
+    before = folder_bytes(tmp_path)
+    for kind, folder in folders.items():
+        for out in (folder / "summary.csv", folder / "deeper" / "summary.csv"):
+            err = cli_refuses(capsys, ["data", "summary", str(data), "--out", str(out)],
+                              f"--out {out}: inside the {kind} folder {folder}, another result")
+            assert "give a file outside any result folder (nothing was written)" in err
+    assert folder_bytes(tmp_path) == before
+    assert main(["data", "summary", str(data), "--out", str(tmp_path / "summary.csv")]) == 0
+    assert (tmp_path / "summary.csv").is_file()

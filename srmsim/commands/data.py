@@ -273,6 +273,9 @@ def run_summary(args: argparse.Namespace) -> int:
                             "summary.csv")
         check_out_of_data(args.out, args.dir)
         check_outside_datasets(args.out)  # nor in another: --out OTHER/dataset.json
+        from srmsim.outputs import check_out_of_results
+
+        check_out_of_results(args.out, instead="a file outside any result folder")  # nor a study's
     # the dataset folder's lock from reading the records to recording the summary in its
     # ledger: two summaries at once both printed, and one done while an import or an
     # anonymised copy was being swapped in was lost from the ledger (a helper's race)
