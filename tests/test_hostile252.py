@@ -5,6 +5,9 @@
   allowed.
 - ``srmsim data summary --out FILE`` was not checked at all: a summary table could be written
   among a run's or a study's files.
+
+(``srmsim trial --resume`` on a damaged store: tests/test_trial_hostile_review.py, beside the
+trial it resumes.)
 """
 
 from __future__ import annotations
@@ -102,3 +105,4 @@ def test_a_data_summary_file_is_written_in_no_result_folder(tmp_path, capsys):
     assert folder_bytes(tmp_path) == before
     assert main(["data", "summary", str(data), "--out", str(tmp_path / "summary.csv")]) == 0
     assert (tmp_path / "summary.csv").is_file()
+

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import cli_refuses
 from conftest import folder_bytes as all_bytes
 
 from srmsim.cli import main
@@ -161,6 +162,42 @@ def test_a_manifest_count_that_is_not_its_seeds_is_refused(finished, tmp_path, c
     data = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**data, "replications": replications}))
     _resume_fails(capsys, path, out, "manifest.json: not an srmsim trial manifest")
+
+
+def _cut(path: Path) -> None:
+    """A copy cut short: the file's first half."""
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+
+
+TRIAL_DAMAGE = {  # (what is done to replication 0's files, the file the refusal names)
+    "run truncated": (lambda o: _cut(o / "store/runs/trial/rep-00000.parquet"),
+                      "rep-00000.parquet: unreadable run file: a damaged Parquet file"),
+    "groups truncated": (lambda o: _cut(o / "store/detail/rep-00000-groups.parquet"),
+                         "rep-00000-groups.parquet: unreadable group detail"),
+    "groups missing": (lambda o: (o / "store/detail/rep-00000-groups.parquet").unlink(),
+                       "rep-00000-groups.parquet: missing, but replication 0 is stored"),
+    "subgroups truncated": (lambda o: _cut(o / "store/detail/rep-00000-subgroups.parquet"),
+                            "rep-00000-subgroups.parquet: unreadable subgroup estimates"),
+    "subgroups missing": (lambda o: (o / "store/detail/rep-00000-subgroups.parquet").unlink(),
+                          "rep-00000-subgroups.parquet: missing, but replication 0 is stored"),
+    "manifest truncated": (lambda o: _cut(o / "store/manifest.json"), "manifest.json"),
+}
+
+
+def test_a_failed_trial_resume_leaves_the_folder_byte_for_byte(finished, tmp_path, capsys):
+    """An unfinished trial (replication 1 not stored) whose stored replication 0 is damaged:
+    --resume is refused by the file's name before a session is added to its manifest or
+    anything is run, and every entry of the folder is as it was."""
+    path, done = finished
+    for damage, (edit, names) in TRIAL_DAMAGE.items():
+        out = tmp_path / damage.replace(" ", "_")
+        shutil.copytree(done, out)
+        (out / "store/runs/trial/rep-00001.parquet").unlink()  # unfinished: resume would run
+        edit(out)
+        before = sorted(out.rglob("*")), all_bytes(out)
+        cli_refuses(capsys, ["trial", str(path), "--out", str(out), "--quiet", "--no-report",
+                             "--resume", "--workers", "1"], names)
+        assert (sorted(out.rglob("*")), all_bytes(out)) == before, damage
 
 
 def test_the_untouched_store_still_resumes(finished, tmp_path, capsys):
