@@ -5,6 +5,9 @@
   allowed.
 - ``srmsim data summary --out FILE`` was not checked at all: a summary table could be written
   among a run's or a study's files.
+- ``srmsim thresholds`` read a CSV cell of 140,000 characters (past Python's csv limit: a quote
+  left open) with pandas, which has no limit, and analysed the file; ``data import`` refuses it,
+  naming its row.
 
 (``srmsim trial --resume`` on a damaged store: tests/test_trial_hostile_review.py, beside the
 trial it resumes.)
@@ -106,3 +109,20 @@ def test_a_data_summary_file_is_written_in_no_result_folder(tmp_path, capsys):
     assert main(["data", "summary", str(data), "--out", str(tmp_path / "summary.csv")]) == 0
     assert (tmp_path / "summary.csv").is_file()
 
+
+
+@pytest.mark.parametrize("row", [1, 2, 7])
+def test_thresholds_refuses_a_cell_past_csvs_limit_in_imports_words(tmp_path, capsys, row):
+    """The same file, the same refusal (its row, import's sentence) from both commands."""
+    lines = ["student_id,school,attendance_rate,withdrawn"] + [
+        f"S{i},A,{0.8 + i / 100},{i % 3 == 0}" for i in range(12)]
+    long = "x" * 140_000
+    lines[row - 1] = lines[row - 1].replace(",A," if row > 1 else ",school,", f",{long},", 1)
+    path = tmp_path / "students.csv"
+    path.write_text("\n".join(lines) + "\n")
+    said = f"{path}: row {row}: a cell longer than 131,072 characters"
+    import_err = cli_refuses(capsys, ["data", "validate", "--students", str(path)], said)
+    err = cli_refuses(capsys, ["thresholds", str(path), "--score", "attendance_rate",
+                               "--outcome", "withdrawn", "--out", str(tmp_path / "t")], said)
+    assert err == import_err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["students.csv"]

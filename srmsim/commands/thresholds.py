@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -240,10 +241,15 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
 
             ends, commas = csv_shape(target)
             _check_memory(target, ends, commas)
-            with open(target, newline="", encoding="utf-8-sig") as f:
-                rows = csv.reader(f)
-                names = next(rows, [])
-                wider = len(next(rows, names)) > len(names)  # the first row past the header
+            names: list[str] | None = None
+            try:
+                with open(target, newline="", encoding="utf-8-sig") as f:
+                    rows = csv.reader(f)
+                    names = next(rows, [])
+                    wider = len(next(rows, names)) > len(names)  # the first row past the header
+            except csv.Error as err:
+                _refuse_long_cell(target, err, 1 if names is None else 2)
+                raise
             if not any(n.strip() for n in names):  # pandas' "No columns to parse from file"
                 raise DataError(f"{target}: no column names on row 1 (the file is empty or "
                                 "starts with a blank row)")
@@ -646,6 +652,7 @@ def _check_cells(path: Path, ncol: int) -> bool:
     wider = False
     with open(path, "rb") as fh:  # (one pass of bytes: looking in every cell took 4 times longer)
         nul = any(b"\x00" in block for block in iter(lambda: fh.read(1 << 24), b""))
+    number = 1  # the row last read (the header: row 1)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             records = csv.reader(f)
@@ -663,9 +670,24 @@ def _check_cells(path: Path, ncol: int) -> bool:
                     if any(cell.strip() for cell in rec[ncol:]):
                         raise DataError(_value_beyond(path, number, ncol))
                     wider = True
-    except (csv.Error, UnicodeDecodeError):  # the reader says why (a field past csv's limit)
+    except csv.Error as err:  # a cell past csv's limit: refused as import refuses it
+        _refuse_long_cell(path, err, number + 1)
+        return False
+    except UnicodeDecodeError:  # (said by the reading, with its row: _undecodable)
         return False
     return wider
+
+
+def _refuse_long_cell(path: Path, err: csv.Error, row: int) -> None:
+    """Refuse a CSV whose row ``row`` holds a cell past Python's csv limit in the words of
+    ``srmsim data import`` (:func:`srmsim.data.readers.csv_field_too_long`): pandas has no such
+    limit, so a file import refuses by its row (a quote left open, running on over the rows
+    after it) reached the analysis here. Returns for any other csv error."""
+    from srmsim.data.readers import csv_field_too_long
+
+    too_long = csv_field_too_long(err, row)
+    if too_long:
+        raise DataError(f"{path}: {too_long}") from None
 
 
 def _value_beyond(path: Path, row: int, ncol: int) -> str:
