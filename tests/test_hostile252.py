@@ -7,7 +7,8 @@
   among a run's or a study's files.
 - ``srmsim thresholds`` read a CSV cell of 140,000 characters (past Python's csv limit: a quote
   left open) with pandas, which has no limit, and analysed the file; ``data import`` refuses it,
-  naming its row.
+  naming its row; a semicolon-separated file and one with a title above its header were
+  refused in other words than import's.
 
 (``srmsim trial --resume`` on a damaged store: tests/test_trial_hostile_review.py, beside the
 trial it resumes.)
@@ -111,16 +112,35 @@ def test_a_data_summary_file_is_written_in_no_result_folder(tmp_path, capsys):
 
 
 
-@pytest.mark.parametrize("row", [1, 2, 7])
-def test_thresholds_refuses_a_cell_past_csvs_limit_in_imports_words(tmp_path, capsys, row):
-    """The same file, the same refusal (its row, import's sentence) from both commands."""
-    lines = ["student_id,school,attendance_rate,withdrawn"] + [
-        f"S{i},A,{0.8 + i / 100},{i % 3 == 0}" for i in range(12)]
-    long = "x" * 140_000
-    lines[row - 1] = lines[row - 1].replace(",A," if row > 1 else ",school,", f",{long},", 1)
+
+_ROWS = ["student_id,school,attendance_rate,withdrawn"] + [
+    f"S{i},A,{0.8 + i / 100},{i % 3 == 0}" for i in range(12)]
+_LONG = "x" * 140_000
+#: files import refuses as a whole, and what it says (after the file's name)
+_REFUSED = {
+    "long cell, row 1": ([_ROWS[0].replace(",school,", f",{_LONG},"), *_ROWS[1:]],
+                         "row 1: a cell longer than 131,072 characters"),
+    "long cell, row 2": ([_ROWS[0], _ROWS[1].replace(",A,", f",{_LONG},"), *_ROWS[2:]],
+                         "row 2: a cell longer than 131,072 characters"),
+    "long cell, row 7": ([*_ROWS[:6], _ROWS[6].replace(",A,", f",{_LONG},"), *_ROWS[7:]],
+                         "row 7: a cell longer than 131,072 characters"),
+    "semicolons": ([r.replace(",", ";") for r in _ROWS],
+                   "the header is one column holding semicolons"),
+    "a title row": (["Attendance export autumn term", *_ROWS],
+                    "row 1 holds one cell and row 2 holds 4"),
+}
+
+
+@pytest.mark.parametrize("case", _REFUSED)
+def test_thresholds_refuses_a_csv_as_import_does_in_its_words(tmp_path, capsys, case):
+    """The same file, the same refusal (its row, import's sentence) from both commands:
+    thresholds' pandas reader analysed a 140,000-character cell (past Python csv's limit, a
+    quote left open), called a semicolon file's score "not found", and a title above the
+    header "a value beyond the header's 1 columns"."""
+    lines, problem = _REFUSED[case]
     path = tmp_path / "students.csv"
     path.write_text("\n".join(lines) + "\n")
-    said = f"{path}: row {row}: a cell longer than 131,072 characters"
+    said = f"{path}: {problem}"
     import_err = cli_refuses(capsys, ["data", "validate", "--students", str(path)], said)
     err = cli_refuses(capsys, ["thresholds", str(path), "--score", "attendance_rate",
                                "--outcome", "withdrawn", "--out", str(tmp_path / "t")], said)

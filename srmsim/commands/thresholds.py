@@ -237,7 +237,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
             import csv
 
             from srmsim.data.mapping import DEFAULT_MISSING
-            from srmsim.data.readers import csv_shape
+            from srmsim.data.readers import csv_shape, header_problem
 
             ends, commas = csv_shape(target)
             _check_memory(target, ends, commas)
@@ -246,13 +246,17 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                 with open(target, newline="", encoding="utf-8-sig") as f:
                     rows = csv.reader(f)
                     names = next(rows, [])
-                    wider = len(next(rows, names)) > len(names)  # the first row past the header
+                    first = next(rows, None)  # the first row past the header
             except csv.Error as err:
                 _refuse_long_cell(target, err, 1 if names is None else 2)
                 raise
+            wider = first is not None and len(first) > len(names)
             if not any(n.strip() for n in names):  # pandas' "No columns to parse from file"
                 raise DataError(f"{target}: no column names on row 1 (the file is empty or "
                                 "starts with a blank row)")
+            problem = header_problem([n.strip() for n in names], first)
+            if problem:  # (as import says it: the score was "not found" among 'a;b;c')
+                raise DataError(f"{target}: {problem}")
             _unique_columns(target, [n.strip() for n in names])
             # a row below the first ending in an empty cell (import drops it): the header's
             # columns only (pandas stopped at it: "Expected 6 fields in line 8, saw 7")

@@ -269,18 +269,12 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
     header = [h.strip() for h in records[0]]
-    problem = separator_problem(header)
+    problem = header_problem(header, records[1] if len(records) > 1 else None)
     if problem:  # every row rejected for missing columns, with no word of the cause
         raise DataError(f"{path}: {problem}")
     _check_width(path, len(header))
     ncol = len(header)
     body, body_starts = records[1:], starts[1:]
-    if ncol == 1 and body and len(body[0]) > 2:
-        # a report's title alone on row 1: every row was rejected for "N cells but the header
-        # has 1", with no word of why
-        raise DataError(f"{path}: row 1 holds one cell and row 2 holds {len(body[0])}: the "
-                        "column names must be on row 1 (delete the title or other rows above "
-                        "them)")
     problems: list[dict] = []
 
     # Rows whose number of cells differs from the header cannot be aligned: reject them whole.
@@ -387,6 +381,21 @@ def separator_problem(header: list[str]) -> str | None:
             return (f"the header is one column holding {name}: the file is separated by "
                     f"{name}, not commas (Excel in many European languages saves CSV so); save "
                     "it as 'CSV UTF-8 (Comma delimited)'")
+    return None
+
+
+def header_problem(header: list[str], first: list[str] | None) -> str | None:
+    """Why a CSV's row 1 (``header``, read with commas) is not its column names, or ``None``:
+    one column holding another separator (:func:`separator_problem`), or a report's title alone
+    above them (``first``, row 2, holds more cells). Every row was rejected for missing columns
+    or for "N cells but the header has 1", with no word of the cause. Asked by every reader of
+    a pupil CSV (import, ``srmsim thresholds``), so each refuses such a file in these words."""
+    problem = separator_problem(header)
+    if problem:
+        return problem
+    if len(header) == 1 and first is not None and len(first) > 2:
+        return (f"row 1 holds one cell and row 2 holds {len(first)}: the column names must be "
+                "on row 1 (delete the title or other rows above them)")
     return None
 
 
