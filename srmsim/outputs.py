@@ -596,7 +596,7 @@ def _srmsim_result(folder: Path) -> str | None:
 
     kind = result_kind(folder)
     if kind is None:
-        return _srmsim_analysis(folder)
+        return analysis_kind(folder)
     try:
         data = load_json(folder / RESULT_MARKERS[kind])
     except (ValueError, OSError):
@@ -605,14 +605,15 @@ def _srmsim_result(folder: Path) -> str | None:
         else None
 
 
-def _srmsim_analysis(folder: Path) -> str | None:
+def analysis_kind(folder: str | Path) -> str | None:
     """The :data:`ANALYSIS_MARKERS` kind of ``folder`` (``srmsim calibrate``'s, ``discover``'s
     or ``thresholds``' output) where its marker is srmsim's own: a JSON object holding
-    :data:`_ANALYSIS_KEYS`' keys, or thresholds.csv whose header starts with its columns."""
+    :data:`_ANALYSIS_KEYS`' keys, or thresholds.csv whose header starts with its columns;
+    else None."""
     from srmsim.inputs import load_json
 
     for kind, marker in ANALYSIS_MARKERS.items():
-        path = folder / marker
+        path = Path(folder) / marker
         if not path.is_file():
             continue
         keys = _ANALYSIS_KEYS[kind]
@@ -951,7 +952,8 @@ def _remove_made(made: list[Path]) -> None:
             os.rmdir(path)
 
 
-__all__ = ["ANALYSIS_MARKERS", "FORMULA_START", "RESULT_MARKERS", "check_inputs_outside", "check_out",
+__all__ = ["ANALYSIS_MARKERS", "FORMULA_START", "RESULT_MARKERS", "analysis_kind",
+           "check_inputs_outside", "check_out",
            "check_out_of_data", "check_out_of_results", "csv_text", "current_umask", "file_mode",
            "folder_lock", "holds_any", "holds_only", "is_formula", "json_dumps", "json_safe",
            "link_copy", "make_dir", "neutralise", "private_parents", "read_csv_cells",

@@ -88,6 +88,18 @@ def test_an_analysis_folder_is_known_by_srmsims_own_marker(tmp_path):
         check_out_of_results(run / "thresholds", run, own="discovery")
 
 
+
+def test_report_names_an_analysis_folder_for_what_it_is(tmp_path, capsys):
+    """`srmsim report` of a calibration, discovery or thresholds folder said "not a result
+    folder", where the --out check calls it another result: it names the folder's command."""
+    for kind, folder in _analysis_folders(tmp_path).items():
+        command = {"calibration": "calibrate", "discovery": "discover"}.get(kind, kind)
+        err = cli_refuses(capsys, ["report", str(folder)],
+                          f"{folder}: the {kind} folder of `srmsim {command}`")
+        assert "not a result folder" not in err
+        assert not (folder / "report.html").exists()
+
+
 def test_a_data_summary_file_is_written_in_no_result_folder(tmp_path, capsys):
     """`srmsim data summary --out FILE` asks the shared nesting check, as every other output."""
     from conftest import small_record_trust

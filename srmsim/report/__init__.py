@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING
 
 from srmsim.errors import SrmsimError
 from srmsim.inputs import hint_clause
-from srmsim.outputs import owner_only, result_kind
+from srmsim.outputs import ANALYSIS_MARKERS, analysis_kind, owner_only, result_kind, result_noun
 from srmsim.results import simulation_problem, write_text
 
 if TYPE_CHECKING:
     from srmsim.experiment.result import ExperimentResult
+
+
+#: the command that writes each kind of :data:`srmsim.outputs.ANALYSIS_MARKERS` folder
+_ANALYSIS_COMMANDS = {"calibration": "calibrate", "discovery": "discover",
+                      "thresholds": "thresholds"}
 
 
 def folder_kind(path: str | Path) -> str:
@@ -36,6 +41,12 @@ def folder_kind(path: str | Path) -> str:
     kind = result_kind(path)
     if kind is not None:
         return kind
+    analysis = analysis_kind(path)
+    if analysis is not None:  # a result to the --out check, but no page of its own
+        raise SrmsimError(f"{path}: the {result_noun(analysis)} folder of `srmsim "
+                          f"{_ANALYSIS_COMMANDS[analysis]}` ({ANALYSIS_MARKERS[analysis]}): its "
+                          "files are its report; `srmsim report` builds pages of the folders a "
+                          "run, experiment, trial or optimisation wrote")
     inside = result_folders_in(path)
     if inside:
         more = f" and {len(inside) - 3:,} more" if len(inside) > 3 else ""
