@@ -335,16 +335,34 @@ def _count_values(table: pd.DataFrame, counts: Sequence[str]) -> np.ndarray:
     and a negative count is no count."""
     values = table[list(counts)].apply(pd.to_numeric, errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan)
+    refuse_non_counts(values, counts, table.index)
+    return values
+
+
+def refuse_non_counts(values: np.ndarray, counts: Sequence[str], index: Sequence[Any]) -> None:
+    """Refuse count cells (rows ``index``, columns ``counts``) that are not whole numbers from
+    0 or NaN (missing), naming the first such cell."""
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(values) & ~(np.isfinite(values) & (values >= 0)
                                     & (values == np.floor(values)))
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
-        row = table.index[i]
+        row = index[i]
         row = row.item() if isinstance(row, np.generic) else row
         raise DataError(f"suppress_small_counts: count column {counts[j]!r}, row {row!r}: "
                         f"{float(values[i, j]):g} is not a count (a whole number, 0 or more)")
-    return values
+
+
+def primary_cells(values: np.ndarray, threshold: int = DEFAULT_THRESHOLD,
+                  suppress_zeros: bool = True) -> np.ndarray:
+    """Which count cells primary suppression hides: under ``threshold`` (zero included unless
+    ``suppress_zeros=False``), never a missing one (NaN). The one rule of
+    :func:`suppression_masks` and :func:`srmsim.trial.groups.under_threshold`."""
+    with np.errstate(invalid="ignore"):
+        primary = ~np.isnan(values) & (values < threshold)
+    if not suppress_zeros:
+        primary &= values != 0
+    return primary
 
 
 def _whole_number_rates(table: pd.DataFrame, rates: Iterable[str]) -> None:
@@ -696,9 +714,7 @@ def suppression_masks(table: pd.DataFrame, count_columns: Sequence[str] | None =
     counts = _count_columns(table, count_columns, label_columns)
     values = _count_values(table, counts)
     missing = np.isnan(values)
-    primary = ~missing & (values < threshold)
-    if not suppress_zeros:
-        primary &= values != 0
+    primary = primary_cells(values, threshold, suppress_zeros)
     t_row = _find_total_row(table, counts, total_row)
     t_col = _find_total_column(counts, total_column)
     lines: list[tuple[list[tuple[int, int]], tuple[int, int]]] = []
