@@ -178,6 +178,9 @@ def test_a_trials_group_rows_withhold_hours_and_cost_of_few_actions() -> None:
                              "sen": False, "eal": False,
                              "interventions": np.where(np.arange(n) % 4 == 0, 0, 1)})
     students.loc[[0, 4, 8, 12], "interventions"] = 1  # 4 FSM actions of 23
+    # each action 2 weeks of an hour's work at £30 a week (the action-weeks: twice as many)
+    students["staff_minutes"] = 120.0 * students["interventions"]
+    students["cost"] = 60.0 * students["interventions"]
     rows = []
     groups = {ALL: np.ones(n, bool), "FSM": students["fsm"].to_numpy(),
               "not FSM": ~students["fsm"].to_numpy(), "school 0": students["school"].eq(0).to_numpy(),
@@ -187,7 +190,8 @@ def test_a_trials_group_rows_withhold_hours_and_cost_of_few_actions() -> None:
             rows.append({"group": g, "outcome": name, "trial": 2.0 * students["interventions"][m].sum(),
                          "counterfactual": 0.0, "students": float(m.sum())})
     kept = withhold_small_groups(pd.DataFrame(rows), students, students, np.ones(n, bool),
-                                 threshold=10).set_index(["group", "outcome"])
+                                 threshold=10, dearest_week={"staff_minutes": 60.0, "cost": 30.0}
+                                 ).set_index(["group", "outcome"])
     for name in PRICED:
         assert np.isnan(kept.loc[("FSM", name), "trial"])
         assert np.isnan(kept.loc[("not FSM", name), "trial"])
@@ -235,6 +239,7 @@ def test_an_optimisations_candidates_regret_and_curve_withhold_priced_outcomes()
 
     runs = pd.DataFrame({"variant": ["few", "few", "many", "many"], "replication": [0, 1] * 2,
                          "students": 200, "actions_started": [4.0, 6.0, 19.0, 21.0],
+                         "action_weeks": [12.0, 18.0, 60.0, 64.0],
                          "staff_hours": [3.0, 4.5, 15.0, 16.0],
                          "reading_per_100h": [40.0, 35.0, 30.0, 31.0],
                          "reading_per_100h_fsm": [50.0, 45.0, 33.0, 36.0]})

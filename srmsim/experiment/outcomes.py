@@ -38,10 +38,11 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-__all__ = ["ACTIONS", "COLUMN_SCALES", "GROUPS", "OUTCOMES", "RESOURCES", "SCALES", "Cohort",
-           "Outcome", "actions_started", "columns_read", "format_difference", "format_relative",
-           "format_value", "get_outcome", "group_cohorts", "measure", "measure_groups",
-           "significant_decimals"]
+__all__ = ["ACTIONS", "ACTION_WEEKS", "COLUMN_SCALES", "Cohort", "GROUPS", "OUTCOMES",
+           "Outcome", "RESOURCES", "SCALES", "action_weeks", "actions_started", "columns_read",
+           "format_difference", "format_relative", "format_value", "get_outcome",
+           "group_cohorts", "measure", "measure_groups", "significant_decimals",
+           "student_action_weeks"]
 
 Scale = Literal["share", "months", "sd", "hours", "money", "per100", "count", "weeks", "days",
                 "requests", "per_week", "number"]
@@ -459,6 +460,42 @@ def actions_started(students: pd.DataFrame) -> float:
     return float(students["interventions"].to_numpy(dtype=float).sum())
 
 
+#: the run row's (and each group row's) action-weeks the staff hours and cost are of, at least
+ACTION_WEEKS = "action_weeks"
+
+
+def action_weeks(students: pd.DataFrame, dearest: Mapping[str, float] | None) -> float:
+    """The fewest weeks of action ``students``' staff minutes and cost can be of
+    (:func:`student_action_weeks`, summed; NaN where not known). Why: an action is charged a
+    price a week, so staff hours over one week's price give action-weeks, under 10 though 10
+    or more actions started late in the year; on real records staff hours and cost are
+    withheld where these are under 10 too (:mod:`srmsim.experiment.withhold`)."""
+    # to the microweek: float32 minutes summed must not make 10 weeks 9.9999
+    return float(np.round(np.sum(student_action_weeks(students, dearest)), 6))
+
+
+def student_action_weeks(students: pd.DataFrame, dearest: Mapping[str, float] | None
+                         ) -> np.ndarray:
+    """Each student's fewest weeks of action: their staff minutes and their cost, each over a
+    week of the dearest action the policy uses (``dearest``: the run summary's
+    ``dearest_week``), the fewer of the two; a week of any action gives at least as many.
+    NaN where the columns are not kept, or ``dearest`` is not and something was spent; 0
+    where nothing is priced or measured (no hour or pound then gives a count)."""
+    spent = [c for c in ("staff_minutes", "cost") if c in students.columns]
+    if len(spent) < 2:
+        return np.full(len(students), np.nan)
+    totals = {c: students[c].to_numpy(dtype=float) for c in spent}
+    if dearest is None:  # a run without a policy: nothing charged, else not known
+        nothing = not any(np.nansum(v) for v in totals.values())
+        return np.full(len(students), 0.0 if nothing else np.nan)
+    # (a column blank for every student was never measured: it gives nothing away)
+    bounds = [np.nan_to_num(totals[c]) / float(dearest[c]) for c in spent
+              if float(dearest.get(c, 0.0)) > 0 and np.isfinite(totals[c]).any()]
+    if not bounds:
+        return np.zeros(len(students))
+    return np.minimum.reduce(bounds)
+
+
 def get_outcome(name: str, custom: Mapping[str, Outcome] | None = None) -> Outcome:
     """The registry entry of ``name``; an unknown name (a column of an old results folder)
     gets a plain entry so it still prints."""
@@ -585,17 +622,22 @@ def _by_value(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFrame:
-    """Long table ``group, outcome, value, students, actions_started``: every outcome in
-    every subgroup, with the group's students and the actions started for them
-    (:func:`actions_started`)."""
+    """Long table ``group, outcome, value, students, actions_started, action_weeks``: every
+    outcome in every subgroup, with the group's students, the actions started for them
+    (:func:`actions_started`) and the action-weeks their staff hours are of
+    (:func:`action_weeks`)."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
     columns = columns_read(entries)
+    dearest = result.summary.get("dearest_week")
     rows = []
-    for group, cohort in group_cohorts(result, None if columns is None
-                                       else columns | {"interventions"}).items():
+    for group, cohort in group_cohorts(result, None if columns is None else columns
+                                       | {"interventions", "staff_minutes", "cost"}).items():
         values = measure(result, entries, cohort)
         actions = actions_started(cohort.students)
+        weeks = action_weeks(cohort.students, dearest)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
-                         "students": len(cohort.students), ACTIONS: actions})
-    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students", ACTIONS])
+                         "students": len(cohort.students), ACTIONS: actions,
+                         ACTION_WEEKS: weeks})
+    return pd.DataFrame(rows, columns=["group", "outcome", "value", "students", ACTIONS,
+                                       ACTION_WEEKS])

@@ -56,8 +56,10 @@ def run_one(task: RunTask) -> dict[str, Any]:
 
     from srmsim.experiment.custom import build_outcomes
     from srmsim.experiment.outcomes import (
+        ACTION_WEEKS,
         ACTIONS,
         OUTCOMES,
+        action_weeks,
         actions_started,
         measure,
         measure_groups,
@@ -83,6 +85,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
                     if getattr(o.measure, "beyond", False)})
         row["students"] = len(result.students)
         row[ACTIONS] = actions_started(result.students)
+        row[ACTION_WEEKS] = action_weeks(result.students, result.summary.get("dearest_week"))
         row["error"] = ""
         row["_groups"] = measure_groups(result, outcomes)
         row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)

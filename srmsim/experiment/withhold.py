@@ -10,8 +10,8 @@ withheld where the students counted in it, or not counted, are under 10 per run 
 (the attacker's reckoning: the share times the students); a rate per student (referrals or
 actions per 100 students, incidents per student, a user-defined mean of a whole-number score)
 is withheld where the count it gives (the rate times the students) is under 10 per run; staff
-hours and cost (a fixed price per action, summed) where the actions they are of are under 10
-per run (:func:`priced`); a trust or group of under 10 students withholds every value. A row
+hours and cost (a fixed price per action a week, summed) where the actions they are of, or
+the action-weeks, are under 10 per run (:func:`priced`); a trust or group of under 10 students withholds every value. A row
 is withheld where its variant's value or its baseline's is (the difference and the other mean
 give it back). A simulated experiment is never passed through here: its effects are
 unchanged.
@@ -24,7 +24,13 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from srmsim.experiment.outcomes import ACTIONS, RESOURCES, Outcome, get_outcome
+from srmsim.experiment.outcomes import (
+    ACTION_WEEKS,
+    ACTIONS,
+    RESOURCES,
+    Outcome,
+    get_outcome,
+)
 
 #: the verdict of a withheld row (its numbers are empty in effects.csv, ``low`` when printed)
 WITHHELD = "withheld"
@@ -39,7 +45,8 @@ NOTE = ("a value shown as low is withheld: the trust is built from real pupil re
         "(population.records), and under 10 students per run (on average) are counted in "
         "that share, or not counted in it, or in its group, or that rate per student gives "
         "under 10 referrals, actions or incidents a run, or the staff hours or cost are of "
-        "under 10 actions a run (or of a number an older srmsim did not keep), so the value "
+        "under 10 actions a run, or of under 10 weeks of action a run (or of a number an older "
+        "srmsim did not keep), so the value "
         "would give their number away (docs/privacy.md)")
 
 #: what the note adds when a share of referrals (:func:`referral_share`) is withheld
@@ -230,19 +237,23 @@ def hours_unknown(name: str) -> bool:
 
 
 def small_actions(actions: pd.Series | None, values: pd.Series, threshold: int = 10,
-                  known_zero: bool = False) -> bool:
+                  known_zero: bool = False, weeks: pd.Series | None = None) -> bool:
     """Whether a priced outcome's ``values`` (:func:`priced`, one per run) are of under
     ``threshold`` ``actions`` per run on average (the run rows' or group rows' count,
-    :data:`srmsim.experiment.outcomes.ACTIONS`; None: results of an older srmsim, which did
-    not keep it, withheld). ``known_zero``: a variant without a policy, whose 0 hours and
-    cost (no action) everyone knows."""
-    if actions is None:
+    :data:`srmsim.experiment.outcomes.ACTIONS`), or of under ``threshold`` action-weeks
+    (``weeks``, :func:`srmsim.experiment.outcomes.action_weeks`: the hours over a week's
+    price); either None (results of an older srmsim, which did not keep it): withheld.
+    ``known_zero``: a variant without a policy, whose 0 hours and cost (no action) everyone
+    knows."""
+    if actions is None or weeks is None:
         v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         return not (known_zero and ((v == 0) | np.isnan(v)).all())
     a = pd.to_numeric(actions, errors="coerce").to_numpy(dtype=float)
     if known_zero and len(a) and (a == 0).all():
         return False
-    return _small([float(np.mean(a)) if len(a) else 0.0], threshold)
+    w = pd.to_numeric(weeks, errors="coerce").to_numpy(dtype=float)
+    return _small([float(np.mean(a)) if len(a) else 0.0,
+                   float(np.mean(w)) if len(w) else 0.0], threshold)
 
 
 def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
@@ -282,6 +293,7 @@ def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
     ``threshold`` students (:func:`small_values`; the arguments as :func:`withhold_effects`'s)."""
     students = runs["students"] if "students" in runs.columns else None
     actions = runs[ACTIONS] if ACTIONS in runs.columns else None
+    weeks = runs[ACTION_WEEKS] if ACTION_WEEKS in runs.columns else None
     whole, shares = unknown_base(definitions), custom_shares(definitions)
     rates, spent = count_rates(definitions), custom_priced(definitions)
     small: dict[tuple[str, str], bool] = {}
@@ -312,7 +324,8 @@ def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
                                 share=outcome in shares, per_student=rate_lines(o, rates)) \
                 or ((priced(outcome) or outcome in spent) and small_actions(
                     None if actions is None else actions[rows], values, threshold,
-                    known_zero=variant in known_zero))
+                    known_zero=variant in known_zero,
+                    weeks=None if weeks is None else weeks[rows]))
         return small[key]
 
     return is_small
@@ -364,7 +377,8 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
             share=outcome in shares, per_student=rate_lines(entry, rates)) or (
             (priced(str(outcome)) or outcome in spent) and small_actions(
                 g[ACTIONS] if ACTIONS in g.columns else None, g["value"], threshold,
-                known_zero=variant in known_zero))
+                known_zero=variant in known_zero,
+                weeks=g[ACTION_WEEKS] if ACTION_WEEKS in g.columns else None))
     # which (partition, variant, outcome) are withheld; a group of few students: all of them
     hidden: set[tuple[int, str, str]] = set()
     group_part = dict(zip(labels, part_of, strict=True))

@@ -248,6 +248,11 @@ class PolicyEngine:
         for k in LEVEL_TARGETS:
             has_level[used] |= self.level[k][used] != 0
         self.fade_lives = np.unique(self.half_life[has_level])  # of the actions workflows use
+        #: a week of the dearest action the workflows use, in staff minutes and in cost
+        #: (:func:`srmsim.experiment.outcomes.action_weeks`)
+        self.dearest_week = {
+            "staff_minutes": float(self.total_minutes[used].max()) if used else 0.0,
+            "cost": float(self.cost[used].max()) if used else 0.0}
         # effect targets some workflow's action moves: the others stay 0 and are never touched
         self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
         # true gains the actions added; with choice steps also attendance, by group and school

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +140,13 @@ def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
                               f"(hand-edited or corrupt); {AGAIN}")
     if not isinstance(summary.get("scenario", ""), str):
         raise SrmsimError(f"{where}: scenario is not a name (hand-edited or corrupt); {AGAIN}")
+    dearest = summary.get("dearest_week", {})
+    if not (isinstance(dearest, dict) and set(dearest) <= {"staff_minutes", "cost"} and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and v >= 0 for v in dearest.values())):
+        raise SrmsimError(f"{where}: dearest_week is {str(dearest)[:60]!r}, not a week's "
+                          "staff_minutes and cost (numbers >= 0) (hand-edited or corrupt); "
+                          f"{AGAIN}")
     recorded = summary.get("scenario_hash")
     if scenario is not None and recorded is not None and scenario.digest() != recorded:
         raise SrmsimError(f"{path / 'scenario.yaml'}: not the scenario this run was made from "
@@ -283,12 +291,14 @@ class Withheld:
         # the columns the rule reads; the schools as one when they are not listed (a mask
         # for each of a national run's 8,000 schools over 8M students would be 64 GB)
         columns = ["school", "fsm", "sen", "eal", "sessions_possible", "persistent_absent",
-                   "severe_absent", "reading_gap_end", "interventions", "withdrawn"]
+                   "severe_absent", "reading_gap_end", "interventions", "withdrawn",
+                   "staff_minutes", "cost"]
         students = run.students[[c for c in columns if c in run.students.columns]]
         if not any(g.startswith("school ") for g in cohorts):
             students = students.assign(school=0)
         kept = withhold_small_groups(table, students, students,
-                                     np.ones(len(students), dtype=bool))
+                                     np.ones(len(students), dtype=bool),
+                                     dearest_week=run.summary.get("dearest_week"))
         back = {WHOLE_ARM: ALL}
         for row in kept.itertuples(index=False):
             group = back.get(str(row.group), str(row.group))

@@ -14,7 +14,7 @@ outcome sets the whole cost against the whole gain.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,6 +28,7 @@ from srmsim.experiment.outcomes import (
     Outcome,
     measure,
     measure_groups,
+    student_action_weeks,
 )
 
 #: outcomes measured in both runs of every replication (the last three are resources and reach)
@@ -154,7 +155,8 @@ def under_threshold(values: np.ndarray, threshold: int) -> np.ndarray:
 def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
                           cf_students: pd.DataFrame, treated: np.ndarray,
                           analysed: np.ndarray | None = None, all_analysed_ok: bool = False,
-                          threshold: int = 10) -> pd.DataFrame:
+                          threshold: int = 10,
+                          dearest_week: Mapping[str, float] | None = None) -> pd.DataFrame:
     """One replication's :func:`group_truths` safe to write from real records: no count under
     ``threshold`` follows from it, or from it beside the trial's other files, by arithmetic.
 
@@ -176,7 +178,10 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     (:data:`RATE_OUTCOMES`: actions per 100 students, incidents per student) is withheld the
     same way where the count it is of (the actions, the incidents) is under ``threshold``, and
     so are staff hours and cost (a price per action times the actions: with one kind of action
-    the hours over one action's give how many) where the actions started are."""
+    the hours over one action's give how many) where the actions started are, or the weeks of
+    action (a price per week: the hours over one week's give them;
+    :func:`srmsim.experiment.outcomes.student_action_weeks` over ``dearest_week``, the run
+    summary's: not given, they are not known, and spending is withheld)."""
     treated = np.asarray(treated, dtype=bool)
     out = table.copy()
     labels = out["group"].astype(str)
@@ -252,6 +257,7 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
             value = out[column].to_numpy(dtype=float)
             each = (arm["interventions"].to_numpy(dtype=float)
                     if "interventions" in arm.columns else None)
+            weeks = student_action_weeks(arm, dearest_week)  # NaN: not known, withheld
             for i in np.flatnonzero(rows):
                 m = masks.get(labels.iloc[i])
                 if m is None or not np.isfinite(value[i]):
@@ -259,7 +265,9 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
                 if column == "counterfactual" and value[i] == 0:
                     continue  # no action without the policy: known to everyone
                 actions = float(np.nansum(each[m])) if each is not None else np.nan
-                hide[i] |= bool(under_threshold(np.array([actions]), threshold)[0])
+                w = float(np.round(np.sum(weeks[m]), 6))
+                hide[i] |= not np.isfinite(w) or bool(under_threshold(
+                    np.array([actions, np.floor(w)]), threshold).any())
         for outcome in out["outcome"][hide].unique():
             same = (out["outcome"] == outcome).to_numpy()
             if (hide & same & whole).any():

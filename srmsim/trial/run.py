@@ -146,6 +146,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
     if not assignment.known(uid).all():  # pragma: no cover - every student passes the policy
         raise AssertionError("some students were never randomised")
     treated = assignment.treated(uid, school)
+    dearest_week = dict(model.policy.dearest_week)
     model.release()
 
     cf_model = TrustModel(counterfactual, seed=seed)
@@ -193,7 +194,8 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
         row = withhold_small_counts(row, int(np.count_nonzero(treated)))
         used = None if sw else np.isin(uid, analysis.data["uid"].to_numpy())
         groups = withhold_small_groups(groups, trial_students, cf_students, treated, used,
-                                       all_analysed_ok=c.population == "all")
+                                       all_analysed_ok=c.population == "all",
+                                       dearest_week=dearest_week)
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
                        trial_students, cf_students, week0, panel, groups,
                        subgroup_estimates(trial, analysis.data, trial_students)
