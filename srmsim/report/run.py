@@ -541,9 +541,11 @@ def students_sections(page: Page, run: _Run) -> None:
         served_hidden = withheld is not None and not np.isfinite(
             withheld.values[ALL]["students_served"])
         whole_hidden = withheld is not None and withheld.hidden(ALL)  # as in the headline
-        # a price per action times the actions: hidden where they are few, as in the headline
-        cost_hidden, hours_hidden = (whole_hidden or withheld is not None and not np.isfinite(
-            withheld.values[ALL].get(name, np.nan)) for name in ("cost", "staff_hours"))
+        # a price per action times the actions: hidden where they are few, as in the headline;
+        # a value never measured is "not measured", not low (nothing of it was withheld)
+        cost_hidden, hours_hidden = (whole_hidden or withheld is not None and np.isfinite(raw)
+                                     and not np.isfinite(withheld.values[ALL].get(name, np.nan))
+                                     for name, raw in (("cost", cost), ("staff_hours", hours)))
         rows = [("cost of actions", LOW if cost_hidden else _shown("cost", cost)),
                 ("staff hours", LOW if hours_hidden else _shown("staff_hours", hours)),
                 ("students who received any action",
