@@ -81,10 +81,12 @@ def student_share(o: Outcome) -> bool:
 def unknown_base(definitions: object) -> frozenset[str]:
     """The user-defined outcomes (a manifest's ``outcome_definitions``) whose students cannot
     be known from what an experiment keeps: a count or sum (of students, perhaps), a
-    statistic of the students ``where`` picks (one school's 6), or a mean that gives a count
+    statistic of the students ``where`` picks (one school's 6), a mean that gives a count
     (:func:`count_rates`) of a score some students have no value of (``first_flag_week``,
-    missing for those never referred: the mean is over the others, how many not kept):
-    withheld whole on records."""
+    missing for those never referred: the mean is over the others, how many not kept), or a
+    percentile of what actions cost (``staff_minutes``, ``cost``: one or two pupils' spending,
+    a price a week times their weeks of action, and the weight between them places where
+    the spending starts, so how many pupils were given any): withheld whole on records."""
     if not isinstance(definitions, list):
         return frozenset()
     return frozenset(str(d.get("name")) for d in definitions if isinstance(d, dict) and (
@@ -119,15 +121,17 @@ def count_rates(definitions: object) -> dict[str, tuple[Line, ...]]:
     it is not a rate per student): a ``mean`` printed per 100 students (factor 0.01) or per
     student (1), or the mean of a constant multiple of a whole-number score plus a constant
     (``incidents``: 1; ``incidents / 2``: factor 2; ``3 * referrals + 1``: offset 1, factor
-    1/3). A ``percentile`` is not a rate; a statistic with ``where`` is withheld whole
-    (:func:`unknown_base`)."""
+    1/3), and of ``count()`` of several conditions also its complement (``count(a, b)``:
+    offset 2, the conditions not met). A ``percentile`` is not a rate; a statistic with
+    ``where`` is withheld whole (:func:`unknown_base`)."""
     return _custom_rates(definitions)[0]
 
 
 def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], frozenset[str],
                                                 frozenset[str], frozenset[str]]:
     """:func:`count_rates`, the means among them over the students with a value, whose
-    number is not kept (:meth:`srmsim.experiment.custom.CustomOutcome.every_student`), the
+    number is not kept (:meth:`srmsim.experiment.custom.CustomOutcome.every_student`), with
+    the percentiles of what actions cost (:func:`unknown_base`), the
     means of what actions cost (:func:`custom_priced`) and the means that are shares of the
     students (:func:`custom_shares`)."""
     if not isinstance(definitions, list):
@@ -155,12 +159,16 @@ def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], fro
             line = rule.count_line()
             if line is not None:
                 lines.append((1.0 / line[0], line[1]))
+            if rule.of.conditions_counted > 1:  # count(a, b): the conditions not met too
+                lines.append((1.0, float(rule.of.conditions_counted)))
             if lines and not rule.every_student():
                 partial.add(config.name)
             if set(rule.of.fields) & PRICE_FIELDS:
                 spent.add(config.name)
             if rule.of.indicator:
                 shares.add(config.name)
+        elif config.statistic == "percentile" and set(rule.of.fields) & PRICE_FIELDS:
+            partial.add(config.name)  # one pupil's spending: withheld whole (unknown_base)
         out[config.name] = tuple(lines)
     return out, frozenset(partial), frozenset(spent), frozenset(shares)
 

@@ -1496,6 +1496,14 @@ class Rule:
         count as much as those with it."""
         return isinstance(self._root, _Count) and len(self._root.children) == 1
 
+    @property
+    def conditions_counted(self) -> int:
+        """How many conditions this score counts where it is ``count()`` of them (0
+        otherwise): ``count(a, b)`` is 0 to 2 a student. Why: its mean's complement, the
+        conditions not met (2 less the mean, times the students), is a count as much as the
+        conditions met are."""
+        return len(self._root.children) if isinstance(self._root, _Count) else 0
+
     def never_missing(self, fields: Set[str]) -> bool:
         """Whether this score has a value for every student, given that ``fields`` are never
         missing: it reads no other field, no window or rule, and divides only by a non-zero
