@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 from srmsim.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import cli_refuses  # noqa: E402
 from test_privacy239 import escalation_scenario  # noqa: E402
 from test_privacy248 import twenty_records  # noqa: E402
 
@@ -110,9 +112,6 @@ def test_a_run_report_and_a_trial_reckon_the_weeks_and_say_not_measured(
     A trial's group rows: a school of 12 actions but 7 weeks of them is withheld (with the
     other, its partition), 12 two-week actions shown; without the week's price, the spending
     is withheld."""
-    import json
-
-    from conftest import cli_refuses
     from srmsim.trial.groups import ALL, withhold_small_groups
 
     path = escalation_scenario(tmp_path, twenty_records(tmp_path), [7])

@@ -628,7 +628,8 @@ def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFra
     (:func:`action_weeks`)."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
     columns = columns_read(entries)
-    dearest = result.summary.get("dearest_week")
+    # (a trial's arm, measured without a run summary, keeps only the values: COLUMNS)
+    dearest = (getattr(result, "summary", None) or {}).get("dearest_week")
     rows = []
     for group, cohort in group_cohorts(result, None if columns is None else columns
                                        | {"interventions", "staff_minutes", "cost"}).items():
