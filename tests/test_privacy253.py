@@ -1,12 +1,13 @@
 """Privacy review 253: counts under 10 that action-weeks, complements and percentiles gave away.
 
-Found 2026-12-07 on a trust of 20 Year 7 pupils built from records, attendance escalation at
-a threshold of 0.92 with its workflow cut to a parent text then one week's parent meeting:
-about 14 actions started a run (the texts, automated, among them), so staff hours were shown,
-but they are 30 minutes a week of meeting: ``effects.csv``'s 3.5 hours, over half an hour,
-gave 7 meeting-weeks, and the run report's "3.5 h" the same. A mean of ``count(a, b)`` (0 to 2
-a student) of 0.95 over 20 pupils was shown: 2 - 0.95 is 1.05, 21 conditions not met, fine,
-but 1.85 leaves 3. A percentile of ``cost`` is one or two pupils' spending (and its weight
+Found 2026-12-07 on a trust of 20 Year 7 pupils built from records, attendance escalation with
+its workflow cut to a parent text (automated) then one week's parent meeting: a run at a
+threshold of 0.92 started 14 actions, the texts among them, so the rule of review 248 showed
+its report's staff hours, 3.5 h, which over the meeting's half hour a week are 7
+meeting-weeks; an experiment's variant at 0.95 (20 actions a run) wrote 3.5 hours a run in
+``effects.csv``, 7 meeting-weeks again. A mean of ``count(a, b)`` (0 to 2
+a student) was reckoned only as the conditions met: 1.85 over 20 pupils, 37 met, was shown,
+and leaves 3 not met. A percentile of ``cost`` is one or two pupils' spending (and its weight
 between them says where spending starts). The run report's cost section said ``low`` for a
 cost never measured; and the threshold test behind all of these ran the whole suppression
 audit (14 ms) for each number.
@@ -48,7 +49,7 @@ PRICES = {"parent_meeting": (30.0, 20.0), "attendance_officer_visit": (60.0, 30.
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """An experiment on the 20 pupils: no policy, the escalation (about 12 actions and 13
-    weeks of action a run) and the short escalation (about 18 actions, 7 weeks)."""
+    weeks of action a run) and the short escalation (about 20 actions, 7 weeks)."""
     folder = tmp_path_factory.mktemp("records")
     escalation_scenario(folder, twenty_records(folder), [7])
     exp = {"name": "privacy253", "scenario": "scenario.yaml", "baseline": "no_policy",
