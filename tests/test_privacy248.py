@@ -57,8 +57,21 @@ def twenty_records(folder: Path) -> Path:
     return path
 
 
+def run_on_records(folder: Path, exp: dict) -> tuple[Path, str]:
+    """Experiment ``exp`` (of ``folder``'s scenario.yaml) run in-process into ``folder/out``:
+    the results folder and what the command printed."""
+    (folder / "exp.yaml").write_text(yaml.safe_dump(exp))
+    out = folder / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["experiment", str(folder / "exp.yaml"), "--out", str(out), "--quiet",
+                     "--workers", "1"]) == 0
+    return out, printed.getvalue()
+
+
 #: the module's studies on records are built once, on one worker
 pytestmark = pytest.mark.xdist_group("privacy248")
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
@@ -70,13 +83,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
            "replications": 2, "seed": 1, "outcomes": [*PRICED, *DEFINITIONS],
            "variants": {"no_policy": {"policy": None}, "escalation": {},
                         "few": {"policy.parameters.attendance_threshold": 0.8}}}
-    (folder / "exp.yaml").write_text(yaml.safe_dump(exp))
-    out = folder / "out"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["experiment", str(folder / "exp.yaml"), "--out", str(out), "--quiet",
-                     "--workers", "1"]) == 0
-    return out, printed.getvalue()
+    return run_on_records(folder, exp)
 
 
 def _actions(out: Path) -> dict[str, float]:

@@ -15,8 +15,6 @@ audit (14 ms) for each number.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import sys
@@ -32,7 +30,7 @@ from srmsim.cli import main
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import cli_refuses  # noqa: E402
 from test_privacy239 import escalation_scenario  # noqa: E402
-from test_privacy248 import twenty_records  # noqa: E402
+from test_privacy248 import run_on_records, twenty_records  # noqa: E402
 
 #: the module's studies on records are built once, on one worker
 pytestmark = pytest.mark.xdist_group("privacy253")
@@ -57,13 +55,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
            "variants": {"no_policy": {"policy": None}, "escalation": {},
                         "short": {"policy.parameters.attendance_threshold": 0.95,
                                   "policy.workflows.attendance.steps": SHORT_STEPS}}}
-    (folder / "exp.yaml").write_text(yaml.safe_dump(exp))
-    out = folder / "out"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["experiment", str(folder / "exp.yaml"), "--out", str(out), "--quiet",
-                     "--workers", "1"]) == 0
-    return out, printed.getvalue()
+    return run_on_records(folder, exp)
 
 
 def test_staff_hours_over_a_weeks_price_give_no_small_count(study: tuple[Path, str]) -> None:
