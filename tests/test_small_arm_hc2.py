@@ -67,7 +67,7 @@ def test_hc1_warns_for_an_arm_much_smaller_than_the_rest_only() -> None:
         stats.estimate_effect(trial(rng, small=4), "score", "arm", "control", alpha=0.1)
 
 
-@pytest.mark.once
+@pytest.mark.slow  # 600 trials (9 s); HC2 against statsmodels' and its df run by default
 def test_hc2_covers_95_percent_where_hc1_does_not() -> None:
     """600 trials of 5 against 300 students, no effect: HC1 covers about 85%, HC2 about 95%
     (binomial SE of a 95% coverage over 600 trials: 0.9 points)."""

@@ -224,7 +224,7 @@ def test_every_combination_on_an_export(exports: dict, tmp_path: Path,
     assert _small_differences(rows) == []
 
 
-@pytest.mark.once
+@pytest.mark.slow  # every option combination (11 s): attacks a-d run by default
 def test_every_combination_on_the_sample(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The same on data/sample's prior attainment, outcomes SEN and FSM."""
     near = _near_published(SAMPLE, tmp_path, "prior_attainment", "sen")
