@@ -12,6 +12,7 @@ import pandas as pd
 
 from srmsim.errors import SrmsimError
 from srmsim.experiment.outcomes import OUTCOMES, Cohort, columns_read, group_cohorts, measure
+from srmsim.experiment.withhold import LOW
 from srmsim.inputs import whole
 from srmsim.labels import cut, plural
 from srmsim.report.files import (
@@ -253,7 +254,7 @@ def _shown(name: str, value: float) -> str:
 
 #: how the report of a run from real records shows a count, and a value, that would give a
 #: count of under 10 students away (docs/privacy.md's symbols)
-CONFIDENTIAL, LOW = "c", "low"
+CONFIDENTIAL = "c"
 #: the fewest students a count from real records may show (docs/privacy.md)
 SMALL = 10
 #: the outcomes whose value is a mean over the students served, withheld with their count
