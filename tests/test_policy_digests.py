@@ -38,7 +38,8 @@ RUNS = {
 RECORDED_ON = {"numpy": "2.4.6", "pandas": "3.1.1", "simd": "X86_V3"}
 #: also checked, 2026-12-01: the same bits with AVX-512 (X86_V4) and with numpy 2.5.5 (the
 #: newest Python's fresh install); 2026-12-07, pandas 3.1.2 (a fresh install's that day); elsewhere
-#: the test skips rather than fail on a library's bits
+#: the runs are compared all the same and pass if their bits are these, else skip rather than
+#: fail on a library's bits
 SAME_BITS = {"numpy": {"2.4.6", "2.5.5"}, "pandas": {"3.1.1", "3.1.2"},
              "simd": {"X86_V3", "X86_V4"}}
 DIGESTS = {
@@ -98,8 +99,7 @@ def frame_digest(frame: pd.DataFrame) -> str:
 @pytest.mark.parametrize("run", sorted(RUNS))
 def test_policy_runs_are_bit_identical_to_main_before_the_speed_ups(run):
     here = _platform()
-    if any(here[k] not in SAME_BITS[k] for k in SAME_BITS):
-        pytest.skip(f"digests checked on {SAME_BITS}, this is {here}")
+    checked = all(here[k] in SAME_BITS[k] for k in SAME_BITS)
     file, overrides, seed = RUNS[run]
     scenario = load_scenario(REPO_ROOT / "scenarios" / file).with_overrides(overrides, "test")
     model = TrustModel(scenario, seed=seed)
@@ -109,4 +109,8 @@ def test_policy_runs_are_bit_identical_to_main_before_the_speed_ups(run):
     # 8M students): its values are compared as the text they were
     result.students = result.students.astype({"sex": "str"})
     got = {table: frame_digest(getattr(result, table)) for table in DIGESTS[run]}
+    if not checked and got != DIGESTS[run]:
+        # a library's own bits may differ; the same digests on it still pass (a fresh install
+        # gets newer libraries than these: the run is compared there too, not skipped unseen)
+        pytest.skip(f"digests checked on {SAME_BITS}; this is {here} and they differ")
     assert got == DIGESTS[run]
