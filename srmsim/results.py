@@ -650,7 +650,8 @@ class RunResult:
             **(headline(students) if len(students) else {"students": 0}),
             # what one week of the dearest action costs: staff hours over it give action-weeks
             # (srmsim.experiment.outcomes.action_weeks), withheld on records where under 10
-            **({"dearest_week": dict(model.policy.dearest_week)}
+            **({"dearest_week": dict(model.policy.dearest_week),
+                "week_prices": {k: dict(v) for k, v in model.policy.week_prices.items()}}
                if model.policy is not None else {}),
             "runtime_seconds": round(model._runtime, 3),
             "student_weeks_per_second": round(student_weeks / max(model._runtime, 1e-9)),

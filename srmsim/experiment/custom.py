@@ -195,6 +195,13 @@ def _columns(cohort: Cohort, names: Iterable[str]) -> dict[str, np.ndarray]:
     return {name: col for name, col in cols.items() if col is not None}
 
 
+def condition_values(rule: Rule, cohort: Cohort) -> np.ndarray:
+    """Whether each of ``cohort``'s students meets condition ``rule`` (a field the run has no
+    data for: nobody)."""
+    n = len(cohort.students)
+    return np.asarray(rule.evaluate(ArrayContext(_columns(cohort, rule.fields)), n), dtype=bool)
+
+
 class CustomOutcome:
     """A parsed user-defined outcome: evaluates its statistic over a cohort of students."""
 
@@ -234,6 +241,21 @@ class CustomOutcome:
         """Whether ``of`` has a value for every student: a mean leaves out those without
         (a ``reading_gap_end`` never tested, 0 / 0), so only then is it over all of them."""
         return self.of.never_missing(complete_fields())
+
+    def conditions(self) -> list[Rule]:
+        """The conditions whose pupils this outcome's value counts over every student: a
+        ``share`` of one, or a ``mean`` of ``count()`` of some (none with ``where``, which is
+        withheld whole). Why: their partition's parts must not be few on records
+        (:mod:`srmsim.experiment.parts`)."""
+        c = self.config
+        if c.where or c.statistic not in ("share", "mean"):
+            return []
+        if c.statistic == "share":
+            return [self.of]
+        if not self.of.conditions_counted:
+            return []
+        vocab = vocabulary()
+        return [_parse("of", parse_rule, text, vocab) for text in self.of.counted]
 
     def _statistic(self, values: np.ndarray, mask: np.ndarray) -> float:
         v = values[mask]

@@ -38,8 +38,8 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
-__all__ = ["ACTIONS", "ACTION_WEEKS", "COLUMN_SCALES", "Cohort", "GROUPS", "OUTCOMES",
-           "Outcome", "RESOURCES", "SCALES", "action_weeks", "actions_started", "columns_read",
+__all__ = ["ACTIONS", "ACTION_WEEKS", "COLUMN_SCALES", "Cohort", "GROUPS", "KIND_LEAST",
+           "OUTCOMES", "Outcome", "RESOURCES", "SCALES", "action_weeks", "actions_started", "columns_read",
            "format_difference", "format_relative", "format_value", "get_outcome",
            "group_cohorts", "measure", "measure_groups", "significant_decimals",
            "student_action_weeks"]
@@ -496,6 +496,64 @@ def student_action_weeks(students: pd.DataFrame, dearest: Mapping[str, float] | 
     return np.minimum.reduce(bounds)
 
 
+#: the run row's (and each group row's) fewest actions started, or weeks of action, of any one
+#: priced kind the policy's workflows use (:func:`student_kind_counts`)
+KIND_LEAST = "fewest_of_a_kind"
+
+#: the events that end a course of action, with the minutes and cost charged to it
+COURSE_ENDS = ("reviewed", "closed", "open_at_end")
+
+
+def student_kind_counts(students: pd.DataFrame, events: pd.DataFrame | None,
+                        prices: Mapping[str, Mapping[str, float]] | None) -> np.ndarray:
+    """Each student's actions started and weeks of action of each priced kind of action
+    (``prices``: a week of each, the run summary's ``week_prices``), as columns ``2k`` and
+    ``2k + 1`` of kind ``k``; a matrix of NaN where not known (no prices kept, or no events
+    of a run with a policy). Why: a policy with two kinds priced differently (a meeting at 30
+    minutes and £20 a week, a visit at 60 and £30) spends hours and cost from which each
+    kind's weeks follow (two sums, two unknowns), under 10 of one kind though 10 or more in
+    all; on real records spending is withheld where any kind's are under 10
+    (:func:`fewest_of_a_kind`)."""
+    n = len(students)
+    if prices is None:
+        return np.full((n, 1), np.nan)
+    kinds = list(prices)
+    out = np.zeros((n, 2 * len(kinds)))
+    if not kinds:
+        return out
+    if events is None or "student" not in students.columns:
+        return np.full((n, 2 * len(kinds)), np.nan)
+    if not len(events):
+        return out
+    row = _rows_of(students["student"], events["student"])
+    action = events["action"].astype(str).to_numpy()
+    event = events["event"].astype(str).to_numpy()
+    minutes = pd.to_numeric(events["minutes"], errors="coerce").to_numpy(dtype=float)
+    cost = pd.to_numeric(events["cost"], errors="coerce").to_numpy(dtype=float)
+    ends = np.isin(event, COURSE_ENDS)
+    for k, name in enumerate(kinds):
+        m, c = float(prices[name]["staff_minutes"]), float(prices[name]["cost"])
+        of = (action == name) & (row >= 0)
+        started = of & (event == "started")
+        np.add.at(out[:, 2 * k], row[started], 1.0)
+        spent = of & ends
+        weeks = minutes[spent] / m if m > 0 else cost[spent] / c
+        np.add.at(out[:, 2 * k + 1], row[spent], np.nan_to_num(weeks, nan=np.inf))
+    return out
+
+
+def fewest_of_a_kind(counts: np.ndarray, rows: np.ndarray | None = None) -> float:
+    """The fewest actions started or weeks of action of any one priced kind over ``rows`` of
+    :func:`student_kind_counts`' matrix (all rows: None); 0 where no kind is priced, NaN
+    where not known."""
+    part = counts if rows is None else counts[rows]
+    if counts.shape[1] == 0:
+        return 0.0
+    # to the microweek: float minutes summed must not make 10 weeks 9.9999
+    totals = np.round(part.sum(axis=0), 6)
+    return float(totals.min()) if np.isfinite(totals).all() else math.nan
+
+
 def get_outcome(name: str, custom: Mapping[str, Outcome] | None = None) -> Outcome:
     """The registry entry of ``name``; an unknown name (a column of an old results folder)
     gets a plain entry so it still prints."""
@@ -629,16 +687,34 @@ def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFra
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
     columns = columns_read(entries)
     # (a trial's arm, measured without a run summary, keeps only the values: COLUMNS)
-    dearest = (getattr(result, "summary", None) or {}).get("dearest_week")
+    from srmsim.experiment.parts import EMPTY, FEWEST, counted_conditions, parts
+
+    summary = getattr(result, "summary", None) or {}
+    dearest = summary.get("dearest_week")
+    kinds = run_kind_counts(result)
+    conditions = counted_conditions(entries)
+    everyone = result.students.index
     rows = []
     for group, cohort in group_cohorts(result, None if columns is None else columns
                                        | {"interventions", "staff_minutes", "cost"}).items():
         values = measure(result, entries, cohort)
         actions = actions_started(cohort.students)
         weeks = action_weeks(cohort.students, dearest)
+        fewest = fewest_of_a_kind(kinds, everyone.get_indexer(cohort.students.index))
+        part, empty = parts(cohort, conditions)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
                          "students": len(cohort.students), ACTIONS: actions,
-                         ACTION_WEEKS: weeks})
+                         ACTION_WEEKS: weeks, KIND_LEAST: fewest, FEWEST: part, EMPTY: empty})
     return pd.DataFrame(rows, columns=["group", "outcome", "value", "students", ACTIONS,
-                                       ACTION_WEEKS])
+                                       ACTION_WEEKS, KIND_LEAST, FEWEST, EMPTY])
+
+
+def run_kind_counts(result: Any) -> np.ndarray:
+    """:func:`student_kind_counts` of a run (``result``: a RunResult): no policy, no kinds."""
+    summary = getattr(result, "summary", None) or {}
+    events = getattr(result, "events", None)
+    prices = summary.get("week_prices")
+    if prices is None and events is None and summary.get("dearest_week") is None:
+        prices = {}  # a run without a policy: nothing priced
+    return student_kind_counts(result.students, events, prices)

@@ -58,12 +58,17 @@ def run_one(task: RunTask) -> dict[str, Any]:
     from srmsim.experiment.outcomes import (
         ACTION_WEEKS,
         ACTIONS,
+        KIND_LEAST,
         OUTCOMES,
+        Cohort,
         action_weeks,
         actions_started,
+        fewest_of_a_kind,
         measure,
         measure_groups,
+        run_kind_counts,
     )
+    from srmsim.experiment.parts import EMPTY, FEWEST, counted_conditions, parts
     from srmsim.model import TrustModel
 
     started, cpu0 = time.time(), time.process_time()
@@ -86,6 +91,8 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row["students"] = len(result.students)
         row[ACTIONS] = actions_started(result.students)
         row[ACTION_WEEKS] = action_weeks(result.students, result.summary.get("dearest_week"))
+        row[KIND_LEAST] = fewest_of_a_kind(run_kind_counts(result))
+        row[FEWEST], row[EMPTY] = parts(Cohort.of(result), counted_conditions(outcomes))
         row["error"] = ""
         row["_groups"] = measure_groups(result, outcomes)
         row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)

@@ -27,10 +27,12 @@ import pandas as pd
 from srmsim.experiment.outcomes import (
     ACTION_WEEKS,
     ACTIONS,
+    KIND_LEAST,
     RESOURCES,
     Outcome,
     get_outcome,
 )
+from srmsim.experiment.parts import EMPTY, FEWEST
 
 #: the verdict of a withheld row (its numbers are empty in effects.csv, ``low`` when printed)
 WITHHELD = "withheld"
@@ -45,7 +47,8 @@ NOTE = ("a value shown as low is withheld: the trust is built from real pupil re
         "(population.records), and under 10 students per run (on average) are counted in "
         "that share, or not counted in it, or in its group, or that rate per student gives "
         "under 10 referrals, actions or incidents a run, or the staff hours or cost are of "
-        "under 10 actions a run, or of under 10 weeks of action a run (or of a number an older "
+        "under 10 actions a run, or of under 10 weeks of action a run (in all, or of one "
+        "kind of action) (or of a number an older "
         "srmsim did not keep), so the value "
         "would give their number away (docs/privacy.md)")
 
@@ -86,12 +89,22 @@ def unknown_base(definitions: object) -> frozenset[str]:
     missing for those never referred: the mean is over the others, how many not kept), or a
     percentile of what actions cost (``staff_minutes``, ``cost``: one or two pupils' spending,
     a price a week times their weeks of action, and the weight between them places where
-    the spending starts, so how many pupils were given any): withheld whole on records."""
+    the spending starts, so how many pupils were given any), or of a whole-number score or a
+    multiple of one plus a constant (``interventions``, ``incidents / 2``, ``count(a, b)``:
+    the 90th of 20 pupils, 18 of them 0 and two 1, is 0.1 of the way from 0 to 1, which
+    places the zeros' end; several percentiles pin it): withheld whole on records."""
     if not isinstance(definitions, list):
         return frozenset()
     return frozenset(str(d.get("name")) for d in definitions if isinstance(d, dict) and (
         d.get("statistic") in ("count", "sum") or d.get("where") or d.get("minus_where"))) \
         | _custom_rates(definitions)[1]
+
+
+def custom_counts(definitions: object) -> frozenset[str]:
+    """The user-defined outcomes that count conditions over every pupil (a ``share``, a
+    ``mean`` of ``count()``): withheld where the parts their conditions make are few
+    (:func:`small_parts`)."""
+    return _custom_rates(definitions)[4]
 
 
 def custom_priced(definitions: object) -> frozenset[str]:
@@ -128,14 +141,14 @@ def count_rates(definitions: object) -> dict[str, tuple[Line, ...]]:
 
 
 def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], frozenset[str],
-                                                frozenset[str], frozenset[str]]:
+                                                frozenset[str], frozenset[str], frozenset[str]]:
     """:func:`count_rates`, the means among them over the students with a value, whose
     number is not kept (:meth:`srmsim.experiment.custom.CustomOutcome.every_student`), with
     the percentiles of what actions cost (:func:`unknown_base`), the
-    means of what actions cost (:func:`custom_priced`) and the means that are shares of the
-    students (:func:`custom_shares`)."""
+    means of what actions cost (:func:`custom_priced`), the means that are shares of the
+    students (:func:`custom_shares`) and those that count conditions (:func:`custom_counts`)."""
     if not isinstance(definitions, list):
-        return {}, frozenset(), frozenset(), frozenset()
+        return {}, frozenset(), frozenset(), frozenset(), frozenset()
     from srmsim.errors import RuleError
     from srmsim.experiment.custom import CustomOutcome, CustomOutcomeConfig
 
@@ -143,6 +156,7 @@ def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], fro
     partial: set[str] = set()
     spent: set[str] = set()
     shares: set[str] = set()
+    counting: set[str] = set()
     for d in definitions:
         if not isinstance(d, dict):
             continue
@@ -152,6 +166,8 @@ def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], fro
         except (ValueError, RuleError):  # (a definition the registry could not build): a count
             out[str(d.get("name"))] = ((1.0, 0.0),)
             continue
+        if rule.conditions():
+            counting.add(config.name)
         lines: list[Line] = []
         if config.statistic == "mean" and not config.where:
             if config.scale in PER_STUDENT:
@@ -167,10 +183,14 @@ def _custom_rates(definitions: object) -> tuple[dict[str, tuple[Line, ...]], fro
                 spent.add(config.name)
             if rule.of.indicator:
                 shares.add(config.name)
-        elif config.statistic == "percentile" and set(rule.of.fields) & PRICE_FIELDS:
-            partial.add(config.name)  # one pupil's spending: withheld whole (unknown_base)
+        elif config.statistic == "percentile" and (
+                set(rule.of.fields) & PRICE_FIELDS or rule.whole_numbers()
+                or rule.count_line() is not None):
+            # one pupil's spending, or one or two pupils' whole-number score, interpolated:
+            # the weight between them says where the zeros end (withheld whole: unknown_base)
+            partial.add(config.name)
         out[config.name] = tuple(lines)
-    return out, frozenset(partial), frozenset(spent), frozenset(shares)
+    return out, frozenset(partial), frozenset(spent), frozenset(shares), frozenset(counting)
 
 
 def rate_lines(o: Outcome, rates: Mapping[str, tuple[Line, ...]]) -> tuple[Line, ...]:
@@ -245,23 +265,43 @@ def hours_unknown(name: str) -> bool:
 
 
 def small_actions(actions: pd.Series | None, values: pd.Series, threshold: int = 10,
-                  known_zero: bool = False, weeks: pd.Series | None = None) -> bool:
+                  known_zero: bool = False, weeks: pd.Series | None = None,
+                  kinds: pd.Series | None = None) -> bool:
     """Whether a priced outcome's ``values`` (:func:`priced`, one per run) are of under
     ``threshold`` ``actions`` per run on average (the run rows' or group rows' count,
     :data:`srmsim.experiment.outcomes.ACTIONS`), or of under ``threshold`` action-weeks
     (``weeks``, :func:`srmsim.experiment.outcomes.action_weeks`: the hours over a week's
-    price); either None (results of an older srmsim, which did not keep it): withheld.
-    ``known_zero``: a variant without a policy, whose 0 hours and cost (no action) everyone
-    knows."""
-    if actions is None or weeks is None:
+    price), or of under ``threshold`` actions or weeks of some one priced kind of action
+    (``kinds``, :data:`srmsim.experiment.outcomes.KIND_LEAST`: with two kinds priced
+    differently the hours and the cost give each kind's weeks); any None (results of an
+    older srmsim, which did not keep it): withheld. ``known_zero``: a variant without a
+    policy, whose 0 hours and cost (no action) everyone knows."""
+    if actions is None or weeks is None or kinds is None:
         v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         return not (known_zero and ((v == 0) | np.isnan(v)).all())
     a = pd.to_numeric(actions, errors="coerce").to_numpy(dtype=float)
     if known_zero and len(a) and (a == 0).all():
         return False
     w = pd.to_numeric(weeks, errors="coerce").to_numpy(dtype=float)
-    return _small([float(np.mean(a)) if len(a) else 0.0,
-                   float(np.mean(w)) if len(w) else 0.0], threshold)
+    k = pd.to_numeric(kinds, errors="coerce").to_numpy(dtype=float)
+    # each run's fewest of a kind, averaged: at most the average of any one kind's
+    return _small([float(np.mean(x)) if len(x) else 0.0 for x in (a, w, k)], threshold)
+
+
+def small_parts(fewest: pd.Series | None, empty: pd.Series | None,
+                threshold: int = 10) -> bool:
+    """Whether a count-like user-defined outcome (:func:`custom_counts`) is of few pupils by
+    the parts its study's conditions make (:mod:`srmsim.experiment.parts`), over its runs
+    (or a group's rows): the fewest of a condition, not of it, or of a part not empty under
+    ``threshold`` on average (each run's fewest averaged: at most any one part's average), or
+    a part empty in some runs and not in others; not kept (an older srmsim): withheld."""
+    if fewest is None or empty is None:
+        return True
+    f = pd.to_numeric(fewest, errors="coerce").to_numpy(dtype=float)
+    e = pd.to_numeric(empty, errors="coerce").to_numpy(dtype=float)
+    if not len(f) or not np.isfinite(e).all() or len(np.unique(e)) > 1:
+        return True
+    return _small([float(np.mean(f))], threshold)
 
 
 def withhold_effects(effects: pd.DataFrame, runs: pd.DataFrame,
@@ -302,6 +342,10 @@ def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
     students = runs["students"] if "students" in runs.columns else None
     actions = runs[ACTIONS] if ACTIONS in runs.columns else None
     weeks = runs[ACTION_WEEKS] if ACTION_WEEKS in runs.columns else None
+    kinds = runs[KIND_LEAST] if KIND_LEAST in runs.columns else None
+    fewest = runs[FEWEST] if FEWEST in runs.columns else None
+    empty = runs[EMPTY] if EMPTY in runs.columns else None
+    counting = custom_counts(definitions)
     whole, shares = unknown_base(definitions), custom_shares(definitions)
     rates, spent = count_rates(definitions), custom_priced(definitions)
     small: dict[tuple[str, str], bool] = {}
@@ -333,7 +377,11 @@ def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
                 or ((priced(outcome) or outcome in spent) and small_actions(
                     None if actions is None else actions[rows], values, threshold,
                     known_zero=variant in known_zero,
-                    weeks=None if weeks is None else weeks[rows]))
+                    weeks=None if weeks is None else weeks[rows],
+                    kinds=None if kinds is None else kinds[rows])) \
+                or (outcome in counting and small_parts(
+                    None if fewest is None else fewest[rows],
+                    None if empty is None else empty[rows], threshold))
         return small[key]
 
     return is_small
@@ -374,7 +422,7 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
         part_of[mask] = i
     whole = unknown_base(definitions) | frozenset(GROUP_SHARES)
     shares, rates = custom_shares(definitions), count_rates(definitions)
-    spent = custom_priced(definitions)
+    spent, counting = custom_priced(definitions), custom_counts(definitions)
     small: dict[tuple[str, str, str], bool] = {}
     grouped = {k: g for k, g in detail.groupby(["group", "variant", "outcome"], sort=False)}
     for (group, variant, outcome), g in grouped.items():
@@ -386,7 +434,9 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
             (priced(str(outcome)) or outcome in spent) and small_actions(
                 g[ACTIONS] if ACTIONS in g.columns else None, g["value"], threshold,
                 known_zero=variant in known_zero,
-                weeks=g[ACTION_WEEKS] if ACTION_WEEKS in g.columns else None))
+                weeks=g[ACTION_WEEKS] if ACTION_WEEKS in g.columns else None,
+                kinds=g[KIND_LEAST] if KIND_LEAST in g.columns else None)) or (
+            outcome in counting and small_parts(g.get(FEWEST), g.get(EMPTY), threshold))
     # which (partition, variant, outcome) are withheld; a group of few students: all of them
     hidden: set[tuple[int, str, str]] = set()
     group_part = dict(zip(labels, part_of, strict=True))

@@ -253,6 +253,13 @@ class PolicyEngine:
         self.dearest_week = {
             "staff_minutes": float(self.total_minutes[used].max()) if used else 0.0,
             "cost": float(self.cost[used].max()) if used else 0.0}
+        #: a week of each priced action the workflows use (staff minutes, cost), by name: with
+        #: two kinds the hours and the cost give each kind's weeks
+        #: (:func:`srmsim.experiment.outcomes.student_kind_counts`)
+        self.week_prices = {
+            p.action_names[a]: {"staff_minutes": float(self.total_minutes[a]),
+                                "cost": float(self.cost[a])}
+            for a in used if self.total_minutes[a] > 0 or self.cost[a] > 0}
         # effect targets some workflow's action moves: the others stay 0 and are never touched
         self._targets_used = [k for k in LEVEL_TARGETS if np.any(self.level[k][used] != 0)]
         # true gains the actions added; with choice steps also attendance, by group and school

@@ -1504,6 +1504,16 @@ class Rule:
         conditions met are."""
         return len(self._root.children) if isinstance(self._root, _Count) else 0
 
+    @property
+    def counted(self) -> tuple[str, ...]:
+        """The conditions this score counts, each as srmsim understood it: those of
+        ``count()`` (``count(a, b)``: ``a`` and ``b``), or the rule itself when it is true or
+        false; none otherwise. Why: published counts of overlapping conditions are differenced
+        (a mean of ``count(a, b)`` less one of ``count(a)`` gives those with ``b``)."""
+        if isinstance(self._root, _Count):
+            return tuple(c.render() for c in self._root.children)
+        return (self.canonical,) if self._root.kind == "bool" else ()
+
     def never_missing(self, fields: Set[str]) -> bool:
         """Whether this score has a value for every student, given that ``fields`` are never
         missing: it reads no other field, no window or rule, and divides only by a non-zero

@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 
 from srmsim.errors import SrmsimError
-from srmsim.experiment.outcomes import OUTCOMES, Cohort, columns_read, group_cohorts, measure
+from srmsim.experiment.outcomes import (
+    OUTCOMES,
+    Cohort,
+    columns_read,
+    group_cohorts,
+    measure,
+    student_kind_counts,
+)
 from srmsim.experiment.withhold import LOW
 from srmsim.inputs import whole
 from srmsim.labels import cut, plural
@@ -148,6 +155,14 @@ def check_summary(path: Path, summary: dict, scenario: Scenario | None) -> None:
         raise SrmsimError(f"{where}: dearest_week is {str(dearest)[:60]!r}, not a week's "
                           "staff_minutes and cost (numbers >= 0) (hand-edited or corrupt); "
                           f"{AGAIN}")
+    prices = summary.get("week_prices", {})
+    if not (isinstance(prices, dict) and all(
+            isinstance(k, str) and isinstance(v, dict) and set(v) == {"staff_minutes", "cost"}
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                    and x >= 0 for x in v.values()) for k, v in prices.items())):
+        raise SrmsimError(f"{where}: week_prices is {str(prices)[:60]!r}, not a week's "
+                          "staff_minutes and cost (numbers >= 0) of each action (hand-edited or "
+                          f"corrupt); {AGAIN}")
     recorded = summary.get("scenario_hash")
     if scenario is not None and recorded is not None and scenario.digest() != recorded:
         raise SrmsimError(f"{path / 'scenario.yaml'}: not the scenario this run was made from "
@@ -297,9 +312,16 @@ class Withheld:
         students = run.students[[c for c in columns if c in run.students.columns]]
         if not any(g.startswith("school ") for g in cohorts):
             students = students.assign(school=0)
+        # each kind's actions and weeks, from the events (read for a run from records only)
+        events = run.events
+        if events is None and run.has_events:
+            events = read_parquet(run.path / "events.parquet")
+        prices = run.summary.get("week_prices")
+        kinds = student_kind_counts(run.students, events, prices if run.has_events else {})
         kept = withhold_small_groups(table, students, students,
                                      np.ones(len(students), dtype=bool),
-                                     dearest_week=run.summary.get("dearest_week"))
+                                     dearest_week=run.summary.get("dearest_week"),
+                                     kinds=kinds)
         back = {WHOLE_ARM: ALL}
         for row in kept.itertuples(index=False):
             group = back.get(str(row.group), str(row.group))

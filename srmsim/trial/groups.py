@@ -26,6 +26,7 @@ from srmsim.experiment.outcomes import (
     RESOURCES,
     Cohort,
     Outcome,
+    fewest_of_a_kind,
     measure,
     measure_groups,
     student_action_weeks,
@@ -156,7 +157,8 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
                           cf_students: pd.DataFrame, treated: np.ndarray,
                           analysed: np.ndarray | None = None, all_analysed_ok: bool = False,
                           threshold: int = 10,
-                          dearest_week: Mapping[str, float] | None = None) -> pd.DataFrame:
+                          dearest_week: Mapping[str, float] | None = None,
+                          kinds: np.ndarray | None = None) -> pd.DataFrame:
     """One replication's :func:`group_truths` safe to write from real records: no count under
     ``threshold`` follows from it, or from it beside the trial's other files, by arithmetic.
 
@@ -181,7 +183,13 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     the hours over one action's give how many) where the actions started are, or the weeks of
     action (a price per week: the hours over one week's give them;
     :func:`srmsim.experiment.outcomes.student_action_weeks` over ``dearest_week``, the run
-    summary's: not given, they are not known, and spending is withheld)."""
+    summary's: not given, they are not known, and spending is withheld); actions not kept (a
+    students table without ``interventions``, or a student's blank) are unknown, withheld
+    too (they were taken as many); and where the actions or weeks of some one priced kind of
+    action are under ``threshold`` (two kinds priced differently: the hours and the cost give
+    each kind's weeks): ``kinds``, the trial run's
+    :func:`srmsim.experiment.outcomes.student_kind_counts` (a row for each of
+    ``trial_students``; not given, they are not known, and spending is withheld)."""
     treated = np.asarray(treated, dtype=bool)
     out = table.copy()
     labels = out["group"].astype(str)
@@ -258,16 +266,22 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
             each = (arm["interventions"].to_numpy(dtype=float)
                     if "interventions" in arm.columns else None)
             weeks = student_action_weeks(arm, dearest_week)  # NaN: not known, withheld
+            # each kind's actions and weeks: only the trial run's are kept (NaN: withheld)
+            by_kind = (np.asarray(kinds, dtype=float)[treated]
+                       if kinds is not None and column == "trial" else None)
             for i in np.flatnonzero(rows):
                 m = masks.get(labels.iloc[i])
                 if m is None or not np.isfinite(value[i]):
                     continue
                 if column == "counterfactual" and value[i] == 0:
                     continue  # no action without the policy: known to everyone
-                actions = float(np.nansum(each[m])) if each is not None else np.nan
+                # a count not kept (no column, or a student's blank) is unknown: as small
+                actions = float(np.sum(each[m])) if each is not None else np.nan
                 w = float(np.round(np.sum(weeks[m]), 6))
-                hide[i] |= not np.isfinite(w) or bool(under_threshold(
-                    np.array([actions, np.floor(w)]), threshold).any())
+                fewest = np.nan if by_kind is None else fewest_of_a_kind(by_kind, m)
+                hide[i] |= not np.isfinite(actions) or not np.isfinite(w) or not np.isfinite(
+                    fewest) or bool(under_threshold(
+                        np.array([actions, np.floor(w), np.floor(fewest)]), threshold).any())
         for outcome in out["outcome"][hide].unique():
             same = (out["outcome"] == outcome).to_numpy()
             if (hide & same & whole).any():

@@ -99,6 +99,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
     """Run and analyse one replication (``seed`` defaults to the trial's seed for it);
     ``subgroups=False`` leaves out the subgroup estimates (:mod:`srmsim.trial.subgroups`),
     which nothing else depends on."""
+    from srmsim.experiment.outcomes import student_kind_counts
     from srmsim.model import TrustModel
     from srmsim.policy.compiled import compile_policy
     from srmsim.results import student_frame
@@ -147,6 +148,10 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
         raise AssertionError("some students were never randomised")
     treated = assignment.treated(uid, school)
     dearest_week = dict(model.policy.dearest_week)
+    # each student's actions and weeks of each priced kind (only read from records)
+    kinds = student_kind_counts(
+        pd.DataFrame({"student": model.policy.pseudonym_column(uid)}), model.policy.events(),
+        model.policy.week_prices) if trial.from_records else None
     model.release()
 
     cf_model = TrustModel(counterfactual, seed=seed)
@@ -195,7 +200,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
         used = None if sw else np.isin(uid, analysis.data["uid"].to_numpy())
         groups = withhold_small_groups(groups, trial_students, cf_students, treated, used,
                                        all_analysed_ok=c.population == "all",
-                                       dearest_week=dearest_week)
+                                       dearest_week=dearest_week, kinds=kinds)
     return Replication(replication, seed, row, students, analysis.data, analysis.result,
                        trial_students, cf_students, week0, panel, groups,
                        subgroup_estimates(trial, analysis.data, trial_students)
