@@ -156,6 +156,8 @@ def test_the_kinds_are_reckoned_from_the_events(study: tuple[Path, str]) -> None
     assert np.isnan(fewest_of_a_kind(student_kind_counts(students, events, None)))
     assert np.isnan(fewest_of_a_kind(student_kind_counts(students, None, prices)))
     assert fewest_of_a_kind(student_kind_counts(students, None, {})) == 0.0
+    cut = student_kind_counts(students, events.drop(columns="minutes"), prices)
+    assert np.isnan(fewest_of_a_kind(cut))  # an events table cut: not known
 
 
 def test_a_run_report_and_a_trial_withhold_spending_of_few_of_a_kind(
@@ -180,12 +182,23 @@ def test_a_run_report_and_a_trial_withhold_spending_of_few_of_a_kind(
     hours, cost = students["staff_minutes"].sum() / 60, students["cost"].sum()
     assert students["interventions"].sum() >= 10 and students["staff_minutes"].sum() / 60 >= 10
     assert 0 < visit_weeks(hours, cost) < 10
+    # each kind's weeks, reckoned from the events, are what the hours and cost were charged for
+    import json
+
+    from srmsim.experiment.outcomes import student_kind_counts
+
+    prices = json.loads((out / "summary.json").read_text())["week_prices"]
+    kinds = student_kind_counts(students, pd.read_parquet(out / "events.parquet"), prices)
+    weeks = kinds[:, 1::2].sum(axis=0)
+    for spent, key in ((hours * 60, "staff_minutes"), (cost, "cost")):
+        assert spent == pytest.approx(sum(w * p[key] for w, p in zip(weeks, prices.values(),
+                                                                     strict=True)))
+    visits = weeks[list(prices).index("attendance_officer_visit")]
+    assert visits == pytest.approx(visit_weeks(hours, cost))  # the attacker's truth
     page = (out / "report.html").read_text()
     section = page.split("Cost and staff hours")[1].split("By group")[0]
     assert "<th>cost of actions</th><td>low<" in section
     assert "<th>staff hours</th><td>low<" in section
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     assert summary["week_prices"] == {"parent_meeting": {"staff_minutes": 30.0, "cost": 20.0},
                                       "attendance_officer_visit": {"staff_minutes": 60.0,

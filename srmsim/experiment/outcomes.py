@@ -521,7 +521,9 @@ def student_kind_counts(students: pd.DataFrame, events: pd.DataFrame | None,
     out = np.zeros((n, 2 * len(kinds)))
     if not kinds:
         return out
-    if events is None or "student" not in students.columns:
+    needed = {"student", "event", "action", "minutes", "cost"}
+    if events is None or "student" not in students.columns \
+            or not needed <= set(events.columns):  # (a table cut or edited: not known)
         return np.full((n, 2 * len(kinds)), np.nan)
     if not len(events):
         return out
@@ -679,11 +681,15 @@ def _by_value(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
     return order, np.append(bounds, len(values))
 
 
-def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFrame:
-    """Long table ``group, outcome, value, students, actions_started, action_weeks``: every
-    outcome in every subgroup, with the group's students, the actions started for them
-    (:func:`actions_started`) and the action-weeks their staff hours are of
-    (:func:`action_weeks`)."""
+def measure_groups(result: Any, outcomes: Sequence[str | Outcome],
+                   kinds: np.ndarray | None = None) -> pd.DataFrame:
+    """Long table ``group, outcome, value, students, actions_started, action_weeks,
+    fewest_of_a_kind, fewest_in_a_part, empty_parts``: every outcome in every subgroup, with
+    the group's students, the actions started for them (:func:`actions_started`) and the
+    action-weeks their staff hours are of (:func:`action_weeks`); given the run's ``kinds``
+    (:func:`run_kind_counts`, a run on records), the fewest of a kind
+    (:func:`fewest_of_a_kind`) and the parts of the conditions counted
+    (:mod:`srmsim.experiment.parts`), which only withholding reads (NaN otherwise)."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
     columns = columns_read(entries)
     # (a trial's arm, measured without a run summary, keeps only the values: COLUMNS)
@@ -691,8 +697,7 @@ def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFra
 
     summary = getattr(result, "summary", None) or {}
     dearest = summary.get("dearest_week")
-    kinds = run_kind_counts(result)
-    conditions = counted_conditions(entries)
+    conditions = counted_conditions(entries) if kinds is not None else []
     everyone = result.students.index
     rows = []
     for group, cohort in group_cohorts(result, None if columns is None else columns
@@ -700,7 +705,8 @@ def measure_groups(result: Any, outcomes: Sequence[str | Outcome]) -> pd.DataFra
         values = measure(result, entries, cohort)
         actions = actions_started(cohort.students)
         weeks = action_weeks(cohort.students, dearest)
-        fewest = fewest_of_a_kind(kinds, everyone.get_indexer(cohort.students.index))
+        fewest = (math.nan if kinds is None
+                  else fewest_of_a_kind(kinds, everyone.get_indexer(cohort.students.index)))
         part, empty = parts(cohort, conditions)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,

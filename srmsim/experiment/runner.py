@@ -14,6 +14,7 @@ about 1.7 ms, a process-pool round trip more), and each finished run is stored a
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
@@ -91,10 +92,14 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row["students"] = len(result.students)
         row[ACTIONS] = actions_started(result.students)
         row[ACTION_WEEKS] = action_weeks(result.students, result.summary.get("dearest_week"))
-        row[KIND_LEAST] = fewest_of_a_kind(run_kind_counts(result))
-        row[FEWEST], row[EMPTY] = parts(Cohort.of(result), counted_conditions(outcomes))
+        # what only withholding on records reads (a join of the events to the students)
+        private = bool(scenario.population.records)
+        kinds = run_kind_counts(result) if private else None
+        row[KIND_LEAST] = fewest_of_a_kind(kinds) if kinds is not None else math.nan
+        row[FEWEST], row[EMPTY] = parts(Cohort.of(result), counted_conditions(outcomes)
+                                        if private else [])
         row["error"] = ""
-        row["_groups"] = measure_groups(result, outcomes)
+        row["_groups"] = measure_groups(result, outcomes, kinds)
         row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)
     except Exception as err:  # a failed run is recorded, not fatal
         row["error"] = f"{type(err).__name__}: {err}"
