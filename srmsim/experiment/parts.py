@@ -2,8 +2,9 @@
 
 Why: on real records every count-like value an experiment publishes (a share of pupils, a mean
 of ``count(a, b)``) is a sum of pupils meeting some conditions, and two of them differenced
-give a count neither shows: a mean of ``count(served, fsm)`` less one of ``count(served)``,
-times the pupils, is the FSM pupils (6 of 20, each value alone passing), and shares of
+give a count neither shows: a mean of ``count(male, attendance_rate < 0.99, fsm)`` less one
+of ``count(male, attendance_rate < 0.99)``, times the pupils, is the FSM pupils (6.5 a run of
+20, each value alone passing), and shares of
 ``reading_gap_end < -12`` and ``< -24`` differenced are the pupils between. Every such value
 and every difference of them is a sum of the parts of the partition the conditions make (each
 part: the pupils meeting exactly some of them), so where each condition's pupils, and those

@@ -11,7 +11,12 @@ withheld where the students counted in it, or not counted, are under 10 per run 
 actions per 100 students, incidents per student, a user-defined mean of a whole-number score)
 is withheld where the count it gives (the rate times the students) is under 10 per run; staff
 hours and cost (a fixed price per action a week, summed) where the actions they are of, or
-the action-weeks, are under 10 per run (:func:`priced`); a trust or group of under 10 students withholds every value. A row
+the action-weeks, or the actions or weeks of any one priced kind of action (two kinds priced
+differently: the hours and the cost give each kind's weeks), are under 10 per run
+(:func:`priced`); a user-defined share or mean of ``count()`` where the conditions the study
+counts split the pupils into a part of 1 to 9, or a condition is met or unmet by under 10
+(:func:`small_parts`: two such values differenced give a part); a trust or group of under 10
+students withholds every value. A row
 is withheld where its variant's value or its baseline's is (the difference and the other mean
 give it back). A simulated experiment is never passed through here: its effects are
 unchanged.
@@ -48,7 +53,8 @@ NOTE = ("a value shown as low is withheld: the trust is built from real pupil re
         "that share, or not counted in it, or in its group, or that rate per student gives "
         "under 10 referrals, actions or incidents a run, or the staff hours or cost are of "
         "under 10 actions a run, or of under 10 weeks of action a run (in all, or of one "
-        "kind of action) (or of a number an older "
+        "kind of action), or that user-defined count, beside another, gives under 10 "
+        "pupils (or of a number an older "
         "srmsim did not keep), so the value "
         "would give their number away (docs/privacy.md)")
 
