@@ -56,16 +56,12 @@ def counted_conditions(outcomes: Sequence[Outcome]) -> list[Condition]:
     for rule in custom:
         if rule.canonical not in seen:
             seen.add(rule.canonical)
-            out.append(partial(_custom, condition_values, rule))
+            out.append(partial(condition_values, rule))
     for o in outcomes:
         if o.name in SHARE_OUTCOMES and not isinstance(o.measure, CustomOutcome):
             base, hit = SHARE_OUTCOMES[o.name]
             out.append(partial(_share, base, hit))
     return out
-
-
-def _custom(values: Callable[[Any, Cohort], np.ndarray], rule: Any, c: Cohort) -> np.ndarray:
-    return values(rule, c)
 
 
 def _share(base: Callable[[Any], np.ndarray], hit: Callable[[Any], np.ndarray],
