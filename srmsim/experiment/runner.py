@@ -47,6 +47,8 @@ class RunTask:
     scenario: Scenario
     outcomes: tuple[str, ...]
     definitions: tuple[dict[str, Any], ...] = ()  # the experiment's user-defined outcomes
+    #: some variant's trust is built from records: the run keeps what withholding reads
+    private: bool = False
 
 
 def run_one(task: RunTask) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row[ACTIONS] = actions_started(result.students)
         row[ACTION_WEEKS] = action_weeks(result.students, result.summary.get("dearest_week"))
         # what only withholding on records reads (a join of the events to the students)
-        private = bool(scenario.population.records)
+        private = task.private or bool(scenario.population.records)
         kinds = run_kind_counts(result) if private else None
         row[KIND_LEAST] = fewest_of_a_kind(kinds) if kinds is not None else math.nan
         row[FEWEST], row[EMPTY] = parts(Cohort.of(result), counted_conditions(outcomes)
@@ -195,7 +197,8 @@ def plan(experiment: Experiment, replications: range, store: ResultsStore | None
             if store is not None and store.has(variant, rep):
                 continue
             tasks.append(RunTask(variant, rep, seeds[rep], experiment.scenario_for(variant, rep),
-                                 tuple(experiment.outcomes), tuple(experiment.outcome_definitions)))
+                                 tuple(experiment.outcomes), tuple(experiment.outcome_definitions),
+                                 experiment.from_records))
     return tasks
 
 
