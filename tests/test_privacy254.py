@@ -272,3 +272,28 @@ def test_parts_of_counted_conditions() -> None:
     older = small_test(runs.drop(columns="empty_parts"), outcomes, frozenset(), 10,
                        definitions, None)
     assert older("b", "behind12")
+
+
+def test_a_groups_parts_withhold_its_partition() -> None:
+    """By group: the FSM pupils' part of 4 withholds the user-defined shares in both FSM
+    groups (the other's, beside the trust's, gives it back), the schools' stay; a folder
+    without the parts (an older srmsim) withholds them in every group."""
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.withhold import NUMBERS, WITHHELD, withhold_group_effects
+
+    definitions = [{"name": "behind12", "label": "behind12", "statistic": "share",
+                    "of": "reading_gap_end < -12", "scale": "share"}]
+    groups = {"FSM": 4.0, "not FSM": 12.0, "school 0": 10.0, "school 1": 11.0}
+    detail = pd.DataFrame([{"group": g, "variant": v, "replication": r, "outcome": "behind12",
+                            "value": 0.5, "students": 40.0, "fewest_in_a_part": few,
+                            "empty_parts": 7.0}
+                           for g, few in groups.items() for v in ("a", "base") for r in (0, 1)])
+    effects = pd.DataFrame([{"group": g, "variant": "a", "baseline": "base",
+                             "outcome": "behind12", "verdict": "no clear change",
+                             **{c: 0.1 for c in NUMBERS}} for g in groups])
+    kept = withhold_group_effects(effects, detail, "base", build_outcomes(definitions),
+                                  definitions=definitions).set_index("group")["verdict"]
+    assert (kept == WITHHELD).tolist() == [True, True, False, False], kept
+    older = withhold_group_effects(effects, detail.drop(columns="fewest_in_a_part"), "base",
+                                   build_outcomes(definitions), definitions=definitions)
+    assert (older["verdict"] == WITHHELD).all()
