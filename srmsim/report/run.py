@@ -47,7 +47,8 @@ POLICY_OUTCOMES = ["students_served", "interventions", "weeks_waited", "staff_ho
 #: whether an outcome the report shows reads the workflow events (an outcome that does names
 #: the students' "student" column, which events join on, or no columns at all): none does, so
 #: a report does not load events.parquet, the run's largest file (25.5M rows for England with
-#: a policy: 8 s to read and 8 s to join to the students)
+#: a policy: 8 s to read and 8 s to join to the students), but for a run from records, whose
+#: spending is withheld by each kind of action's count (:class:`Withheld`)
 _READ = columns_read(RUN_OUTCOMES + POLICY_OUTCOMES)
 EVENTS_READ = _READ is None or "student" in _READ
 #: the students and weekly columns the report computes with: present and numeric, or an error
