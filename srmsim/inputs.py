@@ -175,9 +175,17 @@ def not_utf8(head: bytes, err: UnicodeDecodeError) -> str:
     """What to say of a text file that does not decode as UTF-8, given its first bytes: a
     UTF-16 file (Excel's "Unicode text", Notepad's "Unicode") said "not UTF-8 text (invalid
     start byte at byte 0)", which does not tell its owner what to change."""
+    return f"{utf16_mark(head)}, not UTF-8" if utf16_mark(head) else \
+        f"not UTF-8 text ({err.reason} at byte {err.start})"
+
+
+def utf16_mark(head: bytes) -> str | None:
+    """What a file starting with the bytes ``head`` is, if they are a UTF-16 byte-order mark
+    (Excel's "Unicode text", Notepad's "Unicode"), else ``None``: the one wording of a UTF-16
+    file read as another encoding, by every reader (a scenario, a pupil CSV)."""
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "UTF-16 text (it starts with a UTF-16 byte-order mark), not UTF-8"
-    return f"not UTF-8 text ({err.reason} at byte {err.start})"
+        return "UTF-16 text (it starts with a UTF-16 byte-order mark)"
+    return None
 
 
 def load_json(path: str | Path, max_bytes: int | None = None) -> Any:

@@ -477,7 +477,7 @@ def test_utf16_file_declared_as_utf8_is_a_clear_error(tmp_path: Path) -> None:
     st, ob = fake_export(n_students=5, n_weeks=1)
     paths = write_export(tmp_path, st, ob)
     paths["students"].write_bytes(st.to_csv(index=False).encode("utf-16"))
-    with pytest.raises(DataError, match="probably UTF-16"):
+    with pytest.raises(DataError, match="UTF-16 text .*byte-order mark.*not UTF-8"):
         validate_files({"students": [paths["students"]]}, load_mapping(paths["mapping"]))
     mp = mapping()
     mp["encoding"] = "utf-16"

@@ -100,14 +100,18 @@ def test_a_header_only_export_is_refused(tmp_path: Path, capsys, table: str, tai
                  f"{cut}: has column names but no rows: no {table} to read", out)
 
 
-@pytest.mark.parametrize("text", ["", "\n", "\n\nscore,outcome\n1,0\n"])
-def test_thresholds_of_a_csv_with_no_header_row(tmp_path: Path, capsys, text: str) -> None:
-    """Was: "cannot read (EmptyDataError: No columns to parse from file)"."""
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "the file is empty (no header row)"),
+    ("\n", "row 1, the header, is empty"), ("\n\nscore,outcome\n1,0\n", "row 1, the header, is empty")])
+def test_thresholds_of_a_csv_with_no_header_row(tmp_path: Path, capsys, text: str,
+                                                says: str) -> None:
+    """Was: "cannot read (EmptyDataError: No columns to parse from file)". Said as `srmsim
+    data import` says it (one reader)."""
     path = tmp_path / "scores.csv"
     path.write_text(text, encoding="utf-8")
     out = tmp_path / "out"
     _refused(["thresholds", str(path), "--score", "score", "--outcome", "outcome",
-              "--out", str(out)], capsys, f"{path}: no column names on row 1", out)
+              "--out", str(out)], capsys, f"{path}: {says}", out)
 
 
 def test_json_dumps_writes_numpy_arrays_as_lists() -> None:

@@ -38,7 +38,7 @@ def _lines(tmp_path: Path, change, name: str = "export.csv") -> Path:
     # the last cell left out: the outcome silently missing
     (lambda line: line.rsplit(",", 1)[0], "row 6 has 5 cells but the header has 6"),
     # a NUL inside the school: a school of its own (one more bootstrap cluster, of 1 pupil)
-    (lambda line: line.replace(",", ",\x00", 1), "row 6 holds a NUL byte (0x00)"),
+    (lambda line: line.replace(",", ",\x00", 1), "row 6, column 'school': holds a NUL byte"),
     # a value past the header on a row below the first: was pandas' "cannot read
     # (ParserError: Error tokenizing data. C error: Expected 6 fields in line 6, saw 7)"
     (lambda line: line + ",9", "row 6 has a value beyond the header's 6 columns"),
@@ -46,7 +46,7 @@ def _lines(tmp_path: Path, change, name: str = "export.csv") -> Path:
 def test_thresholds_refuses_short_rows_and_nul_bytes_as_import_does(tmp_path: Path, capsys,
                                                                     change, says):
     path = _lines(tmp_path, change)
-    with pytest.raises(DataError, match=r"row 6 ") as err:
+    with pytest.raises(DataError, match=r"row 6\b") as err:
         load_frame(path)
     assert says in str(err.value) and "0.9" not in str(err.value)  # no cell shown
     out = tmp_path / "out"

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -234,47 +233,7 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     digest = None
     try:
         if suffix == ".csv":
-            import csv
-
-            from srmsim.data.mapping import DEFAULT_MISSING
-            from srmsim.data.readers import csv_shape, header_problem
-
-            ends, commas = csv_shape(target)
-            _check_memory(target, ends, commas)
-            names: list[str] | None = None
-            try:
-                with open(target, newline="", encoding="utf-8-sig") as f:
-                    rows = csv.reader(f)
-                    names = next(rows, [])
-                    first = next(rows, None)  # the first row past the header
-            except csv.Error as err:
-                _refuse_long_cell(target, err, 1 if names is None else 2)
-                raise
-            wider = first is not None and len(first) > len(names)
-            if not any(n.strip() for n in names):  # pandas' "No columns to parse from file"
-                raise DataError(f"{target}: no column names on row 1 (the file is empty or "
-                                "starts with a blank row)")
-            problem = header_problem([n.strip() for n in names], first)
-            if problem:  # (as import says it: the score was "not found" among 'a;b;c')
-                raise DataError(f"{target}: {problem}")
-            _unique_columns(target, [n.strip() for n in names])
-            # a row below the first ending in an empty cell (import drops it): the header's
-            # columns only (pandas stopped at it: "Expected 6 fields in line 8, saw 7")
-            pre = ({"usecols": list(range(len(names)))}
-                   if _check_cells(target, len(names)) and not wider else {})
-            # import's missing words, not pandas' (keep_default_na=False)
-            missing = {"keep_default_na": False, "na_values": list(DEFAULT_MISSING)}
-            df = pd.read_csv(target, **missing, **pre)
-            numbers = _file_rows(target, len(df), ends)
-            read = _beyond_the_header(target, df, numbers) if wider else pre
-            if read and not pre:
-                df = _read_csv_quietly(target, **missing, **read)
-            padded = _padded_missing(df)
-            if padded:  # read again, so the column's type is inferred as for NaN
-                df = _read_csv_quietly(target, keep_default_na=False,
-                                       na_values=[*DEFAULT_MISSING, *padded], **read)
-            df.index = pd.Index(numbers)
-            _check_repeated_header(target, df)
+            df = _read_export(target)
         elif suffix in (".parquet", ".pq"):
             import hashlib
 
@@ -311,8 +270,6 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
         misnamed = misnamed_table(target, head)
         if misnamed:
             raise DataError(f"{target}: {misnamed}") from None
-        if isinstance(err, UnicodeDecodeError):
-            raise DataError(f"{target}: {_undecodable(target, head, err)}") from None
         if suffix in (".parquet", ".pq"):
             from srmsim.inputs import parquet_damage
 
@@ -320,7 +277,8 @@ def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
                             "again") from None
         text = " ".join(str(err).split())[:200]
         raise DataError(f"{target}: cannot read ({type(err).__name__}: {text})") from None
-    df = _trimmed(df)
+    if suffix != ".csv":  # (a CSV's cells are trimmed as read)
+        df = _trimmed(df)
     if path.is_dir():
         _check_run_rows(path, len(df))
     if suffix != ".csv":  # messages name rows as a spreadsheet does: the header is row 1
@@ -379,21 +337,85 @@ def _no_students_table(path: Path) -> str:
             f"outcomes)\n{run}")
 
 
-#: memory pandas takes for a CSV cell it reads: 19 to 27 bytes measured (2026-12-07, peak RSS
-#: growth of ``pd.read_csv``, a million rows of 7 columns of numbers, of words, and a pupil
+#: memory pandas takes for a cell of a table it holds: 19 to 27 bytes measured (2026-12-07, peak
+#: RSS growth of ``pd.read_csv``, a million rows of 7 columns of numbers, of words, and a pupil
 #: table), rounded down so that only a file that cannot be read is refused
 FRAME_BYTES_PER_CELL = 16
 
 
-def _check_memory(path: Path, ends: int, commas: int) -> None:
-    """Refuse, before it is read, a CSV whose cells cannot fit in the memory free now (as
-    import refuses an export, :mod:`srmsim.data.readers`): a file of billions of cells was read
-    until the system killed the command, with no word of why. ``ends`` and ``commas``: the
-    file's line ends and commas (:func:`srmsim.data.readers.csv_shape`)."""
-    lines = max(ends, 1)
-    columns = commas / lines + 1
-    _check_fits(path, f"about {lines:,} rows of {columns:,.0f} columns",
-                lines * columns * FRAME_BYTES_PER_CELL)
+def _read_export(path: Path) -> pd.DataFrame:
+    """A pupil CSV read by the reader of ``srmsim data import``
+    (:func:`srmsim.data.readers.read_raw`), so that each file gets one verdict, in one set of
+    words, from both commands: its encoding, header, separator, a quote left open and a row
+    whose cells do not line up are refused (naming the row and column, never a cell); cells
+    are trimmed and import's missing words (:data:`srmsim.data.mapping.DEFAULT_MISSING`) are
+    missing. A row import rejects is refused here: leaving it out would change the analysis
+    silently. Each column is then typed as ``pd.read_csv`` types one (:func:`_typed`). Rows
+    keep import's numbers (the header is row 1, a blank line a row)."""
+    import pandas as pd
+
+    from srmsim.data.mapping import DEFAULT_MISSING
+    from srmsim.data.readers import read_raw
+
+    raw = read_raw(path, missing_values=DEFAULT_MISSING)
+    _unique_columns(path, raw.header)
+    if not raw.n_rows and not raw.problems:  # (import's words)
+        raise DataError(f"{path}: has column names but no rows: no students to read (export "
+                        "it again, or leave it out)")
+    if raw.problems:
+        raise DataError(f"{path}: {_row_problem(raw, min(raw.problems, key=_place))}")
+    df = pd.DataFrame({name: _typed(raw.frame[j]) for j, name in enumerate(raw.header)})
+    df.index = pd.Index(raw.rows)
+    return df
+
+
+def _place(problem: dict) -> tuple[int, int]:
+    """Where a reading problem is, the header first, for the first one to be named."""
+    return (problem["row"] or 0, -1 if problem["col"] is None else problem["col"])
+
+
+def _row_problem(raw, problem: dict) -> str:
+    """What to say of a row that ``srmsim data import`` rejects while reading (a ``problems``
+    entry of :class:`srmsim.data.readers.RawFile`): its row and column, as import's reject
+    report names them, never its cells (real records)."""
+    row, ncol = problem["row"], len(raw.header)
+    if problem["rule"] == "wrong_field_count":
+        cells = int(problem["message"].split(" ", 1)[0])
+        if cells > ncol:
+            return _value_beyond(row, ncol)
+        return (f"row {row:,} has {cells} cells but the header has {ncol}: a cell left out "
+                "moves the row's later values into other columns; correct the row (an empty "
+                "cell keeps its comma)")
+    where = "the header" if row is None else f"row {row:,}"
+    if problem["col"] is not None:
+        where += f", column {raw.header[problem['col']]!r}"
+    hint = f": {raw.encoding_hint}" if problem["rule"] == "bad_encoding" and raw.encoding_hint \
+        else ""
+    return f"{where}: {problem['message']}{hint}"
+
+
+def _typed(cells: pd.Series) -> pd.Series:
+    """A column of text cells (missing ones NA) typed as ``pd.read_csv`` types a column, so
+    that thresholds' results are those of the files it read before: numbers if every value is
+    one (whole numbers ``int64`` unless one is missing), ``True``/``False`` words as booleans,
+    else text; a column with no value is missing numbers."""
+    import pandas as pd
+
+    present = cells.notna().to_numpy(dtype=bool)
+    if not present.any():
+        return pd.Series(float("nan"), index=cells.index, dtype="float64")
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.notna().to_numpy(dtype=bool).sum() == present.sum():
+        return numbers
+    words = cells.map(_READ_CSV_BOOLS.get, na_action="ignore")
+    if words.notna().to_numpy(dtype=bool).sum() == present.sum():
+        return words.astype(bool) if present.all() else words.astype(object)
+    return cells
+
+
+#: the words ``pd.read_csv`` reads as booleans
+_READ_CSV_BOOLS = {"True": True, "TRUE": True, "true": True,
+                   "False": False, "FALSE": False, "false": False}
 
 
 def _check_parquet_memory(path: Path, meta) -> None:
@@ -431,74 +453,6 @@ def _check_fits(path: Path, shape: str, need: float) -> None:
             "or use a machine with more memory")
 
 
-def _file_rows(path: Path, n: int, ends: int) -> np.ndarray:
-    """The number in the file of each of the ``n`` rows pandas read, as ``srmsim data import``
-    numbers them: the header is row 1, a record spread over several lines (a quoted line
-    break) is one row, and a blank line is a row of its own. pandas skips blank lines (and
-    lines of spaces or tabs), so numbering its rows 2, 3, ... named every row below one too
-    early. ``ends``: the file's line ends, to skip the second reading when every line is a
-    row."""
-    import csv
-
-    import numpy as np
-
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        last = b"\n"
-        if fh.tell():
-            fh.seek(-1, os.SEEK_END)
-            last = fh.read(1)
-    lines = ends + (last not in b"\r\n")
-    plain = np.arange(2, n + 2, dtype=np.int64)
-    if lines == n + 1:  # one line a row: no blank line, no line break inside a cell
-        return plain
-    found: list[int] = []
-    text: list[str] = []  # the lines of the record being read
-
-    def tracked(f):
-        for line in f:
-            text.append(line)
-            yield line
-
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            records = csv.reader(tracked(f))
-            next(records, None)  # the header
-            text.clear()
-            for number, _ in enumerate(records, start=2):
-                if "".join(text).strip(" \t\r\n"):  # the lines pandas does not skip
-                    found.append(number)
-                text.clear()
-    except (csv.Error, UnicodeDecodeError):  # (pandas read it: a field past csv's size limit)
-        return plain
-    return np.asarray(found, dtype=np.int64) if len(found) == n else plain
-
-
-def _undecodable(path: Path, head: bytes, err: UnicodeDecodeError) -> str:
-    """What to say of a CSV that is not UTF-8, as `srmsim data import` says it: the row and
-    column of its first bad byte and, for a Windows export, that it is Windows-1252 text, read
-    by the project's one CSV reader (:func:`srmsim.data.readers.read_raw`). Only the byte and
-    its place are named, never the cell (real records). Why: thresholds said only "not UTF-8
-    text (... at byte 45)", where import named the row."""
-    from srmsim.data.readers import read_raw
-    from srmsim.inputs import not_utf8
-
-    said = f"{not_utf8(head, err)}; save it as CSV UTF-8"
-    try:
-        raw = read_raw(path)
-    except DataError:  # (a UTF-16 file, or a header not UTF-8: its own words)
-        return said
-    bad = next((p for p in raw.problems if p["rule"] == "bad_encoding"), None)
-    if bad is None:
-        return said
-    where = "the header" if bad["row"] is None else f"row {bad['row']:,}"
-    if bad["col"] is not None:
-        where += f", column {raw.header[bad['col']]!r}"
-    if raw.encoding_hint:
-        return f"{where}: {bad['message']}: {raw.encoding_hint}"
-    return f"{where}: {bad['message']}; save it as CSV UTF-8"
-
-
 #: results folders of another command, kept without a per-student table: (the file that marks
 #: one, what it is, what it keeps instead, the scenario inside it a run can be made from)
 _OTHER_RESULTS = (
@@ -523,54 +477,6 @@ def _other_results(path: Path) -> str | None:
                     f"(only {keeps})\n`srmsim report {path}` reads it\nto threshold a "
                     f"scenario's students: {run}, then give DIR")
     return None
-
-
-def _beyond_the_header(path: Path, df: pd.DataFrame, rows: np.ndarray) -> dict[str, bool]:
-    """How to read a CSV whose first row is a cell wider than its header (``df`` as pandas read
-    it). pandas then took the first column for the rows' index and moved every value one column
-    left: the outcome read as the score, silently (or "no row has both" when the cells were
-    trailing commas). Cells beyond the header that are all empty (trailing commas) are dropped
-    (``index_col=False``); a value in one is refused, naming its row, as a records file's is."""
-    if df.shape[1] == 0:
-        return {}
-    beyond = df.iloc[:, -1]  # in the shifted read, the cells past the header's last column
-    if beyond.notna().any():
-        raise DataError(_value_beyond(path, int(rows[int(beyond.notna().to_numpy().argmax())]),
-                                      df.shape[1]))
-    return {"index_col": False}
-
-
-def _read_csv_quietly(path: Path, **read) -> pd.DataFrame:
-    """``pd.read_csv`` without the ParserWarning of ``index_col=False`` on rows wider than the
-    header (their extra cells are empty: :func:`_beyond_the_header` checked)."""
-    import warnings
-
-    import pandas as pd
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pd.errors.ParserWarning)
-        return pd.read_csv(path, **read)
-
-
-def _padded_missing(df: pd.DataFrame) -> list[str]:
-    """The spellings in the text columns that pandas read as text but import reads as missing:
-    one of its missing values with spaces (or tabs) around it, ' NA ' or '\tN/A'. In every
-    column, as import trims every cell: ' NA ' in a --by column was a group of its own, and in
-    the school column a school. Not broader than import: ' -nan ' stays text, as import keeps
-    it."""
-    import pandas as pd
-
-    from srmsim.data.mapping import DEFAULT_MISSING
-
-    found: dict[str, None] = {}
-    for position in range(df.shape[1]):
-        column = df.iloc[:, position]
-        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
-            continue  # a column of numbers holds no text
-        found.update(dict.fromkeys(
-            v for v in column.dropna().unique()
-            if isinstance(v, str) and v != v.strip() and v.strip() in DEFAULT_MISSING))
-    return list(found)
 
 
 def _trimmed(df: pd.DataFrame) -> pd.DataFrame:
@@ -618,85 +524,9 @@ def _missing_words(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _check_repeated_header(path: Path, df: pd.DataFrame) -> None:
-    """Refuse a CSV whose header comes again below (two exports joined with ``cat``): it was
-    reported as a score "holding text" at that row, with no word of why. A row counts only if
-    each of its cells equals its column's name (trimmed, in any case), as import judges one."""
-    import numpy as np
-    import pandas as pd
-
-    if df.empty:
-        return
-    rows = np.ones(len(df), dtype=bool)
-    for name in df.columns:
-        column = df[name]
-        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
-            return  # a column of numbers holds no header's text
-        cells = column.astype("str").str.strip().str.casefold().to_numpy(dtype=object)
-        rows &= cells == str(name).strip().casefold()
-        if not rows.any():
-            return
-    at = np.flatnonzero(rows)
-    more = f" (and {plural(len(at) - 1, 'later row')})" if len(at) > 1 else ""
-    raise DataError(f"{path}: row {int(df.index[at[0]]):,} repeats the header{more}: two exports "
-                    "joined? remove it")
-
-
-def _check_cells(path: Path, ncol: int) -> bool:
-    """Refuse, naming the row as import numbers it (the header is row 1, a blank line a row),
-    a CSV row with fewer cells than the header, one with a value beyond the header's columns,
-    and a cell holding a NUL byte, as ``srmsim data import`` rejects them
-    (``wrong_field_count``, ``bad_encoding``). pandas read a short row silently: its missing
-    cells as no value, and a cell left out of the middle moved every later value one column
-    left (the outcome read as the score), and a NUL became part of a school's or group's name.
-    Returns whether a row is wider than the header by empty cells only (a trailing comma,
-    which import drops). Never shows a cell: the data are real."""
-    import csv
-
-    wider = False
-    with open(path, "rb") as fh:  # (one pass of bytes: looking in every cell took 4 times longer)
-        nul = any(b"\x00" in block for block in iter(lambda: fh.read(1 << 24), b""))
-    number = 1  # the row last read (the header: row 1)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            records = csv.reader(f)
-            next(records, None)  # the header
-            for number, rec in enumerate(records, start=2):
-                if nul and any("\x00" in cell for cell in rec):
-                    raise DataError(f"{path}: row {number:,} holds a NUL byte (0x00): the file "
-                                    "is corrupt or not UTF-8 text; export it again")
-                if len(rec) < ncol and any(cell.strip() for cell in rec):
-                    raise DataError(
-                        f"{path}: row {number:,} has {len(rec)} cells but the header has "
-                        f"{ncol}: a cell left out moves the row's later values into other "
-                        "columns; correct the row (an empty cell keeps its comma)")
-                if len(rec) > ncol:
-                    if any(cell.strip() for cell in rec[ncol:]):
-                        raise DataError(_value_beyond(path, number, ncol))
-                    wider = True
-    except csv.Error as err:  # a cell past csv's limit: refused as import refuses it
-        _refuse_long_cell(path, err, number + 1)
-        return False
-    except UnicodeDecodeError:  # (said by the reading, with its row: _undecodable)
-        return False
-    return wider
-
-
-def _refuse_long_cell(path: Path, err: csv.Error, row: int) -> None:
-    """Refuse a CSV whose row ``row`` holds a cell past Python's csv limit in the words of
-    ``srmsim data import`` (:func:`srmsim.data.readers.csv_field_too_long`): pandas has no such
-    limit, so a file import refuses by its row (a quote left open, running on over the rows
-    after it) reached the analysis here. Returns for any other csv error."""
-    from srmsim.data.readers import csv_field_too_long
-
-    too_long = csv_field_too_long(err, row)
-    if too_long:
-        raise DataError(f"{path}: {too_long}") from None
-
-
-def _value_beyond(path: Path, row: int, ncol: int) -> str:
+def _value_beyond(row: int, ncol: int) -> str:
     """The error for a value in row ``row`` of a CSV beyond its header's ``ncol`` columns."""
-    return (f"{path}: row {row} has a value beyond the header's {ncol} columns (a column with "
+    return (f"row {row} has a value beyond the header's {ncol} columns (a column with "
             "no name, or a delimiter inside a value): name the column in the header or delete "
             "the value")
 
@@ -716,6 +546,8 @@ def _unique_columns(path: Path, names: list[str]) -> None:
     seen: dict[str, str] = {}
     for name in map(str, names):
         key = normalise_column(name)
+        if not key:  # (columns without a name, such as a header's trailing commas: none is read)
+            continue
         if key in seen:
             what = (f"column name {cut(name, 60)!r} appears more than once" if seen[key] == name
                     else f"column names {cut(seen[key], 60)!r} and {cut(name, 60)!r} are one "

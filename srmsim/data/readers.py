@@ -16,6 +16,8 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
+import re
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from srmsim.errors import DataError
-from srmsim.inputs import hint_clause, input_file_problem, misnamed_table
+from srmsim.inputs import hint_clause, input_file_problem, misnamed_table, utf16_mark
 from srmsim.labels import cut, plural
 
 if TYPE_CHECKING:
@@ -191,6 +193,40 @@ def csv_field_too_long(err: csv.Error, row: int) -> str | None:
             "rows after it; close the quote, or shorten the cell")
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _left_open(text: str, lines: int, record: list[str]) -> bool:
+    """Whether the CSV ``text`` ends inside a quoted cell of its last record, ``record``, read
+    over its last ``lines`` physical lines, as Python's csv reader reads one: a quote opens a
+    cell only at its start, two quotes within one are a quote, and after the closing quote a
+    cell runs on unquoted. Only the record's own text is looked through (it is at most twice
+    its cells and their commas and quotes long)."""
+    if not record:
+        return False
+    tail = text[-(sum(2 * len(cell) + 3 for cell in record) + 4):]
+    if '"' not in tail:
+        return False
+    ends = [m.end() for m in _LINE_END.finditer(tail)]
+    if ends and ends[-1] == len(tail):  # the line end closing the file ends the last line
+        ends.pop()
+    start, quoted, closing = True, False, False
+    for ch in itertools.islice(tail, ends[-lines] if len(ends) >= lines else 0, None):
+        if quoted:
+            if closing and ch == '"':  # two quotes: one quote in the cell
+                closing = False
+                continue
+            if not closing:
+                closing = ch == '"'
+                continue
+            quoted = closing = False  # closed: the cell runs on, unquoted
+        if ch == '"' and start:
+            quoted, start = True, False
+        else:
+            start = ch in ",\r\n"
+    return quoted and not closing
+
+
 def _read_csv(path: Path, encoding: str) -> RawFile:
     _check_csv_memory(path)
     data = path.read_bytes()
@@ -199,6 +235,13 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
         raise DataError(f"{path}: {misnamed}")
     start = 0
     codec = codecs.lookup(encoding).name
+    utf16 = utf16_mark(data[:2])
+    if utf16 and not codec.startswith(("utf-16", "utf-32")):
+        # the words `srmsim thresholds` and a scenario use; it was "the header contains NUL
+        # characters: the file is probably UTF-16" here, of the same file
+        said = "UTF-8" if codec == "utf-8" else encoding
+        raise DataError(f"{path}: {utf16}, not {said}; save it as CSV UTF-8 (or, to import it, "
+                        "set 'encoding: utf-16' in the mapping)")
     if data.startswith(codecs.BOM_UTF8) and codec == "utf-8":
         start = len(codecs.BOM_UTF8)
     elif data.startswith(codecs.BOM_UTF8) and codec != "utf-8-sig":
@@ -243,7 +286,7 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
     reader = csv.reader(io.StringIO(text, newline=""))
     records: list[list[str]] = []
     starts: list[int] = []  # first physical line of each record (needed to place bad bytes)
-    line = 0
+    line = last_start = 0
     try:
         # the header's width is checked before the body is read: a file of 3,000 columns and
         # 2,000 rows (18 MB) took 700 MB as Python strings before it was refused
@@ -259,7 +302,9 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
                 line = reader.line_num
                 records.append(rec)
         else:
-            records.extend(reader)
+            for rec in reader:  # (the line the last record starts on: see below)
+                last_start, line = line + 1, reader.line_num
+                records.append(rec)
     except csv.Error as err:
         too_long = csv_field_too_long(err, len(records) + 1)
         if too_long:  # (the records read before it stay in the list)
@@ -268,6 +313,14 @@ def _read_csv(path: Path, encoding: str) -> RawFile:
                         f"({err})") from None
     if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
+    last_lines = reader.line_num - (starts[-1] if bad_offsets else last_start) + 1
+    if len(records) > 1 and _left_open(text, last_lines, records[-1]):
+        # Python's csv reader takes the rest of the file into the cell, without a word: the
+        # row was rejected for too few cells and the rows below it were never read (and
+        # `srmsim thresholds` refused the file in other words)
+        raise DataError(f"{path}: row {len(records):,}: a quote (\") opened in it is never "
+                        "closed, so it runs on to the end of the file over the rows after it; "
+                        "close the quote")
     header = [h.strip() for h in records[0]]
     problem = header_problem(header, records[1] if len(records) > 1 else None)
     if problem:  # every row rejected for missing columns, with no word of the cause

@@ -65,7 +65,8 @@ NO_HEADER_MAPPED = ("not shown: none of the first row's cells is a column the ma
 RULES: dict[str, str] = {
     "missing_required_column": "a required column is not in the file: every row of the file "
                                "is rejected",
-    "duplicate_column": "two columns of the file map to the same field: every row is rejected",
+    "duplicate_column": "two columns of the file have one name once case and spaces are "
+                        "ignored (whether or not a field maps them): every row is rejected",
     "names_as_ids": "the column mapped to student_id holds pupils' names (two or more words "
                     "of letters, no digit) or email addresses, not pseudonymised ids: every "
                     "row of the file is rejected; the names are never shown",
@@ -282,6 +283,14 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
         if i in used:
             continue
         (src.ignored if normalise_column(h) in ignore else src.unmapped).append(h)
+    for norm, pos in by_norm.items():
+        if len(pos) > 1 and norm and norm not in ignore and not used.intersection(pos):
+            # a pair no field maps (yet): which one a mapping naming it meant cannot be told,
+            # and `srmsim thresholds` refuses the file (one verdict for one file)
+            names = ", ".join(repr(raw.header[i]) for i in pos)
+            src.file_problems.append((raw.header[pos[0]], "", "duplicate_column",
+                                      f"columns {names} are one name once case and spaces "
+                                      "are ignored; rename the copies"))
     for fld in tbl.fields:
         if fld.name in src.colpos or fld.name in src.constants:
             continue
