@@ -585,6 +585,18 @@ _ANALYSIS_KEYS = {"calibration": ("parameters", "optimiser"),
                   "discovery": ("condition", "variant"),
                   "thresholds": ("threshold", "n", "n_pos", "flagged")}
 
+#: the files beside its marker each JSON-marked analysis writes (``srmsim calibrate``'s
+#: :data:`srmsim.calibrate.report.REPORT_FILES`, ``discover``'s
+#: :data:`srmsim.explore.discovery.DISCOVERY_FILES`): a folder holding them all with the marker
+#: is the command's by its shape, whatever its marker holds (a marker of an older srmsim, one
+#: edited, or one too large to read)
+_ANALYSIS_FILES = {"calibration": ("fit_moments.csv", "fit_parameters.csv", "calibrated.yaml"),
+                   "discovery": ("prim_trajectory.csv", "prim_box.csv", "cart_leaves.csv",
+                                 "prim_trajectory.png", "discovery.txt")}
+#: the largest JSON marker read to be recognised: the --out check looks at every folder above
+#: --out, and srmsim's own are a few kB (a calibration's with many moments, tens of kB)
+MAX_MARKER_BYTES = 1 << 20
+
 
 def _srmsim_result(folder: Path) -> str | None:
     """:func:`result_kind` of ``folder`` where its marker file is srmsim's own (a JSON object
@@ -608,14 +620,20 @@ def _srmsim_result(folder: Path) -> str | None:
 def analysis_kind(folder: str | Path) -> str | None:
     """The :data:`ANALYSIS_MARKERS` kind of ``folder`` (``srmsim calibrate``'s, ``discover``'s
     or ``thresholds``' output) where its marker is srmsim's own: a JSON object holding
-    :data:`_ANALYSIS_KEYS`' keys, or thresholds.csv whose header starts with its columns;
-    else None."""
+    :data:`_ANALYSIS_KEYS`' keys (read only up to :data:`MAX_MARKER_BYTES`), or thresholds.csv
+    whose header starts with its columns; or, by its shape, the marker beside every other file
+    its command writes (:data:`_ANALYSIS_FILES`, by name, nothing read); else None. Why the
+    shape: a folder whose marker lacks the keys was no result folder to the --out check, and
+    an output could be written into it."""
     from srmsim.inputs import load_json
 
     for kind, marker in ANALYSIS_MARKERS.items():
         path = Path(folder) / marker
         if not path.is_file():
             continue
+        if kind in _ANALYSIS_FILES and all((Path(folder) / name).is_file()
+                                           for name in _ANALYSIS_FILES[kind]):
+            return kind
         keys = _ANALYSIS_KEYS[kind]
         try:
             if marker.endswith(".csv"):
@@ -624,7 +642,7 @@ def analysis_kind(folder: str | Path) -> str | None:
                 if tuple(header[:len(keys)]) == keys:
                     return kind
                 continue
-            data = load_json(path)
+            data = load_json(path, max_bytes=MAX_MARKER_BYTES)
         except (ValueError, OSError):
             continue
         if isinstance(data, dict) and all(k in data for k in keys):

@@ -5,11 +5,17 @@ file one verdict and name the same row and column; and three leftovers of the la
 from __future__ import annotations
 
 import codecs
+import sys
 from pathlib import Path
 
 import pytest
 
 from srmsim.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import cli_refuses  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 HEADER = "student_id,school,year_group,age_months,prior_attainment,fsm"
 
@@ -147,3 +153,37 @@ def test_thresholds_types_columns_as_pandas_read_them(tmp_path: Path):
     theirs = pd.read_csv(path, keep_default_na=False, na_values=list(DEFAULT_MISSING))
     assert list(ours.index) == [2, 3, 4]
     pd.testing.assert_frame_equal(ours.reset_index(drop=True), theirs)
+
+
+@pytest.mark.parametrize("kind", ["calibration", "discovery"])
+def test_an_analysis_folder_is_known_by_its_files_without_its_marker_keys(tmp_path, capsys,
+                                                                          kind: str):
+    """A calibration's or discovery's folder whose fit.json / discovery.json lacks the keys
+    (written by hand, edited, or too large to read) was no result folder to the --out check:
+    `srmsim run --out` wrote into it. The marker beside the other files its command writes
+    is recognised by their names, nothing read; the marker alone, holding other keys, is a
+    folder of the user's."""
+    from srmsim.calibrate.report import REPORT_FILES
+    from srmsim.errors import SrmsimError
+    from srmsim.explore.discovery import DISCOVERY_FILES
+    from srmsim.outputs import ANALYSIS_MARKERS, MAX_MARKER_BYTES, check_out_of_results
+
+    written = set(REPORT_FILES.values()) if kind == "calibration" else set(DISCOVERY_FILES)
+    marker = ANALYSIS_MARKERS[kind]
+    folder = tmp_path / kind
+    folder.mkdir()
+    (folder / marker).write_text('{"fit": 1}')
+    check_out_of_results(folder / "sub")  # the user's own folder: not refused
+    for name in written - {marker}:
+        (folder / name).write_text("x\n")
+    for text in ('{"fit": 1}', " " * (MAX_MARKER_BYTES + 1) + "{}"):
+        (folder / marker).write_text(text)
+        with pytest.raises(SrmsimError, match=f"inside the {kind} folder {folder}"):
+            check_out_of_results(folder / "sub")
+    before = sorted(p.name for p in folder.iterdir())
+    out = folder / "sub"
+    cli_refuses(capsys, ["run", str(REPO / "scenarios" / "attendance_escalation_small.yaml"),
+                         "--quiet", "--out", str(out)], f"inside the {kind} folder {folder}")
+    assert sorted(p.name for p in folder.iterdir()) == before
+    (folder / sorted(written - {marker})[0]).unlink()  # one file short: by its marker alone
+    check_out_of_results(folder / "sub")
