@@ -187,3 +187,25 @@ def test_an_analysis_folder_is_known_by_its_files_without_its_marker_keys(tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == before
     (folder / sorted(written - {marker})[0]).unlink()  # one file short: by its marker alone
     check_out_of_results(folder / "sub")
+
+
+def test_report_out_naming_a_folder_is_refused_naming_the_folder(tmp_path, capsys):
+    """`srmsim report DIR --out FOLDER`: --out names the report file (docs/reports.md). A
+    folder inside the result was refused by the nesting check as "--out FOLDER/report.html",
+    a file never asked for; now any folder is refused first, named as given, nothing written."""
+    import json
+
+    from conftest import folder_bytes
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"scenario_hash": "x", "srmsim_version": "0"}))
+    (run / "sub").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    before = folder_bytes(tmp_path)
+    for out in (run / "sub", tmp_path / "elsewhere", run):
+        err = cli_refuses(capsys, ["report", str(run), "--out", str(out)],
+                          f"--out {out}: a folder; --out names the report file to write "
+                          f"(e.g. {out / 'report.html'})")
+        assert f"{out / 'report.html'}:" not in err and "inside" not in err
+    assert folder_bytes(tmp_path) == before

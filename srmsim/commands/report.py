@@ -27,16 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srmsim.outputs import check_out_of_results, folder_lock
-    from srmsim.report import check_report_folder, write_report
+    from srmsim.report import check_report_file, check_report_folder, write_report
 
     check_report_folder(args.dir, args.out)  # a link: before its lock file is made through it
     if args.out is not None:  # (write_report also writes into a study's staging folder)
+        check_report_file(args.out)
         # in a results store (runs/, detail/, a trial's store/) it sits among the runs a resume
         # reads and checks; in another study's folder it replaces that study's report or stops
         # that folder being written again ("holds files srmsim did not write")
-        target = Path(args.out) / "report.html" if Path(args.out).is_dir() else args.out
-        check_out_of_results(target, args.dir, f"a file directly in {args.dir} or outside any "
-                             "result folder", below_analysed=False)
+        check_out_of_results(args.out, args.dir, f"a file directly in {args.dir} or outside "
+                             "any result folder", below_analysed=False)
     with folder_lock(args.dir, shared=True):  # not while a command writes the folder
         path = write_report(Path(args.dir), args.out)
     print(f"wrote {path}")

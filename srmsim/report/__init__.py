@@ -135,6 +135,16 @@ def check_report_folder(path: str | Path, out: str | Path | None = None) -> None
                     "srmsim writes no report into a folder through a link")
 
 
+def check_report_file(out: str | Path) -> None:
+    """Refuse a report file ``out`` that is a folder, naming it: ``--out`` names the file to
+    write, never a folder to write report.html into (docs/reports.md). Why before anything
+    else: the --out nesting check judged DIR/report.html, and named it in its message, for a
+    folder that was then refused."""
+    if Path(out).is_dir():
+        raise SrmsimError(f"--out {out}: a folder; --out names the report file to write (e.g. "
+                          f"{Path(out) / 'report.html'})")
+
+
 def write_report(path: str | Path, out: str | Path | None = None,
                  result: ExperimentResult | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a result folder; returns the file written."""
@@ -144,9 +154,7 @@ def write_report(path: str | Path, out: str | Path | None = None,
         from srmsim.data.dataset import check_outside_datasets
 
         check_outside_datasets(target)
-    if target.is_dir():
-        raise SrmsimError(f"{target} is a folder; name the report file to write (e.g. "
-                          f"{target / 'report.html'})")
+    check_report_file(target)
     if out is not None:
         from srmsim.outputs import check_replaceable
         from srmsim.report.page import GENERATOR_TAG
