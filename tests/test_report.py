@@ -1478,7 +1478,7 @@ def test_optimise_resume_refuses_a_damaged_record(optimise_dir, tmp_path, record
 
 def test_report_out_naming_a_folder_is_a_short_error(run_dir, tmp_path):
     proc = cli("report", str(run_dir), "--out", str(tmp_path))
-    assert proc.returncode == 2 and f"{tmp_path} is a folder" in proc.stderr  # named a temp file
+    assert proc.returncode == 2 and f"--out {tmp_path}: a folder" in proc.stderr  # named
     assert list(tmp_path.iterdir()) == []
 
 

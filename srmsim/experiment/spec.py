@@ -546,16 +546,19 @@ def check_choice_outcomes(outcomes: list[str], scenarios: dict[str, Scenario], s
                                       "outcome or add one")])
 
 
-def check_learning_installed(scenarios: dict[str, Scenario], source: str) -> None:
+def check_learning_installed(scenarios: dict[str, Scenario], source: str,
+                             key: str = "variants.{name}.") -> None:
     """Refuse, before anything is written, variants with a learned chooser where scikit-learn
     is not installed: each of their runs failed in turn, and the study stopped with "6 runs
-    failed (errors in failures/)" and a results folder of failures."""
+    failed (errors in failures/)" and a results folder of failures. The one check of an
+    experiment's, a trial's and an optimisation's scenarios; ``key``: what the step's path is
+    under in the study's file (``{name}``: the scenario's name in ``scenarios``)."""
     import importlib.util
 
     from srmsim.policy.config import LEARNING_MISSING, learned_steps
 
-    learned = [(f"variants.{name}.{path}", LEARNING_MISSING) for name, sc in scenarios.items()
-               for path in learned_steps(sc.policy)[:1]]
+    learned = [(key.format(name=name) + path, LEARNING_MISSING)
+               for name, sc in scenarios.items() for path in learned_steps(sc.policy)[:1]]
     if learned and importlib.util.find_spec("sklearn") is None:
         raise ScenarioError(source, learned[:1])
 

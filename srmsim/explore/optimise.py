@@ -63,6 +63,7 @@ from srmsim.experiment.spec import (
     Experiment,
     ExperimentConfig,
     _leaf_keys,
+    check_learning_installed,
     check_uncertain,
     shadowed_keys,
     sizing_keys,
@@ -541,6 +542,9 @@ class Optimisation:
                                              for p, m in err.problems]) from None
         check_uncertain(config.uncertain, {"baseline": self.scenario(config.baseline or {})},
                         source)
+        # the scenario's own learned chooser: named as the scenario's, not as a lever's (the
+        # candidates' check below said "levers: policy.workflows...")
+        check_learning_installed({"scenario": self.base}, source, key="scenario: ")
         # the runs' own checks (arrival files, records, memory-free ones) before anything is
         # written: they failed at the first batch, after optimise.json and study.db were
         # written, and validate called the file valid

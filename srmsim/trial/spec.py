@@ -690,7 +690,10 @@ def trial_from_dict(data: Any, source: str = "<trial>", base_dir: str | Path = "
     problems = _resolve(cfg, scenario)
     if problems:
         raise ScenarioError(source, problems)
-    from srmsim.experiment.spec import record_files
+    from srmsim.experiment.spec import check_learning_installed, record_files
+
+    # (each replication failed in turn: "2 failed (see trial_runs.csv, column error)")
+    check_learning_installed({"trial": scenario}, source, key="scenario: ")
 
     return Trial(cfg, scenario, source, dict(overrides or {}), record_files({"trial": scenario}))
 
