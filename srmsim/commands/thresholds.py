@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -199,13 +200,12 @@ class _Disclosure:
 def load_frame(path: str | Path) -> tuple[pd.DataFrame, Path]:
     """Read a CSV / Parquet file or a run directory's students.parquet; return it and its folder.
 
-    In a CSV file a cell is missing exactly where ``srmsim data import`` reads it as missing:
-    once trimmed, one of :data:`srmsim.data.mapping.DEFAULT_MISSING` (empty, 'NA', ' nan ',
-    ...). pandas' own longer list ('-nan', '#NA', '<NA>', '1.#IND') made a score missing here
-    that import refuses, and ' NA ' in a --by column was a group called ' NA '. Rows are
-    numbered as import numbers them (the header is row 1; a blank line is a row too: pandas
-    skips it, and every later row was named one row too early). A file too large for the
-    memory free is refused before it is read.
+    A CSV file is read by ``srmsim data import``'s reader (:func:`_read_export`): a cell is
+    missing exactly where import reads it as missing (once trimmed, one of
+    :data:`srmsim.data.mapping.DEFAULT_MISSING`: empty, 'NA', ' nan ', ...; pandas' own
+    longer list made a score missing here that import refuses), and rows are numbered as
+    import numbers them (the header is row 1; a blank line is a row too). A file too large
+    for the memory free is refused before it is read.
 
     A Parquet file is read once, from bytes whose SHA-256 is left in ``attrs["sha256"]`` (to be
     checked against a run's summary.json: the digest is of the very bytes read)."""
@@ -379,8 +379,9 @@ def _row_problem(raw, problem: dict) -> str:
     entry of :class:`srmsim.data.readers.RawFile`): its row and column, as import's reject
     report names them, never its cells (real records)."""
     row, ncol = problem["row"], len(raw.header)
-    if problem["rule"] == "wrong_field_count":
-        cells = int(problem["message"].split(" ", 1)[0])
+    counted = re.match(r"(\d+) cells but", problem["message"])
+    if problem["rule"] == "wrong_field_count" and counted:
+        cells = int(counted.group(1))
         if cells > ncol:
             return _value_beyond(row, ncol)
         return (f"row {row:,} has {cells} cells but the header has {ncol}: a cell left out "

@@ -495,10 +495,9 @@ def _check_memory(path: Path, rows: float, columns: float, file_bytes: int) -> N
 def csv_shape(path: Path) -> tuple[int, int]:
     """The line ends (``\n``, ``\r\n`` and a lone ``\r`` each one, as the CSV reader counts
     them) and the commas of a CSV, counted over the whole file a MiB at a time (about 0.1 s for
-    250 MB): what a memory check sizes a file by before it is read, and how ``srmsim
-    thresholds`` tells that every line is a row. Why not the larger of the LF and CR counts: a
-    file mixing LF and lone CR line ends (two exports pasted together) had fewer ends than
-    lines, and thresholds numbered its rows 2, 3, ... past every blank line. Why not from the
+    250 MB): what a memory check sizes a file by before it is read. Why not the larger of the
+    LF and CR counts: a file mixing LF and lone CR line ends (two exports pasted together) had
+    fewer ends than lines. Why not from the
     first MiB scaled to the file's size: 120 rows of long notes at the top of 6 million short
     ones made it about 25,000 rows, and the import ran out of memory instead of being
     refused."""
@@ -886,7 +885,7 @@ def _excel_sheets(path: Path) -> dict[str, pd.DataFrame]:
 def trim_cells(cells: pd.Series) -> pd.Series:
     """``cells`` with the white space around each text cell removed, as import reads every
     cell (other values, and missing ones, left as they are). The one trimming of cells: a
-    command reading an export itself (``srmsim thresholds``) trims with it, so that ' F ' and
+    command reading a Parquet export itself (``srmsim thresholds``) trims with it, so that ' F ' and
     'F' are one group, and ' S1' and 'S1' one school, whichever command reads the file."""
     if cells.dtype == object:  # (text beside numbers or None: only the text is trimmed)
         return cells.map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
