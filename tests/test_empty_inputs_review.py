@@ -102,7 +102,8 @@ def test_a_header_only_export_is_refused(tmp_path: Path, capsys, table: str, tai
 
 @pytest.mark.parametrize(("text", "says"), [
     ("", "the file is empty (no header row)"),
-    ("\n", "row 1, the header, is empty"), ("\n\nscore,outcome\n1,0\n", "row 1, the header, is empty")])
+    ("\n", "row 1, the header, is empty"),
+    ("\n\nscore,outcome\n1,0\n", "row 1, the header, is empty")])
 def test_thresholds_of_a_csv_with_no_header_row(tmp_path: Path, capsys, text: str,
                                                 says: str) -> None:
     """Was: "cannot read (EmptyDataError: No columns to parse from file)". Said as `srmsim

@@ -997,7 +997,8 @@ def test_records_that_are_not_student_tables_are_clean_errors(tmp_path, capsys):
     (tmp_path / "bytes.csv").write_bytes(b"\xff\xfe\x00school\n")
     (tmp_path / "zero.csv").symlink_to("/dev/zero")  # a device: read for ever
     for name, says in [("text.parquet", "not a Parquet file, and not named .csv"),
-                       ("bytes.csv", "probably UTF-16"), ("zero.csv", "regular file")]:
+                       ("bytes.csv", "UTF-16 text (it starts with a UTF-16 byte-order mark)"),
+                       ("zero.csv", "regular file")]:
         scenario = write(tmp_path / "s.yaml", {"name": "s", "population": {"records": name}})
         fails(capsys, "run", str(scenario), "--out", str(tmp_path / "o"), "--quiet",
               contains=says)
