@@ -253,3 +253,16 @@ def test_a_learned_chooser_without_scikit_learn_is_refused_before_a_trial_or_sea
     cli_refuses(capsys, ["validate", str(study)], said)
     monkeypatch.setattr(importlib.util, "find_spec", real)  # installed: the file is valid
     assert main(["validate", str(study)]) == 0
+
+
+def test_an_ignored_pair_of_columns_one_once_case_is_ignored_is_no_duplicate(tmp_path, capsys):
+    """The mapping's ``ignore`` names columns never imported: a pair of them is read as
+    before (validate rejects an unmapped pair it does not ignore, as thresholds refuses it)."""
+    from srmsim.yamlio import dump_yaml
+
+    path = tmp_path / "pupils.csv"
+    path.write_bytes(CASES["case-duplicates"][0])
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(dump_yaml({"students": {"ignore": ["comment"]}}))
+    assert main(["data", "validate", "--students", str(path), "--mapping", str(mapping)]) == 0
+    assert "duplicate_column" not in capsys.readouterr().out

@@ -66,7 +66,8 @@ RULES: dict[str, str] = {
     "missing_required_column": "a required column is not in the file: every row of the file "
                                "is rejected",
     "duplicate_column": "two columns of the file have one name once case and spaces are "
-                        "ignored (whether or not a field maps them): every row is rejected",
+                        "ignored (whether or not a field maps them, unless the mapping "
+                        "ignores them): every row is rejected",
     "names_as_ids": "the column mapped to student_id holds pupils' names (two or more words "
                     "of letters, no digit) or email addresses, not pseudonymised ids: every "
                     "row of the file is rejected; the names are never shown",
@@ -290,7 +291,8 @@ def _map_source(raw: RawFile, tm: TableMapping) -> Source:
             names = ", ".join(repr(raw.header[i]) for i in pos)
             src.file_problems.append((raw.header[pos[0]], "", "duplicate_column",
                                       f"columns {names} are one name once case and spaces "
-                                      "are ignored; rename the copies"))
+                                      "are ignored; rename the copies (or list the name under "
+                                      "'ignore' in the mapping)"))
     for fld in tbl.fields:
         if fld.name in src.colpos or fld.name in src.constants:
             continue
