@@ -140,15 +140,16 @@ def test_a_quote_left_open_is_refused_by_its_row_only_when_open(tmp_path: Path, 
 def test_thresholds_types_columns_as_pandas_read_them(tmp_path: Path):
     """Read through import's reader, each column keeps the type ``pd.read_csv`` gave it (so
     thresholds' results on a good file are unchanged): whole numbers, numbers with a missing
-    one, booleans, booleans with a missing one, text, and a column of missing cells."""
+    one, booleans, booleans with a missing one, text, a column of missing cells, and two
+    columns without a name."""
     import pandas as pd
 
     from srmsim.commands.thresholds import load_frame
     from srmsim.data.mapping import DEFAULT_MISSING
 
     path = tmp_path / "t.csv"
-    path.write_text("n,x,b,bm,t,e,m\n1,0.1,True,false,S1,,3\n2,NA,false,,S 2,,x\n"
-                    "3,1e-3,TRUE,true,S1,,4\n", encoding="utf-8")
+    path.write_text("n,x,b,bm,t,e,m,,\n1,0.1,True,false,S1,,3,,\n2,NA,false,,S 2,,x,,1\n"
+                    "3,1e-3,TRUE,true,S1,,4,,\n", encoding="utf-8")
     ours, _ = load_frame(path)
     theirs = pd.read_csv(path, keep_default_na=False, na_values=list(DEFAULT_MISSING))
     assert list(ours.index) == [2, 3, 4]

@@ -364,7 +364,10 @@ def _read_export(path: Path) -> pd.DataFrame:
                         "it again, or leave it out)")
     if raw.problems:
         raise DataError(f"{path}: {_row_problem(raw, min(raw.problems, key=_place))}")
-    df = pd.DataFrame({name: _typed(raw.frame[j]) for j, name in enumerate(raw.header)})
+    # a column without a name (a header's trailing comma) keeps the name pandas gave it: two
+    # would be one column ''
+    df = pd.DataFrame({name or f"Unnamed: {j}": _typed(raw.frame[j])
+                       for j, name in enumerate(raw.header)})
     df.index = pd.Index(raw.rows)
     return df
 
