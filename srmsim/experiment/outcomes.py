@@ -684,20 +684,30 @@ def _by_value(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
 def measure_groups(result: Any, outcomes: Sequence[str | Outcome],
                    kinds: np.ndarray | None = None) -> pd.DataFrame:
     """Long table ``group, outcome, value, students, actions_started, action_weeks,
-    fewest_of_a_kind, fewest_in_a_part, empty_parts``: every outcome in every subgroup, with
-    the group's students, the actions started for them (:func:`actions_started`) and the
-    action-weeks their staff hours are of (:func:`action_weeks`); given the run's ``kinds``
-    (:func:`run_kind_counts`, a run on records), the fewest of a kind
-    (:func:`fewest_of_a_kind`) and the parts of the conditions counted
-    (:mod:`srmsim.experiment.parts`), which only withholding reads (NaN otherwise)."""
+    fewest_of_a_kind, fewest_in_a_part, empty_parts, fewest_between, empty_between``: every
+    outcome in every subgroup, with the group's students, the actions started for them
+    (:func:`actions_started`) and the action-weeks their staff hours are of
+    (:func:`action_weeks`); given the run's ``kinds`` (:func:`run_kind_counts`, a run on
+    records), the fewest of a kind (:func:`fewest_of_a_kind`), the parts of the conditions
+    counted and of the nested shares (:mod:`srmsim.experiment.parts`), which only withholding
+    reads (NaN otherwise)."""
     entries = [OUTCOMES[o] if isinstance(o, str) else o for o in outcomes]
     columns = columns_read(entries)
     # (a trial's arm, measured without a run summary, keeps only the values: COLUMNS)
-    from srmsim.experiment.parts import EMPTY, FEWEST, counted_conditions, parts
+    from srmsim.experiment.parts import (
+        BETWEEN_EMPTY,
+        BETWEEN_FEWEST,
+        EMPTY,
+        FEWEST,
+        between,
+        counted_conditions,
+        parts,
+    )
 
     summary = getattr(result, "summary", None) or {}
     dearest = summary.get("dearest_week")
     conditions = counted_conditions(entries) if kinds is not None else []
+    nested = [e.name for e in entries] if kinds is not None else []
     everyone = result.students.index
     rows = []
     for group, cohort in group_cohorts(result, None if columns is None else columns
@@ -708,12 +718,15 @@ def measure_groups(result: Any, outcomes: Sequence[str | Outcome],
         fewest = (math.nan if kinds is None
                   else fewest_of_a_kind(kinds, everyone.get_indexer(cohort.students.index)))
         part, empty = parts(cohort, conditions)
+        nested_part, nested_empty = between(cohort, nested)
         for name, value in values.items():
             rows.append({"group": group, "outcome": name, "value": value,
                          "students": len(cohort.students), ACTIONS: actions,
-                         ACTION_WEEKS: weeks, KIND_LEAST: fewest, FEWEST: part, EMPTY: empty})
+                         ACTION_WEEKS: weeks, KIND_LEAST: fewest, FEWEST: part, EMPTY: empty,
+                         BETWEEN_FEWEST: nested_part, BETWEEN_EMPTY: nested_empty})
     return pd.DataFrame(rows, columns=["group", "outcome", "value", "students", ACTIONS,
-                                       ACTION_WEEKS, KIND_LEAST, FEWEST, EMPTY])
+                                       ACTION_WEEKS, KIND_LEAST, FEWEST, EMPTY,
+                                       BETWEEN_FEWEST, BETWEEN_EMPTY])
 
 
 def run_kind_counts(result: Any) -> np.ndarray:

@@ -13,13 +13,19 @@ or more, no arithmetic on them gives a count of 1 to 9. Each run row and group r
 fewest (:data:`FEWEST`) and which parts are empty (:data:`EMPTY`, a digest: a part empty in
 one run and not in another is reckoned few); :mod:`srmsim.experiment.withhold` withholds the
 study's user-defined counts where they are few.
+
+The built-in shares are nested too: the severely absent (under 50% of sessions) are among the
+persistently absent (under 90%), both of the pupils with sessions, so the persistent share less
+the severe, times the pupils, is the pupils between (:data:`NESTED`). Where a study publishes
+both, each run and group row keeps the parts of the pair alone (:data:`BETWEEN_FEWEST`,
+:data:`BETWEEN_EMPTY`, :func:`between`), and the inner share is withheld where they are few.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
 from typing import Any
 
@@ -36,6 +42,16 @@ EMPTY = "empty_parts"
 MOST_CONDITIONS = 16
 
 Condition = Callable[[Cohort], np.ndarray]
+
+#: built-in shares nested in another over the same pupils, inner to outer: the severely absent
+#: are persistently absent, and so are the FSM persistently absent (the trust's persistent
+#: share less theirs, each times its pupils, is the others)
+NESTED = {"severe_absence": "persistent_absence",
+          "persistent_absence_fsm": "persistent_absence"}
+#: the run row's (and each group row's) fewest pupils of a nested pair's parts (the outer
+#: share's, the inner's, each not, or between them), and a digest of which are empty
+BETWEEN_FEWEST = "fewest_between"
+BETWEEN_EMPTY = "empty_between"
 
 
 def counted_conditions(outcomes: Sequence[Outcome]) -> list[Condition]:
@@ -89,3 +105,35 @@ def parts(cohort: Cohort, conditions: Sequence[Condition]) -> tuple[float, float
     fewest = min([*marginal, *filled.tolist()])
     digest = hashlib.blake2b(np.packbits(sizes == 0).tobytes(), digest_size=6).digest()
     return float(fewest), float(int.from_bytes(digest, "big"))
+
+
+def nested_inner(names: Collection[str]) -> frozenset[str]:
+    """The inner shares of :data:`NESTED` published with their outer among ``names``: those
+    withheld where the pupils between are few (:func:`between`)."""
+    return frozenset(i for i, o in NESTED.items() if i in names and o in names)
+
+
+def _condition(name: str) -> Condition:
+    """The pupils built-in share ``name`` counts (of :data:`NESTED`), as the registry does."""
+    from srmsim.trial.groups import SHARE_OUTCOMES
+
+    if name == "persistent_absence_fsm":  # the FSM pupils' persistent absence
+        absent = partial(_share, *SHARE_OUTCOMES["persistent_absence"])
+        return lambda c: absent(c) & c.students["fsm"].to_numpy(dtype=bool)
+    return partial(_share, *SHARE_OUTCOMES[name])
+
+
+def between(cohort: Cohort, names: Collection[str]) -> tuple[float, float]:
+    """``(fewest, empty)`` of ``cohort``'s pupils by each nested pair ``names`` publishes
+    (:func:`nested_inner`), reckoned by :func:`parts` pair by pair (the fewest of all; one
+    digest of their empty parts); ``(nan, nan)`` without such a pair."""
+    pairs = sorted(nested_inner(names))
+    if not pairs:
+        return math.nan, math.nan
+    reckoned = [parts(cohort, [_condition(NESTED[inner]), _condition(inner)])
+                for inner in pairs]
+    if len(reckoned) == 1:
+        return reckoned[0]
+    empty = np.array([e for _, e in reckoned], dtype=np.float64)
+    digest = hashlib.blake2b(empty.tobytes(), digest_size=6).digest()
+    return min(f for f, _ in reckoned), float(int.from_bytes(digest, "big"))

@@ -71,7 +71,15 @@ def run_one(task: RunTask) -> dict[str, Any]:
         measure_groups,
         run_kind_counts,
     )
-    from srmsim.experiment.parts import EMPTY, FEWEST, counted_conditions, parts
+    from srmsim.experiment.parts import (
+        BETWEEN_EMPTY,
+        BETWEEN_FEWEST,
+        EMPTY,
+        FEWEST,
+        between,
+        counted_conditions,
+        parts,
+    )
     from srmsim.model import TrustModel
 
     started, cpu0 = time.time(), time.process_time()
@@ -100,6 +108,8 @@ def run_one(task: RunTask) -> dict[str, Any]:
         row[KIND_LEAST] = fewest_of_a_kind(kinds) if kinds is not None else math.nan
         row[FEWEST], row[EMPTY] = parts(Cohort.of(result), counted_conditions(outcomes)
                                         if private else [])
+        row[BETWEEN_FEWEST], row[BETWEEN_EMPTY] = between(
+            Cohort.of(result), [o.name for o in outcomes] if private else [])
         row["error"] = ""
         row["_groups"] = measure_groups(result, outcomes, kinds)
         row["_weekly"] = with_backlog(trust_weeks(result.weekly), result.requests_weekly)

@@ -58,7 +58,8 @@ MIN_PAIRED_RUNS = 2
 #: the run row's own columns besides its outcomes (what running and storing a run add)
 #: (the parts of srmsim.experiment.parts, named here: that module reads the outcomes)
 RUN_COLUMNS = (*FAILURE_FIELDS, "students", ACTIONS, ACTION_WEEKS, KIND_LEAST,
-               "fewest_in_a_part", "empty_parts", "experiment_hash")
+               "fewest_in_a_part", "empty_parts", "fewest_between", "empty_between",
+               "experiment_hash")
 #: the manifest's key for why the runner stopped adding replications; None from the start of a
 #: ``sequential:`` experiment's session until its stopping rule decides (a killed one leaves
 #: None). Older srmsim did not write it.

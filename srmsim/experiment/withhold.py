@@ -15,8 +15,10 @@ the action-weeks, or the actions or weeks of any one priced kind of action (two 
 differently: the hours and the cost give each kind's weeks), are under 10 per run
 (:func:`priced`); a user-defined share or mean of ``count()`` where the conditions the study
 counts split the pupils into a part of 1 to 9, or a condition is met or unmet by under 10
-(:func:`small_parts`: two such values differenced give a part); a trust or group of under 10
-students withholds every value. A row
+(:func:`small_parts`: two such values differenced give a part); the inner share of a nested
+pair published beside its outer (severe absence beside persistent absence: the difference
+times the pupils is those between, :data:`srmsim.experiment.parts.NESTED`) where the pair's
+parts are so few; a trust or group of under 10 students withholds every value. A row
 is withheld where its variant's value or its baseline's is (the difference and the other mean
 give it back). A simulated experiment is never passed through here: its effects are
 unchanged.
@@ -37,7 +39,7 @@ from srmsim.experiment.outcomes import (
     Outcome,
     get_outcome,
 )
-from srmsim.experiment.parts import EMPTY, FEWEST
+from srmsim.experiment.parts import BETWEEN_EMPTY, BETWEEN_FEWEST, EMPTY, FEWEST, nested_inner
 
 #: the verdict of a withheld row (its numbers are empty in effects.csv, ``low`` when printed)
 WITHHELD = "withheld"
@@ -53,7 +55,8 @@ NOTE = ("a value shown as low is withheld: the trust is built from real pupil re
         "that share, or not counted in it, or in its group, or that rate per student gives "
         "under 10 referrals, actions or incidents a run, or the staff hours or cost are of "
         "under 10 actions a run, or of under 10 weeks of action a run (in all, or of one "
-        "kind of action), or that user-defined count, beside another, gives under 10 "
+        "kind of action), or that user-defined count, or that share beside the share it "
+        "is part of (severe beside persistent absence), gives under 10 "
         "pupils (or of a number an older "
         "srmsim did not keep), so the value "
         "would give their number away (docs/privacy.md)")
@@ -351,6 +354,9 @@ def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
     kinds = runs[KIND_LEAST] if KIND_LEAST in runs.columns else None
     fewest = runs[FEWEST] if FEWEST in runs.columns else None
     empty = runs[EMPTY] if EMPTY in runs.columns else None
+    nested = nested_inner(runs.columns)
+    pair_fewest = runs[BETWEEN_FEWEST] if BETWEEN_FEWEST in runs.columns else None
+    pair_empty = runs[BETWEEN_EMPTY] if BETWEEN_EMPTY in runs.columns else None
     counting = custom_counts(definitions)
     whole, shares = unknown_base(definitions), custom_shares(definitions)
     rates, spent = count_rates(definitions), custom_priced(definitions)
@@ -387,7 +393,10 @@ def small_test(runs: pd.DataFrame, registry: Mapping[str, Outcome] | None,
                     kinds=None if kinds is None else kinds[rows])) \
                 or (outcome in counting and small_parts(
                     None if fewest is None else fewest[rows],
-                    None if empty is None else empty[rows], threshold))
+                    None if empty is None else empty[rows], threshold)) \
+                or (outcome in nested and small_parts(
+                    None if pair_fewest is None else pair_fewest[rows],
+                    None if pair_empty is None else pair_empty[rows], threshold))
         return small[key]
 
     return is_small
@@ -429,6 +438,7 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
     whole = unknown_base(definitions) | frozenset(GROUP_SHARES)
     shares, rates = custom_shares(definitions), count_rates(definitions)
     spent, counting = custom_priced(definitions), custom_counts(definitions)
+    nested = nested_inner(set(detail["outcome"].astype(str)))
     small: dict[tuple[str, str, str], bool] = {}
     grouped = {k: g for k, g in detail.groupby(["group", "variant", "outcome"], sort=False)}
     for (group, variant, outcome), g in grouped.items():
@@ -442,7 +452,9 @@ def withhold_group_effects(effects: pd.DataFrame, detail: pd.DataFrame, baseline
                 known_zero=variant in known_zero,
                 weeks=g[ACTION_WEEKS] if ACTION_WEEKS in g.columns else None,
                 kinds=g[KIND_LEAST] if KIND_LEAST in g.columns else None)) or (
-            outcome in counting and small_parts(g.get(FEWEST), g.get(EMPTY), threshold))
+            outcome in counting and small_parts(g.get(FEWEST), g.get(EMPTY), threshold)) or (
+            outcome in nested and small_parts(g.get(BETWEEN_FEWEST), g.get(BETWEEN_EMPTY),
+                                              threshold))
     # which (partition, variant, outcome) are withheld; a group of few students: all of them
     hidden: set[tuple[int, str, str]] = set()
     group_part = dict(zip(labels, part_of, strict=True))

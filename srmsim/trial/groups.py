@@ -189,7 +189,12 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
     action are under ``threshold`` (two kinds priced differently: the hours and the cost give
     each kind's weeks): ``kinds``, the trial run's
     :func:`srmsim.experiment.outcomes.student_kind_counts` (a row for each of
-    ``trial_students``; not given, they are not known, and spending is withheld)."""
+    ``trial_students``; not given, they are not known, and spending is withheld). A share
+    nested in another shown for the same group (severe absence in persistent absence,
+    :data:`srmsim.experiment.parts.NESTED`: the difference gives the pupils between) is
+    withheld where the pupils between, or any of the pair's parts, are 1 to 9."""
+    from srmsim.experiment.parts import NESTED, between
+
     treated = np.asarray(treated, dtype=bool)
     out = table.copy()
     labels = out["group"].astype(str)
@@ -243,6 +248,16 @@ def withhold_small_groups(table: pd.DataFrame, trial_students: pd.DataFrame,
             under[:, 2] &= flat.reshape(len(counts), 5)[:, 2] != 0
             for (i, _), u in zip(counts, under, strict=True):
                 hide[i] |= bool(u.any())
+        for inner, outer in NESTED.items():  # the outer share less the inner: those between
+            rows = (out["outcome"] == inner).to_numpy()
+            if not rows.any() or not (out["outcome"] == outer).any():
+                continue
+            for i in np.flatnonzero(rows):
+                m = masks.get(labels.iloc[i])
+                if m is None or not np.isfinite(out[column].iloc[i]):
+                    continue
+                fewest, _ = between(Cohort(arm[m]), (inner, outer))
+                hide[i] |= bool(under_threshold(np.array([fewest]), threshold).any())
         for outcome, (count_column, per) in RATE_OUTCOMES.items():
             rows = (out["outcome"] == outcome).to_numpy()
             if not rows.any() or count_column not in arm.columns:
