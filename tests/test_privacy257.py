@@ -177,3 +177,12 @@ def test_nested_pairs_reckoned_pair_by_pair() -> None:
     alone = small_test(runs.drop(columns=["persistent_absence", "fewest_between"]), OUTCOMES,
                        frozenset(), 10, None, None)
     assert not alone("a", "severe_absence")  # without its outer share: its own rule alone
+    # a user-defined share beside a built-in is review 254's parts: the 4 between withhold it
+    from srmsim.experiment.custom import build_outcomes
+    from srmsim.experiment.parts import counted_conditions, parts
+
+    definitions = [{"name": "under_half", "label": "under half", "statistic": "share",
+                    "of": "attendance_rate < 0.5", "scale": "share"}]
+    study = [*build_outcomes(definitions).values(), OUTCOMES["persistent_absence"]]
+    rates = students.assign(attendance_rate=np.r_[[0.3] * 12, [0.8] * 4, [0.95] * 24])
+    assert parts(Cohort(rates), counted_conditions(study))[0] == 4.0
