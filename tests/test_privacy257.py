@@ -110,6 +110,14 @@ def test_nested_shares_differenced_give_no_small_count(study: tuple[Path, str]) 
         assert (r[PAIR[0]] - r[PAIR[1]]) * sizes[key] >= 10, (key, r)
     shown = set(kept[kept["outcome"] == "severe_absence"]["variant"])
     assert "wider" in shown and "narrow" not in shown, shown
+    # an optimisation's candidates (trials.csv, the front) by the same rule on its runs
+    from srmsim.experiment.withhold import withhold_candidates
+
+    variants = ["wide", "wider", "narrow"]
+    table = per_run.loc[variants, list(PAIR)].reset_index(drop=True) / 60
+    shown_means = withhold_candidates(table, variants, runs, list(PAIR))
+    assert shown_means["severe_absence"].isna().tolist() == [False, False, True], shown_means
+    assert shown_means["persistent_absence"].notna().all()
 
 
 def test_a_run_report_withholds_severe_beside_persistent_of_few_between(
