@@ -194,3 +194,25 @@ def test_nested_pairs_reckoned_pair_by_pair() -> None:
     study = [*build_outcomes(definitions).values(), OUTCOMES["persistent_absence"]]
     rates = students.assign(attendance_rate=np.r_[[0.3] * 12, [0.8] * 4, [0.95] * 24])
     assert parts(Cohort(rates), counted_conditions(study))[0] == 4.0
+
+
+def test_a_trials_sd_of_a_yes_no_outcome_on_records_gives_no_small_count() -> None:
+    """Found beside the nested shares: a trial on records of ``severe_absent`` wrote each
+    replication's ``outcome_sd`` (0.106164 of 615 analysed), and ``sqrt(n / (n - 1) p (1 -
+    p))`` gave the 7 severely absent without the policy. Withheld where those 1, or 0, are
+    under 10 (or all alike: an SD of 0); kept where both are many, for a simulated trust, and
+    for a score of more than two values."""
+    from srmsim.trial.run import _outcome_sd
+
+    def sd_of(ones: int, n: int = 615, records: bool = True) -> float:
+        return _outcome_sd(pd.Series([1.0] * ones + [0.0] * (n - ones)), records)
+
+    assert np.isnan(sd_of(7)) and np.isnan(sd_of(0)) and np.isnan(sd_of(610))
+    assert sd_of(7, records=False) == pytest.approx(0.106164, abs=1e-6)
+    n, sd = 615, sd_of(11)
+    p = (1 - np.sqrt(1 - 4 * sd**2 * (n - 1) / n)) / 2
+    assert p * n == pytest.approx(11)  # the attacker's reckoning, on a count of 10 or more
+    assert np.isnan(sd_of(615))  # all alike: none is 0
+    assert np.isnan(_outcome_sd(pd.Series([0.0] * 600 + [2.0] * 3), True))  # 2 x a yes/no
+    score = pd.Series([0.0] * 600 + [2.0] * 3 + [1.0] * 2 + [np.nan] * 10)  # three values
+    assert _outcome_sd(score, True) == pytest.approx(float(score.std(ddof=1)))

@@ -192,7 +192,7 @@ def replicate(trial: Trial, replication: int, seed: int | None = None,
     row["covered"] = bool(row["ci_low"] <= row["true_effect"] <= row["ci_high"])
     row["rejected"] = bool(row["p_value"] < c.analysis.alpha)
     row["error"] = ""
-    row["outcome_sd"] = _outcome_sd(analysis.data[c.outcome + CF])
+    row["outcome_sd"] = _outcome_sd(analysis.data[c.outcome + CF], trial.from_records)
     row = {k: row.get(k, _missing(k)) for k in RUN_COLUMNS}
     groups = group_truths(trial_students, cf_students, treated)
     if trial.from_records:  # nothing written or printed may give a count under 10
@@ -251,12 +251,25 @@ def withhold_small_counts(row: dict[str, Any], arm: int, threshold: int = 10
     return {**row, **{c: math.nan for c in INCIDENTAL_COUNTS if bool(hidden[c].iloc[0])}}
 
 
-def _outcome_sd(counterfactual: pd.Series) -> float:
+def _outcome_sd(counterfactual: pd.Series, from_records: bool = False,
+                threshold: int = 10) -> float:
     """The outcome's SD without the policy (its counterfactual values) over the rows analysed,
-    both arms: the SD a standardised effect size divides by, untouched by the treatment."""
+    both arms: the SD a standardised effect size divides by, untouched by the treatment. From
+    real records, the SD of an outcome of two values (0/1: ``sqrt(n / (n - 1) p (1 - p))``)
+    with the students analysed gives how many have each (0.106164 of 615: 7 severely absent),
+    and an SD of 0 says none differs, so it is withheld (NaN) where the students of a value, or
+    of the other, are under ``threshold``, by the trial's threshold test."""
+    from srmsim.trial.groups import under_threshold
+
     y = counterfactual.to_numpy(dtype=float, na_value=np.nan)
     y = y[np.isfinite(y)]
-    return float(np.std(y, ddof=1)) if len(y) > 1 else math.nan
+    if len(y) <= 1:
+        return math.nan
+    values, counts = np.unique(y, return_counts=True)
+    if from_records and len(values) <= 2 and under_threshold(
+            np.append(counts, 0.0)[:2].astype(float), threshold).any():
+        return math.nan
+    return float(np.std(y, ddof=1))
 
 
 def _missing(column: str) -> Any:
