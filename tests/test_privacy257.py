@@ -170,6 +170,8 @@ def test_nested_pairs_reckoned_pair_by_pair() -> None:
     assert between(cohort, ["persistent_absence", "severe_absence"])[0] == 4.0
     assert between(cohort, ["persistent_absence", "persistent_absence_fsm"])[0] == 2.0
     assert np.isnan(between(cohort, ["severe_absence"])[0])
+    every = between(cohort, ["persistent_absence", "severe_absence", "persistent_absence_fsm"])
+    assert every[0] == 2.0  # both pairs: the fewest of either (the FSM pair's 2 between)
     wider = students.assign(severe_absent=np.r_[[True] * 6, [False] * 34])  # 10 between
     assert between(Cohort(wider), ["persistent_absence", "severe_absence"])[0] == 6.0
     runs = pd.DataFrame({"variant": ["a", "a"], "replication": [0, 1], "students": 40,
