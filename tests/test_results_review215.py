@@ -115,10 +115,11 @@ def test_runs_added_later_remove_comparisons_against_other_baselines(finished, s
                                    "detail/texts/r.html", "runs"])
 def test_a_report_inside_the_studys_own_store_is_refused(study, capsys, where):
     """`srmsim report DIR --out DIR/runs/none/report.html` wrote it among the run files a
-    resume reads."""
+    resume reads. The store's folder itself is refused as a folder (--out names a file)."""
     before = every_file(study)
     fails(capsys, ["report", str(study), "--out", str(study / where)],
-          contains=f"inside {study}'s {where.split('/')[0]}/ folder")
+          contains=f"--out {study / where}: a folder" if where == "runs"
+          else f"inside {study}'s {where.split('/')[0]}/ folder")
     assert every_file(study) == before
 
 
