@@ -80,6 +80,92 @@ def test_notebooks_write_money_as_the_commands_do() -> None:
     assert not written, written
 
 
+#: what formats a number other than a threshold's own formatter: a format spec (``:.3f``,
+#: ``:.1%``), a share's or a number's helper, or ``str.format``
+OTHER_FORMATS = frozenset({"percent", "points", "rounded", "significant", "plain_number",
+                           "format_value", "format", "round"})
+
+
+def thresholds_formatted_otherwise(sources: list[str]) -> list[tuple[int, str]]:
+    """The code in a notebook's cells ``sources`` that prints a threshold other than by
+    :func:`srmsim.risk.threshold_text` or :func:`srmsim.risk.readable_threshold_table`, by cell:
+    an f-string's format spec, ``percent(...)``, ``"{:.3f}".format(...)``, ``.map(percent)``
+    of a threshold column. A threshold is ``x.threshold``, a name or column with "threshold" in
+    it, or a name given one (``cut = at_capacity.threshold``)."""
+    import ast
+
+    given: set[str] = set()
+    found = []
+
+    def is_threshold(node: ast.AST) -> bool:
+        if isinstance(node, ast.Attribute):
+            return "threshold" in node.attr
+        if isinstance(node, ast.Name):
+            return "threshold" in node.id or node.id in given
+        return isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+            and "threshold" in str(node.slice.value)
+
+    def holds_threshold(node: ast.AST) -> bool:
+        return any(is_threshold(n) for n in ast.walk(node))
+
+    def formatter(node: ast.AST) -> str:
+        return getattr(node, "id", None) or getattr(node, "attr", None) or ""
+
+    for i, source in enumerate(sources):
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                         for line in source.splitlines())  # IPython's magics
+        tree = ast.parse(code)
+        for node in ast.walk(tree):  # (a cell's names, before its formats are read)
+            if isinstance(node, ast.Assign) and is_threshold(node.value):
+                given.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FormattedValue) and node.format_spec is not None \
+                    and holds_threshold(node.value):
+                found.append((i, ast.get_source_segment(code, node.value) or ""))
+            if not isinstance(node, ast.Call):
+                continue
+            name = formatter(node.func)
+            if name in OTHER_FORMATS and any(holds_threshold(a) for a in node.args):
+                found.append((i, ast.get_source_segment(code, node) or ""))
+            elif name == "map" and isinstance(node.func, ast.Attribute) \
+                    and holds_threshold(node.func.value) \
+                    and any(formatter(a) in OTHER_FORMATS for a in node.args):
+                found.append((i, ast.get_source_segment(code, node) or ""))
+    return found
+
+
+def test_notebooks_print_every_threshold_one_way() -> None:
+    """Notebook 05 showed its thresholds as percentages in the capacity and per-school tables
+    (``82.1%``) and as decimals elsewhere (``0.821``, ``f"{cut:.3f}"``): one threshold, two
+    formats. Every threshold a notebook of srmsim.risk prints goes through
+    ``risk.threshold_text`` (or ``risk.readable_threshold_table``), as `srmsim thresholds`
+    prints them. (Notebook 01's slider of an attendance line in whole percent is no such
+    threshold.)"""
+    mixed, checked = [], []
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        code = [c.source if c.cell_type == "code" else "" for c in cells]
+        if any("srmsim import risk" in s or "srmsim.risk" in s for s in code):
+            checked.append(path.name)
+            mixed += [(path.name, i, text) for i, text in thresholds_formatted_otherwise(code)]
+    assert "05_calibrate_thresholds.ipynb" in checked, checked
+    assert not mixed, mixed
+    # the check sees each way notebook 05 had of printing one, and passes the one way
+    assert sorted(thresholds_formatted_otherwise([
+        'pd.Series({"below": percent(at_capacity.threshold)})\ncut = at_capacity.threshold',
+        'print(f"at the capacity threshold {cut:.3f}, best {free.threshold:.1%}")\n'
+        'per_school["own threshold for 75 places"].map(percent)\n'
+        'rows = {"threshold": "{:.3f}".format(r.threshold)}\n'])) == [
+        (0, "percent(at_capacity.threshold)"), (1, '"{:.3f}".format(r.threshold)'),
+        (1, "cut"), (1, "free.threshold"),
+        (1, 'per_school["own threshold for 75 places"].map(percent)')]
+    assert not thresholds_formatted_otherwise([
+        'cut = at_capacity.threshold\nat_cut = by_group[by_group["threshold"] == cut]',
+        'print(f"below {risk.threshold_text(cut, scores)}: {at_capacity.precision:.0%} "\n'
+        '      f"{at_cut[\'flag_rate\'].max():.0%}")\n'
+        'risk.readable_threshold_table(at_cut[["threshold", "flag_rate"]])\n'])
+
+
 # seconds a cell may take: the slowest takes ~6 s alone, ~15 s on a loaded 2-core CI machine,
 # and over 45 s when other jobs share the two cores (load average 9): a hang still fails, the
 # whole notebook stays inside pytest's 600 s

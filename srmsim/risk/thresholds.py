@@ -53,8 +53,9 @@ TABLE_COLUMNS = [
 def threshold_text(t: float, score: np.ndarray | None = None, direction: str = "below") -> str:
     """A threshold as a reader can read and type it back: as thresholds.csv holds it when it has
     at most :data:`SHORT_THRESHOLD_DIGITS` significant digits, else to the fewest digits (at
-    least 3, and every digit before the point) that flag exactly the students of ``score``
-    that ``t`` flags, so the line printed with it stays true and ``--thresholds`` given it
+    least 3, and every digit before the point; rounded, or else cut towards the students it
+    does not flag: :func:`_cut_toward`) that flag exactly the students of ``score`` that ``t``
+    flags, so the line printed with it stays true and ``--thresholds`` given it
     gives the same row; 8 digits when no ``score`` is given (real data: the published value
     itself). Why: `srmsim thresholds` printed ``threshold -0.47983035``, a percentile between
     two scores that no analyst reads to 8 digits."""
@@ -67,10 +68,24 @@ def threshold_text(t: float, score: np.ndarray | None = None, direction: str = "
 
     flagged = flag(score, t, direction)
     for digits in range(max(3, int(np.floor(np.log10(abs(t)))) + 1), 8):
-        text = rounded(t, f".{digits}g")
-        if np.array_equal(flag(score, float(text), direction), flagged):
-            return text
+        for text in (rounded(t, f".{digits}g"), _cut_toward(t, digits, direction)):
+            if np.array_equal(flag(score, float(text), direction), flagged):
+                return text
     return exact
+
+
+def _cut_toward(t: float, digits: int, direction: str) -> str:
+    """``t`` to ``digits`` significant digits cut towards the students it does not flag (down
+    for "below", up for "above"): a threshold at a recorded score (a school's 59/70 =
+    0.84285714 that fills its places) flags the same students from any number between it and
+    the next score on that side, which rounding never reaches (0.843 flags 59/70 too); cut,
+    0.8428 does. Notebook 05 printed such thresholds to 6 digits."""
+    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+    exact = Decimal(repr(t))
+    step = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    cut = exact.quantize(step, rounding=ROUND_FLOOR if direction == "below" else ROUND_CEILING)
+    return rounded(float(cut), f".{digits}g")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
