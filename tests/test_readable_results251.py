@@ -29,7 +29,7 @@ def test_an_optimisation_prints_a_regret_objective_in_its_choosers_unit() -> Non
     front = pd.DataFrame({"trial": [3], "feasible": [True], "pareto": [True],
                           "policy.parameters.x": [0.5], "regret": [0.41234]})
     shown, raw = front_table(front, ["regret"], ["policy.parameters.x"], None, registry)
-    assert shown.iloc[0, -1] == "0.4 months", shown
+    assert shown.iloc[0, -1] == "0.41 months", shown  # two significant digits
     assert list(raw.columns) == [shown.columns[-1]] and "target units" not in shown.columns[-1]
     bare, _ = front_table(front, ["regret"], ["policy.parameters.x"])  # the unreadable form
     assert bare.iloc[0, -1] == "0.412"

@@ -21,7 +21,10 @@ per_week   ``64.2 per week``            ``+43.0 per week``          yes
 number     ``2.310``                    ``+0.120``                  no
 =========  ===========================  ==========================  ===========================
 
-``days``, ``requests`` and ``per_week`` are the scales of the request-stream outcomes.
+``days``, ``requests`` and ``per_week`` are the scales of the request-stream outcomes. A level
+or a difference that would read 0 at these decimals keeps two significant digits (``0.040
+months``, ``+0.0037 months``: :func:`significant_decimals`), but a share's level, which stays
+at 0.1%.
 
 Every measure reads a :class:`Cohort` (the students of a run, or a subgroup of them, and their
 workflow events), so the same definition gives the effect for FSM students or one school.
@@ -172,33 +175,28 @@ def _power_of_ten(value: float, digits: int) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')} × 10^{int(exponent)}"
 
 
+#: a level's decimals and unit on each scale but shares, money and requests: more decimals
+#: for a small one, as a difference has (:func:`_difference_digits`)
+LEVEL_FORMATS = {"hours": (0, " h"), "months": (1, " months"), "sd": (3, " SD"),
+                 "per100": (1, " per 100 students"), "count": (2, " per student"),
+                 "weeks": (2, " weeks"), "days": (1, " days"), "per_week": (1, " per week")}
+
+
 def format_value(value: float, scale: str) -> str:
-    """A level of an outcome on ``scale`` in plain notation (never ``1.675e+05``)."""
+    """A level of an outcome on ``scale`` in plain notation (never ``1.675e+05``), a small one
+    with two significant digits as a difference has them (a regret of 0.04 months printed
+    ``0.0 months``, read as no regret); a share to 0.1% (the rounding the privacy checks of
+    records assume)."""
     if value is None or not math.isfinite(value):
         return "–"
     if scale == "share":
         return f"{_plain(100 * value, 1)}%"
     if scale == "money":
         return f"-£{_pounds(-value)}" if value < 0 else f"£{_pounds(value)}"
-    if scale == "hours":
-        return f"{_plain(value, 0)} h"
-    if scale == "months":
-        return f"{_plain(value, 1)} months"
-    if scale == "sd":
-        return f"{_plain(value, 3)} SD"
-    if scale == "per100":
-        return f"{_plain(value, 1)} per 100 students"
-    if scale == "count":
-        return f"{_plain(value, 2)} per student"
-    if scale == "weeks":
-        return f"{_plain(value, 2)} weeks"
-    if scale == "days":
-        return f"{_plain(value, 1)} days"
     if scale == "requests":  # a mean over replications: 12.5 requests, 2,212 requests
         return f"{_plain(value, 0 if abs(value) >= 100 else 1)} requests"
-    if scale == "per_week":
-        return f"{_plain(value, 1)} per week"
-    return _plain(value, 3)
+    base, unit = LEVEL_FORMATS.get(scale, (3, ""))
+    return f"{'-' if value < 0 else ''}{_difference_digits(abs(value), base)}{unit}"
 
 
 def significant_decimals(a: float, base: int, most: int = 6) -> int:
